@@ -1,0 +1,26 @@
+#!/bin/sh
+# deps.sh - install what building, testing and the demo need (Debian 12).
+# Idempotent: installs only packages that are missing. Runs apt-get as root,
+# or through sudo when not root.
+set -eu
+
+PKGS="build-essential meson ninja-build pkg-config clang clang-format
+libyaml-dev libcmocka-dev
+redis-server redis-tools openssl curl socat iperf3 iproute2 procps psmisc
+valgrind
+qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils"
+
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,86 @@
+/* config.h - the YAML configuration (libyaml) and its defaults.
+ *
+ *   threads: 2                      # event loops; default: one per core
+ *   log_level: info                 # error | warn | info | debug
+ *   metrics: tcp:127.0.0.1:9100     # Prometheus text on any endpoint
+ *   drain_timeout: 30s              # SIGTERM: how long to wait for connections
+ *   relays:
+ *     - name: web                   # unique; default relay<N> (1-based)
+ *       listen: tcp:0.0.0.0:8443
+ *       target: vsock:16:8443
+ *       allow: [10.0.0.0/8, cid:16] # see net/allow.h; tcp and vsock listeners
+ *       max_connections: 10000      # 0: no limit (default)
+ *       connect_timeout: 5s
+ *       idle_timeout: 1h            # 0: none
+ *       keepalive: true             # TCP keepalive on tcp sockets
+ *       splice: true                # zero-copy where both ends allow it
+ *       send_proxy: v2              # or none
+ *       accept_proxy: v2            # or none
+ *
+ * Durations: an integer with unit ms, s, m or h (a bare integer is seconds). */
+#ifndef AIRLOCK_CLI_CONFIG_H
+#define AIRLOCK_CLI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/log.h"
+#include "net/allow.h"
+#include "net/endpoint.h"
+
+#define CONF_NAME_MAX 64
+#define CONF_ALLOW_MAX 64
+
+enum proxy_mode { PROXY_NONE, PROXY_V2 };
+
+struct relay_conf {
+    char name[CONF_NAME_MAX];
+    struct endpoint listen;
+    struct endpoint target;
+    struct allow_rule allow[CONF_ALLOW_MAX];
+    size_t n_allow;
+    unsigned max_connections;
+    unsigned connect_timeout_ms;
+    unsigned idle_timeout_ms;
+    bool keepalive;
+    bool splice;
+    enum proxy_mode send_proxy;
+    enum proxy_mode accept_proxy;
+};
+
+struct config {
+    unsigned threads; /* 0: one per online core */
+    enum log_level log_level;
+    bool has_metrics;
+    struct endpoint metrics;
+    unsigned drain_timeout_ms;
+    struct relay_conf *relays; /* owned; n_relays entries */
+    size_t n_relays;
+};
+
+/* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
+ * keepalive and splice on, no PROXY, no limit, empty allowlist). */
+void relay_conf_defaults(struct relay_conf *rc);
+
+/* Checks one relay's settings that depend on each other (allow on a unix
+ * listener, vsock CID "any" as a target, udp endpoints, ...). Returns 0, or
+ * -1 with a message for a person in err. */
+int relay_conf_check(const struct relay_conf *rc, char *err, size_t errlen);
+
+/* Loads and checks the YAML file at path into *cfg (zeroed first). Returns
+ * 0, or -1 with err holding "FILE:LINE: KEY: what was expected". On success
+ * the caller frees with config_free(). */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+
+/* Same as config_load() on an in-memory document; name is used in messages.
+ * For tests and the fuzzer. */
+int config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
+                 size_t errlen);
+
+/* Parses a duration ("250ms", "5s", "2m", "1h", "30"). Returns 0 or -EINVAL. */
+int config_duration(const char *s, unsigned *ms);
+
+/* Releases what cfg owns and zeroes it; safe to call twice. */
+void config_free(struct config *cfg);
+
+#endif

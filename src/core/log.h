@@ -1,0 +1,35 @@
+/* log.h - one line per event to stderr, relayd style.
+ *
+ * log_warn() appends strerror(errno); log_warnx() does not. The level is
+ * checked before the arguments are evaluated, so a disabled log_debug()
+ * costs one comparison. Lines never carry payload or secrets. */
+#ifndef AIRLOCK_CORE_LOG_H
+#define AIRLOCK_CORE_LOG_H
+
+#include <stdnoreturn.h>
+
+enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+extern enum log_level log_threshold;
+
+/* Parses "error", "warn", "info" or "debug"; returns 0 or -EINVAL. */
+int log_level_parse(const char *s, enum log_level *out);
+
+void log_emit(enum log_level lvl, int with_errno, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+noreturn void log_fatal(int with_errno, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_at(lvl, e, ...)                                                                        \
+    do {                                                                                           \
+        if ((lvl) <= log_threshold)                                                                \
+            log_emit((lvl), (e), __VA_ARGS__);                                                     \
+    } while (0)
+
+#define log_warn(...) log_at(LOG_LVL_WARN, 1, __VA_ARGS__)
+#define log_warnx(...) log_at(LOG_LVL_WARN, 0, __VA_ARGS__)
+#define log_info(...) log_at(LOG_LVL_INFO, 0, __VA_ARGS__)
+#define log_debug(...) log_at(LOG_LVL_DEBUG, 0, __VA_ARGS__)
+#define fatal(...) log_fatal(1, __VA_ARGS__)
+#define fatalx(...) log_fatal(0, __VA_ARGS__)
+
+#endif

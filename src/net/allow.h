@@ -1,0 +1,32 @@
+/* allow.h - client allowlists: CIDRs for tcp peers, CIDs for vsock peers.
+ *
+ * Parsing is pure. An empty list allows everyone. */
+#ifndef AIRLOCK_NET_ALLOW_H
+#define AIRLOCK_NET_ALLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "proto/parse.h"
+
+enum allow_kind { ALLOW_V4, ALLOW_V6, ALLOW_CID };
+
+struct allow_rule {
+    enum allow_kind kind;
+    uint8_t addr[16]; /* V4: first 4 bytes; network byte order; host bits zero */
+    uint8_t prefix;   /* V4: 0-32, V6: 0-128 */
+    uint32_t cid;     /* CID */
+};
+
+/* Parses "10.0.0.0/8", "192.0.2.7" (a /32), "[2001:db8::]/32", "2001:db8::1",
+ * or "cid:16" into *rule. Returns PARSE_OK or PARSE_INVALID with *err set to a
+ * static message. */
+enum parse_result allow_parse(const char *s, struct allow_rule *rule, const char **err);
+
+/* Returns 1 when the peer address sa (AF_INET, AF_INET6 - IPv4-mapped IPv6
+ * addresses match IPv4 rules - or AF_VSOCK) matches one of the n rules, or
+ * when n is 0; 0 otherwise. */
+int allow_match(const struct allow_rule *rules, size_t n, const struct sockaddr *sa);
+
+#endif

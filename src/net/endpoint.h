@@ -1,0 +1,45 @@
+/* endpoint.h - the one endpoint syntax used everywhere (DESIGN.md).
+ *
+ *   tcp:HOST:PORT      HOST is an IPv4 literal, [IPv6] literal or a name
+ *   udp:HOST:PORT      same forms as tcp
+ *   unix:/path         a filesystem path; unix:@name is the abstract namespace
+ *   vsock:CID:PORT     CID a number or "any" (listeners only; checked by callers)
+ *   hvsock:/path:PORT  Firecracker / Cloud Hypervisor hybrid vsock: the unix
+ *                      socket of the device and the vsock port behind it
+ *
+ * Parsing is pure: no syscalls, no allocation. */
+#ifndef AIRLOCK_NET_ENDPOINT_H
+#define AIRLOCK_NET_ENDPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/parse.h"
+
+enum ep_kind { EP_TCP, EP_UDP, EP_UNIX, EP_VSOCK, EP_HVSOCK };
+
+#define EP_CID_ANY UINT32_MAX /* same value as VMADDR_CID_ANY */
+#define EP_HOST_MAX 254        /* longest DNS name, plus NUL */
+#define EP_PATH_MAX 108        /* sizeof(sun_path), including NUL */
+
+struct endpoint {
+    enum ep_kind kind;
+    char host[EP_HOST_MAX]; /* tcp, udp: name or literal, without brackets */
+    char path[EP_PATH_MAX]; /* unix, hvsock: path; '@' first means abstract */
+    uint32_t cid;           /* vsock: context id, EP_CID_ANY for "any" */
+    uint32_t port;          /* tcp, udp: 1-65535; vsock, hvsock: 0-4294967294 */
+};
+
+/* Parses the NUL-terminated string s into *ep. Returns PARSE_OK, or
+ * PARSE_INVALID with *err set to a static message naming what was
+ * expected. *ep is fully written on success and unspecified otherwise. */
+enum parse_result endpoint_parse(const char *s, struct endpoint *ep, const char **err);
+
+/* Writes the canonical text form of ep into buf (always NUL-terminated when
+ * len > 0). Returns the length the full text needs, like snprintf. */
+size_t endpoint_format(const struct endpoint *ep, char *buf, size_t len);
+
+/* Returns 1 when a and b name the same endpoint, 0 otherwise. */
+int endpoint_equal(const struct endpoint *a, const struct endpoint *b);
+
+#endif

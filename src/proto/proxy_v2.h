@@ -1,0 +1,56 @@
+/* proxy_v2.h - PROXY protocol version 2 header: parse and encode.
+ *
+ * Pure: no syscalls, no allocation. See haproxy's doc/proxy-protocol.txt.
+ * vsock addresses have no family in the spec; airlock sends them as
+ * AF_UNSPEC with a PP2_TYPE_AIRLOCK_VSOCK TLV (type 0xE0, custom range)
+ * whose value is src cid, src port, dst cid, dst port (4 x be32). */
+#ifndef AIRLOCK_PROTO_PROXY_V2_H
+#define AIRLOCK_PROTO_PROXY_V2_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "proto/parse.h"
+
+#define PROXY_V2_SIG_LEN 12
+#define PROXY_V2_FIXED_LEN 16
+#define PROXY_V2_MAX_LEN (PROXY_V2_FIXED_LEN + 65535)
+#define PP2_TYPE_AIRLOCK_VSOCK 0xE0
+
+enum proxy_cmd { PROXY_CMD_LOCAL = 0, PROXY_CMD_PROXY = 1 };
+
+struct proxy_info {
+    enum proxy_cmd cmd;
+    /* AF_INET, AF_INET6, AF_UNIX, AF_VSOCK (from the airlock TLV), or
+     * AF_UNSPEC when the header carries no usable address. */
+    int family;
+    int socktype;                /* SOCK_STREAM, SOCK_DGRAM or 0 */
+    struct sockaddr_storage src; /* valid when family != AF_UNSPEC */
+    struct sockaddr_storage dst;
+    const uint8_t *tlv; /* slice into the caller's buffer; tlv_len bytes */
+    size_t tlv_len;
+};
+
+/* Parses a header at the start of buf[0..len). On PARSE_OK, *hdr_len is the
+ * header's total length (the payload starts at buf + *hdr_len) and *info
+ * refers into buf. PARSE_AGAIN: a valid prefix, more bytes needed.
+ * PARSE_INVALID: *err names the fault (bad signature, version, command,
+ * family, lengths, or TLVs that overrun the header). */
+enum parse_result proxy_v2_parse(const uint8_t *buf, size_t len, struct proxy_info *info,
+                                 size_t *hdr_len, const char **err);
+
+/* Encodes a PROXY command header for a connection from src to dst (both
+ * the same family: AF_INET, AF_INET6, AF_UNIX or AF_VSOCK; src NULL or of
+ * another family gives a LOCAL-style AF_UNSPEC header), appending the tlv
+ * bytes verbatim. Returns the header length, or 0 when cap is too small. */
+size_t proxy_v2_encode(uint8_t *out, size_t cap, const struct sockaddr *src,
+                       const struct sockaddr *dst, const uint8_t *tlv, size_t tlv_len);
+
+/* Iterates TLVs: on PARSE_OK sets *type, *val, *vlen and advances *p.
+ * Returns PARSE_AGAIN when *p == end (no more TLVs) and PARSE_INVALID when a
+ * TLV overruns end. */
+enum parse_result proxy_v2_tlv_next(const uint8_t **p, const uint8_t *end, uint8_t *type,
+                                    const uint8_t **val, uint16_t *vlen);
+
+#endif
