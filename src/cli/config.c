@@ -1,0 +1,925 @@
+/* config.c - the YAML configuration; see config.h.
+ *
+ * libyaml's document API builds the whole node tree first, so YAML syntax
+ * errors are reported before any setting is looked at, and every node keeps
+ * its start mark for "FILE:LINE: KEY: what was expected" messages. The walk
+ * below knows the schema and only ever descends into known keys, to a fixed
+ * depth (root, relays, relay, allow), so aliases - even ones that point back
+ * at an ancestor - cannot make it loop or blow up. */
+#include "cli/config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define CONF_THREADS_MAX 256
+#define CONF_MAXCONN_MAX 10000000u
+/* Bounds the allocation for the relays array (a few KiB each) on hostile
+ * input; far above any real deployment. */
+#define CONF_RELAYS_MAX 4096
+/* A config is a few KiB; refuse to slurp something that is clearly not one. */
+#define CONF_FILE_MAX (1024 * 1024)
+/* Longest key echoed back in "unknown key" messages. */
+#define CONF_ECHO_MAX 32
+
+#define EP_FORMS "tcp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
+#define EXPECT_EP "expected an endpoint (" EP_FORMS ")"
+#define EXPECT_DURATION "expected a duration (250ms, 5s, 2m, 1h; a bare integer is seconds)"
+#define EXPECT_THREADS "expected an integer from 0 to 256 (0: one per core)"
+#define EXPECT_MAXCONN "expected an integer from 0 to 10000000 (0: no limit)"
+#define EXPECT_BOOL "expected true or false"
+#define EXPECT_PROXY "expected v2 or none"
+#define EXPECT_LEVEL "expected error, warn, info or debug"
+#define EXPECT_NAME "expected a name of 1-63 characters from A-Z a-z 0-9 _ . -"
+#define EXPECT_RULE "expected a CIDR (10.0.0.0/8, [2001:db8::]/32), an address or cid:N"
+#define MSG_UDP "udp: datagram relays are not supported yet"
+
+enum top_key { TK_THREADS, TK_LOG_LEVEL, TK_METRICS, TK_DRAIN_TIMEOUT, TK_RELAYS, TK_COUNT };
+
+static const char *const top_keys[TK_COUNT] = {
+    [TK_THREADS] = "threads",
+    [TK_LOG_LEVEL] = "log_level",
+    [TK_METRICS] = "metrics",
+    [TK_DRAIN_TIMEOUT] = "drain_timeout",
+    [TK_RELAYS] = "relays",
+};
+
+enum relay_key {
+    RK_NAME,
+    RK_LISTEN,
+    RK_TARGET,
+    RK_ALLOW,
+    RK_MAX_CONNECTIONS,
+    RK_CONNECT_TIMEOUT,
+    RK_IDLE_TIMEOUT,
+    RK_KEEPALIVE,
+    RK_SPLICE,
+    RK_SEND_PROXY,
+    RK_ACCEPT_PROXY,
+    RK_COUNT
+};
+
+static const char *const relay_keys[RK_COUNT] = {
+    [RK_NAME] = "name",
+    [RK_LISTEN] = "listen",
+    [RK_TARGET] = "target",
+    [RK_ALLOW] = "allow",
+    [RK_MAX_CONNECTIONS] = "max_connections",
+    [RK_CONNECT_TIMEOUT] = "connect_timeout",
+    [RK_IDLE_TIMEOUT] = "idle_timeout",
+    [RK_KEEPALIVE] = "keepalive",
+    [RK_SPLICE] = "splice",
+    [RK_SEND_PROXY] = "send_proxy",
+    [RK_ACCEPT_PROXY] = "accept_proxy",
+};
+
+/* Which setting relay_check() objected to, so that config_parse() can point
+ * at its line and relay_conf_check() can name it. */
+struct fault {
+    enum relay_key key;
+    bool has_item; /* the allow rule at index item, rather than the whole list */
+    size_t item;
+};
+
+/* Where the settings of the relay being parsed are, for messages. */
+struct relay_lines {
+    size_t map;              /* the relay's mapping */
+    size_t key[RK_COUNT];    /* each key's value; 0 when absent */
+    size_t rule[CONF_ALLOW_MAX];
+};
+
+struct ctx {
+    const char *name; /* the file name used in messages */
+    const char *text; /* the document, to turn a reader error's offset into a line */
+    size_t len;
+    yaml_document_t *doc;
+    char *err;
+    size_t errlen;
+};
+
+void
+relay_conf_defaults(struct relay_conf *rc)
+{
+    memset(rc, 0, sizeof(*rc));
+    rc->max_connections = 0;
+    rc->connect_timeout_ms = 5 * 1000;
+    rc->idle_timeout_ms = 60 * 60 * 1000;
+    rc->keepalive = true;
+    rc->splice = true;
+    rc->send_proxy = PROXY_NONE;
+    rc->accept_proxy = PROXY_NONE;
+}
+
+static int
+relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msglen)
+{
+    f->has_item = false;
+    f->item = 0;
+
+    if (rc->listen.kind == EP_UDP) {
+        f->key = RK_LISTEN;
+        snprintf(msg, msglen, "%s", MSG_UDP);
+        return -1;
+    }
+    if (rc->target.kind == EP_UDP) {
+        f->key = RK_TARGET;
+        snprintf(msg, msglen, "%s", MSG_UDP);
+        return -1;
+    }
+    if (rc->target.kind == EP_VSOCK && rc->target.cid == EP_CID_ANY) {
+        f->key = RK_TARGET;
+        snprintf(msg, msglen, "expected the CID to connect to; vsock:any is for listeners");
+        return -1;
+    }
+    if (rc->n_allow > CONF_ALLOW_MAX) {
+        f->key = RK_ALLOW;
+        snprintf(msg, msglen, "expected at most %d rules", CONF_ALLOW_MAX);
+        return -1;
+    }
+    if (rc->n_allow > 0 && rc->listen.kind != EP_TCP && rc->listen.kind != EP_VSOCK) {
+        f->key = RK_ALLOW;
+        snprintf(msg, msglen, "allow applies to tcp and vsock listeners; "
+                              "restrict a unix socket with file permissions");
+        return -1;
+    }
+    for (size_t i = 0; i < rc->n_allow; i++) {
+        bool is_cid = rc->allow[i].kind == ALLOW_CID;
+        const char *what = NULL;
+
+        if (rc->listen.kind == EP_TCP && is_cid)
+            what = "expected a CIDR or address: a tcp listener sees IP peers, "
+                   "cid: rules are for vsock listeners";
+        else if (rc->listen.kind == EP_VSOCK && !is_cid)
+            what = "expected a cid:N rule: a vsock listener sees CID peers, "
+                   "CIDRs are for tcp listeners";
+        if (what != NULL) {
+            f->key = RK_ALLOW;
+            f->has_item = true;
+            f->item = i;
+            snprintf(msg, msglen, "%s", what);
+            return -1;
+        }
+    }
+    if (rc->max_connections > CONF_MAXCONN_MAX) {
+        f->key = RK_MAX_CONNECTIONS;
+        snprintf(msg, msglen, "%s", EXPECT_MAXCONN);
+        return -1;
+    }
+    if (rc->connect_timeout_ms == 0) {
+        f->key = RK_CONNECT_TIMEOUT;
+        snprintf(msg, msglen, "expected a duration above 0 (250ms, 5s, 2m, 1h)");
+        return -1;
+    }
+    return 0;
+}
+
+int
+relay_conf_check(const struct relay_conf *rc, char *err, size_t errlen)
+{
+    struct fault f;
+    char msg[256];
+
+    if (relay_check(rc, &f, msg, sizeof(msg)) == 0)
+        return 0;
+    if (errlen == 0)
+        return -1;
+    if (f.has_item)
+        snprintf(err, errlen, "%s[%zu]: %s", relay_keys[f.key], f.item, msg);
+    else
+        snprintf(err, errlen, "%s: %s", relay_keys[f.key], msg);
+    return -1;
+}
+
+/* Digits only: no sign, no spaces, no base prefixes, so "-1", "+3", " 5",
+ * "0x10" and "1e3" are all rejected rather than read as something else. */
+static int
+parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (*s == '\0')
+        return -EINVAL;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9')
+            return -EINVAL;
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v > max)
+            return -ERANGE;
+    }
+    *out = v;
+    return 0;
+}
+
+int
+config_duration(const char *s, unsigned *ms)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t ms;
+    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}};
+    uint64_t v = 0;
+    const char *p = s;
+
+    if (s == NULL || *p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > UINT_MAX)
+            return -EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(p, units[i].suffix) != 0)
+            continue;
+        if (v > UINT_MAX / units[i].ms)
+            return -EINVAL;
+        *ms = (unsigned)(v * units[i].ms);
+        return 0;
+    }
+    return -EINVAL;
+}
+
+void
+config_free(struct config *cfg)
+{
+    free(cfg->relays);
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->relays = NULL;
+}
+
+static size_t
+node_line(const yaml_node_t *n)
+{
+    return n->start_mark.line + 1;
+}
+
+static const char *
+node_kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    default:
+        return "a single value";
+    }
+}
+
+/* Writes "NAME:LINE: KEY: message" (KEY omitted when empty) and returns -1. */
+static int fail(struct ctx *c, size_t line, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+fail(struct ctx *c, size_t line, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (c->errlen == 0)
+        return -1;
+    if (key != NULL && key[0] != '\0')
+        n = snprintf(c->err, c->errlen, "%s:%zu: %s: ", c->name, line, key);
+    else
+        n = snprintf(c->err, c->errlen, "%s:%zu: ", c->name, line);
+    if (n < 0 || (size_t)n >= c->errlen)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Hands back the text of a scalar node, or fails naming what was expected
+ * when the node is a list or mapping, or holds a NUL (possible with a "\0"
+ * escape) that would silently cut the value short. */
+static int
+scalar(struct ctx *c, const yaml_node_t *n, const char *key, const char *expected,
+       const char **out)
+{
+    if (n->type != YAML_SCALAR_NODE)
+        return fail(c, node_line(n), key, "%s, not %s", expected, node_kind(n));
+    const char *s = (const char *)n->data.scalar.value;
+    if (strlen(s) != n->data.scalar.length)
+        return fail(c, node_line(n), key, "%s, not text with a NUL byte", expected);
+    *out = s;
+    return 0;
+}
+
+/* Copies a user-supplied key into buf for a message: printable ASCII only,
+ * cut at CONF_ECHO_MAX, so hostile input cannot garble the terminal. */
+static const char *
+echo(const char *s, size_t len, char *buf, size_t buflen)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len && n + 4 < buflen; i++) {
+        if (i == CONF_ECHO_MAX) {
+            memcpy(buf + n, "...", 3);
+            n += 3;
+            break;
+        }
+        unsigned char ch = (unsigned char)s[i];
+        buf[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static int
+lower(int ch)
+{
+    return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
+}
+
+/* Optimal string alignment distance, case-insensitive: insertions,
+ * deletions, substitutions and swaps of adjacent letters each cost one. */
+static size_t
+edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    size_t d[CONF_ECHO_MAX + 1][CONF_ECHO_MAX + 1];
+
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = lower(a[i - 1]) != lower(b[j - 1]);
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
+                lower(a[i - 2]) == lower(b[j - 1]) && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    }
+    return d[la][lb];
+}
+
+/* The known key closest to s: one edit away, or two for longer keys where
+ * two typos are still recognisable. NULL when nothing is that close. */
+static const char *
+closest(const char *s, size_t len, const char *const *keys, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+
+    if (len > CONF_ECHO_MAX)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        size_t lk = strlen(keys[i]);
+        size_t d = edit_distance(s, len, keys[i], lk);
+        size_t limit = lk >= 6 ? 2 : 1;
+        if (d <= limit && d < best_d) {
+            best = keys[i];
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+static int
+lookup(const char *s, size_t len, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(keys[i]) == len && memcmp(s, keys[i], len) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Reads the key of one mapping pair and finds it in keys; fails on a key
+ * that is not text, an unknown key (with a hint) or one already seen. */
+static int
+map_key(struct ctx *c, const yaml_node_t *k, const char *path, const char *const *keys, size_t n,
+        size_t *seen, int *idx)
+{
+    bool top = path[0] == '\0';
+    char shown[CONF_ECHO_MAX + 8];
+
+    if (k->type != YAML_SCALAR_NODE)
+        return fail(c, node_line(k), path, "expected a key name, not %s", node_kind(k));
+    const char *s = (const char *)k->data.scalar.value;
+    size_t len = k->data.scalar.length;
+    int i = lookup(s, len, keys, n);
+    if (i < 0) {
+        const char *hint = closest(s, len, keys, n);
+        echo(s, len, shown, sizeof(shown));
+        if (hint != NULL)
+            return fail(c, node_line(k), path, "unknown key '%s' (did you mean '%s'?)", shown,
+                        hint);
+        /* A setting at the wrong level is a likely slip of indentation. */
+        if (top && lookup(s, len, relay_keys, RK_COUNT) >= 0)
+            return fail(c, node_line(k), path,
+                        "unknown key '%s' (it is a relay setting: put it in a relay under "
+                        "relays:)",
+                        shown);
+        if (!top && lookup(s, len, top_keys, TK_COUNT) >= 0)
+            return fail(c, node_line(k), path,
+                        "unknown key '%s' (it is a top-level setting, not a relay one)", shown);
+        return fail(c, node_line(k), path, "unknown key '%s'", shown);
+    }
+    if (seen[i] != 0) {
+        char full[64];
+        snprintf(full, sizeof(full), "%s%s%s", path, top ? "" : ".", keys[i]);
+        return fail(c, node_line(k), full, "duplicate key; first set on line %zu", seen[i]);
+    }
+    seen[i] = node_line(k);
+    *idx = i;
+    return 0;
+}
+
+static int
+get_uint(struct ctx *c, const yaml_node_t *v, const char *key, uint64_t max, const char *expected,
+         unsigned *out)
+{
+    const char *s;
+    uint64_t u;
+
+    if (scalar(c, v, key, expected, &s) != 0)
+        return -1;
+    if (parse_uint(s, max, &u) != 0)
+        return fail(c, node_line(v), key, "%s", expected);
+    *out = (unsigned)u;
+    return 0;
+}
+
+static int
+get_duration(struct ctx *c, const yaml_node_t *v, const char *key, unsigned *out)
+{
+    const char *s;
+
+    if (scalar(c, v, key, EXPECT_DURATION, &s) != 0)
+        return -1;
+    if (config_duration(s, out) != 0)
+        return fail(c, node_line(v), key, EXPECT_DURATION);
+    return 0;
+}
+
+static int
+get_bool(struct ctx *c, const yaml_node_t *v, const char *key, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on"};
+    static const char *const no[] = {"false", "no", "off"};
+    const char *s;
+
+    if (scalar(c, v, key, EXPECT_BOOL, &s) != 0)
+        return -1;
+    for (size_t i = 0; i < 3; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return fail(c, node_line(v), key, EXPECT_BOOL);
+}
+
+static int
+get_proxy(struct ctx *c, const yaml_node_t *v, const char *key, enum proxy_mode *out)
+{
+    const char *s;
+
+    if (scalar(c, v, key, EXPECT_PROXY, &s) != 0)
+        return -1;
+    if (strcmp(s, "v2") == 0)
+        *out = PROXY_V2;
+    else if (strcmp(s, "none") == 0)
+        *out = PROXY_NONE;
+    else
+        return fail(c, node_line(v), key, EXPECT_PROXY);
+    return 0;
+}
+
+static int
+get_endpoint(struct ctx *c, const yaml_node_t *v, const char *key, struct endpoint *ep)
+{
+    const char *s, *why = NULL;
+
+    if (scalar(c, v, key, EXPECT_EP, &s) != 0)
+        return -1;
+    if (endpoint_parse(s, ep, &why) != PARSE_OK)
+        return fail(c, node_line(v), key, EXPECT_EP ": %s", why ? why : "invalid");
+    return 0;
+}
+
+static int
+get_name(struct ctx *c, const yaml_node_t *v, const char *key, char *name)
+{
+    const char *s;
+
+    if (scalar(c, v, key, EXPECT_NAME, &s) != 0)
+        return -1;
+    size_t len = strlen(s);
+    if (len == 0 || len >= CONF_NAME_MAX)
+        return fail(c, node_line(v), key, EXPECT_NAME);
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-';
+        if (!ok)
+            return fail(c, node_line(v), key, EXPECT_NAME);
+    }
+    memcpy(name, s, len + 1);
+    return 0;
+}
+
+static int
+get_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_conf *rc,
+          struct relay_lines *lines)
+{
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(c, node_line(v), key, "expected a list of rules (10.0.0.0/8, cid:16), not %s",
+                    node_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > CONF_ALLOW_MAX)
+        return fail(c, node_line(v), key, "expected at most %d rules", CONF_ALLOW_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        char ikey[64];
+        const char *s, *why = NULL;
+
+        snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
+        if (scalar(c, item, ikey, EXPECT_RULE, &s) != 0)
+            return -1;
+        if (allow_parse(s, &rc->allow[i], &why) != PARSE_OK)
+            return fail(c, node_line(item), ikey, EXPECT_RULE ": %s", why ? why : "invalid");
+        lines->rule[i] = node_line(item);
+    }
+    rc->n_allow = n;
+    return 0;
+}
+
+static int
+relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct relay_conf *rc,
+            struct relay_lines *lines)
+{
+    switch ((enum relay_key)k) {
+    case RK_NAME:
+        return get_name(c, v, key, rc->name);
+    case RK_LISTEN:
+        return get_endpoint(c, v, key, &rc->listen);
+    case RK_TARGET:
+        return get_endpoint(c, v, key, &rc->target);
+    case RK_ALLOW:
+        return get_allow(c, v, key, rc, lines);
+    case RK_MAX_CONNECTIONS:
+        return get_uint(c, v, key, CONF_MAXCONN_MAX, EXPECT_MAXCONN, &rc->max_connections);
+    case RK_CONNECT_TIMEOUT:
+        return get_duration(c, v, key, &rc->connect_timeout_ms);
+    case RK_IDLE_TIMEOUT:
+        return get_duration(c, v, key, &rc->idle_timeout_ms);
+    case RK_KEEPALIVE:
+        return get_bool(c, v, key, &rc->keepalive);
+    case RK_SPLICE:
+        return get_bool(c, v, key, &rc->splice);
+    case RK_SEND_PROXY:
+        return get_proxy(c, v, key, &rc->send_proxy);
+    case RK_ACCEPT_PROXY:
+        return get_proxy(c, v, key, &rc->accept_proxy);
+    case RK_COUNT:
+        break;
+    }
+    return -1;
+}
+
+/* Parses relays[idx] into cfg->relays[idx] and checks it against the
+ * relays before it (names and listen endpoints must be unique). */
+static int
+parse_relay(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
+{
+    struct relay_conf *rc = &cfg->relays[idx];
+    struct relay_lines lines;
+    size_t seen[RK_COUNT] = {0};
+    bool named;
+    char path[32], key[64], msg[256];
+
+    memset(&lines, 0, sizeof(lines));
+    relay_conf_defaults(rc);
+    snprintf(path, sizeof(path), "relays[%zu]", idx);
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, node_line(n), path,
+                    "expected a mapping of relay settings (listen, target, ...), not %s",
+                    node_kind(n));
+    lines.map = node_line(n);
+
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        int i;
+
+        if (map_key(c, k, path, relay_keys, RK_COUNT, seen, &i) != 0)
+            return -1;
+        lines.key[i] = node_line(v);
+        snprintf(key, sizeof(key), "%s.%s", path, relay_keys[i]);
+        if (relay_value(c, i, v, key, rc, &lines) != 0)
+            return -1;
+    }
+
+    named = lines.key[RK_NAME] != 0;
+    if (!named)
+        snprintf(rc->name, sizeof(rc->name), "relay%zu", idx + 1);
+    for (int req = RK_LISTEN; req <= RK_TARGET; req++) {
+        if (lines.key[req] != 0)
+            continue;
+        snprintf(key, sizeof(key), "%s.%s", path, relay_keys[req]);
+        return fail(c, lines.map, key, "missing from relay '%s': " EXPECT_EP, rc->name);
+    }
+
+    struct fault f;
+    if (relay_check(rc, &f, msg, sizeof(msg)) != 0) {
+        size_t line = f.has_item ? lines.rule[f.item] : lines.key[f.key];
+        if (f.has_item)
+            snprintf(key, sizeof(key), "%s.%s[%zu]", path, relay_keys[f.key], f.item);
+        else
+            snprintf(key, sizeof(key), "%s.%s", path, relay_keys[f.key]);
+        return fail(c, line ? line : lines.map, key, "%s", msg);
+    }
+
+    for (size_t j = 0; j < idx; j++) {
+        const struct relay_conf *o = &cfg->relays[j];
+        if (strcmp(o->name, rc->name) != 0)
+            continue;
+        snprintf(key, sizeof(key), "%s.name", path);
+        if (named)
+            return fail(c, lines.key[RK_NAME], key,
+                        "expected a unique name; relays[%zu] is already called '%s'", j, o->name);
+        return fail(c, lines.map, key,
+                    "expected a name: the default '%s' is already used by relays[%zu]", rc->name,
+                    j);
+    }
+    for (size_t j = 0; j < idx; j++) {
+        const struct relay_conf *o = &cfg->relays[j];
+        char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
+        if (!endpoint_equal(&o->listen, &rc->listen))
+            continue;
+        endpoint_format(&rc->listen, ep, sizeof(ep));
+        snprintf(key, sizeof(key), "%s.listen", path);
+        return fail(c, lines.key[RK_LISTEN], key,
+                    "expected an endpoint no other relay listens on; relays[%zu] ('%s') "
+                    "already listens on %s",
+                    j, o->name, ep);
+    }
+    return 0;
+}
+
+static int
+parse_relays(struct ctx *c, const yaml_node_t *v, struct config *cfg)
+{
+    if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)
+        return fail(c, node_line(v), "relays", "expected at least one relay");
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(c, node_line(v), "relays", "expected a list of relays, not %s", node_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0)
+        return fail(c, node_line(v), "relays", "expected at least one relay");
+    if (n > CONF_RELAYS_MAX)
+        return fail(c, node_line(v), "relays", "expected at most %d relays", CONF_RELAYS_MAX);
+    cfg->relays = calloc(n, sizeof(*cfg->relays));
+    if (cfg->relays == NULL)
+        return fail(c, node_line(v), "relays", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        if (parse_relay(c, item, cfg, i) != 0)
+            return -1;
+        cfg->n_relays = i + 1;
+    }
+    return 0;
+}
+
+static int
+parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
+{
+    size_t seen[TK_COUNT] = {0};
+    size_t metrics_line = 0;
+
+    if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
+        return fail(c, node_line(root), NULL, "expected settings (a mapping with relays:), "
+                                              "found an empty document");
+    if (root->type != YAML_MAPPING_NODE)
+        return fail(c, node_line(root), NULL,
+                    "expected a mapping of settings (threads, log_level, metrics, "
+                    "drain_timeout, relays), not %s",
+                    node_kind(root));
+
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        const char *s;
+        int i, rc = 0;
+
+        if (map_key(c, k, "", top_keys, TK_COUNT, seen, &i) != 0)
+            return -1;
+        switch ((enum top_key)i) {
+        case TK_THREADS:
+            rc = get_uint(c, v, "threads", CONF_THREADS_MAX, EXPECT_THREADS, &cfg->threads);
+            break;
+        case TK_LOG_LEVEL:
+            rc = scalar(c, v, "log_level", EXPECT_LEVEL, &s);
+            if (rc == 0 && log_level_parse(s, &cfg->log_level) != 0)
+                rc = fail(c, node_line(v), "log_level", EXPECT_LEVEL);
+            break;
+        case TK_METRICS:
+            rc = get_endpoint(c, v, "metrics", &cfg->metrics);
+            if (rc == 0 && cfg->metrics.kind == EP_UDP)
+                rc = fail(c, node_line(v), "metrics",
+                          "udp: metrics are served over HTTP; expected a tcp, unix, vsock or "
+                          "hvsock endpoint");
+            cfg->has_metrics = rc == 0;
+            metrics_line = node_line(v);
+            break;
+        case TK_DRAIN_TIMEOUT:
+            rc = get_duration(c, v, "drain_timeout", &cfg->drain_timeout_ms);
+            break;
+        case TK_RELAYS:
+            rc = parse_relays(c, v, cfg);
+            break;
+        case TK_COUNT:
+            rc = -1;
+            break;
+        }
+        if (rc != 0)
+            return -1;
+    }
+
+    if (seen[TK_RELAYS] == 0)
+        return fail(c, node_line(root), "relays", "expected at least one relay");
+    for (size_t j = 0; cfg->has_metrics && j < cfg->n_relays; j++) {
+        char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
+        if (!endpoint_equal(&cfg->relays[j].listen, &cfg->metrics))
+            continue;
+        endpoint_format(&cfg->metrics, ep, sizeof(ep));
+        return fail(c, metrics_line, "metrics",
+                    "expected an endpoint no relay listens on; relays[%zu] ('%s') already "
+                    "listens on %s",
+                    j, cfg->relays[j].name, ep);
+    }
+    return 0;
+}
+
+/* Reader errors (bad UTF-8, control characters) carry a byte offset rather
+ * than a mark. */
+static size_t
+offset_line(const struct ctx *c, size_t off)
+{
+    size_t line = 1;
+
+    for (size_t i = 0; i < off && i < c->len; i++)
+        line += c->text[i] == '\n';
+    return line;
+}
+
+static int
+yaml_fail(struct ctx *c, const yaml_parser_t *parser)
+{
+    const char *problem = parser->problem ? parser->problem : "unknown error";
+
+    switch (parser->error) {
+    case YAML_MEMORY_ERROR:
+        return fail(c, 1, NULL, "out of memory reading YAML");
+    case YAML_READER_ERROR:
+        return fail(c, offset_line(c, parser->problem_offset), "invalid YAML", "%s", problem);
+    default:
+        if (parser->context != NULL)
+            return fail(c, parser->problem_mark.line + 1, "invalid YAML", "%s (%s on line %zu)",
+                        problem, parser->context, parser->context_mark.line + 1);
+        return fail(c, parser->problem_mark.line + 1, "invalid YAML", "%s", problem);
+    }
+}
+
+int
+config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
+             size_t errlen)
+{
+    char scratch[1];
+    struct ctx c = {
+        .name = name ? name : "config",
+        .text = text ? text : "",
+        .len = text ? len : 0,
+        .err = errlen ? err : scratch,
+        .errlen = errlen ? errlen : sizeof(scratch),
+    };
+    yaml_parser_t parser;
+    yaml_document_t doc, extra;
+    const yaml_node_t *root, *more;
+    bool have_parser = false, have_doc = false, have_extra = false;
+    int rc = -1;
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->log_level = LOG_LVL_INFO;
+    cfg->drain_timeout_ms = 30 * 1000;
+    c.err[0] = '\0';
+
+    if (!yaml_parser_initialize(&parser)) {
+        fail(&c, 1, NULL, "out of memory reading YAML");
+        goto fail;
+    }
+    have_parser = true;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)c.text, c.len);
+
+    /* yaml_parser_load() frees the document itself when it fails. */
+    if (!yaml_parser_load(&parser, &doc)) {
+        yaml_fail(&c, &parser);
+        goto fail;
+    }
+    have_doc = true;
+    c.doc = &doc;
+    root = yaml_document_get_root_node(&doc);
+    if (root == NULL) {
+        fail(&c, 1, NULL, "expected settings (a mapping with relays:), found an empty file");
+        goto fail;
+    }
+    if (parse_root(&c, root, cfg) != 0)
+        goto fail;
+
+    /* A second document would be silently ignored, which hides mistakes
+     * such as two configs concatenated into one file. */
+    if (!yaml_parser_load(&parser, &extra)) {
+        yaml_fail(&c, &parser);
+        goto fail;
+    }
+    have_extra = true;
+    more = yaml_document_get_root_node(&extra);
+    if (more != NULL) {
+        fail(&c, node_line(more), NULL, "expected a single YAML document; found another one");
+        goto fail;
+    }
+    rc = 0;
+
+fail:
+    if (have_extra)
+        yaml_document_delete(&extra);
+    if (have_doc)
+        yaml_document_delete(&doc);
+    if (have_parser)
+        yaml_parser_delete(&parser);
+    if (rc != 0)
+        config_free(cfg);
+    return rc;
+}
+
+/* Reads by growing a buffer rather than trusting st_size, so that pipes
+ * and /dev/stdin work too. */
+int
+config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int fd, rc = -1;
+
+    memset(cfg, 0, sizeof(*cfg));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        if (len == cap) {
+            /* One byte past the limit is how a file that is too big shows. */
+            if (cap > CONF_FILE_MAX) {
+                snprintf(err, errlen, "%s: expected a config file of at most %d KiB", path,
+                         CONF_FILE_MAX / 1024);
+                goto fail;
+            }
+            cap = cap ? cap * 2 : 4096;
+            if (cap > CONF_FILE_MAX)
+                cap = CONF_FILE_MAX + 1;
+            char *nb = realloc(buf, cap);
+            if (nb == NULL) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                goto fail;
+            }
+            buf = nb;
+        }
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+            goto fail;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    rc = config_parse(path, buf, len, cfg, err, errlen);
+
+fail:
+    free(buf);
+    close(fd);
+    return rc;
+}

@@ -1,0 +1,253 @@
+/* main.c - the airlock command line: relay, run, check, version. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/config.h"
+#include "cli/runtime.h"
+#include "core/log.h"
+
+#define AIRLOCK_VERSION "0.1.0"
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
+            "       airlock run -c FILE                     run every relay of a config file\n"
+            "       airlock check -c FILE                   validate a config file and exit\n"
+            "       airlock version\n"
+            "\n"
+            "endpoints: tcp:HOST:PORT  unix:/path  vsock:CID:PORT  hvsock:/path:PORT\n"
+            "\n"
+            "relay options:\n"
+            "  --name NAME              relay name in logs and metrics (default relay1)\n"
+            "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
+            "  --max-connections N      refuse connections above N (default: no limit)\n"
+            "  --connect-timeout DUR    default 5s\n"
+            "  --idle-timeout DUR       default 1h; 0 disables\n"
+            "  --no-keepalive           no TCP keepalive towards peers\n"
+            "  --no-splice              copy through buffers instead of splice()\n"
+            "  --send-proxy v2          send a PROXY v2 header to the target\n"
+            "  --accept-proxy v2        require a PROXY v2 header from clients\n"
+            "  --threads N              event loops (default: one per core)\n"
+            "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
+            "  --log-level LEVEL        error, warn, info (default) or debug\n"
+            "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n");
+}
+
+static int
+bad_option(const char *opt, const char *value, const char *expected)
+{
+    fprintf(stderr, "airlock relay: %s '%s': expected %s\n", opt, value, expected);
+    return 2;
+}
+
+static int
+parse_proxy_mode(const char *s, enum proxy_mode *mode)
+{
+    if (strcmp(s, "v2") == 0)
+        *mode = PROXY_V2;
+    else if (strcmp(s, "none") == 0)
+        *mode = PROXY_NONE;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static int
+parse_uint(const char *s, unsigned max, unsigned *out)
+{
+    char *end;
+
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
+        return -EINVAL;
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* Builds a one-relay config from the command line. */
+static int
+cmd_relay(int argc, char **argv)
+{
+    enum {
+        OPT_NAME = 256, OPT_ALLOW, OPT_MAXCONN, OPT_CTIMEOUT, OPT_ITIMEOUT, OPT_NOKA,
+        OPT_NOSPLICE, OPT_SENDPROXY, OPT_ACCEPTPROXY, OPT_THREADS, OPT_METRICS, OPT_LOGLEVEL,
+        OPT_DRAIN,
+    };
+    static const struct option opts[] = {
+        {"name", required_argument, NULL, OPT_NAME},
+        {"allow", required_argument, NULL, OPT_ALLOW},
+        {"max-connections", required_argument, NULL, OPT_MAXCONN},
+        {"connect-timeout", required_argument, NULL, OPT_CTIMEOUT},
+        {"idle-timeout", required_argument, NULL, OPT_ITIMEOUT},
+        {"no-keepalive", no_argument, NULL, OPT_NOKA},
+        {"no-splice", no_argument, NULL, OPT_NOSPLICE},
+        {"send-proxy", required_argument, NULL, OPT_SENDPROXY},
+        {"accept-proxy", required_argument, NULL, OPT_ACCEPTPROXY},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"metrics", required_argument, NULL, OPT_METRICS},
+        {"log-level", required_argument, NULL, OPT_LOGLEVEL},
+        {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct config cfg = {.log_level = LOG_LVL_INFO, .drain_timeout_ms = 30000};
+    struct relay_conf rc;
+    const char *err;
+    char msg[512];
+    int opt;
+
+    relay_conf_defaults(&rc);
+    snprintf(rc.name, sizeof(rc.name), "relay1");
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (opt) {
+        case OPT_NAME:
+            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(rc.name))
+                return bad_option("--name", optarg, "1-63 characters");
+            snprintf(rc.name, sizeof(rc.name), "%s", optarg);
+            break;
+        case OPT_ALLOW:
+            if (rc.n_allow == CONF_ALLOW_MAX)
+                return bad_option("--allow", optarg, "at most 64 rules");
+            if (allow_parse(optarg, &rc.allow[rc.n_allow], &err) != PARSE_OK)
+                return bad_option("--allow", optarg, err);
+            rc.n_allow++;
+            break;
+        case OPT_MAXCONN:
+            if (parse_uint(optarg, 10000000, &rc.max_connections) != 0)
+                return bad_option("--max-connections", optarg, "a number up to 10000000");
+            break;
+        case OPT_CTIMEOUT:
+            if (config_duration(optarg, &rc.connect_timeout_ms) != 0 ||
+                rc.connect_timeout_ms == 0)
+                return bad_option("--connect-timeout", optarg, "a duration like 5s or 500ms");
+            break;
+        case OPT_ITIMEOUT:
+            if (config_duration(optarg, &rc.idle_timeout_ms) != 0)
+                return bad_option("--idle-timeout", optarg, "a duration like 30s, 1h or 0");
+            break;
+        case OPT_NOKA:
+            rc.keepalive = false;
+            break;
+        case OPT_NOSPLICE:
+            rc.splice = false;
+            break;
+        case OPT_SENDPROXY:
+            if (parse_proxy_mode(optarg, &rc.send_proxy) != 0)
+                return bad_option("--send-proxy", optarg, "v2 or none");
+            break;
+        case OPT_ACCEPTPROXY:
+            if (parse_proxy_mode(optarg, &rc.accept_proxy) != 0)
+                return bad_option("--accept-proxy", optarg, "v2 or none");
+            break;
+        case OPT_THREADS:
+            if (parse_uint(optarg, 256, &cfg.threads) != 0)
+                return bad_option("--threads", optarg, "a number from 0 to 256");
+            break;
+        case OPT_METRICS:
+            if (endpoint_parse(optarg, &cfg.metrics, &err) != PARSE_OK)
+                return bad_option("--metrics", optarg, err);
+            cfg.has_metrics = true;
+            break;
+        case OPT_LOGLEVEL:
+            if (log_level_parse(optarg, &cfg.log_level) != 0)
+                return bad_option("--log-level", optarg, "error, warn, info or debug");
+            break;
+        case OPT_DRAIN:
+            if (config_duration(optarg, &cfg.drain_timeout_ms) != 0)
+                return bad_option("--drain-timeout", optarg, "a duration like 30s");
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (argc - optind != 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (endpoint_parse(argv[optind], &rc.listen, &err) != PARSE_OK)
+        return bad_option("LISTEN", argv[optind], err);
+    if (endpoint_parse(argv[optind + 1], &rc.target, &err) != PARSE_OK)
+        return bad_option("TARGET", argv[optind + 1], err);
+    if (relay_conf_check(&rc, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "airlock relay: %s\n", msg);
+        return 2;
+    }
+    cfg.relays = malloc(sizeof(rc));
+    if (cfg.relays == NULL)
+        return 1;
+    cfg.relays[0] = rc;
+    cfg.n_relays = 1;
+    return runtime_run(&cfg, NULL);
+}
+
+/* run -c FILE and check -c FILE */
+static int
+cmd_config(int argc, char **argv, int run)
+{
+    const char *path = NULL;
+    struct config cfg;
+    char err[512];
+    int opt;
+
+    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+        if (opt == 'c') {
+            path = optarg;
+        } else {
+            usage(opt == 'h' ? stdout : stderr);
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    if (path == NULL || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (config_load(path, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "airlock: %s\n", err);
+        return 1;
+    }
+    if (!run) {
+        printf("%s: ok (%zu relays)\n", path, cfg.n_relays);
+        config_free(&cfg);
+        return 0;
+    }
+    return runtime_run(&cfg, path);
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    argc--;
+    argv++;
+    if (strcmp(cmd, "relay") == 0)
+        return cmd_relay(argc, argv);
+    if (strcmp(cmd, "run") == 0)
+        return cmd_config(argc, argv, 1);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_config(argc, argv, 0);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("airlock %s\n", AIRLOCK_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "airlock: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

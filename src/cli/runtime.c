@@ -1,0 +1,394 @@
+/* runtime.c - see runtime.h. The main thread runs worker 0's loop, which
+ * also owns the listeners, the metrics endpoint and the signals. */
+#include "cli/runtime.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/metrics.h"
+#include "net/transport.h"
+#include "relay/conn.h"
+#include "relay/relay.h"
+
+#define DRAIN_POLL_MS 100
+
+struct runtime {
+    struct config cfg;
+    const char *path;
+    struct worker **workers;
+    size_t n_workers;
+    struct loop *loop; /* workers[0]'s, on the main thread */
+    struct relay **relays;
+    size_t n_relays;
+    struct metrics *metrics;
+    int sigfd;
+    struct io sig_io;
+    struct timer drain_timer;
+    uint64_t drain_deadline;
+    int draining;
+};
+
+/* ---- metrics */
+
+static void
+render(struct strbuf *out, void *arg)
+{
+    struct runtime *rt = arg;
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } counters[] = {
+        {"airlock_connections_open", "gauge", "Connections open now.",
+         offsetof(struct relay_stats, open)},
+        {"airlock_connections_total", "counter", "Connections accepted.",
+         offsetof(struct relay_stats, total)},
+        {"airlock_connections_refused_total", "counter",
+         "Connections refused by the allowlist or max_connections.",
+         offsetof(struct relay_stats, refused)},
+        {"airlock_connect_errors_total", "counter", "Failed or timed out connects to the target.",
+         offsetof(struct relay_stats, connect_errors)},
+        {"airlock_bytes_in_total", "counter", "Bytes relayed from clients to the target.",
+         offsetof(struct relay_stats, bytes_in)},
+        {"airlock_bytes_out_total", "counter", "Bytes relayed from the target to clients.",
+         offsetof(struct relay_stats, bytes_out)},
+    };
+
+    for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+        strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", counters[k].name, counters[k].help,
+                      counters[k].name, counters[k].type);
+        for (size_t i = 0; i < rt->n_relays; i++) {
+            struct relay_stats *s = rt->relays[i]->stats;
+            atomic_uint_fast64_t *v = (atomic_uint_fast64_t *)((char *)s + counters[k].offset);
+            strbuf_printf(out, "%s{relay=\"%s\"} %llu\n", counters[k].name, s->name,
+                          (unsigned long long)atomic_load(v));
+        }
+    }
+    strbuf_printf(out, "# HELP airlock_connections_closed_total Connections closed, by how they "
+                       "ended.\n# TYPE airlock_connections_closed_total counter\n");
+    for (size_t i = 0; i < rt->n_relays; i++) {
+        struct relay_stats *s = rt->relays[i]->stats;
+        for (int e = 0; e < END_COUNT; e++)
+            strbuf_printf(out, "airlock_connections_closed_total{relay=\"%s\",end=\"%s\"} %llu\n",
+                          s->name, conn_end_name(e), (unsigned long long)atomic_load(&s->ended[e]));
+    }
+}
+
+static int
+metrics_apply(struct runtime *rt, const struct config *cfg)
+{
+    int err = 0;
+
+    if (rt->metrics != NULL && cfg->has_metrics && rt->cfg.has_metrics &&
+        endpoint_equal(&cfg->metrics, &rt->cfg.metrics))
+        return 0;
+    metrics_stop(rt->metrics);
+    rt->metrics = NULL;
+    if (!cfg->has_metrics)
+        return 0;
+    rt->metrics = metrics_start(rt->loop, &cfg->metrics, render, rt, &err);
+    if (rt->metrics == NULL) {
+        char ep[EP_HOST_MAX + 32];
+        endpoint_format(&cfg->metrics, ep, sizeof(ep));
+        log_warnx("metrics: cannot listen on %s: %s", ep, strerror(-err));
+    }
+    return err;
+}
+
+/* ---- relays and reload */
+
+static struct relay *
+find_relay(struct relay **relays, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(relays[i]->conf.name, name) == 0)
+            return relays[i];
+    return NULL;
+}
+
+/* Builds the relay set of cfg, reusing the unchanged relays of the current
+ * set and the listeners of changed ones. All or nothing: on failure the
+ * current set is left as it was and -errno is returned. */
+static int
+relays_apply(struct runtime *rt, const struct config *cfg)
+{
+    struct relay **next = calloc(cfg->n_relays ? cfg->n_relays : 1, sizeof(*next));
+    struct relay **prevs = calloc(cfg->n_relays ? cfg->n_relays : 1, sizeof(*prevs));
+    size_t i;
+    int rc = -ENOMEM;
+
+    if (next == NULL || prevs == NULL)
+        goto fail;
+    for (i = 0; i < cfg->n_relays; i++) {
+        const struct relay_conf *rc_new = &cfg->relays[i];
+        struct relay *old = find_relay(rt->relays, rt->n_relays, rc_new->name);
+        if (old != NULL && memcmp(&old->conf, rc_new, sizeof(*rc_new)) == 0) {
+            relay_ref(old);
+            next[i] = old;
+            continue;
+        }
+        struct relay_stats *st = old ? old->stats : relay_stats_new(rc_new->name);
+        if (st == NULL)
+            goto fail;
+        next[i] = relay_new(rc_new, st, rt->workers, rt->n_workers);
+        if (old == NULL)
+            relay_stats_unref(st);
+        if (next[i] == NULL)
+            goto fail;
+        if ((rc = relay_listen(next[i], old)) != 0) {
+            char ep[EP_HOST_MAX + 32];
+            endpoint_format(&rc_new->listen, ep, sizeof(ep));
+            log_warnx("relay=%s: cannot listen on %s: %s", rc_new->name, ep, strerror(-rc));
+            relay_unref(next[i]);
+            next[i] = NULL;
+            goto fail;
+        }
+        prevs[i] = old;
+    }
+    for (i = 0; i < cfg->n_relays; i++) {
+        if (next[i]->loop == NULL && (rc = relay_start(next[i], rt->loop)) != 0)
+            log_warnx("relay=%s: cannot accept: %s", next[i]->conf.name, strerror(-rc));
+    }
+    for (i = 0; i < rt->n_relays; i++) {
+        struct relay *old = rt->relays[i];
+        if (find_relay(next, cfg->n_relays, old->conf.name) != old) {
+            struct relay *succ = find_relay(next, cfg->n_relays, old->conf.name);
+            /* a successor on another endpoint, or none: close the old listener */
+            if (succ == NULL || !endpoint_equal(&succ->conf.listen, &old->conf.listen))
+                relay_stop(old, 1);
+            if (succ == NULL)
+                log_info("relay=%s removed", old->conf.name);
+            else
+                log_info("relay=%s changed", old->conf.name);
+        }
+        relay_unref(old);
+    }
+    for (i = 0; i < cfg->n_relays; i++)
+        if (find_relay(rt->relays, rt->n_relays, next[i]->conf.name) == NULL)
+            log_info("relay=%s added", next[i]->conf.name);
+    free(rt->relays);
+    free(prevs);
+    rt->relays = next;
+    rt->n_relays = cfg->n_relays;
+    return 0;
+
+fail:
+    /* give adopted listeners back and drop what was built */
+    for (size_t k = 0; next != NULL && k < cfg->n_relays; k++) {
+        if (next[k] == NULL)
+            break;
+        if (prevs[k] != NULL && next[k]->listen_fd >= 0) {
+            prevs[k]->listen_fd = next[k]->listen_fd;
+            next[k]->listen_fd = -1;
+            prevs[k]->loop = NULL;
+            relay_start(prevs[k], rt->loop);
+        } else if (next[k]->loop == NULL && find_relay(rt->relays, rt->n_relays,
+                                                       next[k]->conf.name) != next[k]) {
+            relay_stop(next[k], 1);
+        }
+        relay_unref(next[k]);
+    }
+    free(next);
+    free(prevs);
+    return rc;
+}
+
+static void
+reload(struct runtime *rt)
+{
+    struct config cfg;
+    char err[512];
+
+    if (rt->path == NULL) {
+        log_warnx("reload: no config file (started from the command line)");
+        return;
+    }
+    if (config_load(rt->path, &cfg, err, sizeof(err)) != 0) {
+        log_warnx("reload failed, keeping the running config: %s", err);
+        return;
+    }
+    if (cfg.threads != rt->cfg.threads)
+        log_warnx("reload: threads changes take effect at the next start");
+    if (relays_apply(rt, &cfg) != 0) {
+        log_warnx("reload failed, keeping the running config");
+        config_free(&cfg);
+        return;
+    }
+    log_threshold = cfg.log_level;
+    metrics_apply(rt, &cfg);
+    cfg.threads = rt->cfg.threads;
+    config_free(&rt->cfg);
+    rt->cfg = cfg;
+    log_info("reloaded %s: %zu relays", rt->path, rt->n_relays);
+}
+
+/* ---- drain and stop */
+
+static size_t
+open_connections(const struct runtime *rt)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < rt->n_workers; i++)
+        n += atomic_load(&rt->workers[i]->n_conns);
+    return n;
+}
+
+static void
+close_all_posted(void *arg)
+{
+    worker_close_all(arg);
+}
+
+static void
+drain_check(struct timer *t)
+{
+    struct runtime *rt = t->data;
+    size_t open = open_connections(rt);
+
+    if (open > 0 && loop_now(rt->loop) < rt->drain_deadline) {
+        timer_start(rt->loop, &rt->drain_timer, DRAIN_POLL_MS, drain_check, rt);
+        return;
+    }
+    if (open > 0)
+        log_warnx("drain deadline reached: closing %zu connections", open);
+    loop_stop(rt->loop);
+}
+
+static void
+drain_start(struct runtime *rt)
+{
+    if (rt->draining) {
+        log_warnx("second stop signal: closing every connection now");
+        rt->drain_deadline = 0;
+        drain_check(&rt->drain_timer);
+        return;
+    }
+    rt->draining = 1;
+    for (size_t i = 0; i < rt->n_relays; i++)
+        relay_stop(rt->relays[i], 1);
+    log_info("draining %zu connections for up to %u ms", open_connections(rt),
+             rt->cfg.drain_timeout_ms);
+    rt->drain_deadline = loop_now(rt->loop) + rt->cfg.drain_timeout_ms;
+    drain_check(&rt->drain_timer);
+}
+
+static void
+signal_event(struct io *io, uint32_t events)
+{
+    struct runtime *rt = io->data;
+    struct signalfd_siginfo si;
+    (void)events;
+
+    while (read(rt->sigfd, &si, sizeof(si)) == sizeof(si)) {
+        if (si.ssi_signo == SIGHUP && !rt->draining)
+            reload(rt);
+        else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+            drain_start(rt);
+    }
+}
+
+static int
+signals_start(struct runtime *rt)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    /* blocked before the workers start, so that they inherit the mask and
+     * every signal arrives through the signalfd */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    rt->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (rt->sigfd < 0)
+        return -errno;
+    return io_start(rt->loop, &rt->sig_io, rt->sigfd, EPOLLIN, signal_event, rt);
+}
+
+static void
+runtime_free(struct runtime *rt)
+{
+    metrics_stop(rt->metrics);
+    for (size_t i = 0; i < rt->n_relays; i++) {
+        relay_stop(rt->relays[i], 1);
+        relay_unref(rt->relays[i]);
+    }
+    free(rt->relays);
+    /* connections hold relay references: close them on their own threads
+     * (the loops run the posted close and its deferred frees, then stop) */
+    for (size_t i = 1; i < rt->n_workers; i++) {
+        if (rt->workers[i] == NULL)
+            continue;
+        loop_post(rt->workers[i]->loop, close_all_posted, rt->workers[i]);
+        worker_free(rt->workers[i]);
+    }
+    if (rt->n_workers > 0 && rt->workers[0] != NULL) {
+        worker_close_all(rt->workers[0]);
+        loop_stop(rt->loop);
+        loop_run(rt->loop); /* one more turn runs the deferred frees */
+        worker_free(rt->workers[0]);
+    }
+    free(rt->workers);
+    if (rt->sigfd >= 0)
+        close(rt->sigfd);
+    config_free(&rt->cfg);
+}
+
+int
+runtime_run(struct config *cfg, const char *path)
+{
+    struct runtime rt = {.cfg = *cfg, .path = path, .sigfd = -1};
+    int status = 1, rc;
+
+    memset(cfg, 0, sizeof(*cfg));
+    log_threshold = rt.cfg.log_level;
+    rt.n_workers = rt.cfg.threads;
+    if (rt.n_workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        rt.n_workers = n > 0 ? (size_t)n : 1;
+    }
+    rt.workers = calloc(rt.n_workers, sizeof(*rt.workers));
+    if (rt.workers == NULL)
+        goto out;
+    for (size_t i = 0; i < rt.n_workers; i++)
+        if ((rt.workers[i] = worker_new()) == NULL)
+            goto out;
+    rt.loop = rt.workers[0]->loop;
+    if ((rc = signals_start(&rt)) != 0) {
+        log_warnx("signals: %s", strerror(-rc));
+        goto out;
+    }
+    if (relays_apply(&rt, &rt.cfg) != 0)
+        goto out;
+    if (metrics_apply(&rt, &rt.cfg) != 0)
+        goto out;
+    for (size_t i = 1; i < rt.n_workers; i++) {
+        if ((rc = worker_spawn(rt.workers[i])) != 0) {
+            log_warnx("cannot start worker thread: %s", strerror(-rc));
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < rt.n_relays; i++) {
+        char l[EP_HOST_MAX + 32], t[EP_HOST_MAX + 32];
+        endpoint_format(&rt.relays[i]->conf.listen, l, sizeof(l));
+        endpoint_format(&rt.relays[i]->conf.target, t, sizeof(t));
+        log_info("relay=%s listen=%s target=%s", rt.relays[i]->conf.name, l, t);
+    }
+    log_info("airlock running: %zu relays, %zu threads, pid %d", rt.n_relays, rt.n_workers,
+             (int)getpid());
+    if ((rc = loop_run(rt.loop)) != 0)
+        log_warnx("main loop: %s", strerror(-rc));
+    else
+        status = 0;
+    log_info("stopped");
+out:
+    runtime_free(&rt);
+    return status;
+}

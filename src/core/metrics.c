@@ -1,0 +1,212 @@
+/* metrics.c - the HTTP face of the counters; see metrics.h. */
+#include "core/metrics.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "net/transport.h"
+
+#define REQUEST_MAX 4096
+#define REQUEST_TIMEOUT_MS 5000
+
+struct request {
+    struct request *prev, *next;
+    struct metrics *m;
+    struct io io;
+    struct timer timer;
+    struct task reap;
+    char in[REQUEST_MAX];
+    size_t in_len;
+    struct strbuf out;
+    size_t out_off;
+    int closed;
+};
+
+struct metrics {
+    struct loop *loop;
+    struct endpoint ep;
+    struct io io;
+    metrics_render_cb render;
+    void *arg;
+    struct request *requests;
+};
+
+static void
+request_reap(struct task *t)
+{
+    struct request *rq = t->data;
+
+    strbuf_free(&rq->out);
+    free(rq);
+}
+
+static void
+request_close(struct request *rq)
+{
+    if (rq->closed)
+        return;
+    rq->closed = 1;
+    io_stop(rq->m->loop, &rq->io);
+    close(rq->io.fd);
+    rq->io.fd = -1;
+    timer_stop(rq->m->loop, &rq->timer);
+    if (rq->prev != NULL)
+        rq->prev->next = rq->next;
+    else
+        rq->m->requests = rq->next;
+    if (rq->next != NULL)
+        rq->next->prev = rq->prev;
+    loop_defer(rq->m->loop, &rq->reap, request_reap, rq);
+}
+
+static void
+request_timeout(struct timer *t)
+{
+    request_close(t->data);
+}
+
+static void
+respond(struct request *rq, const char *status, const char *type, const char *body,
+        size_t body_len)
+{
+    strbuf_printf(&rq->out,
+                  "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                  "Connection: close\r\n\r\n%.*s",
+                  status, type, body_len, (int)body_len, body);
+}
+
+static void
+request_answer(struct request *rq)
+{
+    static const char text_type[] = "text/plain; version=0.0.4; charset=utf-8";
+
+    if (strncmp(rq->in, "GET /metrics ", 13) == 0 || strncmp(rq->in, "GET /metrics?", 13) == 0) {
+        struct strbuf body = {0};
+        rq->m->render(&body, rq->m->arg);
+        if (body.failed)
+            respond(rq, "500 Internal Server Error", "text/plain", "out of memory\n", 14);
+        else
+            respond(rq, "200 OK", text_type, body.data ? body.data : "", body.len);
+        strbuf_free(&body);
+    } else if (strncmp(rq->in, "GET ", 4) == 0) {
+        respond(rq, "404 Not Found", "text/plain", "try /metrics\n", 13);
+    } else {
+        respond(rq, "405 Method Not Allowed", "text/plain", "GET only\n", 9);
+    }
+}
+
+static void
+request_event(struct io *io, uint32_t events)
+{
+    struct request *rq = io->data;
+    (void)events;
+
+    while (rq->out.len == 0) {
+        ssize_t n = read(io->fd, rq->in + rq->in_len, sizeof(rq->in) - 1 - rq->in_len);
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            request_close(rq);
+            return;
+        }
+        rq->in_len += (size_t)n;
+        rq->in[rq->in_len] = '\0';
+        if (strstr(rq->in, "\r\n\r\n") != NULL || strstr(rq->in, "\n\n") != NULL) {
+            request_answer(rq);
+            if (rq->out.failed) {
+                request_close(rq);
+                return;
+            }
+        } else if (rq->in_len == sizeof(rq->in) - 1) {
+            request_close(rq);
+            return;
+        }
+    }
+    while (rq->out_off < rq->out.len) {
+        ssize_t n = write(io->fd, rq->out.data + rq->out_off, rq->out.len - rq->out_off);
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0)
+            break;
+        rq->out_off += (size_t)n;
+    }
+    request_close(rq);
+}
+
+static void
+metrics_accept(struct io *io, uint32_t events)
+{
+    struct metrics *m = io->data;
+    (void)events;
+
+    for (;;) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_warn("metrics accept");
+            if (errno == ECONNABORTED || errno == EINTR)
+                continue;
+            return;
+        }
+        struct request *rq = calloc(1, sizeof(*rq));
+        if (rq == NULL ||
+            io_start(m->loop, &rq->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, request_event, rq)) {
+            free(rq);
+            close(fd);
+            continue;
+        }
+        rq->m = m;
+        rq->next = m->requests;
+        if (m->requests != NULL)
+            m->requests->prev = rq;
+        m->requests = rq;
+        timer_start(m->loop, &rq->timer, REQUEST_TIMEOUT_MS, request_timeout, rq);
+    }
+}
+
+struct metrics *
+metrics_start(struct loop *loop, const struct endpoint *ep, metrics_render_cb render, void *arg,
+              int *err)
+{
+    struct metrics *m = calloc(1, sizeof(*m));
+
+    if (m == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    m->loop = loop;
+    m->ep = *ep;
+    m->render = render;
+    m->arg = arg;
+    int fd = transport_listen(ep, 64);
+    if (fd < 0) {
+        *err = fd;
+        free(m);
+        return NULL;
+    }
+    if ((*err = io_start(loop, &m->io, fd, EPOLLIN, metrics_accept, m)) != 0) {
+        close(fd);
+        transport_unlisten(ep);
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void
+metrics_stop(struct metrics *m)
+{
+    if (m == NULL)
+        return;
+    while (m->requests != NULL)
+        request_close(m->requests);
+    io_stop(m->loop, &m->io);
+    close(m->io.fd);
+    transport_unlisten(&m->ep);
+    free(m);
+}

@@ -1,0 +1,260 @@
+/* resolve.c - TTL-respecting name cache with lookups on helper threads. */
+#include "net/resolve.h"
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <resolv.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/loop.h"
+
+#define RESOLVE_MAX_ADDRS 8
+
+struct entry {
+    struct entry *next;
+    char *host;
+    uint64_t expires; /* CLOCK_MONOTONIC seconds */
+    int err;          /* 0, or the failure cached until expires */
+    unsigned next_addr;
+    size_t n;
+    struct sockaddr_storage addrs[RESOLVE_MAX_ADDRS];
+};
+
+struct lookup {
+    struct loop *loop;
+    char *host;
+    void (*done)(void *arg, int err);
+    void *arg;
+    int err;
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct entry *cache;
+
+static uint64_t
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
+static struct entry *
+cache_find(const char *host)
+{
+    for (struct entry *e = cache; e != NULL; e = e->next)
+        if (strcasecmp(e->host, host) == 0)
+            return e;
+    return NULL;
+}
+
+int
+resolve_cached(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    int rc = -EAGAIN;
+
+    pthread_mutex_lock(&cache_lock);
+    struct entry *e = cache_find(host);
+    if (e != NULL && e->expires > now_s()) {
+        if (e->err != 0) {
+            rc = e->err;
+        } else {
+            *ss = e->addrs[e->next_addr++ % e->n];
+            if (ss->ss_family == AF_INET) {
+                ((struct sockaddr_in *)ss)->sin_port = htons(port);
+                *len = sizeof(struct sockaddr_in);
+            } else {
+                ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+                *len = sizeof(struct sockaddr_in6);
+            }
+            rc = 0;
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    return rc;
+}
+
+/* Names in /etc/hosts (nss "files") win over DNS, as nsswitch.conf says on
+ * Debian; they carry no TTL. */
+static int
+in_hosts_file(const char *host)
+{
+    struct hostent he, *res;
+    char buf[4096];
+    int err, found = 0;
+    static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+
+    /* the hosts enumeration state is process-wide */
+    pthread_mutex_lock(&hosts_lock);
+    sethostent(0);
+    while (!found && gethostent_r(&he, buf, sizeof(buf), &res, &err) == 0 && res != NULL) {
+        if (strcasecmp(he.h_name, host) == 0)
+            found = 1;
+        for (char **a = he.h_aliases; !found && *a != NULL; a++)
+            found = strcasecmp(*a, host) == 0;
+    }
+    endhostent();
+    pthread_mutex_unlock(&hosts_lock);
+    return found;
+}
+
+static void
+lookup_hosts_file(const char *host, struct entry *e)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai, *p;
+
+    e->expires = now_s() + RESOLVE_HOSTS_TTL;
+    if (getaddrinfo(host, NULL, &hints, &ai) != 0) {
+        e->err = -ENOENT;
+        return;
+    }
+    for (p = ai; p != NULL && e->n < RESOLVE_MAX_ADDRS; p = p->ai_next)
+        memcpy(&e->addrs[e->n++], p->ai_addr, p->ai_addrlen);
+    freeaddrinfo(ai);
+}
+
+/* One DNS query of type A or AAAA; appends addresses and lowers *ttl. */
+static int
+query(res_state rs, const char *host, int type, struct entry *e, uint32_t *ttl)
+{
+    unsigned char answer[4096];
+    ns_msg msg;
+    ns_rr rr;
+
+    int n = res_nquery(rs, host, ns_c_in, type, answer, sizeof(answer));
+    if (n < 0 || ns_initparse(answer, n, &msg) != 0)
+        return -1;
+    for (int i = 0; i < ns_msg_count(msg, ns_s_an) && e->n < RESOLVE_MAX_ADDRS; i++) {
+        if (ns_parserr(&msg, ns_s_an, i, &rr) != 0 || (int)ns_rr_type(rr) != type)
+            continue;
+        struct sockaddr_storage *ss = &e->addrs[e->n];
+        memset(ss, 0, sizeof(*ss));
+        if (type == ns_t_a && ns_rr_rdlen(rr) == 4) {
+            ss->ss_family = AF_INET;
+            memcpy(&((struct sockaddr_in *)ss)->sin_addr, ns_rr_rdata(rr), 4);
+        } else if (type == ns_t_aaaa && ns_rr_rdlen(rr) == 16) {
+            ss->ss_family = AF_INET6;
+            memcpy(&((struct sockaddr_in6 *)ss)->sin6_addr, ns_rr_rdata(rr), 16);
+        } else {
+            continue;
+        }
+        e->n++;
+        if (ns_rr_ttl(rr) < *ttl)
+            *ttl = ns_rr_ttl(rr);
+    }
+    return 0;
+}
+
+static void
+lookup_dns(const char *host, struct entry *e)
+{
+    struct __res_state rs;
+    uint32_t ttl = UINT32_MAX;
+
+    memset(&rs, 0, sizeof(rs));
+    if (res_ninit(&rs) != 0) {
+        e->err = -EIO;
+        e->expires = now_s() + RESOLVE_NEG_TTL;
+        return;
+    }
+    query(&rs, host, ns_t_a, e, &ttl);
+    if (e->n == 0)
+        query(&rs, host, ns_t_aaaa, e, &ttl);
+    res_nclose(&rs);
+    if (e->n == 0) {
+        e->err = -EHOSTUNREACH;
+        ttl = RESOLVE_NEG_TTL;
+    }
+    e->expires = now_s() + (ttl < 1 ? 1 : ttl);
+}
+
+static void
+cache_store(const char *host, const struct entry *fresh)
+{
+    pthread_mutex_lock(&cache_lock);
+    struct entry *e = cache_find(host);
+    if (e == NULL) {
+        e = calloc(1, sizeof(*e));
+        if (e == NULL || (e->host = strdup(host)) == NULL) {
+            free(e);
+            pthread_mutex_unlock(&cache_lock);
+            return;
+        }
+        e->next = cache;
+        cache = e;
+    }
+    e->expires = fresh->expires;
+    e->err = fresh->err;
+    e->n = fresh->n;
+    memcpy(e->addrs, fresh->addrs, sizeof(e->addrs));
+    pthread_mutex_unlock(&cache_lock);
+}
+
+static void
+lookup_deliver(void *arg)
+{
+    struct lookup *l = arg;
+
+    l->done(l->arg, l->err);
+    free(l->host);
+    free(l);
+}
+
+static void *
+lookup_thread(void *arg)
+{
+    struct lookup *l = arg;
+    struct entry fresh;
+
+    memset(&fresh, 0, sizeof(fresh));
+    if (in_hosts_file(l->host))
+        lookup_hosts_file(l->host, &fresh);
+    else
+        lookup_dns(l->host, &fresh);
+    cache_store(l->host, &fresh);
+    l->err = fresh.err;
+    if (fresh.err == 0)
+        log_debug("resolve host=%s addrs=%zu ttl=%llus", l->host, fresh.n,
+                  (unsigned long long)(fresh.expires - now_s()));
+    else
+        log_warnx("resolve host=%s failed", l->host);
+    if (loop_post(l->loop, lookup_deliver, l) != 0)
+        abort(); /* the waiting connection would hang forever */
+    return NULL;
+}
+
+int
+resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int err), void *arg)
+{
+    struct lookup *l = calloc(1, sizeof(*l));
+    pthread_attr_t attr;
+    pthread_t tid;
+    int rc;
+
+    if (l == NULL || (l->host = strdup(host)) == NULL) {
+        free(l);
+        return -ENOMEM;
+    }
+    l->loop = loop;
+    l->done = done;
+    l->arg = arg;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&tid, &attr, lookup_thread, l);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        free(l->host);
+        free(l);
+        return -rc;
+    }
+    return 0;
+}

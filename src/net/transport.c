@@ -1,0 +1,240 @@
+/* transport.c - listen, connect and address helpers for each endpoint kind. */
+#include "net/transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/vm_sockets.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* How each kind builds its address; tcp needs resolution for names. */
+struct transport {
+    const char *name;
+    int (*addr)(const struct endpoint *ep, struct sockaddr_storage *ss, socklen_t *len);
+};
+
+static int
+inet_addr_of(const struct endpoint *ep, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, ep->host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)ep->port);
+        *len = sizeof(*sin);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, ep->host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)ep->port);
+        *len = sizeof(*sin6);
+        return 0;
+    }
+    return -EAGAIN;
+}
+
+static int
+unix_addr_of(const struct endpoint *ep, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+    size_t n = strlen(ep->path);
+
+    memset(ss, 0, sizeof(*ss));
+    sun->sun_family = AF_UNIX;
+    memcpy(sun->sun_path, ep->path, n);
+    if (ep->path[0] == '@') /* abstract: a leading NUL, no terminator */
+        sun->sun_path[0] = '\0';
+    else
+        n++;
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    return 0;
+}
+
+static int
+vsock_addr_of(const struct endpoint *ep, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_vm *svm = (struct sockaddr_vm *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    svm->svm_family = AF_VSOCK;
+    svm->svm_cid = ep->cid;
+    svm->svm_port = ep->port;
+    *len = sizeof(*svm);
+    return 0;
+}
+
+static const struct transport transports[] = {
+    [EP_TCP] = {.name = "tcp", .addr = inet_addr_of},
+    [EP_UDP] = {.name = "udp", .addr = inet_addr_of},
+    [EP_UNIX] = {.name = "unix", .addr = unix_addr_of},
+    [EP_VSOCK] = {.name = "vsock", .addr = vsock_addr_of},
+    [EP_HVSOCK] = {.name = "hvsock", .addr = unix_addr_of},
+};
+
+int
+transport_addr(const struct endpoint *ep, struct sockaddr_storage *ss, socklen_t *len)
+{
+    return transports[ep->kind].addr(ep, ss, len);
+}
+
+static int
+is_fs_path(const struct endpoint *ep)
+{
+    return (ep->kind == EP_UNIX || ep->kind == EP_HVSOCK) && ep->path[0] != '@';
+}
+
+/* A socket file whose listener is gone refuses connections: only then is
+ * it safe to remove, so two processes never steal each other's path. */
+static int
+unix_path_free(const struct sockaddr *sa, socklen_t len, const char *path)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISSOCK(st.st_mode))
+        return -EEXIST;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = connect(fd, sa, len);
+    int err = errno;
+    close(fd);
+    if (rc == 0)
+        return -EADDRINUSE;
+    if (err != ECONNREFUSED)
+        return -err;
+    return unlink(path) == 0 ? 0 : -errno;
+}
+
+int
+transport_listen(const struct endpoint *ep, int backlog)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int one = 1, rc;
+
+    rc = transport_addr(ep, &ss, &len);
+    if (rc != 0)
+        return rc == -EAGAIN ? -EADDRNOTAVAIL : rc; /* listeners take literals */
+    if (is_fs_path(ep) && (rc = unix_path_free((struct sockaddr *)&ss, len, ep->path)) != 0)
+        return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (ep->kind == EP_TCP) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ss.ss_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0)
+        goto fail;
+    return fd;
+
+fail:
+    rc = -errno;
+    close(fd);
+    return rc;
+}
+
+void
+transport_unlisten(const struct endpoint *ep)
+{
+    if (is_fs_path(ep))
+        unlink(ep->path);
+}
+
+int
+transport_connect(const struct sockaddr *sa, socklen_t len, bool *pending)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -errno;
+    *pending = false;
+    if (connect(fd, sa, len) == 0)
+        return fd;
+    /* unix sockets answer EAGAIN when the backlog is full: treat it as a
+     * failure rather than spin. */
+    if (errno == EINPROGRESS) {
+        *pending = true;
+        return fd;
+    }
+    int rc = -errno;
+    close(fd);
+    return rc;
+}
+
+int
+transport_connect_result(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        return -errno;
+    return -err;
+}
+
+void
+transport_tune(int fd, bool keepalive)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int one = 1;
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+        return;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (keepalive)
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+void
+transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
+{
+    char host[INET6_ADDRSTRLEN];
+
+    switch (sa->sa_family) {
+    case AF_INET: {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+        snprintf(buf, buflen, "%s:%u", host, ntohs(sin->sin_port));
+        break;
+    }
+    case AF_INET6: {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+        snprintf(buf, buflen, "[%s]:%u", host, ntohs(sin6->sin6_port));
+        break;
+    }
+    case AF_UNIX: {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
+        size_t n = len > offsetof(struct sockaddr_un, sun_path)
+                       ? len - offsetof(struct sockaddr_un, sun_path)
+                       : 0;
+        if (n == 0 || (sun->sun_path[0] == '\0' && n == 1))
+            snprintf(buf, buflen, "unix:-");
+        else if (sun->sun_path[0] == '\0')
+            snprintf(buf, buflen, "unix:@%.*s", (int)(n - 1), sun->sun_path + 1);
+        else
+            snprintf(buf, buflen, "unix:%.*s", (int)strnlen(sun->sun_path, n), sun->sun_path);
+        break;
+    }
+    case AF_VSOCK: {
+        const struct sockaddr_vm *svm = (const struct sockaddr_vm *)sa;
+        snprintf(buf, buflen, "vsock:%u:%u", svm->svm_cid, svm->svm_port);
+        break;
+    }
+    default:
+        snprintf(buf, buflen, "family-%d", sa->sa_family);
+    }
+}

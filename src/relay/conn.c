@@ -1,0 +1,880 @@
+/* conn.c - the life of one relayed connection, and the workers that run them.
+ *
+ *   PREAMBLE -> RESOLVING -> CONNECTING -> HANDSHAKE -> RELAYING -> CLOSED
+ *
+ * PREAMBLE reads what the client sends before its payload (an hvsock
+ * "CONNECT port" line, a PROXY v2 header); RESOLVING waits for the target's
+ * name; HANDSHAKE waits for an hvsock target's "OK" line. Each state that
+ * is skipped is passed through at once. In RELAYING, two pumps move bytes,
+ * one per direction, through a pipe with splice() or through a buffer. */
+#include "relay/conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "net/resolve.h"
+#include "net/transport.h"
+#include "proto/proxy_v2.h"
+
+#define PREAMBLE_MAX 4096            /* largest PROXY header or hvsock line we read */
+#define PREAMBLE_TIMEOUT_MS 10000    /* a client that sends no header in time is closed */
+#define PUMP_CHUNK (64 * 1024)       /* pipe capacity and buffer size */
+#define CONN_BUDGET (1024 * 1024)    /* bytes moved per wakeup before others get a turn */
+#define HVSOCK_LINE_MAX 64
+
+enum conn_state {
+    CONN_ST_PREAMBLE,
+    CONN_ST_RESOLVING,
+    CONN_ST_CONNECTING,
+    CONN_ST_HANDSHAKE,
+    CONN_ST_RELAYING,
+    CONN_ST_CLOSED,
+};
+
+struct side {
+    struct io io; /* io.fd is the socket; -1 once closed */
+    int readable; /* edge-triggered readiness, cleared on EAGAIN */
+    int writable;
+};
+
+/* One direction of the relay. Bytes are either in the pipe (splice) or in
+ * buf[off..len) (written before anything from the pipe). */
+struct pump {
+    struct side *from, *to;
+    int pipe[2];
+    size_t in_pipe;
+    char *buf;
+    size_t off, len;
+    int splice;
+    int eof;  /* from has no more to give */
+    int shut; /* EOF was passed on with shutdown(SHUT_WR) */
+    atomic_uint_fast64_t *counter;
+    uint64_t bytes;
+};
+
+struct conn {
+    struct conn *prev, *next; /* the worker's list */
+    struct worker *worker;
+    struct relay *relay;
+    uint64_t id;
+    enum conn_state state;
+    enum conn_end end;
+    struct side client, target;
+    struct pump up;   /* client -> target */
+    struct pump down; /* target -> client */
+    struct timer timer;
+    struct task work; /* pumping continued after the budget */
+    struct task reap; /* deferred free */
+    int resolving;    /* a lookup will call back: keep c allocated */
+    uint64_t started, active;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    uint8_t *proxy_hdr; /* received PROXY header, passed on verbatim */
+    size_t proxy_len;
+    int hvsock_greeted; /* hvsock listener: CONNECT line answered */
+};
+
+static atomic_uint_fast64_t next_conn_id = 1;
+
+static const char *const end_names[END_COUNT] = {
+    [END_EOF] = "eof",
+    [END_RESET] = "reset",
+    [END_IDLE] = "idle_timeout",
+    [END_CONNECT_FAIL] = "connect_failed",
+    [END_CONNECT_TIMEOUT] = "connect_timeout",
+    [END_BAD_PREAMBLE] = "bad_preamble",
+    [END_PREAMBLE_TIMEOUT] = "preamble_timeout",
+    [END_ERROR] = "error",
+    [END_SHUTDOWN] = "shutdown",
+};
+
+const char *
+conn_end_name(enum conn_end e)
+{
+    return end_names[e];
+}
+
+static void conn_step(struct conn *c);
+static void conn_connect(struct conn *c);
+
+/* ---- pipes: taken from the worker's spare list while data is in flight */
+
+static int
+pipe_get(struct worker *w, int p[2])
+{
+    if (w->n_spare > 0) {
+        w->n_spare--;
+        p[0] = w->spare[w->n_spare][0];
+        p[1] = w->spare[w->n_spare][1];
+        return 0;
+    }
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
+        return -errno;
+    return 0;
+}
+
+/* Only an empty pipe goes back to the spare list. */
+static void
+pipe_put(struct worker *w, int p[2])
+{
+    if (p[0] < 0)
+        return;
+    if (w->n_spare < WORKER_SPARE_PIPES) {
+        w->spare[w->n_spare][0] = p[0];
+        w->spare[w->n_spare][1] = p[1];
+        w->n_spare++;
+    } else {
+        close(p[0]);
+        close(p[1]);
+    }
+    p[0] = p[1] = -1;
+}
+
+static void
+pump_init(struct pump *p, struct side *from, struct side *to, int splice,
+          atomic_uint_fast64_t *counter)
+{
+    p->from = from;
+    p->to = to;
+    p->pipe[0] = p->pipe[1] = -1;
+    p->splice = splice;
+    p->counter = counter;
+}
+
+/* Releases what the pump holds. A pipe with bytes still in it is closed,
+ * never reused. */
+static void
+pump_release(struct worker *w, struct pump *p)
+{
+    if (p->pipe[0] >= 0 && p->in_pipe > 0) {
+        close(p->pipe[0]);
+        close(p->pipe[1]);
+        p->pipe[0] = p->pipe[1] = -1;
+    }
+    pipe_put(w, p->pipe);
+    free(p->buf);
+    p->buf = NULL;
+    p->off = p->len = 0;
+}
+
+/* Queues bytes to be written by the pump before anything else. */
+static int
+pump_prepend(struct pump *p, const void *data, size_t len)
+{
+    char *nb = realloc(p->buf, p->len + len > PUMP_CHUNK ? p->len + len : PUMP_CHUNK);
+
+    if (nb == NULL)
+        return -ENOMEM;
+    memmove(nb + len, nb + p->off, p->len - p->off);
+    memcpy(nb, data, len);
+    p->buf = nb;
+    p->len = p->len - p->off + len;
+    p->off = 0;
+    return 0;
+}
+
+static void
+pump_account(struct conn *c, struct pump *p, size_t n)
+{
+    p->bytes += n;
+    atomic_fetch_add_explicit(p->counter, n, memory_order_relaxed);
+    c->active = loop_now(c->worker->loop);
+}
+
+/* Writes out what the pump holds. Returns 1 when all is written, 0 when the
+ * destination is full, or -errno. */
+static int
+pump_flush(struct conn *c, struct pump *p)
+{
+    while (p->off < p->len || p->in_pipe > 0) {
+        ssize_t n;
+        if (!p->to->writable)
+            return 0;
+        if (p->off < p->len)
+            n = write(p->to->io.fd, p->buf + p->off, p->len - p->off);
+        else
+            n = splice(p->pipe[0], NULL, p->to->io.fd, NULL, p->in_pipe,
+                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                p->to->writable = 0;
+                return 0;
+            }
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (p->off < p->len) {
+            p->off += (size_t)n;
+        } else {
+            p->in_pipe -= (size_t)n;
+        }
+        pump_account(c, p, (size_t)n);
+    }
+    return 1;
+}
+
+/* Reads one chunk from the source into the pipe or buffer. Returns the
+ * count (0 at EOF), -EAGAIN when nothing is there, or -errno. */
+static ssize_t
+pump_fill(struct conn *c, struct pump *p)
+{
+    ssize_t n;
+    int rc;
+
+    if (p->splice) {
+        if (p->pipe[0] < 0 && (rc = pipe_get(c->worker, p->pipe)) != 0)
+            return rc;
+        n = splice(p->from->io.fd, NULL, p->pipe[1], NULL, PUMP_CHUNK,
+                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n < 0 && errno == EINVAL) {
+            /* this pair of sockets cannot splice: use a buffer from now on */
+            p->splice = 0;
+            pipe_put(c->worker, p->pipe);
+            return pump_fill(c, p);
+        }
+        if (n > 0)
+            p->in_pipe = (size_t)n;
+    } else {
+        if (p->buf == NULL && (p->buf = malloc(PUMP_CHUNK)) == NULL)
+            return -ENOMEM;
+        p->off = p->len = 0;
+        n = read(p->from->io.fd, p->buf, PUMP_CHUNK);
+        if (n > 0)
+            p->len = (size_t)n;
+    }
+    return n < 0 ? -errno : n;
+}
+
+/* Moves bytes until the source is dry, the destination is full, or the
+ * budget is spent. Returns 0 or -errno (the connection must be reset). */
+static int
+pump_run(struct conn *c, struct pump *p, size_t *budget)
+{
+    for (;;) {
+        int rc = pump_flush(c, p);
+        if (rc <= 0)
+            return rc;
+        /* empty: give the pipe and buffer back while idle */
+        pipe_put(c->worker, p->pipe);
+        free(p->buf);
+        p->buf = NULL;
+        p->off = p->len = 0;
+        if (p->eof) {
+            if (!p->shut) {
+                shutdown(p->to->io.fd, SHUT_WR);
+                p->shut = 1;
+            }
+            return 0;
+        }
+        if (!p->from->readable || *budget == 0)
+            return 0;
+        ssize_t n = pump_fill(c, p);
+        if (n == 0) {
+            p->eof = 1;
+        } else if (n == -EAGAIN) {
+            p->from->readable = 0;
+            return 0;
+        } else if (n == -EINTR) {
+            continue;
+        } else if (n < 0) {
+            return (int)n;
+        } else {
+            *budget = (size_t)n >= *budget ? 0 : *budget - (size_t)n;
+        }
+    }
+}
+
+/* ---- closing */
+
+static void
+side_close(struct conn *c, struct side *s, int reset)
+{
+    if (s->io.fd < 0)
+        return;
+    if (reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+    io_stop(c->worker->loop, &s->io);
+    close(s->io.fd);
+    s->io.fd = -1;
+}
+
+static void
+conn_reap(struct task *t)
+{
+    struct conn *c = t->data;
+
+    /* wait for a queued continuation and for a running lookup */
+    if (c->work.queued || c->resolving) {
+        if (!c->resolving)
+            loop_defer(c->worker->loop, &c->reap, conn_reap, c);
+        return;
+    }
+    relay_unref(c->relay);
+    free(c->proxy_hdr);
+    free(c);
+}
+
+/* The one way a connection ends: idempotent. */
+static void
+conn_close(struct conn *c, enum conn_end end)
+{
+    struct worker *w = c->worker;
+    struct relay_stats *st = c->relay->stats;
+    char client[TRANSPORT_DESC_MAX];
+
+    if (c->state == CONN_ST_CLOSED)
+        return;
+    c->state = CONN_ST_CLOSED;
+    c->end = end;
+    side_close(c, &c->client, end == END_RESET);
+    side_close(c, &c->target, end == END_RESET);
+    pump_release(w, &c->up);
+    pump_release(w, &c->down);
+    timer_stop(w->loop, &c->timer);
+
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    atomic_fetch_sub(&w->n_conns, 1);
+    atomic_fetch_sub_explicit(&st->open, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st->ended[end], 1, memory_order_relaxed);
+
+    transport_describe((struct sockaddr *)&c->peer, c->peer_len, client, sizeof(client));
+    log_info("close relay=%s conn=%llu client=%s duration_ms=%llu bytes_in=%llu bytes_out=%llu "
+             "end=%s",
+             c->relay->conf.name, (unsigned long long)c->id, client,
+             (unsigned long long)(loop_now(w->loop) - c->started),
+             (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
+             end_names[end]);
+    loop_defer(w->loop, &c->reap, conn_reap, c);
+}
+
+/* ---- timers */
+
+static void
+conn_timeout(struct timer *t)
+{
+    struct conn *c = t->data;
+    uint64_t now = loop_now(c->worker->loop);
+    unsigned idle = c->relay->conf.idle_timeout_ms;
+
+    switch (c->state) {
+    case CONN_ST_PREAMBLE:
+        conn_close(c, END_PREAMBLE_TIMEOUT);
+        break;
+    case CONN_ST_RESOLVING:
+    case CONN_ST_CONNECTING:
+    case CONN_ST_HANDSHAKE:
+        atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
+        conn_close(c, END_CONNECT_TIMEOUT);
+        break;
+    case CONN_ST_RELAYING:
+        /* activity only stamps c->active; the timer checks it lazily, so the
+         * data path never touches the timer heap */
+        if (now - c->active >= idle)
+            conn_close(c, END_IDLE);
+        else
+            timer_start(c->worker->loop, &c->timer, idle - (now - c->active), conn_timeout, c);
+        break;
+    case CONN_ST_CLOSED:
+        break;
+    }
+}
+
+/* ---- relaying */
+
+static void
+conn_work(struct task *t)
+{
+    conn_step(t->data);
+}
+
+static void
+conn_relay(struct conn *c)
+{
+    size_t budget = CONN_BUDGET;
+    int rc;
+
+    if ((rc = pump_run(c, &c->up, &budget)) == 0)
+        rc = pump_run(c, &c->down, &budget);
+    if (rc != 0) {
+        if (rc != -ECONNRESET && rc != -EPIPE)
+            log_debug("relay=%s conn=%llu: %s", c->relay->conf.name,
+                      (unsigned long long)c->id, strerror(-rc));
+        conn_close(c, rc == -ECONNRESET || rc == -EPIPE ? END_RESET : END_ERROR);
+        return;
+    }
+    if (c->up.shut && c->down.shut) {
+        conn_close(c, END_EOF);
+        return;
+    }
+    if (budget == 0) /* more may be waiting: continue after others had a turn */
+        loop_defer(c->worker->loop, &c->work, conn_work, c);
+}
+
+static void
+conn_start_relaying(struct conn *c)
+{
+    const struct relay_conf *rc = &c->relay->conf;
+
+    c->state = CONN_ST_RELAYING;
+    c->active = loop_now(c->worker->loop);
+    timer_stop(c->worker->loop, &c->timer);
+    if (rc->idle_timeout_ms > 0)
+        timer_start(c->worker->loop, &c->timer, rc->idle_timeout_ms, conn_timeout, c);
+    conn_relay(c);
+}
+
+/* ---- preamble: hvsock CONNECT line, PROXY v2 header */
+
+/* Peeks at what the client sent so far. Returns the count, 0 at EOF, or
+ * -errno (-EAGAIN: nothing yet). */
+static ssize_t
+peek(struct side *s, uint8_t *buf, size_t len)
+{
+    ssize_t n = recv(s->io.fd, buf, len, MSG_PEEK);
+
+    if (n < 0 && errno == EAGAIN)
+        s->readable = 0;
+    return n < 0 ? -errno : n;
+}
+
+/* Consumes n bytes already seen by peek(). */
+static int
+consume(struct side *s, size_t n)
+{
+    uint8_t sink[PREAMBLE_MAX];
+
+    return recv(s->io.fd, sink, n, 0) == (ssize_t)n ? 0 : -EIO;
+}
+
+/* Returns PARSE_OK when the CONNECT line was read and answered. */
+static enum parse_result
+read_hvsock_connect(struct conn *c)
+{
+    uint8_t buf[HVSOCK_LINE_MAX + 1];
+    ssize_t n = peek(&c->client, buf, HVSOCK_LINE_MAX);
+    char *end, reply[32];
+
+    if (n == -EAGAIN)
+        return PARSE_AGAIN;
+    if (n <= 0)
+        return PARSE_INVALID;
+    uint8_t *nl = memchr(buf, '\n', (size_t)n);
+    if (nl == NULL)
+        return n == HVSOCK_LINE_MAX ? PARSE_INVALID : PARSE_AGAIN;
+    *nl = '\0';
+    if (strncmp((char *)buf, "CONNECT ", 8) != 0)
+        return PARSE_INVALID;
+    errno = 0;
+    unsigned long port = strtoul((char *)buf + 8, &end, 10);
+    if (errno != 0 || *end != '\0' || end == (char *)buf + 8 || port != c->relay->conf.listen.port)
+        return PARSE_INVALID;
+    if (consume(&c->client, (size_t)(nl - buf) + 1) != 0)
+        return PARSE_INVALID;
+    int len = snprintf(reply, sizeof(reply), "OK %lu\n", port);
+    if (write(c->client.io.fd, reply, (size_t)len) != len)
+        return PARSE_INVALID;
+    return PARSE_OK;
+}
+
+static enum parse_result
+read_proxy_header(struct conn *c)
+{
+    uint8_t buf[PREAMBLE_MAX];
+    struct proxy_info info;
+    size_t hdr_len;
+    const char *err = NULL;
+    ssize_t n = peek(&c->client, buf, sizeof(buf));
+
+    if (n == -EAGAIN)
+        return PARSE_AGAIN;
+    if (n <= 0) {
+        err = "connection closed before the header";
+        goto invalid;
+    }
+    enum parse_result pr = proxy_v2_parse(buf, (size_t)n, &info, &hdr_len, &err);
+    if (pr == PARSE_AGAIN && (size_t)n < sizeof(buf))
+        return PARSE_AGAIN;
+    if (pr != PARSE_OK) {
+        if (err == NULL)
+            err = "header larger than 4096 bytes";
+        goto invalid;
+    }
+    if (consume(&c->client, hdr_len) != 0 || (c->proxy_hdr = malloc(hdr_len)) == NULL) {
+        err = "cannot read the header";
+        goto invalid;
+    }
+    memcpy(c->proxy_hdr, buf, hdr_len);
+    c->proxy_len = hdr_len;
+    if (info.cmd == PROXY_CMD_PROXY && info.family != AF_UNSPEC) {
+        char from[TRANSPORT_DESC_MAX], orig[TRANSPORT_DESC_MAX];
+        transport_describe((struct sockaddr *)&c->peer, c->peer_len, from, sizeof(from));
+        transport_describe((struct sockaddr *)&info.src, sizeof(info.src), orig, sizeof(orig));
+        log_debug("relay=%s conn=%llu proxy header from=%s client=%s", c->relay->conf.name,
+                  (unsigned long long)c->id, from, orig);
+    }
+    return PARSE_OK;
+
+invalid:
+    log_warnx("relay=%s conn=%llu bad PROXY v2 header: %s", c->relay->conf.name,
+              (unsigned long long)c->id, err);
+    return PARSE_INVALID;
+}
+
+static void
+conn_preamble(struct conn *c)
+{
+    const struct relay_conf *rc = &c->relay->conf;
+    enum parse_result pr = PARSE_OK;
+
+    if (rc->listen.kind == EP_HVSOCK && !c->hvsock_greeted) {
+        pr = read_hvsock_connect(c);
+        if (pr == PARSE_INVALID)
+            log_warnx("relay=%s conn=%llu bad hvsock CONNECT line", rc->name,
+                      (unsigned long long)c->id);
+        c->hvsock_greeted = pr == PARSE_OK;
+    }
+    if (pr == PARSE_OK && rc->accept_proxy == PROXY_V2)
+        pr = read_proxy_header(c);
+    if (pr == PARSE_INVALID)
+        conn_close(c, END_BAD_PREAMBLE);
+    else if (pr == PARSE_OK)
+        conn_connect(c);
+}
+
+/* ---- connecting */
+
+static int
+send_proxy_header(struct conn *c)
+{
+    uint8_t hdr[PREAMBLE_MAX];
+    struct sockaddr_storage local;
+    socklen_t len = sizeof(local);
+    size_t n;
+
+    if (c->proxy_hdr != NULL) /* pass on what the front load balancer said */
+        return pump_prepend(&c->up, c->proxy_hdr, c->proxy_len);
+    if (getsockname(c->client.io.fd, (struct sockaddr *)&local, &len) != 0)
+        return -errno;
+    n = proxy_v2_encode(hdr, sizeof(hdr), (struct sockaddr *)&c->peer, (struct sockaddr *)&local,
+                        NULL, 0);
+    return n == 0 ? -EINVAL : pump_prepend(&c->up, hdr, n);
+}
+
+static void
+conn_target_ready(struct conn *c)
+{
+    if (c->relay->conf.send_proxy == PROXY_V2 && send_proxy_header(c) != 0) {
+        conn_close(c, END_ERROR);
+        return;
+    }
+    conn_start_relaying(c);
+}
+
+/* hvsock target: read the device's "OK <port>\n" without taking payload. */
+static void
+conn_handshake(struct conn *c)
+{
+    uint8_t buf[HVSOCK_LINE_MAX];
+    ssize_t n = peek(&c->target, buf, sizeof(buf));
+
+    if (n == -EAGAIN)
+        return;
+    uint8_t *nl = n > 0 ? memchr(buf, '\n', (size_t)n) : NULL;
+    if (nl == NULL && n > 0 && n < (ssize_t)sizeof(buf))
+        return;
+    if (nl == NULL || n < 3 || memcmp(buf, "OK ", 3) != 0 ||
+        consume(&c->target, (size_t)(nl - buf) + 1) != 0) {
+        log_warnx("relay=%s conn=%llu hvsock target refused port %u", c->relay->conf.name,
+                  (unsigned long long)c->id, c->relay->conf.target.port);
+        atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
+        conn_close(c, END_CONNECT_FAIL);
+        return;
+    }
+    conn_target_ready(c);
+}
+
+static void
+conn_connected(struct conn *c)
+{
+    const struct relay_conf *rc = &c->relay->conf;
+
+    transport_tune(c->target.io.fd, rc->keepalive);
+    if (rc->target.kind == EP_HVSOCK) {
+        char line[32];
+        int len = snprintf(line, sizeof(line), "CONNECT %u\n", rc->target.port);
+        if (write(c->target.io.fd, line, (size_t)len) != len) {
+            conn_close(c, END_CONNECT_FAIL);
+            return;
+        }
+        c->state = CONN_ST_HANDSHAKE;
+        conn_handshake(c);
+        return;
+    }
+    conn_target_ready(c);
+}
+
+static void
+connect_failed(struct conn *c, int err)
+{
+    char target[TRANSPORT_DESC_MAX];
+
+    endpoint_format(&c->relay->conf.target, target, sizeof(target));
+    log_warnx("relay=%s conn=%llu connect to %s failed: %s", c->relay->conf.name,
+              (unsigned long long)c->id, target, strerror(-err));
+    atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
+    conn_close(c, END_CONNECT_FAIL);
+}
+
+static void
+side_event(struct io *io, uint32_t events)
+{
+    struct conn *c = io->data;
+    struct side *s = io == &c->client.io ? &c->client : &c->target;
+
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        s->readable = 1;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        s->writable = 1;
+    conn_step(c);
+}
+
+static void
+conn_connect_addr(struct conn *c, const struct sockaddr *sa, socklen_t len)
+{
+    bool pending;
+    int fd = transport_connect(sa, len, &pending);
+
+    if (fd < 0) {
+        connect_failed(c, fd);
+        return;
+    }
+    int rc = io_start(c->worker->loop, &c->target.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
+                      side_event, c);
+    if (rc != 0) {
+        close(fd);
+        connect_failed(c, rc);
+        return;
+    }
+    c->state = CONN_ST_CONNECTING;
+    if (!pending) {
+        c->target.writable = 1;
+        conn_step(c);
+    }
+}
+
+static void
+resolved(void *arg, int err)
+{
+    struct conn *c = arg;
+
+    c->resolving = 0;
+    if (c->state == CONN_ST_CLOSED) {
+        loop_defer(c->worker->loop, &c->reap, conn_reap, c);
+        return;
+    }
+    if (err != 0) {
+        connect_failed(c, err);
+        return;
+    }
+    conn_connect(c);
+}
+
+static void
+conn_connect(struct conn *c)
+{
+    const struct endpoint *ep = &c->relay->conf.target;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc;
+
+    timer_start(c->worker->loop, &c->timer, c->relay->conf.connect_timeout_ms, conn_timeout, c);
+    rc = transport_addr(ep, &ss, &len);
+    if (rc == -EAGAIN)
+        rc = resolve_cached(ep->host, (uint16_t)ep->port, &ss, &len);
+    if (rc == -EAGAIN) {
+        c->state = CONN_ST_RESOLVING;
+        rc = resolve_start(c->worker->loop, ep->host, resolved, c);
+        c->resolving = rc == 0;
+        if (rc != 0)
+            connect_failed(c, rc);
+        return;
+    }
+    if (rc != 0) {
+        connect_failed(c, rc);
+        return;
+    }
+    conn_connect_addr(c, (struct sockaddr *)&ss, len);
+}
+
+/* The dispatcher: runs the current state as far as it can go. */
+static void
+conn_step(struct conn *c)
+{
+    switch (c->state) {
+    case CONN_ST_PREAMBLE:
+        if (c->client.readable)
+            conn_preamble(c);
+        break;
+    case CONN_ST_RESOLVING:
+        break;
+    case CONN_ST_CONNECTING:
+        if (!c->target.writable)
+            break;
+        int rc = transport_connect_result(c->target.io.fd);
+        if (rc != 0) {
+            side_close(c, &c->target, 0);
+            connect_failed(c, rc);
+            break;
+        }
+        conn_connected(c);
+        break;
+    case CONN_ST_HANDSHAKE:
+        if (c->target.readable)
+            conn_handshake(c);
+        break;
+    case CONN_ST_RELAYING:
+        conn_relay(c);
+        break;
+    case CONN_ST_CLOSED:
+        break;
+    }
+}
+
+/* ---- creation and hand-off */
+
+struct conn *
+conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return NULL;
+    c->relay = r;
+    relay_ref(r);
+    c->id = atomic_fetch_add(&next_conn_id, 1);
+    c->client.io.fd = fd;
+    c->target.io.fd = -1;
+    memcpy(&c->peer, peer, peer_len);
+    c->peer_len = peer_len;
+    pump_init(&c->up, &c->client, &c->target, r->conf.splice, &r->stats->bytes_in);
+    pump_init(&c->down, &c->target, &c->client, r->conf.splice, &r->stats->bytes_out);
+    return c;
+}
+
+static void
+conn_begin(void *arg)
+{
+    struct conn *c = arg;
+    struct worker *w = c->worker;
+    const struct relay_conf *rc = &c->relay->conf;
+    int fd = c->client.io.fd;
+
+    c->next = w->conns;
+    if (w->conns != NULL)
+        w->conns->prev = c;
+    w->conns = c;
+    c->started = loop_now(w->loop);
+    transport_tune(fd, rc->keepalive);
+    if (io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c) !=
+        0) {
+        conn_close(c, END_ERROR);
+        return;
+    }
+    if (rc->listen.kind == EP_HVSOCK || rc->accept_proxy == PROXY_V2) {
+        c->state = CONN_ST_PREAMBLE;
+        timer_start(w->loop, &c->timer, PREAMBLE_TIMEOUT_MS, conn_timeout, c);
+        return; /* wait for the client's first bytes */
+    }
+    conn_connect(c);
+}
+
+void
+conn_dispatch(struct conn *c, struct worker *w)
+{
+    c->worker = w;
+    atomic_fetch_add(&w->n_conns, 1);
+    if (loop_post(w->loop, conn_begin, c) != 0) {
+        atomic_fetch_sub(&w->n_conns, 1);
+        atomic_fetch_sub(&c->relay->stats->open, 1);
+        close(c->client.io.fd);
+        relay_unref(c->relay);
+        free(c);
+    }
+}
+
+/* ---- workers */
+
+struct worker *
+worker_new(void)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+
+    if (w == NULL)
+        return NULL;
+    w->loop = loop_new();
+    if (w->loop == NULL) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    int rc = loop_run(w->loop);
+
+    if (rc != 0)
+        log_warnx("worker loop failed: %s", strerror(-rc));
+    return NULL;
+}
+
+int
+worker_spawn(struct worker *w)
+{
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+
+    if (rc != 0)
+        return -rc;
+    w->has_thread = 1;
+    return 0;
+}
+
+void
+worker_close_all(struct worker *w)
+{
+    while (w->conns != NULL)
+        conn_close(w->conns, END_SHUTDOWN);
+}
+
+void
+worker_free(struct worker *w)
+{
+    if (w == NULL)
+        return;
+    if (w->has_thread) {
+        loop_stop(w->loop);
+        pthread_join(w->thread, NULL);
+    }
+    for (size_t i = 0; i < w->n_spare; i++) {
+        close(w->spare[i][0]);
+        close(w->spare[i][1]);
+    }
+    loop_free(w->loop);
+    free(w);
+}

@@ -1,0 +1,211 @@
+/* relay.c - listeners, admission (allowlist, max_connections) and hand-off
+ * of accepted connections to the workers. */
+#include "relay/relay.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "net/transport.h"
+#include "relay/conn.h"
+
+#define ACCEPT_BUDGET 64      /* accepts per wakeup before other events get a turn */
+#define ACCEPT_PAUSE_MS 100   /* back-off after running out of file descriptors */
+#define LISTEN_BACKLOG 4096
+
+struct relay_stats *
+relay_stats_new(const char *name)
+{
+    struct relay_stats *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        return NULL;
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    atomic_init(&s->refs, 1);
+    return s;
+}
+
+void
+relay_stats_ref(struct relay_stats *s)
+{
+    atomic_fetch_add(&s->refs, 1);
+}
+
+void
+relay_stats_unref(struct relay_stats *s)
+{
+    if (s != NULL && atomic_fetch_sub(&s->refs, 1) == 1)
+        free(s);
+}
+
+struct relay *
+relay_new(const struct relay_conf *conf, struct relay_stats *stats, struct worker **workers,
+          size_t n_workers)
+{
+    struct relay *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    r->conf = *conf;
+    r->stats = stats;
+    relay_stats_ref(stats);
+    atomic_init(&r->refs, 1);
+    r->listen_fd = -1;
+    r->workers = workers;
+    r->n_workers = n_workers;
+    return r;
+}
+
+void
+relay_ref(struct relay *r)
+{
+    atomic_fetch_add(&r->refs, 1);
+}
+
+void
+relay_unref(struct relay *r)
+{
+    if (r == NULL || atomic_fetch_sub(&r->refs, 1) != 1)
+        return;
+    if (r->listen_fd >= 0)
+        close(r->listen_fd);
+    relay_stats_unref(r->stats);
+    free(r);
+}
+
+int
+relay_listen(struct relay *r, struct relay *prev)
+{
+    if (prev != NULL && prev->listen_fd >= 0 &&
+        endpoint_equal(&prev->conf.listen, &r->conf.listen)) {
+        relay_stop(prev, 0); /* stop its accepting, keep the socket */
+        r->listen_fd = prev->listen_fd;
+        prev->listen_fd = -1;
+        return 0;
+    }
+    int fd = transport_listen(&r->conf.listen, LISTEN_BACKLOG);
+    if (fd < 0)
+        return fd;
+    r->listen_fd = fd;
+    return 0;
+}
+
+static void
+refuse(struct relay *r, int fd, const char *peer, const char *why)
+{
+    close(fd);
+    atomic_fetch_add_explicit(&r->stats->refused, 1, memory_order_relaxed);
+    log_info("refused relay=%s client=%s reason=%s", r->conf.name, peer, why);
+}
+
+static void accept_some(struct relay *r);
+
+static void
+accept_resume(struct timer *t)
+{
+    accept_some(t->data);
+}
+
+static void
+accept_more(struct task *t)
+{
+    accept_some(t->data);
+}
+
+static void
+accept_event(struct io *io, uint32_t events)
+{
+    (void)events;
+    accept_some(io->data);
+}
+
+static void
+admit(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
+{
+    char desc[TRANSPORT_DESC_MAX];
+    unsigned max = r->conf.max_connections;
+
+    if (r->conf.n_allow > 0 && !allow_match(r->conf.allow, r->conf.n_allow, peer)) {
+        transport_describe(peer, peer_len, desc, sizeof(desc));
+        refuse(r, fd, desc, "not_allowed");
+        return;
+    }
+    if (max > 0 && atomic_load(&r->stats->open) >= max) {
+        transport_describe(peer, peer_len, desc, sizeof(desc));
+        refuse(r, fd, desc, "max_connections");
+        return;
+    }
+    struct conn *c = conn_new(r, fd, peer, peer_len);
+    if (c == NULL) {
+        transport_describe(peer, peer_len, desc, sizeof(desc));
+        refuse(r, fd, desc, "out_of_memory");
+        return;
+    }
+    atomic_fetch_add_explicit(&r->stats->open, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&r->stats->total, 1, memory_order_relaxed);
+    /* the least busy worker; ties go round robin so that threads share work */
+    struct worker *best = NULL;
+    for (size_t i = 0; i < r->n_workers; i++) {
+        struct worker *w = r->workers[(r->next_worker + i) % r->n_workers];
+        if (best == NULL || atomic_load(&w->n_conns) < atomic_load(&best->n_conns))
+            best = w;
+    }
+    r->next_worker++;
+    conn_dispatch(c, best);
+}
+
+static void
+accept_some(struct relay *r)
+{
+    for (int i = 0; i < ACCEPT_BUDGET; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+
+        if (r->listen_fd < 0)
+            return;
+        int fd = accept4(r->listen_fd, (struct sockaddr *)&peer, &len,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* the pending connection stays queued: retry later, not in a spin */
+                log_warn("relay=%s accept paused", r->conf.name);
+                timer_start(r->loop, &r->pause, ACCEPT_PAUSE_MS, accept_resume, r);
+                return;
+            }
+            continue; /* ECONNABORTED and the like concern one client only */
+        }
+        admit(r, fd, (struct sockaddr *)&peer, len);
+    }
+    loop_defer(r->loop, &r->more, accept_more, r);
+}
+
+int
+relay_start(struct relay *r, struct loop *loop)
+{
+    r->loop = loop;
+    int rc = io_start(loop, &r->listen_io, r->listen_fd, EPOLLIN, accept_event, r);
+    if (rc != 0)
+        return rc;
+    accept_some(r); /* an adopted listener may already hold connections */
+    return 0;
+}
+
+void
+relay_stop(struct relay *r, int unlink)
+{
+    if (r->loop != NULL) {
+        io_stop(r->loop, &r->listen_io);
+        timer_stop(r->loop, &r->pause);
+    }
+    if (unlink && r->listen_fd >= 0) {
+        close(r->listen_fd);
+        r->listen_fd = -1;
+        transport_unlisten(&r->conf.listen);
+    }
+}

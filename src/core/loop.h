@@ -1,0 +1,80 @@
+/* loop.h - a small epoll event loop with timers, in the spirit of Redis ae.c.
+ *
+ * One loop per thread. io watchers are edge-triggered: a callback must
+ * consume until EAGAIN or remember that more is pending (see loop_defer()).
+ * Everything here is called from the loop's own thread, except loop_post()
+ * and loop_stop(), which any thread may call. */
+#ifndef AIRLOCK_CORE_LOOP_H
+#define AIRLOCK_CORE_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+struct io;
+struct timer;
+struct task;
+
+typedef void (*io_cb)(struct io *io, uint32_t events);
+typedef void (*timer_cb)(struct timer *t);
+typedef void (*task_cb)(struct task *t);
+
+struct io {
+    int fd;
+    uint32_t events;
+    io_cb cb;
+    void *data;
+};
+
+struct timer {
+    uint64_t due;   /* loop_now() value at which it fires */
+    size_t slot;    /* heap position + 1; 0 when not armed */
+    timer_cb cb;
+    void *data;
+};
+
+/* A deferred call on the loop's own thread; embed it in the object. */
+struct task {
+    struct task *next;
+    task_cb cb;
+    void *data;
+    int queued;
+};
+
+/* Returns a new loop, or NULL with errno set. Free with loop_free(). */
+struct loop *loop_new(void);
+void loop_free(struct loop *loop);
+
+/* Runs until loop_stop(), at least one turn (so a loop stopped beforehand
+ * still runs its posts and deferred tasks once). Returns 0, or -errno. */
+int loop_run(struct loop *loop);
+
+/* Makes loop_run() return after the current iteration; thread-safe. */
+void loop_stop(struct loop *loop);
+
+/* Milliseconds on CLOCK_MONOTONIC, cached once per iteration. */
+uint64_t loop_now(const struct loop *loop);
+
+/* Watches fd for events (EPOLLIN, EPOLLOUT, ...; EPOLLET is added). The
+ * callback receives io with io->data = data. Returns 0 or -errno. */
+int io_start(struct loop *loop, struct io *io, int fd, uint32_t events, io_cb cb, void *data);
+
+/* Stops watching io->fd (before it is closed); harmless when not started. */
+void io_stop(struct loop *loop, struct io *io);
+
+/* Arms t to call cb after delay_ms (re-arming moves it). */
+void timer_start(struct loop *loop, struct timer *t, uint64_t delay_ms, timer_cb cb, void *data);
+
+/* Disarms t; harmless when not armed. */
+void timer_stop(struct loop *loop, struct timer *t);
+
+/* Queues t to run on this loop after the current batch of events: the place
+ * for work that must not run inside a callback (freeing the caller) and for
+ * continuing work that exceeded its budget. Queuing a queued task is a no-op. */
+void loop_defer(struct loop *loop, struct task *t, task_cb cb, void *data);
+
+/* Runs fn(arg) on loop's thread soon; safe from any thread. Returns 0, or
+ * -ENOMEM (fn is then never called). */
+int loop_post(struct loop *loop, void (*fn)(void *arg), void *arg);
+
+#endif

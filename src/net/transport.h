@@ -1,0 +1,46 @@
+/* transport.h - sockets for each endpoint kind behind one small table.
+ *
+ * tcp, unix, vsock and hvsock (a unix socket with a one-line CONNECT
+ * handshake, done by the relay) are all stream sockets; what differs is how
+ * the address is built and which socket options apply. Every fd returned
+ * here is non-blocking and close-on-exec. */
+#ifndef AIRLOCK_NET_TRANSPORT_H
+#define AIRLOCK_NET_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "net/endpoint.h"
+
+/* Longest text transport_describe() writes, including NUL. */
+#define TRANSPORT_DESC_MAX 128
+
+/* Opens a listening socket for ep (tcp, unix, vsock; hvsock listens on its
+ * unix path). A unix path held by a dead socket file is replaced; one with a
+ * live listener gives -EADDRINUSE. Returns the fd, or -errno. */
+int transport_listen(const struct endpoint *ep, int backlog);
+
+/* Removes what transport_listen() left in the filesystem (unix paths). */
+void transport_unlisten(const struct endpoint *ep);
+
+/* Builds the socket address of ep without name resolution. Returns 0,
+ * -EAGAIN when ep is tcp/udp with a host name (use resolve.h), or -errno. */
+int transport_addr(const struct endpoint *ep, struct sockaddr_storage *ss, socklen_t *len);
+
+/* Starts a non-blocking connect to sa. Returns the fd and sets *pending when
+ * the connect is still in progress (wait for EPOLLOUT, then
+ * transport_connect_result()), or returns -errno. */
+int transport_connect(const struct sockaddr *sa, socklen_t len, bool *pending);
+
+/* Returns 0 when a pending connect on fd succeeded, or -errno. */
+int transport_connect_result(int fd);
+
+/* Sets the options a relayed stream socket wants: TCP_NODELAY always and
+ * TCP keepalive when asked (both ignored for non-tcp sockets). */
+void transport_tune(int fd, bool keepalive);
+
+/* Writes "1.2.3.4:5", "[::1]:5", "unix:/p", "vsock:3:5" for sa into buf. */
+void transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);
+
+#endif

@@ -1,0 +1,53 @@
+/* conn.h - one relayed connection and the worker (event loop) that owns it.
+ *
+ * A connection is created by the accepting loop (conn_new) and handed to a
+ * worker, where it lives and dies (conn_start): every function here except
+ * conn_new and conn_dispatch runs on the owning worker's thread. */
+#ifndef AIRLOCK_RELAY_CONN_H
+#define AIRLOCK_RELAY_CONN_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "core/loop.h"
+#include "relay/relay.h"
+
+#define WORKER_SPARE_PIPES 64
+
+struct conn;
+
+/* One event loop thread and what its connections share. */
+struct worker {
+    struct loop *loop;
+    pthread_t thread;
+    int has_thread;
+    struct conn *conns; /* every live connection of this worker */
+    atomic_size_t n_conns;
+    int spare[WORKER_SPARE_PIPES][2]; /* empty pipes kept for reuse */
+    size_t n_spare;
+};
+
+/* Returns a worker with a new loop (no thread yet), or NULL. */
+struct worker *worker_new(void);
+
+/* Runs w's loop on a new thread. Returns 0 or -errno. */
+int worker_spawn(struct worker *w);
+
+/* Closes every connection of w with END_SHUTDOWN; runs on w's thread. */
+void worker_close_all(struct worker *w);
+
+/* Stops w's loop, joins its thread (if any) and frees it. Call after its
+ * connections are closed. */
+void worker_free(struct worker *w);
+
+/* Creates a connection for an accepted client fd (ownership passes to the
+ * connection) of relay r. Returns NULL on ENOMEM (the caller closes fd). */
+struct conn *conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len);
+
+/* Hands c to worker w; w starts serving it on its own thread. On failure
+ * the connection is closed here. */
+void conn_dispatch(struct conn *c, struct worker *w);
+
+#endif

@@ -1,0 +1,84 @@
+/* relay.h - one configured relay: its listener, counters and accept path.
+ *
+ * A relay is shared by its listener (on the accepting loop) and by each of
+ * its connections (on any loop): it is reference counted, and a relay that a
+ * reload replaced lives on until its last connection ends. Counters live in
+ * struct relay_stats, which a changed relay hands on to its successor so
+ * that Prometheus counters never go backwards across a reload. */
+#ifndef AIRLOCK_RELAY_RELAY_H
+#define AIRLOCK_RELAY_RELAY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "cli/config.h"
+#include "core/loop.h"
+
+struct worker;
+
+/* Why a connection ended; one counter each. */
+enum conn_end {
+    END_EOF,           /* both directions finished normally */
+    END_RESET,         /* a peer reset; the reset was passed on */
+    END_IDLE,          /* idle_timeout */
+    END_CONNECT_FAIL,  /* the target refused or was unreachable */
+    END_CONNECT_TIMEOUT,
+    END_BAD_PREAMBLE,  /* malformed PROXY header or hvsock CONNECT line */
+    END_PREAMBLE_TIMEOUT,
+    END_ERROR,         /* any other I/O error */
+    END_SHUTDOWN,      /* closed by a drain deadline or process stop */
+    END_COUNT,
+};
+
+/* Returns the log/metrics label of e ("eof", "reset", ...). */
+const char *conn_end_name(enum conn_end e);
+
+struct relay_stats {
+    char name[CONF_NAME_MAX];
+    atomic_int refs;
+    atomic_uint_fast64_t open, total, refused, connect_errors;
+    atomic_uint_fast64_t bytes_in;  /* client -> target */
+    atomic_uint_fast64_t bytes_out; /* target -> client */
+    atomic_uint_fast64_t ended[END_COUNT];
+};
+
+struct relay {
+    struct relay_conf conf;
+    struct relay_stats *stats;
+    atomic_int refs;
+    int listen_fd;
+    struct io listen_io;
+    struct timer pause; /* accept paused after EMFILE */
+    struct task more;   /* accept continued after its per-wakeup budget */
+    struct loop *loop;  /* the accepting loop */
+    struct worker **workers;
+    size_t n_workers;
+    unsigned next_worker;
+};
+
+/* Returns a new counter set named name with one reference, or NULL. */
+struct relay_stats *relay_stats_new(const char *name);
+void relay_stats_ref(struct relay_stats *s);
+void relay_stats_unref(struct relay_stats *s);
+
+/* Creates a relay for conf using stats (a reference is taken). Its
+ * connections are spread over workers[0..n). Returns NULL on ENOMEM. The
+ * caller holds the one reference. */
+struct relay *relay_new(const struct relay_conf *conf, struct relay_stats *stats,
+                        struct worker **workers, size_t n_workers);
+void relay_ref(struct relay *r);
+void relay_unref(struct relay *r);
+
+/* Opens the listener (or adopts the one of prev when prev listens on the
+ * same endpoint; prev then no longer owns it). Returns 0 or -errno; does not
+ * accept yet. */
+int relay_listen(struct relay *r, struct relay *prev);
+
+/* Starts accepting on loop. Returns 0 or -errno. */
+int relay_start(struct relay *r, struct loop *loop);
+
+/* Stops accepting and closes the listener (removing a unix socket file when
+ * unlink is set). Idempotent. */
+void relay_stop(struct relay *r, int unlink);
+
+#endif
