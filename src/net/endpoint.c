@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define U32_MAX_PORT 4294967294u /* 4294967295 is VMADDR_PORT_ANY / VMADDR_CID_ANY */
+#define VSOCK_NUM_MAX 4294967294u /* 4294967295 is VMADDR_PORT_ANY / VMADDR_CID_ANY */
 #define DNS_NAME_MAX 253
 #define DNS_LABEL_MAX 63
 
@@ -259,9 +259,9 @@ parse_vsock(const char *p, size_t len, struct endpoint *ep)
     size_t cid_len = (size_t)(colon - p);
     if (cid_len == 3 && memcmp(p, "any", 3) == 0)
         ep->cid = EP_CID_ANY;
-    else if (!parse_decimal(p, cid_len, U32_MAX_PORT, &ep->cid))
+    else if (!parse_decimal(p, cid_len, VSOCK_NUM_MAX, &ep->cid))
         return "vsock: CID must be 0-4294967294 or \"any\"";
-    if (!parse_decimal(colon + 1, len - cid_len - 1, U32_MAX_PORT, &ep->port))
+    if (!parse_decimal(colon + 1, len - cid_len - 1, VSOCK_NUM_MAX, &ep->port))
         return "vsock: port must be 0-4294967294";
     return NULL;
 }
@@ -286,7 +286,7 @@ parse_hvsock(const char *p, size_t len, struct endpoint *ep)
     case PE_CHAR:
         return "hvsock: path must not contain spaces or control characters";
     }
-    if (!parse_decimal(p + colon, len - colon, U32_MAX_PORT, &ep->port))
+    if (!parse_decimal(p + colon, len - colon, VSOCK_NUM_MAX, &ep->port))
         return "hvsock: port must be 0-4294967294";
     return NULL;
 }

@@ -201,7 +201,7 @@ proxy_v2_parse(const uint8_t *buf, size_t len, struct proxy_info *info, size_t *
 {
     size_t n = len < PROXY_V2_SIG_LEN ? len : PROXY_V2_SIG_LEN;
 
-    if (memcmp(buf, proxy_v2_sig, n) != 0)
+    if (n > 0 && memcmp(buf, proxy_v2_sig, n) != 0)
         return fail(err, "bad signature");
     if (len <= PROXY_V2_SIG_LEN)
         return PARSE_AGAIN;

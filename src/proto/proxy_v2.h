@@ -36,20 +36,36 @@ struct proxy_info {
  * header's total length (the payload starts at buf + *hdr_len) and *info
  * refers into buf. PARSE_AGAIN: a valid prefix, more bytes needed.
  * PARSE_INVALID: *err names the fault (bad signature, version, command,
- * family, lengths, or TLVs that overrun the header). */
+ * family, lengths, or TLVs that overrun the header); err may be NULL.
+ * *info and *hdr_len are written only on PARSE_OK. Each fixed byte is
+ * checked as soon as it is present, so a non-PROXY peer fails on its first
+ * wrong byte. Never reads past buf[len).
+ *
+ * A LOCAL header must be as well formed as a PROXY one (length covering the
+ * family's address block, TLVs tiling the rest), but its addresses are
+ * dropped: family AF_UNSPEC, socktype 0. The vsock TLV is read only for a
+ * PROXY header of UNSPEC family; there it must be 16 bytes and appear at
+ * most once, or the header is INVALID. It stays in the tlv slice. */
 enum parse_result proxy_v2_parse(const uint8_t *buf, size_t len, struct proxy_info *info,
                                  size_t *hdr_len, const char **err);
 
 /* Encodes a PROXY command header for a connection from src to dst (both
- * the same family: AF_INET, AF_INET6, AF_UNIX or AF_VSOCK; src NULL or of
- * another family gives a LOCAL-style AF_UNSPEC header), appending the tlv
- * bytes verbatim. Returns the header length, or 0 when cap is too small. */
+ * the same family: AF_INET, AF_INET6, AF_UNIX or AF_VSOCK, each a full
+ * sockaddr of that family; src or dst NULL, different families or any other
+ * family give a LOCAL command with AF_UNSPEC and no address), transport
+ * STREAM, appending the tlv bytes verbatim (not checked; for AF_VSOCK they
+ * follow the vsock TLV and must not hold another). A unix pathname is sent
+ * up to its NUL and zero-filled; an abstract name (leading NUL) is sent as
+ * all 108 bytes, so zero its unused tail. Returns the header length, or 0
+ * when cap is too small or the header would exceed PROXY_V2_MAX_LEN; writes
+ * nothing then. */
 size_t proxy_v2_encode(uint8_t *out, size_t cap, const struct sockaddr *src,
                        const struct sockaddr *dst, const uint8_t *tlv, size_t tlv_len);
 
 /* Iterates TLVs: on PARSE_OK sets *type, *val, *vlen and advances *p.
  * Returns PARSE_AGAIN when *p == end (no more TLVs) and PARSE_INVALID when a
- * TLV overruns end. */
+ * TLV overruns end, leaving *p where it was. After a PARSE_OK parse the
+ * TLVs of info->tlv are known to tile it, so the walk ends in PARSE_AGAIN. */
 enum parse_result proxy_v2_tlv_next(const uint8_t **p, const uint8_t *end, uint8_t *type,
                                     const uint8_t **val, uint16_t *vlen);
 

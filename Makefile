@@ -1,0 +1,34 @@
+# Thin wrapper around meson; see README.md.
+#   make         install missing packages, build build/airlock
+#   make check   install, build the test build (sanitizers, -Werror), run every test
+#   make demo    install, build, run the demo
+#   make fuzz    run each libFuzzer harness for FUZZ_TIME seconds (clang)
+MESON_OPTS ?=
+FUZZ_TIME ?= 60
+
+.PHONY: all deps check demo fuzz format clean
+
+all: deps
+	@[ -f build/build.ninja ] || meson setup build --buildtype=release $(MESON_OPTS)
+	ninja -C build
+
+deps:
+	@scripts/deps.sh
+
+check: deps
+	@[ -f build-test/build.ninja ] || meson setup build-test -Dwerror=true \
+		-Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
+	ninja -C build-test
+	tests/check.sh build-test
+
+demo: all
+	scripts/demo.sh
+
+fuzz: deps
+	tests/fuzz/run.sh $(FUZZ_TIME)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-test build-static build-fuzz

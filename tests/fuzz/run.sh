@@ -1,0 +1,23 @@
+#!/bin/bash
+# run.sh [SECONDS] - builds each libFuzzer harness with clang and fuzzes it
+# for SECONDS (default 60), starting from its committed seed corpus. New
+# interesting inputs go to build-fuzz/corpus/NAME; crashes to build-fuzz/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-60}
+out=build-fuzz
+mkdir -p "$out"
+flags=(-g -O1 -fsanitize=fuzzer,address,undefined -std=c17 -D_GNU_SOURCE -Isrc)
+declare -A srcs=(
+    [endpoint]="src/net/endpoint.c"
+    [proxy_v2]="src/proto/proxy_v2.c"
+    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/core/log.c"
+)
+for name in "${!srcs[@]}"; do
+    # shellcheck disable=SC2086
+    clang "${flags[@]}" "tests/fuzz/fuzz_$name.c" ${srcs[$name]} -lyaml -o "$out/fuzz_$name"
+    mkdir -p "$out/corpus/$name"
+    echo "== fuzzing $name for ${secs}s"
+    "$out/fuzz_$name" -max_total_time="$secs" -artifact_prefix="$out/$name-" \
+        "$out/corpus/$name" "tests/fuzz/corpus/$name"
+done
