@@ -27,6 +27,8 @@
 #define CONF_RELAYS_MAX 4096
 /* A config is a few KiB; refuse to slurp something that is clearly not one. */
 #define CONF_FILE_MAX (1024 * 1024)
+/* Room for the longest key path, "relays[4095].max_connections", and more. */
+#define CONF_KEY_MAX 64
 /* Longest key echoed back in "unknown key" messages. */
 #define CONF_ECHO_MAX 32
 
@@ -45,10 +47,8 @@
 enum top_key { TK_THREADS, TK_LOG_LEVEL, TK_METRICS, TK_DRAIN_TIMEOUT, TK_RELAYS, TK_COUNT };
 
 static const char *const top_keys[TK_COUNT] = {
-    [TK_THREADS] = "threads",
-    [TK_LOG_LEVEL] = "log_level",
-    [TK_METRICS] = "metrics",
-    [TK_DRAIN_TIMEOUT] = "drain_timeout",
+    [TK_THREADS] = "threads", [TK_LOG_LEVEL] = "log_level",
+    [TK_METRICS] = "metrics", [TK_DRAIN_TIMEOUT] = "drain_timeout",
     [TK_RELAYS] = "relays",
 };
 
@@ -91,8 +91,8 @@ struct fault {
 
 /* Where the settings of the relay being parsed are, for messages. */
 struct relay_lines {
-    size_t map;              /* the relay's mapping */
-    size_t key[RK_COUNT];    /* each key's value; 0 when absent */
+    size_t map;           /* the relay's mapping */
+    size_t key[RK_COUNT]; /* each key's value; 0 when absent */
     size_t rule[CONF_ALLOW_MAX];
 };
 
@@ -146,8 +146,9 @@ relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msgl
     }
     if (rc->n_allow > 0 && rc->listen.kind != EP_TCP && rc->listen.kind != EP_VSOCK) {
         f->key = RK_ALLOW;
-        snprintf(msg, msglen, "allow applies to tcp and vsock listeners; "
-                              "restrict a unix socket with file permissions");
+        snprintf(msg, msglen,
+                 "allow applies to tcp and vsock listeners; "
+                 "restrict a unix socket with file permissions");
         return -1;
     }
     for (size_t i = 0; i < rc->n_allow; i++) {
@@ -301,8 +302,7 @@ fail(struct ctx *c, size_t line, const char *key, const char *fmt, ...)
  * when the node is a list or mapping, or holds a NUL (possible with a "\0"
  * escape) that would silently cut the value short. */
 static int
-scalar(struct ctx *c, const yaml_node_t *n, const char *key, const char *expected,
-       const char **out)
+scalar(struct ctx *c, const yaml_node_t *n, const char *key, const char *expected, const char **out)
 {
     if (n->type != YAML_SCALAR_NODE)
         return fail(c, node_line(n), key, "%s, not %s", expected, node_kind(n));
@@ -430,7 +430,7 @@ map_key(struct ctx *c, const yaml_node_t *k, const char *path, const char *const
         return fail(c, node_line(k), path, "unknown key '%s'", shown);
     }
     if (seen[i] != 0) {
-        char full[64];
+        char full[CONF_KEY_MAX];
         snprintf(full, sizeof(full), "%s%s%s", path, top ? "" : ".", keys[i]);
         return fail(c, node_line(k), full, "duplicate key; first set on line %zu", seen[i]);
     }
@@ -549,7 +549,7 @@ get_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_con
         return fail(c, node_line(v), key, "expected at most %d rules", CONF_ALLOW_MAX);
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
-        char ikey[64];
+        char ikey[CONF_KEY_MAX + 24];
         const char *s, *why = NULL;
 
         snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
@@ -605,7 +605,7 @@ parse_relay(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
     struct relay_lines lines;
     size_t seen[RK_COUNT] = {0};
     bool named;
-    char path[32], key[64], msg[256];
+    char path[32], key[CONF_KEY_MAX], msg[256];
 
     memset(&lines, 0, sizeof(lines));
     relay_conf_defaults(rc);
@@ -707,8 +707,9 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
     size_t metrics_line = 0;
 
     if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
-        return fail(c, node_line(root), NULL, "expected settings (a mapping with relays:), "
-                                              "found an empty document");
+        return fail(c, node_line(root), NULL,
+                    "expected settings (a mapping with relays:), "
+                    "found an empty document");
     if (root->type != YAML_MAPPING_NODE)
         return fail(c, node_line(root), NULL,
                     "expected a mapping of settings (threads, log_level, metrics, "

@@ -3,21 +3,24 @@
  *   threads: 2                      # event loops; default: one per core
  *   log_level: info                 # error | warn | info | debug
  *   metrics: tcp:127.0.0.1:9100     # Prometheus text on any endpoint
- *   drain_timeout: 30s              # SIGTERM: how long to wait for connections
+ *   drain_timeout: 30s              # SIGTERM: how long to wait for connections (default)
  *   relays:
  *     - name: web                   # unique; default relay<N> (1-based)
  *       listen: tcp:0.0.0.0:8443
  *       target: vsock:16:8443
  *       allow: [10.0.0.0/8, cid:16] # see net/allow.h; tcp and vsock listeners
  *       max_connections: 10000      # 0: no limit (default)
- *       connect_timeout: 5s
+ *       connect_timeout: 5s         # more than 0
  *       idle_timeout: 1h            # 0: none
  *       keepalive: true             # TCP keepalive on tcp sockets
  *       splice: true                # zero-copy where both ends allow it
  *       send_proxy: v2              # or none
  *       accept_proxy: v2            # or none
  *
- * Durations: an integer with unit ms, s, m or h (a bare integer is seconds). */
+ * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
+ * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
+ * second YAML document and values of the wrong type are all errors. udp
+ * endpoints parse, but are refused: datagram relays are not supported yet. */
 #ifndef AIRLOCK_CLI_CONFIG_H
 #define AIRLOCK_CLI_CONFIG_H
 
@@ -63,21 +66,27 @@ struct config {
 void relay_conf_defaults(struct relay_conf *rc);
 
 /* Checks one relay's settings that depend on each other (allow on a unix
- * listener, vsock CID "any" as a target, udp endpoints, ...). Returns 0, or
- * -1 with a message for a person in err. */
+ * listener, allow rules of the wrong kind for the listener, vsock CID "any"
+ * as a target, udp endpoints, limits). Returns 0, or -1 with "KEY: what was
+ * expected" in err (no file or line: the caller adds them), e.g.
+ * "allow[1]: expected a cid:N rule: ...". err may be NULL when errlen is 0. */
 int relay_conf_check(const struct relay_conf *rc, char *err, size_t errlen);
 
-/* Loads and checks the YAML file at path into *cfg (zeroed first). Returns
- * 0, or -1 with err holding "FILE:LINE: KEY: what was expected". On success
- * the caller frees with config_free(). */
+/* Loads and checks the YAML file at path (at most 1 MiB; pipes work) into
+ * *cfg (zeroed first). Returns 0, or -1 with err holding
+ * "FILE:LINE: KEY: what was expected", LINE 1-based. On success the caller
+ * frees with config_free(); on failure *cfg is left zeroed, owning nothing. */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 
-/* Same as config_load() on an in-memory document; name is used in messages.
- * For tests and the fuzzer. */
+/* Same as config_load() on the len bytes at text (no NUL needed); name is
+ * used in messages. For tests and the fuzzer. err may be NULL when errlen
+ * is 0. */
 int config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
                  size_t errlen);
 
-/* Parses a duration ("250ms", "5s", "2m", "1h", "30"). Returns 0 or -EINVAL. */
+/* Parses a duration ("250ms", "5s", "2m", "1h", "30") into *ms. Returns 0,
+ * or -EINVAL (*ms untouched) for anything else, including signs, spaces,
+ * compound forms like "1h30m" and values past UINT_MAX milliseconds. */
 int config_duration(const char *s, unsigned *ms);
 
 /* Releases what cfg owns and zeroes it; safe to call twice. */

@@ -1,0 +1,71 @@
+/* fuzz_config.c - libFuzzer harness for the YAML config loader.
+ *
+ * Parses the input as a config file. On success the result must satisfy
+ * what the loader promises (at least one relay, each passing
+ * relay_conf_check(), names valid and unique, limits kept); on failure the
+ * message must be one printable line naming the file and cfg must own
+ * nothing. abort() on any broken promise. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+check(int ok)
+{
+    if (!ok)
+        abort();
+}
+
+static void
+check_ok(const struct config *cfg)
+{
+    check(cfg->n_relays >= 1 && cfg->relays != NULL);
+    check(cfg->threads <= 256);
+    check(cfg->log_level <= LOG_LVL_DEBUG);
+    check(!cfg->has_metrics || cfg->metrics.kind != EP_UDP);
+    for (size_t i = 0; i < cfg->n_relays; i++) {
+        const struct relay_conf *rc = &cfg->relays[i];
+        size_t len = strnlen(rc->name, CONF_NAME_MAX);
+
+        check(len >= 1 && len < CONF_NAME_MAX);
+        check(strspn(rc->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789_.-") == len);
+        check(relay_conf_check(rc, NULL, 0) == 0);
+        check(rc->n_allow <= CONF_ALLOW_MAX);
+        check(rc->max_connections <= 10000000);
+        for (size_t j = 0; j < i; j++) {
+            check(strcmp(rc->name, cfg->relays[j].name) != 0);
+            check(!endpoint_equal(&rc->listen, &cfg->relays[j].listen));
+        }
+    }
+}
+
+static void
+check_failed(const struct config *cfg, const char *err)
+{
+    static const struct config zero;
+
+    check(memcmp(cfg, &zero, sizeof(zero)) == 0);
+    check(strncmp(err, "fuzz:", 5) == 0);
+    for (const char *p = err; *p != '\0'; p++)
+        check((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct config cfg;
+    char err[512];
+
+    if (config_parse("fuzz", (const char *)data, size, &cfg, err, sizeof(err)) == 0)
+        check_ok(&cfg);
+    else
+        check_failed(&cfg, err);
+    config_free(&cfg);
+    config_free(&cfg);
+    return 0;
+}

@@ -1,0 +1,826 @@
+/* test_config.c - unit tests for the YAML config loader: every key, the
+ * defaults, and the exact message of each kind of mistake. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "cli/config.h"
+
+#define EP_FORMS "tcp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
+
+/* A relay that is valid on its own, for tests about something else. */
+#define RELAY_OK "  - listen: tcp:0.0.0.0:8443\n    target: vsock:16:8443\n"
+
+static int
+parse(const char *yaml, struct config *cfg, char *err, size_t errlen)
+{
+    return config_parse("airlock.yaml", yaml, strlen(yaml), cfg, err, errlen);
+}
+
+static void
+must_parse(const char *yaml, struct config *cfg)
+{
+    char err[512] = "";
+
+    if (parse(yaml, cfg, err, sizeof(err)) != 0)
+        fail_msg("config_parse failed: %s", err);
+}
+
+/* Asserts that yaml is refused with exactly msg, and that the failed parse
+ * left nothing behind to free. */
+static void
+expect_error_len(const char *yaml, size_t len, const char *msg)
+{
+    struct config cfg;
+    char err[512] = "";
+
+    memset(&cfg, 0xa5, sizeof(cfg));
+    assert_int_equal(config_parse("airlock.yaml", yaml, len, &cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, msg);
+    assert_null(cfg.relays);
+    assert_int_equal(cfg.n_relays, 0);
+}
+
+static void
+expect_error(const char *yaml, const char *msg)
+{
+    expect_error_len(yaml, strlen(yaml), msg);
+}
+
+static void
+assert_endpoint(const struct endpoint *ep, const char *text)
+{
+    char buf[512];
+
+    endpoint_format(ep, buf, sizeof(buf));
+    assert_string_equal(buf, text);
+}
+
+static void
+test_full(void **state)
+{
+    (void)state;
+    static const char yaml[] = "threads: 4\n"
+                               "log_level: debug\n"
+                               "metrics: unix:/run/airlock/metrics.sock\n"
+                               "drain_timeout: 2m\n"
+                               "relays:\n"
+                               "  - name: web\n"
+                               "    listen: tcp:0.0.0.0:8443\n"
+                               "    target: vsock:16:8443\n"
+                               "    allow: [10.0.0.0/8, '[2001:db8::]/32', 192.0.2.7]\n"
+                               "    max_connections: 10000\n"
+                               "    connect_timeout: 250ms\n"
+                               "    idle_timeout: 0\n"
+                               "    keepalive: false\n"
+                               "    splice: no\n"
+                               "    send_proxy: v2\n"
+                               "    accept_proxy: none\n"
+                               "  - name: from-enclave_1.x\n"
+                               "    listen: vsock:any:9000\n"
+                               "    target: tcp:db.internal:5432\n"
+                               "    allow:\n"
+                               "      - cid:16\n"
+                               "      - cid:17\n"
+                               "    accept_proxy: v2\n"
+                               "  - listen: unix:@airlock-ctl\n"
+                               "    target: hvsock:/run/fc/v.sock:52\n";
+    struct config cfg;
+    uint8_t a[16];
+
+    must_parse(yaml, &cfg);
+    assert_int_equal(cfg.threads, 4);
+    assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
+    assert_true(cfg.has_metrics);
+    assert_int_equal(cfg.metrics.kind, EP_UNIX);
+    assert_string_equal(cfg.metrics.path, "/run/airlock/metrics.sock");
+    assert_int_equal(cfg.drain_timeout_ms, 120000);
+    assert_int_equal(cfg.n_relays, 3);
+
+    const struct relay_conf *r = &cfg.relays[0];
+    assert_string_equal(r->name, "web");
+    assert_int_equal(r->listen.kind, EP_TCP);
+    assert_string_equal(r->listen.host, "0.0.0.0");
+    assert_int_equal(r->listen.port, 8443);
+    assert_int_equal(r->target.kind, EP_VSOCK);
+    assert_int_equal(r->target.cid, 16);
+    assert_int_equal(r->target.port, 8443);
+    assert_int_equal(r->n_allow, 3);
+    assert_int_equal(r->allow[0].kind, ALLOW_V4);
+    assert_int_equal(r->allow[0].prefix, 8);
+    assert_int_equal(inet_pton(AF_INET, "10.0.0.0", a), 1);
+    assert_memory_equal(r->allow[0].addr, a, 4);
+    assert_int_equal(r->allow[1].kind, ALLOW_V6);
+    assert_int_equal(r->allow[1].prefix, 32);
+    assert_int_equal(inet_pton(AF_INET6, "2001:db8::", a), 1);
+    assert_memory_equal(r->allow[1].addr, a, 16);
+    assert_int_equal(r->allow[2].kind, ALLOW_V4);
+    assert_int_equal(r->allow[2].prefix, 32);
+    assert_int_equal(inet_pton(AF_INET, "192.0.2.7", a), 1);
+    assert_memory_equal(r->allow[2].addr, a, 4);
+    assert_int_equal(r->max_connections, 10000);
+    assert_int_equal(r->connect_timeout_ms, 250);
+    assert_int_equal(r->idle_timeout_ms, 0);
+    assert_false(r->keepalive);
+    assert_false(r->splice);
+    assert_int_equal(r->send_proxy, PROXY_V2);
+    assert_int_equal(r->accept_proxy, PROXY_NONE);
+
+    r = &cfg.relays[1];
+    assert_string_equal(r->name, "from-enclave_1.x");
+    assert_int_equal(r->listen.kind, EP_VSOCK);
+    assert_int_equal(r->listen.cid, EP_CID_ANY);
+    assert_int_equal(r->listen.port, 9000);
+    assert_int_equal(r->target.kind, EP_TCP);
+    assert_string_equal(r->target.host, "db.internal");
+    assert_int_equal(r->target.port, 5432);
+    assert_int_equal(r->n_allow, 2);
+    assert_int_equal(r->allow[0].kind, ALLOW_CID);
+    assert_int_equal(r->allow[0].cid, 16);
+    assert_int_equal(r->allow[1].kind, ALLOW_CID);
+    assert_int_equal(r->allow[1].cid, 17);
+    assert_int_equal(r->accept_proxy, PROXY_V2);
+    assert_int_equal(r->send_proxy, PROXY_NONE);
+    assert_int_equal(r->connect_timeout_ms, 5000);
+
+    r = &cfg.relays[2];
+    assert_string_equal(r->name, "relay3");
+    assert_endpoint(&r->listen, "unix:@airlock-ctl");
+    assert_int_equal(r->target.kind, EP_HVSOCK);
+    assert_string_equal(r->target.path, "/run/fc/v.sock");
+    assert_int_equal(r->target.port, 52);
+    for (size_t i = 0; i < cfg.n_relays; i++)
+        assert_int_equal(relay_conf_check(&cfg.relays[i], NULL, 0), 0);
+
+    config_free(&cfg);
+    assert_null(cfg.relays);
+    assert_int_equal(cfg.n_relays, 0);
+    config_free(&cfg);
+}
+
+static void
+test_defaults(void **state)
+{
+    (void)state;
+    struct config cfg;
+
+    must_parse("relays:\n" RELAY_OK, &cfg);
+    assert_int_equal(cfg.threads, 0);
+    assert_int_equal(cfg.log_level, LOG_LVL_INFO);
+    assert_false(cfg.has_metrics);
+    assert_int_equal(cfg.drain_timeout_ms, 30000);
+    assert_int_equal(cfg.n_relays, 1);
+    const struct relay_conf *r = &cfg.relays[0];
+    assert_string_equal(r->name, "relay1");
+    assert_endpoint(&r->listen, "tcp:0.0.0.0:8443");
+    assert_endpoint(&r->target, "vsock:16:8443");
+    assert_int_equal(r->n_allow, 0);
+    assert_int_equal(r->max_connections, 0);
+    assert_int_equal(r->connect_timeout_ms, 5000);
+    assert_int_equal(r->idle_timeout_ms, 3600000);
+    assert_true(r->keepalive);
+    assert_true(r->splice);
+    assert_int_equal(r->send_proxy, PROXY_NONE);
+    assert_int_equal(r->accept_proxy, PROXY_NONE);
+    config_free(&cfg);
+}
+
+static void
+test_relay_conf_defaults(void **state)
+{
+    (void)state;
+    struct relay_conf rc;
+
+    memset(&rc, 0xa5, sizeof(rc));
+    relay_conf_defaults(&rc);
+    assert_string_equal(rc.name, "");
+    assert_int_equal(rc.n_allow, 0);
+    assert_int_equal(rc.max_connections, 0);
+    assert_int_equal(rc.connect_timeout_ms, 5000);
+    assert_int_equal(rc.idle_timeout_ms, 3600000);
+    assert_true(rc.keepalive);
+    assert_true(rc.splice);
+    assert_int_equal(rc.send_proxy, PROXY_NONE);
+    assert_int_equal(rc.accept_proxy, PROXY_NONE);
+}
+
+/* Flow style, quoting, YAML 1.1 booleans, anchors and aliases, a document
+ * start marker and comments are all plain YAML and must just work. */
+static void
+test_yaml_forms(void **state)
+{
+    (void)state;
+    static const char yaml[] = "%YAML 1.1\n"
+                               "---\n"
+                               "# comment\n"
+                               "threads: \"2\"\n"
+                               "relays:\n"
+                               "  - {name: a, listen: 'tcp:127.0.0.1:1', target: &t vsock:3:1,\n"
+                               "     keepalive: Off, splice: TRUE}\n"
+                               "  - name: b\n"
+                               "    listen: tcp:127.0.0.1:2\n"
+                               "    target: *t\n"
+                               "    keepalive: on\n"
+                               "...\n";
+    struct config cfg;
+
+    must_parse(yaml, &cfg);
+    assert_int_equal(cfg.threads, 2);
+    assert_int_equal(cfg.n_relays, 2);
+    assert_false(cfg.relays[0].keepalive);
+    assert_true(cfg.relays[0].splice);
+    assert_true(cfg.relays[1].keepalive);
+    assert_endpoint(&cfg.relays[1].target, "vsock:3:1");
+    config_free(&cfg);
+}
+
+static void
+test_limits_accepted(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char yaml[4096];
+    size_t n;
+
+    must_parse("threads: 256\nrelays:\n" RELAY_OK "    max_connections: 10000000\n", &cfg);
+    assert_int_equal(cfg.threads, 256);
+    assert_int_equal(cfg.relays[0].max_connections, 10000000);
+    config_free(&cfg);
+
+    /* 63 characters is the longest name. */
+    must_parse("relays:\n" RELAY_OK
+               "    name: abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_\n",
+               &cfg);
+    assert_int_equal(strlen(cfg.relays[0].name), 63);
+    config_free(&cfg);
+
+    /* 64 allow rules is the most. */
+    n = (size_t)snprintf(yaml, sizeof(yaml), "relays:\n" RELAY_OK "    allow:\n");
+    for (int i = 0; i < CONF_ALLOW_MAX; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "      - 10.0.%d.0/24\n", i);
+    must_parse(yaml, &cfg);
+    assert_int_equal(cfg.relays[0].n_allow, CONF_ALLOW_MAX);
+    config_free(&cfg);
+
+    /* An empty allow list allows everyone. */
+    must_parse("relays:\n" RELAY_OK "    allow: []\n", &cfg);
+    assert_int_equal(cfg.relays[0].n_allow, 0);
+    config_free(&cfg);
+
+    /* A vsock listener may be any CID; hvsock and unix listeners are fine
+     * without an allowlist. */
+    must_parse("relays:\n"
+               "  - listen: hvsock:/run/v.sock:1024\n"
+               "    target: unix:/run/app.sock\n",
+               &cfg);
+    assert_int_equal(cfg.relays[0].listen.kind, EP_HVSOCK);
+    config_free(&cfg);
+}
+
+static void
+test_duration(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        unsigned ms;
+    } ok[] = {
+        {"0", 0},
+        {"30", 30000},
+        {"250ms", 250},
+        {"5s", 5000},
+        {"2m", 120000},
+        {"1h", 3600000},
+        {"007s", 7000},
+        {"0ms", 0},
+        {"4294967295ms", 4294967295u},
+        {"4294967s", 4294967000u},
+        {"1193h", 1193u * 3600000u},
+    };
+    static const char *const bad[] = {
+        "",
+        "s",
+        "ms",
+        "-1",
+        "+1",
+        "1.5s",
+        " 5s",
+        "5s ",
+        "5 s",
+        "5S",
+        "5sec",
+        "1h30m",
+        "1d",
+        "0x10",
+        "5ms5",
+        "4294967296ms",
+        "4294968s",
+        "1194h",
+        "99999999999999999999",
+        "71583m",
+    };
+    unsigned ms;
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        ms = 12345;
+        if (config_duration(ok[i].in, &ms) != 0)
+            fail_msg("config_duration(\"%s\") failed", ok[i].in);
+        assert_int_equal(ms, ok[i].ms);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ms = 12345;
+        if (config_duration(bad[i], &ms) != -EINVAL)
+            fail_msg("config_duration(\"%s\") accepted", bad[i]);
+        assert_int_equal(ms, 12345);
+    }
+    assert_int_equal(config_duration(NULL, &ms), -EINVAL);
+}
+
+static void
+test_err_yaml_syntax(void **state)
+{
+    (void)state;
+    expect_error("relays:\n"
+                 "  - listen: tcp:0.0.0.0:1\n"
+                 "   target: vsock:3:1\n",
+                 "airlock.yaml:3: invalid YAML: did not find expected '-' indicator "
+                 "(while parsing a block collection on line 2)");
+    expect_error("threads: 1\n"
+                 "log_level: \"info\n",
+                 "airlock.yaml:3: invalid YAML: found unexpected end of stream "
+                 "(while scanning a quoted scalar on line 2)");
+    expect_error("relays:\n"
+                 "  - listen: *nowhere\n",
+                 "airlock.yaml:2: invalid YAML: found undefined alias");
+    /* Invalid UTF-8 comes from libyaml's reader, which reports an offset. */
+    expect_error("threads: 1\nlog_level: \xff\n",
+                 "airlock.yaml:2: invalid YAML: invalid leading UTF-8 octet");
+    expect_error_len("threads: 1\n\0", 12,
+                     "airlock.yaml:2: invalid YAML: control characters are not allowed");
+}
+
+static void
+test_err_empty(void **state)
+{
+    (void)state;
+    const char *empty = "airlock.yaml:1: expected settings (a mapping with relays:), found an "
+                        "empty file";
+
+    expect_error("", empty);
+    expect_error("# nothing here\n\n", empty);
+    expect_error_len(NULL, 0, empty);
+    expect_error("---\n", "airlock.yaml:2: expected settings (a mapping with relays:), found an "
+                          "empty document");
+}
+
+static void
+test_err_root(void **state)
+{
+    (void)state;
+    expect_error("- relays\n", "airlock.yaml:1: expected a mapping of settings (threads, "
+                               "log_level, metrics, drain_timeout, relays), not a list");
+    expect_error("hello\n", "airlock.yaml:1: expected a mapping of settings (threads, "
+                            "log_level, metrics, drain_timeout, relays), not a single value");
+    expect_error("relays:\n" RELAY_OK "---\n"
+                 "relays:\n" RELAY_OK,
+                 "airlock.yaml:5: expected a single YAML document; found another one");
+}
+
+static void
+test_err_unknown_key(void **state)
+{
+    (void)state;
+    expect_error("relays:\n"
+                 "  - lisen: tcp:0.0.0.0:1\n"
+                 "    target: vsock:3:1\n",
+                 "airlock.yaml:2: relays[0]: unknown key 'lisen' (did you mean 'listen'?)");
+    expect_error("thread: 2\n", "airlock.yaml:1: unknown key 'thread' (did you mean 'threads'?)");
+    expect_error("relays:\n" RELAY_OK "    idel_timout: 5s\n",
+                 "airlock.yaml:4: relays[0]: unknown key 'idel_timout' (did you mean "
+                 "'idle_timeout'?)");
+    expect_error("relays:\n" RELAY_OK "    Target: vsock:3:1\n",
+                 "airlock.yaml:4: relays[0]: unknown key 'Target' (did you mean 'target'?)");
+    expect_error("relays:\n" RELAY_OK "    color: blue\n",
+                 "airlock.yaml:4: relays[0]: unknown key 'color'");
+    expect_error("listen: tcp:0.0.0.0:1\n",
+                 "airlock.yaml:1: unknown key 'listen' (it is a relay setting: put it in a "
+                 "relay under relays:)");
+    expect_error("relays:\n" RELAY_OK "    threads: 2\n",
+                 "airlock.yaml:4: relays[0]: unknown key 'threads' (it is a top-level setting, "
+                 "not a relay one)");
+    /* Hostile keys are echoed printable and short. */
+    expect_error("\"a\\tb\\u00e9cdefghijklmnopqrstuvwxyz0123456789\": 1\n",
+                 "airlock.yaml:1: unknown key 'a?b??cdefghijklmnopqrstuvwxyz012...'");
+    expect_error("[a, b]: 1\n", "airlock.yaml:1: expected a key name, not a list");
+}
+
+static void
+test_err_duplicate_key(void **state)
+{
+    (void)state;
+    expect_error("threads: 1\n"
+                 "relays:\n" RELAY_OK "threads: 2\n",
+                 "airlock.yaml:5: threads: duplicate key; first set on line 1");
+    expect_error("relays:\n" RELAY_OK "    listen: tcp:0.0.0.0:9\n",
+                 "airlock.yaml:4: relays[0].listen: duplicate key; first set on line 2");
+}
+
+static void
+test_err_wrong_type(void **state)
+{
+    (void)state;
+    expect_error("relays:\n"
+                 "  - listen: [tcp:0.0.0.0:1]\n"
+                 "    target: vsock:3:1\n",
+                 "airlock.yaml:2: relays[0].listen: expected an endpoint (" EP_FORMS
+                 "), not a list");
+    expect_error("threads: {n: 2}\n",
+                 "airlock.yaml:1: threads: expected an integer from 0 to 256 (0: one per core), "
+                 "not a mapping");
+    expect_error("relays:\n" RELAY_OK "    allow: 10.0.0.0/8\n",
+                 "airlock.yaml:4: relays[0].allow: expected a list of rules (10.0.0.0/8, "
+                 "cid:16), not a single value");
+    expect_error("relays:\n" RELAY_OK "    allow: [[10.0.0.0/8]]\n",
+                 "airlock.yaml:4: relays[0].allow[0]: expected a CIDR (10.0.0.0/8, "
+                 "[2001:db8::]/32), an address or cid:N, not a list");
+    expect_error("relays: tcp:0.0.0.0:1\n",
+                 "airlock.yaml:1: relays: expected a list of relays, not a single value");
+    expect_error("relays:\n  listen: tcp:0.0.0.0:1\n",
+                 "airlock.yaml:2: relays: expected a list of relays, not a mapping");
+    expect_error("relays:\n  - tcp:0.0.0.0:1\n",
+                 "airlock.yaml:2: relays[0]: expected a mapping of relay settings (listen, "
+                 "target, ...), not a single value");
+    expect_error("relays:\n" RELAY_OK "    keepalive: [true]\n",
+                 "airlock.yaml:4: relays[0].keepalive: expected true or false, not a list");
+    /* An alias back to an ancestor is just a node of the wrong type. */
+    expect_error("relays: &r [*r]\n",
+                 "airlock.yaml:1: relays[0]: expected a mapping of relay settings (listen, "
+                 "target, ...), not a list");
+    expect_error("relays:\n" RELAY_OK "    name: \"we\\0b\"\n",
+                 "airlock.yaml:4: relays[0].name: expected a name of 1-63 characters from A-Z "
+                 "a-z 0-9 _ . -, not text with a NUL byte");
+}
+
+static void
+test_err_relays(void **state)
+{
+    (void)state;
+    expect_error("threads: 1\n", "airlock.yaml:1: relays: expected at least one relay");
+    expect_error("threads: 1\nrelays: []\n", "airlock.yaml:2: relays: expected at least one relay");
+    expect_error("threads: 1\nrelays:\n", "airlock.yaml:2: relays: expected at least one relay");
+}
+
+static void
+test_err_missing(void **state)
+{
+    (void)state;
+    expect_error("relays:\n"
+                 "  - name: web\n"
+                 "    target: vsock:3:1\n",
+                 "airlock.yaml:2: relays[0].listen: missing from relay 'web': expected an "
+                 "endpoint (" EP_FORMS ")");
+    expect_error("relays:\n" RELAY_OK "  - listen: tcp:0.0.0.0:2\n",
+                 "airlock.yaml:4: relays[1].target: missing from relay 'relay2': expected an "
+                 "endpoint (" EP_FORMS ")");
+    expect_error("relays:\n  - {}\n", "airlock.yaml:2: relays[0].listen: missing from relay "
+                                      "'relay1': expected an endpoint (" EP_FORMS ")");
+}
+
+static void
+test_err_numbers(void **state)
+{
+    (void)state;
+    const char *threads = "airlock.yaml:1: threads: expected an integer from 0 to 256 (0: one "
+                          "per core)";
+    const char *maxconn = "airlock.yaml:4: relays[0].max_connections: expected an integer from "
+                          "0 to 10000000 (0: no limit)";
+
+    expect_error("threads: -1\n", threads);
+    expect_error("threads: two\n", threads);
+    expect_error("threads: 257\n", threads);
+    expect_error("threads: 1.5\n", threads);
+    expect_error("threads: 0x10\n", threads);
+    expect_error("threads: 99999999999999999999999\n", threads);
+    expect_error("threads:\n", threads);
+    expect_error("relays:\n" RELAY_OK "    max_connections: 10000001\n", maxconn);
+    expect_error("relays:\n" RELAY_OK "    max_connections: -5\n", maxconn);
+    expect_error("relays:\n" RELAY_OK "    max_connections: lots\n", maxconn);
+}
+
+static void
+test_err_duration(void **state)
+{
+    (void)state;
+    expect_error("drain_timeout: 1d\n",
+                 "airlock.yaml:1: drain_timeout: expected a duration (250ms, 5s, 2m, 1h; a bare "
+                 "integer is seconds)");
+    expect_error("relays:\n" RELAY_OK "    idle_timeout: -1s\n",
+                 "airlock.yaml:4: relays[0].idle_timeout: expected a duration (250ms, 5s, 2m, "
+                 "1h; a bare integer is seconds)");
+    expect_error("relays:\n" RELAY_OK "    connect_timeout: 5000000h\n",
+                 "airlock.yaml:4: relays[0].connect_timeout: expected a duration (250ms, 5s, 2m, "
+                 "1h; a bare integer is seconds)");
+    expect_error("relays:\n" RELAY_OK "    connect_timeout: 0\n",
+                 "airlock.yaml:4: relays[0].connect_timeout: expected a duration above 0 "
+                 "(250ms, 5s, 2m, 1h)");
+}
+
+static void
+test_err_enums(void **state)
+{
+    (void)state;
+    expect_error("log_level: verbose\n",
+                 "airlock.yaml:1: log_level: expected error, warn, info or debug");
+    expect_error("relays:\n" RELAY_OK "    send_proxy: v1\n",
+                 "airlock.yaml:4: relays[0].send_proxy: expected v2 or none");
+    expect_error("relays:\n" RELAY_OK "    accept_proxy: true\n",
+                 "airlock.yaml:4: relays[0].accept_proxy: expected v2 or none");
+    expect_error("relays:\n" RELAY_OK "    splice: maybe\n",
+                 "airlock.yaml:4: relays[0].splice: expected true or false");
+}
+
+static void
+test_err_name(void **state)
+{
+    (void)state;
+    const char *bad = "airlock.yaml:4: relays[0].name: expected a name of 1-63 characters from "
+                      "A-Z a-z 0-9 _ . -";
+
+    expect_error("relays:\n" RELAY_OK "    name: web server\n", bad);
+    expect_error("relays:\n" RELAY_OK "    name: \"\"\n", bad);
+    expect_error("relays:\n" RELAY_OK "    name: caf\xc3\xa9\n", bad);
+    expect_error("relays:\n" RELAY_OK
+                 "    name: abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_x\n",
+                 bad);
+}
+
+static void
+test_err_duplicate_name(void **state)
+{
+    (void)state;
+    expect_error("relays:\n"
+                 "  - name: web\n"
+                 "    listen: tcp:0.0.0.0:1\n"
+                 "    target: vsock:3:1\n"
+                 "  - name: web\n"
+                 "    listen: tcp:0.0.0.0:2\n"
+                 "    target: vsock:3:1\n",
+                 "airlock.yaml:5: relays[1].name: expected a unique name; relays[0] is already "
+                 "called 'web'");
+    expect_error("relays:\n"
+                 "  - name: relay2\n"
+                 "    listen: tcp:0.0.0.0:1\n"
+                 "    target: vsock:3:1\n"
+                 "  - listen: tcp:0.0.0.0:2\n"
+                 "    target: vsock:3:1\n",
+                 "airlock.yaml:5: relays[1].name: expected a name: the default 'relay2' is "
+                 "already used by relays[0]");
+}
+
+static void
+test_err_duplicate_listen(void **state)
+{
+    (void)state;
+    expect_error("relays:\n"
+                 "  - name: a\n"
+                 "    listen: tcp:0.0.0.0:1\n"
+                 "    target: vsock:3:1\n"
+                 "  - name: b\n"
+                 "    target: vsock:3:2\n"
+                 "    listen: tcp:0.0.0.0:1\n",
+                 "airlock.yaml:7: relays[1].listen: expected an endpoint no other relay listens "
+                 "on; relays[0] ('a') already listens on tcp:0.0.0.0:1");
+    expect_error("metrics: tcp:0.0.0.0:8443\n"
+                 "relays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics: expected an endpoint no relay listens on; relays[0] "
+                 "('relay1') already listens on tcp:0.0.0.0:8443");
+}
+
+static void
+test_err_endpoint(void **state)
+{
+    (void)state;
+    expect_error("relays:\n"
+                 "  - name: a\n"
+                 "    listen: tcp:0.0.0.0:1\n"
+                 "    target: vsock:3:1\n"
+                 "  - name: b\n"
+                 "    target: vsock:3:2\n"
+                 "    listen: tcp:0.0.0.0:0\n",
+                 "airlock.yaml:7: relays[1].listen: expected an endpoint (" EP_FORMS
+                 "): tcp: port must be 1-65535");
+    expect_error("metrics: http://localhost:9100\n",
+                 "airlock.yaml:1: metrics: expected an endpoint (" EP_FORMS
+                 "): expected tcp:HOST:PORT, udp:HOST:PORT, unix:PATH, vsock:CID:PORT or "
+                 "hvsock:PATH:PORT");
+}
+
+static void
+test_err_udp(void **state)
+{
+    (void)state;
+    expect_error("relays:\n"
+                 "  - listen: udp:0.0.0.0:53\n"
+                 "    target: vsock:3:53\n",
+                 "airlock.yaml:2: relays[0].listen: udp: datagram relays are not supported yet");
+    expect_error("relays:\n"
+                 "  - listen: tcp:0.0.0.0:53\n"
+                 "    target: udp:10.0.0.1:53\n",
+                 "airlock.yaml:3: relays[0].target: udp: datagram relays are not supported yet");
+    expect_error("metrics: udp:127.0.0.1:9100\n",
+                 "airlock.yaml:1: metrics: udp: metrics are served over HTTP; expected a tcp, "
+                 "unix, vsock or hvsock endpoint");
+}
+
+static void
+test_err_vsock_any_target(void **state)
+{
+    (void)state;
+    expect_error("relays:\n"
+                 "  - listen: tcp:0.0.0.0:1\n"
+                 "    target: vsock:any:1\n",
+                 "airlock.yaml:3: relays[0].target: expected the CID to connect to; vsock:any is "
+                 "for listeners");
+}
+
+static void
+test_err_allow(void **state)
+{
+    (void)state;
+    char yaml[4096];
+    size_t n;
+
+    expect_error("relays:\n"
+                 "  - listen: unix:/run/a.sock\n"
+                 "    target: vsock:3:1\n"
+                 "    allow: [10.0.0.0/8]\n",
+                 "airlock.yaml:4: relays[0].allow: allow applies to tcp and vsock listeners; "
+                 "restrict a unix socket with file permissions");
+    expect_error("relays:\n"
+                 "  - listen: hvsock:/run/v.sock:5\n"
+                 "    target: tcp:127.0.0.1:5\n"
+                 "    allow: [cid:3]\n",
+                 "airlock.yaml:4: relays[0].allow: allow applies to tcp and vsock listeners; "
+                 "restrict a unix socket with file permissions");
+    expect_error("relays:\n" RELAY_OK "    allow:\n"
+                 "      - 10.0.0.0/8\n"
+                 "      - cid:16\n",
+                 "airlock.yaml:6: relays[0].allow[1]: expected a CIDR or address: a tcp listener "
+                 "sees IP peers, cid: rules are for vsock listeners");
+    expect_error("relays:\n"
+                 "  - listen: vsock:any:1\n"
+                 "    target: tcp:127.0.0.1:1\n"
+                 "    allow: [cid:16, 10.0.0.0/8]\n",
+                 "airlock.yaml:4: relays[0].allow[1]: expected a cid:N rule: a vsock listener "
+                 "sees CID peers, CIDRs are for tcp listeners");
+    expect_error("relays:\n" RELAY_OK "    allow: [10.0.0.1/8]\n",
+                 "airlock.yaml:4: relays[0].allow[0]: expected a CIDR (10.0.0.0/8, "
+                 "[2001:db8::]/32), an address or cid:N: address has bits set past the prefix "
+                 "length (write 10.0.0.0/8, not 10.0.0.1/8)");
+
+    n = (size_t)snprintf(yaml, sizeof(yaml), "relays:\n" RELAY_OK "    allow:\n");
+    for (int i = 0; i <= CONF_ALLOW_MAX; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "      - 10.0.%d.0/24\n", i);
+    expect_error(yaml, "airlock.yaml:5: relays[0].allow: expected at most 64 rules");
+}
+
+/* relay_conf_check() also serves relays built from the command line, so
+ * its messages name the setting without a file or line. */
+static void
+test_relay_conf_check(void **state)
+{
+    (void)state;
+    struct relay_conf rc;
+    const char *why;
+    char err[256];
+
+    relay_conf_defaults(&rc);
+    assert_int_equal(endpoint_parse("unix:/run/a.sock", &rc.listen, &why), PARSE_OK);
+    assert_int_equal(endpoint_parse("vsock:3:1", &rc.target, &why), PARSE_OK);
+    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), 0);
+
+    rc.n_allow = 1;
+    assert_int_equal(allow_parse("10.0.0.0/8", &rc.allow[0], &why), PARSE_OK);
+    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
+    assert_string_equal(err, "allow: allow applies to tcp and vsock listeners; restrict a unix "
+                             "socket with file permissions");
+
+    assert_int_equal(endpoint_parse("vsock:any:1", &rc.listen, &why), PARSE_OK);
+    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
+    assert_string_equal(err, "allow[0]: expected a cid:N rule: a vsock listener sees CID peers, "
+                             "CIDRs are for tcp listeners");
+
+    rc.n_allow = 0;
+    rc.max_connections = 10000001;
+    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
+    assert_string_equal(err, "max_connections: expected an integer from 0 to 10000000 (0: no "
+                             "limit)");
+
+    rc.max_connections = 0;
+    assert_int_equal(endpoint_parse("udp:0.0.0.0:53", &rc.listen, &why), PARSE_OK);
+    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
+    assert_string_equal(err, "listen: udp: datagram relays are not supported yet");
+
+    /* A short buffer gets a truncated, terminated message. */
+    assert_int_equal(relay_conf_check(&rc, err, 8), -1);
+    assert_string_equal(err, "listen:");
+}
+
+static void
+test_short_err_buffer(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[16];
+
+    assert_int_equal(parse("threads: x\n", &cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "airlock.yaml:1:");
+    assert_int_equal(parse("threads: x\n", &cfg, NULL, 0), -1);
+}
+
+static void
+test_load(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_config_XXXXXX";
+    struct config cfg;
+    char err[512];
+    int fd = mkstemp(path);
+    static const char yaml[] = "relays:\n"
+                               "  - listen: tcp:0.0.0.0:8443\n"
+                               "    target: vsock:16:99999999999\n";
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, yaml, sizeof(yaml) - 1), (ssize_t)(sizeof(yaml) - 1));
+    close(fd);
+    assert_int_equal(config_load(path, &cfg, err, sizeof(err)), -1);
+    char want[512];
+    snprintf(want, sizeof(want),
+             "%s:3: relays[0].target: expected an endpoint (" EP_FORMS
+             "): vsock: port must be 0-4294967294",
+             path);
+    assert_string_equal(err, want);
+
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "relays:\n" RELAY_OK, strlen("relays:\n" RELAY_OK)),
+                     (ssize_t)strlen("relays:\n" RELAY_OK));
+    close(fd);
+    assert_int_equal(config_load(path, &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.n_relays, 1);
+    config_free(&cfg);
+    unlink(path);
+
+    assert_int_equal(config_load("/nonexistent/airlock.yaml", &cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "/nonexistent/airlock.yaml: cannot open: No such file or directory");
+    assert_int_equal(config_load("/tmp", &cfg, err, sizeof(err)), -1);
+    assert_string_equal(err, "/tmp: cannot read: Is a directory");
+    config_free(&cfg);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_relay_conf_defaults),
+        cmocka_unit_test(test_yaml_forms),
+        cmocka_unit_test(test_limits_accepted),
+        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_err_yaml_syntax),
+        cmocka_unit_test(test_err_empty),
+        cmocka_unit_test(test_err_root),
+        cmocka_unit_test(test_err_unknown_key),
+        cmocka_unit_test(test_err_duplicate_key),
+        cmocka_unit_test(test_err_wrong_type),
+        cmocka_unit_test(test_err_relays),
+        cmocka_unit_test(test_err_missing),
+        cmocka_unit_test(test_err_numbers),
+        cmocka_unit_test(test_err_duration),
+        cmocka_unit_test(test_err_enums),
+        cmocka_unit_test(test_err_name),
+        cmocka_unit_test(test_err_duplicate_name),
+        cmocka_unit_test(test_err_duplicate_listen),
+        cmocka_unit_test(test_err_endpoint),
+        cmocka_unit_test(test_err_udp),
+        cmocka_unit_test(test_err_vsock_any_target),
+        cmocka_unit_test(test_err_allow),
+        cmocka_unit_test(test_relay_conf_check),
+        cmocka_unit_test(test_short_err_buffer),
+        cmocka_unit_test(test_load),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
