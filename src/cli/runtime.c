@@ -154,6 +154,10 @@ relays_apply(struct runtime *rt, const struct config *cfg)
         if (next[i]->loop == NULL && (rc = relay_start(next[i], rt->loop)) != 0)
             log_warnx("relay=%s: cannot accept: %s", next[i]->conf.name, strerror(-rc));
     }
+    /* before the old relays are released: the last reference may go */
+    for (i = 0; i < cfg->n_relays; i++)
+        if (find_relay(rt->relays, rt->n_relays, next[i]->conf.name) == NULL)
+            log_info("relay=%s added", next[i]->conf.name);
     for (i = 0; i < rt->n_relays; i++) {
         struct relay *old = rt->relays[i];
         if (find_relay(next, cfg->n_relays, old->conf.name) != old) {
@@ -168,9 +172,6 @@ relays_apply(struct runtime *rt, const struct config *cfg)
         }
         relay_unref(old);
     }
-    for (i = 0; i < cfg->n_relays; i++)
-        if (find_relay(rt->relays, rt->n_relays, next[i]->conf.name) == NULL)
-            log_info("relay=%s added", next[i]->conf.name);
     free(rt->relays);
     free(prevs);
     rt->relays = next;
@@ -245,10 +246,12 @@ close_all_posted(void *arg)
     worker_close_all(arg);
 }
 
+static void drain_check(struct timer *t);
+
+/* Stops the main loop once no connection is left or the deadline passed. */
 static void
-drain_check(struct timer *t)
+drain_poll(struct runtime *rt)
 {
-    struct runtime *rt = t->data;
     size_t open = open_connections(rt);
 
     if (open > 0 && loop_now(rt->loop) < rt->drain_deadline) {
@@ -261,12 +264,18 @@ drain_check(struct timer *t)
 }
 
 static void
+drain_check(struct timer *t)
+{
+    drain_poll(t->data);
+}
+
+static void
 drain_start(struct runtime *rt)
 {
     if (rt->draining) {
         log_warnx("second stop signal: closing every connection now");
         rt->drain_deadline = 0;
-        drain_check(&rt->drain_timer);
+        drain_poll(rt);
         return;
     }
     rt->draining = 1;
@@ -275,7 +284,7 @@ drain_start(struct runtime *rt)
     log_info("draining %zu connections for up to %u ms", open_connections(rt),
              rt->cfg.drain_timeout_ms);
     rt->drain_deadline = loop_now(rt->loop) + rt->cfg.drain_timeout_ms;
-    drain_check(&rt->drain_timer);
+    drain_poll(rt);
 }
 
 static void
