@@ -45,6 +45,14 @@ bad_option(const char *opt, const char *value, const char *expected)
     return 2;
 }
 
+/* For a parser's own message, which says what was expected or wrong. */
+static int
+bad_value(const char *opt, const char *value, const char *why)
+{
+    fprintf(stderr, "airlock relay: %s '%s': %s\n", opt, value, why);
+    return 2;
+}
+
 static int
 parse_proxy_mode(const char *s, enum proxy_mode *mode)
 {
@@ -115,7 +123,7 @@ cmd_relay(int argc, char **argv)
             if (rc.n_allow == CONF_ALLOW_MAX)
                 return bad_option("--allow", optarg, "at most 64 rules");
             if (allow_parse(optarg, &rc.allow[rc.n_allow], &err) != PARSE_OK)
-                return bad_option("--allow", optarg, err);
+                return bad_value("--allow", optarg, err);
             rc.n_allow++;
             break;
         case OPT_MAXCONN:
@@ -151,7 +159,7 @@ cmd_relay(int argc, char **argv)
             break;
         case OPT_METRICS:
             if (endpoint_parse(optarg, &cfg.metrics, &err) != PARSE_OK)
-                return bad_option("--metrics", optarg, err);
+                return bad_value("--metrics", optarg, err);
             cfg.has_metrics = true;
             break;
         case OPT_LOGLEVEL:
@@ -175,9 +183,9 @@ cmd_relay(int argc, char **argv)
         return 2;
     }
     if (endpoint_parse(argv[optind], &rc.listen, &err) != PARSE_OK)
-        return bad_option("LISTEN", argv[optind], err);
+        return bad_value("LISTEN", argv[optind], err);
     if (endpoint_parse(argv[optind + 1], &rc.target, &err) != PARSE_OK)
-        return bad_option("TARGET", argv[optind + 1], err);
+        return bad_value("TARGET", argv[optind + 1], err);
     if (relay_conf_check(&rc, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "airlock relay: %s\n", msg);
         return 2;

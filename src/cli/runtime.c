@@ -260,6 +260,9 @@ drain_poll(struct runtime *rt)
     }
     if (open > 0)
         log_warnx("drain deadline reached: closing %zu connections", open);
+    /* a second signal comes here with the poll still armed: it must not fire
+     * in the last loop turn of runtime_free(), after the workers are freed */
+    timer_stop(rt->loop, &rt->drain_timer);
     loop_stop(rt->loop);
 }
 
@@ -314,6 +317,11 @@ signals_start(struct runtime *rt)
     /* blocked before the workers start, so that they inherit the mask and
      * every signal arrives through the signalfd */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* a shell starts background jobs with SIGINT ignored, and an ignored
+     * signal never reaches a signalfd */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
     rt->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (rt->sigfd < 0)

@@ -24,12 +24,14 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP $*"; exit 77; }
 log() { echo "# $*"; }
 
-# A free TCP port on 127.0.0.1 (ports 20000-45000, checked with ss).
+# A free TCP port on 127.0.0.1: 20000-32767, below the kernel's ephemeral
+# range (32768-60999), and used by no socket in any state: a port that is the
+# local end of a TIME-WAIT connection cannot be bound even with SO_REUSEADDR.
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 25000))
-        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+        p=$((20000 + RANDOM % 12768))
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 
@@ -76,4 +78,138 @@ stop() {
 # metric NAME LABELS PORT: one value from the metrics endpoint.
 metric() {
     curl -sf "http://127.0.0.1:$3/metrics" | awk -v k="$1{$2}" '$1 == k { print $2 }'
+}
+
+# ---- process, log and stream helpers (t_reload, t_drain, t_dns_ttl, t_metrics)
+
+# wait_log FILE REGEX [SECONDS]: waits (10 s by default) for an extended
+# regular expression to show up in FILE.
+wait_log() {
+    local i n=$((${3:-10} * 10))
+    for ((i = 0; i < n; i++)); do
+        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "timed out waiting for /$2/ in $1"
+}
+
+# tcp_refused PORT [HOST]: true when a TCP connect is refused (not slow, not
+# accepted).
+tcp_refused() {
+    local out
+    out=$(timeout 3 bash -c "exec 3<>/dev/tcp/${2:-127.0.0.1}/$1" 2>&1) && return 1
+    [[ $out == *refused* ]]
+}
+
+# running PID: true while PID is alive (a zombie counts as exited).
+running() {
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# wait_exit PID [SECONDS]: waits (10 s by default) for the child PID to exit
+# and reaps it; its exit status is left in $EXIT_STATUS. Fails on timeout.
+wait_exit() {
+    local i n=$((${2:-10} * 10))
+    for ((i = 0; i < n; i++)); do
+        running "$1" || break
+        sleep 0.1
+    done
+    running "$1" && fail "pid $1 still running after ${2:-10} s"
+    EXIT_STATUS=0
+    wait "$1" 2>/dev/null || EXIT_STATUS=$?
+}
+
+file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+# gated_stream NAME PORT FILE GATE: a TCP server on 127.0.0.1:PORT that sends
+# each client the first half of FILE at once and the rest only once the file
+# GATE exists, then closes: a transfer that stays in flight until the test
+# lets it finish. Forked handlers give up when $T disappears (cleanup).
+gated_stream() {
+    local half=$(($(stat -c %s "$3") / 2))
+    cat >"$T/$1.sh" <<EOS
+head -c $half '$3'
+while [ ! -e '$4' ]; do [ -d '$T' ] || exit 1; sleep 0.05; done
+tail -c +$((half + 1)) '$3'
+EOS
+    start "$1" socat TCP-LISTEN:"$2",bind=127.0.0.1,reuseaddr,fork SYSTEM:"sh '$T/$1.sh'"
+    wait_for tcp_up "$2"
+}
+
+# say_server NAME PORT TEXT [BIND]: a TCP server that writes TEXT to each client.
+say_server() {
+    start "$1" socat TCP-LISTEN:"$2",bind="${4:-127.0.0.1}",reuseaddr,fork SYSTEM:"echo $3"
+}
+
+# size_at_least FILE BYTES: true once FILE holds at least BYTES (for wait_for).
+size_at_least() { [ "$(file_size "$1")" -ge "$2" ]; }
+
+# ---- data, relay and fd helpers (t_redis_chain, t_integrity_1gib, t_fd_storm, ...)
+
+# gen_data SEED BYTES: a fast deterministic pseudo-random stream (AES-CTR of
+# zeros keyed by SEED) on stdout; the same SEED gives the same bytes.
+gen_data() {
+    { openssl enc -aes-128-ctr -nosalt -pbkdf2 -pass "pass:$1" -in /dev/zero 2>/dev/null || :; } |
+        head -c "$2"
+}
+
+# sha256: the SHA-256 of stdin in hex (openssl uses the CPU's SHA instructions).
+sha256() { openssl dgst -sha256 -r | cut -d' ' -f1; }
+
+# airlock_up NAME ARGS...: airlock() and wait until it serves (its log says
+# "airlock running"); its pid is in $LAST_PID.
+airlock_up() {
+    airlock "$@"
+    local i
+    for i in $(seq 1 100); do
+        grep -q 'airlock running' "$T/$1.log" 2>/dev/null && return 0
+        kill -0 "$LAST_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$T/$1.log" >&2
+    fail "airlock $1 did not start"
+}
+
+# stop_clean PID NAME: SIGTERM, and fail unless the process exits with 0
+# (with the sanitizers, a leak or an error at exit makes it non-zero).
+stop_clean() {
+    local rc=0
+    stop "$1" || rc=$?
+    [ "$rc" = 0 ] || { tail -40 "$T/$2.log" >&2; fail "$2 exited with status $rc"; }
+}
+
+# ends LOG END: how many "close ... end=END" lines LOG holds.
+ends() { grep -c "close relay=.* end=$2\$" "$1" || true; }
+
+# fd_kinds PID: "sockets pipes other" counts of the open fds of PID.
+fd_kinds() {
+    local s=0 p=0 o=0 f l
+    for f in /proc/"$1"/fd/*; do
+        l=$(readlink "$f" 2>/dev/null) || continue
+        case $l in
+        socket:*) s=$((s + 1)) ;;
+        pipe:*) p=$((p + 1)) ;;
+        *) o=$((o + 1)) ;;
+        esac
+    done
+    echo "$s $p $o"
+}
+
+# elapsed_ms START_NS: milliseconds since START_NS (from date +%s%N).
+elapsed_ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+# free_ports N: N distinct free ports on one line, for read -r A B <<<...
+# (free_port alone may repeat itself when called twice before anything binds).
+free_ports() {
+    local -A seen=()
+    local p ports=()
+    while [ "${#ports[@]}" -lt "$1" ]; do
+        p=$(free_port)
+        [ -n "${seen[$p]:-}" ] && continue
+        seen[$p]=1
+        ports+=("$p")
+    done
+    echo "${ports[*]}"
 }

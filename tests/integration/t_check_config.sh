@@ -1,0 +1,131 @@
+#!/bin/bash
+# t_check_config: `airlock check -c` exits 0 on a valid file and 1 on a broken
+# one with an error naming file:line and the key; `airlock run -c` refuses a
+# broken file the same way before listening; `airlock relay` with bad
+# arguments exits 2 with a clear message.
+. "$(dirname "$0")/lib.sh"
+
+cd "$T" || exit 1
+
+# run_al EXPECTED_STATUS ARGS...: runs airlock (never for long), stderr and
+# stdout in $T/out; fails on another status
+run_al() {
+    local want=$1 rc=0
+    shift
+    timeout 10 "$AIRLOCK" "$@" >"$T/out" 2>&1 || rc=$?
+    [ "$rc" != 124 ] || fail "airlock $* kept running"
+    [ "$rc" = "$want" ] || fail "airlock $* exited $rc, expected $want: $(head -3 "$T/out")"
+}
+
+# broken NAME LINE KEY MESSAGE: check -c NAME.yaml fails with
+# "NAME.yaml:LINE: KEY: MESSAGE..." (KEY may be empty), run -c too
+broken() {
+    local want="airlock: $1.yaml:$2: ${3:+$3: }$4"
+    run_al 1 check -c "$1.yaml"
+    [ "$(wc -l <"$T/out")" = 1 ] || fail "$1: expected one line of error, got: $(cat "$T/out")"
+    [[ $(cat "$T/out") == "$want"* ]] || fail "$1: got '$(cat "$T/out")', expected '$want...'"
+    run_al 1 run -c "$1.yaml"
+    [[ $(cat "$T/out") == "$want"* ]] || fail "$1 (run): got '$(cat "$T/out")'"
+}
+
+P=$(free_port)
+cat >valid.yaml <<EOF
+# every setting once
+threads: 2
+log_level: debug
+metrics: unix:$T/metrics.sock
+drain_timeout: 5s
+relays:
+  - name: web
+    listen: tcp:127.0.0.1:$P
+    target: tcp:svc.example:443
+    allow: [10.0.0.0/8, 127.0.0.1, "[2001:db8::]/32"]
+    max_connections: 100
+    connect_timeout: 250ms
+    idle_timeout: 0
+    keepalive: false
+    splice: no
+    send_proxy: v2
+    accept_proxy: none
+  - listen: unix:$T/app.sock
+    target: hvsock:$T/vm.sock:5000
+    accept_proxy: v2
+EOF
+log "a valid file"
+run_al 0 check -c valid.yaml
+[ "$(cat "$T/out")" = "valid.yaml: ok (2 relays)" ] || fail "check output: $(cat "$T/out")"
+[ ! -e "$T/app.sock" ] && [ ! -e "$T/metrics.sock" ] && ! tcp_up "$P" ||
+    fail "check listened on something"
+
+log "broken files: file:line: key: message"
+printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n   target: tcp:127.0.0.1:80\n' >syntax.yaml
+broken syntax 4 "invalid YAML" "did not find expected '-' indicator (while parsing a block collection on line 2)"
+printf 'relays:\n  - name: web\n    listen: "tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n' >quote.yaml
+broken quote 5 "invalid YAML" "found unexpected end of stream (while scanning a quoted scalar on line 3)"
+printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n    idle_timout: 5s\n' >unknown.yaml
+broken unknown 5 "relays[0]" "unknown key 'idle_timout' (did you mean 'idle_timeout'?)"
+printf 'bogus: 1\nrelays:\n  - listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n' >topunknown.yaml
+broken topunknown 1 "" "unknown key 'bogus'"
+printf 'listen: tcp:127.0.0.1:1\nrelays:\n  - listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n' >toplisten.yaml
+broken toplisten 1 "" "unknown key 'listen' (it is a relay setting"
+printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:99999\n    target: tcp:127.0.0.1:80\n' >badport.yaml
+broken badport 3 "relays[0].listen" "expected an endpoint (tcp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT): tcp: port must be 1-65535"
+printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: htp:example.org:80\n' >badscheme.yaml
+broken badscheme 4 "relays[0].target" "expected an endpoint"
+printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    connect_timeout: 2s\n' >notarget.yaml
+broken notarget 2 "relays[0].target" "missing from relay 'web': expected an endpoint"
+printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n  - name: web\n    listen: tcp:127.0.0.1:8081\n    target: tcp:127.0.0.1:81\n' >dupname.yaml
+broken dupname 5 "relays[1].name" "expected a unique name; relays[0] is already called 'web'"
+printf 'relays:\n  - listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n  - listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:81\n' >duplisten.yaml
+broken duplisten 4 "relays[1].listen" "expected an endpoint no other relay listens on; relays[0] ('relay1') already listens on tcp:127.0.0.1:8080"
+printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    listen: tcp:127.0.0.1:8081\n    target: tcp:127.0.0.1:80\n' >dupkey.yaml
+broken dupkey 4 "relays[0].listen" "duplicate key; first set on line 3"
+printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n    idle_timeout: soon\n' >baddur.yaml
+broken baddur 5 "relays[0].idle_timeout" "expected a duration"
+printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n    allow: [10.0.0.0/8, 10.0.0.300/8]\n' >badallow.yaml
+broken badallow 5 "relays[0].allow[1]" "expected a CIDR"
+printf 'relays:\n  - name: web\n    listen: unix:/tmp/x.sock\n    target: tcp:127.0.0.1:80\n    allow: [10.0.0.0/8]\n' >unixallow.yaml
+broken unixallow 5 "relays[0].allow" "allow applies to tcp and vsock listeners"
+printf 'metrics: tcp:127.0.0.1:8080\nrelays:\n  - listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n' >metricsclash.yaml
+broken metricsclash 1 "metrics" "expected an endpoint no relay listens on"
+printf 'threads: 2\n' >norelays.yaml
+broken norelays 1 "relays" "expected at least one relay"
+: >empty.yaml
+broken empty 1 "" "expected settings (a mapping with relays:), found an empty file"
+run_al 1 check -c nonexistent.yaml
+[ "$(cat "$T/out")" = "airlock: nonexistent.yaml: cannot open: No such file or directory" ] ||
+    fail "missing file: $(cat "$T/out")"
+run_al 2 check
+grep -q '^usage: airlock' "$T/out" || fail "check without -c: no usage"
+
+log "airlock relay with bad arguments exits 2"
+# relay_bad MESSAGE ARGS...: exit status 2 and MESSAGE (fixed string) on stderr
+relay_bad() {
+    local msg=$1
+    shift
+    run_al 2 relay "$@"
+    grep -qF -- "$msg" "$T/out" || fail "airlock relay $*: no '$msg' in: $(head -3 "$T/out")"
+    ! grep -q 'expected expected' "$T/out" || fail "airlock relay $*: $(head -1 "$T/out")"
+}
+L=tcp:127.0.0.1:$P
+relay_bad "usage: airlock relay LISTEN TARGET"
+relay_bad "usage: airlock relay LISTEN TARGET" "$L"
+relay_bad "usage: airlock relay LISTEN TARGET" "$L" tcp:127.0.0.1:1 extra
+relay_bad "airlock relay: LISTEN 'foo': expected tcp:HOST:PORT" foo tcp:127.0.0.1:1
+relay_bad "airlock relay: TARGET 'tcp:127.0.0.1:99999': tcp: port must be 1-65535" "$L" tcp:127.0.0.1:99999
+relay_bad "airlock relay: --idle-timeout 'xyz': expected a duration" "$L" tcp:127.0.0.1:1 --idle-timeout xyz
+relay_bad "airlock relay: --connect-timeout '0': expected a duration" "$L" tcp:127.0.0.1:1 --connect-timeout 0
+relay_bad "airlock relay: --send-proxy 'v1': expected v2 or none" "$L" tcp:127.0.0.1:1 --send-proxy v1
+relay_bad "airlock relay: --max-connections '-1': expected a number" "$L" tcp:127.0.0.1:1 --max-connections -1
+relay_bad "airlock relay: --threads '999': expected a number from 0 to 256" "$L" tcp:127.0.0.1:1 --threads 999
+relay_bad "airlock relay: --log-level 'loud': expected error, warn, info or debug" "$L" tcp:127.0.0.1:1 --log-level loud
+relay_bad "airlock relay: --allow '300.0.0.0/8': invalid IPv4 address" "$L" tcp:127.0.0.1:1 --allow 300.0.0.0/8
+relay_bad "airlock relay: --metrics 'bogus': expected tcp:HOST:PORT" "$L" tcp:127.0.0.1:1 --metrics bogus
+relay_bad "allow applies to tcp and vsock listeners" unix:"$T/a.sock" tcp:127.0.0.1:1 --allow 10.0.0.0/8
+relay_bad "unrecognized option '--bogus'" "$L" tcp:127.0.0.1:1 --bogus
+tcp_up "$P" && fail "a refused command line listened"
+run_al 2 frob
+grep -q "airlock: unknown command 'frob'" "$T/out" || fail "unknown command: $(head -1 "$T/out")"
+run_al 0 help
+grep -q '^usage: airlock relay' "$T/out" || fail "help: no usage"
+log "ok"
