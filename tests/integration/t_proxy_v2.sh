@@ -1,0 +1,100 @@
+#!/bin/bash
+# t_proxy_v2: PROXY protocol v2 end to end. curl (from 127.0.0.2, a chosen
+# port) -> relay "front" (send_proxy v2) -> unix -> relay "back"
+# (accept_proxy v2, send_proxy v2: passes the header on) -> nginx with
+# "listen ... proxy_protocol", which answers with the client address it
+# learnt: it must be curl's, not a relay's. Also, on the accept_proxy relay:
+#   - a header that arrives in pieces is waited for and passed on whole;
+#   - garbage instead of a header is closed at once (end=bad_preamble)
+#     while a request in flight through the same relay is unaffected;
+#   - a client that sends nothing is closed after the 10 s preamble
+#     timeout (end=preamble_timeout).
+. "$(dirname "$0")/lib.sh"
+command -v nginx >/dev/null || skip "nginx not installed (scripts/deps.sh)"
+
+read -r NGINX FRONT LPORT <<<"$(free_ports 3)"
+mkdir -p "$T/nginx/tmp"
+cat >"$T/nginx/nginx.conf" <<EOF
+daemon off;
+master_process off;
+user root;
+worker_processes 1;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $T/nginx/tmp/body;
+    proxy_temp_path $T/nginx/tmp/proxy;
+    fastcgi_temp_path $T/nginx/tmp/fastcgi;
+    uwsgi_temp_path $T/nginx/tmp/uwsgi;
+    scgi_temp_path $T/nginx/tmp/scgi;
+    server {
+        listen 127.0.0.1:$NGINX proxy_protocol;
+        location / { return 200 "\$proxy_protocol_addr:\$proxy_protocol_port\n"; }
+    }
+}
+EOF
+start nginx nginx -p "$T/nginx" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log"
+wait_for tcp_up "$NGINX"
+airlock_up back relay "unix:$T/pp.sock" "tcp:127.0.0.1:$NGINX" --name back \
+    --accept-proxy v2 --send-proxy v2 --log-level debug
+back=$LAST_PID
+airlock_up front relay "tcp:127.0.0.1:$FRONT" "unix:$T/pp.sock" --name front --send-proxy v2
+front=$LAST_PID
+
+log "a silent client of the accept_proxy relay, timed in the background"
+t0=$(date +%s%N)
+(timeout 20 "$NETPEER" connect "unix:$T/pp.sock" --no-shut </dev/null && elapsed_ms "$t0" >"$T/silent.ms") &
+silent=$!
+
+log "nginx learns curl's address through both relays"
+got=$(curl -sS --max-time 10 --interface 127.0.0.2 --local-port "$LPORT" "http://127.0.0.1:$FRONT/") ||
+    fail "curl through the chain failed"
+log "nginx says: $got"
+[ "$got" = "127.0.0.2:$LPORT" ] || fail "nginx learnt '$got', not 127.0.0.2:$LPORT"
+grep -q "relay=back conn=[0-9]* proxy header from=unix:- client=127.0.0.2:$LPORT" "$T/back.log" ||
+    fail "the back relay did not log the header it passed on"
+
+log "a hand-made header for 203.0.113.7:4242, sent in three pieces"
+# signature, v2 PROXY, TCP over IPv4, 12 address bytes: 203.0.113.7:4242 -> 127.0.0.1:443
+hdr='\r\n\r\n\0\r\nQUIT\n\041\021\0\014\313\0\161\007\177\0\0\001\020\222\001\273'
+got=$({
+    printf "${hdr:0:24}"
+    sleep 0.3
+    printf "${hdr:24}"
+    sleep 0.3
+    printf 'GET / HTTP/1.0\r\n\r\n'
+} | timeout 10 socat -t 5 - "UNIX-CONNECT:$T/pp.sock" | tr -d '\r' | tail -1)
+[ "$got" = 203.0.113.7:4242 ] || fail "the hand-made header gave '$got'"
+
+log "a request in flight while garbage hits the accept_proxy relay"
+exec 3<>"/dev/tcp/127.0.0.1/$FRONT"
+printf 'GET / HTTP/1.1\r\nHost: test\r\n' >&3
+inflight() { ss -Htn state established "dport = :$FRONT" | awk '{ sub(/.*:/, "", $3); print $3 }'; }
+has_inflight() { [ -n "$(inflight)" ]; }
+wait_for has_inflight
+port=$(inflight)
+wait_for grep -q "relay=back conn=[0-9]* proxy header from=unix:- client=127.0.0.1:$port" "$T/back.log"
+garbage=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 socat -t 5 - "UNIX-CONNECT:$T/pp.sock") ||
+    fail "the garbage client was not closed at once"
+[ -z "$garbage" ] || fail "the garbage got an answer: $garbage"
+[ "$(ends "$T/back.log" bad_preamble)" = 1 ] || fail "no end=bad_preamble"
+grep -q "relay=back conn=[0-9]* bad PROXY v2 header: bad signature" "$T/back.log" ||
+    fail "no 'bad signature' warning"
+printf 'Connection: close\r\n\r\n' >&3
+reply=$(timeout 5 cat <&3) || fail "no reply to the request in flight"
+exec 3>&-
+echo "$reply" | tr -d '\r' | grep -qx "127.0.0.1:$port" ||
+    fail "the request in flight got: $reply"
+
+log "the silent client is closed after the preamble timeout"
+wait "$silent" || fail "the silent client: status $?"
+ms=$(cat "$T/silent.ms")
+log "closed after $ms ms"
+[ "$ms" -ge 9500 ] && [ "$ms" -le 14000 ] || fail "closed after $ms ms, not about 10000"
+[ "$(ends "$T/back.log" preamble_timeout)" = 1 ] || fail "no end=preamble_timeout"
+
+stop_clean "$front" front
+stop_clean "$back" back
+log "pass"
