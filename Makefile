@@ -1,6 +1,7 @@
 # Thin wrapper around meson; see README.md.
 #   make         install missing packages, build build/airlock
-#   make check   install, build the test build (sanitizers, -Werror), run every test
+#   make check   install, build (release, and the test build with sanitizers and
+#                -Werror), run every test (valgrind runs the release build)
 #   make demo    install, build, run the demo
 #   make fuzz    run each libFuzzer harness for FUZZ_TIME seconds (clang)
 MESON_OPTS ?=
@@ -15,7 +16,7 @@ all: deps
 deps:
 	@scripts/deps.sh
 
-check: deps
+check: all
 	@[ -f build-test/build.ninja ] || meson setup build-test -Dwerror=true \
 		-Db_sanitize=address,undefined -Db_lundef=false $(MESON_OPTS)
 	ninja -C build-test
