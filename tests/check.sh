@@ -30,7 +30,7 @@ while read -r status name; do
     *) record "$name" 1 - ;;
     esac
 done < <(sed -n 's/^ *[0-9]*\/[0-9]* \(.*\) \+\(OK\|FAIL\|SKIP\|TIMEOUT\|ERROR\) .*$/\2 \1/p' "$BUILD/meson-test.out" |
-    awk '{s=$1; $1=""; gsub(/^ +| +$/, ""); gsub(/ +/, "_"); print s, $0}')
+    awk '{s=$1; $1=""; gsub(/^ +| +$/, ""); sub(/^airlock:/, ""); gsub(/ \/ /, "/"); print s, $0}')
 grep -q 'FAIL\|ERROR\|TIMEOUT' "$BUILD/meson-test.out" && sed -n '/^---/,$p' "$BUILD/meson-test.out" | head -80
 
 echo "== integration tests"
