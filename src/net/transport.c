@@ -184,14 +184,11 @@ transport_connect_result(int fd)
 }
 
 void
-transport_tune(int fd, bool keepalive)
+transport_tune(int fd, enum ep_kind kind, bool keepalive)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
     int one = 1;
 
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
-        (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+    if (kind != EP_TCP)
         return;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (keepalive)

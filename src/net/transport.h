@@ -36,9 +36,9 @@ int transport_connect(const struct sockaddr *sa, socklen_t len, bool *pending);
 /* Returns 0 when a pending connect on fd succeeded, or -errno. */
 int transport_connect_result(int fd);
 
-/* Sets the options a relayed stream socket wants: TCP_NODELAY always and
- * TCP keepalive when asked (both ignored for non-tcp sockets). */
-void transport_tune(int fd, bool keepalive);
+/* Sets the options a relayed stream socket of kind wants: for tcp,
+ * TCP_NODELAY always and keepalive when asked; nothing for other kinds. */
+void transport_tune(int fd, enum ep_kind kind, bool keepalive);
 
 /* Writes "1.2.3.4:5", "[::1]:5", "unix:/p", "vsock:3:5" for sa into buf. */
 void transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);

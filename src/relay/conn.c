@@ -24,7 +24,7 @@
 
 #define PREAMBLE_MAX 4096            /* largest PROXY header or hvsock line we read */
 #define PREAMBLE_TIMEOUT_MS 10000    /* a client that sends no header in time is closed */
-#define PUMP_CHUNK (64 * 1024)       /* pipe capacity and buffer size */
+#define PUMP_CHUNK WORKER_SCRATCH     /* one read or splice; the pipe capacity */
 #define CONN_BUDGET (1024 * 1024)    /* bytes moved per wakeup before others get a turn */
 #define HVSOCK_LINE_MAX 64
 
@@ -39,19 +39,23 @@ enum conn_state {
 
 struct side {
     struct io io; /* io.fd is the socket; -1 once closed */
-    int readable; /* edge-triggered readiness, cleared on EAGAIN */
+    int readable; /* edge-triggered readiness, cleared on EAGAIN or a short read */
     int writable;
+    int hup;      /* the peer shut down (EPOLLRDHUP): read until EOF */
 };
 
-/* One direction of the relay. Bytes are either in the pipe (splice) or in
- * buf[off..len) (written before anything from the pipe). */
+/* One direction of the relay. Small messages are read into the worker's
+ * scratch buffer and written on at once; only what the destination does not
+ * take waits in buf[off..len). A read that fills the whole chunk means bulk
+ * traffic: the pump then moves bytes with splice() through a pipe. */
 struct pump {
     struct side *from, *to;
     int pipe[2];
     size_t in_pipe;
     char *buf;
     size_t off, len;
-    int splice;
+    int splice_ok; /* the relay allows splice and the kernel has not refused it */
+    int splice;    /* bulk seen: splicing now */
     int eof;  /* from has no more to give */
     int shut; /* EOF was passed on with shutdown(SHUT_WR) */
     atomic_uint_fast64_t *counter;
@@ -143,7 +147,7 @@ pump_init(struct pump *p, struct side *from, struct side *to, int splice,
     p->from = from;
     p->to = to;
     p->pipe[0] = p->pipe[1] = -1;
-    p->splice = splice;
+    p->splice_ok = splice;
     p->counter = counter;
 }
 
@@ -220,12 +224,28 @@ pump_flush(struct conn *c, struct pump *p)
     return 1;
 }
 
-/* Reads one chunk from the source into the pipe or buffer. Returns the
- * count (0 at EOF), -EAGAIN when nothing is there, or -errno. */
+/* Keeps what the destination did not take of a scratch read. */
+static int
+pump_keep(struct pump *p, const char *data, size_t len)
+{
+    if ((p->buf = malloc(len)) == NULL)
+        return -ENOMEM;
+    memcpy(p->buf, data, len);
+    p->off = 0;
+    p->len = len;
+    return 0;
+}
+
+/* Reads one chunk from the source and passes it on: into the pipe (splice),
+ * or through the worker's scratch buffer straight to the destination, so
+ * that a connection holds memory only while its destination is slow.
+ * Returns the count read (0 at EOF), -EAGAIN when nothing is there, or
+ * -errno. */
 static ssize_t
 pump_fill(struct conn *c, struct pump *p)
 {
-    ssize_t n;
+    char *scratch = c->worker->scratch;
+    ssize_t n, w = 0;
     int rc;
 
     if (p->splice) {
@@ -234,22 +254,35 @@ pump_fill(struct conn *c, struct pump *p)
         n = splice(p->from->io.fd, NULL, p->pipe[1], NULL, PUMP_CHUNK,
                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n < 0 && errno == EINVAL) {
-            /* this pair of sockets cannot splice: use a buffer from now on */
-            p->splice = 0;
+            /* this pair of sockets cannot splice: copy from now on */
+            p->splice = p->splice_ok = 0;
             pipe_put(c->worker, p->pipe);
             return pump_fill(c, p);
         }
         if (n > 0)
             p->in_pipe = (size_t)n;
-    } else {
-        if (p->buf == NULL && (p->buf = malloc(PUMP_CHUNK)) == NULL)
-            return -ENOMEM;
-        p->off = p->len = 0;
-        n = read(p->from->io.fd, p->buf, PUMP_CHUNK);
-        if (n > 0)
-            p->len = (size_t)n;
+        return n < 0 ? -errno : n;
     }
-    return n < 0 ? -errno : n;
+    n = read(p->from->io.fd, scratch, PUMP_CHUNK);
+    if (n <= 0)
+        return n < 0 ? -errno : 0;
+    if (p->to->writable) {
+        w = write(p->to->io.fd, scratch, (size_t)n);
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                return -errno;
+            if (errno == EAGAIN)
+                p->to->writable = 0;
+            w = 0;
+        }
+        pump_account(c, p, (size_t)w);
+    }
+    if (w < n && (rc = pump_keep(p, scratch + w, (size_t)(n - w))) != 0)
+        return rc;
+    /* a full chunk: more is likely queued behind it, zero-copy pays off */
+    if (n == PUMP_CHUNK && p->splice_ok)
+        p->splice = 1;
+    return n;
 }
 
 /* Moves bytes until the source is dry, the destination is full, or the
@@ -287,6 +320,12 @@ pump_run(struct conn *c, struct pump *p, size_t *budget)
             return (int)n;
         } else {
             *budget = (size_t)n >= *budget ? 0 : *budget - (size_t)n;
+            /* a short read() drained the socket (nginx does the same); new
+             * data brings a new edge. Not after splice(), which also stops
+             * short when the pipe runs out of slots; not after a FIN was
+             * seen, whose edge has been consumed already. */
+            if ((size_t)n < PUMP_CHUNK && !p->splice && !p->from->hup)
+                p->from->readable = 0;
         }
     }
 }
@@ -612,7 +651,7 @@ conn_connected(struct conn *c)
 {
     const struct relay_conf *rc = &c->relay->conf;
 
-    transport_tune(c->target.io.fd, rc->keepalive);
+    transport_tune(c->target.io.fd, rc->target.kind, rc->keepalive);
     if (rc->target.kind == EP_HVSOCK) {
         char line[32];
         int len = snprintf(line, sizeof(line), "CONNECT %u\n", rc->target.port);
@@ -647,6 +686,8 @@ side_event(struct io *io, uint32_t events)
 
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         s->readable = 1;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        s->hup = 1;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         s->writable = 1;
     conn_step(c);
@@ -788,7 +829,7 @@ conn_begin(void *arg)
         w->conns->prev = c;
     w->conns = c;
     c->started = loop_now(w->loop);
-    transport_tune(fd, rc->keepalive);
+    transport_tune(fd, rc->listen.kind, rc->keepalive);
     if (io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c) !=
         0) {
         conn_close(c, END_ERROR);

@@ -15,6 +15,7 @@
 #include "relay/relay.h"
 
 #define WORKER_SPARE_PIPES 64
+#define WORKER_SCRATCH (64 * 1024)
 
 struct conn;
 
@@ -27,6 +28,7 @@ struct worker {
     atomic_size_t n_conns;
     int spare[WORKER_SPARE_PIPES][2]; /* empty pipes kept for reuse */
     size_t n_spare;
+    char scratch[WORKER_SCRATCH]; /* one read's worth, passed on at once */
 };
 
 /* Returns a worker with a new loop (no thread yet), or NULL. */
