@@ -22,10 +22,11 @@
 #include "net/transport.h"
 #include "proto/proxy_v2.h"
 
-#define PREAMBLE_MAX 4096            /* largest PROXY header or hvsock line we read */
-#define PREAMBLE_TIMEOUT_MS 10000    /* a client that sends no header in time is closed */
-#define PUMP_CHUNK WORKER_SCRATCH     /* one read or splice; the pipe capacity */
-#define CONN_BUDGET (1024 * 1024)    /* bytes moved per wakeup before others get a turn */
+#define PREAMBLE_MAX 4096         /* largest PROXY header or hvsock line we read */
+#define PREAMBLE_TIMEOUT_MS 10000 /* a client that sends no header in time is closed */
+#define SPLICE_LEN (256 * 1024)   /* pipe capacity: bytes per splice() */
+#define PUMP_CHUNK WORKER_SCRATCH /* one read() through the scratch buffer */
+#define CONN_BUDGET (1024 * 1024) /* bytes moved per wakeup before others get a turn */
 #define HVSOCK_LINE_MAX 64
 
 enum conn_state {
@@ -41,7 +42,7 @@ struct side {
     struct io io; /* io.fd is the socket; -1 once closed */
     int readable; /* edge-triggered readiness, cleared on EAGAIN or a short read */
     int writable;
-    int hup;      /* the peer shut down (EPOLLRDHUP): read until EOF */
+    int hup; /* the peer shut down (EPOLLRDHUP): read until EOF */
 };
 
 /* One direction of the relay. Small messages are read into the worker's
@@ -56,8 +57,8 @@ struct pump {
     size_t off, len;
     int splice_ok; /* the relay allows splice and the kernel has not refused it */
     int splice;    /* bulk seen: splicing now */
-    int eof;  /* from has no more to give */
-    int shut; /* EOF was passed on with shutdown(SHUT_WR) */
+    int eof;       /* from has no more to give */
+    int shut;      /* EOF was passed on with shutdown(SHUT_WR) */
     atomic_uint_fast64_t *counter;
     uint64_t bytes;
 };
@@ -120,6 +121,10 @@ pipe_get(struct worker *w, int p[2])
     }
     if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
         return -errno;
+    /* larger pipes halve the syscalls per byte of bulk traffic (measured:
+     * docs/benchmarks.md); where the per-user pipe quota says no, the
+     * default 64 KiB is fine */
+    fcntl(p[0], F_SETPIPE_SZ, SPLICE_LEN);
     return 0;
 }
 
@@ -251,7 +256,7 @@ pump_fill(struct conn *c, struct pump *p)
     if (p->splice) {
         if (p->pipe[0] < 0 && (rc = pipe_get(c->worker, p->pipe)) != 0)
             return rc;
-        n = splice(p->from->io.fd, NULL, p->pipe[1], NULL, PUMP_CHUNK,
+        n = splice(p->from->io.fd, NULL, p->pipe[1], NULL, SPLICE_LEN,
                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n < 0 && errno == EINVAL) {
             /* this pair of sockets cannot splice: copy from now on */
@@ -394,9 +399,8 @@ conn_close(struct conn *c, enum conn_end end)
     log_info("close relay=%s conn=%llu client=%s duration_ms=%llu bytes_in=%llu bytes_out=%llu "
              "end=%s",
              c->relay->conf.name, (unsigned long long)c->id, client,
-             (unsigned long long)(loop_now(w->loop) - c->started),
-             (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
-             end_names[end]);
+             (unsigned long long)(loop_now(w->loop) - c->started), (unsigned long long)c->up.bytes,
+             (unsigned long long)c->down.bytes, end_names[end]);
     loop_defer(w->loop, &c->reap, conn_reap, c);
 }
 
@@ -450,8 +454,8 @@ conn_relay(struct conn *c)
         rc = pump_run(c, &c->down, &budget);
     if (rc != 0) {
         if (rc != -ECONNRESET && rc != -EPIPE)
-            log_debug("relay=%s conn=%llu: %s", c->relay->conf.name,
-                      (unsigned long long)c->id, strerror(-rc));
+            log_debug("relay=%s conn=%llu: %s", c->relay->conf.name, (unsigned long long)c->id,
+                      strerror(-rc));
         conn_close(c, rc == -ECONNRESET || rc == -EPIPE ? END_RESET : END_ERROR);
         return;
     }
@@ -830,8 +834,7 @@ conn_begin(void *arg)
     w->conns = c;
     c->started = loop_now(w->loop);
     transport_tune(fd, rc->listen.kind, rc->keepalive);
-    if (io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c) !=
-        0) {
+    if (io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c) != 0) {
         conn_close(c, END_ERROR);
         return;
     }
