@@ -17,7 +17,8 @@
 # port 403 not_allowed_port, a listed name that resolves to an unlisted
 # loopback address 403 private_address (DNS rebinding), an unlisted
 # loopback literal 403 private_address, an unresolvable listed name 502
-# resolve_failed; a GET gets 405, garbage 400, a broken PROXY header a plain
+# resolve_failed; a PROXY v2 header with an authority TLV goes to that name;
+# a GET gets 405, garbage 400, a broken PROXY header a plain
 # close - each logged and counted, while a tunnel held open through all of
 # it keeps working.
 . "$(dirname "$0")/lib.sh"
@@ -37,7 +38,7 @@ fi
 ip link set lo up
 printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$T/resolv.conf"
 mount --bind "$T/resolv.conf" /etc/resolv.conf
-printf '127.0.0.1 localhost\n127.0.0.1 svc.egress.test\n127.0.0.2 other.egress.test\n' >"$T/hosts"
+printf '127.0.0.1 localhost\n127.0.0.1 svc.egress.test echo.egress.test\n127.0.0.2 other.egress.test\n' >"$T/hosts"
 mount --bind "$T/hosts" /etc/hosts
 
 read -r TLS ECHO M <<<"$(free_ports 3)"
@@ -63,6 +64,7 @@ relays:
       - svc.egress.test:$TLS
       - other.egress.test:$TLS
       - nosuch.egress.test:$TLS
+      - echo.egress.test:$ECHO
       - 127.0.0.1:$TLS      # loopback is refused unless a CIDR opens it
       - 127.0.0.1:$ECHO
 EOF
@@ -165,6 +167,19 @@ got=$(printf '\r\n\r\n\0\r\nQUIT\n\x99garbage' | timeout 5 socat -t 5 - "UNIX-CO
     fail "the PROXY garbage client was not closed"
 [ -z "$got" ] || fail "PROXY garbage got an answer: $got"
 wait_log "$LOG" "relay=egress conn=[0-9]+ bad PROXY v2 header: "
+
+log "a PROXY v2 header whose authority TLV names the destination"
+# v2 PROXY TCP4, 203.0.113.5:4242 -> 192.0.2.99:$ECHO (refused if used), then
+# TLV 0x02 "echo.egress.test" (16 bytes): 12 + 3 + 16 = 31 address bytes
+be16() { printf '\\x%02x\\x%02x' $(($1 >> 8)) $(($1 & 255)); }
+hdr="\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x1f\xcb\x00\x71\x05\xc0\x00\x02\x63"
+hdr="$hdr$(be16 4242)$(be16 "$ECHO")\x02\x00\x10echo.egress.test"
+got=$({
+    printf "$hdr"
+    echo via-authority
+} | timeout 5 socat -t 2 - "UNIX-CONNECT:$T/egress.sock") || fail "authority TLV client failed"
+[ "$got" = via-authority ] || fail "through the authority TLV: '$got'"
+wait_log "$LOG" "close relay=egress conn=[0-9]+ client=unix:- dest=echo.egress.test:$ECHO .*end=eof"
 
 log "the held tunnel still works"
 held_echo last
