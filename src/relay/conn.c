@@ -611,14 +611,15 @@ egress_reply(struct conn *c, int status, const char *reason, const char *body)
                   (unsigned long long)c->id);
 }
 
-/* Reads and drops what the client sent so far, so that closing the socket
- * sends a FIN after our reply rather than a reset that could discard it. */
+/* Reads and drops what the client sent so far (up to 64 KiB, so a client
+ * that keeps sending cannot hold the loop), so that closing the socket sends
+ * a FIN after our reply rather than a reset that could discard it. */
 static void
 drain(struct side *s)
 {
     uint8_t sink[PREAMBLE_MAX];
 
-    while (recv(s->io.fd, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+    for (int i = 0; i < 16 && recv(s->io.fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
         ;
 }
 
@@ -658,6 +659,7 @@ egress_deny(struct conn *c, enum egress_verdict v, const struct sockaddr *sa, co
              c->egress->via == EGRESS_VIA_CONNECT ? "connect" : "proxy", dest, addr,
              range != NULL ? range : "-", egress_verdict_name(v));
     snprintf(body, sizeof(body), "egress denied: %s", egress_verdict_name(v));
+    drain(&c->client);
     if (v == EGRESS_RESOLVE_FAILED) {
         egress_reply(c, 502, "Bad Gateway", body);
         atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
