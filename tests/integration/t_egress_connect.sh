@@ -20,7 +20,7 @@
 # resolve_failed; a PROXY v2 header with an authority TLV goes to that name;
 # a GET gets 405, garbage 400, a broken PROXY header a plain
 # close - each logged and counted, while a tunnel held open through all of
-# it keeps working.
+# it keeps working, and the host relay's sockets return to their count.
 . "$(dirname "$0")/lib.sh"
 
 if [ "${T_EGRESS_INNER:-}" != 1 ]; then
@@ -71,6 +71,8 @@ EOF
 airlock_up host run -c "$T/host.yaml"
 host=$LAST_PID
 LOG=$T/host.log
+sockets() { fd_kinds "$1" | cut -d' ' -f1; }
+host_sockets=$(sockets "$host")
 
 # the enclave: a network namespace with nothing but lo, and its relay
 start enclave unshare --net bash -c "ip link set lo up && exec '$AIRLOCK' relay \
@@ -189,6 +191,8 @@ wait "$HELD_PID" 2>/dev/null || true
 [ "$(metric airlock_egress_denied_total 'relay="egress",reason="not_allowed_address"' "$M")" = 0 ] ||
     fail "not_allowed_address counted"
 running "$host" || fail "the host relay died"
+sockets_back() { [ "$(sockets "$host")" = "$host_sockets" ]; }
+wait_for sockets_back # every refused or finished connection closed its sockets
 stop_clean "$enclave" enclave
 stop_clean "$host" host
 ! grep -Eq "ERROR|runtime error" "$LOG" || fail "sanitizer report in the log"
