@@ -5,9 +5,9 @@
 set -eu
 
 PKGS="build-essential meson ninja-build pkg-config clang clang-format
-libyaml-dev libcmocka-dev
+libyaml-dev libcmocka-dev libhttp-parser-dev
 redis-server redis-tools openssl curl socat iperf3 iproute2 procps psmisc dnsmasq-base
-valgrind nginx
+valgrind nginx iptables
 qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils"
 
 missing=""

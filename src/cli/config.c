@@ -43,6 +43,10 @@
 #define EXPECT_NAME "expected a name of 1-63 characters from A-Z a-z 0-9 _ . -"
 #define EXPECT_RULE "expected a CIDR (10.0.0.0/8, [2001:db8::]/32), an address or cid:N"
 #define MSG_UDP "udp: datagram relays are not supported yet"
+#define EXPECT_TARGET "expected an endpoint (" EP_FORMS ") or egress"
+#define EXPECT_EGRESS_RULE                                                                         \
+    "expected DEST:PORTS (api.example.com:443, *.example.com:443, 198.51.100.0/24:80-90, "         \
+    "[2001:db8::]/32:443)"
 
 enum top_key { TK_THREADS, TK_LOG_LEVEL, TK_METRICS, TK_DRAIN_TIMEOUT, TK_RELAYS, TK_COUNT };
 
@@ -64,6 +68,8 @@ enum relay_key {
     RK_SPLICE,
     RK_SEND_PROXY,
     RK_ACCEPT_PROXY,
+    RK_ORIGINAL_DST,
+    RK_EGRESS_ALLOW,
     RK_COUNT
 };
 
@@ -79,6 +85,8 @@ static const char *const relay_keys[RK_COUNT] = {
     [RK_SPLICE] = "splice",
     [RK_SEND_PROXY] = "send_proxy",
     [RK_ACCEPT_PROXY] = "accept_proxy",
+    [RK_ORIGINAL_DST] = "original_dst",
+    [RK_EGRESS_ALLOW] = "egress_allow",
 };
 
 /* Which setting relay_check() objected to, so that config_parse() can point
@@ -168,6 +176,41 @@ relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msgl
             snprintf(msg, msglen, "%s", what);
             return -1;
         }
+    }
+    if (rc->n_egress_allow > 0 && !rc->egress) {
+        f->key = RK_EGRESS_ALLOW;
+        snprintf(msg, msglen, "egress_allow applies to relays with target: egress");
+        return -1;
+    }
+    if (rc->egress && (rc->n_egress_allow == 0 || rc->n_egress_allow > CONF_EGRESS_MAX)) {
+        f->key = RK_EGRESS_ALLOW;
+        snprintf(msg, msglen,
+                 "expected 1-%d rules for target: egress (an egress relay without rules would "
+                 "refuse every destination)",
+                 CONF_EGRESS_MAX);
+        return -1;
+    }
+    if (rc->egress && rc->send_proxy != PROXY_NONE) {
+        f->key = RK_SEND_PROXY;
+        snprintf(msg, msglen,
+                 "expected none for target: egress: its destinations are servers outside, "
+                 "not airlock");
+        return -1;
+    }
+    if (rc->egress && rc->accept_proxy != PROXY_NONE) {
+        f->key = RK_ACCEPT_PROXY;
+        snprintf(msg, msglen,
+                 "expected none for target: egress: an egress relay recognises a PROXY v2 "
+                 "header (or an HTTP CONNECT request) by itself");
+        return -1;
+    }
+    if (rc->original_dst &&
+        (rc->listen.kind != EP_TCP || rc->send_proxy != PROXY_V2 || rc->egress)) {
+        f->key = RK_ORIGINAL_DST;
+        snprintf(msg, msglen,
+                 "expected a tcp listener with send_proxy: v2 and an endpoint target: the "
+                 "original destination of a redirected connection travels in the PROXY header");
+        return -1;
     }
     if (rc->max_connections > CONF_MAXCONN_MAX) {
         f->key = RK_MAX_CONNECTIONS;
@@ -517,6 +560,51 @@ get_endpoint(struct ctx *c, const yaml_node_t *v, const char *key, struct endpoi
 }
 
 static int
+get_target(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_conf *rc)
+{
+    const char *s, *why = NULL;
+
+    if (scalar(c, v, key, EXPECT_TARGET, &s) != 0)
+        return -1;
+    if (strcmp(s, "egress") == 0) {
+        rc->egress = true;
+        memset(&rc->target, 0, sizeof(rc->target));
+        return 0;
+    }
+    if (endpoint_parse(s, &rc->target, &why) != PARSE_OK)
+        return fail(c, node_line(v), key, EXPECT_TARGET ": %s", why ? why : "invalid");
+    return 0;
+}
+
+static int
+get_egress_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_conf *rc)
+{
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(c, node_line(v), key,
+                    "expected a list of rules (api.example.com:443, 198.51.100.0/24:80-90), "
+                    "not %s",
+                    node_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0 || n > CONF_EGRESS_MAX)
+        return fail(c, node_line(v), key,
+                    "expected 1-%d rules (an empty list would refuse every destination)",
+                    CONF_EGRESS_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        char ikey[CONF_KEY_MAX + 24];
+        const char *s, *why = NULL;
+
+        snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
+        if (scalar(c, item, ikey, EXPECT_EGRESS_RULE, &s) != 0)
+            return -1;
+        if (egress_rule_parse(s, &rc->egress_allow[i], &why) != PARSE_OK)
+            return fail(c, node_line(item), ikey, "%s", why ? why : EXPECT_EGRESS_RULE);
+    }
+    rc->n_egress_allow = n;
+    return 0;
+}
+
+static int
 get_name(struct ctx *c, const yaml_node_t *v, const char *key, char *name)
 {
     const char *s;
@@ -573,7 +661,7 @@ relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct 
     case RK_LISTEN:
         return get_endpoint(c, v, key, &rc->listen);
     case RK_TARGET:
-        return get_endpoint(c, v, key, &rc->target);
+        return get_target(c, v, key, rc);
     case RK_ALLOW:
         return get_allow(c, v, key, rc, lines);
     case RK_MAX_CONNECTIONS:
@@ -590,6 +678,10 @@ relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct 
         return get_proxy(c, v, key, &rc->send_proxy);
     case RK_ACCEPT_PROXY:
         return get_proxy(c, v, key, &rc->accept_proxy);
+    case RK_ORIGINAL_DST:
+        return get_bool(c, v, key, &rc->original_dst);
+    case RK_EGRESS_ALLOW:
+        return get_egress_allow(c, v, key, rc);
     case RK_COUNT:
         break;
     }
@@ -636,7 +728,8 @@ parse_relay(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
         if (lines.key[req] != 0)
             continue;
         snprintf(key, sizeof(key), "%s.%s", path, relay_keys[req]);
-        return fail(c, lines.map, key, "missing from relay '%s': " EXPECT_EP, rc->name);
+        return fail(c, lines.map, key, "missing from relay '%s': %s", rc->name,
+                    req == RK_TARGET ? EXPECT_TARGET : EXPECT_EP);
     }
 
     struct fault f;

@@ -16,11 +16,24 @@
  *       splice: true                # zero-copy where both ends allow it
  *       send_proxy: v2              # or none
  *       accept_proxy: v2            # or none
+ *       original_dst: false         # tcp listener, send_proxy v2: send the address
+ *                                   # a connection had before iptables REDIRECT
+ *     - name: egress                # the enclave's outbound calls, on the host
+ *       listen: vsock:any:8080
+ *       target: egress              # destination chosen per connection, from a
+ *                                   # PROXY v2 header or an HTTP CONNECT request
+ *       egress_allow:               # required; see net/egress.h
+ *         - api.example.com:443     # a host name, resolved here (DNS TTL)
+ *         - "*.s3.amazonaws.com:443"
+ *         - 198.51.100.0/24:80-90   # a CIDR with a port range
+ *         - 10.1.2.3:5432           # private addresses only when listed
  *
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
  * second YAML document and values of the wrong type are all errors. udp
- * endpoints parse, but are refused: datagram relays are not supported yet. */
+ * endpoints parse, but are refused: datagram relays are not supported yet.
+ * An egress relay takes neither send_proxy nor accept_proxy (it reads a
+ * PROXY v2 header by itself, and its destinations are arbitrary servers). */
 #ifndef AIRLOCK_CLI_CONFIG_H
 #define AIRLOCK_CLI_CONFIG_H
 
@@ -29,10 +42,12 @@
 
 #include "core/log.h"
 #include "net/allow.h"
+#include "net/egress.h"
 #include "net/endpoint.h"
 
 #define CONF_NAME_MAX 64
 #define CONF_ALLOW_MAX 64
+#define CONF_EGRESS_MAX 64
 
 enum proxy_mode { PROXY_NONE, PROXY_V2 };
 
@@ -49,6 +64,10 @@ struct relay_conf {
     bool splice;
     enum proxy_mode send_proxy;
     enum proxy_mode accept_proxy;
+    bool original_dst; /* send SO_ORIGINAL_DST as the PROXY destination */
+    bool egress;       /* target: egress; target is unused */
+    struct egress_rule egress_allow[CONF_EGRESS_MAX];
+    size_t n_egress_allow;
 };
 
 struct config {
@@ -67,9 +86,9 @@ void relay_conf_defaults(struct relay_conf *rc);
 
 /* Checks one relay's settings that depend on each other (allow on a unix
  * listener, allow rules of the wrong kind for the listener, vsock CID "any"
- * as a target, udp endpoints, limits). Returns 0, or -1 with "KEY: what was
- * expected" in err (no file or line: the caller adds them), e.g.
- * "allow[1]: expected a cid:N rule: ...". err may be NULL when errlen is 0. */
+ * as a target, udp endpoints, limits, egress and original_dst settings). Returns 0, or -1 with
+ * "KEY: what was expected" in err (no file or line: the caller adds them), e.g. "allow[1]: expected
+ * a cid:N rule: ...". err may be NULL when errlen is 0. */
 int relay_conf_check(const struct relay_conf *rc, char *err, size_t errlen);
 
 /* Loads and checks the YAML file at path (at most 1 MiB; pipes work) into

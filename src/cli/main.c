@@ -14,28 +14,33 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
-            "       airlock run -c FILE                     run every relay of a config file\n"
-            "       airlock check -c FILE                   validate a config file and exit\n"
-            "       airlock version\n"
-            "\n"
-            "endpoints: tcp:HOST:PORT  unix:/path  vsock:CID:PORT  hvsock:/path:PORT\n"
-            "\n"
-            "relay options:\n"
-            "  --name NAME              relay name in logs and metrics (default relay1)\n"
-            "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
-            "  --max-connections N      refuse connections above N (default: no limit)\n"
-            "  --connect-timeout DUR    default 5s\n"
-            "  --idle-timeout DUR       default 1h; 0 disables\n"
-            "  --no-keepalive           no TCP keepalive towards peers\n"
-            "  --no-splice              copy through buffers instead of splice()\n"
-            "  --send-proxy v2          send a PROXY v2 header to the target\n"
-            "  --accept-proxy v2        require a PROXY v2 header from clients\n"
-            "  --threads N              event loops (default: one per core)\n"
-            "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
-            "  --log-level LEVEL        error, warn, info (default) or debug\n"
-            "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n");
+    fprintf(f, "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
+               "       airlock run -c FILE                     run every relay of a config file\n"
+               "       airlock check -c FILE                   validate a config file and exit\n"
+               "       airlock version\n"
+               "\n"
+               "endpoints: tcp:HOST:PORT  unix:/path  vsock:CID:PORT  hvsock:/path:PORT\n"
+               "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
+               "HTTP CONNECT) and checked against --egress-allow rules\n"
+               "\n"
+               "relay options:\n"
+               "  --name NAME              relay name in logs and metrics (default relay1)\n"
+               "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
+               "  --max-connections N      refuse connections above N (default: no limit)\n"
+               "  --connect-timeout DUR    default 5s\n"
+               "  --idle-timeout DUR       default 1h; 0 disables\n"
+               "  --no-keepalive           no TCP keepalive towards peers\n"
+               "  --no-splice              copy through buffers instead of splice()\n"
+               "  --send-proxy v2          send a PROXY v2 header to the target\n"
+               "  --accept-proxy v2        require a PROXY v2 header from clients\n"
+               "  --original-dst           with --send-proxy v2: send the destination a client\n"
+               "                           had before iptables REDIRECT\n"
+               "  --egress-allow RULE      TARGET egress: allow DEST:PORTS (api.example.com:443,\n"
+               "                           *.example.com:443, 198.51.100.0/24:80-90); repeatable\n"
+               "  --threads N              event loops (default: one per core)\n"
+               "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
+               "  --log-level LEVEL        error, warn, info (default) or debug\n"
+               "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n");
 }
 
 static int
@@ -83,9 +88,21 @@ static int
 cmd_relay(int argc, char **argv)
 {
     enum {
-        OPT_NAME = 256, OPT_ALLOW, OPT_MAXCONN, OPT_CTIMEOUT, OPT_ITIMEOUT, OPT_NOKA,
-        OPT_NOSPLICE, OPT_SENDPROXY, OPT_ACCEPTPROXY, OPT_THREADS, OPT_METRICS, OPT_LOGLEVEL,
+        OPT_NAME = 256,
+        OPT_ALLOW,
+        OPT_MAXCONN,
+        OPT_CTIMEOUT,
+        OPT_ITIMEOUT,
+        OPT_NOKA,
+        OPT_NOSPLICE,
+        OPT_SENDPROXY,
+        OPT_ACCEPTPROXY,
+        OPT_THREADS,
+        OPT_METRICS,
+        OPT_LOGLEVEL,
         OPT_DRAIN,
+        OPT_ORIGDST,
+        OPT_EGRESS,
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, OPT_NAME},
@@ -101,6 +118,8 @@ cmd_relay(int argc, char **argv)
         {"metrics", required_argument, NULL, OPT_METRICS},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+        {"original-dst", no_argument, NULL, OPT_ORIGDST},
+        {"egress-allow", required_argument, NULL, OPT_EGRESS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -131,8 +150,7 @@ cmd_relay(int argc, char **argv)
                 return bad_option("--max-connections", optarg, "a number up to 10000000");
             break;
         case OPT_CTIMEOUT:
-            if (config_duration(optarg, &rc.connect_timeout_ms) != 0 ||
-                rc.connect_timeout_ms == 0)
+            if (config_duration(optarg, &rc.connect_timeout_ms) != 0 || rc.connect_timeout_ms == 0)
                 return bad_option("--connect-timeout", optarg, "a duration like 5s or 500ms");
             break;
         case OPT_ITIMEOUT:
@@ -170,6 +188,16 @@ cmd_relay(int argc, char **argv)
             if (config_duration(optarg, &cfg.drain_timeout_ms) != 0)
                 return bad_option("--drain-timeout", optarg, "a duration like 30s");
             break;
+        case OPT_ORIGDST:
+            rc.original_dst = true;
+            break;
+        case OPT_EGRESS:
+            if (rc.n_egress_allow == CONF_EGRESS_MAX)
+                return bad_option("--egress-allow", optarg, "at most 64 rules");
+            if (egress_rule_parse(optarg, &rc.egress_allow[rc.n_egress_allow], &err) != PARSE_OK)
+                return bad_value("--egress-allow", optarg, err);
+            rc.n_egress_allow++;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -184,7 +212,9 @@ cmd_relay(int argc, char **argv)
     }
     if (endpoint_parse(argv[optind], &rc.listen, &err) != PARSE_OK)
         return bad_value("LISTEN", argv[optind], err);
-    if (endpoint_parse(argv[optind + 1], &rc.target, &err) != PARSE_OK)
+    if (strcmp(argv[optind + 1], "egress") == 0)
+        rc.egress = true;
+    else if (endpoint_parse(argv[optind + 1], &rc.target, &err) != PARSE_OK)
         return bad_value("TARGET", argv[optind + 1], err);
     if (relay_conf_check(&rc, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "airlock relay: %s\n", msg);

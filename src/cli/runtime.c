@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -76,6 +77,17 @@ render(struct strbuf *out, void *arg)
         for (int e = 0; e < END_COUNT; e++)
             strbuf_printf(out, "airlock_connections_closed_total{relay=\"%s\",end=\"%s\"} %llu\n",
                           s->name, conn_end_name(e), (unsigned long long)atomic_load(&s->ended[e]));
+    }
+    strbuf_printf(out, "# HELP airlock_egress_denied_total Egress destinations refused, by "
+                       "reason.\n# TYPE airlock_egress_denied_total counter\n");
+    for (size_t i = 0; i < rt->n_relays; i++) {
+        struct relay_stats *s = rt->relays[i]->stats;
+        if (!rt->relays[i]->conf.egress)
+            continue;
+        for (int v = EGRESS_OK + 1; v < EGRESS_VERDICT_COUNT; v++)
+            strbuf_printf(out, "airlock_egress_denied_total{relay=\"%s\",reason=\"%s\"} %llu\n",
+                          s->name, egress_verdict_name(v),
+                          (unsigned long long)atomic_load(&s->egress_denied[v]));
     }
 }
 
@@ -188,8 +200,8 @@ fail:
             next[k]->listen_fd = -1;
             prevs[k]->loop = NULL;
             relay_start(prevs[k], rt->loop);
-        } else if (next[k]->loop == NULL && find_relay(rt->relays, rt->n_relays,
-                                                       next[k]->conf.name) != next[k]) {
+        } else if (next[k]->loop == NULL &&
+                   find_relay(rt->relays, rt->n_relays, next[k]->conf.name) != next[k]) {
             relay_stop(next[k], 1);
         }
         relay_unref(next[k]);
@@ -395,7 +407,10 @@ runtime_run(struct config *cfg, const char *path)
     for (size_t i = 0; i < rt.n_relays; i++) {
         char l[EP_HOST_MAX + 32], t[EP_HOST_MAX + 32];
         endpoint_format(&rt.relays[i]->conf.listen, l, sizeof(l));
-        endpoint_format(&rt.relays[i]->conf.target, t, sizeof(t));
+        if (rt.relays[i]->conf.egress)
+            snprintf(t, sizeof(t), "egress (%zu rules)", rt.relays[i]->conf.n_egress_allow);
+        else
+            endpoint_format(&rt.relays[i]->conf.target, t, sizeof(t));
         log_info("relay=%s listen=%s target=%s", rt.relays[i]->conf.name, l, t);
     }
     log_info("airlock running: %zu relays, %zu threads, pid %d", rt.n_relays, rt.n_workers,

@@ -17,6 +17,7 @@
 #include "core/loop.h"
 
 #define RESOLVE_MAX_ADDRS 8
+#define RESOLVE_KEEP_EXPIRED 60 /* seconds an expired entry is kept before it is freed */
 
 struct entry {
     struct entry *next;
@@ -177,10 +178,32 @@ lookup_dns(const char *host, struct entry *e)
     e->expires = now_s() + (ttl < 1 ? 1 : ttl);
 }
 
+/* Drops entries that expired more than RESOLVE_KEEP_EXPIRED seconds ago:
+ * an egress relay's *.suffix rules let an enclave name any number of
+ * hosts, and the cache must not grow with every one it ever named. Runs
+ * with cache_lock held. */
+static void
+cache_prune(uint64_t now)
+{
+    struct entry **pp = &cache;
+
+    while (*pp != NULL) {
+        struct entry *e = *pp;
+        if (e->expires + RESOLVE_KEEP_EXPIRED < now) {
+            *pp = e->next;
+            free(e->host);
+            free(e);
+        } else {
+            pp = &e->next;
+        }
+    }
+}
+
 static void
 cache_store(const char *host, const struct entry *fresh)
 {
     pthread_mutex_lock(&cache_lock);
+    cache_prune(now_s());
     struct entry *e = cache_find(host);
     if (e == NULL) {
         e = calloc(1, sizeof(*e));

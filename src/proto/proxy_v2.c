@@ -192,6 +192,14 @@ parse_tlvs(const uint8_t *p, const uint8_t *end, bool want_vsock, struct proxy_i
     return PARSE_OK;
 }
 
+int
+proxy_v2_signature_prefix(const uint8_t *buf, size_t len)
+{
+    size_t n = len < PROXY_V2_SIG_LEN ? len : PROXY_V2_SIG_LEN;
+
+    return n == 0 || memcmp(buf, proxy_v2_sig, n) == 0;
+}
+
 /* Each check runs as soon as its byte is present, so a peer that is not
  * speaking PROXY v2 is refused on its first wrong byte rather than after we
  * have waited for 16 of them. */

@@ -17,6 +17,7 @@
 #define PROXY_V2_FIXED_LEN 16
 #define PROXY_V2_MAX_LEN (PROXY_V2_FIXED_LEN + 65535)
 #define PP2_TYPE_AIRLOCK_VSOCK 0xE0
+#define PP2_TYPE_AUTHORITY 0x02 /* the host name the client asked for (UTF-8) */
 
 enum proxy_cmd { PROXY_CMD_LOCAL = 0, PROXY_CMD_PROXY = 1 };
 
@@ -48,6 +49,12 @@ struct proxy_info {
  * most once, or the header is INVALID. It stays in the tlv slice. */
 enum parse_result proxy_v2_parse(const uint8_t *buf, size_t len, struct proxy_info *info,
                                  size_t *hdr_len, const char **err);
+
+/* Returns 1 when buf[0..len) is a prefix of the 12-byte PROXY v2 signature
+ * (or holds all of it, followed by anything), 0 otherwise; 1 for len 0.
+ * Tells a PROXY v2 peer from one speaking another protocol by its first
+ * byte. */
+int proxy_v2_signature_prefix(const uint8_t *buf, size_t len);
 
 /* Encodes a PROXY command header for a connection from src to dst (both
  * the same family: AF_INET, AF_INET6, AF_UNIX or AF_VSOCK, each a full

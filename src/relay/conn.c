@@ -6,11 +6,20 @@
  * "CONNECT port" line, a PROXY v2 header); RESOLVING waits for the target's
  * name; HANDSHAKE waits for an hvsock target's "OK" line. Each state that
  * is skipped is passed through at once. In RELAYING, two pumps move bytes,
- * one per direction, through a pipe with splice() or through a buffer. */
+ * one per direction, through a pipe with splice() or through a buffer.
+ *
+ * An egress relay (target: egress) chooses the target per connection: its
+ * PREAMBLE step reads either a PROXY v2 header (the enclave-side relay's
+ * destination) or an HTTP CONNECT request, tells which by the first byte,
+ * and checks the destination against egress_allow - the name before it is
+ * resolved, the address after. From then on the connection runs like any
+ * other, towards c->egress->ep instead of the relay's target. */
 #include "relay/conn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +27,20 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "net/egress.h"
 #include "net/resolve.h"
 #include "net/transport.h"
+#include "proto/http_connect.h"
 #include "proto/proxy_v2.h"
+
+/* From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>,
+ * which clash with the libc socket headers. */
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
 
 #define PREAMBLE_MAX 4096         /* largest PROXY header or hvsock line we read */
 #define PREAMBLE_TIMEOUT_MS 10000 /* a client that sends no header in time is closed */
@@ -36,6 +56,20 @@ enum conn_state {
     CONN_ST_HANDSHAKE,
     CONN_ST_RELAYING,
     CONN_ST_CLOSED,
+};
+
+/* How an egress connection named its destination. */
+enum egress_via {
+    EGRESS_VIA_PROXY,   /* a PROXY v2 header: refusals are a plain close */
+    EGRESS_VIA_CONNECT, /* an HTTP CONNECT request: refusals get an HTTP status */
+};
+
+/* The per-connection target of an egress relay. */
+struct egress_dest {
+    enum egress_via via;
+    struct endpoint ep; /* tcp: a host name or an address literal, and a port */
+    int is_name;        /* ep.host is a name: its resolved address is checked too */
+    int replied;        /* CONNECT: the HTTP status line was sent */
 };
 
 struct side {
@@ -82,7 +116,8 @@ struct conn {
     socklen_t peer_len;
     uint8_t *proxy_hdr; /* received PROXY header, passed on verbatim */
     size_t proxy_len;
-    int hvsock_greeted; /* hvsock listener: CONNECT line answered */
+    int hvsock_greeted;         /* hvsock listener: CONNECT line answered */
+    struct egress_dest *egress; /* egress relays only; NULL otherwise */
 };
 
 static atomic_uint_fast64_t next_conn_id = 1;
@@ -97,6 +132,7 @@ static const char *const end_names[END_COUNT] = {
     [END_PREAMBLE_TIMEOUT] = "preamble_timeout",
     [END_ERROR] = "error",
     [END_SHUTDOWN] = "shutdown",
+    [END_DENIED] = "denied",
 };
 
 const char *
@@ -107,6 +143,15 @@ conn_end_name(enum conn_end e)
 
 static void conn_step(struct conn *c);
 static void conn_connect(struct conn *c);
+static void egress_closing(struct conn *c, enum conn_end end);
+
+/* The endpoint this connection connects to: the relay's target, or the
+ * destination an egress connection asked for. */
+static const struct endpoint *
+conn_target(const struct conn *c)
+{
+    return c->egress != NULL ? &c->egress->ep : &c->relay->conf.target;
+}
 
 /* ---- pipes: taken from the worker's spare list while data is in flight */
 
@@ -364,6 +409,7 @@ conn_reap(struct task *t)
     }
     relay_unref(c->relay);
     free(c->proxy_hdr);
+    free(c->egress);
     free(c);
 }
 
@@ -373,10 +419,11 @@ conn_close(struct conn *c, enum conn_end end)
 {
     struct worker *w = c->worker;
     struct relay_stats *st = c->relay->stats;
-    char client[TRANSPORT_DESC_MAX];
+    char client[TRANSPORT_DESC_MAX], dest[EP_HOST_MAX + 16] = "";
 
     if (c->state == CONN_ST_CLOSED)
         return;
+    egress_closing(c, end);
     c->state = CONN_ST_CLOSED;
     c->end = end;
     side_close(c, &c->client, end == END_RESET);
@@ -396,9 +443,14 @@ conn_close(struct conn *c, enum conn_end end)
     atomic_fetch_add_explicit(&st->ended[end], 1, memory_order_relaxed);
 
     transport_describe((struct sockaddr *)&c->peer, c->peer_len, client, sizeof(client));
-    log_info("close relay=%s conn=%llu client=%s duration_ms=%llu bytes_in=%llu bytes_out=%llu "
+    if (c->egress != NULL && c->egress->ep.port != 0) {
+        const struct endpoint *ep = &c->egress->ep;
+        snprintf(dest, sizeof(dest), strchr(ep->host, ':') ? " dest=[%s]:%u" : " dest=%s:%u",
+                 ep->host, ep->port);
+    }
+    log_info("close relay=%s conn=%llu client=%s%s duration_ms=%llu bytes_in=%llu bytes_out=%llu "
              "end=%s",
-             c->relay->conf.name, (unsigned long long)c->id, client,
+             c->relay->conf.name, (unsigned long long)c->id, client, dest,
              (unsigned long long)(loop_now(w->loop) - c->started), (unsigned long long)c->up.bytes,
              (unsigned long long)c->down.bytes, end_names[end]);
     loop_defer(w->loop, &c->reap, conn_reap, c);
@@ -577,6 +629,260 @@ invalid:
     return PARSE_INVALID;
 }
 
+/* ---- egress: the destination comes with the connection */
+
+/* Writes an HTTP response with a one-line text body to a CONNECT client.
+ * Best effort: the client socket is fresh, so a short reply fits. */
+static void
+egress_reply(struct conn *c, int status, const char *reason, const char *body)
+{
+    char buf[512];
+    int len;
+
+    if (c->egress == NULL || c->egress->via != EGRESS_VIA_CONNECT || c->egress->replied ||
+        c->client.io.fd < 0)
+        return;
+    c->egress->replied = 1;
+    if (status == 200)
+        len = snprintf(buf, sizeof(buf), "HTTP/1.1 200 Connection established\r\n\r\n");
+    else
+        len = snprintf(buf, sizeof(buf),
+                       "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                       "Connection: close\r\n\r\n%s\n",
+                       status, reason, strlen(body) + 1, body);
+    if (len > 0 && (size_t)len < sizeof(buf) && write(c->client.io.fd, buf, (size_t)len) != len)
+        log_debug("relay=%s conn=%llu: short HTTP reply", c->relay->conf.name,
+                  (unsigned long long)c->id);
+}
+
+/* Reads and drops what the client sent so far (up to 64 KiB, so a client
+ * that keeps sending cannot hold the loop), so that closing the socket sends
+ * a FIN after our reply rather than a reset that could discard it. */
+static void
+drain(struct side *s)
+{
+    uint8_t sink[PREAMBLE_MAX];
+
+    for (int i = 0; i < 16 && recv(s->io.fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+        ;
+}
+
+/* conn_close() calls this first: a CONNECT client whose connect failed or
+ * timed out learns it from the status line. */
+static void
+egress_closing(struct conn *c, enum conn_end end)
+{
+    if (end == END_CONNECT_FAIL)
+        egress_reply(c, 502, "Bad Gateway", "egress: connect failed");
+    else if (end == END_CONNECT_TIMEOUT)
+        egress_reply(c, 504, "Gateway Timeout", "egress: connect timed out");
+}
+
+static void
+egress_dest_text(const struct conn *c, char *buf, size_t len)
+{
+    const struct endpoint *ep = &c->egress->ep;
+
+    snprintf(buf, len, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, ep->port);
+}
+
+/* Refuses the destination: one log line, one count, an HTTP status for a
+ * CONNECT client (a plain close for PROXY), then the close. sa is the
+ * address that was checked, or NULL. */
+static void
+egress_deny(struct conn *c, enum egress_verdict v, const struct sockaddr *sa, const char *range)
+{
+    char dest[EP_HOST_MAX + 16], addr[TRANSPORT_DESC_MAX] = "-", body[128];
+
+    atomic_fetch_add_explicit(&c->relay->stats->egress_denied[v], 1, memory_order_relaxed);
+    egress_dest_text(c, dest, sizeof(dest));
+    if (sa != NULL)
+        transport_describe(sa, sizeof(struct sockaddr_storage), addr, sizeof(addr));
+    log_info("egress denied relay=%s conn=%llu via=%s dest=%s addr=%s range=%s reason=%s",
+             c->relay->conf.name, (unsigned long long)c->id,
+             c->egress->via == EGRESS_VIA_CONNECT ? "connect" : "proxy", dest, addr,
+             range != NULL ? range : "-", egress_verdict_name(v));
+    snprintf(body, sizeof(body), "egress denied: %s", egress_verdict_name(v));
+    drain(&c->client);
+    if (v == EGRESS_RESOLVE_FAILED) {
+        egress_reply(c, 502, "Bad Gateway", body);
+        atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
+        conn_close(c, END_CONNECT_FAIL);
+        return;
+    }
+    if (v == EGRESS_BAD_DESTINATION)
+        egress_reply(c, 400, "Bad Request", body);
+    else
+        egress_reply(c, 403, "Forbidden", body);
+    conn_close(c, END_DENIED);
+}
+
+/* Sets the destination from host[0..len) (a name or an address literal)
+ * and port, checks a name against the rules, and connects (which checks
+ * the address). */
+static void
+egress_go(struct conn *c, const char *host, size_t len, uint16_t port)
+{
+    const struct relay_conf *rc = &c->relay->conf;
+    struct endpoint *ep = &c->egress->ep;
+    uint8_t raw[16];
+    const char *why = NULL;
+
+    ep->kind = EP_TCP;
+    ep->port = port;
+    if (len < sizeof(ep->host)) {
+        memcpy(ep->host, host, len);
+        ep->host[len] = '\0';
+    }
+    if (len < sizeof(ep->host) &&
+        (inet_pton(AF_INET, ep->host, raw) == 1 || inet_pton(AF_INET6, ep->host, raw) == 1)) {
+        c->egress->is_name = 0; /* checked as an address by conn_connect() */
+    } else {
+        c->egress->is_name = 1;
+        if (egress_name_normalize(host, len, ep->host, &why) != PARSE_OK) {
+            snprintf(ep->host, sizeof(ep->host), "-");
+            log_warnx("relay=%s conn=%llu bad destination name: %s", rc->name,
+                      (unsigned long long)c->id, why);
+            egress_deny(c, EGRESS_BAD_DESTINATION, NULL, NULL);
+            return;
+        }
+        enum egress_verdict v =
+            egress_check_name(rc->egress_allow, rc->n_egress_allow, ep->host, port);
+        if (v != EGRESS_OK) {
+            egress_deny(c, v, NULL, NULL);
+            return;
+        }
+    }
+    conn_connect(c);
+}
+
+static void
+egress_from_proxy(struct conn *c, const uint8_t *buf, size_t n)
+{
+    struct proxy_info info;
+    size_t hdr_len;
+    const char *err = NULL;
+    enum parse_result pr = proxy_v2_parse(buf, n, &info, &hdr_len, &err);
+
+    if (pr == PARSE_AGAIN && n < PREAMBLE_MAX)
+        return;
+    if (pr != PARSE_OK || consume(&c->client, hdr_len) != 0) {
+        log_warnx("relay=%s conn=%llu bad PROXY v2 header: %s", c->relay->conf.name,
+                  (unsigned long long)c->id, err != NULL ? err : "header larger than 4096 bytes");
+        conn_close(c, END_BAD_PREAMBLE);
+        return;
+    }
+    c->egress->via = EGRESS_VIA_PROXY;
+
+    /* the destination: the authority TLV's name if there is one, else the
+     * header's destination address; the port is always the header's */
+    char host[INET6_ADDRSTRLEN] = "";
+    const char *name = NULL;
+    size_t name_len = 0;
+    uint16_t port = 0;
+    if (info.cmd == PROXY_CMD_PROXY && info.family == AF_INET) {
+        const struct sockaddr_in *d = (const struct sockaddr_in *)&info.dst;
+        inet_ntop(AF_INET, &d->sin_addr, host, sizeof(host));
+        port = ntohs(d->sin_port);
+    } else if (info.cmd == PROXY_CMD_PROXY && info.family == AF_INET6) {
+        const struct sockaddr_in6 *d = (const struct sockaddr_in6 *)&info.dst;
+        inet_ntop(AF_INET6, &d->sin6_addr, host, sizeof(host));
+        port = ntohs(d->sin6_port);
+    }
+    const uint8_t *p = info.tlv, *end = info.tlv + info.tlv_len, *val;
+    uint8_t type;
+    uint16_t vlen;
+    while (proxy_v2_tlv_next(&p, end, &type, &val, &vlen) == PARSE_OK) {
+        if (type == PP2_TYPE_AUTHORITY) {
+            name = (const char *)val;
+            name_len = vlen;
+        }
+    }
+    if (port == 0) {
+        snprintf(c->egress->ep.host, sizeof(c->egress->ep.host), "-");
+        log_warnx("relay=%s conn=%llu PROXY v2 header without a tcp destination",
+                  c->relay->conf.name, (unsigned long long)c->id);
+        egress_deny(c, EGRESS_BAD_DESTINATION, NULL, NULL);
+        return;
+    }
+    if (name != NULL)
+        egress_go(c, name, name_len, port);
+    else
+        egress_go(c, host, strlen(host), port);
+}
+
+static void
+egress_from_connect(struct conn *c, const uint8_t *buf, size_t n)
+{
+    struct http_connect req;
+    size_t head_len;
+    const char *err = NULL;
+    enum parse_result pr = http_connect_parse(buf, n, PREAMBLE_MAX, &req, &head_len, &err);
+
+    if (pr == PARSE_AGAIN)
+        return;
+    c->egress->via = EGRESS_VIA_CONNECT;
+    if (pr != PARSE_OK || !req.is_connect) {
+        if (pr != PARSE_OK)
+            log_warnx("relay=%s conn=%llu bad HTTP request: %s", c->relay->conf.name,
+                      (unsigned long long)c->id, err);
+        else
+            log_warnx("relay=%s conn=%llu HTTP %s request: only CONNECT is served",
+                      c->relay->conf.name, (unsigned long long)c->id, req.method);
+        drain(&c->client);
+        if (pr != PARSE_OK)
+            egress_reply(c, 400, "Bad Request", "egress: expected CONNECT host:port HTTP/1.1");
+        else
+            egress_reply(c, 405, "Method Not Allowed", "egress: only CONNECT is served");
+        conn_close(c, END_BAD_PREAMBLE);
+        return;
+    }
+    /* req.host points into buf, a copy: the socket may be consumed first */
+    if (consume(&c->client, head_len) != 0) {
+        conn_close(c, END_ERROR);
+        return;
+    }
+    egress_go(c, req.host, req.host_len, req.port);
+}
+
+/* The first bytes tell the two ways apart: a PROXY v2 header starts with
+ * "\r\n\r\n\0\r\nQUIT\n", an HTTP request with a method name. */
+static void
+egress_preamble(struct conn *c)
+{
+    uint8_t buf[PREAMBLE_MAX];
+    ssize_t n = peek(&c->client, buf, sizeof(buf));
+
+    if (n == -EAGAIN)
+        return;
+    if (n <= 0) {
+        log_warnx("relay=%s conn=%llu closed before naming a destination", c->relay->conf.name,
+                  (unsigned long long)c->id);
+        conn_close(c, END_BAD_PREAMBLE);
+        return;
+    }
+    if (proxy_v2_signature_prefix(buf, (size_t)n))
+        egress_from_proxy(c, buf, (size_t)n);
+    else
+        egress_from_connect(c, buf, (size_t)n);
+}
+
+/* Checks the address a destination resolved to (or was given as). Returns
+ * 1 to go on, or 0 after refusing the connection. */
+static int
+egress_admit_addr(struct conn *c, const struct sockaddr *sa)
+{
+    const struct relay_conf *rc = &c->relay->conf;
+    const char *range = NULL;
+    enum egress_verdict v =
+        egress_check_addr(rc->egress_allow, rc->n_egress_allow, sa, c->egress->is_name, &range);
+
+    if (v == EGRESS_OK)
+        return 1;
+    egress_deny(c, v, sa, range);
+    return 0;
+}
+
 static void
 conn_preamble(struct conn *c)
 {
@@ -592,6 +898,10 @@ conn_preamble(struct conn *c)
     }
     if (pr == PARSE_OK && rc->accept_proxy == PROXY_V2)
         pr = read_proxy_header(c);
+    if (pr == PARSE_OK && c->egress != NULL) {
+        egress_preamble(c); /* connects, refuses, or waits for more */
+        return;
+    }
     if (pr == PARSE_INVALID)
         conn_close(c, END_BAD_PREAMBLE);
     else if (pr == PARSE_OK)
@@ -612,6 +922,22 @@ send_proxy_header(struct conn *c)
         return pump_prepend(&c->up, c->proxy_hdr, c->proxy_len);
     if (getsockname(c->client.io.fd, (struct sockaddr *)&local, &len) != 0)
         return -errno;
+    if (c->relay->conf.original_dst) {
+        /* where the client meant to go before iptables REDIRECT (conntrack) */
+        int rc = local.ss_family == AF_INET6
+                     ? getsockopt(c->client.io.fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &local, &len)
+                     : getsockopt(c->client.io.fd, SOL_IP, SO_ORIGINAL_DST, &local, &len);
+        char dst[TRANSPORT_DESC_MAX];
+        if (rc != 0) {
+            rc = -errno;
+            log_warnx("relay=%s conn=%llu no original destination: %s", c->relay->conf.name,
+                      (unsigned long long)c->id, strerror(-rc));
+            return rc;
+        }
+        transport_describe((struct sockaddr *)&local, len, dst, sizeof(dst));
+        log_debug("relay=%s conn=%llu original destination=%s", c->relay->conf.name,
+                  (unsigned long long)c->id, dst);
+    }
     n = proxy_v2_encode(hdr, sizeof(hdr), (struct sockaddr *)&c->peer, (struct sockaddr *)&local,
                         NULL, 0);
     return n == 0 ? -EINVAL : pump_prepend(&c->up, hdr, n);
@@ -624,6 +950,7 @@ conn_target_ready(struct conn *c)
         conn_close(c, END_ERROR);
         return;
     }
+    egress_reply(c, 200, NULL, NULL); /* CONNECT clients only */
     conn_start_relaying(c);
 }
 
@@ -642,7 +969,7 @@ conn_handshake(struct conn *c)
     if (nl == NULL || n < 3 || memcmp(buf, "OK ", 3) != 0 ||
         consume(&c->target, (size_t)(nl - buf) + 1) != 0) {
         log_warnx("relay=%s conn=%llu hvsock target refused port %u", c->relay->conf.name,
-                  (unsigned long long)c->id, c->relay->conf.target.port);
+                  (unsigned long long)c->id, conn_target(c)->port);
         atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
         conn_close(c, END_CONNECT_FAIL);
         return;
@@ -654,11 +981,12 @@ static void
 conn_connected(struct conn *c)
 {
     const struct relay_conf *rc = &c->relay->conf;
+    const struct endpoint *ep = conn_target(c);
 
-    transport_tune(c->target.io.fd, rc->target.kind, rc->keepalive);
-    if (rc->target.kind == EP_HVSOCK) {
+    transport_tune(c->target.io.fd, ep->kind, rc->keepalive);
+    if (ep->kind == EP_HVSOCK) {
         char line[32];
-        int len = snprintf(line, sizeof(line), "CONNECT %u\n", rc->target.port);
+        int len = snprintf(line, sizeof(line), "CONNECT %u\n", ep->port);
         if (write(c->target.io.fd, line, (size_t)len) != len) {
             conn_close(c, END_CONNECT_FAIL);
             return;
@@ -675,7 +1003,7 @@ connect_failed(struct conn *c, int err)
 {
     char target[TRANSPORT_DESC_MAX];
 
-    endpoint_format(&c->relay->conf.target, target, sizeof(target));
+    endpoint_format(conn_target(c), target, sizeof(target));
     log_warnx("relay=%s conn=%llu connect to %s failed: %s", c->relay->conf.name,
               (unsigned long long)c->id, target, strerror(-err));
     atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
@@ -721,6 +1049,17 @@ conn_connect_addr(struct conn *c, const struct sockaddr *sa, socklen_t len)
     }
 }
 
+/* A name that did not resolve: an egress destination is refused with that
+ * reason, any other target is a failed connect. */
+static void
+resolve_failed(struct conn *c, int err)
+{
+    if (c->egress != NULL)
+        egress_deny(c, EGRESS_RESOLVE_FAILED, NULL, NULL);
+    else
+        connect_failed(c, err);
+}
+
 static void
 resolved(void *arg, int err)
 {
@@ -732,7 +1071,7 @@ resolved(void *arg, int err)
         return;
     }
     if (err != 0) {
-        connect_failed(c, err);
+        resolve_failed(c, err);
         return;
     }
     conn_connect(c);
@@ -741,27 +1080,36 @@ resolved(void *arg, int err)
 static void
 conn_connect(struct conn *c)
 {
-    const struct endpoint *ep = &c->relay->conf.target;
+    const struct endpoint *ep = conn_target(c);
     struct sockaddr_storage ss;
     socklen_t len;
     int rc;
 
     timer_start(c->worker->loop, &c->timer, c->relay->conf.connect_timeout_ms, conn_timeout, c);
     rc = transport_addr(ep, &ss, &len);
-    if (rc == -EAGAIN)
-        rc = resolve_cached(ep->host, (uint16_t)ep->port, &ss, &len);
     if (rc == -EAGAIN) {
-        c->state = CONN_ST_RESOLVING;
-        rc = resolve_start(c->worker->loop, ep->host, resolved, c);
-        c->resolving = rc == 0;
-        if (rc != 0)
-            connect_failed(c, rc);
-        return;
+        rc = resolve_cached(ep->host, (uint16_t)ep->port, &ss, &len);
+        if (rc == -EAGAIN) {
+            c->state = CONN_ST_RESOLVING;
+            rc = resolve_start(c->worker->loop, ep->host, resolved, c);
+            c->resolving = rc == 0;
+            if (rc != 0)
+                connect_failed(c, rc);
+            return;
+        }
+        if (rc != 0) { /* a cached failure */
+            resolve_failed(c, rc);
+            return;
+        }
     }
     if (rc != 0) {
         connect_failed(c, rc);
         return;
     }
+    /* egress: after resolution, so a permitted name cannot lead to a
+     * private address (DNS rebinding) */
+    if (c->egress != NULL && !egress_admit_addr(c, (struct sockaddr *)&ss))
+        return;
     conn_connect_addr(c, (struct sockaddr *)&ss, len);
 }
 
@@ -838,7 +1186,11 @@ conn_begin(void *arg)
         conn_close(c, END_ERROR);
         return;
     }
-    if (rc->listen.kind == EP_HVSOCK || rc->accept_proxy == PROXY_V2) {
+    if (rc->egress && (c->egress = calloc(1, sizeof(*c->egress))) == NULL) {
+        conn_close(c, END_ERROR);
+        return;
+    }
+    if (rc->listen.kind == EP_HVSOCK || rc->accept_proxy == PROXY_V2 || rc->egress) {
         c->state = CONN_ST_PREAMBLE;
         timer_start(w->loop, &c->timer, PREAMBLE_TIMEOUT_MS, conn_timeout, c);
         return; /* wait for the client's first bytes */

@@ -18,15 +18,16 @@ struct worker;
 
 /* Why a connection ended; one counter each. */
 enum conn_end {
-    END_EOF,           /* both directions finished normally */
-    END_RESET,         /* a peer reset; the reset was passed on */
-    END_IDLE,          /* idle_timeout */
-    END_CONNECT_FAIL,  /* the target refused or was unreachable */
+    END_EOF,          /* both directions finished normally */
+    END_RESET,        /* a peer reset; the reset was passed on */
+    END_IDLE,         /* idle_timeout */
+    END_CONNECT_FAIL, /* the target refused or was unreachable */
     END_CONNECT_TIMEOUT,
-    END_BAD_PREAMBLE,  /* malformed PROXY header or hvsock CONNECT line */
+    END_BAD_PREAMBLE, /* malformed PROXY header or hvsock CONNECT line */
     END_PREAMBLE_TIMEOUT,
-    END_ERROR,         /* any other I/O error */
-    END_SHUTDOWN,      /* closed by a drain deadline or process stop */
+    END_ERROR,    /* any other I/O error */
+    END_SHUTDOWN, /* closed by a drain deadline or process stop */
+    END_DENIED,   /* egress: the destination is not allowed */
     END_COUNT,
 };
 
@@ -40,6 +41,7 @@ struct relay_stats {
     atomic_uint_fast64_t bytes_in;  /* client -> target */
     atomic_uint_fast64_t bytes_out; /* target -> client */
     atomic_uint_fast64_t ended[END_COUNT];
+    atomic_uint_fast64_t egress_denied[EGRESS_VERDICT_COUNT]; /* by reason; [EGRESS_OK] unused */
 };
 
 struct relay {

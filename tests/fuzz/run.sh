@@ -11,11 +11,13 @@ flags=(-g -O1 -fsanitize=fuzzer,address,undefined -std=c17 -D_GNU_SOURCE -Isrc)
 declare -A srcs=(
     [endpoint]="src/net/endpoint.c"
     [proxy_v2]="src/proto/proxy_v2.c"
-    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/core/log.c"
+    [http_connect]="src/proto/http_connect.c src/net/egress.c src/net/allow.c"
+    [egress_rule]="src/net/egress.c src/net/allow.c"
+    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/core/log.c"
 )
 for name in "${!srcs[@]}"; do
     # shellcheck disable=SC2086
-    clang "${flags[@]}" "tests/fuzz/fuzz_$name.c" ${srcs[$name]} -lyaml -o "$out/fuzz_$name"
+    clang "${flags[@]}" "tests/fuzz/fuzz_$name.c" ${srcs[$name]} -lyaml -lhttp_parser -o "$out/fuzz_$name"
     mkdir -p "$out/corpus/$name"
     echo "== fuzzing $name for ${secs}s"
     "$out/fuzz_$name" -max_total_time="$secs" -artifact_prefix="$out/$name-" \

@@ -19,6 +19,10 @@
 
 #define EP_FORMS "tcp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
 
+#define EXPECT_EGRESS_RULE_TEXT                                                                    \
+    "expected DEST:PORTS (api.example.com:443, *.example.com:443, 198.51.100.0/24:80-90, "         \
+    "[2001:db8::]/32:443)"
+
 /* A relay that is valid on its own, for tests about something else. */
 #define RELAY_OK "  - listen: tcp:0.0.0.0:8443\n    target: vsock:16:8443\n"
 
@@ -492,7 +496,7 @@ test_err_missing(void **state)
                  "endpoint (" EP_FORMS ")");
     expect_error("relays:\n" RELAY_OK "  - listen: tcp:0.0.0.0:2\n",
                  "airlock.yaml:4: relays[1].target: missing from relay 'relay2': expected an "
-                 "endpoint (" EP_FORMS ")");
+                 "endpoint (" EP_FORMS ") or egress");
     expect_error("relays:\n  - {}\n", "airlock.yaml:2: relays[0].listen: missing from relay "
                                       "'relay1': expected an endpoint (" EP_FORMS ")");
 }
@@ -695,6 +699,115 @@ test_err_allow(void **state)
     expect_error(yaml, "airlock.yaml:5: relays[0].allow: expected at most 64 rules");
 }
 
+static void
+test_egress(void **state)
+{
+    (void)state;
+    struct config cfg;
+    static const char yaml[] = "relays:\n"
+                               "  - name: egress\n"
+                               "    listen: vsock:any:8080\n"
+                               "    target: egress\n"
+                               "    egress_allow:\n"
+                               "      - api.example.com:443\n"
+                               "      - '*.s3.amazonaws.com:443'\n"
+                               "      - 198.51.100.0/24:80-90\n"
+                               "      - 10.1.2.3:5432\n"
+                               "      - '[2001:db8::]/32:*'\n"
+                               "  - name: out\n"
+                               "    listen: tcp:127.0.0.1:15001\n"
+                               "    target: vsock:3:8080\n"
+                               "    send_proxy: v2\n"
+                               "    original_dst: true\n";
+
+    must_parse(yaml, &cfg);
+    assert_int_equal(cfg.n_relays, 2);
+    const struct relay_conf *e = &cfg.relays[0], *o = &cfg.relays[1];
+    assert_true(e->egress);
+    assert_false(e->original_dst);
+    assert_int_equal(e->n_egress_allow, 5);
+    assert_int_equal(e->egress_allow[0].kind, EGRESS_RULE_NAME);
+    assert_string_equal(e->egress_allow[0].name, "api.example.com");
+    assert_int_equal(e->egress_allow[1].kind, EGRESS_RULE_SUFFIX);
+    assert_string_equal(e->egress_allow[1].name, ".s3.amazonaws.com");
+    assert_int_equal(e->egress_allow[2].kind, EGRESS_RULE_V4);
+    assert_int_equal(e->egress_allow[2].prefix, 24);
+    assert_int_equal(e->egress_allow[2].port_lo, 80);
+    assert_int_equal(e->egress_allow[2].port_hi, 90);
+    assert_int_equal(e->egress_allow[4].kind, EGRESS_RULE_V6);
+    assert_int_equal(e->egress_allow[4].port_hi, 65535);
+    assert_false(o->egress);
+    assert_true(o->original_dst);
+    assert_int_equal(o->n_egress_allow, 0);
+    config_free(&cfg);
+}
+
+#define EGRESS_RELAY "  - listen: vsock:any:8080\n    target: egress\n"
+
+static void
+test_err_egress(void **state)
+{
+    (void)state;
+    char yaml[8192];
+    size_t n;
+
+    expect_error("relays:\n" EGRESS_RELAY,
+                 "airlock.yaml:2: relays[0].egress_allow: expected 1-64 rules for target: egress "
+                 "(an egress relay without rules would refuse every destination)");
+    expect_error("relays:\n" EGRESS_RELAY "    egress_allow: []\n",
+                 "airlock.yaml:4: relays[0].egress_allow: expected 1-64 rules (an empty list "
+                 "would refuse every destination)");
+    expect_error("relays:\n" EGRESS_RELAY "    egress_allow: api.example.com:443\n",
+                 "airlock.yaml:4: relays[0].egress_allow: expected a list of rules "
+                 "(api.example.com:443, 198.51.100.0/24:80-90), not a single value");
+    expect_error("relays:\n" EGRESS_RELAY "    egress_allow:\n"
+                 "      - api.example.com:443\n"
+                 "      - api.example.com\n",
+                 "airlock.yaml:6: relays[0].egress_allow[1]: expected DEST:PORTS: a host name, "
+                 "*.suffix or CIDR, then a port, a range LO-HI or * (api.example.com:443, "
+                 "*.example.com:443, 198.51.100.0/24:80-90, [2001:db8::]/32:443)");
+    expect_error("relays:\n" EGRESS_RELAY "    egress_allow: ['2001:db8::1:443']\n",
+                 "airlock.yaml:4: relays[0].egress_allow[0]: expected an IPv6 address in "
+                 "brackets: [2001:db8::1]:443, [2001:db8::]/32:443");
+    expect_error("relays:\n" EGRESS_RELAY "    egress_allow: [a.b:90-80]\n",
+                 "airlock.yaml:4: relays[0].egress_allow[0]: expected a port 1-65535, a range "
+                 "LO-HI (80-90) or * after the last ':'");
+    expect_error("relays:\n" EGRESS_RELAY "    egress_allow: [[a.b:1]]\n",
+                 "airlock.yaml:4: relays[0].egress_allow[0]: " EXPECT_EGRESS_RULE_TEXT
+                 ", not a list");
+    expect_error("relays:\n" RELAY_OK "    egress_allow: [a.b:1]\n",
+                 "airlock.yaml:4: relays[0].egress_allow: egress_allow applies to relays with "
+                 "target: egress");
+    expect_error("relays:\n" EGRESS_RELAY "    egress_allow: [a.b:1]\n    send_proxy: v2\n",
+                 "airlock.yaml:5: relays[0].send_proxy: expected none for target: egress: its "
+                 "destinations are servers outside, not airlock");
+    expect_error("relays:\n" EGRESS_RELAY "    egress_allow: [a.b:1]\n    accept_proxy: v2\n",
+                 "airlock.yaml:5: relays[0].accept_proxy: expected none for target: egress: an "
+                 "egress relay recognises a PROXY v2 header (or an HTTP CONNECT request) by "
+                 "itself");
+    expect_error("relays:\n"
+                 "  - listen: tcp:127.0.0.1:1\n    target: egres\n",
+                 "airlock.yaml:3: relays[0].target: expected an endpoint (" EP_FORMS
+                 ") or egress: expected tcp:HOST:PORT, udp:HOST:PORT, unix:PATH, vsock:CID:PORT or "
+                 "hvsock:PATH:PORT");
+#define ORIG_MSG                                                                                   \
+    "relays[0].original_dst: expected a tcp listener with send_proxy: v2 and an endpoint "         \
+    "target: the original destination of a redirected connection travels in the PROXY header"
+    expect_error("relays:\n" RELAY_OK "    original_dst: true\n", "airlock.yaml:4: " ORIG_MSG);
+    expect_error("relays:\n"
+                 "  - listen: unix:/run/a.sock\n    target: vsock:3:1\n"
+                 "    send_proxy: v2\n    original_dst: true\n",
+                 "airlock.yaml:5: " ORIG_MSG);
+    expect_error("relays:\n" RELAY_OK "    original_dst: maybe\n",
+                 "airlock.yaml:4: relays[0].original_dst: expected true or false");
+
+    n = (size_t)snprintf(yaml, sizeof(yaml), "relays:\n" EGRESS_RELAY "    egress_allow:\n");
+    for (int i = 0; i <= CONF_EGRESS_MAX; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "      - h%d.example:443\n", i);
+    expect_error(yaml, "airlock.yaml:5: relays[0].egress_allow: expected 1-64 rules (an empty "
+                       "list would refuse every destination)");
+}
+
 /* relay_conf_check() also serves relays built from the command line, so
  * its messages name the setting without a file or line. */
 static void
@@ -768,7 +881,7 @@ test_load(void **state)
     char want[512];
     snprintf(want, sizeof(want),
              "%s:3: relays[0].target: expected an endpoint (" EP_FORMS
-             "): vsock: port must be 0-4294967294",
+             ") or egress: vsock: port must be 0-4294967294",
              path);
     assert_string_equal(err, want);
 
@@ -817,6 +930,8 @@ main(void)
         cmocka_unit_test(test_err_udp),
         cmocka_unit_test(test_err_vsock_any_target),
         cmocka_unit_test(test_err_allow),
+        cmocka_unit_test(test_egress),
+        cmocka_unit_test(test_err_egress),
         cmocka_unit_test(test_relay_conf_check),
         cmocka_unit_test(test_short_err_buffer),
         cmocka_unit_test(test_load),
