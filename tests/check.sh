@@ -5,7 +5,8 @@
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-test}
-export AIRLOCK=$PWD/$BUILD/airlock
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+export AIRLOCK=$BUILD/airlock
 # the sanitizers must not let a leak at exit pass unnoticed, nor ignore errors
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

@@ -29,16 +29,26 @@ struct entry {
     struct sockaddr_storage addrs[RESOLVE_MAX_ADDRS];
 };
 
-struct lookup {
+/* A caller waiting for a lookup; called back on its own loop. */
+struct waiter {
+    struct waiter *next;
     struct loop *loop;
-    char *host;
     void (*done)(void *arg, int err);
     void *arg;
     int err;
 };
 
+/* A lookup in flight. Callers asking for the same name meanwhile join it,
+ * so a burst of connections to one name costs one thread, not one each. */
+struct lookup {
+    struct lookup *next;
+    char *host;
+    struct waiter *waiters;
+};
+
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct entry *cache;
+static struct lookup *inflight; /* under cache_lock */
 
 static uint64_t
 now_s(void)
@@ -225,11 +235,10 @@ cache_store(const char *host, const struct entry *fresh)
 static void
 lookup_deliver(void *arg)
 {
-    struct lookup *l = arg;
+    struct waiter *w = arg;
 
-    l->done(l->arg, l->err);
-    free(l->host);
-    free(l);
+    w->done(w->arg, w->err);
+    free(w);
 }
 
 static void *
@@ -244,40 +253,76 @@ lookup_thread(void *arg)
     else
         lookup_dns(l->host, &fresh);
     cache_store(l->host, &fresh);
-    l->err = fresh.err;
     if (fresh.err == 0)
         log_debug("resolve host=%s addrs=%zu ttl=%llus", l->host, fresh.n,
                   (unsigned long long)(fresh.expires - now_s()));
     else
         log_warnx("resolve host=%s failed", l->host);
-    if (loop_post(l->loop, lookup_deliver, l) != 0)
-        abort(); /* the waiting connection would hang forever */
+
+    pthread_mutex_lock(&cache_lock);
+    for (struct lookup **pp = &inflight; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+    }
+    struct waiter *w = l->waiters;
+    pthread_mutex_unlock(&cache_lock);
+    while (w != NULL) {
+        struct waiter *next = w->next;
+        w->err = fresh.err;
+        if (loop_post(w->loop, lookup_deliver, w) != 0)
+            abort(); /* the waiting connection would hang forever */
+        w = next;
+    }
+    free(l->host);
+    free(l);
     return NULL;
 }
 
 int
 resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int err), void *arg)
 {
-    struct lookup *l = calloc(1, sizeof(*l));
+    struct waiter *w = calloc(1, sizeof(*w));
+    struct lookup *l;
     pthread_attr_t attr;
     pthread_t tid;
-    int rc;
+    int rc = 0;
 
-    if (l == NULL || (l->host = strdup(host)) == NULL) {
-        free(l);
+    if (w == NULL)
         return -ENOMEM;
+    w->loop = loop;
+    w->done = done;
+    w->arg = arg;
+    pthread_mutex_lock(&cache_lock);
+    for (l = inflight; l != NULL; l = l->next)
+        if (strcasecmp(l->host, host) == 0)
+            break;
+    if (l == NULL) {
+        if ((l = calloc(1, sizeof(*l))) == NULL || (l->host = strdup(host)) == NULL) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        /* created under the lock: nobody can join a lookup that fails to start */
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = -pthread_create(&tid, &attr, lookup_thread, l);
+        pthread_attr_destroy(&attr);
+        if (rc != 0)
+            goto out;
+        l->next = inflight;
+        inflight = l;
     }
-    l->loop = loop;
-    l->done = done;
-    l->arg = arg;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&tid, &attr, lookup_thread, l);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        free(l->host);
-        free(l);
-        return -rc;
-    }
+    w->next = l->waiters;
+    l->waiters = w;
+    pthread_mutex_unlock(&cache_lock);
     return 0;
+
+out:
+    pthread_mutex_unlock(&cache_lock);
+    if (l != NULL)
+        free(l->host);
+    free(l);
+    free(w);
+    return rc;
 }

@@ -2,7 +2,8 @@
  * and cached for the DNS answer's TTL, so a moved service is followed.
  *
  * Names listed in /etc/hosts are cached for RESOLVE_HOSTS_TTL seconds. The
- * lookup runs on a short-lived helper thread, never on an event loop. */
+ * lookup runs on a short-lived helper thread, never on an event loop;
+ * concurrent requests for one name share it. */
 #ifndef AIRLOCK_NET_RESOLVE_H
 #define AIRLOCK_NET_RESOLVE_H
 

@@ -568,8 +568,8 @@ read_hvsock_connect(struct conn *c)
     if (n <= 0)
         return PARSE_INVALID;
     uint8_t *nl = memchr(buf, '\n', (size_t)n);
-    if (nl == NULL)
-        return n == HVSOCK_LINE_MAX ? PARSE_INVALID : PARSE_AGAIN;
+    if (nl == NULL) /* a line that cannot complete is refused at once */
+        return n == HVSOCK_LINE_MAX || c->client.hup ? PARSE_INVALID : PARSE_AGAIN;
     *nl = '\0';
     if (strncmp((char *)buf, "CONNECT ", 8) != 0)
         return PARSE_INVALID;
@@ -585,33 +585,53 @@ read_hvsock_connect(struct conn *c)
     return PARSE_OK;
 }
 
+/* Parses and consumes the PROXY v2 header at the start of the peeked
+ * buf[0..n). PARSE_AGAIN: wait for more bytes. PARSE_INVALID: logged, the
+ * caller closes. A header that cannot complete (the client shut down, or
+ * PREAMBLE_MAX is reached) is invalid at once, not at the timeout. */
+static enum parse_result
+take_proxy_header(struct conn *c, const uint8_t *buf, size_t n, struct proxy_info *info,
+                  size_t *hdr_len)
+{
+    const char *err = NULL;
+    enum parse_result pr = proxy_v2_parse(buf, n, info, hdr_len, &err);
+
+    if (pr == PARSE_AGAIN) {
+        if (n < PREAMBLE_MAX && !c->client.hup)
+            return PARSE_AGAIN;
+        err = n < PREAMBLE_MAX ? "connection closed inside the header"
+                               : "header larger than 4096 bytes";
+        pr = PARSE_INVALID;
+    } else if (pr == PARSE_OK && consume(&c->client, *hdr_len) != 0) {
+        err = "cannot read the header";
+        pr = PARSE_INVALID;
+    }
+    if (pr == PARSE_INVALID)
+        log_warnx("relay=%s conn=%llu bad PROXY v2 header: %s", c->relay->conf.name,
+                  (unsigned long long)c->id, err);
+    return pr;
+}
+
 static enum parse_result
 read_proxy_header(struct conn *c)
 {
     uint8_t buf[PREAMBLE_MAX];
     struct proxy_info info;
     size_t hdr_len;
-    const char *err = NULL;
     ssize_t n = peek(&c->client, buf, sizeof(buf));
 
     if (n == -EAGAIN)
         return PARSE_AGAIN;
     if (n <= 0) {
-        err = "connection closed before the header";
-        goto invalid;
+        log_warnx("relay=%s conn=%llu bad PROXY v2 header: connection closed before it",
+                  c->relay->conf.name, (unsigned long long)c->id);
+        return PARSE_INVALID;
     }
-    enum parse_result pr = proxy_v2_parse(buf, (size_t)n, &info, &hdr_len, &err);
-    if (pr == PARSE_AGAIN && (size_t)n < sizeof(buf))
-        return PARSE_AGAIN;
-    if (pr != PARSE_OK) {
-        if (err == NULL)
-            err = "header larger than 4096 bytes";
-        goto invalid;
-    }
-    if (consume(&c->client, hdr_len) != 0 || (c->proxy_hdr = malloc(hdr_len)) == NULL) {
-        err = "cannot read the header";
-        goto invalid;
-    }
+    enum parse_result pr = take_proxy_header(c, buf, (size_t)n, &info, &hdr_len);
+    if (pr != PARSE_OK)
+        return pr;
+    if ((c->proxy_hdr = malloc(hdr_len)) == NULL)
+        return PARSE_INVALID;
     memcpy(c->proxy_hdr, buf, hdr_len);
     c->proxy_len = hdr_len;
     if (info.cmd == PROXY_CMD_PROXY && info.family != AF_UNSPEC) {
@@ -622,11 +642,6 @@ read_proxy_header(struct conn *c)
                   (unsigned long long)c->id, from, orig);
     }
     return PARSE_OK;
-
-invalid:
-    log_warnx("relay=%s conn=%llu bad PROXY v2 header: %s", c->relay->conf.name,
-              (unsigned long long)c->id, err);
-    return PARSE_INVALID;
 }
 
 /* ---- egress: the destination comes with the connection */
@@ -761,14 +776,11 @@ egress_from_proxy(struct conn *c, const uint8_t *buf, size_t n)
 {
     struct proxy_info info;
     size_t hdr_len;
-    const char *err = NULL;
-    enum parse_result pr = proxy_v2_parse(buf, n, &info, &hdr_len, &err);
+    enum parse_result pr = take_proxy_header(c, buf, n, &info, &hdr_len);
 
-    if (pr == PARSE_AGAIN && n < PREAMBLE_MAX)
+    if (pr == PARSE_AGAIN)
         return;
-    if (pr != PARSE_OK || consume(&c->client, hdr_len) != 0) {
-        log_warnx("relay=%s conn=%llu bad PROXY v2 header: %s", c->relay->conf.name,
-                  (unsigned long long)c->id, err != NULL ? err : "header larger than 4096 bytes");
+    if (pr == PARSE_INVALID) {
         conn_close(c, END_BAD_PREAMBLE);
         return;
     }
@@ -819,9 +831,11 @@ egress_from_connect(struct conn *c, const uint8_t *buf, size_t n)
     const char *err = NULL;
     enum parse_result pr = http_connect_parse(buf, n, PREAMBLE_MAX, &req, &head_len, &err);
 
-    if (pr == PARSE_AGAIN)
+    if (pr == PARSE_AGAIN && !c->client.hup)
         return;
     c->egress->via = EGRESS_VIA_CONNECT;
+    if (pr == PARSE_AGAIN)
+        err = "connection closed inside the request";
     if (pr != PARSE_OK || !req.is_connect) {
         if (pr != PARSE_OK)
             log_warnx("relay=%s conn=%llu bad HTTP request: %s", c->relay->conf.name,

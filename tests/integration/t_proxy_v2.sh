@@ -82,6 +82,16 @@ garbage=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 socat -t 5 - "UNIX-CONNECT
 [ "$(ends "$T/back.log" bad_preamble)" = 1 ] || fail "no end=bad_preamble"
 grep -q "relay=back conn=[0-9]* bad PROXY v2 header: bad signature" "$T/back.log" ||
     fail "no 'bad signature' warning"
+log "a client that shuts down inside the header is closed at once, not at the timeout"
+t1=$(date +%s%N)
+# closed with the rest unread, the socket may answer with a reset (status 3)
+st=0
+printf '\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c\x7f' | timeout 5 "$NETPEER" connect "unix:$T/pp.sock" || st=$?
+[ "$st" = 0 ] || [ "$st" = 3 ] || fail "the client cut short inside the header: status $st"
+ms=$(elapsed_ms "$t1")
+[ "$ms" -le 3000 ] || fail "the cut-short header was closed after $ms ms"
+wait_for grep -q "bad PROXY v2 header: connection closed inside the header" "$T/back.log"
+[ "$(ends "$T/back.log" bad_preamble)" = 2 ] || fail "no second end=bad_preamble"
 printf 'Connection: close\r\n\r\n' >&3
 reply=$(timeout 5 cat <&3) || fail "no reply to the request in flight"
 exec 3>&-
