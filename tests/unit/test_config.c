@@ -389,9 +389,9 @@ test_err_root(void **state)
 {
     (void)state;
     expect_error("- relays\n", "airlock.yaml:1: expected a mapping of settings (threads, "
-                               "log_level, metrics, drain_timeout, relays), not a list");
+                               "log_level, metrics, drain_timeout, relays, logs, log_sinks), not a list");
     expect_error("hello\n", "airlock.yaml:1: expected a mapping of settings (threads, "
-                            "log_level, metrics, drain_timeout, relays), not a single value");
+                            "log_level, metrics, drain_timeout, relays, logs, log_sinks), not a single value");
     expect_error("relays:\n" RELAY_OK "---\n"
                  "relays:\n" RELAY_OK,
                  "airlock.yaml:5: expected a single YAML document; found another one");
