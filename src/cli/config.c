@@ -812,7 +812,7 @@ parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *lis
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
         const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int i, rc = 0;
+        int i = 0, rc = 0;
 
         if (map_key(c, k, "logs", logs_keys, LK_COUNT, seen, &i) != 0)
             return -1;
@@ -872,7 +872,7 @@ parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, 
     struct log_sink_conf *sc = &cfg->sinks[idx];
     size_t seen[SK_COUNT] = {0}, vline[SK_COUNT] = {0};
     char path[32], key[CONF_KEY_MAX];
-    const char *s;
+    const char *s = NULL;
 
     memset(sc, 0, sizeof(*sc));
     sc->line_max = LOG_SINK_LINE_DEFAULT;
@@ -884,7 +884,7 @@ parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, 
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
         const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int i, rc = 0;
+        int i = 0, rc = 0;
 
         if (map_key(c, k, path, sink_keys, SK_COUNT, seen, &i) != 0)
             return -1;

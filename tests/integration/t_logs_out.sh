@@ -47,8 +47,10 @@ log_sinks:
     listen: hvsock:$T/vm.sock:9200
     file: $FILE
 EOF
-"$AIRLOCK" check -c "$T/enclave.yaml" >/dev/null || fail "enclave config refused"
-"$AIRLOCK" check -c "$T/host.yaml" >/dev/null || fail "host config refused"
+[ "$("$AIRLOCK" check -c "$T/enclave.yaml")" = "$T/enclave.yaml: ok (1 relays, logs forwarded)" ] ||
+    fail "enclave config: $("$AIRLOCK" check -c "$T/enclave.yaml" 2>&1)"
+[ "$("$AIRLOCK" check -c "$T/host.yaml")" = "$T/host.yaml: ok (0 relays, 1 log sinks)" ] ||
+    fail "host config: $("$AIRLOCK" check -c "$T/host.yaml" 2>&1)"
 
 in_ns() { ip netns exec "$NS" "$@"; }
 emetric() { # NAME [LABELS]: one value of the enclave's metrics
