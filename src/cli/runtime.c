@@ -270,8 +270,8 @@ fail:
             next[k]->listen_fd = -1;
             prevs[k]->loop = NULL;
             relay_start(prevs[k], rt->loop);
-        } else if (next[k]->loop == NULL &&
-                   find_relay(rt->relays, rt->n_relays, next[k]->conf.name) != next[k]) {
+        } else if (next[k]->loop == NULL && find_relay(rt->relays, rt->n_relays,
+                                                       next[k]->conf.name) != next[k]) {
             relay_stop(next[k], 1);
         }
         relay_unref(next[k]);
