@@ -831,6 +831,10 @@ parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *lis
             rc = get_endpoint(c, v, key, &lc->listen);
             if (rc == 0 && lc->listen.kind == EP_UDP)
                 rc = fail(c, vline[i], key, MSG_STREAM_EP);
+            if (rc == 0 && lc->listen.kind == EP_HVSOCK)
+                rc = fail(c, vline[i], key,
+                          "expected a unix, tcp or vsock endpoint for apps; hvsock is the host's "
+                          "face of vsock");
             lc->has_listen = rc == 0;
             break;
         case LK_BUFFER:

@@ -19,7 +19,7 @@
  *   logs:                           # enclave side: forward log lines out
  *     forward: vsock:3:9200         # where lines go: any stream endpoint (required)
  *     capture_stderr: true          # airlock's own lines too (still also to stderr)
- *     listen: unix:/run/airlock/log.sock  # apps connect here and write lines
+ *     listen: unix:/run/airlock/log.sock  # apps connect here and write lines (not hvsock)
  *     buffer: 1MiB                  # bounded; full: new lines dropped and counted
  *     line_max: 16KiB               # longer lines are cut and marked " [cut]"
  *   log_sinks:                      # host side: append forwarded lines to files

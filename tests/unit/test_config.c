@@ -900,6 +900,9 @@ test_err_logs(void **state)
     expect_error("logs:\n  forward: unix:/f\n  listen: unix:/f\n",
                  "airlock.yaml:3: logs.listen: expected an endpoint other than forward (lines "
                  "would loop)");
+    expect_error("logs:\n  forward: unix:/f\n  listen: hvsock:/d.sock:5\n",
+                 "airlock.yaml:3: logs.listen: expected a unix, tcp or vsock endpoint for apps; "
+                 "hvsock is the host's face of vsock");
     expect_error("logs:\n  forward: unix:/f\n  capture_stderr: maybe\n",
                  "airlock.yaml:3: logs.capture_stderr: expected true or false");
     expect_error("logs:\n  forward: unix:/f\n  capture_stderr: true\n  buffer: 1KiB\n",
