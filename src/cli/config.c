@@ -8,6 +8,7 @@
  * at an ancestor - cannot make it loop or blow up. */
 #include "cli/config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -47,13 +48,46 @@
 #define EXPECT_EGRESS_RULE                                                                         \
     "expected DEST:PORTS (api.example.com:443, *.example.com:443, 198.51.100.0/24:80-90, "         \
     "[2001:db8::]/32:443)"
+#define EXPECT_BUFFER                                                                              \
+    "expected a size from 64KiB to 1GiB (B, KiB, MiB, GiB; a bare integer is bytes)"
+#define EXPECT_LINE_MAX                                                                            \
+    "expected a size from 256B to 1MiB (B, KiB, MiB, GiB; a bare integer is bytes)"
+#define EXPECT_FILE "expected a file path of 1-4095 bytes"
+#define MSG_STREAM_EP "expected a stream endpoint (tcp, unix, vsock, hvsock), not udp"
 
-enum top_key { TK_THREADS, TK_LOG_LEVEL, TK_METRICS, TK_DRAIN_TIMEOUT, TK_RELAYS, TK_COUNT };
+enum top_key {
+    TK_THREADS,
+    TK_LOG_LEVEL,
+    TK_METRICS,
+    TK_DRAIN_TIMEOUT,
+    TK_RELAYS,
+    TK_LOGS,
+    TK_LOG_SINKS,
+    TK_COUNT
+};
 
 static const char *const top_keys[TK_COUNT] = {
-    [TK_THREADS] = "threads", [TK_LOG_LEVEL] = "log_level",
-    [TK_METRICS] = "metrics", [TK_DRAIN_TIMEOUT] = "drain_timeout",
-    [TK_RELAYS] = "relays",
+    [TK_THREADS] = "threads",     [TK_LOG_LEVEL] = "log_level",
+    [TK_METRICS] = "metrics",     [TK_DRAIN_TIMEOUT] = "drain_timeout",
+    [TK_RELAYS] = "relays",       [TK_LOGS] = "logs",
+    [TK_LOG_SINKS] = "log_sinks",
+};
+
+enum logs_key { LK_FORWARD, LK_CAPTURE_STDERR, LK_LISTEN, LK_BUFFER, LK_LINE_MAX, LK_COUNT };
+
+static const char *const logs_keys[LK_COUNT] = {
+    [LK_FORWARD] = "forward",   [LK_CAPTURE_STDERR] = "capture_stderr",
+    [LK_LISTEN] = "listen",     [LK_BUFFER] = "buffer",
+    [LK_LINE_MAX] = "line_max",
+};
+
+enum sink_key { SK_NAME, SK_LISTEN, SK_FILE, SK_LINE_MAX, SK_COUNT };
+
+static const char *const sink_keys[SK_COUNT] = {
+    [SK_NAME] = "name",
+    [SK_LISTEN] = "listen",
+    [SK_FILE] = "file",
+    [SK_LINE_MAX] = "line_max",
 };
 
 enum relay_key {
@@ -290,12 +324,44 @@ config_duration(const char *s, unsigned *ms)
     return -EINVAL;
 }
 
+int
+config_size(const char *s, size_t *bytes)
+{
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } units[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
+    const uint64_t limit = (uint64_t)1 << 40;
+    uint64_t v = 0;
+    const char *p = s;
+
+    if (s == NULL || *p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > limit)
+            return -EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(p, units[i].suffix) != 0)
+            continue;
+        if (v > limit / units[i].mult)
+            return -EINVAL;
+        *bytes = (size_t)(v * units[i].mult);
+        return 0;
+    }
+    return -EINVAL;
+}
+
 void
 config_free(struct config *cfg)
 {
     free(cfg->relays);
+    free(cfg->sinks);
     memset(cfg, 0, sizeof(*cfg));
     cfg->relays = NULL;
+    cfg->sinks = NULL;
 }
 
 static size_t
@@ -794,10 +860,265 @@ parse_relays(struct ctx *c, const yaml_node_t *v, struct config *cfg)
 }
 
 static int
+get_size(struct ctx *c, const yaml_node_t *v, const char *key, size_t min, size_t max,
+         const char *expected, size_t *out)
+{
+    const char *s;
+    size_t n;
+
+    if (scalar(c, v, key, expected, &s) != 0)
+        return -1;
+    if (config_size(s, &n) != 0 || n < min || n > max)
+        return fail(c, node_line(v), key, "%s", expected);
+    *out = n;
+    return 0;
+}
+
+/* A stream endpoint that a process can connect to: not udp, not vsock:any,
+ * and (no resolver for log streams) a tcp host given as an address. */
+static int
+connectable(struct ctx *c, size_t line, const char *key, const struct endpoint *ep)
+{
+    unsigned char addr[16];
+
+    if (ep->kind == EP_UDP)
+        return fail(c, line, key, MSG_STREAM_EP);
+    if (ep->kind == EP_VSOCK && ep->cid == EP_CID_ANY)
+        return fail(c, line, key, "expected the CID to connect to; vsock:any is for listeners");
+    if (ep->kind == EP_TCP && inet_pton(AF_INET, ep->host, addr) != 1 &&
+        inet_pton(AF_INET6, ep->host, addr) != 1)
+        return fail(c, line, key, "expected an IP address, not a host name (%s)", ep->host);
+    return 0;
+}
+
+static int
+parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *listen_line)
+{
+    size_t seen[LK_COUNT] = {0}, vline[LK_COUNT] = {0};
+    char key[CONF_KEY_MAX];
+
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, node_line(n), "logs",
+                    "expected a mapping of log settings (forward, capture_stderr, listen, "
+                    "buffer, line_max), not %s",
+                    node_kind(n));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        int i = 0, rc = 0;
+
+        if (map_key(c, k, "logs", logs_keys, LK_COUNT, seen, &i) != 0)
+            return -1;
+        vline[i] = node_line(v);
+        snprintf(key, sizeof(key), "logs.%s", logs_keys[i]);
+        switch ((enum logs_key)i) {
+        case LK_FORWARD:
+            rc = get_endpoint(c, v, key, &lc->forward);
+            if (rc == 0)
+                rc = connectable(c, vline[i], key, &lc->forward);
+            break;
+        case LK_CAPTURE_STDERR:
+            rc = get_bool(c, v, key, &lc->capture_stderr);
+            break;
+        case LK_LISTEN:
+            rc = get_endpoint(c, v, key, &lc->listen);
+            if (rc == 0 && lc->listen.kind == EP_UDP)
+                rc = fail(c, vline[i], key, MSG_STREAM_EP);
+            if (rc == 0 && lc->listen.kind == EP_HVSOCK)
+                rc = fail(c, vline[i], key,
+                          "expected a unix, tcp or vsock endpoint for apps; hvsock is the host's "
+                          "face of vsock");
+            lc->has_listen = rc == 0;
+            break;
+        case LK_BUFFER:
+            rc = get_size(c, v, key, LOG_BUFFER_MIN, LOG_BUFFER_MAX, EXPECT_BUFFER, &lc->buffer);
+            break;
+        case LK_LINE_MAX:
+            rc = get_size(c, v, key, LOG_LINE_MIN, LOG_LINE_MAX, EXPECT_LINE_MAX, &lc->line_max);
+            break;
+        case LK_COUNT:
+            rc = -1;
+            break;
+        }
+        if (rc != 0)
+            return -1;
+    }
+    if (vline[LK_FORWARD] == 0)
+        return fail(c, node_line(n), "logs.forward",
+                    "missing: expected the endpoint to forward log lines to (" EP_FORMS ")");
+    if (!lc->capture_stderr && !lc->has_listen)
+        return fail(c, node_line(n), "logs",
+                    "expected capture_stderr: true or a listen endpoint; nothing would be "
+                    "forwarded");
+    if (lc->has_listen && endpoint_equal(&lc->listen, &lc->forward))
+        return fail(c, vline[LK_LISTEN], "logs.listen",
+                    "expected an endpoint other than forward (lines would loop)");
+    if (lc->line_max > lc->buffer / 4)
+        return fail(c, vline[LK_LINE_MAX] ? vline[LK_LINE_MAX] : vline[LK_BUFFER],
+                    vline[LK_LINE_MAX] ? "logs.line_max" : "logs.buffer",
+                    "expected line_max (%zu) to be at most a quarter of buffer (%zu)", lc->line_max,
+                    lc->buffer);
+    *listen_line = vline[LK_LISTEN];
+    lc->enabled = true;
+    return 0;
+}
+
+static int
+parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, size_t *listen_line)
+{
+    struct log_sink_conf *sc = &cfg->sinks[idx];
+    size_t seen[SK_COUNT] = {0}, vline[SK_COUNT] = {0};
+    char path[32], key[CONF_KEY_MAX];
+    const char *s = NULL;
+
+    memset(sc, 0, sizeof(*sc));
+    sc->line_max = LOG_SINK_LINE_DEFAULT;
+    snprintf(path, sizeof(path), "log_sinks[%zu]", idx);
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, node_line(n), path,
+                    "expected a mapping of sink settings (listen, file, ...), not %s",
+                    node_kind(n));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        int i = 0, rc = 0;
+
+        if (map_key(c, k, path, sink_keys, SK_COUNT, seen, &i) != 0)
+            return -1;
+        vline[i] = node_line(v);
+        snprintf(key, sizeof(key), "%s.%s", path, sink_keys[i]);
+        switch ((enum sink_key)i) {
+        case SK_NAME:
+            rc = get_name(c, v, key, sc->name);
+            break;
+        case SK_LISTEN:
+            rc = get_endpoint(c, v, key, &sc->listen);
+            if (rc == 0 && sc->listen.kind == EP_UDP)
+                rc = fail(c, vline[i], key, MSG_STREAM_EP);
+            break;
+        case SK_FILE:
+            rc = scalar(c, v, key, EXPECT_FILE, &s);
+            if (rc == 0 && (s[0] == '\0' || strlen(s) >= CONF_FILE_PATH_MAX))
+                rc = fail(c, vline[i], key, EXPECT_FILE);
+            if (rc == 0)
+                memcpy(sc->file, s, strlen(s) + 1);
+            break;
+        case SK_LINE_MAX:
+            rc = get_size(c, v, key, LOG_LINE_MIN, LOG_LINE_MAX, EXPECT_LINE_MAX, &sc->line_max);
+            break;
+        case SK_COUNT:
+            rc = -1;
+            break;
+        }
+        if (rc != 0)
+            return -1;
+    }
+    if (vline[SK_NAME] == 0)
+        snprintf(sc->name, sizeof(sc->name), "sink%zu", idx + 1);
+    if (vline[SK_LISTEN] == 0) {
+        snprintf(key, sizeof(key), "%s.listen", path);
+        return fail(c, node_line(n), key, "missing from sink '%s': " EXPECT_EP, sc->name);
+    }
+    if (vline[SK_FILE] == 0) {
+        snprintf(key, sizeof(key), "%s.file", path);
+        return fail(c, node_line(n), key, "missing from sink '%s': " EXPECT_FILE, sc->name);
+    }
+    for (size_t j = 0; j < idx; j++) {
+        if (strcmp(cfg->sinks[j].name, sc->name) != 0)
+            continue;
+        snprintf(key, sizeof(key), "%s.name", path);
+        return fail(c, vline[SK_NAME] ? vline[SK_NAME] : node_line(n), key,
+                    "expected a unique name; log_sinks[%zu] is already called '%s'", j, sc->name);
+    }
+    *listen_line = vline[SK_LISTEN];
+    return 0;
+}
+
+static int
+parse_sinks(struct ctx *c, const yaml_node_t *v, struct config *cfg, size_t *lines)
+{
+    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start)
+        return fail(c, node_line(v), "log_sinks",
+                    "expected a list of sinks (each with listen and file), not %s",
+                    v->type == YAML_SEQUENCE_NODE ? "an empty list" : node_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > CONF_SINKS_MAX)
+        return fail(c, node_line(v), "log_sinks", "expected at most %d sinks", CONF_SINKS_MAX);
+    cfg->sinks = calloc(n, sizeof(*cfg->sinks));
+    if (cfg->sinks == NULL)
+        return fail(c, node_line(v), "log_sinks", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        if (parse_sink(c, item, cfg, i, &lines[i]) != 0)
+            return -1;
+        cfg->n_sinks = i + 1;
+    }
+    return 0;
+}
+
+/* The log listeners (logs.listen, each sink's listen) must differ from each
+ * other, from every relay's listen and from metrics. */
+static int
+check_log_listeners(struct ctx *c, const struct config *cfg, size_t logs_line,
+                    const size_t *sink_lines)
+{
+    struct owner {
+        const struct endpoint *ep;
+        char what[CONF_NAME_MAX + 48];
+        size_t line; /* 0: not a log listener (only collides) */
+    };
+    size_t n = cfg->n_relays + cfg->n_sinks + 2, k = 0;
+    struct owner *o = calloc(n, sizeof(*o));
+    char ep[EP_HOST_MAX + EP_PATH_MAX + 32], key[CONF_KEY_MAX + 16];
+    int rc = 0;
+
+    if (o == NULL)
+        return fail(c, 1, NULL, "out of memory");
+    for (size_t i = 0; i < cfg->n_relays; i++, k++) {
+        o[k].ep = &cfg->relays[i].listen;
+        snprintf(o[k].what, sizeof(o[k].what), "relays[%zu] ('%s')", i, cfg->relays[i].name);
+    }
+    if (cfg->has_metrics) {
+        o[k].ep = &cfg->metrics;
+        snprintf(o[k++].what, sizeof(o[0].what), "metrics");
+    }
+    if (cfg->logs.has_listen) {
+        o[k].ep = &cfg->logs.listen;
+        o[k].line = logs_line;
+        snprintf(o[k++].what, sizeof(o[0].what), "logs");
+    }
+    for (size_t i = 0; i < cfg->n_sinks; i++, k++) {
+        o[k].ep = &cfg->sinks[i].listen;
+        o[k].line = sink_lines[i];
+        snprintf(o[k].what, sizeof(o[k].what), "log_sinks[%zu] ('%s')", i, cfg->sinks[i].name);
+    }
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        if (o[i].line == 0)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            if (!endpoint_equal(o[i].ep, o[j].ep))
+                continue;
+            if (strcmp(o[i].what, "logs") == 0)
+                snprintf(key, sizeof(key), "logs.listen");
+            else
+                snprintf(key, sizeof(key), "log_sinks[%zu].listen", i - (k - cfg->n_sinks));
+            endpoint_format(o[i].ep, ep, sizeof(ep));
+            rc = fail(c, o[i].line, key,
+                      "expected an endpoint nothing else listens on; %s already listens on %s",
+                      o[j].what, ep);
+            break;
+        }
+    }
+    free(o);
+    return rc;
+}
+
+static int
 parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 {
     size_t seen[TK_COUNT] = {0};
-    size_t metrics_line = 0;
+    size_t metrics_line = 0, logs_listen_line = 0;
+    size_t sink_lines[CONF_SINKS_MAX] = {0};
 
     if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
         return fail(c, node_line(root), NULL,
@@ -806,7 +1127,7 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
     if (root->type != YAML_MAPPING_NODE)
         return fail(c, node_line(root), NULL,
                     "expected a mapping of settings (threads, log_level, metrics, "
-                    "drain_timeout, relays), not %s",
+                    "drain_timeout, relays, logs, log_sinks), not %s",
                     node_kind(root));
 
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -842,6 +1163,12 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
         case TK_RELAYS:
             rc = parse_relays(c, v, cfg);
             break;
+        case TK_LOGS:
+            rc = parse_logs(c, v, &cfg->logs, &logs_listen_line);
+            break;
+        case TK_LOG_SINKS:
+            rc = parse_sinks(c, v, cfg, sink_lines);
+            break;
         case TK_COUNT:
             rc = -1;
             break;
@@ -850,7 +1177,7 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
             return -1;
     }
 
-    if (seen[TK_RELAYS] == 0)
+    if (seen[TK_RELAYS] == 0 && seen[TK_LOGS] == 0 && seen[TK_LOG_SINKS] == 0)
         return fail(c, node_line(root), "relays", "expected at least one relay");
     for (size_t j = 0; cfg->has_metrics && j < cfg->n_relays; j++) {
         char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
@@ -862,7 +1189,7 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
                     "listens on %s",
                     j, cfg->relays[j].name, ep);
     }
-    return 0;
+    return check_log_listeners(c, cfg, logs_listen_line, sink_lines);
 }
 
 /* Reader errors (bad UTF-8, control characters) carry a byte offset rather
@@ -916,6 +1243,8 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
     memset(cfg, 0, sizeof(*cfg));
     cfg->log_level = LOG_LVL_INFO;
     cfg->drain_timeout_ms = 30 * 1000;
+    cfg->logs.buffer = LOG_BUFFER_DEFAULT;
+    cfg->logs.line_max = LOG_LINE_DEFAULT;
     c.err[0] = '\0';
 
     if (!yaml_parser_initialize(&parser)) {

@@ -27,7 +27,20 @@
  *         - "*.s3.amazonaws.com:443"
  *         - 198.51.100.0/24:80-90   # a CIDR with a port range
  *         - 10.1.2.3:5432           # private addresses only when listed
+ *   logs:                           # enclave side: forward log lines out
+ *     forward: vsock:3:9200         # where lines go: any stream endpoint (required)
+ *     capture_stderr: true          # airlock's own lines too (still also to stderr)
+ *     listen: unix:/run/airlock/log.sock  # apps connect here and write lines (not hvsock)
+ *     buffer: 1MiB                  # bounded; full: new lines dropped and counted
+ *     line_max: 16KiB               # longer lines are cut and marked " [cut]"
+ *   log_sinks:                      # host side: append forwarded lines to files
+ *     - name: enclave16             # unique; default sink<N> (1-based)
+ *       listen: vsock:any:9200
+ *       file: /var/log/enclave.log  # O_APPEND; SIGHUP reopens it (logrotate)
+ *       line_max: 64KiB             # longer lines are cut and marked " [cut]"
  *
+ * Sizes: an integer with unit B, KiB, MiB or GiB (a bare integer is bytes).
+ * relays may be left out when logs or log_sinks is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
  * second YAML document and values of the wrong type are all errors. udp
@@ -48,6 +61,17 @@
 #define CONF_NAME_MAX 64
 #define CONF_ALLOW_MAX 64
 #define CONF_EGRESS_MAX 64
+#define CONF_SINKS_MAX 64
+#define CONF_FILE_PATH_MAX 4096
+
+/* Defaults and bounds of the log settings (bytes). */
+#define LOG_BUFFER_DEFAULT (1024 * 1024)
+#define LOG_BUFFER_MIN (64 * 1024)
+#define LOG_BUFFER_MAX (1024 * 1024 * 1024)
+#define LOG_LINE_DEFAULT (16 * 1024)
+#define LOG_SINK_LINE_DEFAULT (64 * 1024)
+#define LOG_LINE_MIN 256
+#define LOG_LINE_MAX (1024 * 1024)
 
 enum proxy_mode { PROXY_NONE, PROXY_V2 };
 
@@ -70,6 +94,25 @@ struct relay_conf {
     size_t n_egress_allow;
 };
 
+/* The enclave side of log forwarding (the logs: block). */
+struct log_conf {
+    bool enabled; /* a logs: block is present */
+    struct endpoint forward;
+    bool capture_stderr;
+    bool has_listen;
+    struct endpoint listen;
+    size_t buffer;   /* bytes, LOG_BUFFER_MIN..LOG_BUFFER_MAX */
+    size_t line_max; /* bytes, LOG_LINE_MIN..LOG_LINE_MAX, at most buffer / 4 */
+};
+
+/* One host-side log sink (an entry of log_sinks:). */
+struct log_sink_conf {
+    char name[CONF_NAME_MAX];
+    struct endpoint listen;
+    char file[CONF_FILE_PATH_MAX];
+    size_t line_max;
+};
+
 struct config {
     unsigned threads; /* 0: one per online core */
     enum log_level log_level;
@@ -78,6 +121,9 @@ struct config {
     unsigned drain_timeout_ms;
     struct relay_conf *relays; /* owned; n_relays entries */
     size_t n_relays;
+    struct log_conf logs;
+    struct log_sink_conf *sinks; /* owned; n_sinks entries */
+    size_t n_sinks;
 };
 
 /* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
@@ -107,6 +153,11 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
  * or -EINVAL (*ms untouched) for anything else, including signs, spaces,
  * compound forms like "1h30m" and values past UINT_MAX milliseconds. */
 int config_duration(const char *s, unsigned *ms);
+
+/* Parses a size ("1MiB", "512KiB", "4096", "64B", "1GiB") into *bytes.
+ * Returns 0, or -EINVAL (*bytes untouched) for anything else, including
+ * signs, spaces, other units and values past 2^40. */
+int config_size(const char *s, size_t *bytes);
 
 /* Releases what cfg owns and zeroes it; safe to call twice. */
 void config_free(struct config *cfg);

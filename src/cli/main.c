@@ -254,7 +254,12 @@ cmd_config(int argc, char **argv, int run)
         return 1;
     }
     if (!run) {
-        printf("%s: ok (%zu relays)\n", path, cfg.n_relays);
+        printf("%s: ok (%zu relays", path, cfg.n_relays);
+        if (cfg.n_sinks > 0)
+            printf(", %zu log sinks", cfg.n_sinks);
+        if (cfg.logs.enabled)
+            printf(", logs forwarded");
+        printf(")\n");
         config_free(&cfg);
         return 0;
     }

@@ -15,6 +15,8 @@
 #include "core/metrics.h"
 #include "net/transport.h"
 #include "relay/conn.h"
+#include "relay/logfwd.h"
+#include "relay/logsink.h"
 #include "relay/relay.h"
 
 #define DRAIN_POLL_MS 100
@@ -28,6 +30,9 @@ struct runtime {
     struct relay **relays;
     size_t n_relays;
     struct metrics *metrics;
+    struct logfwd *logfwd;  /* logs: (enclave side), or NULL */
+    struct logsink **sinks; /* log_sinks: (host side) */
+    size_t n_sinks;
     int sigfd;
     struct io sig_io;
     struct timer drain_timer;
@@ -89,6 +94,9 @@ render(struct strbuf *out, void *arg)
                           s->name, egress_verdict_name(v),
                           (unsigned long long)atomic_load(&s->egress_denied[v]));
     }
+    if (rt->logfwd != NULL)
+        logfwd_render(rt->logfwd, out);
+    logsink_render(rt->sinks, rt->n_sinks, out);
 }
 
 static int
@@ -110,6 +118,80 @@ metrics_apply(struct runtime *rt, const struct config *cfg)
         log_warnx("metrics: cannot listen on %s: %s", ep, strerror(-err));
     }
     return err;
+}
+
+/* ---- log forwarding and log sinks */
+
+static struct logsink *
+find_sink(struct logsink **sinks, size_t n, const char *name)
+{
+    for (size_t i = 0; sinks != NULL && i < n; i++)
+        if (sinks[i] != NULL && strcmp(logsink_conf(sinks[i])->name, name) == 0)
+            return sinks[i];
+    return NULL;
+}
+
+/* Starts, reconfigures or stops the forwarder and the sinks as cfg says.
+ * Unchanged sinks keep their streams and reopen their files (SIGHUP after
+ * logrotate); changed ones are restarted. Returns 0, or the first -errno
+ * (what could be started runs). */
+static int
+logs_apply(struct runtime *rt, const struct config *cfg)
+{
+    int rc = 0, err = 0;
+
+    if (!cfg->logs.enabled) {
+        if (rt->logfwd != NULL)
+            log_info("logs: forwarding stopped");
+        logfwd_free(rt->logfwd);
+        rt->logfwd = NULL;
+    } else if (rt->logfwd != NULL) {
+        rc = logfwd_reconfigure(rt->logfwd, &cfg->logs);
+    } else if ((rt->logfwd = logfwd_new(rt->loop, &cfg->logs, &err)) == NULL) {
+        char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
+        endpoint_format(&cfg->logs.listen, ep, sizeof(ep));
+        log_warnx("logs: cannot start: %s%s%s", strerror(-err),
+                  err == -EADDRINUSE ? " (listen endpoint in use): " : "",
+                  err == -EADDRINUSE ? ep : "");
+        rc = err;
+    }
+
+    struct logsink **next = calloc(cfg->n_sinks ? cfg->n_sinks : 1, sizeof(*next));
+    if (next == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->n_sinks; i++) {
+        const struct log_sink_conf *sc = &cfg->sinks[i];
+        struct logsink *old = find_sink(rt->sinks, rt->n_sinks, sc->name);
+        if (old != NULL && memcmp(logsink_conf(old), sc, sizeof(*sc)) == 0) {
+            logsink_reopen(old);
+            next[i] = old;
+        } else {
+            if (old != NULL) { /* its listener may be the one we need */
+                logsink_free(old);
+                for (size_t j = 0; j < rt->n_sinks; j++)
+                    if (rt->sinks[j] == old)
+                        rt->sinks[j] = NULL;
+            }
+            next[i] = logsink_new(rt->loop, sc, &err);
+            if (next[i] == NULL && rc == 0)
+                rc = err;
+        }
+        if (next[i] != NULL) /* taken over: not freed below */
+            for (size_t j = 0; j < rt->n_sinks; j++)
+                if (rt->sinks[j] == next[i])
+                    rt->sinks[j] = NULL;
+    }
+    for (size_t j = 0; j < rt->n_sinks; j++)
+        logsink_free(rt->sinks[j]);
+    free(rt->sinks);
+    /* sinks that failed to start leave a hole: compact */
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_sinks; i++)
+        if (next[i] != NULL)
+            next[n++] = next[i];
+    rt->sinks = next;
+    rt->n_sinks = n;
+    return rc;
 }
 
 /* ---- relays and reload */
@@ -234,6 +316,7 @@ reload(struct runtime *rt)
     }
     log_threshold = cfg.log_level;
     metrics_apply(rt, &cfg);
+    logs_apply(rt, &cfg);
     cfg.threads = rt->cfg.threads;
     config_free(&rt->cfg);
     rt->cfg = cfg;
@@ -265,13 +348,16 @@ static void
 drain_poll(struct runtime *rt)
 {
     size_t open = open_connections(rt);
+    size_t logs = rt->logfwd != NULL ? logfwd_pending(rt->logfwd) : 0;
 
-    if (open > 0 && loop_now(rt->loop) < rt->drain_deadline) {
+    if ((open > 0 || logs > 0) && loop_now(rt->loop) < rt->drain_deadline) {
         timer_start(rt->loop, &rt->drain_timer, DRAIN_POLL_MS, drain_check, rt);
         return;
     }
     if (open > 0)
         log_warnx("drain deadline reached: closing %zu connections", open);
+    if (logs > 0)
+        log_warnx("drain deadline reached: %zu bytes of log lines not forwarded", logs);
     /* a second signal comes here with the poll still armed: it must not fire
      * in the last loop turn of runtime_free(), after the workers are freed */
     timer_stop(rt->loop, &rt->drain_timer);
@@ -359,6 +445,15 @@ runtime_free(struct runtime *rt)
         worker_free(rt->workers[i]);
     }
     if (rt->n_workers > 0 && rt->workers[0] != NULL) {
+        /* after the other workers are gone: none of them logs into the
+         * forwarder any more */
+        logfwd_free(rt->logfwd);
+        rt->logfwd = NULL;
+        for (size_t i = 0; i < rt->n_sinks; i++)
+            logsink_free(rt->sinks[i]);
+        free(rt->sinks);
+        rt->sinks = NULL;
+        rt->n_sinks = 0;
         worker_close_all(rt->workers[0]);
         loop_stop(rt->loop);
         loop_run(rt->loop); /* one more turn runs the deferred frees */
@@ -398,6 +493,8 @@ runtime_run(struct config *cfg, const char *path)
         goto out;
     if (metrics_apply(&rt, &rt.cfg) != 0)
         goto out;
+    if (logs_apply(&rt, &rt.cfg) != 0)
+        goto out;
     for (size_t i = 1; i < rt.n_workers; i++) {
         if ((rc = worker_spawn(rt.workers[i])) != 0) {
             log_warnx("cannot start worker thread: %s", strerror(-rc));
@@ -412,6 +509,21 @@ runtime_run(struct config *cfg, const char *path)
         else
             endpoint_format(&rt.relays[i]->conf.target, t, sizeof(t));
         log_info("relay=%s listen=%s target=%s", rt.relays[i]->conf.name, l, t);
+    }
+    for (size_t i = 0; i < rt.n_sinks; i++) {
+        const struct log_sink_conf *sc = logsink_conf(rt.sinks[i]);
+        char l[EP_HOST_MAX + EP_PATH_MAX + 32];
+        endpoint_format(&sc->listen, l, sizeof(l));
+        log_info("log_sink=%s listen=%s file=%s", sc->name, l, sc->file);
+    }
+    if (rt.logfwd != NULL) {
+        char fw[EP_HOST_MAX + EP_PATH_MAX + 32], l[EP_HOST_MAX + EP_PATH_MAX + 32] = "-";
+        endpoint_format(&rt.cfg.logs.forward, fw, sizeof(fw));
+        if (rt.cfg.logs.has_listen)
+            endpoint_format(&rt.cfg.logs.listen, l, sizeof(l));
+        log_info("logs forward=%s listen=%s capture_stderr=%s buffer=%zu line_max=%zu", fw, l,
+                 rt.cfg.logs.capture_stderr ? "true" : "false", rt.cfg.logs.buffer,
+                 rt.cfg.logs.line_max);
     }
     log_info("airlock running: %zu relays, %zu threads, pid %d", rt.n_relays, rt.n_workers,
              (int)getpid());

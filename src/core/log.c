@@ -2,6 +2,7 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,21 @@
 enum log_level log_threshold = LOG_LVL_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+/* The tee is called under this lock so that log_set_tee() can promise that
+ * the old one is no longer running. It is held for one bounded call. */
+static pthread_mutex_t tee_lock = PTHREAD_MUTEX_INITIALIZER;
+static log_tee_fn tee_fn;
+static void *tee_arg;
+
+void
+log_set_tee(log_tee_fn fn, void *arg)
+{
+    pthread_mutex_lock(&tee_lock);
+    tee_fn = fn;
+    tee_arg = arg;
+    pthread_mutex_unlock(&tee_lock);
+}
 
 int
 log_level_parse(const char *s, enum log_level *out)
@@ -55,6 +71,10 @@ log_vemit(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
+    pthread_mutex_lock(&tee_lock);
+    if (tee_fn != NULL)
+        tee_fn(line, n, tee_arg);
+    pthread_mutex_unlock(&tee_lock);
     errno = saved;
 }
 

@@ -6,11 +6,22 @@
 #ifndef AIRLOCK_CORE_LOG_H
 #define AIRLOCK_CORE_LOG_H
 
+#include <stddef.h>
 #include <stdnoreturn.h>
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 extern enum log_level log_threshold;
+
+/* Receives each formatted line (newline included) after it went to stderr,
+ * on the thread that logged it. It must not block, allocate without bound,
+ * or log. */
+typedef void (*log_tee_fn)(const char *line, size_t len, void *arg);
+
+/* Installs fn (NULL removes it) to be handed every line from now on. When
+ * this returns, no call to the previous fn is running any more, so its arg
+ * may be freed. */
+void log_set_tee(log_tee_fn fn, void *arg);
 
 /* Parses "error", "warn", "info" or "debug"; returns 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);

@@ -2,6 +2,7 @@
 #include "core/metrics.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -24,6 +25,7 @@ struct request {
     size_t in_len;
     struct strbuf out;
     size_t out_off;
+    int greeted; /* hvsock listener: the device's CONNECT line answered */
     int closed;
 };
 
@@ -100,6 +102,36 @@ request_answer(struct request *rq)
     }
 }
 
+/* An hvsock listener is the device face of vsock: a host-side client (a
+ * relay with an hvsock target) first sends "CONNECT <port>\n" and waits for
+ * "OK <port>\n", like the Firecracker / Cloud Hypervisor device answers.
+ * Returns 1 once answered (the line is removed from rq->in), 0 while the
+ * line is incomplete, -1 for anything else. */
+static int
+hvsock_greet(struct request *rq)
+{
+    char *nl = memchr(rq->in, '\n', rq->in_len), *end, reply[32];
+
+    if (nl == NULL)
+        return rq->in_len < 64 ? 0 : -1;
+    *nl = '\0';
+    if (strncmp(rq->in, "CONNECT ", 8) != 0)
+        return -1;
+    errno = 0;
+    unsigned long port = strtoul(rq->in + 8, &end, 10);
+    if (errno != 0 || end == rq->in + 8 || *end != '\0' || port != rq->m->ep.port)
+        return -1;
+    int len = snprintf(reply, sizeof(reply), "OK %lu\n", port);
+    if (write(rq->io.fd, reply, (size_t)len) != len)
+        return -1;
+    size_t used = (size_t)(nl - rq->in) + 1;
+    memmove(rq->in, rq->in + used, rq->in_len - used);
+    rq->in_len -= used;
+    rq->in[rq->in_len] = '\0';
+    rq->greeted = 1;
+    return 1;
+}
+
 static void
 request_event(struct io *io, uint32_t events)
 {
@@ -116,6 +148,15 @@ request_event(struct io *io, uint32_t events)
         }
         rq->in_len += (size_t)n;
         rq->in[rq->in_len] = '\0';
+        if (rq->m->ep.kind == EP_HVSOCK && !rq->greeted) {
+            int g = hvsock_greet(rq);
+            if (g < 0) {
+                request_close(rq);
+                return;
+            }
+            if (g == 0)
+                continue;
+        }
         if (strstr(rq->in, "\r\n\r\n") != NULL || strstr(rq->in, "\n\n") != NULL) {
             request_answer(rq);
             if (rq->out.failed) {

@@ -1,7 +1,10 @@
 /* metrics.h - a minimal HTTP listener serving Prometheus text on
  * GET /metrics (any endpoint kind, so an enclave can export it over vsock).
  *
- * It answers one request per connection and closes it; anything other than
+ * On an hvsock endpoint it first answers the device's "CONNECT <port>" line
+ * with "OK <port>" (as the vsock device does), so a host relay with an
+ * hvsock target can reach it. It answers one request per connection and
+ * closes it; anything other than
  * GET /metrics gets 404, a request over 4 KiB or slower than 5 s is dropped. */
 #ifndef AIRLOCK_CORE_METRICS_H
 #define AIRLOCK_CORE_METRICS_H

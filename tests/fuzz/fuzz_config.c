@@ -1,7 +1,7 @@
 /* fuzz_config.c - libFuzzer harness for the YAML config loader.
  *
  * Parses the input as a config file. On success the result must satisfy
- * what the loader promises (at least one relay, each passing
+ * what the loader promises (at least one relay, log sink or logs block, each relay passing
  * relay_conf_check(), names valid and unique, limits kept); on failure the
  * message must be one printable line naming the file and cfg must own
  * nothing. abort() on any broken promise. */
@@ -23,7 +23,15 @@ check(int ok)
 static void
 check_ok(const struct config *cfg)
 {
-    check(cfg->n_relays >= 1 && cfg->relays != NULL);
+    check((cfg->n_relays >= 1 && cfg->relays != NULL) || cfg->logs.enabled || cfg->n_sinks >= 1);
+    check(!cfg->logs.enabled || cfg->logs.line_max <= cfg->logs.buffer / 4);
+    check(!cfg->logs.enabled || cfg->logs.capture_stderr || cfg->logs.has_listen);
+    for (size_t i = 0; i < cfg->n_sinks; i++) {
+        check(cfg->sinks[i].file[0] != '\0');
+        check(cfg->sinks[i].line_max >= LOG_LINE_MIN && cfg->sinks[i].line_max <= LOG_LINE_MAX);
+        for (size_t j = 0; j < i; j++)
+            check(strcmp(cfg->sinks[i].name, cfg->sinks[j].name) != 0);
+    }
     check(cfg->threads <= 256);
     check(cfg->log_level <= LOG_LVL_DEBUG);
     check(!cfg->has_metrics || cfg->metrics.kind != EP_UDP);

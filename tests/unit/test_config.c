@@ -392,10 +392,12 @@ static void
 test_err_root(void **state)
 {
     (void)state;
-    expect_error("- relays\n", "airlock.yaml:1: expected a mapping of settings (threads, "
-                               "log_level, metrics, drain_timeout, relays), not a list");
-    expect_error("hello\n", "airlock.yaml:1: expected a mapping of settings (threads, "
-                            "log_level, metrics, drain_timeout, relays), not a single value");
+    expect_error("- relays\n",
+                 "airlock.yaml:1: expected a mapping of settings (threads, "
+                 "log_level, metrics, drain_timeout, relays, logs, log_sinks), not a list");
+    expect_error("hello\n",
+                 "airlock.yaml:1: expected a mapping of settings (threads, "
+                 "log_level, metrics, drain_timeout, relays, logs, log_sinks), not a single value");
     expect_error("relays:\n" RELAY_OK "---\n"
                  "relays:\n" RELAY_OK,
                  "airlock.yaml:5: expected a single YAML document; found another one");
@@ -902,6 +904,179 @@ test_load(void **state)
     config_free(&cfg);
 }
 
+static void
+test_logs(void **state)
+{
+    struct config cfg;
+    size_t n;
+    (void)state;
+
+    must_parse("logs:\n"
+               "  forward: vsock:3:9200\n"
+               "  capture_stderr: true\n"
+               "  listen: unix:/run/airlock/log.sock\n"
+               "  buffer: 4MiB\n"
+               "  line_max: 1KiB\n"
+               "log_sinks:\n"
+               "  - name: enclave16\n"
+               "    listen: vsock:any:9200\n"
+               "    file: /var/log/enclave.log\n"
+               "    line_max: 512B\n"
+               "  - listen: hvsock:/run/dev.sock:9201\n"
+               "    file: relative.log\n",
+               &cfg);
+    assert_int_equal(cfg.n_relays, 0);
+    assert_true(cfg.logs.enabled);
+    assert_endpoint(&cfg.logs.forward, "vsock:3:9200");
+    assert_true(cfg.logs.capture_stderr);
+    assert_true(cfg.logs.has_listen);
+    assert_endpoint(&cfg.logs.listen, "unix:/run/airlock/log.sock");
+    assert_int_equal(cfg.logs.buffer, 4 * 1024 * 1024);
+    assert_int_equal(cfg.logs.line_max, 1024);
+    assert_int_equal(cfg.n_sinks, 2);
+    assert_string_equal(cfg.sinks[0].name, "enclave16");
+    assert_endpoint(&cfg.sinks[0].listen, "vsock:any:9200");
+    assert_string_equal(cfg.sinks[0].file, "/var/log/enclave.log");
+    assert_int_equal(cfg.sinks[0].line_max, 512);
+    assert_string_equal(cfg.sinks[1].name, "sink2");
+    assert_string_equal(cfg.sinks[1].file, "relative.log");
+    assert_int_equal(cfg.sinks[1].line_max, LOG_SINK_LINE_DEFAULT);
+    config_free(&cfg);
+    config_free(&cfg);
+
+    /* defaults; relays alongside */
+    must_parse("logs:\n  forward: unix:/x.sock\n  capture_stderr: yes\nrelays:\n" RELAY_OK, &cfg);
+    assert_false(cfg.logs.has_listen);
+    assert_int_equal(cfg.logs.buffer, LOG_BUFFER_DEFAULT);
+    assert_int_equal(cfg.logs.line_max, LOG_LINE_DEFAULT);
+    assert_int_equal(cfg.n_relays, 1);
+    config_free(&cfg);
+    must_parse("relays:\n" RELAY_OK, &cfg);
+    assert_false(cfg.logs.enabled);
+    assert_int_equal(cfg.n_sinks, 0);
+    config_free(&cfg);
+
+    assert_int_equal(config_size("0", &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(config_size("64B", &n), 0);
+    assert_int_equal(n, 64);
+    assert_int_equal(config_size("3KiB", &n), 0);
+    assert_int_equal(n, 3072);
+    assert_int_equal(config_size("1GiB", &n), 0);
+    assert_int_equal(n, 1024 * 1024 * 1024);
+    assert_int_equal(config_size("1024GiB", &n), 0);
+    assert_int_equal(n, 1024ull * 1024 * 1024 * 1024);
+    n = 7;
+    static const char *const bad[] = {"",
+                                      "-1",
+                                      "+1",
+                                      " 1",
+                                      "1 ",
+                                      "1k",
+                                      "1KB",
+                                      "1kib",
+                                      "1.5MiB",
+                                      "1025GiB",
+                                      "99999999999999999999",
+                                      "MiB",
+                                      "1MiBx"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(config_size(bad[i], &n), -EINVAL);
+    assert_int_equal(n, 7);
+}
+
+#define BUF_MSG "expected a size from 64KiB to 1GiB (B, KiB, MiB, GiB; a bare integer is bytes)"
+#define LINE_MSG "expected a size from 256B to 1MiB (B, KiB, MiB, GiB; a bare integer is bytes)"
+
+static void
+test_err_logs(void **state)
+{
+    (void)state;
+    expect_error("logs: 1\n", "airlock.yaml:1: logs: expected a mapping of log settings "
+                              "(forward, capture_stderr, listen, buffer, line_max), not a single "
+                              "value");
+    expect_error("logs:\n  capture_stderr: true\n",
+                 "airlock.yaml:2: logs.forward: missing: expected the endpoint to forward log "
+                 "lines to (" EP_FORMS ")");
+    expect_error("logs:\n  forward: unix:/f\n",
+                 "airlock.yaml:2: logs: expected capture_stderr: true or a listen endpoint; "
+                 "nothing would be forwarded");
+    expect_error("logs:\n  forward: vsock:any:9\n  capture_stderr: true\n",
+                 "airlock.yaml:2: logs.forward: expected the CID to connect to; vsock:any is for "
+                 "listeners");
+    expect_error("logs:\n  forward: tcp:logs.example:9\n  capture_stderr: true\n",
+                 "airlock.yaml:2: logs.forward: expected an IP address, not a host name "
+                 "(logs.example)");
+    expect_error("logs:\n  forward: udp:127.0.0.1:9\n  capture_stderr: true\n",
+                 "airlock.yaml:2: logs.forward: expected a stream endpoint (tcp, unix, vsock, "
+                 "hvsock), not udp");
+    expect_error("logs:\n  forward: unix:/f\n  listen: unix:/f\n",
+                 "airlock.yaml:3: logs.listen: expected an endpoint other than forward (lines "
+                 "would loop)");
+    expect_error("logs:\n  forward: unix:/f\n  listen: hvsock:/d.sock:5\n",
+                 "airlock.yaml:3: logs.listen: expected a unix, tcp or vsock endpoint for apps; "
+                 "hvsock is the host's face of vsock");
+    expect_error("logs:\n  forward: unix:/f\n  capture_stderr: maybe\n",
+                 "airlock.yaml:3: logs.capture_stderr: expected true or false");
+    expect_error("logs:\n  forward: unix:/f\n  capture_stderr: true\n  buffer: 1KiB\n",
+                 "airlock.yaml:4: logs.buffer: " BUF_MSG);
+    expect_error("logs:\n  forward: unix:/f\n  capture_stderr: true\n  buffer: 2GiB\n",
+                 "airlock.yaml:4: logs.buffer: " BUF_MSG);
+    expect_error("logs:\n  forward: unix:/f\n  capture_stderr: true\n  line_max: 10\n",
+                 "airlock.yaml:4: logs.line_max: " LINE_MSG);
+    expect_error("logs:\n  forward: unix:/f\n  capture_stderr: true\n  buffer: 64KiB\n"
+                 "  line_max: 32KiB\n",
+                 "airlock.yaml:5: logs.line_max: expected line_max (32768) to be at most a "
+                 "quarter of buffer (65536)");
+    expect_error(
+        "logs:\n  forward: unix:/f\n  captur_stderr: true\n",
+        "airlock.yaml:3: logs: unknown key 'captur_stderr' (did you mean 'capture_stderr'?)");
+    expect_error("logs:\n  forward: unix:/f\n  capture_stderr: true\n  forward: unix:/g\n",
+                 "airlock.yaml:4: logs.forward: duplicate key; first set on line 2");
+    expect_error("metrics: unix:/m\nlogs:\n  forward: unix:/f\n  listen: unix:/m\n",
+                 "airlock.yaml:4: logs.listen: expected an endpoint nothing else listens on; "
+                 "metrics already listens on unix:/m");
+}
+
+static void
+test_err_log_sinks(void **state)
+{
+    (void)state;
+    expect_error("log_sinks: []\n", "airlock.yaml:1: log_sinks: expected a list of sinks (each "
+                                    "with listen and file), not an empty list");
+    expect_error("log_sinks: x\n", "airlock.yaml:1: log_sinks: expected a list of sinks (each "
+                                   "with listen and file), not a single value");
+    expect_error("log_sinks:\n  - file: /f\n", "airlock.yaml:2: log_sinks[0].listen: missing from "
+                                               "sink 'sink1': expected an endpoint (" EP_FORMS ")");
+    expect_error("log_sinks:\n  - listen: unix:/s\n",
+                 "airlock.yaml:2: log_sinks[0].file: missing from sink 'sink1': expected a file "
+                 "path of 1-4095 bytes");
+    expect_error("log_sinks:\n  - listen: unix:/s\n    file: ''\n",
+                 "airlock.yaml:3: log_sinks[0].file: expected a file path of 1-4095 bytes");
+    expect_error("log_sinks:\n  - listen: udp:127.0.0.1:9\n    file: /f\n",
+                 "airlock.yaml:2: log_sinks[0].listen: expected a stream endpoint (tcp, unix, "
+                 "vsock, hvsock), not udp");
+    expect_error("log_sinks:\n  - listen: unix:/s\n    file: /f\n    line_max: 2MiB\n",
+                 "airlock.yaml:4: log_sinks[0].line_max: " LINE_MSG);
+    expect_error("log_sinks:\n  - listen: unix:/s\n    file: /f\n    files: /g\n",
+                 "airlock.yaml:4: log_sinks[0]: unknown key 'files' (did you mean 'file'?)");
+    expect_error("log_sinks:\n  - {name: a, listen: unix:/s, file: /f}\n"
+                 "  - {name: a, listen: unix:/t, file: /g}\n",
+                 "airlock.yaml:3: log_sinks[1].name: expected a unique name; log_sinks[0] is "
+                 "already called 'a'");
+    expect_error("log_sinks:\n  - {listen: unix:/s, file: /f}\n  - {listen: unix:/s, file: /g}\n",
+                 "airlock.yaml:3: log_sinks[1].listen: expected an endpoint nothing else listens "
+                 "on; log_sinks[0] ('sink1') already listens on unix:/s");
+    expect_error("relays:\n  - {name: web, listen: 'unix:/s', target: 'unix:/t'}\n"
+                 "log_sinks:\n  - {listen: 'unix:/s', file: /f}\n",
+                 "airlock.yaml:4: log_sinks[0].listen: expected an endpoint nothing else listens "
+                 "on; relays[0] ('web') already listens on unix:/s");
+    expect_error("logs:\n  forward: unix:/f\n  listen: unix:/s\n"
+                 "log_sinks:\n  - {listen: 'unix:/s', file: /f}\n",
+                 "airlock.yaml:5: log_sinks[0].listen: expected an endpoint nothing else listens "
+                 "on; logs already listens on unix:/s");
+}
+
 int
 main(void)
 {
@@ -935,6 +1110,9 @@ main(void)
         cmocka_unit_test(test_relay_conf_check),
         cmocka_unit_test(test_short_err_buffer),
         cmocka_unit_test(test_load),
+        cmocka_unit_test(test_logs),
+        cmocka_unit_test(test_err_logs),
+        cmocka_unit_test(test_err_log_sinks),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,704 @@
+/* logfwd.c - the log forwarder; see logfwd.h.
+ *
+ *   BACKOFF --timer--> CONNECTING --connected--> (HANDSHAKE, hvsock) --> CONNECTED
+ *      ^                   |                          |                      |
+ *      +---- failed, timed out, refused, broken ------+----------------------+
+ *
+ * The stream only ever carries whole lines: logring hands out bytes from
+ * line starts, and after a break logring_rewind() sends the partly written
+ * line again from its start (the sink marks the fragment it got). */
+#include "relay/logfwd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/logring.h"
+#include "net/transport.h"
+#include "proto/lines.h"
+
+#define FWD_CONNECT_TIMEOUT_MS 5000
+#define FWD_BACKOFF_MIN_MS 100
+#define FWD_BACKOFF_MAX_MS 2000
+#define FWD_SOURCES_MAX 256
+#define FWD_READ_BUDGET (256 * 1024)   /* per source and wakeup */
+#define FWD_WRITE_BUDGET (1024 * 1024) /* per wakeup */
+#define FWD_SCRATCH (64 * 1024)
+#define FWD_HELLO_MAX 64
+#define FWD_TAG_MAX 48
+
+static const char airlock_tag[] = "airlock: ";
+
+enum fwd_state {
+    FWD_ST_BACKOFF,    /* waiting to (re)connect */
+    FWD_ST_CONNECTING, /* non-blocking connect in progress */
+    FWD_ST_HANDSHAKE,  /* hvsock: CONNECT sent, waiting for "OK" */
+    FWD_ST_CONNECTED,  /* sending lines */
+};
+
+enum src_state { SRC_ST_OPEN, SRC_ST_CLOSED };
+
+/* One app connected to the listen endpoint. */
+struct logsrc {
+    struct logsrc *prev, *next;
+    struct logfwd *f;
+    enum src_state state;
+    struct io io;
+    struct task more; /* reading continued after its budget */
+    struct task reap;
+    struct line_split ls;
+    uint8_t *buf; /* line_max bytes: the partial line */
+    char tag[FWD_TAG_MAX];
+    size_t tag_len;
+};
+
+struct logfwd {
+    struct loop *loop;
+    struct log_conf conf;
+    struct logring ring;
+    enum fwd_state state;
+    struct io out;      /* the forward stream; fd -1 when none */
+    struct timer timer; /* backoff or connect timeout */
+    unsigned backoff_ms;
+    unsigned failures; /* connect failures since the last success */
+    uint64_t errors;   /* connect failures and broken streams, for metrics */
+    uint64_t connects; /* streams established */
+    uint8_t hello[FWD_HELLO_MAX];
+    size_t hello_len;
+    int wakefd; /* eventfd: the tee says "lines arrived" from any thread */
+    struct io wake_io;
+    struct task flush;
+    struct task reap;
+    bool tee;
+    int listen_fd;
+    struct io listen_io;
+    struct endpoint listening; /* valid while listen_fd >= 0 */
+    struct logsrc *sources;
+    size_t n_sources;
+    uint64_t next_src;
+    uint64_t refused; /* app connections over FWD_SOURCES_MAX */
+    uint8_t scratch[FWD_SCRATCH];
+};
+
+static void fwd_connect(struct logfwd *f);
+
+static void
+describe_forward(const struct logfwd *f, char *buf, size_t len)
+{
+    endpoint_format(&f->conf.forward, buf, len);
+}
+
+/* ---- the forward stream */
+
+static void
+stream_close(struct logfwd *f)
+{
+    if (f->out.fd < 0)
+        return;
+    io_stop(f->loop, &f->out);
+    close(f->out.fd);
+    f->out.fd = -1;
+    logring_rewind(&f->ring);
+}
+
+static void
+backoff_fired(struct timer *t)
+{
+    fwd_connect(t->data);
+}
+
+/* The stream failed to come up (connected false) or broke: close it and
+ * try again after the backoff. Only the first failure in a row is logged,
+ * so that a sink that is down for hours does not fill the buffer with our
+ * own complaints. */
+static void
+stream_failed(struct logfwd *f, const char *what, int err)
+{
+    char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
+    bool was_up = f->state == FWD_ST_CONNECTED;
+
+    describe_forward(f, ep, sizeof(ep));
+    stream_close(f);
+    f->errors++;
+    if (was_up || f->failures == 0) {
+        struct logring_stats st;
+        logring_stats(&f->ring, &st);
+        log_warnx("log forward to %s %s: %s; buffering (%zu of %zu bytes used), retrying", ep, what,
+                  err ? strerror(err) : "closed", st.buffered, f->conf.buffer);
+    }
+    f->failures++;
+    f->state = FWD_ST_BACKOFF;
+    timer_start(f->loop, &f->timer, f->backoff_ms, backoff_fired, f);
+    f->backoff_ms = f->backoff_ms * 2 > FWD_BACKOFF_MAX_MS ? FWD_BACKOFF_MAX_MS : f->backoff_ms * 2;
+}
+
+static void
+fwd_flush_task(struct task *t)
+{
+    struct logfwd *f = t->data;
+    size_t budget = FWD_WRITE_BUDGET;
+    struct iovec iov[2];
+
+    if (f->state != FWD_ST_CONNECTED)
+        return;
+    while (budget > 0) {
+        int n = logring_peek(&f->ring, iov);
+        if (n == 0)
+            return;
+        if (iov[0].iov_len >= budget) {
+            iov[0].iov_len = budget;
+            n = 1;
+        } else if (n == 2 && iov[0].iov_len + iov[1].iov_len > budget) {
+            iov[1].iov_len = budget - iov[0].iov_len;
+        }
+        ssize_t w = writev(f->out.fd, iov, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN)
+            return; /* EPOLLOUT brings us back */
+        if (w <= 0) {
+            stream_failed(f, "lost", w < 0 ? errno : EPIPE);
+            return;
+        }
+        logring_sent(&f->ring, (size_t)w);
+        budget -= (size_t)w;
+    }
+    loop_defer(f->loop, &f->flush, fwd_flush_task, f); /* let others run first */
+}
+
+static void
+kick(struct logfwd *f)
+{
+    if (f->state == FWD_ST_CONNECTED)
+        loop_defer(f->loop, &f->flush, fwd_flush_task, f);
+}
+
+static void
+stream_up(struct logfwd *f)
+{
+    char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
+
+    timer_stop(f->loop, &f->timer);
+    f->state = FWD_ST_CONNECTED;
+    f->connects++;
+    describe_forward(f, ep, sizeof(ep));
+    if (f->failures > 1)
+        log_info("log forward to %s connected after %u attempts", ep, f->failures);
+    else
+        log_info("log forward to %s connected", ep);
+    f->failures = 0;
+    f->backoff_ms = FWD_BACKOFF_MIN_MS;
+    kick(f);
+}
+
+/* hvsock: the device answers "OK <port>\n" before the stream is ours. */
+static void
+read_hello(struct logfwd *f)
+{
+    for (;;) {
+        ssize_t n = read(f->out.fd, f->hello + f->hello_len, sizeof(f->hello) - f->hello_len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            stream_failed(f, "refused", n < 0 ? errno : ECONNRESET);
+            return;
+        }
+        f->hello_len += (size_t)n;
+        uint8_t *nl = memchr(f->hello, '\n', f->hello_len);
+        if (nl == NULL && f->hello_len < sizeof(f->hello))
+            continue;
+        if (nl == NULL || f->hello_len < 3 || memcmp(f->hello, "OK ", 3) != 0) {
+            stream_failed(f, "refused by the hvsock device", ECONNREFUSED);
+            return;
+        }
+        stream_up(f);
+        return;
+    }
+}
+
+/* CONNECTED: the sink never talks; EOF or an error means it went away. */
+static void
+drain_input(struct logfwd *f)
+{
+    uint8_t sink[256];
+
+    for (;;) {
+        ssize_t n = read(f->out.fd, sink, sizeof(sink));
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        stream_failed(f, "lost", n < 0 ? errno : 0);
+        return;
+    }
+}
+
+static void
+connected(struct logfwd *f)
+{
+    int rc = transport_connect_result(f->out.fd);
+
+    if (rc != 0) {
+        stream_failed(f, "connect failed", -rc);
+        return;
+    }
+    if (f->conf.forward.kind == EP_HVSOCK) {
+        char line[32];
+        int len = snprintf(line, sizeof(line), "CONNECT %u\n", f->conf.forward.port);
+        if (write(f->out.fd, line, (size_t)len) != len) {
+            stream_failed(f, "connect failed", errno);
+            return;
+        }
+        f->state = FWD_ST_HANDSHAKE;
+        f->hello_len = 0;
+        read_hello(f);
+        return;
+    }
+    stream_up(f);
+}
+
+static void
+out_event(struct io *io, uint32_t events)
+{
+    struct logfwd *f = io->data;
+
+    switch (f->state) {
+    case FWD_ST_CONNECTING:
+        if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            connected(f);
+        break;
+    case FWD_ST_HANDSHAKE:
+        read_hello(f);
+        break;
+    case FWD_ST_CONNECTED:
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+            drain_input(f);
+            if (f->state != FWD_ST_CONNECTED)
+                break;
+        }
+        if (events & EPOLLOUT)
+            fwd_flush_task(&f->flush);
+        break;
+    case FWD_ST_BACKOFF:
+        break;
+    }
+}
+
+static void
+connect_timeout(struct timer *t)
+{
+    stream_failed(t->data, "connect timed out", ETIMEDOUT);
+}
+
+static void
+fwd_connect(struct logfwd *f)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool pending;
+    int rc, fd;
+
+    stream_close(f);
+    f->state = FWD_ST_CONNECTING;
+    rc = transport_addr(&f->conf.forward, &ss, &len);
+    if (rc != 0) {
+        stream_failed(f, "connect failed", rc == -EAGAIN ? EADDRNOTAVAIL : -rc);
+        return;
+    }
+    fd = transport_connect((struct sockaddr *)&ss, len, &pending);
+    if (fd < 0) {
+        stream_failed(f, "connect failed", -fd);
+        return;
+    }
+    rc = io_start(f->loop, &f->out, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, out_event, f);
+    if (rc != 0) {
+        close(fd);
+        stream_failed(f, "connect failed", -rc);
+        return;
+    }
+    timer_start(f->loop, &f->timer, FWD_CONNECT_TIMEOUT_MS, connect_timeout, f);
+    if (!pending)
+        connected(f);
+}
+
+/* ---- lines in */
+
+/* Puts one line into the buffer and wakes the sender if it was idle. */
+static void
+put_line(struct logfwd *f, enum log_source src, const char *tag, size_t tag_len,
+         const uint8_t *line, size_t len, bool cut)
+{
+    if (logring_put(&f->ring, src, tag, tag_len, line, len, cut) == 1)
+        kick(f);
+}
+
+/* log.c's tee: any thread, under log.c's lock; must not log or block. */
+static void
+tee_line(const char *line, size_t len, void *arg)
+{
+    struct logfwd *f = arg;
+    bool cut = false;
+
+    if (len > 0 && line[len - 1] == '\n')
+        len--;
+    if (len > f->conf.line_max) {
+        len = f->conf.line_max;
+        cut = true;
+    }
+    if (logring_put(&f->ring, LOG_SRC_AIRLOCK, airlock_tag, sizeof(airlock_tag) - 1, line, len,
+                    cut) == 1) {
+        uint64_t one = 1;
+        ssize_t w = write(f->wakefd, &one, sizeof(one));
+        (void)w; /* EAGAIN: the counter is full, so a wake-up is pending */
+    }
+}
+
+static void
+wake_event(struct io *io, uint32_t events)
+{
+    struct logfwd *f = io->data;
+    uint64_t n;
+    (void)events;
+
+    while (read(f->wakefd, &n, sizeof(n)) > 0)
+        ;
+    kick(f);
+}
+
+static void
+src_reap(struct task *t)
+{
+    struct logsrc *s = t->data;
+
+    free(s->buf);
+    free(s);
+}
+
+static void
+src_close(struct logsrc *s)
+{
+    struct logfwd *f = s->f;
+    struct line l;
+
+    if (s->state == SRC_ST_CLOSED)
+        return;
+    /* the app's last line, even without its newline */
+    if (line_flush(&s->ls, &l) == PARSE_OK)
+        put_line(f, LOG_SRC_APP, s->tag, s->tag_len, l.data, l.len, l.cut);
+    s->state = SRC_ST_CLOSED;
+    io_stop(f->loop, &s->io);
+    close(s->io.fd);
+    s->io.fd = -1;
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        f->sources = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    f->n_sources--;
+    loop_defer(f->loop, &s->reap, src_reap, s);
+}
+
+static void src_more(struct task *t);
+
+static void
+src_read(struct logsrc *s)
+{
+    struct logfwd *f = s->f;
+    size_t budget = FWD_READ_BUDGET;
+
+    while (budget > 0) {
+        ssize_t n = read(s->io.fd, f->scratch, sizeof(f->scratch));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            src_close(s);
+            return;
+        }
+        size_t off = 0;
+        while (off < (size_t)n) {
+            struct line l;
+            size_t used;
+            if (line_next(&s->ls, f->scratch + off, (size_t)n - off, &used, &l) != PARSE_OK)
+                break;
+            off += used;
+            put_line(f, LOG_SRC_APP, s->tag, s->tag_len, l.data, l.len, l.cut);
+        }
+        budget -= (size_t)n < budget ? (size_t)n : budget;
+    }
+    loop_defer(f->loop, &s->more, src_more, s);
+}
+
+static void
+src_more(struct task *t)
+{
+    struct logsrc *s = t->data;
+
+    if (s->state == SRC_ST_OPEN)
+        src_read(s);
+}
+
+static void
+src_event(struct io *io, uint32_t events)
+{
+    (void)events;
+    src_read(io->data);
+}
+
+static void
+src_accept(struct io *io, uint32_t events)
+{
+    struct logfwd *f = io->data;
+    (void)events;
+
+    for (;;) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ECONNABORTED || errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                log_warn("log listen accept");
+            return;
+        }
+        if (f->n_sources >= FWD_SOURCES_MAX) {
+            if (f->refused++ == 0)
+                log_warnx("log listen: more than %d apps connected; refusing more",
+                          FWD_SOURCES_MAX);
+            close(fd);
+            continue;
+        }
+        struct logsrc *s = calloc(1, sizeof(*s));
+        uint8_t *buf = malloc(f->conf.line_max);
+        if (s == NULL || buf == NULL ||
+            io_start(f->loop, &s->io, fd, EPOLLIN | EPOLLRDHUP, src_event, s) != 0) {
+            free(s);
+            free(buf);
+            close(fd);
+            continue;
+        }
+        s->f = f;
+        s->buf = buf;
+        s->state = SRC_ST_OPEN;
+        line_split_init(&s->ls, buf, f->conf.line_max);
+        uint64_t id = ++f->next_src;
+        struct ucred cred;
+        socklen_t clen = sizeof(cred);
+        int k;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 && cred.pid > 0)
+            k = snprintf(s->tag, sizeof(s->tag), "app[%d]#%llu: ", (int)cred.pid,
+                         (unsigned long long)id);
+        else
+            k = snprintf(s->tag, sizeof(s->tag), "app#%llu: ", (unsigned long long)id);
+        s->tag_len = k > 0 && (size_t)k < sizeof(s->tag) ? (size_t)k : strlen(s->tag);
+        s->next = f->sources;
+        if (f->sources != NULL)
+            f->sources->prev = s;
+        f->sources = s;
+        f->n_sources++;
+        src_read(s);
+    }
+}
+
+static void
+listen_close(struct logfwd *f)
+{
+    if (f->listen_fd < 0)
+        return;
+    io_stop(f->loop, &f->listen_io);
+    close(f->listen_fd);
+    f->listen_fd = -1;
+    transport_unlisten(&f->listening);
+}
+
+static int
+listen_open(struct logfwd *f, const struct endpoint *ep)
+{
+    int fd = transport_listen(ep, 64);
+
+    if (fd < 0)
+        return fd;
+    int rc = io_start(f->loop, &f->listen_io, fd, EPOLLIN, src_accept, f);
+    if (rc != 0) {
+        close(fd);
+        transport_unlisten(ep);
+        return rc;
+    }
+    f->listen_fd = fd;
+    f->listening = *ep;
+    return 0;
+}
+
+static void
+tee_set(struct logfwd *f, bool on)
+{
+    if (on == f->tee)
+        return;
+    log_set_tee(on ? tee_line : NULL, on ? f : NULL);
+    f->tee = on;
+}
+
+/* ---- public */
+
+struct logfwd *
+logfwd_new(struct loop *loop, const struct log_conf *conf, int *err)
+{
+    struct logfwd *f = calloc(1, sizeof(*f));
+    int rc;
+
+    if (f == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    f->loop = loop;
+    f->conf = *conf;
+    f->out.fd = -1;
+    f->listen_fd = -1;
+    f->backoff_ms = FWD_BACKOFF_MIN_MS;
+    f->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (f->wakefd < 0) {
+        rc = -errno;
+        free(f);
+        *err = rc;
+        return NULL;
+    }
+    if ((rc = logring_init(&f->ring, conf->buffer)) != 0 ||
+        (rc = io_start(loop, &f->wake_io, f->wakefd, EPOLLIN, wake_event, f)) != 0)
+        goto fail;
+    if (conf->has_listen && (rc = listen_open(f, &conf->listen)) != 0)
+        goto fail;
+    tee_set(f, conf->capture_stderr);
+    fwd_connect(f);
+    return f;
+
+fail:
+    io_stop(loop, &f->wake_io);
+    close(f->wakefd);
+    logring_free(&f->ring);
+    free(f);
+    *err = rc;
+    return NULL;
+}
+
+int
+logfwd_reconfigure(struct logfwd *f, const struct log_conf *conf)
+{
+    bool listen_same = conf->has_listen == (f->listen_fd >= 0) &&
+                       (!conf->has_listen || endpoint_equal(&conf->listen, &f->listening));
+    int rc = 0;
+
+    if (!listen_same) {
+        listen_close(f);
+        if (conf->has_listen && (rc = listen_open(f, &conf->listen)) != 0) {
+            char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
+            endpoint_format(&conf->listen, ep, sizeof(ep));
+            log_warnx("logs: cannot listen on %s: %s", ep, strerror(-rc));
+        }
+    }
+    if (conf->buffer != f->conf.buffer || conf->line_max != f->conf.line_max)
+        log_warnx("logs: buffer and line_max changes take effect at the next start");
+    tee_set(f, conf->capture_stderr);
+    f->conf.capture_stderr = conf->capture_stderr;
+    f->conf.has_listen = f->listen_fd >= 0;
+    if (f->conf.has_listen)
+        f->conf.listen = f->listening;
+    if (!endpoint_equal(&conf->forward, &f->conf.forward)) {
+        f->conf.forward = conf->forward;
+        timer_stop(f->loop, &f->timer);
+        f->failures = 0;
+        f->backoff_ms = FWD_BACKOFF_MIN_MS;
+        fwd_connect(f);
+    }
+    return rc;
+}
+
+size_t
+logfwd_pending(struct logfwd *f)
+{
+    struct logring_stats st;
+
+    logring_stats(&f->ring, &st);
+    return st.buffered;
+}
+
+void
+logfwd_render(struct logfwd *f, struct strbuf *out)
+{
+    static const char *const src_names[LOG_SRC_COUNT] = {"airlock", "app"};
+    struct logring_stats st;
+
+    logring_stats(&f->ring, &st);
+    strbuf_printf(out, "# HELP airlock_log_lines_total Log lines accepted into the forward "
+                       "buffer.\n# TYPE airlock_log_lines_total counter\n");
+    for (int i = 0; i < LOG_SRC_COUNT; i++)
+        strbuf_printf(out, "airlock_log_lines_total{source=\"%s\"} %llu\n", src_names[i],
+                      (unsigned long long)st.lines[i]);
+    strbuf_printf(out, "# HELP airlock_log_dropped_total Log lines dropped because the forward "
+                       "buffer was full.\n# TYPE airlock_log_dropped_total counter\n");
+    for (int i = 0; i < LOG_SRC_COUNT; i++)
+        strbuf_printf(out, "airlock_log_dropped_total{source=\"%s\"} %llu\n", src_names[i],
+                      (unsigned long long)st.dropped[i]);
+    strbuf_printf(out, "# HELP airlock_log_cut_total Log lines cut at line_max.\n"
+                       "# TYPE airlock_log_cut_total counter\n");
+    for (int i = 0; i < LOG_SRC_COUNT; i++)
+        strbuf_printf(out, "airlock_log_cut_total{source=\"%s\"} %llu\n", src_names[i],
+                      (unsigned long long)st.cut[i]);
+    strbuf_printf(out,
+                  "# HELP airlock_log_sent_bytes_total Bytes of whole log lines written to the "
+                  "forward stream.\n# TYPE airlock_log_sent_bytes_total counter\n"
+                  "airlock_log_sent_bytes_total %llu\n"
+                  "# HELP airlock_log_buffer_bytes Bytes waiting in the forward buffer.\n"
+                  "# TYPE airlock_log_buffer_bytes gauge\nairlock_log_buffer_bytes %zu\n"
+                  "# HELP airlock_log_buffer_capacity_bytes Size of the forward buffer.\n"
+                  "# TYPE airlock_log_buffer_capacity_bytes gauge\n"
+                  "airlock_log_buffer_capacity_bytes %zu\n"
+                  "# HELP airlock_log_forward_connected 1 while the forward stream is up.\n"
+                  "# TYPE airlock_log_forward_connected gauge\n"
+                  "airlock_log_forward_connected %d\n"
+                  "# HELP airlock_log_forward_errors_total Failed connects and broken forward "
+                  "streams.\n# TYPE airlock_log_forward_errors_total counter\n"
+                  "airlock_log_forward_errors_total %llu\n"
+                  "# HELP airlock_log_sources_open Apps connected to the log listen endpoint.\n"
+                  "# TYPE airlock_log_sources_open gauge\nairlock_log_sources_open %zu\n",
+                  (unsigned long long)st.sent_bytes, st.buffered, f->conf.buffer,
+                  f->state == FWD_ST_CONNECTED, (unsigned long long)f->errors, f->n_sources);
+}
+
+static void
+fwd_reap(struct task *t)
+{
+    free(t->data);
+}
+
+void
+logfwd_free(struct logfwd *f)
+{
+    if (f == NULL)
+        return;
+    tee_set(f, false);
+    while (f->sources != NULL)
+        src_close(f->sources);
+    listen_close(f);
+    stream_close(f);
+    timer_stop(f->loop, &f->timer);
+    io_stop(f->loop, &f->wake_io);
+    close(f->wakefd);
+    f->wakefd = -1;
+    logring_free(&f->ring);
+    /* f->flush and events of f's fds may still be queued in this loop turn:
+     * free f after them (a queued flush sees a stream that is not up) */
+    f->state = FWD_ST_BACKOFF;
+    loop_defer(f->loop, &f->reap, fwd_reap, f);
+}

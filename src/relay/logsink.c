@@ -1,0 +1,472 @@
+/* logsink.c - log streams into a file; see logsink.h. */
+#include "relay/logsink.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/logring.h"
+#include "net/transport.h"
+#include "proto/lines.h"
+
+#define SINK_STREAMS_MAX 256
+#define SINK_HELLO_MAX 64
+#define SINK_HELLO_TIMEOUT_MS 5000
+#define SINK_READ_BUDGET (1024 * 1024) /* per stream and wakeup */
+#define SINK_IN (64 * 1024)
+#define SINK_OUT (128 * 1024)
+
+enum stream_state {
+    STREAM_ST_HELLO,  /* hvsock listener: waiting for "CONNECT <port>\n" */
+    STREAM_ST_LINES,  /* reading lines */
+    STREAM_ST_CLOSED, /* waiting for its deferred free */
+};
+
+struct sink_stream {
+    struct sink_stream *prev, *next;
+    struct logsink *s;
+    enum stream_state state;
+    struct io io;
+    struct timer timer; /* hello timeout */
+    struct task more;   /* reading continued after its budget */
+    struct task reap;
+    struct line_split ls;
+    uint8_t *buf; /* line_max bytes: the partial line */
+    uint8_t hello[SINK_HELLO_MAX];
+    size_t hello_len;
+};
+
+struct logsink {
+    struct loop *loop;
+    struct log_sink_conf conf;
+    int file_fd;
+    int listen_fd;
+    struct io listen_io;
+    struct sink_stream *streams;
+    size_t n_streams;
+    uint64_t lines, cut, ended_mid_line, streams_total, write_errors, refused;
+    int write_failing; /* log write errors once per run of failures */
+    struct task reap;
+    size_t out_len;
+    uint8_t in[SINK_IN];
+    uint8_t out[SINK_OUT];
+};
+
+static int
+open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+
+    return fd < 0 ? -errno : fd;
+}
+
+/* ---- the file: whole lines only */
+
+static void
+write_all(struct logsink *s, const struct iovec *iov, int n)
+{
+    struct iovec v[4];
+    size_t total = 0;
+
+    memcpy(v, iov, (size_t)n * sizeof(*iov));
+    for (int i = 0; i < n; i++)
+        total += v[i].iov_len;
+    while (total > 0) {
+        ssize_t w = writev(s->file_fd, v, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            s->write_errors++;
+            if (!s->write_failing)
+                log_warn("log_sink=%s: write to %s", s->conf.name, s->conf.file);
+            s->write_failing = 1;
+            return;
+        }
+        total -= (size_t)w;
+        for (int i = 0; i < n && w > 0; i++) {
+            size_t k = (size_t)w < v[i].iov_len ? (size_t)w : v[i].iov_len;
+            v[i].iov_base = (uint8_t *)v[i].iov_base + k;
+            v[i].iov_len -= k;
+            w -= (ssize_t)k;
+        }
+    }
+    s->write_failing = 0;
+}
+
+static void
+flush_out(struct logsink *s)
+{
+    struct iovec v = {.iov_base = s->out, .iov_len = s->out_len};
+
+    if (s->out_len > 0)
+        write_all(s, &v, 1);
+    s->out_len = 0;
+}
+
+/* Queues one line (with mark, if any, and '\n') for the file. */
+static void
+emit(struct logsink *s, const uint8_t *data, size_t len, const char *mark)
+{
+    size_t mlen = mark != NULL ? strlen(mark) : 0;
+    size_t need = len + mlen + 1;
+
+    s->lines++;
+    if (s->out_len + need > sizeof(s->out))
+        flush_out(s);
+    if (need > sizeof(s->out)) {
+        struct iovec v[3] = {{.iov_base = (void *)data, .iov_len = len},
+                             {.iov_base = (void *)mark, .iov_len = mlen},
+                             {.iov_base = "\n", .iov_len = 1}};
+        write_all(s, v, 3);
+        return;
+    }
+    if (len > 0)
+        memcpy(s->out + s->out_len, data, len);
+    if (mlen > 0)
+        memcpy(s->out + s->out_len + len, mark, mlen);
+    s->out[s->out_len + len + mlen] = '\n';
+    s->out_len += need;
+}
+
+/* ---- streams */
+
+static void
+stream_reap(struct task *t)
+{
+    struct sink_stream *st = t->data;
+
+    free(st->buf);
+    free(st);
+}
+
+static void
+stream_close(struct sink_stream *st)
+{
+    struct logsink *s = st->s;
+    struct line l;
+
+    if (st->state == STREAM_ST_CLOSED)
+        return;
+    if (line_flush(&st->ls, &l) == PARSE_OK) {
+        s->ended_mid_line++;
+        emit(s, l.data, l.len, LOGSINK_END_MARK);
+        flush_out(s);
+    }
+    st->state = STREAM_ST_CLOSED;
+    io_stop(s->loop, &st->io);
+    close(st->io.fd);
+    st->io.fd = -1;
+    timer_stop(s->loop, &st->timer);
+    if (st->prev != NULL)
+        st->prev->next = st->next;
+    else
+        s->streams = st->next;
+    if (st->next != NULL)
+        st->next->prev = st->prev;
+    s->n_streams--;
+    loop_defer(s->loop, &st->reap, stream_reap, st);
+}
+
+static void
+take_lines(struct sink_stream *st, const uint8_t *p, size_t n)
+{
+    struct logsink *s = st->s;
+    size_t off = 0;
+
+    while (off < n) {
+        struct line l;
+        size_t used;
+        if (line_next(&st->ls, p + off, n - off, &used, &l) != PARSE_OK)
+            break;
+        off += used;
+        if (l.cut)
+            s->cut++;
+        emit(s, l.data, l.len, l.cut ? LOGRING_CUT_MARK : NULL);
+    }
+}
+
+/* hvsock listener: "CONNECT <our port>\n" gets "OK <port>\n"; anything
+ * else closes the stream. Bytes after the line are log lines. */
+static void
+take_hello(struct sink_stream *st, const uint8_t *p, size_t n)
+{
+    struct logsink *s = st->s;
+    size_t room = sizeof(st->hello) - 1 - st->hello_len;
+    size_t k = n < room ? n : room;
+
+    memcpy(st->hello + st->hello_len, p, k);
+    uint8_t *nl = memchr(st->hello + st->hello_len, '\n', k);
+    st->hello_len += k;
+    if (nl == NULL) {
+        if (st->hello_len == sizeof(st->hello) - 1)
+            goto bad;
+        return;
+    }
+    size_t line_len = (size_t)(nl - st->hello);
+    char *end, reply[32];
+    st->hello[line_len] = '\0';
+    if (strncmp((char *)st->hello, "CONNECT ", 8) != 0)
+        goto bad;
+    errno = 0;
+    unsigned long port = strtoul((char *)st->hello + 8, &end, 10);
+    if (errno != 0 || *end != '\0' || end == (char *)st->hello + 8 || port != s->conf.listen.port)
+        goto bad;
+    int len = snprintf(reply, sizeof(reply), "OK %lu\n", port);
+    if (write(st->io.fd, reply, (size_t)len) != len)
+        goto bad;
+    timer_stop(s->loop, &st->timer);
+    st->state = STREAM_ST_LINES;
+    /* what came after the line in this read */
+    size_t rest_at = (line_len + 1) - (st->hello_len - k);
+    take_lines(st, p + rest_at, n - rest_at);
+    return;
+
+bad:
+    log_warnx("log_sink=%s: bad hvsock CONNECT line; closing the stream", s->conf.name);
+    stream_close(st);
+}
+
+static void stream_more(struct task *t);
+
+static void
+stream_read(struct sink_stream *st)
+{
+    struct logsink *s = st->s;
+    size_t budget = SINK_READ_BUDGET;
+
+    while (budget > 0 && st->state != STREAM_ST_CLOSED) {
+        ssize_t n = read(st->io.fd, s->in, sizeof(s->in));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            flush_out(s);
+            return;
+        }
+        if (n <= 0) {
+            flush_out(s);
+            stream_close(st);
+            return;
+        }
+        if (st->state == STREAM_ST_HELLO)
+            take_hello(st, s->in, (size_t)n);
+        else
+            take_lines(st, s->in, (size_t)n);
+        budget -= (size_t)n < budget ? (size_t)n : budget;
+    }
+    flush_out(s);
+    if (st->state != STREAM_ST_CLOSED)
+        loop_defer(s->loop, &st->more, stream_more, st);
+}
+
+static void
+stream_more(struct task *t)
+{
+    struct sink_stream *st = t->data;
+
+    if (st->state != STREAM_ST_CLOSED)
+        stream_read(st);
+}
+
+static void
+stream_event(struct io *io, uint32_t events)
+{
+    (void)events;
+    stream_read(io->data);
+}
+
+static void
+hello_timeout(struct timer *t)
+{
+    struct sink_stream *st = t->data;
+
+    log_warnx("log_sink=%s: no hvsock CONNECT line in time; closing the stream", st->s->conf.name);
+    stream_close(st);
+}
+
+static void
+sink_accept(struct io *io, uint32_t events)
+{
+    struct logsink *s = io->data;
+    (void)events;
+
+    for (;;) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ECONNABORTED || errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                log_warn("log_sink=%s: accept", s->conf.name);
+            return;
+        }
+        if (s->n_streams >= SINK_STREAMS_MAX) {
+            if (s->refused++ == 0)
+                log_warnx("log_sink=%s: more than %d streams; refusing more", s->conf.name,
+                          SINK_STREAMS_MAX);
+            close(fd);
+            continue;
+        }
+        struct sink_stream *st = calloc(1, sizeof(*st));
+        uint8_t *buf = malloc(s->conf.line_max);
+        if (st == NULL || buf == NULL ||
+            io_start(s->loop, &st->io, fd, EPOLLIN | EPOLLRDHUP, stream_event, st) != 0) {
+            free(st);
+            free(buf);
+            close(fd);
+            continue;
+        }
+        st->s = s;
+        st->buf = buf;
+        line_split_init(&st->ls, buf, s->conf.line_max);
+        st->state = s->conf.listen.kind == EP_HVSOCK ? STREAM_ST_HELLO : STREAM_ST_LINES;
+        if (st->state == STREAM_ST_HELLO)
+            timer_start(s->loop, &st->timer, SINK_HELLO_TIMEOUT_MS, hello_timeout, st);
+        st->next = s->streams;
+        if (s->streams != NULL)
+            s->streams->prev = st;
+        s->streams = st;
+        s->n_streams++;
+        s->streams_total++;
+        stream_read(st);
+    }
+}
+
+/* ---- public */
+
+struct logsink *
+logsink_new(struct loop *loop, const struct log_sink_conf *conf, int *err)
+{
+    struct logsink *s = calloc(1, sizeof(*s));
+    char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
+    int rc;
+
+    if (s == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    s->loop = loop;
+    s->conf = *conf;
+    s->listen_fd = -1;
+    s->file_fd = open_file(conf->file);
+    if (s->file_fd < 0) {
+        rc = s->file_fd;
+        log_warnx("log_sink=%s: cannot open %s: %s", conf->name, conf->file, strerror(-rc));
+        goto fail;
+    }
+    s->listen_fd = transport_listen(&conf->listen, 64);
+    if (s->listen_fd < 0) {
+        rc = s->listen_fd;
+        endpoint_format(&conf->listen, ep, sizeof(ep));
+        log_warnx("log_sink=%s: cannot listen on %s: %s", conf->name, ep, strerror(-rc));
+        goto fail;
+    }
+    if ((rc = io_start(loop, &s->listen_io, s->listen_fd, EPOLLIN, sink_accept, s)) != 0) {
+        transport_unlisten(&conf->listen);
+        goto fail;
+    }
+    return s;
+
+fail:
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    if (s->file_fd >= 0)
+        close(s->file_fd);
+    free(s);
+    *err = rc;
+    return NULL;
+}
+
+const struct log_sink_conf *
+logsink_conf(const struct logsink *s)
+{
+    return &s->conf;
+}
+
+int
+logsink_reopen(struct logsink *s)
+{
+    int fd = open_file(s->conf.file);
+
+    if (fd < 0) {
+        log_warnx("log_sink=%s: cannot reopen %s: %s; still writing to the old file", s->conf.name,
+                  s->conf.file, strerror(-fd));
+        return fd;
+    }
+    flush_out(s);
+    close(s->file_fd);
+    s->file_fd = fd;
+    s->write_failing = 0;
+    return 0;
+}
+
+void
+logsink_render(struct logsink *const *sinks, size_t n, struct strbuf *out)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } fams[] = {
+        {"airlock_log_sink_lines_total", "counter", "Lines written to the sink's file.",
+         offsetof(struct logsink, lines)},
+        {"airlock_log_sink_cut_total", "counter", "Lines cut at the sink's line_max.",
+         offsetof(struct logsink, cut)},
+        {"airlock_log_sink_ended_mid_line_total", "counter",
+         "Streams that ended inside a line (completed with a marker).",
+         offsetof(struct logsink, ended_mid_line)},
+        {"airlock_log_sink_streams_total", "counter", "Streams accepted.",
+         offsetof(struct logsink, streams_total)},
+        {"airlock_log_sink_write_errors_total", "counter", "Failed writes to the file.",
+         offsetof(struct logsink, write_errors)},
+    };
+
+    if (n == 0)
+        return;
+    for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
+        strbuf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", fams[k].name, fams[k].help, fams[k].name,
+                      fams[k].type);
+        for (size_t i = 0; i < n; i++) {
+            const uint64_t *v = (const uint64_t *)((const char *)sinks[i] + fams[k].offset);
+            strbuf_printf(out, "%s{sink=\"%s\"} %llu\n", fams[k].name, sinks[i]->conf.name,
+                          (unsigned long long)*v);
+        }
+    }
+    strbuf_printf(out, "# HELP airlock_log_sink_streams_open Streams connected now.\n"
+                       "# TYPE airlock_log_sink_streams_open gauge\n");
+    for (size_t i = 0; i < n; i++)
+        strbuf_printf(out, "airlock_log_sink_streams_open{sink=\"%s\"} %zu\n", sinks[i]->conf.name,
+                      sinks[i]->n_streams);
+}
+
+static void
+sink_reap(struct task *t)
+{
+    free(t->data);
+}
+
+void
+logsink_free(struct logsink *s)
+{
+    if (s == NULL)
+        return;
+    /* take what the streams already sent before cutting them off */
+    while (s->streams != NULL) {
+        struct sink_stream *st = s->streams;
+        stream_read(st);
+        stream_close(st);
+    }
+    flush_out(s);
+    io_stop(s->loop, &s->listen_io);
+    close(s->listen_fd);
+    s->listen_fd = -1;
+    transport_unlisten(&s->conf.listen);
+    close(s->file_fd);
+    s->file_fd = -1;
+    /* events of its fds may still sit in this loop turn */
+    loop_defer(s->loop, &s->reap, sink_reap, s);
+}

@@ -1,0 +1,220 @@
+#!/bin/bash
+# t_logs_out: log lines leave the enclave and land in a file on the host.
+#   apps in the "enclave" (a loopback-only network namespace) -> unix log
+#   socket -> enclave airlock (logs:, capture_stderr) -> hvsock:vm.sock:9200
+#   -> host airlock (log_sinks:) -> enclave.log
+# Proves: lines of several writers at once arrive whole, tagged per source,
+# in per-source order, never interleaved; over-long, binary and never-ending
+# lines are cut and marked, not a crash; airlock's own lines go out too.
+# With the host side down and apps flooding, a 64 MiB transfer through a
+# data relay of the same enclave airlock completes in time and intact; lines
+# are buffered up to the bound, then dropped and counted (a marker line in
+# the file says how many); after the restart the buffered lines arrive and
+# new ones follow. SIGHUP on the host reopens the file after a rename
+# (logrotate). A stream that breaks mid-line gets that line completed with a
+# marker. SIGTERM on the enclave flushes buffered lines before exiting.
+. "$(dirname "$0")/lib.sh"
+command -v socat >/dev/null || skip "socat not installed"
+command -v curl >/dev/null || skip "curl not installed"
+NS=airlock-lo-$$
+ip netns add "$NS" 2>/dev/null || skip "cannot create network namespaces here"
+trap 'cleanup; ip netns del "$NS" 2>/dev/null || true' EXIT
+ip -n "$NS" link set lo up
+
+read -r DP HM <<<"$(free_ports 2)"
+FILE=$T/out/enclave.log
+mkdir -p "$T/out"
+cat >"$T/enclave.yaml" <<EOF
+threads: 2
+metrics: unix:$T/em.sock
+drain_timeout: 10s
+logs:
+  forward: hvsock:$T/vm.sock:9200
+  capture_stderr: true
+  listen: unix:$T/log.sock
+  buffer: 256KiB
+  line_max: 1KiB
+relays:
+  - name: data
+    listen: unix:$T/data.sock
+    target: tcp:127.0.0.1:$DP
+EOF
+cat >"$T/host.yaml" <<EOF
+metrics: tcp:127.0.0.1:$HM
+drain_timeout: 2s
+log_sinks:
+  - name: enclave
+    listen: hvsock:$T/vm.sock:9200
+    file: $FILE
+EOF
+[ "$("$AIRLOCK" check -c "$T/enclave.yaml")" = "$T/enclave.yaml: ok (1 relays, logs forwarded)" ] ||
+    fail "enclave config: $("$AIRLOCK" check -c "$T/enclave.yaml" 2>&1)"
+[ "$("$AIRLOCK" check -c "$T/host.yaml")" = "$T/host.yaml: ok (0 relays, 1 log sinks)" ] ||
+    fail "host config: $("$AIRLOCK" check -c "$T/host.yaml" 2>&1)"
+
+in_ns() { ip netns exec "$NS" "$@"; }
+emetric() { # NAME [LABELS]: one value of the enclave's metrics
+    curl -sf -m 5 --unix-socket "$T/em.sock" http://enclave/metrics |
+        awk -v k="$1${2:+{$2\}}" '$1 == k { print $2 }'
+}
+wait_metric() { # NAME LABELS VALUE
+    local i v=
+    for i in $(seq 1 100); do
+        v=$(emetric "$1" "$2")
+        [ "$v" = "$3" ] && return 0
+        sleep 0.1
+    done
+    fail "$1{$2} = '$v', expected $3"
+}
+host_up() {
+    airlock_up host run -c "$T/host.yaml"
+    HOST=$LAST_PID
+}
+# the enclave's data backend: the SHA-256 of what it receives
+start backend ip netns exec "$NS" socat TCP-LISTEN:"$DP",bind=127.0.0.1,reuseaddr,fork \
+    SYSTEM:"openssl dgst -sha256 -r | cut -c1-64"
+host_up
+start enclave ip netns exec "$NS" "$AIRLOCK" run -c "$T/enclave.yaml"
+ENC=$LAST_PID
+wait_log "$T/enclave.log" 'airlock running'
+[ "$(ip netns identify "$ENC")" = "$NS" ] || fail "enclave airlock not in $NS"
+wait_metric airlock_log_forward_connected "" 1
+
+# transfer SECONDS_VAR: 64 MiB through the data relay; checks the hash,
+# leaves the milliseconds it took in $MS
+gen_data logs $((64 << 20)) >"$T/data"
+WANT=$(sha256 <"$T/data")
+transfer() {
+    local t0 got
+    t0=$(date +%s%N)
+    got=$(timeout 120 socat -t 60 - UNIX-CONNECT:"$T/data.sock" <"$T/data") || fail "transfer failed"
+    MS=$(elapsed_ms "$t0")
+    [ "$got" = "$WANT" ] || fail "transfer corrupted: $got"
+}
+transfer
+BASE_MS=$MS
+log "baseline: 64 MiB through the data relay in $BASE_MS ms"
+
+log "four writers at once, lines of 0-3000 bytes (cut at 1 KiB)"
+# writer I: "wI SEQ " then (SEQ*37 % 3000) times letter I
+writer() {
+    awk -v w="$1" -v n="$2" 'BEGIN {
+        c = substr("abcd", w + 1, 1); s = ""; for (k = 0; k < 3000; k++) s = s c
+        for (i = 0; i < n; i++) printf "w%d %d %s\n", w, i, substr(s, 1, (i * 37) % 3000)
+    }' | in_ns socat -u - UNIX-CONNECT:"$T/log.sock"
+}
+WP=()
+for w in 0 1 2 3; do
+    writer "$w" 400 &
+    WP+=($!)
+done
+wait "${WP[@]}"
+wait_for grep -a -q '^app\[[0-9]*\]#[0-9]*: w3 399 ' "$FILE"
+for w in 0 1 2; do wait_for grep -a -q "^app\\[[0-9]*\\]#[0-9]*: w$w 399 " "$FILE"; done
+# every line whole and in order, one tag per writer
+for w in 0 1 2 3; do
+    bad=$(awk -v w="$w" '
+        $2 != "w" w { next }
+        { tag[$1] = 1; line = $0; sub(/^[^ ]* /, "", line)
+          seq = $3; len = (seq * 37) % 3000; c = substr("abcd", w + 1, 1)
+          if (seq != next_seq) { print "seq " seq " after " next_seq - 1; exit }
+          next_seq++
+          head = "w" w " " seq " "; full = length(head) + len
+          if (full > 1024) { want = 1024; if (substr(line, 1025) != " [cut]") { print "no cut mark on " seq; exit } }
+          else { want = full; if (length(line) != full) { print "length " length(line) " of " seq; exit } }
+          body = substr(line, length(head) + 1, want - length(head))
+          if (body !~ ("^" c "*$")) { print "mixed bytes in " seq; exit } }
+        END { n = 0; for (t in tag) n++; if (n != 1) print n " tags"; if (next_seq != 400) print next_seq " lines" }
+    ' "$FILE")
+    [ -z "$bad" ] || fail "writer $w: $bad"
+done
+grep -a -q '^airlock: .* info airlock running' "$FILE" || fail "airlock's own lines not forwarded"
+grep -q 'info airlock running' "$T/enclave.log" || fail "airlock's own lines not on stderr any more"
+[ "$(grep -a -c '' "$FILE")" = "$(grep -a -c $'\n' "$FILE")" ] || fail "file does not end with a newline"
+
+log "binary garbage and a never-ending line: cut, not a crash"
+head -c 300000 /dev/urandom | in_ns socat -u - UNIX-CONNECT:"$T/log.sock"
+{ head -c $((8 << 20)) /dev/zero | tr '\0' z; } | in_ns socat -u - UNIX-CONNECT:"$T/log.sock" &
+ZPID=$!
+printf 'after garbage\n' | in_ns socat -u - UNIX-CONNECT:"$T/log.sock"
+wait "$ZPID"
+wait_for grep -a -qx "app\\[[0-9]*\\]#[0-9]*: $(printf 'z%.0s' $(seq 1 1024)) \\[cut\\]" "$FILE"
+wait_for grep -a -q ': after garbage$' "$FILE"
+running "$ENC" || fail "enclave airlock died"
+[ "$(emetric airlock_log_dropped_total 'source="app"')" = 0 ] || fail "lines dropped while connected"
+
+log "host side down: lines buffered, then dropped and counted"
+stop_clean "$HOST" host
+wait_metric airlock_log_forward_connected "" 0
+before_lines=$(emetric airlock_log_lines_total 'source="app"')
+# flood: 4 writers of 20000 numbered lines each, while a transfer runs
+WP=()
+for w in 0 1 2 3; do
+    (seq 1 20000 | sed "s/^/flood$w /" | in_ns socat -u - UNIX-CONNECT:"$T/log.sock") &
+    WP+=($!)
+done
+transfer
+DOWN_MS=$MS
+wait "${WP[@]}"
+LIMIT=$((BASE_MS * 10 > 20000 ? BASE_MS * 10 : 20000))
+log "64 MiB while the sink is down and apps flood: $DOWN_MS ms (baseline $BASE_MS ms, limit $LIMIT ms)"
+[ "$DOWN_MS" -le "$LIMIT" ] || fail "the data path slowed down: $DOWN_MS ms"
+dropped=$(emetric airlock_log_dropped_total 'source="app"')
+accepted=$(($(emetric airlock_log_lines_total 'source="app"') - before_lines))
+buffered=$(emetric airlock_log_buffer_bytes)
+log "flood: $accepted lines buffered ($buffered bytes), $dropped dropped"
+[ "$dropped" -gt 0 ] || fail "nothing dropped: the buffer is not bounded"
+[ $((accepted + dropped)) = 80000 ] || fail "accepted $accepted + dropped $dropped != 80000"
+[ "$buffered" -le $((256 * 1024)) ] || fail "buffer over its bound: $buffered"
+[ "$buffered" -ge $((200 * 1024)) ] || fail "buffer not used up to its bound: $buffered"
+running "$ENC" || fail "enclave airlock died"
+
+log "host side back: buffered lines arrive, then new ones"
+host_up
+wait_metric airlock_log_forward_connected "" 1
+wait_metric airlock_log_buffer_bytes "" 0
+printf 'after restart\n' | in_ns socat -u - UNIX-CONNECT:"$T/log.sock"
+wait_for grep -a -q ': after restart$' "$FILE"
+got=$(grep -a -c ': flood[0-3] ' "$FILE" || true)
+[ "$got" = "$accepted" ] || fail "$got flood lines in the file, $accepted were buffered"
+for w in 0 1 2 3; do
+    { grep -a ": flood$w " "$FILE" || true; } | awk '{ if ($3 <= last) { print "out of order: " $3 " after " last; exit } last = $3 }' >"$T/order"
+    [ ! -s "$T/order" ] || fail "flood$w: $(cat "$T/order")"
+done
+marked=$(sed -n 's/^airlock: log buffer full: \([0-9]*\) lines dropped$/\1/p' "$FILE" | awk '{ s += $1 } END { print s + 0 }')
+all_dropped=$(($(emetric airlock_log_dropped_total 'source="app"') + $(emetric airlock_log_dropped_total 'source="airlock"')))
+[ "$marked" = "$all_dropped" ] || fail "marker lines say $marked dropped, counters $all_dropped"
+grep -a -q '^airlock: .*log forward to .* connected after [0-9]* attempts' "$FILE" ||
+    grep -q 'connected after' "$T/enclave.log" || fail "no reconnect line"
+
+log "SIGHUP on the host reopens the file after logrotate's rename"
+mv "$FILE" "$FILE.1"
+kill -HUP "$HOST"
+wait_log "$T/host.log" 'reloaded'
+printf 'after rotate\n' | in_ns socat -u - UNIX-CONNECT:"$T/log.sock"
+wait_for grep -a -q ': after rotate$' "$FILE"
+! grep -a -q 'after rotate' "$FILE.1" || fail "line went to the rotated file"
+
+log "a stream broken mid-line: the line is completed with a marker"
+printf 'CONNECT 9200\nwhole line\npartial line' | socat -t 1 - UNIX-CONNECT:"$T/vm.sock" >"$T/hello"
+[ "$(head -1 "$T/hello")" = "OK 9200" ] || fail "sink device answer: $(cat "$T/hello")"
+wait_for grep -a -qx 'partial line \[stream ended\]' "$FILE"
+grep -a -qx 'whole line' "$FILE" || fail "whole line missing"
+printf 'CONNECT 9201\nwrong port\n' | socat -t 1 - UNIX-CONNECT:"$T/vm.sock" >"$T/hello2" || true
+[ ! -s "$T/hello2" ] || fail "wrong port answered"
+! grep -a -q 'wrong port' "$FILE" || fail "lines of a refused stream written"
+
+log "SIGTERM on the enclave flushes buffered lines first"
+stop_clean "$HOST" host
+wait_metric airlock_log_forward_connected "" 0
+before=$(emetric airlock_log_lines_total 'source="app"')
+seq 1 100 | sed 's/^/drain /' | in_ns socat -u - UNIX-CONNECT:"$T/log.sock"
+wait_metric airlock_log_lines_total 'source="app"' $((before + 100))
+host_up
+kill -TERM "$ENC"
+wait_exit "$ENC" 15
+[ "$EXIT_STATUS" = 0 ] || fail "enclave airlock exited with $EXIT_STATUS"
+[ "$(grep -a -c ': drain [0-9]*$' "$FILE")" = 100 ] || fail "only $(grep -a -c ': drain ' "$FILE") drain lines arrived"
+grep -a -q '^airlock: .* draining' "$FILE" || fail "the draining line was not forwarded"
+stop_clean "$HOST" host
+log ok
