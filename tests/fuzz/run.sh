@@ -11,7 +11,9 @@ flags=(-g -O1 -fsanitize=fuzzer,address,undefined -std=c17 -D_GNU_SOURCE -Isrc)
 declare -A srcs=(
     [endpoint]="src/net/endpoint.c"
     [proxy_v2]="src/proto/proxy_v2.c"
-    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/core/log.c"
+    [frame]="src/proto/frame.c"
+    [dns]="src/proto/dns.c"
+    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/proto/dns.c src/core/log.c"
 )
 for name in "${!srcs[@]}"; do
     # shellcheck disable=SC2086
