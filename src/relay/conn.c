@@ -22,10 +22,10 @@
 #include "net/transport.h"
 #include "proto/proxy_v2.h"
 
-#define PREAMBLE_MAX 4096            /* largest PROXY header or hvsock line we read */
-#define PREAMBLE_TIMEOUT_MS 10000    /* a client that sends no header in time is closed */
-#define PUMP_CHUNK (64 * 1024)       /* pipe capacity and buffer size */
-#define CONN_BUDGET (1024 * 1024)    /* bytes moved per wakeup before others get a turn */
+#define PREAMBLE_MAX 4096         /* largest PROXY header or hvsock line we read */
+#define PREAMBLE_TIMEOUT_MS 10000 /* a client that sends no header in time is closed */
+#define PUMP_CHUNK (64 * 1024)    /* pipe capacity and buffer size */
+#define CONN_BUDGET (1024 * 1024) /* bytes moved per wakeup before others get a turn */
 #define HVSOCK_LINE_MAX 64
 
 enum conn_state {
@@ -92,12 +92,19 @@ static const char *const end_names[END_COUNT] = {
     [END_PREAMBLE_TIMEOUT] = "preamble_timeout",
     [END_ERROR] = "error",
     [END_SHUTDOWN] = "shutdown",
+    [END_BAD_FRAME] = "bad_frame",
 };
 
 const char *
 conn_end_name(enum conn_end e)
 {
     return end_names[e];
+}
+
+uint64_t
+conn_next_id(void)
+{
+    return atomic_fetch_add(&next_conn_id, 1);
 }
 
 static void conn_step(struct conn *c);
@@ -355,9 +362,8 @@ conn_close(struct conn *c, enum conn_end end)
     log_info("close relay=%s conn=%llu client=%s duration_ms=%llu bytes_in=%llu bytes_out=%llu "
              "end=%s",
              c->relay->conf.name, (unsigned long long)c->id, client,
-             (unsigned long long)(loop_now(w->loop) - c->started),
-             (unsigned long long)c->up.bytes, (unsigned long long)c->down.bytes,
-             end_names[end]);
+             (unsigned long long)(loop_now(w->loop) - c->started), (unsigned long long)c->up.bytes,
+             (unsigned long long)c->down.bytes, end_names[end]);
     loop_defer(w->loop, &c->reap, conn_reap, c);
 }
 
@@ -411,8 +417,8 @@ conn_relay(struct conn *c)
         rc = pump_run(c, &c->down, &budget);
     if (rc != 0) {
         if (rc != -ECONNRESET && rc != -EPIPE)
-            log_debug("relay=%s conn=%llu: %s", c->relay->conf.name,
-                      (unsigned long long)c->id, strerror(-rc));
+            log_debug("relay=%s conn=%llu: %s", c->relay->conf.name, (unsigned long long)c->id,
+                      strerror(-rc));
         conn_close(c, rc == -ECONNRESET || rc == -EPIPE ? END_RESET : END_ERROR);
         return;
     }
@@ -765,7 +771,7 @@ conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_le
         return NULL;
     c->relay = r;
     relay_ref(r);
-    c->id = atomic_fetch_add(&next_conn_id, 1);
+    c->id = conn_next_id();
     c->client.io.fd = fd;
     c->target.io.fd = -1;
     memcpy(&c->peer, peer, peer_len);
@@ -789,8 +795,7 @@ conn_begin(void *arg)
     w->conns = c;
     c->started = loop_now(w->loop);
     transport_tune(fd, rc->keepalive);
-    if (io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c) !=
-        0) {
+    if (io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c) != 0) {
         conn_close(c, END_ERROR);
         return;
     }
