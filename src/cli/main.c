@@ -14,28 +14,34 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
-            "       airlock run -c FILE                     run every relay of a config file\n"
-            "       airlock check -c FILE                   validate a config file and exit\n"
-            "       airlock version\n"
-            "\n"
-            "endpoints: tcp:HOST:PORT  unix:/path  vsock:CID:PORT  hvsock:/path:PORT\n"
-            "\n"
-            "relay options:\n"
-            "  --name NAME              relay name in logs and metrics (default relay1)\n"
-            "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
-            "  --max-connections N      refuse connections above N (default: no limit)\n"
-            "  --connect-timeout DUR    default 5s\n"
-            "  --idle-timeout DUR       default 1h; 0 disables\n"
-            "  --no-keepalive           no TCP keepalive towards peers\n"
-            "  --no-splice              copy through buffers instead of splice()\n"
-            "  --send-proxy v2          send a PROXY v2 header to the target\n"
-            "  --accept-proxy v2        require a PROXY v2 header from clients\n"
-            "  --threads N              event loops (default: one per core)\n"
-            "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
-            "  --log-level LEVEL        error, warn, info (default) or debug\n"
-            "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n");
+    fprintf(
+        f, "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
+           "       airlock run -c FILE                     run every relay of a config file\n"
+           "       airlock check -c FILE                   validate a config file and exit\n"
+           "       airlock version\n"
+           "\n"
+           "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
+           "hvsock:/path:PORT\n"
+           "  (udp on one side and a stream on the other: a datagram relay)\n"
+           "\n"
+           "relay options:\n"
+           "  --name NAME              relay name in logs and metrics (default relay1)\n"
+           "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
+           "  --max-connections N      refuse connections above N (default: no limit)\n"
+           "  --connect-timeout DUR    default 5s\n"
+           "  --idle-timeout DUR       default 1h; 0 disables\n"
+           "  --no-keepalive           no TCP keepalive towards peers\n"
+           "  --no-splice              copy through buffers instead of splice()\n"
+           "  --send-proxy v2          send a PROXY v2 header to the target\n"
+           "  --accept-proxy v2        require a PROXY v2 header from clients\n"
+           "  --threads N              event loops (default: one per core)\n"
+           "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
+           "  --log-level LEVEL        error, warn, info (default) or debug\n"
+           "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
+           "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
+           "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
+           "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
+           "                           for other names (example.com, *.example.org); repeatable\n");
 }
 
 static int
@@ -83,9 +89,22 @@ static int
 cmd_relay(int argc, char **argv)
 {
     enum {
-        OPT_NAME = 256, OPT_ALLOW, OPT_MAXCONN, OPT_CTIMEOUT, OPT_ITIMEOUT, OPT_NOKA,
-        OPT_NOSPLICE, OPT_SENDPROXY, OPT_ACCEPTPROXY, OPT_THREADS, OPT_METRICS, OPT_LOGLEVEL,
+        OPT_NAME = 256,
+        OPT_ALLOW,
+        OPT_MAXCONN,
+        OPT_CTIMEOUT,
+        OPT_ITIMEOUT,
+        OPT_NOKA,
+        OPT_NOSPLICE,
+        OPT_SENDPROXY,
+        OPT_ACCEPTPROXY,
+        OPT_THREADS,
+        OPT_METRICS,
+        OPT_LOGLEVEL,
         OPT_DRAIN,
+        OPT_MAXDGRAM,
+        OPT_FLOWIDLE,
+        OPT_DNSALLOW,
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, OPT_NAME},
@@ -101,6 +120,9 @@ cmd_relay(int argc, char **argv)
         {"metrics", required_argument, NULL, OPT_METRICS},
         {"log-level", required_argument, NULL, OPT_LOGLEVEL},
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+        {"max-datagram", required_argument, NULL, OPT_MAXDGRAM},
+        {"flow-idle-timeout", required_argument, NULL, OPT_FLOWIDLE},
+        {"dns-allow", required_argument, NULL, OPT_DNSALLOW},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -109,6 +131,8 @@ cmd_relay(int argc, char **argv)
     const char *err;
     char msg[512];
     int opt;
+
+    int dgram_opts = 0;
 
     relay_conf_defaults(&rc);
     snprintf(rc.name, sizeof(rc.name), "relay1");
@@ -131,8 +155,7 @@ cmd_relay(int argc, char **argv)
                 return bad_option("--max-connections", optarg, "a number up to 10000000");
             break;
         case OPT_CTIMEOUT:
-            if (config_duration(optarg, &rc.connect_timeout_ms) != 0 ||
-                rc.connect_timeout_ms == 0)
+            if (config_duration(optarg, &rc.connect_timeout_ms) != 0 || rc.connect_timeout_ms == 0)
                 return bad_option("--connect-timeout", optarg, "a duration like 5s or 500ms");
             break;
         case OPT_ITIMEOUT:
@@ -170,6 +193,25 @@ cmd_relay(int argc, char **argv)
             if (config_duration(optarg, &cfg.drain_timeout_ms) != 0)
                 return bad_option("--drain-timeout", optarg, "a duration like 30s");
             break;
+        case OPT_MAXDGRAM:
+            if (parse_uint(optarg, CONF_DATAGRAM_MAX, &rc.max_datagram) != 0 ||
+                rc.max_datagram == 0)
+                return bad_option("--max-datagram", optarg, "a number from 1 to 65507");
+            dgram_opts = 1;
+            break;
+        case OPT_FLOWIDLE:
+            if (config_duration(optarg, &rc.flow_idle_timeout_ms) != 0 ||
+                rc.flow_idle_timeout_ms == 0)
+                return bad_option("--flow-idle-timeout", optarg, "a duration like 60s");
+            dgram_opts = 1;
+            break;
+        case OPT_DNSALLOW:
+            if (rc.n_dns_allow == CONF_DNS_ALLOW_MAX)
+                return bad_option("--dns-allow", optarg, "at most 64 names");
+            if (dns_pattern_parse(optarg, rc.dns_allow[rc.n_dns_allow], &err) != PARSE_OK)
+                return bad_value("--dns-allow", optarg, err);
+            rc.n_dns_allow++;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -188,6 +230,11 @@ cmd_relay(int argc, char **argv)
         return bad_value("TARGET", argv[optind + 1], err);
     if (relay_conf_check(&rc, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "airlock relay: %s\n", msg);
+        return 2;
+    }
+    if (dgram_opts && !relay_conf_is_dgram(&rc)) {
+        fprintf(stderr, "airlock relay: --max-datagram and --flow-idle-timeout apply to "
+                        "datagram relays (a udp LISTEN or TARGET) only\n");
         return 2;
     }
     cfg.relays = malloc(sizeof(rc));
