@@ -7,6 +7,7 @@ set -eu
 PKGS="build-essential meson ninja-build pkg-config clang clang-format
 libyaml-dev libcmocka-dev libhttp-parser-dev
 redis-server redis-tools openssl curl socat iperf3 iproute2 procps psmisc dnsmasq-base
+bind9-dnsutils chrony
 valgrind nginx iptables
 qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils"
 

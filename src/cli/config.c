@@ -33,7 +33,7 @@
 /* Longest key echoed back in "unknown key" messages. */
 #define CONF_ECHO_MAX 32
 
-#define EP_FORMS "tcp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
+#define EP_FORMS "tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
 #define EXPECT_EP "expected an endpoint (" EP_FORMS ")"
 #define EXPECT_DURATION "expected a duration (250ms, 5s, 2m, 1h; a bare integer is seconds)"
 #define EXPECT_THREADS "expected an integer from 0 to 256 (0: one per core)"
@@ -43,7 +43,6 @@
 #define EXPECT_LEVEL "expected error, warn, info or debug"
 #define EXPECT_NAME "expected a name of 1-63 characters from A-Z a-z 0-9 _ . -"
 #define EXPECT_RULE "expected a CIDR (10.0.0.0/8, [2001:db8::]/32), an address or cid:N"
-#define MSG_UDP "udp: datagram relays are not supported yet"
 #define EXPECT_TARGET "expected an endpoint (" EP_FORMS ") or egress"
 #define EXPECT_EGRESS_RULE                                                                         \
     "expected DEST:PORTS (api.example.com:443, *.example.com:443, 198.51.100.0/24:80-90, "         \
@@ -54,6 +53,9 @@
     "expected a size from 256B to 1MiB (B, KiB, MiB, GiB; a bare integer is bytes)"
 #define EXPECT_FILE "expected a file path of 1-4095 bytes"
 #define MSG_STREAM_EP "expected a stream endpoint (tcp, unix, vsock, hvsock), not udp"
+#define EXPECT_DATAGRAM "expected an integer from 1 to 65507 (the largest UDP payload)"
+#define EXPECT_PATTERN "expected a name (example.com) or a wildcard (*.example.com)"
+#define MSG_DGRAM_ONLY "applies to datagram relays (a udp listen or target) only"
 
 enum top_key {
     TK_THREADS,
@@ -104,6 +106,9 @@ enum relay_key {
     RK_ACCEPT_PROXY,
     RK_ORIGINAL_DST,
     RK_EGRESS_ALLOW,
+    RK_MAX_DATAGRAM,
+    RK_FLOW_IDLE_TIMEOUT,
+    RK_DNS_ALLOW,
     RK_COUNT
 };
 
@@ -121,6 +126,9 @@ static const char *const relay_keys[RK_COUNT] = {
     [RK_ACCEPT_PROXY] = "accept_proxy",
     [RK_ORIGINAL_DST] = "original_dst",
     [RK_EGRESS_ALLOW] = "egress_allow",
+    [RK_MAX_DATAGRAM] = "max_datagram",
+    [RK_FLOW_IDLE_TIMEOUT] = "flow_idle_timeout",
+    [RK_DNS_ALLOW] = "dns_allow",
 };
 
 /* Which setting relay_check() objected to, so that config_parse() can point
@@ -136,6 +144,7 @@ struct relay_lines {
     size_t map;           /* the relay's mapping */
     size_t key[RK_COUNT]; /* each key's value; 0 when absent */
     size_t rule[CONF_ALLOW_MAX];
+    size_t name[CONF_DNS_ALLOW_MAX];
 };
 
 struct ctx {
@@ -158,6 +167,14 @@ relay_conf_defaults(struct relay_conf *rc)
     rc->splice = true;
     rc->send_proxy = PROXY_NONE;
     rc->accept_proxy = PROXY_NONE;
+    rc->max_datagram = 4096;
+    rc->flow_idle_timeout_ms = 60 * 1000;
+}
+
+bool
+relay_conf_is_dgram(const struct relay_conf *rc)
+{
+    return rc->listen.kind == EP_UDP || rc->target.kind == EP_UDP;
 }
 
 static int
@@ -166,14 +183,45 @@ relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msgl
     f->has_item = false;
     f->item = 0;
 
-    if (rc->listen.kind == EP_UDP) {
-        f->key = RK_LISTEN;
-        snprintf(msg, msglen, "%s", MSG_UDP);
+    bool dgram = relay_conf_is_dgram(rc);
+
+    if (rc->listen.kind == EP_UDP && rc->target.kind == EP_UDP) {
+        f->key = RK_TARGET;
+        snprintf(msg, msglen,
+                 "expected a stream endpoint (tcp, unix, vsock, hvsock): a datagram relay "
+                 "carries udp over a stream, udp to udp is not supported");
         return -1;
     }
-    if (rc->target.kind == EP_UDP) {
-        f->key = RK_TARGET;
-        snprintf(msg, msglen, "%s", MSG_UDP);
+    if (dgram && rc->send_proxy != PROXY_NONE) {
+        f->key = RK_SEND_PROXY;
+        snprintf(msg, msglen, "PROXY headers apply to stream relays, not to udp ones");
+        return -1;
+    }
+    if (dgram && rc->accept_proxy != PROXY_NONE) {
+        f->key = RK_ACCEPT_PROXY;
+        snprintf(msg, msglen, "PROXY headers apply to stream relays, not to udp ones");
+        return -1;
+    }
+    if (rc->n_dns_allow > CONF_DNS_ALLOW_MAX) {
+        f->key = RK_DNS_ALLOW;
+        snprintf(msg, msglen, "expected at most %d names", CONF_DNS_ALLOW_MAX);
+        return -1;
+    }
+    if (rc->n_dns_allow > 0 && (rc->target.kind != EP_UDP || rc->listen.kind == EP_UDP)) {
+        f->key = RK_DNS_ALLOW;
+        snprintf(msg, msglen,
+                 "dns_allow applies to stream -> udp relays (the host side, in front of the "
+                 "resolver)");
+        return -1;
+    }
+    if (rc->max_datagram < 1 || rc->max_datagram > CONF_DATAGRAM_MAX) {
+        f->key = RK_MAX_DATAGRAM;
+        snprintf(msg, msglen, "%s", EXPECT_DATAGRAM);
+        return -1;
+    }
+    if (rc->flow_idle_timeout_ms == 0) {
+        f->key = RK_FLOW_IDLE_TIMEOUT;
+        snprintf(msg, msglen, "expected a duration above 0 (250ms, 5s, 2m, 1h)");
         return -1;
     }
     if (rc->target.kind == EP_VSOCK && rc->target.cid == EP_CID_ANY) {
@@ -186,10 +234,11 @@ relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msgl
         snprintf(msg, msglen, "expected at most %d rules", CONF_ALLOW_MAX);
         return -1;
     }
-    if (rc->n_allow > 0 && rc->listen.kind != EP_TCP && rc->listen.kind != EP_VSOCK) {
+    if (rc->n_allow > 0 && rc->listen.kind != EP_TCP && rc->listen.kind != EP_UDP &&
+        rc->listen.kind != EP_VSOCK) {
         f->key = RK_ALLOW;
         snprintf(msg, msglen,
-                 "allow applies to tcp and vsock listeners; "
+                 "allow applies to tcp, udp and vsock listeners; "
                  "restrict a unix socket with file permissions");
         return -1;
     }
@@ -197,8 +246,8 @@ relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msgl
         bool is_cid = rc->allow[i].kind == ALLOW_CID;
         const char *what = NULL;
 
-        if (rc->listen.kind == EP_TCP && is_cid)
-            what = "expected a CIDR or address: a tcp listener sees IP peers, "
+        if ((rc->listen.kind == EP_TCP || rc->listen.kind == EP_UDP) && is_cid)
+            what = "expected a CIDR or address: a tcp or udp listener sees IP peers, "
                    "cid: rules are for vsock listeners";
         else if (rc->listen.kind == EP_VSOCK && !is_cid)
             what = "expected a cid:N rule: a vsock listener sees CID peers, "
@@ -718,6 +767,33 @@ get_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_con
 }
 
 static int
+get_dns_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_conf *rc,
+              struct relay_lines *lines)
+{
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(c, node_line(v), key,
+                    "expected a list of names (example.com, \"*.example.org\"), not %s",
+                    node_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > CONF_DNS_ALLOW_MAX)
+        return fail(c, node_line(v), key, "expected at most %d names", CONF_DNS_ALLOW_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        char ikey[CONF_KEY_MAX + 24];
+        const char *s, *why = NULL;
+
+        snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
+        if (scalar(c, item, ikey, EXPECT_PATTERN, &s) != 0)
+            return -1;
+        if (dns_pattern_parse(s, rc->dns_allow[i], &why) != PARSE_OK)
+            return fail(c, node_line(item), ikey, EXPECT_PATTERN ": %s", why);
+        lines->name[i] = node_line(item);
+    }
+    rc->n_dns_allow = n;
+    return 0;
+}
+
+static int
 relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct relay_conf *rc,
             struct relay_lines *lines)
 {
@@ -748,6 +824,12 @@ relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct 
         return get_bool(c, v, key, &rc->original_dst);
     case RK_EGRESS_ALLOW:
         return get_egress_allow(c, v, key, rc);
+    case RK_MAX_DATAGRAM:
+        return get_uint(c, v, key, CONF_DATAGRAM_MAX, EXPECT_DATAGRAM, &rc->max_datagram);
+    case RK_FLOW_IDLE_TIMEOUT:
+        return get_duration(c, v, key, &rc->flow_idle_timeout_ms);
+    case RK_DNS_ALLOW:
+        return get_dns_allow(c, v, key, rc, lines);
     case RK_COUNT:
         break;
     }
@@ -806,6 +888,14 @@ parse_relay(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
         else
             snprintf(key, sizeof(key), "%s.%s", path, relay_keys[f.key]);
         return fail(c, line ? line : lines.map, key, "%s", msg);
+    }
+    /* settings that have no meaning on a stream relay are mistakes */
+    static const enum relay_key dgram_keys[] = {RK_MAX_DATAGRAM, RK_FLOW_IDLE_TIMEOUT};
+    for (size_t j = 0; !relay_conf_is_dgram(rc) && j < 2; j++) {
+        if (lines.key[dgram_keys[j]] == 0)
+            continue;
+        snprintf(key, sizeof(key), "%s.%s", path, relay_keys[dgram_keys[j]]);
+        return fail(c, lines.key[dgram_keys[j]], key, MSG_DGRAM_ONLY);
     }
 
     for (size_t j = 0; j < idx; j++) {

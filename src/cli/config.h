@@ -38,13 +38,29 @@
  *       listen: vsock:any:9200
  *       file: /var/log/enclave.log  # O_APPEND; SIGHUP reopens it (logrotate)
  *       line_max: 64KiB             # longer lines are cut and marked " [cut]"
+ *     - name: dns                   # a datagram relay: udp on one side, a
+ *       listen: vsock:any:53        #   stream (tcp, unix, vsock, hvsock) on the other
+ *       target: udp:10.0.0.2:53
+ *       max_datagram: 4096          # bytes, 1-65507; larger datagrams are dropped
+ *       flow_idle_timeout: 60s      # a flow (client address / flow id) unused this long
+ *                                   #   is forgotten; more than 0
+ *       dns_allow: [example.com, "*.example.org"]  # stream -> udp relays only:
+ *                                   #   other names are answered REFUSED
  *
  * Sizes: an integer with unit B, KiB, MiB or GiB (a bare integer is bytes).
  * relays may be left out when logs or log_sinks is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
- * second YAML document and values of the wrong type are all errors. udp
- * endpoints parse, but are refused: datagram relays are not supported yet.
+ * second YAML document and values of the wrong type are all errors.
+ *
+ * Datagram relays: udp -> stream (the enclave side: a UDP listener, one
+ * stream to the target) or stream -> udp (the host side). udp -> udp is
+ * refused, and so are send_proxy and accept_proxy. allow takes CIDRs on a
+ * udp listener. connect_timeout applies to the udp side's stream,
+ * max_connections to the streams a stream listener accepts; idle_timeout
+ * and splice do not apply. max_datagram, flow_idle_timeout and dns_allow are
+ * refused on stream relays.
+ *
  * An egress relay takes neither send_proxy nor accept_proxy (it reads a
  * PROXY v2 header by itself, and its destinations are arbitrary servers). */
 #ifndef AIRLOCK_CLI_CONFIG_H
@@ -57,6 +73,7 @@
 #include "net/allow.h"
 #include "net/egress.h"
 #include "net/endpoint.h"
+#include "proto/dns.h"
 
 #define CONF_NAME_MAX 64
 #define CONF_ALLOW_MAX 64
@@ -72,6 +89,8 @@
 #define LOG_SINK_LINE_DEFAULT (64 * 1024)
 #define LOG_LINE_MIN 256
 #define LOG_LINE_MAX (1024 * 1024)
+#define CONF_DNS_ALLOW_MAX 64
+#define CONF_DATAGRAM_MAX 65507 /* the largest UDP payload */
 
 enum proxy_mode { PROXY_NONE, PROXY_V2 };
 
@@ -92,6 +111,11 @@ struct relay_conf {
     bool egress;       /* target: egress; target is unused */
     struct egress_rule egress_allow[CONF_EGRESS_MAX];
     size_t n_egress_allow;
+    /* datagram relays (udp on one side) */
+    unsigned max_datagram;
+    unsigned flow_idle_timeout_ms;
+    char dns_allow[CONF_DNS_ALLOW_MAX][DNS_PATTERN_MAX]; /* canonical, see dns_pattern_parse() */
+    size_t n_dns_allow;
 };
 
 /* The enclave side of log forwarding (the logs: block). */
@@ -113,6 +137,9 @@ struct log_sink_conf {
     size_t line_max;
 };
 
+/* Returns true when rc relays datagrams (its listen or target is udp). */
+bool relay_conf_is_dgram(const struct relay_conf *rc);
+
 struct config {
     unsigned threads; /* 0: one per online core */
     enum log_level log_level;
@@ -127,12 +154,14 @@ struct config {
 };
 
 /* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
- * keepalive and splice on, no PROXY, no limit, empty allowlist). */
+ * keepalive and splice on, no PROXY, no limit, empty allowlists,
+ * max_datagram 4096, flow_idle_timeout 60s). */
 void relay_conf_defaults(struct relay_conf *rc);
 
 /* Checks one relay's settings that depend on each other (allow on a unix
  * listener, allow rules of the wrong kind for the listener, vsock CID "any"
- * as a target, udp endpoints, limits, egress and original_dst settings). Returns 0, or -1 with
+ * as a target, udp to udp, settings of datagram relays on others, limits, egress and
+ * original_dst settings). Returns 0, or -1 with
  * "KEY: what was expected" in err (no file or line: the caller adds them), e.g. "allow[1]: expected
  * a cid:N rule: ...". err may be NULL when errlen is 0. */
 int relay_conf_check(const struct relay_conf *rc, char *err, size_t errlen);

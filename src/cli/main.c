@@ -19,7 +19,9 @@ usage(FILE *f)
                "       airlock check -c FILE                   validate a config file and exit\n"
                "       airlock version\n"
                "\n"
-               "endpoints: tcp:HOST:PORT  unix:/path  vsock:CID:PORT  hvsock:/path:PORT\n"
+               "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
+               "hvsock:/path:PORT\n"
+               "  (udp on one side and a stream on the other: a datagram relay)\n"
                "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
                "HTTP CONNECT) and checked against --egress-allow rules\n"
                "\n"
@@ -40,7 +42,11 @@ usage(FILE *f)
                "  --threads N              event loops (default: one per core)\n"
                "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
                "  --log-level LEVEL        error, warn, info (default) or debug\n"
-               "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n");
+               "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
+               "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
+               "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
+               "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
+               "                           for other names (example.com, *.example.org); repeatable\n");
 }
 
 static int
@@ -103,6 +109,9 @@ cmd_relay(int argc, char **argv)
         OPT_DRAIN,
         OPT_ORIGDST,
         OPT_EGRESS,
+        OPT_MAXDGRAM,
+        OPT_FLOWIDLE,
+        OPT_DNSALLOW,
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, OPT_NAME},
@@ -120,6 +129,9 @@ cmd_relay(int argc, char **argv)
         {"drain-timeout", required_argument, NULL, OPT_DRAIN},
         {"original-dst", no_argument, NULL, OPT_ORIGDST},
         {"egress-allow", required_argument, NULL, OPT_EGRESS},
+        {"max-datagram", required_argument, NULL, OPT_MAXDGRAM},
+        {"flow-idle-timeout", required_argument, NULL, OPT_FLOWIDLE},
+        {"dns-allow", required_argument, NULL, OPT_DNSALLOW},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -128,6 +140,8 @@ cmd_relay(int argc, char **argv)
     const char *err;
     char msg[512];
     int opt;
+
+    int dgram_opts = 0;
 
     relay_conf_defaults(&rc);
     snprintf(rc.name, sizeof(rc.name), "relay1");
@@ -198,6 +212,25 @@ cmd_relay(int argc, char **argv)
                 return bad_value("--egress-allow", optarg, err);
             rc.n_egress_allow++;
             break;
+        case OPT_MAXDGRAM:
+            if (parse_uint(optarg, CONF_DATAGRAM_MAX, &rc.max_datagram) != 0 ||
+                rc.max_datagram == 0)
+                return bad_option("--max-datagram", optarg, "a number from 1 to 65507");
+            dgram_opts = 1;
+            break;
+        case OPT_FLOWIDLE:
+            if (config_duration(optarg, &rc.flow_idle_timeout_ms) != 0 ||
+                rc.flow_idle_timeout_ms == 0)
+                return bad_option("--flow-idle-timeout", optarg, "a duration like 60s");
+            dgram_opts = 1;
+            break;
+        case OPT_DNSALLOW:
+            if (rc.n_dns_allow == CONF_DNS_ALLOW_MAX)
+                return bad_option("--dns-allow", optarg, "at most 64 names");
+            if (dns_pattern_parse(optarg, rc.dns_allow[rc.n_dns_allow], &err) != PARSE_OK)
+                return bad_value("--dns-allow", optarg, err);
+            rc.n_dns_allow++;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -218,6 +251,11 @@ cmd_relay(int argc, char **argv)
         return bad_value("TARGET", argv[optind + 1], err);
     if (relay_conf_check(&rc, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "airlock relay: %s\n", msg);
+        return 2;
+    }
+    if (dgram_opts && !relay_conf_is_dgram(&rc)) {
+        fprintf(stderr, "airlock relay: --max-datagram and --flow-idle-timeout apply to "
+                        "datagram relays (a udp LISTEN or TARGET) only\n");
         return 2;
     }
     cfg.relays = malloc(sizeof(rc));

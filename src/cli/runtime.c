@@ -17,6 +17,7 @@
 #include "relay/conn.h"
 #include "relay/logfwd.h"
 #include "relay/logsink.h"
+#include "relay/dgram.h"
 #include "relay/relay.h"
 
 #define DRAIN_POLL_MS 100
@@ -41,6 +42,44 @@ struct runtime {
 };
 
 /* ---- metrics */
+
+/* Datagram counters, for the relays with a udp side only. */
+static void
+render_dgram(struct strbuf *out, const struct runtime *rt)
+{
+    static const struct {
+        const char *name, *help;
+        size_t offset;
+    } counters[] = {
+        {"airlock_datagrams_in_total", "Datagrams relayed from clients to the target.",
+         offsetof(struct relay_stats, datagrams_in)},
+        {"airlock_datagrams_out_total", "Datagrams relayed from the target to clients.",
+         offsetof(struct relay_stats, datagrams_out)},
+    };
+
+    for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+        strbuf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", counters[k].name, counters[k].help,
+                      counters[k].name);
+        for (size_t i = 0; i < rt->n_relays; i++) {
+            struct relay_stats *s = rt->relays[i]->stats;
+            atomic_uint_fast64_t *v = (atomic_uint_fast64_t *)((char *)s + counters[k].offset);
+            if (relay_conf_is_dgram(&rt->relays[i]->conf))
+                strbuf_printf(out, "%s{relay=\"%s\"} %llu\n", counters[k].name, s->name,
+                              (unsigned long long)atomic_load(v));
+        }
+    }
+    strbuf_printf(out, "# HELP airlock_datagrams_dropped_total Datagrams dropped, by reason.\n"
+                       "# TYPE airlock_datagrams_dropped_total counter\n");
+    for (size_t i = 0; i < rt->n_relays; i++) {
+        struct relay_stats *s = rt->relays[i]->stats;
+        if (!relay_conf_is_dgram(&rt->relays[i]->conf))
+            continue;
+        for (int d = 0; d < DROP_COUNT; d++)
+            strbuf_printf(out, "airlock_datagrams_dropped_total{relay=\"%s\",reason=\"%s\"} %llu\n",
+                          s->name, dgram_drop_name(d),
+                          (unsigned long long)atomic_load(&s->dropped[d]));
+    }
+}
 
 static void
 render(struct strbuf *out, void *arg)
@@ -97,6 +136,7 @@ render(struct strbuf *out, void *arg)
     if (rt->logfwd != NULL)
         logfwd_render(rt->logfwd, out);
     logsink_render(rt->sinks, rt->n_sinks, out);
+    render_dgram(out, rt);
 }
 
 static int

@@ -126,15 +126,20 @@ transport_listen(const struct endpoint *ep, int backlog)
         return rc == -EAGAIN ? -EADDRNOTAVAIL : rc; /* listeners take literals */
     if (is_fs_path(ep) && (rc = unix_path_free((struct sockaddr *)&ss, len, ep->path)) != 0)
         return rc;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int type = ep->kind == EP_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    if (ep->kind == EP_TCP) {
+    /* not for udp: there SO_REUSEADDR lets a second process bind the same
+     * port and quietly take its datagrams */
+    if (ep->kind == EP_TCP)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ep->kind == EP_TCP || ep->kind == EP_UDP) {
         if (ss.ss_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     }
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0)
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+        (type == SOCK_STREAM && listen(fd, backlog) != 0))
         goto fail;
     return fd;
 
@@ -170,6 +175,21 @@ transport_connect(const struct sockaddr *sa, socklen_t len, bool *pending)
     int rc = -errno;
     close(fd);
     return rc;
+}
+
+int
+transport_udp_connect(const struct sockaddr *sa, socklen_t len)
+{
+    int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, sa, len) != 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
 }
 
 int

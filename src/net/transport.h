@@ -17,8 +17,9 @@
 #define TRANSPORT_DESC_MAX 128
 
 /* Opens a listening socket for ep (tcp, unix, vsock; hvsock listens on its
- * unix path). A unix path held by a dead socket file is replaced; one with a
- * live listener gives -EADDRINUSE. Returns the fd, or -errno. */
+ * unix path; udp gives a bound datagram socket). A unix path held by a dead
+ * socket file is replaced; one with a live listener gives -EADDRINUSE.
+ * Returns the fd, or -errno. */
 int transport_listen(const struct endpoint *ep, int backlog);
 
 /* Removes what transport_listen() left in the filesystem (unix paths). */
@@ -32,6 +33,10 @@ int transport_addr(const struct endpoint *ep, struct sockaddr_storage *ss, sockl
  * the connect is still in progress (wait for EPOLLOUT, then
  * transport_connect_result()), or returns -errno. */
 int transport_connect(const struct sockaddr *sa, socklen_t len, bool *pending);
+
+/* Opens a UDP socket connected to sa (so that it receives only from sa).
+ * Returns the fd, or -errno. */
+int transport_udp_connect(const struct sockaddr *sa, socklen_t len);
 
 /* Returns 0 when a pending connect on fd succeeded, or -errno. */
 int transport_connect_result(int fd);

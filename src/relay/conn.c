@@ -133,12 +133,19 @@ static const char *const end_names[END_COUNT] = {
     [END_ERROR] = "error",
     [END_SHUTDOWN] = "shutdown",
     [END_DENIED] = "denied",
+    [END_BAD_FRAME] = "bad_frame",
 };
 
 const char *
 conn_end_name(enum conn_end e)
 {
     return end_names[e];
+}
+
+uint64_t
+conn_next_id(void)
+{
+    return atomic_fetch_add(&next_conn_id, 1);
 }
 
 static void conn_step(struct conn *c);
@@ -1172,7 +1179,7 @@ conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_le
         return NULL;
     c->relay = r;
     relay_ref(r);
-    c->id = atomic_fetch_add(&next_conn_id, 1);
+    c->id = conn_next_id();
     c->client.io.fd = fd;
     c->target.io.fd = -1;
     memcpy(&c->peer, peer, peer_len);

@@ -48,6 +48,10 @@ void worker_free(struct worker *w);
  * connection) of relay r. Returns NULL on ENOMEM (the caller closes fd). */
 struct conn *conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len);
 
+/* Returns a new connection id, unique in the process (for log lines); any
+ * thread. */
+uint64_t conn_next_id(void);
+
 /* Hands c to worker w; w starts serving it on its own thread. On failure
  * the connection is closed here. */
 void conn_dispatch(struct conn *c, struct worker *w);

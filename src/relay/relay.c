@@ -12,9 +12,10 @@
 #include "core/log.h"
 #include "net/transport.h"
 #include "relay/conn.h"
+#include "relay/dgram.h"
 
-#define ACCEPT_BUDGET 64      /* accepts per wakeup before other events get a turn */
-#define ACCEPT_PAUSE_MS 100   /* back-off after running out of file descriptors */
+#define ACCEPT_BUDGET 64    /* accepts per wakeup before other events get a turn */
+#define ACCEPT_PAUSE_MS 100 /* back-off after running out of file descriptors */
 #define LISTEN_BACKLOG 4096
 
 struct relay_stats *
@@ -139,6 +140,13 @@ admit(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
         refuse(r, fd, desc, "max_connections");
         return;
     }
+    if (relay_conf_is_dgram(&r->conf)) { /* a stream of datagram frames */
+        if (r->dgram == NULL || dgram_accept(r, fd, peer, peer_len) != 0) {
+            transport_describe(peer, peer_len, desc, sizeof(desc));
+            refuse(r, fd, desc, "out_of_memory");
+        }
+        return;
+    }
     struct conn *c = conn_new(r, fd, peer, peer_len);
     if (c == NULL) {
         transport_describe(peer, peer_len, desc, sizeof(desc));
@@ -167,8 +175,8 @@ accept_some(struct relay *r)
 
         if (r->listen_fd < 0)
             return;
-        int fd = accept4(r->listen_fd, (struct sockaddr *)&peer, &len,
-                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd =
+            accept4(r->listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 return;
@@ -188,10 +196,20 @@ accept_some(struct relay *r)
 int
 relay_start(struct relay *r, struct loop *loop)
 {
+    int rc;
+
     r->loop = loop;
-    int rc = io_start(loop, &r->listen_io, r->listen_fd, EPOLLIN, accept_event, r);
-    if (rc != 0)
+    if (relay_conf_is_dgram(&r->conf)) {
+        if ((rc = dgram_start(r)) != 0)
+            return rc;
+        if (r->conf.listen.kind == EP_UDP)
+            return 0; /* dgram.c reads the socket */
+    }
+    rc = io_start(loop, &r->listen_io, r->listen_fd, EPOLLIN, accept_event, r);
+    if (rc != 0) {
+        dgram_stop(r);
         return rc;
+    }
     accept_some(r); /* an adopted listener may already hold connections */
     return 0;
 }
@@ -199,6 +217,7 @@ relay_start(struct relay *r, struct loop *loop)
 void
 relay_stop(struct relay *r, int unlink)
 {
+    dgram_stop(r);
     if (r->loop != NULL) {
         io_stop(r->loop, &r->listen_io);
         timer_stop(r->loop, &r->pause);

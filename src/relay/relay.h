@@ -15,6 +15,7 @@
 #include "core/loop.h"
 
 struct worker;
+struct dgram;
 
 /* Why a connection ended; one counter each. */
 enum conn_end {
@@ -25,11 +26,25 @@ enum conn_end {
     END_CONNECT_TIMEOUT,
     END_BAD_PREAMBLE, /* malformed PROXY header or hvsock CONNECT line */
     END_PREAMBLE_TIMEOUT,
-    END_ERROR,    /* any other I/O error */
-    END_SHUTDOWN, /* closed by a drain deadline or process stop */
-    END_DENIED,   /* egress: the destination is not allowed */
+    END_ERROR,     /* any other I/O error */
+    END_SHUTDOWN,  /* closed by a drain deadline or process stop */
+    END_DENIED,    /* egress: the destination is not allowed */
+    END_BAD_FRAME, /* datagram relays: a malformed frame on the stream */
     END_COUNT,
 };
+
+/* Why a datagram relay dropped a datagram; one counter each. */
+enum dgram_drop {
+    DROP_OVERSIZE, /* larger than max_datagram */
+    DROP_BACKLOG,  /* the stream was backed up, or lost with it queued */
+    DROP_DENIED,   /* allow (udp listener) or dns_allow refused it */
+    DROP_NO_FLOW,  /* a reply for a flow that expired or was never there */
+    DROP_ERROR,    /* a socket error, an unresolved target, no memory */
+    DROP_COUNT,
+};
+
+/* Returns the log/metrics label of d ("oversize", "backlog", ...). */
+const char *dgram_drop_name(enum dgram_drop d);
 
 /* Returns the log/metrics label of e ("eof", "reset", ...). */
 const char *conn_end_name(enum conn_end e);
@@ -42,6 +57,9 @@ struct relay_stats {
     atomic_uint_fast64_t bytes_out; /* target -> client */
     atomic_uint_fast64_t ended[END_COUNT];
     atomic_uint_fast64_t egress_denied[EGRESS_VERDICT_COUNT]; /* by reason; [EGRESS_OK] unused */
+    /* datagram relays; in: client -> target, out: target -> client */
+    atomic_uint_fast64_t datagrams_in, datagrams_out;
+    atomic_uint_fast64_t dropped[DROP_COUNT];
 };
 
 struct relay {
@@ -56,6 +74,7 @@ struct relay {
     struct worker **workers;
     size_t n_workers;
     unsigned next_worker;
+    struct dgram *dgram; /* datagram relays: everything on the udp side (dgram.h) */
 };
 
 /* Returns a new counter set named name with one reference, or NULL. */
@@ -76,11 +95,13 @@ void relay_unref(struct relay *r);
  * accept yet. */
 int relay_listen(struct relay *r, struct relay *prev);
 
-/* Starts accepting on loop. Returns 0 or -errno. */
+/* Starts accepting on loop; a datagram relay (udp on one side) also starts
+ * its datagram side there (dgram.h). Returns 0 or -errno. */
 int relay_start(struct relay *r, struct loop *loop);
 
 /* Stops accepting and closes the listener (removing a unix socket file when
- * unlink is set). Idempotent. */
+ * unlink is set); a datagram relay also closes its streams and flows at
+ * once. Idempotent. */
 void relay_stop(struct relay *r, int unlink);
 
 #endif

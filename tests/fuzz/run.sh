@@ -13,7 +13,9 @@ declare -A srcs=(
     [proxy_v2]="src/proto/proxy_v2.c"
     [http_connect]="src/proto/http_connect.c src/net/egress.c src/net/allow.c"
     [egress_rule]="src/net/egress.c src/net/allow.c"
-    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/core/log.c"
+    [frame]="src/proto/frame.c"
+    [dns]="src/proto/dns.c"
+    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c"
 )
 for name in "${!srcs[@]}"; do
     # shellcheck disable=SC2086

@@ -69,7 +69,7 @@ broken topunknown 1 "" "unknown key 'bogus'"
 printf 'listen: tcp:127.0.0.1:1\nrelays:\n  - listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n' >toplisten.yaml
 broken toplisten 1 "" "unknown key 'listen' (it is a relay setting"
 printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:99999\n    target: tcp:127.0.0.1:80\n' >badport.yaml
-broken badport 3 "relays[0].listen" "expected an endpoint (tcp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT): tcp: port must be 1-65535"
+broken badport 3 "relays[0].listen" "expected an endpoint (tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT): tcp: port must be 1-65535"
 printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: htp:example.org:80\n' >badscheme.yaml
 broken badscheme 4 "relays[0].target" "expected an endpoint"
 printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    connect_timeout: 2s\n' >notarget.yaml
@@ -85,7 +85,7 @@ broken baddur 5 "relays[0].idle_timeout" "expected a duration"
 printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n    allow: [10.0.0.0/8, 10.0.0.300/8]\n' >badallow.yaml
 broken badallow 5 "relays[0].allow[1]" "expected a CIDR"
 printf 'relays:\n  - name: web\n    listen: unix:/tmp/x.sock\n    target: tcp:127.0.0.1:80\n    allow: [10.0.0.0/8]\n' >unixallow.yaml
-broken unixallow 5 "relays[0].allow" "allow applies to tcp and vsock listeners"
+broken unixallow 5 "relays[0].allow" "allow applies to tcp, udp and vsock listeners"
 printf 'metrics: tcp:127.0.0.1:8080\nrelays:\n  - listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n' >metricsclash.yaml
 broken metricsclash 1 "metrics" "expected an endpoint no relay listens on"
 printf 'threads: 2\n' >norelays.yaml
@@ -121,7 +121,7 @@ relay_bad "airlock relay: --threads '999': expected a number from 0 to 256" "$L"
 relay_bad "airlock relay: --log-level 'loud': expected error, warn, info or debug" "$L" tcp:127.0.0.1:1 --log-level loud
 relay_bad "airlock relay: --allow '300.0.0.0/8': invalid IPv4 address" "$L" tcp:127.0.0.1:1 --allow 300.0.0.0/8
 relay_bad "airlock relay: --metrics 'bogus': expected tcp:HOST:PORT" "$L" tcp:127.0.0.1:1 --metrics bogus
-relay_bad "allow applies to tcp and vsock listeners" unix:"$T/a.sock" tcp:127.0.0.1:1 --allow 10.0.0.0/8
+relay_bad "allow applies to tcp, udp and vsock listeners" unix:"$T/a.sock" tcp:127.0.0.1:1 --allow 10.0.0.0/8
 relay_bad "unrecognized option '--bogus'" "$L" tcp:127.0.0.1:1 --bogus
 tcp_up "$P" && fail "a refused command line listened"
 run_al 2 frob

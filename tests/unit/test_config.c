@@ -17,7 +17,7 @@
 
 #include "cli/config.h"
 
-#define EP_FORMS "tcp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
+#define EP_FORMS "tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
 
 #define EXPECT_EGRESS_RULE_TEXT                                                                    \
     "expected DEST:PORTS (api.example.com:443, *.example.com:443, 198.51.100.0/24:80-90, "         \
@@ -217,6 +217,9 @@ test_relay_conf_defaults(void **state)
     assert_true(rc.splice);
     assert_int_equal(rc.send_proxy, PROXY_NONE);
     assert_int_equal(rc.accept_proxy, PROXY_NONE);
+    assert_int_equal(rc.max_datagram, 4096);
+    assert_int_equal(rc.flow_idle_timeout_ms, 60000);
+    assert_int_equal(rc.n_dns_allow, 0);
 }
 
 /* Flow style, quoting, YAML 1.1 booleans, anchors and aliases, a document
@@ -632,18 +635,156 @@ test_err_endpoint(void **state)
                  "hvsock:PATH:PORT");
 }
 
+/* Both sides of a datagram relay pair, with every datagram setting. */
+static void
+test_udp(void **state)
+{
+    (void)state;
+    struct config cfg;
+
+    must_parse("relays:\n"
+               "  - name: dns-enclave\n"
+               "    listen: udp:127.0.0.1:53\n"
+               "    target: vsock:3:53\n"
+               "    allow: [127.0.0.0/8]\n"
+               "    max_datagram: 65507\n"
+               "    flow_idle_timeout: 500ms\n"
+               "  - name: dns-host\n"
+               "    listen: vsock:any:53\n"
+               "    target: udp:10.0.0.2:53\n"
+               "    max_datagram: 1\n"
+               "    dns_allow: [Example.COM., \"*.example.org\", _ntp._udp.x-1.test]\n"
+               "  - name: ntp-host\n"
+               "    listen: hvsock:/run/v.sock:123\n"
+               "    target: udp:ntp.test:123\n",
+               &cfg);
+    assert_int_equal(cfg.n_relays, 3);
+    assert_true(relay_conf_is_dgram(&cfg.relays[0]));
+    assert_int_equal(cfg.relays[0].listen.kind, EP_UDP);
+    assert_int_equal(cfg.relays[0].max_datagram, 65507);
+    assert_int_equal(cfg.relays[0].flow_idle_timeout_ms, 500);
+    assert_int_equal(cfg.relays[0].n_allow, 1);
+    assert_int_equal(cfg.relays[1].max_datagram, 1);
+    assert_int_equal(cfg.relays[1].flow_idle_timeout_ms, 60000);
+    assert_int_equal(cfg.relays[1].n_dns_allow, 3);
+    assert_string_equal(cfg.relays[1].dns_allow[0], "example.com");
+    assert_string_equal(cfg.relays[1].dns_allow[1], "*.example.org");
+    assert_string_equal(cfg.relays[1].dns_allow[2], "_ntp._udp.x-1.test");
+    assert_int_equal(cfg.relays[2].max_datagram, 4096);
+    assert_int_equal(cfg.relays[2].n_dns_allow, 0);
+    assert_false(relay_conf_is_dgram(&(struct relay_conf){.listen.kind = EP_TCP}));
+    config_free(&cfg);
+}
+
 static void
 test_err_udp(void **state)
 {
     (void)state;
+    char yaml[8192];
+    size_t n;
+
     expect_error("relays:\n"
                  "  - listen: udp:0.0.0.0:53\n"
-                 "    target: vsock:3:53\n",
-                 "airlock.yaml:2: relays[0].listen: udp: datagram relays are not supported yet");
+                 "    target: udp:10.0.0.1:53\n",
+                 "airlock.yaml:3: relays[0].target: expected a stream endpoint (tcp, unix, vsock, "
+                 "hvsock): a datagram relay carries udp over a stream, udp to udp is not "
+                 "supported");
+    expect_error("relays:\n"
+                 "  - listen: udp:0.0.0.0:53\n"
+                 "    target: vsock:3:53\n"
+                 "    send_proxy: v2\n",
+                 "airlock.yaml:4: relays[0].send_proxy: PROXY headers apply to stream relays, not "
+                 "to udp ones");
     expect_error("relays:\n"
                  "  - listen: tcp:0.0.0.0:53\n"
-                 "    target: udp:10.0.0.1:53\n",
-                 "airlock.yaml:3: relays[0].target: udp: datagram relays are not supported yet");
+                 "    target: udp:10.0.0.1:53\n"
+                 "    accept_proxy: v2\n",
+                 "airlock.yaml:4: relays[0].accept_proxy: PROXY headers apply to stream relays, "
+                 "not to udp ones");
+    expect_error("relays:\n"
+                 "  - listen: udp:0.0.0.0:53\n"
+                 "    target: vsock:3:53\n"
+                 "    dns_allow: [example.com]\n",
+                 "airlock.yaml:4: relays[0].dns_allow: dns_allow applies to stream -> udp relays "
+                 "(the host side, in front of the resolver)");
+    expect_error("relays:\n" RELAY_OK "    dns_allow: [example.com]\n",
+                 "airlock.yaml:4: relays[0].dns_allow: dns_allow applies to stream -> udp relays "
+                 "(the host side, in front of the resolver)");
+    expect_error("relays:\n" RELAY_OK "    max_datagram: 512\n",
+                 "airlock.yaml:4: relays[0].max_datagram: applies to datagram relays (a udp "
+                 "listen or target) only");
+    expect_error("relays:\n" RELAY_OK "    flow_idle_timeout: 5s\n",
+                 "airlock.yaml:4: relays[0].flow_idle_timeout: applies to datagram relays (a udp "
+                 "listen or target) only");
+    static const char *const bad_sizes[] = {"0", "65508", "-1", "4k", "[1]"};
+    for (size_t i = 0; i < 5; i++) {
+        snprintf(yaml, sizeof(yaml),
+                 "relays:\n  - listen: udp:0.0.0.0:53\n    target: vsock:3:53\n"
+                 "    max_datagram: %s\n",
+                 bad_sizes[i]);
+        expect_error(yaml, i < 4 ? "airlock.yaml:4: relays[0].max_datagram: expected an integer "
+                                   "from 1 to 65507 (the largest UDP payload)"
+                                 : "airlock.yaml:4: relays[0].max_datagram: expected an integer "
+                                   "from 1 to 65507 (the largest UDP payload), not a list");
+    }
+    expect_error("relays:\n  - listen: udp:0.0.0.0:53\n    target: vsock:3:53\n"
+                 "    flow_idle_timeout: 0\n",
+                 "airlock.yaml:4: relays[0].flow_idle_timeout: expected a duration above 0 "
+                 "(250ms, 5s, 2m, 1h)");
+    expect_error("relays:\n  - listen: udp:0.0.0.0:53\n    target: vsock:3:53\n"
+                 "    allow: [cid:3]\n",
+                 "airlock.yaml:4: relays[0].allow[0]: expected a CIDR or address: a tcp or udp "
+                 "listener sees IP peers, cid: rules are for vsock listeners");
+
+    static const struct {
+        const char *name, *why;
+    } bad_names[] = {
+        {"\"\"", "expected a name such as example.com or *.example.com"},
+        {"\".\"", "expected a name such as example.com or *.example.com"},
+        {"a..b", "expected a name without empty labels"},
+        {".a", "expected a name without empty labels"},
+        {"a.b..", "expected a name without empty labels"},
+        {"\"*\"", "expected labels of letters, digits, '-' and '_' (\"*.\" only at the start)"},
+        {"\"a.*.b\"", "expected labels of letters, digits, '-' and '_' (\"*.\" only at the start)"},
+        {"\"*.\"", "expected a name such as example.com or *.example.com"},
+        {"\"ex ample.com\"",
+         "expected labels of letters, digits, '-' and '_' (\"*.\" only at the start)"},
+        {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
+         "expected labels of at most 63 characters"},
+    };
+    for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+        char msg[512];
+        snprintf(yaml, sizeof(yaml),
+                 "relays:\n  - listen: unix:/run/d.sock\n    target: udp:127.0.0.1:53\n"
+                 "    dns_allow:\n      - ok.test\n      - %s\n",
+                 bad_names[i].name);
+        snprintf(msg, sizeof(msg),
+                 "airlock.yaml:6: relays[0].dns_allow[1]: expected a name (example.com) or a "
+                 "wildcard (*.example.com): %s",
+                 bad_names[i].why);
+        expect_error(yaml, msg);
+    }
+    n = (size_t)snprintf(yaml, sizeof(yaml),
+                         "relays:\n  - listen: unix:/run/d.sock\n    target: udp:127.0.0.1:53\n"
+                         "    dns_allow:\n");
+    for (int i = 0; i <= CONF_DNS_ALLOW_MAX; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "      - n%d.test\n", i);
+    expect_error(yaml, "airlock.yaml:5: relays[0].dns_allow: expected at most 64 names");
+    /* 253 characters is the longest name */
+    n = (size_t)snprintf(yaml, sizeof(yaml),
+                         "relays:\n  - listen: unix:/run/d.sock\n    target: udp:127.0.0.1:53\n"
+                         "    dns_allow: [\"*.");
+    for (int i = 0; i < 4; i++)
+        n += (size_t)snprintf(yaml + n, sizeof(yaml) - n, "%.*s%s", i < 3 ? 63 : 62,
+                              "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+                              i < 3 ? "." : "\"]\n");
+    expect_error(yaml, "airlock.yaml:4: relays[0].dns_allow[0]: expected a name (example.com) or "
+                       "a wildcard (*.example.com): expected a name of at most 253 characters");
+    memcpy(yaml + n - 4, "\"]\n", 4); /* drop one character: 253 */
+    struct config cfg;
+    must_parse(yaml, &cfg);
+    assert_int_equal(strlen(cfg.relays[0].dns_allow[0]), 2 + 253);
+    config_free(&cfg);
     expect_error("metrics: udp:127.0.0.1:9100\n",
                  "airlock.yaml:1: metrics: udp: metrics are served over HTTP; expected a tcp, "
                  "unix, vsock or hvsock endpoint");
@@ -671,19 +812,19 @@ test_err_allow(void **state)
                  "  - listen: unix:/run/a.sock\n"
                  "    target: vsock:3:1\n"
                  "    allow: [10.0.0.0/8]\n",
-                 "airlock.yaml:4: relays[0].allow: allow applies to tcp and vsock listeners; "
+                 "airlock.yaml:4: relays[0].allow: allow applies to tcp, udp and vsock listeners; "
                  "restrict a unix socket with file permissions");
     expect_error("relays:\n"
                  "  - listen: hvsock:/run/v.sock:5\n"
                  "    target: tcp:127.0.0.1:5\n"
                  "    allow: [cid:3]\n",
-                 "airlock.yaml:4: relays[0].allow: allow applies to tcp and vsock listeners; "
+                 "airlock.yaml:4: relays[0].allow: allow applies to tcp, udp and vsock listeners; "
                  "restrict a unix socket with file permissions");
     expect_error("relays:\n" RELAY_OK "    allow:\n"
                  "      - 10.0.0.0/8\n"
                  "      - cid:16\n",
-                 "airlock.yaml:6: relays[0].allow[1]: expected a CIDR or address: a tcp listener "
-                 "sees IP peers, cid: rules are for vsock listeners");
+                 "airlock.yaml:6: relays[0].allow[1]: expected a CIDR or address: a tcp or udp "
+                 "listener sees IP peers, cid: rules are for vsock listeners");
     expect_error("relays:\n"
                  "  - listen: vsock:any:1\n"
                  "    target: tcp:127.0.0.1:1\n"
@@ -828,8 +969,8 @@ test_relay_conf_check(void **state)
     rc.n_allow = 1;
     assert_int_equal(allow_parse("10.0.0.0/8", &rc.allow[0], &why), PARSE_OK);
     assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
-    assert_string_equal(err, "allow: allow applies to tcp and vsock listeners; restrict a unix "
-                             "socket with file permissions");
+    assert_string_equal(err, "allow: allow applies to tcp, udp and vsock listeners; restrict a "
+                             "unix socket with file permissions");
 
     assert_int_equal(endpoint_parse("vsock:any:1", &rc.listen, &why), PARSE_OK);
     assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
@@ -844,12 +985,22 @@ test_relay_conf_check(void **state)
 
     rc.max_connections = 0;
     assert_int_equal(endpoint_parse("udp:0.0.0.0:53", &rc.listen, &why), PARSE_OK);
+    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), 0);
+    rc.max_datagram = 65508;
     assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
-    assert_string_equal(err, "listen: udp: datagram relays are not supported yet");
+    assert_string_equal(err, "max_datagram: expected an integer from 1 to 65507 (the largest UDP "
+                             "payload)");
+    rc.max_datagram = 4096;
+    rc.n_dns_allow = 1;
+    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
+    assert_string_equal(err, "dns_allow: dns_allow applies to stream -> udp relays (the host "
+                             "side, in front of the resolver)");
+    assert_int_equal(endpoint_parse("udp:0.0.0.0:53", &rc.target, &why), PARSE_OK);
+    rc.n_dns_allow = 0;
 
     /* A short buffer gets a truncated, terminated message. */
     assert_int_equal(relay_conf_check(&rc, err, 8), -1);
-    assert_string_equal(err, "listen:");
+    assert_string_equal(err, "target:");
 }
 
 static void
@@ -1102,6 +1253,7 @@ main(void)
         cmocka_unit_test(test_err_duplicate_name),
         cmocka_unit_test(test_err_duplicate_listen),
         cmocka_unit_test(test_err_endpoint),
+        cmocka_unit_test(test_udp),
         cmocka_unit_test(test_err_udp),
         cmocka_unit_test(test_err_vsock_any_target),
         cmocka_unit_test(test_err_allow),

@@ -1,0 +1,39 @@
+/* dgram.h - datagram relays: UDP carried over one stream as frames
+ * (proto/frame.h), so that DNS and NTP clients work through vsock.
+ *
+ *   udp -> stream  (enclave side) a UDP socket on the listen endpoint; each
+ *                  client address is a flow with an id; one stream to the
+ *                  target, re-established with backoff when it breaks
+ *                  (flows survive); replies go back by flow id.
+ *   stream -> udp  (host side) accepted streams; per stream and flow id one
+ *                  connected UDP socket towards the target, so replies come
+ *                  back per flow; optional dns_allow answers REFUSED itself.
+ *
+ * Flows are forgotten after flow_idle_timeout, or the least recently used
+ * one when a table is full. Datagrams over max_datagram, and datagrams that
+ * find the stream backed up (a bounded queue), are dropped and counted.
+ * Everything here runs on the main loop (the relay's accepting loop): these
+ * relays carry light traffic, and one thread needs no locks. */
+#ifndef AIRLOCK_RELAY_DGRAM_H
+#define AIRLOCK_RELAY_DGRAM_H
+
+#include <sys/socket.h>
+
+#include "relay/relay.h"
+
+/* Starts the datagram side of r on r->loop, with r->listen_fd open: a udp
+ * listener starts reading and connects its stream; a stream listener is
+ * ready for dgram_accept(). Sets r->dgram. Returns 0 or -errno (nothing is
+ * left behind then). */
+int dgram_start(struct relay *r);
+
+/* Takes over fd, a stream accepted by r's listener (stream -> udp relays).
+ * Returns 0, or -errno when it cannot (the caller still owns and closes fd). */
+int dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len);
+
+/* Closes every stream, flow and socket of r's datagram side (r->listen_fd
+ * stays with r) and sets r->dgram to NULL; memory goes after the current
+ * loop turn. Harmless when r has no datagram side. */
+void dgram_stop(struct relay *r);
+
+#endif
