@@ -345,43 +345,19 @@ parse_uint(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
-int
-config_duration(const char *s, unsigned *ms)
-{
-    static const struct {
-        const char *suffix;
-        uint64_t ms;
-    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}};
-    uint64_t v = 0;
-    const char *p = s;
+/* One unit a number may carry: "ms", "KiB", or "" for a bare number. */
+struct unit {
+    const char *suffix;
+    uint64_t mult;
+};
 
-    if (s == NULL || *p < '0' || *p > '9')
-        return -EINVAL;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        v = v * 10 + (uint64_t)(*p - '0');
-        if (v > UINT_MAX)
-            return -EINVAL;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(p, units[i].suffix) != 0)
-            continue;
-        if (v > UINT_MAX / units[i].ms)
-            return -EINVAL;
-        *ms = (unsigned)(v * units[i].ms);
-        return 0;
-    }
-    return -EINVAL;
-}
-
-int
-config_size(const char *s, size_t *bytes)
+/* Reads decimal digits followed by exactly one of the n suffixes in units and
+ * stores digits * multiplier in *out. The digits alone and the product must
+ * both stay within limit. Returns 0 or -EINVAL (empty, no leading digit,
+ * unknown suffix, over limit). */
+static int
+parse_scaled(const char *s, const struct unit *units, size_t n, uint64_t limit, uint64_t *out)
 {
-    static const struct {
-        const char *suffix;
-        uint64_t mult;
-    } units[] = {
-        {"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
-    const uint64_t limit = (uint64_t)1 << 40;
     uint64_t v = 0;
     const char *p = s;
 
@@ -392,15 +368,41 @@ config_size(const char *s, size_t *bytes)
         if (v > limit)
             return -EINVAL;
     }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    for (size_t i = 0; i < n; i++) {
         if (strcmp(p, units[i].suffix) != 0)
             continue;
         if (v > limit / units[i].mult)
             return -EINVAL;
-        *bytes = (size_t)(v * units[i].mult);
+        *out = v * units[i].mult;
         return 0;
     }
     return -EINVAL;
+}
+
+int
+config_duration(const char *s, unsigned *ms)
+{
+    static const struct unit units[] = {
+        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}};
+    uint64_t v;
+    int rc = parse_scaled(s, units, sizeof(units) / sizeof(units[0]), UINT_MAX, &v);
+
+    if (rc == 0)
+        *ms = (unsigned)v;
+    return rc;
+}
+
+int
+config_size(const char *s, size_t *bytes)
+{
+    static const struct unit units[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
+    uint64_t v;
+    int rc = parse_scaled(s, units, sizeof(units) / sizeof(units[0]), (uint64_t)1 << 40, &v);
+
+    if (rc == 0)
+        *bytes = (size_t)v;
+    return rc;
 }
 
 void
