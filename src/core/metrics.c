@@ -73,8 +73,7 @@ request_timeout(struct timer *t)
 }
 
 static void
-respond(struct request *rq, const char *status, const char *type, const char *body,
-        size_t body_len)
+respond(struct request *rq, const char *status, const char *type, const char *body, size_t body_len)
 {
     strbuf_printf(&rq->out,
                   "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -110,19 +109,12 @@ request_answer(struct request *rq)
 static int
 hvsock_greet(struct request *rq)
 {
-    char *nl = memchr(rq->in, '\n', rq->in_len), *end, reply[32];
+    char *nl = memchr(rq->in, '\n', rq->in_len);
 
     if (nl == NULL)
         return rq->in_len < 64 ? 0 : -1;
     *nl = '\0';
-    if (strncmp(rq->in, "CONNECT ", 8) != 0)
-        return -1;
-    errno = 0;
-    unsigned long port = strtoul(rq->in + 8, &end, 10);
-    if (errno != 0 || end == rq->in + 8 || *end != '\0' || port != rq->m->ep.port)
-        return -1;
-    int len = snprintf(reply, sizeof(reply), "OK %lu\n", port);
-    if (write(rq->io.fd, reply, (size_t)len) != len)
+    if (transport_hvsock_answer(rq->io.fd, rq->in, rq->m->ep.port) != 0)
         return -1;
     size_t used = (size_t)(nl - rq->in) + 1;
     memmove(rq->in, rq->in + used, rq->in_len - used);
@@ -186,12 +178,10 @@ metrics_accept(struct io *io, uint32_t events)
     (void)events;
 
     for (;;) {
-        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = transport_accept(io->fd);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+            if (fd != -EAGAIN)
                 log_warn("metrics accept");
-            if (errno == ECONNABORTED || errno == EINTR)
-                continue;
             return;
         }
         struct request *rq = calloc(1, sizeof(*rq));

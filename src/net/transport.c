@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -154,6 +155,35 @@ transport_unlisten(const struct endpoint *ep)
 {
     if (is_fs_path(ep))
         unlink(ep->path);
+}
+
+int
+transport_accept(int lfd)
+{
+    for (;;) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        if (errno != ECONNABORTED && errno != EINTR)
+            return -errno;
+    }
+}
+
+int
+transport_hvsock_answer(int fd, const char *line, uint32_t port)
+{
+    char *end, reply[32];
+
+    if (strncmp(line, "CONNECT ", 8) != 0)
+        return -EINVAL;
+    errno = 0;
+    unsigned long got = strtoul(line + 8, &end, 10);
+    if (errno != 0 || *end != '\0' || end == line + 8 || got != port)
+        return -EINVAL;
+    int len = snprintf(reply, sizeof(reply), "OK %lu\n", got);
+    if (write(fd, reply, (size_t)len) != len)
+        return -EIO;
+    return 0;
 }
 
 int

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "net/endpoint.h"
@@ -44,6 +45,18 @@ int transport_connect_result(int fd);
 /* Sets the options a relayed stream socket of kind wants: for tcp,
  * TCP_NODELAY always and keepalive when asked; nothing for other kinds. */
 void transport_tune(int fd, enum ep_kind kind, bool keepalive);
+
+/* Accepts one connection on the listening socket lfd, retrying when accept4()
+ * is interrupted or the client already gave up. Returns the new fd
+ * (non-blocking, close-on-exec), or -errno (-EAGAIN: none pending) with
+ * errno left set for log_warn(). */
+int transport_accept(int lfd);
+
+/* The hvsock listener's half of the handshake. line is what the peer sent
+ * before its '\n', NUL-terminated. When it is "CONNECT <port>" naming port,
+ * writes "OK <port>\n" to fd and returns 0; returns -EINVAL for any other
+ * line and -EIO when the answer could not be written whole. */
+int transport_hvsock_answer(int fd, const char *line, uint32_t port);
 
 /* Writes "1.2.3.4:5", "[::1]:5", "unix:/p", "vsock:3:5" for sa into buf. */
 void transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);

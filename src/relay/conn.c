@@ -568,7 +568,6 @@ read_hvsock_connect(struct conn *c)
 {
     uint8_t buf[HVSOCK_LINE_MAX + 1];
     ssize_t n = peek(&c->client, buf, HVSOCK_LINE_MAX);
-    char *end, reply[32];
 
     if (n == -EAGAIN)
         return PARSE_AGAIN;
@@ -578,16 +577,9 @@ read_hvsock_connect(struct conn *c)
     if (nl == NULL) /* a line that cannot complete is refused at once */
         return n == HVSOCK_LINE_MAX || c->client.hup ? PARSE_INVALID : PARSE_AGAIN;
     *nl = '\0';
-    if (strncmp((char *)buf, "CONNECT ", 8) != 0)
-        return PARSE_INVALID;
-    errno = 0;
-    unsigned long port = strtoul((char *)buf + 8, &end, 10);
-    if (errno != 0 || *end != '\0' || end == (char *)buf + 8 || port != c->relay->conf.listen.port)
+    if (transport_hvsock_answer(c->client.io.fd, (char *)buf, c->relay->conf.listen.port) != 0)
         return PARSE_INVALID;
     if (consume(&c->client, (size_t)(nl - buf) + 1) != 0)
-        return PARSE_INVALID;
-    int len = snprintf(reply, sizeof(reply), "OK %lu\n", port);
-    if (write(c->client.io.fd, reply, (size_t)len) != len)
         return PARSE_INVALID;
     return PARSE_OK;
 }

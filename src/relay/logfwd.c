@@ -465,11 +465,9 @@ src_accept(struct io *io, uint32_t events)
     (void)events;
 
     for (;;) {
-        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = transport_accept(io->fd);
         if (fd < 0) {
-            if (errno == ECONNABORTED || errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
+            if (fd != -EAGAIN)
                 log_warn("log listen accept");
             return;
         }

@@ -210,16 +210,8 @@ take_hello(struct sink_stream *st, const uint8_t *p, size_t n)
         return;
     }
     size_t line_len = (size_t)(nl - st->hello);
-    char *end, reply[32];
     st->hello[line_len] = '\0';
-    if (strncmp((char *)st->hello, "CONNECT ", 8) != 0)
-        goto bad;
-    errno = 0;
-    unsigned long port = strtoul((char *)st->hello + 8, &end, 10);
-    if (errno != 0 || *end != '\0' || end == (char *)st->hello + 8 || port != s->conf.listen.port)
-        goto bad;
-    int len = snprintf(reply, sizeof(reply), "OK %lu\n", port);
-    if (write(st->io.fd, reply, (size_t)len) != len)
+    if (transport_hvsock_answer(st->io.fd, (char *)st->hello, s->conf.listen.port) != 0)
         goto bad;
     timer_stop(s->loop, &st->timer);
     st->state = STREAM_ST_LINES;
@@ -297,11 +289,9 @@ sink_accept(struct io *io, uint32_t events)
     (void)events;
 
     for (;;) {
-        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = transport_accept(io->fd);
         if (fd < 0) {
-            if (errno == ECONNABORTED || errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
+            if (fd != -EAGAIN)
                 log_warn("log_sink=%s: accept", s->conf.name);
             return;
         }
