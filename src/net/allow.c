@@ -9,58 +9,9 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "net/addr.h"
+
 #define CID_MAX 4294967294u /* 4294967295 is VMADDR_CID_ANY, never a peer */
-
-static bool
-is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static bool
-parse_decimal(const char *p, size_t len, uint32_t max, uint32_t *out)
-{
-    uint64_t v = 0;
-
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (!is_digit(p[i]))
-            return false;
-        v = v * 10 + (uint64_t)(p[i] - '0');
-        if (v > max)
-            return false;
-    }
-    *out = (uint32_t)v;
-    return true;
-}
-
-/* inet_pton() wants a NUL-terminated string; longer slices cannot be valid addresses. */
-static bool
-parse_ip(int af, const char *p, size_t len, uint8_t *addr)
-{
-    char tmp[64];
-
-    if (len == 0 || len >= sizeof(tmp))
-        return false;
-    memcpy(tmp, p, len);
-    tmp[len] = '\0';
-    return inet_pton(af, tmp, addr) == 1;
-}
-
-/* Returns 1 when the first prefix bits of a and b agree. */
-static bool
-prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
-{
-    unsigned bytes = prefix / 8, bits = prefix % 8;
-
-    if (memcmp(a, b, bytes) != 0)
-        return false;
-    if (bits == 0)
-        return true;
-    uint8_t mask = (uint8_t)(0xff << (8 - bits));
-    return (a[bytes] & mask) == (b[bytes] & mask);
-}
 
 /* A rule such as 10.0.0.1/8 is rejected rather than masked: it is most likely a typo for
  * either 10.0.0.1/32 or 10.0.0.0/8, and guessing would widen or narrow access silently. */
@@ -86,7 +37,7 @@ allow_parse(const char *s, struct allow_rule *rule, const char **err)
 
     if (len >= 4 && memcmp(s, "cid:", 4) == 0) {
         rule->kind = ALLOW_CID;
-        if (!parse_decimal(s + 4, len - 4, CID_MAX, &rule->cid)) {
+        if (!addr_parse_decimal(s + 4, len - 4, CID_MAX, &rule->cid)) {
             msg = "cid must be 0-4294967294";
             goto fail;
         }
@@ -111,14 +62,14 @@ allow_parse(const char *s, struct allow_rule *rule, const char **err)
         goto fail;
 
     unsigned bits = rule->kind == ALLOW_V4 ? 32 : 128;
-    if (!parse_ip(rule->kind == ALLOW_V4 ? AF_INET : AF_INET6, addr, addr_len, rule->addr)) {
+    if (!addr_parse_ip(rule->kind == ALLOW_V4 ? AF_INET : AF_INET6, addr, addr_len, rule->addr)) {
         msg = rule->kind == ALLOW_V4 ? "invalid IPv4 address" : "invalid IPv6 address";
         goto fail;
     }
     rule->prefix = (uint8_t)bits;
     if (slash != NULL) {
         uint32_t prefix;
-        if (!parse_decimal(slash + 1, (size_t)(s + len - slash - 1), bits, &prefix)) {
+        if (!addr_parse_decimal(slash + 1, (size_t)(s + len - slash - 1), bits, &prefix)) {
             msg = rule->kind == ALLOW_V4 ? "IPv4 prefix length must be 0-32"
                                          : "IPv6 prefix length must be 0-128";
             goto fail;
@@ -200,11 +151,11 @@ allow_match(const struct allow_rule *rules, size_t n, const struct sockaddr *sa)
         const struct allow_rule *r = &rules[i];
         switch (r->kind) {
         case ALLOW_V4:
-            if (p.has_v4 && prefix_equal(p.v4, r->addr, r->prefix > 32 ? 32 : r->prefix))
+            if (p.has_v4 && addr_prefix_equal(p.v4, r->addr, r->prefix > 32 ? 32 : r->prefix))
                 return 1;
             break;
         case ALLOW_V6:
-            if (p.has_v6 && prefix_equal(p.v6, r->addr, r->prefix > 128 ? 128 : r->prefix))
+            if (p.has_v6 && addr_prefix_equal(p.v6, r->addr, r->prefix > 128 ? 128 : r->prefix))
                 return 1;
             break;
         case ALLOW_CID:

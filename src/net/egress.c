@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "net/addr.h"
 #include "net/allow.h"
 
 static const char *const verdict_names[EGRESS_VERDICT_COUNT] = {
@@ -67,20 +68,6 @@ static const struct special specials[] = {
     {1, {0xfe, 0xc0}, 10, "site_local"},
     {1, {0xff}, 8, "multicast"},
 };
-
-/* Returns true when the first prefix bits of a and b agree. */
-static bool
-prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
-{
-    unsigned bytes = prefix / 8, bits = prefix % 8;
-
-    if (memcmp(a, b, bytes) != 0)
-        return false;
-    if (bits == 0)
-        return true;
-    uint8_t mask = (uint8_t)(0xff << (8 - bits));
-    return (a[bytes] & mask) == (b[bytes] & mask);
-}
 
 /* ---- names */
 
@@ -358,7 +345,7 @@ egress_check_addr(const struct egress_rule *rules, size_t n, const struct sockad
         return EGRESS_BAD_DESTINATION;
 
     for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]); i++) {
-        if (specials[i].v6 == v6 && prefix_equal(addr, specials[i].addr, specials[i].prefix)) {
+        if (specials[i].v6 == v6 && addr_prefix_equal(addr, specials[i].addr, specials[i].prefix)) {
             sp = &specials[i];
             break;
         }
@@ -372,7 +359,7 @@ egress_check_addr(const struct egress_rule *rules, size_t n, const struct sockad
         const struct egress_rule *r = &rules[i];
         if (r->kind != (v6 ? EGRESS_RULE_V6 : EGRESS_RULE_V4))
             continue;
-        if (!prefix_equal(addr, r->addr, r->prefix))
+        if (!addr_prefix_equal(addr, r->addr, r->prefix))
             continue;
         /* a rule wider than the special range (0.0.0.0/0) does not open it */
         if (sp != NULL && r->prefix < sp->prefix)

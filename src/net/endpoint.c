@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "net/addr.h"
+
 #define VSOCK_NUM_MAX 4294967294u /* 4294967295 is VMADDR_PORT_ANY / VMADDR_CID_ANY */
 #define DNS_NAME_MAX 253
 #define DNS_LABEL_MAX 63
@@ -56,55 +58,15 @@ static const struct scheme {
 };
 
 static bool
-is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static bool
 is_hex_digit(char c)
 {
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    return addr_is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 static char
 ascii_lower(char c)
 {
     return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-/* Decimal digits only, at least one, value <= max. Leading zeros are accepted; the value
- * is checked after each digit so a long run of digits cannot overflow. */
-static bool
-parse_decimal(const char *p, size_t len, uint32_t max, uint32_t *out)
-{
-    uint64_t v = 0;
-
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (!is_digit(p[i]))
-            return false;
-        v = v * 10 + (uint64_t)(p[i] - '0');
-        if (v > max)
-            return false;
-    }
-    *out = (uint32_t)v;
-    return true;
-}
-
-/* inet_pton() wants a NUL-terminated string, so the slice is copied first. The longest
- * valid IPv6 text is 45 bytes; anything longer than the buffer is invalid anyway. */
-static bool
-parse_ip(int af, const char *p, size_t len, void *addr)
-{
-    char tmp[64];
-
-    if (len == 0 || len >= sizeof(tmp))
-        return false;
-    memcpy(tmp, p, len);
-    tmp[len] = '\0';
-    return inet_pton(af, tmp, addr) == 1;
 }
 
 /* Stores the address in the canonical text of inet_ntop() (lower case, "::" compressed),
@@ -114,7 +76,7 @@ store_ip(int af, const char *p, size_t len, char *host)
 {
     struct in6_addr addr; /* large enough for either family */
 
-    if (!parse_ip(af, p, len, &addr))
+    if (!addr_parse_ip(af, p, len, &addr))
         return false;
     return inet_ntop(af, &addr, host, EP_HOST_MAX) != NULL;
 }
@@ -134,7 +96,7 @@ numeric_label(const char *p, size_t len)
         return true;
     }
     for (i = 0; i < len; i++)
-        if (!is_digit(p[i]))
+        if (!addr_is_digit(p[i]))
             return false;
     return true;
 }
@@ -156,7 +118,7 @@ store_host(const char *p, size_t len, char *host)
             last = i + 1;
             continue;
         }
-        if (!(is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+        if (!(addr_is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
               c == '_'))
             return IE_NAME;
         if (++label > DNS_LABEL_MAX)
@@ -196,7 +158,8 @@ parse_inet(const char *p, size_t len, struct endpoint *ep)
             for (const char *q = colon; q < end; q++)
                 if (*q == ':')
                     last = q;
-            if (parse_ip(AF_INET6, p, len, &a) || parse_ip(AF_INET6, p, (size_t)(last - p), &a))
+            if (addr_parse_ip(AF_INET6, p, len, &a) ||
+                addr_parse_ip(AF_INET6, p, (size_t)(last - p), &a))
                 return IE_UNBRACKETED;
             return IE_SYNTAX;
         }
@@ -207,7 +170,7 @@ parse_inet(const char *p, size_t len, struct endpoint *ep)
             return e;
         port = colon + 1;
     }
-    if (!parse_decimal(port, (size_t)(end - port), 65535, &ep->port) || ep->port == 0)
+    if (!addr_parse_decimal(port, (size_t)(end - port), 65535, &ep->port) || ep->port == 0)
         return IE_PORT;
     return IE_OK;
 }
@@ -259,9 +222,9 @@ parse_vsock(const char *p, size_t len, struct endpoint *ep)
     size_t cid_len = (size_t)(colon - p);
     if (cid_len == 3 && memcmp(p, "any", 3) == 0)
         ep->cid = EP_CID_ANY;
-    else if (!parse_decimal(p, cid_len, VSOCK_NUM_MAX, &ep->cid))
+    else if (!addr_parse_decimal(p, cid_len, VSOCK_NUM_MAX, &ep->cid))
         return "vsock: CID must be 0-4294967294 or \"any\"";
-    if (!parse_decimal(colon + 1, len - cid_len - 1, VSOCK_NUM_MAX, &ep->port))
+    if (!addr_parse_decimal(colon + 1, len - cid_len - 1, VSOCK_NUM_MAX, &ep->port))
         return "vsock: port must be 0-4294967294";
     return NULL;
 }
@@ -286,7 +249,7 @@ parse_hvsock(const char *p, size_t len, struct endpoint *ep)
     case PE_CHAR:
         return "hvsock: path must not contain spaces or control characters";
     }
-    if (!parse_decimal(p + colon, len - colon, VSOCK_NUM_MAX, &ep->port))
+    if (!addr_parse_decimal(p + colon, len - colon, VSOCK_NUM_MAX, &ep->port))
         return "hvsock: port must be 0-4294967294";
     return NULL;
 }

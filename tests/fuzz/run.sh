@@ -9,13 +9,13 @@ out=build-fuzz
 mkdir -p "$out"
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -std=c17 -D_GNU_SOURCE -Isrc)
 declare -A srcs=(
-    [endpoint]="src/net/endpoint.c"
+    [endpoint]="src/net/endpoint.c src/net/addr.c"
     [proxy_v2]="src/proto/proxy_v2.c"
-    [http_connect]="src/proto/http_connect.c src/net/egress.c src/net/allow.c"
-    [egress_rule]="src/net/egress.c src/net/allow.c"
+    [http_connect]="src/proto/http_connect.c src/net/egress.c src/net/allow.c src/net/addr.c"
+    [egress_rule]="src/net/egress.c src/net/allow.c src/net/addr.c"
     [frame]="src/proto/frame.c"
     [dns]="src/proto/dns.c"
-    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c"
+    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c src/net/addr.c"
 )
 for name in "${!srcs[@]}"; do
     # shellcheck disable=SC2086
