@@ -12,11 +12,14 @@ NETPEER=${NETPEER:-$(dirname "$AIRLOCK")/tests/netpeer}
 T=$(mktemp -d /tmp/airlock-test.XXXXXX)
 PIDS=()
 
+NETNS_DEL= # a network namespace to delete at exit (loopback_netns)
+
 cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     rm -rf "$T"
+    [ -z "$NETNS_DEL" ] || ip netns del "$NETNS_DEL" 2>/dev/null || true
 }
 trap cleanup EXIT
 
@@ -212,4 +215,58 @@ free_ports() {
         ports+=("$p")
     done
     echo "${ports[*]}"
+}
+
+# ---- namespaces (t_dns, t_ntp, t_dns_ttl, t_egress_*, t_logs_out, t_metrics_out)
+
+# need TOOL...: skips the test unless every TOOL is installed.
+need() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null || skip "$c not installed (scripts/deps.sh)"
+    done
+}
+
+# host_namespaces: runs this script again inside private network, mount and
+# pid namespaces (the test's "host": everything started there dies with it)
+# and exits with its status; skips unless root may create them. In that
+# inner run it returns at once, with lo up.
+host_namespaces() {
+    if [ "${AIRLOCK_TEST_INNER:-}" = 1 ]; then
+        ip link set lo up
+        return 0
+    fi
+    [ "$(id -u)" = 0 ] || skip "needs root for namespaces"
+    local ns=(unshare --net --mount --pid --fork --mount-proc --propagation private) rc=0
+    "${ns[@]}" true 2>/dev/null || skip "cannot create namespaces here"
+    AIRLOCK_TEST_INNER=1 "${ns[@]}" bash "$0" || rc=$?
+    exit $rc
+}
+
+# resolv_conf ATTEMPTS: bind-mounts a resolv.conf asking 127.0.0.1 (1 s
+# timeout, ATTEMPTS tries) on /etc/resolv.conf; for host_namespaces only.
+resolv_conf() {
+    printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:%s\n' "$1" >"$T/resolv.conf"
+    mount --bind "$T/resolv.conf" /etc/resolv.conf
+}
+
+# enclave_ns [SHELL]: starts the "enclave", a network and mount namespace
+# with only lo (up), after running the shell commands SHELL in it; its pid
+# is in $ENC_NS, and enc COMMAND... runs a command inside.
+enclave_ns() {
+    start enclave unshare --net --mount --propagation private bash -c "
+    ip link set lo up && ${1:-true} && touch '$T/enclave.ready'
+    exec sleep 1000"
+    ENC_NS=$LAST_PID
+    wait_for test -e "$T/enclave.ready"
+}
+enc() { nsenter -t "$ENC_NS" -n -m -- "$@"; }
+
+# loopback_netns PREFIX: creates the network namespace PREFIX-PID with only
+# lo (up), named in $NS; it is deleted at exit.
+loopback_netns() {
+    NS=$1-$$
+    ip netns add "$NS" 2>/dev/null || skip "cannot create network namespaces here"
+    NETNS_DEL=$NS
+    ip -n "$NS" link set lo up
 }

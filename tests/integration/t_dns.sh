@@ -17,19 +17,8 @@
 # namespace with only lo and /etc/resolv.conf saying nameserver 127.0.0.1.
 . "$(dirname "$0")/lib.sh"
 
-if [ "${T_DNS_INNER:-}" != 1 ]; then
-    for tool in dnsmasq dig getent socat nsenter unshare curl; do
-        command -v $tool >/dev/null || skip "$tool not installed (scripts/deps.sh)"
-    done
-    [ "$(id -u)" = 0 ] || skip "needs root for namespaces"
-    NS="unshare --net --mount --pid --fork --mount-proc --propagation private"
-    $NS true 2>/dev/null || skip "cannot create namespaces here"
-    rc=0
-    T_DNS_INNER=1 $NS bash "$0" || rc=$?
-    exit $rc
-fi
-
-ip link set lo up
+need dnsmasq dig getent socat nsenter unshare curl
+host_namespaces
 
 # ---- the host side: dnsmasq and the host relay
 {
@@ -60,12 +49,7 @@ HOST=$LAST_PID
 
 # ---- the enclave: a network namespace with only lo, its own resolv.conf
 printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:3\n' >"$T/resolv.conf"
-start enclave unshare --net --mount --propagation private bash -c "
-    ip link set lo up && mount --bind '$T/resolv.conf' /etc/resolv.conf && touch '$T/enclave.ready'
-    exec sleep 1000"
-ENC_NS=$LAST_PID
-wait_for test -e "$T/enclave.ready"
-enc() { nsenter -t "$ENC_NS" -n -m -- "$@"; }
+enclave_ns "mount --bind '$T/resolv.conf' /etc/resolv.conf"
 enc ip -o link show | grep -qv ' lo:' && fail "the enclave has more than lo"
 enc grep -q '^nameserver 127.0.0.1$' /etc/resolv.conf || fail "the enclave's resolv.conf"
 

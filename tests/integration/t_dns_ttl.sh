@@ -11,20 +11,10 @@
 # namespace.
 . "$(dirname "$0")/lib.sh"
 
-if [ "${T_DNS_TTL_INNER:-}" != 1 ]; then
-    command -v dnsmasq >/dev/null || skip "dnsmasq not installed (scripts/deps.sh)"
-    command -v socat >/dev/null || skip "socat not installed"
-    [ "$(id -u)" = 0 ] || skip "needs root for namespaces"
-    NS="unshare --net --mount --pid --fork --mount-proc --propagation private"
-    $NS true 2>/dev/null || skip "cannot create namespaces here"
-    rc=0
-    T_DNS_TTL_INNER=1 $NS bash "$0" || rc=$?
-    exit $rc
-fi
+need dnsmasq socat
+host_namespaces
 
-ip link set lo up
-printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:2\n' >"$T/resolv.conf"
-mount --bind "$T/resolv.conf" /etc/resolv.conf
+resolv_conf 2
 grep -qi 'svc\.test\|nosuch\.test' /etc/hosts && skip "svc.test is in /etc/hosts"
 
 echo "127.0.0.2 svc.test" >"$T/hosts"

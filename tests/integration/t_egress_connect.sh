@@ -23,21 +23,10 @@
 # it keeps working, and the host relay's sockets return to their count.
 . "$(dirname "$0")/lib.sh"
 
-if [ "${T_EGRESS_INNER:-}" != 1 ]; then
-    for c in openssl curl socat nsenter; do
-        command -v $c >/dev/null || skip "$c not installed (scripts/deps.sh)"
-    done
-    [ "$(id -u)" = 0 ] || skip "needs root for namespaces"
-    NS="unshare --net --mount --pid --fork --mount-proc --propagation private"
-    $NS true 2>/dev/null || skip "cannot create namespaces here"
-    rc=0
-    T_EGRESS_INNER=1 $NS bash "$0" || rc=$?
-    exit $rc
-fi
+need openssl curl socat nsenter
+host_namespaces
 
-ip link set lo up
-printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n' >"$T/resolv.conf"
-mount --bind "$T/resolv.conf" /etc/resolv.conf
+resolv_conf 1
 printf '127.0.0.1 localhost\n127.0.0.1 svc.egress.test echo.egress.test\n127.0.0.2 other.egress.test\n' >"$T/hosts"
 mount --bind "$T/hosts" /etc/hosts
 

@@ -26,21 +26,11 @@
 # the test's namespaces.
 . "$(dirname "$0")/lib.sh"
 
-if [ "${T_EGRESS_INNER:-}" != 1 ]; then
-    for c in iptables curl socat nsenter; do
-        command -v $c >/dev/null || skip "$c not installed (scripts/deps.sh)"
-    done
-    [ "$(id -u)" = 0 ] || skip "needs root for namespaces"
-    NS="unshare --net --mount --pid --fork --mount-proc --propagation private"
-    $NS true 2>/dev/null || skip "cannot create namespaces here"
-    unshare --net iptables -t nat -L OUTPUT >/dev/null 2>&1 || skip "iptables nat unusable here"
-    rc=0
-    T_EGRESS_INNER=1 $NS bash "$0" || rc=$?
-    exit $rc
-fi
+need iptables curl socat nsenter
+host_namespaces
+iptables -t nat -L OUTPUT >/dev/null 2>&1 || skip "iptables nat unusable here"
 
 read -r TP M <<<"$(free_ports 2)"
-ip link set lo up
 
 log "the internet: a namespace behind a veth pair, with TEST-NET servers"
 start inet unshare --net sleep 600

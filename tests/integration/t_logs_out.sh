@@ -14,12 +14,8 @@
 # (logrotate). A stream that breaks mid-line gets that line completed with a
 # marker. SIGTERM on the enclave flushes buffered lines before exiting.
 . "$(dirname "$0")/lib.sh"
-command -v socat >/dev/null || skip "socat not installed"
-command -v curl >/dev/null || skip "curl not installed"
-NS=airlock-lo-$$
-ip netns add "$NS" 2>/dev/null || skip "cannot create network namespaces here"
-trap 'cleanup; ip netns del "$NS" 2>/dev/null || true' EXIT
-ip -n "$NS" link set lo up
+need socat curl
+loopback_netns airlock-lo
 
 read -r DP HM <<<"$(free_ports 2)"
 FILE=$T/out/enclave.log

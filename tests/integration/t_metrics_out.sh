@@ -8,12 +8,8 @@
 # enclave. The same with unix: as the stand-in. A wrong port in the CONNECT
 # line, or none, is refused without an answer.
 . "$(dirname "$0")/lib.sh"
-command -v curl >/dev/null || skip "curl not installed"
-command -v socat >/dev/null || skip "socat not installed"
-NS=airlock-mo-$$
-ip netns add "$NS" 2>/dev/null || skip "cannot create network namespaces here"
-trap 'cleanup; ip netns del "$NS" 2>/dev/null || true' EXIT
-ip -n "$NS" link set lo up
+need curl socat
+loopback_netns airlock-mo
 
 read -r HP HU APP <<<"$(free_ports 3)"
 cat >"$T/enclave.yaml" <<EOF

@@ -10,19 +10,8 @@
 # config, pid and command socket files in $T, and no privilege drop.
 . "$(dirname "$0")/lib.sh"
 
-if [ "${T_NTP_INNER:-}" != 1 ]; then
-    for tool in chronyd chronyc nsenter unshare; do
-        command -v $tool >/dev/null || skip "$tool not installed (scripts/deps.sh)"
-    done
-    [ "$(id -u)" = 0 ] || skip "needs root for namespaces"
-    NS="unshare --net --mount --pid --fork --mount-proc --propagation private"
-    $NS true 2>/dev/null || skip "cannot create namespaces here"
-    rc=0
-    T_NTP_INNER=1 $NS bash "$0" || rc=$?
-    exit $rc
-fi
-
-ip link set lo up
+need chronyd chronyc nsenter unshare
+host_namespaces
 
 # ---- the host side: an NTP server serving its own clock, and the relay
 cat >"$T/server.conf" <<EOF
@@ -48,12 +37,7 @@ airlock_up host run -c "$T/host.yaml"
 HOST=$LAST_PID
 
 # ---- the enclave: only lo; the relay on 127.0.0.1:123, chronyd its client
-start enclave unshare --net --mount --propagation private bash -c "
-    ip link set lo up && touch '$T/enclave.ready'
-    exec sleep 1000"
-ENC_NS=$LAST_PID
-wait_for test -e "$T/enclave.ready"
-enc() { nsenter -t "$ENC_NS" -n -m -- "$@"; }
+enclave_ns
 
 cat >"$T/enclave.yaml" <<EOF
 relays:
