@@ -172,18 +172,23 @@ transport_accept(int lfd)
 int
 transport_hvsock_answer(int fd, const char *line, uint32_t port)
 {
-    char *end, reply[32];
+    char want[32], reply[32];
 
-    if (strncmp(line, "CONNECT ", 8) != 0)
+    /* only the canonical form: a line that differs is not from a device */
+    snprintf(want, sizeof(want), "CONNECT %u", port);
+    if (strcmp(line, want) != 0)
         return -EINVAL;
-    errno = 0;
-    unsigned long got = strtoul(line + 8, &end, 10);
-    if (errno != 0 || *end != '\0' || end == line + 8 || got != port)
-        return -EINVAL;
-    int len = snprintf(reply, sizeof(reply), "OK %lu\n", got);
-    if (write(fd, reply, (size_t)len) != len)
-        return -EIO;
-    return 0;
+    int len = snprintf(reply, sizeof(reply), "OK %u\n", port);
+    return write(fd, reply, (size_t)len) == len ? 0 : -EIO;
+}
+
+int
+transport_hvsock_hello(int fd, uint32_t port)
+{
+    char line[32];
+    int len = snprintf(line, sizeof(line), "CONNECT %u\n", port);
+
+    return write(fd, line, (size_t)len) == len ? 0 : -EIO;
 }
 
 int

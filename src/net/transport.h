@@ -53,10 +53,15 @@ void transport_tune(int fd, enum ep_kind kind, bool keepalive);
 int transport_accept(int lfd);
 
 /* The hvsock listener's half of the handshake. line is what the peer sent
- * before its '\n', NUL-terminated. When it is "CONNECT <port>" naming port,
- * writes "OK <port>\n" to fd and returns 0; returns -EINVAL for any other
- * line and -EIO when the answer could not be written whole. */
+ * before its '\n', NUL-terminated. When it is exactly "CONNECT <port>"
+ * naming port, writes "OK <port>\n" to fd and returns 0; returns -EINVAL for
+ * any other line and -EIO when the answer could not be written whole. */
 int transport_hvsock_answer(int fd, const char *line, uint32_t port);
+
+/* The connecting half: writes "CONNECT <port>\n" to a freshly connected
+ * hvsock fd. Returns 0, or -EIO when it could not be written whole; the
+ * caller then waits for the "OK" line. */
+int transport_hvsock_hello(int fd, uint32_t port);
 
 /* Writes "1.2.3.4:5", "[::1]:5", "unix:/p", "vsock:3:5" for sa into buf. */
 void transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);

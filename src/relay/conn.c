@@ -998,9 +998,7 @@ conn_connected(struct conn *c)
 
     transport_tune(c->target.io.fd, ep->kind, rc->keepalive);
     if (ep->kind == EP_HVSOCK) {
-        char line[32];
-        int len = snprintf(line, sizeof(line), "CONNECT %u\n", ep->port);
-        if (write(c->target.io.fd, line, (size_t)len) != len) {
+        if (transport_hvsock_hello(c->target.io.fd, ep->port) != 0) {
             conn_close(c, END_CONNECT_FAIL);
             return;
         }

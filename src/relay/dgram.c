@@ -745,16 +745,13 @@ ds_handshake(struct dstream *s)
 static void
 ds_greeting(struct dstream *s)
 {
-    char line[HVSOCK_LINE_MAX + 1], want[32], reply[32];
-    unsigned port = s->d->r->conf.listen.port;
+    char line[HVSOCK_LINE_MAX + 1];
     enum parse_result pr = ds_line(s, line);
 
     if (s->state == DS_ST_CLOSED || pr == PARSE_AGAIN)
         return;
-    snprintf(want, sizeof(want), "CONNECT %u", port);
-    int len = snprintf(reply, sizeof(reply), "OK %u\n", port);
-    if (pr == PARSE_INVALID || strcmp(line, want) != 0 ||
-        write(s->io.fd, reply, (size_t)len) != len) {
+    if (pr == PARSE_INVALID ||
+        transport_hvsock_answer(s->io.fd, line, s->d->r->conf.listen.port) != 0) {
         log_warnx("relay=%s conn=%llu bad hvsock CONNECT line", relay_name(s->d),
                   (unsigned long long)s->id);
         ds_close(s, END_BAD_PREAMBLE);
@@ -773,9 +770,7 @@ ds_connected(struct dstream *s)
         ds_up(s);
         return;
     }
-    char line[32];
-    int len = snprintf(line, sizeof(line), "CONNECT %u\n", rc->target.port);
-    if (write(s->io.fd, line, (size_t)len) != len) {
+    if (transport_hvsock_hello(s->io.fd, rc->target.port) != 0) {
         ds_connect_failed(s, -EIO);
         return;
     }

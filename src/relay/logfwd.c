@@ -254,10 +254,8 @@ connected(struct logfwd *f)
         return;
     }
     if (f->conf.forward.kind == EP_HVSOCK) {
-        char line[32];
-        int len = snprintf(line, sizeof(line), "CONNECT %u\n", f->conf.forward.port);
-        if (write(f->out.fd, line, (size_t)len) != len) {
-            stream_failed(f, "connect failed", errno);
+        if (transport_hvsock_hello(f->out.fd, f->conf.forward.port) != 0) {
+            stream_failed(f, "connect failed", EIO);
             return;
         }
         f->state = FWD_ST_HANDSHAKE;
