@@ -6,7 +6,8 @@
 # Builds a static airlock (build-static/) and the static test peer vmpeer,
 # then boots a throw-away qemu guest (tests/vm/vm.sh) that runs
 # tests/vm/vsock_chain.sh: a TCP -> vsock -> TCP chain of two relays, tested
-# for data integrity, half-close, resets, survival, fd leaks and SIGTERM.
+# for data integrity, half-close, resets, survival, fd leaks and SIGTERM; then a
+# udp -> vsock -> udp datagram relay pair and log forwarding over vsock.
 # AF_VSOCK is only ever used inside the guest, never on this machine.
 #
 # --relay=socat runs the same chain with socat as both relays (checks the test

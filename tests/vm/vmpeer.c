@@ -17,6 +17,9 @@
  *   rst-client  after a round trip, the client aborts (SO_LINGER 0 close ->
  *               RST); the server must see EOF or ECONNRESET within 5 s
  *   rst-server  the same with the roles swapped
+ *   udp N       N datagrams of 1 to 1400 bytes sent to udp 127.0.0.1:ENTRY_PORT
+ *               (a datagram relay), received on udp EXIT_PORT and echoed back
+ *               to their source; each echo must come back to the sender intact
  *
  * Prints one line about what happened; exits 0 if the case held, 1 if not,
  * 2 on usage or local setup errors. Static build:
@@ -34,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -259,11 +263,47 @@ static void check_reset(struct end *a, struct end *b, double secs)
            b->err ? strerror(b->err) : "EOF", (now() - t0) * 1000, a->name);
 }
 
+/* The udp case: the relay chain must carry each datagram whole, and the
+ * echo back to the address it came from. */
+static void udp_case(int entry, int exit_port, int n)
+{
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in from;
+    socklen_t flen;
+    char out[1400], back[2048], got[2048];
+    struct timeval tv = {.tv_sec = 5};
+    int srv = socket(AF_INET, SOCK_DGRAM, 0), cli = socket(AF_INET, SOCK_DGRAM, 0);
+
+    to.sin_port = htons((uint16_t)exit_port);
+    if (srv < 0 || cli < 0 || bind(srv, (struct sockaddr *)&to, sizeof(to)) != 0)
+        fail("udp setup: %s", strerror(errno));
+    setsockopt(srv, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(cli, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    to.sin_port = htons((uint16_t)entry);
+    for (int i = 0; i < n; i++) {
+        size_t len = 1 + (size_t)(i * 37) % sizeof(out);
+        for (size_t k = 0; k < len; k++)
+            out[k] = (char)(i * 131 + (int)k * 7);
+        if (sendto(cli, out, len, 0, (struct sockaddr *)&to, sizeof(to)) != (ssize_t)len)
+            fail("udp send %d: %s", i, strerror(errno));
+        flen = sizeof(from);
+        ssize_t m = recvfrom(srv, back, sizeof(back), 0, (struct sockaddr *)&from, &flen);
+        if (m != (ssize_t)len || memcmp(back, out, len) != 0)
+            fail("datagram %d (%zu bytes) reached the server as %zd bytes", i, len, m);
+        if (sendto(srv, back, (size_t)m, 0, (struct sockaddr *)&from, flen) != m)
+            fail("udp echo %d: %s", i, strerror(errno));
+        m = recv(cli, got, sizeof(got), 0);
+        if (m != (ssize_t)len || memcmp(got, out, len) != 0)
+            fail("the echo of datagram %d came back as %zd bytes", i, m);
+    }
+    printf("%d datagrams there and back, each intact\n", n);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: vmpeer ping|xfer|halfclose|rst-client|rst-server "
-                        "ENTRY_PORT EXIT_PORT [BYTES]\n");
+        fprintf(stderr, "usage: vmpeer ping|xfer|halfclose|rst-client|rst-server|udp "
+                        "ENTRY_PORT EXIT_PORT [BYTES|N]\n");
         return 2;
     }
     const char *cas = argv[1];
@@ -311,6 +351,8 @@ int main(int argc, char **argv)
             check_reset(&c, &s, 5);
         else
             check_reset(&s, &c, 5);
+    } else if (strcmp(cas, "udp") == 0 && argc == 5) {
+        udp_case(entry, exit_port, atoi(argv[4]));
     } else {
         fprintf(stderr, "vmpeer: unknown case or missing BYTES: %s\n", cas);
         return 2;

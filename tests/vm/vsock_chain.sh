@@ -7,7 +7,8 @@
 #   client -> tcp:127.0.0.1:6000 -> [relay, "host side"] -> vsock:1:5000
 #          -> [relay vsock:any:5000, "enclave side"] -> tcp:127.0.0.1:7000 -> server
 #
-# The relays are airlock (default; two passes: splice, then --no-splice) or
+# The relays are airlock (default; two passes: splice, then --no-splice; then
+# a datagram relay pair and log forwarding over vsock) or
 # socat (one pass; checks the test itself). Client and server are both vmpeer
 # (vmpeer.c), which checks each case on both ends of the connection.
 # Prints "PASS pass/name" or "FAIL pass/name: why" per case; exits 1 if any
@@ -171,6 +172,55 @@ run_pass() {
     [ $PASS_FAILED -eq 0 ] || show_logs
 }
 
+# dgram_pass: a datagram relay pair over real vsock (the enclave's DNS/NTP path)
+#   vmpeer -> udp:127.0.0.1:6053 -> [relay] -> vsock:1:5053 -> [relay] -> udp:127.0.0.1:7053
+dgram_pass() {
+    PASS_NAME=dgram PASS_FAILED=0
+    airlock relay vsock:any:5053 udp:127.0.0.1:7053 --log-level "$LOG_LEVEL" \
+        </dev/null >/tmp/dgram-host.log 2>&1 &
+    HOST_PID=$!
+    airlock relay udp:127.0.0.1:6053 vsock:1:5053 --log-level "$LOG_LEVEL" \
+        </dev/null >/tmp/dgram-enclave.log 2>&1 &
+    ENCLAVE_PID=$!
+    i=0
+    until out=$(vmpeer udp 6053 7053 1 2>&1); do
+        i=$((i + 1))
+        if [ $i -ge 40 ]; then fail ready "no datagram got through: $out"; break; fi
+        sleep 0.5
+    done
+    if [ $i -lt 40 ]; then
+        if out=$(vmpeer udp 6053 7053 300 2>&1); then pass datagrams "$out"; else fail datagrams "$out"; fi
+    fi
+    stop_relays
+    [ $PASS_FAILED -eq 0 ] || show_logs
+}
+
+# logs_pass: log lines out of the enclave over real vsock: the enclave-side
+# airlock forwards its own lines (capture_stderr) to a host-side log sink.
+logs_pass() {
+    PASS_NAME=logs PASS_FAILED=0
+    printf 'log_sinks:\n  - name: enclave\n    listen: vsock:any:9200\n    file: /tmp/enclave-lines.log\n' \
+        >/tmp/sink.yaml
+    printf 'logs:\n  forward: vsock:1:9200\n  capture_stderr: true\nrelays:\n  - name: marker\n    listen: tcp:127.0.0.1:6100\n    target: tcp:127.0.0.1:7100\n' \
+        >/tmp/fwd.yaml
+    airlock run -c /tmp/sink.yaml </dev/null >/tmp/logs-host.log 2>&1 &
+    HOST_PID=$!
+    airlock run -c /tmp/fwd.yaml </dev/null >/tmp/logs-enclave.log 2>&1 &
+    ENCLAVE_PID=$!
+    i=0
+    until grep -q 'relay=marker listen=tcp:127.0.0.1:6100' /tmp/enclave-lines.log 2>/dev/null; do
+        i=$((i + 1))
+        if [ $i -ge 40 ]; then
+            fail lines "the enclave's log lines did not reach the host's file"
+            break
+        fi
+        sleep 0.5
+    done
+    [ $i -lt 40 ] && pass lines "$(grep -c '^airlock: ' /tmp/enclave-lines.log) lines of the enclave airlock in the host's file"
+    stop_relays
+    [ $PASS_FAILED -eq 0 ] || show_logs
+}
+
 # ---------------------------------------------------------------- main
 if [ ! -d /sys/module/vsock_loopback ]; then
     echo "SKIP vsock: the guest kernel has no vsock_loopback"
@@ -184,6 +234,8 @@ case $MODE in
 airlock)
     run_pass splice
     run_pass copy --no-splice
+    dgram_pass
+    logs_pass
     ;;
 socat)
     run_pass socat ;;
