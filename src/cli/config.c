@@ -464,6 +464,7 @@ fail(struct ctx *c, size_t line, const char *key, const char *fmt, ...)
 static int
 scalar(struct ctx *c, const yaml_node_t *n, const char *key, const char *expected, const char **out)
 {
+    *out = NULL; /* defined on failure too */
     if (n->type != YAML_SCALAR_NODE)
         return fail(c, node_line(n), key, "%s, not %s", expected, node_kind(n));
     const char *s = (const char *)n->data.scalar.value;
@@ -567,6 +568,7 @@ map_key(struct ctx *c, const yaml_node_t *k, const char *path, const char *const
     bool top = path[0] == '\0';
     char shown[CONF_ECHO_MAX + 8];
 
+    *idx = 0; /* defined on failure too (callers return first) */
     if (k->type != YAML_SCALAR_NODE)
         return fail(c, node_line(k), path, "expected a key name, not %s", node_kind(k));
     const char *s = (const char *)k->data.scalar.value;
