@@ -1,15 +1,17 @@
 #!/bin/sh
-# deps.sh - install what building, testing and the demo need (Debian 12).
+# deps.sh [PACKAGE...] - install what building, testing and the demo need
+# (Debian 12), plus the packages named (bench/deps.sh names its own).
 # Idempotent: installs only packages that are missing. Runs apt-get as root,
 # or through sudo when not root.
 set -eu
 
-PKGS="build-essential meson ninja-build pkg-config clang clang-format
+PKGS="build-essential meson ninja-build pkg-config clang clang-format libclang-rt-14-dev
 libyaml-dev libcmocka-dev libhttp-parser-dev
 redis-server redis-tools openssl curl socat iperf3 iproute2 procps psmisc dnsmasq-base
 bind9-dnsutils chrony
 valgrind nginx iptables
-qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils"
+qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
+$*"
 
 missing=""
 for p in $PKGS; do
@@ -20,7 +22,7 @@ done
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "deps: installing:$missing"
+echo "deps: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
