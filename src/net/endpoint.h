@@ -21,6 +21,7 @@ enum ep_kind { EP_TCP, EP_UDP, EP_UNIX, EP_VSOCK, EP_HVSOCK };
 #define EP_CID_ANY UINT32_MAX /* same value as VMADDR_CID_ANY */
 #define EP_HOST_MAX 254        /* longest DNS name, plus NUL */
 #define EP_PATH_MAX 108        /* sizeof(sun_path), including NUL */
+#define ENDPOINT_TEXT_MAX 280  /* endpoint_format() of any endpoint, including NUL */
 
 struct endpoint {
     enum ep_kind kind;

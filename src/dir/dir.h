@@ -1,0 +1,138 @@
+/* dir.h - the session directory: which instance serves which user key.
+ *
+ * Every instance belongs to a pool (by name) and has an endpoint. Its
+ * state is one of
+ *
+ *   starting -> idle -> reserved(key) -> active(key) -> draining -> stopped
+ *
+ * The router asks dir_assign(pool, key): the key's live instance when it
+ * has one (reserved or active for that key: sticky), else an idle instance
+ * is reserved for the key, else the request waits up to assign_wait for one
+ * to become idle. A reservation that does not become active (the pool saw
+ * the instance's login line) within reserve_timeout goes back to idle. A
+ * session ends when the pool reports the instance draining or stopped, or
+ * when the key was not assigned for session_ttl (each assign renews it).
+ *
+ * Backends: memory (this process only) and redis (several routers and pools
+ * in other processes and on other machines share one directory; every
+ * state change is one Lua script, so it is atomic). Both run on the
+ * directory's own thread: every function here may be called from any
+ * thread and never blocks on the backend; results come back as callbacks
+ * posted to a loop the caller names. */
+#ifndef AIRLOCK_DIR_DIR_H
+#define AIRLOCK_DIR_DIR_H
+
+#include <stddef.h>
+
+#include "core/loop.h"
+#include "net/endpoint.h"
+
+#define DIR_KEY_MAX 128  /* user key, bytes incl. NUL */
+#define DIR_NAME_MAX 64  /* pool and instance names, bytes incl. NUL */
+#define DIR_PREFIX_MAX 64
+
+enum dir_state {
+    DIR_STARTING,
+    DIR_IDLE,
+    DIR_RESERVED,
+    DIR_ACTIVE,
+    DIR_DRAINING,
+    DIR_STOPPED,
+    DIR_STATE_COUNT,
+};
+
+enum dir_backend { DIR_MEMORY, DIR_REDIS };
+
+struct dir_conf {
+    enum dir_backend backend;
+    struct endpoint redis;        /* redis backend: tcp or unix */
+    char prefix[DIR_PREFIX_MAX];  /* redis key prefix; default "airlock:" */
+    unsigned reserve_timeout_ms;  /* default 10s */
+    unsigned session_ttl_ms;      /* default 1h; 0: sessions end only by report */
+    unsigned assign_wait_ms;      /* default 5s; 0: refuse at once */
+};
+
+/* One instance as the directory knows it (listings and callbacks). */
+struct dir_instance {
+    char pool[DIR_NAME_MAX];
+    char name[DIR_NAME_MAX];
+    char endpoint[ENDPOINT_TEXT_MAX]; /* endpoint_format() text */
+    enum dir_state state;
+    char key[DIR_KEY_MAX];            /* reserved and active; else "" */
+    unsigned long long since_ms;      /* wall clock ms of the last state change */
+};
+
+struct dir;
+struct dir_assign;
+
+/* Returns the label of s ("starting", "idle", ...). */
+const char *dir_state_name(enum dir_state s);
+
+/* Fills *conf with the defaults (memory backend, see struct dir_conf). */
+void dir_conf_defaults(struct dir_conf *conf);
+
+/* Starts a directory (its thread; the redis backend connects in the
+ * background and reconnects). Returns it, or NULL with errno set. Free with
+ * dir_free(), after every pending request was answered or cancelled. */
+struct dir *dir_new(const struct dir_conf *conf);
+void dir_free(struct dir *d);
+
+/* ---- router side ---- */
+
+/* err: 0 (ep is the instance's endpoint, instance its name), -EAGAIN (no
+ * instance became free within assign_wait), -ENOENT (no such pool has ever
+ * reported), -EIO (the backend is unreachable), -ENOMEM. ep and instance
+ * are valid during the call only. */
+typedef void (*dir_assign_cb)(void *arg, int err, const char *instance,
+                              const struct endpoint *ep);
+
+/* Asks for key's instance in pool. cb(arg, ...) runs exactly once on loop
+ * `on`, unless cancelled first. Returns the pending request (owned by the
+ * directory), or NULL with errno set (cb is then never called). */
+struct dir_assign *dir_assign(struct dir *d, const char *pool, const char *key,
+                              struct loop *on, dir_assign_cb cb, void *arg);
+
+/* Withdraws a pending request; call on loop `on`'s thread, before its
+ * callback ran. The callback is then never called and a is freed by the
+ * directory. An instance already reserved for it stays reserved until
+ * reserve_timeout (a reconnecting client finds it: sticky). */
+void dir_assign_cancel(struct dir_assign *a);
+
+/* ---- pool side ---- */
+
+/* Reports that instance name of pool is now in state st, reachable at ep
+ * (needed with DIR_STARTING and DIR_IDLE, may be NULL otherwise). With
+ * DIR_ACTIVE, key is the user who logged in (an instance reserved for
+ * another key, or idle, becomes active for this key). DIR_DRAINING and
+ * DIR_STOPPED end its session; DIR_STOPPED forgets the instance. Fire and
+ * forget: returns 0, or -ENOMEM. */
+int dir_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
+               const struct endpoint *ep, const char *key);
+
+/* Changes the directory makes by itself to one of pool's instances: its
+ * session expired (st DIR_DRAINING), a reservation went back (DIR_IDLE),
+ * or an operator drained it (DIR_DRAINING). The pool then recycles it. */
+typedef void (*dir_watch_cb)(void *arg, const struct dir_instance *inst);
+
+/* Calls cb(arg, ...) on loop `on` for each such change to pool's
+ * instances, until dir_unwatch(). One watcher per pool. Returns 0 or -errno. */
+int dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, void *arg);
+void dir_unwatch(struct dir *d, const char *pool);
+
+/* ---- operators (airlock ctl) ---- */
+
+/* cb(arg, list, n) runs once on loop `on` with every instance the
+ * directory knows (all pools, all processes for redis), or with list NULL
+ * and n = -errno. list is valid during the call only. Returns 0 or -errno. */
+typedef void (*dir_list_cb)(void *arg, const struct dir_instance *list, long n);
+int dir_list(struct dir *d, struct loop *on, dir_list_cb cb, void *arg);
+
+/* Asks that instance name of pool be drained: its session ends and its
+ * pool (whichever process runs it) is told through dir_watch(). cb(arg,
+ * err) runs once on `on`: 0, -ENOENT (no such instance), -EIO. Returns 0
+ * or -errno. */
+typedef void (*dir_done_cb)(void *arg, int err);
+int dir_drain(struct dir *d, const char *pool, const char *name, struct loop *on,
+              dir_done_cb cb, void *arg);
+
+#endif
