@@ -18,7 +18,7 @@
  * state change is one Lua script, so it is atomic). Both run on the
  * directory's own thread: every function here may be called from any
  * thread and never blocks on the backend; results come back as callbacks
- * posted to a loop the caller names. */
+ * posted to a loop the caller names. Pool names hold no ':' (-EINVAL). */
 #ifndef AIRLOCK_DIR_DIR_H
 #define AIRLOCK_DIR_DIR_H
 
