@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,6 +635,13 @@ static void *
 dir_thread(void *arg)
 {
     struct dir *d = arg;
+    sigset_t pipe;
+
+    /* a write to a redis that went away must fail with EPIPE, not kill the
+     * process (whether or not the program ignores SIGPIPE) */
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     int rc = loop_run(d->loop);
 
     if (rc != 0)

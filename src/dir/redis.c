@@ -200,13 +200,14 @@ struct rds {
 static void
 disconnect(struct dir *d, struct rds *r, const char *why)
 {
+    /* why may point into r->c: log before freeing it */
+    if (!r->down_logged)
+        log_warnx("directory: redis unreachable (%s); requests fail until it is back", why);
+    r->down_logged = 1;
     if (r->c != NULL)
         redisFree(r->c);
     r->c = NULL;
     r->retry_at = loop_now(dir_loop(d)) + r->backoff_ms;
-    if (!r->down_logged)
-        log_warnx("directory: redis unreachable (%s); requests fail until it is back", why);
-    r->down_logged = 1;
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
