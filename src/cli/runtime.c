@@ -11,6 +11,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cli/control.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "dir/dir.h"
@@ -35,7 +36,8 @@ struct runtime {
     struct logfwd *logfwd;  /* logs: (enclave side), or NULL */
     struct logsink **sinks; /* log_sinks: (host side) */
     size_t n_sinks;
-    struct dir *dir; /* the session directory (directory:), or NULL */
+    struct dir *dir;         /* the session directory (directory:), or NULL */
+    struct control *control; /* control: (airlock ctl), or NULL */
     int sigfd;
     struct io sig_io;
     struct timer drain_timer;
@@ -179,6 +181,16 @@ dir_apply(struct runtime *rt)
     if ((rt->dir = dir_new(dc)) == NULL) {
         log_warn("directory: cannot start");
         return -1;
+    }
+    if (rt->cfg.has_control) {
+        char cep[ENDPOINT_TEXT_MAX];
+        int err = 0;
+        endpoint_format(&rt->cfg.control, cep, sizeof(cep));
+        if ((rt->control = control_start(rt->loop, &rt->cfg.control, rt->dir, &err)) == NULL) {
+            log_warnx("control: cannot listen on %s: %s", cep, strerror(-err));
+            return -1;
+        }
+        log_info("control listen=%s", cep);
     }
     if (dc->backend == DIR_REDIS)
         endpoint_format(&dc->redis, ep, sizeof(ep));
@@ -379,10 +391,14 @@ reload(struct runtime *rt)
     if (cfg.threads != rt->cfg.threads)
         log_warnx("reload: threads changes take effect at the next start");
     if (cfg.has_directory != rt->cfg.has_directory ||
-        memcmp(&cfg.directory, &rt->cfg.directory, sizeof(cfg.directory)) != 0)
-        log_warnx("reload: directory changes take effect at the next start");
+        memcmp(&cfg.directory, &rt->cfg.directory, sizeof(cfg.directory)) != 0 ||
+        cfg.has_control != rt->cfg.has_control ||
+        memcmp(&cfg.control, &rt->cfg.control, sizeof(cfg.control)) != 0)
+        log_warnx("reload: directory and control changes take effect at the next start");
     cfg.has_directory = rt->cfg.has_directory;
     cfg.directory = rt->cfg.directory;
+    cfg.has_control = rt->cfg.has_control;
+    cfg.control = rt->cfg.control;
     if (relays_apply(rt, &cfg) != 0) {
         log_warnx("reload failed, keeping the running config");
         config_free(&cfg);
@@ -505,6 +521,8 @@ static void
 runtime_free(struct runtime *rt)
 {
     metrics_stop(rt->metrics);
+    control_stop(rt->control);
+    rt->control = NULL;
     /* no answers to loops that go away below; their cancels wait for dir_free */
     if (rt->dir != NULL)
         dir_stop(rt->dir);

@@ -52,7 +52,4 @@ void *dir_backend_state(const struct dir *d);
 void dir_set_backend(struct dir *d, const struct dir_ops *ops, void *be);
 struct loop *dir_loop(const struct dir *d);
 
-/* Wall clock milliseconds (since_ms of listings). */
-unsigned long long dir_wall_ms(void);
-
 #endif

@@ -69,6 +69,10 @@ struct dir_assign;
 /* Returns the label of s ("starting", "idle", ...). */
 const char *dir_state_name(enum dir_state s);
 
+/* Returns the wall clock in ms, the clock of since_ms (the redis backend
+ * uses the redis server's, which should agree). */
+unsigned long long dir_wall_ms(void);
+
 /* Fills *conf with the defaults (memory backend, see struct dir_conf). */
 void dir_conf_defaults(struct dir_conf *conf);
 

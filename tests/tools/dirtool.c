@@ -1,6 +1,7 @@
 /* dirtool - drives a session directory from outside airlock, for the
  * integration tests and bench/assign.sh. BACKEND is "memory" or a redis
- * endpoint (tcp:HOST:PORT, unix:/path); pool "p", instances i0..iN-1.
+ * endpoint (tcp:HOST:PORT, unix:/path); pool "p" (or $DIRTOOL_POOL),
+ * instances i0..iN-1.
  *
  *   dirtool register BACKEND PREFIX N
  *       reports N idle instances (before racing processes start)
@@ -14,6 +15,8 @@
  *   dirtool outage BACKEND PREFIX SECONDS
  *       every 100 ms re-reports i0 idle, assigns a new key and releases
  *       it; prints "T_MS ERR LATENCY_MS" per assign
+ *   dirtool assign BACKEND PREFIX KEY
+ *       assigns KEY once and prints the instance (or the error)
  *   dirtool bench BACKEND PREFIX N CYCLES
  *       CYCLES assign/active/draining/idle cycles; prints the assign
  *       latency p50 and p99 in microseconds */
@@ -28,7 +31,7 @@
 
 #include "dir/dir.h"
 
-#define POOL "p"
+static const char *POOL = "p"; /* DIRTOOL_POOL overrides */
 #define GUARD_MS 10000
 
 static struct dir_conf conf;
@@ -374,6 +377,8 @@ main(int argc, char **argv)
 
     if (argc < 4)
         usage();
+    if (getenv("DIRTOOL_POOL") != NULL)
+        POOL = getenv("DIRTOOL_POOL");
     dir_conf_defaults(&conf);
     conf.assign_wait_ms = 0;
     if (strcmp(argv[2], "memory") != 0) {
@@ -391,6 +396,14 @@ main(int argc, char **argv)
         rc = 0;
     } else if (strcmp(argv[1], "race") == 0 && (argc == 7 || argc == 8)) {
         rc = cmd_race(argv[4], atol(argv[5]), atoi(argv[6]), argc == 8 ? atol(argv[7]) : 0);
+    } else if (strcmp(argv[1], "assign") == 0 && argc == 5) {
+        struct loop *loop = loop_new();
+        struct timer guard = {0};
+        char inst[DIR_NAME_MAX];
+        int err = assign_sync(loop, &guard, argv[4], inst);
+        printf("%s\n", err == 0 ? inst : strerror(-err));
+        rc = err != 0;
+        loop_free(loop);
     } else if (strcmp(argv[1], "outage") == 0 && argc == 5) {
         rc = cmd_outage(atol(argv[4]));
     } else if (strcmp(argv[1], "bench") == 0 && argc == 6) {
