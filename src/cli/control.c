@@ -189,17 +189,22 @@ drained(void *arg, int err)
     conn_answer(cc);
 }
 
+/* After a directory request was made (rc 0: its callback comes back). */
 static void
-drain(struct ctl_conn *cc)
+requested(struct ctl_conn *cc, int rc)
 {
-    int rc = dir_drain(cc->ctl->dir, cc->pool, cc->name, cc->ctl->loop, drained, cc);
-
     if (rc == 0) {
         cc->state = CC_WAITING;
         return;
     }
     strbuf_printf(&cc->out, "ERR directory: %s\n", strerror(-rc));
     conn_answer(cc);
+}
+
+static void
+drain(struct ctl_conn *cc)
+{
+    requested(cc, dir_drain(cc->ctl->dir, cc->pool, cc->name, cc->ctl->loop, drained, cc));
 }
 
 /* drain NAME: finds NAME's pool (it must be unique), then drains it. */
@@ -257,8 +262,6 @@ listed(void *arg, const struct dir_instance *list, long n)
 static void
 run_command(struct ctl_conn *cc)
 {
-    int rc;
-
     if (cc->cmd.verb == CTL_DRAIN) {
         snprintf(cc->name, sizeof(cc->name), "%.*s", (int)cc->cmd.name_len, cc->cmd.name);
         if (cc->cmd.pool != NULL) {
@@ -267,13 +270,7 @@ run_command(struct ctl_conn *cc)
             return;
         }
     }
-    rc = dir_list(cc->ctl->dir, cc->ctl->loop, listed, cc);
-    if (rc == 0) {
-        cc->state = CC_WAITING;
-        return;
-    }
-    strbuf_printf(&cc->out, "ERR directory: %s\n", strerror(-rc));
-    conn_answer(cc);
+    requested(cc, dir_list(cc->ctl->dir, cc->ctl->loop, listed, cc));
 }
 
 static void

@@ -303,6 +303,10 @@ cmd_config(int argc, char **argv, int run)
             printf(", %zu log sinks", cfg.n_sinks);
         if (cfg.logs.enabled)
             printf(", logs forwarded");
+        if (cfg.has_directory)
+            printf(", directory %s", cfg.directory.backend == DIR_REDIS ? "redis" : "memory");
+        if (cfg.has_control)
+            printf(", control socket");
         printf(")\n");
         config_free(&cfg);
         return 0;
