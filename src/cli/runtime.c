@@ -168,15 +168,24 @@ metrics_apply(struct runtime *rt, const struct config *cfg)
 
 /* ---- the session directory */
 
-/* Starts the directory when the config has one. Routers and pools get
- * rt->dir; its settings change only at the next start. */
+/* Whether this process runs a directory: a directory: block (routers with
+ * directory routes and pools also need one: add their conditions here;
+ * cfg->directory holds the defaults when the block is absent). */
+static bool
+needs_directory(const struct config *cfg)
+{
+    return cfg->has_directory;
+}
+
+/* Starts the directory when needed, and the control socket on it. Routers
+ * and pools get rt->dir; its settings change only at the next start. */
 static int
 dir_apply(struct runtime *rt)
 {
     const struct dir_conf *dc = &rt->cfg.directory;
     char ep[ENDPOINT_TEXT_MAX] = "-";
 
-    if (!rt->cfg.has_directory)
+    if (!needs_directory(&rt->cfg))
         return 0;
     if ((rt->dir = dir_new(dc)) == NULL) {
         log_warn("directory: cannot start");
