@@ -15,6 +15,7 @@ declare -A srcs=(
     [egress_rule]="src/net/egress.c src/net/allow.c src/net/addr.c"
     [frame]="src/proto/frame.c"
     [dns]="src/proto/dns.c"
+    [tls_hello]="src/proto/tls_hello.c"
     [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c src/net/addr.c"
 )
 for name in "${!srcs[@]}"; do
