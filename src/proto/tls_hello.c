@@ -71,38 +71,37 @@ invalid(struct tls_hello *h, const char *why)
     return PARSE_INVALID;
 }
 
-/* Checks a host name (RFC 1123 labels: letters, digits, hyphens inside,
- * 1-63 bytes each, 253 in all, no trailing dot) and stores it lowercased. */
-static enum parse_result
-take_host(struct tls_hello *h, const uint8_t *name, size_t len)
+enum parse_result
+tls_host_parse(const uint8_t *name, size_t len, char *out, const char **why)
 {
     size_t label = 0;
 
+    *why = NULL;
     if (len == 0 || len > TLS_HOST_MAX)
-        return invalid(h, "server name empty or longer than 253 bytes");
-    for (size_t i = 0; i < len; i++) {
+        *why = "server name empty or longer than 253 bytes";
+    for (size_t i = 0; i < len && *why == NULL; i++) {
         uint8_t ch = name[i];
         if (ch == '.') {
             if (label == 0 || name[i - 1] == '-')
-                return invalid(h, "server name has an empty label or one ending in '-'");
+                *why = "server name has an empty label or one ending in '-'";
             label = 0;
-            h->host[i] = '.';
+            out[i] = '.';
             continue;
         }
         if (ch == '-' && label == 0)
-            return invalid(h, "server name has a label starting with '-'");
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-'))
-            return invalid(h, "server name holds a byte that is not a letter, digit, '-' or '.'");
-        if (++label > 63)
-            return invalid(h, "server name has a label longer than 63 bytes");
-        h->host[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+            *why = "server name has a label starting with '-'";
+        else if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   (ch >= '0' && ch <= '9') || ch == '-'))
+            *why = "server name holds a byte that is not a letter, digit, '-' or '.'";
+        else if (++label > 63)
+            *why = "server name has a label longer than 63 bytes";
+        out[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
     }
-    if (label == 0 || name[len - 1] == '-')
-        return invalid(h, "server name ends in '.' or '-'");
-    h->host[len] = '\0';
-    h->host_len = len;
-    h->has_sni = true;
+    if (*why == NULL && (label == 0 || name[len - 1] == '-'))
+        *why = "server name ends in '.' or '-'";
+    if (*why != NULL)
+        return PARSE_INVALID;
+    out[len] = '\0';
     return PARSE_OK;
 }
 
@@ -120,10 +119,13 @@ server_name(struct tls_hello *h, struct cur *ext)
             return invalid(h, "malformed server_name list");
         if (type != NAME_TYPE_HOST)
             continue; /* no other type is defined; skipped as RFC 6066 asks */
+        const char *why;
         if (h->has_sni)
             return invalid(h, "two host names in server_name");
-        if (take_host(h, name, len) != PARSE_OK)
-            return PARSE_INVALID;
+        if (tls_host_parse(name, len, h->host, &why) != PARSE_OK)
+            return invalid(h, why);
+        h->host_len = len;
+        h->has_sni = true;
     }
     return PARSE_OK;
 }

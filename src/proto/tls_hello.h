@@ -72,4 +72,11 @@ void tls_hello_init(struct tls_hello *h, uint8_t *buf, size_t cap);
 enum parse_result tls_hello_feed(struct tls_hello *h, const uint8_t *data, size_t len,
                                  size_t *used);
 
+/* Checks a host name name[0..len) (RFC 1123 labels: letters, digits and
+ * inner hyphens, 1-63 bytes each, 253 in all, no trailing dot) and writes it
+ * lowercased and NUL-terminated to out (TLS_HOST_MAX + 1 bytes). Returns
+ * PARSE_OK, or PARSE_INVALID with *why naming the fault (out is then
+ * unspecified). */
+enum parse_result tls_host_parse(const uint8_t *name, size_t len, char *out, const char **why);
+
 #endif
