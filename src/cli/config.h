@@ -74,6 +74,7 @@
 #include "net/egress.h"
 #include "net/endpoint.h"
 #include "proto/dns.h"
+#include "router/route.h"
 
 #define CONF_NAME_MAX 64
 #define CONF_ALLOW_MAX 64
@@ -93,6 +94,20 @@
 #define CONF_DATAGRAM_MAX 65507 /* the largest UDP payload */
 
 enum proxy_mode { PROXY_NONE, PROXY_V2 };
+
+/* Defaults and bounds of a router's settings. */
+#define ROUTER_PEEK_TIMEOUT_DEFAULT 5000 /* ms */
+#define ROUTER_HELLO_MIN 512             /* bytes */
+#define ROUTER_HELLO_MAX (32 * 1024)
+
+/* What makes a relay a router (an entry of routers:): the upstream is
+ * chosen per connection from the ClientHello's server name. */
+struct router_conf {
+    bool enabled;
+    struct route_table table;
+    unsigned peek_timeout_ms; /* the whole ClientHello must come within this */
+    size_t max_hello;         /* bytes, ROUTER_HELLO_MIN..ROUTER_HELLO_MAX */
+};
 
 struct relay_conf {
     char name[CONF_NAME_MAX];
@@ -116,6 +131,7 @@ struct relay_conf {
     unsigned flow_idle_timeout_ms;
     char dns_allow[CONF_DNS_ALLOW_MAX][DNS_PATTERN_MAX]; /* canonical, see dns_pattern_parse() */
     size_t n_dns_allow;
+    struct router_conf router; /* routers: entries only; target is unused */
 };
 
 /* The enclave side of log forwarding (the logs: block). */
