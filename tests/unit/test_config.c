@@ -1309,7 +1309,7 @@ test_err_routers(void **state)
                  "called 'web'");
     expect_error("relays:\n  - listen: tcp:0.0.0.0:443\n    target: tcp:127.0.0.1:2\n"
                  ROUTER_HEAD "    default: tcp:127.0.0.1:1\n",
-                 "airlock.yaml:6: routers[0].listen: expected an endpoint no other relay listens "
+                 "airlock.yaml:5: routers[0].listen: expected an endpoint no other relay listens "
                  "on; relays[0] ('relay1') already listens on tcp:0.0.0.0:443");
 #undef ROUTER_HEAD
 }
