@@ -15,6 +15,8 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
+               "       airlock router LISTEN --route NAME=TARGET ... [--default TARGET] [options]\n"
+               "                                               route TLS by server name (SNI)\n"
                "       airlock run -c FILE                     run every relay of a config file\n"
                "       airlock check -c FILE                   validate a config file and exit\n"
                "       airlock version\n"
@@ -46,13 +48,24 @@ usage(FILE *f)
                "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
                "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
                "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
-               "                           for other names (example.com, *.example.org); repeatable\n");
+               "                           for other names (example.com, *.example.org); repeatable\n"
+               "\n"
+               "router options (and the relay options above that are not for egress or udp):\n"
+               "  --route NAME=TARGET      send server name NAME (www.example.com, or *.example.com\n"
+               "                           for any name below it) to TARGET; repeatable\n"
+               "  --default TARGET         for other names and ClientHellos without one (else:\n"
+               "                           an unrecognized_name alert and close)\n"
+               "  --peek-timeout DUR       the ClientHello must come within DUR (default 5s)\n"
+               "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n");
 }
+
+/* "relay" or "router": the command, in messages */
+static const char *cmd_name = "relay";
 
 static int
 bad_option(const char *opt, const char *value, const char *expected)
 {
-    fprintf(stderr, "airlock relay: %s '%s': expected %s\n", opt, value, expected);
+    fprintf(stderr, "airlock %s: %s '%s': expected %s\n", cmd_name, opt, value, expected);
     return 2;
 }
 
@@ -60,8 +73,33 @@ bad_option(const char *opt, const char *value, const char *expected)
 static int
 bad_value(const char *opt, const char *value, const char *why)
 {
-    fprintf(stderr, "airlock relay: %s '%s': %s\n", opt, value, why);
+    fprintf(stderr, "airlock %s: %s '%s': %s\n", cmd_name, opt, value, why);
     return 2;
+}
+
+/* --route NAME=TARGET */
+static int
+add_route(struct route_table *t, const char *arg)
+{
+    const char *eq = strchr(arg, '='), *why;
+    char name[TLS_HOST_MAX + 1];
+    struct route *r = &t->routes[t->n];
+
+    if (t->n == ROUTES_MAX)
+        return bad_option("--route", arg, "at most 64 routes");
+    if (eq == NULL || (size_t)(eq - arg) >= sizeof(name))
+        return bad_option("--route", arg, "NAME=TARGET");
+    memcpy(name, arg, (size_t)(eq - arg));
+    name[eq - arg] = '\0';
+    if (route_name_parse(name, r->name, &why) != PARSE_OK)
+        return bad_value("--route", arg, why);
+    if (endpoint_parse(eq + 1, &r->target, &why) != PARSE_OK)
+        return bad_value("--route", arg, why);
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->routes[i].name, r->name) == 0)
+            return bad_option("--route", arg, "one route per name");
+    t->n++;
+    return 0;
 }
 
 static int
@@ -89,9 +127,9 @@ parse_uint(const char *s, unsigned max, unsigned *out)
     return 0;
 }
 
-/* Builds a one-relay config from the command line. */
+/* Builds a one-relay (or one-router) config from the command line. */
 static int
-cmd_relay(int argc, char **argv)
+cmd_relay(int argc, char **argv, bool router)
 {
     enum {
         OPT_NAME = 256,
@@ -112,6 +150,10 @@ cmd_relay(int argc, char **argv)
         OPT_MAXDGRAM,
         OPT_FLOWIDLE,
         OPT_DNSALLOW,
+        OPT_ROUTE,
+        OPT_DEFAULT,
+        OPT_PEEKTIMEOUT,
+        OPT_MAXHELLO,
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, OPT_NAME},
@@ -132,6 +174,10 @@ cmd_relay(int argc, char **argv)
         {"max-datagram", required_argument, NULL, OPT_MAXDGRAM},
         {"flow-idle-timeout", required_argument, NULL, OPT_FLOWIDLE},
         {"dns-allow", required_argument, NULL, OPT_DNSALLOW},
+        {"route", required_argument, NULL, OPT_ROUTE},
+        {"default", required_argument, NULL, OPT_DEFAULT},
+        {"peek-timeout", required_argument, NULL, OPT_PEEKTIMEOUT},
+        {"max-hello", required_argument, NULL, OPT_MAXHELLO},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -141,10 +187,12 @@ cmd_relay(int argc, char **argv)
     char msg[512];
     int opt;
 
-    int dgram_opts = 0;
+    int dgram_opts = 0, router_opts = 0;
 
     relay_conf_defaults(&rc);
-    snprintf(rc.name, sizeof(rc.name), "relay1");
+    cmd_name = router ? "router" : "relay";
+    snprintf(rc.name, sizeof(rc.name), router ? "router1" : "relay1");
+    rc.router.enabled = router;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
         case OPT_NAME:
@@ -231,6 +279,29 @@ cmd_relay(int argc, char **argv)
                 return bad_value("--dns-allow", optarg, err);
             rc.n_dns_allow++;
             break;
+        case OPT_ROUTE:
+            if (add_route(&rc.router.table, optarg) != 0)
+                return 2;
+            router_opts = 1;
+            break;
+        case OPT_DEFAULT:
+            if (endpoint_parse(optarg, &rc.router.table.def, &err) != PARSE_OK)
+                return bad_value("--default", optarg, err);
+            rc.router.table.has_default = true;
+            router_opts = 1;
+            break;
+        case OPT_PEEKTIMEOUT:
+            if (config_duration(optarg, &rc.router.peek_timeout_ms) != 0 ||
+                rc.router.peek_timeout_ms == 0)
+                return bad_option("--peek-timeout", optarg, "a duration like 5s or 500ms");
+            router_opts = 1;
+            break;
+        case OPT_MAXHELLO:
+            if (config_size(optarg, &rc.router.max_hello) != 0 ||
+                rc.router.max_hello < ROUTER_HELLO_MIN || rc.router.max_hello > ROUTER_HELLO_MAX)
+                return bad_option("--max-hello", optarg, "a size from 512B to 32KiB");
+            router_opts = 1;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -239,18 +310,37 @@ cmd_relay(int argc, char **argv)
             return 2;
         }
     }
-    if (argc - optind != 2) {
+    if (argc - optind != (router ? 1 : 2)) {
         usage(stderr);
         return 2;
     }
     if (endpoint_parse(argv[optind], &rc.listen, &err) != PARSE_OK)
         return bad_value("LISTEN", argv[optind], err);
-    if (strcmp(argv[optind + 1], "egress") == 0)
+    if (router) {
+        if (rc.router.table.n == 0 && !rc.router.table.has_default) {
+            fprintf(stderr, "airlock router: expected --route NAME=TARGET, --default TARGET or "
+                            "both\n");
+            return 2;
+        }
+        bool udp = rc.router.table.has_default && rc.router.table.def.kind == EP_UDP;
+        for (size_t i = 0; i < rc.router.table.n; i++)
+            udp = udp || rc.router.table.routes[i].target.kind == EP_UDP;
+        if (rc.n_egress_allow > 0 || dgram_opts || rc.n_dns_allow > 0 ||
+            rc.listen.kind == EP_UDP || udp) {
+            fprintf(stderr, "airlock router: egress, udp and DNS options are for relays\n");
+            return 2;
+        }
+    } else if (router_opts) {
+        fprintf(stderr, "airlock relay: --route, --default, --peek-timeout and --max-hello are "
+                        "for airlock router\n");
+        return 2;
+    } else if (strcmp(argv[optind + 1], "egress") == 0) {
         rc.egress = true;
-    else if (endpoint_parse(argv[optind + 1], &rc.target, &err) != PARSE_OK)
+    } else if (endpoint_parse(argv[optind + 1], &rc.target, &err) != PARSE_OK) {
         return bad_value("TARGET", argv[optind + 1], err);
+    }
     if (relay_conf_check(&rc, msg, sizeof(msg)) != 0) {
-        fprintf(stderr, "airlock relay: %s\n", msg);
+        fprintf(stderr, "airlock %s: %s\n", cmd_name, msg);
         return 2;
     }
     if (dgram_opts && !relay_conf_is_dgram(&rc)) {
@@ -314,8 +404,8 @@ main(int argc, char **argv)
     const char *cmd = argv[1];
     argc--;
     argv++;
-    if (strcmp(cmd, "relay") == 0)
-        return cmd_relay(argc, argv);
+    if (strcmp(cmd, "relay") == 0 || strcmp(cmd, "router") == 0)
+        return cmd_relay(argc, argv, strcmp(cmd, "router") == 0);
     if (strcmp(cmd, "run") == 0)
         return cmd_config(argc, argv, 1);
     if (strcmp(cmd, "check") == 0)
