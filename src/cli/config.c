@@ -55,6 +55,8 @@
 #define MSG_STREAM_EP "expected a stream endpoint (tcp, unix, vsock, hvsock), not udp"
 #define EXPECT_DATAGRAM "expected an integer from 1 to 65507 (the largest UDP payload)"
 #define EXPECT_PATTERN "expected a name (example.com) or a wildcard (*.example.com)"
+#define EXPECT_BACKEND "expected memory or redis"
+#define EXPECT_PREFIX "expected a redis key prefix of 0-63 bytes without spaces"
 #define MSG_DGRAM_ONLY "applies to datagram relays (a udp listen or target) only"
 
 enum top_key {
@@ -66,6 +68,8 @@ enum top_key {
     TK_LOGS,
     TK_LOG_SINKS,
     TK_ROUTERS,
+    TK_DIRECTORY,
+    TK_CONTROL,
     TK_COUNT
 };
 
@@ -74,6 +78,14 @@ static const char *const top_keys[TK_COUNT] = {
     [TK_METRICS] = "metrics",     [TK_DRAIN_TIMEOUT] = "drain_timeout",
     [TK_RELAYS] = "relays",       [TK_LOGS] = "logs",
     [TK_LOG_SINKS] = "log_sinks", [TK_ROUTERS] = "routers",
+    [TK_DIRECTORY] = "directory", [TK_CONTROL] = "control",
+};
+
+enum dir_key { DK_BACKEND, DK_REDIS, DK_PREFIX, DK_RESERVE, DK_TTL, DK_WAIT, DK_COUNT };
+
+static const char *const dir_keys[DK_COUNT] = {
+    [DK_BACKEND] = "backend",         [DK_REDIS] = "redis",     [DK_PREFIX] = "prefix",
+    [DK_RESERVE] = "reserve_timeout", [DK_TTL] = "session_ttl", [DK_WAIT] = "assign_wait",
 };
 
 enum logs_key { LK_FORWARD, LK_CAPTURE_STDERR, LK_LISTEN, LK_BUFFER, LK_LINE_MAX, LK_COUNT };
@@ -1444,11 +1456,82 @@ parse_routers(struct ctx *c, const yaml_node_t *v, struct config *cfg)
     return 0;
 }
 
+/* The directory: block (dir/dir.h); cfg->directory holds the defaults. */
+static int
+parse_directory(struct ctx *c, const yaml_node_t *n, struct dir_conf *dc)
+{
+    size_t seen[DK_COUNT] = {0}, vline[DK_COUNT] = {0};
+    char key[CONF_KEY_MAX];
+    const char *s;
+
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, node_line(n), "directory",
+                    "expected a mapping of directory settings (backend, redis, prefix, "
+                    "reserve_timeout, session_ttl, assign_wait), not %s",
+                    node_kind(n));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        int i = 0, rc = 0;
+
+        if (map_key(c, k, "directory", dir_keys, DK_COUNT, seen, &i) != 0)
+            return -1;
+        vline[i] = node_line(v);
+        snprintf(key, sizeof(key), "directory.%s", dir_keys[i]);
+        switch ((enum dir_key)i) {
+        case DK_BACKEND:
+            rc = scalar(c, v, key, EXPECT_BACKEND, &s);
+            if (rc == 0 && strcmp(s, "memory") == 0)
+                dc->backend = DIR_MEMORY;
+            else if (rc == 0 && strcmp(s, "redis") == 0)
+                dc->backend = DIR_REDIS;
+            else if (rc == 0)
+                rc = fail(c, vline[i], key, EXPECT_BACKEND);
+            break;
+        case DK_REDIS:
+            rc = get_endpoint(c, v, key, &dc->redis);
+            if (rc == 0 && dc->redis.kind != EP_TCP && dc->redis.kind != EP_UNIX)
+                rc = fail(c, vline[i], key, "expected a tcp or unix endpoint for redis");
+            break;
+        case DK_PREFIX:
+            rc = scalar(c, v, key, EXPECT_PREFIX, &s);
+            if (rc == 0 && (strlen(s) >= sizeof(dc->prefix) || strpbrk(s, " \t\r\n") != NULL))
+                rc = fail(c, vline[i], key, EXPECT_PREFIX);
+            if (rc == 0)
+                snprintf(dc->prefix, sizeof(dc->prefix), "%s", s);
+            break;
+        case DK_RESERVE:
+            rc = get_duration(c, v, key, &dc->reserve_timeout_ms);
+            if (rc == 0 && dc->reserve_timeout_ms == 0)
+                rc = fail(c, vline[i], key, "expected more than 0");
+            break;
+        case DK_TTL:
+            rc = get_duration(c, v, key, &dc->session_ttl_ms);
+            break;
+        case DK_WAIT:
+            rc = get_duration(c, v, key, &dc->assign_wait_ms);
+            break;
+        case DK_COUNT:
+            rc = -1;
+            break;
+        }
+        if (rc != 0)
+            return -1;
+    }
+    if (dc->backend == DIR_REDIS && vline[DK_REDIS] == 0)
+        return fail(c, node_line(n), "directory.redis",
+                    "missing: expected the redis server's endpoint (tcp:HOST:PORT or unix:/path)");
+    if (dc->backend == DIR_MEMORY && vline[DK_REDIS] != 0)
+        return fail(c, vline[DK_REDIS], "directory.redis",
+                    "applies to backend: redis only (the backend is memory)");
+    return 0;
+}
+
 static int
 parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 {
     size_t seen[TK_COUNT] = {0};
-    size_t metrics_line = 0, logs_listen_line = 0;
+    size_t metrics_line = 0, logs_listen_line = 0, control_line = 0;
     size_t sink_lines[CONF_SINKS_MAX] = {0};
     const yaml_node_t *routers = NULL;
 
@@ -1459,7 +1542,8 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
     if (root->type != YAML_MAPPING_NODE)
         return fail(c, node_line(root), NULL,
                     "expected a mapping of settings (threads, log_level, metrics, "
-                    "drain_timeout, relays, routers, logs, log_sinks), not %s",
+                    "drain_timeout, relays, routers, logs, log_sinks, directory, control), not "
+                    "%s",
                     node_kind(root));
 
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1504,6 +1588,17 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
         case TK_ROUTERS:
             routers = v; /* after relays:, wherever it is */
             break;
+        case TK_DIRECTORY:
+            rc = parse_directory(c, v, &cfg->directory);
+            cfg->has_directory = rc == 0;
+            break;
+        case TK_CONTROL:
+            rc = get_endpoint(c, v, "control", &cfg->control);
+            if (rc == 0 && cfg->control.kind == EP_UDP)
+                rc = fail(c, node_line(v), "control", MSG_STREAM_EP);
+            cfg->has_control = rc == 0;
+            control_line = node_line(v);
+            break;
         case TK_COUNT:
             rc = -1;
             break;
@@ -1515,8 +1610,12 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
     if (routers != NULL && parse_routers(c, routers, cfg) != 0)
         return -1;
     if (seen[TK_RELAYS] == 0 && seen[TK_LOGS] == 0 && seen[TK_LOG_SINKS] == 0 &&
-        seen[TK_ROUTERS] == 0)
+        seen[TK_ROUTERS] == 0 && seen[TK_DIRECTORY] == 0)
         return fail(c, node_line(root), "relays", "expected at least one relay");
+    if (cfg->has_control && !cfg->has_directory)
+        return fail(c, control_line, "control",
+                    "expected a directory: block too (the control socket operates the "
+                    "directory)");
     for (size_t j = 0; cfg->has_metrics && j < cfg->n_relays; j++) {
         char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
         if (!endpoint_equal(&cfg->relays[j].listen, &cfg->metrics))
@@ -1583,6 +1682,7 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
     cfg->drain_timeout_ms = 30 * 1000;
     cfg->logs.buffer = LOG_BUFFER_DEFAULT;
     cfg->logs.line_max = LOG_LINE_DEFAULT;
+    dir_conf_defaults(&cfg->directory);
     c.err[0] = '\0';
 
     if (!yaml_parser_initialize(&parser)) {

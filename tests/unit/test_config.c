@@ -395,12 +395,12 @@ static void
 test_err_root(void **state)
 {
     (void)state;
-    expect_error("- relays\n",
-                 "airlock.yaml:1: expected a mapping of settings (threads, "
-                 "log_level, metrics, drain_timeout, relays, routers, logs, log_sinks), not a list");
+    expect_error("- relays\n", "airlock.yaml:1: expected a mapping of settings (threads, "
+                               "log_level, metrics, drain_timeout, relays, routers, logs, "
+                               "log_sinks, directory, control), not a list");
     expect_error("hello\n",
                  "airlock.yaml:1: expected a mapping of settings (threads, "
-                 "log_level, metrics, drain_timeout, relays, routers, logs, log_sinks), not a single value");
+                 "log_level, metrics, drain_timeout, relays, routers, logs, log_sinks, directory, control), not a single value");
     expect_error("relays:\n" RELAY_OK "---\n"
                  "relays:\n" RELAY_OK,
                  "airlock.yaml:5: expected a single YAML document; found another one");
@@ -1229,6 +1229,83 @@ test_err_log_sinks(void **state)
 }
 
 static void
+test_directory(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    must_parse("relays:\n" RELAY_OK, &cfg);
+    assert_false(cfg.has_directory);
+    assert_int_equal(cfg.directory.backend, DIR_MEMORY); /* the defaults */
+    assert_string_equal(cfg.directory.prefix, "airlock:");
+    assert_int_equal(cfg.directory.reserve_timeout_ms, 10000);
+    assert_int_equal(cfg.directory.session_ttl_ms, 3600 * 1000);
+    assert_int_equal(cfg.directory.assign_wait_ms, 5000);
+    config_free(&cfg);
+
+    must_parse("directory: {}\n", &cfg);
+    assert_true(cfg.has_directory);
+    assert_false(cfg.has_control);
+    config_free(&cfg);
+
+    must_parse("directory:\n"
+               "  backend: redis\n"
+               "  redis: unix:/run/redis.sock\n"
+               "  prefix: 'grid:'\n"
+               "  reserve_timeout: 2s\n"
+               "  session_ttl: 0\n"
+               "  assign_wait: 250ms\n"
+               "control: unix:/run/airlock/ctl.sock\n",
+               &cfg);
+    assert_true(cfg.has_directory);
+    assert_int_equal(cfg.directory.backend, DIR_REDIS);
+    assert_endpoint(&cfg.directory.redis, "unix:/run/redis.sock");
+    assert_string_equal(cfg.directory.prefix, "grid:");
+    assert_int_equal(cfg.directory.reserve_timeout_ms, 2000);
+    assert_int_equal(cfg.directory.session_ttl_ms, 0);
+    assert_int_equal(cfg.directory.assign_wait_ms, 250);
+    assert_true(cfg.has_control);
+    assert_endpoint(&cfg.control, "unix:/run/airlock/ctl.sock");
+    config_free(&cfg);
+}
+
+static void
+test_err_directory(void **state)
+{
+    (void)state;
+    expect_error("directory: x\n",
+                 "airlock.yaml:1: directory: expected a mapping of directory settings (backend, "
+                 "redis, prefix, reserve_timeout, session_ttl, assign_wait), not a single value");
+    expect_error("directory:\n  backend: etcd\n",
+                 "airlock.yaml:2: directory.backend: expected memory or redis");
+    expect_error("directory:\n  backend: redis\n",
+                 "airlock.yaml:2: directory.redis: missing: expected the redis server's endpoint "
+                 "(tcp:HOST:PORT or unix:/path)");
+    expect_error("directory:\n  redis: tcp:127.0.0.1:6379\n",
+                 "airlock.yaml:2: directory.redis: applies to backend: redis only (the backend is "
+                 "memory)");
+    expect_error("directory:\n  backend: redis\n  redis: vsock:3:6379\n",
+                 "airlock.yaml:3: directory.redis: expected a tcp or unix endpoint for redis");
+    expect_error("directory:\n  reserve_timeout: 0\n",
+                 "airlock.yaml:2: directory.reserve_timeout: expected more than 0");
+    expect_error("directory:\n  assign_wait: soon\n",
+                 "airlock.yaml:2: directory.assign_wait: expected a duration (250ms, 5s, 2m, 1h; a "
+                 "bare integer is seconds)");
+    expect_error("directory:\n  prefix: 'a b'\n",
+                 "airlock.yaml:2: directory.prefix: expected a redis key prefix of 0-63 bytes "
+                 "without spaces");
+    expect_error(
+        "directory:\n  session_tl: 1h\n",
+        "airlock.yaml:2: directory: unknown key 'session_tl' (did you mean 'session_ttl'?)");
+    expect_error("relays:\n" RELAY_OK "control: unix:/c\n",
+                 "airlock.yaml:4: control: expected a directory: block too (the control socket "
+                 "operates the directory)");
+    expect_error("directory: {}\ncontrol: udp:127.0.0.1:9\n",
+                 "airlock.yaml:2: control: expected a stream endpoint (tcp, unix, vsock, hvsock), "
+                 "not udp");
+}
+
+static void
 test_routers(void **state)
 {
     struct config cfg;
@@ -1351,6 +1428,8 @@ main(void)
         cmocka_unit_test(test_logs),
         cmocka_unit_test(test_err_logs),
         cmocka_unit_test(test_err_log_sinks),
+        cmocka_unit_test(test_directory),
+        cmocka_unit_test(test_err_directory),
         cmocka_unit_test(test_routers),
         cmocka_unit_test(test_err_routers),
     };
