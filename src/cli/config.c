@@ -1260,6 +1260,8 @@ enum router_key {
     OK_DEFAULT,
     OK_PEEK_TIMEOUT,
     OK_MAX_HELLO,
+    OK_DIRECTORY,
+    OK_DOMAIN,
 };
 
 /* The relay keys that apply to a router, then its own; router_key_of maps
@@ -1267,16 +1269,19 @@ enum router_key {
 static const char *const router_keys[] = {
     "name",         "listen",     "allow",     "max_connections", "connect_timeout",
     "idle_timeout", "keepalive",  "splice",    "send_proxy",      "accept_proxy",
-    "routes",       "default",    "peek_timeout", "max_hello",
+    "routes",       "default",    "peek_timeout", "max_hello",       "directory",
+    "domain",
 };
 #define ROUTER_KEY_COUNT (sizeof(router_keys) / sizeof(router_keys[0]))
 static const int router_key_of[ROUTER_KEY_COUNT] = {
     RK_NAME,         RK_LISTEN,    RK_ALLOW,        RK_MAX_CONNECTIONS, RK_CONNECT_TIMEOUT,
     RK_IDLE_TIMEOUT, RK_KEEPALIVE, RK_SPLICE,       RK_SEND_PROXY,      RK_ACCEPT_PROXY,
-    OK_ROUTES,       OK_DEFAULT,   OK_PEEK_TIMEOUT, OK_MAX_HELLO,
+    OK_ROUTES,       OK_DEFAULT,   OK_PEEK_TIMEOUT, OK_MAX_HELLO,       OK_DIRECTORY,
+    OK_DOMAIN,
 };
 
 #define EXPECT_ROUTE "expected a mapping {name: NAME or *.NAME, target: ENDPOINT}"
+#define EXPECT_DOMAIN "expected a DNS name (grid.example): user keys come from <key>.<domain>"
 #define EXPECT_HELLO "expected a size from 512B to 32KiB (B, KiB; a bare integer is bytes)"
 
 /* A route's target: a stream endpoint to connect to. */
@@ -1354,6 +1359,7 @@ router_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct
              struct relay_lines *lines)
 {
     struct router_conf *ro = &rc->router;
+    const char *s, *why;
 
     switch (k) {
     case OK_ROUTES:
@@ -1370,6 +1376,14 @@ router_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct
     case OK_MAX_HELLO:
         return get_size(c, v, key, ROUTER_HELLO_MIN, ROUTER_HELLO_MAX, EXPECT_HELLO,
                         &ro->max_hello);
+    case OK_DIRECTORY:
+        return get_name(c, v, key, ro->table.directory);
+    case OK_DOMAIN:
+        if (scalar(c, v, key, EXPECT_DOMAIN, &s) != 0)
+            return -1;
+        if (strncmp(s, "*.", 2) == 0 || route_name_parse(s, ro->table.domain, &why) != PARSE_OK)
+            return fail(c, node_line(v), key, EXPECT_DOMAIN);
+        return 0;
     default:
         return relay_value(c, k, v, key, rc, lines);
     }
@@ -1415,9 +1429,14 @@ parse_router(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx
         return fail(c, lines.map, key, "missing from router '%s': " EXPECT_EP, rc->name);
     if (rc->listen.kind == EP_UDP)
         return fail(c, lines.key[RK_LISTEN], key, MSG_STREAM_EP);
-    if (rc->router.table.n == 0 && !rc->router.table.has_default)
-        return fail(c, lines.map, path, "expected routes:, default: or both in router '%s'",
+    if (rc->router.table.n == 0 && !rc->router.table.has_default &&
+        rc->router.table.directory[0] == '\0')
+        return fail(c, lines.map, path,
+                    "expected at least one of routes:, directory:, default: in router '%s'",
                     rc->name);
+    snprintf(key, sizeof(key), "%s.domain", path);
+    if (rc->router.table.domain[0] != '\0' && rc->router.table.directory[0] == '\0')
+        return fail(c, lines.map, key, "applies to routers with a directory: pool only");
     struct fault f;
     if (relay_check(rc, &f, msg, sizeof(msg)) != 0) {
         size_t line = f.has_item ? lines.rule[f.item] : lines.key[f.key];
@@ -1609,6 +1628,15 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 
     if (routers != NULL && parse_routers(c, routers, cfg) != 0)
         return -1;
+    for (size_t j = 0; routers != NULL && !cfg->has_directory && j < cfg->n_relays; j++) {
+        char path[32];
+        if (cfg->relays[j].router.table.directory[0] == '\0')
+            continue;
+        entry_path(cfg, j, path, sizeof(path));
+        return fail(c, node_line(routers), "routers",
+                    "%s ('%s') routes to directory pool '%s': expected a directory: block too",
+                    path, cfg->relays[j].name, cfg->relays[j].router.table.directory);
+    }
     if (seen[TK_RELAYS] == 0 && seen[TK_LOGS] == 0 && seen[TK_LOG_SINKS] == 0 &&
         seen[TK_ROUTERS] == 0 && seen[TK_DIRECTORY] == 0)
         return fail(c, node_line(root), "relays", "expected at least one relay");

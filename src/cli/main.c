@@ -56,7 +56,12 @@ usage(FILE *f)
                "  --default TARGET         for other names and ClientHellos without one (else:\n"
                "                           an unrecognized_name alert and close)\n"
                "  --peek-timeout DUR       the ClientHello must come within DUR (default 5s)\n"
-               "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n");
+               "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n"
+               "  --directory POOL         route <key>.<domain> to key's instance of POOL, as the\n"
+               "                           session directory assigns it (sticky per key)\n"
+               "  --domain NAME            with --directory: the names it takes (grid.example)\n"
+               "  --redis ENDPOINT         with --directory: the redis directory other routers and\n"
+               "                           pools share (default: this process only)\n");
 }
 
 /* "relay" or "router": the command, in messages */
@@ -154,6 +159,9 @@ cmd_relay(int argc, char **argv, bool router)
         OPT_DEFAULT,
         OPT_PEEKTIMEOUT,
         OPT_MAXHELLO,
+        OPT_DIRECTORY,
+        OPT_DOMAIN,
+        OPT_REDIS,
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, OPT_NAME},
@@ -178,6 +186,9 @@ cmd_relay(int argc, char **argv, bool router)
         {"default", required_argument, NULL, OPT_DEFAULT},
         {"peek-timeout", required_argument, NULL, OPT_PEEKTIMEOUT},
         {"max-hello", required_argument, NULL, OPT_MAXHELLO},
+        {"directory", required_argument, NULL, OPT_DIRECTORY},
+        {"domain", required_argument, NULL, OPT_DOMAIN},
+        {"redis", required_argument, NULL, OPT_REDIS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -190,6 +201,7 @@ cmd_relay(int argc, char **argv, bool router)
     int dgram_opts = 0, router_opts = 0;
 
     relay_conf_defaults(&rc);
+    dir_conf_defaults(&cfg.directory);
     cmd_name = router ? "router" : "relay";
     snprintf(rc.name, sizeof(rc.name), router ? "router1" : "relay1");
     rc.router.enabled = router;
@@ -302,6 +314,26 @@ cmd_relay(int argc, char **argv, bool router)
                 return bad_option("--max-hello", optarg, "a size from 512B to 32KiB");
             router_opts = 1;
             break;
+        case OPT_DIRECTORY:
+            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(rc.router.table.directory))
+                return bad_option("--directory", optarg, "a pool name of 1-63 characters");
+            snprintf(rc.router.table.directory, sizeof(rc.router.table.directory), "%s", optarg);
+            cfg.has_directory = true;
+            router_opts = 1;
+            break;
+        case OPT_DOMAIN:
+            if (strncmp(optarg, "*.", 2) == 0 ||
+                route_name_parse(optarg, rc.router.table.domain, &err) != PARSE_OK)
+                return bad_option("--domain", optarg, "a DNS name like grid.example");
+            router_opts = 1;
+            break;
+        case OPT_REDIS:
+            if (endpoint_parse(optarg, &cfg.directory.redis, &err) != PARSE_OK ||
+                (cfg.directory.redis.kind != EP_TCP && cfg.directory.redis.kind != EP_UNIX))
+                return bad_option("--redis", optarg, "tcp:HOST:PORT or unix:/path");
+            cfg.directory.backend = DIR_REDIS;
+            router_opts = 1;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -317,9 +349,14 @@ cmd_relay(int argc, char **argv, bool router)
     if (endpoint_parse(argv[optind], &rc.listen, &err) != PARSE_OK)
         return bad_value("LISTEN", argv[optind], err);
     if (router) {
-        if (rc.router.table.n == 0 && !rc.router.table.has_default) {
-            fprintf(stderr, "airlock router: expected --route NAME=TARGET, --default TARGET or "
-                            "both\n");
+        if (rc.router.table.n == 0 && !rc.router.table.has_default && !cfg.has_directory) {
+            fprintf(stderr, "airlock router: expected --route NAME=TARGET, --directory POOL or "
+                            "--default TARGET\n");
+            return 2;
+        }
+        if (!cfg.has_directory &&
+            (rc.router.table.domain[0] != '\0' || cfg.directory.backend == DIR_REDIS)) {
+            fprintf(stderr, "airlock router: --domain and --redis go with --directory\n");
             return 2;
         }
         bool udp = rc.router.table.has_default && rc.router.table.def.kind == EP_UDP;
@@ -331,8 +368,8 @@ cmd_relay(int argc, char **argv, bool router)
             return 2;
         }
     } else if (router_opts) {
-        fprintf(stderr, "airlock relay: --route, --default, --peek-timeout and --max-hello are "
-                        "for airlock router\n");
+        fprintf(stderr, "airlock relay: the router options (--route, --default, --directory, "
+                        "...) are for airlock router\n");
         return 2;
     } else if (strcmp(argv[optind + 1], "egress") == 0) {
         rc.egress = true;

@@ -303,6 +303,7 @@ relays_apply(struct runtime *rt, const struct config *cfg)
             relay_stats_unref(st);
         if (next[i] == NULL)
             goto fail;
+        next[i]->dir = rt->dir;
         if ((rc = relay_listen(next[i], old)) != 0) {
             char ep[EP_HOST_MAX + 32];
             endpoint_format(&rc_new->listen, ep, sizeof(ep));

@@ -1,11 +1,14 @@
 /* conn.c - the life of one relayed connection, and the workers that run them.
  *
- *   PREAMBLE -> PEEK -> RESOLVING -> CONNECTING -> HANDSHAKE -> RELAYING -> CLOSED
+ *   PREAMBLE -> PEEK -> ASSIGNING -> RESOLVING -> CONNECTING -> HANDSHAKE
+ *            -> RELAYING -> CLOSED
  *
  * PREAMBLE reads what the client sends before its payload (an hvsock
  * "CONNECT port" line, a PROXY v2 header); PEEK (routers only) reads the
  * TLS ClientHello with MSG_PEEK, so that it stays in the socket and goes to
  * the upstream unchanged, and picks the target by its server name;
+ * ASSIGNING (directory routes) waits for the directory to name the user's
+ * instance, reading nothing;
  * RESOLVING waits for the target's
  * name; HANDSHAKE waits for an hvsock target's "OK" line. Each state that
  * is skipped is passed through at once. In RELAYING, two pumps move bytes,
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "dir/dir.h"
 #include "net/egress.h"
 #include "net/resolve.h"
 #include "net/transport.h"
@@ -56,6 +60,7 @@
 enum conn_state {
     CONN_ST_PREAMBLE,
     CONN_ST_PEEK,
+    CONN_ST_ASSIGNING,
     CONN_ST_RESOLVING,
     CONN_ST_CONNECTING,
     CONN_ST_HANDSHAKE,
@@ -132,8 +137,10 @@ struct conn {
     int hvsock_greeted;         /* hvsock listener: CONNECT line answered */
     struct egress_dest *egress; /* egress relays only; NULL otherwise */
     struct peek *peek;          /* routers, in PEEK only */
-    const struct endpoint *route; /* routers: the chosen target (in the relay's conf) */
+    const struct endpoint *route; /* routers: the chosen target (relay conf or assigned) */
     char *sni;                    /* routers: the server name, for the close line */
+    struct dir_assign *assign;    /* ASSIGNING: the pending request */
+    struct endpoint *assigned;    /* directory routes: the instance's endpoint */
 };
 
 static atomic_uint_fast64_t next_conn_id = 1;
@@ -153,6 +160,7 @@ static const char *const end_names[END_COUNT] = {
     [END_BAD_HELLO] = "bad_hello",
     [END_PEEK_TIMEOUT] = "peek_timeout",
     [END_NO_ROUTE] = "no_route",
+    [END_NO_INSTANCE] = "no_instance",
 };
 
 const char *
@@ -441,6 +449,7 @@ conn_reap(struct task *t)
     free(c->egress);
     free(c->peek);
     free(c->sni);
+    free(c->assigned);
     free(c);
 }
 
@@ -454,6 +463,10 @@ conn_close(struct conn *c, enum conn_end end)
 
     if (c->state == CONN_ST_CLOSED)
         return;
+    if (c->assign != NULL) { /* the client left while the directory was asked */
+        dir_assign_cancel(c->assign);
+        c->assign = NULL;
+    }
     egress_closing(c, end);
     c->state = CONN_ST_CLOSED;
     c->end = end;
@@ -506,6 +519,8 @@ conn_timeout(struct timer *t)
         log_warnx("relay=%s conn=%llu no whole ClientHello within peek_timeout",
                   c->relay->conf.name, (unsigned long long)c->id);
         conn_close(c, END_PEEK_TIMEOUT);
+        break;
+    case CONN_ST_ASSIGNING: /* no timer: the directory answers within assign_wait */
         break;
     case CONN_ST_RESOLVING:
     case CONN_ST_CONNECTING:
@@ -969,31 +984,72 @@ refuse_no_route(struct conn *c)
     conn_close(c, END_NO_ROUTE);
 }
 
-/* Picks the target for the complete ClientHello and connects. */
+/* Connects to the chosen target: the hello is still queued and no new
+ * edge will announce it (the client waits for the server's answer). */
+static void
+conn_routed(struct conn *c)
+{
+    c->client.readable = 1;
+    conn_connect(c);
+}
+
+/* The directory's answer (on c's worker loop). */
+static void
+assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
+{
+    struct conn *c = arg;
+
+    c->assign = NULL;
+    if (err == 0 && (c->assigned = malloc(sizeof(*c->assigned))) == NULL)
+        err = -ENOMEM;
+    if (err != 0) {
+        log_info("router refused relay=%s conn=%llu sni=%s reason=%s", c->relay->conf.name,
+                 (unsigned long long)c->id, c->sni,
+                 err == -EAGAIN   ? "no_free_instance"
+                 : err == -ENOENT ? "no_such_pool"
+                                  : strerror(-err));
+        drain(&c->client); /* the hello: a FIN, not a reset, ends it */
+        conn_close(c, END_NO_INSTANCE);
+        return;
+    }
+    *c->assigned = *ep;
+    c->route = c->assigned;
+    log_debug("relay=%s conn=%llu sni=%s instance=%s", c->relay->conf.name,
+              (unsigned long long)c->id, c->sni, instance);
+    conn_routed(c);
+}
+
+/* Picks the target for the complete ClientHello: connects, asks the
+ * directory, or refuses. */
 static void
 conn_route(struct conn *c)
 {
     const struct tls_hello *h = &c->peek->hello;
     const struct router_conf *ro = &c->relay->conf.router;
+    char key[DIR_KEY_MAX];
+    enum route_kind kind;
 
     if (h->has_sni && (c->sni = strdup(h->host)) == NULL) {
         conn_close(c, END_ERROR);
         return;
     }
-    c->route = route_match(&ro->table, h->has_sni ? h->host : NULL);
+    kind = route_pick(&ro->table, c->sni, &c->route, key);
     free(c->peek);
     c->peek = NULL;
-    if (c->route == NULL) {
+    timer_stop(c->worker->loop, &c->timer);
+    if (kind == ROUTE_NONE) {
         log_info("router refused relay=%s conn=%llu sni=%s reason=no_route", c->relay->conf.name,
                  (unsigned long long)c->id, c->sni != NULL ? c->sni : "-");
         refuse_no_route(c);
-        return;
+    } else if (kind == ROUTE_TARGET) {
+        conn_routed(c);
+    } else {
+        c->state = CONN_ST_ASSIGNING;
+        c->assign = dir_assign(c->relay->dir, ro->table.directory, key, c->worker->loop,
+                               assigned, c);
+        if (c->assign == NULL)
+            assigned(c, -errno, NULL, NULL);
     }
-    timer_stop(c->worker->loop, &c->timer);
-    /* the hello is still queued and no new edge will announce it: the
-     * client waits for the server's answer */
-    c->client.readable = 1;
-    conn_connect(c);
 }
 
 /* Peeks at the client's queue and feeds the bytes not seen yet to the
@@ -1267,6 +1323,12 @@ conn_step(struct conn *c)
     case CONN_ST_PEEK:
         if (c->client.readable)
             conn_peek(c);
+        break;
+    case CONN_ST_ASSIGNING:
+        /* nothing is read while the directory is asked; a client that
+         * leaves cancels the request */
+        if (c->client.hup)
+            conn_close(c, END_EOF);
         break;
     case CONN_ST_RESOLVING:
         break;

@@ -21,20 +21,37 @@ route_name_parse(const char *s, char *out, const char **why)
     return PARSE_OK;
 }
 
-const struct endpoint *
-route_match(const struct route_table *t, const char *host)
+/* The directory's key for host: its first label, when the rest is the
+ * domain (or, without a domain, anything). Returns 1 and fills key, or 0. */
+static int
+user_key(const struct route_table *t, const char *host, char *key)
+{
+    const char *dot = strchr(host, '.');
+    size_t len = dot != NULL ? (size_t)(dot - host) : 0;
+
+    if (dot == NULL || len >= DIR_KEY_MAX)
+        return 0;
+    if (t->domain[0] != '\0' && strcmp(dot + 1, t->domain) != 0)
+        return 0;
+    memcpy(key, host, len);
+    key[len] = '\0';
+    return 1;
+}
+
+enum route_kind
+route_pick(const struct route_table *t, const char *host, const struct endpoint **target,
+           char *key)
 {
     const struct route *best = NULL;
-    size_t best_len = 0;
+    size_t best_len = 0, len = host != NULL ? strlen(host) : 0;
 
-    if (host == NULL)
-        return t->has_default ? &t->def : NULL;
-    size_t len = strlen(host);
-    for (size_t i = 0; i < t->n; i++) {
+    for (size_t i = 0; host != NULL && i < t->n; i++) {
         const struct route *r = &t->routes[i];
         if (r->name[0] != '*') {
-            if (strcmp(r->name, host) == 0)
-                return &r->target;
+            if (strcmp(r->name, host) == 0) {
+                *target = &r->target;
+                return ROUTE_TARGET;
+            }
             continue;
         }
         /* "*.suffix": host ends in ".suffix" with at least one label before */
@@ -44,7 +61,14 @@ route_match(const struct route_table *t, const char *host)
             best_len = slen;
         }
     }
-    if (best != NULL)
-        return &best->target;
-    return t->has_default ? &t->def : NULL;
+    if (best != NULL) {
+        *target = &best->target;
+        return ROUTE_TARGET;
+    }
+    if (host != NULL && t->directory[0] != '\0' && user_key(t, host, key))
+        return ROUTE_DIRECTORY;
+    if (!t->has_default)
+        return ROUTE_NONE;
+    *target = &t->def;
+    return ROUTE_TARGET;
 }

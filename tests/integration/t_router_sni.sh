@@ -5,6 +5,8 @@
 #   open:   routes alpha.test and *.wild.test, a default
 #   strict: the same exact route, no default, peek_timeout 1s, max_hello 512B
 #   proxy:  default only, send_proxy v2, to a raw capture listener
+#   users:  directory pool "grid" for <key>.grid.example (memory directory,
+#           no pool has reported yet)
 # Proves, by the certificate that came back: openssl s_client and curl reach
 # the backend their SNI names (exact, wildcard, mixed case), unknown names
 # and ClientHellos without SNI go to the default, or are refused with an
@@ -12,13 +14,15 @@
 # routes; garbage is closed at once; a silent client and a trickling one are
 # closed by the peek timeout while another client is served; a ClientHello
 # over max_hello is refused; the upstream gets a PROXY v2 header followed by
-# the client's ClientHello byte for byte; metrics count each outcome.
+# the client's ClientHello byte for byte; a directory route with no
+# instance closes cleanly (end=no_instance, the reason logged) and names
+# outside its domain get no route; metrics count each outcome.
 . "$(dirname "$0")/lib.sh"
 need openssl curl python3 xxd
 TRICKLE=$ROOT/tests/tools/tls_trickle.py
 CORPUS=$ROOT/tests/fuzz/corpus/tls_hello
 
-read -r A W D OPEN STRICT PROXY CAP METRICS <<<"$(free_ports 8)"
+read -r A W D OPEN STRICT PROXY CAP METRICS USERS <<<"$(free_ports 9)"
 for n in alpha wild dflt; do
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
         -subj "/CN=$n" -keyout "$T/$n.key" -out "$T/$n.crt" 2>/dev/null
@@ -61,6 +65,11 @@ routers:
     listen: tcp:127.0.0.1:$PROXY
     default: tcp:127.0.0.1:$CAP
     send_proxy: v2
+  - name: users
+    listen: tcp:127.0.0.1:$USERS
+    directory: grid
+    domain: grid.example
+directory: {}
 YAML
 airlock_up al run -c "$T/airlock.yaml"
 al=$LAST_PID
@@ -154,6 +163,16 @@ hlen=$((16 + 0x$(head -c 16 "$T/captured" | tail -c 2 | xxd -p)))
 tail -c +$((hlen + 1)) "$T/captured" | cmp - "$CORPUS/browser_grease_ech" ||
     fail "the ClientHello upstream differs from the one sent"
 wait_log "$T/al.log" "close relay=proxy conn=[0-9]+ client=[^ ]+ sni=alice.grid.example "
+
+log "directory route: no instance for alice (no pool reported): a clean close"
+out=$(timeout 10 openssl s_client -connect "127.0.0.1:$USERS" -servername alice.grid.example </dev/null 2>&1) &&
+    fail "the handshake for alice succeeded without an instance"
+wait_log "$T/al.log" "router refused relay=users conn=[0-9]+ sni=alice.grid.example reason=no_such_pool"
+wait_log "$T/al.log" "close relay=users conn=[0-9]+ client=[^ ]+ sni=alice.grid.example .*end=no_instance"
+grep -qi "reset" <<<"$out" && fail "the client saw a reset: $out"
+out=$(timeout 10 openssl s_client -connect "127.0.0.1:$USERS" -servername alice.other.example </dev/null 2>&1) &&
+    fail "a name outside the domain was routed"
+wait_log "$T/al.log" "close relay=users conn=[0-9]+ client=[^ ]+ sni=alice.other.example .*end=no_route"
 
 log "metrics count each outcome"
 for e in no_route:2 peek_timeout:2 bad_hello:2; do

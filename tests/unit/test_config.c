@@ -1346,6 +1346,17 @@ test_routers(void **state)
     assert_int_equal(cfg.relays[2].router.peek_timeout_ms, 5000);
     assert_int_equal(cfg.relays[2].router.max_hello, 16384);
     config_free(&cfg);
+
+    must_parse("directory: {}\n"
+               "routers:\n"
+               "  - listen: tcp:0.0.0.0:443\n"
+               "    directory: grid\n"
+               "    domain: Grid.Example\n",
+               &cfg);
+    assert_string_equal(cfg.relays[0].router.table.directory, "grid");
+    assert_string_equal(cfg.relays[0].router.table.domain, "grid.example");
+    assert_int_equal(cfg.relays[0].router.table.n, 0);
+    config_free(&cfg);
 }
 
 static void
@@ -1357,8 +1368,17 @@ test_err_routers(void **state)
                  "airlock.yaml:2: routers[0].listen: missing from router 'router1': expected an "
                  "endpoint (" EP_FORMS ")");
     expect_error(ROUTER_HEAD,
-                 "airlock.yaml:2: routers[0]: expected routes:, default: or both in router "
-                 "'router1'");
+                 "airlock.yaml:2: routers[0]: expected at least one of routes:, directory:, "
+                 "default: in router 'router1'");
+    expect_error(ROUTER_HEAD "    directory: grid\n",
+                 "airlock.yaml:2: routers: routers[0] ('router1') routes to directory pool "
+                 "'grid': expected a directory: block too");
+    expect_error(ROUTER_HEAD "    directory: grid\n    domain: \"*.grid.example\"\ndirectory: {}\n",
+                 "airlock.yaml:4: routers[0].domain: expected a DNS name (grid.example): user "
+                 "keys come from <key>.<domain>");
+    expect_error(ROUTER_HEAD "    default: tcp:127.0.0.1:1\n    domain: grid.example\n",
+                 "airlock.yaml:2: routers[0].domain: applies to routers with a directory: pool "
+                 "only");
     expect_error(ROUTER_HEAD "    target: tcp:127.0.0.1:1\n",
                  "airlock.yaml:3: routers[0]: unknown key 'target'");
     expect_error(ROUTER_HEAD "    routes:\n      - {name: a_b.example, target: tcp:127.0.0.1:1}\n",

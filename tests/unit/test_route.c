@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "router/route.h"
@@ -20,14 +21,23 @@ add(struct route_table *t, const char *name, const char *target)
     assert_int_equal(endpoint_parse(target, &r->target, &why), PARSE_OK);
 }
 
+/* Returns the target's text, "dir:KEY" or "none". */
 static const char *
 match(const struct route_table *t, const char *host)
 {
     static char buf[ENDPOINT_TEXT_MAX];
-    const struct endpoint *ep = route_match(t, host);
+    const struct endpoint *ep = NULL;
+    char key[DIR_KEY_MAX];
 
-    if (ep == NULL)
+    switch (route_pick(t, host, &ep, key)) {
+    case ROUTE_NONE:
         return "none";
+    case ROUTE_DIRECTORY:
+        snprintf(buf, sizeof(buf), "dir:%s", key);
+        return buf;
+    case ROUTE_TARGET:
+        break;
+    }
     endpoint_format(ep, buf, sizeof(buf));
     return buf;
 }
@@ -91,12 +101,45 @@ test_match(void **state)
     assert_string_equal(match(&t, "www.example.com"), "tcp:127.0.0.1:2");
 }
 
+static void
+test_directory(void **state)
+{
+    static struct route_table t;
+    (void)state;
+
+    add(&t, "admin.grid.example", "tcp:127.0.0.1:1");
+    add(&t, "*.static.grid.example", "tcp:127.0.0.1:2");
+    snprintf(t.directory, sizeof(t.directory), "grid");
+    snprintf(t.domain, sizeof(t.domain), "grid.example");
+
+    /* static routes first, then <key>.<domain>, nothing else */
+    assert_string_equal(match(&t, "admin.grid.example"), "tcp:127.0.0.1:1");
+    assert_string_equal(match(&t, "x.static.grid.example"), "tcp:127.0.0.1:2");
+    assert_string_equal(match(&t, "alice.grid.example"), "dir:alice");
+    assert_string_equal(match(&t, "bob-2.grid.example"), "dir:bob-2");
+    assert_string_equal(match(&t, "a.b.grid.example"), "none");
+    assert_string_equal(match(&t, "grid.example"), "none");
+    assert_string_equal(match(&t, "alice.grid.example.org"), "none");
+    assert_string_equal(match(&t, "alice.xgrid.example"), "none");
+    assert_string_equal(match(&t, NULL), "none");
+    /* a default takes what the directory does not */
+    assert_int_equal(endpoint_parse("tcp:127.0.0.1:9", &t.def, &(const char *){NULL}), PARSE_OK);
+    t.has_default = true;
+    assert_string_equal(match(&t, "a.b.grid.example"), "tcp:127.0.0.1:9");
+    assert_string_equal(match(&t, NULL), "tcp:127.0.0.1:9");
+    /* no domain: the first label of any name with two or more */
+    t.domain[0] = '\0';
+    assert_string_equal(match(&t, "carol.example.org"), "dir:carol");
+    assert_string_equal(match(&t, "localhost"), "tcp:127.0.0.1:9");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_match),
+        cmocka_unit_test(test_directory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
