@@ -15,7 +15,7 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
-               "       airlock router LISTEN --route NAME=TARGET ... [--default TARGET] [options]\n"
+               "       airlock router LISTEN --route NAME=TARGET ... [options]\n"
                "                                               route TLS by server name (SNI)\n"
                "       airlock run -c FILE                     run every relay of a config file\n"
                "       airlock check -c FILE                   validate a config file and exit\n"

@@ -134,9 +134,9 @@ struct conn {
     socklen_t peer_len;
     uint8_t *proxy_hdr; /* received PROXY header, passed on verbatim */
     size_t proxy_len;
-    int hvsock_greeted;         /* hvsock listener: CONNECT line answered */
-    struct egress_dest *egress; /* egress relays only; NULL otherwise */
-    struct peek *peek;          /* routers, in PEEK only */
+    int hvsock_greeted;           /* hvsock listener: CONNECT line answered */
+    struct egress_dest *egress;   /* egress relays only; NULL otherwise */
+    struct peek *peek;            /* routers, in PEEK only */
     const struct endpoint *route; /* routers: the chosen target (relay conf or assigned) */
     char *sni;                    /* routers: the server name, for the close line */
     struct dir_assign *assign;    /* ASSIGNING: the pending request */
@@ -1045,8 +1045,8 @@ conn_route(struct conn *c)
         conn_routed(c);
     } else {
         c->state = CONN_ST_ASSIGNING;
-        c->assign = dir_assign(c->relay->dir, ro->table.directory, key, c->worker->loop,
-                               assigned, c);
+        c->assign =
+            dir_assign(c->relay->dir, ro->table.directory, key, c->worker->loop, assigned, c);
         if (c->assign == NULL)
             assigned(c, -errno, NULL, NULL);
     }

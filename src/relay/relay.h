@@ -27,11 +27,11 @@ enum conn_end {
     END_CONNECT_TIMEOUT,
     END_BAD_PREAMBLE, /* malformed PROXY header or hvsock CONNECT line */
     END_PREAMBLE_TIMEOUT,
-    END_ERROR,     /* any other I/O error */
-    END_SHUTDOWN,  /* closed by a drain deadline or process stop */
-    END_DENIED,    /* egress: the destination is not allowed */
-    END_BAD_FRAME, /* datagram relays: a malformed frame on the stream */
-    END_BAD_HELLO, /* routers: not a valid TLS ClientHello (or closed inside it) */
+    END_ERROR,        /* any other I/O error */
+    END_SHUTDOWN,     /* closed by a drain deadline or process stop */
+    END_DENIED,       /* egress: the destination is not allowed */
+    END_BAD_FRAME,    /* datagram relays: a malformed frame on the stream */
+    END_BAD_HELLO,    /* routers: not a valid TLS ClientHello (or closed inside it) */
     END_PEEK_TIMEOUT, /* routers: no whole ClientHello within peek_timeout */
     END_NO_ROUTE,     /* routers: no route for the server name and no default */
     END_NO_INSTANCE,  /* routers: the directory had no instance for the key (or failed) */

@@ -39,8 +39,7 @@ user_key(const struct route_table *t, const char *host, char *key)
 }
 
 enum route_kind
-route_pick(const struct route_table *t, const char *host, const struct endpoint **target,
-           char *key)
+route_pick(const struct route_table *t, const char *host, const struct endpoint **target, char *key)
 {
     const struct route *best = NULL;
     size_t best_len = 0, len = host != NULL ? strlen(host) : 0;

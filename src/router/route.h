@@ -33,7 +33,7 @@ struct route_table {
     size_t n;
     bool has_default;
     struct endpoint def;
-    char directory[DIR_NAME_MAX]; /* the pool of the directory route; "" for none */
+    char directory[DIR_NAME_MAX];  /* the pool of the directory route; "" for none */
     char domain[TLS_HOST_MAX + 1]; /* lowercase; "" for any */
 };
 
