@@ -855,6 +855,25 @@ relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct 
     return -1;
 }
 
+/* relay_check() for the relay or router at path, failing with the line
+ * and key of the setting it objects to. */
+static int
+check_relay(struct ctx *c, const struct relay_conf *rc, const char *path,
+            const struct relay_lines *lines)
+{
+    struct fault f;
+    char key[CONF_KEY_MAX], msg[256];
+
+    if (relay_check(rc, &f, msg, sizeof(msg)) == 0)
+        return 0;
+    size_t line = f.has_item ? lines->rule[f.item] : lines->key[f.key];
+    if (f.has_item)
+        snprintf(key, sizeof(key), "%s.%s[%zu]", path, relay_keys[f.key], f.item);
+    else
+        snprintf(key, sizeof(key), "%s.%s", path, relay_keys[f.key]);
+    return fail(c, line ? line : lines->map, key, "%s", msg);
+}
+
 /* Writes "relays[i]" or "routers[i]" for cfg->relays[j] (routers follow
  * the relays there). */
 static void
@@ -919,7 +938,7 @@ parse_relay(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
     struct relay_lines lines;
     size_t seen[RK_COUNT] = {0};
     bool named;
-    char path[32], key[CONF_KEY_MAX], msg[256];
+    char path[32], key[CONF_KEY_MAX];
 
     memset(&lines, 0, sizeof(lines));
     relay_conf_defaults(rc);
@@ -954,15 +973,8 @@ parse_relay(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
                     req == RK_TARGET ? EXPECT_TARGET : EXPECT_EP);
     }
 
-    struct fault f;
-    if (relay_check(rc, &f, msg, sizeof(msg)) != 0) {
-        size_t line = f.has_item ? lines.rule[f.item] : lines.key[f.key];
-        if (f.has_item)
-            snprintf(key, sizeof(key), "%s.%s[%zu]", path, relay_keys[f.key], f.item);
-        else
-            snprintf(key, sizeof(key), "%s.%s", path, relay_keys[f.key]);
-        return fail(c, line ? line : lines.map, key, "%s", msg);
-    }
+    if (check_relay(c, rc, path, &lines) != 0)
+        return -1;
     /* settings that have no meaning on a stream relay are mistakes */
     static const enum relay_key dgram_keys[] = {RK_MAX_DATAGRAM, RK_FLOW_IDLE_TIMEOUT};
     for (size_t j = 0; !relay_conf_is_dgram(rc) && j < 2; j++) {
@@ -1397,7 +1409,7 @@ parse_router(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx
     struct relay_conf *rc = &cfg->relays[at];
     struct relay_lines lines;
     size_t seen[ROUTER_KEY_COUNT] = {0};
-    char path[32], key[CONF_KEY_MAX], msg[256];
+    char path[32], key[CONF_KEY_MAX];
 
     memset(&lines, 0, sizeof(lines));
     relay_conf_defaults(rc);
@@ -1437,15 +1449,8 @@ parse_router(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx
     snprintf(key, sizeof(key), "%s.domain", path);
     if (rc->router.table.domain[0] != '\0' && rc->router.table.directory[0] == '\0')
         return fail(c, lines.map, key, "applies to routers with a directory: pool only");
-    struct fault f;
-    if (relay_check(rc, &f, msg, sizeof(msg)) != 0) {
-        size_t line = f.has_item ? lines.rule[f.item] : lines.key[f.key];
-        if (f.has_item)
-            snprintf(key, sizeof(key), "%s.%s[%zu]", path, relay_keys[f.key], f.item);
-        else
-            snprintf(key, sizeof(key), "%s.%s", path, relay_keys[f.key]);
-        return fail(c, line ? line : lines.map, key, "%s", msg);
-    }
+    if (check_relay(c, rc, path, &lines) != 0)
+        return -1;
     return check_unique(c, cfg, at, path, named, &lines);
 }
 
