@@ -419,7 +419,12 @@ cmd_config(int argc, char **argv, int run)
         return 1;
     }
     if (!run) {
-        printf("%s: ok (%zu relays", path, cfg.n_relays);
+        size_t routers = 0;
+        for (size_t i = 0; i < cfg.n_relays; i++)
+            routers += cfg.relays[i].router.enabled;
+        printf("%s: ok (%zu relays", path, cfg.n_relays - routers);
+        if (routers > 0)
+            printf(", %zu routers", routers);
         if (cfg.n_sinks > 0)
             printf(", %zu log sinks", cfg.n_sinks);
         if (cfg.logs.enabled)
