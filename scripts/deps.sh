@@ -9,7 +9,7 @@ PKGS="build-essential meson ninja-build pkg-config clang clang-format libclang-r
 libyaml-dev libcmocka-dev libhttp-parser-dev libhiredis-dev
 redis-server redis-tools openssl curl socat iperf3 iproute2 procps psmisc dnsmasq-base
 bind9-dnsutils chrony
-valgrind nginx iptables
+valgrind nginx iptables python3
 qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
 $*"
 

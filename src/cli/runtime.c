@@ -324,6 +324,7 @@ relays_apply(struct runtime *rt, const struct config *cfg)
             relay_stats_unref(st);
         if (next[i] == NULL)
             goto fail;
+        next[i]->dir = rt->dir;
         if ((rc = relay_listen(next[i], old)) != 0) {
             char ep[EP_HOST_MAX + 32];
             endpoint_format(&rc_new->listen, ep, sizeof(ep));
@@ -614,6 +615,9 @@ runtime_run(struct config *cfg, const char *path)
         endpoint_format(&rt.relays[i]->conf.listen, l, sizeof(l));
         if (rt.relays[i]->conf.egress)
             snprintf(t, sizeof(t), "egress (%zu rules)", rt.relays[i]->conf.n_egress_allow);
+        else if (rt.relays[i]->conf.router.enabled)
+            snprintf(t, sizeof(t), "sni (%zu routes%s)", rt.relays[i]->conf.router.table.n,
+                     rt.relays[i]->conf.router.table.has_default ? ", default" : "");
         else
             endpoint_format(&rt.relays[i]->conf.target, t, sizeof(t));
         log_info("relay=%s listen=%s target=%s", rt.relays[i]->conf.name, l, t);
