@@ -151,6 +151,8 @@ struct config {
     struct log_conf logs;
     struct log_sink_conf *sinks; /* owned; n_sinks entries */
     size_t n_sinks;
+    struct pool_conf *pools; /* owned; n_pools entries */
+    size_t n_pools;
 };
 
 /* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
@@ -190,5 +192,51 @@ int config_size(const char *s, size_t *bytes);
 
 /* Releases what cfg owns and zeroes it; safe to call twice. */
 void config_free(struct config *cfg);
+
+/* ---- pools (the pools: list; docs/pool.md) */
+
+#define CONF_POOLS_MAX 16
+#define CONF_ARGV_MAX 32   /* words of a command, launcher or hook */
+#define CONF_ARG_MAX 512   /* bytes of one word or template, incl. NUL */
+#define CONF_REGEX_MAX 512 /* bytes of one event rule, incl. NUL */
+#define CONF_INSTANCES_MAX 1024
+#define POOL_NAME_MAX 40 /* characters of a pool name: instance names are NAME-N */
+
+/* An argv template: words with {port}, {dir}, {instance} (and {user} in hooks). */
+struct argv_conf {
+    char arg[CONF_ARGV_MAX][CONF_ARG_MAX];
+    size_t n; /* 0: not set */
+};
+
+/* A provisioning or deprovisioning hook. */
+struct hook_conf {
+    struct argv_conf command; /* n == 0: no hook */
+    unsigned timeout_ms;      /* default 30s; more than 0 */
+};
+
+/* One pool of standby instances (an entry of pools:). */
+struct pool_conf {
+    char name[CONF_NAME_MAX];
+    struct argv_conf launcher;           /* optional prefix (gramine-sgx, nitro-cli ...) */
+    struct argv_conf command;            /* required */
+    char endpoint[CONF_ARG_MAX];         /* template; required */
+    unsigned port_min, port_max;         /* ports: A-B; 0-0 when not set */
+    char dir[CONF_FILE_PATH_MAX];        /* base of the instance directories; required */
+    char user[CONF_NAME_MAX];            /* run-as user; "" keeps airlock's */
+    unsigned min_idle;                   /* default 1 */
+    unsigned max;                        /* default 10, at most CONF_INSTANCES_MAX */
+    unsigned max_idle;                   /* default min_idle */
+    unsigned cooldown_ms;                /* default 60s */
+    unsigned start_timeout_ms;           /* default 30s; more than 0 */
+    unsigned stop_grace_ms;              /* default 5s: SIGTERM, then SIGKILL */
+    unsigned backoff_ms, backoff_max_ms; /* restart backoff; default 250ms, 30s */
+    char ready[CONF_REGEX_MAX];          /* POSIX extended regexes; ready and login required */
+    char login[CONF_REGEX_MAX];          /* one capture group: the user */
+    char logout[CONF_REGEX_MAX];         /* "" : the process's exit ends the session */
+    struct hook_conf provision, deprovision;
+};
+
+/* Returns the ports pc's instances can use (0 when it needs none). */
+unsigned pool_conf_ports(const struct pool_conf *pc);
 
 #endif

@@ -297,6 +297,8 @@ cmd_config(int argc, char **argv, int run)
             printf(", %zu log sinks", cfg.n_sinks);
         if (cfg.logs.enabled)
             printf(", logs forwarded");
+        if (cfg.n_pools > 0)
+            printf(", %zu pools", cfg.n_pools);
         printf(")\n");
         config_free(&cfg);
         return 0;
