@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 static const char usage_text[] =
     "usage: fakeapp --port PORT [--ready-after MS] [--no-ready] [--state-wait MS]\n"
+    "               [--ignore-term]\n"
     "Listens on 127.0.0.1:PORT, prints WAITING_LOGIN when ready and then\n"
     "answers one line command per line, one client at a time:\n"
     "  login USER   prints \"LOGIN USER\", waits (--state-wait, 5000 ms) for\n"
@@ -29,7 +31,10 @@ static const char usage_text[] =
     "  fds          answers the targets of its open fds, space separated\n"
     "  cwd          answers its working directory and its mode (octal)\n"
     "  pid          answers its pid and process group\n"
-    "  flood N      prints N lines of 10000 bytes each to stdout\n";
+    "  flood N      prints N lines of 10000 bytes each to stdout\n"
+    "  link TARGET  makes the symlink ./escape -> TARGET (the wipe must not follow it)\n"
+    "  child        starts a child that sleeps (in its process group); answers its pid\n"
+    "--ignore-term: SIGTERM is ignored (stopping needs SIGKILL)\n";
 
 static char user[256];
 
@@ -116,6 +121,15 @@ answer(FILE *c, const char *cmd, long state_wait)
         }
         fflush(stdout);
         fprintf(c, "OK\n");
+    } else if (strncmp(cmd, "link ", 5) == 0) {
+        fprintf(c, symlink(cmd + 5, "escape") == 0 ? "OK\n" : "ERR\n");
+    } else if (strcmp(cmd, "child") == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (;;)
+                pause();
+        }
+        fprintf(c, "%d\n", (int)pid);
     } else {
         fprintf(c, "ERR unknown command\n");
     }
@@ -136,6 +150,8 @@ main(int argc, char **argv)
             state_wait = atol(argv[++i]);
         else if (strcmp(argv[i], "--no-ready") == 0)
             no_ready = 1;
+        else if (strcmp(argv[i], "--ignore-term") == 0)
+            signal(SIGTERM, SIG_IGN);
         else {
             fputs(usage_text, stderr);
             return 2;
