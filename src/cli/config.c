@@ -12,17 +12,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <regex.h>
 #include <unistd.h>
 #include <yaml.h>
 
-#include "dir/dir.h"
 #include "pool/template.h"
 
 #define CONF_THREADS_MAX 256
@@ -59,6 +58,8 @@
 #define MSG_STREAM_EP "expected a stream endpoint (tcp, unix, vsock, hvsock), not udp"
 #define EXPECT_DATAGRAM "expected an integer from 1 to 65507 (the largest UDP payload)"
 #define EXPECT_PATTERN "expected a name (example.com) or a wildcard (*.example.com)"
+#define EXPECT_BACKEND "expected memory or redis"
+#define EXPECT_PREFIX "expected a redis key prefix of 0-63 bytes without spaces"
 #define MSG_DGRAM_ONLY "applies to datagram relays (a udp listen or target) only"
 
 enum top_key {
@@ -69,6 +70,8 @@ enum top_key {
     TK_RELAYS,
     TK_LOGS,
     TK_LOG_SINKS,
+    TK_DIRECTORY,
+    TK_CONTROL,
     TK_POOLS,
     TK_COUNT
 };
@@ -77,7 +80,15 @@ static const char *const top_keys[TK_COUNT] = {
     [TK_THREADS] = "threads",     [TK_LOG_LEVEL] = "log_level",
     [TK_METRICS] = "metrics",     [TK_DRAIN_TIMEOUT] = "drain_timeout",
     [TK_RELAYS] = "relays",       [TK_LOGS] = "logs",
-    [TK_LOG_SINKS] = "log_sinks", [TK_POOLS] = "pools",
+    [TK_LOG_SINKS] = "log_sinks", [TK_DIRECTORY] = "directory",
+    [TK_CONTROL] = "control",     [TK_POOLS] = "pools",
+};
+
+enum dir_key { DK_BACKEND, DK_REDIS, DK_PREFIX, DK_RESERVE, DK_TTL, DK_WAIT, DK_COUNT };
+
+static const char *const dir_keys[DK_COUNT] = {
+    [DK_BACKEND] = "backend",         [DK_REDIS] = "redis",     [DK_PREFIX] = "prefix",
+    [DK_RESERVE] = "reserve_timeout", [DK_TTL] = "session_ttl", [DK_WAIT] = "assign_wait",
 };
 
 enum logs_key { LK_FORWARD, LK_CAPTURE_STDERR, LK_LISTEN, LK_BUFFER, LK_LINE_MAX, LK_COUNT };
@@ -1214,6 +1225,77 @@ check_log_listeners(struct ctx *c, const struct config *cfg, size_t logs_line,
     return rc;
 }
 
+/* The directory: block (dir/dir.h); cfg->directory holds the defaults. */
+static int
+parse_directory(struct ctx *c, const yaml_node_t *n, struct dir_conf *dc)
+{
+    size_t seen[DK_COUNT] = {0}, vline[DK_COUNT] = {0};
+    char key[CONF_KEY_MAX];
+    const char *s;
+
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, node_line(n), "directory",
+                    "expected a mapping of directory settings (backend, redis, prefix, "
+                    "reserve_timeout, session_ttl, assign_wait), not %s",
+                    node_kind(n));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        int i = 0, rc = 0;
+
+        if (map_key(c, k, "directory", dir_keys, DK_COUNT, seen, &i) != 0)
+            return -1;
+        vline[i] = node_line(v);
+        snprintf(key, sizeof(key), "directory.%s", dir_keys[i]);
+        switch ((enum dir_key)i) {
+        case DK_BACKEND:
+            rc = scalar(c, v, key, EXPECT_BACKEND, &s);
+            if (rc == 0 && strcmp(s, "memory") == 0)
+                dc->backend = DIR_MEMORY;
+            else if (rc == 0 && strcmp(s, "redis") == 0)
+                dc->backend = DIR_REDIS;
+            else if (rc == 0)
+                rc = fail(c, vline[i], key, EXPECT_BACKEND);
+            break;
+        case DK_REDIS:
+            rc = get_endpoint(c, v, key, &dc->redis);
+            if (rc == 0 && dc->redis.kind != EP_TCP && dc->redis.kind != EP_UNIX)
+                rc = fail(c, vline[i], key, "expected a tcp or unix endpoint for redis");
+            break;
+        case DK_PREFIX:
+            rc = scalar(c, v, key, EXPECT_PREFIX, &s);
+            if (rc == 0 && (strlen(s) >= sizeof(dc->prefix) || strpbrk(s, " \t\r\n") != NULL))
+                rc = fail(c, vline[i], key, EXPECT_PREFIX);
+            if (rc == 0)
+                snprintf(dc->prefix, sizeof(dc->prefix), "%s", s);
+            break;
+        case DK_RESERVE:
+            rc = get_duration(c, v, key, &dc->reserve_timeout_ms);
+            if (rc == 0 && dc->reserve_timeout_ms == 0)
+                rc = fail(c, vline[i], key, "expected more than 0");
+            break;
+        case DK_TTL:
+            rc = get_duration(c, v, key, &dc->session_ttl_ms);
+            break;
+        case DK_WAIT:
+            rc = get_duration(c, v, key, &dc->assign_wait_ms);
+            break;
+        case DK_COUNT:
+            rc = -1;
+            break;
+        }
+        if (rc != 0)
+            return -1;
+    }
+    if (dc->backend == DIR_REDIS && vline[DK_REDIS] == 0)
+        return fail(c, node_line(n), "directory.redis",
+                    "missing: expected the redis server's endpoint (tcp:HOST:PORT or unix:/path)");
+    if (dc->backend == DIR_MEMORY && vline[DK_REDIS] != 0)
+        return fail(c, vline[DK_REDIS], "directory.redis",
+                    "applies to backend: redis only (the backend is memory)");
+    return 0;
+}
+
 /* ---- pools: (docs/pool.md) */
 
 #define EXPECT_ARGV "expected a list of 1-32 words (each 1-511 bytes)"
@@ -1651,7 +1733,7 @@ static int
 parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 {
     size_t seen[TK_COUNT] = {0};
-    size_t metrics_line = 0, logs_listen_line = 0;
+    size_t metrics_line = 0, logs_listen_line = 0, control_line = 0;
     size_t sink_lines[CONF_SINKS_MAX] = {0};
 
     if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
@@ -1661,7 +1743,7 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
     if (root->type != YAML_MAPPING_NODE)
         return fail(c, node_line(root), NULL,
                     "expected a mapping of settings (threads, log_level, metrics, "
-                    "drain_timeout, relays, logs, log_sinks, pools), not %s",
+                    "drain_timeout, relays, logs, log_sinks, directory, control, pools), not %s",
                     node_kind(root));
 
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1703,6 +1785,17 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
         case TK_LOG_SINKS:
             rc = parse_sinks(c, v, cfg, sink_lines);
             break;
+        case TK_DIRECTORY:
+            rc = parse_directory(c, v, &cfg->directory);
+            cfg->has_directory = rc == 0;
+            break;
+        case TK_CONTROL:
+            rc = get_endpoint(c, v, "control", &cfg->control);
+            if (rc == 0 && cfg->control.kind == EP_UDP)
+                rc = fail(c, node_line(v), "control", MSG_STREAM_EP);
+            cfg->has_control = rc == 0;
+            control_line = node_line(v);
+            break;
         case TK_POOLS:
             rc = parse_pools(c, v, cfg);
             break;
@@ -1715,8 +1808,12 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
     }
 
     if (seen[TK_RELAYS] == 0 && seen[TK_LOGS] == 0 && seen[TK_LOG_SINKS] == 0 &&
-        seen[TK_POOLS] == 0)
+        seen[TK_DIRECTORY] == 0 && seen[TK_POOLS] == 0)
         return fail(c, node_line(root), "relays", "expected at least one relay");
+    if (cfg->has_control && !cfg->has_directory)
+        return fail(c, control_line, "control",
+                    "expected a directory: block too (the control socket operates the "
+                    "directory)");
     for (size_t j = 0; cfg->has_metrics && j < cfg->n_relays; j++) {
         char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
         if (!endpoint_equal(&cfg->relays[j].listen, &cfg->metrics))
@@ -1783,6 +1880,7 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
     cfg->drain_timeout_ms = 30 * 1000;
     cfg->logs.buffer = LOG_BUFFER_DEFAULT;
     cfg->logs.line_max = LOG_LINE_DEFAULT;
+    dir_conf_defaults(&cfg->directory);
     c.err[0] = '\0';
 
     if (!yaml_parser_initialize(&parser)) {

@@ -47,8 +47,22 @@
  *       dns_allow: [example.com, "*.example.org"]  # stream -> udp relays only:
  *                                   #   other names are answered REFUSED
  *
+ *   directory:                      # the session directory (router, pools, ctl)
+ *     backend: memory               # or redis (shared by routers and pools
+ *                                   #   in other processes and machines)
+ *     redis: tcp:127.0.0.1:6379     # backend redis: tcp or unix endpoint
+ *     prefix: "airlock:"            # redis key prefix (default)
+ *     reserve_timeout: 10s          # a reserved instance whose user does not
+ *                                   #   log in by then goes back to idle
+ *     session_ttl: 1h               # a session not assigned for this long ends;
+ *                                   #   0: sessions end only by the pool's report
+ *     assign_wait: 5s               # how long a new user waits for an idle
+ *                                   #   instance; 0: refused at once
+ *   control: unix:/run/airlock/ctl.sock  # airlock ctl (sessions, instances,
+ *                                   #   drain); any stream endpoint; needs directory:
+ *
  * Sizes: an integer with unit B, KiB, MiB or GiB (a bare integer is bytes).
- * relays may be left out when logs or log_sinks is given.
+ * relays may be left out when logs, log_sinks or directory is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
  * second YAML document and values of the wrong type are all errors.
@@ -70,6 +84,7 @@
 #include <stddef.h>
 
 #include "core/log.h"
+#include "dir/dir.h"
 #include "net/allow.h"
 #include "net/egress.h"
 #include "net/endpoint.h"
@@ -151,6 +166,10 @@ struct config {
     struct log_conf logs;
     struct log_sink_conf *sinks; /* owned; n_sinks entries */
     size_t n_sinks;
+    bool has_directory;        /* a directory: block is present */
+    struct dir_conf directory; /* dir_conf_defaults() unless given */
+    bool has_control;
+    struct endpoint control; /* the airlock ctl socket */
     struct pool_conf *pools; /* owned; n_pools entries */
     size_t n_pools;
 };

@@ -13,12 +13,13 @@
 
 #include "core/log.h"
 #include "core/metrics.h"
+#include "dir/dir.h"
 #include "net/transport.h"
 #include "pool/pool.h"
 #include "relay/conn.h"
+#include "relay/dgram.h"
 #include "relay/logfwd.h"
 #include "relay/logsink.h"
-#include "relay/dgram.h"
 #include "relay/relay.h"
 
 #define DRAIN_POLL_MS 100
@@ -37,6 +38,7 @@ struct runtime {
     size_t n_sinks;
     struct pool **pools; /* pools:, on the main loop */
     size_t n_pools;
+    struct dir *dir; /* the session directory (directory:), or NULL */
     int sigfd;
     struct io sig_io;
     struct timer drain_timer;
@@ -141,6 +143,8 @@ render(struct strbuf *out, void *arg)
     logsink_render(rt->sinks, rt->n_sinks, out);
     render_dgram(out, rt);
     pool_metrics(out, rt->pools, rt->n_pools);
+    if (rt->dir != NULL)
+        dir_render(rt->dir, out);
 }
 
 static int
@@ -162,6 +166,31 @@ metrics_apply(struct runtime *rt, const struct config *cfg)
         log_warnx("metrics: cannot listen on %s: %s", ep, strerror(-err));
     }
     return err;
+}
+
+/* ---- the session directory */
+
+/* Starts the directory when the config has one. Routers and pools get
+ * rt->dir; its settings change only at the next start. */
+static int
+dir_apply(struct runtime *rt)
+{
+    const struct dir_conf *dc = &rt->cfg.directory;
+    char ep[ENDPOINT_TEXT_MAX] = "-";
+
+    if (!rt->cfg.has_directory)
+        return 0;
+    if ((rt->dir = dir_new(dc)) == NULL) {
+        log_warn("directory: cannot start");
+        return -1;
+    }
+    if (dc->backend == DIR_REDIS)
+        endpoint_format(&dc->redis, ep, sizeof(ep));
+    log_info("directory backend=%s redis=%s reserve_timeout_ms=%u session_ttl_ms=%u "
+             "assign_wait_ms=%u",
+             dc->backend == DIR_REDIS ? "redis" : "memory", ep, dc->reserve_timeout_ms,
+             dc->session_ttl_ms, dc->assign_wait_ms);
+    return 0;
 }
 
 /* ---- log forwarding and log sinks */
@@ -270,7 +299,7 @@ pools_apply(struct runtime *rt, const struct config *cfg)
             for (size_t j = 0; j < rt->n_pools; j++)
                 if (rt->pools[j] == old)
                     rt->pools[j] = NULL;
-        } else if ((next[n] = pool_new(rt->loop, NULL, &cfg->pools[i], &err)) != NULL) {
+        } else if ((next[n] = pool_new(rt->loop, rt->dir, &cfg->pools[i], &err)) != NULL) {
             n++;
         } else {
             log_warnx("pool=%s: cannot start: %s", cfg->pools[i].name, strerror(-err));
@@ -415,6 +444,11 @@ reload(struct runtime *rt)
     }
     if (cfg.threads != rt->cfg.threads)
         log_warnx("reload: threads changes take effect at the next start");
+    if (cfg.has_directory != rt->cfg.has_directory ||
+        memcmp(&cfg.directory, &rt->cfg.directory, sizeof(cfg.directory)) != 0)
+        log_warnx("reload: directory changes take effect at the next start");
+    cfg.has_directory = rt->cfg.has_directory;
+    cfg.directory = rt->cfg.directory;
     if (relays_apply(rt, &cfg) != 0) {
         log_warnx("reload failed, keeping the running config");
         config_free(&cfg);
@@ -543,6 +577,9 @@ static void
 runtime_free(struct runtime *rt)
 {
     metrics_stop(rt->metrics);
+    /* no answers to loops that go away below; their cancels wait for dir_free */
+    if (rt->dir != NULL)
+        dir_stop(rt->dir);
     for (size_t i = 0; i < rt->n_relays; i++) {
         relay_stop(rt->relays[i], 1);
         relay_unref(rt->relays[i]);
@@ -577,6 +614,8 @@ runtime_free(struct runtime *rt)
         worker_free(rt->workers[0]);
     }
     free(rt->workers);
+    dir_free(rt->dir);
+    rt->dir = NULL;
     if (rt->sigfd >= 0)
         close(rt->sigfd);
     config_free(&rt->cfg);
@@ -606,6 +645,8 @@ runtime_run(struct config *cfg, const char *path)
         log_warnx("signals: %s", strerror(-rc));
         goto out;
     }
+    if (dir_apply(&rt) != 0)
+        goto out;
     if (relays_apply(&rt, &rt.cfg) != 0)
         goto out;
     if (metrics_apply(&rt, &rt.cfg) != 0)

@@ -25,10 +25,11 @@
 #include <stddef.h>
 
 #include "core/loop.h"
+#include "core/strbuf.h"
 #include "net/endpoint.h"
 
-#define DIR_KEY_MAX 128  /* user key, bytes incl. NUL */
-#define DIR_NAME_MAX 64  /* pool and instance names, bytes incl. NUL */
+#define DIR_KEY_MAX 128 /* user key, bytes incl. NUL */
+#define DIR_NAME_MAX 64 /* pool and instance names, bytes incl. NUL */
 #define DIR_PREFIX_MAX 64
 
 enum dir_state {
@@ -45,11 +46,11 @@ enum dir_backend { DIR_MEMORY, DIR_REDIS };
 
 struct dir_conf {
     enum dir_backend backend;
-    struct endpoint redis;        /* redis backend: tcp or unix */
-    char prefix[DIR_PREFIX_MAX];  /* redis key prefix; default "airlock:" */
-    unsigned reserve_timeout_ms;  /* default 10s */
-    unsigned session_ttl_ms;      /* default 1h; 0: sessions end only by report */
-    unsigned assign_wait_ms;      /* default 5s; 0: refuse at once */
+    struct endpoint redis;       /* redis backend: tcp or unix */
+    char prefix[DIR_PREFIX_MAX]; /* redis key prefix; default "airlock:" */
+    unsigned reserve_timeout_ms; /* default 10s */
+    unsigned session_ttl_ms;     /* default 1h; 0: sessions end only by report */
+    unsigned assign_wait_ms;     /* default 5s; 0: refuse at once */
 };
 
 /* One instance as the directory knows it (listings and callbacks). */
@@ -58,8 +59,8 @@ struct dir_instance {
     char name[DIR_NAME_MAX];
     char endpoint[ENDPOINT_TEXT_MAX]; /* endpoint_format() text */
     enum dir_state state;
-    char key[DIR_KEY_MAX];            /* reserved and active; else "" */
-    unsigned long long since_ms;      /* wall clock ms of the last state change */
+    char key[DIR_KEY_MAX];       /* reserved and active; else "" */
+    unsigned long long since_ms; /* wall clock ms of the last state change */
 };
 
 struct dir;
@@ -75,6 +76,14 @@ void dir_conf_defaults(struct dir_conf *conf);
  * background and reconnects). Returns it, or NULL with errno set. Free with
  * dir_free(), after every pending request was answered or cancelled. */
 struct dir *dir_new(const struct dir_conf *conf);
+
+/* Stops the directory's thread: nothing is answered or watched from now
+ * on (call it before freeing the loops that answers go to). Requests and
+ * cancels made after it are accepted and dropped by dir_free(). Idempotent. */
+void dir_stop(struct dir *d);
+
+/* Stops it (dir_stop()), releases pending requests without answering
+ * them, and frees d; NULL is harmless. */
 void dir_free(struct dir *d);
 
 /* ---- router side ---- */
@@ -83,14 +92,13 @@ void dir_free(struct dir *d);
  * instance became free within assign_wait), -ENOENT (no such pool has ever
  * reported), -EIO (the backend is unreachable), -ENOMEM. ep and instance
  * are valid during the call only. */
-typedef void (*dir_assign_cb)(void *arg, int err, const char *instance,
-                              const struct endpoint *ep);
+typedef void (*dir_assign_cb)(void *arg, int err, const char *instance, const struct endpoint *ep);
 
 /* Asks for key's instance in pool. cb(arg, ...) runs exactly once on loop
  * `on`, unless cancelled first. Returns the pending request (owned by the
  * directory), or NULL with errno set (cb is then never called). */
-struct dir_assign *dir_assign(struct dir *d, const char *pool, const char *key,
-                              struct loop *on, dir_assign_cb cb, void *arg);
+struct dir_assign *dir_assign(struct dir *d, const char *pool, const char *key, struct loop *on,
+                              dir_assign_cb cb, void *arg);
 
 /* Withdraws a pending request; call on loop `on`'s thread, before its
  * callback ran. The callback is then never called and a is freed by the
@@ -132,7 +140,25 @@ int dir_list(struct dir *d, struct loop *on, dir_list_cb cb, void *arg);
  * err) runs once on `on`: 0, -ENOENT (no such instance), -EIO. Returns 0
  * or -errno. */
 typedef void (*dir_done_cb)(void *arg, int err);
-int dir_drain(struct dir *d, const char *pool, const char *name, struct loop *on,
-              dir_done_cb cb, void *arg);
+int dir_drain(struct dir *d, const char *pool, const char *name, struct loop *on, dir_done_cb cb,
+              void *arg);
+
+/* ---- metrics ---- */
+
+/* How assign requests ended (airlock_dir_assigns_total{outcome}). */
+enum dir_outcome {
+    DIR_OUT_STICKY,    /* the key's live instance */
+    DIR_OUT_RESERVED,  /* an idle instance, now reserved */
+    DIR_OUT_NONE_FREE, /* -EAGAIN */
+    DIR_OUT_NO_POOL,   /* -ENOENT */
+    DIR_OUT_ERROR,     /* -EIO and the like */
+    DIR_OUT_CANCELLED, /* dir_assign_cancel() before the answer */
+    DIR_OUTCOME_COUNT,
+};
+
+/* Appends the directory's Prometheus text (sessions, instances by state
+ * as this process sees them, assigns by outcome, assign latency) to out.
+ * Any thread. */
+void dir_render(struct dir *d, struct strbuf *out);
 
 #endif

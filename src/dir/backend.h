@@ -1,0 +1,54 @@
+/* backend.h - what a directory backend implements and what it may call
+ * back (internal to src/dir). Everything here runs on the directory's own
+ * thread. */
+#ifndef AIRLOCK_DIR_BACKEND_H
+#define AIRLOCK_DIR_BACKEND_H
+
+#include "dir/dir.h"
+
+struct dir_ops {
+    /* Returns key's instance in pool in *out: 1 (sticky: reserved or active
+     * for key; an active session is renewed), 0 (an idle one, now reserved
+     * for key), -EAGAIN (none free), -ENOENT (unknown pool), -EIO. */
+    int (*assign)(struct dir *d, const char *pool, const char *key, struct dir_instance *out);
+    /* Applies a pool's report; ep is endpoint_format() text or "". */
+    int (*report)(struct dir *d, const char *pool, const char *name, enum dir_state st,
+                  const char *ep, const char *key);
+    /* Hands back every instance in a malloc'd *out (caller frees); returns
+     * the count or -errno. */
+    long (*list)(struct dir *d, struct dir_instance **out);
+    /* Drains one instance: 0, -ENOENT, -EIO. */
+    int (*drain)(struct dir *d, const char *pool, const char *name);
+    /* Expires reservations and sessions that are due, and picks up changes
+     * made elsewhere. Returns the delay in ms until it wants to run again. */
+    unsigned (*tick)(struct dir *d);
+    /* Releases the backend's state (d->be). */
+    void (*free)(struct dir *d);
+};
+
+/* The memory and redis backends: set d->ops and d->be, return 0 or -errno. */
+int dir_memory_open(struct dir *d);
+int dir_redis_open(struct dir *d);
+
+/* Backends tell the front end: inst changed by the directory itself (a
+ * reservation went back, a session expired, a drain), so pool's watcher
+ * hears of it; and pool may have an idle instance now (waiters retry). */
+void dir_changed(struct dir *d, const struct dir_instance *inst);
+void dir_maybe_idle(struct dir *d, const char *pool);
+
+/* Makes the backend's tick() run within ms from now. */
+void dir_tick_within(struct dir *d, unsigned ms);
+
+/* This process's view of how many instances are in each state. */
+void dir_set_counts(struct dir *d, const unsigned long counts[DIR_STATE_COUNT]);
+
+/* The directory's configuration, backend state and loop. */
+const struct dir_conf *dir_conf_of(const struct dir *d);
+void *dir_backend_state(const struct dir *d);
+void dir_set_backend(struct dir *d, const struct dir_ops *ops, void *be);
+struct loop *dir_loop(const struct dir *d);
+
+/* Wall clock milliseconds (since_ms of listings). */
+unsigned long long dir_wall_ms(void);
+
+#endif

@@ -1,0 +1,745 @@
+/* dir.c - the directory's front end: its thread and loop, requests posted
+ * from any thread, waiters (assign_wait), watchers, answers posted back,
+ * metrics. The backend (memory.c, redis.c) keeps the state; see backend.h.
+ *
+ * Lifetime of a struct dir_assign: two references, the directory's (held
+ * while the request is queued or waiting, then handed to the posted answer)
+ * and the caller's (dropped by dir_assign_cancel() or once the callback
+ * ran). Cancel and the answer both run on the caller's loop, so the
+ * cancelled flag decides without a race whether the callback runs. */
+#include "dir/dir.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "dir/backend.h"
+
+/* Assign latency buckets, microseconds (the last is +Inf). */
+static const unsigned long long lat_bounds_us[] = {100,   250,   500,    1000,   2500,    5000,
+                                                   10000, 50000, 100000, 500000, 1000000, 5000000};
+#define LAT_BUCKETS (sizeof(lat_bounds_us) / sizeof(lat_bounds_us[0]) + 1)
+
+struct watch {
+    struct watch *next;
+    char pool[DIR_NAME_MAX];
+    struct loop *on;
+    dir_watch_cb cb;
+    void *arg;
+    atomic_int active;
+    atomic_int refs;
+};
+
+struct dir {
+    struct dir_conf conf;
+    struct loop *loop;
+    pthread_t thread;
+    int started;
+    int stopped; /* dir_stop(): answers are dropped, not posted */
+    const struct dir_ops *ops;
+    void *be;
+    struct timer tick;
+    /* dir thread: waiting assigns, oldest first */
+    struct dir_assign *wait_head, *wait_tail;
+    pthread_mutex_t watch_lock;
+    struct watch *watches;
+    /* metrics, read from any thread */
+    atomic_ulong outcomes[DIR_OUTCOME_COUNT];
+    atomic_ulong lat_count[LAT_BUCKETS];
+    atomic_ullong lat_sum_us;
+    atomic_ulong counts[DIR_STATE_COUNT];
+};
+
+struct dir_assign {
+    struct dir *d;
+    char pool[DIR_NAME_MAX];
+    char key[DIR_KEY_MAX];
+    struct loop *on;
+    dir_assign_cb cb;
+    void *arg;
+    atomic_int refs;
+    atomic_int cancelled;
+    unsigned long long start_us; /* for the latency histogram */
+    /* directory thread */
+    struct dir_assign *prev, *next;
+    int waiting;
+    struct timer wait_timer;
+    /* the answer */
+    int err;
+    char instance[DIR_NAME_MAX];
+    struct endpoint ep;
+};
+
+/* A request posted to the directory thread. */
+enum req_kind { REQ_REPORT, REQ_LIST, REQ_DRAIN };
+
+struct req {
+    struct dir *d;
+    enum req_kind kind;
+    char pool[DIR_NAME_MAX];
+    char name[DIR_NAME_MAX];
+    char key[DIR_KEY_MAX];
+    char ep[ENDPOINT_TEXT_MAX];
+    enum dir_state st;
+    struct loop *on;
+    dir_list_cb list_cb;
+    dir_done_cb done_cb;
+    void *arg;
+    /* answers */
+    int err;
+    struct dir_instance *list;
+    long n;
+};
+
+struct note {
+    struct watch *w;
+    struct dir_instance inst;
+};
+
+static const char *const outcome_names[DIR_OUTCOME_COUNT] = {
+    [DIR_OUT_STICKY] = "sticky",       [DIR_OUT_RESERVED] = "reserved",
+    [DIR_OUT_NONE_FREE] = "none_free", [DIR_OUT_NO_POOL] = "no_pool",
+    [DIR_OUT_ERROR] = "error",         [DIR_OUT_CANCELLED] = "cancelled",
+};
+
+static unsigned long long
+mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000 + (unsigned long long)ts.tv_nsec / 1000;
+}
+
+unsigned long long
+dir_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+/* Copies src into dst[size]; returns -EINVAL when it does not fit or is empty. */
+static int
+copy_name(char *dst, size_t size, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+
+    if (n == 0 || n >= size)
+        return -EINVAL;
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+/* ---- backend helpers */
+
+const struct dir_conf *
+dir_conf_of(const struct dir *d)
+{
+    return &d->conf;
+}
+
+void *
+dir_backend_state(const struct dir *d)
+{
+    return d->be;
+}
+
+void
+dir_set_backend(struct dir *d, const struct dir_ops *ops, void *be)
+{
+    d->ops = ops;
+    d->be = be;
+}
+
+struct loop *
+dir_loop(const struct dir *d)
+{
+    return d->loop;
+}
+
+void
+dir_set_counts(struct dir *d, const unsigned long counts[DIR_STATE_COUNT])
+{
+    for (int s = 0; s < DIR_STATE_COUNT; s++)
+        atomic_store(&d->counts[s], counts[s]);
+}
+
+static void
+watch_unref(struct watch *w)
+{
+    if (atomic_fetch_sub(&w->refs, 1) == 1)
+        free(w);
+}
+
+static void
+note_deliver(void *arg)
+{
+    struct note *n = arg;
+
+    if (atomic_load(&n->w->active))
+        n->w->cb(n->w->arg, &n->inst);
+    watch_unref(n->w);
+    free(n);
+}
+
+void
+dir_changed(struct dir *d, const struct dir_instance *inst)
+{
+    log_info("dir pool=%s instance=%s state=%s", inst->pool, inst->name,
+             dir_state_name(inst->state));
+    pthread_mutex_lock(&d->watch_lock);
+    for (struct watch *w = d->watches; w != NULL && !d->stopped; w = w->next) {
+        if (strcmp(w->pool, inst->pool) != 0)
+            continue;
+        struct note *n = malloc(sizeof(*n));
+        if (n == NULL) {
+            log_warnx("dir watch pool=%s: out of memory, change lost", w->pool);
+            break;
+        }
+        n->w = w;
+        n->inst = *inst;
+        atomic_fetch_add(&w->refs, 1);
+        if (loop_post(w->on, note_deliver, n) != 0) {
+            atomic_fetch_sub(&w->refs, 1);
+            free(n);
+            log_warnx("dir watch pool=%s: out of memory, change lost", w->pool);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&d->watch_lock);
+}
+
+/* ---- assign */
+
+static void
+assign_unref(struct dir_assign *a)
+{
+    if (atomic_fetch_sub(&a->refs, 1) == 1)
+        free(a);
+}
+
+static void
+assign_deliver(void *arg)
+{
+    struct dir_assign *a = arg;
+
+    if (!atomic_load(&a->cancelled)) {
+        a->cb(a->arg, a->err, a->err == 0 ? a->instance : NULL, a->err == 0 ? &a->ep : NULL);
+        assign_unref(a); /* the caller's */
+    }
+    assign_unref(a); /* the directory's, handed over with the post */
+}
+
+static void
+count_outcome(struct dir *d, enum dir_outcome o, unsigned long long start_us)
+{
+    unsigned long long us = mono_us() - start_us;
+    size_t b = 0;
+
+    atomic_fetch_add(&d->outcomes[o], 1);
+    while (b < LAT_BUCKETS - 1 && us > lat_bounds_us[b])
+        b++;
+    atomic_fetch_add(&d->lat_count[b], 1);
+    atomic_fetch_add(&d->lat_sum_us, us);
+}
+
+static void
+wait_unlink(struct dir *d, struct dir_assign *a)
+{
+    if (!a->waiting)
+        return;
+    if (a->prev != NULL)
+        a->prev->next = a->next;
+    else
+        d->wait_head = a->next;
+    if (a->next != NULL)
+        a->next->prev = a->prev;
+    else
+        d->wait_tail = a->prev;
+    a->prev = a->next = NULL;
+    a->waiting = 0;
+    timer_stop(d->loop, &a->wait_timer);
+}
+
+/* Answers a (off the wait list) on its loop; the directory's reference
+ * goes with the post. */
+static void
+assign_answer(struct dir *d, struct dir_assign *a, int err, enum dir_outcome o)
+{
+    wait_unlink(d, a);
+    a->err = err;
+    count_outcome(d, o, a->start_us);
+    if (d->stopped) {
+        assign_unref(a);
+        return;
+    }
+    if (loop_post(a->on, assign_deliver, a) != 0) {
+        /* the caller's loop cannot take it; its request stays unanswered */
+        log_warnx("dir assign pool=%s: out of memory answering", a->pool);
+        assign_unref(a);
+    }
+}
+
+static void
+wait_expired(struct timer *t)
+{
+    struct dir_assign *a = t->data;
+
+    log_info("dir assign pool=%s: no instance free within %ums", a->pool,
+             a->d->conf.assign_wait_ms);
+    assign_answer(a->d, a, -EAGAIN, DIR_OUT_NONE_FREE);
+}
+
+/* Tries a once; returns 1 when it was answered, 0 when it must wait. */
+static int
+assign_try(struct dir *d, struct dir_assign *a)
+{
+    struct dir_instance inst;
+    const char *why = NULL;
+
+    if (atomic_load(&a->cancelled)) {
+        count_outcome(d, DIR_OUT_CANCELLED, a->start_us);
+        wait_unlink(d, a);
+        assign_unref(a);
+        return 1;
+    }
+    int rc = d->ops->assign(d, a->pool, a->key, &inst);
+    if (rc == -EAGAIN)
+        return 0;
+    if (rc < 0) {
+        assign_answer(d, a, rc, rc == -ENOENT ? DIR_OUT_NO_POOL : DIR_OUT_ERROR);
+        return 1;
+    }
+    if (endpoint_parse(inst.endpoint, &a->ep, &why) != PARSE_OK) {
+        log_warnx("dir pool=%s instance=%s: bad endpoint: %s", inst.pool, inst.name,
+                  why ? why : "invalid");
+        assign_answer(d, a, -EIO, DIR_OUT_ERROR);
+        return 1;
+    }
+    memcpy(a->instance, inst.name, sizeof(a->instance));
+    assign_answer(d, a, 0, rc == 1 ? DIR_OUT_STICKY : DIR_OUT_RESERVED);
+    return 1;
+}
+
+static void
+assign_start(void *arg)
+{
+    struct dir_assign *a = arg;
+    struct dir *d = a->d;
+
+    if (assign_try(d, a))
+        return;
+    if (d->conf.assign_wait_ms == 0) {
+        assign_answer(d, a, -EAGAIN, DIR_OUT_NONE_FREE);
+        return;
+    }
+    a->waiting = 1;
+    a->prev = d->wait_tail;
+    if (d->wait_tail != NULL)
+        d->wait_tail->next = a;
+    else
+        d->wait_head = a;
+    d->wait_tail = a;
+    timer_start(d->loop, &a->wait_timer, d->conf.assign_wait_ms, wait_expired, a);
+}
+
+void
+dir_maybe_idle(struct dir *d, const char *pool)
+{
+    struct dir_assign *a = d->wait_head, *next;
+
+    /* oldest first; each retries, so a key that became sticky meanwhile
+     * finds its instance even when nothing is idle */
+    for (; a != NULL; a = next) {
+        next = a->next;
+        if (pool == NULL || strcmp(a->pool, pool) == 0)
+            (void)assign_try(d, a);
+    }
+}
+
+struct dir_assign *
+dir_assign(struct dir *d, const char *pool, const char *key, struct loop *on, dir_assign_cb cb,
+           void *arg)
+{
+    struct dir_assign *a = calloc(1, sizeof(*a));
+
+    if (a == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (copy_name(a->pool, sizeof(a->pool), pool) != 0 ||
+        copy_name(a->key, sizeof(a->key), key) != 0) {
+        free(a);
+        errno = EINVAL;
+        return NULL;
+    }
+    a->d = d;
+    a->on = on;
+    a->cb = cb;
+    a->arg = arg;
+    a->start_us = mono_us();
+    atomic_init(&a->refs, 2);
+    atomic_init(&a->cancelled, 0);
+    if (loop_post(d->loop, assign_start, a) != 0) {
+        free(a);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return a;
+}
+
+static void
+cancel_posted(void *arg)
+{
+    struct dir_assign *a = arg;
+
+    if (a->waiting) {
+        count_outcome(a->d, DIR_OUT_CANCELLED, a->start_us);
+        wait_unlink(a->d, a);
+        assign_unref(a); /* the directory's */
+    }
+    assign_unref(a); /* this post's */
+}
+
+void
+dir_assign_cancel(struct dir_assign *a)
+{
+    if (a == NULL)
+        return;
+    atomic_store(&a->cancelled, 1);
+    atomic_fetch_add(&a->refs, 1);
+    if (loop_post(a->d->loop, cancel_posted, a) != 0)
+        atomic_fetch_sub(&a->refs, 1); /* it times out by itself, then is freed */
+    assign_unref(a);                   /* the caller's */
+}
+
+/* ---- the other requests */
+
+static void
+req_deliver(void *arg)
+{
+    struct req *r = arg;
+
+    if (r->kind == REQ_LIST)
+        r->list_cb(r->arg, r->list, r->n);
+    else
+        r->done_cb(r->arg, r->err);
+    free(r->list);
+    free(r);
+}
+
+static void
+req_run(void *arg)
+{
+    struct req *r = arg;
+    struct dir *d = r->d;
+
+    switch (r->kind) {
+    case REQ_REPORT:
+        r->err = d->ops->report(d, r->pool, r->name, r->st, r->ep, r->key[0] ? r->key : NULL);
+        if (r->err == 0 && r->st == DIR_IDLE)
+            dir_maybe_idle(d, r->pool);
+        free(r);
+        return;
+    case REQ_LIST:
+        r->n = d->ops->list(d, &r->list);
+        if (r->n < 0)
+            r->list = NULL;
+        break;
+    case REQ_DRAIN:
+        r->err = d->ops->drain(d, r->pool, r->name);
+        break;
+    }
+    if (d->stopped || loop_post(r->on, req_deliver, r) != 0) {
+        log_warnx("dir: out of memory answering a request");
+        free(r->list);
+        free(r);
+    }
+}
+
+static int
+req_post(struct dir *d, struct req *r)
+{
+    r->d = d;
+    if (loop_post(d->loop, req_run, r) != 0) {
+        free(r);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int
+dir_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
+           const struct endpoint *ep, const char *key)
+{
+    struct req *r;
+
+    if ((unsigned)st >= DIR_STATE_COUNT)
+        return -EINVAL;
+    if ((r = calloc(1, sizeof(*r))) == NULL)
+        return -ENOMEM;
+    r->kind = REQ_REPORT;
+    r->st = st;
+    if (copy_name(r->pool, sizeof(r->pool), pool) != 0 ||
+        copy_name(r->name, sizeof(r->name), name) != 0 ||
+        (key != NULL && key[0] != '\0' && copy_name(r->key, sizeof(r->key), key) != 0)) {
+        free(r);
+        return -EINVAL;
+    }
+    if (ep != NULL)
+        endpoint_format(ep, r->ep, sizeof(r->ep));
+    return req_post(d, r);
+}
+
+int
+dir_list(struct dir *d, struct loop *on, dir_list_cb cb, void *arg)
+{
+    struct req *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return -ENOMEM;
+    r->kind = REQ_LIST;
+    r->on = on;
+    r->list_cb = cb;
+    r->arg = arg;
+    return req_post(d, r);
+}
+
+int
+dir_drain(struct dir *d, const char *pool, const char *name, struct loop *on, dir_done_cb cb,
+          void *arg)
+{
+    struct req *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return -ENOMEM;
+    if (copy_name(r->pool, sizeof(r->pool), pool) != 0 ||
+        copy_name(r->name, sizeof(r->name), name) != 0) {
+        free(r);
+        return -EINVAL;
+    }
+    r->kind = REQ_DRAIN;
+    r->on = on;
+    r->done_cb = cb;
+    r->arg = arg;
+    return req_post(d, r);
+}
+
+/* ---- watchers */
+
+int
+dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, void *arg)
+{
+    struct watch *w = calloc(1, sizeof(*w));
+    int rc = 0;
+
+    if (w == NULL)
+        return -ENOMEM;
+    if (copy_name(w->pool, sizeof(w->pool), pool) != 0) {
+        free(w);
+        return -EINVAL;
+    }
+    w->on = on;
+    w->cb = cb;
+    w->arg = arg;
+    atomic_init(&w->active, 1);
+    atomic_init(&w->refs, 1);
+    pthread_mutex_lock(&d->watch_lock);
+    for (struct watch *o = d->watches; o != NULL; o = o->next)
+        if (strcmp(o->pool, pool) == 0)
+            rc = -EEXIST;
+    if (rc == 0) {
+        w->next = d->watches;
+        d->watches = w;
+    }
+    pthread_mutex_unlock(&d->watch_lock);
+    if (rc != 0)
+        free(w);
+    return rc;
+}
+
+void
+dir_unwatch(struct dir *d, const char *pool)
+{
+    struct watch *w = NULL;
+
+    pthread_mutex_lock(&d->watch_lock);
+    for (struct watch **pp = &d->watches; *pp != NULL; pp = &(*pp)->next) {
+        if (strcmp((*pp)->pool, pool) == 0) {
+            w = *pp;
+            *pp = w->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&d->watch_lock);
+    if (w == NULL)
+        return;
+    atomic_store(&w->active, 0);
+    watch_unref(w);
+}
+
+/* ---- thread */
+
+static void
+tick(struct timer *t)
+{
+    struct dir *d = t->data;
+
+    /* the backend may have asked for an earlier run meanwhile */
+    dir_tick_within(d, d->ops->tick(d));
+}
+
+void
+dir_tick_within(struct dir *d, unsigned ms)
+{
+    uint64_t due = loop_now(d->loop) + ms;
+
+    if (d->tick.slot == 0 || d->tick.due > due)
+        timer_start(d->loop, &d->tick, ms, tick, d);
+}
+
+static void
+tick_first(void *arg)
+{
+    struct dir *d = arg;
+
+    timer_start(d->loop, &d->tick, 0, tick, d);
+}
+
+static void *
+dir_thread(void *arg)
+{
+    struct dir *d = arg;
+    int rc = loop_run(d->loop);
+
+    if (rc != 0)
+        log_warnx("dir loop: %s", strerror(-rc));
+    return NULL;
+}
+
+struct dir *
+dir_new(const struct dir_conf *conf)
+{
+    struct dir *d = calloc(1, sizeof(*d));
+    int rc;
+
+    if (d == NULL)
+        return NULL;
+    d->conf = *conf;
+    pthread_mutex_init(&d->watch_lock, NULL);
+    if ((d->loop = loop_new()) == NULL) {
+        rc = -errno;
+        goto fail;
+    }
+    rc = conf->backend == DIR_REDIS ? dir_redis_open(d) : dir_memory_open(d);
+    if (rc != 0)
+        goto fail;
+    if ((rc = loop_post(d->loop, tick_first, d)) != 0)
+        goto fail;
+    if ((rc = -pthread_create(&d->thread, NULL, dir_thread, d)) != 0)
+        goto fail;
+    d->started = 1;
+    return d;
+
+fail:
+    dir_free(d);
+    errno = -rc;
+    return NULL;
+}
+
+static void
+stop_posted(void *arg)
+{
+    struct dir *d = arg;
+
+    timer_stop(d->loop, &d->tick);
+    loop_stop(d->loop);
+}
+
+void
+dir_stop(struct dir *d)
+{
+    if (d->started) {
+        if (loop_post(d->loop, stop_posted, d) != 0)
+            loop_stop(d->loop);
+        pthread_join(d->thread, NULL);
+        d->started = 0;
+    }
+    d->stopped = 1;
+}
+
+void
+dir_free(struct dir *d)
+{
+    if (d == NULL)
+        return;
+    dir_stop(d);
+    if (d->loop != NULL && d->ops != NULL) {
+        /* one more turn runs what was posted meanwhile (cancels free their
+         * requests; answers are dropped) */
+        timer_stop(d->loop, &d->tick);
+        loop_stop(d->loop);
+        loop_run(d->loop);
+    }
+    /* waiters left (their callers did not wait for an answer) */
+    while (d->wait_head != NULL) {
+        struct dir_assign *a = d->wait_head;
+        wait_unlink(d, a);
+        assign_unref(a);
+    }
+    if (d->ops != NULL)
+        d->ops->free(d);
+    d->ops = NULL;
+    loop_free(d->loop);
+    d->loop = NULL;
+    while (d->watches != NULL) {
+        struct watch *w = d->watches;
+        d->watches = w->next;
+        watch_unref(w);
+    }
+    pthread_mutex_destroy(&d->watch_lock);
+    free(d);
+}
+
+/* ---- metrics */
+
+void
+dir_render(struct dir *d, struct strbuf *out)
+{
+    unsigned long long cum = 0;
+
+    strbuf_printf(out,
+                  "# HELP airlock_dir_sessions Sessions (active instances), this process's "
+                  "view.\n# TYPE airlock_dir_sessions gauge\nairlock_dir_sessions %lu\n",
+                  atomic_load(&d->counts[DIR_ACTIVE]));
+    strbuf_printf(out, "# HELP airlock_dir_instances Instances by state, this process's view.\n"
+                       "# TYPE airlock_dir_instances gauge\n");
+    for (int s = 0; s < DIR_STATE_COUNT; s++)
+        if (s != DIR_STOPPED)
+            strbuf_printf(out, "airlock_dir_instances{state=\"%s\"} %lu\n", dir_state_name(s),
+                          atomic_load(&d->counts[s]));
+    strbuf_printf(out, "# HELP airlock_dir_assigns_total Assign requests, by outcome.\n"
+                       "# TYPE airlock_dir_assigns_total counter\n");
+    for (int o = 0; o < DIR_OUTCOME_COUNT; o++)
+        strbuf_printf(out, "airlock_dir_assigns_total{outcome=\"%s\"} %lu\n", outcome_names[o],
+                      atomic_load(&d->outcomes[o]));
+    strbuf_printf(out, "# HELP airlock_dir_assign_seconds Time from request to answer at the "
+                       "directory.\n# TYPE airlock_dir_assign_seconds histogram\n");
+    for (size_t b = 0; b < LAT_BUCKETS; b++) {
+        cum += atomic_load(&d->lat_count[b]);
+        if (b < LAT_BUCKETS - 1)
+            strbuf_printf(out, "airlock_dir_assign_seconds_bucket{le=\"%g\"} %llu\n",
+                          (double)lat_bounds_us[b] / 1e6, cum);
+        else
+            strbuf_printf(out, "airlock_dir_assign_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+    }
+    strbuf_printf(out,
+                  "airlock_dir_assign_seconds_sum %.6f\nairlock_dir_assign_seconds_count %llu\n",
+                  (double)atomic_load(&d->lat_sum_us) / 1e6, cum);
+}

@@ -1,0 +1,250 @@
+/* memory.c - the embedded directory backend: this process only, state in
+ * an array on the directory thread. Deadlines are on the directory loop's
+ * monotonic clock; tick() expires them and sleeps until the next one. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dir/backend.h"
+
+#define MEM_TICK_MAX_MS 1000
+
+struct minst {
+    struct dir_instance pub;
+    uint64_t deadline; /* reserved: reserve_timeout; active: session_ttl; 0: none */
+};
+
+struct mem {
+    struct minst *v;
+    size_t n, cap;
+    char (*pools)[DIR_NAME_MAX]; /* every pool that ever reported */
+    size_t n_pools, cap_pools;
+};
+
+static int
+grow(void **v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 16;
+    void *nv = realloc(*v, ncap * size);
+    if (nv == NULL)
+        return -ENOMEM;
+    *v = nv;
+    *cap = ncap;
+    return 0;
+}
+
+static int
+pool_known(const struct mem *m, const char *pool)
+{
+    for (size_t i = 0; i < m->n_pools; i++)
+        if (strcmp(m->pools[i], pool) == 0)
+            return 1;
+    return 0;
+}
+
+static struct minst *
+find(struct mem *m, const char *pool, const char *name)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->v[i].pub.pool, pool) == 0 && strcmp(m->v[i].pub.name, name) == 0)
+            return &m->v[i];
+    return NULL;
+}
+
+static void
+recount(struct dir *d, const struct mem *m)
+{
+    unsigned long counts[DIR_STATE_COUNT] = {0};
+
+    for (size_t i = 0; i < m->n; i++)
+        counts[m->v[i].pub.state]++;
+    dir_set_counts(d, counts);
+}
+
+static void
+set_state(struct minst *in, enum dir_state st, const char *key, uint64_t deadline)
+{
+    in->pub.state = st;
+    if (key == in->pub.key)
+        ; /* keeps its key */
+    else if (key != NULL)
+        snprintf(in->pub.key, sizeof(in->pub.key), "%s", key);
+    else
+        in->pub.key[0] = '\0';
+    in->deadline = deadline;
+    in->pub.since_ms = dir_wall_ms();
+}
+
+/* A deadline ms from now (0: none); tick() runs by then. */
+static uint64_t
+after(struct dir *d, unsigned ms)
+{
+    if (ms == 0)
+        return 0;
+    dir_tick_within(d, ms);
+    return loop_now(dir_loop(d)) + ms;
+}
+
+static int
+mem_assign(struct dir *d, const char *pool, const char *key, struct dir_instance *out)
+{
+    struct mem *m = dir_backend_state(d);
+    const struct dir_conf *c = dir_conf_of(d);
+    struct minst *idle = NULL;
+
+    if (!pool_known(m, pool))
+        return -ENOENT;
+    for (size_t i = 0; i < m->n; i++) {
+        struct minst *in = &m->v[i];
+        if (strcmp(in->pub.pool, pool) != 0)
+            continue;
+        if ((in->pub.state == DIR_RESERVED || in->pub.state == DIR_ACTIVE) &&
+            strcmp(in->pub.key, key) == 0) {
+            if (in->pub.state == DIR_ACTIVE)
+                in->deadline = after(d, c->session_ttl_ms);
+            *out = in->pub;
+            return 1;
+        }
+        if (idle == NULL && in->pub.state == DIR_IDLE && in->pub.endpoint[0] != '\0')
+            idle = in;
+    }
+    if (idle == NULL)
+        return -EAGAIN;
+    set_state(idle, DIR_RESERVED, key, after(d, c->reserve_timeout_ms));
+    recount(d, m);
+    *out = idle->pub;
+    return 0;
+}
+
+static int
+mem_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep,
+           const char *key)
+{
+    struct mem *m = dir_backend_state(d);
+    struct minst *in = find(m, pool, name);
+
+    if (!pool_known(m, pool)) {
+        if (grow((void **)&m->pools, &m->cap_pools, m->n_pools, sizeof(*m->pools)) != 0)
+            return -ENOMEM;
+        snprintf(m->pools[m->n_pools++], DIR_NAME_MAX, "%s", pool);
+    }
+    if (st == DIR_STOPPED) {
+        if (in != NULL)
+            *in = m->v[--m->n];
+        recount(d, m);
+        return 0;
+    }
+    if (in == NULL) {
+        if (grow((void **)&m->v, &m->cap, m->n, sizeof(*m->v)) != 0)
+            return -ENOMEM;
+        in = &m->v[m->n++];
+        memset(in, 0, sizeof(*in));
+        snprintf(in->pub.pool, sizeof(in->pub.pool), "%s", pool);
+        snprintf(in->pub.name, sizeof(in->pub.name), "%s", name);
+    }
+    if (ep != NULL && ep[0] != '\0')
+        snprintf(in->pub.endpoint, sizeof(in->pub.endpoint), "%s", ep);
+    switch (st) {
+    case DIR_ACTIVE:
+        set_state(in, DIR_ACTIVE, key != NULL ? key : in->pub.key,
+                  after(d, dir_conf_of(d)->session_ttl_ms));
+        break;
+    case DIR_RESERVED:
+        set_state(in, DIR_RESERVED, key, after(d, dir_conf_of(d)->reserve_timeout_ms));
+        break;
+    default:
+        set_state(in, st, NULL, 0);
+        break;
+    }
+    recount(d, m);
+    return 0;
+}
+
+static long
+mem_list(struct dir *d, struct dir_instance **out)
+{
+    struct mem *m = dir_backend_state(d);
+
+    *out = malloc((m->n ? m->n : 1) * sizeof(**out));
+    if (*out == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->n; i++)
+        (*out)[i] = m->v[i].pub;
+    return (long)m->n;
+}
+
+static int
+mem_drain(struct dir *d, const char *pool, const char *name)
+{
+    struct mem *m = dir_backend_state(d);
+    struct minst *in = find(m, pool, name);
+
+    if (in == NULL)
+        return -ENOENT;
+    set_state(in, DIR_DRAINING, NULL, 0);
+    recount(d, m);
+    dir_changed(d, &in->pub);
+    return 0;
+}
+
+static unsigned
+mem_tick(struct dir *d)
+{
+    struct mem *m = dir_backend_state(d);
+    uint64_t now = loop_now(dir_loop(d)), next = now + MEM_TICK_MAX_MS;
+
+    for (size_t i = 0; i < m->n; i++) {
+        struct minst *in = &m->v[i];
+        if (in->deadline == 0)
+            continue;
+        if (in->deadline > now) {
+            if (in->deadline < next)
+                next = in->deadline;
+            continue;
+        }
+        /* a reservation that never became active goes back to idle; an
+         * unused session ends and its instance is recycled */
+        set_state(in, in->pub.state == DIR_RESERVED ? DIR_IDLE : DIR_DRAINING, NULL, 0);
+        recount(d, m);
+        dir_changed(d, &in->pub);
+        if (in->pub.state == DIR_IDLE)
+            dir_maybe_idle(d, in->pub.pool);
+    }
+    return (unsigned)(next - now);
+}
+
+static void
+mem_free(struct dir *d)
+{
+    struct mem *m = dir_backend_state(d);
+
+    if (m == NULL)
+        return;
+    free(m->v);
+    free(m->pools);
+    free(m);
+    dir_set_backend(d, NULL, NULL);
+}
+
+static const struct dir_ops mem_ops = {
+    .assign = mem_assign,
+    .report = mem_report,
+    .list = mem_list,
+    .drain = mem_drain,
+    .tick = mem_tick,
+    .free = mem_free,
+};
+
+int
+dir_memory_open(struct dir *d)
+{
+    struct mem *m = calloc(1, sizeof(*m));
+
+    if (m == NULL)
+        return -ENOMEM;
+    dir_set_backend(d, &mem_ops, m);
+    return 0;
+}
