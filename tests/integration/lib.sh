@@ -289,7 +289,7 @@ free_range() {
 }
 
 # pool_conf FILE FIRST_PORT [FAKEAPP_ARGS...]: writes a config with metrics
-# on $MPORT and one pool "fa" of fakeapp instances on ports FIRST_PORT-+49,
+# on $MPORT, a memory directory and one pool "fa" of fakeapp instances on ports FIRST_PORT-+49,
 # their directories under $T/inst, the smartgrid event rules; more pool
 # settings (4-space indented YAML) come from stdin.
 pool_conf() {
@@ -301,6 +301,8 @@ pool_conf() {
 log_level: debug
 metrics: tcp:127.0.0.1:$MPORT
 drain_timeout: 10s
+directory:
+  backend: memory
 pools:
   - name: fa
     command: [$FAKEAPP, --port, "{port}"$args]
@@ -338,6 +340,13 @@ pool_metric() { metric airlock_pool_instances "pool=\"fa\",state=\"$1\"" "$MPORT
 
 # metric_is NAME LABELS VALUE: true when the metric (on $MPORT) has VALUE.
 metric_is() { [ "$(metric "$1" "$2" "$MPORT")" = "$3" ]; }
+
+# settled N: pool fa has N idle instances and none starting (for wait_for).
+settled() { metric_is airlock_pool_instances 'pool="fa",state="idle"' "$1" &&
+    metric_is airlock_pool_instances 'pool="fa",state="starting"' 0; }
+
+# dir_sessions: the directory's session count (metrics on $MPORT).
+dir_sessions() { curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "airlock_dir_sessions" { print $2 }'; }
 
 # no_zombies PID: true when no child of PID is a zombie.
 no_zombies() { ! ps -o stat= --ppid "$1" | grep -q Z; }

@@ -5,8 +5,8 @@
 #    (copied from a store, renamed into place at once) and serves it; the session's change is stored back
 #    by the deprovisioning hook after logout; the directory is wiped and a
 #    fresh process takes the place;
-#  - a crash mid-session ends the session (deprovision still runs, the state
-#    is saved), the instance is replaced; metrics count it all;
+#  - a crash mid-session ends the session in the directory (deprovision still
+#    runs, the state is saved), the instance is replaced; metrics count it all;
 #  - SIGTERM leaves no instance behind and airlock exits 0.
 . "$(dirname "$0")/lib.sh"
 
@@ -47,6 +47,8 @@ out=$(app "$PA" "login alice")
 wait_log "$LOG" "login user=alice"
 wait_log "$LOG" "hook=provision ok"
 wait_for metric_is airlock_pool_instances 'pool="fa",state="active"' 1
+[ "$(dir_sessions)" = 1 ] || fail "the directory has $(dir_sessions) sessions, not 1"
+metric_is airlock_dir_instances 'state="active"' 1 || fail "the directory has no active instance"
 DIRA=$(app "$PA" cwd | cut -d' ' -f1)
 PIDA=$(app "$PA" pid | cut -d' ' -f1)
 [ "$(app "$PA" "save state-of-alice-v2")" = OK ] || fail "save"
@@ -70,6 +72,8 @@ wait_log "$LOG" "instance=[^ ]+ stopped why=exit"
 [ "$(cat "$T/store/bob.db")" = "state-of-bob-v2" ] || fail "bob's state not stored back after the crash"
 wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 2
 metric_is airlock_pool_instances 'pool="fa",state="active"' 0 || fail "an instance is still active"
+[ "$(dir_sessions)" = 0 ] || fail "the directory still has $(dir_sessions) sessions after the crash"
+metric_is airlock_dir_instances 'state="idle"' 2 || fail "the directory does not see 2 idle instances"
 starts=$(metric airlock_pool_starts_total 'pool="fa"' "$MPORT")
 [ "$starts" -ge 4 ] || fail "starts: $starts"
 [ "$(ls "$T/inst" | wc -l)" = 2 ] || fail "leftover directories: $(ls "$T/inst")"
