@@ -75,7 +75,6 @@ struct instance {
     char user[DIR_KEY_MAX];
     bool provisioned; /* the directory holds the user's state: store it back */
     bool replace;     /* start a fresh instance in its place when gone */
-    bool failed;      /* counts for the restart backoff */
     bool sent_term;
     struct proc proc, hook;
     enum hook_kind hook_kind;
@@ -364,8 +363,6 @@ instance_done(struct instance *in)
                   strerror(-rc));
     report(in, DIR_STOPPED);
     log_info("pool=%s instance=%s stopped why=%s", p->conf.name, in->name, why_names[in->why]);
-    if (in->failed)
-        backoff(p);
     if (in->replace && !p->stopping)
         p->pending++;
     if (in->port[0] != '\0')
@@ -411,10 +408,11 @@ instance_exit(struct proc *pr, int status)
          * without a logout line */
         bool session = in->state == INST_ACTIVE || in->state == INST_PROVISIONING;
         in->why = WHY_EXIT;
-        in->replace = true;
-        in->failed = !session;
+        in->replace = session; /* else min_idle brings a fresh one, after the backoff */
         if (session)
             report(in, DIR_DRAINING);
+        else
+            backoff(p);
         set_state(in, INST_STOPPING);
     }
     if (WIFSIGNALED(status))
@@ -435,8 +433,8 @@ instance_timer(struct timer *t)
     case INST_STARTING:
         log_warnx("pool=%s instance=%s: not ready within %u ms: killed", p->conf.name, in->name,
                   p->conf.start_timeout_ms);
-        in->failed = true;
-        retire(in, WHY_START_TIMEOUT, true);
+        backoff(p); /* before retire(): it lets autoscaling start the next one */
+        retire(in, WHY_START_TIMEOUT, false);
         break;
     case INST_PROVISIONING:
     case INST_DEPROVISIONING:
