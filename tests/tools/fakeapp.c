@@ -178,13 +178,18 @@ main(int argc, char **argv)
         int fd = accept(ls, NULL, NULL);
         if (fd < 0)
             continue;
-        FILE *c = fdopen(fd, "r+");
+        /* one stream each way: a stdio stream cannot switch from reading
+         * to writing on a socket (no seek) */
+        int wfd = dup(fd);
+        FILE *in = fdopen(fd, "r"), *c = wfd >= 0 ? fdopen(wfd, "w") : NULL;
         char line[4096];
-        while (c != NULL && fgets(line, sizeof(line), c) != NULL) {
+        while (in != NULL && c != NULL && fgets(line, sizeof(line), in) != NULL) {
             line[strcspn(line, "\r\n")] = '\0';
             answer(c, line, state_wait);
             fflush(c);
         }
+        if (in != NULL)
+            fclose(in);
         if (c != NULL)
             fclose(c);
     }
