@@ -182,6 +182,28 @@ make_dir(const struct instance *in)
     return rc;
 }
 
+/* The provisioning hook runs as airlock's user: what it put into the
+ * directory (top level, links not followed) is handed to the run-as user. */
+static void
+give_entries(const struct instance *in)
+{
+    const struct pool *p = in->pool;
+    int fd = open(in->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *e;
+
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+            fchownat(fd, e->d_name, p->uid, p->gid, AT_SYMLINK_NOFOLLOW) != 0)
+            log_warn("pool=%s instance=%s: chown %s", p->conf.name, in->name, e->d_name);
+    closedir(d);
+}
+
 /* ---- states and reports */
 
 static void
@@ -533,6 +555,8 @@ hook_exit(struct proc *pr, int status)
     }
     log_info("pool=%s instance=%s hook=%s ok", p->conf.name, in->name, hook_names[in->hook_kind]);
     if (in->hook_kind == HOOK_PROVISION) {
+        if (p->run_as)
+            give_entries(in);
         in->provisioned = true;
         set_state(in, INST_ACTIVE);
     } else {
@@ -784,7 +808,9 @@ pool_new(struct loop *loop, struct dir *d, const struct pool_conf *pc, int *err)
         log_warnx("pool=%s: no such user: %s", pc->name, pc->user);
         goto fail;
     }
-    if (mkdir(pc->dir, 0700) != 0 && errno != EEXIST) {
+    /* 0711: a run-as user may pass through to its own directory (0700),
+     * but not list the others */
+    if (mkdir(pc->dir, 0711) != 0 && errno != EEXIST) {
         rc = -errno;
         log_warn("pool=%s: cannot make %s", pc->name, pc->dir);
         goto fail;

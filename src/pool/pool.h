@@ -30,7 +30,8 @@
 struct pool;
 
 /* Starts a pool as pc says on loop, reporting to d (NULL: no directory).
- * Creates pc->dir (mode 0700) when missing and resolves pc->user. Returns
+ * Creates pc->dir (mode 0711: passable, not listable) when missing and
+ * resolves pc->user. Returns
  * the pool, or NULL with *err = -errno (-ENOENT: no such user). Free with
  * pool_free(). */
 struct pool *pool_new(struct loop *loop, struct dir *d, const struct pool_conf *pc, int *err);
