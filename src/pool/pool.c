@@ -719,7 +719,8 @@ scale(struct pool *p)
     /* trim: idle instances above max_idle once idle for cooldown; above
      * max (after a resize) at once */
     size_t excess = p->n[INST_IDLE] > p->conf.max_idle ? p->n[INST_IDLE] - p->conf.max_idle : 0;
-    size_t over = p->total > p->conf.max ? p->total - p->conf.max : 0;
+    size_t live = p->total - p->n[INST_STOPPING] - p->n[INST_DEPROVISIONING];
+    size_t over = live > p->conf.max ? live - p->conf.max : 0;
     for (struct instance *in = p->head, *next; in != NULL && (excess > 0 || over > 0); in = next) {
         next = in->next;
         if (in->state != INST_IDLE)
