@@ -1,6 +1,7 @@
 /* main.c - the airlock command line: relay, run, check, version. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +290,15 @@ cmd_config(int argc, char **argv, int run)
     }
     if (config_load(path, &cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "airlock: %s\n", err);
+        return 1;
+    }
+    /* what the file alone cannot tell: the run-as users exist here */
+    for (size_t i = 0; i < cfg.n_pools; i++) {
+        if (cfg.pools[i].user[0] == '\0' || getpwnam(cfg.pools[i].user) != NULL)
+            continue;
+        fprintf(stderr, "airlock: %s: pools[%zu].user: no such user '%s' on this machine\n", path,
+                i, cfg.pools[i].user);
+        config_free(&cfg);
         return 1;
     }
     if (!run) {
