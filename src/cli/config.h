@@ -60,9 +60,35 @@
  *                                   #   instance; 0: refused at once
  *   control: unix:/run/airlock/ctl.sock  # airlock ctl (sessions, instances,
  *                                   #   drain); any stream endpoint; needs directory:
+ *   pools:                          # standby instances (docs/pool.md)
+ *     - name: grid                  # 1-40 characters; default pool<N>
+ *       command: [/usr/bin/app, --port, "{port}", --dir, "{dir}"]  # required
+ *       launcher: [gramine-sgx]     # optional argv prefix (TEE runtime)
+ *       endpoint: "tcp:127.0.0.1:{port}"  # reported to the directory; required
+ *       ports: 20000-20999          # required when {port} is used; at least max
+ *       dir: /var/lib/airlock/grid  # instance directories DIR/NAME-N; required
+ *       user: nobody                # run-as user (must exist); default airlock's
+ *       min_idle: 1                 # starting or idle, at least (default 1)
+ *       max: 10                     # in total, at most (default 10, up to 1024)
+ *       max_idle: 1                 # idle above it trimmed after cooldown (default min_idle)
+ *       cooldown: 60s
+ *       start_timeout: 30s          # no ready line by then: killed, backoff
+ *       stop_grace: 5s              # SIGTERM, then SIGKILL
+ *       restart_backoff: 250ms      # doubling up to restart_backoff_max (30s)
+ *       restart_backoff_max: 30s
+ *       events:                     # POSIX extended regexes on output lines
+ *         ready: "^WAITING_LOGIN$"  # required
+ *         login: "^LOGIN (.+)$"     # required; group 1 is the user
+ *         logout: "^LOGOUT$"        # optional
+ *       provision:                  # optional; {user} {dir} {instance} {port}
+ *         command: [fetch, "{user}", "{dir}"]
+ *         timeout: 30s
+ *       deprovision:                # optional, same form
+ *         command: [store, "{user}", "{dir}"]
+ *         timeout: 30s
  *
  * Sizes: an integer with unit B, KiB, MiB or GiB (a bare integer is bytes).
- * relays may be left out when logs, log_sinks or directory is given.
+ * relays may be left out when logs, log_sinks, directory or pools is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
  * second YAML document and values of the wrong type are all errors.
