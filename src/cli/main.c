@@ -1,6 +1,7 @@
 /* main.c - the airlock command line: relay, run, check, version. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,6 +425,15 @@ cmd_config(int argc, char **argv, int run)
         fprintf(stderr, "airlock: %s\n", err);
         return 1;
     }
+    /* what the file alone cannot tell: the run-as users exist here */
+    for (size_t i = 0; i < cfg.n_pools; i++) {
+        if (cfg.pools[i].user[0] == '\0' || getpwnam(cfg.pools[i].user) != NULL)
+            continue;
+        fprintf(stderr, "airlock: %s: pools[%zu].user: no such user '%s' on this machine\n", path,
+                i, cfg.pools[i].user);
+        config_free(&cfg);
+        return 1;
+    }
     if (!run) {
         size_t routers = 0;
         for (size_t i = 0; i < cfg.n_relays; i++)
@@ -439,6 +449,8 @@ cmd_config(int argc, char **argv, int run)
             printf(", directory %s", cfg.directory.backend == DIR_REDIS ? "redis" : "memory");
         if (cfg.has_control)
             printf(", control socket");
+        if (cfg.n_pools > 0)
+            printf(", %zu pools", cfg.n_pools);
         printf(")\n");
         config_free(&cfg);
         return 0;
