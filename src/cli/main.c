@@ -441,6 +441,8 @@ cmd_config(int argc, char **argv, int run)
         printf("%s: ok (%zu relays", path, cfg.n_relays - routers);
         if (routers > 0)
             printf(", %zu routers", routers);
+        if (cfg.n_pools > 0)
+            printf(", %zu pools", cfg.n_pools);
         if (cfg.n_sinks > 0)
             printf(", %zu log sinks", cfg.n_sinks);
         if (cfg.logs.enabled)
@@ -449,8 +451,6 @@ cmd_config(int argc, char **argv, int run)
             printf(", directory %s", cfg.directory.backend == DIR_REDIS ? "redis" : "memory");
         if (cfg.has_control)
             printf(", control socket");
-        if (cfg.n_pools > 0)
-            printf(", %zu pools", cfg.n_pools);
         printf(")\n");
         config_free(&cfg);
         return 0;
