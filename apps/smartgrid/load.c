@@ -311,6 +311,7 @@ conn_open(struct user *u)
     int fd = transport_connect((struct sockaddr *)&g.sa, g.salen, &pending);
     if (fd < 0)
         return -1;
+    transport_tune(fd, g.o.connect.kind, false);
     if (sg_tls_open(&u->t, fd, g.ctx, 0, RESP_MAX) != 0)
         return -1;
     snprintf(host, sizeof(host), "%s.grid.%s", u->name, g.o.domain);

@@ -253,9 +253,14 @@ parse_args(int argc, char **argv, struct opts *o)
         case 'D':
             o->domain = optarg;
             break;
-        case 'e':
-            o->end = number(optarg, "--end");
+        case 'e': {
+            char *end;
+            errno = 0;
+            o->end = strtoll(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || o->end < 0)
+                fatalx("--end: expected a unix time");
             break;
+        }
         default:
             usage();
         }

@@ -595,6 +595,7 @@ accept_all(void)
         int fd = transport_accept(srv.lfd);
         if (fd < 0)
             return;
+        transport_tune(fd, srv.o.listen.kind, false);
         struct conn *c = NULL;
         for (int i = 0; i < MAX_CONNS && c == NULL; i++)
             if (srv.conns[i].t.state == SG_TLS_CLOSED)
