@@ -147,9 +147,8 @@ sg_http_parse(const uint8_t *buf, size_t len, int response, size_t max_head, siz
         msg = "no path";
         goto fail;
     }
-    /* paused in on_message_complete: without a body, at the head's last
-     * byte, which the parser has not counted; with one, after the body */
-    *msg_len = s.end ? (size_t)((const uint8_t *)s.end - buf) : n + 1;
+    /* paused in on_message_complete: n counts the message's last byte */
+    *msg_len = s.end ? (size_t)((const uint8_t *)s.end - buf) : n;
     s.m.method = parser.method;
     s.m.status = parser.status_code;
     s.m.keep_alive = http_should_keep_alive(&parser);

@@ -499,7 +499,8 @@ report(double seconds)
         struct samples *s = &g.ops[i];
         if (s->n == 0 && s->errors == 0)
             continue;
-        qsort(s->v, s->n, sizeof(double), cmp_double);
+        if (s->n > 0)
+            qsort(s->v, s->n, sizeof(double), cmp_double);
         printf("op=%s ok=%zu errors=%u p50_ms=%.2f p95_ms=%.2f p99_ms=%.2f max_ms=%.2f\n",
                op_names[i], s->n, s->errors, pct(s, 0.5), pct(s, 0.95), pct(s, 0.99),
                s->n ? s->v[s->n - 1] : 0);
