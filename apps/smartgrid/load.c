@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -707,6 +708,12 @@ main(int argc, char **argv)
     parse_args(argc, argv, &g.o);
     g.rng = g.o.seed * 0x9E3779B97F4A7C15ULL | 1;
     signal(SIGPIPE, SIG_IGN);
+    /* one socket per concurrent user: lift the soft fd limit to the hard one */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     if (transport_addr(&g.o.connect, &g.sa, &g.salen) != 0)
         fatalx("--connect: expected a literal address (no name resolution)");
     load_users();

@@ -167,7 +167,8 @@ make_db(const char *path, const char *key, unsigned days, long long end, uint64_
     unlink(path);
     if (sg_db_open(path, key, SG_KEY_HEX, 1, &db) != 0)
         return -1;
-    if (sg_db_exec(db, "BEGIN;") != 0 ||
+    /* a file made in one go: a crash means running the tool again */
+    if (sg_db_exec(db, "PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY; BEGIN;") != 0 ||
         sqlite3_prepare_v2(db,
                            "INSERT INTO metrics (timestamp, power, impedance, tension) "
                            "VALUES (?1, ?2, ?3, ?4);",
