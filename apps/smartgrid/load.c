@@ -582,6 +582,17 @@ duration_arg(const char *what)
     return ms;
 }
 
+static unsigned
+count_arg(const char *what, unsigned max)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(optarg, &end, 10);
+    if (errno != 0 || *end != '\0' || v == 0 || v > max)
+        fatalx("%s: expected a number from 1 to %u", what, max);
+    return (unsigned)v;
+}
+
 static void
 parse_args(int argc, char **argv, struct opts *o)
 {
@@ -641,22 +652,16 @@ parse_args(int argc, char **argv, struct opts *o)
             o->users_arg = optarg;
             break;
         case 'n':
-            o->concurrency = (unsigned)strtoul(optarg, &end, 10);
-            if (*end != '\0' || o->concurrency == 0)
-                fatalx("--concurrency: expected a positive number");
+            o->concurrency = count_arg("--concurrency", 1000000);
             break;
         case 's':
-            o->sessions = (unsigned)strtoul(optarg, &end, 10);
-            if (*end != '\0' || o->sessions == 0)
-                fatalx("--sessions: expected a positive number");
+            o->sessions = count_arg("--sessions", 1000000);
             break;
         case 'D':
             o->domain = optarg;
             break;
         case 'h':
-            o->hours = (unsigned)strtoul(optarg, &end, 10);
-            if (*end != '\0' || o->hours == 0 || o->hours > 24 * 31)
-                fatalx("--hours: expected 1 to 744 (1, 3 and 12 are the usual)");
+            o->hours = count_arg("--hours", 24 * 31);
             break;
         case 'd':
             o->duration_ms = duration_arg("--duration");

@@ -202,6 +202,15 @@ respond_error(struct conn *c, int status, const char *msg)
 
 /* ---- the database operations */
 
+/* Answers 500 for a failed database call; finalizes st (may be NULL). */
+static void
+db_error(struct conn *c, sqlite3_stmt *st)
+{
+    log_warnx("db error user=%s error=\"%s\"", srv.user, sqlite3_errmsg(srv.db));
+    sqlite3_finalize(st);
+    respond_error(c, 500, "database error");
+}
+
 /* Runs the prepared insert once per item of rows, inside one transaction;
  * bind() binds one item and returns 0, or -1 when the item is invalid.
  * Every item is checked before the transaction starts: all or nothing. */
@@ -251,9 +260,7 @@ insert_rows(struct conn *c, const cJSON *rows, const char *sql, bind_fn bind)
     respond(c, 200, b);
     return;
 fail:
-    log_warnx("db error user=%s error=\"%s\"", srv.user, sqlite3_errmsg(srv.db));
-    sqlite3_finalize(st);
-    respond_error(c, 500, "database error");
+    db_error(c, st);
 }
 
 static int
@@ -356,9 +363,7 @@ query_avg(struct conn *c, struct sg_slice q)
     respond(c, 200, b);
     return;
 fail:
-    log_warnx("db error user=%s error=\"%s\"", srv.user, sqlite3_errmsg(srv.db));
-    sqlite3_finalize(st);
-    respond_error(c, 500, "database error");
+    db_error(c, st);
 }
 
 /* ---- login and logout */
