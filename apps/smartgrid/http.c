@@ -134,14 +134,15 @@ sg_http_parse(const uint8_t *buf, size_t len, int response, size_t max_head, siz
         msg = http_errno_description(e);
         goto fail;
     }
-    if (!s.done) {
-        if (s.m.body.p == NULL && len > max_head) {
-            *fault = SG_HTTP_TOO_LARGE;
-            msg = "head larger than the limit";
-            goto fail;
-        }
-        return PARSE_AGAIN;
+    /* the head ends where the body starts, or with the message */
+    size_t head = s.m.body.p ? (size_t)((const uint8_t *)s.m.body.p - buf) : s.done ? n : len;
+    if (head > max_head) {
+        *fault = SG_HTTP_TOO_LARGE;
+        msg = "head larger than the limit";
+        goto fail;
     }
+    if (!s.done)
+        return PARSE_AGAIN;
     if (!response && s.m.path.p == NULL) {
         *fault = SG_HTTP_BAD;
         msg = "no path";

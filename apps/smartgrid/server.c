@@ -50,6 +50,7 @@ struct conn {
     char sni_user[USER_MAX + 1]; /* the user named by this connection's SNI */
     int identified;              /* the handshake's user was checked */
     int close_after;             /* close once the output is sent */
+    uint64_t linger_until;       /* then discard input until EOF or this time */
     short events;
 };
 
@@ -574,6 +575,9 @@ conn_close(struct conn *c)
     sg_tls_close(&c->t);
 }
 
+/* Once its answer is sent, a connection to close lingers (up to 1 s): the
+ * input is read and dropped until the client closes, so that a client still
+ * sending a refused body reads the answer instead of a reset. */
 static void
 service(struct conn *c)
 {
@@ -586,11 +590,22 @@ service(struct conn *c)
             conn_close(c);
             return;
         }
-        if (c->t.state != SG_TLS_OPEN || serve_input(c) == 0)
+        if (c->t.state != SG_TLS_OPEN)
+            break;
+        if (c->close_after)
+            c->t.in_len = 0;
+        /* no readiness wanted: the step stopped at its read budget, and
+         * poll() would not wake for what OpenSSL or the socket still hold */
+        int budget = c->events == 0 && !c->t.eof && c->t.in_len < c->t.in_cap;
+        if (serve_input(c) == 0 && !budget)
             break;
     }
-    if ((c->close_after || c->t.eof) && !sg_tls_pending(&c->t))
+    if (sg_tls_pending(&c->t))
+        return;
+    if (c->t.eof || (c->close_after && c->linger_until != 0 && now_ms() >= c->linger_until))
         conn_close(c);
+    else if (c->close_after && c->linger_until == 0)
+        c->linger_until = now_ms() + 1000;
 }
 
 static void
@@ -639,14 +654,19 @@ run(void)
                 logout(NULL, "expired");
             timeout = (int)(srv.deadline_ms - now);
         }
+        for (int i = 0; i < MAX_CONNS; i++)
+            if (srv.conns[i].t.state != SG_TLS_CLOSED && srv.conns[i].linger_until != 0)
+                timeout = timeout < 0 || timeout > 1000 ? 1000 : timeout;
         if (poll(p, (nfds_t)n, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             fatal("poll");
         }
-        for (int i = 1; i < n; i++)
-            if (p[i].revents)
-                service(&srv.conns[idx[i]]);
+        for (int i = 1; i < n; i++) {
+            struct conn *c = &srv.conns[idx[i]];
+            if (p[i].revents || (c->linger_until != 0 && now_ms() >= c->linger_until))
+                service(c);
+        }
         if (p[0].revents)
             accept_all();
     }

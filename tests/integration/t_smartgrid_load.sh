@@ -6,8 +6,9 @@
 #   - customer mode (2 s session, a request every 100 ms, write ratio 0.5):
 #     WRITEs and QUERY_AVGs, the alarms written equal the WRITEs counted;
 #   - user0002 against a server bound to user0001 (refused in the
-#     handshake), and a port nobody listens on: the failures are counted by kind (tls,
-#     connect), the run ends and exits 3;
+#     handshake), an oversized LONG_WRITE (413 while the client still
+#     sends), and a port nobody listens on: the failures are counted by kind (tls,
+#     http_413, connect), the run ends and exits 3;
 #   - the summary has p50/p95/p99 per operation.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sg_lib.sh"
@@ -59,6 +60,15 @@ rc=0
 cat "$T/fail.out"
 [ "$rc" = 3 ] || fail "exit $rc with errors"
 grep -q '^error kind=tls count=1$' "$T/fail.out" || fail "tls error not counted"
+# a LONG_WRITE of 400 h (about 8.5 MB) to a server taking 64 KiB: the 413
+# reaches the client although it is still sending (the server lingers)
+mkdir -p "$T/big" && cp "$SG/db/$U.db" "$T/big/"
+sg_server big "$T/big" --max-body 64KiB
+rc=0
+"$LOAD" --connect "tcp:127.0.0.1:$SG_PORT" --certs "$SG" --users 1 --hours 400 \
+    >"$T/big.out" || rc=$?
+[ "$rc" = 3 ] && grep -q '^error kind=http_413 count=1$' "$T/big.out" ||
+    fail "oversized LONG_WRITE: rc $rc $(cat "$T/big.out")"
 rc=0
 "$LOAD" --connect "tcp:127.0.0.1:$(free_port)" --certs "$SG" --users 2 --sessions 2 \
     >"$T/dead.out" || rc=$?

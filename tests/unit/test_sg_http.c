@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -151,6 +152,14 @@ test_head_too_large(void **state)
     assert_int_equal(guarded(big, HEAD, 0, &m, &msg_len, &fault, &g), PARSE_AGAIN);
     guard_free(&g);
     assert_int_equal(guarded(big, sizeof(big), 0, &m, &msg_len, &fault, &g), PARSE_INVALID);
+    assert_int_equal(fault, SG_HTTP_TOO_LARGE);
+    guard_free(&g);
+
+    /* a complete head over the limit, its body already there: refused too */
+    char whole[HEAD + 128];
+    int n = snprintf(whole, sizeof(whole),
+                     "POST / HTTP/1.1\r\nX: %0*d\r\nContent-Length: 1\r\n\r\nx", HEAD, 0);
+    assert_int_equal(guarded(whole, (size_t)n, 0, &m, &msg_len, &fault, &g), PARSE_INVALID);
     assert_int_equal(fault, SG_HTTP_TOO_LARGE);
     guard_free(&g);
 }
