@@ -400,8 +400,14 @@ op_done(struct user *u, const struct sg_http_msg *m, size_t len)
     default:
         break;
     }
+    /* the next request --frequency after this one started */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t spent = (int64_t)(now.tv_sec - u->op_start.tv_sec) * 1000 +
+                    (now.tv_nsec - u->op_start.tv_nsec) / 1000000;
     u->state = U_THINK;
-    timer_start(g.loop, &u->timer, g.o.frequency_ms, on_think, u);
+    timer_start(g.loop, &u->timer,
+                spent < g.o.frequency_ms ? (uint64_t)(g.o.frequency_ms - spent) : 0, on_think, u);
 }
 
 /* Drives u's connection as far as it goes now. */
@@ -565,7 +571,8 @@ static noreturn void
 usage(void)
 {
     fprintf(stderr,
-            "usage: smartgrid-load --connect tcp:IP:PORT|unix:PATH --certs DIR [--keys FILE]\n"
+            "usage: smartgrid-load --connect tcp:IP:PORT|unix:PATH | --server IP --port PORT\n"
+            "         --certs DIR [--keys FILE]\n"
             "         [--mode meter|customer] [--users N|A-B] [--concurrency N] [--sessions N]\n"
             "         [--domain example] [--hours 1|3|12] [--duration 60s] [--frequency 5s]\n"
             "         [--write-ratio 0.2] [--ramp-up 0s] [--timeout 30s] [--query-window 12h]\n"
@@ -613,9 +620,11 @@ parse_args(int argc, char **argv, struct opts *o)
                                           {"query-window", required_argument, NULL, 'q'},
                                           {"csv", required_argument, NULL, 'o'},
                                           {"seed", required_argument, NULL, 'S'},
+                                          {"server", required_argument, NULL, 'H'},
+                                          {"port", required_argument, NULL, 'P'},
                                           {NULL, 0, NULL, 0}};
-    const char *connect = NULL, *err;
-    static char keys[PATH_MAX];
+    const char *connect = NULL, *server = NULL, *port = NULL, *err;
+    static char keys[PATH_MAX], tcp[300];
     int ch;
     char *end;
 
@@ -636,6 +645,12 @@ parse_args(int argc, char **argv, struct opts *o)
             break;
         case 'C':
             o->certs = optarg;
+            break;
+        case 'H':
+            server = optarg;
+            break;
+        case 'P':
+            port = optarg;
             break;
         case 'k':
             o->keys = optarg;
@@ -692,6 +707,11 @@ parse_args(int argc, char **argv, struct opts *o)
         default:
             usage();
         }
+    }
+    /* --server IP --port PORT: the dissertation client's spelling of tcp: */
+    if (connect == NULL && server != NULL && port != NULL) {
+        snprintf(tcp, sizeof(tcp), strchr(server, ':') ? "tcp:[%s]:%s" : "tcp:%s:%s", server, port);
+        connect = tcp;
     }
     if (optind != argc || connect == NULL || o->certs == NULL)
         usage();
