@@ -67,7 +67,7 @@ port() {
 
 # server NAME: a fresh server with the database in place; sets PORT, SRV_PID.
 server() {
-    rm -rf "$W/$1" && mkdir -p "$W/$1" && cp "$W/p/db/$U.db" "$W/$1/"
+    rm -rf "$W/$1" "$W/$1.log" && mkdir -p "$W/$1" && cp "$W/p/db/$U.db" "$W/$1/"
     PORT=$(port)
     "$B/smartgrid-server" --listen "tcp:127.0.0.1:$PORT" --dir "$W/$1" --cert "$W/p/server.pem" \
         --key "$W/p/server.key" --ca "$W/p/ca.pem" >"$W/$1.log" 2>&1 &
@@ -75,6 +75,16 @@ server() {
     for _ in $(seq 100); do grep -q WAITING_LOGIN "$W/$1.log" && return; sleep 0.05; done
     echo "server did not start" >&2
     exit 1
+}
+
+# stop_server: the server exits by itself after LOGOUT; after a failed run
+# it is still waiting for its user
+stop_server() {
+    local i
+    for i in $(seq 50); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
+    kill "$SRV_PID" 2>/dev/null || true
+    wait "$SRV_PID" || true
+    SRV_PID=
 }
 
 rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
@@ -145,11 +155,11 @@ fi
 for r in $(seq "$ROUNDS"); do
     server meter
     load --mode meter --hours 12 --csv "$W/m$r.csv" >/dev/null || true # counted below
-    wait "$SRV_PID"
+    stop_server
     server cust
     load --mode customer --duration 2s --frequency 50ms --write-ratio 0 --query-window 12h \
         --csv "$W/c$r.csv" >/dev/null || true
-    wait "$SRV_PID"
+    stop_server
     tail -n +2 -q "$W/m$r.csv" "$W/c$r.csv" >>"$W/ops.csv"
     # memory: idle, then in a session
     server mem
@@ -161,8 +171,7 @@ for r in $(seq "$ROUNDS"); do
     done
     echo "session $(rss_kib "$SRV_PID") $(pss_kib "$SRV_PID")" >>"$W/rss"
     curl_sg -H "Authorization: Bearer $tok" -X POST "https://$U.grid.example:$PORT/logout" >/dev/null
-    wait "$SRV_PID"
-    SRV_PID=
+    stop_server
 done
 
 # median and p95 of a column of numbers on stdin
