@@ -1620,6 +1620,10 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
             rc = get_endpoint(c, v, "control", &cfg->control);
             if (rc == 0 && cfg->control.kind == EP_UDP)
                 rc = fail(c, node_line(v), "control", MSG_STREAM_EP);
+            if (rc == 0 && cfg->control.kind == EP_HVSOCK)
+                rc = fail(c, node_line(v), "control",
+                          "expected a unix, tcp or vsock endpoint; hvsock is the host's face of "
+                          "vsock");
             cfg->has_control = rc == 0;
             control_line = node_line(v);
             break;

@@ -6,62 +6,68 @@
 #include <string.h>
 
 #include "cli/config.h"
+#include "cli/control.h"
 #include "cli/runtime.h"
 #include "core/log.h"
+#include "proto/ctl.h"
 
 #define AIRLOCK_VERSION "0.1.0"
 
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
-               "       airlock router LISTEN --route NAME=TARGET ... [options]\n"
-               "                                               route TLS by server name (SNI)\n"
-               "       airlock run -c FILE                     run every relay of a config file\n"
-               "       airlock check -c FILE                   validate a config file and exit\n"
-               "       airlock version\n"
-               "\n"
-               "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
-               "hvsock:/path:PORT\n"
-               "  (udp on one side and a stream on the other: a datagram relay)\n"
-               "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
-               "HTTP CONNECT) and checked against --egress-allow rules\n"
-               "\n"
-               "relay options:\n"
-               "  --name NAME              relay name in logs and metrics (default relay1)\n"
-               "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
-               "  --max-connections N      refuse connections above N (default: no limit)\n"
-               "  --connect-timeout DUR    default 5s\n"
-               "  --idle-timeout DUR       default 1h; 0 disables\n"
-               "  --no-keepalive           no TCP keepalive towards peers\n"
-               "  --no-splice              copy through buffers instead of splice()\n"
-               "  --send-proxy v2          send a PROXY v2 header to the target\n"
-               "  --accept-proxy v2        require a PROXY v2 header from clients\n"
-               "  --original-dst           with --send-proxy v2: send the destination a client\n"
-               "                           had before iptables REDIRECT\n"
-               "  --egress-allow RULE      TARGET egress: allow DEST:PORTS (api.example.com:443,\n"
-               "                           *.example.com:443, 198.51.100.0/24:80-90); repeatable\n"
-               "  --threads N              event loops (default: one per core)\n"
-               "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
-               "  --log-level LEVEL        error, warn, info (default) or debug\n"
-               "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
-               "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
-               "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
-               "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
-               "                           for other names (example.com, *.example.org); repeatable\n"
-               "\n"
-               "router options (and the relay options above that are not for egress or udp):\n"
-               "  --route NAME=TARGET      send server name NAME (www.example.com, or *.example.com\n"
-               "                           for any name below it) to TARGET; repeatable\n"
-               "  --default TARGET         for other names and ClientHellos without one (else:\n"
-               "                           an unrecognized_name alert and close)\n"
-               "  --peek-timeout DUR       the ClientHello must come within DUR (default 5s)\n"
-               "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n"
-               "  --directory POOL         route <key>.<domain> to key's instance of POOL, as the\n"
-               "                           session directory assigns it (sticky per key)\n"
-               "  --domain NAME            with --directory: the names it takes (grid.example)\n"
-               "  --redis ENDPOINT         with --directory: the redis directory other routers and\n"
-               "                           pools share (default: this process only)\n");
+    fprintf(
+        f, "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
+           "       airlock router LISTEN --route NAME=TARGET ... [options]\n"
+           "                                               route TLS by server name (SNI)\n"
+           "       airlock run -c FILE                     run every relay of a config file\n"
+           "       airlock check -c FILE                   validate a config file and exit\n"
+           "       airlock ctl [-s ENDPOINT] sessions|instances|drain [POOL/]NAME\n"
+           "                                               ask a running airlock (its control:\n"
+           "                                               socket, default " CONTROL_DEFAULT ")\n"
+           "       airlock version\n"
+           "\n"
+           "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
+           "hvsock:/path:PORT\n"
+           "  (udp on one side and a stream on the other: a datagram relay)\n"
+           "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
+           "HTTP CONNECT) and checked against --egress-allow rules\n"
+           "\n"
+           "relay options:\n"
+           "  --name NAME              relay name in logs and metrics (default relay1)\n"
+           "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
+           "  --max-connections N      refuse connections above N (default: no limit)\n"
+           "  --connect-timeout DUR    default 5s\n"
+           "  --idle-timeout DUR       default 1h; 0 disables\n"
+           "  --no-keepalive           no TCP keepalive towards peers\n"
+           "  --no-splice              copy through buffers instead of splice()\n"
+           "  --send-proxy v2          send a PROXY v2 header to the target\n"
+           "  --accept-proxy v2        require a PROXY v2 header from clients\n"
+           "  --original-dst           with --send-proxy v2: send the destination a client\n"
+           "                           had before iptables REDIRECT\n"
+           "  --egress-allow RULE      TARGET egress: allow DEST:PORTS (api.example.com:443,\n"
+           "                           *.example.com:443, 198.51.100.0/24:80-90); repeatable\n"
+           "  --threads N              event loops (default: one per core)\n"
+           "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
+           "  --log-level LEVEL        error, warn, info (default) or debug\n"
+           "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
+           "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
+           "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
+           "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
+           "                           for other names (example.com, *.example.org); repeatable\n"
+           "\n"
+           "router options (and the relay options above that are not for egress or udp):\n"
+           "  --route NAME=TARGET      send server name NAME (www.example.com, or *.example.com\n"
+           "                           for any name below it) to TARGET; repeatable\n"
+           "  --default TARGET         for other names and ClientHellos without one (else:\n"
+           "                           an unrecognized_name alert and close)\n"
+           "  --peek-timeout DUR       the ClientHello must come within DUR (default 5s)\n"
+           "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n"
+           "  --directory POOL         route <key>.<domain> to key's instance of POOL, as the\n"
+           "                           session directory assigns it (sticky per key)\n"
+           "  --domain NAME            with --directory: the names it takes (grid.example)\n"
+           "  --redis ENDPOINT         with --directory: the redis directory other routers and\n"
+           "                           pools share (default: this process only)\n");
 }
 
 /* "relay" or "router": the command, in messages */
@@ -429,11 +435,46 @@ cmd_config(int argc, char **argv, int run)
             printf(", %zu log sinks", cfg.n_sinks);
         if (cfg.logs.enabled)
             printf(", logs forwarded");
+        if (cfg.has_directory)
+            printf(", directory %s", cfg.directory.backend == DIR_REDIS ? "redis" : "memory");
+        if (cfg.has_control)
+            printf(", control socket");
         printf(")\n");
         config_free(&cfg);
         return 0;
     }
     return runtime_run(&cfg, path);
+}
+
+/* ctl [-s ENDPOINT] COMMAND [ARG] */
+static int
+cmd_ctl(int argc, char **argv)
+{
+    struct endpoint ep;
+    const char *server = CONTROL_DEFAULT, *why = NULL;
+    char line[2 * CTL_LINE_MAX]; /* longer ones are the server's to refuse */
+    int opt;
+
+    while ((opt = getopt(argc, argv, "+s:h")) != -1) {
+        if (opt == 's') {
+            server = optarg;
+        } else {
+            usage(opt == 'h' ? stdout : stderr);
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    if (optind >= argc || argc - optind > 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (endpoint_parse(server, &ep, &why) != PARSE_OK || ep.kind == EP_UDP) {
+        fprintf(stderr, "airlock ctl: -s '%s': expected a stream endpoint: %s\n", server,
+                why ? why : "not udp");
+        return 2;
+    }
+    snprintf(line, sizeof(line), "%s%s%s", argv[optind], argc - optind == 2 ? " " : "",
+             argc - optind == 2 ? argv[optind + 1] : "");
+    return control_client(&ep, line);
 }
 
 int
@@ -452,6 +493,8 @@ main(int argc, char **argv)
         return cmd_config(argc, argv, 1);
     if (strcmp(cmd, "check") == 0)
         return cmd_config(argc, argv, 0);
+    if (strcmp(cmd, "ctl") == 0)
+        return cmd_ctl(argc, argv);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("airlock %s\n", AIRLOCK_VERSION);
         return 0;

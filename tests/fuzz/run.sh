@@ -16,7 +16,8 @@ declare -A srcs=(
     [frame]="src/proto/frame.c"
     [dns]="src/proto/dns.c"
     [tls_hello]="src/proto/tls_hello.c"
-    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c src/net/addr.c src/router/route.c src/proto/tls_hello.c src/dir/conf.c"
+    [ctl]="src/proto/ctl.c"
+    [config]="src/cli/config.c src/dir/conf.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c src/net/addr.c src/router/route.c src/proto/tls_hello.c"
 )
 for name in "${!srcs[@]}"; do
     # shellcheck disable=SC2086
