@@ -16,7 +16,8 @@
 # over max_hello is refused; the upstream gets a PROXY v2 header followed by
 # the client's ClientHello byte for byte; a directory route with no
 # instance closes cleanly (end=no_instance, the reason logged) and names
-# outside its domain get no route; metrics count each outcome.
+# outside its domain get no route; metrics count each outcome; every
+# connection's sockets are closed at the end.
 . "$(dirname "$0")/lib.sh"
 need openssl curl python3 xxd
 TRICKLE=$ROOT/tests/tools/tls_trickle.py
@@ -73,6 +74,7 @@ directory: {}
 YAML
 airlock_up al run -c "$T/airlock.yaml"
 al=$LAST_PID
+sockets0=$(fd_kinds "$al" | cut -d' ' -f1)
 
 # subject PORT SNI: the CN of the certificate a TLS client gets through PORT
 subject() {
@@ -179,4 +181,7 @@ for e in no_route:2 peek_timeout:2 bad_hello:2; do
     got=$(metric airlock_connections_closed_total "relay=\"strict\",end=\"${e%%:*}\"" "$METRICS")
     [ "$got" = "${e#*:}" ] || fail "strict end=${e%%:*}: $got, expected ${e#*:}"
 done
+log "every connection's sockets are closed again"
+sockets_back() { [ "$(fd_kinds "$al" | cut -d' ' -f1)" = "$sockets0" ]; }
+wait_for sockets_back
 stop_clean "$al" al
