@@ -18,8 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <regex.h>
 #include <unistd.h>
 #include <yaml.h>
+
+#include "pool/template.h"
 
 #define CONF_THREADS_MAX 256
 #define CONF_MAXCONN_MAX 10000000u
@@ -70,6 +73,7 @@ enum top_key {
     TK_ROUTERS,
     TK_DIRECTORY,
     TK_CONTROL,
+    TK_POOLS,
     TK_COUNT
 };
 
@@ -79,6 +83,7 @@ static const char *const top_keys[TK_COUNT] = {
     [TK_RELAYS] = "relays",       [TK_LOGS] = "logs",
     [TK_LOG_SINKS] = "log_sinks", [TK_ROUTERS] = "routers",
     [TK_DIRECTORY] = "directory", [TK_CONTROL] = "control",
+    [TK_POOLS] = "pools",
 };
 
 enum dir_key { DK_BACKEND, DK_REDIS, DK_PREFIX, DK_RESERVE, DK_TTL, DK_WAIT, DK_COUNT };
@@ -425,9 +430,11 @@ config_free(struct config *cfg)
 {
     free(cfg->relays);
     free(cfg->sinks);
+    free(cfg->pools);
     memset(cfg, 0, sizeof(*cfg));
     cfg->relays = NULL;
     cfg->sinks = NULL;
+    cfg->pools = NULL;
 }
 
 static size_t
@@ -1551,6 +1558,439 @@ parse_directory(struct ctx *c, const yaml_node_t *n, struct dir_conf *dc)
     return 0;
 }
 
+/* ---- pools: (docs/pool.md) */
+
+#define EXPECT_ARGV "expected a list of 1-32 words (each 1-511 bytes)"
+#define EXPECT_COUNT "expected an integer from 0 to 1024"
+#define EXPECT_PORTS "expected a port range FIRST-LAST (20000-20999), ports 1-65535"
+#define EXPECT_REGEX "expected a POSIX extended regular expression of 1-511 bytes"
+#define EXPECT_POOL_USER "expected a user name of 1-63 characters (a-z 0-9 _ . -)"
+
+enum pool_key {
+    PK_NAME,
+    PK_COMMAND,
+    PK_LAUNCHER,
+    PK_ENDPOINT,
+    PK_PORTS,
+    PK_DIR,
+    PK_USER,
+    PK_MIN_IDLE,
+    PK_MAX,
+    PK_MAX_IDLE,
+    PK_COOLDOWN,
+    PK_START_TIMEOUT,
+    PK_STOP_GRACE,
+    PK_BACKOFF,
+    PK_BACKOFF_MAX,
+    PK_EVENTS,
+    PK_PROVISION,
+    PK_DEPROVISION,
+    PK_COUNT
+};
+
+static const char *const pool_keys[PK_COUNT] = {
+    [PK_NAME] = "name",
+    [PK_COMMAND] = "command",
+    [PK_LAUNCHER] = "launcher",
+    [PK_ENDPOINT] = "endpoint",
+    [PK_PORTS] = "ports",
+    [PK_DIR] = "dir",
+    [PK_USER] = "user",
+    [PK_MIN_IDLE] = "min_idle",
+    [PK_MAX] = "max",
+    [PK_MAX_IDLE] = "max_idle",
+    [PK_COOLDOWN] = "cooldown",
+    [PK_START_TIMEOUT] = "start_timeout",
+    [PK_STOP_GRACE] = "stop_grace",
+    [PK_BACKOFF] = "restart_backoff",
+    [PK_BACKOFF_MAX] = "restart_backoff_max",
+    [PK_EVENTS] = "events",
+    [PK_PROVISION] = "provision",
+    [PK_DEPROVISION] = "deprovision",
+};
+
+enum event_key { EK_READY, EK_LOGIN, EK_LOGOUT, EK_COUNT };
+
+static const char *const event_keys[EK_COUNT] = {
+    [EK_READY] = "ready",
+    [EK_LOGIN] = "login",
+    [EK_LOGOUT] = "logout",
+};
+
+enum hook_key { HK_COMMAND, HK_TIMEOUT, HK_COUNT };
+
+static const char *const hook_keys[HK_COUNT] = {
+    [HK_COMMAND] = "command",
+    [HK_TIMEOUT] = "timeout",
+};
+
+unsigned
+pool_conf_ports(const struct pool_conf *pc)
+{
+    return pc->port_max == 0 ? 0 : pc->port_max - pc->port_min + 1;
+}
+
+/* A list of template words; allowed: the placeholders they may use. */
+static int
+get_argv(struct ctx *c, const yaml_node_t *v, const char *key, unsigned allowed,
+         struct argv_conf *out)
+{
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(c, node_line(v), key, EXPECT_ARGV ", not %s", node_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0 || n > CONF_ARGV_MAX)
+        return fail(c, node_line(v), key, EXPECT_ARGV);
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        char ikey[CONF_KEY_MAX + 24];
+        const char *s, *why = NULL;
+
+        snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
+        if (scalar(c, item, ikey, EXPECT_ARGV, &s) != 0)
+            return -1;
+        if (s[0] == '\0' || strlen(s) >= CONF_ARG_MAX)
+            return fail(c, node_line(item), ikey, EXPECT_ARGV);
+        if (tmpl_check(s, allowed, &why) != 0)
+            return fail(c, node_line(item), ikey, "%s", why);
+        memcpy(out->arg[i], s, strlen(s) + 1);
+    }
+    out->n = n;
+    return 0;
+}
+
+static int
+get_regex(struct ctx *c, const yaml_node_t *v, const char *key, int groups, char *out)
+{
+    const char *s;
+    regex_t re;
+    char msg[128];
+
+    if (scalar(c, v, key, EXPECT_REGEX, &s) != 0)
+        return -1;
+    if (s[0] == '\0' || strlen(s) >= CONF_REGEX_MAX)
+        return fail(c, node_line(v), key, EXPECT_REGEX);
+    int rc = regcomp(&re, s, REG_EXTENDED | (groups ? 0 : REG_NOSUB));
+    if (rc != 0) {
+        regerror(rc, &re, msg, sizeof(msg));
+        return fail(c, node_line(v), key, EXPECT_REGEX ": %s", msg);
+    }
+    size_t n = re.re_nsub;
+    regfree(&re);
+    if (groups && n < 1)
+        return fail(c, node_line(v), key,
+                    "expected a capture group for the user, as in \"^LOGIN (.+)$\"");
+    memcpy(out, s, strlen(s) + 1);
+    return 0;
+}
+
+static int
+get_ports(struct ctx *c, const yaml_node_t *v, const char *key, struct pool_conf *pc)
+{
+    const char *s;
+    char a[8], b[8];
+    uint64_t lo, hi;
+
+    if (scalar(c, v, key, EXPECT_PORTS, &s) != 0)
+        return -1;
+    const char *dash = strchr(s, '-');
+    if (dash == NULL || dash - s == 0 || (size_t)(dash - s) >= sizeof(a) ||
+        strlen(dash + 1) >= sizeof(b))
+        return fail(c, node_line(v), key, EXPECT_PORTS);
+    memcpy(a, s, (size_t)(dash - s));
+    a[dash - s] = '\0';
+    memcpy(b, dash + 1, strlen(dash + 1) + 1);
+    if (parse_uint(a, 65535, &lo) != 0 || parse_uint(b, 65535, &hi) != 0 || lo == 0 || hi < lo)
+        return fail(c, node_line(v), key, EXPECT_PORTS);
+    pc->port_min = (unsigned)lo;
+    pc->port_max = (unsigned)hi;
+    return 0;
+}
+
+static int
+parse_events(struct ctx *c, const yaml_node_t *n, const char *path, struct pool_conf *pc)
+{
+    size_t seen[EK_COUNT] = {0};
+    char key[CONF_KEY_MAX + 48];
+
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, node_line(n), path,
+                    "expected a mapping of rules (ready, login, logout), not %s", node_kind(n));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        int i = 0;
+        char *dst[EK_COUNT] = {pc->ready, pc->login, pc->logout};
+
+        if (map_key(c, k, path, event_keys, EK_COUNT, seen, &i) != 0)
+            return -1;
+        snprintf(key, sizeof(key), "%s.%s", path, event_keys[i]);
+        if (get_regex(c, v, key, i == EK_LOGIN, dst[i]) != 0)
+            return -1;
+    }
+    for (int i = EK_READY; i <= EK_LOGIN; i++) {
+        if (seen[i] != 0)
+            continue;
+        snprintf(key, sizeof(key), "%s.%s", path, event_keys[i]);
+        return fail(c, node_line(n), key, "missing: " EXPECT_REGEX);
+    }
+    return 0;
+}
+
+static int
+parse_hook(struct ctx *c, const yaml_node_t *n, const char *path, struct hook_conf *hc)
+{
+    size_t seen[HK_COUNT] = {0};
+    char key[CONF_KEY_MAX + 48];
+
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, node_line(n), path, "expected a mapping (command, timeout), not %s",
+                    node_kind(n));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        int i = 0, rc;
+
+        if (map_key(c, k, path, hook_keys, HK_COUNT, seen, &i) != 0)
+            return -1;
+        snprintf(key, sizeof(key), "%s.%s", path, hook_keys[i]);
+        if (i == HK_COMMAND)
+            rc =
+                get_argv(c, v, key, TMPL_DIR | TMPL_INSTANCE | TMPL_USER | TMPL_PORT, &hc->command);
+        else
+            rc = get_duration(c, v, key, &hc->timeout_ms);
+        if (rc == 0 && i == HK_TIMEOUT && hc->timeout_ms == 0)
+            rc = fail(c, node_line(v), key, "expected a duration of more than 0");
+        if (rc != 0)
+            return -1;
+    }
+    if (seen[HK_COMMAND] == 0) {
+        snprintf(key, sizeof(key), "%s.command", path);
+        return fail(c, node_line(n), key, "missing: " EXPECT_ARGV);
+    }
+    return 0;
+}
+
+static int
+get_pool_user(struct ctx *c, const yaml_node_t *v, const char *key, char *out)
+{
+    const char *s;
+
+    if (scalar(c, v, key, EXPECT_POOL_USER, &s) != 0)
+        return -1;
+    size_t len = strlen(s);
+    if (len == 0 || len >= CONF_NAME_MAX || s[0] == '-')
+        return fail(c, node_line(v), key, EXPECT_POOL_USER);
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
+            return fail(c, node_line(v), key, EXPECT_POOL_USER);
+    memcpy(out, s, len + 1);
+    return 0;
+}
+
+static int
+pool_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct pool_conf *pc)
+{
+    const unsigned inst = TMPL_PORT | TMPL_DIR | TMPL_INSTANCE;
+    const char *s, *why = NULL;
+
+    switch ((enum pool_key)k) {
+    case PK_NAME:
+        return get_name(c, v, key, pc->name);
+    case PK_COMMAND:
+        return get_argv(c, v, key, inst, &pc->command);
+    case PK_LAUNCHER:
+        return get_argv(c, v, key, inst, &pc->launcher);
+    case PK_ENDPOINT:
+        if (scalar(c, v, key, EXPECT_EP, &s) != 0)
+            return -1;
+        if (s[0] == '\0' || strlen(s) >= CONF_ARG_MAX)
+            return fail(c, node_line(v), key, EXPECT_EP);
+        if (tmpl_check(s, inst, &why) != 0)
+            return fail(c, node_line(v), key, "%s", why);
+        memcpy(pc->endpoint, s, strlen(s) + 1);
+        return 0;
+    case PK_PORTS:
+        return get_ports(c, v, key, pc);
+    case PK_DIR:
+        if (scalar(c, v, key, EXPECT_FILE, &s) != 0)
+            return -1;
+        if (s[0] != '/' || strlen(s) >= CONF_FILE_PATH_MAX - DIR_NAME_MAX)
+            return fail(c, node_line(v), key, "expected an absolute directory path");
+        memcpy(pc->dir, s, strlen(s) + 1);
+        return 0;
+    case PK_USER:
+        return get_pool_user(c, v, key, pc->user);
+    case PK_MIN_IDLE:
+        return get_uint(c, v, key, CONF_INSTANCES_MAX, EXPECT_COUNT, &pc->min_idle);
+    case PK_MAX:
+        return get_uint(c, v, key, CONF_INSTANCES_MAX, EXPECT_COUNT, &pc->max);
+    case PK_MAX_IDLE:
+        return get_uint(c, v, key, CONF_INSTANCES_MAX, EXPECT_COUNT, &pc->max_idle);
+    case PK_COOLDOWN:
+        return get_duration(c, v, key, &pc->cooldown_ms);
+    case PK_START_TIMEOUT:
+        return get_duration(c, v, key, &pc->start_timeout_ms);
+    case PK_STOP_GRACE:
+        return get_duration(c, v, key, &pc->stop_grace_ms);
+    case PK_BACKOFF:
+        return get_duration(c, v, key, &pc->backoff_ms);
+    case PK_BACKOFF_MAX:
+        return get_duration(c, v, key, &pc->backoff_max_ms);
+    case PK_EVENTS:
+        return parse_events(c, v, key, pc);
+    case PK_PROVISION:
+        return parse_hook(c, v, key, &pc->provision);
+    case PK_DEPROVISION:
+        return parse_hook(c, v, key, &pc->deprovision);
+    case PK_COUNT:
+        break;
+    }
+    return -1;
+}
+
+/* The endpoint template, expanded for a sample instance, must be a stream
+ * endpoint a client can connect to. */
+static int
+check_pool_endpoint(struct ctx *c, size_t line, const char *key, const struct pool_conf *pc)
+{
+    char port[16], inst[DIR_NAME_MAX + 16], dir[CONF_FILE_PATH_MAX + sizeof(inst) + 1];
+    char text[CONF_ARG_MAX + sizeof(dir)];
+    struct tmpl_vars tv = {.port = port, .dir = dir, .instance = inst};
+    struct endpoint ep;
+    const char *why = NULL;
+
+    snprintf(port, sizeof(port), "%u", pc->port_min);
+    snprintf(inst, sizeof(inst), "%s-1", pc->name);
+    snprintf(dir, sizeof(dir), "%s/%s", pc->dir, inst);
+    if (tmpl_expand(pc->endpoint, &tv, text, sizeof(text), &why) != 0)
+        return fail(c, line, key, "%s", why);
+    if (endpoint_parse(text, &ep, &why) != PARSE_OK)
+        return fail(c, line, key, EXPECT_EP ": %s (as expanded: %s)", why ? why : "invalid", text);
+    if (ep.kind == EP_UDP)
+        return fail(c, line, key, MSG_STREAM_EP);
+    if (ep.kind == EP_VSOCK && ep.cid == EP_CID_ANY)
+        return fail(c, line, key, "expected the CID to connect to; vsock:any is for listeners");
+    return 0;
+}
+
+static int
+parse_pool(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
+{
+    struct pool_conf *pc = &cfg->pools[idx];
+    size_t seen[PK_COUNT] = {0}, vline[PK_COUNT] = {0};
+    char path[32], key[CONF_KEY_MAX + 16];
+
+    memset(pc, 0, sizeof(*pc));
+    pc->min_idle = 1;
+    pc->max = 10;
+    pc->cooldown_ms = 60 * 1000;
+    pc->start_timeout_ms = 30 * 1000;
+    pc->stop_grace_ms = 5 * 1000;
+    pc->backoff_ms = 250;
+    pc->backoff_max_ms = 30 * 1000;
+    pc->provision.timeout_ms = 30 * 1000;
+    pc->deprovision.timeout_ms = 30 * 1000;
+    snprintf(path, sizeof(path), "pools[%zu]", idx);
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, node_line(n), path,
+                    "expected a mapping of pool settings (command, endpoint, dir, events, ...), "
+                    "not %s",
+                    node_kind(n));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        int i = 0;
+
+        if (map_key(c, k, path, pool_keys, PK_COUNT, seen, &i) != 0)
+            return -1;
+        vline[i] = node_line(v);
+        snprintf(key, sizeof(key), "%s.%s", path, pool_keys[i]);
+        if (pool_value(c, i, v, key, pc) != 0)
+            return -1;
+    }
+    if (vline[PK_NAME] == 0)
+        snprintf(pc->name, sizeof(pc->name), "pool%zu", idx + 1);
+    if (strlen(pc->name) > POOL_NAME_MAX) {
+        snprintf(key, sizeof(key), "%s.name", path);
+        return fail(c, vline[PK_NAME], key,
+                    "expected at most %d characters (instance names add -N to it)", POOL_NAME_MAX);
+    }
+    if (vline[PK_MAX_IDLE] == 0)
+        pc->max_idle = pc->min_idle;
+    static const enum pool_key required[] = {PK_COMMAND, PK_ENDPOINT, PK_DIR, PK_EVENTS};
+    for (size_t r = 0; r < sizeof(required) / sizeof(required[0]); r++) {
+        if (vline[required[r]] != 0)
+            continue;
+        snprintf(key, sizeof(key), "%s.%s", path, pool_keys[required[r]]);
+        return fail(c, node_line(n), key, "missing from pool '%s'", pc->name);
+    }
+#define POOL_FAIL(k, ...)                                                                          \
+    (snprintf(key, sizeof(key), "%s.%s", path, pool_keys[k]),                                      \
+     fail(c, vline[k] ? vline[k] : node_line(n), key, __VA_ARGS__))
+    if (pc->max == 0)
+        return POOL_FAIL(PK_MAX, "expected at least 1 instance");
+    if (pc->min_idle > pc->max)
+        return POOL_FAIL(PK_MIN_IDLE, "expected at most max (%u)", pc->max);
+    if (pc->max_idle < pc->min_idle || pc->max_idle > pc->max)
+        return POOL_FAIL(PK_MAX_IDLE, "expected from min_idle (%u) to max (%u)", pc->min_idle,
+                         pc->max);
+    if (pc->start_timeout_ms == 0)
+        return POOL_FAIL(PK_START_TIMEOUT, "expected a duration of more than 0");
+    if (pc->backoff_ms == 0 || pc->backoff_max_ms < pc->backoff_ms)
+        return POOL_FAIL(vline[PK_BACKOFF_MAX] ? PK_BACKOFF_MAX : PK_BACKOFF,
+                         "expected 0 < restart_backoff <= restart_backoff_max");
+    unsigned uses = tmpl_uses(pc->endpoint);
+    for (size_t w = 0; w < pc->command.n; w++)
+        uses |= tmpl_uses(pc->command.arg[w]);
+    for (size_t w = 0; w < pc->launcher.n; w++)
+        uses |= tmpl_uses(pc->launcher.arg[w]);
+    if ((uses & TMPL_PORT) && vline[PK_PORTS] == 0)
+        return POOL_FAIL(PK_PORTS, "missing: {port} is used; " EXPECT_PORTS);
+    if (pool_conf_ports(pc) != 0 && pool_conf_ports(pc) < pc->max)
+        return POOL_FAIL(PK_PORTS, "expected at least max (%u) ports, not %u", pc->max,
+                         pool_conf_ports(pc));
+    snprintf(key, sizeof(key), "%s.endpoint", path);
+    if (check_pool_endpoint(c, vline[PK_ENDPOINT], key, pc) != 0)
+        return -1;
+    for (size_t j = 0; j < idx; j++) {
+        if (strcmp(cfg->pools[j].name, pc->name) == 0)
+            return POOL_FAIL(PK_NAME, "expected a unique name; pools[%zu] is already called '%s'",
+                             j, pc->name);
+        if (strcmp(cfg->pools[j].dir, pc->dir) == 0)
+            return POOL_FAIL(PK_DIR, "expected a directory of its own; pools[%zu] uses %s", j,
+                             pc->dir);
+        if (pool_conf_ports(pc) != 0 && pool_conf_ports(&cfg->pools[j]) != 0 &&
+            pc->port_min <= cfg->pools[j].port_max && cfg->pools[j].port_min <= pc->port_max)
+            return POOL_FAIL(PK_PORTS, "expected ports no other pool uses; pools[%zu] has %u-%u", j,
+                             cfg->pools[j].port_min, cfg->pools[j].port_max);
+    }
+#undef POOL_FAIL
+    return 0;
+}
+
+static int
+parse_pools(struct ctx *c, const yaml_node_t *v, struct config *cfg)
+{
+    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start)
+        return fail(c, node_line(v), "pools",
+                    "expected a list of pools (each with command, endpoint, dir, events), not %s",
+                    v->type == YAML_SEQUENCE_NODE ? "an empty list" : node_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > CONF_POOLS_MAX)
+        return fail(c, node_line(v), "pools", "expected at most %d pools", CONF_POOLS_MAX);
+    cfg->pools = calloc(n, sizeof(*cfg->pools));
+    if (cfg->pools == NULL)
+        return fail(c, node_line(v), "pools", "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        if (parse_pool(c, item, cfg, i) != 0)
+            return -1;
+        cfg->n_pools = i + 1;
+    }
+    return 0;
+}
+
 static int
 parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 {
@@ -1566,8 +2006,8 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
     if (root->type != YAML_MAPPING_NODE)
         return fail(c, node_line(root), NULL,
                     "expected a mapping of settings (threads, log_level, metrics, "
-                    "drain_timeout, relays, routers, logs, log_sinks, directory, control), not "
-                    "%s",
+                    "drain_timeout, relays, routers, logs, log_sinks, directory, control, "
+                    "pools), not %s",
                     node_kind(root));
 
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1627,6 +2067,9 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
             cfg->has_control = rc == 0;
             control_line = node_line(v);
             break;
+        case TK_POOLS:
+            rc = parse_pools(c, v, cfg);
+            break;
         case TK_COUNT:
             rc = -1;
             break;
@@ -1647,7 +2090,7 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
                     path, cfg->relays[j].name, cfg->relays[j].router.table.directory);
     }
     if (seen[TK_RELAYS] == 0 && seen[TK_LOGS] == 0 && seen[TK_LOG_SINKS] == 0 &&
-        seen[TK_ROUTERS] == 0 && seen[TK_DIRECTORY] == 0)
+        seen[TK_ROUTERS] == 0 && seen[TK_DIRECTORY] == 0 && seen[TK_POOLS] == 0)
         return fail(c, node_line(root), "relays", "expected at least one relay");
     if (cfg->has_control && !cfg->has_directory)
         return fail(c, control_line, "control",

@@ -75,9 +75,35 @@
  *                                   #   instance; 0: refused at once
  *   control: unix:/run/airlock/ctl.sock  # airlock ctl (sessions, instances,
  *                                   #   drain); any stream endpoint; needs directory:
+ *   pools:                          # standby instances (docs/pool.md)
+ *     - name: grid                  # 1-40 characters; default pool<N>
+ *       command: [/usr/bin/app, --port, "{port}", --dir, "{dir}"]  # required
+ *       launcher: [gramine-sgx]     # optional argv prefix (TEE runtime)
+ *       endpoint: "tcp:127.0.0.1:{port}"  # reported to the directory; required
+ *       ports: 20000-20999          # required when {port} is used; at least max
+ *       dir: /var/lib/airlock/grid  # instance directories DIR/NAME-N; required
+ *       user: nobody                # run-as user (must exist); default airlock's
+ *       min_idle: 1                 # starting or idle, at least (default 1)
+ *       max: 10                     # in total, at most (default 10, up to 1024)
+ *       max_idle: 1                 # idle above it trimmed after cooldown (default min_idle)
+ *       cooldown: 60s
+ *       start_timeout: 30s          # no ready line by then: killed, backoff
+ *       stop_grace: 5s              # SIGTERM, then SIGKILL
+ *       restart_backoff: 250ms      # doubling up to restart_backoff_max (30s)
+ *       restart_backoff_max: 30s
+ *       events:                     # POSIX extended regexes on output lines
+ *         ready: "^WAITING_LOGIN$"  # required
+ *         login: "^LOGIN (.+)$"     # required; group 1 is the user
+ *         logout: "^LOGOUT$"        # optional
+ *       provision:                  # optional; {user} {dir} {instance} {port}
+ *         command: [fetch, "{user}", "{dir}"]
+ *         timeout: 30s
+ *       deprovision:                # optional, same form
+ *         command: [store, "{user}", "{dir}"]
+ *         timeout: 30s
  *
  * Sizes: an integer with unit B, KiB, MiB or GiB (a bare integer is bytes).
- * relays may be left out when routers, logs, log_sinks or directory is given.
+ * relays may be left out when routers, logs, log_sinks, directory or pools is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
  * second YAML document and values of the wrong type are all errors.
@@ -201,6 +227,8 @@ struct config {
     struct dir_conf directory; /* dir_conf_defaults() unless given */
     bool has_control;
     struct endpoint control; /* the airlock ctl socket */
+    struct pool_conf *pools; /* owned; n_pools entries */
+    size_t n_pools;
 };
 
 /* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
@@ -240,5 +268,51 @@ int config_size(const char *s, size_t *bytes);
 
 /* Releases what cfg owns and zeroes it; safe to call twice. */
 void config_free(struct config *cfg);
+
+/* ---- pools (the pools: list; docs/pool.md) */
+
+#define CONF_POOLS_MAX 16
+#define CONF_ARGV_MAX 32   /* words of a command, launcher or hook */
+#define CONF_ARG_MAX 512   /* bytes of one word or template, incl. NUL */
+#define CONF_REGEX_MAX 512 /* bytes of one event rule, incl. NUL */
+#define CONF_INSTANCES_MAX 1024
+#define POOL_NAME_MAX 40 /* characters of a pool name: instance names are NAME-N */
+
+/* An argv template: words with {port}, {dir}, {instance} (and {user} in hooks). */
+struct argv_conf {
+    char arg[CONF_ARGV_MAX][CONF_ARG_MAX];
+    size_t n; /* 0: not set */
+};
+
+/* A provisioning or deprovisioning hook. */
+struct hook_conf {
+    struct argv_conf command; /* n == 0: no hook */
+    unsigned timeout_ms;      /* default 30s; more than 0 */
+};
+
+/* One pool of standby instances (an entry of pools:). */
+struct pool_conf {
+    char name[CONF_NAME_MAX];
+    struct argv_conf launcher;           /* optional prefix (gramine-sgx, nitro-cli ...) */
+    struct argv_conf command;            /* required */
+    char endpoint[CONF_ARG_MAX];         /* template; required */
+    unsigned port_min, port_max;         /* ports: A-B; 0-0 when not set */
+    char dir[CONF_FILE_PATH_MAX];        /* base of the instance directories; required */
+    char user[CONF_NAME_MAX];            /* run-as user; "" keeps airlock's */
+    unsigned min_idle;                   /* default 1 */
+    unsigned max;                        /* default 10, at most CONF_INSTANCES_MAX */
+    unsigned max_idle;                   /* default min_idle */
+    unsigned cooldown_ms;                /* default 60s */
+    unsigned start_timeout_ms;           /* default 30s; more than 0 */
+    unsigned stop_grace_ms;              /* default 5s: SIGTERM, then SIGKILL */
+    unsigned backoff_ms, backoff_max_ms; /* restart backoff; default 250ms, 30s */
+    char ready[CONF_REGEX_MAX];          /* POSIX extended regexes; ready and login required */
+    char login[CONF_REGEX_MAX];          /* one capture group: the user */
+    char logout[CONF_REGEX_MAX];         /* "" : the process's exit ends the session */
+    struct hook_conf provision, deprovision;
+};
+
+/* Returns the ports pc's instances can use (0 when it needs none). */
+unsigned pool_conf_ports(const struct pool_conf *pc);
 
 #endif

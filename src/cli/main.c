@@ -1,6 +1,7 @@
 /* main.c - the airlock command line: relay, run, check, version. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,58 +17,58 @@
 static void
 usage(FILE *f)
 {
-    fprintf(
-        f, "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
-           "       airlock router LISTEN --route NAME=TARGET ... [options]\n"
-           "                                               route TLS by server name (SNI)\n"
-           "       airlock run -c FILE                     run every relay of a config file\n"
-           "       airlock check -c FILE                   validate a config file and exit\n"
-           "       airlock ctl [-s ENDPOINT] sessions|instances|drain [POOL/]NAME\n"
-           "                                               ask a running airlock (its control:\n"
-           "                                               socket, default " CONTROL_DEFAULT ")\n"
-           "       airlock version\n"
-           "\n"
-           "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
-           "hvsock:/path:PORT\n"
-           "  (udp on one side and a stream on the other: a datagram relay)\n"
-           "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
-           "HTTP CONNECT) and checked against --egress-allow rules\n"
-           "\n"
-           "relay options:\n"
-           "  --name NAME              relay name in logs and metrics (default relay1)\n"
-           "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
-           "  --max-connections N      refuse connections above N (default: no limit)\n"
-           "  --connect-timeout DUR    default 5s\n"
-           "  --idle-timeout DUR       default 1h; 0 disables\n"
-           "  --no-keepalive           no TCP keepalive towards peers\n"
-           "  --no-splice              copy through buffers instead of splice()\n"
-           "  --send-proxy v2          send a PROXY v2 header to the target\n"
-           "  --accept-proxy v2        require a PROXY v2 header from clients\n"
-           "  --original-dst           with --send-proxy v2: send the destination a client\n"
-           "                           had before iptables REDIRECT\n"
-           "  --egress-allow RULE      TARGET egress: allow DEST:PORTS (api.example.com:443,\n"
-           "                           *.example.com:443, 198.51.100.0/24:80-90); repeatable\n"
-           "  --threads N              event loops (default: one per core)\n"
-           "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
-           "  --log-level LEVEL        error, warn, info (default) or debug\n"
-           "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
-           "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
-           "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
-           "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
-           "                           for other names (example.com, *.example.org); repeatable\n"
-           "\n"
-           "router options (and the relay options above that are not for egress or udp):\n"
-           "  --route NAME=TARGET      send server name NAME (www.example.com, or *.example.com\n"
-           "                           for any name below it) to TARGET; repeatable\n"
-           "  --default TARGET         for other names and ClientHellos without one (else:\n"
-           "                           an unrecognized_name alert and close)\n"
-           "  --peek-timeout DUR       the ClientHello must come within DUR (default 5s)\n"
-           "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n"
-           "  --directory POOL         route <key>.<domain> to key's instance of POOL, as the\n"
-           "                           session directory assigns it (sticky per key)\n"
-           "  --domain NAME            with --directory: the names it takes (grid.example)\n"
-           "  --redis ENDPOINT         with --directory: the redis directory other routers and\n"
-           "                           pools share (default: this process only)\n");
+    fprintf(f,
+            "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
+            "       airlock router LISTEN --route NAME=TARGET ... [options]\n"
+            "                                               route TLS by server name (SNI)\n"
+            "       airlock run -c FILE                     run every relay of a config file\n"
+            "       airlock check -c FILE                   validate a config file and exit\n"
+            "       airlock ctl [-s ENDPOINT] sessions|instances|drain [POOL/]NAME\n"
+            "                                               ask a running airlock (its control:\n"
+            "                                               socket, default " CONTROL_DEFAULT ")\n"
+            "       airlock version\n"
+            "\n"
+            "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
+            "hvsock:/path:PORT\n"
+            "  (udp on one side and a stream on the other: a datagram relay)\n"
+            "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
+            "HTTP CONNECT) and checked against --egress-allow rules\n"
+            "\n"
+            "relay options:\n"
+            "  --name NAME              relay name in logs and metrics (default relay1)\n"
+            "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
+            "  --max-connections N      refuse connections above N (default: no limit)\n"
+            "  --connect-timeout DUR    default 5s\n"
+            "  --idle-timeout DUR       default 1h; 0 disables\n"
+            "  --no-keepalive           no TCP keepalive towards peers\n"
+            "  --no-splice              copy through buffers instead of splice()\n"
+            "  --send-proxy v2          send a PROXY v2 header to the target\n"
+            "  --accept-proxy v2        require a PROXY v2 header from clients\n"
+            "  --original-dst           with --send-proxy v2: send the destination a client\n"
+            "                           had before iptables REDIRECT\n"
+            "  --egress-allow RULE      TARGET egress: allow DEST:PORTS (api.example.com:443,\n"
+            "                           *.example.com:443, 198.51.100.0/24:80-90); repeatable\n"
+            "  --threads N              event loops (default: one per core)\n"
+            "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
+            "  --log-level LEVEL        error, warn, info (default) or debug\n"
+            "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
+            "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
+            "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
+            "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
+            "                           for other names (example.com, *.example.org); repeatable\n"
+            "\n"
+            "router options (and the relay options above that are not for egress or udp):\n"
+            "  --route NAME=TARGET      send server name NAME (www.example.com, or *.example.com\n"
+            "                           for any name below it) to TARGET; repeatable\n"
+            "  --default TARGET         for other names and ClientHellos without one (else:\n"
+            "                           an unrecognized_name alert and close)\n"
+            "  --peek-timeout DUR       the ClientHello must come within DUR (default 5s)\n"
+            "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n"
+            "  --directory POOL         route <key>.<domain> to key's instance of POOL, as the\n"
+            "                           session directory assigns it (sticky per key)\n"
+            "  --domain NAME            with --directory: the names it takes (grid.example)\n"
+            "  --redis ENDPOINT         with --directory: the redis directory other routers and\n"
+            "                           pools share (default: this process only)\n");
 }
 
 /* "relay" or "router": the command, in messages */
@@ -368,8 +369,8 @@ cmd_relay(int argc, char **argv, bool router)
         bool udp = rc.router.table.has_default && rc.router.table.def.kind == EP_UDP;
         for (size_t i = 0; i < rc.router.table.n; i++)
             udp = udp || rc.router.table.routes[i].target.kind == EP_UDP;
-        if (rc.n_egress_allow > 0 || dgram_opts || rc.n_dns_allow > 0 ||
-            rc.listen.kind == EP_UDP || udp) {
+        if (rc.n_egress_allow > 0 || dgram_opts || rc.n_dns_allow > 0 || rc.listen.kind == EP_UDP ||
+            udp) {
             fprintf(stderr, "airlock router: egress, udp and DNS options are for relays\n");
             return 2;
         }
@@ -424,6 +425,15 @@ cmd_config(int argc, char **argv, int run)
         fprintf(stderr, "airlock: %s\n", err);
         return 1;
     }
+    /* what the file alone cannot tell: the run-as users exist here */
+    for (size_t i = 0; i < cfg.n_pools; i++) {
+        if (cfg.pools[i].user[0] == '\0' || getpwnam(cfg.pools[i].user) != NULL)
+            continue;
+        fprintf(stderr, "airlock: %s: pools[%zu].user: no such user '%s' on this machine\n", path,
+                i, cfg.pools[i].user);
+        config_free(&cfg);
+        return 1;
+    }
     if (!run) {
         size_t routers = 0;
         for (size_t i = 0; i < cfg.n_relays; i++)
@@ -431,6 +441,8 @@ cmd_config(int argc, char **argv, int run)
         printf("%s: ok (%zu relays", path, cfg.n_relays - routers);
         if (routers > 0)
             printf(", %zu routers", routers);
+        if (cfg.n_pools > 0)
+            printf(", %zu pools", cfg.n_pools);
         if (cfg.n_sinks > 0)
             printf(", %zu log sinks", cfg.n_sinks);
         if (cfg.logs.enabled)

@@ -16,6 +16,7 @@
 #include "core/metrics.h"
 #include "dir/dir.h"
 #include "net/transport.h"
+#include "pool/pool.h"
 #include "relay/conn.h"
 #include "relay/dgram.h"
 #include "relay/logfwd.h"
@@ -38,6 +39,8 @@ struct runtime {
     size_t n_sinks;
     struct dir *dir;         /* the session directory (directory:), or NULL */
     struct control *control; /* control: (airlock ctl), or NULL */
+    struct pool **pools; /* pools:, on the main loop */
+    size_t n_pools;
     int sigfd;
     struct io sig_io;
     struct timer drain_timer;
@@ -141,6 +144,7 @@ render(struct strbuf *out, void *arg)
         logfwd_render(rt->logfwd, out);
     logsink_render(rt->sinks, rt->n_sinks, out);
     render_dgram(out, rt);
+    pool_metrics(out, rt->pools, rt->n_pools);
     if (rt->dir != NULL)
         dir_render(rt->dir, out);
 }
@@ -284,6 +288,68 @@ logs_apply(struct runtime *rt, const struct config *cfg)
     return rc;
 }
 
+/* ---- pools */
+
+static struct pool *
+find_pool(struct pool **pools, size_t n, const char *name)
+{
+    for (size_t i = 0; pools != NULL && i < n; i++)
+        if (pools[i] != NULL && strcmp(pool_conf(pools[i])->name, name) == 0)
+            return pools[i];
+    return NULL;
+}
+
+/* Starts, reconfigures or stops the pools as cfg says: a pool that stays
+ * keeps its instances and sessions (pool_reconfigure()); a removed one is
+ * stopped at once. Returns 0, or the first -errno (what could be started
+ * runs). */
+static int
+pools_apply(struct runtime *rt, const struct config *cfg)
+{
+    struct pool **next = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*next));
+    size_t n = 0;
+    int rc = 0, err = 0;
+
+    if (next == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->n_pools; i++) {
+        struct pool *old = find_pool(rt->pools, rt->n_pools, cfg->pools[i].name);
+        if (old != NULL) {
+            pool_reconfigure(old, &cfg->pools[i]);
+            next[n++] = old;
+            for (size_t j = 0; j < rt->n_pools; j++)
+                if (rt->pools[j] == old)
+                    rt->pools[j] = NULL;
+        } else if ((next[n] = pool_new(rt->loop, rt->dir, &cfg->pools[i], &err)) != NULL) {
+            n++;
+        } else {
+            log_warnx("pool=%s: cannot start: %s", cfg->pools[i].name, strerror(-err));
+            if (rc == 0)
+                rc = err;
+        }
+    }
+    for (size_t j = 0; j < rt->n_pools; j++) {
+        if (rt->pools[j] == NULL)
+            continue;
+        log_info("pool=%s removed", pool_conf(rt->pools[j])->name);
+        pool_free(rt->pools[j]);
+    }
+    free(rt->pools);
+    rt->pools = next;
+    rt->n_pools = n;
+    return rc;
+}
+
+static size_t
+pool_instances(const struct runtime *rt)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < rt->n_pools; i++)
+        n += pool_busy(rt->pools[i]);
+    return n;
+}
+
 /* ---- relays and reload */
 
 static struct relay *
@@ -417,10 +483,11 @@ reload(struct runtime *rt)
     log_threshold = cfg.log_level;
     metrics_apply(rt, &cfg);
     logs_apply(rt, &cfg);
+    pools_apply(rt, &cfg);
     cfg.threads = rt->cfg.threads;
     config_free(&rt->cfg);
     rt->cfg = cfg;
-    log_info("reloaded %s: %zu relays", rt->path, rt->n_relays);
+    log_info("reloaded %s: %zu relays, %zu pools", rt->path, rt->n_relays, rt->n_pools);
 }
 
 /* ---- drain and stop */
@@ -449,8 +516,9 @@ drain_poll(struct runtime *rt)
 {
     size_t open = open_connections(rt);
     size_t logs = rt->logfwd != NULL ? logfwd_pending(rt->logfwd) : 0;
+    size_t instances = pool_instances(rt);
 
-    if ((open > 0 || logs > 0) && loop_now(rt->loop) < rt->drain_deadline) {
+    if ((open > 0 || logs > 0 || instances > 0) && loop_now(rt->loop) < rt->drain_deadline) {
         timer_start(rt->loop, &rt->drain_timer, DRAIN_POLL_MS, drain_check, rt);
         return;
     }
@@ -458,6 +526,8 @@ drain_poll(struct runtime *rt)
         log_warnx("drain deadline reached: closing %zu connections", open);
     if (logs > 0)
         log_warnx("drain deadline reached: %zu bytes of log lines not forwarded", logs);
+    if (instances > 0)
+        log_warnx("drain deadline reached: killing %zu pool instances", instances);
     /* a second signal comes here with the poll still armed: it must not fire
      * in the last loop turn of runtime_free(), after the workers are freed */
     timer_stop(rt->loop, &rt->drain_timer);
@@ -482,8 +552,10 @@ drain_start(struct runtime *rt)
     rt->draining = 1;
     for (size_t i = 0; i < rt->n_relays; i++)
         relay_stop(rt->relays[i], 1);
-    log_info("draining %zu connections for up to %u ms", open_connections(rt),
-             rt->cfg.drain_timeout_ms);
+    for (size_t i = 0; i < rt->n_pools; i++)
+        pool_stop(rt->pools[i]);
+    log_info("draining %zu connections and %zu pool instances for up to %u ms",
+             open_connections(rt), pool_instances(rt), rt->cfg.drain_timeout_ms);
     rt->drain_deadline = loop_now(rt->loop) + rt->cfg.drain_timeout_ms;
     drain_poll(rt);
 }
@@ -559,6 +631,11 @@ runtime_free(struct runtime *rt)
         free(rt->sinks);
         rt->sinks = NULL;
         rt->n_sinks = 0;
+        for (size_t i = 0; i < rt->n_pools; i++)
+            pool_free(rt->pools[i]);
+        free(rt->pools);
+        rt->pools = NULL;
+        rt->n_pools = 0;
         worker_close_all(rt->workers[0]);
         loop_stop(rt->loop);
         loop_run(rt->loop); /* one more turn runs the deferred frees */
@@ -604,6 +681,8 @@ runtime_run(struct config *cfg, const char *path)
         goto out;
     if (logs_apply(&rt, &rt.cfg) != 0)
         goto out;
+    if (pools_apply(&rt, &rt.cfg) != 0)
+        goto out;
     for (size_t i = 1; i < rt.n_workers; i++) {
         if ((rc = worker_spawn(rt.workers[i])) != 0) {
             log_warnx("cannot start worker thread: %s", strerror(-rc));
@@ -637,8 +716,8 @@ runtime_run(struct config *cfg, const char *path)
                  rt.cfg.logs.capture_stderr ? "true" : "false", rt.cfg.logs.buffer,
                  rt.cfg.logs.line_max);
     }
-    log_info("airlock running: %zu relays, %zu threads, pid %d", rt.n_relays, rt.n_workers,
-             (int)getpid());
+    log_info("airlock running: %zu relays, %zu pools, %zu threads, pid %d", rt.n_relays, rt.n_pools,
+             rt.n_workers, (int)getpid());
     if ((rc = loop_run(rt.loop)) != 0)
         log_warnx("main loop: %s", strerror(-rc));
     else

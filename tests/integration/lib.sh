@@ -18,7 +18,7 @@ cleanup() {
     local p
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$T"
+    [ -n "${T_KEEP:-}" ] || rm -rf "$T"
     [ -z "$NETNS_DEL" ] || ip netns del "$NETNS_DEL" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -270,3 +270,83 @@ loopback_netns() {
     NETNS_DEL=$NS
     ip -n "$NS" link set lo up
 }
+
+# ---- pools (t_pool_*): tests/tools/fakeapp instances
+
+FAKEAPP=${FAKEAPP:-$(dirname "$AIRLOCK")/tests/fakeapp}
+
+# free_range N: the first of N consecutive free TCP ports (20000-32767).
+free_range() {
+    local p i ok
+    while :; do
+        p=$((20000 + RANDOM % (12768 - $1)))
+        ok=1
+        for ((i = p; i < p + $1; i++)); do
+            ss -Htan "sport = :$i" | grep -q . && { ok=0; break; }
+        done
+        [ "$ok" = 1 ] && { echo "$p"; return; }
+    done
+}
+
+# pool_conf FILE FIRST_PORT [FAKEAPP_ARGS...]: writes a config with metrics
+# on $MPORT, a memory directory and one pool "fa" of fakeapp instances on ports FIRST_PORT-+49,
+# their directories under $T/inst, the smartgrid event rules; more pool
+# settings (4-space indented YAML) come from stdin.
+pool_conf() {
+    local file=$1 port=$2 args="" a
+    shift 2
+    for a in "$@"; do args+=", \"$a\""; done
+    {
+        cat <<EOC
+log_level: debug
+metrics: tcp:127.0.0.1:$MPORT
+drain_timeout: 10s
+directory:
+  backend: memory
+pools:
+  - name: fa
+    command: [$FAKEAPP, --port, "{port}"$args]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: $port-$((port + 49))
+    dir: $T/inst
+    events:
+      ready: "^WAITING_LOGIN$"
+      login: "^LOGIN (.+)$"
+      logout: "^LOGOUT$"
+EOC
+        cat
+    } >"$file"
+}
+
+# app PORT COMMAND: sends one command line to the fakeapp on PORT and prints
+# the first line of its answer (nothing when it closed first).
+app() {
+    timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 && printf "%s\n" "$2" >&3 &&
+        { IFS= read -r l <&3 && printf "%s\n" "$l"; } || true' _ "$1" "$2" 2>/dev/null
+}
+
+# idle_port LOG: the port of one instance that the log shows idle (ready,
+# no login, not stopping), or nothing.
+idle_port() {
+    awk '{ n = ""; for (i = 1; i <= NF; i++) if ($i ~ /^instance=/) n = substr($i, 10) }
+        n != "" && / starting pid=/ { for (i = 1; i <= NF; i++) if ($i ~ /^port=/) p[n] = substr($i, 6) }
+        n != "" && / ready ms=/ { idle[n] = 1 }
+        n != "" && (/ login user=/ || / stopping why=/ || / exited /) { delete idle[n] }
+        END { for (n in idle) { print p[n]; exit } }' "$1"
+}
+
+# pool_metric STATE: instances of pool fa in STATE (metrics on $MPORT).
+pool_metric() { metric airlock_pool_instances "pool=\"fa\",state=\"$1\"" "$MPORT"; }
+
+# metric_is NAME LABELS VALUE: true when the metric (on $MPORT) has VALUE.
+metric_is() { [ "$(metric "$1" "$2" "$MPORT")" = "$3" ]; }
+
+# settled N: pool fa has N idle instances and none starting (for wait_for).
+settled() { metric_is airlock_pool_instances 'pool="fa",state="idle"' "$1" &&
+    metric_is airlock_pool_instances 'pool="fa",state="starting"' 0; }
+
+# dir_sessions: the directory's session count (metrics on $MPORT).
+dir_sessions() { curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "airlock_dir_sessions" { print $2 }'; }
+
+# no_zombies PID: true when no child of PID is a zombie.
+no_zombies() { ! ps -o stat= --ppid "$1" | grep -q Z; }

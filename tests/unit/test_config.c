@@ -397,10 +397,11 @@ test_err_root(void **state)
     (void)state;
     expect_error("- relays\n", "airlock.yaml:1: expected a mapping of settings (threads, "
                                "log_level, metrics, drain_timeout, relays, routers, logs, "
-                               "log_sinks, directory, control), not a list");
+                               "log_sinks, directory, control, "
+                               "pools), not a list");
     expect_error("hello\n",
                  "airlock.yaml:1: expected a mapping of settings (threads, "
-                 "log_level, metrics, drain_timeout, relays, routers, logs, log_sinks, directory, control), not a single value");
+                 "log_level, metrics, drain_timeout, relays, routers, logs, log_sinks, directory, control, pools), not a single value");
     expect_error("relays:\n" RELAY_OK "---\n"
                  "relays:\n" RELAY_OK,
                  "airlock.yaml:5: expected a single YAML document; found another one");
@@ -1411,6 +1412,112 @@ test_err_routers(void **state)
 #undef ROUTER_HEAD
 }
 
+/* ---- pools: */
+
+#define POOL_HEAD                                                                                  \
+    "pools:\n"                                                                                     \
+    "  - name: grid\n"                                                                             \
+    "    command: [/usr/bin/app, --port, \"{port}\", --dir, \"{dir}\"]\n"                          \
+    "    endpoint: \"tcp:127.0.0.1:{port}\"\n"                                                     \
+    "    ports: 20000-20099\n"                                                                     \
+    "    dir: /var/lib/airlock/grid\n"
+#define POOL_EVENTS                                                                                \
+    "    events:\n"                                                                                \
+    "      ready: \"^WAITING_LOGIN$\"\n"                                                           \
+    "      login: \"^LOGIN (.+)$\"\n"
+
+static void
+test_pools(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    must_parse(POOL_HEAD POOL_EVENTS "      logout: \"^LOGOUT$\"\n"
+                                     "    launcher: [gramine-sgx]\n"
+                                     "    min_idle: 2\n"
+                                     "    max: 50\n"
+                                     "    max_idle: 4\n"
+                                     "    cooldown: 30s\n"
+                                     "    start_timeout: 10s\n"
+                                     "    restart_backoff: 100ms\n"
+                                     "    restart_backoff_max: 5s\n"
+                                     "    user: nobody\n"
+                                     "    provision:\n"
+                                     "      command: [fetch, \"{user}\", \"{dir}\"]\n"
+                                     "      timeout: 5s\n",
+               &cfg);
+    assert_int_equal(cfg.n_pools, 1);
+    const struct pool_conf *pc = &cfg.pools[0];
+    assert_string_equal(pc->name, "grid");
+    assert_int_equal(pc->command.n, 5);
+    assert_string_equal(pc->command.arg[2], "{port}");
+    assert_int_equal(pc->launcher.n, 1);
+    assert_int_equal(pc->port_min, 20000);
+    assert_int_equal(pool_conf_ports(pc), 100);
+    assert_int_equal(pc->min_idle, 2);
+    assert_int_equal(pc->max, 50);
+    assert_int_equal(pc->max_idle, 4);
+    assert_int_equal(pc->cooldown_ms, 30000);
+    assert_int_equal(pc->backoff_ms, 100);
+    assert_string_equal(pc->user, "nobody");
+    assert_string_equal(pc->logout, "^LOGOUT$");
+    assert_int_equal(pc->provision.command.n, 3);
+    assert_int_equal(pc->provision.timeout_ms, 5000);
+    assert_int_equal(pc->deprovision.command.n, 0);
+    config_free(&cfg);
+
+    /* defaults: max_idle follows min_idle */
+    must_parse(POOL_HEAD POOL_EVENTS, &cfg);
+    assert_int_equal(cfg.pools[0].min_idle, 1);
+    assert_int_equal(cfg.pools[0].max_idle, 1);
+    assert_int_equal(cfg.pools[0].max, 10);
+    assert_int_equal(cfg.pools[0].start_timeout_ms, 30000);
+    config_free(&cfg);
+}
+
+static void
+test_err_pools(void **state)
+{
+    (void)state;
+
+    expect_error("pools: []\n", "airlock.yaml:1: pools: expected a list of pools (each with "
+                                "command, endpoint, dir, events), not an empty list");
+    expect_error(POOL_HEAD "    events:\n      ready: \"(\"\n      login: \"(.+)\"\n",
+                 "airlock.yaml:8: pools[0].events.ready: expected a POSIX extended regular "
+                 "expression of 1-511 bytes: Unmatched ( or \\(");
+    expect_error(POOL_HEAD "    events:\n      ready: x\n      login: \"LOGIN .+\"\n",
+                 "airlock.yaml:9: pools[0].events.login: expected a capture group for the user, "
+                 "as in \"^LOGIN (.+)$\"");
+    expect_error(POOL_HEAD "    events:\n      login: \"(.+)\"\n",
+                 "airlock.yaml:8: pools[0].events.ready: missing: expected a POSIX extended "
+                 "regular expression of 1-511 bytes");
+    expect_error(POOL_HEAD POOL_EVENTS "    min_idle: 20\n    max: 5\n",
+                 "airlock.yaml:10: pools[0].min_idle: expected at most max (5)");
+    expect_error(POOL_HEAD POOL_EVENTS "    max: 500\n",
+                 "airlock.yaml:5: pools[0].ports: expected at least max (500) ports, not 100");
+    expect_error(POOL_HEAD POOL_EVENTS "    provision:\n      command: [x, \"{usr}\"]\n",
+                 "airlock.yaml:11: pools[0].provision.command[1]: unknown placeholder (expected "
+                 "{port}, {dir}, {instance} or {user})");
+    expect_error(POOL_HEAD POOL_EVENTS "    launcher: [\"{user}\"]\n",
+                 "airlock.yaml:10: pools[0].launcher[0]: {user} is known to hooks only");
+    expect_error("pools:\n  - command: [a]\n    endpoint: \"udp:127.0.0.1:{port}\"\n"
+                 "    ports: 1-99\n    dir: /x\n" POOL_EVENTS,
+                 "airlock.yaml:3: pools[0].endpoint: expected a stream endpoint (tcp, unix, "
+                 "vsock, hvsock), not udp");
+    expect_error("pools:\n  - command: [a]\n    endpoint: \"tcp:127.0.0.1:{port}\"\n"
+                 "    dir: /x\n" POOL_EVENTS,
+                 "airlock.yaml:2: pools[0].ports: missing: {port} is used; expected a port "
+                 "range FIRST-LAST (20000-20999), ports 1-65535");
+    expect_error(POOL_HEAD POOL_EVENTS "    ports: 9-3\n",
+                 "airlock.yaml:10: pools[0].ports: duplicate key; first set on line 5");
+    expect_error("pools:\n  - ports: 9-3\n", "airlock.yaml:2: pools[0].ports: expected a port "
+                                              "range FIRST-LAST (20000-20999), ports 1-65535");
+    expect_error("pools:\n  - endpoint: \"unix:{dir}/s\"\n    dir: /x\n" POOL_EVENTS,
+                 "airlock.yaml:2: pools[0].command: missing from pool 'pool1'");
+    expect_error("pools:\n  - dir: relative\n",
+                 "airlock.yaml:2: pools[0].dir: expected an absolute directory path");
+}
+
 int
 main(void)
 {
@@ -1452,6 +1559,8 @@ main(void)
         cmocka_unit_test(test_err_directory),
         cmocka_unit_test(test_routers),
         cmocka_unit_test(test_err_routers),
+        cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_err_pools),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

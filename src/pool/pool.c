@@ -1,0 +1,981 @@
+/* pool.c - see pool.h. */
+#include "pool/pool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "pool/rules.h"
+#include "pool/spawn.h"
+#include "pool/template.h"
+
+#define WIPE_DEPTH_MAX 64
+#define ARG_EXPANDED_MAX (CONF_ARG_MAX + CONF_FILE_PATH_MAX + DIR_KEY_MAX)
+
+enum inst_state {
+    INST_STARTING,       /* spawned; waiting for the ready line */
+    INST_IDLE,           /* ready for a user */
+    INST_PROVISIONING,   /* login seen; the provisioning hook runs */
+    INST_ACTIVE,         /* serving its user */
+    INST_STOPPING,       /* being stopped: SIGTERM, SIGKILL after stop_grace */
+    INST_DEPROVISIONING, /* gone; the deprovisioning hook stores the state back */
+    INST_STATE_COUNT
+};
+
+static const char *const state_names[INST_STATE_COUNT] = {
+    "starting", "idle", "provisioning", "active", "stopping", "deprovisioning",
+};
+
+/* Why an instance is stopped. */
+enum stop_why {
+    WHY_LOGOUT,
+    WHY_EXIT,
+    WHY_TRIM,
+    WHY_START_TIMEOUT,
+    WHY_HOOK,
+    WHY_BAD_LOGIN,
+    WHY_RECYCLE,
+    WHY_SHUTDOWN,
+};
+
+static const char *const why_names[] = {
+    "logout", "exit", "trim", "start_timeout", "hook_failed", "bad_login", "recycle", "shutdown",
+};
+
+enum hook_kind { HOOK_PROVISION, HOOK_DEPROVISION, HOOK_COUNT };
+static const char *const hook_names[HOOK_COUNT] = {"provision", "deprovision"};
+
+enum hook_fail { HF_EXIT, HF_TIMEOUT, HF_SPAWN, HF_COUNT };
+static const char *const hook_fail_names[HF_COUNT] = {"exit", "timeout", "spawn"};
+
+/* Upper bounds (seconds) of the time-to-ready histogram. */
+static const double ready_bounds[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+#define READY_BUCKETS (sizeof(ready_bounds) / sizeof(ready_bounds[0]))
+
+struct instance {
+    struct pool *pool;
+    struct instance *prev, *next;
+    char name[DIR_NAME_MAX];
+    char dir[CONF_FILE_PATH_MAX + DIR_NAME_MAX];
+    char port[8]; /* "" when the pool has no ports */
+    unsigned port_idx;
+    struct endpoint ep;
+    enum inst_state state;
+    enum stop_why why;
+    char user[DIR_KEY_MAX];
+    bool provisioned; /* the directory holds the user's state: store it back */
+    bool replace;     /* start a fresh instance in its place when gone */
+    bool sent_term;
+    struct proc proc, hook;
+    enum hook_kind hook_kind;
+    struct timer timer; /* start timeout, hook timeout or stop escalation */
+    uint64_t started;
+    uint64_t idle_since;
+    struct task reap;
+};
+
+struct pool_stats {
+    unsigned long long starts, restarts;
+    unsigned long long hook_failures[HOOK_COUNT][HF_COUNT];
+    unsigned long long ready_buckets[READY_BUCKETS];
+    unsigned long long ready_count, ready_sum_ms;
+};
+
+struct pool {
+    struct loop *loop;
+    struct dir *dir;
+    struct pool_conf conf;
+    struct rules rules;
+    bool run_as;
+    uid_t uid;
+    gid_t gid;
+    struct instance *head, *tail; /* oldest first */
+    size_t n[INST_STATE_COUNT];
+    size_t total;
+    unsigned pending; /* fresh instances owed for ones that went away */
+    unsigned backoff_ms;
+    uint64_t not_before; /* no start before this loop_now() */
+    unsigned long long seq;
+    bool *port_used; /* pool_conf_ports() entries */
+    unsigned n_ports;
+    bool stopping;
+    bool watching;
+    struct timer scale_timer;
+    struct task scale_task, free_task;
+    struct pool_stats stats;
+};
+
+static void scale_soon(struct pool *p);
+static void retire(struct instance *in, enum stop_why why, bool replace);
+
+/* ---- instance directories */
+
+/* Removes name in dfd and everything below it, never following a symlink
+ * (a link is removed, not what it points to). Returns 0 or -errno. */
+static int
+wipe_at(int dfd, const char *name, int depth)
+{
+    if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR || depth >= WIPE_DEPTH_MAX)
+        return -errno;
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        int r = wipe_at(fd, e->d_name, depth + 1);
+        if (r != 0 && rc == 0)
+            rc = r;
+    }
+    closedir(d);
+    if (unlinkat(dfd, name, AT_REMOVEDIR) != 0 && rc == 0)
+        rc = -errno;
+    return rc;
+}
+
+static int
+wipe(const struct pool *p, const char *name)
+{
+    int base = open(p->conf.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (base < 0)
+        return -errno;
+    int rc = wipe_at(base, name, 0);
+    close(base);
+    return rc;
+}
+
+/* A fresh, empty directory for in (mode 0700, owned by the run-as user). */
+static int
+make_dir(const struct instance *in)
+{
+    const struct pool *p = in->pool;
+    int rc = wipe(p, in->name);
+    if (rc != 0)
+        return rc;
+    int base = open(p->conf.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (base < 0)
+        return -errno;
+    if (mkdirat(base, in->name, 0700) != 0 || fchmodat(base, in->name, 0700, 0) != 0 ||
+        (p->run_as && fchownat(base, in->name, p->uid, p->gid, AT_SYMLINK_NOFOLLOW) != 0))
+        rc = -errno;
+    close(base);
+    return rc;
+}
+
+/* The provisioning hook runs as airlock's user: what it put into the
+ * directory (top level, links not followed) is handed to the run-as user. */
+static void
+give_entries(const struct instance *in)
+{
+    const struct pool *p = in->pool;
+    int fd = open(in->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *e;
+
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+            fchownat(fd, e->d_name, p->uid, p->gid, AT_SYMLINK_NOFOLLOW) != 0)
+            log_warn("pool=%s instance=%s: chown %s", p->conf.name, in->name, e->d_name);
+    closedir(d);
+}
+
+/* ---- states and reports */
+
+static void
+set_state(struct instance *in, enum inst_state st)
+{
+    struct pool *p = in->pool;
+
+    p->n[in->state]--;
+    p->n[st]++;
+    log_debug("pool=%s instance=%s state=%s", p->conf.name, in->name, state_names[st]);
+    in->state = st;
+    if (st == INST_IDLE)
+        in->idle_since = loop_now(p->loop);
+    scale_soon(p);
+}
+
+static void
+report(const struct instance *in, enum dir_state st)
+{
+    struct pool *p = in->pool;
+
+    if (p->dir == NULL)
+        return;
+    bool with_ep = st == DIR_STARTING || st == DIR_IDLE;
+    if (dir_report(p->dir, p->conf.name, in->name, st, with_ep ? &in->ep : NULL,
+                   st == DIR_ACTIVE ? in->user : NULL) != 0)
+        log_warnx("pool=%s instance=%s: cannot report %s to the directory: out of memory",
+                  p->conf.name, in->name, dir_state_name(st));
+}
+
+/* Expands the words of a (launcher, command) into argv, backed by store. */
+static int
+expand_argv(const struct instance *in, const struct argv_conf *const *parts, size_t n_parts,
+            char (*store)[ARG_EXPANDED_MAX], char **argv)
+{
+    struct tmpl_vars tv = {.port = in->port,
+                           .dir = in->dir,
+                           .instance = in->name,
+                           .user = in->user[0] ? in->user : NULL};
+    size_t k = 0;
+    const char *why = NULL;
+
+    for (size_t j = 0; j < n_parts; j++)
+        for (size_t i = 0; i < parts[j]->n; i++, k++)
+            if (tmpl_expand(parts[j]->arg[i], &tv, store[k], ARG_EXPANDED_MAX, &why) != 0) {
+                log_warnx("pool=%s instance=%s: %s: %s", in->pool->conf.name, in->name,
+                          parts[j]->arg[i], why);
+                return -EINVAL;
+            }
+    for (size_t i = 0; i < k; i++)
+        argv[i] = store[i];
+    argv[k] = NULL;
+    return 0;
+}
+
+/* ---- output lines and events */
+
+/* One line of an instance or hook in the log: printable ASCII only. */
+static void
+log_line(const struct instance *in, const char *what, const char *line, bool cut)
+{
+    char shown[PROC_LINE_MAX + 1];
+    size_t i;
+
+    for (i = 0; line[i] != '\0' && i < PROC_LINE_MAX; i++)
+        shown[i] = line[i] >= 0x20 && line[i] < 0x7f ? line[i] : '?';
+    shown[i] = '\0';
+    log_info("pool=%s instance=%s %s: %s%s", in->pool->conf.name, in->name, what, shown,
+             cut ? " [cut]" : "");
+}
+
+static void hook_run(struct instance *in, enum hook_kind kind);
+
+static void
+on_ready(struct instance *in)
+{
+    struct pool *p = in->pool;
+
+    if (in->state != INST_STARTING)
+        return;
+    timer_stop(p->loop, &in->timer);
+    uint64_t ms = loop_now(p->loop) - in->started;
+    p->stats.ready_count++;
+    p->stats.ready_sum_ms += ms;
+    for (size_t b = 0; b < READY_BUCKETS; b++)
+        if ((double)ms / 1000.0 <= ready_bounds[b])
+            p->stats.ready_buckets[b]++;
+    p->backoff_ms = 0; /* a start that works ends the backoff */
+    set_state(in, INST_IDLE);
+    log_info("pool=%s instance=%s ready ms=%llu", p->conf.name, in->name, (unsigned long long)ms);
+    report(in, DIR_IDLE);
+}
+
+static void
+on_login(struct instance *in, const char *user)
+{
+    struct pool *p = in->pool;
+
+    if (in->state != INST_IDLE && in->state != INST_STARTING) {
+        log_warnx("pool=%s instance=%s: login line while %s: ignored", p->conf.name, in->name,
+                  state_names[in->state]);
+        return;
+    }
+    timer_stop(p->loop, &in->timer);
+    snprintf(in->user, sizeof(in->user), "%s", user);
+    set_state(in, INST_PROVISIONING);
+    log_info("pool=%s instance=%s login user=%s", p->conf.name, in->name, in->user);
+    report(in, DIR_ACTIVE);
+    if (p->conf.provision.command.n > 0) {
+        hook_run(in, HOOK_PROVISION);
+    } else {
+        in->provisioned = true;
+        set_state(in, INST_ACTIVE);
+    }
+}
+
+static void
+instance_line(struct proc *pr, const char *line, bool cut)
+{
+    struct instance *in = pr->data;
+    char user[DIR_KEY_MAX];
+
+    log_line(in, "out", line, cut);
+    if (in->state == INST_STOPPING || in->state == INST_DEPROVISIONING)
+        return;
+    switch (rules_match(&in->pool->rules, line, user, sizeof(user))) {
+    case RULE_READY:
+        on_ready(in);
+        break;
+    case RULE_LOGIN:
+        on_login(in, user);
+        break;
+    case RULE_BAD_LOGIN:
+        log_warnx("pool=%s instance=%s: login line without a valid user: stopped",
+                  in->pool->conf.name, in->name);
+        retire(in, WHY_BAD_LOGIN, true);
+        break;
+    case RULE_LOGOUT:
+        if (in->state == INST_ACTIVE || in->state == INST_PROVISIONING)
+            retire(in, WHY_LOGOUT, true);
+        break;
+    case RULE_NONE:
+        break;
+    }
+}
+
+/* ---- the end of an instance */
+
+/* A start failed: the next one waits twice as long as the last wait
+ * (restart_backoff first, restart_backoff_max at most). */
+static void
+backoff(struct pool *p)
+{
+    p->backoff_ms = p->backoff_ms == 0 ? p->conf.backoff_ms : p->backoff_ms * 2;
+    if (p->backoff_ms > p->conf.backoff_max_ms)
+        p->backoff_ms = p->conf.backoff_max_ms;
+    p->not_before = loop_now(p->loop) + p->backoff_ms;
+    log_info("pool=%s restart backoff ms=%u", p->conf.name, p->backoff_ms);
+}
+
+static void
+instance_reap(struct task *t)
+{
+    free(t->data);
+}
+
+/* The process and hooks are gone: wipe, forget, make room for a fresh one. */
+static void
+instance_done(struct instance *in)
+{
+    struct pool *p = in->pool;
+    int rc;
+
+    timer_stop(p->loop, &in->timer);
+    proc_close(&in->proc);
+    proc_close(&in->hook);
+    if ((rc = wipe(p, in->name)) != 0)
+        log_warnx("pool=%s instance=%s: cannot wipe %s: %s", p->conf.name, in->name, in->dir,
+                  strerror(-rc));
+    report(in, DIR_STOPPED);
+    log_info("pool=%s instance=%s stopped why=%s", p->conf.name, in->name, why_names[in->why]);
+    if (in->replace && !p->stopping)
+        p->pending++;
+    if (in->port[0] != '\0')
+        p->port_used[in->port_idx] = false;
+    p->n[in->state]--;
+    p->total--;
+    if (in->prev != NULL)
+        in->prev->next = in->next;
+    else
+        p->head = in->next;
+    if (in->next != NULL)
+        in->next->prev = in->prev;
+    else
+        p->tail = in->prev;
+    loop_defer(p->loop, &in->reap, instance_reap, in);
+    scale_soon(p);
+}
+
+/* The process is gone (reaped): store the state back when there is one. */
+static void
+instance_gone(struct instance *in)
+{
+    struct pool *p = in->pool;
+
+    timer_stop(p->loop, &in->timer);
+    proc_close(&in->hook); /* a provisioning hook still running: the user was never served */
+    if (in->provisioned && p->conf.deprovision.command.n > 0) {
+        set_state(in, INST_DEPROVISIONING);
+        hook_run(in, HOOK_DEPROVISION);
+        return;
+    }
+    instance_done(in);
+}
+
+static void
+instance_exit(struct proc *pr, int status)
+{
+    struct instance *in = pr->data;
+    struct pool *p = in->pool;
+
+    if (in->state != INST_STOPPING) {
+        /* an exit nobody asked for: a crash, or the end of a session
+         * without a logout line */
+        bool session = in->state == INST_ACTIVE || in->state == INST_PROVISIONING;
+        in->why = WHY_EXIT;
+        in->replace = session; /* else min_idle brings a fresh one, after the backoff */
+        if (session)
+            report(in, DIR_DRAINING);
+        else
+            backoff(p);
+        set_state(in, INST_STOPPING);
+    }
+    if (WIFSIGNALED(status))
+        log_info("pool=%s instance=%s exited signal=%d", p->conf.name, in->name, WTERMSIG(status));
+    else
+        log_info("pool=%s instance=%s exited status=%d", p->conf.name, in->name,
+                 WEXITSTATUS(status));
+    instance_gone(in);
+}
+
+static void
+instance_timer(struct timer *t)
+{
+    struct instance *in = t->data;
+    struct pool *p = in->pool;
+
+    switch (in->state) {
+    case INST_STARTING:
+        log_warnx("pool=%s instance=%s: not ready within %u ms: killed", p->conf.name, in->name,
+                  p->conf.start_timeout_ms);
+        backoff(p); /* before retire(): it lets autoscaling start the next one */
+        retire(in, WHY_START_TIMEOUT, false);
+        break;
+    case INST_PROVISIONING:
+    case INST_DEPROVISIONING:
+        proc_close(&in->hook);
+        p->stats.hook_failures[in->hook_kind][HF_TIMEOUT]++;
+        log_warnx("pool=%s instance=%s hook=%s failed reason=timeout ms=%u", p->conf.name, in->name,
+                  hook_names[in->hook_kind],
+                  in->hook_kind == HOOK_PROVISION ? p->conf.provision.timeout_ms
+                                                  : p->conf.deprovision.timeout_ms);
+        if (in->state == INST_PROVISIONING)
+            retire(in, WHY_HOOK, true);
+        else
+            instance_done(in);
+        break;
+    case INST_STOPPING:
+        if (!in->sent_term) {
+            in->sent_term = true;
+            proc_signal(&in->proc, SIGTERM);
+        } else {
+            proc_signal(&in->proc, SIGKILL);
+        }
+        timer_start(p->loop, &in->timer, p->conf.stop_grace_ms, instance_timer, in);
+        break;
+    case INST_IDLE:
+    case INST_ACTIVE:
+    case INST_STATE_COUNT:
+        break;
+    }
+}
+
+/* Stops in for why: its session (if any) ends in the directory now; the
+ * process gets SIGTERM (after stop_grace on a logout, so that it can exit
+ * by itself) and SIGKILL stop_grace later, or SIGKILL at once when it must
+ * not go on (a failed hook, a bad login, a start timeout). */
+static void
+retire(struct instance *in, enum stop_why why, bool replace)
+{
+    struct pool *p = in->pool;
+
+    if (in->state == INST_STOPPING || in->state == INST_DEPROVISIONING)
+        return;
+    if (in->state == INST_ACTIVE || in->state == INST_PROVISIONING)
+        report(in, DIR_DRAINING);
+    if (in->state == INST_PROVISIONING) { /* its state never arrived: nothing to store back */
+        proc_close(&in->hook);
+        in->provisioned = false;
+    }
+    in->why = why;
+    in->replace = replace;
+    set_state(in, INST_STOPPING);
+    log_info("pool=%s instance=%s stopping why=%s", p->conf.name, in->name, why_names[why]);
+    if (why == WHY_HOOK || why == WHY_BAD_LOGIN || why == WHY_START_TIMEOUT) {
+        in->sent_term = true;
+        proc_signal(&in->proc, SIGKILL);
+    } else if (why != WHY_LOGOUT) {
+        in->sent_term = true;
+        proc_signal(&in->proc, SIGTERM);
+    }
+    timer_start(p->loop, &in->timer, p->conf.stop_grace_ms, instance_timer, in);
+}
+
+/* ---- hooks */
+
+static void
+hook_line(struct proc *pr, const char *line, bool cut)
+{
+    struct instance *in = pr->data;
+
+    log_line(in, hook_names[in->hook_kind], line, cut);
+}
+
+static void
+hook_failed(struct instance *in, enum hook_fail why)
+{
+    struct pool *p = in->pool;
+
+    p->stats.hook_failures[in->hook_kind][why]++;
+    log_warnx("pool=%s instance=%s hook=%s failed reason=%s", p->conf.name, in->name,
+              hook_names[in->hook_kind], hook_fail_names[why]);
+    if (in->hook_kind == HOOK_PROVISION)
+        retire(in, WHY_HOOK, true);
+    else
+        instance_done(in);
+}
+
+static void
+hook_exit(struct proc *pr, int status)
+{
+    struct instance *in = pr->data;
+    struct pool *p = in->pool;
+
+    timer_stop(p->loop, &in->timer);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        hook_failed(in, HF_EXIT);
+        return;
+    }
+    log_info("pool=%s instance=%s hook=%s ok", p->conf.name, in->name, hook_names[in->hook_kind]);
+    if (in->hook_kind == HOOK_PROVISION) {
+        if (p->run_as)
+            give_entries(in);
+        in->provisioned = true;
+        set_state(in, INST_ACTIVE);
+    } else {
+        instance_done(in);
+    }
+}
+
+static void
+hook_run(struct instance *in, enum hook_kind kind)
+{
+    struct pool *p = in->pool;
+    const struct hook_conf *hc = kind == HOOK_PROVISION ? &p->conf.provision : &p->conf.deprovision;
+    const struct argv_conf *parts[] = {&hc->command};
+    static char store[CONF_ARGV_MAX][ARG_EXPANDED_MAX];
+    char *argv[CONF_ARGV_MAX + 1];
+    struct proc_opts o = {.cwd = in->dir};
+    int rc;
+
+    in->hook_kind = kind;
+    if (expand_argv(in, parts, 1, store, argv) != 0) {
+        hook_failed(in, HF_SPAWN);
+        return;
+    }
+    if ((rc = proc_spawn(&in->hook, p->loop, argv, &o, hook_line, hook_exit, in)) != 0) {
+        log_warnx("pool=%s instance=%s hook=%s: cannot start: %s", p->conf.name, in->name,
+                  hook_names[kind], strerror(-rc));
+        hook_failed(in, HF_SPAWN);
+        return;
+    }
+    timer_start(p->loop, &in->timer, hc->timeout_ms, instance_timer, in);
+}
+
+/* ---- starting instances */
+
+static int
+take_port(struct pool *p, struct instance *in)
+{
+    if (p->n_ports == 0)
+        return 0;
+    for (unsigned i = 0; i < p->n_ports; i++) {
+        if (p->port_used[i])
+            continue;
+        p->port_used[i] = true;
+        in->port_idx = i;
+        snprintf(in->port, sizeof(in->port), "%u", p->conf.port_min + i);
+        return 0;
+    }
+    return -EADDRINUSE;
+}
+
+/* Starts one instance. Returns 0, or -errno (then it counts as a failed
+ * start, for the backoff). */
+static int
+instance_start(struct pool *p)
+{
+    struct instance *in = calloc(1, sizeof(*in));
+    static char store[2 * CONF_ARGV_MAX][ARG_EXPANDED_MAX];
+    char *argv[2 * CONF_ARGV_MAX + 1];
+    char ep[ARG_EXPANDED_MAX];
+    const struct argv_conf *parts[] = {&p->conf.launcher, &p->conf.command};
+    const char *why = NULL;
+    int rc;
+
+    if (in == NULL)
+        return -ENOMEM;
+    in->pool = p;
+    in->hook.pidfd = in->hook.out_fd = in->proc.pidfd = in->proc.out_fd = -1;
+    char name[CONF_NAME_MAX + 24];
+    snprintf(name, sizeof(name), "%s-%llu", p->conf.name, ++p->seq);
+    if (strlen(name) >= sizeof(in->name)) { /* POOL_NAME_MAX keeps it short */
+        free(in);
+        return -ENAMETOOLONG;
+    }
+    memcpy(in->name, name, strlen(name) + 1);
+    snprintf(in->dir, sizeof(in->dir), "%s/%s", p->conf.dir, in->name);
+    if ((rc = take_port(p, in)) != 0)
+        goto fail;
+    struct tmpl_vars tv = {.port = in->port, .dir = in->dir, .instance = in->name};
+    if (tmpl_expand(p->conf.endpoint, &tv, ep, sizeof(ep), &why) != 0 ||
+        endpoint_parse(ep, &in->ep, &why) != PARSE_OK) {
+        log_warnx("pool=%s instance=%s: endpoint %s: %s", p->conf.name, in->name, ep, why);
+        rc = -EINVAL;
+        goto fail;
+    }
+    if ((rc = expand_argv(in, parts, 2, store, argv)) != 0)
+        goto fail;
+    if ((rc = make_dir(in)) != 0) {
+        log_warnx("pool=%s instance=%s: cannot make %s: %s", p->conf.name, in->name, in->dir,
+                  strerror(-rc));
+        goto fail;
+    }
+    struct proc_opts o = {.cwd = in->dir, .uid = p->uid, .gid = p->gid, .run_as = p->run_as};
+    if ((rc = proc_spawn(&in->proc, p->loop, argv, &o, instance_line, instance_exit, in)) != 0) {
+        log_warnx("pool=%s instance=%s: cannot start: %s", p->conf.name, in->name, strerror(-rc));
+        wipe(p, in->name);
+        goto fail;
+    }
+    in->started = loop_now(p->loop);
+    in->state = INST_STARTING;
+    p->n[INST_STARTING]++;
+    p->total++;
+    in->prev = p->tail;
+    if (p->tail != NULL)
+        p->tail->next = in;
+    else
+        p->head = in;
+    p->tail = in;
+    p->stats.starts++;
+    if (p->backoff_ms > 0)
+        p->stats.restarts++;
+    log_info("pool=%s instance=%s starting pid=%d port=%s", p->conf.name, in->name,
+             (int)in->proc.pid, in->port[0] ? in->port : "-");
+    report(in, DIR_STARTING);
+    timer_start(p->loop, &in->timer, p->conf.start_timeout_ms, instance_timer, in);
+    return 0;
+
+fail:
+    if (in->port[0] != '\0')
+        p->port_used[in->port_idx] = false;
+    free(in);
+    return rc;
+}
+
+/* ---- autoscaling */
+
+static void
+scale_timer(struct timer *t)
+{
+    scale_soon(t->data);
+}
+
+static void
+scale(struct pool *p)
+{
+    uint64_t now = loop_now(p->loop), due = 0;
+
+    if (p->stopping)
+        return;
+    size_t ready = p->n[INST_STARTING] + p->n[INST_IDLE];
+    size_t need = p->conf.min_idle > ready ? p->conf.min_idle - ready : 0;
+    if (p->pending > need)
+        need = p->pending;
+    while (need > 0 && p->total < p->conf.max) {
+        if (now < p->not_before) {
+            due = p->not_before;
+            break;
+        }
+        if (instance_start(p) != 0) {
+            backoff(p);
+            due = p->not_before;
+            break;
+        }
+        need--;
+        if (p->pending > 0)
+            p->pending--;
+    }
+    if (p->total >= p->conf.max)
+        p->pending = 0; /* at max: only min_idle is owed */
+
+    /* trim: idle instances above max_idle once idle for cooldown; above
+     * max (after a resize) at once */
+    size_t excess = p->n[INST_IDLE] > p->conf.max_idle ? p->n[INST_IDLE] - p->conf.max_idle : 0;
+    size_t live = p->total - p->n[INST_STOPPING] - p->n[INST_DEPROVISIONING];
+    size_t over = live > p->conf.max ? live - p->conf.max : 0;
+    for (struct instance *in = p->head, *next; in != NULL && (excess > 0 || over > 0); in = next) {
+        next = in->next;
+        if (in->state != INST_IDLE)
+            continue;
+        uint64_t at = in->idle_since + p->conf.cooldown_ms;
+        if (over > 0 || at <= now) {
+            retire(in, WHY_TRIM, false);
+            over -= over > 0;
+            excess -= excess > 0;
+        } else if (due == 0 || at < due) {
+            due = at;
+        }
+    }
+    if (due != 0)
+        timer_start(p->loop, &p->scale_timer, due > now ? due - now : 0, scale_timer, p);
+}
+
+static void
+scale_task(struct task *t)
+{
+    scale(t->data);
+}
+
+/* Autoscaling runs after the current batch of events, once however many
+ * states changed in it. */
+static void
+scale_soon(struct pool *p)
+{
+    loop_defer(p->loop, &p->scale_task, scale_task, p);
+}
+
+/* ---- the directory's changes */
+
+static void
+watched(void *arg, const struct dir_instance *di)
+{
+    struct pool *p = arg;
+
+    if (di->state != DIR_DRAINING)
+        return; /* a reservation that went back: the instance is idle anyway */
+    for (struct instance *in = p->head; in != NULL; in = in->next) {
+        if (strcmp(in->name, di->name) != 0)
+            continue;
+        if (in->state == INST_IDLE || in->state == INST_PROVISIONING || in->state == INST_ACTIVE) {
+            log_info("pool=%s instance=%s: drained by the directory", p->conf.name, in->name);
+            retire(in, WHY_RECYCLE, true);
+        }
+        return;
+    }
+}
+
+/* ---- the pool */
+
+static int
+apply_user(struct pool *p, const struct pool_conf *pc)
+{
+    p->run_as = false;
+    if (pc->user[0] == '\0')
+        return 0;
+    struct passwd *pw = getpwnam(pc->user);
+    if (pw == NULL)
+        return -ENOENT;
+    p->uid = pw->pw_uid;
+    p->gid = pw->pw_gid;
+    p->run_as = true;
+    return 0;
+}
+
+struct pool *
+pool_new(struct loop *loop, struct dir *d, const struct pool_conf *pc, int *err)
+{
+    struct pool *p = calloc(1, sizeof(*p));
+    int rc = -ENOMEM;
+
+    if (p == NULL)
+        goto fail;
+    p->loop = loop;
+    p->dir = d;
+    p->conf = *pc;
+    p->n_ports = pool_conf_ports(pc);
+    if ((p->port_used = calloc(p->n_ports ? p->n_ports : 1, sizeof(bool))) == NULL)
+        goto fail;
+    if ((rc = rules_compile(&p->rules, pc)) != 0)
+        goto fail;
+    if ((rc = apply_user(p, pc)) != 0) {
+        log_warnx("pool=%s: no such user: %s", pc->name, pc->user);
+        goto fail;
+    }
+    /* 0711: a run-as user may pass through to its own directory (0700),
+     * but not list the others */
+    if (mkdir(pc->dir, 0711) != 0 && errno != EEXIST) {
+        rc = -errno;
+        log_warn("pool=%s: cannot make %s", pc->name, pc->dir);
+        goto fail;
+    }
+    if (d != NULL && (rc = dir_watch(d, pc->name, loop, watched, p)) != 0) {
+        log_warnx("pool=%s: cannot watch the directory: %s", pc->name, strerror(-rc));
+        goto fail;
+    }
+    p->watching = d != NULL;
+    log_info("pool=%s min_idle=%u max=%u max_idle=%u dir=%s", pc->name, pc->min_idle, pc->max,
+             pc->max_idle, pc->dir);
+    scale_soon(p);
+    return p;
+
+fail:
+    if (p != NULL) {
+        rules_free(&p->rules);
+        free(p->port_used);
+    }
+    free(p);
+    *err = rc;
+    return NULL;
+}
+
+void
+pool_reconfigure(struct pool *p, const struct pool_conf *pc)
+{
+    struct rules r;
+
+    if (memcmp(&p->conf, pc, sizeof(*pc)) == 0)
+        return;
+    if (pool_conf_ports(pc) != p->n_ports || pc->port_min != p->conf.port_min) {
+        /* instances on the old ports keep them until they go */
+        bool *used = calloc(pool_conf_ports(pc) ? pool_conf_ports(pc) : 1, sizeof(bool));
+        if (used == NULL) {
+            log_warnx("pool=%s: reload: out of memory, keeping the running settings", p->conf.name);
+            return;
+        }
+        for (struct instance *in = p->head; in != NULL; in = in->next) {
+            unsigned port = (unsigned)atoi(in->port);
+            if (in->port[0] == '\0' || port < pc->port_min || port > pc->port_max) {
+                in->port[0] = '\0'; /* not in the new range: never reused */
+                continue;
+            }
+            in->port_idx = port - pc->port_min;
+            used[in->port_idx] = true;
+        }
+        free(p->port_used);
+        p->port_used = used;
+        p->n_ports = pool_conf_ports(pc);
+    }
+    if (rules_compile(&r, pc) == 0) {
+        rules_free(&p->rules);
+        p->rules = r;
+    }
+    if (apply_user(p, pc) != 0)
+        log_warnx("pool=%s: no such user: %s; new instances run as airlock's user", pc->name,
+                  pc->user);
+    p->conf = *pc;
+    log_info("pool=%s reconfigured min_idle=%u max=%u max_idle=%u", pc->name, pc->min_idle, pc->max,
+             pc->max_idle);
+    scale_soon(p);
+}
+
+void
+pool_stop(struct pool *p)
+{
+    if (p == NULL || p->stopping)
+        return;
+    p->stopping = true;
+    p->pending = 0;
+    timer_stop(p->loop, &p->scale_timer);
+    for (struct instance *in = p->head, *next; in != NULL; in = next) {
+        next = in->next;
+        retire(in, WHY_SHUTDOWN, false);
+    }
+}
+
+size_t
+pool_busy(const struct pool *p)
+{
+    return p->total;
+}
+
+const struct pool_conf *
+pool_conf(const struct pool *p)
+{
+    return &p->conf;
+}
+
+static void
+pool_reap(struct task *t)
+{
+    free(t->data);
+}
+
+void
+pool_free(struct pool *p)
+{
+    if (p == NULL)
+        return;
+    p->stopping = true;
+    if (p->watching)
+        dir_unwatch(p->dir, p->conf.name);
+    timer_stop(p->loop, &p->scale_timer);
+    while (p->head != NULL) {
+        struct instance *in = p->head;
+        bool session = in->state == INST_ACTIVE || in->state == INST_PROVISIONING;
+        proc_close(&in->proc);
+        proc_close(&in->hook);
+        if (session)
+            report(in, DIR_DRAINING);
+        in->why = WHY_SHUTDOWN;
+        instance_done(in);
+    }
+    rules_free(&p->rules);
+    free(p->port_used);
+    p->port_used = NULL;
+    /* after the instances' and the scale task: they run first */
+    loop_defer(p->loop, &p->free_task, pool_reap, p);
+}
+
+void
+pool_metrics(struct strbuf *out, struct pool *const *pools, size_t n)
+{
+    strbuf_printf(out, "# HELP airlock_pool_instances Instances of each pool, by state.\n"
+                       "# TYPE airlock_pool_instances gauge\n");
+    for (size_t i = 0; i < n; i++)
+        for (int s = 0; s < INST_STATE_COUNT; s++)
+            strbuf_printf(out, "airlock_pool_instances{pool=\"%s\",state=\"%s\"} %zu\n",
+                          pools[i]->conf.name, state_names[s], pools[i]->n[s]);
+    strbuf_printf(out, "# HELP airlock_pool_starts_total Instances started.\n"
+                       "# TYPE airlock_pool_starts_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        strbuf_printf(out, "airlock_pool_starts_total{pool=\"%s\"} %llu\n", pools[i]->conf.name,
+                      pools[i]->stats.starts);
+    strbuf_printf(out, "# HELP airlock_pool_restarts_total Instances started after a failed "
+                       "start or a crash (with backoff).\n"
+                       "# TYPE airlock_pool_restarts_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        strbuf_printf(out, "airlock_pool_restarts_total{pool=\"%s\"} %llu\n", pools[i]->conf.name,
+                      pools[i]->stats.restarts);
+    strbuf_printf(out, "# HELP airlock_pool_hook_failures_total Hooks that failed, by hook and "
+                       "reason.\n# TYPE airlock_pool_hook_failures_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        for (int h = 0; h < HOOK_COUNT; h++)
+            for (int r = 0; r < HF_COUNT; r++)
+                strbuf_printf(out,
+                              "airlock_pool_hook_failures_total{pool=\"%s\",hook=\"%s\","
+                              "reason=\"%s\"} %llu\n",
+                              pools[i]->conf.name, hook_names[h], hook_fail_names[r],
+                              pools[i]->stats.hook_failures[h][r]);
+    strbuf_printf(out, "# HELP airlock_pool_ready_seconds Time from start to the ready line.\n"
+                       "# TYPE airlock_pool_ready_seconds histogram\n");
+    for (size_t i = 0; i < n; i++) {
+        const struct pool_stats *st = &pools[i]->stats;
+        for (size_t b = 0; b < READY_BUCKETS; b++)
+            strbuf_printf(out, "airlock_pool_ready_seconds_bucket{pool=\"%s\",le=\"%g\"} %llu\n",
+                          pools[i]->conf.name, ready_bounds[b], st->ready_buckets[b]);
+        strbuf_printf(out,
+                      "airlock_pool_ready_seconds_bucket{pool=\"%s\",le=\"+Inf\"} %llu\n"
+                      "airlock_pool_ready_seconds_sum{pool=\"%s\"} %.3f\n"
+                      "airlock_pool_ready_seconds_count{pool=\"%s\"} %llu\n",
+                      pools[i]->conf.name, st->ready_count, pools[i]->conf.name,
+                      (double)st->ready_sum_ms / 1000.0, pools[i]->conf.name, st->ready_count);
+    }
+}

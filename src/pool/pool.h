@@ -1,0 +1,64 @@
+/* pool.h - the supervisor of one pool of standby instances (docs/pool.md).
+ *
+ * Each instance is a process started from the pool's command template in
+ * its own process group and fresh working directory (mode 0700). Its state:
+ *
+ *   starting --ready line--> idle --login line--> provisioning --hook ok-->
+ *   active --logout line / exit--> stopping --> deprovisioning --> (gone)
+ *
+ * Any failure (a start timeout, a crash, a hook that fails or times out, a
+ * bad login line) goes to stopping at once; the deprovisioning hook runs
+ * only for a session whose provisioning hook succeeded. Once gone, the
+ * directory is wiped, DIR_STOPPED is reported and a fresh process takes
+ * the place of an instance that served a session or failed. Autoscaling
+ * keeps min_idle instances starting or idle, never more than max in total,
+ * and trims idle ones above max_idle after cooldown. Starts that fail back
+ * off exponentially. Every state change is reported to the directory.
+ *
+ * Everything runs on the loop given to pool_new(), never blocking it
+ * (except the recursive wipe of an instance directory, which is small). */
+#ifndef AIRLOCK_POOL_POOL_H
+#define AIRLOCK_POOL_POOL_H
+
+#include <stddef.h>
+
+#include "cli/config.h"
+#include "core/loop.h"
+#include "core/strbuf.h"
+#include "dir/dir.h"
+
+struct pool;
+
+/* Starts a pool as pc says on loop, reporting to d (NULL: no directory).
+ * Creates pc->dir (mode 0711: passable, not listable) when missing and
+ * resolves pc->user. Returns
+ * the pool, or NULL with *err = -errno (-ENOENT: no such user). Free with
+ * pool_free(). */
+struct pool *pool_new(struct loop *loop, struct dir *d, const struct pool_conf *pc, int *err);
+
+/* Applies pc (same name) to p: sizes, timeouts, backoff and hooks take
+ * effect at once, the command, endpoint, ports, events and user for
+ * instances started from now on. No instance with a session is stopped. */
+void pool_reconfigure(struct pool *p, const struct pool_conf *pc);
+
+/* Stops every instance (SIGTERM, SIGKILL after stop_grace) and starts no
+ * more; the deprovisioning hooks of sessions still run. */
+void pool_stop(struct pool *p);
+
+/* Returns how many instances p still has (running or being torn down). */
+size_t pool_busy(const struct pool *p);
+
+/* Returns p's configuration. */
+const struct pool_conf *pool_conf(const struct pool *p);
+
+/* Kills whatever is left (SIGKILL to each process group, reaped at once),
+ * wipes the directories and frees p; NULL is harmless. Deferred work
+ * of p may still be queued on the loop: run the loop once more before
+ * freeing it. */
+void pool_free(struct pool *p);
+
+/* Appends the Prometheus text of the n pools (instances by state, starts,
+ * restarts, hook failures, time to ready) to out. */
+void pool_metrics(struct strbuf *out, struct pool *const *pools, size_t n);
+
+#endif

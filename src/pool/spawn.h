@@ -1,0 +1,69 @@
+/* spawn.h - child processes of the pool (instances and hooks) on a loop.
+ *
+ * A proc runs in its own session and process group (setsid), in its own
+ * working directory, with stdin on /dev/null and stdout and stderr on one
+ * pipe whose lines come back through on_line (bounded length; a flood is
+ * read in bounded slices per loop turn). It inherits no other fd
+ * (close_range), default signal dispositions and an empty signal mask, and
+ * optionally runs as another user. Its exit comes back once through on_exit
+ * (a pidfd on the loop; the pool is the only reaper, so no zombie stays). */
+#ifndef AIRLOCK_POOL_SPAWN_H
+#define AIRLOCK_POOL_SPAWN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/loop.h"
+#include "proto/lines.h"
+
+#define PROC_LINE_MAX 4096 /* longer output lines are cut */
+
+enum proc_state { PROC_IDLE, PROC_RUNNING, PROC_EXITED };
+
+struct proc;
+
+/* line: NUL-terminated (cut: it was longer than PROC_LINE_MAX). */
+typedef void (*proc_line_cb)(struct proc *p, const char *line, bool cut);
+/* status: as from waitpid(). The callback may proc_close() or reuse p. */
+typedef void (*proc_exit_cb)(struct proc *p, int status);
+
+struct proc {
+    struct loop *loop;
+    enum proc_state state;
+    pid_t pid;
+    int pidfd, out_fd;
+    struct io pid_io, out_io;
+    struct task more; /* output left to read after a bounded slice */
+    struct line_split ls;
+    uint8_t linebuf[PROC_LINE_MAX + 1];
+    proc_line_cb on_line;
+    proc_exit_cb on_exit;
+    void *data;
+};
+
+/* How to start one. */
+struct proc_opts {
+    const char *cwd; /* required */
+    uid_t uid;       /* run_as: setgroups/setgid/setuid to these */
+    gid_t gid;
+    bool run_as;
+};
+
+/* Starts argv (argv[0] looked up in PATH) as described above; p must be
+ * zeroed or closed. on_line may be NULL (lines are dropped). Returns 0 or
+ * -errno (nothing to close then). A failed exec shows as exit status 127
+ * with a line saying why. */
+int proc_spawn(struct proc *p, struct loop *loop, char *const argv[], const struct proc_opts *o,
+               proc_line_cb on_line, proc_exit_cb on_exit, void *data);
+
+/* Sends sig to p's whole process group; harmless when it is not running. */
+void proc_signal(struct proc *p, int sig);
+
+/* Idempotent close: a running process group is killed (SIGKILL) and reaped
+ * at once, without on_exit; the fds are closed. A slice of output reading
+ * may still be queued on the loop (it then finds nothing to do): free the
+ * memory of p only from a task deferred after this call. */
+void proc_close(struct proc *p);
+
+#endif

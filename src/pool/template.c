@@ -1,0 +1,119 @@
+/* template.c - see template.h. */
+#include "pool/template.h"
+
+#include <errno.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    enum tmpl_var var;
+} placeholders[] = {
+    {"{port}", TMPL_PORT},
+    {"{dir}", TMPL_DIR},
+    {"{instance}", TMPL_INSTANCE},
+    {"{user}", TMPL_USER},
+};
+
+#define N_PLACEHOLDERS (sizeof(placeholders) / sizeof(placeholders[0]))
+
+static const char *
+value_of(const struct tmpl_vars *v, enum tmpl_var var)
+{
+    switch (var) {
+    case TMPL_PORT:
+        return v->port;
+    case TMPL_DIR:
+        return v->dir;
+    case TMPL_INSTANCE:
+        return v->instance;
+    case TMPL_USER:
+        return v->user;
+    }
+    return NULL;
+}
+
+/* The one scanner behind every function here: out may be NULL (check only);
+ * *uses collects the placeholders seen. */
+static int
+scan(const char *tmpl, const struct tmpl_vars *v, char *out, size_t outlen, unsigned *uses,
+     const char **why)
+{
+    size_t n = 0;
+
+    for (const char *p = tmpl; *p != '\0';) {
+        const char *val = NULL;
+        size_t skip = 1, len = 1;
+
+        if (*p == '{') {
+            size_t k;
+            for (k = 0; k < N_PLACEHOLDERS; k++)
+                if (strncmp(p, placeholders[k].name, strlen(placeholders[k].name)) == 0)
+                    break;
+            if (k == N_PLACEHOLDERS) {
+                *why = "unknown placeholder (expected {port}, {dir}, {instance} or {user})";
+                return -EINVAL;
+            }
+            *uses |= placeholders[k].var;
+            val = v != NULL ? value_of(v, placeholders[k].var) : NULL;
+            if (val == NULL) {
+                *why = placeholders[k].var == TMPL_USER ? "{user} is known to hooks only"
+                                                        : "placeholder not available here";
+                return -EINVAL;
+            }
+            skip = strlen(placeholders[k].name);
+            len = strlen(val);
+        }
+        if (out != NULL) {
+            if (n + len >= outlen) {
+                *why = "expanded text too long";
+                return -ENAMETOOLONG;
+            }
+            memcpy(out + n, val != NULL ? val : p, len);
+        }
+        n += len;
+        p += skip;
+    }
+    if (out != NULL)
+        out[n] = '\0';
+    return 0;
+}
+
+int
+tmpl_expand(const char *tmpl, const struct tmpl_vars *v, char *out, size_t outlen, const char **why)
+{
+    unsigned uses = 0;
+
+    if (outlen == 0) {
+        *why = "expanded text too long";
+        return -ENAMETOOLONG;
+    }
+    out[0] = '\0';
+    return scan(tmpl, v, out, outlen, &uses, why);
+}
+
+int
+tmpl_check(const char *tmpl, unsigned allowed, const char **why)
+{
+    static const char x[] = "x";
+    struct tmpl_vars v = {
+        .port = allowed & TMPL_PORT ? x : NULL,
+        .dir = allowed & TMPL_DIR ? x : NULL,
+        .instance = allowed & TMPL_INSTANCE ? x : NULL,
+        .user = allowed & TMPL_USER ? x : NULL,
+    };
+    unsigned uses = 0;
+
+    return scan(tmpl, &v, NULL, 0, &uses, why);
+}
+
+unsigned
+tmpl_uses(const char *tmpl)
+{
+    static const char x[] = "x";
+    struct tmpl_vars v = {x, x, x, x};
+    unsigned uses = 0;
+    const char *why;
+
+    scan(tmpl, &v, NULL, 0, &uses, &why);
+    return uses;
+}

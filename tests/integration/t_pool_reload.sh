@@ -1,0 +1,70 @@
+#!/bin/bash
+# t_pool_reload: SIGHUP and SIGTERM with sessions in flight.
+#  - SIGHUP with a bigger pool (min_idle 1 -> 3): the new idle instances
+#    start, the active session keeps its process and its connection;
+#  - SIGHUP with a smaller pool (max 4 -> 2, min_idle 1): idle instances go,
+#    the active one stays;
+#  - SIGTERM: instances that ignore SIGTERM get SIGKILL after stop_grace,
+#    the children in their process groups die too, no process is left and
+#    airlock exits 0 well within drain_timeout.
+. "$(dirname "$0")/lib.sh"
+
+need ss curl
+MPORT=$(free_port)
+P0=$(free_range 50)
+CONF=$T/pool.yaml
+LOG=$T/al.log
+conf() { # MIN_IDLE MAX
+    pool_conf "$CONF" "$P0" --state-wait 0 --ignore-term <<EOF
+    min_idle: $1
+    max: $2
+    max_idle: $1
+    cooldown: 200ms
+    stop_grace: 300ms
+EOF
+}
+conf 1 4
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+wait_for settled 1
+P=$(idle_port "$LOG")
+# a session whose connection stays open across the reloads (fakeapp serves
+# one connection at a time: everything for it goes over this one)
+exec 5<>"/dev/tcp/127.0.0.1/$P"
+ask() { echo "$1" >&5 && IFS= read -r a <&5 && echo "$a"; }
+PID=$(ask pid | cut -d' ' -f1)
+[ "$(ask "login erin")" = NOSTATE ] || fail "login"
+wait_log "$LOG" "login user=erin"
+CHILD=$(ask child)
+
+log "SIGHUP: min_idle 3"
+conf 3 4
+kill -HUP "$AL"
+wait_log "$LOG" "reloaded"
+wait_for settled 3
+metric_is airlock_pool_instances 'pool="fa",state="active"' 1 || fail "the session is gone"
+a=$(ask pid)
+[ "${a%% *}" = "$PID" ] || fail "the session's process changed: $a, was $PID"
+
+log "SIGHUP: max 2, min_idle 1"
+conf 1 2
+kill -HUP "$AL"
+wait_for settled 1
+metric_is airlock_pool_instances 'pool="fa",state="active"' 1 || fail "the session is gone"
+a=$(ask pid)
+[ "${a%% *}" = "$PID" ] || fail "the session's process changed: $a"
+[ "$(grep -c 'stopping why=trim' "$LOG")" = 2 ] || fail "expected 2 trims"
+
+log "SIGTERM: SIGKILL after stop_grace for instances that ignore SIGTERM"
+KIDS="$(pgrep -P "$AL" | tr '\n' ' ') $CHILD"
+start=$(date +%s%N)
+stop_clean "$AL" al
+ms=$(elapsed_ms "$start")
+log "airlock stopped in $ms ms"
+[ "$ms" -lt 5000 ] || fail "stopping took $ms ms (stop_grace is 300 ms)"
+grep -q "exited signal=9" "$LOG" || fail "no instance needed SIGKILL (does --ignore-term work?)"
+for p in $KIDS; do
+    wait_for test ! -e "/proc/$p/stat"
+done
+exec 5<&-
+log "ok"

@@ -1,0 +1,69 @@
+#!/bin/bash
+# t_pool_scale: autoscaling with real processes.
+#  - a burst of logins takes the idle instance again and again: the pool
+#    starts fresh ones (min_idle) until max, and never has more than max
+#    (sampled all along from the metrics);
+#  - the logouts are each replaced by a fresh instance; the idle ones above
+#    max_idle are trimmed once idle for cooldown (not before);
+#  - an idle instance that dies is replaced: min_idle is restored.
+. "$(dirname "$0")/lib.sh"
+
+need ss curl
+MPORT=$(free_port)
+P0=$(free_range 50)
+CONF=$T/pool.yaml
+LOG=$T/al.log
+pool_conf "$CONF" "$P0" --state-wait 0 <<EOF
+    min_idle: 1
+    max: 4
+    max_idle: 1
+    cooldown: 1500ms
+EOF
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+wait_for settled 1
+
+# sample the total number of instances every 50 ms
+total() { curl -sf "http://127.0.0.1:$MPORT/metrics" |
+    awk '$1 ~ /^airlock_pool_instances\{pool="fa"/ { n += $2 } END { print n + 0 }'; }
+(while [ -d "$T" ]; do total >>"$T/totals"; sleep 0.05; done) 2>/dev/null &
+PIDS+=($!)
+
+has_idle() { [ -n "$(idle_port "$LOG")" ]; }
+
+log "a burst of 4 logins: scaled up to max 4, never above"
+ports=()
+for u in u1 u2 u3 u4; do
+    wait_for has_idle
+    p=$(idle_port "$LOG")
+    [ "$(app "$p" "login $u")" = NOSTATE ] || fail "login $u on $p"
+    wait_log "$LOG" "login user=$u"
+    ports+=("$p")
+done
+wait_for metric_is airlock_pool_instances 'pool="fa",state="active"' 4
+sleep 0.3 # the pool would start more now if it ignored max
+metric_is airlock_pool_instances 'pool="fa",state="idle"' 0 || fail "idle above max"
+metric_is airlock_pool_instances 'pool="fa",state="starting"' 0 || fail "starting above max"
+
+log "logouts: each replaced, then trimmed to max_idle after cooldown"
+for p in "${ports[@]}"; do [ "$(app "$p" logout)" = BYE ] || fail "logout on $p"; done
+wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 4
+t_idle=$(date +%s%N)
+wait_for settled 1
+ms=$(elapsed_ms "$t_idle")
+[ "$ms" -ge 1000 ] || fail "trimmed after $ms ms, before the cooldown (1500 ms)"
+[ "$(grep -c 'stopping why=trim' "$LOG")" = 3 ] || fail "expected 3 trims: $(grep -c 'stopping why=trim' "$LOG")"
+max_seen=$(sort -n "$T/totals" | tail -1)
+log "most instances seen at once: $max_seen"
+[ "$max_seen" -le 4 ] || fail "$max_seen instances at once, max is 4"
+[ "$max_seen" -ge 4 ] || fail "never scaled to 4 (saw $max_seen)"
+
+log "the idle instance dies: min_idle is restored"
+p=$(idle_port "$LOG")
+app "$p" crash >/dev/null
+wait_log "$LOG" "exited signal=6"
+wait_for settled 1
+[ "$(ls "$T/inst" | wc -l)" = 1 ] || fail "directories: $(ls "$T/inst")"
+no_zombies "$AL" || fail "zombies"
+stop_clean "$AL" al
+log "ok"

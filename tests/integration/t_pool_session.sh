@@ -1,0 +1,88 @@
+#!/bin/bash
+# t_pool_session: the life of a pool instance with real processes.
+#  - min_idle instances start in their own 0700 directories and report ready;
+#  - a login runs the provisioning hook first: the app finds the user's state
+#    (copied from a store, renamed into place at once) and serves it; the session's change is stored back
+#    by the deprovisioning hook after logout; the directory is wiped and a
+#    fresh process takes the place;
+#  - a crash mid-session ends the session in the directory (deprovision still
+#    runs, the state is saved), the instance is replaced; metrics count it all;
+#  - SIGTERM leaves no instance behind and airlock exits 0.
+. "$(dirname "$0")/lib.sh"
+
+need ss curl
+MPORT=$(free_port)
+P0=$(free_range 50)
+CONF=$T/pool.yaml
+LOG=$T/al.log
+mkdir -p "$T/store"
+echo "state-of-alice-v1" >"$T/store/alice.db"
+echo "state-of-bob-v1" >"$T/store/bob.db"
+pool_conf "$CONF" "$P0" <<EOF
+    min_idle: 2
+    max: 4
+    max_idle: 2
+    cooldown: 500ms
+    provision:
+      command: [sh, -c, 'cp "\$1" "\$2.tmp" && mv "\$2.tmp" "\$2"', provision, "$T/store/{user}.db", "{dir}/{user}.db"]
+      timeout: 5s
+    deprovision:
+      command: [cp, "{dir}/{user}.db", "$T/store/{user}.db"]
+      timeout: 5s
+EOF
+"$AIRLOCK" check -c "$CONF" | grep -q "ok (0 relays, 1 pools, directory memory)" || fail "check: $("$AIRLOCK" check -c "$CONF" 2>&1)"
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 2
+[ "$(ls "$T/inst" | wc -l)" = 2 ] || fail "expected 2 instance directories: $(ls "$T/inst")"
+for d in "$T"/inst/*; do
+    [ "$(stat -c %a "$d")" = 700 ] || fail "$d: mode $(stat -c %a "$d"), not 700"
+done
+
+log "login alice: the provisioning hook brings her state before she is served"
+PA=$(idle_port "$LOG")
+[ -n "$PA" ] || fail "no idle instance in the log"
+out=$(app "$PA" "login alice")
+[ "$out" = "OK state-of-alice-v1" ] || fail "alice was served: '$out'"
+wait_log "$LOG" "login user=alice"
+wait_log "$LOG" "hook=provision ok"
+wait_for metric_is airlock_pool_instances 'pool="fa",state="active"' 1
+[ "$(dir_sessions)" = 1 ] || fail "the directory has $(dir_sessions) sessions, not 1"
+metric_is airlock_dir_instances 'state="active"' 1 || fail "the directory has no active instance"
+DIRA=$(app "$PA" cwd | cut -d' ' -f1)
+PIDA=$(app "$PA" pid | cut -d' ' -f1)
+[ "$(app "$PA" "save state-of-alice-v2")" = OK ] || fail "save"
+out=$(app "$PA" logout)
+[ "$out" = BYE ] || fail "logout: '$out'"
+wait_log "$LOG" "instance=[^ ]+ stopped why=logout"
+[ "$(cat "$T/store/alice.db")" = "state-of-alice-v2" ] || fail "state not stored back: $(cat "$T/store/alice.db")"
+[ ! -e "$DIRA" ] || fail "instance directory $DIRA not wiped: $(ls -la "$DIRA")"
+running "$PIDA" && fail "alice's process $PIDA still runs"
+log "a fresh process takes the place; one idle above max_idle is trimmed after cooldown"
+wait_log "$LOG" "stopped why=trim"
+wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 2
+
+log "bob logs in, then his instance crashes mid-session"
+PB=$(idle_port "$LOG")
+[ "$(app "$PB" "login bob")" = "OK state-of-bob-v1" ] || fail "bob not served"
+app "$PB" "save state-of-bob-v2" >/dev/null
+app "$PB" crash >/dev/null
+wait_log "$LOG" "exited signal=6"
+wait_log "$LOG" "instance=[^ ]+ stopped why=exit"
+[ "$(cat "$T/store/bob.db")" = "state-of-bob-v2" ] || fail "bob's state not stored back after the crash"
+wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 2
+metric_is airlock_pool_instances 'pool="fa",state="active"' 0 || fail "an instance is still active"
+[ "$(dir_sessions)" = 0 ] || fail "the directory still has $(dir_sessions) sessions after the crash"
+metric_is airlock_dir_instances 'state="idle"' 2 || fail "the directory does not see 2 idle instances"
+starts=$(metric airlock_pool_starts_total 'pool="fa"' "$MPORT")
+[ "$starts" -ge 4 ] || fail "starts: $starts"
+[ "$(ls "$T/inst" | wc -l)" = 2 ] || fail "leftover directories: $(ls "$T/inst")"
+[ "$(metric airlock_pool_ready_seconds_count 'pool="fa"' "$MPORT")" -ge 4 ] || fail "time to ready not counted"
+
+log "SIGTERM: every instance goes, airlock exits 0"
+KIDS=$(pgrep -P "$AL" || true)
+[ -n "$KIDS" ] || fail "no instance processes found"
+stop_clean "$AL" al
+for p in $KIDS; do running "$p" && fail "instance $p survived SIGTERM"; done
+[ -z "$(ls "$T/inst")" ] || fail "directories left after SIGTERM: $(ls "$T/inst")"
+log "ok"

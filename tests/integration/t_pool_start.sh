@@ -1,0 +1,52 @@
+#!/bin/bash
+# t_pool_start: an instance that never prints its ready line is killed after
+# start_timeout and restarted with exponential backoff (the gaps between
+# starts grow: restart_backoff, twice that, ... up to restart_backoff_max,
+# read from the log's timestamps); restarts are counted; no zombie is left.
+# Then a config whose instances do become ready (SIGHUP): the backoff ends
+# and min_idle is reached.
+. "$(dirname "$0")/lib.sh"
+
+need ss curl
+MPORT=$(free_port)
+P0=$(free_range 50)
+CONF=$T/pool.yaml
+LOG=$T/al.log
+settings='    min_idle: 1
+    max: 2
+    start_timeout: 200ms
+    restart_backoff: 100ms
+    restart_backoff_max: 800ms'
+pool_conf "$CONF" "$P0" --no-ready <<<"$settings"
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+count_starts() { [ "$(grep -c ' starting pid=' "$LOG")" -ge "$1" ]; }
+wait_for count_starts 6
+wait_log "$LOG" "not ready within 200 ms: killed"
+wait_log "$LOG" "restart backoff ms=800"
+
+# gaps between consecutive starts, in ms, from the log's timestamps
+mapfile -t gaps < <(grep ' starting pid=' "$LOG" | head -6 |
+    awk '{ split(substr($1, 12, 12), t, ":"); ms = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000
+           if (NR > 1) print int(ms - last); last = ms }')
+log "gaps between starts (ms): ${gaps[*]}"
+# each start waits start_timeout (200) plus the backoff: 100, 200, 400, 800, 800
+want=(300 400 600 1000 1000)
+for i in 0 1 2 3 4; do
+    g=${gaps[$i]} w=${want[$i]}
+    [ "$g" -ge $((w - 20)) ] && [ "$g" -le $((w + 600)) ] ||
+        fail "gap $i is $g ms, expected about $w (backoff not exponential or not capped)"
+done
+r=$(metric airlock_pool_restarts_total 'pool="fa"' "$MPORT")
+[ "$r" -ge 5 ] || fail "restarts: $r"
+metric_is airlock_pool_instances 'pool="fa",state="idle"' 0 || fail "an instance that never got ready is idle"
+no_zombies "$AL" || fail "zombies: $(ps -o pid,stat,cmd --ppid "$AL")"
+
+log "instances that get ready (SIGHUP): min_idle is reached, the backoff ends"
+pool_conf "$CONF" "$P0" --ready-after 50 <<<"$settings"
+kill -HUP "$AL"
+wait_log "$LOG" "reloaded"
+wait_for settled 1
+wait_log "$LOG" "ready ms="
+stop_clean "$AL" al
+log "ok"

@@ -1,0 +1,196 @@
+/* fakeapp.c - the test program of the pool tests (tests/integration/
+ * t_pool_*.sh): an instance that speaks the event protocol the way
+ * apps/smartgrid does. See usage() for its options and commands. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: fakeapp --port PORT [--ready-after MS] [--no-ready] [--state-wait MS]\n"
+    "               [--ignore-term]\n"
+    "Listens on 127.0.0.1:PORT, prints WAITING_LOGIN when ready and then\n"
+    "answers one line command per line, one client at a time:\n"
+    "  login USER   prints \"LOGIN USER\", waits (--state-wait, 5000 ms) for\n"
+    "               ./USER.db (the provisioned state) and answers \"OK <its first\n"
+    "               line>\" or \"NOSTATE\"\n"
+    "  save TEXT    writes TEXT into ./USER.db (the state the deprovision hook\n"
+    "               stores back); answers OK\n"
+    "  logout       prints LOGOUT, answers BYE and exits 0\n"
+    "  crash        abort()\n"
+    "  hang         stops answering and never exits by itself\n"
+    "  fds          answers the targets of its open fds, space separated\n"
+    "  cwd          answers its working directory and its mode (octal)\n"
+    "  pid          answers its pid and process group\n"
+    "  flood N      prints N lines of 10000 bytes each to stdout\n"
+    "  link TARGET  makes the symlink ./escape -> TARGET (the wipe must not follow it)\n"
+    "  child        starts a child that sleeps (in its process group); answers its pid\n"
+    "--ignore-term: SIGTERM is ignored (stopping needs SIGKILL)\n";
+
+static char user[256];
+
+static void
+sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void
+answer(FILE *c, const char *cmd, long state_wait)
+{
+    char path[PATH_MAX + 8], buf[4096];
+
+    if (sscanf(cmd, "login %255s", user) == 1) {
+        printf("LOGIN %s\n", user);
+        fflush(stdout);
+        snprintf(path, sizeof(path), "%s.db", user);
+        for (long waited = 0; access(path, R_OK) != 0 && waited < state_wait; waited += 20)
+            sleep_ms(20);
+        FILE *f = fopen(path, "r");
+        if (f == NULL) {
+            fprintf(c, "NOSTATE\n");
+            return;
+        }
+        if (fgets(buf, sizeof(buf), f) == NULL)
+            buf[0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        fclose(f);
+        fprintf(c, "OK %s\n", buf);
+    } else if (strncmp(cmd, "save ", 5) == 0 && user[0] != '\0') {
+        snprintf(path, sizeof(path), "%s.db", user);
+        FILE *f = fopen(path, "w");
+        if (f == NULL) {
+            fprintf(c, "ERR %s\n", strerror(errno));
+            return;
+        }
+        fprintf(f, "%s\n", cmd + 5);
+        fclose(f);
+        fprintf(c, "OK\n");
+    } else if (strcmp(cmd, "logout") == 0) {
+        printf("LOGOUT\n");
+        fflush(stdout);
+        fprintf(c, "BYE\n");
+        fflush(c);
+        exit(0);
+    } else if (strcmp(cmd, "crash") == 0) {
+        abort();
+    } else if (strcmp(cmd, "hang") == 0) {
+        for (;;)
+            pause();
+    } else if (strcmp(cmd, "fds") == 0) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL) {
+            char link[PATH_MAX], target[PATH_MAX];
+            if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d))
+                continue;
+            snprintf(link, sizeof(link), "/proc/self/fd/%s", e->d_name);
+            ssize_t n = readlink(link, target, sizeof(target) - 1);
+            target[n > 0 ? n : 0] = '\0';
+            fprintf(c, "%s=%s ", e->d_name, target);
+        }
+        if (d != NULL)
+            closedir(d);
+        fprintf(c, "\n");
+    } else if (strcmp(cmd, "cwd") == 0) {
+        struct stat st;
+        if (getcwd(buf, sizeof(buf)) == NULL || stat(".", &st) != 0)
+            fprintf(c, "ERR %s\n", strerror(errno));
+        else
+            fprintf(c, "%s %o\n", buf, (unsigned)(st.st_mode & 07777));
+    } else if (strcmp(cmd, "pid") == 0) {
+        fprintf(c, "%d %d\n", (int)getpid(), (int)getpgrp());
+    } else if (strncmp(cmd, "flood ", 6) == 0) {
+        long n = atol(cmd + 6);
+        memset(buf, 'x', sizeof(buf));
+        for (long i = 0; i < n; i++) {
+            for (int k = 0; k < 2; k++)
+                fwrite(buf, 1, sizeof(buf), stdout);
+            fwrite(buf, 1, 1808, stdout);
+            putchar('\n');
+        }
+        fflush(stdout);
+        fprintf(c, "OK\n");
+    } else if (strncmp(cmd, "link ", 5) == 0) {
+        fprintf(c, symlink(cmd + 5, "escape") == 0 ? "OK\n" : "ERR\n");
+    } else if (strcmp(cmd, "child") == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            for (;;)
+                pause();
+        }
+        fprintf(c, "%d\n", (int)pid);
+    } else {
+        fprintf(c, "ERR unknown command\n");
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    long port = 0, ready_after = 0, state_wait = 5000;
+    int no_ready = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
+            port = atol(argv[++i]);
+        else if (strcmp(argv[i], "--ready-after") == 0 && i + 1 < argc)
+            ready_after = atol(argv[++i]);
+        else if (strcmp(argv[i], "--state-wait") == 0 && i + 1 < argc)
+            state_wait = atol(argv[++i]);
+        else if (strcmp(argv[i], "--no-ready") == 0)
+            no_ready = 1;
+        else if (strcmp(argv[i], "--ignore-term") == 0)
+            signal(SIGTERM, SIG_IGN);
+        else {
+            fputs(usage_text, stderr);
+            return 2;
+        }
+    }
+    if (port <= 0 || port > 65535) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(ls, 16) != 0) {
+        fprintf(stderr, "fakeapp: listen on port %ld: %s\n", port, strerror(errno));
+        return 1;
+    }
+    sleep_ms(ready_after);
+    if (!no_ready) {
+        printf("WAITING_LOGIN\n");
+        fflush(stdout);
+    }
+    for (;;) {
+        int fd = accept(ls, NULL, NULL);
+        if (fd < 0)
+            continue;
+        /* one stream each way: a stdio stream cannot switch from reading
+         * to writing on a socket (no seek) */
+        int wfd = dup(fd);
+        FILE *in = fdopen(fd, "r"), *c = wfd >= 0 ? fdopen(wfd, "w") : NULL;
+        char line[4096];
+        while (in != NULL && c != NULL && fgets(line, sizeof(line), in) != NULL) {
+            line[strcspn(line, "\r\n")] = '\0';
+            answer(c, line, state_wait);
+            fflush(c);
+        }
+        if (in != NULL)
+            fclose(in);
+        if (c != NULL)
+            fclose(c);
+    }
+}

@@ -1,0 +1,116 @@
+/* test_template.c - unit tests for pool templates: every placeholder, the
+ * allowed mask, unknown placeholders, an output buffer of every size (too
+ * small must fail cleanly, never overflow), templates right before a guard
+ * page. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "guard.h"
+#include "pool/template.h"
+
+static const struct tmpl_vars vars = {
+    .port = "20001", .dir = "/srv/p/p-1", .instance = "p-1", .user = "alice"};
+
+static void
+test_expand(void **state)
+{
+    char out[256];
+    const char *why = NULL;
+    (void)state;
+
+    assert_int_equal(tmpl_expand("--port={port}", &vars, out, sizeof(out), &why), 0);
+    assert_string_equal(out, "--port=20001");
+    assert_int_equal(tmpl_expand("{dir}/{user}.db", &vars, out, sizeof(out), &why), 0);
+    assert_string_equal(out, "/srv/p/p-1/alice.db");
+    assert_int_equal(tmpl_expand("{instance}{instance}", &vars, out, sizeof(out), &why), 0);
+    assert_string_equal(out, "p-1p-1");
+    assert_int_equal(tmpl_expand("plain", &vars, out, sizeof(out), &why), 0);
+    assert_string_equal(out, "plain");
+    assert_int_equal(tmpl_expand("", &vars, out, sizeof(out), &why), 0);
+    assert_string_equal(out, "");
+}
+
+static void
+test_invalid(void **state)
+{
+    char out[64];
+    const char *why = NULL;
+    struct tmpl_vars no_user = vars;
+    (void)state;
+
+    no_user.user = NULL;
+    assert_int_equal(tmpl_expand("{nope}", &vars, out, sizeof(out), &why), -EINVAL);
+    assert_non_null(why);
+    assert_int_equal(tmpl_expand("{port", &vars, out, sizeof(out), &why), -EINVAL);
+    assert_int_equal(tmpl_expand("a{", &vars, out, sizeof(out), &why), -EINVAL);
+    assert_int_equal(tmpl_expand("{user}", &no_user, out, sizeof(out), &why), -EINVAL);
+    assert_int_equal(tmpl_check("{user}", TMPL_PORT | TMPL_DIR | TMPL_INSTANCE, &why), -EINVAL);
+    assert_int_equal(tmpl_check("{user}{port}", TMPL_PORT | TMPL_USER, &why), 0);
+    assert_int_equal(tmpl_check("{dir}", TMPL_PORT, &why), -EINVAL);
+    assert_int_equal(tmpl_uses("x{port}y{dir}"), TMPL_PORT | TMPL_DIR);
+    assert_int_equal(tmpl_uses("none"), 0);
+}
+
+/* Every output size: too small fails with -ENAMETOOLONG and a terminated
+ * buffer, big enough gives the whole text. */
+static void
+test_sizes(void **state)
+{
+    const char *tmpl = "--dir={dir}/{user}";
+    const char *want = "--dir=/srv/p/p-1/alice";
+    char out[64];
+    const char *why = NULL;
+    (void)state;
+
+    for (size_t n = 0; n < sizeof(out); n++) {
+        memset(out, 'Z', sizeof(out));
+        int rc = tmpl_expand(tmpl, &vars, out, n, &why);
+        if (n > strlen(want)) {
+            assert_int_equal(rc, 0);
+            assert_string_equal(out, want);
+        } else {
+            assert_int_equal(rc, -ENAMETOOLONG);
+            assert_int_equal(out[n], 'Z'); /* nothing written past the buffer */
+        }
+    }
+}
+
+/* Every prefix of a template, placed right before a guard page. */
+static void
+test_prefixes(void **state)
+{
+    const char *tmpl = "{port}:{dir}:{instance}:{user}";
+    char out[256];
+    const char *why = NULL;
+    struct guard g;
+    (void)state;
+
+    for (size_t n = 0; n <= strlen(tmpl); n++) {
+        char *s = (char *)guard_copy(&g, tmpl, n + 1);
+        s[n] = '\0';
+        int rc = tmpl_expand(s, &vars, out, sizeof(out), &why);
+        /* a prefix that ends inside a placeholder is invalid */
+        const char *open = strrchr(s, '{');
+        int inside = open != NULL && strchr(open, '}') == NULL;
+        assert_int_equal(rc, inside ? -EINVAL : 0);
+        guard_free(&g);
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expand),
+        cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_prefixes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
