@@ -1,8 +1,8 @@
 #!/bin/bash
 # t_router_directory: routers that send each user (<user>.grid.example) to
 # the instance the session directory assigns, on a real redis-server.
-# dirtool registers instances i0 and i1 of pool "p" (tcp:127.0.0.1:20000
-# and :20001), served by openssl s_server with certificates CN=i0 and CN=i1.
+# dirtool registers instances i0 and i1 of pool "p" (two free ports),
+# served by openssl s_server with certificates CN=i0 and CN=i1.
 # Proves: alice and bob get different instances and keep them across
 # reconnects (sticky, by the certificate that comes back); carol, with both
 # taken, waits assign_wait (1s) and is closed cleanly (end=no_instance); a
@@ -16,19 +16,18 @@ DIRTOOL=$(dirname "$AIRLOCK")/tests/dirtool
 [ -x "$DIRTOOL" ] || fail "build $DIRTOOL first"
 CORPUS=$ROOT/tests/fuzz/corpus/tls_hello
 SOCK=$T/redis.sock
-# dirtool's instance iN is at tcp:127.0.0.1:(20000 + N)
-for p in 20000 20001 20002; do
-    ss -Htan "sport = :$p" | grep -q . && skip "port $p is taken (dirtool's instance ports)"
-done
+# dirtool's instance iN is at tcp:127.0.0.1:(DIRTOOL_PORT_BASE + N)
+IP=$(free_range 3)
+export DIRTOOL_PORT_BASE=$IP
 
 start redis redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no
 wait_for unix_up "$SOCK"
 for i in 0 1; do
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
         -subj "/CN=i$i" -keyout "$T/i$i.key" -out "$T/i$i.crt" 2>/dev/null
-    start "s_i$i" openssl s_server -accept "127.0.0.1:2000$i" -cert "$T/i$i.crt" \
+    start "s_i$i" openssl s_server -accept "127.0.0.1:$((IP + i))" -cert "$T/i$i.crt" \
         -key "$T/i$i.key" -www -quiet
-    wait_for tcp_up "2000$i"
+    wait_for tcp_up "$((IP + i))"
 done
 "$DIRTOOL" register "unix:$SOCK" e2e: 2 2>"$T/dirtool.log" || fail "dirtool register failed"
 
