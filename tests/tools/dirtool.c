@@ -1,7 +1,8 @@
 /* dirtool - drives a session directory from outside airlock, for the
  * integration tests and bench/assign.sh. BACKEND is "memory" or a redis
  * endpoint (tcp:HOST:PORT, unix:/path); pool "p" (or $DIRTOOL_POOL),
- * instances i0..iN-1.
+ * instances i0..iN-1 at tcp:127.0.0.1:BASE+N (BASE: $DIRTOOL_PORT_BASE,
+ * default 20000).
  *
  *   dirtool register BACKEND PREFIX N
  *       reports N idle instances (before racing processes start)
@@ -117,7 +118,9 @@ report(const char *name, enum dir_state st, const char *key)
     char text[64];
     const char *why;
 
-    snprintf(text, sizeof(text), "tcp:127.0.0.1:%d", 20000 + atoi(name + 1));
+    const char *base = getenv("DIRTOOL_PORT_BASE");
+
+    snprintf(text, sizeof(text), "tcp:127.0.0.1:%d", (base ? atoi(base) : 20000) + atoi(name + 1));
     endpoint_parse(text, &ep, &why);
     if (dir_report(dir, POOL, name, st, &ep, key) != 0) {
         fprintf(stderr, "dirtool: report failed\n");
