@@ -111,48 +111,46 @@ open(doc, "w").write(s[:i] + tab + s[j:])
 PY
 rm -f "$T"
 
-# plots: memory by active ratio (mean over write ratios and intervals), and LOGIN p99 per run
+# plot SCRIPT: the gnuplot SCRIPT once as PNG and once as SVG ("@EXT@" in
+# its output names becomes png or svg)
+plot() {
+    local ext term
+    for ext in png svg; do
+        [ $ext = png ] && term="pngcairo size 900,500" || term="svg size 900,500"
+        { echo "set terminal $term"; echo "${1//@EXT@/$ext}"; } | gnuplot
+    done
+}
+
+# plots: memory by active ratio (mean over write ratios and intervals), LOGIN
+# p99 per run, and the cold start
 pairs | awk -F, '$3 != "meter" { m[$1] += $4; s[$1] += $5; n[$1]++ }
     END { for (a in n) printf "%s %.1f %.1f\n", a, m[a] / n[a], s[a] / n[a] }' | sort -rn >"$DIR/memory.dat"
 pairs | awk -F, '{ printf "\"%s%% %s%% %s\" %s %s\n", $1, $2, $3, $12, $13 }' >"$DIR/login.dat"
-for term in png svg; do
-    if [ $term = png ]; then t="pngcairo size 900,500"; else t="svg size 900,500"; fi
-    gnuplot <<GP
-set terminal $t
-set output "$DIR/memory.$term"
-set title "Instance memory (sum of RSS), $USERS users"
+awk -F, 'NR > 1 { print NR - 1, $2, $3, $4 }' "$OD" >"$DIR/ondemand.dat"
+standby_p50=$(grep -o '| Standby: LOGIN (median over runs) | [0-9.]*' "$DOC" | awk '{ print $NF }')
+plot "
+set output '$DIR/memory.@EXT@'
+set title 'Instance memory (sum of RSS), $USERS users'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set ylabel "MiB"
-set xlabel "active users"
+set ylabel 'MiB'
+set xlabel 'active users'
 set yrange [0:*]
-set key top right
-plot "$DIR/memory.dat" using 2:xtic(sprintf("%s %%", stringcolumn(1))) title "Trivial", "" using 3 title "Standby"
-set output "$DIR/login.$term"
-set title "LOGIN p99 per run (active, writes, interval)"
-set ylabel "ms"
-set xlabel ""
-set xtics rotate by -45 font ",8"
-plot "$DIR/login.dat" using 2:xtic(1) title "Trivial", "" using 3 title "Standby"
-GP
-done
-awk -F, 'NR > 1 { print NR - 1, $2, $3, $4 }' "$OD" >"$DIR/ondemand.dat"
-standby_p50=$(grep -o '| Standby: LOGIN (median over runs) | [0-9.]*' "$DOC" | awk '{ print $NF }')
-for term in png svg; do
-    if [ $term = png ]; then t="pngcairo size 900,500"; else t="svg size 900,500"; fi
-    gnuplot <<GP
-set terminal $t
-set output "$DIR/ondemand.$term"
-set title "Cold start: On-demand user wait vs Standby LOGIN p50"
-set style data histograms
+plot '$DIR/memory.dat' using 2:xtic(sprintf('%s %%', stringcolumn(1))) title 'Trivial', '' using 3 title 'Standby'
+set output '$DIR/login.@EXT@'
+set title 'LOGIN p99 per run (active, writes, interval)'
+set ylabel 'ms'
+set xlabel ''
+set xtics rotate by -45 font ',8'
+plot '$DIR/login.dat' using 2:xtic(1) title 'Trivial', '' using 3 title 'Standby'
+set output '$DIR/ondemand.@EXT@'
+set title 'Cold start: On-demand user wait vs Standby LOGIN p50'
 set style histogram rowstacked
-set style fill solid 0.8 border -1
-set ylabel "ms"
-set xlabel "user (one fresh process each)"
+set xtics norotate font ''
+set ylabel 'ms'
+set xlabel 'user (one fresh process each)'
 set xrange [-0.5:*]
-set yrange [0:*]
-plot "$DIR/ondemand.dat" using 2 title "process start to ready", "" using 3 title "LOGIN", ${standby_p50:-0} with lines lw 2 title "Standby LOGIN p50"
-GP
-done
+plot '$DIR/ondemand.dat' using 2 title 'process start to ready', '' using 3 title 'LOGIN', ${standby_p50:-0} with lines lw 2 title 'Standby LOGIN p50'
+"
 echo "wrote $DOC and $DIR/{memory,login,ondemand}.{png,svg}" >&2
