@@ -275,6 +275,17 @@ loopback_netns() {
 
 FAKEAPP=${FAKEAPP:-$(dirname "$AIRLOCK")/tests/fakeapp}
 
+# pool_setup: skips without ss or curl; sets MPORT (metrics), P0 (the first
+# of 50 free ports for instances), CONF (the config file) and LOG (the log
+# of airlock started as "al").
+pool_setup() {
+    need ss curl
+    MPORT=$(free_port)
+    P0=$(free_range 50)
+    CONF=$T/pool.yaml
+    LOG=$T/al.log
+}
+
 # free_range N: the first of N consecutive free TCP ports (20000-32767).
 free_range() {
     local p i ok

@@ -7,12 +7,8 @@
 # start per cycle, and airlock exits 0 on SIGTERM.
 . "$(dirname "$0")/lib.sh"
 
-need ss curl
 CYCLES=${CYCLES:-1000}
-MPORT=$(free_port)
-P0=$(free_range 50)
-CONF=$T/pool.yaml
-LOG=$T/al.log
+pool_setup
 pool_conf "$CONF" "$P0" --state-wait 0 <<EOF
     min_idle: 2
     max: 2

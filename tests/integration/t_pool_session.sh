@@ -10,11 +10,7 @@
 #  - SIGTERM leaves no instance behind and airlock exits 0.
 . "$(dirname "$0")/lib.sh"
 
-need ss curl
-MPORT=$(free_port)
-P0=$(free_range 50)
-CONF=$T/pool.yaml
-LOG=$T/al.log
+pool_setup
 mkdir -p "$T/store"
 echo "state-of-alice-v1" >"$T/store/alice.db"
 echo "state-of-bob-v1" >"$T/store/bob.db"
