@@ -2,12 +2,13 @@
 #   make         install missing packages, build build/airlock
 #   make check   install, build (release, and the test build with sanitizers and
 #                -Werror), run every test (valgrind runs the release build)
-#   make demo    install, build, run the demo
+#   make demo    install, build, run the demo (the standby gateway)
+#   make demo-relay  the relay pair alone, with redis in an "enclave"
 #   make fuzz    run each libFuzzer harness for FUZZ_TIME seconds (clang)
 MESON_OPTS ?=
 FUZZ_TIME ?= 60
 
-.PHONY: all deps check demo fuzz format clean
+.PHONY: all deps check demo demo-relay fuzz format clean
 
 all: deps
 	@[ -f build/build.ninja ] || meson setup build --buildtype=release $(MESON_OPTS)
@@ -24,6 +25,9 @@ check: all
 
 demo: all
 	scripts/demo.sh
+
+demo-relay: all
+	scripts/demo-relay.sh
 
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_TIME)

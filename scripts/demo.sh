@@ -1,218 +1,210 @@
 #!/bin/bash
-# demo.sh - the enclave picture on one machine (run by `make demo`).
+# demo.sh - the standby gateway on one machine (run by `make demo`).
 #
-#   redis-cli ──tcp:127.0.0.1:16379──▶ host relay ──hvsock:RUN/enclave.sock:6379──┐
-#                                      (host)                                      │
-#   ┌─ network namespace airlock-demo: only lo, like an enclave without a NIC ─────┤
-#   │  redis-server tcp:127.0.0.1:6379 ◀── enclave relay ◀─────────────────────────┘
-#   └──────────────────────────────────────────────────────────────────────────────
+#   client (curl, openssl, smartgrid-load) with user0003's certificate,
+#   SNI user0003.grid.example
+#      │ tcp:127.0.0.1:8443
+#      ▼
+#   host relay ──hvsock:RUN/enclave.sock:8443──┐             (host: sees only TLS bytes)
+#   ┌─ network namespace airlock-demo: only lo, like an enclave without a NIC ──────────┐
+#   │  enclave airlock: relay ──▶ router tcp:127.0.0.1:8443 (reads the SNI only)       │
+#   │                               │ dir_assign(grid, user0003): sticky or an idle one│
+#   │                               ▼                                                  │
+#   │  pool grid: smartgrid-server instances, min_idle 4 standing by, one user each;   │
+#   │  LOGIN line -> provisioning hook brings user0003.db in; LOGOUT -> stored back,   │
+#   │  directory wiped, a fresh process takes its place                                │
+#   └──────────────────────────────────────────────────────────────────────────────────┘
 #
-# The "enclave" is a network namespace with nothing but loopback; an
-# unmodified redis-server runs in it. Its only way out is the hybrid vsock
-# face (a unix socket in the shared filesystem, as Firecracker and Cloud
-# Hypervisor expose vsock), served by the enclave-side relay. The host-side
-# relay turns a host TCP port into that vsock channel and serves metrics.
-# The demo runs a few redis commands and a short redis-benchmark through the
-# chain, prints the metrics, then waits: Ctrl-C or SIGTERM stops everything
-# (relays drained, redis stopped, namespace deleted, run directory removed).
+# It provisions users (CA, certificates, encrypted databases with a day of
+# meter data), starts both airlocks, waits for the standby instances, drives
+# a short load with smartgrid-load, prints what happened (sessions,
+# instances started and recycled, a latency table), then keeps the stack
+# running with instructions to try it by hand. Ctrl-C or SIGTERM stops
+# everything (instances, airlocks, namespace, run directory).
 #
 # Needs root (network namespaces). Environment:
-#   AIRLOCK            binary to run (default: build/airlock)
+#   AIRLOCK            binary to run (default: build/airlock; the smartgrid
+#                      binaries are taken from the same directory)
 #   DEMO_SECONDS       stop by itself after that many seconds (default: wait)
 #   DEMO_NETNS         namespace name (default: airlock-demo)
-#   DEMO_PORT          host port of the redis relay (default: 16379)
+#   DEMO_PORT          host port of the gateway (default: 8443)
 #   DEMO_METRICS_PORT  host relay metrics port (default: 9100)
+#   DEMO_USERS         users provisioned (default: 12), all of them log in
+#   DEMO_LOAD_SECONDS  length of each user's session in the load (default: 5)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 AIRLOCK=${AIRLOCK:-$ROOT/build/airlock}
+BIN=$(dirname "$AIRLOCK")
 NETNS=${DEMO_NETNS:-airlock-demo}
-PORT=${DEMO_PORT:-16379}
+PORT=${DEMO_PORT:-8443}
 MPORT=${DEMO_METRICS_PORT:-9100}
+USERS=${DEMO_USERS:-12}
+LOAD_SECONDS=${DEMO_LOAD_SECONDS:-5}
 SECONDS_TO_RUN=${DEMO_SECONDS:-}
+DOMAIN=example
+MIN_IDLE=4
 
-die() {
-    echo "demo: $*" >&2
-    exit 1
-}
-
-[ "$(id -u)" = 0 ] || die "needs root to create a network namespace (try: sudo make demo)"
-[ -x "$AIRLOCK" ] || die "no airlock binary at $AIRLOCK (run: make)"
-for tool in redis-server redis-cli redis-benchmark curl ip nsenter setsid ss; do
-    command -v "$tool" >/dev/null || die "$tool not found (run: scripts/deps.sh)"
+. "$ROOT/scripts/demo-lib.sh"
+for b in smartgrid-server smartgrid-provision smartgrid-load; do
+    [ -x "$BIN/$b" ] || die "no $b beside $AIRLOCK (run: make)"
 done
-[ -z "$SECONDS_TO_RUN" ] || [[ $SECONDS_TO_RUN =~ ^[0-9]+$ ]] || die "DEMO_SECONDS must be a whole number"
-for p in "$PORT" "$MPORT"; do
-    ! ss -Htln "sport = :$p" | grep -q . ||
-        die "port $p is in use (set DEMO_PORT / DEMO_METRICS_PORT, or stop what uses it)"
-done
-! ip netns list | grep -qw -- "$NETNS" ||
-    die "namespace $NETNS exists already: another demo running? (ip netns del $NETNS)"
+demo_begin curl openssl ip nsenter setsid ss -- "$PORT" "$MPORT"
+ENCLAVE_PID="" HOST_PID=""
 
-RUN=$(mktemp -d /tmp/airlock-demo.XXXXXX)
-NS_MADE=0
-REDIS_PID="" ENCLAVE_PID="" HOST_PID="" SLEEP_PID=""
-STATUS=0
-
-# running PID: alive and not a zombie
-running() {
-    local st
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [ -n "$st" ] && [ "$st" != Z ]
-}
-
-# halt NAME PID SIGNAL SECONDS: signal PID, wait for it, SIGKILL after SECONDS
-halt() {
-    local name=$1 pid=$2 i rc=0
-    [ -n "$pid" ] || return 0
-    kill "-$3" "$pid" 2>/dev/null || true
-    for ((i = 0; i < $4 * 10; i++)); do
-        running "$pid" || break
-        sleep 0.1
-    done
-    if running "$pid"; then
-        echo "  $name (pid $pid) did not stop in $4 s: killed"
-        kill -KILL "$pid" 2>/dev/null || true
-        STATUS=1
-    fi
-    wait "$pid" 2>/dev/null || rc=$?
-    if [ "$rc" = 0 ]; then
-        echo "  $name (pid $pid) stopped"
-    else
-        echo "  $name (pid $pid) exited with status $rc"
-        STATUS=1
-    fi
-}
-
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    [ "$rc" = 0 ] || STATUS=$rc
-    echo
-    echo "== stopping"
-    [ -z "$SLEEP_PID" ] || kill "$SLEEP_PID" 2>/dev/null || true
-    # the host side first (stops accepting, drains), then the enclave side
+# the host side first (stops accepting, drains), then the enclave side
+# (its pool stops every instance)
+stop_all() {
     halt "host relay" "$HOST_PID" TERM 5
-    halt "enclave relay" "$ENCLAVE_PID" TERM 5
-    halt "redis-server" "$REDIS_PID" TERM 10
-    if [ "$NS_MADE" = 1 ]; then
-        ip netns del "$NETNS" && echo "  namespace $NETNS deleted" || STATUS=1
-    fi
-    rm -rf "$RUN" && echo "  run dir $RUN removed"
-    [ "$STATUS" = 0 ] && echo "demo stopped cleanly" || echo "demo stopped, with errors"
-    exit "$STATUS"
-}
-trap cleanup EXIT
-trap 'exit 0' INT TERM
-
-# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s
-wait_until() {
-    local i n=$(($1 * 10))
-    shift
-    for ((i = 0; i < n; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    die "timed out waiting for: $*"
-}
-in_ns() { ip netns exec "$NETNS" "$@"; }
-# ns_daemon CMD...: CMD in the namespace, in its own session (so that a Ctrl-C
-# reaches only this script, which stops the children in order); nsenter and
-# setsid exec without forking, so $! is CMD's pid
-ns_daemon() { exec nsenter --net="/run/netns/$NETNS" setsid "$@"; }
-redis_up() { [ "$(in_ns redis-cli -p 6379 ping 2>/dev/null)" = PONG ]; }
-tcp_up() { ss -Htln "sport = :$1" | grep -q .; }
-# alive PID COMM NAME LOG: PID is a running COMM
-alive() {
-    running "$1" || die "$3 exited at start: $(tail -3 "$4" 2>/dev/null)"
-    [ "$(cat "/proc/$1/comm")" = "$2" ] || die "pid $1 is $(cat "/proc/$1/comm"), not $2"
+    halt "enclave airlock" "$ENCLAVE_PID" TERM 15
 }
 
-echo "== starting the enclave: network namespace $NETNS with loopback only"
-ip netns add "$NETNS"
-NS_MADE=1
-ip -n "$NETNS" link set lo up
+GRID=$RUN/grid
+CTL=unix:$RUN/ctl.sock
+ctl() { "$AIRLOCK" ctl -s "$CTL" "$@"; }
+enclave_metrics() { curl -sf --unix-socket "$RUN/enclave-metrics.sock" http://enclave/metrics; }
+# metric NAME: its value in the enclave's metrics (labels included in NAME)
+metric() { enclave_metrics | awk -v m="$1" '$1 == m { print $2 }'; }
+idle_at_least() { [ "$(metric 'airlock_dir_instances{state="idle"}')" -ge "$1" ]; }
 
-ns_daemon redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no \
-    --dir "$RUN" --logfile "$RUN/redis.log" --daemonize no </dev/null &
-REDIS_PID=$!
-wait_until 10 redis_up
-alive "$REDIS_PID" redis-server redis-server "$RUN/redis.log"
+echo "== provisioning $USERS users (CA, server and client certificates, encrypted databases)"
+"$BIN/smartgrid-provision" --out "$GRID" --users "$USERS" --days 1 --domain "$DOMAIN" |
+    sed 's/^/  /'
+mkdir -p "$RUN/instances"
 
-ns_daemon "$AIRLOCK" relay "hvsock:$RUN/enclave.sock:6379" tcp:127.0.0.1:6379 --name enclave \
-    --metrics "unix:$RUN/enclave-metrics.sock" --drain-timeout 2s --threads 1 \
-    </dev/null 2>"$RUN/enclave-relay.log" &
+cat >"$RUN/enclave.yaml" <<EOF
+# the enclave's airlock: relay from the vsock face, router, directory, pool
+threads: 1
+metrics: unix:$RUN/enclave-metrics.sock
+control: $CTL
+drain_timeout: 5s
+directory:
+  backend: memory
+  reserve_timeout: 10s
+  session_ttl: 10m
+  assign_wait: 5s
+relays:
+  - name: enclave
+    listen: hvsock:$RUN/enclave.sock:8443
+    target: tcp:127.0.0.1:8443
+routers:
+  - name: grid
+    listen: tcp:127.0.0.1:8443
+    directory: grid
+    domain: grid.$DOMAIN
+pools:
+  - name: grid
+    command: [$BIN/smartgrid-server, --listen, "tcp:127.0.0.1:{port}", --dir, "{dir}",
+              --cert, $GRID/server.pem, --key, $GRID/server.key, --ca, $GRID/ca.pem,
+              --domain, $DOMAIN]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: 20000-20099
+    dir: $RUN/instances
+    min_idle: $MIN_IDLE
+    max: 32
+    max_idle: 6
+    cooldown: 20s
+    start_timeout: 10s
+    events:
+      ready: "^WAITING_LOGIN$"
+      login: "^LOGIN ([a-z0-9]+)$"
+      logout: "^LOGOUT$"
+    provision:
+      command: [$ROOT/apps/smartgrid/state-hook.sh, fetch, $GRID/db, "{user}", "{dir}"]
+      timeout: 10s
+    deprovision:
+      command: [$ROOT/apps/smartgrid/state-hook.sh, store, $GRID/db, "{user}", "{dir}"]
+      timeout: 10s
+EOF
+"$AIRLOCK" check -c "$RUN/enclave.yaml" | sed 's/^/  /'
+
+make_enclave
+ns_daemon "$AIRLOCK" run -c "$RUN/enclave.yaml" </dev/null 2>"$RUN/enclave.log" &
 ENCLAVE_PID=$!
 wait_until 10 test -S "$RUN/enclave.sock"
-alive "$ENCLAVE_PID" "$(basename "$AIRLOCK" | cut -c1-15)" "enclave relay" "$RUN/enclave-relay.log"
+alive "$ENCLAVE_PID" "$(airlock_comm)" "enclave airlock" "$RUN/enclave.log"
 
-setsid "$AIRLOCK" relay "tcp:127.0.0.1:$PORT" "hvsock:$RUN/enclave.sock:6379" --name host \
+setsid "$AIRLOCK" relay "tcp:127.0.0.1:$PORT" "hvsock:$RUN/enclave.sock:8443" --name host \
     --metrics "tcp:127.0.0.1:$MPORT" --drain-timeout 2s </dev/null 2>"$RUN/host-relay.log" &
 HOST_PID=$!
 wait_until 10 tcp_up "$PORT"
 wait_until 10 tcp_up "$MPORT"
-alive "$HOST_PID" "$(basename "$AIRLOCK" | cut -c1-15)" "host relay" "$RUN/host-relay.log"
+alive "$HOST_PID" "$(airlock_comm)" "host relay" "$RUN/host-relay.log"
+
+echo "  waiting for $MIN_IDLE standby instances"
+wait_until 20 idle_at_least "$MIN_IDLE"
 
 cat <<EOF
 
 == started (run dir $RUN)
-  namespace      $NETNS: the enclave, no network but loopback
-  redis-server   pid $REDIS_PID in $NETNS: tcp:127.0.0.1:6379 (unmodified)
-  enclave relay  pid $ENCLAVE_PID in $NETNS: hvsock:$RUN/enclave.sock:6379 -> tcp:127.0.0.1:6379
-                 metrics unix:$RUN/enclave-metrics.sock
-  host relay     pid $HOST_PID on the host: tcp:127.0.0.1:$PORT -> hvsock:$RUN/enclave.sock:6379
-                 metrics tcp:127.0.0.1:$MPORT
-
-== the enclave's network: loopback only, no routes
-\$ ip -n $NETNS addr
+  namespace        $NETNS: the enclave, no network but loopback
+  enclave airlock  pid $ENCLAVE_PID in $NETNS: relay hvsock:$RUN/enclave.sock:8443
+                   -> router tcp:127.0.0.1:8443 (SNI <user>.grid.$DOMAIN -> directory)
+                   -> pool grid (smartgrid-server, min_idle $MIN_IDLE, max 32)
+                   metrics unix:$RUN/enclave-metrics.sock, control $CTL
+  host relay       pid $HOST_PID on the host: tcp:127.0.0.1:$PORT -> hvsock:$RUN/enclave.sock:8443
+                   metrics tcp:127.0.0.1:$MPORT
 EOF
-ip -n "$NETNS" addr
-echo "\$ ip -n $NETNS route   (empty)"
-ip -n "$NETNS" route
-echo "\$ ip netns identify $REDIS_PID"
-ip netns identify "$REDIS_PID"
+show_enclave_net "$ENCLAVE_PID"
 
 echo
-echo "== a client on the host talks to redis in the enclave through the chain"
-cli() {
-    echo "\$ redis-cli -p $PORT $*"
-    redis-cli -p "$PORT" "$@"
-}
-cli ping
-cli set airlock:greeting "hello from the enclave"
-cli get airlock:greeting
-cli incr airlock:visits
-cli info server | grep -E '^(redis_version|process_id|tcp_port):' | tr -d '\r'
-echo "  (process_id is the redis-server pid in $NETNS, $REDIS_PID)"
+echo "== the standby instances (airlock ctl -s $CTL instances)"
+ctl instances | sed 's/^/  /'
+starts_before=$(metric 'airlock_pool_starts_total{pool="grid"}')
 
 echo
-echo "\$ redis-benchmark -p $PORT -q -n 5000 -c 8 -t ping,set,get"
-redis-benchmark -p "$PORT" -q -n 5000 -c 8 -t ping,set,get 2>&1 | tr '\r' '\n' |
-    grep 'requests per second' | sed 's/^/  /'
+echo "== $USERS users log in at once through the host relay, each for a ${LOAD_SECONDS} s session"
+echo "   (a request every 500 ms, 20 % writes), then log out"
+echo "\$ smartgrid-load --connect tcp:127.0.0.1:$PORT --mode customer --users $USERS ..."
+load_rc=0
+"$BIN/smartgrid-load" --connect "tcp:127.0.0.1:$PORT" --certs "$GRID" --keys "$GRID/keys.csv" \
+    --domain "$DOMAIN" --mode customer --users "$USERS" --duration "${LOAD_SECONDS}s" \
+    --frequency 500ms --write-ratio 0.2 --csv "$RUN/load.csv" >"$RUN/load.out" 2>&1 || load_rc=$?
+sed 's/^/  /' "$RUN/load.out"
+[ "$load_rc" = 0 ] || echo "  (smartgrid-load exited with $load_rc: see the errors above)"
 
 echo
-echo "== metrics of the host relay (curl -s http://127.0.0.1:$MPORT/metrics)"
-curl -sf "http://127.0.0.1:$MPORT/metrics" | grep -v '^#' | sed 's/^/  /'
-echo "== metrics of the enclave relay, out of the enclave over a unix socket"
-curl -sf --unix-socket "$RUN/enclave-metrics.sock" http://enclave/metrics | grep -v '^#' |
-    grep -E 'open|total\{relay="enclave"\}|bytes' | sed 's/^/  /'
+echo "== what happened"
+sleep 1 # the last logouts: stored back, wiped, replaced
+starts_after=$(metric 'airlock_pool_starts_total{pool="grid"}')
+assigns=$(metric 'airlock_dir_assigns_total{outcome="reserved"}')
+host_total=$(curl -sf "http://127.0.0.1:$MPORT/metrics" |
+    awk '$1 == "airlock_connections_total{relay=\"host\"}" { print $2 }')
+cat <<EOF
+  connections through the host relay:       $host_total (it saw only TLS bytes)
+  sessions assigned by the directory:       $assigns (an idle instance reserved per new user)
+  instances started during the load:        $((starts_after - starts_before)) (replacements after each logout, and growth past $MIN_IDLE)
+  instances started since the beginning:    $starts_after
+EOF
+echo "\$ airlock ctl instances"
+ctl instances | sed 's/^/  /'
+echo "\$ airlock ctl sessions"
+ctl sessions | sed 's/^/  /'
+echo "  pool and directory metrics:"
+enclave_metrics | grep -E '^airlock_(pool_(instances|starts|restarts|hook_failures)|dir_(sessions|assigns))' |
+    grep -v ' 0$' | sed 's/^/    /'
 
+U=user0001
+KEY=$(awk -F, -v u=$U '$1 == u { print $2 }' "$GRID/keys.csv")
 cat <<EOF
 
-== try it by hand (in another terminal)
-  redis-cli -p $PORT                     # redis in the enclave, through both relays
-  curl http://127.0.0.1:$MPORT/metrics     # host relay metrics
-  curl --unix-socket $RUN/enclave-metrics.sock http://x/metrics
-  ip netns exec $NETNS redis-cli ping   # inside the enclave
-  tail -f $RUN/host-relay.log $RUN/enclave-relay.log $RUN/redis.log
+== try it by hand (in another terminal); paste these first:
+  G=$GRID U=$U K=$KEY
+  TLS="--cacert \$G/ca.pem --cert \$G/users/\$U.pem --key \$G/users/\$U.key --resolve \$U.grid.$DOMAIN:$PORT:127.0.0.1"
+  URL=https://\$U.grid.$DOMAIN:$PORT
+then log in (the key from keys.csv opens the user's encrypted database), keep the token:
+  curl -s \$TLS \$URL/login -d "{\"key\":\"\$K\"}"; echo
+  T=...the token...
+  curl -s \$TLS -H "Authorization: Bearer \$T" "\$URL/query_avg?metric=power"; echo
+  curl -s \$TLS -H "Authorization: Bearer \$T" \$URL/write -d '{"alarms":[{"metric":"power","threshold":2.5}]}'; echo
+  $AIRLOCK ctl -s $CTL sessions
+  curl -s \$TLS -H "Authorization: Bearer \$T" -X POST \$URL/logout; echo
+another user's certificate for \$U's name is refused: the server aborts the TLS handshake
+  curl -s --cacert \$G/ca.pem --cert \$G/users/user0002.pem --key \$G/users/user0002.key \\
+       --resolve \$U.grid.$DOMAIN:$PORT:127.0.0.1 \$URL/login; echo "curl exit \$?"
+and to look inside:
+  $AIRLOCK ctl -s $CTL instances     # or: drain grid/NAME
+  curl -s --unix-socket $RUN/enclave-metrics.sock http://x/metrics
+  tail -f $RUN/enclave.log           # instance lines, hooks, sessions
 EOF
-if [ -n "$SECONDS_TO_RUN" ]; then
-    echo "Stopping by itself in $SECONDS_TO_RUN s (DEMO_SECONDS); Ctrl-C stops it sooner."
-    sleep "$SECONDS_TO_RUN" &
-else
-    echo "Ctrl-C (or SIGTERM) stops everything."
-    sleep infinity &
-fi
-SLEEP_PID=$!
-wait "$SLEEP_PID" || true
-SLEEP_PID=""
+demo_wait

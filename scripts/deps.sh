@@ -6,10 +6,11 @@
 set -eu
 
 PKGS="build-essential meson ninja-build pkg-config clang clang-format libclang-rt-14-dev
-libyaml-dev libcmocka-dev libhttp-parser-dev libhiredis-dev
+libyaml-dev libcmocka-dev libhttp-parser-dev libhiredis-dev libssl-dev libsqlcipher-dev
+libcjson-dev sqlcipher
 redis-server redis-tools openssl curl socat iperf3 iproute2 procps psmisc dnsmasq-base
 bind9-dnsutils chrony
-valgrind nginx iptables
+valgrind nginx iptables python3
 qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
 $*"
 

@@ -70,6 +70,7 @@ enum top_key {
     TK_RELAYS,
     TK_LOGS,
     TK_LOG_SINKS,
+    TK_ROUTERS,
     TK_DIRECTORY,
     TK_CONTROL,
     TK_POOLS,
@@ -80,8 +81,9 @@ static const char *const top_keys[TK_COUNT] = {
     [TK_THREADS] = "threads",     [TK_LOG_LEVEL] = "log_level",
     [TK_METRICS] = "metrics",     [TK_DRAIN_TIMEOUT] = "drain_timeout",
     [TK_RELAYS] = "relays",       [TK_LOGS] = "logs",
-    [TK_LOG_SINKS] = "log_sinks", [TK_DIRECTORY] = "directory",
-    [TK_CONTROL] = "control",     [TK_POOLS] = "pools",
+    [TK_LOG_SINKS] = "log_sinks", [TK_ROUTERS] = "routers",
+    [TK_DIRECTORY] = "directory", [TK_CONTROL] = "control",
+    [TK_POOLS] = "pools",
 };
 
 enum dir_key { DK_BACKEND, DK_REDIS, DK_PREFIX, DK_RESERVE, DK_TTL, DK_WAIT, DK_COUNT };
@@ -185,6 +187,8 @@ relay_conf_defaults(struct relay_conf *rc)
     rc->accept_proxy = PROXY_NONE;
     rc->max_datagram = 4096;
     rc->flow_idle_timeout_ms = 60 * 1000;
+    rc->router.peek_timeout_ms = ROUTER_PEEK_TIMEOUT_DEFAULT;
+    rc->router.max_hello = TLS_HELLO_DEFAULT;
 }
 
 bool
@@ -858,6 +862,80 @@ relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct 
     return -1;
 }
 
+/* relay_check() for the relay or router at path, failing with the line
+ * and key of the setting it objects to. */
+static int
+check_relay(struct ctx *c, const struct relay_conf *rc, const char *path,
+            const struct relay_lines *lines)
+{
+    struct fault f;
+    char key[CONF_KEY_MAX], msg[256];
+
+    if (relay_check(rc, &f, msg, sizeof(msg)) == 0)
+        return 0;
+    size_t line = f.has_item ? lines->rule[f.item] : lines->key[f.key];
+    if (f.has_item)
+        snprintf(key, sizeof(key), "%s.%s[%zu]", path, relay_keys[f.key], f.item);
+    else
+        snprintf(key, sizeof(key), "%s.%s", path, relay_keys[f.key]);
+    return fail(c, line ? line : lines->map, key, "%s", msg);
+}
+
+/* Writes "relays[i]" or "routers[i]" for cfg->relays[j] (routers follow
+ * the relays there). */
+static void
+entry_path(const struct config *cfg, size_t j, char *buf, size_t len)
+{
+    size_t first_router = 0;
+
+    while (first_router < j && !cfg->relays[first_router].router.enabled)
+        first_router++;
+    if (cfg->relays[j].router.enabled)
+        snprintf(buf, len, "routers[%zu]", j - first_router);
+    else
+        snprintf(buf, len, "relays[%zu]", j);
+}
+
+/* Checks cfg->relays[idx] (relays and routers alike, called path in
+ * messages) against the ones before it: names and listen endpoints must be
+ * unique. */
+static int
+check_unique(struct ctx *c, const struct config *cfg, size_t idx, const char *path, bool named,
+             const struct relay_lines *lines)
+{
+    const struct relay_conf *rc = &cfg->relays[idx];
+    char key[CONF_KEY_MAX], other[32];
+
+    for (size_t j = 0; j < idx; j++) {
+        const struct relay_conf *o = &cfg->relays[j];
+        if (strcmp(o->name, rc->name) != 0)
+            continue;
+        entry_path(cfg, j, other, sizeof(other));
+        snprintf(key, sizeof(key), "%s.name", path);
+        if (named)
+            return fail(c, lines->key[RK_NAME], key,
+                        "expected a unique name; %s is already called '%s'", other, o->name);
+        return fail(c, lines->map, key,
+                    "expected a name: the default '%s' is already used by %s", rc->name,
+                    other);
+    }
+    for (size_t j = 0; j < idx; j++) {
+        const struct relay_conf *o = &cfg->relays[j];
+        char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
+        if (!endpoint_equal(&o->listen, &rc->listen))
+            continue;
+        endpoint_format(&rc->listen, ep, sizeof(ep));
+        entry_path(cfg, j, other, sizeof(other));
+        snprintf(key, sizeof(key), "%s.listen", path);
+        return fail(c, lines->key[RK_LISTEN], key,
+                    "expected an endpoint no other relay listens on; %s ('%s') "
+                    "already listens on %s",
+                    other, o->name, ep);
+    }
+    return 0;
+}
+
+
 /* Parses relays[idx] into cfg->relays[idx] and checks it against the
  * relays before it (names and listen endpoints must be unique). */
 static int
@@ -867,7 +945,7 @@ parse_relay(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
     struct relay_lines lines;
     size_t seen[RK_COUNT] = {0};
     bool named;
-    char path[32], key[CONF_KEY_MAX], msg[256];
+    char path[32], key[CONF_KEY_MAX];
 
     memset(&lines, 0, sizeof(lines));
     relay_conf_defaults(rc);
@@ -902,15 +980,8 @@ parse_relay(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
                     req == RK_TARGET ? EXPECT_TARGET : EXPECT_EP);
     }
 
-    struct fault f;
-    if (relay_check(rc, &f, msg, sizeof(msg)) != 0) {
-        size_t line = f.has_item ? lines.rule[f.item] : lines.key[f.key];
-        if (f.has_item)
-            snprintf(key, sizeof(key), "%s.%s[%zu]", path, relay_keys[f.key], f.item);
-        else
-            snprintf(key, sizeof(key), "%s.%s", path, relay_keys[f.key]);
-        return fail(c, line ? line : lines.map, key, "%s", msg);
-    }
+    if (check_relay(c, rc, path, &lines) != 0)
+        return -1;
     /* settings that have no meaning on a stream relay are mistakes */
     static const enum relay_key dgram_keys[] = {RK_MAX_DATAGRAM, RK_FLOW_IDLE_TIMEOUT};
     for (size_t j = 0; !relay_conf_is_dgram(rc) && j < 2; j++) {
@@ -920,31 +991,7 @@ parse_relay(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
         return fail(c, lines.key[dgram_keys[j]], key, MSG_DGRAM_ONLY);
     }
 
-    for (size_t j = 0; j < idx; j++) {
-        const struct relay_conf *o = &cfg->relays[j];
-        if (strcmp(o->name, rc->name) != 0)
-            continue;
-        snprintf(key, sizeof(key), "%s.name", path);
-        if (named)
-            return fail(c, lines.key[RK_NAME], key,
-                        "expected a unique name; relays[%zu] is already called '%s'", j, o->name);
-        return fail(c, lines.map, key,
-                    "expected a name: the default '%s' is already used by relays[%zu]", rc->name,
-                    j);
-    }
-    for (size_t j = 0; j < idx; j++) {
-        const struct relay_conf *o = &cfg->relays[j];
-        char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
-        if (!endpoint_equal(&o->listen, &rc->listen))
-            continue;
-        endpoint_format(&rc->listen, ep, sizeof(ep));
-        snprintf(key, sizeof(key), "%s.listen", path);
-        return fail(c, lines.key[RK_LISTEN], key,
-                    "expected an endpoint no other relay listens on; relays[%zu] ('%s') "
-                    "already listens on %s",
-                    j, o->name, ep);
-    }
-    return 0;
+    return check_unique(c, cfg, idx, path, named, &lines);
 }
 
 static int
@@ -1223,6 +1270,221 @@ check_log_listeners(struct ctx *c, const struct config *cfg, size_t logs_line,
     }
     free(o);
     return rc;
+}
+
+/* ---- routers: relays whose upstream the ClientHello's server name picks */
+
+enum router_key {
+    OK_ROUTES = RK_COUNT, /* after the relay keys a router shares */
+    OK_DEFAULT,
+    OK_PEEK_TIMEOUT,
+    OK_MAX_HELLO,
+    OK_DIRECTORY,
+    OK_DOMAIN,
+};
+
+/* The relay keys that apply to a router, then its own; router_key_of maps
+ * an index of router_keys to a relay_key or router_key. */
+static const char *const router_keys[] = {
+    "name",         "listen",     "allow",     "max_connections", "connect_timeout",
+    "idle_timeout", "keepalive",  "splice",    "send_proxy",      "accept_proxy",
+    "routes",       "default",    "peek_timeout", "max_hello",       "directory",
+    "domain",
+};
+#define ROUTER_KEY_COUNT (sizeof(router_keys) / sizeof(router_keys[0]))
+static const int router_key_of[ROUTER_KEY_COUNT] = {
+    RK_NAME,         RK_LISTEN,    RK_ALLOW,        RK_MAX_CONNECTIONS, RK_CONNECT_TIMEOUT,
+    RK_IDLE_TIMEOUT, RK_KEEPALIVE, RK_SPLICE,       RK_SEND_PROXY,      RK_ACCEPT_PROXY,
+    OK_ROUTES,       OK_DEFAULT,   OK_PEEK_TIMEOUT, OK_MAX_HELLO,       OK_DIRECTORY,
+    OK_DOMAIN,
+};
+
+#define EXPECT_ROUTE "expected a mapping {name: NAME or *.NAME, target: ENDPOINT}"
+#define EXPECT_DOMAIN "expected a DNS name (grid.example): user keys come from <key>.<domain>"
+#define EXPECT_HELLO "expected a size from 512B to 32KiB (B, KiB; a bare integer is bytes)"
+
+/* A route's target: a stream endpoint to connect to. */
+static int
+get_route_target(struct ctx *c, const yaml_node_t *v, const char *key, struct endpoint *ep)
+{
+    if (get_endpoint(c, v, key, ep) != 0)
+        return -1;
+    if (ep->kind == EP_UDP)
+        return fail(c, node_line(v), key, MSG_STREAM_EP);
+    if (ep->kind == EP_VSOCK && ep->cid == EP_CID_ANY)
+        return fail(c, node_line(v), key,
+                    "expected the CID to connect to; vsock:any is for listeners");
+    return 0;
+}
+
+static int
+get_route(struct ctx *c, const yaml_node_t *n, const char *path, struct route *r)
+{
+    static const char *const keys[] = {"name", "target"};
+    size_t seen[2] = {0};
+    char key[2 * CONF_KEY_MAX];
+    const char *s, *why = NULL;
+
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, node_line(n), path, EXPECT_ROUTE ", not %s", node_kind(n));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        int i;
+
+        if (map_key(c, k, path, keys, 2, seen, &i) != 0)
+            return -1;
+        snprintf(key, sizeof(key), "%s.%s", path, keys[i]);
+        if (i == 1 && get_route_target(c, v, key, &r->target) != 0)
+            return -1;
+        if (i == 0 && scalar(c, v, key, EXPECT_ROUTE, &s) != 0)
+            return -1;
+        if (i == 0 && route_name_parse(s, r->name, &why) != PARSE_OK)
+            return fail(c, node_line(v), key, "%s", why);
+    }
+    for (int i = 0; i < 2; i++)
+        if (seen[i] == 0)
+            return fail(c, node_line(n), path, "missing %s: " EXPECT_ROUTE, keys[i]);
+    return 0;
+}
+
+static int
+get_routes(struct ctx *c, const yaml_node_t *v, const char *key, struct route_table *t)
+{
+    char path[CONF_KEY_MAX + 24];
+
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(c, node_line(v), key, "expected a list of routes, not %s", node_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n > ROUTES_MAX)
+        return fail(c, node_line(v), key, "expected at most %d routes", ROUTES_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        snprintf(path, sizeof(path), "%s[%zu]", key, i);
+        if (get_route(c, item, path, &t->routes[i]) != 0)
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(t->routes[j].name, t->routes[i].name) == 0)
+                return fail(c, node_line(item), path,
+                            "expected a name no other route has; %s[%zu] is '%s' too", key, j,
+                            t->routes[j].name);
+    }
+    t->n = n;
+    return 0;
+}
+
+static int
+router_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct relay_conf *rc,
+             struct relay_lines *lines)
+{
+    struct router_conf *ro = &rc->router;
+    const char *s, *why;
+
+    switch (k) {
+    case OK_ROUTES:
+        return get_routes(c, v, key, &ro->table);
+    case OK_DEFAULT:
+        ro->table.has_default = true;
+        return get_route_target(c, v, key, &ro->table.def);
+    case OK_PEEK_TIMEOUT:
+        if (get_duration(c, v, key, &ro->peek_timeout_ms) != 0)
+            return -1;
+        if (ro->peek_timeout_ms == 0)
+            return fail(c, node_line(v), key, "expected a duration above 0 (250ms, 5s, 2m, 1h)");
+        return 0;
+    case OK_MAX_HELLO:
+        return get_size(c, v, key, ROUTER_HELLO_MIN, ROUTER_HELLO_MAX, EXPECT_HELLO,
+                        &ro->max_hello);
+    case OK_DIRECTORY:
+        return get_name(c, v, key, ro->table.directory);
+    case OK_DOMAIN:
+        if (scalar(c, v, key, EXPECT_DOMAIN, &s) != 0)
+            return -1;
+        if (strncmp(s, "*.", 2) == 0 || route_name_parse(s, ro->table.domain, &why) != PARSE_OK)
+            return fail(c, node_line(v), key, EXPECT_DOMAIN);
+        return 0;
+    default:
+        return relay_value(c, k, v, key, rc, lines);
+    }
+}
+
+/* Parses routers[idx] into cfg->relays[at]; the relays and routers before
+ * it must have other names and listen endpoints. */
+static int
+parse_router(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, size_t at)
+{
+    struct relay_conf *rc = &cfg->relays[at];
+    struct relay_lines lines;
+    size_t seen[ROUTER_KEY_COUNT] = {0};
+    char path[32], key[CONF_KEY_MAX];
+
+    memset(&lines, 0, sizeof(lines));
+    relay_conf_defaults(rc);
+    rc->router.enabled = true;
+    snprintf(path, sizeof(path), "routers[%zu]", idx);
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(c, node_line(n), path,
+                    "expected a mapping of router settings (listen, routes, default, ...), not %s",
+                    node_kind(n));
+    lines.map = node_line(n);
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
+        int i;
+
+        if (map_key(c, k, path, router_keys, ROUTER_KEY_COUNT, seen, &i) != 0)
+            return -1;
+        if (router_key_of[i] < RK_COUNT)
+            lines.key[router_key_of[i]] = node_line(v);
+        snprintf(key, sizeof(key), "%s.%s", path, router_keys[i]);
+        if (router_value(c, router_key_of[i], v, key, rc, &lines) != 0)
+            return -1;
+    }
+    bool named = lines.key[RK_NAME] != 0;
+    if (!named)
+        snprintf(rc->name, sizeof(rc->name), "router%zu", idx + 1);
+    snprintf(key, sizeof(key), "%s.listen", path);
+    if (lines.key[RK_LISTEN] == 0)
+        return fail(c, lines.map, key, "missing from router '%s': " EXPECT_EP, rc->name);
+    if (rc->listen.kind == EP_UDP)
+        return fail(c, lines.key[RK_LISTEN], key, MSG_STREAM_EP);
+    if (rc->router.table.n == 0 && !rc->router.table.has_default &&
+        rc->router.table.directory[0] == '\0')
+        return fail(c, lines.map, path,
+                    "expected at least one of routes:, directory:, default: in router '%s'",
+                    rc->name);
+    snprintf(key, sizeof(key), "%s.domain", path);
+    if (rc->router.table.domain[0] != '\0' && rc->router.table.directory[0] == '\0')
+        return fail(c, lines.map, key, "applies to routers with a directory: pool only");
+    if (check_relay(c, rc, path, &lines) != 0)
+        return -1;
+    return check_unique(c, cfg, at, path, named, &lines);
+}
+
+/* Appends the routers to cfg->relays, after the relays. */
+static int
+parse_routers(struct ctx *c, const yaml_node_t *v, struct config *cfg)
+{
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(c, node_line(v), "routers", "expected a list of routers, not %s",
+                    node_kind(v));
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0)
+        return fail(c, node_line(v), "routers", "expected at least one router");
+    if (n + cfg->n_relays > CONF_RELAYS_MAX)
+        return fail(c, node_line(v), "routers", "expected at most %d relays and routers",
+                    CONF_RELAYS_MAX);
+    struct relay_conf *all = realloc(cfg->relays, (cfg->n_relays + n) * sizeof(*all));
+    if (all == NULL)
+        return fail(c, node_line(v), "routers", "out of memory");
+    cfg->relays = all;
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
+        if (parse_router(c, item, cfg, i, cfg->n_relays) != 0)
+            return -1;
+        cfg->n_relays++;
+    }
+    return 0;
 }
 
 /* The directory: block (dir/dir.h); cfg->directory holds the defaults. */
@@ -1735,6 +1997,7 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
     size_t seen[TK_COUNT] = {0};
     size_t metrics_line = 0, logs_listen_line = 0, control_line = 0;
     size_t sink_lines[CONF_SINKS_MAX] = {0};
+    const yaml_node_t *routers = NULL;
 
     if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
         return fail(c, node_line(root), NULL,
@@ -1743,7 +2006,8 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
     if (root->type != YAML_MAPPING_NODE)
         return fail(c, node_line(root), NULL,
                     "expected a mapping of settings (threads, log_level, metrics, "
-                    "drain_timeout, relays, logs, log_sinks, directory, control, pools), not %s",
+                    "drain_timeout, relays, routers, logs, log_sinks, directory, control, "
+                    "pools), not %s",
                     node_kind(root));
 
     for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
@@ -1785,6 +2049,9 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
         case TK_LOG_SINKS:
             rc = parse_sinks(c, v, cfg, sink_lines);
             break;
+        case TK_ROUTERS:
+            routers = v; /* after relays:, wherever it is */
+            break;
         case TK_DIRECTORY:
             rc = parse_directory(c, v, &cfg->directory);
             cfg->has_directory = rc == 0;
@@ -1793,6 +2060,10 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
             rc = get_endpoint(c, v, "control", &cfg->control);
             if (rc == 0 && cfg->control.kind == EP_UDP)
                 rc = fail(c, node_line(v), "control", MSG_STREAM_EP);
+            if (rc == 0 && cfg->control.kind == EP_HVSOCK)
+                rc = fail(c, node_line(v), "control",
+                          "expected a unix, tcp or vsock endpoint; hvsock is the host's face of "
+                          "vsock");
             cfg->has_control = rc == 0;
             control_line = node_line(v);
             break;
@@ -1807,8 +2078,19 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
             return -1;
     }
 
+    if (routers != NULL && parse_routers(c, routers, cfg) != 0)
+        return -1;
+    for (size_t j = 0; routers != NULL && !cfg->has_directory && j < cfg->n_relays; j++) {
+        char path[32];
+        if (cfg->relays[j].router.table.directory[0] == '\0')
+            continue;
+        entry_path(cfg, j, path, sizeof(path));
+        return fail(c, node_line(routers), "routers",
+                    "%s ('%s') routes to directory pool '%s': expected a directory: block too",
+                    path, cfg->relays[j].name, cfg->relays[j].router.table.directory);
+    }
     if (seen[TK_RELAYS] == 0 && seen[TK_LOGS] == 0 && seen[TK_LOG_SINKS] == 0 &&
-        seen[TK_DIRECTORY] == 0 && seen[TK_POOLS] == 0)
+        seen[TK_ROUTERS] == 0 && seen[TK_DIRECTORY] == 0 && seen[TK_POOLS] == 0)
         return fail(c, node_line(root), "relays", "expected at least one relay");
     if (cfg->has_control && !cfg->has_directory)
         return fail(c, control_line, "control",

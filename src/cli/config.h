@@ -47,6 +47,21 @@
  *       dns_allow: [example.com, "*.example.org"]  # stream -> udp relays only:
  *                                   #   other names are answered REFUSED
  *
+ *   routers:                        # TLS by server name (SNI), never terminated
+ *     - name: edge                  # unique among relays and routers; default router<N>
+ *       listen: tcp:0.0.0.0:443     # a stream endpoint
+ *       routes:                     # exact names first, then the longest *.suffix
+ *         - {name: www.example.com, target: tcp:10.0.0.5:443}
+ *         - {name: "*.example.org", target: vsock:16:443}
+ *       directory: grid             # then <key>.<domain>: key's instance of this
+ *       domain: grid.example        #   pool, from the directory (needs directory:);
+ *                                   #   without domain, any name's first label
+ *       default: tcp:10.0.0.9:443   # the rest and ClientHellos without SNI; none:
+ *                                   #   unrecognized_name alert and close
+ *       peek_timeout: 5s            # the whole ClientHello must come in time
+ *       max_hello: 16KiB            # 512B-32KiB; larger ClientHellos are refused
+ *       # and of the relay keys: allow, max_connections, connect_timeout,
+ *       # idle_timeout, keepalive, splice, send_proxy, accept_proxy
  *   directory:                      # the session directory (router, pools, ctl)
  *     backend: memory               # or redis (shared by routers and pools
  *                                   #   in other processes and machines)
@@ -88,7 +103,7 @@
  *         timeout: 30s
  *
  * Sizes: an integer with unit B, KiB, MiB or GiB (a bare integer is bytes).
- * relays may be left out when logs, log_sinks, directory or pools is given.
+ * relays may be left out when routers, logs, log_sinks, directory or pools is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
  * second YAML document and values of the wrong type are all errors.
@@ -115,6 +130,7 @@
 #include "net/egress.h"
 #include "net/endpoint.h"
 #include "proto/dns.h"
+#include "router/route.h"
 
 #define CONF_NAME_MAX 64
 #define CONF_ALLOW_MAX 64
@@ -134,6 +150,20 @@
 #define CONF_DATAGRAM_MAX 65507 /* the largest UDP payload */
 
 enum proxy_mode { PROXY_NONE, PROXY_V2 };
+
+/* Defaults and bounds of a router's settings. */
+#define ROUTER_PEEK_TIMEOUT_DEFAULT 5000 /* ms */
+#define ROUTER_HELLO_MIN 512             /* bytes */
+#define ROUTER_HELLO_MAX (32 * 1024)
+
+/* What makes a relay a router (an entry of routers:): the upstream is
+ * chosen per connection from the ClientHello's server name. */
+struct router_conf {
+    bool enabled;
+    struct route_table table;
+    unsigned peek_timeout_ms; /* the whole ClientHello must come within this */
+    size_t max_hello;         /* bytes, ROUTER_HELLO_MIN..ROUTER_HELLO_MAX */
+};
 
 struct relay_conf {
     char name[CONF_NAME_MAX];
@@ -157,6 +187,7 @@ struct relay_conf {
     unsigned flow_idle_timeout_ms;
     char dns_allow[CONF_DNS_ALLOW_MAX][DNS_PATTERN_MAX]; /* canonical, see dns_pattern_parse() */
     size_t n_dns_allow;
+    struct router_conf router; /* routers: entries only; target is unused */
 };
 
 /* The enclave side of log forwarding (the logs: block). */

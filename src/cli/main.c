@@ -7,53 +7,77 @@
 #include <string.h>
 
 #include "cli/config.h"
+#include "cli/control.h"
 #include "cli/runtime.h"
 #include "core/log.h"
+#include "proto/ctl.h"
 
 #define AIRLOCK_VERSION "0.1.0"
 
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
-               "       airlock run -c FILE                     run every relay of a config file\n"
-               "       airlock check -c FILE                   validate a config file and exit\n"
-               "       airlock version\n"
-               "\n"
-               "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
-               "hvsock:/path:PORT\n"
-               "  (udp on one side and a stream on the other: a datagram relay)\n"
-               "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
-               "HTTP CONNECT) and checked against --egress-allow rules\n"
-               "\n"
-               "relay options:\n"
-               "  --name NAME              relay name in logs and metrics (default relay1)\n"
-               "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
-               "  --max-connections N      refuse connections above N (default: no limit)\n"
-               "  --connect-timeout DUR    default 5s\n"
-               "  --idle-timeout DUR       default 1h; 0 disables\n"
-               "  --no-keepalive           no TCP keepalive towards peers\n"
-               "  --no-splice              copy through buffers instead of splice()\n"
-               "  --send-proxy v2          send a PROXY v2 header to the target\n"
-               "  --accept-proxy v2        require a PROXY v2 header from clients\n"
-               "  --original-dst           with --send-proxy v2: send the destination a client\n"
-               "                           had before iptables REDIRECT\n"
-               "  --egress-allow RULE      TARGET egress: allow DEST:PORTS (api.example.com:443,\n"
-               "                           *.example.com:443, 198.51.100.0/24:80-90); repeatable\n"
-               "  --threads N              event loops (default: one per core)\n"
-               "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
-               "  --log-level LEVEL        error, warn, info (default) or debug\n"
-               "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
-               "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
-               "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
-               "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
-               "                           for other names (example.com, *.example.org); repeatable\n");
+    fprintf(f,
+            "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
+            "       airlock router LISTEN --route NAME=TARGET ... [options]\n"
+            "                                               route TLS by server name (SNI)\n"
+            "       airlock run -c FILE                     run every relay of a config file\n"
+            "       airlock check -c FILE                   validate a config file and exit\n"
+            "       airlock ctl [-s ENDPOINT] sessions|instances|drain [POOL/]NAME\n"
+            "                                               ask a running airlock (its control:\n"
+            "                                               socket, default " CONTROL_DEFAULT ")\n"
+            "       airlock version\n"
+            "\n"
+            "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
+            "hvsock:/path:PORT\n"
+            "  (udp on one side and a stream on the other: a datagram relay)\n"
+            "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
+            "HTTP CONNECT) and checked against --egress-allow rules\n"
+            "\n"
+            "relay options:\n"
+            "  --name NAME              relay name in logs and metrics (default relay1)\n"
+            "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
+            "  --max-connections N      refuse connections above N (default: no limit)\n"
+            "  --connect-timeout DUR    default 5s\n"
+            "  --idle-timeout DUR       default 1h; 0 disables\n"
+            "  --no-keepalive           no TCP keepalive towards peers\n"
+            "  --no-splice              copy through buffers instead of splice()\n"
+            "  --send-proxy v2          send a PROXY v2 header to the target\n"
+            "  --accept-proxy v2        require a PROXY v2 header from clients\n"
+            "  --original-dst           with --send-proxy v2: send the destination a client\n"
+            "                           had before iptables REDIRECT\n"
+            "  --egress-allow RULE      TARGET egress: allow DEST:PORTS (api.example.com:443,\n"
+            "                           *.example.com:443, 198.51.100.0/24:80-90); repeatable\n"
+            "  --threads N              event loops (default: one per core)\n"
+            "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
+            "  --log-level LEVEL        error, warn, info (default) or debug\n"
+            "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
+            "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
+            "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
+            "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
+            "                           for other names (example.com, *.example.org); repeatable\n"
+            "\n"
+            "router options (and the relay options above that are not for egress or udp):\n"
+            "  --route NAME=TARGET      send server name NAME (www.example.com, or *.example.com\n"
+            "                           for any name below it) to TARGET; repeatable\n"
+            "  --default TARGET         for other names and ClientHellos without one (else:\n"
+            "                           an unrecognized_name alert and close)\n"
+            "  --peek-timeout DUR       the ClientHello must come within DUR (default 5s)\n"
+            "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n"
+            "  --directory POOL         route <key>.<domain> to key's instance of POOL, as the\n"
+            "                           session directory assigns it (sticky per key)\n"
+            "  --domain NAME            with --directory: the names it takes (grid.example)\n"
+            "  --redis ENDPOINT         with --directory: the redis directory other routers and\n"
+            "                           pools share (default: this process only)\n");
 }
+
+/* "relay" or "router": the command, in messages */
+static const char *cmd_name = "relay";
 
 static int
 bad_option(const char *opt, const char *value, const char *expected)
 {
-    fprintf(stderr, "airlock relay: %s '%s': expected %s\n", opt, value, expected);
+    fprintf(stderr, "airlock %s: %s '%s': expected %s\n", cmd_name, opt, value, expected);
     return 2;
 }
 
@@ -61,8 +85,33 @@ bad_option(const char *opt, const char *value, const char *expected)
 static int
 bad_value(const char *opt, const char *value, const char *why)
 {
-    fprintf(stderr, "airlock relay: %s '%s': %s\n", opt, value, why);
+    fprintf(stderr, "airlock %s: %s '%s': %s\n", cmd_name, opt, value, why);
     return 2;
+}
+
+/* --route NAME=TARGET */
+static int
+add_route(struct route_table *t, const char *arg)
+{
+    const char *eq = strchr(arg, '='), *why;
+    char name[TLS_HOST_MAX + 1];
+    struct route *r = &t->routes[t->n];
+
+    if (t->n == ROUTES_MAX)
+        return bad_option("--route", arg, "at most 64 routes");
+    if (eq == NULL || (size_t)(eq - arg) >= sizeof(name))
+        return bad_option("--route", arg, "NAME=TARGET");
+    memcpy(name, arg, (size_t)(eq - arg));
+    name[eq - arg] = '\0';
+    if (route_name_parse(name, r->name, &why) != PARSE_OK)
+        return bad_value("--route", arg, why);
+    if (endpoint_parse(eq + 1, &r->target, &why) != PARSE_OK)
+        return bad_value("--route", arg, why);
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->routes[i].name, r->name) == 0)
+            return bad_option("--route", arg, "one route per name");
+    t->n++;
+    return 0;
 }
 
 static int
@@ -90,9 +139,9 @@ parse_uint(const char *s, unsigned max, unsigned *out)
     return 0;
 }
 
-/* Builds a one-relay config from the command line. */
+/* Builds a one-relay (or one-router) config from the command line. */
 static int
-cmd_relay(int argc, char **argv)
+cmd_relay(int argc, char **argv, bool router)
 {
     enum {
         OPT_NAME = 256,
@@ -113,6 +162,13 @@ cmd_relay(int argc, char **argv)
         OPT_MAXDGRAM,
         OPT_FLOWIDLE,
         OPT_DNSALLOW,
+        OPT_ROUTE,
+        OPT_DEFAULT,
+        OPT_PEEKTIMEOUT,
+        OPT_MAXHELLO,
+        OPT_DIRECTORY,
+        OPT_DOMAIN,
+        OPT_REDIS,
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, OPT_NAME},
@@ -133,6 +189,13 @@ cmd_relay(int argc, char **argv)
         {"max-datagram", required_argument, NULL, OPT_MAXDGRAM},
         {"flow-idle-timeout", required_argument, NULL, OPT_FLOWIDLE},
         {"dns-allow", required_argument, NULL, OPT_DNSALLOW},
+        {"route", required_argument, NULL, OPT_ROUTE},
+        {"default", required_argument, NULL, OPT_DEFAULT},
+        {"peek-timeout", required_argument, NULL, OPT_PEEKTIMEOUT},
+        {"max-hello", required_argument, NULL, OPT_MAXHELLO},
+        {"directory", required_argument, NULL, OPT_DIRECTORY},
+        {"domain", required_argument, NULL, OPT_DOMAIN},
+        {"redis", required_argument, NULL, OPT_REDIS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -142,10 +205,13 @@ cmd_relay(int argc, char **argv)
     char msg[512];
     int opt;
 
-    int dgram_opts = 0;
+    int dgram_opts = 0, router_opts = 0;
 
     relay_conf_defaults(&rc);
-    snprintf(rc.name, sizeof(rc.name), "relay1");
+    dir_conf_defaults(&cfg.directory);
+    cmd_name = router ? "router" : "relay";
+    snprintf(rc.name, sizeof(rc.name), router ? "router1" : "relay1");
+    rc.router.enabled = router;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
         case OPT_NAME:
@@ -232,6 +298,49 @@ cmd_relay(int argc, char **argv)
                 return bad_value("--dns-allow", optarg, err);
             rc.n_dns_allow++;
             break;
+        case OPT_ROUTE:
+            if (add_route(&rc.router.table, optarg) != 0)
+                return 2;
+            router_opts = 1;
+            break;
+        case OPT_DEFAULT:
+            if (endpoint_parse(optarg, &rc.router.table.def, &err) != PARSE_OK)
+                return bad_value("--default", optarg, err);
+            rc.router.table.has_default = true;
+            router_opts = 1;
+            break;
+        case OPT_PEEKTIMEOUT:
+            if (config_duration(optarg, &rc.router.peek_timeout_ms) != 0 ||
+                rc.router.peek_timeout_ms == 0)
+                return bad_option("--peek-timeout", optarg, "a duration like 5s or 500ms");
+            router_opts = 1;
+            break;
+        case OPT_MAXHELLO:
+            if (config_size(optarg, &rc.router.max_hello) != 0 ||
+                rc.router.max_hello < ROUTER_HELLO_MIN || rc.router.max_hello > ROUTER_HELLO_MAX)
+                return bad_option("--max-hello", optarg, "a size from 512B to 32KiB");
+            router_opts = 1;
+            break;
+        case OPT_DIRECTORY:
+            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(rc.router.table.directory))
+                return bad_option("--directory", optarg, "a pool name of 1-63 characters");
+            snprintf(rc.router.table.directory, sizeof(rc.router.table.directory), "%s", optarg);
+            cfg.has_directory = true;
+            router_opts = 1;
+            break;
+        case OPT_DOMAIN:
+            if (strncmp(optarg, "*.", 2) == 0 ||
+                route_name_parse(optarg, rc.router.table.domain, &err) != PARSE_OK)
+                return bad_option("--domain", optarg, "a DNS name like grid.example");
+            router_opts = 1;
+            break;
+        case OPT_REDIS:
+            if (endpoint_parse(optarg, &cfg.directory.redis, &err) != PARSE_OK ||
+                (cfg.directory.redis.kind != EP_TCP && cfg.directory.redis.kind != EP_UNIX))
+                return bad_option("--redis", optarg, "tcp:HOST:PORT or unix:/path");
+            cfg.directory.backend = DIR_REDIS;
+            router_opts = 1;
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -240,18 +349,42 @@ cmd_relay(int argc, char **argv)
             return 2;
         }
     }
-    if (argc - optind != 2) {
+    if (argc - optind != (router ? 1 : 2)) {
         usage(stderr);
         return 2;
     }
     if (endpoint_parse(argv[optind], &rc.listen, &err) != PARSE_OK)
         return bad_value("LISTEN", argv[optind], err);
-    if (strcmp(argv[optind + 1], "egress") == 0)
+    if (router) {
+        if (rc.router.table.n == 0 && !rc.router.table.has_default && !cfg.has_directory) {
+            fprintf(stderr, "airlock router: expected --route NAME=TARGET, --directory POOL or "
+                            "--default TARGET\n");
+            return 2;
+        }
+        if (!cfg.has_directory &&
+            (rc.router.table.domain[0] != '\0' || cfg.directory.backend == DIR_REDIS)) {
+            fprintf(stderr, "airlock router: --domain and --redis go with --directory\n");
+            return 2;
+        }
+        bool udp = rc.router.table.has_default && rc.router.table.def.kind == EP_UDP;
+        for (size_t i = 0; i < rc.router.table.n; i++)
+            udp = udp || rc.router.table.routes[i].target.kind == EP_UDP;
+        if (rc.n_egress_allow > 0 || dgram_opts || rc.n_dns_allow > 0 || rc.listen.kind == EP_UDP ||
+            udp) {
+            fprintf(stderr, "airlock router: egress, udp and DNS options are for relays\n");
+            return 2;
+        }
+    } else if (router_opts) {
+        fprintf(stderr, "airlock relay: the router options (--route, --default, --directory, "
+                        "...) are for airlock router\n");
+        return 2;
+    } else if (strcmp(argv[optind + 1], "egress") == 0) {
         rc.egress = true;
-    else if (endpoint_parse(argv[optind + 1], &rc.target, &err) != PARSE_OK)
+    } else if (endpoint_parse(argv[optind + 1], &rc.target, &err) != PARSE_OK) {
         return bad_value("TARGET", argv[optind + 1], err);
+    }
     if (relay_conf_check(&rc, msg, sizeof(msg)) != 0) {
-        fprintf(stderr, "airlock relay: %s\n", msg);
+        fprintf(stderr, "airlock %s: %s\n", cmd_name, msg);
         return 2;
     }
     if (dgram_opts && !relay_conf_is_dgram(&rc)) {
@@ -302,18 +435,58 @@ cmd_config(int argc, char **argv, int run)
         return 1;
     }
     if (!run) {
-        printf("%s: ok (%zu relays", path, cfg.n_relays);
+        size_t routers = 0;
+        for (size_t i = 0; i < cfg.n_relays; i++)
+            routers += cfg.relays[i].router.enabled;
+        printf("%s: ok (%zu relays", path, cfg.n_relays - routers);
+        if (routers > 0)
+            printf(", %zu routers", routers);
+        if (cfg.n_pools > 0)
+            printf(", %zu pools", cfg.n_pools);
         if (cfg.n_sinks > 0)
             printf(", %zu log sinks", cfg.n_sinks);
         if (cfg.logs.enabled)
             printf(", logs forwarded");
-        if (cfg.n_pools > 0)
-            printf(", %zu pools", cfg.n_pools);
+        if (cfg.has_directory)
+            printf(", directory %s", cfg.directory.backend == DIR_REDIS ? "redis" : "memory");
+        if (cfg.has_control)
+            printf(", control socket");
         printf(")\n");
         config_free(&cfg);
         return 0;
     }
     return runtime_run(&cfg, path);
+}
+
+/* ctl [-s ENDPOINT] COMMAND [ARG] */
+static int
+cmd_ctl(int argc, char **argv)
+{
+    struct endpoint ep;
+    const char *server = CONTROL_DEFAULT, *why = NULL;
+    char line[2 * CTL_LINE_MAX]; /* longer ones are the server's to refuse */
+    int opt;
+
+    while ((opt = getopt(argc, argv, "+s:h")) != -1) {
+        if (opt == 's') {
+            server = optarg;
+        } else {
+            usage(opt == 'h' ? stdout : stderr);
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    if (optind >= argc || argc - optind > 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (endpoint_parse(server, &ep, &why) != PARSE_OK || ep.kind == EP_UDP) {
+        fprintf(stderr, "airlock ctl: -s '%s': expected a stream endpoint: %s\n", server,
+                why ? why : "not udp");
+        return 2;
+    }
+    snprintf(line, sizeof(line), "%s%s%s", argv[optind], argc - optind == 2 ? " " : "",
+             argc - optind == 2 ? argv[optind + 1] : "");
+    return control_client(&ep, line);
 }
 
 int
@@ -326,12 +499,14 @@ main(int argc, char **argv)
     const char *cmd = argv[1];
     argc--;
     argv++;
-    if (strcmp(cmd, "relay") == 0)
-        return cmd_relay(argc, argv);
+    if (strcmp(cmd, "relay") == 0 || strcmp(cmd, "router") == 0)
+        return cmd_relay(argc, argv, strcmp(cmd, "router") == 0);
     if (strcmp(cmd, "run") == 0)
         return cmd_config(argc, argv, 1);
     if (strcmp(cmd, "check") == 0)
         return cmd_config(argc, argv, 0);
+    if (strcmp(cmd, "ctl") == 0)
+        return cmd_ctl(argc, argv);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("airlock %s\n", AIRLOCK_VERSION);
         return 0;

@@ -11,6 +11,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cli/control.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "dir/dir.h"
@@ -36,9 +37,10 @@ struct runtime {
     struct logfwd *logfwd;  /* logs: (enclave side), or NULL */
     struct logsink **sinks; /* log_sinks: (host side) */
     size_t n_sinks;
+    struct dir *dir;         /* the session directory (directory:), or NULL */
+    struct control *control; /* control: (airlock ctl), or NULL */
     struct pool **pools; /* pools:, on the main loop */
     size_t n_pools;
-    struct dir *dir; /* the session directory (directory:), or NULL */
     int sigfd;
     struct io sig_io;
     struct timer drain_timer;
@@ -170,19 +172,38 @@ metrics_apply(struct runtime *rt, const struct config *cfg)
 
 /* ---- the session directory */
 
-/* Starts the directory when the config has one. Routers and pools get
- * rt->dir; its settings change only at the next start. */
+/* Whether this process runs a directory: a directory: block (routers with
+ * directory routes and pools also need one: add their conditions here;
+ * cfg->directory holds the defaults when the block is absent). */
+static bool
+needs_directory(const struct config *cfg)
+{
+    return cfg->has_directory;
+}
+
+/* Starts the directory when needed, and the control socket on it. Routers
+ * and pools get rt->dir; its settings change only at the next start. */
 static int
 dir_apply(struct runtime *rt)
 {
     const struct dir_conf *dc = &rt->cfg.directory;
     char ep[ENDPOINT_TEXT_MAX] = "-";
 
-    if (!rt->cfg.has_directory)
+    if (!needs_directory(&rt->cfg))
         return 0;
     if ((rt->dir = dir_new(dc)) == NULL) {
         log_warn("directory: cannot start");
         return -1;
+    }
+    if (rt->cfg.has_control) {
+        char cep[ENDPOINT_TEXT_MAX];
+        int err = 0;
+        endpoint_format(&rt->cfg.control, cep, sizeof(cep));
+        if ((rt->control = control_start(rt->loop, &rt->cfg.control, rt->dir, &err)) == NULL) {
+            log_warnx("control: cannot listen on %s: %s", cep, strerror(-err));
+            return -1;
+        }
+        log_info("control listen=%s", cep);
     }
     if (dc->backend == DIR_REDIS)
         endpoint_format(&dc->redis, ep, sizeof(ep));
@@ -369,6 +390,7 @@ relays_apply(struct runtime *rt, const struct config *cfg)
             relay_stats_unref(st);
         if (next[i] == NULL)
             goto fail;
+        next[i]->dir = rt->dir;
         if ((rc = relay_listen(next[i], old)) != 0) {
             char ep[EP_HOST_MAX + 32];
             endpoint_format(&rc_new->listen, ep, sizeof(ep));
@@ -445,10 +467,14 @@ reload(struct runtime *rt)
     if (cfg.threads != rt->cfg.threads)
         log_warnx("reload: threads changes take effect at the next start");
     if (cfg.has_directory != rt->cfg.has_directory ||
-        memcmp(&cfg.directory, &rt->cfg.directory, sizeof(cfg.directory)) != 0)
-        log_warnx("reload: directory changes take effect at the next start");
+        memcmp(&cfg.directory, &rt->cfg.directory, sizeof(cfg.directory)) != 0 ||
+        cfg.has_control != rt->cfg.has_control ||
+        memcmp(&cfg.control, &rt->cfg.control, sizeof(cfg.control)) != 0)
+        log_warnx("reload: directory and control changes take effect at the next start");
     cfg.has_directory = rt->cfg.has_directory;
     cfg.directory = rt->cfg.directory;
+    cfg.has_control = rt->cfg.has_control;
+    cfg.control = rt->cfg.control;
     if (relays_apply(rt, &cfg) != 0) {
         log_warnx("reload failed, keeping the running config");
         config_free(&cfg);
@@ -577,6 +603,8 @@ static void
 runtime_free(struct runtime *rt)
 {
     metrics_stop(rt->metrics);
+    control_stop(rt->control);
+    rt->control = NULL;
     /* no answers to loops that go away below; their cancels wait for dir_free */
     if (rt->dir != NULL)
         dir_stop(rt->dir);
@@ -666,6 +694,9 @@ runtime_run(struct config *cfg, const char *path)
         endpoint_format(&rt.relays[i]->conf.listen, l, sizeof(l));
         if (rt.relays[i]->conf.egress)
             snprintf(t, sizeof(t), "egress (%zu rules)", rt.relays[i]->conf.n_egress_allow);
+        else if (rt.relays[i]->conf.router.enabled)
+            snprintf(t, sizeof(t), "sni (%zu routes%s)", rt.relays[i]->conf.router.table.n,
+                     rt.relays[i]->conf.router.table.has_default ? ", default" : "");
         else
             endpoint_format(&rt.relays[i]->conf.target, t, sizeof(t));
         log_info("relay=%s listen=%s target=%s", rt.relays[i]->conf.name, l, t);

@@ -36,6 +36,10 @@ int dir_redis_open(struct dir *d);
 void dir_changed(struct dir *d, const struct dir_instance *inst);
 void dir_maybe_idle(struct dir *d, const char *pool);
 
+/* Copies the names of the watched pools into out (at most max); returns
+ * how many. */
+int dir_watched_pools(struct dir *d, char (*out)[DIR_NAME_MAX], int max);
+
 /* Makes the backend's tick() run within ms from now. */
 void dir_tick_within(struct dir *d, unsigned ms);
 
@@ -47,8 +51,5 @@ const struct dir_conf *dir_conf_of(const struct dir *d);
 void *dir_backend_state(const struct dir *d);
 void dir_set_backend(struct dir *d, const struct dir_ops *ops, void *be);
 struct loop *dir_loop(const struct dir *d);
-
-/* Wall clock milliseconds (since_ms of listings). */
-unsigned long long dir_wall_ms(void);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,15 @@ copy_name(char *dst, size_t size, const char *src)
         return -EINVAL;
     memcpy(dst, src, n + 1);
     return 0;
+}
+
+/* Same for a pool name, which holds no ':' (the redis key layout). */
+static int
+copy_pool(char *dst, const char *src)
+{
+    if (src != NULL && strchr(src, ':') != NULL)
+        return -EINVAL;
+    return copy_name(dst, DIR_NAME_MAX, src);
 }
 
 /* ---- backend helpers */
@@ -373,8 +383,7 @@ dir_assign(struct dir *d, const char *pool, const char *key, struct loop *on, di
         errno = ENOMEM;
         return NULL;
     }
-    if (copy_name(a->pool, sizeof(a->pool), pool) != 0 ||
-        copy_name(a->key, sizeof(a->key), key) != 0) {
+    if (copy_pool(a->pool, pool) != 0 || copy_name(a->key, sizeof(a->key), key) != 0) {
         free(a);
         errno = EINVAL;
         return NULL;
@@ -486,8 +495,7 @@ dir_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
         return -ENOMEM;
     r->kind = REQ_REPORT;
     r->st = st;
-    if (copy_name(r->pool, sizeof(r->pool), pool) != 0 ||
-        copy_name(r->name, sizeof(r->name), name) != 0 ||
+    if (copy_pool(r->pool, pool) != 0 || copy_name(r->name, sizeof(r->name), name) != 0 ||
         (key != NULL && key[0] != '\0' && copy_name(r->key, sizeof(r->key), key) != 0)) {
         free(r);
         return -EINVAL;
@@ -519,8 +527,7 @@ dir_drain(struct dir *d, const char *pool, const char *name, struct loop *on, di
 
     if (r == NULL)
         return -ENOMEM;
-    if (copy_name(r->pool, sizeof(r->pool), pool) != 0 ||
-        copy_name(r->name, sizeof(r->name), name) != 0) {
+    if (copy_pool(r->pool, pool) != 0 || copy_name(r->name, sizeof(r->name), name) != 0) {
         free(r);
         return -EINVAL;
     }
@@ -541,7 +548,7 @@ dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, voi
 
     if (w == NULL)
         return -ENOMEM;
-    if (copy_name(w->pool, sizeof(w->pool), pool) != 0) {
+    if (copy_pool(w->pool, pool) != 0) {
         free(w);
         return -EINVAL;
     }
@@ -562,6 +569,18 @@ dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, voi
     if (rc != 0)
         free(w);
     return rc;
+}
+
+int
+dir_watched_pools(struct dir *d, char (*out)[DIR_NAME_MAX], int max)
+{
+    int n = 0;
+
+    pthread_mutex_lock(&d->watch_lock);
+    for (struct watch *w = d->watches; w != NULL && n < max; w = w->next)
+        memcpy(out[n++], w->pool, DIR_NAME_MAX);
+    pthread_mutex_unlock(&d->watch_lock);
+    return n;
 }
 
 void
@@ -616,6 +635,13 @@ static void *
 dir_thread(void *arg)
 {
     struct dir *d = arg;
+    sigset_t pipe;
+
+    /* a write to a redis that went away must fail with EPIPE, not kill the
+     * process (whether or not the program ignores SIGPIPE) */
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     int rc = loop_run(d->loop);
 
     if (rc != 0)

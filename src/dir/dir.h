@@ -18,7 +18,7 @@
  * state change is one Lua script, so it is atomic). Both run on the
  * directory's own thread: every function here may be called from any
  * thread and never blocks on the backend; results come back as callbacks
- * posted to a loop the caller names. */
+ * posted to a loop the caller names. Pool names hold no ':' (-EINVAL). */
 #ifndef AIRLOCK_DIR_DIR_H
 #define AIRLOCK_DIR_DIR_H
 
@@ -68,6 +68,10 @@ struct dir_assign;
 
 /* Returns the label of s ("starting", "idle", ...). */
 const char *dir_state_name(enum dir_state s);
+
+/* Returns the wall clock in ms, the clock of since_ms (the redis backend
+ * uses the redis server's, which should agree). */
+unsigned long long dir_wall_ms(void);
 
 /* Fills *conf with the defaults (memory backend, see struct dir_conf). */
 void dir_conf_defaults(struct dir_conf *conf);

@@ -1,13 +1,522 @@
-/* redis.c - the redis backend (being written). */
+/* redis.c - the redis backend: several routers and pools in other
+ * processes (and machines) share one directory in one redis server.
+ *
+ * Atomicity: every assignment and state change is one Lua script (EVALSHA;
+ * EVAL when the server answers NOSCRIPT, e.g. after SCRIPT FLUSH), so two
+ * routers racing for the last idle instance cannot both get it.
+ *
+ * Time: deadlines (reservation timeout, session TTL) are absolute
+ * milliseconds of the redis server's TIME, kept in one sorted set; every
+ * directory process runs the sweep script each tick, which moves what is
+ * due (reserved -> idle, active -> draining). Plain key TTLs cannot do
+ * this: an expiring key cannot change another key's state or tell a pool.
+ * Using the server's clock keeps machines with skewed clocks consistent.
+ *
+ * Changes the directory makes by itself (a reservation back to idle, an
+ * expired session, a drain from `airlock ctl` in any process) are appended
+ * to a per-pool event list; the process that watches the pool pops it each
+ * tick (polling, DIR_REDIS_TICK_MS). A list rather than pub/sub: events
+ * made while the pool's process was away are not lost (the list is capped).
+ *
+ * Blocking: hiredis's synchronous API on the directory's own thread, with
+ * connect and command timeouts (REDIS_TIMEOUT_MS); no other loop ever
+ * waits on redis. When redis is unreachable, requests fail with -EIO at
+ * once, and the connection is retried with a doubling backoff.
+ *
+ * Keys (P is the prefix): P pools (set of pool names), P pool:POOL (set of
+ * instance names), P i:POOL:NAME (hash: ep, state, key, since), P k:POOL:KEY
+ * (the key's instance), P idle:POOL (set), P dl (sorted set of deadlines,
+ * members POOL:NAME), P ev:POOL (list of events). Pool names hold no ':'.
+ * One redis server, not a cluster (the scripts compute key names). */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
 
 #include "core/log.h"
 #include "dir/backend.h"
 
+#define DIR_REDIS_TICK_MS 100
+#define REDIS_TIMEOUT_MS 1000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define COUNT_EVERY_TICKS 10 /* refresh this process's view of the counts */
+#define EVENTS_PER_TICK 64
+#define WATCHED_MAX 64
+
+/* Shared by the scripts: the server's time in ms, the key helpers and the
+ * event push. */
+#define LUA_PRELUDE                                                                                \
+    "local P = ARGV[1]\n"                                                                          \
+    "local t = redis.call('TIME')\n"                                                               \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"                      \
+    "local function ikey(pool, name) return P .. 'i:' .. pool .. ':' .. name end\n"                \
+    "local function unkey(pool, name, key)\n"                                                      \
+    "  if key and key ~= '' then\n"                                                                \
+    "    local kk = P .. 'k:' .. pool .. ':' .. key\n"                                             \
+    "    if redis.call('GET', kk) == name then redis.call('DEL', kk) end\n"                        \
+    "  end\n"                                                                                      \
+    "end\n"                                                                                        \
+    "local function event(pool, name, st)\n"                                                       \
+    "  local ep = redis.call('HGET', ikey(pool, name), 'ep') or ''\n"                              \
+    "  local ev = P .. 'ev:' .. pool\n"                                                            \
+    "  redis.call('RPUSH', ev, st .. '\\t' .. name .. '\\t' .. ep)\n"                              \
+    "  redis.call('LTRIM', ev, -10000, -1)\n"                                                      \
+    "end\n"
+
+/* ARGV: prefix, pool, key, reserve_ms, ttl_ms. Returns {1|0, name, ep}
+ * (sticky | reserved), {-1} none idle, {-2} unknown pool. */
+static const char lua_assign[] =
+    LUA_PRELUDE "local pool, key = ARGV[2], ARGV[3]\n"
+                "local rms, tms = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+                "if redis.call('SISMEMBER', P .. 'pools', pool) == 0 then return {-2} end\n"
+                "local kk = P .. 'k:' .. pool .. ':' .. key\n"
+                "local name = redis.call('GET', kk)\n"
+                "if name then\n"
+                "  local ik = ikey(pool, name)\n"
+                "  local st = redis.call('HGET', ik, 'state')\n"
+                "  if st == 'reserved' or st == 'active' then\n"
+                "    if st == 'active' and tms > 0 then\n"
+                "      redis.call('ZADD', P .. 'dl', now + tms, pool .. ':' .. name)\n"
+                "    end\n"
+                "    return {1, name, redis.call('HGET', ik, 'ep') or ''}\n"
+                "  end\n"
+                "  redis.call('DEL', kk)\n"
+                "end\n"
+                "name = redis.call('SPOP', P .. 'idle:' .. pool)\n"
+                "if not name then return {-1} end\n"
+                "local ik = ikey(pool, name)\n"
+                "redis.call('HSET', ik, 'state', 'reserved', 'key', key, 'since', now)\n"
+                "redis.call('SET', kk, name)\n"
+                "redis.call('ZADD', P .. 'dl', now + rms, pool .. ':' .. name)\n"
+                "return {0, name, redis.call('HGET', ik, 'ep') or ''}\n";
+
+/* ARGV: prefix, pool, name, state, ep, key, reserve_ms, ttl_ms. */
+static const char lua_report[] =
+    LUA_PRELUDE "local pool, name, st, ep, key = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]\n"
+                "local rms, tms = tonumber(ARGV[7]), tonumber(ARGV[8])\n"
+                "local ik, m = ikey(pool, name), pool .. ':' .. name\n"
+                "redis.call('SADD', P .. 'pools', pool)\n"
+                "local oldkey = redis.call('HGET', ik, 'key') or ''\n"
+                "if st == 'stopped' then\n"
+                "  unkey(pool, name, oldkey)\n"
+                "  redis.call('DEL', ik)\n"
+                "  redis.call('SREM', P .. 'pool:' .. pool, name)\n"
+                "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"
+                "  redis.call('ZREM', P .. 'dl', m)\n"
+                "  return 0\n"
+                "end\n"
+                "redis.call('SADD', P .. 'pool:' .. pool, name)\n"
+                "if ep ~= '' then redis.call('HSET', ik, 'ep', ep) end\n"
+                "redis.call('HSET', ik, 'state', st, 'since', now)\n"
+                "if st == 'active' or st == 'reserved' then\n"
+                "  if key == '' then key = oldkey end\n"
+                "  if key ~= oldkey then unkey(pool, name, oldkey) end\n"
+                "  redis.call('HSET', ik, 'key', key)\n"
+                "  if key ~= '' then redis.call('SET', P .. 'k:' .. pool .. ':' .. key, name) end\n"
+                "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"
+                "  local ms = st == 'active' and tms or rms\n"
+                "  if ms > 0 then redis.call('ZADD', P .. 'dl', now + ms, m)\n"
+                "  else redis.call('ZREM', P .. 'dl', m) end\n"
+                "  return 0\n"
+                "end\n"
+                "unkey(pool, name, oldkey)\n"
+                "redis.call('HSET', ik, 'key', '')\n"
+                "redis.call('ZREM', P .. 'dl', m)\n"
+                "if st == 'idle' and redis.call('HGET', ik, 'ep') then\n"
+                "  redis.call('SADD', P .. 'idle:' .. pool, name)\n"
+                "else\n"
+                "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"
+                "end\n"
+                "return 0\n";
+
+/* ARGV: prefix, pool, name. Returns 0, or -1 when there is no such instance. */
+static const char lua_drain[] =
+    LUA_PRELUDE "local pool, name = ARGV[2], ARGV[3]\n"
+                "local ik = ikey(pool, name)\n"
+                "if redis.call('EXISTS', ik) == 0 then return -1 end\n"
+                "unkey(pool, name, redis.call('HGET', ik, 'key'))\n"
+                "redis.call('HSET', ik, 'state', 'draining', 'key', '', 'since', now)\n"
+                "redis.call('SREM', P .. 'idle:' .. pool, name)\n"
+                "redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"
+                "event(pool, name, 'draining')\n"
+                "return 0\n";
+
+/* ARGV: prefix. Moves what is due; returns the pools that got an idle
+ * instance. */
+static const char lua_sweep[] =
+    LUA_PRELUDE "local due = redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', now, 'LIMIT', 0, 256)\n"
+                "local idle = {}\n"
+                "for _, m in ipairs(due) do\n"
+                "  redis.call('ZREM', P .. 'dl', m)\n"
+                "  local c = string.find(m, ':', 1, true)\n"
+                "  local pool, name = string.sub(m, 1, c - 1), string.sub(m, c + 1)\n"
+                "  local ik = ikey(pool, name)\n"
+                "  local st = redis.call('HGET', ik, 'state')\n"
+                "  if st == 'reserved' or st == 'active' then\n"
+                "    unkey(pool, name, redis.call('HGET', ik, 'key'))\n"
+                "    local to = st == 'reserved' and 'idle' or 'draining'\n"
+                "    redis.call('HSET', ik, 'state', to, 'key', '', 'since', now)\n"
+                "    if to == 'idle' then\n"
+                "      redis.call('SADD', P .. 'idle:' .. pool, name)\n"
+                "      idle[#idle + 1] = pool\n"
+                "    end\n"
+                "    event(pool, name, to)\n"
+                "  end\n"
+                "end\n"
+                "return idle\n";
+
+/* ARGV: prefix. Returns {pool, name, ep, state, key, since, ...}. */
+static const char lua_list[] = LUA_PRELUDE
+    "local out = {}\n"
+    "for _, pool in ipairs(redis.call('SMEMBERS', P .. 'pools')) do\n"
+    "  for _, name in ipairs(redis.call('SMEMBERS', P .. 'pool:' .. pool)) do\n"
+    "    local h = redis.call('HMGET', ikey(pool, name), 'ep', 'state', 'key', 'since')\n"
+    "    out[#out + 1] = pool\n"
+    "    out[#out + 1] = name\n"
+    "    for i = 1, 4 do out[#out + 1] = h[i] or '' end\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
+enum script { S_ASSIGN, S_REPORT, S_DRAIN, S_SWEEP, S_LIST, S_COUNT };
+
+static const char *const scripts[S_COUNT] = {
+    [S_ASSIGN] = lua_assign, [S_REPORT] = lua_report, [S_DRAIN] = lua_drain,
+    [S_SWEEP] = lua_sweep,   [S_LIST] = lua_list,
+};
+
+struct rds {
+    redisContext *c;
+    char sha[S_COUNT][41];
+    uint64_t retry_at; /* loop_now() before which no reconnect is tried */
+    unsigned backoff_ms;
+    int down_logged; /* log transitions only */
+    unsigned ticks;
+};
+
+static void
+disconnect(struct dir *d, struct rds *r, const char *why)
+{
+    /* why may point into r->c: log before freeing it */
+    if (!r->down_logged)
+        log_warnx("directory: redis unreachable (%s); requests fail until it is back", why);
+    r->down_logged = 1;
+    if (r->c != NULL)
+        redisFree(r->c);
+    r->c = NULL;
+    r->retry_at = loop_now(dir_loop(d)) + r->backoff_ms;
+    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+}
+
+static int
+load_scripts(struct rds *r)
+{
+    for (int s = 0; s < S_COUNT; s++) {
+        redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", scripts[s]);
+        int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len == 40;
+        if (ok)
+            memcpy(r->sha[s], rep->str, 41);
+        else if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
+            log_warnx("directory: redis refused a script: %s", rep->str);
+        freeReplyObject(rep);
+        if (!ok)
+            return -EIO;
+    }
+    return 0;
+}
+
+/* Returns a connected context, or NULL while redis is away (at most one
+ * connect attempt per backoff period). */
+static redisContext *
+conn(struct dir *d, struct rds *r)
+{
+    const struct dir_conf *c = dir_conf_of(d);
+    struct timeval tv = {REDIS_TIMEOUT_MS / 1000, (REDIS_TIMEOUT_MS % 1000) * 1000};
+
+    if (r->c != NULL)
+        return r->c;
+    if (loop_now(dir_loop(d)) < r->retry_at)
+        return NULL;
+    if (c->redis.kind == EP_UNIX)
+        r->c = redisConnectUnixWithTimeout(c->redis.path, tv);
+    else
+        r->c = redisConnectWithTimeout(c->redis.host, (int)c->redis.port, tv);
+    if (r->c == NULL || r->c->err != 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "%s", r->c ? r->c->errstr : "out of memory");
+        disconnect(d, r, why);
+        return NULL;
+    }
+    redisSetTimeout(r->c, tv);
+    if (load_scripts(r) != 0) {
+        disconnect(d, r, "loading the scripts failed");
+        return NULL;
+    }
+    log_info("directory: connected to redis");
+    r->down_logged = 0;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    return r->c;
+}
+
+/* Runs script s with ARGV prefix + argv[0..argc). Returns the reply (free
+ * it), or NULL (-EIO) when redis is away or failed. */
+static redisReply *
+run(struct dir *d, enum script s, int argc, const char **argv)
+{
+    struct rds *r = dir_backend_state(d);
+    const char *args[12];
+    int n = 0;
+
+    if (conn(d, r) == NULL)
+        return NULL;
+    args[n++] = "EVALSHA";
+    args[n++] = r->sha[s];
+    args[n++] = "0";
+    args[n++] = dir_conf_of(d)->prefix;
+    for (int i = 0; i < argc && n < 12; i++)
+        args[n++] = argv[i];
+    redisReply *rep = redisCommandArgv(r->c, n, args, NULL);
+    if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(rep);
+        args[0] = "EVAL";
+        args[1] = scripts[s];
+        rep = redisCommandArgv(r->c, n, args, NULL);
+        if (load_scripts(r) != 0)
+            log_warnx("directory: reloading the redis scripts failed");
+    }
+    if (rep == NULL) {
+        disconnect(d, r, r->c->errstr[0] ? r->c->errstr : "no reply");
+        return NULL;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        log_warnx("directory: redis script error: %s", rep->str);
+        freeReplyObject(rep);
+        return NULL;
+    }
+    return rep;
+}
+
+static void
+copy_str(char *dst, size_t size, const redisReply *rep)
+{
+    if (rep->type == REDIS_REPLY_STRING || rep->type == REDIS_REPLY_STATUS)
+        snprintf(dst, size, "%.*s", (int)rep->len, rep->str);
+    else
+        dst[0] = '\0';
+}
+
+static enum dir_state
+state_parse(const char *s)
+{
+    for (int st = 0; st < DIR_STATE_COUNT; st++)
+        if (strcmp(s, dir_state_name(st)) == 0)
+            return st;
+    return DIR_STOPPED;
+}
+
+static int
+rd_assign(struct dir *d, const char *pool, const char *key, struct dir_instance *out)
+{
+    const struct dir_conf *c = dir_conf_of(d);
+    char rms[16], tms[16];
+    const char *argv[] = {pool, key, rms, tms};
+    int rc = -EIO;
+
+    snprintf(rms, sizeof(rms), "%u", c->reserve_timeout_ms);
+    snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
+    redisReply *rep = run(d, S_ASSIGN, 4, argv);
+    if (rep == NULL)
+        return -EIO;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
+        rep->element[0]->type == REDIS_REPLY_INTEGER) {
+        long long v = rep->element[0]->integer;
+        if (v == -2)
+            rc = -ENOENT;
+        else if (v == -1)
+            rc = -EAGAIN;
+        else if (rep->elements == 3) {
+            memset(out, 0, sizeof(*out));
+            snprintf(out->pool, sizeof(out->pool), "%s", pool);
+            copy_str(out->name, sizeof(out->name), rep->element[1]);
+            copy_str(out->endpoint, sizeof(out->endpoint), rep->element[2]);
+            snprintf(out->key, sizeof(out->key), "%s", key);
+            out->state = DIR_RESERVED;
+            rc = v == 1 ? 1 : 0;
+        }
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int
+rd_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep,
+          const char *key)
+{
+    const struct dir_conf *c = dir_conf_of(d);
+    char rms[16], tms[16];
+    const char *argv[] = {pool, name, dir_state_name(st), ep, key ? key : "", rms, tms};
+
+    snprintf(rms, sizeof(rms), "%u", c->reserve_timeout_ms);
+    snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
+    redisReply *rep = run(d, S_REPORT, 7, argv);
+    if (rep == NULL) {
+        log_warnx("directory: report pool=%s instance=%s state=%s lost: redis unreachable", pool,
+                  name, dir_state_name(st));
+        return -EIO;
+    }
+    freeReplyObject(rep);
+    return 0;
+}
+
+static long
+parse_list(const redisReply *rep, struct dir_instance **out)
+{
+    size_t n = rep->type == REDIS_REPLY_ARRAY ? rep->elements / 6 : 0;
+    char st[16], since[24];
+
+    *out = calloc(n ? n : 1, sizeof(**out));
+    if (*out == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct dir_instance *in = &(*out)[i];
+        redisReply **e = &rep->element[i * 6];
+        copy_str(in->pool, sizeof(in->pool), e[0]);
+        copy_str(in->name, sizeof(in->name), e[1]);
+        copy_str(in->endpoint, sizeof(in->endpoint), e[2]);
+        copy_str(st, sizeof(st), e[3]);
+        copy_str(in->key, sizeof(in->key), e[4]);
+        copy_str(since, sizeof(since), e[5]);
+        in->state = state_parse(st);
+        in->since_ms = strtoull(since, NULL, 10);
+    }
+    return (long)n;
+}
+
+static long
+rd_list(struct dir *d, struct dir_instance **out)
+{
+    redisReply *rep = run(d, S_LIST, 0, NULL);
+    long n;
+
+    if (rep == NULL)
+        return -EIO;
+    n = parse_list(rep, out);
+    freeReplyObject(rep);
+    if (n >= 0) {
+        unsigned long counts[DIR_STATE_COUNT] = {0};
+        for (long i = 0; i < n; i++)
+            counts[(*out)[i].state]++;
+        dir_set_counts(d, counts);
+    }
+    return n;
+}
+
+static int
+rd_drain(struct dir *d, const char *pool, const char *name)
+{
+    const char *argv[] = {pool, name};
+    redisReply *rep = run(d, S_DRAIN, 2, argv);
+    int rc;
+
+    if (rep == NULL)
+        return -EIO;
+    rc = rep->type == REDIS_REPLY_INTEGER && rep->integer == 0 ? 0 : -ENOENT;
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* Pops pool's events and hands them to its watcher. */
+static void
+pop_events(struct dir *d, struct rds *r, const char *pool)
+{
+    char key[DIR_PREFIX_MAX + DIR_NAME_MAX + 8];
+
+    snprintf(key, sizeof(key), "%sev:%s", dir_conf_of(d)->prefix, pool);
+    redisReply *rep = redisCommand(r->c, "LPOP %s %d", key, EVENTS_PER_TICK);
+    if (rep == NULL) {
+        disconnect(d, r, r->c->errstr[0] ? r->c->errstr : "no reply");
+        return;
+    }
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        struct dir_instance in = {0};
+        char line[DIR_NAME_MAX + ENDPOINT_TEXT_MAX + 32];
+        copy_str(line, sizeof(line), rep->element[i]);
+        char *name = strchr(line, '\t'), *ep = name ? strchr(name + 1, '\t') : NULL;
+        if (ep == NULL)
+            continue;
+        *name++ = '\0';
+        *ep++ = '\0';
+        snprintf(in.pool, sizeof(in.pool), "%s", pool);
+        snprintf(in.name, sizeof(in.name), "%s", name);
+        snprintf(in.endpoint, sizeof(in.endpoint), "%s", ep);
+        in.state = state_parse(line);
+        in.since_ms = dir_wall_ms();
+        dir_changed(d, &in);
+    }
+    freeReplyObject(rep);
+}
+
+static unsigned
+rd_tick(struct dir *d)
+{
+    struct rds *r = dir_backend_state(d);
+    char pools[WATCHED_MAX][DIR_NAME_MAX];
+
+    redisReply *rep = run(d, S_SWEEP, 0, NULL);
+    if (rep == NULL)
+        return DIR_REDIS_TICK_MS;
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+        char pool[DIR_NAME_MAX];
+        copy_str(pool, sizeof(pool), rep->element[i]);
+        dir_maybe_idle(d, pool);
+    }
+    freeReplyObject(rep);
+    int n = dir_watched_pools(d, pools, WATCHED_MAX);
+    for (int i = 0; i < n && r->c != NULL; i++)
+        pop_events(d, r, pools[i]);
+    /* instances freed by other processes' reports: waiters retry */
+    dir_maybe_idle(d, NULL);
+    if (++r->ticks % COUNT_EVERY_TICKS == 0) {
+        struct dir_instance *list = NULL;
+        (void)rd_list(d, &list);
+        free(list);
+    }
+    return DIR_REDIS_TICK_MS;
+}
+
+static void
+rd_free(struct dir *d)
+{
+    struct rds *r = dir_backend_state(d);
+
+    if (r == NULL)
+        return;
+    if (r->c != NULL)
+        redisFree(r->c);
+    free(r);
+    dir_set_backend(d, NULL, NULL);
+}
+
+static const struct dir_ops rd_ops = {
+    .assign = rd_assign,
+    .report = rd_report,
+    .list = rd_list,
+    .drain = rd_drain,
+    .tick = rd_tick,
+    .free = rd_free,
+};
+
 int
 dir_redis_open(struct dir *d)
 {
-    (void)d;
-    log_warnx("directory: the redis backend is not built yet");
-    return -EPROTONOSUPPORT;
+    struct rds *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return -ENOMEM;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    dir_set_backend(d, &rd_ops, r);
+    return 0;
 }

@@ -1,9 +1,15 @@
 /* conn.c - the life of one relayed connection, and the workers that run them.
  *
- *   PREAMBLE -> RESOLVING -> CONNECTING -> HANDSHAKE -> RELAYING -> CLOSED
+ *   PREAMBLE -> PEEK -> ASSIGNING -> RESOLVING -> CONNECTING -> HANDSHAKE
+ *            -> RELAYING -> CLOSED
  *
  * PREAMBLE reads what the client sends before its payload (an hvsock
- * "CONNECT port" line, a PROXY v2 header); RESOLVING waits for the target's
+ * "CONNECT port" line, a PROXY v2 header); PEEK (routers only) reads the
+ * TLS ClientHello with MSG_PEEK, so that it stays in the socket and goes to
+ * the upstream unchanged, and picks the target by its server name;
+ * ASSIGNING (directory routes) waits for the directory to name the user's
+ * instance, reading nothing;
+ * RESOLVING waits for the target's
  * name; HANDSHAKE waits for an hvsock target's "OK" line. Each state that
  * is skipped is passed through at once. In RELAYING, two pumps move bytes,
  * one per direction, through a pipe with splice() or through a buffer.
@@ -27,11 +33,13 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "dir/dir.h"
 #include "net/egress.h"
 #include "net/resolve.h"
 #include "net/transport.h"
 #include "proto/http_connect.h"
 #include "proto/proxy_v2.h"
+#include "proto/tls_hello.h"
 
 /* From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>,
  * which clash with the libc socket headers. */
@@ -51,6 +59,8 @@
 
 enum conn_state {
     CONN_ST_PREAMBLE,
+    CONN_ST_PEEK,
+    CONN_ST_ASSIGNING,
     CONN_ST_RESOLVING,
     CONN_ST_CONNECTING,
     CONN_ST_HANDSHAKE,
@@ -70,6 +80,14 @@ struct egress_dest {
     struct endpoint ep; /* tcp: a host name or an address literal, and a port */
     int is_name;        /* ep.host is a name: its resolved address is checked too */
     int replied;        /* CONNECT: the HTTP status line was sent */
+};
+
+/* A router connection while its ClientHello comes in: the parser and the
+ * buffer it joins fragments in (router.max_hello bytes follow). */
+struct peek {
+    struct tls_hello hello;
+    size_t fed; /* bytes of the socket's queue given to the parser so far */
+    uint8_t buf[];
 };
 
 struct side {
@@ -116,8 +134,13 @@ struct conn {
     socklen_t peer_len;
     uint8_t *proxy_hdr; /* received PROXY header, passed on verbatim */
     size_t proxy_len;
-    int hvsock_greeted;         /* hvsock listener: CONNECT line answered */
-    struct egress_dest *egress; /* egress relays only; NULL otherwise */
+    int hvsock_greeted;           /* hvsock listener: CONNECT line answered */
+    struct egress_dest *egress;   /* egress relays only; NULL otherwise */
+    struct peek *peek;            /* routers, in PEEK only */
+    const struct endpoint *route; /* routers: the chosen target (relay conf or assigned) */
+    char *sni;                    /* routers: the server name, for the close line */
+    struct dir_assign *assign;    /* ASSIGNING: the pending request */
+    struct endpoint *assigned;    /* directory routes: the instance's endpoint */
 };
 
 static atomic_uint_fast64_t next_conn_id = 1;
@@ -134,6 +157,10 @@ static const char *const end_names[END_COUNT] = {
     [END_SHUTDOWN] = "shutdown",
     [END_DENIED] = "denied",
     [END_BAD_FRAME] = "bad_frame",
+    [END_BAD_HELLO] = "bad_hello",
+    [END_PEEK_TIMEOUT] = "peek_timeout",
+    [END_NO_ROUTE] = "no_route",
+    [END_NO_INSTANCE] = "no_instance",
 };
 
 const char *
@@ -150,6 +177,7 @@ conn_next_id(void)
 
 static void conn_step(struct conn *c);
 static void conn_connect(struct conn *c);
+static void conn_after_preamble(struct conn *c);
 static void egress_closing(struct conn *c, enum conn_end end);
 
 /* The endpoint this connection connects to: the relay's target, or the
@@ -157,6 +185,8 @@ static void egress_closing(struct conn *c, enum conn_end end);
 static const struct endpoint *
 conn_target(const struct conn *c)
 {
+    if (c->route != NULL)
+        return c->route;
     return c->egress != NULL ? &c->egress->ep : &c->relay->conf.target;
 }
 
@@ -417,6 +447,9 @@ conn_reap(struct task *t)
     relay_unref(c->relay);
     free(c->proxy_hdr);
     free(c->egress);
+    free(c->peek);
+    free(c->sni);
+    free(c->assigned);
     free(c);
 }
 
@@ -430,6 +463,10 @@ conn_close(struct conn *c, enum conn_end end)
 
     if (c->state == CONN_ST_CLOSED)
         return;
+    if (c->assign != NULL) { /* the client left while the directory was asked */
+        dir_assign_cancel(c->assign);
+        c->assign = NULL;
+    }
     egress_closing(c, end);
     c->state = CONN_ST_CLOSED;
     c->end = end;
@@ -455,6 +492,8 @@ conn_close(struct conn *c, enum conn_end end)
         snprintf(dest, sizeof(dest), strchr(ep->host, ':') ? " dest=[%s]:%u" : " dest=%s:%u",
                  ep->host, ep->port);
     }
+    if (c->relay->conf.router.enabled)
+        snprintf(dest, sizeof(dest), " sni=%s", c->sni != NULL ? c->sni : "-");
     log_info("close relay=%s conn=%llu client=%s%s duration_ms=%llu bytes_in=%llu bytes_out=%llu "
              "end=%s",
              c->relay->conf.name, (unsigned long long)c->id, client, dest,
@@ -475,6 +514,13 @@ conn_timeout(struct timer *t)
     switch (c->state) {
     case CONN_ST_PREAMBLE:
         conn_close(c, END_PREAMBLE_TIMEOUT);
+        break;
+    case CONN_ST_PEEK:
+        log_warnx("relay=%s conn=%llu no whole ClientHello within peek_timeout",
+                  c->relay->conf.name, (unsigned long long)c->id);
+        conn_close(c, END_PEEK_TIMEOUT);
+        break;
+    case CONN_ST_ASSIGNING: /* no timer: the directory answers within assign_wait */
         break;
     case CONN_ST_RESOLVING:
     case CONN_ST_CONNECTING:
@@ -918,7 +964,148 @@ conn_preamble(struct conn *c)
     if (pr == PARSE_INVALID)
         conn_close(c, END_BAD_PREAMBLE);
     else if (pr == PARSE_OK)
+        conn_after_preamble(c);
+}
+
+/* ---- routers: the ClientHello picks the target */
+
+/* Answers a ClientHello nothing is routed for with a fatal
+ * unrecognized_name alert (RFC 6066 3), so the client learns why, then
+ * closes. Best effort: the client's socket is fresh, so 7 bytes fit. */
+static void
+refuse_no_route(struct conn *c)
+{
+    static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, 112};
+
+    drain(&c->client);
+    if (write(c->client.io.fd, alert, sizeof(alert)) != (ssize_t)sizeof(alert))
+        log_debug("relay=%s conn=%llu: alert not sent", c->relay->conf.name,
+                  (unsigned long long)c->id);
+    conn_close(c, END_NO_ROUTE);
+}
+
+/* Connects to the chosen target: the hello is still queued and no new
+ * edge will announce it (the client waits for the server's answer). */
+static void
+conn_routed(struct conn *c)
+{
+    c->client.readable = 1;
+    conn_connect(c);
+}
+
+/* The directory's answer (on c's worker loop). */
+static void
+assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
+{
+    struct conn *c = arg;
+
+    c->assign = NULL;
+    if (err == 0 && (c->assigned = malloc(sizeof(*c->assigned))) == NULL)
+        err = -ENOMEM;
+    if (err != 0) {
+        log_info("router refused relay=%s conn=%llu sni=%s reason=%s", c->relay->conf.name,
+                 (unsigned long long)c->id, c->sni,
+                 err == -EAGAIN   ? "no_free_instance"
+                 : err == -ENOENT ? "no_such_pool"
+                                  : strerror(-err));
+        drain(&c->client); /* the hello: a FIN, not a reset, ends it */
+        conn_close(c, END_NO_INSTANCE);
+        return;
+    }
+    *c->assigned = *ep;
+    c->route = c->assigned;
+    log_debug("relay=%s conn=%llu sni=%s instance=%s", c->relay->conf.name,
+              (unsigned long long)c->id, c->sni, instance);
+    conn_routed(c);
+}
+
+/* Picks the target for the complete ClientHello: connects, asks the
+ * directory, or refuses. */
+static void
+conn_route(struct conn *c)
+{
+    const struct tls_hello *h = &c->peek->hello;
+    const struct router_conf *ro = &c->relay->conf.router;
+    char key[DIR_KEY_MAX];
+    enum route_kind kind;
+
+    if (h->has_sni && (c->sni = strdup(h->host)) == NULL) {
+        conn_close(c, END_ERROR);
+        return;
+    }
+    kind = route_pick(&ro->table, c->sni, &c->route, key);
+    free(c->peek);
+    c->peek = NULL;
+    timer_stop(c->worker->loop, &c->timer);
+    if (kind == ROUTE_NONE) {
+        log_info("router refused relay=%s conn=%llu sni=%s reason=no_route", c->relay->conf.name,
+                 (unsigned long long)c->id, c->sni != NULL ? c->sni : "-");
+        refuse_no_route(c);
+    } else if (kind == ROUTE_TARGET) {
+        conn_routed(c);
+    } else {
+        c->state = CONN_ST_ASSIGNING;
+        c->assign =
+            dir_assign(c->relay->dir, ro->table.directory, key, c->worker->loop, assigned, c);
+        if (c->assign == NULL)
+            assigned(c, -errno, NULL, NULL);
+    }
+}
+
+/* Peeks at the client's queue and feeds the bytes not seen yet to the
+ * parser. The queue is read, never consumed: it is relayed as it is. */
+static void
+conn_peek(struct conn *c)
+{
+    struct peek *p = c->peek;
+    uint8_t *buf = (uint8_t *)c->worker->scratch;
+    size_t cap = 2 * c->relay->conf.router.max_hello; /* the parser's limit on the wire */
+    ssize_t n = peek(&c->client, buf, cap < WORKER_SCRATCH ? cap : WORKER_SCRATCH);
+    enum parse_result pr = PARSE_AGAIN;
+
+    if (n == -EAGAIN)
+        return;
+    if (n > 0 && (size_t)n > p->fed) {
+        pr = tls_hello_feed(&p->hello, buf + p->fed, (size_t)n - p->fed, NULL);
+        p->fed = (size_t)n;
+    }
+    if (pr == PARSE_OK) {
+        conn_route(c);
+        return;
+    }
+    if (pr == PARSE_AGAIN && n > 0 && !c->client.hup) {
+        c->client.readable = 0; /* all of it was seen: wait for the next edge */
+        return;
+    }
+    log_warnx("relay=%s conn=%llu bad ClientHello: %s", c->relay->conf.name,
+              (unsigned long long)c->id,
+              pr == PARSE_INVALID ? p->hello.err
+              : n < 0             ? strerror((int)-n)
+                                  : "connection closed inside it");
+    conn_close(c, END_BAD_HELLO);
+}
+
+/* After the preamble (if any): a router peeks at the ClientHello, any other
+ * relay connects. */
+static void
+conn_after_preamble(struct conn *c)
+{
+    const struct router_conf *ro = &c->relay->conf.router;
+
+    if (!ro->enabled) {
         conn_connect(c);
+        return;
+    }
+    if ((c->peek = malloc(sizeof(*c->peek) + ro->max_hello)) == NULL) {
+        conn_close(c, END_ERROR);
+        return;
+    }
+    tls_hello_init(&c->peek->hello, c->peek->buf, ro->max_hello);
+    c->peek->fed = 0;
+    c->state = CONN_ST_PEEK;
+    timer_start(c->worker->loop, &c->timer, ro->peek_timeout_ms, conn_timeout, c);
+    if (c->client.readable)
+        conn_peek(c);
 }
 
 /* ---- connecting */
@@ -1133,6 +1320,16 @@ conn_step(struct conn *c)
         if (c->client.readable)
             conn_preamble(c);
         break;
+    case CONN_ST_PEEK:
+        if (c->client.readable)
+            conn_peek(c);
+        break;
+    case CONN_ST_ASSIGNING:
+        /* nothing is read while the directory is asked; a client that
+         * leaves cancels the request */
+        if (c->client.hup)
+            conn_close(c, END_EOF);
+        break;
     case CONN_ST_RESOLVING:
         break;
     case CONN_ST_CONNECTING:
@@ -1206,7 +1403,7 @@ conn_begin(void *arg)
         timer_start(w->loop, &c->timer, PREAMBLE_TIMEOUT_MS, conn_timeout, c);
         return; /* wait for the client's first bytes */
     }
-    conn_connect(c);
+    conn_after_preamble(c);
 }
 
 void

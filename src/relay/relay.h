@@ -16,6 +16,7 @@
 
 struct worker;
 struct dgram;
+struct dir;
 
 /* Why a connection ended; one counter each. */
 enum conn_end {
@@ -26,10 +27,14 @@ enum conn_end {
     END_CONNECT_TIMEOUT,
     END_BAD_PREAMBLE, /* malformed PROXY header or hvsock CONNECT line */
     END_PREAMBLE_TIMEOUT,
-    END_ERROR,     /* any other I/O error */
-    END_SHUTDOWN,  /* closed by a drain deadline or process stop */
-    END_DENIED,    /* egress: the destination is not allowed */
-    END_BAD_FRAME, /* datagram relays: a malformed frame on the stream */
+    END_ERROR,        /* any other I/O error */
+    END_SHUTDOWN,     /* closed by a drain deadline or process stop */
+    END_DENIED,       /* egress: the destination is not allowed */
+    END_BAD_FRAME,    /* datagram relays: a malformed frame on the stream */
+    END_BAD_HELLO,    /* routers: not a valid TLS ClientHello (or closed inside it) */
+    END_PEEK_TIMEOUT, /* routers: no whole ClientHello within peek_timeout */
+    END_NO_ROUTE,     /* routers: no route for the server name and no default */
+    END_NO_INSTANCE,  /* routers: the directory had no instance for the key (or failed) */
     END_COUNT,
 };
 
@@ -75,6 +80,7 @@ struct relay {
     size_t n_workers;
     unsigned next_worker;
     struct dgram *dgram; /* datagram relays: everything on the udp side (dgram.h) */
+    struct dir *dir;     /* routers with a directory route: the runtime's directory */
 };
 
 /* Returns a new counter set named name with one reference, or NULL. */

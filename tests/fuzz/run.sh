@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 out=build-fuzz
 mkdir -p "$out"
-flags=(-g -O1 -fsanitize=fuzzer,address,undefined -std=c17 -D_GNU_SOURCE -Isrc)
+flags=(-g -O1 -fsanitize=fuzzer,address,undefined -std=c17 -D_GNU_SOURCE -Isrc -Iapps/smartgrid)
 declare -A srcs=(
     [endpoint]="src/net/endpoint.c src/net/addr.c"
     [proxy_v2]="src/proto/proxy_v2.c"
@@ -15,7 +15,10 @@ declare -A srcs=(
     [egress_rule]="src/net/egress.c src/net/allow.c src/net/addr.c"
     [frame]="src/proto/frame.c"
     [dns]="src/proto/dns.c"
-    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c src/net/addr.c"
+    [ctl]="src/proto/ctl.c"
+    [sg_http]="apps/smartgrid/http.c"
+    [tls_hello]="src/proto/tls_hello.c"
+    [config]="src/cli/config.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c src/net/addr.c src/router/route.c src/proto/tls_hello.c src/dir/conf.c src/pool/template.c"
 )
 for name in "${!srcs[@]}"; do
     # shellcheck disable=SC2086

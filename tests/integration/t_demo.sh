@@ -1,61 +1,85 @@
 #!/bin/bash
-# t_demo: scripts/demo.sh (the enclave picture: redis in a loopback-only
-# network namespace, reached through host relay -> hvsock -> enclave relay)
-# runs with DEMO_SECONDS and the binary under test, redis answers through the
-# chain, and it stops by itself cleanly: exit 0, no namespace, process or run
-# directory left behind.
+# t_demo: scripts/demo.sh (the standby gateway: host relay -> hvsock ->
+# enclave airlock with relay, router, directory and a pool of
+# smartgrid-server instances in a loopback-only namespace) runs with
+# DEMO_SECONDS and the binaries under test:
+#   - the load through the whole stack logs every user in and out, no errors;
+#   - instances were recycled (more started than users) and standby ones wait;
+#   - while it keeps running, the by-hand instructions it printed work: curl
+#     with a user's certificate logs in, queries the day of data, logs out;
+#     another user's certificate is refused;
+#   - it stops by itself cleanly: exit 0, no namespace, process or run
+#     directory left behind.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
-for tool in redis-server redis-cli redis-benchmark curl ip nsenter setsid; do
-    command -v "$tool" >/dev/null || skip "$tool not installed"
-done
+need curl openssl ip nsenter setsid python3
+[ -x "$(dirname "$AIRLOCK")/smartgrid-server" ] || fail "smartgrid-server not built beside $AIRLOCK"
 NS=airlock-t$$
 ip netns add "$NS-probe" 2>/dev/null || skip "cannot create network namespaces here"
 ip netns del "$NS-probe"
 
 # if the demo fails half-way, do not leave its namespace and processes behind
 leftovers() {
-    local pid
-    for pid in $(grep -o ' pid [0-9]*' "$T/demo.out" 2>/dev/null | cut -d' ' -f3); do
-        running "$pid" && kill -KILL "$pid" 2>/dev/null
-    done
+    local run
+    run=$(sed -n 's/^== started (run dir \(.*\))$/\1/p' "$T/demo.out" 2>/dev/null)
+    [ -z "$run" ] || pkill -KILL -f -- "$run" 2>/dev/null || true
     ip netns del "$NS" 2>/dev/null || true
 }
 trap 'leftovers; cleanup' EXIT
 
-rc=0
-DEMO_SECONDS=3 AIRLOCK=$AIRLOCK DEMO_NETNS=$NS DEMO_PORT=$(free_port) \
-    DEMO_METRICS_PORT=$(free_port) timeout -k 5 90 bash "$ROOT/scripts/demo.sh" \
-    </dev/null >"$T/demo.out" 2>&1 || rc=$?
+PORT=$(free_port)
+DEMO_SECONDS=25 AIRLOCK=$AIRLOCK DEMO_NETNS=$NS DEMO_PORT=$PORT DEMO_USERS=6 \
+    DEMO_LOAD_SECONDS=2 DEMO_METRICS_PORT=$(free_port) timeout -k 5 150 \
+    bash "$ROOT/scripts/demo.sh" </dev/null >"$T/demo.out" 2>&1 &
+DEMO=$!
 out=$T/demo.out
+for _ in $(seq 900); do
+    grep -q '^Stopping by itself' "$out" 2>/dev/null && break
+    running $DEMO || fail "demo ended early: $(tail -15 "$out")"
+    sleep 0.1
+done
+grep -q '^Stopping by itself' "$out" || fail "demo did not get going in 90 s: $(tail -15 "$out")"
+
+log "the load went through the whole stack"
+grep -q '^  op=LOGIN ok=6 errors=0 ' "$out" || fail "LOGIN: $(grep 'op=' "$out")"
+grep -q '^  op=LOGOUT ok=6 errors=0 ' "$out" || fail "LOGOUT: $(grep 'op=' "$out")"
+grep -q '^  total users=6 errors=0 ' "$out" || fail "load errors: $(grep 'total' "$out")"
+grep -qE '^  sessions assigned by the directory: +6 ' "$out" || fail "assigns"
+started=$(sed -n 's/^  instances started during the load: *\([0-9]*\) .*/\1/p' "$out")
+[ -n "$started" ] && [ "$started" -ge 6 ] || fail "instances recycled: '$started'"
+
+log "the by-hand instructions work while it runs"
+eval "$(sed -n '/paste these first/,/^then/p' "$out" | sed -n '2,4p')"
+[ -n "${TLS:-}" ] && [ -n "${URL:-}" ] && [ -n "${K:-}" ] || fail "no instructions printed"
+# shellcheck disable=SC2086
+login=$(curl -sS $TLS "$URL/login" -d "{\"key\":\"$K\"}") || fail "login: $login"
+tok=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' <<<"$login") ||
+    fail "no token: $login"
+# shellcheck disable=SC2086
+avg=$(curl -sS $TLS -H "Authorization: Bearer $tok" "$URL/query_avg?metric=power")
+python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["count"] == 5760, d' <<<"$avg" ||
+    fail "query_avg: $avg"
+ctl=$(sed -n 's|^  \(.*airlock ctl -s [^ ]*\) sessions$|\1|p' "$out")
+$ctl sessions | grep -q " active  *$U " || fail "no active session for $U: $($ctl sessions)"
+# shellcheck disable=SC2086
+curl -sS $TLS -H "Authorization: Bearer $tok" -X POST "$URL/logout" | grep -q 'logged out' ||
+    fail "logout"
+rc=0
+# shellcheck disable=SC2086
+curl -s --cacert "$G/ca.pem" --cert "$G/users/user0002.pem" --key "$G/users/user0002.key" \
+    --resolve "$U.grid.example:$PORT:127.0.0.1" "$URL/login" -d '{}' >"$T/other" || rc=$?
+[ "$rc" != 0 ] && ! grep -q token "$T/other" || fail "another user's certificate was served"
+
+log "stopped by itself cleanly, nothing left behind"
+rc=0
+wait $DEMO || rc=$?
 [ "$rc" = 0 ] || fail "demo exited with $rc: $(tail -15 "$out")"
-
-log "redis answered through the chain"
-grep -A1 -- '-p [0-9]* ping$' "$out" | grep -qx PONG || fail "no PONG through the chain"
-grep -A1 -- 'get airlock:greeting$' "$out" | grep -qx 'hello from the enclave' || fail "GET did not answer"
-grep -q 'SET: .* requests per second' "$out" || fail "redis-benchmark did not run"
-total=$(awk '$1 == "airlock_connections_total{relay=\"host\"}" { print $2 }' "$out")
-[ -n "$total" ] && [ "$total" -gt 4 ] || fail "host relay metrics missing or not counting: '$total'"
-grep -q 'airlock_connections_total{relay="enclave"} [1-9]' "$out" || fail "enclave relay metrics missing"
-
-log "redis ran in the namespace, which had only loopback"
-redis_pid=$(sed -n 's/^  redis-server   pid \([0-9]*\) .*/\1/p' "$out")
-[ -n "$redis_pid" ] || fail "no redis pid printed"
-grep -A1 "ip netns identify $redis_pid" "$out" | grep -qx "$NS" || fail "redis was not in $NS"
-grep -qx "process_id:$redis_pid" "$out" || fail "the redis that answered is not the one in $NS"
-ifaces=$(sed -n "/ip -n $NS addr/,/ip -n $NS route/p" "$out" | grep -E '^[0-9]+: ' | cut -d: -f2 | tr -d ' ')
-[ "$ifaces" = lo ] || fail "the namespace had interfaces: $ifaces"
-
-log "stopped cleanly, nothing left behind"
 grep -q '^demo stopped cleanly' "$out" || fail "no clean stop: $(tail -8 "$out")"
-for what in "host relay" "enclave relay" "redis-server"; do
+for what in "host relay" "enclave airlock"; do
     grep -q "^  $what (pid [0-9]*) stopped" "$out" || fail "$what did not stop cleanly"
 done
 ! ip netns list | grep -qw -- "$NS" || fail "namespace $NS left behind"
-for pid in $(grep -o ' pid [0-9]*' "$out" | cut -d' ' -f3 | sort -u); do
-    running "$pid" && fail "pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) left running"
-done
 run=$(sed -n 's/^  run dir \(.*\) removed$/\1/p' "$out")
 [ -n "$run" ] || fail "run dir not reported removed"
 [ ! -e "$run" ] || fail "run dir $run left behind"

@@ -26,7 +26,7 @@ pool_conf "$CONF" "$P0" <<EOF
       command: [cp, "{dir}/{user}.db", "$T/store/{user}.db"]
       timeout: 5s
 EOF
-"$AIRLOCK" check -c "$CONF" | grep -q "ok (0 relays, 1 pools)" || fail "check: $("$AIRLOCK" check -c "$CONF" 2>&1)"
+"$AIRLOCK" check -c "$CONF" | grep -q "ok (0 relays, 1 pools, directory memory)" || fail "check: $("$AIRLOCK" check -c "$CONF" 2>&1)"
 airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 2

@@ -396,11 +396,12 @@ test_err_root(void **state)
 {
     (void)state;
     expect_error("- relays\n", "airlock.yaml:1: expected a mapping of settings (threads, "
-                               "log_level, metrics, drain_timeout, relays, logs, log_sinks, "
-                               "directory, control, pools), not a list");
+                               "log_level, metrics, drain_timeout, relays, routers, logs, "
+                               "log_sinks, directory, control, "
+                               "pools), not a list");
     expect_error("hello\n",
                  "airlock.yaml:1: expected a mapping of settings (threads, "
-                 "log_level, metrics, drain_timeout, relays, logs, log_sinks, directory, control, pools), not a single value");
+                 "log_level, metrics, drain_timeout, relays, routers, logs, log_sinks, directory, control, pools), not a single value");
     expect_error("relays:\n" RELAY_OK "---\n"
                  "relays:\n" RELAY_OK,
                  "airlock.yaml:5: expected a single YAML document; found another one");
@@ -1305,6 +1306,112 @@ test_err_directory(void **state)
                  "not udp");
 }
 
+static void
+test_routers(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    /* routers follow the relays in cfg.relays, wherever routers: is */
+    must_parse("routers:\n"
+               "  - listen: tcp:0.0.0.0:443\n"
+               "    routes:\n"
+               "      - {name: WWW.example.com, target: tcp:127.0.0.1:8443}\n"
+               "      - {name: \"*.example.org\", target: unix:/run/org.sock}\n"
+               "    default: tcp:127.0.0.1:9443\n"
+               "    peek_timeout: 2s\n"
+               "    max_hello: 8KiB\n"
+               "    send_proxy: v2\n"
+               "    idle_timeout: 10m\n"
+               "  - name: edge2\n"
+               "    listen: tcp:0.0.0.0:444\n"
+               "    default: tcp:127.0.0.1:9443\n"
+               "relays:\n" RELAY_OK,
+               &cfg);
+    assert_int_equal(cfg.n_relays, 3);
+    assert_false(cfg.relays[0].router.enabled);
+    const struct relay_conf *r = &cfg.relays[1];
+    assert_true(r->router.enabled);
+    assert_string_equal(r->name, "router1");
+    assert_int_equal(r->router.table.n, 2);
+    assert_string_equal(r->router.table.routes[0].name, "www.example.com");
+    assert_endpoint(&r->router.table.routes[0].target, "tcp:127.0.0.1:8443");
+    assert_string_equal(r->router.table.routes[1].name, "*.example.org");
+    assert_true(r->router.table.has_default);
+    assert_endpoint(&r->router.table.def, "tcp:127.0.0.1:9443");
+    assert_int_equal(r->router.peek_timeout_ms, 2000);
+    assert_int_equal(r->router.max_hello, 8192);
+    assert_int_equal(r->send_proxy, PROXY_V2);
+    assert_int_equal(r->idle_timeout_ms, 600000);
+    assert_string_equal(cfg.relays[2].name, "edge2");
+    assert_int_equal(cfg.relays[2].router.peek_timeout_ms, 5000);
+    assert_int_equal(cfg.relays[2].router.max_hello, 16384);
+    config_free(&cfg);
+
+    must_parse("directory: {}\n"
+               "routers:\n"
+               "  - listen: tcp:0.0.0.0:443\n"
+               "    directory: grid\n"
+               "    domain: Grid.Example\n",
+               &cfg);
+    assert_string_equal(cfg.relays[0].router.table.directory, "grid");
+    assert_string_equal(cfg.relays[0].router.table.domain, "grid.example");
+    assert_int_equal(cfg.relays[0].router.table.n, 0);
+    config_free(&cfg);
+}
+
+static void
+test_err_routers(void **state)
+{
+    (void)state;
+#define ROUTER_HEAD "routers:\n  - listen: tcp:0.0.0.0:443\n"
+    expect_error("routers:\n  - default: tcp:127.0.0.1:1\n",
+                 "airlock.yaml:2: routers[0].listen: missing from router 'router1': expected an "
+                 "endpoint (" EP_FORMS ")");
+    expect_error(ROUTER_HEAD,
+                 "airlock.yaml:2: routers[0]: expected at least one of routes:, directory:, "
+                 "default: in router 'router1'");
+    expect_error(ROUTER_HEAD "    directory: grid\n",
+                 "airlock.yaml:2: routers: routers[0] ('router1') routes to directory pool "
+                 "'grid': expected a directory: block too");
+    expect_error(ROUTER_HEAD "    directory: grid\n    domain: \"*.grid.example\"\ndirectory: {}\n",
+                 "airlock.yaml:4: routers[0].domain: expected a DNS name (grid.example): user "
+                 "keys come from <key>.<domain>");
+    expect_error(ROUTER_HEAD "    default: tcp:127.0.0.1:1\n    domain: grid.example\n",
+                 "airlock.yaml:2: routers[0].domain: applies to routers with a directory: pool "
+                 "only");
+    expect_error(ROUTER_HEAD "    target: tcp:127.0.0.1:1\n",
+                 "airlock.yaml:3: routers[0]: unknown key 'target'");
+    expect_error(ROUTER_HEAD "    routes:\n      - {name: a_b.example, target: tcp:127.0.0.1:1}\n",
+                 "airlock.yaml:4: routers[0].routes[0].name: expected a DNS name (letters, "
+                 "digits, inner '-', dots; at most 253 bytes) or *.name");
+    expect_error(ROUTER_HEAD "    routes:\n      - {name: a.example}\n",
+                 "airlock.yaml:4: routers[0].routes[0]: missing target: expected a mapping "
+                 "{name: NAME or *.NAME, target: ENDPOINT}");
+    expect_error(ROUTER_HEAD "    routes:\n      - {name: a.example, target: udp:127.0.0.1:1}\n",
+                 "airlock.yaml:4: routers[0].routes[0].target: expected a stream endpoint (tcp, "
+                 "unix, vsock, hvsock), not udp");
+    expect_error(ROUTER_HEAD "    routes:\n      - {name: a.example, target: tcp:127.0.0.1:1}\n"
+                             "      - {name: A.example, target: tcp:127.0.0.1:2}\n",
+                 "airlock.yaml:5: routers[0].routes[1]: expected a name no other route has; "
+                 "routers[0].routes[0] is 'a.example' too");
+    expect_error(ROUTER_HEAD "    default: tcp:127.0.0.1:1\n    max_hello: 100KiB\n",
+                 "airlock.yaml:4: routers[0].max_hello: expected a size from 512B to 32KiB (B, "
+                 "KiB; a bare integer is bytes)");
+    expect_error(ROUTER_HEAD "    default: tcp:127.0.0.1:1\n    peek_timeout: 0\n",
+                 "airlock.yaml:4: routers[0].peek_timeout: expected a duration above 0 (250ms, "
+                 "5s, 2m, 1h)");
+    expect_error("relays:\n  - name: web\n    listen: tcp:0.0.0.0:1\n    target: tcp:127.0.0.1:2\n"
+                 ROUTER_HEAD "    name: web\n    default: tcp:127.0.0.1:1\n",
+                 "airlock.yaml:7: routers[0].name: expected a unique name; relays[0] is already "
+                 "called 'web'");
+    expect_error("relays:\n  - listen: tcp:0.0.0.0:443\n    target: tcp:127.0.0.1:2\n"
+                 ROUTER_HEAD "    default: tcp:127.0.0.1:1\n",
+                 "airlock.yaml:5: routers[0].listen: expected an endpoint no other relay listens "
+                 "on; relays[0] ('relay1') already listens on tcp:0.0.0.0:443");
+#undef ROUTER_HEAD
+}
+
 /* ---- pools: */
 
 #define POOL_HEAD                                                                                  \
@@ -1450,6 +1557,8 @@ main(void)
         cmocka_unit_test(test_err_log_sinks),
         cmocka_unit_test(test_directory),
         cmocka_unit_test(test_err_directory),
+        cmocka_unit_test(test_routers),
+        cmocka_unit_test(test_err_routers),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_err_pools),
     };

@@ -1,0 +1,774 @@
+/* server.c - smartgrid-server: the reference application's HTTPS server.
+ *
+ * One user per process lifetime. The first mutual-TLS handshake whose
+ * client certificate names the user of its SNI (<user>.grid.<domain>) binds
+ * the process to that user and prints "LOGIN <user>"; every later handshake
+ * for another user fails. POST /login opens the user's SQLCipher database
+ * (DIR/<user>.db, put there by the pool's provisioning hook) with the key
+ * the client sends; POST /logout (or the session's expiry) closes it,
+ * prints "LOGOUT" and exits 0. Event lines go to stdout, logs to stderr.
+ *
+ * A poll() loop over the listener and a few connections: the process serves
+ * one user, so database work runs inline. */
+#include <cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <http_parser.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/config.h"
+#include "core/log.h"
+#include "db.h"
+#include "http.h"
+#include "net/endpoint.h"
+#include "net/transport.h"
+#include "tlsio.h"
+
+#define MAX_CONNS 16
+#define MAX_HEAD 8192
+#define USER_MAX 64
+
+enum srv_state {
+    SRV_WAITING, /* no user yet: WAITING_LOGIN */
+    SRV_BOUND,   /* a user's handshake bound the process: LOGIN <user> */
+    SRV_SESSION, /* POST /login opened the database */
+};
+
+struct conn {
+    struct sg_tls t;
+    char sni_user[USER_MAX + 1]; /* the user named by this connection's SNI */
+    int identified;              /* the handshake's user was checked */
+    int close_after;             /* close once the output is sent */
+    uint64_t linger_until;       /* then discard input until EOF or this time */
+    short events;
+};
+
+struct opts {
+    struct endpoint listen;
+    const char *dir, *cert, *key, *ca;
+    char suffix[256]; /* ".grid.<domain>" */
+    unsigned ttl_ms, state_wait_ms;
+    size_t max_body;
+};
+
+struct server {
+    struct opts o;
+    SSL_CTX *ctx;
+    int lfd;
+    enum srv_state state;
+    char user[USER_MAX + 1];
+    sqlite3 *db;
+    char token[65];
+    uint64_t deadline_ms; /* bound: login by then; session: expiry */
+    struct conn conns[MAX_CONNS];
+};
+
+static struct server srv;
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+event_line(const char *fmt, const char *arg)
+{
+    printf(fmt, arg);
+    fflush(stdout);
+}
+
+/* ---- identity: SNI and client certificate */
+
+/* Copies the user of servername "<user><suffix>" into out; returns 0, or -1
+ * when the name is not below the suffix or the user is not [A-Za-z0-9_-]. */
+static int
+sni_user(const char *name, char *out)
+{
+    size_t n = strlen(name), s = strlen(srv.o.suffix);
+    if (n <= s || n - s > USER_MAX || strcasecmp(name + n - s, srv.o.suffix) != 0)
+        return -1;
+    for (size_t i = 0; i < n - s; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return -1;
+        out[i] = c;
+    }
+    out[n - s] = '\0';
+    return 0;
+}
+
+static int
+on_servername(SSL *ssl, int *alert, void *arg)
+{
+    (void)arg;
+    struct conn *c = SSL_get_app_data(ssl);
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+    if (name == NULL || sni_user(name, c->sni_user) != 0) {
+        log_info("handshake refused reason=bad_sni");
+        *alert = SSL_AD_UNRECOGNIZED_NAME;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    if (srv.state != SRV_WAITING && strcmp(c->sni_user, srv.user) != 0) {
+        log_info("handshake refused reason=other_user");
+        *alert = SSL_AD_ACCESS_DENIED;
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* The leaf certificate must name the SNI's user: a subjectAltName DNS entry,
+ * or the subject CN when there is none (X509_check_host). */
+static int
+on_verify(int ok, X509_STORE_CTX *xs)
+{
+    if (!ok || X509_STORE_CTX_get_error_depth(xs) != 0)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct conn *c = SSL_get_app_data(ssl);
+    X509 *cert = X509_STORE_CTX_get_current_cert(xs);
+    if (c->sni_user[0] != '\0' &&
+        X509_check_host(cert, c->sni_user, 0, X509_CHECK_FLAG_NO_WILDCARDS, NULL) == 1)
+        return 1;
+    log_info("handshake refused reason=certificate_not_for_user");
+    X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+    return 0;
+}
+
+static SSL_CTX *
+tls_context(const struct opts *o)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* no resumption: every connection presents and checks its certificate */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
+        sg_tls_log_errors("setup");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, on_verify);
+    SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
+    return ctx;
+}
+
+/* ---- responses */
+
+static void
+respond(struct conn *c, int status, cJSON *body)
+{
+    char *text = cJSON_PrintUnformatted(body);
+    char head[256];
+    size_t blen = text ? strlen(text) : 0;
+
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n%s\r\n",
+                     status, http_status_str((enum http_status)status), blen,
+                     c->close_after ? "Connection: close\r\n" : "");
+    if (sg_tls_send(&c->t, head, (size_t)n) != 0 || sg_tls_send(&c->t, text, blen) != 0)
+        c->close_after = 1;
+    free(text);
+    cJSON_Delete(body);
+}
+
+static void
+respond_error(struct conn *c, int status, const char *msg)
+{
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "error", msg);
+    respond(c, status, b);
+}
+
+/* ---- the database operations */
+
+/* Answers 500 for a failed database call; finalizes st (may be NULL). */
+static void
+db_error(struct conn *c, sqlite3_stmt *st)
+{
+    log_warnx("db error user=%s error=\"%s\"", srv.user, sqlite3_errmsg(srv.db));
+    sqlite3_finalize(st);
+    respond_error(c, 500, "database error");
+}
+
+/* Runs the prepared insert once per item of rows, inside one transaction;
+ * bind() binds one item and returns 0, or -1 when the item is invalid.
+ * Every item is checked before the transaction starts: all or nothing. */
+typedef int (*bind_fn)(sqlite3_stmt *st, const cJSON *item);
+
+static void
+insert_rows(struct conn *c, const cJSON *rows, const char *sql, bind_fn bind)
+{
+    sqlite3_stmt *st = NULL;
+    const cJSON *item;
+    int n = 0;
+
+    if (!cJSON_IsArray(rows) || cJSON_GetArraySize(rows) == 0) {
+        respond_error(c, 400, "expected a non-empty array of rows");
+        return;
+    }
+    if (sqlite3_prepare_v2(srv.db, sql, -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    cJSON_ArrayForEach(item, rows)
+    {
+        if (bind(st, item) != 0) {
+            sqlite3_finalize(st);
+            respond_error(c, 400, "invalid row");
+            return;
+        }
+        sqlite3_reset(st);
+    }
+    if (sg_db_exec(srv.db, "BEGIN IMMEDIATE;") != 0)
+        goto fail;
+    cJSON_ArrayForEach(item, rows)
+    {
+        bind(st, item);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sg_db_exec(srv.db, "ROLLBACK;");
+            goto fail;
+        }
+        sqlite3_reset(st);
+        n++;
+    }
+    if (sg_db_exec(srv.db, "COMMIT;") != 0) {
+        sg_db_exec(srv.db, "ROLLBACK;");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddNumberToObject(b, "written", n);
+    respond(c, 200, b);
+    return;
+fail:
+    db_error(c, st);
+}
+
+static int
+metric_column(const char *m)
+{
+    return m != NULL &&
+           (strcmp(m, "power") == 0 || strcmp(m, "impedance") == 0 || strcmp(m, "tension") == 0);
+}
+
+static int
+bind_alarm(sqlite3_stmt *st, const cJSON *a)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(a, "metric");
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(a, "threshold");
+    if (!cJSON_IsString(m) || !metric_column(m->valuestring) || !cJSON_IsNumber(t))
+        return -1;
+    sqlite3_bind_text(st, 1, m->valuestring, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 2, t->valuedouble);
+    return 0;
+}
+
+static int
+bind_metric(sqlite3_stmt *st, const cJSON *r)
+{
+    static const char *const cols[] = {"power", "impedance", "tension"};
+    const cJSON *ts = cJSON_GetObjectItemCaseSensitive(r, "timestamp");
+    if (!cJSON_IsNumber(ts) || ts->valuedouble < 0 || ts->valuedouble > 1e15 ||
+        ts->valuedouble != (double)(int64_t)ts->valuedouble)
+        return -1;
+    sqlite3_bind_int64(st, 1, (int64_t)ts->valuedouble);
+    for (int i = 0; i < 3; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, cols[i]);
+        if (!cJSON_IsNumber(v))
+            return -1;
+        sqlite3_bind_double(st, i + 2, v->valuedouble);
+    }
+    return 0;
+}
+
+/* Parses the optional integer parameter name of q into *v; returns 0, or -1
+ * when it is present and not a decimal integer. */
+static int
+query_int(struct sg_slice q, const char *name, int64_t *v)
+{
+    struct sg_slice s;
+    char buf[24];
+    if (!sg_query_param(q, name, &s))
+        return 0;
+    if (s.len == 0 || s.len >= sizeof(buf))
+        return -1;
+    memcpy(buf, s.p, s.len);
+    buf[s.len] = '\0';
+    char *end;
+    errno = 0;
+    long long x = strtoll(buf, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *v = x;
+    return 0;
+}
+
+static void
+query_avg(struct conn *c, struct sg_slice q)
+{
+    static const char *const sql[] = {
+        "SELECT avg(power), count(*) FROM metrics WHERE timestamp BETWEEN ?1 AND ?2;",
+        "SELECT avg(impedance), count(*) FROM metrics WHERE timestamp BETWEEN ?1 AND ?2;",
+        "SELECT avg(tension), count(*) FROM metrics WHERE timestamp BETWEEN ?1 AND ?2;"};
+    static const char *const names[] = {"power", "impedance", "tension"};
+    struct sg_slice m;
+    int64_t from = INT64_MIN, to = INT64_MAX;
+    int i;
+    sqlite3_stmt *st = NULL;
+
+    if (!sg_query_param(q, "metric", &m)) {
+        respond_error(c, 400, "metric is required");
+        return;
+    }
+    for (i = 0; i < 3; i++)
+        if (m.len == strlen(names[i]) && memcmp(m.p, names[i], m.len) == 0)
+            break;
+    if (i == 3 || query_int(q, "from", &from) != 0 || query_int(q, "to", &to) != 0) {
+        respond_error(c, 400, "expected metric=power|impedance|tension, from and to integers");
+        return;
+    }
+    if (sqlite3_prepare_v2(srv.db, sql[i], -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, to);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        goto fail;
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "metric", names[i]);
+    if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+        cJSON_AddNullToObject(b, "avg");
+    else
+        cJSON_AddNumberToObject(b, "avg", sqlite3_column_double(st, 0));
+    cJSON_AddNumberToObject(b, "count", (double)sqlite3_column_int64(st, 1));
+    sqlite3_finalize(st);
+    respond(c, 200, b);
+    return;
+fail:
+    db_error(c, st);
+}
+
+/* ---- login and logout */
+
+/* Waits up to --state-wait for the provisioning hook to put the user's
+ * database in place (it renames it in, so existence means complete). */
+static int
+wait_state(const char *path)
+{
+    uint64_t until = now_ms() + srv.o.state_wait_ms;
+    for (;;) {
+        if (access(path, F_OK) == 0)
+            return 0;
+        if (now_ms() >= until)
+            return -ENOENT;
+        usleep(10000);
+    }
+}
+
+static void
+login(struct conn *c, const cJSON *req)
+{
+    char path[PATH_MAX];
+    unsigned char rnd[32];
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(req, "key");
+
+    if (srv.state == SRV_SESSION) {
+        respond_error(c, 409, "already logged in");
+        return;
+    }
+    if (!cJSON_IsString(key) || !sg_db_key_valid(key->valuestring, strlen(key->valuestring))) {
+        respond_error(c, 400, "key must be 64 hex digits");
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/%s.db", srv.o.dir, srv.user);
+    if (wait_state(path) != 0) {
+        log_info("login failed user=%s reason=no_state", srv.user);
+        respond_error(c, 503, "user state not available");
+        return;
+    }
+    int rc = sg_db_open(path, key->valuestring, SG_KEY_HEX, 0, &srv.db);
+    if (rc == -EACCES) {
+        log_info("login failed user=%s reason=wrong_key", srv.user);
+        respond_error(c, 401, "wrong key");
+        return;
+    }
+    if (rc != 0 || RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        log_warnx("login failed user=%s reason=open_error", srv.user);
+        respond_error(c, 500, "cannot open the database");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(srv.token + 2 * i, 3, "%02x", rnd[i]);
+    srv.state = SRV_SESSION;
+    srv.deadline_ms = now_ms() + srv.o.ttl_ms;
+    log_info("session open user=%s ttl_ms=%u", srv.user, srv.o.ttl_ms);
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "token", srv.token);
+    cJSON_AddNumberToObject(b, "expires_in", srv.o.ttl_ms / 1000.0);
+    respond(c, 200, b);
+}
+
+/* Sends what c still holds (bounded wait), closes everything, prints LOGOUT
+ * and exits 0: the process never serves another user. */
+static noreturn void
+logout(struct conn *c, const char *reason)
+{
+    uint64_t until = now_ms() + 2000;
+    while (c != NULL && sg_tls_pending(&c->t) && now_ms() < until) {
+        short ev;
+        if (sg_tls_step(&c->t, &ev) != 0)
+            break;
+        struct pollfd p = {.fd = c->t.fd, .events = ev};
+        poll(&p, 1, 100);
+    }
+    if (srv.db != NULL)
+        sqlite3_close(srv.db); /* every operation committed its own transaction */
+    srv.db = NULL;
+    for (int i = 0; i < MAX_CONNS; i++)
+        if (srv.conns[i].t.state != SG_TLS_CLOSED)
+            sg_tls_close(&srv.conns[i].t);
+    close(srv.lfd);
+    transport_unlisten(&srv.o.listen);
+    SSL_CTX_free(srv.ctx);
+    explicit_bzero(srv.token, sizeof(srv.token));
+    log_info("logout user=%s reason=%s", srv.user, reason);
+    event_line("LOGOUT\n", "");
+    exit(0);
+}
+
+/* ---- requests */
+
+static int
+token_ok(struct sg_slice auth)
+{
+    static const char bearer[] = "Bearer ";
+    size_t b = sizeof(bearer) - 1;
+    return srv.state == SRV_SESSION && auth.len == b + 64 && memcmp(auth.p, bearer, b) == 0 &&
+           CRYPTO_memcmp(auth.p + b, srv.token, 64) == 0;
+}
+
+static int
+is(struct sg_slice path, const char *s)
+{
+    return path.len == strlen(s) && memcmp(path.p, s, path.len) == 0;
+}
+
+static void
+handle(struct conn *c, const struct sg_http_msg *m)
+{
+    static const char *const posts[] = {"/login", "/logout", "/write", "/long_write"};
+    int post = -1;
+
+    if (!m->keep_alive)
+        c->close_after = 1;
+    for (int i = 0; i < 4; i++)
+        if (is(m->path, posts[i]))
+            post = i;
+    if (post < 0 && !is(m->path, "/query_avg")) {
+        respond_error(c, 404, "no such operation");
+        return;
+    }
+    if ((post >= 0 && m->method != HTTP_POST) || (post < 0 && m->method != HTTP_GET)) {
+        respond_error(c, 405, "method not allowed");
+        return;
+    }
+    if (post != 0 && !token_ok(m->auth)) {
+        respond_error(c, 401, "missing or invalid token");
+        return;
+    }
+    if (post == 1) {
+        cJSON *b = cJSON_CreateObject();
+        cJSON_AddStringToObject(b, "status", "logged out");
+        c->close_after = 1;
+        respond(c, 200, b);
+        logout(c, "request");
+    }
+    if (post < 0) {
+        query_avg(c, m->query);
+        return;
+    }
+    cJSON *req = cJSON_ParseWithLength(m->body.p, m->body.len);
+    if (!cJSON_IsObject(req)) {
+        cJSON_Delete(req);
+        respond_error(c, 400, "malformed JSON");
+        return;
+    }
+    if (post == 0)
+        login(c, req);
+    else if (post == 2)
+        insert_rows(c, cJSON_GetObjectItemCaseSensitive(req, "alarms"),
+                    "INSERT INTO alarms (metric, threshold) VALUES (?1, ?2);", bind_alarm);
+    else
+        insert_rows(c, cJSON_GetObjectItemCaseSensitive(req, "metrics"),
+                    "INSERT INTO metrics (timestamp, power, impedance, tension) "
+                    "VALUES (?1, ?2, ?3, ?4);",
+                    bind_metric);
+    cJSON_Delete(req);
+}
+
+/* The handshake is done: bind the process to its user on the first one. */
+static int
+identify(struct conn *c)
+{
+    c->identified = 1;
+    if (srv.state == SRV_WAITING) {
+        memcpy(srv.user, c->sni_user, sizeof(srv.user));
+        srv.state = SRV_BOUND;
+        srv.deadline_ms = now_ms() + srv.o.ttl_ms;
+        log_info("bound user=%s", srv.user);
+        event_line("LOGIN %s\n", srv.user);
+        return 0;
+    }
+    return strcmp(c->sni_user, srv.user) == 0 ? 0 : -1;
+}
+
+/* Parses and answers every complete request c holds; returns how many. */
+static int
+serve_input(struct conn *c)
+{
+    int served = 0;
+    while (!c->close_after && c->t.in_len > 0) {
+        struct sg_http_msg m;
+        size_t len;
+        enum sg_http_fault fault;
+        const char *err;
+        enum parse_result r = sg_http_parse(c->t.in, c->t.in_len, 0, MAX_HEAD, srv.o.max_body, &m,
+                                            &len, &fault, &err);
+        if (r == PARSE_AGAIN)
+            break;
+        served++;
+        if (r == PARSE_INVALID) {
+            log_info("bad request user=%s error=\"%s\"", srv.user, err);
+            c->close_after = 1;
+            respond_error(c, fault == SG_HTTP_TOO_LARGE ? 413 : 400,
+                          fault == SG_HTTP_TOO_LARGE ? "request too large" : "malformed request");
+            break;
+        }
+        handle(c, &m);
+        sg_tls_consume(&c->t, len);
+    }
+    return served;
+}
+
+static void
+conn_close(struct conn *c)
+{
+    sg_tls_close(&c->t);
+}
+
+/* Once its answer is sent, a connection to close lingers (up to 1 s): the
+ * input is read and dropped until the client closes, so that a client still
+ * sending a refused body reads the answer instead of a reset. */
+static void
+service(struct conn *c)
+{
+    for (;;) {
+        if (sg_tls_step(&c->t, &c->events) != 0) {
+            conn_close(c);
+            return;
+        }
+        if (c->t.state == SG_TLS_OPEN && !c->identified && identify(c) != 0) {
+            conn_close(c);
+            return;
+        }
+        if (c->t.state != SG_TLS_OPEN)
+            break;
+        if (c->close_after)
+            c->t.in_len = 0;
+        /* no readiness wanted: the step stopped at its read budget, and
+         * poll() would not wake for what OpenSSL or the socket still hold */
+        int budget = c->events == 0 && !c->t.eof && c->t.in_len < c->t.in_cap;
+        if (serve_input(c) == 0 && !budget)
+            break;
+    }
+    if (sg_tls_pending(&c->t))
+        return;
+    if (c->t.eof || (c->close_after && c->linger_until != 0 && now_ms() >= c->linger_until))
+        conn_close(c);
+    else if (c->close_after && c->linger_until == 0)
+        c->linger_until = now_ms() + 1000;
+}
+
+static void
+accept_all(void)
+{
+    for (;;) {
+        int fd = transport_accept(srv.lfd);
+        if (fd < 0)
+            return;
+        transport_tune(fd, srv.o.listen.kind, false);
+        struct conn *c = NULL;
+        for (int i = 0; i < MAX_CONNS && c == NULL; i++)
+            if (srv.conns[i].t.state == SG_TLS_CLOSED)
+                c = &srv.conns[i];
+        if (c == NULL) {
+            log_info("connection refused reason=too_many");
+            close(fd);
+            continue;
+        }
+        memset(c, 0, sizeof(*c));
+        if (sg_tls_open(&c->t, fd, srv.ctx, 1, MAX_HEAD + srv.o.max_body) != 0)
+            continue;
+        SSL_set_app_data(c->t.ssl, c);
+        service(c);
+    }
+}
+
+static void
+run(void)
+{
+    struct pollfd p[MAX_CONNS + 1];
+    int idx[MAX_CONNS + 1];
+
+    for (;;) {
+        int n = 0, timeout = -1;
+        p[n++] = (struct pollfd){.fd = srv.lfd, .events = POLLIN};
+        for (int i = 0; i < MAX_CONNS; i++) {
+            if (srv.conns[i].t.state == SG_TLS_CLOSED)
+                continue;
+            idx[n] = i;
+            p[n++] = (struct pollfd){.fd = srv.conns[i].t.fd, .events = srv.conns[i].events};
+        }
+        if (srv.state != SRV_WAITING) {
+            uint64_t now = now_ms();
+            if (now >= srv.deadline_ms)
+                logout(NULL, "expired");
+            timeout = (int)(srv.deadline_ms - now);
+        }
+        for (int i = 0; i < MAX_CONNS; i++)
+            if (srv.conns[i].t.state != SG_TLS_CLOSED && srv.conns[i].linger_until != 0)
+                timeout = timeout < 0 || timeout > 1000 ? 1000 : timeout;
+        if (poll(p, (nfds_t)n, timeout) < 0) {
+            if (errno == EINTR)
+                continue;
+            fatal("poll");
+        }
+        for (int i = 1; i < n; i++) {
+            struct conn *c = &srv.conns[idx[i]];
+            if (p[i].revents || (c->linger_until != 0 && now_ms() >= c->linger_until))
+                service(c);
+        }
+        if (p[0].revents)
+            accept_all();
+    }
+}
+
+/* ---- command line */
+
+static noreturn void
+usage(void)
+{
+    fprintf(stderr,
+            "usage: smartgrid-server --listen tcp:HOST:PORT|unix:PATH --dir DIR --cert PEM\n"
+            "           --key PEM --ca PEM [--domain example] [--session-ttl 15m]\n"
+            "           [--state-wait 10s] [--max-body 4MiB] [--log-level info]\n");
+    exit(2);
+}
+
+static void
+parse_args(int argc, char **argv, struct opts *o)
+{
+    static const struct option longs[] = {{"listen", required_argument, NULL, 'l'},
+                                          {"dir", required_argument, NULL, 'd'},
+                                          {"cert", required_argument, NULL, 'c'},
+                                          {"key", required_argument, NULL, 'k'},
+                                          {"ca", required_argument, NULL, 'a'},
+                                          {"domain", required_argument, NULL, 'D'},
+                                          {"session-ttl", required_argument, NULL, 't'},
+                                          {"state-wait", required_argument, NULL, 'w'},
+                                          {"max-body", required_argument, NULL, 'b'},
+                                          {"log-level", required_argument, NULL, 'L'},
+                                          {NULL, 0, NULL, 0}};
+    const char *listen = NULL, *domain = "example", *err;
+    int ch;
+
+    o->ttl_ms = 15 * 60 * 1000;
+    o->state_wait_ms = 10 * 1000;
+    o->max_body = 4 << 20;
+    while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+        switch (ch) {
+        case 'l':
+            listen = optarg;
+            break;
+        case 'd':
+            o->dir = optarg;
+            break;
+        case 'c':
+            o->cert = optarg;
+            break;
+        case 'k':
+            o->key = optarg;
+            break;
+        case 'a':
+            o->ca = optarg;
+            break;
+        case 'D':
+            domain = optarg;
+            break;
+        case 't':
+            if (config_duration(optarg, &o->ttl_ms) != 0 || o->ttl_ms == 0)
+                fatalx("--session-ttl: expected a duration such as 15m");
+            break;
+        case 'w':
+            if (config_duration(optarg, &o->state_wait_ms) != 0)
+                fatalx("--state-wait: expected a duration such as 10s");
+            break;
+        case 'b':
+            if (config_size(optarg, &o->max_body) != 0 || o->max_body == 0)
+                fatalx("--max-body: expected a size such as 4MiB");
+            break;
+        case 'L':
+            if (log_level_parse(optarg, &log_threshold) != 0)
+                fatalx("--log-level: expected error, warn, info or debug");
+            break;
+        default:
+            usage();
+        }
+    }
+    if (optind != argc || !listen || !o->dir || !o->cert || !o->key || !o->ca)
+        usage();
+    if (endpoint_parse(listen, &o->listen, &err) != PARSE_OK ||
+        (o->listen.kind != EP_TCP && o->listen.kind != EP_UNIX))
+        fatalx("--listen: expected tcp:HOST:PORT or unix:PATH");
+    if ((size_t)snprintf(o->suffix, sizeof(o->suffix), ".grid.%s", domain) >= sizeof(o->suffix))
+        fatalx("--domain: too long");
+}
+
+int
+main(int argc, char **argv)
+{
+    parse_args(argc, argv, &srv.o);
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 0; i < MAX_CONNS; i++)
+        srv.conns[i].t = (struct sg_tls){.state = SG_TLS_CLOSED, .fd = -1};
+    srv.ctx = tls_context(&srv.o);
+    if (srv.ctx == NULL)
+        fatalx("cannot load --cert, --key or --ca");
+    srv.lfd = transport_listen(&srv.o.listen, 16);
+    if (srv.lfd < 0) {
+        errno = -srv.lfd;
+        fatal("listen");
+    }
+    log_info("smartgrid-server listening dir=%s", srv.o.dir);
+    event_line("WAITING_LOGIN\n", "");
+    run();
+}

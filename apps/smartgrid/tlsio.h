@@ -1,0 +1,61 @@
+/* tlsio.h - one non-blocking TLS connection with an input and an output
+ * buffer, shared by smartgrid-server (poll) and smartgrid-load (epoll).
+ *
+ * The caller owns the fd's readiness loop: sg_tls_step() does all the I/O
+ * that is possible now and says which readiness it waits for next. */
+#ifndef SMARTGRID_TLSIO_H
+#define SMARTGRID_TLSIO_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum sg_tls_state {
+    SG_TLS_HANDSHAKE, /* SSL_accept / SSL_connect not finished */
+    SG_TLS_OPEN,      /* handshake done; data flows */
+    SG_TLS_CLOSED,    /* sg_tls_close() was called (or never opened) */
+};
+
+struct sg_tls {
+    enum sg_tls_state state;
+    int fd;
+    SSL *ssl;
+    int eof;     /* the peer closed (close_notify or EOF) */
+    uint8_t *in; /* received plaintext: in[0..in_len) */
+    size_t in_len, in_cap;
+    uint8_t *out; /* plaintext to send: out[out_off..out_len) */
+    size_t out_len, out_off, out_cap;
+};
+
+/* Takes ownership of the connected, non-blocking fd and starts a TLS
+ * handshake on it with ctx (server: 1 accepts, 0 connects). in_cap bounds
+ * the input buffer. Returns 0, or -ENOMEM (fd is closed, *t is closed). The
+ * caller may configure t->ssl (SNI, certificate) before the first step. */
+int sg_tls_open(struct sg_tls *t, int fd, SSL_CTX *ctx, int server, size_t in_cap);
+
+/* Does the I/O that is possible now: finishes the handshake, sends pending
+ * output, reads input until the buffer is full or the socket is drained.
+ * Sets *events to the poll bits (POLLIN, POLLOUT) to wait for. Returns 0, or
+ * -EPROTO when the handshake failed, -ECONNRESET when the connection broke.
+ * A clean close by the peer sets t->eof and returns 0. */
+int sg_tls_step(struct sg_tls *t, short *events);
+
+/* Appends n bytes to the output (sent by the next steps). Returns 0 or
+ * -ENOMEM. */
+int sg_tls_send(struct sg_tls *t, const void *p, size_t n);
+
+/* Drops the first n bytes of the input (a parsed message). */
+void sg_tls_consume(struct sg_tls *t, size_t n);
+
+/* Returns 1 while output is waiting to be sent. */
+int sg_tls_pending(const struct sg_tls *t);
+
+/* Idempotent: sends close_notify when open (best effort), frees the SSL and
+ * the buffers, closes the fd. */
+void sg_tls_close(struct sg_tls *t);
+
+/* Logs the OpenSSL error queue (one line per error) under what, and clears
+ * it. */
+void sg_tls_log_errors(const char *what);
+
+#endif

@@ -1,0 +1,150 @@
+#!/bin/bash
+# router.sh - the SNI router: airlock router against HAProxy routing on
+# req.ssl_sni, and against no proxy at all, on loopback. TLS is never
+# terminated by either router; the origin is nginx https (2 workers, full
+# handshakes: no session cache, no tickets).
+#
+#   usage: bench/router.sh [--rounds N] [--quick]
+#
+#   bulk     curl downloads a 512 MiB file over TLS (one connection, SNI
+#            bench.test): MB/s
+#   rate     bench/tlsrate.c: new TLS connections per second (full
+#            handshake, one small HTTP request, close) from 4 processes
+#   --rounds N  rounds [5; --quick: 1]
+#   --quick     short smoke run (~1 min)
+#
+# Method as bench/relay.sh: every system once per round, the order rotating
+# by one each round, so each sees the same noise; medians over the rounds and
+# ratios to "direct" measured in the same run. Prints a markdown table for
+# docs/benchmarks.md. AIRLOCK_BENCH_KEEP=1 keeps the work dir.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+CMDLINE="bench/router.sh${*:+ $*}"
+ROUNDS="" QUICK=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --quick) QUICK=1; shift ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "router.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+if [ $QUICK = 1 ]; then
+    ROUNDS=${ROUNDS:-1} DUR=2 BIG_MIB=128
+else
+    ROUNDS=${ROUNDS:-5} DUR=4 BIG_MIB=512
+fi
+SYSTEMS="direct airlock haproxy"
+START_TS=$(date +%s)
+log() { printf '[%4ss] %s\n' $(($(date +%s) - START_TS)) "$*" >&2; }
+die() { echo "router.sh: $*" >&2; exit 1; }
+
+"$HERE/deps.sh"
+log "building airlock (make)"
+make -s -C "$ROOT" >/dev/null || die "make failed"
+AIRLOCK=$ROOT/build/airlock
+WORK=$(mktemp -d /tmp/airlock-bench-router.XXXXXX)
+LOGS=$WORK/logs
+mkdir -p "$LOGS" "$WORK/www"
+chmod 755 "$WORK" "$WORK/www" # nginx workers run as nobody
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+declare -A PGIDS=()
+cleanup() {
+    local g
+    for g in "${PGIDS[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
+    if [ "${AIRLOCK_BENCH_KEEP:-0}" = 1 ]; then echo "router.sh: work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cc -std=c17 -O2 -Wall -Wextra -o "$WORK/benchtool" "$HERE/benchtool.c" || die "cannot build benchtool"
+cc -std=gnu17 -O2 -Wall -Wextra -o "$WORK/tlsrate" "$HERE/tlsrate.c" -lssl -lcrypto ||
+    die "cannot build tlsrate"
+BT=$WORK/benchtool
+
+# ports below the ephemeral range, as in relay.sh
+EPH_LO=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
+NEXT_PORT=$((EPH_LO - 11000 + RANDOM % 4000))
+new_port() {  # sets PORT
+    while :; do
+        NEXT_PORT=$((NEXT_PORT + 1))
+        [ -z "$(ss -Htan "( sport = :$NEXT_PORT )")" ] && break
+    done
+    PORT=$NEXT_PORT
+}
+start() {  # start NAME CMD...: in its own process group
+    local name=$1
+    shift
+    setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+    PGIDS[$name]=$!
+    disown "$!" # killed at exit without a "Killed" line
+}
+waitport() { "$BT" waitport "$1" 10 || die "nothing listens on port $1 (see $LOGS)"; }
+fill() {  # fill TEMPLATE OUT key=value...
+    local in=$1 out=$2 kv
+    shift 2
+    cp "$in" "$out"
+    for kv in "$@"; do sed -i "s|@${kv%%=*}@|${kv#*=}|g" "$out"; done
+}
+order() {  # order R: the systems for round R, rotated by R-1
+    local r=$1 sys n i
+    read -r -a sys <<<"$SYSTEMS"
+    n=${#sys[@]}
+    for ((i = 0; i < n; i++)); do printf '%s ' "${sys[$(((i + r - 1) % n))]}"; done
+}
+rec() {  # rec METRIC SYSTEM VALUE
+    if [ -n "$3" ]; then printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; else log "  no value for $1 / $2"; fi
+}
+
+# ---------------------------------------------------------------- setup
+declare -A PPORT=()
+new_port; TARGET=$PORT; PPORT[direct]=$TARGET
+new_port; PPORT[airlock]=$PORT
+new_port; PPORT[haproxy]=$PORT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench.test \
+    -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+head -c $((BIG_MIB * 1024 * 1024)) /dev/zero >"$WORK/www/big"
+fill "$HERE/conf/nginx-tls-origin.conf.in" "$WORK/nginx.conf" TARGET="$TARGET" DIR="$WORK"
+start origin nginx -p "$WORK" -e "$WORK/nginx.err" -c "$WORK/nginx.conf"
+# a table of a few names, the benchmarked one not first
+start airlock "$AIRLOCK" router "tcp:127.0.0.1:${PPORT[airlock]}" --log-level warn \
+    --route "other.bench.test=tcp:127.0.0.1:$TARGET" --route "*.wild.test=tcp:127.0.0.1:$TARGET" \
+    --route "bench.test=tcp:127.0.0.1:$TARGET"
+fill "$HERE/conf/haproxy-sni.cfg.in" "$WORK/haproxy.cfg" LISTEN="${PPORT[haproxy]}" TARGET="$TARGET"
+start haproxy haproxy -db -f "$WORK/haproxy.cfg"
+for s in $SYSTEMS; do waitport "${PPORT[$s]}"; done
+
+# ---------------------------------------------------------------- rounds
+for ((r = 1; r <= ROUNDS; r++)); do
+    for s in $(order "$r"); do
+        p=${PPORT[$s]}
+        v=$(curl -sk --resolve "bench.test:$p:127.0.0.1" "https://bench.test:$p/big" -o /dev/null \
+            -w '%{speed_download}' 2>>"$LOGS/curl.log") || v=""
+        rec bulk "$s" "$(awk -v b="$v" 'BEGIN { if (b > 0) printf "%.0f", b / 1e6 }')"
+        out=$("$WORK/tlsrate" "$p" bench.test "$DUR" 4)
+        echo "$s $out" >>"$LOGS/tlsrate.log"
+        case $out in *" errors=0") ;; *) log "  $s: tlsrate reported errors: $out" ;; esac
+        rec rate "$s" "$(sed -n 's/^conns_per_s=\([0-9]*\) .*/\1/p' <<<"$out")"
+    done
+    log "round $r done"
+done
+
+# ---------------------------------------------------------------- report
+med() {  # med METRIC SYSTEM
+    awk -F'\t' -v m="$1" -v s="$2" '$1 == m && $2 == s { print $3 }' "$RESULTS" | sort -n |
+        awk '{ v[++n] = $1 } END { if (n) print (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2fx", a / b; else printf "-" }'; }
+echo
+echo "Command: \`$CMDLINE\` ($ROUNDS rounds, airlock $(git -C "$ROOT" rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M UTC'))"
+echo
+echo "| system | bulk over TLS, MB/s | vs direct | new TLS connections/s | vs direct |"
+echo "|--------|--------------------:|----------:|----------------------:|----------:|"
+bd=$(med bulk direct) rd=$(med rate direct)
+for s in $SYSTEMS; do
+    b=$(med bulk "$s") c=$(med rate "$s")
+    echo "| $s | ${b:--} | $(ratio "$b" "$bd") | ${c:--} | $(ratio "$c" "$rd") |"
+done

@@ -1,0 +1,116 @@
+#!/bin/bash
+# smartgrid.sh - the smartgrid reference application alone (no airlock):
+# what one user's session costs on this machine.
+#
+#   usage: bench/smartgrid.sh [--rounds N]     (N: 10 by default)
+#
+# Builds the release build (make), provisions one user with 1 day of
+# 15-second samples (5760 rows, ending now) and then, per round, starts a
+# fresh smartgrid-server, puts the database in place and measures:
+#   - LOGIN: smartgrid-load's latency from connect to the answer: TCP
+#     connect, mutual-TLS handshake, opening the SQLCipher database, token;
+#   - LONG_WRITE of 12 h (2880 rows, one transaction) (meter mode);
+#   - QUERY_AVG over the last 12 h (2880 of the rows; customer mode, 40
+#     queries, write ratio 0), in a second fresh server;
+#   - the server's RSS (VmRSS) idle (after WAITING_LOGIN) and in a session
+#     (after a login, then 20 queries over all time).
+# Prints one markdown table: medians over the rounds (latencies: of every
+# operation of every round; p95 beside). Nothing is pinned; on a shared
+# machine numbers are noisy. Environment: SG_BENCH_KEEP=1 keeps the work dir.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=10
+while [ $# -gt 0 ]; do
+    case $1 in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    *) echo "usage: bench/smartgrid.sh [--rounds N]" >&2; exit 2 ;;
+    esac
+done
+
+make -C "$ROOT" >/dev/null
+B=$ROOT/build
+W=$(mktemp -d /tmp/smartgrid-bench.XXXXXX)
+SRV_PID=
+cleanup() {
+    [ -z "$SRV_PID" ] || kill "$SRV_PID" 2>/dev/null || true
+    [ -n "${SG_BENCH_KEEP:-}" ] && echo "kept $W" >&2 || rm -rf "$W"
+}
+trap cleanup EXIT
+
+"$B/smartgrid-provision" --out "$W/p" --users 1 --days 1 >/dev/null
+U=user0001
+KEY=$(cut -d, -f2 "$W/p/keys.csv")
+
+port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 12768))
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+}
+
+# server NAME: a fresh server with the database in place; sets PORT, SRV_PID.
+server() {
+    rm -rf "$W/$1" && mkdir -p "$W/$1" && cp "$W/p/db/$U.db" "$W/$1/"
+    PORT=$(port)
+    "$B/smartgrid-server" --listen "tcp:127.0.0.1:$PORT" --dir "$W/$1" --cert "$W/p/server.pem" \
+        --key "$W/p/server.key" --ca "$W/p/ca.pem" >"$W/$1.log" 2>&1 &
+    SRV_PID=$!
+    for _ in $(seq 100); do grep -q WAITING_LOGIN "$W/$1.log" && return; sleep 0.05; done
+    echo "server did not start" >&2
+    exit 1
+}
+
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+load() { "$B/smartgrid-load" --connect "tcp:127.0.0.1:$PORT" --certs "$W/p" "$@"; }
+
+curl_sg() {
+    curl -sf --cacert "$W/p/ca.pem" --cert "$W/p/users/$U.pem" --key "$W/p/users/$U.key" \
+        --resolve "$U.grid.example:$PORT:127.0.0.1" "$@"
+}
+
+: >"$W/ops.csv"
+for r in $(seq "$ROUNDS"); do
+    server meter
+    load --mode meter --hours 12 --csv "$W/m$r.csv" >/dev/null
+    wait "$SRV_PID"
+    server cust
+    load --mode customer --duration 2s --frequency 50ms --write-ratio 0 --query-window 12h \
+        --csv "$W/c$r.csv" >/dev/null
+    wait "$SRV_PID"
+    tail -n +2 -q "$W/m$r.csv" "$W/c$r.csv" >>"$W/ops.csv"
+    # memory: idle, then in a session
+    server mem
+    echo "idle $(rss_kib "$SRV_PID")" >>"$W/rss"
+    tok=$(curl_sg -X POST -d "{\"key\":\"$KEY\"}" "https://$U.grid.example:$PORT/login" |
+        sed 's/.*"token":"\([0-9a-f]*\)".*/\1/')
+    for _ in $(seq 20); do
+        curl_sg -H "Authorization: Bearer $tok" "https://$U.grid.example:$PORT/query_avg?metric=power" >/dev/null
+    done
+    echo "session $(rss_kib "$SRV_PID")" >>"$W/rss"
+    curl_sg -H "Authorization: Bearer $tok" -X POST "https://$U.grid.example:$PORT/logout" >/dev/null
+    wait "$SRV_PID"
+    SRV_PID=
+done
+
+# median and p95 of a column of numbers on stdin
+stats() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "- -"; exit }
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    i = int(NR * 0.95 + 0.999); printf "%.2f %.2f\n", m, v[i] }'; }
+
+errors=$(awk -F, '$5 != 200' "$W/ops.csv" | wc -l)
+echo "| measure | median | p95 | n |"
+echo "|---|---|---|---|"
+for op in LOGIN LONG_WRITE QUERY_AVG LOGOUT; do
+    n=$(awk -F, -v o=$op '$2 == o && $5 == 200' "$W/ops.csv" | wc -l)
+    read -r med p95 < <(awk -F, -v o=$op '$2 == o && $5 == 200 { print $4 }' "$W/ops.csv" | stats)
+    echo "| $op latency (ms) | $med | $p95 | $n |"
+done
+for k in idle session; do
+    read -r med p95 < <(awk -v k=$k '$1 == k { print $2 / 1024 }' "$W/rss" | stats)
+    echo "| server RSS $k (MiB) | $med | $p95 | $ROUNDS |"
+done
+echo
+echo "rounds=$ROUNDS failed_operations=$errors ($(nproc) cores, $(date -u +%Y-%m-%d))"

@@ -1,0 +1,458 @@
+/* control.c - see control.h. */
+#include "cli/control.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/strbuf.h"
+#include "net/transport.h"
+#include "proto/ctl.h"
+
+#define CTL_TIMEOUT_MS 5000
+#define CLIENT_TIMEOUT_MS 15000
+
+enum cc_state {
+    CC_READING, /* waiting for the command line */
+    CC_WAITING, /* a directory request is out; its callback owns the conn */
+    CC_WRITING, /* sending the answer */
+};
+
+struct ctl_conn {
+    struct ctl_conn *prev, *next;
+    struct control *ctl;
+    struct io io;
+    struct timer timer;
+    struct task reap;
+    enum cc_state state;
+    int closed;
+    char in[CTL_LINE_MAX];
+    size_t in_len;
+    struct ctl_cmd cmd;
+    char pool[DIR_NAME_MAX];
+    char name[DIR_NAME_MAX];
+    struct strbuf out;
+    size_t out_off;
+};
+
+struct control {
+    struct loop *loop;
+    struct endpoint ep;
+    struct io io;
+    struct dir *dir;
+    struct ctl_conn *conns;
+};
+
+static void
+conn_reap(struct task *t)
+{
+    struct ctl_conn *cc = t->data;
+
+    strbuf_free(&cc->out);
+    free(cc);
+}
+
+/* Idempotent. A conn waiting for the directory is freed by its callback. */
+static void
+conn_close(struct ctl_conn *cc)
+{
+    if (cc->closed)
+        return;
+    cc->closed = 1;
+    io_stop(cc->ctl->loop, &cc->io);
+    close(cc->io.fd);
+    cc->io.fd = -1;
+    timer_stop(cc->ctl->loop, &cc->timer);
+    if (cc->prev != NULL)
+        cc->prev->next = cc->next;
+    else
+        cc->ctl->conns = cc->next;
+    if (cc->next != NULL)
+        cc->next->prev = cc->prev;
+    cc->prev = cc->next = NULL;
+    if (cc->state != CC_WAITING)
+        loop_defer(cc->ctl->loop, &cc->reap, conn_reap, cc);
+}
+
+static void
+conn_write(struct ctl_conn *cc)
+{
+    while (cc->out_off < cc->out.len) {
+        ssize_t n = write(cc->io.fd, cc->out.data + cc->out_off, cc->out.len - cc->out_off);
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0)
+            break;
+        cc->out_off += (size_t)n;
+    }
+    conn_close(cc);
+}
+
+/* Sends what is in cc->out (or a note that it could not be built). */
+static void
+conn_answer(struct ctl_conn *cc)
+{
+    if (cc->out.failed) {
+        strbuf_free(&cc->out);
+        strbuf_printf(&cc->out, "ERR out of memory\n");
+    }
+    log_info("ctl command=%s result=%s",
+             cc->cmd.verb == CTL_DRAIN      ? "drain"
+             : cc->cmd.verb == CTL_SESSIONS ? "sessions"
+                                            : "instances",
+             cc->out.data != NULL && strncmp(cc->out.data, "OK", 2) == 0 ? "ok" : "err");
+    cc->state = CC_WRITING;
+    conn_write(cc);
+}
+
+/* The callback side: the conn came back from the directory. Returns 1 when
+ * it was closed meanwhile (and is now freed). */
+static int
+conn_back(struct ctl_conn *cc)
+{
+    cc->state = CC_READING;
+    if (!cc->closed)
+        return 0;
+    loop_defer(cc->ctl->loop, &cc->reap, conn_reap, cc);
+    return 1;
+}
+
+static int
+by_pool_name(const void *a, const void *b)
+{
+    const struct dir_instance *x = a, *y = b;
+    int c = strcmp(x->pool, y->pool);
+    return c != 0 ? c : strcmp(x->name, y->name);
+}
+
+static size_t
+max_len(size_t w, const char *s)
+{
+    size_t n = strlen(s);
+    return n > w ? n : w;
+}
+
+/* Writes the table of list (sessions: reserved and active only). */
+static void
+table(struct strbuf *out, struct dir_instance *list, long n, int sessions)
+{
+    size_t w[4] = {4, 4, 5, 3}; /* POOL NAME STATE KEY */
+    unsigned long long now = dir_wall_ms();
+    long shown = 0;
+
+    qsort(list, (size_t)n, sizeof(*list), by_pool_name);
+    for (long i = 0; i < n; i++) {
+        const struct dir_instance *in = &list[i];
+        if (sessions && in->state != DIR_RESERVED && in->state != DIR_ACTIVE)
+            continue;
+        shown++;
+        w[0] = max_len(w[0], in->pool);
+        w[1] = max_len(w[1], in->name);
+        w[2] = max_len(w[2], dir_state_name(in->state));
+        w[3] = max_len(w[3], in->key[0] ? in->key : "-");
+    }
+    strbuf_printf(out, "OK %ld %s\n", shown, sessions ? "sessions" : "instances");
+    if (shown == 0)
+        return;
+    strbuf_printf(out, "%-*s  %-*s  %-*s  %-*s  %8s  %s\n", (int)w[0], "POOL", (int)w[1], "NAME",
+                  (int)w[2], "STATE", (int)w[3], "KEY", "SINCE", "ENDPOINT");
+    for (long i = 0; i < n; i++) {
+        const struct dir_instance *in = &list[i];
+        if (sessions && in->state != DIR_RESERVED && in->state != DIR_ACTIVE)
+            continue;
+        unsigned long long age = now > in->since_ms ? (now - in->since_ms) / 1000 : 0;
+        strbuf_printf(out, "%-*s  %-*s  %-*s  %-*s  %7llus  %s\n", (int)w[0], in->pool, (int)w[1],
+                      in->name, (int)w[2], dir_state_name(in->state), (int)w[3],
+                      in->key[0] ? in->key : "-", age, in->endpoint[0] ? in->endpoint : "-");
+    }
+}
+
+static void
+drained(void *arg, int err)
+{
+    struct ctl_conn *cc = arg;
+
+    if (conn_back(cc))
+        return;
+    if (err == 0)
+        strbuf_printf(&cc->out, "OK drained %s/%s\n", cc->pool, cc->name);
+    else if (err == -ENOENT)
+        strbuf_printf(&cc->out, "ERR no instance %s/%s\n", cc->pool, cc->name);
+    else
+        strbuf_printf(&cc->out, "ERR directory: %s\n", strerror(-err));
+    conn_answer(cc);
+}
+
+/* After a directory request was made (rc 0: its callback comes back). */
+static void
+requested(struct ctl_conn *cc, int rc)
+{
+    if (rc == 0) {
+        cc->state = CC_WAITING;
+        return;
+    }
+    strbuf_printf(&cc->out, "ERR directory: %s\n", strerror(-rc));
+    conn_answer(cc);
+}
+
+static void
+drain(struct ctl_conn *cc)
+{
+    requested(cc, dir_drain(cc->ctl->dir, cc->pool, cc->name, cc->ctl->loop, drained, cc));
+}
+
+/* drain NAME: finds NAME's pool (it must be unique), then drains it. */
+static void
+drain_by_name(struct ctl_conn *cc, const struct dir_instance *list, long n)
+{
+    int found = 0;
+
+    for (long i = 0; i < n; i++) {
+        if (strcmp(list[i].name, cc->name) != 0)
+            continue;
+        if (found++ == 0)
+            snprintf(cc->pool, sizeof(cc->pool), "%s", list[i].pool);
+    }
+    if (found == 0)
+        strbuf_printf(&cc->out, "ERR no instance %s\n", cc->name);
+    else if (found > 1)
+        strbuf_printf(&cc->out, "ERR %d pools have an instance %s: say POOL/%s\n", found, cc->name,
+                      cc->name);
+    else {
+        drain(cc);
+        return;
+    }
+    conn_answer(cc);
+}
+
+static void
+listed(void *arg, const struct dir_instance *list, long n)
+{
+    struct ctl_conn *cc = arg;
+
+    if (conn_back(cc))
+        return;
+    if (n < 0) {
+        strbuf_printf(&cc->out, "ERR directory: %s\n", strerror((int)-n));
+        conn_answer(cc);
+        return;
+    }
+    if (cc->cmd.verb == CTL_DRAIN) {
+        drain_by_name(cc, list, n);
+        return;
+    }
+    /* the table sorts: a copy, since list belongs to the directory */
+    struct dir_instance *copy = malloc((n ? (size_t)n : 1) * sizeof(*copy));
+    if (copy == NULL) {
+        strbuf_printf(&cc->out, "ERR out of memory\n");
+    } else {
+        memcpy(copy, list, (size_t)n * sizeof(*copy));
+        table(&cc->out, copy, n, cc->cmd.verb == CTL_SESSIONS);
+        free(copy);
+    }
+    conn_answer(cc);
+}
+
+static void
+run_command(struct ctl_conn *cc)
+{
+    if (cc->cmd.verb == CTL_DRAIN) {
+        snprintf(cc->name, sizeof(cc->name), "%.*s", (int)cc->cmd.name_len, cc->cmd.name);
+        if (cc->cmd.pool != NULL) {
+            snprintf(cc->pool, sizeof(cc->pool), "%.*s", (int)cc->cmd.pool_len, cc->cmd.pool);
+            drain(cc);
+            return;
+        }
+    }
+    requested(cc, dir_list(cc->ctl->dir, cc->ctl->loop, listed, cc));
+}
+
+static void
+conn_refuse(struct ctl_conn *cc, const char *why)
+{
+    log_info("ctl refused: %s", why);
+    strbuf_printf(&cc->out, "ERR %s\n", why);
+    cc->state = CC_WRITING;
+    conn_write(cc);
+}
+
+static void
+conn_event(struct io *io, uint32_t events)
+{
+    struct ctl_conn *cc = io->data;
+    const char *why = NULL;
+    size_t used;
+    (void)events;
+
+    if (cc->state == CC_WRITING) {
+        conn_write(cc);
+        return;
+    }
+    while (cc->state == CC_READING) {
+        ssize_t n = read(io->fd, cc->in + cc->in_len, sizeof(cc->in) - cc->in_len);
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            conn_close(cc);
+            return;
+        }
+        cc->in_len += (size_t)n;
+        switch (ctl_parse(cc->in, cc->in_len, &cc->cmd, &used, &why)) {
+        case PARSE_AGAIN:
+            break;
+        case PARSE_INVALID:
+            conn_refuse(cc, why);
+            return;
+        case PARSE_OK:
+            timer_stop(cc->ctl->loop, &cc->timer);
+            run_command(cc);
+            return;
+        }
+    }
+}
+
+static void
+conn_timeout(struct timer *t)
+{
+    conn_refuse(t->data, "timed out waiting for a command");
+}
+
+static void
+control_accept(struct io *io, uint32_t events)
+{
+    struct control *c = io->data;
+    (void)events;
+
+    for (;;) {
+        int fd = transport_accept(io->fd);
+        if (fd < 0) {
+            if (fd != -EAGAIN)
+                log_warn("ctl accept");
+            return;
+        }
+        struct ctl_conn *cc = calloc(1, sizeof(*cc));
+        if (cc == NULL ||
+            io_start(c->loop, &cc->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, conn_event, cc) != 0) {
+            free(cc);
+            close(fd);
+            continue;
+        }
+        cc->ctl = c;
+        cc->next = c->conns;
+        if (c->conns != NULL)
+            c->conns->prev = cc;
+        c->conns = cc;
+        timer_start(c->loop, &cc->timer, CTL_TIMEOUT_MS, conn_timeout, cc);
+    }
+}
+
+struct control *
+control_start(struct loop *loop, const struct endpoint *ep, struct dir *d, int *err)
+{
+    struct control *c = calloc(1, sizeof(*c));
+    int fd;
+
+    if (c == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    c->loop = loop;
+    c->ep = *ep;
+    c->dir = d;
+    if ((fd = transport_listen(ep, 16)) < 0) {
+        *err = fd;
+        free(c);
+        return NULL;
+    }
+    if ((*err = io_start(loop, &c->io, fd, EPOLLIN, control_accept, c)) != 0) {
+        close(fd);
+        transport_unlisten(ep);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void
+control_stop(struct control *c)
+{
+    if (c == NULL)
+        return;
+    while (c->conns != NULL)
+        conn_close(c->conns);
+    io_stop(c->loop, &c->io);
+    close(c->io.fd);
+    transport_unlisten(&c->ep);
+    free(c);
+}
+
+/* ---- the client */
+
+int
+control_client(const struct endpoint *ep, const char *command)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    struct strbuf in = {0};
+    char buf[4096];
+    int fd, rc;
+    bool pending = false;
+
+    if ((rc = transport_addr(ep, &ss, &len)) != 0) {
+        fprintf(stderr, "airlock ctl: %s\n",
+                rc == -EAGAIN ? "expected an IP address, not a host name" : strerror(-rc));
+        return 1;
+    }
+    if ((fd = transport_connect((struct sockaddr *)&ss, len, &pending)) < 0) {
+        fprintf(stderr, "airlock ctl: cannot connect: %s\n", strerror(-fd));
+        return 1;
+    }
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    if (pending && (poll(&p, 1, CLIENT_TIMEOUT_MS) != 1 || transport_connect_result(fd) != 0)) {
+        fprintf(stderr, "airlock ctl: cannot connect: %s\n",
+                strerror(-transport_connect_result(fd)));
+        close(fd);
+        return 1;
+    }
+    strbuf_printf(&in, "%s\n", command);
+    if (in.failed || write(fd, in.data, in.len) != (ssize_t)in.len) {
+        fprintf(stderr, "airlock ctl: cannot send the command\n");
+        strbuf_free(&in);
+        close(fd);
+        return 1;
+    }
+    strbuf_free(&in);
+    for (;;) {
+        p.events = POLLIN;
+        if (poll(&p, 1, CLIENT_TIMEOUT_MS) != 1) {
+            fprintf(stderr, "airlock ctl: no answer\n");
+            break;
+        }
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EAGAIN)
+            continue;
+        if (n <= 0)
+            break;
+        strbuf_printf(&in, "%.*s", (int)n, buf);
+    }
+    close(fd);
+    rc = 1;
+    if (in.data != NULL && strncmp(in.data, "OK ", 3) == 0) {
+        fputs(in.data + 3, stdout);
+        rc = 0;
+    } else if (in.data != NULL && strncmp(in.data, "ERR ", 4) == 0) {
+        fprintf(stderr, "airlock ctl: %s", in.data + 4);
+    } else if (in.data != NULL) {
+        fprintf(stderr, "airlock ctl: unexpected answer\n");
+    } else {
+        fprintf(stderr, "airlock ctl: the server closed without answering\n");
+    }
+    strbuf_free(&in);
+    return rc;
+}

@@ -1,0 +1,88 @@
+/* ctl.c - see ctl.h. */
+#include "proto/ctl.h"
+
+#include <string.h>
+
+static int
+name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+}
+
+/* Returns the length of the name at s[0..len) (stopping at '/' or the
+ * end), or 0 when it is empty, too long or holds another character. */
+static size_t
+name_len(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    while (n < len && s[n] != '/') {
+        if (!name_char(s[n]) || n == CTL_NAME_MAX)
+            return 0;
+        n++;
+    }
+    return n;
+}
+
+static int
+word_is(const char *s, size_t len, const char *word)
+{
+    return len == strlen(word) && memcmp(s, word, len) == 0;
+}
+
+enum parse_result
+ctl_parse(const char *in, size_t len, struct ctl_cmd *cmd, size_t *used, const char **why)
+{
+    const char *nl = memchr(in, '\n', len < CTL_LINE_MAX ? len : CTL_LINE_MAX);
+    size_t line, verb;
+
+    memset(cmd, 0, sizeof(*cmd));
+    if (nl == NULL) {
+        if (len < CTL_LINE_MAX)
+            return PARSE_AGAIN;
+        *why = "command line too long";
+        return PARSE_INVALID;
+    }
+    *used = (size_t)(nl - in) + 1;
+    line = (size_t)(nl - in);
+    if (line > 0 && in[line - 1] == '\r')
+        line--;
+    for (verb = 0; verb < line && in[verb] != ' '; verb++)
+        ;
+    if (word_is(in, verb, "sessions") || word_is(in, verb, "instances")) {
+        if (verb != line) {
+            *why = "sessions and instances take no argument";
+            return PARSE_INVALID;
+        }
+        cmd->verb = in[0] == 's' ? CTL_SESSIONS : CTL_INSTANCES;
+        return PARSE_OK;
+    }
+    if (!word_is(in, verb, "drain")) {
+        *why = "unknown command (sessions, instances, drain NAME)";
+        return PARSE_INVALID;
+    }
+    const char *arg = in + verb + 1;
+    size_t alen = verb < line ? line - verb - 1 : 0;
+    size_t first = name_len(arg, alen);
+    if (first == 0) {
+        *why = "drain: expected NAME or POOL/NAME (1-63 of A-Z a-z 0-9 _ . -)";
+        return PARSE_INVALID;
+    }
+    cmd->verb = CTL_DRAIN;
+    if (first == alen) {
+        cmd->name = arg;
+        cmd->name_len = first;
+        return PARSE_OK;
+    }
+    size_t second = name_len(arg + first + 1, alen - first - 1);
+    if (second == 0 || first + 1 + second != alen) {
+        *why = "drain: expected NAME or POOL/NAME (1-63 of A-Z a-z 0-9 _ . -)";
+        return PARSE_INVALID;
+    }
+    cmd->pool = arg;
+    cmd->pool_len = first;
+    cmd->name = arg + first + 1;
+    cmd->name_len = second;
+    return PARSE_OK;
+}

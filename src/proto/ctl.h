@@ -1,0 +1,41 @@
+/* ctl.h - the control socket's command line (airlock ctl).
+ *
+ * One command per connection, one line ended by '\n' ("\r\n" accepted):
+ *
+ *   sessions            reserved and active instances (who is where)
+ *   instances           every instance the directory knows
+ *   drain NAME          drain the instance NAME (when one pool has it)
+ *   drain POOL/NAME     drain instance NAME of pool POOL
+ *
+ * Words are separated by one space; names are 1-63 characters from
+ * A-Z a-z 0-9 _ . - . The server answers "OK ..." or "ERR why" and closes.
+ * Pure: no syscalls, no allocation. */
+#ifndef AIRLOCK_PROTO_CTL_H
+#define AIRLOCK_PROTO_CTL_H
+
+#include <stddef.h>
+
+#include "proto/parse.h"
+
+#define CTL_LINE_MAX 256 /* the longest command line, newline included */
+#define CTL_NAME_MAX 63  /* characters of a pool or instance name */
+
+enum ctl_verb { CTL_SESSIONS, CTL_INSTANCES, CTL_DRAIN };
+
+/* A parsed command; pool and name are slices of the caller's input. */
+struct ctl_cmd {
+    enum ctl_verb verb;
+    const char *pool; /* drain POOL/NAME; NULL otherwise */
+    size_t pool_len;
+    const char *name; /* drain; NULL otherwise */
+    size_t name_len;
+};
+
+/* Parses the command at in[0..len). Returns PARSE_OK with *cmd and *used
+ * (the bytes of the line, newline included); PARSE_AGAIN while no newline
+ * arrived and len < CTL_LINE_MAX; PARSE_INVALID with *why (a static
+ * message) for anything else. */
+enum parse_result ctl_parse(const char *in, size_t len, struct ctl_cmd *cmd, size_t *used,
+                            const char **why);
+
+#endif

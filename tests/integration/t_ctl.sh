@@ -1,0 +1,85 @@
+#!/bin/bash
+# t_ctl: `airlock ctl` against a running airlock whose directory is a real
+# redis-server, with instances reported by another process (dirtool): it
+# lists instances and sessions (the reserved key shows), drains POOL/NAME
+# and a NAME unique across pools (the pool's event list in redis gets the
+# drain, so the pool's process hears of it), refuses an ambiguous or unknown
+# NAME with a non-zero exit. Malformed, over-long and silent commands get
+# "ERR" and a close, and airlock keeps serving; the directory's metrics
+# count the instances by state.
+. "$(dirname "$0")/lib.sh"
+need redis-server redis-cli socat
+BIN=$(dirname "$AIRLOCK")
+DIRTOOL=$BIN/tests/dirtool
+SOCK=$T/redis.sock CTL=$T/ctl.sock
+M=$(free_port)
+
+start redis redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no
+wait_for unix_up "$SOCK"
+cat >"$T/airlock.yaml" <<YAML
+metrics: tcp:127.0.0.1:$M
+directory:
+  backend: redis
+  redis: unix:$SOCK
+control: unix:$CTL
+YAML
+"$AIRLOCK" check -c "$T/airlock.yaml"
+airlock_up air run -c "$T/airlock.yaml"
+AIR=$LAST_PID
+ctl() { "$AIRLOCK" ctl -s "unix:$CTL" "$@"; }
+
+DIRTOOL_POOL=grid "$DIRTOOL" register "unix:$SOCK" airlock: 4 2>/dev/null
+DIRTOOL_POOL=other "$DIRTOOL" register "unix:$SOCK" airlock: 2 2>/dev/null
+inst=$(DIRTOOL_POOL=grid "$DIRTOOL" assign "unix:$SOCK" airlock: alice 2>/dev/null)
+log "alice got $inst"
+
+ctl instances | tee "$T/instances.txt"
+head -1 "$T/instances.txt" | grep -qx '6 instances' || fail "expected 6 instances"
+grep -Eq "^grid +$inst +reserved +alice +[0-9]+s +tcp:127.0.0.1:2000[0-9]$" "$T/instances.txt" ||
+    fail "alice's reservation is not listed"
+[ "$(grep -c ' idle ' "$T/instances.txt")" = 5 ] || fail "expected 5 idle instances"
+ctl sessions | tee "$T/sessions.txt"
+head -1 "$T/sessions.txt" | grep -qx '1 sessions' || fail "expected 1 session"
+grep -q "alice" "$T/sessions.txt" || fail "alice's session is not listed"
+
+log "drain"
+ctl drain "grid/$inst" | grep -qx "drained grid/$inst" || fail "drain grid/$inst"
+redis-cli -s "$SOCK" LRANGE airlock:ev:grid 0 -1 | grep -q "^draining	$inst	" ||
+    fail "the pool's event list did not get the drain"
+ctl sessions | head -1 | grep -qx '0 sessions' || fail "alice's session did not end"
+ctl instances | grep -Eq "^grid +$inst +draining " || fail "$inst is not draining"
+uniq=i2
+[ "$inst" = i2 ] && uniq=i3 # i2 and i3 are only in grid
+ctl drain $uniq | grep -qx "drained grid/$uniq" || fail "drain of a unique name"
+rc=0; ctl drain i0 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "2 pools have an instance i0" "$T/err" || fail "ambiguous name: $rc $(cat "$T/err")"
+rc=0; ctl drain grid/nosuch 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "no instance grid/nosuch" "$T/err" || fail "unknown instance: $rc"
+rc=0; ctl drain 'bad name' 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "drain: expected NAME or POOL/NAME" "$T/err" || fail "bad name: $rc"
+
+log "malformed, over-long and silent commands"
+start silent socat -u "UNIX-CONNECT:$CTL" STDOUT # sends nothing: times out after 5 s
+SILENT=$LAST_PID
+printf 'bogus\n' | timeout 5 socat - "UNIX-CONNECT:$CTL" >"$T/bogus" || true
+grep -q '^ERR unknown command' "$T/bogus" || fail "garbage: $(cat "$T/bogus")"
+head -c 3000 /dev/zero | tr "\\0" x | timeout 5 socat - "UNIX-CONNECT:$CTL" >"$T/long" 2>/dev/null || true
+grep -q '^ERR command line too long' "$T/long" || fail "over-long: $(cat "$T/long")"
+printf '\0\377\n' | timeout 5 socat - "UNIX-CONNECT:$CTL" >"$T/bin" || true
+grep -q '^ERR' "$T/bin" || fail "binary: $(cat "$T/bin")"
+wait_exit "$SILENT" 10
+grep -q '^ERR timed out waiting for a command' "$T/silent.log" || fail "silent: $(cat "$T/silent.log")"
+running "$AIR" || fail "airlock died"
+ctl instances | head -1 | grep -qx '6 instances' || fail "ctl after the bad commands"
+
+log "metrics"
+sleep 1.2 # the counts refresh every second
+[ "$(metric airlock_dir_instances 'state="draining"' "$M")" = 2 ] || fail "draining gauge"
+[ "$(metric airlock_dir_instances 'state="idle"' "$M")" = 4 ] || fail "idle gauge"
+
+log "no control socket: a clear error"
+rc=0; "$AIRLOCK" ctl -s "unix:$T/none.sock" sessions 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "cannot connect" "$T/err" || fail "no server: $rc $(cat "$T/err")"
+stop_clean "$AIR" air
+[ -e "$CTL" ] && fail "the control socket file was left behind"
+echo PASS

@@ -1,0 +1,76 @@
+#!/bin/bash
+# t_dir_redis: the session directory on a real redis-server (unix socket in
+# the test's directory). The behaviour suite (test_dir) passes on it as it
+# does on the memory backend, including a second handle seeing the first's
+# reports and drains; two dirtool processes of two threads each race for a
+# pool of two instances with 4,000 new keys and never get one instance for
+# two keys at once (a ledger in redis, SET NX, proves it), and the same race
+# between four threads on the memory backend; while redis is down every
+# assign fails with -EIO within 1.5 s, and assigns succeed again once it is
+# back.
+. "$(dirname "$0")/lib.sh"
+need redis-server
+BIN=$(dirname "$AIRLOCK")
+TEST_DIR=$BIN/tests/test_dir
+DIRTOOL=$BIN/tests/dirtool
+[ -x "$TEST_DIR" ] && [ -x "$DIRTOOL" ] || fail "build $TEST_DIR and $DIRTOOL first"
+SOCK=$T/redis.sock
+
+redis_up() {
+    start redis redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no
+    REDIS_PID=$LAST_PID
+    wait_for unix_up "$SOCK"
+}
+redis_up
+
+log "the behaviour suite against redis"
+AIRLOCK_TEST_REDIS=unix:$SOCK "$TEST_DIR" >"$T/suite.log" 2>&1 || {
+    cat "$T/suite.log" >&2
+    fail "test_dir failed on redis"
+}
+grep -q '\[  PASSED  \] 10 test' "$T/suite.log" || fail "test_dir did not run all cases on redis"
+grep -q 'SKIPPED' "$T/suite.log" && fail "a case was skipped on redis"
+
+log "two processes race for two instances with 4000 new keys"
+"$DIRTOOL" register "unix:$SOCK" race: 2 2>>"$T/dirtool.log"
+"$DIRTOOL" race "unix:$SOCK" race: a 1000 2 >"$T/a.out" 2>>"$T/dirtool.log" &
+A=$!
+"$DIRTOOL" race "unix:$SOCK" race: b 1000 2 >"$T/b.out" 2>>"$T/dirtool.log" || {
+    grep -m5 VIOLATION "$T/dirtool.log" >&2
+    fail "process b: $(cat "$T/b.out")"
+}
+wait "$A" || { grep -m5 VIOLATION "$T/dirtool.log" >&2; fail "process a: $(cat "$T/a.out")"; }
+log "a: $(cat "$T/a.out"); b: $(cat "$T/b.out")"
+for f in "$T/a.out" "$T/b.out"; do
+    # both must have won instances and lost races (there was contention)
+    grep -Eq 'assigned=[1-9][0-9]* none_free=[1-9]' "$f" || fail "no contention: $(cat "$f")"
+done
+
+log "four threads race on the memory backend"
+"$DIRTOOL" race memory race: m 1000 4 2 >"$T/m.out" 2>>"$T/dirtool.log" ||
+    fail "memory race: $(cat "$T/m.out")"
+grep -Eq 'assigned=[1-9][0-9]* none_free=[1-9]' "$T/m.out" || fail "no contention: $(cat "$T/m.out")"
+
+log "redis goes away and comes back"
+start outage "$DIRTOOL" outage "unix:$SOCK" out: 6
+OUT=$LAST_PID
+wait_log "$T/outage.log" '^[0-9]+ 0 [0-9]+$'
+kill "$REDIS_PID"
+wait "$REDIS_PID" 2>/dev/null || true
+sleep 2
+redis_up
+wait_exit "$OUT" 15
+[ "$EXIT_STATUS" = 0 ] || { cat "$T/outage.log" >&2; fail "dirtool outage exited with $EXIT_STATUS"; }
+grep -E '^[0-9]+ -?[0-9]+ [0-9]+$' "$T/outage.log" >"$T/outage.txt"
+cat "$T/outage.txt" | tr '\n' ';'
+echo
+eio=$(awk '$2 == -5' "$T/outage.txt" | wc -l)
+[ "$eio" -ge 3 ] || fail "expected -EIO while redis was down, got $eio"
+slow=$(awk '$2 == -5 && $3 > 1500' "$T/outage.txt" | wc -l)
+[ "$slow" = 0 ] || fail "$slow assigns took more than 1.5 s to fail"
+# after the outage: succeeds again (the pool re-reported on the new server)
+awk '$2 == -5 { seen = 1 } seen && $2 == 0 { ok = 1 } END { exit !ok }' "$T/outage.txt" ||
+    fail "no assign succeeded after redis came back"
+grep -q 'redis unreachable' "$T/outage.log" || fail "the outage was not logged"
+grep -c 'connected to redis' "$T/outage.log" | grep -q '^[2-9]' || fail "no reconnect logged"
+echo PASS

@@ -1,0 +1,420 @@
+/* dirtool - drives a session directory from outside airlock, for the
+ * integration tests and bench/assign.sh. BACKEND is "memory" or a redis
+ * endpoint (tcp:HOST:PORT, unix:/path); pool "p" (or $DIRTOOL_POOL),
+ * instances i0..iN-1.
+ *
+ *   dirtool register BACKEND PREFIX N
+ *       reports N idle instances (before racing processes start)
+ *   dirtool race BACKEND PREFIX TAG KEYS THREADS [N]
+ *       THREADS threads each assign KEYS new keys (TAG-thread-i); each
+ *       instance won is checked against a ledger (redis SET NX with the
+ *       redis backend, so several processes share it), asked again
+ *       (sticky), reported active, released and reported draining then
+ *       idle. With N, registers N instances first (memory). Prints the
+ *       counts; exits 1 on any instance held by two keys at once.
+ *   dirtool outage BACKEND PREFIX SECONDS
+ *       every 100 ms re-reports i0 idle, assigns a new key and releases
+ *       it; prints "T_MS ERR LATENCY_MS" per assign
+ *   dirtool assign BACKEND PREFIX KEY
+ *       assigns KEY once and prints the instance (or the error)
+ *   dirtool bench BACKEND PREFIX N CYCLES
+ *       CYCLES assign/active/draining/idle cycles; prints the assign
+ *       latency p50 and p99 in microseconds */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "dir/dir.h"
+
+static const char *POOL = "p"; /* DIRTOOL_POOL overrides */
+#define GUARD_MS 10000
+
+static struct dir_conf conf;
+static struct dir *dir;
+
+struct worker {
+    pthread_t thread;
+    int id;
+    const char *tag;
+    long keys;
+    long assigned, none_free, errors, violations;
+    struct loop *loop;
+    struct timer guard;
+    redisContext *ledger;
+};
+
+struct answer {
+    struct loop *loop;
+    int done, err;
+    char inst[DIR_NAME_MAX];
+};
+
+/* the memory backend's ledger: instance -> key, for the threads of this process */
+static pthread_mutex_t ledger_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char inst[DIR_NAME_MAX];
+    char key[DIR_KEY_MAX];
+} held[256];
+
+static unsigned long long
+now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000 + (unsigned long long)ts.tv_nsec / 1000;
+}
+
+static void
+guard_fired(struct timer *t)
+{
+    loop_stop(t->data);
+}
+
+static void
+on_assign(void *arg, int err, const char *inst, const struct endpoint *ep)
+{
+    struct answer *a = arg;
+    (void)ep;
+
+    a->done = 1;
+    a->err = err;
+    if (err == 0)
+        snprintf(a->inst, sizeof(a->inst), "%s", inst);
+    loop_stop(a->loop);
+}
+
+static int
+assign_sync(struct loop *loop, struct timer *guard, const char *key, char *inst)
+{
+    struct answer a = {.loop = loop};
+
+    if (dir_assign(dir, POOL, key, loop, on_assign, &a) == NULL)
+        return -errno;
+    timer_start(loop, guard, GUARD_MS, guard_fired, loop);
+    while (!a.done && guard->slot != 0)
+        loop_run(loop);
+    timer_stop(loop, guard);
+    if (!a.done) {
+        fprintf(stderr, "dirtool: no answer within %d ms\n", GUARD_MS);
+        exit(2);
+    }
+    if (a.err == 0)
+        snprintf(inst, DIR_NAME_MAX, "%s", a.inst);
+    return a.err;
+}
+
+static void
+report(const char *name, enum dir_state st, const char *key)
+{
+    struct endpoint ep;
+    char text[64];
+    const char *why;
+
+    snprintf(text, sizeof(text), "tcp:127.0.0.1:%d", 20000 + atoi(name + 1));
+    endpoint_parse(text, &ep, &why);
+    if (dir_report(dir, POOL, name, st, &ep, key) != 0) {
+        fprintf(stderr, "dirtool: report failed\n");
+        exit(2);
+    }
+}
+
+static void
+register_all(long n)
+{
+    char name[DIR_NAME_MAX];
+
+    for (long i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "i%ld", i);
+        report(name, DIR_IDLE, NULL);
+    }
+}
+
+/* Takes inst for key in the ledger; returns 0, or -1 when another key holds it. */
+static int
+ledger_take(struct worker *w, const char *inst, const char *key)
+{
+    if (w->ledger != NULL) {
+        redisReply *r = redisCommand(w->ledger, "SET %sledger:%s %s NX", conf.prefix, inst, key);
+        int ok = r != NULL && r->type == REDIS_REPLY_STATUS;
+        if (r == NULL) {
+            fprintf(stderr, "dirtool: ledger: %s\n", w->ledger->errstr);
+            exit(2);
+        }
+        freeReplyObject(r);
+        return ok ? 0 : -1;
+    }
+    int rc = -1;
+    pthread_mutex_lock(&ledger_lock);
+    for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+        if (strcmp(held[i].inst, inst) == 0)
+            break; /* held */
+        if (held[i].inst[0] == '\0') {
+            snprintf(held[i].inst, sizeof(held[i].inst), "%s", inst);
+            snprintf(held[i].key, sizeof(held[i].key), "%s", key);
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ledger_lock);
+    return rc;
+}
+
+static void
+ledger_give(struct worker *w, const char *inst, const char *key)
+{
+    if (w->ledger != NULL) {
+        static const char *lua =
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end";
+        redisReply *r =
+            redisCommand(w->ledger, "EVAL %s 1 %sledger:%s %s", lua, conf.prefix, inst, key);
+        freeReplyObject(r);
+        return;
+    }
+    pthread_mutex_lock(&ledger_lock);
+    for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+        if (strcmp(held[i].inst, inst) == 0 && strcmp(held[i].key, key) == 0) {
+            held[i].inst[0] = '\0';
+            /* keep the table dense: move the last used slot here */
+            size_t last = i;
+            while (last + 1 < sizeof(held) / sizeof(held[0]) && held[last + 1].inst[0] != '\0')
+                last++;
+            if (last != i) {
+                held[i] = held[last];
+                held[last].inst[0] = '\0';
+            }
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ledger_lock);
+}
+
+static void *
+race(void *arg)
+{
+    struct worker *w = arg;
+    char key[DIR_KEY_MAX], inst[DIR_NAME_MAX], again[DIR_NAME_MAX];
+
+    w->loop = loop_new();
+    if (conf.backend == DIR_REDIS) {
+        struct timeval tv = {5, 0};
+        w->ledger = conf.redis.kind == EP_UNIX
+                        ? redisConnectUnixWithTimeout(conf.redis.path, tv)
+                        : redisConnectWithTimeout(conf.redis.host, (int)conf.redis.port, tv);
+        if (w->ledger == NULL || w->ledger->err) {
+            fprintf(stderr, "dirtool: ledger connect failed\n");
+            exit(2);
+        }
+    }
+    for (long i = 0; i < w->keys; i++) {
+        snprintf(key, sizeof(key), "%s-%d-%ld", w->tag, w->id, i);
+        int err = assign_sync(w->loop, &w->guard, key, inst);
+        if (err == -EAGAIN) {
+            w->none_free++;
+            continue;
+        }
+        if (err != 0) {
+            w->errors++;
+            continue;
+        }
+        w->assigned++;
+        if (ledger_take(w, inst, key) != 0) {
+            fprintf(stderr, "dirtool: VIOLATION: %s given to %s while another key holds it\n", inst,
+                    key);
+            w->violations++;
+            continue;
+        }
+        if (assign_sync(w->loop, &w->guard, key, again) != 0 || strcmp(inst, again) != 0) {
+            fprintf(stderr, "dirtool: VIOLATION: %s not sticky (%s then %s)\n", key, inst, again);
+            w->violations++;
+        }
+        report(inst, DIR_ACTIVE, key);
+        ledger_give(w, inst, key);
+        report(inst, DIR_DRAINING, NULL);
+        report(inst, DIR_IDLE, NULL);
+    }
+    if (w->ledger != NULL)
+        redisFree(w->ledger);
+    loop_free(w->loop);
+    return NULL;
+}
+
+static int
+cmd_race(const char *tag, long keys, int threads, long n)
+{
+    struct worker *w = calloc((size_t)threads, sizeof(*w));
+    long assigned = 0, none = 0, errors = 0, violations = 0;
+
+    if (n > 0)
+        register_all(n);
+    for (int i = 0; i < threads; i++) {
+        w[i].id = i;
+        w[i].tag = tag;
+        w[i].keys = keys;
+        pthread_create(&w[i].thread, NULL, race, &w[i]);
+    }
+    for (int i = 0; i < threads; i++) {
+        pthread_join(w[i].thread, NULL);
+        assigned += w[i].assigned;
+        none += w[i].none_free;
+        errors += w[i].errors;
+        violations += w[i].violations;
+    }
+    free(w);
+    printf("assigned=%ld none_free=%ld errors=%ld violations=%ld\n", assigned, none, errors,
+           violations);
+    return violations > 0 || errors > 0 || assigned == 0;
+}
+
+static int
+cmd_outage(long seconds)
+{
+    struct loop *loop = loop_new();
+    struct timer guard = {0};
+    unsigned long long t0 = now_us();
+    char key[32], inst[DIR_NAME_MAX];
+
+    for (long i = 0; now_us() - t0 < (unsigned long long)seconds * 1000000; i++) {
+        report("i0", DIR_IDLE, NULL);
+        snprintf(key, sizeof(key), "k%ld", i);
+        unsigned long long t = now_us();
+        int err = assign_sync(loop, &guard, key, inst);
+        printf("%llu %d %llu\n", (t - t0) / 1000, err, (now_us() - t) / 1000);
+        fflush(stdout);
+        if (err == 0)
+            report(inst, DIR_DRAINING, NULL);
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    loop_free(loop);
+    return 0;
+}
+
+static int
+cmp_ull(const void *a, const void *b)
+{
+    unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int
+cmd_bench(long n, long cycles)
+{
+    struct loop *loop = loop_new();
+    struct timer guard = {0};
+    unsigned long long *lat = calloc((size_t)cycles, sizeof(*lat));
+    char key[32], inst[DIR_NAME_MAX];
+    long done = 0;
+
+    register_all(n);
+    for (long i = 0; i < cycles; i++) {
+        snprintf(key, sizeof(key), "b%ld", i);
+        unsigned long long t = now_us();
+        int err = assign_sync(loop, &guard, key, inst);
+        if (err != 0) {
+            fprintf(stderr, "dirtool: assign: %s\n", strerror(-err));
+            return 1;
+        }
+        lat[done++] = now_us() - t;
+        report(inst, DIR_ACTIVE, key);
+        report(inst, DIR_DRAINING, NULL);
+        report(inst, DIR_IDLE, NULL);
+    }
+    qsort(lat, (size_t)done, sizeof(*lat), cmp_ull);
+    printf("backend=%s instances=%ld cycles=%ld assign_p50_us=%llu assign_p99_us=%llu\n",
+           conf.backend == DIR_REDIS ? "redis" : "memory", n, done, lat[done / 2],
+           lat[done * 99 / 100]);
+    free(lat);
+    loop_free(loop);
+    return 0;
+}
+
+static void
+on_list(void *arg, const struct dir_instance *list, long n)
+{
+    struct answer *a = arg;
+    (void)list;
+
+    a->done = 1;
+    a->err = n < 0 ? (int)n : 0;
+    loop_stop(a->loop);
+}
+
+/* Waits until every report made so far was applied; returns 0 or -errno. */
+static int
+flush(void)
+{
+    struct answer a = {.loop = loop_new()};
+    struct timer guard = {0};
+
+    if (dir_list(dir, a.loop, on_list, &a) == 0) {
+        timer_start(a.loop, &guard, GUARD_MS, guard_fired, a.loop);
+        while (!a.done && guard.slot != 0)
+            loop_run(a.loop);
+        timer_stop(a.loop, &guard);
+    }
+    loop_free(a.loop);
+    return a.done ? a.err : -ETIMEDOUT;
+}
+
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: dirtool register|race|outage|bench BACKEND PREFIX ... (see source)\n");
+    exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *why;
+    int rc;
+
+    if (argc < 4)
+        usage();
+    if (getenv("DIRTOOL_POOL") != NULL)
+        POOL = getenv("DIRTOOL_POOL");
+    dir_conf_defaults(&conf);
+    conf.assign_wait_ms = 0;
+    if (strcmp(argv[2], "memory") != 0) {
+        conf.backend = DIR_REDIS;
+        if (endpoint_parse(argv[2], &conf.redis, &why) != PARSE_OK)
+            usage();
+    }
+    snprintf(conf.prefix, sizeof(conf.prefix), "%s", argv[3]);
+    if ((dir = dir_new(&conf)) == NULL) {
+        perror("dirtool: dir_new");
+        return 2;
+    }
+    if (strcmp(argv[1], "register") == 0 && argc == 5) {
+        register_all(atol(argv[4]));
+        rc = 0;
+    } else if (strcmp(argv[1], "race") == 0 && (argc == 7 || argc == 8)) {
+        rc = cmd_race(argv[4], atol(argv[5]), atoi(argv[6]), argc == 8 ? atol(argv[7]) : 0);
+    } else if (strcmp(argv[1], "assign") == 0 && argc == 5) {
+        struct loop *loop = loop_new();
+        struct timer guard = {0};
+        char inst[DIR_NAME_MAX];
+        int err = assign_sync(loop, &guard, argv[4], inst);
+        printf("%s\n", err == 0 ? inst : strerror(-err));
+        rc = err != 0;
+        loop_free(loop);
+    } else if (strcmp(argv[1], "outage") == 0 && argc == 5) {
+        rc = cmd_outage(atol(argv[4]));
+    } else if (strcmp(argv[1], "bench") == 0 && argc == 6) {
+        rc = cmd_bench(atol(argv[4]), atol(argv[5]));
+    } else {
+        usage();
+    }
+    /* the last fire-and-forget reports reached the backend when a listing
+     * made after them answers */
+    if (flush() < 0 && rc == 0)
+        rc = 1;
+    dir_free(dir);
+    return rc;
+}
