@@ -26,6 +26,7 @@ fd0=$(fd_count "$AL")
 # (reset): that attempt is retried, at most 50 times per cycle
 cycles() {
     local i ok=0 a b tries
+    trap '' PIPE # a write to the exiting process fails (EPIPE) and is retried
     for ((i = 0; i < $1; i++)); do
         for ((tries = 0; tries < 50; tries++)); do
             until exec 3<>"/dev/tcp/127.0.0.1/$((P0 + i % 2))"; do sleep 0.002; done 2>/dev/null
