@@ -38,6 +38,7 @@ else
 fi
 SYSTEMS="direct airlock haproxy"
 START_TS=$(date +%s)
+. "$HERE/lib.sh"
 log() { printf '[%4ss] %s\n' $(($(date +%s) - START_TS)) "$*" >&2; }
 die() { echo "router.sh: $*" >&2; exit 1; }
 
@@ -74,26 +75,6 @@ new_port() {  # sets PORT
         [ -z "$(ss -Htan "( sport = :$NEXT_PORT )")" ] && break
     done
     PORT=$NEXT_PORT
-}
-start() {  # start NAME CMD...: in its own process group
-    local name=$1
-    shift
-    setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
-    PGIDS[$name]=$!
-    disown "$!" # killed at exit without a "Killed" line
-}
-waitport() { "$BT" waitport "$1" 10 || die "nothing listens on port $1 (see $LOGS)"; }
-fill() {  # fill TEMPLATE OUT key=value...
-    local in=$1 out=$2 kv
-    shift 2
-    cp "$in" "$out"
-    for kv in "$@"; do sed -i "s|@${kv%%=*}@|${kv#*=}|g" "$out"; done
-}
-order() {  # order R: the systems for round R, rotated by R-1
-    local r=$1 sys n i
-    read -r -a sys <<<"$SYSTEMS"
-    n=${#sys[@]}
-    for ((i = 0; i < n; i++)); do printf '%s ' "${sys[$(((i + r - 1) % n))]}"; done
 }
 rec() {  # rec METRIC SYSTEM VALUE
     if [ -n "$3" ]; then printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; else log "  no value for $1 / $2"; fi

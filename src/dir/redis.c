@@ -21,7 +21,8 @@
  * Blocking: hiredis's synchronous API on the directory's own thread, with
  * connect and command timeouts (REDIS_TIMEOUT_MS); no other loop ever
  * waits on redis. When redis is unreachable, requests fail with -EIO at
- * once, and the connection is retried with a doubling backoff.
+ * once, and the connection is retried with a doubling backoff. Reports
+ * made during an outage are kept and sent on reconnecting (struct owned).
  *
  * Keys (P is the prefix): P pools (set of pool names), P pool:POOL (set of
  * instance names), P i:POOL:NAME (hash: ep, state, key, since), P k:POOL:KEY
@@ -93,11 +94,13 @@ static const char lua_assign[] =
                 "redis.call('ZADD', P .. 'dl', now + rms, pool .. ':' .. name)\n"
                 "return {0, name, redis.call('HGET', ik, 'ep') or ''}\n";
 
-/* ARGV: prefix, pool, name, state, ep, key, reserve_ms, ttl_ms. */
+/* ARGV: prefix, pool, name, state, ep, key, reserve_ms, ttl_ms, if_absent
+ * ("1": only when redis does not know the instance, for the resync). */
 static const char lua_report[] =
     LUA_PRELUDE "local pool, name, st, ep, key = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]\n"
                 "local rms, tms = tonumber(ARGV[7]), tonumber(ARGV[8])\n"
                 "local ik, m = ikey(pool, name), pool .. ':' .. name\n"
+                "if ARGV[9] == '1' and redis.call('EXISTS', ik) == 1 then return 0 end\n"
                 "redis.call('SADD', P .. 'pools', pool)\n"
                 "local oldkey = redis.call('HGET', ik, 'key') or ''\n"
                 "if st == 'stopped' then\n"
@@ -188,8 +191,24 @@ static const char *const scripts[S_COUNT] = {
     [S_SWEEP] = lua_sweep,   [S_LIST] = lua_list,
 };
 
+/* The last report this process made for one instance, to apply again
+ * after an outage: reports that failed (pending) in order, and, for
+ * instances that redis lost (a restart without persistence), the last
+ * state. An instance redis still knows is left alone: another process may
+ * have reserved it since. */
+struct owned {
+    char pool[DIR_NAME_MAX];
+    char name[DIR_NAME_MAX];
+    enum dir_state st;
+    char ep[ENDPOINT_TEXT_MAX];
+    char key[DIR_KEY_MAX];
+    int pending;
+};
+
 struct rds {
     redisContext *c;
+    struct owned *own;
+    size_t n_own, cap_own;
     char sha[S_COUNT][41];
     uint64_t retry_at; /* loop_now() before which no reconnect is tried */
     unsigned backoff_ms;
@@ -228,6 +247,27 @@ load_scripts(struct rds *r)
     return 0;
 }
 
+static int send_report(struct dir *d, const struct owned *o, int if_absent);
+
+/* Applies this process's reports again after (re)connecting; see struct owned. */
+static void
+resync(struct dir *d, struct rds *r)
+{
+    size_t applied = 0;
+
+    for (size_t i = 0; i < r->n_own && r->c != NULL; i++) {
+        struct owned *o = &r->own[i];
+        if (send_report(d, o, !o->pending) != 0)
+            return;
+        o->pending = 0;
+        applied++;
+        if (o->st == DIR_STOPPED)
+            r->own[i--] = r->own[--r->n_own];
+    }
+    if (applied > 0)
+        log_info("directory: %zu instances reported again to redis", applied);
+}
+
 /* Returns a connected context, or NULL while redis is away (at most one
  * connect attempt per backoff period). */
 static redisContext *
@@ -258,7 +298,8 @@ conn(struct dir *d, struct rds *r)
     log_info("directory: connected to redis");
     r->down_logged = 0;
     r->backoff_ms = BACKOFF_MIN_MS;
-    return r->c;
+    resync(d, r);
+    return r->c; /* NULL when the resync lost the connection again */
 }
 
 /* Runs script s with ARGV prefix + argv[0..argc). Returns the reply (free
@@ -352,22 +393,69 @@ rd_assign(struct dir *d, const char *pool, const char *key, struct dir_instance 
 }
 
 static int
-rd_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep,
-          const char *key)
+send_report(struct dir *d, const struct owned *o, int if_absent)
 {
     const struct dir_conf *c = dir_conf_of(d);
     char rms[16], tms[16];
-    const char *argv[] = {pool, name, dir_state_name(st), ep, key ? key : "", rms, tms};
+    const char *argv[] = {o->pool, o->name, dir_state_name(o->st), o->ep, o->key,
+                          rms,     tms,     if_absent ? "1" : "0"};
 
     snprintf(rms, sizeof(rms), "%u", c->reserve_timeout_ms);
     snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
-    redisReply *rep = run(d, S_REPORT, 7, argv);
-    if (rep == NULL) {
-        log_warnx("directory: report pool=%s instance=%s state=%s lost: redis unreachable", pool,
-                  name, dir_state_name(st));
+    redisReply *rep = run(d, S_REPORT, 8, argv);
+    if (rep == NULL)
         return -EIO;
-    }
     freeReplyObject(rep);
+    return 0;
+}
+
+/* Returns pool/name's entry in the resync table, added when new; NULL on ENOMEM. */
+static struct owned *
+owned(struct rds *r, const char *pool, const char *name)
+{
+    for (size_t i = 0; i < r->n_own; i++)
+        if (strcmp(r->own[i].pool, pool) == 0 && strcmp(r->own[i].name, name) == 0)
+            return &r->own[i];
+    if (r->n_own == r->cap_own) {
+        size_t cap = r->cap_own ? r->cap_own * 2 : 16;
+        struct owned *v = realloc(r->own, cap * sizeof(*v));
+        if (v == NULL)
+            return NULL;
+        r->own = v;
+        r->cap_own = cap;
+    }
+    struct owned *o = &r->own[r->n_own++];
+    memset(o, 0, sizeof(*o));
+    snprintf(o->pool, sizeof(o->pool), "%s", pool);
+    snprintf(o->name, sizeof(o->name), "%s", name);
+    return o;
+}
+
+static int
+rd_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep,
+          const char *key)
+{
+    struct rds *r = dir_backend_state(d);
+    struct owned *o = owned(r, pool, name);
+    int rc;
+
+    if (o == NULL)
+        return -ENOMEM;
+    o->st = st;
+    if (ep[0] != '\0')
+        snprintf(o->ep, sizeof(o->ep), "%s", ep);
+    if (key != NULL || (st != DIR_ACTIVE && st != DIR_RESERVED))
+        snprintf(o->key, sizeof(o->key), "%s", key ? key : "");
+    /* when this reconnects, resync() sends the pending ones first, in order */
+    if ((rc = send_report(d, o, 0)) != 0) {
+        o->pending = 1;
+        log_warnx("directory: report pool=%s instance=%s state=%s kept until redis is back", pool,
+                  name, dir_state_name(st));
+        return rc;
+    }
+    o->pending = 0;
+    if (st == DIR_STOPPED)
+        *o = r->own[--r->n_own];
     return 0;
 }
 
@@ -496,6 +584,7 @@ rd_free(struct dir *d)
         return;
     if (r->c != NULL)
         redisFree(r->c);
+    free(r->own);
     free(r);
     dir_set_backend(d, NULL, NULL);
 }

@@ -1014,8 +1014,8 @@ assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
     }
     *c->assigned = *ep;
     c->route = c->assigned;
-    log_debug("relay=%s conn=%llu sni=%s instance=%s", c->relay->conf.name,
-              (unsigned long long)c->id, c->sni, instance);
+    log_info("router assigned relay=%s conn=%llu sni=%s instance=%s", c->relay->conf.name,
+             (unsigned long long)c->id, c->sni, instance);
     conn_routed(c);
 }
 

@@ -1,10 +1,9 @@
 /* fuzz_config.c - libFuzzer harness for the YAML config loader.
  *
  * Parses the input as a config file. On success the result must satisfy
- * what the loader promises (at least one relay, log sink or logs block, each relay passing
- * relay_conf_check(), names valid and unique, limits kept); on failure the
- * message must be one printable line naming the file and cfg must own
- * nothing. abort() on any broken promise. */
+ * what the loader promises (at least one relay, log sink, logs or directory block, each relay
+ * passing relay_conf_check(), names valid and unique, limits kept); on failure the message must be
+ * one printable line naming the file and cfg must own nothing. abort() on any broken promise. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +22,14 @@ check(int ok)
 static void
 check_ok(const struct config *cfg)
 {
-    check((cfg->n_relays >= 1 && cfg->relays != NULL) || cfg->logs.enabled || cfg->n_sinks >= 1);
+    check((cfg->n_relays >= 1 && cfg->relays != NULL) || cfg->logs.enabled || cfg->n_sinks >= 1 ||
+          cfg->has_directory);
+    check(!cfg->has_control ||
+          (cfg->has_directory && cfg->control.kind != EP_UDP && cfg->control.kind != EP_HVSOCK));
+    check(cfg->directory.reserve_timeout_ms > 0);
+    check(strnlen(cfg->directory.prefix, DIR_PREFIX_MAX) < DIR_PREFIX_MAX);
+    check(cfg->directory.backend != DIR_REDIS || cfg->directory.redis.kind == EP_TCP ||
+          cfg->directory.redis.kind == EP_UNIX);
     check(!cfg->logs.enabled || cfg->logs.line_max <= cfg->logs.buffer / 4);
     check(!cfg->logs.enabled || cfg->logs.capture_stderr || cfg->logs.has_listen);
     for (size_t i = 0; i < cfg->n_sinks; i++) {

@@ -6,7 +6,7 @@
 # drain, so the pool's process hears of it), refuses an ambiguous or unknown
 # NAME with a non-zero exit. Malformed, over-long and silent commands get
 # "ERR" and a close, and airlock keeps serving; the directory's metrics
-# count the instances by state.
+# count the instances by state. A SCRIPT FLUSH on redis does not disturb it.
 . "$(dirname "$0")/lib.sh"
 need redis-server redis-cli socat
 BIN=$(dirname "$AIRLOCK")
@@ -71,6 +71,12 @@ wait_exit "$SILENT" 10
 grep -q '^ERR timed out waiting for a command' "$T/silent.log" || fail "silent: $(cat "$T/silent.log")"
 running "$AIR" || fail "airlock died"
 ctl instances | head -1 | grep -qx '6 instances' || fail "ctl after the bad commands"
+
+log "redis forgets the scripts (SCRIPT FLUSH): EVAL takes over, then they are loaded again"
+redis-cli -s "$SOCK" SCRIPT FLUSH >/dev/null
+ctl instances | head -1 | grep -qx '6 instances' || fail "ctl after SCRIPT FLUSH"
+[ "$(redis-cli -s "$SOCK" INFO memory | grep -c '^number_of_cached_scripts:[1-9]')" = 1 ] ||
+    fail "the scripts were not loaded again"
 
 log "metrics"
 sleep 1.2 # the counts refresh every second

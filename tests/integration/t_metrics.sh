@@ -58,7 +58,7 @@ check_text() {
     local bad
     [ -s "$1" ] || fail "empty metrics body"
     [ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" = '\n' ] || fail "body does not end with a newline"
-    bad=$(grep -vE "^(# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+|# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge)|$SAMPLE_RE)\$" "$1" || true)
+    bad=$(grep -vE "^(# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+|# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|histogram)|$SAMPLE_RE)\$" "$1" || true)
     [ -z "$bad" ] || fail "lines not in the text format: $bad"
     # HELP then TYPE once per family, samples right after their TYPE line and
     # named like it, counters ending in _total

@@ -16,13 +16,15 @@
 # over max_hello is refused; the upstream gets a PROXY v2 header followed by
 # the client's ClientHello byte for byte; a directory route with no
 # instance closes cleanly (end=no_instance, the reason logged) and names
-# outside its domain get no route; metrics count each outcome.
+# outside its domain get no route; metrics count each outcome; every
+# connection's sockets are closed at the end; airlock router on the command
+# line routes the same way.
 . "$(dirname "$0")/lib.sh"
 need openssl curl python3 xxd
 TRICKLE=$ROOT/tests/tools/tls_trickle.py
 CORPUS=$ROOT/tests/fuzz/corpus/tls_hello
 
-read -r A W D OPEN STRICT PROXY CAP METRICS USERS <<<"$(free_ports 9)"
+read -r A W D OPEN STRICT PROXY CAP METRICS USERS CLI <<<"$(free_ports 10)"
 for n in alpha wild dflt; do
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
         -subj "/CN=$n" -keyout "$T/$n.key" -out "$T/$n.crt" 2>/dev/null
@@ -73,6 +75,7 @@ directory: {}
 YAML
 airlock_up al run -c "$T/airlock.yaml"
 al=$LAST_PID
+sockets0=$(fd_kinds "$al" | cut -d' ' -f1)
 
 # subject PORT SNI: the CN of the certificate a TLS client gets through PORT
 subject() {
@@ -179,4 +182,18 @@ for e in no_route:2 peek_timeout:2 bad_hello:2; do
     got=$(metric airlock_connections_closed_total "relay=\"strict\",end=\"${e%%:*}\"" "$METRICS")
     [ "$got" = "${e#*:}" ] || fail "strict end=${e%%:*}: $got, expected ${e#*:}"
 done
+log "the same from the command line: airlock router"
+"$AIRLOCK" router "tcp:127.0.0.1:$CLI" 2>"$T/cli.err" && fail "a router without routes started"
+grep -q "expected --route NAME=TARGET, --directory POOL or --default TARGET" "$T/cli.err" ||
+    fail "no message for a router without routes: $(cat "$T/cli.err")"
+airlock_up cli router "tcp:127.0.0.1:$CLI" --route "*.wild.test=tcp:127.0.0.1:$W" \
+    --default "tcp:127.0.0.1:$D" --peek-timeout 2s
+cli=$LAST_PID
+expect_cn "$CLI" b.wild.test wild
+expect_cn "$CLI" alpha.test dflt
+stop_clean "$cli" cli
+
+log "every connection's sockets are closed again"
+sockets_back() { [ "$(fd_kinds "$al" | cut -d' ' -f1)" = "$sockets0" ]; }
+wait_for sockets_back
 stop_clean "$al" al

@@ -1,7 +1,8 @@
 /* dirtool - drives a session directory from outside airlock, for the
  * integration tests and bench/assign.sh. BACKEND is "memory" or a redis
  * endpoint (tcp:HOST:PORT, unix:/path); pool "p" (or $DIRTOOL_POOL),
- * instances i0..iN-1.
+ * instances i0..iN-1 at tcp:127.0.0.1:BASE+N (BASE: $DIRTOOL_PORT_BASE,
+ * default 20000).
  *
  *   dirtool register BACKEND PREFIX N
  *       reports N idle instances (before racing processes start)
@@ -13,8 +14,9 @@
  *       idle. With N, registers N instances first (memory). Prints the
  *       counts; exits 1 on any instance held by two keys at once.
  *   dirtool outage BACKEND PREFIX SECONDS
- *       every 100 ms re-reports i0 idle, assigns a new key and releases
- *       it; prints "T_MS ERR LATENCY_MS" per assign
+ *       reports i0 idle once; then every 100 ms assigns a new key and,
+ *       when it got i0, reports it active, draining and idle again; prints
+ *       "T_MS ERR LATENCY_MS" per assign
  *   dirtool assign BACKEND PREFIX KEY
  *       assigns KEY once and prints the instance (or the error)
  *   dirtool bench BACKEND PREFIX N CYCLES
@@ -116,7 +118,9 @@ report(const char *name, enum dir_state st, const char *key)
     char text[64];
     const char *why;
 
-    snprintf(text, sizeof(text), "tcp:127.0.0.1:%d", 20000 + atoi(name + 1));
+    const char *base = getenv("DIRTOOL_PORT_BASE");
+
+    snprintf(text, sizeof(text), "tcp:127.0.0.1:%d", (base ? atoi(base) : 20000) + atoi(name + 1));
     endpoint_parse(text, &ep, &why);
     if (dir_report(dir, POOL, name, st, &ep, key) != 0) {
         fprintf(stderr, "dirtool: report failed\n");
@@ -279,15 +283,18 @@ cmd_outage(long seconds)
     unsigned long long t0 = now_us();
     char key[32], inst[DIR_NAME_MAX];
 
+    report("i0", DIR_IDLE, NULL);
     for (long i = 0; now_us() - t0 < (unsigned long long)seconds * 1000000; i++) {
-        report("i0", DIR_IDLE, NULL);
         snprintf(key, sizeof(key), "k%ld", i);
         unsigned long long t = now_us();
         int err = assign_sync(loop, &guard, key, inst);
         printf("%llu %d %llu\n", (t - t0) / 1000, err, (now_us() - t) / 1000);
         fflush(stdout);
-        if (err == 0)
+        if (err == 0) {
+            report(inst, DIR_ACTIVE, key);
             report(inst, DIR_DRAINING, NULL);
+            report(inst, DIR_IDLE, NULL);
+        }
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

@@ -1,0 +1,40 @@
+# lib.sh - helpers shared by bench/relay.sh and bench/router.sh; source it.
+# They use the caller's $LOGS (log directory), $BT (benchtool), $SYSTEMS
+# (the compared systems, in order), the associative array PGIDS and die().
+
+# start NAME CMD...: run CMD in its own session/process group; PGIDS[NAME]
+start() {
+    local name=$1
+    shift
+    setsid "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+    PGIDS[$name]=$!
+}
+stop() {  # stop NAME: SIGTERM the group, SIGKILL after 3 s
+    local name=$1 g=${PGIDS[$1]:-} i st
+    [ -n "$g" ] || return 0
+    kill -TERM -- "-$g" 2>/dev/null || true
+    for i in $(seq 30); do  # until the leader is gone (or a zombie: it is our child)
+        st=$(cut -d' ' -f3 "/proc/$g/stat" 2>/dev/null) || break
+        [ "$st" = Z ] && break
+        sleep 0.1
+    done
+    kill -KILL -- "-$g" 2>/dev/null || true
+    wait "$g" 2>/dev/null || true
+    unset "PGIDS[$name]"
+}
+waitport() { "$BT" waitport "$1" 10 || die "nothing listens on port $1 (see $LOGS)"; }
+
+fill() {  # fill TEMPLATE OUT key=value...
+    local in=$1 out=$2 kv
+    shift 2
+    cp "$in" "$out"
+    for kv in "$@"; do sed -i "s|@${kv%%=*}@|${kv#*=}|g" "$out"; done
+}
+
+# order R: the systems for round R, rotated by R-1
+order() {
+    local r=$1 sys n i
+    read -r -a sys <<<"$SYSTEMS"
+    n=${#sys[@]}
+    for ((i = 0; i < n; i++)); do printf '%s ' "${sys[$(((i + r - 1) % n))]}"; done
+}

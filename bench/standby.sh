@@ -1,0 +1,276 @@
+#!/bin/bash
+# standby.sh - the evaluation of the dissertation (../shared/seeds/001, ch. 5)
+# on this machine: Trivial vs Standby, and On-demand for the cold start.
+#
+#   usage: bench/standby.sh [--users U] [--session DUR] [--quick] [--keep]
+#
+#   Trivial    one smartgrid-server per user, always running (restarted
+#              after each logout), each with its user's database in place;
+#              an airlock router with one static SNI route per user.
+#   Standby    an airlock router on the directory and a pool of
+#              smartgrid-server instances: min_idle standing by, grown and
+#              recycled by the pool, the user's encrypted database brought in
+#              by the provisioning hook at LOGIN and stored back at LOGOUT.
+#   On-demand  a fresh smartgrid-server started when the user arrives: the
+#              time to its ready line plus its LOGIN (measured directly,
+#              without a router: a lower bound of what a router would see).
+#
+# For every active-user ratio (50 %, 25 %, 5 % of U), write ratio (0, 10,
+# 50 %) and request interval (short 1 s, long 5 s), Trivial and Standby run
+# one after the other (their order alternates): smartgrid-load drives the
+# active users in customer mode (each one session of --session, arriving
+# over a 5 s ramp-up), while a sampler sums the RSS of every
+# smartgrid-server process every 0.5 s; CPU is the cpuacct cgroup of the
+# system (airlock, instances, hooks; not the load generator). One more run
+# each in meter mode (25 % of the users, one LONG_WRITE of 12 h each).
+#
+# Writes docs/evaluation/results.csv, ondemand.csv, PNG and SVG plots
+# (gnuplot) and the tables between the markers in docs/evaluation.md.
+# --quick: active 50 % and 5 %, write 10 %, short interval, 10 s sessions.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+USERS=200
+SESSION=20s
+RAMP=5s
+MIN_IDLE=4
+ACTIVE="50 25 5"
+WRITES="0 10 50"
+INTERVALS="1s 5s"
+ONDEMAND_USERS=30
+KEEP=
+while [ $# -gt 0 ]; do
+    case $1 in
+    --users) USERS=$2; shift 2 ;;
+    --session) SESSION=$2; shift 2 ;;
+    --quick) ACTIVE="50 5" WRITES=10 INTERVALS=1s SESSION=10s ONDEMAND_USERS=10; shift ;;
+    --keep) KEEP=1; shift ;;
+    *) echo "usage: bench/standby.sh [--users U] [--session DUR] [--quick] [--keep]" >&2; exit 2 ;;
+    esac
+done
+
+"$ROOT/bench/deps.sh" >/dev/null
+make -C "$ROOT" >/dev/null
+B=$ROOT/build
+OUT=$ROOT/docs/evaluation
+mkdir -p "$OUT"
+W=$(mktemp -d /tmp/standby-bench.XXXXXX)
+CG=/sys/fs/cgroup/cpuacct/airlock-standby-bench
+GW=$((18000 + RANDOM % 1000)) # the router's port
+SYS_PIDS=()
+DOMAIN=example
+
+stop_system() {
+    local p
+    touch "$W/stop" # trivial's supervisors stop restarting
+    for p in "${SYS_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${SYS_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    pkill -KILL -x smartgrid-serve 2>/dev/null || true
+    SYS_PIDS=()
+    rm -f "$W/stop"
+}
+cleanup() {
+    stop_system
+    [ ! -d "$CG" ] || rmdir "$CG" 2>/dev/null || true
+    [ -n "$KEEP" ] && echo "kept $W" >&2 || rm -rf "$W"
+}
+trap cleanup EXIT
+
+log() { echo "# $*" >&2; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+user_name() { printf 'user%04d' "$1"; }
+# listening FIRST LAST N: N ports of FIRST..LAST have a listener
+listening() { [ "$(ss -Htln "sport >= :$1 and sport <= :$2" | wc -l)" -eq "$3" ]; }
+# in_cgroup CMD...: CMD in the benchmark's cpuacct cgroup (when there is one)
+in_cgroup() {
+    [ ! -d "$CG" ] || echo "$BASHPID" >"$CG/tasks"
+    exec "$@"
+}
+cpu_ns() { [ -d "$CG" ] && cat "$CG/cpuacct.usage" || echo 0; }
+# wait_until SECONDS COMMAND...
+wait_until() {
+    local n=$(($1 * 10))
+    shift
+    while ! "$@" >/dev/null 2>&1; do
+        n=$((n - 1))
+        [ "$n" -gt 0 ] || { log "timed out: $*"; exit 1; }
+        sleep 0.1
+    done
+}
+metric() {
+    curl -sf --unix-socket "$W/metrics.sock" http://x/metrics | awk -v m="$1" '$1 == m { print $2 }'
+}
+idle_at_least() { [ "$(metric 'airlock_dir_instances{state="idle"}')" -ge "$1" ]; }
+
+SERVER=("$B/smartgrid-server" --cert "$W/grid/server.pem" --key "$W/grid/server.key"
+    --ca "$W/grid/ca.pem" --domain "$DOMAIN")
+
+log "provisioning $USERS users (1 day of 15-second samples each)"
+"$B/smartgrid-provision" --out "$W/grid" --users "$USERS" --days 1 --domain "$DOMAIN" >/dev/null
+mkdir -p /sys/fs/cgroup/cpuacct 2>/dev/null && mkdir -p "$CG" 2>/dev/null ||
+    log "no cpuacct cgroup here: CPU not measured"
+
+# ---- the systems
+
+trivial_start() {
+    local i u port
+    rm -rf "$W/trivial" && mkdir -p "$W/trivial"
+    {
+        echo "threads: 1"
+        echo "routers:"
+        echo "  - name: grid"
+        echo "    listen: tcp:127.0.0.1:$GW"
+        echo "    routes:"
+        for ((i = 1; i <= USERS; i++)); do
+            echo "      - {name: $(user_name $i).grid.$DOMAIN, target: tcp:127.0.0.1:$((20000 + i))}"
+        done
+    } >"$W/trivial.yaml"
+    for ((i = 1; i <= USERS; i++)); do
+        u=$(user_name $i) port=$((20000 + i))
+        mkdir -p "$W/trivial/$u" && cp "$W/grid/db/$u.db" "$W/trivial/$u/"
+        (in_cgroup bash -c 'while [ ! -e "$1" ]; do "${@:3}" >/dev/null 2>>"$2"; done' _ "$W/stop" \
+            "$W/trivial/$u.log" "${SERVER[@]}" --listen "tcp:127.0.0.1:$port" --dir "$W/trivial/$u") &
+        SYS_PIDS+=($!)
+    done
+    (in_cgroup "$B/airlock" run -c "$W/trivial.yaml" 2>"$W/trivial-airlock.log") &
+    SYS_PIDS+=($!)
+    wait_until 60 listening 20001 $((20000 + USERS)) "$USERS"
+    wait_until 10 listening "$GW" "$GW" 1
+}
+
+standby_start() {
+    rm -rf "$W/instances" "$W/store" && mkdir -p "$W/instances" && cp -r "$W/grid/db" "$W/store"
+    cat >"$W/standby.yaml" <<EOF
+threads: 1
+metrics: unix:$W/metrics.sock
+directory:
+  backend: memory
+  reserve_timeout: 10s
+  session_ttl: 10m
+  assign_wait: 10s
+routers:
+  - name: grid
+    listen: tcp:127.0.0.1:$GW
+    directory: grid
+    domain: grid.$DOMAIN
+pools:
+  - name: grid
+    command: [$(printf '%s, ' "${SERVER[@]}")--listen, "tcp:127.0.0.1:{port}", --dir, "{dir}"]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: 20001-$((20000 + USERS + 4 * MIN_IDLE))
+    dir: $W/instances
+    min_idle: $MIN_IDLE
+    max: $((USERS + 2 * MIN_IDLE))
+    max_idle: $MIN_IDLE
+    cooldown: 5s
+    start_timeout: 10s
+    events:
+      ready: "^WAITING_LOGIN$"
+      login: "^LOGIN ([a-z0-9]+)$"
+      logout: "^LOGOUT$"
+    provision:
+      command: [$ROOT/apps/smartgrid/state-hook.sh, fetch, $W/store, "{user}", "{dir}"]
+      timeout: 10s
+    deprovision:
+      command: [$ROOT/apps/smartgrid/state-hook.sh, store, $W/store, "{user}", "{dir}"]
+      timeout: 10s
+EOF
+    (in_cgroup "$B/airlock" run -c "$W/standby.yaml" 2>"$W/standby-airlock.log") &
+    SYS_PIDS+=($!)
+    wait_until 20 idle_at_least "$MIN_IDLE"
+}
+
+# sampler FILE: every 0.5 s, "ms instances rss_kib" of all smartgrid-server processes
+sampler() {
+    local p rss n kb
+    while :; do
+        rss=0 n=0
+        for p in $(pgrep -x smartgrid-serve); do
+            kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
+            [ -n "$kb" ] || continue
+            rss=$((rss + kb)) n=$((n + 1))
+        done
+        echo "$(now_ms) $n $rss"
+        sleep 0.5
+    done >"$1"
+}
+
+# run SYSTEM ACTIVE% WRITE% INTERVAL: one measured run (INTERVAL meter: meter
+# mode, one LONG_WRITE of 12 h per user); appends to results.csv
+run() {
+    local sys=$1 act=$2 wr=$3 iv=$4 n=$((USERS * $2 / 100)) tag="$1-$2-$3-$4" c0 c1 spid mode
+    log "$sys: $act % active ($n users), writes $wr %, a request every $iv"
+    "${sys}_start"
+    sleep 2 # settle: every standby instance idle, trivial's all listening
+    sampler "$W/$tag.mem" &
+    spid=$!
+    c0=$(cpu_ns)
+    if [ "$iv" = meter ]; then
+        mode=(--mode meter --hours 12)
+    else
+        mode=(--mode customer --duration "$SESSION" --frequency "$iv"
+            --write-ratio "0.$(printf '%02d' "$wr")")
+    fi
+    "$B/smartgrid-load" --connect "tcp:127.0.0.1:$GW" --certs "$W/grid" --keys "$W/grid/keys.csv" \
+        --domain "$DOMAIN" "${mode[@]}" --users "$n" --ramp-up "$RAMP" --csv "$W/$tag.csv" \
+        >"$W/$tag.out" 2>&1 || log "$sys: load errors: $(grep '^total' "$W/$tag.out")"
+    c1=$(cpu_ns)
+    kill "$spid" && wait "$spid" 2>/dev/null || true
+    stop_system
+    awk -v sys="$sys" -v act="$act" -v wr="$wr" -v iv="$iv" -v cpu=$(((c1 - c0) / 1000000)) '
+        FILENAME ~ /\.mem$/ { s += $3; c += $2; k++; if ($3 > m) m = $3; next }
+        /^op=/ { split($0, f, /[ =]/); lat[f[2]] = f[8] "," f[10] "," f[12]; ok[f[2]] = f[4]; err[f[2]] = f[6] }
+        /^total / { split($0, f, /[ =]/); errors = f[5] }
+        END {
+            for (op in lat)
+                printf "%s,%s,%s,%s,%s,%s,%s,%s,%.1f,%.1f,%.1f,%.2f,%s\n", sys, act, wr, iv, op,
+                    ok[op], err[op], lat[op], s / k / 1024, m / 1024, c / k, cpu / 1000, errors
+        }' "$W/$tag.mem" "$W/$tag.out" >>"$OUT/results.csv"
+}
+
+# ---- the matrix, Trivial and Standby alternating first
+
+echo "system,active_pct,write_pct,interval,op,ok,errors,p50_ms,p95_ms,p99_ms,mem_mean_mib,mem_max_mib,instances_mean,cpu_s,load_errors" \
+    >"$OUT/results.csv"
+first=trivial second=standby
+for act in $ACTIVE; do
+    for wr in $WRITES; do
+        for iv in $INTERVALS; do
+            run $first "$act" "$wr" "$iv"
+            run $second "$act" "$wr" "$iv"
+            t=$first first=$second second=$t
+        done
+    done
+done
+for sys in trivial standby; do
+    run $sys 25 100 meter
+done
+
+# ---- on-demand: a process started per arriving user
+
+log "on-demand: $ONDEMAND_USERS users, each on a fresh server started when they arrive"
+echo "user,ready_ms,login_ms,total_ms" >"$OUT/ondemand.csv"
+mkdir -p "$W/od"
+for ((i = 1; i <= ONDEMAND_USERS; i++)); do
+    u=$(user_name $i)
+    rm -rf "$W/od/$u" && mkdir -p "$W/od/$u" && cp "$W/grid/db/$u.db" "$W/od/$u/"
+    rm -f "$W/od/fifo" && mkfifo "$W/od/fifo"
+    t0=$(date +%s%N)
+    "${SERVER[@]}" --listen tcp:127.0.0.1:19999 --dir "$W/od/$u" >"$W/od/fifo" 2>/dev/null &
+    pid=$!
+    read -r line <"$W/od/fifo" # WAITING_LOGIN
+    t1=$(date +%s%N)
+    [ "$line" = WAITING_LOGIN ] || { log "on-demand: '$line'"; exit 1; }
+    "$B/smartgrid-load" --connect tcp:127.0.0.1:19999 --certs "$W/grid" --keys "$W/grid/keys.csv" \
+        --domain "$DOMAIN" --mode customer --users "$i-$i" --duration 0s --csv "$W/od/$u.csv" \
+        >/dev/null 2>&1 || true
+    wait "$pid" 2>/dev/null || true
+    login=$(awk -F, '$2 == "LOGIN" && $5 == 200 { print $4 }' "$W/od/$u.csv")
+    [ -n "$login" ] || { log "on-demand: no LOGIN for $u"; continue; }
+    awk -v u="$u" -v r=$(((t1 - t0) / 1000)) -v l="$login" \
+        'BEGIN { printf "%s,%.2f,%.2f,%.2f\n", u, r / 1000, l, r / 1000 + l }' >>"$OUT/ondemand.csv"
+done
+
+# ---- tables and plots
+
+"$ROOT/bench/standby-report.sh" "$OUT" "$USERS" "$SESSION" "$MIN_IDLE"
