@@ -153,13 +153,27 @@ wipe_at(int dfd, const char *name, int depth)
     return rc;
 }
 
+/* Opens the base directory in->dir was made in (it stays in->dir even when
+ * a reload moves the pool's dir). Returns the fd or -errno. */
 static int
-wipe(const struct pool *p, const char *name)
+open_base(const struct instance *in)
 {
-    int base = open(p->conf.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    char base[sizeof(in->dir)];
+    size_t len = strlen(in->dir) - strlen(in->name) - 1;
+
+    memcpy(base, in->dir, len);
+    base[len] = '\0';
+    int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+static int
+wipe(const struct instance *in)
+{
+    int base = open_base(in);
     if (base < 0)
-        return -errno;
-    int rc = wipe_at(base, name, 0);
+        return base;
+    int rc = wipe_at(base, in->name, 0);
     close(base);
     return rc;
 }
@@ -169,12 +183,12 @@ static int
 make_dir(const struct instance *in)
 {
     const struct pool *p = in->pool;
-    int rc = wipe(p, in->name);
+    int rc = wipe(in);
     if (rc != 0)
         return rc;
-    int base = open(p->conf.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int base = open_base(in);
     if (base < 0)
-        return -errno;
+        return base;
     if (mkdirat(base, in->name, 0700) != 0 || fchmodat(base, in->name, 0700, 0) != 0 ||
         (p->run_as && fchownat(base, in->name, p->uid, p->gid, AT_SYMLINK_NOFOLLOW) != 0))
         rc = -errno;
@@ -380,7 +394,7 @@ instance_done(struct instance *in)
     timer_stop(p->loop, &in->timer);
     proc_close(&in->proc);
     proc_close(&in->hook);
-    if ((rc = wipe(p, in->name)) != 0)
+    if ((rc = wipe(in)) != 0)
         log_warnx("pool=%s instance=%s: cannot wipe %s: %s", p->conf.name, in->name, in->dir,
                   strerror(-rc));
     report(in, DIR_STOPPED);
@@ -651,7 +665,7 @@ instance_start(struct pool *p)
     struct proc_opts o = {.cwd = in->dir, .uid = p->uid, .gid = p->gid, .run_as = p->run_as};
     if ((rc = proc_spawn(&in->proc, p->loop, argv, &o, instance_line, instance_exit, in)) != 0) {
         log_warnx("pool=%s instance=%s: cannot start: %s", p->conf.name, in->name, strerror(-rc));
-        wipe(p, in->name);
+        wipe(in);
         goto fail;
     }
     in->started = loop_now(p->loop);
@@ -937,6 +951,8 @@ pool_free(struct pool *p)
 void
 pool_metrics(struct strbuf *out, struct pool *const *pools, size_t n)
 {
+    if (n == 0)
+        return; /* no pools: no empty families */
     strbuf_printf(out, "# HELP airlock_pool_instances Instances of each pool, by state.\n"
                        "# TYPE airlock_pool_instances gauge\n");
     for (size_t i = 0; i < n; i++)

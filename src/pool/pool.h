@@ -58,7 +58,7 @@ const struct pool_conf *pool_conf(const struct pool *p);
 void pool_free(struct pool *p);
 
 /* Appends the Prometheus text of the n pools (instances by state, starts,
- * restarts, hook failures, time to ready) to out. */
+ * restarts, hook failures, time to ready) to out; nothing when n is 0. */
 void pool_metrics(struct strbuf *out, struct pool *const *pools, size_t n);
 
 #endif

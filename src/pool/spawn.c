@@ -207,6 +207,7 @@ proc_close(struct proc *p)
 {
     if (p->state == PROC_RUNNING) {
         kill(-p->pid, SIGKILL);
+        kill(p->pid, SIGKILL); /* in case it never got its own group */
         while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
             ;
         p->state = PROC_EXITED;

@@ -275,6 +275,17 @@ loopback_netns() {
 
 FAKEAPP=${FAKEAPP:-$(dirname "$AIRLOCK")/tests/fakeapp}
 
+# pool_setup: skips without ss or curl; sets MPORT (metrics), P0 (the first
+# of 50 free ports for instances), CONF (the config file) and LOG (the log
+# of airlock started as "al").
+pool_setup() {
+    need ss curl
+    MPORT=$(free_port)
+    P0=$(free_range 50)
+    CONF=$T/pool.yaml
+    LOG=$T/al.log
+}
+
 # free_range N: the first of N consecutive free TCP ports (20000-32767).
 free_range() {
     local p i ok
@@ -289,7 +300,8 @@ free_range() {
 }
 
 # pool_conf FILE FIRST_PORT [FAKEAPP_ARGS...]: writes a config with metrics
-# on $MPORT, a memory directory and one pool "fa" of fakeapp instances on ports FIRST_PORT-+49,
+# on $MPORT, a memory directory, the control socket $T/ctl.sock and one
+# pool "fa" of fakeapp instances on ports FIRST_PORT-+49,
 # their directories under $T/inst, the smartgrid event rules; more pool
 # settings (4-space indented YAML) come from stdin.
 pool_conf() {
@@ -303,6 +315,7 @@ metrics: tcp:127.0.0.1:$MPORT
 drain_timeout: 10s
 directory:
   backend: memory
+control: unix:$T/ctl.sock
 pools:
   - name: fa
     command: [$FAKEAPP, --port, "{port}"$args]
@@ -344,6 +357,9 @@ metric_is() { [ "$(metric "$1" "$2" "$MPORT")" = "$3" ]; }
 # settled N: pool fa has N idle instances and none starting (for wait_for).
 settled() { metric_is airlock_pool_instances 'pool="fa",state="idle"' "$1" &&
     metric_is airlock_pool_instances 'pool="fa",state="starting"' 0; }
+
+# ctl ARGS...: airlock ctl on the control socket of pool_conf.
+ctl() { "$AIRLOCK" ctl -s "unix:$T/ctl.sock" "$@"; }
 
 # dir_sessions: the directory's session count (metrics on $MPORT).
 dir_sessions() { curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "airlock_dir_sessions" { print $2 }'; }

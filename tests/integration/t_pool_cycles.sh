@@ -7,12 +7,8 @@
 # start per cycle, and airlock exits 0 on SIGTERM.
 . "$(dirname "$0")/lib.sh"
 
-need ss curl
 CYCLES=${CYCLES:-1000}
-MPORT=$(free_port)
-P0=$(free_range 50)
-CONF=$T/pool.yaml
-LOG=$T/al.log
+pool_setup
 pool_conf "$CONF" "$P0" --state-wait 0 <<EOF
     min_idle: 2
     max: 2
@@ -30,6 +26,7 @@ fd0=$(fd_count "$AL")
 # (reset): that attempt is retried, at most 50 times per cycle
 cycles() {
     local i ok=0 a b tries
+    trap '' PIPE # a write to the exiting process fails (EPIPE) and is retried
     for ((i = 0; i < $1; i++)); do
         for ((tries = 0; tries < 50; tries++)); do
             until exec 3<>"/dev/tcp/127.0.0.1/$((P0 + i % 2))"; do sleep 0.002; done 2>/dev/null

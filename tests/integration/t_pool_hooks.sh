@@ -9,11 +9,7 @@
 # wiped.
 . "$(dirname "$0")/lib.sh"
 
-need ss curl
-MPORT=$(free_port)
-P0=$(free_range 50)
-CONF=$T/pool.yaml
-LOG=$T/al.log
+pool_setup
 mkdir -p "$T/store"
 echo "state-of-carol" >"$T/store/carol.db"
 # provision: users named slow* hang (with a child), fail* fail, the others

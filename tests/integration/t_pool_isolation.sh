@@ -11,14 +11,10 @@
 #    the instance.
 . "$(dirname "$0")/lib.sh"
 
-need ss curl
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as nobody"
 id nobody >/dev/null 2>&1 || skip "no user nobody"
-MPORT=$(free_port)
-P0=$(free_range 50)
+pool_setup
 RL=$(free_port)
-CONF=$T/pool.yaml
-LOG=$T/al.log
 chmod 755 "$T" # nobody passes through to its instance directory
 mkdir -p "$T/outside" "$T/store"
 echo precious >"$T/outside/keep"

@@ -9,11 +9,7 @@
 #    airlock exits 0 well within drain_timeout.
 . "$(dirname "$0")/lib.sh"
 
-need ss curl
-MPORT=$(free_port)
-P0=$(free_range 50)
-CONF=$T/pool.yaml
-LOG=$T/al.log
+pool_setup
 conf() { # MIN_IDLE MAX
     pool_conf "$CONF" "$P0" --state-wait 0 --ignore-term <<EOF
     min_idle: $1

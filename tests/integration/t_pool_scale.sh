@@ -8,11 +8,7 @@
 #  - an idle instance that dies is replaced: min_idle is restored.
 . "$(dirname "$0")/lib.sh"
 
-need ss curl
-MPORT=$(free_port)
-P0=$(free_range 50)
-CONF=$T/pool.yaml
-LOG=$T/al.log
+pool_setup
 pool_conf "$CONF" "$P0" --state-wait 0 <<EOF
     min_idle: 1
     max: 4

@@ -7,14 +7,11 @@
 #    fresh process takes the place;
 #  - a crash mid-session ends the session in the directory (deprovision still
 #    runs, the state is saved), the instance is replaced; metrics count it all;
+#  - airlock ctl drain of a session: the pool recycles the instance;
 #  - SIGTERM leaves no instance behind and airlock exits 0.
 . "$(dirname "$0")/lib.sh"
 
-need ss curl
-MPORT=$(free_port)
-P0=$(free_range 50)
-CONF=$T/pool.yaml
-LOG=$T/al.log
+pool_setup
 mkdir -p "$T/store"
 echo "state-of-alice-v1" >"$T/store/alice.db"
 echo "state-of-bob-v1" >"$T/store/bob.db"
@@ -30,7 +27,7 @@ pool_conf "$CONF" "$P0" <<EOF
       command: [cp, "{dir}/{user}.db", "$T/store/{user}.db"]
       timeout: 5s
 EOF
-"$AIRLOCK" check -c "$CONF" | grep -q "ok (0 relays, 1 pools, directory memory)" || fail "check: $("$AIRLOCK" check -c "$CONF" 2>&1)"
+"$AIRLOCK" check -c "$CONF" | grep -q "ok (0 relays, 1 pools, directory memory, control socket)" || fail "check: $("$AIRLOCK" check -c "$CONF" 2>&1)"
 airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 2
@@ -48,6 +45,7 @@ wait_log "$LOG" "login user=alice"
 wait_log "$LOG" "hook=provision ok"
 wait_for metric_is airlock_pool_instances 'pool="fa",state="active"' 1
 [ "$(dir_sessions)" = 1 ] || fail "the directory has $(dir_sessions) sessions, not 1"
+ctl sessions | grep -q "alice" || fail "airlock ctl sessions: $(ctl sessions)"
 metric_is airlock_dir_instances 'state="active"' 1 || fail "the directory has no active instance"
 DIRA=$(app "$PA" cwd | cut -d' ' -f1)
 PIDA=$(app "$PA" pid | cut -d' ' -f1)
@@ -73,11 +71,23 @@ wait_log "$LOG" "instance=[^ ]+ stopped why=exit"
 wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 2
 metric_is airlock_pool_instances 'pool="fa",state="active"' 0 || fail "an instance is still active"
 [ "$(dir_sessions)" = 0 ] || fail "the directory still has $(dir_sessions) sessions after the crash"
+ctl sessions | grep -q "bob" && fail "bob's session is still listed: $(ctl sessions)"
 metric_is airlock_dir_instances 'state="idle"' 2 || fail "the directory does not see 2 idle instances"
 starts=$(metric airlock_pool_starts_total 'pool="fa"' "$MPORT")
 [ "$starts" -ge 4 ] || fail "starts: $starts"
 [ "$(ls "$T/inst" | wc -l)" = 2 ] || fail "leftover directories: $(ls "$T/inst")"
 [ "$(metric airlock_pool_ready_seconds_count 'pool="fa"' "$MPORT")" -ge 4 ] || fail "time to ready not counted"
+
+log "an operator drains alice's new session: the pool recycles the instance"
+PA=$(idle_port "$LOG")
+[ "$(app "$PA" "login alice")" = "OK state-of-alice-v2" ] || fail "alice not served her stored state"
+wait_log "$LOG" "login user=alice"
+NAME=$(ctl sessions | awk '/alice/ { for (i = 1; i <= NF; i++) if ($i ~ /^fa-/) print $i }')
+[ -n "$NAME" ] || fail "no session of alice listed: $(ctl sessions)"
+ctl drain "fa/$NAME" >/dev/null || fail "drain fa/$NAME failed"
+wait_log "$LOG" "instance=$NAME: drained by the directory"
+wait_log "$LOG" "instance=$NAME stopped why=recycle"
+wait_for settled 2
 
 log "SIGTERM: every instance goes, airlock exits 0"
 KIDS=$(pgrep -P "$AL" || true)

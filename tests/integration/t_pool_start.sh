@@ -7,11 +7,7 @@
 # and min_idle is reached.
 . "$(dirname "$0")/lib.sh"
 
-need ss curl
-MPORT=$(free_port)
-P0=$(free_range 50)
-CONF=$T/pool.yaml
-LOG=$T/al.log
+pool_setup
 settings='    min_idle: 1
     max: 2
     start_timeout: 200ms
