@@ -2,6 +2,32 @@
 # They use the caller's $LOGS (log directory), $BT (benchtool), $SYSTEMS
 # (the compared systems, in order), the associative array PGIDS and die().
 
+# bench_init NAME: the work directory $WORK (logs in $LOGS, an empty
+# $RESULTS), benchtool built as $BT, and at exit every process group in
+# PGIDS killed and $WORK removed (AIRLOCK_BENCH_KEEP=1 keeps it)
+bench_init() {
+    BENCH_NAME=$1
+    WORK=$(mktemp -d "/tmp/airlock-bench-$1.XXXXXX")
+    LOGS=$WORK/logs
+    mkdir -p "$LOGS"
+    RESULTS=$WORK/results.tsv
+    : >"$RESULTS"
+    declare -gA PGIDS=()
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+    cc -std=c17 -O2 -Wall -Wextra -o "$WORK/benchtool" "$HERE/benchtool.c" || die "cannot build benchtool"
+    BT=$WORK/benchtool
+}
+bench_cleanup() {
+    local g
+    for g in "${PGIDS[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
+    if [ "${AIRLOCK_BENCH_KEEP:-0}" = 1 ]; then
+        echo "$BENCH_NAME.sh: work dir kept: $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+}
+
 # start NAME CMD...: run CMD in its own session/process group; PGIDS[NAME]
 start() {
     local name=$1

@@ -102,22 +102,7 @@ AIRLOCK=$ROOT/build/airlock
 # what was built (now: others may commit while the benchmark runs)
 AIRLOCK_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src meson.build 2>/dev/null || echo '+uncommitted src changes'), built $(date -u '+%H:%M UTC')"
 
-WORK=$(mktemp -d /tmp/airlock-bench.XXXXXX)
-LOGS=$WORK/logs
-mkdir -p "$LOGS"
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
-declare -A PGIDS=()
-cleanup() {
-    local g
-    for g in "${PGIDS[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
-    if [ "${AIRLOCK_BENCH_KEEP:-0}" = 1 ]; then echo "relay.sh: work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-cc -std=c17 -O2 -Wall -Wextra -o "$WORK/benchtool" "$HERE/benchtool.c" || die "cannot build benchtool"
-BT=$WORK/benchtool
+bench_init relay
 
 # Open files: the hard limit is what we get (raising it needs CAP_SYS_RESOURCE).
 NOFILE_HARD=$(ulimit -Hn)

@@ -46,25 +46,11 @@ die() { echo "router.sh: $*" >&2; exit 1; }
 log "building airlock (make)"
 make -s -C "$ROOT" >/dev/null || die "make failed"
 AIRLOCK=$ROOT/build/airlock
-WORK=$(mktemp -d /tmp/airlock-bench-router.XXXXXX)
-LOGS=$WORK/logs
-mkdir -p "$LOGS" "$WORK/www"
+bench_init router
+mkdir -p "$WORK/www"
 chmod 755 "$WORK" "$WORK/www" # nginx workers run as nobody
-RESULTS=$WORK/results.tsv
-: >"$RESULTS"
-declare -A PGIDS=()
-cleanup() {
-    local g
-    for g in "${PGIDS[@]}"; do kill -KILL -- "-$g" 2>/dev/null || true; done
-    if [ "${AIRLOCK_BENCH_KEEP:-0}" = 1 ]; then echo "router.sh: work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-cc -std=c17 -O2 -Wall -Wextra -o "$WORK/benchtool" "$HERE/benchtool.c" || die "cannot build benchtool"
 cc -std=gnu17 -O2 -Wall -Wextra -o "$WORK/tlsrate" "$HERE/tlsrate.c" -lssl -lcrypto ||
     die "cannot build tlsrate"
-BT=$WORK/benchtool
 
 # ports below the ephemeral range, as in relay.sh
 EPH_LO=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)

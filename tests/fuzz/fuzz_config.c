@@ -9,15 +9,7 @@
 #include <string.h>
 
 #include "cli/config.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-    if (!ok)
-        abort();
-}
+#include "fuzz.h"
 
 static void
 check_ok(const struct config *cfg)

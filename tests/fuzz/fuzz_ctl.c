@@ -9,16 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "proto/ctl.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-    if (!ok)
-        abort();
-}
 
 static int
 inside(const char *s, size_t n, const char *base, size_t len)

@@ -7,16 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "net/egress.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-    if (!ok)
-        abort();
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -8,16 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "proto/frame.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-    if (!ok)
-        abort();
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -12,19 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "net/egress.h"
 #include "proto/http_connect.h"
 
 #define MAX 4096
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-    if (!ok)
-        abort();
-}
 
 static void
 destination(const char *host, size_t len, uint16_t port)

@@ -11,16 +11,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "fuzz.h"
 #include "proto/proxy_v2.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-    if (!ok)
-        abort();
-}
 
 /* Equal as far as the wire can carry: a pathname ends at its NUL (encode
  * zeroes the rest), an abstract name is all 108 bytes. */

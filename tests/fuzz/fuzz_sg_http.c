@@ -8,19 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "http.h"
 
 #define HEAD 2048
 #define BODY 4096
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void
-check(int ok)
-{
-    if (!ok)
-        abort();
-}
 
 static void
 inside(struct sg_slice s, const uint8_t *data, size_t size)
