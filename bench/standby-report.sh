@@ -34,7 +34,7 @@ tables() {
     echo "| active | writes | interval | memory Trivial MiB | memory Standby MiB | reduction | instances T / S | CPU s T / S | LOGIN p50 T / S ms | LOGIN p99 T / S ms | p99 ratio |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"
     pairs | awk -F, '{
-        red = $4 > 0 ? 100 * (1 - $5 / $4) : 0; ratio = $13 > 0 ? $14 / $13 : 0
+        red = $4 > 0 ? 100 * (1 - $5 / $4) : 0; ratio = $12 > 0 ? $13 / $12 : 0
         printf "| %s %% | %s %% | %s | %.0f | %.0f | %.1f %% | %.0f / %.0f | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2fx |\n",
             $1, $2, $3, $4, $5, red, $6, $7, $8, $9, $10, $11, $12, $13, ratio
     }'
@@ -91,7 +91,7 @@ tables() {
     pairs | awk -F, '
         $3 != "meter" { red = $4 > 0 ? 100 * (1 - $5 / $4) : 0
           if (!($1 in lo) || red < lo[$1]) lo[$1] = red
-          r = $13 > 0 ? $14 / $13 : 0; if (r > worst) { worst = r; wk = $1 "% active, " $2 "% writes, " $3 } }
+          r = $12 > 0 ? $13 / $12 : 0; if (r > worst) { worst = r; wk = $1 "% active, " $2 "% writes, " $3 } }
         END {
             printf "- memory reduced >= 45 %% at 50 %% active: lowest %.1f %% over the runs: %s\n", lo[50], (lo[50] >= 45 ? "met" : "not met")
             printf "- memory reduced >= 90 %% at 5 %% active: lowest %.1f %%: %s\n", lo[5], (lo[5] >= 90 ? "met" : "not met")
@@ -111,47 +111,46 @@ open(doc, "w").write(s[:i] + tab + s[j:])
 PY
 rm -f "$T"
 
-# plots: memory by active ratio (mean over write ratios and intervals), and LOGIN p99 per run
+# plot SCRIPT: the gnuplot SCRIPT once as PNG and once as SVG ("@EXT@" in
+# its output names becomes png or svg)
+plot() {
+    local ext term
+    for ext in png svg; do
+        [ $ext = png ] && term="pngcairo size 900,500" || term="svg size 900,500"
+        { echo "set terminal $term"; echo "${1//@EXT@/$ext}"; } | gnuplot
+    done
+}
+
+# plots: memory by active ratio (mean over write ratios and intervals), LOGIN
+# p99 per run, and the cold start
 pairs | awk -F, '$3 != "meter" { m[$1] += $4; s[$1] += $5; n[$1]++ }
     END { for (a in n) printf "%s %.1f %.1f\n", a, m[a] / n[a], s[a] / n[a] }' | sort -rn >"$DIR/memory.dat"
-pairs | awk -F, '{ printf "\"%s%% %s%% %s\" %s %s\n", $1, $2, $3, $13, $14 }' >"$DIR/login.dat"
-for term in png svg; do
-    if [ $term = png ]; then t="pngcairo size 900,500"; else t="svg size 900,500"; fi
-    gnuplot <<GP
-set terminal $t
-set output "$DIR/memory.$term"
-set title "Instance memory (sum of RSS), $USERS users"
+pairs | awk -F, '{ printf "\"%s%% %s%% %s\" %s %s\n", $1, $2, $3, $12, $13 }' >"$DIR/login.dat"
+awk -F, 'NR > 1 { print NR - 1, $2, $3, $4 }' "$OD" >"$DIR/ondemand.dat"
+standby_p50=$(grep -o '| Standby: LOGIN (median over runs) | [0-9.]*' "$DOC" | awk '{ print $NF }')
+plot "
+set output '$DIR/memory.@EXT@'
+set title 'Instance memory (sum of RSS), $USERS users'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set ylabel "MiB"
-set xlabel "active users"
+set ylabel 'MiB'
+set xlabel 'active users'
 set yrange [0:*]
-set key top right
-plot "$DIR/memory.dat" using 2:xtic(sprintf("%s %%", stringcolumn(1))) title "Trivial", "" using 3 title "Standby"
-set output "$DIR/login.$term"
-set title "LOGIN p99 per run (active, writes, interval)"
-set ylabel "ms"
-set xlabel ""
-set xtics rotate by -45 font ",8"
-plot "$DIR/login.dat" using 2:xtic(1) title "Trivial", "" using 3 title "Standby"
-GP
-done
-awk -F, 'NR > 1 { print NR - 1, $2, $3, $4 }' "$OD" >"$DIR/ondemand.dat"
-standby_p50=$(grep -o '| Standby: LOGIN (median over runs) | [0-9.]*' "$DOC" | awk '{ print $NF }')
-for term in png svg; do
-    if [ $term = png ]; then t="pngcairo size 900,500"; else t="svg size 900,500"; fi
-    gnuplot <<GP
-set terminal $t
-set output "$DIR/ondemand.$term"
-set title "Cold start: On-demand user wait vs Standby LOGIN p50"
-set style data histograms
+plot '$DIR/memory.dat' using 2:xtic(sprintf('%s %%', stringcolumn(1))) title 'Trivial', '' using 3 title 'Standby'
+set output '$DIR/login.@EXT@'
+set title 'LOGIN p99 per run (active, writes, interval)'
+set ylabel 'ms'
+set xlabel ''
+set xtics rotate by -45 font ',8'
+plot '$DIR/login.dat' using 2:xtic(1) title 'Trivial', '' using 3 title 'Standby'
+set output '$DIR/ondemand.@EXT@'
+set title 'Cold start: On-demand user wait vs Standby LOGIN p50'
 set style histogram rowstacked
-set style fill solid 0.8 border -1
-set ylabel "ms"
-set xlabel "user (one fresh process each)"
-set yrange [0:*]
-plot "$DIR/ondemand.dat" using 2 title "process start to ready", "" using 3 title "LOGIN", ${standby_p50:-0} with lines lw 2 title "Standby LOGIN p50"
-GP
-done
+set xtics norotate font ''
+set ylabel 'ms'
+set xlabel 'user (one fresh process each)'
+set xrange [-0.5:*]
+plot '$DIR/ondemand.dat' using 2 title 'process start to ready', '' using 3 title 'LOGIN', ${standby_p50:-0} with lines lw 2 title 'Standby LOGIN p50'
+"
 echo "wrote $DOC and $DIR/{memory,login,ondemand}.{png,svg}" >&2

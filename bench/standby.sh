@@ -153,28 +153,10 @@ routers:
     listen: tcp:127.0.0.1:$GW
     directory: grid
     domain: grid.$DOMAIN
-pools:
-  - name: grid
-    command: [$(printf '%s, ' "${SERVER[@]}")--listen, "tcp:127.0.0.1:{port}", --dir, "{dir}"]
-    endpoint: "tcp:127.0.0.1:{port}"
-    ports: 20001-$((20000 + USERS + 4 * MIN_IDLE))
-    dir: $W/instances
-    min_idle: $MIN_IDLE
-    max: $((USERS + 2 * MIN_IDLE))
-    max_idle: $MIN_IDLE
-    cooldown: 5s
-    start_timeout: 10s
-    events:
-      ready: "^WAITING_LOGIN$"
-      login: "^LOGIN ([a-z0-9]+)$"
-      logout: "^LOGOUT$"
-    provision:
-      command: [$ROOT/apps/smartgrid/state-hook.sh, fetch, $W/store, "{user}", "{dir}"]
-      timeout: 10s
-    deprovision:
-      command: [$ROOT/apps/smartgrid/state-hook.sh, store, $W/store, "{user}", "{dir}"]
-      timeout: 10s
 EOF
+    "$ROOT/apps/smartgrid/pool-yaml.sh" "$B" "$W/grid" "$W/store" "$W/instances" \
+        "20001-$((20000 + USERS + 4 * MIN_IDLE))" "$MIN_IDLE" $((USERS + 2 * MIN_IDLE)) "$MIN_IDLE" 5s \
+        "$DOMAIN" >>"$W/standby.yaml"
     (in_cgroup "$B/airlock" run -c "$W/standby.yaml" 2>"$W/standby-airlock.log") &
     SYS_PIDS+=($!)
     wait_until 20 idle_at_least "$MIN_IDLE"

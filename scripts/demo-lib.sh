@@ -112,6 +112,17 @@ alive() {
 }
 airlock_comm() { basename "$AIRLOCK" | cut -c1-15; }
 
+# start_host_relay VPORT: the host relay, tcp:127.0.0.1:$PORT -> the enclave's
+# hybrid vsock port VPORT, metrics on $MPORT; sets HOST_PID
+start_host_relay() {
+    setsid "$AIRLOCK" relay "tcp:127.0.0.1:$PORT" "hvsock:$RUN/enclave.sock:$1" --name host \
+        --metrics "tcp:127.0.0.1:$MPORT" --drain-timeout 2s </dev/null 2>"$RUN/host-relay.log" &
+    HOST_PID=$!
+    wait_until 10 tcp_up "$PORT"
+    wait_until 10 tcp_up "$MPORT"
+    alive "$HOST_PID" "$(airlock_comm)" "host relay" "$RUN/host-relay.log"
+}
+
 # show_enclave_net PID: the namespace has loopback only, and PID runs in it
 show_enclave_net() {
     echo

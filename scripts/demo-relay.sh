@@ -58,12 +58,7 @@ ENCLAVE_PID=$!
 wait_until 10 test -S "$RUN/enclave.sock"
 alive "$ENCLAVE_PID" "$(airlock_comm)" "enclave relay" "$RUN/enclave-relay.log"
 
-setsid "$AIRLOCK" relay "tcp:127.0.0.1:$PORT" "hvsock:$RUN/enclave.sock:6379" --name host \
-    --metrics "tcp:127.0.0.1:$MPORT" --drain-timeout 2s </dev/null 2>"$RUN/host-relay.log" &
-HOST_PID=$!
-wait_until 10 tcp_up "$PORT"
-wait_until 10 tcp_up "$MPORT"
-alive "$HOST_PID" "$(airlock_comm)" "host relay" "$RUN/host-relay.log"
+start_host_relay 6379
 
 cat <<EOF
 

@@ -92,30 +92,9 @@ routers:
     listen: tcp:127.0.0.1:8443
     directory: grid
     domain: grid.$DOMAIN
-pools:
-  - name: grid
-    command: [$BIN/smartgrid-server, --listen, "tcp:127.0.0.1:{port}", --dir, "{dir}",
-              --cert, $GRID/server.pem, --key, $GRID/server.key, --ca, $GRID/ca.pem,
-              --domain, $DOMAIN]
-    endpoint: "tcp:127.0.0.1:{port}"
-    ports: 20000-20099
-    dir: $RUN/instances
-    min_idle: $MIN_IDLE
-    max: 32
-    max_idle: 6
-    cooldown: 20s
-    start_timeout: 10s
-    events:
-      ready: "^WAITING_LOGIN$"
-      login: "^LOGIN ([a-z0-9]+)$"
-      logout: "^LOGOUT$"
-    provision:
-      command: [$ROOT/apps/smartgrid/state-hook.sh, fetch, $GRID/db, "{user}", "{dir}"]
-      timeout: 10s
-    deprovision:
-      command: [$ROOT/apps/smartgrid/state-hook.sh, store, $GRID/db, "{user}", "{dir}"]
-      timeout: 10s
 EOF
+"$ROOT/apps/smartgrid/pool-yaml.sh" "$BIN" "$GRID" "$GRID/db" "$RUN/instances" 20000-20099 \
+    "$MIN_IDLE" 32 6 20s "$DOMAIN" >>"$RUN/enclave.yaml"
 "$AIRLOCK" check -c "$RUN/enclave.yaml" | sed 's/^/  /'
 
 make_enclave
@@ -124,12 +103,7 @@ ENCLAVE_PID=$!
 wait_until 10 test -S "$RUN/enclave.sock"
 alive "$ENCLAVE_PID" "$(airlock_comm)" "enclave airlock" "$RUN/enclave.log"
 
-setsid "$AIRLOCK" relay "tcp:127.0.0.1:$PORT" "hvsock:$RUN/enclave.sock:8443" --name host \
-    --metrics "tcp:127.0.0.1:$MPORT" --drain-timeout 2s </dev/null 2>"$RUN/host-relay.log" &
-HOST_PID=$!
-wait_until 10 tcp_up "$PORT"
-wait_until 10 tcp_up "$MPORT"
-alive "$HOST_PID" "$(airlock_comm)" "host relay" "$RUN/host-relay.log"
+start_host_relay 8443
 
 echo "  waiting for $MIN_IDLE standby instances"
 wait_until 20 idle_at_least "$MIN_IDLE"

@@ -121,9 +121,12 @@ void dir_assign_cancel(struct dir_assign *a);
 int dir_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
                const struct endpoint *ep, const char *key);
 
-/* Changes the directory makes by itself to one of pool's instances: its
- * session expired (st DIR_DRAINING), a reservation went back (DIR_IDLE),
- * or an operator drained it (DIR_DRAINING). The pool then recycles it. */
+/* Changes the directory makes to one of pool's instances other than the
+ * pool's own reports: a reservation for a key (st DIR_RESERVED, inst->key
+ * set; the pool may bring the user's state in ahead of the login), a
+ * reservation that went back (DIR_IDLE), a session that expired or an
+ * operator's drain (DIR_DRAINING; the pool then recycles the instance). With
+ * redis they come through a list the watching process pops every 100 ms. */
 typedef void (*dir_watch_cb)(void *arg, const struct dir_instance *inst);
 
 /* Calls cb(arg, ...) on loop `on` for each such change to pool's

@@ -115,6 +115,7 @@ mem_assign(struct dir *d, const char *pool, const char *key, struct dir_instance
         return -EAGAIN;
     set_state(idle, DIR_RESERVED, key, after(d, c->reserve_timeout_ms));
     recount(d, m);
+    dir_changed(d, &idle->pub); /* its pool may provision the user ahead of the login */
     *out = idle->pub;
     return 0;
 }

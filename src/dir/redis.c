@@ -60,10 +60,10 @@
     "    if redis.call('GET', kk) == name then redis.call('DEL', kk) end\n"                        \
     "  end\n"                                                                                      \
     "end\n"                                                                                        \
-    "local function event(pool, name, st)\n"                                                       \
+    "local function event(pool, name, st, key)\n"                                                  \
     "  local ep = redis.call('HGET', ikey(pool, name), 'ep') or ''\n"                              \
     "  local ev = P .. 'ev:' .. pool\n"                                                            \
-    "  redis.call('RPUSH', ev, st .. '\\t' .. name .. '\\t' .. ep)\n"                              \
+    "  redis.call('RPUSH', ev, st .. '\\t' .. name .. '\\t' .. ep .. '\\t' .. (key or ''))\n"      \
     "  redis.call('LTRIM', ev, -10000, -1)\n"                                                      \
     "end\n"
 
@@ -92,6 +92,7 @@ static const char lua_assign[] =
                 "redis.call('HSET', ik, 'state', 'reserved', 'key', key, 'since', now)\n"
                 "redis.call('SET', kk, name)\n"
                 "redis.call('ZADD', P .. 'dl', now + rms, pool .. ':' .. name)\n"
+                "event(pool, name, 'reserved', key)\n"
                 "return {0, name, redis.call('HGET', ik, 'ep') or ''}\n";
 
 /* ARGV: prefix, pool, name, state, ep, key, reserve_ms, ttl_ms, if_absent
@@ -530,16 +531,21 @@ pop_events(struct dir *d, struct rds *r, const char *pool)
     }
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         struct dir_instance in = {0};
-        char line[DIR_NAME_MAX + ENDPOINT_TEXT_MAX + 32];
+        char line[DIR_NAME_MAX + ENDPOINT_TEXT_MAX + DIR_KEY_MAX + 32];
         copy_str(line, sizeof(line), rep->element[i]);
+        /* STATE \t NAME \t ENDPOINT [\t KEY] */
         char *name = strchr(line, '\t'), *ep = name ? strchr(name + 1, '\t') : NULL;
         if (ep == NULL)
             continue;
         *name++ = '\0';
         *ep++ = '\0';
+        char *ukey = strchr(ep, '\t');
+        if (ukey != NULL)
+            *ukey++ = '\0';
         snprintf(in.pool, sizeof(in.pool), "%s", pool);
         snprintf(in.name, sizeof(in.name), "%s", name);
         snprintf(in.endpoint, sizeof(in.endpoint), "%s", ep);
+        snprintf(in.key, sizeof(in.key), "%s", ukey != NULL ? ukey : "");
         in.state = state_parse(line);
         in.since_ms = dir_wall_ms();
         dir_changed(d, &in);

@@ -25,6 +25,8 @@
 enum inst_state {
     INST_STARTING,       /* spawned; waiting for the ready line */
     INST_IDLE,           /* ready for a user */
+    INST_RESERVED,       /* the directory reserved it for a user: their state is brought in
+                            ahead of the login (provisioned once the hook is done) */
     INST_PROVISIONING,   /* login seen; the provisioning hook runs */
     INST_ACTIVE,         /* serving its user */
     INST_STOPPING,       /* being stopped: SIGTERM, SIGKILL after stop_grace */
@@ -33,7 +35,7 @@ enum inst_state {
 };
 
 static const char *const state_names[INST_STATE_COUNT] = {
-    "starting", "idle", "provisioning", "active", "stopping", "deprovisioning",
+    "starting", "idle", "reserved", "provisioning", "active", "stopping", "deprovisioning",
 };
 
 /* Why an instance is stopped. */
@@ -234,6 +236,14 @@ set_state(struct instance *in, enum inst_state st)
     scale_soon(p);
 }
 
+/* The directory has a user on in (reserved or in session): ending it must
+ * end that there too. */
+static bool
+holds_user(const struct instance *in)
+{
+    return in->state == INST_RESERVED || in->state == INST_PROVISIONING || in->state == INST_ACTIVE;
+}
+
 static void
 report(const struct instance *in, enum dir_state st)
 {
@@ -316,6 +326,22 @@ on_login(struct instance *in, const char *user)
 {
     struct pool *p = in->pool;
 
+    if (in->state == INST_RESERVED) {
+        /* the state was brought in ahead for the user the directory
+         * reserved it for: anyone else must not find it there */
+        if (strcmp(user, in->user) != 0) {
+            log_warnx("pool=%s instance=%s: login of %s, reserved for %s: stopped", p->conf.name,
+                      in->name, user, in->user);
+            retire(in, WHY_BAD_LOGIN, true);
+            return;
+        }
+        log_info("pool=%s instance=%s login user=%s provisioned=%s", p->conf.name, in->name,
+                 in->user, in->provisioned ? "ahead" : "running");
+        report(in, DIR_ACTIVE);
+        /* a hook still running ends in hook_exit(), which makes it active */
+        set_state(in, in->provisioned ? INST_ACTIVE : INST_PROVISIONING);
+        return;
+    }
     if (in->state != INST_IDLE && in->state != INST_STARTING) {
         log_warnx("pool=%s instance=%s: login line while %s: ignored", p->conf.name, in->name,
                   state_names[in->state]);
@@ -442,7 +468,9 @@ instance_exit(struct proc *pr, int status)
     if (in->state != INST_STOPPING) {
         /* an exit nobody asked for: a crash, or the end of a session
          * without a logout line */
-        bool session = in->state == INST_ACTIVE || in->state == INST_PROVISIONING;
+        bool session = holds_user(in);
+        if (in->state == INST_RESERVED) /* brought in, never used: the store has it */
+            in->provisioned = false;
         in->why = WHY_EXIT;
         in->replace = session; /* else min_idle brings a fresh one, after the backoff */
         if (session)
@@ -472,6 +500,7 @@ instance_timer(struct timer *t)
         backoff(p); /* before retire(): it lets autoscaling start the next one */
         retire(in, WHY_START_TIMEOUT, false);
         break;
+    case INST_RESERVED:
     case INST_PROVISIONING:
     case INST_DEPROVISIONING:
         proc_close(&in->hook);
@@ -480,10 +509,10 @@ instance_timer(struct timer *t)
                   hook_names[in->hook_kind],
                   in->hook_kind == HOOK_PROVISION ? p->conf.provision.timeout_ms
                                                   : p->conf.deprovision.timeout_ms);
-        if (in->state == INST_PROVISIONING)
-            retire(in, WHY_HOOK, true);
-        else
+        if (in->state == INST_DEPROVISIONING)
             instance_done(in);
+        else
+            retire(in, WHY_HOOK, true);
         break;
     case INST_STOPPING:
         if (!in->sent_term) {
@@ -512,9 +541,10 @@ retire(struct instance *in, enum stop_why why, bool replace)
 
     if (in->state == INST_STOPPING || in->state == INST_DEPROVISIONING)
         return;
-    if (in->state == INST_ACTIVE || in->state == INST_PROVISIONING)
+    if (holds_user(in))
         report(in, DIR_DRAINING);
-    if (in->state == INST_PROVISIONING) { /* its state never arrived: nothing to store back */
+    /* its state never arrived, or was never used: nothing to store back */
+    if (in->state == INST_PROVISIONING || in->state == INST_RESERVED) {
         proc_close(&in->hook);
         in->provisioned = false;
     }
@@ -572,7 +602,8 @@ hook_exit(struct proc *pr, int status)
         if (p->run_as)
             give_entries(in);
         in->provisioned = true;
-        set_state(in, INST_ACTIVE);
+        if (in->state == INST_PROVISIONING) /* else reserved: the login is still to come */
+            set_state(in, INST_ACTIVE);
     } else {
         instance_done(in);
     }
@@ -768,21 +799,35 @@ scale_soon(struct pool *p)
 
 /* ---- the directory's changes */
 
+/* A reservation: bring the user's state in while their TLS handshake and
+ * login request are on the way, so that the login does not wait for the
+ * hook. A reservation that went back, a session that expired, a drain: the
+ * instance is recycled (a fresh process, its directory wiped). */
 static void
 watched(void *arg, const struct dir_instance *di)
 {
     struct pool *p = arg;
+    struct instance *in = p->head;
 
-    if (di->state != DIR_DRAINING)
-        return; /* a reservation that went back: the instance is idle anyway */
-    for (struct instance *in = p->head; in != NULL; in = in->next) {
-        if (strcmp(in->name, di->name) != 0)
-            continue;
-        if (in->state == INST_IDLE || in->state == INST_PROVISIONING || in->state == INST_ACTIVE) {
-            log_info("pool=%s instance=%s: drained by the directory", p->conf.name, in->name);
-            retire(in, WHY_RECYCLE, true);
-        }
+    while (in != NULL && strcmp(in->name, di->name) != 0)
+        in = in->next;
+    if (in == NULL)
         return;
+    if (di->state == DIR_RESERVED) {
+        if (in->state != INST_IDLE || p->conf.provision.command.n == 0 || di->key[0] == '\0')
+            return; /* the login came first (redis is polled), or nothing to bring in */
+        snprintf(in->user, sizeof(in->user), "%s", di->key);
+        set_state(in, INST_RESERVED);
+        log_info("pool=%s instance=%s reserved user=%s: provisioning ahead", p->conf.name, in->name,
+                 in->user);
+        hook_run(in, HOOK_PROVISION);
+    } else if (di->state == DIR_IDLE && in->state == INST_RESERVED) {
+        log_info("pool=%s instance=%s: reservation for %s went back", p->conf.name, in->name,
+                 in->user);
+        retire(in, WHY_RECYCLE, true);
+    } else if (di->state == DIR_DRAINING && (in->state == INST_IDLE || holds_user(in))) {
+        log_info("pool=%s instance=%s: drained by the directory", p->conf.name, in->name);
+        retire(in, WHY_RECYCLE, true);
     }
 }
 
@@ -933,7 +978,7 @@ pool_free(struct pool *p)
     timer_stop(p->loop, &p->scale_timer);
     while (p->head != NULL) {
         struct instance *in = p->head;
-        bool session = in->state == INST_ACTIVE || in->state == INST_PROVISIONING;
+        bool session = holds_user(in);
         proc_close(&in->proc);
         proc_close(&in->hook);
         if (session)

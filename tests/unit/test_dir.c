@@ -210,6 +210,12 @@ test_reservation_timeout(void **state)
     assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), 0);
     report(d, "p", "i1", DIR_IDLE, NULL);
     assert_int_equal(assign(d, "p", "alice", a), 0);
+    /* the pool hears of the reservation, with the key (to provision ahead) */
+    assert_true(wait_note("i1", DIR_RESERVED, 3000));
+    int keyed = 0;
+    for (int i = 0; i < notes.n; i++)
+        keyed |= notes.v[i].state == DIR_RESERVED && strcmp(notes.v[i].key, "alice") == 0;
+    assert_true(keyed);
     assert_int_equal(assign(d, "p", "bob", NULL), -EAGAIN);
     assert_true(wait_note("i1", DIR_IDLE, 3000)); /* back to idle, the pool hears */
     assert_int_equal(assign(d, "p", "bob", b), 0);

@@ -1,0 +1,94 @@
+#!/bin/bash
+# t_pool_preload: the pool brings a user's state in as soon as the router's
+# directory reserves an instance for them, before the login line:
+#  - a ClientHello for alice.grid.test reserves an idle instance; its
+#    provisioning hook runs at once; alice's login then finds her state
+#    without waiting for a hook (the log says provisioned=ahead);
+#  - a login of carol on the instance reserved (and provisioned) for bob
+#    stops it at once: carol is not served and bob's stored state is not
+#    overwritten (no deprovisioning of state nobody used);
+#  - a reservation that is never used (dave) goes back after
+#    reserve_timeout: the instance is recycled, its directory wiped, and dave's
+#    stored state untouched.
+. "$(dirname "$0")/lib.sh"
+
+need openssl
+pool_setup
+RPORT=$(free_port)
+mkdir -p "$T/store"
+for u in alice bob dave; do echo "state-of-$u" >"$T/store/$u.db"; done
+pool_conf "$CONF" "$P0" <<EOF
+    min_idle: 3
+    max: 6
+    max_idle: 3
+    provision:
+      command: [sh, -c, 'cp "\$1" "\$2.tmp" && mv "\$2.tmp" "\$2"', provision, "$T/store/{user}.db", "{dir}/{user}.db"]
+      timeout: 5s
+    deprovision:
+      command: [cp, "{dir}/{user}.db", "$T/store/{user}.db"]
+      timeout: 5s
+routers:
+  - name: grid
+    listen: tcp:127.0.0.1:$RPORT
+    directory: fa
+    domain: grid.test
+EOF
+sed -i 's/^  backend: memory$/  backend: memory\n  reserve_timeout: 1500ms/' "$CONF"
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 3
+
+# hello USER: a ClientHello for USER.grid.test through the router (the
+# instance is no TLS server: the handshake fails, the reservation stays)
+hello() {
+    timeout 5 openssl s_client -connect "127.0.0.1:$RPORT" -servername "$1.grid.test" \
+        </dev/null >/dev/null 2>&1 || true
+}
+# reserved USER: the instance reserved for USER (from the log)
+reserved() { sed -n "s/.* instance=\([^ ]*\) reserved user=$1: provisioning ahead/\1/p" "$LOG" | tail -1; }
+# port_of INSTANCE
+port_of() { sed -n "s/.* instance=$1 starting pid=[0-9]* port=\([0-9]*\).*/\1/p" "$LOG" | tail -1; }
+
+log "alice's ClientHello: her state comes in before her login"
+hello alice
+wait_log "$LOG" "reserved user=alice: provisioning ahead"
+IA=$(reserved alice)
+wait_log "$LOG" "instance=$IA hook=provision ok"
+grep -q "instance=$IA login" "$LOG" && fail "a login before the test sent one"
+DIRA=$T/inst/$IA
+[ "$(cat "$DIRA/alice.db" 2>/dev/null)" = state-of-alice ] || fail "alice's state not in $DIRA"
+PA=$(port_of "$IA")
+[ -n "$PA" ] || fail "no port for $IA"
+out=$(app "$PA" "login alice")
+[ "$out" = "OK state-of-alice" ] || fail "alice was served: '$out'"
+wait_log "$LOG" "instance=$IA login user=alice provisioned=ahead"
+[ "$(grep -c "instance=$IA hook=provision ok" "$LOG")" = 1 ] || fail "the hook ran twice"
+ctl sessions | grep -q " active  *alice " || fail "alice not active: $(ctl sessions)"
+
+log "carol logs in where bob's state was brought: stopped, bob's state untouched"
+hello bob
+wait_log "$LOG" "reserved user=bob: provisioning ahead"
+IB=$(reserved bob)
+wait_log "$LOG" "instance=$IB hook=provision ok"
+out=$(app "$(port_of "$IB")" "login carol")
+[ "${out#OK}" = "$out" ] || fail "carol was served on bob's instance: '$out'"
+wait_log "$LOG" "instance=$IB: login of carol, reserved for bob: stopped"
+wait_log "$LOG" "instance=$IB stopped why=bad_login"
+grep -q "instance=$IB hook=deprovision" "$LOG" && fail "bob's unused state was stored back"
+[ "$(cat "$T/store/bob.db")" = state-of-bob ] || fail "bob's store changed: $(cat "$T/store/bob.db")"
+[ ! -e "$T/inst/$IB" ] || fail "$IB's directory not wiped"
+
+log "dave never logs in: the reservation goes back, the instance is recycled"
+hello dave
+wait_log "$LOG" "reserved user=dave: provisioning ahead"
+ID=$(reserved dave)
+wait_log "$LOG" "instance=$ID: reservation for dave went back"
+wait_log "$LOG" "instance=$ID stopped why=recycle"
+[ ! -e "$T/inst/$ID" ] || fail "$ID's directory not wiped"
+grep -q "instance=$ID hook=deprovision" "$LOG" && fail "dave's unused state was stored back"
+[ "$(cat "$T/store/dave.db")" = state-of-dave ] || fail "dave's store changed"
+idle_3() { [ "$(metric airlock_pool_instances 'pool="fa",state="idle"' "$MPORT")" -ge 3 ]; }
+wait_for idle_3 # min_idle holds through all of it
+stop_clean "$AL" al
+[ -z "$(ls "$T/inst")" ] || fail "directories left after SIGTERM: $(ls "$T/inst")"
+log "ok"
