@@ -12,13 +12,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <regex.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -173,6 +173,15 @@ struct ctx {
     char *err;
     size_t errlen;
 };
+
+bool
+relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b)
+{
+    struct relay_conf x = *a, y = *b;
+
+    x.router.table.routes = y.router.table.routes = NULL;
+    return memcmp(&x, &y, sizeof(x)) == 0 && route_table_equal(&a->router.table, &b->router.table);
+}
 
 void
 relay_conf_defaults(struct relay_conf *rc)
@@ -428,6 +437,8 @@ config_size(const char *s, size_t *bytes)
 void
 config_free(struct config *cfg)
 {
+    for (size_t i = 0; cfg->relays != NULL && i < cfg->n_relays; i++)
+        route_table_free(&cfg->relays[i].router.table);
     free(cfg->relays);
     free(cfg->sinks);
     free(cfg->pools);
@@ -915,9 +926,8 @@ check_unique(struct ctx *c, const struct config *cfg, size_t idx, const char *pa
         if (named)
             return fail(c, lines->key[RK_NAME], key,
                         "expected a unique name; %s is already called '%s'", other, o->name);
-        return fail(c, lines->map, key,
-                    "expected a name: the default '%s' is already used by %s", rc->name,
-                    other);
+        return fail(c, lines->map, key, "expected a name: the default '%s' is already used by %s",
+                    rc->name, other);
     }
     for (size_t j = 0; j < idx; j++) {
         const struct relay_conf *o = &cfg->relays[j];
@@ -934,7 +944,6 @@ check_unique(struct ctx *c, const struct config *cfg, size_t idx, const char *pa
     }
     return 0;
 }
-
 
 /* Parses relays[idx] into cfg->relays[idx] and checks it against the
  * relays before it (names and listen endpoints must be unique). */
@@ -1286,10 +1295,9 @@ enum router_key {
 /* The relay keys that apply to a router, then its own; router_key_of maps
  * an index of router_keys to a relay_key or router_key. */
 static const char *const router_keys[] = {
-    "name",         "listen",     "allow",     "max_connections", "connect_timeout",
-    "idle_timeout", "keepalive",  "splice",    "send_proxy",      "accept_proxy",
-    "routes",       "default",    "peek_timeout", "max_hello",       "directory",
-    "domain",
+    "name",         "listen",    "allow",      "max_connections", "connect_timeout", "idle_timeout",
+    "keepalive",    "splice",    "send_proxy", "accept_proxy",    "routes",          "default",
+    "peek_timeout", "max_hello", "directory",  "domain",
 };
 #define ROUTER_KEY_COUNT (sizeof(router_keys) / sizeof(router_keys[0]))
 static const int router_key_of[ROUTER_KEY_COUNT] = {
@@ -1358,9 +1366,12 @@ get_routes(struct ctx *c, const yaml_node_t *v, const char *key, struct route_ta
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (n > ROUTES_MAX)
         return fail(c, node_line(v), key, "expected at most %d routes", ROUTES_MAX);
+    if (n > 0 && (t->routes = calloc(n, sizeof(*t->routes))) == NULL)
+        return fail(c, node_line(v), key, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
         snprintf(path, sizeof(path), "%s[%zu]", key, i);
+        t->n = i; /* what config_free() frees is all there */
         if (get_route(c, item, path, &t->routes[i]) != 0)
             return -1;
         for (size_t j = 0; j < i; j++)
@@ -1466,8 +1477,7 @@ static int
 parse_routers(struct ctx *c, const yaml_node_t *v, struct config *cfg)
 {
     if (v->type != YAML_SEQUENCE_NODE)
-        return fail(c, node_line(v), "routers", "expected a list of routers, not %s",
-                    node_kind(v));
+        return fail(c, node_line(v), "routers", "expected a list of routers, not %s", node_kind(v));
     size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
     if (n == 0)
         return fail(c, node_line(v), "routers", "expected at least one router");
@@ -1480,8 +1490,10 @@ parse_routers(struct ctx *c, const yaml_node_t *v, struct config *cfg)
     cfg->relays = all;
     for (size_t i = 0; i < n; i++) {
         const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
-        if (parse_router(c, item, cfg, i, cfg->n_relays) != 0)
+        if (parse_router(c, item, cfg, i, cfg->n_relays) != 0) {
+            route_table_free(&cfg->relays[cfg->n_relays].router.table); /* not counted yet */
             return -1;
+        }
         cfg->n_relays++;
     }
     return 0;

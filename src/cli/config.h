@@ -231,6 +231,10 @@ struct config {
     size_t n_pools;
 };
 
+/* Returns true when a and b are the same settings (routes compared by
+ * content): a reload keeps such a relay as it is. */
+bool relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b);
+
 /* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
  * keepalive and splice on, no PROXY, no limit, empty allowlists,
  * max_datagram 4096, flow_idle_timeout 60s). */

@@ -95,10 +95,8 @@ add_route(struct route_table *t, const char *arg)
 {
     const char *eq = strchr(arg, '='), *why;
     char name[TLS_HOST_MAX + 1];
-    struct route *r = &t->routes[t->n];
+    struct route rt, *r = &rt;
 
-    if (t->n == ROUTES_MAX)
-        return bad_option("--route", arg, "at most 64 routes");
     if (eq == NULL || (size_t)(eq - arg) >= sizeof(name))
         return bad_option("--route", arg, "NAME=TARGET");
     memcpy(name, arg, (size_t)(eq - arg));
@@ -110,7 +108,8 @@ add_route(struct route_table *t, const char *arg)
     for (size_t i = 0; i < t->n; i++)
         if (strcmp(t->routes[i].name, r->name) == 0)
             return bad_option("--route", arg, "one route per name");
-    t->n++;
+    if (route_table_add(t, r) != 0)
+        return bad_option("--route", arg, "memory for one more route");
     return 0;
 }
 
@@ -139,9 +138,11 @@ parse_uint(const char *s, unsigned max, unsigned *out)
     return 0;
 }
 
-/* Builds a one-relay (or one-router) config from the command line. */
+/* Fills *cfg and *rc (its one relay or router) from the command line.
+ * Returns -1 to go on, or the exit status (a message was printed). *rc's
+ * routes are the caller's to free either way. */
 static int
-cmd_relay(int argc, char **argv, bool router)
+relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_conf *rc)
 {
     enum {
         OPT_NAME = 256,
@@ -199,146 +200,145 @@ cmd_relay(int argc, char **argv, bool router)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct config cfg = {.log_level = LOG_LVL_INFO, .drain_timeout_ms = 30000};
-    struct relay_conf rc;
     const char *err;
     char msg[512];
     int opt;
 
     int dgram_opts = 0, router_opts = 0;
 
-    relay_conf_defaults(&rc);
-    dir_conf_defaults(&cfg.directory);
+    relay_conf_defaults(rc);
+    dir_conf_defaults(&cfg->directory);
     cmd_name = router ? "router" : "relay";
-    snprintf(rc.name, sizeof(rc.name), router ? "router1" : "relay1");
-    rc.router.enabled = router;
+    snprintf(rc->name, sizeof(rc->name), router ? "router1" : "relay1");
+    rc->router.enabled = router;
     while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (opt) {
         case OPT_NAME:
-            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(rc.name))
+            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(rc->name))
                 return bad_option("--name", optarg, "1-63 characters");
-            snprintf(rc.name, sizeof(rc.name), "%s", optarg);
+            snprintf(rc->name, sizeof(rc->name), "%s", optarg);
             break;
         case OPT_ALLOW:
-            if (rc.n_allow == CONF_ALLOW_MAX)
+            if (rc->n_allow == CONF_ALLOW_MAX)
                 return bad_option("--allow", optarg, "at most 64 rules");
-            if (allow_parse(optarg, &rc.allow[rc.n_allow], &err) != PARSE_OK)
+            if (allow_parse(optarg, &rc->allow[rc->n_allow], &err) != PARSE_OK)
                 return bad_value("--allow", optarg, err);
-            rc.n_allow++;
+            rc->n_allow++;
             break;
         case OPT_MAXCONN:
-            if (parse_uint(optarg, 10000000, &rc.max_connections) != 0)
+            if (parse_uint(optarg, 10000000, &rc->max_connections) != 0)
                 return bad_option("--max-connections", optarg, "a number up to 10000000");
             break;
         case OPT_CTIMEOUT:
-            if (config_duration(optarg, &rc.connect_timeout_ms) != 0 || rc.connect_timeout_ms == 0)
+            if (config_duration(optarg, &rc->connect_timeout_ms) != 0 ||
+                rc->connect_timeout_ms == 0)
                 return bad_option("--connect-timeout", optarg, "a duration like 5s or 500ms");
             break;
         case OPT_ITIMEOUT:
-            if (config_duration(optarg, &rc.idle_timeout_ms) != 0)
+            if (config_duration(optarg, &rc->idle_timeout_ms) != 0)
                 return bad_option("--idle-timeout", optarg, "a duration like 30s, 1h or 0");
             break;
         case OPT_NOKA:
-            rc.keepalive = false;
+            rc->keepalive = false;
             break;
         case OPT_NOSPLICE:
-            rc.splice = false;
+            rc->splice = false;
             break;
         case OPT_SENDPROXY:
-            if (parse_proxy_mode(optarg, &rc.send_proxy) != 0)
+            if (parse_proxy_mode(optarg, &rc->send_proxy) != 0)
                 return bad_option("--send-proxy", optarg, "v2 or none");
             break;
         case OPT_ACCEPTPROXY:
-            if (parse_proxy_mode(optarg, &rc.accept_proxy) != 0)
+            if (parse_proxy_mode(optarg, &rc->accept_proxy) != 0)
                 return bad_option("--accept-proxy", optarg, "v2 or none");
             break;
         case OPT_THREADS:
-            if (parse_uint(optarg, 256, &cfg.threads) != 0)
+            if (parse_uint(optarg, 256, &cfg->threads) != 0)
                 return bad_option("--threads", optarg, "a number from 0 to 256");
             break;
         case OPT_METRICS:
-            if (endpoint_parse(optarg, &cfg.metrics, &err) != PARSE_OK)
+            if (endpoint_parse(optarg, &cfg->metrics, &err) != PARSE_OK)
                 return bad_value("--metrics", optarg, err);
-            cfg.has_metrics = true;
+            cfg->has_metrics = true;
             break;
         case OPT_LOGLEVEL:
-            if (log_level_parse(optarg, &cfg.log_level) != 0)
+            if (log_level_parse(optarg, &cfg->log_level) != 0)
                 return bad_option("--log-level", optarg, "error, warn, info or debug");
             break;
         case OPT_DRAIN:
-            if (config_duration(optarg, &cfg.drain_timeout_ms) != 0)
+            if (config_duration(optarg, &cfg->drain_timeout_ms) != 0)
                 return bad_option("--drain-timeout", optarg, "a duration like 30s");
             break;
         case OPT_ORIGDST:
-            rc.original_dst = true;
+            rc->original_dst = true;
             break;
         case OPT_EGRESS:
-            if (rc.n_egress_allow == CONF_EGRESS_MAX)
+            if (rc->n_egress_allow == CONF_EGRESS_MAX)
                 return bad_option("--egress-allow", optarg, "at most 64 rules");
-            if (egress_rule_parse(optarg, &rc.egress_allow[rc.n_egress_allow], &err) != PARSE_OK)
+            if (egress_rule_parse(optarg, &rc->egress_allow[rc->n_egress_allow], &err) != PARSE_OK)
                 return bad_value("--egress-allow", optarg, err);
-            rc.n_egress_allow++;
+            rc->n_egress_allow++;
             break;
         case OPT_MAXDGRAM:
-            if (parse_uint(optarg, CONF_DATAGRAM_MAX, &rc.max_datagram) != 0 ||
-                rc.max_datagram == 0)
+            if (parse_uint(optarg, CONF_DATAGRAM_MAX, &rc->max_datagram) != 0 ||
+                rc->max_datagram == 0)
                 return bad_option("--max-datagram", optarg, "a number from 1 to 65507");
             dgram_opts = 1;
             break;
         case OPT_FLOWIDLE:
-            if (config_duration(optarg, &rc.flow_idle_timeout_ms) != 0 ||
-                rc.flow_idle_timeout_ms == 0)
+            if (config_duration(optarg, &rc->flow_idle_timeout_ms) != 0 ||
+                rc->flow_idle_timeout_ms == 0)
                 return bad_option("--flow-idle-timeout", optarg, "a duration like 60s");
             dgram_opts = 1;
             break;
         case OPT_DNSALLOW:
-            if (rc.n_dns_allow == CONF_DNS_ALLOW_MAX)
+            if (rc->n_dns_allow == CONF_DNS_ALLOW_MAX)
                 return bad_option("--dns-allow", optarg, "at most 64 names");
-            if (dns_pattern_parse(optarg, rc.dns_allow[rc.n_dns_allow], &err) != PARSE_OK)
+            if (dns_pattern_parse(optarg, rc->dns_allow[rc->n_dns_allow], &err) != PARSE_OK)
                 return bad_value("--dns-allow", optarg, err);
-            rc.n_dns_allow++;
+            rc->n_dns_allow++;
             break;
         case OPT_ROUTE:
-            if (add_route(&rc.router.table, optarg) != 0)
+            if (add_route(&rc->router.table, optarg) != 0)
                 return 2;
             router_opts = 1;
             break;
         case OPT_DEFAULT:
-            if (endpoint_parse(optarg, &rc.router.table.def, &err) != PARSE_OK)
+            if (endpoint_parse(optarg, &rc->router.table.def, &err) != PARSE_OK)
                 return bad_value("--default", optarg, err);
-            rc.router.table.has_default = true;
+            rc->router.table.has_default = true;
             router_opts = 1;
             break;
         case OPT_PEEKTIMEOUT:
-            if (config_duration(optarg, &rc.router.peek_timeout_ms) != 0 ||
-                rc.router.peek_timeout_ms == 0)
+            if (config_duration(optarg, &rc->router.peek_timeout_ms) != 0 ||
+                rc->router.peek_timeout_ms == 0)
                 return bad_option("--peek-timeout", optarg, "a duration like 5s or 500ms");
             router_opts = 1;
             break;
         case OPT_MAXHELLO:
-            if (config_size(optarg, &rc.router.max_hello) != 0 ||
-                rc.router.max_hello < ROUTER_HELLO_MIN || rc.router.max_hello > ROUTER_HELLO_MAX)
+            if (config_size(optarg, &rc->router.max_hello) != 0 ||
+                rc->router.max_hello < ROUTER_HELLO_MIN || rc->router.max_hello > ROUTER_HELLO_MAX)
                 return bad_option("--max-hello", optarg, "a size from 512B to 32KiB");
             router_opts = 1;
             break;
         case OPT_DIRECTORY:
-            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(rc.router.table.directory))
+            if (strlen(optarg) == 0 || strlen(optarg) >= sizeof(rc->router.table.directory))
                 return bad_option("--directory", optarg, "a pool name of 1-63 characters");
-            snprintf(rc.router.table.directory, sizeof(rc.router.table.directory), "%s", optarg);
-            cfg.has_directory = true;
+            snprintf(rc->router.table.directory, sizeof(rc->router.table.directory), "%s", optarg);
+            cfg->has_directory = true;
             router_opts = 1;
             break;
         case OPT_DOMAIN:
             if (strncmp(optarg, "*.", 2) == 0 ||
-                route_name_parse(optarg, rc.router.table.domain, &err) != PARSE_OK)
+                route_name_parse(optarg, rc->router.table.domain, &err) != PARSE_OK)
                 return bad_option("--domain", optarg, "a DNS name like grid.example");
             router_opts = 1;
             break;
         case OPT_REDIS:
-            if (endpoint_parse(optarg, &cfg.directory.redis, &err) != PARSE_OK ||
-                (cfg.directory.redis.kind != EP_TCP && cfg.directory.redis.kind != EP_UNIX))
+            if (endpoint_parse(optarg, &cfg->directory.redis, &err) != PARSE_OK ||
+                (cfg->directory.redis.kind != EP_TCP && cfg->directory.redis.kind != EP_UNIX))
                 return bad_option("--redis", optarg, "tcp:HOST:PORT or unix:/path");
-            cfg.directory.backend = DIR_REDIS;
+            cfg->directory.backend = DIR_REDIS;
             router_opts = 1;
             break;
         case 'h':
@@ -353,24 +353,24 @@ cmd_relay(int argc, char **argv, bool router)
         usage(stderr);
         return 2;
     }
-    if (endpoint_parse(argv[optind], &rc.listen, &err) != PARSE_OK)
+    if (endpoint_parse(argv[optind], &rc->listen, &err) != PARSE_OK)
         return bad_value("LISTEN", argv[optind], err);
     if (router) {
-        if (rc.router.table.n == 0 && !rc.router.table.has_default && !cfg.has_directory) {
+        if (rc->router.table.n == 0 && !rc->router.table.has_default && !cfg->has_directory) {
             fprintf(stderr, "airlock router: expected --route NAME=TARGET, --directory POOL or "
                             "--default TARGET\n");
             return 2;
         }
-        if (!cfg.has_directory &&
-            (rc.router.table.domain[0] != '\0' || cfg.directory.backend == DIR_REDIS)) {
+        if (!cfg->has_directory &&
+            (rc->router.table.domain[0] != '\0' || cfg->directory.backend == DIR_REDIS)) {
             fprintf(stderr, "airlock router: --domain and --redis go with --directory\n");
             return 2;
         }
-        bool udp = rc.router.table.has_default && rc.router.table.def.kind == EP_UDP;
-        for (size_t i = 0; i < rc.router.table.n; i++)
-            udp = udp || rc.router.table.routes[i].target.kind == EP_UDP;
-        if (rc.n_egress_allow > 0 || dgram_opts || rc.n_dns_allow > 0 || rc.listen.kind == EP_UDP ||
-            udp) {
+        bool udp = rc->router.table.has_default && rc->router.table.def.kind == EP_UDP;
+        for (size_t i = 0; i < rc->router.table.n; i++)
+            udp = udp || rc->router.table.routes[i].target.kind == EP_UDP;
+        if (rc->n_egress_allow > 0 || dgram_opts || rc->n_dns_allow > 0 ||
+            rc->listen.kind == EP_UDP || udp) {
             fprintf(stderr, "airlock router: egress, udp and DNS options are for relays\n");
             return 2;
         }
@@ -379,22 +379,36 @@ cmd_relay(int argc, char **argv, bool router)
                         "...) are for airlock router\n");
         return 2;
     } else if (strcmp(argv[optind + 1], "egress") == 0) {
-        rc.egress = true;
-    } else if (endpoint_parse(argv[optind + 1], &rc.target, &err) != PARSE_OK) {
+        rc->egress = true;
+    } else if (endpoint_parse(argv[optind + 1], &rc->target, &err) != PARSE_OK) {
         return bad_value("TARGET", argv[optind + 1], err);
     }
-    if (relay_conf_check(&rc, msg, sizeof(msg)) != 0) {
+    if (relay_conf_check(rc, msg, sizeof(msg)) != 0) {
         fprintf(stderr, "airlock %s: %s\n", cmd_name, msg);
         return 2;
     }
-    if (dgram_opts && !relay_conf_is_dgram(&rc)) {
+    if (dgram_opts && !relay_conf_is_dgram(rc)) {
         fprintf(stderr, "airlock relay: --max-datagram and --flow-idle-timeout apply to "
                         "datagram relays (a udp LISTEN or TARGET) only\n");
         return 2;
     }
-    cfg.relays = malloc(sizeof(rc));
-    if (cfg.relays == NULL)
-        return 1;
+    return -1;
+}
+
+/* Builds a one-relay (or one-router) config from the command line. */
+static int
+cmd_relay(int argc, char **argv, bool router)
+{
+    struct config cfg = {.log_level = LOG_LVL_INFO, .drain_timeout_ms = 30000};
+    struct relay_conf rc;
+    int status = relay_args(argc, argv, router, &cfg, &rc);
+
+    if (status < 0 && (cfg.relays = malloc(sizeof(rc))) == NULL)
+        status = 1;
+    if (status >= 0) {
+        route_table_free(&rc.router.table);
+        return status;
+    }
     cfg.relays[0] = rc;
     cfg.n_relays = 1;
     return runtime_run(&cfg, NULL);

@@ -377,7 +377,7 @@ relays_apply(struct runtime *rt, const struct config *cfg)
     for (i = 0; i < cfg->n_relays; i++) {
         const struct relay_conf *rc_new = &cfg->relays[i];
         struct relay *old = find_relay(rt->relays, rt->n_relays, rc_new->name);
-        if (old != NULL && memcmp(&old->conf, rc_new, sizeof(*rc_new)) == 0) {
+        if (old != NULL && relay_conf_equal(&old->conf, rc_new)) {
             relay_ref(old);
             next[i] = old;
             continue;

@@ -52,6 +52,10 @@ relay_new(const struct relay_conf *conf, struct relay_stats *stats, struct worke
     if (r == NULL)
         return NULL;
     r->conf = *conf;
+    if (route_table_own(&r->conf.router.table) != 0) {
+        free(r);
+        return NULL;
+    }
     r->stats = stats;
     relay_stats_ref(stats);
     atomic_init(&r->refs, 1);
@@ -75,6 +79,7 @@ relay_unref(struct relay *r)
     if (r->listen_fd >= 0)
         close(r->listen_fd);
     relay_stats_unref(r->stats);
+    route_table_free(&r->conf.router.table);
     free(r);
 }
 

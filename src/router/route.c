@@ -1,6 +1,8 @@
 /* route.c - matching server names to upstreams; see route.h. */
 #include "router/route.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/tls_hello.h"
@@ -70,4 +72,49 @@ route_pick(const struct route_table *t, const char *host, const struct endpoint 
         return ROUTE_NONE;
     *target = &t->def;
     return ROUTE_TARGET;
+}
+
+int
+route_table_add(struct route_table *t, const struct route *r)
+{
+    struct route *v = realloc(t->routes, (t->n + 1) * sizeof(*v));
+
+    if (v == NULL)
+        return -ENOMEM;
+    v[t->n++] = *r;
+    t->routes = v;
+    return 0;
+}
+
+int
+route_table_own(struct route_table *dst)
+{
+    const struct route *src = dst->routes;
+
+    if (dst->n == 0)
+        return 0;
+    if ((dst->routes = malloc(dst->n * sizeof(*src))) == NULL) {
+        dst->n = 0;
+        return -ENOMEM;
+    }
+    memcpy(dst->routes, src, dst->n * sizeof(*src));
+    return 0;
+}
+
+bool
+route_table_equal(const struct route_table *a, const struct route_table *b)
+{
+    struct route_table x = *a, y = *b;
+
+    x.routes = y.routes = NULL;
+    return memcmp(&x, &y, sizeof(x)) == 0 &&
+           (a->n == 0 || memcmp(a->routes, b->routes, a->n * sizeof(*a->routes)) == 0);
+}
+
+void
+route_table_free(struct route_table *t)
+{
+    free(t->routes);
+    t->routes = NULL;
+    t->n = 0;
 }

@@ -21,21 +21,37 @@
 #include "proto/parse.h"
 #include "proto/tls_hello.h"
 
-#define ROUTES_MAX 64
+#define ROUTES_MAX 100000 /* a sanity bound: one per user is the Trivial deployment */
 
 struct route {
     char name[TLS_HOST_MAX + 1]; /* lowercase; "*.suffix" for a wildcard */
     struct endpoint target;
 };
 
+/* The routes live on the heap: whoever holds the table frees them with
+ * route_table_free() (config_free() for a config, the relay for its copy). */
 struct route_table {
-    struct route routes[ROUTES_MAX];
+    struct route *routes; /* n entries, or NULL */
     size_t n;
     bool has_default;
     struct endpoint def;
     char directory[DIR_NAME_MAX];  /* the pool of the directory route; "" for none */
     char domain[TLS_HOST_MAX + 1]; /* lowercase; "" for any */
 };
+
+/* Appends a copy of r to t. Returns 0 or -ENOMEM (t unchanged). */
+int route_table_add(struct route_table *t, const struct route *r);
+
+/* Makes dst's routes a copy of its own (dst a struct copy of a table
+ * whose routes someone else owns). Returns 0, or -ENOMEM with dst holding
+ * none. */
+int route_table_own(struct route_table *dst);
+
+/* Returns true when a and b hold the same routes and settings. */
+bool route_table_equal(const struct route_table *a, const struct route_table *b);
+
+/* Frees t's routes; t is then empty. Idempotent. */
+void route_table_free(struct route_table *t);
 
 enum route_kind {
     ROUTE_NONE,      /* nothing matches and there is no default */

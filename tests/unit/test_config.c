@@ -399,9 +399,9 @@ test_err_root(void **state)
                                "log_level, metrics, drain_timeout, relays, routers, logs, "
                                "log_sinks, directory, control, "
                                "pools), not a list");
-    expect_error("hello\n",
-                 "airlock.yaml:1: expected a mapping of settings (threads, "
-                 "log_level, metrics, drain_timeout, relays, routers, logs, log_sinks, directory, control, pools), not a single value");
+    expect_error("hello\n", "airlock.yaml:1: expected a mapping of settings (threads, "
+                            "log_level, metrics, drain_timeout, relays, routers, logs, log_sinks, "
+                            "directory, control, pools), not a single value");
     expect_error("relays:\n" RELAY_OK "---\n"
                  "relays:\n" RELAY_OK,
                  "airlock.yaml:5: expected a single YAML document; found another one");
@@ -1306,6 +1306,28 @@ test_err_directory(void **state)
                  "not udp");
 }
 
+/* A reload keeps a router whose routes read the same, and replaces one
+ * whose routes changed (they live on the heap: compared by content). */
+static void
+test_router_equal(void **state)
+{
+    struct config a, b, c;
+    (void)state;
+#define ROUTER_WITH(target)                                                                        \
+    "routers:\n  - listen: tcp:0.0.0.0:443\n    routes:\n"                                         \
+    "      - {name: a.example, target: tcp:127.0.0.1:1}\n"                                         \
+    "      - {name: b.example, target: " target "}\n"
+    must_parse(ROUTER_WITH("tcp:127.0.0.1:2"), &a);
+    must_parse(ROUTER_WITH("tcp:127.0.0.1:2"), &b);
+    must_parse(ROUTER_WITH("tcp:127.0.0.1:3"), &c);
+    assert_ptr_not_equal(a.relays[0].router.table.routes, b.relays[0].router.table.routes);
+    assert_true(relay_conf_equal(&a.relays[0], &b.relays[0]));
+    assert_false(relay_conf_equal(&a.relays[0], &c.relays[0]));
+    config_free(&a);
+    config_free(&b);
+    config_free(&c);
+}
+
 static void
 test_routers(void **state)
 {
@@ -1401,12 +1423,12 @@ test_err_routers(void **state)
     expect_error(ROUTER_HEAD "    default: tcp:127.0.0.1:1\n    peek_timeout: 0\n",
                  "airlock.yaml:4: routers[0].peek_timeout: expected a duration above 0 (250ms, "
                  "5s, 2m, 1h)");
-    expect_error("relays:\n  - name: web\n    listen: tcp:0.0.0.0:1\n    target: tcp:127.0.0.1:2\n"
-                 ROUTER_HEAD "    name: web\n    default: tcp:127.0.0.1:1\n",
+    expect_error("relays:\n  - name: web\n    listen: tcp:0.0.0.0:1\n    target: "
+                 "tcp:127.0.0.1:2\n" ROUTER_HEAD "    name: web\n    default: tcp:127.0.0.1:1\n",
                  "airlock.yaml:7: routers[0].name: expected a unique name; relays[0] is already "
                  "called 'web'");
-    expect_error("relays:\n  - listen: tcp:0.0.0.0:443\n    target: tcp:127.0.0.1:2\n"
-                 ROUTER_HEAD "    default: tcp:127.0.0.1:1\n",
+    expect_error("relays:\n  - listen: tcp:0.0.0.0:443\n    target: tcp:127.0.0.1:2\n" ROUTER_HEAD
+                 "    default: tcp:127.0.0.1:1\n",
                  "airlock.yaml:5: routers[0].listen: expected an endpoint no other relay listens "
                  "on; relays[0] ('relay1') already listens on tcp:0.0.0.0:443");
 #undef ROUTER_HEAD
@@ -1511,7 +1533,7 @@ test_err_pools(void **state)
     expect_error(POOL_HEAD POOL_EVENTS "    ports: 9-3\n",
                  "airlock.yaml:10: pools[0].ports: duplicate key; first set on line 5");
     expect_error("pools:\n  - ports: 9-3\n", "airlock.yaml:2: pools[0].ports: expected a port "
-                                              "range FIRST-LAST (20000-20999), ports 1-65535");
+                                             "range FIRST-LAST (20000-20999), ports 1-65535");
     expect_error("pools:\n  - endpoint: \"unix:{dir}/s\"\n    dir: /x\n" POOL_EVENTS,
                  "airlock.yaml:2: pools[0].command: missing from pool 'pool1'");
     expect_error("pools:\n  - dir: relative\n",
@@ -1558,6 +1580,7 @@ main(void)
         cmocka_unit_test(test_directory),
         cmocka_unit_test(test_err_directory),
         cmocka_unit_test(test_routers),
+        cmocka_unit_test(test_router_equal),
         cmocka_unit_test(test_err_routers),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_err_pools),
