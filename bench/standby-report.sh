@@ -7,7 +7,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=$1 USERS=$2 SESSION=$3 MIN_IDLE=$4
-R=$DIR/results.csv OD=$DIR/ondemand.csv DOC=$ROOT/docs/evaluation.md
+R=$DIR/results.csv OD=$DIR/ondemand.csv L=$DIR/logins.csv DOC=$ROOT/docs/evaluation.md
 
 # one row per run (system, active, write, interval) with its memory and LOGIN p99
 # joined with the same run of the other system
@@ -23,6 +23,22 @@ pairs() {
                 p50["trivial", k], p50["standby", k], p99["trivial", k], p99["standby", k]
         }
     }' "$R"
+}
+
+# pooled: "active,p50,p95,p99,n" of Trivial then of Standby, per active ratio
+# and for all customer runs ("all"), from every LOGIN in logins.csv
+pooled() {
+    local a
+    for a in $(awk -F, 'NR > 1 && $4 != "meter" { print $2 }' "$L" | sort -rnu) all; do
+        for sys in trivial standby; do
+            awk -F, -v s=$sys -v a=$a 'NR > 1 && $1 == s && $4 != "meter" && (a == "all" || $2 == a) { print $5 }' "$L" |
+                sort -g | awk '{ v[NR] = $1 }
+                    function q(p,   i) { i = int(p * NR + 0.999999); if (i < 1) i = 1; return v[i] }
+                    END { printf "%s,%s,%s,%s", q(.5), q(.95), q(.99), NR }'
+            if [ $sys = trivial ]; then printf ','; fi
+        done | sed "s/^/$a,/"
+        echo
+    done
 }
 
 tables() {
@@ -63,6 +79,15 @@ tables() {
             }' "$R"
     done
     echo
+    echo "LOGIN over every customer run pooled (all the LOGINs of a system, not a"
+    echo "percentile of percentiles: a run at 5 % active has 10 LOGINs, so its own p99 is"
+    echo "its slowest one), ms:"
+    echo
+    echo "| active | Trivial p50 / p95 / p99 | Standby p50 / p95 / p99 | p99 ratio | LOGINs T / S |"
+    echo "|---|---|---|---|---|"
+    pooled | awk -F, '{ printf "| %s | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %.2fx | %d / %d |\n",
+        ($1 == "all" ? "all runs" : $1 " %"), $2, $3, $4, $6, $7, $8, ($4 > 0 ? $8 / $4 : 0), $5, $9 }'
+    echo
     echo "Cold start: On-demand (a fresh server per arriving user, its ready line then its"
     echo "LOGIN, no router) against Standby's LOGIN (through the router, an idle instance"
     echo "reserved, the provisioning hook, the database opened), ms:"
@@ -95,8 +120,10 @@ tables() {
         END {
             printf "- memory reduced >= 45 %% at 50 %% active: lowest %.1f %% over the runs: %s\n", lo[50], (lo[50] >= 45 ? "met" : "not met")
             printf "- memory reduced >= 90 %% at 5 %% active: lowest %.1f %%: %s\n", lo[5], (lo[5] >= 90 ? "met" : "not met")
-            printf "- LOGIN p99 <= 1.2x Trivial: worst %.2fx (%s): %s\n", worst, wk, (worst <= 1.2 ? "met" : "not met")
+            printf "- LOGIN p99 <= 1.2x Trivial, run by run: worst %.2fx (%s): %s\n", worst, wk, (worst <= 1.2 ? "met" : "not met")
         }'
+    pooled | awk -F, '$4 > 0 { r = $8 / $4; if (r > w) { w = r; wa = $1 } }
+        END { printf "- LOGIN p99 <= 1.2x Trivial, every LOGIN pooled per active ratio and overall: worst %.2fx (%s): %s\n", w, (wa == "all" ? "all runs" : wa " % active"), (w <= 1.2 ? "met" : "not met") }'
 }
 
 T=$(mktemp)

@@ -24,7 +24,8 @@
 # system (airlock, instances, hooks; not the load generator). One more run
 # each in meter mode (25 % of the users, one LONG_WRITE of 12 h each).
 #
-# Writes docs/evaluation/results.csv, ondemand.csv, PNG and SVG plots
+# Writes docs/evaluation/results.csv, logins.csv (every LOGIN's latency),
+# ondemand.csv, PNG and SVG plots
 # (gnuplot) and the tables between the markers in docs/evaluation.md.
 # --quick: active 50 % and 5 %, write 10 %, short interval, 10 s sessions.
 set -euo pipefail
@@ -197,6 +198,8 @@ run() {
         --domain "$DOMAIN" "${mode[@]}" --users "$n" --ramp-up "$RAMP" --csv "$W/$tag.csv" \
         >"$W/$tag.out" 2>&1 || log "$sys: load errors: $(grep '^total' "$W/$tag.out")"
     c1=$(cpu_ns)
+    awk -F, -v k="$sys,$act,$wr,$iv" '$2 == "LOGIN" && $5 == 200 { print k "," $4 }' \
+        "$W/$tag.csv" >>"$OUT/logins.csv"
     kill "$spid" && wait "$spid" 2>/dev/null || true
     stop_system
     awk -v sys="$sys" -v act="$act" -v wr="$wr" -v iv="$iv" -v cpu=$(((c1 - c0) / 1000000)) '
@@ -214,6 +217,7 @@ run() {
 
 echo "system,active_pct,write_pct,interval,op,ok,errors,p50_ms,p95_ms,p99_ms,mem_mean_mib,mem_max_mib,instances_mean,cpu_s,load_errors" \
     >"$OUT/results.csv"
+echo "system,active_pct,write_pct,interval,login_ms" >"$OUT/logins.csv"
 first=trivial second=standby
 for act in $ACTIVE; do
     for wr in $WRITES; do
