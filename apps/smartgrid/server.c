@@ -67,6 +67,7 @@ struct server {
     struct opts o;
     SSL_CTX *ctx;
     int lfd;
+    int state_watch; /* inotify on --dir (wait_state()), or -1 */
     enum srv_state state;
     char user[USER_MAX + 1];
     sqlite3 *db;
@@ -374,38 +375,27 @@ fail:
  * database in place (it renames it in, so existence means complete). The
  * hook usually runs while the client sends its login request: inotify on
  * --dir wakes the wait the moment the file lands, where polling would add
- * its interval to every LOGIN. */
+ * its interval to every LOGIN. The inotify instance is made once, at
+ * start, and lives as long as the process: closing one costs the kernel an
+ * RCU grace period (about 20 ms here), which would land on the login. */
 static int
 wait_state(const char *path)
 {
     uint64_t until = now_ms() + srv.o.state_wait_ms;
-    int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK), rc = -ENOENT;
     char ev[4096];
 
-    if (in >= 0 && inotify_add_watch(in, srv.o.dir, IN_MOVED_TO | IN_CREATE) < 0) {
-        close(in);
-        in = -1;
-    }
     for (;;) {
-        if (access(path, F_OK) == 0) {
-            rc = 0;
-            break;
-        }
+        if (access(path, F_OK) == 0)
+            return 0;
         uint64_t now = now_ms();
         if (now >= until)
-            break;
-        /* without inotify (out of watches): look again every 10 ms */
-        struct pollfd p = {.fd = in, .events = POLLIN};
-        int wait_ms = in >= 0 ? (int)(until - now) : 10;
-        if (in < 0)
-            p.fd = -1;
-        if (poll(&p, 1, wait_ms) > 0)
-            while (read(in, ev, sizeof(ev)) > 0)
+            return -ENOENT;
+        /* without inotify (out of instances or watches): look every 10 ms */
+        struct pollfd p = {.fd = srv.state_watch, .events = POLLIN};
+        if (poll(&p, 1, srv.state_watch >= 0 ? (int)(until - now) : 10) > 0)
+            while (read(srv.state_watch, ev, sizeof(ev)) > 0)
                 ;
     }
-    if (in >= 0)
-        close(in);
-    return rc;
 }
 
 static void
@@ -791,6 +781,12 @@ main(int argc, char **argv)
     if (srv.lfd < 0) {
         errno = -srv.lfd;
         fatal("listen");
+    }
+    srv.state_watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (srv.state_watch >= 0 &&
+        inotify_add_watch(srv.state_watch, srv.o.dir, IN_MOVED_TO | IN_CREATE) < 0) {
+        close(srv.state_watch);
+        srv.state_watch = -1;
     }
     log_info("smartgrid-server listening dir=%s", srv.o.dir);
     event_line("WAITING_LOGIN\n", "");
