@@ -2,6 +2,19 @@
 # They use the caller's $LOGS (log directory), $BT (benchtool), $SYSTEMS
 # (the compared systems, in order), the associative array PGIDS and die().
 
+# bench_build NAME: log and die (messages as NAME.sh), the packages
+# (bench/deps.sh) and the release build; sets START_TS and AIRLOCK
+bench_build() {
+    BENCH_NAME=$1
+    START_TS=$(date +%s)
+    "$HERE/deps.sh"
+    log "building airlock (make)"
+    make -s -C "$ROOT" >/dev/null || die "make failed"
+    AIRLOCK=$ROOT/build/airlock
+}
+log() { printf '[%4ss] %s\n' $(($(date +%s) - START_TS)) "$*" >&2; }
+die() { echo "$BENCH_NAME.sh: $*" >&2; exit 1; }
+
 # bench_init NAME: the work directory $WORK (logs in $LOGS, an empty
 # $RESULTS), benchtool built as $BT, and at exit every process group in
 # PGIDS killed and $WORK removed (AIRLOCK_BENCH_KEEP=1 keeps it)

@@ -89,15 +89,8 @@ SYSTEMS="direct airlock haproxy nginx socat"
 PROXIES="airlock haproxy nginx socat"
 
 # ---------------------------------------------------------------- setup
-START_TS=$(date +%s)
 . "$HERE/lib.sh"
-log() { printf '[%4ss] %s\n' $(($(date +%s) - START_TS)) "$*" >&2; }
-die() { echo "relay.sh: $*" >&2; exit 1; }
-
-"$HERE/deps.sh"
-log "building airlock (make)"
-make -s -C "$ROOT" >/dev/null || die "make failed"
-AIRLOCK=$ROOT/build/airlock
+bench_build relay
 [ -x "$AIRLOCK" ] || die "no $AIRLOCK after make"
 # what was built (now: others may commit while the benchmark runs)
 AIRLOCK_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src meson.build 2>/dev/null || echo '+uncommitted src changes'), built $(date -u '+%H:%M UTC')"

@@ -37,15 +37,8 @@ else
     ROUNDS=${ROUNDS:-5} DUR=4 BIG_MIB=512
 fi
 SYSTEMS="direct airlock haproxy"
-START_TS=$(date +%s)
 . "$HERE/lib.sh"
-log() { printf '[%4ss] %s\n' $(($(date +%s) - START_TS)) "$*" >&2; }
-die() { echo "router.sh: $*" >&2; exit 1; }
-
-"$HERE/deps.sh"
-log "building airlock (make)"
-make -s -C "$ROOT" >/dev/null || die "make failed"
-AIRLOCK=$ROOT/build/airlock
+bench_build router
 bench_init router
 mkdir -p "$WORK/www"
 chmod 755 "$WORK" "$WORK/www" # nginx workers run as nobody
