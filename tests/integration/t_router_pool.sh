@@ -37,8 +37,13 @@ routers:
 YAML
 airlock_up al run -c "$T/airlock.yaml"
 al=$LAST_PID
-idle2() { metric_is airlock_pool_instances 'pool="grid",state="idle"' 2; }
-wait_for idle2
+# ready: no instance starting and at least 2 idle (after a logout the pool
+# starts a replacement while 2 stand by already: 3 idle until max_idle trims)
+ready() {
+    metric_is airlock_pool_instances 'pool="grid",state="starting"' 0 &&
+        [ "$(metric airlock_pool_instances 'pool="grid",state="idle"' "$MPORT")" -ge 2 ]
+}
+wait_for ready
 
 ask() { # USER LINE: the instance's answer through the router (s_client's
     # status is not: the instance closes without a close_notify)
@@ -64,7 +69,7 @@ log "bob: $b"
 log "alice logs out: her next connection is a fresh instance"
 [ "$(ask alice logout)" = BYE ] || fail "alice's logout was not answered"
 wait_log "$T/al.log" "instance=${a% *} stopped why=logout"
-wait_for idle2
+wait_for ready
 c=$(ask alice whoami)
 log "alice again: $c"
 [[ $c == "grid-"*" alice" ]] || fail "alice got '$c' after her logout"
