@@ -326,10 +326,11 @@ on_ready(struct instance *in)
     report(in, DIR_IDLE);
 }
 
-/* in claimed user's login, which the directory never reserved it for (or
- * holder's, the user it is reserved or active for): whatever it runs, it
- * may not serve or impersonate that user. SIGKILL at once, nothing stored
- * back (its state may be the claimed user's bait), counted. */
+/* in claimed the login of user, whom the directory did not reserve it for
+ * (holder: the user it is reserved or active for, "" when none): whatever
+ * it runs, it may not serve or impersonate that user. SIGKILL at once, no
+ * hook, nothing stored back (an instance that lies about its user is
+ * trusted with no one's state), counted; a fresh one takes its place. */
 static void
 forged(struct instance *in, const char *user, const char *holder)
 {
