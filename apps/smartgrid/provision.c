@@ -118,12 +118,13 @@ write_pair(const char *dir, const char *name, const char *ext, X509 *cert, EVP_P
     FILE *f;
     int ok;
 
-    snprintf(path, sizeof(path), "%s/%s.%s", dir, name, ext);
-    if ((f = fopen(path, "w")) == NULL)
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s.%s", dir, name, ext) >= sizeof(path) ||
+        (f = fopen(path, "w")) == NULL)
         return -1;
     ok = PEM_write_X509(f, cert);
     ok = (fclose(f) == 0) && ok;
-    snprintf(path, sizeof(path), "%s/%s.key", dir, name);
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s.key", dir, name) >= sizeof(path))
+        return -1;
     umask(077);
     f = fopen(path, "w");
     umask(022);
