@@ -777,13 +777,18 @@ run(void)
             if (c->t.paused && p[i].revents) {
                 log_info("handshake abandoned reason=client_left");
                 conn_close(c);
-            } else if (c->t.paused || p[i].revents ||
-                       (c->linger_until != 0 && now_ms() >= c->linger_until)) {
-                service(c); /* a paused one looks for its certificate again */
+            } else if (!c->t.paused &&
+                       (p[i].revents || (c->linger_until != 0 && now_ms() >= c->linger_until))) {
+                service(c);
             }
         }
         if (p[0].revents)
             accept_all();
+        /* paused handshakes last: what the others just did may decide them
+         * (a user bound the process), as may a file that landed */
+        for (int i = 0; i < MAX_CONNS; i++)
+            if (srv.conns[i].t.state != SG_TLS_CLOSED && srv.conns[i].t.paused)
+                service(&srv.conns[i]);
     }
 }
 

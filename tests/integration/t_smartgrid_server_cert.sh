@@ -11,8 +11,9 @@
 #    any program it likes: openssl s_server) does not pass as user0002's
 #    server: curl and s_client verifying user0002.grid.example refuse it;
 #  - a handshake whose certificate has not landed yet waits for it without
-#    holding up the other connections, and fails after --state-wait
-#    (no_certificate); the server keeps serving;
+#    holding up the other connections (refused as soon as another user
+#    binds the process), and fails after --state-wait (no_certificate); the
+#    server keeps serving;
 #  - through airlock (router, directory and the pool of pool-yaml.sh, with
 #    the memory and the redis directory) a user logs in with a client that
 #    verifies the server's name: the pool brings the certificate in at the
@@ -61,8 +62,13 @@ sg_login user0001
 ms=$(elapsed_ms "$t0")
 log "user0001 logged in in $ms ms while user0002's handshake waited"
 [ "$ms" -lt 15000 ] || fail "user0001 waited $ms ms: held up by user0002's handshake"
+# bound to user0001 now: the waiting handshake of user0002 is refused at
+# once, not when its --state-wait ends
+t0=$(date +%s%N)
 wait "$W" || true
+ms=$(elapsed_ms "$t0")
 [ "$(cat "$T/user0002.code")" = 000 ] || fail "user0002 got $(cat "$T/user0002.code")"
+[ "$ms" -lt 15000 ] || fail "user0002's handshake was refused only after $ms ms"
 wait_log "$T/srv.log" 'handshake refused reason=other_user'
 
 log "the server presents user0001's own certificate, which the clients verify"
