@@ -18,6 +18,10 @@
  *       "T_MS ERR LATENCY_MS" per assign
  *   dirtool assign BACKEND PREFIX KEY
  *       assigns KEY once and prints the instance (or the error)
+ *   dirtool activate BACKEND PREFIX NAME KEY
+ *       asks that instance NAME become active for KEY (what a pool asks at
+ *       a login line); prints "active", or "refused HOLDER" (the key NAME
+ *       is reserved or active for, "-" when none) and exits 1
  *   dirtool bench BACKEND PREFIX N CYCLES
  *       CYCLES assign/activate/draining/idle cycles; prints the assign
  *       latency p50 and p99 in microseconds */
@@ -53,6 +57,7 @@ struct answer {
     struct loop *loop;
     int done, err;
     char inst[DIR_NAME_MAX];
+    char holder[DIR_KEY_MAX];
 };
 
 /* the memory backend's ledger: instance -> key, for the threads of this process */
@@ -121,23 +126,29 @@ static void
 on_activate(void *arg, int err, const char *holder)
 {
     struct answer *a = arg;
-    (void)holder;
 
     a->done = 1;
     a->err = err;
+    snprintf(a->holder, sizeof(a->holder), "%s", holder);
     loop_stop(a->loop);
 }
 
 /* Makes inst active for key (the pool's part after a login line); returns
- * 0 or -errno (-ETIMEDOUT: no answer). */
+ * 0 or -errno (-ETIMEDOUT: no answer; -EPERM: holder, when not NULL, gets
+ * the key inst is reserved or active for). */
 static int
-activate_sync(struct loop *loop, struct timer *guard, const char *inst, const char *key)
+activate_sync(struct loop *loop, struct timer *guard, const char *inst, const char *key,
+              char *holder)
 {
     struct answer a = {.loop = loop};
 
     if (dir_activate(dir, POOL, inst, key, loop, on_activate, &a) == NULL)
         return -errno;
-    return wait_answer(loop, guard, &a) ? a.err : -ETIMEDOUT;
+    if (!wait_answer(loop, guard, &a))
+        return -ETIMEDOUT;
+    if (holder != NULL)
+        snprintf(holder, DIR_KEY_MAX, "%s", a.holder);
+    return a.err;
 }
 
 /* The same for an instance just assigned to key: a refusal would be a bug
@@ -145,7 +156,7 @@ activate_sync(struct loop *loop, struct timer *guard, const char *inst, const ch
 static void
 activate_or_exit(struct loop *loop, struct timer *guard, const char *inst, const char *key)
 {
-    int err = activate_sync(loop, guard, inst, key);
+    int err = activate_sync(loop, guard, inst, key, NULL);
 
     if (err != 0) {
         fprintf(stderr, "dirtool: activate %s for %s: %s\n", inst, key, strerror(-err));
@@ -334,7 +345,7 @@ cmd_outage(long seconds)
         fflush(stdout);
         if (err == 0) {
             /* redis may go away between the assign and this: -EIO is no bug */
-            (void)activate_sync(loop, &guard, inst, key);
+            (void)activate_sync(loop, &guard, inst, key, NULL);
             report(inst, DIR_DRAINING);
             report(inst, DIR_IDLE);
         }
@@ -411,7 +422,8 @@ flush(void)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: dirtool register|race|outage|bench BACKEND PREFIX ... (see source)\n");
+    fprintf(stderr, "usage: dirtool register|race|assign|activate|outage|bench BACKEND PREFIX ... "
+                    "(see source)\n");
     exit(2);
 }
 
@@ -448,6 +460,17 @@ main(int argc, char **argv)
         char inst[DIR_NAME_MAX];
         int err = assign_sync(loop, &guard, argv[4], inst);
         printf("%s\n", err == 0 ? inst : strerror(-err));
+        rc = err != 0;
+        loop_free(loop);
+    } else if (strcmp(argv[1], "activate") == 0 && argc == 6) {
+        struct loop *loop = loop_new();
+        struct timer guard = {0};
+        char holder[DIR_KEY_MAX];
+        int err = activate_sync(loop, &guard, argv[4], argv[5], holder);
+        if (err == -EPERM)
+            printf("refused %s\n", holder[0] ? holder : "-");
+        else
+            printf("%s\n", err == 0 ? "active" : strerror(-err));
         rc = err != 0;
         loop_free(loop);
     } else if (strcmp(argv[1], "outage") == 0 && argc == 5) {
