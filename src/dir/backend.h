@@ -11,9 +11,15 @@ struct dir_ops {
      * for key; an active session is renewed), 0 (an idle one, now reserved
      * for key), -EAGAIN (none free), -ENOENT (unknown pool), -EIO. */
     int (*assign)(struct dir *d, const char *pool, const char *key, struct dir_instance *out);
-    /* Applies a pool's report; ep is endpoint_format() text or "". */
+    /* Applies a pool's report (starting, idle, draining, stopped); ep is
+     * endpoint_format() text or "". */
     int (*report)(struct dir *d, const char *pool, const char *name, enum dir_state st,
-                  const char *ep, const char *key);
+                  const char *ep);
+    /* Makes name active for key when it is reserved or active for key: 0;
+     * else -EPERM with the key it holds in holder[DIR_KEY_MAX] ("" when
+     * none); -EIO. */
+    int (*activate)(struct dir *d, const char *pool, const char *name, const char *key,
+                    char *holder);
     /* Hands back every instance in a malloc'd *out (caller frees); returns
      * the count or -errno. */
     long (*list)(struct dir *d, struct dir_instance **out);

@@ -121,8 +121,7 @@ mem_assign(struct dir *d, const char *pool, const char *key, struct dir_instance
 }
 
 static int
-mem_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep,
-           const char *key)
+mem_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep)
 {
     struct mem *m = dir_backend_state(d);
     struct minst *in = find(m, pool, name);
@@ -148,18 +147,26 @@ mem_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
     }
     if (ep != NULL && ep[0] != '\0')
         snprintf(in->pub.endpoint, sizeof(in->pub.endpoint), "%s", ep);
-    switch (st) {
-    case DIR_ACTIVE:
-        set_state(in, DIR_ACTIVE, key != NULL ? key : in->pub.key,
-                  after(d, dir_conf_of(d)->session_ttl_ms));
-        break;
-    case DIR_RESERVED:
-        set_state(in, DIR_RESERVED, key, after(d, dir_conf_of(d)->reserve_timeout_ms));
-        break;
-    default:
-        set_state(in, st, NULL, 0);
-        break;
+    set_state(in, st, NULL, 0);
+    recount(d, m);
+    return 0;
+}
+
+static int
+mem_activate(struct dir *d, const char *pool, const char *name, const char *key, char *holder)
+{
+    struct mem *m = dir_backend_state(d);
+    struct minst *in = find(m, pool, name);
+
+    holder[0] = '\0';
+    if (in == NULL)
+        return -EPERM;
+    if ((in->pub.state != DIR_RESERVED && in->pub.state != DIR_ACTIVE) ||
+        strcmp(in->pub.key, key) != 0) {
+        snprintf(holder, DIR_KEY_MAX, "%s", in->pub.key);
+        return -EPERM;
     }
+    set_state(in, DIR_ACTIVE, in->pub.key, after(d, dir_conf_of(d)->session_ttl_ms));
     recount(d, m);
     return 0;
 }
@@ -233,6 +240,7 @@ mem_free(struct dir *d)
 static const struct dir_ops mem_ops = {
     .assign = mem_assign,
     .report = mem_report,
+    .activate = mem_activate,
     .list = mem_list,
     .drain = mem_drain,
     .tick = mem_tick,

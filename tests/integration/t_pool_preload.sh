@@ -5,8 +5,8 @@
 #    provisioning hook runs at once; alice's login then finds her state
 #    without waiting for a hook (the log says provisioned=ahead);
 #  - a login of carol on the instance reserved (and provisioned) for bob
-#    stops it at once: carol is not served and bob's stored state is not
-#    overwritten (no deprovisioning of state nobody used);
+#    is forged: it is killed at once, carol is not served and bob's stored
+#    state is not overwritten (no deprovisioning of state nobody used);
 #  - a reservation that is never used (dave) goes back after
 #    reserve_timeout: the instance is recycled, its directory wiped, and dave's
 #    stored state untouched.
@@ -72,8 +72,8 @@ IB=$(reserved bob)
 wait_log "$LOG" "instance=$IB hook=provision ok"
 out=$(app "$(port_of "$IB")" "login carol")
 [ "${out#OK}" = "$out" ] || fail "carol was served on bob's instance: '$out'"
-wait_log "$LOG" "instance=$IB: login of carol, reserved for bob: stopped"
-wait_log "$LOG" "instance=$IB stopped why=bad_login"
+wait_log "$LOG" "instance=$IB forged login user=carol reserved=bob: killed"
+wait_log "$LOG" "instance=$IB stopped why=forged_login"
 grep -q "instance=$IB hook=deprovision" "$LOG" && fail "bob's unused state was stored back"
 [ "$(cat "$T/store/bob.db")" = state-of-bob ] || fail "bob's store changed: $(cat "$T/store/bob.db")"
 [ ! -e "$T/inst/$IB" ] || fail "$IB's directory not wiped"

@@ -4,8 +4,9 @@
  * lives; an idle instance is reserved for a new key; a reservation goes
  * back to idle after reserve_timeout; a session ends on a draining or
  * stopped report and on TTL expiry; assign_wait then -EAGAIN, or an
- * instance freed meanwhile; cancel; listing and drain; with redis, a
- * second directory handle (another process's view) sees the same state. */
+ * instance freed meanwhile; cancel; listing and drain; activation only for
+ * the key an instance is reserved for; with redis, a second directory
+ * handle (another process's view) sees the same state. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,6 +32,7 @@ struct answer {
     int err;
     char inst[DIR_NAME_MAX];
     char ep[ENDPOINT_TEXT_MAX];
+    char holder[DIR_KEY_MAX];
 };
 
 static struct {
@@ -126,7 +128,7 @@ wait_note(const char *name, enum dir_state st, unsigned ms)
 }
 
 static void
-report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *key)
+report(struct dir *d, const char *pool, const char *name, enum dir_state st)
 {
     struct endpoint ep;
     char text[64];
@@ -134,7 +136,33 @@ report(struct dir *d, const char *pool, const char *name, enum dir_state st, con
 
     snprintf(text, sizeof(text), "tcp:127.0.0.1:%d", 10000 + (name[strlen(name) - 1] - '0'));
     assert_int_equal(endpoint_parse(text, &ep, &why), PARSE_OK);
-    assert_int_equal(dir_report(d, pool, name, st, &ep, key), 0);
+    assert_int_equal(dir_report(d, pool, name, st, &ep), 0);
+}
+
+static void
+on_activate(void *arg, int err, const char *holder)
+{
+    struct answer *a = arg;
+
+    a->done = 1;
+    a->err = err;
+    snprintf(a->holder, sizeof(a->holder), "%s", holder);
+    loop_stop(loop);
+}
+
+/* Asks that name become active for key; returns the answer, the holder in
+ * holder (may be NULL). */
+static int
+activate(struct dir *d, const char *pool, const char *name, const char *key, char *holder)
+{
+    struct answer a = {0};
+
+    assert_non_null(dir_activate(d, pool, name, key, loop, on_activate, &a));
+    run_until(&a.done, GUARD_MS);
+    assert_true(a.done);
+    if (holder != NULL)
+        snprintf(holder, DIR_KEY_MAX, "%s", a.holder);
+    return a.err;
 }
 
 static struct dir_conf
@@ -185,15 +213,15 @@ test_sticky_and_reserve(void **state)
     char a1[DIR_NAME_MAX], a2[DIR_NAME_MAX], b[DIR_NAME_MAX];
     (void)state;
 
-    report(d, "p", "i1", DIR_IDLE, NULL);
-    report(d, "p", "i2", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a1), 0);
     assert_int_equal(assign(d, "p", "alice", a2), 0);
     assert_string_equal(a1, a2); /* sticky while reserved */
     assert_int_equal(assign(d, "p", "bob", b), 0);
     assert_string_not_equal(a1, b);                           /* an idle one for a new key */
     assert_int_equal(assign(d, "p", "carol", NULL), -EAGAIN); /* none left */
-    report(d, "p", a1, DIR_ACTIVE, "alice");
+    assert_int_equal(activate(d, "p", a1, "alice", NULL), 0);
     assert_int_equal(assign(d, "p", "alice", a2), 0);
     assert_string_equal(a1, a2); /* sticky while active */
     dir_free(d);
@@ -208,7 +236,7 @@ test_reservation_timeout(void **state)
     (void)state;
 
     assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), 0);
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a), 0);
     /* the pool hears of the reservation, with the key (to provision ahead) */
     assert_true(wait_note("i1", DIR_RESERVED, 3000));
@@ -232,18 +260,18 @@ test_session_ends_on_report(void **state)
     char a[DIR_NAME_MAX];
     (void)state;
 
-    report(d, "p", "i1", DIR_IDLE, NULL);
-    report(d, "p", "i2", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a), 0);
-    report(d, "p", a, DIR_ACTIVE, "alice");
-    report(d, "p", a, DIR_DRAINING, NULL);
+    assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
+    report(d, "p", a, DIR_DRAINING);
     /* alice's session ended: she gets the other instance, not the draining one */
     char b[DIR_NAME_MAX];
     assert_int_equal(assign(d, "p", "alice", b), 0);
     assert_string_not_equal(a, b);
-    report(d, "p", b, DIR_STOPPED, NULL);
+    report(d, "p", b, DIR_STOPPED);
     assert_int_equal(assign(d, "p", "alice", NULL), -EAGAIN); /* i stopped, other draining */
-    report(d, "p", a, DIR_IDLE, NULL);                        /* recycled */
+    report(d, "p", a, DIR_IDLE);                              /* recycled */
     char e[DIR_NAME_MAX];
     assert_int_equal(assign(d, "p", "alice", e), 0);
     assert_string_equal(a, e);
@@ -259,9 +287,9 @@ test_session_ttl(void **state)
     (void)state;
 
     assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), 0);
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a), 0);
-    report(d, "p", a, DIR_ACTIVE, "alice");
+    assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
     /* each assign renews the session */
     for (int i = 0; i < 4; i++) {
         sleep_loop(100);
@@ -281,7 +309,7 @@ test_wait_then_again(void **state)
     struct dir *d = open_dir(&c);
     (void)state;
 
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", NULL), 0);
     uint64_t t0 = loop_now(loop);
     assert_int_equal(assign(d, "p", "bob", NULL), -EAGAIN);
@@ -299,14 +327,14 @@ test_wait_then_idle(void **state)
     char a[DIR_NAME_MAX];
     (void)state;
 
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a), 0);
     assert_non_null(dir_assign(d, "p", "bob", loop, on_assign, &b));
     sleep_loop(200);
     assert_false(b.done); /* waiting */
-    report(d, "p", a, DIR_ACTIVE, "alice");
-    report(d, "p", a, DIR_DRAINING, NULL);
-    report(d, "p", a, DIR_IDLE, NULL);
+    assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
+    report(d, "p", a, DIR_DRAINING);
+    report(d, "p", a, DIR_IDLE);
     run_until(&b.done, GUARD_MS);
     assert_true(b.done);
     assert_int_equal(b.err, 0);
@@ -357,13 +385,13 @@ test_cancel(void **state)
     char a[DIR_NAME_MAX];
     (void)state;
 
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a), 0);
     struct dir_assign *pending = dir_assign(d, "p", "bob", loop, on_assign, &b);
     assert_non_null(pending);
     sleep_loop(100);
     dir_assign_cancel(pending);
-    report(d, "p", a, DIR_IDLE, NULL);
+    report(d, "p", a, DIR_IDLE);
     sleep_loop(300);
     assert_false(b.done); /* never called */
     long n = list(d, out);
@@ -385,8 +413,8 @@ test_list_and_drain(void **state)
 
     assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), 0);
     assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), -EEXIST);
-    report(d, "p", "i1", DIR_IDLE, NULL);
-    report(d, "q", "i2", DIR_STARTING, NULL);
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "q", "i2", DIR_STARTING);
     assert_int_equal(assign(d, "p", "alice", a), 0);
     long n = list(d, out);
     assert_int_equal(n, 2);
@@ -410,6 +438,60 @@ test_list_and_drain(void **state)
     dir_free(d);
 }
 
+/* Only dir_activate() makes an instance active, and only for the key it is
+ * reserved or active for: an idle instance, one reserved for another key,
+ * a starting or unknown one are refused with the key they hold; the pool
+ * cannot report active or reserved by itself. */
+static void
+test_activate_only_reserved(void **state)
+{
+    struct dir_conf c = conf(10000, 0, 0);
+    struct dir *d = open_dir(&c);
+    struct endpoint ep;
+    const char *why;
+    char a[DIR_NAME_MAX], b[DIR_NAME_MAX], holder[DIR_KEY_MAX];
+    (void)state;
+
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
+    report(d, "p", "i3", DIR_STARTING);
+    assert_int_equal(activate(d, "p", "i1", "mallory", holder), -EPERM); /* idle */
+    assert_string_equal(holder, "");
+    assert_int_equal(activate(d, "p", "i3", "mallory", holder), -EPERM); /* starting */
+    assert_int_equal(activate(d, "p", "nosuch", "mallory", holder), -EPERM);
+    assert_int_equal(activate(d, "q", "i1", "mallory", holder), -EPERM); /* another pool */
+    assert_int_equal(assign(d, "p", "alice", a), 0);
+    assert_int_equal(activate(d, "p", a, "bob", holder), -EPERM); /* reserved for alice */
+    assert_string_equal(holder, "alice");
+    assert_int_equal(assign(d, "p", "alice", b), 0);
+    assert_string_equal(a, b); /* still alice's */
+    /* the other instance, idle, cannot take alice's session either */
+    assert_int_equal(activate(d, "p", strcmp(a, "i1") == 0 ? "i2" : "i1", "alice", holder), -EPERM);
+    assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
+    assert_int_equal(activate(d, "p", a, "alice", NULL), 0); /* again: already hers */
+    assert_int_equal(activate(d, "p", a, "bob", holder), -EPERM);
+    assert_string_equal(holder, "alice");
+    struct dir_instance out[9];
+    long n = list(d, out);
+    assert_int_equal(listed(out, n, a)->state, DIR_ACTIVE);
+    assert_string_equal(listed(out, n, a)->key, "alice");
+    /* a draining instance is no one's */
+    report(d, "p", a, DIR_DRAINING);
+    assert_int_equal(activate(d, "p", a, "alice", holder), -EPERM);
+    assert_int_equal(endpoint_parse("tcp:127.0.0.1:1", &ep, &why), PARSE_OK);
+    assert_int_equal(dir_report(d, "p", "i1", DIR_ACTIVE, &ep), -EINVAL);
+    assert_int_equal(dir_report(d, "p", "i1", DIR_RESERVED, &ep), -EINVAL);
+    /* a cancelled activation never answers */
+    struct answer x = {0};
+    assert_int_equal(assign(d, "p", "carol", b), 0);
+    struct dir_activate *pending = dir_activate(d, "p", b, "carol", loop, on_activate, &x);
+    assert_non_null(pending);
+    dir_activate_cancel(pending);
+    sleep_loop(200);
+    assert_false(x.done);
+    dir_free(d);
+}
+
 /* Two handles on one redis: what one reports, the other assigns; what one
  * drains, the other's watcher hears. */
 static void
@@ -425,8 +507,8 @@ test_second_handle(void **state)
     struct answer r = {0};
 
     assert_int_equal(dir_watch(d1, "p", loop, on_note, NULL), 0);
-    report(d1, "p", "i1", DIR_IDLE, NULL);
-    report(d1, "p", "i2", DIR_IDLE, NULL);
+    report(d1, "p", "i1", DIR_IDLE);
+    report(d1, "p", "i2", DIR_IDLE);
     sleep_loop(100);
     assert_int_equal(assign(d2, "p", "alice", a), 0);
     assert_int_equal(assign(d1, "p", "alice", b), 0);
@@ -448,7 +530,8 @@ main(void)
         cmocka_unit_test(test_reservation_timeout), cmocka_unit_test(test_session_ends_on_report),
         cmocka_unit_test(test_session_ttl),         cmocka_unit_test(test_wait_then_again),
         cmocka_unit_test(test_wait_then_idle),      cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_list_and_drain),      cmocka_unit_test(test_second_handle),
+        cmocka_unit_test(test_list_and_drain),      cmocka_unit_test(test_activate_only_reserved),
+        cmocka_unit_test(test_second_handle),
     };
     int rc;
 
