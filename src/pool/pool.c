@@ -36,7 +36,7 @@ enum inst_state {
     INST_STOPPING,       /* being stopped: SIGTERM, SIGKILL after stop_grace; then, with a
                             uid of its own, every process of the uid is killed */
     INST_DEPROVISIONING, /* gone; the deprovisioning hook stores the state back */
-    INST_WIPING,         /* gone; its directory is being wiped (it keeps its port and uid) */
+    INST_WIPING,         /* gone; its directory is being wiped (it keeps its uid) */
     INST_STATE_COUNT
 };
 
@@ -416,16 +416,14 @@ instance_reap(struct task *t)
     free(t->data);
 }
 
-/* Its directory is wiped (or cannot be): the port goes back (the uid went
- * back with the wipe), the instance is forgotten. */
+/* Its directory is wiped (or cannot be; the uid went back with the wipe):
+ * the instance is forgotten. */
 static void
 instance_forget(struct instance *in)
 {
     struct pool *p = in->pool;
 
     in->wipe = NULL;
-    if (in->port[0] != '\0')
-        p->port_used[in->port_idx] = false;
     p->n[in->state]--;
     p->total--;
     if (in->prev != NULL)
@@ -476,7 +474,8 @@ wipe_start(struct instance *in, wipe_done_cb done)
     return w;
 }
 
-/* The processes and hooks are gone: the directory wants wiping, the
+/* The processes and hooks are gone: the port goes back at once (nothing of
+ * the instance listens any more), the uid once the directory is wiped; the
  * directory hears the instance is gone, a fresh one may take its place. */
 static void
 instance_done(struct instance *in)
@@ -487,6 +486,9 @@ instance_done(struct instance *in)
     proc_close(&in->proc);
     proc_close(&in->hook);
     proc_close(&in->reaper);
+    if (in->port[0] != '\0')
+        p->port_used[in->port_idx] = false;
+    in->port[0] = '\0';
     report(in, DIR_STOPPED);
     log_info("pool=%s instance=%s stopped why=%s", p->conf.name, in->name, why_names[in->why]);
     if (in->replace && !p->stopping)
@@ -763,7 +765,7 @@ hook_run(struct instance *in, enum hook_kind kind)
 /* ---- starting instances */
 
 /* A free port (none needed: ""). Returns 0, or -EAGAIN when every port is
- * held (by instances, or by directories being wiped). */
+ * held (by instances reloaded from a larger range). */
 static int
 take_port(struct pool *p, struct instance *in)
 {
@@ -805,8 +807,8 @@ take_uid(struct pool *p, struct instance *in)
     return 0;
 }
 
-/* Starts one instance. Returns 0, -EAGAIN when no port or uid is free until
- * a wipe ends, or -errno (then it counts as a failed start, for the
+/* Starts one instance. Returns 0, -EAGAIN when no port or uid is free (until
+ * a wipe ends), or -errno (then it counts as a failed start, for the
  * backoff). */
 static int
 instance_start(struct pool *p)
@@ -902,7 +904,7 @@ scale(struct pool *p)
     size_t need = p->conf.min_idle > ready ? p->conf.min_idle - ready : 0;
     if (p->pending > need)
         need = p->pending;
-    /* directories being wiped hold a port and a uid, not a process */
+    /* directories being wiped hold a uid, not a process */
     while (need > 0 && p->total - p->n[INST_WIPING] < p->conf.max) {
         if (now < p->not_before) {
             due = p->not_before;
@@ -910,7 +912,7 @@ scale(struct pool *p)
         }
         int rc = instance_start(p);
         if (rc == -EAGAIN)
-            break; /* the end of a wipe frees a port or uid and comes back here */
+            break; /* the end of a wipe frees a uid and comes back here */
         if (rc != 0) {
             backoff(p);
             due = p->not_before;

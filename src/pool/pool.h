@@ -12,9 +12,9 @@
  * bad login line) goes to stopping at once; once the process is gone, every
  * other process of its own uid is killed; the deprovisioning hook runs only
  * for a session whose provisioning hook succeeded. Then DIR_STOPPED is
- * reported, the directory is wiped off the loop (the port and uid are held
- * until it is done) and a fresh process takes the place of an instance that
- * served a session or failed. Autoscaling keeps min_idle instances starting
+ * reported, the directory is wiped off the loop (the uid is held until it
+ * is done) and a fresh process takes the place of an instance that served a
+ * session or failed. Autoscaling keeps min_idle instances starting
  * or idle, never more than max in total, and trims idle ones above max_idle
  * after cooldown. Starts that fail back off exponentially. Every state
  * change is reported to the directory.
