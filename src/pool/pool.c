@@ -725,10 +725,10 @@ hook_exit(struct proc *pr, int status)
         hook_failed(in, HF_EXIT);
         return;
     }
+    if (in->hook_kind == HOOK_PROVISION && in->run_as)
+        give_entries(in);
     log_info("pool=%s instance=%s hook=%s ok", p->conf.name, in->name, hook_names[in->hook_kind]);
     if (in->hook_kind == HOOK_PROVISION) {
-        if (in->run_as)
-            give_entries(in);
         in->provisioned = true;
         if (in->state == INST_PROVISIONING) /* else reserved: the login is still to come */
             set_state(in, INST_ACTIVE);
