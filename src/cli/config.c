@@ -1577,6 +1577,7 @@ parse_directory(struct ctx *c, const yaml_node_t *n, struct dir_conf *dc)
 #define EXPECT_PORTS "expected a port range FIRST-LAST (20000-20999), ports 1-65535"
 #define EXPECT_REGEX "expected a POSIX extended regular expression of 1-511 bytes"
 #define EXPECT_POOL_USER "expected a user name of 1-63 characters (a-z 0-9 _ . -)"
+#define EXPECT_POOL_GROUP "expected a group name or gid of 1-63 characters (a-z 0-9 _ . -)"
 #define EXPECT_UIDS "expected a uid range FIRST-LAST (61000-61999), uids 1-4294967294"
 #define UID_LAST 4294967294u /* (uid_t)-1 means "no change" to setresuid() */
 
@@ -1589,6 +1590,7 @@ enum pool_key {
     PK_DIR,
     PK_USER,
     PK_UIDS,
+    PK_GROUP,
     PK_MIN_IDLE,
     PK_MAX,
     PK_MAX_IDLE,
@@ -1612,6 +1614,7 @@ static const char *const pool_keys[PK_COUNT] = {
     [PK_DIR] = "dir",
     [PK_USER] = "user",
     [PK_UIDS] = "uids",
+    [PK_GROUP] = "group",
     [PK_MIN_IDLE] = "min_idle",
     [PK_MAX] = "max",
     [PK_MAX_IDLE] = "max_idle",
@@ -1795,20 +1798,21 @@ parse_hook(struct ctx *c, const yaml_node_t *n, const char *path, struct hook_co
     return 0;
 }
 
+/* A user or group name (expect says which). */
 static int
-get_pool_user(struct ctx *c, const yaml_node_t *v, const char *key, char *out)
+get_pool_user(struct ctx *c, const yaml_node_t *v, const char *key, const char *expect, char *out)
 {
     const char *s;
 
-    if (scalar(c, v, key, EXPECT_POOL_USER, &s) != 0)
+    if (scalar(c, v, key, expect, &s) != 0)
         return -1;
     size_t len = strlen(s);
     if (len == 0 || len >= CONF_NAME_MAX || s[0] == '-')
-        return fail(c, node_line(v), key, EXPECT_POOL_USER);
+        return fail(c, node_line(v), key, "%s", expect);
     for (size_t i = 0; i < len; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
               (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
-            return fail(c, node_line(v), key, EXPECT_POOL_USER);
+            return fail(c, node_line(v), key, "%s", expect);
     memcpy(out, s, len + 1);
     return 0;
 }
@@ -1845,7 +1849,9 @@ pool_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct p
         memcpy(pc->dir, s, strlen(s) + 1);
         return 0;
     case PK_USER:
-        return get_pool_user(c, v, key, pc->user);
+        return get_pool_user(c, v, key, EXPECT_POOL_USER, pc->user);
+    case PK_GROUP:
+        return get_pool_user(c, v, key, EXPECT_POOL_GROUP, pc->group);
     case PK_UIDS:
         return get_range(c, v, key, UID_LAST, EXPECT_UIDS, &pc->uid_min, &pc->uid_max);
     case PK_MIN_IDLE:
@@ -1980,6 +1986,8 @@ parse_pool(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
     if (vline[PK_UIDS] != 0 && vline[PK_USER] != 0)
         return POOL_FAIL(PK_UIDS, "expected either user (one shared user) or uids (one uid per "
                                   "instance), not both");
+    if (vline[PK_GROUP] != 0 && vline[PK_UIDS] == 0)
+        return POOL_FAIL(PK_GROUP, "applies with uids only (the gid of every instance)");
     if (pool_conf_uids(pc) != 0 && pool_conf_uids(pc) < pc->max)
         return POOL_FAIL(PK_UIDS, "expected at least max (%u) uids, not %u", pc->max,
                          pool_conf_uids(pc));

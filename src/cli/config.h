@@ -84,6 +84,8 @@
  *       dir: /var/lib/airlock/grid  # instance directories DIR/NAME-N; required
  *       uids: 61000-61999           # one uid (and gid) per instance, the lowest free
  *                                   #   one; at least max; no account may use them
+ *       group: smartgrid            # with uids: the gid of every instance (a name or
+ *                                   #   a number; not root's); default gid = uid
  *       user: nobody                # or one shared run-as user (must exist; does not
  *                                   #   isolate instances from each other); default
  *                                   #   airlock's
@@ -309,6 +311,7 @@ struct pool_conf {
     char dir[CONF_FILE_PATH_MAX];        /* base of the instance directories; required */
     char user[CONF_NAME_MAX];            /* run-as user; "" keeps airlock's */
     unsigned uid_min, uid_max;           /* uids: A-B, one per instance; 0-0 when not set */
+    char group[CONF_NAME_MAX];           /* with uids: every instance's gid; "": gid = uid */
     unsigned min_idle;                   /* default 1 */
     unsigned max;                        /* default 10, at most CONF_INSTANCES_MAX */
     unsigned max_idle;                   /* default min_idle */

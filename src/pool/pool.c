@@ -114,9 +114,11 @@ struct pool {
     struct pool_env *env;
     struct pool_conf conf;
     struct rules rules;
-    bool run_as;
+    bool run_as; /* user: */
     uid_t uid;
     gid_t gid;
+    bool has_group; /* group: (with uids:) */
+    gid_t group_gid;
     struct instance *head, *tail; /* oldest first */
     size_t n[INST_STATE_COUNT];
     size_t total;
@@ -792,7 +794,7 @@ take_uid(struct pool *p, struct instance *in)
     if (pool_conf_uids(&p->conf) > 0) {
         if ((rc = pool_env_take_uid(p->env, p->conf.uid_min, p->conf.uid_max, &in->uid)) != 0)
             return rc;
-        in->gid = (gid_t)in->uid;
+        in->gid = p->has_group ? p->group_gid : (gid_t)in->uid;
         in->run_as = in->own_uid = true;
     } else if (p->run_as) {
         in->uid = p->uid;
@@ -998,21 +1000,44 @@ watched(void *arg, const struct dir_instance *di)
 
 /* ---- the pool */
 
-/* The shared run-as user of pc (user:), if any; p keeps its user when pc's
- * does not exist. */
+/* The gid of group: (a name or a number). Returns 0, -ENOENT (no such
+ * group) or -EPERM (root's). */
+static int
+group_gid(const char *group, gid_t *gid)
+{
+    char *end;
+    unsigned long n = strtoul(group, &end, 10);
+
+    if (group[0] >= '0' && group[0] <= '9' && *end == '\0' && n <= UINT32_MAX - 1) {
+        *gid = (gid_t)n;
+    } else {
+        const struct group *gr = getgrnam(group);
+        if (gr == NULL)
+            return -ENOENT;
+        *gid = gr->gr_gid;
+    }
+    return *gid == 0 ? -EPERM : 0;
+}
+
+/* Who pc's instances run as: the shared user (user:), the group of uids:;
+ * p keeps what it had when pc's user or group does not exist. */
 static int
 apply_user(struct pool *p, const struct pool_conf *pc)
 {
-    if (pc->user[0] == '\0') {
-        p->run_as = false;
-        return 0;
-    }
-    struct passwd *pw = getpwnam(pc->user);
-    if (pw == NULL)
+    gid_t gid = 0;
+
+    if (pc->group[0] != '\0' && group_gid(pc->group, &gid) != 0)
         return -ENOENT;
-    p->uid = pw->pw_uid;
-    p->gid = pw->pw_gid;
-    p->run_as = true;
+    struct passwd *pw = pc->user[0] != '\0' ? getpwnam(pc->user) : NULL;
+    if (pc->user[0] != '\0' && pw == NULL)
+        return -ENOENT;
+    p->has_group = pc->group[0] != '\0';
+    p->group_gid = gid;
+    p->run_as = pw != NULL;
+    if (pw != NULL) {
+        p->uid = pw->pw_uid;
+        p->gid = pw->pw_gid;
+    }
     return 0;
 }
 
@@ -1021,11 +1046,18 @@ pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len)
 {
     const struct passwd *pw;
     const struct group *gr;
+    gid_t gid;
     int rc = 0;
 
     if (pc->user[0] != '\0' && getpwnam(pc->user) == NULL) {
         snprintf(why, len, "user: no such user '%s' on this machine", pc->user);
         return -ENOENT;
+    }
+    if (pc->group[0] != '\0' && (rc = group_gid(pc->group, &gid)) != 0) {
+        snprintf(why, len, "group: %s '%s'",
+                 rc == -EPERM ? "expected a group other than root's, not" : "no such group",
+                 pc->group);
+        return rc;
     }
     if (pool_conf_uids(pc) == 0)
         return 0;
@@ -1040,7 +1072,7 @@ pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len)
         }
     endpwent();
     setgrent();
-    while (rc == 0 && (gr = getgrent()) != NULL)
+    while (rc == 0 && pc->group[0] == '\0' && (gr = getgrent()) != NULL)
         if (gr->gr_gid >= pc->uid_min && gr->gr_gid <= pc->uid_max) {
             snprintf(why, len, "uids: %u-%u holds gid %u of group '%s' (instances run with gid = uid)",
                      pc->uid_min, pc->uid_max, (unsigned)gr->gr_gid, gr->gr_name);
@@ -1164,10 +1196,14 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc)
         p->rules = r;
     }
     struct pool_conf next = *pc;
-    if (apply_user(p, pc) != 0) {
-        log_warnx("pool=%s: no such user: %s; new instances keep the running user", pc->name,
-                  pc->user);
+    char why[256] = "no such user or group";
+    if (pool_conf_check_host(pc, why, sizeof(why)) != 0 || apply_user(p, pc) != 0) {
+        log_warnx("pool=%s: %s; new instances keep the running user, group and uids", pc->name,
+                  why);
         memcpy(next.user, p->conf.user, sizeof(next.user));
+        memcpy(next.group, p->conf.group, sizeof(next.group));
+        next.uid_min = p->conf.uid_min;
+        next.uid_max = p->conf.uid_max;
     }
     if (strcmp(pc->dir, p->conf.dir) != 0 && base_prepare(p, pc) != 0) {
         log_warnx("pool=%s: new instances keep their directories in %s", pc->name, p->conf.dir);

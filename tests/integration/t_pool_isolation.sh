@@ -24,9 +24,9 @@ mkdir -p "$T/outside" "$T/store"
 echo precious >"$T/outside/keep"
 echo "state-of-dave" >"$T/store/dave.db"
 
-# isolation MODE RUN_AS_YAML: one airlock, one instance, all the checks.
+# isolation MODE RUN_AS_YAML UID GID: one airlock, one instance, all the checks.
 isolation() {
-    local mode=$1 run_as=$2 RL P PID AL want_uid fds inode cwd name CHILD
+    local mode=$1 run_as=$2 want_uid=$3 want_gid=$4 RL P PID AL fds inode cwd name CHILD
     RL=$(free_port)
     pool_conf "$CONF" "$P0" <<EOF
     min_idle: 1
@@ -62,16 +62,17 @@ EOF
     done
 
     log "$mode: user, session, process group, directory"
-    want_uid=$3
-    [ "$(app "$P" id)" = "$want_uid $want_uid" ] || [ "$mode" = user ] ||
-        fail "runs as $(app "$P" id), not $want_uid"
+    [ "$(app "$P" id)" = "$want_uid $want_gid" ] || fail "runs as $(app "$P" id), not $want_uid $want_gid"
+    [ "$(awk '/^Groups:/ { print $2 }' "/proc/$PID/status")" = "$want_gid" ] ||
+        fail "groups: $(grep ^Groups: "/proc/$PID/status")"
     [ "$(stat -c %u "/proc/$PID")" = "$want_uid" ] || fail "runs as $(stat -c %u "/proc/$PID")"
     read -r pgid sid < <(ps -o pgid=,sid= -p "$PID")
     [ "$pgid" = "$PID" ] && [ "$sid" = "$PID" ] || fail "pgid $pgid sid $sid, pid $PID"
     cwd=$(readlink "/proc/$PID/cwd")
     name=$(basename "$cwd")
     [[ $cwd == "$T/inst/"* ]] || fail "cwd $cwd"
-    [ "$(stat -c '%a %u' "$cwd")" = "700 $want_uid" ] || fail "directory: $(stat -c '%a %u' "$cwd")"
+    [ "$(stat -c '%a %u %g' "$cwd")" = "700 $want_uid $want_gid" ] ||
+        fail "directory: $(stat -c '%a %u %g' "$cwd")"
     [ "$(app "$P" cwd)" = "$cwd 700" ] || fail "the instance sees: $(app "$P" cwd)"
     [ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave not served"
     [ "$(stat -c %u "$cwd/dave.db")" = "$want_uid" ] || fail "the state is owned by $(stat -c %u "$cwd/dave.db")"
@@ -93,7 +94,8 @@ EOF
     stop_clean "$AL" al
 }
 
-U0=$(free_uids 2)
-isolation uids "uids: $U0-$((U0 + 1))" "$U0"
-isolation user "user: nobody" "$(id -u nobody)"
+U0=$(free_uids 3)
+isolation uids "uids: $U0-$((U0 + 1))" "$U0" "$U0"
+isolation uids+group "$(printf 'uids: %s-%s\n    group: "%s"' "$U0" $((U0 + 1)) $((U0 + 2)))" "$U0" "$((U0 + 2))"
+isolation user "user: nobody" "$(id -u nobody)" "$(id -g nobody)"
 log "ok"

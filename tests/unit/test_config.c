@@ -1497,6 +1497,10 @@ test_pools(void **state)
     assert_int_equal(cfg.pools[0].uid_max, 61999);
     assert_int_equal(pool_conf_uids(&cfg.pools[0]), 1000);
     assert_string_equal(cfg.pools[0].user, "");
+    assert_string_equal(cfg.pools[0].group, "");
+    config_free(&cfg);
+    must_parse(POOL_HEAD POOL_EVENTS "    uids: 61000-61999\n    group: smartgrid\n", &cfg);
+    assert_string_equal(cfg.pools[0].group, "smartgrid");
     config_free(&cfg);
     must_parse(POOL_HEAD POOL_EVENTS "    uids: 1-4294967294\n", &cfg);
     assert_int_equal(cfg.pools[0].uid_max, 4294967294u);
@@ -1537,6 +1541,12 @@ test_err_pools(void **state)
     expect_error(POOL_HEAD POOL_EVENTS "    uids: 61000-61999\n    user: nobody\n",
                  "airlock.yaml:10: pools[0].uids: expected either user (one shared user) or uids "
                  "(one uid per instance), not both");
+    expect_error(POOL_HEAD POOL_EVENTS "    group: smartgrid\n",
+                 "airlock.yaml:10: pools[0].group: applies with uids only (the gid of every "
+                 "instance)");
+    expect_error(POOL_HEAD POOL_EVENTS "    uids: 61000-61999\n    group: \"a b\"\n",
+                 "airlock.yaml:11: pools[0].group: expected a group name or gid of 1-63 "
+                 "characters (a-z 0-9 _ . -)");
     expect_error(POOL_HEAD POOL_EVENTS "    uids: 61000-61004\n",
                  "airlock.yaml:10: pools[0].uids: expected at least max (10) uids, not 5");
     expect_error(POOL_HEAD POOL_EVENTS "    uids: 0-100\n",
