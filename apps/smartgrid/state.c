@@ -96,8 +96,8 @@ open_source(int dfd, const char *name, uid_t owner)
         return rc;
     }
     if (!S_ISREG(st.st_mode) || (owner != (uid_t)-1 && (st.st_uid != owner || st.st_nlink != 1))) {
-        fprintf(stderr, "%s: %s: refused: not a regular file of uid %u with one link\n", prog,
-                name, (unsigned)owner);
+        fprintf(stderr, "%s: %s: refused: not a regular file of uid %u with one link\n", prog, name,
+                (unsigned)owner);
         close(fd);
         return -EPERM;
     }

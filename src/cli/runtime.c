@@ -327,7 +327,8 @@ pools_apply(struct runtime *rt, const struct config *cfg)
             for (size_t j = 0; j < rt->n_pools; j++)
                 if (rt->pools[j] == old)
                     rt->pools[j] = NULL;
-        } else if ((next[n] = pool_new(rt->loop, rt->dir, rt->pool_env, &cfg->pools[i], &err)) != NULL) {
+        } else if ((next[n] = pool_new(rt->loop, rt->dir, rt->pool_env, &cfg->pools[i], &err)) !=
+                   NULL) {
             n++;
         } else {
             log_warnx("pool=%s: cannot start: %s", cfg->pools[i].name, strerror(-err));

@@ -390,7 +390,7 @@ pool_env_sweep(struct pool_env *e, const char *base, const char *pool)
 {
     int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-    char (*names)[WIPE_NAME_MAX] = NULL;
+    char(*names)[WIPE_NAME_MAX] = NULL;
     size_t n = 0, cap = 0;
     unsigned queued = 0;
     struct dirent *de;

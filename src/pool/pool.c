@@ -22,7 +22,7 @@
 #include "pool/spawn.h"
 #include "pool/template.h"
 
-#define REAP_PATIENCE_MS 1000 /* a reaper still running then is killed and started again */
+#define REAP_PATIENCE_MS 2000 /* a reaper still running then is killed and started again */
 #define REAP_WAIT_MS 5000     /* pool_free(): how long the reapers may take, in all */
 #define ARG_EXPANDED_MAX (CONF_ARG_MAX + CONF_FILE_PATH_MAX + DIR_KEY_MAX)
 
@@ -41,8 +41,8 @@ enum inst_state {
 };
 
 static const char *const state_names[INST_STATE_COUNT] = {
-    "starting", "idle",           "reserved", "provisioning", "active",
-    "stopping", "deprovisioning", "wiping",
+    "starting", "idle",     "reserved",       "provisioning",
+    "active",   "stopping", "deprovisioning", "wiping",
 };
 
 /* Why an instance is stopped. */
@@ -447,8 +447,8 @@ instance_wiped(void *arg, int err, uint64_t entries, uint64_t ms)
     struct pool *p = in->pool;
 
     if (err != 0)
-        log_warnx("pool=%s instance=%s: cannot wipe all of %s: %s", p->conf.name, in->name,
-                  in->dir, strerror(-err));
+        log_warnx("pool=%s instance=%s: cannot wipe all of %s: %s", p->conf.name, in->name, in->dir,
+                  strerror(-err));
     log_info("pool=%s instance=%s wiped entries=%llu ms=%llu", p->conf.name, in->name,
              (unsigned long long)entries, (unsigned long long)ms);
     instance_forget(in);
@@ -555,8 +555,8 @@ reap_start(struct instance *in)
     in->reap_tries++;
     if ((rc = proc_reap_uid(&in->reaper, p->loop, in->uid, in->gid, reaper_line, reaper_exit,
                             in)) != 0)
-        log_warnx("pool=%s instance=%s uid=%u: cannot start the reaper: %s", p->conf.name,
-                  in->name, (unsigned)in->uid, strerror(-rc));
+        log_warnx("pool=%s instance=%s uid=%u: cannot start the reaper: %s", p->conf.name, in->name,
+                  (unsigned)in->uid, strerror(-rc));
     timer_start(p->loop, &in->timer, REAP_PATIENCE_MS, instance_timer, in);
 }
 
@@ -668,8 +668,7 @@ retire(struct instance *in, enum stop_why why, bool replace)
 {
     struct pool *p = in->pool;
 
-    if (in->state == INST_STOPPING || in->state == INST_DEPROVISIONING ||
-        in->state == INST_WIPING)
+    if (in->state == INST_STOPPING || in->state == INST_DEPROVISIONING || in->state == INST_WIPING)
         return;
     if (holds_user(in))
         report(in, DIR_DRAINING);
@@ -852,8 +851,11 @@ instance_start(struct pool *p)
                   strerror(-rc));
         goto fail;
     }
-    struct proc_opts o = {
-        .cwd = in->dir, .uid = in->uid, .gid = in->gid, .run_as = in->run_as, .own_uid = in->own_uid};
+    struct proc_opts o = {.cwd = in->dir,
+                          .uid = in->uid,
+                          .gid = in->gid,
+                          .run_as = in->run_as,
+                          .own_uid = in->own_uid};
     if ((rc = proc_spawn(&in->proc, p->loop, argv, &o, instance_line, instance_exit, in)) != 0) {
         log_warnx("pool=%s instance=%s: cannot start: %s", p->conf.name, in->name, strerror(-rc));
         wipe_start(in, NULL); /* empty; the uid goes back below, nothing ran as it */
@@ -930,8 +932,7 @@ scale(struct pool *p)
     /* trim: idle instances above max_idle once idle for cooldown; above
      * max (after a resize) at once */
     size_t excess = p->n[INST_IDLE] > p->conf.max_idle ? p->n[INST_IDLE] - p->conf.max_idle : 0;
-    size_t live =
-        p->total - p->n[INST_STOPPING] - p->n[INST_DEPROVISIONING] - p->n[INST_WIPING];
+    size_t live = p->total - p->n[INST_STOPPING] - p->n[INST_DEPROVISIONING] - p->n[INST_WIPING];
     size_t over = live > p->conf.max ? live - p->conf.max : 0;
     for (struct instance *in = p->head, *next; in != NULL && (excess > 0 || over > 0); in = next) {
         next = in->next;
@@ -1074,7 +1075,8 @@ pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len)
     setgrent();
     while (rc == 0 && pc->group[0] == '\0' && (gr = getgrent()) != NULL)
         if (gr->gr_gid >= pc->uid_min && gr->gr_gid <= pc->uid_max) {
-            snprintf(why, len, "uids: %u-%u holds gid %u of group '%s' (instances run with gid = uid)",
+            snprintf(why, len,
+                     "uids: %u-%u holds gid %u of group '%s' (instances run with gid = uid)",
                      pc->uid_min, pc->uid_max, (unsigned)gr->gr_gid, gr->gr_name);
             rc = -EEXIST;
         }

@@ -8,12 +8,8 @@ static const struct {
     const char *name;
     enum tmpl_var var;
 } placeholders[] = {
-    {"{port}", TMPL_PORT},
-    {"{dir}", TMPL_DIR},
-    {"{instance}", TMPL_INSTANCE},
-    {"{user}", TMPL_USER},
-    {"{uid}", TMPL_UID},
-    {"{gid}", TMPL_GID},
+    {"{port}", TMPL_PORT}, {"{dir}", TMPL_DIR}, {"{instance}", TMPL_INSTANCE},
+    {"{user}", TMPL_USER}, {"{uid}", TMPL_UID}, {"{gid}", TMPL_GID},
 };
 
 #define N_PLACEHOLDERS (sizeof(placeholders) / sizeof(placeholders[0]))

@@ -8,7 +8,9 @@
 #    the main loop, nothing was accepted until it was over (1.5 s here);
 #  - no process of the instance's uid runs while its directory exists; once
 #    it is gone, the uid is handed out again (the lowest free one);
-#  - the log says how many entries went.
+#  - the log says how many entries went;
+#  - what an earlier airlock left in the base directory (an instance
+#    directory of the pool, one renamed aside for wiping) is wiped at start.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
@@ -27,10 +29,17 @@ relays:
     target: tcp:127.0.0.1:$ECHO
 EOF
 start echo socat TCP-LISTEN:"$ECHO",bind=127.0.0.1,reuseaddr,fork PIPE
+mkdir -p "$T/inst/fa-7/sub" "$T/inst/.wipe-1-1" "$T/inst/other-1"
+touch "$T/inst/fa-7/sub/state.db" "$T/inst/.wipe-1-1/state.db"
+chmod 711 "$T/inst"
 airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for settled 2
 wait_for tcp_up "$ECHO"
+wait_log "$LOG" "pool=fa: wiping 2 directories left in $T/inst"
+wait_for eval '[ "$(ls -A "$T/inst" | grep -v "^fa-[0-9]*$")" = other-1 ]'
+[ ! -e "$T/inst/fa-7" ] || fail "fa-7 left"
+rmdir "$T/inst/other-1"
 
 # the port of the idle instance running as uid $1
 port_of_uid() {

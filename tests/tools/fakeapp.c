@@ -108,7 +108,8 @@ proc_long(const char *path)
 static long
 plant(const char *prefix, const char *target)
 {
-    long max = proc_long("/proc/sys/kernel/pid_max"), last = proc_long("/proc/sys/kernel/ns_last_pid");
+    long max = proc_long("/proc/sys/kernel/pid_max"),
+         last = proc_long("/proc/sys/kernel/ns_last_pid");
     long n = max <= 65536 ? max : 20000, made = 0;
     char path[PATH_MAX];
 

@@ -1490,8 +1490,9 @@ test_pools(void **state)
     config_free(&cfg);
 
     /* one uid per instance; {uid} and {gid} in the command */
-    must_parse(POOL_HEAD POOL_EVENTS "    uids: 61000-61999\n"
-                                     "    launcher: [setpriv, \"--reuid={uid}\", \"--regid={gid}\"]\n",
+    must_parse(POOL_HEAD POOL_EVENTS
+               "    uids: 61000-61999\n"
+               "    launcher: [setpriv, \"--reuid={uid}\", \"--regid={gid}\"]\n",
                &cfg);
     assert_int_equal(cfg.pools[0].uid_min, 61000);
     assert_int_equal(cfg.pools[0].uid_max, 61999);
