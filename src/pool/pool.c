@@ -516,8 +516,6 @@ instance_reaped(struct instance *in)
     instance_done(in);
 }
 
-static void reap_start(struct instance *in);
-
 static void
 reaper_line(struct proc *pr, const char *line, bool cut)
 {
@@ -538,10 +536,14 @@ reaper_exit(struct proc *pr, int status)
         return;
     }
     /* a process of the uid may have stopped or killed it before it killed
-     * them: start over (the uid is not used again before) */
-    log_warnx("pool=%s instance=%s uid=%u: reaper ended with status 0x%x: again", p->conf.name,
-              in->name, (unsigned)in->uid, (unsigned)status);
-    timer_start(p->loop, &in->timer, 10, instance_timer, in);
+     * them: start over, sooner the first times (the uid is not used again
+     * before one succeeds) */
+    unsigned delay = in->reap_tries < 8 ? 10u << in->reap_tries : REAP_PATIENCE_MS;
+    log_warnx("pool=%s instance=%s uid=%u: reaper ended with status 0x%x: again in %u ms",
+              p->conf.name, in->name, (unsigned)in->uid, (unsigned)status,
+              delay < REAP_PATIENCE_MS ? delay : REAP_PATIENCE_MS);
+    timer_start(p->loop, &in->timer, delay < REAP_PATIENCE_MS ? delay : REAP_PATIENCE_MS,
+                instance_timer, in);
 }
 
 /* Kills every process of in's uid: what it started outside its process
