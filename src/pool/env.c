@@ -10,13 +10,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define WIPE_DEPTH_MAX 64 /* deeper trees are cut into pieces (move_up()) */
-#define WIPE_NAME_MAX 64  /* ".wipe-PID-N" and the ".K" of pieces */
-#define ASIDE_TRIES 64    /* names taken by leftovers of an earlier airlock of this pid */
+#define WIPE_NAME_MAX 64  /* ".wipe-PID-TAG-N" and the ".K" of pieces */
+#define ASIDE_TRIES 64    /* names taken by leftovers of an earlier airlock (unlikely) */
 #define ASIDE_PREFIX ".wipe-"
 
 struct wipe {
@@ -35,7 +36,8 @@ struct pool_env {
     struct loop *loop;
     uid_t *uids; /* held, ascending */
     size_t n_uids, cap_uids;
-    unsigned long long seq; /* aside names */
+    char tag[24]; /* aside names: .wipe-TAG-SEQ, TAG = PID-RANDOM of this env */
+    unsigned long long seq;
     pthread_t thread;
     bool started;
     int wakefd; /* eventfd: the thread says "wipes done" */
@@ -103,6 +105,23 @@ pool_env_put_uid(struct pool_env *e, uid_t uid)
 
 /* ---- the wipe thread */
 
+/* Renames without replacing anything: -EEXIST when to is taken. Where the
+ * filesystem has no RENAME_NOREPLACE, a check first is as good (only
+ * airlock writes in the base directory). */
+static int
+rename_new(int fromdfd, const char *from, int todfd, const char *to)
+{
+    struct stat st;
+
+    if (renameat2(fromdfd, from, todfd, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL)
+        return -errno;
+    if (fstatat(todfd, to, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return -EEXIST;
+    return renameat(fromdfd, from, todfd, to) == 0 ? 0 : -errno;
+}
+
 /* One tree being removed: the names at the top of base still to remove
  * (the wipe's own, then pieces of a deeper tree moved up). */
 struct walk {
@@ -131,8 +150,9 @@ move_up(struct walk *wk, int dfd, const char *name)
     int len = snprintf(piece, WIPE_NAME_MAX, "%s.%u", wk->w->name, ++wk->pieces);
     if (len < 0 || len >= WIPE_NAME_MAX)
         return -ENAMETOOLONG;
-    if (renameat2(dfd, name, wk->base, piece, RENAME_NOREPLACE) != 0)
-        return -errno;
+    int rc = rename_new(dfd, name, wk->base, piece);
+    if (rc != 0)
+        return rc;
     wk->n++;
     return 0;
 }
@@ -342,10 +362,9 @@ pool_env_wipe(struct pool_env *e, const char *base, const char *name, bool give_
         goto fail;
     }
     for (int i = 0;; i++) {
-        snprintf(w->name, sizeof(w->name), ASIDE_PREFIX "%d-%llu", (int)getpid(), ++e->seq);
-        if (renameat2(fd, name, fd, w->name, RENAME_NOREPLACE) == 0)
+        snprintf(w->name, sizeof(w->name), ASIDE_PREFIX "%s-%llu", e->tag, ++e->seq);
+        if ((rc = rename_new(fd, name, fd, w->name)) == 0)
             break;
-        rc = -errno;
         if (rc != -EEXIST || i == ASIDE_TRIES)
             goto fail;
     }
@@ -400,10 +419,13 @@ pool_env_sweep(struct pool_env *e, const char *base, const char *pool)
             close(fd);
         return 0;
     }
+    char own[WIPE_NAME_MAX]; /* this env's wipes, queued already */
+    int own_len = snprintf(own, sizeof(own), ASIDE_PREFIX "%s-", e->tag);
     /* names first: what is renamed aside below must not be found again */
     while ((de = readdir(d)) != NULL) {
         bool aside = strncmp(de->d_name, ASIDE_PREFIX, strlen(ASIDE_PREFIX)) == 0;
-        if ((!aside && !instance_of(de->d_name, pool)) || strlen(de->d_name) >= WIPE_NAME_MAX)
+        if ((!aside && !instance_of(de->d_name, pool)) || strlen(de->d_name) >= WIPE_NAME_MAX ||
+            strncmp(de->d_name, own, (size_t)own_len) == 0)
             continue;
         if (n == cap) {
             size_t grown_cap = cap ? 2 * cap : 16;
@@ -444,6 +466,10 @@ pool_env_new(struct loop *loop, int *err)
     if (e == NULL)
         goto fail;
     e->loop = loop;
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        rnd = (uint32_t)now_ms();
+    snprintf(e->tag, sizeof(e->tag), "%d-%08x", (int)getpid(), (unsigned)rnd);
     e->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->cond, NULL);

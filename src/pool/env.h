@@ -5,7 +5,7 @@
  * A uid goes back only when its last process is gone and its directory is
  * wiped, so that no instance ever meets anything of the one before it. An
  * instance directory is wiped in two steps: on the main loop it is renamed
- * aside at once (BASE/.wipe-PID-N, then owned by airlock and mode 0700, so
+ * aside at once (BASE/.wipe-PID-TAG-N, then owned by airlock and mode 0700, so
  * nothing of the instance reaches it any more and a fresh instance can
  * start), and the wipe thread removes the tree (openat/unlinkat, never
  * following a symlink; a tree deeper than 64 levels is cut into pieces
@@ -52,7 +52,8 @@ struct wipe *pool_env_wipe(struct pool_env *e, const char *base, const char *nam
 void pool_env_wipe_detach(struct wipe *w);
 
 /* Queues the removal of what an earlier airlock left in base: directories
- * of pool `pool` (POOL-<digits>) and .wipe-* ones. Returns how many. */
+ * of pool `pool` (POOL-<digits>) and .wipe-* ones (but e's own). Returns
+ * how many. */
 unsigned pool_env_sweep(struct pool_env *e, const char *base, const char *pool);
 
 #endif
