@@ -11,12 +11,14 @@
 #  - store: a named pipe in place of USER.db fails the hook at once (no
 #    hang until the timeout);
 #  - store of a real file works: the store gets it (root's, 0600).
-# STATE_HOOK overrides the hook (fetch|store STORE USER DIR).
+# The hook is apps/smartgrid/state-hook.sh running the smartgrid-state built
+# beside $AIRLOCK; STATE_HOOK overrides it (fetch|store STORE USER DIR).
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
-HOOK=${STATE_HOOK:-$(dirname "$AIRLOCK")/smartgrid-state}
-[ -x "$HOOK" ] || fail "no $HOOK"
+export SMARTGRID_STATE=$(dirname "$AIRLOCK")/smartgrid-state
+[ -x "$SMARTGRID_STATE" ] || fail "no $SMARTGRID_STATE"
+HOOK=${STATE_HOOK:-$ROOT/apps/smartgrid/state-hook.sh}
 pool_setup
 chmod 755 "$T"
 mkdir -p "$T/store"
