@@ -37,7 +37,9 @@ routers:
 YAML
 airlock_up al run -c "$T/airlock.yaml"
 al=$LAST_PID
-idle2() { metric_is airlock_pool_instances 'pool="grid",state="idle"' 2; }
+# at least 2 idle: a fresh instance may have replaced alice's one before
+# the one started for bob is ready (3 idle, until the cooldown trims one)
+idle2() { [ "$(metric airlock_pool_instances 'pool="grid",state="idle"' "$MPORT")" -ge 2 ]; }
 wait_for idle2
 
 ask() { # USER LINE: the instance's answer through the router (s_client's
