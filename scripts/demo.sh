@@ -31,6 +31,9 @@
 #   DEMO_METRICS_PORT  host relay metrics port (default: 9100)
 #   DEMO_USERS         users provisioned (default: 12), all of them log in
 #   DEMO_LOAD_SECONDS  length of each user's session in the load (default: 5)
+#   DEMO_UIDS          FIRST-LAST: the instances run as uids FIRST+1..LAST, one
+#                      each, with gid FIRST (default: 62000-62099); no account
+#                      or process of this machine may use them
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,11 +45,13 @@ MPORT=${DEMO_METRICS_PORT:-9100}
 USERS=${DEMO_USERS:-12}
 LOAD_SECONDS=${DEMO_LOAD_SECONDS:-5}
 SECONDS_TO_RUN=${DEMO_SECONDS:-}
+DEMO_UIDS=${DEMO_UIDS:-62000-62099}
+GID=${DEMO_UIDS%-*}
 DOMAIN=example
 MIN_IDLE=4
 
 . "$ROOT/scripts/demo-lib.sh"
-for b in smartgrid-server smartgrid-provision smartgrid-load; do
+for b in smartgrid-server smartgrid-provision smartgrid-load smartgrid-state; do
     [ -x "$BIN/$b" ] || die "no $b beside $AIRLOCK (run: make)"
 done
 demo_begin curl openssl ip nsenter setsid ss -- "$PORT" "$MPORT"
@@ -71,6 +76,12 @@ echo "== provisioning $USERS users (CA, server and client certificates, encrypte
 "$BIN/smartgrid-provision" --out "$GRID" --users "$USERS" --days 1 --domain "$DOMAIN" |
     sed 's/^/  /'
 mkdir -p "$RUN/instances"
+# the instances (their own uids, group $GID) pass through the run directory
+# to their own directories and read the server's key; nothing else of it
+chmod 711 "$RUN" "$GRID"
+chmod 700 "$GRID/db" "$GRID/users"
+chgrp "$GID" "$GRID/server.key"
+chmod 640 "$GRID/server.key"
 
 cat >"$RUN/enclave.yaml" <<EOF
 # the enclave's airlock: relay from the vsock face, router, directory, pool
@@ -93,7 +104,8 @@ routers:
     directory: grid
     domain: grid.$DOMAIN
 EOF
-"$ROOT/apps/smartgrid/pool-yaml.sh" "$BIN" "$GRID" "$GRID/db" "$RUN/instances" 20000-20099 \
+POOL_UIDS=$((GID + 1))-${DEMO_UIDS#*-} POOL_GROUP=$GID \
+    "$ROOT/apps/smartgrid/pool-yaml.sh" "$BIN" "$GRID" "$GRID/db" "$RUN/instances" 20000-20099 \
     "$MIN_IDLE" 32 6 20s "$DOMAIN" >>"$RUN/enclave.yaml"
 "$AIRLOCK" check -c "$RUN/enclave.yaml" | sed 's/^/  /'
 

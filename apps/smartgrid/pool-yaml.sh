@@ -3,23 +3,35 @@
 # a `pools:` block for an airlock config (used by scripts/demo.sh and
 # bench/standby.sh; a starting point for a deployment).
 #
+#   [POOL_UIDS=FIRST-LAST [POOL_GROUP=GID]] \
 #   pool-yaml.sh BIN GRID STORE DIR PORTS MIN_IDLE MAX MAX_IDLE COOLDOWN [DOMAIN]
 #
-#   BIN      directory of smartgrid-server
+#   BIN      directory of smartgrid-server and smartgrid-state
 #   GRID     smartgrid-provision's output (its ca.pem: the CA of the clients)
 #   STORE    where the users' encrypted databases and their own server
 #            certificates (USER.db, USER.crt, USER.key) rest between sessions
 #   DIR      base of the instance directories
 #   PORTS    FIRST-LAST, the instances' ports
 #   DOMAIN   the names are <user>.grid.DOMAIN (default: example)
+#   POOL_UIDS   one uid per instance from this range (recommended: instances
+#               cannot reach each other, nothing they start outlives their
+#               session; airlock runs as root); without it they run as
+#               airlock's user
+#   POOL_GROUP  with POOL_UIDS: the gid of every instance (default: gid = uid)
 #
 # The event rules match the server's lines; the hooks move a user's
-# database between STORE and the instance directory (state-hook.sh), and
+# database between STORE and the instance directory (smartgrid-state), and
 # bring the user's own server certificate in with it: the instances get no
 # --cert, no certificate valid for another user is ever in an instance.
 set -eu
 [ $# -ge 9 ] || { echo "usage: $0 BIN GRID STORE DIR PORTS MIN_IDLE MAX MAX_IDLE COOLDOWN [DOMAIN]" >&2; exit 2; }
-hook=$(cd "$(dirname "$0")" && pwd)/state-hook.sh
+run_as=
+if [ -n "${POOL_UIDS:-}" ]; then
+    run_as="
+    uids: $POOL_UIDS"
+    [ -z "${POOL_GROUP:-}" ] || run_as="$run_as
+    group: \"$POOL_GROUP\""
+fi
 cat <<YAML
 pools:
   - name: grid
@@ -27,7 +39,7 @@ pools:
               --ca, $2/ca.pem, --domain, ${10:-example}]
     endpoint: "tcp:127.0.0.1:{port}"
     ports: $5
-    dir: $4
+    dir: $4$run_as
     min_idle: $6
     max: $7
     max_idle: $8
@@ -38,9 +50,9 @@ pools:
       login: "^LOGIN ([a-z0-9]+)$"
       logout: "^LOGOUT$"
     provision:
-      command: [$hook, fetch, $3, "{user}", "{dir}"]
+      command: [$1/smartgrid-state, fetch, $3, "{user}", "{dir}"]
       timeout: 10s
     deprovision:
-      command: [$hook, store, $3, "{user}", "{dir}"]
+      command: [$1/smartgrid-state, store, $3, "{user}", "{dir}"]
       timeout: 10s
 YAML

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -876,6 +877,12 @@ parse_args(int argc, char **argv, struct opts *o)
 int
 main(int argc, char **argv)
 {
+    /* first of all: no other process, even of this uid (a neighbour under a
+     * pool's shared user:, a descendant of this one), can read this
+     * process's memory (the key, the decrypted pages) through ptrace or
+     * /proc/PID/mem; no core dump holds them either */
+    if (prctl(PR_SET_DUMPABLE, 0) != 0)
+        fatal("prctl PR_SET_DUMPABLE");
     parse_args(argc, argv, &srv.o);
     signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < MAX_CONNS; i++)

@@ -1577,6 +1577,9 @@ parse_directory(struct ctx *c, const yaml_node_t *n, struct dir_conf *dc)
 #define EXPECT_PORTS "expected a port range FIRST-LAST (20000-20999), ports 1-65535"
 #define EXPECT_REGEX "expected a POSIX extended regular expression of 1-511 bytes"
 #define EXPECT_POOL_USER "expected a user name of 1-63 characters (a-z 0-9 _ . -)"
+#define EXPECT_POOL_GROUP "expected a group name or gid of 1-63 characters (a-z 0-9 _ . -)"
+#define EXPECT_UIDS "expected a uid range FIRST-LAST (61000-61999), uids 1-4294967294"
+#define UID_LAST 4294967294u /* (uid_t)-1 means "no change" to setresuid() */
 
 enum pool_key {
     PK_NAME,
@@ -1586,6 +1589,8 @@ enum pool_key {
     PK_PORTS,
     PK_DIR,
     PK_USER,
+    PK_UIDS,
+    PK_GROUP,
     PK_MIN_IDLE,
     PK_MAX,
     PK_MAX_IDLE,
@@ -1608,6 +1613,8 @@ static const char *const pool_keys[PK_COUNT] = {
     [PK_PORTS] = "ports",
     [PK_DIR] = "dir",
     [PK_USER] = "user",
+    [PK_UIDS] = "uids",
+    [PK_GROUP] = "group",
     [PK_MIN_IDLE] = "min_idle",
     [PK_MAX] = "max",
     [PK_MAX_IDLE] = "max_idle",
@@ -1640,6 +1647,12 @@ unsigned
 pool_conf_ports(const struct pool_conf *pc)
 {
     return pc->port_max == 0 ? 0 : pc->port_max - pc->port_min + 1;
+}
+
+unsigned
+pool_conf_uids(const struct pool_conf *pc)
+{
+    return pc->uid_max == 0 ? 0 : pc->uid_max - pc->uid_min + 1;
 }
 
 /* A list of template words; allowed: the placeholders they may use. */
@@ -1695,26 +1708,28 @@ get_regex(struct ctx *c, const yaml_node_t *v, const char *key, int groups, char
     return 0;
 }
 
+/* FIRST-LAST, 1 <= FIRST <= LAST <= max (ports:, uids:). */
 static int
-get_ports(struct ctx *c, const yaml_node_t *v, const char *key, struct pool_conf *pc)
+get_range(struct ctx *c, const yaml_node_t *v, const char *key, uint64_t max, const char *expect,
+          unsigned *first, unsigned *last)
 {
     const char *s;
-    char a[8], b[8];
+    char a[16], b[16];
     uint64_t lo, hi;
 
-    if (scalar(c, v, key, EXPECT_PORTS, &s) != 0)
+    if (scalar(c, v, key, expect, &s) != 0)
         return -1;
     const char *dash = strchr(s, '-');
     if (dash == NULL || dash - s == 0 || (size_t)(dash - s) >= sizeof(a) ||
         strlen(dash + 1) >= sizeof(b))
-        return fail(c, node_line(v), key, EXPECT_PORTS);
+        return fail(c, node_line(v), key, "%s", expect);
     memcpy(a, s, (size_t)(dash - s));
     a[dash - s] = '\0';
     memcpy(b, dash + 1, strlen(dash + 1) + 1);
-    if (parse_uint(a, 65535, &lo) != 0 || parse_uint(b, 65535, &hi) != 0 || lo == 0 || hi < lo)
-        return fail(c, node_line(v), key, EXPECT_PORTS);
-    pc->port_min = (unsigned)lo;
-    pc->port_max = (unsigned)hi;
+    if (parse_uint(a, max, &lo) != 0 || parse_uint(b, max, &hi) != 0 || lo == 0 || hi < lo)
+        return fail(c, node_line(v), key, "%s", expect);
+    *first = (unsigned)lo;
+    *last = (unsigned)hi;
     return 0;
 }
 
@@ -1766,8 +1781,9 @@ parse_hook(struct ctx *c, const yaml_node_t *n, const char *path, struct hook_co
             return -1;
         snprintf(key, sizeof(key), "%s.%s", path, hook_keys[i]);
         if (i == HK_COMMAND)
-            rc =
-                get_argv(c, v, key, TMPL_DIR | TMPL_INSTANCE | TMPL_USER | TMPL_PORT, &hc->command);
+            rc = get_argv(c, v, key,
+                          TMPL_DIR | TMPL_INSTANCE | TMPL_USER | TMPL_PORT | TMPL_UID | TMPL_GID,
+                          &hc->command);
         else
             rc = get_duration(c, v, key, &hc->timeout_ms);
         if (rc == 0 && i == HK_TIMEOUT && hc->timeout_ms == 0)
@@ -1782,20 +1798,21 @@ parse_hook(struct ctx *c, const yaml_node_t *n, const char *path, struct hook_co
     return 0;
 }
 
+/* A user or group name (expect says which). */
 static int
-get_pool_user(struct ctx *c, const yaml_node_t *v, const char *key, char *out)
+get_pool_user(struct ctx *c, const yaml_node_t *v, const char *key, const char *expect, char *out)
 {
     const char *s;
 
-    if (scalar(c, v, key, EXPECT_POOL_USER, &s) != 0)
+    if (scalar(c, v, key, expect, &s) != 0)
         return -1;
     size_t len = strlen(s);
     if (len == 0 || len >= CONF_NAME_MAX || s[0] == '-')
-        return fail(c, node_line(v), key, EXPECT_POOL_USER);
+        return fail(c, node_line(v), key, "%s", expect);
     for (size_t i = 0; i < len; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
               (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
-            return fail(c, node_line(v), key, EXPECT_POOL_USER);
+            return fail(c, node_line(v), key, "%s", expect);
     memcpy(out, s, len + 1);
     return 0;
 }
@@ -1810,9 +1827,9 @@ pool_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct p
     case PK_NAME:
         return get_name(c, v, key, pc->name);
     case PK_COMMAND:
-        return get_argv(c, v, key, inst, &pc->command);
+        return get_argv(c, v, key, inst | TMPL_UID | TMPL_GID, &pc->command);
     case PK_LAUNCHER:
-        return get_argv(c, v, key, inst, &pc->launcher);
+        return get_argv(c, v, key, inst | TMPL_UID | TMPL_GID, &pc->launcher);
     case PK_ENDPOINT:
         if (scalar(c, v, key, EXPECT_EP, &s) != 0)
             return -1;
@@ -1823,7 +1840,7 @@ pool_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct p
         memcpy(pc->endpoint, s, strlen(s) + 1);
         return 0;
     case PK_PORTS:
-        return get_ports(c, v, key, pc);
+        return get_range(c, v, key, 65535, EXPECT_PORTS, &pc->port_min, &pc->port_max);
     case PK_DIR:
         if (scalar(c, v, key, EXPECT_FILE, &s) != 0)
             return -1;
@@ -1832,7 +1849,11 @@ pool_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct p
         memcpy(pc->dir, s, strlen(s) + 1);
         return 0;
     case PK_USER:
-        return get_pool_user(c, v, key, pc->user);
+        return get_pool_user(c, v, key, EXPECT_POOL_USER, pc->user);
+    case PK_GROUP:
+        return get_pool_user(c, v, key, EXPECT_POOL_GROUP, pc->group);
+    case PK_UIDS:
+        return get_range(c, v, key, UID_LAST, EXPECT_UIDS, &pc->uid_min, &pc->uid_max);
     case PK_MIN_IDLE:
         return get_uint(c, v, key, CONF_INSTANCES_MAX, EXPECT_COUNT, &pc->min_idle);
     case PK_MAX:
@@ -1962,6 +1983,14 @@ parse_pool(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
     if (pool_conf_ports(pc) != 0 && pool_conf_ports(pc) < pc->max)
         return POOL_FAIL(PK_PORTS, "expected at least max (%u) ports, not %u", pc->max,
                          pool_conf_ports(pc));
+    if (vline[PK_UIDS] != 0 && vline[PK_USER] != 0)
+        return POOL_FAIL(PK_UIDS, "expected either user (one shared user) or uids (one uid per "
+                                  "instance), not both");
+    if (vline[PK_GROUP] != 0 && vline[PK_UIDS] == 0)
+        return POOL_FAIL(PK_GROUP, "applies with uids only (the gid of every instance)");
+    if (pool_conf_uids(pc) != 0 && pool_conf_uids(pc) < pc->max)
+        return POOL_FAIL(PK_UIDS, "expected at least max (%u) uids, not %u", pc->max,
+                         pool_conf_uids(pc));
     snprintf(key, sizeof(key), "%s.endpoint", path);
     if (check_pool_endpoint(c, vline[PK_ENDPOINT], key, pc) != 0)
         return -1;
@@ -1976,6 +2005,10 @@ parse_pool(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
             pc->port_min <= cfg->pools[j].port_max && cfg->pools[j].port_min <= pc->port_max)
             return POOL_FAIL(PK_PORTS, "expected ports no other pool uses; pools[%zu] has %u-%u", j,
                              cfg->pools[j].port_min, cfg->pools[j].port_max);
+        if (pool_conf_uids(pc) != 0 && pool_conf_uids(&cfg->pools[j]) != 0 &&
+            pc->uid_min <= cfg->pools[j].uid_max && cfg->pools[j].uid_min <= pc->uid_max)
+            return POOL_FAIL(PK_UIDS, "expected uids no other pool uses; pools[%zu] has %u-%u", j,
+                             cfg->pools[j].uid_min, cfg->pools[j].uid_max);
     }
 #undef POOL_FAIL
     return 0;

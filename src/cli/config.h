@@ -82,7 +82,13 @@
  *       endpoint: "tcp:127.0.0.1:{port}"  # reported to the directory; required
  *       ports: 20000-20999          # required when {port} is used; at least max
  *       dir: /var/lib/airlock/grid  # instance directories DIR/NAME-N; required
- *       user: nobody                # run-as user (must exist); default airlock's
+ *       uids: 61000-61999           # one uid (and gid) per instance, the lowest free
+ *                                   #   one; at least max; no account may use them
+ *       group: smartgrid            # with uids: the gid of every instance (a name or
+ *                                   #   a number; not root's); default gid = uid
+ *       user: nobody                # or one shared run-as user (must exist; does not
+ *                                   #   isolate instances from each other); default
+ *                                   #   airlock's
  *       min_idle: 1                 # starting or idle, at least (default 1)
  *       max: 10                     # in total, at most (default 10, up to 1024)
  *       max_idle: 1                 # idle above it trimmed after cooldown (default min_idle)
@@ -95,7 +101,7 @@
  *         ready: "^WAITING_LOGIN$"  # required
  *         login: "^LOGIN (.+)$"     # required; group 1 is the user
  *         logout: "^LOGOUT$"        # optional
- *       provision:                  # optional; {user} {dir} {instance} {port}
+ *       provision:                  # optional; {user} {dir} {instance} {port} {uid} {gid}
  *         command: [fetch, "{user}", "{dir}"]
  *         timeout: 30s
  *       deprovision:                # optional, same form
@@ -282,7 +288,8 @@ void config_free(struct config *cfg);
 #define CONF_INSTANCES_MAX 1024
 #define POOL_NAME_MAX 40 /* characters of a pool name: instance names are NAME-N */
 
-/* An argv template: words with {port}, {dir}, {instance} (and {user} in hooks). */
+/* An argv template: words with {port}, {dir}, {instance}, {uid}, {gid} (and
+ * {user} in hooks). */
 struct argv_conf {
     char arg[CONF_ARGV_MAX][CONF_ARG_MAX];
     size_t n; /* 0: not set */
@@ -303,6 +310,8 @@ struct pool_conf {
     unsigned port_min, port_max;         /* ports: A-B; 0-0 when not set */
     char dir[CONF_FILE_PATH_MAX];        /* base of the instance directories; required */
     char user[CONF_NAME_MAX];            /* run-as user; "" keeps airlock's */
+    unsigned uid_min, uid_max;           /* uids: A-B, one per instance; 0-0 when not set */
+    char group[CONF_NAME_MAX];           /* with uids: every instance's gid; "": gid = uid */
     unsigned min_idle;                   /* default 1 */
     unsigned max;                        /* default 10, at most CONF_INSTANCES_MAX */
     unsigned max_idle;                   /* default min_idle */
@@ -318,5 +327,8 @@ struct pool_conf {
 
 /* Returns the ports pc's instances can use (0 when it needs none). */
 unsigned pool_conf_ports(const struct pool_conf *pc);
+
+/* Returns the size of pc's uid range (0 without uids:). */
+unsigned pool_conf_uids(const struct pool_conf *pc);
 
 #endif

@@ -1,7 +1,6 @@
 /* main.c - the airlock command line: relay, run, check, version. */
 #include <errno.h>
 #include <getopt.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "cli/control.h"
 #include "cli/runtime.h"
 #include "core/log.h"
+#include "pool/pool.h"
 #include "proto/ctl.h"
 
 #define AIRLOCK_VERSION "0.1.0"
@@ -442,12 +442,13 @@ cmd_config(int argc, char **argv, int run)
         fprintf(stderr, "airlock: %s\n", err);
         return 1;
     }
-    /* what the file alone cannot tell: the run-as users exist here */
+    /* what the file alone cannot tell: the run-as users exist here, the
+     * uids are nobody's */
     for (size_t i = 0; i < cfg.n_pools; i++) {
-        if (cfg.pools[i].user[0] == '\0' || getpwnam(cfg.pools[i].user) != NULL)
+        char why[256];
+        if (pool_conf_check_host(&cfg.pools[i], why, sizeof(why)) == 0)
             continue;
-        fprintf(stderr, "airlock: %s: pools[%zu].user: no such user '%s' on this machine\n", path,
-                i, cfg.pools[i].user);
+        fprintf(stderr, "airlock: %s: pools[%zu].%s\n", path, i, why);
         config_free(&cfg);
         return 1;
     }

@@ -41,6 +41,7 @@ struct runtime {
     struct control *control; /* control: (airlock ctl), or NULL */
     struct pool **pools; /* pools:, on the main loop */
     size_t n_pools;
+    struct pool_env *pool_env; /* what the pools share (uids, the wipe thread); with the first */
     int sigfd;
     struct io sig_io;
     struct timer drain_timer;
@@ -312,6 +313,12 @@ pools_apply(struct runtime *rt, const struct config *cfg)
 
     if (next == NULL)
         return -ENOMEM;
+    if (cfg->n_pools > 0 && rt->pool_env == NULL &&
+        (rt->pool_env = pool_env_new(rt->loop, &err)) == NULL) {
+        log_warnx("pools: cannot start the wipe thread: %s", strerror(-err));
+        free(next);
+        return err;
+    }
     for (size_t i = 0; i < cfg->n_pools; i++) {
         struct pool *old = find_pool(rt->pools, rt->n_pools, cfg->pools[i].name);
         if (old != NULL) {
@@ -320,7 +327,8 @@ pools_apply(struct runtime *rt, const struct config *cfg)
             for (size_t j = 0; j < rt->n_pools; j++)
                 if (rt->pools[j] == old)
                     rt->pools[j] = NULL;
-        } else if ((next[n] = pool_new(rt->loop, rt->dir, &cfg->pools[i], &err)) != NULL) {
+        } else if ((next[n] = pool_new(rt->loop, rt->dir, rt->pool_env, &cfg->pools[i], &err)) !=
+                   NULL) {
             n++;
         } else {
             log_warnx("pool=%s: cannot start: %s", cfg->pools[i].name, strerror(-err));
@@ -636,6 +644,9 @@ runtime_free(struct runtime *rt)
         free(rt->pools);
         rt->pools = NULL;
         rt->n_pools = 0;
+        /* the wipes still queued are finished: no user's state stays behind */
+        pool_env_free(rt->pool_env);
+        rt->pool_env = NULL;
         worker_close_all(rt->workers[0]);
         loop_stop(rt->loop);
         loop_run(rt->loop); /* one more turn runs the deferred frees */

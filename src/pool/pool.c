@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -12,14 +13,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "pool/env.h"
 #include "pool/rules.h"
 #include "pool/spawn.h"
 #include "pool/template.h"
 
-#define WIPE_DEPTH_MAX 64
+#define REAP_PATIENCE_MS 2000 /* a reaper still running then is killed and started again */
+#define REAP_WAIT_MS 5000     /* pool_free(): how long the reapers may take, in all */
 #define ARG_EXPANDED_MAX (CONF_ARG_MAX + CONF_FILE_PATH_MAX + DIR_KEY_MAX)
 
 enum inst_state {
@@ -31,14 +35,16 @@ enum inst_state {
                             is brought in for the claimed user meanwhile */
     INST_PROVISIONING,   /* login confirmed; the provisioning hook runs */
     INST_ACTIVE,         /* serving its user */
-    INST_STOPPING,       /* being stopped: SIGTERM, SIGKILL after stop_grace */
+    INST_STOPPING,       /* being stopped: SIGTERM, SIGKILL after stop_grace; then, with a
+                            uid of its own, every process of the uid is killed */
     INST_DEPROVISIONING, /* gone; the deprovisioning hook stores the state back */
+    INST_WIPING,         /* gone; its directory is being wiped (it keeps its uid) */
     INST_STATE_COUNT
 };
 
 static const char *const state_names[INST_STATE_COUNT] = {
-    "starting",     "idle",   "reserved", "verifying",
-    "provisioning", "active", "stopping", "deprovisioning",
+    "starting", "idle",     "reserved",       "verifying", "provisioning",
+    "active",   "stopping", "deprovisioning", "wiping",
 };
 
 /* Why an instance is stopped. */
@@ -84,10 +90,18 @@ struct instance {
     bool provisioned; /* the directory holds the user's state: store it back */
     bool replace;     /* start a fresh instance in its place when gone */
     bool sent_term;
-    struct proc proc, hook;
+    bool run_as;  /* runs as uid/gid (else as airlock) */
+    bool own_uid; /* a uid of the pool's uids: taken from p->env, given back after the wipe */
+    bool reaped;  /* own_uid: no process of the uid is left */
+    uid_t uid;
+    gid_t gid;
+    char uid_s[12], gid_s[12]; /* {uid} {gid} */
+    unsigned reap_tries;
+    struct proc proc, hook, reaper;
     enum hook_kind hook_kind;
     struct dir_activate *activating; /* INST_VERIFYING: the directory's answer to come */
-    struct timer timer;              /* start timeout, hook timeout or stop escalation */
+    struct timer timer; /* start timeout, hook timeout, stop escalation, reaper patience */
+    struct wipe *wipe;  /* INST_WIPING */
     uint64_t started;
     uint64_t idle_since;
     struct task reap;
@@ -104,11 +118,14 @@ struct pool_stats {
 struct pool {
     struct loop *loop;
     struct dir *dir;
+    struct pool_env *env;
     struct pool_conf conf;
     struct rules rules;
-    bool run_as;
+    bool run_as; /* user: */
     uid_t uid;
     gid_t gid;
+    bool has_group; /* group: (with uids:) */
+    gid_t group_gid;
     struct instance *head, *tail; /* oldest first */
     size_t n[INST_STATE_COUNT];
     size_t total;
@@ -126,87 +143,64 @@ struct pool {
 
 static void scale_soon(struct pool *p);
 static void retire(struct instance *in, enum stop_why why, bool replace);
+static void instance_timer(struct timer *t);
 
 /* ---- instance directories */
 
-/* Removes name in dfd and everything below it, never following a symlink
- * (a link is removed, not what it points to). Returns 0 or -errno. */
-static int
-wipe_at(int dfd, const char *name, int depth)
+/* The base directory in->dir was made in (it stays in->dir's even when a
+ * reload moves the pool's dir), into base (CONF_FILE_PATH_MAX bytes). */
+static void
+base_of(const struct instance *in, char *base)
 {
-    if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
-        return 0;
-    if (errno != EISDIR || depth >= WIPE_DEPTH_MAX)
-        return -errno;
-    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    DIR *d = fdopendir(fd);
-    if (d == NULL) {
-        int rc = -errno;
-        close(fd);
-        return rc;
-    }
-    int rc = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        int r = wipe_at(fd, e->d_name, depth + 1);
-        if (r != 0 && rc == 0)
-            rc = r;
-    }
-    closedir(d);
-    if (unlinkat(dfd, name, AT_REMOVEDIR) != 0 && rc == 0)
-        rc = -errno;
-    return rc;
-}
-
-/* Opens the base directory in->dir was made in (it stays in->dir even when
- * a reload moves the pool's dir). Returns the fd or -errno. */
-static int
-open_base(const struct instance *in)
-{
-    char base[sizeof(in->dir)];
     size_t len = strlen(in->dir) - strlen(in->name) - 1;
 
     memcpy(base, in->dir, len);
     base[len] = '\0';
-    int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
 }
 
-static int
-wipe(const struct instance *in)
-{
-    int base = open_base(in);
-    if (base < 0)
-        return base;
-    int rc = wipe_at(base, in->name, 0);
-    close(base);
-    return rc;
-}
-
-/* A fresh, empty directory for in (mode 0700, owned by the run-as user). */
+/* A fresh, empty directory for in: mode 0700, owned by its run-as user. The
+ * base is airlock's and writable by airlock only (pool_new()), so the name
+ * cannot be planted by anyone else; something left there is moved aside to
+ * be wiped. */
 static int
 make_dir(const struct instance *in)
 {
-    const struct pool *p = in->pool;
-    int rc = wipe(in);
-    if (rc != 0)
-        return rc;
-    int base = open_base(in);
-    if (base < 0)
-        return base;
-    if (mkdirat(base, in->name, 0700) != 0 || fchmodat(base, in->name, 0700, 0) != 0 ||
-        (p->run_as && fchownat(base, in->name, p->uid, p->gid, AT_SYMLINK_NOFOLLOW) != 0))
-        rc = -errno;
-    close(base);
+    struct pool *p = in->pool;
+    char base[CONF_FILE_PATH_MAX];
+    int bfd, fd = -1, rc = 0;
+
+    base_of(in, base);
+    if ((bfd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -errno;
+    if (mkdirat(bfd, in->name, 0700) != 0) {
+        if (errno != EEXIST)
+            goto fail;
+        if (pool_env_wipe(p->env, base, in->name, false, 0, NULL, NULL, &rc) == NULL)
+            goto out;
+        if (mkdirat(bfd, in->name, 0700) != 0)
+            goto fail;
+    }
+    /* the mode without the umask; the owner that the instance runs as */
+    if ((fd = openat(bfd, in->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        fchmod(fd, 0700) != 0 || (in->run_as && fchown(fd, in->uid, in->gid) != 0))
+        goto fail;
+    goto out;
+
+fail:
+    rc = -errno;
+out:
+    if (fd >= 0)
+        close(fd);
+    close(bfd);
     return rc;
 }
 
-/* The provisioning hook runs as airlock's user: what it put into the
- * directory (top level, links not followed) is handed to the run-as user. */
+/* The provisioning hook runs as airlock's user: what it made at the top of
+ * the directory (regular files and directories owned by airlock, with one
+ * link) is handed to the run-as user. Each entry is opened without
+ * following a link and checked before the chown, so nothing the instance
+ * planted meanwhile (a link, a hard link to a file elsewhere) changes
+ * owner. */
 static void
 give_entries(const struct instance *in)
 {
@@ -220,10 +214,21 @@ give_entries(const struct instance *in)
             close(fd);
         return;
     }
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-            fchownat(fd, e->d_name, p->uid, p->gid, AT_SYMLINK_NOFOLLOW) != 0)
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        int f = openat(fd, e->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (f < 0 || fstat(f, &st) != 0 || st.st_uid != geteuid() ||
+            !((S_ISREG(st.st_mode) && st.st_nlink == 1) || S_ISDIR(st.st_mode))) {
+            if (f >= 0)
+                close(f);
+            continue;
+        }
+        if (fchownat(f, "", in->uid, in->gid, AT_EMPTY_PATH) != 0)
             log_warn("pool=%s instance=%s: chown %s", p->conf.name, in->name, e->d_name);
+        close(f);
+    }
     closedir(d);
 }
 
@@ -271,7 +276,9 @@ expand_argv(const struct instance *in, const struct argv_conf *const *parts, siz
     struct tmpl_vars tv = {.port = in->port,
                            .dir = in->dir,
                            .instance = in->name,
-                           .user = in->user[0] ? in->user : NULL};
+                           .user = in->user[0] ? in->user : NULL,
+                           .uid = in->uid_s,
+                           .gid = in->gid_s};
     size_t k = 0;
     const char *why = NULL;
 
@@ -472,27 +479,14 @@ instance_reap(struct task *t)
     free(t->data);
 }
 
-/* The process and hooks are gone: wipe, forget, make room for a fresh one. */
+/* Its directory is wiped (or cannot be; the uid went back with the wipe):
+ * the instance is forgotten. */
 static void
-instance_done(struct instance *in)
+instance_forget(struct instance *in)
 {
     struct pool *p = in->pool;
-    int rc;
 
-    timer_stop(p->loop, &in->timer);
-    proc_close(&in->proc);
-    proc_close(&in->hook);
-    dir_activate_cancel(in->activating);
-    in->activating = NULL;
-    if ((rc = wipe(in)) != 0)
-        log_warnx("pool=%s instance=%s: cannot wipe %s: %s", p->conf.name, in->name, in->dir,
-                  strerror(-rc));
-    report(in, DIR_STOPPED);
-    log_info("pool=%s instance=%s stopped why=%s", p->conf.name, in->name, why_names[in->why]);
-    if (in->replace && !p->stopping)
-        p->pending++;
-    if (in->port[0] != '\0')
-        p->port_used[in->port_idx] = false;
+    in->wipe = NULL;
     p->n[in->state]--;
     p->total--;
     if (in->prev != NULL)
@@ -507,7 +501,132 @@ instance_done(struct instance *in)
     scale_soon(p);
 }
 
-/* The process is gone (reaped): store the state back when there is one. */
+static void
+instance_wiped(void *arg, int err, uint64_t entries, uint64_t ms)
+{
+    struct instance *in = arg;
+    struct pool *p = in->pool;
+
+    if (err != 0)
+        log_warnx("pool=%s instance=%s: cannot wipe all of %s: %s", p->conf.name, in->name, in->dir,
+                  strerror(-err));
+    log_info("pool=%s instance=%s wiped entries=%llu ms=%llu", p->conf.name, in->name,
+             (unsigned long long)entries, (unsigned long long)ms);
+    instance_forget(in);
+}
+
+/* Starts the wipe of in's directory; its uid goes back once it is done, if
+ * none of its processes is left. Returns the wipe, or NULL when there was
+ * nothing to wipe (the uid went back) or the wipe could not start (then
+ * the uid is kept for ever: something of it may remain). */
+static struct wipe *
+wipe_start(struct instance *in, wipe_done_cb done)
+{
+    struct pool *p = in->pool;
+    char base[CONF_FILE_PATH_MAX];
+    bool give = in->own_uid && in->reaped;
+    int err = 0;
+
+    base_of(in, base);
+    struct wipe *w = pool_env_wipe(p->env, base, in->name, give, in->uid, done, in, &err);
+    if (w == NULL && err == -ENOENT && give)
+        pool_env_put_uid(p->env, in->uid);
+    else if (w == NULL)
+        log_warnx("pool=%s instance=%s: cannot wipe %s: %s%s", p->conf.name, in->name, in->dir,
+                  strerror(-err), in->own_uid ? "; its uid is not used again" : "");
+    return w;
+}
+
+/* The processes and hooks are gone: the port goes back at once (nothing of
+ * the instance listens any more), the uid once the directory is wiped; the
+ * directory hears the instance is gone, a fresh one may take its place. */
+static void
+instance_done(struct instance *in)
+{
+    struct pool *p = in->pool;
+
+    timer_stop(p->loop, &in->timer);
+    proc_close(&in->proc);
+    proc_close(&in->hook);
+    proc_close(&in->reaper);
+    dir_activate_cancel(in->activating);
+    in->activating = NULL;
+    if (in->port[0] != '\0')
+        p->port_used[in->port_idx] = false;
+    in->port[0] = '\0';
+    report(in, DIR_STOPPED);
+    log_info("pool=%s instance=%s stopped why=%s", p->conf.name, in->name, why_names[in->why]);
+    if (in->replace && !p->stopping)
+        p->pending++;
+    set_state(in, INST_WIPING);
+    if ((in->wipe = wipe_start(in, instance_wiped)) == NULL)
+        instance_forget(in);
+}
+
+/* Every process of the instance is gone: store the state back when there
+ * is one. */
+static void
+instance_reaped(struct instance *in)
+{
+    struct pool *p = in->pool;
+
+    in->reaped = true;
+    if (in->provisioned && p->conf.deprovision.command.n > 0) {
+        set_state(in, INST_DEPROVISIONING);
+        hook_run(in, HOOK_DEPROVISION);
+        return;
+    }
+    instance_done(in);
+}
+
+static void
+reaper_line(struct proc *pr, const char *line, bool cut)
+{
+    log_line(pr->data, "reaper", line, cut);
+}
+
+static void
+reaper_exit(struct proc *pr, int status)
+{
+    struct instance *in = pr->data;
+    struct pool *p = in->pool;
+
+    timer_stop(p->loop, &in->timer);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        log_debug("pool=%s instance=%s uid=%u: no process left", p->conf.name, in->name,
+                  (unsigned)in->uid);
+        instance_reaped(in);
+        return;
+    }
+    /* a process of the uid may have stopped or killed it before it killed
+     * them: start over, sooner the first times (the uid is not used again
+     * before one succeeds) */
+    unsigned delay = in->reap_tries < 8 ? 10u << in->reap_tries : REAP_PATIENCE_MS;
+    log_warnx("pool=%s instance=%s uid=%u: reaper ended with status 0x%x: again in %u ms",
+              p->conf.name, in->name, (unsigned)in->uid, (unsigned)status,
+              delay < REAP_PATIENCE_MS ? delay : REAP_PATIENCE_MS);
+    timer_start(p->loop, &in->timer, delay < REAP_PATIENCE_MS ? delay : REAP_PATIENCE_MS,
+                instance_timer, in);
+}
+
+/* Kills every process of in's uid: what it started outside its process
+ * group (setsid(), double forks) must not outlive the session. */
+static void
+reap_start(struct instance *in)
+{
+    struct pool *p = in->pool;
+    int rc;
+
+    in->reap_tries++;
+    if ((rc = proc_reap_uid(&in->reaper, p->loop, in->uid, in->gid, reaper_line, reaper_exit,
+                            in)) != 0)
+        log_warnx("pool=%s instance=%s uid=%u: cannot start the reaper: %s", p->conf.name, in->name,
+                  (unsigned)in->uid, strerror(-rc));
+    timer_start(p->loop, &in->timer, REAP_PATIENCE_MS, instance_timer, in);
+}
+
+/* The process is gone (reaped): kill what is left of its uid, then store
+ * the state back. */
 static void
 instance_gone(struct instance *in)
 {
@@ -515,12 +634,11 @@ instance_gone(struct instance *in)
 
     timer_stop(p->loop, &in->timer);
     proc_close(&in->hook); /* a provisioning hook still running: the user was never served */
-    if (in->provisioned && p->conf.deprovision.command.n > 0) {
-        set_state(in, INST_DEPROVISIONING);
-        hook_run(in, HOOK_DEPROVISION);
+    if (in->own_uid) {
+        reap_start(in);
         return;
     }
-    instance_done(in);
+    instance_reaped(in);
 }
 
 static void
@@ -581,6 +699,17 @@ instance_timer(struct timer *t)
             retire(in, WHY_HOOK, true);
         break;
     case INST_STOPPING:
+        if (in->proc.state != PROC_RUNNING) {
+            /* the reaper failed, or is still at it (a process in an
+             * uninterruptible sleep, or one that stopped it) */
+            if (in->reaper.state == PROC_RUNNING)
+                log_warnx("pool=%s instance=%s uid=%u: processes left after %u ms: killing again",
+                          p->conf.name, in->name, (unsigned)in->uid,
+                          in->reap_tries * REAP_PATIENCE_MS);
+            proc_close(&in->reaper);
+            reap_start(in);
+            break;
+        }
         if (!in->sent_term) {
             in->sent_term = true;
             proc_signal(&in->proc, SIGTERM);
@@ -591,6 +720,7 @@ instance_timer(struct timer *t)
         break;
     case INST_IDLE:
     case INST_ACTIVE:
+    case INST_WIPING:
     case INST_STATE_COUNT:
         break;
     }
@@ -605,7 +735,7 @@ retire(struct instance *in, enum stop_why why, bool replace)
 {
     struct pool *p = in->pool;
 
-    if (in->state == INST_STOPPING || in->state == INST_DEPROVISIONING)
+    if (in->state == INST_STOPPING || in->state == INST_DEPROVISIONING || in->state == INST_WIPING)
         return;
     if (holds_user(in))
         report(in, DIR_DRAINING);
@@ -668,10 +798,10 @@ hook_exit(struct proc *pr, int status)
         hook_failed(in, HF_EXIT);
         return;
     }
+    if (in->hook_kind == HOOK_PROVISION && in->run_as)
+        give_entries(in);
     log_info("pool=%s instance=%s hook=%s ok", p->conf.name, in->name, hook_names[in->hook_kind]);
     if (in->hook_kind == HOOK_PROVISION) {
-        if (p->run_as)
-            give_entries(in);
         in->provisioned = true;
         if (in->state == INST_PROVISIONING) /* else reserved: the login is still to come */
             set_state(in, INST_ACTIVE);
@@ -707,6 +837,8 @@ hook_run(struct instance *in, enum hook_kind kind)
 
 /* ---- starting instances */
 
+/* A free port (none needed: ""). Returns 0, or -EAGAIN when every port is
+ * held (by instances reloaded from a larger range). */
 static int
 take_port(struct pool *p, struct instance *in)
 {
@@ -720,11 +852,37 @@ take_port(struct pool *p, struct instance *in)
         snprintf(in->port, sizeof(in->port), "%u", p->conf.port_min + i);
         return 0;
     }
-    return -EADDRINUSE;
+    return -EAGAIN;
 }
 
-/* Starts one instance. Returns 0, or -errno (then it counts as a failed
- * start, for the backoff). */
+/* Who in runs as: a uid of its own from uids:, the shared user:, or
+ * airlock's. Returns 0, or -EAGAIN when every uid is held. */
+static int
+take_uid(struct pool *p, struct instance *in)
+{
+    int rc;
+
+    if (pool_conf_uids(&p->conf) > 0) {
+        if ((rc = pool_env_take_uid(p->env, p->conf.uid_min, p->conf.uid_max, &in->uid)) != 0)
+            return rc;
+        in->gid = p->has_group ? p->group_gid : (gid_t)in->uid;
+        in->run_as = in->own_uid = true;
+    } else if (p->run_as) {
+        in->uid = p->uid;
+        in->gid = p->gid;
+        in->run_as = true;
+    } else {
+        in->uid = geteuid();
+        in->gid = getegid();
+    }
+    snprintf(in->uid_s, sizeof(in->uid_s), "%u", (unsigned)in->uid);
+    snprintf(in->gid_s, sizeof(in->gid_s), "%u", (unsigned)in->gid);
+    return 0;
+}
+
+/* Starts one instance. Returns 0, -EAGAIN when no port or uid is free (until
+ * a wipe ends), or -errno (then it counts as a failed start, for the
+ * backoff). */
 static int
 instance_start(struct pool *p)
 {
@@ -740,6 +898,7 @@ instance_start(struct pool *p)
         return -ENOMEM;
     in->pool = p;
     in->hook.pidfd = in->hook.out_fd = in->proc.pidfd = in->proc.out_fd = -1;
+    in->reaper.pidfd = in->reaper.out_fd = -1;
     char name[CONF_NAME_MAX + 24];
     snprintf(name, sizeof(name), "%s-%llu", p->conf.name, ++p->seq);
     if (strlen(name) >= sizeof(in->name)) { /* POOL_NAME_MAX keeps it short */
@@ -748,7 +907,7 @@ instance_start(struct pool *p)
     }
     memcpy(in->name, name, strlen(name) + 1);
     snprintf(in->dir, sizeof(in->dir), "%s/%s", p->conf.dir, in->name);
-    if ((rc = take_port(p, in)) != 0)
+    if ((rc = take_uid(p, in)) != 0 || (rc = take_port(p, in)) != 0)
         goto fail;
     struct tmpl_vars tv = {.port = in->port, .dir = in->dir, .instance = in->name};
     if (tmpl_expand(p->conf.endpoint, &tv, ep, sizeof(ep), &why) != 0 ||
@@ -764,10 +923,14 @@ instance_start(struct pool *p)
                   strerror(-rc));
         goto fail;
     }
-    struct proc_opts o = {.cwd = in->dir, .uid = p->uid, .gid = p->gid, .run_as = p->run_as};
+    struct proc_opts o = {.cwd = in->dir,
+                          .uid = in->uid,
+                          .gid = in->gid,
+                          .run_as = in->run_as,
+                          .own_uid = in->own_uid};
     if ((rc = proc_spawn(&in->proc, p->loop, argv, &o, instance_line, instance_exit, in)) != 0) {
         log_warnx("pool=%s instance=%s: cannot start: %s", p->conf.name, in->name, strerror(-rc));
-        wipe(in);
+        wipe_start(in, NULL); /* empty; the uid goes back below, nothing ran as it */
         goto fail;
     }
     in->started = loop_now(p->loop);
@@ -792,6 +955,8 @@ instance_start(struct pool *p)
 fail:
     if (in->port[0] != '\0')
         p->port_used[in->port_idx] = false;
+    if (in->own_uid)
+        pool_env_put_uid(p->env, in->uid);
     free(in);
     return rc;
 }
@@ -815,12 +980,16 @@ scale(struct pool *p)
     size_t need = p->conf.min_idle > ready ? p->conf.min_idle - ready : 0;
     if (p->pending > need)
         need = p->pending;
-    while (need > 0 && p->total < p->conf.max) {
+    /* directories being wiped hold a uid, not a process */
+    while (need > 0 && p->total - p->n[INST_WIPING] < p->conf.max) {
         if (now < p->not_before) {
             due = p->not_before;
             break;
         }
-        if (instance_start(p) != 0) {
+        int rc = instance_start(p);
+        if (rc == -EAGAIN)
+            break; /* the end of a wipe frees a uid and comes back here */
+        if (rc != 0) {
             backoff(p);
             due = p->not_before;
             break;
@@ -829,13 +998,13 @@ scale(struct pool *p)
         if (p->pending > 0)
             p->pending--;
     }
-    if (p->total >= p->conf.max)
+    if (p->total - p->n[INST_WIPING] >= p->conf.max)
         p->pending = 0; /* at max: only min_idle is owed */
 
     /* trim: idle instances above max_idle once idle for cooldown; above
      * max (after a resize) at once */
     size_t excess = p->n[INST_IDLE] > p->conf.max_idle ? p->n[INST_IDLE] - p->conf.max_idle : 0;
-    size_t live = p->total - p->n[INST_STOPPING] - p->n[INST_DEPROVISIONING];
+    size_t live = p->total - p->n[INST_STOPPING] - p->n[INST_DEPROVISIONING] - p->n[INST_WIPING];
     size_t over = live > p->conf.max ? live - p->conf.max : 0;
     for (struct instance *in = p->head, *next; in != NULL && (excess > 0 || over > 0); in = next) {
         next = in->next;
@@ -904,25 +1073,127 @@ watched(void *arg, const struct dir_instance *di)
 
 /* ---- the pool */
 
+/* The gid of group: (a name or a number). Returns 0, -ENOENT (no such
+ * group) or -EPERM (root's). */
+static int
+group_gid(const char *group, gid_t *gid)
+{
+    char *end;
+    unsigned long n = strtoul(group, &end, 10);
+
+    if (group[0] >= '0' && group[0] <= '9' && *end == '\0' && n <= UINT32_MAX - 1) {
+        *gid = (gid_t)n;
+    } else {
+        const struct group *gr = getgrnam(group);
+        if (gr == NULL)
+            return -ENOENT;
+        *gid = gr->gr_gid;
+    }
+    return *gid == 0 ? -EPERM : 0;
+}
+
+/* Who pc's instances run as: the shared user (user:), the group of uids:;
+ * p keeps what it had when pc's user or group does not exist. */
 static int
 apply_user(struct pool *p, const struct pool_conf *pc)
 {
-    p->run_as = false;
-    if (pc->user[0] == '\0')
-        return 0;
-    struct passwd *pw = getpwnam(pc->user);
-    if (pw == NULL)
+    gid_t gid = 0;
+
+    if (pc->group[0] != '\0' && group_gid(pc->group, &gid) != 0)
         return -ENOENT;
-    p->uid = pw->pw_uid;
-    p->gid = pw->pw_gid;
-    p->run_as = true;
+    struct passwd *pw = pc->user[0] != '\0' ? getpwnam(pc->user) : NULL;
+    if (pc->user[0] != '\0' && pw == NULL)
+        return -ENOENT;
+    p->has_group = pc->group[0] != '\0';
+    p->group_gid = gid;
+    p->run_as = pw != NULL;
+    if (pw != NULL) {
+        p->uid = pw->pw_uid;
+        p->gid = pw->pw_gid;
+    }
+    return 0;
+}
+
+int
+pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len)
+{
+    const struct passwd *pw;
+    const struct group *gr;
+    gid_t gid;
+    int rc = 0;
+
+    if (pc->user[0] != '\0' && getpwnam(pc->user) == NULL) {
+        snprintf(why, len, "user: no such user '%s' on this machine", pc->user);
+        return -ENOENT;
+    }
+    if (pc->group[0] != '\0' && (rc = group_gid(pc->group, &gid)) != 0) {
+        snprintf(why, len, "group: %s '%s'",
+                 rc == -EPERM ? "expected a group other than root's, not" : "no such group",
+                 pc->group);
+        return rc;
+    }
+    if (pool_conf_uids(pc) == 0)
+        return 0;
+    /* an instance must not share a uid (its files, its processes) or a gid
+     * (the group's rights) with anyone else */
+    setpwent();
+    while (rc == 0 && (pw = getpwent()) != NULL)
+        if (pw->pw_uid >= pc->uid_min && pw->pw_uid <= pc->uid_max) {
+            snprintf(why, len, "uids: %u-%u holds uid %u of user '%s'", pc->uid_min, pc->uid_max,
+                     (unsigned)pw->pw_uid, pw->pw_name);
+            rc = -EEXIST;
+        }
+    endpwent();
+    setgrent();
+    while (rc == 0 && pc->group[0] == '\0' && (gr = getgrent()) != NULL)
+        if (gr->gr_gid >= pc->uid_min && gr->gr_gid <= pc->uid_max) {
+            snprintf(why, len,
+                     "uids: %u-%u holds gid %u of group '%s' (instances run with gid = uid)",
+                     pc->uid_min, pc->uid_max, (unsigned)gr->gr_gid, gr->gr_name);
+            rc = -EEXIST;
+        }
+    endgrent();
+    return rc;
+}
+
+/* The base of the instance directories, made when missing (0711: a run-as
+ * user may pass through to its own directory, but not list the others).
+ * It must be airlock's and writable by airlock only, else an instance could
+ * plant names there. What an earlier airlock left in it is wiped. */
+static int
+base_prepare(struct pool *p, const struct pool_conf *pc)
+{
+    struct stat st;
+    int rc;
+
+    if (mkdir(pc->dir, 0711) != 0 && errno != EEXIST) {
+        rc = -errno;
+        log_warn("pool=%s: cannot make %s", pc->name, pc->dir);
+        return rc;
+    }
+    if (stat(pc->dir, &st) != 0) {
+        rc = -errno;
+        log_warn("pool=%s: %s", pc->name, pc->dir);
+        return rc;
+    }
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+        log_warnx("pool=%s: %s: expected a directory owned by airlock's user and writable by "
+                  "it only (mode 0711 or 0755)",
+                  pc->name, pc->dir);
+        return -EPERM;
+    }
+    unsigned n = pool_env_sweep(p->env, pc->dir, pc->name);
+    if (n > 0)
+        log_info("pool=%s: wiping %u directories left in %s", pc->name, n, pc->dir);
     return 0;
 }
 
 struct pool *
-pool_new(struct loop *loop, struct dir *d, const struct pool_conf *pc, int *err)
+pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct pool_conf *pc,
+         int *err)
 {
     struct pool *p = calloc(1, sizeof(*p));
+    char why[256];
     int rc = -ENOMEM;
 
     if (p == NULL)
@@ -934,23 +1205,24 @@ pool_new(struct loop *loop, struct dir *d, const struct pool_conf *pc, int *err)
     }
     p->loop = loop;
     p->dir = d;
+    p->env = env;
     p->conf = *pc;
     p->n_ports = pool_conf_ports(pc);
     if ((p->port_used = calloc(p->n_ports ? p->n_ports : 1, sizeof(bool))) == NULL)
         goto fail;
     if ((rc = rules_compile(&p->rules, pc)) != 0)
         goto fail;
-    if ((rc = apply_user(p, pc)) != 0) {
-        log_warnx("pool=%s: no such user: %s", pc->name, pc->user);
+    if ((rc = pool_conf_check_host(pc, why, sizeof(why))) != 0) {
+        log_warnx("pool=%s: %s", pc->name, why);
         goto fail;
     }
-    /* 0711: a run-as user may pass through to its own directory (0700),
-     * but not list the others */
-    if (mkdir(pc->dir, 0711) != 0 && errno != EEXIST) {
-        rc = -errno;
-        log_warn("pool=%s: cannot make %s", pc->name, pc->dir);
+    if (pool_conf_uids(pc) > 0 && geteuid() != 0) {
+        log_warnx("pool=%s: uids: airlock must run as root to switch to them", pc->name);
+        rc = -EPERM;
         goto fail;
     }
+    if ((rc = apply_user(p, pc)) != 0 || (rc = base_prepare(p, pc)) != 0)
+        goto fail;
     if ((rc = dir_watch(d, pc->name, loop, watched, p)) != 0) {
         log_warnx("pool=%s: cannot watch the directory: %s", pc->name, strerror(-rc));
         goto fail;
@@ -1001,10 +1273,21 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc)
         rules_free(&p->rules);
         p->rules = r;
     }
-    if (apply_user(p, pc) != 0)
-        log_warnx("pool=%s: no such user: %s; new instances run as airlock's user", pc->name,
-                  pc->user);
-    p->conf = *pc;
+    struct pool_conf next = *pc;
+    char why[256] = "no such user or group";
+    if (pool_conf_check_host(pc, why, sizeof(why)) != 0 || apply_user(p, pc) != 0) {
+        log_warnx("pool=%s: %s; new instances keep the running user, group and uids", pc->name,
+                  why);
+        memcpy(next.user, p->conf.user, sizeof(next.user));
+        memcpy(next.group, p->conf.group, sizeof(next.group));
+        next.uid_min = p->conf.uid_min;
+        next.uid_max = p->conf.uid_max;
+    }
+    if (strcmp(pc->dir, p->conf.dir) != 0 && base_prepare(p, pc) != 0) {
+        log_warnx("pool=%s: new instances keep their directories in %s", pc->name, p->conf.dir);
+        memcpy(next.dir, p->conf.dir, sizeof(next.dir));
+    }
+    p->conf = next;
     log_info("pool=%s reconfigured min_idle=%u max=%u max_idle=%u", pc->name, pc->min_idle, pc->max,
              pc->max_idle);
     scale_soon(p);
@@ -1042,6 +1325,48 @@ pool_reap(struct task *t)
     free(t->data);
 }
 
+static uint64_t
+clock_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* pool_free(): the processes of every uid still held are killed at once,
+ * waiting (in all) REAP_WAIT_MS for them to go. A uid whose processes
+ * could not all be seen gone is never given back. */
+static void
+reap_all(struct pool *p)
+{
+    int rc;
+
+    for (struct instance *in = p->head; in != NULL; in = in->next) {
+        if (!in->own_uid || in->reaped || in->state == INST_WIPING ||
+            in->reaper.state == PROC_RUNNING)
+            continue;
+        if ((rc = proc_reap_uid(&in->reaper, p->loop, in->uid, in->gid, reaper_line, reaper_exit,
+                                in)) != 0)
+            log_warnx("pool=%s instance=%s uid=%u: cannot start the reaper: %s", p->conf.name,
+                      in->name, (unsigned)in->uid, strerror(-rc));
+    }
+    uint64_t deadline = clock_ms() + REAP_WAIT_MS;
+    for (struct instance *in = p->head; in != NULL; in = in->next) {
+        if (in->reaper.state != PROC_RUNNING)
+            continue;
+        uint64_t now = clock_ms();
+        int status = proc_wait(&in->reaper, now < deadline ? (int)(deadline - now) : 0);
+        if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+            in->reaped = true;
+            continue;
+        }
+        proc_close(&in->reaper);
+        log_warnx("pool=%s instance=%s uid=%u: processes may be left; the uid is not used again",
+                  p->conf.name, in->name, (unsigned)in->uid);
+    }
+}
+
 void
 pool_free(struct pool *p)
 {
@@ -1050,15 +1375,29 @@ pool_free(struct pool *p)
     p->stopping = true;
     dir_unwatch(p->dir, p->conf.name);
     timer_stop(p->loop, &p->scale_timer);
-    while (p->head != NULL) {
-        struct instance *in = p->head;
-        bool session = holds_user(in);
+    for (struct instance *in = p->head; in != NULL; in = in->next) {
+        timer_stop(p->loop, &in->timer);
         proc_close(&in->proc);
         proc_close(&in->hook);
-        if (session)
-            report(in, DIR_DRAINING);
-        in->why = WHY_SHUTDOWN;
-        instance_done(in);
+        dir_activate_cancel(in->activating);
+        in->activating = NULL;
+    }
+    reap_all(p);
+    /* the wipes go on without the pool; their uids go back when done */
+    while (p->head != NULL) {
+        struct instance *in = p->head;
+        if (in->state != INST_WIPING) {
+            if (holds_user(in))
+                report(in, DIR_DRAINING);
+            report(in, DIR_STOPPED);
+            in->why = WHY_SHUTDOWN;
+            log_info("pool=%s instance=%s stopped why=%s", p->conf.name, in->name,
+                     why_names[in->why]);
+            in->wipe = wipe_start(in, NULL);
+        }
+        if (in->wipe != NULL)
+            pool_env_wipe_detach(in->wipe);
+        instance_forget(in);
     }
     rules_free(&p->rules);
     free(p->port_used);

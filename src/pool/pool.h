@@ -1,27 +1,29 @@
 /* pool.h - the supervisor of one pool of standby instances (docs/pool.md).
  *
  * Each instance is a process started from the pool's command template in
- * its own process group and fresh working directory (mode 0700). Its state:
+ * its own process group and fresh working directory (mode 0700), as a uid
+ * of its own (uids:), a shared user (user:) or airlock's. Its state:
  *
  *   starting --ready line--> idle [--reservation--> reserved (hook ahead)]
  *   --login line--> verifying --directory: reserved for that user-->
  *   provisioning --hook ok--> active --logout line / exit--> stopping -->
- *   deprovisioning --> (gone)
+ *   deprovisioning --> wiping --> (gone)
  *
  * A login line is believed only when the directory reserved the instance
  * for that user (dir_activate()); any other claim kills it at once with
  * nothing stored back, and is counted (airlock_pool_forged_logins_total).
  * Any failure (a start timeout, a crash, a hook that fails or times out, a
- * bad login line) goes to stopping at once; the deprovisioning hook runs
- * only for a session whose provisioning hook succeeded. Once gone, the
- * directory is wiped, DIR_STOPPED is reported and a fresh process takes
- * the place of an instance that served a session or failed. Autoscaling
- * keeps min_idle instances starting or idle, never more than max in total,
- * and trims idle ones above max_idle after cooldown. Starts that fail back
- * off exponentially. Every state change is reported to the directory.
+ * bad login line) goes to stopping at once; once the process is gone, every
+ * other process of its own uid is killed; the deprovisioning hook runs only
+ * for a session whose provisioning hook succeeded. Then DIR_STOPPED is
+ * reported, the directory is wiped off the loop (the uid is held until it
+ * is done) and a fresh process takes the place of an instance that served a
+ * session or failed. Autoscaling keeps min_idle instances starting
+ * or idle, never more than max in total, and trims idle ones above max_idle
+ * after cooldown. Starts that fail back off exponentially. Every state
+ * change is reported to the directory.
  *
- * Everything runs on the loop given to pool_new(), never blocking it
- * (except the recursive wipe of an instance directory, which is small). */
+ * Everything runs on the loop given to pool_new(), never blocking it. */
 #ifndef AIRLOCK_POOL_POOL_H
 #define AIRLOCK_POOL_POOL_H
 
@@ -31,15 +33,25 @@
 #include "core/loop.h"
 #include "core/strbuf.h"
 #include "dir/dir.h"
+#include "pool/env.h"
 
 struct pool;
 
+/* Checks what pc's file cannot tell, on this machine: the run-as user
+ * exists, no account or group has a uid or gid of the uids range. Returns 0,
+ * or -errno with a message ("KEY: ...") in why. */
+int pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len);
+
 /* Starts a pool as pc says on loop, reporting to d (required, since logins
- * are checked against its reservations: -EINVAL without). Creates pc->dir
- * (mode 0711: passable, not listable) when missing and resolves pc->user.
- * Returns the pool, or NULL with *err = -errno (-ENOENT: no such user).
- * Free with pool_free(). */
-struct pool *pool_new(struct loop *loop, struct dir *d, const struct pool_conf *pc, int *err);
+ * are checked against its reservations: -EINVAL without), taking uids and
+ * wiping through env (shared by every pool of the process; it must outlive
+ * p). Checks pc with pool_conf_check_host(), creates pc->dir (mode 0711:
+ * passable, not listable) when missing (it must be airlock's and not
+ * writable by others) and queues the wipe of what an earlier airlock left
+ * in it. Returns the pool, or NULL with *err = -errno (-ENOENT: no such
+ * user). Free with pool_free(). */
+struct pool *pool_new(struct loop *loop, struct dir *d, struct pool_env *env,
+                      const struct pool_conf *pc, int *err);
 
 /* Applies pc (same name) to p: sizes, timeouts, backoff and hooks take
  * effect at once, the command, endpoint, ports, events and user for
@@ -56,10 +68,11 @@ size_t pool_busy(const struct pool *p);
 /* Returns p's configuration. */
 const struct pool_conf *pool_conf(const struct pool *p);
 
-/* Kills whatever is left (SIGKILL to each process group, reaped at once),
- * wipes the directories and frees p; NULL is harmless. Deferred work
- * of p may still be queued on the loop: run the loop once more before
- * freeing it. */
+/* Kills whatever is left (SIGKILL to each process group, reaped at once;
+ * every process of each uid of its own, waiting a few seconds at most),
+ * hands the directories to the env's wipe thread and frees p; NULL is
+ * harmless. Deferred work of p may still be queued on the loop: run the
+ * loop once more before freeing it. */
 void pool_free(struct pool *p);
 
 /* Appends the Prometheus text of the n pools (instances by state, starts,

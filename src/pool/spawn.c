@@ -4,12 +4,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define READ_SLICE 16 /* reads of READ_CHUNK per wakeup, then the loop moves on */
@@ -113,12 +116,140 @@ pid_event(struct io *io, uint32_t events)
     p->on_exit(p, status);
 }
 
+/* The child's message on its output pipe (async-signal-safe). */
+static void
+child_say(const char *what, const char *arg, int err)
+{
+    char msg[320];
+    int n = snprintf(msg, sizeof(msg), "airlock: %s%s%s: %s\n", what, arg[0] ? " " : "", arg,
+                     strerror(err));
+    (void)!write(1, msg, (size_t)n);
+}
+
+/* Switches the child to gid and uid, no supplementary groups besides gid. */
+static int
+child_become(uid_t uid, gid_t gid)
+{
+    if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 || setresuid(uid, uid, uid) != 0)
+        return -errno;
+    return 0;
+}
+
+static void
+sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Whether the process whose /proc/PID/status is in buf (NUL-terminated) is
+ * alive (not a zombie) and runs with uid as real or saved uid: exactly the
+ * processes a kill() from uid reaches. */
+static bool
+status_has_uid(const char *buf, uid_t uid)
+{
+    const char *state = strstr(buf, "\nState:\t");
+    const char *ids = strstr(buf, "\nUid:\t");
+    unsigned long v[4] = {0};
+
+    if (state == NULL || ids == NULL)
+        return false; /* gone while being read */
+    state += strlen("\nState:\t");
+    if (*state == 'Z' || *state == 'X')
+        return false;
+    ids += strlen("\nUid:\t");
+    for (int i = 0; i < 4; i++) {
+        while (*ids == '\t' || *ids == ' ')
+            ids++;
+        for (; *ids >= '0' && *ids <= '9'; ids++)
+            v[i] = v[i] * 10 + (unsigned long)(*ids - '0');
+    }
+    return v[0] == uid || v[2] == uid;
+}
+
+/* Counts the live processes of uid in /proc but the caller; -errno when
+ * /proc cannot be read. Raw syscalls only (runs in a forked child). */
+static int
+count_uid(uid_t uid)
+{
+    _Alignas(8) char buf[4096]; /* linux_dirent64 records, 8-byte aligned */
+    char status[1024], path[64];
+    int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
+    long got;
+    pid_t self = getpid();
+
+    if (fd < 0)
+        return -errno;
+    while ((got = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+        for (long off = 0; off < got;) {
+            const struct {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (const void *)(buf + off);
+            off += d->reclen;
+            char *end;
+            long pid = strtol(d->name, &end, 10);
+            if (d->name[0] < '1' || d->name[0] > '9' || *end != '\0' || pid == self)
+                continue;
+            snprintf(path, sizeof(path), "%ld/status", pid);
+            int sfd = openat(fd, path, O_RDONLY | O_CLOEXEC);
+            if (sfd < 0)
+                continue; /* gone meanwhile */
+            status[0] = '\n';
+            ssize_t len = read(sfd, status + 1, sizeof(status) - 2);
+            close(sfd);
+            status[len > 0 ? len + 1 : 1] = '\0';
+            n += status_has_uid(status, uid);
+        }
+    }
+    int rc = got < 0 ? -errno : n;
+    close(fd);
+    return rc;
+}
+
+/* The reaper: as uid, kill(-1, SIGKILL) reaches every process of uid at
+ * once (a fork in flight included), and no other; then wait until they are
+ * gone (one in an uninterruptible sleep dies when it wakes). Every round
+ * kills again, in case a process of uid was stopped or being created. */
+static void
+reap_child(uid_t uid, gid_t gid)
+{
+    int rc = child_become(uid, gid);
+
+    if (rc != 0) {
+        child_say("reaper: cannot switch to the uid", "", -rc);
+        _exit(1);
+    }
+    for (long wait = 1;; wait = wait < 100 ? wait * 2 : 100) {
+        kill(-1, SIGKILL);
+        if ((rc = count_uid(uid)) == 0)
+            _exit(0);
+        if (rc < 0) {
+            child_say("reaper: /proc", "", -rc);
+            _exit(1);
+        }
+        sleep_ms(wait);
+    }
+}
+
+/* What a child is started for: exec argv as o says, or reap a uid. */
+struct job {
+    char *const *argv;
+    const struct proc_opts *o;
+    bool reap;
+    uid_t uid;
+    gid_t gid;
+};
+
 /* In the child, between fork and exec: async-signal-safe calls only. */
 static void
-child(char *const argv[], const struct proc_opts *o, int devnull, int out)
+child(const struct job *j, int devnull, int out)
 {
     sigset_t none;
-    char msg[256];
 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -127,25 +258,31 @@ child(char *const argv[], const struct proc_opts *o, int devnull, int out)
     if (setsid() < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
         _exit(127);
     syscall(SYS_close_range, 3U, ~0U, 0U);
-    if (o->run_as && (setgroups(1, &o->gid) != 0 || setgid(o->gid) != 0 || setuid(o->uid) != 0)) {
-        int n = snprintf(msg, sizeof(msg), "airlock: cannot switch user: %s\n", strerror(errno));
-        (void)!write(2, msg, (size_t)n);
+    if (j->reap)
+        reap_child(j->uid, j->gid);
+    const struct proc_opts *o = j->o;
+    int rc = o->run_as ? child_become(o->uid, o->gid) : 0;
+    if (rc != 0) {
+        child_say("cannot switch user", "", -rc);
         _exit(127);
     }
+    /* a uid of its own: anything else running as uid is a leftover (of an
+     * airlock that was killed) that must not meet this instance's user */
+    if (o->run_as && o->own_uid)
+        kill(-1, SIGKILL);
     if (chdir(o->cwd) != 0) {
-        int n = snprintf(msg, sizeof(msg), "airlock: chdir %s: %s\n", o->cwd, strerror(errno));
-        (void)!write(2, msg, (size_t)n);
+        child_say("chdir", o->cwd, errno);
         _exit(127);
     }
-    execvp(argv[0], argv);
-    int n = snprintf(msg, sizeof(msg), "airlock: exec %s: %s\n", argv[0], strerror(errno));
-    (void)!write(2, msg, (size_t)n);
+    execvp(j->argv[0], j->argv);
+    child_say("exec", j->argv[0], errno);
     _exit(127);
 }
 
-int
-proc_spawn(struct proc *p, struct loop *loop, char *const argv[], const struct proc_opts *o,
-           proc_line_cb on_line, proc_exit_cb on_exit, void *data)
+/* Forks a child for j with its output on a pipe and its exit on a pidfd. */
+static int
+start(struct proc *p, struct loop *loop, const struct job *j, proc_line_cb on_line,
+      proc_exit_cb on_exit, void *data)
 {
     int pipefd[2] = {-1, -1}, devnull = -1, rc;
 
@@ -172,7 +309,7 @@ proc_spawn(struct proc *p, struct loop *loop, char *const argv[], const struct p
         goto fail;
     }
     if (pid == 0)
-        child(argv, o, devnull, pipefd[1]);
+        child(j, devnull, pipefd[1]);
     close(pipefd[1]);
     close(devnull);
     p->pid = pid;
@@ -193,6 +330,47 @@ fail:
     if (devnull >= 0)
         close(devnull);
     return rc;
+}
+
+int
+proc_spawn(struct proc *p, struct loop *loop, char *const argv[], const struct proc_opts *o,
+           proc_line_cb on_line, proc_exit_cb on_exit, void *data)
+{
+    const struct job j = {.argv = argv, .o = o};
+
+    return start(p, loop, &j, on_line, on_exit, data);
+}
+
+int
+proc_reap_uid(struct proc *p, struct loop *loop, uid_t uid, gid_t gid, proc_line_cb on_line,
+              proc_exit_cb on_exit, void *data)
+{
+    const struct job j = {.reap = true, .uid = uid, .gid = gid};
+
+    return start(p, loop, &j, on_line, on_exit, data);
+}
+
+int
+proc_wait(struct proc *p, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = p->pidfd, .events = POLLIN};
+    int status = 0, n;
+
+    if (p->state != PROC_RUNNING || p->pidfd < 0)
+        return -ECHILD;
+    while ((n = poll(&pfd, 1, timeout_ms)) < 0 && errno == EINTR)
+        ;
+    if (n <= 0)
+        return -ETIMEDOUT;
+    while (waitpid(p->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    p->state = PROC_EXITED;
+    io_stop(p->loop, &p->pid_io);
+    close(p->pidfd);
+    p->pidfd = -1;
+    p->on_line = NULL;
+    out_close(p);
+    return status;
 }
 
 void

@@ -48,6 +48,8 @@ struct proc_opts {
     uid_t uid;       /* run_as: setgroups/setgid/setuid to these */
     gid_t gid;
     bool run_as;
+    bool own_uid; /* run_as a uid of its own: whatever else runs as uid (a leftover of an
+                     earlier airlock) is killed before the exec */
 };
 
 /* Starts argv (argv[0] looked up in PATH) as described above; p must be
@@ -56,6 +58,19 @@ struct proc_opts {
  * with a line saying why. */
 int proc_spawn(struct proc *p, struct loop *loop, char *const argv[], const struct proc_opts *o,
                proc_line_cb on_line, proc_exit_cb on_exit, void *data);
+
+/* Starts a child that kills every process of uid (reaching exactly those:
+ * it switches to uid and kill(-1, SIGKILL)s) and exits 0 once /proc shows
+ * none left but zombies, or 1 with a line saying why it cannot. p must be
+ * zeroed or closed; on_exit as for proc_spawn(). Returns 0 or -errno. */
+int proc_reap_uid(struct proc *p, struct loop *loop, uid_t uid, gid_t gid, proc_line_cb on_line,
+                  proc_exit_cb on_exit, void *data);
+
+/* Waits up to timeout_ms for p to exit, blocking (for the teardown of a
+ * pool, never on the data path), and reaps it without on_exit. Returns its
+ * status as from waitpid(), -ETIMEDOUT (p runs on) or -ECHILD (it was not
+ * running). */
+int proc_wait(struct proc *p, int timeout_ms);
 
 /* Sends sig to p's whole process group; harmless when it is not running. */
 void proc_signal(struct proc *p, int sig);

@@ -8,10 +8,8 @@ static const struct {
     const char *name;
     enum tmpl_var var;
 } placeholders[] = {
-    {"{port}", TMPL_PORT},
-    {"{dir}", TMPL_DIR},
-    {"{instance}", TMPL_INSTANCE},
-    {"{user}", TMPL_USER},
+    {"{port}", TMPL_PORT}, {"{dir}", TMPL_DIR}, {"{instance}", TMPL_INSTANCE},
+    {"{user}", TMPL_USER}, {"{uid}", TMPL_UID}, {"{gid}", TMPL_GID},
 };
 
 #define N_PLACEHOLDERS (sizeof(placeholders) / sizeof(placeholders[0]))
@@ -28,6 +26,10 @@ value_of(const struct tmpl_vars *v, enum tmpl_var var)
         return v->instance;
     case TMPL_USER:
         return v->user;
+    case TMPL_UID:
+        return v->uid;
+    case TMPL_GID:
+        return v->gid;
     }
     return NULL;
 }
@@ -50,14 +52,17 @@ scan(const char *tmpl, const struct tmpl_vars *v, char *out, size_t outlen, unsi
                 if (strncmp(p, placeholders[k].name, strlen(placeholders[k].name)) == 0)
                     break;
             if (k == N_PLACEHOLDERS) {
-                *why = "unknown placeholder (expected {port}, {dir}, {instance} or {user})";
+                *why = "unknown placeholder (expected {port}, {dir}, {instance}, {user}, "
+                       "{uid} or {gid})";
                 return -EINVAL;
             }
             *uses |= placeholders[k].var;
             val = v != NULL ? value_of(v, placeholders[k].var) : NULL;
             if (val == NULL) {
                 *why = placeholders[k].var == TMPL_USER ? "{user} is known to hooks only"
-                                                        : "placeholder not available here";
+                       : placeholders[k].var & (TMPL_UID | TMPL_GID)
+                           ? "{uid} and {gid} are known to commands and hooks only"
+                           : "placeholder not available here";
                 return -EINVAL;
             }
             skip = strlen(placeholders[k].name);
@@ -100,6 +105,8 @@ tmpl_check(const char *tmpl, unsigned allowed, const char **why)
         .dir = allowed & TMPL_DIR ? x : NULL,
         .instance = allowed & TMPL_INSTANCE ? x : NULL,
         .user = allowed & TMPL_USER ? x : NULL,
+        .uid = allowed & TMPL_UID ? x : NULL,
+        .gid = allowed & TMPL_GID ? x : NULL,
     };
     unsigned uses = 0;
 
@@ -110,7 +117,7 @@ unsigned
 tmpl_uses(const char *tmpl)
 {
     static const char x[] = "x";
-    struct tmpl_vars v = {x, x, x, x};
+    struct tmpl_vars v = {x, x, x, x, x, x};
     unsigned uses = 0;
     const char *why;
 

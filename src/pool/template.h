@@ -1,6 +1,7 @@
 /* template.h - argv and endpoint templates of pools: "{port}", "{dir}",
- * "{instance}" and (hooks only) "{user}" are replaced by the instance's
- * values; any other '{' is an error. Pure: no syscalls, no allocation. */
+ * "{instance}", (argvs only) "{uid}" and "{gid}" and (hooks only) "{user}"
+ * are replaced by the instance's values; any other '{' is an error. Pure:
+ * no syscalls, no allocation. */
 #ifndef AIRLOCK_POOL_TEMPLATE_H
 #define AIRLOCK_POOL_TEMPLATE_H
 
@@ -12,11 +13,13 @@ enum tmpl_var {
     TMPL_DIR = 1 << 1,
     TMPL_INSTANCE = 1 << 2,
     TMPL_USER = 1 << 3,
+    TMPL_UID = 1 << 4, /* the uid and gid the instance runs as */
+    TMPL_GID = 1 << 5,
 };
 
 /* The values substituted; NULL for a placeholder that is not allowed. */
 struct tmpl_vars {
-    const char *port, *dir, *instance, *user;
+    const char *port, *dir, *instance, *user, *uid, *gid;
 };
 
 /* Writes tmpl with its placeholders replaced into out (outlen bytes, always

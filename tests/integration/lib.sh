@@ -331,11 +331,30 @@ EOC
     } >"$file"
 }
 
-# app PORT COMMAND: sends one command line to the fakeapp on PORT and prints
-# the first line of its answer (nothing when it closed first).
+# app PORT COMMAND [SECONDS]: sends one command line to the fakeapp on PORT
+# and prints the first line of its answer (nothing when it closed first, or
+# after SECONDS, 10 by default).
 app() {
-    timeout 10 bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 && printf "%s\n" "$2" >&3 &&
+    timeout "${3:-10}" bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1 && printf "%s\n" "$2" >&3 &&
         { IFS= read -r l <&3 && printf "%s\n" "$l"; } || true' _ "$1" "$2" 2>/dev/null
+}
+
+# free_uids N: the first of N consecutive uids that no account, group or
+# process uses, for a pool's uids: (airlock kills every process of them).
+# Random, so that tests running at once do not share them.
+free_uids() {
+    local u used
+    used=$({ cut -d: -f3 /etc/passwd /etc/group; ps -eo ruid=,suid=; } | tr -s ' ' '\n')
+    while :; do
+        u=$((100000 + (RANDOM * 32768 + RANDOM) % 900000000))
+        awk -v lo="$u" -v hi=$((u + $1 - 1)) '$1 >= lo && $1 <= hi { f = 1 } END { exit !f }' \
+            <<<"$used" || { echo "$u"; return; }
+    done
+}
+
+# uid_procs UID: the pids of the live processes whose real or saved uid is UID.
+uid_procs() {
+    ps -eo pid=,ruid=,suid=,stat= | awk -v u="$1" '($2 == u || $3 == u) && $4 !~ /^Z/ { print $1 }'
 }
 
 # idle_port LOG: the port of one instance that the log shows idle (ready,

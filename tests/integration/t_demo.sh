@@ -29,7 +29,8 @@ leftovers() {
 trap 'leftovers; cleanup' EXIT
 
 PORT=$(free_port)
-DEMO_SECONDS=25 AIRLOCK=$AIRLOCK DEMO_NETNS=$NS DEMO_PORT=$PORT DEMO_USERS=6 \
+U0=$(free_uids 40)
+DEMO_UIDS=$U0-$((U0 + 39)) DEMO_SECONDS=25 AIRLOCK=$AIRLOCK DEMO_NETNS=$NS DEMO_PORT=$PORT DEMO_USERS=6 \
     DEMO_LOAD_SECONDS=2 DEMO_METRICS_PORT=$(free_port) timeout -k 5 150 \
     bash "$ROOT/scripts/demo.sh" </dev/null >"$T/demo.out" 2>&1 &
 DEMO=$!

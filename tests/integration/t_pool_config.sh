@@ -2,9 +2,10 @@
 # t_pool_config: `airlock check -c` and `airlock run -c` refuse broken pools:
 # settings with file:line and key (a regex that does not compile, a login
 # rule without a capture group, an unknown placeholder, sizes that
-# contradict each other), a run-as user unknown on this machine and a pool
-# without a directory: block (its logins could not be checked); a valid pool
-# passes check.
+# contradict each other), a run-as user unknown on this machine, a uids range
+# holding the uid of an account or the gid of a group of this machine, a
+# group that does not exist or is root's, and a pool without a directory:
+# block (its logins could not be checked); a valid pool passes check.
 . "$(dirname "$0")/lib.sh"
 
 cd "$T" || exit 1
@@ -55,4 +56,21 @@ refused sizes ":11: pools[0].max_idle: expected from min_idle (3) to max (10)" "
 refused user ": pools[0].user: no such user 'no-such-user-here'" "$events
     user: no-such-user-here"
 refused nodirectory ":1: pools: expected a directory: block too" "$events" none
+ROOT_GROUP=$(getent group 0 | cut -d: -f1)
+refused uids-account ": pools[0].uids: 65530-65539 holds uid 65534 of user 'nobody'" "$events
+    uids: 65530-65539"
+refused uids-root-group ": pools[0].group: expected a group other than root's, not '$ROOT_GROUP'" "$events
+    uids: 70000-70009
+    group: $ROOT_GROUP"
+refused uids-no-group ": pools[0].group: no such group 'no-such-group-here'" "$events
+    uids: 70000-70009
+    group: no-such-group-here"
+if [ "$(id -u)" = 0 ] && command -v groupadd >/dev/null; then
+    G=$(free_uids 10)
+    GROUP=tpcfg$$
+    groupadd -g "$((G + 5))" "$GROUP"
+    trap 'groupdel "$GROUP"; cleanup' EXIT
+    refused uids-group ": pools[0].uids: $G-$((G + 9)) holds gid $((G + 5)) of group '$GROUP' (instances run with gid = uid)" "$events
+    uids: $G-$((G + 9))"
+fi
 log "ok"

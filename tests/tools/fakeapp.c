@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,9 +36,92 @@ static const char usage_text[] =
     "  flood N      prints N lines of 10000 bytes each to stdout\n"
     "  link TARGET  makes the symlink ./escape -> TARGET (the wipe must not follow it)\n"
     "  child        starts a child that sleeps (in its process group); answers its pid\n"
+    "The attacker's commands (an instance taken over by its user):\n"
+    "  id           answers its uid and gid\n"
+    "  read PATH    answers \"OK <first line of PATH>\" or \"ERR <why>\"\n"
+    "  open PATH    opens PATH for reading: answers OK or \"ERR <why>\" (/proc/PID/mem)\n"
+    "  signal PID   kill(PID, 0): answers OK or \"ERR <why>\"\n"
+    "  daemon       double fork and setsid(): a process outside its group and\n"
+    "               session that sleeps; answers its pid\n"
+    "  hopper       a daemon that forks anew and exits every few ms (its pid\n"
+    "               never stays the same); answers OK\n"
+    "  files N      makes N empty files in its directory; answers OK\n"
+    "  symlink NAME TARGET  replaces ./NAME with a symlink to TARGET; answers OK\n"
+    "  fifo NAME    replaces ./NAME with a named pipe; answers OK\n"
+    "  plant PREFIX TARGET  symlinks PREFIX<pid> -> TARGET for every pid the next\n"
+    "               processes may get (a hook's temporary name); answers OK <count>\n"
     "--ignore-term: SIGTERM is ignored (stopping needs SIGKILL)\n";
 
 static char user[256];
+
+/* Forks twice and leaves the grandchild in a session of its own, without
+ * the fds of this process but 0-2: outside the instance's process group,
+ * the way a daemon escapes. Returns 0 in the grandchild, else its pid (or
+ * -1), written by it into a pipe. */
+static pid_t
+escape(void)
+{
+    int p[2];
+    pid_t pid = -1;
+
+    if (pipe(p) != 0)
+        return -1;
+    pid_t first = fork();
+    if (first == 0) {
+        setsid();
+        pid_t second = fork();
+        if (second == 0) {
+            pid_t self = getpid();
+            (void)!write(p[1], &self, sizeof(self));
+            for (int fd = 3; fd < 1024; fd++)
+                close(fd);
+            return 0;
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    if (first < 0 || read(p[0], &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
+        pid = -1;
+    close(p[0]);
+    if (first > 0)
+        waitpid(first, NULL, 0);
+    return pid;
+}
+
+/* pid_max, and the last pid given out (ns_last_pid). */
+static long
+proc_long(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long v = -1;
+
+    if (f != NULL) {
+        if (fscanf(f, "%ld", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+/* Symlinks PREFIX<pid> -> target for the next pids: every pid when there
+ * are few, else the 20000 after the last one given out. */
+static long
+plant(const char *prefix, const char *target)
+{
+    long max = proc_long("/proc/sys/kernel/pid_max"),
+         last = proc_long("/proc/sys/kernel/ns_last_pid");
+    long n = max <= 65536 ? max : 20000, made = 0;
+    char path[PATH_MAX];
+
+    if (max <= 0 || last < 0)
+        return -1;
+    for (long i = 1; i <= n; i++) {
+        long pid = max <= 65536 ? i : (last + i) % max;
+        snprintf(path, sizeof(path), "%s%ld", prefix, pid);
+        made += symlink(target, path) == 0;
+    }
+    return made;
+}
 
 static void
 sleep_ms(long ms)
@@ -48,7 +133,7 @@ sleep_ms(long ms)
 static void
 answer(FILE *c, const char *cmd, long state_wait)
 {
-    char path[PATH_MAX + 8], buf[4096];
+    char path[PATH_MAX + 8], buf[4096], user2[256];
 
     if (sscanf(cmd, "login %255s", user) == 1) {
         printf("LOGIN %s\n", user);
@@ -123,6 +208,60 @@ answer(FILE *c, const char *cmd, long state_wait)
         fprintf(c, "OK\n");
     } else if (strncmp(cmd, "link ", 5) == 0) {
         fprintf(c, symlink(cmd + 5, "escape") == 0 ? "OK\n" : "ERR\n");
+    } else if (strcmp(cmd, "id") == 0) {
+        fprintf(c, "%u %u\n", (unsigned)getuid(), (unsigned)getgid());
+    } else if (strncmp(cmd, "read ", 5) == 0) {
+        FILE *f = fopen(cmd + 5, "r");
+        if (f == NULL) {
+            fprintf(c, "ERR %s\n", strerror(errno));
+            return;
+        }
+        if (fgets(buf, sizeof(buf), f) == NULL)
+            buf[0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        fclose(f);
+        fprintf(c, "OK %s\n", buf);
+    } else if (strncmp(cmd, "open ", 5) == 0) {
+        int fd = open(cmd + 5, O_RDONLY);
+        fprintf(c, fd >= 0 ? "OK\n" : "ERR %s\n", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+    } else if (strncmp(cmd, "signal ", 7) == 0) {
+        int rc = kill((pid_t)atol(cmd + 7), 0);
+        fprintf(c, rc == 0 ? "OK\n" : "ERR %s\n", strerror(errno));
+    } else if (strcmp(cmd, "daemon") == 0) {
+        pid_t pid = escape();
+        if (pid == 0)
+            for (;;)
+                pause();
+        fprintf(c, "%d\n", (int)pid);
+    } else if (strcmp(cmd, "hopper") == 0) {
+        pid_t pid = escape();
+        if (pid == 0)
+            for (;;) {
+                pid_t next = fork();
+                if (next != 0)
+                    _exit(0); /* the child goes on under a new pid */
+                sleep_ms(5);
+            }
+        fprintf(c, pid > 0 ? "OK\n" : "ERR\n");
+    } else if (strncmp(cmd, "files ", 6) == 0) {
+        long n = atol(cmd + 6);
+        for (long i = 0; i < n; i++) {
+            snprintf(path, sizeof(path), "f%ld", i);
+            int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+            if (fd >= 0)
+                close(fd);
+        }
+        fprintf(c, "OK\n");
+    } else if (sscanf(cmd, "symlink %255s %4095s", user2, buf) == 2) {
+        unlink(user2);
+        fprintf(c, symlink(buf, user2) == 0 ? "OK\n" : "ERR %s\n", strerror(errno));
+    } else if (sscanf(cmd, "fifo %255s", user2) == 1) {
+        unlink(user2);
+        fprintf(c, mkfifo(user2, 0600) == 0 ? "OK\n" : "ERR %s\n", strerror(errno));
+    } else if (sscanf(cmd, "plant %255s %4095s", user2, buf) == 2) {
+        fprintf(c, "OK %ld\n", plant(user2, buf));
     } else if (strcmp(cmd, "child") == 0) {
         pid_t pid = fork();
         if (pid == 0) {

@@ -1467,7 +1467,7 @@ test_pools(void **state)
                                      "    restart_backoff_max: 5s\n"
                                      "    user: nobody\n"
                                      "    provision:\n"
-                                     "      command: [fetch, \"{user}\", \"{dir}\"]\n"
+                                     "      command: [fetch, \"{user}\", \"{dir}\", \"{uid}\"]\n"
                                      "      timeout: 5s\n" POOL_DIRECTORY,
                &cfg);
     assert_int_equal(cfg.n_pools, 1);
@@ -1485,9 +1485,29 @@ test_pools(void **state)
     assert_int_equal(pc->backoff_ms, 100);
     assert_string_equal(pc->user, "nobody");
     assert_string_equal(pc->logout, "^LOGOUT$");
-    assert_int_equal(pc->provision.command.n, 3);
+    assert_int_equal(pc->provision.command.n, 4);
+    assert_int_equal(pool_conf_uids(pc), 0);
     assert_int_equal(pc->provision.timeout_ms, 5000);
     assert_int_equal(pc->deprovision.command.n, 0);
+    config_free(&cfg);
+
+    /* one uid per instance; {uid} and {gid} in the command */
+    must_parse(POOL_HEAD POOL_EVENTS
+               "    uids: 61000-61999\n"
+               "    launcher: [setpriv, \"--reuid={uid}\", \"--regid={gid}\"]\n" POOL_DIRECTORY,
+               &cfg);
+    assert_int_equal(cfg.pools[0].uid_min, 61000);
+    assert_int_equal(cfg.pools[0].uid_max, 61999);
+    assert_int_equal(pool_conf_uids(&cfg.pools[0]), 1000);
+    assert_string_equal(cfg.pools[0].user, "");
+    assert_string_equal(cfg.pools[0].group, "");
+    config_free(&cfg);
+    must_parse(POOL_HEAD POOL_EVENTS "    uids: 61000-61999\n    group: smartgrid\n" POOL_DIRECTORY,
+               &cfg);
+    assert_string_equal(cfg.pools[0].group, "smartgrid");
+    config_free(&cfg);
+    must_parse(POOL_HEAD POOL_EVENTS "    uids: 1-4294967294\n" POOL_DIRECTORY, &cfg);
+    assert_int_equal(cfg.pools[0].uid_max, 4294967294u);
     config_free(&cfg);
 
     /* defaults: max_idle follows min_idle */
@@ -1521,7 +1541,38 @@ test_err_pools(void **state)
                  "airlock.yaml:5: pools[0].ports: expected at least max (500) ports, not 100");
     expect_error(POOL_HEAD POOL_EVENTS "    provision:\n      command: [x, \"{usr}\"]\n",
                  "airlock.yaml:11: pools[0].provision.command[1]: unknown placeholder (expected "
-                 "{port}, {dir}, {instance} or {user})");
+                 "{port}, {dir}, {instance}, {user}, {uid} or {gid})");
+    expect_error(POOL_HEAD POOL_EVENTS "    uids: 61000-61999\n    user: nobody\n",
+                 "airlock.yaml:10: pools[0].uids: expected either user (one shared user) or uids "
+                 "(one uid per instance), not both");
+    expect_error(POOL_HEAD POOL_EVENTS "    group: smartgrid\n",
+                 "airlock.yaml:10: pools[0].group: applies with uids only (the gid of every "
+                 "instance)");
+    expect_error(POOL_HEAD POOL_EVENTS "    uids: 61000-61999\n    group: \"a b\"\n",
+                 "airlock.yaml:11: pools[0].group: expected a group name or gid of 1-63 "
+                 "characters (a-z 0-9 _ . -)");
+    expect_error(POOL_HEAD POOL_EVENTS "    uids: 61000-61004\n",
+                 "airlock.yaml:10: pools[0].uids: expected at least max (10) uids, not 5");
+    expect_error(POOL_HEAD POOL_EVENTS "    uids: 0-100\n",
+                 "airlock.yaml:10: pools[0].uids: expected a uid range FIRST-LAST (61000-61999), "
+                 "uids 1-4294967294");
+    expect_error(POOL_HEAD POOL_EVENTS "    uids: 1-4294967295\n",
+                 "airlock.yaml:10: pools[0].uids: expected a uid range FIRST-LAST (61000-61999), "
+                 "uids 1-4294967294");
+    expect_error(POOL_HEAD POOL_EVENTS "    uids: 61000\n",
+                 "airlock.yaml:10: pools[0].uids: expected a uid range FIRST-LAST (61000-61999), "
+                 "uids 1-4294967294");
+    expect_error(POOL_HEAD POOL_EVENTS "    uids: 61000-61999\n"
+                                       "  - name: two\n"
+                                       "    command: [/usr/bin/app]\n"
+                                       "    endpoint: \"unix:{dir}/s\"\n"
+                                       "    dir: /var/lib/airlock/two\n"
+                                       "    uids: 61999-62999\n" POOL_EVENTS,
+                 "airlock.yaml:15: pools[1].uids: expected uids no other pool uses; pools[0] has "
+                 "61000-61999");
+    expect_error("pools:\n  - endpoint: \"unix:/x/{uid}\"\n",
+                 "airlock.yaml:2: pools[0].endpoint: {uid} and {gid} are known to commands and "
+                 "hooks only");
     expect_error(POOL_HEAD POOL_EVENTS "    launcher: [\"{user}\"]\n",
                  "airlock.yaml:10: pools[0].launcher[0]: {user} is known to hooks only");
     expect_error("pools:\n  - command: [a]\n    endpoint: \"udp:127.0.0.1:{port}\"\n"

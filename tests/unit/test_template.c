@@ -14,8 +14,12 @@
 #include "guard.h"
 #include "pool/template.h"
 
-static const struct tmpl_vars vars = {
-    .port = "20001", .dir = "/srv/p/p-1", .instance = "p-1", .user = "alice"};
+static const struct tmpl_vars vars = {.port = "20001",
+                                      .dir = "/srv/p/p-1",
+                                      .instance = "p-1",
+                                      .user = "alice",
+                                      .uid = "61000",
+                                      .gid = "61001"};
 
 static void
 test_expand(void **state)
@@ -30,6 +34,8 @@ test_expand(void **state)
     assert_string_equal(out, "/srv/p/p-1/alice.db");
     assert_int_equal(tmpl_expand("{instance}{instance}", &vars, out, sizeof(out), &why), 0);
     assert_string_equal(out, "p-1p-1");
+    assert_int_equal(tmpl_expand("{uid}:{gid}", &vars, out, sizeof(out), &why), 0);
+    assert_string_equal(out, "61000:61001");
     assert_int_equal(tmpl_expand("plain", &vars, out, sizeof(out), &why), 0);
     assert_string_equal(out, "plain");
     assert_int_equal(tmpl_expand("", &vars, out, sizeof(out), &why), 0);
@@ -53,7 +59,11 @@ test_invalid(void **state)
     assert_int_equal(tmpl_check("{user}", TMPL_PORT | TMPL_DIR | TMPL_INSTANCE, &why), -EINVAL);
     assert_int_equal(tmpl_check("{user}{port}", TMPL_PORT | TMPL_USER, &why), 0);
     assert_int_equal(tmpl_check("{dir}", TMPL_PORT, &why), -EINVAL);
+    assert_int_equal(tmpl_check("{uid}", TMPL_PORT | TMPL_DIR | TMPL_INSTANCE, &why), -EINVAL);
+    assert_string_equal(why, "{uid} and {gid} are known to commands and hooks only");
+    assert_int_equal(tmpl_check("{gid}{uid}", TMPL_UID | TMPL_GID, &why), 0);
     assert_int_equal(tmpl_uses("x{port}y{dir}"), TMPL_PORT | TMPL_DIR);
+    assert_int_equal(tmpl_uses("{gid}"), TMPL_GID);
     assert_int_equal(tmpl_uses("none"), 0);
 }
 

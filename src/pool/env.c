@@ -1,0 +1,517 @@
+/* env.c - see env.h. */
+#include "pool/env.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WIPE_DEPTH_MAX 64 /* deeper trees are cut into pieces (move_up()) */
+#define WIPE_NAME_MAX 64  /* ".wipe-PID-TAG-N" and the ".K" of pieces */
+#define ASIDE_TRIES 64    /* names taken by leftovers of an earlier airlock (unlikely) */
+#define ASIDE_PREFIX ".wipe-"
+
+struct wipe {
+    struct wipe *next;
+    char *base;
+    char name[WIPE_NAME_MAX]; /* in base */
+    bool give_uid;
+    uid_t uid;
+    wipe_done_cb done; /* main loop only */
+    void *arg;
+    int err; /* the thread's results */
+    uint64_t entries, ms;
+};
+
+struct pool_env {
+    struct loop *loop;
+    uid_t *uids; /* held, ascending */
+    size_t n_uids, cap_uids;
+    char tag[24]; /* aside names: .wipe-TAG-SEQ, TAG = PID-RANDOM of this env */
+    unsigned long long seq;
+    pthread_t thread;
+    bool started;
+    int wakefd; /* eventfd: the thread says "wipes done" */
+    struct io wake_io;
+    pthread_mutex_t lock; /* the rest */
+    pthread_cond_t cond;
+    struct wipe *queue, *queue_tail, *done, *done_tail;
+    bool stop;
+};
+
+/* ---- uids */
+
+/* The index of the first held uid >= uid. */
+static size_t
+uid_index(const struct pool_env *e, uid_t uid)
+{
+    size_t lo = 0, hi = e->n_uids;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->uids[mid] < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int
+pool_env_take_uid(struct pool_env *e, uid_t first, uid_t last, uid_t *uid)
+{
+    size_t i = uid_index(e, first);
+    uid_t u = first;
+
+    for (; i < e->n_uids && e->uids[i] == u; i++, u++)
+        if (u == last)
+            return -EAGAIN;
+    if (u > last)
+        return -EAGAIN;
+    if (e->n_uids == e->cap_uids) {
+        size_t cap = e->cap_uids ? 2 * e->cap_uids : 64;
+        uid_t *grown = realloc(e->uids, cap * sizeof(*grown));
+        if (grown == NULL)
+            return -ENOMEM;
+        e->uids = grown;
+        e->cap_uids = cap;
+    }
+    memmove(&e->uids[i + 1], &e->uids[i], (e->n_uids - i) * sizeof(*e->uids));
+    e->uids[i] = u;
+    e->n_uids++;
+    *uid = u;
+    return 0;
+}
+
+void
+pool_env_put_uid(struct pool_env *e, uid_t uid)
+{
+    size_t i = uid_index(e, uid);
+
+    if (i == e->n_uids || e->uids[i] != uid)
+        return;
+    memmove(&e->uids[i], &e->uids[i + 1], (e->n_uids - i - 1) * sizeof(*e->uids));
+    e->n_uids--;
+}
+
+/* ---- the wipe thread */
+
+/* Renames without replacing anything: -EEXIST when to is taken. Where the
+ * filesystem has no RENAME_NOREPLACE, a check first is as good (only
+ * airlock writes in the base directory). */
+static int
+rename_new(int fromdfd, const char *from, int todfd, const char *to)
+{
+    struct stat st;
+
+    if (renameat2(fromdfd, from, todfd, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL)
+        return -errno;
+    if (fstatat(todfd, to, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return -EEXIST;
+    return renameat(fromdfd, from, todfd, to) == 0 ? 0 : -errno;
+}
+
+/* One tree being removed: the names at the top of base still to remove
+ * (the wipe's own, then pieces of a deeper tree moved up). */
+struct walk {
+    const struct wipe *w;
+    int base;
+    char (*todo)[WIPE_NAME_MAX];
+    size_t n, cap;
+    unsigned pieces;
+    uint64_t entries;
+};
+
+/* A directory at the depth limit: renamed up to base under a name of its
+ * own, removed later from there, so no tree is too deep to wipe. */
+static int
+move_up(struct walk *wk, int dfd, const char *name)
+{
+    if (wk->n == wk->cap) {
+        size_t cap = wk->cap ? 2 * wk->cap : 8;
+        char(*grown)[WIPE_NAME_MAX] = realloc(wk->todo, cap * sizeof(*grown));
+        if (grown == NULL)
+            return -ENOMEM;
+        wk->todo = grown;
+        wk->cap = cap;
+    }
+    char *piece = wk->todo[wk->n];
+    int len = snprintf(piece, WIPE_NAME_MAX, "%s.%u", wk->w->name, ++wk->pieces);
+    if (len < 0 || len >= WIPE_NAME_MAX)
+        return -ENAMETOOLONG;
+    int rc = rename_new(dfd, name, wk->base, piece);
+    if (rc != 0)
+        return rc;
+    wk->n++;
+    return 0;
+}
+
+/* Removes name in dfd and everything below it, never following a symlink
+ * (a link is removed, not what it points to). Returns 0 or -errno. */
+static int
+wipe_at(struct walk *wk, int dfd, const char *name, int depth)
+{
+    if (unlinkat(dfd, name, 0) == 0) {
+        wk->entries++;
+        return 0;
+    }
+    if (errno == ENOENT)
+        return 0;
+    if (errno != EISDIR)
+        return -errno;
+    if (depth >= WIPE_DEPTH_MAX)
+        return move_up(wk, dfd, name);
+    int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        int r = wipe_at(wk, fd, de->d_name, depth + 1);
+        if (r != 0 && rc == 0)
+            rc = r;
+    }
+    closedir(d);
+    if (unlinkat(dfd, name, AT_REMOVEDIR) == 0)
+        wk->entries++;
+    else if (rc == 0)
+        rc = -errno;
+    return rc;
+}
+
+static uint64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+wipe_tree(struct wipe *w)
+{
+    struct walk wk = {.w = w};
+    uint64_t start = now_ms();
+
+    wk.base = open(w->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (wk.base < 0) {
+        w->err = -errno;
+        return;
+    }
+    w->err = wipe_at(&wk, wk.base, w->name, 0);
+    while (wk.n > 0) {
+        char piece[WIPE_NAME_MAX];
+        memcpy(piece, wk.todo[--wk.n], sizeof(piece));
+        int r = wipe_at(&wk, wk.base, piece, 0);
+        if (r != 0 && w->err == 0)
+            w->err = r;
+    }
+    close(wk.base);
+    free(wk.todo);
+    w->entries = wk.entries;
+    w->ms = now_ms() - start;
+}
+
+static void *
+wipe_thread(void *arg)
+{
+    struct pool_env *e = arg;
+
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        while (e->queue == NULL && !e->stop)
+            pthread_cond_wait(&e->cond, &e->lock);
+        struct wipe *w = e->queue;
+        if (w == NULL) /* stopping, and nothing left to do */
+            break;
+        e->queue = w->next;
+        if (e->queue == NULL)
+            e->queue_tail = NULL;
+        pthread_mutex_unlock(&e->lock);
+        wipe_tree(w);
+        pthread_mutex_lock(&e->lock);
+        w->next = NULL;
+        if (e->done_tail != NULL)
+            e->done_tail->next = w;
+        else
+            e->done = w;
+        e->done_tail = w;
+        uint64_t one = 1;
+        (void)!write(e->wakefd, &one, sizeof(one));
+    }
+    pthread_mutex_unlock(&e->lock);
+    return NULL;
+}
+
+/* ---- the main loop's side */
+
+static void
+finish(struct pool_env *e, struct wipe *w)
+{
+    if (w->give_uid)
+        pool_env_put_uid(e, w->uid);
+    if (w->done != NULL)
+        w->done(w->arg, w->err, w->entries, w->ms);
+    free(w->base);
+    free(w);
+}
+
+/* Runs the callbacks of the wipes the thread finished. */
+static void
+finish_done(struct pool_env *e)
+{
+    pthread_mutex_lock(&e->lock);
+    struct wipe *w = e->done;
+    e->done = e->done_tail = NULL;
+    pthread_mutex_unlock(&e->lock);
+    while (w != NULL) {
+        struct wipe *next = w->next;
+        finish(e, w);
+        w = next;
+    }
+}
+
+static void
+wake_event(struct io *io, uint32_t events)
+{
+    struct pool_env *e = io->data;
+    uint64_t n;
+    (void)events;
+
+    while (read(e->wakefd, &n, sizeof(n)) > 0)
+        ;
+    finish_done(e);
+}
+
+static void
+enqueue(struct pool_env *e, struct wipe *w)
+{
+    pthread_mutex_lock(&e->lock);
+    w->next = NULL;
+    if (e->queue_tail != NULL)
+        e->queue_tail->next = w;
+    else
+        e->queue = w;
+    e->queue_tail = w;
+    pthread_cond_signal(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* What was moved aside belongs to airlock from now on (mode 0700): a
+ * process of the instance's uid, even one that knows the name, cannot reach
+ * it while it is being removed. */
+static void
+seal(int base, const char *name)
+{
+    int fd = openat(base, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return; /* not a directory: removed by the first unlinkat() */
+    (void)!fchown(fd, geteuid(), getegid());
+    (void)!fchmod(fd, 0700);
+    close(fd);
+}
+
+static struct wipe *
+wipe_new(const char *base, bool give_uid, uid_t uid, wipe_done_cb done, void *arg)
+{
+    struct wipe *w = calloc(1, sizeof(*w));
+
+    if (w == NULL || (w->base = strdup(base)) == NULL) {
+        free(w);
+        return NULL;
+    }
+    w->give_uid = give_uid;
+    w->uid = uid;
+    w->done = done;
+    w->arg = arg;
+    return w;
+}
+
+struct wipe *
+pool_env_wipe(struct pool_env *e, const char *base, const char *name, bool give_uid, uid_t uid,
+              wipe_done_cb done, void *arg, int *err)
+{
+    struct wipe *w = wipe_new(base, give_uid, uid, done, arg);
+    int fd = -1, rc = -ENOMEM;
+
+    if (w == NULL)
+        goto fail;
+    if ((fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    for (int i = 0;; i++) {
+        snprintf(w->name, sizeof(w->name), ASIDE_PREFIX "%s-%llu", e->tag, ++e->seq);
+        if ((rc = rename_new(fd, name, fd, w->name)) == 0)
+            break;
+        if (rc != -EEXIST || i == ASIDE_TRIES)
+            goto fail;
+    }
+    seal(fd, w->name);
+    close(fd);
+    enqueue(e, w);
+    return w;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    if (w != NULL)
+        free(w->base);
+    free(w);
+    *err = rc;
+    return NULL;
+}
+
+void
+pool_env_wipe_detach(struct wipe *w)
+{
+    w->done = NULL;
+    w->arg = NULL;
+}
+
+/* POOL-<digits>: an instance directory of pool. */
+static bool
+instance_of(const char *name, const char *pool)
+{
+    size_t len = strlen(pool);
+
+    if (strncmp(name, pool, len) != 0 || name[len] != '-' || name[len + 1] == '\0')
+        return false;
+    for (const char *c = name + len + 1; *c != '\0'; c++)
+        if (*c < '0' || *c > '9')
+            return false;
+    return true;
+}
+
+unsigned
+pool_env_sweep(struct pool_env *e, const char *base, const char *pool)
+{
+    int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    char(*names)[WIPE_NAME_MAX] = NULL;
+    size_t n = 0, cap = 0;
+    unsigned queued = 0;
+    struct dirent *de;
+
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    char own[WIPE_NAME_MAX]; /* this env's wipes, queued already */
+    int own_len = snprintf(own, sizeof(own), ASIDE_PREFIX "%s-", e->tag);
+    /* names first: what is renamed aside below must not be found again */
+    while ((de = readdir(d)) != NULL) {
+        bool aside = strncmp(de->d_name, ASIDE_PREFIX, strlen(ASIDE_PREFIX)) == 0;
+        if ((!aside && !instance_of(de->d_name, pool)) || strlen(de->d_name) >= WIPE_NAME_MAX ||
+            strncmp(de->d_name, own, (size_t)own_len) == 0)
+            continue;
+        if (n == cap) {
+            size_t grown_cap = cap ? 2 * cap : 16;
+            char(*grown)[WIPE_NAME_MAX] = realloc(names, grown_cap * sizeof(*grown));
+            if (grown == NULL)
+                break;
+            names = grown;
+            cap = grown_cap;
+        }
+        memcpy(names[n++], de->d_name, strlen(de->d_name) + 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(names[i], ASIDE_PREFIX, strlen(ASIDE_PREFIX)) != 0) {
+            queued += pool_env_wipe(e, base, names[i], false, 0, NULL, NULL, &err) != NULL;
+            continue;
+        }
+        struct wipe *w = wipe_new(base, false, 0, NULL, NULL);
+        if (w == NULL)
+            break;
+        memcpy(w->name, names[i], sizeof(w->name));
+        seal(fd, w->name);
+        enqueue(e, w);
+        queued++;
+    }
+    closedir(d);
+    free(names);
+    return queued;
+}
+
+/* ---- the whole */
+
+struct pool_env *
+pool_env_new(struct loop *loop, int *err)
+{
+    struct pool_env *e = calloc(1, sizeof(*e));
+    int rc = -ENOMEM;
+
+    if (e == NULL)
+        goto fail;
+    e->loop = loop;
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        rnd = (uint32_t)now_ms();
+    snprintf(e->tag, sizeof(e->tag), "%d-%08x", (int)getpid(), (unsigned)rnd);
+    e->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->cond, NULL);
+    if (e->wakefd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if ((rc = io_start(loop, &e->wake_io, e->wakefd, EPOLLIN, wake_event, e)) != 0)
+        goto fail;
+    if ((rc = -pthread_create(&e->thread, NULL, wipe_thread, e)) != 0)
+        goto fail;
+    pthread_setname_np(e->thread, "airlock-wipe");
+    e->started = true;
+    return e;
+
+fail:
+    pool_env_free(e);
+    *err = rc;
+    return NULL;
+}
+
+void
+pool_env_free(struct pool_env *e)
+{
+    if (e == NULL)
+        return;
+    if (e->started) {
+        pthread_mutex_lock(&e->lock);
+        e->stop = true;
+        pthread_cond_signal(&e->cond);
+        pthread_mutex_unlock(&e->lock);
+        pthread_join(e->thread, NULL);
+        e->started = false;
+    }
+    finish_done(e);
+    if (e->wakefd >= 0) {
+        io_stop(e->loop, &e->wake_io);
+        close(e->wakefd);
+        e->wakefd = -1;
+    }
+    pthread_cond_destroy(&e->cond);
+    pthread_mutex_destroy(&e->lock);
+    free(e->uids);
+    free(e);
+}

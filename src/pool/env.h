@@ -1,0 +1,59 @@
+/* env.h - what the pools of one airlock process share (docs/pool.md,
+ * Isolation): the uids they hand out, one per instance, and the thread that
+ * wipes instance directories off the main loop.
+ *
+ * A uid goes back only when its last process is gone and its directory is
+ * wiped, so that no instance ever meets anything of the one before it. An
+ * instance directory is wiped in two steps: on the main loop it is renamed
+ * aside at once (BASE/.wipe-PID-TAG-N, then owned by airlock and mode 0700, so
+ * nothing of the instance reaches it any more and a fresh instance can
+ * start), and the wipe thread removes the tree (openat/unlinkat, never
+ * following a symlink; a tree deeper than 64 levels is cut into pieces
+ * renamed up to BASE). The end of each wipe comes back on the loop. */
+#ifndef AIRLOCK_POOL_ENV_H
+#define AIRLOCK_POOL_ENV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/loop.h"
+
+struct pool_env;
+struct wipe;
+
+/* err: 0 or -errno of the wipe; entries: what it removed; ms: how long it took. */
+typedef void (*wipe_done_cb)(void *arg, int err, uint64_t entries, uint64_t ms);
+
+/* Starts the shared state of the pools on loop (the main loop), with its
+ * wipe thread. Returns it, or NULL with *err = -errno. */
+struct pool_env *pool_env_new(struct loop *loop, int *err);
+
+/* Finishes the queued wipes (blocking: for the exit, after the pools are
+ * freed; their callbacks are not called) and frees e; NULL is harmless. */
+void pool_env_free(struct pool_env *e);
+
+/* Takes the lowest uid of first..last that no instance of this process
+ * holds. Returns 0, or -EAGAIN when all are held. */
+int pool_env_take_uid(struct pool_env *e, uid_t first, uid_t last, uid_t *uid);
+
+/* Gives uid back (taken with pool_env_take_uid()). */
+void pool_env_put_uid(struct pool_env *e, uid_t uid);
+
+/* Moves base/name aside and queues its removal as described above; once
+ * removed, uid goes back (when give_uid) and done(arg, ...) runs on the
+ * loop (done may be NULL). Returns the queued wipe, or NULL with *err =
+ * -errno (-ENOENT: there is nothing to wipe) and nothing done. */
+struct wipe *pool_env_wipe(struct pool_env *e, const char *base, const char *name, bool give_uid,
+                           uid_t uid, wipe_done_cb done, void *arg, int *err);
+
+/* The owner of w goes away: its done callback is not called; the wipe and
+ * the uid's return still happen. */
+void pool_env_wipe_detach(struct wipe *w);
+
+/* Queues the removal of what an earlier airlock left in base: directories
+ * of pool `pool` (POOL-<digits>) and .wipe-* ones (but e's own). Returns
+ * how many. */
+unsigned pool_env_sweep(struct pool_env *e, const char *base, const char *pool);
+
+#endif

@@ -1,0 +1,99 @@
+#!/bin/bash
+# t_pool_uids: one uid per instance (uids:), against instances taken over by
+# their users.
+#  - a process left running as a uid of the range (by an airlock that was
+#    killed) dies when that uid is handed to an instance;
+#  - two instances run as two uids, the lowest of the range; A can neither
+#    read B's state, nor open /proc/B/mem, nor signal B;
+#  - what an instance started outside its process group and session (a
+#    double fork + setsid() daemon, a daemon whose pid changes every few
+#    ms) dies when its session ends: at logout, at a crash, and when airlock
+#    stops (here past its drain deadline, the instances ignoring SIGTERM):
+#    no process of any uid of the range outlives airlock.
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
+need setpriv
+pool_setup
+chmod 755 "$T" # the instances pass through to their directories
+mkdir -p "$T/store"
+echo "state-of-dave" >"$T/store/dave.db"
+echo "state-of-erin" >"$T/store/erin.db"
+U0=$(free_uids 4)
+U3=$((U0 + 3))
+pool_conf "$CONF" "$P0" --ignore-term <<EOF
+    min_idle: 2
+    max: 3
+    uids: $U0-$U3
+    stop_grace: 30s
+    provision:
+      command: [sh, -c, 'cp "\$1" "\$2.t" && chown "\$3:\$4" "\$2.t" && mv "\$2.t" "\$2"',
+                p, "$T/store/{user}.db", "{dir}/{user}.db", "{uid}", "{gid}"]
+EOF
+sed -i 's/^drain_timeout: .*/drain_timeout: 2s/' "$CONF"
+
+log "a leftover process of uid $U0 dies when an instance gets that uid"
+start leftover setpriv --reuid="$U0" --regid="$U0" --clear-groups sleep 1000
+LEFT=$LAST_PID
+wait_for eval '[ "$(stat -c %u "/proc/$LEFT" 2>/dev/null)" = "$U0" ]'
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+wait_for settled 2
+wait_for eval '! running "$LEFT"'
+
+pid_on() { ss -Htlnp "sport = :$1" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1; }
+
+log "two instances, two uids of the range"
+PA=$(assign_port dave)
+PB=$(assign_port erin)
+A=$(pid_on "$PA")
+B=$(pid_on "$PB")
+UA=$(stat -c %u "/proc/$A")
+UB=$(stat -c %u "/proc/$B")
+[ "$(printf '%s\n' "$UA" "$UB" | sort -n | tr '\n' ' ')" = "$U0 $((U0 + 1)) " ] ||
+    fail "instances as $UA and $UB, not $U0 and $((U0 + 1)): $(ps -o pid,uid,cmd --ppid "$AL")"
+[ "$(app "$PA" id)" = "$UA $UA" ] && [ "$(app "$PB" id)" = "$UB $UB" ] || fail "ids: $(app "$PA" id), $(app "$PB" id)"
+DIRB=$(readlink "/proc/$B/cwd")
+[ "$(stat -c '%u %a' "$DIRB")" = "$UB 700" ] || fail "B's directory: $(stat -c '%u %a' "$DIRB")"
+[ "$(app "$PA" "login dave")" = "OK state-of-dave" ] || fail "dave not served"
+[ "$(app "$PB" "login erin")" = "OK state-of-erin" ] || fail "erin not served"
+
+log "A cannot reach B: its state, its memory, its signals"
+[[ $(app "$PA" "read $DIRB/erin.db") == "ERR Permission denied" ]] || fail "A reads B's state: $(app "$PA" "read $DIRB/erin.db")"
+[[ $(app "$PA" "read $T/store/erin.db") == OK* ]] || fail "the test's store should be readable"
+[[ $(app "$PA" "open /proc/$B/mem") == ERR* ]] || fail "A opens /proc/B/mem"
+[[ $(app "$PA" "open /proc/$B/environ") == ERR* ]] || fail "A opens /proc/B/environ"
+[[ $(app "$PA" "signal $B") == "ERR Operation not permitted" ]] || fail "A signals B: $(app "$PA" "signal $B")"
+[[ $(app "$PA" "signal $A") == OK ]] || fail "A cannot even signal itself"
+
+log "logout: A's daemons die with its session"
+D=$(app "$PA" daemon)
+running "$D" || fail "no daemon"
+[ "$(ps -o sid= -p "$D" | tr -d ' ')" != "$A" ] || fail "the daemon did not leave A's session"
+[ "$(app "$PA" hopper)" = OK ] || fail "no hopper"
+[ "$(uid_procs "$UA" | wc -l)" -ge 2 ] || fail "A and its daemon: $(uid_procs "$UA")"
+[ "$(app "$PA" logout)" = BYE ] || fail "logout"
+wait_for eval '! running "$D"'
+wait_for eval '[ -z "$(uid_procs "$UA")" ]'
+
+log "crash: B's daemon dies too"
+D=$(app "$PB" daemon)
+running "$D" || fail "no daemon of B"
+app "$PB" crash >/dev/null || true
+wait_for eval '! running "$D"'
+wait_for eval '[ -z "$(uid_procs "$UB")" ]'
+
+log "airlock stops (instances ignore SIGTERM; drain deadline): no process of the range is left"
+wait_for eval '[ -n "$(idle_port "$LOG")" ]'
+P=$(idle_port "$LOG")
+D=$(app "$P" daemon)
+running "$D" || fail "no daemon"
+[ "$(app "$P" hopper)" = OK ] || fail "no hopper"
+stop_clean "$AL" al
+grep -q "drain deadline reached: killing" "$LOG" || fail "the instances did not wait for the deadline"
+running "$D" && fail "a daemon outlived airlock"
+for ((u = U0; u <= U3; u++)); do
+    [ -z "$(uid_procs "$u")" ] || fail "processes of uid $u outlived airlock: $(ps -o pid,uid,cmd -p "$(uid_procs "$u" | tr '\n' ',')0")"
+done
+[ -z "$(ls -A "$T/inst")" ] || fail "left in $T/inst: $(ls -A "$T/inst")"
+log "ok"

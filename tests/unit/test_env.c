@@ -1,0 +1,223 @@
+/* test_env.c - unit tests for what the pools share (src/pool/env.c): uids
+ * handed out lowest first and never twice, up to the last valid uid; the
+ * wipe thread on real trees (a symlink out of the tree is removed, not
+ * followed; a tree deeper than the recursion limit; a directory of mode
+ * 000), the directory gone from its name at once, the uid back only after
+ * the wipe, a detached wipe, the sweep of an earlier airlock's leftovers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/loop.h"
+#include "pool/env.h"
+
+static void
+test_uids(void **state)
+{
+    struct loop *loop = loop_new();
+    int err = 0;
+    uid_t u;
+    (void)state;
+
+    struct pool_env *e = pool_env_new(loop, &err);
+    assert_non_null(e);
+    for (uid_t want = 100; want <= 103; want++) {
+        assert_int_equal(pool_env_take_uid(e, 100, 103, &u), 0);
+        assert_int_equal(u, want);
+    }
+    assert_int_equal(pool_env_take_uid(e, 100, 103, &u), -EAGAIN);
+    assert_int_equal(pool_env_take_uid(e, 102, 103, &u), -EAGAIN); /* overlapping ranges */
+    pool_env_put_uid(e, 101);
+    pool_env_put_uid(e, 101); /* twice: harmless */
+    assert_int_equal(pool_env_take_uid(e, 100, 103, &u), 0);
+    assert_int_equal(u, 101);
+    assert_int_equal(pool_env_take_uid(e, 90, 200, &u), 0);
+    assert_int_equal(u, 90);
+    assert_int_equal(pool_env_take_uid(e, 99, 200, &u), 0);
+    assert_int_equal(u, 99);
+    assert_int_equal(pool_env_take_uid(e, 99, 200, &u), 0);
+    assert_int_equal(u, 104);
+    /* the top of the range: no wrap past the last valid uid */
+    assert_int_equal(pool_env_take_uid(e, 4294967293u, 4294967294u, &u), 0);
+    assert_int_equal(pool_env_take_uid(e, 4294967293u, 4294967294u, &u), 0);
+    assert_int_equal(u, 4294967294u);
+    assert_int_equal(pool_env_take_uid(e, 4294967293u, 4294967294u, &u), -EAGAIN);
+    /* many: the table grows */
+    for (uid_t i = 0; i < 5000; i++)
+        assert_int_equal(pool_env_take_uid(e, 10000, 20000, &u), 0);
+    assert_int_equal(u, 14999);
+    pool_env_free(e);
+    loop_free(loop);
+}
+
+/* ---- wipes */
+
+struct done {
+    struct loop *loop;
+    int calls, err;
+    uint64_t entries;
+};
+
+static void
+wiped(void *arg, int err, uint64_t entries, uint64_t ms)
+{
+    struct done *d = arg;
+    (void)ms;
+
+    d->calls++;
+    d->err = err;
+    d->entries = entries;
+    loop_stop(d->loop);
+}
+
+static void
+too_late(struct timer *t)
+{
+    (void)t;
+    fail_msg("the wipe did not end within 20 s");
+}
+
+static void
+run_until_done(struct loop *loop)
+{
+    struct timer guard = {0};
+
+    timer_start(loop, &guard, 20000, too_late, NULL);
+    loop_run(loop);
+    timer_stop(loop, &guard);
+}
+
+static void
+touch(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "x\n", 2), 2);
+    close(fd);
+}
+
+/* Entries in dir (without . and ..). */
+static int
+count(const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "exit $(ls -A '%s' | wc -l)", dir);
+    int rc = system(cmd);
+    return WEXITSTATUS(rc);
+}
+
+static void
+test_wipe(void **state)
+{
+    char root[] = "/tmp/test_env.XXXXXX", base[256], path[4096], keep[256];
+    struct loop *loop = loop_new();
+    struct done d = {.loop = loop};
+    int err = 0;
+    uid_t u;
+    (void)state;
+
+    assert_non_null(mkdtemp(root));
+    snprintf(base, sizeof(base), "%s/base", root);
+    snprintf(keep, sizeof(keep), "%s/keep", root);
+    assert_int_equal(mkdir(base, 0711), 0);
+    touch(keep);
+    struct pool_env *e = pool_env_new(loop, &err);
+    assert_non_null(e);
+    assert_int_equal(pool_env_take_uid(e, 500, 500, &u), 0);
+
+    /* p-1: files, a link out, a directory of mode 000, 100 levels */
+    snprintf(path, sizeof(path), "%s/p-1", base);
+    assert_int_equal(mkdir(path, 0700), 0);
+    for (int i = 0; i < 10; i++) {
+        snprintf(path, sizeof(path), "%s/p-1/f%d", base, i);
+        touch(path);
+    }
+    snprintf(path, sizeof(path), "%s/p-1/out", base);
+    assert_int_equal(symlink(root, path), 0);
+    bool as_root = geteuid() == 0; /* only root enters a directory of mode 000 */
+    if (as_root) {
+        snprintf(path, sizeof(path), "%s/p-1/closed", base);
+        assert_int_equal(mkdir(path, 0700), 0);
+        snprintf(path, sizeof(path), "%s/p-1/closed/f", base);
+        touch(path);
+        snprintf(path, sizeof(path), "%s/p-1/closed", base);
+        assert_int_equal(chmod(path, 0), 0);
+    }
+    size_t len = (size_t)snprintf(path, sizeof(path), "%s/p-1", base);
+    for (int i = 0; i < 100; i++) {
+        len += (size_t)snprintf(path + len, sizeof(path) - len, "/d");
+        assert_int_equal(mkdir(path, 0700), 0);
+    }
+
+    struct wipe *w = pool_env_wipe(e, base, "p-1", true, 500, wiped, &d, &err);
+    assert_non_null(w);
+    snprintf(path, sizeof(path), "%s/p-1", base);
+    assert_int_equal(access(path, F_OK), -1); /* gone from its name at once */
+    assert_int_equal(pool_env_take_uid(e, 500, 500, &u), -EAGAIN);
+    run_until_done(loop);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.err, 0);
+    assert_int_equal(d.entries, 1 + 10 + 1 + (as_root ? 2 : 0) + 100);
+    assert_int_equal(count(base), 0);
+    assert_int_equal(access(keep, F_OK), 0); /* the link was not followed */
+    assert_int_equal(pool_env_take_uid(e, 500, 500, &u), 0);
+
+    /* nothing there */
+    assert_null(pool_env_wipe(e, base, "p-2", false, 0, wiped, &d, &err));
+    assert_int_equal(err, -ENOENT);
+
+    /* detached: no callback; the uid still comes back */
+    snprintf(path, sizeof(path), "%s/p-3", base);
+    assert_int_equal(mkdir(path, 0700), 0);
+    w = pool_env_wipe(e, base, "p-3", true, 500, wiped, &d, &err);
+    assert_non_null(w);
+    pool_env_wipe_detach(w);
+
+    /* leftovers of an earlier airlock: p-7 and .wipe-1-1 go, q-1 stays */
+    snprintf(path, sizeof(path), "%s/p-7", base);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/.wipe-1-1", base);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/.wipe-1-1/f", base);
+    touch(path);
+    snprintf(path, sizeof(path), "%s/q-1", base);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/p-x", base);
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_int_equal(pool_env_sweep(e, base, "p"), 2);
+    snprintf(path, sizeof(path), "%s/p-9", base);
+    assert_int_equal(mkdir(path, 0700), 0);
+    w = pool_env_wipe(e, base, "p-9", false, 0, wiped, &d, &err);
+    assert_non_null(w);
+    run_until_done(loop); /* one thread, in order: the last one ends after the others */
+    assert_int_equal(d.calls, 2);
+    assert_int_equal(count(base), 2); /* q-1, p-x */
+    assert_int_equal(pool_env_take_uid(e, 500, 500, &u), 0);
+
+    pool_env_free(e);
+    loop_free(loop);
+    snprintf(path, sizeof(path), "rm -rf '%s'", root);
+    assert_int_equal(system(path), 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uids),
+        cmocka_unit_test(test_wipe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
