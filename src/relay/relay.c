@@ -224,8 +224,11 @@ relay_stop(struct relay *r, int unlink)
 {
     dgram_stop(r);
     if (r->loop != NULL) {
+        /* a reload may free r in this loop turn: nothing of it may stay
+         * queued (pending events of listen_io are withdrawn by io_stop) */
         io_stop(r->loop, &r->listen_io);
         timer_stop(r->loop, &r->pause);
+        loop_cancel(r->loop, &r->more);
     }
     if (unlink && r->listen_fd >= 0) {
         close(r->listen_fd);
