@@ -217,6 +217,12 @@ timer_stop(struct loop *loop, struct timer *t)
     heap_down(loop, last->slot - 1);
 }
 
+bool
+timer_armed(const struct timer *t)
+{
+    return t->slot != 0;
+}
+
 void
 timer_start(struct loop *loop, struct timer *t, uint64_t delay_ms, timer_cb cb, void *data)
 {

@@ -7,6 +7,7 @@
 #ifndef AIRLOCK_CORE_LOOP_H
 #define AIRLOCK_CORE_LOOP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,6 +70,9 @@ void timer_start(struct loop *loop, struct timer *t, uint64_t delay_ms, timer_cb
 
 /* Disarms t; harmless when not armed. */
 void timer_stop(struct loop *loop, struct timer *t);
+
+/* Returns true while t is armed (started, not yet fired or stopped). */
+bool timer_armed(const struct timer *t);
 
 /* Queues t to run on this loop after the current batch of events: the place
  * for work that must not run inside a callback (freeing the caller) and for

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -36,7 +37,8 @@
 
 #define FLOW_BUCKETS 1024          /* hash chains per flow table (a power of 2) */
 #define UDP_FLOWS_MAX 16384        /* flows of a udp listener: memory only */
-#define STREAM_FLOWS_MAX 1024      /* flows of a stream: one socket each */
+#define FDS_DEFAULT 4096           /* max_fds 0: at most this many */
+#define FDS_SHARE 8                /* max_fds 0: this fraction of RLIMIT_NOFILE */
 #define TXQ_MAX (256 * 1024)       /* bytes queued for a stream before datagrams are dropped */
 #define UDP_BUDGET 64              /* datagrams read per wakeup from one socket */
 #define STREAM_BUDGET (256 * 1024) /* bytes read per wakeup from one stream */
@@ -98,11 +100,12 @@ struct dstream {
     size_t rx_len;
     struct txq tx;
     struct flow_table *flows; /* stream side */
-    struct timer timer;       /* connect or greeting deadline */
+    struct timer timer;       /* connect or greeting deadline; stream side: idle_timeout */
     struct task work;         /* continue after the budget; flush queued frames */
     struct sockaddr_storage peer;
     socklen_t peer_len;
     uint64_t started, up_since;
+    uint64_t active; /* a frame in or out last (stream side: idle_timeout) */
     uint64_t frames_in, frames_out;
 };
 
@@ -123,6 +126,8 @@ struct dgram {
     unsigned backoff_ms;
     /* stream side */
     struct dstream *streams;
+    size_t n_fds;       /* held by streams and flow sockets */
+    unsigned fd_budget; /* dgram_fd_budget() at the start */
     /* both */
     struct timer sweep;
     struct task reap;
@@ -136,7 +141,7 @@ static uint8_t dgram_buf[65536];
 
 static const char *const drop_names[DROP_COUNT] = {
     [DROP_OVERSIZE] = "oversize", [DROP_BACKLOG] = "backlog", [DROP_DENIED] = "denied",
-    [DROP_NO_FLOW] = "no_flow",   [DROP_ERROR] = "error",
+    [DROP_NO_FLOW] = "no_flow",   [DROP_ERROR] = "error",     [DROP_FLOW_LIMIT] = "flow_limit",
 };
 
 const char *
@@ -393,10 +398,12 @@ static void
 flow_release(struct dgram *d, struct flow_table *t, struct flow *f)
 {
     ft_remove(t, f, d->udp_side);
+    atomic_fetch_sub_explicit(&d->r->stats->flows, 1, memory_order_relaxed);
     if (f->io.fd >= 0) {
         io_stop(d->loop, &f->io);
         close(f->io.fd);
         f->io.fd = -1;
+        d->n_fds--;
     }
     f->dead_next = d->dead_flows;
     d->dead_flows = f;
@@ -552,6 +559,7 @@ ds_close(struct dstream *s, enum conn_end end)
             d->streams = s->next;
         if (s->next != NULL)
             s->next->prev = s->prev;
+        d->n_fds--;
     }
     s->dead_next = d->dead_streams;
     d->dead_streams = s;
@@ -564,6 +572,12 @@ ds_connect_failed(struct dstream *s, int err)
     char target[TRANSPORT_DESC_MAX];
 
     endpoint_format(&s->d->r->conf.target, target, sizeof(target));
+    if (relay_local_error(s->d->r->stats, err)) { /* not the target's fault */
+        log_warnx("relay=%s conn=%llu cannot connect to %s: %s (a limit of this process or host)",
+                  relay_name(s->d), (unsigned long long)s->id, target, strerror(-err));
+        ds_close(s, END_ERROR);
+        return;
+    }
     log_warnx("relay=%s conn=%llu connect to %s failed: %s", relay_name(s->d),
               (unsigned long long)s->id, target, strerror(-err));
     add(&s->d->r->stats->connect_errors, 1);
@@ -574,13 +588,36 @@ static void
 ds_timeout(struct timer *t)
 {
     struct dstream *s = t->data;
+    uint64_t now = loop_now(s->d->loop);
+    unsigned idle = s->d->r->conf.idle_timeout_ms;
 
-    if (s->state == DS_ST_GREETING) {
+    switch (s->state) {
+    case DS_ST_GREETING:
         ds_close(s, END_PREAMBLE_TIMEOUT);
-        return;
+        break;
+    case DS_ST_UP: /* stream side: frames only stamp s->active; checked lazily here */
+        if (now - s->active >= idle)
+            ds_close(s, END_IDLE);
+        else
+            timer_start(s->d->loop, &s->timer, idle - (now - s->active), ds_timeout, s);
+        break;
+    default:
+        add(&s->d->r->stats->connect_errors, 1);
+        ds_close(s, END_CONNECT_TIMEOUT);
+        break;
     }
-    add(&s->d->r->stats->connect_errors, 1);
-    ds_close(s, END_CONNECT_TIMEOUT);
+}
+
+/* Stream side, once up: a stream that carries no frame either way for
+ * idle_timeout is closed, so that silent peers cannot hold streams. */
+static void
+ds_idle_start(struct dstream *s)
+{
+    unsigned idle = s->d->r->conf.idle_timeout_ms;
+
+    s->active = loop_now(s->d->loop);
+    if (!s->d->udp_side && idle > 0)
+        timer_start(s->d->loop, &s->timer, idle, ds_timeout, s);
 }
 
 static void
@@ -592,6 +629,7 @@ ds_up(struct dstream *s)
     s->state = DS_ST_UP;
     s->up_since = loop_now(d->loop);
     timer_stop(d->loop, &s->timer);
+    ds_idle_start(s);
     if (d->udp_side) {
         char target[TRANSPORT_DESC_MAX];
         add(&st->open, 1);
@@ -631,6 +669,7 @@ ds_frames(struct dstream *s)
             return -1;
         }
         s->frames_in++;
+        s->active = loop_now(s->d->loop);
         if (s->d->udp_side)
             udp_reply(s->d, &fr);
         else
@@ -696,6 +735,8 @@ ds_flush(struct dstream *s)
         q->head += (size_t)n;
         txq_advance(q, &frames, &bytes);
         s->frames_out += frames;
+        if (frames > 0)
+            s->active = loop_now(d->loop);
         /* the udp side sends clients' datagrams; the stream side replies */
         add(d->udp_side ? &st->datagrams_in : &st->datagrams_out, frames);
         add(d->udp_side ? &st->bytes_in : &st->bytes_out, bytes);
@@ -921,6 +962,7 @@ udp_flow_new(struct dgram *d, const struct sockaddr_storage *from, socklen_t len
     f->addr_len = len;
     f->io.fd = -1;
     ft_insert(d->flows, f, 1);
+    add(&d->r->stats->flows, 1);
     return f;
 }
 
@@ -1085,23 +1127,36 @@ target_flow_new(struct dstream *s, uint32_t id, size_t len)
         drop(d, DROP_ERROR, id, len);
         return NULL;
     }
-    if (s->flows->n >= STREAM_FLOWS_MAX)
+    /* A stream at max_flows, or at the relay's fd budget, gives up its own
+     * least recently used flow (its socket) for the new one; a stream
+     * without flows at the budget gets none. Either way a peer cannot take
+     * more fds than the budget, nor any from another stream or relay. */
+    if (s->flows->n >= d->r->conf.max_flows ||
+        (d->n_fds >= d->fd_budget && s->flows->oldest != NULL)) {
         flow_release(d, s->flows, s->flows->oldest);
+    } else if (d->n_fds >= d->fd_budget) {
+        drop(d, DROP_FLOW_LIMIT, id, len);
+        return NULL;
+    }
     struct flow *f = calloc(1, sizeof(*f));
     int fd = f != NULL ? transport_udp_connect((struct sockaddr *)&ss, sslen) : -ENOMEM;
-    if (fd < 0 || io_start(d->loop, &f->io, fd, EPOLLIN, flow_event, f) != 0) {
-        if (fd >= 0)
-            close(fd);
-        else
-            log_warnx("relay=%s conn=%llu flow=%u: no socket to the target: %s", relay_name(d),
-                      (unsigned long long)s->id, id, strerror(-fd));
+    if (fd >= 0 && (rc = io_start(d->loop, &f->io, fd, EPOLLIN, flow_event, f)) != 0) {
+        close(fd);
+        fd = rc;
+    }
+    if (fd < 0) {
+        relay_local_error(d->r->stats, fd);
+        log_warnx("relay=%s conn=%llu flow=%u: no socket to the target: %s", relay_name(d),
+                  (unsigned long long)s->id, id, strerror(-fd));
         free(f);
         drop(d, DROP_ERROR, id, len);
         return NULL;
     }
+    d->n_fds++;
     f->id = id;
     f->stream = s;
     ft_insert(s->flows, f, 0);
+    add(&d->r->stats->flows, 1);
     return f;
 }
 
@@ -1170,6 +1225,8 @@ dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t pee
 
     if (d == NULL)
         return -ESHUTDOWN;
+    if (d->n_fds >= d->fd_budget)
+        return -EMFILE;
     if ((s = ds_new(d, fd)) == NULL || (s->flows = calloc(1, sizeof(*s->flows))) == NULL) {
         free(s);
         return -ENOMEM;
@@ -1187,6 +1244,7 @@ dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t pee
     if (d->streams != NULL)
         d->streams->prev = s;
     d->streams = s;
+    d->n_fds++;
     add(&r->stats->open, 1);
     add(&r->stats->total, 1);
     if (r->conf.listen.kind == EP_HVSOCK) {
@@ -1195,6 +1253,7 @@ dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t pee
     } else {
         s->state = DS_ST_UP;
         s->up_since = s->started;
+        ds_idle_start(s);
     }
     return 0;
 }
@@ -1233,6 +1292,18 @@ sweep(struct timer *t)
 
 /* ---- start and stop */
 
+unsigned
+dgram_fd_budget(const struct relay_conf *rc)
+{
+    struct rlimit rl;
+
+    if (rc->max_fds > 0)
+        return rc->max_fds;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur / FDS_SHARE >= FDS_DEFAULT)
+        return FDS_DEFAULT;
+    return (unsigned)(rl.rlim_cur / FDS_SHARE);
+}
+
 int
 dgram_start(struct relay *r)
 {
@@ -1245,6 +1316,7 @@ dgram_start(struct relay *r)
     d->udp_side = r->conf.listen.kind == EP_UDP;
     d->backoff_ms = BACKOFF_MIN_MS;
     d->next_flow = 1;
+    d->fd_budget = dgram_fd_budget(&r->conf);
     if (d->udp_side) {
         if ((d->flows = calloc(1, sizeof(*d->flows))) == NULL) {
             free(d);
