@@ -65,8 +65,8 @@
 #define EXPECT_RESOLVER_THREADS "expected an integer from 1 to 64"
 #define EXPECT_RESOLVER_QUEUE "expected an integer from 1 to 65536"
 #define EXPECT_MAX_FDS                                                                             \
-    "expected an integer from 0 to 1048576 (0: an eighth of the open files limit, "                \
-    "at most 4096)"
+    "expected an integer from 2 to 1048576, or 0 (an eighth of the open files limit, at most "     \
+    "4096)"
 #define MSG_STREAM_SIDE                                                                            \
     "applies to stream -> udp relays only (the host side, which opens a socket per flow)"
 
@@ -280,7 +280,7 @@ relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msgl
         snprintf(msg, msglen, "%s", EXPECT_MAX_FLOWS);
         return -1;
     }
-    if (rc->max_fds > CONF_MAX_FDS_MAX) {
+    if (rc->max_fds == 1 || rc->max_fds > CONF_MAX_FDS_MAX) {
         f->key = RK_MAX_FDS;
         snprintf(msg, msglen, "%s", EXPECT_MAX_FDS);
         return -1;

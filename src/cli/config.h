@@ -54,11 +54,10 @@
  *                                   #   socket; when full, the stream's least recently
  *                                   #   used flow goes (1-65536)
  *       max_fds: 0                  # stream -> udp relays only: file descriptors of all
- *                                   #   its streams and flow sockets together; at the
- *                                   #   limit new streams are refused and new flows
- *                                   #   dropped (reason flow_limit) unless their stream
- *                                   #   has a flow to give up; 0: an eighth of the open
- *                                   #   files limit, at most 4096
+ *                                   #   its streams (at most half; more are refused) and
+ *                                   #   flow sockets (the other half, shared fairly by
+ *                                   #   the streams: a new flow evicts an old one); 0:
+ *                                   #   an eighth of the open files limit, 2 to 4096
  *
  *   routers:                        # TLS by server name (SNI), never terminated
  *     - name: edge                  # unique among relays and routers; default router<N>

@@ -39,6 +39,7 @@
 #define UDP_FLOWS_MAX 16384        /* flows of a udp listener: memory only */
 #define FDS_DEFAULT 4096           /* max_fds 0: at most this many */
 #define FDS_SHARE 8                /* max_fds 0: this fraction of RLIMIT_NOFILE */
+#define FDS_MIN 2                  /* one stream and one flow socket */
 #define TXQ_MAX (256 * 1024)       /* bytes queued for a stream before datagrams are dropped */
 #define UDP_BUDGET 64              /* datagrams read per wakeup from one socket */
 #define STREAM_BUDGET (256 * 1024) /* bytes read per wakeup from one stream */
@@ -126,8 +127,8 @@ struct dgram {
     unsigned backoff_ms;
     /* stream side */
     struct dstream *streams;
-    size_t n_fds;       /* held by streams and flow sockets */
-    unsigned fd_budget; /* dgram_fd_budget() at the start */
+    unsigned fd_budget;          /* dgram_fd_budget() at the start: half for streams, */
+    unsigned n_streams, n_socks; /* half for flow sockets */
     /* both */
     struct timer sweep;
     struct task reap;
@@ -141,7 +142,7 @@ static uint8_t dgram_buf[65536];
 
 static const char *const drop_names[DROP_COUNT] = {
     [DROP_OVERSIZE] = "oversize", [DROP_BACKLOG] = "backlog", [DROP_DENIED] = "denied",
-    [DROP_NO_FLOW] = "no_flow",   [DROP_ERROR] = "error",     [DROP_FLOW_LIMIT] = "flow_limit",
+    [DROP_NO_FLOW] = "no_flow",   [DROP_ERROR] = "error",
 };
 
 const char *
@@ -403,11 +404,20 @@ flow_release(struct dgram *d, struct flow_table *t, struct flow *f)
         io_stop(d->loop, &f->io);
         close(f->io.fd);
         f->io.fd = -1;
-        d->n_fds--;
+        d->n_socks--;
     }
     f->dead_next = d->dead_flows;
     d->dead_flows = f;
     schedule_reap(d);
+}
+
+/* Makes room in t for a new flow: its least recently used one goes before
+ * its idle timeout, counted. */
+static void
+flow_evict(struct dgram *d, struct flow_table *t)
+{
+    add(&d->r->stats->flows_evicted, 1);
+    flow_release(d, t, t->oldest);
 }
 
 /* ---- the target's address (udp target of the stream side, stream target
@@ -559,7 +569,7 @@ ds_close(struct dstream *s, enum conn_end end)
             d->streams = s->next;
         if (s->next != NULL)
             s->next->prev = s->prev;
-        d->n_fds--;
+        d->n_streams--;
     }
     s->dead_next = d->dead_streams;
     d->dead_streams = s;
@@ -951,7 +961,7 @@ static struct flow *
 udp_flow_new(struct dgram *d, const struct sockaddr_storage *from, socklen_t len)
 {
     if (d->flows->n >= UDP_FLOWS_MAX)
-        flow_release(d, d->flows, d->flows->oldest);
+        flow_evict(d, d->flows);
     struct flow *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return NULL;
@@ -1111,6 +1121,34 @@ flow_event(struct io *io, uint32_t events)
     flow_read(io->data);
 }
 
+/* Makes room for a new flow socket of stream s. The relay's flow sockets
+ * (half of its fd budget) are shared fairly: a stream at its cap - max_flows,
+ * or its share of them - gives up its own least recently used flows; a
+ * stream below it, when all are in use, takes one from the stream that holds
+ * the most (which is then above its share). So no peer holds more than the
+ * budget, nor keeps another stream from its share for long. */
+static void
+flow_room(struct dstream *s)
+{
+    struct dgram *d = s->d;
+    unsigned socks = d->fd_budget - d->fd_budget / 2;
+    unsigned share = socks / d->n_streams; /* >= 1: streams are at most half the budget */
+    unsigned cap = share < d->r->conf.max_flows ? share : d->r->conf.max_flows;
+
+    if (s->flows->n >= cap) {
+        while (s->flows->n >= cap)
+            flow_evict(d, s->flows);
+        return;
+    }
+    if (d->n_socks < socks)
+        return;
+    struct dstream *most = s;
+    for (struct dstream *o = d->streams; o != NULL; o = o->next)
+        if (o->flows->n > most->flows->n)
+            most = o;
+    flow_evict(d, most->flows);
+}
+
 /* A new flow of stream s: a socket connected to the target. Returns NULL
  * (the datagram is dropped and counted here) when there is none. */
 static struct flow *
@@ -1127,32 +1165,22 @@ target_flow_new(struct dstream *s, uint32_t id, size_t len)
         drop(d, DROP_ERROR, id, len);
         return NULL;
     }
-    /* A stream at max_flows, or at the relay's fd budget, gives up its own
-     * least recently used flow (its socket) for the new one; a stream
-     * without flows at the budget gets none. Either way a peer cannot take
-     * more fds than the budget, nor any from another stream or relay. */
-    if (s->flows->n >= d->r->conf.max_flows ||
-        (d->n_fds >= d->fd_budget && s->flows->oldest != NULL)) {
-        flow_release(d, s->flows, s->flows->oldest);
-    } else if (d->n_fds >= d->fd_budget) {
-        drop(d, DROP_FLOW_LIMIT, id, len);
-        return NULL;
-    }
+    flow_room(s);
     struct flow *f = calloc(1, sizeof(*f));
     int fd = f != NULL ? transport_udp_connect((struct sockaddr *)&ss, sslen) : -ENOMEM;
     if (fd >= 0 && (rc = io_start(d->loop, &f->io, fd, EPOLLIN, flow_event, f)) != 0) {
         close(fd);
         fd = rc;
     }
-    if (fd < 0) {
+    if (fd < 0) { /* the drop line says it, at most once a second */
         relay_local_error(d->r->stats, fd);
-        log_warnx("relay=%s conn=%llu flow=%u: no socket to the target: %s", relay_name(d),
+        log_debug("relay=%s conn=%llu flow=%u: no socket to the target: %s", relay_name(d),
                   (unsigned long long)s->id, id, strerror(-fd));
         free(f);
         drop(d, DROP_ERROR, id, len);
         return NULL;
     }
-    d->n_fds++;
+    d->n_socks++;
     f->id = id;
     f->stream = s;
     ft_insert(s->flows, f, 0);
@@ -1225,7 +1253,7 @@ dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t pee
 
     if (d == NULL)
         return -ESHUTDOWN;
-    if (d->n_fds >= d->fd_budget)
+    if (d->n_streams >= d->fd_budget / 2)
         return -EMFILE;
     if ((s = ds_new(d, fd)) == NULL || (s->flows = calloc(1, sizeof(*s->flows))) == NULL) {
         free(s);
@@ -1244,7 +1272,7 @@ dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t pee
     if (d->streams != NULL)
         d->streams->prev = s;
     d->streams = s;
-    d->n_fds++;
+    d->n_streams++;
     add(&r->stats->open, 1);
     add(&r->stats->total, 1);
     if (r->conf.listen.kind == EP_HVSOCK) {
@@ -1301,7 +1329,7 @@ dgram_fd_budget(const struct relay_conf *rc)
         return rc->max_fds;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur / FDS_SHARE >= FDS_DEFAULT)
         return FDS_DEFAULT;
-    return (unsigned)(rl.rlim_cur / FDS_SHARE);
+    return rl.rlim_cur / FDS_SHARE > FDS_MIN ? (unsigned)(rl.rlim_cur / FDS_SHARE) : FDS_MIN;
 }
 
 int

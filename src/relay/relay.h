@@ -41,12 +41,11 @@ enum conn_end {
 
 /* Why a datagram relay dropped a datagram; one counter each. */
 enum dgram_drop {
-    DROP_OVERSIZE,   /* larger than max_datagram */
-    DROP_BACKLOG,    /* the stream was backed up, or lost with it queued */
-    DROP_DENIED,     /* allow (udp listener) or dns_allow refused it */
-    DROP_NO_FLOW,    /* a reply for a flow that expired or was never there */
-    DROP_ERROR,      /* a socket error, an unresolved target, no memory */
-    DROP_FLOW_LIMIT, /* stream -> udp: a new flow with the relay's max_fds in use */
+    DROP_OVERSIZE, /* larger than max_datagram */
+    DROP_BACKLOG,  /* the stream was backed up, or lost with it queued */
+    DROP_DENIED,   /* allow (udp listener) or dns_allow refused it */
+    DROP_NO_FLOW,  /* a reply for a flow that expired or was never there */
+    DROP_ERROR,    /* a socket error, an unresolved target, no memory */
     DROP_COUNT,
 };
 
@@ -80,7 +79,8 @@ struct relay_stats {
     /* datagram relays; in: client -> target, out: target -> client */
     atomic_uint_fast64_t datagrams_in, datagrams_out;
     atomic_uint_fast64_t dropped[DROP_COUNT];
-    atomic_uint_fast64_t flows; /* datagram relays: flows open now (gauge) */
+    atomic_uint_fast64_t flows;         /* datagram relays: flows open now (gauge) */
+    atomic_uint_fast64_t flows_evicted; /* closed before their idle timeout to make room */
     atomic_uint_fast64_t local_errors[LOCAL_COUNT];
 };
 
