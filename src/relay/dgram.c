@@ -1160,7 +1160,7 @@ target_flow_new(struct dstream *s, uint32_t id, size_t len)
 
     int rc = target_addr(d, &ss, &sslen);
     if (rc != 0) {
-        if (rc != -EAGAIN)
+        if (rc != -EAGAIN && !relay_local_error(d->r->stats, rc)) /* resolver busy, no memory */
             log_debug("relay=%s: target unresolved: %s", relay_name(d), strerror(-rc));
         drop(d, DROP_ERROR, id, len);
         return NULL;
