@@ -13,8 +13,9 @@
  * one when a table is full (evicted, counted). The stream side holds at most
  * dgram_fd_budget() fds: half of them for streams (more are refused), half
  * for flow sockets, shared fairly among the streams (at most max_flows
- * each); its streams close after idle_timeout without a frame. Datagrams over max_datagram, and datagrams that
- * find the stream backed up (a bounded queue), are dropped and counted.
+ * each); its streams close after idle_timeout without a frame. Datagrams
+ * over max_datagram, and datagrams that find the stream backed up (a
+ * bounded queue), are dropped and counted.
  * Everything here runs on the main loop (the relay's accepting loop): these
  * relays carry light traffic, and one thread needs no locks. */
 #ifndef AIRLOCK_RELAY_DGRAM_H
