@@ -214,13 +214,13 @@ admit(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
     conn_dispatch(c, best);
 }
 
-/* Out of file descriptors or memory: the pending connections stay queued
- * in the kernel and accepting resumes after ACCEPT_PAUSE_MS, neither
- * spinning on the error nor refusing clients. One log line per episode. */
+/* Out of file descriptors or memory (err, counted already): the pending
+ * connections stay queued in the kernel and accepting resumes after
+ * ACCEPT_PAUSE_MS, neither spinning on the error nor refusing clients. One
+ * log line per episode. */
 static void
 accept_pause(struct relay *r, int err)
 {
-    relay_local_error(r->stats, err);
     if (!r->paused)
         log_warnx("relay=%s accept paused: %s (a limit of this process or host); retrying every "
                   "%d ms",
@@ -240,19 +240,19 @@ accept_some(struct relay *r)
             return;
         int fd =
             accept4(r->listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
-            accept_pause(r, -errno);
+        int err = fd < 0 ? -errno : 0;
+        if (err != 0 && relay_local_error(r->stats, err)) {
+            accept_pause(r, err);
             return;
         }
         if (r->paused) {
             log_info("relay=%s accept resumed", r->conf.name);
             r->paused = false;
         }
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
+        if (err == -EAGAIN || err == -EINTR)
+            return;
+        if (err != 0)
             continue; /* ECONNABORTED and the like concern one client only */
-        }
         admit(r, fd, (struct sockaddr *)&peer, len);
     }
     loop_defer(r->loop, &r->more, accept_more, r);
