@@ -327,7 +327,7 @@ lookup_thread(void *arg)
 }
 
 /* Starts a pool thread when the queued lookups outnumber the idle threads
- * and the pool has room. Runs with cache_lock held. Returns 0, or -errno
+ * and the pool has room. Runs with cache_lock held. Returns 0, or -EBUSY
  * when no thread at all could run the lookup. */
 static int
 pool_grow(void)
@@ -345,7 +345,7 @@ pool_grow(void)
         n_threads++;
     else
         log_warnx("resolver: cannot start a thread (%u running): %s", n_threads, strerror(-rc));
-    return n_threads > 0 ? 0 : rc;
+    return n_threads > 0 ? 0 : -EBUSY;
 }
 
 int

@@ -27,7 +27,7 @@ int resolve_cached(const char *host, uint16_t port, struct sockaddr_storage *ss,
  * calls done(arg, err) on loop's thread (err 0 or -errno). Returns 0, or
  * -errno when the lookup could not be started (done is then never called):
  * -EBUSY when resolver_queue names already wait for a thread (counted in
- * resolve_stats()), -ENOMEM, or -EAGAIN when no thread could be started. */
+ * resolve_stats()) or no thread could be started, or -ENOMEM. */
 int resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int err), void *arg);
 
 /* Sets the pool's bounds: at most threads helper threads (0: the default,
