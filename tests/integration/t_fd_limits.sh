@@ -73,7 +73,8 @@ wait_log "$T/warn.log" 'reloaded'
 [ "$(grep -c 'is below the' "$T/warn.log")" = 1 ] || fail "a warning for limits that fit"
 conf 5000
 kill -HUP "$AL"
-wait_for test "$(grep -c 'reloaded' "$T/warn.log")" = 2
+reloads() { [ "$(grep -c 'reloaded' "$T/warn.log")" = "$1" ]; }
+wait_for reloads 2
 [ "$(grep -c 'is below the' "$T/warn.log")" = 2 ] || fail "no warning at the reload"
 stop_clean "$AL" warn
 
