@@ -23,6 +23,12 @@
  *       open N connections, exchange one byte on each (so each is established
  *       end to end through a proxy), write "established=K" to READYFILE and
  *       then hold them until killed.
+ *   benchtool hold PORT N ACTIVE SECONDS SIZE READYFILE GOFILE
+ *       like idle, then once GOFILE exists a ping-pong of SIZE bytes on ACTIVE
+ *       of the N connections for SECONDS while the rest stay idle; writes
+ *       "established=.. req_per_s=.. rtt_p50_us=.. rtt_p99_us=.. active_failed=..
+ *       still_open=.." (connections not closed by the proxy) to READYFILE.done
+ *       and holds them until killed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -470,20 +476,24 @@ static int cmd_load(unsigned port, int conns, double secs, size_t size)
 
 /* ---------------------------------------------------------------- idle */
 
-static int cmd_idle(unsigned port, int n, const char *readyfile)
+/* Opens n connections, exchanging one byte each way on each (so that each
+ * is established end to end through a proxy); their fds go to fds[0..k).
+ * Returns k; *errors counts those that failed. */
+static int establish(unsigned port, int n, int *fds, int *errors)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC), nfds = max_fds();
     char *st = calloc((size_t)nfds, 1); /* 0 none, 1 connecting, 2 waiting echo, 3 done */
-    int started = 0, pending = 0, est = 0, errors = 0;
+    int started = 0, pending = 0, est = 0;
     const int inflight_max = 200;
     double limit = now() + 120;
     struct epoll_event evs[512];
     if (!st || ep < 0) die("idle setup");
-    while ((est + errors < n) && now() < limit) {
+    *errors = 0;
+    while ((est + *errors < n) && now() < limit) {
         while (started < n && pending < inflight_max) {
             int fd = nb_connect(port);
             started++;
-            if (fd < 0) { errors++; continue; }
+            if (fd < 0) { (*errors)++; continue; }
             st[fd] = 1;
             struct epoll_event e = {.events = EPOLLOUT, .data.fd = fd};
             epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
@@ -505,23 +515,106 @@ static int cmd_idle(unsigned port, int n, const char *readyfile)
                 ssize_t r = read(fd, &b, 1);
                 if (r == 1) {
                     st[fd] = 3;
-                    est++;
+                    fds[est++] = fd;
                     pending--;
                     epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
                 } else if (r == 0 || errno != EAGAIN) failed = 1;
             }
             if (failed) {
-                errors++;
+                (*errors)++;
                 pending--;
                 st[fd] = 0;
                 close(fd);
             }
         }
     }
-    FILE *f = fopen(readyfile, "w");
-    if (!f) die("readyfile");
-    fprintf(f, "established=%d errors=%d\n", est, errors);
-    fclose(f);
+    close(ep);
+    free(st);
+    return est;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) die(path);
+}
+
+static int cmd_idle(unsigned port, int n, const char *readyfile)
+{
+    int *fds = calloc((size_t)n, sizeof *fds), errors;
+    char line[128];
+    if (!fds) die("idle setup");
+    int est = establish(port, n, fds, &errors);
+    snprintf(line, sizeof line, "established=%d errors=%d\n", est, errors);
+    write_file(readyfile, line);
+    for (;;) pause();
+    return 0;
+}
+
+/* ------------------------------------------------------------------ hold */
+
+/* hold: n established connections, then ping-pong on `active` of them for
+ * secs while the rest stay idle; then checks that every one is still open. */
+static int cmd_hold(unsigned port, int n, int active, double secs, size_t size, const char *readyfile,
+                    const char *gofile)
+{
+    int *fds = calloc((size_t)n, sizeof *fds), errors, nfds = max_fds();
+    double *sent = calloc((size_t)nfds, sizeof *sent);
+    size_t *got = calloc((size_t)nfds, sizeof *got);
+    char *wbuf = calloc(1, size), *rbuf = malloc(size + 65536), line[512];
+    struct samples rtt = {0};
+    long failed = 0;
+    if (!fds || !sent || !got || !wbuf || !rbuf) die("hold setup");
+    int est = establish(port, n, fds, &errors);
+    snprintf(line, sizeof line, "established=%d errors=%d\n", est, errors);
+    write_file(readyfile, line);
+    while (access(gofile, F_OK) != 0) usleep(20000);
+
+    if (active > est) active = est;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event evs[512];
+    if (ep < 0) die("epoll");
+    for (int i = 0; i < active; i++) {
+        struct epoll_event e = {.events = EPOLLIN, .data.fd = fds[i]};
+        epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e);
+        sent[fds[i]] = now();
+        if (write(fds[i], wbuf, size) != (ssize_t)size) failed++;
+    }
+    double t_end = now() + secs;
+    while (now() < t_end) {
+        int k = epoll_wait(ep, evs, 512, 100);
+        for (int i = 0; i < k; i++) {
+            int fd = evs[i].data.fd;
+            ssize_t r = read(fd, rbuf, size + 65536);
+            if (r == 0 || (r < 0 && errno != EAGAIN)) {
+                failed++;
+                epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+                continue;
+            }
+            if (r < 0) continue;
+            got[fd] += (size_t)r;
+            if (got[fd] < size) continue;
+            double t = now();
+            push(&rtt, (t - sent[fd]) * 1e6);
+            got[fd] = 0;
+            sent[fd] = t;
+            if (write(fd, wbuf, size) != (ssize_t)size) failed++;
+        }
+    }
+    qsort(rtt.v, rtt.n, sizeof *rtt.v, cmp_d);
+    int still = 0;
+    for (int i = 0; i < est; i++) {
+        char b;
+        ssize_t r = recv(fds[i], &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r > 0 || (r < 0 && errno == EAGAIN)) still++;
+    }
+    snprintf(line, sizeof line,
+             "established=%d errors=%d req_per_s=%.0f rtt_p50_us=%.0f rtt_p99_us=%.0f "
+             "active_failed=%ld still_open=%d\n",
+             est, errors, (double)rtt.n / secs, pct(&rtt, 0.5), pct(&rtt, 0.99), failed, still);
+    char done[4096];
+    snprintf(done, sizeof done, "%s.done", readyfile);
+    write_file(done, line);
     for (;;) pause();
     return 0;
 }
@@ -541,6 +634,9 @@ int main(int argc, char **argv)
     if (!strcmp(c, "load") && argc == 6)
         return cmd_load((unsigned)atoi(argv[2]), atoi(argv[3]), atof(argv[4]), (size_t)atol(argv[5]));
     if (!strcmp(c, "idle") && argc == 5) return cmd_idle((unsigned)atoi(argv[2]), atoi(argv[3]), argv[4]);
+    if (!strcmp(c, "hold") && argc == 9)
+        return cmd_hold((unsigned)atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]),
+                        (size_t)atol(argv[6]), argv[7], argv[8]);
     fprintf(stderr, "usage: see the header of bench/benchtool.c\n");
     return 2;
 }

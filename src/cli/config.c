@@ -61,6 +61,14 @@
 #define EXPECT_BACKEND "expected memory or redis"
 #define EXPECT_PREFIX "expected a redis key prefix of 0-63 bytes without spaces"
 #define MSG_DGRAM_ONLY "applies to datagram relays (a udp listen or target) only"
+#define EXPECT_MAX_FLOWS "expected an integer from 1 to 65536"
+#define EXPECT_RESOLVER_THREADS "expected an integer from 1 to 64"
+#define EXPECT_RESOLVER_QUEUE "expected an integer from 1 to 65536"
+#define EXPECT_MAX_FDS                                                                             \
+    "expected an integer from 2 to 1048576, or 0 (an eighth of the open files limit, at most "     \
+    "4096)"
+#define MSG_STREAM_SIDE                                                                            \
+    "applies to stream -> udp relays only (the host side, which opens a socket per flow)"
 
 enum top_key {
     TK_THREADS,
@@ -74,16 +82,25 @@ enum top_key {
     TK_DIRECTORY,
     TK_CONTROL,
     TK_POOLS,
+    TK_RESOLVER_THREADS,
+    TK_RESOLVER_QUEUE,
     TK_COUNT
 };
 
 static const char *const top_keys[TK_COUNT] = {
-    [TK_THREADS] = "threads",     [TK_LOG_LEVEL] = "log_level",
-    [TK_METRICS] = "metrics",     [TK_DRAIN_TIMEOUT] = "drain_timeout",
-    [TK_RELAYS] = "relays",       [TK_LOGS] = "logs",
-    [TK_LOG_SINKS] = "log_sinks", [TK_ROUTERS] = "routers",
-    [TK_DIRECTORY] = "directory", [TK_CONTROL] = "control",
+    [TK_THREADS] = "threads",
+    [TK_LOG_LEVEL] = "log_level",
+    [TK_METRICS] = "metrics",
+    [TK_DRAIN_TIMEOUT] = "drain_timeout",
+    [TK_RELAYS] = "relays",
+    [TK_LOGS] = "logs",
+    [TK_LOG_SINKS] = "log_sinks",
+    [TK_ROUTERS] = "routers",
+    [TK_DIRECTORY] = "directory",
+    [TK_CONTROL] = "control",
     [TK_POOLS] = "pools",
+    [TK_RESOLVER_THREADS] = "resolver_threads",
+    [TK_RESOLVER_QUEUE] = "resolver_queue",
 };
 
 enum dir_key { DK_BACKEND, DK_REDIS, DK_PREFIX, DK_RESERVE, DK_TTL, DK_WAIT, DK_COUNT };
@@ -127,6 +144,8 @@ enum relay_key {
     RK_MAX_DATAGRAM,
     RK_FLOW_IDLE_TIMEOUT,
     RK_DNS_ALLOW,
+    RK_MAX_FLOWS,
+    RK_MAX_FDS,
     RK_COUNT
 };
 
@@ -147,6 +166,8 @@ static const char *const relay_keys[RK_COUNT] = {
     [RK_MAX_DATAGRAM] = "max_datagram",
     [RK_FLOW_IDLE_TIMEOUT] = "flow_idle_timeout",
     [RK_DNS_ALLOW] = "dns_allow",
+    [RK_MAX_FLOWS] = "max_flows",
+    [RK_MAX_FDS] = "max_fds",
 };
 
 /* Which setting relay_check() objected to, so that config_parse() can point
@@ -196,6 +217,7 @@ relay_conf_defaults(struct relay_conf *rc)
     rc->accept_proxy = PROXY_NONE;
     rc->max_datagram = 4096;
     rc->flow_idle_timeout_ms = 60 * 1000;
+    rc->max_flows = CONF_MAX_FLOWS_DEFAULT;
     rc->router.peek_timeout_ms = ROUTER_PEEK_TIMEOUT_DEFAULT;
     rc->router.max_hello = TLS_HELLO_DEFAULT;
 }
@@ -251,6 +273,16 @@ relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msgl
     if (rc->flow_idle_timeout_ms == 0) {
         f->key = RK_FLOW_IDLE_TIMEOUT;
         snprintf(msg, msglen, "expected a duration above 0 (250ms, 5s, 2m, 1h)");
+        return -1;
+    }
+    if (rc->max_flows < 1 || rc->max_flows > CONF_MAX_FLOWS_MAX) {
+        f->key = RK_MAX_FLOWS;
+        snprintf(msg, msglen, "%s", EXPECT_MAX_FLOWS);
+        return -1;
+    }
+    if (rc->max_fds == 1 || rc->max_fds > CONF_MAX_FDS_MAX) {
+        f->key = RK_MAX_FDS;
+        snprintf(msg, msglen, "%s", EXPECT_MAX_FDS);
         return -1;
     }
     if (rc->target.kind == EP_VSOCK && rc->target.cid == EP_CID_ANY) {
@@ -867,6 +899,10 @@ relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct 
         return get_duration(c, v, key, &rc->flow_idle_timeout_ms);
     case RK_DNS_ALLOW:
         return get_dns_allow(c, v, key, rc, lines);
+    case RK_MAX_FLOWS:
+        return get_uint(c, v, key, CONF_MAX_FLOWS_MAX, EXPECT_MAX_FLOWS, &rc->max_flows);
+    case RK_MAX_FDS:
+        return get_uint(c, v, key, CONF_MAX_FDS_MAX, EXPECT_MAX_FDS, &rc->max_fds);
     case RK_COUNT:
         break;
     }
@@ -998,6 +1034,15 @@ parse_relay(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
             continue;
         snprintf(key, sizeof(key), "%s.%s", path, relay_keys[dgram_keys[j]]);
         return fail(c, lines.key[dgram_keys[j]], key, MSG_DGRAM_ONLY);
+    }
+    /* the flows of the udp side are memory only: its table is bounded apart */
+    static const enum relay_key stream_side_keys[] = {RK_MAX_FLOWS, RK_MAX_FDS};
+    bool stream_side = rc->target.kind == EP_UDP && rc->listen.kind != EP_UDP;
+    for (size_t j = 0; !stream_side && j < 2; j++) {
+        if (lines.key[stream_side_keys[j]] == 0)
+            continue;
+        snprintf(key, sizeof(key), "%s.%s", path, relay_keys[stream_side_keys[j]]);
+        return fail(c, lines.key[stream_side_keys[j]], key, MSG_STREAM_SIDE);
     }
 
     return check_unique(c, cfg, idx, path, named, &lines);
@@ -2115,6 +2160,18 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
         case TK_POOLS:
             rc = parse_pools(c, v, cfg);
             pools_line = node_line(k);
+            break;
+        case TK_RESOLVER_THREADS:
+            rc = get_uint(c, v, "resolver_threads", CONF_RESOLVER_THREADS_MAX,
+                          EXPECT_RESOLVER_THREADS, &cfg->resolver_threads);
+            if (rc == 0 && cfg->resolver_threads == 0)
+                rc = fail(c, node_line(v), "resolver_threads", EXPECT_RESOLVER_THREADS);
+            break;
+        case TK_RESOLVER_QUEUE:
+            rc = get_uint(c, v, "resolver_queue", CONF_RESOLVER_QUEUE_MAX, EXPECT_RESOLVER_QUEUE,
+                          &cfg->resolver_queue);
+            if (rc == 0 && cfg->resolver_queue == 0)
+                rc = fail(c, node_line(v), "resolver_queue", EXPECT_RESOLVER_QUEUE);
             break;
         case TK_COUNT:
             rc = -1;

@@ -4,6 +4,10 @@
  *   log_level: info                 # error | warn | info | debug
  *   metrics: tcp:127.0.0.1:9100     # Prometheus text on any endpoint
  *   drain_timeout: 30s              # SIGTERM: how long to wait for connections (default)
+ *   resolver_threads: 4             # threads looking up target names (1-64; default 4)
+ *   resolver_queue: 256             # names waiting for one of them (1-65536; default
+ *                                   #   256); beyond, connections to new names fail at
+ *                                   #   once (airlock_resolver_rejected_total)
  *   relays:
  *     - name: web                   # unique; default relay<N> (1-based)
  *       listen: tcp:0.0.0.0:8443
@@ -46,6 +50,14 @@
  *                                   #   is forgotten; more than 0
  *       dns_allow: [example.com, "*.example.org"]  # stream -> udp relays only:
  *                                   #   other names are answered REFUSED
+ *       max_flows: 256              # stream -> udp relays only: flows per stream, each a
+ *                                   #   socket; when full, the stream's least recently
+ *                                   #   used flow goes (1-65536)
+ *       max_fds: 0                  # stream -> udp relays only: file descriptors of all
+ *                                   #   its streams (at most half; more are refused) and
+ *                                   #   flow sockets (the other half, shared fairly by
+ *                                   #   the streams: a new flow evicts an old one); 0:
+ *                                   #   an eighth of the open files limit, 2 to 4096
  *
  *   routers:                        # TLS by server name (SNI), never terminated
  *     - name: edge                  # unique among relays and routers; default router<N>
@@ -118,9 +130,10 @@
  * stream to the target) or stream -> udp (the host side). udp -> udp is
  * refused, and so are send_proxy and accept_proxy. allow takes CIDRs on a
  * udp listener. connect_timeout applies to the udp side's stream,
- * max_connections to the streams a stream listener accepts; idle_timeout
- * and splice do not apply. max_datagram, flow_idle_timeout and dns_allow are
- * refused on stream relays.
+ * max_connections and idle_timeout (no frame either way) to the streams a
+ * stream listener accepts; splice does not apply. max_datagram,
+ * flow_idle_timeout and dns_allow are refused on stream relays, max_flows and
+ * max_fds on all but stream -> udp relays.
  *
  * An egress relay takes neither send_proxy nor accept_proxy (it reads a
  * PROXY v2 header by itself, and its destinations are arbitrary servers). */
@@ -153,7 +166,12 @@
 #define LOG_LINE_MIN 256
 #define LOG_LINE_MAX (1024 * 1024)
 #define CONF_DNS_ALLOW_MAX 64
-#define CONF_DATAGRAM_MAX 65507 /* the largest UDP payload */
+#define CONF_DATAGRAM_MAX 65507    /* the largest UDP payload */
+#define CONF_MAX_FLOWS_DEFAULT 256 /* flows per stream of a stream -> udp relay */
+#define CONF_MAX_FLOWS_MAX 65536
+#define CONF_MAX_FDS_MAX 1048576
+#define CONF_RESOLVER_THREADS_MAX 64
+#define CONF_RESOLVER_QUEUE_MAX 65536
 
 enum proxy_mode { PROXY_NONE, PROXY_V2 };
 
@@ -191,6 +209,8 @@ struct relay_conf {
     /* datagram relays (udp on one side) */
     unsigned max_datagram;
     unsigned flow_idle_timeout_ms;
+    unsigned max_flows; /* stream -> udp: flows (sockets) per stream */
+    unsigned max_fds;   /* stream -> udp: streams + flow sockets in all; 0: dgram_fd_budget() */
     char dns_allow[CONF_DNS_ALLOW_MAX][DNS_PATTERN_MAX]; /* canonical, see dns_pattern_parse() */
     size_t n_dns_allow;
     struct router_conf router; /* routers: entries only; target is unused */
@@ -235,6 +255,8 @@ struct config {
     struct endpoint control; /* the airlock ctl socket */
     struct pool_conf *pools; /* owned; n_pools entries */
     size_t n_pools;
+    unsigned resolver_threads; /* 0: the default (net/resolve.h) */
+    unsigned resolver_queue;   /* 0: the default */
 };
 
 /* Returns true when a and b are the same settings (routes compared by
@@ -243,7 +265,7 @@ bool relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b);
 
 /* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
  * keepalive and splice on, no PROXY, no limit, empty allowlists,
- * max_datagram 4096, flow_idle_timeout 60s). */
+ * max_datagram 4096, flow_idle_timeout 60s, max_flows 256, max_fds 0). */
 void relay_conf_defaults(struct relay_conf *rc);
 
 /* Checks one relay's settings that depend on each other (allow on a unix

@@ -57,6 +57,10 @@ usage(FILE *f)
             "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
             "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
             "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
+            "  --max-flows N            stream -> udp relays: flows (sockets) per stream\n"
+            "                           (default 256)\n"
+            "  --max-fds N              stream -> udp relays: fds of all streams and flows\n"
+            "                           (default 0: an eighth of the open files limit)\n"
             "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
             "                           for other names (example.com, *.example.org); repeatable\n"
             "\n"
@@ -173,6 +177,8 @@ relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_
         OPT_DIRECTORY,
         OPT_DOMAIN,
         OPT_REDIS,
+        OPT_MAXFLOWS,
+        OPT_MAXFDS,
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, OPT_NAME},
@@ -200,6 +206,8 @@ relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_
         {"directory", required_argument, NULL, OPT_DIRECTORY},
         {"domain", required_argument, NULL, OPT_DOMAIN},
         {"redis", required_argument, NULL, OPT_REDIS},
+        {"max-flows", required_argument, NULL, OPT_MAXFLOWS},
+        {"max-fds", required_argument, NULL, OPT_MAXFDS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -207,7 +215,7 @@ relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_
     char msg[512];
     int opt;
 
-    int dgram_opts = 0, router_opts = 0;
+    int dgram_opts = 0, router_opts = 0, stream_side_opts = 0;
 
     relay_conf_defaults(rc);
     dir_conf_defaults(&cfg->directory);
@@ -294,6 +302,16 @@ relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_
                 return bad_option("--flow-idle-timeout", optarg, "a duration like 60s");
             dgram_opts = 1;
             break;
+        case OPT_MAXFLOWS:
+            if (parse_uint(optarg, CONF_MAX_FLOWS_MAX, &rc->max_flows) != 0 || rc->max_flows == 0)
+                return bad_option("--max-flows", optarg, "a number from 1 to 65536");
+            stream_side_opts = 1;
+            break;
+        case OPT_MAXFDS:
+            if (parse_uint(optarg, CONF_MAX_FDS_MAX, &rc->max_fds) != 0 || rc->max_fds == 1)
+                return bad_option("--max-fds", optarg, "0 or a number from 2 to 1048576");
+            stream_side_opts = 1;
+            break;
         case OPT_DNSALLOW:
             if (rc->n_dns_allow == CONF_DNS_ALLOW_MAX)
                 return bad_option("--dns-allow", optarg, "at most 64 names");
@@ -372,7 +390,7 @@ relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_
         bool udp = rc->router.table.has_default && rc->router.table.def.kind == EP_UDP;
         for (size_t i = 0; i < rc->router.table.n; i++)
             udp = udp || rc->router.table.routes[i].target.kind == EP_UDP;
-        if (rc->n_egress_allow > 0 || dgram_opts || rc->n_dns_allow > 0 ||
+        if (rc->n_egress_allow > 0 || dgram_opts || stream_side_opts || rc->n_dns_allow > 0 ||
             rc->listen.kind == EP_UDP || udp) {
             fprintf(stderr, "airlock router: egress, udp and DNS options are for relays\n");
             return 2;
@@ -393,6 +411,11 @@ relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_
     if (dgram_opts && !relay_conf_is_dgram(rc)) {
         fprintf(stderr, "airlock relay: --max-datagram and --flow-idle-timeout apply to "
                         "datagram relays (a udp LISTEN or TARGET) only\n");
+        return 2;
+    }
+    if (stream_side_opts && (rc->target.kind != EP_UDP || rc->listen.kind == EP_UDP)) {
+        fprintf(stderr, "airlock relay: --max-flows and --max-fds apply to stream -> udp relays "
+                        "(a udp TARGET) only\n");
         return 2;
     }
     return -1;

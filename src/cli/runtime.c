@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "dir/dir.h"
+#include "net/resolve.h"
 #include "net/transport.h"
 #include "pool/pool.h"
 #include "relay/conn.h"
@@ -24,6 +26,13 @@
 #include "relay/relay.h"
 
 #define DRAIN_POLL_MS 100
+/* A relayed connection holds two sockets, and during bulk transfers a
+ * splice pipe (two fds) per direction. */
+#define CONN_FDS_MAX 6
+#define CONN_FDS_NOSPLICE 2
+/* Listeners, epoll and event fds, signals, metrics, logs: a generous round
+ * number for what does not grow with connections. */
+#define FDS_FIXED 64
 
 struct runtime {
     struct config cfg;
@@ -39,7 +48,7 @@ struct runtime {
     size_t n_sinks;
     struct dir *dir;         /* the session directory (directory:), or NULL */
     struct control *control; /* control: (airlock ctl), or NULL */
-    struct pool **pools; /* pools:, on the main loop */
+    struct pool **pools;     /* pools:, on the main loop */
     size_t n_pools;
     struct pool_env *pool_env; /* what the pools share (uids, the wipe thread); with the first */
     int sigfd;
@@ -76,6 +85,21 @@ render_dgram(struct strbuf *out, const struct runtime *rt)
                               (unsigned long long)atomic_load(v));
         }
     }
+    strbuf_printf(out, "# HELP airlock_datagram_flows Datagram flows open now (stream -> udp: each "
+                       "a socket).\n# TYPE airlock_datagram_flows gauge\n");
+    for (size_t i = 0; i < rt->n_relays; i++)
+        if (relay_conf_is_dgram(&rt->relays[i]->conf))
+            strbuf_printf(out, "airlock_datagram_flows{relay=\"%s\"} %llu\n",
+                          rt->relays[i]->stats->name,
+                          (unsigned long long)atomic_load(&rt->relays[i]->stats->flows));
+    strbuf_printf(out, "# HELP airlock_datagram_flows_evicted_total Flows closed before their idle "
+                       "timeout to make room for new ones (max_flows, max_fds).\n"
+                       "# TYPE airlock_datagram_flows_evicted_total counter\n");
+    for (size_t i = 0; i < rt->n_relays; i++)
+        if (relay_conf_is_dgram(&rt->relays[i]->conf))
+            strbuf_printf(out, "airlock_datagram_flows_evicted_total{relay=\"%s\"} %llu\n",
+                          rt->relays[i]->stats->name,
+                          (unsigned long long)atomic_load(&rt->relays[i]->stats->flows_evicted));
     strbuf_printf(out, "# HELP airlock_datagrams_dropped_total Datagrams dropped, by reason.\n"
                        "# TYPE airlock_datagrams_dropped_total counter\n");
     for (size_t i = 0; i < rt->n_relays; i++) {
@@ -130,6 +154,16 @@ render(struct strbuf *out, void *arg)
             strbuf_printf(out, "airlock_connections_closed_total{relay=\"%s\",end=\"%s\"} %llu\n",
                           s->name, conn_end_name(e), (unsigned long long)atomic_load(&s->ended[e]));
     }
+    strbuf_printf(out, "# HELP airlock_local_errors_total Accepts, connects and pipes that failed "
+                       "for want of a resource of this process or host, by reason.\n"
+                       "# TYPE airlock_local_errors_total counter\n");
+    for (size_t i = 0; i < rt->n_relays; i++) {
+        struct relay_stats *s = rt->relays[i]->stats;
+        for (int e = 0; e < LOCAL_COUNT; e++)
+            strbuf_printf(out, "airlock_local_errors_total{relay=\"%s\",reason=\"%s\"} %llu\n",
+                          s->name, local_error_name(e),
+                          (unsigned long long)atomic_load(&s->local_errors[e]));
+    }
     strbuf_printf(out, "# HELP airlock_egress_denied_total Egress destinations refused, by "
                        "reason.\n# TYPE airlock_egress_denied_total counter\n");
     for (size_t i = 0; i < rt->n_relays; i++) {
@@ -141,6 +175,17 @@ render(struct strbuf *out, void *arg)
                           s->name, egress_verdict_name(v),
                           (unsigned long long)atomic_load(&s->egress_denied[v]));
     }
+    struct resolve_stats rs;
+    resolve_stats(&rs);
+    strbuf_printf(out,
+                  "# HELP airlock_resolver_threads Threads looking up target names.\n"
+                  "# TYPE airlock_resolver_threads gauge\nairlock_resolver_threads %u\n"
+                  "# HELP airlock_resolver_queued Names waiting for a resolver thread.\n"
+                  "# TYPE airlock_resolver_queued gauge\nairlock_resolver_queued %u\n"
+                  "# HELP airlock_resolver_rejected_total Lookups refused: resolver_queue names "
+                  "were waiting.\n# TYPE airlock_resolver_rejected_total counter\n"
+                  "airlock_resolver_rejected_total %llu\n",
+                  rs.threads, rs.queued, (unsigned long long)rs.rejected);
     if (rt->logfwd != NULL)
         logfwd_render(rt->logfwd, out);
     logsink_render(rt->sinks, rt->n_sinks, out);
@@ -169,6 +214,62 @@ metrics_apply(struct runtime *rt, const struct config *cfg)
         log_warnx("metrics: cannot listen on %s: %s", ep, strerror(-err));
     }
     return err;
+}
+
+/* ---- open files */
+
+/* Raises the soft RLIMIT_NOFILE to the hard one: the soft default (1024)
+ * is there for select() users, not for a relay of thousands of sockets. */
+static void
+nofile_raise(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur >= rl.rlim_max) {
+        log_info("open files limit %llu", (unsigned long long)rl.rlim_cur);
+        return;
+    }
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("open files limit: cannot raise %llu to %llu", (unsigned long long)was,
+                 (unsigned long long)rl.rlim_max);
+    else
+        log_info("open files limit raised from %llu to %llu", (unsigned long long)was,
+                 (unsigned long long)rl.rlim_max);
+}
+
+/* Warns when the limits of cfg's relays can hold more file descriptors
+ * than RLIMIT_NOFILE allows: then accepts pause and connects fail (counted
+ * in airlock_local_errors_total) before max_connections refuses anyone.
+ * Relays without max_connections are bounded by the limit alone. */
+static void
+nofile_check(const struct config *cfg, size_t n_workers)
+{
+    struct rlimit rl;
+    unsigned long long need = FDS_FIXED + n_workers * (2 * WORKER_SPARE_PIPES + 2);
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    for (size_t i = 0; i < cfg->n_relays; i++) {
+        const struct relay_conf *rc = &cfg->relays[i];
+        if (relay_conf_is_dgram(rc))
+            need += rc->listen.kind == EP_UDP ? 2 : dgram_fd_budget(rc);
+        else
+            need += (unsigned long long)rc->max_connections *
+                    (rc->splice ? CONN_FDS_MAX : CONN_FDS_NOSPLICE);
+    }
+    if (need <= rl.rlim_cur)
+        return;
+    log_warnx("open files limit %llu is below the %llu file descriptors the relays may need "
+              "(max_connections x %d: two sockets and a splice pipe per direction; %d without "
+              "splice; the datagram relays' max_fds; %d spare pipes per thread): at the limit, "
+              "accepts pause and connects fail (airlock_local_errors_total); raise the hard "
+              "limit (systemd LimitNOFILE=) or lower max_connections",
+              (unsigned long long)rl.rlim_cur, need, CONN_FDS_MAX, CONN_FDS_NOSPLICE,
+              WORKER_SPARE_PIPES);
 }
 
 /* ---- the session directory */
@@ -488,6 +589,8 @@ reload(struct runtime *rt)
         config_free(&cfg);
         return;
     }
+    nofile_check(&cfg, rt->n_workers);
+    resolve_configure(cfg.resolver_threads, cfg.resolver_queue);
     log_threshold = cfg.log_level;
     metrics_apply(rt, &cfg);
     logs_apply(rt, &cfg);
@@ -668,6 +771,7 @@ runtime_run(struct config *cfg, const char *path)
 
     memset(cfg, 0, sizeof(*cfg));
     log_threshold = rt.cfg.log_level;
+    nofile_raise();
     rt.n_workers = rt.cfg.threads;
     if (rt.n_workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -680,6 +784,8 @@ runtime_run(struct config *cfg, const char *path)
         if ((rt.workers[i] = worker_new()) == NULL)
             goto out;
     rt.loop = rt.workers[0]->loop;
+    nofile_check(&rt.cfg, rt.n_workers);
+    resolve_configure(rt.cfg.resolver_threads, rt.cfg.resolver_queue);
     if ((rc = signals_start(&rt)) != 0) {
         log_warnx("signals: %s", strerror(-rc));
         goto out;

@@ -29,6 +29,12 @@ struct loop {
     size_t n_timers, cap_timers;
 
     struct task *defer_head, *defer_tail;
+    struct task *defer_last; /* run_deferred(): the last task of the batch it runs */
+
+    /* the batch of events being dispatched, so that io_stop() can withdraw
+     * the events of an io that is about to be freed */
+    struct epoll_event *batch;
+    int batch_next, batch_n;
 
     pthread_mutex_t post_lock;
     struct post *post_head, *post_tail;
@@ -143,9 +149,14 @@ io_stop(struct loop *loop, struct io *io)
     if (io->cb == NULL)
         return;
     epoll_ctl(loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
-    /* Events for io may still sit in the current batch: the dispatcher
-     * skips an io whose callback is gone. */
     io->cb = NULL;
+    /* Events for io may still sit in the batch being dispatched: a callback
+     * that stops and frees another object's io (a reload freeing a relay
+     * whose listener is ready too) must not leave them pointing at freed
+     * memory. The batch is at most LOOP_MAX_EVENTS long. */
+    for (int i = loop->batch_next; i < loop->batch_n; i++)
+        if (loop->batch[i].data.ptr == io)
+            loop->batch[i].data.ptr = NULL;
 }
 
 /* ---- timers: a binary min-heap; t->slot is the index + 1. */
@@ -206,6 +217,12 @@ timer_stop(struct loop *loop, struct timer *t)
     heap_down(loop, last->slot - 1);
 }
 
+bool
+timer_armed(const struct timer *t)
+{
+    return t->slot != 0;
+}
+
 void
 timer_start(struct loop *loop, struct timer *t, uint64_t delay_ms, timer_cb cb, void *data)
 {
@@ -246,6 +263,7 @@ loop_defer(struct loop *loop, struct task *t, task_cb cb, void *data)
     t->cb = cb;
     t->data = data;
     t->next = NULL;
+    t->prev = loop->defer_tail;
     t->queued = 1;
     if (loop->defer_tail != NULL)
         loop->defer_tail->next = t;
@@ -254,19 +272,45 @@ loop_defer(struct loop *loop, struct task *t, task_cb cb, void *data)
     loop->defer_tail = t;
 }
 
+static void
+defer_unlink(struct loop *loop, struct task *t)
+{
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        loop->defer_head = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
+    else
+        loop->defer_tail = t->prev;
+    t->next = t->prev = NULL;
+    t->queued = 0;
+}
+
+void
+loop_cancel(struct loop *loop, struct task *t)
+{
+    if (!t->queued)
+        return;
+    /* the tasks before the batch's last one are all in the batch */
+    if (t == loop->defer_last)
+        loop->defer_last = t->prev;
+    defer_unlink(loop, t);
+}
+
 /* Runs only the tasks queued before this call: a task that requeues itself
- * (work over budget) waits for the next iteration, after fresh events. */
+ * (work over budget) waits for the next iteration, after fresh events. A
+ * task may cancel others, of this batch or not. */
 static void
 run_deferred(struct loop *loop)
 {
-    struct task *t = loop->defer_head;
-
-    loop->defer_head = loop->defer_tail = NULL;
-    while (t != NULL) {
-        struct task *next = t->next;
-        t->queued = 0;
+    loop->defer_last = loop->defer_tail;
+    while (loop->defer_last != NULL) {
+        struct task *t = loop->defer_head;
+        if (t == loop->defer_last)
+            loop->defer_last = NULL;
+        defer_unlink(loop, t);
         t->cb(t);
-        t = next;
     }
 }
 
@@ -321,11 +365,15 @@ loop_run(struct loop *loop)
         if (n < 0 && errno != EINTR)
             return -errno;
         loop->now = clock_ms();
+        loop->batch = events;
+        loop->batch_n = n;
         for (int i = 0; i < n; i++) {
             struct io *io = events[i].data.ptr;
-            if (io->cb != NULL)
+            loop->batch_next = i + 1;
+            if (io != NULL) /* NULL: withdrawn by io_stop() */
                 io->cb(io, events[i].events);
         }
+        loop->batch_n = loop->batch_next = 0;
         run_timers(loop);
         run_deferred(loop);
     } while (!atomic_load(&loop->stopping));

@@ -7,6 +7,7 @@
 #ifndef AIRLOCK_CORE_LOOP_H
 #define AIRLOCK_CORE_LOOP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,15 +28,15 @@ struct io {
 };
 
 struct timer {
-    uint64_t due;   /* loop_now() value at which it fires */
-    size_t slot;    /* heap position + 1; 0 when not armed */
+    uint64_t due; /* loop_now() value at which it fires */
+    size_t slot;  /* heap position + 1; 0 when not armed */
     timer_cb cb;
     void *data;
 };
 
 /* A deferred call on the loop's own thread; embed it in the object. */
 struct task {
-    struct task *next;
+    struct task *next, *prev;
     task_cb cb;
     void *data;
     int queued;
@@ -59,7 +60,9 @@ uint64_t loop_now(const struct loop *loop);
  * callback receives io with io->data = data. Returns 0 or -errno. */
 int io_start(struct loop *loop, struct io *io, int fd, uint32_t events, io_cb cb, void *data);
 
-/* Stops watching io->fd (before it is closed); harmless when not started. */
+/* Stops watching io->fd (before it is closed); harmless when not started.
+ * Events for io still pending in the batch being dispatched are dropped, so
+ * io may be freed as soon as this returns, even from another io's callback. */
 void io_stop(struct loop *loop, struct io *io);
 
 /* Arms t to call cb after delay_ms (re-arming moves it). */
@@ -68,10 +71,17 @@ void timer_start(struct loop *loop, struct timer *t, uint64_t delay_ms, timer_cb
 /* Disarms t; harmless when not armed. */
 void timer_stop(struct loop *loop, struct timer *t);
 
+/* Returns true while t is armed (started, not yet fired or stopped). */
+bool timer_armed(const struct timer *t);
+
 /* Queues t to run on this loop after the current batch of events: the place
  * for work that must not run inside a callback (freeing the caller) and for
  * continuing work that exceeded its budget. Queuing a queued task is a no-op. */
 void loop_defer(struct loop *loop, struct task *t, task_cb cb, void *data);
+
+/* Unqueues t if it is queued: its callback will not run, and the object
+ * that embeds it may be freed. Harmless when t is not queued. */
+void loop_cancel(struct loop *loop, struct task *t);
 
 /* Runs fn(arg) on loop's thread soon; safe from any thread. Returns 0, or
  * -ENOMEM (fn is then never called). */

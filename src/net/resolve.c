@@ -1,4 +1,15 @@
-/* resolve.c - TTL-respecting name cache with lookups on helper threads. */
+/* resolve.c - TTL-respecting name cache with lookups on a bounded pool of
+ * helper threads.
+ *
+ *   resolve_start ──(same name in flight: join it)──► lookup.waiters
+ *        │ new name: queue (at most max_queue waiting, else -EBUSY)
+ *        ▼
+ *   queue ──► up to max_threads threads (started on demand, kept) ──► cache
+ *                                  └── answers posted to each waiter's loop
+ *
+ * An egress relay's *.suffix rules let an enclave name any number of hosts:
+ * the threads, the queue and the cache are all bounded, so a flood of names
+ * costs a few threads and prompt refusals, never a thread per name. */
 #include "net/resolve.h"
 
 #include <arpa/inet.h>
@@ -38,17 +49,24 @@ struct waiter {
     int err;
 };
 
-/* A lookup in flight. Callers asking for the same name meanwhile join it,
- * so a burst of connections to one name costs one thread, not one each. */
+/* A lookup queued or running. Callers asking for the same name meanwhile
+ * join it, so a burst of connections to one name costs one lookup. */
 struct lookup {
-    struct lookup *next;
+    struct lookup *next;       /* inflight */
+    struct lookup *queue_next; /* queue, while waiting for a thread */
     char *host;
     struct waiter *waiters;
 };
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct entry *cache;
-static struct lookup *inflight; /* under cache_lock */
+/* the rest is under cache_lock too */
+static struct lookup *inflight;                /* queued and running */
+static struct lookup *queue_head, *queue_tail; /* waiting for a thread, oldest first */
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static unsigned max_threads = RESOLVE_THREADS_DEFAULT, max_queue = RESOLVE_QUEUE_DEFAULT;
+static unsigned n_threads, n_idle, n_queued;
+static uint64_t n_rejected;
 
 static uint64_t
 now_s(void)
@@ -241,10 +259,10 @@ lookup_deliver(void *arg)
     free(w);
 }
 
-static void *
-lookup_thread(void *arg)
+/* Resolves l->host, stores the answer, and posts it to every waiter. */
+static void
+lookup_run(struct lookup *l)
 {
-    struct lookup *l = arg;
     struct entry fresh;
 
     memset(&fresh, 0, sizeof(fresh));
@@ -277,7 +295,57 @@ lookup_thread(void *arg)
     }
     free(l->host);
     free(l);
+}
+
+/* A pool thread: runs queued lookups, oldest first, and waits for more;
+ * exits when resolve_configure() lowered the number of threads. */
+static void *
+lookup_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&cache_lock);
+    for (;;) {
+        while (queue_head == NULL && n_threads <= max_threads) {
+            n_idle++;
+            pthread_cond_wait(&queue_cond, &cache_lock);
+            n_idle--;
+        }
+        if (n_threads > max_threads)
+            break;
+        struct lookup *l = queue_head;
+        queue_head = l->queue_next;
+        if (queue_head == NULL)
+            queue_tail = NULL;
+        n_queued--;
+        pthread_mutex_unlock(&cache_lock);
+        lookup_run(l);
+        pthread_mutex_lock(&cache_lock);
+    }
+    n_threads--;
+    pthread_mutex_unlock(&cache_lock);
     return NULL;
+}
+
+/* Starts a pool thread when the queued lookups outnumber the idle threads
+ * and the pool has room. Runs with cache_lock held. Returns 0, or -EBUSY
+ * when no thread at all could run the lookup. */
+static int
+pool_grow(void)
+{
+    pthread_attr_t attr;
+    pthread_t tid;
+
+    if (n_queued <= n_idle || n_threads >= max_threads)
+        return 0;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = -pthread_create(&tid, &attr, lookup_thread, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc == 0)
+        n_threads++;
+    else
+        log_warnx("resolver: cannot start a thread (%u running): %s", n_threads, strerror(-rc));
+    return n_threads > 0 ? 0 : -EBUSY;
 }
 
 int
@@ -285,8 +353,6 @@ resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int e
 {
     struct waiter *w = calloc(1, sizeof(*w));
     struct lookup *l;
-    pthread_attr_t attr;
-    pthread_t tid;
     int rc = 0;
 
     if (w == NULL)
@@ -299,17 +365,28 @@ resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int e
         if (strcasecmp(l->host, host) == 0)
             break;
     if (l == NULL) {
+        if (n_queued >= max_queue) {
+            n_rejected++;
+            rc = -EBUSY;
+            goto out;
+        }
         if ((l = calloc(1, sizeof(*l))) == NULL || (l->host = strdup(host)) == NULL) {
             rc = -ENOMEM;
             goto out;
         }
-        /* created under the lock: nobody can join a lookup that fails to start */
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        rc = -pthread_create(&tid, &attr, lookup_thread, l);
-        pthread_attr_destroy(&attr);
-        if (rc != 0)
+        /* queued under the lock: nobody can join a lookup that fails to start */
+        if (queue_tail != NULL)
+            queue_tail->queue_next = l;
+        else
+            queue_head = l;
+        queue_tail = l;
+        n_queued++;
+        if ((rc = pool_grow()) != 0) {
+            queue_head = queue_tail = NULL; /* no thread: l was the only one queued */
+            n_queued--;
             goto out;
+        }
+        pthread_cond_signal(&queue_cond);
         l->next = inflight;
         inflight = l;
     }
@@ -325,4 +402,24 @@ out:
     free(l);
     free(w);
     return rc;
+}
+
+void
+resolve_configure(unsigned threads, unsigned queue)
+{
+    pthread_mutex_lock(&cache_lock);
+    max_threads = threads > 0 ? threads : RESOLVE_THREADS_DEFAULT;
+    max_queue = queue > 0 ? queue : RESOLVE_QUEUE_DEFAULT;
+    pthread_cond_broadcast(&queue_cond); /* a surplus of idle threads exits */
+    pthread_mutex_unlock(&cache_lock);
+}
+
+void
+resolve_stats(struct resolve_stats *st)
+{
+    pthread_mutex_lock(&cache_lock);
+    st->threads = n_threads;
+    st->queued = n_queued;
+    st->rejected = n_rejected;
+    pthread_mutex_unlock(&cache_lock);
 }

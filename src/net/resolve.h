@@ -1,9 +1,10 @@
 /* resolve.h - host names of targets, resolved when a connection needs them
  * and cached for the DNS answer's TTL, so a moved service is followed.
  *
- * Names listed in /etc/hosts are cached for RESOLVE_HOSTS_TTL seconds. The
- * lookup runs on a short-lived helper thread, never on an event loop;
- * concurrent requests for one name share it. */
+ * Names listed in /etc/hosts are cached for RESOLVE_HOSTS_TTL seconds.
+ * Lookups run on a pool of at most resolver_threads helper threads, never
+ * on an event loop; at most resolver_queue distinct names wait for a
+ * thread, and concurrent requests for one name share its lookup. */
 #ifndef AIRLOCK_NET_RESOLVE_H
 #define AIRLOCK_NET_RESOLVE_H
 
@@ -14,6 +15,8 @@ struct loop;
 
 #define RESOLVE_HOSTS_TTL 5
 #define RESOLVE_NEG_TTL 2 /* a failed lookup is retried no sooner */
+#define RESOLVE_THREADS_DEFAULT 4
+#define RESOLVE_QUEUE_DEFAULT 256
 
 /* Looks host up in the cache. Returns 0 and fills *ss and *len with the next
  * address (round robin) and port; -EAGAIN when there is no fresh entry (call
@@ -22,8 +25,23 @@ int resolve_cached(const char *host, uint16_t port, struct sockaddr_storage *ss,
 
 /* Resolves host on a helper thread, stores the answer in the cache, then
  * calls done(arg, err) on loop's thread (err 0 or -errno). Returns 0, or
- * -errno when the lookup could not be started (done is then never called). */
-int resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int err),
-                  void *arg);
+ * -errno when the lookup could not be started (done is then never called):
+ * -EBUSY when resolver_queue names already wait for a thread (counted in
+ * resolve_stats()) or no thread could be started, or -ENOMEM. */
+int resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int err), void *arg);
+
+/* Sets the pool's bounds: at most threads helper threads (0: the default,
+ * RESOLVE_THREADS_DEFAULT) and queue names waiting (0: RESOLVE_QUEUE_DEFAULT).
+ * Threads start when lookups wait and stay; lowering threads ends the
+ * surplus once idle. Any thread. */
+void resolve_configure(unsigned threads, unsigned queue);
+
+/* The pool now, for metrics. */
+struct resolve_stats {
+    unsigned threads;  /* running */
+    unsigned queued;   /* names waiting for a thread */
+    uint64_t rejected; /* resolve_start() calls refused with -EBUSY, since the start */
+};
+void resolve_stats(struct resolve_stats *st);
 
 #endif

@@ -335,9 +335,13 @@ pump_fill(struct conn *c, struct pump *p)
     ssize_t n, w = 0;
     int rc;
 
+    if (p->splice && p->pipe[0] < 0 && (rc = pipe_get(c->worker, p->pipe)) != 0) {
+        /* no fd (or memory) for a pipe: copy this chunk, try splice again
+         * at the next full one */
+        relay_local_error(c->relay->stats, rc);
+        p->splice = 0;
+    }
     if (p->splice) {
-        if (p->pipe[0] < 0 && (rc = pipe_get(c->worker, p->pipe)) != 0)
-            return rc;
         n = splice(p->from->io.fd, NULL, p->pipe[1], NULL, SPLICE_LEN,
                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
         if (n < 0 && errno == EINVAL) {
@@ -1196,12 +1200,25 @@ conn_connected(struct conn *c)
     conn_target_ready(c);
 }
 
+/* A connect that could not start or failed. A shortage of this process
+ * (no fd for the socket, no memory, the resolver's queue full) is not the
+ * target's fault: it is counted as a local error, ends the connection with
+ * end=error and answers a CONNECT client 503; anything else is a connect
+ * error (502). */
 static void
 connect_failed(struct conn *c, int err)
 {
     char target[TRANSPORT_DESC_MAX];
 
     endpoint_format(conn_target(c), target, sizeof(target));
+    if (relay_local_error(c->relay->stats, err)) {
+        log_warnx("relay=%s conn=%llu cannot connect to %s: %s (a limit of this process or host)",
+                  c->relay->conf.name, (unsigned long long)c->id, target,
+                  err == -EBUSY ? "resolver queue full" : strerror(-err));
+        egress_reply(c, 503, "Service Unavailable", "egress: relay out of resources");
+        conn_close(c, END_ERROR);
+        return;
+    }
     log_warnx("relay=%s conn=%llu connect to %s failed: %s", c->relay->conf.name,
               (unsigned long long)c->id, target, strerror(-err));
     atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
@@ -1390,7 +1407,9 @@ conn_begin(void *arg)
     w->conns = c;
     c->started = loop_now(w->loop);
     transport_tune(fd, rc->listen.kind, rc->keepalive);
-    if (io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c) != 0) {
+    int err = io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c);
+    if (err != 0) {
+        relay_local_error(c->relay->stats, err);
         conn_close(c, END_ERROR);
         return;
     }

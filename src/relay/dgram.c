@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -36,7 +37,9 @@
 
 #define FLOW_BUCKETS 1024          /* hash chains per flow table (a power of 2) */
 #define UDP_FLOWS_MAX 16384        /* flows of a udp listener: memory only */
-#define STREAM_FLOWS_MAX 1024      /* flows of a stream: one socket each */
+#define FDS_DEFAULT 4096           /* max_fds 0: at most this many */
+#define FDS_SHARE 8                /* max_fds 0: this fraction of RLIMIT_NOFILE */
+#define FDS_MIN 2                  /* one stream and one flow socket */
 #define TXQ_MAX (256 * 1024)       /* bytes queued for a stream before datagrams are dropped */
 #define UDP_BUDGET 64              /* datagrams read per wakeup from one socket */
 #define STREAM_BUDGET (256 * 1024) /* bytes read per wakeup from one stream */
@@ -98,11 +101,12 @@ struct dstream {
     size_t rx_len;
     struct txq tx;
     struct flow_table *flows; /* stream side */
-    struct timer timer;       /* connect or greeting deadline */
+    struct timer timer;       /* connect or greeting deadline; stream side: idle_timeout */
     struct task work;         /* continue after the budget; flush queued frames */
     struct sockaddr_storage peer;
     socklen_t peer_len;
     uint64_t started, up_since;
+    uint64_t active; /* a frame in or out last (stream side: idle_timeout) */
     uint64_t frames_in, frames_out;
 };
 
@@ -123,6 +127,8 @@ struct dgram {
     unsigned backoff_ms;
     /* stream side */
     struct dstream *streams;
+    unsigned fd_budget;          /* dgram_fd_budget() at the start: half for streams, */
+    unsigned n_streams, n_socks; /* half for flow sockets */
     /* both */
     struct timer sweep;
     struct task reap;
@@ -393,14 +399,25 @@ static void
 flow_release(struct dgram *d, struct flow_table *t, struct flow *f)
 {
     ft_remove(t, f, d->udp_side);
+    atomic_fetch_sub_explicit(&d->r->stats->flows, 1, memory_order_relaxed);
     if (f->io.fd >= 0) {
         io_stop(d->loop, &f->io);
         close(f->io.fd);
         f->io.fd = -1;
+        d->n_socks--;
     }
     f->dead_next = d->dead_flows;
     d->dead_flows = f;
     schedule_reap(d);
+}
+
+/* Makes room in t for a new flow: its least recently used one goes before
+ * its idle timeout, counted. */
+static void
+flow_evict(struct dgram *d, struct flow_table *t)
+{
+    add(&d->r->stats->flows_evicted, 1);
+    flow_release(d, t, t->oldest);
 }
 
 /* ---- the target's address (udp target of the stream side, stream target
@@ -552,6 +569,7 @@ ds_close(struct dstream *s, enum conn_end end)
             d->streams = s->next;
         if (s->next != NULL)
             s->next->prev = s->prev;
+        d->n_streams--;
     }
     s->dead_next = d->dead_streams;
     d->dead_streams = s;
@@ -564,6 +582,12 @@ ds_connect_failed(struct dstream *s, int err)
     char target[TRANSPORT_DESC_MAX];
 
     endpoint_format(&s->d->r->conf.target, target, sizeof(target));
+    if (relay_local_error(s->d->r->stats, err)) { /* not the target's fault */
+        log_warnx("relay=%s conn=%llu cannot connect to %s: %s (a limit of this process or host)",
+                  relay_name(s->d), (unsigned long long)s->id, target, strerror(-err));
+        ds_close(s, END_ERROR);
+        return;
+    }
     log_warnx("relay=%s conn=%llu connect to %s failed: %s", relay_name(s->d),
               (unsigned long long)s->id, target, strerror(-err));
     add(&s->d->r->stats->connect_errors, 1);
@@ -574,13 +598,36 @@ static void
 ds_timeout(struct timer *t)
 {
     struct dstream *s = t->data;
+    uint64_t now = loop_now(s->d->loop);
+    unsigned idle = s->d->r->conf.idle_timeout_ms;
 
-    if (s->state == DS_ST_GREETING) {
+    switch (s->state) {
+    case DS_ST_GREETING:
         ds_close(s, END_PREAMBLE_TIMEOUT);
-        return;
+        break;
+    case DS_ST_UP: /* stream side: frames only stamp s->active; checked lazily here */
+        if (now - s->active >= idle)
+            ds_close(s, END_IDLE);
+        else
+            timer_start(s->d->loop, &s->timer, idle - (now - s->active), ds_timeout, s);
+        break;
+    default:
+        add(&s->d->r->stats->connect_errors, 1);
+        ds_close(s, END_CONNECT_TIMEOUT);
+        break;
     }
-    add(&s->d->r->stats->connect_errors, 1);
-    ds_close(s, END_CONNECT_TIMEOUT);
+}
+
+/* Stream side, once up: a stream that carries no frame either way for
+ * idle_timeout is closed, so that silent peers cannot hold streams. */
+static void
+ds_idle_start(struct dstream *s)
+{
+    unsigned idle = s->d->r->conf.idle_timeout_ms;
+
+    s->active = loop_now(s->d->loop);
+    if (!s->d->udp_side && idle > 0)
+        timer_start(s->d->loop, &s->timer, idle, ds_timeout, s);
 }
 
 static void
@@ -592,6 +639,7 @@ ds_up(struct dstream *s)
     s->state = DS_ST_UP;
     s->up_since = loop_now(d->loop);
     timer_stop(d->loop, &s->timer);
+    ds_idle_start(s);
     if (d->udp_side) {
         char target[TRANSPORT_DESC_MAX];
         add(&st->open, 1);
@@ -631,6 +679,7 @@ ds_frames(struct dstream *s)
             return -1;
         }
         s->frames_in++;
+        s->active = loop_now(s->d->loop);
         if (s->d->udp_side)
             udp_reply(s->d, &fr);
         else
@@ -696,6 +745,8 @@ ds_flush(struct dstream *s)
         q->head += (size_t)n;
         txq_advance(q, &frames, &bytes);
         s->frames_out += frames;
+        if (frames > 0)
+            s->active = loop_now(d->loop);
         /* the udp side sends clients' datagrams; the stream side replies */
         add(d->udp_side ? &st->datagrams_in : &st->datagrams_out, frames);
         add(d->udp_side ? &st->bytes_in : &st->bytes_out, bytes);
@@ -910,7 +961,7 @@ static struct flow *
 udp_flow_new(struct dgram *d, const struct sockaddr_storage *from, socklen_t len)
 {
     if (d->flows->n >= UDP_FLOWS_MAX)
-        flow_release(d, d->flows, d->flows->oldest);
+        flow_evict(d, d->flows);
     struct flow *f = calloc(1, sizeof(*f));
     if (f == NULL)
         return NULL;
@@ -921,6 +972,7 @@ udp_flow_new(struct dgram *d, const struct sockaddr_storage *from, socklen_t len
     f->addr_len = len;
     f->io.fd = -1;
     ft_insert(d->flows, f, 1);
+    add(&d->r->stats->flows, 1);
     return f;
 }
 
@@ -1069,6 +1121,34 @@ flow_event(struct io *io, uint32_t events)
     flow_read(io->data);
 }
 
+/* Makes room for a new flow socket of stream s. The relay's flow sockets
+ * (half of its fd budget) are shared fairly: a stream at its cap - max_flows,
+ * or its share of them - gives up its own least recently used flows; a
+ * stream below it, when all are in use, takes one from the stream that holds
+ * the most (which is then above its share). So no peer holds more than the
+ * budget, nor keeps another stream from its share for long. */
+static void
+flow_room(struct dstream *s)
+{
+    struct dgram *d = s->d;
+    unsigned socks = d->fd_budget - d->fd_budget / 2;
+    unsigned share = socks / d->n_streams; /* >= 1: streams are at most half the budget */
+    unsigned cap = share < d->r->conf.max_flows ? share : d->r->conf.max_flows;
+
+    if (s->flows->n >= cap) {
+        while (s->flows->n >= cap)
+            flow_evict(d, s->flows);
+        return;
+    }
+    if (d->n_socks < socks)
+        return;
+    struct dstream *most = s;
+    for (struct dstream *o = d->streams; o != NULL; o = o->next)
+        if (o->flows->n > most->flows->n)
+            most = o;
+    flow_evict(d, most->flows);
+}
+
 /* A new flow of stream s: a socket connected to the target. Returns NULL
  * (the datagram is dropped and counted here) when there is none. */
 static struct flow *
@@ -1080,28 +1160,31 @@ target_flow_new(struct dstream *s, uint32_t id, size_t len)
 
     int rc = target_addr(d, &ss, &sslen);
     if (rc != 0) {
-        if (rc != -EAGAIN)
+        if (rc != -EAGAIN && !relay_local_error(d->r->stats, rc)) /* resolver busy, no memory */
             log_debug("relay=%s: target unresolved: %s", relay_name(d), strerror(-rc));
         drop(d, DROP_ERROR, id, len);
         return NULL;
     }
-    if (s->flows->n >= STREAM_FLOWS_MAX)
-        flow_release(d, s->flows, s->flows->oldest);
+    flow_room(s);
     struct flow *f = calloc(1, sizeof(*f));
     int fd = f != NULL ? transport_udp_connect((struct sockaddr *)&ss, sslen) : -ENOMEM;
-    if (fd < 0 || io_start(d->loop, &f->io, fd, EPOLLIN, flow_event, f) != 0) {
-        if (fd >= 0)
-            close(fd);
-        else
-            log_warnx("relay=%s conn=%llu flow=%u: no socket to the target: %s", relay_name(d),
-                      (unsigned long long)s->id, id, strerror(-fd));
+    if (fd >= 0 && (rc = io_start(d->loop, &f->io, fd, EPOLLIN, flow_event, f)) != 0) {
+        close(fd);
+        fd = rc;
+    }
+    if (fd < 0) { /* the drop line says it, at most once a second */
+        relay_local_error(d->r->stats, fd);
+        log_debug("relay=%s conn=%llu flow=%u: no socket to the target: %s", relay_name(d),
+                  (unsigned long long)s->id, id, strerror(-fd));
         free(f);
         drop(d, DROP_ERROR, id, len);
         return NULL;
     }
+    d->n_socks++;
     f->id = id;
     f->stream = s;
     ft_insert(s->flows, f, 0);
+    add(&d->r->stats->flows, 1);
     return f;
 }
 
@@ -1170,6 +1253,8 @@ dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t pee
 
     if (d == NULL)
         return -ESHUTDOWN;
+    if (d->n_streams >= d->fd_budget / 2)
+        return -EMFILE;
     if ((s = ds_new(d, fd)) == NULL || (s->flows = calloc(1, sizeof(*s->flows))) == NULL) {
         free(s);
         return -ENOMEM;
@@ -1187,6 +1272,7 @@ dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t pee
     if (d->streams != NULL)
         d->streams->prev = s;
     d->streams = s;
+    d->n_streams++;
     add(&r->stats->open, 1);
     add(&r->stats->total, 1);
     if (r->conf.listen.kind == EP_HVSOCK) {
@@ -1195,6 +1281,7 @@ dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t pee
     } else {
         s->state = DS_ST_UP;
         s->up_since = s->started;
+        ds_idle_start(s);
     }
     return 0;
 }
@@ -1233,6 +1320,18 @@ sweep(struct timer *t)
 
 /* ---- start and stop */
 
+unsigned
+dgram_fd_budget(const struct relay_conf *rc)
+{
+    struct rlimit rl;
+
+    if (rc->max_fds > 0)
+        return rc->max_fds;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur / FDS_SHARE >= FDS_DEFAULT)
+        return FDS_DEFAULT;
+    return rl.rlim_cur / FDS_SHARE > FDS_MIN ? (unsigned)(rl.rlim_cur / FDS_SHARE) : FDS_MIN;
+}
+
 int
 dgram_start(struct relay *r)
 {
@@ -1245,6 +1344,7 @@ dgram_start(struct relay *r)
     d->udp_side = r->conf.listen.kind == EP_UDP;
     d->backoff_ms = BACKOFF_MIN_MS;
     d->next_flow = 1;
+    d->fd_budget = dgram_fd_budget(&r->conf);
     if (d->udp_side) {
         if ((d->flows = calloc(1, sizeof(*d->flows))) == NULL) {
             free(d);

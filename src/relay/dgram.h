@@ -10,8 +10,12 @@
  *                  back per flow; optional dns_allow answers REFUSED itself.
  *
  * Flows are forgotten after flow_idle_timeout, or the least recently used
- * one when a table is full. Datagrams over max_datagram, and datagrams that
- * find the stream backed up (a bounded queue), are dropped and counted.
+ * one when a table is full (evicted, counted). The stream side holds at most
+ * dgram_fd_budget() fds: half of them for streams (more are refused), half
+ * for flow sockets, shared fairly among the streams (at most max_flows
+ * each); its streams close after idle_timeout without a frame. Datagrams
+ * over max_datagram, and datagrams that find the stream backed up (a
+ * bounded queue), are dropped and counted.
  * Everything here runs on the main loop (the relay's accepting loop): these
  * relays carry light traffic, and one thread needs no locks. */
 #ifndef AIRLOCK_RELAY_DGRAM_H
@@ -28,8 +32,15 @@
 int dgram_start(struct relay *r);
 
 /* Takes over fd, a stream accepted by r's listener (stream -> udp relays).
- * Returns 0, or -errno when it cannot (the caller still owns and closes fd). */
+ * Returns 0, or -errno when it cannot (the caller still owns and closes fd):
+ * -EMFILE when streams hold their half of the relay's fd budget. */
 int dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len);
+
+/* Returns how many file descriptors the streams and flow sockets of a
+ * stream -> udp relay with settings rc may hold together: max_fds, or when
+ * that is 0 an eighth of the process's open files limit (2 to 4096), so
+ * that no peer of a datagram relay can exhaust the fds other relays need. */
+unsigned dgram_fd_budget(const struct relay_conf *rc);
 
 /* Closes every stream, flow and socket of r's datagram side (r->listen_fd
  * stays with r) and sets r->dgram to NULL; memory goes after the current

@@ -43,6 +43,45 @@ relay_stats_unref(struct relay_stats *s)
         free(s);
 }
 
+static const char *const local_names[LOCAL_COUNT] = {
+    [LOCAL_FD_LIMIT] = "fd_limit",
+    [LOCAL_SYSTEM_FD_LIMIT] = "system_fd_limit",
+    [LOCAL_MEMORY] = "memory",
+    [LOCAL_RESOLVER_BUSY] = "resolver_busy",
+};
+
+const char *
+local_error_name(enum local_error e)
+{
+    return local_names[e];
+}
+
+bool
+relay_local_error(struct relay_stats *s, int err)
+{
+    enum local_error e;
+
+    switch (err) {
+    case -EMFILE:
+        e = LOCAL_FD_LIMIT;
+        break;
+    case -ENFILE:
+        e = LOCAL_SYSTEM_FD_LIMIT;
+        break;
+    case -ENOMEM:
+    case -ENOBUFS:
+        e = LOCAL_MEMORY;
+        break;
+    case -EBUSY:
+        e = LOCAL_RESOLVER_BUSY;
+        break;
+    default:
+        return false;
+    }
+    atomic_fetch_add_explicit(&s->local_errors[e], 1, memory_order_relaxed);
+    return true;
+}
+
 struct relay *
 relay_new(const struct relay_conf *conf, struct relay_stats *stats, struct worker **workers,
           size_t n_workers)
@@ -125,8 +164,11 @@ accept_more(struct task *t)
 static void
 accept_event(struct io *io, uint32_t events)
 {
+    struct relay *r = io->data;
     (void)events;
-    accept_some(io->data);
+
+    if (!timer_armed(&r->pause)) /* paused: the timer retries, new clients wait queued */
+        accept_some(r);
 }
 
 static void
@@ -146,9 +188,10 @@ admit(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
         return;
     }
     if (relay_conf_is_dgram(&r->conf)) { /* a stream of datagram frames */
-        if (r->dgram == NULL || dgram_accept(r, fd, peer, peer_len) != 0) {
+        int rc = r->dgram != NULL ? dgram_accept(r, fd, peer, peer_len) : -ESHUTDOWN;
+        if (rc != 0) {
             transport_describe(peer, peer_len, desc, sizeof(desc));
-            refuse(r, fd, desc, "out_of_memory");
+            refuse(r, fd, desc, rc == -EMFILE ? "max_fds" : "out_of_memory");
         }
         return;
     }
@@ -171,6 +214,21 @@ admit(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
     conn_dispatch(c, best);
 }
 
+/* Out of file descriptors or memory (err, counted already): the pending
+ * connections stay queued in the kernel and accepting resumes after
+ * ACCEPT_PAUSE_MS, neither spinning on the error nor refusing clients. One
+ * log line per episode. */
+static void
+accept_pause(struct relay *r, int err)
+{
+    if (!r->paused)
+        log_warnx("relay=%s accept paused: %s (a limit of this process or host); retrying every "
+                  "%d ms",
+                  r->conf.name, strerror(-err), ACCEPT_PAUSE_MS);
+    r->paused = true;
+    timer_start(r->loop, &r->pause, ACCEPT_PAUSE_MS, accept_resume, r);
+}
+
 static void
 accept_some(struct relay *r)
 {
@@ -182,17 +240,19 @@ accept_some(struct relay *r)
             return;
         int fd =
             accept4(r->listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* the pending connection stays queued: retry later, not in a spin */
-                log_warn("relay=%s accept paused", r->conf.name);
-                timer_start(r->loop, &r->pause, ACCEPT_PAUSE_MS, accept_resume, r);
-                return;
-            }
-            continue; /* ECONNABORTED and the like concern one client only */
+        int err = fd < 0 ? -errno : 0;
+        if (err != 0 && relay_local_error(r->stats, err)) {
+            accept_pause(r, err);
+            return;
         }
+        if (r->paused) {
+            log_info("relay=%s accept resumed", r->conf.name);
+            r->paused = false;
+        }
+        if (err == -EAGAIN || err == -EINTR)
+            return;
+        if (err != 0)
+            continue; /* ECONNABORTED and the like concern one client only */
         admit(r, fd, (struct sockaddr *)&peer, len);
     }
     loop_defer(r->loop, &r->more, accept_more, r);
@@ -224,8 +284,11 @@ relay_stop(struct relay *r, int unlink)
 {
     dgram_stop(r);
     if (r->loop != NULL) {
+        /* a reload may free r in this loop turn: nothing of it may stay
+         * queued (pending events of listen_io are withdrawn by io_stop) */
         io_stop(r->loop, &r->listen_io);
         timer_stop(r->loop, &r->pause);
+        loop_cancel(r->loop, &r->more);
     }
     if (unlink && r->listen_fd >= 0) {
         close(r->listen_fd);

@@ -9,6 +9,7 @@
 #define AIRLOCK_RELAY_RELAY_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cli/config.h"
@@ -48,6 +49,19 @@ enum dgram_drop {
     DROP_COUNT,
 };
 
+/* A resource of this process or host that ran out; one counter each, apart
+ * from connect errors, so that an alert on those blames the target only. */
+enum local_error {
+    LOCAL_FD_LIMIT,        /* EMFILE: the process's open files limit (RLIMIT_NOFILE) */
+    LOCAL_SYSTEM_FD_LIMIT, /* ENFILE: the system's file table */
+    LOCAL_MEMORY,          /* ENOMEM, ENOBUFS: kernel or process memory */
+    LOCAL_RESOLVER_BUSY,   /* EBUSY from resolve_start(): the lookup queue is full */
+    LOCAL_COUNT,
+};
+
+/* Returns the metrics label of e ("fd_limit", "memory", ...). */
+const char *local_error_name(enum local_error e);
+
 /* Returns the log/metrics label of d ("oversize", "backlog", ...). */
 const char *dgram_drop_name(enum dgram_drop d);
 
@@ -65,6 +79,9 @@ struct relay_stats {
     /* datagram relays; in: client -> target, out: target -> client */
     atomic_uint_fast64_t datagrams_in, datagrams_out;
     atomic_uint_fast64_t dropped[DROP_COUNT];
+    atomic_uint_fast64_t flows;         /* datagram relays: flows open now (gauge) */
+    atomic_uint_fast64_t flows_evicted; /* closed before their idle timeout to make room */
+    atomic_uint_fast64_t local_errors[LOCAL_COUNT];
 };
 
 struct relay {
@@ -74,6 +91,7 @@ struct relay {
     int listen_fd;
     struct io listen_io;
     struct timer pause; /* accept paused after EMFILE */
+    bool paused;        /* since the last accept that did not run out of fds */
     struct task more;   /* accept continued after its per-wakeup budget */
     struct loop *loop;  /* the accepting loop */
     struct worker **workers;
@@ -87,6 +105,12 @@ struct relay {
 struct relay_stats *relay_stats_new(const char *name);
 void relay_stats_ref(struct relay_stats *s);
 void relay_stats_unref(struct relay_stats *s);
+
+/* Counts err (-errno of accept, socket, pipe, a lookup start...) in s's
+ * local_errors when it is a shortage of this process or host (see enum
+ * local_error). Returns true then; false (nothing counted) for any other
+ * error, which concerns the peer. Any thread. */
+bool relay_local_error(struct relay_stats *s, int err);
 
 /* Creates a relay for conf using stats (a reference is taken). Its
  * connections are spread over workers[0..n). Returns NULL on ENOMEM. The

@@ -1597,6 +1597,71 @@ test_err_pools(void **state)
                  "believed only for the user the directory reserved the instance for)");
 }
 
+/* The bounds of the data path: datagram flows and fds, the resolver pool. */
+static void
+test_bounds(void **state)
+{
+    (void)state;
+    struct config cfg;
+
+    must_parse("resolver_threads: 64\n"
+               "resolver_queue: 1\n"
+               "relays:\n"
+               "  - name: dns-host\n"
+               "    listen: vsock:any:53\n"
+               "    target: udp:10.0.0.2:53\n"
+               "    max_flows: 65536\n"
+               "    max_fds: 2\n"
+               "  - name: dns-host2\n"
+               "    listen: tcp:127.0.0.1:53\n"
+               "    target: udp:10.0.0.2:53\n",
+               &cfg);
+    assert_int_equal(cfg.resolver_threads, 64);
+    assert_int_equal(cfg.resolver_queue, 1);
+    assert_int_equal(cfg.relays[0].max_flows, 65536);
+    assert_int_equal(cfg.relays[0].max_fds, 2);
+    assert_int_equal(cfg.relays[1].max_flows, 256);
+    assert_int_equal(cfg.relays[1].max_fds, 0);
+    config_free(&cfg);
+    must_parse("relays:\n" RELAY_OK, &cfg);
+    assert_int_equal(cfg.resolver_threads, 0); /* the default of net/resolve.h */
+    assert_int_equal(cfg.resolver_queue, 0);
+    config_free(&cfg);
+}
+
+static void
+test_err_bounds(void **state)
+{
+    (void)state;
+
+    expect_error("resolver_threads: 0\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: resolver_threads: expected an integer from 1 to 64");
+    expect_error("resolver_threads: 65\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: resolver_threads: expected an integer from 1 to 64");
+    expect_error("resolver_queue: 0\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: resolver_queue: expected an integer from 1 to 65536");
+    expect_error("resolver_queue: 65537\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: resolver_queue: expected an integer from 1 to 65536");
+    expect_error("relays:\n  - listen: vsock:any:53\n    target: udp:10.0.0.2:53\n"
+                 "    max_flows: 0\n",
+                 "airlock.yaml:4: relays[0].max_flows: expected an integer from 1 to 65536");
+    expect_error("relays:\n  - listen: vsock:any:53\n    target: udp:10.0.0.2:53\n"
+                 "    max_fds: 1\n",
+                 "airlock.yaml:4: relays[0].max_fds: expected an integer from 2 to 1048576, or 0 "
+                 "(an eighth of the open files limit, at most 4096)");
+    expect_error("relays:\n  - listen: vsock:any:53\n    target: udp:10.0.0.2:53\n"
+                 "    max_fds: 1048577\n",
+                 "airlock.yaml:4: relays[0].max_fds: expected an integer from 2 to 1048576, or 0 "
+                 "(an eighth of the open files limit, at most 4096)");
+    expect_error("relays:\n" RELAY_OK "    max_flows: 10\n",
+                 "airlock.yaml:4: relays[0].max_flows: applies to stream -> udp relays only (the "
+                 "host side, which opens a socket per flow)");
+    expect_error("relays:\n  - listen: udp:0.0.0.0:53\n    target: vsock:3:53\n"
+                 "    max_fds: 100\n",
+                 "airlock.yaml:4: relays[0].max_fds: applies to stream -> udp relays only (the "
+                 "host side, which opens a socket per flow)");
+}
+
 int
 main(void)
 {
@@ -1641,6 +1706,8 @@ main(void)
         cmocka_unit_test(test_err_routers),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_err_pools),
+        cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_err_bounds),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
