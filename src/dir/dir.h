@@ -13,6 +13,17 @@
  * session ends when the pool reports the instance draining or stopped, or
  * when the key was not assigned for session_ttl (each assign renews it).
  *
+ * Reservations that are not active yet are held by clients nobody has
+ * authenticated (the login comes later, at the instance), so they are
+ * bounded: per client address (max_pending_per_client) and per pool (a
+ * share of its instances, pending_share). A router holds the reservation
+ * its connection got (dir_assign_held()) and gives it back when the
+ * connection ends (dir_release()): when no connection holds it any more and
+ * the instance has not seen the login, it is withdrawn at once. A withdrawn
+ * instance waits in DIR_STARTING until its pool offers it again (idle) or
+ * recycles it, so it is never handed to the next client while its pool is
+ * still wiping what the last one's reservation brought in.
+ *
  * Backends: memory (this process only) and redis (several routers and pools
  * in other processes and on other machines share one directory; every
  * state change is one Lua script, so it is atomic). Both run on the
@@ -31,6 +42,7 @@
 #define DIR_KEY_MAX 128 /* user key, bytes incl. NUL */
 #define DIR_NAME_MAX 64 /* pool and instance names, bytes incl. NUL */
 #define DIR_PREFIX_MAX 64
+#define DIR_CLIENT_MAX 64 /* client address key (transport_client_key()), bytes incl. NUL */
 
 enum dir_state {
     DIR_STARTING,
@@ -51,6 +63,10 @@ struct dir_conf {
     unsigned reserve_timeout_ms; /* default 10s */
     unsigned session_ttl_ms;     /* default 1h; 0: sessions end only by report */
     unsigned assign_wait_ms;     /* default 5s; 0: refuse at once */
+    unsigned max_pending_per_client; /* reservations not active yet per client address;
+                                        default 2; 0: no bound */
+    unsigned pending_share; /* percent of a pool's instances that reservations not
+                               active yet may hold; default 50; 100: no bound */
 };
 
 /* One instance as the directory knows it (listings and callbacks). */
@@ -93,9 +109,11 @@ void dir_free(struct dir *d);
 /* ---- router side ---- */
 
 /* err: 0 (ep is the instance's endpoint, instance its name), -EAGAIN (no
- * instance became free within assign_wait), -ENOENT (no such pool has ever
- * reported), -EIO (the backend is unreachable), -ENOMEM. ep and instance
- * are valid during the call only. */
+ * instance became free within assign_wait), -EDQUOT (the client's address
+ * held max_pending_per_client reservations not active yet, all through
+ * assign_wait), -EBUSY (the pool's pending_share was taken, all through
+ * assign_wait), -ENOENT (no such pool has ever reported), -EIO (the backend
+ * is unreachable), -ENOMEM. ep and instance are valid during the call only. */
 typedef void (*dir_assign_cb)(void *arg, int err, const char *instance, const struct endpoint *ep);
 
 /* Asks for key's instance in pool. cb(arg, ...) runs exactly once on loop
@@ -109,6 +127,24 @@ struct dir_assign *dir_assign(struct dir *d, const char *pool, const char *key, 
  * directory. An instance already reserved for it stays reserved until
  * reserve_timeout (a reconnecting client finds it: sticky). */
 void dir_assign_cancel(struct dir_assign *a);
+
+/* Like dir_assign(), for a client connection that holds what it gets:
+ * client is its address key (transport_client_key(); NULL or "": not
+ * bounded per client). A reservation made or found for it counts the
+ * connection as one of its holders. The caller keeps its reference after
+ * the callback ran and ends the request with dir_release() (exactly once,
+ * before or after the answer). */
+struct dir_assign *dir_assign_held(struct dir *d, const char *pool, const char *key,
+                                   const char *client, struct loop *on, dir_assign_cb cb,
+                                   void *arg);
+
+/* Ends a dir_assign_held() request; call on loop `on`'s thread. Before the
+ * answer it cancels it (see dir_assign_cancel()). After it, the connection
+ * stops holding its reservation: when no other connection holds it and the
+ * instance is still only reserved for the key (no login), the reservation
+ * is withdrawn (the instance goes to DIR_STARTING and its pool hears of it).
+ * An active session is not touched. a is freed; NULL is harmless. */
+void dir_release(struct dir_assign *a);
 
 /* ---- pool side ---- */
 
@@ -124,9 +160,15 @@ int dir_report(struct dir *d, const char *pool, const char *name, enum dir_state
 /* Changes the directory makes to one of pool's instances other than the
  * pool's own reports: a reservation for a key (st DIR_RESERVED, inst->key
  * set; the pool may bring the user's state in ahead of the login), a
- * reservation that went back (DIR_IDLE), a session that expired or an
- * operator's drain (DIR_DRAINING; the pool then recycles the instance). With
- * redis they come through a list the watching process pops every 100 ms. */
+ * reservation that timed out (DIR_IDLE), a reservation withdrawn because
+ * its clients left (DIR_STARTING, inst->key the key it was for: the
+ * directory hands the instance out again only when the pool reports it
+ * idle, so the pool either reports it idle or recycles it), a session that
+ * expired or an operator's drain (DIR_DRAINING; the pool then recycles the
+ * instance). With redis they come through a list the watching process pops
+ * every 100 ms. Changes that reach the watcher's loop together are
+ * coalesced: a reservation followed by another change of the same instance
+ * is not delivered (its client left before the pool heard of it). */
 typedef void (*dir_watch_cb)(void *arg, const struct dir_instance *inst);
 
 /* Calls cb(arg, ...) on loop `on` for each such change to pool's
@@ -160,11 +202,14 @@ enum dir_outcome {
     DIR_OUT_NO_POOL,   /* -ENOENT */
     DIR_OUT_ERROR,     /* -EIO and the like */
     DIR_OUT_CANCELLED, /* dir_assign_cancel() before the answer */
+    DIR_OUT_CLIENT_LIMIT,  /* -EDQUOT: max_pending_per_client */
+    DIR_OUT_PENDING_LIMIT, /* -EBUSY: pending_share */
     DIR_OUTCOME_COUNT,
 };
 
 /* Appends the directory's Prometheus text (sessions, instances by state
- * as this process sees them, assigns by outcome, assign latency) to out.
+ * as this process sees them, assigns by outcome, assign latency,
+ * reservations withdrawn by dir_release()) to out.
  * Any thread. */
 void dir_render(struct dir *d, struct strbuf *out);
 
