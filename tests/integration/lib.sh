@@ -366,3 +366,25 @@ dir_sessions() { curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "airloc
 
 # no_zombies PID: true when no child of PID is a zombie.
 no_zombies() { ! ps -o stat= --ppid "$1" | grep -q Z; }
+
+# ---- held clients (t_pool_preload, t_router_release, t_router_bounds)
+
+declare -A HOLD_FD=()
+
+# hold NAME PORT SNI [--bind ADDR] [--proxy SRC]: a client that sends a
+# ClientHello for SNI to 127.0.0.1:PORT and holds the connection
+# (tests/tools/hello_hold.py); what the peer sends, and "eof", go to
+# $T/NAME.out. hold_send NAME TEXT sends the line TEXT after the hello;
+# unhold NAME closes the connection.
+hold() {
+    local name=$1 fd
+    shift
+    mkfifo "$T/$name.in"
+    python3 "$ROOT/tests/tools/hello_hold.py" "$@" <"$T/$name.in" >"$T/$name.out" 2>&1 &
+    PIDS+=("$!")
+    exec {fd}>"$T/$name.in"
+    HOLD_FD[$name]=$fd
+    wait_log "$T/$name.out" '^hello sent$'
+}
+hold_send() { echo "send $2" >&"${HOLD_FD[$1]}"; }
+unhold() { eval "exec ${HOLD_FD[$1]}>&-"; }
