@@ -379,12 +379,20 @@ declare -A HOLD_FD=()
 hold() {
     local name=$1 fd
     shift
+    rm -f "$T/$name.in"
     mkfifo "$T/$name.in"
-    python3 "$ROOT/tests/tools/hello_hold.py" "$@" <"$T/$name.in" >"$T/$name.out" 2>&1 &
+    # without the other clients' FIFOs: holding one open would hold that client
+    (
+        for fd in "${HOLD_FD[@]}"; do eval "exec $fd>&-"; done
+        exec python3 "$ROOT/tests/tools/hello_hold.py" "$@"
+    ) <"$T/$name.in" >"$T/$name.out" 2>&1 &
     PIDS+=("$!")
     exec {fd}>"$T/$name.in"
     HOLD_FD[$name]=$fd
     wait_log "$T/$name.out" '^hello sent$'
 }
 hold_send() { echo "send $2" >&"${HOLD_FD[$1]}"; }
-unhold() { eval "exec ${HOLD_FD[$1]}>&-"; }
+unhold() {
+    eval "exec ${HOLD_FD[$1]}>&-"
+    unset "HOLD_FD[$1]"
+}
