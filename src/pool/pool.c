@@ -86,8 +86,9 @@ struct instance {
     uint64_t started;
     uint64_t idle_since;
     struct task reap;
-    struct task withdraw;     /* the directory withdrew the reservation (withdrawn()) */
+    struct task withdraw; /* the directory withdrew a reservation (withdrawn()) */
     unsigned withdraw_turns;
+    char withdrawn_key[DIR_KEY_MAX];
 };
 
 struct pool_stats {
@@ -803,10 +804,12 @@ scale_soon(struct pool *p)
 
 /* ---- the directory's changes */
 
-/* A reservation the directory withdrew (its clients left) is recycled, but
- * only after the instance's output has been read: a login line the
- * instance printed before its client left is still the authority (the
- * session goes on, its report makes it active again). */
+/* A reservation the directory withdrew (its clients left) is decided on
+ * only after the instance's output has been read: a login line it printed
+ * before its client left is still the authority (the session goes on, its
+ * report makes it active again). Then an instance that brought the user's
+ * state in is recycled; one that brought nothing (no hook, or the pool
+ * never heard of the reservation) serves the next client as it is. */
 static void
 withdraw_check(struct task *t)
 {
@@ -814,11 +817,17 @@ withdraw_check(struct task *t)
     struct pool *p = in->pool;
     int unread = 0;
 
-    if (in->state != INST_RESERVED || p->stopping)
+    if ((in->state != INST_RESERVED && in->state != INST_IDLE) || p->stopping)
         return; /* the login came first, or it is going anyway */
     if (ioctl(in->proc.out_fd, FIONREAD, &unread) == 0 && unread > 0 &&
         ++in->withdraw_turns < WITHDRAW_TURNS_MAX) {
         loop_defer(p->loop, &in->withdraw, withdraw_check, in);
+        return;
+    }
+    if (in->state == INST_IDLE) {
+        log_info("pool=%s instance=%s: reservation for %s withdrawn before provisioning: idle",
+                 p->conf.name, in->name, in->withdrawn_key);
+        report(in, DIR_IDLE);
         return;
     }
     log_info("pool=%s instance=%s: reservation for %s withdrawn, its clients left", p->conf.name,
@@ -826,24 +835,17 @@ withdraw_check(struct task *t)
     retire(in, WHY_RECYCLE, true);
 }
 
-/* The directory withdrew the reservation for key (state starting: it hands
- * the instance out again only when told). */
+/* The directory withdrew the reservation for key (the instance waits in
+ * starting there until the pool reports it again); decided after the
+ * events of this turn, which may hold its login line. */
 static void
 withdrawn(struct instance *in, const char *key)
 {
     struct pool *p = in->pool;
 
-    if (in->state == INST_IDLE) {
-        /* nothing was brought in (no hook, or the pool never heard of the
-         * reservation): the same process serves the next client */
-        log_info("pool=%s instance=%s: reservation for %s withdrawn before provisioning: idle",
-                 p->conf.name, in->name, key);
-        report(in, DIR_IDLE);
-    } else if (in->state == INST_RESERVED) {
-        /* after the events of this turn, which may hold its login line */
-        in->withdraw_turns = 0;
-        loop_defer(p->loop, &in->withdraw, withdraw_check, in);
-    }
+    snprintf(in->withdrawn_key, sizeof(in->withdrawn_key), "%s", key);
+    in->withdraw_turns = 0;
+    loop_defer(p->loop, &in->withdraw, withdraw_check, in);
 }
 
 /* A reservation: bring the user's state in while their TLS handshake and

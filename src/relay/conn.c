@@ -566,6 +566,13 @@ conn_relay(struct conn *c)
         conn_close(c, rc == -ECONNRESET || rc == -EPIPE ? END_RESET : END_ERROR);
         return;
     }
+    if (c->down.eof && c->assign != NULL) {
+        /* the instance closed its side: no login can come through this
+         * connection any more, so it no longer holds the reservation (a
+         * silent client does not keep it until reserve_timeout) */
+        dir_release(c->assign);
+        c->assign = NULL;
+    }
     if (c->up.shut && c->down.shut) {
         conn_close(c, END_EOF);
         return;
