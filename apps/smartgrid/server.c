@@ -807,7 +807,7 @@ usage(void)
     fprintf(stderr,
             "usage: smartgrid-server --listen tcp:HOST:PORT|unix:PATH --dir DIR --cert PEM\n"
             "           --key PEM --ca PEM [--domain example] [--session-ttl 15m]\n"
-            "           [--state-wait 10s] [--max-body 4MiB] [--handshake-timeout 5s]\n"
+            "           [--state-wait 10s] [--max-body 4MiB] [--handshake-timeout 3s]\n"
             "           [--idle-timeout 60s] [--max-handshakes 4] [--log-level info]\n");
     exit(2);
 }
@@ -835,7 +835,7 @@ parse_args(int argc, char **argv, struct opts *o)
     o->ttl_ms = 15 * 60 * 1000;
     o->state_wait_ms = 10 * 1000;
     o->max_body = 4 << 20;
-    o->handshake_ms = 5 * 1000;
+    o->handshake_ms = 3 * 1000;
     o->idle_ms = 60 * 1000;
     o->max_handshakes = 4;
     while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {

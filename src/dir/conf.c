@@ -25,5 +25,5 @@ dir_conf_defaults(struct dir_conf *conf)
     conf->session_ttl_ms = 60 * 60 * 1000;
     conf->assign_wait_ms = 5 * 1000;
     conf->max_pending_per_client = 2;
-    conf->pending_share = 50;
+    conf->pending_share = 75;
 }

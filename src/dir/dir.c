@@ -374,9 +374,9 @@ assign_answer(struct dir *d, struct dir_assign *a, int err, enum dir_outcome o)
 
     if ((o == DIR_OUT_NONE_FREE || o == DIR_OUT_CLIENT_LIMIT || o == DIR_OUT_PENDING_LIMIT) &&
         log_rate_ok(&d->refusal_log[o], mono_us() / 1000, REFUSAL_LOG_MS, &quiet))
-        log_info("dir assign refused pool=%s client=%s reason=%s waited_ms=%u quiet_before=%lu",
+        log_info("dir assign refused pool=%s client=%s reason=%s waited_ms=%llu quiet_before=%lu",
                  a->pool, a->client[0] ? a->client : "-", outcome_names[o],
-                 d->conf.assign_wait_ms, quiet);
+                 (mono_us() - a->start_us) / 1000, quiet);
     wait_unlink(d, a);
     a->err = err;
     count_outcome(d, o, a->start_us);
@@ -445,6 +445,30 @@ assign_try(struct dir *d, struct dir_assign *a)
     return 1;
 }
 
+/* A client address waits with as many requests as it may hold
+ * reservations (max_pending_per_client): a newer request replaces its
+ * oldest waiting one, so a burst from one address cannot queue ahead of
+ * that address's later requests, and what it makes the directory hold
+ * stays bounded. */
+static void
+wait_make_room(struct dir *d, const struct dir_assign *a)
+{
+    struct dir_assign *oldest = NULL;
+    unsigned n = 0;
+
+    if (a->client[0] == '\0' || d->conf.max_pending_per_client == 0)
+        return;
+    for (struct dir_assign *w = d->wait_head; w != NULL; w = w->next) {
+        if (strcmp(w->client, a->client) != 0 || strcmp(w->pool, a->pool) != 0)
+            continue;
+        if (oldest == NULL)
+            oldest = w;
+        n++;
+    }
+    if (n >= d->conf.max_pending_per_client)
+        assign_answer(d, oldest, -EDQUOT, DIR_OUT_CLIENT_LIMIT);
+}
+
 static void
 assign_start(void *arg)
 {
@@ -457,6 +481,7 @@ assign_start(void *arg)
         assign_answer(d, a, a->why, refusal_outcome(a->why));
         return;
     }
+    wait_make_room(d, a);
     a->waiting = 1;
     a->prev = d->wait_tail;
     if (d->wait_tail != NULL)

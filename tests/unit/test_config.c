@@ -1243,7 +1243,7 @@ test_directory(void **state)
     assert_int_equal(cfg.directory.session_ttl_ms, 3600 * 1000);
     assert_int_equal(cfg.directory.assign_wait_ms, 5000);
     assert_int_equal(cfg.directory.max_pending_per_client, 2);
-    assert_int_equal(cfg.directory.pending_share, 50);
+    assert_int_equal(cfg.directory.pending_share, 75);
     config_free(&cfg);
 
     must_parse("directory: {}\n", &cfg);

@@ -498,6 +498,41 @@ test_pending_bounds(void **state)
     dir_free(d);
 }
 
+/* An address waits with as many requests as it may hold: a newer one
+ * takes the place of its oldest waiting one (answered at once). */
+static void
+test_pending_waiters(void **state)
+{
+    struct dir_conf c = conf(10000, 0, 3000);
+    struct dir_assign *h1, *h2, *h3;
+    struct answer b = {0}, e = {0};
+    char a[DIR_NAME_MAX];
+    (void)state;
+
+    c.max_pending_per_client = 1;
+    struct dir *d = open_dir(&c);
+    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i2", DIR_IDLE, NULL);
+    assert_int_equal(assign_held(d, "u1", "10.0.0.1", a, &h1), 0);
+    h2 = dir_assign_held(d, "p", "u2", "10.0.0.1", loop, on_assign, &b);
+    assert_non_null(h2);
+    sleep_loop(200);
+    assert_false(b.done); /* waits for 10.0.0.1's bound */
+    uint64_t t0 = loop_now(loop);
+    h3 = dir_assign_held(d, "p", "u3", "10.0.0.1", loop, on_assign, &e);
+    assert_non_null(h3);
+    run_until(&b.done, GUARD_MS);
+    assert_true(b.done && loop_now(loop) - t0 < 2000);
+    assert_int_equal(b.err, -EDQUOT); /* replaced by the newer request */
+    assert_false(e.done);
+    dir_release(h1); /* u1 leaves: u3 gets an instance */
+    run_until(&e.done, GUARD_MS);
+    assert_int_equal(e.err, 0);
+    dir_release(h2);
+    dir_release(h3);
+    dir_free(d);
+}
+
 /* The client that caused a reservation leaves before the login: it is
  * withdrawn at once, the pool hears (starting, with the key), and the
  * instance is handed out again only once its pool reports it idle. */
@@ -627,6 +662,7 @@ main(void)
         cmocka_unit_test(test_list_and_drain),      cmocka_unit_test(test_second_handle),
         cmocka_unit_test(test_pending_bounds),      cmocka_unit_test(test_release),
         cmocka_unit_test(test_release_holders),     cmocka_unit_test(test_release_coalesced),
+        cmocka_unit_test(test_pending_waiters),
     };
     int rc;
 
