@@ -605,7 +605,13 @@ conn_close(struct conn *c)
 }
 
 /* Why the server closes a connection a peer kept: timeouts and evictions. */
-enum close_why { CW_HANDSHAKE_TIMEOUT, CW_IDLE_TIMEOUT, CW_HANDSHAKE_EVICTED, CW_IDLE_EVICTED, CW_N };
+enum close_why {
+    CW_HANDSHAKE_TIMEOUT,
+    CW_IDLE_TIMEOUT,
+    CW_HANDSHAKE_EVICTED,
+    CW_IDLE_EVICTED,
+    CW_N
+};
 
 static const char *const close_names[CW_N] = {"handshake_timeout", "idle_timeout",
                                               "handshake_slots_full", "idle_evicted"};

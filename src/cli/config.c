@@ -99,9 +99,14 @@ enum dir_key {
 };
 
 static const char *const dir_keys[DK_COUNT] = {
-    [DK_BACKEND] = "backend",         [DK_REDIS] = "redis",     [DK_PREFIX] = "prefix",
-    [DK_RESERVE] = "reserve_timeout", [DK_TTL] = "session_ttl", [DK_WAIT] = "assign_wait",
-    [DK_PER_CLIENT] = "max_pending_per_client", [DK_SHARE] = "pending_share",
+    [DK_BACKEND] = "backend",
+    [DK_REDIS] = "redis",
+    [DK_PREFIX] = "prefix",
+    [DK_RESERVE] = "reserve_timeout",
+    [DK_TTL] = "session_ttl",
+    [DK_WAIT] = "assign_wait",
+    [DK_PER_CLIENT] = "max_pending_per_client",
+    [DK_SHARE] = "pending_share",
 };
 
 #define EXPECT_PER_CLIENT "expected an integer from 0 (no bound) to 1024"

@@ -82,7 +82,7 @@ struct dir_assign {
     void *arg;
     atomic_int refs;
     atomic_int cancelled;
-    int delivered; /* caller's loop: the callback ran */
+    int delivered;               /* caller's loop: the callback ran */
     unsigned long long start_us; /* for the latency histogram */
     /* directory thread */
     struct dir_assign *prev, *next;
@@ -119,10 +119,14 @@ struct req {
 };
 
 static const char *const outcome_names[DIR_OUTCOME_COUNT] = {
-    [DIR_OUT_STICKY] = "sticky",       [DIR_OUT_RESERVED] = "reserved",
-    [DIR_OUT_NONE_FREE] = "none_free", [DIR_OUT_NO_POOL] = "no_pool",
-    [DIR_OUT_ERROR] = "error",         [DIR_OUT_CANCELLED] = "cancelled",
-    [DIR_OUT_CLIENT_LIMIT] = "client_limit", [DIR_OUT_PENDING_LIMIT] = "pending_limit",
+    [DIR_OUT_STICKY] = "sticky",
+    [DIR_OUT_RESERVED] = "reserved",
+    [DIR_OUT_NONE_FREE] = "none_free",
+    [DIR_OUT_NO_POOL] = "no_pool",
+    [DIR_OUT_ERROR] = "error",
+    [DIR_OUT_CANCELLED] = "cancelled",
+    [DIR_OUT_CLIENT_LIMIT] = "client_limit",
+    [DIR_OUT_PENDING_LIMIT] = "pending_limit",
 };
 
 static unsigned long long
@@ -395,7 +399,7 @@ assign_answer(struct dir *d, struct dir_assign *a, int err, enum dir_outcome o)
 static enum dir_outcome
 refusal_outcome(int why)
 {
-    return why == -EDQUOT ? DIR_OUT_CLIENT_LIMIT
+    return why == -EDQUOT  ? DIR_OUT_CLIENT_LIMIT
            : why == -EBUSY ? DIR_OUT_PENDING_LIMIT
                            : DIR_OUT_NONE_FREE;
 }

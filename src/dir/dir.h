@@ -59,15 +59,15 @@ enum dir_backend { DIR_MEMORY, DIR_REDIS };
 
 struct dir_conf {
     enum dir_backend backend;
-    struct endpoint redis;       /* redis backend: tcp or unix */
-    char prefix[DIR_PREFIX_MAX]; /* redis key prefix; default "airlock:" */
-    unsigned reserve_timeout_ms; /* default 10s */
-    unsigned session_ttl_ms;     /* default 1h; 0: sessions end only by report */
-    unsigned assign_wait_ms;     /* default 5s; 0: refuse at once */
+    struct endpoint redis;           /* redis backend: tcp or unix */
+    char prefix[DIR_PREFIX_MAX];     /* redis key prefix; default "airlock:" */
+    unsigned reserve_timeout_ms;     /* default 10s */
+    unsigned session_ttl_ms;         /* default 1h; 0: sessions end only by report */
+    unsigned assign_wait_ms;         /* default 5s; 0: refuse at once */
     unsigned max_pending_per_client; /* reservations not active yet per client address;
                                         default 2; 0: no bound */
-    unsigned pending_share; /* percent of a pool's instances that reservations not
-                               active yet may hold; default 75; 100: no bound */
+    unsigned pending_share;          /* percent of a pool's instances that reservations not
+                                        active yet may hold; default 75; 100: no bound */
 };
 
 /* One instance as the directory knows it (listings and callbacks). */
@@ -198,12 +198,12 @@ int dir_drain(struct dir *d, const char *pool, const char *name, struct loop *on
 
 /* How assign requests ended (airlock_dir_assigns_total{outcome}). */
 enum dir_outcome {
-    DIR_OUT_STICKY,    /* the key's live instance */
-    DIR_OUT_RESERVED,  /* an idle instance, now reserved */
-    DIR_OUT_NONE_FREE, /* -EAGAIN */
-    DIR_OUT_NO_POOL,   /* -ENOENT */
-    DIR_OUT_ERROR,     /* -EIO and the like */
-    DIR_OUT_CANCELLED, /* dir_assign_cancel() before the answer */
+    DIR_OUT_STICKY,        /* the key's live instance */
+    DIR_OUT_RESERVED,      /* an idle instance, now reserved */
+    DIR_OUT_NONE_FREE,     /* -EAGAIN */
+    DIR_OUT_NO_POOL,       /* -ENOENT */
+    DIR_OUT_ERROR,         /* -EIO and the like */
+    DIR_OUT_CANCELLED,     /* dir_assign_cancel() before the answer */
     DIR_OUT_CLIENT_LIMIT,  /* -EDQUOT: max_pending_per_client */
     DIR_OUT_PENDING_LIMIT, /* -EBUSY: pending_share */
     DIR_OUTCOME_COUNT,

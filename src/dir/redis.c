@@ -79,8 +79,7 @@
  * {1|0, name, ep, rid} (sticky | reserved; rid 0 when nothing is held),
  * {-1} none idle, {-2} unknown pool, {-3} the client's bound, {-4} the
  * pool's share of pending reservations. */
-static const char lua_assign[] =
-    LUA_PRELUDE
+static const char lua_assign[] = LUA_PRELUDE
     "local pool, key = ARGV[2], ARGV[3]\n"
     "local rms, tms = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "local client, hold = ARGV[6], ARGV[7] == '1'\n"
@@ -121,7 +120,8 @@ static const char lua_assign[] =
     "if client ~= '' and maxpc > 0 and pending(ck, client) >= maxpc then return {-3} end\n"
     "local pk = P .. 'pend:' .. pool\n"
     "if share < 100 then\n"
-    "  local limit = math.max(1, math.ceil(redis.call('SCARD', P .. 'pool:' .. pool) * share / 100))\n"
+    "  local limit = math.max(1, math.ceil(redis.call('SCARD', P .. 'pool:' .. pool) * share / "
+    "100))\n"
     "  if redis.call('SCARD', pk) >= limit and pending(pk) >= limit then return {-4} end\n"
     "end\n"
     "name = redis.call('SPOP', idle)\n"
@@ -425,8 +425,9 @@ rd_assign(struct dir *d, const char *pool, const char *key, struct dir_claim *cl
 {
     const struct dir_conf *c = dir_conf_of(d);
     char rms[16], tms[16], maxpc[16], share[16];
-    const char *argv[] = {pool, key,   rms, tms, cl->client != NULL ? cl->client : "",
-                          cl->hold ? "1" : "0", maxpc, share};
+    const char *argv[] = {
+        pool,  key,  rms, tms, cl->client != NULL ? cl->client : "", cl->hold ? "1" : "0",
+        maxpc, share};
     int rc = -EIO;
 
     snprintf(rms, sizeof(rms), "%u", c->reserve_timeout_ms);

@@ -133,7 +133,7 @@ struct conn {
     struct sockaddr_storage peer;
     socklen_t peer_len;
     struct sockaddr_storage source; /* the client: the PROXY header's source, else peer */
-    uint8_t *proxy_hdr; /* received PROXY header, passed on verbatim */
+    uint8_t *proxy_hdr;             /* received PROXY header, passed on verbatim */
     size_t proxy_len;
     int hvsock_greeted;           /* hvsock listener: CONNECT line answered */
     struct egress_dest *egress;   /* egress relays only; NULL otherwise */
