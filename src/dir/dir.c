@@ -449,30 +449,6 @@ assign_try(struct dir *d, struct dir_assign *a)
     return 1;
 }
 
-/* A client address waits with as many requests as it may hold
- * reservations (max_pending_per_client): a newer request replaces its
- * oldest waiting one, so a burst from one address cannot queue ahead of
- * that address's later requests, and what it makes the directory hold
- * stays bounded. */
-static void
-wait_make_room(struct dir *d, const struct dir_assign *a)
-{
-    struct dir_assign *oldest = NULL;
-    unsigned n = 0;
-
-    if (a->client[0] == '\0' || d->conf.max_pending_per_client == 0)
-        return;
-    for (struct dir_assign *w = d->wait_head; w != NULL; w = w->next) {
-        if (strcmp(w->client, a->client) != 0 || strcmp(w->pool, a->pool) != 0)
-            continue;
-        if (oldest == NULL)
-            oldest = w;
-        n++;
-    }
-    if (n >= d->conf.max_pending_per_client)
-        assign_answer(d, oldest, -EDQUOT, DIR_OUT_CLIENT_LIMIT);
-}
-
 static void
 assign_start(void *arg)
 {
@@ -485,7 +461,6 @@ assign_start(void *arg)
         assign_answer(d, a, a->why, refusal_outcome(a->why));
         return;
     }
-    wait_make_room(d, a);
     a->waiting = 1;
     a->prev = d->wait_tail;
     if (d->wait_tail != NULL)
@@ -499,12 +474,15 @@ assign_start(void *arg)
 void
 dir_maybe_idle(struct dir *d, const char *pool)
 {
-    struct dir_assign *a = d->wait_head, *next;
+    struct dir_assign *a = d->wait_tail, *prev;
 
-    /* oldest first; each retries, so a key that became sticky meanwhile
-     * finds its instance even when nothing is idle */
-    for (; a != NULL; a = next) {
-        next = a->next;
+    /* newest first: under overload the oldest are the likeliest to have
+     * given up, and a burst from one address (silent ClientHellos) cannot
+     * queue ahead of that address's later requests. Each retries, so a key
+     * that became sticky meanwhile finds its instance even when nothing is
+     * idle. */
+    for (; a != NULL; a = prev) {
+        prev = a->prev;
         if (pool == NULL || strcmp(a->pool, pool) == 0)
             (void)assign_try(d, a);
     }

@@ -15,9 +15,10 @@
  *
  * Reservations that are not active yet are held by clients nobody has
  * authenticated (the login comes later, at the instance), so they are
- * bounded: per client address (max_pending_per_client; as many requests of
- * the address may wait, a newer one replaces the oldest) and per pool (a
- * share of its instances, pending_share). A router holds the reservation
+ * bounded: per client address (max_pending_per_client) and per pool (a
+ * share of its instances, pending_share); requests over a bound wait like
+ * those that find no idle instance, and waiting requests are retried
+ * newest first. A router holds the reservation
  * its connection got (dir_assign_held()) and gives it back when the
  * connection ends (dir_release()): when no connection holds it any more and
  * the instance has not seen the login, it is withdrawn at once. A withdrawn
@@ -112,8 +113,7 @@ void dir_free(struct dir *d);
 /* err: 0 (ep is the instance's endpoint, instance its name), -EAGAIN (no
  * instance became free within assign_wait), -EDQUOT (the client's address
  * held max_pending_per_client reservations not active yet all through
- * assign_wait, or a newer request of the address took this one's place in
- * the queue), -EBUSY (the pool's pending_share was taken, all through
+ * assign_wait), -EBUSY (the pool's pending_share was taken, all through
  * assign_wait), -ENOENT (no such pool has ever reported), -EIO (the backend
  * is unreachable), -ENOMEM. ep and instance are valid during the call only. */
 typedef void (*dir_assign_cb)(void *arg, int err, const char *instance, const struct endpoint *ep);
