@@ -106,7 +106,7 @@ log_rate_ok(struct log_rate *r, uint64_t now_ms, unsigned period_ms, unsigned lo
 
     /* one thread wins the period's line; the others count themselves quiet
      * (now_ms + 1: a line at time 0 still counts as logged) */
-    if ((last == 0 || now_ms + 1 - last >= period_ms) &&
+    if ((last == 0 || now_ms + 1 >= last + period_ms) &&
         atomic_compare_exchange_strong(&r->last_ms, &last, now_ms + 1)) {
         *quiet = atomic_exchange(&r->quiet, 0);
         return true;
