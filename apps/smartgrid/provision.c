@@ -2,10 +2,16 @@
  * its load generator need, in one output directory:
  *
  *   ca.pem ca.key              the CA of servers and clients
- *   server.pem server.key      wildcard server certificate *.grid.<domain>
+ *   server.pem server.key      wildcard server certificate *.grid.<domain>,
+ *                              for servers outside a pool (--cert)
  *   users/<user>.pem .key      client certificates (CN and SAN DNS = user)
  *   db/<user>.db               SQLCipher databases with <days> of 15-second
  *                              synthetic meter data
+ *   db/<user>.crt .key         the user's own server certificate
+ *                              (<user>.grid.<domain>), kept with the user's
+ *                              state: the pool brings it into the user's
+ *                              instance only, which cannot pose as any
+ *                              other user's server
  *   keys.csv                   "user,key" lines (64 hex digits each)
  *
  * Certificates are made with OpenSSL's C API (P-256 keys): no process per
@@ -103,20 +109,22 @@ fail:
     return NULL;
 }
 
-/* Writes cert to DIR/NAME.pem and key to DIR/NAME.key (mode 0600). */
+/* Writes cert to DIR/NAME.EXT (ext "pem" or "crt") and key to DIR/NAME.key
+ * (mode 0600). */
 static int
-write_pair(const char *dir, const char *name, X509 *cert, EVP_PKEY *key)
+write_pair(const char *dir, const char *name, const char *ext, X509 *cert, EVP_PKEY *key)
 {
     char path[PATH_MAX];
     FILE *f;
     int ok;
 
-    snprintf(path, sizeof(path), "%s/%s.pem", dir, name);
-    if ((f = fopen(path, "w")) == NULL)
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s.%s", dir, name, ext) >= sizeof(path) ||
+        (f = fopen(path, "w")) == NULL)
         return -1;
     ok = PEM_write_X509(f, cert);
     ok = (fclose(f) == 0) && ok;
-    snprintf(path, sizeof(path), "%s/%s.key", dir, name);
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s.key", dir, name) >= sizeof(path))
+        return -1;
     umask(077);
     f = fopen(path, "w");
     umask(022);
@@ -291,13 +299,13 @@ main(int argc, char **argv)
         EVP_PKEY_free(ca_key);
         ca_key = EVP_EC_gen("P-256");
         ca = ca_key ? make_cert(ca_key, "smartgrid CA", NULL, CERT_CA, NULL, NULL) : NULL;
-        if (ca == NULL || write_pair(o.out, "ca", ca, ca_key) != 0)
+        if (ca == NULL || write_pair(o.out, "ca", "pem", ca, ca_key) != 0)
             fatalx("cannot make the CA");
     }
     snprintf(host, sizeof(host), "*.grid.%s", o.domain);
     EVP_PKEY *k = EVP_EC_gen("P-256");
     X509 *c = k ? make_cert(k, host, host, CERT_SERVER, ca, ca_key) : NULL;
-    if (c == NULL || write_pair(o.out, "server", c, k) != 0)
+    if (c == NULL || write_pair(o.out, "server", "pem", c, k) != 0)
         fatalx("cannot make the server certificate");
     X509_free(c);
     EVP_PKEY_free(k);
@@ -312,8 +320,16 @@ main(int argc, char **argv)
         snprintf(name, sizeof(name), "%s%04u", o.prefix, i);
         k = EVP_EC_gen("P-256");
         c = k ? make_cert(k, name, name, CERT_CLIENT, ca, ca_key) : NULL;
-        if (c == NULL || write_pair(dir, name, c, k) != 0)
+        if (c == NULL || write_pair(dir, name, "pem", c, k) != 0)
             fatalx("cannot make the certificate of %s", name);
+        X509_free(c);
+        EVP_PKEY_free(k);
+        snprintf(host, sizeof(host), "%s.grid.%s", name, o.domain);
+        snprintf(path, sizeof(path), "%s/db", o.out);
+        k = EVP_EC_gen("P-256");
+        c = k ? make_cert(k, host, host, CERT_SERVER, ca, ca_key) : NULL;
+        if (c == NULL || write_pair(path, name, "crt", c, k) != 0)
+            fatalx("cannot make the server certificate of %s", name);
         X509_free(c);
         EVP_PKEY_free(k);
         if (RAND_bytes(raw, sizeof(raw)) != 1)

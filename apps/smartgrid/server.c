@@ -3,7 +3,11 @@
  * One user per process lifetime. The first mutual-TLS handshake whose
  * client certificate names the user of its SNI (<user>.grid.<domain>) binds
  * the process to that user and prints "LOGIN <user>"; every later handshake
- * for another user fails. POST /login opens the user's SQLCipher database
+ * for another user fails. The server presents the user's own certificate
+ * (DIR/<user>.crt and .key, brought in with the user's state), so that no
+ * instance holds a key that could pose as another user's server; --cert
+ * and --key give one certificate for every user instead, for a server
+ * outside a pool. POST /login opens the user's SQLCipher database
  * (DIR/<user>.db, put there by the pool's provisioning hook) with the key
  * the client sends; POST /logout (or the session's expiry) closes it,
  * prints "LOGOUT" and exits 0. Event lines go to stdout, logs to stderr.
@@ -60,6 +64,7 @@ enum srv_state {
 struct conn {
     struct sg_tls t;
     char sni_user[USER_MAX + 1]; /* the user named by this connection's SNI */
+    uint64_t cert_until;         /* waiting for the user's certificate until then */
     int identified;              /* the handshake's user was checked */
     uint64_t accepted_ms;        /* the handshake's deadline counts from here */
     uint64_t active_ms;          /* the last traffic (the idle timeout) */
@@ -82,7 +87,7 @@ struct server {
     struct opts o;
     SSL_CTX *ctx;
     int lfd;
-    int state_watch; /* inotify on --dir (wait_state()), or -1 */
+    int state_watch; /* inotify on --dir (wait_state(), paused handshakes), or -1 */
     enum srv_state state;
     char user[USER_MAX + 1];
     sqlite3 *db;
@@ -149,6 +154,67 @@ on_servername(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* Copies the ClientHello's host_name (its first server_name entry, as
+ * OpenSSL reads it) into out[size]; returns 0, or -1 when there is none. */
+static int
+hello_servername(SSL *ssl, char *out, size_t size)
+{
+    const unsigned char *p;
+    size_t len;
+
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &p, &len) != 1 || len < 5)
+        return -1;
+    size_t list = (size_t)p[0] << 8 | p[1], n = (size_t)p[3] << 8 | p[4];
+    if (list != len - 2 || p[2] != TLSEXT_NAMETYPE_host_name || n == 0 || n > list - 3 ||
+        n >= size || memchr(p + 5, '\0', n) != NULL)
+        return -1;
+    memcpy(out, p + 5, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* Without --cert, the server's certificate is the SNI user's own,
+ * DIR/<user>.crt with DIR/<user>.key: the pool's provisioning hook brings
+ * them in with the user's state when the directory reserves this instance
+ * for the user, which happens at the user's ClientHello, so they may land
+ * just after it. The handshake is then suspended (SSL_CLIENT_HELLO_RETRY;
+ * run() retries it when the directory changes) without holding up other
+ * connections, for up to --state-wait. A name that is no user's, or not
+ * the bound user's, passes here: on_servername() refuses it. */
+static int
+on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    struct conn *c = SSL_get_app_data(ssl);
+    char name[256], user[USER_MAX + 1], crt[PATH_MAX], key[PATH_MAX];
+    (void)arg;
+
+    if (hello_servername(ssl, name, sizeof(name)) != 0 || sni_user(name, user) != 0 ||
+        (srv.state != SRV_WAITING && strcmp(user, srv.user) != 0))
+        return SSL_CLIENT_HELLO_SUCCESS;
+    snprintf(crt, sizeof(crt), "%s/%s.crt", srv.o.dir, user);
+    snprintf(key, sizeof(key), "%s/%s.key", srv.o.dir, user);
+    if (access(crt, F_OK) == 0 && access(key, F_OK) == 0) {
+        if (SSL_use_certificate_chain_file(ssl, crt) == 1 &&
+            SSL_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) == 1 &&
+            SSL_check_private_key(ssl) == 1)
+            return SSL_CLIENT_HELLO_SUCCESS;
+        sg_tls_log_errors("certificate");
+        log_warnx("handshake refused reason=bad_certificate user=%s", user);
+        *alert = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    uint64_t now = now_ms();
+    if (c->cert_until == 0) {
+        c->cert_until = now + srv.o.state_wait_ms;
+        log_info("handshake waiting for the certificate of user=%s", user);
+    }
+    if (now < c->cert_until)
+        return SSL_CLIENT_HELLO_RETRY;
+    log_info("handshake refused reason=no_certificate user=%s", user);
+    *alert = SSL_AD_HANDSHAKE_FAILURE;
+    return SSL_CLIENT_HELLO_ERROR;
+}
+
 /* The leaf certificate must name the SNI's user: a subjectAltName DNS entry,
  * or the subject CN when there is none (X509_check_host). */
 static int
@@ -178,13 +244,15 @@ tls_context(const struct opts *o)
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1 ||
+    if ((o->cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
+                             SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM) != 1)) ||
         SSL_CTX_load_verify_locations(ctx, o->ca, NULL) != 1) {
         sg_tls_log_errors("setup");
         SSL_CTX_free(ctx);
         return NULL;
     }
+    if (o->cert == NULL)
+        SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, on_verify);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     return ctx;
@@ -735,8 +803,20 @@ accept_all(void)
     }
 }
 
+/* Returns t lowered to the ms left until `until` (t < 0: no timeout yet). */
+static int
+timeout_until(int t, uint64_t until)
+{
+    uint64_t now = now_ms();
+    int left = until > now ? (int)(until - now) : 0;
+
+    return t < 0 || t > left ? left : t;
+}
+
 /* Closes the connections whose handshake or idle time is up; returns the
- * ms until the next such deadline (-1: none). */
+ * ms until the next such deadline (-1: none). A handshake paused for the
+ * user's certificate is bounded by --state-wait (on_client_hello()); its
+ * --handshake-timeout counts the client's time from when it goes on. */
 static int
 expire(uint64_t now)
 {
@@ -747,18 +827,20 @@ expire(uint64_t now)
         uint64_t due;
         if (c->t.state == SG_TLS_CLOSED)
             continue;
+        if (c->t.paused) {
+            c->accepted_ms = now;
+            continue;
+        }
         if (!c->identified)
             due = c->accepted_ms + srv.o.handshake_ms;
         else if (srv.o.idle_ms > 0 && !sg_tls_pending(&c->t))
             due = c->active_ms + srv.o.idle_ms;
         else
             continue;
-        if (now >= due) {
+        if (now >= due)
             conn_drop(c, c->identified ? CW_IDLE_TIMEOUT : CW_HANDSHAKE_TIMEOUT);
-            continue;
-        }
-        if (timeout < 0 || due - now < (uint64_t)timeout)
-            timeout = (int)(due - now);
+        else
+            timeout = timeout_until(timeout, due);
     }
     return timeout;
 }
@@ -766,24 +848,36 @@ expire(uint64_t now)
 static void
 run(void)
 {
-    struct pollfd p[MAX_CONNS + 1];
-    int idx[MAX_CONNS + 1];
+    struct pollfd p[MAX_CONNS + 2];
+    int idx[MAX_CONNS + 2];
+    char ev[4096];
 
     for (;;) {
-        int n = 0, timeout = expire(now_ms());
+        int n = 0, timeout = expire(now_ms()), watch = -1, paused = 0;
         p[n++] = (struct pollfd){.fd = srv.lfd, .events = POLLIN};
         for (int i = 0; i < MAX_CONNS; i++) {
-            if (srv.conns[i].t.state == SG_TLS_CLOSED)
+            struct conn *c = &srv.conns[i];
+            if (c->t.state == SG_TLS_CLOSED)
                 continue;
             idx[n] = i;
-            p[n++] = (struct pollfd){.fd = srv.conns[i].t.fd, .events = srv.conns[i].events};
+            /* a paused handshake waits for its certificate, not for the
+             * socket: only the client leaving (RDHUP, HUP, ERR) matters */
+            p[n++] = (struct pollfd){.fd = c->t.fd, .events = c->t.paused ? POLLRDHUP : c->events};
+            if (c->t.paused) {
+                paused = 1;
+                timeout = timeout_until(timeout, c->cert_until);
+            }
+        }
+        if (paused && srv.state_watch >= 0) {
+            watch = n;
+            p[n++] = (struct pollfd){.fd = srv.state_watch, .events = POLLIN};
+        } else if (paused) {
+            timeout = timeout > 10 ? 10 : timeout; /* without inotify: look every 10 ms */
         }
         if (srv.state != SRV_WAITING) {
-            uint64_t now = now_ms();
-            if (now >= srv.deadline_ms)
+            if (now_ms() >= srv.deadline_ms)
                 logout(NULL, "expired");
-            if (timeout < 0 || srv.deadline_ms - now < (uint64_t)timeout)
-                timeout = (int)(srv.deadline_ms - now);
+            timeout = timeout_until(timeout, srv.deadline_ms);
         }
         for (int i = 0; i < MAX_CONNS; i++)
             if (srv.conns[i].t.state != SG_TLS_CLOSED && srv.conns[i].linger_until != 0)
@@ -793,15 +887,30 @@ run(void)
                 continue;
             fatal("poll");
         }
+        if (watch >= 0 && p[watch].revents)
+            while (read(srv.state_watch, ev, sizeof(ev)) > 0)
+                ;
         for (int i = 1; i < n; i++) {
+            if (i == watch)
+                continue;
             struct conn *c = &srv.conns[idx[i]];
             if (p[i].revents)
                 c->active_ms = now_ms();
-            if (p[i].revents || (c->linger_until != 0 && now_ms() >= c->linger_until))
+            if (c->t.paused && p[i].revents) {
+                log_info("handshake abandoned reason=client_left");
+                conn_close(c);
+            } else if (!c->t.paused &&
+                       (p[i].revents || (c->linger_until != 0 && now_ms() >= c->linger_until))) {
                 service(c);
+            }
         }
         if (p[0].revents)
             accept_all();
+        /* paused handshakes last: what the others just did may decide them
+         * (a user bound the process), as may a file that landed */
+        for (int i = 0; i < MAX_CONNS; i++)
+            if (srv.conns[i].t.state != SG_TLS_CLOSED && srv.conns[i].t.paused)
+                service(&srv.conns[i]);
     }
 }
 
@@ -810,11 +919,11 @@ run(void)
 static noreturn void
 usage(void)
 {
-    fprintf(stderr,
-            "usage: smartgrid-server --listen tcp:HOST:PORT|unix:PATH --dir DIR --cert PEM\n"
-            "           --key PEM --ca PEM [--domain example] [--session-ttl 15m]\n"
-            "           [--state-wait 10s] [--max-body 4MiB] [--handshake-timeout 3s]\n"
-            "           [--idle-timeout 60s] [--max-handshakes 4] [--log-level info]\n");
+    fprintf(stderr, "usage: smartgrid-server --listen tcp:HOST:PORT|unix:PATH --dir DIR --ca PEM\n"
+                    "           [--cert PEM --key PEM] [--domain example] [--session-ttl 15m]\n"
+                    "           [--state-wait 10s] [--max-body 4MiB] [--handshake-timeout 3s]\n"
+                    "           [--idle-timeout 60s] [--max-handshakes 4] [--log-level info]\n"
+                    "Without --cert/--key, each user's own certificate DIR/<user>.crt and .key.\n");
     exit(2);
 }
 
@@ -900,7 +1009,7 @@ parse_args(int argc, char **argv, struct opts *o)
             usage();
         }
     }
-    if (optind != argc || !listen || !o->dir || !o->cert || !o->key || !o->ca)
+    if (optind != argc || !listen || !o->dir || !o->ca || !o->cert != !o->key)
         usage();
     if (endpoint_parse(listen, &o->listen, &err) != PARSE_OK ||
         (o->listen.kind != EP_TCP && o->listen.kind != EP_UNIX))

@@ -67,9 +67,14 @@ sg_tls_step(struct sg_tls *t, short *events)
     int r;
 
     *events = 0;
+    t->paused = 0;
     if (t->state == SG_TLS_HANDSHAKE) {
         r = SSL_do_handshake(t->ssl);
         if (r != 1) {
+            if (SSL_get_error(t->ssl, r) == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
+                t->paused = 1;
+                return 0;
+            }
             ev = want(t, r);
             if (ev == 0) {
                 sg_tls_log_errors("handshake");

@@ -21,6 +21,9 @@ struct sg_tls {
     int fd;
     SSL *ssl;
     int eof;     /* the peer closed (close_notify or EOF) */
+    int paused;  /* server: the ClientHello callback suspended the handshake
+                    (SSL_CLIENT_HELLO_RETRY): step again once what it waits for
+                    may be there; the socket's readiness does not matter */
     uint8_t *in; /* received plaintext: in[0..in_len) */
     size_t in_len, in_cap;
     uint8_t *out; /* plaintext to send: out[out_off..out_len) */
@@ -35,7 +38,8 @@ int sg_tls_open(struct sg_tls *t, int fd, SSL_CTX *ctx, int server, size_t in_ca
 
 /* Does the I/O that is possible now: finishes the handshake, sends pending
  * output, reads input until the buffer is full or the socket is drained.
- * Sets *events to the poll bits (POLLIN, POLLOUT) to wait for. Returns 0, or
+ * Sets *events to the poll bits (POLLIN, POLLOUT) to wait for (none, with
+ * t->paused set, while the ClientHello callback holds the handshake). Returns 0, or
  * -EPROTO when the handshake failed, -ECONNRESET when the connection broke.
  * A clean close by the peer sets t->eof and returns 0. */
 int sg_tls_step(struct sg_tls *t, short *events);

@@ -2035,7 +2035,7 @@ static int
 parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
 {
     size_t seen[TK_COUNT] = {0};
-    size_t metrics_line = 0, logs_listen_line = 0, control_line = 0;
+    size_t metrics_line = 0, logs_listen_line = 0, control_line = 0, pools_line = 0;
     size_t sink_lines[CONF_SINKS_MAX] = {0};
     const yaml_node_t *routers = NULL;
 
@@ -2109,6 +2109,7 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
             break;
         case TK_POOLS:
             rc = parse_pools(c, v, cfg);
+            pools_line = node_line(k);
             break;
         case TK_COUNT:
             rc = -1;
@@ -2136,6 +2137,10 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
         return fail(c, control_line, "control",
                     "expected a directory: block too (the control socket operates the "
                     "directory)");
+    if (cfg->n_pools > 0 && !cfg->has_directory)
+        return fail(c, pools_line, "pools",
+                    "expected a directory: block too (a login line is believed only for the "
+                    "user the directory reserved the instance for)");
     for (size_t j = 0; cfg->has_metrics && j < cfg->n_relays; j++) {
         char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
         if (!endpoint_equal(&cfg->relays[j].listen, &cfg->metrics))

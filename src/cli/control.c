@@ -37,6 +37,8 @@ struct ctl_conn {
     struct ctl_cmd cmd;
     char pool[DIR_NAME_MAX];
     char name[DIR_NAME_MAX];
+    char key[DIR_KEY_MAX];
+    struct dir_assign *assign; /* assign: the directory's answer to come */
     struct strbuf out;
     size_t out_off;
 };
@@ -76,6 +78,11 @@ conn_close(struct ctl_conn *cc)
     if (cc->next != NULL)
         cc->next->prev = cc->prev;
     cc->prev = cc->next = NULL;
+    if (cc->assign != NULL) { /* an assign can wait long: withdrawn, it never answers */
+        dir_assign_cancel(cc->assign);
+        cc->assign = NULL;
+        cc->state = CC_READING;
+    }
     if (cc->state != CC_WAITING)
         loop_defer(cc->ctl->loop, &cc->reap, conn_reap, cc);
 }
@@ -102,10 +109,13 @@ conn_answer(struct ctl_conn *cc)
         strbuf_free(&cc->out);
         strbuf_printf(&cc->out, "ERR out of memory\n");
     }
-    log_info("ctl command=%s result=%s",
-             cc->cmd.verb == CTL_DRAIN      ? "drain"
-             : cc->cmd.verb == CTL_SESSIONS ? "sessions"
-                                            : "instances",
+    static const char *const verbs[] = {
+        [CTL_SESSIONS] = "sessions",
+        [CTL_INSTANCES] = "instances",
+        [CTL_DRAIN] = "drain",
+        [CTL_ASSIGN] = "assign",
+    };
+    log_info("ctl command=%s result=%s", verbs[cc->cmd.verb],
              cc->out.data != NULL && strncmp(cc->out.data, "OK", 2) == 0 ? "ok" : "err");
     cc->state = CC_WRITING;
     conn_write(cc);
@@ -260,8 +270,44 @@ listed(void *arg, const struct dir_instance *list, long n)
 }
 
 static void
+assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
+{
+    struct ctl_conn *cc = arg;
+    char text[ENDPOINT_TEXT_MAX];
+
+    cc->assign = NULL;
+    cc->state = CC_READING;
+    if (err == 0) {
+        endpoint_format(ep, text, sizeof(text));
+        strbuf_printf(&cc->out, "OK %s/%s %s\n", cc->pool, instance, text);
+    } else if (err == -EAGAIN) {
+        strbuf_printf(&cc->out, "ERR no instance of %s free within assign_wait\n", cc->pool);
+    } else if (err == -ENOENT) {
+        strbuf_printf(&cc->out, "ERR no pool %s\n", cc->pool);
+    } else {
+        strbuf_printf(&cc->out, "ERR directory: %s\n", strerror(-err));
+    }
+    conn_answer(cc);
+}
+
+/* assign POOL KEY: the same request as a router's for a client naming KEY */
+static void
+assign(struct ctl_conn *cc)
+{
+    snprintf(cc->pool, sizeof(cc->pool), "%.*s", (int)cc->cmd.pool_len, cc->cmd.pool);
+    snprintf(cc->key, sizeof(cc->key), "%.*s", (int)cc->cmd.key_len, cc->cmd.key);
+    log_info("ctl assign pool=%s key=%s", cc->pool, cc->key);
+    cc->assign = dir_assign(cc->ctl->dir, cc->pool, cc->key, cc->ctl->loop, assigned, cc);
+    requested(cc, cc->assign != NULL ? 0 : -errno);
+}
+
+static void
 run_command(struct ctl_conn *cc)
 {
+    if (cc->cmd.verb == CTL_ASSIGN) {
+        assign(cc);
+        return;
+    }
     if (cc->cmd.verb == CTL_DRAIN) {
         snprintf(cc->name, sizeof(cc->name), "%.*s", (int)cc->cmd.name_len, cc->cmd.name);
         if (cc->cmd.pool != NULL) {

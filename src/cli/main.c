@@ -24,8 +24,11 @@ usage(FILE *f)
             "       airlock run -c FILE                     run every relay of a config file\n"
             "       airlock check -c FILE                   validate a config file and exit\n"
             "       airlock ctl [-s ENDPOINT] sessions|instances|drain [POOL/]NAME\n"
+            "       airlock ctl [-s ENDPOINT] assign POOL KEY\n"
             "                                               ask a running airlock (its control:\n"
-            "                                               socket, default " CONTROL_DEFAULT ")\n"
+            "                                               socket, default " CONTROL_DEFAULT ");\n"
+            "                                               assign reserves an instance for KEY\n"
+            "                                               as a router does\n"
             "       airlock version\n"
             "\n"
             "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
@@ -472,7 +475,7 @@ cmd_config(int argc, char **argv, int run)
     return runtime_run(&cfg, path);
 }
 
-/* ctl [-s ENDPOINT] COMMAND [ARG] */
+/* ctl [-s ENDPOINT] COMMAND [ARG [ARG]] */
 static int
 cmd_ctl(int argc, char **argv)
 {
@@ -489,7 +492,7 @@ cmd_ctl(int argc, char **argv)
             return opt == 'h' ? 0 : 2;
         }
     }
-    if (optind >= argc || argc - optind > 2) {
+    if (optind >= argc || argc - optind > 3) {
         usage(stderr);
         return 2;
     }
@@ -498,8 +501,10 @@ cmd_ctl(int argc, char **argv)
                 why ? why : "not udp");
         return 2;
     }
-    snprintf(line, sizeof(line), "%s%s%s", argv[optind], argc - optind == 2 ? " " : "",
-             argc - optind == 2 ? argv[optind + 1] : "");
+    line[0] = '\0';
+    for (int i = optind; i < argc; i++)
+        snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s", i > optind ? " " : "",
+                 argv[i]);
     return control_client(&ep, line);
 }
 

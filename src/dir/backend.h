@@ -28,13 +28,21 @@ struct dir_ops {
                   struct dir_instance *out);
     /* Drops one holder of reservation rid of name for key; the last one
      * withdraws it when it is still reserved (not active): the instance goes
-     * to DIR_STARTING and the pool's watcher hears. Returns 1 (withdrawn),
-     * 0 (still held, or no longer that reservation), -EIO. */
+     * to DIR_STARTING (activate() still accepts key there, until the pool
+     * reports it) and the pool's watcher hears. Returns 1 (withdrawn), 0
+     * (still held, or no longer that reservation), -EIO. */
     int (*release)(struct dir *d, const char *pool, const char *name, const char *key,
                    uint64_t rid);
-    /* Applies a pool's report; ep is endpoint_format() text or "". */
+    /* Applies a pool's report (starting, idle, draining, stopped); ep is
+     * endpoint_format() text or "". */
     int (*report)(struct dir *d, const char *pool, const char *name, enum dir_state st,
-                  const char *ep, const char *key);
+                  const char *ep);
+    /* Makes name active for key when it is reserved or active for key, or
+     * starting after key's reservation was withdrawn (the pool has not
+     * reported it since): 0; else -EPERM with the key it holds in
+     * holder[DIR_KEY_MAX] ("" when none); -EIO. */
+    int (*activate)(struct dir *d, const char *pool, const char *name, const char *key,
+                    char *holder);
     /* Hands back every instance in a malloc'd *out (caller frees); returns
      * the count or -errno. */
     long (*list)(struct dir *d, struct dir_instance **out);

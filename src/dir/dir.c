@@ -2,11 +2,13 @@
  * from any thread, waiters (assign_wait), watchers, answers posted back,
  * metrics. The backend (memory.c, redis.c) keeps the state; see backend.h.
  *
- * Lifetime of a struct dir_assign: two references, the directory's (held
- * while the request is queued or waiting, then handed to the posted answer)
- * and the caller's (dropped by dir_assign_cancel() or once the callback
- * ran). Cancel and the answer both run on the caller's loop, so the
- * cancelled flag decides without a race whether the callback runs. */
+ * Lifetime of a struct dir_assign (and of a struct dir_activate): two
+ * references, the directory's (held while the request is queued or
+ * waiting, then handed to the posted answer) and the caller's (dropped by
+ * the cancel or once the callback ran; a dir_assign_held() caller drops it
+ * with dir_release(), after the answer too). Cancel and the answer both run
+ * on the caller's loop, so the cancelled flag decides without a race
+ * whether the callback runs. */
 #include "dir/dir.h"
 
 #include <errno.h>
@@ -96,6 +98,21 @@ struct dir_assign {
     uint64_t rid; /* the reservation held for the caller; 0: none */
 };
 
+struct dir_activate {
+    struct dir *d;
+    char pool[DIR_NAME_MAX];
+    char name[DIR_NAME_MAX];
+    char key[DIR_KEY_MAX];
+    struct loop *on;
+    dir_activate_cb cb;
+    void *arg;
+    atomic_int refs;
+    atomic_int cancelled;
+    /* the answer */
+    int err;
+    char holder[DIR_KEY_MAX];
+};
+
 /* A request posted to the directory thread. */
 enum req_kind { REQ_REPORT, REQ_LIST, REQ_DRAIN, REQ_RELEASE };
 
@@ -104,7 +121,7 @@ struct req {
     enum req_kind kind;
     char pool[DIR_NAME_MAX];
     char name[DIR_NAME_MAX];
-    char key[DIR_KEY_MAX];
+    char key[DIR_KEY_MAX]; /* REQ_RELEASE */
     char ep[ENDPOINT_TEXT_MAX];
     enum dir_state st;
     uint64_t rid; /* REQ_RELEASE */
@@ -624,9 +641,9 @@ req_run(void *arg)
 
     switch (r->kind) {
     case REQ_REPORT:
-        r->err = d->ops->report(d, r->pool, r->name, r->st, r->ep, r->key[0] ? r->key : NULL);
+        r->err = d->ops->report(d, r->pool, r->name, r->st, r->ep);
         /* an instance became idle, or a reservation stopped counting against
-         * the bounds on pending ones (it became active or ended) */
+         * the bounds on pending ones (its session ended) */
         if (r->err == 0 && r->st != DIR_STARTING)
             dir_maybe_idle(d, r->pool);
         free(r);
@@ -669,24 +686,99 @@ req_post(struct dir *d, struct req *r)
 
 int
 dir_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
-           const struct endpoint *ep, const char *key)
+           const struct endpoint *ep)
 {
     struct req *r;
 
-    if ((unsigned)st >= DIR_STATE_COUNT)
+    if (st != DIR_STARTING && st != DIR_IDLE && st != DIR_DRAINING && st != DIR_STOPPED)
         return -EINVAL;
     if ((r = calloc(1, sizeof(*r))) == NULL)
         return -ENOMEM;
     r->kind = REQ_REPORT;
     r->st = st;
-    if (copy_pool(r->pool, pool) != 0 || copy_name(r->name, sizeof(r->name), name) != 0 ||
-        (key != NULL && key[0] != '\0' && copy_name(r->key, sizeof(r->key), key) != 0)) {
+    if (copy_pool(r->pool, pool) != 0 || copy_name(r->name, sizeof(r->name), name) != 0) {
         free(r);
         return -EINVAL;
     }
     if (ep != NULL)
         endpoint_format(ep, r->ep, sizeof(r->ep));
     return req_post(d, r);
+}
+
+/* ---- activate */
+
+static void
+activate_unref(struct dir_activate *a)
+{
+    if (atomic_fetch_sub(&a->refs, 1) == 1)
+        free(a);
+}
+
+static void
+activate_deliver(void *arg)
+{
+    struct dir_activate *a = arg;
+
+    if (!atomic_load(&a->cancelled)) {
+        a->cb(a->arg, a->err, a->holder);
+        activate_unref(a); /* the caller's */
+    }
+    activate_unref(a); /* the directory's, handed over with the post */
+}
+
+static void
+activate_run(void *arg)
+{
+    struct dir_activate *a = arg;
+    struct dir *d = a->d;
+
+    /* withdrawn before its turn: its instance is being stopped anyway */
+    if (!atomic_load(&a->cancelled)) {
+        a->err = d->ops->activate(d, a->pool, a->name, a->key, a->holder);
+        if (a->err == 0) /* no longer pending: the bounds may let a waiter in */
+            dir_maybe_idle(d, a->pool);
+    }
+    if (d->stopped || atomic_load(&a->cancelled) || loop_post(a->on, activate_deliver, a) != 0)
+        activate_unref(a);
+}
+
+struct dir_activate *
+dir_activate(struct dir *d, const char *pool, const char *name, const char *key, struct loop *on,
+             dir_activate_cb cb, void *arg)
+{
+    struct dir_activate *a = calloc(1, sizeof(*a));
+
+    if (a == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (copy_pool(a->pool, pool) != 0 || copy_name(a->name, sizeof(a->name), name) != 0 ||
+        copy_name(a->key, sizeof(a->key), key) != 0) {
+        free(a);
+        errno = EINVAL;
+        return NULL;
+    }
+    a->d = d;
+    a->on = on;
+    a->cb = cb;
+    a->arg = arg;
+    atomic_init(&a->refs, 2);
+    atomic_init(&a->cancelled, 0);
+    if (loop_post(d->loop, activate_run, a) != 0) {
+        free(a);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return a;
+}
+
+void
+dir_activate_cancel(struct dir_activate *a)
+{
+    if (a == NULL)
+        return;
+    atomic_store(&a->cancelled, 1);
+    activate_unref(a); /* the caller's */
 }
 
 int

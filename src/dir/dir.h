@@ -8,8 +8,11 @@
  * The router asks dir_assign(pool, key): the key's live instance when it
  * has one (reserved or active for that key: sticky), else an idle instance
  * is reserved for the key, else the request waits up to assign_wait for one
- * to become idle. A reservation that does not become active (the pool saw
- * the instance's login line) within reserve_timeout goes back to idle. A
+ * to become idle. A reservation that does not become active within
+ * reserve_timeout goes back to idle. Only dir_activate() makes an instance
+ * active, and only for the key it is reserved (or already active) for: a
+ * pool asks it when an instance prints a login line, and an instance that
+ * claims any other user is refused (its output is not to be believed). A
  * session ends when the pool reports the instance draining or stopped, or
  * when the key was not assigned for session_ttl (each assign renews it).
  *
@@ -83,6 +86,7 @@ struct dir_instance {
 
 struct dir;
 struct dir_assign;
+struct dir_activate;
 
 /* Returns the label of s ("starting", "idle", ...). */
 const char *dir_state_name(enum dir_state s);
@@ -150,14 +154,38 @@ void dir_release(struct dir_assign *a);
 
 /* ---- pool side ---- */
 
-/* Reports that instance name of pool is now in state st, reachable at ep
- * (needed with DIR_STARTING and DIR_IDLE, may be NULL otherwise). With
- * DIR_ACTIVE, key is the user who logged in (an instance reserved for
- * another key, or idle, becomes active for this key). DIR_DRAINING and
- * DIR_STOPPED end its session; DIR_STOPPED forgets the instance. Fire and
- * forget: returns 0, or -ENOMEM. */
+/* Reports that instance name of pool is now in state st: DIR_STARTING or
+ * DIR_IDLE (reachable at ep), DIR_DRAINING (its session, if any, ends) or
+ * DIR_STOPPED (forgotten; ep may be NULL with these two). A pool cannot
+ * report an instance reserved or active: reservations are the directory's
+ * (dir_assign) and activation is checked (dir_activate). Fire and forget:
+ * returns 0, -EINVAL (another state, a bad name) or -ENOMEM. */
 int dir_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
-               const struct endpoint *ep, const char *key);
+               const struct endpoint *ep);
+
+/* err: 0 (instance name of pool is now active for key: it was reserved or
+ * already active for key), -EPERM (it is not: idle, reserved or active for
+ * another key, starting, draining or unknown; holder is the key it is
+ * reserved or active for, "" when none), -EIO (the backend is unreachable:
+ * nothing changed), -ENOMEM. holder is valid during the call only. */
+typedef void (*dir_activate_cb)(void *arg, int err, const char *holder);
+
+/* Makes instance name of pool active for key if, and only if, the
+ * directory reserved it for key (or it is already active for key, or its
+ * reservation for key was withdrawn and the pool has not reported it since:
+ * the login line came before the pool heard of the withdrawal), in one
+ * atomic step of the backend (under the directory thread for memory, one
+ * Lua script for redis): what a pool asks when an instance claims a login.
+ * The session's TTL starts. cb(arg, ...) runs exactly once on loop `on`,
+ * unless cancelled first. Returns the pending request (owned by the
+ * directory), or NULL with errno set (cb is then never called). */
+struct dir_activate *dir_activate(struct dir *d, const char *pool, const char *name,
+                                  const char *key, struct loop *on, dir_activate_cb cb, void *arg);
+
+/* Withdraws a pending activation; call on loop `on`'s thread, before its
+ * callback ran. The callback is then never called and a is freed by the
+ * directory (the activation itself may still take place). NULL is harmless. */
+void dir_activate_cancel(struct dir_activate *a);
 
 /* Changes the directory makes to one of pool's instances other than the
  * pool's own reports: a reservation for a key (st DIR_RESERVED, inst->key

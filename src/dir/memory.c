@@ -17,6 +17,7 @@ struct minst {
     char client[DIR_CLIENT_MAX];
     uint64_t rid;
     unsigned holders;
+    char withdrawn[DIR_KEY_MAX]; /* starting after a withdrawal: the key it was for */
 };
 
 struct mem {
@@ -156,8 +157,7 @@ mem_assign(struct dir *d, const char *pool, const char *key, struct dir_claim *c
 }
 
 static int
-mem_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep,
-           const char *key)
+mem_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep)
 {
     struct mem *m = dir_backend_state(d);
     struct minst *in = find(m, pool, name);
@@ -186,18 +186,31 @@ mem_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
     in->client[0] = '\0'; /* the pool's word: no client holds it any more */
     in->rid = 0;
     in->holders = 0;
-    switch (st) {
-    case DIR_ACTIVE:
-        set_state(in, DIR_ACTIVE, key != NULL ? key : in->pub.key,
-                  after(d, dir_conf_of(d)->session_ttl_ms));
-        break;
-    case DIR_RESERVED:
-        set_state(in, DIR_RESERVED, key, after(d, dir_conf_of(d)->reserve_timeout_ms));
-        break;
-    default:
-        set_state(in, st, NULL, 0);
-        break;
+    in->withdrawn[0] = '\0';
+    set_state(in, st, NULL, 0);
+    recount(d, m);
+    return 0;
+}
+
+static int
+mem_activate(struct dir *d, const char *pool, const char *name, const char *key, char *holder)
+{
+    struct mem *m = dir_backend_state(d);
+    struct minst *in = find(m, pool, name);
+
+    holder[0] = '\0';
+    if (in == NULL)
+        return -EPERM;
+    /* also a reservation withdrawn for key (its clients left) that the pool
+     * has not decided on yet: the login line came before it heard */
+    if (!(((in->pub.state == DIR_RESERVED || in->pub.state == DIR_ACTIVE) &&
+           strcmp(in->pub.key, key) == 0) ||
+          (in->pub.state == DIR_STARTING && strcmp(in->withdrawn, key) == 0))) {
+        snprintf(holder, DIR_KEY_MAX, "%s", in->pub.key);
+        return -EPERM;
     }
+    in->withdrawn[0] = '\0';
+    set_state(in, DIR_ACTIVE, key, after(d, dir_conf_of(d)->session_ttl_ms));
     recount(d, m);
     return 0;
 }
@@ -216,6 +229,7 @@ mem_release(struct dir *d, const char *pool, const char *name, const char *key, 
     /* not idle: the pool first recycles it (what was brought in for the
      * key goes) or offers it again */
     set_state(in, DIR_STARTING, NULL, 0);
+    snprintf(in->withdrawn, sizeof(in->withdrawn), "%s", key);
     recount(d, m);
     struct dir_instance note = in->pub;
     snprintf(note.key, sizeof(note.key), "%s", key);
@@ -293,6 +307,7 @@ static const struct dir_ops mem_ops = {
     .assign = mem_assign,
     .release = mem_release,
     .report = mem_report,
+    .activate = mem_activate,
     .list = mem_list,
     .drain = mem_drain,
     .tick = mem_tick,

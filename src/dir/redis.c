@@ -120,8 +120,8 @@ static const char lua_assign[] = LUA_PRELUDE
     "if client ~= '' and maxpc > 0 and pending(ck, client) >= maxpc then return {-3} end\n"
     "local pk = P .. 'pend:' .. pool\n"
     "if share < 100 then\n"
-    "  local limit = math.max(1, math.ceil(redis.call('SCARD', P .. 'pool:' .. pool) * share / "
-    "100))\n"
+    "  local n = redis.call('SCARD', P .. 'pool:' .. pool)\n"
+    "  local limit = math.max(1, math.ceil(n * share / 100))\n"
     "  if redis.call('SCARD', pk) >= limit and pending(pk) >= limit then return {-4} end\n"
     "end\n"
     "name = redis.call('SPOP', idle)\n"
@@ -150,18 +150,20 @@ static const char lua_release[] =
                 "if redis.call('HINCRBY', ik, 'holders', -1) > 0 then return 0 end\n"
                 "unkey(pool, name, key)\n"
                 "redis.call('HSET', ik, 'state', 'starting', 'key', '', 'since', now,\n"
-                "           'holders', 0)\n"
+                "           'holders', 0, 'wkey', key)\n"
                 "redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"
                 "event(pool, name, 'starting', key)\n"
                 "return 1\n";
 
-/* ARGV: prefix, pool, name, state, ep, key, reserve_ms, ttl_ms, if_absent
- * ("1": only when redis does not know the instance, for the resync). */
+/* ARGV: prefix, pool, name, state, ep, key, ttl_ms, if_absent
+ * ("1": only when redis does not know the instance, for the resync). A pool
+ * reports starting, idle, draining and stopped; "active" with its key comes
+ * only from the resync of an activation this process made (struct owned). */
 static const char lua_report[] =
     LUA_PRELUDE "local pool, name, st, ep, key = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]\n"
-                "local rms, tms = tonumber(ARGV[7]), tonumber(ARGV[8])\n"
+                "local tms = tonumber(ARGV[7])\n"
                 "local ik, m = ikey(pool, name), pool .. ':' .. name\n"
-                "if ARGV[9] == '1' and redis.call('EXISTS', ik) == 1 then return 0 end\n"
+                "if ARGV[8] == '1' and redis.call('EXISTS', ik) == 1 then return 0 end\n"
                 "redis.call('SADD', P .. 'pools', pool)\n"
                 "local oldkey = redis.call('HGET', ik, 'key') or ''\n"
                 "if st == 'stopped' then\n"
@@ -174,15 +176,13 @@ static const char lua_report[] =
                 "end\n"
                 "redis.call('SADD', P .. 'pool:' .. pool, name)\n"
                 "if ep ~= '' then redis.call('HSET', ik, 'ep', ep) end\n"
-                "redis.call('HSET', ik, 'state', st, 'since', now)\n"
-                "if st == 'active' or st == 'reserved' then\n"
-                "  if key == '' then key = oldkey end\n"
+                "redis.call('HSET', ik, 'state', st, 'since', now, 'wkey', '')\n"
+                "if st == 'active' then\n"
                 "  if key ~= oldkey then unkey(pool, name, oldkey) end\n"
                 "  redis.call('HSET', ik, 'key', key)\n"
-                "  if key ~= '' then redis.call('SET', P .. 'k:' .. pool .. ':' .. key, name) end\n"
+                "  redis.call('SET', P .. 'k:' .. pool .. ':' .. key, name)\n"
                 "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"
-                "  local ms = st == 'active' and tms or rms\n"
-                "  if ms > 0 then redis.call('ZADD', P .. 'dl', now + ms, m)\n"
+                "  if tms > 0 then redis.call('ZADD', P .. 'dl', now + tms, m)\n"
                 "  else redis.call('ZREM', P .. 'dl', m) end\n"
                 "  return 0\n"
                 "end\n"
@@ -195,6 +195,32 @@ static const char lua_report[] =
                 "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"
                 "end\n"
                 "return 0\n";
+
+/* ARGV: prefix, pool, name, key, ttl_ms. The check and the change are one
+ * script: between them no assign, sweep or drain of another process can
+ * slip in. Returns {0} (active for key now), or {-1, holder} (not reserved
+ * nor active for key: refused, nothing changed). */
+static const char lua_activate[] = LUA_PRELUDE
+    "local pool, name, key = ARGV[2], ARGV[3], ARGV[4]\n"
+    "local tms = tonumber(ARGV[5])\n"
+    "local ik, m = ikey(pool, name), pool .. ':' .. name\n"
+    "local h = redis.call('HMGET', ik, 'state', 'key', 'wkey')\n"
+    "local st, holder = h[1], h[2] or ''\n"
+    /* also a reservation withdrawn for key (its clients left) that the pool
+     * has not decided on yet: the login line came before it heard */
+    "local withdrawn = st == 'starting' and h[3] == key\n"
+    "if not withdrawn and ((st ~= 'reserved' and st ~= 'active') or holder ~= key or\n"
+    "   redis.call('GET', P .. 'k:' .. pool .. ':' .. key) ~= name) then\n"
+    "  return {-1, holder}\n"
+    "end\n"
+    "if withdrawn then\n"
+    "  redis.call('HSET', ik, 'key', key, 'wkey', '')\n"
+    "  redis.call('SET', P .. 'k:' .. pool .. ':' .. key, name)\n"
+    "end\n"
+    "if st ~= 'active' then redis.call('HSET', ik, 'state', 'active', 'since', now) end\n"
+    "if tms > 0 then redis.call('ZADD', P .. 'dl', now + tms, m)\n"
+    "else redis.call('ZREM', P .. 'dl', m) end\n"
+    "return {0}\n";
 
 /* ARGV: prefix, pool, name. Returns 0, or -1 when there is no such instance. */
 static const char lua_drain[] =
@@ -245,11 +271,12 @@ static const char lua_list[] = LUA_PRELUDE
     "end\n"
     "return out\n";
 
-enum script { S_ASSIGN, S_REPORT, S_DRAIN, S_SWEEP, S_LIST, S_RELEASE, S_COUNT };
+enum script { S_ASSIGN, S_REPORT, S_ACTIVATE, S_DRAIN, S_SWEEP, S_LIST, S_RELEASE, S_COUNT };
 
 static const char *const scripts[S_COUNT] = {
-    [S_ASSIGN] = lua_assign, [S_REPORT] = lua_report, [S_DRAIN] = lua_drain,
-    [S_SWEEP] = lua_sweep,   [S_LIST] = lua_list,     [S_RELEASE] = lua_release,
+    [S_ASSIGN] = lua_assign,   [S_REPORT] = lua_report, [S_ACTIVATE] = lua_activate,
+    [S_DRAIN] = lua_drain,     [S_SWEEP] = lua_sweep,   [S_LIST] = lua_list,
+    [S_RELEASE] = lua_release,
 };
 
 /* The last report this process made for one instance, to apply again
@@ -483,13 +510,12 @@ static int
 send_report(struct dir *d, const struct owned *o, int if_absent)
 {
     const struct dir_conf *c = dir_conf_of(d);
-    char rms[16], tms[16];
-    const char *argv[] = {o->pool, o->name, dir_state_name(o->st), o->ep, o->key,
-                          rms,     tms,     if_absent ? "1" : "0"};
+    char tms[16];
+    const char *argv[] = {o->pool, o->name, dir_state_name(o->st), o->ep,
+                          o->key,  tms,     if_absent ? "1" : "0"};
 
-    snprintf(rms, sizeof(rms), "%u", c->reserve_timeout_ms);
     snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
-    redisReply *rep = run(d, S_REPORT, 8, argv);
+    redisReply *rep = run(d, S_REPORT, 7, argv);
     if (rep == NULL)
         return -EIO;
     freeReplyObject(rep);
@@ -519,8 +545,7 @@ owned(struct rds *r, const char *pool, const char *name)
 }
 
 static int
-rd_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep,
-          const char *key)
+rd_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep)
 {
     struct rds *r = dir_backend_state(d);
     struct owned *o = owned(r, pool, name);
@@ -531,8 +556,7 @@ rd_report(struct dir *d, const char *pool, const char *name, enum dir_state st, 
     o->st = st;
     if (ep[0] != '\0')
         snprintf(o->ep, sizeof(o->ep), "%s", ep);
-    if (key != NULL || (st != DIR_ACTIVE && st != DIR_RESERVED))
-        snprintf(o->key, sizeof(o->key), "%s", key ? key : "");
+    o->key[0] = '\0'; /* none of the reported states holds a key */
     /* when this reconnects, resync() sends the pending ones first, in order */
     if ((rc = send_report(d, o, 0)) != 0) {
         o->pending = 1;
@@ -544,6 +568,35 @@ rd_report(struct dir *d, const char *pool, const char *name, enum dir_state st, 
     if (st == DIR_STOPPED)
         *o = r->own[--r->n_own];
     return 0;
+}
+
+static int
+rd_activate(struct dir *d, const char *pool, const char *name, const char *key, char *holder)
+{
+    struct rds *r = dir_backend_state(d);
+    char tms[16];
+    const char *argv[] = {pool, name, key, tms};
+    int rc = -EIO;
+
+    holder[0] = '\0';
+    snprintf(tms, sizeof(tms), "%u", dir_conf_of(d)->session_ttl_ms);
+    redisReply *rep = run(d, S_ACTIVATE, 4, argv);
+    if (rep == NULL)
+        return -EIO;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
+        rep->element[0]->type == REDIS_REPLY_INTEGER) {
+        rc = rep->element[0]->integer == 0 ? 0 : -EPERM;
+        if (rc != 0 && rep->elements == 2)
+            copy_str(holder, DIR_KEY_MAX, rep->element[1]);
+    }
+    freeReplyObject(rep);
+    struct owned *o = rc == 0 ? owned(r, pool, name) : NULL;
+    if (o != NULL) {
+        /* what the resync restores on a redis that lost it */
+        o->st = DIR_ACTIVE;
+        snprintf(o->key, sizeof(o->key), "%s", key);
+    }
+    return rc;
 }
 
 static long
@@ -696,6 +749,7 @@ static const struct dir_ops rd_ops = {
     .assign = rd_assign,
     .release = rd_release,
     .report = rd_report,
+    .activate = rd_activate,
     .list = rd_list,
     .drain = rd_drain,
     .tick = rd_tick,

@@ -29,7 +29,9 @@ enum inst_state {
     INST_IDLE,           /* ready for a user */
     INST_RESERVED,       /* the directory reserved it for a user: their state is brought in
                             ahead of the login (provisioned once the hook is done) */
-    INST_PROVISIONING,   /* login seen; the provisioning hook runs */
+    INST_VERIFYING,      /* login line seen; the directory checks it (dir_activate): nothing
+                            is brought in for the claimed user meanwhile */
+    INST_PROVISIONING,   /* login confirmed; the provisioning hook runs */
     INST_ACTIVE,         /* serving its user */
     INST_STOPPING,       /* being stopped: SIGTERM, SIGKILL after stop_grace */
     INST_DEPROVISIONING, /* gone; the deprovisioning hook stores the state back */
@@ -37,7 +39,8 @@ enum inst_state {
 };
 
 static const char *const state_names[INST_STATE_COUNT] = {
-    "starting", "idle", "reserved", "provisioning", "active", "stopping", "deprovisioning",
+    "starting",     "idle",   "reserved", "verifying",
+    "provisioning", "active", "stopping", "deprovisioning",
 };
 
 /* Why an instance is stopped. */
@@ -48,12 +51,15 @@ enum stop_why {
     WHY_START_TIMEOUT,
     WHY_HOOK,
     WHY_BAD_LOGIN,
+    WHY_FORGED_LOGIN, /* a login the directory did not reserve the instance for */
+    WHY_UNVERIFIED,   /* a login the directory could not check (unreachable) */
     WHY_RECYCLE,
     WHY_SHUTDOWN,
 };
 
 static const char *const why_names[] = {
-    "logout", "exit", "trim", "start_timeout", "hook_failed", "bad_login", "recycle", "shutdown",
+    "logout",    "exit",         "trim",       "start_timeout", "hook_failed",
+    "bad_login", "forged_login", "unverified", "recycle",       "shutdown",
 };
 
 enum hook_kind { HOOK_PROVISION, HOOK_DEPROVISION, HOOK_COUNT };
@@ -82,7 +88,8 @@ struct instance {
     bool sent_term;
     struct proc proc, hook;
     enum hook_kind hook_kind;
-    struct timer timer; /* start timeout, hook timeout or stop escalation */
+    struct dir_activate *activating; /* INST_VERIFYING: the directory's answer to come */
+    struct timer timer;              /* start timeout, hook timeout or stop escalation */
     uint64_t started;
     uint64_t idle_since;
     struct task reap;
@@ -96,6 +103,7 @@ struct pool_stats {
     unsigned long long hook_failures[HOOK_COUNT][HF_COUNT];
     unsigned long long ready_buckets[READY_BUCKETS];
     unsigned long long ready_count, ready_sum_ms;
+    unsigned long long forged_logins;
 };
 
 struct pool {
@@ -116,7 +124,6 @@ struct pool {
     bool *port_used; /* pool_conf_ports() entries */
     unsigned n_ports;
     bool stopping;
-    bool watching;
     struct timer scale_timer;
     struct task scale_task, free_task;
     struct pool_stats stats;
@@ -241,12 +248,13 @@ set_state(struct instance *in, enum inst_state st)
     scale_soon(p);
 }
 
-/* The directory has a user on in (reserved or in session): ending it must
- * end that there too. */
+/* The directory has (or may have, while a login is checked) a user on in:
+ * ending it must end that there too. */
 static bool
 holds_user(const struct instance *in)
 {
-    return in->state == INST_RESERVED || in->state == INST_PROVISIONING || in->state == INST_ACTIVE;
+    return in->state == INST_RESERVED || in->state == INST_VERIFYING ||
+           in->state == INST_PROVISIONING || in->state == INST_ACTIVE;
 }
 
 static void
@@ -254,11 +262,8 @@ report(const struct instance *in, enum dir_state st)
 {
     struct pool *p = in->pool;
 
-    if (p->dir == NULL)
-        return;
     bool with_ep = st == DIR_STARTING || st == DIR_IDLE;
-    if (dir_report(p->dir, p->conf.name, in->name, st, with_ep ? &in->ep : NULL,
-                   st == DIR_ACTIVE ? in->user : NULL) != 0)
+    if (dir_report(p->dir, p->conf.name, in->name, st, with_ep ? &in->ep : NULL) != 0)
         log_warnx("pool=%s instance=%s: cannot report %s to the directory: out of memory",
                   p->conf.name, in->name, dir_state_name(st));
 }
@@ -326,43 +331,100 @@ on_ready(struct instance *in)
     report(in, DIR_IDLE);
 }
 
+/* in claimed the login of user, whom the directory did not reserve it for
+ * (holder: the user it is reserved or active for, "" when none): whatever
+ * it runs, it may not serve or impersonate that user. SIGKILL at once, no
+ * hook, nothing stored back (an instance that lies about its user is
+ * trusted with no one's state), counted; a fresh one takes its place. */
+static void
+forged(struct instance *in, const char *user, const char *holder)
+{
+    struct pool *p = in->pool;
+
+    p->stats.forged_logins++;
+    log_warnx("pool=%s instance=%s forged login user=%s reserved=%s: killed", p->conf.name,
+              in->name, user, holder[0] != '\0' ? holder : "-");
+    in->provisioned = false;
+    retire(in, WHY_FORGED_LOGIN, true);
+}
+
+/* The directory's answer to the login of in->user (INST_VERIFYING). */
+static void
+activated(void *arg, int err, const char *holder)
+{
+    struct instance *in = arg;
+    struct pool *p = in->pool;
+
+    in->activating = NULL;
+    if (err == -EPERM) {
+        forged(in, in->user, holder);
+        return;
+    }
+    if (err != 0) {
+        log_warnx("pool=%s instance=%s: login of %s not verified: directory: %s: killed",
+                  p->conf.name, in->name, in->user, strerror(-err));
+        in->provisioned = false;
+        retire(in, WHY_UNVERIFIED, true);
+        return;
+    }
+    bool hook_running = in->hook.state == PROC_RUNNING; /* started at the reservation */
+    bool hook_now = !in->provisioned && !hook_running && p->conf.provision.command.n > 0;
+    log_info("pool=%s instance=%s login user=%s provisioned=%s", p->conf.name, in->name, in->user,
+             in->provisioned ? "ahead"
+             : hook_running  ? "running"
+             : hook_now      ? "now"
+                             : "none");
+    if (hook_now) {
+        set_state(in, INST_PROVISIONING);
+        hook_run(in, HOOK_PROVISION);
+    } else if (hook_running) {
+        set_state(in, INST_PROVISIONING); /* hook_exit() makes it active */
+    } else {
+        in->provisioned = true; /* with no provisioning hook: store back what it leaves */
+        set_state(in, INST_ACTIVE);
+    }
+}
+
+/* A login line: believed only once the directory confirms that it reserved
+ * the instance for that user (every instance may run its user's code and
+ * print anything). A claim the pool already knows to be false is forged at
+ * once; the rest wait in INST_VERIFYING for dir_activate()'s answer. */
 static void
 on_login(struct instance *in, const char *user)
 {
     struct pool *p = in->pool;
 
-    if (in->state == INST_RESERVED) {
-        /* the state was brought in ahead for the user the directory
-         * reserved it for: anyone else must not find it there */
+    switch (in->state) {
+    case INST_IDLE:
+        break;
+    case INST_RESERVED:
         if (strcmp(user, in->user) != 0) {
-            log_warnx("pool=%s instance=%s: login of %s, reserved for %s: stopped", p->conf.name,
-                      in->name, user, in->user);
-            retire(in, WHY_BAD_LOGIN, true);
+            forged(in, user, in->user);
             return;
         }
-        log_info("pool=%s instance=%s login user=%s provisioned=%s", p->conf.name, in->name,
-                 in->user, in->provisioned ? "ahead" : "running");
-        report(in, DIR_ACTIVE);
-        /* a hook still running ends in hook_exit(), which makes it active */
-        set_state(in, in->provisioned ? INST_ACTIVE : INST_PROVISIONING);
+        break;
+    case INST_VERIFYING:
+    case INST_PROVISIONING:
+    case INST_ACTIVE:
+        if (strcmp(user, in->user) != 0)
+            forged(in, user, in->user);
+        else
+            log_info("pool=%s instance=%s: login line of %s again: ignored", p->conf.name, in->name,
+                     user);
+        return;
+    default: /* starting: never offered to the directory, so reserved for nobody */
+        forged(in, user, "");
         return;
     }
-    if (in->state != INST_IDLE && in->state != INST_STARTING) {
-        log_warnx("pool=%s instance=%s: login line while %s: ignored", p->conf.name, in->name,
-                  state_names[in->state]);
+    in->activating = dir_activate(p->dir, p->conf.name, in->name, user, p->loop, activated, in);
+    if (in->activating == NULL) {
+        log_warn("pool=%s instance=%s: cannot ask the directory about the login of %s: killed",
+                 p->conf.name, in->name, user);
+        retire(in, WHY_UNVERIFIED, true);
         return;
     }
-    timer_stop(p->loop, &in->timer);
     snprintf(in->user, sizeof(in->user), "%s", user);
-    set_state(in, INST_PROVISIONING);
-    log_info("pool=%s instance=%s login user=%s", p->conf.name, in->name, in->user);
-    report(in, DIR_ACTIVE);
-    if (p->conf.provision.command.n > 0) {
-        hook_run(in, HOOK_PROVISION);
-    } else {
-        in->provisioned = true;
-        set_state(in, INST_ACTIVE);
-    }
+    set_state(in, INST_VERIFYING);
 }
 
 static void
@@ -425,6 +487,8 @@ instance_done(struct instance *in)
     timer_stop(p->loop, &in->timer);
     proc_close(&in->proc);
     proc_close(&in->hook);
+    dir_activate_cancel(in->activating);
+    in->activating = NULL;
     if ((rc = wipe(in)) != 0)
         log_warnx("pool=%s instance=%s: cannot wipe %s: %s", p->conf.name, in->name, in->dir,
                   strerror(-rc));
@@ -474,7 +538,8 @@ instance_exit(struct proc *pr, int status)
         /* an exit nobody asked for: a crash, or the end of a session
          * without a logout line */
         bool session = holds_user(in);
-        if (in->state == INST_RESERVED) /* brought in, never used: the store has it */
+        /* brought in, never used (or by a login never confirmed): the store has it */
+        if (in->state == INST_RESERVED || in->state == INST_VERIFYING)
             in->provisioned = false;
         in->why = WHY_EXIT;
         in->replace = session; /* else min_idle brings a fresh one, after the backoff */
@@ -506,6 +571,7 @@ instance_timer(struct timer *t)
         retire(in, WHY_START_TIMEOUT, false);
         break;
     case INST_RESERVED:
+    case INST_VERIFYING: /* a hook started at the reservation */
     case INST_PROVISIONING:
     case INST_DEPROVISIONING:
         proc_close(&in->hook);
@@ -548,8 +614,12 @@ retire(struct instance *in, enum stop_why why, bool replace)
         return;
     if (holds_user(in))
         report(in, DIR_DRAINING);
-    /* its state never arrived, or was never used: nothing to store back */
-    if (in->state == INST_PROVISIONING || in->state == INST_RESERVED) {
+    dir_activate_cancel(in->activating); /* its answer no longer matters */
+    in->activating = NULL;
+    /* its state never arrived, was never used, or its login never confirmed:
+     * nothing to store back */
+    if (in->state == INST_PROVISIONING || in->state == INST_RESERVED ||
+        in->state == INST_VERIFYING) {
         proc_close(&in->hook);
         in->provisioned = false;
     }
@@ -557,7 +627,8 @@ retire(struct instance *in, enum stop_why why, bool replace)
     in->replace = replace;
     set_state(in, INST_STOPPING);
     log_info("pool=%s instance=%s stopping why=%s", p->conf.name, in->name, why_names[why]);
-    if (why == WHY_HOOK || why == WHY_BAD_LOGIN || why == WHY_START_TIMEOUT) {
+    if (why == WHY_HOOK || why == WHY_BAD_LOGIN || why == WHY_FORGED_LOGIN ||
+        why == WHY_UNVERIFIED || why == WHY_START_TIMEOUT) {
         in->sent_term = true;
         proc_signal(&in->proc, SIGKILL);
     } else if (why != WHY_LOGOUT) {
@@ -806,8 +877,8 @@ scale_soon(struct pool *p)
 
 /* A reservation the directory withdrew (its clients left) is decided on
  * only after the instance's output has been read: a login line it printed
- * before its client left is still the authority (the session goes on, its
- * report makes it active again). Then an instance that brought the user's
+ * before its client left is still the authority (the session goes on: the
+ * directory still activates the withdrawn key). Then an instance that brought the user's
  * state in is recycled; one that brought nothing (no hook, or the pool
  * never heard of the reservation) serves the next client as it is. */
 static void
@@ -908,6 +979,11 @@ pool_new(struct loop *loop, struct dir *d, const struct pool_conf *pc, int *err)
 
     if (p == NULL)
         goto fail;
+    if (d == NULL) { /* no login could be checked: config.c requires directory: */
+        log_warnx("pool=%s: no directory to check logins against", pc->name);
+        rc = -EINVAL;
+        goto fail;
+    }
     p->loop = loop;
     p->dir = d;
     p->conf = *pc;
@@ -927,11 +1003,10 @@ pool_new(struct loop *loop, struct dir *d, const struct pool_conf *pc, int *err)
         log_warn("pool=%s: cannot make %s", pc->name, pc->dir);
         goto fail;
     }
-    if (d != NULL && (rc = dir_watch(d, pc->name, loop, watched, p)) != 0) {
+    if ((rc = dir_watch(d, pc->name, loop, watched, p)) != 0) {
         log_warnx("pool=%s: cannot watch the directory: %s", pc->name, strerror(-rc));
         goto fail;
     }
-    p->watching = d != NULL;
     log_info("pool=%s min_idle=%u max=%u max_idle=%u dir=%s", pc->name, pc->min_idle, pc->max,
              pc->max_idle, pc->dir);
     scale_soon(p);
@@ -1025,8 +1100,7 @@ pool_free(struct pool *p)
     if (p == NULL)
         return;
     p->stopping = true;
-    if (p->watching)
-        dir_unwatch(p->dir, p->conf.name);
+    dir_unwatch(p->dir, p->conf.name);
     timer_stop(p->loop, &p->scale_timer);
     while (p->head != NULL) {
         struct instance *in = p->head;
@@ -1077,6 +1151,12 @@ pool_metrics(struct strbuf *out, struct pool *const *pools, size_t n)
                               "reason=\"%s\"} %llu\n",
                               pools[i]->conf.name, hook_names[h], hook_fail_names[r],
                               pools[i]->stats.hook_failures[h][r]);
+    strbuf_printf(out, "# HELP airlock_pool_forged_logins_total Login lines for a user the "
+                       "directory had not reserved the instance for (instance killed).\n"
+                       "# TYPE airlock_pool_forged_logins_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        strbuf_printf(out, "airlock_pool_forged_logins_total{pool=\"%s\"} %llu\n",
+                      pools[i]->conf.name, pools[i]->stats.forged_logins);
     strbuf_printf(out, "# HELP airlock_pool_ready_seconds Time from start to the ready line.\n"
                        "# TYPE airlock_pool_ready_seconds histogram\n");
     for (size_t i = 0; i < n; i++) {

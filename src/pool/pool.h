@@ -3,9 +3,14 @@
  * Each instance is a process started from the pool's command template in
  * its own process group and fresh working directory (mode 0700). Its state:
  *
- *   starting --ready line--> idle --login line--> provisioning --hook ok-->
- *   active --logout line / exit--> stopping --> deprovisioning --> (gone)
+ *   starting --ready line--> idle [--reservation--> reserved (hook ahead)]
+ *   --login line--> verifying --directory: reserved for that user-->
+ *   provisioning --hook ok--> active --logout line / exit--> stopping -->
+ *   deprovisioning --> (gone)
  *
+ * A login line is believed only when the directory reserved the instance
+ * for that user (dir_activate()); any other claim kills it at once with
+ * nothing stored back, and is counted (airlock_pool_forged_logins_total).
  * Any failure (a start timeout, a crash, a hook that fails or times out, a
  * bad login line) goes to stopping at once; the deprovisioning hook runs
  * only for a session whose provisioning hook succeeded. Once gone, the
@@ -29,11 +34,11 @@
 
 struct pool;
 
-/* Starts a pool as pc says on loop, reporting to d (NULL: no directory).
- * Creates pc->dir (mode 0711: passable, not listable) when missing and
- * resolves pc->user. Returns
- * the pool, or NULL with *err = -errno (-ENOENT: no such user). Free with
- * pool_free(). */
+/* Starts a pool as pc says on loop, reporting to d (required, since logins
+ * are checked against its reservations: -EINVAL without). Creates pc->dir
+ * (mode 0711: passable, not listable) when missing and resolves pc->user.
+ * Returns the pool, or NULL with *err = -errno (-ENOENT: no such user).
+ * Free with pool_free(). */
 struct pool *pool_new(struct loop *loop, struct dir *d, const struct pool_conf *pc, int *err);
 
 /* Applies pc (same name) to p: sizes, timeouts, backoff and hooks take
@@ -58,7 +63,8 @@ const struct pool_conf *pool_conf(const struct pool *p);
 void pool_free(struct pool *p);
 
 /* Appends the Prometheus text of the n pools (instances by state, starts,
- * restarts, hook failures, time to ready) to out; nothing when n is 0. */
+ * restarts, hook failures, forged logins, time to ready) to out; nothing
+ * when n is 0. */
 void pool_metrics(struct strbuf *out, struct pool *const *pools, size_t n);
 
 #endif

@@ -25,6 +25,18 @@ name_len(const char *s, size_t len)
     return n;
 }
 
+/* Returns 1 when s[0..len) is a key: see ctl.h. */
+static int
+key_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > CTL_KEY_MAX || s[0] == '-' || s[0] == '.')
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!name_char(s[i]) && s[i] != '@')
+            return 0;
+    return 1;
+}
+
 static int
 word_is(const char *s, size_t len, const char *word)
 {
@@ -58,12 +70,28 @@ ctl_parse(const char *in, size_t len, struct ctl_cmd *cmd, size_t *used, const c
         cmd->verb = in[0] == 's' ? CTL_SESSIONS : CTL_INSTANCES;
         return PARSE_OK;
     }
-    if (!word_is(in, verb, "drain")) {
-        *why = "unknown command (sessions, instances, drain NAME)";
-        return PARSE_INVALID;
-    }
     const char *arg = in + verb + 1;
     size_t alen = verb < line ? line - verb - 1 : 0;
+    if (word_is(in, verb, "assign")) {
+        const char *sp = memchr(arg, ' ', alen);
+        size_t plen = sp != NULL ? (size_t)(sp - arg) : alen;
+        if (sp == NULL || plen == 0 || name_len(arg, plen) != plen ||
+            !key_ok(sp + 1, alen - plen - 1)) {
+            *why = "assign: expected POOL KEY (a pool name; a key of 1-127 of "
+                   "A-Z a-z 0-9 _ . @ -, not starting with - or .)";
+            return PARSE_INVALID;
+        }
+        cmd->verb = CTL_ASSIGN;
+        cmd->pool = arg;
+        cmd->pool_len = plen;
+        cmd->key = sp + 1;
+        cmd->key_len = alen - plen - 1;
+        return PARSE_OK;
+    }
+    if (!word_is(in, verb, "drain")) {
+        *why = "unknown command (sessions, instances, drain NAME, assign POOL KEY)";
+        return PARSE_INVALID;
+    }
     size_t first = name_len(arg, alen);
     if (first == 0) {
         *why = "drain: expected NAME or POOL/NAME (1-63 of A-Z a-z 0-9 _ . -)";

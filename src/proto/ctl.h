@@ -6,9 +6,14 @@
  *   instances           every instance the directory knows
  *   drain NAME          drain the instance NAME (when one pool has it)
  *   drain POOL/NAME     drain instance NAME of pool POOL
+ *   assign POOL KEY     what a router does for a client naming KEY: KEY's
+ *                       instance of POOL, or an idle one reserved for KEY
+ *                       (only then may that instance log KEY in)
  *
  * Words are separated by one space; names are 1-63 characters from
- * A-Z a-z 0-9 _ . - . The server answers "OK ..." or "ERR why" and closes.
+ * A-Z a-z 0-9 _ . - ; keys are 1-127 characters from A-Z a-z 0-9 _ . @ -,
+ * not starting with - or . (what a pool's login rule accepts as a user).
+ * The server answers "OK ..." or "ERR why" and closes.
  * Pure: no syscalls, no allocation. */
 #ifndef AIRLOCK_PROTO_CTL_H
 #define AIRLOCK_PROTO_CTL_H
@@ -19,16 +24,19 @@
 
 #define CTL_LINE_MAX 256 /* the longest command line, newline included */
 #define CTL_NAME_MAX 63  /* characters of a pool or instance name */
+#define CTL_KEY_MAX 127  /* characters of a user key */
 
-enum ctl_verb { CTL_SESSIONS, CTL_INSTANCES, CTL_DRAIN };
+enum ctl_verb { CTL_SESSIONS, CTL_INSTANCES, CTL_DRAIN, CTL_ASSIGN };
 
-/* A parsed command; pool and name are slices of the caller's input. */
+/* A parsed command; pool, name and key are slices of the caller's input. */
 struct ctl_cmd {
     enum ctl_verb verb;
-    const char *pool; /* drain POOL/NAME; NULL otherwise */
+    const char *pool; /* drain POOL/NAME, assign; NULL otherwise */
     size_t pool_len;
     const char *name; /* drain; NULL otherwise */
     size_t name_len;
+    const char *key; /* assign; NULL otherwise */
+    size_t key_len;
 };
 
 /* Parses the command at in[0..len). Returns PARSE_OK with *cmd and *used

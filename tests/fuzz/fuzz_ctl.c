@@ -1,7 +1,7 @@
 /* fuzz_ctl.c - libFuzzer harness for the control command parser.
  *
  * A command that parses must parse the same from a copy of just its line,
- * its slices must lie inside that line and hold only name characters, and
+ * its slices must lie inside that line and hold no separator, and
  * every shorter prefix must be AGAIN; otherwise the result must be AGAIN (a
  * short input without newline) or INVALID with a message. abort() on any
  * disagreement. */
@@ -41,8 +41,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(memchr(cmd.name, '/', cmd.name_len) == NULL);
         if (cmd.pool != NULL)
             check(inside(cmd.pool, cmd.pool_len, in, used) && cmd.pool_len >= 1);
+        check(cmd.key == NULL);
+    } else if (cmd.verb == CTL_ASSIGN) {
+        check(cmd.name == NULL && cmd.pool != NULL && cmd.key != NULL);
+        check(cmd.pool_len >= 1 && cmd.pool_len <= CTL_NAME_MAX);
+        check(cmd.key_len >= 1 && cmd.key_len <= CTL_KEY_MAX);
+        check(inside(cmd.pool, cmd.pool_len, in, used) && inside(cmd.key, cmd.key_len, in, used));
+        check(memchr(cmd.pool, ' ', cmd.pool_len) == NULL &&
+              memchr(cmd.key, ' ', cmd.key_len) == NULL);
     } else {
-        check(cmd.name == NULL && cmd.pool == NULL);
+        check(cmd.name == NULL && cmd.pool == NULL && cmd.key == NULL);
     }
     check(ctl_parse(in, used, &again, &used2, &why) == PARSE_OK && used2 == used);
     check(again.verb == cmd.verb && again.name_len == cmd.name_len);

@@ -344,9 +344,12 @@ idle_port() {
     awk '{ n = ""; for (i = 1; i <= NF; i++) if ($i ~ /^instance=/) n = substr($i, 10) }
         n != "" && / starting pid=/ { for (i = 1; i <= NF; i++) if ($i ~ /^port=/) p[n] = substr($i, 6) }
         n != "" && / ready ms=/ { idle[n] = 1 }
-        n != "" && (/ login user=/ || / stopping why=/ || / exited /) { delete idle[n] }
+        n != "" && (/ login user=/ || / reserved user=/ || / stopping why=/ || / exited /) { delete idle[n] }
         END { for (n in idle) { print p[n]; exit } }' "$1"
 }
+
+# pid_of_port PORT: the pid of the instance the log ($LOG) shows started on PORT last.
+pid_of_port() { sed -n "s/.* starting pid=\([0-9]*\) port=$1\$/\1/p" "$LOG" | tail -1; }
 
 # pool_metric STATE: instances of pool fa in STATE (metrics on $MPORT).
 pool_metric() { metric airlock_pool_instances "pool=\"fa\",state=\"$1\"" "$MPORT"; }
@@ -360,6 +363,16 @@ settled() { metric_is airlock_pool_instances 'pool="fa",state="idle"' "$1" &&
 
 # ctl ARGS...: airlock ctl on the control socket of pool_conf.
 ctl() { "$AIRLOCK" ctl -s "unix:$T/ctl.sock" "$@"; }
+
+# assign_port USER [POOL]: reserves an instance of pool fa (or POOL) for USER
+# the way a router does for USER's ClientHello (airlock ctl assign), so that
+# the instance may log USER in (any other login is forged: killed); prints
+# the instance's port.
+assign_port() {
+    local a
+    a=$(ctl assign "${2:-fa}" "$1") || fail "airlock ctl assign ${2:-fa} $1 failed"
+    echo "${a##*:}"
+}
 
 # dir_sessions: the directory's session count (metrics on $MPORT).
 dir_sessions() { curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "airlock_dir_sessions" { print $2 }'; }

@@ -16,16 +16,24 @@ sg_provision() {
 sg_key() { awk -F, -v u="$1" '$1 == u { print $2 }' "$SG/keys.csv"; }
 
 # sg_server NAME DIR [ARGS]: starts smartgrid-server on a free port with
-# instance directory DIR, waits for WAITING_LOGIN; $SG_PORT, $LAST_PID.
+# instance directory DIR, waits for WAITING_LOGIN; $SG_PORT, $LAST_PID. It
+# presents the wildcard certificate (--cert), or with SG_OWN_CERT=1 each
+# user's own one from DIR (USER.crt, USER.key: sg_bring_in).
 sg_server() {
-    local name=$1 dir=$2
+    local name=$1 dir=$2 cert=(--cert "$SG/server.pem" --key "$SG/server.key")
     shift 2
     mkdir -p "$dir"
     SG_PORT=$(free_port)
+    [ "${SG_OWN_CERT:-}" != 1 ] || cert=()
     start "$name" "$SG_BIN/smartgrid-server" --listen "tcp:127.0.0.1:$SG_PORT" --dir "$dir" \
-        --cert "$SG/server.pem" --key "$SG/server.key" --ca "$SG/ca.pem" "$@"
+        "${cert[@]}" --ca "$SG/ca.pem" "$@"
     wait_log "$T/$name.log" '^WAITING_LOGIN$'
 }
+
+# sg_bring_in USER DIR: what the pool's provisioning hook does
+# (apps/smartgrid/state-hook.sh fetch): USER's server certificate, key and
+# database from the provisioned store into DIR.
+sg_bring_in() { "$ROOT/apps/smartgrid/state-hook.sh" fetch "$SG/db" "$1" "$2"; }
 
 # sg_curl CERT_USER SNI_USER PATH [CURL_ARGS...]: one HTTPS request with
 # CERT_USER's client certificate (none when "-") to SNI_USER.grid.example;

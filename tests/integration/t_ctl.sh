@@ -4,7 +4,9 @@
 # lists instances and sessions (the reserved key shows), drains POOL/NAME
 # and a NAME unique across pools (the pool's event list in redis gets the
 # drain, so the pool's process hears of it), refuses an ambiguous or unknown
-# NAME with a non-zero exit. Malformed, over-long and silent commands get
+# NAME with a non-zero exit; assign POOL KEY reserves an idle instance for
+# KEY as a router does (sticky), refusing an unknown pool and a malformed
+# key. Malformed, over-long and silent commands get
 # "ERR" and a close, and airlock keeps serving; the directory's metrics
 # count the instances by state. A SCRIPT FLUSH on redis does not disturb it.
 . "$(dirname "$0")/lib.sh"
@@ -82,6 +84,18 @@ log "metrics"
 sleep 1.2 # the counts refresh every second
 [ "$(metric airlock_dir_instances 'state="draining"' "$M")" = 2 ] || fail "draining gauge"
 [ "$(metric airlock_dir_instances 'state="idle"' "$M")" = 4 ] || fail "idle gauge"
+
+log "assign: a router's request by hand"
+a=$(ctl assign grid bob) || fail "assign grid bob"
+[[ $a =~ ^grid/i[0-9]\ tcp:127\.0\.0\.1:2000[0-9]$ ]] || fail "assign answered '$a'"
+[ "$(ctl assign grid bob)" = "$a" ] || fail "bob's reservation is not sticky"
+n=${a%% *}
+ctl sessions | grep -Eq "^grid +${n#grid/} +reserved +bob " || fail "bob not reserved: $(ctl sessions)"
+rc=0; ctl assign nosuch bob 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "no pool nosuch" "$T/err" || fail "unknown pool: $rc $(cat "$T/err")"
+rc=0; ctl assign grid -bob 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && grep -q "assign: expected POOL KEY" "$T/err" || fail "bad key: $rc $(cat "$T/err")"
+running "$AIR" || fail "airlock died"
 
 log "no control socket: a clear error"
 rc=0; "$AIRLOCK" ctl -s "unix:$T/none.sock" sessions 2>"$T/err" || rc=$?

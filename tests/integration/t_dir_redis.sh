@@ -8,7 +8,8 @@
 # between four threads on the memory backend; while redis is down every
 # assign fails with -EIO within 1.5 s, and once a new, empty redis is back
 # the directory reports its pool's instance again by itself (the pool
-# reported it once, before the outage) and assigns succeed again.
+# reported it once, before the outage) and assigns succeed again. Another
+# process can make an instance active only for the key it is reserved for.
 . "$(dirname "$0")/lib.sh"
 need redis-server
 BIN=$(dirname "$AIRLOCK")
@@ -29,7 +30,7 @@ AIRLOCK_TEST_REDIS=unix:$SOCK "$TEST_DIR" >"$T/suite.log" 2>&1 || {
     cat "$T/suite.log" >&2
     fail "test_dir failed on redis"
 }
-grep -q '\[  PASSED  \] 15 test' "$T/suite.log" || fail "test_dir did not run all cases on redis"
+grep -q '\[  PASSED  \] 16 test' "$T/suite.log" || fail "test_dir did not run all cases on redis"
 grep -q 'SKIPPED' "$T/suite.log" && fail "a case was skipped on redis"
 
 log "two processes race for two instances with 4000 new keys"
@@ -51,6 +52,17 @@ log "four threads race on the memory backend"
 "$DIRTOOL" race memory race: m 1000 4 2 >"$T/m.out" 2>>"$T/dirtool.log" ||
     fail "memory race: $(cat "$T/m.out")"
 grep -Eq 'assigned=[1-9][0-9]* none_free=[1-9]' "$T/m.out" || fail "no contention: $(cat "$T/m.out")"
+
+log "activation from another process: only for the key the instance is reserved for"
+"$DIRTOOL" register "unix:$SOCK" act: 2 2>>"$T/dirtool.log"
+[ "$("$DIRTOOL" activate "unix:$SOCK" act: i0 mallory 2>>"$T/dirtool.log")" = "refused -" ] ||
+    fail "an idle instance was activated"
+inst=$("$DIRTOOL" assign "unix:$SOCK" act: alice 2>>"$T/dirtool.log")
+[ "$("$DIRTOOL" activate "unix:$SOCK" act: "$inst" bob 2>>"$T/dirtool.log")" = "refused alice" ] ||
+    fail "alice's reservation was activated for bob"
+[ "$("$DIRTOOL" activate "unix:$SOCK" act: "$inst" alice 2>>"$T/dirtool.log")" = active ] ||
+    fail "alice's reservation was not activated for her"
+[ "$("$DIRTOOL" assign "unix:$SOCK" act: alice 2>>"$T/dirtool.log")" = "$inst" ] || fail "not sticky"
 
 log "redis goes away and comes back"
 start outage "$DIRTOOL" outage "unix:$SOCK" out: 6

@@ -1,8 +1,10 @@
 #!/bin/bash
 # t_pool_cycles: 1,000 login/logout cycles through two instance slots
 # (min_idle 2, max 2, used in turn: one serves while the other restarts):
-# each cycle is a fresh process that serves one user, logs out and is
-# replaced. Afterwards: airlock's fd count is back to its baseline, no
+# each cycle reserves an instance for its user on the control socket (the
+# router's assign; over tcp, so that bash asks without a process), and that
+# fresh process serves the user, logs out and is replaced. Afterwards:
+# airlock's fd count is back to its baseline, no
 # zombie, exactly two instance directories (every other one was wiped), one
 # start per cycle, and airlock exits 0 on SIGTERM.
 . "$(dirname "$0")/lib.sh"
@@ -16,20 +18,31 @@ pool_conf "$CONF" "$P0" --state-wait 0 <<EOF
     deprovision:
       command: ["true"]
 EOF
-sed -i 's/^log_level: debug/log_level: info/' "$CONF"
+CPORT=$(free_port)
+sed -i -e 's/^log_level: debug/log_level: info/' -e "s|^control: .*|control: tcp:127.0.0.1:$CPORT|" "$CONF"
 airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for settled 2
 fd0=$(fd_count "$AL")
 
+# reserve USER: the port of the instance reserved for USER (sticky), or nothing
+reserve() {
+    local ans=
+    exec 4<>"/dev/tcp/127.0.0.1/$CPORT" && printf 'assign fa %s\n' "$1" >&4 && IFS= read -r ans <&4
+    exec 4<&-
+    [[ $ans == "OK fa/"* ]] && echo "${ans##*:}"
+}
+
 # a connect may land in the backlog of the process that is just exiting
 # (reset): that attempt is retried, at most 50 times per cycle
 cycles() {
-    local i ok=0 a b tries
+    local i ok=0 a b tries port
     trap '' PIPE # a write to the exiting process fails (EPIPE) and is retried
     for ((i = 0; i < $1; i++)); do
         for ((tries = 0; tries < 50; tries++)); do
-            until exec 3<>"/dev/tcp/127.0.0.1/$((P0 + i % 2))"; do sleep 0.002; done 2>/dev/null
+            a= b=
+            port=$(reserve "user$i") || continue
+            until exec 3<>"/dev/tcp/127.0.0.1/$port"; do sleep 0.002; done 2>/dev/null
             printf 'login user%s\nlogout\n' "$i" >&3 2>/dev/null
             IFS= read -r a <&3 2>/dev/null || a=
             IFS= read -r b <&3 2>/dev/null || b=

@@ -6,7 +6,8 @@
 # max_idle 3: the pool settles at 2 idle), the failure is counted by hook
 # and reason. A hook that outlives its timeout is killed with its children.
 # A failed deprovisioning hook is counted too, and the directory is still
-# wiped.
+# wiped. (The hooks run at the reservation, ahead of the login: airlock ctl
+# assign reserves as a router does.)
 . "$(dirname "$0")/lib.sh"
 
 pool_setup
@@ -40,8 +41,9 @@ wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 1
 hook_failures() { metric airlock_pool_hook_failures_total "pool=\"fa\",hook=\"$1\",reason=\"$2\"" "$MPORT"; }
 
 log "a failing provisioning hook: killed, never served, replaced"
-P=$(idle_port "$LOG")
-PID=$(app "$P" pid | cut -d' ' -f1)
+P=$(assign_port failuser)
+PID=$(pid_of_port "$P")
+[ -n "$PID" ] || fail "no instance started on port $P in the log"
 out=$(app "$P" "login failuser")
 [ -z "$out" ] || fail "the user was answered without their state: '$out'"
 wait_log "$LOG" "hook=provision failed reason=exit"
@@ -53,9 +55,10 @@ wait_for settled 2
 [ "$(dir_sessions)" = 0 ] || fail "the session was not ended in the directory"
 
 log "a provisioning hook that hangs: killed after its timeout with its child"
-P=$(idle_port "$LOG")
-PID=$(app "$P" pid | cut -d' ' -f1)
 start=$(date +%s%N)
+P=$(assign_port slowuser)
+PID=$(pid_of_port "$P")
+[ -n "$PID" ] || fail "no instance started on port $P in the log"
 out=$(app "$P" "login slowuser")
 [ -z "$out" ] || fail "the user was answered without their state: '$out'"
 ms=$(elapsed_ms "$start")
@@ -68,7 +71,7 @@ wait_for wait_exit_any "$(cat "$T/hook-child.pid")"
 wait_for settled 2
 
 log "a failing deprovisioning hook: counted, the directory is still wiped"
-P=$(idle_port "$LOG")
+P=$(assign_port carol)
 [ "$(app "$P" "login carol")" = "OK state-of-carol" ] || fail "carol not served"
 DIRC=$(app "$P" cwd | cut -d' ' -f1)
 app "$P" logout >/dev/null

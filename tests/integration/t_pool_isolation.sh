@@ -58,6 +58,7 @@ cwd=$(readlink "/proc/$PID/cwd")
 [[ $cwd == "$T/inst/"* ]] || fail "cwd $cwd"
 [ "$(stat -c '%a %U' "$cwd")" = "700 nobody" ] || fail "directory: $(stat -c '%a %U' "$cwd")"
 [ "$(app "$P" cwd)" = "$cwd 700" ] || fail "the instance sees: $(app "$P" cwd)"
+[ "$(assign_port dave)" = "$P" ] || fail "dave was not reserved the one idle instance"
 [ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave not served"
 [ "$(stat -c %U "$cwd/dave.db")" = nobody ] || fail "the state is owned by $(stat -c %U "$cwd/dave.db")"
 [ "$(app "$P" "save v2")" = OK ] || fail "the instance cannot write its state"

@@ -7,8 +7,8 @@
 #    for a hook (the log says provisioned=ahead); her session outlives the
 #    connection;
 #  - a login of carol on the instance reserved (and provisioned) for bob
-#    stops it at once: carol is not served and bob's stored state is not
-#    overwritten (no deprovisioning of state nobody used);
+#    is forged: it is killed at once, carol is not served and bob's stored
+#    state is not overwritten (no deprovisioning of state nobody used);
 #  - a reservation that is never used (dave, whose client stays connected
 #    without a login) goes back after reserve_timeout: the instance is
 #    recycled, its directory wiped, and dave's stored state untouched.
@@ -70,10 +70,10 @@ wait_log "$LOG" "reserved user=bob: provisioning ahead"
 IB=$(reserved bob)
 wait_log "$LOG" "instance=$IB hook=provision ok"
 hold_send bob "login carol"
-wait_log "$LOG" "instance=$IB: login of carol, reserved for bob: stopped"
+wait_log "$LOG" "instance=$IB forged login user=carol reserved=bob: killed"
+wait_log "$LOG" "instance=$IB stopped why=forged_login"
 wait_log "$T/bob.out" "^eof$"
 grep -q "^OK" "$T/bob.out" && fail "carol was served on bob's instance: $(cat "$T/bob.out")"
-wait_log "$LOG" "instance=$IB stopped why=bad_login"
 grep -q "instance=$IB hook=deprovision" "$LOG" && fail "bob's unused state was stored back"
 [ "$(cat "$T/store/bob.db")" = state-of-bob ] || fail "bob's store changed: $(cat "$T/store/bob.db")"
 [ ! -e "$T/inst/$IB" ] || fail "$IB's directory not wiped"

@@ -29,6 +29,7 @@ P=$(idle_port "$LOG")
 exec 5<>"/dev/tcp/127.0.0.1/$P"
 ask() { echo "$1" >&5 && IFS= read -r a <&5 && echo "$a"; }
 PID=$(ask pid | cut -d' ' -f1)
+[ "$(assign_port erin)" = "$P" ] || fail "erin was not reserved the one idle instance"
 [ "$(ask "login erin")" = NOSTATE ] || fail "login"
 wait_log "$LOG" "login user=erin"
 CHILD=$(ask child)

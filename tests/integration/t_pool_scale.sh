@@ -25,13 +25,10 @@ total() { curl -sf "http://127.0.0.1:$MPORT/metrics" |
 (while [ -d "$T" ]; do total >>"$T/totals"; sleep 0.05; done) 2>/dev/null &
 PIDS+=($!)
 
-has_idle() { [ -n "$(idle_port "$LOG")" ]; }
-
 log "a burst of 4 logins: scaled up to max 4, never above"
 ports=()
 for u in u1 u2 u3 u4; do
-    wait_for has_idle
-    p=$(idle_port "$LOG")
+    p=$(assign_port "$u") # waits (assign_wait) for an idle instance
     [ "$(app "$p" "login $u")" = NOSTATE ] || fail "login $u on $p"
     wait_log "$LOG" "login user=$u"
     ports+=("$p")

@@ -1,7 +1,8 @@
 #!/bin/bash
 # t_pool_session: the life of a pool instance with real processes.
 #  - min_idle instances start in their own 0700 directories and report ready;
-#  - a login runs the provisioning hook first: the app finds the user's state
+#  - a user is reserved an instance (airlock ctl assign, as a router does),
+#    whose provisioning hook brings the state in: the app finds the user's state
 #    (copied from a store, renamed into place at once) and serves it; the session's change is stored back
 #    by the deprovisioning hook after logout; the directory is wiped and a
 #    fresh process takes the place;
@@ -37,8 +38,7 @@ for d in "$T"/inst/*; do
 done
 
 log "login alice: the provisioning hook brings her state before she is served"
-PA=$(idle_port "$LOG")
-[ -n "$PA" ] || fail "no idle instance in the log"
+PA=$(assign_port alice)
 out=$(app "$PA" "login alice")
 [ "$out" = "OK state-of-alice-v1" ] || fail "alice was served: '$out'"
 wait_log "$LOG" "login user=alice"
@@ -61,7 +61,7 @@ wait_log "$LOG" "stopped why=trim"
 wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 2
 
 log "bob logs in, then his instance crashes mid-session"
-PB=$(idle_port "$LOG")
+PB=$(assign_port bob)
 [ "$(app "$PB" "login bob")" = "OK state-of-bob-v1" ] || fail "bob not served"
 app "$PB" "save state-of-bob-v2" >/dev/null
 app "$PB" crash >/dev/null
@@ -79,7 +79,7 @@ starts=$(metric airlock_pool_starts_total 'pool="fa"' "$MPORT")
 [ "$(metric airlock_pool_ready_seconds_count 'pool="fa"' "$MPORT")" -ge 4 ] || fail "time to ready not counted"
 
 log "an operator drains alice's new session: the pool recycles the instance"
-PA=$(idle_port "$LOG")
+PA=$(assign_port alice)
 [ "$(app "$PA" "login alice")" = "OK state-of-alice-v2" ] || fail "alice not served her stored state"
 wait_log "$LOG" "login user=alice"
 NAME=$(ctl sessions | awk '/alice/ { for (i = 1; i <= NF; i++) if ($i ~ /^fa-/) print $i }')

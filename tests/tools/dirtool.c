@@ -10,17 +10,20 @@
  *       THREADS threads each assign KEYS new keys (TAG-thread-i); each
  *       instance won is checked against a ledger (redis SET NX with the
  *       redis backend, so several processes share it), asked again
- *       (sticky), reported active, released and reported draining then
- *       idle. With N, registers N instances first (memory). Prints the
- *       counts; exits 1 on any instance held by two keys at once.
+ *       (sticky), activated, released and reported draining then idle. With N, registers N
+ * instances first (memory). Prints the counts; exits 1 on any instance held by two keys at once.
  *   dirtool outage BACKEND PREFIX SECONDS
  *       reports i0 idle once; then every 100 ms assigns a new key and,
- *       when it got i0, reports it active, draining and idle again; prints
+ *       when it got i0, activates it and reports it draining and idle; prints
  *       "T_MS ERR LATENCY_MS" per assign
  *   dirtool assign BACKEND PREFIX KEY
  *       assigns KEY once and prints the instance (or the error)
+ *   dirtool activate BACKEND PREFIX NAME KEY
+ *       asks that instance NAME become active for KEY (what a pool asks at
+ *       a login line); prints "active", or "refused HOLDER" (the key NAME
+ *       is reserved or active for, "-" when none) and exits 1
  *   dirtool bench BACKEND PREFIX N CYCLES
- *       CYCLES assign/active/draining/idle cycles; prints the assign
+ *       CYCLES assign/activate/draining/idle cycles; prints the assign
  *       latency p50 and p99 in microseconds */
 #include <errno.h>
 #include <pthread.h>
@@ -54,6 +57,7 @@ struct answer {
     struct loop *loop;
     int done, err;
     char inst[DIR_NAME_MAX];
+    char holder[DIR_KEY_MAX];
 };
 
 /* the memory backend's ledger: instance -> key, for the threads of this process */
@@ -91,6 +95,17 @@ on_assign(void *arg, int err, const char *inst, const struct endpoint *ep)
     loop_stop(a->loop);
 }
 
+/* Runs loop until a is answered or GUARD_MS pass; returns a->done. */
+static int
+wait_answer(struct loop *loop, struct timer *guard, struct answer *a)
+{
+    timer_start(loop, guard, GUARD_MS, guard_fired, loop);
+    while (!a->done && guard->slot != 0)
+        loop_run(loop);
+    timer_stop(loop, guard);
+    return a->done;
+}
+
 static int
 assign_sync(struct loop *loop, struct timer *guard, const char *key, char *inst)
 {
@@ -98,11 +113,7 @@ assign_sync(struct loop *loop, struct timer *guard, const char *key, char *inst)
 
     if (dir_assign(dir, POOL, key, loop, on_assign, &a) == NULL)
         return -errno;
-    timer_start(loop, guard, GUARD_MS, guard_fired, loop);
-    while (!a.done && guard->slot != 0)
-        loop_run(loop);
-    timer_stop(loop, guard);
-    if (!a.done) {
+    if (!wait_answer(loop, guard, &a)) {
         fprintf(stderr, "dirtool: no answer within %d ms\n", GUARD_MS);
         exit(2);
     }
@@ -112,7 +123,49 @@ assign_sync(struct loop *loop, struct timer *guard, const char *key, char *inst)
 }
 
 static void
-report(const char *name, enum dir_state st, const char *key)
+on_activate(void *arg, int err, const char *holder)
+{
+    struct answer *a = arg;
+
+    a->done = 1;
+    a->err = err;
+    snprintf(a->holder, sizeof(a->holder), "%s", holder);
+    loop_stop(a->loop);
+}
+
+/* Makes inst active for key (the pool's part after a login line); returns
+ * 0 or -errno (-ETIMEDOUT: no answer; -EPERM: holder, when not NULL, gets
+ * the key inst is reserved or active for). */
+static int
+activate_sync(struct loop *loop, struct timer *guard, const char *inst, const char *key,
+              char *holder)
+{
+    struct answer a = {.loop = loop};
+
+    if (dir_activate(dir, POOL, inst, key, loop, on_activate, &a) == NULL)
+        return -errno;
+    if (!wait_answer(loop, guard, &a))
+        return -ETIMEDOUT;
+    if (holder != NULL)
+        snprintf(holder, DIR_KEY_MAX, "%s", a.holder);
+    return a.err;
+}
+
+/* The same for an instance just assigned to key: a refusal would be a bug
+ * of the directory. */
+static void
+activate_or_exit(struct loop *loop, struct timer *guard, const char *inst, const char *key)
+{
+    int err = activate_sync(loop, guard, inst, key, NULL);
+
+    if (err != 0) {
+        fprintf(stderr, "dirtool: activate %s for %s: %s\n", inst, key, strerror(-err));
+        exit(2);
+    }
+}
+
+static void
+report(const char *name, enum dir_state st)
 {
     struct endpoint ep;
     char text[64];
@@ -122,7 +175,7 @@ report(const char *name, enum dir_state st, const char *key)
 
     snprintf(text, sizeof(text), "tcp:127.0.0.1:%d", (base ? atoi(base) : 20000) + atoi(name + 1));
     endpoint_parse(text, &ep, &why);
-    if (dir_report(dir, POOL, name, st, &ep, key) != 0) {
+    if (dir_report(dir, POOL, name, st, &ep) != 0) {
         fprintf(stderr, "dirtool: report failed\n");
         exit(2);
     }
@@ -135,7 +188,7 @@ register_all(long n)
 
     for (long i = 0; i < n; i++) {
         snprintf(name, sizeof(name), "i%ld", i);
-        report(name, DIR_IDLE, NULL);
+        report(name, DIR_IDLE);
     }
 }
 
@@ -237,10 +290,10 @@ race(void *arg)
             fprintf(stderr, "dirtool: VIOLATION: %s not sticky (%s then %s)\n", key, inst, again);
             w->violations++;
         }
-        report(inst, DIR_ACTIVE, key);
+        activate_or_exit(w->loop, &w->guard, inst, key);
         ledger_give(w, inst, key);
-        report(inst, DIR_DRAINING, NULL);
-        report(inst, DIR_IDLE, NULL);
+        report(inst, DIR_DRAINING);
+        report(inst, DIR_IDLE);
     }
     if (w->ledger != NULL)
         redisFree(w->ledger);
@@ -283,7 +336,7 @@ cmd_outage(long seconds)
     unsigned long long t0 = now_us();
     char key[32], inst[DIR_NAME_MAX];
 
-    report("i0", DIR_IDLE, NULL);
+    report("i0", DIR_IDLE);
     for (long i = 0; now_us() - t0 < (unsigned long long)seconds * 1000000; i++) {
         snprintf(key, sizeof(key), "k%ld", i);
         unsigned long long t = now_us();
@@ -291,9 +344,10 @@ cmd_outage(long seconds)
         printf("%llu %d %llu\n", (t - t0) / 1000, err, (now_us() - t) / 1000);
         fflush(stdout);
         if (err == 0) {
-            report(inst, DIR_ACTIVE, key);
-            report(inst, DIR_DRAINING, NULL);
-            report(inst, DIR_IDLE, NULL);
+            /* redis may go away between the assign and this: -EIO is no bug */
+            (void)activate_sync(loop, &guard, inst, key, NULL);
+            report(inst, DIR_DRAINING);
+            report(inst, DIR_IDLE);
         }
         struct timespec ts = {0, 100 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -328,9 +382,9 @@ cmd_bench(long n, long cycles)
             return 1;
         }
         lat[done++] = now_us() - t;
-        report(inst, DIR_ACTIVE, key);
-        report(inst, DIR_DRAINING, NULL);
-        report(inst, DIR_IDLE, NULL);
+        activate_or_exit(loop, &guard, inst, key);
+        report(inst, DIR_DRAINING);
+        report(inst, DIR_IDLE);
     }
     qsort(lat, (size_t)done, sizeof(*lat), cmp_ull);
     printf("backend=%s instances=%ld cycles=%ld assign_p50_us=%llu assign_p99_us=%llu\n",
@@ -359,12 +413,8 @@ flush(void)
     struct answer a = {.loop = loop_new()};
     struct timer guard = {0};
 
-    if (dir_list(dir, a.loop, on_list, &a) == 0) {
-        timer_start(a.loop, &guard, GUARD_MS, guard_fired, a.loop);
-        while (!a.done && guard.slot != 0)
-            loop_run(a.loop);
-        timer_stop(a.loop, &guard);
-    }
+    if (dir_list(dir, a.loop, on_list, &a) == 0)
+        (void)wait_answer(a.loop, &guard, &a);
     loop_free(a.loop);
     return a.done ? a.err : -ETIMEDOUT;
 }
@@ -372,7 +422,8 @@ flush(void)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: dirtool register|race|outage|bench BACKEND PREFIX ... (see source)\n");
+    fprintf(stderr, "usage: dirtool register|race|assign|activate|outage|bench BACKEND PREFIX ... "
+                    "(see source)\n");
     exit(2);
 }
 
@@ -410,6 +461,17 @@ main(int argc, char **argv)
         char inst[DIR_NAME_MAX];
         int err = assign_sync(loop, &guard, argv[4], inst);
         printf("%s\n", err == 0 ? inst : strerror(-err));
+        rc = err != 0;
+        loop_free(loop);
+    } else if (strcmp(argv[1], "activate") == 0 && argc == 6) {
+        struct loop *loop = loop_new();
+        struct timer guard = {0};
+        char holder[DIR_KEY_MAX];
+        int err = activate_sync(loop, &guard, argv[4], argv[5], holder);
+        if (err == -EPERM)
+            printf("refused %s\n", holder[0] ? holder : "-");
+        else
+            printf("%s\n", err == 0 ? "active" : strerror(-err));
         rc = err != 0;
         loop_free(loop);
     } else if (strcmp(argv[1], "outage") == 0 && argc == 5) {

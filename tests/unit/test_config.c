@@ -1463,6 +1463,8 @@ test_err_routers(void **state)
     "    events:\n"                                                                                \
     "      ready: \"^WAITING_LOGIN$\"\n"                                                           \
     "      login: \"^LOGIN (.+)$\"\n"
+/* after the pools, so that the line numbers above stay */
+#define POOL_DIRECTORY "directory:\n  backend: memory\n"
 
 static void
 test_pools(void **state)
@@ -1482,7 +1484,7 @@ test_pools(void **state)
                                      "    user: nobody\n"
                                      "    provision:\n"
                                      "      command: [fetch, \"{user}\", \"{dir}\"]\n"
-                                     "      timeout: 5s\n",
+                                     "      timeout: 5s\n" POOL_DIRECTORY,
                &cfg);
     assert_int_equal(cfg.n_pools, 1);
     const struct pool_conf *pc = &cfg.pools[0];
@@ -1505,7 +1507,7 @@ test_pools(void **state)
     config_free(&cfg);
 
     /* defaults: max_idle follows min_idle */
-    must_parse(POOL_HEAD POOL_EVENTS, &cfg);
+    must_parse(POOL_HEAD POOL_EVENTS POOL_DIRECTORY, &cfg);
     assert_int_equal(cfg.pools[0].min_idle, 1);
     assert_int_equal(cfg.pools[0].max_idle, 1);
     assert_int_equal(cfg.pools[0].max, 10);
@@ -1554,6 +1556,10 @@ test_err_pools(void **state)
                  "airlock.yaml:2: pools[0].command: missing from pool 'pool1'");
     expect_error("pools:\n  - dir: relative\n",
                  "airlock.yaml:2: pools[0].dir: expected an absolute directory path");
+    /* without a directory, no login line could be checked */
+    expect_error(POOL_HEAD POOL_EVENTS,
+                 "airlock.yaml:1: pools: expected a directory: block too (a login line is "
+                 "believed only for the user the directory reserved the instance for)");
 }
 
 int

@@ -15,6 +15,8 @@
 #include "guard.h"
 #include "proto/ctl.h"
 
+static char key[CTL_KEY_MAX + 1]; /* the last parse's key */
+
 static enum parse_result
 parse_guarded(const char *s, size_t n, struct ctl_cmd *cmd, size_t *used, char *pool, char *name)
 {
@@ -22,7 +24,9 @@ parse_guarded(const char *s, size_t n, struct ctl_cmd *cmd, size_t *used, char *
     const char *p = (const char *)guard_copy(&g, s, n), *why = NULL;
     enum parse_result r = ctl_parse(p, n, cmd, used, &why);
 
-    pool[0] = name[0] = '\0';
+    pool[0] = name[0] = key[0] = '\0';
+    if (r == PARSE_OK && cmd->key != NULL)
+        snprintf(key, sizeof(key), "%.*s", (int)cmd->key_len, cmd->key);
     if (r == PARSE_OK && cmd->pool != NULL)
         snprintf(pool, 64, "%.*s", (int)cmd->pool_len, cmd->pool);
     if (r == PARSE_OK && cmd->name != NULL)
@@ -72,6 +76,12 @@ test_commands(void **state)
     c = must_parse("drain grid/i_2.x\n", pool, name);
     assert_string_equal(pool, "grid");
     assert_string_equal(name, "i_2.x");
+    assert_string_equal(key, "");
+    c = must_parse("assign grid alice@example.org\n", pool, name);
+    assert_int_equal(c.verb, CTL_ASSIGN);
+    assert_string_equal(pool, "grid");
+    assert_null(c.name);
+    assert_string_equal(key, "alice@example.org");
 }
 
 static void
@@ -91,7 +101,7 @@ test_pipelined(void **state)
 static void
 test_refused(void **state)
 {
-    char longname[200], longline[CTL_LINE_MAX + 2];
+    char longname[200], longline[CTL_LINE_MAX + 2], pool[64], name[64];
     (void)state;
 
     refused("\n");
@@ -108,11 +118,32 @@ test_refused(void **state)
     refused("drain a/b/c\n");
     refused("drain a;rm\n");
     refused("drain a\x01\n");
+    refused("assign\n");
+    refused("assign grid\n");
+    refused("assign grid \n");
+    refused("assign  alice\n");
+    refused("assign grid alice bob\n");
+    refused("assign grid/x alice\n");
+    refused("assign grid -alice\n");
+    refused("assign grid .alice\n");
+    refused("assign grid al/ice\n");
+    refused("assign grid al\x01ice\n");
     memset(longname, 'a', 64);
     snprintf(longname + 64, sizeof(longname) - 64, "\n");
     char line[300];
     snprintf(line, sizeof(line), "drain %s", longname);
     refused(line);
+    snprintf(line, sizeof(line), "assign %s", longname); /* a pool name of 64 */
+    refused(line);
+    memset(longname, 'k', 128); /* a key of 128 */
+    snprintf(longname + 128, sizeof(longname) - 128, "\n");
+    snprintf(line, sizeof(line), "assign grid %s", longname);
+    refused(line);
+    longname[127] = '\n';
+    longname[128] = '\0';
+    snprintf(line, sizeof(line), "assign grid %s", longname); /* 127: fine */
+    must_parse(line, pool, name);
+    assert_int_equal(strlen(key), CTL_KEY_MAX);
     /* no newline within CTL_LINE_MAX bytes */
     memset(longline, 'x', sizeof(longline) - 1);
     longline[sizeof(longline) - 1] = '\0';

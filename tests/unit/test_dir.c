@@ -4,12 +4,14 @@
  * lives; an idle instance is reserved for a new key; a reservation goes
  * back to idle after reserve_timeout; a session ends on a draining or
  * stopped report and on TTL expiry; assign_wait then -EAGAIN, or an
- * instance freed meanwhile; cancel; listing and drain; with redis, a
- * second directory handle (another process's view) sees the same state.
- * Reservations not active yet are bounded per client and per pool; a held
- * reservation is withdrawn when its last holder releases it before the
- * login (and not before: sticky holders, active sessions), and a pool that
- * was not told of the reservation before its withdrawal never hears of it. */
+ * instance freed meanwhile; cancel; listing and drain; activation only for
+ * the key an instance is reserved for; with redis, a second directory
+ * handle (another process's view) sees the same state. Reservations not
+ * active yet are bounded per client and per pool; a held reservation is
+ * withdrawn when its last holder releases it before the login (and not
+ * before: sticky holders, active sessions; a login that came first still
+ * activates it), and a pool that was not told of the reservation before
+ * its withdrawal never hears of it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,6 +37,7 @@ struct answer {
     int err;
     char inst[DIR_NAME_MAX];
     char ep[ENDPOINT_TEXT_MAX];
+    char holder[DIR_KEY_MAX];
 };
 
 static struct {
@@ -147,7 +150,7 @@ wait_note(const char *name, enum dir_state st, unsigned ms)
 }
 
 static void
-report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *key)
+report(struct dir *d, const char *pool, const char *name, enum dir_state st)
 {
     struct endpoint ep;
     char text[64];
@@ -155,7 +158,33 @@ report(struct dir *d, const char *pool, const char *name, enum dir_state st, con
 
     snprintf(text, sizeof(text), "tcp:127.0.0.1:%d", 10000 + (name[strlen(name) - 1] - '0'));
     assert_int_equal(endpoint_parse(text, &ep, &why), PARSE_OK);
-    assert_int_equal(dir_report(d, pool, name, st, &ep, key), 0);
+    assert_int_equal(dir_report(d, pool, name, st, &ep), 0);
+}
+
+static void
+on_activate(void *arg, int err, const char *holder)
+{
+    struct answer *a = arg;
+
+    a->done = 1;
+    a->err = err;
+    snprintf(a->holder, sizeof(a->holder), "%s", holder);
+    loop_stop(loop);
+}
+
+/* Asks that name become active for key; returns the answer, the holder in
+ * holder (may be NULL). */
+static int
+activate(struct dir *d, const char *pool, const char *name, const char *key, char *holder)
+{
+    struct answer a = {0};
+
+    assert_non_null(dir_activate(d, pool, name, key, loop, on_activate, &a));
+    run_until(&a.done, GUARD_MS);
+    assert_true(a.done);
+    if (holder != NULL)
+        snprintf(holder, DIR_KEY_MAX, "%s", a.holder);
+    return a.err;
 }
 
 static struct dir_conf
@@ -207,15 +236,15 @@ test_sticky_and_reserve(void **state)
     char a1[DIR_NAME_MAX], a2[DIR_NAME_MAX], b[DIR_NAME_MAX];
     (void)state;
 
-    report(d, "p", "i1", DIR_IDLE, NULL);
-    report(d, "p", "i2", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a1), 0);
     assert_int_equal(assign(d, "p", "alice", a2), 0);
     assert_string_equal(a1, a2); /* sticky while reserved */
     assert_int_equal(assign(d, "p", "bob", b), 0);
     assert_string_not_equal(a1, b);                           /* an idle one for a new key */
     assert_int_equal(assign(d, "p", "carol", NULL), -EAGAIN); /* none left */
-    report(d, "p", a1, DIR_ACTIVE, "alice");
+    assert_int_equal(activate(d, "p", a1, "alice", NULL), 0);
     assert_int_equal(assign(d, "p", "alice", a2), 0);
     assert_string_equal(a1, a2); /* sticky while active */
     dir_free(d);
@@ -230,7 +259,7 @@ test_reservation_timeout(void **state)
     (void)state;
 
     assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), 0);
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a), 0);
     /* the pool hears of the reservation, with the key (to provision ahead) */
     assert_true(wait_note("i1", DIR_RESERVED, 3000));
@@ -254,18 +283,18 @@ test_session_ends_on_report(void **state)
     char a[DIR_NAME_MAX];
     (void)state;
 
-    report(d, "p", "i1", DIR_IDLE, NULL);
-    report(d, "p", "i2", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a), 0);
-    report(d, "p", a, DIR_ACTIVE, "alice");
-    report(d, "p", a, DIR_DRAINING, NULL);
+    assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
+    report(d, "p", a, DIR_DRAINING);
     /* alice's session ended: she gets the other instance, not the draining one */
     char b[DIR_NAME_MAX];
     assert_int_equal(assign(d, "p", "alice", b), 0);
     assert_string_not_equal(a, b);
-    report(d, "p", b, DIR_STOPPED, NULL);
+    report(d, "p", b, DIR_STOPPED);
     assert_int_equal(assign(d, "p", "alice", NULL), -EAGAIN); /* i stopped, other draining */
-    report(d, "p", a, DIR_IDLE, NULL);                        /* recycled */
+    report(d, "p", a, DIR_IDLE);                              /* recycled */
     char e[DIR_NAME_MAX];
     assert_int_equal(assign(d, "p", "alice", e), 0);
     assert_string_equal(a, e);
@@ -281,9 +310,9 @@ test_session_ttl(void **state)
     (void)state;
 
     assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), 0);
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a), 0);
-    report(d, "p", a, DIR_ACTIVE, "alice");
+    assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
     /* each assign renews the session */
     for (int i = 0; i < 4; i++) {
         sleep_loop(100);
@@ -303,7 +332,7 @@ test_wait_then_again(void **state)
     struct dir *d = open_dir(&c);
     (void)state;
 
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", NULL), 0);
     uint64_t t0 = loop_now(loop);
     assert_int_equal(assign(d, "p", "bob", NULL), -EAGAIN);
@@ -321,14 +350,14 @@ test_wait_then_idle(void **state)
     char a[DIR_NAME_MAX];
     (void)state;
 
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a), 0);
     assert_non_null(dir_assign(d, "p", "bob", loop, on_assign, &b));
     sleep_loop(200);
     assert_false(b.done); /* waiting */
-    report(d, "p", a, DIR_ACTIVE, "alice");
-    report(d, "p", a, DIR_DRAINING, NULL);
-    report(d, "p", a, DIR_IDLE, NULL);
+    assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
+    report(d, "p", a, DIR_DRAINING);
+    report(d, "p", a, DIR_IDLE);
     run_until(&b.done, GUARD_MS);
     assert_true(b.done);
     assert_int_equal(b.err, 0);
@@ -379,13 +408,13 @@ test_cancel(void **state)
     char a[DIR_NAME_MAX];
     (void)state;
 
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a), 0);
     struct dir_assign *pending = dir_assign(d, "p", "bob", loop, on_assign, &b);
     assert_non_null(pending);
     sleep_loop(100);
     dir_assign_cancel(pending);
-    report(d, "p", a, DIR_IDLE, NULL);
+    report(d, "p", a, DIR_IDLE);
     sleep_loop(300);
     assert_false(b.done); /* never called */
     long n = list(d, out);
@@ -407,8 +436,8 @@ test_list_and_drain(void **state)
 
     assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), 0);
     assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), -EEXIST);
-    report(d, "p", "i1", DIR_IDLE, NULL);
-    report(d, "q", "i2", DIR_STARTING, NULL);
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "q", "i2", DIR_STARTING);
     assert_int_equal(assign(d, "p", "alice", a), 0);
     long n = list(d, out);
     assert_int_equal(n, 2);
@@ -432,6 +461,60 @@ test_list_and_drain(void **state)
     dir_free(d);
 }
 
+/* Only dir_activate() makes an instance active, and only for the key it is
+ * reserved or active for: an idle instance, one reserved for another key,
+ * a starting or unknown one are refused with the key they hold; the pool
+ * cannot report active or reserved by itself. */
+static void
+test_activate_only_reserved(void **state)
+{
+    struct dir_conf c = conf(10000, 0, 0);
+    struct dir *d = open_dir(&c);
+    struct endpoint ep;
+    const char *why;
+    char a[DIR_NAME_MAX], b[DIR_NAME_MAX], holder[DIR_KEY_MAX];
+    (void)state;
+
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
+    report(d, "p", "i3", DIR_STARTING);
+    assert_int_equal(activate(d, "p", "i1", "mallory", holder), -EPERM); /* idle */
+    assert_string_equal(holder, "");
+    assert_int_equal(activate(d, "p", "i3", "mallory", holder), -EPERM); /* starting */
+    assert_int_equal(activate(d, "p", "nosuch", "mallory", holder), -EPERM);
+    assert_int_equal(activate(d, "q", "i1", "mallory", holder), -EPERM); /* another pool */
+    assert_int_equal(assign(d, "p", "alice", a), 0);
+    assert_int_equal(activate(d, "p", a, "bob", holder), -EPERM); /* reserved for alice */
+    assert_string_equal(holder, "alice");
+    assert_int_equal(assign(d, "p", "alice", b), 0);
+    assert_string_equal(a, b); /* still alice's */
+    /* the other instance, idle, cannot take alice's session either */
+    assert_int_equal(activate(d, "p", strcmp(a, "i1") == 0 ? "i2" : "i1", "alice", holder), -EPERM);
+    assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
+    assert_int_equal(activate(d, "p", a, "alice", NULL), 0); /* again: already hers */
+    assert_int_equal(activate(d, "p", a, "bob", holder), -EPERM);
+    assert_string_equal(holder, "alice");
+    struct dir_instance out[9];
+    long n = list(d, out);
+    assert_int_equal(listed(out, n, a)->state, DIR_ACTIVE);
+    assert_string_equal(listed(out, n, a)->key, "alice");
+    /* a draining instance is no one's */
+    report(d, "p", a, DIR_DRAINING);
+    assert_int_equal(activate(d, "p", a, "alice", holder), -EPERM);
+    assert_int_equal(endpoint_parse("tcp:127.0.0.1:1", &ep, &why), PARSE_OK);
+    assert_int_equal(dir_report(d, "p", "i1", DIR_ACTIVE, &ep), -EINVAL);
+    assert_int_equal(dir_report(d, "p", "i1", DIR_RESERVED, &ep), -EINVAL);
+    /* a cancelled activation never answers */
+    struct answer x = {0};
+    assert_int_equal(assign(d, "p", "carol", b), 0);
+    struct dir_activate *pending = dir_activate(d, "p", b, "carol", loop, on_activate, &x);
+    assert_non_null(pending);
+    dir_activate_cancel(pending);
+    sleep_loop(200);
+    assert_false(x.done);
+    dir_free(d);
+}
+
 /* Two handles on one redis: what one reports, the other assigns; what one
  * drains, the other's watcher hears. */
 static void
@@ -447,8 +530,8 @@ test_second_handle(void **state)
     struct answer r = {0};
 
     assert_int_equal(dir_watch(d1, "p", loop, on_note, NULL), 0);
-    report(d1, "p", "i1", DIR_IDLE, NULL);
-    report(d1, "p", "i2", DIR_IDLE, NULL);
+    report(d1, "p", "i1", DIR_IDLE);
+    report(d1, "p", "i2", DIR_IDLE);
     sleep_loop(100);
     assert_int_equal(assign(d2, "p", "alice", a), 0);
     assert_int_equal(assign(d1, "p", "alice", b), 0);
@@ -480,7 +563,7 @@ test_pending_bounds(void **state)
     for (int i = 1; i <= 5; i++) {
         char name[8];
         snprintf(name, sizeof(name), "i%d", i);
-        report(d, "p", name, DIR_IDLE, NULL);
+        report(d, "p", name, DIR_IDLE);
     }
     assert_int_equal(assign_held(d, "u1", "10.0.0.1", a, &h[0]), 0);
     assert_int_equal(assign_held(d, "u2", "10.0.0.1", NULL, &h[1]), 0);
@@ -490,7 +573,7 @@ test_pending_bounds(void **state)
     assert_int_equal(assign_held(d, "u4", "10.0.0.2", NULL, &h[4]), 0);
     assert_int_equal(assign_held(d, "u5", "10.0.0.3", NULL, &h[5]), -EBUSY); /* 3 of 5 */
     assert_int_equal(assign(d, "p", "u5", NULL), -EBUSY); /* without a client too */
-    report(d, "p", a, DIR_ACTIVE, "u1");                  /* u1 logged in */
+    assert_int_equal(activate(d, "p", a, "u1", NULL), 0); /* u1 logged in */
     assert_int_equal(assign_held(d, "u5", "10.0.0.3", NULL, &h[6]), 0);
     assert_int_equal(assign_held(d, "u6", "10.0.0.1", NULL, &h[7]), -EBUSY); /* 10.0.0.1: 1 */
     for (int i = 0; i < 8; i++)
@@ -511,8 +594,8 @@ test_pending_waiters(void **state)
 
     c.max_pending_per_client = 1;
     struct dir *d = open_dir(&c);
-    report(d, "p", "i1", DIR_IDLE, NULL);
-    report(d, "p", "i2", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
     assert_int_equal(assign_held(d, "u1", "10.0.0.1", a, &h1), 0);
     h2 = dir_assign_held(d, "p", "u2", "10.0.0.1", loop, on_assign, &b);
     assert_non_null(h2);
@@ -534,7 +617,8 @@ test_pending_waiters(void **state)
 
 /* The client that caused a reservation leaves before the login: it is
  * withdrawn at once, the pool hears (starting, with the key), and the
- * instance is handed out again only once its pool reports it idle. */
+ * instance is handed out again only once its pool reports it idle; until
+ * then a login of that key (its line came first) is still activated. */
 static void
 test_release(void **state)
 {
@@ -546,7 +630,7 @@ test_release(void **state)
     (void)state;
 
     assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), 0);
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign_held(d, "alice", "10.0.0.1", a, &h), 0);
     assert_true(wait_note(a, DIR_RESERVED, 3000));
     dir_release(h);
@@ -558,10 +642,20 @@ test_release(void **state)
     long n = list(d, out);
     assert_int_equal(listed(out, n, a)->state, DIR_STARTING);
     assert_int_equal(assign(d, "p", "bob", NULL), -EAGAIN); /* not before the pool says so */
-    report(d, "p", a, DIR_IDLE, NULL);
+    report(d, "p", a, DIR_IDLE);
+    assert_int_equal(activate(d, "p", a, "alice", NULL), -EPERM); /* the pool decided */
     assert_int_equal(assign_held(d, "bob", "10.0.0.1", b, &h2), 0);
     assert_string_equal(a, b);
+
+    /* bob's login line was printed before his client left: it still counts */
     dir_release(h2);
+    for (int i = 0; i < 60 && listed(out, list(d, out), b)->state != DIR_STARTING; i++)
+        sleep_loop(50);
+    assert_int_equal(activate(d, "p", b, "carol", NULL), -EPERM);
+    assert_int_equal(activate(d, "p", b, "bob", NULL), 0);
+    assert_int_equal(assign(d, "p", "bob", a), 0); /* sticky again: his session */
+    assert_string_equal(a, b);
+    assert_int_equal(listed(out, list(d, out), b)->state, DIR_ACTIVE);
     dir_unwatch(d, "p");
     dir_free(d);
 }
@@ -579,8 +673,8 @@ test_release_holders(void **state)
     char a[DIR_NAME_MAX], b[DIR_NAME_MAX];
     (void)state;
 
-    report(d, "p", "i1", DIR_IDLE, NULL);
-    report(d, "p", "i2", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
     assert_int_equal(assign_held(d, "alice", "10.0.0.1", a, &h1), 0);
     assert_int_equal(assign_held(d, "alice", "10.0.0.2", b, &h2), 0); /* sticky */
     assert_string_equal(a, b);
@@ -595,13 +689,13 @@ test_release_holders(void **state)
 
     /* logged in: the session stays when its connection goes */
     assert_int_equal(assign_held(d, "bob", "10.0.0.1", b, &h3), 0);
-    report(d, "p", b, DIR_ACTIVE, "bob");
+    assert_int_equal(activate(d, "p", b, "bob", NULL), 0);
     dir_release(h3);
     sleep_loop(200);
     assert_int_equal(listed(out, list(d, out), b)->state, DIR_ACTIVE);
 
     /* released before the answer came */
-    report(d, "p", a, DIR_IDLE, NULL);
+    report(d, "p", a, DIR_IDLE);
     struct answer never = {0};
     struct dir_assign *h4 = dir_assign_held(d, "p", "carol", "10.0.0.1", loop, on_assign, &never);
     assert_non_null(h4);
@@ -634,7 +728,7 @@ test_release_coalesced(void **state)
 
     assert_non_null(pool_loop);
     assert_int_equal(dir_watch(d, "p", pool_loop, on_note_loop, pool_loop), 0);
-    report(d, "p", "i1", DIR_IDLE, NULL);
+    report(d, "p", "i1", DIR_IDLE);
     assert_int_equal(assign_held(d, "alice", "10.0.0.1", a, &h), 0);
     dir_release(h);
     for (int i = 0; i < 60 && listed(out, list(d, out), a)->state != DIR_STARTING; i++)
@@ -654,13 +748,21 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unknown_pool),        cmocka_unit_test(test_sticky_and_reserve),
-        cmocka_unit_test(test_reservation_timeout), cmocka_unit_test(test_session_ends_on_report),
-        cmocka_unit_test(test_session_ttl),         cmocka_unit_test(test_wait_then_again),
-        cmocka_unit_test(test_wait_then_idle),      cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_list_and_drain),      cmocka_unit_test(test_second_handle),
-        cmocka_unit_test(test_pending_bounds),      cmocka_unit_test(test_release),
-        cmocka_unit_test(test_release_holders),     cmocka_unit_test(test_release_coalesced),
+        cmocka_unit_test(test_unknown_pool),
+        cmocka_unit_test(test_sticky_and_reserve),
+        cmocka_unit_test(test_reservation_timeout),
+        cmocka_unit_test(test_session_ends_on_report),
+        cmocka_unit_test(test_session_ttl),
+        cmocka_unit_test(test_wait_then_again),
+        cmocka_unit_test(test_wait_then_idle),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_list_and_drain),
+        cmocka_unit_test(test_activate_only_reserved),
+        cmocka_unit_test(test_second_handle),
+        cmocka_unit_test(test_pending_bounds),
+        cmocka_unit_test(test_release),
+        cmocka_unit_test(test_release_holders),
+        cmocka_unit_test(test_release_coalesced),
         cmocka_unit_test(test_pending_waiters),
     };
     int rc;
