@@ -118,7 +118,8 @@ cut -d' ' -f1 "$T/pairs" | sort | uniq -d >"$T/twice"
 [ -s "$T/twice" ] && fail "instances assigned to two users: $(cat "$T/twice"): $(cat "$T/pairs")"
 [ "$assigned" = 3 ] || fail "$assigned assignments for 3 instances: $(cat "$T/pairs")"
 [ $((assigned + refused)) = 3000 ] || fail "assigned $assigned + refused $refused is not 3000"
-grep -q "router assigned relay=race1" "$T/race.log" && grep -q "end=no_instance\$" "$T/race2.log" ||
+# both took part (which one wins the first instances is up to the scheduler)
+grep -q "end=no_instance\$" "$T/race1.log" && grep -q "end=no_instance\$" "$T/race2.log" ||
     fail "both routers did not take part"
 stop_clean "$r1" race1
 stop_clean "$r2" race2
