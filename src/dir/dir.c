@@ -591,21 +591,18 @@ release_post(struct dir_assign *a)
 
     if (a->rid == 0)
         return; /* an active session, or nothing: not held */
-    if ((r = calloc(1, sizeof(*r))) == NULL) {
-        log_warnx("dir pool=%s instance=%s: out of memory releasing; it goes back after "
-                  "reserve_timeout",
-                  a->pool, a->instance);
-        return;
+    if ((r = calloc(1, sizeof(*r))) != NULL) {
+        r->kind = REQ_RELEASE;
+        memcpy(r->pool, a->pool, sizeof(r->pool));
+        memcpy(r->name, a->instance, sizeof(r->name));
+        memcpy(r->key, a->key, sizeof(r->key));
+        r->rid = a->rid;
+        if (req_post(a->d, r) == 0)
+            return;
     }
-    r->kind = REQ_RELEASE;
-    memcpy(r->pool, a->pool, sizeof(r->pool));
-    memcpy(r->name, a->instance, sizeof(r->name));
-    memcpy(r->key, a->key, sizeof(r->key));
-    r->rid = a->rid;
-    if (req_post(a->d, r) != 0)
-        log_warnx("dir pool=%s instance=%s: out of memory releasing; it goes back after "
-                  "reserve_timeout",
-                  a->pool, a->instance);
+    log_warnx("dir pool=%s instance=%s: out of memory releasing; it goes back after "
+              "reserve_timeout",
+              a->pool, a->instance);
 }
 
 void

@@ -1003,6 +1003,8 @@ conn_routed(struct conn *c)
     conn_connect(c);
 }
 
+_Static_assert(TRANSPORT_CLIENT_MAX <= DIR_CLIENT_MAX, "a client key must fit the directory's");
+
 /* Why the directory found no instance, for the router's log line. */
 static const char *
 refusal_reason(int err)
