@@ -94,6 +94,11 @@ directory:
   reserve_timeout: 10s
   session_ttl: 10m
   assign_wait: 5s
+  # every client reaches the router through the enclave relay (one address),
+  # and the demo's users all log in at once: no bound per address. A
+  # deployment passes the client address on with PROXY v2 instead
+  # (docs/pool.md).
+  max_pending_per_client: 0
 relays:
   - name: enclave
     listen: hvsock:$RUN/enclave.sock:8443

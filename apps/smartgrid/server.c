@@ -13,7 +13,17 @@
  * prints "LOGOUT" and exits 0. Event lines go to stdout, logs to stderr.
  *
  * A poll() loop over the listener and a few connections: the process serves
- * one user, so database work runs inline. */
+ * one user, so database work runs inline.
+ *
+ * Slots: MAX_CONNS connections at most, of which --max-handshakes may be
+ * still in their TLS handshake (unauthenticated: anyone can open them);
+ * the rest are kept for connections whose handshake proved the bound
+ * user's client certificate. A handshake gets --handshake-timeout, an
+ * established connection closes after --idle-timeout without traffic. A
+ * new connection that finds the handshake slots full takes the oldest
+ * one's; a handshake that completes when the established slots are full
+ * takes the slot of the connection idle the longest. So silent
+ * connections can delay the user, never lock them out. */
 #include <cJSON.h>
 #include <errno.h>
 #include <getopt.h>
@@ -44,6 +54,7 @@
 #define MAX_CONNS 16
 #define MAX_HEAD 8192
 #define USER_MAX 64
+#define CLOSE_LOG_MS 1000 /* closes a peer can cause: one line per second and reason */
 
 enum srv_state {
     SRV_WAITING, /* no user yet: WAITING_LOGIN */
@@ -56,6 +67,8 @@ struct conn {
     char sni_user[USER_MAX + 1]; /* the user named by this connection's SNI */
     uint64_t cert_until;         /* waiting for the user's certificate until then */
     int identified;              /* the handshake's user was checked */
+    uint64_t accepted_ms;        /* the handshake's deadline counts from here */
+    uint64_t active_ms;          /* the last traffic (the idle timeout) */
     int close_after;             /* close once the output is sent */
     uint64_t linger_until;       /* then discard input until EOF or this time */
     short events;
@@ -66,6 +79,8 @@ struct opts {
     const char *dir, *cert, *key, *ca;
     char suffix[256]; /* ".grid.<domain>" */
     unsigned ttl_ms, state_wait_ms;
+    unsigned handshake_ms, idle_ms; /* 0: no idle timeout */
+    unsigned max_handshakes;        /* slots for connections still in the handshake */
     size_t max_body;
 };
 
@@ -658,6 +673,71 @@ conn_close(struct conn *c)
     sg_tls_close(&c->t);
 }
 
+/* Why the server closes a connection a peer kept: timeouts and evictions. */
+enum close_why {
+    CW_HANDSHAKE_TIMEOUT,
+    CW_IDLE_TIMEOUT,
+    CW_HANDSHAKE_EVICTED,
+    CW_IDLE_EVICTED,
+    CW_N
+};
+
+static const char *const close_names[CW_N] = {"handshake_timeout", "idle_timeout",
+                                              "handshake_slots_full", "idle_evicted"};
+
+/* Closes c for why: counted, logged at most once per second and reason
+ * (a peer opens as many as it likes). */
+static void
+conn_drop(struct conn *c, enum close_why why)
+{
+    static struct log_rate rate[CW_N];
+    static unsigned long long total[CW_N];
+    unsigned long quiet;
+
+    total[why]++;
+    if (log_rate_ok(&rate[why], now_ms(), CLOSE_LOG_MS, &quiet))
+        log_info("connection closed reason=%s user=%s total=%llu quiet_before=%lu",
+                 close_names[why], c->identified ? srv.user : "-", total[why], quiet);
+    conn_close(c);
+}
+
+/* The connection idle the longest among the open ones that are (or are
+ * not) identified, other than except; NULL when there is none. */
+static struct conn *
+oldest(int identified, const struct conn *except)
+{
+    struct conn *best = NULL;
+
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &srv.conns[i];
+        if (c == except || c->t.state == SG_TLS_CLOSED || c->identified != identified)
+            continue;
+        if (best == NULL || c->active_ms < best->active_ms)
+            best = c;
+    }
+    return best;
+}
+
+static int
+count_open(int identified)
+{
+    int n = 0;
+
+    for (int i = 0; i < MAX_CONNS; i++)
+        n += srv.conns[i].t.state != SG_TLS_CLOSED && srv.conns[i].identified == identified;
+    return n;
+}
+
+/* A handshake that proved the user's certificate needs an established
+ * slot: when they are all taken (by the user's own connections), the one
+ * idle the longest makes room. */
+static void
+make_room(struct conn *c)
+{
+    if (count_open(1) > MAX_CONNS - (int)srv.o.max_handshakes)
+        conn_drop(oldest(1, c), CW_IDLE_EVICTED);
+}
+
 /* Once its answer is sent, a connection to close lingers (up to 1 s): the
  * input is read and dropped until the client closes, so that a client still
  * sending a refused body reads the answer instead of a reset. */
@@ -669,9 +749,12 @@ service(struct conn *c)
             conn_close(c);
             return;
         }
-        if (c->t.state == SG_TLS_OPEN && !c->identified && identify(c) != 0) {
-            conn_close(c);
-            return;
+        if (c->t.state == SG_TLS_OPEN && !c->identified) {
+            if (identify(c) != 0) {
+                conn_close(c);
+                return;
+            }
+            make_room(c);
         }
         if (c->t.state != SG_TLS_OPEN)
             break;
@@ -699,16 +782,21 @@ accept_all(void)
         if (fd < 0)
             return;
         transport_tune(fd, srv.o.listen.kind, false);
+        /* the handshake slots full: the oldest handshake makes room (the
+         * established slots are never taken by an unauthenticated peer) */
+        if (count_open(0) >= (int)srv.o.max_handshakes)
+            conn_drop(oldest(0, NULL), CW_HANDSHAKE_EVICTED);
         struct conn *c = NULL;
         for (int i = 0; i < MAX_CONNS && c == NULL; i++)
             if (srv.conns[i].t.state == SG_TLS_CLOSED)
                 c = &srv.conns[i];
-        if (c == NULL) {
-            log_info("connection refused reason=too_many");
+        if (c == NULL) { /* cannot happen: make_room() keeps one free */
+            log_warnx("connection refused reason=too_many");
             close(fd);
             continue;
         }
         memset(c, 0, sizeof(*c));
+        c->accepted_ms = c->active_ms = now_ms();
         if (sg_tls_open(&c->t, fd, srv.ctx, 1, MAX_HEAD + srv.o.max_body) != 0)
             continue;
         SSL_set_app_data(c->t.ssl, c);
@@ -726,6 +814,38 @@ timeout_until(int t, uint64_t until)
     return t < 0 || t > left ? left : t;
 }
 
+/* Closes the connections whose handshake or idle time is up; returns the
+ * ms until the next such deadline (-1: none). A handshake paused for the
+ * user's certificate is bounded by --state-wait (on_client_hello()); its
+ * --handshake-timeout counts the client's time from when it goes on. */
+static int
+expire(uint64_t now)
+{
+    int timeout = -1;
+
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &srv.conns[i];
+        uint64_t due;
+        if (c->t.state == SG_TLS_CLOSED)
+            continue;
+        if (c->t.paused) {
+            c->accepted_ms = now;
+            continue;
+        }
+        if (!c->identified)
+            due = c->accepted_ms + srv.o.handshake_ms;
+        else if (srv.o.idle_ms > 0 && !sg_tls_pending(&c->t))
+            due = c->active_ms + srv.o.idle_ms;
+        else
+            continue;
+        if (now >= due)
+            conn_drop(c, c->identified ? CW_IDLE_TIMEOUT : CW_HANDSHAKE_TIMEOUT);
+        else
+            timeout = timeout_until(timeout, due);
+    }
+    return timeout;
+}
+
 static void
 run(void)
 {
@@ -734,7 +854,7 @@ run(void)
     char ev[4096];
 
     for (;;) {
-        int n = 0, timeout = -1, watch = -1, paused = 0;
+        int n = 0, timeout = expire(now_ms()), watch = -1, paused = 0;
         p[n++] = (struct pollfd){.fd = srv.lfd, .events = POLLIN};
         for (int i = 0; i < MAX_CONNS; i++) {
             struct conn *c = &srv.conns[i];
@@ -775,6 +895,8 @@ run(void)
             if (i == watch)
                 continue;
             struct conn *c = &srv.conns[idx[i]];
+            if (p[i].revents)
+                c->active_ms = now_ms();
             if (c->t.paused && p[i].revents) {
                 log_info("handshake abandoned reason=client_left");
                 conn_close(c);
@@ -800,7 +922,8 @@ usage(void)
 {
     fprintf(stderr, "usage: smartgrid-server --listen tcp:HOST:PORT|unix:PATH --dir DIR --ca PEM\n"
                     "           [--cert PEM --key PEM] [--domain example] [--session-ttl 15m]\n"
-                    "           [--state-wait 10s] [--max-body 4MiB] [--log-level info]\n"
+                    "           [--state-wait 10s] [--max-body 4MiB] [--handshake-timeout 3s]\n"
+                    "           [--idle-timeout 60s] [--max-handshakes 4] [--log-level info]\n"
                     "Without --cert/--key, each user's own certificate DIR/<user>.crt and .key.\n");
     exit(2);
 }
@@ -817,6 +940,9 @@ parse_args(int argc, char **argv, struct opts *o)
                                           {"session-ttl", required_argument, NULL, 't'},
                                           {"state-wait", required_argument, NULL, 'w'},
                                           {"max-body", required_argument, NULL, 'b'},
+                                          {"handshake-timeout", required_argument, NULL, 'H'},
+                                          {"idle-timeout", required_argument, NULL, 'I'},
+                                          {"max-handshakes", required_argument, NULL, 'M'},
                                           {"log-level", required_argument, NULL, 'L'},
                                           {NULL, 0, NULL, 0}};
     const char *listen = NULL, *domain = "example", *err;
@@ -825,6 +951,9 @@ parse_args(int argc, char **argv, struct opts *o)
     o->ttl_ms = 15 * 60 * 1000;
     o->state_wait_ms = 10 * 1000;
     o->max_body = 4 << 20;
+    o->handshake_ms = 3 * 1000;
+    o->idle_ms = 60 * 1000;
+    o->max_handshakes = 4;
     while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (ch) {
         case 'l':
@@ -857,6 +986,22 @@ parse_args(int argc, char **argv, struct opts *o)
             if (config_size(optarg, &o->max_body) != 0 || o->max_body == 0)
                 fatalx("--max-body: expected a size such as 4MiB");
             break;
+        case 'H':
+            if (config_duration(optarg, &o->handshake_ms) != 0 || o->handshake_ms == 0)
+                fatalx("--handshake-timeout: expected a duration such as 5s");
+            break;
+        case 'I':
+            if (config_duration(optarg, &o->idle_ms) != 0)
+                fatalx("--idle-timeout: expected a duration such as 60s (0: none)");
+            break;
+        case 'M': {
+            char *end;
+            unsigned long m = strtoul(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end != '\0' || m < 1 || m >= MAX_CONNS)
+                fatalx("--max-handshakes: expected an integer from 1 to %d", MAX_CONNS - 1);
+            o->max_handshakes = (unsigned)m;
+            break;
+        }
         case 'L':
             if (log_level_parse(optarg, &log_threshold) != 0)
                 fatalx("--log-level: expected error, warn, info or debug");

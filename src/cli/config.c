@@ -103,12 +103,31 @@ static const char *const top_keys[TK_COUNT] = {
     [TK_RESOLVER_QUEUE] = "resolver_queue",
 };
 
-enum dir_key { DK_BACKEND, DK_REDIS, DK_PREFIX, DK_RESERVE, DK_TTL, DK_WAIT, DK_COUNT };
+enum dir_key {
+    DK_BACKEND,
+    DK_REDIS,
+    DK_PREFIX,
+    DK_RESERVE,
+    DK_TTL,
+    DK_WAIT,
+    DK_PER_CLIENT,
+    DK_SHARE,
+    DK_COUNT
+};
 
 static const char *const dir_keys[DK_COUNT] = {
-    [DK_BACKEND] = "backend",         [DK_REDIS] = "redis",     [DK_PREFIX] = "prefix",
-    [DK_RESERVE] = "reserve_timeout", [DK_TTL] = "session_ttl", [DK_WAIT] = "assign_wait",
+    [DK_BACKEND] = "backend",
+    [DK_REDIS] = "redis",
+    [DK_PREFIX] = "prefix",
+    [DK_RESERVE] = "reserve_timeout",
+    [DK_TTL] = "session_ttl",
+    [DK_WAIT] = "assign_wait",
+    [DK_PER_CLIENT] = "max_pending_per_client",
+    [DK_SHARE] = "pending_share",
 };
+
+#define EXPECT_PER_CLIENT "expected an integer from 0 (no bound) to 1024"
+#define EXPECT_SHARE "expected a percentage from 1 to 100 (100: no bound)"
 
 enum logs_key { LK_FORWARD, LK_CAPTURE_STDERR, LK_LISTEN, LK_BUFFER, LK_LINE_MAX, LK_COUNT };
 
@@ -1555,7 +1574,8 @@ parse_directory(struct ctx *c, const yaml_node_t *n, struct dir_conf *dc)
     if (n->type != YAML_MAPPING_NODE)
         return fail(c, node_line(n), "directory",
                     "expected a mapping of directory settings (backend, redis, prefix, "
-                    "reserve_timeout, session_ttl, assign_wait), not %s",
+                    "reserve_timeout, session_ttl, assign_wait, max_pending_per_client, "
+                    "pending_share), not %s",
                     node_kind(n));
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
@@ -1598,6 +1618,14 @@ parse_directory(struct ctx *c, const yaml_node_t *n, struct dir_conf *dc)
             break;
         case DK_WAIT:
             rc = get_duration(c, v, key, &dc->assign_wait_ms);
+            break;
+        case DK_PER_CLIENT:
+            rc = get_uint(c, v, key, 1024, EXPECT_PER_CLIENT, &dc->max_pending_per_client);
+            break;
+        case DK_SHARE:
+            rc = get_uint(c, v, key, 100, EXPECT_SHARE, &dc->pending_share);
+            if (rc == 0 && dc->pending_share == 0)
+                rc = fail(c, vline[i], key, EXPECT_SHARE);
             break;
         case DK_COUNT:
             rc = -1;

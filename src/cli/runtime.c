@@ -310,9 +310,9 @@ dir_apply(struct runtime *rt)
     if (dc->backend == DIR_REDIS)
         endpoint_format(&dc->redis, ep, sizeof(ep));
     log_info("directory backend=%s redis=%s reserve_timeout_ms=%u session_ttl_ms=%u "
-             "assign_wait_ms=%u",
+             "assign_wait_ms=%u max_pending_per_client=%u pending_share=%u",
              dc->backend == DIR_REDIS ? "redis" : "memory", ep, dc->reserve_timeout_ms,
-             dc->session_ttl_ms, dc->assign_wait_ms);
+             dc->session_ttl_ms, dc->assign_wait_ms, dc->max_pending_per_client, dc->pending_share);
     return 0;
 }
 

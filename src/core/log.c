@@ -98,3 +98,19 @@ log_fatal(int with_errno, const char *fmt, ...)
     va_end(ap);
     exit(1);
 }
+
+bool
+log_rate_ok(struct log_rate *r, uint64_t now_ms, unsigned period_ms, unsigned long *quiet)
+{
+    uint64_t last = atomic_load(&r->last_ms);
+
+    /* one thread wins the period's line; the others count themselves quiet
+     * (now_ms + 1: a line at time 0 still counts as logged) */
+    if ((last == 0 || now_ms + 1 >= last + period_ms) &&
+        atomic_compare_exchange_strong(&r->last_ms, &last, now_ms + 1)) {
+        *quiet = atomic_exchange(&r->quiet, 0);
+        return true;
+    }
+    atomic_fetch_add(&r->quiet, 1);
+    return false;
+}

@@ -6,7 +6,10 @@
 #ifndef AIRLOCK_CORE_LOG_H
 #define AIRLOCK_CORE_LOG_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdnoreturn.h>
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -29,6 +32,18 @@ int log_level_parse(const char *s, enum log_level *out);
 void log_emit(enum log_level lvl, int with_errno, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 noreturn void log_fatal(int with_errno, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* One kind of line that a peer can make airlock log at will (a refusal, a
+ * timeout): at most one line per period, any thread. Zero it to start. */
+struct log_rate {
+    _Atomic uint64_t last_ms; /* when the last line went out; 0: never */
+    atomic_ulong quiet;       /* events not logged since */
+};
+
+/* Returns true when the event at now_ms (a monotonic clock in ms) may be
+ * logged: the first one, then one per period_ms. *quiet gets the number of
+ * events counted quietly since the last line (to print with this one). */
+bool log_rate_ok(struct log_rate *r, uint64_t now_ms, unsigned period_ms, unsigned long *quiet);
 
 #define log_at(lvl, e, ...)                                                                        \
     do {                                                                                           \

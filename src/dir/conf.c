@@ -24,4 +24,6 @@ dir_conf_defaults(struct dir_conf *conf)
     conf->reserve_timeout_ms = 10 * 1000;
     conf->session_ttl_ms = 60 * 60 * 1000;
     conf->assign_wait_ms = 5 * 1000;
+    conf->max_pending_per_client = 2;
+    conf->pending_share = 75;
 }

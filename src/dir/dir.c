@@ -5,9 +5,10 @@
  * Lifetime of a struct dir_assign (and of a struct dir_activate): two
  * references, the directory's (held while the request is queued or
  * waiting, then handed to the posted answer) and the caller's (dropped by
- * the cancel or once the callback ran). Cancel and the answer both run on
- * the caller's loop, so the cancelled flag decides without a race whether
- * the callback runs. */
+ * the cancel or once the callback ran; a dir_assign_held() caller drops it
+ * with dir_release(), after the answer too). Cancel and the answer both run
+ * on the caller's loop, so the cancelled flag decides without a race
+ * whether the callback runs. */
 #include "dir/dir.h"
 
 #include <errno.h>
@@ -21,11 +22,22 @@
 #include "core/log.h"
 #include "dir/backend.h"
 
+#define REFUSAL_LOG_MS 1000 /* refusals are logged once per second and reason */
+
 /* Assign latency buckets, microseconds (the last is +Inf). */
 static const unsigned long long lat_bounds_us[] = {100,   250,   500,    1000,   2500,    5000,
                                                    10000, 50000, 100000, 500000, 1000000, 5000000};
 #define LAT_BUCKETS (sizeof(lat_bounds_us) / sizeof(lat_bounds_us[0]) + 1)
 
+/* A change waiting for its watcher's loop. */
+struct note {
+    struct note *next;
+    struct dir_instance inst;
+};
+
+/* Changes reach the watcher's loop in batches: whatever was queued before
+ * the loop ran is delivered together, so a reservation and its withdrawal
+ * queued together can be coalesced (dir.h, dir_watch_cb). */
 struct watch {
     struct watch *next;
     char pool[DIR_NAME_MAX];
@@ -34,6 +46,9 @@ struct watch {
     void *arg;
     atomic_int active;
     atomic_int refs;
+    pthread_mutex_t q_lock; /* the queue, shared by both threads */
+    struct note *q_head, *q_tail;
+    int posted; /* a delivery is posted and has not taken the queue yet */
 };
 
 struct dir {
@@ -51,6 +66,8 @@ struct dir {
     struct watch *watches;
     /* metrics, read from any thread */
     atomic_ulong outcomes[DIR_OUTCOME_COUNT];
+    atomic_ulong released; /* reservations withdrawn by dir_release() */
+    struct log_rate refusal_log[DIR_OUTCOME_COUNT];
     atomic_ulong lat_count[LAT_BUCKETS];
     atomic_ullong lat_sum_us;
     atomic_ulong counts[DIR_STATE_COUNT];
@@ -60,20 +77,25 @@ struct dir_assign {
     struct dir *d;
     char pool[DIR_NAME_MAX];
     char key[DIR_KEY_MAX];
+    char client[DIR_CLIENT_MAX]; /* "": not bounded per client */
+    int hold;                    /* dir_assign_held(): the caller keeps its reference */
     struct loop *on;
     dir_assign_cb cb;
     void *arg;
     atomic_int refs;
     atomic_int cancelled;
+    int delivered;               /* caller's loop: the callback ran */
     unsigned long long start_us; /* for the latency histogram */
     /* directory thread */
     struct dir_assign *prev, *next;
     int waiting;
+    int why; /* while waiting: the last try's refusal (-EAGAIN, -EDQUOT, -EBUSY) */
     struct timer wait_timer;
     /* the answer */
     int err;
     char instance[DIR_NAME_MAX];
     struct endpoint ep;
+    uint64_t rid; /* the reservation held for the caller; 0: none */
 };
 
 struct dir_activate {
@@ -92,15 +114,17 @@ struct dir_activate {
 };
 
 /* A request posted to the directory thread. */
-enum req_kind { REQ_REPORT, REQ_LIST, REQ_DRAIN };
+enum req_kind { REQ_REPORT, REQ_LIST, REQ_DRAIN, REQ_RELEASE };
 
 struct req {
     struct dir *d;
     enum req_kind kind;
     char pool[DIR_NAME_MAX];
     char name[DIR_NAME_MAX];
+    char key[DIR_KEY_MAX]; /* REQ_RELEASE */
     char ep[ENDPOINT_TEXT_MAX];
     enum dir_state st;
+    uint64_t rid; /* REQ_RELEASE */
     struct loop *on;
     dir_list_cb list_cb;
     dir_done_cb done_cb;
@@ -111,15 +135,15 @@ struct req {
     long n;
 };
 
-struct note {
-    struct watch *w;
-    struct dir_instance inst;
-};
-
 static const char *const outcome_names[DIR_OUTCOME_COUNT] = {
-    [DIR_OUT_STICKY] = "sticky",       [DIR_OUT_RESERVED] = "reserved",
-    [DIR_OUT_NONE_FREE] = "none_free", [DIR_OUT_NO_POOL] = "no_pool",
-    [DIR_OUT_ERROR] = "error",         [DIR_OUT_CANCELLED] = "cancelled",
+    [DIR_OUT_STICKY] = "sticky",
+    [DIR_OUT_RESERVED] = "reserved",
+    [DIR_OUT_NONE_FREE] = "none_free",
+    [DIR_OUT_NO_POOL] = "no_pool",
+    [DIR_OUT_ERROR] = "error",
+    [DIR_OUT_CANCELLED] = "cancelled",
+    [DIR_OUT_CLIENT_LIMIT] = "client_limit",
+    [DIR_OUT_PENDING_LIMIT] = "pending_limit",
 };
 
 static unsigned long long
@@ -196,48 +220,112 @@ dir_set_counts(struct dir *d, const unsigned long counts[DIR_STATE_COUNT])
 }
 
 static void
-watch_unref(struct watch *w)
+notes_free(struct note *n)
 {
-    if (atomic_fetch_sub(&w->refs, 1) == 1)
-        free(w);
+    while (n != NULL) {
+        struct note *next = n->next;
+        free(n);
+        n = next;
+    }
 }
 
 static void
-note_deliver(void *arg)
+watch_unref(struct watch *w)
 {
-    struct note *n = arg;
+    if (atomic_fetch_sub(&w->refs, 1) != 1)
+        return;
+    notes_free(w->q_head);
+    pthread_mutex_destroy(&w->q_lock);
+    free(w);
+}
 
-    if (atomic_load(&n->w->active))
-        n->w->cb(n->w->arg, &n->inst);
-    watch_unref(n->w);
-    free(n);
+/* A reservation with a later change of the same instance in the batch: its
+ * client left before the pool heard of it, nothing is to be brought in. */
+static int
+superseded(const struct note *n)
+{
+    if (n->inst.state != DIR_RESERVED)
+        return 0;
+    for (const struct note *m = n->next; m != NULL; m = m->next)
+        if (strcmp(m->inst.name, n->inst.name) == 0)
+            return 1;
+    return 0;
+}
+
+/* On the watcher's loop: everything queued so far, in order. */
+static void
+watch_deliver(void *arg)
+{
+    struct watch *w = arg;
+
+    pthread_mutex_lock(&w->q_lock);
+    struct note *batch = w->q_head;
+    w->q_head = w->q_tail = NULL;
+    w->posted = 0;
+    pthread_mutex_unlock(&w->q_lock);
+    for (struct note *n = batch; n != NULL; n = n->next) {
+        if (!atomic_load(&w->active))
+            break;
+        if (superseded(n))
+            log_debug("dir pool=%s instance=%s: reservation for %s withdrawn before delivery",
+                      w->pool, n->inst.name, n->inst.key);
+        else
+            w->cb(w->arg, &n->inst);
+    }
+    notes_free(batch);
+    watch_unref(w);
+}
+
+/* Queues inst[0..n) of w's pool (under q_lock, so a delivery takes all of
+ * them or none) and posts one delivery when none is pending. */
+static void
+watch_queue(struct watch *w, const struct dir_instance *inst, size_t n)
+{
+    pthread_mutex_lock(&w->q_lock);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(inst[i].pool, w->pool) != 0)
+            continue;
+        struct note *note = malloc(sizeof(*note));
+        if (note == NULL) {
+            log_warnx("dir watch pool=%s: out of memory, change lost", w->pool);
+            continue;
+        }
+        note->next = NULL;
+        note->inst = inst[i];
+        if (w->q_tail != NULL)
+            w->q_tail->next = note;
+        else
+            w->q_head = note;
+        w->q_tail = note;
+    }
+    if (w->q_head != NULL && !w->posted) {
+        atomic_fetch_add(&w->refs, 1);
+        if (loop_post(w->on, watch_deliver, w) == 0) {
+            w->posted = 1;
+        } else {
+            atomic_fetch_sub(&w->refs, 1);
+            log_warnx("dir watch pool=%s: out of memory, changes wait for the next one", w->pool);
+        }
+    }
+    pthread_mutex_unlock(&w->q_lock);
+}
+
+void
+dir_changed_n(struct dir *d, const struct dir_instance *inst, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        log_info("dir pool=%s instance=%s state=%s", inst[i].pool, inst[i].name,
+                 dir_state_name(inst[i].state));
+    pthread_mutex_lock(&d->watch_lock);
+    for (struct watch *w = d->watches; w != NULL && !d->stopped; w = w->next)
+        watch_queue(w, inst, n);
+    pthread_mutex_unlock(&d->watch_lock);
 }
 
 void
 dir_changed(struct dir *d, const struct dir_instance *inst)
 {
-    log_info("dir pool=%s instance=%s state=%s", inst->pool, inst->name,
-             dir_state_name(inst->state));
-    pthread_mutex_lock(&d->watch_lock);
-    for (struct watch *w = d->watches; w != NULL && !d->stopped; w = w->next) {
-        if (strcmp(w->pool, inst->pool) != 0)
-            continue;
-        struct note *n = malloc(sizeof(*n));
-        if (n == NULL) {
-            log_warnx("dir watch pool=%s: out of memory, change lost", w->pool);
-            break;
-        }
-        n->w = w;
-        n->inst = *inst;
-        atomic_fetch_add(&w->refs, 1);
-        if (loop_post(w->on, note_deliver, n) != 0) {
-            atomic_fetch_sub(&w->refs, 1);
-            free(n);
-            log_warnx("dir watch pool=%s: out of memory, change lost", w->pool);
-        }
-        break;
-    }
-    pthread_mutex_unlock(&d->watch_lock);
+    dir_changed_n(d, inst, 1);
 }
 
 /* ---- assign */
@@ -249,14 +337,20 @@ assign_unref(struct dir_assign *a)
         free(a);
 }
 
+static void release_post(struct dir_assign *a);
+
 static void
 assign_deliver(void *arg)
 {
     struct dir_assign *a = arg;
 
     if (!atomic_load(&a->cancelled)) {
+        a->delivered = 1;
         a->cb(a->arg, a->err, a->err == 0 ? a->instance : NULL, a->err == 0 ? &a->ep : NULL);
-        assign_unref(a); /* the caller's */
+        if (!a->hold)
+            assign_unref(a); /* the caller's; a holder ends it with dir_release() */
+    } else if (a->err == 0) {
+        release_post(a); /* the caller left after the directory reserved for it */
     }
     assign_unref(a); /* the directory's, handed over with the post */
 }
@@ -297,6 +391,13 @@ wait_unlink(struct dir *d, struct dir_assign *a)
 static void
 assign_answer(struct dir *d, struct dir_assign *a, int err, enum dir_outcome o)
 {
+    unsigned long quiet;
+
+    if ((o == DIR_OUT_NONE_FREE || o == DIR_OUT_CLIENT_LIMIT || o == DIR_OUT_PENDING_LIMIT) &&
+        log_rate_ok(&d->refusal_log[o], mono_us() / 1000, REFUSAL_LOG_MS, &quiet))
+        log_info("dir assign refused pool=%s client=%s reason=%s waited_ms=%llu quiet_before=%lu",
+                 a->pool, a->client[0] ? a->client : "-", outcome_names[o],
+                 (mono_us() - a->start_us) / 1000, quiet);
     wait_unlink(d, a);
     a->err = err;
     count_outcome(d, o, a->start_us);
@@ -311,14 +412,21 @@ assign_answer(struct dir *d, struct dir_assign *a, int err, enum dir_outcome o)
     }
 }
 
+/* The outcome of a refusal that waited: -EAGAIN, -EDQUOT or -EBUSY. */
+static enum dir_outcome
+refusal_outcome(int why)
+{
+    return why == -EDQUOT  ? DIR_OUT_CLIENT_LIMIT
+           : why == -EBUSY ? DIR_OUT_PENDING_LIMIT
+                           : DIR_OUT_NONE_FREE;
+}
+
 static void
 wait_expired(struct timer *t)
 {
     struct dir_assign *a = t->data;
 
-    log_info("dir assign pool=%s: no instance free within %ums", a->pool,
-             a->d->conf.assign_wait_ms);
-    assign_answer(a->d, a, -EAGAIN, DIR_OUT_NONE_FREE);
+    assign_answer(a->d, a, a->why, refusal_outcome(a->why));
 }
 
 /* Tries a once; returns 1 when it was answered, 0 when it must wait. */
@@ -334,20 +442,26 @@ assign_try(struct dir *d, struct dir_assign *a)
         assign_unref(a);
         return 1;
     }
-    int rc = d->ops->assign(d, a->pool, a->key, &inst);
-    if (rc == -EAGAIN)
+    struct dir_claim cl = {.client = a->client[0] ? a->client : NULL, .hold = a->hold};
+    int rc = d->ops->assign(d, a->pool, a->key, &cl, &inst);
+    if (rc == -EAGAIN || rc == -EDQUOT || rc == -EBUSY) {
+        a->why = rc;
         return 0;
+    }
     if (rc < 0) {
         assign_answer(d, a, rc, rc == -ENOENT ? DIR_OUT_NO_POOL : DIR_OUT_ERROR);
         return 1;
     }
+    memcpy(a->instance, inst.name, sizeof(a->instance));
+    a->rid = cl.rid;
     if (endpoint_parse(inst.endpoint, &a->ep, &why) != PARSE_OK) {
         log_warnx("dir pool=%s instance=%s: bad endpoint: %s", inst.pool, inst.name,
                   why ? why : "invalid");
+        if (a->rid != 0) /* nobody will connect: let go of it now */
+            (void)d->ops->release(d, a->pool, a->instance, a->key, a->rid);
         assign_answer(d, a, -EIO, DIR_OUT_ERROR);
         return 1;
     }
-    memcpy(a->instance, inst.name, sizeof(a->instance));
     assign_answer(d, a, 0, rc == 1 ? DIR_OUT_STICKY : DIR_OUT_RESERVED);
     return 1;
 }
@@ -361,7 +475,7 @@ assign_start(void *arg)
     if (assign_try(d, a))
         return;
     if (d->conf.assign_wait_ms == 0) {
-        assign_answer(d, a, -EAGAIN, DIR_OUT_NONE_FREE);
+        assign_answer(d, a, a->why, refusal_outcome(a->why));
         return;
     }
     a->waiting = 1;
@@ -377,20 +491,23 @@ assign_start(void *arg)
 void
 dir_maybe_idle(struct dir *d, const char *pool)
 {
-    struct dir_assign *a = d->wait_head, *next;
+    struct dir_assign *a = d->wait_tail, *prev;
 
-    /* oldest first; each retries, so a key that became sticky meanwhile
-     * finds its instance even when nothing is idle */
-    for (; a != NULL; a = next) {
-        next = a->next;
+    /* newest first: under overload the oldest are the likeliest to have
+     * given up, and a burst from one address (silent ClientHellos) cannot
+     * queue ahead of that address's later requests. Each retries, so a key
+     * that became sticky meanwhile finds its instance even when nothing is
+     * idle. */
+    for (; a != NULL; a = prev) {
+        prev = a->prev;
         if (pool == NULL || strcmp(a->pool, pool) == 0)
             (void)assign_try(d, a);
     }
 }
 
-struct dir_assign *
-dir_assign(struct dir *d, const char *pool, const char *key, struct loop *on, dir_assign_cb cb,
-           void *arg)
+static struct dir_assign *
+assign_new(struct dir *d, const char *pool, const char *key, const char *client, int hold,
+           struct loop *on, dir_assign_cb cb, void *arg)
 {
     struct dir_assign *a = calloc(1, sizeof(*a));
 
@@ -398,11 +515,14 @@ dir_assign(struct dir *d, const char *pool, const char *key, struct loop *on, di
         errno = ENOMEM;
         return NULL;
     }
-    if (copy_pool(a->pool, pool) != 0 || copy_name(a->key, sizeof(a->key), key) != 0) {
+    if (copy_pool(a->pool, pool) != 0 || copy_name(a->key, sizeof(a->key), key) != 0 ||
+        (client != NULL && client[0] != '\0' &&
+         copy_name(a->client, sizeof(a->client), client) != 0)) {
         free(a);
         errno = EINVAL;
         return NULL;
     }
+    a->hold = hold;
     a->d = d;
     a->on = on;
     a->cb = cb;
@@ -416,6 +536,20 @@ dir_assign(struct dir *d, const char *pool, const char *key, struct loop *on, di
         return NULL;
     }
     return a;
+}
+
+struct dir_assign *
+dir_assign(struct dir *d, const char *pool, const char *key, struct loop *on, dir_assign_cb cb,
+           void *arg)
+{
+    return assign_new(d, pool, key, NULL, 0, on, cb, arg);
+}
+
+struct dir_assign *
+dir_assign_held(struct dir *d, const char *pool, const char *key, const char *client,
+                struct loop *on, dir_assign_cb cb, void *arg)
+{
+    return assign_new(d, pool, key, client, 1, on, cb, arg);
 }
 
 static void
@@ -436,11 +570,49 @@ dir_assign_cancel(struct dir_assign *a)
 {
     if (a == NULL)
         return;
+    if (a->delivered) { /* a holder after the answer: nothing is pending */
+        assign_unref(a);
+        return;
+    }
     atomic_store(&a->cancelled, 1);
     atomic_fetch_add(&a->refs, 1);
     if (loop_post(a->d->loop, cancel_posted, a) != 0)
         atomic_fetch_sub(&a->refs, 1); /* it times out by itself, then is freed */
     assign_unref(a);                   /* the caller's */
+}
+
+static int req_post(struct dir *d, struct req *r);
+
+/* Tells the directory that a's caller no longer holds its reservation. */
+static void
+release_post(struct dir_assign *a)
+{
+    struct req *r;
+
+    if (a->rid == 0)
+        return; /* an active session, or nothing: not held */
+    if ((r = calloc(1, sizeof(*r))) != NULL) {
+        r->kind = REQ_RELEASE;
+        memcpy(r->pool, a->pool, sizeof(r->pool));
+        memcpy(r->name, a->instance, sizeof(r->name));
+        memcpy(r->key, a->key, sizeof(r->key));
+        r->rid = a->rid;
+        if (req_post(a->d, r) == 0)
+            return;
+    }
+    log_warnx("dir pool=%s instance=%s: out of memory releasing; it goes back after "
+              "reserve_timeout",
+              a->pool, a->instance);
+}
+
+void
+dir_release(struct dir_assign *a)
+{
+    if (a == NULL)
+        return;
+    if (a->delivered && a->err == 0)
+        release_post(a);
+    dir_assign_cancel(a); /* before the answer: cancels; after: drops the reference */
 }
 
 /* ---- the other requests */
@@ -467,8 +639,19 @@ req_run(void *arg)
     switch (r->kind) {
     case REQ_REPORT:
         r->err = d->ops->report(d, r->pool, r->name, r->st, r->ep);
-        if (r->err == 0 && r->st == DIR_IDLE)
+        /* an instance became idle, or a reservation stopped counting against
+         * the bounds on pending ones (its session ended) */
+        if (r->err == 0 && r->st != DIR_STARTING)
             dir_maybe_idle(d, r->pool);
+        free(r);
+        return;
+    case REQ_RELEASE:
+        if (d->ops->release(d, r->pool, r->name, r->key, r->rid) == 1) {
+            atomic_fetch_add(&d->released, 1);
+            log_info("dir pool=%s instance=%s: reservation for %s withdrawn, its clients left",
+                     r->pool, r->name, r->key);
+            dir_maybe_idle(d, r->pool); /* it no longer counts against the bounds */
+        }
         free(r);
         return;
     case REQ_LIST:
@@ -547,8 +730,11 @@ activate_run(void *arg)
     struct dir *d = a->d;
 
     /* withdrawn before its turn: its instance is being stopped anyway */
-    if (!atomic_load(&a->cancelled))
+    if (!atomic_load(&a->cancelled)) {
         a->err = d->ops->activate(d, a->pool, a->name, a->key, a->holder);
+        if (a->err == 0) /* no longer pending: the bounds may let a waiter in */
+            dir_maybe_idle(d, a->pool);
+    }
     if (d->stopped || atomic_load(&a->cancelled) || loop_post(a->on, activate_deliver, a) != 0)
         activate_unref(a);
 }
@@ -642,6 +828,7 @@ dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, voi
     w->on = on;
     w->cb = cb;
     w->arg = arg;
+    pthread_mutex_init(&w->q_lock, NULL);
     atomic_init(&w->active, 1);
     atomic_init(&w->refs, 1);
     pthread_mutex_lock(&d->watch_lock);
@@ -654,7 +841,7 @@ dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, voi
     }
     pthread_mutex_unlock(&d->watch_lock);
     if (rc != 0)
-        free(w);
+        watch_unref(w);
     return rc;
 }
 
@@ -842,6 +1029,11 @@ dir_render(struct dir *d, struct strbuf *out)
     for (int o = 0; o < DIR_OUTCOME_COUNT; o++)
         strbuf_printf(out, "airlock_dir_assigns_total{outcome=\"%s\"} %lu\n", outcome_names[o],
                       atomic_load(&d->outcomes[o]));
+    strbuf_printf(out,
+                  "# HELP airlock_dir_released_total Reservations withdrawn because every "
+                  "connection holding them ended before the login.\n"
+                  "# TYPE airlock_dir_released_total counter\nairlock_dir_released_total %lu\n",
+                  atomic_load(&d->released));
     strbuf_printf(out, "# HELP airlock_dir_assign_seconds Time from request to answer at the "
                        "directory.\n# TYPE airlock_dir_assign_seconds histogram\n");
     for (size_t b = 0; b < LAT_BUCKETS; b++) {

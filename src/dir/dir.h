@@ -16,6 +16,19 @@
  * session ends when the pool reports the instance draining or stopped, or
  * when the key was not assigned for session_ttl (each assign renews it).
  *
+ * Reservations that are not active yet are held by clients nobody has
+ * authenticated (the login comes later, at the instance), so they are
+ * bounded: per client address (max_pending_per_client) and per pool (a
+ * share of its instances, pending_share); requests over a bound wait like
+ * those that find no idle instance, and waiting requests are retried
+ * newest first. A router holds the reservation
+ * its connection got (dir_assign_held()) and gives it back when the
+ * connection ends (dir_release()): when no connection holds it any more and
+ * the instance has not seen the login, it is withdrawn at once. A withdrawn
+ * instance waits in DIR_STARTING until its pool offers it again (idle) or
+ * recycles it, so it is never handed to the next client while its pool is
+ * still wiping what the last one's reservation brought in.
+ *
  * Backends: memory (this process only) and redis (several routers and pools
  * in other processes and on other machines share one directory; every
  * state change is one Lua script, so it is atomic). Both run on the
@@ -34,6 +47,7 @@
 #define DIR_KEY_MAX 128 /* user key, bytes incl. NUL */
 #define DIR_NAME_MAX 64 /* pool and instance names, bytes incl. NUL */
 #define DIR_PREFIX_MAX 64
+#define DIR_CLIENT_MAX 64 /* client address key (transport_client_key()), bytes incl. NUL */
 
 enum dir_state {
     DIR_STARTING,
@@ -49,11 +63,15 @@ enum dir_backend { DIR_MEMORY, DIR_REDIS };
 
 struct dir_conf {
     enum dir_backend backend;
-    struct endpoint redis;       /* redis backend: tcp or unix */
-    char prefix[DIR_PREFIX_MAX]; /* redis key prefix; default "airlock:" */
-    unsigned reserve_timeout_ms; /* default 10s */
-    unsigned session_ttl_ms;     /* default 1h; 0: sessions end only by report */
-    unsigned assign_wait_ms;     /* default 5s; 0: refuse at once */
+    struct endpoint redis;           /* redis backend: tcp or unix */
+    char prefix[DIR_PREFIX_MAX];     /* redis key prefix; default "airlock:" */
+    unsigned reserve_timeout_ms;     /* default 10s */
+    unsigned session_ttl_ms;         /* default 1h; 0: sessions end only by report */
+    unsigned assign_wait_ms;         /* default 5s; 0: refuse at once */
+    unsigned max_pending_per_client; /* reservations not active yet per client address;
+                                        default 2; 0: no bound */
+    unsigned pending_share;          /* percent of a pool's instances that reservations not
+                                        active yet may hold; default 75; 100: no bound */
 };
 
 /* One instance as the directory knows it (listings and callbacks). */
@@ -97,9 +115,11 @@ void dir_free(struct dir *d);
 /* ---- router side ---- */
 
 /* err: 0 (ep is the instance's endpoint, instance its name), -EAGAIN (no
- * instance became free within assign_wait), -ENOENT (no such pool has ever
- * reported), -EIO (the backend is unreachable), -ENOMEM. ep and instance
- * are valid during the call only. */
+ * instance became free within assign_wait), -EDQUOT (the client's address
+ * held max_pending_per_client reservations not active yet all through
+ * assign_wait), -EBUSY (the pool's pending_share was taken, all through
+ * assign_wait), -ENOENT (no such pool has ever reported), -EIO (the backend
+ * is unreachable), -ENOMEM. ep and instance are valid during the call only. */
 typedef void (*dir_assign_cb)(void *arg, int err, const char *instance, const struct endpoint *ep);
 
 /* Asks for key's instance in pool. cb(arg, ...) runs exactly once on loop
@@ -113,6 +133,24 @@ struct dir_assign *dir_assign(struct dir *d, const char *pool, const char *key, 
  * directory. An instance already reserved for it stays reserved until
  * reserve_timeout (a reconnecting client finds it: sticky). */
 void dir_assign_cancel(struct dir_assign *a);
+
+/* Like dir_assign(), for a client connection that holds what it gets:
+ * client is its address key (transport_client_key(); NULL or "": not
+ * bounded per client). A reservation made or found for it counts the
+ * connection as one of its holders. The caller keeps its reference after
+ * the callback ran and ends the request with dir_release() (exactly once,
+ * before or after the answer). */
+struct dir_assign *dir_assign_held(struct dir *d, const char *pool, const char *key,
+                                   const char *client, struct loop *on, dir_assign_cb cb,
+                                   void *arg);
+
+/* Ends a dir_assign_held() request; call on loop `on`'s thread. Before the
+ * answer it cancels it (see dir_assign_cancel()). After it, the connection
+ * stops holding its reservation: when no other connection holds it and the
+ * instance is still only reserved for the key (no login), the reservation
+ * is withdrawn (the instance goes to DIR_STARTING and its pool hears of it).
+ * An active session is not touched. a is freed; NULL is harmless. */
+void dir_release(struct dir_assign *a);
 
 /* ---- pool side ---- */
 
@@ -133,7 +171,9 @@ int dir_report(struct dir *d, const char *pool, const char *name, enum dir_state
 typedef void (*dir_activate_cb)(void *arg, int err, const char *holder);
 
 /* Makes instance name of pool active for key if, and only if, the
- * directory reserved it for key (or it is already active for key), in one
+ * directory reserved it for key (or it is already active for key, or its
+ * reservation for key was withdrawn and the pool has not reported it since:
+ * the login line came before the pool heard of the withdrawal), in one
  * atomic step of the backend (under the directory thread for memory, one
  * Lua script for redis): what a pool asks when an instance claims a login.
  * The session's TTL starts. cb(arg, ...) runs exactly once on loop `on`,
@@ -150,9 +190,15 @@ void dir_activate_cancel(struct dir_activate *a);
 /* Changes the directory makes to one of pool's instances other than the
  * pool's own reports: a reservation for a key (st DIR_RESERVED, inst->key
  * set; the pool may bring the user's state in ahead of the login), a
- * reservation that went back (DIR_IDLE), a session that expired or an
- * operator's drain (DIR_DRAINING; the pool then recycles the instance). With
- * redis they come through a list the watching process pops every 100 ms. */
+ * reservation that timed out (DIR_IDLE), a reservation withdrawn because
+ * its clients left (DIR_STARTING, inst->key the key it was for: the
+ * directory hands the instance out again only when the pool reports it
+ * idle, so the pool either reports it idle or recycles it), a session that
+ * expired or an operator's drain (DIR_DRAINING; the pool then recycles the
+ * instance). With redis they come through a list the watching process pops
+ * every 100 ms. Changes that reach the watcher's loop together are
+ * coalesced: a reservation followed by another change of the same instance
+ * is not delivered (its client left before the pool heard of it). */
 typedef void (*dir_watch_cb)(void *arg, const struct dir_instance *inst);
 
 /* Calls cb(arg, ...) on loop `on` for each such change to pool's
@@ -180,17 +226,20 @@ int dir_drain(struct dir *d, const char *pool, const char *name, struct loop *on
 
 /* How assign requests ended (airlock_dir_assigns_total{outcome}). */
 enum dir_outcome {
-    DIR_OUT_STICKY,    /* the key's live instance */
-    DIR_OUT_RESERVED,  /* an idle instance, now reserved */
-    DIR_OUT_NONE_FREE, /* -EAGAIN */
-    DIR_OUT_NO_POOL,   /* -ENOENT */
-    DIR_OUT_ERROR,     /* -EIO and the like */
-    DIR_OUT_CANCELLED, /* dir_assign_cancel() before the answer */
+    DIR_OUT_STICKY,        /* the key's live instance */
+    DIR_OUT_RESERVED,      /* an idle instance, now reserved */
+    DIR_OUT_NONE_FREE,     /* -EAGAIN */
+    DIR_OUT_NO_POOL,       /* -ENOENT */
+    DIR_OUT_ERROR,         /* -EIO and the like */
+    DIR_OUT_CANCELLED,     /* dir_assign_cancel() before the answer */
+    DIR_OUT_CLIENT_LIMIT,  /* -EDQUOT: max_pending_per_client */
+    DIR_OUT_PENDING_LIMIT, /* -EBUSY: pending_share */
     DIR_OUTCOME_COUNT,
 };
 
 /* Appends the directory's Prometheus text (sessions, instances by state
- * as this process sees them, assigns by outcome, assign latency) to out.
+ * as this process sees them, assigns by outcome, assign latency,
+ * reservations withdrawn by dir_release()) to out.
  * Any thread. */
 void dir_render(struct dir *d, struct strbuf *out);
 

@@ -13,11 +13,17 @@
 struct minst {
     struct dir_instance pub;
     uint64_t deadline; /* reserved: reserve_timeout; active: session_ttl; 0: none */
+    /* reserved by dir_assign(): who asked, and who holds it */
+    char client[DIR_CLIENT_MAX];
+    uint64_t rid;
+    unsigned holders;
+    char withdrawn[DIR_KEY_MAX]; /* starting after a withdrawal: the key it was for */
 };
 
 struct mem {
     struct minst *v;
     size_t n, cap;
+    uint64_t last_rid;
     char (*pools)[DIR_NAME_MAX]; /* every pool that ever reported */
     size_t n_pools, cap_pools;
 };
@@ -88,12 +94,24 @@ after(struct dir *d, unsigned ms)
     return loop_now(dir_loop(d)) + ms;
 }
 
+/* Reservations not active yet allowed in a pool of n instances: the
+ * pending_share, at least 1 (a pool of one still serves). */
+static size_t
+pending_limit(const struct dir_conf *c, size_t n)
+{
+    size_t limit = (n * c->pending_share + 99) / 100;
+
+    return limit > 0 ? limit : 1;
+}
+
 static int
-mem_assign(struct dir *d, const char *pool, const char *key, struct dir_instance *out)
+mem_assign(struct dir *d, const char *pool, const char *key, struct dir_claim *cl,
+           struct dir_instance *out)
 {
     struct mem *m = dir_backend_state(d);
     const struct dir_conf *c = dir_conf_of(d);
     struct minst *idle = NULL;
+    size_t n = 0, pending = 0, mine = 0;
 
     if (!pool_known(m, pool))
         return -ENOENT;
@@ -105,15 +123,33 @@ mem_assign(struct dir *d, const char *pool, const char *key, struct dir_instance
             strcmp(in->pub.key, key) == 0) {
             if (in->pub.state == DIR_ACTIVE)
                 in->deadline = after(d, c->session_ttl_ms);
+            if (in->pub.state == DIR_RESERVED && cl->hold) {
+                in->holders++;
+                cl->rid = in->rid;
+            }
             *out = in->pub;
             return 1;
+        }
+        n++;
+        if (in->pub.state == DIR_RESERVED) {
+            pending++;
+            mine += cl->client != NULL && strcmp(in->client, cl->client) == 0;
         }
         if (idle == NULL && in->pub.state == DIR_IDLE && in->pub.endpoint[0] != '\0')
             idle = in;
     }
     if (idle == NULL)
         return -EAGAIN;
+    if (cl->client != NULL && c->max_pending_per_client > 0 && mine >= c->max_pending_per_client)
+        return -EDQUOT;
+    if (c->pending_share < 100 && pending >= pending_limit(c, n))
+        return -EBUSY;
     set_state(idle, DIR_RESERVED, key, after(d, c->reserve_timeout_ms));
+    snprintf(idle->client, sizeof(idle->client), "%s", cl->client != NULL ? cl->client : "");
+    idle->rid = ++m->last_rid;
+    idle->holders = cl->hold ? 1 : 0;
+    if (cl->hold)
+        cl->rid = idle->rid;
     recount(d, m);
     dir_changed(d, &idle->pub); /* its pool may provision the user ahead of the login */
     *out = idle->pub;
@@ -147,6 +183,10 @@ mem_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
     }
     if (ep != NULL && ep[0] != '\0')
         snprintf(in->pub.endpoint, sizeof(in->pub.endpoint), "%s", ep);
+    in->client[0] = '\0'; /* the pool's word: no client holds it any more */
+    in->rid = 0;
+    in->holders = 0;
+    in->withdrawn[0] = '\0';
     set_state(in, st, NULL, 0);
     recount(d, m);
     return 0;
@@ -161,14 +201,40 @@ mem_activate(struct dir *d, const char *pool, const char *name, const char *key,
     holder[0] = '\0';
     if (in == NULL)
         return -EPERM;
-    if ((in->pub.state != DIR_RESERVED && in->pub.state != DIR_ACTIVE) ||
-        strcmp(in->pub.key, key) != 0) {
+    /* also a reservation withdrawn for key (its clients left) that the pool
+     * has not decided on yet: the login line came before it heard */
+    if (!(((in->pub.state == DIR_RESERVED || in->pub.state == DIR_ACTIVE) &&
+           strcmp(in->pub.key, key) == 0) ||
+          (in->pub.state == DIR_STARTING && strcmp(in->withdrawn, key) == 0))) {
         snprintf(holder, DIR_KEY_MAX, "%s", in->pub.key);
         return -EPERM;
     }
-    set_state(in, DIR_ACTIVE, in->pub.key, after(d, dir_conf_of(d)->session_ttl_ms));
+    in->withdrawn[0] = '\0';
+    set_state(in, DIR_ACTIVE, key, after(d, dir_conf_of(d)->session_ttl_ms));
     recount(d, m);
     return 0;
+}
+
+static int
+mem_release(struct dir *d, const char *pool, const char *name, const char *key, uint64_t rid)
+{
+    struct mem *m = dir_backend_state(d);
+    struct minst *in = find(m, pool, name);
+
+    if (in == NULL || in->pub.state != DIR_RESERVED || in->rid != rid ||
+        strcmp(in->pub.key, key) != 0)
+        return 0; /* it became active, went back, or is another reservation now */
+    if (in->holders > 0 && --in->holders > 0)
+        return 0;
+    /* not idle: the pool first recycles it (what was brought in for the
+     * key goes) or offers it again */
+    set_state(in, DIR_STARTING, NULL, 0);
+    snprintf(in->withdrawn, sizeof(in->withdrawn), "%s", key);
+    recount(d, m);
+    struct dir_instance note = in->pub;
+    snprintf(note.key, sizeof(note.key), "%s", key);
+    dir_changed(d, &note);
+    return 1;
 }
 
 static long
@@ -239,6 +305,7 @@ mem_free(struct dir *d)
 
 static const struct dir_ops mem_ops = {
     .assign = mem_assign,
+    .release = mem_release,
     .report = mem_report,
     .activate = mem_activate,
     .list = mem_list,

@@ -27,7 +27,14 @@
  * Keys (P is the prefix): P pools (set of pool names), P pool:POOL (set of
  * instance names), P i:POOL:NAME (hash: ep, state, key, since), P k:POOL:KEY
  * (the key's instance), P idle:POOL (set), P dl (sorted set of deadlines,
- * members POOL:NAME), P ev:POOL (list of events). Pool names hold no ':'.
+ * members POOL:NAME), P ev:POOL (list of events), P rid (the last
+ * reservation id), P pend:POOL and P c:POOL:CLIENT (sets of the instances
+ * reserved, and reserved by one client address: the bounds on reservations
+ * not active yet; members that are no longer reserved are dropped when the
+ * set is counted, and a client's set expires reserve_timeout after its last
+ * reservation). The hash of a reserved instance also has src (the client
+ * key), rid and holders (dir_assign_held() connections that hold it). Pool
+ * names hold no ':'.
  * One redis server, not a cluster (the scripts compute key names). */
 #include <errno.h>
 #include <stdio.h>
@@ -67,33 +74,86 @@
     "  redis.call('LTRIM', ev, -10000, -1)\n"                                                      \
     "end\n"
 
-/* ARGV: prefix, pool, key, reserve_ms, ttl_ms. Returns {1|0, name, ep}
- * (sticky | reserved), {-1} none idle, {-2} unknown pool. */
-static const char lua_assign[] =
-    LUA_PRELUDE "local pool, key = ARGV[2], ARGV[3]\n"
-                "local rms, tms = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-                "if redis.call('SISMEMBER', P .. 'pools', pool) == 0 then return {-2} end\n"
-                "local kk = P .. 'k:' .. pool .. ':' .. key\n"
-                "local name = redis.call('GET', kk)\n"
-                "if name then\n"
-                "  local ik = ikey(pool, name)\n"
-                "  local st = redis.call('HGET', ik, 'state')\n"
-                "  if st == 'reserved' or st == 'active' then\n"
-                "    if st == 'active' and tms > 0 then\n"
-                "      redis.call('ZADD', P .. 'dl', now + tms, pool .. ':' .. name)\n"
-                "    end\n"
-                "    return {1, name, redis.call('HGET', ik, 'ep') or ''}\n"
-                "  end\n"
-                "  redis.call('DEL', kk)\n"
-                "end\n"
-                "name = redis.call('SPOP', P .. 'idle:' .. pool)\n"
-                "if not name then return {-1} end\n"
+/* ARGV: prefix, pool, key, reserve_ms, ttl_ms, client ("": none), hold
+ * ("1": count a holder), max_pending_per_client, pending_share. Returns
+ * {1|0, name, ep, rid} (sticky | reserved; rid 0 when nothing is held),
+ * {-1} none idle, {-2} unknown pool, {-3} the client's bound, {-4} the
+ * pool's share of pending reservations. */
+static const char lua_assign[] = LUA_PRELUDE
+    "local pool, key = ARGV[2], ARGV[3]\n"
+    "local rms, tms = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "local client, hold = ARGV[6], ARGV[7] == '1'\n"
+    "local maxpc, share = tonumber(ARGV[8]), tonumber(ARGV[9])\n"
+    "if redis.call('SISMEMBER', P .. 'pools', pool) == 0 then return {-2} end\n"
+    "local kk = P .. 'k:' .. pool .. ':' .. key\n"
+    "local name = redis.call('GET', kk)\n"
+    "if name then\n"
+    "  local ik = ikey(pool, name)\n"
+    "  local st = redis.call('HGET', ik, 'state')\n"
+    "  if st == 'reserved' or st == 'active' then\n"
+    "    local rid = 0\n"
+    "    if st == 'active' and tms > 0 then\n"
+    "      redis.call('ZADD', P .. 'dl', now + tms, pool .. ':' .. name)\n"
+    "    end\n"
+    "    if st == 'reserved' and hold then\n"
+    "      redis.call('HINCRBY', ik, 'holders', 1)\n"
+    "      rid = tonumber(redis.call('HGET', ik, 'rid') or '0')\n"
+    "    end\n"
+    "    return {1, name, redis.call('HGET', ik, 'ep') or '', rid}\n"
+    "  end\n"
+    "  redis.call('DEL', kk)\n"
+    "end\n"
+    "local idle = P .. 'idle:' .. pool\n"
+    "if redis.call('SCARD', idle) == 0 then return {-1} end\n"
+    /* counts the members of set still reserved (by src, when given) and
+     * drops the others */
+    "local function pending(set, src)\n"
+    "  local n = 0\n"
+    "  for _, m in ipairs(redis.call('SMEMBERS', set)) do\n"
+    "    local h = redis.call('HMGET', ikey(pool, m), 'state', 'src')\n"
+    "    if h[1] == 'reserved' and (not src or h[2] == src) then n = n + 1\n"
+    "    else redis.call('SREM', set, m) end\n"
+    "  end\n"
+    "  return n\n"
+    "end\n"
+    "local ck = P .. 'c:' .. pool .. ':' .. client\n"
+    "if client ~= '' and maxpc > 0 and pending(ck, client) >= maxpc then return {-3} end\n"
+    "local pk = P .. 'pend:' .. pool\n"
+    "if share < 100 then\n"
+    "  local n = redis.call('SCARD', P .. 'pool:' .. pool)\n"
+    "  local limit = math.max(1, math.ceil(n * share / 100))\n"
+    "  if redis.call('SCARD', pk) >= limit and pending(pk) >= limit then return {-4} end\n"
+    "end\n"
+    "name = redis.call('SPOP', idle)\n"
+    "local ik = ikey(pool, name)\n"
+    "local rid = redis.call('INCR', P .. 'rid')\n"
+    "redis.call('HSET', ik, 'state', 'reserved', 'key', key, 'since', now, 'src', client,\n"
+    "           'rid', rid, 'holders', hold and 1 or 0)\n"
+    "redis.call('SET', kk, name)\n"
+    "redis.call('ZADD', P .. 'dl', now + rms, pool .. ':' .. name)\n"
+    "redis.call('SADD', pk, name)\n"
+    "if client ~= '' then\n"
+    "  redis.call('SADD', ck, name)\n"
+    "  redis.call('PEXPIRE', ck, rms)\n"
+    "end\n"
+    "event(pool, name, 'reserved', key)\n"
+    "return {0, name, redis.call('HGET', ik, 'ep') or '', hold and rid or 0}\n";
+
+/* ARGV: prefix, pool, name, key, rid. Drops one holder of reservation rid;
+ * the last one withdraws it (to starting, until the pool reports again).
+ * Returns 1 when withdrawn, else 0. */
+static const char lua_release[] =
+    LUA_PRELUDE "local pool, name, key, rid = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
                 "local ik = ikey(pool, name)\n"
-                "redis.call('HSET', ik, 'state', 'reserved', 'key', key, 'since', now)\n"
-                "redis.call('SET', kk, name)\n"
-                "redis.call('ZADD', P .. 'dl', now + rms, pool .. ':' .. name)\n"
-                "event(pool, name, 'reserved', key)\n"
-                "return {0, name, redis.call('HGET', ik, 'ep') or ''}\n";
+                "local h = redis.call('HMGET', ik, 'state', 'key', 'rid')\n"
+                "if h[1] ~= 'reserved' or h[2] ~= key or h[3] ~= rid then return 0 end\n"
+                "if redis.call('HINCRBY', ik, 'holders', -1) > 0 then return 0 end\n"
+                "unkey(pool, name, key)\n"
+                "redis.call('HSET', ik, 'state', 'starting', 'key', '', 'since', now,\n"
+                "           'holders', 0, 'wkey', key)\n"
+                "redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"
+                "event(pool, name, 'starting', key)\n"
+                "return 1\n";
 
 /* ARGV: prefix, pool, name, state, ep, key, ttl_ms, if_absent
  * ("1": only when redis does not know the instance, for the resync). A pool
@@ -116,7 +176,7 @@ static const char lua_report[] =
                 "end\n"
                 "redis.call('SADD', P .. 'pool:' .. pool, name)\n"
                 "if ep ~= '' then redis.call('HSET', ik, 'ep', ep) end\n"
-                "redis.call('HSET', ik, 'state', st, 'since', now)\n"
+                "redis.call('HSET', ik, 'state', st, 'since', now, 'wkey', '')\n"
                 "if st == 'active' then\n"
                 "  if key ~= oldkey then unkey(pool, name, oldkey) end\n"
                 "  redis.call('HSET', ik, 'key', key)\n"
@@ -144,11 +204,18 @@ static const char lua_activate[] = LUA_PRELUDE
     "local pool, name, key = ARGV[2], ARGV[3], ARGV[4]\n"
     "local tms = tonumber(ARGV[5])\n"
     "local ik, m = ikey(pool, name), pool .. ':' .. name\n"
-    "local h = redis.call('HMGET', ik, 'state', 'key')\n"
+    "local h = redis.call('HMGET', ik, 'state', 'key', 'wkey')\n"
     "local st, holder = h[1], h[2] or ''\n"
-    "if (st ~= 'reserved' and st ~= 'active') or holder ~= key or\n"
-    "   redis.call('GET', P .. 'k:' .. pool .. ':' .. key) ~= name then\n"
+    /* also a reservation withdrawn for key (its clients left) that the pool
+     * has not decided on yet: the login line came before it heard */
+    "local withdrawn = st == 'starting' and h[3] == key\n"
+    "if not withdrawn and ((st ~= 'reserved' and st ~= 'active') or holder ~= key or\n"
+    "   redis.call('GET', P .. 'k:' .. pool .. ':' .. key) ~= name) then\n"
     "  return {-1, holder}\n"
+    "end\n"
+    "if withdrawn then\n"
+    "  redis.call('HSET', ik, 'key', key, 'wkey', '')\n"
+    "  redis.call('SET', P .. 'k:' .. pool .. ':' .. key, name)\n"
     "end\n"
     "if st ~= 'active' then redis.call('HSET', ik, 'state', 'active', 'since', now) end\n"
     "if tms > 0 then redis.call('ZADD', P .. 'dl', now + tms, m)\n"
@@ -204,11 +271,12 @@ static const char lua_list[] = LUA_PRELUDE
     "end\n"
     "return out\n";
 
-enum script { S_ASSIGN, S_REPORT, S_ACTIVATE, S_DRAIN, S_SWEEP, S_LIST, S_COUNT };
+enum script { S_ASSIGN, S_REPORT, S_ACTIVATE, S_DRAIN, S_SWEEP, S_LIST, S_RELEASE, S_COUNT };
 
 static const char *const scripts[S_COUNT] = {
-    [S_ASSIGN] = lua_assign, [S_REPORT] = lua_report, [S_ACTIVATE] = lua_activate,
-    [S_DRAIN] = lua_drain,   [S_SWEEP] = lua_sweep,   [S_LIST] = lua_list,
+    [S_ASSIGN] = lua_assign,   [S_REPORT] = lua_report, [S_ACTIVATE] = lua_activate,
+    [S_DRAIN] = lua_drain,     [S_SWEEP] = lua_sweep,   [S_LIST] = lua_list,
+    [S_RELEASE] = lua_release,
 };
 
 /* The last report this process made for one instance, to apply again
@@ -379,16 +447,21 @@ state_parse(const char *s)
 }
 
 static int
-rd_assign(struct dir *d, const char *pool, const char *key, struct dir_instance *out)
+rd_assign(struct dir *d, const char *pool, const char *key, struct dir_claim *cl,
+          struct dir_instance *out)
 {
     const struct dir_conf *c = dir_conf_of(d);
-    char rms[16], tms[16];
-    const char *argv[] = {pool, key, rms, tms};
+    char rms[16], tms[16], maxpc[16], share[16];
+    const char *argv[] = {
+        pool,  key,  rms, tms, cl->client != NULL ? cl->client : "", cl->hold ? "1" : "0",
+        maxpc, share};
     int rc = -EIO;
 
     snprintf(rms, sizeof(rms), "%u", c->reserve_timeout_ms);
     snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
-    redisReply *rep = run(d, S_ASSIGN, 4, argv);
+    snprintf(maxpc, sizeof(maxpc), "%u", c->max_pending_per_client);
+    snprintf(share, sizeof(share), "%u", c->pending_share);
+    redisReply *rep = run(d, S_ASSIGN, 8, argv);
     if (rep == NULL)
         return -EIO;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
@@ -398,16 +471,37 @@ rd_assign(struct dir *d, const char *pool, const char *key, struct dir_instance 
             rc = -ENOENT;
         else if (v == -1)
             rc = -EAGAIN;
-        else if (rep->elements == 3) {
+        else if (v == -3)
+            rc = -EDQUOT;
+        else if (v == -4)
+            rc = -EBUSY;
+        else if (rep->elements == 4 && rep->element[3]->type == REDIS_REPLY_INTEGER) {
             memset(out, 0, sizeof(*out));
             snprintf(out->pool, sizeof(out->pool), "%s", pool);
             copy_str(out->name, sizeof(out->name), rep->element[1]);
             copy_str(out->endpoint, sizeof(out->endpoint), rep->element[2]);
             snprintf(out->key, sizeof(out->key), "%s", key);
             out->state = DIR_RESERVED;
+            cl->rid = (uint64_t)rep->element[3]->integer;
             rc = v == 1 ? 1 : 0;
         }
     }
+    freeReplyObject(rep);
+    return rc;
+}
+
+static int
+rd_release(struct dir *d, const char *pool, const char *name, const char *key, uint64_t rid)
+{
+    char rids[24];
+    const char *argv[] = {pool, name, key, rids};
+    int rc;
+
+    snprintf(rids, sizeof(rids), "%llu", (unsigned long long)rid);
+    redisReply *rep = run(d, S_RELEASE, 4, argv);
+    if (rep == NULL)
+        return -EIO;
+    rc = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1 ? 1 : 0;
     freeReplyObject(rep);
     return rc;
 }
@@ -562,19 +656,28 @@ rd_drain(struct dir *d, const char *pool, const char *name)
     return rc;
 }
 
-/* Pops pool's events and hands them to its watcher. */
+/* Pops pool's events and hands them to its watcher, as one batch (a
+ * reservation withdrawn in the same batch never reaches the pool). */
 static void
 pop_events(struct dir *d, struct rds *r, const char *pool)
 {
+    struct dir_instance *batch = calloc(EVENTS_PER_TICK, sizeof(*batch));
     char key[DIR_PREFIX_MAX + DIR_NAME_MAX + 8];
+    size_t n = 0;
 
+    if (batch == NULL) {
+        log_warnx("directory: out of memory popping the events of pool %s", pool);
+        return; /* they stay in the list until the next tick */
+    }
     snprintf(key, sizeof(key), "%sev:%s", dir_conf_of(d)->prefix, pool);
     redisReply *rep = redisCommand(r->c, "LPOP %s %d", key, EVENTS_PER_TICK);
     if (rep == NULL) {
+        free(batch);
         disconnect(d, r, r->c->errstr[0] ? r->c->errstr : "no reply");
         return;
     }
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && n < EVENTS_PER_TICK;
+         i++) {
         struct dir_instance in = {0};
         char line[DIR_NAME_MAX + ENDPOINT_TEXT_MAX + DIR_KEY_MAX + 32];
         copy_str(line, sizeof(line), rep->element[i]);
@@ -593,9 +696,11 @@ pop_events(struct dir *d, struct rds *r, const char *pool)
         snprintf(in.key, sizeof(in.key), "%s", ukey != NULL ? ukey : "");
         in.state = state_parse(line);
         in.since_ms = dir_wall_ms();
-        dir_changed(d, &in);
+        batch[n++] = in;
     }
     freeReplyObject(rep);
+    dir_changed_n(d, batch, n);
+    free(batch);
 }
 
 static unsigned
@@ -642,6 +747,7 @@ rd_free(struct dir *d)
 
 static const struct dir_ops rd_ops = {
     .assign = rd_assign,
+    .release = rd_release,
     .report = rd_report,
     .activate = rd_activate,
     .list = rd_list,

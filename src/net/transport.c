@@ -290,3 +290,36 @@ transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t b
         snprintf(buf, buflen, "family-%d", sa->sa_family);
     }
 }
+
+void
+transport_client_key(const struct sockaddr *sa, char *buf, size_t buflen)
+{
+    char host[INET6_ADDRSTRLEN];
+
+    switch (sa->sa_family) {
+    case AF_INET:
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof(host));
+        snprintf(buf, buflen, "%s", host);
+        break;
+    case AF_INET6: {
+        struct in6_addr a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(&a)) {
+            inet_ntop(AF_INET, &a.s6_addr[12], host, sizeof(host));
+            snprintf(buf, buflen, "%s", host);
+            break;
+        }
+        memset(&a.s6_addr[8], 0, 8);
+        inet_ntop(AF_INET6, &a, host, sizeof(host));
+        snprintf(buf, buflen, "%s/64", host);
+        break;
+    }
+    case AF_VSOCK:
+        snprintf(buf, buflen, "vsock:%u", ((const struct sockaddr_vm *)sa)->svm_cid);
+        break;
+    case AF_UNIX:
+        snprintf(buf, buflen, "unix");
+        break;
+    default:
+        snprintf(buf, buflen, "family-%d", sa->sa_family);
+    }
+}

@@ -66,4 +66,14 @@ int transport_hvsock_hello(int fd, uint32_t port);
 /* Writes "1.2.3.4:5", "[::1]:5", "unix:/p", "vsock:3:5" for sa into buf. */
 void transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);
 
+/* Longest text transport_client_key() writes, including NUL. */
+#define TRANSPORT_CLIENT_MAX 64
+
+/* Writes the key that per-client bounds count the peer sa by: its IPv4
+ * address ("192.0.2.1", also for an IPv4-mapped IPv6 one), the /64 of an
+ * IPv6 address ("2001:db8:1:2::/64": one subscriber's network, in which a
+ * host picks addresses at will), "vsock:CID", or "unix" (all local peers
+ * are one client). */
+void transport_client_key(const struct sockaddr *sa, char *buf, size_t buflen);
+
 #endif

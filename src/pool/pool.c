@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -24,6 +25,7 @@
 
 #define REAP_PATIENCE_MS 2000 /* a reaper still running then is killed and started again */
 #define REAP_WAIT_MS 5000     /* pool_free(): how long the reapers may take, in all */
+#define WITHDRAW_TURNS_MAX 8  /* loop turns a withdrawal waits for the instance's output */
 #define ARG_EXPANDED_MAX (CONF_ARG_MAX + CONF_FILE_PATH_MAX + DIR_KEY_MAX)
 
 enum inst_state {
@@ -105,6 +107,9 @@ struct instance {
     uint64_t started;
     uint64_t idle_since;
     struct task reap;
+    struct task withdraw; /* the directory withdrew a reservation (withdrawn()) */
+    unsigned withdraw_turns;
+    char withdrawn_key[DIR_KEY_MAX];
 };
 
 struct pool_stats {
@@ -1039,10 +1044,55 @@ scale_soon(struct pool *p)
 
 /* ---- the directory's changes */
 
+/* A reservation the directory withdrew (its clients left) is decided on
+ * only after the instance's output has been read: a login line it printed
+ * before its client left is still the authority (the session goes on: the
+ * directory still activates the withdrawn key). Then an instance that brought the user's
+ * state in is recycled; one that brought nothing (no hook, or the pool
+ * never heard of the reservation) serves the next client as it is. */
+static void
+withdraw_check(struct task *t)
+{
+    struct instance *in = t->data;
+    struct pool *p = in->pool;
+    int unread = 0;
+
+    if ((in->state != INST_RESERVED && in->state != INST_IDLE) || p->stopping)
+        return; /* the login came first, or it is going anyway */
+    if (ioctl(in->proc.out_fd, FIONREAD, &unread) == 0 && unread > 0 &&
+        ++in->withdraw_turns < WITHDRAW_TURNS_MAX) {
+        loop_defer(p->loop, &in->withdraw, withdraw_check, in);
+        return;
+    }
+    if (in->state == INST_IDLE) {
+        log_info("pool=%s instance=%s: reservation for %s withdrawn before provisioning: idle",
+                 p->conf.name, in->name, in->withdrawn_key);
+        report(in, DIR_IDLE);
+        return;
+    }
+    log_info("pool=%s instance=%s: reservation for %s withdrawn, its clients left", p->conf.name,
+             in->name, in->user);
+    retire(in, WHY_RECYCLE, true);
+}
+
+/* The directory withdrew the reservation for key (the instance waits in
+ * starting there until the pool reports it again); decided after the
+ * events of this turn, which may hold its login line. */
+static void
+withdrawn(struct instance *in, const char *key)
+{
+    struct pool *p = in->pool;
+
+    snprintf(in->withdrawn_key, sizeof(in->withdrawn_key), "%s", key);
+    in->withdraw_turns = 0;
+    loop_defer(p->loop, &in->withdraw, withdraw_check, in);
+}
+
 /* A reservation: bring the user's state in while their TLS handshake and
  * login request are on the way, so that the login does not wait for the
- * hook. A reservation that went back, a session that expired, a drain: the
- * instance is recycled (a fresh process, its directory wiped). */
+ * hook. A reservation that went back or was withdrawn, a session that
+ * expired, a drain: the instance is recycled (a fresh process, its
+ * directory wiped), unless nothing was brought in yet. */
 static void
 watched(void *arg, const struct dir_instance *di)
 {
@@ -1065,6 +1115,8 @@ watched(void *arg, const struct dir_instance *di)
         log_info("pool=%s instance=%s: reservation for %s went back", p->conf.name, in->name,
                  in->user);
         retire(in, WHY_RECYCLE, true);
+    } else if (di->state == DIR_STARTING) {
+        withdrawn(in, di->key);
     } else if (di->state == DIR_DRAINING && (in->state == INST_IDLE || holds_user(in))) {
         log_info("pool=%s instance=%s: drained by the directory", p->conf.name, in->name);
         retire(in, WHY_RECYCLE, true);

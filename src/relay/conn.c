@@ -132,14 +132,16 @@ struct conn {
     uint64_t started, active;
     struct sockaddr_storage peer;
     socklen_t peer_len;
-    uint8_t *proxy_hdr; /* received PROXY header, passed on verbatim */
+    struct sockaddr_storage source; /* the client: the PROXY header's source, else peer */
+    uint8_t *proxy_hdr;             /* received PROXY header, passed on verbatim */
     size_t proxy_len;
     int hvsock_greeted;           /* hvsock listener: CONNECT line answered */
     struct egress_dest *egress;   /* egress relays only; NULL otherwise */
     struct peek *peek;            /* routers, in PEEK only */
     const struct endpoint *route; /* routers: the chosen target (relay conf or assigned) */
     char *sni;                    /* routers: the server name, for the close line */
-    struct dir_assign *assign;    /* ASSIGNING: the pending request */
+    struct dir_assign *assign;    /* directory routes: the request, and then the
+                                     reservation this connection holds (dir_release()) */
     struct endpoint *assigned;    /* directory routes: the instance's endpoint */
 };
 
@@ -467,10 +469,10 @@ conn_close(struct conn *c, enum conn_end end)
 
     if (c->state == CONN_ST_CLOSED)
         return;
-    if (c->assign != NULL) { /* the client left while the directory was asked */
-        dir_assign_cancel(c->assign);
-        c->assign = NULL;
-    }
+    /* a client that leaves while the directory is asked cancels; one that
+     * leaves before its instance saw the login gives its reservation back */
+    dir_release(c->assign);
+    c->assign = NULL;
     egress_closing(c, end);
     c->state = CONN_ST_CLOSED;
     c->end = end;
@@ -567,6 +569,13 @@ conn_relay(struct conn *c)
                       strerror(-rc));
         conn_close(c, rc == -ECONNRESET || rc == -EPIPE ? END_RESET : END_ERROR);
         return;
+    }
+    if (c->down.eof && c->assign != NULL) {
+        /* the instance closed its side: no login can come through this
+         * connection any more, so it no longer holds the reservation (a
+         * silent client does not keep it until reserve_timeout) */
+        dir_release(c->assign);
+        c->assign = NULL;
     }
     if (c->up.shut && c->down.shut) {
         conn_close(c, END_EOF);
@@ -684,6 +693,7 @@ read_proxy_header(struct conn *c)
     memcpy(c->proxy_hdr, buf, hdr_len);
     c->proxy_len = hdr_len;
     if (info.cmd == PROXY_CMD_PROXY && info.family != AF_UNSPEC) {
+        c->source = info.src; /* the front relay vouches for it (accept_proxy) */
         char from[TRANSPORT_DESC_MAX], orig[TRANSPORT_DESC_MAX];
         transport_describe((struct sockaddr *)&c->peer, c->peer_len, from, sizeof(from));
         transport_describe((struct sockaddr *)&info.src, sizeof(info.src), orig, sizeof(orig));
@@ -997,21 +1007,41 @@ conn_routed(struct conn *c)
     conn_connect(c);
 }
 
+_Static_assert(TRANSPORT_CLIENT_MAX <= DIR_CLIENT_MAX, "a client key must fit the directory's");
+
+/* Why the directory found no instance, for the router's log line. */
+static const char *
+refusal_reason(int err)
+{
+    switch (err) {
+    case -EAGAIN:
+        return "no_free_instance";
+    case -EDQUOT:
+        return "client_limit"; /* this address has its share of handshakes in flight */
+    case -EBUSY:
+        return "pending_limit"; /* the pool's share for handshakes in flight is taken */
+    case -ENOENT:
+        return "no_such_pool";
+    default:
+        return strerror(-err);
+    }
+}
+
 /* The directory's answer (on c's worker loop). */
 static void
 assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
 {
+    static struct log_rate refusals; /* every worker's: a peer can cause them at will */
     struct conn *c = arg;
+    unsigned long quiet;
 
-    c->assign = NULL;
     if (err == 0 && (c->assigned = malloc(sizeof(*c->assigned))) == NULL)
         err = -ENOMEM;
     if (err != 0) {
-        log_info("router refused relay=%s conn=%llu sni=%s reason=%s", c->relay->conf.name,
-                 (unsigned long long)c->id, c->sni,
-                 err == -EAGAIN   ? "no_free_instance"
-                 : err == -ENOENT ? "no_such_pool"
-                                  : strerror(-err));
+        if (log_rate_ok(&refusals, loop_now(c->worker->loop), 1000, &quiet))
+            log_info("router refused relay=%s conn=%llu sni=%s reason=%s quiet_before=%lu",
+                     c->relay->conf.name, (unsigned long long)c->id, c->sni, refusal_reason(err),
+                     quiet);
         drain(&c->client); /* the hello: a FIN, not a reset, ends it */
         conn_close(c, END_NO_INSTANCE);
         return;
@@ -1048,9 +1078,11 @@ conn_route(struct conn *c)
     } else if (kind == ROUTE_TARGET) {
         conn_routed(c);
     } else {
+        char client[TRANSPORT_CLIENT_MAX];
+        transport_client_key((struct sockaddr *)&c->source, client, sizeof(client));
         c->state = CONN_ST_ASSIGNING;
-        c->assign =
-            dir_assign(c->relay->dir, ro->table.directory, key, c->worker->loop, assigned, c);
+        c->assign = dir_assign_held(c->relay->dir, ro->table.directory, key, client,
+                                    c->worker->loop, assigned, c);
         if (c->assign == NULL)
             assigned(c, -errno, NULL, NULL);
     }
@@ -1388,6 +1420,7 @@ conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_le
     c->target.io.fd = -1;
     memcpy(&c->peer, peer, peer_len);
     c->peer_len = peer_len;
+    memcpy(&c->source, peer, peer_len);
     pump_init(&c->up, &c->client, &c->target, r->conf.splice, &r->stats->bytes_in);
     pump_init(&c->down, &c->target, &c->client, r->conf.splice, &r->stats->bytes_out);
     return c;

@@ -398,3 +398,45 @@ dir_sessions() { curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "airloc
 
 # no_zombies PID: true when no child of PID is a zombie.
 no_zombies() { ! ps -o stat= --ppid "$1" | grep -q Z; }
+
+# ---- held clients (t_pool_preload, t_router_release, t_router_bounds, t_smartgrid_slots)
+
+declare -A HOLD_FD=()
+
+# held NAME COMMAND...: runs COMMAND in the background with its stdin on a
+# FIFO that this shell keeps open until unhold NAME (a client then stays
+# connected exactly that long); its output goes to $T/NAME.out, its pid to
+# $LAST_PID. held_say
+# NAME TEXT writes the line TEXT to its stdin.
+held() {
+    local name=$1 fd
+    shift
+    rm -f "$T/$name.in"
+    mkfifo "$T/$name.in"
+    # without the others' FIFOs: a child holding one open would hold that client
+    (
+        for fd in "${HOLD_FD[@]}"; do eval "exec $fd>&-"; done
+        exec "$@"
+    ) <"$T/$name.in" >"$T/$name.out" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+    exec {fd}>"$T/$name.in"
+    HOLD_FD[$name]=$fd
+}
+held_say() { printf '%s\n' "$2" >&"${HOLD_FD[$1]}"; }
+unhold() {
+    eval "exec ${HOLD_FD[$1]}>&-"
+    unset "HOLD_FD[$1]"
+}
+
+# hold NAME PORT SNI [--bind ADDR] [--proxy SRC]: a client that sends a
+# ClientHello for SNI to 127.0.0.1:PORT and holds the connection
+# (tests/tools/hello_hold.py): what the peer sends, and "eof", go to
+# $T/NAME.out; hold_send NAME TEXT sends the line TEXT after the hello.
+hold() {
+    local name=$1
+    shift
+    held "$name" python3 "$ROOT/tests/tools/hello_hold.py" "$@"
+    wait_log "$T/$name.out" '^hello sent$'
+}
+hold_send() { held_say "$1" "send $2"; }

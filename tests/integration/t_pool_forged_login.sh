@@ -16,14 +16,11 @@
 #    count of airlock_pool_forged_logins_total; a legitimate session (frank)
 #    still provisions and stores back.
 . "$(dirname "$0")/lib.sh"
-need redis-server openssl
+need redis-server python3
 
-# hello PORT USER: a ClientHello for USER.grid.test through the router (the
-# instance is no TLS server: the handshake fails, the reservation stays)
-hello() {
-    timeout 5 openssl s_client -connect "127.0.0.1:$1" -servername "$2.grid.test" \
-        </dev/null >/dev/null 2>&1 || true
-}
+# hello NAME PORT USER: a ClientHello for USER.grid.test through the router,
+# held open as NAME (a client that leaves would give the reservation back)
+hello() { hold "$1" "$2" "$3.grid.test"; }
 # reserved_at USER: the instance the log shows reserved for USER last
 reserved_at() { sed -n "s/.* instance=\([^ ]*\) reserved user=$1: provisioning ahead/\1/p" "$LOG" | tail -1; }
 name_of_port() { sed -n "s/.* instance=\([^ ]*\) starting pid=[0-9]* port=$1\$/\1/p" "$LOG" | tail -1; }
@@ -80,9 +77,10 @@ EOF
     grep -q "instance=$x login user=" "$LOG" && fail "$backend: $x was made active"
     grep -q "instance=$x hook=" "$LOG" && fail "$backend: a hook ran for $x"
     ctl sessions | grep -q alice && fail "$backend: alice has a session: $(ctl sessions)"
-    hello "$rport" alice
+    hello "alice-$backend" "$rport" alice
     wait_log "$LOG" "reserved user=alice: provisioning ahead"
     [ "$(reserved_at alice)" != "$x" ] || fail "$backend: alice was sent to $x"
+    unhold "alice-$backend"
 
     log "$backend: an instance reserved for bob claims carol"
     local z

@@ -439,6 +439,7 @@ main(int argc, char **argv)
         POOL = getenv("DIRTOOL_POOL");
     dir_conf_defaults(&conf);
     conf.assign_wait_ms = 0;
+    conf.pending_share = 100; /* races and measures assignment itself, unbounded */
     if (strcmp(argv[2], "memory") != 0) {
         conf.backend = DIR_REDIS;
         if (endpoint_parse(argv[2], &conf.redis, &why) != PARSE_OK)

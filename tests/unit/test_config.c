@@ -1242,6 +1242,8 @@ test_directory(void **state)
     assert_int_equal(cfg.directory.reserve_timeout_ms, 10000);
     assert_int_equal(cfg.directory.session_ttl_ms, 3600 * 1000);
     assert_int_equal(cfg.directory.assign_wait_ms, 5000);
+    assert_int_equal(cfg.directory.max_pending_per_client, 2);
+    assert_int_equal(cfg.directory.pending_share, 75);
     config_free(&cfg);
 
     must_parse("directory: {}\n", &cfg);
@@ -1256,6 +1258,8 @@ test_directory(void **state)
                "  reserve_timeout: 2s\n"
                "  session_ttl: 0\n"
                "  assign_wait: 250ms\n"
+               "  max_pending_per_client: 0\n"
+               "  pending_share: 100\n"
                "control: unix:/run/airlock/ctl.sock\n",
                &cfg);
     assert_true(cfg.has_directory);
@@ -1265,6 +1269,8 @@ test_directory(void **state)
     assert_int_equal(cfg.directory.reserve_timeout_ms, 2000);
     assert_int_equal(cfg.directory.session_ttl_ms, 0);
     assert_int_equal(cfg.directory.assign_wait_ms, 250);
+    assert_int_equal(cfg.directory.max_pending_per_client, 0);
+    assert_int_equal(cfg.directory.pending_share, 100);
     assert_true(cfg.has_control);
     assert_endpoint(&cfg.control, "unix:/run/airlock/ctl.sock");
     config_free(&cfg);
@@ -1276,7 +1282,17 @@ test_err_directory(void **state)
     (void)state;
     expect_error("directory: x\n",
                  "airlock.yaml:1: directory: expected a mapping of directory settings (backend, "
-                 "redis, prefix, reserve_timeout, session_ttl, assign_wait), not a single value");
+                 "redis, prefix, reserve_timeout, session_ttl, assign_wait, "
+                 "max_pending_per_client, pending_share), not a single value");
+    expect_error("directory:\n  max_pending_per_client: -1\n",
+                 "airlock.yaml:2: directory.max_pending_per_client: expected an integer from 0 "
+                 "(no bound) to 1024");
+    expect_error("directory:\n  pending_share: 0\n",
+                 "airlock.yaml:2: directory.pending_share: expected a percentage from 1 to 100 "
+                 "(100: no bound)");
+    expect_error("directory:\n  pending_share: 101\n",
+                 "airlock.yaml:2: directory.pending_share: expected a percentage from 1 to 100 "
+                 "(100: no bound)");
     expect_error("directory:\n  backend: etcd\n",
                  "airlock.yaml:2: directory.backend: expected memory or redis");
     expect_error("directory:\n  backend: redis\n",

@@ -6,7 +6,12 @@
  * stopped report and on TTL expiry; assign_wait then -EAGAIN, or an
  * instance freed meanwhile; cancel; listing and drain; activation only for
  * the key an instance is reserved for; with redis, a second directory
- * handle (another process's view) sees the same state. */
+ * handle (another process's view) sees the same state. Reservations not
+ * active yet are bounded per client and per pool; a held reservation is
+ * withdrawn when its last holder releases it before the login (and not
+ * before: sticky holders, active sessions; a login that came first still
+ * activates it), and a pool that was not told of the reservation before
+ * its withdrawal never hears of it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,6 +91,23 @@ assign(struct dir *d, const char *pool, const char *key, char *inst)
     struct answer a = {0};
 
     assert_non_null(dir_assign(d, pool, key, loop, on_assign, &a));
+    run_until(&a.done, GUARD_MS);
+    assert_true(a.done);
+    if (inst != NULL)
+        snprintf(inst, DIR_NAME_MAX, "%s", a.err == 0 ? a.inst : "");
+    return a.err;
+}
+
+/* A held assign (a router connection from client): its answer, and the
+ * request in *held for dir_release(). */
+static int
+assign_held(struct dir *d, const char *key, const char *client, char *inst,
+            struct dir_assign **held)
+{
+    struct answer a = {0};
+
+    *held = dir_assign_held(d, "p", key, client, loop, on_assign, &a);
+    assert_non_null(*held);
     run_until(&a.done, GUARD_MS);
     assert_true(a.done);
     if (inst != NULL)
@@ -175,6 +197,7 @@ conf(unsigned reserve_ms, unsigned ttl_ms, unsigned wait_ms)
     c.reserve_timeout_ms = reserve_ms;
     c.session_ttl_ms = ttl_ms;
     c.assign_wait_ms = wait_ms;
+    c.pending_share = 100; /* the cases of the bounds set their own */
     if (redis != NULL) {
         c.backend = DIR_REDIS;
         assert_int_equal(endpoint_parse(redis, &c.redis, &why), PARSE_OK);
@@ -522,16 +545,225 @@ test_second_handle(void **state)
     dir_free(d1);
 }
 
+/* Per client address: max_pending_per_client reservations not active
+ * yet; per pool: pending_share of its instances. Sticky answers and other
+ * clients are not refused by one client's bound; an active session stops
+ * counting. */
+static void
+test_pending_bounds(void **state)
+{
+    struct dir_conf c = conf(10000, 0, 0);
+    struct dir_assign *h[8];
+    char a[DIR_NAME_MAX], b[DIR_NAME_MAX];
+    (void)state;
+
+    c.max_pending_per_client = 2;
+    c.pending_share = 60; /* of 5 instances: 3 */
+    struct dir *d = open_dir(&c);
+    for (int i = 1; i <= 5; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "i%d", i);
+        report(d, "p", name, DIR_IDLE);
+    }
+    assert_int_equal(assign_held(d, "u1", "10.0.0.1", a, &h[0]), 0);
+    assert_int_equal(assign_held(d, "u2", "10.0.0.1", NULL, &h[1]), 0);
+    assert_int_equal(assign_held(d, "u3", "10.0.0.1", NULL, &h[2]), -EDQUOT);
+    assert_int_equal(assign_held(d, "u1", "10.0.0.1", b, &h[3]), 0); /* sticky: no new one */
+    assert_string_equal(a, b);
+    assert_int_equal(assign_held(d, "u4", "10.0.0.2", NULL, &h[4]), 0);
+    assert_int_equal(assign_held(d, "u5", "10.0.0.3", NULL, &h[5]), -EBUSY); /* 3 of 5 */
+    assert_int_equal(assign(d, "p", "u5", NULL), -EBUSY); /* without a client too */
+    assert_int_equal(activate(d, "p", a, "u1", NULL), 0); /* u1 logged in */
+    assert_int_equal(assign_held(d, "u5", "10.0.0.3", NULL, &h[6]), 0);
+    assert_int_equal(assign_held(d, "u6", "10.0.0.1", NULL, &h[7]), -EBUSY); /* 10.0.0.1: 1 */
+    for (int i = 0; i < 8; i++)
+        dir_release(h[i]);
+    dir_free(d);
+}
+
+/* Waiting requests are retried newest first: of one address's requests
+ * waiting for its bound, the latest gets the reservation that frees. */
+static void
+test_pending_waiters(void **state)
+{
+    struct dir_conf c = conf(10000, 0, 1500);
+    struct dir_assign *h1, *h2, *h3;
+    struct answer b = {0}, e = {0};
+    char a[DIR_NAME_MAX];
+    (void)state;
+
+    c.max_pending_per_client = 1;
+    struct dir *d = open_dir(&c);
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
+    assert_int_equal(assign_held(d, "u1", "10.0.0.1", a, &h1), 0);
+    h2 = dir_assign_held(d, "p", "u2", "10.0.0.1", loop, on_assign, &b);
+    assert_non_null(h2);
+    sleep_loop(100);
+    h3 = dir_assign_held(d, "p", "u3", "10.0.0.1", loop, on_assign, &e);
+    assert_non_null(h3);
+    sleep_loop(100);
+    assert_false(b.done || e.done); /* both wait for 10.0.0.1's bound */
+    dir_release(h1);                /* u1 leaves: the newer u3 gets an instance */
+    run_until(&e.done, GUARD_MS);
+    assert_int_equal(e.err, 0);
+    assert_false(b.done);
+    run_until(&b.done, GUARD_MS);
+    assert_int_equal(b.err, -EAGAIN); /* u2 waited in vain (at last for an idle one) */
+    dir_release(h2);
+    dir_release(h3);
+    dir_free(d);
+}
+
+/* The client that caused a reservation leaves before the login: it is
+ * withdrawn at once, the pool hears (starting, with the key), and the
+ * instance is handed out again only once its pool reports it idle; until
+ * then a login of that key (its line came first) is still activated. */
+static void
+test_release(void **state)
+{
+    struct dir_conf c = conf(10000, 0, 0);
+    struct dir *d = open_dir(&c);
+    struct dir_instance out[9];
+    struct dir_assign *h, *h2;
+    char a[DIR_NAME_MAX], b[DIR_NAME_MAX];
+    (void)state;
+
+    assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), 0);
+    report(d, "p", "i1", DIR_IDLE);
+    assert_int_equal(assign_held(d, "alice", "10.0.0.1", a, &h), 0);
+    assert_true(wait_note(a, DIR_RESERVED, 3000));
+    dir_release(h);
+    assert_true(wait_note(a, DIR_STARTING, 3000));
+    int keyed = 0;
+    for (int i = 0; i < notes.n; i++)
+        keyed |= notes.v[i].state == DIR_STARTING && strcmp(notes.v[i].key, "alice") == 0;
+    assert_true(keyed);
+    long n = list(d, out);
+    assert_int_equal(listed(out, n, a)->state, DIR_STARTING);
+    assert_int_equal(assign(d, "p", "bob", NULL), -EAGAIN); /* not before the pool says so */
+    report(d, "p", a, DIR_IDLE);
+    assert_int_equal(activate(d, "p", a, "alice", NULL), -EPERM); /* the pool decided */
+    assert_int_equal(assign_held(d, "bob", "10.0.0.1", b, &h2), 0);
+    assert_string_equal(a, b);
+
+    /* bob's login line was printed before his client left: it still counts */
+    dir_release(h2);
+    for (int i = 0; i < 60 && listed(out, list(d, out), b)->state != DIR_STARTING; i++)
+        sleep_loop(50);
+    assert_int_equal(activate(d, "p", b, "carol", NULL), -EPERM);
+    assert_int_equal(activate(d, "p", b, "bob", NULL), 0);
+    assert_int_equal(assign(d, "p", "bob", a), 0); /* sticky again: his session */
+    assert_string_equal(a, b);
+    assert_int_equal(listed(out, list(d, out), b)->state, DIR_ACTIVE);
+    dir_unwatch(d, "p");
+    dir_free(d);
+}
+
+/* Two connections of one user hold one reservation: the first to leave
+ * does not withdraw it; the last does. After the login, leaving changes
+ * nothing. A request released before its answer leaves nothing reserved. */
+static void
+test_release_holders(void **state)
+{
+    struct dir_conf c = conf(10000, 0, 0);
+    struct dir *d = open_dir(&c);
+    struct dir_instance out[9];
+    struct dir_assign *h1, *h2, *h3;
+    char a[DIR_NAME_MAX], b[DIR_NAME_MAX];
+    (void)state;
+
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
+    assert_int_equal(assign_held(d, "alice", "10.0.0.1", a, &h1), 0);
+    assert_int_equal(assign_held(d, "alice", "10.0.0.2", b, &h2), 0); /* sticky */
+    assert_string_equal(a, b);
+    dir_release(h1);
+    assert_int_equal(assign(d, "p", "alice", b), 0); /* still hers */
+    assert_string_equal(a, b);
+    assert_int_equal(listed(out, list(d, out), a)->state, DIR_RESERVED);
+    dir_release(h2);
+    for (int i = 0; i < 60 && listed(out, list(d, out), a)->state != DIR_STARTING; i++)
+        sleep_loop(50);
+    assert_int_equal(listed(out, list(d, out), a)->state, DIR_STARTING);
+
+    /* logged in: the session stays when its connection goes */
+    assert_int_equal(assign_held(d, "bob", "10.0.0.1", b, &h3), 0);
+    assert_int_equal(activate(d, "p", b, "bob", NULL), 0);
+    dir_release(h3);
+    sleep_loop(200);
+    assert_int_equal(listed(out, list(d, out), b)->state, DIR_ACTIVE);
+
+    /* released before the answer came */
+    report(d, "p", a, DIR_IDLE);
+    struct answer never = {0};
+    struct dir_assign *h4 = dir_assign_held(d, "p", "carol", "10.0.0.1", loop, on_assign, &never);
+    assert_non_null(h4);
+    dir_release(h4);
+    sleep_loop(300);
+    assert_false(never.done);
+    assert_int_not_equal(listed(out, list(d, out), a)->state, DIR_RESERVED);
+    dir_free(d);
+}
+
+static void
+on_note_loop(void *arg, const struct dir_instance *inst)
+{
+    on_note(arg, inst);
+    loop_stop(arg);
+}
+
+/* The pool's loop was busy while a reservation was made and withdrawn: it
+ * hears of the withdrawal only, so it never brings the user's state in. */
+static void
+test_release_coalesced(void **state)
+{
+    struct dir_conf c = conf(10000, 0, 0);
+    struct dir *d = open_dir(&c);
+    struct loop *pool_loop = loop_new();
+    struct dir_instance out[9];
+    struct dir_assign *h;
+    char a[DIR_NAME_MAX];
+    (void)state;
+
+    assert_non_null(pool_loop);
+    assert_int_equal(dir_watch(d, "p", pool_loop, on_note_loop, pool_loop), 0);
+    report(d, "p", "i1", DIR_IDLE);
+    assert_int_equal(assign_held(d, "alice", "10.0.0.1", a, &h), 0);
+    dir_release(h);
+    for (int i = 0; i < 60 && listed(out, list(d, out), a)->state != DIR_STARTING; i++)
+        sleep_loop(50);
+    sleep_loop(300); /* redis: the events are popped */
+    loop_stop(pool_loop);
+    assert_int_equal(loop_run(pool_loop), 0); /* one turn: what was queued */
+    assert_int_equal(notes.n, 1);
+    assert_int_equal(notes.v[0].state, DIR_STARTING);
+    assert_string_equal(notes.v[0].key, "alice");
+    dir_unwatch(d, "p");
+    dir_free(d);
+    loop_free(pool_loop);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_unknown_pool),        cmocka_unit_test(test_sticky_and_reserve),
-        cmocka_unit_test(test_reservation_timeout), cmocka_unit_test(test_session_ends_on_report),
-        cmocka_unit_test(test_session_ttl),         cmocka_unit_test(test_wait_then_again),
-        cmocka_unit_test(test_wait_then_idle),      cmocka_unit_test(test_cancel),
-        cmocka_unit_test(test_list_and_drain),      cmocka_unit_test(test_activate_only_reserved),
+        cmocka_unit_test(test_unknown_pool),
+        cmocka_unit_test(test_sticky_and_reserve),
+        cmocka_unit_test(test_reservation_timeout),
+        cmocka_unit_test(test_session_ends_on_report),
+        cmocka_unit_test(test_session_ttl),
+        cmocka_unit_test(test_wait_then_again),
+        cmocka_unit_test(test_wait_then_idle),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_list_and_drain),
+        cmocka_unit_test(test_activate_only_reserved),
         cmocka_unit_test(test_second_handle),
+        cmocka_unit_test(test_pending_bounds),
+        cmocka_unit_test(test_release),
+        cmocka_unit_test(test_release_holders),
+        cmocka_unit_test(test_release_coalesced),
+        cmocka_unit_test(test_pending_waiters),
     };
     int rc;
 
