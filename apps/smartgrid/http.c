@@ -165,6 +165,9 @@ int
 sg_query_param(struct sg_slice query, const char *name, struct sg_slice *val)
 {
     size_t nlen = strlen(name);
+
+    if (query.p == NULL) /* no query (NULL + 0 is undefined behaviour) */
+        return 0;
     const char *p = query.p, *end = query.p + query.len;
 
     while (p != NULL && p < end) {

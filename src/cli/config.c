@@ -539,6 +539,11 @@ fail(struct ctx *c, size_t line, const char *key, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
     va_end(ap);
+    /* values from the file are in the message: printable ASCII only, so
+     * hostile input cannot garble the terminal or forge a log line */
+    for (char *p = c->err; *p != '\0'; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '?';
     return -1;
 }
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 secs=${1:-60}
 out=build-fuzz
 mkdir -p "$out"
-flags=(-g -O1 -fsanitize=fuzzer,address,undefined -std=c17 -D_GNU_SOURCE -Isrc -Iapps/smartgrid)
+flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c17 -D_GNU_SOURCE -Isrc -Iapps/smartgrid)
 declare -A srcs=(
     [endpoint]="src/net/endpoint.c src/net/addr.c"
     [proxy_v2]="src/proto/proxy_v2.c"
