@@ -414,29 +414,42 @@ control_client(const struct endpoint *ep, const char *command)
         return 1;
     }
     struct pollfd p = {.fd = fd, .events = POLLOUT};
-    if (pending && (poll(&p, 1, CLIENT_TIMEOUT_MS) != 1 || transport_connect_result(fd) != 0)) {
-        fprintf(stderr, "airlock ctl: cannot connect: %s\n",
-                strerror(-transport_connect_result(fd)));
-        close(fd);
-        return 1;
+    if (pending) {
+        /* SO_ERROR is read once: a second read finds it cleared (0) */
+        int n = poll(&p, 1, CLIENT_TIMEOUT_MS);
+        rc = n < 0 ? -errno : n == 0 ? -ETIMEDOUT : transport_connect_result(fd);
+        if (rc != 0) {
+            fprintf(stderr, "airlock ctl: cannot connect: %s\n", strerror(-rc));
+            close(fd);
+            return 1;
+        }
     }
+    /* A server that refuses this client answers and closes without reading
+     * the command: its answer says why, so a failed send only matters when
+     * no answer comes. MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE. */
+    int send_err = 0, read_err = 0;
     strbuf_printf(&in, "%s\n", command);
-    if (in.failed || write(fd, in.data, in.len) != (ssize_t)in.len) {
-        fprintf(stderr, "airlock ctl: cannot send the command\n");
-        strbuf_free(&in);
-        close(fd);
-        return 1;
+    if (in.failed) {
+        send_err = ENOMEM;
+    } else {
+        ssize_t w = send(fd, in.data, in.len, MSG_NOSIGNAL);
+        send_err = w == (ssize_t)in.len ? 0 : w < 0 ? errno : EIO;
     }
     strbuf_free(&in);
     for (;;) {
         p.events = POLLIN;
-        if (poll(&p, 1, CLIENT_TIMEOUT_MS) != 1) {
-            fprintf(stderr, "airlock ctl: no answer\n");
+        int ready = poll(&p, 1, CLIENT_TIMEOUT_MS);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready != 1) {
+            read_err = ready == 0 ? ETIMEDOUT : errno;
             break;
         }
         ssize_t n = read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EAGAIN)
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
+        if (n < 0)
+            read_err = errno;
         if (n <= 0)
             break;
         strbuf_printf(&in, "%.*s", (int)n, buf);
@@ -450,6 +463,10 @@ control_client(const struct endpoint *ep, const char *command)
         fprintf(stderr, "airlock ctl: %s", in.data + 4);
     } else if (in.data != NULL) {
         fprintf(stderr, "airlock ctl: unexpected answer\n");
+    } else if (send_err != 0) {
+        fprintf(stderr, "airlock ctl: cannot send the command: %s\n", strerror(send_err));
+    } else if (read_err != 0) {
+        fprintf(stderr, "airlock ctl: no answer: %s\n", strerror(read_err));
     } else {
         fprintf(stderr, "airlock ctl: the server closed without answering\n");
     }
