@@ -5,7 +5,9 @@
  * its start mark for "FILE:LINE: KEY: what was expected" messages. The walk
  * below knows the schema and only ever descends into known keys, to a fixed
  * depth (root, relays, relay, allow), so aliases - even ones that point back
- * at an ancestor - cannot make it loop or blow up. */
+ * at an ancestor - cannot make it loop or blow up. Before the loader runs,
+ * prescan() bounds what would cost libyaml itself quadratic time: nesting,
+ * anchors and directives. */
 #include "cli/config.h"
 
 #include <arpa/inet.h>
@@ -35,6 +37,11 @@
 #define CONF_KEY_MAX 64
 /* Longest key echoed back in "unknown key" messages. */
 #define CONF_ECHO_MAX 32
+/* What libyaml is asked to build (see prescan()): a config nests five
+ * levels deep and needs no anchors or directives. */
+#define CONF_DEPTH_MAX 64
+#define CONF_ANCHORS_MAX 256
+#define CONF_DIRECTIVES_MAX 16
 
 #define EP_FORMS "tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
 #define EXPECT_EP "expected an endpoint (" EP_FORMS ")"
@@ -2151,6 +2158,79 @@ yaml_fail(struct ctx *c, const yaml_parser_t *parser)
     }
 }
 
+/* Counts the lines that start with '%' (a YAML directive can only start
+ * a line); fails at the first one past CONF_DIRECTIVES_MAX. */
+static int
+count_directives(struct ctx *c)
+{
+    size_t n = 0, line = 1;
+
+    for (size_t i = 0; i < c->len; i++) {
+        if (c->text[i] == '%' && (i == 0 || c->text[i - 1] == '\n') && ++n > CONF_DIRECTIVES_MAX)
+            return fail(c, line, NULL, "more than %d YAML directives (%%TAG, %%YAML)",
+                        CONF_DIRECTIVES_MAX);
+        line += c->text[i] == '\n';
+    }
+    return 0;
+}
+
+/* libyaml's scanner looks at every open flow level for each token, its
+ * parser checks each %TAG directive against the ones before it and its
+ * loader finds anchors in a list: deep nesting (100k levels of '[' or
+ * '{a: ' took half a minute), many directives and many anchors cost
+ * quadratic time. So before the loader builds anything, the directives are
+ * counted in the text and the events of the whole stream are walked, which
+ * stops at the first node deeper than CONF_DEPTH_MAX: the scanner reads at
+ * most a line (1024 characters for a possible key) past it. Syntax errors
+ * are reported here, as the loader would. */
+static int
+prescan(struct ctx *c)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    size_t depth = 0, anchors = 0;
+    int rc = -1;
+
+    if (count_directives(c) != 0)
+        return -1;
+    if (!yaml_parser_initialize(&parser))
+        return fail(c, 1, NULL, "out of memory reading YAML");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)c->text, c->len);
+    for (;;) {
+        if (!yaml_parser_parse(&parser, &ev)) {
+            yaml_fail(c, &parser);
+            break;
+        }
+        size_t line = ev.start_mark.line + 1;
+        bool anchored =
+            (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.anchor != NULL) ||
+            (ev.type == YAML_SEQUENCE_START_EVENT && ev.data.sequence_start.anchor != NULL) ||
+            (ev.type == YAML_MAPPING_START_EVENT && ev.data.mapping_start.anchor != NULL) ||
+            ev.type == YAML_ALIAS_EVENT;
+        bool opens = ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT;
+        bool closes = ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT;
+        bool end = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+        if (end) {
+            rc = 0;
+            break;
+        }
+        if (opens && ++depth > CONF_DEPTH_MAX) {
+            fail(c, line, NULL, "nesting deeper than %d", CONF_DEPTH_MAX);
+            break;
+        }
+        if (closes && depth > 0)
+            depth--;
+        if (anchored && ++anchors > CONF_ANCHORS_MAX) {
+            fail(c, line, NULL, "more than %d anchors and aliases (&name, *name)",
+                 CONF_ANCHORS_MAX);
+            break;
+        }
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 int
 config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
              size_t errlen)
@@ -2177,6 +2257,8 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
     dir_conf_defaults(&cfg->directory);
     c.err[0] = '\0';
 
+    if (prescan(&c) != 0)
+        goto fail;
     if (!yaml_parser_initialize(&parser)) {
         fail(&c, 1, NULL, "out of memory reading YAML");
         goto fail;

@@ -106,7 +106,9 @@
  * relays may be left out when routers, logs, log_sinks, directory or pools is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
- * second YAML document and values of the wrong type are all errors.
+ * second YAML document and values of the wrong type are all errors, and so
+ * are nesting deeper than 64 levels, more than 256 anchors and aliases and
+ * more than 16 directives (libyaml would take quadratic time over them).
  *
  * Datagram relays: udp -> stream (the enclave side: a UDP listener, one
  * stream to the target) or stream -> udp (the host side). udp -> udp is

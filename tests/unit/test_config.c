@@ -377,6 +377,81 @@ test_err_yaml_syntax(void **state)
                      "airlock.yaml:2: invalid YAML: control characters are not allowed");
 }
 
+/* Returns prefix, then unit n times, then close n times, then suffix
+ * (malloc'd). */
+static char *
+nested(const char *prefix, const char *unit, const char *close, size_t n, const char *suffix)
+{
+    size_t lp = strlen(prefix), lu = strlen(unit), lc = strlen(close), ls = strlen(suffix);
+    char *s = malloc(lp + n * (lu + lc) + ls + 1), *p = s;
+
+    assert_non_null(s);
+    memcpy(p, prefix, lp);
+    p += lp;
+    for (size_t i = 0; i < n; i++, p += lu)
+        memcpy(p, unit, lu);
+    for (size_t i = 0; i < n; i++, p += lc)
+        memcpy(p, close, lc);
+    memcpy(p, suffix, ls + 1);
+    return s;
+}
+
+/* Deep nesting, many anchors and many directives are refused before
+ * libyaml's loader sees them (each costs it quadratic time). */
+static void
+test_err_yaml_bounds(void **state)
+{
+    (void)state;
+    const char *deep = "airlock.yaml:1: nesting deeper than 64";
+    static const struct {
+        const char *prefix, *unit, *close, *suffix;
+    } forms[] = {
+        {"", "[", "", "\n"},           /* unterminated */
+        {"threads: ", "[", "]", "\n"}, /* well-formed */
+        {"", "{a: ", "", "\n"},        {"threads: ", "{a: ", "}", "\n"}, {"", "- ", "", "x\n"},
+    };
+    char *s;
+
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        s = nested(forms[i].prefix, forms[i].unit, forms[i].close, 100000, forms[i].suffix);
+        expect_error(s, deep);
+        free(s);
+    }
+    /* the root mapping and 63 lists: at the limit, the schema speaks */
+    s = nested("threads: ", "[", "]", 63, "\n");
+    expect_error(s, "airlock.yaml:1: threads: expected an integer from 0 to 256 (0: one per "
+                    "core), not a list");
+    free(s);
+    s = nested("threads: ", "[", "]", 64, "\n");
+    expect_error(s, deep);
+    free(s);
+    /* one level per line: the line of the first level too deep */
+    size_t cap = 64 * 1024, len = 0;
+    char *b = malloc(cap);
+    assert_non_null(b);
+    for (int i = 0; i < 70; i++)
+        len += (size_t)snprintf(b + len, cap - len, "%*sk%d:\n", 2 * i, "", i);
+    expect_error(b, "airlock.yaml:65: nesting deeper than 64");
+
+    len = (size_t)snprintf(b, cap, "threads:\n");
+    for (int i = 0; i < 256; i++)
+        len += (size_t)snprintf(b + len, cap - len, "  - &a%d x\n", i);
+    expect_error(b, "airlock.yaml:2: threads: expected an integer from 0 to 256 (0: one per "
+                    "core), not a list");
+    len += (size_t)snprintf(b + len, cap - len, "  - *a0\n");
+    expect_error(b, "airlock.yaml:258: more than 256 anchors and aliases (&name, *name)");
+
+    len = 0;
+    for (int i = 0; i < 16; i++)
+        len += (size_t)snprintf(b + len, cap - len, "%%TAG !t%d! tag:example.com,2024:%d:\n", i, i);
+    snprintf(b + len, cap - len, "---\nthreads: x\n");
+    expect_error(b, "airlock.yaml:18: threads: expected an integer from 0 to 256 (0: one "
+                    "per core)");
+    snprintf(b + len, cap - len, "%%TAG !u! tag:u:\n---\nthreads: 1\n");
+    expect_error(b, "airlock.yaml:17: more than 16 YAML directives (%TAG, %YAML)");
+    free(b);
+}
+
 static void
 test_err_empty(void **state)
 {
@@ -1551,6 +1626,7 @@ main(void)
         cmocka_unit_test(test_limits_accepted),
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_err_yaml_syntax),
+        cmocka_unit_test(test_err_yaml_bounds),
         cmocka_unit_test(test_err_empty),
         cmocka_unit_test(test_err_root),
         cmocka_unit_test(test_err_unknown_key),
