@@ -68,6 +68,11 @@
 #define EXPECT_BACKEND "expected memory or redis"
 #define EXPECT_PREFIX "expected a redis key prefix of 0-63 bytes without spaces"
 #define MSG_DGRAM_ONLY "applies to datagram relays (a udp listen or target) only"
+#define EXPECT_LISTEN                                                                              \
+    "expected an endpoint (" EP_FORMS ") or a mapping {endpoint, mode, owner, group}"
+#define EXPECT_MODE "expected an octal mode from 0001 to 0777 (0660: owner and group)"
+#define EXPECT_OWNER "expected a user name or uid of 1-63 characters (a-z 0-9 _ . -)"
+#define EXPECT_GROUP "expected a group name or gid of 1-63 characters (a-z 0-9 _ . -)"
 
 enum top_key {
     TK_THREADS,
@@ -441,6 +446,45 @@ config_size(const char *s, size_t *bytes)
     return rc;
 }
 
+int
+config_mode(const char *s, unsigned *mode)
+{
+    unsigned v = 0;
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 4 || strspn(s, "01234567") != n)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        v = v * 8 + (unsigned)(s[i] - '0');
+    if (v == 0 || v > 0777)
+        return -EINVAL;
+    *mode = v;
+    return 0;
+}
+
+int
+config_account(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len >= EP_ID_MAX || s[0] == '-' ||
+        strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len)
+        return -EINVAL;
+    return 0;
+}
+
+const char *
+config_perm_check(const struct endpoint *ep)
+{
+    bool set = ep->perm.mode != 0 || ep->perm.owner[0] != '\0' || ep->perm.group[0] != '\0';
+    bool file = (ep->kind == EP_UNIX || ep->kind == EP_HVSOCK) && ep->path[0] != '@';
+
+    if (set && !file)
+        return "mode, owner and group apply to listeners with a socket file (unix:/path, "
+               "hvsock:/path:PORT), not to network or abstract sockets";
+    return NULL;
+}
+
 void
 config_free(struct config *cfg)
 {
@@ -718,6 +762,53 @@ get_endpoint(struct ctx *c, const yaml_node_t *v, const char *key, struct endpoi
     return 0;
 }
 
+/* A listener: an endpoint, or a mapping with the endpoint and who may
+ * connect to its socket file (mode, owner, group). */
+static int
+get_listen(struct ctx *c, const yaml_node_t *v, const char *key, struct endpoint *ep)
+{
+    static const char *const keys[] = {"endpoint", "mode", "owner", "group"};
+    size_t seen[4] = {0}, perm_line = 0;
+    struct ep_perm perm;
+    char ikey[CONF_KEY_MAX + 16];
+    const char *s, *why;
+
+    if (v->type == YAML_SEQUENCE_NODE)
+        return fail(c, node_line(v), key, EXPECT_LISTEN ", not a list");
+    if (v->type != YAML_MAPPING_NODE)
+        return get_endpoint(c, v, key, ep);
+    memset(&perm, 0, sizeof(perm));
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        int i;
+
+        if (map_key(c, k, key, keys, 4, seen, &i) != 0)
+            return -1;
+        snprintf(ikey, sizeof(ikey), "%s.%s", key, keys[i]);
+        if (i == 0) {
+            if (get_endpoint(c, val, ikey, ep) != 0)
+                return -1;
+            continue;
+        }
+        why = i == 1 ? EXPECT_MODE : i == 2 ? EXPECT_OWNER : EXPECT_GROUP;
+        if (scalar(c, val, ikey, why, &s) != 0)
+            return -1;
+        if (i == 1 ? config_mode(s, &perm.mode) != 0 : config_account(s) != 0)
+            return fail(c, node_line(val), ikey, "%s", why);
+        if (i > 1)
+            memcpy(i == 2 ? perm.owner : perm.group, s, strlen(s) + 1);
+        if (perm_line == 0)
+            perm_line = node_line(val);
+    }
+    if (seen[0] == 0)
+        return fail(c, node_line(v), key, "missing endpoint: " EXPECT_EP);
+    ep->perm = perm;
+    if ((why = config_perm_check(ep)) != NULL)
+        return fail(c, perm_line, key, "%s", why);
+    return 0;
+}
+
 static int
 get_target(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_conf *rc)
 {
@@ -845,7 +936,7 @@ relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct 
     case RK_NAME:
         return get_name(c, v, key, rc->name);
     case RK_LISTEN:
-        return get_endpoint(c, v, key, &rc->listen);
+        return get_listen(c, v, key, &rc->listen);
     case RK_TARGET:
         return get_target(c, v, key, rc);
     case RK_ALLOW:
@@ -1096,7 +1187,7 @@ parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *lis
             rc = get_bool(c, v, key, &lc->capture_stderr);
             break;
         case LK_LISTEN:
-            rc = get_endpoint(c, v, key, &lc->listen);
+            rc = get_listen(c, v, key, &lc->listen);
             if (rc == 0 && lc->listen.kind == EP_UDP)
                 rc = fail(c, vline[i], key, MSG_STREAM_EP);
             if (rc == 0 && lc->listen.kind == EP_HVSOCK)
@@ -1167,7 +1258,7 @@ parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, 
             rc = get_name(c, v, key, sc->name);
             break;
         case SK_LISTEN:
-            rc = get_endpoint(c, v, key, &sc->listen);
+            rc = get_listen(c, v, key, &sc->listen);
             if (rc == 0 && sc->listen.kind == EP_UDP)
                 rc = fail(c, vline[i], key, MSG_STREAM_EP);
             break;
@@ -1796,14 +1887,9 @@ get_pool_user(struct ctx *c, const yaml_node_t *v, const char *key, char *out)
 
     if (scalar(c, v, key, EXPECT_POOL_USER, &s) != 0)
         return -1;
-    size_t len = strlen(s);
-    if (len == 0 || len >= CONF_NAME_MAX || s[0] == '-')
+    if (config_account(s) != 0)
         return fail(c, node_line(v), key, EXPECT_POOL_USER);
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
-            return fail(c, node_line(v), key, EXPECT_POOL_USER);
-    memcpy(out, s, len + 1);
+    memcpy(out, s, strlen(s) + 1);
     return 0;
 }
 
@@ -2048,7 +2134,7 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
                 rc = fail(c, node_line(v), "log_level", EXPECT_LEVEL);
             break;
         case TK_METRICS:
-            rc = get_endpoint(c, v, "metrics", &cfg->metrics);
+            rc = get_listen(c, v, "metrics", &cfg->metrics);
             if (rc == 0 && cfg->metrics.kind == EP_UDP)
                 rc = fail(c, node_line(v), "metrics",
                           "udp: metrics are served over HTTP; expected a tcp, unix, vsock or "
@@ -2076,7 +2162,7 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
             cfg->has_directory = rc == 0;
             break;
         case TK_CONTROL:
-            rc = get_endpoint(c, v, "control", &cfg->control);
+            rc = get_listen(c, v, "control", &cfg->control);
             if (rc == 0 && cfg->control.kind == EP_UDP)
                 rc = fail(c, node_line(v), "control", MSG_STREAM_EP);
             if (rc == 0 && cfg->control.kind == EP_HVSOCK)

@@ -102,6 +102,16 @@
  *         command: [store, "{user}", "{dir}"]
  *         timeout: 30s
  *
+ * Listeners (relays' and routers' listen, metrics, control, logs.listen,
+ * log_sinks' listen) take an endpoint or a mapping
+ *     {endpoint: unix:/run/airlock/m.sock, mode: "0640", owner: airlock, group: prom}
+ * for the socket file of a unix or hvsock listener: its mode (octal; 0660
+ * by default, 0600 for control) and its owner and group (names or numbers;
+ * airlock's own by default), in place as the file appears, whatever the
+ * umask. Not for tcp, vsock or abstract (unix:@name) listeners. A unix
+ * control socket also checks its peers (SO_PEERCRED): root, airlock's user,
+ * the socket's owner and members of its group only.
+ *
  * Sizes: an integer with unit B, KiB, MiB or GiB (a bare integer is bytes).
  * relays may be left out when routers, logs, log_sinks, directory or pools is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
@@ -271,6 +281,18 @@ int config_duration(const char *s, unsigned *ms);
  * Returns 0, or -EINVAL (*bytes untouched) for anything else, including
  * signs, spaces, other units and values past 2^40. */
 int config_size(const char *s, size_t *bytes);
+
+/* Parses an octal file mode ("0660", "600": 1-4 octal digits, 0001-0777)
+ * into *mode. Returns 0 or -EINVAL (*mode untouched). */
+int config_mode(const char *s, unsigned *mode);
+
+/* Returns 0 when s can name a user or group (or be a uid or gid): 1-63
+ * characters from A-Z a-z 0-9 _ . -, not starting with '-'; else -EINVAL. */
+int config_account(const char *s);
+
+/* Returns NULL when ep->perm may apply to ep (nothing set, or a listener
+ * with a socket file), else a static message saying why not. */
+const char *config_perm_check(const struct endpoint *ep);
 
 /* Releases what cfg owns and zeroes it; safe to call twice. */
 void config_free(struct config *cfg);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -47,6 +48,8 @@ struct control {
     struct io io;
     struct dir *dir;
     struct ctl_conn *conns;
+    uid_t owner; /* ep.perm's, or -1: may issue commands too */
+    gid_t group; /* ep.perm's, or -1: its members may issue commands */
 };
 
 static void
@@ -323,10 +326,47 @@ conn_timeout(struct timer *t)
     conn_refuse(t->data, "timed out waiting for a command");
 }
 
+/* Whether the peer of a unix control socket is root, airlock's own user,
+ * the socket's owner or in its group (SO_PEERGROUPS: supplementary groups
+ * too). The file's mode is the first gate; this one holds when the mode was
+ * set too wide and on an abstract socket, which has none. Writes who the
+ * peer is into who. tcp and vsock peers carry no credentials. */
+static bool
+peer_allowed(const struct control *c, int fd, char *who, size_t wholen)
+{
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    gid_t some[64], *groups = some;
+    bool ok = false;
+
+    snprintf(who, wholen, "unknown");
+    if (c->ep.kind != EP_UNIX)
+        return true;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+        return false;
+    snprintf(who, wholen, "uid=%u pid=%d", (unsigned)cr.uid, (int)cr.pid);
+    if (cr.uid == 0 || cr.uid == geteuid() || cr.uid == c->owner)
+        return true;
+    if (c->group == (gid_t)-1)
+        return false;
+    if (cr.gid == c->group)
+        return true;
+    len = sizeof(some);
+    int rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, some, &len);
+    if (rc != 0 && errno == ERANGE && (groups = malloc(len)) != NULL) /* len: what it needs */
+        rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+    for (size_t i = 0; rc == 0 && i < len / sizeof(gid_t) && !ok; i++)
+        ok = groups[i] == c->group;
+    if (groups != some)
+        free(groups);
+    return ok;
+}
+
 static void
 control_accept(struct io *io, uint32_t events)
 {
     struct control *c = io->data;
+    char who[48];
     (void)events;
 
     for (;;) {
@@ -349,6 +389,11 @@ control_accept(struct io *io, uint32_t events)
             c->conns->prev = cc;
         c->conns = cc;
         timer_start(c->loop, &cc->timer, CTL_TIMEOUT_MS, conn_timeout, cc);
+        if (!peer_allowed(c, fd, who, sizeof(who))) {
+            char why[128];
+            snprintf(why, sizeof(why), "permission denied (%s)", who);
+            conn_refuse(cc, why);
+        }
     }
 }
 
@@ -364,18 +409,24 @@ control_start(struct loop *loop, const struct endpoint *ep, struct dir *d, int *
     }
     c->loop = loop;
     c->ep = *ep;
+    if (c->ep.perm.mode == 0)
+        c->ep.perm.mode = CONTROL_MODE;
     c->dir = d;
-    if ((fd = transport_listen(ep, 16)) < 0) {
-        *err = fd;
+    if ((*err = transport_perm_ids(&c->ep.perm, &c->owner, &c->group)) != 0 ||
+        (*err = fd = transport_listen(&c->ep, 16)) < 0) {
         free(c);
         return NULL;
     }
     if ((*err = io_start(loop, &c->io, fd, EPOLLIN, control_accept, c)) != 0) {
         close(fd);
-        transport_unlisten(ep);
+        transport_unlisten(&c->ep);
         free(c);
         return NULL;
     }
+    if (c->ep.kind != EP_UNIX)
+        log_warnx("control: %s peers carry no credentials: whoever can connect may drain "
+                  "sessions (a unix socket checks who connects)",
+                  c->ep.kind == EP_TCP ? "tcp" : "vsock");
     return c;
 }
 

@@ -39,7 +39,7 @@ struct runtime {
     size_t n_sinks;
     struct dir *dir;         /* the session directory (directory:), or NULL */
     struct control *control; /* control: (airlock ctl), or NULL */
-    struct pool **pools; /* pools:, on the main loop */
+    struct pool **pools;     /* pools:, on the main loop */
     size_t n_pools;
     int sigfd;
     struct io sig_io;
@@ -155,8 +155,12 @@ metrics_apply(struct runtime *rt, const struct config *cfg)
     int err = 0;
 
     if (rt->metrics != NULL && cfg->has_metrics && rt->cfg.has_metrics &&
-        endpoint_equal(&cfg->metrics, &rt->cfg.metrics))
-        return 0;
+        endpoint_equal(&cfg->metrics, &rt->cfg.metrics)) {
+        if ((err = transport_chperm(&cfg->metrics, &rt->cfg.metrics)) != 0)
+            log_warnx("metrics: cannot change the mode of %s: %s", cfg->metrics.path,
+                      strerror(-err));
+        return err;
+    }
     metrics_stop(rt->metrics);
     rt->metrics = NULL;
     if (!cfg->has_metrics)

@@ -602,6 +602,11 @@ logfwd_reconfigure(struct logfwd *f, const struct log_conf *conf)
             endpoint_format(&conf->listen, ep, sizeof(ep));
             log_warnx("logs: cannot listen on %s: %s", ep, strerror(-rc));
         }
+    } else if (conf->has_listen) {
+        if ((rc = transport_chperm(&conf->listen, &f->listening)) == 0)
+            f->listening.perm = conf->listen.perm;
+        else
+            log_warnx("logs: cannot change the mode of %s: %s", conf->listen.path, strerror(-rc));
     }
     if (conf->buffer != f->conf.buffer || conf->line_max != f->conf.line_max)
         log_warnx("logs: buffer and line_max changes take effect at the next start");

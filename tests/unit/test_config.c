@@ -529,7 +529,7 @@ test_err_wrong_type(void **state)
                  "  - listen: [tcp:0.0.0.0:1]\n"
                  "    target: vsock:3:1\n",
                  "airlock.yaml:2: relays[0].listen: expected an endpoint (" EP_FORMS
-                 "), not a list");
+                 ") or a mapping {endpoint, mode, owner, group}, not a list");
     expect_error("threads: {n: 2}\n",
                  "airlock.yaml:1: threads: expected an integer from 0 to 256 (0: one per core), "
                  "not a mapping");
@@ -1304,6 +1304,87 @@ test_err_log_sinks(void **state)
                  "on; logs already listens on unix:/s");
 }
 
+/* Listeners with a socket file take a mapping with mode, owner and group. */
+static void
+test_listen_perm(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    must_parse("metrics: {endpoint: 'unix:/run/m.sock', mode: '0640', owner: prom, group: '1000'}\n"
+               "relays:\n"
+               "  - listen: {endpoint: 'hvsock:/run/vm.sock:5000', mode: 600}\n"
+               "    target: tcp:127.0.0.1:1\n"
+               "  - listen: {endpoint: 'tcp:127.0.0.1:2'}\n"
+               "    target: tcp:127.0.0.1:1\n"
+               "logs:\n"
+               "  forward: vsock:3:9200\n"
+               "  listen:\n"
+               "    endpoint: unix:/run/log.sock\n"
+               "    group: apps\n"
+               "log_sinks:\n"
+               "  - {listen: {endpoint: 'unix:/run/s.sock', mode: '0666'}, file: /f}\n"
+               "directory: {}\n"
+               "control: {endpoint: 'unix:/run/ctl.sock', owner: ops}\n",
+               &cfg);
+    assert_endpoint(&cfg.metrics, "unix:/run/m.sock");
+    assert_int_equal(cfg.metrics.perm.mode, 0640);
+    assert_string_equal(cfg.metrics.perm.owner, "prom");
+    assert_string_equal(cfg.metrics.perm.group, "1000");
+    assert_endpoint(&cfg.relays[0].listen, "hvsock:/run/vm.sock:5000");
+    assert_int_equal(cfg.relays[0].listen.perm.mode, 0600);
+    assert_int_equal(cfg.relays[1].listen.perm.mode, 0);
+    assert_int_equal(cfg.logs.listen.perm.mode, 0);
+    assert_string_equal(cfg.logs.listen.perm.group, "apps");
+    assert_int_equal(cfg.sinks[0].listen.perm.mode, 0666);
+    assert_string_equal(cfg.control.perm.owner, "ops");
+    assert_int_equal(cfg.control.perm.mode, 0);
+    config_free(&cfg);
+
+    unsigned mode = 7;
+    assert_int_equal(config_mode("0", &mode), -EINVAL);
+    assert_int_equal(config_mode("1000", &mode), -EINVAL);
+    assert_int_equal(config_mode("0o660", &mode), -EINVAL);
+    assert_int_equal(config_mode("00660", &mode), -EINVAL);
+    assert_int_equal(config_mode("", &mode), -EINVAL);
+    assert_int_equal(mode, 7);
+    assert_int_equal(config_mode("777", &mode), 0);
+    assert_int_equal(mode, 0777);
+    assert_int_equal(config_account("-x"), -EINVAL);
+    assert_int_equal(config_account("a b"), -EINVAL);
+    assert_int_equal(config_account("www-data"), 0);
+}
+
+static void
+test_err_listen_perm(void **state)
+{
+    (void)state;
+    expect_error("metrics: {endpoint: 'unix:/m', mode: '0800'}\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics.mode: expected an octal mode from 0001 to 0777 (0660: "
+                 "owner and group)");
+    expect_error("metrics: {endpoint: 'unix:/m', owner: 'a:b'}\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics.owner: expected a user name or uid of 1-63 characters "
+                 "(a-z 0-9 _ . -)");
+    expect_error("metrics: {endpoint: 'unix:/m', group: [a]}\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics.group: expected a group name or gid of 1-63 characters "
+                 "(a-z 0-9 _ . -), not a list");
+    expect_error("metrics: {mode: '0600'}\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics: missing endpoint: expected an endpoint (" EP_FORMS ")");
+    expect_error("metrics: {endpoint: 'unix:/m', mod: '0600'}\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics: unknown key 'mod' (did you mean 'mode'?)");
+    expect_error("metrics: [unix:/m]\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics: expected an endpoint (" EP_FORMS
+                 ") or a mapping {endpoint, mode, owner, group}, not a list");
+    expect_error("relays:\n  - listen:\n      endpoint: tcp:127.0.0.1:1\n      mode: '0600'\n"
+                 "    target: tcp:127.0.0.1:2\n",
+                 "airlock.yaml:4: relays[0].listen: mode, owner and group apply to listeners with "
+                 "a socket file (unix:/path, hvsock:/path:PORT), not to network or abstract "
+                 "sockets");
+    expect_error("directory: {}\ncontrol: {endpoint: 'unix:@c', mode: '0600'}\n",
+                 "airlock.yaml:2: control: mode, owner and group apply to listeners with a socket "
+                 "file (unix:/path, hvsock:/path:PORT), not to network or abstract sockets");
+}
+
 static void
 test_directory(void **state)
 {
@@ -1627,6 +1708,8 @@ main(void)
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_err_yaml_syntax),
         cmocka_unit_test(test_err_yaml_bounds),
+        cmocka_unit_test(test_listen_perm),
+        cmocka_unit_test(test_err_listen_perm),
         cmocka_unit_test(test_err_empty),
         cmocka_unit_test(test_err_root),
         cmocka_unit_test(test_err_unknown_key),
