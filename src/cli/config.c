@@ -68,6 +68,7 @@
 #define EXPECT_BACKEND "expected memory or redis"
 #define EXPECT_PREFIX "expected a redis key prefix of 0-63 bytes without spaces"
 #define MSG_DGRAM_ONLY "applies to datagram relays (a udp listen or target) only"
+#define EXPECT_STREAMS "expected an integer from 1 to 4096"
 #define EXPECT_LISTEN                                                                              \
     "expected an endpoint (" EP_FORMS ") or a mapping {endpoint, mode, owner, group}"
 #define EXPECT_MODE "expected an octal mode from 0001 to 0777 (0660: owner and group)"
@@ -105,21 +106,47 @@ static const char *const dir_keys[DK_COUNT] = {
     [DK_RESERVE] = "reserve_timeout", [DK_TTL] = "session_ttl", [DK_WAIT] = "assign_wait",
 };
 
-enum logs_key { LK_FORWARD, LK_CAPTURE_STDERR, LK_LISTEN, LK_BUFFER, LK_LINE_MAX, LK_COUNT };
+/* The keys of struct stream_limits, in the logs block and in each sink. */
+enum limits_key { LIM_ALLOW, LIM_MAX_STREAMS, LIM_IDLE_TIMEOUT, LIM_COUNT };
 
-static const char *const logs_keys[LK_COUNT] = {
-    [LK_FORWARD] = "forward",   [LK_CAPTURE_STDERR] = "capture_stderr",
-    [LK_LISTEN] = "listen",     [LK_BUFFER] = "buffer",
-    [LK_LINE_MAX] = "line_max",
+enum logs_key {
+    LK_FORWARD,
+    LK_CAPTURE_STDERR,
+    LK_LISTEN,
+    LK_BUFFER,
+    LK_LINE_MAX,
+    LK_ALLOW, /* the limits_key order from here */
+    LK_MAX_STREAMS,
+    LK_IDLE_TIMEOUT,
+    LK_COUNT
 };
 
-enum sink_key { SK_NAME, SK_LISTEN, SK_FILE, SK_LINE_MAX, SK_COUNT };
+static const char *const logs_keys[LK_COUNT] = {
+    [LK_FORWARD] = "forward",         [LK_CAPTURE_STDERR] = "capture_stderr",
+    [LK_LISTEN] = "listen",           [LK_BUFFER] = "buffer",
+    [LK_LINE_MAX] = "line_max",       [LK_ALLOW] = "allow",
+    [LK_MAX_STREAMS] = "max_streams", [LK_IDLE_TIMEOUT] = "idle_timeout",
+};
+
+enum sink_key {
+    SK_NAME,
+    SK_LISTEN,
+    SK_FILE,
+    SK_LINE_MAX,
+    SK_ALLOW, /* the limits_key order from here */
+    SK_MAX_STREAMS,
+    SK_IDLE_TIMEOUT,
+    SK_COUNT
+};
 
 static const char *const sink_keys[SK_COUNT] = {
     [SK_NAME] = "name",
     [SK_LISTEN] = "listen",
     [SK_FILE] = "file",
     [SK_LINE_MAX] = "line_max",
+    [SK_ALLOW] = "allow",
+    [SK_MAX_STREAMS] = "max_streams",
+    [SK_IDLE_TIMEOUT] = "idle_timeout",
 };
 
 enum relay_key {
@@ -218,6 +245,30 @@ relay_conf_is_dgram(const struct relay_conf *rc)
     return rc->listen.kind == EP_UDP || rc->target.kind == EP_UDP;
 }
 
+/* Whether the n allow rules suit a listener of kind: none on unix and
+ * hvsock, cid:N on vsock, CIDRs on tcp and udp. Returns NULL, or what was
+ * expected with *item the rule at fault (n: the list as a whole). */
+static const char *
+allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, size_t *item)
+{
+    *item = n;
+    if (n > 0 && kind != EP_TCP && kind != EP_UDP && kind != EP_VSOCK)
+        return "allow applies to tcp, udp and vsock listeners; "
+               "restrict a unix socket with file permissions";
+    for (size_t i = 0; i < n; i++) {
+        bool is_cid = rules[i].kind == ALLOW_CID;
+        *item = i;
+        if ((kind == EP_TCP || kind == EP_UDP) && is_cid)
+            return "expected a CIDR or address: a tcp or udp listener sees IP peers, "
+                   "cid: rules are for vsock listeners";
+        if (kind == EP_VSOCK && !is_cid)
+            return "expected a cid:N rule: a vsock listener sees CID peers, "
+                   "CIDRs are for tcp listeners";
+    }
+    *item = n;
+    return NULL;
+}
+
 static int
 relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msglen)
 {
@@ -275,31 +326,14 @@ relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msgl
         snprintf(msg, msglen, "expected at most %d rules", CONF_ALLOW_MAX);
         return -1;
     }
-    if (rc->n_allow > 0 && rc->listen.kind != EP_TCP && rc->listen.kind != EP_UDP &&
-        rc->listen.kind != EP_VSOCK) {
+    const char *what = allow_check(rc->listen.kind, rc->allow, rc->n_allow, &f->item);
+    if (what != NULL) {
         f->key = RK_ALLOW;
-        snprintf(msg, msglen,
-                 "allow applies to tcp, udp and vsock listeners; "
-                 "restrict a unix socket with file permissions");
+        f->has_item = f->item < rc->n_allow;
+        if (!f->has_item)
+            f->item = 0;
+        snprintf(msg, msglen, "%s", what);
         return -1;
-    }
-    for (size_t i = 0; i < rc->n_allow; i++) {
-        bool is_cid = rc->allow[i].kind == ALLOW_CID;
-        const char *what = NULL;
-
-        if ((rc->listen.kind == EP_TCP || rc->listen.kind == EP_UDP) && is_cid)
-            what = "expected a CIDR or address: a tcp or udp listener sees IP peers, "
-                   "cid: rules are for vsock listeners";
-        else if (rc->listen.kind == EP_VSOCK && !is_cid)
-            what = "expected a cid:N rule: a vsock listener sees CID peers, "
-                   "CIDRs are for tcp listeners";
-        if (what != NULL) {
-            f->key = RK_ALLOW;
-            f->has_item = true;
-            f->item = i;
-            snprintf(msg, msglen, "%s", what);
-            return -1;
-        }
     }
     if (rc->n_egress_allow > 0 && !rc->egress) {
         f->key = RK_EGRESS_ALLOW;
@@ -875,9 +909,11 @@ get_name(struct ctx *c, const yaml_node_t *v, const char *key, char *name)
     return 0;
 }
 
+/* An allow list into rules[0..CONF_ALLOW_MAX) and *n; line[i]: rule i's
+ * line. */
 static int
-get_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_conf *rc,
-          struct relay_lines *lines)
+get_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct allow_rule *rules,
+          size_t *n_out, size_t *line)
 {
     if (v->type != YAML_SEQUENCE_NODE)
         return fail(c, node_line(v), key, "expected a list of rules (10.0.0.0/8, cid:16), not %s",
@@ -893,11 +929,11 @@ get_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_con
         snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
         if (scalar(c, item, ikey, EXPECT_RULE, &s) != 0)
             return -1;
-        if (allow_parse(s, &rc->allow[i], &why) != PARSE_OK)
+        if (allow_parse(s, &rules[i], &why) != PARSE_OK)
             return fail(c, node_line(item), ikey, EXPECT_RULE ": %s", why ? why : "invalid");
-        lines->rule[i] = node_line(item);
+        line[i] = node_line(item);
     }
-    rc->n_allow = n;
+    *n_out = n;
     return 0;
 }
 
@@ -940,7 +976,7 @@ relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct 
     case RK_TARGET:
         return get_target(c, v, key, rc);
     case RK_ALLOW:
-        return get_allow(c, v, key, rc, lines);
+        return get_allow(c, v, key, rc->allow, &rc->n_allow, lines->rule);
     case RK_MAX_CONNECTIONS:
         return get_uint(c, v, key, CONF_MAXCONN_MAX, EXPECT_MAXCONN, &rc->max_connections);
     case RK_CONNECT_TIMEOUT:
@@ -1157,10 +1193,57 @@ connectable(struct ctx *c, size_t line, const char *key, const struct endpoint *
     return 0;
 }
 
+/* Where the limits of a log listener were set, for messages. */
+struct limits_lines {
+    size_t key[LIM_COUNT];
+    size_t rule[CONF_ALLOW_MAX];
+};
+
+static int
+get_limit(struct ctx *c, enum limits_key k, const yaml_node_t *v, const char *key,
+          struct stream_limits *lim, struct limits_lines *ll)
+{
+    ll->key[k] = node_line(v);
+    switch (k) {
+    case LIM_ALLOW:
+        return get_allow(c, v, key, lim->allow, &lim->n_allow, ll->rule);
+    case LIM_MAX_STREAMS:
+        if (get_uint(c, v, key, CONF_STREAMS_MAX, EXPECT_STREAMS, &lim->max_streams) != 0)
+            return -1;
+        return lim->max_streams == 0 ? fail(c, node_line(v), key, EXPECT_STREAMS) : 0;
+    case LIM_IDLE_TIMEOUT:
+        return get_duration(c, v, key, &lim->idle_timeout_ms);
+    case LIM_COUNT:
+        break;
+    }
+    return -1;
+}
+
+/* The allow rules of the limits at path ("logs", "log_sinks[1]") against
+ * the kind of listener they guard. */
+static int
+check_limits(struct ctx *c, const struct stream_limits *lim, const struct endpoint *listen,
+             const char *path, const struct limits_lines *ll)
+{
+    char key[CONF_KEY_MAX + 16];
+    size_t item;
+    const char *what = allow_check(listen->kind, lim->allow, lim->n_allow, &item);
+
+    if (what == NULL)
+        return 0;
+    if (item < lim->n_allow) {
+        snprintf(key, sizeof(key), "%s.allow[%zu]", path, item);
+        return fail(c, ll->rule[item], key, "%s", what);
+    }
+    snprintf(key, sizeof(key), "%s.allow", path);
+    return fail(c, ll->key[LIM_ALLOW], key, "%s", what);
+}
+
 static int
 parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *listen_line)
 {
     size_t seen[LK_COUNT] = {0}, vline[LK_COUNT] = {0};
+    struct limits_lines ll = {0};
     char key[CONF_KEY_MAX];
 
     if (n->type != YAML_MAPPING_NODE)
@@ -1202,6 +1285,11 @@ parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *lis
         case LK_LINE_MAX:
             rc = get_size(c, v, key, LOG_LINE_MIN, LOG_LINE_MAX, EXPECT_LINE_MAX, &lc->line_max);
             break;
+        case LK_ALLOW:
+        case LK_MAX_STREAMS:
+        case LK_IDLE_TIMEOUT:
+            rc = get_limit(c, (enum limits_key)(i - LK_ALLOW), v, key, &lc->limits, &ll);
+            break;
         case LK_COUNT:
             rc = -1;
             break;
@@ -1219,6 +1307,13 @@ parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *lis
     if (lc->has_listen && endpoint_equal(&lc->listen, &lc->forward))
         return fail(c, vline[LK_LISTEN], "logs.listen",
                     "expected an endpoint other than forward (lines would loop)");
+    for (int k = LK_ALLOW; k <= LK_IDLE_TIMEOUT && !lc->has_listen; k++)
+        if (vline[k] != 0) {
+            snprintf(key, sizeof(key), "logs.%s", logs_keys[k]);
+            return fail(c, vline[k], key, "applies to the apps on logs.listen, which is not set");
+        }
+    if (lc->has_listen && check_limits(c, &lc->limits, &lc->listen, "logs", &ll) != 0)
+        return -1;
     if (lc->line_max > lc->buffer / 4)
         return fail(c, vline[LK_LINE_MAX] ? vline[LK_LINE_MAX] : vline[LK_BUFFER],
                     vline[LK_LINE_MAX] ? "logs.line_max" : "logs.buffer",
@@ -1237,8 +1332,12 @@ parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, 
     char path[32], key[CONF_KEY_MAX];
     const char *s = NULL;
 
+    struct limits_lines ll = {0};
+
     memset(sc, 0, sizeof(*sc));
     sc->line_max = LOG_SINK_LINE_DEFAULT;
+    sc->limits.max_streams = LOG_STREAMS_DEFAULT;
+    sc->limits.idle_timeout_ms = LOG_SINK_IDLE_DEFAULT;
     snprintf(path, sizeof(path), "log_sinks[%zu]", idx);
     if (n->type != YAML_MAPPING_NODE)
         return fail(c, node_line(n), path,
@@ -1272,6 +1371,11 @@ parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, 
         case SK_LINE_MAX:
             rc = get_size(c, v, key, LOG_LINE_MIN, LOG_LINE_MAX, EXPECT_LINE_MAX, &sc->line_max);
             break;
+        case SK_ALLOW:
+        case SK_MAX_STREAMS:
+        case SK_IDLE_TIMEOUT:
+            rc = get_limit(c, (enum limits_key)(i - SK_ALLOW), v, key, &sc->limits, &ll);
+            break;
         case SK_COUNT:
             rc = -1;
             break;
@@ -1289,6 +1393,8 @@ parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, 
         snprintf(key, sizeof(key), "%s.file", path);
         return fail(c, node_line(n), key, "missing from sink '%s': " EXPECT_FILE, sc->name);
     }
+    if (check_limits(c, &sc->limits, &sc->listen, path, &ll) != 0)
+        return -1;
     for (size_t j = 0; j < idx; j++) {
         if (strcmp(cfg->sinks[j].name, sc->name) != 0)
             continue;
@@ -2340,6 +2446,7 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
     cfg->drain_timeout_ms = 30 * 1000;
     cfg->logs.buffer = LOG_BUFFER_DEFAULT;
     cfg->logs.line_max = LOG_LINE_DEFAULT;
+    cfg->logs.limits.max_streams = LOG_STREAMS_DEFAULT;
     dir_conf_defaults(&cfg->directory);
     c.err[0] = '\0';
 

@@ -33,11 +33,19 @@
  *     listen: unix:/run/airlock/log.sock  # apps connect here and write lines (not hvsock)
  *     buffer: 1MiB                  # bounded; full: new lines dropped and counted
  *     line_max: 16KiB               # longer lines are cut and marked " [cut]"
+ *     max_streams: 256              # apps connected at once, 1-4096; one more takes
+ *                                   #   the place of the least recently active stream
+ *                                   #   of the peer (uid, address) holding the most
+ *     idle_timeout: 0               # close an app silent this long; 0: never (default)
+ *     allow: [cid:16]               # tcp or vsock listen only, as for relays
  *   log_sinks:                      # host side: append forwarded lines to files
  *     - name: enclave16             # unique; default sink<N> (1-based)
  *       listen: vsock:any:9200
  *       file: /var/log/enclave.log  # O_APPEND; SIGHUP reopens it (logrotate)
  *       line_max: 64KiB             # longer lines are cut and marked " [cut]"
+ *       allow: [cid:16]             # the enclave(s) that may send; tcp: CIDRs
+ *       max_streams: 256            # as for logs:
+ *       idle_timeout: 1h            # default; 0: never (the forwarder reconnects)
  *     - name: dns                   # a datagram relay: udp on one side, a
  *       listen: vsock:any:53        #   stream (tcp, unix, vsock, hvsock) on the other
  *       target: udp:10.0.0.2:53
@@ -202,6 +210,18 @@ struct relay_conf {
     struct router_conf router; /* routers: entries only; target is unused */
 };
 
+/* Who may hold one of the streams of a log listener (logs.listen, a log
+ * sink's listen): see relay/streams.h. */
+#define CONF_STREAMS_MAX 4096
+#define LOG_STREAMS_DEFAULT 256
+#define LOG_SINK_IDLE_DEFAULT (60 * 60 * 1000) /* ms; the forwarder reconnects */
+struct stream_limits {
+    struct allow_rule allow[CONF_ALLOW_MAX]; /* tcp: CIDRs, vsock: cid:N; empty: anyone */
+    size_t n_allow;
+    unsigned max_streams;     /* 1..CONF_STREAMS_MAX; more: the busiest peer's quietest goes */
+    unsigned idle_timeout_ms; /* a stream silent this long is closed; 0: never */
+};
+
 /* The enclave side of log forwarding (the logs: block). */
 struct log_conf {
     bool enabled; /* a logs: block is present */
@@ -209,8 +229,9 @@ struct log_conf {
     bool capture_stderr;
     bool has_listen;
     struct endpoint listen;
-    size_t buffer;   /* bytes, LOG_BUFFER_MIN..LOG_BUFFER_MAX */
-    size_t line_max; /* bytes, LOG_LINE_MIN..LOG_LINE_MAX, at most buffer / 4 */
+    size_t buffer;               /* bytes, LOG_BUFFER_MIN..LOG_BUFFER_MAX */
+    size_t line_max;             /* bytes, LOG_LINE_MIN..LOG_LINE_MAX, at most buffer / 4 */
+    struct stream_limits limits; /* of the apps on listen; idle_timeout 0 by default */
 };
 
 /* One host-side log sink (an entry of log_sinks:). */
@@ -219,6 +240,7 @@ struct log_sink_conf {
     struct endpoint listen;
     char file[CONF_FILE_PATH_MAX];
     size_t line_max;
+    struct stream_limits limits; /* idle_timeout LOG_SINK_IDLE_DEFAULT by default */
 };
 
 /* Returns true when rc relays datagrams (its listen or target is udp). */

@@ -1305,6 +1305,57 @@ test_err_log_sinks(void **state)
 }
 
 /* Listeners with a socket file take a mapping with mode, owner and group. */
+/* allow, max_streams and idle_timeout of log listeners (relay/streams.h). */
+static void
+test_log_limits(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    must_parse("logs:\n  forward: vsock:3:9200\n  listen: unix:/l.sock\n"
+               "log_sinks:\n  - {listen: 'vsock:any:9200', file: /f}\n",
+               &cfg);
+    assert_int_equal(cfg.logs.limits.max_streams, LOG_STREAMS_DEFAULT);
+    assert_int_equal(cfg.logs.limits.idle_timeout_ms, 0);
+    assert_int_equal(cfg.logs.limits.n_allow, 0);
+    assert_int_equal(cfg.sinks[0].limits.max_streams, LOG_STREAMS_DEFAULT);
+    assert_int_equal(cfg.sinks[0].limits.idle_timeout_ms, LOG_SINK_IDLE_DEFAULT);
+    config_free(&cfg);
+
+    must_parse("logs:\n  forward: vsock:3:9200\n  listen: tcp:127.0.0.1:9\n"
+               "  allow: [127.0.0.0/8]\n  max_streams: 4096\n  idle_timeout: 90s\n"
+               "log_sinks:\n"
+               "  - {listen: 'vsock:any:9200', file: /f, allow: ['cid:16', 'cid:17'],\n"
+               "     max_streams: 1, idle_timeout: 0}\n",
+               &cfg);
+    assert_int_equal(cfg.logs.limits.n_allow, 1);
+    assert_int_equal(cfg.logs.limits.max_streams, 4096);
+    assert_int_equal(cfg.logs.limits.idle_timeout_ms, 90000);
+    assert_int_equal(cfg.sinks[0].limits.n_allow, 2);
+    assert_int_equal(cfg.sinks[0].limits.allow[1].cid, 17);
+    assert_int_equal(cfg.sinks[0].limits.max_streams, 1);
+    assert_int_equal(cfg.sinks[0].limits.idle_timeout_ms, 0);
+    config_free(&cfg);
+
+    expect_error("log_sinks:\n  - {listen: 'unix:/s', file: /f, allow: [10.0.0.0/8]}\n",
+                 "airlock.yaml:2: log_sinks[0].allow: allow applies to tcp, udp and vsock "
+                 "listeners; restrict a unix socket with file permissions");
+    expect_error("log_sinks:\n  - listen: vsock:any:9\n    file: /f\n    allow:\n"
+                 "      - cid:3\n      - 10.0.0.0/8\n",
+                 "airlock.yaml:6: log_sinks[0].allow[1]: expected a cid:N rule: a vsock listener "
+                 "sees CID peers, CIDRs are for tcp listeners");
+    expect_error("log_sinks:\n  - {listen: 'vsock:any:9', file: /f, max_streams: 0}\n",
+                 "airlock.yaml:2: log_sinks[0].max_streams: expected an integer from 1 to 4096");
+    expect_error("log_sinks:\n  - {listen: 'vsock:any:9', file: /f, max_streams: 4097}\n",
+                 "airlock.yaml:2: log_sinks[0].max_streams: expected an integer from 1 to 4096");
+    expect_error("logs:\n  forward: vsock:3:9\n  capture_stderr: true\n  idle_timeout: 5s\n",
+                 "airlock.yaml:4: logs.idle_timeout: applies to the apps on logs.listen, which is "
+                 "not set");
+    expect_error("logs:\n  forward: vsock:3:9\n  listen: tcp:127.0.0.1:9\n  allow: [cid:3]\n",
+                 "airlock.yaml:4: logs.allow[0]: expected a CIDR or address: a tcp or udp "
+                 "listener sees IP peers, cid: rules are for vsock listeners");
+}
+
 static void
 test_listen_perm(void **state)
 {
@@ -1708,6 +1759,7 @@ main(void)
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_err_yaml_syntax),
         cmocka_unit_test(test_err_yaml_bounds),
+        cmocka_unit_test(test_log_limits),
         cmocka_unit_test(test_listen_perm),
         cmocka_unit_test(test_err_listen_perm),
         cmocka_unit_test(test_err_empty),
