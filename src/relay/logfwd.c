@@ -137,6 +137,9 @@ stream_failed(struct logfwd *f, const char *what, int err)
     f->backoff_ms = f->backoff_ms * 2 > FWD_BACKOFF_MAX_MS ? FWD_BACKOFF_MAX_MS : f->backoff_ms * 2;
 }
 
+/* Sends what the ring holds, FWD_WRITE_BUDGET bytes at most; what is left
+ * waits for EPOLLOUT (the stream is full) or the deferred flush (the budget
+ * ran out). */
 static void
 fwd_flush_task(struct task *t)
 {
@@ -436,6 +439,10 @@ src_read(struct logsrc *s)
             off += used;
             put_line(f, LOG_SRC_APP, s->tag, s->tag_len, l.data, l.len, l.cut);
         }
+        /* Send between reads, not once after every source had its turn:
+         * several sources at once would fill the buffer (and drop lines)
+         * while the stream still had room. */
+        fwd_flush_task(&f->flush);
         budget -= (size_t)n < budget ? (size_t)n : budget;
     }
     loop_defer(f->loop, &s->more, src_more, s);
