@@ -112,6 +112,16 @@ awk 'BEGIN { print "threads:"; for (i = 0; i < 40000; i++) print "- &a" i " x"
 broken anchors 258 "" "more than 256 anchors and aliases"
 awk 'BEGIN { for (i = 0; i < 20000; i++) print "%TAG !t" i "! tag:t" i ":"; print "---" }' >tags.yaml
 broken tags 17 "" "more than 16 YAML directives"
+printf 'metrics: {endpoint: "unix:%s/m.sock", group: nogroup%s}\nrelays:\n  - listen: {endpoint: "unix:%s/r.sock", owner: nouser%s}\n    target: tcp:127.0.0.1:80\n' \
+    "$T" $$ "$T" $$ >nouser.yaml
+run_al 1 check -c nouser.yaml
+[ "$(cat "$T/out")" = "airlock: nouser.yaml: relays[0].listen.owner: no such user 'nouser$$' on this machine" ] ||
+    fail "unknown owner: $(cat "$T/out")"
+sed -i "s/owner: nouser$$/owner: '0'/" nouser.yaml
+run_al 1 run -c nouser.yaml
+[ "$(cat "$T/out")" = "airlock: nouser.yaml: metrics.group: no such group 'nogroup$$' on this machine" ] ||
+    fail "unknown group: $(cat "$T/out")"
+[ ! -e "$T/m.sock" ] && [ ! -e "$T/r.sock" ] || fail "a refused config listened"
 run_al 1 check -c nonexistent.yaml
 [ "$(cat "$T/out")" = "airlock: nonexistent.yaml: cannot open: No such file or directory" ] ||
     fail "missing file: $(cat "$T/out")"
