@@ -167,12 +167,13 @@ transport_perm_ids(const struct ep_perm *perm, uid_t *uid, gid_t *gid)
 /* Gives the socket file at path its owner, group and mode. It is opened
  * without following a symlink and must be a socket of ours, so that a file
  * put in its place meanwhile is never changed; the mode is set through
- * /proc (chmod() has no flag for an O_PATH descriptor). */
+ * /proc (chmod() has no flag for an O_PATH descriptor). Without /proc (a
+ * minimal enclave) the path itself is changed if it still is that socket. */
 static int
 unix_path_perm(const char *path, unsigned mode, uid_t uid, gid_t gid)
 {
     char proc[32];
-    struct stat st;
+    struct stat st, again;
     int rc = 0, fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
     if (fd < 0)
@@ -185,7 +186,13 @@ unix_path_perm(const char *path, unsigned mode, uid_t uid, gid_t gid)
     else if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
              fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0)
         rc = -errno;
-    else if (chmod(proc, mode) != 0)
+    else if (chmod(proc, mode) == 0)
+        rc = 0;
+    else if (errno != ENOENT)
+        rc = -errno;
+    else if (lstat(path, &again) != 0 || again.st_ino != st.st_ino || again.st_dev != st.st_dev)
+        rc = -EEXIST;
+    else if (chmod(path, mode) != 0)
         rc = -errno;
     close(fd);
     return rc;
