@@ -5,7 +5,9 @@
  * its start mark for "FILE:LINE: KEY: what was expected" messages. The walk
  * below knows the schema and only ever descends into known keys, to a fixed
  * depth (root, relays, relay, allow), so aliases - even ones that point back
- * at an ancestor - cannot make it loop or blow up. */
+ * at an ancestor - cannot make it loop or blow up. Before the loader runs,
+ * prescan() bounds what would cost libyaml itself quadratic time: nesting,
+ * anchors and directives. */
 #include "cli/config.h"
 
 #include <arpa/inet.h>
@@ -35,6 +37,11 @@
 #define CONF_KEY_MAX 64
 /* Longest key echoed back in "unknown key" messages. */
 #define CONF_ECHO_MAX 32
+/* What libyaml is asked to build (see prescan()): a config nests five
+ * levels deep and needs no anchors or directives. */
+#define CONF_DEPTH_MAX 64
+#define CONF_ANCHORS_MAX 256
+#define CONF_DIRECTIVES_MAX 16
 
 #define EP_FORMS "tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
 #define EXPECT_EP "expected an endpoint (" EP_FORMS ")"
@@ -69,6 +76,12 @@
     "4096)"
 #define MSG_STREAM_SIDE                                                                            \
     "applies to stream -> udp relays only (the host side, which opens a socket per flow)"
+#define EXPECT_STREAMS "expected an integer from 1 to 4096"
+#define EXPECT_LISTEN                                                                              \
+    "expected an endpoint (" EP_FORMS ") or a mapping {endpoint, mode, owner, group}"
+#define EXPECT_MODE "expected an octal mode from 0001 to 0777 (0660: owner and group)"
+#define EXPECT_OWNER "expected a user name or uid of 1-63 characters (a-z 0-9 _ . -)"
+#define EXPECT_GROUP "expected a group name or gid of 1-63 characters (a-z 0-9 _ . -)"
 
 enum top_key {
     TK_THREADS,
@@ -129,21 +142,47 @@ static const char *const dir_keys[DK_COUNT] = {
 #define EXPECT_PER_CLIENT "expected an integer from 0 (no bound) to 1024"
 #define EXPECT_SHARE "expected a percentage from 1 to 100 (100: no bound)"
 
-enum logs_key { LK_FORWARD, LK_CAPTURE_STDERR, LK_LISTEN, LK_BUFFER, LK_LINE_MAX, LK_COUNT };
+/* The keys of struct stream_limits, in the logs block and in each sink. */
+enum limits_key { LIM_ALLOW, LIM_MAX_STREAMS, LIM_IDLE_TIMEOUT, LIM_COUNT };
 
-static const char *const logs_keys[LK_COUNT] = {
-    [LK_FORWARD] = "forward",   [LK_CAPTURE_STDERR] = "capture_stderr",
-    [LK_LISTEN] = "listen",     [LK_BUFFER] = "buffer",
-    [LK_LINE_MAX] = "line_max",
+enum logs_key {
+    LK_FORWARD,
+    LK_CAPTURE_STDERR,
+    LK_LISTEN,
+    LK_BUFFER,
+    LK_LINE_MAX,
+    LK_ALLOW, /* the limits_key order from here */
+    LK_MAX_STREAMS,
+    LK_IDLE_TIMEOUT,
+    LK_COUNT
 };
 
-enum sink_key { SK_NAME, SK_LISTEN, SK_FILE, SK_LINE_MAX, SK_COUNT };
+static const char *const logs_keys[LK_COUNT] = {
+    [LK_FORWARD] = "forward",         [LK_CAPTURE_STDERR] = "capture_stderr",
+    [LK_LISTEN] = "listen",           [LK_BUFFER] = "buffer",
+    [LK_LINE_MAX] = "line_max",       [LK_ALLOW] = "allow",
+    [LK_MAX_STREAMS] = "max_streams", [LK_IDLE_TIMEOUT] = "idle_timeout",
+};
+
+enum sink_key {
+    SK_NAME,
+    SK_LISTEN,
+    SK_FILE,
+    SK_LINE_MAX,
+    SK_ALLOW, /* the limits_key order from here */
+    SK_MAX_STREAMS,
+    SK_IDLE_TIMEOUT,
+    SK_COUNT
+};
 
 static const char *const sink_keys[SK_COUNT] = {
     [SK_NAME] = "name",
     [SK_LISTEN] = "listen",
     [SK_FILE] = "file",
     [SK_LINE_MAX] = "line_max",
+    [SK_ALLOW] = "allow",
+    [SK_MAX_STREAMS] = "max_streams",
+    [SK_IDLE_TIMEOUT] = "idle_timeout",
 };
 
 enum relay_key {
@@ -247,6 +286,30 @@ relay_conf_is_dgram(const struct relay_conf *rc)
     return rc->listen.kind == EP_UDP || rc->target.kind == EP_UDP;
 }
 
+/* Whether the n allow rules suit a listener of kind: none on unix and
+ * hvsock, cid:N on vsock, CIDRs on tcp and udp. Returns NULL, or what was
+ * expected with *item the rule at fault (n: the list as a whole). */
+static const char *
+allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, size_t *item)
+{
+    *item = n;
+    if (n > 0 && kind != EP_TCP && kind != EP_UDP && kind != EP_VSOCK)
+        return "allow applies to tcp, udp and vsock listeners; "
+               "restrict a unix socket with file permissions";
+    for (size_t i = 0; i < n; i++) {
+        bool is_cid = rules[i].kind == ALLOW_CID;
+        *item = i;
+        if ((kind == EP_TCP || kind == EP_UDP) && is_cid)
+            return "expected a CIDR or address: a tcp or udp listener sees IP peers, "
+                   "cid: rules are for vsock listeners";
+        if (kind == EP_VSOCK && !is_cid)
+            return "expected a cid:N rule: a vsock listener sees CID peers, "
+                   "CIDRs are for tcp listeners";
+    }
+    *item = n;
+    return NULL;
+}
+
 static int
 relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msglen)
 {
@@ -314,31 +377,14 @@ relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msgl
         snprintf(msg, msglen, "expected at most %d rules", CONF_ALLOW_MAX);
         return -1;
     }
-    if (rc->n_allow > 0 && rc->listen.kind != EP_TCP && rc->listen.kind != EP_UDP &&
-        rc->listen.kind != EP_VSOCK) {
+    const char *what = allow_check(rc->listen.kind, rc->allow, rc->n_allow, &f->item);
+    if (what != NULL) {
         f->key = RK_ALLOW;
-        snprintf(msg, msglen,
-                 "allow applies to tcp, udp and vsock listeners; "
-                 "restrict a unix socket with file permissions");
+        f->has_item = f->item < rc->n_allow;
+        if (!f->has_item)
+            f->item = 0;
+        snprintf(msg, msglen, "%s", what);
         return -1;
-    }
-    for (size_t i = 0; i < rc->n_allow; i++) {
-        bool is_cid = rc->allow[i].kind == ALLOW_CID;
-        const char *what = NULL;
-
-        if ((rc->listen.kind == EP_TCP || rc->listen.kind == EP_UDP) && is_cid)
-            what = "expected a CIDR or address: a tcp or udp listener sees IP peers, "
-                   "cid: rules are for vsock listeners";
-        else if (rc->listen.kind == EP_VSOCK && !is_cid)
-            what = "expected a cid:N rule: a vsock listener sees CID peers, "
-                   "CIDRs are for tcp listeners";
-        if (what != NULL) {
-            f->key = RK_ALLOW;
-            f->has_item = true;
-            f->item = i;
-            snprintf(msg, msglen, "%s", what);
-            return -1;
-        }
     }
     if (rc->n_egress_allow > 0 && !rc->egress) {
         f->key = RK_EGRESS_ALLOW;
@@ -483,6 +529,45 @@ config_size(const char *s, size_t *bytes)
     if (rc == 0)
         *bytes = (size_t)v;
     return rc;
+}
+
+int
+config_mode(const char *s, unsigned *mode)
+{
+    unsigned v = 0;
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 4 || strspn(s, "01234567") != n)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        v = v * 8 + (unsigned)(s[i] - '0');
+    if (v == 0 || v > 0777)
+        return -EINVAL;
+    *mode = v;
+    return 0;
+}
+
+int
+config_account(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len >= EP_ID_MAX || s[0] == '-' ||
+        strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len)
+        return -EINVAL;
+    return 0;
+}
+
+const char *
+config_perm_check(const struct endpoint *ep)
+{
+    bool set = ep->perm.mode != 0 || ep->perm.owner[0] != '\0' || ep->perm.group[0] != '\0';
+    bool file = (ep->kind == EP_UNIX || ep->kind == EP_HVSOCK) && ep->path[0] != '@';
+
+    if (set && !file)
+        return "mode, owner and group apply to listeners with a socket file (unix:/path, "
+               "hvsock:/path:PORT), not to network or abstract sockets";
+    return NULL;
 }
 
 void
@@ -767,6 +852,53 @@ get_endpoint(struct ctx *c, const yaml_node_t *v, const char *key, struct endpoi
     return 0;
 }
 
+/* A listener: an endpoint, or a mapping with the endpoint and who may
+ * connect to its socket file (mode, owner, group). */
+static int
+get_listen(struct ctx *c, const yaml_node_t *v, const char *key, struct endpoint *ep)
+{
+    static const char *const keys[] = {"endpoint", "mode", "owner", "group"};
+    size_t seen[4] = {0}, perm_line = 0;
+    struct ep_perm perm;
+    char ikey[CONF_KEY_MAX + 16];
+    const char *s, *why;
+
+    if (v->type == YAML_SEQUENCE_NODE)
+        return fail(c, node_line(v), key, EXPECT_LISTEN ", not a list");
+    if (v->type != YAML_MAPPING_NODE)
+        return get_endpoint(c, v, key, ep);
+    memset(&perm, 0, sizeof(perm));
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        int i;
+
+        if (map_key(c, k, key, keys, 4, seen, &i) != 0)
+            return -1;
+        snprintf(ikey, sizeof(ikey), "%s.%s", key, keys[i]);
+        if (i == 0) {
+            if (get_endpoint(c, val, ikey, ep) != 0)
+                return -1;
+            continue;
+        }
+        why = i == 1 ? EXPECT_MODE : i == 2 ? EXPECT_OWNER : EXPECT_GROUP;
+        if (scalar(c, val, ikey, why, &s) != 0)
+            return -1;
+        if (i == 1 ? config_mode(s, &perm.mode) != 0 : config_account(s) != 0)
+            return fail(c, node_line(val), ikey, "%s", why);
+        if (i > 1)
+            memcpy(i == 2 ? perm.owner : perm.group, s, strlen(s) + 1);
+        if (perm_line == 0)
+            perm_line = node_line(val);
+    }
+    if (seen[0] == 0)
+        return fail(c, node_line(v), key, "missing endpoint: " EXPECT_EP);
+    ep->perm = perm;
+    if ((why = config_perm_check(ep)) != NULL)
+        return fail(c, perm_line, key, "%s", why);
+    return 0;
+}
+
 static int
 get_target(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_conf *rc)
 {
@@ -833,9 +965,11 @@ get_name(struct ctx *c, const yaml_node_t *v, const char *key, char *name)
     return 0;
 }
 
+/* An allow list into rules[0..CONF_ALLOW_MAX) and *n; line[i]: rule i's
+ * line. */
 static int
-get_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_conf *rc,
-          struct relay_lines *lines)
+get_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct allow_rule *rules,
+          size_t *n_out, size_t *line)
 {
     if (v->type != YAML_SEQUENCE_NODE)
         return fail(c, node_line(v), key, "expected a list of rules (10.0.0.0/8, cid:16), not %s",
@@ -851,11 +985,11 @@ get_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_con
         snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
         if (scalar(c, item, ikey, EXPECT_RULE, &s) != 0)
             return -1;
-        if (allow_parse(s, &rc->allow[i], &why) != PARSE_OK)
+        if (allow_parse(s, &rules[i], &why) != PARSE_OK)
             return fail(c, node_line(item), ikey, EXPECT_RULE ": %s", why ? why : "invalid");
-        lines->rule[i] = node_line(item);
+        line[i] = node_line(item);
     }
-    rc->n_allow = n;
+    *n_out = n;
     return 0;
 }
 
@@ -894,11 +1028,11 @@ relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct 
     case RK_NAME:
         return get_name(c, v, key, rc->name);
     case RK_LISTEN:
-        return get_endpoint(c, v, key, &rc->listen);
+        return get_listen(c, v, key, &rc->listen);
     case RK_TARGET:
         return get_target(c, v, key, rc);
     case RK_ALLOW:
-        return get_allow(c, v, key, rc, lines);
+        return get_allow(c, v, key, rc->allow, &rc->n_allow, lines->rule);
     case RK_MAX_CONNECTIONS:
         return get_uint(c, v, key, CONF_MAXCONN_MAX, EXPECT_MAXCONN, &rc->max_connections);
     case RK_CONNECT_TIMEOUT:
@@ -1128,10 +1262,57 @@ connectable(struct ctx *c, size_t line, const char *key, const struct endpoint *
     return 0;
 }
 
+/* Where the limits of a log listener were set, for messages. */
+struct limits_lines {
+    size_t key[LIM_COUNT];
+    size_t rule[CONF_ALLOW_MAX];
+};
+
+static int
+get_limit(struct ctx *c, enum limits_key k, const yaml_node_t *v, const char *key,
+          struct stream_limits *lim, struct limits_lines *ll)
+{
+    ll->key[k] = node_line(v);
+    switch (k) {
+    case LIM_ALLOW:
+        return get_allow(c, v, key, lim->allow, &lim->n_allow, ll->rule);
+    case LIM_MAX_STREAMS:
+        if (get_uint(c, v, key, CONF_STREAMS_MAX, EXPECT_STREAMS, &lim->max_streams) != 0)
+            return -1;
+        return lim->max_streams == 0 ? fail(c, node_line(v), key, EXPECT_STREAMS) : 0;
+    case LIM_IDLE_TIMEOUT:
+        return get_duration(c, v, key, &lim->idle_timeout_ms);
+    case LIM_COUNT:
+        break;
+    }
+    return -1;
+}
+
+/* The allow rules of the limits at path ("logs", "log_sinks[1]") against
+ * the kind of listener they guard. */
+static int
+check_limits(struct ctx *c, const struct stream_limits *lim, const struct endpoint *listen,
+             const char *path, const struct limits_lines *ll)
+{
+    char key[CONF_KEY_MAX + 16];
+    size_t item;
+    const char *what = allow_check(listen->kind, lim->allow, lim->n_allow, &item);
+
+    if (what == NULL)
+        return 0;
+    if (item < lim->n_allow) {
+        snprintf(key, sizeof(key), "%s.allow[%zu]", path, item);
+        return fail(c, ll->rule[item], key, "%s", what);
+    }
+    snprintf(key, sizeof(key), "%s.allow", path);
+    return fail(c, ll->key[LIM_ALLOW], key, "%s", what);
+}
+
 static int
 parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *listen_line)
 {
     size_t seen[LK_COUNT] = {0}, vline[LK_COUNT] = {0};
+    struct limits_lines ll = {0};
     char key[CONF_KEY_MAX];
 
     if (n->type != YAML_MAPPING_NODE)
@@ -1158,7 +1339,7 @@ parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *lis
             rc = get_bool(c, v, key, &lc->capture_stderr);
             break;
         case LK_LISTEN:
-            rc = get_endpoint(c, v, key, &lc->listen);
+            rc = get_listen(c, v, key, &lc->listen);
             if (rc == 0 && lc->listen.kind == EP_UDP)
                 rc = fail(c, vline[i], key, MSG_STREAM_EP);
             if (rc == 0 && lc->listen.kind == EP_HVSOCK)
@@ -1172,6 +1353,11 @@ parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *lis
             break;
         case LK_LINE_MAX:
             rc = get_size(c, v, key, LOG_LINE_MIN, LOG_LINE_MAX, EXPECT_LINE_MAX, &lc->line_max);
+            break;
+        case LK_ALLOW:
+        case LK_MAX_STREAMS:
+        case LK_IDLE_TIMEOUT:
+            rc = get_limit(c, (enum limits_key)(i - LK_ALLOW), v, key, &lc->limits, &ll);
             break;
         case LK_COUNT:
             rc = -1;
@@ -1190,6 +1376,13 @@ parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *lis
     if (lc->has_listen && endpoint_equal(&lc->listen, &lc->forward))
         return fail(c, vline[LK_LISTEN], "logs.listen",
                     "expected an endpoint other than forward (lines would loop)");
+    for (int k = LK_ALLOW; k <= LK_IDLE_TIMEOUT && !lc->has_listen; k++)
+        if (vline[k] != 0) {
+            snprintf(key, sizeof(key), "logs.%s", logs_keys[k]);
+            return fail(c, vline[k], key, "applies to the apps on logs.listen, which is not set");
+        }
+    if (lc->has_listen && check_limits(c, &lc->limits, &lc->listen, "logs", &ll) != 0)
+        return -1;
     if (lc->line_max > lc->buffer / 4)
         return fail(c, vline[LK_LINE_MAX] ? vline[LK_LINE_MAX] : vline[LK_BUFFER],
                     vline[LK_LINE_MAX] ? "logs.line_max" : "logs.buffer",
@@ -1208,8 +1401,12 @@ parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, 
     char path[32], key[CONF_KEY_MAX];
     const char *s = NULL;
 
+    struct limits_lines ll = {0};
+
     memset(sc, 0, sizeof(*sc));
     sc->line_max = LOG_SINK_LINE_DEFAULT;
+    sc->limits.max_streams = LOG_STREAMS_DEFAULT;
+    sc->limits.idle_timeout_ms = LOG_SINK_IDLE_DEFAULT;
     snprintf(path, sizeof(path), "log_sinks[%zu]", idx);
     if (n->type != YAML_MAPPING_NODE)
         return fail(c, node_line(n), path,
@@ -1229,7 +1426,7 @@ parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, 
             rc = get_name(c, v, key, sc->name);
             break;
         case SK_LISTEN:
-            rc = get_endpoint(c, v, key, &sc->listen);
+            rc = get_listen(c, v, key, &sc->listen);
             if (rc == 0 && sc->listen.kind == EP_UDP)
                 rc = fail(c, vline[i], key, MSG_STREAM_EP);
             break;
@@ -1242,6 +1439,11 @@ parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, 
             break;
         case SK_LINE_MAX:
             rc = get_size(c, v, key, LOG_LINE_MIN, LOG_LINE_MAX, EXPECT_LINE_MAX, &sc->line_max);
+            break;
+        case SK_ALLOW:
+        case SK_MAX_STREAMS:
+        case SK_IDLE_TIMEOUT:
+            rc = get_limit(c, (enum limits_key)(i - SK_ALLOW), v, key, &sc->limits, &ll);
             break;
         case SK_COUNT:
             rc = -1;
@@ -1260,6 +1462,8 @@ parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, 
         snprintf(key, sizeof(key), "%s.file", path);
         return fail(c, node_line(n), key, "missing from sink '%s': " EXPECT_FILE, sc->name);
     }
+    if (check_limits(c, &sc->limits, &sc->listen, path, &ll) != 0)
+        return -1;
     for (size_t j = 0; j < idx; j++) {
         if (strcmp(cfg->sinks[j].name, sc->name) != 0)
             continue;
@@ -1884,14 +2088,9 @@ get_pool_user(struct ctx *c, const yaml_node_t *v, const char *key, const char *
 
     if (scalar(c, v, key, expect, &s) != 0)
         return -1;
-    size_t len = strlen(s);
-    if (len == 0 || len >= CONF_NAME_MAX || s[0] == '-')
+    if (config_account(s) != 0)
         return fail(c, node_line(v), key, "%s", expect);
-    for (size_t i = 0; i < len; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
-            return fail(c, node_line(v), key, "%s", expect);
-    memcpy(out, s, len + 1);
+    memcpy(out, s, strlen(s) + 1);
     return 0;
 }
 
@@ -2152,7 +2351,7 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
                 rc = fail(c, node_line(v), "log_level", EXPECT_LEVEL);
             break;
         case TK_METRICS:
-            rc = get_endpoint(c, v, "metrics", &cfg->metrics);
+            rc = get_listen(c, v, "metrics", &cfg->metrics);
             if (rc == 0 && cfg->metrics.kind == EP_UDP)
                 rc = fail(c, node_line(v), "metrics",
                           "udp: metrics are served over HTTP; expected a tcp, unix, vsock or "
@@ -2180,7 +2379,7 @@ parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
             cfg->has_directory = rc == 0;
             break;
         case TK_CONTROL:
-            rc = get_endpoint(c, v, "control", &cfg->control);
+            rc = get_listen(c, v, "control", &cfg->control);
             if (rc == 0 && cfg->control.kind == EP_UDP)
                 rc = fail(c, node_line(v), "control", MSG_STREAM_EP);
             if (rc == 0 && cfg->control.kind == EP_HVSOCK)
@@ -2279,6 +2478,79 @@ yaml_fail(struct ctx *c, const yaml_parser_t *parser)
     }
 }
 
+/* Counts the lines that start with '%' (a YAML directive can only start
+ * a line); fails at the first one past CONF_DIRECTIVES_MAX. */
+static int
+count_directives(struct ctx *c)
+{
+    size_t n = 0, line = 1;
+
+    for (size_t i = 0; i < c->len; i++) {
+        if (c->text[i] == '%' && (i == 0 || c->text[i - 1] == '\n') && ++n > CONF_DIRECTIVES_MAX)
+            return fail(c, line, NULL, "more than %d YAML directives (%%TAG, %%YAML)",
+                        CONF_DIRECTIVES_MAX);
+        line += c->text[i] == '\n';
+    }
+    return 0;
+}
+
+/* libyaml's scanner looks at every open flow level for each token, its
+ * parser checks each %TAG directive against the ones before it and its
+ * loader finds anchors in a list: deep nesting (100k levels of '[' or
+ * '{a: ' took half a minute), many directives and many anchors cost
+ * quadratic time. So before the loader builds anything, the directives are
+ * counted in the text and the events of the whole stream are walked, which
+ * stops at the first node deeper than CONF_DEPTH_MAX: the scanner reads at
+ * most a line (1024 characters for a possible key) past it. Syntax errors
+ * are reported here, as the loader would. */
+static int
+prescan(struct ctx *c)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    size_t depth = 0, anchors = 0;
+    int rc = -1;
+
+    if (count_directives(c) != 0)
+        return -1;
+    if (!yaml_parser_initialize(&parser))
+        return fail(c, 1, NULL, "out of memory reading YAML");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)c->text, c->len);
+    for (;;) {
+        if (!yaml_parser_parse(&parser, &ev)) {
+            yaml_fail(c, &parser);
+            break;
+        }
+        size_t line = ev.start_mark.line + 1;
+        bool anchored =
+            (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.anchor != NULL) ||
+            (ev.type == YAML_SEQUENCE_START_EVENT && ev.data.sequence_start.anchor != NULL) ||
+            (ev.type == YAML_MAPPING_START_EVENT && ev.data.mapping_start.anchor != NULL) ||
+            ev.type == YAML_ALIAS_EVENT;
+        bool opens = ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT;
+        bool closes = ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT;
+        bool end = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+        if (end) {
+            rc = 0;
+            break;
+        }
+        if (opens && ++depth > CONF_DEPTH_MAX) {
+            fail(c, line, NULL, "nesting deeper than %d", CONF_DEPTH_MAX);
+            break;
+        }
+        if (closes && depth > 0)
+            depth--;
+        if (anchored && ++anchors > CONF_ANCHORS_MAX) {
+            fail(c, line, NULL, "more than %d anchors and aliases (&name, *name)",
+                 CONF_ANCHORS_MAX);
+            break;
+        }
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 int
 config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
              size_t errlen)
@@ -2302,9 +2574,12 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
     cfg->drain_timeout_ms = 30 * 1000;
     cfg->logs.buffer = LOG_BUFFER_DEFAULT;
     cfg->logs.line_max = LOG_LINE_DEFAULT;
+    cfg->logs.limits.max_streams = LOG_STREAMS_DEFAULT;
     dir_conf_defaults(&cfg->directory);
     c.err[0] = '\0';
 
+    if (prescan(&c) != 0)
+        goto fail;
     if (!yaml_parser_initialize(&parser)) {
         fail(&c, 1, NULL, "out of memory reading YAML");
         goto fail;

@@ -37,11 +37,19 @@
  *     listen: unix:/run/airlock/log.sock  # apps connect here and write lines (not hvsock)
  *     buffer: 1MiB                  # bounded; full: new lines dropped and counted
  *     line_max: 16KiB               # longer lines are cut and marked " [cut]"
+ *     max_streams: 256              # apps connected at once, 1-4096; one more takes
+ *                                   #   the place of the least recently active stream
+ *                                   #   of the peer (uid, address) holding the most
+ *     idle_timeout: 0               # close an app silent this long; 0: never (default)
+ *     allow: [cid:16]               # tcp or vsock listen only, as for relays
  *   log_sinks:                      # host side: append forwarded lines to files
  *     - name: enclave16             # unique; default sink<N> (1-based)
  *       listen: vsock:any:9200
  *       file: /var/log/enclave.log  # O_APPEND; SIGHUP reopens it (logrotate)
  *       line_max: 64KiB             # longer lines are cut and marked " [cut]"
+ *       allow: [cid:16]             # the enclave(s) that may send; tcp: CIDRs
+ *       max_streams: 256            # as for logs:
+ *       idle_timeout: 1h            # default; 0: never (the forwarder reconnects)
  *     - name: dns                   # a datagram relay: udp on one side, a
  *       listen: vsock:any:53        #   stream (tcp, unix, vsock, hvsock) on the other
  *       target: udp:10.0.0.2:53
@@ -120,11 +128,23 @@
  *         command: [store, "{user}", "{dir}"]
  *         timeout: 30s
  *
+ * Listeners (relays' and routers' listen, metrics, control, logs.listen,
+ * log_sinks' listen) take an endpoint or a mapping
+ *     {endpoint: unix:/run/airlock/m.sock, mode: "0640", owner: airlock, group: prom}
+ * for the socket file of a unix or hvsock listener: its mode (octal; 0660
+ * by default, 0600 for control) and its owner and group (names or numbers;
+ * airlock's own by default), in place as the file appears, whatever the
+ * umask. Not for tcp, vsock or abstract (unix:@name) listeners. A unix
+ * control socket also checks its peers (SO_PEERCRED): root, airlock's user,
+ * the socket's owner and members of its group only.
+ *
  * Sizes: an integer with unit B, KiB, MiB or GiB (a bare integer is bytes).
  * relays may be left out when routers, logs, log_sinks, directory or pools is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
- * second YAML document and values of the wrong type are all errors.
+ * second YAML document and values of the wrong type are all errors, and so
+ * are nesting deeper than 64 levels, more than 256 anchors and aliases and
+ * more than 16 directives (libyaml would take quadratic time over them).
  *
  * Datagram relays: udp -> stream (the enclave side: a UDP listener, one
  * stream to the target) or stream -> udp (the host side). udp -> udp is
@@ -216,6 +236,18 @@ struct relay_conf {
     struct router_conf router; /* routers: entries only; target is unused */
 };
 
+/* Who may hold one of the streams of a log listener (logs.listen, a log
+ * sink's listen): see relay/streams.h. */
+#define CONF_STREAMS_MAX 4096
+#define LOG_STREAMS_DEFAULT 256
+#define LOG_SINK_IDLE_DEFAULT (60 * 60 * 1000) /* ms; the forwarder reconnects */
+struct stream_limits {
+    struct allow_rule allow[CONF_ALLOW_MAX]; /* tcp: CIDRs, vsock: cid:N; empty: anyone */
+    size_t n_allow;
+    unsigned max_streams;     /* 1..CONF_STREAMS_MAX; more: the busiest peer's quietest goes */
+    unsigned idle_timeout_ms; /* a stream silent this long is closed; 0: never */
+};
+
 /* The enclave side of log forwarding (the logs: block). */
 struct log_conf {
     bool enabled; /* a logs: block is present */
@@ -223,8 +255,9 @@ struct log_conf {
     bool capture_stderr;
     bool has_listen;
     struct endpoint listen;
-    size_t buffer;   /* bytes, LOG_BUFFER_MIN..LOG_BUFFER_MAX */
-    size_t line_max; /* bytes, LOG_LINE_MIN..LOG_LINE_MAX, at most buffer / 4 */
+    size_t buffer;               /* bytes, LOG_BUFFER_MIN..LOG_BUFFER_MAX */
+    size_t line_max;             /* bytes, LOG_LINE_MIN..LOG_LINE_MAX, at most buffer / 4 */
+    struct stream_limits limits; /* of the apps on listen; idle_timeout 0 by default */
 };
 
 /* One host-side log sink (an entry of log_sinks:). */
@@ -233,6 +266,7 @@ struct log_sink_conf {
     struct endpoint listen;
     char file[CONF_FILE_PATH_MAX];
     size_t line_max;
+    struct stream_limits limits; /* idle_timeout LOG_SINK_IDLE_DEFAULT by default */
 };
 
 /* Returns true when rc relays datagrams (its listen or target is udp). */
@@ -297,6 +331,18 @@ int config_duration(const char *s, unsigned *ms);
  * Returns 0, or -EINVAL (*bytes untouched) for anything else, including
  * signs, spaces, other units and values past 2^40. */
 int config_size(const char *s, size_t *bytes);
+
+/* Parses an octal file mode ("0660", "600": 1-4 octal digits, 0001-0777)
+ * into *mode. Returns 0 or -EINVAL (*mode untouched). */
+int config_mode(const char *s, unsigned *mode);
+
+/* Returns 0 when s can name a user or group (or be a uid or gid): 1-63
+ * characters from A-Z a-z 0-9 _ . -, not starting with '-'; else -EINVAL. */
+int config_account(const char *s);
+
+/* Returns NULL when ep->perm may apply to ep (nothing set, or a listener
+ * with a socket file), else a static message saying why not. */
+const char *config_perm_check(const struct endpoint *ep);
 
 /* Releases what cfg owns and zeroes it; safe to call twice. */
 void config_free(struct config *cfg);

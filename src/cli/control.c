@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -49,6 +50,8 @@ struct control {
     struct io io;
     struct dir *dir;
     struct ctl_conn *conns;
+    uid_t owner; /* ep.perm's, or -1: may issue commands too */
+    gid_t group; /* ep.perm's, or -1: its members may issue commands */
 };
 
 static void
@@ -369,10 +372,47 @@ conn_timeout(struct timer *t)
     conn_refuse(t->data, "timed out waiting for a command");
 }
 
+/* Whether the peer of a unix control socket is root, airlock's own user,
+ * the socket's owner or in its group (SO_PEERGROUPS: supplementary groups
+ * too). The file's mode is the first gate; this one holds when the mode was
+ * set too wide and on an abstract socket, which has none. Writes who the
+ * peer is into who. tcp and vsock peers carry no credentials. */
+static bool
+peer_allowed(const struct control *c, int fd, char *who, size_t wholen)
+{
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    gid_t some[64], *groups = some;
+    bool ok = false;
+
+    snprintf(who, wholen, "unknown");
+    if (c->ep.kind != EP_UNIX)
+        return true;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+        return false;
+    snprintf(who, wholen, "uid=%u pid=%d", (unsigned)cr.uid, (int)cr.pid);
+    if (cr.uid == 0 || cr.uid == geteuid() || cr.uid == c->owner)
+        return true;
+    if (c->group == (gid_t)-1)
+        return false;
+    if (cr.gid == c->group)
+        return true;
+    len = sizeof(some);
+    int rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, some, &len);
+    if (rc != 0 && errno == ERANGE && (groups = malloc(len)) != NULL) /* len: what it needs */
+        rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+    for (size_t i = 0; rc == 0 && i < len / sizeof(gid_t) && !ok; i++)
+        ok = groups[i] == c->group;
+    if (groups != some)
+        free(groups);
+    return ok;
+}
+
 static void
 control_accept(struct io *io, uint32_t events)
 {
     struct control *c = io->data;
+    char who[48];
     (void)events;
 
     for (;;) {
@@ -395,6 +435,11 @@ control_accept(struct io *io, uint32_t events)
             c->conns->prev = cc;
         c->conns = cc;
         timer_start(c->loop, &cc->timer, CTL_TIMEOUT_MS, conn_timeout, cc);
+        if (!peer_allowed(c, fd, who, sizeof(who))) {
+            char why[128];
+            snprintf(why, sizeof(why), "permission denied (%s)", who);
+            conn_refuse(cc, why);
+        }
     }
 }
 
@@ -410,18 +455,24 @@ control_start(struct loop *loop, const struct endpoint *ep, struct dir *d, int *
     }
     c->loop = loop;
     c->ep = *ep;
+    if (c->ep.perm.mode == 0)
+        c->ep.perm.mode = CONTROL_MODE;
     c->dir = d;
-    if ((fd = transport_listen(ep, 16)) < 0) {
-        *err = fd;
+    if ((*err = transport_perm_ids(&c->ep.perm, &c->owner, &c->group)) != 0 ||
+        (*err = fd = transport_listen(&c->ep, 16)) < 0) {
         free(c);
         return NULL;
     }
     if ((*err = io_start(loop, &c->io, fd, EPOLLIN, control_accept, c)) != 0) {
         close(fd);
-        transport_unlisten(ep);
+        transport_unlisten(&c->ep);
         free(c);
         return NULL;
     }
+    if (c->ep.kind != EP_UNIX)
+        log_warnx("control: %s peers carry no credentials: whoever can connect may drain "
+                  "sessions (a unix socket checks who connects)",
+                  c->ep.kind == EP_TCP ? "tcp" : "vsock");
     return c;
 }
 
@@ -460,29 +511,42 @@ control_client(const struct endpoint *ep, const char *command)
         return 1;
     }
     struct pollfd p = {.fd = fd, .events = POLLOUT};
-    if (pending && (poll(&p, 1, CLIENT_TIMEOUT_MS) != 1 || transport_connect_result(fd) != 0)) {
-        fprintf(stderr, "airlock ctl: cannot connect: %s\n",
-                strerror(-transport_connect_result(fd)));
-        close(fd);
-        return 1;
+    if (pending) {
+        /* SO_ERROR is read once: a second read finds it cleared (0) */
+        int n = poll(&p, 1, CLIENT_TIMEOUT_MS);
+        rc = n < 0 ? -errno : n == 0 ? -ETIMEDOUT : transport_connect_result(fd);
+        if (rc != 0) {
+            fprintf(stderr, "airlock ctl: cannot connect: %s\n", strerror(-rc));
+            close(fd);
+            return 1;
+        }
     }
+    /* A server that refuses this client answers and closes without reading
+     * the command: its answer says why, so a failed send only matters when
+     * no answer comes. MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE. */
+    int send_err = 0, read_err = 0;
     strbuf_printf(&in, "%s\n", command);
-    if (in.failed || write(fd, in.data, in.len) != (ssize_t)in.len) {
-        fprintf(stderr, "airlock ctl: cannot send the command\n");
-        strbuf_free(&in);
-        close(fd);
-        return 1;
+    if (in.failed) {
+        send_err = ENOMEM;
+    } else {
+        ssize_t w = send(fd, in.data, in.len, MSG_NOSIGNAL);
+        send_err = w == (ssize_t)in.len ? 0 : w < 0 ? errno : EIO;
     }
     strbuf_free(&in);
     for (;;) {
         p.events = POLLIN;
-        if (poll(&p, 1, CLIENT_TIMEOUT_MS) != 1) {
-            fprintf(stderr, "airlock ctl: no answer\n");
+        int ready = poll(&p, 1, CLIENT_TIMEOUT_MS);
+        if (ready < 0 && errno == EINTR)
+            continue;
+        if (ready != 1) {
+            read_err = ready == 0 ? ETIMEDOUT : errno;
             break;
         }
         ssize_t n = read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EAGAIN)
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
             continue;
+        if (n < 0)
+            read_err = errno;
         if (n <= 0)
             break;
         strbuf_printf(&in, "%.*s", (int)n, buf);
@@ -496,6 +560,10 @@ control_client(const struct endpoint *ep, const char *command)
         fprintf(stderr, "airlock ctl: %s", in.data + 4);
     } else if (in.data != NULL) {
         fprintf(stderr, "airlock ctl: unexpected answer\n");
+    } else if (send_err != 0) {
+        fprintf(stderr, "airlock ctl: cannot send the command: %s\n", strerror(send_err));
+    } else if (read_err != 0) {
+        fprintf(stderr, "airlock ctl: no answer: %s\n", strerror(read_err));
     } else {
         fprintf(stderr, "airlock ctl: the server closed without answering\n");
     }

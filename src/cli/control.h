@@ -12,12 +12,16 @@
 #include "net/endpoint.h"
 
 #define CONTROL_DEFAULT "unix:/run/airlock/ctl.sock"
+#define CONTROL_MODE 0600 /* of the socket file, unless ep->perm.mode says */
 
 struct control;
 
 /* Listens on ep (a stream endpoint; not hvsock) and serves commands
- * against d, on loop's thread. Returns it, or NULL with *err = -errno.
- * Free with control_stop(). */
+ * against d, on loop's thread. A unix socket file gets ep->perm (mode
+ * CONTROL_MODE by default), and on a unix socket only root, airlock's own
+ * user and ep->perm's owner and group members (SO_PEERCRED) may issue
+ * commands: others get "ERR permission denied" and a close. Returns it, or
+ * NULL with *err = -errno. Free with control_stop(). */
 struct control *control_start(struct loop *loop, const struct endpoint *ep, struct dir *d,
                               int *err);
 

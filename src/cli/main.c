@@ -10,6 +10,7 @@
 #include "cli/runtime.h"
 #include "core/log.h"
 #include "pool/pool.h"
+#include "net/transport.h"
 #include "proto/ctl.h"
 
 #define AIRLOCK_VERSION "0.1.0"
@@ -63,6 +64,10 @@ usage(FILE *f)
             "                           (default 0: an eighth of the open files limit)\n"
             "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
             "                           for other names (example.com, *.example.org); repeatable\n"
+            "  --socket-mode MODE       the socket files of unix and hvsock listeners (LISTEN,\n"
+            "                           --metrics): octal mode (default 0660), whatever the umask\n"
+            "  --socket-owner USER      ... their owner (default: airlock's user)\n"
+            "  --socket-group GROUP     ... their group (default: airlock's group)\n"
             "\n"
             "router options (and the relay options above that are not for egress or udp):\n"
             "  --route NAME=TARGET      send server name NAME (www.example.com, or *.example.com\n"
@@ -179,6 +184,9 @@ relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_
         OPT_REDIS,
         OPT_MAXFLOWS,
         OPT_MAXFDS,
+        OPT_SOCKMODE,
+        OPT_SOCKOWNER,
+        OPT_SOCKGROUP,
     };
     static const struct option opts[] = {
         {"name", required_argument, NULL, OPT_NAME},
@@ -208,11 +216,15 @@ relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_
         {"redis", required_argument, NULL, OPT_REDIS},
         {"max-flows", required_argument, NULL, OPT_MAXFLOWS},
         {"max-fds", required_argument, NULL, OPT_MAXFDS},
+        {"socket-mode", required_argument, NULL, OPT_SOCKMODE},
+        {"socket-owner", required_argument, NULL, OPT_SOCKOWNER},
+        {"socket-group", required_argument, NULL, OPT_SOCKGROUP},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *err;
     char msg[512];
+    struct ep_perm perm = {0};
     int opt;
 
     int dgram_opts = 0, router_opts = 0, stream_side_opts = 0;
@@ -362,6 +374,17 @@ relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_
             cfg->directory.backend = DIR_REDIS;
             router_opts = 1;
             break;
+        case OPT_SOCKMODE:
+            if (config_mode(optarg, &perm.mode) != 0)
+                return bad_option("--socket-mode", optarg, "an octal mode from 0001 to 0777");
+            break;
+        case OPT_SOCKOWNER:
+        case OPT_SOCKGROUP:
+            if (config_account(optarg) != 0)
+                return bad_option(opt == OPT_SOCKOWNER ? "--socket-owner" : "--socket-group",
+                                  optarg, "a name or number (A-Z a-z 0-9 _ . -)");
+            snprintf(opt == OPT_SOCKOWNER ? perm.owner : perm.group, EP_ID_MAX, "%s", optarg);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -376,6 +399,26 @@ relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_
     }
     if (endpoint_parse(argv[optind], &rc->listen, &err) != PARSE_OK)
         return bad_value("LISTEN", argv[optind], err);
+    if (perm.mode != 0 || perm.owner[0] != '\0' || perm.group[0] != '\0') {
+        struct endpoint *eps[2] = {&rc->listen, cfg->has_metrics ? &cfg->metrics : NULL};
+        bool used = false;
+        for (size_t i = 0; i < 2; i++) {
+            if (eps[i] == NULL)
+                continue;
+            eps[i]->perm = perm;
+            if (config_perm_check(eps[i]) == NULL)
+                used = true;
+            else
+                memset(&eps[i]->perm, 0, sizeof(perm));
+        }
+        if (!used) {
+            fprintf(stderr,
+                    "airlock %s: --socket-mode, --socket-owner and --socket-group apply "
+                    "to unix:/path and hvsock:/path:PORT listeners (LISTEN, --metrics)\n",
+                    cmd_name);
+            return 2;
+        }
+    }
     if (router) {
         if (rc->router.table.n == 0 && !rc->router.table.has_default && !cfg->has_directory) {
             fprintf(stderr, "airlock router: expected --route NAME=TARGET, --directory POOL or "
@@ -421,6 +464,59 @@ relay_args(int argc, char **argv, bool router, struct config *cfg, struct relay_
     return -1;
 }
 
+/* What a config alone cannot tell: the user and group a listener's socket
+ * file is to get exist on this machine. Prints the first that does not
+ * ("airlock: WHERE: KEY.owner: ...") and returns 1; 0 when all do. */
+static int
+perm_missing(const char *where, const char *key, const struct endpoint *ep)
+{
+    static const char *const what[2] = {"user", "group"};
+    const char *name[2] = {ep->perm.owner, ep->perm.group};
+    uid_t uid;
+    gid_t gid;
+
+    for (int i = 0; i < 2; i++) {
+        struct ep_perm one = {0};
+        if (name[i][0] == '\0')
+            continue;
+        snprintf(i == 0 ? one.owner : one.group, EP_ID_MAX, "%s", name[i]);
+        int rc = transport_perm_ids(&one, &uid, &gid);
+        if (rc == -ENOENT)
+            fprintf(stderr, "airlock: %s: %s.%s: no such %s '%s' on this machine\n", where, key,
+                    i == 0 ? "owner" : "group", what[i], name[i]);
+        else if (rc != 0)
+            fprintf(stderr, "airlock: %s: %s.%s: cannot look up %s '%s': %s\n", where, key,
+                    i == 0 ? "owner" : "group", what[i], name[i], strerror(-rc));
+        if (rc != 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* perm_missing() for every listener of cfg. */
+static int
+perms_missing(const struct config *cfg, const char *where)
+{
+    char key[64];
+    size_t routers = 0;
+
+    for (size_t i = 0; i < cfg->n_relays; i++) {
+        bool router = cfg->relays[i].router.enabled;
+        snprintf(key, sizeof(key), "%s[%zu].listen", router ? "routers" : "relays",
+                 router ? routers++ : i);
+        if (perm_missing(where, key, &cfg->relays[i].listen))
+            return 1;
+    }
+    for (size_t i = 0; i < cfg->n_sinks; i++) {
+        snprintf(key, sizeof(key), "log_sinks[%zu].listen", i);
+        if (perm_missing(where, key, &cfg->sinks[i].listen))
+            return 1;
+    }
+    return (cfg->has_metrics && perm_missing(where, "metrics", &cfg->metrics)) ||
+           (cfg->has_control && perm_missing(where, "control", &cfg->control)) ||
+           (cfg->logs.has_listen && perm_missing(where, "logs.listen", &cfg->logs.listen));
+}
+
 /* Builds a one-relay (or one-router) config from the command line. */
 static int
 cmd_relay(int argc, char **argv, bool router)
@@ -437,6 +533,10 @@ cmd_relay(int argc, char **argv, bool router)
     }
     cfg.relays[0] = rc;
     cfg.n_relays = 1;
+    if (perms_missing(&cfg, "command line")) {
+        config_free(&cfg);
+        return 2;
+    }
     return runtime_run(&cfg, NULL);
 }
 
@@ -472,6 +572,10 @@ cmd_config(int argc, char **argv, int run)
         if (pool_conf_check_host(&cfg.pools[i], why, sizeof(why)) == 0)
             continue;
         fprintf(stderr, "airlock: %s: pools[%zu].%s\n", path, i, why);
+        config_free(&cfg);
+        return 1;
+    }
+    if (perms_missing(&cfg, path)) {
         config_free(&cfg);
         return 1;
     }

@@ -201,8 +201,12 @@ metrics_apply(struct runtime *rt, const struct config *cfg)
     int err = 0;
 
     if (rt->metrics != NULL && cfg->has_metrics && rt->cfg.has_metrics &&
-        endpoint_equal(&cfg->metrics, &rt->cfg.metrics))
-        return 0;
+        endpoint_equal(&cfg->metrics, &rt->cfg.metrics)) {
+        if ((err = transport_chperm(&cfg->metrics, &rt->cfg.metrics)) != 0)
+            log_warnx("metrics: cannot change the mode of %s: %s", cfg->metrics.path,
+                      strerror(-err));
+        return err;
+    }
     metrics_stop(rt->metrics);
     rt->metrics = NULL;
     if (!cfg->has_metrics)

@@ -19,9 +19,19 @@
 enum ep_kind { EP_TCP, EP_UDP, EP_UNIX, EP_VSOCK, EP_HVSOCK };
 
 #define EP_CID_ANY UINT32_MAX /* same value as VMADDR_CID_ANY */
-#define EP_HOST_MAX 254        /* longest DNS name, plus NUL */
-#define EP_PATH_MAX 108        /* sizeof(sun_path), including NUL */
-#define ENDPOINT_TEXT_MAX 280  /* endpoint_format() of any endpoint, including NUL */
+#define EP_HOST_MAX 254       /* longest DNS name, plus NUL */
+#define EP_PATH_MAX 108       /* sizeof(sun_path), including NUL */
+#define ENDPOINT_TEXT_MAX 280 /* endpoint_format() of any endpoint, including NUL */
+#define EP_ID_MAX 64          /* a user or group name or number, including NUL */
+
+/* Who may connect to the socket file of a unix or hvsock listener (not part
+ * of the endpoint text: the config sets it; transport_listen() applies it).
+ * Zeroed by endpoint_parse(): the listener's defaults. */
+struct ep_perm {
+    unsigned mode;         /* permission bits, 0001-0777; 0: the listener's default */
+    char owner[EP_ID_MAX]; /* user name or uid; "": airlock's own */
+    char group[EP_ID_MAX]; /* group name or gid; "": airlock's own */
+};
 
 struct endpoint {
     enum ep_kind kind;
@@ -29,6 +39,7 @@ struct endpoint {
     char path[EP_PATH_MAX]; /* unix, hvsock: path; '@' first means abstract */
     uint32_t cid;           /* vsock: context id, EP_CID_ANY for "any" */
     uint32_t port;          /* tcp, udp: 1-65535; vsock, hvsock: 0-4294967294 */
+    struct ep_perm perm;    /* listeners with a socket file only */
 };
 
 /* Parses the NUL-terminated string s into *ep. Returns PARSE_OK, or
@@ -40,7 +51,7 @@ enum parse_result endpoint_parse(const char *s, struct endpoint *ep, const char 
  * len > 0). Returns the length the full text needs, like snprintf. */
 size_t endpoint_format(const struct endpoint *ep, char *buf, size_t len);
 
-/* Returns 1 when a and b name the same endpoint, 0 otherwise. */
+/* Returns 1 when a and b name the same endpoint (perm aside), 0 otherwise. */
 int endpoint_equal(const struct endpoint *a, const struct endpoint *b);
 
 #endif

@@ -3,9 +3,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <linux/vm_sockets.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,22 +118,133 @@ unix_path_free(const struct sockaddr *sa, socklen_t len, const char *path)
     return unlink(path) == 0 ? 0 : -errno;
 }
 
+/* A user or group given as a number: digits only. */
+static int
+id_number(const char *s, unsigned long *out)
+{
+    char *end;
+
+    if (s[0] < '0' || s[0] > '9')
+        return -EINVAL;
+    errno = 0;
+    *out = strtoul(s, &end, 10);
+    return errno != 0 || *end != '\0' || *out >= (unsigned long)UINT32_MAX ? -EINVAL : 0;
+}
+
+int
+transport_perm_ids(const struct ep_perm *perm, uid_t *uid, gid_t *gid)
+{
+    char buf[4096];
+    unsigned long n;
+
+    *uid = (uid_t)-1;
+    *gid = (gid_t)-1;
+    if (perm->owner[0] != '\0') {
+        struct passwd pw, *found = NULL;
+        if (id_number(perm->owner, &n) == 0) {
+            *uid = (uid_t)n;
+        } else {
+            int rc = getpwnam_r(perm->owner, &pw, buf, sizeof(buf), &found);
+            if (found == NULL)
+                return rc != 0 ? -rc : -ENOENT;
+            *uid = pw.pw_uid;
+        }
+    }
+    if (perm->group[0] != '\0') {
+        struct group gr, *found = NULL;
+        if (id_number(perm->group, &n) == 0) {
+            *gid = (gid_t)n;
+        } else {
+            int rc = getgrnam_r(perm->group, &gr, buf, sizeof(buf), &found);
+            if (found == NULL)
+                return rc != 0 ? -rc : -ENOENT;
+            *gid = gr.gr_gid;
+        }
+    }
+    return 0;
+}
+
+/* Gives the socket file at path its owner, group and mode. It is opened
+ * without following a symlink and must be a socket of ours, so that a file
+ * put in its place meanwhile is never changed; the mode is set through
+ * /proc (chmod() has no flag for an O_PATH descriptor). Without /proc (a
+ * minimal enclave) the path itself is changed if it still is that socket. */
+static int
+unix_path_perm(const char *path, unsigned mode, uid_t uid, gid_t gid)
+{
+    char proc[32];
+    struct stat st, again;
+    int rc = 0, fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return -errno;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    if (fstat(fd, &st) != 0)
+        rc = -errno;
+    else if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+        rc = -EEXIST;
+    else if ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
+             fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0)
+        rc = -errno;
+    else if (chmod(proc, mode) == 0)
+        rc = 0;
+    else if (errno != ENOENT)
+        rc = -errno;
+    else if (lstat(path, &again) != 0 || again.st_ino != st.st_ino || again.st_dev != st.st_dev)
+        rc = -EEXIST;
+    else if (chmod(path, mode) != 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+static unsigned
+perm_mode(const struct endpoint *ep)
+{
+    return ep->perm.mode != 0 ? ep->perm.mode : TRANSPORT_UNIX_MODE;
+}
+
+int
+transport_chperm(const struct endpoint *ep, const struct endpoint *old)
+{
+    uid_t uid;
+    gid_t gid;
+    int rc;
+
+    if (!is_fs_path(ep) || memcmp(&ep->perm, &old->perm, sizeof(ep->perm)) == 0)
+        return 0;
+    if ((rc = transport_perm_ids(&ep->perm, &uid, &gid)) != 0)
+        return rc;
+    return unix_path_perm(ep->path, perm_mode(ep), uid, gid);
+}
+
 int
 transport_listen(const struct endpoint *ep, int backlog)
 {
     struct sockaddr_storage ss;
     socklen_t len;
+    uid_t uid = (uid_t)-1;
+    gid_t gid = (gid_t)-1;
+    bool bound = false;
     int one = 1, rc;
 
     rc = transport_addr(ep, &ss, &len);
     if (rc != 0)
         return rc == -EAGAIN ? -EADDRNOTAVAIL : rc; /* listeners take literals */
-    if (is_fs_path(ep) && (rc = unix_path_free((struct sockaddr *)&ss, len, ep->path)) != 0)
+    if (is_fs_path(ep) && ((rc = transport_perm_ids(&ep->perm, &uid, &gid)) != 0 ||
+                           (rc = unix_path_free((struct sockaddr *)&ss, len, ep->path)) != 0))
         return rc;
     int type = ep->kind == EP_UDP ? SOCK_DGRAM : SOCK_STREAM;
     int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    /* bind() creates the file with the socket's own mode less the umask:
+     * the owner's bits only, so that nobody else can connect before
+     * unix_path_perm() set the owner, group and whole mode */
+    if (is_fs_path(ep) && fchmod(fd, perm_mode(ep) & 0700) != 0) {
+        rc = -errno;
+        goto fail;
+    }
     /* not for udp: there SO_REUSEADDR lets a second process bind the same
      * port and quietly take its datagrams */
     if (ep->kind == EP_TCP)
@@ -139,13 +253,22 @@ transport_listen(const struct endpoint *ep, int backlog)
         if (ss.ss_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     }
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 ||
-        (type == SOCK_STREAM && listen(fd, backlog) != 0))
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        rc = -errno;
         goto fail;
+    }
+    bound = true;
+    if (is_fs_path(ep) && (rc = unix_path_perm(ep->path, perm_mode(ep), uid, gid)) != 0)
+        goto fail;
+    if (type == SOCK_STREAM && listen(fd, backlog) != 0) {
+        rc = -errno;
+        goto fail;
+    }
     return fd;
 
 fail:
-    rc = -errno;
+    if (bound)
+        transport_unlisten(ep);
     close(fd);
     return rc;
 }

@@ -11,17 +11,33 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "net/endpoint.h"
 
 /* Longest text transport_describe() writes, including NUL. */
 #define TRANSPORT_DESC_MAX 128
 
+/* The mode of a listener's socket file when ep->perm.mode is 0. */
+#define TRANSPORT_UNIX_MODE 0660
+
 /* Opens a listening socket for ep (tcp, unix, vsock; hvsock listens on its
  * unix path; udp gives a bound datagram socket). A unix path held by a dead
- * socket file is replaced; one with a live listener gives -EADDRINUSE.
- * Returns the fd, or -errno. */
+ * socket file is replaced; one with a live listener gives -EADDRINUSE. A
+ * socket file gets ep->perm (mode, else TRANSPORT_UNIX_MODE; owner; group)
+ * whatever the umask, and nobody else can connect before it has them.
+ * Returns the fd, or -errno (-ENOENT also for an unknown owner or group). */
 int transport_listen(const struct endpoint *ep, int backlog);
+
+/* A listener on old stays open for ep (a reload, endpoint_equal()): gives
+ * its socket file ep->perm when that differs from old->perm. Returns 0
+ * (also for endpoints without a file), or -errno. */
+int transport_chperm(const struct endpoint *ep, const struct endpoint *old);
+
+/* Resolves perm's owner and group (names or numbers) into *uid and *gid,
+ * -1 for those not set. Returns 0, -ENOENT when one does not exist, or
+ * -errno. */
+int transport_perm_ids(const struct ep_perm *perm, uid_t *uid, gid_t *gid);
 
 /* Removes what transport_listen() left in the filesystem (unix paths). */
 void transport_unlisten(const struct endpoint *ep);

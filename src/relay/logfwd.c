@@ -23,11 +23,11 @@
 #include "core/logring.h"
 #include "net/transport.h"
 #include "proto/lines.h"
+#include "relay/streams.h"
 
 #define FWD_CONNECT_TIMEOUT_MS 5000
 #define FWD_BACKOFF_MIN_MS 100
 #define FWD_BACKOFF_MAX_MS 2000
-#define FWD_SOURCES_MAX 256
 #define FWD_READ_BUDGET (256 * 1024)   /* per source and wakeup */
 #define FWD_WRITE_BUDGET (1024 * 1024) /* per wakeup */
 #define FWD_SCRATCH (64 * 1024)
@@ -47,7 +47,7 @@ enum src_state { SRC_ST_OPEN, SRC_ST_CLOSED };
 
 /* One app connected to the listen endpoint. */
 struct logsrc {
-    struct logsrc *prev, *next;
+    struct stream_slot slot; /* in f->set */
     struct logfwd *f;
     enum src_state state;
     struct io io;
@@ -80,10 +80,8 @@ struct logfwd {
     int listen_fd;
     struct io listen_io;
     struct endpoint listening; /* valid while listen_fd >= 0 */
-    struct logsrc *sources;
-    size_t n_sources;
+    struct streams set;        /* the apps: admission, eviction, idle timeout */
     uint64_t next_src;
-    uint64_t refused; /* app connections over FWD_SOURCES_MAX */
     uint8_t scratch[FWD_SCRATCH];
 };
 
@@ -139,6 +137,9 @@ stream_failed(struct logfwd *f, const char *what, int err)
     f->backoff_ms = f->backoff_ms * 2 > FWD_BACKOFF_MAX_MS ? FWD_BACKOFF_MAX_MS : f->backoff_ms * 2;
 }
 
+/* Sends what the ring holds, FWD_WRITE_BUDGET bytes at most; what is left
+ * waits for EPOLLOUT (the stream is full) or the deferred flush (the budget
+ * ran out). */
 static void
 fwd_flush_task(struct task *t)
 {
@@ -398,14 +399,16 @@ src_close(struct logsrc *s)
     io_stop(f->loop, &s->io);
     close(s->io.fd);
     s->io.fd = -1;
-    if (s->prev != NULL)
-        s->prev->next = s->next;
-    else
-        f->sources = s->next;
-    if (s->next != NULL)
-        s->next->prev = s->prev;
-    f->n_sources--;
+    streams_remove(&s->slot);
     loop_defer(f->loop, &s->reap, src_reap, s);
+}
+
+/* The set ends an app's stream: evicted for a newcomer, or idle too long. */
+static void
+src_end(struct stream_slot *slot, enum streams_end why)
+{
+    (void)why; /* counted and logged by the set */
+    src_close(slot->data);
 }
 
 static void src_more(struct task *t);
@@ -426,6 +429,7 @@ src_read(struct logsrc *s)
             src_close(s);
             return;
         }
+        streams_touch(&s->slot);
         size_t off = 0;
         while (off < (size_t)n) {
             struct line l;
@@ -435,6 +439,10 @@ src_read(struct logsrc *s)
             off += used;
             put_line(f, LOG_SRC_APP, s->tag, s->tag_len, l.data, l.len, l.cut);
         }
+        /* Send between reads, not once after every source had its turn:
+         * several sources at once would fill the buffer (and drop lines)
+         * while the stream still had room. */
+        fwd_flush_task(&f->flush);
         budget -= (size_t)n < budget ? (size_t)n : budget;
     }
     loop_defer(f->loop, &s->more, src_more, s);
@@ -469,17 +477,15 @@ src_accept(struct io *io, uint32_t events)
                 log_warn("log listen accept");
             return;
         }
-        if (f->n_sources >= FWD_SOURCES_MAX) {
-            if (f->refused++ == 0)
-                log_warnx("log listen: more than %d apps connected; refusing more",
-                          FWD_SOURCES_MAX);
-            close(fd);
-            continue;
-        }
         struct logsrc *s = calloc(1, sizeof(*s));
         uint8_t *buf = malloc(f->conf.line_max);
-        if (s == NULL || buf == NULL ||
+        if (s != NULL)
+            s->slot.data = s;
+        /* admitted (perhaps in place of another app) before it is watched */
+        if (s == NULL || buf == NULL || streams_admit(&f->set, &s->slot, fd) != 0 ||
             io_start(f->loop, &s->io, fd, EPOLLIN | EPOLLRDHUP, src_event, s) != 0) {
+            if (s != NULL)
+                streams_remove(&s->slot);
             free(s);
             free(buf);
             close(fd);
@@ -499,11 +505,6 @@ src_accept(struct io *io, uint32_t events)
         else
             k = snprintf(s->tag, sizeof(s->tag), "app#%llu: ", (unsigned long long)id);
         s->tag_len = k > 0 && (size_t)k < sizeof(s->tag) ? (size_t)k : strlen(s->tag);
-        s->next = f->sources;
-        if (f->sources != NULL)
-            f->sources->prev = s;
-        f->sources = s;
-        f->n_sources++;
         src_read(s);
     }
 }
@@ -560,6 +561,7 @@ logfwd_new(struct loop *loop, const struct log_conf *conf, int *err)
     }
     f->loop = loop;
     f->conf = *conf;
+    streams_init(&f->set, loop, "logs listen", &conf->limits, src_end);
     f->out.fd = -1;
     f->listen_fd = -1;
     f->backoff_ms = FWD_BACKOFF_MIN_MS;
@@ -602,9 +604,16 @@ logfwd_reconfigure(struct logfwd *f, const struct log_conf *conf)
             endpoint_format(&conf->listen, ep, sizeof(ep));
             log_warnx("logs: cannot listen on %s: %s", ep, strerror(-rc));
         }
+    } else if (conf->has_listen) {
+        if ((rc = transport_chperm(&conf->listen, &f->listening)) == 0)
+            f->listening.perm = conf->listen.perm;
+        else
+            log_warnx("logs: cannot change the mode of %s: %s", conf->listen.path, strerror(-rc));
     }
     if (conf->buffer != f->conf.buffer || conf->line_max != f->conf.line_max)
         log_warnx("logs: buffer and line_max changes take effect at the next start");
+    f->conf.limits = conf->limits;
+    streams_set_limits(&f->set, &conf->limits);
     tee_set(f, conf->capture_stderr);
     f->conf.capture_stderr = conf->capture_stderr;
     f->conf.has_listen = f->listen_fd >= 0;
@@ -667,9 +676,20 @@ logfwd_render(struct logfwd *f, struct strbuf *out)
                   "streams.\n# TYPE airlock_log_forward_errors_total counter\n"
                   "airlock_log_forward_errors_total %llu\n"
                   "# HELP airlock_log_sources_open Apps connected to the log listen endpoint.\n"
-                  "# TYPE airlock_log_sources_open gauge\nairlock_log_sources_open %zu\n",
+                  "# TYPE airlock_log_sources_open gauge\nairlock_log_sources_open %zu\n"
+                  "# HELP airlock_log_sources_refused_total App connections refused: not in "
+                  "allow.\n# TYPE airlock_log_sources_refused_total counter\n"
+                  "airlock_log_sources_refused_total %llu\n"
+                  "# HELP airlock_log_sources_evicted_total App connections closed at "
+                  "max_streams for a new one.\n# TYPE airlock_log_sources_evicted_total counter\n"
+                  "airlock_log_sources_evicted_total %llu\n"
+                  "# HELP airlock_log_sources_idle_closed_total App connections closed after "
+                  "idle_timeout.\n# TYPE airlock_log_sources_idle_closed_total counter\n"
+                  "airlock_log_sources_idle_closed_total %llu\n",
                   (unsigned long long)st.sent_bytes, st.buffered, f->conf.buffer,
-                  f->state == FWD_ST_CONNECTED, (unsigned long long)f->errors, f->n_sources);
+                  f->state == FWD_ST_CONNECTED, (unsigned long long)f->errors, f->set.n,
+                  (unsigned long long)f->set.refused, (unsigned long long)f->set.evicted,
+                  (unsigned long long)f->set.idle_closed);
 }
 
 static void
@@ -684,8 +704,9 @@ logfwd_free(struct logfwd *f)
     if (f == NULL)
         return;
     tee_set(f, false);
-    while (f->sources != NULL)
-        src_close(f->sources);
+    while (f->set.head != NULL)
+        src_close(f->set.head->data);
+    streams_fini(&f->set);
     listen_close(f);
     stream_close(f);
     timer_stop(f->loop, &f->timer);

@@ -15,8 +15,8 @@
 #include "core/logring.h"
 #include "net/transport.h"
 #include "proto/lines.h"
+#include "relay/streams.h"
 
-#define SINK_STREAMS_MAX 256
 #define SINK_HELLO_MAX 64
 #define SINK_HELLO_TIMEOUT_MS 5000
 #define SINK_READ_BUDGET (1024 * 1024) /* per stream and wakeup */
@@ -30,7 +30,7 @@ enum stream_state {
 };
 
 struct sink_stream {
-    struct sink_stream *prev, *next;
+    struct stream_slot slot; /* in s->set */
     struct logsink *s;
     enum stream_state state;
     struct io io;
@@ -46,12 +46,12 @@ struct sink_stream {
 struct logsink {
     struct loop *loop;
     struct log_sink_conf conf;
+    char what[CONF_NAME_MAX + 16]; /* "log_sink=NAME" */
     int file_fd;
     int listen_fd;
     struct io listen_io;
-    struct sink_stream *streams;
-    size_t n_streams;
-    uint64_t lines, cut, ended_mid_line, streams_total, write_errors, refused;
+    struct streams set; /* the streams: admission, eviction, idle timeout */
+    uint64_t lines, cut, ended_mid_line, streams_total, write_errors;
     int write_failing; /* log write errors once per run of failures */
     struct task reap;
     size_t out_len;
@@ -85,7 +85,8 @@ write_all(struct logsink *s, const struct iovec *iov, int n)
         if (w <= 0) {
             s->write_errors++;
             if (!s->write_failing)
-                log_warn("log_sink=%s: write to %s", s->conf.name, s->conf.file);
+                log_warnx("log_sink=%s: write to %s: %s", s->conf.name, s->conf.file,
+                          strerror(w < 0 ? errno : EIO));
             s->write_failing = 1;
             return;
         }
@@ -164,14 +165,16 @@ stream_close(struct sink_stream *st)
     close(st->io.fd);
     st->io.fd = -1;
     timer_stop(s->loop, &st->timer);
-    if (st->prev != NULL)
-        st->prev->next = st->next;
-    else
-        s->streams = st->next;
-    if (st->next != NULL)
-        st->next->prev = st->prev;
-    s->n_streams--;
+    streams_remove(&st->slot);
     loop_defer(s->loop, &st->reap, stream_reap, st);
+}
+
+/* The set ends a stream: evicted for a newcomer, or idle too long. */
+static void
+stream_end(struct stream_slot *slot, enum streams_end why)
+{
+    (void)why; /* counted and logged by the set */
+    stream_close(slot->data);
 }
 
 static void
@@ -246,6 +249,7 @@ stream_read(struct sink_stream *st)
             stream_close(st);
             return;
         }
+        streams_touch(&st->slot);
         if (st->state == STREAM_ST_HELLO)
             take_hello(st, s->in, (size_t)n);
         else
@@ -295,17 +299,15 @@ sink_accept(struct io *io, uint32_t events)
                 log_warn("log_sink=%s: accept", s->conf.name);
             return;
         }
-        if (s->n_streams >= SINK_STREAMS_MAX) {
-            if (s->refused++ == 0)
-                log_warnx("log_sink=%s: more than %d streams; refusing more", s->conf.name,
-                          SINK_STREAMS_MAX);
-            close(fd);
-            continue;
-        }
         struct sink_stream *st = calloc(1, sizeof(*st));
         uint8_t *buf = malloc(s->conf.line_max);
-        if (st == NULL || buf == NULL ||
+        if (st != NULL)
+            st->slot.data = st;
+        /* admitted (perhaps in place of another stream) before it is watched */
+        if (st == NULL || buf == NULL || streams_admit(&s->set, &st->slot, fd) != 0 ||
             io_start(s->loop, &st->io, fd, EPOLLIN | EPOLLRDHUP, stream_event, st) != 0) {
+            if (st != NULL)
+                streams_remove(&st->slot);
             free(st);
             free(buf);
             close(fd);
@@ -317,11 +319,6 @@ sink_accept(struct io *io, uint32_t events)
         st->state = s->conf.listen.kind == EP_HVSOCK ? STREAM_ST_HELLO : STREAM_ST_LINES;
         if (st->state == STREAM_ST_HELLO)
             timer_start(s->loop, &st->timer, SINK_HELLO_TIMEOUT_MS, hello_timeout, st);
-        st->next = s->streams;
-        if (s->streams != NULL)
-            s->streams->prev = st;
-        s->streams = st;
-        s->n_streams++;
         s->streams_total++;
         stream_read(st);
     }
@@ -342,6 +339,8 @@ logsink_new(struct loop *loop, const struct log_sink_conf *conf, int *err)
     }
     s->loop = loop;
     s->conf = *conf;
+    snprintf(s->what, sizeof(s->what), "log_sink=%s", conf->name);
+    streams_init(&s->set, loop, s->what, &conf->limits, stream_end);
     s->listen_fd = -1;
     s->file_fd = open_file(conf->file);
     if (s->file_fd < 0) {
@@ -413,6 +412,15 @@ logsink_render(struct logsink *const *sinks, size_t n, struct strbuf *out)
          offsetof(struct logsink, streams_total)},
         {"airlock_log_sink_write_errors_total", "counter", "Failed writes to the file.",
          offsetof(struct logsink, write_errors)},
+        {"airlock_log_sink_streams_refused_total", "counter",
+         "Streams refused: their peer is not in allow.", offsetof(struct logsink, set.refused)},
+        {"airlock_log_sink_streams_evicted_total", "counter",
+         "Streams closed at max_streams for a new one (the least recently active of the peer "
+         "with the most).",
+         offsetof(struct logsink, set.evicted)},
+        {"airlock_log_sink_streams_idle_closed_total", "counter",
+         "Streams closed after idle_timeout without a byte.",
+         offsetof(struct logsink, set.idle_closed)},
     };
 
     if (n == 0)
@@ -430,7 +438,7 @@ logsink_render(struct logsink *const *sinks, size_t n, struct strbuf *out)
                        "# TYPE airlock_log_sink_streams_open gauge\n");
     for (size_t i = 0; i < n; i++)
         strbuf_printf(out, "airlock_log_sink_streams_open{sink=\"%s\"} %zu\n", sinks[i]->conf.name,
-                      sinks[i]->n_streams);
+                      sinks[i]->set.n);
 }
 
 static void
@@ -445,11 +453,12 @@ logsink_free(struct logsink *s)
     if (s == NULL)
         return;
     /* take what the streams already sent before cutting them off */
-    while (s->streams != NULL) {
-        struct sink_stream *st = s->streams;
+    while (s->set.head != NULL) {
+        struct sink_stream *st = s->set.head->data;
         stream_read(st);
         stream_close(st);
     }
+    streams_fini(&s->set);
     flush_out(s);
     io_stop(s->loop, &s->listen_io);
     close(s->listen_fd);

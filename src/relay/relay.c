@@ -127,6 +127,9 @@ relay_listen(struct relay *r, struct relay *prev)
 {
     if (prev != NULL && prev->listen_fd >= 0 &&
         endpoint_equal(&prev->conf.listen, &r->conf.listen)) {
+        int rc = transport_chperm(&r->conf.listen, &prev->conf.listen);
+        if (rc != 0)
+            return rc;
         relay_stop(prev, 0); /* stop its accepting, keep the socket */
         r->listen_fd = prev->listen_fd;
         prev->listen_fd = -1;

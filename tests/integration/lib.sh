@@ -186,6 +186,17 @@ stop_clean() {
 # ends LOG END: how many "close ... end=END" lines LOG holds.
 ends() { grep -c "close relay=.* end=$2\$" "$1" || true; }
 
+# wait_ends LOG END N: waits (10 s) until LOG holds exactly N such lines: a
+# client sees its connection closed before the relay has logged the close.
+wait_ends() {
+    local i
+    for i in $(seq 1 100); do
+        [ "$(ends "$1" "$2")" = "$3" ] && return 0
+        sleep 0.1
+    done
+    fail "$(ends "$1" "$2") lines 'end=$2' in $1, expected $3"
+}
+
 # fd_kinds PID: "sockets pipes other" counts of the open fds of PID.
 fd_kinds() {
     local s=0 p=0 o=0 f l

@@ -2,7 +2,9 @@
 # t_check_config: `airlock check -c` exits 0 on a valid file and 1 on a broken
 # one with an error naming file:line and the key; `airlock run -c` refuses a
 # broken file the same way before listening; `airlock relay` with bad
-# arguments exits 2 with a clear message.
+# arguments exits 2 with a clear message. YAML that would cost libyaml
+# quadratic time (100k levels of nesting in each form, 40k anchors, 20k
+# directives) is refused at once.
 . "$(dirname "$0")/lib.sh"
 
 cd "$T" || exit 1
@@ -92,6 +94,34 @@ printf 'threads: 2\n' >norelays.yaml
 broken norelays 1 "relays" "expected at least one relay"
 : >empty.yaml
 broken empty 1 "" "expected settings (a mapping with relays:), found an empty file"
+
+log "deep nesting, many anchors and directives: refused before libyaml's quadratic work"
+# 100k levels on one line; libyaml alone took 10-60 s on the flow forms and
+# on the anchors (run_al gives airlock 10 s)
+rep() { awk -v s="$2" -v e="$3" -v n="$1" 'BEGIN { for (i = 0; i < n; i++) printf "%s", s; print e }'; }
+rep 100000 '[' '' >deepflow.yaml
+broken deepflow 1 "" "nesting deeper than 64"
+{ printf 'threads: '; rep 100000 '{a: ' ''; } >deepmap.yaml
+broken deepmap 1 "" "nesting deeper than 64"
+rep 100000 '- ' 'x' >deepblock.yaml
+broken deepblock 1 "" "nesting deeper than 64"
+awk 'BEGIN { for (i = 0; i < 65; i++) printf "%*sk%d:\n", 2 * i, "", i }' >deeplines.yaml
+broken deeplines 65 "" "nesting deeper than 64"
+awk 'BEGIN { print "threads:"; for (i = 0; i < 40000; i++) print "- &a" i " x"
+    for (i = 0; i < 40000; i++) print "- *a" i }' >anchors.yaml
+broken anchors 258 "" "more than 256 anchors and aliases"
+awk 'BEGIN { for (i = 0; i < 20000; i++) print "%TAG !t" i "! tag:t" i ":"; print "---" }' >tags.yaml
+broken tags 17 "" "more than 16 YAML directives"
+printf 'metrics: {endpoint: "unix:%s/m.sock", group: nogroup%s}\nrelays:\n  - listen: {endpoint: "unix:%s/r.sock", owner: nouser%s}\n    target: tcp:127.0.0.1:80\n' \
+    "$T" $$ "$T" $$ >nouser.yaml
+run_al 1 check -c nouser.yaml
+[ "$(cat "$T/out")" = "airlock: nouser.yaml: relays[0].listen.owner: no such user 'nouser$$' on this machine" ] ||
+    fail "unknown owner: $(cat "$T/out")"
+sed -i "s/owner: nouser$$/owner: '0'/" nouser.yaml
+run_al 1 run -c nouser.yaml
+[ "$(cat "$T/out")" = "airlock: nouser.yaml: metrics.group: no such group 'nogroup$$' on this machine" ] ||
+    fail "unknown group: $(cat "$T/out")"
+[ ! -e "$T/m.sock" ] && [ ! -e "$T/r.sock" ] || fail "a refused config listened"
 run_al 1 check -c nonexistent.yaml
 [ "$(cat "$T/out")" = "airlock: nonexistent.yaml: cannot open: No such file or directory" ] ||
     fail "missing file: $(cat "$T/out")"

@@ -66,7 +66,7 @@ log "the device socket refuses a CONNECT to another port"
 got=$(printf 'CONNECT 5001\n' | timeout 5 socat -t 5 - "UNIX-CONNECT:$T/dev.sock") ||
     fail "the wrong-port client was not closed at once"
 [ -z "$got" ] || fail "the wrong-port client got an answer: $got"
-[ "$(ends "$T/relay.log" bad_preamble)" = 1 ] || fail "no end=bad_preamble"
+wait_ends "$T/relay.log" bad_preamble 1 # the client saw the close first
 grep -q "relay=device conn=[0-9]* bad hvsock CONNECT line" "$T/relay.log" ||
     fail "no 'bad hvsock CONNECT line' warning"
 
@@ -88,7 +88,7 @@ timeout 5 "$NETPEER" connect "tcp:127.0.0.1:$NO" --no-shut </dev/null >/dev/null
 ms=$(elapsed_ms "$t0")
 [ "$ms" -lt 2000 ] || fail "the client of a refusing device was closed after $ms ms"
 [ "$(cat "$T/no.got")" = "CONNECT 5000" ] || fail "the device got '$(cat "$T/no.got")', not CONNECT 5000"
-[ "$(ends "$T/relay.log" connect_failed)" = 1 ] || fail "no end=connect_failed"
+wait_ends "$T/relay.log" connect_failed 1
 grep -q "relay=no conn=[0-9]* hvsock target refused port 5000" "$T/relay.log" || fail "no refusal logged"
 
 log "a device that sends its OK line in two pieces, the second with payload"
@@ -101,7 +101,7 @@ timeout 5 "$NETPEER" connect "tcp:127.0.0.1:$MUTE" --no-shut </dev/null >/dev/nu
     fail "client of 'mute': status $?"
 ms=$(elapsed_ms "$t0")
 [ "$ms" -ge 900 ] && [ "$ms" -le 4000 ] || fail "closed after $ms ms, not about 1000"
-[ "$(ends "$T/relay.log" connect_timeout)" = 1 ] || fail "no end=connect_timeout"
+wait_ends "$T/relay.log" connect_timeout 1
 
 [ "$(metric airlock_connect_errors_total 'relay="no"' "$M")" = 1 ] || fail "connect_errors{no} is not 1"
 [ "$(metric airlock_connect_errors_total 'relay="mute"' "$M")" = 1 ] || fail "connect_errors{mute} is not 1"

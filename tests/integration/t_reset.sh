@@ -48,9 +48,7 @@ for mode in splice no-splice; do
     [ "$rc" = 3 ] || fail "$mode: the sending client saw no reset (status $rc: $(cat "$T/client.err"))"
     wait "$srv" || fail "$mode: server: status $?"
 
-    three_resets() { [ "$(ends "$T/relay-$mode.log" reset)" = 3 ]; }
-    three_resets || sleep 1
-    three_resets || { cat "$T/relay-$mode.log" >&2; fail "$mode: not 3 connections with end=reset"; }
+    wait_ends "$T/relay-$mode.log" reset 3
     stop_clean "$relay" "relay-$mode"
 done
 log "pass"

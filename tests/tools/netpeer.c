@@ -25,6 +25,7 @@ static const char usage_text[] =
     "       netpeer listen ADDR [same options]\n"
     "       netpeer blackhole ADDR\n"
     "       netpeer storm N [--hold-every K] [--hold-ms MS] ADDR...\n"
+    "       netpeer hold N [--from A.B.C.D] [--line TEXT] ADDR\n"
     "\n"
     "connect, listen (one connection): copy stdin to the socket and the socket to\n"
     "  stdout at once. When stdin is done, shut down the write side, then exit at\n"
@@ -41,6 +42,9 @@ static const char usage_text[] =
     "  the reply (a big value there leaves the rest in flight). Every K-th\n"
     "  connection is held open instead, until MS milliseconds after the last.\n"
     "  Prints a summary.\n"
+    "hold: N connections (at most 1024) from address --from (tcp), each sending\n"
+    "  the line TEXT once if given, then silent. Prints \"open K\" when all are\n"
+    "  up and whenever the peer closes some; exits once all are closed.\n"
     "ADDR: tcp:A.B.C.D:PORT or unix:/path\n"
     "exit: 0 done, 1 error, 2 usage, 3 connection reset\n";
 
@@ -94,21 +98,32 @@ parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
     *len = sizeof(*sin);
 }
 
+/* Connects to addr, from the IPv4 address from when not NULL (tcp). */
 static int
-connect_to(const char *addr)
+connect_from(const char *addr, const char *from)
 {
     struct sockaddr_storage ss;
+    struct sockaddr_in src = {.sin_family = AF_INET};
     socklen_t len;
 
     parse_addr(addr, &ss, &len);
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         die(1, "socket");
+    if (from != NULL && (inet_pton(AF_INET, from, &src.sin_addr) != 1 ||
+                         bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0))
+        die(1, from);
     if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
         close(fd);
         return -1;
     }
     return fd;
+}
+
+static int
+connect_to(const char *addr)
+{
+    return connect_from(addr, NULL);
 }
 
 static int
@@ -299,11 +314,50 @@ run_storm(long n, int hold_every, int hold_ms, char **addrs, int n_addrs)
     return failed > 0;
 }
 
+static int
+run_hold(long n, const char *from, const char *line, const char *addr)
+{
+    static struct pollfd p[STORM_HOLD_MAX];
+    char buf[4096];
+    long open = 0;
+
+    if (n < 1 || n > STORM_HOLD_MAX)
+        usage();
+    for (long i = 0; i < n; i++) {
+        if ((p[i].fd = connect_from(addr, from)) < 0)
+            die(1, addr);
+        p[i].events = POLLIN;
+        if (line != NULL && (dprintf(p[i].fd, "%s\n", line) < 0))
+            die(1, "send");
+    }
+    for (open = n;;) {
+        printf("open %ld\n", open);
+        fflush(stdout);
+        if (open == 0)
+            return 0;
+        long was = open;
+        while (open == was) {
+            if (poll(p, (nfds_t)n, -1) < 0)
+                die(1, "poll");
+            for (long i = 0; i < n; i++) {
+                if (p[i].fd < 0 || p[i].revents == 0)
+                    continue;
+                if (recv(p[i].fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+                    continue; /* an answer (OK <port>): not an end */
+                close(p[i].fd);
+                p[i].fd = -1; /* poll() skips it */
+                open--;
+            }
+        }
+    }
+}
+
 int
 main(int argc, char **argv)
 {
     struct cat_opts o = {0};
     int hold_every = 0, hold_ms = 0, i;
+    const char *from = NULL, *line = NULL;
 
     if (argc < 3)
         usage();
@@ -322,8 +376,17 @@ main(int argc, char **argv)
             hold_every = atoi(v);
         else if (strcmp(a, "--hold-ms") == 0 && v != NULL && ++i)
             hold_ms = atoi(v);
+        else if (strcmp(a, "--from") == 0 && v != NULL && ++i)
+            from = v;
+        else if (strcmp(a, "--line") == 0 && v != NULL && ++i)
+            line = v;
         else
             usage();
+    }
+    if (strcmp(cmd, "hold") == 0) {
+        if (i != argc - 1)
+            usage();
+        return run_hold(atol(argv[2]), from, line, argv[i]);
     }
     if (strcmp(cmd, "storm") == 0) {
         if (i == argc)

@@ -377,6 +377,81 @@ test_err_yaml_syntax(void **state)
                      "airlock.yaml:2: invalid YAML: control characters are not allowed");
 }
 
+/* Returns prefix, then unit n times, then close n times, then suffix
+ * (malloc'd). */
+static char *
+nested(const char *prefix, const char *unit, const char *close, size_t n, const char *suffix)
+{
+    size_t lp = strlen(prefix), lu = strlen(unit), lc = strlen(close), ls = strlen(suffix);
+    char *s = malloc(lp + n * (lu + lc) + ls + 1), *p = s;
+
+    assert_non_null(s);
+    memcpy(p, prefix, lp);
+    p += lp;
+    for (size_t i = 0; i < n; i++, p += lu)
+        memcpy(p, unit, lu);
+    for (size_t i = 0; i < n; i++, p += lc)
+        memcpy(p, close, lc);
+    memcpy(p, suffix, ls + 1);
+    return s;
+}
+
+/* Deep nesting, many anchors and many directives are refused before
+ * libyaml's loader sees them (each costs it quadratic time). */
+static void
+test_err_yaml_bounds(void **state)
+{
+    (void)state;
+    const char *deep = "airlock.yaml:1: nesting deeper than 64";
+    static const struct {
+        const char *prefix, *unit, *close, *suffix;
+    } forms[] = {
+        {"", "[", "", "\n"},           /* unterminated */
+        {"threads: ", "[", "]", "\n"}, /* well-formed */
+        {"", "{a: ", "", "\n"},        {"threads: ", "{a: ", "}", "\n"}, {"", "- ", "", "x\n"},
+    };
+    char *s;
+
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        s = nested(forms[i].prefix, forms[i].unit, forms[i].close, 100000, forms[i].suffix);
+        expect_error(s, deep);
+        free(s);
+    }
+    /* the root mapping and 63 lists: at the limit, the schema speaks */
+    s = nested("threads: ", "[", "]", 63, "\n");
+    expect_error(s, "airlock.yaml:1: threads: expected an integer from 0 to 256 (0: one per "
+                    "core), not a list");
+    free(s);
+    s = nested("threads: ", "[", "]", 64, "\n");
+    expect_error(s, deep);
+    free(s);
+    /* one level per line: the line of the first level too deep */
+    size_t cap = 64 * 1024, len = 0;
+    char *b = malloc(cap);
+    assert_non_null(b);
+    for (int i = 0; i < 70; i++)
+        len += (size_t)snprintf(b + len, cap - len, "%*sk%d:\n", 2 * i, "", i);
+    expect_error(b, "airlock.yaml:65: nesting deeper than 64");
+
+    len = (size_t)snprintf(b, cap, "threads:\n");
+    for (int i = 0; i < 256; i++)
+        len += (size_t)snprintf(b + len, cap - len, "  - &a%d x\n", i);
+    expect_error(b, "airlock.yaml:2: threads: expected an integer from 0 to 256 (0: one per "
+                    "core), not a list");
+    len += (size_t)snprintf(b + len, cap - len, "  - *a0\n");
+    expect_error(b, "airlock.yaml:258: more than 256 anchors and aliases (&name, *name)");
+
+    len = 0;
+    for (int i = 0; i < 16; i++)
+        len += (size_t)snprintf(b + len, cap - len, "%%TAG !t%d! tag:example.com,2024:%d:\n", i, i);
+    snprintf(b + len, cap - len, "---\nthreads: x\n");
+    expect_error(b, "airlock.yaml:18: threads: expected an integer from 0 to 256 (0: one "
+                    "per core)");
+    snprintf(b + len, cap - len, "%%TAG !u! tag:u:\n---\nthreads: 1\n");
+    expect_error(b, "airlock.yaml:17: more than 16 YAML directives (%TAG, %YAML)");
+    free(b);
+}
+
 static void
 test_err_empty(void **state)
 {
@@ -454,7 +529,7 @@ test_err_wrong_type(void **state)
                  "  - listen: [tcp:0.0.0.0:1]\n"
                  "    target: vsock:3:1\n",
                  "airlock.yaml:2: relays[0].listen: expected an endpoint (" EP_FORMS
-                 "), not a list");
+                 ") or a mapping {endpoint, mode, owner, group}, not a list");
     expect_error("threads: {n: 2}\n",
                  "airlock.yaml:1: threads: expected an integer from 0 to 256 (0: one per core), "
                  "not a mapping");
@@ -1229,6 +1304,138 @@ test_err_log_sinks(void **state)
                  "on; logs already listens on unix:/s");
 }
 
+/* Listeners with a socket file take a mapping with mode, owner and group. */
+/* allow, max_streams and idle_timeout of log listeners (relay/streams.h). */
+static void
+test_log_limits(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    must_parse("logs:\n  forward: vsock:3:9200\n  listen: unix:/l.sock\n"
+               "log_sinks:\n  - {listen: 'vsock:any:9200', file: /f}\n",
+               &cfg);
+    assert_int_equal(cfg.logs.limits.max_streams, LOG_STREAMS_DEFAULT);
+    assert_int_equal(cfg.logs.limits.idle_timeout_ms, 0);
+    assert_int_equal(cfg.logs.limits.n_allow, 0);
+    assert_int_equal(cfg.sinks[0].limits.max_streams, LOG_STREAMS_DEFAULT);
+    assert_int_equal(cfg.sinks[0].limits.idle_timeout_ms, LOG_SINK_IDLE_DEFAULT);
+    config_free(&cfg);
+
+    must_parse("logs:\n  forward: vsock:3:9200\n  listen: tcp:127.0.0.1:9\n"
+               "  allow: [127.0.0.0/8]\n  max_streams: 4096\n  idle_timeout: 90s\n"
+               "log_sinks:\n"
+               "  - {listen: 'vsock:any:9200', file: /f, allow: ['cid:16', 'cid:17'],\n"
+               "     max_streams: 1, idle_timeout: 0}\n",
+               &cfg);
+    assert_int_equal(cfg.logs.limits.n_allow, 1);
+    assert_int_equal(cfg.logs.limits.max_streams, 4096);
+    assert_int_equal(cfg.logs.limits.idle_timeout_ms, 90000);
+    assert_int_equal(cfg.sinks[0].limits.n_allow, 2);
+    assert_int_equal(cfg.sinks[0].limits.allow[1].cid, 17);
+    assert_int_equal(cfg.sinks[0].limits.max_streams, 1);
+    assert_int_equal(cfg.sinks[0].limits.idle_timeout_ms, 0);
+    config_free(&cfg);
+
+    expect_error("log_sinks:\n  - {listen: 'unix:/s', file: /f, allow: [10.0.0.0/8]}\n",
+                 "airlock.yaml:2: log_sinks[0].allow: allow applies to tcp, udp and vsock "
+                 "listeners; restrict a unix socket with file permissions");
+    expect_error("log_sinks:\n  - listen: vsock:any:9\n    file: /f\n    allow:\n"
+                 "      - cid:3\n      - 10.0.0.0/8\n",
+                 "airlock.yaml:6: log_sinks[0].allow[1]: expected a cid:N rule: a vsock listener "
+                 "sees CID peers, CIDRs are for tcp listeners");
+    expect_error("log_sinks:\n  - {listen: 'vsock:any:9', file: /f, max_streams: 0}\n",
+                 "airlock.yaml:2: log_sinks[0].max_streams: expected an integer from 1 to 4096");
+    expect_error("log_sinks:\n  - {listen: 'vsock:any:9', file: /f, max_streams: 4097}\n",
+                 "airlock.yaml:2: log_sinks[0].max_streams: expected an integer from 1 to 4096");
+    expect_error("logs:\n  forward: vsock:3:9\n  capture_stderr: true\n  idle_timeout: 5s\n",
+                 "airlock.yaml:4: logs.idle_timeout: applies to the apps on logs.listen, which is "
+                 "not set");
+    expect_error("logs:\n  forward: vsock:3:9\n  listen: tcp:127.0.0.1:9\n  allow: [cid:3]\n",
+                 "airlock.yaml:4: logs.allow[0]: expected a CIDR or address: a tcp or udp "
+                 "listener sees IP peers, cid: rules are for vsock listeners");
+}
+
+static void
+test_listen_perm(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    must_parse("metrics: {endpoint: 'unix:/run/m.sock', mode: '0640', owner: prom, group: '1000'}\n"
+               "relays:\n"
+               "  - listen: {endpoint: 'hvsock:/run/vm.sock:5000', mode: 600}\n"
+               "    target: tcp:127.0.0.1:1\n"
+               "  - listen: {endpoint: 'tcp:127.0.0.1:2'}\n"
+               "    target: tcp:127.0.0.1:1\n"
+               "logs:\n"
+               "  forward: vsock:3:9200\n"
+               "  listen:\n"
+               "    endpoint: unix:/run/log.sock\n"
+               "    group: apps\n"
+               "log_sinks:\n"
+               "  - {listen: {endpoint: 'unix:/run/s.sock', mode: '0666'}, file: /f}\n"
+               "directory: {}\n"
+               "control: {endpoint: 'unix:/run/ctl.sock', owner: ops}\n",
+               &cfg);
+    assert_endpoint(&cfg.metrics, "unix:/run/m.sock");
+    assert_int_equal(cfg.metrics.perm.mode, 0640);
+    assert_string_equal(cfg.metrics.perm.owner, "prom");
+    assert_string_equal(cfg.metrics.perm.group, "1000");
+    assert_endpoint(&cfg.relays[0].listen, "hvsock:/run/vm.sock:5000");
+    assert_int_equal(cfg.relays[0].listen.perm.mode, 0600);
+    assert_int_equal(cfg.relays[1].listen.perm.mode, 0);
+    assert_int_equal(cfg.logs.listen.perm.mode, 0);
+    assert_string_equal(cfg.logs.listen.perm.group, "apps");
+    assert_int_equal(cfg.sinks[0].listen.perm.mode, 0666);
+    assert_string_equal(cfg.control.perm.owner, "ops");
+    assert_int_equal(cfg.control.perm.mode, 0);
+    config_free(&cfg);
+
+    unsigned mode = 7;
+    assert_int_equal(config_mode("0", &mode), -EINVAL);
+    assert_int_equal(config_mode("1000", &mode), -EINVAL);
+    assert_int_equal(config_mode("0o660", &mode), -EINVAL);
+    assert_int_equal(config_mode("00660", &mode), -EINVAL);
+    assert_int_equal(config_mode("", &mode), -EINVAL);
+    assert_int_equal(mode, 7);
+    assert_int_equal(config_mode("777", &mode), 0);
+    assert_int_equal(mode, 0777);
+    assert_int_equal(config_account("-x"), -EINVAL);
+    assert_int_equal(config_account("a b"), -EINVAL);
+    assert_int_equal(config_account("www-data"), 0);
+}
+
+static void
+test_err_listen_perm(void **state)
+{
+    (void)state;
+    expect_error("metrics: {endpoint: 'unix:/m', mode: '0800'}\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics.mode: expected an octal mode from 0001 to 0777 (0660: "
+                 "owner and group)");
+    expect_error("metrics: {endpoint: 'unix:/m', owner: 'a:b'}\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics.owner: expected a user name or uid of 1-63 characters "
+                 "(a-z 0-9 _ . -)");
+    expect_error("metrics: {endpoint: 'unix:/m', group: [a]}\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics.group: expected a group name or gid of 1-63 characters "
+                 "(a-z 0-9 _ . -), not a list");
+    expect_error("metrics: {mode: '0600'}\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics: missing endpoint: expected an endpoint (" EP_FORMS ")");
+    expect_error("metrics: {endpoint: 'unix:/m', mod: '0600'}\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics: unknown key 'mod' (did you mean 'mode'?)");
+    expect_error("metrics: [unix:/m]\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:1: metrics: expected an endpoint (" EP_FORMS
+                 ") or a mapping {endpoint, mode, owner, group}, not a list");
+    expect_error("relays:\n  - listen:\n      endpoint: tcp:127.0.0.1:1\n      mode: '0600'\n"
+                 "    target: tcp:127.0.0.1:2\n",
+                 "airlock.yaml:4: relays[0].listen: mode, owner and group apply to listeners with "
+                 "a socket file (unix:/path, hvsock:/path:PORT), not to network or abstract "
+                 "sockets");
+    expect_error("directory: {}\ncontrol: {endpoint: 'unix:@c', mode: '0600'}\n",
+                 "airlock.yaml:2: control: mode, owner and group apply to listeners with a socket "
+                 "file (unix:/path, hvsock:/path:PORT), not to network or abstract sockets");
+}
+
 static void
 test_directory(void **state)
 {
@@ -1689,6 +1896,10 @@ main(void)
         cmocka_unit_test(test_limits_accepted),
         cmocka_unit_test(test_duration),
         cmocka_unit_test(test_err_yaml_syntax),
+        cmocka_unit_test(test_err_yaml_bounds),
+        cmocka_unit_test(test_log_limits),
+        cmocka_unit_test(test_listen_perm),
+        cmocka_unit_test(test_err_listen_perm),
         cmocka_unit_test(test_err_empty),
         cmocka_unit_test(test_err_root),
         cmocka_unit_test(test_err_unknown_key),

@@ -1,0 +1,81 @@
+/* streams.h - who may hold one of the long-lived inbound streams of a log
+ * listener (a log sink's listen, logs.listen), and for how long.
+ *
+ * A stream is admitted when its peer matches the allow rules (tcp: CIDRs,
+ * vsock: CIDs; config.h refuses rules on unix listeners, whose socket file
+ * says who may connect). The number of streams is bounded, but a full set
+ * never refuses: a new stream takes the place of the least recently active
+ * stream of the peer holding the most streams (its own peer's when that
+ * holds as many). So a peer that opens streams and stays silent only ever
+ * displaces its own, and the one stream of the real forwarder (or of an
+ * app) keeps its place. A peer is an IP address (tcp), a CID (vsock) or a
+ * uid (unix, hvsock: SO_PEERCRED). A stream silent for idle_timeout_ms is
+ * closed. Each refusal, eviction and timeout is counted.
+ *
+ * The owner (logsink.c, logfwd.c) embeds a struct stream_slot in each of
+ * its streams, calls streams_admit() when it accepts one, streams_touch()
+ * when one reads and streams_remove() when it closes one. The set calls
+ * back the owner's close_cb to end a stream (eviction, idle timeout); the
+ * callback must call streams_remove(). Everything runs on the set's loop. */
+#ifndef AIRLOCK_RELAY_STREAMS_H
+#define AIRLOCK_RELAY_STREAMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cli/config.h"
+#include "core/loop.h"
+
+/* Why the set ends a stream (close_cb). */
+enum streams_end { STREAMS_EVICTED, STREAMS_IDLE };
+
+struct stream_peer;
+struct stream_slot;
+typedef void (*streams_close_cb)(struct stream_slot *slot, enum streams_end why);
+
+struct stream_slot {
+    struct stream_slot *prev, *next; /* in the set, least recently active first */
+    struct streams *set;             /* NULL when not in a set */
+    struct stream_peer *peer;
+    uint64_t active_ms; /* loop_now() when it last read */
+    struct timer idle;
+    void *data; /* the owner's stream */
+};
+
+struct streams {
+    struct loop *loop;
+    const char *what; /* "log_sink=NAME", "logs listen": for log lines */
+    struct stream_limits lim;
+    streams_close_cb close_cb;
+    struct stream_slot *head, *tail;
+    size_t n;
+    struct stream_peer *peers;
+    uint64_t refused, evicted, idle_closed; /* counters */
+    uint64_t logged_ms[3]; /* when each kind of log line (refused, evicted, idle) last went */
+};
+
+/* Sets up an empty set on loop with limits lim; what names it in log
+ * lines (kept by reference). */
+void streams_init(struct streams *s, struct loop *loop, const char *what,
+                  const struct stream_limits *lim, streams_close_cb close_cb);
+
+/* New limits for the streams to come (a reload); the ones there stay. */
+void streams_set_limits(struct streams *s, const struct stream_limits *lim);
+
+/* Decides on fd, just accepted: -EACCES when its peer is not allowed
+ * (counted; the caller closes it), -ENOMEM, or 0 when slot (zeroed by the
+ * caller, data set) is now in the set. At the limit, another stream was
+ * ended through close_cb first. */
+int streams_admit(struct streams *s, struct stream_slot *slot, int fd);
+
+/* The stream read something: it is now the most recently active. */
+void streams_touch(struct stream_slot *slot);
+
+/* Takes slot out of its set (idempotent). */
+void streams_remove(struct stream_slot *slot);
+
+/* Frees what the set holds; every stream must have been removed. */
+void streams_fini(struct streams *s);
+
+#endif
