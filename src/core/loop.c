@@ -40,8 +40,8 @@ struct loop {
     struct post *post_head, *post_tail;
 };
 
-static uint64_t
-clock_ms(void)
+uint64_t
+loop_clock_ms(void)
 {
     struct timespec ts;
 
@@ -89,7 +89,7 @@ loop_new(void)
     if (loop->wakefd < 0)
         goto fail;
     pthread_mutex_init(&loop->post_lock, NULL);
-    loop->now = clock_ms();
+    loop->now = loop_clock_ms();
     if (io_start(loop, &loop->wake_io, loop->wakefd, EPOLLIN, wake_read, loop) != 0)
         goto fail;
     return loop;
@@ -364,7 +364,7 @@ loop_run(struct loop *loop)
         int n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, timeout);
         if (n < 0 && errno != EINTR)
             return -errno;
-        loop->now = clock_ms();
+        loop->now = loop_clock_ms();
         loop->batch = events;
         loop->batch_n = n;
         for (int i = 0; i < n; i++) {

@@ -56,6 +56,9 @@ void loop_stop(struct loop *loop);
 /* Milliseconds on CLOCK_MONOTONIC, cached once per iteration. */
 uint64_t loop_now(const struct loop *loop);
 
+/* Returns the monotonic clock in ms now (any thread; no loop needed). */
+uint64_t loop_clock_ms(void);
+
 /* Watches fd for events (EPOLLIN, EPOLLOUT, ...; EPOLLET is added). The
  * callback receives io with io->data = data. Returns 0 or -errno. */
 int io_start(struct loop *loop, struct io *io, int fd, uint32_t events, io_cb cb, void *data);

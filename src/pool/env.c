@@ -10,7 +10,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/msg.h>
 #include <sys/random.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -198,38 +201,131 @@ wipe_at(struct walk *wk, int dfd, const char *name, int depth)
     return rc;
 }
 
-static uint64_t
-now_ms(void)
+/* Removes name in wk->base and the pieces of it that were moved up.
+ * Returns 0 or the first -errno. */
+static int
+wipe_top(struct walk *wk, const char *name)
 {
-    struct timespec ts;
+    int rc = wipe_at(wk, wk->base, name, 0);
+    while (wk->n > 0) {
+        char piece[WIPE_NAME_MAX];
+        memcpy(piece, wk->todo[--wk->n], sizeof(piece));
+        int r = wipe_at(wk, wk->base, piece, 0);
+        if (r != 0 && rc == 0)
+            rc = r;
+    }
+    return rc;
+}
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+/* Where a process leaves files that outlive it (and POSIX message queues),
+ * shared by every uid: what the instance's uid left there would meet the
+ * next user of that uid. */
+static const char *const shared_dirs[] = {"/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue"};
+
+/* Removes the entries of the shared directories owned by uid (no process
+ * of it is left: nothing makes new ones meanwhile). */
+static int
+wipe_shared_dirs(struct wipe *w, struct walk *wk)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < sizeof(shared_dirs) / sizeof(shared_dirs[0]); i++) {
+        wk->base = open(shared_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (wk->base < 0)
+            continue; /* not on this machine */
+        DIR *d = fdopendir(dup(wk->base));
+        struct dirent *de;
+        struct stat st;
+        while (d != NULL && (de = readdir(d)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                fstatat(wk->base, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != w->uid)
+                continue;
+            int r = wipe_top(wk, de->d_name);
+            if (r != 0 && rc == 0)
+                rc = r;
+        }
+        if (d != NULL)
+            closedir(d);
+        close(wk->base);
+    }
+    return rc;
+}
+
+/* Removes the SysV IPC objects (shared memory, semaphores, message queues)
+ * created by or given to uid: they outlive their processes too. The uid
+ * and cuid columns of /proc/sysvipc/{shm,sem,msg}. */
+static int
+wipe_sysv_ipc(uid_t uid)
+{
+    static const struct {
+        const char *path;
+        int id_col, uid_col, cuid_col;
+    } tables[] = {{"/proc/sysvipc/shm", 1, 7, 9},
+                  {"/proc/sysvipc/sem", 1, 4, 6},
+                  {"/proc/sysvipc/msg", 1, 7, 9}};
+    int rc = 0;
+
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        FILE *f = fopen(tables[t].path, "re");
+        char line[512];
+        if (f == NULL)
+            continue;
+        if (fgets(line, sizeof(line), f) == NULL) { /* the header */
+            fclose(f);
+            continue;
+        }
+        while (fgets(line, sizeof(line), f) != NULL) {
+            unsigned long long col[12] = {0};
+            char *p = line, *end;
+            int n = 0;
+            for (; n < 12; n++, p = end) {
+                col[n] = strtoull(p, &end, 10);
+                if (end == p)
+                    break;
+            }
+            if (n <= tables[t].cuid_col ||
+                (col[tables[t].uid_col] != uid && col[tables[t].cuid_col] != uid))
+                continue;
+            int id = (int)col[tables[t].id_col], r = 0;
+            if (t == 0)
+                r = shmctl(id, IPC_RMID, NULL);
+            else if (t == 1)
+                r = semctl(id, 0, IPC_RMID);
+            else
+                r = msgctl(id, IPC_RMID, NULL);
+            if (r != 0 && errno != EINVAL && errno != EIDRM && rc == 0)
+                rc = -errno;
+        }
+        fclose(f);
+    }
+    return rc;
 }
 
 static void
 wipe_tree(struct wipe *w)
 {
     struct walk wk = {.w = w};
-    uint64_t start = now_ms();
+    uint64_t start = loop_clock_ms();
 
     wk.base = open(w->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (wk.base < 0) {
         w->err = -errno;
         return;
     }
-    w->err = wipe_at(&wk, wk.base, w->name, 0);
-    while (wk.n > 0) {
-        char piece[WIPE_NAME_MAX];
-        memcpy(piece, wk.todo[--wk.n], sizeof(piece));
-        int r = wipe_at(&wk, wk.base, piece, 0);
+    w->err = wipe_top(&wk, w->name);
+    close(wk.base);
+    /* the uid goes back: the next instance of it must not find what this
+     * one left outside its directory either */
+    if (w->give_uid) {
+        int r = wipe_shared_dirs(w, &wk);
+        if (r == 0)
+            r = wipe_sysv_ipc(w->uid);
         if (r != 0 && w->err == 0)
             w->err = r;
     }
-    close(wk.base);
     free(wk.todo);
     w->entries = wk.entries;
-    w->ms = now_ms() - start;
+    w->ms = loop_clock_ms() - start;
 }
 
 static void *
@@ -468,7 +564,7 @@ pool_env_new(struct loop *loop, int *err)
     e->loop = loop;
     uint32_t rnd = 0;
     if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        rnd = (uint32_t)now_ms();
+        rnd = (uint32_t)loop_clock_ms();
     snprintf(e->tag, sizeof(e->tag), "%d-%08x", (int)getpid(), (unsigned)rnd);
     e->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     pthread_mutex_init(&e->lock, NULL);

@@ -1377,15 +1377,6 @@ pool_reap(struct task *t)
     free(t->data);
 }
 
-static uint64_t
-clock_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* pool_free(): the processes of every uid still held are killed at once,
  * waiting (in all) REAP_WAIT_MS for them to go. A uid whose processes
  * could not all be seen gone is never given back. */
@@ -1403,11 +1394,11 @@ reap_all(struct pool *p)
             log_warnx("pool=%s instance=%s uid=%u: cannot start the reaper: %s", p->conf.name,
                       in->name, (unsigned)in->uid, strerror(-rc));
     }
-    uint64_t deadline = clock_ms() + REAP_WAIT_MS;
+    uint64_t deadline = loop_clock_ms() + REAP_WAIT_MS;
     for (struct instance *in = p->head; in != NULL; in = in->next) {
         if (in->reaper.state != PROC_RUNNING)
             continue;
-        uint64_t now = clock_ms();
+        uint64_t now = loop_clock_ms();
         int status = proc_wait(&in->reaper, now < deadline ? (int)(deadline - now) : 0);
         if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
             in->reaped = true;

@@ -4,7 +4,9 @@
 #  - a process left running as a uid of the range (by an airlock that was
 #    killed) dies when that uid is handed to an instance;
 #  - two instances run as two uids, the lowest of the range; A can neither
-#    read B's state, nor open /proc/B/mem, nor signal B;
+#    read B's state, nor open /proc/B/mem, nor signal B; what A leaves in
+#    /tmp, /var/tmp, /dev/shm and SysV shared memory is removed before its
+#    uid serves anyone again;
 #  - what an instance started outside its process group and session (a
 #    double fork + setsid() daemon, a daemon whose pid changes every few
 #    ms) dies when its session ends: at logout, at a crash, and when airlock
@@ -54,6 +56,7 @@ UB=$(stat -c %u "/proc/$B")
     fail "instances as $UA and $UB, not $U0 and $((U0 + 1)): $(ps -o pid,uid,cmd --ppid "$AL")"
 [ "$(app "$PA" id)" = "$UA $UA" ] && [ "$(app "$PB" id)" = "$UB $UB" ] || fail "ids: $(app "$PA" id), $(app "$PB" id)"
 DIRB=$(readlink "/proc/$B/cwd")
+NAMEA=$(basename "$(readlink "/proc/$A/cwd")")
 [ "$(stat -c '%u %a' "$DIRB")" = "$UB 700" ] || fail "B's directory: $(stat -c '%u %a' "$DIRB")"
 [ "$(app "$PA" "login dave")" = "OK state-of-dave" ] || fail "dave not served"
 [ "$(app "$PB" "login erin")" = "OK state-of-erin" ] || fail "erin not served"
@@ -66,6 +69,16 @@ log "A cannot reach B: its state, its memory, its signals"
 [[ $(app "$PA" "signal $B") == "ERR Operation not permitted" ]] || fail "A signals B: $(app "$PA" "signal $B")"
 [[ $(app "$PA" "signal $A") == OK ]] || fail "A cannot even signal itself"
 
+log "what A leaves outside its directory (/tmp, /var/tmp, /dev/shm, SysV IPC) goes before its uid is used again"
+for d in /tmp /var/tmp /dev/shm; do
+    [ "$(app "$PA" "write $d/t_pool_uids-$$ dave-was-here")" = OK ] || fail "A cannot write in $d"
+    [ "$(stat -c %u "$d/t_pool_uids-$$")" = "$UA" ] || fail "$d/t_pool_uids-$$ is not A's"
+done
+SHM=$(app "$PA" shm)
+[[ $SHM == "OK "* ]] || fail "A cannot make a shared memory segment: $SHM"
+SHM=${SHM#OK }
+awk -v id="$SHM" '$2 == id' /proc/sysvipc/shm | grep -q . || fail "no segment $SHM"
+
 log "logout: A's daemons die with its session"
 D=$(app "$PA" daemon)
 running "$D" || fail "no daemon"
@@ -75,6 +88,11 @@ running "$D" || fail "no daemon"
 [ "$(app "$PA" logout)" = BYE ] || fail "logout"
 wait_for eval '! running "$D"'
 wait_for eval '[ -z "$(uid_procs "$UA")" ]'
+wait_log "$LOG" "instance=$NAMEA wiped"
+for d in /tmp /var/tmp /dev/shm; do
+    [ ! -e "$d/t_pool_uids-$$" ] || { rm -f "$d/t_pool_uids-$$"; fail "$d/t_pool_uids-$$ of uid $UA outlived its session"; }
+done
+! awk -v id="$SHM" '$2 == id' /proc/sysvipc/shm | grep -q . || { ipcrm -m "$SHM"; fail "segment $SHM of uid $UA outlived its session"; }
 
 log "crash: B's daemon dies too"
 D=$(app "$PB" daemon)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -39,6 +40,9 @@ static const char usage_text[] =
     "The attacker's commands (an instance taken over by its user):\n"
     "  id           answers its uid and gid\n"
     "  read PATH    answers \"OK <first line of PATH>\" or \"ERR <why>\"\n"
+    "  write PATH TEXT  writes TEXT into PATH (/tmp/x, /dev/shm/x); answers OK\n"
+    "               or \"ERR <why>\"\n"
+    "  shm          makes a SysV shared memory segment; answers \"OK <id>\"\n"
     "  open PATH    opens PATH for reading: answers OK or \"ERR <why>\" (/proc/PID/mem)\n"
     "  signal PID   kill(PID, 0): answers OK or \"ERR <why>\"\n"
     "  daemon       double fork and setsid(): a process outside its group and\n"
@@ -221,6 +225,20 @@ answer(FILE *c, const char *cmd, long state_wait)
         buf[strcspn(buf, "\n")] = '\0';
         fclose(f);
         fprintf(c, "OK %s\n", buf);
+    } else if (sscanf(cmd, "write %255s", path) == 1 && strchr(cmd + 6, ' ') != NULL) {
+        FILE *f = fopen(path, "w");
+        if (f == NULL) {
+            fprintf(c, "ERR %s\n", strerror(errno));
+            return;
+        }
+        fprintf(f, "%s\n", strchr(cmd + 6, ' ') + 1);
+        fprintf(c, fclose(f) == 0 ? "OK\n" : "ERR %s\n", strerror(errno));
+    } else if (strcmp(cmd, "shm") == 0) {
+        int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+        if (id < 0)
+            fprintf(c, "ERR %s\n", strerror(errno));
+        else
+            fprintf(c, "OK %d\n", id);
     } else if (strncmp(cmd, "open ", 5) == 0) {
         int fd = open(cmd + 5, O_RDONLY);
         fprintf(c, fd >= 0 ? "OK\n" : "ERR %s\n", strerror(errno));
