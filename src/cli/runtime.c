@@ -717,6 +717,10 @@ signals_start(struct runtime *rt)
 static void
 runtime_free(struct runtime *rt)
 {
+    /* a signal from now on waits, blocked, for the exit: the last loop turn
+     * below must not start a drain over the workers freed before it */
+    io_stop(rt->loop, &rt->sig_io);
+    timer_stop(rt->loop, &rt->drain_timer);
     metrics_stop(rt->metrics);
     control_stop(rt->control);
     rt->control = NULL;

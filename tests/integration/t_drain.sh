@@ -5,7 +5,10 @@
 #     go on and complete intact, then airlock exits 0 by itself;
 #  2. a stuck connection and drain_timeout 1s: closed at the deadline
 #     (end=shutdown), exit 0;
-#  3. a second SIGTERM closes a stuck connection at once, exit 0 (3 rounds).
+#  3. a second SIGTERM closes a stuck connection at once, exit 0 (3 rounds);
+#  4. stop signals that keep coming while airlock tears down (the second one
+#     lands anywhere in its exit): exit 0, nothing freed used (20 rounds,
+#     sanitizer build).
 . "$(dirname "$0")/lib.sh"
 
 command -v socat >/dev/null || skip "socat not installed"
@@ -112,5 +115,17 @@ for round in 1 2 3; do
     grep -q 'close relay=A .*end=shutdown' "$T/twice.log" || fail "stuck connection not shut down"
     [ ! -e "$T/twice.sock" ] || fail "unix socket file left behind"
     ! grep -Eq "ERROR|runtime error" "$T/twice.log" || fail "sanitizer report"
+done
+
+log "stop signals through the whole teardown: exit 0, no sanitizer report"
+for round in $(seq 1 20); do
+    run_conf storm$round 30s "$PSTUCK"
+    kill -TERM "$AL"
+    # the next ones land somewhere between the drain and the last loop turn
+    for _ in 1 2 3 4 5 6 7 8; do kill -TERM "$AL" 2>/dev/null || break; done
+    wait_exit "$AL" 10
+    [ "$EXIT_STATUS" = 0 ] ||
+        fail "round $round: exit $EXIT_STATUS: $(grep -m3 -E 'ERROR|runtime error' "$T/storm$round.log")"
+    ! grep -Eq "ERROR|runtime error" "$T/storm$round.log" || fail "round $round: sanitizer report"
 done
 log "ok"
