@@ -1965,6 +1965,88 @@ get_argv(struct ctx *c, const yaml_node_t *v, const char *key, unsigned allowed,
     return 0;
 }
 
+#define REGEX_COUNT_MAX 64 /* the largest {m,n} of an event rule */
+
+/* Skips the bracket expression at s ("[...]", with "[]...]", "[^]...]" and
+ * "[:class:]" inside); returns what follows it (s's end when unclosed:
+ * regcomp() refuses that). */
+static const char *
+skip_bracket(const char *s)
+{
+    const char *p = s + 1;
+
+    if (*p == '^')
+        p++;
+    if (*p == ']')
+        p++;
+    for (; *p != '\0' && *p != ']'; p++)
+        if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+            const char *end = strchr(p + 2, p[1]);
+            while (end != NULL && end[1] != ']')
+                end = strchr(end + 1, p[1]);
+            if (end == NULL)
+                return p + strlen(p);
+            p = end + 1;
+        }
+    return *p == ']' ? p + 1 : p;
+}
+
+/* glibc's regcomp() copies the tree of a repeated expression once per
+ * repetition, so a repetition of a repetition ("a++", "(a+)*", "(a{9}){9}")
+ * and large counts grow its memory exponentially: a 700-byte rule took
+ * more than 2 GB. Returns why s is refused, or NULL. Event rules never need
+ * them. */
+static const char *
+regex_costly(const char *s)
+{
+    bool quant[CONF_REGEX_MAX + 1] = {false}; /* per group depth: holds a repetition */
+    size_t depth = 0;
+    bool after_quant = false, after_group = false, group_quant = false;
+
+    for (const char *p = s; *p != '\0';) {
+        bool is_quant =
+            *p == '*' || *p == '+' || *p == '?' || (*p == '{' && p[1] >= '0' && p[1] <= '9');
+        if (is_quant) {
+            if (after_quant || (after_group && group_quant))
+                return "a repetition of a repetition";
+            if (*p == '{') {
+                char *end;
+                unsigned long m = strtoul(p + 1, &end, 10), n = m;
+                if (*end == ',' && end[1] >= '0' && end[1] <= '9')
+                    n = strtoul(end + 1, &end, 10);
+                else if (*end == ',')
+                    end++;
+                if (m > REGEX_COUNT_MAX || n > REGEX_COUNT_MAX)
+                    return "a count above 64";
+                p = *end == '}' ? end + 1 : end;
+            } else {
+                p++;
+            }
+            quant[depth] = true;
+            after_quant = true;
+            after_group = false;
+            continue;
+        }
+        after_quant = after_group = false;
+        if (*p == '\\' && p[1] != '\0') {
+            p += 2;
+        } else if (*p == '[') {
+            p = skip_bracket(p);
+        } else if (*p == '(' && depth < CONF_REGEX_MAX) {
+            quant[++depth] = false;
+            p++;
+        } else if (*p == ')' && depth > 0) {
+            group_quant = quant[depth--];
+            quant[depth] = quant[depth] || group_quant;
+            after_group = true;
+            p++;
+        } else {
+            p++;
+        }
+    }
+    return NULL;
+}
+
 static int
 get_regex(struct ctx *c, const yaml_node_t *v, const char *key, int groups, char *out)
 {
@@ -1976,6 +2058,9 @@ get_regex(struct ctx *c, const yaml_node_t *v, const char *key, int groups, char
         return -1;
     if (s[0] == '\0' || strlen(s) >= CONF_REGEX_MAX)
         return fail(c, node_line(v), key, EXPECT_REGEX);
+    const char *costly = regex_costly(s);
+    if (costly != NULL)
+        return fail(c, node_line(v), key, EXPECT_REGEX " without %s", costly);
     int rc = regcomp(&re, s, REG_EXTENDED | (groups ? 0 : REG_NOSUB));
     if (rc != 0) {
         regerror(rc, &re, msg, sizeof(msg));

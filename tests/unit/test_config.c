@@ -1752,6 +1752,34 @@ test_err_pools(void **state)
     expect_error(POOL_HEAD "    events:\n      ready: \"(\"\n      login: \"(.+)\"\n",
                  "airlock.yaml:8: pools[0].events.ready: expected a POSIX extended regular "
                  "expression of 1-511 bytes: Unmatched ( or \\(");
+    /* what makes regcomp() exponential in memory */
+    static const char *const costly[][2] = {
+        {"WAIT+++++++++++++++++++++++++++++++ING", "a repetition of a repetition"},
+        {"(((((((((((((((((((((((((x+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)+)",
+         "a repetition of a repetition"},
+        {"((x{9}y){9}){9}", "a repetition of a repetition"},
+        {"a*?", "a repetition of a repetition"},
+        {"x{65}", "a count above 64"},
+        {"x{1,99999}", "a count above 64"},
+    };
+    for (size_t i = 0; i < sizeof(costly) / sizeof(costly[0]); i++) {
+        char yaml[1024], msg[256];
+        snprintf(yaml, sizeof(yaml),
+                 POOL_HEAD "    events:\n      ready: \"%s\"\n      login: \"(.+)\"\n",
+                 costly[i][0]);
+        snprintf(msg, sizeof(msg),
+                 "airlock.yaml:8: pools[0].events.ready: expected a POSIX extended regular "
+                 "expression of 1-511 bytes without %s",
+                 costly[i][1]);
+        expect_error(yaml, msg);
+    }
+    /* repetitions side by side, in brackets, escaped, counts up to 64: fine */
+    struct config cfg;
+    must_parse(POOL_HEAD
+               "    events:\n      ready: \"^[+*]+ (a+)(b*) x{64} \\\\++ [[:alpha:]]+$\"\n"
+               "      login: \"^LOGIN ([a-z]{1,64})$\"\n" POOL_DIRECTORY,
+               &cfg);
+    config_free(&cfg);
     expect_error(POOL_HEAD "    events:\n      ready: x\n      login: \"LOGIN .+\"\n",
                  "airlock.yaml:9: pools[0].events.login: expected a capture group for the user, "
                  "as in \"^LOGIN (.+)$\"");
