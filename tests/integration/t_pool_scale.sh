@@ -19,9 +19,11 @@ airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for settled 1
 
-# sample the total number of instances every 50 ms
+# sample the total number of instances every 50 ms (but those whose
+# processes are gone and whose directory is still being wiped: max bounds
+# what runs)
 total() { curl -sf "http://127.0.0.1:$MPORT/metrics" |
-    awk '$1 ~ /^airlock_pool_instances\{pool="fa"/ { n += $2 } END { print n + 0 }'; }
+    awk '$1 ~ /^airlock_pool_instances\{pool="fa"/ && $1 !~ /state="wiping"/ { n += $2 } END { print n + 0 }'; }
 (while [ -d "$T" ]; do total >>"$T/totals"; sleep 0.05; done) 2>/dev/null &
 PIDS+=($!)
 
