@@ -3,29 +3,27 @@
 # "enclave", starting daemons in it or on the host, and stopping them in
 # order. The sourcing script sets NETNS, SECONDS_TO_RUN and the ports it
 # needs, then calls demo_begin PORT...; its stop_all() stops its daemons
-# (with halt) and runs when the demo ends, however it ends.
-
-die() {
-    echo "demo: $*" >&2
-    exit 1
-}
+# (with halt) and runs when the demo ends, however it ends. Starting,
+# waiting and stopping are scripts/lib.sh's.
+DIE_PREFIX="demo: "
+. "$ROOT/scripts/lib.sh"
 
 # demo_begin TOOL... -- PORT...: checks root, the binary, the tools, the
 # ports and the namespace name; makes the run directory $RUN
 demo_begin() {
-    local tool p
-    [ "$(id -u)" = 0 ] || die "needs root to create a network namespace (try: sudo make demo)"
+    local tools=() p m
+    is_root || die "needs root to create a network namespace (try: sudo make demo)"
     [ -x "$AIRLOCK" ] || die "no airlock binary at $AIRLOCK (run: make)"
     while [ $# -gt 0 ] && [ "$1" != -- ]; do
-        command -v "$1" >/dev/null || die "$1 not found (run: scripts/deps.sh)"
+        tools+=("$1")
         shift
     done
     shift
+    m=$(tools_missing "${tools[@]}") || die "$m not found (run: scripts/deps.sh)"
     [ -z "$SECONDS_TO_RUN" ] || [[ $SECONDS_TO_RUN =~ ^[0-9]+$ ]] ||
         die "DEMO_SECONDS must be a whole number"
     for p in "$@"; do
-        ! ss -Htln "sport = :$p" | grep -q . ||
-            die "port $p is in use (set the DEMO_*PORT variables, or stop what uses it)"
+        ! tcp_up "$p" || die "port $p is in use (set the DEMO_*PORT variables, or stop what uses it)"
     done
     ! ip netns list | grep -qw -- "$NETNS" ||
         die "namespace $NETNS exists already: another demo running? (ip netns del $NETNS)"
@@ -35,28 +33,15 @@ demo_begin() {
     trap 'exit 0' INT TERM
 }
 
-# running PID: alive and not a zombie
-running() {
-    local st
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [ -n "$st" ] && [ "$st" != Z ]
-}
-
 # halt NAME PID SIGNAL SECONDS: signal PID, wait for it, SIGKILL after SECONDS
 halt() {
-    local name=$1 pid=$2 i rc=0
+    local name=$1 pid=$2 rc=0
     [ -n "$pid" ] || return 0
-    kill "-$3" "$pid" 2>/dev/null || true
-    for ((i = 0; i < $4 * 10; i++)); do
-        running "$pid" || break
-        sleep 0.1
-    done
-    if running "$pid"; then
+    proc_stop "$pid" "$4" "$3" || rc=$?
+    if [ "$STOP_KILLED" = 1 ]; then
         echo "  $name (pid $pid) did not stop in $4 s: killed"
-        kill -KILL "$pid" 2>/dev/null || true
         STATUS=1
     fi
-    wait "$pid" 2>/dev/null || rc=$?
     if [ "$rc" = 0 ]; then
         echo "  $name (pid $pid) stopped"
     else
@@ -73,23 +58,13 @@ demo_end() {
     echo "== stopping"
     [ -z "$SLEEP_PID" ] || kill "$SLEEP_PID" 2>/dev/null || true
     stop_all
+    cleanup # whatever else was started
     if [ "$NS_MADE" = 1 ]; then
         ip netns del "$NETNS" && echo "  namespace $NETNS deleted" || STATUS=1
     fi
     rm -rf "$RUN" && echo "  run dir $RUN removed"
     [ "$STATUS" = 0 ] && echo "demo stopped cleanly" || echo "demo stopped, with errors"
     exit "$STATUS"
-}
-
-# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s
-wait_until() {
-    local i n=$(($1 * 10))
-    shift
-    for ((i = 0; i < n; i++)); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    die "timed out waiting for: $*"
 }
 
 # make_enclave: the namespace, with loopback only
@@ -100,11 +75,15 @@ make_enclave() {
     ip -n "$NETNS" link set lo up
 }
 in_ns() { ip netns exec "$NETNS" "$@"; }
-# ns_daemon CMD...: CMD in the namespace, in its own session (so that a Ctrl-C
-# reaches only this script, which stops the children in order); nsenter and
-# setsid exec without forking, so $! is CMD's pid
-ns_daemon() { exec nsenter --net="/run/netns/$NETNS" setsid "$@"; }
-tcp_up() { ss -Htln "sport = :$1" | grep -q .; }
+# ns_daemon LOG CMD...: CMD in the namespace, in its own session (so that a
+# Ctrl-C reaches only this script, which stops the children in order),
+# output to LOG; setsid and nsenter exec without forking, so $LAST_PID is
+# CMD's pid
+ns_daemon() {
+    local log=$1
+    shift
+    proc_start -g "$log" nsenter --net="/run/netns/$NETNS" "$@"
+}
 # alive PID COMM NAME LOG: PID is a running COMM
 alive() {
     running "$1" || die "$3 exited at start: $(tail -3 "$4" 2>/dev/null)"
@@ -115,11 +94,11 @@ airlock_comm() { basename "$AIRLOCK" | cut -c1-15; }
 # start_host_relay VPORT: the host relay, tcp:127.0.0.1:$PORT -> the enclave's
 # hybrid vsock port VPORT, metrics on $MPORT; sets HOST_PID
 start_host_relay() {
-    setsid "$AIRLOCK" relay "tcp:127.0.0.1:$PORT" "hvsock:$RUN/enclave.sock:$1" --name host \
-        --metrics "tcp:127.0.0.1:$MPORT" --drain-timeout 2s </dev/null 2>"$RUN/host-relay.log" &
-    HOST_PID=$!
-    wait_until 10 tcp_up "$PORT"
-    wait_until 10 tcp_up "$MPORT"
+    proc_start -g "$RUN/host-relay.log" "$AIRLOCK" relay "tcp:127.0.0.1:$PORT" \
+        "hvsock:$RUN/enclave.sock:$1" --name host --metrics "tcp:127.0.0.1:$MPORT" --drain-timeout 2s
+    HOST_PID=$LAST_PID
+    wait_port "$PORT"
+    wait_port "$MPORT"
     alive "$HOST_PID" "$(airlock_comm)" "host relay" "$RUN/host-relay.log"
 }
 

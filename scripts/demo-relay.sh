@@ -45,17 +45,17 @@ stop_all() {
 redis_up() { [ "$(in_ns redis-cli -p 6379 ping 2>/dev/null)" = PONG ]; }
 make_enclave
 
-ns_daemon redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no \
-    --dir "$RUN" --logfile "$RUN/redis.log" --daemonize no </dev/null &
-REDIS_PID=$!
+ns_daemon "$RUN/redis.out" redis-server --bind 127.0.0.1 --port 6379 --save '' \
+    --appendonly no --dir "$RUN" --logfile "$RUN/redis.log" --daemonize no
+REDIS_PID=$LAST_PID
 wait_until 10 redis_up
 alive "$REDIS_PID" redis-server redis-server "$RUN/redis.log"
 
-ns_daemon "$AIRLOCK" relay "hvsock:$RUN/enclave.sock:6379" tcp:127.0.0.1:6379 --name enclave \
-    --metrics "unix:$RUN/enclave-metrics.sock" --drain-timeout 2s --threads 1 \
-    </dev/null 2>"$RUN/enclave-relay.log" &
-ENCLAVE_PID=$!
-wait_until 10 test -S "$RUN/enclave.sock"
+ns_daemon "$RUN/enclave-relay.log" "$AIRLOCK" relay "hvsock:$RUN/enclave.sock:6379" \
+    tcp:127.0.0.1:6379 --name enclave --metrics "unix:$RUN/enclave-metrics.sock" \
+    --drain-timeout 2s --threads 1
+ENCLAVE_PID=$LAST_PID
+wait_socket "$RUN/enclave.sock"
 alive "$ENCLAVE_PID" "$(airlock_comm)" "enclave relay" "$RUN/enclave-relay.log"
 
 start_host_relay 6379

@@ -71,6 +71,11 @@ enclave_metrics() { curl -sf --unix-socket "$RUN/enclave-metrics.sock" http://en
 # metric NAME: its value in the enclave's metrics (labels included in NAME)
 metric() { enclave_metrics | awk -v m="$1" '$1 == m { print $2 }'; }
 idle_at_least() { [ "$(metric 'airlock_dir_instances{state="idle"}')" -ge "$1" ]; }
+# settled: every instance of the pool is idle
+settled() {
+    enclave_metrics | awk '$1 ~ /^airlock_pool_instances[{]pool="grid",/ && $1 !~ /state="idle"/ { n += $2 }
+        END { exit n != 0 }'
+}
 
 echo "== provisioning $USERS users (CA, server and client certificates, encrypted databases)"
 "$BIN/smartgrid-provision" --out "$GRID" --users "$USERS" --days 1 --domain "$DOMAIN" |
@@ -115,9 +120,9 @@ POOL_UIDS=$((GID + 1))-${DEMO_UIDS#*-} POOL_GROUP=$GID \
 "$AIRLOCK" check -c "$RUN/enclave.yaml" | sed 's/^/  /'
 
 make_enclave
-ns_daemon "$AIRLOCK" run -c "$RUN/enclave.yaml" </dev/null 2>"$RUN/enclave.log" &
-ENCLAVE_PID=$!
-wait_until 10 test -S "$RUN/enclave.sock"
+ns_daemon "$RUN/enclave.log" "$AIRLOCK" run -c "$RUN/enclave.yaml"
+ENCLAVE_PID=$LAST_PID
+wait_socket "$RUN/enclave.sock"
 alive "$ENCLAVE_PID" "$(airlock_comm)" "enclave airlock" "$RUN/enclave.log"
 
 start_host_relay 8443
@@ -156,7 +161,9 @@ sed 's/^/  /' "$RUN/load.out"
 
 echo
 echo "== what happened"
-sleep 1 # the last logouts: stored back, wiped, replaced
+# the last logouts: stored back, wiped, replaced (an instance that keeps
+# failing would not settle: then the numbers as they are)
+poll_until 30 settled || true
 starts_after=$(metric 'airlock_pool_starts_total{pool="grid"}')
 assigns=$(metric 'airlock_dir_assigns_total{outcome="reserved"}')
 host_total=$(curl -sf "http://127.0.0.1:$MPORT/metrics" |

@@ -9,56 +9,35 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 AIRLOCK=${AIRLOCK:-$ROOT/build-test/airlock}
 NETPEER=${NETPEER:-$(dirname "$AIRLOCK")/tests/netpeer}
-T=$(mktemp -d /tmp/airlock-test.XXXXXX)
-PIDS=()
 
-NETNS_DEL= # a network namespace to delete at exit (loopback_netns)
+# Starting, waiting and stopping are scripts/lib.sh's: free_port, free_ports,
+# free_range, tcp_up, unix_up, wait_until, wait_log FILE REGEX [SECONDS [PID]],
+# wait_port, wait_socket, wait_file, running, wait_exit PID [SECONDS] (status
+# in $EXIT_STATUS), log, cleanup (the EXIT trap: every process started here
+# is stopped, $T removed), at_exit. A test that sets its own EXIT trap calls
+# cleanup from it.
+DIE_PREFIX="FAIL: "
+# SIGTERM, then SIGKILL only after this long: airlock drains its connections
+# (drain_timeout, 30 s by default) and stops its pools first
+STOP_GRACE=90
+. "$ROOT/scripts/lib.sh"
+scratch_dir T airlock-test "${T_KEEP:-}"
 
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    [ -n "${T_KEEP:-}" ] || rm -rf "$T"
-    [ -z "$NETNS_DEL" ] || ip netns del "$NETNS_DEL" 2>/dev/null || true
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIP $*"; exit 77; }
-log() { echo "# $*"; }
-
-# A free TCP port on 127.0.0.1: 20000-32767, below the kernel's ephemeral
-# range (32768-60999), and used by no socket in any state: a port that is the
-# local end of a TIME-WAIT connection cannot be bound even with SO_REUSEADDR.
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 12768))
-        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
+fail() { die "$@"; }
+skip() {
+    echo "SKIP $*"
+    exit 77
 }
 
 # wait_for COMMAND...: retries for up to 10 s.
-wait_for() {
-    local i
-    for i in $(seq 1 100); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for: $*"
-}
-
-tcp_up() { ss -Htln "sport = :$1" | grep -q .; }
-unix_up() { [ -S "$1" ]; }
+wait_for() { wait_until 10 "$@"; }
 
 # start NAME COMMAND...: runs COMMAND in the background, output to $T/NAME.log;
-# the pid is in $LAST_PID and killed at exit.
+# the pid is in $LAST_PID and stopped at exit.
 start() {
     local name=$1
     shift
-    "$@" >"$T/$name.log" 2>&1 &
-    LAST_PID=$!
-    PIDS+=("$LAST_PID")
+    proc_start "$T/$name.log" "$@"
 }
 
 # airlock NAME ARGS...: starts airlock ARGS... like start().
@@ -70,13 +49,8 @@ airlock() {
 
 fd_count() { ls "/proc/$1/fd" | wc -l; }
 
-# stop PID: SIGTERM and wait; returns the exit status.
-stop() {
-    kill -TERM "$1" 2>/dev/null || true
-    local rc=0
-    wait "$1" || rc=$?
-    return $rc
-}
+# stop PID: SIGTERM and wait (SIGKILL after STOP_GRACE); returns the exit status.
+stop() { proc_stop "$1"; }
 
 # metric NAME LABELS PORT: one value from the metrics endpoint.
 metric() {
@@ -85,43 +59,12 @@ metric() {
 
 # ---- process, log and stream helpers (t_reload, t_drain, t_dns_ttl, t_metrics)
 
-# wait_log FILE REGEX [SECONDS]: waits (10 s by default) for an extended
-# regular expression to show up in FILE.
-wait_log() {
-    local i n=$((${3:-10} * 10))
-    for ((i = 0; i < n; i++)); do
-        grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for /$2/ in $1"
-}
-
 # tcp_refused PORT [HOST]: true when a TCP connect is refused (not slow, not
 # accepted).
 tcp_refused() {
     local out
     out=$(timeout 3 bash -c "exec 3<>/dev/tcp/${2:-127.0.0.1}/$1" 2>&1) && return 1
     [[ $out == *refused* ]]
-}
-
-# running PID: true while PID is alive (a zombie counts as exited).
-running() {
-    local st
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [ -n "$st" ] && [ "$st" != Z ]
-}
-
-# wait_exit PID [SECONDS]: waits (10 s by default) for the child PID to exit
-# and reaps it; its exit status is left in $EXIT_STATUS. Fails on timeout.
-wait_exit() {
-    local i n=$((${2:-10} * 10))
-    for ((i = 0; i < n; i++)); do
-        running "$1" || break
-        sleep 0.1
-    done
-    running "$1" && fail "pid $1 still running after ${2:-10} s"
-    EXIT_STATUS=0
-    wait "$1" 2>/dev/null || EXIT_STATUS=$?
 }
 
 file_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
@@ -138,7 +81,7 @@ while [ ! -e '$4' ]; do [ -d '$T' ] || exit 1; sleep 0.05; done
 tail -c +$((half + 1)) '$3'
 EOS
     start "$1" socat TCP-LISTEN:"$2",bind=127.0.0.1,reuseaddr,fork SYSTEM:"sh '$T/$1.sh'"
-    wait_for tcp_up "$2"
+    wait_port "$2"
 }
 
 # say_server NAME PORT TEXT [BIND]: a TCP server that writes TEXT to each client.
@@ -165,14 +108,7 @@ sha256() { openssl dgst -sha256 -r | cut -d' ' -f1; }
 # "airlock running"); its pid is in $LAST_PID.
 airlock_up() {
     airlock "$@"
-    local i
-    for i in $(seq 1 100); do
-        grep -q 'airlock running' "$T/$1.log" 2>/dev/null && return 0
-        kill -0 "$LAST_PID" 2>/dev/null || break
-        sleep 0.1
-    done
-    cat "$T/$1.log" >&2
-    fail "airlock $1 did not start"
+    wait_log "$T/$1.log" 'airlock running' 10 "$LAST_PID"
 }
 
 # stop_clean PID NAME: SIGTERM, and fail unless the process exits with 0
@@ -189,13 +125,9 @@ ends() { grep -c "close relay=.* end=$2\$" "$1" || true; }
 # wait_ends LOG END N: waits (10 s) until LOG holds exactly N such lines: a
 # client sees its connection closed before the relay has logged the close.
 wait_ends() {
-    local i
-    for i in $(seq 1 100); do
-        [ "$(ends "$1" "$2")" = "$3" ] && return 0
-        sleep 0.1
-    done
-    fail "$(ends "$1" "$2") lines 'end=$2' in $1, expected $3"
+    poll_until 10 ends_are "$@" || fail "$(ends "$1" "$2") lines 'end=$2' in $1, expected $3"
 }
+ends_are() { [ "$(ends "$1" "$2")" = "$3" ]; }
 
 # fd_kinds PID: "sockets pipes other" counts of the open fds of PID.
 fd_kinds() {
@@ -214,28 +146,12 @@ fd_kinds() {
 # elapsed_ms START_NS: milliseconds since START_NS (from date +%s%N).
 elapsed_ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
-# free_ports N: N distinct free ports on one line, for read -r A B <<<...
-# (free_port alone may repeat itself when called twice before anything binds).
-free_ports() {
-    local -A seen=()
-    local p ports=()
-    while [ "${#ports[@]}" -lt "$1" ]; do
-        p=$(free_port)
-        [ -n "${seen[$p]:-}" ] && continue
-        seen[$p]=1
-        ports+=("$p")
-    done
-    echo "${ports[*]}"
-}
-
 # ---- namespaces (t_dns, t_ntp, t_dns_ttl, t_egress_*, t_logs_out, t_metrics_out)
 
 # need TOOL...: skips the test unless every TOOL is installed.
 need() {
-    local c
-    for c in "$@"; do
-        command -v "$c" >/dev/null || skip "$c not installed (scripts/deps.sh)"
-    done
+    local m
+    m=$(tools_missing "$@") || skip "$m not installed (scripts/deps.sh)"
 }
 
 # host_namespaces: runs this script again inside private network, mount and
@@ -247,7 +163,7 @@ host_namespaces() {
         ip link set lo up
         return 0
     fi
-    [ "$(id -u)" = 0 ] || skip "needs root for namespaces"
+    is_root || skip "needs root for namespaces"
     local ns=(unshare --net --mount --pid --fork --mount-proc --propagation private) rc=0
     "${ns[@]}" true 2>/dev/null || skip "cannot create namespaces here"
     AIRLOCK_TEST_INNER=1 "${ns[@]}" bash "$0" || rc=$?
@@ -269,7 +185,7 @@ enclave_ns() {
     ip link set lo up && ${1:-true} && touch '$T/enclave.ready'
     exec sleep 1000"
     ENC_NS=$LAST_PID
-    wait_for test -e "$T/enclave.ready"
+    wait_file "$T/enclave.ready"
 }
 enc() { nsenter -t "$ENC_NS" -n -m -- "$@"; }
 
@@ -278,7 +194,7 @@ enc() { nsenter -t "$ENC_NS" -n -m -- "$@"; }
 loopback_netns() {
     NS=$1-$$
     ip netns add "$NS" 2>/dev/null || skip "cannot create network namespaces here"
-    NETNS_DEL=$NS
+    at_exit "ip netns del $NS 2>/dev/null || true"
     ip -n "$NS" link set lo up
 }
 
@@ -295,19 +211,6 @@ pool_setup() {
     P0=$(free_range 50)
     CONF=$T/pool.yaml
     LOG=$T/al.log
-}
-
-# free_range N: the first of N consecutive free TCP ports (20000-32767).
-free_range() {
-    local p i ok
-    while :; do
-        p=$((20000 + RANDOM % (12768 - $1)))
-        ok=1
-        for ((i = p; i < p + $1; i++)); do
-            ss -Htan "sport = :$i" | grep -q . && { ok=0; break; }
-        done
-        [ "$ok" = 1 ] && { echo "$p"; return; }
-    done
 }
 
 # pool_conf FILE FIRST_PORT [FAKEAPP_ARGS...]: writes a config with metrics
