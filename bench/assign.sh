@@ -28,14 +28,13 @@ if [ ! -x "$BUILD/tests/dirtool" ]; then
     ninja -C "$BUILD" tests/dirtool >/dev/null
 fi
 DIRTOOL=$BUILD/tests/dirtool
-W=$(mktemp -d /tmp/airlock-bench-assign.XXXXXX)
-PORT=$((20000 + RANDOM % 10000))
-redis-server --port 0 --unixsocket "$W/r.sock" --save '' --appendonly no --daemonize yes \
-    --pidfile "$W/unix.pid" --logfile "$W/unix.log"
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-    --pidfile "$W/tcp.pid" --logfile "$W/tcp.log"
-trap 'kill $(cat "$W"/*.pid) 2>/dev/null; rm -rf "$W"' EXIT
-for _ in $(seq 50); do [ -S "$W/r.sock" ] && redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+. "$ROOT/scripts/lib.sh"
+scratch_dir W airlock-bench-assign
+PORT=$(free_port)
+proc_start "$W/unix.log" redis-server --port 0 --unixsocket "$W/r.sock" --save '' --appendonly no
+proc_start "$W/tcp.log" redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no
+wait_socket "$W/r.sock"
+wait_port "$PORT"
 
 declare -A BACKEND=([memory]=memory [redis-unix]="unix:$W/r.sock" [redis-tcp]="tcp:127.0.0.1:$PORT")
 ORDER=(memory redis-unix redis-tcp)

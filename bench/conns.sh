@@ -27,7 +27,7 @@ N=${1:-10000}
 ACTIVE=${2:-100}
 SECS=${3:-10}
 
-bench_build conns
+bench_build
 bench_init conns
 HARD=$(ulimit -Hn)
 # 2 fds per connection, plus the listeners, loops and spare pipes (<= 300)
@@ -37,16 +37,7 @@ if [ $((2 * N + 300)) -gt "$HARD" ]; then
     N=$n
 fi
 
-free() { # a free loopback port
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 12768))
-        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
-ECHO=$(free)
-P=$(free)
-M=$(free)
+read -r ECHO P M <<<"$(free_ports 3)"
 cat >"$WORK/airlock.yaml" <<EOF
 metrics: tcp:127.0.0.1:$M
 relays:
@@ -56,10 +47,10 @@ relays:
     max_connections: $N
 EOF
 start echo "$BT" echo "$ECHO"
-waitport "$ECHO"
+wait_port "$ECHO"
 start airlock "$AIRLOCK" run -c "$WORK/airlock.yaml"
-waitport "$P"
-AL=$(pgrep -f -n "$AIRLOCK run -c $WORK/airlock.yaml")
+wait_port "$P"
+AL=${PGIDS[airlock]}
 
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$AL/status"; }
 pss() { awk '/^Pss:/ { print $2 }' "/proc/$AL/smaps_rollup"; }
@@ -71,15 +62,13 @@ rss0=$(rss) pss0=$(pss) fds0=$(fds)
 log "airlock before: RSS $rss0 KiB, PSS $pss0 KiB, $fds0 fds"
 t0=$(date +%s%N)
 start hold "$BT" hold "$P" "$N" "$ACTIVE" "$SECS" 64 "$WORK/ready" "$WORK/go"
-for _ in $(seq 1 1200); do [ -s "$WORK/ready" ] && break; sleep 0.1; done
-[ -s "$WORK/ready" ] || die "benchtool hold did not establish its connections"
+poll_until 120 test -s "$WORK/ready" || die "benchtool hold did not establish its connections"
 est_ms=$((($(date +%s%N) - t0) / 1000000))
 log "$(cat "$WORK/ready") in $est_ms ms"
 rss1=$(rss) pss1=$(pss) fds1=$(fds)
 log "airlock with $N idle connections: RSS $rss1 KiB, PSS $pss1 KiB, $fds1 fds"
 touch "$WORK/go"
-for _ in $(seq 1 $((SECS * 10 + 600))); do [ -s "$WORK/ready.done" ] && break; sleep 0.1; done
-[ -s "$WORK/ready.done" ] || die "benchtool hold did not finish its traffic"
+poll_until $((SECS + 60)) test -s "$WORK/ready.done" || die "benchtool hold did not finish its traffic"
 rss2=$(rss) fds2=$(fds)
 result=$(cat "$WORK/ready.done")
 open=$(metric 'airlock_connections_open{relay="conns"}')

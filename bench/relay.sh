@@ -90,7 +90,7 @@ PROXIES="airlock haproxy nginx socat"
 
 # ---------------------------------------------------------------- setup
 . "$HERE/lib.sh"
-bench_build relay
+bench_build
 [ -x "$AIRLOCK" ] || die "no $AIRLOCK after make"
 # what was built (now: others may commit while the benchmark runs)
 AIRLOCK_REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src meson.build 2>/dev/null || echo '+uncommitted src changes'), built $(date -u '+%H:%M UTC')"
@@ -115,34 +115,21 @@ max_pipes=$(((NOFILE_HARD - 200 - 2 * HAPROXY_MAXCONN) / 2))
 [ "$HAPROXY_MAXPIPES" -le "$max_pipes" ] || HAPROXY_MAXPIPES=$max_pipes
 
 # ---------------------------------------------------------------- ports
-# Listeners go below the ephemeral range, so that the benchmark's own client
-# connections (tens of thousands) never take a port a proxy is about to bind.
-declare -A USED_PORTS=()
-EPH_LO=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
-PORT_LO=$((EPH_LO > 12000 ? EPH_LO - 11000 : 1025))
-PORT_HI=$((EPH_LO > 12000 ? EPH_LO - 1 : 9999))
-NEXT_PORT=$((PORT_LO + RANDOM % 4000))
-port_free() { [ -z "$(ss -Htan "( sport = :$1 )" 2>/dev/null)" ]; }
-new_port() {  # sets PORT
-    while :; do
-        NEXT_PORT=$((NEXT_PORT + 1))
-        [ $NEXT_PORT -le $PORT_HI ] || NEXT_PORT=$PORT_LO
-        [ -z "${USED_PORTS[$NEXT_PORT]:-}" ] && port_free $NEXT_PORT && break
-    done
-    USED_PORTS[$NEXT_PORT]=1
-    PORT=$NEXT_PORT
-}
+# Listeners go below the ephemeral range (free_ports), so that the
+# benchmark's own client connections (tens of thousands) never take a port a
+# proxy is about to bind.
 declare -A PPORT=()   # system -> the port its clients connect to
 TARGET=0
 new_ports() {
-    local s
-    new_port; TARGET=$PORT
+    local s ports i=1
+    read -r -a ports <<<"$(free_ports $((1 + $(wc -w <<<"$PROXIES"))))"
+    TARGET=${ports[0]}
     PPORT[direct]=$TARGET
-    for s in $PROXIES; do new_port; PPORT[$s]=$PORT; done
+    for s in $PROXIES; do PPORT[$s]=${ports[i]}; i=$((i + 1)); done
 }
 
 # ---------------------------------------------------------------- processes
-# start, stop, waitport, fill and order: bench/lib.sh
+# start, stop, fill and order: bench/lib.sh; wait_port: scripts/lib.sh
 
 start_proxy() {  # start_proxy SYSTEM LISTEN_PORT TARGET_PORT
     local sys=$1 lp=$2 tp=$3 d=$WORK/$1-$2
@@ -168,11 +155,11 @@ start_proxy() {  # start_proxy SYSTEM LISTEN_PORT TARGET_PORT
 start_proxies() {  # all four, to TARGET
     local s
     for s in $PROXIES; do start_proxy "$s" "${PPORT[$s]}" "$TARGET"; done
-    for s in $PROXIES; do waitport "${PPORT[$s]}"; done
+    for s in $PROXIES; do wait_port "${PPORT[$s]}"; done
 }
 stop_proxies() { local s; for s in $PROXIES; do stop "$s"; done; }
 
-start_echo() { start echo "$BT" echo "$TARGET"; waitport "$TARGET"; }
+start_echo() { start echo "$BT" echo "$TARGET"; wait_port "$TARGET"; }
 
 rec() {  # rec METRIC SYSTEM ROUND VALUE
     if [ -n "$4" ]; then
@@ -191,7 +178,7 @@ wl_bulk() {
     new_ports
     HAPROXY_SPLICE=always
     start iperf3 iperf3 -s -B 127.0.0.1 -p "$TARGET"
-    waitport "$TARGET"
+    wait_port "$TARGET"
     start_proxies
     local r s st out
     for ((r = 1; r <= ROUNDS; r++)); do
@@ -213,7 +200,7 @@ wl_redis() {
     new_ports
     start redis redis-server --bind 127.0.0.1 --port "$TARGET" --save '' --appendonly no \
         --protected-mode no --daemonize no --maxclients 10000
-    waitport "$TARGET"
+    wait_port "$TARGET"
     start_proxies
     local r s p n out t
     for ((r = 1; r <= ROUNDS; r++)); do
@@ -244,7 +231,7 @@ wl_http() {
     mkdir -p "$WORK/origin"
     fill "$HERE/conf/nginx-origin.conf.in" "$WORK/origin/nginx.conf" TARGET="$TARGET" DIR="$WORK/origin"
     start origin nginx -p "$WORK/origin" -e "$WORK/origin/nginx-origin.err" -c "$WORK/origin/nginx.conf"
-    waitport "$TARGET"
+    wait_port "$TARGET"
     start_proxies
     local r s out
     for ((r = 1; r <= ROUNDS; r++)); do
@@ -314,20 +301,20 @@ mem_kb() {
 wl_memory() {
     new_ports
     start_echo
-    local r s n before after ready i est rounds=$((ROUNDS < 3 ? ROUNDS : 3))
+    local r s n before after ready est rounds=$((ROUNDS < 3 ? ROUNDS : 3))
     for ((r = 1; r <= rounds; r++)); do
         for s in $(order $r); do
             [ "$s" = direct ] && continue
             n=$IDLE_N
             [ "$s" = socat ] && n=$IDLE_N_SOCAT
             start_proxy "$s" "${PPORT[$s]}" "$TARGET"
-            waitport "${PPORT[$s]}"
+            wait_port "${PPORT[$s]}"
             sleep 0.5
             before=$(mem_kb "${PGIDS[$s]}")
             ready=$WORK/idle.ready
             rm -f "$ready"
             start idle "$BT" idle "${PPORT[$s]}" "$n" "$ready"
-            for ((i = 0; i < 1500; i++)); do [ -s "$ready" ] && break; sleep 0.1; done
+            poll_until 150 test -s "$ready" || true # no value recorded then
             sleep 1
             after=$(mem_kb "${PGIDS[$s]}")
             est=$(kv established "$(cat "$ready" 2>/dev/null)")

@@ -38,32 +38,21 @@ else
 fi
 SYSTEMS="direct airlock haproxy"
 . "$HERE/lib.sh"
-bench_build router
+bench_build
 bench_init router
 mkdir -p "$WORK/www"
 chmod 755 "$WORK" "$WORK/www" # nginx workers run as nobody
 cc -std=gnu17 -O2 -Wall -Wextra -o "$WORK/tlsrate" "$HERE/tlsrate.c" -lssl -lcrypto ||
     die "cannot build tlsrate"
 
-# ports below the ephemeral range, as in relay.sh
-EPH_LO=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
-NEXT_PORT=$((EPH_LO - 11000 + RANDOM % 4000))
-new_port() {  # sets PORT
-    while :; do
-        NEXT_PORT=$((NEXT_PORT + 1))
-        [ -z "$(ss -Htan "( sport = :$NEXT_PORT )")" ] && break
-    done
-    PORT=$NEXT_PORT
-}
 rec() {  # rec METRIC SYSTEM VALUE
     if [ -n "$3" ]; then printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; else log "  no value for $1 / $2"; fi
 }
 
 # ---------------------------------------------------------------- setup
 declare -A PPORT=()
-new_port; TARGET=$PORT; PPORT[direct]=$TARGET
-new_port; PPORT[airlock]=$PORT
-new_port; PPORT[haproxy]=$PORT
+read -r TARGET 'PPORT[airlock]' 'PPORT[haproxy]' <<<"$(free_ports 3)"
+PPORT[direct]=$TARGET
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench.test \
     -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
 head -c $((BIG_MIB * 1024 * 1024)) /dev/zero >"$WORK/www/big"
@@ -75,7 +64,7 @@ start airlock "$AIRLOCK" router "tcp:127.0.0.1:${PPORT[airlock]}" --log-level wa
     --route "bench.test=tcp:127.0.0.1:$TARGET"
 fill "$HERE/conf/haproxy-sni.cfg.in" "$WORK/haproxy.cfg" LISTEN="${PPORT[haproxy]}" TARGET="$TARGET"
 start haproxy haproxy -db -f "$WORK/haproxy.cfg"
-for s in $SYSTEMS; do waitport "${PPORT[$s]}"; done
+for s in $SYSTEMS; do wait_port "${PPORT[$s]}"; done
 
 # ---------------------------------------------------------------- rounds
 for ((r = 1; r <= ROUNDS; r++)); do

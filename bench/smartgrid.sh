@@ -40,50 +40,32 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+. "$ROOT/scripts/lib.sh"
 make -C "$ROOT" >/dev/null
 B=$ROOT/build
-W=$(mktemp -d /tmp/smartgrid-bench.XXXXXX)
+scratch_dir W smartgrid-bench "${SG_BENCH_KEEP:-}"
 SRV_PID=
 FLEET_PIDS=()
-cleanup() {
-    [ -z "$SRV_PID" ] || kill "$SRV_PID" 2>/dev/null || true
-    local p
-    for p in "${FLEET_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    [ -n "${SG_BENCH_KEEP:-}" ] && echo "kept $W" >&2 || rm -rf "$W"
-}
-trap cleanup EXIT
 
 "$B/smartgrid-provision" --out "$W/p" --users $((FLEET > 0 ? FLEET : 1)) --days 1 >/dev/null
 U=user0001
 KEY=$(awk -F, -v u=$U '$1 == u { print $2 }' "$W/p/keys.csv")
 
-port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 12768))
-        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
-
 # server NAME: a fresh server with the database in place; sets PORT, SRV_PID.
 server() {
     rm -rf "$W/$1" "$W/$1.log" && mkdir -p "$W/$1" && cp "$W/p/db/$U.db" "$W/$1/"
-    PORT=$(port)
-    "$B/smartgrid-server" --listen "tcp:127.0.0.1:$PORT" --dir "$W/$1" --cert "$W/p/server.pem" \
-        --key "$W/p/server.key" --ca "$W/p/ca.pem" >"$W/$1.log" 2>&1 &
-    SRV_PID=$!
-    for _ in $(seq 100); do grep -q WAITING_LOGIN "$W/$1.log" && return; sleep 0.05; done
-    echo "server did not start" >&2
-    exit 1
+    PORT=$(free_port)
+    proc_start "$W/$1.log" "$B/smartgrid-server" --listen "tcp:127.0.0.1:$PORT" --dir "$W/$1" \
+        --cert "$W/p/server.pem" --key "$W/p/server.key" --ca "$W/p/ca.pem"
+    SRV_PID=$LAST_PID
+    wait_log "$W/$1.log" WAITING_LOGIN 5 "$SRV_PID"
 }
 
 # stop_server: the server exits by itself after LOGOUT; after a failed run
 # it is still waiting for its user
 stop_server() {
-    local i
-    for i in $(seq 50); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.1; done
-    kill "$SRV_PID" 2>/dev/null || true
-    wait "$SRV_PID" || true
+    poll_until 5 exited "$SRV_PID" || true
+    proc_stop "$SRV_PID" || true
     SRV_PID=
 }
 
@@ -100,11 +82,10 @@ curl_sg() {
 
 # fleet: USERS servers behind HAProxy (SNI), one smartgrid-load run
 fleet() {
-    local i u p rss_idle=0 rss_session=0 pss_idle=0 pss_session=0 hp pid
-    local -A used
-    hp=$(port)
-    used[$hp]=1
-    command -v haproxy >/dev/null || { echo "fleet: haproxy not installed (bench/deps.sh)" >&2; exit 1; }
+    local i u p rss_idle=0 rss_session=0 pss_idle=0 pss_session=0 hp pid ports
+    tools_missing haproxy >/dev/null || die "fleet: haproxy not installed (bench/deps.sh)"
+    read -r hp ports <<<"$(free_ports $((FLEET + 1)))"
+    read -r -a ports <<<"$ports"
     {
         printf 'global\n    maxconn %d\ndefaults\n    mode tcp\n' $((FLEET * 2 + 100))
         printf '    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n'
@@ -115,19 +96,18 @@ fleet() {
     for i in $(seq "$FLEET"); do
         u=$(printf 'user%04d' "$i")
         mkdir -p "$W/fleet/$u" && cp "$W/p/db/$u.db" "$W/fleet/$u/"
-        p=$(port)
-        while [ -n "${used[$p]:-}" ]; do p=$(port); done # not yet bound, but taken
-        used[$p]=1
-        "$B/smartgrid-server" --listen "tcp:127.0.0.1:$p" --dir "$W/fleet/$u" \
-            --cert "$W/p/server.pem" --key "$W/p/server.key" --ca "$W/p/ca.pem" \
-            >"$W/fleet/$u.log" 2>&1 &
-        FLEET_PIDS+=($!)
+        p=${ports[i - 1]}
+        proc_start "$W/fleet/$u.log" "$B/smartgrid-server" --listen "tcp:127.0.0.1:$p" \
+            --dir "$W/fleet/$u" --cert "$W/p/server.pem" --key "$W/p/server.key" --ca "$W/p/ca.pem"
+        FLEET_PIDS+=("$LAST_PID")
         printf 'backend be_%s\n    server s 127.0.0.1:%d\n' "$u" "$p" >>"$W/haproxy.cfg"
     done
-    haproxy -f "$W/haproxy.cfg" >"$W/haproxy.log" 2>&1 &
-    FLEET_PIDS+=($!)
-    sleep 1
-    for pid in "${FLEET_PIDS[@]:0:FLEET}"; do
+    proc_start "$W/haproxy.log" haproxy -f "$W/haproxy.cfg"
+    for i in $(seq "$FLEET"); do
+        wait_log "$W/fleet/$(printf 'user%04d' "$i").log" WAITING_LOGIN 10 "${FLEET_PIDS[i - 1]}"
+    done
+    wait_port "$hp"
+    for pid in "${FLEET_PIDS[@]}"; do
         rss_idle=$((rss_idle + $(rss_kib "$pid")))
         pss_idle=$((pss_idle + $(pss_kib "$pid")))
     done
@@ -135,7 +115,7 @@ fleet() {
     load --mode customer --duration 10s --frequency 1s --write-ratio 0.2 --ramp-up 2s \
         --csv "$W/fleet.csv" >"$W/fleet.out" &
     sleep 8 # every session open, none closed yet
-    for pid in "${FLEET_PIDS[@]:0:FLEET}"; do
+    for pid in "${FLEET_PIDS[@]}"; do
         rss_session=$((rss_session + $(rss_kib "$pid")))
         pss_session=$((pss_session + $(pss_kib "$pid")))
     done

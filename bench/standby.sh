@@ -50,54 +50,42 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+LOG_FD=2
+STOP_GRACE=60 # airlock stops its pool's instances before it exits
+. "$ROOT/scripts/lib.sh"
 "$ROOT/bench/deps.sh" >/dev/null
 make -C "$ROOT" >/dev/null
 B=$ROOT/build
 OUT=$ROOT/docs/evaluation
 mkdir -p "$OUT"
-W=$(mktemp -d /tmp/standby-bench.XXXXXX)
+scratch_dir W standby-bench "$KEEP"
 CG=/sys/fs/cgroup/cpuacct/airlock-standby-bench
-GW=$((18000 + RANDOM % 1000)) # the router's port
-SYS_PIDS=()
+at_exit '[ ! -d "$CG" ] || rmdir "$CG" 2>/dev/null || true'
+GW=$(free_port)                                      # the router's port
+P0=$(free_range $((USERS + 4 * MIN_IDLE)))          # the instances' ports
+OD_PORT=$(free_port)                                 # on-demand's server
 DOMAIN=example
 
+# stop_system: every process of the system under test, each started with
+# proc_start -g: a trivial supervisor's group holds its server
 stop_system() {
-    local p
     touch "$W/stop" # trivial's supervisors stop restarting
-    for p in "${SYS_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${SYS_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    pkill -KILL -x smartgrid-serve 2>/dev/null || true
-    SYS_PIDS=()
+    proc_stop_all
     rm -f "$W/stop"
 }
-cleanup() {
-    stop_system
-    [ ! -d "$CG" ] || rmdir "$CG" 2>/dev/null || true
-    [ -n "$KEEP" ] && echo "kept $W" >&2 || rm -rf "$W"
-}
-trap cleanup EXIT
 
-log() { echo "# $*" >&2; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 user_name() { printf 'user%04d' "$1"; }
 # listening FIRST LAST N: N ports of FIRST..LAST have a listener
 listening() { [ "$(ss -Htln "sport >= :$1 and sport <= :$2" | wc -l)" -eq "$3" ]; }
-# in_cgroup CMD...: CMD in the benchmark's cpuacct cgroup (when there is one)
+# in_cgroup LOG CMD...: proc_start -g of CMD in the benchmark's cpuacct cgroup
+# (when there is one)
 in_cgroup() {
-    [ ! -d "$CG" ] || echo "$BASHPID" >"$CG/tasks"
-    exec "$@"
+    local log=$1
+    shift
+    proc_start -g "$log" bash -c '[ ! -d "$1" ] || echo $$ >"$1/tasks"; shift; exec "$@"' _ "$CG" "$@"
 }
 cpu_ns() { [ -d "$CG" ] && cat "$CG/cpuacct.usage" || echo 0; }
-# wait_until SECONDS COMMAND...
-wait_until() {
-    local n=$(($1 * 10))
-    shift
-    while ! "$@" >/dev/null 2>&1; do
-        n=$((n - 1))
-        [ "$n" -gt 0 ] || { log "timed out: $*"; exit 1; }
-        sleep 0.1
-    done
-}
 metric() {
     curl -sf --unix-socket "$W/metrics.sock" http://x/metrics | awk -v m="$1" '$1 == m { print $2 }'
 }
@@ -123,19 +111,17 @@ trivial_start() {
         echo "    listen: tcp:127.0.0.1:$GW"
         echo "    routes:"
         for ((i = 1; i <= USERS; i++)); do
-            echo "      - {name: $(user_name $i).grid.$DOMAIN, target: tcp:127.0.0.1:$((20000 + i))}"
+            echo "      - {name: $(user_name $i).grid.$DOMAIN, target: tcp:127.0.0.1:$((P0 + i - 1))}"
         done
     } >"$W/trivial.yaml"
     for ((i = 1; i <= USERS; i++)); do
-        u=$(user_name $i) port=$((20000 + i))
+        u=$(user_name $i) port=$((P0 + i - 1))
         mkdir -p "$W/trivial/$u" && cp "$W/grid/db/$u.db" "$W/trivial/$u/"
-        (in_cgroup bash -c 'while [ ! -e "$1" ]; do "${@:3}" >/dev/null 2>>"$2"; done' _ "$W/stop" \
-            "$W/trivial/$u.log" "${SERVER[@]}" --listen "tcp:127.0.0.1:$port" --dir "$W/trivial/$u") &
-        SYS_PIDS+=($!)
+        in_cgroup /dev/null bash -c 'while [ ! -e "$1" ]; do "${@:3}" >/dev/null 2>>"$2"; done' _ \
+            "$W/stop" "$W/trivial/$u.log" "${SERVER[@]}" --listen "tcp:127.0.0.1:$port" --dir "$W/trivial/$u"
     done
-    (in_cgroup "$B/airlock" run -c "$W/trivial.yaml" 2>"$W/trivial-airlock.log") &
-    SYS_PIDS+=($!)
-    wait_until 60 listening 20001 $((20000 + USERS)) "$USERS"
+    in_cgroup "$W/trivial-airlock.log" "$B/airlock" run -c "$W/trivial.yaml"
+    wait_until 60 listening "$P0" $((P0 + USERS - 1)) "$USERS"
     wait_until 10 listening "$GW" "$GW" 1
 }
 
@@ -160,10 +146,9 @@ routers:
     domain: grid.$DOMAIN
 EOF
     "$ROOT/apps/smartgrid/pool-yaml.sh" "$B" "$W/grid" "$W/store" "$W/instances" \
-        "20001-$((20000 + USERS + 4 * MIN_IDLE))" "$MIN_IDLE" $((USERS + 2 * MIN_IDLE)) "$MIN_IDLE" 5s \
+        "$P0-$((P0 + USERS + 4 * MIN_IDLE - 1))" "$MIN_IDLE" $((USERS + 2 * MIN_IDLE)) "$MIN_IDLE" 5s \
         "$DOMAIN" >>"$W/standby.yaml"
-    (in_cgroup "$B/airlock" run -c "$W/standby.yaml" 2>"$W/standby-airlock.log") &
-    SYS_PIDS+=($!)
+    in_cgroup "$W/standby-airlock.log" "$B/airlock" run -c "$W/standby.yaml"
     wait_until 20 idle_at_least "$MIN_IDLE"
 }
 
@@ -246,15 +231,16 @@ for ((i = 1; i <= ONDEMAND_USERS; i++)); do
     rm -rf "$W/od/$u" && mkdir -p "$W/od/$u" && cp "$W/grid/db/$u.db" "$W/od/$u/"
     rm -f "$W/od/fifo" && mkfifo "$W/od/fifo"
     t0=$(date +%s%N)
-    "${SERVER[@]}" --listen tcp:127.0.0.1:19999 --dir "$W/od/$u" >"$W/od/fifo" 2>/dev/null &
+    "${SERVER[@]}" --listen "tcp:127.0.0.1:$OD_PORT" --dir "$W/od/$u" >"$W/od/fifo" 2>/dev/null &
     pid=$!
+    PIDS+=("$pid") # stopped at exit
     read -r line <"$W/od/fifo" # WAITING_LOGIN
     t1=$(date +%s%N)
     [ "$line" = WAITING_LOGIN ] || { log "on-demand: '$line'"; exit 1; }
-    "$B/smartgrid-load" --connect tcp:127.0.0.1:19999 --certs "$W/grid" --keys "$W/grid/keys.csv" \
+    "$B/smartgrid-load" --connect "tcp:127.0.0.1:$OD_PORT" --certs "$W/grid" --keys "$W/grid/keys.csv" \
         --domain "$DOMAIN" --mode customer --users "$i-$i" --duration 0s --csv "$W/od/$u.csv" \
         >/dev/null 2>&1 || true
-    wait "$pid" 2>/dev/null || true
+    proc_reap "$pid" 10 || true # it exits after the LOGOUT; killed if it did not come
     login=$(awk -F, '$2 == "LOGIN" && $5 == 200 { print $4 }' "$W/od/$u.csv")
     [ -n "$login" ] || { log "on-demand: no LOGIN for $u"; continue; }
     awk -v u="$u" -v r=$(((t1 - t0) / 1000)) -v l="$login" \
