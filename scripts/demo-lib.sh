@@ -52,6 +52,7 @@ halt() {
 
 demo_end() {
     local rc=$?
+    [ "$BASHPID" = "$$" ] || return 0 # a child not yet exec'd (see cleanup)
     trap - EXIT INT TERM
     [ "$rc" = 0 ] || STATUS=$rc
     echo

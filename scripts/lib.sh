@@ -47,9 +47,12 @@ at_exit() { AT_EXIT+=("$1"); }
 
 # cleanup: the EXIT trap: proc_stop_all, then the at_exit commands (each
 # once: a second call does nothing more). A script that sets its own EXIT
-# trap calls cleanup from it.
+# trap calls cleanup from it. Only the script's own shell cleans up: a
+# child forked for "cmd &" still has the trap until it execs cmd, and one
+# signalled in that window must not stop its siblings or remove their files.
 cleanup() {
     local i
+    [ "$BASHPID" = "$$" ] || return 0
     proc_stop_all
     for ((i = ${#AT_EXIT[@]} - 1; i >= 0; i--)); do
         eval "${AT_EXIT[i]}" || true
