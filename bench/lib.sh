@@ -3,6 +3,7 @@
 # scripts/lib.sh's (free_ports, wait_port, die, ...). They use the caller's
 # $HERE (bench/), $ROOT, $LOGS (log directory), $BT (benchtool) and $SYSTEMS
 # (the compared systems, in order).
+# shellcheck shell=bash disable=SC2034 # variables and optional arguments for the callers
 STOP_GRACE=3 # a benchmarked server that does not stop on SIGTERM is killed
 . "$ROOT/scripts/lib.sh"
 

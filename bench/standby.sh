@@ -60,6 +60,7 @@ OUT=$ROOT/docs/evaluation
 mkdir -p "$OUT"
 scratch_dir W standby-bench "$KEEP"
 CG=/sys/fs/cgroup/cpuacct/airlock-standby-bench
+# shellcheck disable=SC2016 # expanded at exit
 at_exit '[ ! -d "$CG" ] || rmdir "$CG" 2>/dev/null || true'
 GW=$(free_port)                                      # the router's port
 P0=$(free_range $((USERS + 4 * MIN_IDLE)))          # the instances' ports
@@ -83,6 +84,7 @@ listening() { [ "$(ss -Htln "sport >= :$1 and sport <= :$2" | wc -l)" -eq "$3" ]
 in_cgroup() {
     local log=$1
     shift
+    # shellcheck disable=SC2016 # the inner shell's arguments
     proc_start -g "$log" bash -c '[ ! -d "$1" ] || echo $$ >"$1/tasks"; shift; exec "$@"' _ "$CG" "$@"
 }
 cpu_ns() { [ -d "$CG" ] && cat "$CG/cpuacct.usage" || echo 0; }

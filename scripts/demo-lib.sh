@@ -5,6 +5,7 @@
 # needs, then calls demo_begin PORT...; its stop_all() stops its daemons
 # (with halt) and runs when the demo ends, however it ends. Starting,
 # waiting and stopping are scripts/lib.sh's.
+# shellcheck shell=bash
 DIE_PREFIX="demo: "
 . "$ROOT/scripts/lib.sh"
 

@@ -13,6 +13,7 @@
 # No fixed sleeps as synchronisation: every wait polls its condition every
 # 0.1 s, SECONDS x 10 times (so at least SECONDS, longer on a loaded machine:
 # a slow machine makes a wait longer, never a failure).
+# shellcheck shell=bash disable=SC2034,SC2119,SC2120 # variables and optional arguments for the callers
 
 # ---- messages
 
