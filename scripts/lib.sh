@@ -11,8 +11,8 @@
 #   proc_start, proc_stop, proc_stop_all, running, exited, wait_exit
 #
 # No fixed sleeps as synchronisation: every wait polls its condition every
-# 0.1 s, SECONDS x 10 times (so at least SECONDS, longer on a loaded machine:
-# a slow machine makes a wait longer, never a failure).
+# 0.1 s, SECONDS x 10 times (so at least SECONDS: a loaded machine stretches
+# a wait rather than cutting it short).
 # shellcheck shell=bash disable=SC2034,SC2119,SC2120 # variables and optional arguments for the callers
 
 # ---- messages
