@@ -171,3 +171,25 @@ attest_blob_equal(const struct attest_blob *b, const uint8_t *data, size_t len)
 {
     return b->present && b->len == len && (len == 0 || memcmp(b->data, data, len) == 0);
 }
+
+enum attest_result
+attest_report_policy(const struct attest_policy *pol, const struct attest_claims *c,
+                     const char *debug_what, const char *measurement_what, char *err)
+{
+    uint8_t want[ATTEST_REPORT_DATA_LEN] = {0};
+
+    if (c->debug && !pol->allow_debug)
+        return attest_fail(err, ATTEST_POLICY, "policy: %s", debug_what);
+    if (pol->measurement.present &&
+        !attest_blob_equal(&pol->measurement, c->measurement, sizeof(c->measurement)))
+        return attest_fail(err, ATTEST_POLICY, "policy: %s does not match", measurement_what);
+    if (!pol->user_data.present)
+        return ATTEST_OK;
+    if (pol->user_data.len > sizeof(want))
+        return attest_fail(err, ATTEST_POLICY, "policy: report_data is at most %zu bytes",
+                           sizeof(want));
+    memcpy(want, pol->user_data.data, pol->user_data.len);
+    if (memcmp(want, c->report_data, sizeof(want)) != 0)
+        return attest_fail(err, ATTEST_POLICY, "policy: report_data does not match");
+    return ATTEST_OK;
+}

@@ -40,6 +40,14 @@ X509 *attest_x509_der(const uint8_t *der, size_t len);
  * one does not parse. Free with sk_X509_pop_free(sk, X509_free). */
 STACK_OF(X509) * attest_x509_pem(const char *pem, size_t len);
 
+/* The policy checks SEV-SNP and TDX share: debug refused unless
+ * pol->allow_debug (debug_what says what made it debug), the measurement
+ * (named measurement_what), REPORT_DATA against pol->user_data zero-padded
+ * to 64 bytes. Returns ATTEST_OK or ATTEST_POLICY. */
+enum attest_result attest_report_policy(const struct attest_policy *pol,
+                                        const struct attest_claims *c, const char *debug_what,
+                                        const char *measurement_what, char *err);
+
 /* Does the blob hold exactly these len bytes? */
 bool attest_blob_equal(const struct attest_blob *b, const uint8_t *data, size_t len);
 
