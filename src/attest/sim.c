@@ -2,7 +2,6 @@
 #include "attest/sim.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +14,7 @@
 #include "attest/nitro.h"
 
 #define SIM_LEAF_LIFETIME (3 * 3600)
+#define SIM_MODULE_ID "sim-airlock"
 #define ES384_HALF 48
 
 static const uint8_t es384_protected[] = {0xa1, 0x01, 0x38, 0x22}; /* {1: -35} */
@@ -159,10 +159,6 @@ build_payload(const struct attest_sim *sim, const struct attest_sim_request *req
     cbor_item_t *map = req->indefinite ? cbor_new_indefinite_map() : cbor_new_definite_map(9);
     cbor_item_t *pcrs = cbor_new_definite_map(req->npcrs);
     cbor_item_t *bundle = cbor_new_definite_array(1);
-    char module_id[64];
-
-    snprintf(module_id, sizeof(module_id), "sim-%016llx",
-             (unsigned long long)(req->timestamp_ms ^ 0x5157u));
     if (map == NULL || pcrs == NULL || bundle == NULL)
         goto fail;
     for (size_t i = 0; i < req->npcrs; i++) {
@@ -183,7 +179,7 @@ build_payload(const struct attest_sim *sim, const struct attest_sim_request *req
         cbor_decref(&root);
     if (!ok)
         goto fail;
-    if (!put(map, "module_id", cbor_build_string(module_id)) ||
+    if (!put(map, "module_id", cbor_build_string(SIM_MODULE_ID)) ||
         !put(map, "digest", cbor_build_string("SHA384")) ||
         !put(map, "timestamp", cbor_build_uint64(req->timestamp_ms)) ||
         !put(map, "pcrs", cbor_incref(pcrs)) || !put(map, "certificate", cert_bytes(sim->leaf)) ||

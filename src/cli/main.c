@@ -5,12 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/attest.h"
 #include "cli/config.h"
 #include "cli/control.h"
 #include "cli/runtime.h"
 #include "core/log.h"
-#include "pool/pool.h"
 #include "net/transport.h"
+#include "pool/pool.h"
 #include "proto/ctl.h"
 
 #define AIRLOCK_VERSION "0.1.0"
@@ -30,6 +31,8 @@ usage(FILE *f)
             "                                               socket, default " CONTROL_DEFAULT ");\n"
             "                                               assign reserves an instance for KEY\n"
             "                                               as a router does\n"
+            "       airlock attest verify|get ...           check attestation evidence, or make\n"
+            "                                               sim evidence (airlock attest --help)\n"
             "       airlock version\n"
             "\n"
             "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
@@ -654,6 +657,10 @@ main(int argc, char **argv)
         return cmd_config(argc, argv, 0);
     if (strcmp(cmd, "ctl") == 0)
         return cmd_ctl(argc, argv);
+#ifdef AIRLOCK_WITH_ATTEST
+    if (strcmp(cmd, "attest") == 0)
+        return cmd_attest(argc, argv);
+#endif
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("airlock %s\n", AIRLOCK_VERSION);
         return 0;
