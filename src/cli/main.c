@@ -16,6 +16,14 @@
 
 #define AIRLOCK_VERSION "0.1.0"
 
+#ifdef AIRLOCK_WITH_ATTEST
+#define USAGE_ATTEST                                                                               \
+    "       airlock attest verify|get ...           check attestation evidence, or make\n"         \
+    "                                               sim evidence (airlock attest --help)\n"
+#else /* the static build: no libcbor.a in Debian */
+#define USAGE_ATTEST ""
+#endif
+
 static void
 usage(FILE *f)
 {
@@ -30,9 +38,7 @@ usage(FILE *f)
             "                                               ask a running airlock (its control:\n"
             "                                               socket, default " CONTROL_DEFAULT ");\n"
             "                                               assign reserves an instance for KEY\n"
-            "                                               as a router does\n"
-            "       airlock attest verify|get ...           check attestation evidence, or make\n"
-            "                                               sim evidence (airlock attest --help)\n"
+            "                                               as a router does\n" USAGE_ATTEST
             "       airlock version\n"
             "\n"
             "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
