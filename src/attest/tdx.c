@@ -188,7 +188,7 @@ attest_tdx_verify(const uint8_t *quote, size_t len, const struct attest_policy *
                   struct attest_claims *c, char *err)
 {
     enum attest_result r;
-    struct tdx_sig s;
+    struct tdx_sig s = {0};
     STACK_OF(X509) *chain = NULL;
     EVP_PKEY *att_key = NULL;
     uint8_t bind[32];
