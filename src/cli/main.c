@@ -5,15 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/attest.h"
 #include "cli/config.h"
 #include "cli/control.h"
 #include "cli/runtime.h"
 #include "core/log.h"
-#include "pool/pool.h"
 #include "net/transport.h"
+#include "pool/pool.h"
 #include "proto/ctl.h"
 
 #define AIRLOCK_VERSION "0.1.0"
+
+#ifdef AIRLOCK_WITH_ATTEST
+#define USAGE_ATTEST                                                                               \
+    "       airlock attest verify|get ...           check attestation evidence, or make\n"         \
+    "                                               sim evidence (airlock attest --help)\n"
+#else /* the static build: no libcbor.a in Debian */
+#define USAGE_ATTEST ""
+#endif
 
 static void
 usage(FILE *f)
@@ -29,7 +38,7 @@ usage(FILE *f)
             "                                               ask a running airlock (its control:\n"
             "                                               socket, default " CONTROL_DEFAULT ");\n"
             "                                               assign reserves an instance for KEY\n"
-            "                                               as a router does\n"
+            "                                               as a router does\n" USAGE_ATTEST
             "       airlock version\n"
             "\n"
             "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
@@ -654,6 +663,10 @@ main(int argc, char **argv)
         return cmd_config(argc, argv, 0);
     if (strcmp(cmd, "ctl") == 0)
         return cmd_ctl(argc, argv);
+#ifdef AIRLOCK_WITH_ATTEST
+    if (strcmp(cmd, "attest") == 0)
+        return cmd_attest(argc, argv);
+#endif
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("airlock %s\n", AIRLOCK_VERSION);
         return 0;

@@ -1,0 +1,99 @@
+/* claims.h - what an evidence verifier extracts (struct attest_claims) and
+ * what it checks the evidence against (struct attest_policy), shared by the
+ * Nitro, SEV-SNP and TDX verifiers (docs/attestation.md).
+ *
+ * Claims are plain values copied out of the evidence (fixed-size buffers, no
+ * pointers into the input, nothing to free). The policy borrows the
+ * certificates it names; the caller owns and frees them. */
+#ifndef AIRLOCK_ATTEST_CLAIMS_H
+#define AIRLOCK_ATTEST_CLAIMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/x509.h>
+
+#define ATTEST_ERR_MAX 256        /* one line for a person, NUL included */
+#define ATTEST_BLOB_MAX 1024      /* Nitro user_data, nonce, public_key */
+#define ATTEST_PCR_MAX 32         /* PCRs in one Nitro document */
+#define ATTEST_PCR_LEN_MAX 64     /* bytes of one PCR / measurement */
+#define ATTEST_MODULE_ID_MAX 256  /* bytes of a module_id, NUL excluded */
+#define ATTEST_REPORT_DATA_LEN 64 /* SNP and TDX REPORT_DATA */
+#define ATTEST_MEASUREMENT_LEN 48 /* SNP measurement, TDX MRTD and RTMRs */
+#define ATTEST_RTMR_COUNT 4
+
+enum attest_kind {
+    ATTEST_KIND_NITRO,
+    ATTEST_KIND_SNP,
+    ATTEST_KIND_TDX,
+};
+
+/* Why evidence was not accepted: decoding, trust (signature, chain, time),
+ * or the caller's policy. Each comes with a one-line message. */
+enum attest_result {
+    ATTEST_OK,
+    ATTEST_MALFORMED, /* not well-formed evidence of the expected kind */
+    ATTEST_UNTRUSTED, /* signature, certificate chain or validity time */
+    ATTEST_POLICY,    /* authentic, but the policy does not accept it */
+};
+
+/* A byte string that the evidence may leave out (null in Nitro). */
+struct attest_blob {
+    bool present;
+    size_t len;
+    uint8_t data[ATTEST_BLOB_MAX];
+};
+
+struct attest_pcr {
+    unsigned index;
+    size_t len;
+    uint8_t value[ATTEST_PCR_LEN_MAX];
+};
+
+struct attest_claims {
+    enum attest_kind kind;
+    bool sim;   /* anchored at the policy's sim root, not a hardware root */
+    bool debug; /* SNP policy DEBUG / TDX td_attributes DEBUG */
+    /* Nitro */
+    char module_id[ATTEST_MODULE_ID_MAX + 1];
+    uint64_t timestamp_ms;
+    char digest[16];
+    size_t npcrs;
+    struct attest_pcr pcrs[ATTEST_PCR_MAX]; /* in document order */
+    struct attest_blob user_data, nonce, public_key;
+    /* SEV-SNP and TDX */
+    uint32_t version;
+    uint8_t report_data[ATTEST_REPORT_DATA_LEN];
+    uint8_t measurement[ATTEST_MEASUREMENT_LEN]; /* SNP measurement, TDX MRTD */
+    /* SEV-SNP */
+    uint32_t guest_svn, vmpl;
+    uint64_t snp_policy;
+    uint8_t reported_tcb[8]; /* as stored: bl, tee, 4 reserved, snp, microcode */
+    uint8_t chip_id[64];
+    uint8_t host_data[32];
+    /* TDX */
+    uint8_t tee_tcb_svn[16];
+    uint8_t td_attributes[8];
+    uint8_t rtmr[ATTEST_RTMR_COUNT][ATTEST_MEASUREMENT_LEN];
+};
+
+/* The trust anchors and expectations one verification applies. A zeroed
+ * policy (plus now and roots) accepts any authentic non-debug evidence. */
+struct attest_policy {
+    time_t now;             /* verify as of this time; never read from the clock here */
+    STACK_OF(X509) * roots; /* pinned roots (borrowed); NULL: the verifier's default */
+    X509 *sim_root;         /* trusted sim root (borrowed), NULL: sim evidence refused */
+    size_t npcrs;           /* Nitro: each listed PCR must be present and equal */
+    struct attest_pcr pcrs[ATTEST_PCR_MAX];
+    struct attest_blob nonce;       /* Nitro: when present, must equal the document's */
+    struct attest_blob user_data;   /* Nitro user_data; SNP/TDX REPORT_DATA, zero-padded */
+    struct attest_blob public_key;  /* Nitro: when present, must equal the document's */
+    struct attest_blob measurement; /* SNP measurement / TDX MRTD, when present */
+    bool allow_debug;               /* SNP/TDX: accept debug guests */
+    bool min_tcb_present;           /* SNP: reported_tcb must be at least min_tcb */
+    uint8_t min_tcb[8];             /* same layout as attest_claims.reported_tcb */
+};
+
+#endif

@@ -1,0 +1,254 @@
+/* tdx.c - Intel TDX quote v4 verification (Intel TDX DCAP Quoting Library
+ * API, "Quote Format"): header (48 bytes), TD report body (584), signature
+ * data length (4), then the ECDSA quote signature data. Integers are
+ * little-endian; ECDSA r||s and the P-256 key (x||y) are big-endian. */
+#include "attest/tdx.h"
+
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "attest/trust.h"
+
+#define HEADER_LEN 48
+#define BODY_LEN 584
+#define SIGNED_LEN (HEADER_LEN + BODY_LEN)
+#define QUOTE_VERSION 4
+#define ATT_KEY_ECDSA_P256 2
+#define TEE_TYPE_TDX 0x81
+#define CERT_QE_REPORT 6
+#define CERT_PCK_CHAIN 5
+#define QE_REPORT_LEN 384
+#define QE_REPORT_DATA_OFF 320
+#define P256_SIG_LEN 64
+#define P256_KEY_LEN 64
+#define TD_ATTR_DEBUG 0x01 /* td_attributes bit 0 */
+
+/* Offsets in the TD report body. */
+#define BODY_TEE_TCB_SVN 0
+#define BODY_TD_ATTRIBUTES 120
+#define BODY_MRTD 136
+#define BODY_RTMR0 328
+#define BODY_REPORT_DATA 520
+
+const uint8_t attest_tdx_intel_root_sha256[32] = {
+    0x44, 0xa0, 0x19, 0x6b, 0x2b, 0x99, 0xf8, 0x89, 0xb8, 0xe1, 0x49, 0xe9, 0x5b, 0x80, 0x7a, 0x35,
+    0x0e, 0x74, 0x24, 0x96, 0x43, 0x99, 0xe8, 0x85, 0xa7, 0xcb, 0xb8, 0xcc, 0xfa, 0xb6, 0x74, 0xd3,
+};
+
+/* A bounded reader over the signature data. */
+struct cursor {
+    const uint8_t *p;
+    size_t left;
+};
+
+static const uint8_t *
+take(struct cursor *c, size_t n)
+{
+    const uint8_t *p = c->p;
+
+    if (n > c->left)
+        return NULL;
+    c->p += n;
+    c->left -= n;
+    return p;
+}
+
+static bool
+take_u16(struct cursor *c, uint16_t *v)
+{
+    const uint8_t *p = take(c, 2);
+
+    if (p != NULL)
+        *v = (uint16_t)(p[0] | p[1] << 8);
+    return p != NULL;
+}
+
+static bool
+take_u32(struct cursor *c, uint32_t *v)
+{
+    const uint8_t *p = take(c, 4);
+
+    if (p != NULL)
+        *v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return p != NULL;
+}
+
+/* What the signature data holds (slices into the quote). */
+struct tdx_sig {
+    const uint8_t *sig, *att_key, *qe_report, *qe_sig, *qe_auth, *pem;
+    size_t qe_auth_len, pem_len;
+};
+
+static enum attest_result
+parse_sig(const uint8_t *quote, size_t len, struct tdx_sig *s, char *err)
+{
+    struct cursor c = {quote + SIGNED_LEN, len - SIGNED_LEN};
+    uint32_t sig_len, cert_len, pck_len;
+    uint16_t type, auth_len;
+
+    if (!take_u32(&c, &sig_len) || sig_len > c.left)
+        return attest_fail(err, ATTEST_MALFORMED, "quote: signature data is truncated");
+    c.left = sig_len; /* what follows the signature data is not ours */
+    if ((s->sig = take(&c, P256_SIG_LEN)) == NULL ||
+        (s->att_key = take(&c, P256_KEY_LEN)) == NULL || !take_u16(&c, &type) ||
+        !take_u32(&c, &cert_len) || cert_len > c.left)
+        return attest_fail(err, ATTEST_MALFORMED, "quote: signature data is truncated");
+    if (type != CERT_QE_REPORT)
+        return attest_fail(err, ATTEST_MALFORMED,
+                           "quote: certification data type %u, QE report (6) expected", type);
+    c.left = cert_len;
+    if ((s->qe_report = take(&c, QE_REPORT_LEN)) == NULL ||
+        (s->qe_sig = take(&c, P256_SIG_LEN)) == NULL || !take_u16(&c, &auth_len) ||
+        (s->qe_auth = take(&c, auth_len)) == NULL || !take_u16(&c, &type) ||
+        !take_u32(&c, &pck_len) || (s->pem = take(&c, pck_len)) == NULL)
+        return attest_fail(err, ATTEST_MALFORMED, "quote: QE certification data is truncated");
+    if (type != CERT_PCK_CHAIN)
+        return attest_fail(err, ATTEST_MALFORMED,
+                           "quote: QE certification data type %u, PCK chain (5) expected", type);
+    s->qe_auth_len = auth_len;
+    s->pem_len = pck_len;
+    return ATTEST_OK;
+}
+
+/* The attestation key: a raw P-256 point x||y. NULL if it is not one. */
+static EVP_PKEY *
+p256_key(const uint8_t xy[P256_KEY_LEN])
+{
+    uint8_t point[1 + P256_KEY_LEN] = {0x04};
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    EVP_PKEY *key = NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point)),
+        OSSL_PARAM_construct_end(),
+    };
+
+    memcpy(point + 1, xy, P256_KEY_LEN);
+    if (ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        key = NULL;
+    EVP_PKEY_CTX_free(ctx);
+    return key;
+}
+
+/* out = SHA-256(a || b); false if OpenSSL cannot. */
+static bool
+sha256_two(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t out[32])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(ctx, a, alen) == 1 && EVP_DigestUpdate(ctx, b, blen) == 1 &&
+              EVP_DigestFinal_ex(ctx, out, NULL) == 1;
+
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+/* The PCK chain (leaf first) to the pinned Intel root. */
+static enum attest_result
+check_pck_chain(STACK_OF(X509) * chain, const struct attest_policy *pol, char *err)
+{
+    enum attest_result r = ATTEST_UNTRUSTED;
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    STACK_OF(X509) *anchors = pol->roots != NULL ? NULL : sk_X509_new_null();
+
+    if (untrusted == NULL || (pol->roots == NULL && anchors == NULL)) {
+        attest_fail(err, r, "out of memory");
+        goto fail;
+    }
+    for (int i = 1; i < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+        uint8_t md[32];
+        unsigned mdlen = 0;
+        if (anchors != NULL && X509_digest(x, EVP_sha256(), md, &mdlen) == 1 &&
+            mdlen == sizeof(md) && memcmp(md, attest_tdx_intel_root_sha256, sizeof(md)) == 0) {
+            if (sk_X509_push(anchors, x) == 0)
+                goto fail;
+        } else if (sk_X509_push(untrusted, x) == 0) {
+            goto fail;
+        }
+    }
+    if (anchors != NULL && sk_X509_num(anchors) == 0) {
+        attest_fail(err, r, "quote: the PCK chain does not end at the Intel SGX Root CA");
+        goto fail;
+    }
+    r = attest_chain_verify(sk_X509_value(chain, 0), untrusted,
+                            anchors != NULL ? anchors : pol->roots, pol->now, NULL, err);
+fail:
+    sk_X509_free(anchors);
+    sk_X509_free(untrusted);
+    return r;
+}
+
+enum attest_result
+attest_tdx_verify(const uint8_t *quote, size_t len, const struct attest_policy *pol,
+                  struct attest_claims *c, char *err)
+{
+    enum attest_result r;
+    struct tdx_sig s = {0};
+    STACK_OF(X509) *chain = NULL;
+    EVP_PKEY *att_key = NULL;
+    uint8_t bind[32];
+
+    memset(c, 0, sizeof(*c));
+    c->kind = ATTEST_KIND_TDX;
+    if (len < SIGNED_LEN + 4 || len > TDX_QUOTE_MAX)
+        return attest_fail(err, ATTEST_MALFORMED, "quote: %zu bytes, %d to %d expected", len,
+                           SIGNED_LEN + 4, TDX_QUOTE_MAX);
+    c->version = (uint32_t)(quote[0] | quote[1] << 8);
+    if (c->version != QUOTE_VERSION || (quote[2] | quote[3] << 8) != ATT_KEY_ECDSA_P256 ||
+        quote[4] != TEE_TYPE_TDX || quote[5] != 0 || quote[6] != 0 || quote[7] != 0)
+        return attest_fail(err, ATTEST_MALFORMED,
+                           "quote: not a TDX ECDSA P-256 quote of version 4");
+    const uint8_t *body = quote + HEADER_LEN;
+    memcpy(c->tee_tcb_svn, body + BODY_TEE_TCB_SVN, sizeof(c->tee_tcb_svn));
+    memcpy(c->td_attributes, body + BODY_TD_ATTRIBUTES, sizeof(c->td_attributes));
+    c->debug = (c->td_attributes[0] & TD_ATTR_DEBUG) != 0;
+    memcpy(c->measurement, body + BODY_MRTD, sizeof(c->measurement));
+    memcpy(c->rtmr, body + BODY_RTMR0, sizeof(c->rtmr));
+    memcpy(c->report_data, body + BODY_REPORT_DATA, sizeof(c->report_data));
+    if ((r = parse_sig(quote, len, &s, err)) != ATTEST_OK)
+        return r;
+
+    r = ATTEST_UNTRUSTED;
+    if ((att_key = p256_key(s.att_key)) == NULL) {
+        attest_fail(err, r, "quote: the attestation key is not a P-256 point");
+        goto fail;
+    }
+    r = attest_ecdsa_verify(att_key, "prime256v1", EVP_sha256(), quote, SIGNED_LEN, s.sig,
+                            s.sig + P256_SIG_LEN / 2, P256_SIG_LEN / 2, false, "quote", err);
+    if (r != ATTEST_OK)
+        goto fail;
+    /* The QE vouches for the attestation key through its report data. */
+    static const uint8_t zero[32];
+    if (!sha256_two(s.att_key, P256_KEY_LEN, s.qe_auth, s.qe_auth_len, bind) ||
+        memcmp(s.qe_report + QE_REPORT_DATA_OFF, bind, sizeof(bind)) != 0 ||
+        memcmp(s.qe_report + QE_REPORT_DATA_OFF + 32, zero, sizeof(zero)) != 0) {
+        r = attest_fail(err, ATTEST_UNTRUSTED,
+                        "quote: the QE report does not bind the attestation key");
+        goto fail;
+    }
+    if ((chain = attest_x509_pem((const char *)s.pem, s.pem_len)) == NULL) {
+        r = attest_fail(err, ATTEST_MALFORMED, "quote: the PCK chain is not PEM certificates");
+        goto fail;
+    }
+    EVP_PKEY *pck = X509_get0_pubkey(sk_X509_value(chain, 0));
+    if (pck == NULL) {
+        r = attest_fail(err, ATTEST_UNTRUSTED, "quote: the PCK certificate has no usable key");
+        goto fail;
+    }
+    r = attest_ecdsa_verify(pck, "prime256v1", EVP_sha256(), s.qe_report, QE_REPORT_LEN, s.qe_sig,
+                            s.qe_sig + P256_SIG_LEN / 2, P256_SIG_LEN / 2, false, "QE report", err);
+    if (r != ATTEST_OK)
+        goto fail;
+    if ((r = check_pck_chain(chain, pol, err)) != ATTEST_OK)
+        goto fail;
+    r = attest_report_policy(pol, c, "the TD is a debug TD", "MRTD", err);
+fail:
+    sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(att_key);
+    return r;
+}

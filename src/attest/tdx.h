@@ -1,0 +1,30 @@
+/* tdx.h - Intel TDX quotes, version 4 (docs/attestation.md). */
+#ifndef AIRLOCK_ATTEST_TDX_H
+#define AIRLOCK_ATTEST_TDX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attest/claims.h"
+
+#define TDX_QUOTE_MAX 65536
+
+/* SHA-256 of the DER of "CN=Intel SGX Root CA", the default pinned root. */
+extern const uint8_t attest_tdx_intel_root_sha256[32];
+
+/* Verifies a TDX ECDSA quote v4 (att_key_type 2, tee_type 0x81) of len bytes:
+ * the quote signature over header and TD report by the embedded attestation
+ * key, the QE report's binding of that key (REPORTDATA = SHA-256(key || QE
+ * auth data)), the QE report's signature by the PCK leaf of the embedded
+ * chain, and that chain to the Intel SGX Root CA (pol->roots if given, else
+ * the chain's own root when its SHA-256 is attest_tdx_intel_root_sha256), all
+ * valid at pol->now; then the policy: debug TDs refused unless
+ * pol->allow_debug, MRTD (pol->measurement), REPORTDATA (pol->user_data,
+ * zero-padded). TCB Info, QE Identity and CRLs are NOT checked. Fills
+ * *claims (on ATTEST_OK completely). Returns ATTEST_OK or the failure with a
+ * one-line reason in err (ATTEST_ERR_MAX bytes). */
+enum attest_result attest_tdx_verify(const uint8_t *quote, size_t len,
+                                     const struct attest_policy *pol, struct attest_claims *claims,
+                                     char *err);
+
+#endif

@@ -1,0 +1,195 @@
+/* trust.c - signatures and certificate chains for the evidence verifiers. */
+#include "attest/trust.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+enum attest_result
+attest_fail(char *err, enum attest_result r, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, ATTEST_ERR_MAX, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+static bool
+key_on_group(EVP_PKEY *key, const char *group)
+{
+    char name[64];
+
+    return EVP_PKEY_is_a(key, "EC") &&
+           EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof(name),
+                                          NULL) == 1 &&
+           strcmp(name, group) == 0;
+}
+
+enum attest_result
+attest_ecdsa_verify(EVP_PKEY *key, const char *group, const EVP_MD *md, const uint8_t *msg,
+                    size_t len, const uint8_t *r, const uint8_t *s, size_t n, bool little_endian,
+                    const char *what, char *err)
+{
+    enum attest_result res = ATTEST_UNTRUSTED;
+    ECDSA_SIG *sig = NULL;
+    BIGNUM *br = NULL, *bs = NULL;
+    EVP_MD_CTX *mctx = NULL;
+    uint8_t *der = NULL;
+    int der_len;
+
+    if (!key_on_group(key, group))
+        return attest_fail(err, ATTEST_UNTRUSTED, "%s: the key is not ECDSA %s", what, group);
+    br = little_endian ? BN_lebin2bn(r, (int)n, NULL) : BN_bin2bn(r, (int)n, NULL);
+    bs = little_endian ? BN_lebin2bn(s, (int)n, NULL) : BN_bin2bn(s, (int)n, NULL);
+    sig = ECDSA_SIG_new();
+    mctx = EVP_MD_CTX_new();
+    if (br == NULL || bs == NULL || sig == NULL || mctx == NULL)
+        goto fail;
+    if (ECDSA_SIG_set0(sig, br, bs) != 1)
+        goto fail;
+    br = bs = NULL; /* owned by sig now */
+    der_len = i2d_ECDSA_SIG(sig, &der);
+    if (der_len <= 0)
+        goto fail;
+    if (EVP_DigestVerifyInit(mctx, NULL, md, NULL, key) != 1)
+        goto fail;
+    if (EVP_DigestVerify(mctx, der, (size_t)der_len, msg, len) == 1)
+        res = ATTEST_OK;
+fail:
+    if (res != ATTEST_OK)
+        attest_fail(err, res, "%s: signature does not verify", what);
+    OPENSSL_free(der);
+    EVP_MD_CTX_free(mctx);
+    ECDSA_SIG_free(sig);
+    BN_free(br);
+    BN_free(bs);
+    return res;
+}
+
+enum attest_result
+attest_chain_verify(X509 *leaf, STACK_OF(X509) * untrusted, STACK_OF(X509) * anchors, time_t now,
+                    X509 **top, char *err)
+{
+    enum attest_result res = ATTEST_UNTRUSTED;
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+
+    if (store == NULL || ctx == NULL) {
+        attest_fail(err, res, "certificate chain: out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < sk_X509_num(anchors); i++)
+        if (X509_STORE_add_cert(store, sk_X509_value(anchors, i)) != 1) {
+            attest_fail(err, res, "certificate chain: cannot add root %d", i);
+            goto fail;
+        }
+    if (X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1) {
+        attest_fail(err, res, "certificate chain: out of memory");
+        goto fail;
+    }
+    /* The evidence is checked as of the caller's time, never the clock's. */
+    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx), now);
+    if (X509_verify_cert(ctx) != 1) {
+        int e = X509_STORE_CTX_get_error(ctx);
+        attest_fail(err, res, "certificate chain: %s (certificate %d from the leaf)",
+                    X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
+        goto fail;
+    }
+    if (top != NULL) {
+        STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+        X509 *last = sk_X509_value(chain, sk_X509_num(chain) - 1);
+        *top = NULL;
+        for (int i = 0; i < sk_X509_num(anchors); i++)
+            if (X509_cmp(sk_X509_value(anchors, i), last) == 0)
+                *top = sk_X509_value(anchors, i);
+    }
+    res = ATTEST_OK;
+fail:
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    return res;
+}
+
+X509 *
+attest_x509_der(const uint8_t *der, size_t len)
+{
+    const uint8_t *p = der;
+    X509 *x;
+
+    if (len == 0 || len > INT32_MAX)
+        return NULL;
+    x = d2i_X509(NULL, &p, (long)len);
+    if (x != NULL && p != der + len) {
+        X509_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+STACK_OF(X509) * attest_x509_pem(const char *pem, size_t len)
+{
+    STACK_OF(X509) *sk = NULL;
+    BIO *bio = NULL;
+    X509 *x;
+
+    if (len > INT32_MAX)
+        return NULL;
+    sk = sk_X509_new_null();
+    bio = BIO_new_mem_buf(pem, (int)len);
+    if (sk == NULL || bio == NULL)
+        goto fail;
+    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL)
+        if (sk_X509_push(sk, x) == 0) {
+            X509_free(x);
+            goto fail;
+        }
+    /* The loop ends at the end of the buffer (no start line) or at a
+     * certificate that does not parse: only the first is acceptable. */
+    unsigned long e = ERR_peek_last_error();
+    if (ERR_GET_REASON(e) != PEM_R_NO_START_LINE || sk_X509_num(sk) == 0)
+        goto fail;
+    ERR_clear_error();
+    BIO_free(bio);
+    return sk;
+fail:
+    ERR_clear_error();
+    BIO_free(bio);
+    sk_X509_pop_free(sk, X509_free);
+    return NULL;
+}
+
+bool
+attest_blob_equal(const struct attest_blob *b, const uint8_t *data, size_t len)
+{
+    return b->present && b->len == len && (len == 0 || memcmp(b->data, data, len) == 0);
+}
+
+enum attest_result
+attest_report_policy(const struct attest_policy *pol, const struct attest_claims *c,
+                     const char *debug_what, const char *measurement_what, char *err)
+{
+    uint8_t want[ATTEST_REPORT_DATA_LEN] = {0};
+
+    if (c->debug && !pol->allow_debug)
+        return attest_fail(err, ATTEST_POLICY, "policy: %s", debug_what);
+    if (pol->measurement.present &&
+        !attest_blob_equal(&pol->measurement, c->measurement, sizeof(c->measurement)))
+        return attest_fail(err, ATTEST_POLICY, "policy: %s does not match", measurement_what);
+    if (!pol->user_data.present)
+        return ATTEST_OK;
+    if (pol->user_data.len > sizeof(want))
+        return attest_fail(err, ATTEST_POLICY, "policy: report_data is at most %zu bytes",
+                           sizeof(want));
+    memcpy(want, pol->user_data.data, pol->user_data.len);
+    if (memcmp(want, c->report_data, sizeof(want)) != 0)
+        return attest_fail(err, ATTEST_POLICY, "policy: report_data does not match");
+    return ATTEST_OK;
+}

@@ -1,0 +1,54 @@
+/* trust.h - what the evidence verifiers share: raw ECDSA signatures,
+ * certificate chains checked at a given time, and their error messages. */
+#ifndef AIRLOCK_ATTEST_TRUST_H
+#define AIRLOCK_ATTEST_TRUST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "attest/claims.h"
+
+/* Formats a one-line message into err (ATTEST_ERR_MAX bytes) and returns r,
+ * so that a failure reads `return attest_fail(err, ATTEST_MALFORMED, ...)`. */
+enum attest_result attest_fail(char *err, enum attest_result r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Verifies an ECDSA signature given as raw r and s of n bytes each (big-endian,
+ * or little-endian as SEV-SNP stores them) over msg with digest md, by key,
+ * which must be an EC key on the named group ("secp384r1", "prime256v1").
+ * Returns ATTEST_OK or ATTEST_UNTRUSTED with err naming what (the "what"). */
+enum attest_result attest_ecdsa_verify(EVP_PKEY *key, const char *group, const EVP_MD *md,
+                                       const uint8_t *msg, size_t len, const uint8_t *r,
+                                       const uint8_t *s, size_t n, bool little_endian,
+                                       const char *what, char *err);
+
+/* Verifies that leaf chains through untrusted (may be NULL) to one of anchors,
+ * every certificate valid at now. On success *top (if not NULL) is the anchor
+ * reached (borrowed from anchors). Returns ATTEST_OK or ATTEST_UNTRUSTED. */
+enum attest_result attest_chain_verify(X509 *leaf, STACK_OF(X509) * untrusted,
+                                       STACK_OF(X509) * anchors, time_t now, X509 **top, char *err);
+
+/* Parses exactly len bytes of DER as one certificate; NULL if they are not. */
+X509 *attest_x509_der(const uint8_t *der, size_t len);
+
+/* Reads every certificate of a PEM buffer, in order; NULL if there is none or
+ * one does not parse. Free with sk_X509_pop_free(sk, X509_free). */
+STACK_OF(X509) * attest_x509_pem(const char *pem, size_t len);
+
+/* The policy checks SEV-SNP and TDX share: debug refused unless
+ * pol->allow_debug (debug_what says what made it debug), the measurement
+ * (named measurement_what), REPORT_DATA against pol->user_data zero-padded
+ * to 64 bytes. Returns ATTEST_OK or ATTEST_POLICY. */
+enum attest_result attest_report_policy(const struct attest_policy *pol,
+                                        const struct attest_claims *c, const char *debug_what,
+                                        const char *measurement_what, char *err);
+
+/* Does the blob hold exactly these len bytes? */
+bool attest_blob_equal(const struct attest_blob *b, const uint8_t *data, size_t len);
+
+#endif
