@@ -12,10 +12,10 @@
 #include <sys/socket.h>
 
 #include "core/loop.h"
+#include "relay/pump.h"
 #include "relay/relay.h"
 
-#define WORKER_SPARE_PIPES 64
-#define WORKER_SCRATCH (64 * 1024)
+#define WORKER_SPARE_PIPES PUMP_SPARE_PIPES /* pipe pairs a worker keeps (fd budget) */
 
 struct conn;
 
@@ -26,9 +26,7 @@ struct worker {
     int has_thread;
     struct conn *conns; /* every live connection of this worker */
     atomic_size_t n_conns;
-    int spare[WORKER_SPARE_PIPES][2]; /* empty pipes kept for reuse */
-    size_t n_spare;
-    char scratch[WORKER_SCRATCH]; /* one read's worth, passed on at once */
+    struct pump_cache pumps; /* spare pipes and the scratch buffer of its pumps */
 };
 
 /* Returns a worker with a new loop (no thread yet), or NULL. */
