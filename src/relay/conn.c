@@ -145,13 +145,7 @@ conn_close(struct conn *c, enum conn_end end)
     pump_release(&c->up, &w->pumps);
     pump_release(&c->down, &w->pumps);
     timer_stop(w->loop, &c->timer);
-
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
+    list_del(&c->link);
     atomic_fetch_sub(&w->n_conns, 1);
     atomic_fetch_sub_explicit(&st->open, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->ended[end], 1, memory_order_relaxed);
@@ -685,10 +679,7 @@ conn_begin(void *arg)
     const struct relay_conf *rc = &c->relay->conf;
     int fd = c->client.io.fd;
 
-    c->next = w->conns;
-    if (w->conns != NULL)
-        w->conns->prev = c;
-    w->conns = c;
+    list_add(&w->conns, &c->link);
     c->started = loop_now(w->loop);
     transport_tune(fd, rc->listen.kind, rc->keepalive);
     int err = io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c);
@@ -728,6 +719,7 @@ worker_new(void)
 
     if (w == NULL)
         return NULL;
+    list_init(&w->conns);
     w->loop = loop_new();
     if (w->loop == NULL) {
         free(w);
@@ -761,8 +753,11 @@ worker_spawn(struct worker *w)
 void
 worker_close_all(struct worker *w)
 {
-    while (w->conns != NULL)
-        conn_close(w->conns, END_SHUTDOWN);
+    struct list *first;
+
+    /* conn_close() unlinks each one it closes */
+    while ((first = list_first(&w->conns)) != NULL)
+        conn_close(list_entry(first, struct conn, link), END_SHUTDOWN);
 }
 
 void

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "core/list.h"
 #include "core/loop.h"
 #include "relay/pump.h"
 #include "relay/relay.h"
@@ -24,7 +25,7 @@ struct worker {
     struct loop *loop;
     pthread_t thread;
     int has_thread;
-    struct conn *conns; /* every live connection of this worker */
+    struct list conns; /* every live connection of this worker (struct conn) */
     atomic_size_t n_conns;
     struct pump_cache pumps; /* spare pipes and the scratch buffer of its pumps */
 };

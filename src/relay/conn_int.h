@@ -36,7 +36,7 @@ struct egress_dest; /* conn_egress.c */
 struct peek;        /* conn_router.c */
 
 struct conn {
-    struct conn *prev, *next; /* the worker's list */
+    struct list link; /* in the worker's conns */
     struct worker *worker;
     struct relay *relay;
     const struct conn_ops *ops; /* the variant: plain, egress, router */
