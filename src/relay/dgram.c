@@ -358,10 +358,10 @@ reap(struct task *t)
     struct dgram *d = t->data;
 
     for (struct dstream *s = d->dead_streams; s != NULL; s = s->dead_next)
-        if (s->work.queued)
+        if (task_queued(&s->work))
             goto later;
     for (struct flow *f = d->dead_flows; f != NULL; f = f->dead_next)
-        if (f->more.queued)
+        if (task_queued(&f->more))
             goto later;
     while (d->dead_flows != NULL) {
         struct flow *f = d->dead_flows;
@@ -375,7 +375,7 @@ reap(struct task *t)
     }
     if (!d->stopped)
         return;
-    if (d->udp_more.queued)
+    if (task_queued(&d->udp_more))
         goto later;
     if (d->resolving)
         return; /* resolved() reaps again */
