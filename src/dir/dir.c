@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/list.h"
 #include "core/log.h"
 #include "dir/backend.h"
 
@@ -39,7 +40,7 @@ struct note {
  * the loop ran is delivered together, so a reservation and its withdrawal
  * queued together can be coalesced (dir.h, dir_watch_cb). */
 struct watch {
-    struct watch *next;
+    struct list link; /* in d->watches, under watch_lock */
     char pool[DIR_NAME_MAX];
     struct loop *on;
     dir_watch_cb cb;
@@ -60,10 +61,9 @@ struct dir {
     const struct dir_ops *ops;
     void *be;
     struct timer tick;
-    /* dir thread: waiting assigns, oldest first */
-    struct dir_assign *wait_head, *wait_tail;
+    struct list waits; /* dir thread: waiting assigns, oldest first */
     pthread_mutex_t watch_lock;
-    struct watch *watches;
+    struct list watches;
     /* metrics, read from any thread */
     atomic_ulong outcomes[DIR_OUTCOME_COUNT];
     atomic_ulong released; /* reservations withdrawn by dir_release() */
@@ -87,9 +87,8 @@ struct dir_assign {
     int delivered;               /* caller's loop: the callback ran */
     unsigned long long start_us; /* for the latency histogram */
     /* directory thread */
-    struct dir_assign *prev, *next;
-    int waiting;
-    int why; /* while waiting: the last try's refusal (-EAGAIN, -EDQUOT, -EBUSY) */
+    struct list wait_link; /* in d->waits while it waits */
+    int why;               /* while waiting: the last try's refusal (-EAGAIN, -EDQUOT, -EBUSY) */
     struct timer wait_timer;
     /* the answer */
     int err;
@@ -316,9 +315,12 @@ dir_changed_n(struct dir *d, const struct dir_instance *inst, size_t n)
     for (size_t i = 0; i < n; i++)
         log_info("dir pool=%s instance=%s state=%s", inst[i].pool, inst[i].name,
                  dir_state_name(inst[i].state));
+    struct list *p, *tmp;
+
     pthread_mutex_lock(&d->watch_lock);
-    for (struct watch *w = d->watches; w != NULL && !d->stopped; w = w->next)
-        watch_queue(w, inst, n);
+    if (!d->stopped)
+        list_for_each_safe(p, tmp, &d->watches)
+            watch_queue(list_entry(p, struct watch, link), inst, n);
     pthread_mutex_unlock(&d->watch_lock);
 }
 
@@ -371,18 +373,9 @@ count_outcome(struct dir *d, enum dir_outcome o, unsigned long long start_us)
 static void
 wait_unlink(struct dir *d, struct dir_assign *a)
 {
-    if (!a->waiting)
+    if (!list_linked(&a->wait_link))
         return;
-    if (a->prev != NULL)
-        a->prev->next = a->next;
-    else
-        d->wait_head = a->next;
-    if (a->next != NULL)
-        a->next->prev = a->prev;
-    else
-        d->wait_tail = a->prev;
-    a->prev = a->next = NULL;
-    a->waiting = 0;
+    list_del(&a->wait_link);
     timer_stop(d->loop, &a->wait_timer);
 }
 
@@ -478,28 +471,21 @@ assign_start(void *arg)
         assign_answer(d, a, a->why, refusal_outcome(a->why));
         return;
     }
-    a->waiting = 1;
-    a->prev = d->wait_tail;
-    if (d->wait_tail != NULL)
-        d->wait_tail->next = a;
-    else
-        d->wait_head = a;
-    d->wait_tail = a;
+    list_add_tail(&d->waits, &a->wait_link);
     timer_start(d->loop, &a->wait_timer, d->conf.assign_wait_ms, wait_expired, a);
 }
 
 void
 dir_maybe_idle(struct dir *d, const char *pool)
 {
-    struct dir_assign *a = d->wait_tail, *prev;
-
     /* newest first: under overload the oldest are the likeliest to have
      * given up, and a burst from one address (silent ClientHellos) cannot
      * queue ahead of that address's later requests. Each retries, so a key
      * that became sticky meanwhile finds its instance even when nothing is
      * idle. */
-    for (; a != NULL; a = prev) {
-        prev = a->prev;
+    for (struct list *p = d->waits.prev, *prev; p != &d->waits; p = prev) {
+        struct dir_assign *a = list_entry(p, struct dir_assign, wait_link);
+        prev = p->prev; /* a may leave the list */
         if (pool == NULL || strcmp(a->pool, pool) == 0)
             (void)assign_try(d, a);
     }
@@ -557,7 +543,7 @@ cancel_posted(void *arg)
 {
     struct dir_assign *a = arg;
 
-    if (a->waiting) {
+    if (list_linked(&a->wait_link)) {
         count_outcome(a->d, DIR_OUT_CANCELLED, a->start_us);
         wait_unlink(a->d, a);
         assign_unref(a); /* the directory's */
@@ -581,6 +567,7 @@ dir_assign_cancel(struct dir_assign *a)
     assign_unref(a);                   /* the caller's */
 }
 
+static int req_new(enum req_kind kind, const char *pool, const char *name, struct req **out);
 static int req_post(struct dir *d, struct req *r);
 
 /* Tells the directory that a's caller no longer holds its reservation. */
@@ -591,8 +578,7 @@ release_post(struct dir_assign *a)
 
     if (a->rid == 0)
         return; /* an active session, or nothing: not held */
-    if ((r = calloc(1, sizeof(*r))) != NULL) {
-        r->kind = REQ_RELEASE;
+    if (req_new(REQ_RELEASE, NULL, NULL, &r) == 0) {
         memcpy(r->pool, a->pool, sizeof(r->pool));
         memcpy(r->name, a->instance, sizeof(r->name));
         memcpy(r->key, a->key, sizeof(r->key));
@@ -670,6 +656,45 @@ req_run(void *arg)
     }
 }
 
+/* Returns a new request of kind about pool/name (both NULL: none, or
+ * filled by the caller) in *out: 0, -ENOMEM, or -EINVAL when a name is
+ * empty or does not fit. The caller posts it with req_post() or frees it. */
+static int
+req_new(enum req_kind kind, const char *pool, const char *name, struct req **out)
+{
+    struct req *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return -ENOMEM;
+    if (pool != NULL &&
+        (copy_pool(r->pool, pool) != 0 || copy_name(r->name, sizeof(r->name), name) != 0)) {
+        free(r);
+        return -EINVAL;
+    }
+    r->kind = kind;
+    *out = r;
+    return 0;
+}
+
+/* Posts a new request answered on loop on: list_cb(arg, ...) for REQ_LIST,
+ * else done_cb(arg, err). Returns 0 or -errno (nothing is posted). */
+static int
+req_ask(struct dir *d, enum req_kind kind, const char *pool, const char *name, struct loop *on,
+        dir_list_cb list_cb, dir_done_cb done_cb, void *arg)
+{
+    struct req *r;
+    int rc = req_new(kind, pool, name, &r);
+
+    if (rc != 0)
+        return rc;
+    r->on = on;
+    r->list_cb = list_cb;
+    r->done_cb = done_cb;
+    r->arg = arg;
+    return req_post(d, r);
+}
+
+/* Hands r to d's thread; frees it when that fails. Returns 0 or -ENOMEM. */
 static int
 req_post(struct dir *d, struct req *r)
 {
@@ -686,17 +711,13 @@ dir_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
            const struct endpoint *ep)
 {
     struct req *r;
+    int rc;
 
     if (st != DIR_STARTING && st != DIR_IDLE && st != DIR_DRAINING && st != DIR_STOPPED)
         return -EINVAL;
-    if ((r = calloc(1, sizeof(*r))) == NULL)
-        return -ENOMEM;
-    r->kind = REQ_REPORT;
+    if ((rc = req_new(REQ_REPORT, pool, name, &r)) != 0)
+        return rc;
     r->st = st;
-    if (copy_pool(r->pool, pool) != 0 || copy_name(r->name, sizeof(r->name), name) != 0) {
-        free(r);
-        return -EINVAL;
-    }
     if (ep != NULL)
         endpoint_format(ep, r->ep, sizeof(r->ep));
     return req_post(d, r);
@@ -781,37 +802,32 @@ dir_activate_cancel(struct dir_activate *a)
 int
 dir_list(struct dir *d, struct loop *on, dir_list_cb cb, void *arg)
 {
-    struct req *r = calloc(1, sizeof(*r));
-
-    if (r == NULL)
-        return -ENOMEM;
-    r->kind = REQ_LIST;
-    r->on = on;
-    r->list_cb = cb;
-    r->arg = arg;
-    return req_post(d, r);
+    return req_ask(d, REQ_LIST, NULL, NULL, on, cb, NULL, arg);
 }
 
 int
 dir_drain(struct dir *d, const char *pool, const char *name, struct loop *on, dir_done_cb cb,
           void *arg)
 {
-    struct req *r = calloc(1, sizeof(*r));
-
-    if (r == NULL)
-        return -ENOMEM;
-    if (copy_pool(r->pool, pool) != 0 || copy_name(r->name, sizeof(r->name), name) != 0) {
-        free(r);
-        return -EINVAL;
-    }
-    r->kind = REQ_DRAIN;
-    r->on = on;
-    r->done_cb = cb;
-    r->arg = arg;
-    return req_post(d, r);
+    return req_ask(d, REQ_DRAIN, pool, name, on, NULL, cb, arg);
 }
 
 /* ---- watchers */
+
+/* Returns the watch of pool, or NULL; under watch_lock. */
+static struct watch *
+watch_find(struct dir *d, const char *pool)
+{
+    struct list *p, *tmp;
+
+    list_for_each_safe(p, tmp, &d->watches)
+    {
+        struct watch *w = list_entry(p, struct watch, link);
+        if (strcmp(w->pool, pool) == 0)
+            return w;
+    }
+    return NULL;
+}
 
 int
 dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, void *arg)
@@ -832,13 +848,10 @@ dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, voi
     atomic_init(&w->active, 1);
     atomic_init(&w->refs, 1);
     pthread_mutex_lock(&d->watch_lock);
-    for (struct watch *o = d->watches; o != NULL; o = o->next)
-        if (strcmp(o->pool, pool) == 0)
-            rc = -EEXIST;
-    if (rc == 0) {
-        w->next = d->watches;
-        d->watches = w;
-    }
+    if (watch_find(d, pool) != NULL)
+        rc = -EEXIST;
+    else
+        list_add(&d->watches, &w->link);
     pthread_mutex_unlock(&d->watch_lock);
     if (rc != 0)
         watch_unref(w);
@@ -848,11 +861,16 @@ dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, voi
 int
 dir_watched_pools(struct dir *d, char (*out)[DIR_NAME_MAX], int max)
 {
+    struct list *p, *tmp;
     int n = 0;
 
     pthread_mutex_lock(&d->watch_lock);
-    for (struct watch *w = d->watches; w != NULL && n < max; w = w->next)
-        memcpy(out[n++], w->pool, DIR_NAME_MAX);
+    list_for_each_safe(p, tmp, &d->watches)
+    {
+        if (n == max)
+            break;
+        memcpy(out[n++], list_entry(p, struct watch, link)->pool, DIR_NAME_MAX);
+    }
     pthread_mutex_unlock(&d->watch_lock);
     return n;
 }
@@ -860,16 +878,10 @@ dir_watched_pools(struct dir *d, char (*out)[DIR_NAME_MAX], int max)
 void
 dir_unwatch(struct dir *d, const char *pool)
 {
-    struct watch *w = NULL;
-
     pthread_mutex_lock(&d->watch_lock);
-    for (struct watch **pp = &d->watches; *pp != NULL; pp = &(*pp)->next) {
-        if (strcmp((*pp)->pool, pool) == 0) {
-            w = *pp;
-            *pp = w->next;
-            break;
-        }
-    }
+    struct watch *w = watch_find(d, pool);
+    if (w != NULL)
+        list_del(&w->link);
     pthread_mutex_unlock(&d->watch_lock);
     if (w == NULL)
         return;
@@ -932,6 +944,8 @@ dir_new(const struct dir_conf *conf)
     if (d == NULL)
         return NULL;
     d->conf = *conf;
+    list_init(&d->waits);
+    list_init(&d->watches);
     pthread_mutex_init(&d->watch_lock, NULL);
     if ((d->loop = loop_new()) == NULL) {
         rc = -errno;
@@ -988,8 +1002,8 @@ dir_free(struct dir *d)
         loop_run(d->loop);
     }
     /* waiters left (their callers did not wait for an answer) */
-    while (d->wait_head != NULL) {
-        struct dir_assign *a = d->wait_head;
+    while (!list_empty(&d->waits)) {
+        struct dir_assign *a = list_entry(d->waits.next, struct dir_assign, wait_link);
         wait_unlink(d, a);
         assign_unref(a);
     }
@@ -998,9 +1012,9 @@ dir_free(struct dir *d)
     d->ops = NULL;
     loop_free(d->loop);
     d->loop = NULL;
-    while (d->watches != NULL) {
-        struct watch *w = d->watches;
-        d->watches = w->next;
+    while (!list_empty(&d->watches)) {
+        struct watch *w = list_entry(d->watches.next, struct watch, link);
+        list_del(&w->link);
         watch_unref(w);
     }
     pthread_mutex_destroy(&d->watch_lock);
