@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,7 +58,8 @@ struct dir {
     struct loop *loop;
     pthread_t thread;
     int started;
-    int stopped; /* dir_stop(): answers are dropped, not posted */
+    int stopped;          /* dir_stop(): answers are dropped, not posted */
+    struct dir_host host; /* what the backend may use of d */
     const struct dir_ops *ops;
     void *be;
     struct timer tick;
@@ -184,36 +186,19 @@ copy_pool(char *dst, const char *src)
     return copy_name(dst, DIR_NAME_MAX, src);
 }
 
-/* ---- backend helpers */
+/* ---- the backend's host (backend.h, struct dir_host) */
 
-const struct dir_conf *
-dir_conf_of(const struct dir *d)
+static struct dir *
+host_dir(const struct dir_host *h)
 {
-    return &d->conf;
+    return (struct dir *)((const char *)h - offsetof(struct dir, host));
 }
 
-void *
-dir_backend_state(const struct dir *d)
+static void
+host_set_counts(const struct dir_host *h, const unsigned long counts[DIR_STATE_COUNT])
 {
-    return d->be;
-}
+    struct dir *d = host_dir(h);
 
-void
-dir_set_backend(struct dir *d, const struct dir_ops *ops, void *be)
-{
-    d->ops = ops;
-    d->be = be;
-}
-
-struct loop *
-dir_loop(const struct dir *d)
-{
-    return d->loop;
-}
-
-void
-dir_set_counts(struct dir *d, const unsigned long counts[DIR_STATE_COUNT])
-{
     for (int s = 0; s < DIR_STATE_COUNT; s++)
         atomic_store(&d->counts[s], counts[s]);
 }
@@ -309,9 +294,11 @@ watch_queue(struct watch *w, const struct dir_instance *inst, size_t n)
     pthread_mutex_unlock(&w->q_lock);
 }
 
-void
-dir_changed_n(struct dir *d, const struct dir_instance *inst, size_t n)
+static void
+host_changed(const struct dir_host *h, const struct dir_instance *inst, size_t n)
 {
+    struct dir *d = host_dir(h);
+
     for (size_t i = 0; i < n; i++)
         log_info("dir pool=%s instance=%s state=%s", inst[i].pool, inst[i].name,
                  dir_state_name(inst[i].state));
@@ -322,12 +309,6 @@ dir_changed_n(struct dir *d, const struct dir_instance *inst, size_t n)
         list_for_each_safe(p, tmp, &d->watches)
             watch_queue(list_entry(p, struct watch, link), inst, n);
     pthread_mutex_unlock(&d->watch_lock);
-}
-
-void
-dir_changed(struct dir *d, const struct dir_instance *inst)
-{
-    dir_changed_n(d, inst, 1);
 }
 
 /* ---- assign */
@@ -436,7 +417,7 @@ assign_try(struct dir *d, struct dir_assign *a)
         return 1;
     }
     struct dir_claim cl = {.client = a->client[0] ? a->client : NULL, .hold = a->hold};
-    int rc = d->ops->assign(d, a->pool, a->key, &cl, &inst);
+    int rc = d->ops->assign(d->be, a->pool, a->key, &cl, &inst);
     if (rc == -EAGAIN || rc == -EDQUOT || rc == -EBUSY) {
         a->why = rc;
         return 0;
@@ -451,7 +432,7 @@ assign_try(struct dir *d, struct dir_assign *a)
         log_warnx("dir pool=%s instance=%s: bad endpoint: %s", inst.pool, inst.name,
                   why ? why : "invalid");
         if (a->rid != 0) /* nobody will connect: let go of it now */
-            (void)d->ops->release(d, a->pool, a->instance, a->key, a->rid);
+            (void)d->ops->release(d->be, a->pool, a->instance, a->key, a->rid);
         assign_answer(d, a, -EIO, DIR_OUT_ERROR);
         return 1;
     }
@@ -475,8 +456,8 @@ assign_start(void *arg)
     timer_start(d->loop, &a->wait_timer, d->conf.assign_wait_ms, wait_expired, a);
 }
 
-void
-dir_maybe_idle(struct dir *d, const char *pool)
+static void
+maybe_idle(struct dir *d, const char *pool)
 {
     /* newest first: under overload the oldest are the likeliest to have
      * given up, and a burst from one address (silent ClientHellos) cannot
@@ -489,6 +470,12 @@ dir_maybe_idle(struct dir *d, const char *pool)
         if (pool == NULL || strcmp(a->pool, pool) == 0)
             (void)assign_try(d, a);
     }
+}
+
+static void
+host_maybe_idle(const struct dir_host *h, const char *pool)
+{
+    maybe_idle(host_dir(h), pool);
 }
 
 static struct dir_assign *
@@ -624,29 +611,29 @@ req_run(void *arg)
 
     switch (r->kind) {
     case REQ_REPORT:
-        r->err = d->ops->report(d, r->pool, r->name, r->st, r->ep);
+        r->err = d->ops->report(d->be, r->pool, r->name, r->st, r->ep);
         /* an instance became idle, or a reservation stopped counting against
          * the bounds on pending ones (its session ended) */
         if (r->err == 0 && r->st != DIR_STARTING)
-            dir_maybe_idle(d, r->pool);
+            maybe_idle(d, r->pool);
         free(r);
         return;
     case REQ_RELEASE:
-        if (d->ops->release(d, r->pool, r->name, r->key, r->rid) == 1) {
+        if (d->ops->release(d->be, r->pool, r->name, r->key, r->rid) == 1) {
             atomic_fetch_add(&d->released, 1);
             log_info("dir pool=%s instance=%s: reservation for %s withdrawn, its clients left",
                      r->pool, r->name, r->key);
-            dir_maybe_idle(d, r->pool); /* it no longer counts against the bounds */
+            maybe_idle(d, r->pool); /* it no longer counts against the bounds */
         }
         free(r);
         return;
     case REQ_LIST:
-        r->n = d->ops->list(d, &r->list);
+        r->n = d->ops->list(d->be, &r->list);
         if (r->n < 0)
             r->list = NULL;
         break;
     case REQ_DRAIN:
-        r->err = d->ops->drain(d, r->pool, r->name);
+        r->err = d->ops->drain(d->be, r->pool, r->name);
         break;
     }
     if (d->stopped || loop_post(r->on, req_deliver, r) != 0) {
@@ -752,9 +739,9 @@ activate_run(void *arg)
 
     /* withdrawn before its turn: its instance is being stopped anyway */
     if (!atomic_load(&a->cancelled)) {
-        a->err = d->ops->activate(d, a->pool, a->name, a->key, a->holder);
+        a->err = d->ops->activate(d->be, a->pool, a->name, a->key, a->holder);
         if (a->err == 0) /* no longer pending: the bounds may let a waiter in */
-            dir_maybe_idle(d, a->pool);
+            maybe_idle(d, a->pool);
     }
     if (d->stopped || atomic_load(&a->cancelled) || loop_post(a->on, activate_deliver, a) != 0)
         activate_unref(a);
@@ -820,8 +807,7 @@ watch_find(struct dir *d, const char *pool)
 {
     struct list *p, *tmp;
 
-    list_for_each_safe(p, tmp, &d->watches)
-    {
+    list_for_each_safe(p, tmp, &d->watches) {
         struct watch *w = list_entry(p, struct watch, link);
         if (strcmp(w->pool, pool) == 0)
             return w;
@@ -858,15 +844,15 @@ dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, voi
     return rc;
 }
 
-int
-dir_watched_pools(struct dir *d, char (*out)[DIR_NAME_MAX], int max)
+static int
+host_watched_pools(const struct dir_host *h, char (*out)[DIR_NAME_MAX], int max)
 {
+    struct dir *d = host_dir(h);
     struct list *p, *tmp;
     int n = 0;
 
     pthread_mutex_lock(&d->watch_lock);
-    list_for_each_safe(p, tmp, &d->watches)
-    {
+    list_for_each_safe(p, tmp, &d->watches) {
         if (n == max)
             break;
         memcpy(out[n++], list_entry(p, struct watch, link)->pool, DIR_NAME_MAX);
@@ -891,22 +877,30 @@ dir_unwatch(struct dir *d, const char *pool)
 
 /* ---- thread */
 
+static void tick_within(struct dir *d, unsigned ms);
+
 static void
 tick(struct timer *t)
 {
     struct dir *d = t->data;
 
     /* the backend may have asked for an earlier run meanwhile */
-    dir_tick_within(d, d->ops->tick(d));
+    tick_within(d, d->ops->tick(d->be));
 }
 
-void
-dir_tick_within(struct dir *d, unsigned ms)
+static void
+tick_within(struct dir *d, unsigned ms)
 {
     uint64_t due = loop_now(d->loop) + ms;
 
     if (d->tick.slot == 0 || d->tick.due > due)
         timer_start(d->loop, &d->tick, ms, tick, d);
+}
+
+static void
+host_tick_within(const struct dir_host *h, unsigned ms)
+{
+    tick_within(host_dir(h), ms);
 }
 
 static void
@@ -951,9 +945,19 @@ dir_new(const struct dir_conf *conf)
         rc = -errno;
         goto fail;
     }
-    rc = conf->backend == DIR_REDIS ? dir_redis_open(d) : dir_memory_open(d);
-    if (rc != 0)
+    d->host = (struct dir_host){
+        .conf = &d->conf,
+        .loop = d->loop,
+        .changed = host_changed,
+        .maybe_idle = host_maybe_idle,
+        .watched_pools = host_watched_pools,
+        .tick_within = host_tick_within,
+        .set_counts = host_set_counts,
+    };
+    const struct dir_ops *ops = conf->backend == DIR_REDIS ? &dir_redis_ops : &dir_memory_ops;
+    if ((rc = ops->open(&d->host, &d->be)) != 0)
         goto fail;
+    d->ops = ops;
     if ((rc = loop_post(d->loop, tick_first, d)) != 0)
         goto fail;
     if ((rc = -pthread_create(&d->thread, NULL, dir_thread, d)) != 0)
@@ -1008,8 +1012,9 @@ dir_free(struct dir *d)
         assign_unref(a);
     }
     if (d->ops != NULL)
-        d->ops->free(d);
+        d->ops->free(d->be);
     d->ops = NULL;
+    d->be = NULL;
     loop_free(d->loop);
     d->loop = NULL;
     while (!list_empty(&d->watches)) {
