@@ -39,8 +39,8 @@ struct dir_host {
 
 /* A backend: be is the state its open() made. */
 struct dir_ops {
-    /* Makes the backend's state in *be, for host. Returns 0 or -errno. */
-    int (*open)(const struct dir_host *host, void **be);
+    /* Returns the backend's new state, for host, or NULL with errno set. */
+    void *(*open)(const struct dir_host *host);
     /* Returns key's instance in pool in *out: 1 (sticky: reserved or active
      * for key; an active session is renewed), 0 (an idle one, now reserved
      * for key), -EAGAIN (none free), -EDQUOT (cl->client holds

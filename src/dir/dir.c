@@ -955,8 +955,10 @@ dir_new(const struct dir_conf *conf)
         .set_counts = host_set_counts,
     };
     const struct dir_ops *ops = conf->backend == DIR_REDIS ? &dir_redis_ops : &dir_memory_ops;
-    if ((rc = ops->open(&d->host, &d->be)) != 0)
+    if ((d->be = ops->open(&d->host)) == NULL) {
+        rc = -errno;
         goto fail;
+    }
     d->ops = ops;
     if ((rc = loop_post(d->loop, tick_first, d)) != 0)
         goto fail;

@@ -304,16 +304,14 @@ mem_free(void *be)
     free(m);
 }
 
-static int
-mem_open(const struct dir_host *host, void **be)
+static void *
+mem_open(const struct dir_host *host)
 {
     struct mem *m = calloc(1, sizeof(*m));
 
-    if (m == NULL)
-        return -ENOMEM;
-    m->host = host;
-    *be = m;
-    return 0;
+    if (m != NULL)
+        m->host = host;
+    return m;
 }
 
 const struct dir_ops dir_memory_ops = {

@@ -748,17 +748,16 @@ rd_free(void *be)
     free(r);
 }
 
-static int
-rd_open(const struct dir_host *host, void **be)
+static void *
+rd_open(const struct dir_host *host)
 {
     struct rds *r = calloc(1, sizeof(*r));
 
     if (r == NULL)
-        return -ENOMEM;
+        return NULL;
     r->host = host;
     r->backoff_ms = BACKOFF_MIN_MS;
-    *be = r;
-    return 0;
+    return r;
 }
 
 const struct dir_ops dir_redis_ops = {

@@ -1080,20 +1080,6 @@ withdrawn(struct instance *in, const char *key)
     loop_defer(p->loop, &in->withdraw, withdraw_check, in);
 }
 
-/* Returns p's instance called name, or NULL. */
-static struct instance *
-instance_find(struct pool *p, const char *name)
-{
-    struct list *pos, *tmp;
-
-    list_for_each_safe(pos, tmp, &p->instances) {
-        struct instance *in = list_entry(pos, struct instance, link);
-        if (strcmp(in->name, name) == 0)
-            return in;
-    }
-    return NULL;
-}
-
 /* A reservation: bring the user's state in while their TLS handshake and
  * login request are on the way, so that the login does not wait for the
  * hook. A reservation that went back or was withdrawn, a session that
@@ -1103,10 +1089,14 @@ static void
 watched(void *arg, const struct dir_instance *di)
 {
     struct pool *p = arg;
-    struct instance *in = instance_find(p, di->name);
+    struct list *pos, *tmp;
 
-    if (in == NULL)
+    list_for_each_safe(pos, tmp, &p->instances)
+        if (strcmp(list_entry(pos, struct instance, link)->name, di->name) == 0)
+            break;
+    if (pos == &p->instances)
         return;
+    struct instance *in = list_entry(pos, struct instance, link);
     if (di->state == DIR_RESERVED) {
         if (in->state != INST_IDLE || p->conf.provision.command.n == 0 || di->key[0] == '\0')
             return; /* the login came first (redis is polled), or nothing to bring in */
