@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "core/list.h"
 #include "core/log.h"
 #include "core/strbuf.h"
 #include "net/transport.h"
@@ -26,7 +27,7 @@ enum cc_state {
 };
 
 struct ctl_conn {
-    struct ctl_conn *prev, *next;
+    struct list link; /* in ctl->conns until closed */
     struct control *ctl;
     struct io io;
     struct timer timer;
@@ -49,7 +50,7 @@ struct control {
     struct endpoint ep;
     struct io io;
     struct dir *dir;
-    struct ctl_conn *conns;
+    struct list conns;
     uid_t owner; /* ep.perm's, or -1: may issue commands too */
     gid_t group; /* ep.perm's, or -1: its members may issue commands */
 };
@@ -74,13 +75,7 @@ conn_close(struct ctl_conn *cc)
     close(cc->io.fd);
     cc->io.fd = -1;
     timer_stop(cc->ctl->loop, &cc->timer);
-    if (cc->prev != NULL)
-        cc->prev->next = cc->next;
-    else
-        cc->ctl->conns = cc->next;
-    if (cc->next != NULL)
-        cc->next->prev = cc->prev;
-    cc->prev = cc->next = NULL;
+    list_del(&cc->link);
     if (cc->assign != NULL) { /* an assign can wait long: withdrawn, it never answers */
         dir_assign_cancel(cc->assign);
         cc->assign = NULL;
@@ -430,10 +425,7 @@ control_accept(struct io *io, uint32_t events)
             continue;
         }
         cc->ctl = c;
-        cc->next = c->conns;
-        if (c->conns != NULL)
-            c->conns->prev = cc;
-        c->conns = cc;
+        list_add(&c->conns, &cc->link);
         timer_start(c->loop, &cc->timer, CTL_TIMEOUT_MS, conn_timeout, cc);
         if (!peer_allowed(c, fd, who, sizeof(who))) {
             char why[128];
@@ -454,6 +446,7 @@ control_start(struct loop *loop, const struct endpoint *ep, struct dir *d, int *
         return NULL;
     }
     c->loop = loop;
+    list_init(&c->conns);
     c->ep = *ep;
     if (c->ep.perm.mode == 0)
         c->ep.perm.mode = CONTROL_MODE;
@@ -481,8 +474,8 @@ control_stop(struct control *c)
 {
     if (c == NULL)
         return;
-    while (c->conns != NULL)
-        conn_close(c->conns);
+    while (!list_empty(&c->conns))
+        conn_close(list_entry(c->conns.next, struct ctl_conn, link));
     io_stop(c->loop, &c->io);
     close(c->io.fd);
     transport_unlisten(&c->ep);

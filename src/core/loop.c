@@ -28,8 +28,8 @@ struct loop {
     struct timer **heap; /* min-heap on due */
     size_t n_timers, cap_timers;
 
-    struct task *defer_head, *defer_tail;
-    struct task *defer_last; /* run_deferred(): the last task of the batch it runs */
+    struct list defer;
+    struct list *defer_last; /* run_deferred(): the last task of the batch it runs */
 
     /* the batch of events being dispatched, so that io_stop() can withdraw
      * the events of an io that is about to be freed */
@@ -89,6 +89,7 @@ loop_new(void)
     if (loop->wakefd < 0)
         goto fail;
     pthread_mutex_init(&loop->post_lock, NULL);
+    list_init(&loop->defer);
     loop->now = loop_clock_ms();
     if (io_start(loop, &loop->wake_io, loop->wakefd, EPOLLIN, wake_read, loop) != 0)
         goto fail;
@@ -258,44 +259,22 @@ run_timers(struct loop *loop)
 void
 loop_defer(struct loop *loop, struct task *t, task_cb cb, void *data)
 {
-    if (t->queued)
+    if (task_queued(t))
         return;
     t->cb = cb;
     t->data = data;
-    t->next = NULL;
-    t->prev = loop->defer_tail;
-    t->queued = 1;
-    if (loop->defer_tail != NULL)
-        loop->defer_tail->next = t;
-    else
-        loop->defer_head = t;
-    loop->defer_tail = t;
-}
-
-static void
-defer_unlink(struct loop *loop, struct task *t)
-{
-    if (t->prev != NULL)
-        t->prev->next = t->next;
-    else
-        loop->defer_head = t->next;
-    if (t->next != NULL)
-        t->next->prev = t->prev;
-    else
-        loop->defer_tail = t->prev;
-    t->next = t->prev = NULL;
-    t->queued = 0;
+    list_add_tail(&loop->defer, &t->link);
 }
 
 void
 loop_cancel(struct loop *loop, struct task *t)
 {
-    if (!t->queued)
+    if (!task_queued(t))
         return;
     /* the tasks before the batch's last one are all in the batch */
-    if (t == loop->defer_last)
-        loop->defer_last = t->prev;
-    defer_unlink(loop, t);
+    if (&t->link == loop->defer_last)
+        loop->defer_last = t->link.prev != &loop->defer ? t->link.prev : NULL;
+    list_del(&t->link);
 }
 
 /* Runs only the tasks queued before this call: a task that requeues itself
@@ -304,12 +283,13 @@ loop_cancel(struct loop *loop, struct task *t)
 static void
 run_deferred(struct loop *loop)
 {
-    loop->defer_last = loop->defer_tail;
+    loop->defer_last = list_last(&loop->defer);
     while (loop->defer_last != NULL) {
-        struct task *t = loop->defer_head;
-        if (t == loop->defer_last)
+        struct list *first = loop->defer.next;
+        if (first == loop->defer_last)
             loop->defer_last = NULL;
-        defer_unlink(loop, t);
+        list_del(first);
+        struct task *t = list_entry(first, struct task, link);
         t->cb(t);
     }
 }
@@ -355,7 +335,7 @@ loop_run(struct loop *loop)
     /* at least one turn, so that a stopped loop still runs what is queued */
     do {
         int timeout = -1;
-        if (loop->defer_head != NULL) {
+        if (!list_empty(&loop->defer)) {
             timeout = 0;
         } else if (loop->n_timers > 0) {
             uint64_t due = loop->heap[0]->due;

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/list.h"
+
 struct loop;
 struct io;
 struct timer;
@@ -34,12 +36,12 @@ struct timer {
     void *data;
 };
 
-/* A deferred call on the loop's own thread; embed it in the object. */
+/* A deferred call on the loop's own thread; embed it in the object (zeroed:
+ * not queued). */
 struct task {
-    struct task *next, *prev;
+    struct list link; /* on the loop's deferred list while queued */
     task_cb cb;
     void *data;
-    int queued;
 };
 
 /* Returns a new loop, or NULL with errno set. Free with loop_free(). */
@@ -85,6 +87,13 @@ void loop_defer(struct loop *loop, struct task *t, task_cb cb, void *data);
 /* Unqueues t if it is queued: its callback will not run, and the object
  * that embeds it may be freed. Harmless when t is not queued. */
 void loop_cancel(struct loop *loop, struct task *t);
+
+/* Returns true while t is queued (deferred, its callback not yet run). */
+static inline bool
+task_queued(const struct task *t)
+{
+    return list_linked(&t->link);
+}
 
 /* Runs fn(arg) on loop's thread soon; safe from any thread. Returns 0, or
  * -ENOMEM (fn is then never called). */

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/list.h"
 #include "core/log.h"
 #include "net/transport.h"
 
@@ -16,7 +17,7 @@
 #define REQUEST_TIMEOUT_MS 5000
 
 struct request {
-    struct request *prev, *next;
+    struct list link; /* in m->requests until closed */
     struct metrics *m;
     struct io io;
     struct timer timer;
@@ -35,7 +36,7 @@ struct metrics {
     struct io io;
     metrics_render_cb render;
     void *arg;
-    struct request *requests;
+    struct list requests;
 };
 
 static void
@@ -57,12 +58,7 @@ request_close(struct request *rq)
     close(rq->io.fd);
     rq->io.fd = -1;
     timer_stop(rq->m->loop, &rq->timer);
-    if (rq->prev != NULL)
-        rq->prev->next = rq->next;
-    else
-        rq->m->requests = rq->next;
-    if (rq->next != NULL)
-        rq->next->prev = rq->prev;
+    list_del(&rq->link);
     loop_defer(rq->m->loop, &rq->reap, request_reap, rq);
 }
 
@@ -192,10 +188,7 @@ metrics_accept(struct io *io, uint32_t events)
             continue;
         }
         rq->m = m;
-        rq->next = m->requests;
-        if (m->requests != NULL)
-            m->requests->prev = rq;
-        m->requests = rq;
+        list_add(&m->requests, &rq->link);
         timer_start(m->loop, &rq->timer, REQUEST_TIMEOUT_MS, request_timeout, rq);
     }
 }
@@ -211,6 +204,7 @@ metrics_start(struct loop *loop, const struct endpoint *ep, metrics_render_cb re
         return NULL;
     }
     m->loop = loop;
+    list_init(&m->requests);
     m->ep = *ep;
     m->render = render;
     m->arg = arg;
@@ -234,8 +228,8 @@ metrics_stop(struct metrics *m)
 {
     if (m == NULL)
         return;
-    while (m->requests != NULL)
-        request_close(m->requests);
+    while (!list_empty(&m->requests))
+        request_close(list_entry(m->requests.next, struct request, link));
     io_stop(m->loop, &m->io);
     close(m->io.fd);
     transport_unlisten(&m->ep);

@@ -15,10 +15,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/list.h"
 #include "core/log.h"
 #include "dir/backend.h"
 
@@ -39,7 +41,7 @@ struct note {
  * the loop ran is delivered together, so a reservation and its withdrawal
  * queued together can be coalesced (dir.h, dir_watch_cb). */
 struct watch {
-    struct watch *next;
+    struct list link; /* in d->watches, under watch_lock */
     char pool[DIR_NAME_MAX];
     struct loop *on;
     dir_watch_cb cb;
@@ -56,14 +58,14 @@ struct dir {
     struct loop *loop;
     pthread_t thread;
     int started;
-    int stopped; /* dir_stop(): answers are dropped, not posted */
+    int stopped;          /* dir_stop(): answers are dropped, not posted */
+    struct dir_host host; /* what the backend may use of d */
     const struct dir_ops *ops;
     void *be;
     struct timer tick;
-    /* dir thread: waiting assigns, oldest first */
-    struct dir_assign *wait_head, *wait_tail;
+    struct list waits; /* dir thread: waiting assigns, oldest first */
     pthread_mutex_t watch_lock;
-    struct watch *watches;
+    struct list watches;
     /* metrics, read from any thread */
     atomic_ulong outcomes[DIR_OUTCOME_COUNT];
     atomic_ulong released; /* reservations withdrawn by dir_release() */
@@ -87,9 +89,8 @@ struct dir_assign {
     int delivered;               /* caller's loop: the callback ran */
     unsigned long long start_us; /* for the latency histogram */
     /* directory thread */
-    struct dir_assign *prev, *next;
-    int waiting;
-    int why; /* while waiting: the last try's refusal (-EAGAIN, -EDQUOT, -EBUSY) */
+    struct list wait_link; /* in d->waits while it waits */
+    int why;               /* while waiting: the last try's refusal (-EAGAIN, -EDQUOT, -EBUSY) */
     struct timer wait_timer;
     /* the answer */
     int err;
@@ -185,36 +186,19 @@ copy_pool(char *dst, const char *src)
     return copy_name(dst, DIR_NAME_MAX, src);
 }
 
-/* ---- backend helpers */
+/* ---- the backend's host (backend.h, struct dir_host) */
 
-const struct dir_conf *
-dir_conf_of(const struct dir *d)
+static struct dir *
+host_dir(const struct dir_host *h)
 {
-    return &d->conf;
+    return (struct dir *)((const char *)h - offsetof(struct dir, host));
 }
 
-void *
-dir_backend_state(const struct dir *d)
+static void
+host_set_counts(const struct dir_host *h, const unsigned long counts[DIR_STATE_COUNT])
 {
-    return d->be;
-}
+    struct dir *d = host_dir(h);
 
-void
-dir_set_backend(struct dir *d, const struct dir_ops *ops, void *be)
-{
-    d->ops = ops;
-    d->be = be;
-}
-
-struct loop *
-dir_loop(const struct dir *d)
-{
-    return d->loop;
-}
-
-void
-dir_set_counts(struct dir *d, const unsigned long counts[DIR_STATE_COUNT])
-{
     for (int s = 0; s < DIR_STATE_COUNT; s++)
         atomic_store(&d->counts[s], counts[s]);
 }
@@ -310,22 +294,21 @@ watch_queue(struct watch *w, const struct dir_instance *inst, size_t n)
     pthread_mutex_unlock(&w->q_lock);
 }
 
-void
-dir_changed_n(struct dir *d, const struct dir_instance *inst, size_t n)
+static void
+host_changed(const struct dir_host *h, const struct dir_instance *inst, size_t n)
 {
+    struct dir *d = host_dir(h);
+
     for (size_t i = 0; i < n; i++)
         log_info("dir pool=%s instance=%s state=%s", inst[i].pool, inst[i].name,
                  dir_state_name(inst[i].state));
-    pthread_mutex_lock(&d->watch_lock);
-    for (struct watch *w = d->watches; w != NULL && !d->stopped; w = w->next)
-        watch_queue(w, inst, n);
-    pthread_mutex_unlock(&d->watch_lock);
-}
+    struct list *p, *tmp;
 
-void
-dir_changed(struct dir *d, const struct dir_instance *inst)
-{
-    dir_changed_n(d, inst, 1);
+    pthread_mutex_lock(&d->watch_lock);
+    if (!d->stopped)
+        list_for_each_safe(p, tmp, &d->watches)
+            watch_queue(list_entry(p, struct watch, link), inst, n);
+    pthread_mutex_unlock(&d->watch_lock);
 }
 
 /* ---- assign */
@@ -371,18 +354,9 @@ count_outcome(struct dir *d, enum dir_outcome o, unsigned long long start_us)
 static void
 wait_unlink(struct dir *d, struct dir_assign *a)
 {
-    if (!a->waiting)
+    if (!list_linked(&a->wait_link))
         return;
-    if (a->prev != NULL)
-        a->prev->next = a->next;
-    else
-        d->wait_head = a->next;
-    if (a->next != NULL)
-        a->next->prev = a->prev;
-    else
-        d->wait_tail = a->prev;
-    a->prev = a->next = NULL;
-    a->waiting = 0;
+    list_del(&a->wait_link);
     timer_stop(d->loop, &a->wait_timer);
 }
 
@@ -443,7 +417,7 @@ assign_try(struct dir *d, struct dir_assign *a)
         return 1;
     }
     struct dir_claim cl = {.client = a->client[0] ? a->client : NULL, .hold = a->hold};
-    int rc = d->ops->assign(d, a->pool, a->key, &cl, &inst);
+    int rc = d->ops->assign(d->be, a->pool, a->key, &cl, &inst);
     if (rc == -EAGAIN || rc == -EDQUOT || rc == -EBUSY) {
         a->why = rc;
         return 0;
@@ -458,7 +432,7 @@ assign_try(struct dir *d, struct dir_assign *a)
         log_warnx("dir pool=%s instance=%s: bad endpoint: %s", inst.pool, inst.name,
                   why ? why : "invalid");
         if (a->rid != 0) /* nobody will connect: let go of it now */
-            (void)d->ops->release(d, a->pool, a->instance, a->key, a->rid);
+            (void)d->ops->release(d->be, a->pool, a->instance, a->key, a->rid);
         assign_answer(d, a, -EIO, DIR_OUT_ERROR);
         return 1;
     }
@@ -478,31 +452,30 @@ assign_start(void *arg)
         assign_answer(d, a, a->why, refusal_outcome(a->why));
         return;
     }
-    a->waiting = 1;
-    a->prev = d->wait_tail;
-    if (d->wait_tail != NULL)
-        d->wait_tail->next = a;
-    else
-        d->wait_head = a;
-    d->wait_tail = a;
+    list_add_tail(&d->waits, &a->wait_link);
     timer_start(d->loop, &a->wait_timer, d->conf.assign_wait_ms, wait_expired, a);
 }
 
-void
-dir_maybe_idle(struct dir *d, const char *pool)
+static void
+maybe_idle(struct dir *d, const char *pool)
 {
-    struct dir_assign *a = d->wait_tail, *prev;
-
     /* newest first: under overload the oldest are the likeliest to have
      * given up, and a burst from one address (silent ClientHellos) cannot
      * queue ahead of that address's later requests. Each retries, so a key
      * that became sticky meanwhile finds its instance even when nothing is
      * idle. */
-    for (; a != NULL; a = prev) {
-        prev = a->prev;
+    for (struct list *p = d->waits.prev, *prev; p != &d->waits; p = prev) {
+        struct dir_assign *a = list_entry(p, struct dir_assign, wait_link);
+        prev = p->prev; /* a may leave the list */
         if (pool == NULL || strcmp(a->pool, pool) == 0)
             (void)assign_try(d, a);
     }
+}
+
+static void
+host_maybe_idle(const struct dir_host *h, const char *pool)
+{
+    maybe_idle(host_dir(h), pool);
 }
 
 static struct dir_assign *
@@ -557,7 +530,7 @@ cancel_posted(void *arg)
 {
     struct dir_assign *a = arg;
 
-    if (a->waiting) {
+    if (list_linked(&a->wait_link)) {
         count_outcome(a->d, DIR_OUT_CANCELLED, a->start_us);
         wait_unlink(a->d, a);
         assign_unref(a); /* the directory's */
@@ -581,6 +554,7 @@ dir_assign_cancel(struct dir_assign *a)
     assign_unref(a);                   /* the caller's */
 }
 
+static int req_new(enum req_kind kind, const char *pool, const char *name, struct req **out);
 static int req_post(struct dir *d, struct req *r);
 
 /* Tells the directory that a's caller no longer holds its reservation. */
@@ -591,8 +565,7 @@ release_post(struct dir_assign *a)
 
     if (a->rid == 0)
         return; /* an active session, or nothing: not held */
-    if ((r = calloc(1, sizeof(*r))) != NULL) {
-        r->kind = REQ_RELEASE;
+    if (req_new(REQ_RELEASE, NULL, NULL, &r) == 0) {
         memcpy(r->pool, a->pool, sizeof(r->pool));
         memcpy(r->name, a->instance, sizeof(r->name));
         memcpy(r->key, a->key, sizeof(r->key));
@@ -638,29 +611,29 @@ req_run(void *arg)
 
     switch (r->kind) {
     case REQ_REPORT:
-        r->err = d->ops->report(d, r->pool, r->name, r->st, r->ep);
+        r->err = d->ops->report(d->be, r->pool, r->name, r->st, r->ep);
         /* an instance became idle, or a reservation stopped counting against
          * the bounds on pending ones (its session ended) */
         if (r->err == 0 && r->st != DIR_STARTING)
-            dir_maybe_idle(d, r->pool);
+            maybe_idle(d, r->pool);
         free(r);
         return;
     case REQ_RELEASE:
-        if (d->ops->release(d, r->pool, r->name, r->key, r->rid) == 1) {
+        if (d->ops->release(d->be, r->pool, r->name, r->key, r->rid) == 1) {
             atomic_fetch_add(&d->released, 1);
             log_info("dir pool=%s instance=%s: reservation for %s withdrawn, its clients left",
                      r->pool, r->name, r->key);
-            dir_maybe_idle(d, r->pool); /* it no longer counts against the bounds */
+            maybe_idle(d, r->pool); /* it no longer counts against the bounds */
         }
         free(r);
         return;
     case REQ_LIST:
-        r->n = d->ops->list(d, &r->list);
+        r->n = d->ops->list(d->be, &r->list);
         if (r->n < 0)
             r->list = NULL;
         break;
     case REQ_DRAIN:
-        r->err = d->ops->drain(d, r->pool, r->name);
+        r->err = d->ops->drain(d->be, r->pool, r->name);
         break;
     }
     if (d->stopped || loop_post(r->on, req_deliver, r) != 0) {
@@ -670,6 +643,45 @@ req_run(void *arg)
     }
 }
 
+/* Returns a new request of kind about pool/name (both NULL: none, or
+ * filled by the caller) in *out: 0, -ENOMEM, or -EINVAL when a name is
+ * empty or does not fit. The caller posts it with req_post() or frees it. */
+static int
+req_new(enum req_kind kind, const char *pool, const char *name, struct req **out)
+{
+    struct req *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return -ENOMEM;
+    if (pool != NULL &&
+        (copy_pool(r->pool, pool) != 0 || copy_name(r->name, sizeof(r->name), name) != 0)) {
+        free(r);
+        return -EINVAL;
+    }
+    r->kind = kind;
+    *out = r;
+    return 0;
+}
+
+/* Posts a new request answered on loop on: list_cb(arg, ...) for REQ_LIST,
+ * else done_cb(arg, err). Returns 0 or -errno (nothing is posted). */
+static int
+req_ask(struct dir *d, enum req_kind kind, const char *pool, const char *name, struct loop *on,
+        dir_list_cb list_cb, dir_done_cb done_cb, void *arg)
+{
+    struct req *r;
+    int rc = req_new(kind, pool, name, &r);
+
+    if (rc != 0)
+        return rc;
+    r->on = on;
+    r->list_cb = list_cb;
+    r->done_cb = done_cb;
+    r->arg = arg;
+    return req_post(d, r);
+}
+
+/* Hands r to d's thread; frees it when that fails. Returns 0 or -ENOMEM. */
 static int
 req_post(struct dir *d, struct req *r)
 {
@@ -686,17 +698,13 @@ dir_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
            const struct endpoint *ep)
 {
     struct req *r;
+    int rc;
 
     if (st != DIR_STARTING && st != DIR_IDLE && st != DIR_DRAINING && st != DIR_STOPPED)
         return -EINVAL;
-    if ((r = calloc(1, sizeof(*r))) == NULL)
-        return -ENOMEM;
-    r->kind = REQ_REPORT;
+    if ((rc = req_new(REQ_REPORT, pool, name, &r)) != 0)
+        return rc;
     r->st = st;
-    if (copy_pool(r->pool, pool) != 0 || copy_name(r->name, sizeof(r->name), name) != 0) {
-        free(r);
-        return -EINVAL;
-    }
     if (ep != NULL)
         endpoint_format(ep, r->ep, sizeof(r->ep));
     return req_post(d, r);
@@ -731,9 +739,9 @@ activate_run(void *arg)
 
     /* withdrawn before its turn: its instance is being stopped anyway */
     if (!atomic_load(&a->cancelled)) {
-        a->err = d->ops->activate(d, a->pool, a->name, a->key, a->holder);
+        a->err = d->ops->activate(d->be, a->pool, a->name, a->key, a->holder);
         if (a->err == 0) /* no longer pending: the bounds may let a waiter in */
-            dir_maybe_idle(d, a->pool);
+            maybe_idle(d, a->pool);
     }
     if (d->stopped || atomic_load(&a->cancelled) || loop_post(a->on, activate_deliver, a) != 0)
         activate_unref(a);
@@ -781,37 +789,31 @@ dir_activate_cancel(struct dir_activate *a)
 int
 dir_list(struct dir *d, struct loop *on, dir_list_cb cb, void *arg)
 {
-    struct req *r = calloc(1, sizeof(*r));
-
-    if (r == NULL)
-        return -ENOMEM;
-    r->kind = REQ_LIST;
-    r->on = on;
-    r->list_cb = cb;
-    r->arg = arg;
-    return req_post(d, r);
+    return req_ask(d, REQ_LIST, NULL, NULL, on, cb, NULL, arg);
 }
 
 int
 dir_drain(struct dir *d, const char *pool, const char *name, struct loop *on, dir_done_cb cb,
           void *arg)
 {
-    struct req *r = calloc(1, sizeof(*r));
-
-    if (r == NULL)
-        return -ENOMEM;
-    if (copy_pool(r->pool, pool) != 0 || copy_name(r->name, sizeof(r->name), name) != 0) {
-        free(r);
-        return -EINVAL;
-    }
-    r->kind = REQ_DRAIN;
-    r->on = on;
-    r->done_cb = cb;
-    r->arg = arg;
-    return req_post(d, r);
+    return req_ask(d, REQ_DRAIN, pool, name, on, NULL, cb, arg);
 }
 
 /* ---- watchers */
+
+/* Returns the watch of pool, or NULL; under watch_lock. */
+static struct watch *
+watch_find(struct dir *d, const char *pool)
+{
+    struct list *p, *tmp;
+
+    list_for_each_safe(p, tmp, &d->watches) {
+        struct watch *w = list_entry(p, struct watch, link);
+        if (strcmp(w->pool, pool) == 0)
+            return w;
+    }
+    return NULL;
+}
 
 int
 dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, void *arg)
@@ -832,27 +834,29 @@ dir_watch(struct dir *d, const char *pool, struct loop *on, dir_watch_cb cb, voi
     atomic_init(&w->active, 1);
     atomic_init(&w->refs, 1);
     pthread_mutex_lock(&d->watch_lock);
-    for (struct watch *o = d->watches; o != NULL; o = o->next)
-        if (strcmp(o->pool, pool) == 0)
-            rc = -EEXIST;
-    if (rc == 0) {
-        w->next = d->watches;
-        d->watches = w;
-    }
+    if (watch_find(d, pool) != NULL)
+        rc = -EEXIST;
+    else
+        list_add(&d->watches, &w->link);
     pthread_mutex_unlock(&d->watch_lock);
     if (rc != 0)
         watch_unref(w);
     return rc;
 }
 
-int
-dir_watched_pools(struct dir *d, char (*out)[DIR_NAME_MAX], int max)
+static int
+host_watched_pools(const struct dir_host *h, char (*out)[DIR_NAME_MAX], int max)
 {
+    struct dir *d = host_dir(h);
+    struct list *p, *tmp;
     int n = 0;
 
     pthread_mutex_lock(&d->watch_lock);
-    for (struct watch *w = d->watches; w != NULL && n < max; w = w->next)
-        memcpy(out[n++], w->pool, DIR_NAME_MAX);
+    list_for_each_safe(p, tmp, &d->watches) {
+        if (n == max)
+            break;
+        memcpy(out[n++], list_entry(p, struct watch, link)->pool, DIR_NAME_MAX);
+    }
     pthread_mutex_unlock(&d->watch_lock);
     return n;
 }
@@ -860,16 +864,10 @@ dir_watched_pools(struct dir *d, char (*out)[DIR_NAME_MAX], int max)
 void
 dir_unwatch(struct dir *d, const char *pool)
 {
-    struct watch *w = NULL;
-
     pthread_mutex_lock(&d->watch_lock);
-    for (struct watch **pp = &d->watches; *pp != NULL; pp = &(*pp)->next) {
-        if (strcmp((*pp)->pool, pool) == 0) {
-            w = *pp;
-            *pp = w->next;
-            break;
-        }
-    }
+    struct watch *w = watch_find(d, pool);
+    if (w != NULL)
+        list_del(&w->link);
     pthread_mutex_unlock(&d->watch_lock);
     if (w == NULL)
         return;
@@ -879,22 +877,30 @@ dir_unwatch(struct dir *d, const char *pool)
 
 /* ---- thread */
 
+static void tick_within(struct dir *d, unsigned ms);
+
 static void
 tick(struct timer *t)
 {
     struct dir *d = t->data;
 
     /* the backend may have asked for an earlier run meanwhile */
-    dir_tick_within(d, d->ops->tick(d));
+    tick_within(d, d->ops->tick(d->be));
 }
 
-void
-dir_tick_within(struct dir *d, unsigned ms)
+static void
+tick_within(struct dir *d, unsigned ms)
 {
     uint64_t due = loop_now(d->loop) + ms;
 
     if (d->tick.slot == 0 || d->tick.due > due)
         timer_start(d->loop, &d->tick, ms, tick, d);
+}
+
+static void
+host_tick_within(const struct dir_host *h, unsigned ms)
+{
+    tick_within(host_dir(h), ms);
 }
 
 static void
@@ -932,14 +938,28 @@ dir_new(const struct dir_conf *conf)
     if (d == NULL)
         return NULL;
     d->conf = *conf;
+    list_init(&d->waits);
+    list_init(&d->watches);
     pthread_mutex_init(&d->watch_lock, NULL);
     if ((d->loop = loop_new()) == NULL) {
         rc = -errno;
         goto fail;
     }
-    rc = conf->backend == DIR_REDIS ? dir_redis_open(d) : dir_memory_open(d);
-    if (rc != 0)
+    d->host = (struct dir_host){
+        .conf = &d->conf,
+        .loop = d->loop,
+        .changed = host_changed,
+        .maybe_idle = host_maybe_idle,
+        .watched_pools = host_watched_pools,
+        .tick_within = host_tick_within,
+        .set_counts = host_set_counts,
+    };
+    const struct dir_ops *ops = conf->backend == DIR_REDIS ? &dir_redis_ops : &dir_memory_ops;
+    if ((d->be = ops->open(&d->host)) == NULL) {
+        rc = -errno;
         goto fail;
+    }
+    d->ops = ops;
     if ((rc = loop_post(d->loop, tick_first, d)) != 0)
         goto fail;
     if ((rc = -pthread_create(&d->thread, NULL, dir_thread, d)) != 0)
@@ -988,19 +1008,20 @@ dir_free(struct dir *d)
         loop_run(d->loop);
     }
     /* waiters left (their callers did not wait for an answer) */
-    while (d->wait_head != NULL) {
-        struct dir_assign *a = d->wait_head;
+    while (!list_empty(&d->waits)) {
+        struct dir_assign *a = list_entry(d->waits.next, struct dir_assign, wait_link);
         wait_unlink(d, a);
         assign_unref(a);
     }
     if (d->ops != NULL)
-        d->ops->free(d);
+        d->ops->free(d->be);
     d->ops = NULL;
+    d->be = NULL;
     loop_free(d->loop);
     d->loop = NULL;
-    while (d->watches != NULL) {
-        struct watch *w = d->watches;
-        d->watches = w->next;
+    while (!list_empty(&d->watches)) {
+        struct watch *w = list_entry(d->watches.next, struct watch, link);
+        list_del(&w->link);
         watch_unref(w);
     }
     pthread_mutex_destroy(&d->watch_lock);

@@ -21,6 +21,7 @@ struct minst {
 };
 
 struct mem {
+    const struct dir_host *host;
     struct minst *v;
     size_t n, cap;
     uint64_t last_rid;
@@ -61,13 +62,13 @@ find(struct mem *m, const char *pool, const char *name)
 }
 
 static void
-recount(struct dir *d, const struct mem *m)
+recount(const struct mem *m)
 {
     unsigned long counts[DIR_STATE_COUNT] = {0};
 
     for (size_t i = 0; i < m->n; i++)
         counts[m->v[i].pub.state]++;
-    dir_set_counts(d, counts);
+    m->host->set_counts(m->host, counts);
 }
 
 static void
@@ -86,12 +87,12 @@ set_state(struct minst *in, enum dir_state st, const char *key, uint64_t deadlin
 
 /* A deadline ms from now (0: none); tick() runs by then. */
 static uint64_t
-after(struct dir *d, unsigned ms)
+after(const struct mem *m, unsigned ms)
 {
     if (ms == 0)
         return 0;
-    dir_tick_within(d, ms);
-    return loop_now(dir_loop(d)) + ms;
+    m->host->tick_within(m->host, ms);
+    return loop_now(m->host->loop) + ms;
 }
 
 /* Reservations not active yet allowed in a pool of n instances: the
@@ -105,11 +106,11 @@ pending_limit(const struct dir_conf *c, size_t n)
 }
 
 static int
-mem_assign(struct dir *d, const char *pool, const char *key, struct dir_claim *cl,
+mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
            struct dir_instance *out)
 {
-    struct mem *m = dir_backend_state(d);
-    const struct dir_conf *c = dir_conf_of(d);
+    struct mem *m = be;
+    const struct dir_conf *c = m->host->conf;
     struct minst *idle = NULL;
     size_t n = 0, pending = 0, mine = 0;
 
@@ -122,7 +123,7 @@ mem_assign(struct dir *d, const char *pool, const char *key, struct dir_claim *c
         if ((in->pub.state == DIR_RESERVED || in->pub.state == DIR_ACTIVE) &&
             strcmp(in->pub.key, key) == 0) {
             if (in->pub.state == DIR_ACTIVE)
-                in->deadline = after(d, c->session_ttl_ms);
+                in->deadline = after(m, c->session_ttl_ms);
             if (in->pub.state == DIR_RESERVED && cl->hold) {
                 in->holders++;
                 cl->rid = in->rid;
@@ -144,22 +145,23 @@ mem_assign(struct dir *d, const char *pool, const char *key, struct dir_claim *c
         return -EDQUOT;
     if (c->pending_share < 100 && pending >= pending_limit(c, n))
         return -EBUSY;
-    set_state(idle, DIR_RESERVED, key, after(d, c->reserve_timeout_ms));
+    set_state(idle, DIR_RESERVED, key, after(m, c->reserve_timeout_ms));
     snprintf(idle->client, sizeof(idle->client), "%s", cl->client != NULL ? cl->client : "");
     idle->rid = ++m->last_rid;
     idle->holders = cl->hold ? 1 : 0;
     if (cl->hold)
         cl->rid = idle->rid;
-    recount(d, m);
-    dir_changed(d, &idle->pub); /* its pool may provision the user ahead of the login */
+    recount(m);
+    m->host->changed(m->host, &idle->pub,
+                     1); /* its pool may provision the user ahead of the login */
     *out = idle->pub;
     return 0;
 }
 
 static int
-mem_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep)
+mem_report(void *be, const char *pool, const char *name, enum dir_state st, const char *ep)
 {
-    struct mem *m = dir_backend_state(d);
+    struct mem *m = be;
     struct minst *in = find(m, pool, name);
 
     if (!pool_known(m, pool)) {
@@ -170,7 +172,7 @@ mem_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
     if (st == DIR_STOPPED) {
         if (in != NULL)
             *in = m->v[--m->n];
-        recount(d, m);
+        recount(m);
         return 0;
     }
     if (in == NULL) {
@@ -188,14 +190,14 @@ mem_report(struct dir *d, const char *pool, const char *name, enum dir_state st,
     in->holders = 0;
     in->withdrawn[0] = '\0';
     set_state(in, st, NULL, 0);
-    recount(d, m);
+    recount(m);
     return 0;
 }
 
 static int
-mem_activate(struct dir *d, const char *pool, const char *name, const char *key, char *holder)
+mem_activate(void *be, const char *pool, const char *name, const char *key, char *holder)
 {
-    struct mem *m = dir_backend_state(d);
+    struct mem *m = be;
     struct minst *in = find(m, pool, name);
 
     holder[0] = '\0';
@@ -210,15 +212,15 @@ mem_activate(struct dir *d, const char *pool, const char *name, const char *key,
         return -EPERM;
     }
     in->withdrawn[0] = '\0';
-    set_state(in, DIR_ACTIVE, key, after(d, dir_conf_of(d)->session_ttl_ms));
-    recount(d, m);
+    set_state(in, DIR_ACTIVE, key, after(m, m->host->conf->session_ttl_ms));
+    recount(m);
     return 0;
 }
 
 static int
-mem_release(struct dir *d, const char *pool, const char *name, const char *key, uint64_t rid)
+mem_release(void *be, const char *pool, const char *name, const char *key, uint64_t rid)
 {
-    struct mem *m = dir_backend_state(d);
+    struct mem *m = be;
     struct minst *in = find(m, pool, name);
 
     if (in == NULL || in->pub.state != DIR_RESERVED || in->rid != rid ||
@@ -230,17 +232,17 @@ mem_release(struct dir *d, const char *pool, const char *name, const char *key, 
      * key goes) or offers it again */
     set_state(in, DIR_STARTING, NULL, 0);
     snprintf(in->withdrawn, sizeof(in->withdrawn), "%s", key);
-    recount(d, m);
+    recount(m);
     struct dir_instance note = in->pub;
     snprintf(note.key, sizeof(note.key), "%s", key);
-    dir_changed(d, &note);
+    m->host->changed(m->host, &note, 1);
     return 1;
 }
 
 static long
-mem_list(struct dir *d, struct dir_instance **out)
+mem_list(void *be, struct dir_instance **out)
 {
-    struct mem *m = dir_backend_state(d);
+    struct mem *m = be;
 
     *out = malloc((m->n ? m->n : 1) * sizeof(**out));
     if (*out == NULL)
@@ -251,24 +253,24 @@ mem_list(struct dir *d, struct dir_instance **out)
 }
 
 static int
-mem_drain(struct dir *d, const char *pool, const char *name)
+mem_drain(void *be, const char *pool, const char *name)
 {
-    struct mem *m = dir_backend_state(d);
+    struct mem *m = be;
     struct minst *in = find(m, pool, name);
 
     if (in == NULL)
         return -ENOENT;
     set_state(in, DIR_DRAINING, NULL, 0);
-    recount(d, m);
-    dir_changed(d, &in->pub);
+    recount(m);
+    m->host->changed(m->host, &in->pub, 1);
     return 0;
 }
 
 static unsigned
-mem_tick(struct dir *d)
+mem_tick(void *be)
 {
-    struct mem *m = dir_backend_state(d);
-    uint64_t now = loop_now(dir_loop(d)), next = now + MEM_TICK_MAX_MS;
+    struct mem *m = be;
+    uint64_t now = loop_now(m->host->loop), next = now + MEM_TICK_MAX_MS;
 
     for (size_t i = 0; i < m->n; i++) {
         struct minst *in = &m->v[i];
@@ -282,28 +284,38 @@ mem_tick(struct dir *d)
         /* a reservation that never became active goes back to idle; an
          * unused session ends and its instance is recycled */
         set_state(in, in->pub.state == DIR_RESERVED ? DIR_IDLE : DIR_DRAINING, NULL, 0);
-        recount(d, m);
-        dir_changed(d, &in->pub);
+        recount(m);
+        m->host->changed(m->host, &in->pub, 1);
         if (in->pub.state == DIR_IDLE)
-            dir_maybe_idle(d, in->pub.pool);
+            m->host->maybe_idle(m->host, in->pub.pool);
     }
     return (unsigned)(next - now);
 }
 
 static void
-mem_free(struct dir *d)
+mem_free(void *be)
 {
-    struct mem *m = dir_backend_state(d);
+    struct mem *m = be;
 
     if (m == NULL)
         return;
     free(m->v);
     free(m->pools);
     free(m);
-    dir_set_backend(d, NULL, NULL);
 }
 
-static const struct dir_ops mem_ops = {
+static void *
+mem_open(const struct dir_host *host)
+{
+    struct mem *m = calloc(1, sizeof(*m));
+
+    if (m != NULL)
+        m->host = host;
+    return m;
+}
+
+const struct dir_ops dir_memory_ops = {
+    .open = mem_open,
     .assign = mem_assign,
     .release = mem_release,
     .report = mem_report,
@@ -313,14 +325,3 @@ static const struct dir_ops mem_ops = {
     .tick = mem_tick,
     .free = mem_free,
 };
-
-int
-dir_memory_open(struct dir *d)
-{
-    struct mem *m = calloc(1, sizeof(*m));
-
-    if (m == NULL)
-        return -ENOMEM;
-    dir_set_backend(d, &mem_ops, m);
-    return 0;
-}

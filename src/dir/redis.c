@@ -294,6 +294,7 @@ struct owned {
 };
 
 struct rds {
+    const struct dir_host *host;
     redisContext *c;
     struct owned *own;
     size_t n_own, cap_own;
@@ -305,7 +306,7 @@ struct rds {
 };
 
 static void
-disconnect(struct dir *d, struct rds *r, const char *why)
+disconnect(struct rds *r, const char *why)
 {
     /* why may point into r->c: log before freeing it */
     if (!r->down_logged)
@@ -314,7 +315,7 @@ disconnect(struct dir *d, struct rds *r, const char *why)
     if (r->c != NULL)
         redisFree(r->c);
     r->c = NULL;
-    r->retry_at = loop_now(dir_loop(d)) + r->backoff_ms;
+    r->retry_at = loop_now(r->host->loop) + r->backoff_ms;
     r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
@@ -335,17 +336,17 @@ load_scripts(struct rds *r)
     return 0;
 }
 
-static int send_report(struct dir *d, const struct owned *o, int if_absent);
+static int send_report(struct rds *r, const struct owned *o, int if_absent);
 
 /* Applies this process's reports again after (re)connecting; see struct owned. */
 static void
-resync(struct dir *d, struct rds *r)
+resync(struct rds *r)
 {
     size_t applied = 0;
 
     for (size_t i = 0; i < r->n_own && r->c != NULL; i++) {
         struct owned *o = &r->own[i];
-        if (send_report(d, o, !o->pending) != 0)
+        if (send_report(r, o, !o->pending) != 0)
             return;
         o->pending = 0;
         applied++;
@@ -359,14 +360,14 @@ resync(struct dir *d, struct rds *r)
 /* Returns a connected context, or NULL while redis is away (at most one
  * connect attempt per backoff period). */
 static redisContext *
-conn(struct dir *d, struct rds *r)
+conn(struct rds *r)
 {
-    const struct dir_conf *c = dir_conf_of(d);
+    const struct dir_conf *c = r->host->conf;
     struct timeval tv = {REDIS_TIMEOUT_MS / 1000, (REDIS_TIMEOUT_MS % 1000) * 1000};
 
     if (r->c != NULL)
         return r->c;
-    if (loop_now(dir_loop(d)) < r->retry_at)
+    if (loop_now(r->host->loop) < r->retry_at)
         return NULL;
     if (c->redis.kind == EP_UNIX)
         r->c = redisConnectUnixWithTimeout(c->redis.path, tv);
@@ -375,36 +376,35 @@ conn(struct dir *d, struct rds *r)
     if (r->c == NULL || r->c->err != 0) {
         char why[128];
         snprintf(why, sizeof(why), "%s", r->c ? r->c->errstr : "out of memory");
-        disconnect(d, r, why);
+        disconnect(r, why);
         return NULL;
     }
     redisSetTimeout(r->c, tv);
     if (load_scripts(r) != 0) {
-        disconnect(d, r, "loading the scripts failed");
+        disconnect(r, "loading the scripts failed");
         return NULL;
     }
     log_info("directory: connected to redis");
     r->down_logged = 0;
     r->backoff_ms = BACKOFF_MIN_MS;
-    resync(d, r);
+    resync(r);
     return r->c; /* NULL when the resync lost the connection again */
 }
 
 /* Runs script s with ARGV prefix + argv[0..argc). Returns the reply (free
  * it), or NULL (-EIO) when redis is away or failed. */
 static redisReply *
-run(struct dir *d, enum script s, int argc, const char **argv)
+run(struct rds *r, enum script s, int argc, const char **argv)
 {
-    struct rds *r = dir_backend_state(d);
     const char *args[12];
     int n = 0;
 
-    if (conn(d, r) == NULL)
+    if (conn(r) == NULL)
         return NULL;
     args[n++] = "EVALSHA";
     args[n++] = r->sha[s];
     args[n++] = "0";
-    args[n++] = dir_conf_of(d)->prefix;
+    args[n++] = r->host->conf->prefix;
     for (int i = 0; i < argc && n < 12; i++)
         args[n++] = argv[i];
     redisReply *rep = redisCommandArgv(r->c, n, args, NULL);
@@ -417,7 +417,7 @@ run(struct dir *d, enum script s, int argc, const char **argv)
             log_warnx("directory: reloading the redis scripts failed");
     }
     if (rep == NULL) {
-        disconnect(d, r, r->c->errstr[0] ? r->c->errstr : "no reply");
+        disconnect(r, r->c->errstr[0] ? r->c->errstr : "no reply");
         return NULL;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -447,10 +447,11 @@ state_parse(const char *s)
 }
 
 static int
-rd_assign(struct dir *d, const char *pool, const char *key, struct dir_claim *cl,
+rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
           struct dir_instance *out)
 {
-    const struct dir_conf *c = dir_conf_of(d);
+    struct rds *r = be;
+    const struct dir_conf *c = r->host->conf;
     char rms[16], tms[16], maxpc[16], share[16];
     const char *argv[] = {
         pool,  key,  rms, tms, cl->client != NULL ? cl->client : "", cl->hold ? "1" : "0",
@@ -461,7 +462,7 @@ rd_assign(struct dir *d, const char *pool, const char *key, struct dir_claim *cl
     snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
     snprintf(maxpc, sizeof(maxpc), "%u", c->max_pending_per_client);
     snprintf(share, sizeof(share), "%u", c->pending_share);
-    redisReply *rep = run(d, S_ASSIGN, 8, argv);
+    redisReply *rep = run(r, S_ASSIGN, 8, argv);
     if (rep == NULL)
         return -EIO;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
@@ -491,14 +492,15 @@ rd_assign(struct dir *d, const char *pool, const char *key, struct dir_claim *cl
 }
 
 static int
-rd_release(struct dir *d, const char *pool, const char *name, const char *key, uint64_t rid)
+rd_release(void *be, const char *pool, const char *name, const char *key, uint64_t rid)
 {
+    struct rds *r = be;
     char rids[24];
     const char *argv[] = {pool, name, key, rids};
     int rc;
 
     snprintf(rids, sizeof(rids), "%llu", (unsigned long long)rid);
-    redisReply *rep = run(d, S_RELEASE, 4, argv);
+    redisReply *rep = run(r, S_RELEASE, 4, argv);
     if (rep == NULL)
         return -EIO;
     rc = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1 ? 1 : 0;
@@ -507,15 +509,15 @@ rd_release(struct dir *d, const char *pool, const char *name, const char *key, u
 }
 
 static int
-send_report(struct dir *d, const struct owned *o, int if_absent)
+send_report(struct rds *r, const struct owned *o, int if_absent)
 {
-    const struct dir_conf *c = dir_conf_of(d);
+    const struct dir_conf *c = r->host->conf;
     char tms[16];
     const char *argv[] = {o->pool, o->name, dir_state_name(o->st), o->ep,
                           o->key,  tms,     if_absent ? "1" : "0"};
 
     snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
-    redisReply *rep = run(d, S_REPORT, 7, argv);
+    redisReply *rep = run(r, S_REPORT, 7, argv);
     if (rep == NULL)
         return -EIO;
     freeReplyObject(rep);
@@ -545,9 +547,9 @@ owned(struct rds *r, const char *pool, const char *name)
 }
 
 static int
-rd_report(struct dir *d, const char *pool, const char *name, enum dir_state st, const char *ep)
+rd_report(void *be, const char *pool, const char *name, enum dir_state st, const char *ep)
 {
-    struct rds *r = dir_backend_state(d);
+    struct rds *r = be;
     struct owned *o = owned(r, pool, name);
     int rc;
 
@@ -558,7 +560,7 @@ rd_report(struct dir *d, const char *pool, const char *name, enum dir_state st, 
         snprintf(o->ep, sizeof(o->ep), "%s", ep);
     o->key[0] = '\0'; /* none of the reported states holds a key */
     /* when this reconnects, resync() sends the pending ones first, in order */
-    if ((rc = send_report(d, o, 0)) != 0) {
+    if ((rc = send_report(r, o, 0)) != 0) {
         o->pending = 1;
         log_warnx("directory: report pool=%s instance=%s state=%s kept until redis is back", pool,
                   name, dir_state_name(st));
@@ -571,16 +573,16 @@ rd_report(struct dir *d, const char *pool, const char *name, enum dir_state st, 
 }
 
 static int
-rd_activate(struct dir *d, const char *pool, const char *name, const char *key, char *holder)
+rd_activate(void *be, const char *pool, const char *name, const char *key, char *holder)
 {
-    struct rds *r = dir_backend_state(d);
+    struct rds *r = be;
     char tms[16];
     const char *argv[] = {pool, name, key, tms};
     int rc = -EIO;
 
     holder[0] = '\0';
-    snprintf(tms, sizeof(tms), "%u", dir_conf_of(d)->session_ttl_ms);
-    redisReply *rep = run(d, S_ACTIVATE, 4, argv);
+    snprintf(tms, sizeof(tms), "%u", r->host->conf->session_ttl_ms);
+    redisReply *rep = run(r, S_ACTIVATE, 4, argv);
     if (rep == NULL)
         return -EIO;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
@@ -624,9 +626,10 @@ parse_list(const redisReply *rep, struct dir_instance **out)
 }
 
 static long
-rd_list(struct dir *d, struct dir_instance **out)
+rd_list(void *be, struct dir_instance **out)
 {
-    redisReply *rep = run(d, S_LIST, 0, NULL);
+    struct rds *r = be;
+    redisReply *rep = run(r, S_LIST, 0, NULL);
     long n;
 
     if (rep == NULL)
@@ -637,16 +640,17 @@ rd_list(struct dir *d, struct dir_instance **out)
         unsigned long counts[DIR_STATE_COUNT] = {0};
         for (long i = 0; i < n; i++)
             counts[(*out)[i].state]++;
-        dir_set_counts(d, counts);
+        r->host->set_counts(r->host, counts);
     }
     return n;
 }
 
 static int
-rd_drain(struct dir *d, const char *pool, const char *name)
+rd_drain(void *be, const char *pool, const char *name)
 {
+    struct rds *r = be;
     const char *argv[] = {pool, name};
-    redisReply *rep = run(d, S_DRAIN, 2, argv);
+    redisReply *rep = run(r, S_DRAIN, 2, argv);
     int rc;
 
     if (rep == NULL)
@@ -659,7 +663,7 @@ rd_drain(struct dir *d, const char *pool, const char *name)
 /* Pops pool's events and hands them to its watcher, as one batch (a
  * reservation withdrawn in the same batch never reaches the pool). */
 static void
-pop_events(struct dir *d, struct rds *r, const char *pool)
+pop_events(struct rds *r, const char *pool)
 {
     struct dir_instance *batch = calloc(EVENTS_PER_TICK, sizeof(*batch));
     char key[DIR_PREFIX_MAX + DIR_NAME_MAX + 8];
@@ -669,11 +673,11 @@ pop_events(struct dir *d, struct rds *r, const char *pool)
         log_warnx("directory: out of memory popping the events of pool %s", pool);
         return; /* they stay in the list until the next tick */
     }
-    snprintf(key, sizeof(key), "%sev:%s", dir_conf_of(d)->prefix, pool);
+    snprintf(key, sizeof(key), "%sev:%s", r->host->conf->prefix, pool);
     redisReply *rep = redisCommand(r->c, "LPOP %s %d", key, EVENTS_PER_TICK);
     if (rep == NULL) {
         free(batch);
-        disconnect(d, r, r->c->errstr[0] ? r->c->errstr : "no reply");
+        disconnect(r, r->c->errstr[0] ? r->c->errstr : "no reply");
         return;
     }
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && n < EVENTS_PER_TICK;
@@ -699,42 +703,42 @@ pop_events(struct dir *d, struct rds *r, const char *pool)
         batch[n++] = in;
     }
     freeReplyObject(rep);
-    dir_changed_n(d, batch, n);
+    r->host->changed(r->host, batch, n);
     free(batch);
 }
 
 static unsigned
-rd_tick(struct dir *d)
+rd_tick(void *be)
 {
-    struct rds *r = dir_backend_state(d);
+    struct rds *r = be;
     char pools[WATCHED_MAX][DIR_NAME_MAX];
 
-    redisReply *rep = run(d, S_SWEEP, 0, NULL);
+    redisReply *rep = run(r, S_SWEEP, 0, NULL);
     if (rep == NULL)
         return DIR_REDIS_TICK_MS;
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
         char pool[DIR_NAME_MAX];
         copy_str(pool, sizeof(pool), rep->element[i]);
-        dir_maybe_idle(d, pool);
+        r->host->maybe_idle(r->host, pool);
     }
     freeReplyObject(rep);
-    int n = dir_watched_pools(d, pools, WATCHED_MAX);
+    int n = r->host->watched_pools(r->host, pools, WATCHED_MAX);
     for (int i = 0; i < n && r->c != NULL; i++)
-        pop_events(d, r, pools[i]);
+        pop_events(r, pools[i]);
     /* instances freed by other processes' reports: waiters retry */
-    dir_maybe_idle(d, NULL);
+    r->host->maybe_idle(r->host, NULL);
     if (++r->ticks % COUNT_EVERY_TICKS == 0) {
         struct dir_instance *list = NULL;
-        (void)rd_list(d, &list);
+        (void)rd_list(r, &list);
         free(list);
     }
     return DIR_REDIS_TICK_MS;
 }
 
 static void
-rd_free(struct dir *d)
+rd_free(void *be)
 {
-    struct rds *r = dir_backend_state(d);
+    struct rds *r = be;
 
     if (r == NULL)
         return;
@@ -742,10 +746,22 @@ rd_free(struct dir *d)
         redisFree(r->c);
     free(r->own);
     free(r);
-    dir_set_backend(d, NULL, NULL);
 }
 
-static const struct dir_ops rd_ops = {
+static void *
+rd_open(const struct dir_host *host)
+{
+    struct rds *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return NULL;
+    r->host = host;
+    r->backoff_ms = BACKOFF_MIN_MS;
+    return r;
+}
+
+const struct dir_ops dir_redis_ops = {
+    .open = rd_open,
     .assign = rd_assign,
     .release = rd_release,
     .report = rd_report,
@@ -755,15 +771,3 @@ static const struct dir_ops rd_ops = {
     .tick = rd_tick,
     .free = rd_free,
 };
-
-int
-dir_redis_open(struct dir *d)
-{
-    struct rds *r = calloc(1, sizeof(*r));
-
-    if (r == NULL)
-        return -ENOMEM;
-    r->backoff_ms = BACKOFF_MIN_MS;
-    dir_set_backend(d, &rd_ops, r);
-    return 0;
-}

@@ -24,6 +24,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "core/list.h"
 #include "core/log.h"
 #include "core/loop.h"
 
@@ -31,7 +32,7 @@
 #define RESOLVE_KEEP_EXPIRED 60 /* seconds an expired entry is kept before it is freed */
 
 struct entry {
-    struct entry *next;
+    struct list link; /* in cache */
     char *host;
     uint64_t expires; /* CLOCK_MONOTONIC seconds */
     int err;          /* 0, or the failure cached until expires */
@@ -52,17 +53,18 @@ struct waiter {
 /* A lookup queued or running. Callers asking for the same name meanwhile
  * join it, so a burst of connections to one name costs one lookup. */
 struct lookup {
-    struct lookup *next;       /* inflight */
-    struct lookup *queue_next; /* queue, while waiting for a thread */
+    struct list link;       /* in inflight */
+    struct list queue_link; /* in lookup_queue, while waiting for a thread */
     char *host;
-    struct waiter *waiters;
+    struct waiter *waiters; /* a stack: nothing is taken out of it before the answer */
 };
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct entry *cache;
+static struct list cache = {&cache, &cache};
 /* the rest is under cache_lock too */
-static struct lookup *inflight;                /* queued and running */
-static struct lookup *queue_head, *queue_tail; /* waiting for a thread, oldest first */
+static struct list inflight = {&inflight, &inflight}; /* queued and running */
+/* waiting for a thread, oldest first */
+static struct list lookup_queue = {&lookup_queue, &lookup_queue};
 static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
 static unsigned max_threads = RESOLVE_THREADS_DEFAULT, max_queue = RESOLVE_QUEUE_DEFAULT;
 static unsigned n_threads, n_idle, n_queued;
@@ -80,9 +82,13 @@ now_s(void)
 static struct entry *
 cache_find(const char *host)
 {
-    for (struct entry *e = cache; e != NULL; e = e->next)
+    struct list *pos, *tmp;
+
+    list_for_each_safe(pos, tmp, &cache) {
+        struct entry *e = list_entry(pos, struct entry, link);
         if (strcasecmp(e->host, host) == 0)
             return e;
+    }
     return NULL;
 }
 
@@ -213,16 +219,14 @@ lookup_dns(const char *host, struct entry *e)
 static void
 cache_prune(uint64_t now)
 {
-    struct entry **pp = &cache;
+    struct list *pos, *tmp;
 
-    while (*pp != NULL) {
-        struct entry *e = *pp;
+    list_for_each_safe(pos, tmp, &cache) {
+        struct entry *e = list_entry(pos, struct entry, link);
         if (e->expires + RESOLVE_KEEP_EXPIRED < now) {
-            *pp = e->next;
+            list_del(&e->link);
             free(e->host);
             free(e);
-        } else {
-            pp = &e->next;
         }
     }
 }
@@ -240,8 +244,7 @@ cache_store(const char *host, const struct entry *fresh)
             pthread_mutex_unlock(&cache_lock);
             return;
         }
-        e->next = cache;
-        cache = e;
+        list_add(&cache, &e->link);
     }
     e->expires = fresh->expires;
     e->err = fresh->err;
@@ -278,12 +281,7 @@ lookup_run(struct lookup *l)
         log_warnx("resolve host=%s failed", l->host);
 
     pthread_mutex_lock(&cache_lock);
-    for (struct lookup **pp = &inflight; *pp != NULL; pp = &(*pp)->next) {
-        if (*pp == l) {
-            *pp = l->next;
-            break;
-        }
-    }
+    list_del(&l->link);
     struct waiter *w = l->waiters;
     pthread_mutex_unlock(&cache_lock);
     while (w != NULL) {
@@ -305,17 +303,15 @@ lookup_thread(void *arg)
     (void)arg;
     pthread_mutex_lock(&cache_lock);
     for (;;) {
-        while (queue_head == NULL && n_threads <= max_threads) {
+        while (list_empty(&lookup_queue) && n_threads <= max_threads) {
             n_idle++;
             pthread_cond_wait(&queue_cond, &cache_lock);
             n_idle--;
         }
         if (n_threads > max_threads)
             break;
-        struct lookup *l = queue_head;
-        queue_head = l->queue_next;
-        if (queue_head == NULL)
-            queue_tail = NULL;
+        struct lookup *l = list_entry(lookup_queue.next, struct lookup, queue_link);
+        list_del(&l->queue_link);
         n_queued--;
         pthread_mutex_unlock(&cache_lock);
         lookup_run(l);
@@ -353,6 +349,7 @@ resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int e
 {
     struct waiter *w = calloc(1, sizeof(*w));
     struct lookup *l;
+    struct list *pos, *tmp;
     int rc = 0;
 
     if (w == NULL)
@@ -361,9 +358,10 @@ resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int e
     w->done = done;
     w->arg = arg;
     pthread_mutex_lock(&cache_lock);
-    for (l = inflight; l != NULL; l = l->next)
-        if (strcasecmp(l->host, host) == 0)
+    list_for_each_safe(pos, tmp, &inflight)
+        if (strcasecmp(list_entry(pos, struct lookup, link)->host, host) == 0)
             break;
+    l = pos != &inflight ? list_entry(pos, struct lookup, link) : NULL;
     if (l == NULL) {
         if (n_queued >= max_queue) {
             n_rejected++;
@@ -375,20 +373,15 @@ resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int e
             goto out;
         }
         /* queued under the lock: nobody can join a lookup that fails to start */
-        if (queue_tail != NULL)
-            queue_tail->queue_next = l;
-        else
-            queue_head = l;
-        queue_tail = l;
+        list_add_tail(&lookup_queue, &l->queue_link);
         n_queued++;
         if ((rc = pool_grow()) != 0) {
-            queue_head = queue_tail = NULL; /* no thread: l was the only one queued */
+            list_del(&l->queue_link);
             n_queued--;
             goto out;
         }
         pthread_cond_signal(&queue_cond);
-        l->next = inflight;
-        inflight = l;
+        list_add(&inflight, &l->link);
     }
     w->next = l->waiters;
     l->waiters = w;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/list.h"
 #include "core/log.h"
 #include "pool/env.h"
 #include "pool/rules.h"
@@ -80,7 +81,7 @@ static const double ready_bounds[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
 struct instance {
     struct pool *pool;
-    struct instance *prev, *next;
+    struct list link; /* in pool->instances */
     char name[DIR_NAME_MAX];
     char dir[CONF_FILE_PATH_MAX + DIR_NAME_MAX];
     char port[8]; /* "" when the pool has no ports */
@@ -131,7 +132,7 @@ struct pool {
     gid_t gid;
     bool has_group; /* group: (with uids:) */
     gid_t group_gid;
-    struct instance *head, *tail; /* oldest first */
+    struct list instances; /* oldest first */
     size_t n[INST_STATE_COUNT];
     size_t total;
     unsigned pending; /* fresh instances owed for ones that went away */
@@ -494,14 +495,7 @@ instance_forget(struct instance *in)
     in->wipe = NULL;
     p->n[in->state]--;
     p->total--;
-    if (in->prev != NULL)
-        in->prev->next = in->next;
-    else
-        p->head = in->next;
-    if (in->next != NULL)
-        in->next->prev = in->prev;
-    else
-        p->tail = in->prev;
+    list_del(&in->link);
     loop_defer(p->loop, &in->reap, instance_reap, in);
     scale_soon(p);
 }
@@ -942,12 +936,7 @@ instance_start(struct pool *p)
     in->state = INST_STARTING;
     p->n[INST_STARTING]++;
     p->total++;
-    in->prev = p->tail;
-    if (p->tail != NULL)
-        p->tail->next = in;
-    else
-        p->head = in;
-    p->tail = in;
+    list_add_tail(&p->instances, &in->link);
     p->stats.starts++;
     if (p->backoff_ms > 0)
         p->stats.restarts++;
@@ -1011,8 +1000,11 @@ scale(struct pool *p)
     size_t excess = p->n[INST_IDLE] > p->conf.max_idle ? p->n[INST_IDLE] - p->conf.max_idle : 0;
     size_t live = p->total - p->n[INST_STOPPING] - p->n[INST_DEPROVISIONING] - p->n[INST_WIPING];
     size_t over = live > p->conf.max ? live - p->conf.max : 0;
-    for (struct instance *in = p->head, *next; in != NULL && (excess > 0 || over > 0); in = next) {
-        next = in->next;
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &p->instances) {
+        struct instance *in = list_entry(pos, struct instance, link);
+        if (excess == 0 && over == 0)
+            break;
         if (in->state != INST_IDLE)
             continue;
         uint64_t at = in->idle_since + p->conf.cooldown_ms;
@@ -1097,12 +1089,14 @@ static void
 watched(void *arg, const struct dir_instance *di)
 {
     struct pool *p = arg;
-    struct instance *in = p->head;
+    struct list *pos, *tmp;
 
-    while (in != NULL && strcmp(in->name, di->name) != 0)
-        in = in->next;
-    if (in == NULL)
+    list_for_each_safe(pos, tmp, &p->instances)
+        if (strcmp(list_entry(pos, struct instance, link)->name, di->name) == 0)
+            break;
+    if (pos == &p->instances)
         return;
+    struct instance *in = list_entry(pos, struct instance, link);
     if (di->state == DIR_RESERVED) {
         if (in->state != INST_IDLE || p->conf.provision.command.n == 0 || di->key[0] == '\0')
             return; /* the login came first (redis is polled), or nothing to bring in */
@@ -1250,6 +1244,7 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
 
     if (p == NULL)
         goto fail;
+    list_init(&p->instances);
     if (d == NULL) { /* no login could be checked: config.c requires directory: */
         log_warnx("pool=%s: no directory to check logins against", pc->name);
         rc = -EINVAL;
@@ -1308,7 +1303,9 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc)
             log_warnx("pool=%s: reload: out of memory, keeping the running settings", p->conf.name);
             return;
         }
-        for (struct instance *in = p->head; in != NULL; in = in->next) {
+        struct list *pos, *tmp;
+        list_for_each_safe(pos, tmp, &p->instances) {
+            struct instance *in = list_entry(pos, struct instance, link);
             unsigned port = (unsigned)atoi(in->port);
             if (in->port[0] == '\0' || port < pc->port_min || port > pc->port_max) {
                 in->port[0] = '\0'; /* not in the new range: never reused */
@@ -1353,10 +1350,9 @@ pool_stop(struct pool *p)
     p->stopping = true;
     p->pending = 0;
     timer_stop(p->loop, &p->scale_timer);
-    for (struct instance *in = p->head, *next; in != NULL; in = next) {
-        next = in->next;
-        retire(in, WHY_SHUTDOWN, false);
-    }
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &p->instances)
+        retire(list_entry(pos, struct instance, link), WHY_SHUTDOWN, false);
 }
 
 size_t
@@ -1383,9 +1379,11 @@ pool_reap(struct task *t)
 static void
 reap_all(struct pool *p)
 {
+    struct list *pos, *tmp;
     int rc;
 
-    for (struct instance *in = p->head; in != NULL; in = in->next) {
+    list_for_each_safe(pos, tmp, &p->instances) {
+        struct instance *in = list_entry(pos, struct instance, link);
         if (!in->own_uid || in->reaped || in->state == INST_WIPING ||
             in->reaper.state == PROC_RUNNING)
             continue;
@@ -1395,7 +1393,8 @@ reap_all(struct pool *p)
                       in->name, (unsigned)in->uid, strerror(-rc));
     }
     uint64_t deadline = loop_clock_ms() + REAP_WAIT_MS;
-    for (struct instance *in = p->head; in != NULL; in = in->next) {
+    list_for_each_safe(pos, tmp, &p->instances) {
+        struct instance *in = list_entry(pos, struct instance, link);
         if (in->reaper.state != PROC_RUNNING)
             continue;
         uint64_t now = loop_clock_ms();
@@ -1418,7 +1417,9 @@ pool_free(struct pool *p)
     p->stopping = true;
     dir_unwatch(p->dir, p->conf.name);
     timer_stop(p->loop, &p->scale_timer);
-    for (struct instance *in = p->head; in != NULL; in = in->next) {
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &p->instances) {
+        struct instance *in = list_entry(pos, struct instance, link);
         timer_stop(p->loop, &in->timer);
         proc_close(&in->proc);
         proc_close(&in->hook);
@@ -1427,8 +1428,8 @@ pool_free(struct pool *p)
     }
     reap_all(p);
     /* the wipes go on without the pool; their uids go back when done */
-    while (p->head != NULL) {
-        struct instance *in = p->head;
+    while (!list_empty(&p->instances)) {
+        struct instance *in = list_entry(p->instances.next, struct instance, link);
         if (in->state != INST_WIPING) {
             if (holds_user(in))
                 report(in, DIR_DRAINING);

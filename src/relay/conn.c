@@ -113,7 +113,7 @@ conn_reap(struct task *t)
     struct conn *c = t->data;
 
     /* wait for a queued continuation and for a running lookup */
-    if (c->work.queued || c->resolving) {
+    if (task_queued(&c->work) || c->resolving) {
         if (!c->resolving)
             loop_defer(c->worker->loop, &c->reap, conn_reap, c);
         return;

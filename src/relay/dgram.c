@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/list.h"
 #include "core/log.h"
 #include "net/allow.h"
 #include "net/resolve.h"
@@ -71,7 +72,7 @@ struct txq {
 
 struct flow {
     struct flow *id_next, *addr_next; /* hash chains */
-    struct flow *older, *newer;       /* least recently used first */
+    struct list age;                  /* in the table's ages */
     struct flow *dead_next;
     uint32_t id;
     uint64_t active;
@@ -85,12 +86,12 @@ struct flow {
 struct flow_table {
     struct flow *by_id[FLOW_BUCKETS];
     struct flow *by_addr[FLOW_BUCKETS]; /* udp side only */
-    struct flow *oldest, *newest;
+    struct list ages;                   /* least recently used first */
     size_t n;
 };
 
 struct dstream {
-    struct dstream *prev, *next; /* stream side: d->streams */
+    struct list link; /* stream side: in d->streams */
     struct dstream *dead_next;
     struct dgram *d;
     uint64_t id;
@@ -126,7 +127,7 @@ struct dgram {
     struct timer retry;
     unsigned backoff_ms;
     /* stream side */
-    struct dstream *streams;
+    struct list streams;
     unsigned fd_budget;          /* dgram_fd_budget() at the start: half for streams, */
     unsigned n_streams, n_socks; /* half for flow sockets */
     /* both */
@@ -280,30 +281,24 @@ ft_by_addr(struct flow_table *t, const struct sockaddr_storage *a, socklen_t len
     return f;
 }
 
-static void
-ft_unlink_age(struct flow_table *t, struct flow *f)
+/* Returns a new empty table, or NULL. */
+static struct flow_table *
+ft_new(void)
 {
-    if (f->older != NULL)
-        f->older->newer = f->newer;
-    else
-        t->oldest = f->newer;
-    if (f->newer != NULL)
-        f->newer->older = f->older;
-    else
-        t->newest = f->older;
-    f->older = f->newer = NULL;
+    struct flow_table *t = calloc(1, sizeof(*t));
+
+    if (t != NULL)
+        list_init(&t->ages);
+    return t;
 }
 
-static void
-ft_link_newest(struct flow_table *t, struct flow *f)
+/* Returns t's least recently used flow, NULL when t is empty. */
+static struct flow *
+ft_oldest(const struct flow_table *t)
 {
-    f->older = t->newest;
-    f->newer = NULL;
-    if (t->newest != NULL)
-        t->newest->newer = f;
-    else
-        t->oldest = f;
-    t->newest = f;
+    struct list *first = list_first(&t->ages);
+
+    return first != NULL ? list_entry(first, struct flow, age) : NULL;
 }
 
 static void
@@ -318,7 +313,7 @@ ft_insert(struct flow_table *t, struct flow *f, int by_addr)
         f->addr_next = t->by_addr[b];
         t->by_addr[b] = f;
     }
-    ft_link_newest(t, f);
+    list_add_tail(&t->ages, &f->age);
     t->n++;
 }
 
@@ -336,7 +331,7 @@ ft_remove(struct flow_table *t, struct flow *f, int by_addr)
             pp = &(*pp)->addr_next;
         *pp = f->addr_next;
     }
-    ft_unlink_age(t, f);
+    list_del(&f->age);
     t->n--;
 }
 
@@ -344,10 +339,8 @@ static void
 ft_touch(struct flow_table *t, struct flow *f, uint64_t now)
 {
     f->active = now;
-    if (t->newest != f) {
-        ft_unlink_age(t, f);
-        ft_link_newest(t, f);
-    }
+    list_del(&f->age);
+    list_add_tail(&t->ages, &f->age);
 }
 
 /* ---- freeing after the loop turn */
@@ -358,10 +351,10 @@ reap(struct task *t)
     struct dgram *d = t->data;
 
     for (struct dstream *s = d->dead_streams; s != NULL; s = s->dead_next)
-        if (s->work.queued)
+        if (task_queued(&s->work))
             goto later;
     for (struct flow *f = d->dead_flows; f != NULL; f = f->dead_next)
-        if (f->more.queued)
+        if (task_queued(&f->more))
             goto later;
     while (d->dead_flows != NULL) {
         struct flow *f = d->dead_flows;
@@ -375,7 +368,7 @@ reap(struct task *t)
     }
     if (!d->stopped)
         return;
-    if (d->udp_more.queued)
+    if (task_queued(&d->udp_more))
         goto later;
     if (d->resolving)
         return; /* resolved() reaps again */
@@ -417,7 +410,7 @@ static void
 flow_evict(struct dgram *d, struct flow_table *t)
 {
     add(&d->r->stats->flows_evicted, 1);
-    flow_release(d, t, t->oldest);
+    flow_release(d, t, ft_oldest(t));
 }
 
 /* ---- the target's address (udp target of the stream side, stream target
@@ -533,8 +526,8 @@ ds_close(struct dstream *s, enum conn_end end)
     free(s->rx);
     s->rx = NULL;
     if (s->flows != NULL) {
-        while (s->flows->oldest != NULL)
-            flow_release(d, s->flows, s->flows->oldest);
+        for (struct flow *f; (f = ft_oldest(s->flows)) != NULL;)
+            flow_release(d, s->flows, f);
         free(s->flows);
         s->flows = NULL;
     }
@@ -563,12 +556,7 @@ ds_close(struct dstream *s, enum conn_end end)
             timer_start(d->loop, &d->retry, delay, retry_event, d);
         }
     } else {
-        if (s->prev != NULL)
-            s->prev->next = s->next;
-        else
-            d->streams = s->next;
-        if (s->next != NULL)
-            s->next->prev = s->prev;
+        list_del(&s->link);
         d->n_streams--;
     }
     s->dead_next = d->dead_streams;
@@ -1143,9 +1131,12 @@ flow_room(struct dstream *s)
     if (d->n_socks < socks)
         return;
     struct dstream *most = s;
-    for (struct dstream *o = d->streams; o != NULL; o = o->next)
+    struct list *pos, *tmp;
+    list_for_each_safe(pos, tmp, &d->streams) {
+        struct dstream *o = list_entry(pos, struct dstream, link);
         if (o->flows->n > most->flows->n)
             most = o;
+    }
     flow_evict(d, most->flows);
 }
 
@@ -1255,7 +1246,7 @@ dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t pee
         return -ESHUTDOWN;
     if (d->n_streams >= d->fd_budget / 2)
         return -EMFILE;
-    if ((s = ds_new(d, fd)) == NULL || (s->flows = calloc(1, sizeof(*s->flows))) == NULL) {
+    if ((s = ds_new(d, fd)) == NULL || (s->flows = ft_new()) == NULL) {
         free(s);
         return -ENOMEM;
     }
@@ -1268,10 +1259,7 @@ dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t pee
         return rc;
     }
     transport_tune(fd, r->conf.listen.kind, r->conf.keepalive);
-    s->next = d->streams;
-    if (d->streams != NULL)
-        d->streams->prev = s;
-    d->streams = s;
+    list_add(&d->streams, &s->link);
     d->n_streams++;
     add(&r->stats->open, 1);
     add(&r->stats->total, 1);
@@ -1293,8 +1281,10 @@ sweep_table(struct dgram *d, struct flow_table *t, uint64_t now)
 {
     unsigned idle = d->r->conf.flow_idle_timeout_ms;
 
-    while (t->oldest != NULL && now - t->oldest->active >= idle)
-        flow_release(d, t, t->oldest);
+    struct flow *f;
+
+    while ((f = ft_oldest(t)) != NULL && now - f->active >= idle)
+        flow_release(d, t, f);
 }
 
 static unsigned
@@ -1310,11 +1300,12 @@ sweep(struct timer *t)
 {
     struct dgram *d = t->data;
     uint64_t now = loop_now(d->loop);
+    struct list *pos, *tmp;
 
     if (d->flows != NULL)
         sweep_table(d, d->flows, now);
-    for (struct dstream *s = d->streams; s != NULL; s = s->next)
-        sweep_table(d, s->flows, now);
+    list_for_each_safe(pos, tmp, &d->streams)
+        sweep_table(d, list_entry(pos, struct dstream, link)->flows, now);
     timer_start(d->loop, &d->sweep, sweep_period(d), sweep, d);
 }
 
@@ -1341,12 +1332,13 @@ dgram_start(struct relay *r)
         return -ENOMEM;
     d->r = r;
     d->loop = r->loop;
+    list_init(&d->streams);
     d->udp_side = r->conf.listen.kind == EP_UDP;
     d->backoff_ms = BACKOFF_MIN_MS;
     d->next_flow = 1;
     d->fd_budget = dgram_fd_budget(&r->conf);
     if (d->udp_side) {
-        if ((d->flows = calloc(1, sizeof(*d->flows))) == NULL) {
+        if ((d->flows = ft_new()) == NULL) {
             free(d);
             return -ENOMEM;
         }
@@ -1382,9 +1374,9 @@ dgram_stop(struct relay *r)
     timer_stop(d->loop, &d->sweep);
     if (d->out != NULL)
         ds_close(d->out, END_SHUTDOWN);
-    while (d->streams != NULL)
-        ds_close(d->streams, END_SHUTDOWN);
-    while (d->flows != NULL && d->flows->oldest != NULL)
-        flow_release(d, d->flows, d->flows->oldest);
+    while (!list_empty(&d->streams))
+        ds_close(list_entry(d->streams.next, struct dstream, link), END_SHUTDOWN);
+    for (struct flow *f; d->flows != NULL && (f = ft_oldest(d->flows)) != NULL;)
+        flow_release(d, d->flows, f);
     schedule_reap(d);
 }

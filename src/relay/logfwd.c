@@ -704,8 +704,8 @@ logfwd_free(struct logfwd *f)
     if (f == NULL)
         return;
     tee_set(f, false);
-    while (f->set.head != NULL)
-        src_close(f->set.head->data);
+    for (struct stream_slot *slot; (slot = streams_oldest(&f->set)) != NULL;)
+        src_close(slot->data);
     streams_fini(&f->set);
     listen_close(f);
     stream_close(f);

@@ -453,8 +453,8 @@ logsink_free(struct logsink *s)
     if (s == NULL)
         return;
     /* take what the streams already sent before cutting them off */
-    while (s->set.head != NULL) {
-        struct sink_stream *st = s->set.head->data;
+    for (struct stream_slot *slot; (slot = streams_oldest(&s->set)) != NULL;) {
+        struct sink_stream *st = slot->data;
         stream_read(st);
         stream_close(st);
     }

@@ -20,7 +20,7 @@
 enum log_kind { LOG_REFUSED, LOG_EVICTED, LOG_IDLE };
 
 struct stream_peer {
-    struct stream_peer *prev, *next;
+    struct list link; /* in the set's peers */
     uint8_t key[PEER_KEY];
     size_t n; /* its streams in the set */
     char desc[TRANSPORT_DESC_MAX];
@@ -89,9 +89,13 @@ peer_of(int fd, struct sockaddr_storage *ss, uint8_t key[PEER_KEY], char *desc, 
 static struct stream_peer *
 peer_find(const struct streams *s, const uint8_t key[PEER_KEY])
 {
-    for (struct stream_peer *p = s->peers; p != NULL; p = p->next)
+    struct list *pos, *tmp;
+
+    list_for_each_safe(pos, tmp, &s->peers) {
+        struct stream_peer *p = list_entry(pos, struct stream_peer, link);
         if (memcmp(p->key, key, PEER_KEY) == 0)
             return p;
+    }
     return NULL;
 }
 
@@ -101,13 +105,18 @@ static struct stream_slot *
 victim(const struct streams *s, const struct stream_peer *mine)
 {
     const struct stream_peer *top = mine;
+    struct list *pos, *tmp;
 
-    for (const struct stream_peer *p = s->peers; p != NULL; p = p->next)
+    list_for_each_safe(pos, tmp, &s->peers) {
+        const struct stream_peer *p = list_entry(pos, struct stream_peer, link);
         if (top == NULL || p->n > top->n)
             top = p;
-    for (struct stream_slot *slot = s->head; slot != NULL; slot = slot->next)
+    }
+    list_for_each_safe(pos, tmp, &s->slots) {
+        struct stream_slot *slot = list_entry(pos, struct stream_slot, link);
         if (slot->peer == top)
             return slot;
+    }
     return NULL;
 }
 
@@ -152,14 +161,18 @@ streams_init(struct streams *s, struct loop *loop, const char *what,
     s->what = what;
     s->lim = *lim;
     s->close_cb = close_cb;
+    list_init(&s->slots);
+    list_init(&s->peers);
 }
 
 void
 streams_set_limits(struct streams *s, const struct stream_limits *lim)
 {
+    struct list *pos, *tmp;
+
     s->lim = *lim;
-    for (struct stream_slot *slot = s->head; slot != NULL; slot = slot->next)
-        arm(s, slot);
+    list_for_each_safe(pos, tmp, &s->slots)
+        arm(s, list_entry(pos, struct stream_slot, link));
 }
 
 int
@@ -195,39 +208,16 @@ streams_admit(struct streams *s, struct stream_slot *slot, int fd)
             return -ENOMEM;
         memcpy(p->key, key, PEER_KEY);
         snprintf(p->desc, sizeof(p->desc), "%s", desc);
-        p->next = s->peers;
-        if (s->peers != NULL)
-            s->peers->prev = p;
-        s->peers = p;
+        list_add(&s->peers, &p->link);
     }
     p->n++;
     slot->set = s;
     slot->peer = p;
     slot->active_ms = loop_now(s->loop);
-    slot->prev = s->tail;
-    slot->next = NULL;
-    if (s->tail != NULL)
-        s->tail->next = slot;
-    else
-        s->head = slot;
-    s->tail = slot;
+    list_add_tail(&s->slots, &slot->link);
     s->n++;
     arm(s, slot);
     return 0;
-}
-
-static void
-unlink_slot(struct streams *s, struct stream_slot *slot)
-{
-    if (slot->prev != NULL)
-        slot->prev->next = slot->next;
-    else
-        s->head = slot->next;
-    if (slot->next != NULL)
-        slot->next->prev = slot->prev;
-    else
-        s->tail = slot->prev;
-    slot->prev = slot->next = NULL;
 }
 
 void
@@ -238,12 +228,16 @@ streams_touch(struct stream_slot *slot)
     if (s == NULL)
         return;
     slot->active_ms = loop_now(s->loop);
-    if (s->tail == slot)
-        return;
-    unlink_slot(s, slot);
-    slot->prev = s->tail;
-    s->tail->next = slot;
-    s->tail = slot;
+    list_del(&slot->link);
+    list_add_tail(&s->slots, &slot->link);
+}
+
+struct stream_slot *
+streams_oldest(const struct streams *s)
+{
+    struct list *first = list_first(&s->slots);
+
+    return first != NULL ? list_entry(first, struct stream_slot, link) : NULL;
 }
 
 void
@@ -255,15 +249,10 @@ streams_remove(struct stream_slot *slot)
     if (s == NULL)
         return;
     timer_stop(s->loop, &slot->idle);
-    unlink_slot(s, slot);
+    list_del(&slot->link);
     s->n--;
     if (--p->n == 0) {
-        if (p->prev != NULL)
-            p->prev->next = p->next;
-        else
-            s->peers = p->next;
-        if (p->next != NULL)
-            p->next->prev = p->prev;
+        list_del(&p->link);
         free(p);
     }
     slot->set = NULL;
@@ -273,6 +262,8 @@ streams_remove(struct stream_slot *slot)
 void
 streams_fini(struct streams *s)
 {
-    while (s->head != NULL)
-        streams_remove(s->head);
+    struct stream_slot *slot;
+
+    while ((slot = streams_oldest(s)) != NULL)
+        streams_remove(slot);
 }

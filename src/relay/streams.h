@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "cli/config.h"
+#include "core/list.h"
 #include "core/loop.h"
 
 /* Why the set ends a stream (close_cb). */
@@ -35,8 +36,8 @@ struct stream_slot;
 typedef void (*streams_close_cb)(struct stream_slot *slot, enum streams_end why);
 
 struct stream_slot {
-    struct stream_slot *prev, *next; /* in the set, least recently active first */
-    struct streams *set;             /* NULL when not in a set */
+    struct list link;    /* in the set's slots */
+    struct streams *set; /* NULL when not in a set */
     struct stream_peer *peer;
     uint64_t active_ms; /* loop_now() when it last read */
     struct timer idle;
@@ -48,9 +49,9 @@ struct streams {
     const char *what; /* "log_sink=NAME", "logs listen": for log lines */
     struct stream_limits lim;
     streams_close_cb close_cb;
-    struct stream_slot *head, *tail;
+    struct list slots; /* least recently active first */
     size_t n;
-    struct stream_peer *peers;
+    struct list peers;                      /* the peers holding streams */
     uint64_t refused, evicted, idle_closed; /* counters */
     uint64_t logged_ms[3]; /* when each kind of log line (refused, evicted, idle) last went */
 };
@@ -71,6 +72,9 @@ int streams_admit(struct streams *s, struct stream_slot *slot, int fd);
 
 /* The stream read something: it is now the most recently active. */
 void streams_touch(struct stream_slot *slot);
+
+/* Returns the least recently active stream's slot, NULL when there is none. */
+struct stream_slot *streams_oldest(const struct streams *s);
 
 /* Takes slot out of its set (idempotent). */
 void streams_remove(struct stream_slot *slot);

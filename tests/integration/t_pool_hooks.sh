@@ -39,10 +39,21 @@ airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 1
 hook_failures() { metric airlock_pool_hook_failures_total "pool=\"fa\",hook=\"$1\",reason=\"$2\"" "$MPORT"; }
+# assign_pid USER: reserves an instance for USER (as assign_port does) and
+# sets P to its port and PID to its pid, found by the instance's name: a
+# failing hook kills it at once, and the instance replacing it may already
+# have logged a start on the same port.
+assign_pid() {
+    local a name
+    a=$(ctl assign fa "$1") || fail "airlock ctl assign fa $1 failed"
+    P=${a##*:}
+    name=${a#fa/}
+    name=${name%% *}
+    PID=$(sed -n "s/.* instance=$name starting pid=\([0-9]*\) .*/\1/p" "$LOG" | head -1)
+}
 
 log "a failing provisioning hook: killed, never served, replaced"
-P=$(assign_port failuser)
-PID=$(pid_of_port "$P")
+assign_pid failuser
 [ -n "$PID" ] || fail "no instance started on port $P in the log"
 out=$(app "$P" "login failuser")
 [ -z "$out" ] || fail "the user was answered without their state: '$out'"
@@ -56,8 +67,7 @@ wait_for settled 2
 
 log "a provisioning hook that hangs: killed after its timeout with its child"
 start=$(date +%s%N)
-P=$(assign_port slowuser)
-PID=$(pid_of_port "$P")
+assign_pid slowuser
 [ -n "$PID" ] || fail "no instance started on port $P in the log"
 out=$(app "$P" "login slowuser")
 [ -z "$out" ] || fail "the user was answered without their state: '$out'"

@@ -20,8 +20,7 @@ values(struct list *head, int *out, size_t max)
 {
     struct list *pos, *tmp;
     size_t n = 0;
-    list_for_each_safe(pos, tmp, head)
-    {
+    list_for_each_safe(pos, tmp, head) {
         if (n < max)
             out[n] = list_entry(pos, struct item, link)->value;
         n++;
@@ -88,8 +87,7 @@ test_del_while_walking(void **state)
         items[i] = (struct item){.value = i};
         list_add_tail(&head, &items[i].link);
     }
-    list_for_each_safe(pos, tmp, &head)
-    {
+    list_for_each_safe(pos, tmp, &head) {
         if (list_entry(pos, struct item, link)->value % 2 == 0)
             list_del(pos);
     }

@@ -141,7 +141,7 @@ test_cancel_in_batch(void **state)
     turn();
     assert_int_equal(o.n, 2);
     assert_memory_equal(o.ran, "ac", 2);
-    assert_false(b.task.queued);
+    assert_false(task_queued(&b.task));
     loop_free(test_loop);
 }
 
@@ -165,7 +165,7 @@ test_cancel_batch_end(void **state)
     turn();
     assert_int_equal(o.n, 1);
     assert_int_equal(o.ran[0], 'a');
-    assert_true(d.task.queued);
+    assert_true(task_queued(&d.task));
     turn();
     assert_int_equal(o.n, 2);
     assert_int_equal(o.ran[1], 'd');
