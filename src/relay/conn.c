@@ -4,27 +4,20 @@
  *            -> RELAYING -> CLOSED
  *
  * PREAMBLE reads what the client sends before its payload (an hvsock
- * "CONNECT port" line, a PROXY v2 header); PEEK (routers only) reads the
- * TLS ClientHello with MSG_PEEK, so that it stays in the socket and goes to
- * the upstream unchanged, and picks the target by its server name;
- * ASSIGNING (directory routes) waits for the directory to name the user's
- * instance, reading nothing;
- * RESOLVING waits for the target's
- * name; HANDSHAKE waits for an hvsock target's "OK" line. Each state that
- * is skipped is passed through at once. In RELAYING, two pumps move bytes,
- * one per direction, through a pipe with splice() or through a buffer.
+ * "CONNECT port" line, a PROXY v2 header, an egress relay's destination);
+ * PEEK and ASSIGNING are a router's (conn_router.c); RESOLVING waits for
+ * the target's name; HANDSHAKE waits for an hvsock target's "OK" line. Each
+ * state that is skipped is passed through at once. In RELAYING, two pumps
+ * (pump.c) move bytes, one per direction.
  *
- * An egress relay (target: egress) chooses the target per connection: its
- * PREAMBLE step reads either a PROXY v2 header (the enclave-side relay's
- * destination) or an HTTP CONNECT request, tells which by the first byte,
- * and checks the destination against egress_allow - the name before it is
- * resolved, the address after. From then on the connection runs like any
- * other, towards c->egress->ep instead of the relay's target. */
+ * What a variant does differently - an egress relay (conn_egress.c), a
+ * router (conn_router.c) - it does through the hooks of its struct
+ * conn_ops (conn_int.h), chosen at accept; a plain relay has none but
+ * start. This file keeps the lifecycle, the preamble, the dispatcher and
+ * the workers. */
 #include "relay/conn.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,12 +27,9 @@
 
 #include "core/log.h"
 #include "dir/dir.h"
-#include "net/egress.h"
 #include "net/resolve.h"
 #include "net/transport.h"
-#include "proto/http_connect.h"
-#include "proto/proxy_v2.h"
-#include "proto/tls_hello.h"
+#include "relay/conn_int.h"
 
 /* From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>,
  * which clash with the libc socket headers. */
@@ -50,99 +40,13 @@
 #define IP6T_SO_ORIGINAL_DST 80
 #endif
 
-#define PREAMBLE_MAX 4096         /* largest PROXY header or hvsock line we read */
 #define PREAMBLE_TIMEOUT_MS 10000 /* a client that sends no header in time is closed */
-#define SPLICE_LEN (256 * 1024)   /* pipe capacity: bytes per splice() */
-#define PUMP_CHUNK WORKER_SCRATCH /* one read() through the scratch buffer */
 #define CONN_BUDGET (1024 * 1024) /* bytes moved per wakeup before others get a turn */
 #define HVSOCK_LINE_MAX 64
 
-enum conn_state {
-    CONN_ST_PREAMBLE,
-    CONN_ST_PEEK,
-    CONN_ST_ASSIGNING,
-    CONN_ST_RESOLVING,
-    CONN_ST_CONNECTING,
-    CONN_ST_HANDSHAKE,
-    CONN_ST_RELAYING,
-    CONN_ST_CLOSED,
-};
-
-/* How an egress connection named its destination. */
-enum egress_via {
-    EGRESS_VIA_PROXY,   /* a PROXY v2 header: refusals are a plain close */
-    EGRESS_VIA_CONNECT, /* an HTTP CONNECT request: refusals get an HTTP status */
-};
-
-/* The per-connection target of an egress relay. */
-struct egress_dest {
-    enum egress_via via;
-    struct endpoint ep; /* tcp: a host name or an address literal, and a port */
-    int is_name;        /* ep.host is a name: its resolved address is checked too */
-    int replied;        /* CONNECT: the HTTP status line was sent */
-};
-
-/* A router connection while its ClientHello comes in: the parser and the
- * buffer it joins fragments in (router.max_hello bytes follow). */
-struct peek {
-    struct tls_hello hello;
-    size_t fed; /* bytes of the socket's queue given to the parser so far */
-    uint8_t buf[];
-};
-
-struct side {
-    struct io io; /* io.fd is the socket; -1 once closed */
-    int readable; /* edge-triggered readiness, cleared on EAGAIN or a short read */
-    int writable;
-    int hup; /* the peer shut down (EPOLLRDHUP): read until EOF */
-};
-
-/* One direction of the relay. Small messages are read into the worker's
- * scratch buffer and written on at once; only what the destination does not
- * take waits in buf[off..len). A read that fills the whole chunk means bulk
- * traffic: the pump then moves bytes with splice() through a pipe. */
-struct pump {
-    struct side *from, *to;
-    int pipe[2];
-    size_t in_pipe;
-    char *buf;
-    size_t off, len;
-    int splice_ok; /* the relay allows splice and the kernel has not refused it */
-    int splice;    /* bulk seen: splicing now */
-    int eof;       /* from has no more to give */
-    int shut;      /* EOF was passed on with shutdown(SHUT_WR) */
-    atomic_uint_fast64_t *counter;
-    uint64_t bytes;
-};
-
-struct conn {
-    struct conn *prev, *next; /* the worker's list */
-    struct worker *worker;
-    struct relay *relay;
-    uint64_t id;
-    enum conn_state state;
-    enum conn_end end;
-    struct side client, target;
-    struct pump up;   /* client -> target */
-    struct pump down; /* target -> client */
-    struct timer timer;
-    struct task work; /* pumping continued after the budget */
-    struct task reap; /* deferred free */
-    int resolving;    /* a lookup will call back: keep c allocated */
-    uint64_t started, active;
-    struct sockaddr_storage peer;
-    socklen_t peer_len;
-    struct sockaddr_storage source; /* the client: the PROXY header's source, else peer */
-    uint8_t *proxy_hdr;             /* received PROXY header, passed on verbatim */
-    size_t proxy_len;
-    int hvsock_greeted;           /* hvsock listener: CONNECT line answered */
-    struct egress_dest *egress;   /* egress relays only; NULL otherwise */
-    struct peek *peek;            /* routers, in PEEK only */
-    const struct endpoint *route; /* routers: the chosen target (relay conf or assigned) */
-    char *sni;                    /* routers: the server name, for the close line */
-    struct dir_assign *assign;    /* directory routes: the request, and then the
-                                     reservation this connection holds (dir_release()) */
-    struct endpoint *assigned;    /* directory routes: the instance's endpoint */
+/* A plain relay: straight to its target. */
+static const struct conn_ops conn_plain_ops = {
+    .start = conn_connect,
 };
 
 static atomic_uint_fast64_t next_conn_id = 1;
@@ -178,249 +82,13 @@ conn_next_id(void)
 }
 
 static void conn_step(struct conn *c);
-static void conn_connect(struct conn *c);
-static void conn_after_preamble(struct conn *c);
-static void egress_closing(struct conn *c, enum conn_end end);
 
-/* The endpoint this connection connects to: the relay's target, or the
- * destination an egress connection asked for. */
+/* The endpoint this connection connects to: the relay's target, or the one
+ * its variant chose (a route, an instance, an egress destination). */
 static const struct endpoint *
 conn_target(const struct conn *c)
 {
-    if (c->route != NULL)
-        return c->route;
-    return c->egress != NULL ? &c->egress->ep : &c->relay->conf.target;
-}
-
-/* ---- pipes: taken from the worker's spare list while data is in flight */
-
-static int
-pipe_get(struct worker *w, int p[2])
-{
-    if (w->n_spare > 0) {
-        w->n_spare--;
-        p[0] = w->spare[w->n_spare][0];
-        p[1] = w->spare[w->n_spare][1];
-        return 0;
-    }
-    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) != 0)
-        return -errno;
-    /* larger pipes halve the syscalls per byte of bulk traffic (measured:
-     * docs/benchmarks.md); where the per-user pipe quota says no, the
-     * default 64 KiB is fine */
-    fcntl(p[0], F_SETPIPE_SZ, SPLICE_LEN);
-    return 0;
-}
-
-/* Only an empty pipe goes back to the spare list. */
-static void
-pipe_put(struct worker *w, int p[2])
-{
-    if (p[0] < 0)
-        return;
-    if (w->n_spare < WORKER_SPARE_PIPES) {
-        w->spare[w->n_spare][0] = p[0];
-        w->spare[w->n_spare][1] = p[1];
-        w->n_spare++;
-    } else {
-        close(p[0]);
-        close(p[1]);
-    }
-    p[0] = p[1] = -1;
-}
-
-static void
-pump_init(struct pump *p, struct side *from, struct side *to, int splice,
-          atomic_uint_fast64_t *counter)
-{
-    p->from = from;
-    p->to = to;
-    p->pipe[0] = p->pipe[1] = -1;
-    p->splice_ok = splice;
-    p->counter = counter;
-}
-
-/* Releases what the pump holds. A pipe with bytes still in it is closed,
- * never reused. */
-static void
-pump_release(struct worker *w, struct pump *p)
-{
-    if (p->pipe[0] >= 0 && p->in_pipe > 0) {
-        close(p->pipe[0]);
-        close(p->pipe[1]);
-        p->pipe[0] = p->pipe[1] = -1;
-    }
-    pipe_put(w, p->pipe);
-    free(p->buf);
-    p->buf = NULL;
-    p->off = p->len = 0;
-}
-
-/* Queues bytes to be written by the pump before anything else. */
-static int
-pump_prepend(struct pump *p, const void *data, size_t len)
-{
-    char *nb = realloc(p->buf, p->len + len > PUMP_CHUNK ? p->len + len : PUMP_CHUNK);
-
-    if (nb == NULL)
-        return -ENOMEM;
-    memmove(nb + len, nb + p->off, p->len - p->off);
-    memcpy(nb, data, len);
-    p->buf = nb;
-    p->len = p->len - p->off + len;
-    p->off = 0;
-    return 0;
-}
-
-static void
-pump_account(struct conn *c, struct pump *p, size_t n)
-{
-    p->bytes += n;
-    atomic_fetch_add_explicit(p->counter, n, memory_order_relaxed);
-    c->active = loop_now(c->worker->loop);
-}
-
-/* Writes out what the pump holds. Returns 1 when all is written, 0 when the
- * destination is full, or -errno. */
-static int
-pump_flush(struct conn *c, struct pump *p)
-{
-    while (p->off < p->len || p->in_pipe > 0) {
-        ssize_t n;
-        if (!p->to->writable)
-            return 0;
-        if (p->off < p->len)
-            n = write(p->to->io.fd, p->buf + p->off, p->len - p->off);
-        else
-            n = splice(p->pipe[0], NULL, p->to->io.fd, NULL, p->in_pipe,
-                       SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n < 0) {
-            if (errno == EAGAIN) {
-                p->to->writable = 0;
-                return 0;
-            }
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (p->off < p->len) {
-            p->off += (size_t)n;
-        } else {
-            p->in_pipe -= (size_t)n;
-        }
-        pump_account(c, p, (size_t)n);
-    }
-    return 1;
-}
-
-/* Keeps what the destination did not take of a scratch read. */
-static int
-pump_keep(struct pump *p, const char *data, size_t len)
-{
-    if ((p->buf = malloc(len)) == NULL)
-        return -ENOMEM;
-    memcpy(p->buf, data, len);
-    p->off = 0;
-    p->len = len;
-    return 0;
-}
-
-/* Reads one chunk from the source and passes it on: into the pipe (splice),
- * or through the worker's scratch buffer straight to the destination, so
- * that a connection holds memory only while its destination is slow.
- * Returns the count read (0 at EOF), -EAGAIN when nothing is there, or
- * -errno. */
-static ssize_t
-pump_fill(struct conn *c, struct pump *p)
-{
-    char *scratch = c->worker->scratch;
-    ssize_t n, w = 0;
-    int rc;
-
-    if (p->splice && p->pipe[0] < 0 && (rc = pipe_get(c->worker, p->pipe)) != 0) {
-        /* no fd (or memory) for a pipe: copy this chunk, try splice again
-         * at the next full one */
-        relay_local_error(c->relay->stats, rc);
-        p->splice = 0;
-    }
-    if (p->splice) {
-        n = splice(p->from->io.fd, NULL, p->pipe[1], NULL, SPLICE_LEN,
-                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-        if (n < 0 && errno == EINVAL) {
-            /* this pair of sockets cannot splice: copy from now on */
-            p->splice = p->splice_ok = 0;
-            pipe_put(c->worker, p->pipe);
-            return pump_fill(c, p);
-        }
-        if (n > 0)
-            p->in_pipe = (size_t)n;
-        return n < 0 ? -errno : n;
-    }
-    n = read(p->from->io.fd, scratch, PUMP_CHUNK);
-    if (n <= 0)
-        return n < 0 ? -errno : 0;
-    if (p->to->writable) {
-        w = write(p->to->io.fd, scratch, (size_t)n);
-        if (w < 0) {
-            if (errno != EAGAIN && errno != EINTR)
-                return -errno;
-            if (errno == EAGAIN)
-                p->to->writable = 0;
-            w = 0;
-        }
-        pump_account(c, p, (size_t)w);
-    }
-    if (w < n && (rc = pump_keep(p, scratch + w, (size_t)(n - w))) != 0)
-        return rc;
-    /* a full chunk: more is likely queued behind it, zero-copy pays off */
-    if (n == PUMP_CHUNK && p->splice_ok)
-        p->splice = 1;
-    return n;
-}
-
-/* Moves bytes until the source is dry, the destination is full, or the
- * budget is spent. Returns 0 or -errno (the connection must be reset). */
-static int
-pump_run(struct conn *c, struct pump *p, size_t *budget)
-{
-    for (;;) {
-        int rc = pump_flush(c, p);
-        if (rc <= 0)
-            return rc;
-        /* empty: give the pipe and buffer back while idle */
-        pipe_put(c->worker, p->pipe);
-        free(p->buf);
-        p->buf = NULL;
-        p->off = p->len = 0;
-        if (p->eof) {
-            if (!p->shut) {
-                shutdown(p->to->io.fd, SHUT_WR);
-                p->shut = 1;
-            }
-            return 0;
-        }
-        if (!p->from->readable || *budget == 0)
-            return 0;
-        ssize_t n = pump_fill(c, p);
-        if (n == 0) {
-            p->eof = 1;
-        } else if (n == -EAGAIN) {
-            p->from->readable = 0;
-            return 0;
-        } else if (n == -EINTR) {
-            continue;
-        } else if (n < 0) {
-            return (int)n;
-        } else {
-            *budget = (size_t)n >= *budget ? 0 : *budget - (size_t)n;
-            /* a short read() drained the socket (nginx does the same); new
-             * data brings a new edge. Not after splice(), which also stops
-             * short when the pipe runs out of slots; not after a FIN was
-             * seen, whose edge has been consumed already. */
-            if ((size_t)n < PUMP_CHUNK && !p->splice && !p->from->hup)
-                p->from->readable = 0;
-        }
-    }
+    return c->route != NULL ? c->route : &c->relay->conf.target;
 }
 
 /* ---- closing */
@@ -459,50 +127,33 @@ conn_reap(struct task *t)
     free(c);
 }
 
-/* The one way a connection ends: idempotent. */
-static void
+void
 conn_close(struct conn *c, enum conn_end end)
 {
     struct worker *w = c->worker;
     struct relay_stats *st = c->relay->stats;
-    char client[TRANSPORT_DESC_MAX], dest[EP_HOST_MAX + 16] = "";
+    char client[TRANSPORT_DESC_MAX], tag[EP_HOST_MAX + 16] = "";
 
     if (c->state == CONN_ST_CLOSED)
         return;
-    /* a client that leaves while the directory is asked cancels; one that
-     * leaves before its instance saw the login gives its reservation back */
-    dir_release(c->assign);
-    c->assign = NULL;
-    egress_closing(c, end);
+    if (c->ops->closing != NULL)
+        c->ops->closing(c, end, tag, sizeof(tag));
     c->state = CONN_ST_CLOSED;
     c->end = end;
     side_close(c, &c->client, end == END_RESET);
     side_close(c, &c->target, end == END_RESET);
-    pump_release(w, &c->up);
-    pump_release(w, &c->down);
+    pump_release(&c->up, &w->pumps);
+    pump_release(&c->down, &w->pumps);
     timer_stop(w->loop, &c->timer);
-
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
+    list_del(&c->link);
     atomic_fetch_sub(&w->n_conns, 1);
     atomic_fetch_sub_explicit(&st->open, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->ended[end], 1, memory_order_relaxed);
 
     transport_describe((struct sockaddr *)&c->peer, c->peer_len, client, sizeof(client));
-    if (c->egress != NULL && c->egress->ep.port != 0) {
-        const struct endpoint *ep = &c->egress->ep;
-        snprintf(dest, sizeof(dest), strchr(ep->host, ':') ? " dest=[%s]:%u" : " dest=%s:%u",
-                 ep->host, ep->port);
-    }
-    if (c->relay->conf.router.enabled)
-        snprintf(dest, sizeof(dest), " sni=%s", c->sni != NULL ? c->sni : "-");
     log_info("close relay=%s conn=%llu client=%s%s duration_ms=%llu bytes_in=%llu bytes_out=%llu "
              "end=%s",
-             c->relay->conf.name, (unsigned long long)c->id, client, dest,
+             c->relay->conf.name, (unsigned long long)c->id, client, tag,
              (unsigned long long)(loop_now(w->loop) - c->started), (unsigned long long)c->up.bytes,
              (unsigned long long)c->down.bytes, end_names[end]);
     loop_defer(w->loop, &c->reap, conn_reap, c);
@@ -510,7 +161,7 @@ conn_close(struct conn *c, enum conn_end end)
 
 /* ---- timers */
 
-static void
+void
 conn_timeout(struct timer *t)
 {
     struct conn *c = t->data;
@@ -558,11 +209,17 @@ conn_work(struct task *t)
 static void
 conn_relay(struct conn *c)
 {
-    size_t budget = CONN_BUDGET;
+    struct pump_turn turn = {.cache = &c->worker->pumps, .budget = CONN_BUDGET};
+    uint64_t written = c->up.bytes + c->down.bytes;
     int rc;
 
-    if ((rc = pump_run(c, &c->up, &budget)) == 0)
-        rc = pump_run(c, &c->down, &budget);
+    if ((rc = pump_run(&c->up, &turn)) == 0)
+        rc = pump_run(&c->down, &turn);
+    /* anything read or written is activity, for the idle timeout */
+    if (turn.budget != CONN_BUDGET || c->up.bytes + c->down.bytes != written)
+        c->active = loop_now(c->worker->loop);
+    for (; turn.pipe_errs > 0; turn.pipe_errs--)
+        relay_local_error(c->relay->stats, turn.pipe_err);
     if (rc != 0) {
         if (rc != -ECONNRESET && rc != -EPIPE)
             log_debug("relay=%s conn=%llu: %s", c->relay->conf.name, (unsigned long long)c->id,
@@ -581,7 +238,7 @@ conn_relay(struct conn *c)
         conn_close(c, END_EOF);
         return;
     }
-    if (budget == 0) /* more may be waiting: continue after others had a turn */
+    if (turn.budget == 0) /* more may be waiting: continue after others had a turn */
         loop_defer(c->worker->loop, &c->work, conn_work, c);
 }
 
@@ -600,10 +257,8 @@ conn_start_relaying(struct conn *c)
 
 /* ---- preamble: hvsock CONNECT line, PROXY v2 header */
 
-/* Peeks at what the client sent so far. Returns the count, 0 at EOF, or
- * -errno (-EAGAIN: nothing yet). */
-static ssize_t
-peek(struct side *s, uint8_t *buf, size_t len)
+ssize_t
+side_peek(struct side *s, uint8_t *buf, size_t len)
 {
     ssize_t n = recv(s->io.fd, buf, len, MSG_PEEK);
 
@@ -612,9 +267,8 @@ peek(struct side *s, uint8_t *buf, size_t len)
     return n < 0 ? -errno : n;
 }
 
-/* Consumes n bytes already seen by peek(). */
-static int
-consume(struct side *s, size_t n)
+int
+side_consume(struct side *s, size_t n)
 {
     uint8_t sink[PREAMBLE_MAX];
 
@@ -626,7 +280,7 @@ static enum parse_result
 read_hvsock_connect(struct conn *c)
 {
     uint8_t buf[HVSOCK_LINE_MAX + 1];
-    ssize_t n = peek(&c->client, buf, HVSOCK_LINE_MAX);
+    ssize_t n = side_peek(&c->client, buf, HVSOCK_LINE_MAX);
 
     if (n == -EAGAIN)
         return PARSE_AGAIN;
@@ -638,18 +292,16 @@ read_hvsock_connect(struct conn *c)
     *nl = '\0';
     if (transport_hvsock_answer(c->client.io.fd, (char *)buf, c->relay->conf.listen.port) != 0)
         return PARSE_INVALID;
-    if (consume(&c->client, (size_t)(nl - buf) + 1) != 0)
+    if (side_consume(&c->client, (size_t)(nl - buf) + 1) != 0)
         return PARSE_INVALID;
     return PARSE_OK;
 }
 
-/* Parses and consumes the PROXY v2 header at the start of the peeked
- * buf[0..n). PARSE_AGAIN: wait for more bytes. PARSE_INVALID: logged, the
- * caller closes. A header that cannot complete (the client shut down, or
- * PREAMBLE_MAX is reached) is invalid at once, not at the timeout. */
-static enum parse_result
-take_proxy_header(struct conn *c, const uint8_t *buf, size_t n, struct proxy_info *info,
-                  size_t *hdr_len)
+/* A header that cannot complete (the client shut down, or PREAMBLE_MAX is
+ * reached) is invalid at once, not at the timeout. */
+enum parse_result
+conn_take_proxy_header(struct conn *c, const uint8_t *buf, size_t n, struct proxy_info *info,
+                       size_t *hdr_len)
 {
     const char *err = NULL;
     enum parse_result pr = proxy_v2_parse(buf, n, info, hdr_len, &err);
@@ -660,7 +312,7 @@ take_proxy_header(struct conn *c, const uint8_t *buf, size_t n, struct proxy_inf
         err = n < PREAMBLE_MAX ? "connection closed inside the header"
                                : "header larger than 4096 bytes";
         pr = PARSE_INVALID;
-    } else if (pr == PARSE_OK && consume(&c->client, *hdr_len) != 0) {
+    } else if (pr == PARSE_OK && side_consume(&c->client, *hdr_len) != 0) {
         err = "cannot read the header";
         pr = PARSE_INVALID;
     }
@@ -676,7 +328,7 @@ read_proxy_header(struct conn *c)
     uint8_t buf[PREAMBLE_MAX];
     struct proxy_info info;
     size_t hdr_len;
-    ssize_t n = peek(&c->client, buf, sizeof(buf));
+    ssize_t n = side_peek(&c->client, buf, sizeof(buf));
 
     if (n == -EAGAIN)
         return PARSE_AGAIN;
@@ -685,7 +337,7 @@ read_proxy_header(struct conn *c)
                   c->relay->conf.name, (unsigned long long)c->id);
         return PARSE_INVALID;
     }
-    enum parse_result pr = take_proxy_header(c, buf, (size_t)n, &info, &hdr_len);
+    enum parse_result pr = conn_take_proxy_header(c, buf, (size_t)n, &info, &hdr_len);
     if (pr != PARSE_OK)
         return pr;
     if ((c->proxy_hdr = malloc(hdr_len)) == NULL)
@@ -703,257 +355,14 @@ read_proxy_header(struct conn *c)
     return PARSE_OK;
 }
 
-/* ---- egress: the destination comes with the connection */
-
-/* Writes an HTTP response with a one-line text body to a CONNECT client.
- * Best effort: the client socket is fresh, so a short reply fits. */
-static void
-egress_reply(struct conn *c, int status, const char *reason, const char *body)
-{
-    char buf[512];
-    int len;
-
-    if (c->egress == NULL || c->egress->via != EGRESS_VIA_CONNECT || c->egress->replied ||
-        c->client.io.fd < 0)
-        return;
-    c->egress->replied = 1;
-    if (status == 200)
-        len = snprintf(buf, sizeof(buf), "HTTP/1.1 200 Connection established\r\n\r\n");
-    else
-        len = snprintf(buf, sizeof(buf),
-                       "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
-                       "Connection: close\r\n\r\n%s\n",
-                       status, reason, strlen(body) + 1, body);
-    if (len > 0 && (size_t)len < sizeof(buf) && write(c->client.io.fd, buf, (size_t)len) != len)
-        log_debug("relay=%s conn=%llu: short HTTP reply", c->relay->conf.name,
-                  (unsigned long long)c->id);
-}
-
-/* Reads and drops what the client sent so far (up to 64 KiB, so a client
- * that keeps sending cannot hold the loop), so that closing the socket sends
- * a FIN after our reply rather than a reset that could discard it. */
-static void
-drain(struct side *s)
+/* Up to 64 KiB, so that a client that keeps sending cannot hold the loop. */
+void
+side_drain(struct side *s)
 {
     uint8_t sink[PREAMBLE_MAX];
 
     for (int i = 0; i < 16 && recv(s->io.fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
         ;
-}
-
-/* conn_close() calls this first: a CONNECT client whose connect failed or
- * timed out learns it from the status line. */
-static void
-egress_closing(struct conn *c, enum conn_end end)
-{
-    if (end == END_CONNECT_FAIL)
-        egress_reply(c, 502, "Bad Gateway", "egress: connect failed");
-    else if (end == END_CONNECT_TIMEOUT)
-        egress_reply(c, 504, "Gateway Timeout", "egress: connect timed out");
-}
-
-static void
-egress_dest_text(const struct conn *c, char *buf, size_t len)
-{
-    const struct endpoint *ep = &c->egress->ep;
-
-    snprintf(buf, len, strchr(ep->host, ':') ? "[%s]:%u" : "%s:%u", ep->host, ep->port);
-}
-
-/* Refuses the destination: one log line, one count, an HTTP status for a
- * CONNECT client (a plain close for PROXY), then the close. sa is the
- * address that was checked, or NULL. */
-static void
-egress_deny(struct conn *c, enum egress_verdict v, const struct sockaddr *sa, const char *range)
-{
-    char dest[EP_HOST_MAX + 16], addr[TRANSPORT_DESC_MAX] = "-", body[128];
-
-    atomic_fetch_add_explicit(&c->relay->stats->egress_denied[v], 1, memory_order_relaxed);
-    egress_dest_text(c, dest, sizeof(dest));
-    if (sa != NULL)
-        transport_describe(sa, sizeof(struct sockaddr_storage), addr, sizeof(addr));
-    log_info("egress denied relay=%s conn=%llu via=%s dest=%s addr=%s range=%s reason=%s",
-             c->relay->conf.name, (unsigned long long)c->id,
-             c->egress->via == EGRESS_VIA_CONNECT ? "connect" : "proxy", dest, addr,
-             range != NULL ? range : "-", egress_verdict_name(v));
-    snprintf(body, sizeof(body), "egress denied: %s", egress_verdict_name(v));
-    drain(&c->client);
-    if (v == EGRESS_RESOLVE_FAILED) {
-        egress_reply(c, 502, "Bad Gateway", body);
-        atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
-        conn_close(c, END_CONNECT_FAIL);
-        return;
-    }
-    if (v == EGRESS_BAD_DESTINATION)
-        egress_reply(c, 400, "Bad Request", body);
-    else
-        egress_reply(c, 403, "Forbidden", body);
-    conn_close(c, END_DENIED);
-}
-
-/* Sets the destination from host[0..len) (a name or an address literal)
- * and port, checks a name against the rules, and connects (which checks
- * the address). */
-static void
-egress_go(struct conn *c, const char *host, size_t len, uint16_t port)
-{
-    const struct relay_conf *rc = &c->relay->conf;
-    struct endpoint *ep = &c->egress->ep;
-    uint8_t raw[16];
-    const char *why = NULL;
-
-    ep->kind = EP_TCP;
-    ep->port = port;
-    if (len < sizeof(ep->host)) {
-        memcpy(ep->host, host, len);
-        ep->host[len] = '\0';
-    }
-    if (len < sizeof(ep->host) &&
-        (inet_pton(AF_INET, ep->host, raw) == 1 || inet_pton(AF_INET6, ep->host, raw) == 1)) {
-        c->egress->is_name = 0; /* checked as an address by conn_connect() */
-    } else {
-        c->egress->is_name = 1;
-        if (egress_name_normalize(host, len, ep->host, &why) != PARSE_OK) {
-            snprintf(ep->host, sizeof(ep->host), "-");
-            log_warnx("relay=%s conn=%llu bad destination name: %s", rc->name,
-                      (unsigned long long)c->id, why);
-            egress_deny(c, EGRESS_BAD_DESTINATION, NULL, NULL);
-            return;
-        }
-        enum egress_verdict v =
-            egress_check_name(rc->egress_allow, rc->n_egress_allow, ep->host, port);
-        if (v != EGRESS_OK) {
-            egress_deny(c, v, NULL, NULL);
-            return;
-        }
-    }
-    conn_connect(c);
-}
-
-static void
-egress_from_proxy(struct conn *c, const uint8_t *buf, size_t n)
-{
-    struct proxy_info info;
-    size_t hdr_len;
-    enum parse_result pr = take_proxy_header(c, buf, n, &info, &hdr_len);
-
-    if (pr == PARSE_AGAIN)
-        return;
-    if (pr == PARSE_INVALID) {
-        conn_close(c, END_BAD_PREAMBLE);
-        return;
-    }
-    c->egress->via = EGRESS_VIA_PROXY;
-
-    /* the destination: the authority TLV's name if there is one, else the
-     * header's destination address; the port is always the header's */
-    char host[INET6_ADDRSTRLEN] = "";
-    const char *name = NULL;
-    size_t name_len = 0;
-    uint16_t port = 0;
-    if (info.cmd == PROXY_CMD_PROXY && info.family == AF_INET) {
-        const struct sockaddr_in *d = (const struct sockaddr_in *)&info.dst;
-        inet_ntop(AF_INET, &d->sin_addr, host, sizeof(host));
-        port = ntohs(d->sin_port);
-    } else if (info.cmd == PROXY_CMD_PROXY && info.family == AF_INET6) {
-        const struct sockaddr_in6 *d = (const struct sockaddr_in6 *)&info.dst;
-        inet_ntop(AF_INET6, &d->sin6_addr, host, sizeof(host));
-        port = ntohs(d->sin6_port);
-    }
-    const uint8_t *p = info.tlv, *end = info.tlv + info.tlv_len, *val;
-    uint8_t type;
-    uint16_t vlen;
-    while (proxy_v2_tlv_next(&p, end, &type, &val, &vlen) == PARSE_OK) {
-        if (type == PP2_TYPE_AUTHORITY) {
-            name = (const char *)val;
-            name_len = vlen;
-        }
-    }
-    if (port == 0) {
-        snprintf(c->egress->ep.host, sizeof(c->egress->ep.host), "-");
-        log_warnx("relay=%s conn=%llu PROXY v2 header without a tcp destination",
-                  c->relay->conf.name, (unsigned long long)c->id);
-        egress_deny(c, EGRESS_BAD_DESTINATION, NULL, NULL);
-        return;
-    }
-    if (name != NULL)
-        egress_go(c, name, name_len, port);
-    else
-        egress_go(c, host, strlen(host), port);
-}
-
-static void
-egress_from_connect(struct conn *c, const uint8_t *buf, size_t n)
-{
-    struct http_connect req;
-    size_t head_len;
-    const char *err = NULL;
-    enum parse_result pr = http_connect_parse(buf, n, PREAMBLE_MAX, &req, &head_len, &err);
-
-    if (pr == PARSE_AGAIN && !c->client.hup)
-        return;
-    c->egress->via = EGRESS_VIA_CONNECT;
-    if (pr == PARSE_AGAIN)
-        err = "connection closed inside the request";
-    if (pr != PARSE_OK || !req.is_connect) {
-        if (pr != PARSE_OK)
-            log_warnx("relay=%s conn=%llu bad HTTP request: %s", c->relay->conf.name,
-                      (unsigned long long)c->id, err);
-        else
-            log_warnx("relay=%s conn=%llu HTTP %s request: only CONNECT is served",
-                      c->relay->conf.name, (unsigned long long)c->id, req.method);
-        drain(&c->client);
-        if (pr != PARSE_OK)
-            egress_reply(c, 400, "Bad Request", "egress: expected CONNECT host:port HTTP/1.1");
-        else
-            egress_reply(c, 405, "Method Not Allowed", "egress: only CONNECT is served");
-        conn_close(c, END_BAD_PREAMBLE);
-        return;
-    }
-    /* req.host points into buf, a copy: the socket may be consumed first */
-    if (consume(&c->client, head_len) != 0) {
-        conn_close(c, END_ERROR);
-        return;
-    }
-    egress_go(c, req.host, req.host_len, req.port);
-}
-
-/* The first bytes tell the two ways apart: a PROXY v2 header starts with
- * "\r\n\r\n\0\r\nQUIT\n", an HTTP request with a method name. */
-static void
-egress_preamble(struct conn *c)
-{
-    uint8_t buf[PREAMBLE_MAX];
-    ssize_t n = peek(&c->client, buf, sizeof(buf));
-
-    if (n == -EAGAIN)
-        return;
-    if (n <= 0) {
-        log_warnx("relay=%s conn=%llu closed before naming a destination", c->relay->conf.name,
-                  (unsigned long long)c->id);
-        conn_close(c, END_BAD_PREAMBLE);
-        return;
-    }
-    if (proxy_v2_signature_prefix(buf, (size_t)n))
-        egress_from_proxy(c, buf, (size_t)n);
-    else
-        egress_from_connect(c, buf, (size_t)n);
-}
-
-/* Checks the address a destination resolved to (or was given as). Returns
- * 1 to go on, or 0 after refusing the connection. */
-static int
-egress_admit_addr(struct conn *c, const struct sockaddr *sa)
-{
-    const struct relay_conf *rc = &c->relay->conf;
-    const char *range = NULL;
-    enum egress_verdict v =
-        egress_check_addr(rc->egress_allow, rc->n_egress_allow, sa, c->egress->is_name, &range);
-
-    if (v == EGRESS_OK)
-        return 1;
-    egress_deny(c, v, sa, range);
-    return 0;
 }
 
 static void
@@ -971,177 +380,14 @@ conn_preamble(struct conn *c)
     }
     if (pr == PARSE_OK && rc->accept_proxy == PROXY_V2)
         pr = read_proxy_header(c);
-    if (pr == PARSE_OK && c->egress != NULL) {
-        egress_preamble(c); /* connects, refuses, or waits for more */
+    if (pr == PARSE_OK && c->ops->preamble != NULL) {
+        c->ops->preamble(c); /* connects, refuses, or waits for more */
         return;
     }
     if (pr == PARSE_INVALID)
         conn_close(c, END_BAD_PREAMBLE);
     else if (pr == PARSE_OK)
-        conn_after_preamble(c);
-}
-
-/* ---- routers: the ClientHello picks the target */
-
-/* Answers a ClientHello nothing is routed for with a fatal
- * unrecognized_name alert (RFC 6066 3), so the client learns why, then
- * closes. Best effort: the client's socket is fresh, so 7 bytes fit. */
-static void
-refuse_no_route(struct conn *c)
-{
-    static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, 112};
-
-    drain(&c->client);
-    if (write(c->client.io.fd, alert, sizeof(alert)) != (ssize_t)sizeof(alert))
-        log_debug("relay=%s conn=%llu: alert not sent", c->relay->conf.name,
-                  (unsigned long long)c->id);
-    conn_close(c, END_NO_ROUTE);
-}
-
-/* Connects to the chosen target: the hello is still queued and no new
- * edge will announce it (the client waits for the server's answer). */
-static void
-conn_routed(struct conn *c)
-{
-    c->client.readable = 1;
-    conn_connect(c);
-}
-
-_Static_assert(TRANSPORT_CLIENT_MAX <= DIR_CLIENT_MAX, "a client key must fit the directory's");
-
-/* Why the directory found no instance, for the router's log line. */
-static const char *
-refusal_reason(int err)
-{
-    switch (err) {
-    case -EAGAIN:
-        return "no_free_instance";
-    case -EDQUOT:
-        return "client_limit"; /* this address has its share of handshakes in flight */
-    case -EBUSY:
-        return "pending_limit"; /* the pool's share for handshakes in flight is taken */
-    case -ENOENT:
-        return "no_such_pool";
-    default:
-        return strerror(-err);
-    }
-}
-
-/* The directory's answer (on c's worker loop). */
-static void
-assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
-{
-    static struct log_rate refusals; /* every worker's: a peer can cause them at will */
-    struct conn *c = arg;
-    unsigned long quiet;
-
-    if (err == 0 && (c->assigned = malloc(sizeof(*c->assigned))) == NULL)
-        err = -ENOMEM;
-    if (err != 0) {
-        if (log_rate_ok(&refusals, loop_now(c->worker->loop), 1000, &quiet))
-            log_info("router refused relay=%s conn=%llu sni=%s reason=%s quiet_before=%lu",
-                     c->relay->conf.name, (unsigned long long)c->id, c->sni, refusal_reason(err),
-                     quiet);
-        drain(&c->client); /* the hello: a FIN, not a reset, ends it */
-        conn_close(c, END_NO_INSTANCE);
-        return;
-    }
-    *c->assigned = *ep;
-    c->route = c->assigned;
-    log_info("router assigned relay=%s conn=%llu sni=%s instance=%s", c->relay->conf.name,
-             (unsigned long long)c->id, c->sni, instance);
-    conn_routed(c);
-}
-
-/* Picks the target for the complete ClientHello: connects, asks the
- * directory, or refuses. */
-static void
-conn_route(struct conn *c)
-{
-    const struct tls_hello *h = &c->peek->hello;
-    const struct router_conf *ro = &c->relay->conf.router;
-    char key[DIR_KEY_MAX];
-    enum route_kind kind;
-
-    if (h->has_sni && (c->sni = strdup(h->host)) == NULL) {
-        conn_close(c, END_ERROR);
-        return;
-    }
-    kind = route_pick(&ro->table, c->sni, &c->route, key);
-    free(c->peek);
-    c->peek = NULL;
-    timer_stop(c->worker->loop, &c->timer);
-    if (kind == ROUTE_NONE) {
-        log_info("router refused relay=%s conn=%llu sni=%s reason=no_route", c->relay->conf.name,
-                 (unsigned long long)c->id, c->sni != NULL ? c->sni : "-");
-        refuse_no_route(c);
-    } else if (kind == ROUTE_TARGET) {
-        conn_routed(c);
-    } else {
-        char client[TRANSPORT_CLIENT_MAX];
-        transport_client_key((struct sockaddr *)&c->source, client, sizeof(client));
-        c->state = CONN_ST_ASSIGNING;
-        c->assign = dir_assign_held(c->relay->dir, ro->table.directory, key, client,
-                                    c->worker->loop, assigned, c);
-        if (c->assign == NULL)
-            assigned(c, -errno, NULL, NULL);
-    }
-}
-
-/* Peeks at the client's queue and feeds the bytes not seen yet to the
- * parser. The queue is read, never consumed: it is relayed as it is. */
-static void
-conn_peek(struct conn *c)
-{
-    struct peek *p = c->peek;
-    uint8_t *buf = (uint8_t *)c->worker->scratch;
-    size_t cap = 2 * c->relay->conf.router.max_hello; /* the parser's limit on the wire */
-    ssize_t n = peek(&c->client, buf, cap < WORKER_SCRATCH ? cap : WORKER_SCRATCH);
-    enum parse_result pr = PARSE_AGAIN;
-
-    if (n == -EAGAIN)
-        return;
-    if (n > 0 && (size_t)n > p->fed) {
-        pr = tls_hello_feed(&p->hello, buf + p->fed, (size_t)n - p->fed, NULL);
-        p->fed = (size_t)n;
-    }
-    if (pr == PARSE_OK) {
-        conn_route(c);
-        return;
-    }
-    if (pr == PARSE_AGAIN && n > 0 && !c->client.hup) {
-        c->client.readable = 0; /* all of it was seen: wait for the next edge */
-        return;
-    }
-    log_warnx("relay=%s conn=%llu bad ClientHello: %s", c->relay->conf.name,
-              (unsigned long long)c->id,
-              pr == PARSE_INVALID ? p->hello.err
-              : n < 0             ? strerror((int)-n)
-                                  : "connection closed inside it");
-    conn_close(c, END_BAD_HELLO);
-}
-
-/* After the preamble (if any): a router peeks at the ClientHello, any other
- * relay connects. */
-static void
-conn_after_preamble(struct conn *c)
-{
-    const struct router_conf *ro = &c->relay->conf.router;
-
-    if (!ro->enabled) {
-        conn_connect(c);
-        return;
-    }
-    if ((c->peek = malloc(sizeof(*c->peek) + ro->max_hello)) == NULL) {
-        conn_close(c, END_ERROR);
-        return;
-    }
-    tls_hello_init(&c->peek->hello, c->peek->buf, ro->max_hello);
-    c->peek->fed = 0;
-    c->state = CONN_ST_PEEK;
-    timer_start(c->worker->loop, &c->timer, ro->peek_timeout_ms, conn_timeout, c);
-    if (c->client.readable)
-        conn_peek(c);
+        c->ops->start(c);
 }
 
 /* ---- connecting */
@@ -1186,7 +432,8 @@ conn_target_ready(struct conn *c)
         conn_close(c, END_ERROR);
         return;
     }
-    egress_reply(c, 200, NULL, NULL); /* CONNECT clients only */
+    if (c->ops->answer != NULL)
+        c->ops->answer(c, 200);
     conn_start_relaying(c);
 }
 
@@ -1195,7 +442,7 @@ static void
 conn_handshake(struct conn *c)
 {
     uint8_t buf[HVSOCK_LINE_MAX];
-    ssize_t n = peek(&c->target, buf, sizeof(buf));
+    ssize_t n = side_peek(&c->target, buf, sizeof(buf));
 
     if (n == -EAGAIN)
         return;
@@ -1203,7 +450,7 @@ conn_handshake(struct conn *c)
     if (nl == NULL && n > 0 && n < (ssize_t)sizeof(buf))
         return;
     if (nl == NULL || n < 3 || memcmp(buf, "OK ", 3) != 0 ||
-        consume(&c->target, (size_t)(nl - buf) + 1) != 0) {
+        side_consume(&c->target, (size_t)(nl - buf) + 1) != 0) {
         log_warnx("relay=%s conn=%llu hvsock target refused port %u", c->relay->conf.name,
                   (unsigned long long)c->id, conn_target(c)->port);
         atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
@@ -1247,7 +494,8 @@ connect_failed(struct conn *c, int err)
         log_warnx("relay=%s conn=%llu cannot connect to %s: %s (a limit of this process or host)",
                   c->relay->conf.name, (unsigned long long)c->id, target,
                   err == -EBUSY ? "resolver queue full" : strerror(-err));
-        egress_reply(c, 503, "Service Unavailable", "egress: relay out of resources");
+        if (c->ops->answer != NULL)
+            c->ops->answer(c, 503);
         conn_close(c, END_ERROR);
         return;
     }
@@ -1296,13 +544,13 @@ conn_connect_addr(struct conn *c, const struct sockaddr *sa, socklen_t len)
     }
 }
 
-/* A name that did not resolve: an egress destination is refused with that
- * reason, any other target is a failed connect. */
+/* A name that did not resolve: a failed connect, unless the variant says
+ * otherwise (an egress destination is refused with that reason). */
 static void
 resolve_failed(struct conn *c, int err)
 {
-    if (c->egress != NULL)
-        egress_deny(c, EGRESS_RESOLVE_FAILED, NULL, NULL);
+    if (c->ops->unresolved != NULL)
+        c->ops->unresolved(c, err);
     else
         connect_failed(c, err);
 }
@@ -1324,7 +572,7 @@ resolved(void *arg, int err)
     conn_connect(c);
 }
 
-static void
+void
 conn_connect(struct conn *c)
 {
     const struct endpoint *ep = conn_target(c);
@@ -1355,7 +603,7 @@ conn_connect(struct conn *c)
     }
     /* egress: after resolution, so a permitted name cannot lead to a
      * private address (DNS rebinding) */
-    if (c->egress != NULL && !egress_admit_addr(c, (struct sockaddr *)&ss))
+    if (c->ops->admit != NULL && !c->ops->admit(c, (struct sockaddr *)&ss))
         return;
     conn_connect_addr(c, (struct sockaddr *)&ss, len);
 }
@@ -1370,14 +618,8 @@ conn_step(struct conn *c)
             conn_preamble(c);
         break;
     case CONN_ST_PEEK:
-        if (c->client.readable)
-            conn_peek(c);
-        break;
     case CONN_ST_ASSIGNING:
-        /* nothing is read while the directory is asked; a client that
-         * leaves cancels the request */
-        if (c->client.hup)
-            conn_close(c, END_EOF);
+        c->ops->step(c); /* the router's */
         break;
     case CONN_ST_RESOLVING:
         break;
@@ -1416,6 +658,9 @@ conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_le
     c->relay = r;
     relay_ref(r);
     c->id = conn_next_id();
+    c->ops = r->conf.egress           ? &conn_egress_ops
+             : r->conf.router.enabled ? &conn_router_ops
+                                      : &conn_plain_ops;
     c->client.io.fd = fd;
     c->target.io.fd = -1;
     memcpy(&c->peer, peer, peer_len);
@@ -1434,10 +679,7 @@ conn_begin(void *arg)
     const struct relay_conf *rc = &c->relay->conf;
     int fd = c->client.io.fd;
 
-    c->next = w->conns;
-    if (w->conns != NULL)
-        w->conns->prev = c;
-    w->conns = c;
+    list_add(&w->conns, &c->link);
     c->started = loop_now(w->loop);
     transport_tune(fd, rc->listen.kind, rc->keepalive);
     int err = io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c);
@@ -1446,16 +688,12 @@ conn_begin(void *arg)
         conn_close(c, END_ERROR);
         return;
     }
-    if (rc->egress && (c->egress = calloc(1, sizeof(*c->egress))) == NULL) {
-        conn_close(c, END_ERROR);
-        return;
-    }
-    if (rc->listen.kind == EP_HVSOCK || rc->accept_proxy == PROXY_V2 || rc->egress) {
+    if (rc->listen.kind == EP_HVSOCK || rc->accept_proxy == PROXY_V2 || c->ops->preamble != NULL) {
         c->state = CONN_ST_PREAMBLE;
         timer_start(w->loop, &c->timer, PREAMBLE_TIMEOUT_MS, conn_timeout, c);
         return; /* wait for the client's first bytes */
     }
-    conn_after_preamble(c);
+    c->ops->start(c);
 }
 
 void
@@ -1481,6 +719,7 @@ worker_new(void)
 
     if (w == NULL)
         return NULL;
+    list_init(&w->conns);
     w->loop = loop_new();
     if (w->loop == NULL) {
         free(w);
@@ -1514,8 +753,11 @@ worker_spawn(struct worker *w)
 void
 worker_close_all(struct worker *w)
 {
-    while (w->conns != NULL)
-        conn_close(w->conns, END_SHUTDOWN);
+    struct list *first;
+
+    /* conn_close() unlinks each one it closes */
+    while ((first = list_first(&w->conns)) != NULL)
+        conn_close(list_entry(first, struct conn, link), END_SHUTDOWN);
 }
 
 void
@@ -1527,10 +769,7 @@ worker_free(struct worker *w)
         loop_stop(w->loop);
         pthread_join(w->thread, NULL);
     }
-    for (size_t i = 0; i < w->n_spare; i++) {
-        close(w->spare[i][0]);
-        close(w->spare[i][1]);
-    }
+    pump_cache_clear(&w->pumps);
     loop_free(w->loop);
     free(w);
 }

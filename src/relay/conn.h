@@ -11,11 +11,12 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "core/list.h"
 #include "core/loop.h"
+#include "relay/pump.h"
 #include "relay/relay.h"
 
-#define WORKER_SPARE_PIPES 64
-#define WORKER_SCRATCH (64 * 1024)
+#define WORKER_SPARE_PIPES PUMP_SPARE_PIPES /* pipe pairs a worker keeps (fd budget) */
 
 struct conn;
 
@@ -24,11 +25,9 @@ struct worker {
     struct loop *loop;
     pthread_t thread;
     int has_thread;
-    struct conn *conns; /* every live connection of this worker */
+    struct list conns; /* every live connection of this worker (struct conn) */
     atomic_size_t n_conns;
-    int spare[WORKER_SPARE_PIPES][2]; /* empty pipes kept for reuse */
-    size_t n_spare;
-    char scratch[WORKER_SCRATCH]; /* one read's worth, passed on at once */
+    struct pump_cache pumps; /* spare pipes and the scratch buffer of its pumps */
 };
 
 /* Returns a worker with a new loop (no thread yet), or NULL. */

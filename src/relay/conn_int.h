@@ -1,0 +1,128 @@
+/* conn_int.h - inside a stream connection: struct conn, the hooks of its
+ * variants, and the helpers conn.c lends them. Private to conn.c,
+ * conn_egress.c and conn_router.c.
+ *
+ * conn.c runs every connection through the same states and dispatcher; what
+ * an egress relay or a router does differently sits behind struct conn_ops,
+ * one static const table per variant, chosen once at accept (conn_new).
+ * No hook runs on the data path (RELAYING). */
+#ifndef AIRLOCK_RELAY_CONN_INT_H
+#define AIRLOCK_RELAY_CONN_INT_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "core/loop.h"
+#include "proto/parse.h"
+#include "proto/proxy_v2.h"
+#include "relay/conn.h"
+#include "relay/pump.h"
+
+#define PREAMBLE_MAX 4096 /* largest PROXY header, hvsock line or CONNECT request we read */
+
+enum conn_state {
+    CONN_ST_PREAMBLE,
+    CONN_ST_PEEK,
+    CONN_ST_ASSIGNING,
+    CONN_ST_RESOLVING,
+    CONN_ST_CONNECTING,
+    CONN_ST_HANDSHAKE,
+    CONN_ST_RELAYING,
+    CONN_ST_CLOSED,
+};
+
+struct egress_dest; /* conn_egress.c */
+struct peek;        /* conn_router.c */
+
+struct conn {
+    struct list link; /* in the worker's conns */
+    struct worker *worker;
+    struct relay *relay;
+    const struct conn_ops *ops; /* the variant: plain, egress, router */
+    uint64_t id;
+    enum conn_state state;
+    enum conn_end end;
+    struct side client, target;
+    struct pump up;   /* client -> target */
+    struct pump down; /* target -> client */
+    struct timer timer;
+    struct task work;   /* pumping continued after the budget */
+    struct task reap;   /* deferred free */
+    int resolving;      /* a lookup will call back: keep c allocated */
+    int hvsock_greeted; /* hvsock listener: CONNECT line answered */
+    uint64_t started, active;
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    struct sockaddr_storage source; /* the client: the PROXY header's source, else peer */
+    uint8_t *proxy_hdr;             /* received PROXY header, passed on verbatim */
+    size_t proxy_len;
+    struct egress_dest *egress;   /* egress relays, once the preamble began; else NULL */
+    struct peek *peek;            /* routers, in PEEK only */
+    const struct endpoint *route; /* the chosen target (a route, an instance, an egress
+                                     destination); NULL: the relay's target */
+    char *sni;                    /* routers: the server name, for the close line */
+    struct dir_assign *assign;    /* directory routes: the request, and then the
+                                     reservation this connection holds (dir_release()) */
+    struct endpoint *assigned;    /* directory routes: the instance's endpoint */
+};
+
+/* What a variant does differently. NULL hooks are skipped. */
+struct conn_ops {
+    /* The last part of the preamble, after the hvsock line and the PROXY
+     * header: reads what the client says and connects, refuses, or waits for
+     * more (egress: the destination). NULL: there is none. */
+    void (*preamble)(struct conn *c);
+    /* The preamble is done: connects (conn_connect) or reads on first
+     * (router: the ClientHello). Required. */
+    void (*start)(struct conn *c);
+    /* One step in a state of the variant's own (router: PEEK, ASSIGNING). */
+    void (*step)(struct conn *c);
+    /* The address the target resolved to (or was given as): returns 1 to
+     * connect, or 0 after closing the connection (egress allowlist). */
+    int (*admit)(struct conn *c, const struct sockaddr *sa);
+    /* The target's name did not resolve (err); NULL: a failed connect. */
+    void (*unresolved)(struct conn *c, int err);
+    /* Tells the client how its connect went, as an HTTP status: 200 ready,
+     * 502 failed, 503 out of local resources, 504 timed out. */
+    void (*answer)(struct conn *c, int status);
+    /* The first thing conn_close(c, end) does: gives back what the variant
+     * holds and writes its words for the close line (" sni=x") into
+     * tag[0..len), which is "" otherwise. */
+    void (*closing)(struct conn *c, enum conn_end end, char *tag, size_t len);
+};
+
+extern const struct conn_ops conn_egress_ops; /* conn_egress.c */
+extern const struct conn_ops conn_router_ops; /* conn_router.c */
+
+/* ---- lent by conn.c */
+
+/* Ends c: the one way a connection ends; idempotent. c is freed later. */
+void conn_close(struct conn *c, enum conn_end end);
+
+/* Resolves and connects to c's target (c->route, else the relay's). */
+void conn_connect(struct conn *c);
+
+/* c's timer callback, per state (preamble, peek, connect, idle). */
+void conn_timeout(struct timer *t);
+
+/* Peeks at what s's peer sent so far. Returns the count, 0 at EOF, or
+ * -errno (-EAGAIN: nothing yet; s->readable is cleared). */
+ssize_t side_peek(struct side *s, uint8_t *buf, size_t len);
+
+/* Consumes n (at most PREAMBLE_MAX) bytes already seen by side_peek().
+ * Returns 0 or -EIO. */
+int side_consume(struct side *s, size_t n);
+
+/* Reads and drops what the peer sent so far (up to 64 KiB), so that closing
+ * the socket sends a FIN after a reply rather than a reset that could
+ * discard it. */
+void side_drain(struct side *s);
+
+/* Parses and consumes the PROXY v2 header at the start of c's client bytes
+ * buf[0..n) (peeked). PARSE_AGAIN: wait for more. PARSE_INVALID: logged,
+ * the caller closes. */
+enum parse_result conn_take_proxy_header(struct conn *c, const uint8_t *buf, size_t n,
+                                         struct proxy_info *info, size_t *hdr_len);
+
+#endif

@@ -1,0 +1,218 @@
+/* conn_router.c - the router variant of a connection (routers:): the
+ * ClientHello picks the target.
+ *
+ * After the preamble the connection PEEKs: the TLS ClientHello is read with
+ * MSG_PEEK, so that it stays in the socket and goes to the upstream
+ * unchanged, and its server name picks the route. A directory route then
+ * waits in ASSIGNING for the directory to name the user's instance, reading
+ * nothing; the connection holds that reservation until it closes or the
+ * instance closes its side. Refusals (no route, no instance) are one log
+ * line and a close. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "dir/dir.h"
+#include "net/transport.h"
+#include "proto/tls_hello.h"
+#include "relay/conn_int.h"
+
+/* A router connection while its ClientHello comes in: the parser and the
+ * buffer it joins fragments in (router.max_hello bytes follow). */
+struct peek {
+    struct tls_hello hello;
+    size_t fed; /* bytes of the socket's queue given to the parser so far */
+    uint8_t buf[];
+};
+
+/* Answers a ClientHello nothing is routed for with a fatal
+ * unrecognized_name alert (RFC 6066 3), so the client learns why, then
+ * closes. Best effort: the client's socket is fresh, so 7 bytes fit. */
+static void
+refuse_no_route(struct conn *c)
+{
+    static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, 112};
+
+    side_drain(&c->client);
+    if (write(c->client.io.fd, alert, sizeof(alert)) != (ssize_t)sizeof(alert))
+        log_debug("relay=%s conn=%llu: alert not sent", c->relay->conf.name,
+                  (unsigned long long)c->id);
+    conn_close(c, END_NO_ROUTE);
+}
+
+/* Connects to the chosen target: the hello is still queued and no new
+ * edge will announce it (the client waits for the server's answer). */
+static void
+router_go(struct conn *c)
+{
+    c->client.readable = 1;
+    conn_connect(c);
+}
+
+_Static_assert(TRANSPORT_CLIENT_MAX <= DIR_CLIENT_MAX, "a client key must fit the directory's");
+
+/* Why the directory found no instance, for the router's log line. */
+static const char *
+refusal_reason(int err)
+{
+    switch (err) {
+    case -EAGAIN:
+        return "no_free_instance";
+    case -EDQUOT:
+        return "client_limit"; /* this address has its share of handshakes in flight */
+    case -EBUSY:
+        return "pending_limit"; /* the pool's share for handshakes in flight is taken */
+    case -ENOENT:
+        return "no_such_pool";
+    default:
+        return strerror(-err);
+    }
+}
+
+/* The directory's answer (on c's worker loop). */
+static void
+assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
+{
+    static struct log_rate refusals; /* every worker's: a peer can cause them at will */
+    struct conn *c = arg;
+    unsigned long quiet;
+
+    if (err == 0 && (c->assigned = malloc(sizeof(*c->assigned))) == NULL)
+        err = -ENOMEM;
+    if (err != 0) {
+        if (log_rate_ok(&refusals, loop_now(c->worker->loop), 1000, &quiet))
+            log_info("router refused relay=%s conn=%llu sni=%s reason=%s quiet_before=%lu",
+                     c->relay->conf.name, (unsigned long long)c->id, c->sni, refusal_reason(err),
+                     quiet);
+        side_drain(&c->client); /* the hello: a FIN, not a reset, ends it */
+        conn_close(c, END_NO_INSTANCE);
+        return;
+    }
+    *c->assigned = *ep;
+    c->route = c->assigned;
+    log_info("router assigned relay=%s conn=%llu sni=%s instance=%s", c->relay->conf.name,
+             (unsigned long long)c->id, c->sni, instance);
+    router_go(c);
+}
+
+/* Picks the target for the complete ClientHello: connects, asks the
+ * directory, or refuses. */
+static void
+router_route(struct conn *c)
+{
+    const struct tls_hello *h = &c->peek->hello;
+    const struct router_conf *ro = &c->relay->conf.router;
+    char key[DIR_KEY_MAX];
+    enum route_kind kind;
+
+    if (h->has_sni && (c->sni = strdup(h->host)) == NULL) {
+        conn_close(c, END_ERROR);
+        return;
+    }
+    kind = route_pick(&ro->table, c->sni, &c->route, key);
+    free(c->peek);
+    c->peek = NULL;
+    timer_stop(c->worker->loop, &c->timer);
+    if (kind == ROUTE_NONE) {
+        log_info("router refused relay=%s conn=%llu sni=%s reason=no_route", c->relay->conf.name,
+                 (unsigned long long)c->id, c->sni != NULL ? c->sni : "-");
+        refuse_no_route(c);
+    } else if (kind == ROUTE_TARGET) {
+        router_go(c);
+    } else {
+        char client[TRANSPORT_CLIENT_MAX];
+        transport_client_key((struct sockaddr *)&c->source, client, sizeof(client));
+        c->state = CONN_ST_ASSIGNING;
+        c->assign = dir_assign_held(c->relay->dir, ro->table.directory, key, client,
+                                    c->worker->loop, assigned, c);
+        if (c->assign == NULL)
+            assigned(c, -errno, NULL, NULL);
+    }
+}
+
+/* Peeks at the client's queue and feeds the bytes not seen yet to the
+ * parser. The queue is read, never consumed: it is relayed as it is. */
+static void
+router_peek(struct conn *c)
+{
+    struct peek *p = c->peek;
+    uint8_t *buf = (uint8_t *)c->worker->pumps.scratch;
+    size_t cap = 2 * c->relay->conf.router.max_hello; /* the parser's limit on the wire */
+    ssize_t n = side_peek(&c->client, buf, cap < PUMP_CHUNK ? cap : PUMP_CHUNK);
+    enum parse_result pr = PARSE_AGAIN;
+
+    if (n == -EAGAIN)
+        return;
+    if (n > 0 && (size_t)n > p->fed) {
+        pr = tls_hello_feed(&p->hello, buf + p->fed, (size_t)n - p->fed, NULL);
+        p->fed = (size_t)n;
+    }
+    if (pr == PARSE_OK) {
+        router_route(c);
+        return;
+    }
+    if (pr == PARSE_AGAIN && n > 0 && !c->client.hup) {
+        c->client.readable = 0; /* all of it was seen: wait for the next edge */
+        return;
+    }
+    log_warnx("relay=%s conn=%llu bad ClientHello: %s", c->relay->conf.name,
+              (unsigned long long)c->id,
+              pr == PARSE_INVALID ? p->hello.err
+              : n < 0             ? strerror((int)-n)
+                                  : "connection closed inside it");
+    conn_close(c, END_BAD_HELLO);
+}
+
+/* The start hook: after the preamble (if any), peek at the ClientHello. */
+static void
+router_start(struct conn *c)
+{
+    const struct router_conf *ro = &c->relay->conf.router;
+
+    if ((c->peek = malloc(sizeof(*c->peek) + ro->max_hello)) == NULL) {
+        conn_close(c, END_ERROR);
+        return;
+    }
+    tls_hello_init(&c->peek->hello, c->peek->buf, ro->max_hello);
+    c->peek->fed = 0;
+    c->state = CONN_ST_PEEK;
+    timer_start(c->worker->loop, &c->timer, ro->peek_timeout_ms, conn_timeout, c);
+    if (c->client.readable)
+        router_peek(c);
+}
+
+/* The step hook: the states of routers. */
+static void
+router_step(struct conn *c)
+{
+    if (c->state == CONN_ST_PEEK) {
+        if (c->client.readable)
+            router_peek(c);
+        return;
+    }
+    /* ASSIGNING: nothing is read while the directory is asked; a client
+     * that leaves cancels the request */
+    if (c->client.hup)
+        conn_close(c, END_EOF);
+}
+
+/* The closing hook: a client that leaves while the directory is asked
+ * cancels; one that leaves before its instance saw the login gives its
+ * reservation back. The close line names the server name. */
+static void
+router_closing(struct conn *c, enum conn_end end, char *tag, size_t len)
+{
+    (void)end;
+    dir_release(c->assign);
+    c->assign = NULL;
+    snprintf(tag, len, " sni=%s", c->sni != NULL ? c->sni : "-");
+}
+
+const struct conn_ops conn_router_ops = {
+    .start = router_start,
+    .step = router_step,
+    .closing = router_closing,
+};
