@@ -46,13 +46,13 @@ struct conn {
     struct pump up;   /* client -> target */
     struct pump down; /* target -> client */
     struct timer timer;
-    struct task work;   /* pumping continued after the budget */
-    struct task reap;   /* deferred free */
-    struct dial *dial;  /* CONNECTING: allocated only while the dial runs */
-    int hvsock_greeted; /* hvsock listener: CONNECT line answered */
+    struct task work;  /* pumping continued after the budget */
+    struct task reap;  /* deferred free */
+    struct dial *dial; /* CONNECTING: allocated only while the dial runs */
     uint64_t started, active;
     struct sockaddr_storage peer;
     socklen_t peer_len;
+    int hvsock_greeted;             /* hvsock listener: CONNECT line answered */
     struct sockaddr_storage source; /* the client: the PROXY header's source, else peer */
     uint8_t *proxy_hdr;             /* received PROXY header, passed on verbatim */
     size_t proxy_len;
