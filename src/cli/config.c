@@ -1245,20 +1245,14 @@ get_size(struct ctx *c, const yaml_node_t *v, const char *key, size_t min, size_
     return 0;
 }
 
-/* A stream endpoint that a process can connect to: not udp, not vsock:any,
- * and (no resolver for log streams) a tcp host given as an address. */
+/* A stream endpoint that a process can connect to: not udp, not vsock:any. */
 static int
 connectable(struct ctx *c, size_t line, const char *key, const struct endpoint *ep)
 {
-    unsigned char addr[16];
-
     if (ep->kind == EP_UDP)
         return fail(c, line, key, MSG_STREAM_EP);
     if (ep->kind == EP_VSOCK && ep->cid == EP_CID_ANY)
         return fail(c, line, key, "expected the CID to connect to; vsock:any is for listeners");
-    if (ep->kind == EP_TCP && inet_pton(AF_INET, ep->host, addr) != 1 &&
-        inet_pton(AF_INET6, ep->host, addr) != 1)
-        return fail(c, line, key, "expected an IP address, not a host name (%s)", ep->host);
     return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/strbuf.h"
+#include "net/dial.h"
 #include "net/transport.h"
 #include "proto/ctl.h"
 
@@ -484,36 +485,61 @@ control_stop(struct control *c)
 
 /* ---- the client */
 
+/* How the client's dial ended. */
+struct client_dial {
+    struct loop *loop;
+    int fd;
+    enum dial_result why;
+};
+
+static void
+client_dialed(void *arg, int fd, enum dial_result why)
+{
+    struct client_dial *cd = arg;
+
+    cd->fd = fd;
+    cd->why = why;
+    loop_stop(cd->loop);
+}
+
+/* Connects to ep through the dialer, on a loop of the client's own, so
+ * that the control socket may be named like any target (a host name, an
+ * hvsock device). Returns the fd, or -1 after saying why on stderr. */
+static int
+client_connect(const struct endpoint *ep)
+{
+    struct dial d = {0};
+    struct client_dial cd = {.loop = loop_new(), .fd = -ENOMEM, .why = DIAL_CONNECT_FAILED};
+    int rc;
+
+    if (cd.loop != NULL) {
+        dial_start(&d, cd.loop, ep, CLIENT_TIMEOUT_MS, NULL, client_dialed, &cd);
+        if ((rc = loop_run(cd.loop)) != 0) {
+            dial_cancel(&d);
+            cd.fd = rc;
+        }
+        loop_free(cd.loop);
+    }
+    if (cd.fd >= 0)
+        return cd.fd;
+    if (cd.why == DIAL_CONNECT_FAILED) /* what connect(2) said is reason enough */
+        fprintf(stderr, "airlock ctl: cannot connect: %s\n", strerror(-cd.fd));
+    else
+        fprintf(stderr, "airlock ctl: cannot connect: %s: %s\n", dial_result_name(cd.why),
+                strerror(-cd.fd));
+    return -1;
+}
+
 int
 control_client(const struct endpoint *ep, const char *command)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
     struct strbuf in = {0};
     char buf[4096];
     int fd, rc;
-    bool pending = false;
 
-    if ((rc = transport_addr(ep, &ss, &len)) != 0) {
-        fprintf(stderr, "airlock ctl: %s\n",
-                rc == -EAGAIN ? "expected an IP address, not a host name" : strerror(-rc));
+    if ((fd = client_connect(ep)) < 0)
         return 1;
-    }
-    if ((fd = transport_connect((struct sockaddr *)&ss, len, &pending)) < 0) {
-        fprintf(stderr, "airlock ctl: cannot connect: %s\n", strerror(-fd));
-        return 1;
-    }
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
-    if (pending) {
-        /* SO_ERROR is read once: a second read finds it cleared (0) */
-        int n = poll(&p, 1, CLIENT_TIMEOUT_MS);
-        rc = n < 0 ? -errno : n == 0 ? -ETIMEDOUT : transport_connect_result(fd);
-        if (rc != 0) {
-            fprintf(stderr, "airlock ctl: cannot connect: %s\n", strerror(-rc));
-            close(fd);
-            return 1;
-        }
-    }
+    struct pollfd p = {.fd = fd};
     /* A server that refuses this client answers and closes without reading
      * the command: its answer says why, so a failed send only matters when
      * no answer comes. MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE. */

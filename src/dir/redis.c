@@ -43,6 +43,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "core/backoff.h"
 #include "core/log.h"
 #include "dir/backend.h"
 
@@ -300,7 +301,7 @@ struct rds {
     size_t n_own, cap_own;
     char sha[S_COUNT][41];
     uint64_t retry_at; /* loop_now() before which no reconnect is tried */
-    unsigned backoff_ms;
+    struct backoff backoff;
     int down_logged; /* log transitions only */
     unsigned ticks;
 };
@@ -315,8 +316,7 @@ disconnect(struct rds *r, const char *why)
     if (r->c != NULL)
         redisFree(r->c);
     r->c = NULL;
-    r->retry_at = loop_now(r->host->loop) + r->backoff_ms;
-    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+    r->retry_at = loop_now(r->host->loop) + backoff_next(&r->backoff);
 }
 
 static int
@@ -386,7 +386,7 @@ conn(struct rds *r)
     }
     log_info("directory: connected to redis");
     r->down_logged = 0;
-    r->backoff_ms = BACKOFF_MIN_MS;
+    backoff_reset(&r->backoff);
     resync(r);
     return r->c; /* NULL when the resync lost the connection again */
 }
@@ -756,7 +756,7 @@ rd_open(const struct dir_host *host)
     if (r == NULL)
         return NULL;
     r->host = host;
-    r->backoff_ms = BACKOFF_MIN_MS;
+    r->backoff = (struct backoff)BACKOFF_INIT(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     return r;
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/backoff.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "pool/env.h"
@@ -136,7 +137,7 @@ struct pool {
     size_t n[INST_STATE_COUNT];
     size_t total;
     unsigned pending; /* fresh instances owed for ones that went away */
-    unsigned backoff_ms;
+    struct backoff backoff;
     uint64_t not_before; /* no start before this loop_now() */
     unsigned long long seq;
     bool *port_used; /* pool_conf_ports() entries */
@@ -333,7 +334,7 @@ on_ready(struct instance *in)
     for (size_t b = 0; b < READY_BUCKETS; b++)
         if ((double)ms / 1000.0 <= ready_bounds[b])
             p->stats.ready_buckets[b]++;
-    p->backoff_ms = 0; /* a start that works ends the backoff */
+    backoff_reset(&p->backoff); /* a start that works ends the backoff */
     set_state(in, INST_IDLE);
     log_info("pool=%s instance=%s ready ms=%llu", p->conf.name, in->name, (unsigned long long)ms);
     report(in, DIR_IDLE);
@@ -472,11 +473,11 @@ instance_line(struct proc *pr, const char *line, bool cut)
 static void
 backoff(struct pool *p)
 {
-    p->backoff_ms = p->backoff_ms == 0 ? p->conf.backoff_ms : p->backoff_ms * 2;
-    if (p->backoff_ms > p->conf.backoff_max_ms)
-        p->backoff_ms = p->conf.backoff_max_ms;
-    p->not_before = loop_now(p->loop) + p->backoff_ms;
-    log_info("pool=%s restart backoff ms=%u", p->conf.name, p->backoff_ms);
+    /* the running conf's bounds: a reload may have changed them */
+    p->backoff.min_ms = p->conf.backoff_ms;
+    p->backoff.max_ms = p->conf.backoff_max_ms;
+    p->not_before = loop_now(p->loop) + backoff_next(&p->backoff);
+    log_info("pool=%s restart backoff ms=%u", p->conf.name, p->backoff.cur_ms);
 }
 
 static void
@@ -938,7 +939,7 @@ instance_start(struct pool *p)
     p->total++;
     list_add_tail(&p->instances, &in->link);
     p->stats.starts++;
-    if (p->backoff_ms > 0)
+    if (p->backoff.cur_ms > 0)
         p->stats.restarts++;
     log_info("pool=%s instance=%s starting pid=%d port=%s", p->conf.name, in->name,
              (int)in->proc.pid, in->port[0] ? in->port : "-");

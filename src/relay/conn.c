@@ -1,12 +1,12 @@
 /* conn.c - the life of one relayed connection, and the workers that run them.
  *
- *   PREAMBLE -> PEEK -> ASSIGNING -> RESOLVING -> CONNECTING -> HANDSHAKE
- *            -> RELAYING -> CLOSED
+ *   PREAMBLE -> PEEK -> ASSIGNING -> CONNECTING -> RELAYING -> CLOSED
  *
  * PREAMBLE reads what the client sends before its payload (an hvsock
  * "CONNECT port" line, a PROXY v2 header, an egress relay's destination);
- * PEEK and ASSIGNING are a router's (conn_router.c); RESOLVING waits for
- * the target's name; HANDSHAKE waits for an hvsock target's "OK" line. Each
+ * PEEK and ASSIGNING are a router's (conn_router.c); CONNECTING is the
+ * dial (net/dial.c: the target's name, the connect, an hvsock target's
+ * "OK" line), which lives in a struct dial allocated only meanwhile. Each
  * state that is skipped is passed through at once. In RELAYING, two pumps
  * (pump.c) move bytes, one per direction.
  *
@@ -27,7 +27,6 @@
 
 #include "core/log.h"
 #include "dir/dir.h"
-#include "net/resolve.h"
 #include "net/transport.h"
 #include "relay/conn_int.h"
 
@@ -112,10 +111,9 @@ conn_reap(struct task *t)
 {
     struct conn *c = t->data;
 
-    /* wait for a queued continuation and for a running lookup */
-    if (task_queued(&c->work) || c->resolving) {
-        if (!c->resolving)
-            loop_defer(c->worker->loop, &c->reap, conn_reap, c);
+    /* wait for a queued continuation */
+    if (task_queued(&c->work)) {
+        loop_defer(c->worker->loop, &c->reap, conn_reap, c);
         return;
     }
     relay_unref(c->relay);
@@ -140,6 +138,11 @@ conn_close(struct conn *c, enum conn_end end)
         c->ops->closing(c, end, tag, sizeof(tag));
     c->state = CONN_ST_CLOSED;
     c->end = end;
+    if (c->dial != NULL) { /* a lookup still to answer is withdrawn too */
+        dial_cancel(c->dial);
+        free(c->dial);
+        c->dial = NULL;
+    }
     side_close(c, &c->client, end == END_RESET);
     side_close(c, &c->target, end == END_RESET);
     pump_release(&c->up, &w->pumps);
@@ -179,11 +182,7 @@ conn_timeout(struct timer *t)
         break;
     case CONN_ST_ASSIGNING: /* no timer: the directory answers within assign_wait */
         break;
-    case CONN_ST_RESOLVING:
-    case CONN_ST_CONNECTING:
-    case CONN_ST_HANDSHAKE:
-        atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
-        conn_close(c, END_CONNECT_TIMEOUT);
+    case CONN_ST_CONNECTING: /* no timer: the dial has its own timeout */
         break;
     case CONN_ST_RELAYING:
         /* activity only stamps c->active; the timer checks it lazily, so the
@@ -437,72 +436,22 @@ conn_target_ready(struct conn *c)
     conn_start_relaying(c);
 }
 
-/* hvsock target: read the device's "OK <port>\n" without taking payload. */
+/* The dial ended without a connection. A shortage of this process (no fd
+ * for the socket, no memory, the resolver's queue full) is not the
+ * target's fault: end=error, and a CONNECT client gets 503; a timeout 504,
+ * anything else 502 (the closing hook answers those). A name that did not
+ * resolve, or an address admit refused, is the variant's to refuse. */
 static void
-conn_handshake(struct conn *c)
+conn_dial_failed(struct conn *c, int err, enum dial_result why)
 {
-    uint8_t buf[HVSOCK_LINE_MAX];
-    ssize_t n = side_peek(&c->target, buf, sizeof(buf));
-
-    if (n == -EAGAIN)
-        return;
-    uint8_t *nl = n > 0 ? memchr(buf, '\n', (size_t)n) : NULL;
-    if (nl == NULL && n > 0 && n < (ssize_t)sizeof(buf))
-        return;
-    if (nl == NULL || n < 3 || memcmp(buf, "OK ", 3) != 0 ||
-        side_consume(&c->target, (size_t)(nl - buf) + 1) != 0) {
-        log_warnx("relay=%s conn=%llu hvsock target refused port %u", c->relay->conf.name,
-                  (unsigned long long)c->id, conn_target(c)->port);
-        atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
-        conn_close(c, END_CONNECT_FAIL);
+    if ((why == DIAL_RESOLVE_FAILED || why == DIAL_ADMIT_REFUSED) && c->ops->refuse != NULL) {
+        c->ops->refuse(c, err, why);
         return;
     }
-    conn_target_ready(c);
-}
-
-static void
-conn_connected(struct conn *c)
-{
-    const struct relay_conf *rc = &c->relay->conf;
-    const struct endpoint *ep = conn_target(c);
-
-    transport_tune(c->target.io.fd, ep->kind, rc->keepalive);
-    if (ep->kind == EP_HVSOCK) {
-        if (transport_hvsock_hello(c->target.io.fd, ep->port) != 0) {
-            conn_close(c, END_CONNECT_FAIL);
-            return;
-        }
-        c->state = CONN_ST_HANDSHAKE;
-        conn_handshake(c);
-        return;
-    }
-    conn_target_ready(c);
-}
-
-/* A connect that could not start or failed. A shortage of this process
- * (no fd for the socket, no memory, the resolver's queue full) is not the
- * target's fault: it is counted as a local error, ends the connection with
- * end=error and answers a CONNECT client 503; anything else is a connect
- * error (502). */
-static void
-connect_failed(struct conn *c, int err)
-{
-    char target[TRANSPORT_DESC_MAX];
-
-    endpoint_format(conn_target(c), target, sizeof(target));
-    if (relay_local_error(c->relay->stats, err)) {
-        log_warnx("relay=%s conn=%llu cannot connect to %s: %s (a limit of this process or host)",
-                  c->relay->conf.name, (unsigned long long)c->id, target,
-                  err == -EBUSY ? "resolver queue full" : strerror(-err));
-        if (c->ops->answer != NULL)
-            c->ops->answer(c, 503);
-        conn_close(c, END_ERROR);
-        return;
-    }
-    log_warnx("relay=%s conn=%llu connect to %s failed: %s", c->relay->conf.name,
-              (unsigned long long)c->id, target, strerror(-err));
-    atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
-    conn_close(c, END_CONNECT_FAIL);
+    enum conn_end end = relay_dial_failed(c->relay, c->id, conn_target(c), err, why);
+    if (end == END_ERROR && c->ops->answer != NULL)
+        c->ops->answer(c, 503);
+    conn_close(c, end);
 }
 
 static void
@@ -521,91 +470,51 @@ side_event(struct io *io, uint32_t events)
 }
 
 static void
-conn_connect_addr(struct conn *c, const struct sockaddr *sa, socklen_t len)
+conn_dialed(void *arg, int fd, enum dial_result why)
 {
-    bool pending;
-    int fd = transport_connect(sa, len, &pending);
+    struct conn *c = arg;
+    int rc = fd;
 
-    if (fd < 0) {
-        connect_failed(c, fd);
-        return;
-    }
-    int rc = io_start(c->worker->loop, &c->target.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
-                      side_event, c);
-    if (rc != 0) {
+    free(c->dial); /* idle: the dialer is done with it */
+    c->dial = NULL;
+    if (fd >= 0 && (rc = io_start(c->worker->loop, &c->target.io, fd,
+                                  EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c)) != 0) {
         close(fd);
-        connect_failed(c, rc);
+        c->target.io.fd = -1;
+        why = DIAL_CONNECT_FAILED;
+    }
+    if (rc < 0) {
+        conn_dial_failed(c, rc, why);
         return;
     }
-    c->state = CONN_ST_CONNECTING;
-    if (!pending) {
-        c->target.writable = 1;
-        conn_step(c);
-    }
+    transport_tune(fd, conn_target(c)->kind, c->relay->conf.keepalive);
+    c->target.writable = 1; /* a fresh connection takes what the client sent at once */
+    conn_target_ready(c);
 }
 
-/* A name that did not resolve: a failed connect, unless the variant says
- * otherwise (an egress destination is refused with that reason). */
-static void
-resolve_failed(struct conn *c, int err)
-{
-    if (c->ops->unresolved != NULL)
-        c->ops->unresolved(c, err);
-    else
-        connect_failed(c, err);
-}
-
-static void
-resolved(void *arg, int err)
+/* The dialer calls the variant's admit hook with each address. */
+static int
+conn_admit(void *arg, const struct sockaddr *sa, socklen_t len)
 {
     struct conn *c = arg;
 
-    c->resolving = 0;
-    if (c->state == CONN_ST_CLOSED) {
-        loop_defer(c->worker->loop, &c->reap, conn_reap, c);
-        return;
-    }
-    if (err != 0) {
-        resolve_failed(c, err);
-        return;
-    }
-    conn_connect(c);
+    (void)len;
+    return c->ops->admit(c, sa);
 }
 
 void
 conn_connect(struct conn *c)
 {
-    const struct endpoint *ep = conn_target(c);
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int rc;
-
-    timer_start(c->worker->loop, &c->timer, c->relay->conf.connect_timeout_ms, conn_timeout, c);
-    rc = transport_addr(ep, &ss, &len);
-    if (rc == -EAGAIN) {
-        rc = resolve_cached(ep->host, (uint16_t)ep->port, &ss, &len);
-        if (rc == -EAGAIN) {
-            c->state = CONN_ST_RESOLVING;
-            rc = resolve_start(c->worker->loop, ep->host, resolved, c);
-            c->resolving = rc == 0;
-            if (rc != 0)
-                connect_failed(c, rc);
-            return;
-        }
-        if (rc != 0) { /* a cached failure */
-            resolve_failed(c, rc);
-            return;
-        }
-    }
-    if (rc != 0) {
-        connect_failed(c, rc);
+    timer_stop(c->worker->loop, &c->timer); /* the dial has its own timeout */
+    if ((c->dial = calloc(1, sizeof(*c->dial))) == NULL) {
+        conn_dial_failed(c, -ENOMEM, DIAL_CONNECT_FAILED);
         return;
     }
-    /* egress: after resolution, so a permitted name cannot lead to a
-     * private address (DNS rebinding) */
-    if (c->ops->admit != NULL && !c->ops->admit(c, (struct sockaddr *)&ss))
-        return;
-    conn_connect_addr(c, (struct sockaddr *)&ss, len);
+    c->state = CONN_ST_CONNECTING;
+    /* egress admits each address after resolution, so a permitted name
+     * cannot lead to a private address (DNS rebinding) */
+    dial_start(c->dial, c->worker->loop, conn_target(c), c->relay->conf.connect_timeout_ms,
+               c->ops->admit != NULL ? conn_admit : NULL, conn_dialed, c);
 }
 
 /* The dispatcher: runs the current state as far as it can go. */
@@ -621,22 +530,7 @@ conn_step(struct conn *c)
     case CONN_ST_ASSIGNING:
         c->ops->step(c); /* the router's */
         break;
-    case CONN_ST_RESOLVING:
-        break;
-    case CONN_ST_CONNECTING:
-        if (!c->target.writable)
-            break;
-        int rc = transport_connect_result(c->target.io.fd);
-        if (rc != 0) {
-            side_close(c, &c->target, 0);
-            connect_failed(c, rc);
-            break;
-        }
-        conn_connected(c);
-        break;
-    case CONN_ST_HANDSHAKE:
-        if (c->target.readable)
-            conn_handshake(c);
+    case CONN_ST_CONNECTING: /* the dial calls back */
         break;
     case CONN_ST_RELAYING:
         conn_relay(c);

@@ -35,6 +35,10 @@ struct egress_dest {
     struct endpoint ep; /* tcp: a host name or an address literal, and a port */
     int is_name;        /* ep.host is a name: its resolved address is checked too */
     int replied;        /* CONNECT: the HTTP status line was sent */
+    /* why admit refused the address, for refuse */
+    enum egress_verdict denied;
+    struct sockaddr_storage denied_addr;
+    const char *denied_range;
 };
 
 /* Writes an HTTP response with a one-line text body to a CONNECT client.
@@ -294,35 +298,42 @@ egress_preamble(struct conn *c)
 }
 
 /* The admit hook: checks the address a destination resolved to (or was
- * given as). Returns 1 to go on, or 0 after refusing the connection. */
+ * given as). Returns 0 to go on, or -EACCES with the verdict kept for
+ * egress_refuse(). */
 static int
 egress_admit(struct conn *c, const struct sockaddr *sa)
 {
     const struct relay_conf *rc = &c->relay->conf;
-    const char *range = NULL;
-    enum egress_verdict v =
-        egress_check_addr(rc->egress_allow, rc->n_egress_allow, sa, c->egress->is_name, &range);
+    struct egress_dest *e = c->egress;
 
-    if (v == EGRESS_OK)
-        return 1;
-    egress_deny(c, v, sa, range);
-    return 0;
+    e->denied =
+        egress_check_addr(rc->egress_allow, rc->n_egress_allow, sa, e->is_name, &e->denied_range);
+    if (e->denied == EGRESS_OK)
+        return 0;
+    memcpy(&e->denied_addr, sa,
+           sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    return -EACCES;
 }
 
-/* The unresolved hook: a name that did not resolve is refused with that
- * reason. */
+/* The refuse hook: a name that did not resolve, or an address admit
+ * refused, is refused with that reason. */
 static void
-egress_unresolved(struct conn *c, int err)
+egress_refuse(struct conn *c, int err, enum dial_result why)
 {
+    struct egress_dest *e = c->egress;
+
     (void)err;
-    egress_deny(c, EGRESS_RESOLVE_FAILED, NULL, NULL);
+    if (why == DIAL_ADMIT_REFUSED)
+        egress_deny(c, e->denied, (struct sockaddr *)&e->denied_addr, e->denied_range);
+    else
+        egress_deny(c, EGRESS_RESOLVE_FAILED, NULL, NULL);
 }
 
 const struct conn_ops conn_egress_ops = {
     .preamble = egress_preamble,
     .start = conn_connect,
     .admit = egress_admit,
-    .unresolved = egress_unresolved,
+    .refuse = egress_refuse,
     .answer = egress_answer,
     .closing = egress_closing,
 };

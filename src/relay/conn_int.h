@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "core/loop.h"
+#include "net/dial.h"
 #include "proto/parse.h"
 #include "proto/proxy_v2.h"
 #include "relay/conn.h"
@@ -25,9 +26,7 @@ enum conn_state {
     CONN_ST_PREAMBLE,
     CONN_ST_PEEK,
     CONN_ST_ASSIGNING,
-    CONN_ST_RESOLVING,
-    CONN_ST_CONNECTING,
-    CONN_ST_HANDSHAKE,
+    CONN_ST_CONNECTING, /* the dial: name, connect, hvsock handshake */
     CONN_ST_RELAYING,
     CONN_ST_CLOSED,
 };
@@ -47,13 +46,13 @@ struct conn {
     struct pump up;   /* client -> target */
     struct pump down; /* target -> client */
     struct timer timer;
-    struct task work;   /* pumping continued after the budget */
-    struct task reap;   /* deferred free */
-    int resolving;      /* a lookup will call back: keep c allocated */
-    int hvsock_greeted; /* hvsock listener: CONNECT line answered */
+    struct task work;  /* pumping continued after the budget */
+    struct task reap;  /* deferred free */
+    struct dial *dial; /* CONNECTING: allocated only while the dial runs */
     uint64_t started, active;
     struct sockaddr_storage peer;
     socklen_t peer_len;
+    int hvsock_greeted;             /* hvsock listener: CONNECT line answered */
     struct sockaddr_storage source; /* the client: the PROXY header's source, else peer */
     uint8_t *proxy_hdr;             /* received PROXY header, passed on verbatim */
     size_t proxy_len;
@@ -78,11 +77,15 @@ struct conn_ops {
     void (*start)(struct conn *c);
     /* One step in a state of the variant's own (router: PEEK, ASSIGNING). */
     void (*step)(struct conn *c);
-    /* The address the target resolved to (or was given as): returns 1 to
-     * connect, or 0 after closing the connection (egress allowlist). */
+    /* The address the target resolved to (or was given as), from the
+     * dialer: returns 0 to connect, or -EACCES to refuse it, remembering why
+     * for refuse; never closes c (egress allowlist). */
     int (*admit)(struct conn *c, const struct sockaddr *sa);
-    /* The target's name did not resolve (err); NULL: a failed connect. */
-    void (*unresolved)(struct conn *c, int err);
+    /* The dial ended before any connect: the target's name did not resolve
+     * (DIAL_RESOLVE_FAILED, err) or admit refused the address
+     * (DIAL_ADMIT_REFUSED). Closes c the variant's way; NULL: a failed
+     * connect. */
+    void (*refuse)(struct conn *c, int err, enum dial_result why);
     /* Tells the client how its connect went, as an HTTP status: 200 ready,
      * 502 failed, 503 out of local resources, 504 timed out. */
     void (*answer)(struct conn *c, int status);
@@ -100,10 +103,11 @@ extern const struct conn_ops conn_router_ops; /* conn_router.c */
 /* Ends c: the one way a connection ends; idempotent. c is freed later. */
 void conn_close(struct conn *c, enum conn_end end);
 
-/* Resolves and connects to c's target (c->route, else the relay's). */
+/* Dials c's target (c->route, else the relay's): net/dial.h resolves,
+ * connects and greets an hvsock device; then relays. */
 void conn_connect(struct conn *c);
 
-/* c's timer callback, per state (preamble, peek, connect, idle). */
+/* c's timer callback, per state (preamble, peek, idle). */
 void conn_timeout(struct timer *t);
 
 /* Peeks at what s's peer sent so far. Returns the count, 0 at EOF, or

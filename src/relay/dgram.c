@@ -8,9 +8,9 @@
  *     stream ──frames──► [dns_allow] ──flow table: id -> connected socket──udp──► target
  *     stream ◄─frames── queue ◄── recv on the flow's socket ◄───────────────udp── target
  *
- * A stream (struct dstream) goes RESOLVING -> CONNECTING -> HANDSHAKE -> UP
- * -> CLOSED on the udp side (the one stream it keeps; a new one replaces it
- * after a backoff) and GREETING -> UP -> CLOSED on the stream side. Frames
+ * A stream (struct dstream) goes DIALING (net/dial) -> UP -> CLOSED on the
+ * udp side (the one stream it keeps; a new one replaces it after a backoff)
+ * and GREETING -> UP -> CLOSED on the stream side. Frames
  * to send wait in a bounded queue; a datagram that does not fit is dropped.
  *
  * Objects that own an io watcher are freed only after the loop turn in
@@ -27,6 +27,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/backoff.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "net/allow.h"
@@ -55,10 +56,8 @@
 #define DNS_REPLY_MAX (DNS_HDR_LEN + 256 + 4)
 
 enum ds_state {
-    DS_ST_RESOLVING,  /* udp side: waiting for the target's address */
-    DS_ST_CONNECTING, /* udp side: connect in progress */
-    DS_ST_HANDSHAKE,  /* udp side, hvsock target: waiting for "OK port" */
-    DS_ST_GREETING,   /* stream side, hvsock listener: waiting for "CONNECT port" */
+    DS_ST_DIALING,  /* udp side: d->dial resolves, connects, greets an hvsock device */
+    DS_ST_GREETING, /* stream side, hvsock listener: waiting for "CONNECT port" */
     DS_ST_UP,
     DS_ST_CLOSED,
 };
@@ -102,7 +101,7 @@ struct dstream {
     size_t rx_len;
     struct txq tx;
     struct flow_table *flows; /* stream side */
-    struct timer timer;       /* connect or greeting deadline; stream side: idle_timeout */
+    struct timer timer;       /* greeting deadline; stream side: idle_timeout */
     struct task work;         /* continue after the budget; flush queued frames */
     struct sockaddr_storage peer;
     socklen_t peer_len;
@@ -124,8 +123,9 @@ struct dgram {
     struct flow_table *flows;
     uint32_t next_flow;
     struct dstream *out;
+    struct dial dial; /* out, while DIALING */
     struct timer retry;
-    unsigned backoff_ms;
+    struct backoff backoff;
     /* stream side */
     struct list streams;
     unsigned fd_budget;          /* dgram_fd_budget() at the start: half for streams, */
@@ -413,36 +413,18 @@ flow_evict(struct dgram *d, struct flow_table *t)
     flow_release(d, t, ft_oldest(t));
 }
 
-/* ---- the target's address (udp target of the stream side, stream target
- *      of the udp side) */
+/* ---- the udp target's address (stream side) */
 
-static void out_connect_addr(struct dstream *s, const struct sockaddr *sa, socklen_t len);
-static void ds_connect_failed(struct dstream *s, int err);
-static int target_addr(struct dgram *d, struct sockaddr_storage *ss, socklen_t *len);
-
+/* The next new flow finds the answer (or the failure) in the cache. */
 static void
 resolved(void *arg, int err)
 {
     struct dgram *d = arg;
-    struct dstream *s = d->out;
-    struct sockaddr_storage ss;
-    socklen_t len;
 
+    (void)err;
     d->resolving = 0;
-    if (d->stopped) {
+    if (d->stopped)
         schedule_reap(d);
-        return;
-    }
-    if (s == NULL || s->state != DS_ST_RESOLVING)
-        return; /* the stream side: the next new flow finds the cache */
-    int rc = err != 0 ? err : target_addr(d, &ss, &len);
-    if (rc == -EAGAIN)
-        return; /* expired already: looked up again */
-    if (rc != 0) {
-        ds_connect_failed(s, rc);
-        return;
-    }
-    out_connect_addr(s, (struct sockaddr *)&ss, len);
 }
 
 /* Fills *ss with the target's address. Returns 0, -EAGAIN while a lookup
@@ -511,6 +493,8 @@ ds_close(struct dstream *s, enum conn_end end)
     if (s->state == DS_ST_CLOSED)
         return;
     s->state = DS_ST_CLOSED;
+    if (was == DS_ST_DIALING)
+        dial_cancel(&d->dial);
     if (s->io.fd >= 0) {
         if (end == END_RESET) {
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -548,9 +532,8 @@ ds_close(struct dstream *s, enum conn_end end)
             d->out = NULL;
         if (!d->stopped) {
             if (was == DS_ST_UP && now - s->up_since >= STABLE_MS)
-                d->backoff_ms = BACKOFF_MIN_MS;
-            unsigned delay = d->backoff_ms;
-            d->backoff_ms = d->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d->backoff_ms * 2;
+                backoff_reset(&d->backoff);
+            unsigned delay = backoff_next(&d->backoff);
             log_info("relay=%s stream to %s %s; next attempt in %u ms", relay_name(d), peer,
                      was == DS_ST_UP ? "lost" : "not established", delay);
             timer_start(d->loop, &d->retry, delay, retry_event, d);
@@ -562,24 +545,6 @@ ds_close(struct dstream *s, enum conn_end end)
     s->dead_next = d->dead_streams;
     d->dead_streams = s;
     schedule_reap(d);
-}
-
-static void
-ds_connect_failed(struct dstream *s, int err)
-{
-    char target[TRANSPORT_DESC_MAX];
-
-    endpoint_format(&s->d->r->conf.target, target, sizeof(target));
-    if (relay_local_error(s->d->r->stats, err)) { /* not the target's fault */
-        log_warnx("relay=%s conn=%llu cannot connect to %s: %s (a limit of this process or host)",
-                  relay_name(s->d), (unsigned long long)s->id, target, strerror(-err));
-        ds_close(s, END_ERROR);
-        return;
-    }
-    log_warnx("relay=%s conn=%llu connect to %s failed: %s", relay_name(s->d),
-              (unsigned long long)s->id, target, strerror(-err));
-    add(&s->d->r->stats->connect_errors, 1);
-    ds_close(s, END_CONNECT_FAIL);
 }
 
 static void
@@ -599,9 +564,8 @@ ds_timeout(struct timer *t)
         else
             timer_start(s->d->loop, &s->timer, idle - (now - s->active), ds_timeout, s);
         break;
-    default:
-        add(&s->d->r->stats->connect_errors, 1);
-        ds_close(s, END_CONNECT_TIMEOUT);
+    case DS_ST_DIALING: /* the dial has its own timeout */
+    case DS_ST_CLOSED:
         break;
     }
 }
@@ -764,24 +728,6 @@ ds_line(struct dstream *s, char *line)
 }
 
 static void
-ds_handshake(struct dstream *s)
-{
-    char line[HVSOCK_LINE_MAX + 1];
-    enum parse_result pr = ds_line(s, line);
-
-    if (s->state == DS_ST_CLOSED || pr == PARSE_AGAIN)
-        return;
-    if (pr == PARSE_INVALID || strncmp(line, "OK ", 3) != 0) {
-        log_warnx("relay=%s conn=%llu hvsock target refused port %u", relay_name(s->d),
-                  (unsigned long long)s->id, s->d->r->conf.target.port);
-        add(&s->d->r->stats->connect_errors, 1);
-        ds_close(s, END_CONNECT_FAIL);
-        return;
-    }
-    ds_up(s);
-}
-
-static void
 ds_greeting(struct dstream *s)
 {
     char line[HVSOCK_LINE_MAX + 1];
@@ -799,43 +745,12 @@ ds_greeting(struct dstream *s)
     ds_up(s);
 }
 
-static void
-ds_connected(struct dstream *s)
-{
-    const struct relay_conf *rc = &s->d->r->conf;
-
-    transport_tune(s->io.fd, rc->target.kind, rc->keepalive);
-    if (rc->target.kind != EP_HVSOCK) {
-        ds_up(s);
-        return;
-    }
-    if (transport_hvsock_hello(s->io.fd, rc->target.port) != 0) {
-        ds_connect_failed(s, -EIO);
-        return;
-    }
-    s->state = DS_ST_HANDSHAKE;
-    ds_handshake(s);
-}
-
 /* The dispatcher: runs the stream's state as far as it goes. */
 static void
 ds_step(struct dstream *s)
 {
     switch (s->state) {
-    case DS_ST_RESOLVING:
-        break;
-    case DS_ST_CONNECTING:
-        if (!s->writable)
-            break;
-        int rc = transport_connect_result(s->io.fd);
-        if (rc != 0)
-            ds_connect_failed(s, rc);
-        else
-            ds_connected(s);
-        break;
-    case DS_ST_HANDSHAKE:
-        if (s->readable)
-            ds_handshake(s);
+    case DS_ST_DIALING:
         break;
     case DS_ST_GREETING:
         if (s->readable)
@@ -893,37 +808,32 @@ ds_event(struct io *io, uint32_t events)
 /* ---- udp side: the listener and its one stream */
 
 static void
-out_connect_addr(struct dstream *s, const struct sockaddr *sa, socklen_t len)
+out_dialed(void *arg, int fd, enum dial_result why)
 {
-    bool pending;
-    int fd = transport_connect(sa, len, &pending);
+    struct dstream *s = arg;
+    struct dgram *d = s->d;
+    const struct relay_conf *rc = &d->r->conf;
+    int err = fd;
 
-    if (fd < 0) {
-        ds_connect_failed(s, fd);
-        return;
-    }
-    s->io.fd = fd;
-    int rc = io_start(s->d->loop, &s->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, ds_event, s);
-    if (rc != 0) {
+    if (fd >= 0 &&
+        (err = io_start(d->loop, &s->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, ds_event, s)) != 0) {
         close(fd);
         s->io.fd = -1;
-        ds_connect_failed(s, rc);
+        why = DIAL_CONNECT_FAILED;
+    }
+    if (err < 0) {
+        ds_close(s, relay_dial_failed(d->r, s->id, &rc->target, err, why));
         return;
     }
-    s->state = DS_ST_CONNECTING;
-    if (!pending) {
-        s->writable = 1;
-        ds_step(s);
-    }
+    transport_tune(fd, rc->target.kind, rc->keepalive);
+    s->writable = 1; /* a fresh connection: the queued frames go at once */
+    ds_up(s);
 }
 
 /* Starts the next stream towards the target (d->out). */
 static void
 out_connect(struct dgram *d)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-
     if (d->stopped || d->out != NULL)
         return;
     struct dstream *s = ds_new(d, -1);
@@ -933,16 +843,9 @@ out_connect(struct dgram *d)
         return;
     }
     d->out = s;
-    s->state = DS_ST_RESOLVING;
-    timer_start(d->loop, &s->timer, d->r->conf.connect_timeout_ms, ds_timeout, s);
-    int rc = target_addr(d, &ss, &len);
-    if (rc == -EAGAIN)
-        return; /* resolved() goes on */
-    if (rc != 0) {
-        ds_connect_failed(s, rc);
-        return;
-    }
-    out_connect_addr(s, (struct sockaddr *)&ss, len);
+    s->state = DS_ST_DIALING;
+    dial_start(&d->dial, d->loop, &d->r->conf.target, d->r->conf.connect_timeout_ms, NULL,
+               out_dialed, s);
 }
 
 static struct flow *
@@ -1334,7 +1237,7 @@ dgram_start(struct relay *r)
     d->loop = r->loop;
     list_init(&d->streams);
     d->udp_side = r->conf.listen.kind == EP_UDP;
-    d->backoff_ms = BACKOFF_MIN_MS;
+    d->backoff = (struct backoff)BACKOFF_INIT(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     d->next_flow = 1;
     d->fd_budget = dgram_fd_budget(&r->conf);
     if (d->udp_side) {

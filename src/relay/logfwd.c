@@ -1,8 +1,8 @@
 /* logfwd.c - the log forwarder; see logfwd.h.
  *
- *   BACKOFF --timer--> CONNECTING --connected--> (HANDSHAKE, hvsock) --> CONNECTED
- *      ^                   |                          |                      |
- *      +---- failed, timed out, refused, broken ------+----------------------+
+ *   BACKOFF --timer--> DIALING (net/dial: resolve, connect, hvsock) --> CONNECTED
+ *      ^                   |                                                |
+ *      +---- failed, timed out, refused ------------------- broken ---------+
  *
  * The stream only ever carries whole lines: logring hands out bytes from
  * line starts, and after a break logring_rewind() sends the partly written
@@ -19,8 +19,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/backoff.h"
 #include "core/log.h"
 #include "core/logring.h"
+#include "net/dial.h"
 #include "net/transport.h"
 #include "proto/lines.h"
 #include "relay/streams.h"
@@ -31,16 +33,14 @@
 #define FWD_READ_BUDGET (256 * 1024)   /* per source and wakeup */
 #define FWD_WRITE_BUDGET (1024 * 1024) /* per wakeup */
 #define FWD_SCRATCH (64 * 1024)
-#define FWD_HELLO_MAX 64
 #define FWD_TAG_MAX 48
 
 static const char airlock_tag[] = "airlock: ";
 
 enum fwd_state {
-    FWD_ST_BACKOFF,    /* waiting to (re)connect */
-    FWD_ST_CONNECTING, /* non-blocking connect in progress */
-    FWD_ST_HANDSHAKE,  /* hvsock: CONNECT sent, waiting for "OK" */
-    FWD_ST_CONNECTED,  /* sending lines */
+    FWD_ST_BACKOFF,   /* waiting to (re)connect */
+    FWD_ST_DIALING,   /* the dialer resolves, connects, greets an hvsock device */
+    FWD_ST_CONNECTED, /* sending lines */
 };
 
 enum src_state { SRC_ST_OPEN, SRC_ST_CLOSED };
@@ -65,14 +65,13 @@ struct logfwd {
     struct logring ring;
     enum fwd_state state;
     struct io out;      /* the forward stream; fd -1 when none */
-    struct timer timer; /* backoff or connect timeout */
-    unsigned backoff_ms;
+    struct dial dial;   /* DIALING */
+    struct timer timer; /* BACKOFF */
+    struct backoff backoff;
     unsigned failures; /* connect failures since the last success */
     uint64_t errors;   /* connect failures and broken streams, for metrics */
     uint64_t connects; /* streams established */
-    uint8_t hello[FWD_HELLO_MAX];
-    size_t hello_len;
-    int wakefd; /* eventfd: the tee says "lines arrived" from any thread */
+    int wakefd;        /* eventfd: the tee says "lines arrived" from any thread */
     struct io wake_io;
     struct task flush;
     struct task reap;
@@ -133,8 +132,7 @@ stream_failed(struct logfwd *f, const char *what, int err)
     }
     f->failures++;
     f->state = FWD_ST_BACKOFF;
-    timer_start(f->loop, &f->timer, f->backoff_ms, backoff_fired, f);
-    f->backoff_ms = f->backoff_ms * 2 > FWD_BACKOFF_MAX_MS ? FWD_BACKOFF_MAX_MS : f->backoff_ms * 2;
+    timer_start(f->loop, &f->timer, backoff_next(&f->backoff), backoff_fired, f);
 }
 
 /* Sends what the ring holds, FWD_WRITE_BUDGET bytes at most; what is left
@@ -186,7 +184,6 @@ stream_up(struct logfwd *f)
 {
     char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
 
-    timer_stop(f->loop, &f->timer);
     f->state = FWD_ST_CONNECTED;
     f->connects++;
     describe_forward(f, ep, sizeof(ep));
@@ -195,35 +192,8 @@ stream_up(struct logfwd *f)
     else
         log_info("log forward to %s connected", ep);
     f->failures = 0;
-    f->backoff_ms = FWD_BACKOFF_MIN_MS;
+    backoff_reset(&f->backoff);
     kick(f);
-}
-
-/* hvsock: the device answers "OK <port>\n" before the stream is ours. */
-static void
-read_hello(struct logfwd *f)
-{
-    for (;;) {
-        ssize_t n = read(f->out.fd, f->hello + f->hello_len, sizeof(f->hello) - f->hello_len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        if (n <= 0) {
-            stream_failed(f, "refused", n < 0 ? errno : ECONNRESET);
-            return;
-        }
-        f->hello_len += (size_t)n;
-        uint8_t *nl = memchr(f->hello, '\n', f->hello_len);
-        if (nl == NULL && f->hello_len < sizeof(f->hello))
-            continue;
-        if (nl == NULL || f->hello_len < 3 || memcmp(f->hello, "OK ", 3) != 0) {
-            stream_failed(f, "refused by the hvsock device", ECONNREFUSED);
-            return;
-        }
-        stream_up(f);
-        return;
-    }
 }
 
 /* CONNECTED: the sink never talks; EOF or an error means it went away. */
@@ -246,89 +216,49 @@ drain_input(struct logfwd *f)
 }
 
 static void
-connected(struct logfwd *f)
+out_event(struct io *io, uint32_t events)
 {
-    int rc = transport_connect_result(f->out.fd);
+    struct logfwd *f = io->data;
 
-    if (rc != 0) {
-        stream_failed(f, "connect failed", -rc);
+    if (f->state != FWD_ST_CONNECTED)
+        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        drain_input(f);
+        if (f->state != FWD_ST_CONNECTED)
+            return;
+    }
+    if (events & EPOLLOUT)
+        fwd_flush_task(&f->flush);
+}
+
+static void
+dialed(void *arg, int fd, enum dial_result why)
+{
+    struct logfwd *f = arg;
+
+    if (fd < 0) {
+        stream_failed(f, dial_result_name(why), -fd);
         return;
     }
-    if (f->conf.forward.kind == EP_HVSOCK) {
-        if (transport_hvsock_hello(f->out.fd, f->conf.forward.port) != 0) {
-            stream_failed(f, "connect failed", EIO);
-            return;
-        }
-        f->state = FWD_ST_HANDSHAKE;
-        f->hello_len = 0;
-        read_hello(f);
+    int rc = io_start(f->loop, &f->out, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, out_event, f);
+    if (rc != 0) {
+        close(fd);
+        f->out.fd = -1;
+        stream_failed(f, dial_result_name(DIAL_CONNECT_FAILED), -rc);
         return;
     }
     stream_up(f);
 }
 
-static void
-out_event(struct io *io, uint32_t events)
-{
-    struct logfwd *f = io->data;
-
-    switch (f->state) {
-    case FWD_ST_CONNECTING:
-        if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
-            connected(f);
-        break;
-    case FWD_ST_HANDSHAKE:
-        read_hello(f);
-        break;
-    case FWD_ST_CONNECTED:
-        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-            drain_input(f);
-            if (f->state != FWD_ST_CONNECTED)
-                break;
-        }
-        if (events & EPOLLOUT)
-            fwd_flush_task(&f->flush);
-        break;
-    case FWD_ST_BACKOFF:
-        break;
-    }
-}
-
-static void
-connect_timeout(struct timer *t)
-{
-    stream_failed(t->data, "connect timed out", ETIMEDOUT);
-}
-
+/* Dials the forward endpoint (a name is resolved at each attempt, so a
+ * moved log host is followed). */
 static void
 fwd_connect(struct logfwd *f)
 {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    bool pending;
-    int rc, fd;
-
     stream_close(f);
-    f->state = FWD_ST_CONNECTING;
-    rc = transport_addr(&f->conf.forward, &ss, &len);
-    if (rc != 0) {
-        stream_failed(f, "connect failed", rc == -EAGAIN ? EADDRNOTAVAIL : -rc);
-        return;
-    }
-    fd = transport_connect((struct sockaddr *)&ss, len, &pending);
-    if (fd < 0) {
-        stream_failed(f, "connect failed", -fd);
-        return;
-    }
-    rc = io_start(f->loop, &f->out, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, out_event, f);
-    if (rc != 0) {
-        close(fd);
-        stream_failed(f, "connect failed", -rc);
-        return;
-    }
-    timer_start(f->loop, &f->timer, FWD_CONNECT_TIMEOUT_MS, connect_timeout, f);
-    if (!pending)
-        connected(f);
+    timer_stop(f->loop, &f->timer);
+    f->state = FWD_ST_DIALING;
+    dial_start(&f->dial, f->loop, &f->conf.forward, FWD_CONNECT_TIMEOUT_MS, NULL, dialed, f);
 }
 
 /* ---- lines in */
@@ -564,7 +494,7 @@ logfwd_new(struct loop *loop, const struct log_conf *conf, int *err)
     streams_init(&f->set, loop, "logs listen", &conf->limits, src_end);
     f->out.fd = -1;
     f->listen_fd = -1;
-    f->backoff_ms = FWD_BACKOFF_MIN_MS;
+    f->backoff = (struct backoff)BACKOFF_INIT(FWD_BACKOFF_MIN_MS, FWD_BACKOFF_MAX_MS);
     f->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (f->wakefd < 0) {
         rc = -errno;
@@ -620,10 +550,10 @@ logfwd_reconfigure(struct logfwd *f, const struct log_conf *conf)
     if (f->conf.has_listen)
         f->conf.listen = f->listening;
     if (!endpoint_equal(&conf->forward, &f->conf.forward)) {
+        dial_cancel(&f->dial); /* it reads f->conf.forward */
         f->conf.forward = conf->forward;
-        timer_stop(f->loop, &f->timer);
         f->failures = 0;
-        f->backoff_ms = FWD_BACKOFF_MIN_MS;
+        backoff_reset(&f->backoff);
         fwd_connect(f);
     }
     return rc;
@@ -708,6 +638,7 @@ logfwd_free(struct logfwd *f)
         src_close(slot->data);
     streams_fini(&f->set);
     listen_close(f);
+    dial_cancel(&f->dial);
     stream_close(f);
     timer_stop(f->loop, &f->timer);
     io_stop(f->loop, &f->wake_io);

@@ -82,6 +82,33 @@ relay_local_error(struct relay_stats *s, int err)
     return true;
 }
 
+enum conn_end
+relay_dial_failed(struct relay *r, uint64_t id, const struct endpoint *target, int err,
+                  enum dial_result why)
+{
+    char text[ENDPOINT_TEXT_MAX];
+
+    if (why != DIAL_TIMEOUT && relay_local_error(r->stats, err)) {
+        endpoint_format(target, text, sizeof(text));
+        log_warnx("relay=%s conn=%llu cannot connect to %s: %s (a limit of this process or host)",
+                  r->conf.name, (unsigned long long)id, text,
+                  err == -EBUSY ? "resolver queue full" : strerror(-err));
+        return END_ERROR;
+    }
+    atomic_fetch_add_explicit(&r->stats->connect_errors, 1, memory_order_relaxed);
+    if (why == DIAL_TIMEOUT)
+        return END_CONNECT_TIMEOUT;
+    if (why == DIAL_HANDSHAKE_FAILED) {
+        log_warnx("relay=%s conn=%llu hvsock target refused port %u", r->conf.name,
+                  (unsigned long long)id, target->port);
+    } else {
+        endpoint_format(target, text, sizeof(text));
+        log_warnx("relay=%s conn=%llu connect to %s failed: %s", r->conf.name,
+                  (unsigned long long)id, text, strerror(-err));
+    }
+    return END_CONNECT_FAIL;
+}
+
 struct relay *
 relay_new(const struct relay_conf *conf, struct relay_stats *stats, struct worker **workers,
           size_t n_workers)

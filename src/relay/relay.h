@@ -14,6 +14,7 @@
 
 #include "cli/config.h"
 #include "core/loop.h"
+#include "net/dial.h"
 
 struct worker;
 struct dgram;
@@ -111,6 +112,14 @@ void relay_stats_unref(struct relay_stats *s);
  * local_error). Returns true then; false (nothing counted) for any other
  * error, which concerns the peer. Any thread. */
 bool relay_local_error(struct relay_stats *s, int err);
+
+/* A dial (net/dial.h) of r's connection id towards target ended with err
+ * and why: logs it (a refused hvsock port, a shortage of this process, a
+ * failed connect; not a timeout), counts it (connect_errors, or
+ * local_errors) and returns how the connection ends: END_CONNECT_TIMEOUT,
+ * END_ERROR (a shortage of this process) or END_CONNECT_FAIL. Any thread. */
+enum conn_end relay_dial_failed(struct relay *r, uint64_t id, const struct endpoint *target,
+                                int err, enum dial_result why);
 
 /* Creates a relay for conf using stats (a reference is taken). Its
  * connections are spread over workers[0..n). Returns NULL on ENOMEM. The
