@@ -29,7 +29,7 @@
 
 #include <stddef.h>
 
-#include "cli/config.h"
+#include "pool/conf.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
 #include "dir/dir.h"

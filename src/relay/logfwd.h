@@ -19,7 +19,7 @@
 
 #include <stdbool.h>
 
-#include "cli/config.h"
+#include "relay/log_conf.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
 

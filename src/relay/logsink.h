@@ -12,7 +12,7 @@
 #ifndef AIRLOCK_RELAY_LOGSINK_H
 #define AIRLOCK_RELAY_LOGSINK_H
 
-#include "cli/config.h"
+#include "relay/log_conf.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
 

@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cli/config.h"
+#include "relay/conf.h"
 #include "core/loop.h"
 
 struct worker;

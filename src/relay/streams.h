@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/config.h"
+#include "relay/log_conf.h"
 #include "core/loop.h"
 
 /* Why the set ends a stream (close_cb). */
