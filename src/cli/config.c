@@ -610,7 +610,7 @@ static const struct conf_row relay_rows[] = {
      .expect = EXPECT_1_TO(65536), .applies = relay_stream_side_only, .flags = CONF_RELAY},
     {.name = "max_fds", .set = conf_set_uint, .off = RC(max_fds), .max = CONF_MAX_FDS_MAX,
      .expect = EXPECT_MAX_FDS, .applies = relay_stream_side_only, .flags = CONF_RELAY},
-    {.name = "routes", .set = set_route, .node = node_routes, .off = RC(router.table),
+    {.name = "routes", .flag = "route", .set = set_route, .node = node_routes, .off = RC(router.table),
      .expect = "expected NAME=TARGET", .flags = CONF_ROUTER},
     {.name = "default", .set = conf_set_endpoint, .off = RC(router.table.def),
      .off2 = RC(router.table.has_default), .expect = EP_EXPECT, .ep_check = ep_connectable,
@@ -1307,22 +1307,20 @@ static bool
 find_option(const char *flag, const struct conf_block *b, struct config *cfg,
             struct listen_map *perm, struct option_row *o)
 {
-    size_t len = strlen(flag);
-
     o->negated = false;
-    if ((o->row = conf_row(b, flag, len)) != NULL) {
+    if ((o->row = conf_option(b, flag)) != NULL) {
         o->base = cfg->relays;
-    } else if ((o->row = conf_row(&top_block, flag, len)) != NULL) {
+    } else if ((o->row = conf_option(&top_block, flag)) != NULL) {
         o->base = cfg;
     } else if (strncmp(flag, "socket_", 7) == 0 &&
-               (o->row = conf_row(&listen_block, flag + 7, len - 7)) != NULL && o->row->off != 0) {
+               (o->row = conf_option(&listen_block, flag + 7)) != NULL && o->row->off != 0) {
         o->base = perm;
     } else if (b == &router_block && strcmp(flag, "redis") == 0) {
         /* the directory a router asks: --redis is backend: redis */
-        o->row = conf_row(&dir_block, flag, len);
+        o->row = conf_option(&dir_block, flag);
         o->base = &cfg->directory;
         cfg->directory.backend = DIR_REDIS;
-    } else if (strncmp(flag, "no_", 3) == 0 && (o->row = conf_row(b, flag + 3, len - 3)) != NULL &&
+    } else if (strncmp(flag, "no_", 3) == 0 && (o->row = conf_option(b, flag + 3)) != NULL &&
                o->row->set == conf_set_bool) {
         o->base = cfg->relays;
         o->negated = true;
@@ -1334,9 +1332,9 @@ find_option(const char *flag, const struct conf_block *b, struct config *cfg,
 
 /* "--idle-timeout" for row idle_timeout. */
 static const char *
-flag_of(const char *name, char *buf, size_t len)
+flag_of(const struct conf_row *r, char *buf, size_t len)
 {
-    snprintf(buf, len, "--%s", name);
+    snprintf(buf, len, "--%s", r->flag ? r->flag : r->name);
     for (char *p = buf; *p != '\0'; p++)
         if (*p == '_')
             *p = '-';
@@ -1353,7 +1351,7 @@ unknown_option(const char *arg, const char *flag, const struct conf_block *b, ch
     const struct conf_row *hint = conf_closest(b, flag, strlen(flag));
     char shown[CONF_KEY_MAX];
 
-    if (conf_row(other, flag, strlen(flag)) != NULL) {
+    if (conf_option(other, flag) != NULL) {
         snprintf(err, errlen, "%s: applies to airlock %s only", arg,
                  other == &router_block ? "router" : "relay");
         return -1;
@@ -1362,7 +1360,7 @@ unknown_option(const char *arg, const char *flag, const struct conf_block *b, ch
         hint = conf_closest(&top_block, flag, strlen(flag));
     if (hint != NULL && hint->set != NULL)
         snprintf(err, errlen, "unrecognized option '%s' (did you mean '%s'?)", arg,
-                 flag_of(hint->name, shown, sizeof(shown)));
+                 flag_of(hint, shown, sizeof(shown)));
     else
         snprintf(err, errlen, "unrecognized option '%s'", arg);
     return -1;
@@ -1383,8 +1381,10 @@ option_fault(const struct given *g, const struct conf_fault *f, char *err, size_
 
     if (f->key == NULL)
         snprintf(err, errlen, "%s", f->msg);
+    else if (r != NULL && f->item != CONF_NO_ITEM)
+        snprintf(err, errlen, "%s[%zu]: %s", flag_of(r, flag, sizeof(flag)), f->item, f->msg);
     else if (v != NULL)
-        snprintf(err, errlen, "%s '%s': %s", flag_of(f->key, flag, sizeof(flag)), v, f->msg);
+        snprintf(err, errlen, "%s '%s': %s", flag_of(r, flag, sizeof(flag)), v, f->msg);
     else
         snprintf(err, errlen, "%s: %s", f->key, f->msg);
     return -1;
@@ -1420,7 +1420,7 @@ static int
 set_option(int argc, char **argv, int *i, const struct conf_block *b, struct config *cfg,
            struct listen_map *perm, struct given *g, char *err, size_t errlen)
 {
-    char flag[CONF_KEY_MAX], msg[CONF_MSG_MAX];
+    char flag[CONF_KEY_MAX], shown[CONF_KEY_MAX], msg[CONF_MSG_MAX];
     const char *arg = argv[*i], *value = strchr(arg, '=');
     size_t len = value ? (size_t)(value - arg) : strlen(arg);
     struct option_row o;
@@ -1434,20 +1434,24 @@ set_option(int argc, char **argv, int *i, const struct conf_block *b, struct con
             *p = '_';
     if (!find_option(flag, b, cfg, perm, &o))
         return unknown_option(arg, flag, b, err, errlen);
-    arg = flag_of(flag, msg, sizeof(msg)); /* without "=VALUE" */
-    if (value != NULL)
+    snprintf(shown, sizeof(shown), "%.*s", (int)len, arg); /* without "=VALUE" */
+    arg = shown;
+    if (value != NULL && o.negated) {
+        snprintf(err, errlen, "%s: takes no value", arg);
+        return -1;
+    }
+    if (value != NULL) {
         value++;
-    else if (o.row->set == conf_set_bool)
+    } else if (o.row->set == conf_set_bool) {
         value = o.negated ? "false" : "true";
-    else if (*i + 1 < argc)
+    } else if (*i + 1 < argc) {
         value = argv[++*i];
-    else
-        return snprintf(err, errlen, "%s: %s", arg, o.row->expect), -1;
-    if (o.negated && strcasecmp(value, "false") != 0) /* --no-splice=... */
-        return snprintf(err, errlen, "%s: takes no value", arg), -1;
+    } else {
+        snprintf(err, errlen, "%s: %s", arg, o.row->expect);
+        return -1;
+    }
     if (o.row->set(o.row, o.base, value, msg, sizeof(msg)) != 0) {
-        char shown[CONF_KEY_MAX];
-        snprintf(err, errlen, "%s '%s': %s", flag_of(o.row->name, shown, sizeof(shown)), value, msg);
+        snprintf(err, errlen, "%s '%s': %s", arg, value, msg);
         return -1;
     }
     if (o.row->flags & CONF_HAS)
@@ -1519,7 +1523,7 @@ config_args(int argc, char **argv, bool router, struct config *cfg, char *err, s
     for (size_t i = 0; i < b->n; i++) {
         const char *why = relay_rows[i].applies ? relay_rows[i].applies(rc) : NULL;
         if (g.value[i] != NULL && why != NULL) {
-            snprintf(err, errlen, "%s: %s", flag_of(relay_rows[i].name, msg, sizeof(msg)), why);
+            snprintf(err, errlen, "%s: %s", flag_of(&relay_rows[i], msg, sizeof(msg)), why);
             goto fail;
         }
     }

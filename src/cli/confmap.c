@@ -177,6 +177,16 @@ conf_row(const struct conf_block *b, const char *s, size_t len)
     return NULL;
 }
 
+const struct conf_row *
+conf_option(const struct conf_block *b, const char *flag)
+{
+    for (size_t i = 0; i < b->n; i++)
+        if (visible(b, &b->rows[i]) &&
+            strcmp(flag, b->rows[i].flag ? b->rows[i].flag : b->rows[i].name) == 0)
+            return &b->rows[i];
+    return NULL;
+}
+
 /* Reads the key of one mapping pair and finds it in b; fails on a key
  * that is not text, an unknown key (with a hint) or one already seen. */
 static int

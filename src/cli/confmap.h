@@ -83,6 +83,7 @@ enum conf_flags {
 
 struct conf_row {
     const char *name;
+    const char *flag;  /* the command-line option, when not --NAME ("route" for routes) */
     conf_set_fn set;   /* the value as text; NULL: not a command-line option */
     conf_node_fn node; /* the YAML value, when it is more than text */
     size_t off, off2;  /* where in the block; off2: a list's count, a CONF_HAS bool */
@@ -123,6 +124,9 @@ int conf_value(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t
 
 /* The row of b called name (len bytes), or NULL; only rows b takes. */
 const struct conf_row *conf_row(const struct conf_block *b, const char *name, size_t len);
+
+/* The row of b whose command-line option is flag ('_' for '-'), or NULL. */
+const struct conf_row *conf_option(const struct conf_block *b, const char *flag);
 
 /* The visible row of b closest to name, for "did you mean", or NULL. */
 const struct conf_row *conf_closest(const struct conf_block *b, const char *name, size_t len);
