@@ -1929,6 +1929,97 @@ test_err_bounds(void **state)
                  "host side, which opens a socket per flow)");
 }
 
+/* The command line resolves to the same rows as the file: a bad value is
+ * refused by both with the same "what was expected" (the file says where,
+ * the command line which option). */
+static void
+test_cli_same_rows(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key, *flag, *value;
+    } bad[] = {
+        {"name", "--name", "a\"b"},
+        {"name", "--name", "a{b}"},
+        {"idle_timeout", "--idle-timeout", "5 s"},
+        {"connect_timeout", "--connect-timeout", "1h30m"},
+        {"max_connections", "--max-connections", "10000001"},
+        {"max_connections", "--max-connections", "-1"},
+        {"send_proxy", "--send-proxy", "v1"},
+        {"keepalive", "--keepalive", "maybe"},
+        {"allow", "--allow", "300.0.0.0/8"},
+    };
+    struct config cfg;
+    char yaml[512], err[512], cli[512], want[512];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        bool list = strcmp(bad[i].key, "allow") == 0;
+        snprintf(yaml, sizeof(yaml),
+                 "relays:\n  - listen: tcp:127.0.0.1:1\n    target: tcp:127.0.0.1:2\n"
+                 "    %s: %s'%s'%s\n",
+                 bad[i].key, list ? "[" : "", bad[i].value, list ? "]" : "");
+        assert_int_equal(parse(yaml, &cfg, err, sizeof(err)), -1);
+        char *what = strstr(err, list ? "[0]: " : ": expected");
+        assert_non_null(what);
+        what += list ? 5 : 2;
+        char opt[64];
+        snprintf(opt, sizeof(opt), "%s=%s", bad[i].flag, bad[i].value);
+        char *argv[] = {"relay", "tcp:127.0.0.1:1", "tcp:127.0.0.1:2", (char *)bad[i].flag,
+                        (char *)bad[i].value};
+        if (i % 2 == 1) /* both spellings (keepalive, a flag, is odd) */
+            argv[3] = opt;
+        assert_int_equal(config_args(i % 2 == 1 ? 4 : 5, argv, false, &cfg, cli, sizeof(cli)), -1);
+        assert_null(cfg.relays);
+        snprintf(want, sizeof(want), "%s '%s': %s", bad[i].flag, bad[i].value, what);
+        assert_string_equal(cli, want);
+    }
+
+    /* a rule that spans keys: the same block check */
+    assert_int_equal(parse("relays:\n  - listen: unix:/a.sock\n    target: tcp:127.0.0.1:2\n"
+                           "    allow: [10.0.0.0/8]\n",
+                           &cfg, err, sizeof(err)),
+                     -1);
+    char *argv2[] = {"relay", "unix:/a.sock", "tcp:127.0.0.1:2", "--allow=10.0.0.0/8"};
+    assert_int_equal(config_args(4, argv2, false, &cfg, cli, sizeof(cli)), -1);
+    assert_string_equal(strstr(err, ": allow ") + 2, strstr(cli, ": allow ") + 2);
+
+    /* an unknown key or option: the same closest row */
+    assert_int_equal(parse("relays:\n  - listen: tcp:127.0.0.1:1\n    target: tcp:127.0.0.1:2\n"
+                           "    idle_timout: 5s\n",
+                           &cfg, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "airlock.yaml:4: relays[0]: unknown key 'idle_timout' (did you mean "
+                             "'idle_timeout'?)");
+    char *argv3[] = {"relay", "tcp:127.0.0.1:1", "tcp:127.0.0.1:2", "--idle-timout", "5s"};
+    assert_int_equal(config_args(5, argv3, false, &cfg, cli, sizeof(cli)), -1);
+    assert_string_equal(cli, "unrecognized option '--idle-timout' (did you mean '--idle-timeout'?)");
+
+    /* the options of the other command, and the shape of the command */
+    char *argv4[] = {"router", "tcp:127.0.0.1:1", "--default", "tcp:127.0.0.1:2", "--max-fds",
+                     "9"};
+    assert_int_equal(config_args(6, argv4, true, &cfg, cli, sizeof(cli)), -1);
+    assert_string_equal(cli, "--max-fds: applies to airlock relay only");
+    char *argv5[] = {"relay", "tcp:127.0.0.1:1"};
+    assert_int_equal(config_args(2, argv5, false, &cfg, cli, sizeof(cli)), -1);
+    assert_string_equal(cli, "");
+
+    /* and a good command line gives what the file gives */
+    char *argv6[] = {"relay",         "vsock:any:5",   "udp:127.0.0.1:53", "--name=dns",
+                     "--idle-timeout", "5s",           "--no-splice",      "--max-flows",
+                     "9",             "--dns-allow",   "*.example.org",    "--allow",
+                     "cid:16",        "--threads",     "3"};
+    assert_int_equal(config_args(15, argv6, false, &cfg, cli, sizeof(cli)), 0);
+    struct config file;
+    must_parse("threads: 3\nrelays:\n  - {name: dns, listen: 'vsock:any:5', target: "
+               "'udp:127.0.0.1:53', idle_timeout: 5s, splice: false, max_flows: 9, dns_allow: "
+               "['*.example.org'], allow: ['cid:16']}\n",
+               &file);
+    assert_int_equal(cfg.threads, 3);
+    assert_true(relay_conf_equal(&cfg.relays[0], &file.relays[0]));
+    config_free(&file);
+    config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -1965,6 +2056,7 @@ main(void)
         cmocka_unit_test(test_egress),
         cmocka_unit_test(test_err_egress),
         cmocka_unit_test(test_relay_conf_check),
+        cmocka_unit_test(test_cli_same_rows),
         cmocka_unit_test(test_short_err_buffer),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_logs),
