@@ -26,10 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/units.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
+#include "core/units.h"
 #include "http.h"
 #include "net/endpoint.h"
 #include "net/transport.h"

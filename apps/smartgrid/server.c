@@ -43,8 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/units.h"
 #include "core/log.h"
+#include "core/units.h"
 #include "db.h"
 #include "http.h"
 #include "net/endpoint.h"

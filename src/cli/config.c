@@ -58,7 +58,8 @@
 #define EXPECT_MAX_FDS                                                                             \
     "expected an integer from 2 to 1048576, or 0 (an eighth of the open files limit, at most "     \
     "4096)"
-#define EXPECT_LISTEN "expected an endpoint (" EP_FORMS ") or a mapping {endpoint, mode, owner, group}"
+#define EXPECT_LISTEN                                                                              \
+    "expected an endpoint (" EP_FORMS ") or a mapping {endpoint, mode, owner, group}"
 #define EXPECT_MODE "expected an octal mode from 0001 to 0777 (0660: owner and group)"
 #define EXPECT_OWNER "expected a user name or uid of 1-63 characters (a-z 0-9 _ . -)"
 #define EXPECT_GROUP "expected a group name or gid of 1-63 characters (a-z 0-9 _ . -)"
@@ -73,8 +74,11 @@
 #define EXPECT_REGEX "expected a POSIX extended regular expression of 1-511 bytes"
 #define EXPECT_POOL_USER "expected a user name of 1-63 characters (a-z 0-9 _ . -)"
 #define EXPECT_UIDS "expected a uid range FIRST-LAST (61000-61999), uids 1-4294967294"
-#define MSG_HVSOCK_LISTEN "expected a unix, tcp or vsock endpoint%s; hvsock is the host's face of vsock"
+#define MSG_HVSOCK_LISTEN                                                                          \
+    "expected a unix, tcp or vsock endpoint%s; hvsock is the host's face of vsock"
 
+/* The tables of rows below are kept out of clang-format, which would
+ * spread each row over a line per field: a row per key reads as a table. */
 #define AT(base, off, type) ((type *)(void *)((char *)(base) + (off)))
 
 _Static_assert(EP_ID_MAX == UNITS_ACCOUNT_MAX, "owner and group names are accounts");
@@ -190,7 +194,8 @@ set_path(const struct conf_row *row, void *base, const char *s, char *msg, size_
     if (row->min && s[0] != '/')
         return refuse(msg, len, "%s", "expected an absolute directory path");
     if (s[0] == '\0' || strlen(s) >= row->max)
-        return refuse(msg, len, "%s", row->min ? "expected an absolute directory path" : row->expect);
+        return refuse(msg, len, "%s",
+                      row->min ? "expected an absolute directory path" : row->expect);
     memcpy(AT(base, row->off, char), s, strlen(s) + 1);
     return 0;
 }
@@ -378,6 +383,7 @@ struct listen_map {
     struct ep_perm perm;
 };
 
+/* clang-format off */
 static const struct conf_row listen_rows[] = {
     {.name = "endpoint", .set = conf_set_endpoint, .off = offsetof(struct listen_map, ep),
      .expect = EP_EXPECT, .flags = CONF_REQUIRED},
@@ -388,6 +394,7 @@ static const struct conf_row listen_rows[] = {
     {.name = "group", .set = set_account, .off = offsetof(struct listen_map, perm.group),
      .expect = EXPECT_GROUP},
 };
+/* clang-format on */
 
 static const struct conf_block listen_block = {
     .rows = listen_rows,
@@ -435,6 +442,7 @@ node_listen(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v
 
 /* ---- routers' routes: a list of {name, target}; --route NAME=TARGET */
 
+/* clang-format off */
 static const struct conf_row route_rows[] = {
     {.name = "name", .set = set_route_name, .off = offsetof(struct route, name),
      .expect = EXPECT_ROUTE, .missing = EXPECT_ROUTE, .flags = CONF_REQUIRED},
@@ -442,6 +450,7 @@ static const struct conf_row route_rows[] = {
      .expect = EP_EXPECT, .missing = EXPECT_ROUTE, .ep_check = ep_connectable,
      .flags = CONF_REQUIRED},
 };
+/* clang-format on */
 
 static const struct conf_block route_block = {
     .rows = route_rows,
@@ -458,8 +467,7 @@ static const struct conf_list routes_list = {
 
 /* Adds r to t unless its name is taken (by what[j]). */
 static int
-route_append(struct route_table *t, const struct route *r, const char *what, char *msg,
-             size_t len)
+route_append(struct route_table *t, const struct route *r, const char *what, char *msg, size_t len)
 {
     for (size_t j = 0; j < t->n; j++)
         if (strcmp(t->routes[j].name, r->name) == 0) {
@@ -570,6 +578,7 @@ static const struct conf_list dns_list = {
 #define RC(field) offsetof(struct relay_conf, field)
 #define BOTH (CONF_RELAY | CONF_ROUTER)
 
+/* clang-format off */
 static const struct conf_row relay_rows[] = {
     {.name = "name", .set = conf_set_name, .off = RC(name), .max = CONF_NAME_MAX,
      .expect = EXPECT_NAME, .flags = BOTH},
@@ -625,6 +634,7 @@ static const struct conf_row relay_rows[] = {
     {.name = "domain", .set = set_domain, .off = RC(router.table.domain),
      .expect = EXPECT_DOMAIN, .flags = CONF_ROUTER},
 };
+/* clang-format on */
 
 static const struct conf_block relay_block = {
     .rows = relay_rows,
@@ -667,6 +677,7 @@ sink_check(void *base, struct conf_fault *f)
 #define LC(field) offsetof(struct log_conf, field)
 #define SC(field) offsetof(struct log_sink_conf, field)
 
+/* clang-format off */
 static const struct conf_row logs_rows[] = {
     {.name = "forward", .set = conf_set_endpoint, .off = LC(forward), .expect = EP_EXPECT,
      .missing = "expected the endpoint to forward log lines to (" EP_FORMS ")",
@@ -688,6 +699,7 @@ static const struct conf_row logs_rows[] = {
     {.name = "idle_timeout", .set = conf_set_duration, .off = LC(limits.idle_timeout_ms),
      .expect = EXPECT_DURATION, .applies = logs_listen_only},
 };
+/* clang-format on */
 
 static const struct conf_block logs_block = {
     .rows = logs_rows,
@@ -697,6 +709,7 @@ static const struct conf_block logs_block = {
     .check = logs_check,
 };
 
+/* clang-format off */
 static const struct conf_row sink_rows[] = {
     {.name = "name", .set = conf_set_name, .off = SC(name), .max = CONF_NAME_MAX,
      .expect = EXPECT_NAME},
@@ -714,6 +727,7 @@ static const struct conf_row sink_rows[] = {
     {.name = "idle_timeout", .set = conf_set_duration, .off = SC(limits.idle_timeout_ms),
      .expect = EXPECT_DURATION},
 };
+/* clang-format on */
 
 static const struct conf_block sink_block = {
     .rows = sink_rows,
@@ -739,6 +753,7 @@ dir_check(void *base, struct conf_fault *f)
 
 #define DC(field) offsetof(struct dir_conf, field)
 
+/* clang-format off */
 static const struct conf_row dir_rows[] = {
     {.name = "backend", .set = set_backend, .off = DC(backend), .expect = EXPECT_BACKEND},
     {.name = "redis", .set = conf_set_endpoint, .off = DC(redis), .expect = EP_EXPECT,
@@ -756,6 +771,7 @@ static const struct conf_row dir_rows[] = {
     {.name = "pending_share", .set = conf_set_uint, .off = DC(pending_share), .min = 1,
      .max = 100, .expect = EXPECT_SHARE},
 };
+/* clang-format on */
 
 static const struct conf_block dir_block = {
     .rows = dir_rows,
@@ -780,6 +796,7 @@ static const struct conf_list argv_list = {
     .many = EXPECT_ARGV,
 };
 
+/* clang-format off */
 static const struct conf_row event_rows[] = {
     {.name = "ready", .set = set_regex, .off = PC(ready), .expect = EXPECT_REGEX,
      .flags = CONF_REQUIRED},
@@ -787,6 +804,7 @@ static const struct conf_row event_rows[] = {
      .flags = CONF_REQUIRED},
     {.name = "logout", .set = set_regex, .off = PC(logout), .expect = EXPECT_REGEX},
 };
+/* clang-format on */
 
 static const struct conf_block event_block = {
     .rows = event_rows,
@@ -794,12 +812,14 @@ static const struct conf_block event_block = {
     .what = "expected a mapping of rules (ready, login, logout)",
 };
 
+/* clang-format off */
 static const struct conf_row hook_rows[] = {
     {.name = "command", .set = set_arg, .off = HC(command), .max = HOOK_VARS,
      .expect = EXPECT_ARGV, .list = &argv_list, .flags = CONF_REQUIRED},
     {.name = "timeout", .set = conf_set_duration, .off = HC(timeout_ms), .min = 1,
      .expect = EXPECT_DURATION, .low = "expected a duration of more than 0"},
 };
+/* clang-format on */
 
 static const struct conf_block hook_block = {
     .rows = hook_rows,
@@ -813,6 +833,7 @@ pool_check(void *base, struct conf_fault *f)
     return pool_conf_check(base, f);
 }
 
+/* clang-format off */
 static const struct conf_row pool_rows[] = {
     {.name = "name", .set = conf_set_name, .off = PC(name), .max = CONF_NAME_MAX,
      .expect = EXPECT_NAME},
@@ -851,6 +872,7 @@ static const struct conf_row pool_rows[] = {
     {.name = "provision", .sub = &hook_block, .off = PC(provision)},
     {.name = "deprovision", .sub = &hook_block, .off = PC(deprovision)},
 };
+/* clang-format on */
 
 static const struct conf_block pool_block = {
     .rows = pool_rows,
@@ -1043,8 +1065,9 @@ pool_unique(const struct config *cfg, size_t i, struct conf_fault *f)
     for (size_t j = 0; j < i; j++) {
         const struct pool_conf *o = &cfg->pools[j];
         if (strcmp(o->name, pc->name) == 0)
-            return conf_fault(f, "name", "expected a unique name; pools[%zu] is already called '%s'",
-                              j, pc->name);
+            return conf_fault(f, "name",
+                              "expected a unique name; pools[%zu] is already called '%s'", j,
+                              pc->name);
         if (strcmp(o->dir, pc->dir) == 0)
             return conf_fault(f, "dir", "expected a directory of its own; pools[%zu] uses %s", j,
                               pc->dir);
@@ -1109,6 +1132,7 @@ node_logs(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, 
 
 #define CF(field) offsetof(struct config, field)
 
+/* clang-format off */
 static const struct conf_row top_rows[] = {
     {.name = "threads", .set = conf_set_uint, .off = CF(threads), .max = 256,
      .expect = EXPECT_THREADS},
@@ -1132,6 +1156,7 @@ static const struct conf_row top_rows[] = {
     {.name = "resolver_queue", .set = conf_set_uint, .off = CF(resolver_queue), .min = 1,
      .max = 65536, .expect = EXPECT_1_TO(65536)},
 };
+/* clang-format on */
 
 static const struct conf_block top_block = {
     .rows = top_rows,
@@ -1189,7 +1214,8 @@ check_log_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_nod
         snprintf(o[k++].what, sizeof(o[0].what), "logs");
     }
     for (size_t i = 0; i < cfg->n_sinks; i++, k++) {
-        const yaml_node_t *item = yaml_document_get_node(c->doc, sinks->data.sequence.items.start[i]);
+        const yaml_node_t *item =
+            yaml_document_get_node(c->doc, sinks->data.sequence.items.start[i]);
         o[k].ep = &cfg->sinks[i].listen;
         snprintf(o[k].key, sizeof(o[k].key), "log_sinks[%zu].listen", i);
         o[k].line = conf_key_line(c, item, "listen", CONF_NO_ITEM);
@@ -1260,7 +1286,8 @@ parse_root(struct conf_ctx *c, const yaml_node_t *root, struct config *cfg)
     if (conf_map(c, root, "", &top_block, cfg) != 0)
         return -1;
     routers = value_of(c, root, "routers", &k);
-    if (routers != NULL && node_relays(c, conf_row(&top_block, "routers", 7), routers, "routers", cfg) != 0)
+    if (routers != NULL &&
+        node_relays(c, conf_row(&top_block, "routers", 7), routers, "routers", cfg) != 0)
         return -1;
     return check_root(c, root, cfg);
 }
@@ -1410,8 +1437,9 @@ apply_perm(struct config *cfg, const struct listen_map *perm, char *err, size_t 
             memset(&eps[i]->perm, 0, sizeof(eps[i]->perm));
     }
     if (!used)
-        snprintf(err, errlen, "--socket-mode, --socket-owner and --socket-group apply to "
-                              "unix:/path and hvsock:/path:PORT listeners (LISTEN, --metrics)");
+        snprintf(err, errlen,
+                 "--socket-mode, --socket-owner and --socket-group apply to "
+                 "unix:/path and hvsock:/path:PORT listeners (LISTEN, --metrics)");
     return used ? 0 : -1;
 }
 
@@ -1557,8 +1585,9 @@ yaml_fail(struct conf_ctx *c, const yaml_parser_t *parser)
         return conf_fail(c, offset_line(c, parser->problem_offset), "invalid YAML", "%s", problem);
     default:
         if (parser->context != NULL)
-            return conf_fail(c, parser->problem_mark.line + 1, "invalid YAML", "%s (%s on line %zu)",
-                        problem, parser->context, parser->context_mark.line + 1);
+            return conf_fail(c, parser->problem_mark.line + 1, "invalid YAML",
+                             "%s (%s on line %zu)", problem, parser->context,
+                             parser->context_mark.line + 1);
         return conf_fail(c, parser->problem_mark.line + 1, "invalid YAML", "%s", problem);
     }
 }
@@ -1573,7 +1602,7 @@ count_directives(struct conf_ctx *c)
     for (size_t i = 0; i < c->len; i++) {
         if (c->text[i] == '%' && (i == 0 || c->text[i - 1] == '\n') && ++n > CONF_DIRECTIVES_MAX)
             return conf_fail(c, line, NULL, "more than %d YAML directives (%%TAG, %%YAML)",
-                        CONF_DIRECTIVES_MAX);
+                             CONF_DIRECTIVES_MAX);
         line += c->text[i] == '\n';
     }
     return 0;
@@ -1628,7 +1657,7 @@ prescan(struct conf_ctx *c)
             depth--;
         if (anchored && ++anchors > CONF_ANCHORS_MAX) {
             conf_fail(c, line, NULL, "more than %d anchors and aliases (&name, *name)",
-                 CONF_ANCHORS_MAX);
+                      CONF_ANCHORS_MAX);
             break;
         }
     }

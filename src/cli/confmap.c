@@ -206,8 +206,8 @@ map_key(struct conf_ctx *c, const yaml_node_t *k, const char *path, const struct
         const struct conf_row *hint = conf_closest(b, s, len);
         echo(s, len, shown, sizeof(shown));
         if (hint != NULL)
-            return conf_fail(c, conf_line(k), path, "unknown key '%s' (did you mean '%s'?)",
-                             shown, hint->name);
+            return conf_fail(c, conf_line(k), path, "unknown key '%s' (did you mean '%s'?)", shown,
+                             hint->name);
         /* A setting at the wrong level is a likely slip of indentation. */
         if (top && c->relay != NULL && conf_row(c->relay, s, len) != NULL)
             return conf_fail(c, conf_line(k), path,

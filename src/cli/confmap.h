@@ -83,17 +83,17 @@ enum conf_flags {
 
 struct conf_row {
     const char *name;
-    const char *flag;  /* the command-line option, when not --NAME ("route" for routes) */
-    conf_set_fn set;   /* the value as text; NULL: not a command-line option */
-    conf_node_fn node; /* the YAML value, when it is more than text */
-    size_t off, off2;  /* where in the block; off2: a list's count, a CONF_HAS bool */
-    uint64_t min, max; /* bounds of a number or size; the setter's own use elsewhere */
+    const char *flag;    /* the command-line option, when not --NAME ("route" for routes) */
+    conf_set_fn set;     /* the value as text; NULL: not a command-line option */
+    conf_node_fn node;   /* the YAML value, when it is more than text */
+    size_t off, off2;    /* where in the block; off2: a list's count, a CONF_HAS bool */
+    uint64_t min, max;   /* bounds of a number or size; the setter's own use elsewhere */
     const char *expect;  /* "expected ..." */
     const char *low;     /* below min, when it differs from expect */
     const char *missing; /* a required key absent: NULL expect, "" nothing more */
-    const struct conf_list *list;   /* the value is a list of text, each through set */
-    const struct conf_block *sub;   /* the value is a mapping walked against sub */
-    conf_ep_fn ep_check;            /* endpoints */
+    const struct conf_list *list; /* the value is a list of text, each through set */
+    const struct conf_block *sub; /* the value is a mapping walked against sub */
+    conf_ep_fn ep_check;          /* endpoints */
     conf_applies_fn applies;
     unsigned flags;
 };
@@ -101,11 +101,11 @@ struct conf_row {
 struct conf_block {
     const struct conf_row *rows;
     size_t n;
-    unsigned mask;       /* 0, or the rows (CONF_RELAY, CONF_ROUTER) this block takes */
-    const char *what;    /* "expected a mapping of relay settings (listen, ...)" */
-    const char *noun;    /* "relay": "missing from relay 'NAME'" (the block's struct
-                            begins with its name); NULL: "missing" */
-    bool missing_here;   /* "PATH: missing KEY: MISSING" (routes, listen mappings) */
+    unsigned mask;     /* 0, or the rows (CONF_RELAY, CONF_ROUTER) this block takes */
+    const char *what;  /* "expected a mapping of relay settings (listen, ...)" */
+    const char *noun;  /* "relay": "missing from relay 'NAME'" (the block's struct
+                          begins with its name); NULL: "missing" */
+    bool missing_here; /* "PATH: missing KEY: MISSING" (routes, listen mappings) */
     int (*check)(void *base, struct conf_fault *f); /* rules spanning keys, or NULL */
 };
 

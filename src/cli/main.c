@@ -10,8 +10,8 @@
 #include "cli/control.h"
 #include "cli/runtime.h"
 #include "core/log.h"
-#include "pool/pool.h"
 #include "net/transport.h"
+#include "pool/pool.h"
 #include "proto/ctl.h"
 
 #define AIRLOCK_VERSION "0.1.0"

@@ -14,7 +14,7 @@
 
 #define EXPECT_PORTS "expected a port range FIRST-LAST (20000-20999), ports 1-65535"
 #define EXPECT_REGEX "expected a POSIX extended regular expression of 1-511 bytes"
-#define REGEX_COUNT_MAX 64     /* the largest {m,n} of an event rule */
+#define REGEX_COUNT_MAX 64      /* the largest {m,n} of an event rule */
 #define MAX_IDLE_UNSET UINT_MAX /* not given: min_idle */
 
 void
@@ -62,8 +62,8 @@ check_endpoint(const struct pool_conf *pc, struct conf_fault *f)
     if (tmpl_expand(pc->endpoint, &tv, text, sizeof(text), &why) != 0)
         return conf_fault(f, "endpoint", "%s", why);
     if (endpoint_parse(text, &ep, &why) != PARSE_OK)
-        return conf_fault(f, "endpoint", EP_EXPECT ": %s (as expanded: %s)",
-                          why ? why : "invalid", text);
+        return conf_fault(f, "endpoint", EP_EXPECT ": %s (as expanded: %s)", why ? why : "invalid",
+                          text);
     if (ep.kind == EP_UDP)
         return conf_fault(f, "endpoint", EP_EXPECT_STREAM);
     if (ep.kind == EP_VSOCK && ep.cid == EP_CID_ANY)

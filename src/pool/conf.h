@@ -14,7 +14,7 @@
 #define CONF_ARG_MAX 512   /* bytes of one word or template, incl. NUL */
 #define CONF_REGEX_MAX 512 /* bytes of one event rule, incl. NUL */
 #define CONF_INSTANCES_MAX 1024
-#define POOL_NAME_MAX 40        /* characters of a pool name: instance names are NAME-N */
+#define POOL_NAME_MAX 40          /* characters of a pool name: instance names are NAME-N */
 #define POOL_UID_LAST 4294967294u /* (uid_t)-1 means "no change" to setresuid() */
 
 /* An argv template: words with {port}, {dir}, {instance}, {uid}, {gid} (and

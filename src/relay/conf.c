@@ -117,7 +117,8 @@ relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
     if (rc->max_fds == 1 || rc->max_fds > CONF_MAX_FDS_MAX)
         return conf_fault(f, "max_fds", EXPECT_MAX_FDS);
     if (rc->target.kind == EP_VSOCK && rc->target.cid == EP_CID_ANY)
-        return conf_fault(f, "target", "expected the CID to connect to; vsock:any is for listeners");
+        return conf_fault(f, "target",
+                          "expected the CID to connect to; vsock:any is for listeners");
     if (rc->n_allow > CONF_ALLOW_MAX)
         return conf_fault(f, "allow", "expected at most %d rules", CONF_ALLOW_MAX);
     if (relay_allow_check(rc->listen.kind, rc->allow, rc->n_allow, "allow", f) != 0)
@@ -137,8 +138,7 @@ relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
         return conf_fault(f, "accept_proxy",
                           "expected none for target: egress: an egress relay recognises a "
                           "PROXY v2 header (or an HTTP CONNECT request) by itself");
-    if (rc->original_dst &&
-        (rc->listen.kind != EP_TCP || rc->send_proxy != PROXY_V2 || rc->egress))
+    if (rc->original_dst && (rc->listen.kind != EP_TCP || rc->send_proxy != PROXY_V2 || rc->egress))
         return conf_fault(f, "original_dst",
                           "expected a tcp listener with send_proxy: v2 and an endpoint target: "
                           "the original destination of a redirected connection travels in the "

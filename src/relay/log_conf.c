@@ -35,7 +35,8 @@ log_conf_check(const struct log_conf *lc, struct conf_fault *f)
                           "expected capture_stderr: true or a listen endpoint; nothing would be "
                           "forwarded");
     if (lc->has_listen && endpoint_equal(&lc->listen, &lc->forward))
-        return conf_fault(f, "listen", "expected an endpoint other than forward (lines would loop)");
+        return conf_fault(f, "listen",
+                          "expected an endpoint other than forward (lines would loop)");
     if (lc->has_listen &&
         relay_allow_check(lc->listen.kind, lc->limits.allow, lc->limits.n_allow, "allow", f) != 0)
         return -1;

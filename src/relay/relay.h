@@ -12,8 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "relay/conf.h"
 #include "core/loop.h"
+#include "relay/conf.h"
 
 struct worker;
 struct dgram;

@@ -1992,11 +1992,11 @@ test_cli_same_rows(void **state)
                              "'idle_timeout'?)");
     char *argv3[] = {"relay", "tcp:127.0.0.1:1", "tcp:127.0.0.1:2", "--idle-timout", "5s"};
     assert_int_equal(config_args(5, argv3, false, &cfg, cli, sizeof(cli)), -1);
-    assert_string_equal(cli, "unrecognized option '--idle-timout' (did you mean '--idle-timeout'?)");
+    assert_string_equal(cli,
+                        "unrecognized option '--idle-timout' (did you mean '--idle-timeout'?)");
 
     /* the options of the other command, and the shape of the command */
-    char *argv4[] = {"router", "tcp:127.0.0.1:1", "--default", "tcp:127.0.0.1:2", "--max-fds",
-                     "9"};
+    char *argv4[] = {"router", "tcp:127.0.0.1:1", "--default", "tcp:127.0.0.1:2", "--max-fds", "9"};
     assert_int_equal(config_args(6, argv4, true, &cfg, cli, sizeof(cli)), -1);
     assert_string_equal(cli, "--max-fds: applies to airlock relay only");
     char *argv5[] = {"relay", "tcp:127.0.0.1:1"};
@@ -2004,10 +2004,11 @@ test_cli_same_rows(void **state)
     assert_string_equal(cli, "");
 
     /* and a good command line gives what the file gives */
-    char *argv6[] = {"relay",         "vsock:any:5",   "udp:127.0.0.1:53", "--name=dns",
-                     "--idle-timeout", "5s",           "--no-splice",      "--max-flows",
-                     "9",             "--dns-allow",   "*.example.org",    "--allow",
-                     "cid:16",        "--threads",     "3"};
+    char *argv6[] = {"relay",       "vsock:any:5",    "udp:127.0.0.1:53",
+                     "--name=dns",  "--idle-timeout", "5s",
+                     "--no-splice", "--max-flows",    "9",
+                     "--dns-allow", "*.example.org",  "--allow",
+                     "cid:16",      "--threads",      "3"};
     assert_int_equal(config_args(15, argv6, false, &cfg, cli, sizeof(cli)), 0);
     struct config file;
     must_parse("threads: 3\nrelays:\n  - {name: dns, listen: 'vsock:any:5', target: "

@@ -22,8 +22,8 @@ test_uint(void **state)
     assert_int_equal(units_uint("010", 10, &v), 0);
     assert_int_equal(v, 10);
     v = 7;
-    static const char *const bad[] = {"", "11", "-1", "+1", " 1", "1 ", "0x1", "1e1",
-                                      "99999999999999999999999"};
+    static const char *const bad[] = {
+        "", "11", "-1", "+1", " 1", "1 ", "0x1", "1e1", "99999999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(units_uint(bad[i], 10, &v), -EINVAL);
     assert_int_equal(units_uint(NULL, 10, &v), -EINVAL);
@@ -73,8 +73,17 @@ test_mode_range(void **state)
     assert_int_equal(units_range("20000-20999", 65535, &a, &b), 0);
     assert_int_equal(a, 20000);
     assert_int_equal(b, 20999);
-    static const char *const bad[] = {"", "5", "-5", "5-", "0-5", "6-5", "1-65536", "1--2",
-                                      "1-2-3", " 1-2", "12345678901234567-2"};
+    static const char *const bad[] = {"",
+                                      "5",
+                                      "-5",
+                                      "5-",
+                                      "0-5",
+                                      "6-5",
+                                      "1-65536",
+                                      "1--2",
+                                      "1-2-3",
+                                      " 1-2",
+                                      "12345678901234567-2"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(units_range(bad[i], 65535, &a, &b), -EINVAL);
     assert_int_equal(a, 20000);
