@@ -80,6 +80,20 @@
 /* The tables of rows below are kept out of clang-format, which would
  * spread each row over a line per field: a row per key reads as a table. */
 #define AT(base, off, type) ((type *)(void *)((char *)(base) + (off)))
+#define ROWS(r) .rows = (r), .n = sizeof(r) / sizeof((r)[0])
+
+/* The walker hands a block to its check and "applies" rules as void *;
+ * these make a module's typed function one of them. */
+#define BLOCK_CHECK(name, fn, type)                                                                \
+    static int name(void *base, struct conf_fault *f)                                              \
+    {                                                                                              \
+        return fn((type *)base, f);                                                                \
+    }
+#define APPLIES(name, fn, type)                                                                    \
+    static const char *name(const void *base)                                                      \
+    {                                                                                              \
+        return fn((const type *)base);                                                             \
+    }
 
 _Static_assert(EP_ID_MAX == UNITS_ACCOUNT_MAX, "owner and group names are accounts");
 
@@ -397,8 +411,7 @@ static const struct conf_row listen_rows[] = {
 /* clang-format on */
 
 static const struct conf_block listen_block = {
-    .rows = listen_rows,
-    .n = sizeof(listen_rows) / sizeof(listen_rows[0]),
+    ROWS(listen_rows),
     .what = EXPECT_LISTEN,
     .missing_here = true,
 };
@@ -453,8 +466,7 @@ static const struct conf_row route_rows[] = {
 /* clang-format on */
 
 static const struct conf_block route_block = {
-    .rows = route_rows,
-    .n = sizeof(route_rows) / sizeof(route_rows[0]),
+    ROWS(route_rows),
     .what = EXPECT_ROUTE,
     .missing_here = true,
 };
@@ -531,29 +543,13 @@ node_routes(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v
 /* ---- relays and routers: one table, each row marked with the blocks
  * that take it */
 
-static const char *
-relay_dgram_only(const void *base)
-{
-    return relay_conf_dgram_only(base);
-}
+APPLIES(relay_dgram_only, relay_conf_dgram_only, struct relay_conf)
 
-static const char *
-relay_stream_side_only(const void *base)
-{
-    return relay_conf_stream_side_only(base);
-}
+APPLIES(relay_stream_side_only, relay_conf_stream_side_only, struct relay_conf)
 
-static int
-relay_check(void *base, struct conf_fault *f)
-{
-    return relay_conf_check(base, f);
-}
+BLOCK_CHECK(relay_check, relay_conf_check, struct relay_conf)
 
-static int
-router_check(void *base, struct conf_fault *f)
-{
-    return router_conf_check(base, f);
-}
+BLOCK_CHECK(router_check, router_conf_check, struct relay_conf)
 
 static const struct conf_list allow_list = {
     .what = "expected a list of rules (10.0.0.0/8, cid:16)",
@@ -637,8 +633,7 @@ static const struct conf_row relay_rows[] = {
 /* clang-format on */
 
 static const struct conf_block relay_block = {
-    .rows = relay_rows,
-    .n = sizeof(relay_rows) / sizeof(relay_rows[0]),
+    ROWS(relay_rows),
     .mask = CONF_RELAY,
     .what = "expected a mapping of relay settings (listen, target, ...)",
     .noun = "relay",
@@ -646,8 +641,7 @@ static const struct conf_block relay_block = {
 };
 
 static const struct conf_block router_block = {
-    .rows = relay_rows,
-    .n = sizeof(relay_rows) / sizeof(relay_rows[0]),
+    ROWS(relay_rows),
     .mask = CONF_ROUTER,
     .what = "expected a mapping of router settings (listen, routes, default, ...)",
     .noun = "router",
@@ -656,23 +650,11 @@ static const struct conf_block router_block = {
 
 /* ---- logs: and log_sinks: */
 
-static const char *
-logs_listen_only(const void *base)
-{
-    return log_conf_listen_only(base);
-}
+APPLIES(logs_listen_only, log_conf_listen_only, struct log_conf)
 
-static int
-logs_check(void *base, struct conf_fault *f)
-{
-    return log_conf_check(base, f);
-}
+BLOCK_CHECK(logs_check, log_conf_check, struct log_conf)
 
-static int
-sink_check(void *base, struct conf_fault *f)
-{
-    return log_sink_conf_check(base, f);
-}
+BLOCK_CHECK(sink_check, log_sink_conf_check, struct log_sink_conf)
 
 #define LC(field) offsetof(struct log_conf, field)
 #define SC(field) offsetof(struct log_sink_conf, field)
@@ -702,8 +684,7 @@ static const struct conf_row logs_rows[] = {
 /* clang-format on */
 
 static const struct conf_block logs_block = {
-    .rows = logs_rows,
-    .n = sizeof(logs_rows) / sizeof(logs_rows[0]),
+    ROWS(logs_rows),
     .what = "expected a mapping of log settings (forward, capture_stderr, listen, buffer, "
             "line_max)",
     .check = logs_check,
@@ -730,8 +711,7 @@ static const struct conf_row sink_rows[] = {
 /* clang-format on */
 
 static const struct conf_block sink_block = {
-    .rows = sink_rows,
-    .n = sizeof(sink_rows) / sizeof(sink_rows[0]),
+    ROWS(sink_rows),
     .what = "expected a mapping of sink settings (listen, file, ...)",
     .noun = "sink",
     .check = sink_check,
@@ -739,17 +719,9 @@ static const struct conf_block sink_block = {
 
 /* ---- directory: */
 
-static const char *
-dir_redis_only(const void *base)
-{
-    return dir_conf_redis_only(base);
-}
+APPLIES(dir_redis_only, dir_conf_redis_only, struct dir_conf)
 
-static int
-dir_check(void *base, struct conf_fault *f)
-{
-    return dir_conf_check(base, f);
-}
+BLOCK_CHECK(dir_check, dir_conf_check, struct dir_conf)
 
 #define DC(field) offsetof(struct dir_conf, field)
 
@@ -774,8 +746,7 @@ static const struct conf_row dir_rows[] = {
 /* clang-format on */
 
 static const struct conf_block dir_block = {
-    .rows = dir_rows,
-    .n = sizeof(dir_rows) / sizeof(dir_rows[0]),
+    ROWS(dir_rows),
     .what = "expected a mapping of directory settings (backend, redis, prefix, reserve_timeout, "
             "session_ttl, assign_wait, max_pending_per_client, pending_share)",
     .check = dir_check,
@@ -807,8 +778,7 @@ static const struct conf_row event_rows[] = {
 /* clang-format on */
 
 static const struct conf_block event_block = {
-    .rows = event_rows,
-    .n = sizeof(event_rows) / sizeof(event_rows[0]),
+    ROWS(event_rows),
     .what = "expected a mapping of rules (ready, login, logout)",
 };
 
@@ -822,16 +792,11 @@ static const struct conf_row hook_rows[] = {
 /* clang-format on */
 
 static const struct conf_block hook_block = {
-    .rows = hook_rows,
-    .n = sizeof(hook_rows) / sizeof(hook_rows[0]),
+    ROWS(hook_rows),
     .what = "expected a mapping (command, timeout)",
 };
 
-static int
-pool_check(void *base, struct conf_fault *f)
-{
-    return pool_conf_check(base, f);
-}
+BLOCK_CHECK(pool_check, pool_conf_check, struct pool_conf)
 
 /* clang-format off */
 static const struct conf_row pool_rows[] = {
@@ -875,8 +840,7 @@ static const struct conf_row pool_rows[] = {
 /* clang-format on */
 
 static const struct conf_block pool_block = {
-    .rows = pool_rows,
-    .n = sizeof(pool_rows) / sizeof(pool_rows[0]),
+    ROWS(pool_rows),
     .what = "expected a mapping of pool settings (command, endpoint, dir, events, ...)",
     .noun = "pool",
     .check = pool_check,
@@ -1041,19 +1005,9 @@ static const struct conf_list sinks_list = {
     .min = 1,
     .max = CONF_SINKS_MAX,
     .many = "expected at most %d sinks",
+    .item = sink_item,
+    .size = sizeof(struct log_sink_conf),
 };
-
-static int
-node_sinks(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
-           void *base)
-{
-    struct config *cfg = base;
-    size_t n = seq_len(v);
-
-    if (n > 0 && n <= row->list->max && (cfg->sinks = calloc(n, sizeof(*cfg->sinks))) == NULL)
-        return conf_fail(c, conf_line(v), key, "out of memory");
-    return conf_seq(c, v, key, row->list, sink_item, cfg);
-}
 
 /* pools[i] against the pools before it: names, directories, ports and
  * uids of its own. */
@@ -1102,19 +1056,9 @@ static const struct conf_list pools_list = {
     .min = 1,
     .max = CONF_POOLS_MAX,
     .many = "expected at most %d pools",
+    .item = pool_item,
+    .size = sizeof(struct pool_conf),
 };
-
-static int
-node_pools(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
-           void *base)
-{
-    struct config *cfg = base;
-    size_t n = seq_len(v);
-
-    if (n > 0 && n <= row->list->max && (cfg->pools = calloc(n, sizeof(*cfg->pools))) == NULL)
-        return conf_fail(c, conf_line(v), key, "out of memory");
-    return conf_seq(c, v, key, row->list, pool_item, cfg);
-}
 
 /* ---- the top level */
 
@@ -1144,13 +1088,13 @@ static const struct conf_row top_rows[] = {
      .expect = EXPECT_DURATION},
     {.name = "relays", .node = node_relays, .list = &relays_list},
     {.name = "logs", .node = node_logs, .off = CF(logs)},
-    {.name = "log_sinks", .node = node_sinks, .list = &sinks_list},
+    {.name = "log_sinks", .off = CF(sinks), .list = &sinks_list},
     {.name = "routers", .node = node_later, .list = &routers_list},
     {.name = "directory", .sub = &dir_block, .off = CF(directory), .off2 = CF(has_directory),
      .flags = CONF_HAS},
     {.name = "control", .node = node_listen, .off = CF(control), .off2 = CF(has_control),
      .expect = EXPECT_LISTEN, .ep_check = ep_control, .flags = CONF_HAS},
-    {.name = "pools", .node = node_pools, .list = &pools_list},
+    {.name = "pools", .off = CF(pools), .list = &pools_list},
     {.name = "resolver_threads", .set = conf_set_uint, .off = CF(resolver_threads), .min = 1,
      .max = 64, .expect = EXPECT_1_TO(64)},
     {.name = "resolver_queue", .set = conf_set_uint, .off = CF(resolver_queue), .min = 1,
@@ -1159,8 +1103,7 @@ static const struct conf_row top_rows[] = {
 /* clang-format on */
 
 static const struct conf_block top_block = {
-    .rows = top_rows,
-    .n = sizeof(top_rows) / sizeof(top_rows[0]),
+    ROWS(top_rows),
     .what = "expected a mapping of settings (threads, log_level, metrics, drain_timeout, relays, "
             "routers, logs, log_sinks, directory, control, pools)",
 };

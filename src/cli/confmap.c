@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -252,6 +253,24 @@ text_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i
     return 0;
 }
 
+/* A list of blocks: the array, then each element. */
+static int
+items(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
+      void *base)
+{
+    size_t n = v->type == YAML_SEQUENCE_NODE
+                   ? (size_t)(v->data.sequence.items.top - v->data.sequence.items.start)
+                   : 0;
+    void *array;
+
+    if (n > 0 && n <= row->list->max) {
+        if ((array = calloc(n, row->list->size)) == NULL)
+            return conf_fail(c, conf_line(v), key, "out of memory");
+        memcpy((char *)base + row->off, &array, sizeof(array));
+    }
+    return conf_seq(c, v, key, row->list, row->list->item, base);
+}
+
 int
 conf_value(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
            void *base)
@@ -262,6 +281,8 @@ conf_value(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v,
 
     if (row->node != NULL) {
         rc = row->node(c, row, v, key, base);
+    } else if (row->list != NULL && row->list->item != NULL) {
+        rc = items(c, row, v, key, base);
     } else if (row->list != NULL) {
         struct text_item t = {row, base};
         rc = conf_seq(c, v, key, row->list, text_item, &t);

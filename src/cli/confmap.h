@@ -72,6 +72,11 @@ struct conf_list {
     size_t min, max;
     const char *few, *many;
     bool null_empty; /* a key with no value is an empty list */
+    /* a list of blocks: an array of n * size bytes is allocated (the
+     * pointer stored at the row's off) and each element walked by item,
+     * given the block of the row */
+    conf_item_fn item;
+    size_t size;
 };
 
 enum conf_flags {
