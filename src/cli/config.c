@@ -1351,6 +1351,9 @@ option_fault(const struct given *g, const struct conf_fault *f, char *err, size_
 
     if (f->key == NULL)
         snprintf(err, errlen, "%s", f->msg);
+    else if (r != NULL && (r->flags & CONF_REQUIRED) && v != NULL) /* LISTEN, TARGET */
+        snprintf(err, errlen, "%s '%s': %s", strcmp(r->name, "listen") == 0 ? "LISTEN" : "TARGET",
+                 v, f->msg);
     else if (r != NULL && f->item != CONF_NO_ITEM)
         snprintf(err, errlen, "%s[%zu]: %s", flag_of(r, flag, sizeof(flag)), f->item, f->msg);
     else if (v != NULL)
@@ -1479,6 +1482,7 @@ config_args(int argc, char **argv, bool router, struct config *cfg, char *err, s
             snprintf(err, errlen, "%s '%s': %s", i == 0 ? "LISTEN" : "TARGET", pos[i], msg);
             goto fail;
         }
+        g.value[r - relay_rows] = pos[i];
     }
     if (apply_perm(cfg, &perm, err, errlen) != 0)
         goto fail;
