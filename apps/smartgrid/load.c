@@ -26,10 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/config.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
+#include "core/units.h"
 #include "http.h"
 #include "net/endpoint.h"
 #include "net/transport.h"
@@ -584,7 +584,7 @@ static unsigned
 duration_arg(const char *what)
 {
     unsigned ms;
-    if (config_duration(optarg, &ms) != 0)
+    if (units_duration(optarg, &ms) != 0)
         fatalx("%s: expected a duration such as 5s", what);
     return ms;
 }

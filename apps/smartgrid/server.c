@@ -43,8 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/config.h"
 #include "core/log.h"
+#include "core/units.h"
 #include "db.h"
 #include "http.h"
 #include "net/endpoint.h"
@@ -975,23 +975,23 @@ parse_args(int argc, char **argv, struct opts *o)
             domain = optarg;
             break;
         case 't':
-            if (config_duration(optarg, &o->ttl_ms) != 0 || o->ttl_ms == 0)
+            if (units_duration(optarg, &o->ttl_ms) != 0 || o->ttl_ms == 0)
                 fatalx("--session-ttl: expected a duration such as 15m");
             break;
         case 'w':
-            if (config_duration(optarg, &o->state_wait_ms) != 0)
+            if (units_duration(optarg, &o->state_wait_ms) != 0)
                 fatalx("--state-wait: expected a duration such as 10s");
             break;
         case 'b':
-            if (config_size(optarg, &o->max_body) != 0 || o->max_body == 0)
+            if (units_size(optarg, &o->max_body) != 0 || o->max_body == 0)
                 fatalx("--max-body: expected a size such as 4MiB");
             break;
         case 'H':
-            if (config_duration(optarg, &o->handshake_ms) != 0 || o->handshake_ms == 0)
+            if (units_duration(optarg, &o->handshake_ms) != 0 || o->handshake_ms == 0)
                 fatalx("--handshake-timeout: expected a duration such as 5s");
             break;
         case 'I':
-            if (config_duration(optarg, &o->idle_ms) != 0)
+            if (units_duration(optarg, &o->idle_ms) != 0)
                 fatalx("--idle-timeout: expected a duration such as 60s (0: none)");
             break;
         case 'M': {

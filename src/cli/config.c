@@ -1,51 +1,39 @@
-/* config.c - the YAML configuration; see config.h.
+/* config.c - the YAML configuration and the command line; see config.h.
  *
  * libyaml's document API builds the whole node tree first, so YAML syntax
  * errors are reported before any setting is looked at, and every node keeps
- * its start mark for "FILE:LINE: KEY: what was expected" messages. The walk
- * below knows the schema and only ever descends into known keys, to a fixed
- * depth (root, relays, relay, allow), so aliases - even ones that point back
- * at an ancestor - cannot make it loop or blow up. Before the loader runs,
- * prescan() bounds what would cost libyaml itself quadratic time: nesting,
- * anchors and directives. */
+ * its start mark for "FILE:LINE: KEY: what was expected" messages. Each
+ * block is a table below, walked by conf_map() (cli/confmap.c); what is
+ * left here are the setters of values only one block has, and the rules
+ * that span blocks (unique names and listen endpoints, what needs a
+ * directory:). Before the loader runs, prescan() bounds what would cost
+ * libyaml itself quadratic time: nesting, anchors and directives. */
 #include "cli/config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <regex.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 #include <yaml.h>
 
+#include "cli/confmap.h"
 #include "pool/template.h"
 
-#define CONF_THREADS_MAX 256
-#define CONF_MAXCONN_MAX 10000000u
 /* Bounds the allocation for the relays array (a few KiB each) on hostile
  * input; far above any real deployment. */
 #define CONF_RELAYS_MAX 4096
 /* A config is a few KiB; refuse to slurp something that is clearly not one. */
 #define CONF_FILE_MAX (1024 * 1024)
-/* Room for the longest key path, "relays[4095].max_connections", and more. */
-#define CONF_KEY_MAX 64
-/* Longest key echoed back in "unknown key" messages. */
-#define CONF_ECHO_MAX 32
 /* What libyaml is asked to build (see prescan()): a config nests five
  * levels deep and needs no anchors or directives. */
 #define CONF_DEPTH_MAX 64
 #define CONF_ANCHORS_MAX 256
 #define CONF_DIRECTIVES_MAX 16
 
-#define EP_FORMS "tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
-#define EXPECT_EP "expected an endpoint (" EP_FORMS ")"
 #define EXPECT_DURATION "expected a duration (250ms, 5s, 2m, 1h; a bare integer is seconds)"
+#define EXPECT_ABOVE_0 "expected a duration above 0 (250ms, 5s, 2m, 1h)"
 #define EXPECT_THREADS "expected an integer from 0 to 256 (0: one per core)"
 #define EXPECT_MAXCONN "expected an integer from 0 to 10000000 (0: no limit)"
 #define EXPECT_BOOL "expected true or false"
@@ -57,1033 +45,800 @@
 #define EXPECT_EGRESS_RULE                                                                         \
     "expected DEST:PORTS (api.example.com:443, *.example.com:443, 198.51.100.0/24:80-90, "         \
     "[2001:db8::]/32:443)"
-#define EXPECT_BUFFER                                                                              \
-    "expected a size from 64KiB to 1GiB (B, KiB, MiB, GiB; a bare integer is bytes)"
-#define EXPECT_LINE_MAX                                                                            \
-    "expected a size from 256B to 1MiB (B, KiB, MiB, GiB; a bare integer is bytes)"
+#define EXPECT_SIZE_UNITS "(B, KiB, MiB, GiB; a bare integer is bytes)"
+#define EXPECT_BUFFER "expected a size from 64KiB to 1GiB " EXPECT_SIZE_UNITS
+#define EXPECT_LINE_MAX "expected a size from 256B to 1MiB " EXPECT_SIZE_UNITS
 #define EXPECT_FILE "expected a file path of 1-4095 bytes"
-#define MSG_STREAM_EP "expected a stream endpoint (tcp, unix, vsock, hvsock), not udp"
 #define EXPECT_DATAGRAM "expected an integer from 1 to 65507 (the largest UDP payload)"
 #define EXPECT_PATTERN "expected a name (example.com) or a wildcard (*.example.com)"
 #define EXPECT_BACKEND "expected memory or redis"
 #define EXPECT_PREFIX "expected a redis key prefix of 0-63 bytes without spaces"
-#define MSG_DGRAM_ONLY "applies to datagram relays (a udp listen or target) only"
-#define EXPECT_MAX_FLOWS "expected an integer from 1 to 65536"
-#define EXPECT_RESOLVER_THREADS "expected an integer from 1 to 64"
-#define EXPECT_RESOLVER_QUEUE "expected an integer from 1 to 65536"
+#define EXPECT_1_TO(n) "expected an integer from 1 to " #n
 #define EXPECT_MAX_FDS                                                                             \
     "expected an integer from 2 to 1048576, or 0 (an eighth of the open files limit, at most "     \
     "4096)"
-#define MSG_STREAM_SIDE                                                                            \
-    "applies to stream -> udp relays only (the host side, which opens a socket per flow)"
-#define EXPECT_STREAMS "expected an integer from 1 to 4096"
 #define EXPECT_LISTEN                                                                              \
     "expected an endpoint (" EP_FORMS ") or a mapping {endpoint, mode, owner, group}"
 #define EXPECT_MODE "expected an octal mode from 0001 to 0777 (0660: owner and group)"
 #define EXPECT_OWNER "expected a user name or uid of 1-63 characters (a-z 0-9 _ . -)"
 #define EXPECT_GROUP "expected a group name or gid of 1-63 characters (a-z 0-9 _ . -)"
-
-enum top_key {
-    TK_THREADS,
-    TK_LOG_LEVEL,
-    TK_METRICS,
-    TK_DRAIN_TIMEOUT,
-    TK_RELAYS,
-    TK_LOGS,
-    TK_LOG_SINKS,
-    TK_ROUTERS,
-    TK_DIRECTORY,
-    TK_CONTROL,
-    TK_POOLS,
-    TK_RESOLVER_THREADS,
-    TK_RESOLVER_QUEUE,
-    TK_COUNT
-};
-
-static const char *const top_keys[TK_COUNT] = {
-    [TK_THREADS] = "threads",
-    [TK_LOG_LEVEL] = "log_level",
-    [TK_METRICS] = "metrics",
-    [TK_DRAIN_TIMEOUT] = "drain_timeout",
-    [TK_RELAYS] = "relays",
-    [TK_LOGS] = "logs",
-    [TK_LOG_SINKS] = "log_sinks",
-    [TK_ROUTERS] = "routers",
-    [TK_DIRECTORY] = "directory",
-    [TK_CONTROL] = "control",
-    [TK_POOLS] = "pools",
-    [TK_RESOLVER_THREADS] = "resolver_threads",
-    [TK_RESOLVER_QUEUE] = "resolver_queue",
-};
-
-enum dir_key {
-    DK_BACKEND,
-    DK_REDIS,
-    DK_PREFIX,
-    DK_RESERVE,
-    DK_TTL,
-    DK_WAIT,
-    DK_PER_CLIENT,
-    DK_SHARE,
-    DK_COUNT
-};
-
-static const char *const dir_keys[DK_COUNT] = {
-    [DK_BACKEND] = "backend",
-    [DK_REDIS] = "redis",
-    [DK_PREFIX] = "prefix",
-    [DK_RESERVE] = "reserve_timeout",
-    [DK_TTL] = "session_ttl",
-    [DK_WAIT] = "assign_wait",
-    [DK_PER_CLIENT] = "max_pending_per_client",
-    [DK_SHARE] = "pending_share",
-};
-
 #define EXPECT_PER_CLIENT "expected an integer from 0 (no bound) to 1024"
 #define EXPECT_SHARE "expected a percentage from 1 to 100 (100: no bound)"
+#define EXPECT_ROUTE "expected a mapping {name: NAME or *.NAME, target: ENDPOINT}"
+#define EXPECT_DOMAIN "expected a DNS name (grid.example): user keys come from <key>.<domain>"
+#define EXPECT_HELLO "expected a size from 512B to 32KiB (B, KiB; a bare integer is bytes)"
+#define EXPECT_ARGV "expected a list of 1-32 words (each 1-511 bytes)"
+#define EXPECT_COUNT "expected an integer from 0 to 1024"
+#define EXPECT_PORTS "expected a port range FIRST-LAST (20000-20999), ports 1-65535"
+#define EXPECT_REGEX "expected a POSIX extended regular expression of 1-511 bytes"
+#define EXPECT_POOL_USER "expected a user name of 1-63 characters (a-z 0-9 _ . -)"
+#define EXPECT_UIDS "expected a uid range FIRST-LAST (61000-61999), uids 1-4294967294"
+#define MSG_HVSOCK_LISTEN                                                                          \
+    "expected a unix, tcp or vsock endpoint%s; hvsock is the host's face of vsock"
 
-/* The keys of struct stream_limits, in the logs block and in each sink. */
-enum limits_key { LIM_ALLOW, LIM_MAX_STREAMS, LIM_IDLE_TIMEOUT, LIM_COUNT };
+/* The tables of rows below are kept out of clang-format, which would
+ * spread each row over a line per field: a row per key reads as a table. */
+#define AT(base, off, type) ((type *)(void *)((char *)(base) + (off)))
+#define ROWS(r) .rows = (r), .n = sizeof(r) / sizeof((r)[0])
 
-enum logs_key {
-    LK_FORWARD,
-    LK_CAPTURE_STDERR,
-    LK_LISTEN,
-    LK_BUFFER,
-    LK_LINE_MAX,
-    LK_ALLOW, /* the limits_key order from here */
-    LK_MAX_STREAMS,
-    LK_IDLE_TIMEOUT,
-    LK_COUNT
-};
-
-static const char *const logs_keys[LK_COUNT] = {
-    [LK_FORWARD] = "forward",         [LK_CAPTURE_STDERR] = "capture_stderr",
-    [LK_LISTEN] = "listen",           [LK_BUFFER] = "buffer",
-    [LK_LINE_MAX] = "line_max",       [LK_ALLOW] = "allow",
-    [LK_MAX_STREAMS] = "max_streams", [LK_IDLE_TIMEOUT] = "idle_timeout",
-};
-
-enum sink_key {
-    SK_NAME,
-    SK_LISTEN,
-    SK_FILE,
-    SK_LINE_MAX,
-    SK_ALLOW, /* the limits_key order from here */
-    SK_MAX_STREAMS,
-    SK_IDLE_TIMEOUT,
-    SK_COUNT
-};
-
-static const char *const sink_keys[SK_COUNT] = {
-    [SK_NAME] = "name",
-    [SK_LISTEN] = "listen",
-    [SK_FILE] = "file",
-    [SK_LINE_MAX] = "line_max",
-    [SK_ALLOW] = "allow",
-    [SK_MAX_STREAMS] = "max_streams",
-    [SK_IDLE_TIMEOUT] = "idle_timeout",
-};
-
-enum relay_key {
-    RK_NAME,
-    RK_LISTEN,
-    RK_TARGET,
-    RK_ALLOW,
-    RK_MAX_CONNECTIONS,
-    RK_CONNECT_TIMEOUT,
-    RK_IDLE_TIMEOUT,
-    RK_KEEPALIVE,
-    RK_SPLICE,
-    RK_SEND_PROXY,
-    RK_ACCEPT_PROXY,
-    RK_ORIGINAL_DST,
-    RK_EGRESS_ALLOW,
-    RK_MAX_DATAGRAM,
-    RK_FLOW_IDLE_TIMEOUT,
-    RK_DNS_ALLOW,
-    RK_MAX_FLOWS,
-    RK_MAX_FDS,
-    RK_COUNT
-};
-
-static const char *const relay_keys[RK_COUNT] = {
-    [RK_NAME] = "name",
-    [RK_LISTEN] = "listen",
-    [RK_TARGET] = "target",
-    [RK_ALLOW] = "allow",
-    [RK_MAX_CONNECTIONS] = "max_connections",
-    [RK_CONNECT_TIMEOUT] = "connect_timeout",
-    [RK_IDLE_TIMEOUT] = "idle_timeout",
-    [RK_KEEPALIVE] = "keepalive",
-    [RK_SPLICE] = "splice",
-    [RK_SEND_PROXY] = "send_proxy",
-    [RK_ACCEPT_PROXY] = "accept_proxy",
-    [RK_ORIGINAL_DST] = "original_dst",
-    [RK_EGRESS_ALLOW] = "egress_allow",
-    [RK_MAX_DATAGRAM] = "max_datagram",
-    [RK_FLOW_IDLE_TIMEOUT] = "flow_idle_timeout",
-    [RK_DNS_ALLOW] = "dns_allow",
-    [RK_MAX_FLOWS] = "max_flows",
-    [RK_MAX_FDS] = "max_fds",
-};
-
-/* Which setting relay_check() objected to, so that config_parse() can point
- * at its line and relay_conf_check() can name it. */
-struct fault {
-    enum relay_key key;
-    bool has_item; /* the allow rule at index item, rather than the whole list */
-    size_t item;
-};
-
-/* Where the settings of the relay being parsed are, for messages. */
-struct relay_lines {
-    size_t map;           /* the relay's mapping */
-    size_t key[RK_COUNT]; /* each key's value; 0 when absent */
-    size_t rule[CONF_ALLOW_MAX];
-    size_t name[CONF_DNS_ALLOW_MAX];
-};
-
-struct ctx {
-    const char *name; /* the file name used in messages */
-    const char *text; /* the document, to turn a reader error's offset into a line */
-    size_t len;
-    yaml_document_t *doc;
-    char *err;
-    size_t errlen;
-};
-
-bool
-relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b)
-{
-    struct relay_conf x = *a, y = *b;
-
-    x.router.table.routes = y.router.table.routes = NULL;
-    return memcmp(&x, &y, sizeof(x)) == 0 && route_table_equal(&a->router.table, &b->router.table);
-}
-
-void
-relay_conf_defaults(struct relay_conf *rc)
-{
-    memset(rc, 0, sizeof(*rc));
-    rc->max_connections = 0;
-    rc->connect_timeout_ms = 5 * 1000;
-    rc->idle_timeout_ms = 60 * 60 * 1000;
-    rc->keepalive = true;
-    rc->splice = true;
-    rc->send_proxy = PROXY_NONE;
-    rc->accept_proxy = PROXY_NONE;
-    rc->max_datagram = 4096;
-    rc->flow_idle_timeout_ms = 60 * 1000;
-    rc->max_flows = CONF_MAX_FLOWS_DEFAULT;
-    rc->router.peek_timeout_ms = ROUTER_PEEK_TIMEOUT_DEFAULT;
-    rc->router.max_hello = TLS_HELLO_DEFAULT;
-}
-
-bool
-relay_conf_is_dgram(const struct relay_conf *rc)
-{
-    return rc->listen.kind == EP_UDP || rc->target.kind == EP_UDP;
-}
-
-/* Whether the n allow rules suit a listener of kind: none on unix and
- * hvsock, cid:N on vsock, CIDRs on tcp and udp. Returns NULL, or what was
- * expected with *item the rule at fault (n: the list as a whole). */
-static const char *
-allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, size_t *item)
-{
-    *item = n;
-    if (n > 0 && kind != EP_TCP && kind != EP_UDP && kind != EP_VSOCK)
-        return "allow applies to tcp, udp and vsock listeners; "
-               "restrict a unix socket with file permissions";
-    for (size_t i = 0; i < n; i++) {
-        bool is_cid = rules[i].kind == ALLOW_CID;
-        *item = i;
-        if ((kind == EP_TCP || kind == EP_UDP) && is_cid)
-            return "expected a CIDR or address: a tcp or udp listener sees IP peers, "
-                   "cid: rules are for vsock listeners";
-        if (kind == EP_VSOCK && !is_cid)
-            return "expected a cid:N rule: a vsock listener sees CID peers, "
-                   "CIDRs are for tcp listeners";
+/* The walker hands a block to its check and "applies" rules as void *;
+ * these make a module's typed function one of them. */
+#define BLOCK_CHECK(name, fn, type)                                                                \
+    static int name(void *base, struct conf_fault *f)                                              \
+    {                                                                                              \
+        return fn((type *)base, f);                                                                \
     }
-    *item = n;
-    return NULL;
-}
+#define APPLIES(name, fn, type)                                                                    \
+    static const char *name(const void *base)                                                      \
+    {                                                                                              \
+        return fn((const type *)base);                                                             \
+    }
+
+_Static_assert(EP_ID_MAX == UNITS_ACCOUNT_MAX, "owner and group names are accounts");
+
+/* ---- setters of values one block has */
 
 static int
-relay_check(const struct relay_conf *rc, struct fault *f, char *msg, size_t msglen)
+refuse(char *msg, size_t msglen, const char *fmt, const char *why)
 {
-    f->has_item = false;
-    f->item = 0;
-
-    bool dgram = relay_conf_is_dgram(rc);
-
-    if (rc->listen.kind == EP_UDP && rc->target.kind == EP_UDP) {
-        f->key = RK_TARGET;
-        snprintf(msg, msglen,
-                 "expected a stream endpoint (tcp, unix, vsock, hvsock): a datagram relay "
-                 "carries udp over a stream, udp to udp is not supported");
-        return -1;
-    }
-    if (dgram && rc->send_proxy != PROXY_NONE) {
-        f->key = RK_SEND_PROXY;
-        snprintf(msg, msglen, "PROXY headers apply to stream relays, not to udp ones");
-        return -1;
-    }
-    if (dgram && rc->accept_proxy != PROXY_NONE) {
-        f->key = RK_ACCEPT_PROXY;
-        snprintf(msg, msglen, "PROXY headers apply to stream relays, not to udp ones");
-        return -1;
-    }
-    if (rc->n_dns_allow > CONF_DNS_ALLOW_MAX) {
-        f->key = RK_DNS_ALLOW;
-        snprintf(msg, msglen, "expected at most %d names", CONF_DNS_ALLOW_MAX);
-        return -1;
-    }
-    if (rc->n_dns_allow > 0 && (rc->target.kind != EP_UDP || rc->listen.kind == EP_UDP)) {
-        f->key = RK_DNS_ALLOW;
-        snprintf(msg, msglen,
-                 "dns_allow applies to stream -> udp relays (the host side, in front of the "
-                 "resolver)");
-        return -1;
-    }
-    if (rc->max_datagram < 1 || rc->max_datagram > CONF_DATAGRAM_MAX) {
-        f->key = RK_MAX_DATAGRAM;
-        snprintf(msg, msglen, "%s", EXPECT_DATAGRAM);
-        return -1;
-    }
-    if (rc->flow_idle_timeout_ms == 0) {
-        f->key = RK_FLOW_IDLE_TIMEOUT;
-        snprintf(msg, msglen, "expected a duration above 0 (250ms, 5s, 2m, 1h)");
-        return -1;
-    }
-    if (rc->max_flows < 1 || rc->max_flows > CONF_MAX_FLOWS_MAX) {
-        f->key = RK_MAX_FLOWS;
-        snprintf(msg, msglen, "%s", EXPECT_MAX_FLOWS);
-        return -1;
-    }
-    if (rc->max_fds == 1 || rc->max_fds > CONF_MAX_FDS_MAX) {
-        f->key = RK_MAX_FDS;
-        snprintf(msg, msglen, "%s", EXPECT_MAX_FDS);
-        return -1;
-    }
-    if (rc->target.kind == EP_VSOCK && rc->target.cid == EP_CID_ANY) {
-        f->key = RK_TARGET;
-        snprintf(msg, msglen, "expected the CID to connect to; vsock:any is for listeners");
-        return -1;
-    }
-    if (rc->n_allow > CONF_ALLOW_MAX) {
-        f->key = RK_ALLOW;
-        snprintf(msg, msglen, "expected at most %d rules", CONF_ALLOW_MAX);
-        return -1;
-    }
-    const char *what = allow_check(rc->listen.kind, rc->allow, rc->n_allow, &f->item);
-    if (what != NULL) {
-        f->key = RK_ALLOW;
-        f->has_item = f->item < rc->n_allow;
-        if (!f->has_item)
-            f->item = 0;
-        snprintf(msg, msglen, "%s", what);
-        return -1;
-    }
-    if (rc->n_egress_allow > 0 && !rc->egress) {
-        f->key = RK_EGRESS_ALLOW;
-        snprintf(msg, msglen, "egress_allow applies to relays with target: egress");
-        return -1;
-    }
-    if (rc->egress && (rc->n_egress_allow == 0 || rc->n_egress_allow > CONF_EGRESS_MAX)) {
-        f->key = RK_EGRESS_ALLOW;
-        snprintf(msg, msglen,
-                 "expected 1-%d rules for target: egress (an egress relay without rules would "
-                 "refuse every destination)",
-                 CONF_EGRESS_MAX);
-        return -1;
-    }
-    if (rc->egress && rc->send_proxy != PROXY_NONE) {
-        f->key = RK_SEND_PROXY;
-        snprintf(msg, msglen,
-                 "expected none for target: egress: its destinations are servers outside, "
-                 "not airlock");
-        return -1;
-    }
-    if (rc->egress && rc->accept_proxy != PROXY_NONE) {
-        f->key = RK_ACCEPT_PROXY;
-        snprintf(msg, msglen,
-                 "expected none for target: egress: an egress relay recognises a PROXY v2 "
-                 "header (or an HTTP CONNECT request) by itself");
-        return -1;
-    }
-    if (rc->original_dst &&
-        (rc->listen.kind != EP_TCP || rc->send_proxy != PROXY_V2 || rc->egress)) {
-        f->key = RK_ORIGINAL_DST;
-        snprintf(msg, msglen,
-                 "expected a tcp listener with send_proxy: v2 and an endpoint target: the "
-                 "original destination of a redirected connection travels in the PROXY header");
-        return -1;
-    }
-    if (rc->max_connections > CONF_MAXCONN_MAX) {
-        f->key = RK_MAX_CONNECTIONS;
-        snprintf(msg, msglen, "%s", EXPECT_MAXCONN);
-        return -1;
-    }
-    if (rc->connect_timeout_ms == 0) {
-        f->key = RK_CONNECT_TIMEOUT;
-        snprintf(msg, msglen, "expected a duration above 0 (250ms, 5s, 2m, 1h)");
-        return -1;
-    }
-    return 0;
-}
-
-int
-relay_conf_check(const struct relay_conf *rc, char *err, size_t errlen)
-{
-    struct fault f;
-    char msg[256];
-
-    if (relay_check(rc, &f, msg, sizeof(msg)) == 0)
-        return 0;
-    if (errlen == 0)
-        return -1;
-    if (f.has_item)
-        snprintf(err, errlen, "%s[%zu]: %s", relay_keys[f.key], f.item, msg);
-    else
-        snprintf(err, errlen, "%s: %s", relay_keys[f.key], msg);
+    snprintf(msg, msglen, fmt, why);
     return -1;
 }
 
-/* Digits only: no sign, no spaces, no base prefixes, so "-1", "+3", " 5",
- * "0x10" and "1e3" are all rejected rather than read as something else. */
 static int
-parse_uint(const char *s, uint64_t max, uint64_t *out)
+set_log_level(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
-    uint64_t v = 0;
-
-    if (*s == '\0')
-        return -EINVAL;
-    for (; *s != '\0'; s++) {
-        if (*s < '0' || *s > '9')
-            return -EINVAL;
-        v = v * 10 + (uint64_t)(*s - '0');
-        if (v > max)
-            return -ERANGE;
-    }
-    *out = v;
-    return 0;
-}
-
-/* One unit a number may carry: "ms", "KiB", or "" for a bare number. */
-struct unit {
-    const char *suffix;
-    uint64_t mult;
-};
-
-/* Reads decimal digits followed by exactly one of the n suffixes in units and
- * stores digits * multiplier in *out. The digits alone and the product must
- * both stay within limit. Returns 0 or -EINVAL (empty, no leading digit,
- * unknown suffix, over limit). */
-static int
-parse_scaled(const char *s, const struct unit *units, size_t n, uint64_t limit, uint64_t *out)
-{
-    uint64_t v = 0;
-    const char *p = s;
-
-    if (s == NULL || *p < '0' || *p > '9')
-        return -EINVAL;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        v = v * 10 + (uint64_t)(*p - '0');
-        if (v > limit)
-            return -EINVAL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(p, units[i].suffix) != 0)
-            continue;
-        if (v > limit / units[i].mult)
-            return -EINVAL;
-        *out = v * units[i].mult;
-        return 0;
-    }
-    return -EINVAL;
-}
-
-int
-config_duration(const char *s, unsigned *ms)
-{
-    static const struct unit units[] = {
-        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}};
-    uint64_t v;
-    int rc = parse_scaled(s, units, sizeof(units) / sizeof(units[0]), UINT_MAX, &v);
-
-    if (rc == 0)
-        *ms = (unsigned)v;
-    return rc;
-}
-
-int
-config_size(const char *s, size_t *bytes)
-{
-    static const struct unit units[] = {
-        {"", 1}, {"B", 1}, {"KiB", 1024}, {"MiB", 1024 * 1024}, {"GiB", 1024 * 1024 * 1024}};
-    uint64_t v;
-    int rc = parse_scaled(s, units, sizeof(units) / sizeof(units[0]), (uint64_t)1 << 40, &v);
-
-    if (rc == 0)
-        *bytes = (size_t)v;
-    return rc;
-}
-
-int
-config_mode(const char *s, unsigned *mode)
-{
-    unsigned v = 0;
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 4 || strspn(s, "01234567") != n)
-        return -EINVAL;
-    for (size_t i = 0; i < n; i++)
-        v = v * 8 + (unsigned)(s[i] - '0');
-    if (v == 0 || v > 0777)
-        return -EINVAL;
-    *mode = v;
-    return 0;
-}
-
-int
-config_account(const char *s)
-{
-    size_t len = strlen(s);
-
-    if (len == 0 || len >= EP_ID_MAX || s[0] == '-' ||
-        strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != len)
-        return -EINVAL;
-    return 0;
-}
-
-const char *
-config_perm_check(const struct endpoint *ep)
-{
-    bool set = ep->perm.mode != 0 || ep->perm.owner[0] != '\0' || ep->perm.group[0] != '\0';
-    bool file = (ep->kind == EP_UNIX || ep->kind == EP_HVSOCK) && ep->path[0] != '@';
-
-    if (set && !file)
-        return "mode, owner and group apply to listeners with a socket file (unix:/path, "
-               "hvsock:/path:PORT), not to network or abstract sockets";
-    return NULL;
-}
-
-void
-config_free(struct config *cfg)
-{
-    for (size_t i = 0; cfg->relays != NULL && i < cfg->n_relays; i++)
-        route_table_free(&cfg->relays[i].router.table);
-    free(cfg->relays);
-    free(cfg->sinks);
-    free(cfg->pools);
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->relays = NULL;
-    cfg->sinks = NULL;
-    cfg->pools = NULL;
-}
-
-static size_t
-node_line(const yaml_node_t *n)
-{
-    return n->start_mark.line + 1;
-}
-
-static const char *
-node_kind(const yaml_node_t *n)
-{
-    switch (n->type) {
-    case YAML_SEQUENCE_NODE:
-        return "a list";
-    case YAML_MAPPING_NODE:
-        return "a mapping";
-    default:
-        return "a single value";
-    }
-}
-
-/* Writes "NAME:LINE: KEY: message" (KEY omitted when empty) and returns -1. */
-static int fail(struct ctx *c, size_t line, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(struct ctx *c, size_t line, const char *key, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (c->errlen == 0)
-        return -1;
-    if (key != NULL && key[0] != '\0')
-        n = snprintf(c->err, c->errlen, "%s:%zu: %s: ", c->name, line, key);
-    else
-        n = snprintf(c->err, c->errlen, "%s:%zu: ", c->name, line);
-    if (n < 0 || (size_t)n >= c->errlen)
-        return -1;
-    va_start(ap, fmt);
-    vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
-    va_end(ap);
-    /* values from the file are in the message: printable ASCII only, so
-     * hostile input cannot garble the terminal or forge a log line */
-    for (char *p = c->err; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-            *p = '?';
-    return -1;
-}
-
-/* Hands back the text of a scalar node, or fails naming what was expected
- * when the node is a list or mapping, or holds a NUL (possible with a "\0"
- * escape) that would silently cut the value short. */
-static int
-scalar(struct ctx *c, const yaml_node_t *n, const char *key, const char *expected, const char **out)
-{
-    *out = NULL; /* defined on failure too */
-    if (n->type != YAML_SCALAR_NODE)
-        return fail(c, node_line(n), key, "%s, not %s", expected, node_kind(n));
-    const char *s = (const char *)n->data.scalar.value;
-    if (strlen(s) != n->data.scalar.length)
-        return fail(c, node_line(n), key, "%s, not text with a NUL byte", expected);
-    *out = s;
-    return 0;
-}
-
-/* Copies a user-supplied key into buf for a message: printable ASCII only,
- * cut at CONF_ECHO_MAX, so hostile input cannot garble the terminal. */
-static const char *
-echo(const char *s, size_t len, char *buf, size_t buflen)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < len && n + 4 < buflen; i++) {
-        if (i == CONF_ECHO_MAX) {
-            memcpy(buf + n, "...", 3);
-            n += 3;
-            break;
-        }
-        unsigned char ch = (unsigned char)s[i];
-        buf[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-static int
-lower(int ch)
-{
-    return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
-}
-
-/* Optimal string alignment distance, case-insensitive: insertions,
- * deletions, substitutions and swaps of adjacent letters each cost one. */
-static size_t
-edit_distance(const char *a, size_t la, const char *b, size_t lb)
-{
-    size_t d[CONF_ECHO_MAX + 1][CONF_ECHO_MAX + 1];
-
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cost = lower(a[i - 1]) != lower(b[j - 1]);
-            size_t v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < v)
-                v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
-                lower(a[i - 2]) == lower(b[j - 1]) && d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    }
-    return d[la][lb];
-}
-
-/* The known key closest to s: one edit away, or two for longer keys where
- * two typos are still recognisable. NULL when nothing is that close. */
-static const char *
-closest(const char *s, size_t len, const char *const *keys, size_t n)
-{
-    const char *best = NULL;
-    size_t best_d = SIZE_MAX;
-
-    if (len > CONF_ECHO_MAX)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        size_t lk = strlen(keys[i]);
-        size_t d = edit_distance(s, len, keys[i], lk);
-        size_t limit = lk >= 6 ? 2 : 1;
-        if (d <= limit && d < best_d) {
-            best = keys[i];
-            best_d = d;
-        }
-    }
-    return best;
-}
-
-static int
-lookup(const char *s, size_t len, const char *const *keys, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strlen(keys[i]) == len && memcmp(s, keys[i], len) == 0)
-            return (int)i;
-    return -1;
-}
-
-/* Reads the key of one mapping pair and finds it in keys; fails on a key
- * that is not text, an unknown key (with a hint) or one already seen. */
-static int
-map_key(struct ctx *c, const yaml_node_t *k, const char *path, const char *const *keys, size_t n,
-        size_t *seen, int *idx)
-{
-    bool top = path[0] == '\0';
-    char shown[CONF_ECHO_MAX + 8];
-
-    *idx = 0; /* defined on failure too (callers return first) */
-    if (k->type != YAML_SCALAR_NODE)
-        return fail(c, node_line(k), path, "expected a key name, not %s", node_kind(k));
-    const char *s = (const char *)k->data.scalar.value;
-    size_t len = k->data.scalar.length;
-    int i = lookup(s, len, keys, n);
-    if (i < 0) {
-        const char *hint = closest(s, len, keys, n);
-        echo(s, len, shown, sizeof(shown));
-        if (hint != NULL)
-            return fail(c, node_line(k), path, "unknown key '%s' (did you mean '%s'?)", shown,
-                        hint);
-        /* A setting at the wrong level is a likely slip of indentation. */
-        if (top && lookup(s, len, relay_keys, RK_COUNT) >= 0)
-            return fail(c, node_line(k), path,
-                        "unknown key '%s' (it is a relay setting: put it in a relay under "
-                        "relays:)",
-                        shown);
-        if (!top && lookup(s, len, top_keys, TK_COUNT) >= 0)
-            return fail(c, node_line(k), path,
-                        "unknown key '%s' (it is a top-level setting, not a relay one)", shown);
-        return fail(c, node_line(k), path, "unknown key '%s'", shown);
-    }
-    if (seen[i] != 0) {
-        char full[CONF_KEY_MAX];
-        snprintf(full, sizeof(full), "%s%s%s", path, top ? "" : ".", keys[i]);
-        return fail(c, node_line(k), full, "duplicate key; first set on line %zu", seen[i]);
-    }
-    seen[i] = node_line(k);
-    *idx = i;
+    if (log_level_parse(s, AT(base, row->off, enum log_level)) != 0)
+        return refuse(msg, len, "%s", row->expect);
     return 0;
 }
 
 static int
-get_uint(struct ctx *c, const yaml_node_t *v, const char *key, uint64_t max, const char *expected,
-         unsigned *out)
+set_proxy(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
-    const char *s;
-    uint64_t u;
+    enum proxy_mode *mode = AT(base, row->off, enum proxy_mode);
 
-    if (scalar(c, v, key, expected, &s) != 0)
-        return -1;
-    if (parse_uint(s, max, &u) != 0)
-        return fail(c, node_line(v), key, "%s", expected);
-    *out = (unsigned)u;
-    return 0;
-}
-
-static int
-get_duration(struct ctx *c, const yaml_node_t *v, const char *key, unsigned *out)
-{
-    const char *s;
-
-    if (scalar(c, v, key, EXPECT_DURATION, &s) != 0)
-        return -1;
-    if (config_duration(s, out) != 0)
-        return fail(c, node_line(v), key, EXPECT_DURATION);
-    return 0;
-}
-
-static int
-get_bool(struct ctx *c, const yaml_node_t *v, const char *key, bool *out)
-{
-    static const char *const yes[] = {"true", "yes", "on"};
-    static const char *const no[] = {"false", "no", "off"};
-    const char *s;
-
-    if (scalar(c, v, key, EXPECT_BOOL, &s) != 0)
-        return -1;
-    for (size_t i = 0; i < 3; i++) {
-        if (strcasecmp(s, yes[i]) == 0) {
-            *out = true;
-            return 0;
-        }
-        if (strcasecmp(s, no[i]) == 0) {
-            *out = false;
-            return 0;
-        }
-    }
-    return fail(c, node_line(v), key, EXPECT_BOOL);
-}
-
-static int
-get_proxy(struct ctx *c, const yaml_node_t *v, const char *key, enum proxy_mode *out)
-{
-    const char *s;
-
-    if (scalar(c, v, key, EXPECT_PROXY, &s) != 0)
-        return -1;
     if (strcmp(s, "v2") == 0)
-        *out = PROXY_V2;
+        *mode = PROXY_V2;
     else if (strcmp(s, "none") == 0)
-        *out = PROXY_NONE;
+        *mode = PROXY_NONE;
     else
-        return fail(c, node_line(v), key, EXPECT_PROXY);
+        return refuse(msg, len, "%s", row->expect);
     return 0;
 }
 
 static int
-get_endpoint(struct ctx *c, const yaml_node_t *v, const char *key, struct endpoint *ep)
+set_target(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
-    const char *s, *why = NULL;
+    struct relay_conf *rc = base;
+    const char *why = NULL;
 
-    if (scalar(c, v, key, EXPECT_EP, &s) != 0)
-        return -1;
-    if (endpoint_parse(s, ep, &why) != PARSE_OK)
-        return fail(c, node_line(v), key, EXPECT_EP ": %s", why ? why : "invalid");
-    return 0;
-}
-
-/* A listener: an endpoint, or a mapping with the endpoint and who may
- * connect to its socket file (mode, owner, group). */
-static int
-get_listen(struct ctx *c, const yaml_node_t *v, const char *key, struct endpoint *ep)
-{
-    static const char *const keys[] = {"endpoint", "mode", "owner", "group"};
-    size_t seen[4] = {0}, perm_line = 0;
-    struct ep_perm perm;
-    char ikey[CONF_KEY_MAX + 16];
-    const char *s, *why;
-
-    if (v->type == YAML_SEQUENCE_NODE)
-        return fail(c, node_line(v), key, EXPECT_LISTEN ", not a list");
-    if (v->type != YAML_MAPPING_NODE)
-        return get_endpoint(c, v, key, ep);
-    memset(&perm, 0, sizeof(perm));
-    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
-        int i;
-
-        if (map_key(c, k, key, keys, 4, seen, &i) != 0)
-            return -1;
-        snprintf(ikey, sizeof(ikey), "%s.%s", key, keys[i]);
-        if (i == 0) {
-            if (get_endpoint(c, val, ikey, ep) != 0)
-                return -1;
-            continue;
-        }
-        why = i == 1 ? EXPECT_MODE : i == 2 ? EXPECT_OWNER : EXPECT_GROUP;
-        if (scalar(c, val, ikey, why, &s) != 0)
-            return -1;
-        if (i == 1 ? config_mode(s, &perm.mode) != 0 : config_account(s) != 0)
-            return fail(c, node_line(val), ikey, "%s", why);
-        if (i > 1)
-            memcpy(i == 2 ? perm.owner : perm.group, s, strlen(s) + 1);
-        if (perm_line == 0)
-            perm_line = node_line(val);
-    }
-    if (seen[0] == 0)
-        return fail(c, node_line(v), key, "missing endpoint: " EXPECT_EP);
-    ep->perm = perm;
-    if ((why = config_perm_check(ep)) != NULL)
-        return fail(c, perm_line, key, "%s", why);
-    return 0;
-}
-
-static int
-get_target(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_conf *rc)
-{
-    const char *s, *why = NULL;
-
-    if (scalar(c, v, key, EXPECT_TARGET, &s) != 0)
-        return -1;
+    (void)row;
     if (strcmp(s, "egress") == 0) {
         rc->egress = true;
         memset(&rc->target, 0, sizeof(rc->target));
         return 0;
     }
     if (endpoint_parse(s, &rc->target, &why) != PARSE_OK)
-        return fail(c, node_line(v), key, EXPECT_TARGET ": %s", why ? why : "invalid");
+        return refuse(msg, len, EXPECT_TARGET ": %s", why ? why : "invalid");
     return 0;
 }
 
-static int
-get_egress_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_conf *rc)
+/* Appends to the list at off whose count is at off2 (row->max entries at
+ * most): the command line's repeated options and the file's lists alike. */
+static size_t *
+list_room(const struct conf_row *row, void *base, char *msg, size_t len)
 {
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(c, node_line(v), key,
-                    "expected a list of rules (api.example.com:443, 198.51.100.0/24:80-90), "
-                    "not %s",
-                    node_kind(v));
-    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (n == 0 || n > CONF_EGRESS_MAX)
-        return fail(c, node_line(v), key,
-                    "expected 1-%d rules (an empty list would refuse every destination)",
-                    CONF_EGRESS_MAX);
-    for (size_t i = 0; i < n; i++) {
-        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
-        char ikey[CONF_KEY_MAX + 24];
-        const char *s, *why = NULL;
+    size_t *n = AT(base, row->off2, size_t);
 
-        snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
-        if (scalar(c, item, ikey, EXPECT_EGRESS_RULE, &s) != 0)
-            return -1;
-        if (egress_rule_parse(s, &rc->egress_allow[i], &why) != PARSE_OK)
-            return fail(c, node_line(item), ikey, "%s", why ? why : EXPECT_EGRESS_RULE);
-    }
-    rc->n_egress_allow = n;
-    return 0;
+    if (*n < row->max)
+        return n;
+    snprintf(msg, len, row->list->many, (int)row->max);
+    return NULL;
 }
 
 static int
-get_name(struct ctx *c, const yaml_node_t *v, const char *key, char *name)
+set_allow(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
-    const char *s;
+    size_t *n = list_room(row, base, msg, len);
+    const char *why = NULL;
 
-    if (scalar(c, v, key, EXPECT_NAME, &s) != 0)
+    if (n == NULL)
         return -1;
-    size_t len = strlen(s);
-    if (len == 0 || len >= CONF_NAME_MAX)
-        return fail(c, node_line(v), key, EXPECT_NAME);
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-';
-        if (!ok)
-            return fail(c, node_line(v), key, EXPECT_NAME);
-    }
-    memcpy(name, s, len + 1);
-    return 0;
-}
-
-/* An allow list into rules[0..CONF_ALLOW_MAX) and *n; line[i]: rule i's
- * line. */
-static int
-get_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct allow_rule *rules,
-          size_t *n_out, size_t *line)
-{
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(c, node_line(v), key, "expected a list of rules (10.0.0.0/8, cid:16), not %s",
-                    node_kind(v));
-    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (n > CONF_ALLOW_MAX)
-        return fail(c, node_line(v), key, "expected at most %d rules", CONF_ALLOW_MAX);
-    for (size_t i = 0; i < n; i++) {
-        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
-        char ikey[CONF_KEY_MAX + 24];
-        const char *s, *why = NULL;
-
-        snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
-        if (scalar(c, item, ikey, EXPECT_RULE, &s) != 0)
-            return -1;
-        if (allow_parse(s, &rules[i], &why) != PARSE_OK)
-            return fail(c, node_line(item), ikey, EXPECT_RULE ": %s", why ? why : "invalid");
-        line[i] = node_line(item);
-    }
-    *n_out = n;
+    if (allow_parse(s, &AT(base, row->off, struct allow_rule)[*n], &why) != PARSE_OK)
+        return refuse(msg, len, EXPECT_RULE ": %s", why ? why : "invalid");
+    ++*n;
     return 0;
 }
 
 static int
-get_dns_allow(struct ctx *c, const yaml_node_t *v, const char *key, struct relay_conf *rc,
-              struct relay_lines *lines)
+set_egress(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(c, node_line(v), key,
-                    "expected a list of names (example.com, \"*.example.org\"), not %s",
-                    node_kind(v));
-    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (n > CONF_DNS_ALLOW_MAX)
-        return fail(c, node_line(v), key, "expected at most %d names", CONF_DNS_ALLOW_MAX);
-    for (size_t i = 0; i < n; i++) {
-        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
-        char ikey[CONF_KEY_MAX + 24];
-        const char *s, *why = NULL;
+    size_t *n = list_room(row, base, msg, len);
+    const char *why = NULL;
 
-        snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
-        if (scalar(c, item, ikey, EXPECT_PATTERN, &s) != 0)
-            return -1;
-        if (dns_pattern_parse(s, rc->dns_allow[i], &why) != PARSE_OK)
-            return fail(c, node_line(item), ikey, EXPECT_PATTERN ": %s", why);
-        lines->name[i] = node_line(item);
-    }
-    rc->n_dns_allow = n;
+    if (n == NULL)
+        return -1;
+    if (egress_rule_parse(s, &AT(base, row->off, struct egress_rule)[*n], &why) != PARSE_OK)
+        return refuse(msg, len, "%s", why ? why : EXPECT_EGRESS_RULE);
+    ++*n;
     return 0;
 }
 
 static int
-relay_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct relay_conf *rc,
-            struct relay_lines *lines)
+set_dns(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
-    switch ((enum relay_key)k) {
-    case RK_NAME:
-        return get_name(c, v, key, rc->name);
-    case RK_LISTEN:
-        return get_listen(c, v, key, &rc->listen);
-    case RK_TARGET:
-        return get_target(c, v, key, rc);
-    case RK_ALLOW:
-        return get_allow(c, v, key, rc->allow, &rc->n_allow, lines->rule);
-    case RK_MAX_CONNECTIONS:
-        return get_uint(c, v, key, CONF_MAXCONN_MAX, EXPECT_MAXCONN, &rc->max_connections);
-    case RK_CONNECT_TIMEOUT:
-        return get_duration(c, v, key, &rc->connect_timeout_ms);
-    case RK_IDLE_TIMEOUT:
-        return get_duration(c, v, key, &rc->idle_timeout_ms);
-    case RK_KEEPALIVE:
-        return get_bool(c, v, key, &rc->keepalive);
-    case RK_SPLICE:
-        return get_bool(c, v, key, &rc->splice);
-    case RK_SEND_PROXY:
-        return get_proxy(c, v, key, &rc->send_proxy);
-    case RK_ACCEPT_PROXY:
-        return get_proxy(c, v, key, &rc->accept_proxy);
-    case RK_ORIGINAL_DST:
-        return get_bool(c, v, key, &rc->original_dst);
-    case RK_EGRESS_ALLOW:
-        return get_egress_allow(c, v, key, rc);
-    case RK_MAX_DATAGRAM:
-        return get_uint(c, v, key, CONF_DATAGRAM_MAX, EXPECT_DATAGRAM, &rc->max_datagram);
-    case RK_FLOW_IDLE_TIMEOUT:
-        return get_duration(c, v, key, &rc->flow_idle_timeout_ms);
-    case RK_DNS_ALLOW:
-        return get_dns_allow(c, v, key, rc, lines);
-    case RK_MAX_FLOWS:
-        return get_uint(c, v, key, CONF_MAX_FLOWS_MAX, EXPECT_MAX_FLOWS, &rc->max_flows);
-    case RK_MAX_FDS:
-        return get_uint(c, v, key, CONF_MAX_FDS_MAX, EXPECT_MAX_FDS, &rc->max_fds);
-    case RK_COUNT:
-        break;
-    }
-    return -1;
+    size_t *n = list_room(row, base, msg, len);
+    char(*names)[DNS_PATTERN_MAX] = (void *)((char *)base + row->off);
+    const char *why = NULL;
+
+    if (n == NULL)
+        return -1;
+    if (dns_pattern_parse(s, names[*n], &why) != PARSE_OK)
+        return refuse(msg, len, EXPECT_PATTERN ": %s", why);
+    ++*n;
+    return 0;
 }
 
-/* relay_check() for the relay or router at path, failing with the line
- * and key of the setting it objects to. */
+/* A file path (row->max bytes with the NUL); absolute when row->min. */
 static int
-check_relay(struct ctx *c, const struct relay_conf *rc, const char *path,
-            const struct relay_lines *lines)
+set_path(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
-    struct fault f;
-    char key[CONF_KEY_MAX], msg[256];
+    if (row->min && s[0] != '/')
+        return refuse(msg, len, "%s", "expected an absolute directory path");
+    if (s[0] == '\0' || strlen(s) >= row->max)
+        return refuse(msg, len, "%s",
+                      row->min ? "expected an absolute directory path" : row->expect);
+    memcpy(AT(base, row->off, char), s, strlen(s) + 1);
+    return 0;
+}
 
-    if (relay_check(rc, &f, msg, sizeof(msg)) == 0)
-        return 0;
-    size_t line = f.has_item ? lines->rule[f.item] : lines->key[f.key];
-    if (f.has_item)
-        snprintf(key, sizeof(key), "%s.%s[%zu]", path, relay_keys[f.key], f.item);
+static int
+set_account(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    if (units_account(s) != 0)
+        return refuse(msg, len, "%s", row->expect);
+    memcpy(AT(base, row->off, char), s, strlen(s) + 1);
+    return 0;
+}
+
+static int
+set_mode(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    if (units_mode(s, AT(base, row->off, unsigned)) != 0)
+        return refuse(msg, len, "%s", row->expect);
+    return 0;
+}
+
+/* FIRST-LAST into the unsigned at off and off2 (ports:, uids:). */
+static int
+set_range(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    if (units_range(s, row->max, AT(base, row->off, unsigned), AT(base, row->off2, unsigned)) != 0)
+        return refuse(msg, len, "%s", row->expect);
+    return 0;
+}
+
+static int
+set_domain(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    const char *why;
+
+    if (strncmp(s, "*.", 2) == 0 || route_name_parse(s, AT(base, row->off, char), &why) != PARSE_OK)
+        return refuse(msg, len, "%s", row->expect);
+    return 0;
+}
+
+static int
+set_route_name(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    const char *why = NULL;
+
+    if (route_name_parse(s, AT(base, row->off, char), &why) != PARSE_OK)
+        return refuse(msg, len, "%s", why);
+    return 0;
+}
+
+static int
+set_backend(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    enum dir_backend *b = AT(base, row->off, enum dir_backend);
+
+    if (strcmp(s, "memory") == 0)
+        *b = DIR_MEMORY;
+    else if (strcmp(s, "redis") == 0)
+        *b = DIR_REDIS;
     else
-        snprintf(key, sizeof(key), "%s.%s", path, relay_keys[f.key]);
-    return fail(c, line ? line : lines->map, key, "%s", msg);
+        return refuse(msg, len, "%s", row->expect);
+    return 0;
+}
+
+static int
+set_prefix(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    if (strlen(s) >= row->max || strpbrk(s, " \t\r\n") != NULL)
+        return refuse(msg, len, "%s", row->expect);
+    memcpy(AT(base, row->off, char), s, strlen(s) + 1);
+    return 0;
+}
+
+/* A word of an argv template; row->max: the placeholders it may use. */
+static int
+set_arg(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    struct argv_conf *a = AT(base, row->off, struct argv_conf);
+    const char *why = NULL;
+
+    if (a->n == CONF_ARGV_MAX || s[0] == '\0' || strlen(s) >= CONF_ARG_MAX)
+        return refuse(msg, len, "%s", row->expect);
+    if (tmpl_check(s, (unsigned)row->max, &why) != 0)
+        return refuse(msg, len, "%s", why);
+    memcpy(a->arg[a->n++], s, strlen(s) + 1);
+    return 0;
+}
+
+/* A template (the pool's endpoint); row->max: the placeholders. */
+static int
+set_template(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    const char *why = NULL;
+
+    if (s[0] == '\0' || strlen(s) >= CONF_ARG_MAX)
+        return refuse(msg, len, "%s", row->expect);
+    if (tmpl_check(s, (unsigned)row->max, &why) != 0)
+        return refuse(msg, len, "%s", why);
+    memcpy(AT(base, row->off, char), s, strlen(s) + 1);
+    return 0;
+}
+
+/* An event rule; row->min: with a capture group for the user. */
+static int
+set_regex(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    if (pool_conf_regex(s, row->min != 0, msg, len) != 0)
+        return -1;
+    memcpy(AT(base, row->off, char), s, strlen(s) + 1);
+    return 0;
+}
+
+/* ---- what endpoints of each use accept */
+
+/* Where a client connects to: a stream endpoint with a CID. */
+static int
+ep_connectable(const struct endpoint *ep, char *msg, size_t len)
+{
+    if (ep->kind == EP_UDP)
+        return refuse(msg, len, "%s", EP_EXPECT_STREAM);
+    if (ep->kind == EP_VSOCK && ep->cid == EP_CID_ANY)
+        return refuse(msg, len, "%s", EP_EXPECT_CID);
+    return 0;
+}
+
+static int
+ep_stream(const struct endpoint *ep, char *msg, size_t len)
+{
+    return ep->kind == EP_UDP ? refuse(msg, len, "%s", EP_EXPECT_STREAM) : 0;
+}
+
+static int
+ep_metrics(const struct endpoint *ep, char *msg, size_t len)
+{
+    if (ep->kind == EP_UDP)
+        return refuse(msg, len, "%s",
+                      "udp: metrics are served over HTTP; expected a tcp, unix, vsock or hvsock "
+                      "endpoint");
+    return 0;
+}
+
+static int
+ep_control(const struct endpoint *ep, char *msg, size_t len)
+{
+    if (ep_stream(ep, msg, len) != 0)
+        return -1;
+    return ep->kind == EP_HVSOCK ? refuse(msg, len, MSG_HVSOCK_LISTEN, "") : 0;
+}
+
+static int
+ep_app_listen(const struct endpoint *ep, char *msg, size_t len)
+{
+    if (ep_stream(ep, msg, len) != 0)
+        return -1;
+    return ep->kind == EP_HVSOCK ? refuse(msg, len, MSG_HVSOCK_LISTEN, " for apps") : 0;
+}
+
+static int
+ep_redis(const struct endpoint *ep, char *msg, size_t len)
+{
+    if (ep->kind != EP_TCP && ep->kind != EP_UNIX)
+        return refuse(msg, len, "%s", "expected a tcp or unix endpoint for redis");
+    return 0;
+}
+
+/* ---- listeners: an endpoint, or a mapping {endpoint, mode, owner, group} */
+
+struct listen_map {
+    struct endpoint ep;
+    struct ep_perm perm;
+};
+
+/* clang-format off */
+static const struct conf_row listen_rows[] = {
+    {.name = "endpoint", .set = conf_set_endpoint, .off = offsetof(struct listen_map, ep),
+     .expect = EP_EXPECT, .flags = CONF_REQUIRED},
+    {.name = "mode", .set = set_mode, .off = offsetof(struct listen_map, perm.mode),
+     .expect = EXPECT_MODE},
+    {.name = "owner", .set = set_account, .off = offsetof(struct listen_map, perm.owner),
+     .expect = EXPECT_OWNER},
+    {.name = "group", .set = set_account, .off = offsetof(struct listen_map, perm.group),
+     .expect = EXPECT_GROUP},
+};
+/* clang-format on */
+
+static const struct conf_block listen_block = {
+    ROWS(listen_rows),
+    .what = EXPECT_LISTEN,
+    .missing_here = true,
+};
+
+/* The row's endpoint at off, from a scalar or a listen mapping; then the
+ * row's ep_check. */
+static int
+node_listen(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
+            void *base)
+{
+    struct endpoint *ep = AT(base, row->off, struct endpoint);
+    struct listen_map m = {0};
+    char msg[CONF_MSG_MAX];
+    const char *why;
+    size_t perm_line = SIZE_MAX;
+
+    if (v->type == YAML_SEQUENCE_NODE)
+        return conf_fail(c, conf_line(v), key, EXPECT_LISTEN ", not a list");
+    if (v->type != YAML_MAPPING_NODE) {
+        if (conf_scalar(c, v, key, EP_EXPECT, &why) != 0)
+            return -1;
+        if (conf_set_endpoint(row, base, why, msg, sizeof(msg)) != 0)
+            return conf_fail(c, conf_line(v), key, "%s", msg);
+    } else {
+        if (conf_map(c, v, key, &listen_block, &m) != 0)
+            return -1;
+        *ep = m.ep;
+        ep->perm = m.perm;
+        for (size_t i = 1; i < listen_block.n; i++) {
+            size_t line = conf_key_line(c, v, listen_rows[i].name, CONF_NO_ITEM);
+            if (line != 0 && line < perm_line)
+                perm_line = line;
+        }
+        if ((why = endpoint_perm_check(ep)) != NULL)
+            return conf_fail(c, perm_line, key, "%s", why);
+        if (row->ep_check != NULL && row->ep_check(ep, msg, sizeof(msg)) != 0)
+            return conf_fail(c, conf_line(v), key, "%s", msg);
+    }
+    return 0;
+}
+
+/* ---- routers' routes: a list of {name, target}; --route NAME=TARGET */
+
+/* clang-format off */
+static const struct conf_row route_rows[] = {
+    {.name = "name", .set = set_route_name, .off = offsetof(struct route, name),
+     .expect = EXPECT_ROUTE, .missing = EXPECT_ROUTE, .flags = CONF_REQUIRED},
+    {.name = "target", .set = conf_set_endpoint, .off = offsetof(struct route, target),
+     .expect = EP_EXPECT, .missing = EXPECT_ROUTE, .ep_check = ep_connectable,
+     .flags = CONF_REQUIRED},
+};
+/* clang-format on */
+
+static const struct conf_block route_block = {
+    ROWS(route_rows),
+    .what = EXPECT_ROUTE,
+    .missing_here = true,
+};
+
+static const struct conf_list routes_list = {
+    .what = "expected a list of routes",
+    .max = ROUTES_MAX,
+    .many = "expected at most %d routes",
+};
+
+/* Adds r to t unless its name is taken (by what[j]). */
+static int
+route_append(struct route_table *t, const struct route *r, const char *what, char *msg, size_t len)
+{
+    for (size_t j = 0; j < t->n; j++)
+        if (strcmp(t->routes[j].name, r->name) == 0) {
+            snprintf(msg, len, "expected a name no other route has; %s[%zu] is '%s' too", what, j,
+                     r->name);
+            return -1;
+        }
+    if (route_table_add(t, r) != 0)
+        return refuse(msg, len, "%s", "out of memory");
+    return 0;
+}
+
+/* --route NAME=TARGET */
+static int
+set_route(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    const char *eq = strchr(s, '=');
+    char name[TLS_HOST_MAX + 1];
+    struct route r;
+
+    if (eq == NULL || (size_t)(eq - s) >= sizeof(name))
+        return refuse(msg, len, "%s", "expected NAME=TARGET");
+    memcpy(name, s, (size_t)(eq - s));
+    name[eq - s] = '\0';
+    if (set_route_name(&route_rows[0], &r, name, msg, len) != 0 ||
+        conf_set_endpoint(&route_rows[1], &r, eq + 1, msg, len) != 0)
+        return -1;
+    return route_append(AT(base, row->off, struct route_table), &r, "--route", msg, len);
+}
+
+struct routes_walk {
+    struct route_table *t;
+    const char *key;
+};
+
+static int
+route_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i, void *arg)
+{
+    struct routes_walk *w = arg;
+    struct route r;
+    char msg[CONF_MSG_MAX];
+
+    (void)i;
+    memset(&r, 0, sizeof(r));
+    if (conf_map(c, item, key, &route_block, &r) != 0)
+        return -1;
+    if (route_append(w->t, &r, w->key, msg, sizeof(msg)) != 0)
+        return conf_fail(c, conf_line(item), key, "%s", msg);
+    return 0;
+}
+
+static int
+node_routes(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
+            void *base)
+{
+    struct routes_walk w = {AT(base, row->off, struct route_table), key};
+
+    return conf_seq(c, v, key, &routes_list, route_item, &w);
+}
+
+/* ---- relays and routers: one table, each row marked with the blocks
+ * that take it */
+
+APPLIES(relay_dgram_only, relay_conf_dgram_only, struct relay_conf)
+
+APPLIES(relay_stream_side_only, relay_conf_stream_side_only, struct relay_conf)
+
+BLOCK_CHECK(relay_check, relay_conf_check, struct relay_conf)
+
+BLOCK_CHECK(router_check, router_conf_check, struct relay_conf)
+
+static const struct conf_list allow_list = {
+    .what = "expected a list of rules (10.0.0.0/8, cid:16)",
+    .max = CONF_ALLOW_MAX,
+    .many = "expected at most %d rules",
+};
+
+static const struct conf_list egress_list = {
+    .what = "expected a list of rules (api.example.com:443, 198.51.100.0/24:80-90)",
+    .min = 1,
+    .max = CONF_EGRESS_MAX,
+    .few = "expected 1-%d rules (an empty list would refuse every destination)",
+    .many = "expected 1-%d rules (an empty list would refuse every destination)",
+};
+
+static const struct conf_list dns_list = {
+    .what = "expected a list of names (example.com, \"*.example.org\")",
+    .max = CONF_DNS_ALLOW_MAX,
+    .many = "expected at most %d names",
+};
+
+#define RC(field) offsetof(struct relay_conf, field)
+#define BOTH (CONF_RELAY | CONF_ROUTER)
+
+/* clang-format off */
+static const struct conf_row relay_rows[] = {
+    {.name = "name", .set = conf_set_name, .off = RC(name), .max = CONF_NAME_MAX,
+     .expect = EXPECT_NAME, .flags = BOTH},
+    {.name = "listen", .set = conf_set_endpoint, .node = node_listen, .off = RC(listen),
+     .expect = EXPECT_LISTEN, .missing = EP_EXPECT, .flags = BOTH | CONF_REQUIRED},
+    {.name = "target", .set = set_target, .expect = EXPECT_TARGET,
+     .flags = CONF_RELAY | CONF_REQUIRED},
+    {.name = "allow", .set = set_allow, .off = RC(allow), .off2 = RC(n_allow),
+     .max = CONF_ALLOW_MAX, .expect = EXPECT_RULE, .list = &allow_list, .flags = BOTH},
+    {.name = "max_connections", .set = conf_set_uint, .off = RC(max_connections),
+     .max = CONF_MAXCONN_MAX, .expect = EXPECT_MAXCONN, .flags = BOTH},
+    {.name = "connect_timeout", .set = conf_set_duration, .off = RC(connect_timeout_ms),
+     .expect = EXPECT_DURATION, .flags = BOTH},
+    {.name = "idle_timeout", .set = conf_set_duration, .off = RC(idle_timeout_ms),
+     .expect = EXPECT_DURATION, .flags = BOTH},
+    {.name = "keepalive", .set = conf_set_bool, .off = RC(keepalive), .expect = EXPECT_BOOL,
+     .flags = BOTH},
+    {.name = "splice", .set = conf_set_bool, .off = RC(splice), .expect = EXPECT_BOOL,
+     .flags = BOTH},
+    {.name = "send_proxy", .set = set_proxy, .off = RC(send_proxy), .expect = EXPECT_PROXY,
+     .flags = BOTH},
+    {.name = "accept_proxy", .set = set_proxy, .off = RC(accept_proxy), .expect = EXPECT_PROXY,
+     .flags = BOTH},
+    {.name = "original_dst", .set = conf_set_bool, .off = RC(original_dst),
+     .expect = EXPECT_BOOL, .flags = CONF_RELAY},
+    {.name = "egress_allow", .set = set_egress, .off = RC(egress_allow),
+     .off2 = RC(n_egress_allow), .max = CONF_EGRESS_MAX, .expect = EXPECT_EGRESS_RULE,
+     .list = &egress_list, .flags = CONF_RELAY},
+    {.name = "max_datagram", .set = conf_set_uint, .off = RC(max_datagram),
+     .max = CONF_DATAGRAM_MAX, .expect = EXPECT_DATAGRAM, .applies = relay_dgram_only,
+     .flags = CONF_RELAY},
+    {.name = "flow_idle_timeout", .set = conf_set_duration, .off = RC(flow_idle_timeout_ms),
+     .expect = EXPECT_DURATION, .applies = relay_dgram_only, .flags = CONF_RELAY},
+    {.name = "dns_allow", .set = set_dns, .off = RC(dns_allow), .off2 = RC(n_dns_allow),
+     .max = CONF_DNS_ALLOW_MAX, .expect = EXPECT_PATTERN, .list = &dns_list,
+     .flags = CONF_RELAY},
+    {.name = "max_flows", .set = conf_set_uint, .off = RC(max_flows), .max = CONF_MAX_FLOWS_MAX,
+     .expect = EXPECT_1_TO(65536), .applies = relay_stream_side_only, .flags = CONF_RELAY},
+    {.name = "max_fds", .set = conf_set_uint, .off = RC(max_fds), .max = CONF_MAX_FDS_MAX,
+     .expect = EXPECT_MAX_FDS, .applies = relay_stream_side_only, .flags = CONF_RELAY},
+    {.name = "routes", .flag = "route", .set = set_route, .node = node_routes, .off = RC(router.table),
+     .expect = "expected NAME=TARGET", .flags = CONF_ROUTER},
+    {.name = "default", .set = conf_set_endpoint, .off = RC(router.table.def),
+     .off2 = RC(router.table.has_default), .expect = EP_EXPECT, .ep_check = ep_connectable,
+     .flags = CONF_ROUTER | CONF_HAS},
+    {.name = "peek_timeout", .set = conf_set_duration, .off = RC(router.peek_timeout_ms),
+     .min = 1, .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0, .flags = CONF_ROUTER},
+    {.name = "max_hello", .set = conf_set_size, .off = RC(router.max_hello),
+     .min = ROUTER_HELLO_MIN, .max = ROUTER_HELLO_MAX, .expect = EXPECT_HELLO,
+     .flags = CONF_ROUTER},
+    {.name = "directory", .set = conf_set_name, .off = RC(router.table.directory),
+     .max = CONF_NAME_MAX, .expect = EXPECT_NAME, .flags = CONF_ROUTER},
+    {.name = "domain", .set = set_domain, .off = RC(router.table.domain),
+     .expect = EXPECT_DOMAIN, .flags = CONF_ROUTER},
+};
+/* clang-format on */
+
+static const struct conf_block relay_block = {
+    ROWS(relay_rows),
+    .mask = CONF_RELAY,
+    .what = "expected a mapping of relay settings (listen, target, ...)",
+    .noun = "relay",
+    .check = relay_check,
+};
+
+static const struct conf_block router_block = {
+    ROWS(relay_rows),
+    .mask = CONF_ROUTER,
+    .what = "expected a mapping of router settings (listen, routes, default, ...)",
+    .noun = "router",
+    .check = router_check,
+};
+
+/* ---- logs: and log_sinks: */
+
+APPLIES(logs_listen_only, log_conf_listen_only, struct log_conf)
+
+BLOCK_CHECK(logs_check, log_conf_check, struct log_conf)
+
+BLOCK_CHECK(sink_check, log_sink_conf_check, struct log_sink_conf)
+
+#define LC(field) offsetof(struct log_conf, field)
+#define SC(field) offsetof(struct log_sink_conf, field)
+
+/* clang-format off */
+static const struct conf_row logs_rows[] = {
+    {.name = "forward", .set = conf_set_endpoint, .off = LC(forward), .expect = EP_EXPECT,
+     .missing = "expected the endpoint to forward log lines to (" EP_FORMS ")",
+     .ep_check = ep_connectable, .flags = CONF_REQUIRED},
+    {.name = "capture_stderr", .set = conf_set_bool, .off = LC(capture_stderr),
+     .expect = EXPECT_BOOL},
+    {.name = "listen", .set = conf_set_endpoint, .node = node_listen, .off = LC(listen),
+     .off2 = LC(has_listen), .expect = EXPECT_LISTEN, .ep_check = ep_app_listen,
+     .flags = CONF_HAS},
+    {.name = "buffer", .set = conf_set_size, .off = LC(buffer), .min = LOG_BUFFER_MIN,
+     .max = LOG_BUFFER_MAX, .expect = EXPECT_BUFFER},
+    {.name = "line_max", .set = conf_set_size, .off = LC(line_max), .min = LOG_LINE_MIN,
+     .max = LOG_LINE_MAX, .expect = EXPECT_LINE_MAX},
+    {.name = "allow", .set = set_allow, .off = LC(limits.allow), .off2 = LC(limits.n_allow),
+     .max = CONF_ALLOW_MAX, .expect = EXPECT_RULE, .list = &allow_list,
+     .applies = logs_listen_only},
+    {.name = "max_streams", .set = conf_set_uint, .off = LC(limits.max_streams), .min = 1,
+     .max = CONF_STREAMS_MAX, .expect = EXPECT_1_TO(4096), .applies = logs_listen_only},
+    {.name = "idle_timeout", .set = conf_set_duration, .off = LC(limits.idle_timeout_ms),
+     .expect = EXPECT_DURATION, .applies = logs_listen_only},
+};
+/* clang-format on */
+
+static const struct conf_block logs_block = {
+    ROWS(logs_rows),
+    .what = "expected a mapping of log settings (forward, capture_stderr, listen, buffer, "
+            "line_max)",
+    .check = logs_check,
+};
+
+/* clang-format off */
+static const struct conf_row sink_rows[] = {
+    {.name = "name", .set = conf_set_name, .off = SC(name), .max = CONF_NAME_MAX,
+     .expect = EXPECT_NAME},
+    {.name = "listen", .set = conf_set_endpoint, .node = node_listen, .off = SC(listen),
+     .expect = EXPECT_LISTEN, .missing = EP_EXPECT, .ep_check = ep_stream,
+     .flags = CONF_REQUIRED},
+    {.name = "file", .set = set_path, .off = SC(file), .max = CONF_FILE_PATH_MAX,
+     .expect = EXPECT_FILE, .flags = CONF_REQUIRED},
+    {.name = "line_max", .set = conf_set_size, .off = SC(line_max), .min = LOG_LINE_MIN,
+     .max = LOG_LINE_MAX, .expect = EXPECT_LINE_MAX},
+    {.name = "allow", .set = set_allow, .off = SC(limits.allow), .off2 = SC(limits.n_allow),
+     .max = CONF_ALLOW_MAX, .expect = EXPECT_RULE, .list = &allow_list},
+    {.name = "max_streams", .set = conf_set_uint, .off = SC(limits.max_streams), .min = 1,
+     .max = CONF_STREAMS_MAX, .expect = EXPECT_1_TO(4096)},
+    {.name = "idle_timeout", .set = conf_set_duration, .off = SC(limits.idle_timeout_ms),
+     .expect = EXPECT_DURATION},
+};
+/* clang-format on */
+
+static const struct conf_block sink_block = {
+    ROWS(sink_rows),
+    .what = "expected a mapping of sink settings (listen, file, ...)",
+    .noun = "sink",
+    .check = sink_check,
+};
+
+/* ---- directory: */
+
+APPLIES(dir_redis_only, dir_conf_redis_only, struct dir_conf)
+
+BLOCK_CHECK(dir_check, dir_conf_check, struct dir_conf)
+
+#define DC(field) offsetof(struct dir_conf, field)
+
+/* clang-format off */
+static const struct conf_row dir_rows[] = {
+    {.name = "backend", .set = set_backend, .off = DC(backend), .expect = EXPECT_BACKEND},
+    {.name = "redis", .set = conf_set_endpoint, .off = DC(redis), .expect = EP_EXPECT,
+     .ep_check = ep_redis, .applies = dir_redis_only},
+    {.name = "prefix", .set = set_prefix, .off = DC(prefix), .max = DIR_PREFIX_MAX,
+     .expect = EXPECT_PREFIX},
+    {.name = "reserve_timeout", .set = conf_set_duration, .off = DC(reserve_timeout_ms),
+     .min = 1, .expect = EXPECT_DURATION, .low = "expected more than 0"},
+    {.name = "session_ttl", .set = conf_set_duration, .off = DC(session_ttl_ms),
+     .expect = EXPECT_DURATION},
+    {.name = "assign_wait", .set = conf_set_duration, .off = DC(assign_wait_ms),
+     .expect = EXPECT_DURATION},
+    {.name = "max_pending_per_client", .set = conf_set_uint, .off = DC(max_pending_per_client),
+     .max = 1024, .expect = EXPECT_PER_CLIENT},
+    {.name = "pending_share", .set = conf_set_uint, .off = DC(pending_share), .min = 1,
+     .max = 100, .expect = EXPECT_SHARE},
+};
+/* clang-format on */
+
+static const struct conf_block dir_block = {
+    ROWS(dir_rows),
+    .what = "expected a mapping of directory settings (backend, redis, prefix, reserve_timeout, "
+            "session_ttl, assign_wait, max_pending_per_client, pending_share)",
+    .check = dir_check,
+};
+
+/* ---- pools: */
+
+#define PC(field) offsetof(struct pool_conf, field)
+#define HC(field) offsetof(struct hook_conf, field)
+#define INST (TMPL_PORT | TMPL_DIR | TMPL_INSTANCE)
+#define HOOK_VARS (INST | TMPL_USER | TMPL_UID | TMPL_GID)
+
+static const struct conf_list argv_list = {
+    .what = EXPECT_ARGV,
+    .min = 1,
+    .max = CONF_ARGV_MAX,
+    .few = EXPECT_ARGV,
+    .many = EXPECT_ARGV,
+};
+
+/* clang-format off */
+static const struct conf_row event_rows[] = {
+    {.name = "ready", .set = set_regex, .off = PC(ready), .expect = EXPECT_REGEX,
+     .flags = CONF_REQUIRED},
+    {.name = "login", .set = set_regex, .off = PC(login), .min = 1, .expect = EXPECT_REGEX,
+     .flags = CONF_REQUIRED},
+    {.name = "logout", .set = set_regex, .off = PC(logout), .expect = EXPECT_REGEX},
+};
+/* clang-format on */
+
+static const struct conf_block event_block = {
+    ROWS(event_rows),
+    .what = "expected a mapping of rules (ready, login, logout)",
+};
+
+/* clang-format off */
+static const struct conf_row hook_rows[] = {
+    {.name = "command", .set = set_arg, .off = HC(command), .max = HOOK_VARS,
+     .expect = EXPECT_ARGV, .list = &argv_list, .flags = CONF_REQUIRED},
+    {.name = "timeout", .set = conf_set_duration, .off = HC(timeout_ms), .min = 1,
+     .expect = EXPECT_DURATION, .low = "expected a duration of more than 0"},
+};
+/* clang-format on */
+
+static const struct conf_block hook_block = {
+    ROWS(hook_rows),
+    .what = "expected a mapping (command, timeout)",
+};
+
+BLOCK_CHECK(pool_check, pool_conf_check, struct pool_conf)
+
+/* clang-format off */
+static const struct conf_row pool_rows[] = {
+    {.name = "name", .set = conf_set_name, .off = PC(name), .max = CONF_NAME_MAX,
+     .expect = EXPECT_NAME},
+    {.name = "command", .set = set_arg, .off = PC(command), .max = INST | TMPL_UID | TMPL_GID,
+     .expect = EXPECT_ARGV, .missing = "", .list = &argv_list, .flags = CONF_REQUIRED},
+    {.name = "launcher", .set = set_arg, .off = PC(launcher), .max = INST | TMPL_UID | TMPL_GID,
+     .expect = EXPECT_ARGV, .list = &argv_list},
+    {.name = "endpoint", .set = set_template, .off = PC(endpoint), .max = INST,
+     .expect = EP_EXPECT, .missing = "", .flags = CONF_REQUIRED},
+    {.name = "ports", .set = set_range, .off = PC(port_min), .off2 = PC(port_max), .max = 65535,
+     .expect = EXPECT_PORTS},
+    {.name = "dir", .set = set_path, .off = PC(dir), .min = 1,
+     .max = CONF_FILE_PATH_MAX - DIR_NAME_MAX, .expect = EXPECT_FILE, .missing = "",
+     .flags = CONF_REQUIRED},
+    {.name = "user", .set = set_account, .off = PC(user), .expect = EXPECT_POOL_USER},
+    {.name = "uids", .set = set_range, .off = PC(uid_min), .off2 = PC(uid_max),
+     .max = POOL_UID_LAST, .expect = EXPECT_UIDS},
+    {.name = "group", .set = set_account, .off = PC(group), .expect = EXPECT_GROUP},
+    {.name = "min_idle", .set = conf_set_uint, .off = PC(min_idle), .max = CONF_INSTANCES_MAX,
+     .expect = EXPECT_COUNT},
+    {.name = "max", .set = conf_set_uint, .off = PC(max), .max = CONF_INSTANCES_MAX,
+     .expect = EXPECT_COUNT},
+    {.name = "max_idle", .set = conf_set_uint, .off = PC(max_idle), .max = CONF_INSTANCES_MAX,
+     .expect = EXPECT_COUNT},
+    {.name = "cooldown", .set = conf_set_duration, .off = PC(cooldown_ms),
+     .expect = EXPECT_DURATION},
+    {.name = "start_timeout", .set = conf_set_duration, .off = PC(start_timeout_ms),
+     .expect = EXPECT_DURATION},
+    {.name = "stop_grace", .set = conf_set_duration, .off = PC(stop_grace_ms),
+     .expect = EXPECT_DURATION},
+    {.name = "restart_backoff", .set = conf_set_duration, .off = PC(backoff_ms),
+     .expect = EXPECT_DURATION},
+    {.name = "restart_backoff_max", .set = conf_set_duration, .off = PC(backoff_max_ms),
+     .expect = EXPECT_DURATION},
+    {.name = "events", .sub = &event_block, .missing = "", .flags = CONF_REQUIRED},
+    {.name = "provision", .sub = &hook_block, .off = PC(provision)},
+    {.name = "deprovision", .sub = &hook_block, .off = PC(deprovision)},
+};
+/* clang-format on */
+
+static const struct conf_block pool_block = {
+    ROWS(pool_rows),
+    .what = "expected a mapping of pool settings (command, endpoint, dir, events, ...)",
+    .noun = "pool",
+    .check = pool_check,
+};
+
+/* ---- the lists of blocks: relays, routers, log_sinks, pools */
+
+/* The number of elements of v, 0 when it is not a list. */
+static size_t
+seq_len(const yaml_node_t *v)
+{
+    if (v->type != YAML_SEQUENCE_NODE)
+        return 0;
+    return (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 }
 
 /* Writes "relays[i]" or "routers[i]" for cfg->relays[j] (routers follow
@@ -1101,414 +856,276 @@ entry_path(const struct config *cfg, size_t j, char *buf, size_t len)
         snprintf(buf, len, "relays[%zu]", j);
 }
 
-/* Checks cfg->relays[idx] (relays and routers alike, called path in
- * messages) against the ones before it: names and listen endpoints must be
- * unique. */
+/* Checks cfg->relays[idx] (relays and routers alike, mapping n at path)
+ * against the ones before it: names and listen endpoints must be unique. */
 static int
-check_unique(struct ctx *c, const struct config *cfg, size_t idx, const char *path, bool named,
-             const struct relay_lines *lines)
+check_unique(struct conf_ctx *c, const struct config *cfg, size_t idx, const yaml_node_t *n,
+             const char *path)
 {
     const struct relay_conf *rc = &cfg->relays[idx];
-    char key[CONF_KEY_MAX], other[32];
+    size_t name_line = conf_key_line(c, n, "name", CONF_NO_ITEM);
+    char key[CONF_KEY_MAX], other[32], ep[ENDPOINT_TEXT_MAX];
 
     for (size_t j = 0; j < idx; j++) {
         const struct relay_conf *o = &cfg->relays[j];
         if (strcmp(o->name, rc->name) != 0)
             continue;
         entry_path(cfg, j, other, sizeof(other));
-        snprintf(key, sizeof(key), "%s.name", path);
-        if (named)
-            return fail(c, lines->key[RK_NAME], key,
-                        "expected a unique name; %s is already called '%s'", other, o->name);
-        return fail(c, lines->map, key, "expected a name: the default '%s' is already used by %s",
-                    rc->name, other);
+        conf_join(key, sizeof(key), path, "name");
+        if (name_line != 0)
+            return conf_fail(c, name_line, key, "expected a unique name; %s is already called '%s'",
+                             other, o->name);
+        return conf_fail(c, conf_line(n), key,
+                         "expected a name: the default '%s' is already used by %s", rc->name,
+                         other);
     }
     for (size_t j = 0; j < idx; j++) {
         const struct relay_conf *o = &cfg->relays[j];
-        char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
         if (!endpoint_equal(&o->listen, &rc->listen))
             continue;
         endpoint_format(&rc->listen, ep, sizeof(ep));
         entry_path(cfg, j, other, sizeof(other));
-        snprintf(key, sizeof(key), "%s.listen", path);
-        return fail(c, lines->key[RK_LISTEN], key,
-                    "expected an endpoint no other relay listens on; %s ('%s') "
-                    "already listens on %s",
-                    other, o->name, ep);
+        conf_join(key, sizeof(key), path, "listen");
+        return conf_fail(c, conf_key_line(c, n, "listen", CONF_NO_ITEM), key,
+                         "expected an endpoint no other relay listens on; %s ('%s') "
+                         "already listens on %s",
+                         other, o->name, ep);
     }
     return 0;
 }
 
-/* Parses relays[idx] into cfg->relays[idx] and checks it against the
- * relays before it (names and listen endpoints must be unique). */
+/* A relay or router: relays[i] or routers[i], at cfg->relays[n_relays]. */
 static int
-parse_relay(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
+relay_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i, void *arg)
 {
-    struct relay_conf *rc = &cfg->relays[idx];
-    struct relay_lines lines;
-    size_t seen[RK_COUNT] = {0};
-    bool named;
-    char path[32], key[CONF_KEY_MAX];
+    struct config *cfg = arg;
+    struct relay_conf *rc = &cfg->relays[cfg->n_relays];
+    bool router = key[1] == 'o'; /* "routers[i]" */
 
-    memset(&lines, 0, sizeof(lines));
     relay_conf_defaults(rc);
-    snprintf(path, sizeof(path), "relays[%zu]", idx);
-    if (n->type != YAML_MAPPING_NODE)
-        return fail(c, node_line(n), path,
-                    "expected a mapping of relay settings (listen, target, ...), not %s",
-                    node_kind(n));
-    lines.map = node_line(n);
-
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int i;
-
-        if (map_key(c, k, path, relay_keys, RK_COUNT, seen, &i) != 0)
-            return -1;
-        lines.key[i] = node_line(v);
-        snprintf(key, sizeof(key), "%s.%s", path, relay_keys[i]);
-        if (relay_value(c, i, v, key, rc, &lines) != 0)
-            return -1;
-    }
-
-    named = lines.key[RK_NAME] != 0;
-    if (!named)
-        snprintf(rc->name, sizeof(rc->name), "relay%zu", idx + 1);
-    for (int req = RK_LISTEN; req <= RK_TARGET; req++) {
-        if (lines.key[req] != 0)
-            continue;
-        snprintf(key, sizeof(key), "%s.%s", path, relay_keys[req]);
-        return fail(c, lines.map, key, "missing from relay '%s': %s", rc->name,
-                    req == RK_TARGET ? EXPECT_TARGET : EXPECT_EP);
-    }
-
-    if (check_relay(c, rc, path, &lines) != 0)
+    rc->router.enabled = router;
+    snprintf(rc->name, sizeof(rc->name), "%s%zu", router ? "router" : "relay", i + 1);
+    if (conf_map(c, item, key, router ? &router_block : &relay_block, rc) != 0 ||
+        check_unique(c, cfg, cfg->n_relays, item, key) != 0) {
+        route_table_free(&rc->router.table); /* not counted yet */
         return -1;
-    /* settings that have no meaning on a stream relay are mistakes */
-    static const enum relay_key dgram_keys[] = {RK_MAX_DATAGRAM, RK_FLOW_IDLE_TIMEOUT};
-    for (size_t j = 0; !relay_conf_is_dgram(rc) && j < 2; j++) {
-        if (lines.key[dgram_keys[j]] == 0)
-            continue;
-        snprintf(key, sizeof(key), "%s.%s", path, relay_keys[dgram_keys[j]]);
-        return fail(c, lines.key[dgram_keys[j]], key, MSG_DGRAM_ONLY);
     }
-    /* the flows of the udp side are memory only: its table is bounded apart */
-    static const enum relay_key stream_side_keys[] = {RK_MAX_FLOWS, RK_MAX_FDS};
-    bool stream_side = rc->target.kind == EP_UDP && rc->listen.kind != EP_UDP;
-    for (size_t j = 0; !stream_side && j < 2; j++) {
-        if (lines.key[stream_side_keys[j]] == 0)
-            continue;
-        snprintf(key, sizeof(key), "%s.%s", path, relay_keys[stream_side_keys[j]]);
-        return fail(c, lines.key[stream_side_keys[j]], key, MSG_STREAM_SIDE);
-    }
-
-    return check_unique(c, cfg, idx, path, named, &lines);
-}
-
-static int
-parse_relays(struct ctx *c, const yaml_node_t *v, struct config *cfg)
-{
-    if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)
-        return fail(c, node_line(v), "relays", "expected at least one relay");
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(c, node_line(v), "relays", "expected a list of relays, not %s", node_kind(v));
-    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (n == 0)
-        return fail(c, node_line(v), "relays", "expected at least one relay");
-    if (n > CONF_RELAYS_MAX)
-        return fail(c, node_line(v), "relays", "expected at most %d relays", CONF_RELAYS_MAX);
-    cfg->relays = calloc(n, sizeof(*cfg->relays));
-    if (cfg->relays == NULL)
-        return fail(c, node_line(v), "relays", "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
-        if (parse_relay(c, item, cfg, i) != 0)
-            return -1;
-        cfg->n_relays = i + 1;
-    }
+    cfg->n_relays++;
     return 0;
 }
 
-static int
-get_size(struct ctx *c, const yaml_node_t *v, const char *key, size_t min, size_t max,
-         const char *expected, size_t *out)
-{
-    const char *s;
-    size_t n;
-
-    if (scalar(c, v, key, expected, &s) != 0)
-        return -1;
-    if (config_size(s, &n) != 0 || n < min || n > max)
-        return fail(c, node_line(v), key, "%s", expected);
-    *out = n;
-    return 0;
-}
-
-/* A stream endpoint that a process can connect to: not udp, not vsock:any. */
-static int
-connectable(struct ctx *c, size_t line, const char *key, const struct endpoint *ep)
-{
-    if (ep->kind == EP_UDP)
-        return fail(c, line, key, MSG_STREAM_EP);
-    if (ep->kind == EP_VSOCK && ep->cid == EP_CID_ANY)
-        return fail(c, line, key, "expected the CID to connect to; vsock:any is for listeners");
-    return 0;
-}
-
-/* Where the limits of a log listener were set, for messages. */
-struct limits_lines {
-    size_t key[LIM_COUNT];
-    size_t rule[CONF_ALLOW_MAX];
+static const struct conf_list relays_list = {
+    .what = "expected a list of relays",
+    .min = 1,
+    .max = CONF_RELAYS_MAX,
+    .few = "expected at least one relay",
+    .many = "expected at most %d relays",
+    .null_empty = true,
 };
 
+static const struct conf_list routers_list = {
+    .what = "expected a list of routers",
+    .min = 1,
+    .max = CONF_RELAYS_MAX,
+    .few = "expected at least one router",
+    .many = "expected at most %d relays and routers",
+};
+
+/* Relays and routers share cfg->relays, routers after the relays. */
 static int
-get_limit(struct ctx *c, enum limits_key k, const yaml_node_t *v, const char *key,
-          struct stream_limits *lim, struct limits_lines *ll)
+node_relays(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
+            void *base)
 {
-    ll->key[k] = node_line(v);
-    switch (k) {
-    case LIM_ALLOW:
-        return get_allow(c, v, key, lim->allow, &lim->n_allow, ll->rule);
-    case LIM_MAX_STREAMS:
-        if (get_uint(c, v, key, CONF_STREAMS_MAX, EXPECT_STREAMS, &lim->max_streams) != 0)
-            return -1;
-        return lim->max_streams == 0 ? fail(c, node_line(v), key, EXPECT_STREAMS) : 0;
-    case LIM_IDLE_TIMEOUT:
-        return get_duration(c, v, key, &lim->idle_timeout_ms);
-    case LIM_COUNT:
-        break;
+    struct config *cfg = base;
+    size_t n = seq_len(v);
+    const struct conf_list *l = row->list;
+
+    if (n + cfg->n_relays > CONF_RELAYS_MAX)
+        return conf_fail(c, conf_line(v), key, l->many, CONF_RELAYS_MAX);
+    if (n > 0) {
+        struct relay_conf *all = realloc(cfg->relays, (cfg->n_relays + n) * sizeof(*all));
+        if (all == NULL)
+            return conf_fail(c, conf_line(v), key, "out of memory");
+        cfg->relays = all;
     }
-    return -1;
+    return conf_seq(c, v, key, l, relay_item, cfg);
 }
 
-/* The allow rules of the limits at path ("logs", "log_sinks[1]") against
- * the kind of listener they guard. */
+/* routers: is walked after relays:, wherever it is (parse_root()). */
 static int
-check_limits(struct ctx *c, const struct stream_limits *lim, const struct endpoint *listen,
-             const char *path, const struct limits_lines *ll)
+node_later(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
+           void *base)
 {
-    char key[CONF_KEY_MAX + 16];
-    size_t item;
-    const char *what = allow_check(listen->kind, lim->allow, lim->n_allow, &item);
-
-    if (what == NULL)
-        return 0;
-    if (item < lim->n_allow) {
-        snprintf(key, sizeof(key), "%s.allow[%zu]", path, item);
-        return fail(c, ll->rule[item], key, "%s", what);
-    }
-    snprintf(key, sizeof(key), "%s.allow", path);
-    return fail(c, ll->key[LIM_ALLOW], key, "%s", what);
+    (void)c, (void)row, (void)v, (void)key, (void)base;
+    return 0;
 }
 
 static int
-parse_logs(struct ctx *c, const yaml_node_t *n, struct log_conf *lc, size_t *listen_line)
+sink_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i, void *arg)
 {
-    size_t seen[LK_COUNT] = {0}, vline[LK_COUNT] = {0};
-    struct limits_lines ll = {0};
-    char key[CONF_KEY_MAX];
+    struct config *cfg = arg;
+    struct log_sink_conf *sc = &cfg->sinks[i];
 
-    if (n->type != YAML_MAPPING_NODE)
-        return fail(c, node_line(n), "logs",
-                    "expected a mapping of log settings (forward, capture_stderr, listen, "
-                    "buffer, line_max), not %s",
-                    node_kind(n));
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int i = 0, rc = 0;
-
-        if (map_key(c, k, "logs", logs_keys, LK_COUNT, seen, &i) != 0)
-            return -1;
-        vline[i] = node_line(v);
-        snprintf(key, sizeof(key), "logs.%s", logs_keys[i]);
-        switch ((enum logs_key)i) {
-        case LK_FORWARD:
-            rc = get_endpoint(c, v, key, &lc->forward);
-            if (rc == 0)
-                rc = connectable(c, vline[i], key, &lc->forward);
-            break;
-        case LK_CAPTURE_STDERR:
-            rc = get_bool(c, v, key, &lc->capture_stderr);
-            break;
-        case LK_LISTEN:
-            rc = get_listen(c, v, key, &lc->listen);
-            if (rc == 0 && lc->listen.kind == EP_UDP)
-                rc = fail(c, vline[i], key, MSG_STREAM_EP);
-            if (rc == 0 && lc->listen.kind == EP_HVSOCK)
-                rc = fail(c, vline[i], key,
-                          "expected a unix, tcp or vsock endpoint for apps; hvsock is the host's "
-                          "face of vsock");
-            lc->has_listen = rc == 0;
-            break;
-        case LK_BUFFER:
-            rc = get_size(c, v, key, LOG_BUFFER_MIN, LOG_BUFFER_MAX, EXPECT_BUFFER, &lc->buffer);
-            break;
-        case LK_LINE_MAX:
-            rc = get_size(c, v, key, LOG_LINE_MIN, LOG_LINE_MAX, EXPECT_LINE_MAX, &lc->line_max);
-            break;
-        case LK_ALLOW:
-        case LK_MAX_STREAMS:
-        case LK_IDLE_TIMEOUT:
-            rc = get_limit(c, (enum limits_key)(i - LK_ALLOW), v, key, &lc->limits, &ll);
-            break;
-        case LK_COUNT:
-            rc = -1;
-            break;
-        }
-        if (rc != 0)
-            return -1;
-    }
-    if (vline[LK_FORWARD] == 0)
-        return fail(c, node_line(n), "logs.forward",
-                    "missing: expected the endpoint to forward log lines to (" EP_FORMS ")");
-    if (!lc->capture_stderr && !lc->has_listen)
-        return fail(c, node_line(n), "logs",
-                    "expected capture_stderr: true or a listen endpoint; nothing would be "
-                    "forwarded");
-    if (lc->has_listen && endpoint_equal(&lc->listen, &lc->forward))
-        return fail(c, vline[LK_LISTEN], "logs.listen",
-                    "expected an endpoint other than forward (lines would loop)");
-    for (int k = LK_ALLOW; k <= LK_IDLE_TIMEOUT && !lc->has_listen; k++)
-        if (vline[k] != 0) {
-            snprintf(key, sizeof(key), "logs.%s", logs_keys[k]);
-            return fail(c, vline[k], key, "applies to the apps on logs.listen, which is not set");
-        }
-    if (lc->has_listen && check_limits(c, &lc->limits, &lc->listen, "logs", &ll) != 0)
+    log_sink_conf_defaults(sc);
+    snprintf(sc->name, sizeof(sc->name), "sink%zu", i + 1);
+    if (conf_map(c, item, key, &sink_block, sc) != 0)
         return -1;
-    if (lc->line_max > lc->buffer / 4)
-        return fail(c, vline[LK_LINE_MAX] ? vline[LK_LINE_MAX] : vline[LK_BUFFER],
-                    vline[LK_LINE_MAX] ? "logs.line_max" : "logs.buffer",
-                    "expected line_max (%zu) to be at most a quarter of buffer (%zu)", lc->line_max,
-                    lc->buffer);
-    *listen_line = vline[LK_LISTEN];
+    cfg->n_sinks = i + 1;
+    for (size_t j = 0; j < i; j++) {
+        char nkey[CONF_KEY_MAX + 8];
+        size_t line = conf_key_line(c, item, "name", CONF_NO_ITEM);
+        if (strcmp(cfg->sinks[j].name, sc->name) != 0)
+            continue;
+        conf_join(nkey, sizeof(nkey), key, "name");
+        return conf_fail(c, line ? line : conf_line(item), nkey,
+                         "expected a unique name; log_sinks[%zu] is already called '%s'", j,
+                         sc->name);
+    }
+    return 0;
+}
+
+static const struct conf_list sinks_list = {
+    .what = "expected a list of sinks (each with listen and file)",
+    .min = 1,
+    .max = CONF_SINKS_MAX,
+    .many = "expected at most %d sinks",
+    .item = sink_item,
+    .size = sizeof(struct log_sink_conf),
+};
+
+/* pools[i] against the pools before it: names, directories, ports and
+ * uids of its own. */
+static int
+pool_unique(const struct config *cfg, size_t i, struct conf_fault *f)
+{
+    const struct pool_conf *pc = &cfg->pools[i];
+
+    for (size_t j = 0; j < i; j++) {
+        const struct pool_conf *o = &cfg->pools[j];
+        if (strcmp(o->name, pc->name) == 0)
+            return conf_fault(f, "name",
+                              "expected a unique name; pools[%zu] is already called '%s'", j,
+                              pc->name);
+        if (strcmp(o->dir, pc->dir) == 0)
+            return conf_fault(f, "dir", "expected a directory of its own; pools[%zu] uses %s", j,
+                              pc->dir);
+        if (pool_conf_ports(pc) != 0 && pool_conf_ports(o) != 0 && pc->port_min <= o->port_max &&
+            o->port_min <= pc->port_max)
+            return conf_fault(f, "ports", "expected ports no other pool uses; pools[%zu] has %u-%u",
+                              j, o->port_min, o->port_max);
+        if (pool_conf_uids(pc) != 0 && pool_conf_uids(o) != 0 && pc->uid_min <= o->uid_max &&
+            o->uid_min <= pc->uid_max)
+            return conf_fault(f, "uids", "expected uids no other pool uses; pools[%zu] has %u-%u",
+                              j, o->uid_min, o->uid_max);
+    }
+    return 0;
+}
+
+static int
+pool_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i, void *arg)
+{
+    struct config *cfg = arg;
+    struct conf_fault f;
+
+    pool_conf_defaults(&cfg->pools[i]);
+    snprintf(cfg->pools[i].name, sizeof(cfg->pools[i].name), "pool%zu", i + 1);
+    if (conf_map(c, item, key, &pool_block, &cfg->pools[i]) != 0)
+        return -1;
+    cfg->n_pools = i + 1;
+    return pool_unique(cfg, i, &f) != 0 ? conf_report(c, item, key, &f) : 0;
+}
+
+static const struct conf_list pools_list = {
+    .what = "expected a list of pools (each with command, endpoint, dir, events)",
+    .min = 1,
+    .max = CONF_POOLS_MAX,
+    .many = "expected at most %d pools",
+    .item = pool_item,
+    .size = sizeof(struct pool_conf),
+};
+
+/* ---- the top level */
+
+static int
+node_logs(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
+          void *base)
+{
+    struct log_conf *lc = AT(base, row->off, struct log_conf);
+
+    if (conf_map(c, v, key, &logs_block, lc) != 0)
+        return -1;
     lc->enabled = true;
     return 0;
 }
 
-static int
-parse_sink(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, size_t *listen_line)
+#define CF(field) offsetof(struct config, field)
+
+/* clang-format off */
+static const struct conf_row top_rows[] = {
+    {.name = "threads", .set = conf_set_uint, .off = CF(threads), .max = 256,
+     .expect = EXPECT_THREADS},
+    {.name = "log_level", .set = set_log_level, .off = CF(log_level), .expect = EXPECT_LEVEL},
+    {.name = "metrics", .set = conf_set_endpoint, .node = node_listen, .off = CF(metrics),
+     .off2 = CF(has_metrics), .expect = EXPECT_LISTEN, .ep_check = ep_metrics,
+     .flags = CONF_HAS},
+    {.name = "drain_timeout", .set = conf_set_duration, .off = CF(drain_timeout_ms),
+     .expect = EXPECT_DURATION},
+    {.name = "relays", .node = node_relays, .list = &relays_list},
+    {.name = "logs", .node = node_logs, .off = CF(logs)},
+    {.name = "log_sinks", .off = CF(sinks), .list = &sinks_list},
+    {.name = "routers", .node = node_later, .list = &routers_list},
+    {.name = "directory", .sub = &dir_block, .off = CF(directory), .off2 = CF(has_directory),
+     .flags = CONF_HAS},
+    {.name = "control", .node = node_listen, .off = CF(control), .off2 = CF(has_control),
+     .expect = EXPECT_LISTEN, .ep_check = ep_control, .flags = CONF_HAS},
+    {.name = "pools", .off = CF(pools), .list = &pools_list},
+    {.name = "resolver_threads", .set = conf_set_uint, .off = CF(resolver_threads), .min = 1,
+     .max = 64, .expect = EXPECT_1_TO(64)},
+    {.name = "resolver_queue", .set = conf_set_uint, .off = CF(resolver_queue), .min = 1,
+     .max = 65536, .expect = EXPECT_1_TO(65536)},
+};
+/* clang-format on */
+
+static const struct conf_block top_block = {
+    ROWS(top_rows),
+    .what = "expected a mapping of settings (threads, log_level, metrics, drain_timeout, relays, "
+            "routers, logs, log_sinks, directory, control, pools)",
+};
+
+/* The value of key in mapping n (and its key node), or NULL. */
+static const yaml_node_t *
+value_of(const struct conf_ctx *c, const yaml_node_t *n, const char *key, const yaml_node_t **k)
 {
-    struct log_sink_conf *sc = &cfg->sinks[idx];
-    size_t seen[SK_COUNT] = {0}, vline[SK_COUNT] = {0};
-    char path[32], key[CONF_KEY_MAX];
-    const char *s = NULL;
-
-    struct limits_lines ll = {0};
-
-    memset(sc, 0, sizeof(*sc));
-    sc->line_max = LOG_SINK_LINE_DEFAULT;
-    sc->limits.max_streams = LOG_STREAMS_DEFAULT;
-    sc->limits.idle_timeout_ms = LOG_SINK_IDLE_DEFAULT;
-    snprintf(path, sizeof(path), "log_sinks[%zu]", idx);
-    if (n->type != YAML_MAPPING_NODE)
-        return fail(c, node_line(n), path,
-                    "expected a mapping of sink settings (listen, file, ...), not %s",
-                    node_kind(n));
+    if (n == NULL || n->type != YAML_MAPPING_NODE)
+        return NULL;
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int i = 0, rc = 0;
-
-        if (map_key(c, k, path, sink_keys, SK_COUNT, seen, &i) != 0)
-            return -1;
-        vline[i] = node_line(v);
-        snprintf(key, sizeof(key), "%s.%s", path, sink_keys[i]);
-        switch ((enum sink_key)i) {
-        case SK_NAME:
-            rc = get_name(c, v, key, sc->name);
-            break;
-        case SK_LISTEN:
-            rc = get_listen(c, v, key, &sc->listen);
-            if (rc == 0 && sc->listen.kind == EP_UDP)
-                rc = fail(c, vline[i], key, MSG_STREAM_EP);
-            break;
-        case SK_FILE:
-            rc = scalar(c, v, key, EXPECT_FILE, &s);
-            if (rc == 0 && (s[0] == '\0' || strlen(s) >= CONF_FILE_PATH_MAX))
-                rc = fail(c, vline[i], key, EXPECT_FILE);
-            if (rc == 0)
-                memcpy(sc->file, s, strlen(s) + 1);
-            break;
-        case SK_LINE_MAX:
-            rc = get_size(c, v, key, LOG_LINE_MIN, LOG_LINE_MAX, EXPECT_LINE_MAX, &sc->line_max);
-            break;
-        case SK_ALLOW:
-        case SK_MAX_STREAMS:
-        case SK_IDLE_TIMEOUT:
-            rc = get_limit(c, (enum limits_key)(i - SK_ALLOW), v, key, &sc->limits, &ll);
-            break;
-        case SK_COUNT:
-            rc = -1;
-            break;
-        }
-        if (rc != 0)
-            return -1;
+        *k = yaml_document_get_node(c->doc, p->key);
+        if ((*k)->type == YAML_SCALAR_NODE &&
+            strcmp((const char *)(*k)->data.scalar.value, key) == 0)
+            return yaml_document_get_node(c->doc, p->value);
     }
-    if (vline[SK_NAME] == 0)
-        snprintf(sc->name, sizeof(sc->name), "sink%zu", idx + 1);
-    if (vline[SK_LISTEN] == 0) {
-        snprintf(key, sizeof(key), "%s.listen", path);
-        return fail(c, node_line(n), key, "missing from sink '%s': " EXPECT_EP, sc->name);
-    }
-    if (vline[SK_FILE] == 0) {
-        snprintf(key, sizeof(key), "%s.file", path);
-        return fail(c, node_line(n), key, "missing from sink '%s': " EXPECT_FILE, sc->name);
-    }
-    if (check_limits(c, &sc->limits, &sc->listen, path, &ll) != 0)
-        return -1;
-    for (size_t j = 0; j < idx; j++) {
-        if (strcmp(cfg->sinks[j].name, sc->name) != 0)
-            continue;
-        snprintf(key, sizeof(key), "%s.name", path);
-        return fail(c, vline[SK_NAME] ? vline[SK_NAME] : node_line(n), key,
-                    "expected a unique name; log_sinks[%zu] is already called '%s'", j, sc->name);
-    }
-    *listen_line = vline[SK_LISTEN];
-    return 0;
-}
-
-static int
-parse_sinks(struct ctx *c, const yaml_node_t *v, struct config *cfg, size_t *lines)
-{
-    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start)
-        return fail(c, node_line(v), "log_sinks",
-                    "expected a list of sinks (each with listen and file), not %s",
-                    v->type == YAML_SEQUENCE_NODE ? "an empty list" : node_kind(v));
-    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (n > CONF_SINKS_MAX)
-        return fail(c, node_line(v), "log_sinks", "expected at most %d sinks", CONF_SINKS_MAX);
-    cfg->sinks = calloc(n, sizeof(*cfg->sinks));
-    if (cfg->sinks == NULL)
-        return fail(c, node_line(v), "log_sinks", "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
-        if (parse_sink(c, item, cfg, i, &lines[i]) != 0)
-            return -1;
-        cfg->n_sinks = i + 1;
-    }
-    return 0;
+    return NULL;
 }
 
 /* The log listeners (logs.listen, each sink's listen) must differ from each
  * other, from every relay's listen and from metrics. */
 static int
-check_log_listeners(struct ctx *c, const struct config *cfg, size_t logs_line,
-                    const size_t *sink_lines)
+check_log_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_node_t *root)
 {
     struct owner {
         const struct endpoint *ep;
         char what[CONF_NAME_MAX + 48];
-        size_t line; /* 0: not a log listener (only collides) */
+        char key[CONF_KEY_MAX]; /* "": not a log listener (only collides) */
+        size_t line;
     };
     size_t n = cfg->n_relays + cfg->n_sinks + 2, k = 0;
     struct owner *o = calloc(n, sizeof(*o));
-    char ep[EP_HOST_MAX + EP_PATH_MAX + 32], key[CONF_KEY_MAX + 16];
+    const yaml_node_t *key, *sinks = value_of(c, root, "log_sinks", &key);
+    char ep[ENDPOINT_TEXT_MAX];
     int rc = 0;
 
     if (o == NULL)
-        return fail(c, 1, NULL, "out of memory");
+        return conf_fail(c, 1, NULL, "out of memory");
     for (size_t i = 0; i < cfg->n_relays; i++, k++) {
         o[k].ep = &cfg->relays[i].listen;
         snprintf(o[k].what, sizeof(o[k].what), "relays[%zu] ('%s')", i, cfg->relays[i].name);
@@ -1519,28 +1136,26 @@ check_log_listeners(struct ctx *c, const struct config *cfg, size_t logs_line,
     }
     if (cfg->logs.has_listen) {
         o[k].ep = &cfg->logs.listen;
-        o[k].line = logs_line;
+        snprintf(o[k].key, sizeof(o[k].key), "logs.listen");
+        o[k].line = conf_key_line(c, value_of(c, root, "logs", &key), "listen", CONF_NO_ITEM);
         snprintf(o[k++].what, sizeof(o[0].what), "logs");
     }
     for (size_t i = 0; i < cfg->n_sinks; i++, k++) {
+        const yaml_node_t *item =
+            yaml_document_get_node(c->doc, sinks->data.sequence.items.start[i]);
         o[k].ep = &cfg->sinks[i].listen;
-        o[k].line = sink_lines[i];
+        snprintf(o[k].key, sizeof(o[k].key), "log_sinks[%zu].listen", i);
+        o[k].line = conf_key_line(c, item, "listen", CONF_NO_ITEM);
         snprintf(o[k].what, sizeof(o[k].what), "log_sinks[%zu] ('%s')", i, cfg->sinks[i].name);
     }
     for (size_t i = 0; i < k && rc == 0; i++) {
-        if (o[i].line == 0)
-            continue;
-        for (size_t j = 0; j < i; j++) {
+        for (size_t j = 0; o[i].key[0] != '\0' && j < i; j++) {
             if (!endpoint_equal(o[i].ep, o[j].ep))
                 continue;
-            if (strcmp(o[i].what, "logs") == 0)
-                snprintf(key, sizeof(key), "logs.listen");
-            else
-                snprintf(key, sizeof(key), "log_sinks[%zu].listen", i - (k - cfg->n_sinks));
             endpoint_format(o[i].ep, ep, sizeof(ep));
-            rc = fail(c, o[i].line, key,
-                      "expected an endpoint nothing else listens on; %s already listens on %s",
-                      o[j].what, ep);
+            rc = conf_fail(c, o[i].line, o[i].key,
+                           "expected an endpoint nothing else listens on; %s already listens on %s",
+                           o[j].what, ep);
             break;
         }
     }
@@ -1548,989 +1163,339 @@ check_log_listeners(struct ctx *c, const struct config *cfg, size_t logs_line,
     return rc;
 }
 
-/* ---- routers: relays whose upstream the ClientHello's server name picks */
-
-enum router_key {
-    OK_ROUTES = RK_COUNT, /* after the relay keys a router shares */
-    OK_DEFAULT,
-    OK_PEEK_TIMEOUT,
-    OK_MAX_HELLO,
-    OK_DIRECTORY,
-    OK_DOMAIN,
-};
-
-/* The relay keys that apply to a router, then its own; router_key_of maps
- * an index of router_keys to a relay_key or router_key. */
-static const char *const router_keys[] = {
-    "name",         "listen",    "allow",      "max_connections", "connect_timeout", "idle_timeout",
-    "keepalive",    "splice",    "send_proxy", "accept_proxy",    "routes",          "default",
-    "peek_timeout", "max_hello", "directory",  "domain",
-};
-#define ROUTER_KEY_COUNT (sizeof(router_keys) / sizeof(router_keys[0]))
-static const int router_key_of[ROUTER_KEY_COUNT] = {
-    RK_NAME,         RK_LISTEN,    RK_ALLOW,        RK_MAX_CONNECTIONS, RK_CONNECT_TIMEOUT,
-    RK_IDLE_TIMEOUT, RK_KEEPALIVE, RK_SPLICE,       RK_SEND_PROXY,      RK_ACCEPT_PROXY,
-    OK_ROUTES,       OK_DEFAULT,   OK_PEEK_TIMEOUT, OK_MAX_HELLO,       OK_DIRECTORY,
-    OK_DOMAIN,
-};
-
-#define EXPECT_ROUTE "expected a mapping {name: NAME or *.NAME, target: ENDPOINT}"
-#define EXPECT_DOMAIN "expected a DNS name (grid.example): user keys come from <key>.<domain>"
-#define EXPECT_HELLO "expected a size from 512B to 32KiB (B, KiB; a bare integer is bytes)"
-
-/* A route's target: a stream endpoint to connect to. */
+/* The rules that span blocks, once every block is walked. */
 static int
-get_route_target(struct ctx *c, const yaml_node_t *v, const char *key, struct endpoint *ep)
+check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg)
 {
-    if (get_endpoint(c, v, key, ep) != 0)
-        return -1;
-    if (ep->kind == EP_UDP)
-        return fail(c, node_line(v), key, MSG_STREAM_EP);
-    if (ep->kind == EP_VSOCK && ep->cid == EP_CID_ANY)
-        return fail(c, node_line(v), key,
-                    "expected the CID to connect to; vsock:any is for listeners");
-    return 0;
-}
+    const yaml_node_t *k = NULL, *v;
+    char ep[ENDPOINT_TEXT_MAX], path[32];
 
-static int
-get_route(struct ctx *c, const yaml_node_t *n, const char *path, struct route *r)
-{
-    static const char *const keys[] = {"name", "target"};
-    size_t seen[2] = {0};
-    char key[2 * CONF_KEY_MAX];
-    const char *s, *why = NULL;
-
-    if (n->type != YAML_MAPPING_NODE)
-        return fail(c, node_line(n), path, EXPECT_ROUTE ", not %s", node_kind(n));
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int i;
-
-        if (map_key(c, k, path, keys, 2, seen, &i) != 0)
-            return -1;
-        snprintf(key, sizeof(key), "%s.%s", path, keys[i]);
-        if (i == 1 && get_route_target(c, v, key, &r->target) != 0)
-            return -1;
-        if (i == 0 && scalar(c, v, key, EXPECT_ROUTE, &s) != 0)
-            return -1;
-        if (i == 0 && route_name_parse(s, r->name, &why) != PARSE_OK)
-            return fail(c, node_line(v), key, "%s", why);
-    }
-    for (int i = 0; i < 2; i++)
-        if (seen[i] == 0)
-            return fail(c, node_line(n), path, "missing %s: " EXPECT_ROUTE, keys[i]);
-    return 0;
-}
-
-static int
-get_routes(struct ctx *c, const yaml_node_t *v, const char *key, struct route_table *t)
-{
-    char path[CONF_KEY_MAX + 24];
-
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(c, node_line(v), key, "expected a list of routes, not %s", node_kind(v));
-    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (n > ROUTES_MAX)
-        return fail(c, node_line(v), key, "expected at most %d routes", ROUTES_MAX);
-    if (n > 0 && (t->routes = calloc(n, sizeof(*t->routes))) == NULL)
-        return fail(c, node_line(v), key, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
-        snprintf(path, sizeof(path), "%s[%zu]", key, i);
-        t->n = i; /* what config_free() frees is all there */
-        if (get_route(c, item, path, &t->routes[i]) != 0)
-            return -1;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(t->routes[j].name, t->routes[i].name) == 0)
-                return fail(c, node_line(item), path,
-                            "expected a name no other route has; %s[%zu] is '%s' too", key, j,
-                            t->routes[j].name);
-    }
-    t->n = n;
-    return 0;
-}
-
-static int
-router_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct relay_conf *rc,
-             struct relay_lines *lines)
-{
-    struct router_conf *ro = &rc->router;
-    const char *s, *why;
-
-    switch (k) {
-    case OK_ROUTES:
-        return get_routes(c, v, key, &ro->table);
-    case OK_DEFAULT:
-        ro->table.has_default = true;
-        return get_route_target(c, v, key, &ro->table.def);
-    case OK_PEEK_TIMEOUT:
-        if (get_duration(c, v, key, &ro->peek_timeout_ms) != 0)
-            return -1;
-        if (ro->peek_timeout_ms == 0)
-            return fail(c, node_line(v), key, "expected a duration above 0 (250ms, 5s, 2m, 1h)");
-        return 0;
-    case OK_MAX_HELLO:
-        return get_size(c, v, key, ROUTER_HELLO_MIN, ROUTER_HELLO_MAX, EXPECT_HELLO,
-                        &ro->max_hello);
-    case OK_DIRECTORY:
-        return get_name(c, v, key, ro->table.directory);
-    case OK_DOMAIN:
-        if (scalar(c, v, key, EXPECT_DOMAIN, &s) != 0)
-            return -1;
-        if (strncmp(s, "*.", 2) == 0 || route_name_parse(s, ro->table.domain, &why) != PARSE_OK)
-            return fail(c, node_line(v), key, EXPECT_DOMAIN);
-        return 0;
-    default:
-        return relay_value(c, k, v, key, rc, lines);
-    }
-}
-
-/* Parses routers[idx] into cfg->relays[at]; the relays and routers before
- * it must have other names and listen endpoints. */
-static int
-parse_router(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx, size_t at)
-{
-    struct relay_conf *rc = &cfg->relays[at];
-    struct relay_lines lines;
-    size_t seen[ROUTER_KEY_COUNT] = {0};
-    char path[32], key[CONF_KEY_MAX];
-
-    memset(&lines, 0, sizeof(lines));
-    relay_conf_defaults(rc);
-    rc->router.enabled = true;
-    snprintf(path, sizeof(path), "routers[%zu]", idx);
-    if (n->type != YAML_MAPPING_NODE)
-        return fail(c, node_line(n), path,
-                    "expected a mapping of router settings (listen, routes, default, ...), not %s",
-                    node_kind(n));
-    lines.map = node_line(n);
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int i;
-
-        if (map_key(c, k, path, router_keys, ROUTER_KEY_COUNT, seen, &i) != 0)
-            return -1;
-        if (router_key_of[i] < RK_COUNT)
-            lines.key[router_key_of[i]] = node_line(v);
-        snprintf(key, sizeof(key), "%s.%s", path, router_keys[i]);
-        if (router_value(c, router_key_of[i], v, key, rc, &lines) != 0)
-            return -1;
-    }
-    bool named = lines.key[RK_NAME] != 0;
-    if (!named)
-        snprintf(rc->name, sizeof(rc->name), "router%zu", idx + 1);
-    snprintf(key, sizeof(key), "%s.listen", path);
-    if (lines.key[RK_LISTEN] == 0)
-        return fail(c, lines.map, key, "missing from router '%s': " EXPECT_EP, rc->name);
-    if (rc->listen.kind == EP_UDP)
-        return fail(c, lines.key[RK_LISTEN], key, MSG_STREAM_EP);
-    if (rc->router.table.n == 0 && !rc->router.table.has_default &&
-        rc->router.table.directory[0] == '\0')
-        return fail(c, lines.map, path,
-                    "expected at least one of routes:, directory:, default: in router '%s'",
-                    rc->name);
-    snprintf(key, sizeof(key), "%s.domain", path);
-    if (rc->router.table.domain[0] != '\0' && rc->router.table.directory[0] == '\0')
-        return fail(c, lines.map, key, "applies to routers with a directory: pool only");
-    if (check_relay(c, rc, path, &lines) != 0)
-        return -1;
-    return check_unique(c, cfg, at, path, named, &lines);
-}
-
-/* Appends the routers to cfg->relays, after the relays. */
-static int
-parse_routers(struct ctx *c, const yaml_node_t *v, struct config *cfg)
-{
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(c, node_line(v), "routers", "expected a list of routers, not %s", node_kind(v));
-    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (n == 0)
-        return fail(c, node_line(v), "routers", "expected at least one router");
-    if (n + cfg->n_relays > CONF_RELAYS_MAX)
-        return fail(c, node_line(v), "routers", "expected at most %d relays and routers",
-                    CONF_RELAYS_MAX);
-    struct relay_conf *all = realloc(cfg->relays, (cfg->n_relays + n) * sizeof(*all));
-    if (all == NULL)
-        return fail(c, node_line(v), "routers", "out of memory");
-    cfg->relays = all;
-    for (size_t i = 0; i < n; i++) {
-        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
-        if (parse_router(c, item, cfg, i, cfg->n_relays) != 0) {
-            route_table_free(&cfg->relays[cfg->n_relays].router.table); /* not counted yet */
-            return -1;
-        }
-        cfg->n_relays++;
-    }
-    return 0;
-}
-
-/* The directory: block (dir/dir.h); cfg->directory holds the defaults. */
-static int
-parse_directory(struct ctx *c, const yaml_node_t *n, struct dir_conf *dc)
-{
-    size_t seen[DK_COUNT] = {0}, vline[DK_COUNT] = {0};
-    char key[CONF_KEY_MAX];
-    const char *s;
-
-    if (n->type != YAML_MAPPING_NODE)
-        return fail(c, node_line(n), "directory",
-                    "expected a mapping of directory settings (backend, redis, prefix, "
-                    "reserve_timeout, session_ttl, assign_wait, max_pending_per_client, "
-                    "pending_share), not %s",
-                    node_kind(n));
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int i = 0, rc = 0;
-
-        if (map_key(c, k, "directory", dir_keys, DK_COUNT, seen, &i) != 0)
-            return -1;
-        vline[i] = node_line(v);
-        snprintf(key, sizeof(key), "directory.%s", dir_keys[i]);
-        switch ((enum dir_key)i) {
-        case DK_BACKEND:
-            rc = scalar(c, v, key, EXPECT_BACKEND, &s);
-            if (rc == 0 && strcmp(s, "memory") == 0)
-                dc->backend = DIR_MEMORY;
-            else if (rc == 0 && strcmp(s, "redis") == 0)
-                dc->backend = DIR_REDIS;
-            else if (rc == 0)
-                rc = fail(c, vline[i], key, EXPECT_BACKEND);
-            break;
-        case DK_REDIS:
-            rc = get_endpoint(c, v, key, &dc->redis);
-            if (rc == 0 && dc->redis.kind != EP_TCP && dc->redis.kind != EP_UNIX)
-                rc = fail(c, vline[i], key, "expected a tcp or unix endpoint for redis");
-            break;
-        case DK_PREFIX:
-            rc = scalar(c, v, key, EXPECT_PREFIX, &s);
-            if (rc == 0 && (strlen(s) >= sizeof(dc->prefix) || strpbrk(s, " \t\r\n") != NULL))
-                rc = fail(c, vline[i], key, EXPECT_PREFIX);
-            if (rc == 0)
-                snprintf(dc->prefix, sizeof(dc->prefix), "%s", s);
-            break;
-        case DK_RESERVE:
-            rc = get_duration(c, v, key, &dc->reserve_timeout_ms);
-            if (rc == 0 && dc->reserve_timeout_ms == 0)
-                rc = fail(c, vline[i], key, "expected more than 0");
-            break;
-        case DK_TTL:
-            rc = get_duration(c, v, key, &dc->session_ttl_ms);
-            break;
-        case DK_WAIT:
-            rc = get_duration(c, v, key, &dc->assign_wait_ms);
-            break;
-        case DK_PER_CLIENT:
-            rc = get_uint(c, v, key, 1024, EXPECT_PER_CLIENT, &dc->max_pending_per_client);
-            break;
-        case DK_SHARE:
-            rc = get_uint(c, v, key, 100, EXPECT_SHARE, &dc->pending_share);
-            if (rc == 0 && dc->pending_share == 0)
-                rc = fail(c, vline[i], key, EXPECT_SHARE);
-            break;
-        case DK_COUNT:
-            rc = -1;
-            break;
-        }
-        if (rc != 0)
-            return -1;
-    }
-    if (dc->backend == DIR_REDIS && vline[DK_REDIS] == 0)
-        return fail(c, node_line(n), "directory.redis",
-                    "missing: expected the redis server's endpoint (tcp:HOST:PORT or unix:/path)");
-    if (dc->backend == DIR_MEMORY && vline[DK_REDIS] != 0)
-        return fail(c, vline[DK_REDIS], "directory.redis",
-                    "applies to backend: redis only (the backend is memory)");
-    return 0;
-}
-
-/* ---- pools: (docs/pool.md) */
-
-#define EXPECT_ARGV "expected a list of 1-32 words (each 1-511 bytes)"
-#define EXPECT_COUNT "expected an integer from 0 to 1024"
-#define EXPECT_PORTS "expected a port range FIRST-LAST (20000-20999), ports 1-65535"
-#define EXPECT_REGEX "expected a POSIX extended regular expression of 1-511 bytes"
-#define EXPECT_POOL_USER "expected a user name of 1-63 characters (a-z 0-9 _ . -)"
-#define EXPECT_POOL_GROUP "expected a group name or gid of 1-63 characters (a-z 0-9 _ . -)"
-#define EXPECT_UIDS "expected a uid range FIRST-LAST (61000-61999), uids 1-4294967294"
-#define UID_LAST 4294967294u /* (uid_t)-1 means "no change" to setresuid() */
-
-enum pool_key {
-    PK_NAME,
-    PK_COMMAND,
-    PK_LAUNCHER,
-    PK_ENDPOINT,
-    PK_PORTS,
-    PK_DIR,
-    PK_USER,
-    PK_UIDS,
-    PK_GROUP,
-    PK_MIN_IDLE,
-    PK_MAX,
-    PK_MAX_IDLE,
-    PK_COOLDOWN,
-    PK_START_TIMEOUT,
-    PK_STOP_GRACE,
-    PK_BACKOFF,
-    PK_BACKOFF_MAX,
-    PK_EVENTS,
-    PK_PROVISION,
-    PK_DEPROVISION,
-    PK_COUNT
-};
-
-static const char *const pool_keys[PK_COUNT] = {
-    [PK_NAME] = "name",
-    [PK_COMMAND] = "command",
-    [PK_LAUNCHER] = "launcher",
-    [PK_ENDPOINT] = "endpoint",
-    [PK_PORTS] = "ports",
-    [PK_DIR] = "dir",
-    [PK_USER] = "user",
-    [PK_UIDS] = "uids",
-    [PK_GROUP] = "group",
-    [PK_MIN_IDLE] = "min_idle",
-    [PK_MAX] = "max",
-    [PK_MAX_IDLE] = "max_idle",
-    [PK_COOLDOWN] = "cooldown",
-    [PK_START_TIMEOUT] = "start_timeout",
-    [PK_STOP_GRACE] = "stop_grace",
-    [PK_BACKOFF] = "restart_backoff",
-    [PK_BACKOFF_MAX] = "restart_backoff_max",
-    [PK_EVENTS] = "events",
-    [PK_PROVISION] = "provision",
-    [PK_DEPROVISION] = "deprovision",
-};
-
-enum event_key { EK_READY, EK_LOGIN, EK_LOGOUT, EK_COUNT };
-
-static const char *const event_keys[EK_COUNT] = {
-    [EK_READY] = "ready",
-    [EK_LOGIN] = "login",
-    [EK_LOGOUT] = "logout",
-};
-
-enum hook_key { HK_COMMAND, HK_TIMEOUT, HK_COUNT };
-
-static const char *const hook_keys[HK_COUNT] = {
-    [HK_COMMAND] = "command",
-    [HK_TIMEOUT] = "timeout",
-};
-
-unsigned
-pool_conf_ports(const struct pool_conf *pc)
-{
-    return pc->port_max == 0 ? 0 : pc->port_max - pc->port_min + 1;
-}
-
-unsigned
-pool_conf_uids(const struct pool_conf *pc)
-{
-    return pc->uid_max == 0 ? 0 : pc->uid_max - pc->uid_min + 1;
-}
-
-/* A list of template words; allowed: the placeholders they may use. */
-static int
-get_argv(struct ctx *c, const yaml_node_t *v, const char *key, unsigned allowed,
-         struct argv_conf *out)
-{
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(c, node_line(v), key, EXPECT_ARGV ", not %s", node_kind(v));
-    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (n == 0 || n > CONF_ARGV_MAX)
-        return fail(c, node_line(v), key, EXPECT_ARGV);
-    for (size_t i = 0; i < n; i++) {
-        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
-        char ikey[CONF_KEY_MAX + 24];
-        const char *s, *why = NULL;
-
-        snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
-        if (scalar(c, item, ikey, EXPECT_ARGV, &s) != 0)
-            return -1;
-        if (s[0] == '\0' || strlen(s) >= CONF_ARG_MAX)
-            return fail(c, node_line(item), ikey, EXPECT_ARGV);
-        if (tmpl_check(s, allowed, &why) != 0)
-            return fail(c, node_line(item), ikey, "%s", why);
-        memcpy(out->arg[i], s, strlen(s) + 1);
-    }
-    out->n = n;
-    return 0;
-}
-
-#define REGEX_COUNT_MAX 64 /* the largest {m,n} of an event rule */
-
-/* Skips the bracket expression at s ("[...]", with "[]...]", "[^]...]" and
- * "[:class:]" inside); returns what follows it (s's end when unclosed:
- * regcomp() refuses that). */
-static const char *
-skip_bracket(const char *s)
-{
-    const char *p = s + 1;
-
-    if (*p == '^')
-        p++;
-    if (*p == ']')
-        p++;
-    for (; *p != '\0' && *p != ']'; p++)
-        if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-            const char *end = strchr(p + 2, p[1]);
-            while (end != NULL && end[1] != ']')
-                end = strchr(end + 1, p[1]);
-            if (end == NULL)
-                return p + strlen(p);
-            p = end + 1;
-        }
-    return *p == ']' ? p + 1 : p;
-}
-
-/* glibc's regcomp() copies the tree of a repeated expression once per
- * repetition, so a repetition of a repetition ("a++", "(a+)*", "(a{9}){9}")
- * and large counts grow its memory exponentially: a 700-byte rule took
- * more than 2 GB. Returns why s is refused, or NULL. Event rules never need
- * them. */
-static const char *
-regex_costly(const char *s)
-{
-    bool quant[CONF_REGEX_MAX + 1] = {false}; /* per group depth: holds a repetition */
-    size_t depth = 0;
-    bool after_quant = false, after_group = false, group_quant = false;
-
-    for (const char *p = s; *p != '\0';) {
-        bool is_quant =
-            *p == '*' || *p == '+' || *p == '?' || (*p == '{' && p[1] >= '0' && p[1] <= '9');
-        if (is_quant) {
-            if (after_quant || (after_group && group_quant))
-                return "a repetition of a repetition";
-            if (*p == '{') {
-                char *end;
-                unsigned long m = strtoul(p + 1, &end, 10), n = m;
-                if (*end == ',' && end[1] >= '0' && end[1] <= '9')
-                    n = strtoul(end + 1, &end, 10);
-                else if (*end == ',')
-                    end++;
-                if (m > REGEX_COUNT_MAX || n > REGEX_COUNT_MAX)
-                    return "a count above 64";
-                p = *end == '}' ? end + 1 : end;
-            } else {
-                p++;
-            }
-            quant[depth] = true;
-            after_quant = true;
-            after_group = false;
-            continue;
-        }
-        after_quant = after_group = false;
-        if (*p == '\\' && p[1] != '\0') {
-            p += 2;
-        } else if (*p == '[') {
-            p = skip_bracket(p);
-        } else if (*p == '(' && depth < CONF_REGEX_MAX) {
-            quant[++depth] = false;
-            p++;
-        } else if (*p == ')' && depth > 0) {
-            group_quant = quant[depth--];
-            quant[depth] = quant[depth] || group_quant;
-            after_group = true;
-            p++;
-        } else {
-            p++;
-        }
-    }
-    return NULL;
-}
-
-static int
-get_regex(struct ctx *c, const yaml_node_t *v, const char *key, int groups, char *out)
-{
-    const char *s;
-    regex_t re;
-    char msg[128];
-
-    if (scalar(c, v, key, EXPECT_REGEX, &s) != 0)
-        return -1;
-    if (s[0] == '\0' || strlen(s) >= CONF_REGEX_MAX)
-        return fail(c, node_line(v), key, EXPECT_REGEX);
-    const char *costly = regex_costly(s);
-    if (costly != NULL)
-        return fail(c, node_line(v), key, EXPECT_REGEX " without %s", costly);
-    int rc = regcomp(&re, s, REG_EXTENDED | (groups ? 0 : REG_NOSUB));
-    if (rc != 0) {
-        regerror(rc, &re, msg, sizeof(msg));
-        return fail(c, node_line(v), key, EXPECT_REGEX ": %s", msg);
-    }
-    size_t n = re.re_nsub;
-    regfree(&re);
-    if (groups && n < 1)
-        return fail(c, node_line(v), key,
-                    "expected a capture group for the user, as in \"^LOGIN (.+)$\"");
-    memcpy(out, s, strlen(s) + 1);
-    return 0;
-}
-
-/* FIRST-LAST, 1 <= FIRST <= LAST <= max (ports:, uids:). */
-static int
-get_range(struct ctx *c, const yaml_node_t *v, const char *key, uint64_t max, const char *expect,
-          unsigned *first, unsigned *last)
-{
-    const char *s;
-    char a[16], b[16];
-    uint64_t lo, hi;
-
-    if (scalar(c, v, key, expect, &s) != 0)
-        return -1;
-    const char *dash = strchr(s, '-');
-    if (dash == NULL || dash - s == 0 || (size_t)(dash - s) >= sizeof(a) ||
-        strlen(dash + 1) >= sizeof(b))
-        return fail(c, node_line(v), key, "%s", expect);
-    memcpy(a, s, (size_t)(dash - s));
-    a[dash - s] = '\0';
-    memcpy(b, dash + 1, strlen(dash + 1) + 1);
-    if (parse_uint(a, max, &lo) != 0 || parse_uint(b, max, &hi) != 0 || lo == 0 || hi < lo)
-        return fail(c, node_line(v), key, "%s", expect);
-    *first = (unsigned)lo;
-    *last = (unsigned)hi;
-    return 0;
-}
-
-static int
-parse_events(struct ctx *c, const yaml_node_t *n, const char *path, struct pool_conf *pc)
-{
-    size_t seen[EK_COUNT] = {0};
-    char key[CONF_KEY_MAX + 48];
-
-    if (n->type != YAML_MAPPING_NODE)
-        return fail(c, node_line(n), path,
-                    "expected a mapping of rules (ready, login, logout), not %s", node_kind(n));
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int i = 0;
-        char *dst[EK_COUNT] = {pc->ready, pc->login, pc->logout};
-
-        if (map_key(c, k, path, event_keys, EK_COUNT, seen, &i) != 0)
-            return -1;
-        snprintf(key, sizeof(key), "%s.%s", path, event_keys[i]);
-        if (get_regex(c, v, key, i == EK_LOGIN, dst[i]) != 0)
-            return -1;
-    }
-    for (int i = EK_READY; i <= EK_LOGIN; i++) {
-        if (seen[i] != 0)
-            continue;
-        snprintf(key, sizeof(key), "%s.%s", path, event_keys[i]);
-        return fail(c, node_line(n), key, "missing: " EXPECT_REGEX);
-    }
-    return 0;
-}
-
-static int
-parse_hook(struct ctx *c, const yaml_node_t *n, const char *path, struct hook_conf *hc)
-{
-    size_t seen[HK_COUNT] = {0};
-    char key[CONF_KEY_MAX + 48];
-
-    if (n->type != YAML_MAPPING_NODE)
-        return fail(c, node_line(n), path, "expected a mapping (command, timeout), not %s",
-                    node_kind(n));
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int i = 0, rc;
-
-        if (map_key(c, k, path, hook_keys, HK_COUNT, seen, &i) != 0)
-            return -1;
-        snprintf(key, sizeof(key), "%s.%s", path, hook_keys[i]);
-        if (i == HK_COMMAND)
-            rc = get_argv(c, v, key,
-                          TMPL_DIR | TMPL_INSTANCE | TMPL_USER | TMPL_PORT | TMPL_UID | TMPL_GID,
-                          &hc->command);
-        else
-            rc = get_duration(c, v, key, &hc->timeout_ms);
-        if (rc == 0 && i == HK_TIMEOUT && hc->timeout_ms == 0)
-            rc = fail(c, node_line(v), key, "expected a duration of more than 0");
-        if (rc != 0)
-            return -1;
-    }
-    if (seen[HK_COMMAND] == 0) {
-        snprintf(key, sizeof(key), "%s.command", path);
-        return fail(c, node_line(n), key, "missing: " EXPECT_ARGV);
-    }
-    return 0;
-}
-
-/* A user or group name (expect says which). */
-static int
-get_pool_user(struct ctx *c, const yaml_node_t *v, const char *key, const char *expect, char *out)
-{
-    const char *s;
-
-    if (scalar(c, v, key, expect, &s) != 0)
-        return -1;
-    if (config_account(s) != 0)
-        return fail(c, node_line(v), key, "%s", expect);
-    memcpy(out, s, strlen(s) + 1);
-    return 0;
-}
-
-static int
-pool_value(struct ctx *c, int k, const yaml_node_t *v, const char *key, struct pool_conf *pc)
-{
-    const unsigned inst = TMPL_PORT | TMPL_DIR | TMPL_INSTANCE;
-    const char *s, *why = NULL;
-
-    switch ((enum pool_key)k) {
-    case PK_NAME:
-        return get_name(c, v, key, pc->name);
-    case PK_COMMAND:
-        return get_argv(c, v, key, inst | TMPL_UID | TMPL_GID, &pc->command);
-    case PK_LAUNCHER:
-        return get_argv(c, v, key, inst | TMPL_UID | TMPL_GID, &pc->launcher);
-    case PK_ENDPOINT:
-        if (scalar(c, v, key, EXPECT_EP, &s) != 0)
-            return -1;
-        if (s[0] == '\0' || strlen(s) >= CONF_ARG_MAX)
-            return fail(c, node_line(v), key, EXPECT_EP);
-        if (tmpl_check(s, inst, &why) != 0)
-            return fail(c, node_line(v), key, "%s", why);
-        memcpy(pc->endpoint, s, strlen(s) + 1);
-        return 0;
-    case PK_PORTS:
-        return get_range(c, v, key, 65535, EXPECT_PORTS, &pc->port_min, &pc->port_max);
-    case PK_DIR:
-        if (scalar(c, v, key, EXPECT_FILE, &s) != 0)
-            return -1;
-        if (s[0] != '/' || strlen(s) >= CONF_FILE_PATH_MAX - DIR_NAME_MAX)
-            return fail(c, node_line(v), key, "expected an absolute directory path");
-        memcpy(pc->dir, s, strlen(s) + 1);
-        return 0;
-    case PK_USER:
-        return get_pool_user(c, v, key, EXPECT_POOL_USER, pc->user);
-    case PK_GROUP:
-        return get_pool_user(c, v, key, EXPECT_POOL_GROUP, pc->group);
-    case PK_UIDS:
-        return get_range(c, v, key, UID_LAST, EXPECT_UIDS, &pc->uid_min, &pc->uid_max);
-    case PK_MIN_IDLE:
-        return get_uint(c, v, key, CONF_INSTANCES_MAX, EXPECT_COUNT, &pc->min_idle);
-    case PK_MAX:
-        return get_uint(c, v, key, CONF_INSTANCES_MAX, EXPECT_COUNT, &pc->max);
-    case PK_MAX_IDLE:
-        return get_uint(c, v, key, CONF_INSTANCES_MAX, EXPECT_COUNT, &pc->max_idle);
-    case PK_COOLDOWN:
-        return get_duration(c, v, key, &pc->cooldown_ms);
-    case PK_START_TIMEOUT:
-        return get_duration(c, v, key, &pc->start_timeout_ms);
-    case PK_STOP_GRACE:
-        return get_duration(c, v, key, &pc->stop_grace_ms);
-    case PK_BACKOFF:
-        return get_duration(c, v, key, &pc->backoff_ms);
-    case PK_BACKOFF_MAX:
-        return get_duration(c, v, key, &pc->backoff_max_ms);
-    case PK_EVENTS:
-        return parse_events(c, v, key, pc);
-    case PK_PROVISION:
-        return parse_hook(c, v, key, &pc->provision);
-    case PK_DEPROVISION:
-        return parse_hook(c, v, key, &pc->deprovision);
-    case PK_COUNT:
-        break;
-    }
-    return -1;
-}
-
-/* The endpoint template, expanded for a sample instance, must be a stream
- * endpoint a client can connect to. */
-static int
-check_pool_endpoint(struct ctx *c, size_t line, const char *key, const struct pool_conf *pc)
-{
-    char port[16], inst[DIR_NAME_MAX + 16], dir[CONF_FILE_PATH_MAX + sizeof(inst) + 1];
-    char text[CONF_ARG_MAX + sizeof(dir)];
-    struct tmpl_vars tv = {.port = port, .dir = dir, .instance = inst};
-    struct endpoint ep;
-    const char *why = NULL;
-
-    snprintf(port, sizeof(port), "%u", pc->port_min);
-    snprintf(inst, sizeof(inst), "%s-1", pc->name);
-    snprintf(dir, sizeof(dir), "%s/%s", pc->dir, inst);
-    if (tmpl_expand(pc->endpoint, &tv, text, sizeof(text), &why) != 0)
-        return fail(c, line, key, "%s", why);
-    if (endpoint_parse(text, &ep, &why) != PARSE_OK)
-        return fail(c, line, key, EXPECT_EP ": %s (as expanded: %s)", why ? why : "invalid", text);
-    if (ep.kind == EP_UDP)
-        return fail(c, line, key, MSG_STREAM_EP);
-    if (ep.kind == EP_VSOCK && ep.cid == EP_CID_ANY)
-        return fail(c, line, key, "expected the CID to connect to; vsock:any is for listeners");
-    return 0;
-}
-
-static int
-parse_pool(struct ctx *c, const yaml_node_t *n, struct config *cfg, size_t idx)
-{
-    struct pool_conf *pc = &cfg->pools[idx];
-    size_t seen[PK_COUNT] = {0}, vline[PK_COUNT] = {0};
-    char path[32], key[CONF_KEY_MAX + 16];
-
-    memset(pc, 0, sizeof(*pc));
-    pc->min_idle = 1;
-    pc->max = 10;
-    pc->cooldown_ms = 60 * 1000;
-    pc->start_timeout_ms = 30 * 1000;
-    pc->stop_grace_ms = 5 * 1000;
-    pc->backoff_ms = 250;
-    pc->backoff_max_ms = 30 * 1000;
-    pc->provision.timeout_ms = 30 * 1000;
-    pc->deprovision.timeout_ms = 30 * 1000;
-    snprintf(path, sizeof(path), "pools[%zu]", idx);
-    if (n->type != YAML_MAPPING_NODE)
-        return fail(c, node_line(n), path,
-                    "expected a mapping of pool settings (command, endpoint, dir, events, ...), "
-                    "not %s",
-                    node_kind(n));
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        int i = 0;
-
-        if (map_key(c, k, path, pool_keys, PK_COUNT, seen, &i) != 0)
-            return -1;
-        vline[i] = node_line(v);
-        snprintf(key, sizeof(key), "%s.%s", path, pool_keys[i]);
-        if (pool_value(c, i, v, key, pc) != 0)
-            return -1;
-    }
-    if (vline[PK_NAME] == 0)
-        snprintf(pc->name, sizeof(pc->name), "pool%zu", idx + 1);
-    if (strlen(pc->name) > POOL_NAME_MAX) {
-        snprintf(key, sizeof(key), "%s.name", path);
-        return fail(c, vline[PK_NAME], key,
-                    "expected at most %d characters (instance names add -N to it)", POOL_NAME_MAX);
-    }
-    if (vline[PK_MAX_IDLE] == 0)
-        pc->max_idle = pc->min_idle;
-    static const enum pool_key required[] = {PK_COMMAND, PK_ENDPOINT, PK_DIR, PK_EVENTS};
-    for (size_t r = 0; r < sizeof(required) / sizeof(required[0]); r++) {
-        if (vline[required[r]] != 0)
-            continue;
-        snprintf(key, sizeof(key), "%s.%s", path, pool_keys[required[r]]);
-        return fail(c, node_line(n), key, "missing from pool '%s'", pc->name);
-    }
-#define POOL_FAIL(k, ...)                                                                          \
-    (snprintf(key, sizeof(key), "%s.%s", path, pool_keys[k]),                                      \
-     fail(c, vline[k] ? vline[k] : node_line(n), key, __VA_ARGS__))
-    if (pc->max == 0)
-        return POOL_FAIL(PK_MAX, "expected at least 1 instance");
-    if (pc->min_idle > pc->max)
-        return POOL_FAIL(PK_MIN_IDLE, "expected at most max (%u)", pc->max);
-    if (pc->max_idle < pc->min_idle || pc->max_idle > pc->max)
-        return POOL_FAIL(PK_MAX_IDLE, "expected from min_idle (%u) to max (%u)", pc->min_idle,
-                         pc->max);
-    if (pc->start_timeout_ms == 0)
-        return POOL_FAIL(PK_START_TIMEOUT, "expected a duration of more than 0");
-    if (pc->backoff_ms == 0 || pc->backoff_max_ms < pc->backoff_ms)
-        return POOL_FAIL(vline[PK_BACKOFF_MAX] ? PK_BACKOFF_MAX : PK_BACKOFF,
-                         "expected 0 < restart_backoff <= restart_backoff_max");
-    unsigned uses = tmpl_uses(pc->endpoint);
-    for (size_t w = 0; w < pc->command.n; w++)
-        uses |= tmpl_uses(pc->command.arg[w]);
-    for (size_t w = 0; w < pc->launcher.n; w++)
-        uses |= tmpl_uses(pc->launcher.arg[w]);
-    if ((uses & TMPL_PORT) && vline[PK_PORTS] == 0)
-        return POOL_FAIL(PK_PORTS, "missing: {port} is used; " EXPECT_PORTS);
-    if (pool_conf_ports(pc) != 0 && pool_conf_ports(pc) < pc->max)
-        return POOL_FAIL(PK_PORTS, "expected at least max (%u) ports, not %u", pc->max,
-                         pool_conf_ports(pc));
-    if (vline[PK_UIDS] != 0 && vline[PK_USER] != 0)
-        return POOL_FAIL(PK_UIDS, "expected either user (one shared user) or uids (one uid per "
-                                  "instance), not both");
-    if (vline[PK_GROUP] != 0 && vline[PK_UIDS] == 0)
-        return POOL_FAIL(PK_GROUP, "applies with uids only (the gid of every instance)");
-    if (pool_conf_uids(pc) != 0 && pool_conf_uids(pc) < pc->max)
-        return POOL_FAIL(PK_UIDS, "expected at least max (%u) uids, not %u", pc->max,
-                         pool_conf_uids(pc));
-    snprintf(key, sizeof(key), "%s.endpoint", path);
-    if (check_pool_endpoint(c, vline[PK_ENDPOINT], key, pc) != 0)
-        return -1;
-    for (size_t j = 0; j < idx; j++) {
-        if (strcmp(cfg->pools[j].name, pc->name) == 0)
-            return POOL_FAIL(PK_NAME, "expected a unique name; pools[%zu] is already called '%s'",
-                             j, pc->name);
-        if (strcmp(cfg->pools[j].dir, pc->dir) == 0)
-            return POOL_FAIL(PK_DIR, "expected a directory of its own; pools[%zu] uses %s", j,
-                             pc->dir);
-        if (pool_conf_ports(pc) != 0 && pool_conf_ports(&cfg->pools[j]) != 0 &&
-            pc->port_min <= cfg->pools[j].port_max && cfg->pools[j].port_min <= pc->port_max)
-            return POOL_FAIL(PK_PORTS, "expected ports no other pool uses; pools[%zu] has %u-%u", j,
-                             cfg->pools[j].port_min, cfg->pools[j].port_max);
-        if (pool_conf_uids(pc) != 0 && pool_conf_uids(&cfg->pools[j]) != 0 &&
-            pc->uid_min <= cfg->pools[j].uid_max && cfg->pools[j].uid_min <= pc->uid_max)
-            return POOL_FAIL(PK_UIDS, "expected uids no other pool uses; pools[%zu] has %u-%u", j,
-                             cfg->pools[j].uid_min, cfg->pools[j].uid_max);
-    }
-#undef POOL_FAIL
-    return 0;
-}
-
-static int
-parse_pools(struct ctx *c, const yaml_node_t *v, struct config *cfg)
-{
-    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.top == v->data.sequence.items.start)
-        return fail(c, node_line(v), "pools",
-                    "expected a list of pools (each with command, endpoint, dir, events), not %s",
-                    v->type == YAML_SEQUENCE_NODE ? "an empty list" : node_kind(v));
-    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (n > CONF_POOLS_MAX)
-        return fail(c, node_line(v), "pools", "expected at most %d pools", CONF_POOLS_MAX);
-    cfg->pools = calloc(n, sizeof(*cfg->pools));
-    if (cfg->pools == NULL)
-        return fail(c, node_line(v), "pools", "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
-        if (parse_pool(c, item, cfg, i) != 0)
-            return -1;
-        cfg->n_pools = i + 1;
-    }
-    return 0;
-}
-
-static int
-parse_root(struct ctx *c, const yaml_node_t *root, struct config *cfg)
-{
-    size_t seen[TK_COUNT] = {0};
-    size_t metrics_line = 0, logs_listen_line = 0, control_line = 0, pools_line = 0;
-    size_t sink_lines[CONF_SINKS_MAX] = {0};
-    const yaml_node_t *routers = NULL;
-
-    if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
-        return fail(c, node_line(root), NULL,
-                    "expected settings (a mapping with relays:), "
-                    "found an empty document");
-    if (root->type != YAML_MAPPING_NODE)
-        return fail(c, node_line(root), NULL,
-                    "expected a mapping of settings (threads, log_level, metrics, "
-                    "drain_timeout, relays, routers, logs, log_sinks, directory, control, "
-                    "pools), not %s",
-                    node_kind(root));
-
-    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-         p++) {
-        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
-        const char *s;
-        int i, rc = 0;
-
-        if (map_key(c, k, "", top_keys, TK_COUNT, seen, &i) != 0)
-            return -1;
-        switch ((enum top_key)i) {
-        case TK_THREADS:
-            rc = get_uint(c, v, "threads", CONF_THREADS_MAX, EXPECT_THREADS, &cfg->threads);
-            break;
-        case TK_LOG_LEVEL:
-            rc = scalar(c, v, "log_level", EXPECT_LEVEL, &s);
-            if (rc == 0 && log_level_parse(s, &cfg->log_level) != 0)
-                rc = fail(c, node_line(v), "log_level", EXPECT_LEVEL);
-            break;
-        case TK_METRICS:
-            rc = get_listen(c, v, "metrics", &cfg->metrics);
-            if (rc == 0 && cfg->metrics.kind == EP_UDP)
-                rc = fail(c, node_line(v), "metrics",
-                          "udp: metrics are served over HTTP; expected a tcp, unix, vsock or "
-                          "hvsock endpoint");
-            cfg->has_metrics = rc == 0;
-            metrics_line = node_line(v);
-            break;
-        case TK_DRAIN_TIMEOUT:
-            rc = get_duration(c, v, "drain_timeout", &cfg->drain_timeout_ms);
-            break;
-        case TK_RELAYS:
-            rc = parse_relays(c, v, cfg);
-            break;
-        case TK_LOGS:
-            rc = parse_logs(c, v, &cfg->logs, &logs_listen_line);
-            break;
-        case TK_LOG_SINKS:
-            rc = parse_sinks(c, v, cfg, sink_lines);
-            break;
-        case TK_ROUTERS:
-            routers = v; /* after relays:, wherever it is */
-            break;
-        case TK_DIRECTORY:
-            rc = parse_directory(c, v, &cfg->directory);
-            cfg->has_directory = rc == 0;
-            break;
-        case TK_CONTROL:
-            rc = get_listen(c, v, "control", &cfg->control);
-            if (rc == 0 && cfg->control.kind == EP_UDP)
-                rc = fail(c, node_line(v), "control", MSG_STREAM_EP);
-            if (rc == 0 && cfg->control.kind == EP_HVSOCK)
-                rc = fail(c, node_line(v), "control",
-                          "expected a unix, tcp or vsock endpoint; hvsock is the host's face of "
-                          "vsock");
-            cfg->has_control = rc == 0;
-            control_line = node_line(v);
-            break;
-        case TK_POOLS:
-            rc = parse_pools(c, v, cfg);
-            pools_line = node_line(k);
-            break;
-        case TK_RESOLVER_THREADS:
-            rc = get_uint(c, v, "resolver_threads", CONF_RESOLVER_THREADS_MAX,
-                          EXPECT_RESOLVER_THREADS, &cfg->resolver_threads);
-            if (rc == 0 && cfg->resolver_threads == 0)
-                rc = fail(c, node_line(v), "resolver_threads", EXPECT_RESOLVER_THREADS);
-            break;
-        case TK_RESOLVER_QUEUE:
-            rc = get_uint(c, v, "resolver_queue", CONF_RESOLVER_QUEUE_MAX, EXPECT_RESOLVER_QUEUE,
-                          &cfg->resolver_queue);
-            if (rc == 0 && cfg->resolver_queue == 0)
-                rc = fail(c, node_line(v), "resolver_queue", EXPECT_RESOLVER_QUEUE);
-            break;
-        case TK_COUNT:
-            rc = -1;
-            break;
-        }
-        if (rc != 0)
-            return -1;
-    }
-
-    if (routers != NULL && parse_routers(c, routers, cfg) != 0)
-        return -1;
-    for (size_t j = 0; routers != NULL && !cfg->has_directory && j < cfg->n_relays; j++) {
-        char path[32];
+    for (size_t j = 0; !cfg->has_directory && j < cfg->n_relays; j++) {
         if (cfg->relays[j].router.table.directory[0] == '\0')
             continue;
         entry_path(cfg, j, path, sizeof(path));
-        return fail(c, node_line(routers), "routers",
-                    "%s ('%s') routes to directory pool '%s': expected a directory: block too",
-                    path, cfg->relays[j].name, cfg->relays[j].router.table.directory);
+        return conf_fail(c, conf_line(value_of(c, root, "routers", &k)), "routers",
+                         "%s ('%s') routes to directory pool '%s': expected a directory: block too",
+                         path, cfg->relays[j].name, cfg->relays[j].router.table.directory);
     }
-    if (seen[TK_RELAYS] == 0 && seen[TK_LOGS] == 0 && seen[TK_LOG_SINKS] == 0 &&
-        seen[TK_ROUTERS] == 0 && seen[TK_DIRECTORY] == 0 && seen[TK_POOLS] == 0)
-        return fail(c, node_line(root), "relays", "expected at least one relay");
+    if (cfg->n_relays == 0 && !cfg->logs.enabled && cfg->n_sinks == 0 && !cfg->has_directory &&
+        cfg->n_pools == 0)
+        return conf_fail(c, conf_line(root), "relays", "expected at least one relay");
     if (cfg->has_control && !cfg->has_directory)
-        return fail(c, control_line, "control",
-                    "expected a directory: block too (the control socket operates the "
-                    "directory)");
-    if (cfg->n_pools > 0 && !cfg->has_directory)
-        return fail(c, pools_line, "pools",
-                    "expected a directory: block too (a login line is believed only for the "
-                    "user the directory reserved the instance for)");
+        return conf_fail(c, conf_line(value_of(c, root, "control", &k)), "control",
+                         "expected a directory: block too (the control socket operates the "
+                         "directory)");
+    if (cfg->n_pools > 0 && !cfg->has_directory && value_of(c, root, "pools", &k) != NULL)
+        return conf_fail(c, conf_line(k), "pools",
+                         "expected a directory: block too (a login line is believed only for the "
+                         "user the directory reserved the instance for)");
     for (size_t j = 0; cfg->has_metrics && j < cfg->n_relays; j++) {
-        char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
         if (!endpoint_equal(&cfg->relays[j].listen, &cfg->metrics))
             continue;
+        v = value_of(c, root, "metrics", &k);
         endpoint_format(&cfg->metrics, ep, sizeof(ep));
-        return fail(c, metrics_line, "metrics",
-                    "expected an endpoint no relay listens on; relays[%zu] ('%s') already "
-                    "listens on %s",
-                    j, cfg->relays[j].name, ep);
+        return conf_fail(c, conf_line(v), "metrics",
+                         "expected an endpoint no relay listens on; relays[%zu] ('%s') already "
+                         "listens on %s",
+                         j, cfg->relays[j].name, ep);
     }
-    return check_log_listeners(c, cfg, logs_listen_line, sink_lines);
+    return check_log_listeners(c, cfg, root);
 }
 
+static int
+parse_root(struct conf_ctx *c, const yaml_node_t *root, struct config *cfg)
+{
+    const yaml_node_t *k, *routers;
+
+    if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
+        return conf_fail(c, conf_line(root), NULL,
+                         "expected settings (a mapping with relays:), found an empty document");
+    if (conf_map(c, root, "", &top_block, cfg) != 0)
+        return -1;
+    routers = value_of(c, root, "routers", &k);
+    if (routers != NULL &&
+        node_relays(c, conf_row(&top_block, "routers", 7), routers, "routers", cfg) != 0)
+        return -1;
+    return check_root(c, root, cfg);
+}
+
+/* ---- config_parse(), config_load(), config_free() */
+
+/* A config before its file or command line: what has no block defaults. */
+static void
+config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->log_level = LOG_LVL_INFO;
+    cfg->drain_timeout_ms = 30 * 1000;
+    log_conf_defaults(&cfg->logs);
+    dir_conf_defaults(&cfg->directory);
+}
+
+void
+config_free(struct config *cfg)
+{
+    for (size_t i = 0; cfg->relays != NULL && i < cfg->n_relays; i++)
+        route_table_free(&cfg->relays[i].router.table);
+    free(cfg->relays);
+    free(cfg->sinks);
+    free(cfg->pools);
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->relays = NULL;
+    cfg->sinks = NULL;
+    cfg->pools = NULL;
+}
+
+/* ---- the command line: the same rows */
+
+/* What the arguments of one option resolve to. */
+struct option_row {
+    const struct conf_row *row;
+    void *base;
+    bool negated; /* --no-KEY of a true-or-false key */
+};
+
+/* Finds --flag (without the dashes, '-' for '_' already) among the keys
+ * of b (rc), the top level (cfg) and a listener's socket file (perm). */
+static bool
+find_option(const char *flag, const struct conf_block *b, struct config *cfg,
+            struct listen_map *perm, struct option_row *o)
+{
+    o->negated = false;
+    if ((o->row = conf_option(b, flag)) != NULL) {
+        o->base = cfg->relays;
+    } else if ((o->row = conf_option(&top_block, flag)) != NULL) {
+        o->base = cfg;
+    } else if (strncmp(flag, "socket_", 7) == 0 &&
+               (o->row = conf_option(&listen_block, flag + 7)) != NULL && o->row->off != 0) {
+        o->base = perm;
+    } else if (b == &router_block && strcmp(flag, "redis") == 0) {
+        /* the directory a router asks: --redis is backend: redis */
+        o->row = conf_option(&dir_block, flag);
+        o->base = &cfg->directory;
+        cfg->directory.backend = DIR_REDIS;
+    } else if (strncmp(flag, "no_", 3) == 0 && (o->row = conf_option(b, flag + 3)) != NULL &&
+               o->row->set == conf_set_bool) {
+        o->base = cfg->relays;
+        o->negated = true;
+    } else {
+        o->row = NULL;
+    }
+    return o->row != NULL && o->row->set != NULL;
+}
+
+/* "--idle-timeout" for row idle_timeout. */
+static const char *
+flag_of(const struct conf_row *r, char *buf, size_t len)
+{
+    snprintf(buf, len, "--%s", r->flag ? r->flag : r->name);
+    for (char *p = buf; *p != '\0'; p++)
+        if (*p == '_')
+            *p = '-';
+    return buf;
+}
+
+/* An option that no row of this command has: the other command's, or
+ * unknown (with the closest flag of this one). */
+static int
+unknown_option(const char *arg, const char *flag, const struct conf_block *b, char *err,
+               size_t errlen)
+{
+    const struct conf_block *other = b == &router_block ? &relay_block : &router_block;
+    const struct conf_row *hint = conf_closest(b, flag, strlen(flag));
+    char shown[CONF_KEY_MAX];
+
+    if (conf_option(other, flag) != NULL) {
+        snprintf(err, errlen, "%s: applies to airlock %s only", arg,
+                 other == &router_block ? "router" : "relay");
+        return -1;
+    }
+    if (hint == NULL)
+        hint = conf_closest(&top_block, flag, strlen(flag));
+    if (hint != NULL && hint->set != NULL)
+        snprintf(err, errlen, "unrecognized option '%s' (did you mean '%s'?)", arg,
+                 flag_of(hint, shown, sizeof(shown)));
+    else
+        snprintf(err, errlen, "unrecognized option '%s'", arg);
+    return -1;
+}
+
+/* Where the settings of the command line came from, for messages. */
+struct given {
+    const char *value[sizeof(relay_rows) / sizeof(relay_rows[0])]; /* of each relay row */
+};
+
+/* Reports f (of the relay or router block) as the option that set its key. */
+static int
+option_fault(const struct given *g, const struct conf_fault *f, char *err, size_t errlen)
+{
+    char flag[CONF_KEY_MAX];
+    const struct conf_row *r = f->key ? conf_row(&relay_block, f->key, strlen(f->key)) : NULL;
+    const char *v = r ? g->value[r - relay_rows] : NULL;
+
+    if (f->key == NULL)
+        snprintf(err, errlen, "%s", f->msg);
+    else if (r != NULL && (r->flags & CONF_REQUIRED) && v != NULL) /* LISTEN, TARGET */
+        snprintf(err, errlen, "%s '%s': %s", strcmp(r->name, "listen") == 0 ? "LISTEN" : "TARGET",
+                 v, f->msg);
+    else if (r != NULL && f->item != CONF_NO_ITEM)
+        snprintf(err, errlen, "%s[%zu]: %s", flag_of(r, flag, sizeof(flag)), f->item, f->msg);
+    else if (v != NULL)
+        snprintf(err, errlen, "%s '%s': %s", flag_of(r, flag, sizeof(flag)), v, f->msg);
+    else
+        snprintf(err, errlen, "%s: %s", f->key, f->msg);
+    return -1;
+}
+
+/* Applies --socket-mode, --socket-owner, --socket-group to the listeners
+ * with a socket file (LISTEN, --metrics); at least one must have one. */
+static int
+apply_perm(struct config *cfg, const struct listen_map *perm, char *err, size_t errlen)
+{
+    struct endpoint *eps[2] = {&cfg->relays[0].listen, cfg->has_metrics ? &cfg->metrics : NULL};
+    bool used = false;
+
+    if (perm->perm.mode == 0 && perm->perm.owner[0] == '\0' && perm->perm.group[0] == '\0')
+        return 0;
+    for (size_t i = 0; i < 2; i++) {
+        if (eps[i] == NULL)
+            continue;
+        eps[i]->perm = perm->perm;
+        if (endpoint_perm_check(eps[i]) == NULL)
+            used = true;
+        else
+            memset(&eps[i]->perm, 0, sizeof(eps[i]->perm));
+    }
+    if (!used)
+        snprintf(err, errlen,
+                 "--socket-mode, --socket-owner and --socket-group apply to "
+                 "unix:/path and hvsock:/path:PORT listeners (LISTEN, --metrics)");
+    return used ? 0 : -1;
+}
+
+/* Sets one option (its value, or argv[*i + 1]). */
+static int
+set_option(int argc, char **argv, int *i, const struct conf_block *b, struct config *cfg,
+           struct listen_map *perm, struct given *g, char *err, size_t errlen)
+{
+    char flag[CONF_KEY_MAX], shown[CONF_KEY_MAX], msg[CONF_MSG_MAX];
+    const char *arg = argv[*i], *value = strchr(arg, '=');
+    size_t len = value ? (size_t)(value - arg) : strlen(arg);
+    struct option_row o;
+
+    if (len - 2 >= sizeof(flag))
+        return unknown_option(arg, arg + 2, b, err, errlen);
+    memcpy(flag, arg + 2, len - 2);
+    flag[len - 2] = '\0';
+    for (char *p = flag; *p != '\0'; p++)
+        if (*p == '-')
+            *p = '_';
+    if (!find_option(flag, b, cfg, perm, &o))
+        return unknown_option(arg, flag, b, err, errlen);
+    snprintf(shown, sizeof(shown), "%.*s", (int)len, arg); /* without "=VALUE" */
+    arg = shown;
+    if (value != NULL && o.negated) {
+        snprintf(err, errlen, "%s: takes no value", arg);
+        return -1;
+    }
+    if (value != NULL) {
+        value++;
+    } else if (o.row->set == conf_set_bool) {
+        value = o.negated ? "false" : "true";
+    } else if (*i + 1 < argc) {
+        value = argv[++*i];
+    } else {
+        snprintf(err, errlen, "%s: %s", arg, o.row->expect);
+        return -1;
+    }
+    if (o.row->set(o.row, o.base, value, msg, sizeof(msg)) != 0) {
+        snprintf(err, errlen, "%s '%s': %s", arg, value, msg);
+        return -1;
+    }
+    if (o.row->flags & CONF_HAS)
+        *AT(o.base, o.row->off2, bool) = true;
+    if (o.base == cfg->relays) {
+        g->value[o.row - relay_rows] = value;
+        /* a router's directory route needs the directory */
+        cfg->has_directory = cfg->has_directory || o.row->off == RC(router.table.directory);
+    }
+    return 0;
+}
+
+int
+config_args(int argc, char **argv, bool router, struct config *cfg, char *err, size_t errlen)
+{
+    const struct conf_block *b = router ? &router_block : &relay_block;
+    struct listen_map perm = {0};
+    struct given g = {0};
+    struct conf_fault f;
+    const char *pos[3];
+    char msg[CONF_MSG_MAX];
+    int npos = 0, want = router ? 1 : 2;
+    bool opts = true;
+
+    config_defaults(cfg);
+    err[0] = '\0';
+    if ((cfg->relays = calloc(1, sizeof(*cfg->relays))) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    cfg->n_relays = 1;
+    struct relay_conf *rc = cfg->relays;
+    relay_conf_defaults(rc);
+    rc->router.enabled = router;
+    snprintf(rc->name, sizeof(rc->name), router ? "router1" : "relay1");
+    for (int i = 1; i < argc; i++) {
+        if (opts && strcmp(argv[i], "--") == 0)
+            opts = false;
+        else if (opts && strncmp(argv[i], "--", 2) == 0) {
+            if (set_option(argc, argv, &i, b, cfg, &perm, &g, err, errlen) != 0)
+                goto fail;
+        } else if (npos < 3) {
+            pos[npos++] = argv[i];
+        } else {
+            npos++;
+        }
+    }
+    if (npos != want)
+        goto fail; /* err "": the usage */
+    /* LISTEN and TARGET are the listen and target keys */
+    for (int i = 0; i < npos; i++) {
+        const struct conf_row *r = conf_row(b, i == 0 ? "listen" : "target", 6);
+        if (r->set(r, rc, pos[i], msg, sizeof(msg)) != 0) {
+            snprintf(err, errlen, "%s '%s': %s", i == 0 ? "LISTEN" : "TARGET", pos[i], msg);
+            goto fail;
+        }
+        g.value[r - relay_rows] = pos[i];
+    }
+    if (apply_perm(cfg, &perm, err, errlen) != 0)
+        goto fail;
+    if (router && !cfg->has_directory &&
+        (rc->router.table.domain[0] != '\0' || cfg->directory.backend == DIR_REDIS)) {
+        snprintf(err, errlen, "--domain and --redis go with --directory");
+        goto fail;
+    }
+    if ((router ? router_conf_check(rc, &f) : relay_conf_check(rc, &f)) != 0) {
+        option_fault(&g, &f, err, errlen);
+        goto fail;
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        const char *why = relay_rows[i].applies ? relay_rows[i].applies(rc) : NULL;
+        if (g.value[i] != NULL && why != NULL) {
+            snprintf(err, errlen, "%s: %s", flag_of(&relay_rows[i], msg, sizeof(msg)), why);
+            goto fail;
+        }
+    }
+    return 0;
+
+fail:
+    config_free(cfg);
+    return -1;
+}
 /* Reader errors (bad UTF-8, control characters) carry a byte offset rather
  * than a mark. */
 static size_t
-offset_line(const struct ctx *c, size_t off)
+offset_line(const struct conf_ctx *c, size_t off)
 {
     size_t line = 1;
 
@@ -2540,34 +1505,35 @@ offset_line(const struct ctx *c, size_t off)
 }
 
 static int
-yaml_fail(struct ctx *c, const yaml_parser_t *parser)
+yaml_fail(struct conf_ctx *c, const yaml_parser_t *parser)
 {
     const char *problem = parser->problem ? parser->problem : "unknown error";
 
     switch (parser->error) {
     case YAML_MEMORY_ERROR:
-        return fail(c, 1, NULL, "out of memory reading YAML");
+        return conf_fail(c, 1, NULL, "out of memory reading YAML");
     case YAML_READER_ERROR:
-        return fail(c, offset_line(c, parser->problem_offset), "invalid YAML", "%s", problem);
+        return conf_fail(c, offset_line(c, parser->problem_offset), "invalid YAML", "%s", problem);
     default:
         if (parser->context != NULL)
-            return fail(c, parser->problem_mark.line + 1, "invalid YAML", "%s (%s on line %zu)",
-                        problem, parser->context, parser->context_mark.line + 1);
-        return fail(c, parser->problem_mark.line + 1, "invalid YAML", "%s", problem);
+            return conf_fail(c, parser->problem_mark.line + 1, "invalid YAML",
+                             "%s (%s on line %zu)", problem, parser->context,
+                             parser->context_mark.line + 1);
+        return conf_fail(c, parser->problem_mark.line + 1, "invalid YAML", "%s", problem);
     }
 }
 
 /* Counts the lines that start with '%' (a YAML directive can only start
  * a line); fails at the first one past CONF_DIRECTIVES_MAX. */
 static int
-count_directives(struct ctx *c)
+count_directives(struct conf_ctx *c)
 {
     size_t n = 0, line = 1;
 
     for (size_t i = 0; i < c->len; i++) {
         if (c->text[i] == '%' && (i == 0 || c->text[i - 1] == '\n') && ++n > CONF_DIRECTIVES_MAX)
-            return fail(c, line, NULL, "more than %d YAML directives (%%TAG, %%YAML)",
-                        CONF_DIRECTIVES_MAX);
+            return conf_fail(c, line, NULL, "more than %d YAML directives (%%TAG, %%YAML)",
+                             CONF_DIRECTIVES_MAX);
         line += c->text[i] == '\n';
     }
     return 0;
@@ -2583,7 +1549,7 @@ count_directives(struct ctx *c)
  * most a line (1024 characters for a possible key) past it. Syntax errors
  * are reported here, as the loader would. */
 static int
-prescan(struct ctx *c)
+prescan(struct conf_ctx *c)
 {
     yaml_parser_t parser;
     yaml_event_t ev;
@@ -2593,7 +1559,7 @@ prescan(struct ctx *c)
     if (count_directives(c) != 0)
         return -1;
     if (!yaml_parser_initialize(&parser))
-        return fail(c, 1, NULL, "out of memory reading YAML");
+        return conf_fail(c, 1, NULL, "out of memory reading YAML");
     yaml_parser_set_input_string(&parser, (const unsigned char *)c->text, c->len);
     for (;;) {
         if (!yaml_parser_parse(&parser, &ev)) {
@@ -2615,14 +1581,14 @@ prescan(struct ctx *c)
             break;
         }
         if (opens && ++depth > CONF_DEPTH_MAX) {
-            fail(c, line, NULL, "nesting deeper than %d", CONF_DEPTH_MAX);
+            conf_fail(c, line, NULL, "nesting deeper than %d", CONF_DEPTH_MAX);
             break;
         }
         if (closes && depth > 0)
             depth--;
         if (anchored && ++anchors > CONF_ANCHORS_MAX) {
-            fail(c, line, NULL, "more than %d anchors and aliases (&name, *name)",
-                 CONF_ANCHORS_MAX);
+            conf_fail(c, line, NULL, "more than %d anchors and aliases (&name, *name)",
+                      CONF_ANCHORS_MAX);
             break;
         }
     }
@@ -2635,12 +1601,14 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
              size_t errlen)
 {
     char scratch[1];
-    struct ctx c = {
+    struct conf_ctx c = {
         .name = name ? name : "config",
         .text = text ? text : "",
         .len = text ? len : 0,
         .err = errlen ? err : scratch,
         .errlen = errlen ? errlen : sizeof(scratch),
+        .top = &top_block,
+        .relay = &relay_block,
     };
     yaml_parser_t parser;
     yaml_document_t doc, extra;
@@ -2648,19 +1616,13 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
     bool have_parser = false, have_doc = false, have_extra = false;
     int rc = -1;
 
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->log_level = LOG_LVL_INFO;
-    cfg->drain_timeout_ms = 30 * 1000;
-    cfg->logs.buffer = LOG_BUFFER_DEFAULT;
-    cfg->logs.line_max = LOG_LINE_DEFAULT;
-    cfg->logs.limits.max_streams = LOG_STREAMS_DEFAULT;
-    dir_conf_defaults(&cfg->directory);
+    config_defaults(cfg);
     c.err[0] = '\0';
 
     if (prescan(&c) != 0)
         goto fail;
     if (!yaml_parser_initialize(&parser)) {
-        fail(&c, 1, NULL, "out of memory reading YAML");
+        conf_fail(&c, 1, NULL, "out of memory reading YAML");
         goto fail;
     }
     have_parser = true;
@@ -2675,7 +1637,7 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
     c.doc = &doc;
     root = yaml_document_get_root_node(&doc);
     if (root == NULL) {
-        fail(&c, 1, NULL, "expected settings (a mapping with relays:), found an empty file");
+        conf_fail(&c, 1, NULL, "expected settings (a mapping with relays:), found an empty file");
         goto fail;
     }
     if (parse_root(&c, root, cfg) != 0)
@@ -2690,7 +1652,7 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
     have_extra = true;
     more = yaml_document_get_root_node(&extra);
     if (more != NULL) {
-        fail(&c, node_line(more), NULL, "expected a single YAML document; found another one");
+        conf_fail(&c, conf_line(more), NULL, "expected a single YAML document; found another one");
         goto fail;
     }
     rc = 0;

@@ -146,6 +146,15 @@
  * are nesting deeper than 64 levels, more than 256 anchors and aliases and
  * more than 16 directives (libyaml would take quadratic time over them).
  *
+ * Each block is a table of keys walked by one function (cli/confmap.h);
+ * the structs, defaults and cross-key rules are their modules':
+ * relay/conf.h (relays, routers), relay/log_conf.h (logs, log_sinks),
+ * dir/dir.h (directory), pool/conf.h (pools). The options of airlock relay
+ * and airlock router are the keys of a relay or router, the top level and
+ * a listener mapping ("--idle-timeout 5s" is idle_timeout: 5s, "--no-splice"
+ * splice: false, "--socket-mode" the listen mapping's mode), read by the
+ * same setters and checked by the same rules (config_args()).
+ *
  * Datagram relays: udp -> stream (the enclave side: a UDP listener, one
  * stream to the target) or stream -> udp (the host side). udp -> udp is
  * refused, and so are send_proxy and accept_proxy. allow takes CIDRs on a
@@ -165,112 +174,10 @@
 
 #include "core/log.h"
 #include "dir/dir.h"
-#include "net/allow.h"
-#include "net/egress.h"
 #include "net/endpoint.h"
-#include "proto/dns.h"
-#include "router/route.h"
-
-#define CONF_NAME_MAX 64
-#define CONF_ALLOW_MAX 64
-#define CONF_EGRESS_MAX 64
-#define CONF_SINKS_MAX 64
-#define CONF_FILE_PATH_MAX 4096
-
-/* Defaults and bounds of the log settings (bytes). */
-#define LOG_BUFFER_DEFAULT (1024 * 1024)
-#define LOG_BUFFER_MIN (64 * 1024)
-#define LOG_BUFFER_MAX (1024 * 1024 * 1024)
-#define LOG_LINE_DEFAULT (16 * 1024)
-#define LOG_SINK_LINE_DEFAULT (64 * 1024)
-#define LOG_LINE_MIN 256
-#define LOG_LINE_MAX (1024 * 1024)
-#define CONF_DNS_ALLOW_MAX 64
-#define CONF_DATAGRAM_MAX 65507    /* the largest UDP payload */
-#define CONF_MAX_FLOWS_DEFAULT 256 /* flows per stream of a stream -> udp relay */
-#define CONF_MAX_FLOWS_MAX 65536
-#define CONF_MAX_FDS_MAX 1048576
-#define CONF_RESOLVER_THREADS_MAX 64
-#define CONF_RESOLVER_QUEUE_MAX 65536
-
-enum proxy_mode { PROXY_NONE, PROXY_V2 };
-
-/* Defaults and bounds of a router's settings. */
-#define ROUTER_PEEK_TIMEOUT_DEFAULT 5000 /* ms */
-#define ROUTER_HELLO_MIN 512             /* bytes */
-#define ROUTER_HELLO_MAX (32 * 1024)
-
-/* What makes a relay a router (an entry of routers:): the upstream is
- * chosen per connection from the ClientHello's server name. */
-struct router_conf {
-    bool enabled;
-    struct route_table table;
-    unsigned peek_timeout_ms; /* the whole ClientHello must come within this */
-    size_t max_hello;         /* bytes, ROUTER_HELLO_MIN..ROUTER_HELLO_MAX */
-};
-
-struct relay_conf {
-    char name[CONF_NAME_MAX];
-    struct endpoint listen;
-    struct endpoint target;
-    struct allow_rule allow[CONF_ALLOW_MAX];
-    size_t n_allow;
-    unsigned max_connections;
-    unsigned connect_timeout_ms;
-    unsigned idle_timeout_ms;
-    bool keepalive;
-    bool splice;
-    enum proxy_mode send_proxy;
-    enum proxy_mode accept_proxy;
-    bool original_dst; /* send SO_ORIGINAL_DST as the PROXY destination */
-    bool egress;       /* target: egress; target is unused */
-    struct egress_rule egress_allow[CONF_EGRESS_MAX];
-    size_t n_egress_allow;
-    /* datagram relays (udp on one side) */
-    unsigned max_datagram;
-    unsigned flow_idle_timeout_ms;
-    unsigned max_flows; /* stream -> udp: flows (sockets) per stream */
-    unsigned max_fds;   /* stream -> udp: streams + flow sockets in all; 0: dgram_fd_budget() */
-    char dns_allow[CONF_DNS_ALLOW_MAX][DNS_PATTERN_MAX]; /* canonical, see dns_pattern_parse() */
-    size_t n_dns_allow;
-    struct router_conf router; /* routers: entries only; target is unused */
-};
-
-/* Who may hold one of the streams of a log listener (logs.listen, a log
- * sink's listen): see relay/streams.h. */
-#define CONF_STREAMS_MAX 4096
-#define LOG_STREAMS_DEFAULT 256
-#define LOG_SINK_IDLE_DEFAULT (60 * 60 * 1000) /* ms; the forwarder reconnects */
-struct stream_limits {
-    struct allow_rule allow[CONF_ALLOW_MAX]; /* tcp: CIDRs, vsock: cid:N; empty: anyone */
-    size_t n_allow;
-    unsigned max_streams;     /* 1..CONF_STREAMS_MAX; more: the busiest peer's quietest goes */
-    unsigned idle_timeout_ms; /* a stream silent this long is closed; 0: never */
-};
-
-/* The enclave side of log forwarding (the logs: block). */
-struct log_conf {
-    bool enabled; /* a logs: block is present */
-    struct endpoint forward;
-    bool capture_stderr;
-    bool has_listen;
-    struct endpoint listen;
-    size_t buffer;               /* bytes, LOG_BUFFER_MIN..LOG_BUFFER_MAX */
-    size_t line_max;             /* bytes, LOG_LINE_MIN..LOG_LINE_MAX, at most buffer / 4 */
-    struct stream_limits limits; /* of the apps on listen; idle_timeout 0 by default */
-};
-
-/* One host-side log sink (an entry of log_sinks:). */
-struct log_sink_conf {
-    char name[CONF_NAME_MAX];
-    struct endpoint listen;
-    char file[CONF_FILE_PATH_MAX];
-    size_t line_max;
-    struct stream_limits limits; /* idle_timeout LOG_SINK_IDLE_DEFAULT by default */
-};
-
-/* Returns true when rc relays datagrams (its listen or target is udp). */
-bool relay_conf_is_dgram(const struct relay_conf *rc);
+#include "pool/conf.h"
+#include "relay/conf.h"
+#include "relay/log_conf.h"
 
 struct config {
     unsigned threads; /* 0: one per online core */
@@ -293,23 +200,6 @@ struct config {
     unsigned resolver_queue;   /* 0: the default */
 };
 
-/* Returns true when a and b are the same settings (routes compared by
- * content): a reload keeps such a relay as it is. */
-bool relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b);
-
-/* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
- * keepalive and splice on, no PROXY, no limit, empty allowlists,
- * max_datagram 4096, flow_idle_timeout 60s, max_flows 256, max_fds 0). */
-void relay_conf_defaults(struct relay_conf *rc);
-
-/* Checks one relay's settings that depend on each other (allow on a unix
- * listener, allow rules of the wrong kind for the listener, vsock CID "any"
- * as a target, udp to udp, settings of datagram relays on others, limits, egress and
- * original_dst settings). Returns 0, or -1 with
- * "KEY: what was expected" in err (no file or line: the caller adds them), e.g. "allow[1]: expected
- * a cid:N rule: ...". err may be NULL when errlen is 0. */
-int relay_conf_check(const struct relay_conf *rc, char *err, size_t errlen);
-
 /* Loads and checks the YAML file at path (at most 1 MiB; pipes work) into
  * *cfg (zeroed first). Returns 0, or -1 with err holding
  * "FILE:LINE: KEY: what was expected", LINE 1-based. On success the caller
@@ -322,81 +212,18 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 int config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
                  size_t errlen);
 
-/* Parses a duration ("250ms", "5s", "2m", "1h", "30") into *ms. Returns 0,
- * or -EINVAL (*ms untouched) for anything else, including signs, spaces,
- * compound forms like "1h30m" and values past UINT_MAX milliseconds. */
-int config_duration(const char *s, unsigned *ms);
-
-/* Parses a size ("1MiB", "512KiB", "4096", "64B", "1GiB") into *bytes.
- * Returns 0, or -EINVAL (*bytes untouched) for anything else, including
- * signs, spaces, other units and values past 2^40. */
-int config_size(const char *s, size_t *bytes);
-
-/* Parses an octal file mode ("0660", "600": 1-4 octal digits, 0001-0777)
- * into *mode. Returns 0 or -EINVAL (*mode untouched). */
-int config_mode(const char *s, unsigned *mode);
-
-/* Returns 0 when s can name a user or group (or be a uid or gid): 1-63
- * characters from A-Z a-z 0-9 _ . -, not starting with '-'; else -EINVAL. */
-int config_account(const char *s);
-
-/* Returns NULL when ep->perm may apply to ep (nothing set, or a listener
- * with a socket file), else a static message saying why not. */
-const char *config_perm_check(const struct endpoint *ep);
+/* Builds a one-relay (router: one-router) config from the arguments of
+ * airlock relay / router (argv[0] is the command): LISTEN and TARGET (a
+ * router: LISTEN) and --KEY VALUE, --KEY=VALUE, --KEY / --no-KEY (true,
+ * false) options, KEY a key of the relay or router, of the top level, or
+ * socket-mode, socket-owner, socket-group (LISTEN's and --metrics' socket
+ * file), with '-' for '_'. Returns 0 (free with config_free()), or -1 with
+ * "--KEY 'VALUE': what was expected" in err ("" when the arguments do not
+ * have the shape of a command: the caller shows the usage) and *cfg
+ * zeroed. */
+int config_args(int argc, char **argv, bool router, struct config *cfg, char *err, size_t errlen);
 
 /* Releases what cfg owns and zeroes it; safe to call twice. */
 void config_free(struct config *cfg);
-
-/* ---- pools (the pools: list; docs/pool.md) */
-
-#define CONF_POOLS_MAX 16
-#define CONF_ARGV_MAX 32   /* words of a command, launcher or hook */
-#define CONF_ARG_MAX 512   /* bytes of one word or template, incl. NUL */
-#define CONF_REGEX_MAX 512 /* bytes of one event rule, incl. NUL */
-#define CONF_INSTANCES_MAX 1024
-#define POOL_NAME_MAX 40 /* characters of a pool name: instance names are NAME-N */
-
-/* An argv template: words with {port}, {dir}, {instance}, {uid}, {gid} (and
- * {user} in hooks). */
-struct argv_conf {
-    char arg[CONF_ARGV_MAX][CONF_ARG_MAX];
-    size_t n; /* 0: not set */
-};
-
-/* A provisioning or deprovisioning hook. */
-struct hook_conf {
-    struct argv_conf command; /* n == 0: no hook */
-    unsigned timeout_ms;      /* default 30s; more than 0 */
-};
-
-/* One pool of standby instances (an entry of pools:). */
-struct pool_conf {
-    char name[CONF_NAME_MAX];
-    struct argv_conf launcher;           /* optional prefix (gramine-sgx, nitro-cli ...) */
-    struct argv_conf command;            /* required */
-    char endpoint[CONF_ARG_MAX];         /* template; required */
-    unsigned port_min, port_max;         /* ports: A-B; 0-0 when not set */
-    char dir[CONF_FILE_PATH_MAX];        /* base of the instance directories; required */
-    char user[CONF_NAME_MAX];            /* run-as user; "" keeps airlock's */
-    unsigned uid_min, uid_max;           /* uids: A-B, one per instance; 0-0 when not set */
-    char group[CONF_NAME_MAX];           /* with uids: every instance's gid; "": gid = uid */
-    unsigned min_idle;                   /* default 1 */
-    unsigned max;                        /* default 10, at most CONF_INSTANCES_MAX */
-    unsigned max_idle;                   /* default min_idle */
-    unsigned cooldown_ms;                /* default 60s */
-    unsigned start_timeout_ms;           /* default 30s; more than 0 */
-    unsigned stop_grace_ms;              /* default 5s: SIGTERM, then SIGKILL */
-    unsigned backoff_ms, backoff_max_ms; /* restart backoff; default 250ms, 30s */
-    char ready[CONF_REGEX_MAX];          /* POSIX extended regexes; ready and login required */
-    char login[CONF_REGEX_MAX];          /* one capture group: the user */
-    char logout[CONF_REGEX_MAX];         /* "" : the process's exit ends the session */
-    struct hook_conf provision, deprovision;
-};
-
-/* Returns the ports pc's instances can use (0 when it needs none). */
-unsigned pool_conf_ports(const struct pool_conf *pc);
-
-/* Returns the size of pc's uid range (0 without uids:). */
-unsigned pool_conf_uids(const struct pool_conf *pc);
 
 #endif

@@ -1,7 +1,9 @@
 /* conf.c - the directory's names and defaults (no thread, no backend: the
  * config parser links this alone). See dir.h. */
+#include <stdbool.h>
 #include <string.h>
 
+#include "core/units.h"
 #include "dir/dir.h"
 
 const char *
@@ -26,4 +28,24 @@ dir_conf_defaults(struct dir_conf *conf)
     conf->assign_wait_ms = 5 * 1000;
     conf->max_pending_per_client = 2;
     conf->pending_share = 75;
+}
+
+int
+dir_conf_check(const struct dir_conf *conf, struct conf_fault *f)
+{
+    /* a given redis endpoint has a host (tcp) or a path (unix) */
+    bool has_redis = conf->redis.host[0] != '\0' || conf->redis.path[0] != '\0';
+
+    if (conf->backend == DIR_REDIS && !has_redis)
+        return conf_fault(f, "redis",
+                          "missing: expected the redis server's endpoint (tcp:HOST:PORT or "
+                          "unix:/path)");
+    return 0;
+}
+
+const char *
+dir_conf_redis_only(const struct dir_conf *conf)
+{
+    return conf->backend == DIR_REDIS ? NULL
+                                      : "applies to backend: redis only (the backend is memory)";
 }

@@ -98,6 +98,15 @@ unsigned long long dir_wall_ms(void);
 /* Fills *conf with the defaults (memory backend, see struct dir_conf). */
 void dir_conf_defaults(struct dir_conf *conf);
 
+/* Checks the rules that span the keys of a directory: block (redis needs
+ * its endpoint). Returns 0, or -1 with *f naming the key at fault. */
+struct conf_fault;
+int dir_conf_check(const struct dir_conf *conf, struct conf_fault *f);
+
+/* For the redis key: NULL when conf's backend is redis, else why it does
+ * not apply. */
+const char *dir_conf_redis_only(const struct dir_conf *conf);
+
 /* Starts a directory (its thread; the redis backend connects in the
  * background and reconnects). Returns it, or NULL with errno set. Free with
  * dir_free(), after every pending request was answered or cancelled. */

@@ -82,14 +82,9 @@ allow_parse(const char *s, struct allow_rule *rule, const char **err)
     }
 
 ok:
-    if (err != NULL)
-        *err = NULL;
-    return PARSE_OK;
-
+    msg = NULL;
 fail:
-    if (err != NULL)
-        *err = msg;
-    return PARSE_INVALID;
+    return parse_verdict(err, msg);
 }
 
 /* The peer, reduced to what rules compare against. */

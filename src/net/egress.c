@@ -263,14 +263,9 @@ egress_rule_parse(const char *s, struct egress_rule *r, const char **err)
     }
 
 ok:
-    if (err != NULL)
-        *err = NULL;
-    return PARSE_OK;
-
+    msg = NULL;
 fail:
-    if (err != NULL)
-        *err = msg;
-    return PARSE_INVALID;
+    return parse_verdict(err, msg);
 }
 
 /* ---- checks */

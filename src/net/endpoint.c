@@ -364,6 +364,18 @@ host_equal(const char *a, const char *b)
     return true;
 }
 
+const char *
+endpoint_perm_check(const struct endpoint *ep)
+{
+    bool set = ep->perm.mode != 0 || ep->perm.owner[0] != '\0' || ep->perm.group[0] != '\0';
+    bool file = (ep->kind == EP_UNIX || ep->kind == EP_HVSOCK) && ep->path[0] != '@';
+
+    if (set && !file)
+        return "mode, owner and group apply to listeners with a socket file (unix:/path, "
+               "hvsock:/path:PORT), not to network or abstract sockets";
+    return NULL;
+}
+
 int
 endpoint_equal(const struct endpoint *a, const struct endpoint *b)
 {

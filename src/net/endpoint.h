@@ -24,6 +24,12 @@ enum ep_kind { EP_TCP, EP_UDP, EP_UNIX, EP_VSOCK, EP_HVSOCK };
 #define ENDPOINT_TEXT_MAX 280 /* endpoint_format() of any endpoint, including NUL */
 #define EP_ID_MAX 64          /* a user or group name or number, including NUL */
 
+/* What a setting that takes an endpoint expects, in messages. */
+#define EP_FORMS "tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
+#define EP_EXPECT "expected an endpoint (" EP_FORMS ")"
+#define EP_EXPECT_STREAM "expected a stream endpoint (tcp, unix, vsock, hvsock), not udp"
+#define EP_EXPECT_CID "expected the CID to connect to; vsock:any is for listeners"
+
 /* Who may connect to the socket file of a unix or hvsock listener (not part
  * of the endpoint text: the config sets it; transport_listen() applies it).
  * Zeroed by endpoint_parse(): the listener's defaults. */
@@ -50,6 +56,10 @@ enum parse_result endpoint_parse(const char *s, struct endpoint *ep, const char 
 /* Writes the canonical text form of ep into buf (always NUL-terminated when
  * len > 0). Returns the length the full text needs, like snprintf. */
 size_t endpoint_format(const struct endpoint *ep, char *buf, size_t len);
+
+/* Returns NULL when ep->perm may apply to ep (nothing set, or a listener
+ * with a socket file), else a static message saying why not. */
+const char *endpoint_perm_check(const struct endpoint *ep);
 
 /* Returns 1 when a and b name the same endpoint (perm aside), 0 otherwise. */
 int endpoint_equal(const struct endpoint *a, const struct endpoint *b);

@@ -29,10 +29,10 @@
 
 #include <stddef.h>
 
-#include "cli/config.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
 #include "dir/dir.h"
+#include "pool/conf.h"
 #include "pool/env.h"
 
 struct pool;

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "cli/config.h"
+#include "pool/conf.h"
 
 enum rule_event {
     RULE_NONE,      /* the line matches no rule */

@@ -96,12 +96,7 @@ http_connect_parse(const uint8_t *buf, size_t len, size_t max, struct http_conne
     *head_len = n;
 
 ok:
-    if (err != NULL)
-        *err = NULL;
-    return PARSE_OK;
-
+    msg = NULL;
 fail:
-    if (err != NULL)
-        *err = msg;
-    return PARSE_INVALID;
+    return parse_verdict(err, msg);
 }

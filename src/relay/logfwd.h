@@ -19,9 +19,9 @@
 
 #include <stdbool.h>
 
-#include "cli/config.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
+#include "relay/log_conf.h"
 
 struct logfwd;
 

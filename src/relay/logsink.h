@@ -12,9 +12,9 @@
 #ifndef AIRLOCK_RELAY_LOGSINK_H
 #define AIRLOCK_RELAY_LOGSINK_H
 
-#include "cli/config.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
+#include "relay/log_conf.h"
 
 /* Completes a line that a broken stream left unfinished. */
 #define LOGSINK_END_MARK " [stream ended]"

@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cli/config.h"
 #include "core/loop.h"
 #include "net/dial.h"
+#include "relay/conf.h"
 
 struct worker;
 struct dgram;

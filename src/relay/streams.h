@@ -24,9 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/config.h"
 #include "core/list.h"
 #include "core/loop.h"
+#include "relay/log_conf.h"
 
 /* Why the set ends a stream (close_cb). */
 enum streams_end { STREAMS_EVICTED, STREAMS_IDLE };

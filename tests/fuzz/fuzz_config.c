@@ -27,15 +27,15 @@ check_ok(const struct config *cfg)
     check(!cfg->logs.enabled ||
           (cfg->logs.limits.max_streams >= 1 && cfg->logs.limits.max_streams <= CONF_STREAMS_MAX &&
            cfg->logs.limits.n_allow <= CONF_ALLOW_MAX));
-    check(!cfg->logs.has_listen || config_perm_check(&cfg->logs.listen) == NULL);
-    check(!cfg->has_metrics || config_perm_check(&cfg->metrics) == NULL);
-    check(!cfg->has_control || config_perm_check(&cfg->control) == NULL);
+    check(!cfg->logs.has_listen || endpoint_perm_check(&cfg->logs.listen) == NULL);
+    check(!cfg->has_metrics || endpoint_perm_check(&cfg->metrics) == NULL);
+    check(!cfg->has_control || endpoint_perm_check(&cfg->control) == NULL);
     for (size_t i = 0; i < cfg->n_sinks; i++) {
         check(cfg->sinks[i].limits.max_streams >= 1 &&
               cfg->sinks[i].limits.max_streams <= CONF_STREAMS_MAX);
         check(cfg->sinks[i].limits.n_allow == 0 || cfg->sinks[i].listen.kind == EP_TCP ||
               cfg->sinks[i].listen.kind == EP_VSOCK);
-        check(config_perm_check(&cfg->sinks[i].listen) == NULL);
+        check(endpoint_perm_check(&cfg->sinks[i].listen) == NULL);
         check(cfg->sinks[i].file[0] != '\0');
         check(cfg->sinks[i].line_max >= LOG_LINE_MIN && cfg->sinks[i].line_max <= LOG_LINE_MAX);
         for (size_t j = 0; j < i; j++)
@@ -51,9 +51,10 @@ check_ok(const struct config *cfg)
         check(len >= 1 && len < CONF_NAME_MAX);
         check(strspn(rc->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                "0123456789_.-") == len);
-        check(relay_conf_check(rc, NULL, 0) == 0);
+        struct conf_fault f;
+        check(relay_conf_check(rc, &f) == 0);
         check(rc->n_allow <= CONF_ALLOW_MAX);
-        check(config_perm_check(&rc->listen) == NULL);
+        check(endpoint_perm_check(&rc->listen) == NULL);
         check(rc->max_connections <= 10000000);
         for (size_t j = 0; j < i; j++) {
             check(strcmp(rc->name, cfg->relays[j].name) != 0);

@@ -141,18 +141,32 @@ L=tcp:127.0.0.1:$P
 relay_bad "usage: airlock relay LISTEN TARGET"
 relay_bad "usage: airlock relay LISTEN TARGET" "$L"
 relay_bad "usage: airlock relay LISTEN TARGET" "$L" tcp:127.0.0.1:1 extra
-relay_bad "airlock relay: LISTEN 'foo': expected tcp:HOST:PORT" foo tcp:127.0.0.1:1
-relay_bad "airlock relay: TARGET 'tcp:127.0.0.1:99999': tcp: port must be 1-65535" "$L" tcp:127.0.0.1:99999
+relay_bad "airlock relay: LISTEN 'foo': expected an endpoint (tcp:HOST:PORT" foo tcp:127.0.0.1:1
+relay_bad "airlock relay: TARGET 'tcp:127.0.0.1:99999': expected an endpoint" "$L" tcp:127.0.0.1:99999
 relay_bad "airlock relay: --idle-timeout 'xyz': expected a duration" "$L" tcp:127.0.0.1:1 --idle-timeout xyz
 relay_bad "airlock relay: --connect-timeout '0': expected a duration" "$L" tcp:127.0.0.1:1 --connect-timeout 0
 relay_bad "airlock relay: --send-proxy 'v1': expected v2 or none" "$L" tcp:127.0.0.1:1 --send-proxy v1
-relay_bad "airlock relay: --max-connections '-1': expected a number" "$L" tcp:127.0.0.1:1 --max-connections -1
-relay_bad "airlock relay: --threads '999': expected a number from 0 to 256" "$L" tcp:127.0.0.1:1 --threads 999
+relay_bad "airlock relay: --max-connections '-1': expected an integer from 0 to 10000000" "$L" tcp:127.0.0.1:1 --max-connections -1
+relay_bad "airlock relay: --threads '999': expected an integer from 0 to 256" "$L" tcp:127.0.0.1:1 --threads 999
 relay_bad "airlock relay: --log-level 'loud': expected error, warn, info or debug" "$L" tcp:127.0.0.1:1 --log-level loud
-relay_bad "airlock relay: --allow '300.0.0.0/8': invalid IPv4 address" "$L" tcp:127.0.0.1:1 --allow 300.0.0.0/8
-relay_bad "airlock relay: --metrics 'bogus': expected tcp:HOST:PORT" "$L" tcp:127.0.0.1:1 --metrics bogus
+relay_bad "airlock relay: --allow '300.0.0.0/8': expected a CIDR (10.0.0.0/8, [2001:db8::]/32), an address or cid:N: invalid IPv4 address" "$L" tcp:127.0.0.1:1 --allow 300.0.0.0/8
+relay_bad "airlock relay: --metrics 'bogus': expected an endpoint (tcp:HOST:PORT" "$L" tcp:127.0.0.1:1 --metrics bogus
 relay_bad "allow applies to tcp, udp and vsock listeners" unix:"$T/a.sock" tcp:127.0.0.1:1 --allow 10.0.0.0/8
 relay_bad "unrecognized option '--bogus'" "$L" tcp:127.0.0.1:1 --bogus
+relay_bad "port must be 1-65535" "$L" tcp:127.0.0.1:99999
+# the options are the keys of a relay: the same setters and messages as the file
+relay_bad "airlock relay: --name 'a\"b': expected a name of 1-63 characters from A-Z a-z 0-9 _ . -" "$L" tcp:127.0.0.1:1 --name 'a"b'
+relay_bad "airlock relay: --name 'a b': expected a name of 1-63" "$L" tcp:127.0.0.1:1 --name 'a b'
+relay_bad "airlock relay: unrecognized option '--idle-timout' (did you mean '--idle-timeout'?)" "$L" tcp:127.0.0.1:1 --idle-timout 5s
+relay_bad "airlock relay: --max-flows '0': expected an integer from 1 to 65536" "$L" udp:127.0.0.1:1 --max-flows 0
+relay_bad "airlock relay: --max-datagram: applies to datagram relays" "$L" tcp:127.0.0.1:1 --max-datagram 512
+run_al 2 router "$L" --egress-allow x:1
+grep -qF "airlock router: --egress-allow: applies to airlock relay only" "$T/out" ||
+    fail "router with a relay option: $(head -1 "$T/out")"
+printf 'relays:\n  - name: a"b\n    listen: %s\n    target: tcp:127.0.0.1:1\n' "$L" >quote.yaml
+run_al 1 check -c quote.yaml
+[ "$(cat "$T/out")" = "airlock: quote.yaml:2: relays[0].name: expected a name of 1-63 characters from A-Z a-z 0-9 _ . -" ] ||
+    fail "name with a quote in a file: $(cat "$T/out")"
 tcp_up "$P" && fail "a refused command line listened"
 run_al 2 frob
 grep -q "airlock: unknown command 'frob'" "$T/out" || fail "unknown command: $(head -1 "$T/out")"

@@ -184,7 +184,7 @@ for e in no_route:2 peek_timeout:2 bad_hello:2; do
 done
 log "the same from the command line: airlock router"
 "$AIRLOCK" router "tcp:127.0.0.1:$CLI" 2>"$T/cli.err" && fail "a router without routes started"
-grep -q "expected --route NAME=TARGET, --directory POOL or --default TARGET" "$T/cli.err" ||
+grep -q "expected at least one of routes:, directory:, default: in router" "$T/cli.err" ||
     fail "no message for a router without routes: $(cat "$T/cli.err")"
 airlock_up cli router "tcp:127.0.0.1:$CLI" --route "*.wild.test=tcp:127.0.0.1:$W" \
     --default "tcp:127.0.0.1:$D" --peek-timeout 2s

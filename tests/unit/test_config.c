@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli/config.h"
+#include "core/units.h"
 
 #define EP_FORMS "tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT"
 
@@ -30,6 +31,21 @@ static int
 parse(const char *yaml, struct config *cfg, char *err, size_t errlen)
 {
     return config_parse("airlock.yaml", yaml, strlen(yaml), cfg, err, errlen);
+}
+
+/* relay_conf_check() as "KEY: message" (KEY[i] for an item of a list). */
+static int
+check_text(const struct relay_conf *rc, char *err, size_t len)
+{
+    struct conf_fault f;
+
+    if (relay_conf_check(rc, &f) == 0)
+        return 0;
+    if (len > 0 && f.item != CONF_NO_ITEM)
+        snprintf(err, len, "%s[%zu]: %s", f.key, f.item, f.msg);
+    else if (len > 0)
+        snprintf(err, len, "%s: %s", f.key, f.msg);
+    return -1;
 }
 
 static void
@@ -165,7 +181,7 @@ test_full(void **state)
     assert_string_equal(r->target.path, "/run/fc/v.sock");
     assert_int_equal(r->target.port, 52);
     for (size_t i = 0; i < cfg.n_relays; i++)
-        assert_int_equal(relay_conf_check(&cfg.relays[i], NULL, 0), 0);
+        assert_int_equal(check_text(&cfg.relays[i], NULL, 0), 0);
 
     config_free(&cfg);
     assert_null(cfg.relays);
@@ -341,17 +357,17 @@ test_duration(void **state)
 
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         ms = 12345;
-        if (config_duration(ok[i].in, &ms) != 0)
-            fail_msg("config_duration(\"%s\") failed", ok[i].in);
+        if (units_duration(ok[i].in, &ms) != 0)
+            fail_msg("units_duration(\"%s\") failed", ok[i].in);
         assert_int_equal(ms, ok[i].ms);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         ms = 12345;
-        if (config_duration(bad[i], &ms) != -EINVAL)
-            fail_msg("config_duration(\"%s\") accepted", bad[i]);
+        if (units_duration(bad[i], &ms) != -EINVAL)
+            fail_msg("units_duration(\"%s\") accepted", bad[i]);
         assert_int_equal(ms, 12345);
     }
-    assert_int_equal(config_duration(NULL, &ms), -EINVAL);
+    assert_int_equal(units_duration(NULL, &ms), -EINVAL);
 }
 
 static void
@@ -1035,47 +1051,47 @@ test_relay_conf_check(void **state)
     (void)state;
     struct relay_conf rc;
     const char *why;
-    char err[256];
+    char err[600];
 
     relay_conf_defaults(&rc);
     assert_int_equal(endpoint_parse("unix:/run/a.sock", &rc.listen, &why), PARSE_OK);
     assert_int_equal(endpoint_parse("vsock:3:1", &rc.target, &why), PARSE_OK);
-    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), 0);
+    assert_int_equal(check_text(&rc, err, sizeof(err)), 0);
 
     rc.n_allow = 1;
     assert_int_equal(allow_parse("10.0.0.0/8", &rc.allow[0], &why), PARSE_OK);
-    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
+    assert_int_equal(check_text(&rc, err, sizeof(err)), -1);
     assert_string_equal(err, "allow: allow applies to tcp, udp and vsock listeners; restrict a "
                              "unix socket with file permissions");
 
     assert_int_equal(endpoint_parse("vsock:any:1", &rc.listen, &why), PARSE_OK);
-    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
+    assert_int_equal(check_text(&rc, err, sizeof(err)), -1);
     assert_string_equal(err, "allow[0]: expected a cid:N rule: a vsock listener sees CID peers, "
                              "CIDRs are for tcp listeners");
 
     rc.n_allow = 0;
     rc.max_connections = 10000001;
-    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
+    assert_int_equal(check_text(&rc, err, sizeof(err)), -1);
     assert_string_equal(err, "max_connections: expected an integer from 0 to 10000000 (0: no "
                              "limit)");
 
     rc.max_connections = 0;
     assert_int_equal(endpoint_parse("udp:0.0.0.0:53", &rc.listen, &why), PARSE_OK);
-    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), 0);
+    assert_int_equal(check_text(&rc, err, sizeof(err)), 0);
     rc.max_datagram = 65508;
-    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
+    assert_int_equal(check_text(&rc, err, sizeof(err)), -1);
     assert_string_equal(err, "max_datagram: expected an integer from 1 to 65507 (the largest UDP "
                              "payload)");
     rc.max_datagram = 4096;
     rc.n_dns_allow = 1;
-    assert_int_equal(relay_conf_check(&rc, err, sizeof(err)), -1);
+    assert_int_equal(check_text(&rc, err, sizeof(err)), -1);
     assert_string_equal(err, "dns_allow: dns_allow applies to stream -> udp relays (the host "
                              "side, in front of the resolver)");
     assert_int_equal(endpoint_parse("udp:0.0.0.0:53", &rc.target, &why), PARSE_OK);
     rc.n_dns_allow = 0;
 
     /* A short buffer gets a truncated, terminated message. */
-    assert_int_equal(relay_conf_check(&rc, err, 8), -1);
+    assert_int_equal(check_text(&rc, err, 8), -1);
     assert_string_equal(err, "target:");
 }
 
@@ -1187,15 +1203,15 @@ test_logs(void **state)
     assert_int_equal(cfg.n_sinks, 0);
     config_free(&cfg);
 
-    assert_int_equal(config_size("0", &n), 0);
+    assert_int_equal(units_size("0", &n), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(config_size("64B", &n), 0);
+    assert_int_equal(units_size("64B", &n), 0);
     assert_int_equal(n, 64);
-    assert_int_equal(config_size("3KiB", &n), 0);
+    assert_int_equal(units_size("3KiB", &n), 0);
     assert_int_equal(n, 3072);
-    assert_int_equal(config_size("1GiB", &n), 0);
+    assert_int_equal(units_size("1GiB", &n), 0);
     assert_int_equal(n, 1024 * 1024 * 1024);
-    assert_int_equal(config_size("1024GiB", &n), 0);
+    assert_int_equal(units_size("1024GiB", &n), 0);
     assert_int_equal(n, 1024ull * 1024 * 1024 * 1024);
     n = 7;
     static const char *const bad[] = {"",
@@ -1212,7 +1228,7 @@ test_logs(void **state)
                                       "MiB",
                                       "1MiBx"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        assert_int_equal(config_size(bad[i], &n), -EINVAL);
+        assert_int_equal(units_size(bad[i], &n), -EINVAL);
     assert_int_equal(n, 7);
 }
 
@@ -1394,17 +1410,17 @@ test_listen_perm(void **state)
     config_free(&cfg);
 
     unsigned mode = 7;
-    assert_int_equal(config_mode("0", &mode), -EINVAL);
-    assert_int_equal(config_mode("1000", &mode), -EINVAL);
-    assert_int_equal(config_mode("0o660", &mode), -EINVAL);
-    assert_int_equal(config_mode("00660", &mode), -EINVAL);
-    assert_int_equal(config_mode("", &mode), -EINVAL);
+    assert_int_equal(units_mode("0", &mode), -EINVAL);
+    assert_int_equal(units_mode("1000", &mode), -EINVAL);
+    assert_int_equal(units_mode("0o660", &mode), -EINVAL);
+    assert_int_equal(units_mode("00660", &mode), -EINVAL);
+    assert_int_equal(units_mode("", &mode), -EINVAL);
     assert_int_equal(mode, 7);
-    assert_int_equal(config_mode("777", &mode), 0);
+    assert_int_equal(units_mode("777", &mode), 0);
     assert_int_equal(mode, 0777);
-    assert_int_equal(config_account("-x"), -EINVAL);
-    assert_int_equal(config_account("a b"), -EINVAL);
-    assert_int_equal(config_account("www-data"), 0);
+    assert_int_equal(units_account("-x"), -EINVAL);
+    assert_int_equal(units_account("a b"), -EINVAL);
+    assert_int_equal(units_account("www-data"), 0);
 }
 
 static void
@@ -1914,6 +1930,98 @@ test_err_bounds(void **state)
                  "host side, which opens a socket per flow)");
 }
 
+/* The command line resolves to the same rows as the file: a bad value is
+ * refused by both with the same "what was expected" (the file says where,
+ * the command line which option). */
+static void
+test_cli_same_rows(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *key, *flag, *value;
+    } bad[] = {
+        {"name", "--name", "a\"b"},
+        {"name", "--name", "a{b}"},
+        {"idle_timeout", "--idle-timeout", "5 s"},
+        {"connect_timeout", "--connect-timeout", "1h30m"},
+        {"max_connections", "--max-connections", "10000001"},
+        {"max_connections", "--max-connections", "-1"},
+        {"send_proxy", "--send-proxy", "v1"},
+        {"keepalive", "--keepalive", "maybe"},
+        {"allow", "--allow", "300.0.0.0/8"},
+    };
+    struct config cfg;
+    char yaml[512], err[512], cli[512], want[512];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        bool list = strcmp(bad[i].key, "allow") == 0;
+        snprintf(yaml, sizeof(yaml),
+                 "relays:\n  - listen: tcp:127.0.0.1:1\n    target: tcp:127.0.0.1:2\n"
+                 "    %s: %s'%s'%s\n",
+                 bad[i].key, list ? "[" : "", bad[i].value, list ? "]" : "");
+        assert_int_equal(parse(yaml, &cfg, err, sizeof(err)), -1);
+        char *what = strstr(err, list ? "[0]: " : ": expected");
+        assert_non_null(what);
+        what += list ? 5 : 2;
+        char opt[64];
+        snprintf(opt, sizeof(opt), "%s=%s", bad[i].flag, bad[i].value);
+        char *argv[] = {"relay", "tcp:127.0.0.1:1", "tcp:127.0.0.1:2", (char *)bad[i].flag,
+                        (char *)bad[i].value};
+        if (i % 2 == 1) /* both spellings (keepalive, a flag, is odd) */
+            argv[3] = opt;
+        assert_int_equal(config_args(i % 2 == 1 ? 4 : 5, argv, false, &cfg, cli, sizeof(cli)), -1);
+        assert_null(cfg.relays);
+        snprintf(want, sizeof(want), "%s '%s': %s", bad[i].flag, bad[i].value, what);
+        assert_string_equal(cli, want);
+    }
+
+    /* a rule that spans keys: the same block check */
+    assert_int_equal(parse("relays:\n  - listen: unix:/a.sock\n    target: tcp:127.0.0.1:2\n"
+                           "    allow: [10.0.0.0/8]\n",
+                           &cfg, err, sizeof(err)),
+                     -1);
+    char *argv2[] = {"relay", "unix:/a.sock", "tcp:127.0.0.1:2", "--allow=10.0.0.0/8"};
+    assert_int_equal(config_args(4, argv2, false, &cfg, cli, sizeof(cli)), -1);
+    assert_string_equal(strstr(err, ": allow ") + 2, strstr(cli, ": allow ") + 2);
+
+    /* an unknown key or option: the same closest row */
+    assert_int_equal(parse("relays:\n  - listen: tcp:127.0.0.1:1\n    target: tcp:127.0.0.1:2\n"
+                           "    idle_timout: 5s\n",
+                           &cfg, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "airlock.yaml:4: relays[0]: unknown key 'idle_timout' (did you mean "
+                             "'idle_timeout'?)");
+    char *argv3[] = {"relay", "tcp:127.0.0.1:1", "tcp:127.0.0.1:2", "--idle-timout", "5s"};
+    assert_int_equal(config_args(5, argv3, false, &cfg, cli, sizeof(cli)), -1);
+    assert_string_equal(cli,
+                        "unrecognized option '--idle-timout' (did you mean '--idle-timeout'?)");
+
+    /* the options of the other command, and the shape of the command */
+    char *argv4[] = {"router", "tcp:127.0.0.1:1", "--default", "tcp:127.0.0.1:2", "--max-fds", "9"};
+    assert_int_equal(config_args(6, argv4, true, &cfg, cli, sizeof(cli)), -1);
+    assert_string_equal(cli, "--max-fds: applies to airlock relay only");
+    char *argv5[] = {"relay", "tcp:127.0.0.1:1"};
+    assert_int_equal(config_args(2, argv5, false, &cfg, cli, sizeof(cli)), -1);
+    assert_string_equal(cli, "");
+
+    /* and a good command line gives what the file gives */
+    char *argv6[] = {"relay",       "vsock:any:5",    "udp:127.0.0.1:53",
+                     "--name=dns",  "--idle-timeout", "5s",
+                     "--no-splice", "--max-flows",    "9",
+                     "--dns-allow", "*.example.org",  "--allow",
+                     "cid:16",      "--threads",      "3"};
+    assert_int_equal(config_args(15, argv6, false, &cfg, cli, sizeof(cli)), 0);
+    struct config file;
+    must_parse("threads: 3\nrelays:\n  - {name: dns, listen: 'vsock:any:5', target: "
+               "'udp:127.0.0.1:53', idle_timeout: 5s, splice: false, max_flows: 9, dns_allow: "
+               "['*.example.org'], allow: ['cid:16']}\n",
+               &file);
+    assert_int_equal(cfg.threads, 3);
+    assert_true(relay_conf_equal(&cfg.relays[0], &file.relays[0]));
+    config_free(&file);
+    config_free(&cfg);
+}
+
 int
 main(void)
 {
@@ -1950,6 +2058,7 @@ main(void)
         cmocka_unit_test(test_egress),
         cmocka_unit_test(test_err_egress),
         cmocka_unit_test(test_relay_conf_check),
+        cmocka_unit_test(test_cli_same_rows),
         cmocka_unit_test(test_short_err_buffer),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_logs),

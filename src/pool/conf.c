@@ -1,0 +1,224 @@
+/* conf.c - a pool's settings: defaults and the rules that span keys; see
+ * conf.h. */
+#include "pool/conf.h"
+
+#include <limits.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dir/dir.h"
+#include "net/endpoint.h"
+#include "pool/template.h"
+
+#define EXPECT_PORTS "expected a port range FIRST-LAST (20000-20999), ports 1-65535"
+#define EXPECT_REGEX "expected a POSIX extended regular expression of 1-511 bytes"
+#define REGEX_COUNT_MAX 64      /* the largest {m,n} of an event rule */
+#define MAX_IDLE_UNSET UINT_MAX /* not given: min_idle */
+
+void
+pool_conf_defaults(struct pool_conf *pc)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->min_idle = 1;
+    pc->max = 10;
+    pc->max_idle = MAX_IDLE_UNSET;
+    pc->cooldown_ms = 60 * 1000;
+    pc->start_timeout_ms = 30 * 1000;
+    pc->stop_grace_ms = 5 * 1000;
+    pc->backoff_ms = 250;
+    pc->backoff_max_ms = 30 * 1000;
+    pc->provision.timeout_ms = 30 * 1000;
+    pc->deprovision.timeout_ms = 30 * 1000;
+}
+
+unsigned
+pool_conf_ports(const struct pool_conf *pc)
+{
+    return pc->port_max == 0 ? 0 : pc->port_max - pc->port_min + 1;
+}
+
+unsigned
+pool_conf_uids(const struct pool_conf *pc)
+{
+    return pc->uid_max == 0 ? 0 : pc->uid_max - pc->uid_min + 1;
+}
+
+/* The endpoint template, expanded for a sample instance, must be a stream
+ * endpoint a client can connect to. */
+static int
+check_endpoint(const struct pool_conf *pc, struct conf_fault *f)
+{
+    char port[16], inst[DIR_NAME_MAX + 16], dir[CONF_FILE_PATH_MAX + sizeof(inst) + 1];
+    char text[CONF_ARG_MAX + sizeof(dir)];
+    struct tmpl_vars tv = {.port = port, .dir = dir, .instance = inst};
+    struct endpoint ep;
+    const char *why = NULL;
+
+    snprintf(port, sizeof(port), "%u", pc->port_min);
+    snprintf(inst, sizeof(inst), "%s-1", pc->name);
+    snprintf(dir, sizeof(dir), "%s/%s", pc->dir, inst);
+    if (tmpl_expand(pc->endpoint, &tv, text, sizeof(text), &why) != 0)
+        return conf_fault(f, "endpoint", "%s", why);
+    if (endpoint_parse(text, &ep, &why) != PARSE_OK)
+        return conf_fault(f, "endpoint", EP_EXPECT ": %s (as expanded: %s)", why ? why : "invalid",
+                          text);
+    if (ep.kind == EP_UDP)
+        return conf_fault(f, "endpoint", EP_EXPECT_STREAM);
+    if (ep.kind == EP_VSOCK && ep.cid == EP_CID_ANY)
+        return conf_fault(f, "endpoint", EP_EXPECT_CID);
+    return 0;
+}
+
+int
+pool_conf_check(struct pool_conf *pc, struct conf_fault *f)
+{
+    if (strlen(pc->name) > POOL_NAME_MAX)
+        return conf_fault(f, "name", "expected at most %d characters (instance names add -N to it)",
+                          POOL_NAME_MAX);
+    if (pc->max_idle == MAX_IDLE_UNSET)
+        pc->max_idle = pc->min_idle;
+    if (pc->max == 0)
+        return conf_fault(f, "max", "expected at least 1 instance");
+    if (pc->min_idle > pc->max)
+        return conf_fault(f, "min_idle", "expected at most max (%u)", pc->max);
+    if (pc->max_idle < pc->min_idle || pc->max_idle > pc->max)
+        return conf_fault(f, "max_idle", "expected from min_idle (%u) to max (%u)", pc->min_idle,
+                          pc->max);
+    if (pc->start_timeout_ms == 0)
+        return conf_fault(f, "start_timeout", "expected a duration of more than 0");
+    if (pc->backoff_ms == 0 || pc->backoff_max_ms < pc->backoff_ms)
+        return conf_fault(f, pc->backoff_ms == 0 ? "restart_backoff" : "restart_backoff_max",
+                          "expected 0 < restart_backoff <= restart_backoff_max");
+    unsigned uses = tmpl_uses(pc->endpoint);
+    for (size_t w = 0; w < pc->command.n; w++)
+        uses |= tmpl_uses(pc->command.arg[w]);
+    for (size_t w = 0; w < pc->launcher.n; w++)
+        uses |= tmpl_uses(pc->launcher.arg[w]);
+    if ((uses & TMPL_PORT) && pool_conf_ports(pc) == 0)
+        return conf_fault(f, "ports", "missing: {port} is used; " EXPECT_PORTS);
+    if (pool_conf_ports(pc) != 0 && pool_conf_ports(pc) < pc->max)
+        return conf_fault(f, "ports", "expected at least max (%u) ports, not %u", pc->max,
+                          pool_conf_ports(pc));
+    if (pool_conf_uids(pc) != 0 && pc->user[0] != '\0')
+        return conf_fault(f, "uids",
+                          "expected either user (one shared user) or uids (one uid per "
+                          "instance), not both");
+    if (pc->group[0] != '\0' && pool_conf_uids(pc) == 0)
+        return conf_fault(f, "group", "applies with uids only (the gid of every instance)");
+    if (pool_conf_uids(pc) != 0 && pool_conf_uids(pc) < pc->max)
+        return conf_fault(f, "uids", "expected at least max (%u) uids, not %u", pc->max,
+                          pool_conf_uids(pc));
+    return check_endpoint(pc, f);
+}
+
+/* Skips the bracket expression at s ("[...]", with "[]...]", "[^]...]" and
+ * "[:class:]" inside); returns what follows it (s's end when unclosed:
+ * regcomp() refuses that). */
+static const char *
+skip_bracket(const char *s)
+{
+    const char *p = s + 1;
+
+    if (*p == '^')
+        p++;
+    if (*p == ']')
+        p++;
+    for (; *p != '\0' && *p != ']'; p++)
+        if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+            const char *end = strchr(p + 2, p[1]);
+            while (end != NULL && end[1] != ']')
+                end = strchr(end + 1, p[1]);
+            if (end == NULL)
+                return p + strlen(p);
+            p = end + 1;
+        }
+    return *p == ']' ? p + 1 : p;
+}
+
+/* glibc's regcomp() copies the tree of a repeated expression once per
+ * repetition, so a repetition of a repetition ("a++", "(a+)*", "(a{9}){9}")
+ * and large counts grow its memory exponentially: a 700-byte rule took
+ * more than 2 GB. Returns why s is refused, or NULL. Event rules never need
+ * them. */
+static const char *
+regex_costly(const char *s)
+{
+    bool quant[CONF_REGEX_MAX + 1] = {false}; /* per group depth: holds a repetition */
+    size_t depth = 0;
+    bool after_quant = false, after_group = false, group_quant = false;
+
+    for (const char *p = s; *p != '\0';) {
+        bool is_quant =
+            *p == '*' || *p == '+' || *p == '?' || (*p == '{' && p[1] >= '0' && p[1] <= '9');
+        if (is_quant) {
+            if (after_quant || (after_group && group_quant))
+                return "a repetition of a repetition";
+            if (*p == '{') {
+                char *end;
+                unsigned long m = strtoul(p + 1, &end, 10), n = m;
+                if (*end == ',' && end[1] >= '0' && end[1] <= '9')
+                    n = strtoul(end + 1, &end, 10);
+                else if (*end == ',')
+                    end++;
+                if (m > REGEX_COUNT_MAX || n > REGEX_COUNT_MAX)
+                    return "a count above 64";
+                p = *end == '}' ? end + 1 : end;
+            } else {
+                p++;
+            }
+            quant[depth] = true;
+            after_quant = true;
+            after_group = false;
+            continue;
+        }
+        after_quant = after_group = false;
+        if (*p == '\\' && p[1] != '\0') {
+            p += 2;
+        } else if (*p == '[') {
+            p = skip_bracket(p);
+        } else if (*p == '(' && depth < CONF_REGEX_MAX) {
+            quant[++depth] = false;
+            p++;
+        } else if (*p == ')' && depth > 0) {
+            group_quant = quant[depth--];
+            quant[depth] = quant[depth] || group_quant;
+            after_group = true;
+            p++;
+        } else {
+            p++;
+        }
+    }
+    return NULL;
+}
+
+int
+pool_conf_regex(const char *s, bool group, char *msg, size_t msglen)
+{
+    regex_t re;
+    char why[128];
+    const char *costly = NULL;
+    int rc;
+
+    if (s[0] == '\0' || strlen(s) >= CONF_REGEX_MAX) {
+        snprintf(msg, msglen, EXPECT_REGEX);
+        return -1;
+    }
+    if ((costly = regex_costly(s)) != NULL) {
+        snprintf(msg, msglen, EXPECT_REGEX " without %s", costly);
+        return -1;
+    }
+    if ((rc = regcomp(&re, s, REG_EXTENDED | (group ? 0 : REG_NOSUB))) != 0) {
+        regerror(rc, &re, why, sizeof(why));
+        snprintf(msg, msglen, EXPECT_REGEX ": %s", why);
+        return -1;
+    }
+    size_t n = re.re_nsub;
+    regfree(&re);
+    if (group && n < 1) {
+        snprintf(msg, msglen, "expected a capture group for the user, as in \"^LOGIN (.+)$\"");
+        return -1;
+    }
+    return 0;
+}

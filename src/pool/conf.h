@@ -1,0 +1,78 @@
+/* conf.h - the settings of one pool of standby instances (an entry of
+ * pools:; docs/pool.md), their defaults, bounds and the rules that span
+ * several of them. The keys are described in cli/config.h. */
+#ifndef AIRLOCK_POOL_CONF_H
+#define AIRLOCK_POOL_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/units.h"
+
+#define CONF_POOLS_MAX 16
+#define CONF_ARGV_MAX 32   /* words of a command, launcher or hook */
+#define CONF_ARG_MAX 512   /* bytes of one word or template, incl. NUL */
+#define CONF_REGEX_MAX 512 /* bytes of one event rule, incl. NUL */
+#define CONF_INSTANCES_MAX 1024
+#define POOL_NAME_MAX 40          /* characters of a pool name: instance names are NAME-N */
+#define POOL_UID_LAST 4294967294u /* (uid_t)-1 means "no change" to setresuid() */
+
+/* An argv template: words with {port}, {dir}, {instance}, {uid}, {gid} (and
+ * {user} in hooks). */
+struct argv_conf {
+    char arg[CONF_ARGV_MAX][CONF_ARG_MAX];
+    size_t n; /* 0: not set */
+};
+
+/* A provisioning or deprovisioning hook. */
+struct hook_conf {
+    struct argv_conf command; /* n == 0: no hook */
+    unsigned timeout_ms;      /* default 30s; more than 0 */
+};
+
+/* One pool of standby instances (an entry of pools:). */
+struct pool_conf {
+    char name[CONF_NAME_MAX];
+    struct argv_conf launcher;           /* optional prefix (gramine-sgx, nitro-cli ...) */
+    struct argv_conf command;            /* required */
+    char endpoint[CONF_ARG_MAX];         /* template; required */
+    unsigned port_min, port_max;         /* ports: A-B; 0-0 when not set */
+    char dir[CONF_FILE_PATH_MAX];        /* base of the instance directories; required */
+    char user[CONF_NAME_MAX];            /* run-as user; "" keeps airlock's */
+    unsigned uid_min, uid_max;           /* uids: A-B, one per instance; 0-0 when not set */
+    char group[CONF_NAME_MAX];           /* with uids: every instance's gid; "": gid = uid */
+    unsigned min_idle;                   /* default 1 */
+    unsigned max;                        /* default 10, at most CONF_INSTANCES_MAX */
+    unsigned max_idle;                   /* default min_idle */
+    unsigned cooldown_ms;                /* default 60s */
+    unsigned start_timeout_ms;           /* default 30s; more than 0 */
+    unsigned stop_grace_ms;              /* default 5s: SIGTERM, then SIGKILL */
+    unsigned backoff_ms, backoff_max_ms; /* restart backoff; default 250ms, 30s */
+    char ready[CONF_REGEX_MAX];          /* POSIX extended regexes; ready and login required */
+    char login[CONF_REGEX_MAX];          /* one capture group: the user */
+    char logout[CONF_REGEX_MAX];         /* "" : the process's exit ends the session */
+    struct hook_conf provision, deprovision;
+};
+
+/* Fills *pc with the defaults (see struct pool_conf); max_idle is left
+ * unset until pool_conf_check() makes it min_idle. */
+void pool_conf_defaults(struct pool_conf *pc);
+
+/* Completes *pc (max_idle) and checks the rules that span its keys (counts,
+ * backoff, ports and uids against max, user or uids, the endpoint template
+ * expanded for a sample instance). Returns 0, or -1 with *f naming the key
+ * at fault. What only the host can tell is pool_conf_check_host()'s. */
+int pool_conf_check(struct pool_conf *pc, struct conf_fault *f);
+
+/* Checks an event rule: a POSIX extended regex of 1-511 bytes that glibc
+ * compiles in bounded memory, with a capture group when group is set.
+ * Returns 0, or -1 with what was expected in msg. */
+int pool_conf_regex(const char *s, bool group, char *msg, size_t msglen);
+
+/* Returns the ports pc's instances can use (0 when it needs none). */
+unsigned pool_conf_ports(const struct pool_conf *pc);
+
+/* Returns the size of pc's uid range (0 without uids:). */
+unsigned pool_conf_uids(const struct pool_conf *pc);
+
+#endif

@@ -1,0 +1,170 @@
+/* conf.c - a relay's settings: defaults and the rules that span keys; see
+ * conf.h. Pure: the config file and the command line both end here. */
+#include "relay/conf.h"
+
+#include <string.h>
+
+#define EXPECT_DATAGRAM "expected an integer from 1 to 65507 (the largest UDP payload)"
+#define EXPECT_MAX_FLOWS "expected an integer from 1 to 65536"
+#define EXPECT_MAXCONN "expected an integer from 0 to 10000000 (0: no limit)"
+#define EXPECT_MAX_FDS                                                                             \
+    "expected an integer from 2 to 1048576, or 0 (an eighth of the open files limit, at most "     \
+    "4096)"
+#define EXPECT_ABOVE_0 "expected a duration above 0 (250ms, 5s, 2m, 1h)"
+#define MSG_UDP_PROXY "PROXY headers apply to stream relays, not to udp ones"
+
+void
+relay_conf_defaults(struct relay_conf *rc)
+{
+    memset(rc, 0, sizeof(*rc));
+    rc->max_connections = 0;
+    rc->connect_timeout_ms = 5 * 1000;
+    rc->idle_timeout_ms = 60 * 60 * 1000;
+    rc->keepalive = true;
+    rc->splice = true;
+    rc->send_proxy = PROXY_NONE;
+    rc->accept_proxy = PROXY_NONE;
+    rc->max_datagram = 4096;
+    rc->flow_idle_timeout_ms = 60 * 1000;
+    rc->max_flows = CONF_MAX_FLOWS_DEFAULT;
+    rc->router.peek_timeout_ms = ROUTER_PEEK_TIMEOUT_DEFAULT;
+    rc->router.max_hello = TLS_HELLO_DEFAULT;
+}
+
+bool
+relay_conf_is_dgram(const struct relay_conf *rc)
+{
+    return rc->listen.kind == EP_UDP || rc->target.kind == EP_UDP;
+}
+
+bool
+relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b)
+{
+    struct relay_conf x = *a, y = *b;
+
+    x.router.table.routes = y.router.table.routes = NULL;
+    return memcmp(&x, &y, sizeof(x)) == 0 && route_table_equal(&a->router.table, &b->router.table);
+}
+
+const char *
+relay_conf_dgram_only(const struct relay_conf *rc)
+{
+    return relay_conf_is_dgram(rc) ? NULL
+                                   : "applies to datagram relays (a udp listen or target) only";
+}
+
+/* the flows of the udp side are memory only: its table is bounded apart */
+const char *
+relay_conf_stream_side_only(const struct relay_conf *rc)
+{
+    if (rc->target.kind == EP_UDP && rc->listen.kind != EP_UDP)
+        return NULL;
+    return "applies to stream -> udp relays only (the host side, which opens a socket per flow)";
+}
+
+int
+relay_allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, const char *key,
+                  struct conf_fault *f)
+{
+    if (n > 0 && kind != EP_TCP && kind != EP_UDP && kind != EP_VSOCK)
+        return conf_fault(f, key,
+                          "allow applies to tcp, udp and vsock listeners; "
+                          "restrict a unix socket with file permissions");
+    for (size_t i = 0; i < n; i++) {
+        bool is_cid = rules[i].kind == ALLOW_CID;
+        int rc = 0;
+        if ((kind == EP_TCP || kind == EP_UDP) && is_cid)
+            rc = conf_fault(f, key,
+                            "expected a CIDR or address: a tcp or udp listener sees IP peers, "
+                            "cid: rules are for vsock listeners");
+        if (kind == EP_VSOCK && !is_cid)
+            rc = conf_fault(f, key,
+                            "expected a cid:N rule: a vsock listener sees CID peers, "
+                            "CIDRs are for tcp listeners");
+        if (rc != 0) {
+            f->item = i;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int
+relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
+{
+    bool dgram = relay_conf_is_dgram(rc);
+
+    if (rc->listen.kind == EP_UDP && rc->target.kind == EP_UDP)
+        return conf_fault(f, "target",
+                          "expected a stream endpoint (tcp, unix, vsock, hvsock): a datagram "
+                          "relay carries udp over a stream, udp to udp is not supported");
+    if (dgram && rc->send_proxy != PROXY_NONE)
+        return conf_fault(f, "send_proxy", MSG_UDP_PROXY);
+    if (dgram && rc->accept_proxy != PROXY_NONE)
+        return conf_fault(f, "accept_proxy", MSG_UDP_PROXY);
+    if (rc->n_dns_allow > CONF_DNS_ALLOW_MAX)
+        return conf_fault(f, "dns_allow", "expected at most %d names", CONF_DNS_ALLOW_MAX);
+    if (rc->n_dns_allow > 0 && (rc->target.kind != EP_UDP || rc->listen.kind == EP_UDP))
+        return conf_fault(f, "dns_allow",
+                          "dns_allow applies to stream -> udp relays (the host side, in front "
+                          "of the resolver)");
+    if (rc->max_datagram < 1 || rc->max_datagram > CONF_DATAGRAM_MAX)
+        return conf_fault(f, "max_datagram", EXPECT_DATAGRAM);
+    if (rc->flow_idle_timeout_ms == 0)
+        return conf_fault(f, "flow_idle_timeout", EXPECT_ABOVE_0);
+    if (rc->max_flows < 1 || rc->max_flows > CONF_MAX_FLOWS_MAX)
+        return conf_fault(f, "max_flows", EXPECT_MAX_FLOWS);
+    if (rc->max_fds == 1 || rc->max_fds > CONF_MAX_FDS_MAX)
+        return conf_fault(f, "max_fds", EXPECT_MAX_FDS);
+    if (rc->target.kind == EP_VSOCK && rc->target.cid == EP_CID_ANY)
+        return conf_fault(f, "target",
+                          "expected the CID to connect to; vsock:any is for listeners");
+    if (rc->n_allow > CONF_ALLOW_MAX)
+        return conf_fault(f, "allow", "expected at most %d rules", CONF_ALLOW_MAX);
+    if (relay_allow_check(rc->listen.kind, rc->allow, rc->n_allow, "allow", f) != 0)
+        return -1;
+    if (rc->n_egress_allow > 0 && !rc->egress)
+        return conf_fault(f, "egress_allow", "egress_allow applies to relays with target: egress");
+    if (rc->egress && (rc->n_egress_allow == 0 || rc->n_egress_allow > CONF_EGRESS_MAX))
+        return conf_fault(f, "egress_allow",
+                          "expected 1-%d rules for target: egress (an egress relay without "
+                          "rules would refuse every destination)",
+                          CONF_EGRESS_MAX);
+    if (rc->egress && rc->send_proxy != PROXY_NONE)
+        return conf_fault(f, "send_proxy",
+                          "expected none for target: egress: its destinations are servers "
+                          "outside, not airlock");
+    if (rc->egress && rc->accept_proxy != PROXY_NONE)
+        return conf_fault(f, "accept_proxy",
+                          "expected none for target: egress: an egress relay recognises a "
+                          "PROXY v2 header (or an HTTP CONNECT request) by itself");
+    if (rc->original_dst && (rc->listen.kind != EP_TCP || rc->send_proxy != PROXY_V2 || rc->egress))
+        return conf_fault(f, "original_dst",
+                          "expected a tcp listener with send_proxy: v2 and an endpoint target: "
+                          "the original destination of a redirected connection travels in the "
+                          "PROXY header");
+    if (rc->max_connections > CONF_MAXCONN_MAX)
+        return conf_fault(f, "max_connections", EXPECT_MAXCONN);
+    if (rc->connect_timeout_ms == 0)
+        return conf_fault(f, "connect_timeout", EXPECT_ABOVE_0);
+    return 0;
+}
+
+int
+router_conf_check(const struct relay_conf *rc, struct conf_fault *f)
+{
+    const struct route_table *t = &rc->router.table;
+
+    if (rc->listen.kind == EP_UDP)
+        return conf_fault(f, "listen", EP_EXPECT_STREAM);
+    if (t->n == 0 && !t->has_default && t->directory[0] == '\0')
+        return conf_fault(f, NULL,
+                          "expected at least one of routes:, directory:, default: in router '%s'",
+                          rc->name);
+    if (t->domain[0] != '\0' && t->directory[0] == '\0') {
+        conf_fault(f, "domain", "applies to routers with a directory: pool only");
+        f->at_block = true;
+        return -1;
+    }
+    return relay_conf_check(rc, f);
+}

@@ -1,0 +1,106 @@
+/* conf.h - the settings of one relay or router (an entry of relays: or
+ * routers:, or the command line of airlock relay / router), their defaults,
+ * bounds and the rules that span several of them. The keys and their forms
+ * are described in cli/config.h. */
+#ifndef AIRLOCK_RELAY_CONF_H
+#define AIRLOCK_RELAY_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/units.h"
+#include "net/allow.h"
+#include "net/egress.h"
+#include "net/endpoint.h"
+#include "proto/dns.h"
+#include "router/route.h"
+
+#define CONF_ALLOW_MAX 64
+#define CONF_EGRESS_MAX 64
+#define CONF_DNS_ALLOW_MAX 64
+#define CONF_MAXCONN_MAX 10000000u
+#define CONF_DATAGRAM_MAX 65507    /* the largest UDP payload */
+#define CONF_MAX_FLOWS_DEFAULT 256 /* flows per stream of a stream -> udp relay */
+#define CONF_MAX_FLOWS_MAX 65536
+#define CONF_MAX_FDS_MAX 1048576
+
+enum proxy_mode { PROXY_NONE, PROXY_V2 };
+
+/* Defaults and bounds of a router's settings. */
+#define ROUTER_PEEK_TIMEOUT_DEFAULT 5000 /* ms */
+#define ROUTER_HELLO_MIN 512             /* bytes */
+#define ROUTER_HELLO_MAX (32 * 1024)
+
+/* What makes a relay a router (an entry of routers:): the upstream is
+ * chosen per connection from the ClientHello's server name. */
+struct router_conf {
+    bool enabled;
+    struct route_table table;
+    unsigned peek_timeout_ms; /* the whole ClientHello must come within this */
+    size_t max_hello;         /* bytes, ROUTER_HELLO_MIN..ROUTER_HELLO_MAX */
+};
+
+struct relay_conf {
+    char name[CONF_NAME_MAX];
+    struct endpoint listen;
+    struct endpoint target;
+    struct allow_rule allow[CONF_ALLOW_MAX];
+    size_t n_allow;
+    unsigned max_connections;
+    unsigned connect_timeout_ms;
+    unsigned idle_timeout_ms;
+    bool keepalive;
+    bool splice;
+    enum proxy_mode send_proxy;
+    enum proxy_mode accept_proxy;
+    bool original_dst; /* send SO_ORIGINAL_DST as the PROXY destination */
+    bool egress;       /* target: egress; target is unused */
+    struct egress_rule egress_allow[CONF_EGRESS_MAX];
+    size_t n_egress_allow;
+    /* datagram relays (udp on one side) */
+    unsigned max_datagram;
+    unsigned flow_idle_timeout_ms;
+    unsigned max_flows; /* stream -> udp: flows (sockets) per stream */
+    unsigned max_fds;   /* stream -> udp: streams + flow sockets in all; 0: dgram_fd_budget() */
+    char dns_allow[CONF_DNS_ALLOW_MAX][DNS_PATTERN_MAX]; /* canonical, see dns_pattern_parse() */
+    size_t n_dns_allow;
+    struct router_conf router; /* routers: entries only; target is unused */
+};
+
+/* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
+ * keepalive and splice on, no PROXY, no limit, empty allowlists,
+ * max_datagram 4096, flow_idle_timeout 60s, max_flows 256, max_fds 0;
+ * routers: peek_timeout 5s, max_hello 16KiB). */
+void relay_conf_defaults(struct relay_conf *rc);
+
+/* Returns true when rc relays datagrams (its listen or target is udp). */
+bool relay_conf_is_dgram(const struct relay_conf *rc);
+
+/* Returns true when a and b are the same settings (routes compared by
+ * content): a reload keeps such a relay as it is. */
+bool relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b);
+
+/* Checks one relay's settings that depend on each other (allow on a unix
+ * listener, allow rules of the wrong kind for the listener, vsock CID "any"
+ * as a target, udp to udp, settings of datagram relays on others, limits,
+ * egress and original_dst settings). Returns 0, or -1 with *f naming the
+ * key (and the allow rule) at fault and what was expected. */
+int relay_conf_check(const struct relay_conf *rc, struct conf_fault *f);
+
+/* Checks what a router (rc->router.enabled) needs beyond relay_conf_check():
+ * a stream listener, something to route to, domain only with directory. */
+int router_conf_check(const struct relay_conf *rc, struct conf_fault *f);
+
+/* For the keys that apply to some relays only: NULL when they apply to rc,
+ * else why not. _dgram: max_datagram, flow_idle_timeout; _stream_side:
+ * max_flows, max_fds (stream -> udp relays). */
+const char *relay_conf_dgram_only(const struct relay_conf *rc);
+const char *relay_conf_stream_side_only(const struct relay_conf *rc);
+
+/* Whether the n allow rules suit a listener of kind: none on unix and
+ * hvsock, cid:N on vsock, CIDRs on tcp and udp. Returns 0, or -1 with *f
+ * naming key (with the rule at fault as item, or the list as a whole). */
+int relay_allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, const char *key,
+                      struct conf_fault *f);
+
+#endif
