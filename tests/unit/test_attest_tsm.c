@@ -158,7 +158,7 @@ static void
 test_snp(void **state)
 {
     (void)state;
-    struct fake f;
+    static struct fake f; /* outlives a failed assertion, for teardown */
     struct attest_evidence ev;
     struct attest_provider_conf conf = {0};
     char err[ATTEST_ERR_MAX];
@@ -213,7 +213,7 @@ static void
 test_tdx_privlevel(void **state)
 {
     (void)state;
-    struct fake f;
+    static struct fake f; /* outlives a failed assertion, for teardown */
     struct attest_evidence ev;
     struct attest_provider_conf conf = {.tsm_privlevel_set = true, .tsm_privlevel = 2};
     char err[ATTEST_ERR_MAX];
@@ -243,7 +243,7 @@ static void
 test_refusals(void **state)
 {
     (void)state;
-    struct fake f;
+    static struct fake f; /* outlives a failed assertion, for teardown */
     struct attest_evidence ev;
     struct attest_provider_conf conf = {0};
     char err[ATTEST_ERR_MAX];
