@@ -7,7 +7,7 @@ set -eu
 
 PKGS="build-essential meson ninja-build pkg-config clang clang-format libclang-rt-14-dev
 libyaml-dev libcmocka-dev libhttp-parser-dev libhiredis-dev libssl-dev libsqlcipher-dev
-libcjson-dev libcbor-dev sqlcipher
+libcjson-dev libcbor-dev libfuse3-dev fuse3 sqlcipher
 redis-server redis-tools openssl curl socat iperf3 iproute2 procps psmisc dnsmasq-base
 bind9-dnsutils chrony
 valgrind nginx iptables python3 xxd

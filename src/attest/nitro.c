@@ -52,14 +52,14 @@ struct nitro_certs {
     size_t nbundle;
 };
 
-static bool
-is_bytes(const cbor_item_t *it)
+bool
+attest_cbor_is_bytes(const cbor_item_t *it)
 {
     return cbor_isa_bytestring(it) && cbor_bytestring_is_definite(it);
 }
 
-static bool
-is_text(const cbor_item_t *it, const char *s)
+bool
+attest_cbor_is_text(const cbor_item_t *it, const char *s)
 {
     size_t n = strlen(s);
 
@@ -133,9 +133,8 @@ cbor_check(const uint8_t *p, size_t len, unsigned depth)
     }
 }
 
-/* Decodes exactly len bytes as one CBOR item; NULL with err set otherwise. */
-static cbor_item_t *
-decode(const uint8_t *p, size_t len, const char *what, char *err)
+cbor_item_t *
+attest_cbor_decode(const uint8_t *p, size_t len, const char *what, char *err)
 {
     struct cbor_load_result res;
     size_t n = cbor_check(p, len, CBOR_DEPTH_MAX);
@@ -170,7 +169,7 @@ get_blob(const cbor_item_t *v, const char *key, struct attest_blob *b, char *err
 {
     if (cbor_is_null(v))
         return ATTEST_OK;
-    if (!is_bytes(v))
+    if (!attest_cbor_is_bytes(v))
         return attest_fail(err, ATTEST_MALFORMED, "payload: %s is not a byte string or null", key);
     if (cbor_bytestring_length(v) > ATTEST_BLOB_MAX)
         return attest_fail(err, ATTEST_MALFORMED, "payload: %s is %zu bytes, at most %d", key,
@@ -202,7 +201,7 @@ get_pcrs(const cbor_item_t *v, struct attest_claims *c, char *err)
             return attest_fail(err, ATTEST_MALFORMED, "payload: PCR %u appears twice", idx);
         seen |= 1u << idx;
         /* The digest is SHA384 (checked by the caller), so is every PCR. */
-        if (!is_bytes(val) || cbor_bytestring_length(val) != SHA384_LEN)
+        if (!attest_cbor_is_bytes(val) || cbor_bytestring_length(val) != SHA384_LEN)
             return attest_fail(err, ATTEST_MALFORMED,
                                "payload: PCR %u is not a byte string of %d bytes", idx, SHA384_LEN);
         struct attest_pcr *p = &c->pcrs[c->npcrs++];
@@ -223,7 +222,7 @@ get_cabundle(const cbor_item_t *v, struct nitro_certs *certs, char *err)
                            cbor_array_size(v), NITRO_CABUNDLE_MAX);
     cbor_item_t **items = cbor_array_handle(v);
     for (size_t i = 0; i < cbor_array_size(v); i++) {
-        if (!is_bytes(items[i]) || cbor_bytestring_length(items[i]) == 0)
+        if (!attest_cbor_is_bytes(items[i]) || cbor_bytestring_length(items[i]) == 0)
             return attest_fail(err, ATTEST_MALFORMED,
                                "payload: cabundle[%zu] is not a non-empty byte string", i);
         certs->bundle[i] = items[i];
@@ -266,7 +265,7 @@ get_field(enum payload_key key, const cbor_item_t *v, struct attest_claims *c,
         c->module_id[cbor_string_length(v)] = '\0';
         return ATTEST_OK;
     case KEY_DIGEST:
-        if (!is_text(v, "SHA384"))
+        if (!attest_cbor_is_text(v, "SHA384"))
             return attest_fail(err, ATTEST_MALFORMED, "payload: digest is not \"SHA384\"");
         strcpy(c->digest, "SHA384");
         return ATTEST_OK;
@@ -279,7 +278,7 @@ get_field(enum payload_key key, const cbor_item_t *v, struct attest_claims *c,
     case KEY_PCRS:
         return get_pcrs(v, c, err);
     case KEY_CERTIFICATE:
-        if (!is_bytes(v) || cbor_bytestring_length(v) == 0)
+        if (!attest_cbor_is_bytes(v) || cbor_bytestring_length(v) == 0)
             return attest_fail(err, ATTEST_MALFORMED,
                                "payload: certificate is not a non-empty byte string");
         certs->leaf = (cbor_item_t *)v;
@@ -314,7 +313,7 @@ parse_payload(const cbor_item_t *map, struct attest_claims *c, struct nitro_cert
         if (!cbor_isa_string(pairs[i].key) || !cbor_string_is_definite(pairs[i].key))
             return attest_fail(err, ATTEST_MALFORMED, "payload: a key is not a text");
         for (int k = 0; k < KEY_COUNT; k++) {
-            if (!is_text(pairs[i].key, payload_keys[k]))
+            if (!attest_cbor_is_text(pairs[i].key, payload_keys[k]))
                 continue;
             if (seen[k])
                 return attest_fail(err, ATTEST_MALFORMED, "payload: %s appears twice",
@@ -335,8 +334,8 @@ static enum attest_result
 check_protected(const cbor_item_t *bstr, char *err)
 {
     enum attest_result r = ATTEST_MALFORMED;
-    cbor_item_t *hdr =
-        decode(cbor_bytestring_handle(bstr), cbor_bytestring_length(bstr), "protected header", err);
+    cbor_item_t *hdr = attest_cbor_decode(cbor_bytestring_handle(bstr),
+                                          cbor_bytestring_length(bstr), "protected header", err);
     bool alg = false;
 
     if (hdr == NULL)
@@ -371,9 +370,8 @@ fail:
     return r;
 }
 
-/* Writes the CBOR head of a major type with argument n; returns its length. */
-static size_t
-cbor_head(uint8_t *out, uint8_t major, uint64_t n)
+size_t
+attest_cbor_head(uint8_t *out, uint8_t major, uint64_t n)
 {
     size_t len;
 
@@ -398,15 +396,15 @@ attest_nitro_sig_structure(const uint8_t *prot, size_t plen, const uint8_t *payl
 
     if (b == NULL)
         return NULL;
-    n += cbor_head(b + n, 4, 4);
-    n += cbor_head(b + n, 3, sizeof(ctx) - 1);
+    n += attest_cbor_head(b + n, 4, 4);
+    n += attest_cbor_head(b + n, 3, sizeof(ctx) - 1);
     memcpy(b + n, ctx, sizeof(ctx) - 1);
     n += sizeof(ctx) - 1;
-    n += cbor_head(b + n, 2, plen);
+    n += attest_cbor_head(b + n, 2, plen);
     memcpy(b + n, prot, plen);
     n += plen;
-    n += cbor_head(b + n, 2, 0);
-    n += cbor_head(b + n, 2, dlen);
+    n += attest_cbor_head(b + n, 2, 0);
+    n += attest_cbor_head(b + n, 2, dlen);
     memcpy(b + n, payload, dlen);
     *out_len = n + dlen;
     return b;
@@ -531,15 +529,15 @@ attest_nitro_verify(const uint8_t *doc, size_t len, const struct attest_policy *
         doc += head;
         len -= head;
     }
-    if ((cose = decode(doc, len, "document", err)) == NULL)
+    if ((cose = attest_cbor_decode(doc, len, "document", err)) == NULL)
         return r;
     if (!cbor_isa_array(cose) || cbor_array_size(cose) != 4) {
         attest_fail(err, r, "document: not a COSE_Sign1 array of 4");
         goto fail;
     }
     cbor_item_t **parts = cbor_array_handle(cose);
-    if (!is_bytes(parts[0]) || !cbor_isa_map(parts[1]) || !is_bytes(parts[2]) ||
-        !is_bytes(parts[3])) {
+    if (!attest_cbor_is_bytes(parts[0]) || !cbor_isa_map(parts[1]) ||
+        !attest_cbor_is_bytes(parts[2]) || !attest_cbor_is_bytes(parts[3])) {
         attest_fail(err, r, "document: COSE_Sign1 parts are not [bstr, map, bstr, bstr]");
         goto fail;
     }
@@ -551,8 +549,8 @@ attest_nitro_verify(const uint8_t *doc, size_t len, const struct attest_policy *
                     cbor_bytestring_length(parts[3]), 2 * ES384_HALF);
         goto fail;
     }
-    payload =
-        decode(cbor_bytestring_handle(parts[2]), cbor_bytestring_length(parts[2]), "payload", err);
+    payload = attest_cbor_decode(cbor_bytestring_handle(parts[2]), cbor_bytestring_length(parts[2]),
+                                 "payload", err);
     if (payload == NULL)
         goto fail;
     if ((r = parse_payload(payload, c, &certs, err)) != ATTEST_OK)

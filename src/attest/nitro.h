@@ -2,8 +2,11 @@
 #ifndef AIRLOCK_ATTEST_NITRO_H
 #define AIRLOCK_ATTEST_NITRO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cbor.h>
 
 #include "attest/claims.h"
 
@@ -28,6 +31,24 @@ enum attest_result attest_nitro_verify(const uint8_t *doc, size_t len,
  * buffer of *out_len bytes (the caller frees it), or NULL. */
 uint8_t *attest_nitro_sig_structure(const uint8_t *prot, size_t plen, const uint8_t *payload,
                                     size_t dlen, size_t *out_len);
+
+/* Bounded CBOR helpers the Nitro document and NSM message decoders share. */
+
+/* Decodes exactly len bytes as one CBOR item, after checking that every
+ * declared length fits in the input and nesting is at most 8 deep (libcbor
+ * allocates what a head declares). Returns the item (the caller decrefs it),
+ * or NULL with a one-line reason naming what in err (ATTEST_ERR_MAX bytes). */
+cbor_item_t *attest_cbor_decode(const uint8_t *p, size_t len, const char *what, char *err);
+
+/* Is it a definite byte string? */
+bool attest_cbor_is_bytes(const cbor_item_t *it);
+
+/* Is it a definite text string equal to s? */
+bool attest_cbor_is_text(const cbor_item_t *it, const char *s);
+
+/* Writes the CBOR head of a major type with argument n into out (at most 9
+ * bytes); returns its length. */
+size_t attest_cbor_head(uint8_t *out, uint8_t major, uint64_t n);
 
 /* The AWS Nitro Enclaves root G1 (PEM), the default pinned root. */
 extern const char attest_nitro_aws_root_pem[];

@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "attest/nitro.h"
+#include "attest/provider.h"
 #include "attest/sim.h"
 #include "attest/snp.h"
 #include "attest/tdx.h"
@@ -29,12 +30,14 @@
 static void
 attest_usage(FILE *f)
 {
-    fprintf(f, "usage: airlock attest verify [--type nitro|snp|tdx] [--at RFC3339] [--root PEM]\n"
-               "           [--pcr N=HEX]... [--nonce HEX] [--user-data HEX] [--public-key HEX]\n"
-               "           [--measurement HEX] [--min-tcb HEX] [--allow-debug] [--vcek FILE]\n"
-               "           [--sim-root PEM] FILE|-\n"
-               "       airlock attest get --provider sim --sim-root FILE [--user-data HEX]\n"
-               "           [--nonce HEX] [--public-key HEX]\n");
+    fprintf(f,
+            "usage: airlock attest verify [--type nitro|snp|tdx] [--at RFC3339] [--root PEM]\n"
+            "           [--pcr N=HEX]... [--nonce HEX] [--user-data HEX] [--public-key HEX]\n"
+            "           [--measurement HEX] [--min-tcb HEX] [--allow-debug] [--vcek FILE]\n"
+            "           [--sim-root PEM] FILE|-\n"
+            "       airlock attest get --provider nitro|tsm|sim [--user-data HEX] [--nonce HEX]\n"
+            "           [--public-key FILE] [--sim-root FILE] [--tsm-dir DIR]\n"
+            "           [--privlevel N] [--nsm-device PATH]\n");
 }
 
 /* Reads a whole file ("-": stdin) of at most INPUT_MAX bytes. */
@@ -274,7 +277,10 @@ enum {
     OPT_MIN_TCB,
     OPT_ALLOW_DEBUG,
     OPT_SIM_ROOT,
-    OPT_PROVIDER
+    OPT_PROVIDER,
+    OPT_TSM_DIR,
+    OPT_PRIVLEVEL,
+    OPT_NSM_DEVICE
 };
 
 static const struct option attest_opts[] = {
@@ -291,14 +297,19 @@ static const struct option attest_opts[] = {
     {"allow-debug", no_argument, NULL, OPT_ALLOW_DEBUG},
     {"sim-root", required_argument, NULL, OPT_SIM_ROOT},
     {"provider", required_argument, NULL, OPT_PROVIDER},
+    {"tsm-dir", required_argument, NULL, OPT_TSM_DIR},
+    {"privlevel", required_argument, NULL, OPT_PRIVLEVEL},
+    {"nsm-device", required_argument, NULL, OPT_NSM_DEVICE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 struct attest_args {
+    bool get; /* `get`: --public-key names a file */
     struct attest_policy pol;
     enum attest_kind kind;
-    const char *root, *vcek, *sim_root, *provider;
+    const char *root, *vcek, *sim_root, *provider, *public_key_file;
+    struct attest_provider_conf conf;
 };
 
 /* Fills a from the options; returns 0, or 2 after a message. */
@@ -343,7 +354,9 @@ parse_args(int argc, char **argv, struct attest_args *a)
                 bad = "--user-data wants hex of at most 1024 bytes";
             break;
         case OPT_PUBLIC_KEY:
-            if (!parse_blob(optarg, &a->pol.public_key))
+            if (a->get)
+                a->public_key_file = optarg;
+            else if (!parse_blob(optarg, &a->pol.public_key))
                 bad = "--public-key wants hex of at most 1024 bytes";
             break;
         case OPT_MEASUREMENT:
@@ -378,6 +391,23 @@ parse_args(int argc, char **argv, struct attest_args *a)
             break;
         case OPT_PROVIDER:
             a->provider = optarg;
+            break;
+        case OPT_TSM_DIR:
+            a->conf.tsm_dir = optarg;
+            break;
+        case OPT_PRIVLEVEL: {
+            char *end;
+            unsigned long level = strtoul(optarg, &end, 10);
+            if (end == optarg || *end != '\0' || level > 3) {
+                bad = "--privlevel wants 0 to 3";
+                break;
+            }
+            a->conf.tsm_privlevel = (unsigned)level;
+            a->conf.tsm_privlevel_set = true;
+            break;
+        }
+        case OPT_NSM_DEVICE:
+            a->conf.nsm_device = optarg;
             break;
         case 'h':
             attest_usage(stdout);
@@ -556,61 +586,134 @@ out:
     return ret;
 }
 
+static const char *
+kind_name(enum attest_kind kind)
+{
+    return kind == ATTEST_KIND_SNP ? "snp" : kind == ATTEST_KIND_TDX ? "tdx" : "nitro";
+}
+
+/* The DER (SubjectPublicKeyInfo) of the public key in path, PEM or DER, in
+ * b; false after a message. */
+static bool
+load_public_key(const char *path, struct attest_blob *b)
+{
+    uint8_t *raw;
+    size_t n;
+    int e = read_all(path, &raw, &n), len;
+    const uint8_t *p = raw;
+    EVP_PKEY *key = NULL;
+    BIO *bio;
+
+    if (e != 0) {
+        fprintf(stderr, "airlock attest: %s: %s\n", path, strerror(-e));
+        return false;
+    }
+    if ((bio = BIO_new_mem_buf(raw, (int)n)) != NULL)
+        key = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    if (key == NULL)
+        key = d2i_PUBKEY(NULL, &p, (long)n);
+    free(raw);
+    len = key != NULL ? i2d_PUBKEY(key, NULL) : -1;
+    if (len <= 0 || len > (int)sizeof(b->data)) {
+        fprintf(stderr, "airlock attest: %s: not a public key (PEM or DER) of at most %zu bytes\n",
+                path, sizeof(b->data));
+        EVP_PKEY_free(key);
+        return false;
+    }
+    uint8_t *out = b->data;
+    b->len = (size_t)i2d_PUBKEY(key, &out);
+    b->present = true;
+    EVP_PKEY_free(key);
+    return true;
+}
+
+/* The provider's options belong to it alone; returns false after a message. */
+static bool
+get_options_fit(const struct attest_args *a, const struct attest_provider *p)
+{
+    const char *stray = NULL;
+
+    if (p != &attest_provider_tsm && (a->conf.tsm_dir != NULL || a->conf.tsm_privlevel_set))
+        stray = "--tsm-dir and --privlevel are for --provider tsm";
+    else if (p != &attest_provider_nitro && a->conf.nsm_device != NULL)
+        stray = "--nsm-device is for --provider nitro";
+    else if ((p == &attest_provider_sim) != (a->sim_root != NULL))
+        stray = "--provider sim needs --sim-root FILE (and only it)";
+    if (stray != NULL)
+        fprintf(stderr, "airlock attest get: %s\n", stray);
+    return stray == NULL;
+}
+
 static int
 cmd_get(struct attest_args *a)
 {
+    const struct attest_provider *p =
+        a->provider != NULL ? attest_provider_find(a->provider) : NULL;
     struct attest_sim sim = {0};
+    struct attest_evidence ev = {0};
     EVP_PKEY *root_key = NULL;
     X509 *root = NULL;
-    uint8_t *doc = NULL;
-    size_t len = 0;
+    char err[ATTEST_ERR_MAX] = "";
     int status = 2;
-    struct timespec ts;
 
-    if (a->provider == NULL || strcmp(a->provider, "sim") != 0 || a->sim_root == NULL) {
-        fprintf(stderr, "airlock attest get: only --provider sim (with --sim-root FILE) "
-                        "is built; nitro and tsm are not yet\n");
+    if (p == NULL) {
+        fprintf(stderr, "airlock attest get: --provider is nitro, tsm or sim\n");
         return 2;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (sim_root_load(a->sim_root, ts.tv_sec, &root_key, &root) != 0)
-        goto fail;
-    status = 1;
-    if (attest_sim_init(&sim, root_key, root, ts.tv_sec) != 0)
-        goto fail;
-    struct attest_pcr pcrs[16] = {0};
-    for (unsigned i = 0; i < 16; i++) {
-        pcrs[i].index = i;
-        pcrs[i].len = 48;
-    }
-    struct attest_sim_request req = {
-        .timestamp_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
-        .npcrs = 16,
-        .pcrs = pcrs,
-        .user_data = &a->pol.user_data,
-        .nonce = &a->pol.nonce,
-        .public_key = &a->pol.public_key,
-        .indefinite = true, /* as current NSM versions encode it */
+    if (!get_options_fit(a, p) ||
+        (a->public_key_file != NULL && !load_public_key(a->public_key_file, &a->pol.public_key)))
+        return 2;
+    const struct attest_blob *ud = &a->pol.user_data, *nonce = &a->pol.nonce,
+                             *pk = &a->pol.public_key;
+    struct attest_request req = {
+        .report_data = ud->present ? ud->data : NULL,
+        .report_data_len = ud->len,
+        .nonce = nonce->present ? nonce->data : NULL,
+        .nonce_len = nonce->len,
+        .public_key = pk->present ? pk->data : NULL,
+        .public_key_len = pk->len,
     };
-    if (attest_sim_document(&sim, &req, &doc, &len) != 0)
+    if (attest_request_check(p, &req, err) != 0) {
+        fprintf(stderr, "airlock attest get: %s\n", err);
+        return 2;
+    }
+    if (p == &attest_provider_sim) {
+        time_t now = time(NULL);
+        if (sim_root_load(a->sim_root, now, &root_key, &root) != 0)
+            goto fail;
+        if (attest_sim_init(&sim, root_key, root, now) != 0) {
+            status = 1;
+            snprintf(err, sizeof(err), "sim: cannot issue the leaf certificate");
+            goto fail;
+        }
+        a->conf.sim = &sim;
+    }
+    status = 1;
+    if (attest_provider_get(p, &a->conf, &req, &ev, err) != 0)
         goto fail;
     BIO *b64 = BIO_new(BIO_f_base64());
     BIO *out = BIO_new_fp(stdout, BIO_NOCLOSE);
     if (b64 != NULL && out != NULL) {
         BIO_push(b64, out);
-        if (BIO_write(b64, doc, (int)len) == (int)len && BIO_flush(b64) == 1)
+        if (BIO_write(b64, ev.data, (int)ev.len) == (int)ev.len && BIO_flush(b64) == 1)
             status = 0;
         BIO_free_all(b64);
     } else {
         BIO_free(b64);
         BIO_free(out);
     }
-    if (status == 0)
+    if (status != 0)
+        snprintf(err, sizeof(err), "cannot write the evidence");
+    else if (ev.sim)
         fprintf(stderr, "airlock attest: sim evidence (provider sim, not hardware)\n");
+    else
+        fprintf(stderr, "airlock attest: %s evidence from provider %s (verify --type %s)\n",
+                kind_name(ev.kind), ev.provider, kind_name(ev.kind));
 fail:
     if (status == 1)
-        fprintf(stderr, "airlock attest: the sim provider failed\n");
-    free(doc);
+        fprintf(stderr, "airlock attest get: %s\n", err);
+    attest_evidence_free(&ev);
     attest_sim_close(&sim);
     EVP_PKEY_free(root_key);
     X509_free(root);
@@ -634,6 +737,7 @@ cmd_attest(int argc, char **argv)
     const char *sub = argv[1];
     if ((a = calloc(1, sizeof(*a))) == NULL)
         return 1;
+    a->get = strcmp(sub, "get") == 0;
     optind = 1;
     status = parse_args(argc - 1, argv + 1, a);
     if (status == 0 && strcmp(sub, "verify") == 0) {

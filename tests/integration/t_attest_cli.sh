@@ -101,5 +101,8 @@ run 0 verify --sim-root "$T/sim.pem" --nonce 0a0b --user-data 75736572 "$T/sim.b
 jq -e '.sim == true and (.module_id | startswith("sim-"))' "$T/out" >/dev/null || fail "sim: $(cat "$T/out")"
 grep -q "sim" "$T/err" || fail "verify does not say sim"
 refused verify --sim-root "$T/sim.pem" --nonce 0a0c "$T/sim.b64"
-run 2 get --provider nitro
+run 2 get --provider nitro --sim-root "$T/sim.pem"
+run 2 get --provider sim --sim-root "$T/sim.pem" --user-data "$(printf '%0130d' 0)" # 65 bytes
+run 1 get --provider nitro --nsm-device "$T/no-nsm"
+grep -qx "airlock attest get: nitro: $T/no-nsm: No such file or directory" "$T/err" || fail "$(cat "$T/err")"
 log "ok"
