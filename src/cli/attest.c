@@ -24,6 +24,7 @@
 #include "attest/snp.h"
 #include "attest/tdx.h"
 #include "attest/trust.h"
+#include "core/units.h"
 
 #define INPUT_MAX (1 << 20)
 
@@ -332,10 +333,12 @@ parse_args(int argc, char **argv, struct attest_args *a)
             break;
         case OPT_PCR: {
             char *eq = strchr(optarg, '=');
-            char *end;
-            unsigned long idx = strtoul(optarg, &end, 10);
+            char index[4] = "";
+            uint64_t idx;
             struct attest_pcr *p = &a->pol.pcrs[a->pol.npcrs];
-            if (eq == NULL || end != eq || end == optarg || idx >= ATTEST_PCR_MAX ||
+            if (eq != NULL && (size_t)(eq - optarg) < sizeof(index))
+                memcpy(index, optarg, (size_t)(eq - optarg));
+            if (eq == NULL || units_uint(index, ATTEST_PCR_MAX - 1, &idx) != 0 ||
                 a->pol.npcrs >= ATTEST_PCR_MAX ||
                 !parse_hex(eq + 1, p->value, sizeof(p->value), &p->len) || p->len == 0) {
                 bad = "--pcr wants N=HEX (N from 0 to 31)";
@@ -396,9 +399,8 @@ parse_args(int argc, char **argv, struct attest_args *a)
             a->conf.tsm_dir = optarg;
             break;
         case OPT_PRIVLEVEL: {
-            char *end;
-            unsigned long level = strtoul(optarg, &end, 10);
-            if (end == optarg || *end != '\0' || level > 3) {
+            uint64_t level;
+            if (units_uint(optarg, 3, &level) != 0) {
                 bad = "--privlevel wants 0 to 3";
                 break;
             }
