@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "cli/control.h"
+#include "cli/metrics.h"
 #include "core/log.h"
-#include "core/metrics.h"
 #include "dir/dir.h"
 #include "net/resolve.h"
 #include "net/transport.h"

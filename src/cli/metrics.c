@@ -1,5 +1,5 @@
 /* metrics.c - the HTTP face of the counters; see metrics.h. */
-#include "core/metrics.h"
+#include "cli/metrics.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,8 +6,8 @@
  * hvsock target can reach it. It answers one request per connection and
  * closes it; anything other than
  * GET /metrics gets 404, a request over 4 KiB or slower than 5 s is dropped. */
-#ifndef AIRLOCK_CORE_METRICS_H
-#define AIRLOCK_CORE_METRICS_H
+#ifndef AIRLOCK_CLI_METRICS_H
+#define AIRLOCK_CLI_METRICS_H
 
 #include "core/loop.h"
 #include "core/strbuf.h"
