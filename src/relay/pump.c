@@ -223,7 +223,10 @@ pump_run(struct pump *p, struct pump_turn *t)
         if (n == 0) {
             p->eof = 1;
         } else if (n == -EAGAIN) {
+            /* dry: an idle connection holds no pipe (the next burst takes
+             * one from the cache again) */
             p->from->readable = 0;
+            pump_release(p, t->cache);
             return 0;
         } else if (n == -EINTR) {
             continue;
