@@ -7,8 +7,6 @@
  *   benchtool echo PORT
  *       epoll echo server on 127.0.0.1:PORT, one thread, until killed.
  *       Also the sink of the idle-connection test (it just holds them).
- *   benchtool waitport PORT SECONDS
- *       exit 0 as soon as a TCP connect to PORT succeeds, 1 after SECONDS.
  *   benchtool pingpong PORT SIZE SECONDS
  *       one connection, SIZE-byte request echoed back, for SECONDS after a
  *       warm-up; prints "rtt_p50_us=.. rtt_p99_us=.. rtt_mean_us=.. n=.."
@@ -221,25 +219,6 @@ static int cmd_echo(unsigned port)
         }
     }
     return 0;
-}
-
-/* -------------------------------------------------------------- waitport */
-
-static int cmd_waitport(unsigned port, double secs)
-{
-    double end = now() + secs;
-    struct sockaddr_in a = loopback(port);
-    while (now() < end) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) die("socket");
-        if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
-            close(fd);
-            return 0;
-        }
-        close(fd);
-        usleep(20000);
-    }
-    return 1;
 }
 
 /* ------------------------------------------------------------ pingpong */
@@ -626,7 +605,6 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *c = argc > 1 ? argv[1] : "";
     if (!strcmp(c, "echo") && argc == 3) return cmd_echo((unsigned)atoi(argv[2]));
-    if (!strcmp(c, "waitport") && argc == 4) return cmd_waitport((unsigned)atoi(argv[2]), atof(argv[3]));
     if (!strcmp(c, "pingpong") && argc == 5)
         return cmd_pingpong((unsigned)atoi(argv[2]), (size_t)atol(argv[3]), atof(argv[4]));
     if (!strcmp(c, "churn") && argc == 5)
