@@ -437,6 +437,19 @@ copy_str(char *dst, size_t size, const redisReply *rep)
         dst[0] = '\0';
 }
 
+/* Copies the string src into dst (size bytes) when it fits; false, dst
+ * unspecified, when it does not (nothing is cut short silently). */
+static bool
+text_set(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n >= size)
+        return false;
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
 static enum dir_state
 state_parse(const char *s)
 {
@@ -673,7 +686,11 @@ pop_events(struct rds *r, const char *pool)
         log_warnx("directory: out of memory popping the events of pool %s", pool);
         return; /* they stay in the list until the next tick */
     }
-    snprintf(key, sizeof(key), "%sev:%s", r->host->conf->prefix, pool);
+    if ((size_t)snprintf(key, sizeof(key), "%sev:%s", r->host->conf->prefix, pool) >=
+        sizeof(key)) { /* cannot be: prefix and pool name are bounded */
+        free(batch);
+        return;
+    }
     redisReply *rep = redisCommand(r->c, "LPOP %s %d", key, EVENTS_PER_TICK);
     if (rep == NULL) {
         free(batch);
@@ -694,10 +711,13 @@ pop_events(struct rds *r, const char *pool)
         char *ukey = strchr(ep, '\t');
         if (ukey != NULL)
             *ukey++ = '\0';
-        snprintf(in.pool, sizeof(in.pool), "%s", pool);
-        snprintf(in.name, sizeof(in.name), "%s", name);
-        snprintf(in.endpoint, sizeof(in.endpoint), "%s", ep);
-        snprintf(in.key, sizeof(in.key), "%s", ukey != NULL ? ukey : "");
+        if (!text_set(in.pool, sizeof(in.pool), pool) ||
+            !text_set(in.name, sizeof(in.name), name) ||
+            !text_set(in.endpoint, sizeof(in.endpoint), ep) ||
+            !text_set(in.key, sizeof(in.key), ukey != NULL ? ukey : "")) {
+            log_warnx("directory: pool %s: an event with an over-long field dropped", pool);
+            continue;
+        }
         in.state = state_parse(line);
         in.since_ms = dir_wall_ms();
         batch[n++] = in;

@@ -8,10 +8,16 @@
 #include "net/dial.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "net/resolve.h"
@@ -196,6 +202,34 @@ lookup_start(struct dial *d)
     d->state = DIAL_ST_RESOLVING;
 }
 
+/* Opens the socket file of a nofollow target without following a symbolic
+ * link anywhere on its path, and points *ss at that inode (through
+ * /proc/self/fd), so that what connect() reaches is the file checked here
+ * and not whatever a link planted meanwhile names. Returns the O_PATH fd to
+ * close after the connect, or -ELOOP (a link on the path), -ENOTSOCK, or
+ * another -errno. */
+static int
+pin_socket_path(const struct endpoint *ep, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS};
+    struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+    struct stat st;
+    int fd = (int)syscall(SYS_openat2, AT_FDCWD, ep->path, &how, sizeof(how));
+
+    if (fd < 0)
+        return -errno;
+    int rc = fstat(fd, &st) != 0 ? -errno : !S_ISSOCK(st.st_mode) ? -ENOTSOCK : 0;
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    memset(ss, 0, sizeof(*ss));
+    sun->sun_family = AF_UNIX;
+    int n = snprintf(sun->sun_path, sizeof(sun->sun_path), "/proc/self/fd/%d", fd);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + 1);
+    return fd;
+}
+
 /* Finds the target's address (literal, cached, or looked up first), lets
  * admit see it, and connects. */
 static void
@@ -226,7 +260,15 @@ dial_connect(struct dial *d)
         finish(d, rc, DIAL_ADMIT_REFUSED);
         return;
     }
+    int pin = -1;
+    if (ep->nofollow && (ep->kind == EP_UNIX || ep->kind == EP_HVSOCK) && ep->path[0] != '@' &&
+        (pin = pin_socket_path(ep, &ss, &len)) < 0) {
+        finish(d, pin, DIAL_CONNECT_FAILED);
+        return;
+    }
     int fd = transport_connect((struct sockaddr *)&ss, len, &pending);
+    if (pin >= 0)
+        close(pin); /* a unix connect looks its path up at once */
     if (fd < 0) {
         finish(d, fd, DIAL_CONNECT_FAILED);
         return;

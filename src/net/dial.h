@@ -67,8 +67,10 @@ struct dial {
 /* Dials target (tcp, unix, vsock, hvsock) on loop's thread: done(arg, ...)
  * is called exactly once, never from within dial_start(), unless the dial
  * is cancelled first. timeout_ms bounds the whole dial (0: no bound). admit
- * (may be NULL) sees the address before the connect. target must stay valid
- * and unchanged until done runs or the dial is cancelled. A dial still in
+ * (may be NULL) sees the address before the connect. A nofollow target's
+ * socket file is reached only through a path without symbolic links
+ * (DIAL_CONNECT_FAILED, -ELOOP otherwise). target must stay valid and
+ * unchanged until done runs or the dial is cancelled. A dial still in
  * progress is cancelled first. */
 void dial_start(struct dial *d, struct loop *loop, const struct endpoint *target,
                 unsigned timeout_ms, dial_admit_cb admit, dial_done_cb done, void *arg);

@@ -11,6 +11,7 @@
 #ifndef AIRLOCK_NET_ENDPOINT_H
 #define AIRLOCK_NET_ENDPOINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,9 @@ struct endpoint {
     uint32_t cid;           /* vsock: context id, EP_CID_ANY for "any" */
     uint32_t port;          /* tcp, udp: 1-65535; vsock, hvsock: 0-4294967294 */
     struct ep_perm perm;    /* listeners with a socket file only */
+    bool nofollow;          /* unix, hvsock targets: the path is in a pool instance's
+                               directory, so no symbolic link on it is followed (the
+                               instance could plant one); see dial_start() */
 };
 
 /* Parses the NUL-terminated string s into *ep. Returns PARSE_OK, or

@@ -1223,6 +1223,14 @@ base_prepare(struct pool *p, const struct pool_conf *pc)
         log_warn("pool=%s: %s", pc->name, pc->dir);
         return rc;
     }
+    char *real = realpath(pc->dir, NULL);
+    bool canonical = real != NULL && strcmp(real, pc->dir) == 0;
+    free(real);
+    if (!canonical) { /* instances' sockets are reached without following links */
+        log_warnx("pool=%s: %s: expected an absolute path without symbolic links, '.' or '..'",
+                  pc->name, pc->dir);
+        return -EINVAL;
+    }
     if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
         log_warnx("pool=%s: %s: expected a directory owned by airlock's user and writable by "
                   "it only (mode 0711 or 0755)",

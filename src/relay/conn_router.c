@@ -92,6 +92,7 @@ assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
         return;
     }
     *c->assigned = *ep;
+    c->assigned->nofollow = true; /* the instance owns the directory its socket is in */
     c->route = c->assigned;
     log_info("router assigned relay=%s conn=%llu sni=%s instance=%s", c->relay->conf.name,
              (unsigned long long)c->id, c->sni, instance);
