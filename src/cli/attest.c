@@ -454,7 +454,8 @@ load_vcek(const char *path)
     return x;
 }
 
-static int verify_tls(struct attest_args *a, struct attest_claims *c);
+static int verify_tls(struct attest_args *a, struct attest_claims *c, uint8_t hash[RATLS_HASH_LEN],
+                      bool *fresh, char *err);
 
 /* verify FILE, or verify --tls HOST:PORT (file NULL). */
 static int
@@ -468,6 +469,8 @@ cmd_verify(struct attest_args *a, const char *file)
     char err[ATTEST_ERR_MAX] = "";
     struct attest_claims *c = calloc(1, sizeof(*c));
     enum attest_result r = ATTEST_MALFORMED;
+    uint8_t hash[RATLS_HASH_LEN];
+    bool fresh = false;
     int e;
 
     if (c == NULL)
@@ -531,8 +534,11 @@ cmd_verify(struct attest_args *a, const char *file)
         a->pol.roots = roots;
     }
     if (a->tls != NULL) {
-        status = verify_tls(a, c);
-        goto fail;
+        if ((status = verify_tls(a, c, hash, &fresh, err)) == 2)
+            goto fail;
+        r = status == 0 ? ATTEST_OK : ATTEST_UNTRUSTED;
+        status = 1;
+        goto verified;
     }
     if ((e = read_all(file, &doc, &len)) != 0) {
         fprintf(stderr, "airlock attest: %s: %s\n", file, strerror(-e));
@@ -554,6 +560,7 @@ cmd_verify(struct attest_args *a, const char *file)
         r = attest_tdx_verify(doc, len, &a->pol, c, err);
         break;
     }
+verified:
     if (r != ATTEST_OK) {
         fprintf(stderr, "airlock attest: invalid: %s\n", err);
         goto fail;
@@ -561,7 +568,7 @@ cmd_verify(struct attest_args *a, const char *file)
     if (c->sim)
         fprintf(stderr, "airlock attest: sim evidence: trusted only through --sim-root, "
                         "not hardware\n");
-    print_claims(c, NULL, false);
+    print_claims(c, a->tls != NULL ? hash : NULL, fresh);
     status = 0;
 fail:
     free(c);
@@ -621,10 +628,10 @@ kind_name(enum attest_kind kind)
     return kind == ATTEST_KIND_SNP ? "snp" : kind == ATTEST_KIND_TDX ? "tdx" : "nitro";
 }
 
-/* Connects to a->tls (TCP, each step bounded by TLS_TIMEOUT_S) and returns
- * the fd, or -1 after a message. */
+/* Connects to ep (TCP, each step bounded by TLS_TIMEOUT_S) and returns the
+ * fd, or -1 with the reason in err. */
 static int
-tls_connect(const struct endpoint *ep)
+tls_connect(const struct endpoint *ep, char *err)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
     struct timeval tv = {.tv_sec = TLS_TIMEOUT_S};
@@ -633,7 +640,7 @@ tls_connect(const struct endpoint *ep)
 
     snprintf(port, sizeof(port), "%u", ep->port);
     if ((e = getaddrinfo(ep->host, port, &hints, &ai)) != 0) {
-        fprintf(stderr, "airlock attest: invalid: %s: %s\n", ep->host, gai_strerror(e));
+        attest_fail(err, ATTEST_UNTRUSTED, "%s: %s", ep->host, gai_strerror(e));
         return -1;
     }
     for (struct addrinfo *p = ai; p != NULL && fd < 0; p = p->ai_next) {
@@ -650,22 +657,23 @@ tls_connect(const struct endpoint *ep)
     }
     freeaddrinfo(ai);
     if (fd < 0)
-        fprintf(stderr, "airlock attest: invalid: cannot connect to %s port %u: %s\n", ep->host,
-                ep->port, strerror(e != 0 ? e : EHOSTUNREACH));
+        attest_fail(err, ATTEST_UNTRUSTED, "cannot connect to %s port %u: %s", ep->host, ep->port,
+                    strerror(e != 0 ? e : EHOSTUNREACH));
     return fd;
 }
 
 /* verify --tls: a TLS 1.3 handshake with a->tls, then its RA-TLS evidence
  * (fresh over a nonce with --nonce/--fresh) verified under a->pol and
- * --type. Prints like verify plus the peer's pubkey_hash; returns 0, 1 or
- * 2. */
+ * --type. Returns 0 with *c, the peer's key hash and *fresh filled; 1 with
+ * the reason in err; 2 after a usage message. */
 static int
-verify_tls(struct attest_args *a, struct attest_claims *c)
+verify_tls(struct attest_args *a, struct attest_claims *c, uint8_t hash[RATLS_HASH_LEN],
+           bool *fresh, char *err)
 {
     struct endpoint ep;
-    char tcp[EP_HOST_MAX + 16], err[ATTEST_ERR_MAX] = "";
+    char tcp[EP_HOST_MAX + 16];
     const char *perr;
-    uint8_t nonce[RATLS_NONCE_MAX], hash[RATLS_HASH_LEN];
+    uint8_t nonce[RATLS_NONCE_MAX];
     size_t nonce_len = 0;
     struct in6_addr any;
     SSL_CTX *ctx = NULL;
@@ -682,16 +690,18 @@ verify_tls(struct attest_args *a, struct attest_claims *c)
         memcpy(nonce, a->pol.nonce.data, nonce_len);
     } else if (a->fresh) {
         nonce_len = 32;
-        if (RAND_bytes(nonce, (int)nonce_len) != 1)
+        if (RAND_bytes(nonce, (int)nonce_len) != 1) {
+            attest_fail(err, ATTEST_UNTRUSTED, "no random nonce");
             return 1;
+        }
     }
-    if ((fd = tls_connect(&ep)) < 0)
+    if ((fd = tls_connect(&ep, err)) < 0)
         return 1;
     ctx = SSL_CTX_new(TLS_client_method());
     if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
         ratls_ctx_client(ctx) != 0 || (ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
         (nonce_len > 0 && ratls_ssl_request_fresh(ssl, nonce, nonce_len) != 0)) {
-        fprintf(stderr, "airlock attest: invalid: cannot set up TLS\n");
+        attest_fail(err, ATTEST_UNTRUSTED, "cannot set up TLS");
         goto out;
     }
     /* SNI: --sni, else the host when it is a name */
@@ -707,23 +717,18 @@ verify_tls(struct attest_args *a, struct attest_claims *c)
     }
     if (SSL_connect(ssl) != 1) {
         unsigned long e = ERR_get_error();
-        fprintf(stderr, "airlock attest: invalid: TLS handshake with %s failed: %s\n", a->tls,
-                e != 0 ? ERR_reason_error_string(e) : "connection closed");
+        attest_fail(err, ATTEST_UNTRUSTED, "TLS handshake with %s failed: %s", a->tls,
+                    e != 0 ? ERR_reason_error_string(e) : "connection closed");
         goto out;
     }
     enum attest_result r = ratls_ssl_verify(ssl, &a->pol, c, err);
     if (r == ATTEST_OK && c->kind != a->kind)
         r = attest_fail(err, ATTEST_POLICY, "the evidence is %s, not --type %s", kind_name(c->kind),
                         kind_name(a->kind));
-    if (r != ATTEST_OK) {
-        fprintf(stderr, "airlock attest: invalid: %s\n", err);
+    if (r != ATTEST_OK)
         goto out;
-    }
     ratls_spki_hash(SSL_get0_peer_certificate(ssl), hash);
-    if (c->sim)
-        fprintf(stderr, "airlock attest: sim evidence: trusted only through --sim-root, "
-                        "not hardware\n");
-    print_claims(c, hash, nonce_len > 0);
+    *fresh = nonce_len > 0;
     SSL_shutdown(ssl);
     status = 0;
 out:
