@@ -17,7 +17,7 @@ declare -A may=(
     [pool]="core proto net dir"
     [relay]="core proto net dir router"
     [cli]="core proto net attest dir router pool relay"
-    [apps]="core proto net"
+    [apps]="core proto net attest"
 )
 
 cd "$ROOT"
