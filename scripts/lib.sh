@@ -216,11 +216,10 @@ proc_start() {
     shift
     # setsid does not fork: not a group leader, this shell's child execs it
     [ "$group" = 0 ] || run=(setsid)
-    if [ "$append" = 1 ]; then
-        "${run[@]}" "$@" </dev/null >>"$log" 2>&1 &
-    else
-        "${run[@]}" "$@" </dev/null >"$log" 2>&1 &
-    fi
+    # emptied here, not by the child: a wait_log right after must never read
+    # the last run's lines, nor see them vanish under it
+    [ "$append" = 1 ] || : >"$log"
+    "${run[@]}" "$@" </dev/null >>"$log" 2>&1 &
     LAST_PID=$!
     PIDS+=("$LAST_PID")
     [ "$group" = 0 ] || PROC_GROUP[$LAST_PID]=1

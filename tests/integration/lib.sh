@@ -327,11 +327,12 @@ held() {
     shift
     rm -f "$T/$name.in"
     mkfifo "$T/$name.in"
+    : >"$T/$name.out" # here, not in the child: a wait right after never sees the last run's
     # without the others' FIFOs: a child holding one open would hold that client
     (
         for fd in "${HOLD_FD[@]}"; do eval "exec $fd>&-"; done
         exec "$@"
-    ) <"$T/$name.in" >"$T/$name.out" 2>&1 &
+    ) <"$T/$name.in" >>"$T/$name.out" 2>&1 &
     LAST_PID=$!
     PIDS+=("$LAST_PID")
     exec {fd}>"$T/$name.in"
