@@ -8,6 +8,8 @@
 #include "field/field.h"
 
 #define FIELD_RULE_ID_LEN 6 /* bytes of SHA-256(path) a token names its rule by */
+/* "al1:" key id ":" type ":" rule (8 base64url characters) ":" */
+#define FIELD_HEADER_MAX (4 + FIELD_KEY_ID_MAX + 3 + 8 + 1)
 
 enum field_step_kind {
     STEP_NAME,  /* .name, ['name'] */
@@ -49,6 +51,10 @@ struct field_key {
     EVP_MAC_CTX *cmac;                 /* AES-256-CMAC under SIV's first key (S2V) */
     EVP_CIPHER_CTX *ctr;               /* AES-256-CTR under SIV's second key */
     uint8_t s2v_zero[16];              /* CMAC(K1, 0^128): S2V's first block */
+    /* the last token header S2V saw and its CMAC: the fields of one rule
+     * share it, so a body's deterministic fields compute it once */
+    uint8_t aad[FIELD_HEADER_MAX], aad_mac[16];
+    size_t aad_len;
 };
 
 #define FIELD_NONCE_POOL 64 /* GCM nonces drawn from the RNG at once */
