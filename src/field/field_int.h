@@ -3,6 +3,8 @@
 #ifndef AIRLOCK_FIELD_FIELD_INT_H
 #define AIRLOCK_FIELD_FIELD_INT_H
 
+#include <stdio.h>
+
 #include <openssl/evp.h>
 
 #include "field/field.h"
@@ -99,8 +101,7 @@ enum field_result field_token_seal(struct field_keyset *ks, const uint8_t rule[F
  * nothing past U+10FFFF): 0 or -1. */
 int field_utf8_check(const uint8_t *s, size_t len);
 
-/* Sets err to the formatted line and returns r. */
-enum field_result field_fail(char *err, enum field_result r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Sets err (FIELD_ERR_MAX bytes) to the formatted line; the value is r. */
+#define field_fail(err, r, ...) (snprintf((err), FIELD_ERR_MAX, __VA_ARGS__), (r))
 
 #endif

@@ -10,7 +10,6 @@
  * to another key, type or rule without failing authentication. A string
  * that starts with the prefix of any version is a token: it authenticates
  * or the body is refused, it is never passed on as it is. */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,16 +101,6 @@ b64_decode(const char *s, size_t n, uint8_t *out)
         }
     }
     return (long)o;
-}
-
-enum field_result
-field_fail(char *err, enum field_result r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, FIELD_ERR_MAX, fmt, ap);
-    va_end(ap);
-    return r;
 }
 
 static const char type_letter[] = {
