@@ -2,9 +2,49 @@
 #include "core/strbuf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Grows sb so that n more bytes and a NUL fit; 0 or -1 (failed set). */
+static int
+strbuf_grow(struct strbuf *sb, size_t n)
+{
+    if (sb->cap - sb->len > n)
+        return 0;
+    if (n >= SIZE_MAX / 2 - sb->len) {
+        sb->failed = 1;
+        return -1;
+    }
+    size_t cap = sb->cap ? sb->cap * 2 : 4096;
+    while (cap - sb->len <= n)
+        cap *= 2;
+    char *nd = realloc(sb->data, cap);
+    if (nd == NULL) {
+        sb->failed = 1;
+        return -1;
+    }
+    sb->data = nd;
+    sb->cap = cap;
+    return 0;
+}
+
+char *
+strbuf_room(struct strbuf *sb, size_t n)
+{
+    return strbuf_grow(sb, n) == 0 ? sb->data + sb->len : NULL;
+}
+
+void
+strbuf_append(struct strbuf *sb, const void *p, size_t n)
+{
+    if (n == 0 || strbuf_grow(sb, n) != 0)
+        return;
+    memcpy(sb->data + sb->len, p, n);
+    sb->len += n;
+    sb->data[sb->len] = '\0';
+}
 
 void
 strbuf_printf(struct strbuf *sb, const char *fmt, ...)
@@ -24,16 +64,8 @@ strbuf_printf(struct strbuf *sb, const char *fmt, ...)
             sb->len += (size_t)n;
             return;
         }
-        size_t cap = sb->cap ? sb->cap * 2 : 4096;
-        while (cap - sb->len <= (size_t)n)
-            cap *= 2;
-        char *nd = realloc(sb->data, cap);
-        if (nd == NULL) {
-            sb->failed = 1;
+        if (strbuf_grow(sb, (size_t)n) != 0)
             return;
-        }
-        sb->data = nd;
-        sb->cap = cap;
     }
 }
 

@@ -1,0 +1,338 @@
+/* keyset.c - a tenant's keys (docs/field-encryption.md "Keys"): the file,
+ * the keys derived from each key (one for GCM, two for SIV, so that no key
+ * serves two algorithms), the contexts keyed once, the nonce pool. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include "field/field_int.h"
+
+#define KEYSET_FILE_MAX (1 << 20)
+#define MASTER_LEN 32
+
+/* key_len bytes of HKDF-SHA256(master, info) into out: 0 or -1. */
+static int
+derive(const uint8_t master[MASTER_LEN], const char *info, uint8_t *out, size_t out_len)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *kc = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)master, MASTER_LEN),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info)),
+        OSSL_PARAM_construct_end(),
+    };
+    int rc = kc != NULL && EVP_KDF_derive(kc, out, out_len, p) == 1 ? 0 : -1;
+    EVP_KDF_CTX_free(kc);
+    EVP_KDF_free(kdf);
+    return rc;
+}
+
+static void
+key_close(struct field_key *k)
+{
+    EVP_CIPHER_CTX_free(k->gcm_enc);
+    EVP_CIPHER_CTX_free(k->gcm_dec);
+    EVP_CIPHER_CTX_free(k->ctr);
+    EVP_MAC_CTX_free(k->cmac);
+    OPENSSL_cleanse(k, sizeof(*k));
+}
+
+/* Keys k from the 32 bytes of master: its contexts, S2V's first block. */
+static int
+key_open(struct field_key *k, const uint8_t master[MASTER_LEN])
+{
+    uint8_t gcm[32], siv[64];
+    static const uint8_t zero[16];
+    size_t n = 0;
+    int rc = -1;
+    EVP_MAC *mac = EVP_MAC_fetch(NULL, "CMAC", NULL);
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, "AES-256-CBC", 0),
+        OSSL_PARAM_construct_end(),
+    };
+
+    k->gcm_enc = EVP_CIPHER_CTX_new();
+    k->gcm_dec = EVP_CIPHER_CTX_new();
+    k->ctr = EVP_CIPHER_CTX_new();
+    k->cmac = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    if (k->gcm_enc == NULL || k->gcm_dec == NULL || k->ctr == NULL || k->cmac == NULL)
+        goto fail;
+    if (derive(master, "airlock field v1 aes-256-gcm", gcm, sizeof(gcm)) != 0 ||
+        derive(master, "airlock field v1 aes-256-siv", siv, sizeof(siv)) != 0)
+        goto fail;
+    if (!EVP_EncryptInit_ex2(k->gcm_enc, EVP_aes_256_gcm(), gcm, NULL, NULL) ||
+        !EVP_DecryptInit_ex2(k->gcm_dec, EVP_aes_256_gcm(), gcm, NULL, NULL) ||
+        !EVP_EncryptInit_ex2(k->ctr, EVP_aes_256_ctr(), siv + 32, NULL, NULL) ||
+        !EVP_MAC_init(k->cmac, siv, 32, p) || !EVP_MAC_update(k->cmac, zero, 16) ||
+        !EVP_MAC_final(k->cmac, k->s2v_zero, &n, 16) || n != 16)
+        goto fail;
+    rc = 0;
+fail:
+    OPENSSL_cleanse(gcm, sizeof(gcm));
+    OPENSSL_cleanse(siv, sizeof(siv));
+    EVP_MAC_free(mac);
+    return rc;
+}
+
+static bool
+id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > FIELD_KEY_ID_MAX)
+        return false;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+static int
+unhex(const char *s, uint8_t *out, size_t n)
+{
+    if (strlen(s) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < 2 * n; i++) {
+        int c = s[i], v = c >= '0' && c <= '9'   ? c - '0'
+                          : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                          : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                 : -1;
+        if (v < 0)
+            return -1;
+        out[i / 2] = (uint8_t)(i % 2 ? out[i / 2] | v : v << 4);
+    }
+    return 0;
+}
+
+/* The key strings of the parsed document are wiped before it is freed. */
+static void
+doc_free(cJSON *doc)
+{
+    cJSON *keys = cJSON_GetObjectItemCaseSensitive(doc, "keys"), *k;
+    cJSON_ArrayForEach(k, keys)
+    {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(k, "key");
+        if (cJSON_IsString(v))
+            OPENSSL_cleanse(v->valuestring, strlen(v->valuestring));
+    }
+    cJSON_Delete(doc);
+}
+
+static int
+fail_einval(char *err, const char *msg)
+{
+    snprintf(err, FIELD_ERR_MAX, "%s", msg);
+    return -EINVAL;
+}
+
+int
+field_keyset_parse(const char *text, size_t len, struct field_keyset **out, char *err)
+{
+    struct field_keyset *ks = NULL;
+    uint8_t master[MASTER_LEN];
+    int rc = -EINVAL;
+    cJSON *doc = cJSON_ParseWithLength(text, len);
+    cJSON *tenant = cJSON_GetObjectItemCaseSensitive(doc, "tenant");
+    cJSON *primary = cJSON_GetObjectItemCaseSensitive(doc, "primary");
+    cJSON *keys = cJSON_GetObjectItemCaseSensitive(doc, "keys"), *k;
+
+    if (!cJSON_IsObject(doc)) {
+        rc = fail_einval(err, "not a JSON object");
+        goto fail;
+    }
+    if (!cJSON_IsString(tenant) || !id_ok(tenant->valuestring)) {
+        rc = fail_einval(err, "\"tenant\": expected a name of 1-32 characters A-Z a-z 0-9 _ -");
+        goto fail;
+    }
+    if (!cJSON_IsString(primary)) {
+        rc = fail_einval(err, "\"primary\": expected the id of one of the keys");
+        goto fail;
+    }
+    int nkeys = cJSON_GetArraySize(keys);
+    if (!cJSON_IsArray(keys) || nkeys < 1 || nkeys > FIELD_KEYS_MAX) {
+        rc = fail_einval(err, "\"keys\": expected a list of 1-256 {\"id\", \"key\"} objects");
+        goto fail;
+    }
+    ks = calloc(1, sizeof(*ks));
+    if (ks == NULL || (ks->keys = calloc((size_t)nkeys, sizeof(*ks->keys))) == NULL) {
+        rc = -ENOMEM;
+        snprintf(err, FIELD_ERR_MAX, "out of memory");
+        goto fail;
+    }
+    snprintf(ks->tenant, sizeof(ks->tenant), "%s", tenant->valuestring);
+    ks->primary = SIZE_MAX;
+    cJSON_ArrayForEach(k, keys)
+    {
+        cJSON *id = cJSON_GetObjectItemCaseSensitive(k, "id");
+        cJSON *hex = cJSON_GetObjectItemCaseSensitive(k, "key");
+        size_t i = ks->nkeys;
+        if (!cJSON_IsString(id) || !id_ok(id->valuestring)) {
+            snprintf(err, FIELD_ERR_MAX, "keys[%zu].id: expected 1-32 characters A-Z a-z 0-9 _ -",
+                     i);
+            goto fail;
+        }
+        if (field_keyset_find(ks, id->valuestring, strlen(id->valuestring)) != NULL) {
+            snprintf(err, FIELD_ERR_MAX, "keys[%zu].id: %s is there twice", i, id->valuestring);
+            goto fail;
+        }
+        if (!cJSON_IsString(hex) || unhex(hex->valuestring, master, MASTER_LEN) != 0) {
+            snprintf(err, FIELD_ERR_MAX, "keys[%zu].key (%s): expected 64 hex digits (32 bytes)", i,
+                     id->valuestring);
+            goto fail;
+        }
+        snprintf(ks->keys[i].id, sizeof(ks->keys[i].id), "%s", id->valuestring);
+        ks->nkeys++;
+        if (key_open(&ks->keys[i], master) != 0) {
+            rc = -EIO;
+            snprintf(err, FIELD_ERR_MAX, "keys[%zu] (%s): the crypto library failed", i,
+                     id->valuestring);
+            goto fail;
+        }
+        if (strcmp(id->valuestring, primary->valuestring) == 0)
+            ks->primary = i;
+    }
+    if (ks->primary == SIZE_MAX) {
+        snprintf(err, FIELD_ERR_MAX, "\"primary\": no key has the id %.*s", FIELD_KEY_ID_MAX,
+                 primary->valuestring);
+        goto fail;
+    }
+    OPENSSL_cleanse(master, sizeof(master));
+    doc_free(doc);
+    *out = ks;
+    return 0;
+fail:
+    OPENSSL_cleanse(master, sizeof(master));
+    doc_free(doc);
+    field_keyset_free(&ks);
+    return rc;
+}
+
+int
+field_keyset_load(const char *path, struct field_keyset **out, char *err)
+{
+    char line[FIELD_ERR_MAX];
+    struct stat st;
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, FIELD_ERR_MAX, "%s: %s", path, strerror(-rc));
+        return rc;
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        snprintf(err, FIELD_ERR_MAX, "%s: %s", path, strerror(-rc));
+        goto fail;
+    }
+    rc = -EPERM;
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, FIELD_ERR_MAX, "%s: not a regular file", path);
+        goto fail;
+    }
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        snprintf(err, FIELD_ERR_MAX, "%s: owned by uid %u, expected %u or root", path,
+                 (unsigned)st.st_uid, (unsigned)geteuid());
+        goto fail;
+    }
+    if (st.st_mode & 077) {
+        snprintf(err, FIELD_ERR_MAX, "%s: mode %04o lets others read the keys, expected 0600", path,
+                 (unsigned)(st.st_mode & 07777));
+        goto fail;
+    }
+    rc = -EFBIG;
+    if (st.st_size > KEYSET_FILE_MAX) {
+        snprintf(err, FIELD_ERR_MAX, "%s: larger than 1 MiB", path);
+        goto fail;
+    }
+    rc = -ENOMEM;
+    if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
+        snprintf(err, FIELD_ERR_MAX, "%s: out of memory", path);
+        goto fail;
+    }
+    while (len < (size_t)st.st_size) {
+        ssize_t n = read(fd, text + len, (size_t)st.st_size - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -EIO;
+            snprintf(err, FIELD_ERR_MAX, "%s: read: %s", path,
+                     n < 0 ? strerror(-rc) : "file shrank");
+            goto fail;
+        }
+        len += (size_t)n;
+    }
+    rc = field_keyset_parse(text, len, out, line);
+    if (rc != 0)
+        snprintf(err, FIELD_ERR_MAX, "%.100s: %.150s", path, line);
+fail:
+    if (text != NULL)
+        OPENSSL_cleanse(text, len);
+    free(text);
+    close(fd);
+    return rc;
+}
+
+void
+field_keyset_free(struct field_keyset **ksp)
+{
+    struct field_keyset *ks = *ksp;
+    if (ks == NULL)
+        return;
+    for (size_t i = 0; i < ks->nkeys; i++)
+        key_close(&ks->keys[i]);
+    free(ks->keys);
+    struct strbuf *bufs[] = {&ks->scratch, &ks->plain};
+    for (size_t i = 0; i < 2; i++) {
+        if (bufs[i]->data != NULL)
+            OPENSSL_cleanse(bufs[i]->data, bufs[i]->cap);
+        strbuf_free(bufs[i]);
+    }
+    OPENSSL_cleanse(ks, sizeof(*ks));
+    free(ks);
+    *ksp = NULL;
+}
+
+const char *
+field_keyset_tenant(const struct field_keyset *ks)
+{
+    return ks->tenant;
+}
+
+const char *
+field_keyset_primary(const struct field_keyset *ks)
+{
+    return ks->keys[ks->primary].id;
+}
+
+struct field_key *
+field_keyset_find(struct field_keyset *ks, const char *id, size_t len)
+{
+    for (size_t i = 0; i < ks->nkeys; i++)
+        if (strlen(ks->keys[i].id) == len && memcmp(ks->keys[i].id, id, len) == 0)
+            return &ks->keys[i];
+    return NULL;
+}
+
+int
+field_keyset_nonce(struct field_keyset *ks, uint8_t n[12])
+{
+    if (ks->nonces_left == 0) {
+        if (RAND_bytes(&ks->nonces[0][0], sizeof(ks->nonces)) != 1)
+            return -1;
+        ks->nonces_left = FIELD_NONCE_POOL;
+    }
+    ks->nonces_left--;
+    memcpy(n, ks->nonces[ks->nonces_left], 12);
+    OPENSSL_cleanse(ks->nonces[ks->nonces_left], 12);
+    return 0;
+}
