@@ -1,0 +1,115 @@
+#!/bin/bash
+# t_health: the metrics listener answers GET /healthz (200 "ok" while the
+# process runs its loops) and GET /readyz (200 "ready" when every relay
+# accepts and the directory, when there is one, reaches its backend; 503
+# with a one-line reason otherwise): a redis directory is not ready before
+# redis is up, becomes ready, is 503 while redis is stopped and ready again
+# once it is back; a draining airlock is 503 "draining" while /healthz stays
+# 200; other methods get 405; a memory directory is ready.
+. "$(dirname "$0")/lib.sh"
+
+need curl redis-server socat
+
+# probe PORT PATH [METHOD]: prints "CODE BODY" (the body's one line)
+probe() {
+    local code
+    code=$(curl -s -o "$T/body" -w '%{http_code}' -X "${3:-GET}" "http://127.0.0.1:$1$2") || true
+    printf '%s %s\n' "$code" "$(head -c 300 "$T/body" 2>/dev/null | tr -d '\r')"
+}
+probe_is() { [ "$(probe "$1" "$2")" = "$3" ]; }
+expect() { # PORT PATH EXPECTED [SECONDS]
+    poll_until "${4:-10}" probe_is "$1" "$2" "$3" ||
+        fail "GET $2: got '$(probe "$1" "$2")', expected '$3'"
+}
+
+PE=$(free_port) # echo backend
+PA=$(free_port) # relay
+PM=$(free_port) # metrics of the relay-only airlock
+PR=$(free_port) # router of the directory airlock
+PN=$(free_port) # its metrics
+PK=$(free_port) # memory directory airlock: router
+PL=$(free_port) # its metrics
+SOCK=$T/redis.sock
+
+start echo socat TCP-LISTEN:"$PE",bind=127.0.0.1,reuseaddr,fork PIPE
+wait_port "$PE"
+
+log "relays only: alive and ready"
+cat >"$T/relay.yaml" <<EOF
+metrics: tcp:127.0.0.1:$PM
+drain_timeout: 60s
+relays:
+  - name: echo
+    listen: tcp:127.0.0.1:$PA
+    target: tcp:127.0.0.1:$PE
+EOF
+airlock_up relay run -c "$T/relay.yaml"
+RELAY=$LAST_PID
+expect "$PM" /healthz "200 ok"
+expect "$PM" /readyz "200 ready"
+expect "$PM" '/readyz?verbose=1' "200 ready"
+[ "$(probe "$PM" /readyz POST)" = "405 GET only" ] || fail "POST /readyz: $(probe "$PM" /readyz POST)"
+[ "$(probe "$PM" /ready)" = "404 try /metrics, /healthz or /readyz" ] || fail "GET /ready: $(probe "$PM" /ready)"
+
+log "draining: not ready, still alive"
+exec 3<>"/dev/tcp/127.0.0.1/$PA"
+echo hold >&3
+read -r -t 10 line <&3 && [ "$line" = hold ] || fail "no echo through the relay"
+kill -TERM "$RELAY"
+wait_log "$T/relay.log" 'draining 1 connections' 10 "$RELAY"
+expect "$PM" /readyz "503 draining"
+expect "$PM" /healthz "200 ok"
+exec 3>&-
+wait_exit "$RELAY" 20
+[ "$EXIT_STATUS" = 0 ] || fail "the drained airlock exited with $EXIT_STATUS"
+
+log "redis directory: ready only while redis is reachable"
+cat >"$T/dir.yaml" <<EOF
+metrics: tcp:127.0.0.1:$PN
+directory:
+  backend: redis
+  redis: unix:$SOCK
+routers:
+  - name: grid
+    listen: tcp:127.0.0.1:$PR
+    directory: fa
+    domain: grid.example
+EOF
+airlock_up dir run -c "$T/dir.yaml"
+DIR=$LAST_PID
+# redis is not there yet: the process is alive, not ready
+expect "$PN" /healthz "200 ok"
+expect "$PN" /readyz "503 directory: redis unreachable"
+redis_up() {
+    start redis redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no
+    REDIS_PID=$LAST_PID
+    wait_for unix_up "$SOCK"
+}
+redis_up
+# reconnects back off up to 5 s
+expect "$PN" /readyz "200 ready" 20
+curl -sf "http://127.0.0.1:$PN/metrics" | grep -qx 'airlock_dir_up 1' || fail "airlock_dir_up is not 1"
+kill "$REDIS_PID"
+wait_exit "$REDIS_PID" 10
+expect "$PN" /readyz "503 directory: redis unreachable" 20
+curl -sf "http://127.0.0.1:$PN/metrics" | grep -qx 'airlock_dir_up 0' || fail "airlock_dir_up is not 0"
+expect "$PN" /healthz "200 ok"
+redis_up
+expect "$PN" /readyz "200 ready" 20
+stop_clean "$DIR" dir
+
+log "memory directory: ready"
+cat >"$T/mem.yaml" <<EOF
+metrics: tcp:127.0.0.1:$PL
+directory:
+  backend: memory
+routers:
+  - name: grid
+    listen: tcp:127.0.0.1:$PK
+    directory: fa
+    domain: grid.example
+EOF
+airlock_up mem run -c "$T/mem.yaml"
+expect "$PL" /readyz "200 ready"
+stop_clean "$LAST_PID" mem
+echo "PASS t_health"
