@@ -7,8 +7,8 @@
  * On an hvsock endpoint it first answers the device's "CONNECT <port>" line
  * with "OK <port>" (as the vsock device does), so a host relay with an
  * hvsock target can reach it. It answers one request per connection and
- * closes it; any other path gets 404, any other method 405, a request over 4 KiB or slower than 5 s
- * is dropped. */
+ * closes it; any other path gets 404, any other method 405, a request over
+ * 4 KiB or slower than 5 s is dropped. */
 #ifndef AIRLOCK_CLI_METRICS_H
 #define AIRLOCK_CLI_METRICS_H
 
