@@ -17,10 +17,11 @@ V=$("$AIRLOCK" --version)
 RE='^airlock ([0-9]+\.[0-9]+\.[0-9]+) \(commit ([0-9a-f]{7,}(-dirty)?|unknown), built ([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z)\)$'
 [[ $V =~ $RE ]] || fail "--version: '$V'"
 VERSION=${BASH_REMATCH[1]} COMMIT=${BASH_REMATCH[2]}
-# the checkout's commit, when there is one to compare with
+# a commit of the checkout, when there is one to look it up in (not
+# necessarily HEAD: the binary may be older than the last commit)
 if git -C "$ROOT" rev-parse HEAD >/dev/null 2>&1 && [ "$COMMIT" != unknown ]; then
-    [[ $(git -C "$ROOT" rev-parse HEAD) == "${COMMIT%-dirty}"* ]] ||
-        fail "--version commit $COMMIT is not HEAD $(git -C "$ROOT" rev-parse --short HEAD)"
+    git -C "$ROOT" cat-file -e "${COMMIT%-dirty}^{commit}" 2>/dev/null ||
+        fail "--version commit $COMMIT is no commit of $ROOT"
 fi
 grep -q "^project('airlock', 'c',\$" "$ROOT/meson.build" &&
     grep -q "version : '$VERSION'" "$ROOT/meson.build" || fail "version $VERSION is not meson's"
@@ -30,13 +31,7 @@ PA=$(free_port)
 PM=$(free_port)
 start echo socat TCP-LISTEN:"$PE",bind=127.0.0.1,reuseaddr,fork PIPE
 wait_port "$PE"
-cat >"$T/airlock.yaml" <<EOF
-metrics: tcp:127.0.0.1:$PM
-relays:
-  - name: echo
-    listen: tcp:127.0.0.1:$PA
-    target: tcp:127.0.0.1:$PE
-EOF
+relay_yaml "$T/airlock.yaml" "$PM" "$PA" "$PE"
 airlock_up airlock run -c "$T/airlock.yaml"
 AL=$LAST_PID
 curl -sf "http://127.0.0.1:$PM/metrics" >"$T/m1" || fail "no metrics"

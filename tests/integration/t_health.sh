@@ -35,14 +35,7 @@ start echo socat TCP-LISTEN:"$PE",bind=127.0.0.1,reuseaddr,fork PIPE
 wait_port "$PE"
 
 log "relays only: alive and ready"
-cat >"$T/relay.yaml" <<EOF
-metrics: tcp:127.0.0.1:$PM
-drain_timeout: 60s
-relays:
-  - name: echo
-    listen: tcp:127.0.0.1:$PA
-    target: tcp:127.0.0.1:$PE
-EOF
+relay_yaml "$T/relay.yaml" "$PM" "$PA" "$PE" "drain_timeout: 60s"
 airlock_up relay run -c "$T/relay.yaml"
 RELAY=$LAST_PID
 expect "$PM" /healthz "200 ok"
@@ -64,22 +57,28 @@ wait_exit "$RELAY" 20
 [ "$EXIT_STATUS" = 0 ] || fail "the drained airlock exited with $EXIT_STATUS"
 
 log "redis directory: ready only while redis is reachable"
-cat >"$T/dir.yaml" <<EOF
-metrics: tcp:127.0.0.1:$PN
-directory:
-  backend: redis
-  redis: unix:$SOCK
-routers:
-  - name: grid
-    listen: tcp:127.0.0.1:$PR
-    directory: fa
-    domain: grid.example
-EOF
+# router_yaml FILE METRICS_PORT ROUTER_PORT DIRECTORY_LINE...: a router of
+# <key>.grid.example to pool fa's instances, with a directory: block
+router_yaml() {
+    local f=$1 m=$2 r=$3
+    shift 3
+    {
+        printf 'metrics: tcp:127.0.0.1:%s\ndirectory:\n' "$m"
+        printf '  %s\n' "$@"
+        printf 'routers:\n  - name: grid\n    listen: tcp:127.0.0.1:%s\n' "$r"
+        printf '    directory: fa\n    domain: grid.example\n'
+    } >"$f"
+}
+router_yaml "$T/dir.yaml" "$PN" "$PR" "backend: redis" "redis: unix:$SOCK"
 airlock_up dir run -c "$T/dir.yaml"
 DIR=$LAST_PID
 # redis is not there yet: the process is alive, not ready
 expect "$PN" /healthz "200 ok"
 expect "$PN" /readyz "503 directory: redis unreachable"
+dir_up() {
+    curl -sf "http://127.0.0.1:$PN/metrics" >"$T/metrics" || return 1
+    awk '$1 == "airlock_dir_up" { print $2 }' "$T/metrics"
+}
 redis_up() {
     start redis redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no
     REDIS_PID=$LAST_PID
@@ -88,27 +87,18 @@ redis_up() {
 redis_up
 # reconnects back off up to 5 s
 expect "$PN" /readyz "200 ready" 20
-curl -sf "http://127.0.0.1:$PN/metrics" | grep -qx 'airlock_dir_up 1' || fail "airlock_dir_up is not 1"
+[ "$(dir_up)" = 1 ] || fail "airlock_dir_up is '$(dir_up)', not 1"
 kill "$REDIS_PID"
 wait_exit "$REDIS_PID" 10
 expect "$PN" /readyz "503 directory: redis unreachable" 20
-curl -sf "http://127.0.0.1:$PN/metrics" | grep -qx 'airlock_dir_up 0' || fail "airlock_dir_up is not 0"
+[ "$(dir_up)" = 0 ] || fail "airlock_dir_up is '$(dir_up)', not 0"
 expect "$PN" /healthz "200 ok"
 redis_up
 expect "$PN" /readyz "200 ready" 20
 stop_clean "$DIR" dir
 
 log "memory directory: ready"
-cat >"$T/mem.yaml" <<EOF
-metrics: tcp:127.0.0.1:$PL
-directory:
-  backend: memory
-routers:
-  - name: grid
-    listen: tcp:127.0.0.1:$PK
-    directory: fa
-    domain: grid.example
-EOF
+router_yaml "$T/mem.yaml" "$PL" "$PK" "backend: memory"
 airlock_up mem run -c "$T/mem.yaml"
 expect "$PL" /readyz "200 ready"
 stop_clean "$LAST_PID" mem

@@ -12,13 +12,7 @@ SINK=${NOTIFYSINK:-$(dirname "$AIRLOCK")/tests/notifysink}
 PA=$(free_port)
 PB=$(free_port)
 PM=$(free_port)
-cat >"$T/airlock.yaml" <<EOF
-metrics: tcp:127.0.0.1:$PM
-relays:
-  - name: a
-    listen: tcp:127.0.0.1:$PA
-    target: tcp:127.0.0.1:$PB
-EOF
+relay_yaml "$T/airlock.yaml" "$PM" "$PA" "$PB"
 
 # states LOG: the datagrams received so far, one per line, MONOTONIC_USEC
 # values elided ("RELOADING=1|MONOTONIC_USEC=N")
@@ -39,7 +33,7 @@ one_run() {
     pid=$LAST_PID
     wait_log "$T/sink_$name.log" '^READY=1$' 10 "$pid"
     # READY=1 is sent only once the listeners accept: no waiting here
-    tcp_up "$PA" || fail "$name: READY=1 before relay a listens"
+    tcp_up "$PA" || fail "$name: READY=1 before the relay listens"
     tcp_up "$PM" || fail "$name: READY=1 before the metrics listener"
     expect_states "$T/sink_$name.log" "READY=1 "
 
@@ -52,7 +46,7 @@ one_run() {
     wait_log "$T/airlock_$name.log" 'reload failed' 10 "$pid"
     expect_states "$T/sink_$name.log" "READY=1 $r READY=1 $r READY=1 "
     cp "$T/good.yaml" "$T/airlock.yaml"
-    tcp_up "$PA" || fail "$name: relay a gone after a failed reload"
+    tcp_up "$PA" || fail "$name: the relay is gone after a failed reload"
 
     stop_clean "$pid" "airlock_$name"
     expect_states "$T/sink_$name.log" "READY=1 $r READY=1 $r READY=1 STOPPING=1 "
