@@ -3,7 +3,8 @@
 # READY=1 once its listeners accept, RELOADING=1 (with MONOTONIC_USEC) and
 # READY=1 again around each SIGHUP reload (a failed reload too), and
 # STOPPING=1 when SIGTERM starts the drain; to a socket path and to an
-# abstract one ('@'). An unusable NOTIFY_SOCKET is reported, not fatal.
+# abstract one ('@'). The instances of a pool do not inherit NOTIFY_SOCKET.
+# An unusable NOTIFY_SOCKET is reported, not fatal.
 . "$(dirname "$0")/lib.sh"
 
 SINK=${NOTIFYSINK:-$(dirname "$AIRLOCK")/tests/notifysink}
@@ -56,6 +57,23 @@ one_run() {
 
 one_run path "$T/notify.sock"
 one_run abstract "@airlock-t_sd_notify-$$"
+
+# the instances of a pool do not inherit NOTIFY_SOCKET: they cannot speak
+# for airlock to the manager
+pool_setup
+pool_conf "$CONF" "$P0" <<<"    min_idle: 1"
+start sink_pool "$SINK" "$T/pool-notify.sock"
+wait_log "$T/sink_pool.log" '^listening' 10 "$LAST_PID"
+LOG=$T/airlock_pool.log
+start airlock_pool env NOTIFY_SOCKET="$T/pool-notify.sock" "$AIRLOCK" run -c "$CONF"
+AP=$LAST_PID
+wait_log "$LOG" ' starting pid=' 10 "$AP"
+inst=$(sed -n 's/.* starting pid=\([0-9]*\) .*/\1/p' "$LOG" | head -1)
+[ -r "/proc/$inst/environ" ] || fail "no instance process $inst"
+tr '\0' '\n' <"/proc/$inst/environ" | grep -q '^NOTIFY_SOCKET=' &&
+    fail "pool instance $inst inherited NOTIFY_SOCKET"
+wait_log "$T/sink_pool.log" '^READY=1$' 10 "$AP"
+stop_clean "$AP" airlock_pool
 
 # a NOTIFY_SOCKET that is no address (relative): a warning, and airlock runs
 start airlock_bad env NOTIFY_SOCKET=relative.sock "$AIRLOCK" run -c "$T/airlock.yaml"
