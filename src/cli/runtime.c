@@ -198,8 +198,13 @@ render(struct strbuf *out, void *arg)
     process_render(out);
 }
 
+static struct logsink *find_sink(struct logsink **sinks, size_t n, const char *name);
+static struct pool *find_pool(struct pool **pools, size_t n, const char *name);
+
 /* /readyz: not while draining; every relay accepts on its listener (a udp
- * one reads it); the directory, when there is one, reaches its backend. */
+ * one reads it); every log sink, the log forwarder and every pool of the
+ * config runs (a reload that could not start one leaves it out); the
+ * directory, when there is one, reaches its backend. */
 static int
 ready(char *why, size_t len, void *arg)
 {
@@ -217,6 +222,20 @@ ready(char *why, size_t len, void *arg)
             return 0;
         }
     }
+    for (size_t i = 0; i < rt->cfg.n_sinks; i++)
+        if (find_sink(rt->sinks, rt->n_sinks, rt->cfg.sinks[i].name) == NULL) {
+            snprintf(why, len, "log_sink=%s not listening", rt->cfg.sinks[i].name);
+            return 0;
+        }
+    if (rt->cfg.logs.enabled && rt->logfwd == NULL) {
+        snprintf(why, len, "logs: forwarder not started");
+        return 0;
+    }
+    for (size_t i = 0; i < rt->cfg.n_pools; i++)
+        if (find_pool(rt->pools, rt->n_pools, rt->cfg.pools[i].name) == NULL) {
+            snprintf(why, len, "pool=%s not started", rt->cfg.pools[i].name);
+            return 0;
+        }
     if (rt->dir != NULL && !dir_up(rt->dir)) {
         snprintf(why, len, "directory: %s unreachable",
                  rt->cfg.directory.backend == DIR_REDIS ? "redis" : "backend");

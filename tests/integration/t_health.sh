@@ -2,7 +2,8 @@
 # t_health: the metrics listener answers GET /healthz (200 "ok" while the
 # process runs its loops) and GET /readyz (200 "ready" when every relay
 # accepts and the directory, when there is one, reaches its backend; 503
-# with a one-line reason otherwise): a redis directory is not ready before
+# with a one-line reason otherwise): a log sink that a reload could not
+# start is 503 until a reload starts it; a redis directory is not ready before
 # redis is up, becomes ready, is 503 while redis is stopped and ready again
 # once it is back; a draining airlock is 503 "draining" while /healthz stays
 # 200; other methods get 405; a memory directory is ready.
@@ -43,6 +44,25 @@ expect "$PM" /readyz "200 ready"
 expect "$PM" '/readyz?verbose=1' "200 ready"
 [ "$(probe "$PM" /readyz POST)" = "405 GET only" ] || fail "POST /readyz: $(probe "$PM" /readyz POST)"
 [ "$(probe "$PM" /ready)" = "404 try /metrics, /healthz or /readyz" ] || fail "GET /ready: $(probe "$PM" /ready)"
+
+log "a listener a reload could not start: not ready until one can"
+PX=$(free_port)
+start squatter socat TCP-LISTEN:"$PX",bind=127.0.0.1,reuseaddr,fork PIPE
+SQUAT=$LAST_PID
+wait_port "$PX"
+sink="log_sinks:
+  - name: s1
+    listen: tcp:127.0.0.1:$PX
+    file: $T/s1.log"
+relay_yaml "$T/relay.yaml" "$PM" "$PA" "$PE" "drain_timeout: 60s" "$sink"
+kill -HUP "$RELAY"
+wait_log "$T/relay.log" 'reloaded .*relay.yaml' 10 "$RELAY"
+expect "$PM" /readyz "503 log_sink=s1 not listening"
+expect "$PM" /healthz "200 ok"
+kill "$SQUAT"
+wait_exit "$SQUAT" 10
+kill -HUP "$RELAY"
+expect "$PM" /readyz "200 ready"
 
 log "draining: not ready, still alive"
 exec 3<>"/dev/tcp/127.0.0.1/$PA"
