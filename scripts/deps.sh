@@ -25,12 +25,15 @@ PROMTOOL_DIR=/opt/airlock-test/bin
 promtool_get() {
     command -v promtool >/dev/null || [ -x "$PROMTOOL_DIR/promtool" ] && return 0
     tmp=$(mktemp -d)
-    (cd "$tmp" && apt-get download -qq prometheus >/dev/null) &&
+    # (apt warns that root downloads into a directory _apt cannot write)
+    if (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1) &&
         dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -xOf - ./usr/bin/promtool >"$tmp/promtool" &&
-        $SUDO install -D -m 0755 "$tmp/promtool" "$PROMTOOL_DIR/promtool"
-    rc=$?
+        $SUDO install -D -m 0755 "$tmp/promtool" "$PROMTOOL_DIR/promtool"; then
+        echo "deps: promtool unpacked into $PROMTOOL_DIR" >&2
+    else
+        echo "deps: could not unpack promtool from the prometheus package" >&2
+    fi
     rm -rf "$tmp"
-    return $rc
 }
 
 missing=""
