@@ -71,6 +71,13 @@ log "the binary and the example config"
     cat "$T/check.log" >&2
     fail "airlock check rejects the shipped example config"
 }
+# and with its commented-out blocks (directory, control socket) taken in
+sed -E 's/^#(directory:|  backend:|control:)/\1/' "$X/etc/airlock/airlock.yaml" >"$T/full.yaml"
+grep -q '^control: ' "$T/full.yaml" || fail "the example config has no control socket to take in"
+"$X/usr/bin/airlock" check -c "$T/full.yaml" >"$T/check.log" 2>&1 || {
+    cat "$T/check.log" >&2
+    fail "airlock check rejects the example config with its optional blocks"
+}
 
 log "the systemd unit"
 U=$X/lib/systemd/system/airlock.service
