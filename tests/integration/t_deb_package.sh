@@ -81,6 +81,7 @@ grep -q '^control: ' "$T/full.yaml" || fail "the example config has no control s
 
 log "the systemd unit"
 U=$X/lib/systemd/system/airlock.service
+# shellcheck disable=SC2016 # $MAINPID is for systemd to expand
 for line in Type=notify 'ExecReload=/bin/kill -HUP $MAINPID' RuntimeDirectory=airlock \
     ProtectSystem=strict NoNewPrivileges=yes \
     'ExecStart=/usr/bin/airlock run -c /etc/airlock/airlock.yaml'; do
