@@ -2,7 +2,7 @@
  *
  *   threads: 2                      # event loops; default: one per core
  *   log_level: info                 # error | warn | info | debug
- *   metrics: tcp:127.0.0.1:9100     # Prometheus text on any endpoint
+ *   metrics: tcp:127.0.0.1:9100     # Prometheus text (/metrics), /healthz, /readyz; any endpoint
  *   drain_timeout: 30s              # SIGTERM: how long to wait for connections (default)
  *   resolver_threads: 4             # threads looking up target names (1-64; default 4)
  *   resolver_queue: 256             # names waiting for one of them (1-65536; default

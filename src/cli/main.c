@@ -10,13 +10,12 @@
 #include "cli/config.h"
 #include "cli/control.h"
 #include "cli/field.h"
+#include "cli/process.h"
 #include "cli/runtime.h"
 #include "core/log.h"
 #include "net/transport.h"
 #include "pool/pool.h"
 #include "proto/ctl.h"
-
-#define AIRLOCK_VERSION "0.1.0"
 
 #ifdef AIRLOCK_WITH_ATTEST
 #define USAGE_ATTEST                                                                               \
@@ -49,7 +48,7 @@ usage(FILE *f)
             "                                               socket, default " CONTROL_DEFAULT ");\n"
             "                                               assign reserves an instance for KEY\n"
             "                                               as a router does\n" USAGE_ATTEST USAGE_FIELD
-            "       airlock version\n"
+            "       airlock version | --version             version, git commit and build date\n"
             "\n"
             "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
             "hvsock:/path:PORT\n"
@@ -309,7 +308,8 @@ main(int argc, char **argv)
 #endif
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("airlock %s\n", AIRLOCK_VERSION);
+        printf("airlock %s (commit %s, built %s)\n", process_version, process_commit,
+               process_build_date);
         return 0;
     }
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {

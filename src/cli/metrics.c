@@ -36,6 +36,8 @@ struct metrics {
     struct io io;
     metrics_render_cb render;
     void *arg;
+    metrics_ready_cb ready; /* /readyz; NULL: ready while it runs */
+    void *ready_arg;
     struct list requests;
 };
 
@@ -77,12 +79,37 @@ respond(struct request *rq, const char *status, const char *type, const char *bo
                   status, type, body_len, (int)body_len, body);
 }
 
+/* Whether the request is a GET of path (a query string is ignored). */
+static int
+is_get(const struct request *rq, const char *path)
+{
+    size_t n = strlen(path);
+
+    return strncmp(rq->in, "GET ", 4) == 0 && strncmp(rq->in + 4, path, n) == 0 &&
+           (rq->in[4 + n] == ' ' || rq->in[4 + n] == '?');
+}
+
 static void
 request_answer(struct request *rq)
 {
     static const char text_type[] = "text/plain; version=0.0.4; charset=utf-8";
 
-    if (strncmp(rq->in, "GET /metrics ", 13) == 0 || strncmp(rq->in, "GET /metrics?", 13) == 0) {
+    if (is_get(rq, "/healthz")) {
+        /* answered by the loop that owns the listeners and the signals: an
+         * answer is the proof that it turns */
+        respond(rq, "200 OK", "text/plain", "ok\n", 3);
+    } else if (is_get(rq, "/readyz")) {
+        char why[METRICS_WHY_MAX];
+        size_t n;
+        why[0] = '\0';
+        if (rq->m->ready == NULL || rq->m->ready(why, sizeof(why) - 1, rq->m->ready_arg)) {
+            respond(rq, "200 OK", "text/plain", "ready\n", 6);
+        } else {
+            n = strlen(why);
+            why[n++] = '\n';
+            respond(rq, "503 Service Unavailable", "text/plain", why, n);
+        }
+    } else if (is_get(rq, "/metrics")) {
         struct strbuf body = {0};
         rq->m->render(&body, rq->m->arg);
         if (body.failed)
@@ -91,7 +118,7 @@ request_answer(struct request *rq)
             respond(rq, "200 OK", text_type, body.data ? body.data : "", body.len);
         strbuf_free(&body);
     } else if (strncmp(rq->in, "GET ", 4) == 0) {
-        respond(rq, "404 Not Found", "text/plain", "try /metrics\n", 13);
+        respond(rq, "404 Not Found", "text/plain", "try /metrics, /healthz or /readyz\n", 34);
     } else {
         respond(rq, "405 Method Not Allowed", "text/plain", "GET only\n", 9);
     }
@@ -221,6 +248,13 @@ metrics_start(struct loop *loop, const struct endpoint *ep, metrics_render_cb re
         return NULL;
     }
     return m;
+}
+
+void
+metrics_set_ready(struct metrics *m, metrics_ready_cb ready, void *arg)
+{
+    m->ready = ready;
+    m->ready_arg = arg;
 }
 
 void

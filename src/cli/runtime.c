@@ -14,6 +14,8 @@
 
 #include "cli/control.h"
 #include "cli/metrics.h"
+#include "cli/notify.h"
+#include "cli/process.h"
 #include "core/log.h"
 #include "dir/dir.h"
 #include "net/resolve.h"
@@ -193,6 +195,53 @@ render(struct strbuf *out, void *arg)
     pool_metrics(out, rt->pools, rt->n_pools);
     if (rt->dir != NULL)
         dir_render(rt->dir, out);
+    process_render(out);
+}
+
+static struct logsink *find_sink(struct logsink **sinks, size_t n, const char *name);
+static struct pool *find_pool(struct pool **pools, size_t n, const char *name);
+
+/* /readyz: not while draining; every relay accepts on its listener (a udp
+ * one reads it); every log sink, the log forwarder and every pool of the
+ * config runs (a reload that could not start one leaves it out); the
+ * directory, when there is one, reaches its backend. */
+static int
+ready(char *why, size_t len, void *arg)
+{
+    struct runtime *rt = arg;
+
+    if (rt->draining) {
+        snprintf(why, len, "draining");
+        return 0;
+    }
+    for (size_t i = 0; i < rt->n_relays; i++) {
+        const struct relay *r = rt->relays[i];
+        if (r->listen_fd < 0 || r->loop == NULL ||
+            (r->conf.listen.kind != EP_UDP && r->listen_io.cb == NULL)) {
+            snprintf(why, len, "relay=%s not accepting", r->conf.name);
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < rt->cfg.n_sinks; i++)
+        if (find_sink(rt->sinks, rt->n_sinks, rt->cfg.sinks[i].name) == NULL) {
+            snprintf(why, len, "log_sink=%s not listening", rt->cfg.sinks[i].name);
+            return 0;
+        }
+    if (rt->cfg.logs.enabled && rt->logfwd == NULL) {
+        snprintf(why, len, "logs: forwarder not started");
+        return 0;
+    }
+    for (size_t i = 0; i < rt->cfg.n_pools; i++)
+        if (find_pool(rt->pools, rt->n_pools, rt->cfg.pools[i].name) == NULL) {
+            snprintf(why, len, "pool=%s not started", rt->cfg.pools[i].name);
+            return 0;
+        }
+    if (rt->dir != NULL && !dir_up(rt->dir)) {
+        snprintf(why, len, "directory: %s unreachable",
+                 rt->cfg.directory.backend == DIR_REDIS ? "redis" : "backend");
+        return 0;
+    }
+    return 1;
 }
 
 static int
@@ -216,8 +265,10 @@ metrics_apply(struct runtime *rt, const struct config *cfg)
         char ep[EP_HOST_MAX + 32];
         endpoint_format(&cfg->metrics, ep, sizeof(ep));
         log_warnx("metrics: cannot listen on %s: %s", ep, strerror(-err));
+        return err;
     }
-    return err;
+    metrics_set_ready(rt->metrics, ready, rt);
+    return 0;
 }
 
 /* ---- open files */
@@ -665,6 +716,7 @@ drain_start(struct runtime *rt)
         return;
     }
     rt->draining = 1;
+    notify_send("STOPPING=1");
     for (size_t i = 0; i < rt->n_relays; i++)
         relay_stop(rt->relays[i], 1);
     for (size_t i = 0; i < rt->n_pools; i++)
@@ -683,9 +735,13 @@ signal_event(struct io *io, uint32_t events)
     (void)events;
 
     while (read(rt->sigfd, &si, sizeof(si)) == sizeof(si)) {
-        if (si.ssi_signo == SIGHUP && !rt->draining)
+        if (si.ssi_signo == SIGHUP && !rt->draining) {
+            /* the manager waits for READY=1 again, whether or not the
+             * reload succeeded (a failed one keeps the running config) */
+            notify_reloading();
             reload(rt);
-        else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+            notify_send("READY=1");
+        } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             drain_start(rt);
     }
 }
@@ -779,6 +835,8 @@ runtime_run(struct config *cfg, const char *path)
 
     memset(cfg, 0, sizeof(*cfg));
     log_threshold = rt.cfg.log_level;
+    if ((rc = notify_init()) != 0)
+        log_warnx("NOTIFY_SOCKET: %s: not telling the service manager", strerror(-rc));
     nofile_raise();
     rt.n_workers = rt.cfg.threads;
     if (rt.n_workers == 0) {
@@ -843,6 +901,7 @@ runtime_run(struct config *cfg, const char *path)
     }
     log_info("airlock running: %zu relays, %zu pools, %zu threads, pid %d", rt.n_relays, rt.n_pools,
              rt.n_workers, (int)getpid());
+    notify_send("READY=1");
     if ((rc = loop_run(rt.loop)) != 0)
         log_warnx("main loop: %s", strerror(-rc));
     else

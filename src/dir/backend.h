@@ -33,6 +33,9 @@ struct dir_host {
     int (*watched_pools)(const struct dir_host *h, char (*out)[DIR_NAME_MAX], int max);
     /* Makes the backend's tick() run within ms from now. */
     void (*tick_within)(const struct dir_host *h, unsigned ms);
+    /* Whether the backend reaches its store now (dir_up()); a backend that
+     * never calls it is always up. */
+    void (*set_up)(const struct dir_host *h, int up);
     /* This process's view of how many instances are in each state. */
     void (*set_counts)(const struct dir_host *h, const unsigned long counts[DIR_STATE_COUNT]);
 };

@@ -73,6 +73,7 @@ struct dir {
     atomic_ulong lat_count[LAT_BUCKETS];
     atomic_ullong lat_sum_us;
     atomic_ulong counts[DIR_STATE_COUNT];
+    atomic_int up; /* dir_up() */
 };
 
 struct dir_assign {
@@ -192,6 +193,18 @@ static struct dir *
 host_dir(const struct dir_host *h)
 {
     return (struct dir *)((const char *)h - offsetof(struct dir, host));
+}
+
+static void
+host_set_up(const struct dir_host *h, int up)
+{
+    atomic_store(&host_dir(h)->up, up);
+}
+
+int
+dir_up(struct dir *d)
+{
+    return atomic_load(&d->up);
 }
 
 static void
@@ -952,8 +965,11 @@ dir_new(const struct dir_conf *conf)
         .maybe_idle = host_maybe_idle,
         .watched_pools = host_watched_pools,
         .tick_within = host_tick_within,
+        .set_up = host_set_up,
         .set_counts = host_set_counts,
     };
+    /* redis: down until its first connect, which happens in the background */
+    d->up = conf->backend != DIR_REDIS;
     const struct dir_ops *ops = conf->backend == DIR_REDIS ? &dir_redis_ops : &dir_memory_ops;
     if ((d->be = ops->open(&d->host)) == NULL) {
         rc = -errno;
@@ -1035,6 +1051,10 @@ dir_render(struct dir *d, struct strbuf *out)
 {
     unsigned long long cum = 0;
 
+    strbuf_printf(out,
+                  "# HELP airlock_dir_up Whether the directory reaches its backend (redis: "
+                  "connected).\n# TYPE airlock_dir_up gauge\nairlock_dir_up %d\n",
+                  atomic_load(&d->up));
     strbuf_printf(out,
                   "# HELP airlock_dir_sessions Sessions (active instances), this process's "
                   "view.\n# TYPE airlock_dir_sessions gauge\nairlock_dir_sessions %lu\n",

@@ -121,6 +121,11 @@ void dir_stop(struct dir *d);
  * them, and frees d; NULL is harmless. */
 void dir_free(struct dir *d);
 
+/* Whether the directory reaches its backend now: always for memory; for
+ * redis, from the first successful connect until the connection is lost
+ * (the next reconnect makes it up again). Any thread. */
+int dir_up(struct dir *d);
+
 /* ---- router side ---- */
 
 /* err: 0 (ep is the instance's endpoint, instance its name), -EAGAIN (no

@@ -313,6 +313,7 @@ disconnect(struct rds *r, const char *why)
     if (!r->down_logged)
         log_warnx("directory: redis unreachable (%s); requests fail until it is back", why);
     r->down_logged = 1;
+    r->host->set_up(r->host, 0);
     if (r->c != NULL)
         redisFree(r->c);
     r->c = NULL;
@@ -386,6 +387,7 @@ conn(struct rds *r)
     }
     log_info("directory: connected to redis");
     r->down_logged = 0;
+    r->host->set_up(r->host, 1);
     backoff_reset(&r->backoff);
     resync(r);
     return r->c; /* NULL when the resync lost the connection again */

@@ -104,6 +104,20 @@ gen_data() {
 # sha256: the SHA-256 of stdin in hex (openssl uses the CPU's SHA instructions).
 sha256() { openssl dgst -sha256 -r | cut -d' ' -f1; }
 
+# relay_yaml FILE METRICS_PORT LISTEN_PORT TARGET_PORT [LINE...]: a config of
+# one relay "echo" on loopback with its metrics listener; each LINE is added
+# at the top level (drain_timeout: 60s, ...). (t_build_info, t_health, t_sd_notify)
+relay_yaml() {
+    local f=$1 m=$2 l=$3 t=$4
+    shift 4
+    {
+        echo "metrics: tcp:127.0.0.1:$m"
+        printf '%s\n' "$@"
+        printf 'relays:\n  - name: echo\n    listen: tcp:127.0.0.1:%s\n' "$l"
+        printf '    target: tcp:127.0.0.1:%s\n' "$t"
+    } >"$f"
+}
+
 # airlock_up NAME ARGS...: airlock() and wait until it serves (its log says
 # "airlock running"); its pid is in $LAST_PID.
 airlock_up() {

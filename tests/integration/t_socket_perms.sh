@@ -127,7 +127,8 @@ log "airlock relay: 0660 by default, --socket-mode and --socket-group"
 airlock_up r1 relay "unix:$T/r.sock" tcp:127.0.0.1:9 --metrics "unix:$T/m.sock"
 mode_is "$T/r.sock" "660 root root" && mode_is "$T/m.sock" "660 root root" ||
     fail "relay sockets: $(stat -c '%n %a' "$T/r.sock" "$T/m.sock")"
-curl -sf --unix-socket "$T/m.sock" http://x/metrics | grep -q '^airlock_connections_total' ||
+# into a file first: grep -q leaving early would fail curl's write (pipefail)
+curl -sf --unix-socket "$T/m.sock" http://x/metrics >"$T/m.txt" && grep -q '^airlock_connections_total' "$T/m.txt" ||
     fail "metrics over the unix socket"
 stop_clean "$LAST_PID" r1
 airlock_up r2 relay "unix:$T/r.sock" tcp:127.0.0.1:9 --socket-mode 0600 --socket-group "$G"
