@@ -75,7 +75,7 @@ for _ in $(seq 1 50); do
     sleep 0.1
 done
 [ "$v" = 3 ] || fail "closed eof = '$v' through the host port, expected 3"
-scrape "$HP" | grep -qx 'airlock_bytes_out_total{relay="app"} 18' || fail "bytes_out not 18"
+scrape "$HP" >"$T/m1" && grep -qx 'airlock_bytes_out_total{relay="app"} 18' "$T/m1" || fail "bytes_out not 18"
 
 log "twenty scrapes in a row, each a fresh relayed connection"
 for i in $(seq 1 20); do scrape "$HP" >/dev/null || fail "scrape $i failed"; done
@@ -84,7 +84,7 @@ for i in $(seq 1 20); do scrape "$HP" >/dev/null || fail "scrape $i failed"; don
     fail "host relay metrics leaked into the enclave's"
 
 log "unix: as the stand-in works the same"
-scrape "$HU" | grep -qx 'airlock_connections_total{relay="other"} 0' || fail "unix stand-in scrape"
+scrape "$HU" >"$T/m2" && grep -qx 'airlock_connections_total{relay="other"} 0' "$T/m2" || fail "unix stand-in scrape"
 
 log "a CONNECT line for another port, or none, is refused unanswered"
 out=$(printf 'CONNECT 9101\nGET /metrics HTTP/1.0\r\n\r\n' | timeout 8 socat -t 7 - UNIX-CONNECT:"$T/vm.sock" || true)
