@@ -2,6 +2,7 @@
 #include "attest/sim.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,6 +10,7 @@
 #include <cbor.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -85,6 +87,29 @@ attest_sim_root_generate(time_t now, EVP_PKEY **key, X509 **cert)
         EVP_PKEY_free(*key);
         *key = NULL;
         return -ENOMEM;
+    }
+    return 0;
+}
+
+int
+attest_sim_root_read(const char *path, EVP_PKEY **key, X509 **cert)
+{
+    FILE *f = fopen(path, "re");
+
+    *key = NULL;
+    *cert = NULL;
+    if (f == NULL)
+        return -errno;
+    *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    rewind(f);
+    *cert = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (*key == NULL || *cert == NULL || X509_check_private_key(*cert, *key) != 1) {
+        EVP_PKEY_free(*key);
+        X509_free(*cert);
+        *key = NULL;
+        *cert = NULL;
+        return -EINVAL;
     }
     return 0;
 }

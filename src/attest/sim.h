@@ -38,6 +38,12 @@ struct attest_sim_request {
  * Returns 0 or -ENOMEM; the caller owns *key and *cert. */
 int attest_sim_root_generate(time_t now, EVP_PKEY **key, X509 **cert);
 
+/* Reads a sim root's key and certificate (PEM, one file, as `airlock
+ * attest get --provider sim --sim-root` writes it) from path. Returns 0
+ * with *key and *cert owned by the caller, -errno when the file cannot be
+ * opened, or -EINVAL when it holds no matching key and certificate. */
+int attest_sim_root_read(const char *path, EVP_PKEY **key, X509 **cert);
+
 /* Prepares sim to sign with root_key/root (referenced, not taken over):
  * issues a leaf valid from now - 1 min to now + 3 h, as NSM's are. Returns 0
  * or -ENOMEM. Release with attest_sim_close(). */

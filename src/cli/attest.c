@@ -542,24 +542,17 @@ fail:
 static int
 sim_root_load(const char *path, time_t now, EVP_PKEY **key, X509 **cert)
 {
-    FILE *f = fopen(path, "re");
-    int fd, ret = 0;
+    FILE *f;
+    int fd, ret = attest_sim_root_read(path, key, cert);
 
-    *key = NULL;
-    *cert = NULL;
-    if (f != NULL) {
-        *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-        rewind(f);
-        *cert = PEM_read_X509(f, NULL, NULL, NULL);
-        fclose(f);
-        if (*key == NULL || *cert == NULL || X509_check_private_key(*cert, *key) != 1) {
+    if (ret != -ENOENT) {
+        if (ret == -EINVAL)
             fprintf(stderr, "airlock attest: %s: not a sim root (key and certificate)\n", path);
-            ret = -EINVAL;
-        }
-        goto out;
+        else if (ret != 0)
+            fprintf(stderr, "airlock attest: %s: %s\n", path, strerror(-ret));
+        return ret;
     }
-    if (errno != ENOENT || (ret = attest_sim_root_generate(now, key, cert)) != 0) {
-        ret = ret != 0 ? ret : -errno;
+    if ((ret = attest_sim_root_generate(now, key, cert)) != 0) {
         fprintf(stderr, "airlock attest: %s: %s\n", path, strerror(-ret));
         goto out;
     }

@@ -555,6 +555,69 @@ static const struct conf_list dns_list = {
     .many = "expected at most %d names",
 };
 
+/* A rate per second: "20/s", or the bare number. */
+static int
+set_rate(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    char num[24];
+    size_t n = strlen(s);
+    uint64_t v;
+
+    if (n >= 2 && strcmp(s + n - 2, "/s") == 0)
+        n -= 2;
+    if (n >= sizeof(num))
+        return refuse(msg, len, "%s", row->expect);
+    memcpy(num, s, n);
+    num[n] = '\0';
+    if (units_uint(num, row->max, &v) != 0)
+        return refuse(msg, len, "%s", row->expect);
+    *AT(base, row->off, unsigned) = (unsigned)v;
+    return 0;
+}
+
+#ifdef AIRLOCK_WITH_ATTEST
+BLOCK_CHECK(tls_check, relay_tls_conf_check, struct relay_tls_conf)
+#else
+/* The static build has no attest/ (no libcbor.a): say so rather than start
+ * a listener that cannot attest. */
+static int
+tls_check(void *base, struct conf_fault *f)
+{
+    (void)base;
+    conf_fault(f, NULL,
+               "this airlock is built without attestation (the static build): tls: is "
+               "not available");
+    f->at_block = true;
+    return -1;
+}
+#endif
+
+#define TC(field) offsetof(struct relay_tls_conf, field)
+
+/* clang-format off */
+static const struct conf_row tls_rows[] = {
+    {.name = "provider", .set = conf_set_name, .off = TC(provider), .max = TLS_PROVIDER_MAX,
+     .expect = "expected nitro, tsm or sim (the evidence source)", .missing = "",
+     .flags = CONF_REQUIRED},
+    {.name = "sim_root", .set = set_path, .off = TC(sim_root), .max = CONF_FILE_PATH_MAX,
+     .expect = EXPECT_FILE},
+    {.name = "validity", .set = conf_set_duration, .off = TC(validity_ms), .min = 1,
+     .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "fresh_evidence_rate", .set = set_rate, .off = TC(fresh_rate),
+     .max = TLS_FRESH_RATE_MAX,
+     .expect = "expected a rate from 0 to 100000 per second (20/s; 0: no fresh evidence)"},
+    {.name = "handshake_timeout", .set = conf_set_duration, .off = TC(handshake_timeout_ms),
+     .min = 1, .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+};
+/* clang-format on */
+
+static const struct conf_block tls_block = {
+    ROWS(tls_rows),
+    .what = "expected a mapping of attested TLS settings (provider, sim_root, validity, "
+            "fresh_evidence_rate, handshake_timeout)",
+    .check = tls_check,
+};
+
 #define RC(field) offsetof(struct relay_conf, field)
 #define BOTH (CONF_RELAY | CONF_ROUTER)
 
@@ -613,6 +676,8 @@ static const struct conf_row relay_rows[] = {
      .max = CONF_NAME_MAX, .expect = EXPECT_NAME, .flags = CONF_ROUTER},
     {.name = "domain", .set = set_domain, .off = RC(router.table.domain),
      .expect = EXPECT_DOMAIN, .flags = CONF_ROUTER},
+    {.name = "tls", .sub = &tls_block, .off = RC(tls), .off2 = RC(tls.enabled),
+     .flags = CONF_RELAY | CONF_HAS},
 };
 /* clang-format on */
 

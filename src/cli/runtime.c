@@ -24,6 +24,9 @@
 #include "relay/logfwd.h"
 #include "relay/logsink.h"
 #include "relay/relay.h"
+#ifdef AIRLOCK_WITH_ATTEST
+#include "relay/tls.h"
+#endif
 
 #define DRAIN_POLL_MS 100
 /* A relayed connection holds two sockets, and during bulk transfers a
@@ -504,6 +507,13 @@ relays_apply(struct runtime *rt, const struct config *cfg)
         if (next[i] == NULL)
             goto fail;
         next[i]->dir = rt->dir;
+#ifdef AIRLOCK_WITH_ATTEST
+        if ((rc = relay_tls_open(next[i])) != 0) { /* the reason is logged */
+            relay_unref(next[i]);
+            next[i] = NULL;
+            goto fail;
+        }
+#endif
         if ((rc = relay_listen(next[i], old)) != 0) {
             char ep[EP_HOST_MAX + 32];
             endpoint_format(&rc_new->listen, ep, sizeof(ep));

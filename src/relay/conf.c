@@ -29,6 +29,9 @@ relay_conf_defaults(struct relay_conf *rc)
     rc->max_flows = CONF_MAX_FLOWS_DEFAULT;
     rc->router.peek_timeout_ms = ROUTER_PEEK_TIMEOUT_DEFAULT;
     rc->router.max_hello = TLS_HELLO_DEFAULT;
+    rc->tls.validity_ms = TLS_VALIDITY_DEFAULT * 1000;
+    rc->tls.fresh_rate = TLS_FRESH_RATE_DEFAULT;
+    rc->tls.handshake_timeout_ms = TLS_HANDSHAKE_TIMEOUT_DEFAULT;
 }
 
 bool
@@ -90,6 +93,39 @@ relay_allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, c
 }
 
 int
+relay_tls_conf_check(const struct relay_tls_conf *t, struct conf_fault *f)
+{
+    if (strcmp(t->provider, "sim") != 0 && strcmp(t->provider, "nitro") != 0 &&
+        strcmp(t->provider, "tsm") != 0)
+        return conf_fault(f, "provider", "expected nitro, tsm or sim (the evidence source)");
+    if ((strcmp(t->provider, "sim") == 0) != (t->sim_root[0] != '\0'))
+        return conf_fault(f, "sim_root",
+                          "expected the sim root's file with provider: sim (and only with it)");
+    if (t->validity_ms < TLS_VALIDITY_MIN * 1000 || t->validity_ms > TLS_VALIDITY_MAX * 1000u)
+        return conf_fault(f, "validity", "expected a duration from 3s to 168h");
+    if (t->handshake_timeout_ms == 0)
+        return conf_fault(f, "handshake_timeout", EXPECT_ABOVE_0);
+    return 0;
+}
+
+/* The rules between tls: and the relay's other keys. */
+static int
+relay_tls_fits(const struct relay_conf *rc, struct conf_fault *f)
+{
+    if (!rc->tls.enabled)
+        return 0;
+    if (relay_conf_is_dgram(rc) || rc->egress)
+        return conf_fault(f, "tls",
+                          "applies to stream relays with an endpoint target (the plaintext "
+                          "goes to the app there)");
+    if (rc->send_proxy != PROXY_NONE)
+        return conf_fault(f, "send_proxy",
+                          "expected none with tls: the app behind an attested listener gets "
+                          "plaintext only");
+    return 0;
+}
+
+int
 relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
 {
     bool dgram = relay_conf_is_dgram(rc);
@@ -147,7 +183,7 @@ relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
         return conf_fault(f, "max_connections", EXPECT_MAXCONN);
     if (rc->connect_timeout_ms == 0)
         return conf_fault(f, "connect_timeout", EXPECT_ABOVE_0);
-    return 0;
+    return relay_tls_fits(rc, f);
 }
 
 int

@@ -15,7 +15,7 @@ declare -A may=(
     [dir]="core net"
     [router]="core proto net dir"
     [pool]="core proto net dir"
-    [relay]="core proto net dir router"
+    [relay]="core proto net attest dir router"
     [cli]="core proto net attest dir router pool relay"
     [apps]="core proto net"
 )

@@ -1,0 +1,305 @@
+/* conn_tls.c - the TLS variants of a connection: one side of it speaks TLS
+ * that airlock terminates (OpenSSL, non-blocking, on the worker's loop).
+ *
+ *   tls: (server)  PREAMBLE -> HANDSHAKE (client) -> CONNECTING -> TLS
+ *
+ * Relaying through TLS (state TLS) copies each direction through a buffer
+ * of one TLS record (16 KiB) of the connection's own: SSL_read into it and
+ * write() out, or read() into it and SSL_write out; no splice, since the
+ * bytes must pass through OpenSSL. The end of one direction is passed on:
+ * close_notify becomes shutdown(SHUT_WR) and a FIN becomes close_notify
+ * (and a FIN after it). Plain relays never come here: they keep the pumps
+ * of pump.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "core/log.h"
+#include "relay/conn_int.h"
+#include "relay/tls.h"
+
+#define TLS_RECORD 16384         /* plaintext of one TLS record */
+#define TLS_BUDGET (1024 * 1024) /* bytes moved per wakeup before others get a turn */
+#define TLS_WHY_MAX 160
+
+/* One direction: what was read and not written yet, buf[off..len). */
+struct tls_dir {
+    uint8_t buf[TLS_RECORD];
+    size_t off, len;
+    bool eof;  /* its source has no more */
+    bool shut; /* the end was passed on */
+};
+
+struct tls_conn {
+    SSL *ssl;
+    struct tls_gen *gen; /* server: the certificate's generation */
+    struct side *side;   /* the side TLS is spoken on */
+    struct tls_dir up, down;
+    char why[TLS_WHY_MAX]; /* what failed, for the close line */
+};
+
+/* Remembers why a TLS call failed (ret, its return value): OpenSSL's reason,
+ * or the socket's errno. Returns the -errno the connection ends with. */
+static int
+tls_failed(struct tls_conn *t, int err)
+{
+    unsigned long e = ERR_peek_error();
+
+    if (t->why[0] == '\0') {
+        if (e != 0)
+            snprintf(t->why, sizeof(t->why), "%s", ERR_reason_error_string(e));
+        else
+            snprintf(t->why, sizeof(t->why), "%s", strerror(err ? err : EPIPE));
+    }
+    ERR_clear_error();
+    return e != 0 ? -EPROTO : -(err ? err : EPIPE);
+}
+
+/* What an SSL call's ret (<= 0) means: -EAGAIN to wait for the socket, 0 for
+ * the peer's close_notify, or a -errno that ends the connection. */
+static int
+tls_result(struct tls_conn *t, int ret)
+{
+    int err = errno;
+
+    switch (SSL_get_error(t->ssl, ret)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        return tls_failed(t, ERR_peek_error() != 0 ? 0 : err);
+    default:
+        return tls_failed(t, 0);
+    }
+}
+
+/* Reads up to n bytes from s: > 0 read, 0 at the end, -EAGAIN, -errno. */
+static ssize_t
+side_read(struct conn *c, struct side *s, uint8_t *buf, size_t n)
+{
+    struct tls_conn *t = c->tls;
+    size_t got;
+    ssize_t r;
+
+    if (s == t->side) {
+        ERR_clear_error();
+        int ret = SSL_read_ex(t->ssl, buf, n, &got);
+        return ret == 1 ? (ssize_t)got : tls_result(t, ret);
+    }
+    if (!s->readable)
+        return -EAGAIN;
+    while ((r = read(s->io.fd, buf, n)) < 0 && errno == EINTR)
+        ;
+    if (r < 0 && errno == EAGAIN)
+        s->readable = 0;
+    return r < 0 ? -errno : r;
+}
+
+/* Writes up to n bytes to s: the count written, -EAGAIN, -errno. */
+static ssize_t
+side_write(struct conn *c, struct side *s, const uint8_t *buf, size_t n)
+{
+    struct tls_conn *t = c->tls;
+    size_t done;
+    ssize_t w;
+
+    if (s == t->side) {
+        ERR_clear_error();
+        int ret = SSL_write_ex(t->ssl, buf, n, &done);
+        return ret == 1 ? (ssize_t)done : tls_result(t, ret);
+    }
+    if (!s->writable)
+        return -EAGAIN;
+    while ((w = write(s->io.fd, buf, n)) < 0 && errno == EINTR)
+        ;
+    if (w < 0 && errno == EAGAIN)
+        s->writable = 0;
+    return w < 0 ? -errno : w;
+}
+
+/* Passes the end of a direction on to s: close_notify on the TLS side
+ * (then a FIN), a FIN on the plain one. 0, -EAGAIN or -errno. */
+static int
+side_shut(struct conn *c, struct side *s)
+{
+    struct tls_conn *t = c->tls;
+
+    if (s == t->side) {
+        ERR_clear_error();
+        int ret = SSL_shutdown(t->ssl);
+        if (ret < 0) {
+            int rc = tls_result(t, ret);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    shutdown(s->io.fd, SHUT_WR);
+    return 0;
+}
+
+/* Moves d's bytes from -> to until one of them has to wait, the source
+ * ended (passed on), or *budget is spent. 0 or -errno. */
+static int
+dir_run(struct conn *c, struct tls_dir *d, struct side *from, struct side *to, struct pump *acct,
+        size_t *budget)
+{
+    for (;;) {
+        while (d->off < d->len) {
+            ssize_t n = side_write(c, to, d->buf + d->off, d->len - d->off);
+            if (n < 0)
+                return n == -EAGAIN ? 0 : (int)n;
+            d->off += (size_t)n;
+            acct->bytes += (size_t)n;
+            atomic_fetch_add_explicit(acct->counter, (size_t)n, memory_order_relaxed);
+        }
+        d->off = d->len = 0;
+        if (d->eof) {
+            int rc = d->shut ? 0 : side_shut(c, to);
+            if (rc == 0)
+                d->shut = true;
+            return rc == -EAGAIN ? 0 : rc;
+        }
+        if (*budget == 0)
+            return 0;
+        ssize_t n = side_read(c, from, d->buf, sizeof(d->buf));
+        if (n == -EAGAIN)
+            return 0;
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            d->eof = true;
+        d->len = (size_t)n;
+        *budget = (size_t)n >= *budget ? 0 : *budget - (size_t)n;
+    }
+}
+
+static void tls_step(struct conn *c);
+
+static void
+tls_continue(struct task *tk)
+{
+    tls_step(tk->data);
+}
+
+static void
+tls_relay(struct conn *c)
+{
+    struct tls_conn *t = c->tls;
+    size_t budget = TLS_BUDGET;
+    uint64_t moved = c->up.bytes + c->down.bytes;
+    int rc = dir_run(c, &t->up, &c->client, &c->target, &c->up, &budget);
+
+    if (rc == 0)
+        rc = dir_run(c, &t->down, &c->target, &c->client, &c->down, &budget);
+    if (budget != TLS_BUDGET || c->up.bytes + c->down.bytes != moved)
+        c->active = loop_now(c->worker->loop);
+    if (rc != 0) {
+        conn_close(c, rc == -ECONNRESET || rc == -EPIPE ? END_RESET
+                      : rc == -EPROTO                   ? END_TLS_FAILED
+                                                        : END_ERROR);
+        return;
+    }
+    if (t->up.shut && t->down.shut) {
+        conn_close(c, END_EOF);
+        return;
+    }
+    if (budget == 0) /* more may be waiting: continue after others had a turn */
+        loop_defer(c->worker->loop, &c->work, tls_continue, c);
+}
+
+/* The target is connected: relay through TLS. */
+static void
+tls_ready(struct conn *c)
+{
+    c->state = CONN_ST_TLS;
+    conn_idle_start(c);
+    tls_relay(c);
+}
+
+/* The handshake with the client is done: on to the target. */
+static void
+server_handshaken(struct conn *c)
+{
+    SSL *ssl = c->tls->ssl;
+
+    log_debug("relay=%s conn=%llu tls %s %s", c->relay->conf.name, (unsigned long long)c->id,
+              SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+    /* the client may have sent its first bytes with its Finished: they
+     * wait in OpenSSL's buffer, read once relaying begins */
+    conn_connect(c);
+}
+
+static void
+tls_step(struct conn *c)
+{
+    struct tls_conn *t = c->tls;
+
+    if (c->state == CONN_ST_TLS) {
+        tls_relay(c);
+        return;
+    }
+    if (c->state != CONN_ST_HANDSHAKE)
+        return;
+    ERR_clear_error();
+    int ret = SSL_do_handshake(t->ssl);
+    if (ret == 1) {
+        server_handshaken(c);
+        return;
+    }
+    int rc = tls_result(t, ret);
+    if (rc == -EAGAIN)
+        return;
+    if (rc == 0) /* a close_notify in place of a handshake */
+        tls_failed(t, ECONNABORTED);
+    conn_close(c, rc == -ECONNRESET ? END_RESET : END_TLS_FAILED);
+}
+
+/* The preamble is done: the handshake with the client. */
+static void
+server_start(struct conn *c)
+{
+    struct relay *r = c->relay;
+
+    if ((c->tls = calloc(1, sizeof(*c->tls))) == NULL ||
+        (c->tls->ssl = relay_tls_accept(r->tls, c->client.io.fd, &c->tls->gen)) == NULL) {
+        relay_local_error(r->stats, -ENOMEM);
+        conn_close(c, END_ERROR);
+        return;
+    }
+    c->tls->side = &c->client;
+    c->state = CONN_ST_HANDSHAKE;
+    timer_start(c->worker->loop, &c->timer, r->conf.tls.handshake_timeout_ms, conn_timeout, c);
+    tls_step(c);
+}
+
+/* Gives back the TLS state; the close line gets what failed. */
+static void
+tls_closing(struct conn *c, enum conn_end end, char *tag, size_t len)
+{
+    struct tls_conn *t = c->tls;
+
+    (void)end;
+    if (t == NULL)
+        return;
+    if (t->why[0] != '\0')
+        snprintf(tag, len, " tls_error=\"%s\"", t->why);
+    SSL_free(t->ssl);
+    t->ssl = NULL;
+    tls_gen_unref(t->gen);
+    t->gen = NULL;
+}
+
+const struct conn_ops conn_tls_server_ops = {
+    .start = server_start,
+    .step = tls_step,
+    .ready = tls_ready,
+    .closing = tls_closing,
+};

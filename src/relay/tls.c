@@ -1,0 +1,282 @@
+/* tls.c - an attested relay's TLS context: generations of key and
+ * certificate, their renewal, the fresh-evidence bound (tls.h). */
+#include "relay/tls.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "attest/provider.h"
+#include "attest/sim.h"
+#include "core/backoff.h"
+#include "core/log.h"
+#include "relay/relay.h"
+
+#define RENEW_RETRY_MIN_MS 1000
+#define RENEW_RETRY_MAX_MS 60000
+
+/* One certificate and what made it: its context, and for sim the leaf
+ * that signs its fresh evidence (its own, so that a renewal never changes
+ * what a connection in its handshake is signing with). */
+struct tls_gen {
+    atomic_int refs;
+    SSL_CTX *ctx;
+    struct attest_sim sim;
+    struct attest_provider_conf conf;
+    const struct attest_provider *provider;
+    time_t issued, expires;
+};
+
+struct relay_tls {
+    struct relay *relay; /* the owner (name, settings, counters) */
+    const struct attest_provider *provider;
+    EVP_PKEY *sim_root_key; /* provider sim: the root it signs under */
+    X509 *sim_root;
+    pthread_mutex_t lock; /* cur, and the fresh-evidence bucket */
+    struct tls_gen *cur;
+    double tokens; /* fresh evidence that may be made now (<= fresh_rate) */
+    uint64_t refilled_ms;
+    struct loop *loop; /* renewals; NULL when stopped */
+    struct timer renew;
+    struct backoff retry;
+};
+
+void
+tls_gen_unref(struct tls_gen *g)
+{
+    if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1)
+        return;
+    SSL_CTX_free(g->ctx);
+    attest_sim_close(&g->sim);
+    free(g);
+}
+
+/* The first OpenSSL error as text, for a log line. */
+static const char *
+ssl_reason(void)
+{
+    unsigned long e = ERR_get_error();
+    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+    ERR_clear_error();
+    return r != NULL ? r : "unknown error";
+}
+
+/* Fresh evidence is made inside the handshake, on the worker's loop, for
+ * as long as the provider takes: a ClientHello that asks for it takes a
+ * token of the relay's bucket (fresh_rate per second, as many at once),
+ * and is refused with a handshake_failure alert when there is none. */
+static int
+fresh_gate(SSL *ssl, int *alert, void *arg)
+{
+    (void)ssl;
+    (void)alert;
+    (void)arg;
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* Issues a key and certificate for g at now. */
+static int
+gen_issue(struct relay_tls *t, struct tls_gen *g, time_t now, char *err)
+{
+    unsigned validity_s = t->relay->conf.tls.validity_ms / 1000;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *cert = NULL;
+    int rc = -ENOMEM;
+
+    if (key == NULL)
+        goto fail;
+    cert = attest_sim_cert("airlock attested relay", key, NULL, NULL, now - 60, now + validity_s,
+                           false);
+    if (cert == NULL)
+        goto fail;
+    if (SSL_CTX_use_certificate(g->ctx, cert) != 1 || SSL_CTX_use_PrivateKey(g->ctx, key) != 1) {
+        rc = -EINVAL;
+        snprintf(err, ATTEST_ERR_MAX, "the certificate does not load: %s", ssl_reason());
+        goto fail;
+    }
+    g->issued = now;
+    g->expires = now + validity_s;
+    rc = 0;
+fail:
+    if (rc == -ENOMEM)
+        snprintf(err, ATTEST_ERR_MAX, "out of memory");
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    return rc;
+}
+
+/* A new generation, issued at now. */
+static struct tls_gen *
+gen_new(struct relay_tls *t, time_t now, char *err)
+{
+    struct tls_gen *g = calloc(1, sizeof(*g));
+
+    if (g == NULL || (g->ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+        snprintf(err, ATTEST_ERR_MAX, "out of memory");
+        free(g);
+        return NULL;
+    }
+    atomic_init(&g->refs, 1);
+    g->provider = t->provider;
+    if (t->sim_root != NULL && attest_sim_init(&g->sim, t->sim_root_key, t->sim_root, now) != 0) {
+        snprintf(err, ATTEST_ERR_MAX, "sim: cannot issue the leaf certificate");
+        goto fail;
+    }
+    if (t->sim_root != NULL)
+        g->conf.sim = &g->sim;
+    SSL_CTX_set_min_proto_version(g->ctx, TLS1_2_VERSION);
+    /* every connection gets the certificate and its evidence: no session
+     * resumption, which would skip both; a FIN without close_notify is
+     * passed on as a FIN (nginx and haproxy do the same) */
+    SSL_CTX_set_session_cache_mode(g->ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(g->ctx, 0);
+    SSL_CTX_set_options(g->ctx,
+                        SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(g->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_client_hello_cb(g->ctx, fresh_gate, t);
+    if (gen_issue(t, g, now, err) != 0)
+        goto fail;
+    return g;
+fail:
+    tls_gen_unref(g);
+    return NULL;
+}
+
+static void renew(struct timer *tm);
+
+/* Schedules the next renewal of the current generation: at 2/3 of its
+ * lifetime. */
+static void
+renew_schedule(struct relay_tls *t, time_t now)
+{
+    const struct tls_gen *g = t->cur;
+    time_t at = g->issued + (g->expires - g->issued) * 2 / 3;
+
+    timer_start(t->loop, &t->renew, at > now ? (uint64_t)(at - now) * 1000 : 0, renew, t);
+}
+
+static void
+renew(struct timer *tm)
+{
+    struct relay_tls *t = tm->data;
+    char err[ATTEST_ERR_MAX];
+    time_t now = time(NULL);
+    struct tls_gen *g = gen_new(t, now, err), *old;
+
+    if (g == NULL) {
+        unsigned delay = backoff_next(&t->retry);
+        atomic_fetch_add_explicit(&t->relay->stats->tls_renewals[TLS_RENEW_FAILED], 1,
+                                  memory_order_relaxed);
+        log_warnx("relay=%s tls certificate renewal failed (the current one expires in %llds, "
+                  "retry in %ums): %s",
+                  t->relay->conf.name, (long long)(t->cur->expires - now), delay, err);
+        timer_start(t->loop, &t->renew, delay, renew, t);
+        return;
+    }
+    backoff_reset(&t->retry);
+    pthread_mutex_lock(&t->lock);
+    old = t->cur;
+    t->cur = g;
+    pthread_mutex_unlock(&t->lock);
+    tls_gen_unref(old);
+    atomic_fetch_add_explicit(&t->relay->stats->tls_renewals[TLS_RENEW_OK], 1,
+                              memory_order_relaxed);
+    log_info("relay=%s tls certificate renewed provider=%s expires_in=%llds", t->relay->conf.name,
+             t->relay->conf.tls.provider, (long long)(g->expires - now));
+    renew_schedule(t, now);
+}
+
+int
+relay_tls_open(struct relay *r)
+{
+    const struct relay_tls_conf *tc = &r->conf.tls;
+    struct relay_tls *t;
+    char err[ATTEST_ERR_MAX] = "out of memory";
+    int rc = -ENOMEM;
+
+    if (!tc->enabled)
+        return 0;
+    if ((t = calloc(1, sizeof(*t))) == NULL)
+        goto fail;
+    t->relay = r;
+    pthread_mutex_init(&t->lock, NULL);
+    t->retry = (struct backoff)BACKOFF_INIT(RENEW_RETRY_MIN_MS, RENEW_RETRY_MAX_MS);
+    t->tokens = tc->fresh_rate;
+    t->refilled_ms = loop_clock_ms();
+    t->provider = attest_provider_find(tc->provider);
+    if (tc->sim_root[0] != '\0' &&
+        (rc = attest_sim_root_read(tc->sim_root, &t->sim_root_key, &t->sim_root)) != 0) {
+        log_warnx("relay=%s tls: sim_root %s: %s", r->conf.name, tc->sim_root,
+                  rc == -EINVAL ? "not a sim root (key and certificate, PEM)" : strerror(-rc));
+        relay_tls_free(t);
+        return rc;
+    }
+    if ((t->cur = gen_new(t, time(NULL), err)) == NULL) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    log_info("relay=%s tls listener ready provider=%s%s expires_in=%llds", r->conf.name,
+             tc->provider, t->sim_root != NULL ? " (sim evidence, not hardware)" : "",
+             (long long)(t->cur->expires - time(NULL)));
+    r->tls = t;
+    return 0;
+fail:
+    log_warnx("relay=%s tls: %s", r->conf.name, err);
+    relay_tls_free(t);
+    return rc;
+}
+
+void
+relay_tls_start(struct relay_tls *t, struct loop *loop)
+{
+    t->loop = loop;
+    renew_schedule(t, time(NULL));
+}
+
+void
+relay_tls_stop(struct relay_tls *t)
+{
+    if (t == NULL || t->loop == NULL)
+        return;
+    timer_stop(t->loop, &t->renew);
+    t->loop = NULL;
+}
+
+void
+relay_tls_free(struct relay_tls *t)
+{
+    if (t == NULL)
+        return;
+    tls_gen_unref(t->cur);
+    EVP_PKEY_free(t->sim_root_key);
+    X509_free(t->sim_root);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+SSL *
+relay_tls_accept(struct relay_tls *t, int fd, struct tls_gen **gen)
+{
+    struct tls_gen *g;
+    SSL *ssl;
+
+    pthread_mutex_lock(&t->lock);
+    g = t->cur;
+    atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&t->lock);
+    if ((ssl = SSL_new(g->ctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        tls_gen_unref(g);
+        return NULL;
+    }
+    SSL_set_accept_state(ssl);
+    *gen = g;
+    return ssl;
+}
