@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "attest/nitro.h"
+#include "attest/policy.h"
 #include "attest/provider.h"
 #include "attest/sim.h"
 #include "attest/snp.h"
@@ -104,19 +105,7 @@ maybe_base64(uint8_t *b, size_t *len)
 static bool
 parse_hex(const char *s, uint8_t *out, size_t cap, size_t *len)
 {
-    size_t n = strlen(s);
-
-    if (n % 2 != 0 || n / 2 > cap)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isxdigit((unsigned char)s[i]))
-            return false;
-    for (size_t i = 0; i < n / 2; i++) {
-        char byte[3] = {s[2 * i], s[2 * i + 1], '\0'};
-        out[i] = (uint8_t)strtoul(byte, NULL, 16);
-    }
-    *len = n / 2;
-    return true;
+    return units_hex(s, out, cap, len) == 0;
 }
 
 static bool
@@ -377,13 +366,7 @@ parse_args(int argc, char **argv, struct attest_args *a)
             a->pol.allow_debug = true;
             break;
         case OPT_TYPE:
-            if (strcmp(optarg, "nitro") == 0)
-                a->kind = ATTEST_KIND_NITRO;
-            else if (strcmp(optarg, "snp") == 0)
-                a->kind = ATTEST_KIND_SNP;
-            else if (strcmp(optarg, "tdx") == 0)
-                a->kind = ATTEST_KIND_TDX;
-            else
+            if (attest_policy_type_parse(optarg, &a->kind) != 0)
                 bad = "--type is nitro, snp or tdx";
             break;
         case OPT_VCEK:
@@ -485,13 +468,7 @@ cmd_verify(struct attest_args *a, const char *file)
     /* In a --root file, self-signed certificates are the pinned roots and
      * the others intermediates (the ASK of an ASK/ARK file). */
     if (chain != NULL) {
-        roots = sk_X509_new_null();
-        intermediates = sk_X509_new_null();
-        for (int i = 0; roots != NULL && intermediates != NULL && i < sk_X509_num(chain); i++) {
-            X509 *x = sk_X509_value(chain, i);
-            sk_X509_push(X509_check_issued(x, x) == X509_V_OK ? roots : intermediates, x);
-        }
-        if (roots == NULL || intermediates == NULL || sk_X509_num(roots) == 0) {
+        if (attest_certs_split(chain, &roots, &intermediates) != 0) {
             fprintf(stderr, "airlock attest: %s: no self-signed root\n", a->root);
             goto fail;
         }
@@ -579,12 +556,6 @@ out:
         *cert = NULL;
     }
     return ret;
-}
-
-static const char *
-kind_name(enum attest_kind kind)
-{
-    return kind == ATTEST_KIND_SNP ? "snp" : kind == ATTEST_KIND_TDX ? "tdx" : "nitro";
 }
 
 /* The DER (SubjectPublicKeyInfo) of the public key in path, PEM or DER, in
@@ -704,7 +675,7 @@ cmd_get(struct attest_args *a)
         fprintf(stderr, "airlock attest: sim evidence (provider sim, not hardware)\n");
     else
         fprintf(stderr, "airlock attest: %s evidence from provider %s (verify --type %s)\n",
-                kind_name(ev.kind), ev.provider, kind_name(ev.kind));
+                attest_kind_name(ev.kind), ev.provider, attest_kind_name(ev.kind));
 fail:
     if (status == 1)
         fprintf(stderr, "airlock attest get: %s\n", err);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "attest/policy.h"
 #include "cli/confmap.h"
 #include "pool/template.h"
 
@@ -73,6 +74,13 @@
 #define EXPECT_REGEX "expected a POSIX extended regular expression of 1-511 bytes"
 #define EXPECT_POOL_USER "expected a user name of 1-63 characters (a-z 0-9 _ . -)"
 #define EXPECT_UIDS "expected a uid range FIRST-LAST (61000-61999), uids 1-4294967294"
+#define EXPECT_POLICY_TYPE "expected nitro, snp or tdx"
+#define EXPECT_PCRS "expected a mapping of PCR index (0-31) to hex ({0: HEX, 8: HEX})"
+#define EXPECT_PCR "expected the PCR's value in hex (1-64 bytes)"
+#define EXPECT_MEASUREMENT "expected 48 bytes of hex"
+#define EXPECT_MIN_TCB "expected 8 bytes of hex, as reported_tcb prints"
+#define EXPECT_POLICY_PATH "expected a file path of 1-1023 bytes"
+#define EXPECT_MESSAGE "expected a size from 1KiB to 1MiB " EXPECT_SIZE_UNITS
 #define MSG_HVSOCK_LISTEN                                                                          \
     "expected a unix, tcp or vsock endpoint%s; hvsock is the host's face of vsock"
 
@@ -436,6 +444,98 @@ node_listen(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v
     }
     return 0;
 }
+
+/* ---- policy: an attestation policy (attest/policy.h), the block of a
+ * broker secret's policy and a relay's verify */
+
+static int
+set_policy_type(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    if (attest_policy_type_parse(s, AT(base, row->off, enum attest_kind)) != 0)
+        return refuse(msg, len, "%s", row->expect);
+    return 0;
+}
+
+/* Exactly row->max bytes of hex at off; the CONF_HAS bool says it was given. */
+static int
+set_hex(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    uint8_t buf[ATTEST_PCR_LEN_MAX];
+    size_t n;
+
+    if (units_hex(s, buf, sizeof(buf), &n) != 0 || n != row->max)
+        return refuse(msg, len, "%s", row->expect);
+    memcpy(AT(base, row->off, uint8_t), buf, n);
+    return 0;
+}
+
+/* pcrs: a mapping of PCR index (0-31, each once) to its value in hex. */
+static int
+node_pcrs(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
+          void *base)
+{
+    struct attest_policy_conf *pc = base;
+    char ikey[CONF_KEY_MAX + 24];
+
+    (void)row;
+    if (v->type != YAML_MAPPING_NODE)
+        return conf_fail(c, conf_line(v), key, EXPECT_PCRS);
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        struct attest_pcr *pcr = &pc->pcrs[pc->npcrs];
+        const char *idx, *hex;
+        uint64_t n;
+
+        if (conf_scalar(c, k, key, EXPECT_PCRS, &idx) != 0)
+            return -1;
+        if (units_uint(idx, ATTEST_PCR_MAX - 1, &n) != 0)
+            return conf_fail(c, conf_line(k), key, EXPECT_PCRS ": '%.8s' is no PCR index", idx);
+        snprintf(ikey, sizeof(ikey), "%s.%u", key, (unsigned)n);
+        for (size_t i = 0; i < pc->npcrs; i++)
+            if (pc->pcrs[i].index == n)
+                return conf_fail(c, conf_line(k), ikey, "expected each PCR once");
+        if (conf_scalar(c, val, ikey, EXPECT_PCR, &hex) != 0)
+            return -1;
+        if (units_hex(hex, pcr->value, sizeof(pcr->value), &pcr->len) != 0 || pcr->len == 0)
+            return conf_fail(c, conf_line(val), ikey, EXPECT_PCR);
+        pcr->index = (unsigned)n;
+        pc->npcrs++; /* the mapping has at most 32 distinct indexes */
+    }
+    return 0;
+}
+
+APPLIES(policy_nitro_only, attest_policy_nitro_only, struct attest_policy_conf)
+APPLIES(policy_report_only, attest_policy_report_only, struct attest_policy_conf)
+APPLIES(policy_snp_only, attest_policy_snp_only, struct attest_policy_conf)
+BLOCK_CHECK(policy_check, attest_policy_conf_check, struct attest_policy_conf)
+
+#define AP(field) offsetof(struct attest_policy_conf, field)
+
+/* clang-format off */
+static const struct conf_row policy_rows[] = {
+    {.name = "type", .set = set_policy_type, .off = AP(type), .expect = EXPECT_POLICY_TYPE},
+    {.name = "pcrs", .node = node_pcrs, .expect = EXPECT_PCRS, .applies = policy_nitro_only},
+    {.name = "measurement", .set = set_hex, .off = AP(measurement), .off2 = AP(has_measurement),
+     .max = ATTEST_MEASUREMENT_LEN, .expect = EXPECT_MEASUREMENT, .flags = CONF_HAS,
+     .applies = policy_report_only},
+    {.name = "roots", .set = set_path, .off = AP(roots), .max = ATTEST_POLICY_PATH_MAX,
+     .expect = EXPECT_POLICY_PATH},
+    {.name = "sim_root", .set = set_path, .off = AP(sim_root), .max = ATTEST_POLICY_PATH_MAX,
+     .expect = EXPECT_POLICY_PATH, .applies = policy_nitro_only},
+    {.name = "allow_debug", .set = conf_set_bool, .off = AP(allow_debug), .expect = EXPECT_BOOL,
+     .applies = policy_report_only},
+    {.name = "min_tcb", .set = set_hex, .off = AP(min_tcb), .off2 = AP(has_min_tcb),
+     .max = 8, .expect = EXPECT_MIN_TCB, .flags = CONF_HAS, .applies = policy_snp_only},
+};
+/* clang-format on */
+
+static const struct conf_block policy_block = {
+    ROWS(policy_rows),
+    .what = "expected a mapping of policy settings (type, pcrs, measurement, roots, sim_root, "
+            "allow_debug, min_tcb)",
+    .check = policy_check,
+};
 
 /* ---- routers' routes: a list of {name, target}; --route NAME=TARGET */
 
@@ -1109,6 +1209,89 @@ static const struct conf_list pools_list = {
     .size = sizeof(struct pool_conf),
 };
 
+/* ---- broker: */
+
+BLOCK_CHECK(broker_check, broker_conf_check, struct broker_conf)
+
+#define BC(field) offsetof(struct broker_conf, field)
+#define BS(field) offsetof(struct broker_secret_conf, field)
+
+/* clang-format off */
+static const struct conf_row secret_rows[] = {
+    {.name = "name", .set = conf_set_name, .off = BS(name), .max = CONF_NAME_MAX,
+     .expect = EXPECT_NAME, .flags = CONF_REQUIRED},
+    {.name = "policy", .sub = &policy_block, .off = BS(policy),
+     .missing = "expected the attestation policy a requester must meet", .flags = CONF_REQUIRED},
+};
+/* clang-format on */
+
+static const struct conf_block secret_block = {
+    ROWS(secret_rows),
+    .what = "expected a mapping {name, policy}",
+};
+
+static int
+secret_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i, void *arg)
+{
+    struct broker_conf *bc = arg;
+    struct conf_fault f;
+
+    attest_policy_conf_defaults(&bc->secrets[i].policy);
+    if (conf_map(c, item, key, &secret_block, &bc->secrets[i]) != 0)
+        return -1;
+    bc->n_secrets = i + 1;
+    return broker_secret_unique(bc, i, &f) != 0 ? conf_report(c, item, key, &f) : 0;
+}
+
+static const struct conf_list secrets_list = {
+    .what = "expected a list of secrets (each with name and policy)",
+    .min = 1,
+    .max = BROKER_SECRETS_MAX,
+    .many = "expected at most %d secrets",
+    .item = secret_item,
+    .size = sizeof(struct broker_secret_conf),
+};
+
+/* clang-format off */
+static const struct conf_row broker_rows[] = {
+    {.name = "listen", .set = conf_set_endpoint, .node = node_listen, .off = BC(listen),
+     .expect = EXPECT_LISTEN, .missing = EP_EXPECT, .ep_check = ep_stream,
+     .flags = CONF_REQUIRED},
+    {.name = "dir", .set = set_path, .off = BC(dir), .min = 1, .max = CONF_FILE_PATH_MAX,
+     .expect = EXPECT_FILE, .missing = "", .flags = CONF_REQUIRED},
+    {.name = "key_file", .set = set_path, .off = BC(key_file), .max = CONF_FILE_PATH_MAX,
+     .expect = EXPECT_FILE, .missing = "", .flags = CONF_REQUIRED},
+    {.name = "max_connections", .set = conf_set_uint, .off = BC(max_connections), .min = 1,
+     .max = BROKER_CONNECTIONS_MAX, .expect = EXPECT_1_TO(4096)},
+    {.name = "timeout", .set = conf_set_duration, .off = BC(timeout_ms), .min = 1,
+     .expect = EXPECT_ABOVE_0},
+    {.name = "nonce_ttl", .set = conf_set_duration, .off = BC(nonce_ttl_ms), .min = 1,
+     .expect = EXPECT_ABOVE_0},
+    {.name = "max_message", .set = conf_set_size, .off = BC(max_message),
+     .min = BROKER_MESSAGE_MIN, .max = BROKER_MESSAGE_MAX, .expect = EXPECT_MESSAGE},
+    {.name = "secrets", .off = BC(secrets), .list = &secrets_list, .missing = "",
+     .flags = CONF_REQUIRED},
+};
+/* clang-format on */
+
+static const struct conf_block broker_block = {
+    ROWS(broker_rows),
+    .what = "expected a mapping of broker settings (listen, dir, key_file, secrets, ...)",
+    .check = broker_check,
+};
+
+static int
+node_broker(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
+            void *base)
+{
+    struct broker_conf *bc = AT(base, row->off, struct broker_conf);
+
+    if (conf_map(c, v, key, &broker_block, bc) != 0)
+        return -1;
+    bc->enabled = true;
+    return 0;
+}
+
 /* ---- the top level */
 
 static int
@@ -1148,13 +1331,14 @@ static const struct conf_row top_rows[] = {
      .max = 64, .expect = EXPECT_1_TO(64)},
     {.name = "resolver_queue", .set = conf_set_uint, .off = CF(resolver_queue), .min = 1,
      .max = 65536, .expect = EXPECT_1_TO(65536)},
+    {.name = "broker", .node = node_broker, .off = CF(broker)},
 };
 /* clang-format on */
 
 static const struct conf_block top_block = {
     ROWS(top_rows),
     .what = "expected a mapping of settings (threads, log_level, metrics, drain_timeout, relays, "
-            "routers, logs, log_sinks, directory, control, pools)",
+            "routers, logs, log_sinks, directory, control, pools, broker)",
 };
 
 /* The value of key in mapping n (and its key node), or NULL. */
@@ -1172,8 +1356,8 @@ value_of(const struct conf_ctx *c, const yaml_node_t *n, const char *key, const 
     return NULL;
 }
 
-/* The log listeners (logs.listen, each sink's listen) must differ from each
- * other, from every relay's listen and from metrics. */
+/* The log listeners (logs.listen, each sink's listen) and the broker's
+ * must differ from each other, from every relay's listen and from metrics. */
 static int
 check_log_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_node_t *root)
 {
@@ -1183,7 +1367,7 @@ check_log_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_nod
         char key[CONF_KEY_MAX]; /* "": not a log listener (only collides) */
         size_t line;
     };
-    size_t n = cfg->n_relays + cfg->n_sinks + 2, k = 0;
+    size_t n = cfg->n_relays + cfg->n_sinks + 3, k = 0;
     struct owner *o = calloc(n, sizeof(*o));
     const yaml_node_t *key, *sinks = value_of(c, root, "log_sinks", &key);
     char ep[ENDPOINT_TEXT_MAX];
@@ -1204,6 +1388,12 @@ check_log_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_nod
         snprintf(o[k].key, sizeof(o[k].key), "logs.listen");
         o[k].line = conf_key_line(c, value_of(c, root, "logs", &key), "listen", CONF_NO_ITEM);
         snprintf(o[k++].what, sizeof(o[0].what), "logs");
+    }
+    if (cfg->broker.enabled) {
+        o[k].ep = &cfg->broker.listen;
+        snprintf(o[k].key, sizeof(o[k].key), "broker.listen");
+        o[k].line = conf_key_line(c, value_of(c, root, "broker", &key), "listen", CONF_NO_ITEM);
+        snprintf(o[k++].what, sizeof(o[0].what), "broker");
     }
     for (size_t i = 0; i < cfg->n_sinks; i++, k++) {
         const yaml_node_t *item =
@@ -1244,7 +1434,7 @@ check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg
                          path, cfg->relays[j].name, cfg->relays[j].router.table.directory);
     }
     if (cfg->n_relays == 0 && !cfg->logs.enabled && cfg->n_sinks == 0 && !cfg->has_directory &&
-        cfg->n_pools == 0)
+        cfg->n_pools == 0 && !cfg->broker.enabled)
         return conf_fail(c, conf_line(root), "relays", "expected at least one relay");
     if (cfg->has_control && !cfg->has_directory)
         return conf_fail(c, conf_line(value_of(c, root, "control", &k)), "control",
@@ -1295,6 +1485,7 @@ config_defaults(struct config *cfg)
     cfg->drain_timeout_ms = 30 * 1000;
     log_conf_defaults(&cfg->logs);
     dir_conf_defaults(&cfg->directory);
+    broker_conf_defaults(&cfg->broker);
 }
 
 void
@@ -1305,6 +1496,7 @@ config_free(struct config *cfg)
     free(cfg->relays);
     free(cfg->sinks);
     free(cfg->pools);
+    free(cfg->broker.secrets);
     memset(cfg, 0, sizeof(*cfg));
     cfg->relays = NULL;
     cfg->sinks = NULL;

@@ -128,6 +128,8 @@
  *         command: [store, "{user}", "{dir}"]
  *         timeout: 30s
  *
+ *   broker: ...                     # the key broker (broker/conf.h)
+ *
  * Listeners (relays' and routers' listen, metrics, control, logs.listen,
  * log_sinks' listen) take an endpoint or a mapping
  *     {endpoint: unix:/run/airlock/m.sock, mode: "0640", owner: airlock, group: prom}
@@ -139,7 +141,8 @@
  * the socket's owner and members of its group only.
  *
  * Sizes: an integer with unit B, KiB, MiB or GiB (a bare integer is bytes).
- * relays may be left out when routers, logs, log_sinks, directory or pools is given.
+ * relays may be left out when routers, logs, log_sinks, directory, pools or
+ * broker is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
  * second YAML document and values of the wrong type are all errors, and so
@@ -149,7 +152,8 @@
  * Each block is a table of keys walked by one function (cli/confmap.h);
  * the structs, defaults and cross-key rules are their modules':
  * relay/conf.h (relays, routers), relay/log_conf.h (logs, log_sinks),
- * dir/dir.h (directory), pool/conf.h (pools). The options of airlock relay
+ * dir/dir.h (directory), pool/conf.h (pools), broker/conf.h (broker) and
+ * attest/policy.h (its secrets' policy:). The options of airlock relay
  * and airlock router are the keys of a relay or router, the top level and
  * a listener mapping ("--idle-timeout 5s" is idle_timeout: 5s, "--no-splice"
  * splice: false, "--socket-mode" the listen mapping's mode), read by the
@@ -172,6 +176,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "broker/conf.h"
 #include "core/log.h"
 #include "dir/dir.h"
 #include "net/endpoint.h"
@@ -198,6 +203,7 @@ struct config {
     size_t n_pools;
     unsigned resolver_threads; /* 0: the default (net/resolve.h) */
     unsigned resolver_queue;   /* 0: the default */
+    struct broker_conf broker; /* broker_conf_defaults() unless given */
 };
 
 /* Loads and checks the YAML file at path (at most 1 MiB; pipes work) into

@@ -15,8 +15,9 @@ declare -A may=(
     [dir]="core net"
     [router]="core proto net dir"
     [pool]="core proto net dir"
+    [broker]="core proto net attest"
     [relay]="core proto net attest dir router"
-    [cli]="core proto net attest dir router pool relay"
+    [cli]="core proto net attest dir router pool relay broker"
     [apps]="core proto net"
 )
 
