@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "attest/provider.h"
+#include "attest/ratls.h"
 #include "attest/sim.h"
 #include "core/backoff.h"
 #include "core/log.h"
@@ -28,8 +29,7 @@ struct tls_gen {
     atomic_int refs;
     SSL_CTX *ctx;
     struct attest_sim sim;
-    struct attest_provider_conf conf;
-    const struct attest_provider *provider;
+    struct ratls_source src; /* borrowed by the context's fresh evidence */
     time_t issued, expires;
 };
 
@@ -75,38 +75,57 @@ ssl_reason(void)
 static int
 fresh_gate(SSL *ssl, int *alert, void *arg)
 {
-    (void)ssl;
-    (void)alert;
-    (void)arg;
-    return SSL_CLIENT_HELLO_SUCCESS;
+    static struct log_rate refusals; /* every worker's: a peer can cause them at will */
+    struct relay_tls *t = arg;
+    struct relay_stats *st = t->relay->stats;
+    unsigned rate = t->relay->conf.tls.fresh_rate;
+    const unsigned char *ext;
+    size_t len;
+    uint64_t now = loop_clock_ms();
+    unsigned long quiet;
+    bool ok;
+
+    if (SSL_client_hello_get0_ext(ssl, RATLS_TLS_EXT, &ext, &len) != 1)
+        return SSL_CLIENT_HELLO_SUCCESS; /* the certificate's evidence: nothing to make */
+    pthread_mutex_lock(&t->lock);
+    t->tokens += (double)(now - t->refilled_ms) * rate / 1000.0;
+    if (t->tokens > rate)
+        t->tokens = rate;
+    t->refilled_ms = now;
+    ok = t->tokens >= 1.0;
+    if (ok)
+        t->tokens -= 1.0;
+    pthread_mutex_unlock(&t->lock);
+    atomic_fetch_add_explicit(&st->tls_fresh[ok ? TLS_FRESH_SERVED : TLS_FRESH_REFUSED], 1,
+                              memory_order_relaxed);
+    if (ok)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    if (log_rate_ok(&refusals, now, 1000, &quiet))
+        log_warnx("relay=%s tls fresh evidence refused: over fresh_evidence_rate %u/s "
+                  "(%lu more refusals not logged)",
+                  t->relay->conf.name, rate, quiet);
+    *alert = SSL_AD_HANDSHAKE_FAILURE;
+    return SSL_CLIENT_HELLO_ERROR;
 }
 
-/* Issues a key and certificate for g at now. */
+/* Issues a key and a certificate carrying evidence for g at now. */
 static int
 gen_issue(struct relay_tls *t, struct tls_gen *g, time_t now, char *err)
 {
-    unsigned validity_s = t->relay->conf.tls.validity_ms / 1000;
-    EVP_PKEY *key = EVP_EC_gen("P-256");
+    EVP_PKEY *key = NULL;
     X509 *cert = NULL;
-    int rc = -ENOMEM;
+    int rc = ratls_issue(&g->src, now, t->relay->conf.tls.validity_ms / 1000, &key, &cert, err);
 
-    if (key == NULL)
-        goto fail;
-    cert = attest_sim_cert("airlock attested relay", key, NULL, NULL, now - 60, now + validity_s,
-                           false);
-    if (cert == NULL)
-        goto fail;
+    if (rc != 0)
+        return rc;
     if (SSL_CTX_use_certificate(g->ctx, cert) != 1 || SSL_CTX_use_PrivateKey(g->ctx, key) != 1) {
         rc = -EINVAL;
         snprintf(err, ATTEST_ERR_MAX, "the certificate does not load: %s", ssl_reason());
-        goto fail;
+    } else if (t->relay->conf.tls.fresh_rate > 0 && (rc = ratls_ctx_server(g->ctx, &g->src)) != 0) {
+        snprintf(err, ATTEST_ERR_MAX, "cannot offer fresh evidence");
     }
     g->issued = now;
-    g->expires = now + validity_s;
-    rc = 0;
-fail:
-    if (rc == -ENOMEM)
-        snprintf(err, ATTEST_ERR_MAX, "out of memory");
+    g->expires = ratls_cert_expires(cert);
     EVP_PKEY_free(key);
     X509_free(cert);
     return rc;
@@ -124,13 +143,13 @@ gen_new(struct relay_tls *t, time_t now, char *err)
         return NULL;
     }
     atomic_init(&g->refs, 1);
-    g->provider = t->provider;
+    g->src.provider = t->provider;
     if (t->sim_root != NULL && attest_sim_init(&g->sim, t->sim_root_key, t->sim_root, now) != 0) {
         snprintf(err, ATTEST_ERR_MAX, "sim: cannot issue the leaf certificate");
         goto fail;
     }
     if (t->sim_root != NULL)
-        g->conf.sim = &g->sim;
+        g->src.conf.sim = &g->sim;
     SSL_CTX_set_min_proto_version(g->ctx, TLS1_2_VERSION);
     /* every connection gets the certificate and its evidence: no session
      * resumption, which would skip both; a FIN without close_notify is
