@@ -677,19 +677,22 @@ set_rate(const struct conf_row *row, void *base, const char *s, char *msg, size_
 
 #ifdef AIRLOCK_WITH_ATTEST
 BLOCK_CHECK(tls_check, relay_tls_conf_check, struct relay_tls_conf)
+#define verify_check NULL
 #else
-/* The static build has no attest/ (no libcbor.a): say so rather than start
- * a listener that cannot attest. */
+/* The static build has no attest/ (no libcbor.a): say so rather than run a
+ * relay that cannot attest or verify. */
 static int
-tls_check(void *base, struct conf_fault *f)
+no_attest(void *base, struct conf_fault *f)
 {
     (void)base;
     conf_fault(f, NULL,
-               "this airlock is built without attestation (the static build): tls: is "
-               "not available");
+               "this airlock is built without attestation (the static build): tls: and "
+               "verify: are not available");
     f->at_block = true;
     return -1;
 }
+#define tls_check no_attest
+#define verify_check no_attest
 #endif
 
 #define TC(field) offsetof(struct relay_tls_conf, field)
@@ -710,6 +713,27 @@ static const struct conf_row tls_rows[] = {
      .min = 1, .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
 };
 /* clang-format on */
+
+#define VC(field) offsetof(struct relay_verify_conf, field)
+
+/* clang-format off */
+static const struct conf_row verify_rows[] = {
+    {.name = "server_name", .set = set_domain, .off = VC(server_name),
+     .expect = "expected a DNS name (the TLS server name, SNI)"},
+    {.name = "fresh", .set = conf_set_bool, .off = VC(fresh), .expect = EXPECT_BOOL},
+    {.name = "handshake_timeout", .set = conf_set_duration, .off = VC(handshake_timeout_ms),
+     .min = 1, .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "policy", .sub = &policy_block, .off = VC(policy),
+     .missing = "expected the attestation policy the target must meet", .flags = CONF_REQUIRED},
+};
+/* clang-format on */
+
+static const struct conf_block verify_block = {
+    ROWS(verify_rows),
+    .what = "expected a mapping of verification settings (policy, server_name, fresh, "
+            "handshake_timeout)",
+    .check = verify_check,
+};
 
 static const struct conf_block tls_block = {
     ROWS(tls_rows),
@@ -777,6 +801,8 @@ static const struct conf_row relay_rows[] = {
     {.name = "domain", .set = set_domain, .off = RC(router.table.domain),
      .expect = EXPECT_DOMAIN, .flags = CONF_ROUTER},
     {.name = "tls", .sub = &tls_block, .off = RC(tls), .off2 = RC(tls.enabled),
+     .flags = CONF_RELAY | CONF_HAS},
+    {.name = "verify", .sub = &verify_block, .off = RC(verify), .off2 = RC(verify.enabled),
      .flags = CONF_RELAY | CONF_HAS},
 };
 /* clang-format on */

@@ -32,6 +32,8 @@ relay_conf_defaults(struct relay_conf *rc)
     rc->tls.validity_ms = TLS_VALIDITY_DEFAULT * 1000;
     rc->tls.fresh_rate = TLS_FRESH_RATE_DEFAULT;
     rc->tls.handshake_timeout_ms = TLS_HANDSHAKE_TIMEOUT_DEFAULT;
+    rc->verify.fresh = true;
+    rc->verify.handshake_timeout_ms = TLS_HANDSHAKE_TIMEOUT_DEFAULT;
 }
 
 bool
@@ -108,20 +110,24 @@ relay_tls_conf_check(const struct relay_tls_conf *t, struct conf_fault *f)
     return 0;
 }
 
-/* The rules between tls: and the relay's other keys. */
+/* The rules between tls:, verify: and the relay's other keys. */
 static int
 relay_tls_fits(const struct relay_conf *rc, struct conf_fault *f)
 {
-    if (!rc->tls.enabled)
+    if (rc->tls.enabled && rc->verify.enabled)
+        return conf_fault(f, "verify",
+                          "expected tls: or verify:, not both (chain two relays to terminate "
+                          "and re-originate attested TLS)");
+    if (!rc->tls.enabled && !rc->verify.enabled)
         return 0;
+    const char *key = rc->tls.enabled ? "tls" : "verify";
     if (relay_conf_is_dgram(rc) || rc->egress)
-        return conf_fault(f, "tls",
-                          "applies to stream relays with an endpoint target (the plaintext "
-                          "goes to the app there)");
+        return conf_fault(f, key, "applies to stream relays with an endpoint target");
     if (rc->send_proxy != PROXY_NONE)
         return conf_fault(f, "send_proxy",
-                          "expected none with tls: the app behind an attested listener gets "
-                          "plaintext only");
+                          "expected none with %s: a PROXY header would go into the TLS stream's "
+                          "plaintext, which the other end does not expect",
+                          key);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "attest/policy.h"
 #include "core/units.h"
 #include "net/allow.h"
 #include "net/egress.h"
@@ -61,6 +62,17 @@ struct relay_tls_conf {
     unsigned handshake_timeout_ms;     /* the whole handshake must come within this */
 };
 
+/* verify: on a relay: airlock speaks TLS to the target, asks for fresh
+ * evidence, and relays the plaintext client only once the server's
+ * evidence is bound to its TLS key and meets policy. */
+struct relay_verify_conf {
+    bool enabled;
+    char server_name[TLS_HOST_MAX + 1]; /* SNI; "": none */
+    bool fresh;                         /* ask for evidence made for this connection */
+    unsigned handshake_timeout_ms;      /* handshake and verification */
+    struct attest_policy_conf policy;   /* settings only here; loaded by relay/tls.c */
+};
+
 struct relay_conf {
     char name[CONF_NAME_MAX];
     struct endpoint listen;
@@ -85,8 +97,9 @@ struct relay_conf {
     unsigned max_fds;   /* stream -> udp: streams + flow sockets in all; 0: dgram_fd_budget() */
     char dns_allow[CONF_DNS_ALLOW_MAX][DNS_PATTERN_MAX]; /* canonical, see dns_pattern_parse() */
     size_t n_dns_allow;
-    struct router_conf router; /* routers: entries only; target is unused */
-    struct relay_tls_conf tls; /* attested TLS listener (enclave side) */
+    struct router_conf router;       /* routers: entries only; target is unused */
+    struct relay_tls_conf tls;       /* attested TLS listener (enclave side) */
+    struct relay_verify_conf verify; /* attested TLS to the target (client side) */
 };
 
 /* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,

@@ -576,7 +576,7 @@ conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_le
                                       : &conn_plain_ops;
 #ifdef AIRLOCK_WITH_ATTEST
     if (r->tls != NULL)
-        c->ops = &conn_tls_server_ops;
+        c->ops = r->conf.tls.enabled ? &conn_tls_server_ops : &conn_tls_client_ops;
 #endif
     c->client.io.fd = fd;
     c->target.io.fd = -1;

@@ -107,6 +107,7 @@ struct conn_ops {
 extern const struct conn_ops conn_egress_ops;     /* conn_egress.c */
 extern const struct conn_ops conn_router_ops;     /* conn_router.c */
 extern const struct conn_ops conn_tls_server_ops; /* conn_tls.c: tls: */
+extern const struct conn_ops conn_tls_client_ops; /* conn_tls.c: verify: */
 
 /* ---- lent by conn.c */
 

@@ -1,7 +1,13 @@
 /* conn_tls.c - the TLS variants of a connection: one side of it speaks TLS
  * that airlock terminates (OpenSSL, non-blocking, on the worker's loop).
  *
- *   tls: (server)  PREAMBLE -> HANDSHAKE (client) -> CONNECTING -> TLS
+ *   tls: (server)     PREAMBLE -> HANDSHAKE (client) -> CONNECTING -> TLS
+ *   verify: (client)  PREAMBLE -> CONNECTING -> HANDSHAKE (target, then its
+ *                     evidence checked) -> TLS
+ *
+ * A verify: relay reads nothing of its client until the target's evidence
+ * met the policy: what the client sent waits in its socket, and a refusal
+ * closes it without a byte of it reaching the target.
  *
  * Relaying through TLS (state TLS) copies each direction through a buffer
  * of one TLS record (16 KiB) of the connection's own: SSL_read into it and
@@ -20,13 +26,14 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "attest/claims.h"
 #include "core/log.h"
 #include "relay/conn_int.h"
 #include "relay/tls.h"
 
 #define TLS_RECORD 16384         /* plaintext of one TLS record */
 #define TLS_BUDGET (1024 * 1024) /* bytes moved per wakeup before others get a turn */
-#define TLS_WHY_MAX 160
+#define TLS_WHY_MAX ATTEST_ERR_MAX
 
 /* One direction: what was read and not written yet, buf[off..len). */
 struct tls_dir {
@@ -38,8 +45,9 @@ struct tls_dir {
 
 struct tls_conn {
     SSL *ssl;
-    struct tls_gen *gen; /* server: the certificate's generation */
-    struct side *side;   /* the side TLS is spoken on */
+    void (*handshaken)(struct conn *c); /* the variant's next step */
+    struct tls_gen *gen;                /* server: the certificate's generation */
+    struct side *side;                  /* the side TLS is spoken on */
     struct tls_dir up, down;
     char why[TLS_WHY_MAX]; /* what failed, for the close line */
 };
@@ -251,7 +259,7 @@ tls_step(struct conn *c)
     ERR_clear_error();
     int ret = SSL_do_handshake(t->ssl);
     if (ret == 1) {
-        server_handshaken(c);
+        t->handshaken(c);
         return;
     }
     int rc = tls_result(t, ret);
@@ -275,8 +283,47 @@ server_start(struct conn *c)
         return;
     }
     c->tls->side = &c->client;
+    c->tls->handshaken = server_handshaken;
     c->state = CONN_ST_HANDSHAKE;
     timer_start(c->worker->loop, &c->timer, r->conf.tls.handshake_timeout_ms, conn_timeout, c);
+    tls_step(c);
+}
+
+/* The handshake with the target is done: its evidence decides. */
+static void
+client_handshaken(struct conn *c)
+{
+    struct tls_conn *t = c->tls;
+    struct attest_claims claims;
+    char err[ATTEST_ERR_MAX];
+
+    if (relay_tls_verify(c->relay->tls, t->ssl, &claims, err) != ATTEST_OK) {
+        snprintf(t->why, sizeof(t->why), "%s", err);
+        conn_close(c, END_ATTEST_REFUSED);
+        return;
+    }
+    log_debug("relay=%s conn=%llu attested %s%s module_id=%s", c->relay->conf.name,
+              (unsigned long long)c->id, SSL_get_version(t->ssl), claims.sim ? " sim" : "",
+              claims.module_id);
+    tls_ready(c);
+}
+
+/* The target is connected: the handshake with it. */
+static void
+client_ready(struct conn *c)
+{
+    struct relay *r = c->relay;
+
+    if ((c->tls = calloc(1, sizeof(*c->tls))) == NULL ||
+        (c->tls->ssl = relay_tls_connect(r->tls, c->target.io.fd)) == NULL) {
+        relay_local_error(r->stats, -ENOMEM);
+        conn_close(c, END_ERROR);
+        return;
+    }
+    c->tls->side = &c->target;
+    c->tls->handshaken = client_handshaken;
+    c->state = CONN_ST_HANDSHAKE;
+    timer_start(c->worker->loop, &c->timer, r->conf.verify.handshake_timeout_ms, conn_timeout, c);
     tls_step(c);
 }
 
@@ -290,7 +337,7 @@ tls_closing(struct conn *c, enum conn_end end, char *tag, size_t len)
     if (t == NULL)
         return;
     if (t->why[0] != '\0')
-        snprintf(tag, len, " tls_error=\"%s\"", t->why);
+        snprintf(tag, len, " reason=\"%.200s\"", t->why);
     SSL_free(t->ssl);
     t->ssl = NULL;
     tls_gen_unref(t->gen);
@@ -301,5 +348,12 @@ const struct conn_ops conn_tls_server_ops = {
     .start = server_start,
     .step = tls_step,
     .ready = tls_ready,
+    .closing = tls_closing,
+};
+
+const struct conn_ops conn_tls_client_ops = {
+    .start = conn_connect,
+    .step = tls_step,
+    .ready = client_ready,
     .closing = tls_closing,
 };

@@ -11,14 +11,18 @@
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
+#include "attest/policy.h"
 #include "attest/provider.h"
 #include "attest/ratls.h"
 #include "attest/sim.h"
+#include "attest/trust.h"
 #include "core/backoff.h"
 #include "core/log.h"
 #include "relay/relay.h"
 
+#define NONCE_LEN 32 /* bytes a client relay asks fresh evidence over */
 #define RENEW_RETRY_MIN_MS 1000
 #define RENEW_RETRY_MAX_MS 60000
 
@@ -35,6 +39,9 @@ struct tls_gen {
 
 struct relay_tls {
     struct relay *relay; /* the owner (name, settings, counters) */
+    /* verify: */
+    SSL_CTX *client_ctx;
+    struct attest_policy_conf policy; /* the relay's, with its certificates loaded */
     const struct attest_provider *provider;
     EVP_PKEY *sim_root_key; /* provider sim: the root it signs under */
     X509 *sim_root;
@@ -212,49 +219,89 @@ renew(struct timer *tm)
     renew_schedule(t, now);
 }
 
-int
-relay_tls_open(struct relay *r)
+/* tls: the sim root, the first generation. */
+static int
+server_open(struct relay_tls *t, char *err)
 {
-    const struct relay_tls_conf *tc = &r->conf.tls;
-    struct relay_tls *t;
-    char err[ATTEST_ERR_MAX] = "out of memory";
-    int rc = -ENOMEM;
+    const struct relay_tls_conf *tc = &t->relay->conf.tls;
+    int rc;
 
-    if (!tc->enabled)
-        return 0;
-    if ((t = calloc(1, sizeof(*t))) == NULL)
-        goto fail;
-    t->relay = r;
-    pthread_mutex_init(&t->lock, NULL);
     t->retry = (struct backoff)BACKOFF_INIT(RENEW_RETRY_MIN_MS, RENEW_RETRY_MAX_MS);
     t->tokens = tc->fresh_rate;
     t->refilled_ms = loop_clock_ms();
     t->provider = attest_provider_find(tc->provider);
     if (tc->sim_root[0] != '\0' &&
         (rc = attest_sim_root_read(tc->sim_root, &t->sim_root_key, &t->sim_root)) != 0) {
-        log_warnx("relay=%s tls: sim_root %s: %s", r->conf.name, tc->sim_root,
-                  rc == -EINVAL ? "not a sim root (key and certificate, PEM)" : strerror(-rc));
+        snprintf(err, ATTEST_ERR_MAX, "sim_root: %s",
+                 rc == -EINVAL ? "not a sim root (key and certificate, PEM)" : strerror(-rc));
+        return rc;
+    }
+    if ((t->cur = gen_new(t, time(NULL), err)) == NULL)
+        return -EINVAL;
+    log_info("relay=%s tls listener ready provider=%s%s expires_in=%llds", t->relay->conf.name,
+             tc->provider, t->sim_root != NULL ? " (sim evidence, not hardware)" : "",
+             (long long)(t->cur->expires - time(NULL)));
+    return 0;
+}
+
+/* verify: the policy's certificates, the client context. */
+static int
+client_open(struct relay_tls *t, char *err)
+{
+    const struct relay_verify_conf *vc = &t->relay->conf.verify;
+    int rc;
+
+    t->policy = vc->policy;
+    if ((rc = attest_policy_conf_load(&t->policy, err)) != 0)
+        return rc;
+    if ((t->client_ctx = SSL_CTX_new(TLS_client_method())) == NULL ||
+        ratls_ctx_client(t->client_ctx) != 0) {
+        snprintf(err, ATTEST_ERR_MAX, "out of memory");
+        return -ENOMEM;
+    }
+    /* fresh evidence travels in TLS 1.3's CertificateEntry; the server's
+     * key is trusted through its evidence (relay_tls_verify), not a CA */
+    SSL_CTX_set_min_proto_version(t->client_ctx, vc->fresh ? TLS1_3_VERSION : TLS1_2_VERSION);
+    SSL_CTX_set_verify(t->client_ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_session_cache_mode(t->client_ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(t->client_ctx,
+                        SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_mode(t->client_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
+    log_info("relay=%s verify ready policy=%s%s fresh=%s", t->relay->conf.name,
+             attest_kind_name(vc->policy.type),
+             vc->policy.sim_root[0] != '\0' ? " (sim evidence accepted)" : "",
+             vc->fresh ? "yes" : "no");
+    return 0;
+}
+
+int
+relay_tls_open(struct relay *r)
+{
+    struct relay_tls *t;
+    char err[ATTEST_ERR_MAX] = "out of memory";
+    int rc = -ENOMEM;
+
+    if (!r->conf.tls.enabled && !r->conf.verify.enabled)
+        return 0;
+    if ((t = calloc(1, sizeof(*t))) != NULL) {
+        t->relay = r;
+        pthread_mutex_init(&t->lock, NULL);
+        rc = r->conf.tls.enabled ? server_open(t, err) : client_open(t, err);
+    }
+    if (rc != 0) {
+        log_warnx("relay=%s %s: %s", r->conf.name, r->conf.tls.enabled ? "tls" : "verify", err);
         relay_tls_free(t);
         return rc;
     }
-    if ((t->cur = gen_new(t, time(NULL), err)) == NULL) {
-        rc = -EINVAL;
-        goto fail;
-    }
-    log_info("relay=%s tls listener ready provider=%s%s expires_in=%llds", r->conf.name,
-             tc->provider, t->sim_root != NULL ? " (sim evidence, not hardware)" : "",
-             (long long)(t->cur->expires - time(NULL)));
     r->tls = t;
     return 0;
-fail:
-    log_warnx("relay=%s tls: %s", r->conf.name, err);
-    relay_tls_free(t);
-    return rc;
 }
 
 void
 relay_tls_start(struct relay_tls *t, struct loop *loop)
 {
+    if (t->cur == NULL) /* verify: nothing to renew */
+        return;
     t->loop = loop;
     renew_schedule(t, time(NULL));
 }
@@ -274,6 +321,8 @@ relay_tls_free(struct relay_tls *t)
     if (t == NULL)
         return;
     tls_gen_unref(t->cur);
+    SSL_CTX_free(t->client_ctx);
+    attest_policy_conf_free(&t->policy);
     EVP_PKEY_free(t->sim_root_key);
     X509_free(t->sim_root);
     pthread_mutex_destroy(&t->lock);
@@ -298,4 +347,39 @@ relay_tls_accept(struct relay_tls *t, int fd, struct tls_gen **gen)
     SSL_set_accept_state(ssl);
     *gen = g;
     return ssl;
+}
+
+SSL *
+relay_tls_connect(struct relay_tls *t, int fd)
+{
+    const struct relay_verify_conf *vc = &t->relay->conf.verify;
+    uint8_t nonce[NONCE_LEN];
+    SSL *ssl = SSL_new(t->client_ctx);
+
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1 ||
+        (vc->server_name[0] != '\0' && SSL_set_tlsext_host_name(ssl, vc->server_name) != 1) ||
+        (vc->fresh && (RAND_bytes(nonce, sizeof(nonce)) != 1 ||
+                       ratls_ssl_request_fresh(ssl, nonce, sizeof(nonce)) != 0))) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_connect_state(ssl);
+    return ssl;
+}
+
+enum attest_result
+relay_tls_verify(struct relay_tls *t, SSL *ssl, struct attest_claims *claims, char *err)
+{
+    struct attest_policy pol;
+    enum attest_result r;
+
+    attest_policy_conf_fill(&t->policy, time(NULL), &pol);
+    if ((r = ratls_ssl_verify(ssl, &pol, claims, err)) != ATTEST_OK)
+        return r;
+    /* the evidence chose its verifier by its format: it must be the type
+     * the policy is for (a tdx policy is not met by a nitro document) */
+    if (claims->kind != t->policy.type)
+        return attest_fail(err, ATTEST_POLICY, "%s evidence, the policy is for %s",
+                           attest_kind_name(claims->kind), attest_kind_name(t->policy.type));
+    return ATTEST_OK;
 }

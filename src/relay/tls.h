@@ -12,6 +12,7 @@
 
 #include <openssl/ssl.h>
 
+#include "attest/claims.h"
 #include "core/loop.h"
 
 struct relay;
@@ -19,8 +20,9 @@ struct relay_tls;
 struct tls_gen;
 
 /* Sets up r->tls when r has tls: (provider, first certificate: this
- * blocks as long as the provider takes); does nothing otherwise. Returns 0
- * or -errno, the reason logged. Call before relay_start(). */
+ * blocks as long as the provider takes) or verify: (the policy's
+ * certificates, a client context); does nothing otherwise. Returns 0 or
+ * -errno, the reason logged. Call before relay_start(). */
 int relay_tls_open(struct relay *r);
 
 /* Starts renewing t's certificate on loop (the accepting loop). */
@@ -41,5 +43,17 @@ SSL *relay_tls_accept(struct relay_tls *t, int fd, struct tls_gen **gen);
 
 /* Gives back a connection's generation; NULL is fine. Any thread. */
 void tls_gen_unref(struct tls_gen *g);
+
+/* verify: a client SSL for the connected target socket fd: the server
+ * name, and a fresh nonce when fresh evidence is asked for. Any thread.
+ * Returns NULL on ENOMEM. */
+SSL *relay_tls_connect(struct relay_tls *t, int fd);
+
+/* verify: after the handshake of ssl (from relay_tls_connect()): the
+ * server's evidence (fresh, or its certificate's) is bound to its TLS key
+ * and meets the relay's policy, of the policy's type. Fills *claims.
+ * Returns ATTEST_OK or why not, with one line in err (ATTEST_ERR_MAX). */
+enum attest_result relay_tls_verify(struct relay_tls *t, SSL *ssl, struct attest_claims *claims,
+                                    char *err);
 
 #endif
