@@ -178,6 +178,26 @@ render(struct strbuf *out, void *arg)
                           s->name, egress_verdict_name(v),
                           (unsigned long long)atomic_load(&s->egress_denied[v]));
     }
+    static const char *const renew_names[TLS_RENEW_COUNT] = {"ok", "failed"};
+    static const char *const fresh_names[TLS_FRESH_COUNT] = {"served", "refused"};
+    strbuf_printf(out, "# HELP airlock_tls_renewals_total Certificates of tls: listeners "
+                       "renewed, by result.\n# TYPE airlock_tls_renewals_total counter\n"
+                       "# HELP airlock_tls_fresh_evidence_total ClientHellos of tls: listeners "
+                       "that asked for fresh evidence: served, or refused over "
+                       "fresh_evidence_rate.\n# TYPE airlock_tls_fresh_evidence_total counter\n");
+    for (size_t i = 0; i < rt->n_relays; i++) {
+        struct relay_stats *s = rt->relays[i]->stats;
+        if (!rt->relays[i]->conf.tls.enabled)
+            continue;
+        for (int k = 0; k < TLS_RENEW_COUNT; k++)
+            strbuf_printf(out, "airlock_tls_renewals_total{relay=\"%s\",result=\"%s\"} %llu\n",
+                          s->name, renew_names[k],
+                          (unsigned long long)atomic_load(&s->tls_renewals[k]));
+        for (int k = 0; k < TLS_FRESH_COUNT; k++)
+            strbuf_printf(
+                out, "airlock_tls_fresh_evidence_total{relay=\"%s\",result=\"%s\"} %llu\n", s->name,
+                fresh_names[k], (unsigned long long)atomic_load(&s->tls_fresh[k]));
+    }
     struct resolve_stats rs;
     resolve_stats(&rs);
     strbuf_printf(out,
