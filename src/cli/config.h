@@ -22,6 +22,25 @@
  *       accept_proxy: v2            # or none
  *       original_dst: false         # tcp listener, send_proxy v2: send the address
  *                                   # a connection had before iptables REDIRECT
+ *     - name: attested              # enclave side: terminate attested TLS (RA-TLS,
+ *       listen: vsock:any:8443      #   docs/attestation.md), plaintext to the app
+ *       target: tcp:127.0.0.1:8443
+ *       tls:                        # not with verify:, send_proxy, egress or udp
+ *         provider: nitro           # nitro | tsm | sim: the evidence source (required)
+ *         sim_root: /etc/airlock/sim.pem  # sim only (required then): root key + cert
+ *         validity: 1h              # certificate lifetime, 3s-168h; renewed at 2/3,
+ *                                   #   never past the evidence's own expiry
+ *         fresh_evidence_rate: 20/s # fresh evidence (client nonces) per second, as
+ *                                   #   many at once; more: handshake_failure; 0: none
+ *         handshake_timeout: 10s    # the whole handshake must come within it
+ *     - name: to-enclave            # client side: an unmodified plaintext client
+ *       listen: tcp:127.0.0.1:8443  #   reaches the attested service only once its
+ *       target: tcp:10.0.0.5:443    #   evidence meets the policy
+ *       verify:
+ *         server_name: grid.example # SNI; default none
+ *         fresh: true               # ask for evidence made for this connection (TLS 1.3)
+ *         handshake_timeout: 10s
+ *         policy: {type: nitro, pcrs: {0: HEX}}  # required; attest/policy.h
  *     - name: egress                # the enclave's outbound calls, on the host
  *       listen: vsock:any:8080
  *       target: egress              # destination chosen per connection, from a
