@@ -87,6 +87,13 @@ chmod 711 "$RUN" "$GRID"
 chmod 700 "$GRID/db" "$GRID/users"
 chgrp "$GID" "$GRID/server.key"
 chmod 640 "$GRID/server.key"
+# attestation: there is no TEE here, so the instances attest with the sim
+# provider (documents in the Nitro format from a local sim root, which the
+# clients are told to trust): it shows the order of things, it proves nothing
+SIMROOT=$GRID/sim-root.pem
+"$AIRLOCK" attest get --provider sim --sim-root "$SIMROOT" >/dev/null 2>&1
+chgrp "$GID" "$SIMROOT"
+chmod 640 "$SIMROOT"
 
 cat >"$RUN/enclave.yaml" <<EOF
 # the enclave's airlock: relay from the vsock face, router, directory, pool
@@ -114,7 +121,7 @@ routers:
     directory: grid
     domain: grid.$DOMAIN
 EOF
-POOL_UIDS=$((GID + 1))-${DEMO_UIDS#*-} POOL_GROUP=$GID \
+POOL_UIDS=$((GID + 1))-${DEMO_UIDS#*-} POOL_GROUP=$GID POOL_SIM_ROOT=$SIMROOT \
     "$ROOT/apps/smartgrid/pool-yaml.sh" "$BIN" "$GRID" "$GRID/db" "$RUN/instances" 20000-20099 \
     "$MIN_IDLE" 32 6 20s "$DOMAIN" >>"$RUN/enclave.yaml"
 "$AIRLOCK" check -c "$RUN/enclave.yaml" | sed 's/^/  /'
@@ -150,10 +157,12 @@ starts_before=$(metric 'airlock_pool_starts_total{pool="grid"}')
 
 echo
 echo "== $USERS users log in at once through the host relay, each for a ${LOAD_SECONDS} s session"
-echo "   (a request every 500 ms, 20 % writes), then log out"
-echo "\$ smartgrid-load --connect tcp:127.0.0.1:$PORT --mode customer --users $USERS ..."
+echo "   (a request every 500 ms, 20 % writes), then log out; every connection first checks"
+echo "   the instance's fresh attestation (sim evidence) before it sends the user's key"
+echo "\$ smartgrid-load --connect tcp:127.0.0.1:$PORT --mode customer --users $USERS --attest-sim-root ..."
 load_rc=0
 "$BIN/smartgrid-load" --connect "tcp:127.0.0.1:$PORT" --certs "$GRID" --keys "$GRID/keys.csv" \
+    --attest-sim-root "$SIMROOT" \
     --domain "$DOMAIN" --mode customer --users "$USERS" --duration "${LOAD_SECONDS}s" \
     --frequency 500ms --write-ratio 0.2 --csv "$RUN/load.csv" >"$RUN/load.out" 2>&1 || load_rc=$?
 sed 's/^/  /' "$RUN/load.out"
@@ -190,7 +199,11 @@ cat <<EOF
   G=$GRID U=$U K=$KEY
   TLS="--cacert \$G/ca.pem --cert \$G/users/\$U.pem --key \$G/users/\$U.key --resolve \$U.grid.$DOMAIN:$PORT:127.0.0.1"
   URL=https://\$U.grid.$DOMAIN:$PORT
-then log in (the key from keys.csv opens the user's encrypted database), keep the token:
+first check that the server is an attested instance: fresh evidence over a random nonce,
+bound to the certificate it presents (SIM evidence: this machine has no TEE, the sim root
+stands in for the hardware vendor's and proves nothing), and only then send the key
+(the key from keys.csv opens the user's encrypted database); keep the token:
+  $AIRLOCK attest verify --tls 127.0.0.1:$PORT --sni \$U.grid.$DOMAIN --fresh --sim-root \$G/sim-root.pem &&
   curl -s \$TLS \$URL/login -d "{\"key\":\"\$K\"}"; echo
   T=...the token...
   curl -s \$TLS -H "Authorization: Bearer \$T" "\$URL/query_avg?metric=power"; echo

@@ -9,12 +9,20 @@
  * included when the connection had to be (re)opened: the server exits after
  * LOGOUT and a connection may go at any time. A failed operation (connect,
  * TLS, closed, timeout, bad response, HTTP status other than 200) is counted
- * by kind and ends that session. */
+ * by kind and ends that session.
+ *
+ * With --attest-sim-root or --attest-pcr, every connection asks for fresh
+ * RA-TLS evidence (a random nonce in its ClientHello, attest/ratls.h) and
+ * verifies it, bound to the server's certificate, under that policy right
+ * after the handshake: the request (LOGIN carries the user's database key)
+ * is sent only then. A refusal is counted as attest_fail. */
 #include <cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attest/ratls.h"
+#include "attest/trust.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
@@ -75,6 +85,8 @@ struct opts {
     unsigned query_window_s;
     double write_ratio;
     uint64_t seed;
+    const char *attest_sim_root;  /* trust sim evidence of this root */
+    struct attest_policy *attest; /* NULL: no attestation */
 };
 
 struct samples {
@@ -320,6 +332,10 @@ conn_open(struct user *u)
     int ok = SSL_set_tlsext_host_name(u->t.ssl, host) == 1 && SSL_set1_host(u->t.ssl, host) == 1 &&
              SSL_use_certificate_chain_file(u->t.ssl, path) == 1;
     snprintf(path, sizeof(path), "%s/users/%s.key", g.o.certs, u->name);
+    uint8_t nonce[32];
+    if (g.o.attest != NULL)
+        ok = ok && RAND_bytes(nonce, sizeof(nonce)) == 1 &&
+             ratls_ssl_request_fresh(u->t.ssl, nonce, sizeof(nonce)) == 0;
     if (!ok || SSL_use_PrivateKey_file(u->t.ssl, path, SSL_FILETYPE_PEM) != 1 ||
         io_start(g.loop, &u->io, fd, EPOLLIN | EPOLLOUT, on_io, u) != 0) {
         sg_tls_log_errors("client setup");
@@ -410,6 +426,25 @@ op_done(struct user *u, const struct sg_http_msg *m, size_t len)
                 spent < g.o.frequency_ms ? (uint64_t)(g.o.frequency_ms - spent) : 0, on_think, u);
 }
 
+/* The server's fresh evidence, verified before anything is sent: false
+ * (the operation failed as attest_fail) when it is missing or refused. */
+static bool
+attested(struct user *u)
+{
+    static struct attest_claims claims; /* one loop thread */
+    static bool told;
+    char err[ATTEST_ERR_MAX];
+
+    g.o.attest->now = time(NULL);
+    if (ratls_ssl_verify(u->t.ssl, g.o.attest, &claims, err) == ATTEST_OK)
+        return true;
+    if (!told) /* the first reason; the count is in the report */
+        log_warnx("attestation refused user=%s reason=\"%s\"", u->name, err);
+    told = true;
+    op_fail(u, "attest_fail");
+    return false;
+}
+
 /* Drives u's connection as far as it goes now. */
 static void
 user_step(struct user *u)
@@ -437,6 +472,8 @@ user_step(struct user *u)
         return;
     }
     if (u->state == U_HANDSHAKE && u->t.state == SG_TLS_OPEN) {
+        if (g.o.attest != NULL && !attested(u))
+            return;
         u->state = U_REQUEST;
         if (sg_tls_send(&u->t, u->req.data, u->req.len) != 0 || sg_tls_step(&u->t, &ev) != 0) {
             op_fail(u, "closed");
@@ -576,7 +613,7 @@ usage(void)
             "         [--mode meter|customer] [--users N|A-B] [--concurrency N] [--sessions N]\n"
             "         [--domain example] [--hours 1|3|12] [--duration 60s] [--frequency 5s]\n"
             "         [--write-ratio 0.2] [--ramp-up 0s] [--timeout 30s] [--query-window 12h]\n"
-            "         [--csv FILE] [--seed N]\n");
+            "         [--csv FILE] [--seed N] [--attest-sim-root FILE] [--attest-pcr N=HEX]...\n");
     exit(2);
 }
 
@@ -622,6 +659,8 @@ parse_args(int argc, char **argv, struct opts *o)
                                           {"seed", required_argument, NULL, 'S'},
                                           {"server", required_argument, NULL, 'H'},
                                           {"port", required_argument, NULL, 'P'},
+                                          {"attest-sim-root", required_argument, NULL, 'A'},
+                                          {"attest-pcr", required_argument, NULL, 'R'},
                                           {NULL, 0, NULL, 0}};
     const char *connect = NULL, *server = NULL, *port = NULL, *err;
     static char keys[PATH_MAX], tcp[300];
@@ -704,6 +743,17 @@ parse_args(int argc, char **argv, struct opts *o)
         case 'S':
             o->seed = strtoull(optarg, &end, 10) | 1;
             break;
+        case 'A':
+            o->attest_sim_root = optarg;
+            break;
+        case 'R':
+            if (o->attest == NULL && (o->attest = calloc(1, sizeof(*o->attest))) == NULL)
+                fatalx("out of memory");
+            if (o->attest->npcrs >= ATTEST_PCR_MAX ||
+                attest_pcr_arg(optarg, &o->attest->pcrs[o->attest->npcrs]) != 0)
+                fatalx("--attest-pcr: expected N=HEX (N from 0 to 31)");
+            o->attest->npcrs++;
+            break;
         default:
             usage();
         }
@@ -722,6 +772,30 @@ parse_args(int argc, char **argv, struct opts *o)
         snprintf(keys, sizeof(keys), "%s/keys.csv", o->certs);
         o->keys = keys;
     }
+}
+
+/* The attestation policy of --attest-*: fresh evidence on every
+ * connection, sim evidence only from --attest-sim-root. */
+static void
+attest_setup(void)
+{
+    FILE *f;
+
+    if (g.o.attest_sim_root != NULL && g.o.attest == NULL &&
+        (g.o.attest = calloc(1, sizeof(*g.o.attest))) == NULL)
+        fatalx("out of memory");
+    if (g.o.attest == NULL)
+        return;
+    if (g.o.attest_sim_root != NULL) {
+        if ((f = fopen(g.o.attest_sim_root, "re")) == NULL)
+            fatal("%s", g.o.attest_sim_root);
+        g.o.attest->sim_root = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+        if (g.o.attest->sim_root == NULL)
+            fatalx("--attest-sim-root %s: no PEM certificate", g.o.attest_sim_root);
+    }
+    if (SSL_CTX_set_min_proto_version(g.ctx, TLS1_3_VERSION) != 1 || ratls_ctx_client(g.ctx) != 0)
+        fatalx("cannot set up attested TLS");
 }
 
 int
@@ -749,6 +823,7 @@ main(int argc, char **argv)
     if (g.ctx == NULL || SSL_CTX_load_verify_locations(g.ctx, ca, NULL) != 1)
         fatalx("cannot load %s", ca);
     SSL_CTX_set_verify(g.ctx, SSL_VERIFY_PEER, NULL);
+    attest_setup();
     if (g.o.csv != NULL) {
         g.csv = fopen(g.o.csv, "w");
         if (g.csv == NULL)
@@ -777,5 +852,8 @@ main(int argc, char **argv)
     free(g.users);
     SSL_CTX_free(g.ctx);
     loop_free(g.loop);
+    if (g.o.attest != NULL)
+        X509_free(g.o.attest->sim_root);
+    free(g.o.attest);
     return errors ? 3 : 0;
 }

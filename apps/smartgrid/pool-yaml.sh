@@ -18,12 +18,17 @@
 #               session; airlock runs as root); without it they run as
 #               airlock's user
 #   POOL_GROUP  with POOL_UIDS: the gid of every instance (default: gid = uid)
+#   POOL_SIM_ROOT  FILE: the instances attest with the sim provider signing
+#               from this sim root (--attest-provider sim --sim-root FILE):
+#               sim evidence, for demos and tests, not a security boundary
 #
 # The event rules match the server's lines; the hooks move a user's
 # database between STORE and the instance directory (smartgrid-state), and
 # bring the user's own server certificate in with it: the instances get no
 # --cert, no certificate valid for another user is ever in an instance.
 set -eu
+attest=
+[ -z "${POOL_SIM_ROOT:-}" ] || attest=", --attest-provider, sim, --sim-root, $POOL_SIM_ROOT"
 [ $# -ge 9 ] || { echo "usage: $0 BIN GRID STORE DIR PORTS MIN_IDLE MAX MAX_IDLE COOLDOWN [DOMAIN]" >&2; exit 2; }
 run_as=
 if [ -n "${POOL_UIDS:-}" ]; then
@@ -36,7 +41,7 @@ cat <<YAML
 pools:
   - name: grid
     command: [$1/smartgrid-server, --listen, "tcp:127.0.0.1:{port}", --dir, "{dir}",
-              --ca, $2/ca.pem, --domain, ${10:-example}]
+              --ca, $2/ca.pem, --domain, ${10:-example}$attest]
     endpoint: "tcp:127.0.0.1:{port}"
     ports: $5
     dir: $4$run_as

@@ -43,6 +43,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attest/provider.h"
+#include "attest/ratls.h"
+#include "attest/sim.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "db.h"
@@ -82,6 +85,7 @@ struct opts {
     unsigned handshake_ms, idle_ms; /* 0: no idle timeout */
     unsigned max_handshakes;        /* slots for connections still in the handshake */
     size_t max_body;
+    const char *attest_provider, *sim_root; /* RA-TLS fresh evidence (NULL: none) */
 };
 
 struct server {
@@ -95,6 +99,10 @@ struct server {
     char token[65];
     uint64_t deadline_ms; /* bound: login by then; session: expiry */
     struct conn conns[MAX_CONNS];
+    struct ratls_source attest; /* provider NULL: no attestation */
+    struct attest_sim sim;      /* --attest-provider sim: signs with a leaf of --sim-root */
+    EVP_PKEY *sim_key;
+    X509 *sim_root;
 };
 
 static struct server srv;
@@ -746,6 +754,9 @@ service(struct conn *c)
 {
     for (;;) {
         if (sg_tls_step(&c->t, &c->events) != 0) {
+            const char *why = srv.attest.provider != NULL ? ratls_ssl_error(c->t.ssl) : NULL;
+            if (why != NULL)
+                log_warnx("handshake refused reason=attestation error=\"%s\"", why);
             conn_close(c);
             return;
         }
@@ -774,6 +785,20 @@ service(struct conn *c)
         c->linger_until = now_ms() + 1000;
 }
 
+/* The sim leaf lasts 3 h (as NSM's do): a server up for longer signs its
+ * evidence with a fresh one, made between handshakes. */
+static void
+sim_renew(void)
+{
+    time_t now = time(NULL);
+
+    if (srv.sim.leaf != NULL && ratls_cert_expires(srv.sim.leaf) > now + 600)
+        return;
+    attest_sim_close(&srv.sim);
+    if (attest_sim_init(&srv.sim, srv.sim_key, srv.sim_root, now) != 0)
+        log_warnx("attestation sim: cannot issue a leaf certificate (sim evidence)");
+}
+
 static void
 accept_all(void)
 {
@@ -795,6 +820,8 @@ accept_all(void)
             close(fd);
             continue;
         }
+        if (srv.sim_key != NULL)
+            sim_renew();
         memset(c, 0, sizeof(*c));
         c->accepted_ms = c->active_ms = now_ms();
         if (sg_tls_open(&c->t, fd, srv.ctx, 1, MAX_HEAD + srv.o.max_body) != 0)
@@ -924,6 +951,7 @@ usage(void)
                     "           [--cert PEM --key PEM] [--domain example] [--session-ttl 15m]\n"
                     "           [--state-wait 10s] [--max-body 4MiB] [--handshake-timeout 3s]\n"
                     "           [--idle-timeout 60s] [--max-handshakes 4] [--log-level info]\n"
+                    "           [--attest-provider nitro|tsm|sim [--sim-root FILE]]\n"
                     "Without --cert/--key, each user's own certificate DIR/<user>.crt and .key.\n");
     exit(2);
 }
@@ -944,6 +972,8 @@ parse_args(int argc, char **argv, struct opts *o)
                                           {"idle-timeout", required_argument, NULL, 'I'},
                                           {"max-handshakes", required_argument, NULL, 'M'},
                                           {"log-level", required_argument, NULL, 'L'},
+                                          {"attest-provider", required_argument, NULL, 'A'},
+                                          {"sim-root", required_argument, NULL, 'R'},
                                           {NULL, 0, NULL, 0}};
     const char *listen = NULL, *domain = "example", *err;
     int ch;
@@ -1006,6 +1036,12 @@ parse_args(int argc, char **argv, struct opts *o)
             if (log_level_parse(optarg, &log_threshold) != 0)
                 fatalx("--log-level: expected error, warn, info or debug");
             break;
+        case 'A':
+            o->attest_provider = optarg;
+            break;
+        case 'R':
+            o->sim_root = optarg;
+            break;
         default:
             usage();
         }
@@ -1017,6 +1053,35 @@ parse_args(int argc, char **argv, struct opts *o)
         fatalx("--listen: expected tcp:HOST:PORT or unix:PATH");
     if ((size_t)snprintf(o->suffix, sizeof(o->suffix), ".grid.%s", domain) >= sizeof(o->suffix))
         fatalx("--domain: too long");
+}
+
+/* --attest-provider: every client that brings a nonce gets fresh evidence
+ * bound to the certificate this server presents (RA-TLS, attest/ratls.h). */
+static void
+attest_setup(void)
+{
+    const struct attest_provider *p = NULL;
+    int e;
+
+    if (srv.o.attest_provider != NULL && (p = attest_provider_find(srv.o.attest_provider)) == NULL)
+        fatalx("--attest-provider: expected nitro, tsm or sim");
+    if ((p == &attest_provider_sim) != (srv.o.sim_root != NULL))
+        fatalx("--attest-provider sim needs --sim-root FILE (and only it)");
+    if (p == NULL)
+        return;
+    srv.attest.provider = p;
+    if (p == &attest_provider_sim) {
+        if ((e = attest_sim_root_read(srv.o.sim_root, &srv.sim_key, &srv.sim_root)) != 0)
+            fatalx("--sim-root %s: %s (make one with `airlock attest get --provider sim "
+                   "--sim-root FILE`)",
+                   srv.o.sim_root, e == -EINVAL ? "not a sim root" : strerror(-e));
+        sim_renew();
+        srv.attest.conf.sim = &srv.sim;
+    }
+    if (ratls_ctx_server(srv.ctx, &srv.attest) != 0)
+        fatalx("cannot register the RA-TLS extension");
+    log_info("attestation provider=%s%s", p->name,
+             p == &attest_provider_sim ? " (sim evidence, not hardware)" : "");
 }
 
 int
@@ -1035,6 +1100,7 @@ main(int argc, char **argv)
     srv.ctx = tls_context(&srv.o);
     if (srv.ctx == NULL)
         fatalx("cannot load --cert, --key or --ca");
+    attest_setup();
     srv.lfd = transport_listen(&srv.o.listen, 16);
     if (srv.lfd < 0) {
         errno = -srv.lfd;

@@ -447,6 +447,10 @@ verify_tagged(const uint8_t *p, size_t len, X509 *cert, const struct attest_poli
     else
         r = attest_tdx_verify(t.evidence, t.evidence_len, bound, claims, err);
     free(bound);
+    /* the chain error alone would not tell a person why */
+    if (r == ATTEST_UNTRUSTED && f == RATLS_FMT_NITRO && pol->sim_root == NULL &&
+        strncmp(claims->module_id, "sim-", 4) == 0)
+        r = attest_fail(err, r, "ratls: sim evidence, and no sim root is trusted");
     return r;
 }
 

@@ -1,8 +1,11 @@
 /* trust.c - signatures and certificate chains for the evidence verifiers. */
 #include "attest/trust.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -10,6 +13,8 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+
+#include "core/units.h"
 
 enum attest_result
 attest_fail(char *err, enum attest_result r, const char *fmt, ...)
@@ -192,4 +197,39 @@ attest_report_policy(const struct attest_policy *pol, const struct attest_claims
     if (memcmp(want, c->report_data, sizeof(want)) != 0)
         return attest_fail(err, ATTEST_POLICY, "policy: report_data does not match");
     return ATTEST_OK;
+}
+
+bool
+attest_hex(const char *s, uint8_t *out, size_t cap, size_t *len)
+{
+    size_t n = strlen(s);
+
+    if (n % 2 != 0 || n / 2 > cap)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)s[i]))
+            return false;
+    for (size_t i = 0; i < n / 2; i++) {
+        char byte[3] = {s[2 * i], s[2 * i + 1], '\0'};
+        out[i] = (uint8_t)strtoul(byte, NULL, 16);
+    }
+    *len = n / 2;
+    return true;
+}
+
+int
+attest_pcr_arg(const char *s, struct attest_pcr *p)
+{
+    const char *eq = strchr(s, '=');
+    char index[4] = "";
+    uint64_t idx;
+
+    if (eq == NULL || (size_t)(eq - s) >= sizeof(index))
+        return -EINVAL;
+    memcpy(index, s, (size_t)(eq - s));
+    if (units_uint(index, ATTEST_PCR_MAX - 1, &idx) != 0 ||
+        !attest_hex(eq + 1, p->value, sizeof(p->value), &p->len) || p->len == 0)
+        return -EINVAL;
+    p->index = (unsigned)idx;
+    return 0;
 }

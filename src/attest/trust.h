@@ -48,6 +48,14 @@ enum attest_result attest_report_policy(const struct attest_policy *pol,
                                         const struct attest_claims *c, const char *debug_what,
                                         const char *measurement_what, char *err);
 
+/* Decodes the hex string s (even length, at most cap bytes) into out and
+ * *len; false when it is not that. */
+bool attest_hex(const char *s, uint8_t *out, size_t cap, size_t *len);
+
+/* Parses a PCR given as "N=HEX" (N 0..31, 1..64 bytes of hex) into *p, as
+ * the command lines take it. Returns 0 or -EINVAL. */
+int attest_pcr_arg(const char *s, struct attest_pcr *p);
+
 /* Does the blob hold exactly these len bytes? */
 bool attest_blob_equal(const struct attest_blob *b, const uint8_t *data, size_t len);
 

@@ -3,31 +3,39 @@
  * as one JSON object; a refusal is one line on stderr. */
 #include "cli/attest.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
 #include "attest/nitro.h"
 #include "attest/policy.h"
 #include "attest/provider.h"
+#include "attest/ratls.h"
 #include "attest/sim.h"
 #include "attest/snp.h"
 #include "attest/tdx.h"
 #include "attest/trust.h"
 #include "core/units.h"
+#include "net/endpoint.h"
 
 #define INPUT_MAX (1 << 20)
+#define TLS_TIMEOUT_S 10 /* connect, handshake: each read or write */
 
 static void
 attest_usage(FILE *f)
@@ -37,6 +45,8 @@ attest_usage(FILE *f)
             "           [--pcr N=HEX]... [--nonce HEX] [--user-data HEX] [--public-key HEX]\n"
             "           [--measurement HEX] [--min-tcb HEX] [--allow-debug] [--vcek FILE]\n"
             "           [--sim-root PEM] FILE|-\n"
+            "       airlock attest verify --tls HOST:PORT [--sni NAME] [--nonce HEX|--fresh]\n"
+            "           [policy options as above]\n"
             "       airlock attest get --provider nitro|tsm|sim [--user-data HEX] [--nonce HEX]\n"
             "           [--public-key FILE] [--sim-root FILE] [--tsm-dir DIR]\n"
             "           [--privlevel N] [--nsm-device PATH]\n");
@@ -103,15 +113,9 @@ maybe_base64(uint8_t *b, size_t *len)
 }
 
 static bool
-parse_hex(const char *s, uint8_t *out, size_t cap, size_t *len)
-{
-    return units_hex(s, out, cap, len) == 0;
-}
-
-static bool
 parse_blob(const char *s, struct attest_blob *b)
 {
-    b->present = parse_hex(s, b->data, sizeof(b->data), &b->len);
+    b->present = attest_hex(s, b->data, sizeof(b->data), &b->len);
     return b->present;
 }
 
@@ -184,8 +188,10 @@ json_string(const char *key, const char *s)
     printf("\",");
 }
 
+/* The claims as one JSON object; with --tls also the peer's pubkey_hash
+ * (NULL: none) and whether the evidence was fresh. */
 static void
-print_claims(const struct attest_claims *c)
+print_claims(const struct attest_claims *c, const uint8_t *pubkey_hash, bool fresh)
 {
     switch (c->kind) {
     case ATTEST_KIND_NITRO:
@@ -233,6 +239,11 @@ print_claims(const struct attest_claims *c)
         json_hex("report_data", c->report_data, sizeof(c->report_data), false);
         break;
     }
+    if (pubkey_hash != NULL) {
+        printf(",");
+        json_hex("pubkey_hash", pubkey_hash, RATLS_HASH_LEN, true);
+        printf("\"fresh\":%s", fresh ? "true" : "false");
+    }
     printf("}\n");
 }
 
@@ -270,7 +281,10 @@ enum {
     OPT_PROVIDER,
     OPT_TSM_DIR,
     OPT_PRIVLEVEL,
-    OPT_NSM_DEVICE
+    OPT_NSM_DEVICE,
+    OPT_TLS,
+    OPT_SNI,
+    OPT_FRESH
 };
 
 static const struct option attest_opts[] = {
@@ -290,6 +304,9 @@ static const struct option attest_opts[] = {
     {"tsm-dir", required_argument, NULL, OPT_TSM_DIR},
     {"privlevel", required_argument, NULL, OPT_PRIVLEVEL},
     {"nsm-device", required_argument, NULL, OPT_NSM_DEVICE},
+    {"tls", required_argument, NULL, OPT_TLS},
+    {"sni", required_argument, NULL, OPT_SNI},
+    {"fresh", no_argument, NULL, OPT_FRESH},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -299,6 +316,9 @@ struct attest_args {
     struct attest_policy pol;
     enum attest_kind kind;
     const char *root, *vcek, *sim_root, *provider, *public_key_file;
+    const char *tls, *sni; /* verify --tls HOST:PORT, --sni NAME */
+    bool fresh;            /* --fresh: a random nonce */
+    bool tls_nonce;        /* --tls: pol.nonce is the fresh-evidence nonce */
     struct attest_provider_conf conf;
 };
 
@@ -320,23 +340,14 @@ parse_args(int argc, char **argv, struct attest_args *a)
         case OPT_ROOT:
             a->root = optarg;
             break;
-        case OPT_PCR: {
-            char *eq = strchr(optarg, '=');
-            char index[4] = "";
-            uint64_t idx;
-            struct attest_pcr *p = &a->pol.pcrs[a->pol.npcrs];
-            if (eq != NULL && (size_t)(eq - optarg) < sizeof(index))
-                memcpy(index, optarg, (size_t)(eq - optarg));
-            if (eq == NULL || units_uint(index, ATTEST_PCR_MAX - 1, &idx) != 0 ||
-                a->pol.npcrs >= ATTEST_PCR_MAX ||
-                !parse_hex(eq + 1, p->value, sizeof(p->value), &p->len) || p->len == 0) {
+        case OPT_PCR:
+            if (a->pol.npcrs >= ATTEST_PCR_MAX ||
+                attest_pcr_arg(optarg, &a->pol.pcrs[a->pol.npcrs]) != 0) {
                 bad = "--pcr wants N=HEX (N from 0 to 31)";
                 break;
             }
-            p->index = (unsigned)idx;
             a->pol.npcrs++;
             break;
-        }
         case OPT_NONCE:
             if (!parse_blob(optarg, &a->pol.nonce))
                 bad = "--nonce wants hex of at most 1024 bytes";
@@ -357,7 +368,7 @@ parse_args(int argc, char **argv, struct attest_args *a)
                 bad = "--measurement wants 48 bytes of hex";
             break;
         case OPT_MIN_TCB:
-            if (!parse_hex(optarg, a->pol.min_tcb, sizeof(a->pol.min_tcb), &n) ||
+            if (!attest_hex(optarg, a->pol.min_tcb, sizeof(a->pol.min_tcb), &n) ||
                 n != sizeof(a->pol.min_tcb))
                 bad = "--min-tcb wants 8 bytes of hex, as reported_tcb prints";
             a->pol.min_tcb_present = true;
@@ -394,6 +405,15 @@ parse_args(int argc, char **argv, struct attest_args *a)
         case OPT_NSM_DEVICE:
             a->conf.nsm_device = optarg;
             break;
+        case OPT_TLS:
+            a->tls = optarg;
+            break;
+        case OPT_SNI:
+            a->sni = optarg;
+            break;
+        case OPT_FRESH:
+            a->fresh = true;
+            break;
         case 'h':
             attest_usage(stdout);
             exit(0);
@@ -429,6 +449,10 @@ load_vcek(const char *path)
     return x;
 }
 
+static int verify_tls(struct attest_args *a, struct attest_claims *c, uint8_t hash[RATLS_HASH_LEN],
+                      bool *fresh, char *err);
+
+/* verify FILE, or verify --tls HOST:PORT (file NULL). */
 static int
 cmd_verify(struct attest_args *a, const char *file)
 {
@@ -440,6 +464,8 @@ cmd_verify(struct attest_args *a, const char *file)
     char err[ATTEST_ERR_MAX] = "";
     struct attest_claims *c = calloc(1, sizeof(*c));
     enum attest_result r = ATTEST_MALFORMED;
+    uint8_t hash[RATLS_HASH_LEN];
+    bool fresh = false;
     int e;
 
     if (c == NULL)
@@ -447,6 +473,28 @@ cmd_verify(struct attest_args *a, const char *file)
     if ((a->pol.nonce.present || a->pol.public_key.present || a->pol.npcrs > 0) &&
         a->kind != ATTEST_KIND_NITRO) {
         fprintf(stderr, "airlock attest: --nonce, --public-key and --pcr are for nitro\n");
+        goto fail;
+    }
+    if (a->tls != NULL && a->kind == ATTEST_KIND_SNP) {
+        fprintf(stderr, "airlock attest: --tls: SEV-SNP evidence is not verifiable over RA-TLS "
+                        "(it does not carry the VCEK)\n");
+        goto fail;
+    }
+    if (a->tls != NULL && a->pol.nonce.present) {
+        /* --nonce is the fresh-evidence nonce, not a Nitro document's */
+        if (a->fresh || a->pol.nonce.len < RATLS_NONCE_MIN || a->pol.nonce.len > RATLS_NONCE_MAX) {
+            fprintf(stderr,
+                    "airlock attest: --tls: --nonce wants %d to %d bytes of hex (or "
+                    "--fresh, not both)\n",
+                    RATLS_NONCE_MIN, RATLS_NONCE_MAX);
+            goto fail;
+        }
+        a->pol.nonce.present = false;
+        a->tls_nonce = true;
+    }
+    if ((a->tls == NULL) != (file != NULL) || (a->tls == NULL && (a->sni != NULL || a->fresh))) {
+        fprintf(stderr, "airlock attest: verify takes FILE, or --tls HOST:PORT [--sni NAME] "
+                        "[--nonce HEX|--fresh]\n");
         goto fail;
     }
     if ((a->vcek != NULL) != (a->kind == ATTEST_KIND_SNP) ||
@@ -474,6 +522,13 @@ cmd_verify(struct attest_args *a, const char *file)
         }
         a->pol.roots = roots;
     }
+    if (a->tls != NULL) {
+        if ((status = verify_tls(a, c, hash, &fresh, err)) == 2)
+            goto fail;
+        r = status == 0 ? ATTEST_OK : ATTEST_UNTRUSTED;
+        status = 1;
+        goto verified;
+    }
     if ((e = read_all(file, &doc, &len)) != 0) {
         fprintf(stderr, "airlock attest: %s: %s\n", file, strerror(-e));
         goto fail;
@@ -494,6 +549,7 @@ cmd_verify(struct attest_args *a, const char *file)
         r = attest_tdx_verify(doc, len, &a->pol, c, err);
         break;
     }
+verified:
     if (r != ATTEST_OK) {
         fprintf(stderr, "airlock attest: invalid: %s\n", err);
         goto fail;
@@ -501,7 +557,7 @@ cmd_verify(struct attest_args *a, const char *file)
     if (c->sim)
         fprintf(stderr, "airlock attest: sim evidence: trusted only through --sim-root, "
                         "not hardware\n");
-    print_claims(c);
+    print_claims(c, a->tls != NULL ? hash : NULL, fresh);
     status = 0;
 fail:
     free(c);
@@ -522,13 +578,10 @@ sim_root_load(const char *path, time_t now, EVP_PKEY **key, X509 **cert)
     FILE *f;
     int fd, ret = attest_sim_root_read(path, key, cert);
 
-    if (ret != -ENOENT) {
-        if (ret == -EINVAL)
-            fprintf(stderr, "airlock attest: %s: not a sim root (key and certificate)\n", path);
-        else if (ret != 0)
-            fprintf(stderr, "airlock attest: %s: %s\n", path, strerror(-ret));
-        return ret;
-    }
+    if (ret == -EINVAL)
+        fprintf(stderr, "airlock attest: %s: not a sim root (key and certificate)\n", path);
+    if (ret != -ENOENT)
+        goto out;
     if ((ret = attest_sim_root_generate(now, key, cert)) != 0) {
         fprintf(stderr, "airlock attest: %s: %s\n", path, strerror(-ret));
         goto out;
@@ -556,6 +609,116 @@ out:
         *cert = NULL;
     }
     return ret;
+}
+
+/* Connects to ep (TCP, each step bounded by TLS_TIMEOUT_S) and returns the
+ * fd, or -1 with the reason in err. */
+static int
+tls_connect(const struct endpoint *ep, char *err)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    struct timeval tv = {.tv_sec = TLS_TIMEOUT_S};
+    char port[8];
+    int fd = -1, e;
+
+    snprintf(port, sizeof(port), "%u", ep->port);
+    if ((e = getaddrinfo(ep->host, port, &hints, &ai)) != 0) {
+        attest_fail(err, ATTEST_UNTRUSTED, "%s: %s", ep->host, gai_strerror(e));
+        return -1;
+    }
+    for (struct addrinfo *p = ai; p != NULL && fd < 0; p = p->ai_next) {
+        if ((fd = socket(p->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+            continue;
+        e = 0;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0 ||
+            connect(fd, p->ai_addr, p->ai_addrlen) != 0) {
+            e = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        attest_fail(err, ATTEST_UNTRUSTED, "cannot connect to %s port %u: %s", ep->host, ep->port,
+                    strerror(e != 0 ? e : EHOSTUNREACH));
+    return fd;
+}
+
+/* verify --tls: a TLS 1.3 handshake with a->tls, then its RA-TLS evidence
+ * (fresh over a nonce with --nonce/--fresh) verified under a->pol and
+ * --type. Returns 0 with *c, the peer's key hash and *fresh filled; 1 with
+ * the reason in err; 2 after a usage message. */
+static int
+verify_tls(struct attest_args *a, struct attest_claims *c, uint8_t hash[RATLS_HASH_LEN],
+           bool *fresh, char *err)
+{
+    struct endpoint ep;
+    char tcp[EP_HOST_MAX + 16];
+    const char *perr;
+    uint8_t nonce[RATLS_NONCE_MAX];
+    size_t nonce_len = 0;
+    struct in6_addr any;
+    SSL_CTX *ctx = NULL;
+    SSL *ssl = NULL;
+    int fd = -1, status = 1;
+
+    snprintf(tcp, sizeof(tcp), "tcp:%s", a->tls);
+    if (endpoint_parse(tcp, &ep, &perr) != PARSE_OK) {
+        fprintf(stderr, "airlock attest: --tls wants HOST:PORT\n");
+        return 2;
+    }
+    if (a->tls_nonce) {
+        nonce_len = a->pol.nonce.len;
+        memcpy(nonce, a->pol.nonce.data, nonce_len);
+    } else if (a->fresh) {
+        nonce_len = 32;
+        if (RAND_bytes(nonce, (int)nonce_len) != 1) {
+            attest_fail(err, ATTEST_UNTRUSTED, "no random nonce");
+            return 1;
+        }
+    }
+    if ((fd = tls_connect(&ep, err)) < 0)
+        return 1;
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+        ratls_ctx_client(ctx) != 0 || (ssl = SSL_new(ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
+        (nonce_len > 0 && ratls_ssl_request_fresh(ssl, nonce, nonce_len) != 0)) {
+        attest_fail(err, ATTEST_UNTRUSTED, "cannot set up TLS");
+        goto out;
+    }
+    /* SNI: --sni, else the host when it is a name */
+    const char *sni =
+        a->sni != NULL ? a->sni
+        : inet_pton(AF_INET, ep.host, &any) == 1 || inet_pton(AF_INET6, ep.host, &any) == 1
+            ? NULL
+            : ep.host;
+    if (sni != NULL && SSL_set_tlsext_host_name(ssl, sni) != 1) {
+        fprintf(stderr, "airlock attest: --sni: not a name TLS can carry\n");
+        status = 2;
+        goto out;
+    }
+    if (SSL_connect(ssl) != 1) {
+        unsigned long e = ERR_get_error();
+        attest_fail(err, ATTEST_UNTRUSTED, "TLS handshake with %s failed: %s", a->tls,
+                    e != 0 ? ERR_reason_error_string(e) : "connection closed");
+        goto out;
+    }
+    enum attest_result r = ratls_ssl_verify(ssl, &a->pol, c, err);
+    if (r == ATTEST_OK && c->kind != a->kind)
+        r = attest_fail(err, ATTEST_POLICY, "the evidence is %s, not --type %s",
+                        attest_kind_name(c->kind), attest_kind_name(a->kind));
+    if (r != ATTEST_OK)
+        goto out;
+    ratls_spki_hash(SSL_get0_peer_certificate(ssl), hash);
+    *fresh = nonce_len > 0;
+    SSL_shutdown(ssl);
+    status = 0;
+out:
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+    return status;
 }
 
 /* The DER (SubjectPublicKeyInfo) of the public key in path, PEM or DER, in
@@ -707,7 +870,9 @@ cmd_attest(int argc, char **argv)
     optind = 1;
     status = parse_args(argc - 1, argv + 1, a);
     if (status == 0 && strcmp(sub, "verify") == 0) {
-        if (optind + 1 != argc - 1) {
+        if (a->tls != NULL && optind == argc - 1) {
+            status = cmd_verify(a, NULL);
+        } else if (optind + 1 != argc - 1) {
             fprintf(stderr, "airlock attest verify: one FILE expected\n");
             status = 2;
         } else {

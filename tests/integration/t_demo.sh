@@ -5,9 +5,13 @@
 # DEMO_SECONDS and the binaries under test:
 #   - the load through the whole stack logs every user in and out, no errors;
 #   - instances were recycled (more started than users) and standby ones wait;
-#   - while it keeps running, the by-hand instructions it printed work: curl
-#     with a user's certificate logs in, queries the day of data, logs out;
-#     another user's certificate is refused;
+#   - the load checks every instance's fresh (sim) attestation before it
+#     sends a key;
+#   - while it keeps running, the by-hand instructions it printed work:
+#     `airlock attest verify --tls ... --fresh --sim-root` accepts the user's
+#     instance (sim evidence, said so), then curl with a user's certificate
+#     logs in, queries the day of data, logs out; another user's certificate
+#     is refused;
 #   - it stops by itself cleanly: exit 0, no namespace, process or run
 #     directory left behind.
 . "$(dirname "$0")/lib.sh"
@@ -53,6 +57,13 @@ started=$(sed -n 's/^  instances started during the load: *\([0-9]*\) .*/\1/p' "
 log "the by-hand instructions work while it runs"
 eval "$(sed -n '/paste these first/,/^then/p' "$out" | sed -n '2,4p')"
 [ -n "${TLS:-}" ] && [ -n "${URL:-}" ] && [ -n "${K:-}" ] || fail "no instructions printed"
+grep -q -- '--attest-sim-root' "$out" || fail "the load does not check attestation"
+verify=$(sed -n 's/^  \(.*attest verify --tls .*\) &&$/\1/p' "$out")
+[ -n "$verify" ] || fail "no attest verify line before the login"
+eval "$verify" >"$T/verify.out" 2>"$T/verify.err" || fail "attest verify: $(cat "$T/verify.err")"
+grep -q '"sim":true' "$T/verify.out" && grep -q '"fresh":true' "$T/verify.out" ||
+    fail "not fresh sim evidence: $(cat "$T/verify.out")"
+grep -q 'sim evidence' "$T/verify.err" || fail "does not say sim: $(cat "$T/verify.err")"
 # shellcheck disable=SC2086
 login=$(curl -sS $TLS "$URL/login" -d "{\"key\":\"$K\"}") || fail "login: $login"
 tok=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' <<<"$login") ||

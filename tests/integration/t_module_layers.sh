@@ -18,7 +18,7 @@ declare -A may=(
     [broker]="core proto net attest"
     [relay]="core proto net attest dir router"
     [cli]="core proto net attest dir router pool relay broker"
-    [apps]="core proto net"
+    [apps]="core proto net attest"
 )
 
 cd "$ROOT"
