@@ -2,7 +2,8 @@
 # t_relay_tls: a relay with tls: terminates TLS with an attested certificate
 # (RA-TLS, sim provider) and relays plaintext to an unmodified backend:
 #   - the certificate is P-256, self-signed, and carries the RA-TLS
-#     extension (OID 2.23.133.5.4.9);
+#     extension (OID 2.23.133.5.4.9); `airlock attest verify --tls` accepts
+#     its evidence and fresh evidence with the sim root, refuses it without;
 #   - curl gets a 4 MiB file from nginx behind it intact, socat sends 3 MiB
 #     to an echo-and-count backend and gets its answer after its
 #     close_notify (half-close), a 2 MiB reply comes back whole;
@@ -77,6 +78,16 @@ openssl x509 -in "$T/web.pem" -noout -text >"$T/web.txt"
 grep -q "2.23.133.5.4.9" "$T/web.txt" || fail "no RA-TLS extension (OID 2.23.133.5.4.9)"
 grep -Eq "ASN1 OID: prime256v1|NIST CURVE: P-256" "$T/web.txt" || fail "the key is not P-256"
 openssl verify -CAfile "$T/web.pem" "$T/web.pem" >/dev/null || fail "not self-signed"
+
+log "airlock attest verify --tls: the certificate's evidence and fresh evidence, sim only when trusted"
+"$AIRLOCK" attest verify --tls "127.0.0.1:$ENC" --sim-root "$T/sim.pem" >"$T/verify.json" ||
+    fail "the certificate's evidence does not verify"
+"$AIRLOCK" attest verify --tls "127.0.0.1:$ENC" --fresh --sim-root "$T/sim.pem" >"$T/fresh.json" ||
+    fail "fresh evidence does not verify"
+grep -q '"sim":true' "$T/fresh.json" || fail "the evidence does not say it is sim: $(cat "$T/fresh.json")"
+rc=0
+"$AIRLOCK" attest verify --tls "127.0.0.1:$ENC" --fresh 2>/dev/null || rc=$?
+[ "$rc" = 1 ] || fail "sim evidence accepted without --sim-root (status $rc)"
 
 log "curl through the listener to nginx: 4 MiB intact"
 got=$(curl -sfk --max-time 20 "https://127.0.0.1:$ENC/big" | sha256)
