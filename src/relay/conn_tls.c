@@ -89,48 +89,29 @@ tls_result(struct tls_conn *t, int ret)
     }
 }
 
-/* Reads up to n bytes from s: > 0 read, 0 at the end, -EAGAIN, -errno. */
+/* One read (into buf) or write (from buf) of up to n bytes on s, through
+ * OpenSSL on the TLS side: the count, 0 at the end (reads), -EAGAIN, or
+ * -errno. */
 static ssize_t
-side_read(struct conn *c, struct side *s, uint8_t *buf, size_t n)
+side_io(struct conn *c, struct side *s, uint8_t *buf, size_t n, bool out)
 {
     struct tls_conn *t = c->tls;
-    size_t got;
+    int *ready = out ? &s->writable : &s->readable;
+    size_t done;
     ssize_t r;
 
     if (s == t->side) {
         ERR_clear_error();
-        int ret = SSL_read_ex(t->ssl, buf, n, &got);
-        return ret == 1 ? (ssize_t)got : tls_result(t, ret);
-    }
-    if (!s->readable)
-        return -EAGAIN;
-    while ((r = read(s->io.fd, buf, n)) < 0 && errno == EINTR)
-        ;
-    if (r < 0 && errno == EAGAIN)
-        s->readable = 0;
-    return r < 0 ? -errno : r;
-}
-
-/* Writes up to n bytes to s: the count written, -EAGAIN, -errno. */
-static ssize_t
-side_write(struct conn *c, struct side *s, const uint8_t *buf, size_t n)
-{
-    struct tls_conn *t = c->tls;
-    size_t done;
-    ssize_t w;
-
-    if (s == t->side) {
-        ERR_clear_error();
-        int ret = SSL_write_ex(t->ssl, buf, n, &done);
+        int ret = out ? SSL_write_ex(t->ssl, buf, n, &done) : SSL_read_ex(t->ssl, buf, n, &done);
         return ret == 1 ? (ssize_t)done : tls_result(t, ret);
     }
-    if (!s->writable)
+    if (!*ready)
         return -EAGAIN;
-    while ((w = write(s->io.fd, buf, n)) < 0 && errno == EINTR)
+    while ((r = out ? write(s->io.fd, buf, n) : read(s->io.fd, buf, n)) < 0 && errno == EINTR)
         ;
-    if (w < 0 && errno == EAGAIN)
-        s->writable = 0;
-    return w < 0 ? -errno : w;
+    if (r < 0 && errno == EAGAIN)
+        *ready = 0;
+    return r < 0 ? -errno : r;
 }
 
 /* Passes the end of a direction on to s: close_notify on the TLS side
@@ -161,7 +142,7 @@ dir_run(struct conn *c, struct tls_dir *d, struct side *from, struct side *to, s
 {
     for (;;) {
         while (d->off < d->len) {
-            ssize_t n = side_write(c, to, d->buf + d->off, d->len - d->off);
+            ssize_t n = side_io(c, to, d->buf + d->off, d->len - d->off, true);
             if (n < 0)
                 return n == -EAGAIN ? 0 : (int)n;
             d->off += (size_t)n;
@@ -177,7 +158,7 @@ dir_run(struct conn *c, struct tls_dir *d, struct side *from, struct side *to, s
         }
         if (*budget == 0)
             return 0;
-        ssize_t n = side_read(c, from, d->buf, sizeof(d->buf));
+        ssize_t n = side_io(c, from, d->buf, sizeof(d->buf), false);
         if (n == -EAGAIN)
             return 0;
         if (n < 0)
@@ -270,23 +251,36 @@ tls_step(struct conn *c)
     conn_close(c, rc == -ECONNRESET ? END_RESET : END_TLS_FAILED);
 }
 
+/* Begins c's handshake on side with ssl (NULL: out of memory), holding gen
+ * (server) until the connection ends; handshaken goes on after it. */
+static void
+tls_begin(struct conn *c, SSL *ssl, struct tls_gen *gen, struct side *side,
+          void (*handshaken)(struct conn *c), unsigned timeout_ms)
+{
+    if (ssl == NULL || (c->tls = calloc(1, sizeof(*c->tls))) == NULL) {
+        SSL_free(ssl);
+        tls_gen_unref(gen);
+        relay_local_error(c->relay->stats, -ENOMEM);
+        conn_close(c, END_ERROR);
+        return;
+    }
+    c->tls->ssl = ssl;
+    c->tls->gen = gen;
+    c->tls->side = side;
+    c->tls->handshaken = handshaken;
+    c->state = CONN_ST_HANDSHAKE;
+    timer_start(c->worker->loop, &c->timer, timeout_ms, conn_timeout, c);
+    tls_step(c);
+}
+
 /* The preamble is done: the handshake with the client. */
 static void
 server_start(struct conn *c)
 {
-    struct relay *r = c->relay;
+    struct tls_gen *gen = NULL;
+    SSL *ssl = relay_tls_accept(c->relay->tls, c->client.io.fd, &gen);
 
-    if ((c->tls = calloc(1, sizeof(*c->tls))) == NULL ||
-        (c->tls->ssl = relay_tls_accept(r->tls, c->client.io.fd, &c->tls->gen)) == NULL) {
-        relay_local_error(r->stats, -ENOMEM);
-        conn_close(c, END_ERROR);
-        return;
-    }
-    c->tls->side = &c->client;
-    c->tls->handshaken = server_handshaken;
-    c->state = CONN_ST_HANDSHAKE;
-    timer_start(c->worker->loop, &c->timer, r->conf.tls.handshake_timeout_ms, conn_timeout, c);
-    tls_step(c);
+    tls_begin(c, ssl, gen, &c->client, server_handshaken, c->relay->conf.tls.handshake_timeout_ms);
 }
 
 /* The handshake with the target is done: its evidence decides. */
@@ -312,19 +306,10 @@ client_handshaken(struct conn *c)
 static void
 client_ready(struct conn *c)
 {
-    struct relay *r = c->relay;
+    SSL *ssl = relay_tls_connect(c->relay->tls, c->target.io.fd);
 
-    if ((c->tls = calloc(1, sizeof(*c->tls))) == NULL ||
-        (c->tls->ssl = relay_tls_connect(r->tls, c->target.io.fd)) == NULL) {
-        relay_local_error(r->stats, -ENOMEM);
-        conn_close(c, END_ERROR);
-        return;
-    }
-    c->tls->side = &c->target;
-    c->tls->handshaken = client_handshaken;
-    c->state = CONN_ST_HANDSHAKE;
-    timer_start(c->worker->loop, &c->timer, r->conf.verify.handshake_timeout_ms, conn_timeout, c);
-    tls_step(c);
+    tls_begin(c, ssl, NULL, &c->target, client_handshaken,
+              c->relay->conf.verify.handshake_timeout_ms);
 }
 
 /* Gives back the TLS state; the close line gets what failed. */
