@@ -135,6 +135,10 @@ gen_issue(struct relay_tls *t, struct tls_gen *g, time_t now, char *err)
     }
     g->issued = now;
     g->expires = ratls_cert_expires(cert);
+    if (rc == 0 && g->expires <= now) { /* a renewal would spin */
+        rc = -EINVAL;
+        snprintf(err, ATTEST_ERR_MAX, "the certificate expires at once (the evidence's lifetime)");
+    }
     EVP_PKEY_free(key);
     X509_free(cert);
     return rc;

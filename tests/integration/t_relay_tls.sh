@@ -10,12 +10,13 @@
 #   - plaintext HTTP, garbage and a silent client on the TLS port each end
 #     alone (tls_failed, handshake_timeout) while an established TLS
 #     connection keeps working;
+#   - idle_timeout ends a TLS connection that moves nothing;
 #   - with validity: 3s the certificate is renewed (a new key, logged and
 #     counted) while a connection made before goes on untouched.
 . "$(dirname "$0")/lib.sh"
 need openssl socat curl nginx
 
-read -r ENC ENC2 SHORT ECHO WEB SUM METRICS <<<"$(free_ports 7)"
+read -r ENC ENC2 SHORT IDLE ECHO WEB SUM METRICS <<<"$(free_ports 8)"
 "$AIRLOCK" attest get --provider sim --sim-root "$T/sim.pem" >/dev/null 2>&1 ||
     fail "cannot make the sim root"
 gen_data big $((4 << 20)) >"$T/big"
@@ -54,6 +55,11 @@ relays:
   - name: sum
     listen: tcp:127.0.0.1:$ENC2
     target: tcp:127.0.0.1:$SUM
+    tls: {provider: sim, sim_root: $T/sim.pem}
+  - name: idle
+    listen: tcp:127.0.0.1:$IDLE
+    target: tcp:127.0.0.1:$ECHO
+    idle_timeout: 1s
     tls: {provider: sim, sim_root: $T/sim.pem}
   - name: short
     listen: tcp:127.0.0.1:$SHORT
@@ -132,6 +138,12 @@ read -r -t 10 line <&"${HELD[0]}" || fail "the held connection broke at the rene
     fail "a 1h certificate was renewed"
 exec {HELD[1]}>&-
 wait "$HELD_PID" || :
+
+log "idle_timeout ends a TLS connection that moves nothing"
+coproc QUIET { socat -t 30 - OPENSSL:127.0.0.1:"$IDLE",verify=0; }
+wait_ends "$T/airlock.log" idle_timeout 1
+exec {QUIET[1]}>&-
+wait "$QUIET_PID" || :
 
 stop_clean "$AL" airlock
 [ "$(ends "$T/airlock.log" error)" = 0 ] || fail "connections ended with end=error"
