@@ -10,7 +10,8 @@
 #   - plaintext HTTP, garbage and a silent client on the TLS port each end
 #     alone (tls_failed, handshake_timeout) while an established TLS
 #     connection keeps working;
-#   - idle_timeout ends a TLS connection that moves nothing;
+#   - idle_timeout ends a TLS connection that moves nothing; afterwards
+#     airlock holds no more fds than before the first connection;
 #   - with validity: 3s the certificate is renewed (a new key, logged and
 #     counted) while a connection made before goes on untouched.
 . "$(dirname "$0")/lib.sh"
@@ -70,6 +71,7 @@ airlock_up airlock run -c "$T/airlock.yaml"
 AL=$LAST_PID
 grep -q "relay=web tls listener ready provider=sim (sim evidence, not hardware)" "$T/airlock.log" ||
     fail "no ready line saying the evidence is sim"
+fds0=$(fd_count "$AL")
 
 # peer_cert PORT: the server certificate (PEM) a TLS client gets there
 peer_cert() {
@@ -145,6 +147,8 @@ wait_ends "$T/airlock.log" idle_timeout 1
 exec {QUIET[1]}>&-
 wait "$QUIET_PID" || :
 
+fds_back() { [ "$(fd_count "$AL")" -le "$fds0" ]; }
+wait_for fds_back || fail "airlock holds $(fd_count "$AL") fds after the connections, $fds0 before"
 stop_clean "$AL" airlock
 [ "$(ends "$T/airlock.log" error)" = 0 ] || fail "connections ended with end=error"
 log "pass"
