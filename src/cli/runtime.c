@@ -180,11 +180,16 @@ render(struct strbuf *out, void *arg)
     }
     static const char *const renew_names[TLS_RENEW_COUNT] = {"ok", "failed"};
     static const char *const fresh_names[TLS_FRESH_COUNT] = {"served", "refused"};
-    strbuf_printf(out, "# HELP airlock_tls_renewals_total Certificates of tls: listeners "
-                       "renewed, by result.\n# TYPE airlock_tls_renewals_total counter\n"
-                       "# HELP airlock_tls_fresh_evidence_total ClientHellos of tls: listeners "
-                       "that asked for fresh evidence: served, or refused over "
-                       "fresh_evidence_rate.\n# TYPE airlock_tls_fresh_evidence_total counter\n");
+    bool any_tls = false;
+    for (size_t i = 0; i < rt->n_relays; i++)
+        any_tls = any_tls || rt->relays[i]->conf.tls.enabled;
+    if (any_tls) /* only where it applies: others' output stays as it was */
+        strbuf_printf(out,
+                      "# HELP airlock_tls_renewals_total Certificates of tls: listeners "
+                      "renewed, by result.\n# TYPE airlock_tls_renewals_total counter\n"
+                      "# HELP airlock_tls_fresh_evidence_total ClientHellos of tls: listeners "
+                      "that asked for fresh evidence: served, or refused over "
+                      "fresh_evidence_rate.\n# TYPE airlock_tls_fresh_evidence_total counter\n");
     for (size_t i = 0; i < rt->n_relays; i++) {
         struct relay_stats *s = rt->relays[i]->stats;
         if (!rt->relays[i]->conf.tls.enabled)
