@@ -14,6 +14,9 @@
 #include "net/transport.h"
 #include "pool/pool.h"
 #include "proto/ctl.h"
+#ifdef AIRLOCK_WITH_ATTEST
+#include "relay/tls.h"
+#endif
 
 #define AIRLOCK_VERSION "0.1.0"
 
@@ -208,6 +211,16 @@ cmd_config(int argc, char **argv, int run)
         config_free(&cfg);
         return 1;
     }
+#ifdef AIRLOCK_WITH_ATTEST
+    for (size_t i = 0; i < cfg.n_relays; i++) {
+        char why[512];
+        if (relay_tls_check_host(&cfg.relays[i], why, sizeof(why)) == 0)
+            continue;
+        fprintf(stderr, "airlock: %s: relays[%zu].%s\n", path, i, why);
+        config_free(&cfg);
+        return 1;
+    }
+#endif
     if (perms_missing(&cfg, path)) {
         config_free(&cfg);
         return 1;

@@ -225,6 +225,42 @@ renew(struct timer *tm)
     renew_schedule(t, now);
 }
 
+/* Reads the sim root at path: 0, or -errno with the reason in err. */
+static int
+sim_root_read(const char *path, EVP_PKEY **key, X509 **cert, char *err)
+{
+    int rc = attest_sim_root_read(path, key, cert);
+
+    if (rc != 0)
+        snprintf(err, ATTEST_ERR_MAX, "sim_root: %.180s: %s", path,
+                 rc == -EINVAL ? "not a sim root (key and certificate, PEM)" : strerror(-rc));
+    return rc;
+}
+
+int
+relay_tls_check_host(const struct relay_conf *rc, char *why, size_t len)
+{
+    char err[ATTEST_ERR_MAX];
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    int ret = 0;
+
+    if (rc->tls.enabled && rc->tls.sim_root[0] != '\0') {
+        ret = sim_root_read(rc->tls.sim_root, &key, &cert, err);
+        EVP_PKEY_free(key);
+        X509_free(cert);
+        if (ret != 0)
+            snprintf(why, len, "tls.%s", err);
+    } else if (rc->verify.enabled) {
+        struct attest_policy_conf pc = rc->verify.policy;
+        ret = attest_policy_conf_load(&pc, err);
+        attest_policy_conf_free(&pc);
+        if (ret != 0)
+            snprintf(why, len, "verify.policy: %s", err);
+    }
+    return ret;
+}
+
 /* tls: the sim root, the first generation. */
 static int
 server_open(struct relay_tls *t, char *err)
@@ -237,11 +273,8 @@ server_open(struct relay_tls *t, char *err)
     t->refilled_ms = loop_clock_ms();
     t->provider = attest_provider_find(tc->provider);
     if (tc->sim_root[0] != '\0' &&
-        (rc = attest_sim_root_read(tc->sim_root, &t->sim_root_key, &t->sim_root)) != 0) {
-        snprintf(err, ATTEST_ERR_MAX, "sim_root: %s",
-                 rc == -EINVAL ? "not a sim root (key and certificate, PEM)" : strerror(-rc));
+        (rc = sim_root_read(tc->sim_root, &t->sim_root_key, &t->sim_root, err)) != 0)
         return rc;
-    }
     if ((t->cur = gen_new(t, time(NULL), err)) == NULL)
         return -EINVAL;
     log_info("relay=%s tls listener ready provider=%s%s expires_in=%llds", t->relay->conf.name,

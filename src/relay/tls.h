@@ -16,6 +16,7 @@
 #include "core/loop.h"
 
 struct relay;
+struct relay_conf;
 struct relay_tls;
 struct tls_gen;
 
@@ -24,6 +25,11 @@ struct tls_gen;
  * certificates, a client context); does nothing otherwise. Returns 0 or
  * -errno, the reason logged. Call before relay_start(). */
 int relay_tls_open(struct relay *r);
+
+/* What rc's file alone cannot tell (airlock check and run, before
+ * anything starts): tls:'s sim root and verify:'s policy files load here.
+ * Returns 0, or -errno with "KEY: what is wrong" in why (len bytes). */
+int relay_tls_check_host(const struct relay_conf *rc, char *why, size_t len);
 
 /* Starts renewing t's certificate on loop (the accepting loop). */
 void relay_tls_start(struct relay_tls *t, struct loop *loop);

@@ -121,6 +121,23 @@ printf "$hdr    verify:\n      server_name: '*.example'\n      policy: {}\n" >ve
 broken verifysni 6 "relays[0].verify.server_name" "expected a DNS name (the TLS server name, SNI)"
 printf "$hdr    verify:\n      fresh: maybe\n      policy: {}\n" >verifyfresh.yaml
 broken verifyfresh 6 "relays[0].verify.fresh" "expected true or false"
+# what the file alone cannot tell: the sim root and the policy's files load here
+printf "$hdr    tls: {provider: sim, sim_root: $T/none.pem}\n" >tlsnofile.yaml
+run_al 1 check -c tlsnofile.yaml
+[ "$(cat "$T/out")" = "airlock: tlsnofile.yaml: relays[0].tls.sim_root: $T/none.pem: No such file or directory" ] ||
+    fail "missing sim root: $(cat "$T/out")"
+echo "not a key" >"$T/junk.pem"
+printf "$hdr    tls: {provider: sim, sim_root: $T/junk.pem}\n" >tlsjunk.yaml
+run_al 1 run -c tlsjunk.yaml
+[ "$(cat "$T/out")" = "airlock: tlsjunk.yaml: relays[0].tls.sim_root: $T/junk.pem: not a sim root (key and certificate, PEM)" ] ||
+    fail "junk sim root: $(cat "$T/out")"
+printf "$hdr    verify: {policy: {sim_root: $T/none.pem}}\n" >verifynofile.yaml
+run_al 1 check -c verifynofile.yaml
+[ "$(cat "$T/out")" = "airlock: verifynofile.yaml: relays[0].verify.policy: $T/none.pem: No such file or directory" ] ||
+    fail "missing policy file: $(cat "$T/out")"
+"$AIRLOCK" attest get --provider sim --sim-root "$T/sim.pem" >/dev/null 2>&1 || fail "no sim root"
+printf "$hdr    tls: {provider: sim, sim_root: $T/sim.pem}\n  - listen: tcp:127.0.0.1:8081\n    target: tcp:127.0.0.1:80\n    verify: {policy: {sim_root: $T/sim.pem}}\n" >tlsok.yaml
+run_al 0 check -c tlsok.yaml
 
 log "deep nesting, many anchors and directives: refused before libyaml's quadratic work"
 # 100k levels on one line; libyaml alone took 10-60 s on the flow forms and
