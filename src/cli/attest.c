@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "attest/nitro.h"
+#include "attest/policy.h"
 #include "attest/provider.h"
 #include "attest/ratls.h"
 #include "attest/sim.h"
@@ -376,13 +377,7 @@ parse_args(int argc, char **argv, struct attest_args *a)
             a->pol.allow_debug = true;
             break;
         case OPT_TYPE:
-            if (strcmp(optarg, "nitro") == 0)
-                a->kind = ATTEST_KIND_NITRO;
-            else if (strcmp(optarg, "snp") == 0)
-                a->kind = ATTEST_KIND_SNP;
-            else if (strcmp(optarg, "tdx") == 0)
-                a->kind = ATTEST_KIND_TDX;
-            else
+            if (attest_policy_type_parse(optarg, &a->kind) != 0)
                 bad = "--type is nitro, snp or tdx";
             break;
         case OPT_VCEK:
@@ -521,13 +516,7 @@ cmd_verify(struct attest_args *a, const char *file)
     /* In a --root file, self-signed certificates are the pinned roots and
      * the others intermediates (the ASK of an ASK/ARK file). */
     if (chain != NULL) {
-        roots = sk_X509_new_null();
-        intermediates = sk_X509_new_null();
-        for (int i = 0; roots != NULL && intermediates != NULL && i < sk_X509_num(chain); i++) {
-            X509 *x = sk_X509_value(chain, i);
-            sk_X509_push(X509_check_issued(x, x) == X509_V_OK ? roots : intermediates, x);
-        }
-        if (roots == NULL || intermediates == NULL || sk_X509_num(roots) == 0) {
+        if (attest_certs_split(chain, &roots, &intermediates) != 0) {
             fprintf(stderr, "airlock attest: %s: no self-signed root\n", a->root);
             goto fail;
         }
@@ -620,12 +609,6 @@ out:
         *cert = NULL;
     }
     return ret;
-}
-
-static const char *
-kind_name(enum attest_kind kind)
-{
-    return kind == ATTEST_KIND_SNP ? "snp" : kind == ATTEST_KIND_TDX ? "tdx" : "nitro";
 }
 
 /* Connects to ep (TCP, each step bounded by TLS_TIMEOUT_S) and returns the
@@ -723,8 +706,8 @@ verify_tls(struct attest_args *a, struct attest_claims *c, uint8_t hash[RATLS_HA
     }
     enum attest_result r = ratls_ssl_verify(ssl, &a->pol, c, err);
     if (r == ATTEST_OK && c->kind != a->kind)
-        r = attest_fail(err, ATTEST_POLICY, "the evidence is %s, not --type %s", kind_name(c->kind),
-                        kind_name(a->kind));
+        r = attest_fail(err, ATTEST_POLICY, "the evidence is %s, not --type %s",
+                        attest_kind_name(c->kind), attest_kind_name(a->kind));
     if (r != ATTEST_OK)
         goto out;
     ratls_spki_hash(SSL_get0_peer_certificate(ssl), hash);
@@ -855,7 +838,7 @@ cmd_get(struct attest_args *a)
         fprintf(stderr, "airlock attest: sim evidence (provider sim, not hardware)\n");
     else
         fprintf(stderr, "airlock attest: %s evidence from provider %s (verify --type %s)\n",
-                kind_name(ev.kind), ev.provider, kind_name(ev.kind));
+                attest_kind_name(ev.kind), ev.provider, attest_kind_name(ev.kind));
 fail:
     if (status == 1)
         fprintf(stderr, "airlock attest get: %s\n", err);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "attest/policy.h"
 #include "cli/confmap.h"
 #include "pool/template.h"
 
@@ -73,6 +74,13 @@
 #define EXPECT_REGEX "expected a POSIX extended regular expression of 1-511 bytes"
 #define EXPECT_POOL_USER "expected a user name of 1-63 characters (a-z 0-9 _ . -)"
 #define EXPECT_UIDS "expected a uid range FIRST-LAST (61000-61999), uids 1-4294967294"
+#define EXPECT_POLICY_TYPE "expected nitro, snp or tdx"
+#define EXPECT_PCRS "expected a mapping of PCR index (0-31) to hex ({0: HEX, 8: HEX})"
+#define EXPECT_PCR "expected the PCR's value in hex (1-64 bytes)"
+#define EXPECT_MEASUREMENT "expected 48 bytes of hex"
+#define EXPECT_MIN_TCB "expected 8 bytes of hex, as reported_tcb prints"
+#define EXPECT_POLICY_PATH "expected a file path of 1-1023 bytes"
+#define EXPECT_MESSAGE "expected a size from 1KiB to 1MiB " EXPECT_SIZE_UNITS
 #define MSG_HVSOCK_LISTEN                                                                          \
     "expected a unix, tcp or vsock endpoint%s; hvsock is the host's face of vsock"
 
@@ -437,6 +445,98 @@ node_listen(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v
     return 0;
 }
 
+/* ---- policy: an attestation policy (attest/policy.h), the block of a
+ * broker secret's policy and a relay's verify */
+
+static int
+set_policy_type(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    if (attest_policy_type_parse(s, AT(base, row->off, enum attest_kind)) != 0)
+        return refuse(msg, len, "%s", row->expect);
+    return 0;
+}
+
+/* Exactly row->max bytes of hex at off; the CONF_HAS bool says it was given. */
+static int
+set_hex(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    uint8_t buf[ATTEST_PCR_LEN_MAX];
+    size_t n;
+
+    if (units_hex(s, buf, sizeof(buf), &n) != 0 || n != row->max)
+        return refuse(msg, len, "%s", row->expect);
+    memcpy(AT(base, row->off, uint8_t), buf, n);
+    return 0;
+}
+
+/* pcrs: a mapping of PCR index (0-31, each once) to its value in hex. */
+static int
+node_pcrs(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
+          void *base)
+{
+    struct attest_policy_conf *pc = base;
+    char ikey[CONF_KEY_MAX + 24];
+
+    (void)row;
+    if (v->type != YAML_MAPPING_NODE)
+        return conf_fail(c, conf_line(v), key, EXPECT_PCRS);
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        struct attest_pcr *pcr = &pc->pcrs[pc->npcrs];
+        const char *idx, *hex;
+        uint64_t n;
+
+        if (conf_scalar(c, k, key, EXPECT_PCRS, &idx) != 0)
+            return -1;
+        if (units_uint(idx, ATTEST_PCR_MAX - 1, &n) != 0)
+            return conf_fail(c, conf_line(k), key, EXPECT_PCRS ": '%.8s' is no PCR index", idx);
+        snprintf(ikey, sizeof(ikey), "%s.%u", key, (unsigned)n);
+        for (size_t i = 0; i < pc->npcrs; i++)
+            if (pc->pcrs[i].index == n)
+                return conf_fail(c, conf_line(k), ikey, "expected each PCR once");
+        if (conf_scalar(c, val, ikey, EXPECT_PCR, &hex) != 0)
+            return -1;
+        if (units_hex(hex, pcr->value, sizeof(pcr->value), &pcr->len) != 0 || pcr->len == 0)
+            return conf_fail(c, conf_line(val), ikey, EXPECT_PCR);
+        pcr->index = (unsigned)n;
+        pc->npcrs++; /* the mapping has at most 32 distinct indexes */
+    }
+    return 0;
+}
+
+APPLIES(policy_nitro_only, attest_policy_nitro_only, struct attest_policy_conf)
+APPLIES(policy_report_only, attest_policy_report_only, struct attest_policy_conf)
+APPLIES(policy_snp_only, attest_policy_snp_only, struct attest_policy_conf)
+BLOCK_CHECK(policy_check, attest_policy_conf_check, struct attest_policy_conf)
+
+#define AP(field) offsetof(struct attest_policy_conf, field)
+
+/* clang-format off */
+static const struct conf_row policy_rows[] = {
+    {.name = "type", .set = set_policy_type, .off = AP(type), .expect = EXPECT_POLICY_TYPE},
+    {.name = "pcrs", .node = node_pcrs, .expect = EXPECT_PCRS, .applies = policy_nitro_only},
+    {.name = "measurement", .set = set_hex, .off = AP(measurement), .off2 = AP(has_measurement),
+     .max = ATTEST_MEASUREMENT_LEN, .expect = EXPECT_MEASUREMENT, .flags = CONF_HAS,
+     .applies = policy_report_only},
+    {.name = "roots", .set = set_path, .off = AP(roots), .max = ATTEST_POLICY_PATH_MAX,
+     .expect = EXPECT_POLICY_PATH},
+    {.name = "sim_root", .set = set_path, .off = AP(sim_root), .max = ATTEST_POLICY_PATH_MAX,
+     .expect = EXPECT_POLICY_PATH, .applies = policy_nitro_only},
+    {.name = "allow_debug", .set = conf_set_bool, .off = AP(allow_debug), .expect = EXPECT_BOOL,
+     .applies = policy_report_only},
+    {.name = "min_tcb", .set = set_hex, .off = AP(min_tcb), .off2 = AP(has_min_tcb),
+     .max = 8, .expect = EXPECT_MIN_TCB, .flags = CONF_HAS, .applies = policy_snp_only},
+};
+/* clang-format on */
+
+static const struct conf_block policy_block = {
+    ROWS(policy_rows),
+    .what = "expected a mapping of policy settings (type, pcrs, measurement, roots, sim_root, "
+            "allow_debug, min_tcb)",
+    .check = policy_check,
+};
+
 /* ---- routers' routes: a list of {name, target}; --route NAME=TARGET */
 
 /* clang-format off */
@@ -555,6 +655,93 @@ static const struct conf_list dns_list = {
     .many = "expected at most %d names",
 };
 
+/* A rate per second: "20/s", or the bare number. */
+static int
+set_rate(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    char num[24];
+    size_t n = strlen(s);
+    uint64_t v;
+
+    if (n >= 2 && strcmp(s + n - 2, "/s") == 0)
+        n -= 2;
+    if (n >= sizeof(num))
+        return refuse(msg, len, "%s", row->expect);
+    memcpy(num, s, n);
+    num[n] = '\0';
+    if (units_uint(num, row->max, &v) != 0)
+        return refuse(msg, len, "%s", row->expect);
+    *AT(base, row->off, unsigned) = (unsigned)v;
+    return 0;
+}
+
+#ifdef AIRLOCK_WITH_ATTEST
+BLOCK_CHECK(tls_check, relay_tls_conf_check, struct relay_tls_conf)
+#define verify_check NULL
+#else
+/* The static build has no attest/ (no libcbor.a): say so rather than run a
+ * relay that cannot attest or verify. */
+static int
+no_attest(void *base, struct conf_fault *f)
+{
+    (void)base;
+    conf_fault(f, NULL,
+               "this airlock is built without attestation (the static build): tls: and "
+               "verify: are not available");
+    f->at_block = true;
+    return -1;
+}
+#define tls_check no_attest
+#define verify_check no_attest
+#endif
+
+#define TC(field) offsetof(struct relay_tls_conf, field)
+
+/* clang-format off */
+static const struct conf_row tls_rows[] = {
+    {.name = "provider", .set = conf_set_name, .off = TC(provider), .max = TLS_PROVIDER_MAX,
+     .expect = "expected nitro, tsm or sim (the evidence source)", .missing = "",
+     .flags = CONF_REQUIRED},
+    {.name = "sim_root", .set = set_path, .off = TC(sim_root), .max = CONF_FILE_PATH_MAX,
+     .expect = EXPECT_FILE},
+    {.name = "validity", .set = conf_set_duration, .off = TC(validity_ms), .min = 1,
+     .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "fresh_evidence_rate", .set = set_rate, .off = TC(fresh_rate),
+     .max = TLS_FRESH_RATE_MAX,
+     .expect = "expected a rate from 0 to 100000 per second (20/s; 0: no fresh evidence)"},
+    {.name = "handshake_timeout", .set = conf_set_duration, .off = TC(handshake_timeout_ms),
+     .min = 1, .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+};
+/* clang-format on */
+
+#define VC(field) offsetof(struct relay_verify_conf, field)
+
+/* clang-format off */
+static const struct conf_row verify_rows[] = {
+    {.name = "server_name", .set = set_domain, .off = VC(server_name),
+     .expect = "expected a DNS name (the TLS server name, SNI)"},
+    {.name = "fresh", .set = conf_set_bool, .off = VC(fresh), .expect = EXPECT_BOOL},
+    {.name = "handshake_timeout", .set = conf_set_duration, .off = VC(handshake_timeout_ms),
+     .min = 1, .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "policy", .sub = &policy_block, .off = VC(policy),
+     .missing = "expected the attestation policy the target must meet", .flags = CONF_REQUIRED},
+};
+/* clang-format on */
+
+static const struct conf_block verify_block = {
+    ROWS(verify_rows),
+    .what = "expected a mapping of verification settings (policy, server_name, fresh, "
+            "handshake_timeout)",
+    .check = verify_check,
+};
+
+static const struct conf_block tls_block = {
+    ROWS(tls_rows),
+    .what = "expected a mapping of attested TLS settings (provider, sim_root, validity, "
+            "fresh_evidence_rate, handshake_timeout)",
+    .check = tls_check,
+};
+
 #define RC(field) offsetof(struct relay_conf, field)
 #define BOTH (CONF_RELAY | CONF_ROUTER)
 
@@ -613,6 +800,10 @@ static const struct conf_row relay_rows[] = {
      .max = CONF_NAME_MAX, .expect = EXPECT_NAME, .flags = CONF_ROUTER},
     {.name = "domain", .set = set_domain, .off = RC(router.table.domain),
      .expect = EXPECT_DOMAIN, .flags = CONF_ROUTER},
+    {.name = "tls", .sub = &tls_block, .off = RC(tls), .off2 = RC(tls.enabled),
+     .flags = CONF_RELAY | CONF_HAS},
+    {.name = "verify", .sub = &verify_block, .off = RC(verify), .off2 = RC(verify.enabled),
+     .flags = CONF_RELAY | CONF_HAS},
 };
 /* clang-format on */
 
@@ -1044,6 +1235,89 @@ static const struct conf_list pools_list = {
     .size = sizeof(struct pool_conf),
 };
 
+/* ---- broker: */
+
+BLOCK_CHECK(broker_check, broker_conf_check, struct broker_conf)
+
+#define BC(field) offsetof(struct broker_conf, field)
+#define BS(field) offsetof(struct broker_secret_conf, field)
+
+/* clang-format off */
+static const struct conf_row secret_rows[] = {
+    {.name = "name", .set = conf_set_name, .off = BS(name), .max = CONF_NAME_MAX,
+     .expect = EXPECT_NAME, .flags = CONF_REQUIRED},
+    {.name = "policy", .sub = &policy_block, .off = BS(policy),
+     .missing = "expected the attestation policy a requester must meet", .flags = CONF_REQUIRED},
+};
+/* clang-format on */
+
+static const struct conf_block secret_block = {
+    ROWS(secret_rows),
+    .what = "expected a mapping {name, policy}",
+};
+
+static int
+secret_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i, void *arg)
+{
+    struct broker_conf *bc = arg;
+    struct conf_fault f;
+
+    attest_policy_conf_defaults(&bc->secrets[i].policy);
+    if (conf_map(c, item, key, &secret_block, &bc->secrets[i]) != 0)
+        return -1;
+    bc->n_secrets = i + 1;
+    return broker_secret_unique(bc, i, &f) != 0 ? conf_report(c, item, key, &f) : 0;
+}
+
+static const struct conf_list secrets_list = {
+    .what = "expected a list of secrets (each with name and policy)",
+    .min = 1,
+    .max = BROKER_SECRETS_MAX,
+    .many = "expected at most %d secrets",
+    .item = secret_item,
+    .size = sizeof(struct broker_secret_conf),
+};
+
+/* clang-format off */
+static const struct conf_row broker_rows[] = {
+    {.name = "listen", .set = conf_set_endpoint, .node = node_listen, .off = BC(listen),
+     .expect = EXPECT_LISTEN, .missing = EP_EXPECT, .ep_check = ep_stream,
+     .flags = CONF_REQUIRED},
+    {.name = "dir", .set = set_path, .off = BC(dir), .min = 1, .max = CONF_FILE_PATH_MAX,
+     .expect = EXPECT_FILE, .missing = "", .flags = CONF_REQUIRED},
+    {.name = "key_file", .set = set_path, .off = BC(key_file), .max = CONF_FILE_PATH_MAX,
+     .expect = EXPECT_FILE, .missing = "", .flags = CONF_REQUIRED},
+    {.name = "max_connections", .set = conf_set_uint, .off = BC(max_connections), .min = 1,
+     .max = BROKER_CONNECTIONS_MAX, .expect = EXPECT_1_TO(4096)},
+    {.name = "timeout", .set = conf_set_duration, .off = BC(timeout_ms), .min = 1,
+     .expect = EXPECT_ABOVE_0},
+    {.name = "nonce_ttl", .set = conf_set_duration, .off = BC(nonce_ttl_ms), .min = 1,
+     .expect = EXPECT_ABOVE_0},
+    {.name = "max_message", .set = conf_set_size, .off = BC(max_message),
+     .min = BROKER_MESSAGE_MIN, .max = BROKER_MESSAGE_MAX, .expect = EXPECT_MESSAGE},
+    {.name = "secrets", .off = BC(secrets), .list = &secrets_list, .missing = "",
+     .flags = CONF_REQUIRED},
+};
+/* clang-format on */
+
+static const struct conf_block broker_block = {
+    ROWS(broker_rows),
+    .what = "expected a mapping of broker settings (listen, dir, key_file, secrets, ...)",
+    .check = broker_check,
+};
+
+static int
+node_broker(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
+            void *base)
+{
+    struct broker_conf *bc = AT(base, row->off, struct broker_conf);
+
+    if (conf_map(c, v, key, &broker_block, bc) != 0)
+        return -1;
+    bc->enabled = true;
+    return 0;
+}
+
 /* ---- the top level */
 
 static int
@@ -1083,13 +1357,14 @@ static const struct conf_row top_rows[] = {
      .max = 64, .expect = EXPECT_1_TO(64)},
     {.name = "resolver_queue", .set = conf_set_uint, .off = CF(resolver_queue), .min = 1,
      .max = 65536, .expect = EXPECT_1_TO(65536)},
+    {.name = "broker", .node = node_broker, .off = CF(broker)},
 };
 /* clang-format on */
 
 static const struct conf_block top_block = {
     ROWS(top_rows),
     .what = "expected a mapping of settings (threads, log_level, metrics, drain_timeout, relays, "
-            "routers, logs, log_sinks, directory, control, pools)",
+            "routers, logs, log_sinks, directory, control, pools, broker)",
 };
 
 /* The value of key in mapping n (and its key node), or NULL. */
@@ -1107,8 +1382,8 @@ value_of(const struct conf_ctx *c, const yaml_node_t *n, const char *key, const 
     return NULL;
 }
 
-/* The log listeners (logs.listen, each sink's listen) must differ from each
- * other, from every relay's listen and from metrics. */
+/* The log listeners (logs.listen, each sink's listen) and the broker's
+ * must differ from each other, from every relay's listen and from metrics. */
 static int
 check_log_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_node_t *root)
 {
@@ -1118,7 +1393,7 @@ check_log_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_nod
         char key[CONF_KEY_MAX]; /* "": not a log listener (only collides) */
         size_t line;
     };
-    size_t n = cfg->n_relays + cfg->n_sinks + 2, k = 0;
+    size_t n = cfg->n_relays + cfg->n_sinks + 3, k = 0;
     struct owner *o = calloc(n, sizeof(*o));
     const yaml_node_t *key, *sinks = value_of(c, root, "log_sinks", &key);
     char ep[ENDPOINT_TEXT_MAX];
@@ -1139,6 +1414,12 @@ check_log_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_nod
         snprintf(o[k].key, sizeof(o[k].key), "logs.listen");
         o[k].line = conf_key_line(c, value_of(c, root, "logs", &key), "listen", CONF_NO_ITEM);
         snprintf(o[k++].what, sizeof(o[0].what), "logs");
+    }
+    if (cfg->broker.enabled) {
+        o[k].ep = &cfg->broker.listen;
+        snprintf(o[k].key, sizeof(o[k].key), "broker.listen");
+        o[k].line = conf_key_line(c, value_of(c, root, "broker", &key), "listen", CONF_NO_ITEM);
+        snprintf(o[k++].what, sizeof(o[0].what), "broker");
     }
     for (size_t i = 0; i < cfg->n_sinks; i++, k++) {
         const yaml_node_t *item =
@@ -1179,7 +1460,7 @@ check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg
                          path, cfg->relays[j].name, cfg->relays[j].router.table.directory);
     }
     if (cfg->n_relays == 0 && !cfg->logs.enabled && cfg->n_sinks == 0 && !cfg->has_directory &&
-        cfg->n_pools == 0)
+        cfg->n_pools == 0 && !cfg->broker.enabled)
         return conf_fail(c, conf_line(root), "relays", "expected at least one relay");
     if (cfg->has_control && !cfg->has_directory)
         return conf_fail(c, conf_line(value_of(c, root, "control", &k)), "control",
@@ -1230,6 +1511,7 @@ config_defaults(struct config *cfg)
     cfg->drain_timeout_ms = 30 * 1000;
     log_conf_defaults(&cfg->logs);
     dir_conf_defaults(&cfg->directory);
+    broker_conf_defaults(&cfg->broker);
 }
 
 void
@@ -1240,6 +1522,7 @@ config_free(struct config *cfg)
     free(cfg->relays);
     free(cfg->sinks);
     free(cfg->pools);
+    free(cfg->broker.secrets);
     memset(cfg, 0, sizeof(*cfg));
     cfg->relays = NULL;
     cfg->sinks = NULL;

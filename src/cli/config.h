@@ -22,6 +22,25 @@
  *       accept_proxy: v2            # or none
  *       original_dst: false         # tcp listener, send_proxy v2: send the address
  *                                   # a connection had before iptables REDIRECT
+ *     - name: attested              # enclave side: terminate attested TLS (RA-TLS,
+ *       listen: vsock:any:8443      #   docs/attestation.md), plaintext to the app
+ *       target: tcp:127.0.0.1:8443
+ *       tls:                        # not with verify:, send_proxy, egress or udp
+ *         provider: nitro           # nitro | tsm | sim: the evidence source (required)
+ *         sim_root: /etc/airlock/sim.pem  # sim only (required then): root key + cert
+ *         validity: 1h              # certificate lifetime, 3s-168h; renewed at 2/3,
+ *                                   #   never past the evidence's own expiry
+ *         fresh_evidence_rate: 20/s # fresh evidence (client nonces) per second, as
+ *                                   #   many at once; more: handshake_failure; 0: none
+ *         handshake_timeout: 10s    # the whole handshake must come within it
+ *     - name: to-enclave            # client side: an unmodified plaintext client
+ *       listen: tcp:127.0.0.1:8443  #   reaches the attested service only once its
+ *       target: tcp:10.0.0.5:443    #   evidence meets the policy
+ *       verify:
+ *         server_name: grid.example # SNI; default none
+ *         fresh: true               # ask for evidence made for this connection (TLS 1.3)
+ *         handshake_timeout: 10s
+ *         policy: {type: nitro, pcrs: {0: HEX}}  # required; attest/policy.h
  *     - name: egress                # the enclave's outbound calls, on the host
  *       listen: vsock:any:8080
  *       target: egress              # destination chosen per connection, from a
@@ -128,6 +147,8 @@
  *         command: [store, "{user}", "{dir}"]
  *         timeout: 30s
  *
+ *   broker: ...                     # the key broker (broker/conf.h)
+ *
  * Listeners (relays' and routers' listen, metrics, control, logs.listen,
  * log_sinks' listen) take an endpoint or a mapping
  *     {endpoint: unix:/run/airlock/m.sock, mode: "0640", owner: airlock, group: prom}
@@ -139,7 +160,8 @@
  * the socket's owner and members of its group only.
  *
  * Sizes: an integer with unit B, KiB, MiB or GiB (a bare integer is bytes).
- * relays may be left out when routers, logs, log_sinks, directory or pools is given.
+ * relays may be left out when routers, logs, log_sinks, directory, pools or
+ * broker is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
  * second YAML document and values of the wrong type are all errors, and so
@@ -149,7 +171,8 @@
  * Each block is a table of keys walked by one function (cli/confmap.h);
  * the structs, defaults and cross-key rules are their modules':
  * relay/conf.h (relays, routers), relay/log_conf.h (logs, log_sinks),
- * dir/dir.h (directory), pool/conf.h (pools). The options of airlock relay
+ * dir/dir.h (directory), pool/conf.h (pools), broker/conf.h (broker) and
+ * attest/policy.h (its secrets' policy:). The options of airlock relay
  * and airlock router are the keys of a relay or router, the top level and
  * a listener mapping ("--idle-timeout 5s" is idle_timeout: 5s, "--no-splice"
  * splice: false, "--socket-mode" the listen mapping's mode), read by the
@@ -172,6 +195,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "broker/conf.h"
 #include "core/log.h"
 #include "dir/dir.h"
 #include "net/endpoint.h"
@@ -198,6 +222,7 @@ struct config {
     size_t n_pools;
     unsigned resolver_threads; /* 0: the default (net/resolve.h) */
     unsigned resolver_queue;   /* 0: the default */
+    struct broker_conf broker; /* broker_conf_defaults() unless given */
 };
 
 /* Loads and checks the YAML file at path (at most 1 MiB; pipes work) into

@@ -16,6 +16,9 @@
 #include "net/transport.h"
 #include "pool/pool.h"
 #include "proto/ctl.h"
+#ifdef AIRLOCK_WITH_ATTEST
+#include "relay/tls.h"
+#endif
 
 #ifdef AIRLOCK_WITH_ATTEST
 #define USAGE_ATTEST                                                                               \
@@ -181,6 +184,32 @@ cmd_relay(int argc, char **argv, bool router)
     return runtime_run(&cfg, NULL);
 }
 
+static bool
+host_fault(const char *path, const char *block, size_t i, const char *why)
+{
+    fprintf(stderr, "airlock: %s: %s[%zu].%s\n", path, block, i, why);
+    return true;
+}
+
+/* What the file alone cannot tell: the run-as users of pools exist here
+ * and their uids are nobody's; the files of tls: and verify: load. Returns
+ * true after a message naming the first block at fault. */
+static bool
+host_faults(const struct config *cfg, const char *path)
+{
+    char why[512];
+
+    for (size_t i = 0; i < cfg->n_pools; i++)
+        if (pool_conf_check_host(&cfg->pools[i], why, sizeof(why)) != 0)
+            return host_fault(path, "pools", i, why);
+#ifdef AIRLOCK_WITH_ATTEST
+    for (size_t i = 0; i < cfg->n_relays; i++)
+        if (relay_tls_check_host(&cfg->relays[i], why, sizeof(why)) != 0)
+            return host_fault(path, "relays", i, why);
+#endif
+    return false;
+}
+
 /* run -c FILE and check -c FILE */
 static int
 cmd_config(int argc, char **argv, int run)
@@ -206,17 +235,7 @@ cmd_config(int argc, char **argv, int run)
         fprintf(stderr, "airlock: %s\n", err);
         return 1;
     }
-    /* what the file alone cannot tell: the run-as users exist here, the
-     * uids are nobody's */
-    for (size_t i = 0; i < cfg.n_pools; i++) {
-        char why[256];
-        if (pool_conf_check_host(&cfg.pools[i], why, sizeof(why)) == 0)
-            continue;
-        fprintf(stderr, "airlock: %s: pools[%zu].%s\n", path, i, why);
-        config_free(&cfg);
-        return 1;
-    }
-    if (perms_missing(&cfg, path)) {
+    if (host_faults(&cfg, path) || perms_missing(&cfg, path)) {
         config_free(&cfg);
         return 1;
     }

@@ -26,6 +26,9 @@
 #include "relay/logfwd.h"
 #include "relay/logsink.h"
 #include "relay/relay.h"
+#ifdef AIRLOCK_WITH_ATTEST
+#include "relay/tls.h"
+#endif
 
 #define DRAIN_POLL_MS 100
 /* A relayed connection holds two sockets, and during bulk transfers a
@@ -176,6 +179,31 @@ render(struct strbuf *out, void *arg)
             strbuf_printf(out, "airlock_egress_denied_total{relay=\"%s\",reason=\"%s\"} %llu\n",
                           s->name, egress_verdict_name(v),
                           (unsigned long long)atomic_load(&s->egress_denied[v]));
+    }
+    static const char *const renew_names[TLS_RENEW_COUNT] = {"ok", "failed"};
+    static const char *const fresh_names[TLS_FRESH_COUNT] = {"served", "refused"};
+    bool any_tls = false;
+    for (size_t i = 0; i < rt->n_relays; i++)
+        any_tls = any_tls || rt->relays[i]->conf.tls.enabled;
+    if (any_tls) /* only where it applies: others' output stays as it was */
+        strbuf_printf(out,
+                      "# HELP airlock_tls_renewals_total Certificates of tls: listeners "
+                      "renewed, by result.\n# TYPE airlock_tls_renewals_total counter\n"
+                      "# HELP airlock_tls_fresh_evidence_total ClientHellos of tls: listeners "
+                      "that asked for fresh evidence: served, or refused over "
+                      "fresh_evidence_rate.\n# TYPE airlock_tls_fresh_evidence_total counter\n");
+    for (size_t i = 0; i < rt->n_relays; i++) {
+        struct relay_stats *s = rt->relays[i]->stats;
+        if (!rt->relays[i]->conf.tls.enabled)
+            continue;
+        for (int k = 0; k < TLS_RENEW_COUNT; k++)
+            strbuf_printf(out, "airlock_tls_renewals_total{relay=\"%s\",result=\"%s\"} %llu\n",
+                          s->name, renew_names[k],
+                          (unsigned long long)atomic_load(&s->tls_renewals[k]));
+        for (int k = 0; k < TLS_FRESH_COUNT; k++)
+            strbuf_printf(
+                out, "airlock_tls_fresh_evidence_total{relay=\"%s\",result=\"%s\"} %llu\n", s->name,
+                fresh_names[k], (unsigned long long)atomic_load(&s->tls_fresh[k]));
     }
     struct resolve_stats rs;
     resolve_stats(&rs);
@@ -555,6 +583,13 @@ relays_apply(struct runtime *rt, const struct config *cfg)
         if (next[i] == NULL)
             goto fail;
         next[i]->dir = rt->dir;
+#ifdef AIRLOCK_WITH_ATTEST
+        if ((rc = relay_tls_open(next[i])) != 0) { /* the reason is logged */
+            relay_unref(next[i]);
+            next[i] = NULL;
+            goto fail;
+        }
+#endif
         if ((rc = relay_listen(next[i], old)) != 0) {
             char ep[EP_HOST_MAX + 32];
             endpoint_format(&rc_new->listen, ep, sizeof(ep));

@@ -141,6 +141,34 @@ units_account(const char *s)
     return s[0] == '-' ? -EINVAL : units_name(s, UNITS_ACCOUNT_MAX);
 }
 
+static int
+hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int
+units_hex(const char *s, uint8_t *out, size_t cap, size_t *len)
+{
+    size_t n = strlen(s);
+
+    if (n % 2 != 0 || n / 2 > cap)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (hex_digit(s[i]) < 0)
+            return -EINVAL;
+    for (size_t i = 0; i < n / 2; i++)
+        out[i] = (uint8_t)(hex_digit(s[2 * i]) << 4 | hex_digit(s[2 * i + 1]));
+    *len = n / 2;
+    return 0;
+}
+
 int
 conf_fault(struct conf_fault *f, const char *key, const char *fmt, ...)
 {

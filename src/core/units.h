@@ -44,6 +44,10 @@ int units_name(const char *s, size_t size);
  * (units_name(), UNITS_ACCOUNT_MAX) not starting with '-'; else -EINVAL. */
 int units_account(const char *s);
 
+/* Hex digits (an even number, upper or lower case, nothing else) into at
+ * most cap bytes at out; *len is the number of bytes. "" is 0 bytes. */
+int units_hex(const char *s, uint8_t *out, size_t cap, size_t *len);
+
 /* What a module's check of a whole block (rules that span its keys)
  * objects to: key is the setting at fault as the block spells it
  * ("send_proxy"), or NULL for the block as a whole; item is the index of

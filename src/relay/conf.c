@@ -29,6 +29,11 @@ relay_conf_defaults(struct relay_conf *rc)
     rc->max_flows = CONF_MAX_FLOWS_DEFAULT;
     rc->router.peek_timeout_ms = ROUTER_PEEK_TIMEOUT_DEFAULT;
     rc->router.max_hello = TLS_HELLO_DEFAULT;
+    rc->tls.validity_ms = TLS_VALIDITY_DEFAULT * 1000;
+    rc->tls.fresh_rate = TLS_FRESH_RATE_DEFAULT;
+    rc->tls.handshake_timeout_ms = TLS_HANDSHAKE_TIMEOUT_DEFAULT;
+    rc->verify.fresh = true;
+    rc->verify.handshake_timeout_ms = TLS_HANDSHAKE_TIMEOUT_DEFAULT;
 }
 
 bool
@@ -90,6 +95,43 @@ relay_allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, c
 }
 
 int
+relay_tls_conf_check(const struct relay_tls_conf *t, struct conf_fault *f)
+{
+    if (strcmp(t->provider, "sim") != 0 && strcmp(t->provider, "nitro") != 0 &&
+        strcmp(t->provider, "tsm") != 0)
+        return conf_fault(f, "provider", "expected nitro, tsm or sim (the evidence source)");
+    if ((strcmp(t->provider, "sim") == 0) != (t->sim_root[0] != '\0'))
+        return conf_fault(f, "sim_root",
+                          "expected the sim root's file with provider: sim (and only with it)");
+    if (t->validity_ms < TLS_VALIDITY_MIN * 1000 || t->validity_ms > TLS_VALIDITY_MAX * 1000u)
+        return conf_fault(f, "validity", "expected a duration from 3s to 168h");
+    if (t->handshake_timeout_ms == 0)
+        return conf_fault(f, "handshake_timeout", EXPECT_ABOVE_0);
+    return 0;
+}
+
+/* The rules between tls:, verify: and the relay's other keys. */
+static int
+relay_tls_fits(const struct relay_conf *rc, struct conf_fault *f)
+{
+    if (rc->tls.enabled && rc->verify.enabled)
+        return conf_fault(f, "verify",
+                          "expected tls: or verify:, not both (chain two relays to terminate "
+                          "and re-originate attested TLS)");
+    if (!rc->tls.enabled && !rc->verify.enabled)
+        return 0;
+    const char *key = rc->tls.enabled ? "tls" : "verify";
+    if (relay_conf_is_dgram(rc) || rc->egress)
+        return conf_fault(f, key, "applies to stream relays with an endpoint target");
+    if (rc->send_proxy != PROXY_NONE)
+        return conf_fault(f, "send_proxy",
+                          "expected none with %s: a PROXY header would go into the TLS stream's "
+                          "plaintext, which the other end does not expect",
+                          key);
+    return 0;
+}
+
+int
 relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
 {
     bool dgram = relay_conf_is_dgram(rc);
@@ -147,7 +189,7 @@ relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
         return conf_fault(f, "max_connections", EXPECT_MAXCONN);
     if (rc->connect_timeout_ms == 0)
         return conf_fault(f, "connect_timeout", EXPECT_ABOVE_0);
-    return 0;
+    return relay_tls_fits(rc, f);
 }
 
 int

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "attest/policy.h"
 #include "core/units.h"
 #include "net/allow.h"
 #include "net/egress.h"
@@ -40,6 +41,38 @@ struct router_conf {
     size_t max_hello;         /* bytes, ROUTER_HELLO_MIN..ROUTER_HELLO_MAX */
 };
 
+/* Defaults and bounds of an attested TLS listener (tls:, docs/attestation.md). */
+#define TLS_VALIDITY_DEFAULT 3600        /* s: the certificate's lifetime */
+#define TLS_VALIDITY_MIN 3               /* s: renewal at 2/3 needs a few seconds */
+#define TLS_VALIDITY_MAX (7 * 24 * 3600) /* s */
+#define TLS_FRESH_RATE_DEFAULT 20        /* fresh evidence per second and relay */
+#define TLS_FRESH_RATE_MAX 100000
+#define TLS_HANDSHAKE_TIMEOUT_DEFAULT 10000 /* ms */
+#define TLS_PROVIDER_MAX 8                  /* "nitro", "tsm", "sim", incl. NUL */
+
+/* tls: on a relay: airlock terminates TLS on the client side with a key
+ * made in memory and a certificate carrying evidence of provider (RA-TLS),
+ * and relays plaintext to the target. */
+struct relay_tls_conf {
+    bool enabled;
+    char provider[TLS_PROVIDER_MAX];   /* attest/provider.h: nitro, tsm, sim */
+    char sim_root[CONF_FILE_PATH_MAX]; /* sim: the root's key and certificate (PEM) */
+    unsigned validity_ms;              /* the certificate's lifetime; renewed at 2/3 */
+    unsigned fresh_rate;               /* fresh evidence (client nonces) per second; 0: none */
+    unsigned handshake_timeout_ms;     /* the whole handshake must come within this */
+};
+
+/* verify: on a relay: airlock speaks TLS to the target, asks for fresh
+ * evidence, and relays the plaintext client only once the server's
+ * evidence is bound to its TLS key and meets policy. */
+struct relay_verify_conf {
+    bool enabled;
+    char server_name[TLS_HOST_MAX + 1]; /* SNI; "": none */
+    bool fresh;                         /* ask for evidence made for this connection */
+    unsigned handshake_timeout_ms;      /* handshake and verification */
+    struct attest_policy_conf policy;   /* settings only here; loaded by relay/tls.c */
+};
+
 struct relay_conf {
     char name[CONF_NAME_MAX];
     struct endpoint listen;
@@ -64,7 +97,9 @@ struct relay_conf {
     unsigned max_fds;   /* stream -> udp: streams + flow sockets in all; 0: dgram_fd_budget() */
     char dns_allow[CONF_DNS_ALLOW_MAX][DNS_PATTERN_MAX]; /* canonical, see dns_pattern_parse() */
     size_t n_dns_allow;
-    struct router_conf router; /* routers: entries only; target is unused */
+    struct router_conf router;       /* routers: entries only; target is unused */
+    struct relay_tls_conf tls;       /* attested TLS listener (enclave side) */
+    struct relay_verify_conf verify; /* attested TLS to the target (client side) */
 };
 
 /* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
@@ -86,6 +121,11 @@ bool relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b);
  * egress and original_dst settings). Returns 0, or -1 with *f naming the
  * key (and the allow rule) at fault and what was expected. */
 int relay_conf_check(const struct relay_conf *rc, struct conf_fault *f);
+
+/* Checks a tls: block's own keys (provider, sim_root, bounds). Returns 0,
+ * or -1 with *f. How it fits the relay's other keys (a stream relay to an
+ * endpoint, no PROXY header into the plaintext) is relay_conf_check()'s. */
+int relay_tls_conf_check(const struct relay_tls_conf *t, struct conf_fault *f);
 
 /* Checks what a router (rc->router.enabled) needs beyond relay_conf_check():
  * a stream listener, something to route to, domain only with directory. */

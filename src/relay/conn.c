@@ -66,6 +66,9 @@ static const char *const end_names[END_COUNT] = {
     [END_PEEK_TIMEOUT] = "peek_timeout",
     [END_NO_ROUTE] = "no_route",
     [END_NO_INSTANCE] = "no_instance",
+    [END_TLS_FAILED] = "tls_failed",
+    [END_HANDSHAKE_TIMEOUT] = "handshake_timeout",
+    [END_ATTEST_REFUSED] = "attest_refused",
 };
 
 const char *
@@ -122,6 +125,7 @@ conn_reap(struct task *t)
     free(c->peek);
     free(c->sni);
     free(c->assigned);
+    free(c->tls);
     free(c);
 }
 
@@ -184,7 +188,11 @@ conn_timeout(struct timer *t)
         break;
     case CONN_ST_CONNECTING: /* no timer: the dial has its own timeout */
         break;
+    case CONN_ST_HANDSHAKE:
+        conn_close(c, END_HANDSHAKE_TIMEOUT);
+        break;
     case CONN_ST_RELAYING:
+    case CONN_ST_TLS:
         /* activity only stamps c->active; the timer checks it lazily, so the
          * data path never touches the timer heap */
         if (now - c->active >= idle)
@@ -241,16 +249,22 @@ conn_relay(struct conn *c)
         loop_defer(c->worker->loop, &c->work, conn_work, c);
 }
 
-static void
-conn_start_relaying(struct conn *c)
+void
+conn_idle_start(struct conn *c)
 {
     const struct relay_conf *rc = &c->relay->conf;
 
-    c->state = CONN_ST_RELAYING;
     c->active = loop_now(c->worker->loop);
     timer_stop(c->worker->loop, &c->timer);
     if (rc->idle_timeout_ms > 0)
         timer_start(c->worker->loop, &c->timer, rc->idle_timeout_ms, conn_timeout, c);
+}
+
+static void
+conn_start_relaying(struct conn *c)
+{
+    c->state = CONN_ST_RELAYING;
+    conn_idle_start(c);
     conn_relay(c);
 }
 
@@ -433,7 +447,10 @@ conn_target_ready(struct conn *c)
     }
     if (c->ops->answer != NULL)
         c->ops->answer(c, 200);
-    conn_start_relaying(c);
+    if (c->ops->ready != NULL)
+        c->ops->ready(c);
+    else
+        conn_start_relaying(c);
 }
 
 /* The dial ended without a connection. A shortage of this process (no fd
@@ -528,7 +545,9 @@ conn_step(struct conn *c)
         break;
     case CONN_ST_PEEK:
     case CONN_ST_ASSIGNING:
-        c->ops->step(c); /* the router's */
+    case CONN_ST_HANDSHAKE:
+    case CONN_ST_TLS:
+        c->ops->step(c); /* the router's, the TLS variant's */
         break;
     case CONN_ST_CONNECTING: /* the dial calls back */
         break;
@@ -555,6 +574,10 @@ conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_le
     c->ops = r->conf.egress           ? &conn_egress_ops
              : r->conf.router.enabled ? &conn_router_ops
                                       : &conn_plain_ops;
+#ifdef AIRLOCK_WITH_ATTEST
+    if (r->tls != NULL)
+        c->ops = r->conf.tls.enabled ? &conn_tls_server_ops : &conn_tls_client_ops;
+#endif
     c->client.io.fd = fd;
     c->target.io.fd = -1;
     memcpy(&c->peer, peer, peer_len);

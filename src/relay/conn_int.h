@@ -27,12 +27,15 @@ enum conn_state {
     CONN_ST_PEEK,
     CONN_ST_ASSIGNING,
     CONN_ST_CONNECTING, /* the dial: name, connect, hvsock handshake */
+    CONN_ST_HANDSHAKE,  /* tls:/verify: the TLS handshake (and verification) */
     CONN_ST_RELAYING,
+    CONN_ST_TLS, /* tls:/verify: relaying through TLS, by the variant's step */
     CONN_ST_CLOSED,
 };
 
 struct egress_dest; /* conn_egress.c */
 struct peek;        /* conn_router.c */
+struct tls_conn;    /* conn_tls.c */
 
 struct conn {
     struct list link; /* in the worker's conns */
@@ -64,6 +67,7 @@ struct conn {
     struct dir_assign *assign;    /* directory routes: the request, and then the
                                      reservation this connection holds (dir_release()) */
     struct endpoint *assigned;    /* directory routes: the instance's endpoint */
+    struct tls_conn *tls;         /* tls:/verify: the TLS side and its buffers */
 };
 
 /* What a variant does differently. NULL hooks are skipped. */
@@ -75,7 +79,8 @@ struct conn_ops {
     /* The preamble is done: connects (conn_connect) or reads on first
      * (router: the ClientHello). Required. */
     void (*start)(struct conn *c);
-    /* One step in a state of the variant's own (router: PEEK, ASSIGNING). */
+    /* One step in a state of the variant's own (router: PEEK, ASSIGNING;
+     * TLS: HANDSHAKE, TLS). */
     void (*step)(struct conn *c);
     /* The address the target resolved to (or was given as), from the
      * dialer: returns 0 to connect, or -EACCES to refuse it, remembering why
@@ -89,14 +94,20 @@ struct conn_ops {
     /* Tells the client how its connect went, as an HTTP status: 200 ready,
      * 502 failed, 503 out of local resources, 504 timed out. */
     void (*answer)(struct conn *c, int status);
+    /* The target is connected (and told of the PROXY header, answered):
+     * the variant goes on in a state of its own (TLS: the handshake with
+     * the target, or relaying through TLS). NULL: the two pumps relay. */
+    void (*ready)(struct conn *c);
     /* The first thing conn_close(c, end) does: gives back what the variant
      * holds and writes its words for the close line (" sni=x") into
      * tag[0..len), which is "" otherwise. */
     void (*closing)(struct conn *c, enum conn_end end, char *tag, size_t len);
 };
 
-extern const struct conn_ops conn_egress_ops; /* conn_egress.c */
-extern const struct conn_ops conn_router_ops; /* conn_router.c */
+extern const struct conn_ops conn_egress_ops;     /* conn_egress.c */
+extern const struct conn_ops conn_router_ops;     /* conn_router.c */
+extern const struct conn_ops conn_tls_server_ops; /* conn_tls.c: tls: */
+extern const struct conn_ops conn_tls_client_ops; /* conn_tls.c: verify: */
 
 /* ---- lent by conn.c */
 
@@ -107,8 +118,11 @@ void conn_close(struct conn *c, enum conn_end end);
  * connects and greets an hvsock device; then relays. */
 void conn_connect(struct conn *c);
 
-/* c's timer callback, per state (preamble, peek, idle). */
+/* c's timer callback, per state (preamble, peek, handshake, idle). */
 void conn_timeout(struct timer *t);
+
+/* c moved bytes: arms its idle timer (idle_timeout) from now. */
+void conn_idle_start(struct conn *c);
 
 /* Peeks at what s's peer sent so far. Returns the count, 0 at EOF, or
  * -errno (-EAGAIN: nothing yet; s->readable is cleared). */

@@ -13,6 +13,9 @@
 #include "net/transport.h"
 #include "relay/conn.h"
 #include "relay/dgram.h"
+#ifdef AIRLOCK_WITH_ATTEST
+#include "relay/tls.h"
+#endif
 
 #define ACCEPT_BUDGET 64    /* accepts per wakeup before other events get a turn */
 #define ACCEPT_PAUSE_MS 100 /* back-off after running out of file descriptors */
@@ -146,6 +149,9 @@ relay_unref(struct relay *r)
         close(r->listen_fd);
     relay_stats_unref(r->stats);
     route_table_free(&r->conf.router.table);
+#ifdef AIRLOCK_WITH_ATTEST
+    relay_tls_free(r->tls);
+#endif
     free(r);
 }
 
@@ -294,6 +300,10 @@ relay_start(struct relay *r, struct loop *loop)
     int rc;
 
     r->loop = loop;
+#ifdef AIRLOCK_WITH_ATTEST
+    if (r->tls != NULL)
+        relay_tls_start(r->tls, loop);
+#endif
     if (relay_conf_is_dgram(&r->conf)) {
         if ((rc = dgram_start(r)) != 0)
             return rc;
@@ -313,6 +323,9 @@ void
 relay_stop(struct relay *r, int unlink)
 {
     dgram_stop(r);
+#ifdef AIRLOCK_WITH_ATTEST
+    relay_tls_stop(r->tls);
+#endif
     if (r->loop != NULL) {
         /* a reload may free r in this loop turn: nothing of it may stay
          * queued (pending events of listen_io are withdrawn by io_stop) */

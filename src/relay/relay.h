@@ -19,6 +19,7 @@
 struct worker;
 struct dgram;
 struct dir;
+struct relay_tls;
 
 /* Why a connection ended; one counter each. */
 enum conn_end {
@@ -29,14 +30,17 @@ enum conn_end {
     END_CONNECT_TIMEOUT,
     END_BAD_PREAMBLE, /* malformed PROXY header or hvsock CONNECT line */
     END_PREAMBLE_TIMEOUT,
-    END_ERROR,        /* any other I/O error */
-    END_SHUTDOWN,     /* closed by a drain deadline or process stop */
-    END_DENIED,       /* egress: the destination is not allowed */
-    END_BAD_FRAME,    /* datagram relays: a malformed frame on the stream */
-    END_BAD_HELLO,    /* routers: not a valid TLS ClientHello (or closed inside it) */
-    END_PEEK_TIMEOUT, /* routers: no whole ClientHello within peek_timeout */
-    END_NO_ROUTE,     /* routers: no route for the server name and no default */
-    END_NO_INSTANCE,  /* routers: the directory had no instance for the key (or failed) */
+    END_ERROR,             /* any other I/O error */
+    END_SHUTDOWN,          /* closed by a drain deadline or process stop */
+    END_DENIED,            /* egress: the destination is not allowed */
+    END_BAD_FRAME,         /* datagram relays: a malformed frame on the stream */
+    END_BAD_HELLO,         /* routers: not a valid TLS ClientHello (or closed inside it) */
+    END_PEEK_TIMEOUT,      /* routers: no whole ClientHello within peek_timeout */
+    END_NO_ROUTE,          /* routers: no route for the server name and no default */
+    END_NO_INSTANCE,       /* routers: the directory had no instance for the key (or failed) */
+    END_TLS_FAILED,        /* tls:/verify: the TLS handshake or a TLS record failed */
+    END_HANDSHAKE_TIMEOUT, /* tls:/verify: no whole handshake within handshake_timeout */
+    END_ATTEST_REFUSED,    /* verify: the server's evidence does not meet the policy */
     END_COUNT,
 };
 
@@ -58,6 +62,16 @@ enum local_error {
     LOCAL_MEMORY,          /* ENOMEM, ENOBUFS: kernel or process memory */
     LOCAL_RESOLVER_BUSY,   /* EBUSY from resolve_start(): the lookup queue is full */
     LOCAL_COUNT,
+};
+
+/* Renewals of a tls: listener's certificate; one counter each. */
+enum tls_renew { TLS_RENEW_OK, TLS_RENEW_FAILED, TLS_RENEW_COUNT };
+
+/* ClientHellos of a tls: listener that asked for fresh evidence. */
+enum tls_fresh {
+    TLS_FRESH_SERVED,  /* within fresh_evidence_rate: the provider was asked */
+    TLS_FRESH_REFUSED, /* over it: handshake_failure alert */
+    TLS_FRESH_COUNT,
 };
 
 /* Returns the metrics label of e ("fd_limit", "memory", ...). */
@@ -83,6 +97,8 @@ struct relay_stats {
     atomic_uint_fast64_t flows;         /* datagram relays: flows open now (gauge) */
     atomic_uint_fast64_t flows_evicted; /* closed before their idle timeout to make room */
     atomic_uint_fast64_t local_errors[LOCAL_COUNT];
+    atomic_uint_fast64_t tls_renewals[TLS_RENEW_COUNT]; /* tls: certificates renewed */
+    atomic_uint_fast64_t tls_fresh[TLS_FRESH_COUNT];    /* tls: fresh evidence asked */
 };
 
 struct relay {
@@ -98,8 +114,9 @@ struct relay {
     struct worker **workers;
     size_t n_workers;
     unsigned next_worker;
-    struct dgram *dgram; /* datagram relays: everything on the udp side (dgram.h) */
-    struct dir *dir;     /* routers with a directory route: the runtime's directory */
+    struct dgram *dgram;   /* datagram relays: everything on the udp side (dgram.h) */
+    struct dir *dir;       /* routers with a directory route: the runtime's directory */
+    struct relay_tls *tls; /* tls: its certificate and context (relay/tls.h), else NULL */
 };
 
 /* Returns a new counter set named name with one reference, or NULL. */

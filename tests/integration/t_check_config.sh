@@ -95,6 +95,50 @@ broken norelays 1 "relays" "expected at least one relay"
 : >empty.yaml
 broken empty 1 "" "expected settings (a mapping with relays:), found an empty file"
 
+log "tls: and verify: blocks"
+hdr='relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n'
+printf "$hdr    tls:\n      provider: foo\n" >tlsprov.yaml
+broken tlsprov 6 "relays[0].tls.provider" "expected nitro, tsm or sim (the evidence source)"
+printf "$hdr    tls:\n      provider: sim\n" >tlsnoroot.yaml
+broken tlsnoroot 6 "relays[0].tls.sim_root" "expected the sim root's file with provider: sim"
+printf "$hdr    tls:\n      provider: nitro\n      sim_root: /x.pem\n" >tlsstray.yaml
+broken tlsstray 7 "relays[0].tls.sim_root" "expected the sim root's file with provider: sim (and only with it)"
+printf "$hdr    tls:\n      provider: sim\n      sim_root: /x.pem\n      validity: 1s\n" >tlsvalid.yaml
+broken tlsvalid 8 "relays[0].tls.validity" "expected a duration from 3s to 168h"
+printf "$hdr    tls:\n      provider: sim\n      sim_root: /x.pem\n      fresh_evidence_rate: 5/m\n" >tlsrate.yaml
+broken tlsrate 8 "relays[0].tls.fresh_evidence_rate" "expected a rate from 0 to 100000 per second"
+printf "$hdr    send_proxy: v2\n    tls: {provider: sim, sim_root: /x.pem}\n" >tlsproxy.yaml
+broken tlsproxy 5 "relays[0].send_proxy" "expected none with tls:"
+printf "$hdr    tls: {provider: sim, sim_root: /x.pem}\n    verify: {policy: {}}\n" >tlsboth.yaml
+broken tlsboth 6 "relays[0].verify" "expected tls: or verify:, not both"
+printf 'relays:\n  - listen: udp:127.0.0.1:53\n    target: tcp:127.0.0.1:53\n    tls: {provider: sim, sim_root: /x.pem}\n' >tlsudp.yaml
+broken tlsudp 4 "relays[0].tls" "applies to stream relays with an endpoint target"
+printf 'routers:\n  - listen: tcp:127.0.0.1:8080\n    default: tcp:127.0.0.1:80\n    tls: {provider: sim, sim_root: /x.pem}\n' >tlsrouter.yaml
+broken tlsrouter 4 "routers[0]" "unknown key 'tls'"
+printf "$hdr    verify:\n      server_name: x.example\n" >verifynopol.yaml
+broken verifynopol 6 "relays[0].verify.policy" "missing: expected the attestation policy the target must meet"
+printf "$hdr    verify:\n      server_name: '*.example'\n      policy: {}\n" >verifysni.yaml
+broken verifysni 6 "relays[0].verify.server_name" "expected a DNS name (the TLS server name, SNI)"
+printf "$hdr    verify:\n      fresh: maybe\n      policy: {}\n" >verifyfresh.yaml
+broken verifyfresh 6 "relays[0].verify.fresh" "expected true or false"
+# what the file alone cannot tell: the sim root and the policy's files load here
+printf "$hdr    tls: {provider: sim, sim_root: $T/none.pem}\n" >tlsnofile.yaml
+run_al 1 check -c tlsnofile.yaml
+[ "$(cat "$T/out")" = "airlock: tlsnofile.yaml: relays[0].tls.sim_root: $T/none.pem: No such file or directory" ] ||
+    fail "missing sim root: $(cat "$T/out")"
+echo "not a key" >"$T/junk.pem"
+printf "$hdr    tls: {provider: sim, sim_root: $T/junk.pem}\n" >tlsjunk.yaml
+run_al 1 run -c tlsjunk.yaml
+[ "$(cat "$T/out")" = "airlock: tlsjunk.yaml: relays[0].tls.sim_root: $T/junk.pem: not a sim root (key and certificate, PEM)" ] ||
+    fail "junk sim root: $(cat "$T/out")"
+printf "$hdr    verify: {policy: {sim_root: $T/none.pem}}\n" >verifynofile.yaml
+run_al 1 check -c verifynofile.yaml
+[ "$(cat "$T/out")" = "airlock: verifynofile.yaml: relays[0].verify.policy: $T/none.pem: No such file or directory" ] ||
+    fail "missing policy file: $(cat "$T/out")"
+"$AIRLOCK" attest get --provider sim --sim-root "$T/sim.pem" >/dev/null 2>&1 || fail "no sim root"
+printf "$hdr    tls: {provider: sim, sim_root: $T/sim.pem}\n  - listen: tcp:127.0.0.1:8081\n    target: tcp:127.0.0.1:80\n    verify: {policy: {sim_root: $T/sim.pem}}\n" >tlsok.yaml
+run_al 0 check -c tlsok.yaml
+
 log "deep nesting, many anchors and directives: refused before libyaml's quadratic work"
 # 100k levels on one line; libyaml alone took 10-60 s on the flow forms and
 # on the anchors (run_al gives airlock 10 s)

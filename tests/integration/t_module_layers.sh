@@ -16,8 +16,9 @@ declare -A may=(
     [dir]="core net"
     [router]="core proto net dir"
     [pool]="core proto net dir"
-    [relay]="core proto net dir router"
-    [cli]="core proto net attest field dir router pool relay"
+    [broker]="core proto net attest"
+    [relay]="core proto net attest dir router"
+    [cli]="core proto net attest field dir router pool relay broker"
     [apps]="core proto net attest"
 )
 

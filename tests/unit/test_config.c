@@ -489,10 +489,10 @@ test_err_root(void **state)
     expect_error("- relays\n", "airlock.yaml:1: expected a mapping of settings (threads, "
                                "log_level, metrics, drain_timeout, relays, routers, logs, "
                                "log_sinks, directory, control, "
-                               "pools), not a list");
+                               "pools, broker), not a list");
     expect_error("hello\n", "airlock.yaml:1: expected a mapping of settings (threads, "
                             "log_level, metrics, drain_timeout, relays, routers, logs, log_sinks, "
-                            "directory, control, pools), not a single value");
+                            "directory, control, pools, broker), not a single value");
     expect_error("relays:\n" RELAY_OK "---\n"
                  "relays:\n" RELAY_OK,
                  "airlock.yaml:5: expected a single YAML document; found another one");
@@ -2022,6 +2022,124 @@ test_cli_same_rows(void **state)
     config_free(&cfg);
 }
 
+#define BROKER_HEAD "broker:\n  listen: tcp:127.0.0.1:8600\n  dir: /var/lib/s\n  key_file: /etc/k\n"
+#define PCR48                                                                                      \
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d" \
+    "2e2f"
+
+/* The broker block and the policy block of its secrets (attest/policy.h). */
+static void
+test_broker_policy(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    must_parse("relays:\n" RELAY_OK, &cfg);
+    assert_false(cfg.broker.enabled);
+    assert_int_equal(cfg.broker.max_connections, 64); /* the defaults */
+    assert_int_equal(cfg.broker.timeout_ms, 10000);
+    assert_int_equal(cfg.broker.nonce_ttl_ms, 5000);
+    assert_int_equal(cfg.broker.max_message, 64 * 1024);
+    config_free(&cfg);
+
+    must_parse(BROKER_HEAD "  max_connections: 8\n  timeout: 20s\n  nonce_ttl: 3s\n"
+                           "  max_message: 4KiB\n"
+                           "  secrets:\n"
+                           "    - name: db-key\n"
+                           "      policy:\n"
+                           "        pcrs: {0: " PCR48 ", 8: ABCD}\n"
+                           "        sim_root: /etc/sim.pem\n"
+                           "        roots: /etc/aws.pem\n"
+                           "    - name: snp-key\n"
+                           "      policy: {type: snp, roots: /etc/ark.pem, measurement: " PCR48
+                           ", min_tcb: 0300000000000873, allow_debug: true}\n"
+                           "    - name: tdx-key\n"
+                           "      policy: {type: tdx}\n",
+               &cfg);
+    assert_true(cfg.broker.enabled);
+    assert_endpoint(&cfg.broker.listen, "tcp:127.0.0.1:8600");
+    assert_string_equal(cfg.broker.dir, "/var/lib/s");
+    assert_string_equal(cfg.broker.key_file, "/etc/k");
+    assert_int_equal(cfg.broker.max_connections, 8);
+    assert_int_equal(cfg.broker.timeout_ms, 20000);
+    assert_int_equal(cfg.broker.nonce_ttl_ms, 3000);
+    assert_int_equal(cfg.broker.max_message, 4096);
+    assert_int_equal(cfg.broker.n_secrets, 3);
+    const struct attest_policy_conf *p = &cfg.broker.secrets[0].policy;
+    assert_string_equal(cfg.broker.secrets[0].name, "db-key");
+    assert_int_equal(p->type, ATTEST_KIND_NITRO);
+    assert_int_equal(p->npcrs, 2);
+    assert_int_equal(p->pcrs[0].index, 0);
+    assert_int_equal(p->pcrs[0].len, 48);
+    assert_int_equal(p->pcrs[0].value[47], 0x2f);
+    assert_int_equal(p->pcrs[1].index, 8);
+    assert_int_equal(p->pcrs[1].len, 2);
+    assert_int_equal(p->pcrs[1].value[0], 0xab);
+    assert_string_equal(p->sim_root, "/etc/sim.pem");
+    assert_string_equal(p->roots, "/etc/aws.pem");
+    assert_null(p->root_certs); /* parsing loads nothing */
+    p = &cfg.broker.secrets[1].policy;
+    assert_int_equal(p->type, ATTEST_KIND_SNP);
+    assert_true(p->has_measurement);
+    assert_int_equal(p->measurement[1], 1);
+    assert_true(p->has_min_tcb);
+    assert_int_equal(p->min_tcb[0], 3);
+    assert_int_equal(p->min_tcb[7], 0x73);
+    assert_true(p->allow_debug);
+    assert_int_equal(cfg.broker.secrets[2].policy.type, ATTEST_KIND_TDX);
+    assert_int_equal(cfg.n_relays, 0); /* a broker alone is a config */
+    config_free(&cfg);
+    config_free(&cfg);
+
+#define SECRET(policy) BROKER_HEAD "  secrets:\n    - name: s\n      policy: " policy "\n"
+    expect_error(SECRET("{type: sev}"), "airlock.yaml:7: broker.secrets[0].policy.type: expected "
+                                        "nitro, snp or tdx");
+    expect_error(SECRET("{type: snp, pcrs: {0: AB}, roots: /r}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.pcrs: applies to type nitro only");
+    expect_error(SECRET("{type: snp}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.roots: expected the PEM file of the "
+                 "ARK and ASK for type snp");
+    expect_error(SECRET("{measurement: " PCR48 "}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.measurement: applies to types snp "
+                 "and tdx only");
+    expect_error(SECRET("{type: tdx, min_tcb: 0011223344556677}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.min_tcb: applies to type snp only");
+    expect_error(SECRET("{type: tdx, sim_root: /s}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.sim_root: applies to type nitro only");
+    expect_error(SECRET("{type: tdx, measurement: 0011}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.measurement: expected 48 bytes of hex");
+    expect_error(SECRET("{pcrs: {32: AB}}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.pcrs: expected a mapping of PCR index "
+                 "(0-31) to hex ({0: HEX, 8: HEX}): '32' is no PCR index");
+    expect_error(SECRET("{pcrs: {1: AB, 01: CD}}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.pcrs.1: expected each PCR once");
+    expect_error(SECRET("{pcrs: {1: XY}}"), "airlock.yaml:7: broker.secrets[0].policy.pcrs.1: "
+                                            "expected the PCR's value in hex (1-64 bytes)");
+    expect_error(SECRET("{pcrs: {1: ''}}"), "airlock.yaml:7: broker.secrets[0].policy.pcrs.1: "
+                                            "expected the PCR's value in hex (1-64 bytes)");
+    expect_error(SECRET("{pcrs: [AB]}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.pcrs: expected a mapping of PCR index "
+                 "(0-31) to hex ({0: HEX, 8: HEX})");
+    expect_error(SECRET("{pcrs: {1: AB}, color: red}"),
+                 "airlock.yaml:7: broker.secrets[0].policy: unknown key 'color'");
+    expect_error(BROKER_HEAD "  secrets:\n    - name: s\n",
+                 "airlock.yaml:6: broker.secrets[0].policy: missing: expected the attestation "
+                 "policy a requester must meet");
+    expect_error(BROKER_HEAD "  secrets:\n    - {name: s, policy: {}}\n"
+                             "    - {name: s, policy: {}}\n",
+                 "airlock.yaml:7: broker.secrets[1].name: expected a unique name; secrets[0] is "
+                 "already 's'");
+    expect_error(BROKER_HEAD "  timeout: 2s\n  secrets:\n    - {name: s, policy: {}}\n",
+                 "airlock.yaml:2: broker.nonce_ttl: expected at most timeout (2000 ms)");
+    expect_error("broker:\n  dir: /d\n  key_file: /k\n  secrets:\n    - {name: s, policy: {}}\n",
+                 "airlock.yaml:2: broker.listen: missing: expected an endpoint (" EP_FORMS ")");
+    expect_error("relays:\n" RELAY_OK "broker:\n  listen: tcp:0.0.0.0:8443\n  dir: /d\n"
+                 "  key_file: /k\n  secrets:\n    - {name: s, policy: {}}\n",
+                 "airlock.yaml:5: broker.listen: expected an endpoint nothing else listens on; "
+                 "relays[0] ('relay1') already listens on tcp:0.0.0.0:8443");
+#undef SECRET
+}
+
 int
 main(void)
 {
@@ -2065,6 +2183,7 @@ main(void)
         cmocka_unit_test(test_err_logs),
         cmocka_unit_test(test_err_log_sinks),
         cmocka_unit_test(test_directory),
+        cmocka_unit_test(test_broker_policy),
         cmocka_unit_test(test_err_directory),
         cmocka_unit_test(test_routers),
         cmocka_unit_test(test_router_equal),

@@ -114,6 +114,25 @@ test_names(void **state)
 }
 
 static void
+test_hex(void **state)
+{
+    uint8_t b[4] = {0};
+    size_t n = 99;
+
+    (void)state;
+    assert_int_equal(units_hex("00aBfF", b, sizeof(b), &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(b[0], 0x00);
+    assert_int_equal(b[1], 0xab);
+    assert_int_equal(b[2], 0xff);
+    assert_int_equal(units_hex("", b, sizeof(b), &n), 0);
+    assert_int_equal(n, 0);
+    const char *bad[] = {"abc", "0x12", "g0", " 12", "12 ", "+1", "0011223344"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(units_hex(bad[i], b, sizeof(b), &n), -EINVAL);
+}
+
+static void
 test_fault(void **state)
 {
     (void)state;
@@ -132,7 +151,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uint),       cmocka_unit_test(test_duration_size),
         cmocka_unit_test(test_mode_range), cmocka_unit_test(test_names),
-        cmocka_unit_test(test_fault),
+        cmocka_unit_test(test_fault),      cmocka_unit_test(test_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

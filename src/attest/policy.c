@@ -1,0 +1,169 @@
+/* policy.c - loading a policy block's certificates and verifying evidence
+ * under it; see policy.h. */
+#include "attest/policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/x509v3.h>
+
+#include "attest/nitro.h"
+#include "attest/snp.h"
+#include "attest/tdx.h"
+#include "attest/trust.h"
+
+/* The certificates of a PEM file: a regular file (not a symlink, a fifo
+ * that would block, or a device) of at most ATTEST_PEM_MAX bytes. */
+static int
+pem_load(const char *path, STACK_OF(X509) * *out, char *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), ret;
+    struct stat st;
+    char *buf = NULL;
+    size_t n = 0;
+    ssize_t r = 0;
+
+    *out = NULL;
+    if (fd < 0) {
+        ret = -errno;
+        attest_fail(err, ATTEST_MALFORMED, "%s: %s", path, strerror(errno));
+        return ret;
+    }
+    ret = -EINVAL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > ATTEST_PEM_MAX) {
+        attest_fail(err, ATTEST_MALFORMED, "%s: expected a regular file of at most 1 MiB", path);
+        goto fail;
+    }
+    if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+        ret = -ENOMEM;
+        attest_fail(err, ATTEST_MALFORMED, "%s: out of memory", path);
+        goto fail;
+    }
+    while (n < (size_t)st.st_size && (r = read(fd, buf + n, (size_t)st.st_size - n)) > 0)
+        n += (size_t)r;
+    if (r < 0) {
+        ret = -errno;
+        attest_fail(err, ATTEST_MALFORMED, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if ((*out = attest_x509_pem(buf, n)) == NULL) {
+        attest_fail(err, ATTEST_MALFORMED, "%s: no PEM certificate", path);
+        goto fail;
+    }
+    ret = 0;
+fail:
+    free(buf);
+    close(fd);
+    return ret;
+}
+
+int
+attest_certs_split(STACK_OF(X509) * chain, STACK_OF(X509) * *roots, STACK_OF(X509) * *intermediates)
+{
+    int ret = 0;
+
+    *roots = sk_X509_new_null();
+    *intermediates = sk_X509_new_null();
+    if (*roots == NULL || *intermediates == NULL)
+        ret = -ENOMEM;
+    for (int i = 0; ret == 0 && i < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+        if (sk_X509_push(X509_check_issued(x, x) == X509_V_OK ? *roots : *intermediates, x) <= 0)
+            ret = -ENOMEM;
+    }
+    if (ret == 0 && sk_X509_num(*roots) == 0)
+        ret = -ENOENT;
+    if (ret != 0) {
+        sk_X509_free(*roots);
+        sk_X509_free(*intermediates);
+        *roots = NULL;
+        *intermediates = NULL;
+    }
+    return ret;
+}
+
+void
+attest_policy_conf_free(struct attest_policy_conf *pc)
+{
+    /* root_certs and intermediates split one loaded chain between them,
+     * each certificate owned by exactly one of the two */
+    sk_X509_pop_free(pc->root_certs, X509_free);
+    sk_X509_pop_free(pc->intermediates, X509_free);
+    X509_free(pc->sim_cert);
+    pc->root_certs = NULL;
+    pc->intermediates = NULL;
+    pc->sim_cert = NULL;
+}
+
+int
+attest_policy_conf_load(struct attest_policy_conf *pc, char *err)
+{
+    STACK_OF(X509) *chain = NULL, *sim = NULL;
+    int ret;
+
+    attest_policy_conf_free(pc);
+    if (pc->roots[0] != '\0') {
+        if ((ret = pem_load(pc->roots, &chain, err)) != 0)
+            goto fail;
+        if ((ret = attest_certs_split(chain, &pc->root_certs, &pc->intermediates)) != 0) {
+            attest_fail(err, ATTEST_MALFORMED, "%s: %s", pc->roots,
+                        ret == -ENOENT ? "no self-signed root certificate" : "out of memory");
+            ret = ret == -ENOENT ? -EINVAL : ret; /* the file is there, its content wrong */
+            goto fail;
+        }
+        sk_X509_free(chain); /* the certificates moved to the two stacks */
+        chain = NULL;
+    }
+    if (pc->sim_root[0] != '\0') {
+        if ((ret = pem_load(pc->sim_root, &sim, err)) != 0)
+            goto fail;
+        pc->sim_cert = sk_X509_shift(sim);
+        sk_X509_pop_free(sim, X509_free);
+    }
+    return 0;
+fail:
+    sk_X509_pop_free(chain, X509_free);
+    attest_policy_conf_free(pc);
+    return ret;
+}
+
+void
+attest_policy_conf_fill(const struct attest_policy_conf *pc, time_t now, struct attest_policy *pol)
+{
+    memset(pol, 0, sizeof(*pol));
+    pol->now = now;
+    pol->roots = pc->root_certs;
+    pol->sim_root = pc->sim_cert;
+    pol->npcrs = pc->npcrs;
+    memcpy(pol->pcrs, pc->pcrs, pc->npcrs * sizeof(pc->pcrs[0]));
+    if (pc->has_measurement) {
+        pol->measurement.present = true;
+        pol->measurement.len = sizeof(pc->measurement);
+        memcpy(pol->measurement.data, pc->measurement, sizeof(pc->measurement));
+    }
+    pol->allow_debug = pc->allow_debug;
+    pol->min_tcb_present = pc->has_min_tcb;
+    memcpy(pol->min_tcb, pc->min_tcb, sizeof(pol->min_tcb));
+}
+
+enum attest_result
+attest_policy_verify(const struct attest_policy_conf *pc, const struct attest_policy *pol,
+                     const uint8_t *evidence, size_t len, X509 *vcek, struct attest_claims *claims,
+                     char *err)
+{
+    switch (pc->type) {
+    case ATTEST_KIND_NITRO:
+        return attest_nitro_verify(evidence, len, pol, claims, err);
+    case ATTEST_KIND_SNP:
+        if (vcek == NULL)
+            return attest_fail(err, ATTEST_MALFORMED, "snp evidence needs its VCEK certificate");
+        return attest_snp_verify(evidence, len, vcek, pc->intermediates, pol, claims, err);
+    case ATTEST_KIND_TDX:
+        return attest_tdx_verify(evidence, len, pol, claims, err);
+    }
+    return attest_fail(err, ATTEST_MALFORMED, "unknown evidence type");
+}

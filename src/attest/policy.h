@@ -1,0 +1,108 @@
+/* policy.h - the attestation policy block of the config (docs/attestation.md):
+ *
+ *   policy:
+ *     type: nitro            # nitro (default; sim documents are nitro-format) | snp | tdx
+ *     pcrs: {0: HEX, 8: HEX} # nitro: each must be present and equal
+ *     measurement: HEX       # snp measurement / tdx MRTD (48 bytes)
+ *     roots: PATH            # PEM of pinned roots (snp: the ARK and ASK, required);
+ *                            #   default: the type's built-in root
+ *     sim_root: PATH         # nitro: accept sim evidence anchored at this root
+ *     allow_debug: false     # snp, tdx: accept debug guests
+ *     min_tcb: HEX           # snp: 8 bytes, as reported_tcb prints
+ *
+ * The key broker's secrets and the relay's verify: take it. Parsing fills
+ * the settings (pure: policy_conf.c, in every build); loading the
+ * certificates the paths name and verifying evidence need OpenSSL
+ * (policy.c, only where attestation is built in). */
+#ifndef AIRLOCK_ATTEST_POLICY_H
+#define AIRLOCK_ATTEST_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "attest/claims.h"
+#include "core/units.h"
+
+#define ATTEST_POLICY_PATH_MAX 1024 /* roots and sim_root, NUL included */
+#define ATTEST_PEM_MAX (1024 * 1024)
+
+struct attest_policy_conf {
+    enum attest_kind type; /* ATTEST_KIND_NITRO unless given */
+    size_t npcrs;
+    struct attest_pcr pcrs[ATTEST_PCR_MAX]; /* distinct indexes */
+    bool has_measurement;
+    uint8_t measurement[ATTEST_MEASUREMENT_LEN];
+    char roots[ATTEST_POLICY_PATH_MAX];    /* "": the type's built-in root */
+    char sim_root[ATTEST_POLICY_PATH_MAX]; /* "": sim evidence refused */
+    bool allow_debug;
+    bool has_min_tcb;
+    uint8_t min_tcb[8];
+    /* Owned, filled by attest_policy_conf_load(): the self-signed
+     * certificates of roots (pinned) and the others (SNP's ASK), the sim
+     * root. NULL until loaded. */
+    STACK_OF(X509) * root_certs;
+    STACK_OF(X509) * intermediates;
+    X509 *sim_cert;
+};
+
+/* ---- policy_conf.c: pure, every build */
+
+/* Zeroes pc: type nitro, nothing pinned beyond the built-in root. */
+void attest_policy_conf_defaults(struct attest_policy_conf *pc);
+
+/* The rules that span keys (snp needs roots). Returns 0, or -1 with *f
+ * naming the key at fault. */
+int attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault *f);
+
+/* For the keys that apply to some types only: NULL when the key applies to
+ * pc's type, else why not. _nitro: pcrs, sim_root; _report: measurement,
+ * allow_debug (snp, tdx); _snp: min_tcb. */
+const char *attest_policy_nitro_only(const struct attest_policy_conf *pc);
+const char *attest_policy_report_only(const struct attest_policy_conf *pc);
+const char *attest_policy_snp_only(const struct attest_policy_conf *pc);
+
+/* Reads "nitro", "snp" or "tdx" into *kind; returns 0 or -EINVAL. */
+int attest_policy_type_parse(const char *s, enum attest_kind *kind);
+
+/* "nitro", "snp" or "tdx". */
+const char *attest_kind_name(enum attest_kind kind);
+
+/* ---- policy.c: needs OpenSSL */
+
+/* Loads the certificates pc's roots and sim_root name (regular files, PEM,
+ * at most ATTEST_PEM_MAX bytes; roots must hold a self-signed certificate,
+ * sim_root's first certificate is the sim root). Idempotent over a loaded
+ * pc (loads again). Returns 0, or -errno with "PATH: what is wrong" in err
+ * (ATTEST_ERR_MAX bytes) and nothing loaded. */
+int attest_policy_conf_load(struct attest_policy_conf *pc, char *err);
+
+/* Frees what attest_policy_conf_load() loaded; idempotent. The settings
+ * stay. */
+void attest_policy_conf_free(struct attest_policy_conf *pc);
+
+/* Fills *pol (zeroed first) from a loaded pc to verify as of now. pol
+ * borrows pc's certificates: pc must outlive it. The caller adds the
+ * expectations of one exchange (nonce, user_data, public_key). */
+void attest_policy_conf_fill(const struct attest_policy_conf *pc, time_t now,
+                             struct attest_policy *pol);
+
+/* Splits chain (borrowed) into its self-signed certificates (*roots) and
+ * the others (*intermediates), both new stacks borrowing chain's
+ * certificates (free with sk_X509_free). Returns 0, -ENOENT when there is no
+ * self-signed certificate, or -ENOMEM; on failure both are NULL. */
+int attest_certs_split(STACK_OF(X509) * chain, STACK_OF(X509) * *roots,
+                       STACK_OF(X509) * *intermediates);
+
+/* Verifies evidence (len bytes) of pc's type under pol (from
+ * attest_policy_conf_fill() plus the caller's expectations): nitro (and sim)
+ * documents, TDX quotes; SNP reports with vcek, the VCEK certificate
+ * (required for snp, else NULL). Fills *claims. Returns ATTEST_OK or the
+ * failure with a one-line reason in err (ATTEST_ERR_MAX bytes). */
+enum attest_result attest_policy_verify(const struct attest_policy_conf *pc,
+                                        const struct attest_policy *pol, const uint8_t *evidence,
+                                        size_t len, X509 *vcek, struct attest_claims *claims,
+                                        char *err);
+
+#endif

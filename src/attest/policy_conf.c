@@ -1,0 +1,61 @@
+/* policy_conf.c - the policy block's settings: defaults and the rules that
+ * span keys; see policy.h. Pure: no OpenSSL calls, so the static build
+ * (no attestation) still parses and refuses the block by itself. */
+#include "attest/policy.h"
+
+#include <errno.h>
+#include <string.h>
+
+void
+attest_policy_conf_defaults(struct attest_policy_conf *pc)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->type = ATTEST_KIND_NITRO;
+}
+
+int
+attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault *f)
+{
+    /* the SNP verifier has no built-in AMD root: the ARK is pinned here */
+    if (pc->type == ATTEST_KIND_SNP && pc->roots[0] == '\0')
+        return conf_fault(f, "roots", "expected the PEM file of the ARK and ASK for type snp");
+    return 0;
+}
+
+const char *
+attest_policy_nitro_only(const struct attest_policy_conf *pc)
+{
+    return pc->type == ATTEST_KIND_NITRO ? NULL : "applies to type nitro only";
+}
+
+const char *
+attest_policy_report_only(const struct attest_policy_conf *pc)
+{
+    return pc->type != ATTEST_KIND_NITRO ? NULL : "applies to types snp and tdx only";
+}
+
+const char *
+attest_policy_snp_only(const struct attest_policy_conf *pc)
+{
+    return pc->type == ATTEST_KIND_SNP ? NULL : "applies to type snp only";
+}
+
+int
+attest_policy_type_parse(const char *s, enum attest_kind *kind)
+{
+    static const enum attest_kind kinds[] = {ATTEST_KIND_NITRO, ATTEST_KIND_SNP, ATTEST_KIND_TDX};
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (strcmp(s, attest_kind_name(kinds[i])) == 0) {
+            *kind = kinds[i];
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+const char *
+attest_kind_name(enum attest_kind kind)
+{
+    return kind == ATTEST_KIND_SNP ? "snp" : kind == ATTEST_KIND_TDX ? "tdx" : "nitro";
+}

@@ -1,0 +1,61 @@
+/* conf.h - the key broker's settings (the broker: block; docs/attestation.md,
+ * "Key broker"), their defaults and the rules that span them:
+ *
+ *   broker:
+ *     listen: tcp:127.0.0.1:8600     # any stream endpoint (required)
+ *     dir: /var/lib/airlock/secrets  # sealed secrets, one file NAME.sealed (required)
+ *     key_file: /etc/airlock/broker.key  # the at-rest key: 32 bytes (required)
+ *     max_connections: 64            # at once; more are closed at accept (1-4096)
+ *     timeout: 10s                   # a whole exchange, per connection
+ *     nonce_ttl: 5s                  # a challenge must be answered within it
+ *     max_message: 64KiB             # one message line (1KiB-1MiB)
+ *     secrets:                       # what may be released, and to whom
+ *       - name: db-key               # 1-63 characters A-Z a-z 0-9 _ . -
+ *         policy: {pcrs: {0: HEX}, sim_root: /etc/airlock/sim-root.pem}  # attest/policy.h
+ *
+ * Pure: the config parser links this alone. */
+#ifndef AIRLOCK_BROKER_CONF_H
+#define AIRLOCK_BROKER_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "attest/policy.h"
+#include "core/units.h"
+#include "net/endpoint.h"
+
+#define BROKER_SECRETS_MAX 256
+#define BROKER_CONNECTIONS_MAX 4096
+#define BROKER_MESSAGE_MIN 1024
+#define BROKER_MESSAGE_MAX (1024 * 1024)
+
+struct broker_secret_conf {
+    char name[CONF_NAME_MAX];
+    struct attest_policy_conf policy;
+};
+
+struct broker_conf {
+    bool enabled; /* a broker: block is present */
+    struct endpoint listen;
+    char dir[CONF_FILE_PATH_MAX];
+    char key_file[CONF_FILE_PATH_MAX];
+    unsigned max_connections;
+    unsigned timeout_ms;
+    unsigned nonce_ttl_ms;
+    size_t max_message;
+    struct broker_secret_conf *secrets; /* owned (config_free); n_secrets entries */
+    size_t n_secrets;
+};
+
+/* Fills *bc with the defaults (max_connections 64, timeout 10s, nonce_ttl
+ * 5s, max_message 64KiB, no secrets); not enabled. */
+void broker_conf_defaults(struct broker_conf *bc);
+
+/* The rules that span keys: nonce_ttl within timeout. Returns 0, or -1
+ * with *f naming the key at fault. */
+int broker_conf_check(const struct broker_conf *bc, struct conf_fault *f);
+
+/* Secret i's name against those before it: 0, or -1 with *f (key "name"). */
+int broker_secret_unique(const struct broker_conf *bc, size_t i, struct conf_fault *f);
+
+#endif
