@@ -4,7 +4,8 @@
 # `airlock attest fetch-secret` only when the policy accepts the evidence:
 # a PCR the evidence does not have is refused, sim evidence is refused
 # where the policy names no sim_root, evidence for another challenge (a
-# replay) and evidence bound to another key are refused, garbage, oversized
+# replay), evidence bound to another key and a challenge answered after
+# nonce_ttl are refused, garbage, oversized
 # and slow clients neither crash the broker nor hold up a good fetch, and
 # every release and refusal is a log line and a counter with its reason
 # (never the secret).
@@ -15,7 +16,7 @@ SIM=$T/sim.pem
 "$AIRLOCK" attest get --provider sim --sim-root "$SIM" >/dev/null 2>&1 || fail "no sim root"
 openssl x509 -in "$SIM" -out "$T/simcert.pem"
 mkdir "$T/secrets"
-seal() { printf '%s' "$2" | "$AIRLOCK" attest seal --key-file "$T/bk.key" --dir "$T/secrets" "$1" 2>/dev/null; }
+seal() { printf "%s" "$2" | "$AIRLOCK" attest seal --key-file "$T/bk.key" --dir "$T/secrets" "$1" 2>"$T/seal.err" || fail "seal $1: $(cat "$T/seal.err")"; }
 seal db-key 'db-password-1'
 seal pcr-key 'pcr-secret-2'
 seal hw-key 'hw-secret-3'
@@ -32,7 +33,7 @@ broker:
   dir: $T/secrets
   key_file: $T/bk.key
   max_connections: 8
-  timeout: 3s
+  timeout: 6s
   nonce_ttl: 3s
   secrets:
     - {name: db-key, policy: {sim_root: $T/simcert.pem}}
@@ -124,6 +125,16 @@ openssl cms -decrypt -inform DER -in "$T/cms.der" -inkey "$T/a.key" -out "$T/cms
 [ "$(cat "$T/cms.out")" = db-password-1 ] || fail "the envelope holds '$(cat "$T/cms.out")'"
 exec 5>&-
 
+log "a challenge answered after nonce_ttl: refused (expired)"
+exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+N5=$(challenge 5)
+EV5=$(evidence "$N5" "$T/a.pub")
+sleep 3.5 # past nonce_ttl (3s), within timeout (6s): a bound to exceed, not a wait for an event
+printf 'ATTEST %s %s\n' "$EV5" "$(cat "$T/a.hex")" >&5
+A5=$(answer 5)
+[[ $A5 == "REFUSED expired "* ]] || fail "late evidence: '${A5:0:80}'"
+exec 5>&-
+
 log "garbage, an oversized message and slow clients do not hold up a good fetch"
 exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 printf 'hello broker\n' >&5
@@ -162,7 +173,7 @@ log "metrics and logs: each reason counted, the secret never logged"
 m() { metric "$1" "$2" "$MPORT"; }
 [ "$(m airlock_broker_releases_total 'secret="db-key"')" -ge 5 ] ||
     fail "releases: $(curl -s "http://127.0.0.1:$MPORT/metrics" | grep broker)"
-for want in 'db-key nonce' 'db-key key' 'pcr-key policy' 'hw-key untrusted' \
+for want in 'db-key nonce' 'db-key key' 'db-key expired' 'pcr-key policy' 'hw-key untrusted' \
     '- unknown_secret' '- malformed' '- too_large' 'db-key timeout' '- timeout' '- busy'; do
     set -- $want
     v=$(m airlock_broker_refusals_total "secret=\"$1\",reason=\"$2\"")
