@@ -23,24 +23,11 @@
 #include "broker/seal.h"
 #include "broker/wrap.h"
 
-static char tmpdir[64];
-
 static int
 setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_broker_seal.XXXXXX");
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int
-teardown(void **state)
-{
-    char cmd[128];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_make("test_broker_seal");
 }
 
 static const uint8_t key_a[SEAL_KEY_LEN] = {1, 2, 3};
@@ -94,7 +81,7 @@ test_seal_files(void **state)
     struct stat st;
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/k", tmpdir);
+    snprintf(path, sizeof(path), "%s/k", attest_tmpdir);
     assert_int_equal(seal_key_load(path, false, key, err), -ENOENT);
     assert_int_equal(seal_key_load(path, true, key, err), 0);
     assert_int_equal(stat(path, &st), 0);
@@ -108,20 +95,20 @@ test_seal_files(void **state)
     assert_int_equal(truncate(path, 31), 0);
     assert_int_equal(seal_key_load(path, false, again, err), -EINVAL);
 
-    assert_int_equal(seal_write(tmpdir, "one", key, (const uint8_t *)"1", 1, err), 0);
-    assert_int_equal(seal_write(tmpdir, "one", key, (const uint8_t *)"11", 2, err), 0);
-    assert_int_equal(seal_read(tmpdir, "one", key, &pt, &n, err), 0);
+    assert_int_equal(seal_write(attest_tmpdir, "one", key, (const uint8_t *)"1", 1, err), 0);
+    assert_int_equal(seal_write(attest_tmpdir, "one", key, (const uint8_t *)"11", 2, err), 0);
+    assert_int_equal(seal_read(attest_tmpdir, "one", key, &pt, &n, err), 0);
     assert_int_equal(n, 2);
     assert_memory_equal(pt, "11", 2);
     seal_clear_free(pt, n);
-    snprintf(path, sizeof(path), "%s/one.sealed", tmpdir);
-    snprintf(other, sizeof(other), "%s/two.sealed", tmpdir);
+    snprintf(path, sizeof(path), "%s/one.sealed", attest_tmpdir);
+    snprintf(other, sizeof(other), "%s/two.sealed", attest_tmpdir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     assert_int_equal(rename(path, other), 0);
-    assert_int_equal(seal_read(tmpdir, "two", key, &pt, &n, err), -EBADMSG);
+    assert_int_equal(seal_read(attest_tmpdir, "two", key, &pt, &n, err), -EBADMSG);
     assert_non_null(strstr(err, "two.sealed"));
-    assert_int_equal(seal_read(tmpdir, "one", key, &pt, &n, err), -ENOENT);
+    assert_int_equal(seal_read(attest_tmpdir, "one", key, &pt, &n, err), -ENOENT);
 }
 
 static EVP_PKEY *
@@ -211,5 +198,5 @@ main(void)
         cmocka_unit_test(test_wrap_fixture),
         cmocka_unit_test(test_wrap_round_trip),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_remove);
 }
