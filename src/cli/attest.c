@@ -645,7 +645,7 @@ load_public_key(const char *path, struct attest_blob *b)
 
 /* The provider's options belong to it alone; returns false after a message. */
 static bool
-get_options_fit(const struct attest_args *a, const struct attest_provider *p)
+get_options_fit(const struct attest_args *a, const struct attest_provider *p, const char *cmd)
 {
     const char *stray = NULL;
 
@@ -656,7 +656,7 @@ get_options_fit(const struct attest_args *a, const struct attest_provider *p)
     else if ((p == &attest_provider_sim) != (a->sim_root != NULL))
         stray = "--provider sim needs --sim-root FILE (and only it)";
     if (stray != NULL)
-        fprintf(stderr, "airlock attest get: %s\n", stray);
+        fprintf(stderr, "airlock attest %s: %s\n", cmd, stray);
     return stray == NULL;
 }
 
@@ -694,7 +694,7 @@ cmd_get(struct attest_args *a)
         fprintf(stderr, "airlock attest get: --provider is nitro, tsm or sim\n");
         return 2;
     }
-    if (!get_options_fit(a, p) ||
+    if (!get_options_fit(a, p, "get") ||
         (a->public_key_file != NULL && !load_public_key(a->public_key_file, &a->pol.public_key)))
         return 2;
     const struct attest_blob *ud = &a->pol.user_data, *nonce = &a->pol.nonce,
@@ -884,9 +884,10 @@ cmd_fetch(struct attest_args *a, const char *name)
     struct kb_msg m;
     enum dial_result dr;
 
-    if (a->broker == NULL || endpoint_parse(a->broker, &ep, &why) != PARSE_OK) {
-        fprintf(stderr, "airlock attest fetch-secret: --broker wants an endpoint (%s)%s%s\n",
-                EP_FORMS, why != NULL ? ": " : "", why != NULL ? why : "");
+    if (a->broker == NULL || endpoint_parse(a->broker, &ep, &why) != PARSE_OK ||
+        (ep.kind == EP_UDP && (why = "expected a stream endpoint, not udp") != NULL)) {
+        fprintf(stderr, "airlock attest fetch-secret: --broker: %s\n",
+                why != NULL ? why : "expected an endpoint (" EP_FORMS ")");
         return 2;
     }
     if (p == NULL) {
@@ -897,7 +898,7 @@ cmd_fetch(struct attest_args *a, const char *name)
         fprintf(stderr, "airlock attest fetch-secret: NAME: 1-63 characters A-Z a-z 0-9 _ . -\n");
         return 2;
     }
-    if (!get_options_fit(a, p))
+    if (!get_options_fit(a, p, "fetch-secret"))
         return 2;
     if (a->vcek != NULL && (vcek = load_vcek(a->vcek)) == NULL) {
         fprintf(stderr, "airlock attest fetch-secret: %s: not a certificate (DER or PEM)\n",

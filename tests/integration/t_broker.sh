@@ -62,6 +62,17 @@ fetch() {
     [ "$rc" = "$want" ] || fail "fetch $name exited $rc, expected $want: $(cat "$T/err")"
 }
 
+log "usage errors exit 2 with one line"
+for args in "--broker udp:127.0.0.1:$PORT --provider sim --sim-root $SIM db-key" \
+    "--broker tcp:127.0.0.1:$PORT --provider sim db-key" \
+    "--broker tcp:127.0.0.1:$PORT --provider sim --sim-root $SIM bad/name" \
+    "--provider sim --sim-root $SIM db-key"; do
+    rc=0
+    # shellcheck disable=SC2086
+    "$AIRLOCK" attest fetch-secret $args >/dev/null 2>"$T/err" || rc=$?
+    [ "$rc" = 2 ] && [ "$(wc -l <"$T/err")" = 1 ] || fail "fetch-secret $args: $rc: $(cat "$T/err")"
+done
+
 log "a good fetch: to stdout, and to a file (0600)"
 fetch 0 db-key
 [ "$(cat "$T/out")" = db-password-1 ] || fail "released '$(cat "$T/out")'"
