@@ -16,28 +16,27 @@
 #include "attest/tdx.h"
 #include "attest/trust.h"
 
-/* The certificates of a PEM file: a regular file (not a symlink, a fifo
- * that would block, or a device) of at most ATTEST_PEM_MAX bytes. */
-static int
-pem_load(const char *path, STACK_OF(X509) * *out, char *err)
+int
+attest_file_read(const char *path, size_t max, uint8_t **out, size_t *len, char *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), ret;
     struct stat st;
-    char *buf = NULL;
+    uint8_t *buf = NULL;
     size_t n = 0;
     ssize_t r = 0;
 
-    *out = NULL;
     if (fd < 0) {
         ret = -errno;
         attest_fail(err, ATTEST_MALFORMED, "%s: %s", path, strerror(errno));
         return ret;
     }
     ret = -EINVAL;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > ATTEST_PEM_MAX) {
-        attest_fail(err, ATTEST_MALFORMED, "%s: expected a regular file of at most 1 MiB", path);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        attest_fail(err, ATTEST_MALFORMED, "%s: expected a regular file of at most %zu bytes", path,
+                    max);
         goto fail;
     }
+    /* one byte more than the size, for a NUL after text */
     if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
         ret = -ENOMEM;
         attest_fail(err, ATTEST_MALFORMED, "%s: out of memory", path);
@@ -50,14 +49,33 @@ pem_load(const char *path, STACK_OF(X509) * *out, char *err)
         attest_fail(err, ATTEST_MALFORMED, "%s: %s", path, strerror(errno));
         goto fail;
     }
-    if ((*out = attest_x509_pem(buf, n)) == NULL) {
-        attest_fail(err, ATTEST_MALFORMED, "%s: no PEM certificate", path);
-        goto fail;
-    }
-    ret = 0;
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    close(fd);
+    return 0;
 fail:
     free(buf);
     close(fd);
+    return ret;
+}
+
+/* The certificates of a PEM file. */
+static int
+pem_load(const char *path, STACK_OF(X509) * *out, char *err)
+{
+    uint8_t *buf;
+    size_t n;
+    int ret = attest_file_read(path, ATTEST_PEM_MAX, &buf, &n, err);
+
+    *out = NULL;
+    if (ret != 0)
+        return ret;
+    if ((*out = attest_x509_pem((const char *)buf, n)) == NULL) {
+        attest_fail(err, ATTEST_MALFORMED, "%s: no PEM certificate", path);
+        ret = -EINVAL;
+    }
+    free(buf);
     return ret;
 }
 

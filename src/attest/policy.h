@@ -88,6 +88,13 @@ void attest_policy_conf_free(struct attest_policy_conf *pc);
 void attest_policy_conf_fill(const struct attest_policy_conf *pc, time_t now,
                              struct attest_policy *pol);
 
+/* Reads the whole file at path: a regular file (not a symlink, a fifo
+ * that would block, or a device) of at most max bytes. On success *out
+ * (malloc'd, NUL-terminated past *len; the caller frees it) holds *len
+ * bytes. Returns 0, or -errno with "PATH: what is wrong" in err
+ * (ATTEST_ERR_MAX bytes). */
+int attest_file_read(const char *path, size_t max, uint8_t **out, size_t *len, char *err);
+
 /* Splits chain (borrowed) into its self-signed certificates (*roots) and
  * the others (*intermediates), both new stacks borrowing chain's
  * certificates (free with sk_X509_free). Returns 0, -ENOENT when there is no

@@ -31,3 +31,14 @@ broker_secret_unique(const struct broker_conf *bc, size_t i, struct conf_fault *
                               bc->secrets[i].name);
     return 0;
 }
+
+bool
+broker_conf_equal(const struct broker_conf *a, const struct broker_conf *b)
+{
+    struct broker_conf x = *a, y = *b;
+
+    x.secrets = y.secrets = NULL;
+    return memcmp(&x, &y, sizeof(x)) == 0 &&
+           (a->n_secrets == 0 ||
+            memcmp(a->secrets, b->secrets, a->n_secrets * sizeof(a->secrets[0])) == 0);
+}

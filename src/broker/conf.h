@@ -55,6 +55,10 @@ void broker_conf_defaults(struct broker_conf *bc);
  * with *f naming the key at fault. */
 int broker_conf_check(const struct broker_conf *bc, struct conf_fault *f);
 
+/* Are a and b the same settings (secrets compared by content)? Both are
+ * zeroed past their strings (defaults then the parser), so bytes compare. */
+bool broker_conf_equal(const struct broker_conf *a, const struct broker_conf *b);
+
 /* Secret i's name against those before it: 0, or -1 with *f (key "name"). */
 int broker_secret_unique(const struct broker_conf *bc, size_t i, struct conf_fault *f);
 

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "attest/nitro.h"
@@ -31,8 +33,14 @@
 #include "attest/snp.h"
 #include "attest/tdx.h"
 #include "attest/trust.h"
+#include "broker/seal.h"
+#include "broker/wrap.h"
+#include "core/loop.h"
+#include "core/strbuf.h"
 #include "core/units.h"
+#include "net/dial.h"
 #include "net/endpoint.h"
+#include "proto/kb.h"
 
 #define INPUT_MAX (1 << 20)
 #define TLS_TIMEOUT_S 10 /* connect, handshake: each read or write */
@@ -49,7 +57,11 @@ attest_usage(FILE *f)
             "           [policy options as above]\n"
             "       airlock attest get --provider nitro|tsm|sim [--user-data HEX] [--nonce HEX]\n"
             "           [--public-key FILE] [--sim-root FILE] [--tsm-dir DIR]\n"
-            "           [--privlevel N] [--nsm-device PATH]\n");
+            "           [--privlevel N] [--nsm-device PATH]\n"
+            "       airlock attest fetch-secret --broker ENDPOINT --provider nitro|tsm|sim\n"
+            "           [--sim-root FILE] [--tsm-dir DIR] [--privlevel N] [--nsm-device PATH]\n"
+            "           [--vcek FILE] [--timeout DURATION] [--out FILE] NAME\n"
+            "       airlock attest seal --key-file FILE --dir DIR NAME [FILE|-]\n");
 }
 
 /* Reads a whole file ("-": stdin) of at most INPUT_MAX bytes. */
@@ -284,7 +296,12 @@ enum {
     OPT_NSM_DEVICE,
     OPT_TLS,
     OPT_SNI,
-    OPT_FRESH
+    OPT_FRESH,
+    OPT_BROKER,
+    OPT_OUT,
+    OPT_KEY_FILE,
+    OPT_DIR,
+    OPT_TIMEOUT
 };
 
 static const struct option attest_opts[] = {
@@ -307,6 +324,11 @@ static const struct option attest_opts[] = {
     {"tls", required_argument, NULL, OPT_TLS},
     {"sni", required_argument, NULL, OPT_SNI},
     {"fresh", no_argument, NULL, OPT_FRESH},
+    {"broker", required_argument, NULL, OPT_BROKER},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"key-file", required_argument, NULL, OPT_KEY_FILE},
+    {"dir", required_argument, NULL, OPT_DIR},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -320,6 +342,8 @@ struct attest_args {
     bool fresh;            /* --fresh: a random nonce */
     bool tls_nonce;        /* --tls: pol.nonce is the fresh-evidence nonce */
     struct attest_provider_conf conf;
+    const char *broker, *out, *key_file, *dir; /* fetch-secret, seal */
+    unsigned timeout_ms;
 };
 
 /* Fills a from the options; returns 0, or 2 after a message. */
@@ -413,6 +437,22 @@ parse_args(int argc, char **argv, struct attest_args *a)
             break;
         case OPT_FRESH:
             a->fresh = true;
+            break;
+        case OPT_BROKER:
+            a->broker = optarg;
+            break;
+        case OPT_OUT:
+            a->out = optarg;
+            break;
+        case OPT_KEY_FILE:
+            a->key_file = optarg;
+            break;
+        case OPT_DIR:
+            a->dir = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (units_duration(optarg, &a->timeout_ms) != 0 || a->timeout_ms == 0)
+                bad = "--timeout wants a duration above 0 (500ms, 10s)";
             break;
         case 'h':
             attest_usage(stdout);
@@ -759,7 +799,7 @@ load_public_key(const char *path, struct attest_blob *b)
 
 /* The provider's options belong to it alone; returns false after a message. */
 static bool
-get_options_fit(const struct attest_args *a, const struct attest_provider *p)
+get_options_fit(const struct attest_args *a, const struct attest_provider *p, const char *cmd)
 {
     const char *stray = NULL;
 
@@ -770,8 +810,26 @@ get_options_fit(const struct attest_args *a, const struct attest_provider *p)
     else if ((p == &attest_provider_sim) != (a->sim_root != NULL))
         stray = "--provider sim needs --sim-root FILE (and only it)";
     if (stray != NULL)
-        fprintf(stderr, "airlock attest get: %s\n", stray);
+        fprintf(stderr, "airlock attest %s: %s\n", cmd, stray);
     return stray == NULL;
+}
+
+/* For --provider sim: the sim root of --sim-root and a leaf issued now,
+ * into a->conf.sim. Returns 0; 2 when the root file is not one (after a
+ * message); 1 with the reason in err. */
+static int
+sim_open(struct attest_args *a, struct attest_sim *sim, EVP_PKEY **root_key, X509 **root, char *err)
+{
+    time_t now = time(NULL);
+
+    if (sim_root_load(a->sim_root, now, root_key, root) != 0)
+        return 2;
+    if (attest_sim_init(sim, *root_key, *root, now) != 0) {
+        snprintf(err, ATTEST_ERR_MAX, "sim: cannot issue the leaf certificate");
+        return 1;
+    }
+    a->conf.sim = sim;
+    return 0;
 }
 
 static int
@@ -790,7 +848,7 @@ cmd_get(struct attest_args *a)
         fprintf(stderr, "airlock attest get: --provider is nitro, tsm or sim\n");
         return 2;
     }
-    if (!get_options_fit(a, p) ||
+    if (!get_options_fit(a, p, "get") ||
         (a->public_key_file != NULL && !load_public_key(a->public_key_file, &a->pol.public_key)))
         return 2;
     const struct attest_blob *ud = &a->pol.user_data, *nonce = &a->pol.nonce,
@@ -807,17 +865,8 @@ cmd_get(struct attest_args *a)
         fprintf(stderr, "airlock attest get: %s\n", err);
         return 2;
     }
-    if (p == &attest_provider_sim) {
-        time_t now = time(NULL);
-        if (sim_root_load(a->sim_root, now, &root_key, &root) != 0)
-            goto fail;
-        if (attest_sim_init(&sim, root_key, root, now) != 0) {
-            status = 1;
-            snprintf(err, sizeof(err), "sim: cannot issue the leaf certificate");
-            goto fail;
-        }
-        a->conf.sim = &sim;
-    }
+    if (p == &attest_provider_sim && (status = sim_open(a, &sim, &root_key, &root, err)) != 0)
+        goto fail;
     status = 1;
     if (attest_provider_get(p, &a->conf, &req, &ev, err) != 0)
         goto fail;
@@ -849,6 +898,279 @@ fail:
     return status;
 }
 
+/* ---- the key broker's client (fetch-secret) and sealing (seal) */
+
+#define FETCH_TIMEOUT_MS 10000
+#define FETCH_ANSWER_MAX (4 * SEAL_SECRET_MAX) /* a SECRET line: hex of a CMS envelope */
+
+/* Sends one line; false after a message. */
+static bool
+fetch_send(int fd, const char *line, size_t len)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+
+    while (len > 0) {
+        ssize_t n = send(fd, line, len, MSG_NOSIGNAL);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            if (poll(&p, 1, FETCH_TIMEOUT_MS) != 1)
+                break;
+            continue;
+        }
+        if (n <= 0)
+            break;
+        line += n;
+        len -= (size_t)n;
+    }
+    if (len > 0)
+        fprintf(stderr, "airlock attest fetch-secret: cannot send to the broker: %s\n",
+                strerror(errno != 0 ? errno : EIO));
+    return len == 0;
+}
+
+/* Reads the broker's next message into in (cap bytes) until deadline (a
+ * loop_clock_ms() value). Returns true with *m set, or false after a
+ * message: a refusal says the broker's reason. */
+static bool
+fetch_answer(int fd, char *in, size_t cap, uint64_t deadline, enum kb_verb want, struct kb_msg *m)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    size_t len = 0, used;
+    const char *why = NULL;
+    enum parse_result r;
+
+    while ((r = kb_parse(in, len, cap, m, &used, &why)) == PARSE_AGAIN) {
+        uint64_t now = loop_clock_ms();
+        int ready = now < deadline ? poll(&p, 1, (int)(deadline - now)) : 0;
+        if (ready < 0 && errno == EINTR)
+            continue;
+        ssize_t n = ready == 1 ? read(fd, in + len, cap - len) : -1;
+        if (n < 0 && ready == 1 && errno == EAGAIN)
+            continue;
+        if (n <= 0) {
+            fprintf(stderr, "airlock attest fetch-secret: %s\n",
+                    ready == 0 ? "no answer from the broker in time"
+                               : "the broker closed without answering");
+            return false;
+        }
+        len += (size_t)n;
+    }
+    if (r == PARSE_OK && m->verb == KB_REFUSED) {
+        fprintf(stderr, "airlock attest fetch-secret: refused: %.*s%s%.*s\n", (int)m->name.len,
+                m->name.p, m->text.p != NULL ? ": " : "", (int)m->text.len,
+                m->text.p != NULL ? m->text.p : "");
+        return false;
+    }
+    if (r != PARSE_OK || m->verb != want) {
+        fprintf(stderr, "airlock attest fetch-secret: unexpected answer from the broker\n");
+        return false;
+    }
+    return true;
+}
+
+/* Writes the secret to path (0600, a new file renamed into place, so a
+ * reader never sees half of it) or, without path, to stdout. */
+static int
+write_secret(const char *path, const uint8_t *b, size_t len)
+{
+    char tmp[4096];
+    int fd, ret = 0;
+
+    if (path == NULL)
+        return fwrite(b, 1, len, stdout) == len && fflush(stdout) == 0 ? 0 : -EIO;
+    if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+        return -errno;
+    if (write(fd, b, len) != (ssize_t)len)
+        ret = errno != 0 ? -errno : -EIO;
+    else if (fsync(fd) != 0)
+        ret = -errno;
+    if (close(fd) != 0 && ret == 0)
+        ret = -errno;
+    if (ret == 0 && rename(tmp, path) != 0)
+        ret = -errno;
+    if (ret != 0)
+        unlink(tmp);
+    return ret;
+}
+
+/* The evidence for a challenge: Nitro (and sim) carry the nonce and the
+ * public key in their own fields, tsm's REPORT_DATA is nonce ||
+ * SHA-256(public key) (see broker.c, binding()). */
+static int
+fetch_evidence(struct attest_args *a, const struct attest_provider *p, const uint8_t *nonce,
+               size_t nonce_len, const uint8_t *spki, size_t spki_len, struct attest_evidence *ev,
+               char *err)
+{
+    uint8_t rd[ATTEST_REPORT_DATA_LEN] = {0};
+    struct attest_request req = {0};
+
+    if (p->takes_nonce) {
+        req = (struct attest_request){
+            .nonce = nonce, .nonce_len = nonce_len, .public_key = spki, .public_key_len = spki_len};
+    } else {
+        if (nonce_len != ATTEST_REPORT_DATA_LEN - SHA256_DIGEST_LENGTH)
+            return attest_provider_fail(err, -EPROTO, "the broker's nonce is not 32 bytes");
+        memcpy(rd, nonce, nonce_len);
+        SHA256(spki, spki_len, rd + nonce_len);
+        req.report_data = rd;
+        req.report_data_len = sizeof(rd);
+    }
+    return attest_provider_get(p, &a->conf, &req, ev, err);
+}
+
+static int
+cmd_fetch(struct attest_args *a, const char *name)
+{
+    const struct attest_provider *p =
+        a->provider != NULL ? attest_provider_find(a->provider) : NULL;
+    struct endpoint ep;
+    const char *why = NULL;
+    char err[ATTEST_ERR_MAX] = "", *in = NULL;
+    struct strbuf line = {0};
+    struct attest_sim sim = {0};
+    struct attest_evidence ev = {0};
+    EVP_PKEY *root_key = NULL, *key = NULL;
+    X509 *root = NULL, *vcek = NULL;
+    uint8_t *spki = NULL, nonce[KB_NONCE_MAX], *cms = NULL, *secret = NULL;
+    size_t secret_len = 0;
+    int fd = -1, status = 2, spki_len;
+    struct kb_msg m;
+    enum dial_result dr;
+
+    if (a->broker == NULL || endpoint_parse(a->broker, &ep, &why) != PARSE_OK ||
+        (ep.kind == EP_UDP && (why = "expected a stream endpoint, not udp") != NULL)) {
+        fprintf(stderr, "airlock attest fetch-secret: --broker: %s\n",
+                why != NULL ? why : "expected an endpoint (" EP_FORMS ")");
+        return 2;
+    }
+    if (p == NULL) {
+        fprintf(stderr, "airlock attest fetch-secret: --provider is nitro, tsm or sim\n");
+        return 2;
+    }
+    if (units_name(name, KB_NAME_MAX + 1) != 0) {
+        fprintf(stderr, "airlock attest fetch-secret: NAME: 1-63 characters A-Z a-z 0-9 _ . -\n");
+        return 2;
+    }
+    if (!get_options_fit(a, p, "fetch-secret"))
+        return 2;
+    if (a->vcek != NULL && (vcek = load_vcek(a->vcek)) == NULL) {
+        fprintf(stderr, "airlock attest fetch-secret: %s: not a certificate (DER or PEM)\n",
+                a->vcek);
+        return 2;
+    }
+    if (p == &attest_provider_sim && (status = sim_open(a, &sim, &root_key, &root, err)) != 0)
+        goto fail;
+    status = 1;
+    uint64_t deadline = loop_clock_ms() + (a->timeout_ms ? a->timeout_ms : FETCH_TIMEOUT_MS);
+    /* the ephemeral key the secret is wrapped to: in memory only */
+    if ((key = EVP_RSA_gen(WRAP_KEY_BITS_MIN)) == NULL ||
+        (spki_len = i2d_PUBKEY(key, &spki)) <= 0 || (in = malloc(FETCH_ANSWER_MAX)) == NULL) {
+        snprintf(err, sizeof(err), "cannot make the ephemeral key");
+        goto fail;
+    }
+    if ((fd = dial_sync(&ep, a->timeout_ms ? a->timeout_ms : FETCH_TIMEOUT_MS, &dr)) < 0) {
+        snprintf(err, sizeof(err), "cannot connect to %s: %s: %s", a->broker, dial_result_name(dr),
+                 strerror(-fd));
+        goto fail;
+    }
+    strbuf_printf(&line, "REQUEST %s\n", name);
+    if (line.failed || !fetch_send(fd, line.data, line.len) ||
+        !fetch_answer(fd, in, FETCH_ANSWER_MAX, deadline, KB_CHALLENGE, &m))
+        goto fail;
+    size_t nonce_len = kb_unhex(m.hex[0], nonce, sizeof(nonce));
+    if (fetch_evidence(a, p, nonce, nonce_len, spki, (size_t)spki_len, &ev, err) != 0)
+        goto fail;
+    /* ATTEST EVIDENCE PUBKEY [VCEK], each hex */
+    uint8_t *vder = NULL;
+    int vlen = vcek != NULL ? i2d_X509(vcek, &vder) : 0;
+    size_t n = 16 + 2 * (ev.len + (size_t)spki_len + (vlen > 0 ? (size_t)vlen : 0));
+    char *msg = malloc(n);
+    if (msg != NULL) {
+        size_t k = (size_t)snprintf(msg, n, "ATTEST ");
+        kb_hex(msg + k, ev.data, ev.len);
+        k += 2 * ev.len;
+        msg[k++] = ' ';
+        kb_hex(msg + k, spki, (size_t)spki_len);
+        k += 2 * (size_t)spki_len;
+        if (vlen > 0) {
+            msg[k++] = ' ';
+            kb_hex(msg + k, vder, (size_t)vlen);
+            k += 2 * (size_t)vlen;
+        }
+        msg[k++] = '\n';
+        n = k;
+    }
+    OPENSSL_free(vder);
+    bool sent = msg != NULL && fetch_send(fd, msg, n);
+    free(msg);
+    if (!sent || !fetch_answer(fd, in, FETCH_ANSWER_MAX, deadline, KB_SECRET, &m))
+        goto fail;
+    size_t cms_len = m.hex[0].len / 2;
+    if ((cms = malloc(cms_len)) == NULL || kb_unhex(m.hex[0], cms, cms_len) != cms_len ||
+        wrap_open(key, cms, cms_len, &secret, &secret_len) != 0) {
+        snprintf(err, sizeof(err), "the broker's answer does not open with the ephemeral key");
+        goto fail;
+    }
+    int w = write_secret(a->out, secret, secret_len);
+    if (w != 0) {
+        snprintf(err, sizeof(err), "%s: %s", a->out != NULL ? a->out : "stdout", strerror(-w));
+        goto fail;
+    }
+    status = 0;
+fail:
+    if (status == 1 && err[0] != '\0')
+        fprintf(stderr, "airlock attest fetch-secret: %s\n", err);
+    if (fd >= 0)
+        close(fd);
+    seal_clear_free(secret, secret_len);
+    free(cms);
+    free(in);
+    strbuf_free(&line);
+    OPENSSL_free(spki);
+    EVP_PKEY_free(key);
+    X509_free(vcek);
+    attest_evidence_free(&ev);
+    attest_sim_close(&sim);
+    EVP_PKEY_free(root_key);
+    X509_free(root);
+    return status;
+}
+
+static int
+cmd_seal(struct attest_args *a, const char *name, const char *file)
+{
+    uint8_t key[SEAL_KEY_LEN], *pt = NULL;
+    size_t len = 0;
+    char err[ATTEST_ERR_MAX] = "";
+    int e, status = 1;
+
+    if (a->key_file == NULL || a->dir == NULL) {
+        fprintf(stderr, "airlock attest seal: --key-file FILE and --dir DIR are required\n");
+        return 2;
+    }
+    if (units_name(name, KB_NAME_MAX + 1) != 0) {
+        fprintf(stderr, "airlock attest seal: NAME: 1-63 characters A-Z a-z 0-9 _ . -\n");
+        return 2;
+    }
+    if (seal_key_load(a->key_file, true, key, err) != 0)
+        goto fail;
+    if ((e = read_all(file, &pt, &len)) != 0) {
+        snprintf(err, sizeof(err), "%s: %s", file, strerror(-e));
+        goto fail;
+    }
+    if (seal_write(a->dir, name, key, pt, len, err) != 0)
+        goto fail;
+    fprintf(stderr, "airlock attest seal: %s/%s.sealed: %zu bytes sealed\n", a->dir, name, len);
+    status = 0;
+fail:
+    if (status != 0)
+        fprintf(stderr, "airlock attest seal: %s\n", err);
+    OPENSSL_cleanse(key, sizeof(key));
+    seal_clear_free(pt, len);
+    return status;
+}
+
 int
 cmd_attest(int argc, char **argv)
 {
@@ -859,29 +1181,45 @@ cmd_attest(int argc, char **argv)
         attest_usage(stdout);
         return 0;
     }
-    if (argc < 2 || (strcmp(argv[1], "verify") != 0 && strcmp(argv[1], "get") != 0)) {
+    static const char *const subs[] = {"verify", "get", "fetch-secret", "seal"};
+    size_t sub = 0;
+    while (argc >= 2 && sub < 4 && strcmp(argv[1], subs[sub]) != 0)
+        sub++;
+    if (argc < 2 || sub == 4) {
         attest_usage(stderr);
         return 2;
     }
-    const char *sub = argv[1];
     if ((a = calloc(1, sizeof(*a))) == NULL)
         return 1;
-    a->get = strcmp(sub, "get") == 0;
+    a->get = sub == 1;
     optind = 1;
     status = parse_args(argc - 1, argv + 1, a);
-    if (status == 0 && strcmp(sub, "verify") == 0) {
-        if (a->tls != NULL && optind == argc - 1) {
-            status = cmd_verify(a, NULL);
-        } else if (optind + 1 != argc - 1) {
-            fprintf(stderr, "airlock attest verify: one FILE expected\n");
-            status = 2;
-        } else {
-            status = cmd_verify(a, argv[optind + 1]);
-        }
-    } else if (status == 0) {
-        status = optind == argc - 1 ? cmd_get(a) : 2;
-        if (optind != argc - 1)
-            fprintf(stderr, "airlock attest get: no operands expected\n");
+    int operands = argc - 1 - optind;
+    char **op = argv + 1 + optind;
+    if (status != 0) {
+        /* parse_args said why */
+    } else if (sub == 0 && a->tls != NULL && operands == 0) {
+        status = cmd_verify(a, NULL);
+    } else if (sub == 0 && operands != 1) {
+        fprintf(stderr, "airlock attest verify: one FILE expected\n");
+        status = 2;
+    } else if (sub == 0) {
+        status = cmd_verify(a, op[0]);
+    } else if (sub == 1 && operands != 0) {
+        fprintf(stderr, "airlock attest get: no operands expected\n");
+        status = 2;
+    } else if (sub == 1) {
+        status = cmd_get(a);
+    } else if (sub == 2 && operands != 1) {
+        fprintf(stderr, "airlock attest fetch-secret: one NAME expected\n");
+        status = 2;
+    } else if (sub == 2) {
+        status = cmd_fetch(a, op[0]);
+    } else if (operands != 1 && operands != 2) {
+        fprintf(stderr, "airlock attest seal: NAME [FILE|-] expected\n");
+        status = 2;
+    } else {
+        status = cmd_seal(a, op[0], operands == 2 ? op[1] : "-");
     }
     free(a);
     return status;

@@ -1237,6 +1237,14 @@ static const struct conf_list pools_list = {
 
 /* ---- broker: */
 
+static int
+ep_broker_listen(const struct endpoint *ep, char *msg, size_t len)
+{
+    if (ep_stream(ep, msg, len) != 0)
+        return -1;
+    return ep->kind == EP_HVSOCK ? refuse(msg, len, MSG_HVSOCK_LISTEN, " for the broker") : 0;
+}
+
 BLOCK_CHECK(broker_check, broker_conf_check, struct broker_conf)
 
 #define BC(field) offsetof(struct broker_conf, field)
@@ -1281,7 +1289,7 @@ static const struct conf_list secrets_list = {
 /* clang-format off */
 static const struct conf_row broker_rows[] = {
     {.name = "listen", .set = conf_set_endpoint, .node = node_listen, .off = BC(listen),
-     .expect = EXPECT_LISTEN, .missing = EP_EXPECT, .ep_check = ep_stream,
+     .expect = EXPECT_LISTEN, .missing = EP_EXPECT, .ep_check = ep_broker_listen,
      .flags = CONF_REQUIRED},
     {.name = "dir", .set = set_path, .off = BC(dir), .min = 1, .max = CONF_FILE_PATH_MAX,
      .expect = EXPECT_FILE, .missing = "", .flags = CONF_REQUIRED},

@@ -485,48 +485,21 @@ control_stop(struct control *c)
 
 /* ---- the client */
 
-/* How the client's dial ended. */
-struct client_dial {
-    struct loop *loop;
-    int fd;
-    enum dial_result why;
-};
-
-static void
-client_dialed(void *arg, int fd, enum dial_result why)
-{
-    struct client_dial *cd = arg;
-
-    cd->fd = fd;
-    cd->why = why;
-    loop_stop(cd->loop);
-}
-
-/* Connects to ep through the dialer, on a loop of the client's own, so
- * that the control socket may be named like any target (a host name, an
- * hvsock device). Returns the fd, or -1 after saying why on stderr. */
+/* Connects to ep (dial_sync()). Returns the fd, or -1 after saying why on
+ * stderr. */
 static int
 client_connect(const struct endpoint *ep)
 {
-    struct dial d = {0};
-    struct client_dial cd = {.loop = loop_new(), .fd = -ENOMEM, .why = DIAL_CONNECT_FAILED};
-    int rc;
+    enum dial_result why;
+    int fd = dial_sync(ep, CLIENT_TIMEOUT_MS, &why);
 
-    if (cd.loop != NULL) {
-        dial_start(&d, cd.loop, ep, CLIENT_TIMEOUT_MS, NULL, client_dialed, &cd);
-        if ((rc = loop_run(cd.loop)) != 0) {
-            dial_cancel(&d);
-            cd.fd = rc;
-        }
-        loop_free(cd.loop);
-    }
-    if (cd.fd >= 0)
-        return cd.fd;
-    if (cd.why == DIAL_CONNECT_FAILED) /* what connect(2) said is reason enough */
-        fprintf(stderr, "airlock ctl: cannot connect: %s\n", strerror(-cd.fd));
+    if (fd >= 0)
+        return fd;
+    if (why == DIAL_CONNECT_FAILED) /* what connect(2) said is reason enough */
+        fprintf(stderr, "airlock ctl: cannot connect: %s\n", strerror(-fd));
     else
-        fprintf(stderr, "airlock ctl: cannot connect: %s: %s\n", dial_result_name(cd.why),
-                strerror(-cd.fd));
+        fprintf(stderr, "airlock ctl: cannot connect: %s: %s\n", dial_result_name(why),
+                strerror(-fd));
     return -1;
 }
 

@@ -17,6 +17,7 @@
 #include "pool/pool.h"
 #include "proto/ctl.h"
 #ifdef AIRLOCK_WITH_ATTEST
+#include "broker/broker.h"
 #include "relay/tls.h"
 #endif
 
@@ -210,6 +211,31 @@ host_faults(const struct config *cfg, const char *path)
     return false;
 }
 
+/* The broker's files (the at-rest key, the policies' certificates) load,
+ * in a build that has attestation. Returns true after a message. */
+static bool
+broker_missing(const struct config *cfg, const char *path)
+{
+    if (!cfg->broker.enabled)
+        return false;
+#ifdef AIRLOCK_WITH_ATTEST
+    char err[512];
+    struct broker *b = broker_load(&cfg->broker, err, sizeof(err));
+    if (b == NULL) {
+        fprintf(stderr, "airlock: %s: %s\n", path, err);
+        return true;
+    }
+    broker_stop(b);
+    return false;
+#else
+    fprintf(stderr,
+            "airlock: %s: broker: this airlock is built without attestation (the static "
+            "build); run the broker with the dynamic build\n",
+            path);
+    return true;
+#endif
+}
+
 /* run -c FILE and check -c FILE */
 static int
 cmd_config(int argc, char **argv, int run)
@@ -235,7 +261,7 @@ cmd_config(int argc, char **argv, int run)
         fprintf(stderr, "airlock: %s\n", err);
         return 1;
     }
-    if (host_faults(&cfg, path) || perms_missing(&cfg, path)) {
+    if (host_faults(&cfg, path) || perms_missing(&cfg, path) || broker_missing(&cfg, path)) {
         config_free(&cfg);
         return 1;
     }
@@ -256,6 +282,8 @@ cmd_config(int argc, char **argv, int run)
             printf(", directory %s", cfg.directory.backend == DIR_REDIS ? "redis" : "memory");
         if (cfg.has_control)
             printf(", control socket");
+        if (cfg.broker.enabled)
+            printf(", broker (%zu secrets)", cfg.broker.n_secrets);
         printf(")\n");
         config_free(&cfg);
         return 0;

@@ -30,6 +30,10 @@
 #include "relay/tls.h"
 #endif
 
+#ifdef AIRLOCK_WITH_ATTEST
+#include "broker/broker.h"
+#endif
+
 #define DRAIN_POLL_MS 100
 /* A relayed connection holds two sockets, and during bulk transfers a
  * splice pipe (two fds) per direction. */
@@ -56,6 +60,7 @@ struct runtime {
     struct pool **pools;     /* pools:, on the main loop */
     size_t n_pools;
     struct pool_env *pool_env; /* what the pools share (uids, the wipe thread); with the first */
+    struct broker *broker;     /* broker: (its own thread), or NULL */
     int sigfd;
     struct io sig_io;
     struct timer drain_timer;
@@ -223,6 +228,10 @@ render(struct strbuf *out, void *arg)
     pool_metrics(out, rt->pools, rt->n_pools);
     if (rt->dir != NULL)
         dir_render(rt->dir, out);
+#ifdef AIRLOCK_WITH_ATTEST
+    if (rt->broker != NULL)
+        broker_metrics(rt->broker, out);
+#endif
     process_render(out);
 }
 
@@ -649,6 +658,27 @@ fail:
     return rc;
 }
 
+/* The key broker on its own thread (the config check refused a broker
+ * in a build without attestation). */
+static int
+broker_apply(struct runtime *rt)
+{
+#ifdef AIRLOCK_WITH_ATTEST
+    char err[512];
+
+    if (!rt->cfg.broker.enabled)
+        return 0;
+    if ((rt->broker = broker_load(&rt->cfg.broker, err, sizeof(err))) == NULL ||
+        broker_start(rt->broker, err, sizeof(err)) != 0) {
+        log_warnx("%s", err);
+        return -1;
+    }
+#else
+    (void)rt;
+#endif
+    return 0;
+}
+
 static void
 reload(struct runtime *rt)
 {
@@ -670,6 +700,13 @@ reload(struct runtime *rt)
         cfg.has_control != rt->cfg.has_control ||
         memcmp(&cfg.control, &rt->cfg.control, sizeof(cfg.control)) != 0)
         log_warnx("reload: directory and control changes take effect at the next start");
+    if (!broker_conf_equal(&cfg.broker, &rt->cfg.broker))
+        log_warnx("reload: broker changes take effect at the next start");
+    /* the running broker's settings stay, each config keeping its own
+     * secrets array to free */
+    struct broker_conf running = rt->cfg.broker;
+    rt->cfg.broker = cfg.broker;
+    cfg.broker = running;
     cfg.has_directory = rt->cfg.has_directory;
     cfg.directory = rt->cfg.directory;
     cfg.has_control = rt->cfg.has_control;
@@ -813,6 +850,10 @@ runtime_free(struct runtime *rt)
     io_stop(rt->loop, &rt->sig_io);
     timer_stop(rt->loop, &rt->drain_timer);
     metrics_stop(rt->metrics);
+#ifdef AIRLOCK_WITH_ATTEST
+    broker_stop(rt->broker);
+    rt->broker = NULL;
+#endif
     control_stop(rt->control);
     rt->control = NULL;
     /* no answers to loops that go away below; their cancels wait for dir_free */
@@ -900,6 +941,8 @@ runtime_run(struct config *cfg, const char *path)
     if (logs_apply(&rt, &rt.cfg) != 0)
         goto out;
     if (pools_apply(&rt, &rt.cfg) != 0)
+        goto out;
+    if (broker_apply(&rt) != 0)
         goto out;
     for (size_t i = 1; i < rt.n_workers; i++) {
         if ((rc = worker_spawn(rt.workers[i])) != 0) {

@@ -141,8 +141,8 @@ units_account(const char *s)
     return s[0] == '-' ? -EINVAL : units_name(s, UNITS_ACCOUNT_MAX);
 }
 
-static int
-hex_digit(char c)
+int
+units_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -161,10 +161,10 @@ units_hex(const char *s, uint8_t *out, size_t cap, size_t *len)
     if (n % 2 != 0 || n / 2 > cap)
         return -EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (hex_digit(s[i]) < 0)
+        if (units_hex_digit(s[i]) < 0)
             return -EINVAL;
     for (size_t i = 0; i < n / 2; i++)
-        out[i] = (uint8_t)(hex_digit(s[2 * i]) << 4 | hex_digit(s[2 * i + 1]));
+        out[i] = (uint8_t)(units_hex_digit(s[2 * i]) << 4 | units_hex_digit(s[2 * i + 1]));
     *len = n / 2;
     return 0;
 }

@@ -48,6 +48,9 @@ int units_account(const char *s);
  * most cap bytes at out; *len is the number of bytes. "" is 0 bytes. */
 int units_hex(const char *s, uint8_t *out, size_t cap, size_t *len);
 
+/* The value of one hex digit, or -1. */
+int units_hex_digit(char c);
+
 /* What a module's check of a whole block (rules that span its keys)
  * objects to: key is the setting at fault as the block spells it
  * ("send_proxy"), or NULL for the block as a whole; item is the index of

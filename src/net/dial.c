@@ -311,3 +311,39 @@ dial_start(struct dial *d, struct loop *loop, const struct endpoint *target, uns
      * inside dial_start() (the caller may not be ready for it there) */
     loop_defer(loop, &d->task, dial_begin, d);
 }
+
+/* How dial_sync()'s dial ended. */
+struct sync_dial {
+    struct loop *loop;
+    int fd;
+    enum dial_result why;
+};
+
+static void
+sync_dialed(void *arg, int fd, enum dial_result why)
+{
+    struct sync_dial *sd = arg;
+
+    sd->fd = fd;
+    sd->why = why;
+    loop_stop(sd->loop);
+}
+
+int
+dial_sync(const struct endpoint *target, unsigned timeout_ms, enum dial_result *why)
+{
+    struct dial d = {0};
+    struct sync_dial sd = {.loop = loop_new(), .fd = -ENOMEM, .why = DIAL_CONNECT_FAILED};
+    int rc;
+
+    if (sd.loop != NULL) {
+        dial_start(&d, sd.loop, target, timeout_ms, NULL, sync_dialed, &sd);
+        if ((rc = loop_run(sd.loop)) != 0) {
+            dial_cancel(&d);
+            sd.fd = rc;
+        }
+        loop_free(sd.loop);
+    }
+    *why = sd.why;
+    return sd.fd;
+}

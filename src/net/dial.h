@@ -80,6 +80,12 @@ void dial_start(struct dial *d, struct loop *loop, const struct endpoint *target
  * done callback; d may be freed as soon as it returns. */
 void dial_cancel(struct dial *d);
 
+/* Dials target on a loop of the caller's own and waits: for command-line
+ * clients (airlock ctl, airlock attest fetch-secret), so that their server
+ * may be named like any target (a host name, an hvsock device). Returns the
+ * connected, non-blocking fd, or -errno with *why saying how it ended. */
+int dial_sync(const struct endpoint *target, unsigned timeout_ms, enum dial_result *why);
+
 /* The text for why, for log lines: "connect failed", "connect timed out"... */
 const char *dial_result_name(enum dial_result why);
 

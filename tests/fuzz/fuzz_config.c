@@ -1,9 +1,10 @@
 /* fuzz_config.c - libFuzzer harness for the YAML config loader.
  *
  * Parses the input as a config file. On success the result must satisfy
- * what the loader promises (at least one relay, log sink, logs or directory block, each relay
- * passing relay_conf_check(), names valid and unique, limits kept); on failure the message must be
- * one printable line naming the file and cfg must own nothing. abort() on any broken promise. */
+ * what the loader promises (at least one relay, log sink, logs, directory or broker block, each
+ * relay passing relay_conf_check(), names valid and unique, limits kept); on failure the message
+ * must be one printable line naming the file and cfg must own nothing. abort() on any broken
+ * promise. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,19 @@ static void
 check_ok(const struct config *cfg)
 {
     check((cfg->n_relays >= 1 && cfg->relays != NULL) || cfg->logs.enabled || cfg->n_sinks >= 1 ||
-          cfg->has_directory);
+          cfg->has_directory || cfg->broker.enabled);
+    check(!cfg->broker.enabled ||
+          (cfg->broker.n_secrets >= 1 && cfg->broker.n_secrets <= BROKER_SECRETS_MAX &&
+           cfg->broker.nonce_ttl_ms <= cfg->broker.timeout_ms &&
+           cfg->broker.listen.kind != EP_UDP && cfg->broker.listen.kind != EP_HVSOCK));
+    for (size_t i = 0; i < cfg->broker.n_secrets; i++) {
+        const struct attest_policy_conf *pc = &cfg->broker.secrets[i].policy;
+        struct conf_fault f;
+        check(attest_policy_conf_check(pc, &f) == 0 && pc->npcrs <= ATTEST_PCR_MAX);
+        check(pc->type == ATTEST_KIND_NITRO || (pc->npcrs == 0 && pc->sim_root[0] == '\0'));
+        for (size_t j = 0; j < i; j++)
+            check(strcmp(cfg->broker.secrets[i].name, cfg->broker.secrets[j].name) != 0);
+    }
     check(!cfg->has_control ||
           (cfg->has_directory && cfg->control.kind != EP_UDP && cfg->control.kind != EP_HVSOCK));
     check(cfg->directory.reserve_timeout_ms > 0);

@@ -59,4 +59,25 @@ unhex(const char *hex, uint8_t *out, size_t cap)
     return n;
 }
 
+/* A scratch directory /tmp/NAME.XXXXXX for a test group's files: made by
+ * its setup, removed with everything in it by its teardown. */
+static char attest_tmpdir[64];
+
+static inline int
+tmpdir_make(const char *name)
+{
+    snprintf(attest_tmpdir, sizeof(attest_tmpdir), "/tmp/%s.XXXXXX", name);
+    return mkdtemp(attest_tmpdir) == NULL ? -1 : 0;
+}
+
+static inline int
+tmpdir_remove(void **state)
+{
+    char cmd[128];
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", attest_tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 #endif

@@ -23,13 +23,12 @@
 #define ANJUNA "nitro/anjuna-full-2024-01-24.cbor"
 #define SNP_REPORT "tsm/snp-milan-report-go-sev-guest.bin"
 
-static char tmpdir[64];
 static char path_buf[128];
 
 static const char *
 tmp(const char *name)
 {
-    snprintf(path_buf, sizeof(path_buf), "%s/%s", tmpdir, name);
+    snprintf(path_buf, sizeof(path_buf), "%s/%s", attest_tmpdir, name);
     return path_buf;
 }
 
@@ -47,18 +46,7 @@ static int
 setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_attest_policy.XXXXXX");
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int
-teardown(void **state)
-{
-    char cmd[128];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_make("test_attest_policy");
 }
 
 static enum attest_result
@@ -173,7 +161,7 @@ test_load_errors(void **state)
     snprintf(pc.roots, sizeof(pc.roots), "%s", tmp("missing.pem"));
     assert_int_equal(attest_policy_conf_load(&pc, err), -ENOENT);
     assert_non_null(strstr(err, "missing.pem"));
-    snprintf(pc.roots, sizeof(pc.roots), "%s", tmpdir);
+    snprintf(pc.roots, sizeof(pc.roots), "%s", attest_tmpdir);
     assert_int_equal(attest_policy_conf_load(&pc, err), -EINVAL);
     assert_non_null(strstr(err, "regular file"));
 
@@ -215,5 +203,5 @@ main(void)
         cmocka_unit_test(test_snp),
         cmocka_unit_test(test_load_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_remove);
 }

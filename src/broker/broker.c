@@ -1,0 +1,639 @@
+/* broker.c - the key broker role; see broker.h and proto/kb.h. */
+#include "broker/broker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "attest/policy.h"
+#include "attest/trust.h"
+#include "broker/seal.h"
+#include "broker/wrap.h"
+#include "core/list.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "net/transport.h"
+#include "proto/kb.h"
+
+#define NONCE_LEN 32
+#define SPKI_MAX ATTEST_BLOB_MAX /* what a Nitro document's public_key holds */
+#define VCEK_MAX 4096
+#define CLAIMS_MAX 200 /* the claims summary of a log line */
+
+/* Why a request was refused: the reason label of
+ * airlock_broker_refusals_total and the word after REFUSED. */
+enum kb_reason {
+    KB_MALFORMED,      /* not a message of the protocol, or out of turn */
+    KB_TOO_LARGE,      /* a message of max_message bytes without its end */
+    KB_UNKNOWN_SECRET, /* no secret of that name */
+    KB_EXPIRED,        /* the challenge was older than nonce_ttl */
+    KB_UNTRUSTED,      /* signature, chain or time of the evidence */
+    KB_POLICY,         /* authentic evidence the secret's policy does not accept */
+    KB_NONCE,          /* evidence for another challenge (a replay) */
+    KB_KEY,            /* evidence bound to another public key */
+    KB_SEALED,         /* the sealed secret cannot be read or opened */
+    KB_INTERNAL,       /* out of memory, randomness, CMS */
+    KB_TIMEOUT,        /* the exchange took longer than timeout */
+    KB_BUSY,           /* max_connections were open */
+    KB_REASONS,
+};
+
+static const char *const reason_names[KB_REASONS] = {
+    [KB_MALFORMED] = "malformed",
+    [KB_TOO_LARGE] = "too_large",
+    [KB_UNKNOWN_SECRET] = "unknown_secret",
+    [KB_EXPIRED] = "expired",
+    [KB_UNTRUSTED] = "untrusted",
+    [KB_POLICY] = "policy",
+    [KB_NONCE] = "nonce",
+    [KB_KEY] = "key",
+    [KB_SEALED] = "sealed",
+    [KB_INTERNAL] = "internal",
+    [KB_TIMEOUT] = "timeout",
+    [KB_BUSY] = "busy",
+};
+
+struct kb_counts {
+    atomic_uint_fast64_t releases;
+    atomic_uint_fast64_t refusals[KB_REASONS];
+};
+
+struct kb_secret {
+    struct broker_secret_conf conf; /* its policy loaded (owned) */
+    struct kb_counts counts;
+};
+
+enum kb_state {
+    KB_ST_REQUEST, /* waiting for REQUEST */
+    KB_ST_ATTEST,  /* CHALLENGE sent, waiting for ATTEST */
+    KB_ST_DONE,    /* the answer is queued: write it, then close */
+};
+
+struct kb_conn {
+    struct list link; /* in b->conns until closed */
+    struct broker *b;
+    struct io io;
+    struct timer timer;
+    struct task reap;
+    enum kb_state state;
+    char *in; /* max_message bytes */
+    size_t in_len;
+    struct strbuf out;
+    size_t out_off;
+    struct kb_secret *secret; /* the one REQUESTed */
+    uint8_t nonce[NONCE_LEN];
+    uint64_t nonce_at;         /* loop_now() when the challenge went out */
+    struct timespec attest_at; /* when ATTEST arrived: the release latency */
+    char peer[TRANSPORT_DESC_MAX];
+    bool closed;
+};
+
+struct broker {
+    struct broker_conf conf; /* secrets point at kb_secret confs below */
+    struct kb_secret *secrets;
+    size_t n_secrets;
+    struct kb_counts anon; /* secret="-": before a known secret is named */
+    uint8_t key[SEAL_KEY_LEN];
+    struct loop *loop;
+    pthread_t thread;
+    bool started;
+    struct io io; /* the listener; fd -1 when not listening */
+    struct list conns;
+    unsigned n_conns;
+};
+
+/* ---- connections */
+
+static void
+conn_reap(struct task *t)
+{
+    struct kb_conn *c = t->data;
+
+    strbuf_free(&c->out);
+    free(c->in);
+    free(c);
+}
+
+static void
+conn_close(struct kb_conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    io_stop(c->b->loop, &c->io);
+    close(c->io.fd);
+    c->io.fd = -1;
+    timer_stop(c->b->loop, &c->timer);
+    list_del(&c->link);
+    c->b->n_conns--;
+    loop_defer(c->b->loop, &c->reap, conn_reap, c);
+}
+
+static struct kb_counts *
+counts_of(struct kb_conn *c)
+{
+    return c->secret != NULL ? &c->secret->counts : &c->b->anon;
+}
+
+/* Writes what is queued; closes once the answer is out. Returns false when
+ * the connection is closed. */
+static bool
+conn_flush(struct kb_conn *c)
+{
+    while (c->out_off < c->out.len) {
+        ssize_t n = send(c->io.fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EAGAIN)
+            return true;
+        if (n <= 0) {
+            conn_close(c);
+            return false;
+        }
+        c->out_off += (size_t)n;
+    }
+    if (c->state == KB_ST_DONE) {
+        conn_close(c);
+        return false;
+    }
+    return true;
+}
+
+/* Only characters a log line and a REFUSED text may carry, from a message
+ * that may quote the evidence. */
+static void
+printable(char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '"')
+            *s = '?';
+}
+
+/* Refuses the exchange: counted, one log line, REFUSED to the requester. */
+static void refuse(struct kb_conn *c, enum kb_reason r, const char *claims, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+refuse(struct kb_conn *c, enum kb_reason r, const char *claims, const char *fmt, ...)
+{
+    char why[ATTEST_ERR_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    printable(why);
+    atomic_fetch_add(&counts_of(c)->refusals[r], 1);
+    log_info("broker: refused secret=%s reason=%s peer=%s%s%s why=\"%s\"",
+             c->secret != NULL ? c->secret->conf.name : "-", reason_names[r], c->peer,
+             claims != NULL ? " " : "", claims != NULL ? claims : "", why);
+    c->state = KB_ST_DONE;
+    c->out.len = 0;
+    c->out_off = 0;
+    strbuf_printf(&c->out, "REFUSED %s %s\n", reason_names[r], why);
+}
+
+static void
+hex_prefix(char *out, const uint8_t *b, size_t n)
+{
+    kb_hex(out, b, n);
+    out[2 * n] = '\0';
+}
+
+/* What the log says of an authentic requester: its kind and what a policy
+ * would pin (a prefix: enough to tell builds apart). */
+static void
+claims_summary(const struct attest_claims *cl, char *out, size_t len)
+{
+    char h[2 * 8 + 1], id[64];
+
+    switch (cl->kind) {
+    case ATTEST_KIND_NITRO:
+        /* a prefix of module_id: it comes from the evidence */
+        memcpy(id, cl->module_id, sizeof(id) - 1);
+        id[sizeof(id) - 1] = '\0';
+        printable(id);
+        hex_prefix(h, cl->npcrs > 0 ? cl->pcrs[0].value : (const uint8_t *)"",
+                   cl->npcrs > 0 ? 8 : 0);
+        snprintf(out, len, "type=nitro sim=%s module_id=%s pcr0=%s", cl->sim ? "yes" : "no", id, h);
+        break;
+    case ATTEST_KIND_SNP:
+    case ATTEST_KIND_TDX:
+        hex_prefix(h, cl->measurement, 8);
+        snprintf(out, len, "type=%s debug=%s measurement=%s", attest_kind_name(cl->kind),
+                 cl->debug ? "yes" : "no", h);
+        break;
+    }
+}
+
+static enum kb_reason
+result_reason(enum attest_result r)
+{
+    return r == ATTEST_POLICY ? KB_POLICY : r == ATTEST_UNTRUSTED ? KB_UNTRUSTED : KB_MALFORMED;
+}
+
+/* The evidence must carry this exchange's nonce and the key the secret is
+ * wrapped to: Nitro (and sim) in its nonce and public_key fields, SNP and
+ * TDX in REPORT_DATA = nonce (32 bytes) || SHA-256(public key DER). */
+static enum kb_reason
+binding(const struct kb_conn *c, const struct attest_claims *cl, const uint8_t *spki, size_t len)
+{
+    uint8_t h[SHA256_DIGEST_LENGTH];
+
+    if (cl->kind == ATTEST_KIND_NITRO) {
+        if (!attest_blob_equal(&cl->nonce, c->nonce, NONCE_LEN))
+            return KB_NONCE;
+        return attest_blob_equal(&cl->public_key, spki, len) ? KB_REASONS : KB_KEY;
+    }
+    if (CRYPTO_memcmp(cl->report_data, c->nonce, NONCE_LEN) != 0)
+        return KB_NONCE;
+    SHA256(spki, len, h);
+    return CRYPTO_memcmp(cl->report_data + NONCE_LEN, h, sizeof(h)) == 0 ? KB_REASONS : KB_KEY;
+}
+
+/* Verified and bound: unseal, wrap to the key, answer SECRET. */
+static void
+release(struct kb_conn *c, EVP_PKEY *pub, const char *claims)
+{
+    struct kb_secret *s = c->secret;
+    char err[ATTEST_ERR_MAX] = "";
+    uint8_t *pt = NULL, *der = NULL;
+    size_t pt_len = 0, der_len = 0;
+
+    if (seal_read(c->b->conf.dir, s->conf.name, c->b->key, &pt, &pt_len, err) != 0) {
+        log_warnx("broker: secret=%s: %s", s->conf.name, err);
+        refuse(c, KB_SEALED, claims, "the secret cannot be opened");
+        return;
+    }
+    int rc = wrap_secret(pub, pt, pt_len, &der, &der_len);
+    seal_clear_free(pt, pt_len);
+    char *hex = rc == 0 ? malloc(2 * der_len) : NULL;
+    if (hex == NULL) {
+        OPENSSL_free(der);
+        refuse(c, KB_INTERNAL, claims, "cannot wrap the secret");
+        return;
+    }
+    kb_hex(hex, der, der_len);
+    OPENSSL_free(der);
+    c->state = KB_ST_DONE;
+    strbuf_printf(&c->out, "SECRET %.*s\n", (int)(2 * der_len), hex);
+    free(hex);
+    if (c->out.failed) {
+        refuse(c, KB_INTERNAL, claims, "out of memory");
+        return;
+    }
+    atomic_fetch_add(&s->counts.releases, 1);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long us = (now.tv_sec - c->attest_at.tv_sec) * 1000000LL +
+                   (now.tv_nsec - c->attest_at.tv_nsec) / 1000;
+    log_info("broker: released secret=%s peer=%s %s us=%lld", s->conf.name, c->peer, claims, us);
+}
+
+static void
+on_attest(struct kb_conn *c, const struct kb_msg *m)
+{
+    struct kb_secret *s = c->secret;
+    struct broker *b = c->b;
+    char err[ATTEST_ERR_MAX] = "", claims[CLAIMS_MAX];
+    uint8_t spki[SPKI_MAX], vder[VCEK_MAX];
+    size_t spki_len = kb_unhex(m->hex[1], spki, sizeof(spki)), vlen = 0;
+    size_t ev_len = m->hex[0].len / 2;
+    uint8_t *ev = malloc(ev_len);
+    struct attest_claims *cl = calloc(1, sizeof(*cl));
+    struct attest_policy pol;
+    EVP_PKEY *pub = NULL;
+    X509 *vcek = NULL;
+    enum attest_result r;
+    enum kb_reason why;
+
+    clock_gettime(CLOCK_MONOTONIC, &c->attest_at);
+    if (ev == NULL || cl == NULL) {
+        refuse(c, KB_INTERNAL, NULL, "out of memory");
+        goto done;
+    }
+    /* a challenge is answered once, within nonce_ttl of being sent */
+    if (loop_now(b->loop) - c->nonce_at > b->conf.nonce_ttl_ms) {
+        refuse(c, KB_EXPIRED, NULL, "the challenge expired");
+        goto done;
+    }
+    kb_unhex(m->hex[0], ev, ev_len);
+    if (spki_len == 0 || (pub = wrap_public_key(spki, spki_len)) == NULL) {
+        refuse(c, KB_MALFORMED, NULL,
+               "expected an RSA public key of at least 2048 bits (DER SubjectPublicKeyInfo)");
+        goto done;
+    }
+    if (m->nhex == 3 && ((vlen = kb_unhex(m->hex[2], vder, sizeof(vder))) == 0 ||
+                         (vcek = attest_x509_der(vder, vlen)) == NULL)) {
+        refuse(c, KB_MALFORMED, NULL, "expected the VCEK certificate in DER");
+        goto done;
+    }
+    attest_policy_conf_fill(&s->conf.policy, time(NULL), &pol);
+    r = attest_policy_verify(&s->conf.policy, &pol, ev, ev_len, vcek, cl, err);
+    if (r == ATTEST_OK || r == ATTEST_POLICY)
+        claims_summary(cl, claims, sizeof(claims));
+    if (r != ATTEST_OK) {
+        refuse(c, result_reason(r), r == ATTEST_POLICY ? claims : NULL, "%s", err);
+        goto done;
+    }
+    if ((why = binding(c, cl, spki, spki_len)) != KB_REASONS) {
+        refuse(c, why, claims, "%s",
+               why == KB_NONCE ? "the evidence answers another challenge"
+                               : "the evidence is bound to another public key");
+        goto done;
+    }
+    release(c, pub, claims);
+done:
+    X509_free(vcek);
+    EVP_PKEY_free(pub);
+    free(cl);
+    free(ev);
+}
+
+static void
+on_request(struct kb_conn *c, const struct kb_msg *m)
+{
+    struct broker *b = c->b;
+    char nonce_hex[2 * NONCE_LEN];
+
+    for (size_t i = 0; i < b->n_secrets; i++) {
+        const char *name = b->secrets[i].conf.name;
+        if (strlen(name) == m->name.len && memcmp(name, m->name.p, m->name.len) == 0)
+            c->secret = &b->secrets[i];
+    }
+    if (c->secret == NULL) {
+        refuse(c, KB_UNKNOWN_SECRET, NULL, "no secret '%.*s'", (int)m->name.len, m->name.p);
+        return;
+    }
+    if (RAND_bytes(c->nonce, NONCE_LEN) != 1) {
+        refuse(c, KB_INTERNAL, NULL, "no randomness");
+        return;
+    }
+    kb_hex(nonce_hex, c->nonce, NONCE_LEN);
+    c->nonce_at = loop_now(b->loop);
+    c->state = KB_ST_ATTEST;
+    strbuf_printf(&c->out, "CHALLENGE %.*s\n", (int)sizeof(nonce_hex), nonce_hex);
+}
+
+/* Handles the message at the start of c->in, if complete. Returns false
+ * when more bytes are needed. */
+static bool
+conn_message(struct kb_conn *c)
+{
+    struct kb_msg m;
+    const char *why = NULL;
+    size_t used = 0;
+    enum parse_result pr = kb_parse(c->in, c->in_len, c->b->conf.max_message, &m, &used, &why);
+
+    if (pr == PARSE_AGAIN)
+        return false;
+    if (pr == PARSE_INVALID && used == 0 && c->in_len >= c->b->conf.max_message)
+        refuse(c, KB_TOO_LARGE, NULL, "a message is at most %zu bytes", c->b->conf.max_message);
+    else if (pr == PARSE_INVALID)
+        refuse(c, KB_MALFORMED, NULL, "%s", why);
+    else if (c->state == KB_ST_REQUEST && m.verb == KB_REQUEST)
+        on_request(c, &m);
+    else if (c->state == KB_ST_ATTEST && m.verb == KB_ATTEST)
+        on_attest(c, &m);
+    else
+        refuse(c, KB_MALFORMED, NULL, "expected %s",
+               c->state == KB_ST_REQUEST ? "REQUEST NAME" : "ATTEST EVIDENCE PUBKEY [VCEK]");
+    if (used > 0 && c->state != KB_ST_DONE) {
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+    }
+    return true;
+}
+
+static void
+conn_event(struct io *io, uint32_t events)
+{
+    struct kb_conn *c = io->data;
+
+    (void)events;
+    if (!conn_flush(c))
+        return;
+    /* each turn of the loop either completes a message (the state moves
+     * on, at most twice before DONE) or fills the buffer, so a connection's
+     * work per wakeup is bounded by max_message */
+    while (c->state != KB_ST_DONE) {
+        if (conn_message(c)) {
+            if (!conn_flush(c))
+                return;
+            continue;
+        }
+        ssize_t n = read(io->fd, c->in + c->in_len, c->b->conf.max_message - c->in_len);
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            conn_close(c);
+            return;
+        }
+        c->in_len += (size_t)n;
+    }
+}
+
+static void
+conn_timeout(struct timer *t)
+{
+    struct kb_conn *c = t->data;
+
+    if (c->state != KB_ST_DONE)
+        refuse(c, KB_TIMEOUT, NULL, "the exchange took longer than %u ms", c->b->conf.timeout_ms);
+    conn_close(c);
+}
+
+static void
+broker_accept(struct io *io, uint32_t events)
+{
+    struct broker *b = io->data;
+    struct sockaddr_storage ss;
+    socklen_t len;
+
+    (void)events;
+    for (;;) {
+        int fd = transport_accept(io->fd);
+        if (fd < 0) {
+            if (fd != -EAGAIN)
+                log_warnx("broker: accept: %s", strerror(-fd));
+            return;
+        }
+        char peer[TRANSPORT_DESC_MAX] = "?";
+        len = sizeof(ss);
+        if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+            transport_describe((struct sockaddr *)&ss, len, peer, sizeof(peer));
+        if (b->n_conns >= b->conf.max_connections) {
+            atomic_fetch_add(&b->anon.refusals[KB_BUSY], 1);
+            log_info("broker: refused secret=- reason=busy peer=%s why=\"%u connections open\"",
+                     peer, b->n_conns);
+            close(fd);
+            continue;
+        }
+        struct kb_conn *c = calloc(1, sizeof(*c));
+        if (c == NULL || (c->in = malloc(b->conf.max_message)) == NULL ||
+            io_start(b->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, conn_event, c) != 0) {
+            if (c != NULL)
+                free(c->in);
+            free(c);
+            close(fd);
+            continue;
+        }
+        c->b = b;
+        memcpy(c->peer, peer, sizeof(peer));
+        list_add(&b->conns, &c->link);
+        b->n_conns++;
+        timer_start(b->loop, &c->timer, b->conf.timeout_ms, conn_timeout, c);
+    }
+}
+
+/* ---- the role */
+
+struct broker *
+broker_load(const struct broker_conf *conf, char *err, size_t errlen)
+{
+    struct broker *b = calloc(1, sizeof(*b));
+    char why[ATTEST_ERR_MAX] = "out of memory";
+
+    if (b == NULL)
+        goto fail;
+    b->conf = *conf;
+    b->io.fd = -1;
+    list_init(&b->conns);
+    if ((b->secrets = calloc(conf->n_secrets, sizeof(*b->secrets))) == NULL)
+        goto fail;
+    for (; b->n_secrets < conf->n_secrets; b->n_secrets++) {
+        struct kb_secret *s = &b->secrets[b->n_secrets];
+        s->conf = conf->secrets[b->n_secrets];
+        /* the config's copy owns nothing loaded; this one does */
+        s->conf.policy.root_certs = NULL;
+        s->conf.policy.intermediates = NULL;
+        s->conf.policy.sim_cert = NULL;
+        if (attest_policy_conf_load(&s->conf.policy, why) != 0) {
+            snprintf(err, errlen, "broker: secret '%s': policy: %s", s->conf.name, why);
+            broker_stop(b);
+            return NULL;
+        }
+    }
+    b->conf.secrets = NULL; /* the config's array is not ours */
+    if (seal_key_load(conf->key_file, false, b->key, why) != 0) {
+        snprintf(err, errlen, "broker: key_file: %s", why);
+        broker_stop(b);
+        return NULL;
+    }
+    return b;
+fail:
+    snprintf(err, errlen, "broker: %s", why);
+    broker_stop(b);
+    return NULL;
+}
+
+static void *
+broker_thread(void *arg)
+{
+    struct broker *b = arg;
+    int rc = loop_run(b->loop);
+
+    if (rc != 0)
+        log_warnx("broker: loop: %s", strerror(-rc));
+    return NULL;
+}
+
+int
+broker_start(struct broker *b, char *err, size_t errlen)
+{
+    char ep[ENDPOINT_TEXT_MAX];
+    int fd, rc;
+
+    endpoint_format(&b->conf.listen, ep, sizeof(ep));
+    if ((b->loop = loop_new()) == NULL) {
+        rc = -errno;
+        snprintf(err, errlen, "broker: %s", strerror(errno));
+        return rc;
+    }
+    if ((fd = transport_listen(&b->conf.listen, 128)) < 0) {
+        snprintf(err, errlen, "broker: listen %s: %s", ep, strerror(-fd));
+        return fd;
+    }
+    if ((rc = io_start(b->loop, &b->io, fd, EPOLLIN, broker_accept, b)) != 0 ||
+        (rc = -pthread_create(&b->thread, NULL, broker_thread, b)) != 0) {
+        io_stop(b->loop, &b->io);
+        close(fd);
+        b->io.fd = -1;
+        transport_unlisten(&b->conf.listen);
+        snprintf(err, errlen, "broker: %s", strerror(-rc));
+        return rc;
+    }
+    b->started = true;
+    log_info("broker: listening on %s, %zu secrets", ep, b->n_secrets);
+    return 0;
+}
+
+void
+broker_stop(struct broker *b)
+{
+    if (b == NULL)
+        return;
+    if (b->started) {
+        loop_stop(b->loop);
+        pthread_join(b->thread, NULL);
+        b->started = false;
+    }
+    while (!list_empty(&b->conns))
+        conn_close(list_entry(b->conns.next, struct kb_conn, link));
+    if (b->io.fd >= 0) {
+        io_stop(b->loop, &b->io);
+        close(b->io.fd);
+        b->io.fd = -1;
+        transport_unlisten(&b->conf.listen);
+    }
+    if (b->loop != NULL) {
+        loop_stop(b->loop);
+        loop_run(b->loop); /* one turn: the closed connections' reaps */
+        loop_free(b->loop);
+        b->loop = NULL;
+    }
+    for (size_t i = 0; i < b->n_secrets; i++)
+        attest_policy_conf_free(&b->secrets[i].conf.policy);
+    free(b->secrets);
+    OPENSSL_cleanse(b->key, sizeof(b->key));
+    free(b);
+}
+
+static void
+refusal_lines(struct strbuf *out, const char *secret, const struct kb_counts *k)
+{
+    for (int r = 0; r < KB_REASONS; r++) {
+        unsigned long long v = atomic_load(&k->refusals[r]);
+        if (v > 0)
+            strbuf_printf(out, "airlock_broker_refusals_total{secret=\"%s\",reason=\"%s\"} %llu\n",
+                          secret, reason_names[r], v);
+    }
+}
+
+void
+broker_metrics(const struct broker *b, struct strbuf *out)
+{
+    strbuf_printf(out, "# HELP airlock_broker_releases_total Secrets the key broker released.\n"
+                       "# TYPE airlock_broker_releases_total counter\n");
+    for (size_t i = 0; i < b->n_secrets; i++)
+        strbuf_printf(out, "airlock_broker_releases_total{secret=\"%s\"} %llu\n",
+                      b->secrets[i].conf.name,
+                      (unsigned long long)atomic_load(&b->secrets[i].counts.releases));
+    strbuf_printf(out, "# HELP airlock_broker_refusals_total Requests the key broker refused, by "
+                       "reason (secret \"-\": before a known secret was named).\n"
+                       "# TYPE airlock_broker_refusals_total counter\n");
+    for (size_t i = 0; i < b->n_secrets; i++)
+        refusal_lines(out, b->secrets[i].conf.name, &b->secrets[i].counts);
+    refusal_lines(out, "-", &b->anon);
+}
