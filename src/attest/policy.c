@@ -169,19 +169,27 @@ attest_policy_conf_fill(const struct attest_policy_conf *pc, time_t now, struct 
 }
 
 enum attest_result
-attest_policy_verify(const struct attest_policy_conf *pc, const struct attest_policy *pol,
-                     const uint8_t *evidence, size_t len, X509 *vcek, struct attest_claims *claims,
-                     char *err)
+attest_verify(enum attest_kind kind, const uint8_t *evidence, size_t len, X509 *vcek,
+              STACK_OF(X509) * intermediates, const struct attest_policy *pol,
+              struct attest_claims *claims, char *err)
 {
-    switch (pc->type) {
+    switch (kind) {
     case ATTEST_KIND_NITRO:
         return attest_nitro_verify(evidence, len, pol, claims, err);
     case ATTEST_KIND_SNP:
         if (vcek == NULL)
             return attest_fail(err, ATTEST_MALFORMED, "snp evidence needs its VCEK certificate");
-        return attest_snp_verify(evidence, len, vcek, pc->intermediates, pol, claims, err);
+        return attest_snp_verify(evidence, len, vcek, intermediates, pol, claims, err);
     case ATTEST_KIND_TDX:
         return attest_tdx_verify(evidence, len, pol, claims, err);
     }
     return attest_fail(err, ATTEST_MALFORMED, "unknown evidence type");
+}
+
+enum attest_result
+attest_policy_verify(const struct attest_policy_conf *pc, const struct attest_policy *pol,
+                     const uint8_t *evidence, size_t len, X509 *vcek, struct attest_claims *claims,
+                     char *err)
+{
+    return attest_verify(pc->type, evidence, len, vcek, pc->intermediates, pol, claims, err);
 }

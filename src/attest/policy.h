@@ -102,6 +102,16 @@ int attest_file_read(const char *path, size_t max, uint8_t **out, size_t *len, c
 int attest_certs_split(STACK_OF(X509) * chain, STACK_OF(X509) * *roots,
                        STACK_OF(X509) * *intermediates);
 
+/* Verifies evidence (len bytes) of the given kind under pol with that
+ * kind's verifier: nitro (and sim) documents, TDX quotes; SNP reports by
+ * vcek (required for snp, else NULL) through intermediates (may be NULL)
+ * to pol's roots. Fills *claims. Returns ATTEST_OK or the failure with a
+ * one-line reason in err (ATTEST_ERR_MAX bytes). */
+enum attest_result attest_verify(enum attest_kind kind, const uint8_t *evidence, size_t len,
+                                 X509 *vcek, STACK_OF(X509) * intermediates,
+                                 const struct attest_policy *pol, struct attest_claims *claims,
+                                 char *err);
+
 /* Verifies evidence (len bytes) of pc's type under pol (from
  * attest_policy_conf_fill() plus the caller's expectations): nitro (and sim)
  * documents, TDX quotes; SNP reports with vcek, the VCEK certificate

@@ -30,8 +30,6 @@
 #include "attest/provider.h"
 #include "attest/ratls.h"
 #include "attest/sim.h"
-#include "attest/snp.h"
-#include "attest/tdx.h"
 #include "attest/trust.h"
 #include "broker/seal.h"
 #include "broker/wrap.h"
@@ -578,17 +576,7 @@ cmd_verify(struct attest_args *a, const char *file)
         fprintf(stderr, "airlock attest: %s: invalid base64\n", file);
         goto fail;
     }
-    switch (a->kind) {
-    case ATTEST_KIND_NITRO:
-        r = attest_nitro_verify(doc, len, &a->pol, c, err);
-        break;
-    case ATTEST_KIND_SNP:
-        r = attest_snp_verify(doc, len, vcek, intermediates, &a->pol, c, err);
-        break;
-    case ATTEST_KIND_TDX:
-        r = attest_tdx_verify(doc, len, &a->pol, c, err);
-        break;
-    }
+    r = attest_verify(a->kind, doc, len, vcek, intermediates, &a->pol, c, err);
 verified:
     if (r != ATTEST_OK) {
         fprintf(stderr, "airlock attest: invalid: %s\n", err);
