@@ -111,7 +111,7 @@ struct broker {
     pthread_t thread;
     bool started;
     struct io io; /* the listener; fd -1 when not listening */
-    struct list conns;
+    struct list conns; /* open exchanges, oldest first */
     unsigned n_conns;
 };
 
@@ -474,11 +474,13 @@ broker_accept(struct io *io, uint32_t events)
         if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
             transport_describe((struct sockaddr *)&ss, len, peer, sizeof(peer));
         if (b->n_conns >= b->conf.max_connections) {
-            atomic_fetch_add(&b->anon.refusals[KB_BUSY], 1);
-            log_info("broker: refused secret=- reason=busy peer=%s why=\"%u connections open\"",
-                     peer, b->n_conns);
-            close(fd);
-            continue;
+            /* the oldest goes, not the newcomer: clients that connect and
+             * stall can only push each other out, while an exchange that
+             * moves (milliseconds) is not held up by them */
+            struct kb_conn *old = list_entry(list_first(&b->conns), struct kb_conn, link);
+            refuse(old, KB_BUSY, NULL, "%u connections open: the oldest makes room", b->n_conns);
+            if (conn_flush(old))
+                conn_close(old);
         }
         struct kb_conn *c = calloc(1, sizeof(*c));
         if (c == NULL || (c->in = malloc(b->conf.max_message)) == NULL ||
@@ -491,7 +493,7 @@ broker_accept(struct io *io, uint32_t events)
         }
         c->b = b;
         memcpy(c->peer, peer, sizeof(peer));
-        list_add(&b->conns, &c->link);
+        list_add_tail(&b->conns, &c->link); /* oldest first */
         b->n_conns++;
         timer_start(b->loop, &c->timer, b->conf.timeout_ms, conn_timeout, c);
     }

@@ -5,7 +5,7 @@
  *     listen: tcp:127.0.0.1:8600     # any stream endpoint (required)
  *     dir: /var/lib/airlock/secrets  # sealed secrets, one file NAME.sealed (required)
  *     key_file: /etc/airlock/broker.key  # the at-rest key: 32 bytes (required)
- *     max_connections: 64            # at once; more are closed at accept (1-4096)
+ *     max_connections: 64            # at once (1-4096); a newcomer beyond closes the oldest
  *     timeout: 10s                   # a whole exchange, per connection
  *     nonce_ttl: 5s                  # a challenge must be answered within it
  *     max_message: 64KiB             # one message line (1KiB-1MiB)

@@ -176,17 +176,17 @@ timeouts() { [ "$(grep -c 'refused secret=- reason=timeout' "$LOG")" = 2 ]; }
 wait_for timeouts
 exec 7>&- 8>&- 9>&-
 
-log "max_connections: the ninth connection is closed at once, counted"
+log "max_connections: eight stalled clients hold every slot; a fetch still goes through"
 for fd in 10 11 12 13 14 15 16 17; do eval "exec $fd<>/dev/tcp/127.0.0.1/$PORT"; done
-fetch 1 db-key # accepted after the eight
-grep -q 'closed without answering' "$T/err" || fail "busy: $(cat "$T/err")"
+printf 'REQUEST db-key\n' >&17 # the newest stalls after its request
+A17=$(answer 17)
+[[ $A17 == "CHALLENGE "* ]] || fail "the eighth: '$A17'"
+fetch 0 db-key # the oldest stalled one (fd 10) makes room
+[ "$(cat "$T/out")" = db-password-1 ] || fail "released '$(cat "$T/out")' with every slot held"
+A10=$(answer 10)
+[[ $A10 == "REFUSED busy "* ]] || fail "the oldest stalled client was told '$A10', not busy"
 wait_log "$LOG" 'refused secret=- reason=busy peer=127.0.0.1' 10
 for fd in 10 11 12 13 14 15 16 17; do eval "exec $fd>&-"; done
-# the broker sees the eight go in its own time
-fetch_ok() { "$AIRLOCK" attest fetch-secret --broker "tcp:127.0.0.1:$PORT" \
-    --provider sim --sim-root "$SIM" db-key >"$T/out" 2>/dev/null; }
-wait_for fetch_ok
-[ "$(cat "$T/out")" = db-password-1 ] || fail "released '$(cat "$T/out")' after busy"
 
 log "metrics and logs: each reason counted, the secret never logged"
 m() { metric "$1" "$2" "$MPORT"; }
