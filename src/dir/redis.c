@@ -383,43 +383,47 @@ dial(const struct endpoint *ep, struct timeval tv)
     return redisConnectWithTimeout(ep->host, (int)ep->port, tv);
 }
 
-/* Asks the sentinels in turn for the master's address: a new context
- * connected to it, or NULL with why. */
-static redisContext *
-dial_master(struct rds *r, struct timeval tv, char *master, size_t mlen, char *why, size_t wlen)
+/* Asks the sentinels in turn for the master's address: 0 with it in
+ * host, *port and master (HOST:PORT), or -EIO with why. */
+static int
+ask_sentinels(struct rds *r, char (*host)[256], int *port, char *master, size_t mlen, char *why,
+              size_t wlen)
 {
     const struct dir_conf *c = r->host->conf;
+    struct timeval tv = {REDIS_TIMEOUT_MS / 1000, (REDIS_TIMEOUT_MS % 1000) * 1000};
 
     snprintf(why, wlen, "no sentinel answered");
     for (size_t i = 0; i < c->n_sentinels; i++) {
         char ep[ENDPOINT_TEXT_MAX];
         redisContext *s = dial(&c->sentinels[i], tv);
         redisReply *rep = NULL;
+        int ok;
 
-        endpoint_format(&c->sentinels[i], ep, sizeof(ep));
         if (s != NULL && s->err == 0) {
             redisSetTimeout(s, tv);
             rep = redisCommand(s, "SENTINEL get-master-addr-by-name %s", c->sentinel_master);
         }
-        if (rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-            rep->element[0]->type == REDIS_REPLY_STRING &&
-            rep->element[1]->type == REDIS_REPLY_STRING) {
-            snprintf(master, mlen, "%s:%s", rep->element[0]->str, rep->element[1]->str);
-            redisContext *m =
-                redisConnectWithTimeout(rep->element[0]->str, atoi(rep->element[1]->str), tv);
-            freeReplyObject(rep);
-            redisFree(s);
-            return m;
+        ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+             rep->element[0]->type == REDIS_REPLY_STRING &&
+             rep->element[1]->type == REDIS_REPLY_STRING;
+        if (ok) {
+            snprintf(*host, sizeof(*host), "%s", rep->element[0]->str);
+            *port = atoi(rep->element[1]->str);
+            snprintf(master, mlen, "%s:%d", *host, *port);
+        } else {
+            endpoint_format(&c->sentinels[i], ep, sizeof(ep));
+            snprintf(why, wlen, "sentinel %.120s: %.120s", ep,
+                     s == NULL                        ? "out of memory"
+                     : s->err != 0 || !rep            ? s->errstr
+                     : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                      : "does not know the master");
         }
-        snprintf(why, wlen, "sentinel %.120s: %.120s", ep,
-                 s == NULL                        ? "out of memory"
-                 : s->err != 0 || !rep            ? s->errstr
-                 : rep->type == REDIS_REPLY_ERROR ? rep->str
-                                                  : "does not know the master");
         freeReplyObject(rep);
         redisFree(s);
+        if (ok)
+            return 0;
     }
-    return NULL;
+    return -EIO;
 }
 
 /* The first commands on a new connection: AUTH, and with sentinels, that
@@ -477,14 +481,20 @@ conn(struct rds *r)
         return r->c;
     if (loop_now(r->host->loop) < r->retry_at)
         return NULL;
-    if (c->n_sentinels > 0)
-        r->c = dial_master(r, tv, master, sizeof(master), why, sizeof(why));
-    else
+    if (c->n_sentinels > 0) {
+        char host[256];
+        int port;
+        if (ask_sentinels(r, &host, &port, master, sizeof(master), why, sizeof(why)) != 0) {
+            disconnect(r, why);
+            return NULL;
+        }
+        r->c = redisConnectWithTimeout(host, port, tv);
+    } else {
         r->c = dial(&c->redis, tv);
+    }
     if (r->c == NULL || r->c->err != 0) {
-        if (r->c != NULL || c->n_sentinels == 0)
-            snprintf(why, sizeof(why), "%.120s%s%.120s", master, master[0] ? ": " : "",
-                     r->c ? r->c->errstr : "out of memory");
+        snprintf(why, sizeof(why), "%.120s%s%.120s", master, master[0] ? ": " : "",
+                 r->c ? r->c->errstr : "out of memory");
         disconnect(r, why);
         return NULL;
     }
@@ -886,11 +896,33 @@ pop_events(struct rds *r, const char *pool)
     free(batch);
 }
 
+/* With sentinels: a master that was not told of a failover (a graceful
+ * one, or a partition) still takes writes, which its successor never sees;
+ * asking the sentinels now and then bounds how long this writes there. */
+static void
+check_master(struct rds *r)
+{
+    char host[256], master[sizeof(r->master)], why[256];
+    int port;
+
+    if (r->host->conf->n_sentinels == 0 || r->c == NULL ||
+        ask_sentinels(r, &host, &port, master, sizeof(master), why, sizeof(why)) != 0 ||
+        strcmp(master, r->master) == 0)
+        return;
+    snprintf(why, sizeof(why), "the sentinels name %.100s the master, not %.100s", master,
+             r->master);
+    disconnect(r, why);
+    r->retry_at = 0; /* follow now */
+}
+
 static unsigned
 rd_tick(void *be)
 {
     struct rds *r = be;
     char pools[WATCHED_MAX][DIR_NAME_MAX];
+
+    if (r->ticks % COUNT_EVERY_TICKS == 0)
+        check_master(r);
 
     redisReply *rep = run(r, S_SWEEP, 0, NULL);
     if (rep == NULL)

@@ -15,7 +15,7 @@ need redis-server redis-cli
 DIRTOOL=$(dirname "$AIRLOCK")/tests/dirtool
 [ -x "$DIRTOOL" ] || fail "build $DIRTOOL first"
 export DIRTOOL_PORT_BASE=$(free_range 2)
-RP=$(free_port)
+SOCK=$T/redis.sock
 PW="s3cret-$RANDOM-default"
 ACLPW="s3cret-$RANDOM-acl"
 umask 077
@@ -25,10 +25,10 @@ printf '%s\n' "wrong-$RANDOM" >"$T/wrongpw"
 : >"$T/emptypw"
 cp "$T/pw" "$T/openpw" && chmod 0644 "$T/openpw"
 
-start redis redis-server --port "$RP" --bind 127.0.0.1 --save '' --appendonly no \
+start redis redis-server --port 0 --unixsocket "$SOCK" --dir "$T" --save '' --appendonly no \
     --requirepass "$PW"
-wait_for tcp_up "$RP"
-rcli() { REDISCLI_AUTH=$PW redis-cli -p "$RP" "$@"; }
+wait_for unix_up "$SOCK"
+rcli() { REDISCLI_AUTH=$PW redis-cli -s "$SOCK" "$@"; }
 rcli ACL SETUSER airlock on ">$ACLPW" '~airlock:*' '+@all' >/dev/null
 
 # dt NAME ARGS...: dirtool ARGS... with its output in $T/NAME.out and .err
@@ -44,10 +44,10 @@ no_secret() {
 
 log "the password alone: the default user"
 export DIRTOOL_REDIS_PASSWORD_FILE=$T/pw
-dt reg register tcp:127.0.0.1:$RP airlock: 1 || fail "register: $(cat "$T/reg.err")"
-dt a1 assign tcp:127.0.0.1:$RP airlock: alice || fail "assign with the password: $(cat "$T/a1.err")"
+dt reg register unix:$SOCK airlock: 1 || fail "register: $(cat "$T/reg.err")"
+dt a1 assign unix:$SOCK airlock: alice || fail "assign with the password: $(cat "$T/a1.err")"
 [ "$(cat "$T/a1.out")" = i0 ] || fail "alice got $(cat "$T/a1.out")"
-dt act activate tcp:127.0.0.1:$RP airlock: i0 alice || fail "activate: $(cat "$T/act.out")"
+dt act activate unix:$SOCK airlock: i0 alice || fail "activate: $(cat "$T/act.out")"
 [ "$(cat "$T/act.out")" = active ] || fail "activate said $(cat "$T/act.out")"
 
 # refused NAME WHY-REGEX ARGS...: assign fails with -EIO within 1.5 s, logged
@@ -55,7 +55,7 @@ refused() {
     local name=$1 why=$2 t0
     shift 2
     t0=$(date +%s%N)
-    if dt "$name" assign tcp:127.0.0.1:$RP airlock: alice "$@"; then
+    if dt "$name" assign unix:$SOCK airlock: alice "$@"; then
         fail "$name: assigned $(cat "$T/$name.out")"
     fi
     [ "$(cat "$T/$name.out")" = "Input/output error" ] || fail "$name: $(cat "$T/$name.out")"
@@ -69,7 +69,7 @@ DIRTOOL_REDIS_PASSWORD_FILE='' refused none 'NOAUTH'
 
 log "an ACL user"
 export DIRTOOL_REDIS_USER=airlock DIRTOOL_REDIS_PASSWORD_FILE=$T/aclpw
-dt a2 assign tcp:127.0.0.1:$RP airlock: alice || fail "assign as airlock: $(cat "$T/a2.err")"
+dt a2 assign unix:$SOCK airlock: alice || fail "assign as airlock: $(cat "$T/a2.err")"
 [ "$(cat "$T/a2.out")" = i0 ] || fail "alice (sticky) got $(cat "$T/a2.out")"
 DIRTOOL_REDIS_USER=mallory refused wrong_user 'AUTH as mallory refused: WRONGPASS'
 DIRTOOL_REDIS_PASSWORD_FILE=$T/pw refused wrong_acl 'AUTH as airlock refused: WRONGPASS'
@@ -77,14 +77,14 @@ DIRTOOL_REDIS_PASSWORD_FILE=$T/pw refused wrong_acl 'AUTH as airlock refused: WR
 log "password files that are not safe or not there stop the start"
 for f in openpw:'mode 0644 lets others read it' emptypw:'expected a password of 1-512 bytes' \
     nopw:'No such file'; do
-    DIRTOOL_REDIS_PASSWORD_FILE=$T/${f%%:*} dt "bad_${f%%:*}" assign tcp:127.0.0.1:$RP airlock: \
+    DIRTOOL_REDIS_PASSWORD_FILE=$T/${f%%:*} dt "bad_${f%%:*}" assign unix:$SOCK airlock: \
         alice && fail "started with ${f%%:*}"
     grep -q "redis_password_file $T/${f%%:*}: ${f#*:}" "$T/bad_${f%%:*}.err" ||
         fail "${f%%:*}: $(cat "$T/bad_${f%%:*}.err")"
 done
 
 log "AUTH again on every reconnect: the server drops every client"
-start outage "$DIRTOOL" outage tcp:127.0.0.1:$RP airlock:out: 5
+start outage "$DIRTOOL" outage unix:$SOCK airlock:out: 5
 OUT=$LAST_PID
 wait_log "$T/outage.log" '^[0-9]+ 0 [0-9]+$'
 n0=$(grep -Ec '^[0-9]+ 0 [0-9]+$' "$T/outage.log")
@@ -104,7 +104,7 @@ dir_yaml() {
 control: unix:$T/ctl-$1.sock
 directory:
   backend: redis
-  redis: tcp:127.0.0.1:$RP
+  redis: unix:$SOCK
   redis_user: airlock
   redis_password_file: $2
 YAML
