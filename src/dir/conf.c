@@ -49,6 +49,9 @@ dir_conf_check(const struct dir_conf *conf, struct conf_fault *f)
         return conf_fault(f, has_sentinels ? "sentinel_master" : "sentinels",
                           "expected sentinels: and sentinel_master: together (the sentinels are "
                           "asked for the master of that name)");
+    if (conf->redis_user[0] != '\0' && conf->redis_password_file[0] == '\0')
+        return conf_fault(f, "redis_password_file",
+                          "missing: expected it with redis_user (AUTH needs the user's password)");
     return 0;
 }
 

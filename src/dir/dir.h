@@ -108,7 +108,8 @@ unsigned long long dir_wall_ms(void);
 void dir_conf_defaults(struct dir_conf *conf);
 
 /* Checks the rules that span the keys of a directory: block (redis needs
- * its endpoint, or sentinels and sentinel_master, not both). Returns 0, or -1 with *f naming the
+ * its endpoint, or sentinels and sentinel_master, not both; redis_user
+ * needs redis_password_file). Returns 0, or -1 with *f naming the
  * key at fault. */
 struct conf_fault;
 int dir_conf_check(const struct dir_conf *conf, struct conf_fault *f);

@@ -39,13 +39,14 @@
  *
  * Production (docs/directory.md): AUTH (a password from a file, an ACL
  * user) is the first command on every connection. With sentinels, every
- * (re)connect asks them for the master, checks ROLE, and any error or a
- * READONLY answer (the server was demoted) drops the connection, so the
- * next request asks the sentinels again: a failover is followed within the
- * backoff. Redis replicates asynchronously: a write the old master
- * acknowledged can be lost with it, so with min_replicas_acked an
- * assignment or activation is answered only after WAIT saw it on that many
- * replicas (else -EIO: not acknowledged). */
+ * (re)connect asks them for the master and checks ROLE; any error, a
+ * READONLY answer (the server was demoted) or, asked every second, the
+ * sentinels naming another master drops the connection, so the next
+ * request asks them again: a failover is followed within the backoff.
+ * Redis replicates asynchronously: a write the old master acknowledged can
+ * be lost with it, so with min_replicas_acked an assignment or activation
+ * is answered only after WAIT saw it on that many replicas (else -EIO: not
+ * acknowledged). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -1554,6 +1554,9 @@ test_err_directory(void **state)
         "airlock.yaml:3: directory.sentinels[0]: expected a tcp or unix endpoint for redis");
     expect_error("directory:\n  backend: redis\n  sentinels: []\n  sentinel_master: m\n",
                  "airlock.yaml:3: directory.sentinels: expected 1-8 sentinels");
+    expect_error("directory:\n  backend: redis\n  redis: tcp:127.0.0.1:6379\n  redis_user: u\n",
+                 "airlock.yaml:2: directory.redis_password_file: missing: expected it with "
+                 "redis_user (AUTH needs the user's password)");
     expect_error("directory:\n  redis_password_file: /pw\n",
                  "airlock.yaml:2: directory.redis_password_file: applies to backend: redis only "
                  "(the backend is memory)");
