@@ -25,7 +25,7 @@ redis_node() { # PORT [replicaof PORT]
     # --dir: a replica's full sync writes dump.rdb there (not in the cwd,
     # where the next redis-server started would load it)
     start "redis-$1" redis-server --port "$1" --bind 127.0.0.1 --dir "$T" --save '' \
-        --appendonly no --dbfilename "dump-$1.rdb" \
+        --appendonly no --dbfilename "dump-$1.rdb" --repl-diskless-sync-delay 0 \
         ${2:+--replicaof 127.0.0.1 $2}
     REDIS_PID[$1]=$LAST_PID
     # its own line: not another test's server on a port taken since free_ports
@@ -34,8 +34,12 @@ redis_node() { # PORT [replicaof PORT]
 redis_node "$P1"
 redis_node "$P2" "$P1"
 link_up() { redis-cli -p "$1" INFO replication | grep -q 'master_link_status:up'; }
-# master PORT has a replica that acknowledges its writes (what WAIT asks)
-replica_acks() { [ "$(printf 'SET t_dir_sentinel_probe 1\nWAIT 1 200\n' | redis-cli -p "$1" | tail -1)" = 1 ]; }
+# master PORT has a replica that acknowledges its writes (what WAIT asks).
+# Twice: right after a full sync a replica acknowledges what its snapshot
+# holds, but a write made after it only once the master streams to it
+# (after the replica's first REPLCONF ACK, up to a second later)
+probe() { [ "$(printf 'SET t_dir_sentinel_probe 1\nWAIT 1 200\n' | redis-cli -p "$1" | tail -1)" = 1 ]; }
+replica_acks() { probe "$1" && probe "$1"; }
 wait_for link_up "$P2"
 for s in "$S1" "$S2" "$S3"; do
     cat >"$T/sentinel-$s.conf" <<CONF
@@ -113,7 +117,7 @@ wait_log "$T/air.log" "directory: redis master 127.0.0.1:$P1 failed over to 127.
 wait_for failovers_are 1
 # min_replicas_acked: 1: answers wait for the demoted master to replicate
 # the new one
-wait_until 30 replica_acks "$P2"
+wait_until 60 replica_acks "$P2"
 ledger_holds
 ledger dave erin
 
@@ -126,7 +130,7 @@ if ctl assign p zed 2>"$T/zed.err"; then fail "assigned without a replica to ack
 grep -q 'Input/output error' "$T/zed.err" || fail "zed: $(cat "$T/zed.err")"
 wait_log "$T/air.log" 'a write reached 0 of 1 replicas within 500 ms: answered as failed'
 redis_node "$P2" "$P1"
-wait_until 30 replica_acks "$P1"
+wait_until 60 replica_acks "$P1"
 ledger_holds
 ledger frank
 ledger_holds
