@@ -894,6 +894,30 @@ static const struct conf_block sink_block = {
 
 /* ---- directory: */
 
+static const struct conf_list sentinels_list = {
+    .what = "expected a list of sentinel endpoints (tcp:HOST:PORT or unix:/path)",
+    .min = 1,
+    .max = DIR_SENTINELS_MAX,
+    .few = "expected 1-%d sentinels",
+    .many = "expected 1-%d sentinels",
+};
+
+/* One sentinel: an endpoint (row->ep_check) appended to the list at off. */
+static int
+set_sentinel(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    size_t *n = list_room(row, base, msg, len);
+    struct conf_row one = *row;
+
+    if (n == NULL)
+        return -1;
+    one.off = row->off + *n * sizeof(struct endpoint);
+    if (conf_set_endpoint(&one, base, s, msg, len) != 0)
+        return -1;
+    ++*n;
+    return 0;
+}
+
 APPLIES(dir_redis_only, dir_conf_redis_only, struct dir_conf)
 
 BLOCK_CHECK(dir_check, dir_conf_check, struct dir_conf)
@@ -917,13 +941,29 @@ static const struct conf_row dir_rows[] = {
      .max = 1024, .expect = EXPECT_PER_CLIENT},
     {.name = "pending_share", .set = conf_set_uint, .off = DC(pending_share), .min = 1,
      .max = 100, .expect = EXPECT_SHARE},
+    {.name = "redis_user", .set = set_prefix, .off = DC(redis_user), .max = DIR_NAME_MAX,
+     .expect = "expected a redis ACL user name of 1-63 bytes without spaces",
+     .applies = dir_redis_only},
+    {.name = "redis_password_file", .set = set_path, .off = DC(redis_password_file),
+     .max = DIR_PATH_MAX, .expect = "expected the path of a file (mode 0600) holding the password",
+     .applies = dir_redis_only},
+    {.name = "sentinels", .set = set_sentinel, .off = DC(sentinels), .off2 = DC(n_sentinels),
+     .max = DIR_SENTINELS_MAX, .expect = EP_EXPECT, .list = &sentinels_list,
+     .ep_check = ep_redis, .applies = dir_redis_only},
+    {.name = "sentinel_master", .set = set_prefix, .off = DC(sentinel_master),
+     .max = DIR_NAME_MAX, .expect = "expected the master's name at the sentinels (1-63 bytes)",
+     .applies = dir_redis_only},
+    {.name = "min_replicas_acked", .set = conf_set_uint, .off = DC(min_replicas_acked),
+     .max = 16, .expect = "expected 0-16 replicas (WAIT after each assignment)",
+     .applies = dir_redis_only},
 };
 /* clang-format on */
 
 static const struct conf_block dir_block = {
     ROWS(dir_rows),
     .what = "expected a mapping of directory settings (backend, redis, prefix, reserve_timeout, "
-            "session_ttl, assign_wait, max_pending_per_client, pending_share)",
+            "session_ttl, assign_wait, max_pending_per_client, pending_share, redis_user, "
+            "redis_password_file, sentinels, sentinel_master, min_replicas_acked)",
     .check = dir_check,
 };
 

@@ -399,7 +399,9 @@ dir_apply(struct runtime *rt)
         }
         log_info("control listen=%s", cep);
     }
-    if (dc->backend == DIR_REDIS)
+    if (dc->backend == DIR_REDIS && dc->n_sentinels > 0)
+        snprintf(ep, sizeof(ep), "sentinels:%s", dc->sentinel_master);
+    else if (dc->backend == DIR_REDIS)
         endpoint_format(&dc->redis, ep, sizeof(ep));
     log_info("directory backend=%s redis=%s reserve_timeout_ms=%u session_ttl_ms=%u "
              "assign_wait_ms=%u max_pending_per_client=%u pending_share=%u",

@@ -38,6 +38,8 @@ struct dir_host {
     void (*set_up)(const struct dir_host *h, int up);
     /* This process's view of how many instances are in each state. */
     void (*set_counts)(const struct dir_host *h, const unsigned long counts[DIR_STATE_COUNT]);
+    /* The backend now talks to another master than before (a failover). */
+    void (*failed_over)(const struct dir_host *h);
 };
 
 /* A backend: be is the state its open() made. */

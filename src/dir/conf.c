@@ -35,11 +35,23 @@ dir_conf_check(const struct dir_conf *conf, struct conf_fault *f)
 {
     /* a given redis endpoint has a host (tcp) or a path (unix) */
     bool has_redis = conf->redis.host[0] != '\0' || conf->redis.path[0] != '\0';
+    bool has_sentinels = conf->n_sentinels > 0;
 
-    if (conf->backend == DIR_REDIS && !has_redis)
+    if (conf->backend == DIR_REDIS && !has_redis && !has_sentinels)
         return conf_fault(f, "redis",
                           "missing: expected the redis server's endpoint (tcp:HOST:PORT or "
-                          "unix:/path)");
+                          "unix:/path), or sentinels: and sentinel_master:");
+    if (has_redis && has_sentinels)
+        return conf_fault(f, "sentinels",
+                          "expected either redis: (one server) or sentinels: (they name the "
+                          "master), not both");
+    if (has_sentinels != (conf->sentinel_master[0] != '\0'))
+        return conf_fault(f, has_sentinels ? "sentinel_master" : "sentinels",
+                          "expected sentinels: and sentinel_master: together (the sentinels are "
+                          "asked for the master of that name)");
+    if (conf->redis_user[0] != '\0' && conf->redis_password_file[0] == '\0')
+        return conf_fault(f, "redis_password_file",
+                          "missing: expected it with redis_user (AUTH needs the user's password)");
     return 0;
 }
 

@@ -68,7 +68,8 @@ struct dir {
     struct list watches;
     /* metrics, read from any thread */
     atomic_ulong outcomes[DIR_OUTCOME_COUNT];
-    atomic_ulong released; /* reservations withdrawn by dir_release() */
+    atomic_ulong released;  /* reservations withdrawn by dir_release() */
+    atomic_ulong failovers; /* the backend followed its master to another server */
     struct log_rate refusal_log[DIR_OUTCOME_COUNT];
     atomic_ulong lat_count[LAT_BUCKETS];
     atomic_ullong lat_sum_us;
@@ -214,6 +215,12 @@ host_set_counts(const struct dir_host *h, const unsigned long counts[DIR_STATE_C
 
     for (int s = 0; s < DIR_STATE_COUNT; s++)
         atomic_store(&d->counts[s], counts[s]);
+}
+
+static void
+host_failed_over(const struct dir_host *h)
+{
+    atomic_fetch_add(&host_dir(h)->failovers, 1);
 }
 
 static void
@@ -967,6 +974,7 @@ dir_new(const struct dir_conf *conf)
         .tick_within = host_tick_within,
         .set_up = host_set_up,
         .set_counts = host_set_counts,
+        .failed_over = host_failed_over,
     };
     /* redis: down until its first connect, which happens in the background */
     d->up = conf->backend != DIR_REDIS;
@@ -1075,6 +1083,11 @@ dir_render(struct dir *d, struct strbuf *out)
                   "connection holding them ended before the login.\n"
                   "# TYPE airlock_dir_released_total counter\nairlock_dir_released_total %lu\n",
                   atomic_load(&d->released));
+    strbuf_printf(out,
+                  "# HELP airlock_dir_failovers_total Times the redis backend found another "
+                  "master than the one it used (a Sentinel failover it followed).\n"
+                  "# TYPE airlock_dir_failovers_total counter\nairlock_dir_failovers_total %lu\n",
+                  atomic_load(&d->failovers));
     strbuf_printf(out, "# HELP airlock_dir_assign_seconds Time from request to answer at the "
                        "directory.\n# TYPE airlock_dir_assign_seconds histogram\n");
     for (size_t b = 0; b < LAT_BUCKETS; b++) {

@@ -48,6 +48,8 @@
 #define DIR_NAME_MAX 64 /* pool and instance names, bytes incl. NUL */
 #define DIR_PREFIX_MAX 64
 #define DIR_CLIENT_MAX 64 /* client address key (transport_client_key()), bytes incl. NUL */
+#define DIR_PATH_MAX 256  /* a file path, bytes incl. NUL */
+#define DIR_SENTINELS_MAX 8
 
 enum dir_state {
     DIR_STARTING,
@@ -63,15 +65,22 @@ enum dir_backend { DIR_MEMORY, DIR_REDIS };
 
 struct dir_conf {
     enum dir_backend backend;
-    struct endpoint redis;           /* redis backend: tcp or unix */
-    char prefix[DIR_PREFIX_MAX];     /* redis key prefix; default "airlock:" */
-    unsigned reserve_timeout_ms;     /* default 10s */
-    unsigned session_ttl_ms;         /* default 1h; 0: sessions end only by report */
-    unsigned assign_wait_ms;         /* default 5s; 0: refuse at once */
-    unsigned max_pending_per_client; /* reservations not active yet per client address;
-                                        default 2; 0: no bound */
-    unsigned pending_share;          /* percent of a pool's instances that reservations not
-                                        active yet may hold; default 75; 100: no bound */
+    struct endpoint redis; /* redis backend: tcp or unix; or the sentinels: */
+    struct endpoint sentinels[DIR_SENTINELS_MAX]; /* tcp or unix; asked for the master */
+    size_t n_sentinels;
+    char sentinel_master[DIR_NAME_MAX];     /* the master's name at the sentinels */
+    char redis_user[DIR_NAME_MAX];          /* ACL user; "": AUTH with the password alone */
+    char redis_password_file[DIR_PATH_MAX]; /* "": no AUTH; else mode 0600, its first line */
+    unsigned min_replicas_acked;            /* WAIT for this many replicas after an assignment or
+                                               activation; 0 (default): don't wait */
+    char prefix[DIR_PREFIX_MAX];            /* redis key prefix; default "airlock:" */
+    unsigned reserve_timeout_ms;            /* default 10s */
+    unsigned session_ttl_ms;                /* default 1h; 0: sessions end only by report */
+    unsigned assign_wait_ms;                /* default 5s; 0: refuse at once */
+    unsigned max_pending_per_client;        /* reservations not active yet per client address;
+                                               default 2; 0: no bound */
+    unsigned pending_share;                 /* percent of a pool's instances that reservations not
+                                               active yet may hold; default 75; 100: no bound */
 };
 
 /* One instance as the directory knows it (listings and callbacks). */
@@ -99,7 +108,9 @@ unsigned long long dir_wall_ms(void);
 void dir_conf_defaults(struct dir_conf *conf);
 
 /* Checks the rules that span the keys of a directory: block (redis needs
- * its endpoint). Returns 0, or -1 with *f naming the key at fault. */
+ * its endpoint, or sentinels and sentinel_master, not both; redis_user
+ * needs redis_password_file). Returns 0, or -1 with *f naming the
+ * key at fault. */
 struct conf_fault;
 int dir_conf_check(const struct dir_conf *conf, struct conf_fault *f);
 
@@ -253,7 +264,8 @@ enum dir_outcome {
 
 /* Appends the directory's Prometheus text (sessions, instances by state
  * as this process sees them, assigns by outcome, assign latency,
- * reservations withdrawn by dir_release()) to out.
+ * reservations withdrawn by dir_release(), redis master failovers
+ * followed) to out.
  * Any thread. */
 void dir_render(struct dir *d, struct strbuf *out);
 

@@ -35,11 +35,25 @@
  * reservation). The hash of a reserved instance also has src (the client
  * key), rid and holders (dir_assign_held() connections that hold it). Pool
  * names hold no ':'.
- * One redis server, not a cluster (the scripts compute key names). */
+ * One redis server, not a cluster (the scripts compute key names).
+ *
+ * Production (docs/directory.md): AUTH (a password from a file, an ACL
+ * user) is the first command on every connection. With sentinels, every
+ * (re)connect asks them for the master and checks ROLE; any error, a
+ * READONLY answer (the server was demoted) or, asked every second, the
+ * sentinels naming another master drops the connection, so the next
+ * request asks them again: a failover is followed within the backoff.
+ * Redis replicates asynchronously: a write the old master acknowledged can
+ * be lost with it, so with min_replicas_acked an assignment or activation
+ * is answered only after WAIT saw it on that many replicas (else -EIO: not
+ * acknowledged). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -54,6 +68,9 @@
 #define COUNT_EVERY_TICKS 10 /* refresh this process's view of the counts */
 #define EVENTS_PER_TICK 64
 #define WATCHED_MAX 64
+#define PASSWORD_MAX 512
+/* WAIT's own timeout, below REDIS_TIMEOUT_MS so that hiredis hears its answer */
+#define WAIT_TIMEOUT_MS 500
 
 /* Shared by the scripts: the server's time in ms, the key helpers and the
  * event push. */
@@ -297,6 +314,8 @@ struct owned {
 struct rds {
     const struct dir_host *host;
     redisContext *c;
+    char *password;                     /* NULL: no AUTH */
+    char master[ENDPOINT_TEXT_MAX + 8]; /* with sentinels: HOST:PORT last connected to */
     struct owned *own;
     size_t n_own, cap_own;
     char sha[S_COUNT][41];
@@ -358,6 +377,99 @@ resync(struct rds *r)
         log_info("directory: %zu instances reported again to redis", applied);
 }
 
+static redisContext *
+dial(const struct endpoint *ep, struct timeval tv)
+{
+    if (ep->kind == EP_UNIX)
+        return redisConnectUnixWithTimeout(ep->path, tv);
+    return redisConnectWithTimeout(ep->host, (int)ep->port, tv);
+}
+
+/* Asks the sentinels in turn for the master's address: 0 with it in
+ * host, *port and master (HOST:PORT), or -EIO with why. */
+static int
+ask_sentinels(struct rds *r, char (*host)[256], int *port, char *master, size_t mlen, char *why,
+              size_t wlen)
+{
+    const struct dir_conf *c = r->host->conf;
+    struct timeval tv = {REDIS_TIMEOUT_MS / 1000, (REDIS_TIMEOUT_MS % 1000) * 1000};
+
+    snprintf(why, wlen, "no sentinel answered");
+    for (size_t i = 0; i < c->n_sentinels; i++) {
+        char ep[ENDPOINT_TEXT_MAX];
+        redisContext *s = dial(&c->sentinels[i], tv);
+        redisReply *rep = NULL;
+        int ok;
+
+        if (s != NULL && s->err == 0) {
+            redisSetTimeout(s, tv);
+            rep = redisCommand(s, "SENTINEL get-master-addr-by-name %s", c->sentinel_master);
+        }
+        ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+             rep->element[0]->type == REDIS_REPLY_STRING &&
+             rep->element[1]->type == REDIS_REPLY_STRING;
+        if (ok) {
+            snprintf(*host, sizeof(*host), "%s", rep->element[0]->str);
+            *port = atoi(rep->element[1]->str);
+            snprintf(master, mlen, "%s:%d", *host, *port);
+        } else {
+            endpoint_format(&c->sentinels[i], ep, sizeof(ep));
+            snprintf(why, wlen, "sentinel %.120s: %.120s", ep,
+                     s == NULL                        ? "out of memory"
+                     : s->err != 0 || !rep            ? s->errstr
+                     : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                      : "does not know the master");
+        }
+        freeReplyObject(rep);
+        redisFree(s);
+        if (ok)
+            return 0;
+    }
+    return -EIO;
+}
+
+/* The first commands on a new connection: AUTH, and with sentinels, that
+ * the server is the master still. Returns 0, or -EIO with why. */
+static int
+greet(struct rds *r, char *why, size_t wlen)
+{
+    const struct dir_conf *c = r->host->conf;
+    redisReply *rep;
+    int rc = 0;
+
+    if (r->password != NULL) {
+        const char *argv[3] = {"AUTH"};
+        int n = 1, user = c->redis_user[0] != '\0';
+        if (user)
+            argv[n++] = c->redis_user; /* an ACL user; else the default user */
+        argv[n++] = r->password;
+        rep = redisCommandArgv(r->c, n, argv, NULL);
+        if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
+            /* the server's words (WRONGPASS ...) name no secret */
+            snprintf(why, wlen, "AUTH as %s refused: %s", user ? c->redis_user : "default user",
+                     rep ? rep->str : r->c->errstr);
+            rc = -EIO;
+        }
+        freeReplyObject(rep);
+        if (rc != 0)
+            return rc;
+    }
+    if (c->n_sentinels == 0)
+        return 0;
+    rep = redisCommand(r->c, "ROLE");
+    if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
+        rep->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(rep->element[0]->str, "master") != 0) {
+        snprintf(why, wlen, "%.100s is not the master (yet): %.100s", r->master,
+                 rep == NULL                      ? r->c->errstr
+                 : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                  : "ROLE says otherwise");
+        rc = -EIO;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
 /* Returns a connected context, or NULL while redis is away (at most one
  * connect attempt per backoff period). */
 static redisContext *
@@ -365,32 +477,78 @@ conn(struct rds *r)
 {
     const struct dir_conf *c = r->host->conf;
     struct timeval tv = {REDIS_TIMEOUT_MS / 1000, (REDIS_TIMEOUT_MS % 1000) * 1000};
+    char why[256], master[sizeof(r->master)] = "";
 
     if (r->c != NULL)
         return r->c;
     if (loop_now(r->host->loop) < r->retry_at)
         return NULL;
-    if (c->redis.kind == EP_UNIX)
-        r->c = redisConnectUnixWithTimeout(c->redis.path, tv);
-    else
-        r->c = redisConnectWithTimeout(c->redis.host, (int)c->redis.port, tv);
+    if (c->n_sentinels > 0) {
+        char host[256];
+        int port;
+        if (ask_sentinels(r, &host, &port, master, sizeof(master), why, sizeof(why)) != 0) {
+            disconnect(r, why);
+            return NULL;
+        }
+        r->c = redisConnectWithTimeout(host, port, tv);
+    } else {
+        r->c = dial(&c->redis, tv);
+    }
     if (r->c == NULL || r->c->err != 0) {
-        char why[128];
-        snprintf(why, sizeof(why), "%s", r->c ? r->c->errstr : "out of memory");
+        snprintf(why, sizeof(why), "%.120s%s%.120s", master, master[0] ? ": " : "",
+                 r->c ? r->c->errstr : "out of memory");
         disconnect(r, why);
         return NULL;
     }
     redisSetTimeout(r->c, tv);
+    if (c->n_sentinels > 0 && strcmp(master, r->master) != 0) {
+        if (r->master[0] != '\0') {
+            log_warnx("directory: redis master %s failed over to %s (sentinel master %s)",
+                      r->master, master, c->sentinel_master);
+            r->host->failed_over(r->host);
+        }
+        memcpy(r->master, master, sizeof(master));
+    }
+    if (greet(r, why, sizeof(why)) != 0) {
+        disconnect(r, why);
+        return NULL;
+    }
     if (load_scripts(r) != 0) {
         disconnect(r, "loading the scripts failed");
         return NULL;
     }
-    log_info("directory: connected to redis");
+    log_info("directory: connected to redis%s%s", r->master[0] ? " master " : "", r->master);
     r->down_logged = 0;
     r->host->set_up(r->host, 1);
     backoff_reset(&r->backoff);
     resync(r);
     return r->c; /* NULL when the resync lost the connection again */
+}
+
+/* With min_replicas_acked: waits until that many replicas have every
+ * write made on this connection so far (a failover then keeps them).
+ * Returns 0, or -EIO (not acknowledged: the caller answers an error). */
+static int
+replicated(struct rds *r)
+{
+    unsigned want = r->host->conf->min_replicas_acked;
+    long long got = -1;
+
+    if (want == 0 || r->c == NULL)
+        return want == 0 ? 0 : -EIO;
+    redisReply *rep = redisCommand(r->c, "WAIT %u %d", want, WAIT_TIMEOUT_MS);
+    if (rep == NULL) {
+        disconnect(r, r->c->errstr[0] ? r->c->errstr : "no reply");
+        return -EIO;
+    }
+    if (rep->type == REDIS_REPLY_INTEGER)
+        got = rep->integer;
+    freeReplyObject(rep);
+    if (got >= (long long)want)
+        return 0;
+    log_warnx("directory: a write reached %lld of %u replicas within %d ms: answered as failed",
+              got < 0 ? 0 : got, want, WAIT_TIMEOUT_MS);
+    return -EIO;
 }
 
 /* Runs script s with ARGV prefix + argv[0..argc). Returns the reply (free
@@ -423,8 +581,16 @@ run(struct rds *r, enum script s, int argc, const char **argv)
         return NULL;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
-        log_warnx("directory: redis script error: %s", rep->str);
+        char why[160];
+        /* a demoted master (a failover the sentinels made while this was
+         * connected): ask them again */
+        int demoted = strstr(rep->str, "READONLY") != NULL;
+        snprintf(why, sizeof(why), "%s", rep->str);
         freeReplyObject(rep);
+        if (demoted)
+            disconnect(r, why);
+        else
+            log_warnx("directory: redis script error: %s", why);
         return NULL;
     }
     return rep;
@@ -503,6 +669,8 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
         }
     }
     freeReplyObject(rep);
+    if (rc >= 0 && replicated(r) != 0)
+        return -EIO;
     return rc;
 }
 
@@ -607,6 +775,8 @@ rd_activate(void *be, const char *pool, const char *name, const char *key, char 
             copy_str(holder, DIR_KEY_MAX, rep->element[1]);
     }
     freeReplyObject(rep);
+    if (rc == 0 && replicated(r) != 0)
+        return -EIO;
     struct owned *o = rc == 0 ? owned(r, pool, name) : NULL;
     if (o != NULL) {
         /* what the resync restores on a redis that lost it */
@@ -729,11 +899,33 @@ pop_events(struct rds *r, const char *pool)
     free(batch);
 }
 
+/* With sentinels: a master that was not told of a failover (a graceful
+ * one, or a partition) still takes writes, which its successor never sees;
+ * asking the sentinels now and then bounds how long this writes there. */
+static void
+check_master(struct rds *r)
+{
+    char host[256], master[sizeof(r->master)], why[256];
+    int port;
+
+    if (r->host->conf->n_sentinels == 0 || r->c == NULL ||
+        ask_sentinels(r, &host, &port, master, sizeof(master), why, sizeof(why)) != 0 ||
+        strcmp(master, r->master) == 0)
+        return;
+    snprintf(why, sizeof(why), "the sentinels name %.100s the master, not %.100s", master,
+             r->master);
+    disconnect(r, why);
+    r->retry_at = 0; /* follow now */
+}
+
 static unsigned
 rd_tick(void *be)
 {
     struct rds *r = be;
     char pools[WATCHED_MAX][DIR_NAME_MAX];
+
+    if (r->ticks % COUNT_EVERY_TICKS == 0)
+        check_master(r);
 
     redisReply *rep = run(r, S_SWEEP, 0, NULL);
     if (rep == NULL)
@@ -766,8 +958,60 @@ rd_free(void *be)
         return;
     if (r->c != NULL)
         redisFree(r->c);
+    if (r->password != NULL)
+        explicit_bzero(r->password, strlen(r->password));
+    free(r->password);
     free(r->own);
     free(r);
+}
+
+/* Reads the password: the first line of path, a regular file of this user
+ * or root that nobody else may read (mode 0600 or stricter). Returns 0,
+ * or -errno with the reason logged (never the password). */
+static int
+read_password(const char *path, char **out)
+{
+    struct stat st;
+    char buf[PASSWORD_MAX + 2];
+    ssize_t n = -1;
+    int rc, fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+    if (fd < 0) {
+        rc = -errno;
+        log_warnx("directory: redis_password_file %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    rc = -EPERM;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        log_warnx("directory: redis_password_file %s: not a regular file", path);
+    else if (st.st_uid != geteuid() && st.st_uid != 0)
+        log_warnx("directory: redis_password_file %s: owned by uid %u, expected %u or root", path,
+                  (unsigned)st.st_uid, (unsigned)geteuid());
+    else if (st.st_mode & 077)
+        log_warnx("directory: redis_password_file %s: mode %04o lets others read it, expected "
+                  "0600",
+                  path, (unsigned)(st.st_mode & 07777));
+    else if ((n = read(fd, buf, sizeof(buf) - 1)) < 0) {
+        rc = -errno;
+        log_warn("directory: redis_password_file %s", path);
+    } else {
+        rc = 0;
+    }
+    close(fd);
+    if (rc != 0)
+        return rc;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (buf[0] == '\0' || strlen(buf) > PASSWORD_MAX) {
+        log_warnx("directory: redis_password_file %s: expected a password of 1-%d bytes on its "
+                  "first line",
+                  path, PASSWORD_MAX);
+        rc = -EINVAL;
+    } else if ((*out = strdup(buf)) == NULL) {
+        rc = -ENOMEM;
+    }
+    explicit_bzero(buf, sizeof(buf));
+    return rc;
 }
 
 static void *
@@ -779,6 +1023,14 @@ rd_open(const struct dir_host *host)
         return NULL;
     r->host = host;
     r->backoff = (struct backoff)BACKOFF_INIT(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+    if (host->conf->redis_password_file[0] != '\0') {
+        int rc = read_password(host->conf->redis_password_file, &r->password);
+        if (rc != 0) {
+            rd_free(r);
+            errno = -rc;
+            return NULL;
+        }
+    }
     return r;
 }
 

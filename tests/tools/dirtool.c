@@ -24,7 +24,13 @@
  *       is reserved or active for, "-" when none) and exits 1
  *   dirtool bench BACKEND PREFIX N CYCLES
  *       CYCLES assign/activate/draining/idle cycles; prints the assign
- *       latency p50 and p99 in microseconds */
+ *       latency p50 and p99 in microseconds
+ *
+ * BACKEND sentinels:MASTER asks the sentinels in $DIRTOOL_SENTINELS
+ * (endpoints separated by spaces) for MASTER. $DIRTOOL_REDIS_USER,
+ * $DIRTOOL_REDIS_PASSWORD_FILE and $DIRTOOL_MIN_REPLICAS_ACKED set the
+ * directory keys of those names; with $DIRTOOL_METRICS the directory's
+ * metrics go to stderr at the end. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -440,11 +446,28 @@ main(int argc, char **argv)
     dir_conf_defaults(&conf);
     conf.assign_wait_ms = 0;
     conf.pending_share = 100; /* races and measures assignment itself, unbounded */
-    if (strcmp(argv[2], "memory") != 0) {
+    if (strncmp(argv[2], "sentinels:", 10) == 0) {
+        char list[1024];
+        conf.backend = DIR_REDIS;
+        snprintf(conf.sentinel_master, sizeof(conf.sentinel_master), "%s", argv[2] + 10);
+        snprintf(list, sizeof(list), "%s",
+                 getenv("DIRTOOL_SENTINELS") ? getenv("DIRTOOL_SENTINELS") : "");
+        for (char *save, *w = strtok_r(list, " ", &save);
+             w != NULL && conf.n_sentinels < DIR_SENTINELS_MAX; w = strtok_r(NULL, " ", &save))
+            if (endpoint_parse(w, &conf.sentinels[conf.n_sentinels++], &why) != PARSE_OK)
+                usage();
+    } else if (strcmp(argv[2], "memory") != 0) {
         conf.backend = DIR_REDIS;
         if (endpoint_parse(argv[2], &conf.redis, &why) != PARSE_OK)
             usage();
     }
+    if (getenv("DIRTOOL_REDIS_USER") != NULL)
+        snprintf(conf.redis_user, sizeof(conf.redis_user), "%s", getenv("DIRTOOL_REDIS_USER"));
+    if (getenv("DIRTOOL_REDIS_PASSWORD_FILE") != NULL)
+        snprintf(conf.redis_password_file, sizeof(conf.redis_password_file), "%s",
+                 getenv("DIRTOOL_REDIS_PASSWORD_FILE"));
+    if (getenv("DIRTOOL_MIN_REPLICAS_ACKED") != NULL)
+        conf.min_replicas_acked = (unsigned)atoi(getenv("DIRTOOL_MIN_REPLICAS_ACKED"));
     snprintf(conf.prefix, sizeof(conf.prefix), "%s", argv[3]);
     if ((dir = dir_new(&conf)) == NULL) {
         perror("dirtool: dir_new");
@@ -485,6 +508,12 @@ main(int argc, char **argv)
      * made after them answers */
     if (flush() < 0 && rc == 0)
         rc = 1;
+    if (getenv("DIRTOOL_METRICS") != NULL) {
+        struct strbuf m = {0};
+        dir_render(dir, &m);
+        fprintf(stderr, "%.*s", (int)m.len, m.data);
+        strbuf_free(&m);
+    }
     dir_free(dir);
     return rc;
 }

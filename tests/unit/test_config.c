@@ -1498,6 +1498,24 @@ test_directory(void **state)
     assert_true(cfg.has_control);
     assert_endpoint(&cfg.control, "unix:/run/airlock/ctl.sock");
     config_free(&cfg);
+
+    /* production redis: an ACL user, a password file, sentinels */
+    must_parse("directory:\n"
+               "  backend: redis\n"
+               "  sentinels: [tcp:10.0.0.1:26379, tcp:10.0.0.2:26379, unix:/run/s.sock]\n"
+               "  sentinel_master: grid\n"
+               "  redis_user: airlock\n"
+               "  redis_password_file: /etc/airlock/redis.pw\n"
+               "  min_replicas_acked: 1\n",
+               &cfg);
+    assert_int_equal(cfg.directory.n_sentinels, 3);
+    assert_endpoint(&cfg.directory.sentinels[0], "tcp:10.0.0.1:26379");
+    assert_endpoint(&cfg.directory.sentinels[2], "unix:/run/s.sock");
+    assert_string_equal(cfg.directory.sentinel_master, "grid");
+    assert_string_equal(cfg.directory.redis_user, "airlock");
+    assert_string_equal(cfg.directory.redis_password_file, "/etc/airlock/redis.pw");
+    assert_int_equal(cfg.directory.min_replicas_acked, 1);
+    config_free(&cfg);
 }
 
 static void
@@ -1507,7 +1525,8 @@ test_err_directory(void **state)
     expect_error("directory: x\n",
                  "airlock.yaml:1: directory: expected a mapping of directory settings (backend, "
                  "redis, prefix, reserve_timeout, session_ttl, assign_wait, "
-                 "max_pending_per_client, pending_share), not a single value");
+                 "max_pending_per_client, pending_share, redis_user, redis_password_file, "
+                 "sentinels, sentinel_master, min_replicas_acked), not a single value");
     expect_error("directory:\n  max_pending_per_client: -1\n",
                  "airlock.yaml:2: directory.max_pending_per_client: expected an integer from 0 "
                  "(no bound) to 1024");
@@ -1521,7 +1540,26 @@ test_err_directory(void **state)
                  "airlock.yaml:2: directory.backend: expected memory or redis");
     expect_error("directory:\n  backend: redis\n",
                  "airlock.yaml:2: directory.redis: missing: expected the redis server's endpoint "
-                 "(tcp:HOST:PORT or unix:/path)");
+                 "(tcp:HOST:PORT or unix:/path), or sentinels: and sentinel_master:");
+    expect_error("directory:\n  backend: redis\n  redis: tcp:127.0.0.1:6379\n"
+                 "  sentinels: [tcp:127.0.0.1:26379]\n  sentinel_master: m\n",
+                 "airlock.yaml:4: directory.sentinels: expected either redis: (one server) or "
+                 "sentinels: (they name the master), not both");
+    expect_error("directory:\n  backend: redis\n  sentinels: [tcp:127.0.0.1:26379]\n",
+                 "airlock.yaml:2: directory.sentinel_master: expected sentinels: and "
+                 "sentinel_master: together (the sentinels are asked for the master of that "
+                 "name)");
+    expect_error(
+        "directory:\n  backend: redis\n  sentinels: [vsock:3:26379]\n",
+        "airlock.yaml:3: directory.sentinels[0]: expected a tcp or unix endpoint for redis");
+    expect_error("directory:\n  backend: redis\n  sentinels: []\n  sentinel_master: m\n",
+                 "airlock.yaml:3: directory.sentinels: expected 1-8 sentinels");
+    expect_error("directory:\n  backend: redis\n  redis: tcp:127.0.0.1:6379\n  redis_user: u\n",
+                 "airlock.yaml:2: directory.redis_password_file: missing: expected it with "
+                 "redis_user (AUTH needs the user's password)");
+    expect_error("directory:\n  redis_password_file: /pw\n",
+                 "airlock.yaml:2: directory.redis_password_file: applies to backend: redis only "
+                 "(the backend is memory)");
     expect_error("directory:\n  redis: tcp:127.0.0.1:6379\n",
                  "airlock.yaml:2: directory.redis: applies to backend: redis only (the backend is "
                  "memory)");
