@@ -174,6 +174,7 @@
 
 #include "core/log.h"
 #include "dir/dir.h"
+#include "http/conf.h"
 #include "net/endpoint.h"
 #include "pool/conf.h"
 #include "relay/conf.h"
@@ -196,6 +197,8 @@ struct config {
     struct endpoint control; /* the airlock ctl socket */
     struct pool_conf *pools; /* owned; n_pools entries */
     size_t n_pools;
+    struct http_proxy_conf *proxies; /* owned; n_proxies entries */
+    size_t n_proxies;
     unsigned resolver_threads; /* 0: the default (net/resolve.h) */
     unsigned resolver_queue;   /* 0: the default */
 };

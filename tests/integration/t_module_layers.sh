@@ -12,11 +12,13 @@ declare -A may=(
     [proto]="core"
     [net]="core proto"
     [attest]="core"
+    [field]="core"
     [dir]="core net"
     [router]="core proto net dir"
     [pool]="core proto net dir"
     [relay]="core proto net dir router"
-    [cli]="core proto net attest dir router pool relay"
+    [http]="core proto net field"
+    [cli]="core proto net attest field dir router pool relay http"
     [apps]="core proto net"
 )
 
