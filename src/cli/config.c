@@ -1299,7 +1299,7 @@ static const struct conf_row top_rows[] = {
 static const struct conf_block top_block = {
     ROWS(top_rows),
     .what = "expected a mapping of settings (threads, log_level, metrics, drain_timeout, relays, "
-            "routers, logs, log_sinks, directory, control, pools, proxies)",
+            "routers, logs, log_sinks, directory, control, pools)",
 };
 
 /* The value of key in mapping n (and its key node), or NULL. */

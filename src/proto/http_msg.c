@@ -99,6 +99,20 @@ on_body(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* A chunk that would take the body over the limit is refused as soon as
+ * its size is known. */
+static int
+on_chunk_header(http_parser *p)
+{
+    struct http_msg *m = msg_of(p);
+
+    if (p->content_length > m->max_body - m->body.len) {
+        m->fault = HTTP_FAULT_BODY_LARGE;
+        return 1;
+    }
+    return 0;
+}
+
 static int
 on_message_complete(http_parser *p)
 {
@@ -115,6 +129,7 @@ static const http_parser_settings settings = {
     .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
     .on_message_complete = on_message_complete,
 };
 
