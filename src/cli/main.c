@@ -9,6 +9,7 @@
 #include "cli/attest.h"
 #include "cli/config.h"
 #include "cli/control.h"
+#include "cli/field.h"
 #include "cli/runtime.h"
 #include "core/log.h"
 #include "net/transport.h"
@@ -25,6 +26,14 @@
 #define USAGE_ATTEST ""
 #endif
 
+#ifdef AIRLOCK_WITH_FIELD
+#define USAGE_FIELD                                                                                \
+    "       airlock field encrypt|decrypt|rewrap ...\n"                                            \
+    "                                               JSON field tokens (airlock field --help)\n"
+#else /* the static build: no libcjson.a in Debian */
+#define USAGE_FIELD ""
+#endif
+
 static void
 usage(FILE *f)
 {
@@ -39,7 +48,7 @@ usage(FILE *f)
             "                                               ask a running airlock (its control:\n"
             "                                               socket, default " CONTROL_DEFAULT ");\n"
             "                                               assign reserves an instance for KEY\n"
-            "                                               as a router does\n" USAGE_ATTEST
+            "                                               as a router does\n" USAGE_ATTEST USAGE_FIELD
             "       airlock version\n"
             "\n"
             "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
@@ -290,6 +299,10 @@ main(int argc, char **argv)
 #ifdef AIRLOCK_WITH_ATTEST
     if (strcmp(cmd, "attest") == 0)
         return cmd_attest(argc, argv);
+#endif
+#ifdef AIRLOCK_WITH_FIELD
+    if (strcmp(cmd, "field") == 0)
+        return cmd_field(argc, argv);
 #endif
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("airlock %s\n", AIRLOCK_VERSION);

@@ -327,8 +327,10 @@ put_string(struct rw *rw, const uint8_t *p, size_t n)
             continue;
         strbuf_append(rw->out, p + run, i - run);
         run = i + 1;
-        if (p[i] == '"' || p[i] == '\\')
-            strbuf_printf(rw->out, "\\%c", p[i]);
+        static const char raw[] = "\"\\\b\f\n\r\t", esc[] = "\"\\bfnrt";
+        const char *e = memchr(raw, p[i], sizeof(raw) - 1);
+        if (e != NULL)
+            strbuf_printf(rw->out, "\\%c", esc[e - raw]);
         else
             strbuf_printf(rw->out, "\\u%04x", p[i]);
     }

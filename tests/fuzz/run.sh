@@ -19,11 +19,14 @@ declare -A srcs=(
     [sg_http]="apps/smartgrid/http.c"
     [tls_hello]="src/proto/tls_hello.c"
     [attest_nitro]="src/attest/nitro.c src/attest/trust.c"
+    [field_path]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c"
+    [field_token]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c"
+    [field_json]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c"
     [config]="src/cli/config.c src/cli/confmap.c src/core/units.c src/relay/conf.c src/relay/log_conf.c src/pool/conf.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c src/net/addr.c src/router/route.c src/proto/tls_hello.c src/dir/conf.c src/pool/template.c"
 )
 for name in "${!srcs[@]}"; do
     # shellcheck disable=SC2086
-    clang "${flags[@]}" "tests/fuzz/fuzz_$name.c" ${srcs[$name]} -lyaml -lhttp_parser -lcbor -lcrypto -o "$out/fuzz_$name"
+    clang "${flags[@]}" "tests/fuzz/fuzz_$name.c" ${srcs[$name]} -lyaml -lhttp_parser -lcbor -lcjson -lcrypto -o "$out/fuzz_$name"
     mkdir -p "$out/corpus/$name"
     echo "== fuzzing $name for ${secs}s"
     "$out/fuzz_$name" -max_total_time="$secs" -artifact_prefix="$out/$name-" \
