@@ -135,6 +135,7 @@ struct sess {
     enum sess_state st;
     struct io cio, bio; /* client, backend; fd -1 when closed */
     bool c_readable, c_writable, b_readable, b_writable;
+    bool c_hup, b_hup; /* EPOLLRDHUP seen: read until EOF, short reads or not */
     struct timer timer;
     struct task work, reap;
     struct dial dial;
@@ -588,7 +589,7 @@ backend_close(struct sess *s)
         s->dialing = false;
     }
     sock_close(s, &s->bio);
-    s->b_readable = s->b_writable = false;
+    s->b_readable = s->b_writable = s->b_hup = false;
 }
 
 static void
@@ -1003,6 +1004,10 @@ read_request(struct sess *s)
     }
     ssize_t n = read(s->cio.fd, s->in.data + s->in.len, (size_t)room);
     if (n > 0) {
+        /* a short read drained the socket: the next data brings a new edge
+         * (not after a FIN, whose edge has been consumed) */
+        if ((size_t)n < (size_t)room && !s->c_hup)
+            s->c_readable = false;
         s->in.len += (size_t)n;
         return true;
     }
@@ -1026,6 +1031,8 @@ backend_event(struct io *io, uint32_t events)
 
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         s->b_readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        s->b_hup = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         s->b_writable = true;
     sess_step(s);
@@ -1172,6 +1179,8 @@ backend_step(struct sess *s)
     }
     ssize_t n = read(s->bio.fd, s->rin.data + s->rin.len, (size_t)room);
     if (n > 0) {
+        if ((size_t)n < (size_t)room && !s->b_hup) /* drained, as for the client */
+            s->b_readable = false;
         s->rin.len += (size_t)n;
         return true;
     }
@@ -1339,6 +1348,8 @@ client_event(struct io *io, uint32_t events)
 
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         s->c_readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        s->c_hup = true;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         s->c_writable = true;
     sess_step(s);
@@ -1395,10 +1406,11 @@ admit(struct http_proxy *p, int fd, const struct sockaddr_storage *peer)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, s->client_ip,
                   sizeof(s->client_ip));
     http_msg_init(&s->req, false, p->conf.max_header, p->conf.max_headers, p->conf.max_body);
-    struct http_worker *best = NULL;
-    for (size_t i = 0; i < env->n; i++) {
+    /* the least busy worker; ties go round robin */
+    struct http_worker *best = &env->w[p->next % env->n];
+    for (size_t i = 1; i < env->n; i++) {
         struct http_worker *w = &env->w[(p->next + i) % env->n];
-        if (best == NULL || atomic_load(&w->n) < atomic_load(&best->n))
+        if (atomic_load(&w->n) < atomic_load(&best->n))
             best = w;
     }
     p->next++;
