@@ -37,8 +37,10 @@ stream_kind(enum ep_kind k)
 int
 http_proxy_conf_check(const struct http_proxy_conf *pc, struct conf_fault *f)
 {
-    if (!stream_kind(pc->listen.kind))
-        return conf_fault(f, "listen", "expected a stream endpoint (tcp, unix, vsock, hvsock)");
+    if (!stream_kind(pc->listen.kind) || pc->listen.kind == EP_HVSOCK)
+        return conf_fault(f, "listen",
+                          "expected a tcp, unix or vsock endpoint (an hvsock device speaks its "
+                          "CONNECT line first: put a relay in front)");
     if (!stream_kind(pc->backend.kind))
         return conf_fault(f, "backend", "expected a stream endpoint (tcp, unix, vsock, hvsock)");
     if (pc->backend.kind == EP_VSOCK && pc->backend.cid == EP_CID_ANY)

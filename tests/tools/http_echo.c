@@ -21,6 +21,7 @@
 #include <http_parser.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +257,14 @@ out:
     return NULL;
 }
 
+/* SIGTERM is the normal way to stop it: exit 0 */
+static void
+on_term(int sig)
+{
+    (void)sig;
+    _exit(0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -277,6 +286,8 @@ main(int argc, char **argv)
         perror("listen");
         return 1;
     }
+    signal(SIGTERM, on_term);
+    signal(SIGPIPE, SIG_IGN);
     printf("ready\n");
     fflush(stdout);
     for (;;) {
