@@ -127,15 +127,20 @@ struct hbuf {
     size_t len, cap;
 };
 
+/* What a socket's edges said: data (or EOF) to read, room to write, and a
+ * FIN seen (then a short read does not mean drained: read until EOF). */
+struct ready {
+    bool readable, writable, hup;
+};
+
 struct sess {
     struct list link;
     struct http_worker *w;
     struct http_proxy *p;
     uint64_t id;
     enum sess_state st;
-    struct io cio, bio; /* client, backend; fd -1 when closed */
-    bool c_readable, c_writable, b_readable, b_writable;
-    bool c_hup, b_hup; /* EPOLLRDHUP seen: read until EOF, short reads or not */
+    struct io cio, bio;  /* client, backend; fd -1 when closed */
+    struct ready cr, br; /* client, backend */
     struct timer timer;
     struct task work, reap;
     struct dial dial;
@@ -154,6 +159,17 @@ struct sess {
 
 static void sess_step(struct sess *s);
 static void sess_close(struct sess *s);
+
+static void
+ready_update(struct ready *r, uint32_t events)
+{
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        r->readable = true;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        r->hup = true;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        r->writable = true;
+}
 
 static uint64_t
 now_us(void)
@@ -589,7 +605,7 @@ backend_close(struct sess *s)
         s->dialing = false;
     }
     sock_close(s, &s->bio);
-    s->b_readable = s->b_writable = s->b_hup = false;
+    s->br = (struct ready){0};
 }
 
 static void
@@ -990,7 +1006,7 @@ read_request(struct sess *s)
         }
         return true;
     }
-    if (!s->c_readable)
+    if (!s->cr.readable)
         return false;
     ssize_t room = hbuf_room(&s->in, READ_CHUNK, pc->max_header + pc->max_body + READ_CHUNK);
     if (room <= 0) {
@@ -1006,13 +1022,13 @@ read_request(struct sess *s)
     if (n > 0) {
         /* a short read drained the socket: the next data brings a new edge
          * (not after a FIN, whose edge has been consumed) */
-        if ((size_t)n < (size_t)room && !s->c_hup)
-            s->c_readable = false;
+        if ((size_t)n < (size_t)room && !s->cr.hup)
+            s->cr.readable = false;
         s->in.len += (size_t)n;
         return true;
     }
     if (n < 0 && errno == EAGAIN) {
-        s->c_readable = false;
+        s->cr.readable = false;
         return false;
     }
     if (n == 0 && s->st != S_IDLE)
@@ -1029,12 +1045,7 @@ backend_event(struct io *io, uint32_t events)
 {
     struct sess *s = io->data;
 
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        s->b_readable = true;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        s->b_hup = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-        s->b_writable = true;
+    ready_update(&s->br, events);
     sess_step(s);
 }
 
@@ -1063,7 +1074,7 @@ dial_done(void *arg, int fd, enum dial_result why)
         close(fd);
         reply_error(s, 502, FAIL_BACKEND_DOWN, "cannot watch the backend socket");
     } else {
-        s->b_writable = true;
+        s->br.writable = true;
     }
     sess_step(s);
 }
@@ -1133,11 +1144,11 @@ backend_step(struct sess *s)
     if (s->dialing || s->bio.fd < 0)
         return false;
     if (s->osent < s->olen) {
-        if (!s->b_writable)
+        if (!s->br.writable)
             return false;
         int rc = write_out(s, s->bio.fd);
         if (rc == -EAGAIN) {
-            s->b_writable = false;
+            s->br.writable = false;
             return false;
         }
         if (rc != 0)
@@ -1165,7 +1176,7 @@ backend_step(struct sess *s)
         }
         return true;
     }
-    if (!s->b_readable)
+    if (!s->br.readable)
         return false;
     ssize_t room = hbuf_room(&s->rin, READ_CHUNK, pc->max_header + pc->max_response + READ_CHUNK);
     if (room < 0) {
@@ -1179,13 +1190,13 @@ backend_step(struct sess *s)
     }
     ssize_t n = read(s->bio.fd, s->rin.data + s->rin.len, (size_t)room);
     if (n > 0) {
-        if ((size_t)n < (size_t)room && !s->b_hup) /* drained, as for the client */
-            s->b_readable = false;
+        if ((size_t)n < (size_t)room && !s->br.hup) /* drained, as for the client */
+            s->br.readable = false;
         s->rin.len += (size_t)n;
         return true;
     }
     if (n < 0 && errno == EAGAIN) {
-        s->b_readable = false;
+        s->br.readable = false;
         return false;
     }
     if (n == 0 && http_msg_eof(&s->resp, s->rin.data, s->rin.len) == HTTP_MSG_DONE) {
@@ -1293,11 +1304,11 @@ exchange_done(struct sess *s)
 static bool
 write_client(struct sess *s)
 {
-    if (!s->c_writable)
+    if (!s->cr.writable)
         return false;
     int rc = write_out(s, s->cio.fd);
     if (rc == -EAGAIN) {
-        s->c_writable = false;
+        s->cr.writable = false;
         return false;
     }
     if (rc != 0) {
@@ -1346,12 +1357,7 @@ client_event(struct io *io, uint32_t events)
 {
     struct sess *s = io->data;
 
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        s->c_readable = true;
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        s->c_hup = true;
-    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-        s->c_writable = true;
+    ready_update(&s->cr, events);
     sess_step(s);
 }
 
@@ -1398,7 +1404,7 @@ admit(struct http_proxy *p, int fd, const struct sockaddr_storage *peer)
     s->bio.fd = -1;
     s->route = -1;
     s->st = S_IDLE;
-    s->c_readable = s->c_writable = true;
+    s->cr = (struct ready){.readable = true, .writable = true};
     if (peer->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, s->client_ip,
                   sizeof(s->client_ip));
