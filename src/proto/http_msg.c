@@ -19,6 +19,10 @@ on_header_piece(http_parser *p, const char *at, size_t len, int kind)
     struct http_msg *m = msg_of(p);
     size_t off = (size_t)(at - m->buf);
 
+    /* trailers of a chunked body are dropped: their bytes are squeezed out
+     * with the chunk framing, and a proxy must not turn them into headers */
+    if (m->head_done)
+        return 0;
     if (m->last == kind) {
         struct http_span *s = kind == 1 ? &m->hdr[m->n_hdr - 1].name : &m->hdr[m->n_hdr - 1].value;
         s->len += len;

@@ -113,6 +113,28 @@ test_ok(void **state)
     }
 }
 
+/* Trailers of a chunked body never become headers (their bytes are
+ * squeezed out with the framing), whole or byte by byte. */
+static void
+test_trailers(void **state)
+{
+    static const char in[] = CHUNKED_REQ;
+    char buf[sizeof(in)], *grown;
+    struct http_msg m;
+    size_t len;
+
+    (void)state;
+    memcpy(buf, in, sizeof(in));
+    http_msg_init(&m, false, HEAD_MAX, 16, BODY_MAX);
+    while (http_msg_feed(&m, buf, sizeof(in) - 1) == HTTP_MSG_HEAD)
+        ;
+    assert_true(m.done);
+    assert_int_equal(m.n_hdr, 2);
+    assert_int_equal(feed_bytewise(in, sizeof(in) - 1, false, &m, &grown, &len), HTTP_MSG_DONE);
+    assert_int_equal(m.n_hdr, 2);
+    free(grown);
+}
+
 static void
 test_head_pause(void **state)
 {
@@ -223,9 +245,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ok),
-        cmocka_unit_test(test_head_pause),
-        cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_ok),         cmocka_unit_test(test_trailers),
+        cmocka_unit_test(test_head_pause), cmocka_unit_test(test_bad),
         cmocka_unit_test(test_eof),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
