@@ -23,7 +23,7 @@ TRICKLE=${HTTP_TRICKLE:-$(dirname "$AIRLOCK")/tests/http_trickle}
 "$AIRLOCK" check -c /dev/stdin <<<'proxies: [{listen: "tcp:127.0.0.1:1", backend: "tcp:127.0.0.1:2", keyset: /k, routes: [{path: /, decrypt: true}]}]' \
     2>&1 | grep -q 'field encryption is not in this build' && skip "this build has no field encryption"
 
-read -r BACK FRONT DEAD METRICS <<<"$(free_ports 4)"
+read -r BACK FRONT DEAD METRICS HOLE SLOWC <<<"$(free_ports 6)"
 start echo "$ECHO" "$BACK" "$T/backend.log"
 wait_port "$BACK"
 
@@ -59,7 +59,14 @@ proxies:
   - name: down
     listen: tcp:127.0.0.1:$DEAD
     backend: tcp:127.0.0.1:1
+  - name: hole
+    listen: tcp:127.0.0.1:$SLOWC
+    backend: tcp:127.0.0.1:$HOLE
+    connect_timeout: 1s
 EOF
+# a backend whose accept queue is full: connects to it hang (connect_timeout)
+start hole "$NETPEER" blackhole "tcp:127.0.0.1:$HOLE"
+wait_log "$T/hole.log" ready
 airlock_up airlock run -c "$T/airlock.yaml"
 URL=http://127.0.0.1:$FRONT
 
@@ -198,6 +205,13 @@ done
 curl -sS -i --max-time 10 "$URL/eof" -d 'until the end' >"$T/resp"
 status_is 200
 grep -q '^Content-Length: 13' "$T/resp" || fail "an EOF-ended body was not re-framed: $(cat "$T/resp")"
+curl -sS -i --max-time 10 "$URL/chunked" -d 'in two chunks' >"$T/resp"
+status_is 200
+grep -q '^Content-Length: 13' "$T/resp" || fail "a chunked body was not re-framed: $(cat "$T/resp")"
+grep -qi '^Transfer-Encoding' "$T/resp" && fail "Transfer-Encoding passed on: $(cat "$T/resp")"
+body_is 'in two chunks'
+curl -sS -i --max-time 10 "http://127.0.0.1:$SLOWC/" >"$T/resp" || fail "curl: $?"
+status_is 504
 
 log "limits: a head too large 431, a head that stalls 408"
 curl -sS -i --max-time 10 -H "X-Big: $(head -c 20000 /dev/zero | tr '\0' a)" "$URL/" >"$T/resp"
