@@ -300,10 +300,14 @@ main(int argc, char **argv)
     if (strcmp(cmd, "attest") == 0)
         return cmd_attest(argc, argv);
 #endif
+    if (strcmp(cmd, "field") == 0) {
 #ifdef AIRLOCK_WITH_FIELD
-    if (strcmp(cmd, "field") == 0)
         return cmd_field(argc, argv);
+#else
+        fprintf(stderr, "airlock field: not in this build (static: Debian has no libcjson.a)\n");
+        return 2;
 #endif
+    }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("airlock %s\n", AIRLOCK_VERSION);
         return 0;

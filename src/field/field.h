@@ -34,8 +34,9 @@ enum field_result {
                          nested deeper than FIELD_DEPTH_MAX: 400 */
     FIELD_NOT_SCALAR, /* an encrypt path matched an object or array: 422 */
     FIELD_TOO_LARGE,  /* a value to encrypt over FIELD_VALUE_MAX: 413 */
-    FIELD_BAD_TOKEN,  /* a string in token form (it starts with "al1:") that
-                         does not parse, names a key the keyset lacks, or
+    FIELD_BAD_TOKEN,  /* a string in token form (it starts with "al", a version
+                         number and ':', as "al1:") that does not parse, is of
+                         another version, names a key the keyset lacks, or
                          fails authentication; never passed through: 400 */
     FIELD_INTERNAL,   /* out of memory, crypto library failure: 500 */
 };
@@ -150,8 +151,8 @@ struct field_token {
     size_t header_len; /* bytes of "al1:kid:t:rule:", the associated data */
 };
 
-/* True when s[0..len) claims to be a token (starts with
- * FIELD_TOKEN_PREFIX): such a string must then parse and authenticate. */
+/* True when s[0..len) claims to be a token (starts with "al", 1-3 digits
+ * and ':'): such a string must then parse and authenticate. */
 bool field_token_claimed(const char *s, size_t len);
 
 /* Parses (does not decrypt) the token s[0..len): FIELD_OK and *tok, or

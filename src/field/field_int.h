@@ -3,11 +3,15 @@
 #ifndef AIRLOCK_FIELD_FIELD_INT_H
 #define AIRLOCK_FIELD_FIELD_INT_H
 
+#include <stdio.h>
+
 #include <openssl/evp.h>
 
 #include "field/field.h"
 
 #define FIELD_RULE_ID_LEN 6 /* bytes of SHA-256(path) a token names its rule by */
+/* "al1:" key id ":" type ":" rule (8 base64url characters) ":" */
+#define FIELD_HEADER_MAX (4 + FIELD_KEY_ID_MAX + 3 + 8 + 1)
 
 enum field_step_kind {
     STEP_NAME,  /* .name, ['name'] */
@@ -49,6 +53,10 @@ struct field_key {
     EVP_MAC_CTX *cmac;                 /* AES-256-CMAC under SIV's first key (S2V) */
     EVP_CIPHER_CTX *ctr;               /* AES-256-CTR under SIV's second key */
     uint8_t s2v_zero[16];              /* CMAC(K1, 0^128): S2V's first block */
+    /* the last token header S2V saw and its CMAC: the fields of one rule
+     * share it, so a body's deterministic fields compute it once */
+    uint8_t aad[FIELD_HEADER_MAX], aad_mac[16];
+    size_t aad_len;
 };
 
 #define FIELD_NONCE_POOL 64 /* GCM nonces drawn from the RNG at once */
@@ -93,8 +101,7 @@ enum field_result field_token_seal(struct field_keyset *ks, const uint8_t rule[F
  * nothing past U+10FFFF): 0 or -1. */
 int field_utf8_check(const uint8_t *s, size_t len);
 
-/* Sets err to the formatted line and returns r. */
-enum field_result field_fail(char *err, enum field_result r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Sets err (FIELD_ERR_MAX bytes) to the formatted line; the value is r. */
+#define field_fail(err, r, ...) (snprintf((err), FIELD_ERR_MAX, __VA_ARGS__), (r))
 
 #endif

@@ -426,79 +426,89 @@ step_set(const struct field_rules *rules, const uint64_t *parent, uint64_t *chil
 
 static enum field_result value(struct rw *rw, unsigned depth, const uint64_t *set);
 
-static enum field_result
-object(struct rw *rw, unsigned depth, const uint64_t *set)
+/* Where the state sets of a container's members at depth + 1 go. */
+static uint64_t *
+child_sets(struct rw *rw, unsigned depth)
 {
-    uint64_t *child = rw->rules ? rw->sets + (size_t)(depth + 1) * rw->rules->nwords : NULL;
-    enum field_result r;
-
-    rw->pos++; /* '{' */
-    skip_ws(rw);
-    if (rw->pos < rw->len && rw->in[rw->pos] == '}') {
-        rw->pos++;
-        return FIELD_OK;
-    }
-    for (;;) {
-        const char *s;
-        size_t n;
-        bool esc;
-        if (rw->pos >= rw->len || rw->in[rw->pos] != '"')
-            return malformed(rw, "expected a member name");
-        if ((r = scan_string(rw, &s, &n, &esc)) != FIELD_OK)
-            return r;
-        const uint64_t *cs = NULL;
-        if (set != NULL) {
-            const uint8_t *name = (const uint8_t *)s;
-            if (esc && (r = decode(rw, s, n, &name, &n)) != FIELD_OK)
-                return r;
-            cs = step_set(rw->rules, set, child, name, n, 0);
-        }
-        skip_ws(rw);
-        if (rw->pos >= rw->len || rw->in[rw->pos] != ':')
-            return malformed(rw, "expected ':'");
-        rw->pos++;
-        if ((r = value(rw, depth + 1, cs)) != FIELD_OK)
-            return r;
-        skip_ws(rw);
-        if (rw->pos < rw->len && rw->in[rw->pos] == ',') {
-            rw->pos++;
-            skip_ws(rw);
-            continue;
-        }
-        if (rw->pos < rw->len && rw->in[rw->pos] == '}') {
-            rw->pos++;
-            return FIELD_OK;
-        }
-        return malformed(rw, "expected ',' or '}'");
-    }
+    return rw->rules ? rw->sets + (size_t)(depth + 1) * rw->rules->nwords : NULL;
 }
 
-static enum field_result
-array(struct rw *rw, unsigned depth, const uint64_t *set)
+/* Steps past an opening bracket: true (and past close) when the container
+ * is empty. */
+static bool
+opens_empty(struct rw *rw, char close)
 {
-    uint64_t *child = rw->rules ? rw->sets + (size_t)(depth + 1) * rw->rules->nwords : NULL;
-    enum field_result r;
-
-    rw->pos++; /* '[' */
+    rw->pos++;
     skip_ws(rw);
-    if (rw->pos < rw->len && rw->in[rw->pos] == ']') {
+    if (rw->pos < rw->len && rw->in[rw->pos] == close) {
         rw->pos++;
+        return true;
+    }
+    return false;
+}
+
+/* After a member or element: past the ',' (*more) or the closing bracket. */
+static enum field_result
+next_item(struct rw *rw, char close, bool *more)
+{
+    skip_ws(rw);
+    if (rw->pos < rw->len && (rw->in[rw->pos] == ',' || rw->in[rw->pos] == close)) {
+        *more = rw->in[rw->pos++] == ',';
         return FIELD_OK;
     }
-    for (size_t idx = 0;; idx++) {
-        const uint64_t *cs = set ? step_set(rw->rules, set, child, NULL, 0, idx) : NULL;
-        if ((r = value(rw, depth + 1, cs)) != FIELD_OK)
+    return malformed(rw, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
+/* A member's name and its ':' (from the whitespace before the name); *cs
+ * the state set of its value. */
+static enum field_result
+member_name(struct rw *rw, const uint64_t *set, uint64_t *child, const uint64_t **cs)
+{
+    const char *s;
+    size_t n;
+    bool esc;
+    enum field_result r;
+
+    skip_ws(rw);
+    if (rw->pos >= rw->len || rw->in[rw->pos] != '"')
+        return malformed(rw, "expected a member name");
+    if ((r = scan_string(rw, &s, &n, &esc)) != FIELD_OK)
+        return r;
+    if (set != NULL) {
+        const uint8_t *name = (const uint8_t *)s;
+        if (esc && (r = decode(rw, s, n, &name, &n)) != FIELD_OK)
             return r;
-        skip_ws(rw);
-        if (rw->pos < rw->len && rw->in[rw->pos] == ',') {
-            rw->pos++;
-            continue;
-        }
-        if (rw->pos < rw->len && rw->in[rw->pos] == ']') {
-            rw->pos++;
+        *cs = step_set(rw->rules, set, child, name, n, 0);
+    }
+    skip_ws(rw);
+    if (rw->pos >= rw->len || rw->in[rw->pos] != ':')
+        return malformed(rw, "expected ':'");
+    rw->pos++;
+    return FIELD_OK;
+}
+
+/* An object or array at in[pos]; set is its own state set. */
+static enum field_result
+container(struct rw *rw, unsigned depth, const uint64_t *set)
+{
+    char close = rw->in[rw->pos] == '{' ? '}' : ']';
+    uint64_t *child = child_sets(rw, depth);
+    enum field_result r;
+
+    if (opens_empty(rw, close))
+        return FIELD_OK;
+    for (size_t idx = 0;; idx++) {
+        const uint64_t *cs = NULL;
+        bool more = false;
+        if (close == '}' && (r = member_name(rw, set, child, &cs)) != FIELD_OK)
+            return r;
+        if (close == ']' && set != NULL)
+            cs = step_set(rw->rules, set, child, NULL, 0, idx);
+        if ((r = value(rw, depth + 1, cs)) != FIELD_OK ||
+            (r = next_item(rw, close, &more)) != FIELD_OK)
+            return r;
+        if (!more)
             return FIELD_OK;
-        }
-        return malformed(rw, "expected ',' or ']'");
     }
 }
 
@@ -547,7 +557,7 @@ value(struct rw *rw, unsigned depth, const uint64_t *set)
                               "path %zu matches an %s at byte %zu: only strings, numbers and "
                               "booleans are encrypted",
                               rule + 1, rw->in[rw->pos] == '{' ? "object" : "array", rw->pos);
-        return rw->in[rw->pos] == '{' ? object(rw, depth, set) : array(rw, depth, set);
+        return container(rw, depth, set);
     case '"':
         return string_value(rw, rule);
     case 't':

@@ -10,7 +10,7 @@
  * to another key, type or rule without failing authentication. A string
  * that starts with the prefix of any version is a token: it authenticates
  * or the body is refused, it is never passed on as it is. */
-#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,17 +22,20 @@
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static int
-b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
+/* base64url value of each byte, -1 for the others */
+static const int8_t b64val_of[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1, -1, 0,  1,  2,  3,  4,  5,  6,
+    7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48,
+    49, 50, 51, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
 
 static size_t
 b64_len(size_t n)
@@ -68,35 +71,36 @@ b64_encode(const uint8_t *in, size_t n, char *out)
 static long
 b64_decode(const char *s, size_t n, uint8_t *out)
 {
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t o = 0;
+    const uint8_t *u = (const uint8_t *)s;
+    size_t i = 0, o = 0;
 
     if (n % 4 == 1)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val((unsigned char)s[i]);
-        if (v < 0)
+    for (; i + 4 <= n; i += 4) {
+        int a = b64val_of[u[i]], b = b64val_of[u[i + 1]], c = b64val_of[u[i + 2]],
+            d = b64val_of[u[i + 3]];
+        if ((a | b | c | d) < 0)
             return -1;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
+        uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)d;
+        out[o++] = (uint8_t)(v >> 16);
+        out[o++] = (uint8_t)(v >> 8);
+        out[o++] = (uint8_t)v;
+    }
+    if (n - i >= 2) {
+        int a = b64val_of[u[i]], b = b64val_of[u[i + 1]];
+        int c = n - i == 3 ? b64val_of[u[i + 2]] : 0;
+        if ((a | b | c) < 0)
+            return -1;
+        out[o++] = (uint8_t)(a << 2 | b >> 4);
+        if (n - i == 3) {
+            out[o++] = (uint8_t)((b & 15) << 4 | c >> 2);
+            if (c & 3)
+                return -1;
+        } else if (b & 15) {
+            return -1;
         }
     }
-    return acc == 0 ? (long)o : -1;
-}
-
-enum field_result
-field_fail(char *err, enum field_result r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, FIELD_ERR_MAX, fmt, ap);
-    va_end(ap);
-    return r;
+    return (long)o;
 }
 
 static const char type_letter[] = {
@@ -144,7 +148,7 @@ field_token_parse(const char *s, size_t len, struct field_token *tok, char *err)
     if (n < 1 || n > FIELD_KEY_ID_MAX || p + n == len)
         return field_fail(err, FIELD_BAD_TOKEN, "token: bad key id");
     for (size_t k = 0; k < n; k++)
-        if (b64val((unsigned char)s[p + k]) < 0)
+        if (b64val_of[(unsigned char)s[p + k]] < 0)
             return field_fail(err, FIELD_BAD_TOKEN, "token: bad key id");
     tok->kid_len = n;
     i = p + n + 1;
@@ -169,7 +173,7 @@ field_token_parse(const char *s, size_t len, struct field_token *tok, char *err)
         memchr(tok->payload, ':', tok->payload_len) != NULL)
         return field_fail(err, FIELD_BAD_TOKEN, "token: bad payload length");
     for (size_t k = 0; k < tok->payload_len; k++)
-        if (b64val((unsigned char)tok->payload[k]) < 0)
+        if (b64val_of[(unsigned char)tok->payload[k]] < 0)
             return field_fail(err, FIELD_BAD_TOKEN, "token: payload is not base64url");
     return FIELD_OK;
 }
@@ -191,9 +195,13 @@ field_token_seal(struct field_keyset *ks, const uint8_t rule[FIELD_RULE_ID_LEN],
         return field_fail(err, FIELD_INTERNAL, "out of memory");
     char *b = h + hlen;
     uint8_t *c = (uint8_t *)b + b64_len(clen);
-    int n = snprintf(h, hlen + 1, "%s%s:%c:", FIELD_TOKEN_PREFIX, key->id,
-                     det ? type_letter[type] - 0x20 : type_letter[type]);
-    b64_encode(rule, FIELD_RULE_ID_LEN, h + n);
+    size_t pre = strlen(FIELD_TOKEN_PREFIX);
+    memcpy(h, FIELD_TOKEN_PREFIX, pre);
+    memcpy(h + pre, key->id, kid);
+    h[pre + kid] = ':';
+    h[pre + kid + 1] = (char)(det ? type_letter[type] - 0x20 : type_letter[type]);
+    h[pre + kid + 2] = ':';
+    b64_encode(rule, FIELD_RULE_ID_LEN, h + pre + kid + 3);
     h[hlen - 1] = ':';
     if (field_aead_seal(ks, key, det, (const uint8_t *)h, hlen, v, len, c) != 0)
         return field_fail(err, FIELD_INTERNAL, "the crypto library failed");

@@ -57,8 +57,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(r == FIELD_OK || enc.len == 0);
     if (r == FIELD_OK && decrypts) {
         check(field_decrypt_body(ks, enc.data, enc.len, &dec, &n2, err) == FIELD_OK);
-        check(field_encrypt_body(rules_for(data[0] % 4), ks, dec.data, dec.len, &enc2, &n2,
-                                 err) == FIELD_OK);
+        check(field_encrypt_body(rules_for(data[0] % 4), ks, dec.data, dec.len, &enc2, &n2, err) ==
+              FIELD_OK);
         check(n2 == n);
     }
     strbuf_free(&copy);
