@@ -2,6 +2,7 @@
 #include "http/proxy.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -744,7 +745,8 @@ reply_error(struct sess *s, int status, enum http_fail why, const char *text)
 /* Decodes %XX, drops empty and "." segments and resolves ".." in the path
  * of url[0..len) (up to '?' or '#') into out (size HTTP_PREFIX_MAX * 4):
  * routes match what the backend will see, however the client spells it.
- * Returns false when the path does not fit or decodes to a NUL. */
+ * Returns false when the path does not fit, has a bad escape, or holds a
+ * NUL, a backslash or an encoded '/' (which backends read differently). */
 static bool
 path_normalize(const char *url, size_t len, char *out, size_t size)
 {
@@ -766,14 +768,19 @@ path_normalize(const char *url, size_t len, char *out, size_t size)
             i++;
         while (i < n && p[i] != '/') {
             char c = p[i++];
-            if (c == '%' && i + 1 < n) {
-                char hex[3] = {p[i], p[i + 1], 0};
-                char *end;
-                long v = strtol(hex, &end, 16);
-                if (*end != '\0' || v == 0)
+            if (c == '%') {
+                if (i + 1 >= n || !isxdigit((unsigned char)p[i]) ||
+                    !isxdigit((unsigned char)p[i + 1]))
                     return false;
-                c = (char)v;
+                char hex[3] = {p[i], p[i + 1], 0};
+                c = (char)strtol(hex, NULL, 16);
                 i += 2;
+                /* an encoded separator is a segment to one backend and two
+                 * to another: refused rather than guessed */
+                if (c == '\0' || c == '/' || c == '\\')
+                    return false;
+            } else if (c == '\\') {
+                return false;
             }
             if (o + 1 >= size)
                 return false;
@@ -859,7 +866,7 @@ on_request_head(struct sess *s)
     for (size_t i = 0; i < pc->n_routes; i++) {
         const struct http_route_conf *rc = &pc->routes[i];
         if ((rc->methods == 0 || (rc->methods & method_bit(m->parser.method)) != 0) &&
-            strncmp(path, rc->prefix, strlen(rc->prefix)) == 0) {
+            strncasecmp(path, rc->prefix, strlen(rc->prefix)) == 0) {
             s->route = (int)i;
             break;
         }

@@ -75,7 +75,7 @@ URL=http://127.0.0.1:$FRONT
 post() {
     local path=$1 body=$2
     shift 2
-    curl -sS -i --max-time 10 -H "Content-Type: ${CT:-application/json}" --data-binary "$body" "$@" \
+    curl -sS -i --path-as-is --max-time 10 -H "Content-Type: ${CT:-application/json}" --data-binary "$body" "$@" \
         "$URL$path" >"$T/resp" || fail "curl $path: status $?"
 }
 status_is() { head -1 "$T/resp" | grep -q " $1 " || fail "expected $1, got: $(head -1 "$T/resp")"; }
@@ -184,6 +184,15 @@ post /pay "{\"card\":{\"number\":\"$PLAIN\"}}" -X PATCH && status_is 200 # not a
 post /%70ay/../pay "{\"card\":{\"number\":\"$PLAIN\"}}"
 status_is 200
 last_body | grep -q "$PLAIN" && fail "an encoded path evaded the route"
+post //x/./../PAY/ "{\"card\":{\"number\":\"$PLAIN\"}}"
+status_is 200
+last_body | grep -q "$PLAIN" && fail "a path spelled otherwise evaded the route"
+n=$(backend_lines)
+for p in '/x%2F..%2Fpay' '/x%5C..%5Cpay' '/pay%00' '/pa%y'; do
+    post "$p" "{\"card\":{\"number\":\"$PLAIN\"}}"
+    status_is 400
+done
+[ "$(backend_lines)" = "$n" ] || fail "a path with an encoded separator reached the backend"
 
 log "a token that does not open is a 502, never passed through"
 post '/json?body=%7B%22a%22%3A%22al1%3Ak2%3As%3AAAAAAAAA%3AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%22%7D' '{}'
