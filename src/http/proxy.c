@@ -29,6 +29,7 @@
 #define READ_CHUNK (64 * 1024)
 #define STEP_BUDGET 64 /* steps per wakeup before other sessions get a turn */
 #define ROUTE_SLOTS (2 * HTTP_ROUTES_MAX + 1) /* route names seen across reloads, and "-" */
+#define IDLE_MAX 32 /* idle backend connections a worker keeps, all proxies together */
 
 /* Why a request failed; one counter each (airlock_http_failures_total). */
 enum http_fail {
@@ -87,6 +88,18 @@ struct http_worker {
     struct list sessions;
     atomic_size_t n;
     size_t index;
+    struct list idle; /* struct idle_conn, oldest first */
+    size_t n_idle;
+};
+
+/* A kept-alive backend connection between two sessions: any event on it
+ * (the backend closed it, or spoke out of turn) or its timer ends it. */
+struct idle_conn {
+    struct list link;
+    struct http_worker *w;
+    struct http_proxy *p; /* a reference: only its sessions take the connection */
+    struct io io;
+    struct timer timer;
 };
 
 struct http_env {
@@ -154,6 +167,7 @@ struct sess {
     size_t olen, osent; /* head.len + body length; sent so far */
     int route;          /* index in p->routes, -1 none */
     bool close_after, is_head, reused, retried, strip_encoding;
+    bool b_idle;    /* the backend connection is between two exchanges */
     uint64_t t_req; /* us, when the request was whole */
     char client_ip[INET6_ADDRSTRLEN];
 };
@@ -240,6 +254,7 @@ http_env_new(struct loop **loops, size_t n)
         env->w[i].loop = loops[i];
         env->w[i].index = i;
         list_init(&env->w[i].sessions);
+        list_init(&env->w[i].idle);
     }
     return env;
 }
@@ -281,6 +296,7 @@ http_env_drain(struct http_env *env)
 }
 
 static void close_posted(void *arg);
+static void idle_close(struct idle_conn *ic);
 
 void
 http_env_close_all(struct http_env *env, size_t i)
@@ -298,6 +314,8 @@ close_posted(void *arg)
     list_for_each_safe(pos, tmp, &w->sessions) {
         sess_close(list_entry(pos, struct sess, link));
     }
+    while (!list_empty(&w->idle))
+        idle_close(list_entry(w->idle.next, struct idle_conn, link));
 }
 
 void
@@ -586,6 +604,80 @@ hbuf_free(struct hbuf *b)
     memset(b, 0, sizeof(*b));
 }
 
+/* ---- idle backend connections, per worker */
+
+static void
+idle_close(struct idle_conn *ic)
+{
+    io_stop(ic->w->loop, &ic->io);
+    if (ic->io.fd >= 0)
+        close(ic->io.fd);
+    timer_stop(ic->w->loop, &ic->timer);
+    list_del(&ic->link);
+    ic->w->n_idle--;
+    http_proxy_unref(ic->p);
+    free(ic);
+}
+
+static void
+idle_event(struct io *io, uint32_t events)
+{
+    (void)events;
+    idle_close(io->data);
+}
+
+static void
+idle_timeout(struct timer *t)
+{
+    idle_close(t->data);
+}
+
+/* Keeps s's backend connection (idle, whole responses only) for the next
+ * session of the same proxy on this worker; the oldest goes when full.
+ * Returns false when it could not be kept (the caller closes it). */
+static bool
+idle_put(struct sess *s)
+{
+    struct http_worker *w = s->w;
+    struct idle_conn *ic = calloc(1, sizeof(*ic));
+
+    if (ic == NULL)
+        return false;
+    io_stop(w->loop, &s->bio);
+    if (io_start(w->loop, &ic->io, s->bio.fd, EPOLLIN | EPOLLRDHUP, idle_event, ic) != 0) {
+        free(ic);
+        return false;
+    }
+    if (w->n_idle == IDLE_MAX)
+        idle_close(list_entry(w->idle.next, struct idle_conn, link));
+    ic->w = w;
+    ic->p = s->p;
+    proxy_ref(s->p);
+    list_add_tail(&w->idle, &ic->link);
+    w->n_idle++;
+    timer_start(w->loop, &ic->timer, s->p->conf.idle_timeout_ms, idle_timeout, ic);
+    s->bio.fd = -1;
+    return true;
+}
+
+/* The newest idle connection of s's proxy on this worker, as a socket
+ * for s (-1: none). */
+static int
+idle_take(struct sess *s)
+{
+    for (struct list *pos = s->w->idle.prev; pos != &s->w->idle; pos = pos->prev) {
+        struct idle_conn *ic = list_entry(pos, struct idle_conn, link);
+        if (ic->p != s->p)
+            continue;
+        int fd = ic->io.fd;
+        io_stop(s->w->loop, &ic->io);
+        ic->io.fd = -1; /* now s's */
+        idle_close(ic);
+        return fd;
+    }
+    return -1;
+}
+
 /* ---- closing */
 
 static void
@@ -632,7 +724,9 @@ sess_close(struct sess *s)
     if (s->st == S_CLOSED)
         return;
     s->st = S_CLOSED;
-    backend_close(s);
+    /* a backend connection between two exchanges outlives its client */
+    if (!(s->b_idle && s->bio.fd >= 0 && !s->br.hup && !s->br.readable && idle_put(s)))
+        backend_close(s);
     sock_close(s, &s->cio);
     timer_stop(s->w->loop, &s->timer);
     loop_cancel(s->w->loop, &s->work);
@@ -1094,6 +1188,15 @@ backend_start(struct sess *s)
     http_msg_init(&s->resp, true, s->p->conf.max_header, HTTP_MSG_HEADERS_MAX,
                   s->p->conf.max_response);
     s->resp.skip_body = s->is_head;
+    s->b_idle = false;
+    if (s->bio.fd < 0 && !s->retried) {
+        int fd = idle_take(s);
+        if (fd >= 0 && io_start(s->w->loop, &s->bio, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
+                                backend_event, s) == 0)
+            s->br = (struct ready){.writable = true};
+        else if (fd >= 0)
+            close(fd);
+    }
     s->reused = s->bio.fd >= 0;
     if (s->reused)
         return;
@@ -1290,6 +1393,7 @@ exchange_done(struct sess *s)
     const struct http_proxy_conf *pc = &s->p->conf;
     size_t used = s->req.done ? s->req.end : s->in.len;
 
+    s->b_idle = true; /* a response was whole: what is left of the backend is reusable */
     if (s->close_after) {
         /* a FIN after the answer, not a reset that could discard it */
         shutdown(s->cio.fd, SHUT_WR);

@@ -158,6 +158,11 @@ n=$(backend_lines)
     fail "the backend connection was not reused: $(tail -4 "$T/backend.log")"
 curl -sS -v --max-time 10 "$URL/a" "$URL/b" >/dev/null 2>"$T/curl.err" || fail "curl: $?"
 grep -q 'Re-using existing connection' "$T/curl.err" || fail "the client connection was not kept"
+# one client connection after the other: each worker (threads: 2) keeps its backend connection
+n=$(backend_lines)
+for i in 1 2 3 4 5 6; do curl -sf --max-time 10 "$URL/seq$i" >/dev/null || fail "curl: $?"; done
+used=$(tail -n +$((n + 1)) "$T/backend.log" | grep -o 'conn=[0-9]*' | sort -u | wc -l)
+[ "$used" -le 2 ] || fail "6 client connections used $used backend connections: $(tail -6 "$T/backend.log")"
 
 log "rules that match nothing, and paths without a route, pass unchanged"
 post /pay '{"other":{"number":"4111"},"card":[1,2]}'
