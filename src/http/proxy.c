@@ -1189,6 +1189,8 @@ backend_start(struct sess *s)
                   s->p->conf.max_response);
     s->resp.skip_body = s->is_head;
     s->b_idle = false;
+    if (s->bio.fd >= 0 && (s->br.hup || s->br.readable))
+        backend_close(s); /* it closed, or spoke out of turn, while idle */
     if (s->bio.fd < 0 && !s->retried) {
         int fd = idle_take(s);
         if (fd >= 0 && io_start(s->w->loop, &s->bio, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
@@ -1205,14 +1207,23 @@ backend_start(struct sess *s)
                dial_done, s);
 }
 
-/* The backend failed before its response was whole: a kept connection
- * that the backend had closed meanwhile is retried once on a new one;
- * otherwise 502, and the client's connection closes. */
+/* Whether a request may be sent twice (RFC 9110 9.2.2). */
+static bool
+idempotent(unsigned method)
+{
+    return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_PUT ||
+           method == HTTP_DELETE || method == HTTP_OPTIONS;
+}
+
+/* The backend failed before its response was whole: an idempotent request
+ * on a kept connection that the backend had closed meanwhile (no byte of
+ * the response came) is retried once on a new one; otherwise 502, and the
+ * client's connection closes. A POST is never sent twice. */
 static void
 backend_failed(struct sess *s, const char *what)
 {
     backend_close(s);
-    if (s->reused && !s->retried && s->rin.len == 0) {
+    if (s->reused && !s->retried && s->rin.len == 0 && idempotent(s->req.parser.method)) {
         s->retried = true;
         s->osent = 0;
         backend_start(s);
