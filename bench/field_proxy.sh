@@ -36,8 +36,7 @@ sed -i 's|default_type text/plain;|default_type application/json;|; s|return 200
 fill "$HERE/conf/nginx-http-proxy.conf.in" "$WORK/proxy.conf" LISTEN="$NGINX" TARGET="$ORIGIN" DIR="$WORK"
 start origin nginx -p "$WORK" -e "$WORK/origin.err" -c "$WORK/origin.conf"
 start nginx nginx -p "$WORK" -e "$WORK/proxy.err" -c "$WORK/proxy.conf"
-printf '{"tenant":"bench","primary":"k1","keys":[{"id":"k1","key":"%s"}]}\n' "$(openssl rand -hex 32)" >"$WORK/keys.json"
-chmod 600 "$WORK/keys.json"
+keyset_file "$WORK/keys.json" bench k1 k1
 cat >"$WORK/airlock.yaml" <<YAML
 threads: 1
 log_level: warn

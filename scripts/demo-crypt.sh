@@ -38,9 +38,7 @@ ns_daemon "$RUN/backend.out" "$ECHO" 9000 "$RUN/backend.log"
 BACKEND_PID=$LAST_PID
 
 # the tenant's keyset (a key file until the key broker releases it)
-printf '{"tenant": "shop", "primary": "k1", "keys": [{"id": "k1", "key": "%s"}]}\n' \
-    "$(openssl rand -hex 32)" >"$RUN/keys.json"
-chmod 600 "$RUN/keys.json"
+keyset_file "$RUN/keys.json" shop k1 k1
 cat >"$RUN/enclave.yaml" <<YAML
 threads: 1
 relays:

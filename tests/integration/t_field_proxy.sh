@@ -20,18 +20,13 @@
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
 TRICKLE=${HTTP_TRICKLE:-$(dirname "$AIRLOCK")/tests/http_trickle}
 [ -x "$ECHO" ] && [ -x "$TRICKLE" ] || skip "tests/http_echo, tests/http_trickle not built"
-"$AIRLOCK" check -c /dev/stdin <<<'proxies: [{listen: "tcp:127.0.0.1:1", backend: "tcp:127.0.0.1:2", keyset: /k, routes: [{path: /, decrypt: true}]}]' \
-    2>&1 | grep -q 'field encryption is not in this build' && skip "this build has no field encryption"
+need_field
 
 read -r BACK FRONT DEAD METRICS HOLE SLOWC <<<"$(free_ports 6)"
 start echo "$ECHO" "$BACK" "$T/backend.log"
 wait_port "$BACK"
 
-key() { openssl rand -hex 32; }
-cat >"$T/keys.json" <<EOF
-{"tenant": "acme", "primary": "k2", "keys": [{"id": "k1", "key": "$(key)"}, {"id": "k2", "key": "$(key)"}]}
-EOF
-chmod 600 "$T/keys.json"
+keyset_file "$T/keys.json" acme k2 k1 k2
 cat >"$T/airlock.yaml" <<EOF
 threads: 2
 metrics: tcp:127.0.0.1:$METRICS

@@ -12,15 +12,12 @@
 
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
 [ -x "$ECHO" ] || skip "tests/http_echo not built"
-"$AIRLOCK" check -c /dev/stdin <<<'proxies: [{listen: "tcp:127.0.0.1:1", backend: "tcp:127.0.0.1:2", keyset: /k, routes: [{path: /, decrypt: true}]}]' \
-    2>&1 | grep -q 'field encryption is not in this build' && skip "this build has no field encryption"
+need_field
 
 read -r BACK FRONT METRICS <<<"$(free_ports 3)"
 start echo "$ECHO" "$BACK" "$T/backend.log"
 wait_port "$BACK"
-printf '{"tenant": "t", "primary": "k1", "keys": [{"id": "k1", "key": "%s"}]}\n' \
-    "$(openssl rand -hex 32)" >"$T/keys.json"
-chmod 600 "$T/keys.json"
+keyset_file "$T/keys.json" t k1 k1
 # config PATHS: the proxy with a route encrypting PATHS (a YAML flow list)
 config() {
     cat >"$T/airlock.yaml" <<EOF
