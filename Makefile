@@ -4,11 +4,12 @@
 #                -Werror), run every test (valgrind runs the release build)
 #   make demo    install, build, run the demo (the standby gateway)
 #   make demo-relay  the relay pair alone, with redis in an "enclave"
+#   make demo-crypt  field encryption: the HTTP proxy in an "enclave" (docs/field-encryption.md)
 #   make fuzz    run each libFuzzer harness for FUZZ_TIME seconds (clang)
 MESON_OPTS ?=
 FUZZ_TIME ?= 60
 
-.PHONY: all deps check demo demo-relay fuzz format clean
+.PHONY: all deps check demo demo-relay demo-crypt fuzz format clean
 
 all: deps
 	@[ -f build/build.ninja ] || meson setup build --buildtype=release $(MESON_OPTS)
@@ -28,6 +29,9 @@ demo: all
 
 demo-relay: all
 	scripts/demo-relay.sh
+
+demo-crypt: all
+	scripts/demo-crypt.sh
 
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_TIME)

@@ -27,6 +27,13 @@
  *       "established=.. req_per_s=.. rtt_p50_us=.. rtt_p99_us=.. active_failed=..
  *       still_open=.." (connections not closed by the proxy) to READYFILE.done
  *       and holds them until killed.
+ *   benchtool httprate PORT RATE SECONDS CONNS REQFILE
+ *       constant-rate HTTP/1.1 load, wrk2's way: the request in REQFILE (a
+ *       whole keep-alive request, head and body) is due every 1/RATE s, sent
+ *       on whichever of CONNS kept-alive connections is free; latency runs from
+ *       when it was due, so a stall counts for every request it delayed (no
+ *       coordinated omission). Responses need a Content-Length. Prints
+ *       "sent=.. rate=.. p50_us=.. p99_us=.. p999_us=.. max_us=.. errors=.."
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -598,6 +605,104 @@ static int cmd_hold(unsigned port, int n, int active, double secs, size_t size, 
     return 0;
 }
 
+
+/* -------------------------------------------------------------- httprate */
+
+struct hconn {
+    int fd;
+    double due; /* the request in flight: when it was due; 0 when free */
+    char in[65536];
+    size_t have;
+};
+
+/* The length of the first whole response in b[0..n), or 0 (not yet), or -1. */
+static long http_whole(const char *b, size_t n)
+{
+    const char *end = memmem(b, n, "\r\n\r\n", 4);
+    if (!end) return 0;
+    const char *cl = memmem(b, (size_t)(end - b), "Content-Length:", 15);
+    if (!cl) cl = memmem(b, (size_t)(end - b), "content-length:", 15);
+    if (!cl) return -1;
+    long len = atol(cl + 15), head = end + 4 - b;
+    return (size_t)(head + len) <= n ? head + len : 0;
+}
+
+static int cmd_httprate(unsigned port, double rate, double secs, int nconn, const char *reqfile)
+{
+    FILE *f = fopen(reqfile, "rb");
+    static char req[65536];
+    size_t rlen = f ? fread(req, 1, sizeof req, f) : 0;
+    if (!f || rlen == 0) die(reqfile);
+    fclose(f);
+    struct hconn *c = calloc((size_t)nconn, sizeof *c);
+    int ep = epoll_create1(EPOLL_CLOEXEC), errors = 0;
+    struct samples lat = {0};
+    if (!c || ep < 0) die("setup");
+    for (int i = 0; i < nconn; i++) {
+        struct sockaddr_in a = loopback(port);
+        c[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (c[i].fd < 0 || connect(c[i].fd, (struct sockaddr *)&a, sizeof a) < 0) die("connect");
+        nodelay(c[i].fd);
+        fcntl(c[i].fd, F_SETFL, O_NONBLOCK);
+        struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &e);
+    }
+    /* requests due and not yet sent wait in a ring of due times */
+    size_t qcap = (size_t)(rate * secs) + 16, qh = 0, qt = 0;
+    double *q = malloc(qcap * sizeof *q), start = now() + 0.2, interval = 1.0 / rate;
+    long due_n = 0, sent = 0, done = 0, total = (long)(rate * secs);
+    if (!q) die("malloc");
+    while (done + errors < total) {
+        double t = now();
+        while (due_n < total && start + (double)due_n * interval <= t)
+            q[qt++ % qcap] = start + (double)due_n++ * interval;
+        for (int i = 0; i < nconn && qh != qt; i++) {
+            if (c[i].due != 0 || c[i].fd < 0) continue;
+            c[i].due = q[qh++ % qcap];
+            if (writen(c[i].fd, req, rlen) != 0) { /* the connection broke: count, drop it */
+                errors++;
+                close(c[i].fd);
+                c[i].fd = -1;
+                continue;
+            }
+            sent++;
+        }
+        /* sleep until the next request is due, to the microsecond (a
+         * millisecond timeout would send late and count it as latency) */
+        double next = due_n < total ? start + (double)due_n * interval : t + 0.1;
+        double wait = next > t ? (next - t > 0.1 ? 0.1 : next - t) : 0;
+        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        struct epoll_event ev[64];
+        int n = epoll_pwait2(ep, ev, 64, &ts, NULL);
+        for (int k = 0; k < n; k++) {
+            struct hconn *h = &c[ev[k].data.u32];
+            ssize_t r;
+            while ((r = read(h->fd, h->in + h->have, sizeof h->in - h->have)) > 0) h->have += (size_t)r;
+            long w;
+            while (h->due != 0 && (w = http_whole(h->in, h->have)) != 0) {
+                if (w < 0 || strncmp(h->in, "HTTP/1.1 200", 12) != 0) errors++;
+                else { push(&lat, (now() - h->due) * 1e6); done++; }
+                memmove(h->in, h->in + (w > 0 ? w : (long)h->have), h->have - (size_t)(w > 0 ? w : (long)h->have));
+                h->have -= (size_t)(w > 0 ? w : (long)h->have);
+                h->due = 0;
+            }
+            if (r == 0 && h->fd >= 0) {
+                if (h->due != 0) errors++;
+                epoll_ctl(ep, EPOLL_CTL_DEL, h->fd, NULL);
+                close(h->fd);
+                h->fd = -1;
+                h->due = 0;
+            }
+        }
+        if (now() > start + secs + 10) break; /* responses that never come */
+    }
+    qsort(lat.v, lat.n, sizeof *lat.v, cmp_d);
+    printf("sent=%ld rate=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f errors=%d\n", sent,
+           (double)done / secs, pct(&lat, 0.5), pct(&lat, 0.99), pct(&lat, 0.999),
+           lat.n ? lat.v[lat.n - 1] : 0.0, errors + (int)(total - done - errors));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -615,6 +720,9 @@ int main(int argc, char **argv)
     if (!strcmp(c, "hold") && argc == 9)
         return cmd_hold((unsigned)atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]),
                         (size_t)atol(argv[6]), argv[7], argv[8]);
+    if (!strcmp(c, "httprate") && argc == 7)
+        return cmd_httprate((unsigned)atoi(argv[2]), atof(argv[3]), atof(argv[4]), atoi(argv[5]),
+                            argv[6]);
     fprintf(stderr, "usage: see the header of bench/benchtool.c\n");
     return 2;
 }

@@ -91,6 +91,21 @@ tools_missing() {
     [ ${#m[@]} = 0 ]
 }
 
+# ---- field encryption (docs/field-encryption.md)
+
+# keyset_file FILE TENANT PRIMARY ID...: a keyset (mode 0600) with a fresh
+# random key for each ID; PRIMARY (one of them) encrypts
+keyset_file() {
+    local file=$1 tenant=$2 primary=$3 id sep="" keys=""
+    shift 3
+    for id in "$@"; do
+        keys="$keys$sep{\"id\": \"$id\", \"key\": \"$(openssl rand -hex 32)\"}"
+        sep=", "
+    done
+    printf '{"tenant": "%s", "primary": "%s", "keys": [%s]}\n' "$tenant" "$primary" "$keys" >"$file"
+    chmod 600 "$file"
+}
+
 # ---- ports and sockets
 
 # Listeners take ports of 20000 up to the kernel's ephemeral range (by

@@ -20,6 +20,7 @@
 
 #include "attest/policy.h"
 #include "cli/confmap.h"
+#include "field/field.h"
 #include "pool/template.h"
 
 /* Bounds the allocation for the relays array (a few KiB each) on hostile
@@ -1061,6 +1062,171 @@ static const struct conf_block pool_block = {
     .check = pool_check,
 };
 
+/* ---- proxies: (the HTTP reverse proxy, docs/field-encryption.md) */
+
+#define PXC(field) offsetof(struct http_proxy_conf, field)
+#define RTC(field) offsetof(struct http_route_conf, field)
+#define EXPECT_METHOD "expected a list of methods (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)"
+#define EXPECT_HTTP_PREFIX "expected a path prefix starting with '/' of at most 255 bytes"
+#define EXPECT_MEDIA "expected a media type (application/json) of at most 127 bytes"
+#define EXPECT_JSON_PATH "expected a JSON path of at most 255 bytes ($.card.number, $..email)"
+#define EXPECT_HEAD_SIZE "expected a size from 1KiB to 1MiB " EXPECT_SIZE_UNITS
+#define EXPECT_BODY_SIZE "expected a size from 0 to 1GiB " EXPECT_SIZE_UNITS
+
+static int
+set_method(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(s, names[i]) == 0) {
+            *AT(base, row->off, unsigned) |= 1u << i;
+            return 0;
+        }
+    return refuse(msg, len, "%s", row->expect);
+}
+
+/* A text of 1..row->max-1 bytes; row->min: it must start with '/'. */
+static int
+set_text(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    if (s[0] == '\0' || strlen(s) >= row->max || (row->min && s[0] != '/') ||
+        strpbrk(s, " \t\r\n") != NULL)
+        return refuse(msg, len, "%s", row->expect);
+    memcpy(AT(base, row->off, char), s, strlen(s) + 1);
+    return 0;
+}
+
+/* An encrypt path; row->min: deterministic. */
+static int
+set_field_path(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    struct http_route_conf *rc = base;
+    size_t *n = list_room(row, base, msg, len);
+    char err[FIELD_ERR_MAX];
+
+    if (n == NULL)
+        return -1;
+    if (strlen(s) >= HTTP_PATH_MAX)
+        return refuse(msg, len, "%s", row->expect);
+#ifdef AIRLOCK_WITH_FIELD
+    if (field_path_check(s, err) != 0)
+        return refuse(msg, len, "%s", err);
+#else
+    (void)err;
+    return refuse(msg, len, "%s", HTTP_NO_FIELD);
+#endif
+    memcpy(rc->rules[*n].path, s, strlen(s) + 1);
+    rc->rules[*n].deterministic = row->min != 0;
+    ++*n;
+    return 0;
+}
+
+static const struct conf_list method_list = {
+    .what = EXPECT_METHOD,
+    .min = 1,
+    .max = 7,
+    .many = EXPECT_METHOD,
+};
+
+static const struct conf_list path_list = {
+    .what = "expected a list of JSON paths ($.card.number, \"$.items[*].ssn\")",
+    .min = 1,
+    .max = HTTP_RULES_MAX,
+    .many = "expected at most %d paths in all (encrypt and deterministic)",
+};
+
+BLOCK_CHECK(hroute_check, http_route_conf_check, struct http_route_conf)
+BLOCK_CHECK(proxy_check, http_proxy_conf_check, struct http_proxy_conf)
+
+/* clang-format off */
+static const struct conf_row hroute_rows[] = {
+    {.name = "name", .set = conf_set_name, .off = RTC(name), .max = CONF_NAME_MAX,
+     .expect = EXPECT_NAME},
+    {.name = "methods", .set = set_method, .off = RTC(methods), .expect = EXPECT_METHOD,
+     .list = &method_list},
+    {.name = "path", .set = set_text, .off = RTC(prefix), .min = 1, .max = HTTP_PREFIX_MAX,
+     .expect = EXPECT_HTTP_PREFIX},
+    {.name = "content_type", .set = set_text, .off = RTC(content_type), .max = HTTP_CTYPE_MAX,
+     .expect = EXPECT_MEDIA},
+    {.name = "encrypt", .set = set_field_path, .off = RTC(rules), .off2 = RTC(n_rules),
+     .max = HTTP_RULES_MAX, .expect = EXPECT_JSON_PATH, .list = &path_list},
+    {.name = "deterministic", .set = set_field_path, .off = RTC(rules), .off2 = RTC(n_rules),
+     .min = 1, .max = HTTP_RULES_MAX, .expect = EXPECT_JSON_PATH, .list = &path_list},
+    {.name = "decrypt", .set = conf_set_bool, .off = RTC(decrypt), .expect = EXPECT_BOOL},
+    {.name = "keyset", .set = set_path, .off = RTC(keyset), .max = HTTP_FILE_MAX,
+     .expect = EXPECT_FILE},
+};
+/* clang-format on */
+
+static const struct conf_block hroute_block = {
+    ROWS(hroute_rows),
+    .what = "expected a mapping of route settings (path, methods, encrypt, decrypt, ...)",
+    .check = hroute_check,
+};
+
+static int
+http_route_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i, void *arg)
+{
+    struct http_proxy_conf *pc = arg;
+
+    http_route_conf_defaults(&pc->routes[i]);
+    snprintf(pc->routes[i].name, sizeof(pc->routes[i].name), "route%zu", i + 1);
+    pc->n_routes = i + 1;
+    return conf_map(c, item, key, &hroute_block, &pc->routes[i]);
+}
+
+static const struct conf_list http_routes_list = {
+    .what = "expected a list of routes (each with path and rules)",
+    .min = 1,
+    .max = HTTP_ROUTES_MAX,
+    .many = "expected at most %d routes",
+    .item = http_route_item,
+    .size = sizeof(struct http_route_conf),
+};
+
+/* clang-format off */
+static const struct conf_row proxy_rows[] = {
+    {.name = "name", .set = conf_set_name, .off = PXC(name), .max = CONF_NAME_MAX,
+     .expect = EXPECT_NAME},
+    {.name = "listen", .set = conf_set_endpoint, .node = node_listen, .off = PXC(listen),
+     .expect = EXPECT_LISTEN, .missing = EP_EXPECT, .ep_check = ep_stream,
+     .flags = CONF_REQUIRED},
+    {.name = "backend", .set = conf_set_endpoint, .off = PXC(backend), .expect = EP_EXPECT,
+     .missing = EP_EXPECT, .ep_check = ep_connectable, .flags = CONF_REQUIRED},
+    {.name = "max_connections", .set = conf_set_uint, .off = PXC(max_connections),
+     .max = HTTP_MAXCONN_MAX, .expect = EXPECT_MAXCONN},
+    {.name = "max_header", .set = conf_set_size, .off = PXC(max_header), .min = 1024,
+     .max = 1024 * 1024, .expect = EXPECT_HEAD_SIZE},
+    {.name = "max_headers", .set = conf_set_uint, .off = PXC(max_headers), .min = 1,
+     .max = 256, .expect = EXPECT_1_TO(256)},
+    {.name = "max_body", .set = conf_set_size, .off = PXC(max_body), .max = 1024 * 1024 * 1024,
+     .expect = EXPECT_BODY_SIZE},
+    {.name = "max_response", .set = conf_set_size, .off = PXC(max_response),
+     .max = 1024 * 1024 * 1024, .expect = EXPECT_BODY_SIZE},
+    {.name = "header_timeout", .set = conf_set_duration, .off = PXC(header_timeout_ms), .min = 1,
+     .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "body_timeout", .set = conf_set_duration, .off = PXC(body_timeout_ms), .min = 1,
+     .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "idle_timeout", .set = conf_set_duration, .off = PXC(idle_timeout_ms), .min = 1,
+     .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "connect_timeout", .set = conf_set_duration, .off = PXC(connect_timeout_ms),
+     .min = 1, .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "response_timeout", .set = conf_set_duration, .off = PXC(response_timeout_ms),
+     .min = 1, .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "keyset", .set = set_path, .off = PXC(keyset), .max = HTTP_FILE_MAX,
+     .expect = EXPECT_FILE},
+    {.name = "routes", .off = PXC(routes), .list = &http_routes_list},
+};
+/* clang-format on */
+
+static const struct conf_block proxy_block = {
+    ROWS(proxy_rows),
+    .what = "expected a mapping of proxy settings (listen, backend, routes, ...)",
+    .noun = "proxy",
+    .check = proxy_check,
+};
+
 /* ---- the lists of blocks: relays, routers, log_sinks, pools */
 
 /* The number of elements of v, 0 when it is not a list. */
@@ -1366,6 +1532,49 @@ node_broker(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v
     return 0;
 }
 
+/* proxies[i] against the proxies and relays before it: names and listeners. */
+static int
+proxy_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i, void *arg)
+{
+    struct config *cfg = arg;
+    struct http_proxy_conf *pc = &cfg->proxies[i];
+    char nkey[CONF_KEY_MAX + 8], ep[ENDPOINT_TEXT_MAX];
+
+    http_proxy_conf_defaults(pc);
+    snprintf(pc->name, sizeof(pc->name), "proxy%zu", i + 1);
+    cfg->n_proxies = i + 1;
+    if (conf_map(c, item, key, &proxy_block, pc) != 0)
+        return -1;
+    for (size_t j = 0; j < i; j++) {
+        if (strcmp(cfg->proxies[j].name, pc->name) != 0)
+            continue;
+        conf_join(nkey, sizeof(nkey), key, "name");
+        return conf_fail(c, conf_line(item), nkey,
+                         "expected a unique name; proxies[%zu] is already called '%s'", j,
+                         pc->name);
+    }
+    for (size_t j = 0; j < i + cfg->n_relays; j++) {
+        const struct endpoint *o = j < i ? &cfg->proxies[j].listen : &cfg->relays[j - i].listen;
+        if (!endpoint_equal(o, &pc->listen))
+            continue;
+        endpoint_format(&pc->listen, ep, sizeof(ep));
+        conf_join(nkey, sizeof(nkey), key, "listen");
+        return conf_fail(c, conf_key_line(c, item, "listen", CONF_NO_ITEM), nkey,
+                         "expected an endpoint nothing else listens on; %s already listens on %s",
+                         j < i ? "another proxy" : "a relay", ep);
+    }
+    return 0;
+}
+
+static const struct conf_list proxies_list = {
+    .what = "expected a list of proxies (each with listen and backend)",
+    .min = 1,
+    .max = HTTP_PROXIES_MAX,
+    .many = "expected at most %d proxies",
+    .item = proxy_item,
+    .size = sizeof(struct http_proxy_conf),
+};
+
 /* ---- the top level */
 
 static int
@@ -1401,6 +1610,7 @@ static const struct conf_row top_rows[] = {
     {.name = "control", .node = node_listen, .off = CF(control), .off2 = CF(has_control),
      .expect = EXPECT_LISTEN, .ep_check = ep_control, .flags = CONF_HAS},
     {.name = "pools", .off = CF(pools), .list = &pools_list},
+    {.name = "proxies", .off = CF(proxies), .list = &proxies_list},
     {.name = "resolver_threads", .set = conf_set_uint, .off = CF(resolver_threads), .min = 1,
      .max = 64, .expect = EXPECT_1_TO(64)},
     {.name = "resolver_queue", .set = conf_set_uint, .off = CF(resolver_queue), .min = 1,
@@ -1508,7 +1718,7 @@ check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg
                          path, cfg->relays[j].name, cfg->relays[j].router.table.directory);
     }
     if (cfg->n_relays == 0 && !cfg->logs.enabled && cfg->n_sinks == 0 && !cfg->has_directory &&
-        cfg->n_pools == 0 && !cfg->broker.enabled)
+        cfg->n_pools == 0 && !cfg->broker.enabled && cfg->n_proxies == 0)
         return conf_fail(c, conf_line(root), "relays", "expected at least one relay");
     if (cfg->has_control && !cfg->has_directory)
         return conf_fail(c, conf_line(value_of(c, root, "control", &k)), "control",
@@ -1571,6 +1781,9 @@ config_free(struct config *cfg)
     free(cfg->sinks);
     free(cfg->pools);
     free(cfg->broker.secrets);
+    for (size_t i = 0; cfg->proxies != NULL && i < cfg->n_proxies; i++)
+        http_proxy_conf_free(&cfg->proxies[i]);
+    free(cfg->proxies);
     memset(cfg, 0, sizeof(*cfg));
     cfg->relays = NULL;
     cfg->sinks = NULL;

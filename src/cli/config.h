@@ -146,6 +146,19 @@
  *       deprovision:                # optional, same form
  *         command: [store, "{user}", "{dir}"]
  *         timeout: 30s
+ *   proxies:                        # HTTP/1.1 reverse proxies (docs/field-encryption.md)
+ *     - name: api                   # unique; default proxy<N>
+ *       listen: tcp:127.0.0.1:8080  # a stream endpoint (or a listen mapping)
+ *       backend: unix:/run/app.sock # required; tcp, unix, vsock, hvsock
+ *       keyset: /etc/airlock/k.json # the routes' keyset unless they name one
+ *       max_connections: 0          # 0: no limit
+ *       max_header: 16KiB           # 1KiB-1MiB (431); max_headers: 100 (1-256)
+ *       max_body: 1MiB              # request bodies (413); max_response: 16MiB (502)
+ *       header_timeout: 10s         # and body_timeout: 30s (408), idle_timeout: 60s,
+ *                                   #   connect_timeout: 5s, response_timeout: 60s (504)
+ *       routes:                     # the first match: methods and a path prefix
+ *         - {name: pay, methods: [POST], path: /pay, encrypt: ["$.card.number"],
+ *            deterministic: ["$..email"], decrypt: true, content_type: application/json}
  *
  *   broker: ...                     # the key broker (broker/conf.h)
  *
@@ -160,8 +173,8 @@
  * the socket's owner and members of its group only.
  *
  * Sizes: an integer with unit B, KiB, MiB or GiB (a bare integer is bytes).
- * relays may be left out when routers, logs, log_sinks, directory, pools or
- * broker is given.
+ * relays may be left out when routers, logs, log_sinks, directory, pools,
+ * broker or proxies is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
  * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
  * second YAML document and values of the wrong type are all errors, and so
@@ -171,8 +184,8 @@
  * Each block is a table of keys walked by one function (cli/confmap.h);
  * the structs, defaults and cross-key rules are their modules':
  * relay/conf.h (relays, routers), relay/log_conf.h (logs, log_sinks),
- * dir/dir.h (directory), pool/conf.h (pools), broker/conf.h (broker) and
- * attest/policy.h (its secrets' policy:). The options of airlock relay
+ * dir/dir.h (directory), pool/conf.h (pools), broker/conf.h (broker),
+ * attest/policy.h (its secrets' policy:) and http/conf.h (proxies). The options of airlock relay
  * and airlock router are the keys of a relay or router, the top level and
  * a listener mapping ("--idle-timeout 5s" is idle_timeout: 5s, "--no-splice"
  * splice: false, "--socket-mode" the listen mapping's mode), read by the
@@ -198,6 +211,7 @@
 #include "broker/conf.h"
 #include "core/log.h"
 #include "dir/dir.h"
+#include "http/conf.h"
 #include "net/endpoint.h"
 #include "pool/conf.h"
 #include "relay/conf.h"
@@ -220,6 +234,8 @@ struct config {
     struct endpoint control; /* the airlock ctl socket */
     struct pool_conf *pools; /* owned; n_pools entries */
     size_t n_pools;
+    struct http_proxy_conf *proxies; /* owned; n_proxies entries */
+    size_t n_proxies;
     unsigned resolver_threads; /* 0: the default (net/resolve.h) */
     unsigned resolver_queue;   /* 0: the default */
     struct broker_conf broker; /* broker_conf_defaults() unless given */

@@ -18,6 +18,7 @@
 #include "cli/process.h"
 #include "core/log.h"
 #include "dir/dir.h"
+#include "http/proxy.h"
 #include "net/resolve.h"
 #include "net/transport.h"
 #include "pool/pool.h"
@@ -61,6 +62,9 @@ struct runtime {
     size_t n_pools;
     struct pool_env *pool_env; /* what the pools share (uids, the wipe thread); with the first */
     struct broker *broker;     /* broker: (its own thread), or NULL */
+    struct http_env *http;     /* the loops of the HTTP proxies' sessions */
+    struct http_proxy **proxies; /* proxies:, listening on the main loop */
+    size_t n_proxies;
     int sigfd;
     struct io sig_io;
     struct timer drain_timer;
@@ -226,6 +230,7 @@ render(struct strbuf *out, void *arg)
     logsink_render(rt->sinks, rt->n_sinks, out);
     render_dgram(out, rt);
     pool_metrics(out, rt->pools, rt->n_pools);
+    http_proxy_render(rt->proxies, rt->n_proxies, out);
     if (rt->dir != NULL)
         dir_render(rt->dir, out);
 #ifdef AIRLOCK_WITH_ATTEST
@@ -553,6 +558,73 @@ pool_instances(const struct runtime *rt)
     return n;
 }
 
+/* ---- HTTP proxies */
+
+static struct http_proxy *
+find_proxy(struct http_proxy **proxies, size_t n, const char *name)
+{
+    for (size_t i = 0; proxies != NULL && i < n; i++)
+        if (proxies[i] != NULL && strcmp(http_proxy_conf(proxies[i])->name, name) == 0)
+            return proxies[i];
+    return NULL;
+}
+
+/* Starts, replaces or stops the proxies as cfg says: an unchanged proxy
+ * keeps running; a changed one is replaced (its listener adopted, its
+ * sessions finishing on the old settings); a removed one stops listening.
+ * Returns 0, or the first -errno (what could be started runs, and a proxy
+ * that could not be replaced keeps running as it was). */
+static int
+proxies_apply(struct runtime *rt, const struct config *cfg)
+{
+    struct http_proxy **next = calloc(cfg->n_proxies + rt->n_proxies + 1, sizeof(*next));
+    size_t n = 0;
+    int rc = 0, err = 0;
+    char msg[HTTP_MSG_MAX];
+
+    if (next == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->n_proxies; i++) {
+        const struct http_proxy_conf *pc = &cfg->proxies[i];
+        struct http_proxy *old = find_proxy(rt->proxies, rt->n_proxies, pc->name);
+        struct http_proxy *p = old;
+        if (old == NULL || !http_proxy_conf_equal(http_proxy_conf(old), pc))
+            p = http_proxy_new(rt->http, pc, old, &err, msg);
+        if (p == NULL) {
+            log_warnx("proxy=%s: cannot start: %s", pc->name, msg);
+            if (rc == 0)
+                rc = err;
+            p = old; /* keeps running as it was, if it was */
+        } else if (old != NULL && p != old) {
+            log_info("proxy=%s changed", pc->name);
+        } else if (old == NULL) {
+            char l[ENDPOINT_TEXT_MAX], b[ENDPOINT_TEXT_MAX];
+            endpoint_format(&pc->listen, l, sizeof(l));
+            endpoint_format(&pc->backend, b, sizeof(b));
+            log_info("proxy=%s listen=%s backend=%s routes=%zu", pc->name, l, b, pc->n_routes);
+        }
+        if (p == NULL)
+            continue;
+        next[n++] = p;
+        for (size_t j = 0; j < rt->n_proxies; j++)
+            if (rt->proxies[j] == p)
+                rt->proxies[j] = NULL; /* carried over as it is */
+    }
+    for (size_t j = 0; j < rt->n_proxies; j++) {
+        struct http_proxy *old = rt->proxies[j];
+        if (old == NULL)
+            continue;
+        if (find_proxy(next, n, http_proxy_conf(old)->name) == NULL)
+            log_info("proxy=%s removed", http_proxy_conf(old)->name);
+        http_proxy_stop(old);
+        http_proxy_unref(old);
+    }
+    free(rt->proxies);
+    rt->proxies = next;
+    rt->n_proxies = n;
+    return rc;
+}
+
 /* ---- relays and reload */
 
 static struct relay *
@@ -724,6 +796,7 @@ reload(struct runtime *rt)
     metrics_apply(rt, &cfg);
     logs_apply(rt, &cfg);
     pools_apply(rt, &cfg);
+    proxies_apply(rt, &cfg);
     cfg.threads = rt->cfg.threads;
     config_free(&rt->cfg);
     rt->cfg = cfg;
@@ -739,7 +812,7 @@ open_connections(const struct runtime *rt)
 
     for (size_t i = 0; i < rt->n_workers; i++)
         n += atomic_load(&rt->workers[i]->n_conns);
-    return n;
+    return n + http_env_open(rt->http);
 }
 
 static void
@@ -795,6 +868,9 @@ drain_start(struct runtime *rt)
         relay_stop(rt->relays[i], 1);
     for (size_t i = 0; i < rt->n_pools; i++)
         pool_stop(rt->pools[i]);
+    for (size_t i = 0; i < rt->n_proxies; i++)
+        http_proxy_stop(rt->proxies[i]);
+    http_env_drain(rt->http);
     log_info("draining %zu connections and %zu pool instances for up to %u ms",
              open_connections(rt), pool_instances(rt), rt->cfg.drain_timeout_ms);
     rt->drain_deadline = loop_now(rt->loop) + rt->cfg.drain_timeout_ms;
@@ -866,11 +942,19 @@ runtime_free(struct runtime *rt)
         relay_unref(rt->relays[i]);
     }
     free(rt->relays);
+    for (size_t i = 0; i < rt->n_proxies; i++) {
+        http_proxy_stop(rt->proxies[i]);
+        http_proxy_unref(rt->proxies[i]);
+    }
+    free(rt->proxies);
+    rt->proxies = NULL;
+    rt->n_proxies = 0;
     /* connections hold relay references: close them on their own threads
      * (the loops run the posted close and its deferred frees, then stop) */
     for (size_t i = 1; i < rt->n_workers; i++) {
         if (rt->workers[i] == NULL)
             continue;
+        http_env_post_close(rt->http, i);
         loop_post(rt->workers[i]->loop, close_all_posted, rt->workers[i]);
         worker_free(rt->workers[i]);
     }
@@ -892,12 +976,15 @@ runtime_free(struct runtime *rt)
         /* the wipes still queued are finished: no user's state stays behind */
         pool_env_free(rt->pool_env);
         rt->pool_env = NULL;
+        http_env_close_all(rt->http, 0);
         worker_close_all(rt->workers[0]);
         loop_stop(rt->loop);
         loop_run(rt->loop); /* one more turn runs the deferred frees */
         worker_free(rt->workers[0]);
     }
     free(rt->workers);
+    http_env_free(rt->http);
+    rt->http = NULL;
     dir_free(rt->dir);
     rt->dir = NULL;
     if (rt->sigfd >= 0)
@@ -928,6 +1015,13 @@ runtime_run(struct config *cfg, const char *path)
         if ((rt.workers[i] = worker_new()) == NULL)
             goto out;
     rt.loop = rt.workers[0]->loop;
+    struct loop **loops = calloc(rt.n_workers, sizeof(*loops));
+    for (size_t i = 0; loops != NULL && i < rt.n_workers; i++)
+        loops[i] = rt.workers[i]->loop;
+    rt.http = loops != NULL ? http_env_new(loops, rt.n_workers) : NULL;
+    free(loops);
+    if (rt.http == NULL)
+        goto out;
     nofile_check(&rt.cfg, rt.n_workers);
     resolve_configure(rt.cfg.resolver_threads, rt.cfg.resolver_queue);
     if ((rc = signals_start(&rt)) != 0) {
@@ -945,6 +1039,8 @@ runtime_run(struct config *cfg, const char *path)
     if (pools_apply(&rt, &rt.cfg) != 0)
         goto out;
     if (broker_apply(&rt) != 0)
+        goto out;
+    if (proxies_apply(&rt, &rt.cfg) != 0)
         goto out;
     for (size_t i = 1; i < rt.n_workers; i++) {
         if ((rc = worker_spawn(rt.workers[i])) != 0) {
@@ -979,8 +1075,8 @@ runtime_run(struct config *cfg, const char *path)
                  rt.cfg.logs.capture_stderr ? "true" : "false", rt.cfg.logs.buffer,
                  rt.cfg.logs.line_max);
     }
-    log_info("airlock running: %zu relays, %zu pools, %zu threads, pid %d", rt.n_relays, rt.n_pools,
-             rt.n_workers, (int)getpid());
+    log_info("airlock running: %zu relays, %zu pools, %zu proxies, %zu threads, pid %d",
+             rt.n_relays, rt.n_pools, rt.n_proxies, rt.n_workers, (int)getpid());
     notify_send("READY=1");
     if ((rc = loop_run(rt.loop)) != 0)
         log_warnx("main loop: %s", strerror(-rc));

@@ -18,7 +18,8 @@ declare -A may=(
     [pool]="core proto net dir"
     [broker]="core proto net attest"
     [relay]="core proto net attest dir router"
-    [cli]="core proto net attest field dir router pool relay broker"
+    [http]="core proto net field"
+    [cli]="core proto net attest field dir router pool relay broker http"
     [apps]="core proto net attest"
 )
 

@@ -2178,6 +2178,62 @@ test_broker_policy(void **state)
 #undef SECRET
 }
 
+/* proxies: the HTTP proxy role and its routes (docs/field-encryption.md). */
+static void
+test_proxies(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    must_parse("proxies:\n  - name: api\n    listen: tcp:127.0.0.1:8080\n"
+               "    backend: unix:/run/app.sock\n    keyset: /etc/k.json\n    max_body: 2MiB\n"
+               "    response_timeout: 5s\n    routes:\n      - name: pay\n"
+               "        methods: [POST, PUT]\n        path: /pay\n"
+               "        encrypt: [\"$.card.number\", \"$.items[*].ssn\"]\n"
+               "        deterministic: [\"$..email\"]\n        decrypt: true\n"
+               "      - path: /public\n",
+               &cfg);
+    assert_int_equal(cfg.n_relays, 0);
+    assert_int_equal(cfg.n_proxies, 1);
+    const struct http_proxy_conf *pc = &cfg.proxies[0];
+    assert_string_equal(pc->name, "api");
+    assert_int_equal(pc->max_body, 2 * 1024 * 1024);
+    assert_int_equal(pc->response_timeout_ms, 5000);
+    assert_int_equal(pc->max_header, 16 * 1024);
+    assert_int_equal(pc->n_routes, 2);
+    assert_int_equal(pc->routes[0].methods, HTTP_RM_POST | HTTP_RM_PUT);
+    assert_int_equal(pc->routes[0].n_rules, 3);
+    assert_string_equal(pc->routes[0].rules[1].path, "$.items[*].ssn");
+    assert_false(pc->routes[0].rules[1].deterministic);
+    assert_true(pc->routes[0].rules[2].deterministic);
+    assert_true(pc->routes[0].decrypt);
+    assert_string_equal(pc->routes[0].content_type, "application/json");
+    assert_string_equal(pc->routes[1].name, "route2");
+    assert_int_equal(pc->routes[1].n_rules, 0);
+    config_free(&cfg);
+
+#define PX "proxies:\n  - listen: tcp:127.0.0.1:80\n    backend: tcp:127.0.0.1:81\n"
+    expect_error(PX "    routes:\n      - path: /p\n        encrypt: [$.a]\n",
+                 "airlock.yaml:5: proxies[0].routes[0]: expected a keyset: route 'route1' "
+                 "encrypts or decrypts; give keyset: in the route or the proxy");
+    expect_error(PX "    keyset: /k\n    routes:\n      - path: /p\n        encrypt: [\"$.a[\"]\n",
+                 "airlock.yaml:7: proxies[0].routes[0].encrypt[0]: at character 5: expected *, "
+                 "an index or a quoted name after '['");
+    expect_error(PX "    keyset: /k\n    routes:\n      - path: p\n",
+                 "airlock.yaml:6: proxies[0].routes[0].path: expected a path prefix starting "
+                 "with '/' of at most 255 bytes");
+    expect_error(PX "    keyset: /k\n    routes:\n      - path: /p\n        encrypt: [$.a, $.a]\n",
+                 "airlock.yaml:7: proxies[0].routes[0].encrypt: expected each path once; $.a is "
+                 "given twice");
+    expect_error(PX "  - listen: tcp:127.0.0.1:80\n    backend: tcp:127.0.0.1:82\n",
+                 "airlock.yaml:4: proxies[1].listen: expected an endpoint nothing else listens on; "
+                 "another proxy already listens on tcp:127.0.0.1:80");
+    expect_error("proxies:\n  - listen: tcp:127.0.0.1:80\n",
+                 "airlock.yaml:2: proxies[0].backend: missing from proxy 'proxy1': expected an "
+                 "endpoint (" EP_FORMS ")");
+#undef PX
+}
+
 int
 main(void)
 {
@@ -2199,6 +2255,7 @@ main(void)
         cmocka_unit_test(test_err_duplicate_key),
         cmocka_unit_test(test_err_wrong_type),
         cmocka_unit_test(test_err_relays),
+        cmocka_unit_test(test_proxies),
         cmocka_unit_test(test_err_missing),
         cmocka_unit_test(test_err_numbers),
         cmocka_unit_test(test_err_duration),

@@ -1,0 +1,108 @@
+/* conf.c - an HTTP proxy's settings: defaults and the rules that span keys;
+ * see conf.h. */
+#include "http/conf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void
+http_proxy_conf_defaults(struct http_proxy_conf *pc)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->max_header = 16 * 1024;
+    pc->max_headers = 100;
+    pc->max_body = 1024 * 1024;
+    pc->max_response = 16 * 1024 * 1024;
+    pc->header_timeout_ms = 10 * 1000;
+    pc->body_timeout_ms = 30 * 1000;
+    pc->idle_timeout_ms = 60 * 1000;
+    pc->connect_timeout_ms = 5 * 1000;
+    pc->response_timeout_ms = 60 * 1000;
+}
+
+void
+http_route_conf_defaults(struct http_route_conf *rc)
+{
+    memset(rc, 0, sizeof(*rc));
+    strcpy(rc->prefix, "/");
+    strcpy(rc->content_type, "application/json");
+}
+
+static bool
+stream_kind(enum ep_kind k)
+{
+    return k != EP_UDP;
+}
+
+int
+http_proxy_conf_check(const struct http_proxy_conf *pc, struct conf_fault *f)
+{
+    if (!stream_kind(pc->listen.kind) || pc->listen.kind == EP_HVSOCK)
+        return conf_fault(f, "listen",
+                          "expected a tcp, unix or vsock endpoint (an hvsock device speaks its "
+                          "CONNECT line first: put a relay in front)");
+    if (!stream_kind(pc->backend.kind))
+        return conf_fault(f, "backend", "expected a stream endpoint (tcp, unix, vsock, hvsock)");
+    if (pc->backend.kind == EP_VSOCK && pc->backend.cid == EP_CID_ANY)
+        return conf_fault(f, "backend", "expected a CID to connect to, not any");
+    for (size_t i = 0; i < pc->n_routes; i++) {
+        const struct http_route_conf *rc = &pc->routes[i];
+        if ((rc->n_rules > 0 || rc->decrypt) && rc->keyset[0] == '\0' && pc->keyset[0] == '\0') {
+            f->at_block = false;
+            conf_fault(f, "routes",
+                       "expected a keyset: route '%s' encrypts or decrypts; give keyset: in the "
+                       "route or the proxy",
+                       rc->name);
+            f->item = i;
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(pc->routes[j].name, rc->name) == 0) {
+                conf_fault(f, "routes", "expected unique route names; routes[%zu] is already '%s'",
+                           j, rc->name);
+                f->item = i;
+                return -1;
+            }
+    }
+    return 0;
+}
+
+int
+http_route_conf_check(const struct http_route_conf *rc, struct conf_fault *f)
+{
+    if (rc->prefix[0] != '/')
+        return conf_fault(f, "path", "expected a path prefix starting with '/'");
+    for (size_t i = 0; i < rc->n_rules; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(rc->rules[i].path, rc->rules[j].path) == 0) {
+                conf_fault(f, rc->rules[i].deterministic ? "deterministic" : "encrypt",
+                           "expected each path once; %s is given twice", rc->rules[i].path);
+                return -1;
+            }
+#ifndef AIRLOCK_WITH_FIELD
+    if (rc->decrypt)
+        return conf_fault(f, "decrypt", HTTP_NO_FIELD);
+#endif
+    if (rc->n_rules > 0 && rc->content_type[0] == '\0')
+        return conf_fault(f, "content_type", "expected the media type of the bodies encrypted");
+    return 0;
+}
+
+bool
+http_proxy_conf_equal(const struct http_proxy_conf *a, const struct http_proxy_conf *b)
+{
+    struct http_proxy_conf x = *a, y = *b;
+
+    x.routes = y.routes = NULL;
+    return memcmp(&x, &y, sizeof(x)) == 0 &&
+           (a->n_routes == 0 ||
+            memcmp(a->routes, b->routes, a->n_routes * sizeof(*a->routes)) == 0);
+}
+
+void
+http_proxy_conf_free(struct http_proxy_conf *pc)
+{
+    free(pc->routes);
+    pc->routes = NULL;
+    pc->n_routes = 0;
+}

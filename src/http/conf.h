@@ -1,0 +1,95 @@
+/* conf.h - the settings of one HTTP reverse proxy (an entry of proxies:),
+ * their defaults, bounds and the rules that span several of them. The keys
+ * and their forms are described in cli/config.h and docs/field-encryption.md. */
+#ifndef AIRLOCK_HTTP_CONF_H
+#define AIRLOCK_HTTP_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/units.h"
+#include "net/endpoint.h"
+
+#define HTTP_PROXIES_MAX 64
+#define HTTP_ROUTES_MAX 32
+#define HTTP_RULES_MAX 32 /* encrypt paths of one route (at most FIELD_RULES_MAX) */
+#define HTTP_PATH_MAX 256
+#define HTTP_PREFIX_MAX 256
+#define HTTP_CTYPE_MAX 128
+#define HTTP_FILE_MAX 4096
+#define HTTP_MAXCONN_MAX 10000000u
+#define HTTP_NO_FIELD                                                                              \
+    "field encryption is not in this build (the static build: no libcjson.a); routes here can "    \
+    "only pass requests through"
+
+/* Which methods a route takes: a bit per method (enum http_route_method). */
+enum http_route_method {
+    HTTP_RM_GET = 1 << 0,
+    HTTP_RM_HEAD = 1 << 1,
+    HTTP_RM_POST = 1 << 2,
+    HTTP_RM_PUT = 1 << 3,
+    HTTP_RM_PATCH = 1 << 4,
+    HTTP_RM_DELETE = 1 << 5,
+    HTTP_RM_OPTIONS = 1 << 6,
+};
+
+/* A route: the requests it takes (methods, path prefix) and what is done
+ * to their bodies. */
+struct http_route_conf {
+    char name[CONF_NAME_MAX];
+    unsigned methods;                  /* 0: any */
+    char prefix[HTTP_PREFIX_MAX];      /* the path starts with it ("/": all) */
+    char content_type[HTTP_CTYPE_MAX]; /* a body must be of this media type; "" none required */
+    struct http_rule_conf {
+        char path[HTTP_PATH_MAX];
+        bool deterministic;
+    } rules[HTTP_RULES_MAX]; /* JSON paths sealed in request bodies (encrypt, deterministic) */
+    size_t n_rules;
+    bool decrypt;               /* tokens in responses are opened */
+    char keyset[HTTP_FILE_MAX]; /* "": the proxy's */
+};
+
+struct http_proxy_conf {
+    char name[CONF_NAME_MAX];
+    struct endpoint listen;
+    struct endpoint backend;
+    unsigned max_connections;       /* 0: no limit */
+    size_t max_header;              /* bytes of a request head */
+    unsigned max_headers;           /* header lines of a request */
+    size_t max_body;                /* bytes of a request body (after de-chunking) */
+    size_t max_response;            /* bytes of a response body */
+    unsigned header_timeout_ms;     /* a started request head must be whole within it */
+    unsigned body_timeout_ms;       /* the body, from the end of the head */
+    unsigned idle_timeout_ms;       /* a kept-alive connection waits this long for a request */
+    unsigned connect_timeout_ms;    /* the backend: over it, 504 */
+    unsigned response_timeout_ms;   /* the backend's whole response: over it, 504 */
+    char keyset[HTTP_FILE_MAX];     /* the routes' keyset file unless they name one */
+    struct http_route_conf *routes; /* owned; n_routes */
+    size_t n_routes;
+};
+
+/* Fills *pc with the defaults: max_header 16KiB, max_headers 100, max_body
+ * 1MiB, max_response 16MiB, header_timeout 10s, body_timeout 30s,
+ * idle_timeout 60s, connect_timeout 5s, response_timeout 60s, no routes. */
+void http_proxy_conf_defaults(struct http_proxy_conf *pc);
+
+/* Fills *rc with a route's defaults: any method, prefix "/", content type
+ * application/json, no rules. */
+void http_route_conf_defaults(struct http_route_conf *rc);
+
+/* Checks one proxy's settings that span keys: stream endpoints, a keyset
+ * for each route with rules. Returns 0, or -1 with *f naming the key. */
+int http_proxy_conf_check(const struct http_proxy_conf *pc, struct conf_fault *f);
+
+/* Checks one route: its paths (field_path_check()), a content type when it
+ * has rules (default application/json is set by the caller). Returns 0 or
+ * -1 with *f. */
+int http_route_conf_check(const struct http_route_conf *rc, struct conf_fault *f);
+
+/* Whether a and b are the same settings (a reload keeps such a proxy). */
+bool http_proxy_conf_equal(const struct http_proxy_conf *a, const struct http_proxy_conf *b);
+
+/* Frees what pc owns (its routes); safe twice. */
+void http_proxy_conf_free(struct http_proxy_conf *pc);
+
+#endif

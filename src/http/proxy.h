@@ -1,0 +1,65 @@
+/* proxy.h - the HTTP/1.1 reverse proxy role (proxies:): a listener on the
+ * main loop, sessions on the worker loops, one backend; routes whose rules
+ * encrypt JSON fields of request bodies and decrypt tokens in responses
+ * (src/field/, docs/field-encryption.md).
+ *
+ *   accept (main loop) ─► least busy worker ─► session:
+ *     IDLE ─► HEAD ─► BODY ─► (route rules: encrypt | refuse 4xx) ─► BACKEND
+ *     (dial, write, read the whole response) ─► (decrypt | 502) ─► WRITE ─► IDLE
+ *
+ * A session serves one request at a time; pipelined requests wait in its
+ * buffer, so responses leave in order. Bodies are buffered whole (they are
+ * rewritten) and re-framed with Content-Length both ways. */
+#ifndef AIRLOCK_HTTP_PROXY_H
+#define AIRLOCK_HTTP_PROXY_H
+
+#include <stddef.h>
+
+#include "core/loop.h"
+#include "core/strbuf.h"
+#include "http/conf.h"
+
+struct http_env;
+struct http_proxy;
+
+/* The worker loops every proxy's sessions run on: loops[0] is the main
+ * loop, where listeners accept. Returns NULL on ENOMEM. */
+struct http_env *http_env_new(struct loop **loops, size_t n);
+
+/* Sessions open now, on every loop (any thread). */
+size_t http_env_open(const struct http_env *env);
+
+/* Draining: each loop closes its idle sessions, the others after their
+ * current response. Main loop. */
+void http_env_drain(struct http_env *env);
+
+/* Closes every session of loop i; runs on loop i's thread. */
+void http_env_close_all(struct http_env *env, size_t i);
+
+/* Posts http_env_close_all(env, i) to loop i (any thread). */
+void http_env_post_close(struct http_env *env, size_t i);
+
+/* Frees env, after every session is closed and reaped. */
+void http_env_free(struct http_env *env);
+
+/* Starts the proxy pc (copied, routes included) on env: compiles its
+ * rules, loads its keysets (one per loop), listens and accepts on loops[0].
+ * prev (may be NULL): the proxy of the same name it replaces; its counters
+ * go on and its listener is adopted when the endpoint is the same. Returns
+ * NULL with *err (-errno) and msg (MSG_MAX bytes) saying why. */
+#define HTTP_MSG_MAX 512
+struct http_proxy *http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc,
+                                  struct http_proxy *prev, int *err, char *msg);
+
+/* Stops accepting and closes the listener (unless adopted). Idempotent. */
+void http_proxy_stop(struct http_proxy *p);
+
+/* Drops the caller's reference; the proxy goes when its last session ends. */
+void http_proxy_unref(struct http_proxy *p);
+
+const struct http_proxy_conf *http_proxy_conf(const struct http_proxy *p);
+
+/* Appends the Prometheus text of proxies[0..n) (docs/observability.md). */
+void http_proxy_render(struct http_proxy *const *proxies, size_t n, struct strbuf *out);
+
+#endif

@@ -1,0 +1,287 @@
+/* http_msg.c - see http_msg.h. */
+#include "proto/http_msg.h"
+
+#include <limits.h>
+#include <string.h>
+#include <strings.h>
+
+static struct http_msg *
+msg_of(http_parser *p)
+{
+    return p->data;
+}
+
+/* A header field or value arrives in pieces when its bytes arrive in
+ * several feeds; the pieces are adjacent in the buffer. */
+static int
+on_header_piece(http_parser *p, const char *at, size_t len, int kind)
+{
+    struct http_msg *m = msg_of(p);
+    size_t off = (size_t)(at - m->buf);
+
+    /* trailers of a chunked body are dropped: their bytes are squeezed out
+     * with the chunk framing, and a proxy must not turn them into headers */
+    if (m->head_done)
+        return 0;
+    if (m->last == kind) {
+        struct http_span *s = kind == 1 ? &m->hdr[m->n_hdr - 1].name : &m->hdr[m->n_hdr - 1].value;
+        s->len += len;
+        return 0;
+    }
+    m->last = kind;
+    if (kind == 2) {
+        m->hdr[m->n_hdr - 1].value = (struct http_span){off, len};
+        return 0;
+    }
+    if (m->n_hdr == m->max_headers) {
+        m->fault = HTTP_FAULT_HEADERS;
+        return 1;
+    }
+    m->hdr[m->n_hdr++] = (struct http_hdr){.name = {off, len}, .value = {off + len, 0}};
+    return 0;
+}
+
+static int
+on_header_field(http_parser *p, const char *at, size_t len)
+{
+    return on_header_piece(p, at, len, 1);
+}
+
+static int
+on_header_value(http_parser *p, const char *at, size_t len)
+{
+    return on_header_piece(p, at, len, 2);
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t len)
+{
+    struct http_msg *m = msg_of(p);
+
+    if (m->url.len == 0)
+        m->url.off = (size_t)(at - m->buf);
+    m->url.len += len;
+    return 0;
+}
+
+/* The parser pauses here so that the caller sees the head before the body
+ * (Expect: 100-continue, a Content-Length over the limit). */
+static int
+on_headers_complete(http_parser *p)
+{
+    struct http_msg *m = msg_of(p);
+
+    m->head_done = true;
+    m->keep_alive = http_should_keep_alive(p) != 0;
+    m->chunked = (p->flags & F_CHUNKED) != 0;
+    if (!m->chunked && !m->skip_body && p->content_length != ULLONG_MAX &&
+        p->content_length > m->max_body) {
+        m->fault = HTTP_FAULT_BODY_LARGE;
+        return -1;
+    }
+    http_parser_pause(p, 1);
+    return m->skip_body ? 1 : 0;
+}
+
+/* Chunks are moved down to the end of the body so far: the parser has
+ * read past them already, and nothing is written ahead of it. */
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+    struct http_msg *m = msg_of(p);
+    size_t off = (size_t)(at - m->buf);
+
+    if (m->body.len == 0 && m->body.off == 0)
+        m->body.off = off;
+    if (m->body.len + len > m->max_body) {
+        m->fault = HTTP_FAULT_BODY_LARGE;
+        return 1;
+    }
+    if (off != m->body.off + m->body.len)
+        memmove(m->buf + m->body.off + m->body.len, at, len);
+    m->body.len += len;
+    return 0;
+}
+
+/* A chunk that would take the body over the limit is refused as soon as
+ * its size is known. */
+static int
+on_chunk_header(http_parser *p)
+{
+    struct http_msg *m = msg_of(p);
+
+    if (p->content_length > m->max_body - m->body.len) {
+        m->fault = HTTP_FAULT_BODY_LARGE;
+        return 1;
+    }
+    return 0;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+    struct http_msg *m = msg_of(p);
+
+    m->done = true;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
+    .on_message_complete = on_message_complete,
+};
+
+void
+http_msg_init(struct http_msg *m, bool response, size_t max_head, size_t max_headers,
+              size_t max_body)
+{
+    memset(m, 0, sizeof(*m));
+    http_parser_init(&m->parser, response ? HTTP_RESPONSE : HTTP_REQUEST);
+    m->parser.data = m;
+    m->max_head = max_head;
+    m->max_headers = max_headers < HTTP_MSG_HEADERS_MAX ? max_headers : HTTP_MSG_HEADERS_MAX;
+    m->max_body = max_body;
+}
+
+static enum http_msg_result
+msg_invalid(struct http_msg *m)
+{
+    if (m->fault == HTTP_FAULT_NONE)
+        m->fault = HTTP_FAULT_BAD;
+    return HTTP_MSG_INVALID;
+}
+
+enum http_msg_result
+http_msg_feed(struct http_msg *m, char *buf, size_t len)
+{
+    bool had_head = m->head_done;
+
+    if (m->fault != HTTP_FAULT_NONE)
+        return HTTP_MSG_INVALID;
+    if (m->done)
+        return HTTP_MSG_DONE;
+    if (HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED)
+        http_parser_pause(&m->parser, 0);
+    m->buf = buf;
+    size_t n = http_parser_execute(&m->parser, &settings, buf + m->fed, len - m->fed);
+    m->fed += n;
+    enum http_errno e = HTTP_PARSER_ERRNO(&m->parser);
+    if (e != HPE_OK && e != HPE_PAUSED)
+        return msg_invalid(m);
+    if (!had_head && m->head_done) {
+        m->head_len = m->fed + 1; /* paused before the head's last LF */
+        if (m->head_len > m->max_head) {
+            m->fault = HTTP_FAULT_HEAD_LARGE;
+            return HTTP_MSG_INVALID;
+        }
+        return HTTP_MSG_HEAD;
+    }
+    if (!m->head_done && m->fed > m->max_head) {
+        m->fault = HTTP_FAULT_HEAD_LARGE;
+        return HTTP_MSG_INVALID;
+    }
+    if (m->done) {
+        m->end = m->fed;
+        return HTTP_MSG_DONE;
+    }
+    return HTTP_MSG_AGAIN;
+}
+
+enum http_msg_result
+http_msg_eof(struct http_msg *m, char *buf, size_t len)
+{
+    enum http_msg_result r = http_msg_feed(m, buf, len);
+
+    if (r != HTTP_MSG_AGAIN)
+        return r;
+    m->buf = buf;
+    http_parser_execute(&m->parser, &settings, buf + len, 0);
+    if (m->done && HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED) {
+        m->end = m->fed;
+        return HTTP_MSG_DONE;
+    }
+    m->fault = HTTP_FAULT_TRUNCATED;
+    return HTTP_MSG_INVALID;
+}
+
+void
+http_msg_squeeze(struct http_msg *m, char *buf, size_t *len)
+{
+    size_t keep = m->body.off + m->body.len;
+
+    if (!m->chunked || m->body.len == 0 || keep >= m->fed)
+        return;
+    memmove(buf + keep, buf + m->fed, *len - m->fed);
+    *len -= m->fed - keep;
+    m->fed = keep;
+}
+
+const char *
+http_msg_header(const struct http_msg *m, const char *name, size_t *vlen)
+{
+    size_t nlen = strlen(name);
+
+    for (size_t i = 0; i < m->n_hdr; i++) {
+        const struct http_hdr *h = &m->hdr[i];
+        if (h->name.len == nlen && strncasecmp(m->buf + h->name.off, name, nlen) == 0) {
+            *vlen = h->value.len;
+            return m->buf + h->value.off;
+        }
+    }
+    *vlen = 0;
+    return NULL;
+}
+
+bool
+http_list_has(const char *value, size_t len, const char *token)
+{
+    size_t tlen = strlen(token), i = 0;
+
+    while (i < len) {
+        while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && value[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t'))
+            end--;
+        if (end - start == tlen && strncasecmp(value + start, token, tlen) == 0)
+            return true;
+    }
+    return false;
+}
+
+bool
+http_msg_hop(const struct http_msg *m, const char *name, size_t len)
+{
+    static const char *const hop[] = {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+    };
+    size_t clen;
+    const char *conn = http_msg_header(m, "connection", &clen);
+    char tok[64];
+
+    for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
+            return true;
+    if (conn == NULL || len >= sizeof(tok))
+        return false;
+    memcpy(tok, name, len);
+    tok[len] = '\0';
+    return http_list_has(conn, clen, tok);
+}

@@ -1,0 +1,253 @@
+/* test_http_msg.c - unit tests for the proxy's resumable HTTP message
+ * parser: requests and responses fed at once, byte by byte (the buffer
+ * growing and squeezed as the proxy does) and as every prefix before a
+ * guard page; chunked bodies de-chunked in place; limits; EOF-delimited
+ * and truncated responses; hop-by-hop headers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "guard.h"
+#include "proto/http_msg.h"
+
+#define HEAD_MAX 1024
+#define BODY_MAX 64
+
+struct ok_case {
+    const char *in;
+    bool response;
+    const char *body; /* de-chunked */
+    size_t end;       /* the message's length (bytes after it belong to the next) */
+};
+
+#define CHUNKED_REQ                                                                                \
+    "POST /pay HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"                          \
+    "4\r\n{\"a\"\r\n3;ext=1\r\n:1}\r\n0\r\nTrailer: t\r\n\r\n"
+
+static const struct ok_case ok[] = {
+    {"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false, "", 27},
+    {"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\n\r\n", false, "", 27},
+    {"POST /p HTTP/1.1\r\nContent-Length: 7\r\n\r\n{\"a\":1}", false, "{\"a\":1}", 46},
+    {CHUNKED_REQ, false, "{\"a\":1}", sizeof(CHUNKED_REQ) - 1},
+    {CHUNKED_REQ "POST /2 HTTP/1.1\r\n\r\n", false, "{\"a\":1}", sizeof(CHUNKED_REQ) - 1},
+    {"POST / HTTP/1.0\r\nContent-Length: 0\r\n\r\n", false, "", 38},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", true, "ok", 40},
+    {"HTTP/1.1 204 No Content\r\n\r\n", true, "", 27},
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n1\r\n!\r\n0\r\n\r\n", true,
+     "ok!", 65},
+};
+
+/* Feeds in byte by byte into a growing buffer, squeezing after each AGAIN
+ * as the proxy does; returns DONE or INVALID with m filled. */
+static enum http_msg_result
+feed_bytewise(const char *in, size_t n, bool response, struct http_msg *m, char **bufp,
+              size_t *lenp)
+{
+    char *buf = malloc(n + 1);
+    size_t len = 0;
+    enum http_msg_result r = HTTP_MSG_AGAIN;
+
+    assert_non_null(buf);
+    http_msg_init(m, response, HEAD_MAX, 16, BODY_MAX);
+    for (size_t i = 0; i < n && r != HTTP_MSG_DONE && r != HTTP_MSG_INVALID; i++) {
+        buf[len++] = in[i];
+        do {
+            r = http_msg_feed(m, buf, len);
+            if (r == HTTP_MSG_AGAIN)
+                http_msg_squeeze(m, buf, &len);
+        } while (r == HTTP_MSG_HEAD);
+    }
+    if (r == HTTP_MSG_AGAIN && response)
+        r = http_msg_eof(m, buf, len);
+    *bufp = buf;
+    *lenp = len;
+    return r;
+}
+
+static void
+test_ok(void **state)
+{
+    (void)state;
+    for (size_t c = 0; c < sizeof(ok) / sizeof(ok[0]); c++) {
+        const struct ok_case *k = &ok[c];
+        size_t n = strlen(k->in), len;
+        struct http_msg m;
+        char *buf;
+
+        /* at once */
+        struct guard g;
+        char *copy = (char *)guard_copy(&g, k->in, n);
+        http_msg_init(&m, k->response, HEAD_MAX, 16, BODY_MAX);
+        enum http_msg_result r;
+        while ((r = http_msg_feed(&m, copy, n)) == HTTP_MSG_HEAD)
+            ;
+        assert_int_equal(r, HTTP_MSG_DONE);
+        assert_int_equal(m.end, k->end);
+        assert_int_equal(m.body.len, strlen(k->body));
+        assert_memory_equal(copy + m.body.off, k->body, m.body.len);
+        guard_free(&g);
+
+        /* byte by byte: the same body, and the bytes after it intact */
+        r = feed_bytewise(k->in, k->end, k->response, &m, &buf, &len);
+        assert_int_equal(r, HTTP_MSG_DONE);
+        assert_int_equal(m.body.len, strlen(k->body));
+        assert_memory_equal(buf + m.body.off, k->body, m.body.len);
+        free(buf);
+
+        /* every prefix before a guard page: valid so far, no over-read */
+        for (size_t p = 1; p < k->end; p++) {
+            copy = (char *)guard_copy(&g, k->in, p);
+            http_msg_init(&m, k->response, HEAD_MAX, 16, BODY_MAX);
+            while ((r = http_msg_feed(&m, copy, p)) == HTTP_MSG_HEAD)
+                ;
+            assert_true(r == HTTP_MSG_AGAIN || r == HTTP_MSG_DONE);
+            guard_free(&g);
+        }
+    }
+}
+
+/* Trailers of a chunked body never become headers (their bytes are
+ * squeezed out with the framing), whole or byte by byte. */
+static void
+test_trailers(void **state)
+{
+    static const char in[] = CHUNKED_REQ;
+    char buf[sizeof(in)], *grown;
+    struct http_msg m;
+    size_t len;
+
+    (void)state;
+    memcpy(buf, in, sizeof(in));
+    http_msg_init(&m, false, HEAD_MAX, 16, BODY_MAX);
+    while (http_msg_feed(&m, buf, sizeof(in) - 1) == HTTP_MSG_HEAD)
+        ;
+    assert_true(m.done);
+    assert_int_equal(m.n_hdr, 2);
+    assert_int_equal(feed_bytewise(in, sizeof(in) - 1, false, &m, &grown, &len), HTTP_MSG_DONE);
+    assert_int_equal(m.n_hdr, 2);
+    free(grown);
+}
+
+static void
+test_head_pause(void **state)
+{
+    static const char in[] =
+        "PUT /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\nConnection: x-a, close\r\n"
+        "X-A: 1\r\nKeep-Alive: 5\r\n\r\nabc";
+    char buf[sizeof(in)];
+    struct http_msg m;
+    size_t vlen;
+
+    (void)state;
+    memcpy(buf, in, sizeof(in));
+    http_msg_init(&m, false, HEAD_MAX, 16, BODY_MAX);
+    /* the head alone: HEAD, then AGAIN for the body */
+    size_t head = strstr(in, "\r\n\r\n") - in + 4;
+    assert_int_equal(http_msg_feed(&m, buf, head), HTTP_MSG_HEAD);
+    assert_int_equal(m.head_len, head);
+    assert_false(m.keep_alive);
+    const char *v = http_msg_header(&m, "EXPECT", &vlen);
+    assert_non_null(v);
+    assert_true(http_list_has(v, vlen, "100-continue"));
+    assert_true(http_msg_hop(&m, "X-A", 3));
+    assert_true(http_msg_hop(&m, "keep-alive", 10));
+    assert_true(http_msg_hop(&m, "Transfer-Encoding", 17));
+    assert_false(http_msg_hop(&m, "Expect", 6));
+    assert_false(http_msg_hop(&m, "X-B", 3));
+    assert_int_equal(http_msg_feed(&m, buf, head), HTTP_MSG_AGAIN);
+    assert_int_equal(http_msg_feed(&m, buf, sizeof(in) - 1), HTTP_MSG_DONE);
+    assert_memory_equal(buf + m.body.off, "abc", 3);
+}
+
+struct bad_case {
+    const char *in;
+    bool response;
+    enum http_msg_fault fault;
+};
+
+static void
+test_bad(void **state)
+{
+    static char big_head[HEAD_MAX + 64];
+    static char many[2048];
+    (void)state;
+
+    memset(big_head, 0, sizeof(big_head));
+    snprintf(big_head, sizeof(big_head), "GET / HTTP/1.1\r\nX: ");
+    memset(big_head + strlen(big_head), 'a', HEAD_MAX);
+    strcpy(many, "GET / HTTP/1.1\r\n");
+    for (int i = 0; i < 17; i++)
+        strcat(many, "A: b\r\n");
+    strcat(many, "\r\n");
+    const struct bad_case bad[] = {
+        {"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false, HTTP_FAULT_BAD},
+        {"GET / HTTP/1.1\r\nHost x\r\n\r\n", false, HTTP_FAULT_BAD},
+        {"POST / HTTP/1.1\r\nContent-Length: 65\r\n\r\n", false, HTTP_FAULT_BODY_LARGE},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n41\r\n", false,
+         HTTP_FAULT_BODY_LARGE},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false, HTTP_FAULT_BAD},
+        {big_head, false, HTTP_FAULT_HEAD_LARGE},
+        {many, false, HTTP_FAULT_HEADERS},
+        {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", true, HTTP_FAULT_BODY_LARGE},
+    };
+    for (size_t c = 0; c < sizeof(bad) / sizeof(bad[0]); c++) {
+        size_t len;
+        struct http_msg m;
+        char *buf;
+        enum http_msg_result r =
+            feed_bytewise(bad[c].in, strlen(bad[c].in), bad[c].response, &m, &buf, &len);
+        free(buf);
+        if (r != HTTP_MSG_INVALID || m.fault != bad[c].fault)
+            fail_msg("case %zu: result %d fault %d", c, r, m.fault);
+    }
+}
+
+static void
+test_eof(void **state)
+{
+    char eof_body[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close";
+    char truncated[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort";
+    char chunk_cut[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab";
+    char head_cut[] = "HTTP/1.1 200 OK\r\nContent-Le";
+    struct http_msg m;
+
+    (void)state;
+    http_msg_init(&m, true, HEAD_MAX, 16, BODY_MAX);
+    assert_int_equal(http_msg_eof(&m, eof_body, strlen(eof_body)), HTTP_MSG_HEAD);
+    assert_int_equal(http_msg_eof(&m, eof_body, strlen(eof_body)), HTTP_MSG_DONE);
+    assert_memory_equal(eof_body + m.body.off, "until close", m.body.len);
+    char *cases[] = {truncated, chunk_cut, head_cut};
+    for (size_t i = 0; i < 3; i++) {
+        enum http_msg_result r;
+        http_msg_init(&m, true, HEAD_MAX, 16, 1000);
+        while ((r = http_msg_eof(&m, cases[i], strlen(cases[i]))) == HTTP_MSG_HEAD)
+            ;
+        assert_int_equal(r, HTTP_MSG_INVALID);
+        assert_int_equal(m.fault, HTTP_FAULT_TRUNCATED);
+    }
+    /* a response to HEAD: no body, whatever its Content-Length */
+    char head_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n";
+    http_msg_init(&m, true, HEAD_MAX, 16, BODY_MAX);
+    m.skip_body = true;
+    assert_int_equal(http_msg_feed(&m, head_resp, strlen(head_resp)), HTTP_MSG_HEAD);
+    assert_int_equal(http_msg_feed(&m, head_resp, strlen(head_resp)), HTTP_MSG_DONE);
+    assert_int_equal(m.end, strlen(head_resp));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ok),         cmocka_unit_test(test_trailers),
+        cmocka_unit_test(test_head_pause), cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_eof),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
