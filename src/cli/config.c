@@ -1640,10 +1640,11 @@ value_of(const struct conf_ctx *c, const yaml_node_t *n, const char *key, const 
     return NULL;
 }
 
-/* The log listeners (logs.listen, each sink's listen) and the broker's
- * must differ from each other, from every relay's listen and from metrics. */
+/* The listeners of the roles that are not relays (logs.listen, each sink's,
+ * the broker's, each proxy's, the control socket) must differ from each
+ * other, from every relay's listen and from metrics. */
 static int
-check_log_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_node_t *root)
+check_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_node_t *root)
 {
     struct owner {
         const struct endpoint *ep;
@@ -1651,9 +1652,10 @@ check_log_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_nod
         char key[CONF_KEY_MAX]; /* "": not a log listener (only collides) */
         size_t line;
     };
-    size_t n = cfg->n_relays + cfg->n_sinks + 3, k = 0;
+    size_t n = cfg->n_relays + cfg->n_sinks + cfg->n_proxies + 4, k = 0;
     struct owner *o = calloc(n, sizeof(*o));
     const yaml_node_t *key, *sinks = value_of(c, root, "log_sinks", &key);
+    const yaml_node_t *proxies = value_of(c, root, "proxies", &key);
     char ep[ENDPOINT_TEXT_MAX];
     int rc = 0;
 
@@ -1686,6 +1688,20 @@ check_log_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_nod
         snprintf(o[k].key, sizeof(o[k].key), "log_sinks[%zu].listen", i);
         o[k].line = conf_key_line(c, item, "listen", CONF_NO_ITEM);
         snprintf(o[k].what, sizeof(o[k].what), "log_sinks[%zu] ('%s')", i, cfg->sinks[i].name);
+    }
+    for (size_t i = 0; i < cfg->n_proxies; i++, k++) {
+        const yaml_node_t *item =
+            yaml_document_get_node(c->doc, proxies->data.sequence.items.start[i]);
+        o[k].ep = &cfg->proxies[i].listen;
+        snprintf(o[k].key, sizeof(o[k].key), "proxies[%zu].listen", i);
+        o[k].line = conf_key_line(c, item, "listen", CONF_NO_ITEM);
+        snprintf(o[k].what, sizeof(o[k].what), "proxies[%zu] ('%s')", i, cfg->proxies[i].name);
+    }
+    if (cfg->has_control) {
+        o[k].ep = &cfg->control;
+        snprintf(o[k].key, sizeof(o[k].key), "control");
+        o[k].line = conf_line(value_of(c, root, "control", &key));
+        snprintf(o[k++].what, sizeof(o[0].what), "the control socket");
     }
     for (size_t i = 0; i < k && rc == 0; i++) {
         for (size_t j = 0; o[i].key[0] != '\0' && j < i; j++) {
@@ -1738,7 +1754,7 @@ check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg
                          "listens on %s",
                          j, cfg->relays[j].name, ep);
     }
-    return check_log_listeners(c, cfg, root);
+    return check_listeners(c, cfg, root);
 }
 
 static int

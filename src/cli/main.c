@@ -284,6 +284,8 @@ cmd_config(int argc, char **argv, int run)
             printf(", control socket");
         if (cfg.broker.enabled)
             printf(", broker (%zu secrets)", cfg.broker.n_secrets);
+        if (cfg.n_proxies > 0)
+            printf(", %zu proxies", cfg.n_proxies);
         printf(")\n");
         config_free(&cfg);
         return 0;

@@ -80,6 +80,10 @@ printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: tcp:
 broken dupname 5 "relays[1].name" "expected a unique name; relays[0] is already called 'web'"
 printf 'relays:\n  - listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n  - listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:81\n' >duplisten.yaml
 broken duplisten 4 "relays[1].listen" "expected an endpoint no other relay listens on; relays[0] ('relay1') already listens on tcp:127.0.0.1:8080"
+printf 'proxies:\n  - listen: tcp:127.0.0.1:9100\n    backend: tcp:127.0.0.1:81\nmetrics: tcp:127.0.0.1:9100\n' >proxymetrics.yaml
+broken proxymetrics 2 "proxies[0].listen" "expected an endpoint nothing else listens on; metrics already listens on tcp:127.0.0.1:9100"
+printf 'metrics: unix:/tmp/t-check-ctl.sock\ncontrol: unix:/tmp/t-check-ctl.sock\ndirectory:\n  backend: memory\nrelays:\n  - listen: tcp:127.0.0.1:1\n    target: tcp:127.0.0.1:2\n' >ctlmetrics.yaml
+broken ctlmetrics 2 "control" "expected an endpoint nothing else listens on; metrics already listens on unix:/tmp/t-check-ctl.sock"
 printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    listen: tcp:127.0.0.1:8081\n    target: tcp:127.0.0.1:80\n' >dupkey.yaml
 broken dupkey 4 "relays[0].listen" "duplicate key; first set on line 3"
 printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n    idle_timeout: soon\n' >baddur.yaml
