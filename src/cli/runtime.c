@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/control.h"
@@ -44,6 +45,8 @@
  * number for what does not grow with connections. */
 #define FDS_FIXED 64
 
+enum reload_result { RELOAD_OK, RELOAD_FAILED, RELOAD_RESULT_COUNT };
+
 struct runtime {
     struct config cfg;
     const char *path;
@@ -70,9 +73,43 @@ struct runtime {
     struct timer drain_timer;
     uint64_t drain_deadline;
     int draining;
+    /* the metrics of reloads; the start counts as the first, successful load */
+    uint64_t reloads[RELOAD_RESULT_COUNT];
+    bool last_reload_ok;
+    time_t last_reload_time;
 };
 
 /* ---- metrics */
+
+/* A histogram of durations per relay, the one at offset in struct
+ * relay_stats. Buckets are cumulative in the exposition, counted apart. */
+static void
+render_hist(struct strbuf *out, const struct runtime *rt, const char *name, const char *help,
+            size_t offset)
+{
+    strbuf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (size_t i = 0; i < rt->n_relays; i++) {
+        struct relay_stats *s = rt->relays[i]->stats;
+        struct relay_hist *h = (struct relay_hist *)((char *)s + offset);
+        uint64_t count = 0;
+        for (size_t b = 0; b < HIST_BUCKETS; b++) {
+            count += atomic_load_explicit(&h->bucket[b], memory_order_relaxed);
+            if (relay_hist_bounds[b] == UINT64_MAX)
+                strbuf_printf(out, "%s_bucket{relay=\"%s\",le=\"+Inf\"} %llu\n", name, s->name,
+                              (unsigned long long)count);
+            else
+                strbuf_printf(out, "%s_bucket{relay=\"%s\",le=\"%g\"} %llu\n", name, s->name,
+                              (double)relay_hist_bounds[b] / 1e9, (unsigned long long)count);
+        }
+        /* apart from the buckets: a scrape racing an observation may see
+         * its sum without its bucket; the next scrape agrees */
+        uint64_t sum = atomic_load_explicit(&h->sum_ns, memory_order_relaxed);
+        strbuf_printf(out, "%s_sum{relay=\"%s\"} %llu.%09llu\n%s_count{relay=\"%s\"} %llu\n", name,
+                      s->name, (unsigned long long)(sum / 1000000000),
+                      (unsigned long long)(sum % 1000000000), name, s->name,
+                      (unsigned long long)count);
+    }
+}
 
 /* Datagram counters, for the relays with a udp side only. */
 static void
@@ -225,6 +262,28 @@ render(struct strbuf *out, void *arg)
                   "were waiting.\n# TYPE airlock_resolver_rejected_total counter\n"
                   "airlock_resolver_rejected_total %llu\n",
                   rs.threads, rs.queued, (unsigned long long)rs.rejected);
+    render_hist(out, rt, "airlock_connect_duration_seconds",
+                "Time from the start of a dial (name lookup included) to the target connected.",
+                offsetof(struct relay_stats, connect_time));
+    render_hist(out, rt, "airlock_connection_duration_seconds",
+                "Time from accept to close of the connections counted in "
+                "airlock_connections_closed_total.",
+                offsetof(struct relay_stats, conn_time));
+    strbuf_printf(out,
+                  "# HELP airlock_reloads_total Config reloads (SIGHUP), by result.\n"
+                  "# TYPE airlock_reloads_total counter\n"
+                  "airlock_reloads_total{result=\"ok\"} %llu\n"
+                  "airlock_reloads_total{result=\"failed\"} %llu\n"
+                  "# HELP airlock_last_reload_success Whether the last load of the config (the "
+                  "start, or a reload) succeeded.\n# TYPE airlock_last_reload_success gauge\n"
+                  "airlock_last_reload_success %d\n"
+                  "# HELP airlock_last_reload_timestamp_seconds When the config was last loaded "
+                  "(the start, or a reload), successfully or not.\n"
+                  "# TYPE airlock_last_reload_timestamp_seconds gauge\n"
+                  "airlock_last_reload_timestamp_seconds %lld\n",
+                  (unsigned long long)rt->reloads[RELOAD_OK],
+                  (unsigned long long)rt->reloads[RELOAD_FAILED], rt->last_reload_ok ? 1 : 0,
+                  (long long)rt->last_reload_time);
     if (rt->logfwd != NULL)
         logfwd_render(rt->logfwd, out);
     logsink_render(rt->sinks, rt->n_sinks, out);
@@ -753,19 +812,21 @@ broker_apply(struct runtime *rt)
     return 0;
 }
 
-static void
-reload(struct runtime *rt)
+/* Loads the config file and applies it. Returns 0, or -1 with the running
+ * config kept. */
+static int
+reload_apply(struct runtime *rt)
 {
     struct config cfg;
     char err[512];
 
     if (rt->path == NULL) {
         log_warnx("reload: no config file (started from the command line)");
-        return;
+        return -1;
     }
     if (config_load(rt->path, &cfg, err, sizeof(err)) != 0) {
         log_warnx("reload failed, keeping the running config: %s", err);
-        return;
+        return -1;
     }
     if (cfg.threads != rt->cfg.threads)
         log_warnx("reload: threads changes take effect at the next start");
@@ -788,7 +849,7 @@ reload(struct runtime *rt)
     if (relays_apply(rt, &cfg) != 0) {
         log_warnx("reload failed, keeping the running config");
         config_free(&cfg);
-        return;
+        return -1;
     }
     nofile_check(&cfg, rt->n_workers);
     resolve_configure(cfg.resolver_threads, cfg.resolver_queue);
@@ -801,6 +862,22 @@ reload(struct runtime *rt)
     config_free(&rt->cfg);
     rt->cfg = cfg;
     log_info("reloaded %s: %zu relays, %zu pools", rt->path, rt->n_relays, rt->n_pools);
+    return 0;
+}
+
+/* Counts the time, and the result, of the config's last load. */
+static void
+reload_record(struct runtime *rt, bool ok)
+{
+    rt->reloads[ok ? RELOAD_OK : RELOAD_FAILED]++;
+    rt->last_reload_ok = ok;
+    rt->last_reload_time = time(NULL);
+}
+
+static void
+reload(struct runtime *rt)
+{
+    reload_record(rt, reload_apply(rt) == 0);
 }
 
 /* ---- drain and stop */
@@ -995,7 +1072,11 @@ runtime_free(struct runtime *rt)
 int
 runtime_run(struct config *cfg, const char *path)
 {
-    struct runtime rt = {.cfg = *cfg, .path = path, .sigfd = -1};
+    struct runtime rt = {.cfg = *cfg,
+                         .path = path,
+                         .sigfd = -1,
+                         .last_reload_ok = true,
+                         .last_reload_time = time(NULL)};
     int status = 1, rc;
 
     memset(cfg, 0, sizeof(*cfg));

@@ -43,10 +43,16 @@ struct loop {
 uint64_t
 loop_clock_ms(void)
 {
+    return loop_clock_ns() / 1000000;
+}
+
+uint64_t
+loop_clock_ns(void)
+{
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
 }
 
 static void

@@ -61,6 +61,10 @@ uint64_t loop_now(const struct loop *loop);
 /* Returns the monotonic clock in ms now (any thread; no loop needed). */
 uint64_t loop_clock_ms(void);
 
+/* Returns the monotonic clock in ns now (any thread; vDSO, no syscall):
+ * for durations finer than loop_now(), such as the metrics' histograms. */
+uint64_t loop_clock_ns(void);
+
 /* Watches fd for events (EPOLLIN, EPOLLOUT, ...; EPOLLET is added). The
  * callback receives io with io->data = data. Returns 0 or -errno. */
 int io_start(struct loop *loop, struct io *io, int fd, uint32_t events, io_cb cb, void *data);

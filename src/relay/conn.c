@@ -156,6 +156,7 @@ conn_close(struct conn *c, enum conn_end end)
     atomic_fetch_sub(&w->n_conns, 1);
     atomic_fetch_sub_explicit(&st->open, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->ended[end], 1, memory_order_relaxed);
+    relay_hist_observe(&st->conn_time, loop_clock_ns() - c->accepted_ns);
 
     transport_describe((struct sockaddr *)&c->peer, c->peer_len, client, sizeof(client));
     log_info("close relay=%s conn=%llu client=%s%s duration_ms=%llu bytes_in=%llu bytes_out=%llu "
@@ -504,6 +505,7 @@ conn_dialed(void *arg, int fd, enum dial_result why)
         conn_dial_failed(c, rc, why);
         return;
     }
+    relay_hist_observe(&c->relay->stats->connect_time, loop_clock_ns() - c->dial_ns);
     transport_tune(fd, conn_target(c)->kind, c->relay->conf.keepalive);
     c->target.writable = 1; /* a fresh connection takes what the client sent at once */
     conn_target_ready(c);
@@ -528,6 +530,7 @@ conn_connect(struct conn *c)
         return;
     }
     c->state = CONN_ST_CONNECTING;
+    c->dial_ns = loop_clock_ns();
     /* egress admits each address after resolution, so a permitted name
      * cannot lead to a private address (DNS rebinding) */
     dial_start(c->dial, c->worker->loop, conn_target(c), c->relay->conf.connect_timeout_ms,
@@ -571,6 +574,7 @@ conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_le
     c->relay = r;
     relay_ref(r);
     c->id = conn_next_id();
+    c->accepted_ns = loop_clock_ns();
     c->ops = r->conf.egress           ? &conn_egress_ops
              : r->conf.router.enabled ? &conn_router_ops
                                       : &conn_plain_ops;

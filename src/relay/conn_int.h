@@ -53,6 +53,7 @@ struct conn {
     struct task reap;  /* deferred free */
     struct dial *dial; /* CONNECTING: allocated only while the dial runs */
     uint64_t started, active;
+    uint64_t accepted_ns, dial_ns; /* loop_clock_ns() at accept, at the dial's start */
     struct sockaddr_storage peer;
     socklen_t peer_len;
     int hvsock_greeted;             /* hvsock listener: CONNECT line answered */

@@ -106,7 +106,8 @@ struct dstream {
     struct sockaddr_storage peer;
     socklen_t peer_len;
     uint64_t started, up_since;
-    uint64_t active; /* a frame in or out last (stream side: idle_timeout) */
+    uint64_t started_ns; /* loop_clock_ns() at accept (udp side: at the dial) */
+    uint64_t active;     /* a frame in or out last (stream side: idle_timeout) */
     uint64_t frames_in, frames_out;
 };
 
@@ -461,6 +462,7 @@ ds_new(struct dgram *d, int fd)
     s->id = conn_next_id();
     s->io.fd = fd;
     s->started = loop_now(d->loop);
+    s->started_ns = loop_clock_ns();
     return s;
 }
 
@@ -521,6 +523,7 @@ ds_close(struct dstream *s, enum conn_end end)
     if (counted) {
         atomic_fetch_sub_explicit(&st->open, 1, memory_order_relaxed);
         add(&st->ended[end], 1);
+        relay_hist_observe(&st->conn_time, loop_clock_ns() - s->started_ns);
         log_info("close relay=%s conn=%llu %s=%s duration_ms=%llu frames_in=%llu frames_out=%llu "
                  "queued_dropped=%llu end=%s",
                  relay_name(d), (unsigned long long)s->id, d->udp_side ? "target" : "client", peer,
@@ -594,6 +597,7 @@ ds_up(struct dstream *s)
     ds_idle_start(s);
     if (d->udp_side) {
         char target[TRANSPORT_DESC_MAX];
+        relay_hist_observe(&st->connect_time, loop_clock_ns() - s->started_ns);
         add(&st->open, 1);
         add(&st->total, 1);
         endpoint_format(&d->r->conf.target, target, sizeof(target));

@@ -46,6 +46,24 @@ relay_stats_unref(struct relay_stats *s)
         free(s);
 }
 
+#define MS 1000000ull
+const uint64_t relay_hist_bounds[HIST_BUCKETS] = {
+    MS / 2,    MS,         5 * MS / 2, 5 * MS,     10 * MS,     25 * MS,
+    50 * MS,   100 * MS,   250 * MS,   500 * MS,   1000 * MS,   2500 * MS,
+    5000 * MS, 10000 * MS, 30000 * MS, 60000 * MS, 300000 * MS, UINT64_MAX,
+};
+
+void
+relay_hist_observe(struct relay_hist *h, uint64_t ns)
+{
+    size_t b = 0;
+
+    while (ns > relay_hist_bounds[b]) /* the last bound takes any */
+        b++;
+    atomic_fetch_add_explicit(&h->bucket[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_ns, ns, memory_order_relaxed);
+}
+
 static const char *const local_names[LOCAL_COUNT] = {
     [LOCAL_FD_LIMIT] = "fd_limit",
     [LOCAL_SYSTEM_FD_LIMIT] = "system_fd_limit",

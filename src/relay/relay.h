@@ -83,6 +83,21 @@ const char *dgram_drop_name(enum dgram_drop d);
 /* Returns the log/metrics label of e ("eof", "reset", ...). */
 const char *conn_end_name(enum conn_end e);
 
+/* The upper bounds of the duration histograms' buckets, in ns; the last,
+ * UINT64_MAX, is +Inf. Fixed, so that dashboards can sum across processes. */
+#define HIST_BUCKETS 18
+extern const uint64_t relay_hist_bounds[HIST_BUCKETS];
+
+/* A duration histogram: per bucket (not cumulative: one atomic add per
+ * observation), and the sum in ns; the count is the buckets' total. */
+struct relay_hist {
+    atomic_uint_fast64_t bucket[HIST_BUCKETS];
+    atomic_uint_fast64_t sum_ns;
+};
+
+/* Counts a duration of ns in h. Any thread, lock-free, no syscall. */
+void relay_hist_observe(struct relay_hist *h, uint64_t ns);
+
 struct relay_stats {
     char name[CONF_NAME_MAX];
     atomic_int refs;
@@ -99,6 +114,8 @@ struct relay_stats {
     atomic_uint_fast64_t local_errors[LOCAL_COUNT];
     atomic_uint_fast64_t tls_renewals[TLS_RENEW_COUNT]; /* tls: certificates renewed */
     atomic_uint_fast64_t tls_fresh[TLS_FRESH_COUNT];    /* tls: fresh evidence asked */
+    struct relay_hist connect_time;                     /* dial start to the target connected */
+    struct relay_hist conn_time; /* accept to close, of each connection counted in ended */
 };
 
 struct relay {

@@ -67,9 +67,12 @@ check_text() {
         $1 == "#" && $2 == "TYPE" {
             if ($3 != help) print "TYPE without HELP right before: " $3
             if (seen_type[$3]++) print "second TYPE for " $3
-            fam = $3; if ($4 == "counter" && fam !~ /_total$/) print "counter without _total: " fam
+            fam = $3; type = $4
+            if (type == "counter" && fam !~ /_total$/) print "counter without _total: " fam
             next }
-        { name = $1; sub(/\{.*/, "", name); if (name != fam) print "sample outside its family: " $0 }
+        { name = $1; sub(/\{.*/, "", name)
+          if (type == "histogram") sub(/_(bucket|sum|count)$/, "", name)
+          if (name != fam) print "sample outside its family: " $0 }
     ' "$1")
     [ -z "$bad" ] || fail "metrics text: $bad"
     local f name type
