@@ -1,8 +1,8 @@
 /* closest.h - "did you mean": the known word closest to a mistyped one.
  *
  * One measure for every hint airlock gives: config keys (cli/confmap.c),
- * commands and long options (cli/main.c, attest.c, field.c). Pure: no
- * syscalls, no allocation. */
+ * commands and long options (cli/main.c, attest.c, field.c). No state, no
+ * allocation; only closest_option_hint() writes (its hint, to a FILE). */
 #ifndef AIRLOCK_CORE_CLOSEST_H
 #define AIRLOCK_CORE_CLOSEST_H
 
