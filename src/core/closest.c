@@ -73,9 +73,9 @@ closest_option_hint(FILE *f, const char *prog, const char *arg, const struct opt
     size_t len = strcspn(arg, "=");
     for (const struct option *o = opts; o->name != NULL; o++) {
         size_t lk = strlen(o->name);
-        size_t d = closest_distance(arg, len, o->name, lk);
-        if (d == 0)
+        if (lk == len && strncmp(arg, o->name, len) == 0)
             return; /* known: getopt_long complained of its argument */
+        size_t d = closest_distance(arg, len, o->name, lk);
         if (closest_near(d, lk) && d < best_d) {
             best = o->name;
             best_d = d;

@@ -76,6 +76,8 @@ hint ctll -- "(did you mean 'ctl'?)"
 hint check --hlep -- "airlock check: did you mean '--help'?"
 hint run --hepl -- "airlock run: did you mean '--help'?"
 hint ctl --hepl sessions -- "airlock ctl: did you mean '--help'?"
+hint ctl --HELP -- "airlock ctl: did you mean '--help'?"
+hint relay tcp:127.0.0.1:1 tcp:127.0.0.1:2 --idle-timout=5s -- "(did you mean '--idle-timeout'?)"
 if [ -n "$has_attest" ]; then
     hint attest verify --tsl 127.0.0.1:1 -- "airlock attest: did you mean '--tls'?"
     hint attest get --provder sim -- "airlock attest: did you mean '--provider'?"
@@ -84,6 +86,7 @@ fi
 if [ -n "$has_field" ]; then
     hint field encrypt --kyes k --path '$.a' -- "airlock field: did you mean '--keys'?"
     hint field decrypt --keys k --determinstic '$.a' -- "airlock field: did you mean '--deterministic'?"
+    hint field rewrap --KEYS k -- "airlock field: did you mean '--keys'?" # options are case-sensitive
 fi
 
 # no hint for what is near nothing, nor for a known option missing its value
