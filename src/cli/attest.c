@@ -33,6 +33,7 @@
 #include "attest/trust.h"
 #include "broker/seal.h"
 #include "broker/wrap.h"
+#include "core/closest.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
 #include "core/units.h"
@@ -456,6 +457,7 @@ parse_args(int argc, char **argv, struct attest_args *a)
             attest_usage(stdout);
             exit(0);
         default:
+            closest_option_hint(stderr, "airlock attest", argv[optind - 1], attest_opts);
             attest_usage(stderr);
             return 2;
         }

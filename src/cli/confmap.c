@@ -5,6 +5,8 @@
  * make it loop or blow up. */
 #include "cli/confmap.h"
 
+#include "core/closest.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,63 +106,25 @@ echo(const char *s, size_t len, char *buf, size_t buflen)
     return buf;
 }
 
-static int
-lower(int ch)
-{
-    return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
-}
-
-/* Optimal string alignment distance, case-insensitive: insertions,
- * deletions, substitutions and swaps of adjacent letters each cost one. */
-static size_t
-edit_distance(const char *a, size_t la, const char *b, size_t lb)
-{
-    size_t d[CONF_ECHO_MAX + 1][CONF_ECHO_MAX + 1];
-
-    for (size_t i = 0; i <= la; i++)
-        d[i][0] = i;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        for (size_t j = 1; j <= lb; j++) {
-            size_t cost = lower(a[i - 1]) != lower(b[j - 1]);
-            size_t v = d[i - 1][j] + 1;
-            if (d[i][j - 1] + 1 < v)
-                v = d[i][j - 1] + 1;
-            if (d[i - 1][j - 1] + cost < v)
-                v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
-                lower(a[i - 2]) == lower(b[j - 1]) && d[i - 2][j - 2] + 1 < v)
-                v = d[i - 2][j - 2] + 1;
-            d[i][j] = v;
-        }
-    }
-    return d[la][lb];
-}
-
 static bool
 visible(const struct conf_block *b, const struct conf_row *r)
 {
     return b->mask == 0 || (r->flags & b->mask) != 0;
 }
 
-/* The known key closest to s: one edit away, or two for longer keys where
- * two typos are still recognisable. NULL when nothing is that close. */
+/* The visible key closest to s and near it (closest_near), or NULL. */
 const struct conf_row *
 conf_closest(const struct conf_block *b, const char *s, size_t len)
 {
     const struct conf_row *best = NULL;
     size_t best_d = SIZE_MAX;
 
-    if (len > CONF_ECHO_MAX)
-        return NULL;
     for (size_t i = 0; i < b->n; i++) {
         size_t lk = strlen(b->rows[i].name);
-        if (!visible(b, &b->rows[i]) || lk > CONF_ECHO_MAX)
+        if (!visible(b, &b->rows[i]))
             continue;
-        size_t d = edit_distance(s, len, b->rows[i].name, lk);
-        size_t limit = lk >= 6 ? 2 : 1;
-        if (d <= limit && d < best_d) {
+        size_t d = closest_distance(s, len, b->rows[i].name, lk);
+        if (closest_near(d, lk) && d < best_d) {
             best = &b->rows[i];
             best_d = d;
         }

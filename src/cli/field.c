@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/closest.h"
 #include "field/field.h"
 
 #define INPUT_MAX ((size_t)256 << 20)
@@ -93,6 +94,8 @@ cmd_field(int argc, char **argv)
             }
             specs[n++] = (struct field_rule_spec){optarg, opt == 'd'};
         } else {
+            if (opt != 'h')
+                closest_option_hint(stderr, "airlock field", argv[optind], opts);
             field_usage(opt == 'h' ? stdout : stderr);
             return opt == 'h' ? 0 : 2;
         }

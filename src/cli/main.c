@@ -12,6 +12,7 @@
 #include "cli/field.h"
 #include "cli/process.h"
 #include "cli/runtime.h"
+#include "core/closest.h"
 #include "core/log.h"
 #include "net/transport.h"
 #include "pool/pool.h"
@@ -236,6 +237,12 @@ broker_missing(const struct config *cfg, const char *path)
 #endif
 }
 
+/* The long options of run, check and ctl: only --help (-c and -s are short). */
+static const struct option help_opts[] = {
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 /* run -c FILE and check -c FILE */
 static int
 cmd_config(int argc, char **argv, int run)
@@ -245,10 +252,13 @@ cmd_config(int argc, char **argv, int run)
     char err[512];
     int opt;
 
-    while ((opt = getopt(argc, argv, "c:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:h", help_opts, NULL)) != -1) {
         if (opt == 'c') {
             path = optarg;
         } else {
+            if (opt != 'h')
+                closest_option_hint(stderr, run ? "airlock run" : "airlock check", argv[optind - 1],
+                                    help_opts);
             usage(opt == 'h' ? stdout : stderr);
             return opt == 'h' ? 0 : 2;
         }
@@ -302,10 +312,12 @@ cmd_ctl(int argc, char **argv)
     char line[2 * CTL_LINE_MAX]; /* longer ones are the server's to refuse */
     int opt;
 
-    while ((opt = getopt(argc, argv, "+s:h")) != -1) {
+    while ((opt = getopt_long(argc, argv, "+s:h", help_opts, NULL)) != -1) {
         if (opt == 's') {
             server = optarg;
         } else {
+            if (opt != 'h')
+                closest_option_hint(stderr, "airlock ctl", argv[optind - 1], help_opts);
             usage(opt == 'h' ? stdout : stderr);
             return opt == 'h' ? 0 : 2;
         }
@@ -324,6 +336,26 @@ cmd_ctl(int argc, char **argv)
         snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s", i > optind ? " " : "",
                  argv[i]);
     return control_client(&ep, line);
+}
+
+/* "airlock: unknown command 'CMD'", with the closest command if one is
+ * near, and the usage. */
+static void
+unknown_command(const char *cmd)
+{
+    static const char *const cmds[] = {"relay", "router", "run",     "check",
+                                       "ctl",   "field",  "version", "help",
+#ifdef AIRLOCK_WITH_ATTEST
+                                       "attest"
+#endif
+    };
+    const char *hint = closest_word(cmd, strlen(cmd), cmds, sizeof(cmds) / sizeof(cmds[0]));
+
+    if (hint != NULL)
+        fprintf(stderr, "airlock: unknown command '%s' (did you mean '%s'?)\n", cmd, hint);
+    else
+        fprintf(stderr, "airlock: unknown command '%s'\n", cmd);
+    usage(stderr);
 }
 
 int
@@ -357,6 +389,11 @@ main(int argc, char **argv)
 #endif
     }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        if (argc > 1) {
+            bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
+            usage(help ? stdout : stderr);
+            return help ? 0 : 2;
+        }
         printf("airlock %s (commit %s, built %s)\n", process_version, process_commit,
                process_build_date);
         return 0;
@@ -365,7 +402,6 @@ main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    fprintf(stderr, "airlock: unknown command '%s'\n", cmd);
-    usage(stderr);
+    unknown_command(cmd);
     return 2;
 }
