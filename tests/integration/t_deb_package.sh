@@ -119,6 +119,8 @@ completes() {
 C=$X/usr/share/bash-completion/completions/airlock
 [ "$(completes "$C" airlock ch)" = check ] || fail "completion of 'airlock ch': $(completes "$C" airlock ch)"
 [[ " $(completes "$C" airlock ctl "") " == *" sessions "* ]] || fail "no completion of ctl commands"
+[ "$(completes "$C" airlock attest fe)" = fetch-secret ] || fail "completion of 'airlock attest fe': $(completes "$C" airlock attest fe)"
+[ "$(completes "$C" airlock field re)" = rewrap ] || fail "completion of 'airlock field re': $(completes "$C" airlock field re)"
 [[ " $(completes "$C" airlock relay --max-c) " == *" --max-connections "* ]] ||
     fail "no completion of relay options"
 echo "PASS t_deb_package"
