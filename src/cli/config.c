@@ -41,6 +41,7 @@
 #define EXPECT_BOOL "expected true or false"
 #define EXPECT_PROXY "expected v2 or none"
 #define EXPECT_LEVEL "expected error, warn, info or debug"
+#define EXPECT_LOG_FORMAT "expected text, logfmt or json"
 #define EXPECT_NAME "expected a name of 1-63 characters from A-Z a-z 0-9 _ . -"
 #define EXPECT_RULE "expected a CIDR (10.0.0.0/8, [2001:db8::]/32), an address or cid:N"
 #define EXPECT_TARGET "expected an endpoint (" EP_FORMS ") or egress"
@@ -118,6 +119,14 @@ static int
 set_log_level(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
     if (log_level_parse(s, AT(base, row->off, enum log_level)) != 0)
+        return refuse(msg, len, "%s", row->expect);
+    return 0;
+}
+
+static int
+set_log_format(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    if (log_format_parse(s, AT(base, row->off, enum log_format)) != 0)
         return refuse(msg, len, "%s", row->expect);
     return 0;
 }
@@ -1596,6 +1605,8 @@ static const struct conf_row top_rows[] = {
     {.name = "threads", .set = conf_set_uint, .off = CF(threads), .max = 256,
      .expect = EXPECT_THREADS},
     {.name = "log_level", .set = set_log_level, .off = CF(log_level), .expect = EXPECT_LEVEL},
+    {.name = "log_format", .set = set_log_format, .off = CF(log_format),
+     .expect = EXPECT_LOG_FORMAT},
     {.name = "metrics", .set = conf_set_endpoint, .node = node_listen, .off = CF(metrics),
      .off2 = CF(has_metrics), .expect = EXPECT_LISTEN, .ep_check = ep_metrics,
      .flags = CONF_HAS},

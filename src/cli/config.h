@@ -2,6 +2,7 @@
  *
  *   threads: 2                      # event loops; default: one per core
  *   log_level: info                 # error | warn | info | debug
+ *   log_format: text                # text | logfmt | json
  *   metrics: tcp:127.0.0.1:9100     # Prometheus text (/metrics), /healthz, /readyz; any endpoint
  *   drain_timeout: 30s              # SIGTERM: how long to wait for connections (default)
  *   resolver_threads: 4             # threads looking up target names (1-64; default 4)
@@ -220,6 +221,7 @@
 struct config {
     unsigned threads; /* 0: one per online core */
     enum log_level log_level;
+    enum log_format log_format; /* LOG_FMT_TEXT (0) unless set */
     bool has_metrics;
     struct endpoint metrics;
     unsigned drain_timeout_ms;

@@ -79,6 +79,7 @@ usage(FILE *f)
             "  --threads N              event loops (default: one per core)\n"
             "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
             "  --log-level LEVEL        error, warn, info (default) or debug\n"
+            "  --log-format FORMAT      text (default), logfmt or json\n"
             "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
             "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
             "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"

@@ -854,6 +854,7 @@ reload_apply(struct runtime *rt)
     nofile_check(&cfg, rt->n_workers);
     resolve_configure(cfg.resolver_threads, cfg.resolver_queue);
     log_threshold = cfg.log_level;
+    log_format = cfg.log_format;
     metrics_apply(rt, &cfg);
     logs_apply(rt, &cfg);
     pools_apply(rt, &cfg);
@@ -1081,6 +1082,7 @@ runtime_run(struct config *cfg, const char *path)
 
     memset(cfg, 0, sizeof(*cfg));
     log_threshold = rt.cfg.log_level;
+    log_format = rt.cfg.log_format;
     if ((rc = notify_init()) != 0)
         log_warnx("NOTIFY_SOCKET: %s: not telling the service manager", strerror(-rc));
     nofile_raise();

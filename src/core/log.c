@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 enum log_level log_threshold = LOG_LVL_INFO;
+enum log_format log_format = LOG_FMT_TEXT;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const format_names[] = {"text", "logfmt", "json"};
 
 /* The tee is called under this lock so that log_set_tee() can promise that
  * the old one is no longer running. It is held for one bounded call. */
@@ -41,34 +43,312 @@ log_level_parse(const char *s, enum log_level *out)
     return -EINVAL;
 }
 
+int
+log_format_parse(const char *s, enum log_format *out)
+{
+    for (size_t i = 0; i < sizeof(format_names) / sizeof(format_names[0]); i++) {
+        if (strcmp(s, format_names[i]) == 0) {
+            *out = (enum log_format)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* ---- formatting */
+
+/* The line being written; one byte is kept for the newline, and what does
+ * not fit is cut (never for logfmt and json: LOG_OUT_MAX is enough). */
+struct wbuf {
+    char *p;
+    size_t cap, n;
+};
+
+static void
+put(struct wbuf *w, const char *s, size_t len)
+{
+    if (len > w->cap - 1 - w->n)
+        len = w->cap - 1 - w->n;
+    memcpy(w->p + w->n, s, len);
+    w->n += len;
+}
+
+static void
+puts0(struct wbuf *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t len;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        len = 2;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        len = 3;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        len = 4;
+    else
+        return 0;
+    if (s[0] == 0xe0)
+        lo = 0xa0;
+    else if (s[0] == 0xed)
+        hi = 0x9f;
+    else if (s[0] == 0xf0)
+        lo = 0x90;
+    else if (s[0] == 0xf4)
+        hi = 0x8f;
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+/* s as the inside of a JSON string, which logfmt's quoted values share:
+ * quotes, backslashes and control bytes escaped, invalid UTF-8 as U+FFFD. */
+static void
+put_escaped(struct wbuf *w, const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    char esc[8];
+
+    for (size_t i = 0; i < len;) {
+        size_t k = utf8_len(u + i, len - i);
+        if (k == 0) {
+            puts0(w, "\\ufffd");
+            i++;
+            continue;
+        }
+        if (u[i] == '"' || u[i] == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)u[i];
+            put(w, esc, 2);
+        } else if (u[i] == '\n') {
+            puts0(w, "\\n");
+        } else if (u[i] == '\t') {
+            puts0(w, "\\t");
+        } else if (u[i] == '\r') {
+            puts0(w, "\\r");
+        } else if (u[i] < 0x20 || u[i] == 0x7f) {
+            snprintf(esc, sizeof(esc), "\\u%04x", u[i]);
+            put(w, esc, 6);
+        } else {
+            put(w, s + i, k);
+        }
+        i += k;
+    }
+}
+
+/* A logfmt value bare when it can be (printable ASCII without spaces,
+ * quotes, '=' or backslashes), quoted otherwise. */
+static bool
+logfmt_bare(const char *s, size_t len)
+{
+    bool bare = len > 0;
+
+    for (size_t i = 0; i < len && bare; i++)
+        bare = s[i] > ' ' && s[i] < 0x7f && s[i] != '"' && s[i] != '=' && s[i] != '\\';
+    return bare;
+}
+
+static void
+put_logfmt_value(struct wbuf *w, const char *s, size_t len)
+{
+    if (logfmt_bare(s, len)) {
+        put(w, s, len);
+        return;
+    }
+    put(w, "\"", 1);
+    put_escaped(w, s, len);
+    put(w, "\"", 1);
+}
+
+/* One word of a message: a field (key=value, key=\"quoted value\") or a
+ * word of msg (key == NULL). */
+struct token {
+    const char *key, *val;
+    size_t klen, vlen;
+};
+
+static bool
+is_key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+}
+
+/* Reads the token at *p into t and moves *p past it; false at the end. A
+ * quoted value ends at the quote before a space or the end (airlock quotes
+ * values that may hold spaces, not ones that hold quotes before spaces). */
+static bool
+next_token(const char **p, struct token *t)
+{
+    const char *s = *p, *e;
+
+    while (*s == ' ')
+        s++;
+    if (*s == '\0')
+        return false;
+    for (e = s; is_key_char(*e); e++)
+        ;
+    if (e > s && *e == '=') {
+        t->key = s;
+        t->klen = (size_t)(e - s);
+        s = e + 1;
+        if (*s == '"') {
+            s++;
+            for (e = s; *e != '\0' && !(*e == '"' && (e[1] == ' ' || e[1] == '\0')); e++)
+                ;
+            t->val = s;
+            t->vlen = (size_t)(e - s);
+            *p = *e == '"' ? e + 1 : e;
+            return true;
+        }
+    } else {
+        t->key = NULL;
+        t->klen = 0;
+    }
+    for (e = s; *e != '\0' && *e != ' '; e++)
+        ;
+    t->val = s;
+    t->vlen = (size_t)(e - s);
+    *p = e;
+    return true;
+}
+
+/* The keys a line has anyway; a field of the message named like one of
+ * them gets a leading '_' so that every key stays unique. */
+static bool
+is_fixed_key(const struct token *t)
+{
+    static const char *const fixed[] = {"ts", "level", "msg", "error"};
+
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (t->klen == strlen(fixed[i]) && memcmp(t->key, fixed[i], t->klen) == 0)
+            return true;
+    return false;
+}
+
+/* Writes KEY=VALUE (logfmt) or ,"KEY":"VALUE" (json); the first json key
+ * comes with the opening brace instead of a comma. */
+static void
+put_field(struct wbuf *w, enum log_format f, const char *key, size_t klen, bool rename,
+          const char *val, size_t vlen)
+{
+    if (f == LOG_FMT_JSON) {
+        puts0(w, w->n == 0 ? "{\"" : ",\"");
+        if (rename)
+            put(w, "_", 1);
+        put(w, key, klen);
+        puts0(w, "\":\"");
+        put_escaped(w, val, vlen);
+        put(w, "\"", 1);
+        return;
+    }
+    if (w->n > 0)
+        put(w, " ", 1);
+    if (rename)
+        put(w, "_", 1);
+    put(w, key, klen);
+    put(w, "=", 1);
+    put_logfmt_value(w, val, vlen);
+}
+
+/* msg: the message's words that are not fields, in order, one space
+ * apart, as one value. */
+static void
+put_msg(struct wbuf *w, enum log_format f, const char *msg)
+{
+    struct token t;
+    const char *p = msg;
+    size_t start;
+    bool first = true;
+
+    puts0(w, f == LOG_FMT_JSON ? ",\"msg\":\"" : " msg=\"");
+    start = w->n;
+    while (next_token(&p, &t)) {
+        if (t.key != NULL)
+            continue;
+        if (!first)
+            put(w, " ", 1);
+        first = false;
+        put_escaped(w, t.val, t.vlen);
+    }
+    if (f == LOG_FMT_LOGFMT && logfmt_bare(w->p + start, w->n - start)) {
+        /* one word needs no quotes, like any other logfmt value (escaped
+         * words hold a backslash, so they stay quoted) */
+        memmove(w->p + start - 1, w->p + start, w->n - start);
+        w->n--;
+        return;
+    }
+    put(w, "\"", 1);
+}
+
+size_t
+log_format_line(char *out, size_t cap, enum log_format f, const char *ts, enum log_level lvl,
+                const char *msg, const char *err)
+{
+    struct wbuf w = {.p = out, .cap = cap};
+    struct token t;
+    const char *p = msg;
+
+    if (f == LOG_FMT_TEXT) {
+        /* today's lines, cut where they always were */
+        if (w.cap > LOG_MSG_MAX - 1)
+            w.cap = LOG_MSG_MAX - 1;
+        puts0(&w, ts);
+        put(&w, " ", 1);
+        puts0(&w, level_names[lvl]);
+        put(&w, " ", 1);
+        puts0(&w, msg);
+        if (err != NULL) {
+            put(&w, ": ", 2);
+            puts0(&w, err);
+        }
+    } else {
+        put_field(&w, f, "ts", 2, false, ts, strlen(ts));
+        put_field(&w, f, "level", 5, false, level_names[lvl], strlen(level_names[lvl]));
+        put_msg(&w, f, msg);
+        while (next_token(&p, &t))
+            if (t.key != NULL)
+                put_field(&w, f, t.key, t.klen, is_fixed_key(&t), t.val, t.vlen);
+        if (err != NULL)
+            put_field(&w, f, "error", 5, false, err, strlen(err));
+        if (f == LOG_FMT_JSON)
+            put(&w, "}", 1);
+    }
+    w.p[w.n++] = '\n';
+    return w.n;
+}
+
 /* Formats the whole line first and writes it with one write(2), so lines
  * from several threads never interleave. */
 static void
 log_vemit(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 {
+    static _Thread_local char line[LOG_OUT_MAX];
     int saved = errno;
-    char line[2048];
+    char msg[LOG_MSG_MAX], stamp[40];
     struct timespec ts;
     struct tm tm;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %s ", ts.tv_nsec / 1000000,
-                          level_names[lvl]);
-    int k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-    if (k > 0)
-        n += (size_t)k;
-    if (n > sizeof(line) - 2)
-        n = sizeof(line) - 2;
-    if (with_errno) {
-        k = snprintf(line + n, sizeof(line) - n, ": %s", strerror(saved));
-        if (k > 0)
-            n += (size_t)k;
-        if (n > sizeof(line) - 2)
-            n = sizeof(line) - 2;
-    }
-    line[n++] = '\n';
+    size_t k = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp + k, sizeof(stamp) - k, ".%03ldZ", ts.tv_nsec / 1000000);
+    if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+        msg[0] = '\0';
+    size_t n = log_format_line(line, sizeof(line), log_format, stamp, lvl, msg,
+                               with_errno ? strerror(saved) : NULL);
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
     pthread_mutex_lock(&tee_lock);

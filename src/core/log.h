@@ -14,7 +14,13 @@
 
 enum log_level { LOG_LVL_ERROR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
+/* How a line is written (log_format:): text is "TS LEVEL MESSAGE[: ERROR]";
+ * logfmt and json split MESSAGE into msg (its words without '=') and its
+ * k=v fields, in order, after ts and level, with error last. */
+enum log_format { LOG_FMT_TEXT, LOG_FMT_LOGFMT, LOG_FMT_JSON };
+
 extern enum log_level log_threshold;
+extern enum log_format log_format;
 
 /* Receives each formatted line (newline included) after it went to stderr,
  * on the thread that logged it. It must not block, allocate without bound,
@@ -28,6 +34,21 @@ void log_set_tee(log_tee_fn fn, void *arg);
 
 /* Parses "error", "warn", "info" or "debug"; returns 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);
+
+/* Parses "text", "logfmt" or "json"; returns 0 or -EINVAL. */
+int log_format_parse(const char *s, enum log_format *out);
+
+/* Writes one line (newline included) of format f into out (cap bytes, at
+ * least LOG_OUT_MAX) from the timestamp ts, the level lvl, the message msg
+ * (NUL-terminated) and err (strerror text, or NULL); returns its length.
+ * Values are escaped (quotes, backslashes, control bytes, invalid UTF-8 as
+ * U+FFFD), so a logfmt or json line always parses. */
+size_t log_format_line(char *out, size_t cap, enum log_format f, const char *ts, enum log_level lvl,
+                       const char *msg, const char *err);
+
+/* A message is cut at LOG_MSG_MAX bytes; escaped it fits in LOG_OUT_MAX. */
+#define LOG_MSG_MAX 2048
+#define LOG_OUT_MAX (8 * LOG_MSG_MAX + 512)
 
 void log_emit(enum log_level lvl, int with_errno, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -1,11 +1,15 @@
 /* test_log.c - the rate limit of lines a peer can cause (log_rate_ok): the
  * first event is logged, the others of its period are counted quietly and
  * the count comes with the next line; from several threads at once, one
- * line per period and nothing lost from the count. */
+ * line per period and nothing lost from the count. The three line formats
+ * (log_format_line): text as it always was, logfmt and json with msg words
+ * and k=v fields apart, quoted values, escaping and invalid UTF-8. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -67,12 +71,123 @@ test_threads(void **state)
     assert_int_equal(quiet + atomic_load(&quiet_sum), THREADS * EVENTS - 1);
 }
 
+#define TS "2026-01-02T03:04:05.678Z"
+
+/* The line of format f for msg and err, as a string. */
+static const char *
+fmt(enum log_format f, enum log_level lvl, const char *msg, const char *err)
+{
+    static char out[LOG_OUT_MAX + 1];
+    size_t n = log_format_line(out, LOG_OUT_MAX, f, TS, lvl, msg, err);
+
+    assert_true(n > 0 && n <= LOG_OUT_MAX);
+    assert_int_equal(out[n - 1], '\n');
+    out[n] = '\0';
+    return out;
+}
+
+static void
+test_text(void **state)
+{
+    static char msg[LOG_MSG_MAX];
+    (void)state;
+
+    assert_string_equal(fmt(LOG_FMT_TEXT, LOG_LVL_INFO, "relay=a added", NULL),
+                        TS " info relay=a added\n");
+    assert_string_equal(fmt(LOG_FMT_TEXT, LOG_LVL_WARN, "accept fd=3", "Too many open files"),
+                        TS " warn accept fd=3: Too many open files\n");
+    /* a long message is cut where it always was: 2047 bytes with the newline */
+    memset(msg, 'x', sizeof(msg) - 1);
+    msg[sizeof(msg) - 1] = '\0';
+    assert_int_equal(strlen(fmt(LOG_FMT_TEXT, LOG_LVL_INFO, msg, "err")), LOG_MSG_MAX - 1);
+}
+
+static void
+test_logfmt(void **state)
+{
+    (void)state;
+
+    assert_string_equal(fmt(LOG_FMT_LOGFMT, LOG_LVL_INFO, "relay=a added", NULL),
+                        "ts=" TS " level=info msg=added relay=a\n");
+    assert_string_equal(
+        fmt(LOG_FMT_LOGFMT, LOG_LVL_INFO,
+            "conn closed relay=web conn=7 reason=\"peer reset\" bytes=10", NULL),
+        "ts=" TS
+        " level=info msg=\"conn closed\" relay=web conn=7 reason=\"peer reset\" bytes=10\n");
+    assert_string_equal(fmt(LOG_FMT_LOGFMT, LOG_LVL_WARN, "accept relay=a", "Too many open files"),
+                        "ts=" TS " level=warn msg=accept relay=a error=\"Too many open files\"\n");
+    /* no words: an empty msg; empty values, quotes, '=' and backslashes quoted */
+    assert_string_equal(fmt(LOG_FMT_LOGFMT, LOG_LVL_DEBUG, "a= b=x=y c=\\d e=\"\"", NULL),
+                        "ts=" TS " level=debug msg=\"\" a=\"\" b=\"x=y\" c=\"\\\\d\" e=\"\"\n");
+    /* a key named like a fixed one gets a '_', so keys stay unique */
+    assert_string_equal(fmt(LOG_FMT_LOGFMT, LOG_LVL_INFO, "x msg=hi level=9", NULL),
+                        "ts=" TS " level=info msg=x _msg=hi _level=9\n");
+    /* control bytes and invalid UTF-8 escaped; valid UTF-8 kept */
+    assert_string_equal(
+        fmt(LOG_FMT_LOGFMT, LOG_LVL_INFO, "bad name=\"a\tb\x01\xff\xc3\xa9\"", NULL),
+        "ts=" TS " level=info msg=bad name=\"a\\tb\\u0001\\ufffd\xc3\xa9\"\n");
+}
+
+static void
+test_json(void **state)
+{
+    static char msg[LOG_MSG_MAX];
+    (void)state;
+
+    assert_string_equal(
+        fmt(LOG_FMT_JSON, LOG_LVL_INFO, "conn closed relay=web reason=\"peer reset\"", NULL),
+        "{\"ts\":\"" TS "\",\"level\":\"info\",\"msg\":\"conn closed\",\"relay\":\"web\","
+        "\"reason\":\"peer reset\"}\n");
+    assert_string_equal(fmt(LOG_FMT_JSON, LOG_LVL_ERROR, "bind relay=a", "Address in use"),
+                        "{\"ts\":\"" TS "\",\"level\":\"error\",\"msg\":\"bind\",\"relay\":\"a\","
+                        "\"error\":\"Address in use\"}\n");
+    /* quotes, backslashes, control bytes, DEL; overlong, surrogate, cut
+     * and stray bytes are each U+FFFD; 4-byte UTF-8 kept */
+    assert_string_equal(
+        fmt(LOG_FMT_JSON, LOG_LVL_INFO,
+            "say\"\\ \n\r\x1f\x7f k=\"q\"x\" \xc0\xaf\xed\xa0\x80\xe2\x82 \x80 \xf0\x9f\x98\x80",
+            NULL),
+        "{\"ts\":\"" TS "\",\"level\":\"info\",\"msg\":\"say\\\"\\\\ \\n\\r\\u001f\\u007f "
+        "\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd \\ufffd \xf0\x9f\x98\x80\","
+        "\"k\":\"q\\\"x\"}\n");
+    /* an unclosed quote runs to the end */
+    assert_string_equal(fmt(LOG_FMT_JSON, LOG_LVL_INFO, "k=\"open end", NULL),
+                        "{\"ts\":\"" TS "\",\"level\":\"info\",\"msg\":\"\",\"k\":\"open end\"}\n");
+    /* the longest message of bytes that each need 6 still fits whole */
+    memset(msg, 0x01, sizeof(msg) - 1);
+    msg[sizeof(msg) - 1] = '\0';
+    const char *line = fmt(LOG_FMT_JSON, LOG_LVL_INFO, msg, "err");
+    assert_true(strstr(line, "\"error\":\"err\"}\n") != NULL);
+    memset(msg, 'k', sizeof(msg) - 1);
+    for (size_t i = 1; i + 1 < sizeof(msg) - 1; i += 3)
+        msg[i] = '=', msg[i + 1] = ' ';
+    line = fmt(LOG_FMT_JSON, LOG_LVL_INFO, msg, "err");
+    assert_true(strstr(line, "\"error\":\"err\"}\n") != NULL);
+}
+
+static void
+test_parse(void **state)
+{
+    enum log_format f = LOG_FMT_TEXT;
+    (void)state;
+
+    assert_int_equal(log_format_parse("json", &f), 0);
+    assert_int_equal(f, LOG_FMT_JSON);
+    assert_int_equal(log_format_parse("logfmt", &f), 0);
+    assert_int_equal(f, LOG_FMT_LOGFMT);
+    assert_int_equal(log_format_parse("text", &f), 0);
+    assert_int_equal(f, LOG_FMT_TEXT);
+    assert_int_equal(log_format_parse("JSON", &f), -EINVAL);
+    assert_int_equal(log_format_parse("", &f), -EINVAL);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_periods),
-        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_periods), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_text),    cmocka_unit_test(test_logfmt),
+        cmocka_unit_test(test_json),    cmocka_unit_test(test_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
