@@ -1632,8 +1632,9 @@ static const struct conf_row top_rows[] = {
 
 static const struct conf_block top_block = {
     ROWS(top_rows),
-    .what = "expected a mapping of settings (threads, log_level, metrics, drain_timeout, relays, "
-            "routers, logs, log_sinks, directory, control, pools, broker)",
+    .what = "expected a mapping of settings (threads, log_level, log_format, metrics, "
+            "drain_timeout, relays, routers, logs, log_sinks, directory, control, pools, broker, "
+            "proxies)",
 };
 
 /* The value of key in mapping n (and its key node), or NULL. */

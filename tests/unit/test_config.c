@@ -486,13 +486,14 @@ static void
 test_err_root(void **state)
 {
     (void)state;
-    expect_error("- relays\n", "airlock.yaml:1: expected a mapping of settings (threads, "
-                               "log_level, metrics, drain_timeout, relays, routers, logs, "
-                               "log_sinks, directory, control, "
-                               "pools, broker), not a list");
-    expect_error("hello\n", "airlock.yaml:1: expected a mapping of settings (threads, "
-                            "log_level, metrics, drain_timeout, relays, routers, logs, log_sinks, "
-                            "directory, control, pools, broker), not a single value");
+#define ROOT_KEYS                                                                                  \
+    "(threads, log_level, log_format, metrics, drain_timeout, relays, routers, logs, log_sinks, "  \
+    "directory, control, pools, broker, proxies)"
+    expect_error("- relays\n", "airlock.yaml:1: expected a mapping of settings " ROOT_KEYS
+                               ", not a list");
+    expect_error("hello\n", "airlock.yaml:1: expected a mapping of settings " ROOT_KEYS
+                            ", not a single value");
+#undef ROOT_KEYS
     expect_error("relays:\n" RELAY_OK "---\n"
                  "relays:\n" RELAY_OK,
                  "airlock.yaml:5: expected a single YAML document; found another one");
