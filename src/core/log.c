@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/utf8.h"
+
 enum log_level log_threshold = LOG_LVL_INFO;
 enum log_format log_format = LOG_FMT_TEXT;
 
@@ -79,40 +81,6 @@ puts0(struct wbuf *w, const char *s)
     put(w, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char lo = 0x80, hi = 0xbf;
-    size_t len;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef)
-        len = 3;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-        len = 4;
-    else
-        return 0;
-    if (s[0] == 0xe0)
-        lo = 0xa0;
-    else if (s[0] == 0xed)
-        hi = 0x9f;
-    else if (s[0] == 0xf0)
-        lo = 0x90;
-    else if (s[0] == 0xf4)
-        hi = 0x8f;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return len;
-}
-
 /* s as the inside of a JSON string, which logfmt's quoted values share:
  * quotes, backslashes and control bytes escaped, invalid UTF-8 as U+FFFD. */
 static void
@@ -122,7 +90,7 @@ put_escaped(struct wbuf *w, const char *s, size_t len)
     char esc[8];
 
     for (size_t i = 0; i < len;) {
-        size_t k = utf8_len(u + i, len - i);
+        size_t k = utf8_seq_len(u + i, len - i);
         if (k == 0) {
             puts0(w, "\\ufffd");
             i++;

@@ -11,6 +11,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/utf8.h"
 #include "field/field_int.h"
 
 enum rw_mode { RW_ENCRYPT, RW_DECRYPT, RW_REWRAP };
@@ -55,35 +56,6 @@ field_result_name(enum field_result r)
     return (unsigned)r < sizeof(name) / sizeof(name[0]) ? name[r] : "internal";
 }
 
-/* The length of the UTF-8 sequence at s[0..n) (lead byte >= 0x80), or 0
- * when it is not a valid one (overlong, surrogate, past U+10FFFF, cut). */
-static size_t
-utf8_seq(const uint8_t *s, size_t n)
-{
-    uint8_t c = s[0];
-    size_t len;
-    uint8_t lo = 0x80, hi = 0xbf; /* bounds of the second byte */
-
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        lo = c == 0xe0 ? 0xa0 : 0x80;
-        hi = c == 0xed ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf;
-    } else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return len;
-}
-
 int
 field_utf8_check(const uint8_t *s, size_t len)
 {
@@ -92,7 +64,7 @@ field_utf8_check(const uint8_t *s, size_t len)
             i++;
             continue;
         }
-        size_t n = utf8_seq(s + i, len - i);
+        size_t n = utf8_seq_len(s + i, len - i);
         if (n == 0)
             return -1;
         i += n;
@@ -146,7 +118,7 @@ scan_string(struct rw *rw, const char **s, size_t *n, bool *esc)
         if (c < 0x20)
             return malformed(rw, "control character in a string");
         if (c >= 0x80) {
-            size_t k = utf8_seq(in + rw->pos, rw->len - rw->pos);
+            size_t k = utf8_seq_len(in + rw->pos, rw->len - rw->pos);
             if (k == 0)
                 return malformed(rw, "not UTF-8");
             rw->pos += k;
