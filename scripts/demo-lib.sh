@@ -26,7 +26,7 @@ demo_begin() {
     for p in "$@"; do
         ! tcp_up "$p" || die "port $p is in use (set the DEMO_*PORT variables, or stop what uses it)"
     done
-    ! ip netns list | grep -qw -- "$NETNS" ||
+    ! ip netns list | has -w -- "$NETNS" ||
         die "namespace $NETNS exists already: another demo running? (ip netns del $NETNS)"
     RUN=$(mktemp -d /tmp/airlock-demo.XXXXXX)
     NS_MADE=0 SLEEP_PID="" STATUS=0

@@ -115,6 +115,16 @@ FREE_PORT_HI=$(($(cut -f1 /proc/sys/net/ipv4/ip_local_port_range) - 1))
 FREE_PORT_LO=20000
 [ "$FREE_PORT_HI" -gt $((FREE_PORT_LO + 1000)) ] || FREE_PORT_LO=1025
 
+# COMMAND | has [GREP_OPTIONS] PATTERN: grep -q that reads all of its input
+# before it looks. Under pipefail, grep -q exits at the first match and a
+# writer with more to say dies of SIGPIPE, failing the pipeline now and then
+# (the larger the output, the more often).
+has() {
+    local in
+    in=$(cat)
+    if [ -n "$in" ]; then grep -q "$@" <<<"$in"; else grep -q "$@" </dev/null; fi
+}
+
 # free_port: a free TCP port on this machine, used by no socket in any
 # state: a port that is the local end of a TIME-WAIT connection cannot be
 # bound even with SO_REUSEADDR.
@@ -122,7 +132,7 @@ free_port() {
     local p
     while :; do
         p=$((FREE_PORT_LO + RANDOM % (FREE_PORT_HI - FREE_PORT_LO + 1)))
-        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
+        ss -Htan "sport = :$p" | has . || { echo "$p"; return; }
     done
 }
 
@@ -147,14 +157,14 @@ free_range() {
         p=$((FREE_PORT_LO + RANDOM % (FREE_PORT_HI - FREE_PORT_LO + 2 - $1)))
         ok=1
         for ((i = p; i < p + $1; i++)); do
-            ss -Htan "sport = :$i" | grep -q . && { ok=0; break; }
+            ss -Htan "sport = :$i" | has . && { ok=0; break; }
         done
         [ "$ok" = 1 ] && { echo "$p"; return; }
     done
 }
 
 # tcp_up PORT: something listens on TCP PORT (any address).
-tcp_up() { ss -Htln "sport = :$1" | grep -q .; }
+tcp_up() { ss -Htln "sport = :$1" | has .; }
 # unix_up PATH: PATH is a socket.
 unix_up() { [ -S "$1" ]; }
 

@@ -633,7 +633,12 @@ instance_gone(struct instance *in)
     struct pool *p = in->pool;
 
     timer_stop(p->loop, &in->timer);
-    proc_close(&in->hook); /* a provisioning hook still running: the user was never served */
+    if (in->hook.state == PROC_RUNNING) {
+        /* the fetch of a confirmed login: its user may have been served
+         * what it had written; hook_exit() goes on, or the timeout */
+        timer_start(p->loop, &in->timer, p->conf.provision.timeout_ms, instance_timer, in);
+        return;
+    }
     if (in->own_uid) {
         reap_start(in);
         return;
@@ -652,8 +657,10 @@ instance_exit(struct proc *pr, int status)
          * without a logout line */
         bool session = holds_user(in);
         /* brought in, never used (or by a login never confirmed): the store has it */
-        if (in->state == INST_RESERVED || in->state == INST_VERIFYING)
+        if (in->state == INST_RESERVED || in->state == INST_VERIFYING) {
+            proc_close(&in->hook);
             in->provisioned = false;
+        }
         in->why = WHY_EXIT;
         in->replace = session; /* else min_idle brings a fresh one, after the backoff */
         if (session)
@@ -668,6 +675,19 @@ instance_exit(struct proc *pr, int status)
         log_info("pool=%s instance=%s exited status=%d", p->conf.name, in->name,
                  WEXITSTATUS(status));
     instance_gone(in);
+}
+
+static void
+hook_timed_out(struct instance *in)
+{
+    struct pool *p = in->pool;
+
+    proc_close(&in->hook);
+    p->stats.hook_failures[in->hook_kind][HF_TIMEOUT]++;
+    log_warnx("pool=%s instance=%s hook=%s failed reason=timeout ms=%u", p->conf.name, in->name,
+              hook_names[in->hook_kind],
+              in->hook_kind == HOOK_PROVISION ? p->conf.provision.timeout_ms
+                                              : p->conf.deprovision.timeout_ms);
 }
 
 static void
@@ -687,18 +707,18 @@ instance_timer(struct timer *t)
     case INST_VERIFYING: /* a hook started at the reservation */
     case INST_PROVISIONING:
     case INST_DEPROVISIONING:
-        proc_close(&in->hook);
-        p->stats.hook_failures[in->hook_kind][HF_TIMEOUT]++;
-        log_warnx("pool=%s instance=%s hook=%s failed reason=timeout ms=%u", p->conf.name, in->name,
-                  hook_names[in->hook_kind],
-                  in->hook_kind == HOOK_PROVISION ? p->conf.provision.timeout_ms
-                                                  : p->conf.deprovision.timeout_ms);
+        hook_timed_out(in);
         if (in->state == INST_DEPROVISIONING)
             instance_done(in);
         else
             retire(in, WHY_HOOK, true);
         break;
     case INST_STOPPING:
+        if (in->proc.state != PROC_RUNNING && in->hook.state == PROC_RUNNING) {
+            hook_timed_out(in); /* the fetch instance_gone() waits for */
+            instance_gone(in);
+            break;
+        }
         if (in->proc.state != PROC_RUNNING) {
             /* the reaper failed, or is still at it (a process in an
              * uninterruptible sleep, or one that stopped it) */
@@ -741,10 +761,11 @@ retire(struct instance *in, enum stop_why why, bool replace)
         report(in, DIR_DRAINING);
     dir_activate_cancel(in->activating); /* its answer no longer matters */
     in->activating = NULL;
-    /* its state never arrived, was never used, or its login never confirmed:
-     * nothing to store back */
-    if (in->state == INST_PROVISIONING || in->state == INST_RESERVED ||
-        in->state == INST_VERIFYING) {
+    /* its login never confirmed: nothing to store back. A confirmed login
+     * whose fetch still runs (INST_PROVISIONING) was served the state the
+     * fetch had already written: instance_gone() lets the fetch end and what
+     * the session wrote is stored back. */
+    if (in->state == INST_RESERVED || in->state == INST_VERIFYING) {
         proc_close(&in->hook);
         in->provisioned = false;
     }
@@ -781,10 +802,14 @@ hook_failed(struct instance *in, enum hook_fail why)
     p->stats.hook_failures[in->hook_kind][why]++;
     log_warnx("pool=%s instance=%s hook=%s failed reason=%s", p->conf.name, in->name,
               hook_names[in->hook_kind], hook_fail_names[why]);
-    if (in->hook_kind == HOOK_PROVISION)
+    if (in->state == INST_STOPPING) { /* the fetch of a stopped, confirmed login */
+        if (in->proc.state != PROC_RUNNING)
+            instance_gone(in);
+    } else if (in->hook_kind == HOOK_PROVISION) {
         retire(in, WHY_HOOK, true);
-    else
+    } else {
         instance_done(in);
+    }
 }
 
 static void
@@ -793,7 +818,9 @@ hook_exit(struct proc *pr, int status)
     struct instance *in = pr->data;
     struct pool *p = in->pool;
 
-    timer_stop(p->loop, &in->timer);
+    /* a stopping instance's timer is its stop_grace until it is gone */
+    if (in->state != INST_STOPPING || in->proc.state != PROC_RUNNING)
+        timer_stop(p->loop, &in->timer);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         hook_failed(in, HF_EXIT);
         return;
@@ -805,6 +832,8 @@ hook_exit(struct proc *pr, int status)
         in->provisioned = true;
         if (in->state == INST_PROVISIONING) /* else reserved: the login is still to come */
             set_state(in, INST_ACTIVE);
+        else if (in->state == INST_STOPPING && in->proc.state != PROC_RUNNING)
+            instance_gone(in); /* it waited for this fetch */
     } else {
         instance_done(in);
     }

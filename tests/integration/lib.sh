@@ -333,7 +333,7 @@ assign_port() {
 dir_sessions() { curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "airlock_dir_sessions" { print $2 }'; }
 
 # no_zombies PID: true when no child of PID is a zombie.
-no_zombies() { ! ps -o stat= --ppid "$1" | grep -q Z; }
+no_zombies() { ! ps -o stat= --ppid "$1" | has Z; }
 
 # ---- held clients (t_pool_preload, t_router_release, t_router_bounds, t_smartgrid_slots)
 

@@ -32,8 +32,9 @@ help() {
 
 # the static build has neither attest nor field: only what this one has
 has_attest=1 has_field=1
-"$AIRLOCK" 2>&1 | grep -q 'airlock attest verify' || has_attest=
-"$AIRLOCK" 2>&1 | grep -q 'airlock field encrypt' || has_field=
+usage=$("$AIRLOCK" 2>&1 || true)
+grep -q 'airlock attest verify' <<<"$usage" || has_attest=
+grep -q 'airlock field encrypt' <<<"$usage" || has_field=
 
 help relay -- "usage: airlock relay LISTEN TARGET"
 help router -- "airlock router LISTEN --route NAME=TARGET"

@@ -36,23 +36,23 @@ inst=$(DIRTOOL_POOL=grid "$DIRTOOL" assign "unix:$SOCK" airlock: alice 2>/dev/nu
 log "alice got $inst"
 
 ctl instances | tee "$T/instances.txt"
-head -1 "$T/instances.txt" | grep -qx '6 instances' || fail "expected 6 instances"
+head -1 "$T/instances.txt" | has -x '6 instances' || fail "expected 6 instances"
 grep -Eq "^grid +$inst +reserved +alice +[0-9]+s +tcp:127.0.0.1:2000[0-9]$" "$T/instances.txt" ||
     fail "alice's reservation is not listed"
 [ "$(grep -c ' idle ' "$T/instances.txt")" = 5 ] || fail "expected 5 idle instances"
 ctl sessions | tee "$T/sessions.txt"
-head -1 "$T/sessions.txt" | grep -qx '1 sessions' || fail "expected 1 session"
+head -1 "$T/sessions.txt" | has -x '1 sessions' || fail "expected 1 session"
 grep -q "alice" "$T/sessions.txt" || fail "alice's session is not listed"
 
 log "drain"
-ctl drain "grid/$inst" | grep -qx "drained grid/$inst" || fail "drain grid/$inst"
-redis-cli -s "$SOCK" LRANGE airlock:ev:grid 0 -1 | grep -q "^draining	$inst	" ||
+ctl drain "grid/$inst" | has -x "drained grid/$inst" || fail "drain grid/$inst"
+redis-cli -s "$SOCK" LRANGE airlock:ev:grid 0 -1 | has "^draining	$inst	" ||
     fail "the pool's event list did not get the drain"
-ctl sessions | head -1 | grep -qx '0 sessions' || fail "alice's session did not end"
-ctl instances | grep -Eq "^grid +$inst +draining " || fail "$inst is not draining"
+ctl sessions | sed -n 1p | has -x '0 sessions' || fail "alice's session did not end"
+ctl instances | has -E "^grid +$inst +draining " || fail "$inst is not draining"
 uniq=i2
 [ "$inst" = i2 ] && uniq=i3 # i2 and i3 are only in grid
-ctl drain $uniq | grep -qx "drained grid/$uniq" || fail "drain of a unique name"
+ctl drain $uniq | has -x "drained grid/$uniq" || fail "drain of a unique name"
 rc=0; ctl drain i0 2>"$T/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "2 pools have an instance i0" "$T/err" || fail "ambiguous name: $rc $(cat "$T/err")"
 rc=0; ctl drain grid/nosuch 2>"$T/err" || rc=$?
@@ -72,11 +72,11 @@ grep -q '^ERR' "$T/bin" || fail "binary: $(cat "$T/bin")"
 wait_exit "$SILENT" 10
 grep -q '^ERR timed out waiting for a command' "$T/silent.log" || fail "silent: $(cat "$T/silent.log")"
 running "$AIR" || fail "airlock died"
-ctl instances | head -1 | grep -qx '6 instances' || fail "ctl after the bad commands"
+ctl instances | sed -n 1p | has -x '6 instances' || fail "ctl after the bad commands"
 
 log "redis forgets the scripts (SCRIPT FLUSH): EVAL takes over, then they are loaded again"
 redis-cli -s "$SOCK" SCRIPT FLUSH >/dev/null
-ctl instances | head -1 | grep -qx '6 instances' || fail "ctl after SCRIPT FLUSH"
+ctl instances | sed -n 1p | has -x '6 instances' || fail "ctl after SCRIPT FLUSH"
 [ "$(redis-cli -s "$SOCK" INFO memory | grep -c '^number_of_cached_scripts:[1-9]')" = 1 ] ||
     fail "the scripts were not loaded again"
 
@@ -90,7 +90,7 @@ a=$(ctl assign grid bob) || fail "assign grid bob"
 [[ $a =~ ^grid/i[0-9]\ tcp:127\.0\.0\.1:2000[0-9]$ ]] || fail "assign answered '$a'"
 [ "$(ctl assign grid bob)" = "$a" ] || fail "bob's reservation is not sticky"
 n=${a%% *}
-ctl sessions | grep -Eq "^grid +${n#grid/} +reserved +bob " || fail "bob not reserved: $(ctl sessions)"
+ctl sessions | has -E "^grid +${n#grid/} +reserved +bob " || fail "bob not reserved: $(ctl sessions)"
 rc=0; ctl assign nosuch bob 2>"$T/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "no pool nosuch" "$T/err" || fail "unknown pool: $rc $(cat "$T/err")"
 rc=0; ctl assign grid -bob 2>"$T/err" || rc=$?

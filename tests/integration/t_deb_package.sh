@@ -60,13 +60,13 @@ for f in server provision state load; do
         fail "airlock-smartgrid lacks smartgrid-$f"
     grep -q "smartgrid-$f" "$T/airlock.files" && fail "smartgrid-$f is in airlock too"
 done
-dpkg-deb -f "$T/pkg/airlock-smartgrid_${VER}_$ARCH.deb" Depends | grep -q "airlock (= $VER)" ||
+dpkg-deb -f "$T/pkg/airlock-smartgrid_${VER}_$ARCH.deb" Depends | has "airlock (= $VER)" ||
     fail "airlock-smartgrid does not depend on its airlock"
 dpkg-deb --ctrl-tarfile "$T/pkg/airlock_${VER}_$ARCH.deb" | tar -xOf - ./conffiles |
-    grep -qx /etc/airlock/airlock.yaml || fail "the example config is not a conffile"
+    has -x /etc/airlock/airlock.yaml || fail "the example config is not a conffile"
 
 log "the binary and the example config"
-"$X/usr/bin/airlock" --version | grep -q "^airlock $VER " || fail "packaged --version: $("$X/usr/bin/airlock" --version)"
+"$X/usr/bin/airlock" --version | has "^airlock $VER " || fail "packaged --version: $("$X/usr/bin/airlock" --version)"
 "$X/usr/bin/airlock" check -c "$X/etc/airlock/airlock.yaml" >"$T/check.log" 2>&1 || {
     cat "$T/check.log" >&2
     fail "airlock check rejects the shipped example config"
@@ -105,7 +105,7 @@ for page in "$X"/usr/share/man/man*/*.gz; do
         fail "man -l $page failed"
     [ -s "$T/man.err" ] && { cat "$T/man.err" >&2; fail "man -l $(basename "$page") warns"; }
     # bold is overstruck (X backspace X) when man writes to a file
-    sed 's/.\x08//g' "$T/page.txt" | grep -q '^NAME' || fail "$(basename "$page") has no NAME section"
+    sed 's/.\x08//g' "$T/page.txt" | has '^NAME' || fail "$(basename "$page") has no NAME section"
 done
 
 log "bash completion"

@@ -73,9 +73,9 @@ avg=$(curl -sS $TLS -H "Authorization: Bearer $tok" "$URL/query_avg?metric=power
 python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["count"] == 5760, d' <<<"$avg" ||
     fail "query_avg: $avg"
 ctl=$(sed -n 's|^  \(.*airlock ctl -s [^ ]*\) sessions$|\1|p' "$out")
-$ctl sessions | grep -q " active  *$U " || fail "no active session for $U: $($ctl sessions)"
+$ctl sessions | has " active  *$U " || fail "no active session for $U: $($ctl sessions)"
 # shellcheck disable=SC2086
-curl -sS $TLS -H "Authorization: Bearer $tok" -X POST "$URL/logout" | grep -q 'logged out' ||
+curl -sS $TLS -H "Authorization: Bearer $tok" -X POST "$URL/logout" | has 'logged out' ||
     fail "logout"
 rc=0
 # shellcheck disable=SC2086
@@ -91,7 +91,7 @@ grep -q '^demo stopped cleanly' "$out" || fail "no clean stop: $(tail -8 "$out")
 for what in "host relay" "enclave airlock"; do
     grep -q "^  $what (pid [0-9]*) stopped" "$out" || fail "$what did not stop cleanly"
 done
-! ip netns list | grep -qw -- "$NS" || fail "namespace $NS left behind"
+! ip netns list | has -w -- "$NS" || fail "namespace $NS left behind"
 run=$(sed -n 's/^  run dir \(.*\) removed$/\1/p' "$out")
 [ -n "$run" ] || fail "run dir not reported removed"
 [ ! -e "$run" ] || fail "run dir $run left behind"

@@ -32,8 +32,8 @@ out=$T/demo.out
 [ "$rc" = 0 ] || fail "demo exited with $rc: $(tail -15 "$out")"
 
 log "redis answered through the chain"
-grep -A1 -- '-p [0-9]* ping$' "$out" | grep -qx PONG || fail "no PONG through the chain"
-grep -A1 -- 'get airlock:greeting$' "$out" | grep -qx 'hello from the enclave' || fail "GET did not answer"
+grep -A1 -- '-p [0-9]* ping$' "$out" | has -x PONG || fail "no PONG through the chain"
+grep -A1 -- 'get airlock:greeting$' "$out" | has -x 'hello from the enclave' || fail "GET did not answer"
 grep -q 'SET: .* requests per second' "$out" || fail "redis-benchmark did not run"
 total=$(awk '$1 == "airlock_connections_total{relay=\"host\"}" { print $2 }' "$out")
 [ -n "$total" ] && [ "$total" -gt 4 ] || fail "host relay metrics missing or not counting: '$total'"
@@ -42,7 +42,7 @@ grep -q 'airlock_connections_total{relay="enclave"} [1-9]' "$out" || fail "encla
 log "redis ran in the namespace, which had only loopback"
 redis_pid=$(sed -n 's/^  redis-server   pid \([0-9]*\) .*/\1/p' "$out")
 [ -n "$redis_pid" ] || fail "no redis pid printed"
-grep -A1 "ip netns identify $redis_pid" "$out" | grep -qx "$NS" || fail "redis was not in $NS"
+grep -A1 "ip netns identify $redis_pid" "$out" | has -x "$NS" || fail "redis was not in $NS"
 grep -qx "process_id:$redis_pid" "$out" || fail "the redis that answered is not the one in $NS"
 ifaces=$(sed -n "/ip -n $NS addr/,/ip -n $NS route/p" "$out" | grep -E '^[0-9]+: ' | cut -d: -f2 | tr -d ' ')
 [ "$ifaces" = lo ] || fail "the namespace had interfaces: $ifaces"
@@ -52,7 +52,7 @@ grep -q '^demo stopped cleanly' "$out" || fail "no clean stop: $(tail -8 "$out")
 for what in "host relay" "enclave relay" "redis-server"; do
     grep -q "^  $what (pid [0-9]*) stopped" "$out" || fail "$what did not stop cleanly"
 done
-! ip netns list | grep -qw -- "$NS" || fail "namespace $NS left behind"
+! ip netns list | has -w -- "$NS" || fail "namespace $NS left behind"
 for pid in $(grep -o ' pid [0-9]*' "$out" | cut -d' ' -f3 | sort -u); do
     running "$pid" && fail "pid $pid ($(cat "/proc/$pid/comm" 2>/dev/null)) left running"
 done

@@ -85,6 +85,6 @@ slow=$(awk '$2 == -5 && $3 > 1500' "$T/outage.txt" | wc -l)
 awk '$2 == -5 { seen = 1 } seen && $2 == 0 { ok = 1 } END { exit !ok }' "$T/outage.txt" ||
     fail "no assign succeeded after redis came back"
 grep -q 'redis unreachable' "$T/outage.log" || fail "the outage was not logged"
-grep -c 'connected to redis' "$T/outage.log" | grep -q '^[2-9]' || fail "no reconnect logged"
+grep -c 'connected to redis' "$T/outage.log" | has '^[2-9]' || fail "no reconnect logged"
 grep -q 'directory: 1 instances reported again to redis' "$T/outage.log" || fail "no resync logged"
 echo PASS

@@ -33,7 +33,7 @@ redis_node() { # PORT [replicaof PORT]
 }
 redis_node "$P1"
 redis_node "$P2" "$P1"
-link_up() { redis-cli -p "$1" INFO replication | grep -q 'master_link_status:up'; }
+link_up() { redis-cli -p "$1" INFO replication | has 'master_link_status:up'; }
 # master PORT has a replica that acknowledges its writes (what WAIT asks).
 # Twice: right after a full sync a replica acknowledges what its snapshot
 # holds, but a write made after it only once the master streams to it
@@ -56,8 +56,8 @@ CONF
 done
 # sentinel S knows FIELD of the master to be VALUE
 sentinel_says() {
-    redis-cli -p "$1" SENTINEL master "$NAME" | awk -v k="$2" 'p { print; exit } $0 == k { p = 1 }' |
-        grep -qx "$3"
+    redis-cli -p "$1" SENTINEL master "$NAME" | awk -v k="$2" 'p == 1 { print } $0 == k { p++ }' |
+        has -x "$3"
 }
 # the three have found each other and the replica (they can agree on a failover)
 for s in "$S1" "$S2" "$S3"; do
@@ -112,7 +112,7 @@ log "ledger before: $(tr '\n' ' ' <"$T/ledger")"
 failovers_are 0 || fail "a failover counted before any"
 
 log "a graceful failover: SENTINEL FAILOVER; the old master becomes a replica"
-redis-cli -p "$S1" SENTINEL FAILOVER "$NAME" | grep -qx OK || fail "SENTINEL FAILOVER refused"
+redis-cli -p "$S1" SENTINEL FAILOVER "$NAME" | has -x OK || fail "SENTINEL FAILOVER refused"
 wait_log "$T/air.log" "directory: redis master 127.0.0.1:$P1 failed over to 127.0.0.1:$P2 \\(sentinel master $NAME\\)" 30 "$AIR"
 wait_for failovers_are 1
 # min_replicas_acked: 1: answers wait for the demoted master to replicate
@@ -134,7 +134,7 @@ wait_until 60 replica_acks "$P1"
 ledger_holds
 ledger frank
 ledger_holds
-redis-cli -p "$P1" ROLE | head -1 | grep -qx master || fail "127.0.0.1:$P1 is not the master"
+redis-cli -p "$P1" ROLE | sed -n 1p | has -x master || fail "127.0.0.1:$P1 is not the master"
 log "ledger after: $(tr '\n' ' ' <"$T/ledger")"
 grep -q 'redis unreachable' "$T/air.log" || fail "the outage was not logged"
 running "$AIR" || fail "airlock died"

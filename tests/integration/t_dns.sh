@@ -50,7 +50,7 @@ HOST=$LAST_PID
 # ---- the enclave: a network namespace with only lo, its own resolv.conf
 printf 'nameserver 127.0.0.1\noptions timeout:1 attempts:3\n' >"$T/resolv.conf"
 enclave_ns "mount --bind '$T/resolv.conf' /etc/resolv.conf"
-enc ip -o link show | grep -qv ' lo:' && fail "the enclave has more than lo"
+enc ip -o link show | has -v ' lo:' && fail "the enclave has more than lo"
 enc grep -q '^nameserver 127.0.0.1$' /etc/resolv.conf || fail "the enclave's resolv.conf"
 
 # a unix listener that accepts and never reads: the backed-up stream
@@ -188,7 +188,7 @@ enc bash -c "exec 3<>/dev/udp/127.0.0.1/53
     done" &
 PERSIST=$!
 wait_for test -s "$T/p1"
-od -An -tx1 "$T/p1" | tr -d ' \n' | grep -q '7f000009$' || fail "persistent client: first reply"
+od -An -tx1 "$T/p1" | tr -d ' \n' | has '7f000009$' || fail "persistent client: first reply"
 kill -KILL "$HOST"
 wait "$HOST" 2>/dev/null || true
 wait_log "$ELOG" "stream to unix:$T/dns.sock lost"
@@ -206,7 +206,7 @@ log "answers again $(elapsed_ms "$start_ns") ms after the restart"
 running "$ENC" || fail "the enclave relay died"
 touch "$T/go2"
 wait "$PERSIST" || true
-od -An -tx1 "$T/p2" | tr -d ' \n' | grep -q '7f000009$' ||
+od -An -tx1 "$T/p2" | tr -d ' \n' | has '7f000009$' ||
     fail "persistent client: no reply after the restart"
 
 log "reload: a changed dns_allow applies; the enclave follows"

@@ -69,7 +69,7 @@ start enclave unshare --net bash -c "ip link set lo up && exec '$AIRLOCK' relay 
 enclave=$LAST_PID
 enc() { nsenter --net="/proc/$enclave/ns/net" "$@"; }
 wait_for grep -q 'airlock running' "$T/enclave.log"
-enc ip -o link | grep -qv ' lo:' && fail "the enclave namespace has more than lo"
+enc ip -o link | has -v ' lo:' && fail "the enclave namespace has more than lo"
 
 denied() { metric airlock_egress_denied_total "relay=\"egress\",reason=\"$1\"" "$M"; }
 # via_curl URL: the CONNECT status curl saw (000 when none)

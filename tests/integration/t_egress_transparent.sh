@@ -105,7 +105,7 @@ got=$(get http://192.0.2.10/) && fail "curl to 192.0.2.10 succeeded: $got"
 grep -q "egress denied relay=egress conn=[0-9]* via=proxy dest=192.0.2.10:80 addr=192.0.2.10:80 range=documentation reason=private_address" "$LOG" ||
     fail "no private_address line"
 log "...while the host itself can reach it (the refusal is the relay's)"
-curl -sS --max-time 5 http://192.0.2.10/ | grep -q "192.0.2.10 port 80 saw" || fail "host cannot reach 192.0.2.10"
+curl -sS --max-time 5 http://192.0.2.10/ | has "192.0.2.10 port 80 saw" || fail "host cannot reach 192.0.2.10"
 
 log "a client of the relay port itself (not redirected): its loopback destination is refused"
 got=$(get "http://127.0.0.1:$TP/") && fail "a direct client got through: $got"

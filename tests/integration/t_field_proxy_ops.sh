@@ -42,8 +42,8 @@ last_body() { tail -1 "$T/backend.log" | sed 's/.* body=//'; }
 post() { curl -sf --max-time 10 -H 'Content-Type: application/json' -d "$1" "http://127.0.0.1:$FRONT/" >/dev/null; }
 
 post '{"a":"A1","b":"B1"}' || fail "post"
-last_body | grep -q '"a":"al1:' || fail "a not encrypted: $(last_body)"
-last_body | grep -q '"b":"B1"' || fail "b changed: $(last_body)"
+last_body | has '"a":"al1:' || fail "a not encrypted: $(last_body)"
+last_body | has '"b":"B1"' || fail "b changed: $(last_body)"
 
 log "a kept-alive connection across a reload, and the new rules for the next one"
 # a client that sends one request, waits for the reload, then a second on the same connection
@@ -58,13 +58,13 @@ config '["$.b"]'
 kill -HUP "$pid"
 wait_log "$T/airlock.log" 'proxy=api changed'
 post '{"a":"A2","b":"B2"}' || fail "post after the reload"
-last_body | grep -q '"a":"A2"' || fail "a still encrypted after the reload: $(last_body)"
-last_body | grep -q '"b":"al1:' || fail "b not encrypted after the reload: $(last_body)"
+last_body | has '"a":"A2"' || fail "a still encrypted after the reload: $(last_body)"
+last_body | has '"b":"al1:' || fail "b not encrypted after the reload: $(last_body)"
 req '{"a":"K3","b":"K4"}' 'Connection: close\r\n' >&3
 exec 3>&-
 wait "$ka" || fail "kept-alive client: status $?"
 [ "$(grep -c 'HTTP/1.1 200' "$T/ka.out")" = 2 ] || fail "kept-alive client: $(cat "$T/ka.out")"
-grep 'K4' "$T/backend.log" | grep -q '"a":"al1:' || fail "the old connection did not keep the old rules"
+grep 'K4' "$T/backend.log" | has '"a":"al1:' || fail "the old connection did not keep the old rules"
 v=$(metric airlock_http_fields_encrypted_total 'proxy="api",route="pay"' "$METRICS")
 [ "${v:-0}" -ge 3 ] || fail "the route's counter did not carry on: ${v:-none}"
 
@@ -89,7 +89,7 @@ c=$!
 wait_for grep -q 'slow' "$T/backend.log"
 kill -TERM "$pid"
 wait "$c" || fail "in-flight client: status $?"
-head -1 "$T/slow" | grep -q ' 200 ' || fail "in-flight request: $(head -1 "$T/slow")"
+head -1 "$T/slow" | has ' 200 ' || fail "in-flight request: $(head -1 "$T/slow")"
 grep -qi '^Connection: close' "$T/slow" || fail "no Connection: close while draining"
 stop_clean "$pid" airlock
 log "ok"

@@ -99,7 +99,7 @@ expect() {
 
 log "format of the first scrape"
 curl -sfi "$URL" >"$T/resp" || fail "GET /metrics failed"
-head -1 "$T/resp" | grep -q '^HTTP/1.1 200' || fail "status: $(head -1 "$T/resp")"
+head -1 "$T/resp" | has '^HTTP/1.1 200' || fail "status: $(head -1 "$T/resp")"
 grep -qi '^Content-Type: text/plain; version=0.0.4' "$T/resp" || fail "content type: $(grep -i content-type "$T/resp")"
 curl -sf "$URL" >"$T/m0"
 check_text "$T/m0"
@@ -175,7 +175,7 @@ exec 7<>/dev/tcp/127.0.0.1/"$PM"
 printf '\x16\x03\x01\xff\x01garbage\r\n\r\n' >&7
 timeout 5 cat <&7 >"$T/garbage.out" || fail "garbage request: connection not closed"
 exec 7>&-
-head -1 "$T/garbage.out" | grep -q '^HTTP/1.1 4' || fail "garbage request answered: $(head -1 "$T/garbage.out")"
+head -1 "$T/garbage.out" | has '^HTTP/1.1 4' || fail "garbage request answered: $(head -1 "$T/garbage.out")"
 # an oversized request (no end of headers in 64 KiB) is closed unanswered
 rc=0
 head -c 65536 /dev/zero | tr '\0' A | timeout 5 socat -t 4 - TCP:127.0.0.1:"$PM" >"$T/big.out" 2>/dev/null || rc=$?

@@ -93,7 +93,7 @@ out=$(printf 'GET /metrics HTTP/1.0\r\n\r\n' | timeout 8 socat -t 7 - UNIX-CONNE
 [ -z "$out" ] || fail "no CONNECT line, still answered: $(echo "$out" | head -2)"
 out=$(printf 'CONNECT 9100\nGET /metrics HTTP/1.0\r\n\r\n' | timeout 8 socat -t 7 - UNIX-CONNECT:"$T/vm.sock")
 [ "$(echo "$out" | head -1)" = "OK 9100" ] || fail "device answer: $(echo "$out" | head -1)"
-echo "$out" | sed -n 2p | grep -q '^HTTP/1.1 200' || fail "no HTTP answer after OK"
+echo "$out" | sed -n 2p | has '^HTTP/1.1 200' || fail "no HTTP answer after OK"
 scrape "$HP" >/dev/null || fail "metrics broken after bad clients"
 
 stop_clean "$HOST" host

@@ -80,7 +80,7 @@ synced || {
 }
 log "synchronised after $(elapsed_ms "$start_ns") ms"
 cat "$T/tracking"
-chronyc -n -h "$T/client.sock" sources | grep -q '^\^\* *127\.0\.0\.1' || fail "source not selected"
+chronyc -n -h "$T/client.sock" sources | has '^\^\* *127\.0\.0\.1' || fail "source not selected"
 [ "$(metric airlock_datagrams_in_total 'relay="ntp-host"' 9100)" -ge 1 ] || fail "datagrams_in"
 [ "$(metric airlock_datagrams_out_total 'relay="ntp-host"' 9100)" -ge 1 ] || fail "datagrams_out"
 

@@ -76,7 +76,7 @@ EOF
     [ "$(forged)" = 1 ] || fail "$backend: forged logins counted: $(forged)"
     grep -q "instance=$x login user=" "$LOG" && fail "$backend: $x was made active"
     grep -q "instance=$x hook=" "$LOG" && fail "$backend: a hook ran for $x"
-    ctl sessions | grep -q alice && fail "$backend: alice has a session: $(ctl sessions)"
+    ctl sessions | has alice && fail "$backend: alice has a session: $(ctl sessions)"
     hello "alice-$backend" "$rport" alice
     wait_log "$LOG" "reserved user=alice: provisioning ahead"
     [ "$(reserved_at alice)" != "$x" ] || fail "$backend: alice was sent to $x"
@@ -112,7 +112,7 @@ EOF
     wait_log "$LOG" "forged login user=erin reserved=dave: killed"
     wait_for gone "$pid"
     [ "$(forged)" = 3 ] || fail "$backend: forged logins counted: $(forged)"
-    ctl sessions | grep -q dave && fail "$backend: dave's session did not end: $(ctl sessions)"
+    ctl sessions | has dave && fail "$backend: dave's session did not end: $(ctl sessions)"
 
     log "$backend: frank's legitimate session is provisioned and stored back"
     p=$(assign_port frank)

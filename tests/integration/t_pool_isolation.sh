@@ -54,7 +54,7 @@ EOF
     [[ $(readlink "/proc/$PID/fd/1") == pipe:* ]] || fail "stdout is $(readlink "/proc/$PID/fd/1")"
     [ "$(readlink "/proc/$PID/fd/1")" = "$(readlink "/proc/$PID/fd/2")" ] || fail "stdout and stderr differ"
     inode=$(readlink "/proc/$PID/fd/3")
-    ss -Htlne "sport = :$P" | grep -q "ino:${inode//[^0-9]/}" || fail "fd 3 ($inode) is not its listener on $P"
+    ss -Htlne "sport = :$P" | has "ino:${inode//[^0-9]/}" || fail "fd 3 ($inode) is not its listener on $P"
     for f in /proc/"$AL"/fd/*; do
         l=$(readlink "$f") || continue
         [[ $l == socket:* ]] || continue

@@ -62,7 +62,7 @@ wait_log "$LOG" "instance=$IA login user=alice provisioned=ahead"
 [ "$(grep -c "instance=$IA hook=provision ok" "$LOG")" = 1 ] || fail "the hook ran twice"
 unhold alice
 wait_log "$T/alice.out" "^eof$"
-ctl sessions | grep -q " active  *alice " || fail "alice not active: $(ctl sessions)"
+ctl sessions | has " active  *alice " || fail "alice not active: $(ctl sessions)"
 
 log "carol logs in where bob's state was brought: stopped, bob's state untouched"
 hello bob

@@ -28,7 +28,7 @@ pool_conf "$CONF" "$P0" <<EOF
       command: [cp, "{dir}/{user}.db", "$T/store/{user}.db"]
       timeout: 5s
 EOF
-"$AIRLOCK" check -c "$CONF" | grep -q "ok (0 relays, 1 pools, directory memory, control socket)" || fail "check: $("$AIRLOCK" check -c "$CONF" 2>&1)"
+"$AIRLOCK" check -c "$CONF" | has "ok (0 relays, 1 pools, directory memory, control socket)" || fail "check: $("$AIRLOCK" check -c "$CONF" 2>&1)"
 airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 2
@@ -45,7 +45,7 @@ wait_log "$LOG" "login user=alice"
 wait_log "$LOG" "hook=provision ok"
 wait_for metric_is airlock_pool_instances 'pool="fa",state="active"' 1
 [ "$(dir_sessions)" = 1 ] || fail "the directory has $(dir_sessions) sessions, not 1"
-ctl sessions | grep -q "alice" || fail "airlock ctl sessions: $(ctl sessions)"
+ctl sessions | has "alice" || fail "airlock ctl sessions: $(ctl sessions)"
 metric_is airlock_dir_instances 'state="active"' 1 || fail "the directory has no active instance"
 DIRA=$(app "$PA" cwd | cut -d' ' -f1)
 PIDA=$(app "$PA" pid | cut -d' ' -f1)
@@ -71,7 +71,7 @@ wait_log "$LOG" "instance=[^ ]+ stopped why=exit"
 wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 2
 metric_is airlock_pool_instances 'pool="fa",state="active"' 0 || fail "an instance is still active"
 [ "$(dir_sessions)" = 0 ] || fail "the directory still has $(dir_sessions) sessions after the crash"
-ctl sessions | grep -q "bob" && fail "bob's session is still listed: $(ctl sessions)"
+ctl sessions | has "bob" && fail "bob's session is still listed: $(ctl sessions)"
 # (the directory hears of a third one, ready meanwhile, a moment after the pool;
 # the cooldown trims it)
 wait_for metric_is airlock_dir_instances 'state="idle"' 2

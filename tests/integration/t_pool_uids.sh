@@ -77,7 +77,7 @@ done
 SHM=$(app "$PA" shm)
 [[ $SHM == "OK "* ]] || fail "A cannot make a shared memory segment: $SHM"
 SHM=${SHM#OK }
-awk -v id="$SHM" '$2 == id' /proc/sysvipc/shm | grep -q . || fail "no segment $SHM"
+awk -v id="$SHM" '$2 == id' /proc/sysvipc/shm | has . || fail "no segment $SHM"
 
 log "logout: A's daemons die with its session"
 D=$(app "$PA" daemon)
@@ -92,7 +92,7 @@ wait_log "$LOG" "instance=$NAMEA wiped"
 for d in /tmp /var/tmp /dev/shm; do
     [ ! -e "$d/t_pool_uids-$$" ] || { rm -f "$d/t_pool_uids-$$"; fail "$d/t_pool_uids-$$ of uid $UA outlived its session"; }
 done
-! awk -v id="$SHM" '$2 == id' /proc/sysvipc/shm | grep -q . || { ipcrm -m "$SHM"; fail "segment $SHM of uid $UA outlived its session"; }
+! awk -v id="$SHM" '$2 == id' /proc/sysvipc/shm | has . || { ipcrm -m "$SHM"; fail "segment $SHM of uid $UA outlived its session"; }
 
 log "crash: B's daemon dies too"
 D=$(app "$PB" daemon)

@@ -61,7 +61,7 @@ INODE=$(stat -c %i "$DIRA")
 log "$NAME (uid $U0) makes $FILES files"
 [ "$(app "$PA" "files $FILES" 300)" = OK ] || fail "files"
 [ "$(find "$DIRA" -maxdepth 1 -type f | wc -l)" = "$FILES" ] || fail "not $FILES files"
-aside() { find "$T/inst" -mindepth 1 -maxdepth 1 -inum "$INODE" | grep -q .; }
+aside() { find "$T/inst" -mindepth 1 -maxdepth 1 -inum "$INODE" | has .; }
 
 log "logout: the directory leaves its place, the relay answers while it is wiped"
 [ "$(app "$PA" logout)" = BYE ] || fail "logout"

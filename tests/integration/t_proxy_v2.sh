@@ -95,7 +95,7 @@ wait_ends "$T/back.log" bad_preamble 2
 printf 'Connection: close\r\n\r\n' >&3
 reply=$(timeout 5 cat <&3) || fail "no reply to the request in flight"
 exec 3>&-
-echo "$reply" | tr -d '\r' | grep -qx "127.0.0.1:$port" ||
+echo "$reply" | tr -d '\r' | has -x "127.0.0.1:$port" ||
     fail "the request in flight got: $reply"
 
 log "the silent client is closed after the preamble timeout"

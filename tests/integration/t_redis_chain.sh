@@ -47,7 +47,7 @@ for pipeline in 1 16; do
     echo "$out" | tr '\r' '\n' | grep 'requests per second' | sed 's/^/# /'
     echo "$out" | tr '\r' '\n' | grep -iE 'error|refused|reset' && fail "redis-benchmark reported errors"
     for t in SET GET; do
-        echo "$out" | tr '\r' '\n' | grep -Eq "^$t: [0-9.]+ requests per second" ||
+        echo "$out" | tr '\r' '\n' | has -E "^$t: [0-9.]+ requests per second" ||
             fail "no $t result from redis-benchmark: $out"
     done
 done

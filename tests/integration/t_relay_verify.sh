@@ -137,7 +137,7 @@ refused() {
     [ -z "$got" ] || fail "$2: the client got '$got'"
     wait_for grep -q "close relay=$2 .*end=$3\$" "$T/client.log" ||
         fail "$2: no close line with end=$3"
-    grep "close relay=$2 .*end=$3\$" "$T/client.log" | grep -q "reason=\"[^\"]*$4" ||
+    grep "close relay=$2 .*end=$3\$" "$T/client.log" | has "reason=\"[^\"]*$4" ||
         fail "$2: the close line does not say '$4': $(grep "close relay=$2 " "$T/client.log")"
 }
 refused "$PCR" pcr attest_refused "PCR 0"

@@ -64,7 +64,7 @@ hold bob "$R1" bob.grid.test --bind 127.0.0.2
 wait_for assigned grid bob
 hold_send bob "login bob"
 wait_log "$LOG" "login user=bob"
-ctl sessions | grep -q " active  *bob " || fail "bob is not active: $(ctl sessions)"
+ctl sessions | has " active  *bob " || fail "bob is not active: $(ctl sessions)"
 
 log "the pool's share: a third address gets the last pending slot, a fourth waits"
 hold c3 "$R1" c3.grid.test --bind 127.0.0.3

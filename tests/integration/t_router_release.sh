@@ -91,14 +91,14 @@ for backend in memory redis; do
     unhold erin1
     wait_for router_closed erin 1
     # the directory handles requests in order: this listing comes after the release
-    ctl instances | grep -Eq "^fa +$IE +reserved +erin " || fail "erin's reservation went: $(ctl instances)"
+    ctl instances | has -E "^fa +$IE +reserved +erin " || fail "erin's reservation went: $(ctl instances)"
     wait_log "$LOG" "instance=$IE hook=provision ok"
     hold_send erin2 "login erin"
     wait_log "$T/erin2.out" "^OK state-of-erin$"
     wait_log "$LOG" "instance=$IE login user=erin provisioned=ahead"
     unhold erin2
     wait_for router_closed erin 2
-    ctl sessions | grep -q " active  *erin " || fail "erin's session ended with her connection: $(ctl sessions)"
+    ctl sessions | has " active  *erin " || fail "erin's session ended with her connection: $(ctl sessions)"
     released 1 || fail "released $(released_total), not 1"
     grep -q "reservation for erin withdrawn" "$LOG" && fail "erin's reservation was withdrawn"
     stop_clean "$AL" al

@@ -70,7 +70,7 @@ AP=$LAST_PID
 wait_log "$LOG" ' starting pid=' 10 "$AP"
 inst=$(sed -n 's/.* starting pid=\([0-9]*\) .*/\1/p' "$LOG" | head -1)
 [ -r "/proc/$inst/environ" ] || fail "no instance process $inst"
-tr '\0' '\n' <"/proc/$inst/environ" | grep -q '^NOTIFY_SOCKET=' &&
+tr '\0' '\n' <"/proc/$inst/environ" | has '^NOTIFY_SOCKET=' &&
     fail "pool instance $inst inherited NOTIFY_SOCKET"
 wait_log "$T/sink_pool.log" '^READY=1$' 10 "$AP"
 stop_clean "$AP" airlock_pool

@@ -74,7 +74,7 @@ for how in die term; do
     [ "$how" = die ] || kill -TERM "$script"
     wait_exit "$script" 20
     [ "$EXIT_STATUS" != 0 ] || fail "$how: the script exited with 0"
-    [ "$how" != die ] || grep -qx 'script.sh: as asked' "$T/script-die.log" ||
+    [ "$how" != die ] || has -x 'script.sh: as asked' "$T/script-die.log" ||
         fail "die: $(cat "$T/script-die.log")"
     poll_until 5 exited "$spid" || fail "$how: its process $spid outlived the script"
     [ ! -e "$sdir" ] || fail "$how: its scratch dir $sdir is left"

@@ -144,7 +144,7 @@ pool_run() {
     idle2() { metric_is airlock_pool_instances 'pool="grid",state="idle"' 2; }
     MPORT=$mport wait_for idle2
     for pid in $(pgrep -P "$al"); do
-        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- '--cert' && fail "$b: an instance got --cert"
+        tr '\0' ' ' <"/proc/$pid/cmdline" | has -- '--cert' && fail "$b: an instance got --cert"
     done
     SG_PORT=$rport
     sg_login user0001 # curl verifies user0001.grid.example against the CA

@@ -56,7 +56,7 @@ EOF
 airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for settled 1
-NAME=$(ctl instances | awk 'NR > 2 && $3 == "idle" { print $2; exit }')
+NAME=$(ctl instances | awk 'NR > 2 && $3 == "idle" && n == "" { n = $2 } END { print n }')
 [ -n "$NAME" ] || fail "no idle instance: $(ctl instances)"
 
 log "under umask 000: control 0600, the others 0660, all root's"
@@ -75,8 +75,8 @@ rc=0
 as_user "$AIRLOCK" ctl -s "unix:$T/ctl.sock" drain "fa/$NAME" 2>"$T/err" || rc=$?
 [ "$rc" = 1 ] && [ "$(cat "$T/err")" = "airlock ctl: cannot connect: Permission denied" ] ||
     fail "drain as $U: status $rc, $(cat "$T/err")"
-ctl instances | grep -Eq "^fa +$NAME +idle " || fail "$NAME is not idle any more: $(ctl instances)"
-ctl drain "fa/$NAME" | grep -qx "drained fa/$NAME" || fail "root cannot drain"
+ctl instances | has -E "^fa +$NAME +idle " || fail "$NAME is not idle any more: $(ctl instances)"
+ctl drain "fa/$NAME" | has -x "drained fa/$NAME" || fail "root cannot drain"
 
 log "SIGHUP: a new mode and group for the listeners that stay"
 sed -i "s|^    listen: unix:$T/app.sock|    listen: {endpoint: \"unix:$T/app.sock\", mode: \"0640\", group: $G}|
@@ -99,7 +99,7 @@ refused() {
     as_user "$AIRLOCK" ctl -s "$1" instances 2>"$T/err" || rc=$?
     [ "$rc" = 1 ] && grep -Eq "^airlock ctl: permission denied \(uid=$UID_U pid=[0-9]+\)$" "$T/err" ||
         fail "$U on $1: status $rc, $(cat "$T/err")"
-    "$AIRLOCK" ctl -s "$1" instances | grep -qx '0 instances' || fail "root on $1"
+    "$AIRLOCK" ctl -s "$1" instances | has -x '0 instances' || fail "root on $1"
 }
 ctl_conf "{endpoint: \"unix:$T/c.sock\", mode: \"0666\"}"
 airlock_up c1 run -c "$T/ctl.yaml"
@@ -116,7 +116,7 @@ log "a control socket given a group: its members may, others may not"
 ctl_conf "{endpoint: \"unix:$T/c.sock\", mode: \"0660\", group: $G}"
 airlock_up c3 run -c "$T/ctl.yaml"
 mode_is "$T/c.sock" "660 root $G" || fail "c.sock: $(stat -c '%a %U %G' "$T/c.sock")"
-as_user --in-group "$AIRLOCK" ctl -s "unix:$T/c.sock" instances | grep -qx '0 instances' ||
+as_user --in-group "$AIRLOCK" ctl -s "unix:$T/c.sock" instances | has -x '0 instances' ||
     fail "a member of $G was refused"
 rc=0
 as_user "$AIRLOCK" ctl -s "unix:$T/c.sock" instances 2>"$T/err" || rc=$?

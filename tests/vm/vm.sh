@@ -77,7 +77,7 @@ if [ ! -s "$VMLINUX" ]; then
   # (tail gets SIGPIPE when xz stops after the first stream: ignore the status)
   [ -n "$off" ] && { tail -c +$((off + 1)) "$BZ" | xz -dc --single-stream > "$VMLINUX.$$.tmp" 2>/dev/null || true; }
   if [ -s "$VMLINUX.$$.tmp" ] && command -v readelf >/dev/null &&
-     readelf -n "$VMLINUX.$$.tmp" 2>/dev/null | grep -q 'Xen'; then
+     [ "$(readelf -n "$VMLINUX.$$.tmp" 2>/dev/null | grep -c 'Xen')" != 0 ]; then
     mv "$VMLINUX.$$.tmp" "$VMLINUX"
   else
     rm -f "$VMLINUX.$$.tmp"; VMLINUX=$BZ          # fall back to a normal bzImage boot
