@@ -12,7 +12,7 @@ redis-server redis-tools openssl curl socat iperf3 iproute2 procps psmisc dnsmas
 bind9-dnsutils chrony
 valgrind nginx iptables python3 python3-yaml xxd
 qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
-debhelper dpkg-dev fakeroot lintian man-db
+debhelper dpkg-dev fakeroot lintian man-db podman runc
 $*"
 
 SUDO=""

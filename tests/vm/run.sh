@@ -52,14 +52,8 @@ CC=${CC:-cc}
   die "could not build tests/vm/vmpeer.c statically"
 
 if [ "$RELAY" = airlock ]; then
-  B=$ROOT/build-static
-  if [ ! -f "$B/build.ninja" ]; then
-    meson setup "$B" "$ROOT" -Dstatic=true -Dtests=false >"$ERR" 2>&1 || {
-      cat "$ERR"; die "meson setup of the static build failed"; }
-  fi
-  ninja -C "$B" airlock >"$ERR" 2>&1 || { tail -n 40 "$ERR"; die "static airlock build failed"; }
-  if LC_ALL=C ldd "$B/airlock" >/dev/null 2>&1; then die "$B/airlock is not statically linked"; fi
-  cp "$B/airlock" "$BIN_DIR/"
+  static=$("$ROOT/scripts/static-build.sh") || die "no static airlock"
+  cp "$static" "$BIN_DIR/"
   EXTRA_DYN=
 else
   command -v socat >/dev/null || skip "socat not installed (scripts/deps.sh)"
