@@ -18,8 +18,8 @@
 #include "attest/nitro.h"
 #include "attest/sim.h"
 #include "attest/trust.h"
+#include "attest_guarded.h"
 #include "attest_util.h"
-#include "guard.h"
 
 #define ANJUNA "nitro/anjuna-full-2024-01-24.cbor"
 #define EVERVAULT "nitro/evervault-beta-2022-10-13.cbor"
@@ -39,19 +39,10 @@ static time_t anjuna_from, anjuna_to, evervault_from, evervault_to;
 static struct attest_claims claims;
 static char err[ATTEST_ERR_MAX];
 
-/* Verifies doc placed right before an unreadable page; a refusal must say why. */
 static enum attest_result
 verify(const uint8_t *doc, size_t len, const struct attest_policy *pol)
 {
-    struct guard g;
-    uint8_t *p = guard_copy(&g, doc, len);
-
-    err[0] = '\0';
-    enum attest_result r = attest_nitro_verify(p, len, pol, &claims, err);
-    guard_free(&g);
-    if (r != ATTEST_OK && (err[0] == '\0' || strchr(err, '\n') != NULL))
-        fail_msg("refusal %d without a one-line reason", r);
-    return r;
+    return verify_guarded(ATTEST_KIND_NITRO, doc, len, NULL, NULL, pol, &claims, err);
 }
 
 static struct attest_policy

@@ -15,8 +15,8 @@
 #include "attest/sim.h"
 #include "attest/snp.h"
 #include "attest/trust.h"
+#include "attest_guarded.h"
 #include "attest_util.h"
-#include "guard.h"
 
 static const char measurement[] = "b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b"
                                   "6bdf8a9ece31a5a608eb0cf2e4872b01";
@@ -31,15 +31,7 @@ static char err[ATTEST_ERR_MAX];
 static enum attest_result
 verify(const uint8_t *r, size_t len, const struct attest_policy *pol)
 {
-    struct guard g;
-    uint8_t *p = guard_copy(&g, r, len);
-
-    err[0] = '\0';
-    enum attest_result res = attest_snp_verify(p, len, vcek, ask, pol, &claims, err);
-    guard_free(&g);
-    if (res != ATTEST_OK && err[0] == '\0')
-        fail_msg("refusal %d without a reason", res);
-    return res;
+    return verify_guarded(ATTEST_KIND_SNP, r, len, vcek, ask, pol, &claims, err);
 }
 
 static struct attest_policy

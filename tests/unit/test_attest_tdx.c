@@ -14,8 +14,8 @@
 #include "attest/sim.h"
 #include "attest/tdx.h"
 #include "attest/trust.h"
+#include "attest_guarded.h"
 #include "attest_util.h"
-#include "guard.h"
 
 static const char mrtd[] = "6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86f22fc00b"
                            "8dcd404bc10d5e119d7215cbb";
@@ -36,15 +36,7 @@ static char err[ATTEST_ERR_MAX];
 static enum attest_result
 verify(const uint8_t *q, size_t len, const struct attest_policy *pol)
 {
-    struct guard g;
-    uint8_t *p = guard_copy(&g, q, len);
-
-    err[0] = '\0';
-    enum attest_result r = attest_tdx_verify(p, len, pol, &claims, err);
-    guard_free(&g);
-    if (r != ATTEST_OK && err[0] == '\0')
-        fail_msg("refusal %d without a reason", r);
-    return r;
+    return verify_guarded(ATTEST_KIND_TDX, q, len, NULL, NULL, pol, &claims, err);
 }
 
 static struct attest_policy
