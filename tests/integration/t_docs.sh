@@ -1,0 +1,233 @@
+#!/bin/bash
+# t_docs: the docs stay true. Every fenced example of README.md and
+# docs/*.md is run: a YAML config passes `airlock check`; a shell example
+# (sh, bash, console) runs against real peers in namespaces of its own, and
+# every command of it must succeed. An example that cannot run here says why
+# on the line before its fence, "<!-- not run: REASON -->" (it needs a Nitro
+# parent, apt, systemctl, is a benchmark or a synopsis); they are listed and
+# counted. docs/config.md is also checked against the config tables by
+# tests/unit/test_config_doc.c.
+#
+# What an example may assume, read here as:
+#   /etc/airlock/, /run/airlock/, /var/lib/airlock/, /var/log/airlock/
+#       directories of the test (/etc/airlock/sim-root.pem is a sim root,
+#       /etc/airlock/broker.key a broker key); the smartgrid group (made by
+#       the airlock-smartgrid package) is nogroup; HEX is 48 bytes of hex
+#   vsock:CID:PORT, vsock:any:PORT
+#       unix:DIR/vsock-PORT.sock, one per port: the vsock of that port
+#   a shell example
+#       runs in network, mount and pid namespaces of its own (lo up, every
+#       10.x.y.z address of the example on it, a tmpfs on /run), its "host";
+#       a command under a comment saying "enclave side" (up to the next
+#       empty line; or with one at its end) runs in a second network
+#       namespace, the "enclave". airlock
+#       relay, router and run are started in the background and must come
+#       up ("airlock running"); the other commands must exit 0. `sudo CMD`
+#       is CMD. A few examples get peers and checks of what they promise
+#       (fixture_* below): the app behind the host and enclave relays gets
+#       exactly the client's request, `airlock ctl` finds a pool's instances.
+. "$(dirname "$0")/lib.sh"
+need curl socat unshare nsenter
+mkdir -p "$T/etc" "$T/run" "$T/var" "$T/log"
+"$AIRLOCK" attest get --provider sim --sim-root "$T/etc/sim-root.pem" >/dev/null 2>&1 || :
+head -c 32 /dev/urandom >"$T/etc/broker.key"
+chmod 600 "$T/etc/broker.key"
+HEX=$(printf '%096d' 0)
+
+# local_yaml FILE: the documented paths and placeholders, as the test has them
+local_yaml() {
+    sed -i -e "s|/etc/airlock/|$T/etc/|g" -e "s|/run/airlock/|$T/run/|g" \
+        -e "s|/var/lib/airlock/|$T/var/|g" -e "s|/var/log/airlock/|$T/log/|g" \
+        -e "s|group: smartgrid|group: nogroup|" -e "s|\bHEX\b|\"$HEX\"|g" "$1"
+}
+
+# shell_commands FILE: one line per command of a shell example, "KIND SIDE
+# N<TAB>COMMAND": KIND daemon (airlock relay, router, run) or run, SIDE
+# host or enclave; continued lines joined, comments dropped.
+shell_commands() {
+    awk '
+    function side_of(s) { return s ~ /enclave side/ ? "enclave" : s ~ /host side/ ? "host" : "" }
+    BEGIN { side = "host" }
+    {
+        line = $0
+        while (line ~ /\\$/ && (getline more) > 0) { sub(/\\$/, "", line); line = line " " more }
+        if (line ~ /^[ \t]*#/) { if (side_of(line) != "") side = side_of(line); next }
+        if (line ~ /^[ \t]*$/) { side = "host"; next }
+        cmd = line; s = ""
+        if (match(line, /[ \t]+#[ \t]/)) { cmd = substr(line, 1, RSTART - 1); s = side_of(substr(line, RSTART)) }
+        kind = cmd ~ /^[ \t]*(sudo +)?airlock +(relay|router|run) / ? "daemon" : "run"
+        printf "%s %s %d\t%s\n", kind, s != "" ? s : side, ++n, cmd
+    }' "$1"
+}
+
+# ---- fixtures: peers for an example, and checks of what it promises. Each
+# is a file of functions the example's runner sources: fixture_before,
+# fixture_up N COMMAND (a daemon came up), fixture_after.
+
+# The README's "Use": the host relay -> vsock -> enclave relay -> app chain
+# delivers the client's request unchanged to an unmodified app, from an
+# allowed address; airlock.yaml runs pool grid, three idle instances.
+fixture_use() {
+    cat <<'EOF'
+fixture_before() {
+    cat >app.sh <<'APP'
+#!/bin/sh
+# an unmodified HTTP app: the request line must be the client's own
+IFS= read -r first
+sed -u '/^\r$/q' >/dev/null
+case $first in
+"GET /hello HTTP/1.1"*) printf 'HTTP/1.0 200 OK\r\n\r\nhello from the app\n' ;;
+*) printf 'HTTP/1.0 400 Bad Request\r\n\r\nnot HTTP\n' ;;
+esac
+APP
+    chmod +x app.sh
+    proc_start app.log nsenter -t "$ENC" -n -- socat TCP-LISTEN:8443,bind=127.0.0.1,reuseaddr,fork EXEC:./app.sh
+    cat >airlock.yaml <<YAML
+directory: {backend: memory}
+control: unix:/run/airlock/ctl.sock
+pools:
+  - name: grid
+    command: [/bin/sh, -c, "echo WAITING_LOGIN; exec sleep 100000"]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: 20000-20009
+    dir: $PWD/grid
+    min_idle: 3
+    max_idle: 3
+    events: {ready: "^WAITING_LOGIN$", login: "^LOGIN (.+)$"}
+YAML
+}
+idle_instances() { [ "$(airlock ctl instances | grep -c ' idle ')" = 3 ]; }
+fixture_up() {
+    case $2 in
+    *"run -c airlock.yaml"*) wait_until 30 idle_instances ;;
+    *"tcp:0.0.0.0:8443"*) host_relay=1 ;;
+    esac
+}
+fixture_after() {
+    [ "${host_relay:-}" = 1 ] || die "the host relay did not run"
+    local out
+    out=$(curl -s --max-time 20 --interface 10.0.0.1 http://10.0.0.1:8443/hello) || die "curl through the relays failed"
+    [ "$out" = "hello from the app" ] || die "the app behind the relays answered: $out"
+}
+EOF
+}
+
+# docs/attestation.md's seal: the secret is a file of the example's directory.
+fixture_seal() {
+    echo "fixture_before() { mkdir -p $T/var/secrets; echo \"db password\" >secret.txt; }"
+}
+
+# docs/observability.md's /readyz: an airlock with its metrics listener there.
+fixture_readyz() {
+    cat <<'EOF'
+fixture_before() {
+    printf 'metrics: tcp:127.0.0.1:9464\nrelays:\n  - {listen: tcp:127.0.0.1:8443, target: tcp:127.0.0.1:8080}\n' >m.yaml
+    proc_start m.log airlock run -c m.yaml
+    wait_log m.log 'airlock running' 20
+}
+fixture_after() { curl -sf http://127.0.0.1:9464/readyz | has -x ready || die "not ready"; }
+EOF
+}
+
+# fixture_for PAGE FILE: the fixture of an example, if it has one.
+fixture_for() {
+    case $1 in
+    README.md) grep -q 'airlock relay tcp:0.0.0.0:8443' "$2" && fixture_use ;;
+    docs/attestation.md) grep -q 'airlock attest seal' "$2" && fixture_seal ;;
+    docs/observability.md) grep -q '/readyz' "$2" && fixture_readyz ;;
+    esac
+    return 0
+}
+
+# The runner, in the example's own namespaces: its directory is the cwd.
+cat >"$T/runner.sh" <<'EOF'
+set -euo pipefail
+. "$ROOT/scripts/lib.sh"
+trap cleanup EXIT
+ip link set lo up
+for a in $(grep -Eo '\b10\.[0-9]+\.[0-9]+\.[0-9]+\b' example.sh | sort -u); do ip addr add "$a/32" dev lo; done
+ip addr add 10.0.0.1/32 dev lo 2>/dev/null || :
+mount -t tmpfs tmpfs /run
+mkdir -p /run/airlock
+proc_start enclave.log unshare --net bash -c 'ip link set lo up && exec sleep 100000'
+ENC=$LAST_PID
+enclave_apart() { [ "$(readlink /proc/$ENC/ns/net)" != "$(readlink /proc/self/ns/net)" ]; }
+wait_until 10 enclave_apart
+fixture_before() { :; }
+fixture_up() { :; }
+fixture_after() { :; }
+[ ! -s fixture.sh ] || . ./fixture.sh
+fixture_before
+while IFS=$'\t' read -r what cmd; do
+    read -r kind side n <<<"$what"
+    in=()
+    [ "$side" = host ] || in=(nsenter -t "$ENC" -n --)
+    log "$side: $cmd"
+    if [ "$kind" = daemon ]; then
+        proc_start "d$n.log" "${in[@]}" bash -c "exec $cmd"
+        wait_log "d$n.log" 'airlock running' 20 "$LAST_PID"
+        fixture_up "$n" "$cmd"
+    else
+        rc=0
+        "${in[@]}" bash -o pipefail -ec "$cmd" >"c$n.out" 2>&1 || rc=$?
+        [ "$rc" = 0 ] || { tail -20 "c$n.out"; die "exit $rc: $cmd"; }
+    fi
+done <commands
+fixture_after
+log "example ok"
+EOF
+
+# run_shell PAGE LINE FILE: runs the shell example FILE of PAGE; 0 when every
+# command of it succeeded.
+run_shell() {
+    local w=$3.d
+    mkdir -p "$w/bin"
+    ln -s "$AIRLOCK" "$w/bin/airlock"
+    printf '#!/bin/sh\nexec "$@"\n' >"$w/bin/sudo"
+    chmod +x "$w/bin/sudo"
+    sed -e "s|\bvsock:[a-z0-9]*:\([0-9]*\)|unix:$w/vsock-\1.sock|g" -e "s|/etc/airlock/|$T/etc/|g" \
+        -e "s|/var/lib/airlock/|$T/var/|g" -e "s|/var/log/airlock/|$T/log/|g" "$3" >"$w/example.sh"
+    shell_commands "$w/example.sh" >"$w/commands"
+    fixture_for "$1" "$3" >"$w/fixture.sh"
+    (cd "$w" && PATH=$w/bin:$PATH ROOT=$ROOT timeout -k 5 120 \
+        unshare --net --mount --pid --fork --mount-proc --propagation private \
+        bash "$T/runner.sh") >"$w/out.log" 2>&1
+}
+
+bad=0 checked=0 ran=0 skipped=0
+for page in "$ROOT/README.md" "$ROOT"/docs/*.md; do
+    name=${page#"$ROOT/"}
+    dir=$T/doc/$(basename "$page" .md)
+    doc_blocks "$page" "$dir"
+    while read -r n lang line why; do
+        if [ "$why" != - ]; then
+            skipped=$((skipped + 1))
+            log "not run: $name:$line ($lang): $why"
+            continue
+        fi
+        case $lang in
+        yaml)
+            local_yaml "$dir/$n.yaml"
+            if out=$("$AIRLOCK" check -c "$dir/$n.yaml" 2>&1); then
+                checked=$((checked + 1))
+            else
+                bad=$((bad + 1))
+                echo "FAIL $name:$line: airlock check: $out"
+            fi
+            ;;
+        *)
+            if run_shell "$name" "$line" "$dir/$n.$lang"; then
+                ran=$((ran + 1))
+                log "ran $name:$line"
+            else
+                bad=$((bad + 1))
+                echo "FAIL $name:$line: the example failed:"
+                tail -20 "$dir/$n.$lang.d/out.log" | sed 's/^/    /'
+            fi
+            ;;
+        esac
+    done <"$dir/index"
+done
+log "$checked yaml examples checked, $ran shell examples run, $skipped examples not run"
+[ "$bad" = 0 ] || fail "$bad examples are wrong"
+log ok
