@@ -382,9 +382,10 @@ hold_send() { held_say "$1" "send $2"; }
 
 # doc_blocks PAGE DIR: writes each fenced block of PAGE in sh, bash, console
 # or yaml to DIR/N.LANG (N counts them from 1 in page order) and a line
-# "N LANG LINE REASON" to DIR/index: LINE the fence's, REASON "-", or the
-# text of a "<!-- not run: REASON -->" comment on the last line before the
-# fence that is not empty (an example that cannot run here).
+# "N LANG LINE NOTE" to DIR/index: LINE the fence's, NOTE "-", or the text
+# of a "<!-- not run: REASON -->" (an example that cannot run here) or
+# "<!-- fragment: KEY -->" (YAML of a block, not a file) comment on the last
+# line before the fence that is not empty.
 doc_blocks() {
     mkdir -p "$2"
     : >"$2/index"
@@ -395,7 +396,7 @@ doc_blocks() {
             if (lang !~ /^(sh|bash|console|yaml)$/) next
             n++; f = dir "/" n "." lang; printf "" >f
             why = "-"
-            if (prev ~ /^<!-- not run: .* -->$/) { why = prev; sub(/^<!-- not run: /, "", why); sub(/ -->$/, "", why) }
+            if (prev ~ /^<!-- (not run|fragment): .* -->$/) { why = prev; sub(/^<!-- /, "", why); sub(/ -->$/, "", why) }
             print n, lang, NR, why >>(dir "/index")
             next
         }
