@@ -29,7 +29,7 @@
 #       (fixture_* below): the app behind the host and enclave relays gets
 #       exactly the client's request, `airlock ctl` finds a pool's instances.
 . "$(dirname "$0")/lib.sh"
-need curl socat unshare nsenter
+need curl socat unshare nsenter dnsmasq dig openssl
 is_root || skip "needs root for namespaces"
 mkdir -p "$T/etc" "$T/run" "$T/var" "$T/log"
 "$AIRLOCK" attest get --provider sim --sim-root "$T/etc/sim-root.pem" >/dev/null 2>&1 || :
@@ -99,10 +99,18 @@ shell_commands() {
 
 # The README's "Use": the host relay -> vsock -> enclave relay -> app chain
 # delivers the client's request unchanged to an unmodified app, from an
-# allowed address; airlock.yaml runs pool grid, three idle instances.
+# allowed address; the enclave's DNS pair answers an allowed name (dnsmasq
+# on 10.0.0.2 behind it) and refuses another; the SNI router hands the
+# ClientHello of www.example.com to its route unchanged; airlock.yaml runs
+# pool grid, three idle instances, for airlock ctl.
 fixture_use() {
     cat <<'EOF'
 fixture_before() {
+    printf '10.1.2.3 s3.amazonaws.com\n10.1.2.4 www.example.net\n' >hosts
+    proc_start dnsmasq.log dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+        --addn-hosts="$PWD/hosts" --listen-address=10.0.0.2 --bind-interfaces --port=53 \
+        --user=root --group=root --pid-file="$PWD/dnsmasq.pid" --log-facility=-
+    proc_start route.log socat UNIX-LISTEN:vsock-443.sock,fork OPEN:hello.bin,creat,append
     cat >app.sh <<'APP'
 #!/bin/sh
 # an unmodified HTTP app: the request line must be the client's own
@@ -136,11 +144,20 @@ fixture_up() {
     *"tcp:0.0.0.0:8443"*) host_relay=1 ;;
     esac
 }
+# enclave_dig NAME: dig's answer in the enclave, through the DNS pair
+enclave_dig() { nsenter -t "$ENC" -n -- dig +time=2 +tries=1 @127.0.0.1 "$1" 2>&1 || :; }
+dns_answers() { enclave_dig s3.amazonaws.com | has -E '^s3\.amazonaws\.com\..*A[[:space:]]+10\.1\.2\.3$'; }
+hello_routed() { grep -aq www.example.com hello.bin 2>/dev/null; }
 fixture_after() {
     [ "${host_relay:-}" = 1 ] || die "the host relay did not run"
     local out
     out=$(curl -s --max-time 20 --interface 10.0.0.1 http://10.0.0.1:8443/hello) || die "curl through the relays failed"
     [ "$out" = "hello from the app" ] || die "the app behind the relays answered: $out"
+    # the enclave side's stream to the host side reconnects with a backoff
+    wait_until 30 dns_answers
+    enclave_dig www.example.net | has 'status: REFUSED' || die "a name out of --dns-allow was not refused"
+    proc_start s_client.log openssl s_client -connect 127.0.0.1:443 -servername www.example.com
+    wait_until 20 hello_routed
 }
 EOF
 }
