@@ -7,8 +7,11 @@
 # parent, apt, systemctl, is a benchmark or a synopsis); they are listed and
 # counted. YAML of one block, not a whole file, says which on that line,
 # "<!-- fragment: KEY -->" (relays[], pools[], proxies[]), and is checked
-# inside a minimal such block. docs/config.md is also checked against the config tables by
-# tests/unit/test_config_doc.c.
+# inside a minimal such block. Relays that connect to each other agree on
+# PROXY v2 (sent by one exactly when the other reads it): those of a shell
+# example, and those of a page's YAML examples over vsock (an enclave's
+# config and its parent's). docs/config.md is also checked against the
+# config tables, by tests/unit/test_config_doc.c.
 #
 # What an example may assume, read here as:
 #   /etc/airlock/, /run/airlock/, /var/lib/airlock/, /var/log/airlock/
@@ -22,12 +25,10 @@
 #       10.x.y.z address of the example on it, a tmpfs on /run), its "host";
 #       a command under a comment saying "enclave side" (up to the next
 #       empty line; or with one at its end) runs in a second network
-#       namespace, the "enclave". airlock
-#       relay, router and run are started in the background and must come
-#       up ("airlock running"); the other commands must exit 0. `sudo CMD`
-#       is CMD. A few examples get peers and checks of what they promise
-#       (fixture_* below): the app behind the host and enclave relays gets
-#       exactly the client's request, `airlock ctl` finds a pool's instances.
+#       namespace, the "enclave". airlock relay, router and run are started
+#       in the background and must come up ("airlock running"); the other
+#       commands must exit 0. `sudo CMD` is CMD. A few examples get peers
+#       and checks of what they promise (fixture_* below).
 . "$(dirname "$0")/lib.sh"
 need curl socat unshare nsenter dnsmasq dig openssl
 is_root || skip "needs root for namespaces"
@@ -91,6 +92,62 @@ shell_commands() {
         kind = cmd ~ /^[ \t]*(sudo +)?airlock +(relay|router|run) / ? "daemon" : "run"
         printf "%s %s %d\t%s\n", kind, s != "" ? s : side, ++n, cmd
     }' "$2"
+}
+
+# proxy_pairs COMMANDS: the relays of an example that connect to each other
+# (one's target is the other's listen, as vsock is once rewritten) agree on
+# PROXY v2: sent by one exactly when the other reads it. Prints each pair
+# that does not; true when none.
+proxy_pairs() {
+    awk -F'\t' '
+    function flag(name, i) {
+        for (i = 1; i <= nt; i++)
+            if (t[i] == "--" name "=v2" || (t[i] == "--" name && t[i + 1] == "v2")) return 1
+        return 0
+    }
+    {
+        nt = split($2, t, /[ \t]+/)
+        for (i = 1; i <= nt && t[i] != "airlock"; i++) ;
+        if (t[i + 1] != "relay" && t[i + 1] != "router") next
+        n++; listen[n] = t[i + 2]; target[n] = t[i + 1] == "relay" ? t[i + 3] : ""
+        sends[n] = flag("send-proxy"); reads[n] = flag("accept-proxy"); cmd[n] = $2
+    }
+    END {
+        for (a = 1; a <= n; a++)
+            for (b = 1; b <= n; b++)
+                if (target[a] != "" && target[a] == listen[b] && sends[a] != reads[b]) {
+                    print (sends[a] ? "sends a PROXY v2 header that its peer does not read" : \
+                        "sends no PROXY v2 header, its peer requires one") ": " cmd[a] " -> " cmd[b]
+                    bad = 1
+                }
+        exit bad
+    }' "$1"
+}
+
+# yaml_relays FILE...: the relays of YAML examples (block style), one line
+# each, "airlock relay LISTEN TARGET [--send-proxy v2] [--accept-proxy v2]"
+# with vsock endpoints as unix:vsock-PORT (the CID is another machine's), for
+# proxy_pairs across the examples of a page (an enclave's and its parent's).
+yaml_relays() {
+    awk '
+    function flush() {
+        if (l != "") printf "relay -\tairlock relay %s %s%s%s\n", l, tg, sp, ap
+        l = tg = sp = ap = ""
+    }
+    function ep(v) {
+        sub(/^["\047]/, "", v); sub(/["\047]$/, "", v)
+        if (v ~ /^vsock:/) { sub(/^vsock:[^:]*:/, "", v); v = "unix:vsock-" v }
+        return v
+    }
+    FNR == 1 { flush(); in_relays = 0 }
+    /^[a-z_]+:/ { flush(); in_relays = $0 ~ /^relays:/; next }
+    !in_relays { next }
+    /^  - / { flush(); sub(/^  - /, "    ") }
+    $1 == "listen:" { l = ep($2) }
+    $1 == "target:" { tg = ep($2) }
+    $1 == "send_proxy:" && $2 == "v2" { sp = " --send-proxy v2" }
+    $1 == "accept_proxy:" && $2 == "v2" { ap = " --accept-proxy v2" }
+    END { flush() }' "$@"
 }
 
 # ---- fixtures: peers for an example, and checks of what it promises. Each
@@ -238,8 +295,9 @@ run_shell() {
         -e "s|/var/lib/airlock/|$T/var/|g" -e "s|/var/log/airlock/|$T/log/|g" "$3" >"$w/example.sh"
     # AF_VSOCK is never used on this machine (docs/TESTING.md): an endpoint
     # the rewrite above missed fails the example rather than run it
-    ! grep -Eq '(^|[^h])vsock:' "$w/example.sh" || { echo "a vsock endpoint is left in $w/example.sh" && return 1; }
+    ! grep -Eq '(^|[^h])vsock:' "$w/example.sh" || { echo "a vsock endpoint is left in it" >"$w/out.log" && return 1; }
     shell_commands "$4" "$w/example.sh" >"$w/commands"
+    proxy_pairs "$w/commands" >"$w/out.log" || return 1
     fixture_for "$1" "$3" >"$w/fixture.sh"
     (cd "$w" && PATH=$w/bin:$PATH ROOT=$ROOT timeout -k 5 120 \
         unshare --net --mount --pid --fork --mount-proc --propagation private \
@@ -292,6 +350,11 @@ for page in "$ROOT/README.md" "$ROOT"/docs/*.md; do
             ;;
         esac
     done <"$dir/index"
+    if ls "$dir"/*.yaml >/dev/null 2>&1; then
+        yaml_relays "$dir"/*.yaml >"$dir/relays"
+        proxy_pairs "$dir/relays" >"$dir/pairs" ||
+            { bad=$((bad + 1)) && echo "FAIL $name: relays of its YAML examples: $(cat "$dir/pairs")"; }
+    fi
 done
 log "$checked yaml examples checked, $ran shell examples run, $skipped examples not run"
 [ "$bad" = 0 ] || fail "$bad examples are wrong"
