@@ -305,13 +305,16 @@ run_shell() {
 }
 
 bad=0 checked=0 ran=0 skipped=0
-# the example config the package installs
-if out=$("$AIRLOCK" check -c "$ROOT/dist/airlock.yaml" 2>&1); then
-    checked=$((checked + 1))
-else
-    bad=$((bad + 1))
-    echo "FAIL dist/airlock.yaml: airlock check: $out"
-fi
+# the example config the package installs, and airlock.yaml(5)'s
+sed -n '/^\.SH EXAMPLE$/,/^\.fi$/p' "$ROOT/docs/man/airlock.yaml.5" | sed -e '1,2d' -e '$d' -e 's/\\-/-/g' >"$T/man5.yaml"
+for f in "$ROOT/dist/airlock.yaml" "$T/man5.yaml"; do
+    if out=$("$AIRLOCK" check -c "$f" 2>&1) && [ -s "$f" ]; then
+        checked=$((checked + 1))
+    else
+        bad=$((bad + 1))
+        echo "FAIL $f: airlock check: $out"
+    fi
+done
 for page in "$ROOT/README.md" "$ROOT"/docs/*.md; do
     name=${page#"$ROOT/"}
     dir=$T/doc/$(basename "$page" .md)
