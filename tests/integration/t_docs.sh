@@ -230,7 +230,7 @@ fixture_readyz() {
 fixture_before() {
     printf 'metrics: tcp:127.0.0.1:9464\nrelays:\n  - {listen: tcp:127.0.0.1:8443, target: tcp:127.0.0.1:8080}\n' >m.yaml
     proc_start m.log airlock run -c m.yaml
-    wait_log m.log 'airlock running' 20
+    wait_log m.log 'airlock running' 30
 }
 fixture_after() { curl -sf http://127.0.0.1:9464/readyz | has -x ready || die "not ready"; }
 EOF
@@ -271,7 +271,7 @@ while IFS=$'\t' read -r what cmd; do
     log "$side: $cmd"
     if [ "$kind" = daemon ]; then
         proc_start "d$n.log" "${in[@]}" bash -c "exec $cmd"
-        wait_log "d$n.log" 'airlock running' 20 "$LAST_PID"
+        wait_log "d$n.log" 'airlock running' 30 "$LAST_PID"
         fixture_up "$n" "$cmd"
     else
         rc=0
