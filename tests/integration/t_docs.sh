@@ -27,8 +27,11 @@
 #       empty line; or with one at its end) runs in a second network
 #       namespace, the "enclave". airlock relay, router and run are started
 #       in the background and must come up ("airlock running"); the other
-#       commands must exit 0. `sudo CMD` is CMD. A few examples get peers
-#       and checks of what they promise (fixture_* below).
+#       commands must exit 0. `sudo CMD` is CMD. airlock.yaml in its
+#       directory runs pool grid (instances grid-1 to grid-3, idle before
+#       the next command), a memory directory and the control socket
+#       unix:/run/airlock/ctl.sock, airlock ctl's default. A few examples
+#       get peers and checks of what they promise (fixture_* below).
 . "$(dirname "$0")/lib.sh"
 need curl socat unshare nsenter dnsmasq dig openssl
 is_root || skip "needs root for namespaces"
@@ -158,8 +161,7 @@ yaml_relays() {
 # delivers the client's request unchanged to an unmodified app, from an
 # allowed address; the enclave's DNS pair answers an allowed name (dnsmasq
 # on 10.0.0.2 behind it) and refuses another; the SNI router hands the
-# ClientHello of www.example.com to its route unchanged; airlock.yaml runs
-# pool grid, three idle instances, for airlock ctl.
+# ClientHello of www.example.com to its route unchanged.
 fixture_use() {
     cat <<'EOF'
 fixture_before() {
@@ -180,24 +182,9 @@ esac
 APP
     chmod +x app.sh
     proc_start app.log nsenter -t "$ENC" -n -- socat TCP-LISTEN:8443,bind=127.0.0.1,reuseaddr,fork EXEC:./app.sh
-    cat >airlock.yaml <<YAML
-directory: {backend: memory}
-control: unix:/run/airlock/ctl.sock
-pools:
-  - name: grid
-    command: [/bin/sh, -c, "echo WAITING_LOGIN; exec sleep 100000"]
-    endpoint: "tcp:127.0.0.1:{port}"
-    ports: 20000-20009
-    dir: $PWD/grid
-    min_idle: 3
-    max_idle: 3
-    events: {ready: "^WAITING_LOGIN$", login: "^LOGIN (.+)$"}
-YAML
 }
-idle_instances() { [ "$(airlock ctl instances | grep -c ' idle ')" = 3 ]; }
 fixture_up() {
     case $2 in
-    *"run -c airlock.yaml"*) wait_until 30 idle_instances ;;
     *"tcp:0.0.0.0:8443"*) host_relay=1 ;;
     esac
 }
@@ -263,6 +250,20 @@ fixture_before() { :; }
 fixture_up() { :; }
 fixture_after() { :; }
 [ ! -s fixture.sh ] || . ./fixture.sh
+cat >airlock.yaml <<YAML
+directory: {backend: memory}
+control: unix:/run/airlock/ctl.sock
+pools:
+  - name: grid
+    command: [/bin/sh, -c, "echo WAITING_LOGIN; exec sleep 100000"]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: 20000-20009
+    dir: $PWD/grid
+    min_idle: 3
+    max_idle: 3
+    events: {ready: "^WAITING_LOGIN$", login: "^LOGIN (.+)$"}
+YAML
+idle_instances() { [ "$(airlock ctl instances | grep -c ' idle ')" = 3 ]; }
 fixture_before
 while IFS=$'\t' read -r what cmd; do
     read -r kind side n <<<"$what"
@@ -272,6 +273,7 @@ while IFS=$'\t' read -r what cmd; do
     if [ "$kind" = daemon ]; then
         proc_start "d$n.log" "${in[@]}" bash -c "exec $cmd"
         wait_log "d$n.log" 'airlock running' 30 "$LAST_PID"
+        case $cmd in *"run -c airlock.yaml"*) wait_until 30 idle_instances ;; esac
         fixture_up "$n" "$cmd"
     else
         rc=0
