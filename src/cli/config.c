@@ -1637,6 +1637,54 @@ static const struct conf_block top_block = {
             "proxies)",
 };
 
+/* ---- the key reference: docs/config.md is checked against these tables */
+
+/* The keys of b (the rows it takes) and of the blocks below them. */
+static void
+keys_of(const struct conf_block *b, const char *path, config_key_fn fn, void *arg)
+{
+    char sub[CONF_KEY_MAX];
+
+    for (size_t i = 0; i < b->n; i++) {
+        const struct conf_row *r = &b->rows[i];
+
+        if (conf_row(b, r->name, strlen(r->name)) != r)
+            continue;
+        fn(path, r->name, arg);
+        if (r->sub != NULL) {
+            conf_join(sub, sizeof(sub), path, r->name);
+            keys_of(r->sub, sub, fn, arg);
+        }
+    }
+}
+
+void
+config_keys(config_key_fn fn, void *arg)
+{
+    /* The blocks reached through a list or a node function rather than a
+     * row's sub (a list's item callback names its block in code only). */
+    static const struct {
+        const char *path;
+        const struct conf_block *b;
+    } roots[] = {
+        {"", &top_block},
+        {"listen{}", &listen_block},
+        {"relays[]", &relay_block},
+        {"routers[]", &router_block},
+        {"routers[].routes[]", &route_block},
+        {"logs", &logs_block},
+        {"log_sinks[]", &sink_block},
+        {"pools[]", &pool_block},
+        {"proxies[]", &proxy_block},
+        {"proxies[].routes[]", &hroute_block},
+        {"broker", &broker_block},
+        {"broker.secrets[]", &secret_block},
+    };
+
+    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++)
+        keys_of(roots[i].b, roots[i].path, fn, arg);
+}
+
 /* The value of key in mapping n (and its key node), or NULL. */
 static const yaml_node_t *
 value_of(const struct conf_ctx *c, const yaml_node_t *n, const char *key, const yaml_node_t **k)

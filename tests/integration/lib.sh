@@ -377,3 +377,29 @@ hold() {
     wait_log "$T/$name.out" '^hello sent$'
 }
 hold_send() { held_say "$1" "send $2"; }
+
+# ---- docs (t_docs, t_doc_nitro): the fenced examples of a page
+
+# doc_blocks PAGE DIR: writes each fenced block of PAGE in sh, bash, console
+# or yaml to DIR/N.LANG (N counts them from 1 in page order) and a line
+# "N LANG LINE NOTE" to DIR/index: LINE the fence's, NOTE "-", or the text
+# of a "<!-- not run: REASON -->" (an example that cannot run here) or
+# "<!-- fragment: KEY -->" (YAML of a block, not a file) comment on the last
+# line before the fence that is not empty.
+doc_blocks() {
+    mkdir -p "$2"
+    : >"$2/index"
+    awk -v dir="$2" '
+        /^```/ && in_block { in_block = 0; if (f != "") close(f); f = ""; next }
+        /^```/ {
+            in_block = 1; lang = substr($0, 4)
+            if (lang !~ /^(sh|bash|console|yaml)$/) next
+            n++; f = dir "/" n "." lang; printf "" >f
+            why = "-"
+            if (prev ~ /^<!-- (not run|fragment): .* -->$/) { why = prev; sub(/^<!-- /, "", why); sub(/ -->$/, "", why) }
+            print n, lang, NR, why >>(dir "/index")
+            next
+        }
+        in_block { if (f != "") print >f; next }
+        $0 != "" { prev = $0 }' "$1"
+}

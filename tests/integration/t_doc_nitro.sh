@@ -13,11 +13,13 @@ mkdir -p "$T/etc" "$T/var/secrets" "$T/log"
 head -c 32 /dev/urandom >"$T/etc/broker.key"
 chmod 600 "$T/etc/broker.key"
 
+doc_blocks "$DOC" "$T/doc"
 # block LANG N: the Nth fenced block of LANG in the page
-block() { awk -v lang="$1" -v want="$2" '
-    $0 == "```" lang { n++; on = (n == want); next }
-    /^```/ { on = 0 }
-    on { print }' "$DOC"; }
+block() {
+    local f
+    f=$(awk -v lang="$1" -v want="$2" '$2 == lang && ++n == want { print $1 }' "$T/doc/index")
+    [ -z "$f" ] || cat "$T/doc/$f.$1"
+}
 
 n=0
 while :; do
