@@ -163,8 +163,9 @@ broken tags 17 "" "more than 16 YAML directives"
 printf 'metrics: {endpoint: "unix:%s/m.sock", group: nogroup%s}\nrelays:\n  - listen: {endpoint: "unix:%s/r.sock", owner: nouser%s}\n    target: tcp:127.0.0.1:80\n' \
     "$T" $$ "$T" $$ >nouser.yaml
 run_al 1 check -c nouser.yaml
-[ "$(cat "$T/out")" = "airlock: nouser.yaml: relays[0].listen.owner: no such user 'nouser$$' on this machine" ] ||
-    fail "unknown owner: $(cat "$T/out")"
+[ "$(cat "$T/out")" = "airlock: nouser.yaml: relays[0].listen.owner: no such user 'nouser$$' on this machine
+airlock: nouser.yaml: metrics.group: no such group 'nogroup$$' on this machine
+2 errors" ] || fail "unknown owner and group: $(cat "$T/out")"
 sed -i "s/owner: nouser$$/owner: '0'/" nouser.yaml
 run_al 1 run -c nouser.yaml
 [ "$(cat "$T/out")" = "airlock: nouser.yaml: metrics.group: no such group 'nogroup$$' on this machine" ] ||
@@ -175,6 +176,72 @@ run_al 1 check -c nonexistent.yaml
     fail "missing file: $(cat "$T/out")"
 run_al 2 check
 grep -q '^usage: airlock' "$T/out" || fail "check without -c: no usage"
+
+log "every error, in file order, then how many"
+P2=$(free_port)
+cat >many.yaml <<EOF
+threads: 999
+relays:
+  - name: web
+    listen: tcp:127.0.0.1:$P2
+    target: tcp:127.0.0.1:80
+    idle_timeout: soon
+  - listen: tcp:127.0.0.1:$P
+    idle_timout: 5s
+logs:
+  forward: tcp:127.0.0.1:9
+  buffer: 1B
+EOF
+for cmd in check run; do
+    run_al 1 $cmd -c many.yaml
+    [ "$(cat "$T/out")" = "airlock: many.yaml:1: threads: expected an integer from 0 to 256 (0: one per core)
+airlock: many.yaml:6: relays[0].idle_timeout: expected a duration (250ms, 5s, 2m, 1h; a bare integer is seconds)
+airlock: many.yaml:7: relays[1].target: missing from relay 'relay2': expected an endpoint (tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT) or egress
+airlock: many.yaml:8: relays[1]: unknown key 'idle_timout' (did you mean 'idle_timeout'?)
+airlock: many.yaml:11: logs.buffer: expected a size from 64KiB to 1GiB (B, KiB, MiB, GiB; a bare integer is bytes)
+5 errors" ] || fail "many errors ($cmd): $(cat "$T/out")"
+done
+! tcp_up "$P2" && ! tcp_up "$P" || fail "a refused config listened"
+# a garbage file is not a flood
+{
+    echo 'relays:'
+    for i in $(seq 1 60); do
+        echo "  - {listen: 'tcp:127.0.0.1:$((20000 + i))', target: 'tcp:127.0.0.1:1', splice: maybe}"
+    done
+} >flood.yaml
+run_al 1 check -c flood.yaml
+[ "$(grep -c '^airlock: flood.yaml:[0-9]*: relays\[[0-9]*\].splice: expected true or false$' "$T/out")" = 50 ] &&
+    [ "$(sed -n 50p "$T/out")" = "airlock: flood.yaml:51: relays[49].splice: expected true or false" ] &&
+    [ "$(tail -1 "$T/out")" = "60 errors (the first 50 shown)" ] && [ "$(wc -l <"$T/out")" = 51 ] ||
+    fail "flood: $(head -3 "$T/out") ... $(tail -2 "$T/out")"
+
+log "YAML's quoting traps: what YAML made of it, and how to quote it"
+printf 'relays:\n  - listen: tcp:127.0.0.1:%s\n    target: tcp:127.0.0.1:80\n    allow: [10.0.0.0/8, [2001:db8::]/32]\n' "$P" >v6.yaml
+broken v6 4 "invalid YAML" "found unexpected ':' (while scanning a plain scalar on line 4); unquoted, [...] is a YAML list: quote the whole value, \"[2001:db8::]/32\""
+
+log "what run would fail on: bind conflicts, names, missing directories, files in the way"
+printf 'relays:\n  - listen: tcp:0.0.0.0:%s\n    target: tcp:127.0.0.1:80\n  - listen: tcp:127.0.0.1:%s\n    target: tcp:127.0.0.1:81\n' "$P" "$P" >wildcard.yaml
+broken wildcard 4 "relays[1].listen" "expected an endpoint no other relay listens on; relays[0] ('relay1') already listens on tcp:0.0.0.0:$P"
+printf 'relays:\n  - listen: tcp:localhost:%s\n    target: tcp:127.0.0.1:80\n' "$P" >byname.yaml
+broken byname 2 "relays[0].listen" "expected an IP address to listen on (0.0.0.0, 127.0.0.1, [::1]), not the name 'localhost'"
+: >"$T/in-the-way.sock"
+cat >host.yaml <<EOF
+metrics: unix:$T/in-the-way.sock
+relays:
+  - listen: unix:$T/no-such-dir/r.sock
+    target: tcp:127.0.0.1:80
+log_sinks:
+  - listen: tcp:127.0.0.1:$P
+    file: $T/no-such-dir/sink.log
+EOF
+for cmd in check run; do
+    run_al 1 $cmd -c host.yaml
+    [ "$(cat "$T/out")" = "airlock: host.yaml: relays[0].listen: no directory $T/no-such-dir
+airlock: host.yaml: log_sinks[0].file: no directory $T/no-such-dir
+airlock: host.yaml: metrics: $T/in-the-way.sock exists and is not a socket
+3 errors" ] || fail "host faults ($cmd): $(cat "$T/out")"
+done
+[ -f "$T/in-the-way.sock" ] && [ ! -e "$T/no-such-dir" ] && ! tcp_up "$P" || fail "check or run touched something"
 
 log "airlock relay with bad arguments exits 2"
 # relay_bad MESSAGE ARGS...: exit status 2 and MESSAGE (fixed string) on stderr
