@@ -177,8 +177,10 @@
  * relays may be left out when routers, logs, log_sinks, directory, pools,
  * broker or proxies is given.
  * Durations: an integer with unit ms, s, m or h (a bare integer is seconds).
- * Unknown keys, duplicate keys, duplicate relay names or listen endpoints, a
- * second YAML document and values of the wrong type are all errors, and so
+ * Unknown keys, duplicate keys, duplicate relay names, listeners that cannot
+ * bind side by side (the same endpoint; 0.0.0.0 or :: and another address of
+ * its family on one port; one socket file), a host name as a listen address,
+ * a second YAML document and values of the wrong type are all errors, and so
  * are nesting deeper than 64 levels, more than 256 anchors and aliases and
  * more than 16 directives (libyaml would take quadratic time over them).
  *
