@@ -2089,6 +2089,15 @@ config_args(int argc, char **argv, bool router, struct config *cfg, char *err, s
         }
         g.value[r - relay_rows] = pos[i];
     }
+    /* what a file's listeners are checked for (node_listen()) */
+    if (ep_bindable(&rc->listen, msg, sizeof(msg)) != 0) {
+        snprintf(err, errlen, "LISTEN '%s': %s", pos[0], msg);
+        goto fail;
+    }
+    if (cfg->has_metrics && ep_bindable(&cfg->metrics, msg, sizeof(msg)) != 0) {
+        snprintf(err, errlen, "--metrics: %s", msg);
+        goto fail;
+    }
     if (apply_perm(cfg, &perm, err, errlen) != 0)
         goto fail;
     if (router && !cfg->has_directory &&

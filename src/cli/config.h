@@ -264,7 +264,8 @@ struct config_errors {
 };
 
 /* Adds an error at line to errs, in line order (after those of the same
- * line); control characters in it become '?'. */
+ * line); control characters in it become '?'. In cli/confmap.c, with the
+ * walker's conf_fail(). */
 void config_error_add(struct config_errors *errs, size_t line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -256,7 +256,10 @@ map_key(struct conf_ctx *c, const yaml_node_t *k, const char *path, const struct
     const struct conf_row *r = conf_row(b, s, len);
     if (r == NULL) {
         const struct conf_row *hint = conf_closest(b, s, len);
+        char colon[CONF_ECHO_MAX * 3];
         echo(s, len, shown, sizeof(shown));
+        if (colon_hint(b, k, colon, sizeof(colon))[0] != '\0')
+            return conf_fail(c, conf_line(k), path, "unknown key '%s'%s", shown, colon);
         if (hint != NULL)
             return conf_fail(c, conf_line(k), path, "unknown key '%s' (did you mean '%s'?)", shown,
                              hint->name);

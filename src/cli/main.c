@@ -16,6 +16,7 @@
 #include "cli/runtime.h"
 #include "core/closest.h"
 #include "core/log.h"
+#include "http/proxy.h"
 #include "net/transport.h"
 #include "pool/pool.h"
 #include "proto/ctl.h"
@@ -224,7 +225,8 @@ cmd_relay(int argc, char **argv, bool router)
 }
 
 /* What the file alone cannot tell: the run-as users of pools exist here
- * and their uids are nobody's; the files of tls: and verify: load. Adds
+ * and their uids are nobody's; the files of tls: and verify: and the
+ * proxies' keysets load. Adds
  * an error naming the block for each fault. */
 static void
 host_faults(const struct config *cfg, const char *path, struct config_errors *errs)
@@ -239,6 +241,9 @@ host_faults(const struct config *cfg, const char *path, struct config_errors *er
         if (relay_tls_check_host(&cfg->relays[i], why, sizeof(why)) != 0)
             config_error_add(errs, SIZE_MAX, "%s: relays[%zu].%s", path, i, why);
 #endif
+    for (size_t i = 0; i < cfg->n_proxies; i++)
+        if (http_proxy_check_host(&cfg->proxies[i], why, sizeof(why)) != 0)
+            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].%s", path, i, why);
 }
 
 /* Whether the directory of path (at KEY of the file at where) is

@@ -242,6 +242,13 @@ airlock: host.yaml: metrics: $T/in-the-way.sock exists and is not a socket
 3 errors" ] || fail "host faults ($cmd): $(cat "$T/out")"
 done
 [ -f "$T/in-the-way.sock" ] && [ ! -e "$T/no-such-dir" ] && ! tcp_up "$P" || fail "check or run touched something"
+# a proxy's keyset loads (the static build, without field encryption,
+# refuses the route itself)
+printf 'proxies:\n  - listen: tcp:127.0.0.1:%s\n    backend: tcp:127.0.0.1:1\n    keyset: %s/none.json\n    routes: [{path: /, decrypt: true}]\n' "$P" "$T" >keyset.yaml
+run_al 1 check -c keyset.yaml
+grep -q 'field encryption is not in this build' "$T/out" ||
+    [ "$(cat "$T/out")" = "airlock: keyset.yaml: proxies[0].keyset: $T/none.json: No such file or directory" ] ||
+    fail "missing keyset: $(cat "$T/out")"
 
 log "airlock relay with bad arguments exits 2"
 # relay_bad MESSAGE ARGS...: exit status 2 and MESSAGE (fixed string) on stderr
@@ -266,6 +273,8 @@ relay_bad "airlock relay: --threads '999': expected an integer from 0 to 256" "$
 relay_bad "airlock relay: --log-level 'loud': expected error, warn, info or debug" "$L" tcp:127.0.0.1:1 --log-level loud
 relay_bad "airlock relay: --allow '300.0.0.0/8': expected a CIDR (10.0.0.0/8, [2001:db8::]/32), an address or cid:N: invalid IPv4 address" "$L" tcp:127.0.0.1:1 --allow 300.0.0.0/8
 relay_bad "airlock relay: --metrics 'bogus': expected an endpoint (tcp:HOST:PORT" "$L" tcp:127.0.0.1:1 --metrics bogus
+relay_bad "airlock relay: LISTEN 'tcp:localhost:$P': expected an IP address to listen on (0.0.0.0, 127.0.0.1, [::1]), not the name 'localhost'" tcp:localhost:"$P" tcp:127.0.0.1:1
+relay_bad "airlock relay: --metrics: expected an IP address to listen on (0.0.0.0, 127.0.0.1, [::1]), not the name 'localhost'" "$L" tcp:127.0.0.1:1 --metrics tcp:localhost:1
 relay_bad "allow applies to tcp, udp and vsock listeners" unix:"$T/a.sock" tcp:127.0.0.1:1 --allow 10.0.0.0/8
 relay_bad "unrecognized option '--bogus'" "$L" tcp:127.0.0.1:1 --bogus
 relay_bad "port must be 1-65535" "$L" tcp:127.0.0.1:99999

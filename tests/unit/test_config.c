@@ -1346,6 +1346,9 @@ test_quoting_hints(void **state)
                  "airlock.yaml:3: invalid YAML: mapping values are not allowed in this context; "
                  "line 2 has no space after 'listen:': YAML reads it as one word; write 'listen: "
                  "tcp:0.0.0.0:8443'");
+    expect_error("relays:\n  - {name:web, listen: 'tcp:0.0.0.0:8443', target: 'vsock:16:1'}\n",
+                 "airlock.yaml:2: relays[0]: unknown key 'name:web' (no space after 'name:': YAML "
+                 "reads it as one word; write 'name: web')");
     expect_error("relays:\n  - listen:tcp:0.0.0.0:8443\n",
                  "airlock.yaml:2: relays[0]: expected a mapping of relay settings (listen, target, "
                  "...), not a single value (no space after 'listen:': YAML reads it as one word; "
