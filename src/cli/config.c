@@ -2154,23 +2154,40 @@ line_text(const struct conf_ctx *c, size_t line, size_t *len)
     return c->text + i;
 }
 
+/* The length of the plain value at l[from] (n bytes in all): up to a
+ * space, a comment or a flow indicator that ends it, at most 48 bytes
+ * (a hint shows it). */
+static int
+token_len(const char *l, size_t n, size_t from, const char *ends)
+{
+    size_t i = from;
+
+    while (i < n && i - from < 48 && l[i] != '\0' && strchr(ends, l[i]) == NULL)
+        i++;
+    return (int)(i - from);
+}
+
 /* "[2001:db8::]/32" or "[::1]:443" unquoted: a bracketed IPv6 address
- * followed by more, which YAML reads as a list and then junk. */
-static bool
-bracket_trap(const char *l, size_t n)
+ * followed by more, which YAML reads as a list and then junk. Returns
+ * where the value starts in l (n bytes), its length in *len; NULL when
+ * there is none. */
+static const char *
+bracket_trap(const char *l, size_t n, int *len)
 {
     for (const char *o = memchr(l, '[', n); o != NULL;
          o = memchr(o + 1, '[', n - (size_t)(o + 1 - l))) {
         const char *p = o + 1;
         bool colon = false;
-        while (p < l + n && (strchr("0123456789abcdefABCDEF.", *p) != NULL || *p == ':'))
+        while (p < l + n && *p != '\0' && strchr("0123456789abcdefABCDEF.:", *p) != NULL)
             colon |= *p++ == ':';
-        if (colon && p + 1 < l + n && *p == ']' && (p[1] == '/' || p[1] == ':'))
-            return true;
+        if (colon && p + 1 < l + n && *p == ']' && (p[1] == '/' || p[1] == ':')) {
+            *len = (int)(p + 1 - o) + token_len(l, n, (size_t)(p + 1 - l), " \t,]}#");
+            return o;
+        }
         if (p + 1 >= l + n)
             break;
     }
-    return false;
+    return NULL;
 }
 
 /* "KEY:VALUE" without the space, KEY a key of some block: the key's
@@ -2207,32 +2224,46 @@ yaml_hint(const struct conf_ctx *c, const yaml_parser_t *parser, char *buf, size
     size_t lines[3] = {line, line > 0 ? line - 1 : line, parser->context_mark.line};
     const char *l = line_text(c, line, &n);
 
-    if (strstr(ctx, "alias") != NULL || strstr(problem, "alias") != NULL)
-        return "; unquoted, a value that starts with '*' is a YAML alias (*name): quote it, "
-               "\"*.example.com:443\"";
+    if (strstr(ctx, "alias") != NULL || strstr(problem, "alias") != NULL) {
+        const yaml_mark_t *at =
+            strstr(ctx, "alias") ? &parser->context_mark : &parser->problem_mark;
+        const char *a = line_text(c, at->line, &n);
+        if (at->column >= n || a[at->column] != '*')
+            return "; unquoted, a value that starts with '*' is a YAML alias (*name): quote it";
+        snprintf(buf, len,
+                 "; unquoted, a value that starts with '*' is a YAML alias (*name): quote it, "
+                 "\"%.*s\"",
+                 token_len(a, n, at->column, " \t,]}#"), a + at->column);
+        return buf;
+    }
     if (memchr(l, '\t', col < n ? col + 1 : n) != NULL)
         return "; a tab: YAML indents with spaces only";
     if (col < n && (l[col] == '@' || l[col] == '`')) {
         snprintf(buf, len,
                  "; '%c' is reserved in YAML: a value that starts with it must be quoted, "
-                 "\"%c...\"",
-                 l[col], l[col]);
+                 "\"%.*s\"",
+                 l[col], token_len(l, n, col, " \t,]}#"), l + col);
         return buf;
     }
     for (size_t i = 0; i < 3; i++) {
+        const char *v;
         size_t k;
+        int vlen;
         l = line_text(c, lines[i], &n);
-        if (bracket_trap(l, n))
-            return "; unquoted, [...] is a YAML list: quote the whole value, "
-                   "\"[2001:db8::]/32\"";
+        if ((v = bracket_trap(l, n, &vlen)) != NULL) {
+            snprintf(buf, len, "; unquoted, [...] is a YAML list: quote the whole value, \"%.*s\"",
+                     vlen, v);
+            return buf;
+        }
         if ((k = colon_trap(l, n)) != 0) {
             const char *key = l + k;
             while (key > l && key[-1] != ' ' && key[-1] != '-' && key[-1] != '{' && key[-1] != ',')
                 key--;
             snprintf(buf, len,
                      "; line %zu has no space after '%.*s:': YAML reads it as one word; write "
-                     "'%.*s: %.16s'",
-                     lines[i] + 1, (int)(l + k - key), key, (int)(l + k - key), key, l + k + 1);
+                     "'%.*s: %.*s'",
+                     lines[i] + 1, (int)(l + k - key), key, (int)(l + k - key), key,
+                     token_len(l, n, k + 1, " \t,}#"), l + k + 1);
             return buf;
         }
     }
@@ -2243,7 +2274,7 @@ static int
 yaml_fail(struct conf_ctx *c, const yaml_parser_t *parser)
 {
     const char *problem = parser->problem ? parser->problem : "unknown error";
-    char hint[160];
+    char hint[256];
 
     switch (parser->error) {
     case YAML_MEMORY_ERROR:

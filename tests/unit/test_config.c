@@ -404,7 +404,7 @@ test_err_yaml_syntax(void **state)
     expect_error("relays:\n"
                  "  - listen: *nowhere\n",
                  "airlock.yaml:2: invalid YAML: found undefined alias; unquoted, a value that "
-                 "starts with '*' is a YAML alias (*name): quote it, \"*.example.com:443\"");
+                 "starts with '*' is a YAML alias (*name): quote it, \"*nowhere\"");
     /* Invalid UTF-8 comes from libyaml's reader, which reports an offset. */
     expect_error("threads: 1\nlog_level: \xff\n",
                  "airlock.yaml:2: invalid YAML: invalid leading UTF-8 octet");
@@ -1294,9 +1294,8 @@ test_all_errors_cap(void **state)
 /* YAML's quoting traps: the error says what YAML made of the text and
  * how to quote it. */
 #define HINT_LIST "unquoted, [...] is a YAML list: quote the whole value, "
-#define HINT_ALIAS                                                                                 \
-    "; unquoted, a value that starts with '*' is a YAML alias (*name): quote it, "                 \
-    "\"*.example.com:443\""
+#define HINT_ALIAS(v)                                                                              \
+    "; unquoted, a value that starts with '*' is a YAML alias (*name): quote it, \"" v "\""
 
 static void
 test_quoting_hints(void **state)
@@ -1309,6 +1308,10 @@ test_quoting_hints(void **state)
     expect_error("relays:\n" RELAY_OK "    allow:\n      - [2001:db8::]/32\n",
                  "airlock.yaml:5: invalid YAML: found unexpected ':' (while scanning a plain "
                  "scalar on line 5); " HINT_LIST "\"[2001:db8::]/32\"");
+    expect_error("relays:\n  - listen: tcp:0.0.0.0:8443\n    target: egress\n"
+                 "    egress_allow: [[2001:db8::]/32:443]\n",
+                 "airlock.yaml:4: invalid YAML: found unexpected ':' (while scanning a plain "
+                 "scalar on line 4); " HINT_LIST "\"[2001:db8::]/32:443\"");
     /* an IPv6 address alone: a list of one */
     expect_error("relays:\n" RELAY_OK "    allow: [[2001:db8::1]]\n",
                  "airlock.yaml:4: relays[0].allow[0]: expected a CIDR (10.0.0.0/8, "
@@ -1318,11 +1321,11 @@ test_quoting_hints(void **state)
     expect_error("relays:\n  - listen: tcp:0.0.0.0:8443\n    target: egress\n"
                  "    egress_allow:\n      - *.example.com:443\n",
                  "airlock.yaml:5: invalid YAML: did not find expected alphabetic or numeric "
-                 "character (while scanning an alias on line 5)" HINT_ALIAS);
+                 "character (while scanning an alias on line 5)" HINT_ALIAS("*.example.com:443"));
     expect_error("routers:\n  - listen: tcp:0.0.0.0:443\n"
                  "    routes: [{name: *.example.org, target: 'tcp:127.0.0.1:1'}]\n",
                  "airlock.yaml:3: invalid YAML: did not find expected alphabetic or numeric "
-                 "character (while scanning an alias on line 3)" HINT_ALIAS);
+                 "character (while scanning an alias on line 3)" HINT_ALIAS("*.example.org"));
     /* YAML 1.1's words for true and false */
     expect_error("relays:\n" RELAY_OK "    send_proxy: no\n",
                  "airlock.yaml:4: relays[0].send_proxy: expected v2 or none (unquoted, 'no' is "
@@ -1349,6 +1352,10 @@ test_quoting_hints(void **state)
     expect_error("relays:\n  - {name:web, listen: 'tcp:0.0.0.0:8443', target: 'vsock:16:1'}\n",
                  "airlock.yaml:2: relays[0]: unknown key 'name:web' (no space after 'name:': YAML "
                  "reads it as one word; write 'name: web')");
+    expect_error("log_level:debug\nrelays:\n" RELAY_OK,
+                 "airlock.yaml:2: invalid YAML: mapping values are not allowed in this context; "
+                 "line 1 has no space after 'log_level:': YAML reads it as one word; write "
+                 "'log_level: debug'");
     expect_error("relays:\n  - listen:tcp:0.0.0.0:8443\n",
                  "airlock.yaml:2: relays[0]: expected a mapping of relay settings (listen, target, "
                  "...), not a single value (no space after 'listen:': YAML reads it as one word; "
@@ -1357,11 +1364,11 @@ test_quoting_hints(void **state)
     expect_error("directory:\n  prefix: @airlock\n",
                  "airlock.yaml:2: invalid YAML: found character that cannot start any token "
                  "(while scanning for the next token on line 2); '@' is reserved in YAML: a value "
-                 "that starts with it must be quoted, \"@...\"");
+                 "that starts with it must be quoted, \"@airlock\"");
     expect_error("directory:\n  prefix: `airlock`\n",
                  "airlock.yaml:2: invalid YAML: found character that cannot start any token "
                  "(while scanning for the next token on line 2); '`' is reserved in YAML: a value "
-                 "that starts with it must be quoted, \"`...\"");
+                 "that starts with it must be quoted, \"`airlock`\"");
     /* quoted, each is what it says */
     must_free("directory:\n  prefix: '@airlock'\nrelays:\n" RELAY_OK
               "    allow: ['[2001:db8::]/32']\n");
