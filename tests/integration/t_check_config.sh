@@ -2,9 +2,14 @@
 # t_check_config: `airlock check -c` exits 0 on a valid file and 1 on a broken
 # one with an error naming file:line and the key; `airlock run -c` refuses a
 # broken file the same way before listening; `airlock relay` with bad
-# arguments exits 2 with a clear message. YAML that would cost libyaml
-# quadratic time (100k levels of nesting in each form, 40k anchors, 20k
-# directives) is refused at once.
+# arguments exits 2 with a clear message. A file with several errors gets
+# them all, in file order, then their number (50 at most shown); an unquoted
+# IPv6 CIDR is named as YAML's list with how to quote it; what run would fail
+# on is refused by check too (listeners that cannot bind side by side, a name
+# as a listen address, missing directories, a file in the way of a socket, a
+# keyset that does not load). YAML that would cost libyaml quadratic time
+# (100k levels of nesting in each form, 40k anchors, 20k directives) is
+# refused at once.
 . "$(dirname "$0")/lib.sh"
 
 cd "$T" || exit 1
