@@ -16,10 +16,12 @@
 #include "cli/runtime.h"
 #include "core/closest.h"
 #include "core/log.h"
-#include "http/proxy.h"
 #include "net/transport.h"
 #include "pool/pool.h"
 #include "proto/ctl.h"
+#ifdef AIRLOCK_WITH_FIELD
+#include "field/field.h"
+#endif
 #ifdef AIRLOCK_WITH_ATTEST
 #include "broker/broker.h"
 #include "relay/tls.h"
@@ -224,6 +226,35 @@ cmd_relay(int argc, char **argv, bool router)
     return runtime_run(&cfg, NULL);
 }
 
+#ifdef AIRLOCK_WITH_FIELD
+/* The keyset files of proxy i's routes load, as the proxy loads them
+ * when it starts (the proxy's own keyset: one error for all its routes). */
+static void
+keysets_missing(const struct http_proxy_conf *pc, size_t i, const char *path,
+                struct config_errors *errs)
+{
+    char err[FIELD_ERR_MAX];
+    bool told = false;
+
+    for (size_t j = 0; j < pc->n_routes; j++) {
+        struct field_keyset *ks = NULL;
+        const char *file = http_route_keyset(pc, j);
+        bool own = pc->routes[j].keyset[0] != '\0';
+        if (file == NULL || (!own && told) || field_keyset_load(file, &ks, err) == 0) {
+            field_keyset_free(&ks);
+            continue;
+        }
+        if (own) {
+            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].routes[%zu].keyset: %s", path, i, j,
+                             err);
+        } else {
+            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].keyset: %s", path, i, err);
+            told = true;
+        }
+    }
+}
+#endif
+
 /* What the file alone cannot tell: the run-as users of pools exist here
  * and their uids are nobody's; the files of tls: and verify: and the
  * proxies' keysets load. Adds
@@ -241,9 +272,10 @@ host_faults(const struct config *cfg, const char *path, struct config_errors *er
         if (relay_tls_check_host(&cfg->relays[i], why, sizeof(why)) != 0)
             config_error_add(errs, SIZE_MAX, "%s: relays[%zu].%s", path, i, why);
 #endif
+#ifdef AIRLOCK_WITH_FIELD
     for (size_t i = 0; i < cfg->n_proxies; i++)
-        if (http_proxy_check_host(&cfg->proxies[i], why, sizeof(why)) != 0)
-            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].%s", path, i, why);
+        keysets_missing(&cfg->proxies[i], i, path, errs);
+#endif
 }
 
 /* Whether the directory of path (at KEY of the file at where) is

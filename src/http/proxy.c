@@ -337,25 +337,13 @@ http_env_free(struct http_env *env)
 /* ---- routes: their rules and keys (src/field/, not in the static build) */
 
 #ifdef AIRLOCK_WITH_FIELD
-/* The keyset file route i of pc uses, NULL when it has no rules and does
- * not decrypt (it needs no keys). */
-static const char *
-route_keyset(const struct http_proxy_conf *pc, size_t i)
-{
-    const struct http_route_conf *rc = &pc->routes[i];
-
-    if (rc->n_rules == 0 && !rc->decrypt)
-        return NULL;
-    return rc->keyset[0] != '\0' ? rc->keyset : pc->keyset;
-}
-
 /* Compiles route i's rules and loads its keyset once per worker. */
 static int
 route_load(struct http_proxy *p, size_t i, char *msg)
 {
     const struct http_route_conf *rc = &p->conf.routes[i];
     struct route_rt *r = &p->routes[i];
-    const char *file = route_keyset(&p->conf, i);
+    const char *file = rc->keyset[0] != '\0' ? rc->keyset : p->conf.keyset;
     struct field_rule_spec specs[HTTP_RULES_MAX];
     char err[FIELD_ERR_MAX];
     int rc_;
@@ -366,7 +354,7 @@ route_load(struct http_proxy *p, size_t i, char *msg)
         snprintf(msg, HTTP_MSG_MAX, "route %s: %s", rc->name, err);
         return rc_;
     }
-    if (file == NULL)
+    if (rc->n_rules == 0 && !rc->decrypt)
         return 0;
     if ((r->ks = calloc(p->env->n, sizeof(*r->ks))) == NULL)
         return -ENOMEM;
@@ -1684,29 +1672,4 @@ http_proxy_render(struct http_proxy *const *proxies, size_t n, struct strbuf *ou
                       st->name, (double)atomic_load(&st->lat_sum_us) / 1e6, st->name,
                       (unsigned long long)atomic_load(&st->lat_count));
     }
-}
-
-int
-http_proxy_check_host(const struct http_proxy_conf *pc, char *why, size_t len)
-{
-#ifdef AIRLOCK_WITH_FIELD
-    char err[FIELD_ERR_MAX];
-
-    for (size_t i = 0; i < pc->n_routes; i++) {
-        struct field_keyset *ks = NULL;
-        const char *file = route_keyset(pc, i);
-        int rc = file != NULL ? field_keyset_load(file, &ks, err) : 0;
-        field_keyset_free(&ks);
-        if (rc != 0) {
-            if (pc->routes[i].keyset[0] != '\0')
-                snprintf(why, len, "routes[%zu].keyset: %s", i, err);
-            else
-                snprintf(why, len, "keyset: %s", err);
-            return rc;
-        }
-    }
-#else
-    (void)pc, (void)why, (void)len; /* the config refuses what needs keys */
-#endif
-    return 0;
 }

@@ -51,11 +51,6 @@ void http_env_free(struct http_env *env);
 struct http_proxy *http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc,
                                   struct http_proxy *prev, int *err, char *msg);
 
-/* What only this machine can tell about pc, for airlock check: the keyset
- * file of each route that needs keys loads. Returns 0, or -errno with
- * "keyset: ..." or "routes[I].keyset: ..." in why (len bytes). */
-int http_proxy_check_host(const struct http_proxy_conf *pc, char *why, size_t len);
-
 /* Stops accepting and closes the listener (unless adopted). Idempotent. */
 void http_proxy_stop(struct http_proxy *p);
 

@@ -249,11 +249,22 @@ done
 [ -f "$T/in-the-way.sock" ] && [ ! -e "$T/no-such-dir" ] && ! tcp_up "$P" || fail "check or run touched something"
 # a proxy's keyset loads (the static build, without field encryption,
 # refuses the route itself)
-printf 'proxies:\n  - listen: tcp:127.0.0.1:%s\n    backend: tcp:127.0.0.1:1\n    keyset: %s/none.json\n    routes: [{path: /, decrypt: true}]\n' "$P" "$T" >keyset.yaml
+cat >keyset.yaml <<EOF
+proxies:
+  - listen: tcp:127.0.0.1:$P
+    backend: tcp:127.0.0.1:1
+    keyset: $T/none.json
+    routes:
+      - {path: /a, decrypt: true}
+      - {path: /b, decrypt: true}
+      - {path: /c, decrypt: true, keyset: $T/none2.json}
+      - {path: /d}
+EOF
 run_al 1 check -c keyset.yaml
 grep -q 'field encryption is not in this build' "$T/out" ||
-    [ "$(cat "$T/out")" = "airlock: keyset.yaml: proxies[0].keyset: $T/none.json: No such file or directory" ] ||
-    fail "missing keyset: $(cat "$T/out")"
+    [ "$(cat "$T/out")" = "airlock: keyset.yaml: proxies[0].keyset: $T/none.json: No such file or directory
+airlock: keyset.yaml: proxies[0].routes[2].keyset: $T/none2.json: No such file or directory
+2 errors" ] || fail "missing keysets: $(cat "$T/out")"
 
 log "airlock relay with bad arguments exits 2"
 # relay_bad MESSAGE ARGS...: exit status 2 and MESSAGE (fixed string) on stderr
