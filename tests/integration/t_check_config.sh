@@ -238,13 +238,21 @@ relays:
 log_sinks:
   - listen: tcp:127.0.0.1:$P
     file: $T/no-such-dir/sink.log
+directory: {backend: memory}
+pools:
+  - command: [/bin/sleep, "100"]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: 20000-20009
+    dir: $T/no-such-dir/pool
+    events: {ready: x, login: "(.+)"}
 EOF
 for cmd in check run; do
     run_al 1 $cmd -c host.yaml
     [ "$(cat "$T/out")" = "airlock: host.yaml: relays[0].listen: no directory $T/no-such-dir
 airlock: host.yaml: log_sinks[0].file: no directory $T/no-such-dir
+airlock: host.yaml: pools[0].dir: no directory $T/no-such-dir
 airlock: host.yaml: metrics: $T/in-the-way.sock exists and is not a socket
-3 errors" ] || fail "host faults ($cmd): $(cat "$T/out")"
+4 errors" ] || fail "host faults ($cmd): $(cat "$T/out")"
 done
 [ -f "$T/in-the-way.sock" ] && [ ! -e "$T/no-such-dir" ] && ! tcp_up "$P" || fail "check or run touched something"
 # a proxy's keyset loads (the static build, without field encryption,
