@@ -15,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "attest/policy.h"
 #include "cli/confmap.h"
 #include "field/field.h"
+#include "net/addr.h"
 #include "pool/template.h"
 
 /* Bounds the allocation for the relays array (a few KiB each) on hostile
@@ -394,6 +396,52 @@ ep_redis(const struct endpoint *ep, char *msg, size_t len)
 
 /* ---- listeners: an endpoint, or a mapping {endpoint, mode, owner, group} */
 
+/* A tcp or udp listener binds an address: a name would fail only when
+ * airlock runs (transport_listen() takes literals). */
+static int
+ep_bindable(const struct endpoint *ep, char *msg, size_t len)
+{
+    uint8_t a[16];
+    size_t n = strlen(ep->host);
+
+    if ((ep->kind != EP_TCP && ep->kind != EP_UDP) || addr_parse_ip(AF_INET, ep->host, n, a) ||
+        addr_parse_ip(AF_INET6, ep->host, n, a))
+        return 0;
+    snprintf(msg, len,
+             "expected an IP address to listen on (0.0.0.0, 127.0.0.1, [::1]), not the name '%s'",
+             ep->host);
+    return -1;
+}
+
+/* Whether listeners a and b cannot both bind: the same endpoint; on one
+ * port and protocol, a wildcard address (0.0.0.0, ::) and another of its
+ * family (IPv6 listeners are IPv6 only), or vsock's any CID and another;
+ * one socket file for two unix or hvsock listeners, whatever their port. */
+static bool
+listen_clash(const struct endpoint *a, const struct endpoint *b)
+{
+    static const uint8_t any[16];
+    bool file_a = a->kind == EP_UNIX || a->kind == EP_HVSOCK;
+    bool file_b = b->kind == EP_UNIX || b->kind == EP_HVSOCK;
+    uint8_t x[16], y[16];
+
+    if (file_a || file_b)
+        return file_a && file_b && strncmp(a->path, b->path, EP_PATH_MAX) == 0;
+    if (a->kind != b->kind || a->port != b->port)
+        return false;
+    if (a->kind == EP_VSOCK)
+        return a->cid == b->cid || a->cid == EP_CID_ANY || b->cid == EP_CID_ANY;
+    if (endpoint_equal(a, b))
+        return true;
+    int af = strchr(a->host, ':') != NULL ? AF_INET6 : AF_INET;
+    size_t n = af == AF_INET6 ? 16 : 4;
+    if (af != (strchr(b->host, ':') != NULL ? AF_INET6 : AF_INET) ||
+        !addr_parse_ip(af, a->host, strlen(a->host), x) ||
+        !addr_parse_ip(af, b->host, strlen(b->host), y))
+        return false;
+    return memcmp(x, y, n) == 0 || memcmp(x, any, n) == 0 || memcmp(y, any, n) == 0;
+}
+
 struct listen_map {
     struct endpoint ep;
     struct ep_perm perm;
@@ -435,7 +483,8 @@ node_listen(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v
     if (v->type != YAML_MAPPING_NODE) {
         if (conf_scalar(c, v, key, EP_EXPECT, &why) != 0)
             return -1;
-        if (conf_set_endpoint(row, base, why, msg, sizeof(msg)) != 0)
+        if (conf_set_endpoint(row, base, why, msg, sizeof(msg)) != 0 ||
+            ep_bindable(ep, msg, sizeof(msg)) != 0)
             return conf_fail(c, conf_line(v), key, "%s", msg);
     } else {
         if (conf_map(c, v, key, &listen_block, &m) != 0)
@@ -449,7 +498,8 @@ node_listen(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v
         }
         if ((why = endpoint_perm_check(ep)) != NULL)
             return conf_fail(c, perm_line, key, "%s", why);
-        if (row->ep_check != NULL && row->ep_check(ep, msg, sizeof(msg)) != 0)
+        if ((row->ep_check != NULL && row->ep_check(ep, msg, sizeof(msg)) != 0) ||
+            ep_bindable(ep, msg, sizeof(msg)) != 0)
             return conf_fail(c, conf_line(v), key, "%s", msg);
     }
     return 0;
@@ -1287,9 +1337,9 @@ check_unique(struct conf_ctx *c, const struct config *cfg, size_t idx, const yam
     }
     for (size_t j = 0; j < idx; j++) {
         const struct relay_conf *o = &cfg->relays[j];
-        if (!endpoint_equal(&o->listen, &rc->listen))
+        if (!listen_clash(&o->listen, &rc->listen))
             continue;
-        endpoint_format(&rc->listen, ep, sizeof(ep));
+        endpoint_format(&o->listen, ep, sizeof(ep));
         entry_path(cfg, j, other, sizeof(other));
         conf_join(key, sizeof(key), path, "listen");
         return conf_fail(c, conf_key_line(c, n, "listen", CONF_NO_ITEM), key,
@@ -1311,13 +1361,12 @@ relay_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t 
     relay_conf_defaults(rc);
     rc->router.enabled = router;
     snprintf(rc->name, sizeof(rc->name), "%s%zu", router ? "router" : "relay", i + 1);
-    if (conf_map(c, item, key, router ? &router_block : &relay_block, rc) != 0 ||
-        check_unique(c, cfg, cfg->n_relays, item, key) != 0) {
-        route_table_free(&rc->router.table); /* not counted yet */
-        return -1;
-    }
+    /* counted even when it fails (config_free() frees its routes), so that
+     * the walk goes on with the next one at the right index */
     cfg->n_relays++;
-    return 0;
+    if (conf_map(c, item, key, router ? &router_block : &relay_block, rc) != 0)
+        return -1;
+    return check_unique(c, cfg, cfg->n_relays - 1, item, key);
 }
 
 static const struct conf_list relays_list = {
@@ -1374,9 +1423,9 @@ sink_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i
 
     log_sink_conf_defaults(sc);
     snprintf(sc->name, sizeof(sc->name), "sink%zu", i + 1);
+    cfg->n_sinks = i + 1;
     if (conf_map(c, item, key, &sink_block, sc) != 0)
         return -1;
-    cfg->n_sinks = i + 1;
     for (size_t j = 0; j < i; j++) {
         char nkey[CONF_KEY_MAX + 8];
         size_t line = conf_key_line(c, item, "name", CONF_NO_ITEM);
@@ -1435,9 +1484,9 @@ pool_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i
 
     pool_conf_defaults(&cfg->pools[i]);
     snprintf(cfg->pools[i].name, sizeof(cfg->pools[i].name), "pool%zu", i + 1);
+    cfg->n_pools = i + 1;
     if (conf_map(c, item, key, &pool_block, &cfg->pools[i]) != 0)
         return -1;
-    cfg->n_pools = i + 1;
     return pool_unique(cfg, i, &f) != 0 ? conf_report(c, item, key, &f) : 0;
 }
 
@@ -1486,9 +1535,9 @@ secret_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t
     struct conf_fault f;
 
     attest_policy_conf_defaults(&bc->secrets[i].policy);
+    bc->n_secrets = i + 1;
     if (conf_map(c, item, key, &secret_block, &bc->secrets[i]) != 0)
         return -1;
-    bc->n_secrets = i + 1;
     return broker_secret_unique(bc, i, &f) != 0 ? conf_report(c, item, key, &f) : 0;
 }
 
@@ -1564,9 +1613,9 @@ proxy_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t 
     }
     for (size_t j = 0; j < i + cfg->n_relays; j++) {
         const struct endpoint *o = j < i ? &cfg->proxies[j].listen : &cfg->relays[j - i].listen;
-        if (!endpoint_equal(o, &pc->listen))
+        if (!listen_clash(o, &pc->listen))
             continue;
-        endpoint_format(&pc->listen, ep, sizeof(ep));
+        endpoint_format(o, ep, sizeof(ep));
         conf_join(nkey, sizeof(nkey), key, "listen");
         return conf_fail(c, conf_key_line(c, item, "listen", CONF_NO_ITEM), nkey,
                          "expected an endpoint nothing else listens on; %s already listens on %s",
@@ -1765,9 +1814,9 @@ check_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_node_t 
     }
     for (size_t i = 0; i < k && rc == 0; i++) {
         for (size_t j = 0; o[i].key[0] != '\0' && j < i; j++) {
-            if (!endpoint_equal(o[i].ep, o[j].ep))
+            if (!listen_clash(o[i].ep, o[j].ep))
                 continue;
-            endpoint_format(o[i].ep, ep, sizeof(ep));
+            endpoint_format(o[j].ep, ep, sizeof(ep));
             rc = conf_fail(c, o[i].line, o[i].key,
                            "expected an endpoint nothing else listens on; %s already listens on %s",
                            o[j].what, ep);
@@ -1805,10 +1854,10 @@ check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg
                          "expected a directory: block too (a login line is believed only for the "
                          "user the directory reserved the instance for)");
     for (size_t j = 0; cfg->has_metrics && j < cfg->n_relays; j++) {
-        if (!endpoint_equal(&cfg->relays[j].listen, &cfg->metrics))
+        if (!listen_clash(&cfg->relays[j].listen, &cfg->metrics))
             continue;
         v = value_of(c, root, "metrics", &k);
-        endpoint_format(&cfg->metrics, ep, sizeof(ep));
+        endpoint_format(&cfg->relays[j].listen, ep, sizeof(ep));
         return conf_fail(c, conf_line(v), "metrics",
                          "expected an endpoint no relay listens on; relays[%zu] ('%s') already "
                          "listens on %s",
@@ -1825,13 +1874,13 @@ parse_root(struct conf_ctx *c, const yaml_node_t *root, struct config *cfg)
     if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
         return conf_fail(c, conf_line(root), NULL,
                          "expected settings (a mapping with relays:), found an empty document");
-    if (conf_map(c, root, "", &top_block, cfg) != 0)
-        return -1;
+    int rc = conf_map(c, root, "", &top_block, cfg);
     routers = value_of(c, root, "routers", &k);
     if (routers != NULL &&
         node_relays(c, conf_row(&top_block, "routers", 7), routers, "routers", cfg) != 0)
-        return -1;
-    return check_root(c, root, cfg);
+        rc = -1;
+    /* the rules between blocks hold only for blocks that are all valid */
+    return rc != 0 ? rc : check_root(c, root, cfg);
 }
 
 /* ---- config_parse(), config_load(), config_free() */
@@ -2088,6 +2137,15 @@ config_args(int argc, char **argv, bool router, struct config *cfg, char *err, s
         }
         g.value[r - relay_rows] = pos[i];
     }
+    /* what a file's listeners are checked for (node_listen()) */
+    if (ep_bindable(&rc->listen, msg, sizeof(msg)) != 0) {
+        snprintf(err, errlen, "LISTEN '%s': %s", pos[0], msg);
+        goto fail;
+    }
+    if (cfg->has_metrics && ep_bindable(&cfg->metrics, msg, sizeof(msg)) != 0) {
+        snprintf(err, errlen, "--metrics: %s", msg);
+        goto fail;
+    }
     if (apply_perm(cfg, &perm, err, errlen) != 0)
         goto fail;
     if (router && !cfg->has_directory &&
@@ -2124,10 +2182,147 @@ offset_line(const struct conf_ctx *c, size_t off)
     return line;
 }
 
+/* Every block, for hints that name a key wherever it is. */
+static const struct conf_block *const all_blocks[] = {
+    &top_block,  &relay_block,  &router_block, &listen_block, &policy_block, &route_block,
+    &tls_block,  &verify_block, &logs_block,   &sink_block,   &dir_block,    &event_block,
+    &hook_block, &pool_block,   &hroute_block, &proxy_block,  &secret_block, &broker_block,
+};
+
+/* The text of line (0-based) of c, its length in *len; "" past the end. */
+static const char *
+line_text(const struct conf_ctx *c, size_t line, size_t *len)
+{
+    size_t i = 0;
+
+    for (size_t l = 0; l < line && i < c->len; i++)
+        l += c->text[i] == '\n';
+    const char *nl = memchr(c->text + i, '\n', c->len - i);
+    *len = nl ? (size_t)(nl - (c->text + i)) : c->len - i;
+    return c->text + i;
+}
+
+/* The length of the plain value at l[from] (n bytes in all): up to a
+ * space, a comment or a flow indicator that ends it, at most 48 bytes
+ * (a hint shows it). */
+static int
+token_len(const char *l, size_t n, size_t from, const char *ends)
+{
+    size_t i = from;
+
+    while (i < n && i - from < 48 && l[i] != '\0' && strchr(ends, l[i]) == NULL)
+        i++;
+    return (int)(i - from);
+}
+
+/* "[2001:db8::]/32" or "[::1]:443" unquoted: a bracketed IPv6 address
+ * followed by more, which YAML reads as a list and then junk. Returns
+ * where the value starts in l (n bytes), its length in *len; NULL when
+ * there is none. */
+static const char *
+bracket_trap(const char *l, size_t n, int *len)
+{
+    for (const char *o = memchr(l, '[', n); o != NULL;
+         o = memchr(o + 1, '[', n - (size_t)(o + 1 - l))) {
+        const char *p = o + 1;
+        bool colon = false;
+        while (p < l + n && *p != '\0' && strchr("0123456789abcdefABCDEF.:", *p) != NULL)
+            colon |= *p++ == ':';
+        if (colon && p + 1 < l + n && *p == ']' && (p[1] == '/' || p[1] == ':')) {
+            *len = (int)(p + 1 - o) + token_len(l, n, (size_t)(p + 1 - l), " \t,]}#");
+            return o;
+        }
+        if (p + 1 >= l + n)
+            break;
+    }
+    return NULL;
+}
+
+/* "KEY:VALUE" without the space, KEY a key of some block: the key's
+ * length, else 0. */
+static size_t
+colon_trap(const char *l, size_t n)
+{
+    size_t i = 0, k;
+
+    while (i < n && (l[i] == ' ' || l[i] == '-' || l[i] == '{' || l[i] == ','))
+        i++;
+    for (k = i; k < n && (l[k] == '_' || (l[k] >= 'a' && l[k] <= 'z')); k++)
+        ;
+    if (k == i || k + 1 >= n || l[k] != ':' || l[k + 1] == ' ')
+        return 0;
+    for (size_t b = 0; b < sizeof(all_blocks) / sizeof(all_blocks[0]); b++)
+        for (size_t r = 0; r < all_blocks[b]->n; r++)
+            if (strlen(all_blocks[b]->rows[r].name) == k - i &&
+                memcmp(all_blocks[b]->rows[r].name, l + i, k - i) == 0)
+                return k;
+    return 0;
+}
+
+/* What a YAML syntax error most likely comes from among the quoting traps
+ * of a config, and how to write it, in buf; "" when none applies. The
+ * lines looked at are the error's, the one before it (YAML often finds a
+ * mistake a line late) and the line of its context. */
+static const char *
+yaml_hint(const struct conf_ctx *c, const yaml_parser_t *parser, char *buf, size_t len)
+{
+    const char *ctx = parser->context ? parser->context : "";
+    const char *problem = parser->problem ? parser->problem : "";
+    size_t line = parser->problem_mark.line, col = parser->problem_mark.column, n;
+    size_t lines[3] = {line, line > 0 ? line - 1 : line, parser->context_mark.line};
+    const char *l = line_text(c, line, &n);
+
+    if (strstr(ctx, "alias") != NULL || strstr(problem, "alias") != NULL) {
+        const yaml_mark_t *at =
+            strstr(ctx, "alias") ? &parser->context_mark : &parser->problem_mark;
+        const char *a = line_text(c, at->line, &n);
+        if (at->column >= n || a[at->column] != '*')
+            return "; unquoted, a value that starts with '*' is a YAML alias (*name): quote it";
+        snprintf(buf, len,
+                 "; unquoted, a value that starts with '*' is a YAML alias (*name): quote it, "
+                 "\"%.*s\"",
+                 token_len(a, n, at->column, " \t,]}#"), a + at->column);
+        return buf;
+    }
+    if (memchr(l, '\t', col < n ? col + 1 : n) != NULL)
+        return "; a tab: YAML indents with spaces only";
+    if (col < n && (l[col] == '@' || l[col] == '`')) {
+        snprintf(buf, len,
+                 "; '%c' is reserved in YAML: a value that starts with it must be quoted, "
+                 "\"%.*s\"",
+                 l[col], token_len(l, n, col, " \t,]}#"), l + col);
+        return buf;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        const char *v;
+        size_t k;
+        int vlen;
+        l = line_text(c, lines[i], &n);
+        if ((v = bracket_trap(l, n, &vlen)) != NULL) {
+            snprintf(buf, len, "; unquoted, [...] is a YAML list: quote the whole value, \"%.*s\"",
+                     vlen, v);
+            return buf;
+        }
+        if ((k = colon_trap(l, n)) != 0) {
+            const char *key = l + k;
+            while (key > l && key[-1] != ' ' && key[-1] != '-' && key[-1] != '{' && key[-1] != ',')
+                key--;
+            snprintf(buf, len,
+                     "; line %zu has no space after '%.*s:': YAML reads it as one word; write "
+                     "'%.*s: %.*s'",
+                     lines[i] + 1, (int)(l + k - key), key, (int)(l + k - key), key,
+                     token_len(l, n, k + 1, " \t,}#"), l + k + 1);
+            return buf;
+        }
+    }
+    return "";
+}
+
 static int
 yaml_fail(struct conf_ctx *c, const yaml_parser_t *parser)
 {
     const char *problem = parser->problem ? parser->problem : "unknown error";
+    char hint[256];
 
     switch (parser->error) {
     case YAML_MEMORY_ERROR:
@@ -2137,9 +2332,11 @@ yaml_fail(struct conf_ctx *c, const yaml_parser_t *parser)
     default:
         if (parser->context != NULL)
             return conf_fail(c, parser->problem_mark.line + 1, "invalid YAML",
-                             "%s (%s on line %zu)", problem, parser->context,
-                             parser->context_mark.line + 1);
-        return conf_fail(c, parser->problem_mark.line + 1, "invalid YAML", "%s", problem);
+                             "%s (%s on line %zu)%s", problem, parser->context,
+                             parser->context_mark.line + 1,
+                             yaml_hint(c, parser, hint, sizeof(hint)));
+        return conf_fail(c, parser->problem_mark.line + 1, "invalid YAML", "%s%s", problem,
+                         yaml_hint(c, parser, hint, sizeof(hint)));
     }
 }
 
@@ -2217,16 +2414,14 @@ prescan(struct conf_ctx *c)
 }
 
 int
-config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
-             size_t errlen)
+config_parse_all(const char *name, const char *text, size_t len, struct config *cfg,
+                 struct config_errors *errs)
 {
-    char scratch[1];
     struct conf_ctx c = {
         .name = name ? name : "config",
         .text = text ? text : "",
         .len = text ? len : 0,
-        .err = errlen ? err : scratch,
-        .errlen = errlen ? errlen : sizeof(scratch),
+        .errs = errs,
         .top = &top_block,
         .relay = &relay_block,
     };
@@ -2237,7 +2432,7 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
     int rc = -1;
 
     config_defaults(cfg);
-    c.err[0] = '\0';
+    memset(errs, 0, sizeof(*errs));
 
     if (prescan(&c) != 0)
         goto fail;
@@ -2289,27 +2484,55 @@ fail:
     return rc;
 }
 
+/* The first of errs into err; rc. */
+static int
+first_error(int rc, const struct config_errors *errs, char *err, size_t errlen)
+{
+    if (errlen > 0)
+        snprintf(err, errlen, "%s", rc != 0 && errs->n > 0 ? errs->e[0].msg : "");
+    return rc;
+}
+
+int
+config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
+             size_t errlen)
+{
+    struct config_errors *errs = malloc(sizeof(*errs));
+    int rc;
+
+    if (errs == NULL) {
+        memset(cfg, 0, sizeof(*cfg));
+        if (errlen > 0)
+            snprintf(err, errlen, "%s: out of memory", name ? name : "config");
+        return -1;
+    }
+    rc = first_error(config_parse_all(name, text, len, cfg, errs), errs, err, errlen);
+    free(errs);
+    return rc;
+}
+
 /* Reads by growing a buffer rather than trusting st_size, so that pipes
  * and /dev/stdin work too. */
 int
-config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+config_load_all(const char *path, struct config *cfg, struct config_errors *errs)
 {
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int fd, rc = -1;
 
     memset(cfg, 0, sizeof(*cfg));
+    memset(errs, 0, sizeof(*errs));
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        config_error_add(errs, 0, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     for (;;) {
         if (len == cap) {
             /* One byte past the limit is how a file that is too big shows. */
             if (cap > CONF_FILE_MAX) {
-                snprintf(err, errlen, "%s: expected a config file of at most %d KiB", path,
-                         CONF_FILE_MAX / 1024);
+                config_error_add(errs, 0, "%s: expected a config file of at most %d KiB", path,
+                                 CONF_FILE_MAX / 1024);
                 goto fail;
             }
             cap = cap ? cap * 2 : 4096;
@@ -2317,7 +2540,7 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
                 cap = CONF_FILE_MAX + 1;
             char *nb = realloc(buf, cap);
             if (nb == NULL) {
-                snprintf(err, errlen, "%s: out of memory", path);
+                config_error_add(errs, 0, "%s: out of memory", path);
                 goto fail;
             }
             buf = nb;
@@ -2326,17 +2549,33 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+            config_error_add(errs, 0, "%s: cannot read: %s", path, strerror(errno));
             goto fail;
         }
         if (n == 0)
             break;
         len += (size_t)n;
     }
-    rc = config_parse(path, buf, len, cfg, err, errlen);
+    rc = config_parse_all(path, buf, len, cfg, errs);
 
 fail:
     free(buf);
     close(fd);
+    return rc;
+}
+
+int
+config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+    struct config_errors *errs = malloc(sizeof(*errs));
+    int rc;
+
+    if (errs == NULL) {
+        memset(cfg, 0, sizeof(*cfg));
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    rc = first_error(config_load_all(path, cfg, errs), errs, err, errlen);
+    free(errs);
     return rc;
 }

@@ -53,17 +53,51 @@ struct config {
     struct broker_conf broker; /* broker_conf_defaults() unless given */
 };
 
+/* The errors found in a config, in file order: each
+ * "FILE:LINE: KEY: what was expected" (LINE 1-based). The first
+ * CONFIG_ERRORS_MAX by line are kept (a garbage file is not a flood);
+ * total counts them all. */
+#define CONFIG_ERRORS_MAX 50
+#define CONFIG_ERROR_MAX 1024
+
+struct config_error {
+    size_t line; /* for the order; SIZE_MAX: found after the file (the host's) */
+    char msg[CONFIG_ERROR_MAX];
+};
+
+struct config_errors {
+    size_t n;     /* in e[] */
+    size_t total; /* found */
+    struct config_error e[CONFIG_ERRORS_MAX];
+};
+
+/* Adds an error at line to errs, in line order (after those of the same
+ * line); control characters in it become '?'. In cli/confmap.c, with the
+ * walker's conf_fail(). */
+void config_error_add(struct config_errors *errs, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Loads and checks the YAML file at path (at most 1 MiB; pipes work) into
- * *cfg (zeroed first). Returns 0, or -1 with err holding
- * "FILE:LINE: KEY: what was expected", LINE 1-based. On success the caller
+ * *cfg (zeroed first). Returns 0, or -1 with err holding the first error
+ * in the file ("FILE:LINE: KEY: what was expected"). On success the caller
  * frees with config_free(); on failure *cfg is left zeroed, owning nothing. */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+
+/* config_load() with every error in errs (zeroed first): after a YAML
+ * syntax error nothing more is read, but each key's and each block's
+ * errors are reported; the rules that span blocks (unique listeners, what
+ * needs a directory:) once the blocks are valid. */
+int config_load_all(const char *path, struct config *cfg, struct config_errors *errs);
 
 /* Same as config_load() on the len bytes at text (no NUL needed); name is
  * used in messages. For tests and the fuzzer. err may be NULL when errlen
  * is 0. */
 int config_parse(const char *name, const char *text, size_t len, struct config *cfg, char *err,
                  size_t errlen);
+
+/* config_parse() with every error in errs, as config_load_all(). */
+int config_parse_all(const char *name, const char *text, size_t len, struct config *cfg,
+                     struct config_errors *errs);
 
 /* Builds a one-relay (router: one-router) config from the arguments of
  * airlock relay / router (argv[0] is the command): LISTEN and TARGET (a

@@ -5,6 +5,7 @@
  * make it loop or blow up. */
 #include "cli/confmap.h"
 
+#include "cli/config.h"
 #include "core/closest.h"
 
 #include <stdarg.h>
@@ -38,28 +39,45 @@ node_kind(const yaml_node_t *n)
     }
 }
 
-int
-conf_fail(struct conf_ctx *c, size_t line, const char *key, const char *fmt, ...)
+void
+config_error_add(struct config_errors *errs, size_t line, const char *fmt, ...)
 {
+    size_t at = errs->n;
     va_list ap;
-    int n;
 
-    if (c->errlen == 0)
-        return -1;
-    if (key != NULL && key[0] != '\0')
-        n = snprintf(c->err, c->errlen, "%s:%zu: %s: ", c->name, line, key);
-    else
-        n = snprintf(c->err, c->errlen, "%s:%zu: ", c->name, line);
-    if (n < 0 || (size_t)n >= c->errlen)
-        return -1;
+    errs->total++;
+    while (at > 0 && errs->e[at - 1].line > line)
+        at--;
+    if (at == CONFIG_ERRORS_MAX)
+        return; /* later in the file than every one kept */
+    if (errs->n == CONFIG_ERRORS_MAX)
+        errs->n--; /* the last one in the file makes room */
+    memmove(&errs->e[at + 1], &errs->e[at], (errs->n - at) * sizeof(errs->e[0]));
+    errs->n++;
+    errs->e[at].line = line;
     va_start(ap, fmt);
-    vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+    vsnprintf(errs->e[at].msg, sizeof(errs->e[at].msg), fmt, ap);
     va_end(ap);
     /* values from the file are in the message: printable ASCII only, so
      * hostile input cannot garble the terminal or forge a log line */
-    for (char *p = c->err; *p != '\0'; p++)
+    for (char *p = errs->e[at].msg; *p != '\0'; p++)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
             *p = '?';
+}
+
+int
+conf_fail(struct conf_ctx *c, size_t line, const char *key, const char *fmt, ...)
+{
+    char msg[CONF_MSG_MAX * 2];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (key != NULL && key[0] != '\0')
+        config_error_add(c->errs, line, "%s:%zu: %s: %s", c->name, line, key, msg);
+    else
+        config_error_add(c->errs, line, "%s:%zu: %s", c->name, line, msg);
     return -1;
 }
 
@@ -67,6 +85,74 @@ void
 conf_join(char *key, size_t len, const char *path, const char *name)
 {
     snprintf(key, len, "%s%s%s", path, path[0] != '\0' ? "." : "", name);
+}
+
+/* ---- hints for YAML's quoting traps: what YAML made of the text, and
+ * how to write it */
+
+/* "[2001:db8::1]" unquoted is a list of one: the hint, or "". */
+static const char *
+list_hint(const struct conf_ctx *c, const yaml_node_t *n)
+{
+    if (n->type != YAML_SEQUENCE_NODE || n->data.sequence.style != YAML_FLOW_SEQUENCE_STYLE ||
+        n->data.sequence.items.top - n->data.sequence.items.start != 1)
+        return "";
+    const yaml_node_t *item = yaml_document_get_node(c->doc, n->data.sequence.items.start[0]);
+    const char *colon =
+        item->type == YAML_SCALAR_NODE ? strchr((const char *)item->data.scalar.value, ':') : NULL;
+    if (colon == NULL || strchr(colon + 1, ':') == NULL) /* IPv6: two colons at least */
+        return "";
+    return " (unquoted, [...] is a YAML list: quote the whole value, \"[2001:db8::1]\")";
+}
+
+/* Words YAML 1.1 (not 1.2) reads as true or false when unquoted; libyaml
+ * hands them over as text. */
+static bool
+yaml11_bool(const char *s)
+{
+    static const char *const words[] = {"y", "yes", "n", "no", "on", "off"};
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcasecmp(s, words[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A refused unquoted value that YAML 1.1 reads as true or false: the hint
+ * in buf, else "". */
+static const char *
+bool_hint(const struct conf_row *row, const yaml_node_t *n, const char *s, char *buf, size_t len)
+{
+    char shown[8];
+
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+        !yaml11_bool(s))
+        return "";
+    snprintf(shown, sizeof(shown), "%s", s);
+    if (row->set == conf_set_bool)
+        snprintf(buf, len, " ('%s' is true or false to some YAML tools, not to others)", shown);
+    else
+        snprintf(buf, len,
+                 " (unquoted, '%s' is true or false in YAML 1.1, not a value of this key)", shown);
+    return buf;
+}
+
+/* "listen:tcp:127.0.0.1:80" (no space after the colon) is one word to
+ * YAML: the hint in buf when s starts with a key of b and a colon, else
+ * "". */
+static const char *
+colon_hint(const struct conf_block *b, const yaml_node_t *n, char *buf, size_t len)
+{
+    const char *s, *colon;
+
+    if (n->type != YAML_SCALAR_NODE)
+        return "";
+    s = (const char *)n->data.scalar.value;
+    if ((colon = strchr(s, ':')) == NULL || conf_row(b, s, (size_t)(colon - s)) == NULL)
+        return "";
+    snprintf(buf, len, " (no space after '%.*s:': YAML reads it as one word; write '%.*s: %.16s')",
+             (int)(colon - s), s, (int)(colon - s), s, colon + 1);
+    return buf;
 }
 
 /* Hands back the text of a scalar node, or fails naming what was expected
@@ -78,7 +164,8 @@ conf_scalar(struct conf_ctx *c, const yaml_node_t *n, const char *key, const cha
 {
     *out = NULL; /* defined on failure too */
     if (n->type != YAML_SCALAR_NODE)
-        return conf_fail(c, conf_line(n), key, "%s, not %s", expected, node_kind(n));
+        return conf_fail(c, conf_line(n), key, "%s, not %s%s", expected, node_kind(n),
+                         list_hint(c, n));
     const char *s = (const char *)n->data.scalar.value;
     if (strlen(s) != n->data.scalar.length)
         return conf_fail(c, conf_line(n), key, "%s, not text with a NUL byte", expected);
@@ -169,7 +256,10 @@ map_key(struct conf_ctx *c, const yaml_node_t *k, const char *path, const struct
     const struct conf_row *r = conf_row(b, s, len);
     if (r == NULL) {
         const struct conf_row *hint = conf_closest(b, s, len);
+        char colon[CONF_ECHO_MAX * 3];
         echo(s, len, shown, sizeof(shown));
+        if (colon_hint(b, k, colon, sizeof(colon))[0] != '\0')
+            return conf_fail(c, conf_line(k), path, "unknown key '%s'%s", shown, colon);
         if (hint != NULL)
             return conf_fail(c, conf_line(k), path, "unknown key '%s' (did you mean '%s'?)", shown,
                              hint->name);
@@ -206,14 +296,15 @@ static int
 text_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t i, void *arg)
 {
     const struct text_item *t = arg;
-    char msg[CONF_MSG_MAX];
+    char msg[CONF_MSG_MAX], hint[96];
     const char *s;
 
     (void)i;
     if (conf_scalar(c, item, key, t->row->expect, &s) != 0)
         return -1;
     if (t->row->set(t->row, t->base, s, msg, sizeof(msg)) != 0)
-        return conf_fail(c, conf_line(item), key, "%s", msg);
+        return conf_fail(c, conf_line(item), key, "%s%s", msg,
+                         bool_hint(t->row, item, s, hint, sizeof(hint)));
     return 0;
 }
 
@@ -239,7 +330,7 @@ int
 conf_value(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
            void *base)
 {
-    char msg[CONF_MSG_MAX];
+    char msg[CONF_MSG_MAX], hint[96];
     const char *s;
     int rc;
 
@@ -254,7 +345,7 @@ conf_value(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v,
         rc = conf_map(c, v, key, row->sub, (char *)base + row->off);
     } else if ((rc = conf_scalar(c, v, key, row->expect, &s)) == 0 &&
                row->set(row, base, s, msg, sizeof(msg)) != 0) {
-        rc = conf_fail(c, conf_line(v), key, "%s", msg);
+        rc = conf_fail(c, conf_line(v), key, "%s%s", msg, bool_hint(row, v, s, hint, sizeof(hint)));
     }
     if (rc == 0 && (row->flags & CONF_HAS))
         *AT(base, row->off2, bool) = true;
@@ -302,21 +393,25 @@ conf_map(struct conf_ctx *c, const yaml_node_t *n, const char *path, const struc
          void *base)
 {
     size_t seen[CONF_ROWS_MAX] = {0};
-    char key[CONF_KEY_MAX];
+    char key[CONF_KEY_MAX], hint[CONF_ECHO_MAX * 3];
     struct conf_fault f;
+    int rc = 0;
 
     if (n->type != YAML_MAPPING_NODE)
-        return conf_fail(c, conf_line(n), path, "%s, not %s", b->what, node_kind(n));
+        return conf_fail(c, conf_line(n), path, "%s, not %s%s", b->what, node_kind(n),
+                         colon_hint(b, n, hint, sizeof(hint)));
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
         const yaml_node_t *v = yaml_document_get_node(c->doc, p->value);
         const struct conf_row *row;
 
-        if (map_key(c, k, path, b, seen, &row) != 0)
-            return -1;
+        if (map_key(c, k, path, b, seen, &row) != 0) {
+            rc = -1;
+            continue;
+        }
         conf_join(key, sizeof(key), path, row->name);
         if (conf_value(c, row, v, key, base) != 0)
-            return -1;
+            rc = -1;
     }
     for (size_t i = 0; i < b->n; i++) {
         const struct conf_row *r = &b->rows[i];
@@ -325,12 +420,16 @@ conf_map(struct conf_ctx *c, const yaml_node_t *n, const char *path, const struc
             continue;
         conf_join(key, sizeof(key), path, r->name);
         if (b->missing_here)
-            return conf_fail(c, conf_line(n), path, "missing %s: %s", r->name, what);
-        if (b->noun == NULL)
-            return conf_fail(c, conf_line(n), key, "missing: %s", what);
-        return conf_fail(c, conf_line(n), key, "missing from %s '%s'%s%s", b->noun,
-                         (const char *)base, what[0] != '\0' ? ": " : "", what);
+            rc = conf_fail(c, conf_line(n), path, "missing %s: %s", r->name, what);
+        else if (b->noun == NULL)
+            rc = conf_fail(c, conf_line(n), key, "missing: %s", what);
+        else
+            rc = conf_fail(c, conf_line(n), key, "missing from %s '%s'%s%s", b->noun,
+                           (const char *)base, what[0] != '\0' ? ": " : "", what);
     }
+    /* the rules between keys hold only for values that are all valid */
+    if (rc != 0)
+        return rc;
     if (b->check != NULL && b->check(base, &f) != 0)
         return conf_report(c, n, path, &f);
     for (size_t i = 0; i < b->n; i++) {
@@ -338,9 +437,9 @@ conf_map(struct conf_ctx *c, const yaml_node_t *n, const char *path, const struc
         if (seen[i] == 0 || why == NULL)
             continue;
         conf_join(key, sizeof(key), path, b->rows[i].name);
-        return conf_fail(c, conf_key_line(c, n, b->rows[i].name, CONF_NO_ITEM), key, "%s", why);
+        rc = conf_fail(c, conf_key_line(c, n, b->rows[i].name, CONF_NO_ITEM), key, "%s", why);
     }
-    return 0;
+    return rc;
 }
 
 int
@@ -348,6 +447,7 @@ conf_seq(struct conf_ctx *c, const yaml_node_t *v, const char *key, const struct
          conf_item_fn fn, void *arg)
 {
     char ikey[CONF_KEY_MAX + 24];
+    int rc = 0;
 
     if (l->null_empty && v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)
         return conf_fail(c, conf_line(v), key, l->few, (int)l->max);
@@ -364,9 +464,9 @@ conf_seq(struct conf_ctx *c, const yaml_node_t *v, const char *key, const struct
         const yaml_node_t *item = yaml_document_get_node(c->doc, v->data.sequence.items.start[i]);
         snprintf(ikey, sizeof(ikey), "%s[%zu]", key, i);
         if (fn(c, item, ikey, i, arg) != 0)
-            return -1;
+            rc = -1;
     }
-    return 0;
+    return rc;
 }
 
 /* ---- generic setters */

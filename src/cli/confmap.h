@@ -14,7 +14,9 @@
  * tables and calls the same setters and checks.
  *
  * Messages are "FILE:LINE: KEY: what was expected", KEY the full path
- * ("relays[0].allow[2]"). */
+ * ("relays[0].allow[2]"). A walk goes on past an error to the next key,
+ * list element and block, so that one run reports them all; a block's
+ * check and its "applies only when" rules run once its keys are valid. */
 #ifndef AIRLOCK_CLI_CONFMAP_H
 #define AIRLOCK_CLI_CONFMAP_H
 
@@ -33,14 +35,15 @@
 struct conf_block;
 struct conf_row;
 
-/* The document being walked, and where its first error goes. */
+struct config_errors;
+
+/* The document being walked, and where its errors go. */
 struct conf_ctx {
     const char *name; /* the file name used in messages */
     const char *text; /* the document, to turn a reader error's offset into a line */
     size_t len;
     yaml_document_t *doc;
-    char *err;
-    size_t errlen;
+    struct config_errors *errs;     /* cli/config.h */
     const struct conf_block *top;   /* for hints: "it is a top-level setting" */
     const struct conf_block *relay; /* "it is a relay setting" */
 };
@@ -51,7 +54,7 @@ typedef int (*conf_set_fn)(const struct conf_row *row, void *base, const char *t
                            size_t msglen);
 
 /* Walks a value that is not just text (a mapping, a list of mappings, a
- * scalar or a mapping); key is its full path. Returns 0 or -1 (c->err set). */
+ * scalar or a mapping); key is its full path. Returns 0 or -1 (errors added to c->errs). */
 typedef int (*conf_node_fn)(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v,
                             const char *key, void *base);
 
@@ -147,7 +150,8 @@ size_t conf_line(const yaml_node_t *n);
 int conf_report(struct conf_ctx *c, const yaml_node_t *n, const char *path,
                 const struct conf_fault *f);
 
-/* Writes "NAME:LINE: KEY: message" (KEY omitted when empty) and returns -1. */
+/* Adds "NAME:LINE: KEY: message" (KEY omitted when empty) to c->errs and
+ * returns -1. */
 int conf_fail(struct conf_ctx *c, size_t line, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

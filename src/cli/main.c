@@ -2,9 +2,11 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/attest.h"
 #include "cli/config.h"
@@ -17,6 +19,9 @@
 #include "net/transport.h"
 #include "pool/pool.h"
 #include "proto/ctl.h"
+#ifdef AIRLOCK_WITH_FIELD
+#include "field/field.h"
+#endif
 #ifdef AIRLOCK_WITH_ATTEST
 #include "broker/broker.h"
 #include "relay/tls.h"
@@ -41,78 +46,94 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
-            "       airlock router LISTEN --route NAME=TARGET ... [options]\n"
-            "                                               route TLS by server name (SNI)\n"
-            "       airlock run -c FILE                     run every relay of a config file\n"
-            "       airlock check -c FILE                   validate a config file and exit\n"
-            "       airlock ctl [-s ENDPOINT] sessions|instances|drain [POOL/]NAME\n"
-            "       airlock ctl [-s ENDPOINT] assign POOL KEY\n"
-            "                                               ask a running airlock (its control:\n"
-            "                                               socket, default " CONTROL_DEFAULT ");\n"
-            "                                               assign reserves an instance for KEY\n"
-            "                                               as a router does\n" USAGE_ATTEST USAGE_FIELD
-            "       airlock version | --version             version, git commit and build date\n"
-            "\n"
-            "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
-            "hvsock:/path:PORT\n"
-            "  (udp on one side and a stream on the other: a datagram relay)\n"
-            "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
-            "HTTP CONNECT) and checked against --egress-allow rules\n"
-            "\n"
-            "relay options (each --KEY is the key KEY of a relay in a config file, '-' for '_';\n"
-            "--KEY=VALUE works too; --no-KEY for a true-or-false key):\n"
-            "  --name NAME              relay name in logs and metrics (default relay1)\n"
-            "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
-            "  --max-connections N      refuse connections above N (default: no limit)\n"
-            "  --connect-timeout DUR    default 5s\n"
-            "  --idle-timeout DUR       default 1h; 0 disables\n"
-            "  --no-keepalive           no TCP keepalive towards peers\n"
-            "  --no-splice              copy through buffers instead of splice()\n"
-            "  --send-proxy v2          send a PROXY v2 header to the target\n"
-            "  --accept-proxy v2        require a PROXY v2 header from clients\n"
-            "  --original-dst           with --send-proxy v2: send the destination a client\n"
-            "                           had before iptables REDIRECT\n"
-            "  --egress-allow RULE      TARGET egress: allow DEST:PORTS (api.example.com:443,\n"
-            "                           *.example.com:443, 198.51.100.0/24:80-90); repeatable\n"
-            "  --threads N              event loops (default: one per core)\n"
-            "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
-            "  --log-level LEVEL        error, warn, info (default) or debug\n"
-            "  --log-format FORMAT      text (default), logfmt or json\n"
-            "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
-            "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
-            "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
-            "  --max-flows N            stream -> udp relays: flows (sockets) per stream\n"
-            "                           (default 256)\n"
-            "  --max-fds N              stream -> udp relays: fds of all streams and flows\n"
-            "                           (default 0: an eighth of the open files limit)\n"
-            "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
-            "                           for other names (example.com, *.example.org); repeatable\n"
-            "  --socket-mode MODE       the socket files of unix and hvsock listeners (LISTEN,\n"
-            "                           --metrics): octal mode (default 0660), whatever the umask\n"
-            "  --socket-owner USER      ... their owner (default: airlock's user)\n"
-            "  --socket-group GROUP     ... their group (default: airlock's group)\n"
-            "\n"
-            "router options (and the relay options above that are not for egress or udp):\n"
-            "  --route NAME=TARGET      send server name NAME (www.example.com, or *.example.com\n"
-            "                           for any name below it) to TARGET; repeatable\n"
-            "  --default TARGET         for other names and ClientHellos without one (else:\n"
-            "                           an unrecognized_name alert and close)\n"
-            "  --peek-timeout DUR       the ClientHello must come within DUR (default 5s)\n"
-            "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n"
-            "  --directory POOL         route <key>.<domain> to key's instance of POOL, as the\n"
-            "                           session directory assigns it (sticky per key)\n"
-            "  --domain NAME            with --directory: the names it takes (grid.example)\n"
-            "  --redis ENDPOINT         with --directory: the redis directory other routers and\n"
-            "                           pools share (default: this process only)\n");
+    fprintf(
+        f,
+        "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
+        "       airlock router LISTEN --route NAME=TARGET ... [options]\n"
+        "                                               route TLS by server name (SNI)\n"
+        "       airlock run -c FILE                     run every relay of a config file\n"
+        "       airlock check -c FILE                   validate a config file and exit\n"
+        "       airlock ctl [-s ENDPOINT] sessions|instances|drain [POOL/]NAME\n"
+        "       airlock ctl [-s ENDPOINT] assign POOL KEY\n"
+        "                                               ask a running airlock (its control:\n"
+        "                                               socket, default " CONTROL_DEFAULT ");\n"
+        "                                               assign reserves an instance for KEY\n"
+        "                                               as a router does\n" USAGE_ATTEST USAGE_FIELD
+        "       airlock version | --version             version, git commit and build date\n"
+        "\n"
+        "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
+        "hvsock:/path:PORT\n"
+        "  (udp on one side and a stream on the other: a datagram relay)\n"
+        "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
+        "HTTP CONNECT) and checked against --egress-allow rules\n"
+        "\n"
+        "relay options (each --KEY is the key KEY of a relay in a config file, '-' for '_';\n"
+        "--KEY=VALUE works too; --no-KEY for a true-or-false key):\n"
+        "  --name NAME              relay name in logs and metrics (default relay1)\n"
+        "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
+        "  --max-connections N      refuse connections above N (default: no limit)\n"
+        "  --connect-timeout DUR    default 5s\n"
+        "  --idle-timeout DUR       default 1h; 0 disables\n"
+        "  --no-keepalive           no TCP keepalive towards peers\n"
+        "  --no-splice              copy through buffers instead of splice()\n"
+        "  --send-proxy v2          send a PROXY v2 header to the target\n"
+        "  --accept-proxy v2        require a PROXY v2 header from clients\n"
+        "  --original-dst           with --send-proxy v2: send the destination a client\n"
+        "                           had before iptables REDIRECT\n"
+        "  --egress-allow RULE      TARGET egress: allow DEST:PORTS (api.example.com:443,\n"
+        "                           *.example.com:443, 198.51.100.0/24:80-90); repeatable\n"
+        "  --threads N              event loops (default: one per core)\n"
+        "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
+        "  --log-level LEVEL        error, warn, info (default) or debug\n"
+        "  --log-format FORMAT      text (default), logfmt or json\n"
+        "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
+        "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
+        "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
+        "  --max-flows N            stream -> udp relays: flows (sockets) per stream\n"
+        "                           (default 256)\n"
+        "  --max-fds N              stream -> udp relays: fds of all streams and flows\n"
+        "                           (default 0: an eighth of the open files limit)\n"
+        "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
+        "                           for other names (example.com, *.example.org); repeatable\n"
+        "  --socket-mode MODE       the socket files of unix and hvsock listeners (LISTEN,\n"
+        "                           --metrics): octal mode (default 0660), whatever the umask\n"
+        "  --socket-owner USER      ... their owner (default: airlock's user)\n"
+        "  --socket-group GROUP     ... their group (default: airlock's group)\n"
+        "\n"
+        "router options (and the relay options above that are not for egress or udp):\n"
+        "  --route NAME=TARGET      send server name NAME (www.example.com, or *.example.com\n"
+        "                           for any name below it) to TARGET; repeatable\n"
+        "  --default TARGET         for other names and ClientHellos without one (else:\n"
+        "                           an unrecognized_name alert and close)\n"
+        "  --peek-timeout DUR       the ClientHello must come within DUR (default 5s)\n"
+        "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n"
+        "  --directory POOL         route <key>.<domain> to key's instance of POOL, as the\n"
+        "                           session directory assigns it (sticky per key)\n"
+        "  --domain NAME            with --directory: the names it takes (grid.example)\n"
+        "  --redis ENDPOINT         with --directory: the redis directory other routers and\n"
+        "                           pools share (default: this process only)\n");
+}
+
+/* Prints each of errs ("airlock: " first), then how many there are when
+ * more than one. Returns their number. */
+static size_t
+errors_print(const struct config_errors *errs)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        fprintf(stderr, "airlock: %s\n", errs->e[i].msg);
+    if (errs->total > errs->n)
+        fprintf(stderr, "%zu errors (the first %zu shown)\n", errs->total, errs->n);
+    else if (errs->total > 1)
+        fprintf(stderr, "%zu errors\n", errs->total);
+    return errs->total;
 }
 
 /* What a config alone cannot tell: the user and group a listener's socket
- * file is to get exist on this machine. Prints the first that does not
- * ("airlock: WHERE: KEY.owner: ...") and returns 1; 0 when all do. */
-static int
-perm_missing(const char *where, const char *key, const struct endpoint *ep)
+ * file is to get exist on this machine. Adds "WHERE: KEY.owner: ..." to
+ * errs for each that does not. */
+static void
+perm_missing(const char *where, const char *key, const struct endpoint *ep,
+             struct config_errors *errs)
 {
     static const char *const what[2] = {"user", "group"};
     const char *name[2] = {ep->perm.owner, ep->perm.group};
@@ -126,20 +147,17 @@ perm_missing(const char *where, const char *key, const struct endpoint *ep)
         snprintf(i == 0 ? one.owner : one.group, EP_ID_MAX, "%s", name[i]);
         int rc = transport_perm_ids(&one, &uid, &gid);
         if (rc == -ENOENT)
-            fprintf(stderr, "airlock: %s: %s.%s: no such %s '%s' on this machine\n", where, key,
-                    i == 0 ? "owner" : "group", what[i], name[i]);
+            config_error_add(errs, SIZE_MAX, "%s: %s.%s: no such %s '%s' on this machine", where,
+                             key, i == 0 ? "owner" : "group", what[i], name[i]);
         else if (rc != 0)
-            fprintf(stderr, "airlock: %s: %s.%s: cannot look up %s '%s': %s\n", where, key,
-                    i == 0 ? "owner" : "group", what[i], name[i], strerror(-rc));
-        if (rc != 0)
-            return 1;
+            config_error_add(errs, SIZE_MAX, "%s: %s.%s: cannot look up %s '%s': %s", where, key,
+                             i == 0 ? "owner" : "group", what[i], name[i], strerror(-rc));
     }
-    return 0;
 }
 
 /* perm_missing() for every listener of cfg. */
-static int
-perms_missing(const struct config *cfg, const char *where)
+static void
+perms_missing(const struct config *cfg, const char *where, struct config_errors *errs)
 {
     char key[64];
     size_t routers = 0;
@@ -148,23 +166,37 @@ perms_missing(const struct config *cfg, const char *where)
         bool router = cfg->relays[i].router.enabled;
         snprintf(key, sizeof(key), "%s[%zu].listen", router ? "routers" : "relays",
                  router ? routers++ : i);
-        if (perm_missing(where, key, &cfg->relays[i].listen))
-            return 1;
+        perm_missing(where, key, &cfg->relays[i].listen, errs);
     }
     for (size_t i = 0; i < cfg->n_sinks; i++) {
         snprintf(key, sizeof(key), "log_sinks[%zu].listen", i);
-        if (perm_missing(where, key, &cfg->sinks[i].listen))
-            return 1;
+        perm_missing(where, key, &cfg->sinks[i].listen, errs);
     }
-    return (cfg->has_metrics && perm_missing(where, "metrics", &cfg->metrics)) ||
-           (cfg->has_control && perm_missing(where, "control", &cfg->control)) ||
-           (cfg->logs.has_listen && perm_missing(where, "logs.listen", &cfg->logs.listen));
+    if (cfg->has_metrics)
+        perm_missing(where, "metrics", &cfg->metrics, errs);
+    if (cfg->has_control)
+        perm_missing(where, "control", &cfg->control, errs);
+    if (cfg->logs.has_listen)
+        perm_missing(where, "logs.listen", &cfg->logs.listen, errs);
+}
+
+/* Room for every error of a config; NULL (after a message) when there is
+ * none. */
+static struct config_errors *
+errors_new(void)
+{
+    struct config_errors *errs = calloc(1, sizeof(*errs));
+
+    if (errs == NULL)
+        fprintf(stderr, "airlock: out of memory\n");
+    return errs;
 }
 
 /* Builds a one-relay (or one-router) config from the command line. */
 static int
 cmd_relay(int argc, char **argv, bool router)
 {
+    struct config_errors *errs;
     struct config cfg;
     char err[512];
 
@@ -180,61 +212,177 @@ cmd_relay(int argc, char **argv, bool router)
             fprintf(stderr, "airlock %s: %s\n", router ? "router" : "relay", err);
         return 2;
     }
-    if (perms_missing(&cfg, "command line")) {
+    if ((errs = errors_new()) == NULL) {
+        config_free(&cfg);
+        return 2;
+    }
+    perms_missing(&cfg, "command line", errs);
+    size_t n = errors_print(errs);
+    free(errs);
+    if (n > 0) {
         config_free(&cfg);
         return 2;
     }
     return runtime_run(&cfg, NULL);
 }
 
-static bool
-host_fault(const char *path, const char *block, size_t i, const char *why)
+#ifdef AIRLOCK_WITH_FIELD
+/* The keyset files of proxy i's routes load, as the proxy loads them
+ * when it starts (the proxy's own keyset: one error for all its routes). */
+static void
+keysets_missing(const struct http_proxy_conf *pc, size_t i, const char *path,
+                struct config_errors *errs)
 {
-    fprintf(stderr, "airlock: %s: %s[%zu].%s\n", path, block, i, why);
-    return true;
+    char err[FIELD_ERR_MAX];
+    bool told = false;
+
+    for (size_t j = 0; j < pc->n_routes; j++) {
+        struct field_keyset *ks = NULL;
+        const char *file = http_route_keyset(pc, j);
+        bool own = pc->routes[j].keyset[0] != '\0';
+        if (file == NULL || (!own && told) || field_keyset_load(file, &ks, err) == 0) {
+            field_keyset_free(&ks);
+            continue;
+        }
+        if (own) {
+            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].routes[%zu].keyset: %s", path, i, j,
+                             err);
+        } else {
+            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].keyset: %s", path, i, err);
+            told = true;
+        }
+    }
 }
+#endif
 
 /* What the file alone cannot tell: the run-as users of pools exist here
- * and their uids are nobody's; the files of tls: and verify: load. Returns
- * true after a message naming the first block at fault. */
-static bool
-host_faults(const struct config *cfg, const char *path)
+ * and their uids are nobody's; the files of tls: and verify: and the
+ * proxies' keysets load. Adds
+ * an error naming the block for each fault. */
+static void
+host_faults(const struct config *cfg, const char *path, struct config_errors *errs)
 {
     char why[512];
 
     for (size_t i = 0; i < cfg->n_pools; i++)
         if (pool_conf_check_host(&cfg->pools[i], why, sizeof(why)) != 0)
-            return host_fault(path, "pools", i, why);
+            config_error_add(errs, SIZE_MAX, "%s: pools[%zu].%s", path, i, why);
 #ifdef AIRLOCK_WITH_ATTEST
     for (size_t i = 0; i < cfg->n_relays; i++)
         if (relay_tls_check_host(&cfg->relays[i], why, sizeof(why)) != 0)
-            return host_fault(path, "relays", i, why);
+            config_error_add(errs, SIZE_MAX, "%s: relays[%zu].%s", path, i, why);
 #endif
-    return false;
+#ifdef AIRLOCK_WITH_FIELD
+    for (size_t i = 0; i < cfg->n_proxies; i++)
+        keysets_missing(&cfg->proxies[i], i, path, errs);
+#endif
+}
+
+/* Whether the directory of path (at KEY of the file at where) is
+ * missing, which fails run. The directories airlock.service has systemd
+ * make before airlock starts (RuntimeDirectory=, StateDirectory=,
+ * LogsDirectory=) only get a note: a check before the first start is
+ * right to pass. */
+static void
+dir_missing(const char *where, const char *key, const char *path, struct config_errors *errs)
+{
+    static const char *const unit_dirs[] = {"/run/airlock", "/var/lib/airlock", "/var/log/airlock"};
+    const char *slash = strrchr(path, '/');
+    char dir[EP_PATH_MAX > CONF_FILE_PATH_MAX ? EP_PATH_MAX : CONF_FILE_PATH_MAX];
+    struct stat st;
+
+    if (slash == NULL)
+        return; /* airlock's working directory */
+    snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return;
+    for (size_t i = 0; i < sizeof(unit_dirs) / sizeof(unit_dirs[0]); i++)
+        if (strcmp(dir, unit_dirs[i]) == 0) {
+            fprintf(stderr,
+                    "airlock: note: %s: %s: no directory %s yet (airlock.service has "
+                    "systemd make it)\n",
+                    where, key, dir);
+            return;
+        }
+    config_error_add(errs, SIZE_MAX, "%s: %s: no directory %s", where, key, dir);
+}
+
+/* A listener's socket file: run binds it in its directory, which must be
+ * there, and replaces only a stale socket, nothing else. */
+static void
+socket_file_fault(const char *path, const char *key, const struct endpoint *ep,
+                  struct config_errors *errs)
+{
+    struct stat st;
+
+    if ((ep->kind != EP_UNIX && ep->kind != EP_HVSOCK) || ep->path[0] == '@')
+        return;
+    if (lstat(ep->path, &st) == 0 && !S_ISSOCK(st.st_mode))
+        config_error_add(errs, SIZE_MAX, "%s: %s: %s exists and is not a socket", path, key,
+                         ep->path);
+    else
+        dir_missing(path, key, ep->path, errs);
+}
+
+/* What run would fail on in the file system: the directories of the
+ * listeners' socket files, of the log sinks' files and of the pools'
+ * directories. */
+static void
+files_missing(const struct config *cfg, const char *path, struct config_errors *errs)
+{
+    char key[64];
+    size_t routers = 0;
+
+    for (size_t i = 0; i < cfg->n_relays; i++) {
+        bool router = cfg->relays[i].router.enabled;
+        snprintf(key, sizeof(key), "%s[%zu].listen", router ? "routers" : "relays",
+                 router ? routers++ : i);
+        socket_file_fault(path, key, &cfg->relays[i].listen, errs);
+    }
+    for (size_t i = 0; i < cfg->n_sinks; i++) {
+        snprintf(key, sizeof(key), "log_sinks[%zu].listen", i);
+        socket_file_fault(path, key, &cfg->sinks[i].listen, errs);
+        snprintf(key, sizeof(key), "log_sinks[%zu].file", i);
+        dir_missing(path, key, cfg->sinks[i].file, errs);
+    }
+    for (size_t i = 0; i < cfg->n_pools; i++) {
+        /* the pool's own directory is made, not the one it is in */
+        snprintf(key, sizeof(key), "pools[%zu].dir", i);
+        dir_missing(path, key, cfg->pools[i].dir, errs);
+    }
+    for (size_t i = 0; i < cfg->n_proxies; i++) {
+        snprintf(key, sizeof(key), "proxies[%zu].listen", i);
+        socket_file_fault(path, key, &cfg->proxies[i].listen, errs);
+    }
+    if (cfg->has_metrics)
+        socket_file_fault(path, "metrics", &cfg->metrics, errs);
+    if (cfg->has_control)
+        socket_file_fault(path, "control", &cfg->control, errs);
+    if (cfg->logs.has_listen)
+        socket_file_fault(path, "logs.listen", &cfg->logs.listen, errs);
+    if (cfg->broker.enabled)
+        socket_file_fault(path, "broker.listen", &cfg->broker.listen, errs);
 }
 
 /* The broker's files (the at-rest key, the policies' certificates) load,
- * in a build that has attestation. Returns true after a message. */
-static bool
-broker_missing(const struct config *cfg, const char *path)
+ * in a build that has attestation. */
+static void
+broker_missing(const struct config *cfg, const char *path, struct config_errors *errs)
 {
     if (!cfg->broker.enabled)
-        return false;
+        return;
 #ifdef AIRLOCK_WITH_ATTEST
     char err[512];
     struct broker *b = broker_load(&cfg->broker, err, sizeof(err));
-    if (b == NULL) {
-        fprintf(stderr, "airlock: %s: %s\n", path, err);
-        return true;
-    }
-    broker_stop(b);
-    return false;
+    if (b == NULL)
+        config_error_add(errs, SIZE_MAX, "%s: %s", path, err);
+    else
+        broker_stop(b);
 #else
-    fprintf(stderr,
-            "airlock: %s: broker: this airlock is built without attestation (the static "
-            "build); run the broker with the dynamic build\n",
-            path);
-    return true;
+    config_error_add(errs, SIZE_MAX,
+                     "%s: broker: this airlock is built without attestation (the static "
+                     "build); run the broker with the dynamic build",
+                     path);
 #endif
 }
 
@@ -248,9 +396,9 @@ static const struct option help_opts[] = {
 static int
 cmd_config(int argc, char **argv, int run)
 {
+    struct config_errors *errs;
     const char *path = NULL;
     struct config cfg;
-    char err[512];
     int opt;
 
     while ((opt = getopt_long(argc, argv, "c:h", help_opts, NULL)) != -1) {
@@ -268,11 +416,19 @@ cmd_config(int argc, char **argv, int run)
         usage(stderr);
         return 2;
     }
-    if (config_load(path, &cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "airlock: %s\n", err);
+    if ((errs = errors_new()) == NULL)
         return 1;
+    /* what run would fail on, only once the file is valid: it is what
+     * they are checked against */
+    if (config_load_all(path, &cfg, errs) == 0) {
+        host_faults(&cfg, path, errs);
+        perms_missing(&cfg, path, errs);
+        files_missing(&cfg, path, errs);
+        broker_missing(&cfg, path, errs);
     }
-    if (host_faults(&cfg, path) || perms_missing(&cfg, path) || broker_missing(&cfg, path)) {
+    size_t n = errors_print(errs);
+    free(errs);
+    if (n > 0) {
         config_free(&cfg);
         return 1;
     }

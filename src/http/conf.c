@@ -106,3 +106,13 @@ http_proxy_conf_free(struct http_proxy_conf *pc)
     pc->routes = NULL;
     pc->n_routes = 0;
 }
+
+const char *
+http_route_keyset(const struct http_proxy_conf *pc, size_t i)
+{
+    const struct http_route_conf *rc = &pc->routes[i];
+
+    if (rc->n_rules == 0 && !rc->decrypt)
+        return NULL;
+    return rc->keyset[0] != '\0' ? rc->keyset : pc->keyset;
+}

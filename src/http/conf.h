@@ -92,4 +92,8 @@ bool http_proxy_conf_equal(const struct http_proxy_conf *a, const struct http_pr
 /* Frees what pc owns (its routes); safe twice. */
 void http_proxy_conf_free(struct http_proxy_conf *pc);
 
+/* The keyset file route i of pc uses (its own, else the proxy's), NULL
+ * when it needs no keys (no rules, no decrypt). */
+const char *http_route_keyset(const struct http_proxy_conf *pc, size_t i);
+
 #endif

@@ -2,9 +2,14 @@
 # t_check_config: `airlock check -c` exits 0 on a valid file and 1 on a broken
 # one with an error naming file:line and the key; `airlock run -c` refuses a
 # broken file the same way before listening; `airlock relay` with bad
-# arguments exits 2 with a clear message. YAML that would cost libyaml
-# quadratic time (100k levels of nesting in each form, 40k anchors, 20k
-# directives) is refused at once.
+# arguments exits 2 with a clear message. A file with several errors gets
+# them all, in file order, then their number (50 at most shown); an unquoted
+# IPv6 CIDR is named as YAML's list with how to quote it; what run would fail
+# on is refused by check too (listeners that cannot bind side by side, a name
+# as a listen address, missing directories, a file in the way of a socket, a
+# keyset that does not load). YAML that would cost libyaml quadratic time
+# (100k levels of nesting in each form, 40k anchors, 20k directives) is
+# refused at once.
 . "$(dirname "$0")/lib.sh"
 
 cd "$T" || exit 1
@@ -163,8 +168,9 @@ broken tags 17 "" "more than 16 YAML directives"
 printf 'metrics: {endpoint: "unix:%s/m.sock", group: nogroup%s}\nrelays:\n  - listen: {endpoint: "unix:%s/r.sock", owner: nouser%s}\n    target: tcp:127.0.0.1:80\n' \
     "$T" $$ "$T" $$ >nouser.yaml
 run_al 1 check -c nouser.yaml
-[ "$(cat "$T/out")" = "airlock: nouser.yaml: relays[0].listen.owner: no such user 'nouser$$' on this machine" ] ||
-    fail "unknown owner: $(cat "$T/out")"
+[ "$(cat "$T/out")" = "airlock: nouser.yaml: relays[0].listen.owner: no such user 'nouser$$' on this machine
+airlock: nouser.yaml: metrics.group: no such group 'nogroup$$' on this machine
+2 errors" ] || fail "unknown owner and group: $(cat "$T/out")"
 sed -i "s/owner: nouser$$/owner: '0'/" nouser.yaml
 run_al 1 run -c nouser.yaml
 [ "$(cat "$T/out")" = "airlock: nouser.yaml: metrics.group: no such group 'nogroup$$' on this machine" ] ||
@@ -175,6 +181,98 @@ run_al 1 check -c nonexistent.yaml
     fail "missing file: $(cat "$T/out")"
 run_al 2 check
 grep -q '^usage: airlock' "$T/out" || fail "check without -c: no usage"
+
+log "every error, in file order, then how many"
+P2=$(free_port)
+cat >many.yaml <<EOF
+threads: 999
+relays:
+  - name: web
+    listen: tcp:127.0.0.1:$P2
+    target: tcp:127.0.0.1:80
+    idle_timeout: soon
+  - listen: tcp:127.0.0.1:$P
+    idle_timout: 5s
+logs:
+  forward: tcp:127.0.0.1:9
+  buffer: 1B
+EOF
+for cmd in check run; do
+    run_al 1 $cmd -c many.yaml
+    [ "$(cat "$T/out")" = "airlock: many.yaml:1: threads: expected an integer from 0 to 256 (0: one per core)
+airlock: many.yaml:6: relays[0].idle_timeout: expected a duration (250ms, 5s, 2m, 1h; a bare integer is seconds)
+airlock: many.yaml:7: relays[1].target: missing from relay 'relay2': expected an endpoint (tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT) or egress
+airlock: many.yaml:8: relays[1]: unknown key 'idle_timout' (did you mean 'idle_timeout'?)
+airlock: many.yaml:11: logs.buffer: expected a size from 64KiB to 1GiB (B, KiB, MiB, GiB; a bare integer is bytes)
+5 errors" ] || fail "many errors ($cmd): $(cat "$T/out")"
+done
+! tcp_up "$P2" && ! tcp_up "$P" || fail "a refused config listened"
+# a garbage file is not a flood
+{
+    echo 'relays:'
+    for i in $(seq 1 60); do
+        echo "  - {listen: 'tcp:127.0.0.1:$((20000 + i))', target: 'tcp:127.0.0.1:1', splice: maybe}"
+    done
+} >flood.yaml
+run_al 1 check -c flood.yaml
+[ "$(grep -c '^airlock: flood.yaml:[0-9]*: relays\[[0-9]*\].splice: expected true or false$' "$T/out")" = 50 ] &&
+    [ "$(sed -n 50p "$T/out")" = "airlock: flood.yaml:51: relays[49].splice: expected true or false" ] &&
+    [ "$(tail -1 "$T/out")" = "60 errors (the first 50 shown)" ] && [ "$(wc -l <"$T/out")" = 51 ] ||
+    fail "flood: $(head -3 "$T/out") ... $(tail -2 "$T/out")"
+
+log "YAML's quoting traps: what YAML made of it, and how to quote it"
+printf 'relays:\n  - listen: tcp:127.0.0.1:%s\n    target: tcp:127.0.0.1:80\n    allow: [10.0.0.0/8, [2001:db8::]/32]\n' "$P" >v6.yaml
+broken v6 4 "invalid YAML" "found unexpected ':' (while scanning a plain scalar on line 4); unquoted, [...] is a YAML list: quote the whole value, \"[2001:db8::]/32\""
+
+log "what run would fail on: bind conflicts, names, missing directories, files in the way"
+printf 'relays:\n  - listen: tcp:0.0.0.0:%s\n    target: tcp:127.0.0.1:80\n  - listen: tcp:127.0.0.1:%s\n    target: tcp:127.0.0.1:81\n' "$P" "$P" >wildcard.yaml
+broken wildcard 4 "relays[1].listen" "expected an endpoint no other relay listens on; relays[0] ('relay1') already listens on tcp:0.0.0.0:$P"
+printf 'relays:\n  - listen: tcp:localhost:%s\n    target: tcp:127.0.0.1:80\n' "$P" >byname.yaml
+broken byname 2 "relays[0].listen" "expected an IP address to listen on (0.0.0.0, 127.0.0.1, [::1]), not the name 'localhost'"
+: >"$T/in-the-way.sock"
+cat >host.yaml <<EOF
+metrics: unix:$T/in-the-way.sock
+relays:
+  - listen: unix:$T/no-such-dir/r.sock
+    target: tcp:127.0.0.1:80
+log_sinks:
+  - listen: tcp:127.0.0.1:$P
+    file: $T/no-such-dir/sink.log
+directory: {backend: memory}
+pools:
+  - command: [/bin/sleep, "100"]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: 20000-20009
+    dir: $T/no-such-dir/pool
+    events: {ready: x, login: "(.+)"}
+EOF
+for cmd in check run; do
+    run_al 1 $cmd -c host.yaml
+    [ "$(cat "$T/out")" = "airlock: host.yaml: relays[0].listen: no directory $T/no-such-dir
+airlock: host.yaml: log_sinks[0].file: no directory $T/no-such-dir
+airlock: host.yaml: pools[0].dir: no directory $T/no-such-dir
+airlock: host.yaml: metrics: $T/in-the-way.sock exists and is not a socket
+4 errors" ] || fail "host faults ($cmd): $(cat "$T/out")"
+done
+[ -f "$T/in-the-way.sock" ] && [ ! -e "$T/no-such-dir" ] && ! tcp_up "$P" || fail "check or run touched something"
+# a proxy's keyset loads (the static build, without field encryption,
+# refuses the route itself)
+cat >keyset.yaml <<EOF
+proxies:
+  - listen: tcp:127.0.0.1:$P
+    backend: tcp:127.0.0.1:1
+    keyset: $T/none.json
+    routes:
+      - {path: /a, decrypt: true}
+      - {path: /b, decrypt: true}
+      - {path: /c, decrypt: true, keyset: $T/none2.json}
+      - {path: /d}
+EOF
+run_al 1 check -c keyset.yaml
+grep -q 'field encryption is not in this build' "$T/out" ||
+    [ "$(cat "$T/out")" = "airlock: keyset.yaml: proxies[0].keyset: $T/none.json: No such file or directory
+airlock: keyset.yaml: proxies[0].routes[2].keyset: $T/none2.json: No such file or directory
+2 errors" ] || fail "missing keysets: $(cat "$T/out")"
 
 log "airlock relay with bad arguments exits 2"
 # relay_bad MESSAGE ARGS...: exit status 2 and MESSAGE (fixed string) on stderr
@@ -199,6 +297,8 @@ relay_bad "airlock relay: --threads '999': expected an integer from 0 to 256" "$
 relay_bad "airlock relay: --log-level 'loud': expected error, warn, info or debug" "$L" tcp:127.0.0.1:1 --log-level loud
 relay_bad "airlock relay: --allow '300.0.0.0/8': expected a CIDR (10.0.0.0/8, [2001:db8::]/32), an address or cid:N: invalid IPv4 address" "$L" tcp:127.0.0.1:1 --allow 300.0.0.0/8
 relay_bad "airlock relay: --metrics 'bogus': expected an endpoint (tcp:HOST:PORT" "$L" tcp:127.0.0.1:1 --metrics bogus
+relay_bad "airlock relay: LISTEN 'tcp:localhost:$P': expected an IP address to listen on (0.0.0.0, 127.0.0.1, [::1]), not the name 'localhost'" tcp:localhost:"$P" tcp:127.0.0.1:1
+relay_bad "airlock relay: --metrics: expected an IP address to listen on (0.0.0.0, 127.0.0.1, [::1]), not the name 'localhost'" "$L" tcp:127.0.0.1:1 --metrics tcp:localhost:1
 relay_bad "allow applies to tcp, udp and vsock listeners" unix:"$T/a.sock" tcp:127.0.0.1:1 --allow 10.0.0.0/8
 relay_bad "unrecognized option '--bogus'" "$L" tcp:127.0.0.1:1 --bogus
 relay_bad "port must be 1-65535" "$L" tcp:127.0.0.1:99999
