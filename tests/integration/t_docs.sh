@@ -16,7 +16,8 @@
 # What an example may assume, read here as:
 #   /etc/airlock/, /run/airlock/, /var/lib/airlock/, /var/log/airlock/
 #       directories of the test (/etc/airlock/sim-root.pem is a sim root,
-#       /etc/airlock/broker.key a broker key); the smartgrid group (made by
+#       /etc/airlock/broker.key a broker key, /etc/airlock/NAME.json a
+#       keyset of tenant NAME); the smartgrid group (made by
 #       the airlock-smartgrid package) is nogroup; HEX is 48 bytes of hex
 #   vsock:CID:PORT, vsock:any:PORT
 #       unix:DIR/vsock-PORT.sock, one per port: the vsock of that port
@@ -40,6 +41,11 @@ mkdir -p "$T/etc" "$T/run" "$T/var" "$T/log"
 head -c 32 /dev/urandom >"$T/etc/broker.key"
 chmod 600 "$T/etc/broker.key"
 HEX=$(printf '%096d' 0)
+for tenant in acme shop; do
+    printf '{"tenant": "%s", "primary": "k1", "keys": [{"id": "k1", "key": "%s"}]}\n' \
+        "$tenant" "$(openssl rand -hex 32)" >"$T/etc/$tenant.json"
+    chmod 600 "$T/etc/$tenant.json"
+done
 
 # local_yaml FILE: the documented paths and placeholders, as the test has them
 local_yaml() {
