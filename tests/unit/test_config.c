@@ -594,7 +594,7 @@ test_err_missing(void **state)
                  "endpoint (" EP_FORMS ")");
     expect_error("relays:\n" RELAY_OK "  - listen: tcp:0.0.0.0:2\n",
                  "airlock.yaml:4: relays[1].target: missing from relay 'relay2': expected an "
-                 "endpoint (" EP_FORMS ") or egress");
+                 "endpoint (" EP_FORMS ") or egress, or targets: a list of endpoints");
     expect_error("relays:\n  - {}\n", "airlock.yaml:2: relays[0].listen: missing from relay "
                                       "'relay1': expected an endpoint (" EP_FORMS ")");
 }
