@@ -23,6 +23,16 @@
  *       accept_proxy: v2            # or none
  *       original_dst: false         # tcp listener, send_proxy v2: send the address
  *                                   # a connection had before iptables REDIRECT
+ *     - name: blue-green            # several targets instead of target: (not both)
+ *       listen: tcp:0.0.0.0:443
+ *       targets: [vsock:16:8443, vsock:17:8443]  # 1-16 stream endpoints, each once
+ *       balance: first              # first: the first healthy (default); least_conn:
+ *                                   #   the healthy one with fewest open connections
+ *       health: {interval: 2s, timeout: 1s, fall: 3, rise: 2}  # (the defaults) a
+ *                                   #   connect (hvsock: and its OK) per target every
+ *                                   #   interval; fall failures in a row: down, rise
+ *                                   #   good checks: up; a failed connect of a
+ *                                   #   connection counts as a failed check
  *     - name: attested              # enclave side: terminate attested TLS (RA-TLS,
  *       listen: vsock:any:8443      #   docs/attestation.md), plaintext to the app
  *       target: tcp:127.0.0.1:8443
