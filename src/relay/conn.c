@@ -468,10 +468,8 @@ static bool
 conn_failover(struct conn *c, int err, enum dial_result why)
 {
     struct relay *r = c->relay;
-    char text[128];
 
-    snprintf(text, sizeof(text), "%s: %s", dial_result_name(why), strerror(-err));
-    relay_target_failed(r, c->pick, text);
+    relay_target_failed(r, c->pick, err, why);
     if (c->failed_over)
         return false;
     struct relay_target *next = relay_target_pick(r, c->pick);

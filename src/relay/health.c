@@ -75,17 +75,17 @@ relay_targets_adopt(struct relay *r, const struct relay *prev)
 }
 
 void
-relay_target_failed(struct relay *r, struct relay_target *t, const char *why)
+relay_target_failed(struct relay *r, struct relay_target *t, int err, enum dial_result why)
 {
     atomic_fetch_add_explicit(&t->failures, 1, memory_order_relaxed);
     atomic_store(&t->oks, 0);
     unsigned fails = atomic_fetch_add(&t->fails, 1) + 1;
-    log_debug("relay=%s target=%s check failed (%u in a row): %s", r->conf.name, t->text, fails,
-              why);
+    log_debug("relay=%s target=%s check failed (%u in a row): %s: %s", r->conf.name, t->text, fails,
+              dial_result_name(why), strerror(-err));
     /* the exchange makes one thread the one that logs the change */
     if (fails >= r->conf.health.fall && atomic_exchange(&t->up, false))
-        log_warnx("relay=%s target=%s down: %s (%u failed checks in a row)", r->conf.name, t->text,
-                  why, fails);
+        log_warnx("relay=%s target=%s down: %s: %s (%u failed checks in a row)", r->conf.name,
+                  t->text, dial_result_name(why), strerror(-err), fails);
 }
 
 static void
@@ -104,15 +104,13 @@ check_done(void *arg, int fd, enum dial_result why)
 {
     struct health_check *hc = arg;
     struct relay *r = hc->r;
-    char text[128];
 
     if (fd >= 0) {
         close(fd);
         target_ok(r, hc->t);
     } else if (why == DIAL_TIMEOUT || !relay_local_error(r->stats, fd)) {
         /* a shortage of this process (counted above) says nothing of the target */
-        snprintf(text, sizeof(text), "%s: %s", dial_result_name(why), strerror(-fd));
-        relay_target_failed(r, hc->t, text);
+        relay_target_failed(r, hc->t, fd, why);
     }
     timer_start(r->loop, &hc->timer, r->conf.health.interval_ms, check_fire, hc);
 }

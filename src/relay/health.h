@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "core/strbuf.h"
+#include "net/dial.h"
 #include "net/endpoint.h"
 
 struct relay;
@@ -64,9 +65,10 @@ struct relay_target *relay_target_pick(struct relay *r, const struct relay_targe
 /* A connection that picked t ended (or moved to another target). */
 void relay_target_release(struct relay_target *t);
 
-/* A connection of r could not connect to t (passive check): counts a failed
- * check, which may mark t down. Any thread. */
-void relay_target_failed(struct relay *r, struct relay_target *t, const char *why);
+/* A dial of t ended with err and why: a check of r's (active), or a
+ * connection's connect (passive). Counts a failed check, which may mark t
+ * down. Any thread. */
+void relay_target_failed(struct relay *r, struct relay_target *t, int err, enum dial_result why);
 
 /* Returns false when r has targets: and none of them is up. */
 bool relay_targets_healthy(const struct relay *r);
