@@ -111,8 +111,8 @@ relay_targets_check(const struct relay_conf *rc, struct conf_fault *f)
     for (size_t i = 1; i < rc->n_targets; i++)
         for (size_t j = 0; j < i; j++)
             if (endpoint_equal(&rc->targets[i], &rc->targets[j])) {
-                conf_fault(f, "targets", "expected each endpoint once; targets[%zu] is the same",
-                           j);
+                conf_fault(f, "targets",
+                           "expected each endpoint once, not a duplicate of targets[%zu]", j);
                 f->item = i;
                 return -1;
             }

@@ -932,8 +932,8 @@ test_err_targets(void **state)
     (void)state;
     expect_error("relays:\n" TARGETS_RELAY "    targets: [vsock:16:1, \"hvsock:/d.sock:1\", "
                  "vsock:16:1]\n",
-                 "airlock.yaml:3: relays[0].targets[2]: expected each endpoint once; targets[0] "
-                 "is the same");
+                 "airlock.yaml:3: relays[0].targets[2]: expected each endpoint once, not a "
+                 "duplicate of targets[0]");
     expect_error("relays:\n" TARGETS_RELAY "    target: vsock:16:1\n    targets: [vsock:17:1]\n",
                  "airlock.yaml:4: relays[0].targets: expected target: or targets:, not both "
                  "(target: is the form for one)");
