@@ -691,6 +691,8 @@ APPLIES(relay_dgram_only, relay_conf_dgram_only, struct relay_conf)
 
 APPLIES(relay_stream_side_only, relay_conf_stream_side_only, struct relay_conf)
 
+APPLIES(relay_targets_only, relay_conf_targets_only, struct relay_conf)
+
 BLOCK_CHECK(relay_check, relay_conf_check, struct relay_conf)
 
 BLOCK_CHECK(router_check, router_conf_check, struct relay_conf)
@@ -713,6 +715,64 @@ static const struct conf_list dns_list = {
     .what = "expected a list of names (example.com, \"*.example.org\")",
     .max = CONF_DNS_ALLOW_MAX,
     .many = "expected at most %d names",
+};
+
+static const struct conf_list targets_list = {
+    .what = "expected a list of endpoints (vsock:16:5000, vsock:17:5000)",
+    .min = 1,
+    .max = CONF_TARGETS_MAX,
+    .few = "expected 1-%d endpoints",
+    .many = "expected 1-%d endpoints",
+};
+
+/* One endpoint of targets:, checked like target: */
+static int
+set_targets(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    size_t *n = list_room(row, base, msg, len);
+    struct conf_row one = *row;
+
+    if (n == NULL)
+        return -1;
+    one.off = row->off + *n * sizeof(struct endpoint);
+    if (conf_set_endpoint(&one, base, s, msg, len) != 0)
+        return -1;
+    ++*n;
+    return 0;
+}
+
+static int
+set_balance(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    enum balance *b = AT(base, row->off, enum balance);
+
+    if (strcmp(s, "first") == 0)
+        *b = BALANCE_FIRST;
+    else if (strcmp(s, "least_conn") == 0)
+        *b = BALANCE_LEAST_CONN;
+    else
+        return refuse(msg, len, "%s", row->expect);
+    return 0;
+}
+
+#define HEC(field) offsetof(struct health_conf, field)
+
+/* clang-format off */
+static const struct conf_row health_rows[] = {
+    {.name = "interval", .set = conf_set_duration, .off = HEC(interval_ms), .min = 1,
+     .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "timeout", .set = conf_set_duration, .off = HEC(timeout_ms), .min = 1,
+     .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "fall", .set = conf_set_uint, .off = HEC(fall), .min = 1, .max = HEALTH_COUNT_MAX,
+     .expect = EXPECT_1_TO(100)},
+    {.name = "rise", .set = conf_set_uint, .off = HEC(rise), .min = 1, .max = HEALTH_COUNT_MAX,
+     .expect = EXPECT_1_TO(100)},
+};
+/* clang-format on */
+
+static const struct conf_block health_block = {
+    ROWS(health_rows),
+    .what = "expected a mapping of health check settings (interval, timeout, fall, rise)",
 };
 
 /* A rate per second: "20/s", or the bare number. */
@@ -811,8 +871,15 @@ static const struct conf_row relay_rows[] = {
      .expect = EXPECT_NAME, .flags = BOTH},
     {.name = "listen", .set = conf_set_endpoint, .node = node_listen, .off = RC(listen),
      .expect = EXPECT_LISTEN, .missing = EP_EXPECT, .flags = BOTH | CONF_REQUIRED},
-    {.name = "target", .set = set_target, .expect = EXPECT_TARGET,
-     .flags = CONF_RELAY | CONF_REQUIRED},
+    {.name = "target", .set = set_target, .expect = EXPECT_TARGET, .flags = CONF_RELAY},
+    {.name = "targets", .set = set_targets, .off = RC(targets), .off2 = RC(n_targets),
+     .max = CONF_TARGETS_MAX, .expect = EP_EXPECT, .list = &targets_list,
+     .ep_check = ep_connectable, .flags = CONF_RELAY},
+    {.name = "balance", .set = set_balance, .off = RC(balance),
+     .expect = "expected first or least_conn", .applies = relay_targets_only,
+     .flags = CONF_RELAY},
+    {.name = "health", .sub = &health_block, .off = RC(health), .applies = relay_targets_only,
+     .flags = CONF_RELAY},
     {.name = "allow", .set = set_allow, .off = RC(allow), .off2 = RC(n_allow),
      .max = CONF_ALLOW_MAX, .expect = EXPECT_RULE, .list = &allow_list, .flags = BOTH},
     {.name = "max_connections", .set = conf_set_uint, .off = RC(max_connections),

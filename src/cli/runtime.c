@@ -25,6 +25,7 @@
 #include "pool/pool.h"
 #include "relay/conn.h"
 #include "relay/dgram.h"
+#include "relay/health.h"
 #include "relay/logfwd.h"
 #include "relay/logsink.h"
 #include "relay/relay.h"
@@ -288,6 +289,7 @@ render(struct strbuf *out, void *arg)
         logfwd_render(rt->logfwd, out);
     logsink_render(rt->sinks, rt->n_sinks, out);
     render_dgram(out, rt);
+    relay_targets_render(rt->relays, rt->n_relays, out);
     pool_metrics(out, rt->pools, rt->n_pools);
     http_proxy_render(rt->proxies, rt->n_proxies, out);
     if (rt->dir != NULL)
@@ -303,9 +305,10 @@ static struct logsink *find_sink(struct logsink **sinks, size_t n, const char *n
 static struct pool *find_pool(struct pool **pools, size_t n, const char *name);
 
 /* /readyz: not while draining; every relay accepts on its listener (a udp
- * one reads it); every log sink, the log forwarder and every pool of the
- * config runs (a reload that could not start one leaves it out); the
- * directory, when there is one, reaches its backend. */
+ * one reads it) and, with targets:, has one of them up; every log sink, the
+ * log forwarder and every pool of the config runs (a reload that could not
+ * start one leaves it out); the directory, when there is one, reaches its
+ * backend. */
 static int
 ready(char *why, size_t len, void *arg)
 {
@@ -320,6 +323,10 @@ ready(char *why, size_t len, void *arg)
         if (r->listen_fd < 0 || r->loop == NULL ||
             (r->conf.listen.kind != EP_UDP && r->listen_io.cb == NULL)) {
             snprintf(why, len, "relay=%s not accepting", r->conf.name);
+            return 0;
+        }
+        if (!relay_targets_healthy(r)) {
+            snprintf(why, len, "relay=%s no healthy target", r->conf.name);
             return 0;
         }
     }
@@ -725,6 +732,7 @@ relays_apply(struct runtime *rt, const struct config *cfg)
         if (next[i] == NULL)
             goto fail;
         next[i]->dir = rt->dir;
+        relay_targets_adopt(next[i], old); /* the health of the targets that stay */
 #ifdef AIRLOCK_WITH_ATTEST
         if ((rc = relay_tls_open(next[i])) != 0) { /* the reason is logged */
             relay_unref(next[i]);
@@ -1139,6 +1147,9 @@ runtime_run(struct config *cfg, const char *path)
         else if (rt.relays[i]->conf.router.enabled)
             snprintf(t, sizeof(t), "sni (%zu routes%s)", rt.relays[i]->conf.router.table.n,
                      rt.relays[i]->conf.router.table.has_default ? ", default" : "");
+        else if (rt.relays[i]->conf.n_targets > 0)
+            snprintf(t, sizeof(t), "%zu targets (balance %s)", rt.relays[i]->conf.n_targets,
+                     rt.relays[i]->conf.balance == BALANCE_FIRST ? "first" : "least_conn");
         else
             endpoint_format(&rt.relays[i]->conf.target, t, sizeof(t));
         log_info("relay=%s listen=%s target=%s", rt.relays[i]->conf.name, l, t);

@@ -27,6 +27,11 @@ relay_conf_defaults(struct relay_conf *rc)
     rc->max_datagram = 4096;
     rc->flow_idle_timeout_ms = 60 * 1000;
     rc->max_flows = CONF_MAX_FLOWS_DEFAULT;
+    rc->balance = BALANCE_FIRST;
+    rc->health.interval_ms = HEALTH_INTERVAL_DEFAULT;
+    rc->health.timeout_ms = HEALTH_TIMEOUT_DEFAULT;
+    rc->health.fall = HEALTH_FALL_DEFAULT;
+    rc->health.rise = HEALTH_RISE_DEFAULT;
     rc->router.peek_timeout_ms = ROUTER_PEEK_TIMEOUT_DEFAULT;
     rc->router.max_hello = TLS_HELLO_DEFAULT;
     rc->tls.validity_ms = TLS_VALIDITY_DEFAULT * 1000;
@@ -65,6 +70,60 @@ relay_conf_stream_side_only(const struct relay_conf *rc)
     if (rc->target.kind == EP_UDP && rc->listen.kind != EP_UDP)
         return NULL;
     return "applies to stream -> udp relays only (the host side, which opens a socket per flow)";
+}
+
+const char *
+relay_conf_targets_only(const struct relay_conf *rc)
+{
+    return rc->n_targets > 0 ? NULL : "applies to relays with targets: (several endpoints) only";
+}
+
+/* Whether target: was given: egress, or an endpoint (a zeroed one, tcp
+ * without a host, is none that endpoint_parse() makes). */
+static bool
+relay_conf_has_target(const struct relay_conf *rc)
+{
+    return rc->egress || rc->target.kind != EP_TCP || rc->target.host[0] != '\0';
+}
+
+/* target: or targets: (not both), each of targets: once. Routers have
+ * neither: they route. */
+static int
+relay_targets_check(const struct relay_conf *rc, struct conf_fault *f)
+{
+    bool has_target = relay_conf_has_target(rc);
+
+    if (rc->router.enabled)
+        return 0;
+    if (has_target && rc->n_targets > 0)
+        return conf_fault(f, "targets",
+                          "expected target: or targets:, not both (target: is the form for one)");
+    if (!has_target && rc->n_targets == 0) {
+        conf_fault(f, "target",
+                   "missing from relay '%s': expected an endpoint (" EP_FORMS
+                   ") or egress, or targets: a list of endpoints",
+                   rc->name);
+        f->at_block = true;
+        return -1;
+    }
+    if (rc->n_targets > CONF_TARGETS_MAX)
+        return conf_fault(f, "targets", "expected 1-%d endpoints", CONF_TARGETS_MAX);
+    for (size_t i = 1; i < rc->n_targets; i++)
+        for (size_t j = 0; j < i; j++)
+            if (endpoint_equal(&rc->targets[i], &rc->targets[j])) {
+                conf_fault(f, "targets",
+                           "expected each endpoint once, not a duplicate of targets[%zu]", j);
+                f->item = i;
+                return -1;
+            }
+    if (rc->n_targets > 0 && rc->listen.kind == EP_UDP)
+        return conf_fault(f, "targets", "applies to stream relays, not to a udp listener");
+    if (rc->health.timeout_ms == 0 || rc->health.interval_ms == 0)
+        return conf_fault(f, "health", "expected an interval and a timeout above 0");
+    if (rc->health.fall < 1 || rc->health.fall > HEALTH_COUNT_MAX || rc->health.rise < 1 ||
+        rc->health.rise > HEALTH_COUNT_MAX)
+        return conf_fault(f, "health", "expected fall and rise from 1 to %d", HEALTH_COUNT_MAX);
+    return 0;
 }
 
 int
@@ -136,6 +195,8 @@ relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
 {
     bool dgram = relay_conf_is_dgram(rc);
 
+    if (relay_targets_check(rc, f) != 0)
+        return -1;
     if (rc->listen.kind == EP_UDP && rc->target.kind == EP_UDP)
         return conf_fault(f, "target",
                           "expected a stream endpoint (tcp, unix, vsock, hvsock): a datagram "

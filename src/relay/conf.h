@@ -24,6 +24,28 @@
 #define CONF_MAX_FLOWS_DEFAULT 256 /* flows per stream of a stream -> udp relay */
 #define CONF_MAX_FLOWS_MAX 65536
 #define CONF_MAX_FDS_MAX 1048576
+#define CONF_TARGETS_MAX 16 /* targets: of one relay */
+
+/* Defaults and bounds of a relay's health checks (health:, targets: only). */
+#define HEALTH_INTERVAL_DEFAULT 2000 /* ms between two checks of a target */
+#define HEALTH_TIMEOUT_DEFAULT 1000  /* ms for one check's connect (and hvsock OK) */
+#define HEALTH_FALL_DEFAULT 3        /* failed checks in a row that mark a target down */
+#define HEALTH_RISE_DEFAULT 2        /* good checks in a row that mark it up again */
+#define HEALTH_COUNT_MAX 100
+
+/* How a relay with targets: picks one per connection, among the healthy. */
+enum balance {
+    BALANCE_FIRST,      /* the first in order: blue/green */
+    BALANCE_LEAST_CONN, /* the fewest open connections; ties by order */
+};
+
+/* health: the active checks of a relay's targets: a connect (and, to an
+ * hvsock target, the CONNECT/OK exchange) every interval. */
+struct health_conf {
+    unsigned interval_ms;
+    unsigned timeout_ms;
+    unsigned fall, rise;
+};
 
 enum proxy_mode { PROXY_NONE, PROXY_V2 };
 
@@ -77,6 +99,12 @@ struct relay_conf {
     char name[CONF_NAME_MAX];
     struct endpoint listen;
     struct endpoint target;
+    /* targets: several endpoints, each checked (health), one picked per
+     * connection (balance); target is unused then */
+    struct endpoint targets[CONF_TARGETS_MAX];
+    size_t n_targets;
+    enum balance balance;
+    struct health_conf health;
     struct allow_rule allow[CONF_ALLOW_MAX];
     size_t n_allow;
     unsigned max_connections;
@@ -105,6 +133,7 @@ struct relay_conf {
 /* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
  * keepalive and splice on, no PROXY, no limit, empty allowlists,
  * max_datagram 4096, flow_idle_timeout 60s, max_flows 256, max_fds 0;
+ * balance first, health every 2s, timeout 1s, fall 3, rise 2;
  * routers: peek_timeout 5s, max_hello 16KiB). */
 void relay_conf_defaults(struct relay_conf *rc);
 
@@ -118,7 +147,8 @@ bool relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b);
 /* Checks one relay's settings that depend on each other (allow on a unix
  * listener, allow rules of the wrong kind for the listener, vsock CID "any"
  * as a target, udp to udp, settings of datagram relays on others, limits,
- * egress and original_dst settings). Returns 0, or -1 with *f naming the
+ * egress and original_dst settings, target: or targets: and no target
+ * twice). Returns 0, or -1 with *f naming the
  * key (and the allow rule) at fault and what was expected. */
 int relay_conf_check(const struct relay_conf *rc, struct conf_fault *f);
 
@@ -136,6 +166,8 @@ int router_conf_check(const struct relay_conf *rc, struct conf_fault *f);
  * max_flows, max_fds (stream -> udp relays). */
 const char *relay_conf_dgram_only(const struct relay_conf *rc);
 const char *relay_conf_stream_side_only(const struct relay_conf *rc);
+/* balance, health: relays with targets: only. */
+const char *relay_conf_targets_only(const struct relay_conf *rc);
 
 /* Whether the n allow rules suit a listener of kind: none on unix and
  * hvsock, cid:N on vsock, CIDRs on tcp and udp. Returns 0, or -1 with *f

@@ -29,6 +29,7 @@
 #include "dir/dir.h"
 #include "net/transport.h"
 #include "relay/conn_int.h"
+#include "relay/health.h"
 
 /* From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>,
  * which clash with the libc socket headers. */
@@ -90,7 +91,9 @@ static void conn_step(struct conn *c);
 static const struct endpoint *
 conn_target(const struct conn *c)
 {
-    return c->route != NULL ? c->route : &c->relay->conf.target;
+    if (c->route != NULL)
+        return c->route;
+    return c->pick != NULL ? &c->pick->ep : &c->relay->conf.target;
 }
 
 /* ---- closing */
@@ -149,6 +152,10 @@ conn_close(struct conn *c, enum conn_end end)
     }
     side_close(c, &c->client, end == END_RESET);
     side_close(c, &c->target, end == END_RESET);
+    if (c->pick != NULL) {
+        relay_target_release(c->pick);
+        c->pick = NULL;
+    }
     pump_release(&c->up, &w->pumps);
     pump_release(&c->down, &w->pumps);
     timer_stop(w->loop, &c->timer);
@@ -454,6 +461,29 @@ conn_target_ready(struct conn *c)
         conn_start_relaying(c);
 }
 
+/* The connect to c's target (of targets:) failed, which counts as a failed
+ * check of it; c tries the next healthy target, once. Returns true when it
+ * does. */
+static bool
+conn_failover(struct conn *c, int err, enum dial_result why)
+{
+    struct relay *r = c->relay;
+
+    relay_target_failed(r, c->pick, err, why);
+    if (c->failed_over)
+        return false;
+    struct relay_target *next = relay_target_pick(r, c->pick);
+    if (next == NULL)
+        return false;
+    log_info("relay=%s conn=%llu target=%s failed, trying target=%s", r->conf.name,
+             (unsigned long long)c->id, c->pick->text, next->text);
+    relay_target_release(c->pick);
+    c->pick = next;
+    c->failed_over = true;
+    conn_connect(c);
+    return true;
+}
+
 /* The dial ended without a connection. A shortage of this process (no fd
  * for the socket, no memory, the resolver's queue full) is not the
  * target's fault: end=error, and a CONNECT client gets 503; a timeout 504,
@@ -467,6 +497,8 @@ conn_dial_failed(struct conn *c, int err, enum dial_result why)
         return;
     }
     enum conn_end end = relay_dial_failed(c->relay, c->id, conn_target(c), err, why);
+    if (end != END_ERROR && c->pick != NULL && conn_failover(c, err, why))
+        return;
     if (end == END_ERROR && c->ops->answer != NULL)
         c->ops->answer(c, 503);
     conn_close(c, end);
@@ -524,7 +556,17 @@ conn_admit(void *arg, const struct sockaddr *sa, socklen_t len)
 void
 conn_connect(struct conn *c)
 {
+    struct relay *r = c->relay;
+
     timer_stop(c->worker->loop, &c->timer); /* the dial has its own timeout */
+    if (c->route == NULL && r->conf.n_targets > 0 && c->pick == NULL &&
+        (c->pick = relay_target_pick(r, NULL)) == NULL) {
+        atomic_fetch_add_explicit(&r->stats->connect_errors, 1, memory_order_relaxed);
+        log_warnx("relay=%s conn=%llu no healthy target: all %zu are down", r->conf.name,
+                  (unsigned long long)c->id, r->conf.n_targets);
+        conn_close(c, END_CONNECT_FAIL);
+        return;
+    }
     if ((c->dial = calloc(1, sizeof(*c->dial))) == NULL) {
         conn_dial_failed(c, -ENOMEM, DIAL_CONNECT_FAILED);
         return;

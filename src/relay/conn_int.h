@@ -9,6 +9,7 @@
 #ifndef AIRLOCK_RELAY_CONN_INT_H
 #define AIRLOCK_RELAY_CONN_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -64,6 +65,8 @@ struct conn {
     struct peek *peek;            /* routers, in PEEK only */
     const struct endpoint *route; /* the chosen target (a route, an instance, an egress
                                      destination); NULL: the relay's target */
+    struct relay_target *pick;    /* targets: the one chosen (health.h); NULL: none yet */
+    bool failed_over;             /* targets: the dial moved to another target once */
     char *sni;                    /* routers: the server name, for the close line */
     struct dir_assign *assign;    /* directory routes: the request, and then the
                                      reservation this connection holds (dir_release()) */
@@ -115,7 +118,8 @@ extern const struct conn_ops conn_tls_client_ops; /* conn_tls.c: verify: */
 /* Ends c: the one way a connection ends; idempotent. c is freed later. */
 void conn_close(struct conn *c, enum conn_end end);
 
-/* Dials c's target (c->route, else the relay's): net/dial.h resolves,
+/* Dials c's target (c->route, else one of the relay's targets: picked by
+ * its balance among the healthy, else its target): net/dial.h resolves,
  * connects and greets an hvsock device; then relays. */
 void conn_connect(struct conn *c);
 

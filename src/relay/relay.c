@@ -13,6 +13,7 @@
 #include "net/transport.h"
 #include "relay/conn.h"
 #include "relay/dgram.h"
+#include "relay/health.h"
 #ifdef AIRLOCK_WITH_ATTEST
 #include "relay/tls.h"
 #endif
@@ -143,6 +144,12 @@ relay_new(const struct relay_conf *conf, struct relay_stats *stats, struct worke
         free(r);
         return NULL;
     }
+    if (relay_targets_new(r) != 0) {
+        relay_targets_free(r);
+        route_table_free(&r->conf.router.table);
+        free(r);
+        return NULL;
+    }
     r->stats = stats;
     relay_stats_ref(stats);
     atomic_init(&r->refs, 1);
@@ -167,6 +174,7 @@ relay_unref(struct relay *r)
         close(r->listen_fd);
     relay_stats_unref(r->stats);
     route_table_free(&r->conf.router.table);
+    relay_targets_free(r);
 #ifdef AIRLOCK_WITH_ATTEST
     relay_tls_free(r->tls);
 #endif
@@ -322,6 +330,8 @@ relay_start(struct relay *r, struct loop *loop)
     if (r->tls != NULL)
         relay_tls_start(r->tls, loop);
 #endif
+    if ((rc = relay_health_start(r)) != 0)
+        return rc;
     if (relay_conf_is_dgram(&r->conf)) {
         if ((rc = dgram_start(r)) != 0)
             return rc;
@@ -344,6 +354,7 @@ relay_stop(struct relay *r, int unlink)
 #ifdef AIRLOCK_WITH_ATTEST
     relay_tls_stop(r->tls);
 #endif
+    relay_health_stop(r);
     if (r->loop != NULL) {
         /* a reload may free r in this loop turn: nothing of it may stay
          * queued (pending events of listen_io are withdrawn by io_stop) */

@@ -20,6 +20,8 @@ struct worker;
 struct dgram;
 struct dir;
 struct relay_tls;
+struct relay_target;
+struct health_check;
 
 /* Why a connection ended; one counter each. */
 enum conn_end {
@@ -134,6 +136,11 @@ struct relay {
     struct dgram *dgram;   /* datagram relays: everything on the udp side (dgram.h) */
     struct dir *dir;       /* routers with a directory route: the runtime's directory */
     struct relay_tls *tls; /* tls: its certificate and context (relay/tls.h), else NULL */
+
+    /* targets: conf.n_targets of them (health.h), else NULL; and their
+     * active checks on loop, once started */
+    struct relay_target **targets;
+    struct health_check *checks;
 };
 
 /* Returns a new counter set named name with one reference, or NULL. */
@@ -169,12 +176,13 @@ void relay_unref(struct relay *r);
 int relay_listen(struct relay *r, struct relay *prev);
 
 /* Starts accepting on loop; a datagram relay (udp on one side) also starts
- * its datagram side there (dgram.h). Returns 0 or -errno. */
+ * its datagram side there (dgram.h), a relay with targets: their health
+ * checks (health.h). Returns 0 or -errno. */
 int relay_start(struct relay *r, struct loop *loop);
 
 /* Stops accepting and closes the listener (removing a unix socket file when
  * unlink is set); a datagram relay also closes its streams and flows at
- * once. Idempotent. */
+ * once; health checks stop. Idempotent. */
 void relay_stop(struct relay *r, int unlink);
 
 #endif

@@ -81,6 +81,10 @@ printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: htp:
 broken badscheme 4 "relays[0].target" "expected an endpoint"
 printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    connect_timeout: 2s\n' >notarget.yaml
 broken notarget 2 "relays[0].target" "missing from relay 'web': expected an endpoint"
+printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    targets:\n      - vsock:16:5000\n      - vsock:17:5000\n      - vsock:16:5000\n' >duptargets.yaml
+broken duptargets 7 "relays[0].targets[2]" "expected each endpoint once, not a duplicate of targets[0]"
+printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: vsock:16:5000\n    targets: [vsock:17:5000]\n' >bothtargets.yaml
+broken bothtargets 5 "relays[0].targets" "expected target: or targets:, not both"
 printf 'relays:\n  - name: web\n    listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n  - name: web\n    listen: tcp:127.0.0.1:8081\n    target: tcp:127.0.0.1:81\n' >dupname.yaml
 broken dupname 5 "relays[1].name" "expected a unique name; relays[0] is already called 'web'"
 printf 'relays:\n  - listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:80\n  - listen: tcp:127.0.0.1:8080\n    target: tcp:127.0.0.1:81\n' >duplisten.yaml

@@ -613,7 +613,7 @@ test_err_missing(void **state)
                  "endpoint (" EP_FORMS ")");
     expect_error("relays:\n" RELAY_OK "  - listen: tcp:0.0.0.0:2\n",
                  "airlock.yaml:4: relays[1].target: missing from relay 'relay2': expected an "
-                 "endpoint (" EP_FORMS ") or egress");
+                 "endpoint (" EP_FORMS ") or egress, or targets: a list of endpoints");
     expect_error("relays:\n  - {}\n", "airlock.yaml:2: relays[0].listen: missing from relay "
                                       "'relay1': expected an endpoint (" EP_FORMS ")");
 }
@@ -968,6 +968,79 @@ test_err_vsock_any_target(void **state)
                  "    target: vsock:any:1\n",
                  "airlock.yaml:3: relays[0].target: expected the CID to connect to; vsock:any is "
                  "for listeners");
+}
+
+#define TARGETS_RELAY "  - listen: tcp:0.0.0.0:1\n"
+
+static void
+test_targets(void **state)
+{
+    (void)state;
+    struct config cfg;
+
+    must_parse("relays:\n" TARGETS_RELAY "    targets: [vsock:16:5000, vsock:17:5000]\n"
+               "    balance: least_conn\n"
+               "    health: {interval: 500ms, timeout: 250ms, fall: 1, rise: 5}\n",
+               &cfg);
+    const struct relay_conf *r = &cfg.relays[0];
+    assert_int_equal(r->n_targets, 2);
+    assert_int_equal(r->targets[1].kind, EP_VSOCK);
+    assert_int_equal(r->targets[1].cid, 17);
+    assert_int_equal(r->balance, BALANCE_LEAST_CONN);
+    assert_int_equal(r->health.interval_ms, 500);
+    assert_int_equal(r->health.timeout_ms, 250);
+    assert_int_equal(r->health.fall, 1);
+    assert_int_equal(r->health.rise, 5);
+    config_free(&cfg);
+
+    must_parse("relays:\n" TARGETS_RELAY "    targets: [unix:/run/blue.sock]\n", &cfg);
+    r = &cfg.relays[0];
+    assert_int_equal(r->balance, BALANCE_FIRST);
+    assert_int_equal(r->health.interval_ms, HEALTH_INTERVAL_DEFAULT);
+    assert_int_equal(r->health.fall, HEALTH_FALL_DEFAULT);
+    assert_int_equal(r->health.rise, HEALTH_RISE_DEFAULT);
+    config_free(&cfg);
+}
+
+static void
+test_err_targets(void **state)
+{
+    (void)state;
+    expect_error("relays:\n" TARGETS_RELAY "    targets: [vsock:16:1, \"hvsock:/d.sock:1\", "
+                 "vsock:16:1]\n",
+                 "airlock.yaml:3: relays[0].targets[2]: expected each endpoint once, not a "
+                 "duplicate of targets[0]");
+    expect_error("relays:\n" TARGETS_RELAY "    target: vsock:16:1\n    targets: [vsock:17:1]\n",
+                 "airlock.yaml:4: relays[0].targets: expected target: or targets:, not both "
+                 "(target: is the form for one)");
+    expect_error("relays:\n" TARGETS_RELAY "    target: egress\n    egress_allow: [a.example:443]\n"
+                 "    targets: [vsock:17:1]\n",
+                 "airlock.yaml:5: relays[0].targets: expected target: or targets:, not both "
+                 "(target: is the form for one)");
+    expect_error("relays:\n" TARGETS_RELAY "    targets: []\n",
+                 "airlock.yaml:3: relays[0].targets: expected 1-16 endpoints");
+    expect_error("relays:\n" TARGETS_RELAY "    targets: [vsock:any:1]\n",
+                 "airlock.yaml:3: relays[0].targets[0]: expected the CID to connect to; "
+                 "vsock:any is for listeners");
+    expect_error("relays:\n" TARGETS_RELAY "    targets: [udp:127.0.0.1:53]\n",
+                 "airlock.yaml:3: relays[0].targets[0]: " EP_EXPECT_STREAM);
+    expect_error("relays:\n  - listen: udp:0.0.0.0:1\n    targets: [vsock:16:1]\n",
+                 "airlock.yaml:3: relays[0].targets: applies to stream relays, not to a udp "
+                 "listener");
+    expect_error("relays:\n" TARGETS_RELAY "    target: vsock:16:1\n    balance: first\n",
+                 "airlock.yaml:4: relays[0].balance: applies to relays with targets: (several "
+                 "endpoints) only");
+    expect_error("relays:\n" TARGETS_RELAY "    target: vsock:16:1\n    health: {fall: 2}\n",
+                 "airlock.yaml:4: relays[0].health: applies to relays with targets: (several "
+                 "endpoints) only");
+    expect_error("relays:\n" TARGETS_RELAY "    targets: [vsock:16:1]\n    balance: random\n",
+                 "airlock.yaml:4: relays[0].balance: expected first or least_conn");
+    expect_error("relays:\n" TARGETS_RELAY "    targets: [vsock:16:1]\n    health: {rise: 0}\n",
+                 "airlock.yaml:4: relays[0].health.rise: expected an integer from 1 to 100");
+    expect_error("relays:\n" TARGETS_RELAY "    targets: [vsock:16:1]\n"
+                 "    health: {interval: 0s}\n",
+                 "airlock.yaml:4: relays[0].health.interval: expected a duration above 0 (250ms, "
+                 "5s, 2m, 1h)");
 }
 
 static void
@@ -2535,6 +2608,8 @@ main(void)
         cmocka_unit_test(test_udp),
         cmocka_unit_test(test_err_udp),
         cmocka_unit_test(test_err_vsock_any_target),
+        cmocka_unit_test(test_targets),
+        cmocka_unit_test(test_err_targets),
         cmocka_unit_test(test_err_allow),
         cmocka_unit_test(test_egress),
         cmocka_unit_test(test_err_egress),

@@ -185,6 +185,11 @@ static const struct {
     {"relays[]", "{relays: [{listen: tcp:127.0.0.1:1, target: tcp:127.0.0.1:2%s}]}"},
     {"relays[]", "{relays: [{listen: udp:127.0.0.1:1, target: tcp:127.0.0.1:2%s}]}"},
     {"relays[]", "{relays: [{listen: tcp:127.0.0.1:1, target: udp:127.0.0.1:2%s}]}"},
+    {"relays[]", "{relays: [{listen: tcp:127.0.0.1:1, targets: [tcp:127.0.0.1:2]%s}]}"},
+    {"relays[].health",
+     "{relays: [{listen: tcp:127.0.0.1:1, targets: [tcp:127.0.0.1:2], health: {fall: 3%s}}]}"},
+    {"relays[].health",
+     "{relays: [{listen: tcp:127.0.0.1:1, targets: [tcp:127.0.0.1:2], health: {rise: 2%s}}]}"},
     {"relays[].tls",
      "{relays: [{listen: tcp:127.0.0.1:1, target: tcp:127.0.0.1:2, tls: {provider: nitro%s}}]}"},
     {"relays[].verify", "{relays: [{listen: tcp:127.0.0.1:1, target: tcp:127.0.0.1:2, "
