@@ -199,6 +199,16 @@ visible(const struct conf_block *b, const struct conf_row *r)
     return b->mask == 0 || (r->flags & b->mask) != 0;
 }
 
+/* Whether the key named name (none: NULL) was seen in the block walked. */
+static bool
+seen_key(const struct conf_block *b, const size_t *seen, const char *name)
+{
+    for (size_t i = 0; name != NULL && i < b->n; i++)
+        if (strcmp(b->rows[i].name, name) == 0)
+            return seen[i] != 0;
+    return false;
+}
+
 /* The visible key closest to s and near it (closest_near), or NULL. */
 const struct conf_row *
 conf_closest(const struct conf_block *b, const char *s, size_t len)
@@ -416,7 +426,8 @@ conf_map(struct conf_ctx *c, const yaml_node_t *n, const char *path, const struc
     for (size_t i = 0; i < b->n; i++) {
         const struct conf_row *r = &b->rows[i];
         const char *what = r->missing != NULL ? r->missing : r->expect;
-        if (!(r->flags & CONF_REQUIRED) || seen[i] != 0 || !visible(b, r))
+        if (!(r->flags & CONF_REQUIRED) || seen[i] != 0 || !visible(b, r) ||
+            seen_key(b, seen, r->or_key))
             continue;
         conf_join(key, sizeof(key), path, r->name);
         if (b->missing_here)

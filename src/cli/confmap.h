@@ -99,6 +99,7 @@ struct conf_row {
     const char *expect;  /* "expected ..." */
     const char *low;     /* below min, when it differs from expect */
     const char *missing; /* a required key absent: NULL expect, "" nothing more */
+    const char *or_key;  /* a required key this other key of the block stands in for */
     const struct conf_list *list; /* the value is a list of text, each through set */
     const struct conf_block *sub; /* the value is a mapping walked against sub */
     conf_ep_fn ep_check;          /* endpoints */

@@ -98,14 +98,6 @@ relay_targets_check(const struct relay_conf *rc, struct conf_fault *f)
     if (has_target && rc->n_targets > 0)
         return conf_fault(f, "targets",
                           "expected target: or targets:, not both (target: is the form for one)");
-    if (!has_target && rc->n_targets == 0) {
-        conf_fault(f, "target",
-                   "missing from relay '%s': expected an endpoint (" EP_FORMS
-                   ") or egress, or targets: a list of endpoints",
-                   rc->name);
-        f->at_block = true;
-        return -1;
-    }
     if (rc->n_targets > CONF_TARGETS_MAX)
         return conf_fault(f, "targets", "expected 1-%d endpoints", CONF_TARGETS_MAX);
     for (size_t i = 1; i < rc->n_targets; i++)

@@ -205,7 +205,7 @@ for cmd in check run; do
     run_al 1 $cmd -c many.yaml
     [ "$(cat "$T/out")" = "airlock: many.yaml:1: threads: expected an integer from 0 to 256 (0: one per core)
 airlock: many.yaml:6: relays[0].idle_timeout: expected a duration (250ms, 5s, 2m, 1h; a bare integer is seconds)
-airlock: many.yaml:7: relays[1].target: missing from relay 'relay2': expected an endpoint (tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT) or egress
+airlock: many.yaml:7: relays[1].target: missing from relay 'relay2': expected an endpoint (tcp:HOST:PORT, udp:HOST:PORT, unix:/path, vsock:CID:PORT, hvsock:/path:PORT) or egress, or targets: a list of endpoints
 airlock: many.yaml:8: relays[1]: unknown key 'idle_timout' (did you mean 'idle_timeout'?)
 airlock: many.yaml:11: logs.buffer: expected a size from 64KiB to 1GiB (B, KiB, MiB, GiB; a bare integer is bytes)
 5 errors" ] || fail "many errors ($cmd): $(cat "$T/out")"

@@ -1289,7 +1289,7 @@ test_all_errors(void **state)
         "airlock.yaml:8: relays[0].idle_timeout: expected a duration (250ms, 5s, 2m, 1h; a bare "
         "integer is seconds)",
         "airlock.yaml:9: relays[1].target: missing from relay 'relay2': expected an endpoint "
-        "(" EP_FORMS ") or egress",
+        "(" EP_FORMS ") or egress, or targets: a list of endpoints",
         "airlock.yaml:10: relays[1]: unknown key 'idle_timout' (did you mean 'idle_timeout'?)",
         "airlock.yaml:11: relays[1].keepalive: expected true or false",
         "airlock.yaml:12: relays[2].name: expected a unique name; relays[0] is already called "
