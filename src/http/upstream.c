@@ -1,0 +1,359 @@
+/* upstream.c - the backend side of an HTTP proxy session: dialling
+ * (net/dial.c), the worker's pool of idle kept-alive connections, sending
+ * the request, reading the response whole (within max_response), the one
+ * retry of an idempotent request, and the response's head for the client
+ * (after rules.c opened its tokens on decrypt routes). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "field/field.h"
+#include "http/proxy_int.h"
+#include "net/transport.h"
+
+/* ---- idle backend connections, per worker */
+
+void
+idle_close(struct idle_conn *ic)
+{
+    io_stop(ic->w->loop, &ic->io);
+    if (ic->io.fd >= 0)
+        close(ic->io.fd);
+    timer_stop(ic->w->loop, &ic->timer);
+    list_del(&ic->link);
+    ic->w->n_idle--;
+    http_proxy_unref(ic->p);
+    free(ic);
+}
+
+static void
+idle_event(struct io *io, uint32_t events)
+{
+    (void)events;
+    idle_close(io->data);
+}
+
+static void
+idle_timeout(struct timer *t)
+{
+    idle_close(t->data);
+}
+
+/* Keeps s's backend connection (idle, whole responses only) for the next
+ * session of the same proxy on this worker; the oldest goes when full.
+ * Returns false when it could not be kept (the caller closes it). */
+bool
+idle_put(struct sess *s)
+{
+    struct http_worker *w = s->w;
+    struct idle_conn *ic = calloc(1, sizeof(*ic));
+
+    if (ic == NULL)
+        return false;
+    io_stop(w->loop, &s->bio);
+    if (io_start(w->loop, &ic->io, s->bio.fd, EPOLLIN | EPOLLRDHUP, idle_event, ic) != 0) {
+        free(ic);
+        return false;
+    }
+    if (w->n_idle == IDLE_MAX)
+        idle_close(list_entry(w->idle.next, struct idle_conn, link));
+    ic->w = w;
+    ic->p = s->p;
+    proxy_ref(s->p);
+    list_add_tail(&w->idle, &ic->link);
+    w->n_idle++;
+    timer_start(w->loop, &ic->timer, s->p->conf.idle_timeout_ms, idle_timeout, ic);
+    s->bio.fd = -1;
+    return true;
+}
+
+/* The newest idle connection of s's proxy on this worker, as a socket
+ * for s (-1: none). */
+static int
+idle_take(struct sess *s)
+{
+    for (struct list *pos = s->w->idle.prev; pos != &s->w->idle; pos = pos->prev) {
+        struct idle_conn *ic = list_entry(pos, struct idle_conn, link);
+        if (ic->p != s->p)
+            continue;
+        int fd = ic->io.fd;
+        io_stop(s->w->loop, &ic->io);
+        ic->io.fd = -1; /* now s's */
+        idle_close(ic);
+        return fd;
+    }
+    return -1;
+}
+
+/* ---- the backend */
+
+void
+backend_close(struct sess *s)
+{
+    if (s->dialing) {
+        dial_cancel(&s->dial);
+        s->dialing = false;
+    }
+    sock_close(s, &s->bio);
+    s->br = (struct ready){0};
+}
+
+static void
+backend_event(struct io *io, uint32_t events)
+{
+    struct sess *s = io->data;
+
+    ready_update(&s->br, events);
+    sess_step(s);
+}
+
+static void
+dial_done(void *arg, int fd, enum dial_result why)
+{
+    struct sess *s = arg;
+    int rc;
+
+    s->dialing = false;
+    if (fd < 0) {
+        char t[ENDPOINT_TEXT_MAX];
+        endpoint_format(&s->p->conf.backend, t, sizeof(t));
+        log_warnx("http proxy=%s conn=%llu backend %s: %s (%s)", s->p->conf.name,
+                  (unsigned long long)s->id, t, dial_result_name(why), strerror(-fd));
+        if (why == DIAL_TIMEOUT)
+            reply_error(s, 504, FAIL_BACKEND_TIMEOUT, "the backend did not accept in time");
+        else
+            reply_error(s, 502, FAIL_BACKEND_DOWN, "the backend is unreachable");
+        sess_step(s);
+        return;
+    }
+    transport_tune(fd, s->p->conf.backend.kind, true);
+    if ((rc = io_start(s->w->loop, &s->bio, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, backend_event,
+                       s)) != 0) {
+        close(fd);
+        reply_error(s, 502, FAIL_BACKEND_DOWN, "cannot watch the backend socket");
+    } else {
+        s->br.writable = true;
+    }
+    sess_step(s);
+}
+
+/* Sends the request on the kept backend connection, or dials one. */
+void
+backend_start(struct sess *s)
+{
+    s->rin.len = 0;
+    http_msg_init(&s->resp, true, s->p->conf.max_header, HTTP_MSG_HEADERS_MAX,
+                  s->p->conf.max_response);
+    s->resp.skip_body = s->is_head;
+    s->b_idle = false;
+    if (s->bio.fd >= 0 && (s->br.hup || s->br.readable))
+        backend_close(s); /* it closed, or spoke out of turn, while idle */
+    if (s->bio.fd < 0 && !s->retried) {
+        int fd = idle_take(s);
+        if (fd >= 0 && io_start(s->w->loop, &s->bio, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
+                                backend_event, s) == 0)
+            s->br = (struct ready){.writable = true};
+        else if (fd >= 0)
+            close(fd);
+    }
+    s->reused = s->bio.fd >= 0;
+    if (s->reused)
+        return;
+    s->dialing = true;
+    dial_start(&s->dial, s->w->loop, &s->p->conf.backend, s->p->conf.connect_timeout_ms, NULL,
+               dial_done, s);
+}
+
+/* Whether a request may be sent twice (RFC 9110 9.2.2). */
+static bool
+idempotent(unsigned method)
+{
+    return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_PUT ||
+           method == HTTP_DELETE || method == HTTP_OPTIONS;
+}
+
+/* The backend failed before its response was whole: an idempotent request
+ * on a kept connection that the backend had closed meanwhile (no byte of
+ * the response came) is retried once on a new one; otherwise 502, and the
+ * client's connection closes. A POST is never sent twice. */
+static void
+backend_failed(struct sess *s, const char *what)
+{
+    backend_close(s);
+    if (s->reused && !s->retried && s->rin.len == 0 && idempotent(s->req.parser.method)) {
+        s->retried = true;
+        s->osent = 0;
+        backend_start(s);
+        return;
+    }
+    log_warnx("http proxy=%s conn=%llu backend %s inside the response", s->p->conf.name,
+              (unsigned long long)s->id, what);
+    s->close_after = true;
+    reply_error(s, 502, FAIL_BACKEND_CLOSED, "the backend closed inside its response");
+}
+
+/* Writes head + body from osent on; returns 0, -EAGAIN or -errno. */
+int
+sess_write_out(struct sess *s, int fd)
+{
+    while (s->osent < s->olen) {
+        struct iovec iov[2];
+        int n = 0;
+        if (s->osent < s->head.len)
+            iov[n++] = (struct iovec){s->head.data + s->osent, s->head.len - s->osent};
+        size_t boff = s->osent > s->head.len ? s->osent - s->head.len : 0;
+        if (s->olen - s->head.len > boff)
+            iov[n++] = (struct iovec){(void *)(s->obody + boff), s->olen - s->head.len - boff};
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0)
+            return errno == EINTR ? 0 : -errno;
+        s->osent += (size_t)w;
+    }
+    return 0;
+}
+
+static void on_response(struct sess *s);
+
+bool
+backend_step(struct sess *s)
+{
+    const struct http_proxy_conf *pc = &s->p->conf;
+
+    if (s->dialing || s->bio.fd < 0)
+        return false;
+    if (s->osent < s->olen) {
+        if (!s->br.writable)
+            return false;
+        int rc = sess_write_out(s, s->bio.fd);
+        if (rc == -EAGAIN) {
+            s->br.writable = false;
+            return false;
+        }
+        if (rc != 0)
+            backend_failed(s, strerror(-rc));
+        return true;
+    }
+    if (s->rin.len > s->resp.fed) {
+        switch (http_msg_feed(&s->resp, s->rin.data, s->rin.len)) {
+        case HTTP_MSG_AGAIN:
+            http_msg_squeeze(&s->resp, s->rin.data, &s->rin.len);
+            break;
+        case HTTP_MSG_HEAD:
+            break;
+        case HTTP_MSG_DONE:
+            on_response(s);
+            break;
+        case HTTP_MSG_INVALID:
+            backend_close(s);
+            s->close_after = true;
+            reply_error(s, 502, FAIL_BAD_RESPONSE,
+                        s->resp.fault == HTTP_FAULT_BODY_LARGE
+                            ? "the backend's response is too large"
+                            : "the backend's response is malformed");
+            break;
+        }
+        return true;
+    }
+    if (!s->br.readable)
+        return false;
+    ssize_t room = hbuf_room(&s->rin, READ_CHUNK, pc->max_header + pc->max_response + READ_CHUNK);
+    if (room < 0) {
+        backend_failed(s, "out of memory");
+        return true;
+    }
+    if (room == 0) {
+        s->close_after = true;
+        reply_error(s, 502, FAIL_BAD_RESPONSE, "the backend's response is too large");
+        return true;
+    }
+    ssize_t n = read(s->bio.fd, s->rin.data + s->rin.len, (size_t)room);
+    if (n > 0) {
+        if ((size_t)n < (size_t)room && !s->br.hup) /* drained, as for the client */
+            s->br.readable = false;
+        s->rin.len += (size_t)n;
+        return true;
+    }
+    if (n < 0 && errno == EAGAIN) {
+        s->br.readable = false;
+        return false;
+    }
+    if (n == 0 && http_msg_eof(&s->resp, s->rin.data, s->rin.len) == HTTP_MSG_DONE) {
+        backend_close(s); /* a response that ends with the connection */
+        on_response(s);
+        return true;
+    }
+    backend_failed(s, n == 0 ? "closed" : strerror(errno));
+    return true;
+}
+
+static bool
+skip_response_header(const struct http_msg *m, const char *name, size_t len, bool is_head)
+{
+    if (!is_head && len == 14 && strncasecmp(name, "content-length", len) == 0)
+        return true;
+    return http_msg_hop(m, name, len);
+}
+
+/* The backend's response is whole: decrypt, then the client's head. */
+static void
+on_response(struct sess *s)
+{
+    struct http_msg *m = &s->resp;
+    int status = m->parser.status_code;
+    const char *body = s->rin.data + m->body.off;
+    size_t blen = m->body.len, vlen;
+
+    if (status >= 100 && status < 200) { /* interim (103): not passed on */
+        hbuf_drop(&s->rin, m->end);
+        http_msg_init(m, true, s->p->conf.max_header, HTTP_MSG_HEADERS_MAX,
+                      s->p->conf.max_response);
+        m->skip_body = s->is_head;
+        return;
+    }
+    if (!m->keep_alive || s->rin.len > m->end)
+        backend_close(s); /* bytes after the response: not a connection to reuse */
+    strbuf_free(&s->body);
+    const char *ct = http_msg_header(m, "content-type", &vlen);
+    if (s->route >= 0 && s->p->conf.routes[s->route].decrypt && blen > 0 && ct != NULL &&
+        http_media_is(ct, vlen, "application/json")) {
+        char err[FIELD_ERR_MAX];
+        enum http_fail why;
+        if (route_rewrite(s, false, body, blen, &why, err) != 200) {
+            log_warnx("http proxy=%s conn=%llu response refused: %s", s->p->conf.name,
+                      (unsigned long long)s->id, err);
+            reply_error(s, 502, why == FAIL_BAD_TOKEN ? FAIL_BAD_TOKEN : FAIL_BAD_RESPONSE,
+                        "the backend's response could not be decrypted");
+            return;
+        }
+        body = s->body.data;
+        blen = s->body.len;
+    }
+    strbuf_free(&s->head);
+    strbuf_printf(&s->head, "HTTP/1.1 %d %s\r\n", status,
+                  http_status_str((enum http_status)status));
+    for (size_t i = 0; i < m->n_hdr; i++) {
+        const struct http_hdr *h = &m->hdr[i];
+        if (!skip_response_header(m, s->rin.data + h->name.off, h->name.len, s->is_head))
+            strbuf_printf(&s->head, "%.*s: %.*s\r\n", (int)h->name.len, s->rin.data + h->name.off,
+                          (int)h->value.len, s->rin.data + h->value.off);
+    }
+    if (!s->is_head && status != 204 && status != 304)
+        strbuf_printf(&s->head, "Content-Length: %zu\r\n", blen);
+    if (s->close_after)
+        strbuf_printf(&s->head, "Connection: close\r\n");
+    else if (s->req.parser.http_minor == 0)
+        strbuf_printf(&s->head, "Connection: keep-alive\r\n");
+    strbuf_printf(&s->head, "\r\n");
+    if (s->head.failed || s->body.failed) {
+        reply_error(s, 500, FAIL_INTERNAL, "out of memory");
+        return;
+    }
+    stats_observe(s, status);
+    send_client(s, body, s->is_head || status == 204 || status == 304 ? 0 : blen);
+}
