@@ -124,6 +124,7 @@ proxy_free(struct http_proxy *p)
 {
     for (size_t i = 0; p->routes != NULL && i < p->conf.n_routes; i++)
         route_free(p, &p->routes[i]);
+    outbound_free(p);
     free(p->routes);
     if (p->listen_fd >= 0)
         close(p->listen_fd);
@@ -195,6 +196,8 @@ http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc, struct ht
         if ((rc = route_load(p, i, msg)) != 0)
             goto fail;
     }
+    if ((rc = outbound_open(p, msg)) != 0)
+        goto fail;
     if (prev != NULL && prev->listen_fd >= 0 && endpoint_equal(&prev->conf.listen, &pc->listen)) {
         io_stop(env->w[0].loop, &prev->listen_io);
         loop_cancel(env->w[0].loop, &prev->more);
@@ -257,6 +260,7 @@ admit(struct http_proxy *p, int fd, const struct sockaddr_storage *peer)
     s->cio.fd = fd;
     s->bio.fd = -1;
     s->route = -1;
+    s->b_route = -1;
     s->st = S_IDLE;
     s->cr = (struct ready){.readable = true, .writable = true};
     if (peer->ss_family == AF_INET)

@@ -8,11 +8,14 @@
  *   upstream.c  the backend side: dialling, the worker's idle connections,
  *               sending a request and reading its response whole
  *   rules.c     a route's rules and keysets, applied to bodies (src/field/)
- *   stats.c     counters and the Prometheus text */
+ *   stats.c     counters and the Prometheus text
+ *   outbound.c  mode outbound: the egress allowlist, the TLS airlock
+ *               originates to upstreams and verifies (field builds only) */
 #ifndef AIRLOCK_HTTP_PROXY_INT_H
 #define AIRLOCK_HTTP_PROXY_INT_H
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +28,7 @@
 #include "core/strbuf.h"
 #include "http/proxy.h"
 #include "net/dial.h"
+#include "net/egress.h"
 #include "proto/http_msg.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -35,22 +39,26 @@
 
 /* Why a request failed; one counter each (airlock_http_failures_total). */
 enum http_fail {
-    FAIL_BAD_REQUEST,     /* malformed HTTP */
-    FAIL_HEADER_LARGE,    /* head over max_header or max_headers */
-    FAIL_BODY_LARGE,      /* body over max_body */
-    FAIL_HEADER_TIMEOUT,  /* no whole head within header_timeout */
-    FAIL_BODY_TIMEOUT,    /* no whole body within body_timeout */
-    FAIL_METHOD,          /* CONNECT, upgrades */
-    FAIL_CONTENT_TYPE,    /* a body a route's rules cannot read */
-    FAIL_MALFORMED,       /* field: the body is not JSON */
-    FAIL_NOT_SCALAR,      /* field: a path matched an object or array */
-    FAIL_VALUE_LARGE,     /* field: a value over the limit */
-    FAIL_BAD_TOKEN,       /* field: a token in a request or response that does not open */
-    FAIL_INTERNAL,        /* field: crypto or memory */
-    FAIL_BACKEND_DOWN,    /* the backend refused or was unreachable: 502 */
-    FAIL_BACKEND_TIMEOUT, /* connect or response over its timeout: 504 */
-    FAIL_BACKEND_CLOSED,  /* the backend closed or reset inside the response: 502 */
-    FAIL_BAD_RESPONSE,    /* malformed or over max_response: 502 */
+    FAIL_BAD_REQUEST,         /* malformed HTTP */
+    FAIL_HEADER_LARGE,        /* head over max_header or max_headers */
+    FAIL_BODY_LARGE,          /* body over max_body */
+    FAIL_HEADER_TIMEOUT,      /* no whole head within header_timeout */
+    FAIL_BODY_TIMEOUT,        /* no whole body within body_timeout */
+    FAIL_METHOD,              /* CONNECT, upgrades */
+    FAIL_CONTENT_TYPE,        /* a body a route's rules cannot read */
+    FAIL_MALFORMED,           /* field: the body is not JSON */
+    FAIL_NOT_SCALAR,          /* field: a path matched an object or array */
+    FAIL_VALUE_LARGE,         /* field: a value over the limit */
+    FAIL_BAD_TOKEN,           /* field: a token in a request or response that does not open */
+    FAIL_INTERNAL,            /* field: crypto or memory */
+    FAIL_BACKEND_DOWN,        /* the backend refused or was unreachable: 502 */
+    FAIL_BACKEND_TIMEOUT,     /* connect or response over its timeout: 504 */
+    FAIL_BACKEND_CLOSED,      /* the backend closed or reset inside the response: 502 */
+    FAIL_BAD_RESPONSE,        /* malformed or over max_response: 502 */
+    FAIL_NO_ROUTE,            /* outbound: no route names a destination for the path: 404 */
+    FAIL_DEST_DENIED,         /* outbound: the destination is not in egress_allow: 403 */
+    FAIL_UPSTREAM_UNVERIFIED, /* outbound: the upstream's certificate did not verify: 502 */
+    FAIL_UPSTREAM_TLS,        /* outbound: another TLS failure with the upstream: 502 */
     FAIL_COUNT,
 };
 
@@ -98,13 +106,20 @@ struct route_rt {
     struct field_rules *rules;
     struct field_keyset **ks; /* env->n of them, or NULL without keys */
     size_t slot;              /* in stats */
+    /* outbound: the upstream's host as the allowlist sees it */
+    char up_name[EGRESS_NAME_MAX]; /* normalized name, or the address literal */
+    bool up_is_name;               /* else an address: checked against CIDR rules only */
 };
+
+struct ssl_ctx_st;
+struct ssl_st;
 
 struct http_proxy {
     struct http_proxy_conf conf;
     struct http_env *env;
     struct http_stats *stats;
     struct route_rt *routes;
+    struct ssl_ctx_st *tls; /* outbound: the client context upstreams are verified with */
     atomic_int refs;
     int listen_fd;
     struct io listen_io;
@@ -152,8 +167,11 @@ struct sess {
     size_t olen, osent; /* head.len + body length; sent so far */
     int route;          /* index in p->routes, -1 none */
     bool close_after, is_head, reused, retried, strip_encoding;
-    bool b_idle;    /* the backend connection is between two exchanges */
-    uint64_t t_req; /* us, when the request was whole */
+    bool b_idle;        /* the backend connection is between two exchanges */
+    int b_route;        /* outbound: the route whose upstream bio is connected to */
+    struct ssl_st *ssl; /* outbound: TLS on bio; NULL for plain backends */
+    bool tls_hs;        /* outbound: the handshake is not done */
+    uint64_t t_req;     /* us, when the request was whole */
     char client_ip[INET6_ADDRSTRLEN];
 };
 
@@ -211,9 +229,6 @@ void send_client(struct sess *s, const char *body, size_t len);
 /* The proxy's own answer status for why, with a JSON body saying text. */
 void reply_error(struct sess *s, int status, enum http_fail why, const char *text);
 
-/* Writes s->head and s->obody from s->osent on to fd: 0, -EAGAIN, -errno. */
-int sess_write_out(struct sess *s, int fd);
-
 /* Closes the socket of io (one of s's); idempotent. */
 void sock_close(struct sess *s, struct io *io);
 
@@ -236,6 +251,10 @@ void backend_start(struct sess *s);
 
 /* One step of the exchange with the backend; true on progress. */
 bool backend_step(struct sess *s);
+
+/* Writes s->head and s->obody from s->osent on to fd (through s->ssl when
+ * tls): 0, -EAGAIN, -errno. */
+int sess_write_out(struct sess *s, int fd, bool tls);
 
 /* Closes s's backend connection or dial; idempotent. */
 void backend_close(struct sess *s);
@@ -260,6 +279,88 @@ void route_free(struct http_proxy *p, struct route_rt *r);
  * the status of the refusal with *why and err (FIELD_ERR_MAX). */
 int route_rewrite(struct sess *s, bool encrypt, const char *in, size_t len, enum http_fail *why,
                   char *err);
+
+/* ---- outbound.c */
+
+#ifdef AIRLOCK_WITH_FIELD
+/* Mode outbound: p's TLS client context (ca_file or the system's store,
+ * TLS 1.2 at least, peers verified) and its routes' upstream names. 0, or
+ * -errno with msg (HTTP_MSG_MAX). Does nothing in mode inbound. */
+int outbound_open(struct http_proxy *p, char *msg);
+
+void outbound_free(struct http_proxy *p);
+
+/* Whether route i's upstream passes egress_allow by name (an address is
+ * only checked once dialled, by outbound_admit()). */
+bool outbound_name_allowed(const struct http_proxy *p, size_t i);
+
+/* The dial's admit hook (arg: the session): the address the upstream
+ * resolved to, or was given as, against egress_allow. 0 or -EACCES. */
+int outbound_admit(void *arg, const struct sockaddr *sa, socklen_t len);
+
+/* A client SSL on the connected socket fd for route i's upstream: SNI and
+ * the name (or address) its certificate must carry. NULL on ENOMEM. */
+struct ssl_st *outbound_ssl(struct http_proxy *p, size_t i, int fd);
+
+/* One step of s's handshake with its upstream; true on progress. On a
+ * failure s gets a 502 (nothing was sent). */
+bool outbound_handshake(struct sess *s);
+
+/* Reads into buf (len) or writes from it through s->ssl: the count, 0 at
+ * the upstream's close_notify (reads), -EAGAIN (s->br updated) or -errno. */
+ssize_t outbound_io(struct sess *s, void *buf, size_t len, bool out);
+
+/* Frees s->ssl; idempotent. */
+void outbound_close(struct sess *s);
+#else
+/* mode outbound is refused by the config check without field encryption */
+static inline int
+outbound_open(struct http_proxy *p, char *msg)
+{
+    (void)p, (void)msg;
+    return 0;
+}
+static inline void
+outbound_free(struct http_proxy *p)
+{
+    (void)p;
+}
+static inline bool
+outbound_name_allowed(const struct http_proxy *p, size_t i)
+{
+    (void)p, (void)i;
+    return false;
+}
+static inline int
+outbound_admit(void *arg, const struct sockaddr *sa, socklen_t len)
+{
+    (void)arg, (void)sa, (void)len;
+    return -EACCES;
+}
+static inline struct ssl_st *
+outbound_ssl(struct http_proxy *p, size_t i, int fd)
+{
+    (void)p, (void)i, (void)fd;
+    return NULL;
+}
+static inline bool
+outbound_handshake(struct sess *s)
+{
+    (void)s;
+    return false;
+}
+static inline ssize_t
+outbound_io(struct sess *s, void *buf, size_t len, bool out)
+{
+    (void)s, (void)buf, (void)len, (void)out;
+    return -ENOTSUP;
+}
+static inline void
+outbound_close(struct sess *s)
+{
+    (void)s;
+}
+#endif
 
 /* ---- stats.c */
 

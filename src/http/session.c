@@ -314,18 +314,36 @@ on_request_head(struct sess *s)
     }
     bool body =
         m->chunked || (m->parser.content_length != ULLONG_MAX && m->parser.content_length > 0);
+    bool out = pc->mode == HTTP_OUTBOUND;
+    if (out && s->route < 0) {
+        s->close_after = true;
+        reply_error(s, 404, FAIL_NO_ROUTE, "no route names a destination for this path");
+        return;
+    }
+    /* before a token of the body is opened: a destination outside egress_allow never gets
+     * one (its address is checked again when dialled) */
+    if (out && !outbound_name_allowed(s->p, (size_t)s->route)) {
+        log_warnx("http proxy=%s conn=%llu upstream %s refused: not in egress_allow", pc->name,
+                  (unsigned long long)s->id, s->p->routes[s->route].up_name);
+        s->close_after = true;
+        reply_error(s, 403, FAIL_DEST_DENIED,
+                    "the destination is not in egress_allow: nothing was sent");
+        return;
+    }
     if (s->route >= 0) {
         const struct http_route_conf *rc = &pc->routes[s->route];
-        s->strip_encoding = rc->decrypt;
+        /* the route rewrites request bodies: encrypts (inbound) or decrypts (outbound) */
+        bool reads = rc->n_rules > 0 || (out && rc->decrypt);
+        s->strip_encoding = rc->decrypt && !out;
         v = http_msg_header(m, "content-type", &vlen);
-        if (body && rc->n_rules > 0 && (v == NULL || !http_media_is(v, vlen, rc->content_type))) {
+        if (body && reads && (v == NULL || !http_media_is(v, vlen, rc->content_type))) {
             s->close_after = true;
             reply_error(s, 415, FAIL_CONTENT_TYPE,
-                        "this route encrypts fields of JSON bodies: expected its content type");
+                        "this route rewrites fields of JSON bodies: expected its content type");
             return;
         }
         v = http_msg_header(m, "content-encoding", &vlen);
-        if (body && rc->n_rules > 0 && v != NULL && !http_list_has(v, vlen, "identity")) {
+        if (body && reads && v != NULL && !http_list_has(v, vlen, "identity")) {
             s->close_after = true;
             reply_error(s, 415, FAIL_CONTENT_TYPE, "this route cannot read encoded bodies");
             return;
@@ -345,16 +363,33 @@ on_request_head(struct sess *s)
 }
 
 static bool
-skip_request_header(const struct http_msg *m, const char *name, size_t len, bool strip_encoding)
+skip_request_header(const struct sess *s, const char *name, size_t len)
 {
-    static const char *const own[] = {"content-length", "expect", "x-forwarded-for"};
+    static const char *const own[] = {"content-length", "expect"};
+    bool out = s->p->conf.mode == HTTP_OUTBOUND;
 
     for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
         if (strlen(own[i]) == len && strncasecmp(own[i], name, len) == 0)
             return true;
-    if (strip_encoding && len == 15 && strncasecmp(name, "accept-encoding", len) == 0)
+    if (len == 15 && strncasecmp(name, "x-forwarded-for", len) == 0)
+        return !out; /* inbound: the client's address is appended */
+    if (len == 4 && strncasecmp(name, "host", len) == 0)
+        return out; /* outbound: the upstream's */
+    if (s->strip_encoding && len == 15 && strncasecmp(name, "accept-encoding", len) == 0)
         return true;
-    return http_msg_hop(m, name, len);
+    return http_msg_hop(&s->req, name, len);
+}
+
+/* Outbound: the Host header for the upstream up. */
+static void
+upstream_host(struct strbuf *out, const struct endpoint *up)
+{
+    bool v6 = strchr(up->host, ':') != NULL;
+
+    strbuf_printf(out, "Host: %s%s%s", v6 ? "[" : "", up->host, v6 ? "]" : "");
+    if (up->port != 443)
+        strbuf_printf(out, ":%u", (unsigned)up->port);
+    strbuf_printf(out, "\r\n");
 }
 
 /* The request is whole: its rules, then the head for the backend. */
@@ -368,10 +403,13 @@ on_request(struct sess *s)
     s->t_req = now_us();
     if (atomic_load(&s->p->env->draining))
         s->close_after = true;
-    if (s->route >= 0 && blen > 0 && s->p->routes[s->route].rules != NULL) {
+    bool out = s->p->conf.mode == HTTP_OUTBOUND;
+    /* inbound: fields encrypted; outbound: tokens opened, right before they leave */
+    if (s->route >= 0 && blen > 0 &&
+        (out ? s->p->conf.routes[s->route].decrypt : s->p->routes[s->route].rules != NULL)) {
         char err[FIELD_ERR_MAX];
         enum http_fail why;
-        int status = route_rewrite(s, true, body, blen, &why, err);
+        int status = route_rewrite(s, !out, body, blen, &why, err);
         if (status != 200) {
             reply_error(s, status, why, err);
             return;
@@ -383,12 +421,14 @@ on_request(struct sess *s)
                   (int)m->url.len, s->in.data + m->url.off);
     for (size_t i = 0; i < m->n_hdr; i++) {
         const struct http_hdr *h = &m->hdr[i];
-        if (!skip_request_header(m, s->in.data + h->name.off, h->name.len, s->strip_encoding))
+        if (!skip_request_header(s, s->in.data + h->name.off, h->name.len))
             strbuf_printf(&s->head, "%.*s: %.*s\r\n", (int)h->name.len, s->in.data + h->name.off,
                           (int)h->value.len, s->in.data + h->value.off);
     }
     const char *xff = http_msg_header(m, "x-forwarded-for", &xlen);
-    if (xff != NULL || s->client_ip[0] != '\0')
+    if (out)
+        upstream_host(&s->head, &s->p->conf.routes[s->route].upstream);
+    else if (xff != NULL || s->client_ip[0] != '\0')
         strbuf_printf(&s->head, "X-Forwarded-For: %.*s%s%s\r\n", (int)xlen, xff ? xff : "",
                       xff && s->client_ip[0] ? ", " : "", s->client_ip);
     if (blen > 0 || m->chunked || m->parser.content_length != ULLONG_MAX)
@@ -517,7 +557,7 @@ write_client(struct sess *s)
 {
     if (!s->cr.writable)
         return false;
-    int rc = sess_write_out(s, s->cio.fd);
+    int rc = sess_write_out(s, s->cio.fd, false);
     if (rc == -EAGAIN) {
         s->cr.writable = false;
         return false;

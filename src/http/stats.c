@@ -8,14 +8,26 @@
 #include "http/proxy_int.h"
 
 const char *const fail_names[FAIL_COUNT] = {
-    [FAIL_BAD_REQUEST] = "bad_request",       [FAIL_HEADER_LARGE] = "header_too_large",
-    [FAIL_BODY_LARGE] = "body_too_large",     [FAIL_HEADER_TIMEOUT] = "header_timeout",
-    [FAIL_BODY_TIMEOUT] = "body_timeout",     [FAIL_METHOD] = "method",
-    [FAIL_CONTENT_TYPE] = "content_type",     [FAIL_MALFORMED] = "malformed_json",
-    [FAIL_NOT_SCALAR] = "not_scalar",         [FAIL_VALUE_LARGE] = "value_too_large",
-    [FAIL_BAD_TOKEN] = "bad_token",           [FAIL_INTERNAL] = "internal",
-    [FAIL_BACKEND_DOWN] = "backend_down",     [FAIL_BACKEND_TIMEOUT] = "backend_timeout",
-    [FAIL_BACKEND_CLOSED] = "backend_closed", [FAIL_BAD_RESPONSE] = "bad_response",
+    [FAIL_BAD_REQUEST] = "bad_request",
+    [FAIL_HEADER_LARGE] = "header_too_large",
+    [FAIL_BODY_LARGE] = "body_too_large",
+    [FAIL_HEADER_TIMEOUT] = "header_timeout",
+    [FAIL_BODY_TIMEOUT] = "body_timeout",
+    [FAIL_METHOD] = "method",
+    [FAIL_CONTENT_TYPE] = "content_type",
+    [FAIL_MALFORMED] = "malformed_json",
+    [FAIL_NOT_SCALAR] = "not_scalar",
+    [FAIL_VALUE_LARGE] = "value_too_large",
+    [FAIL_BAD_TOKEN] = "bad_token",
+    [FAIL_INTERNAL] = "internal",
+    [FAIL_BACKEND_DOWN] = "backend_down",
+    [FAIL_BACKEND_TIMEOUT] = "backend_timeout",
+    [FAIL_BACKEND_CLOSED] = "backend_closed",
+    [FAIL_BAD_RESPONSE] = "bad_response",
+    [FAIL_NO_ROUTE] = "no_route",
+    [FAIL_DEST_DENIED] = "destination_denied",
+    [FAIL_UPSTREAM_UNVERIFIED] = "upstream_unverified",
+    [FAIL_UPSTREAM_TLS] = "upstream_tls",
 };
 
 /* Upper bounds of the latency histogram, in microseconds. */
@@ -131,7 +143,8 @@ http_proxy_render(struct http_proxy *const *proxies, size_t n, struct strbuf *ou
                 st->name, st->route[r], (unsigned long long)atomic_load(&st->encrypted[r]));
     }
     strbuf_printf(out, "# HELP airlock_http_fields_decrypted_total Tokens opened in response "
-                       "bodies.\n# TYPE airlock_http_fields_decrypted_total counter\n");
+                       "bodies (inbound) or request bodies (outbound).\n# TYPE "
+                       "airlock_http_fields_decrypted_total counter\n");
     for (size_t i = 0; i < n; i++) {
         struct http_stats *st = proxies[i]->stats;
         for (size_t r = 1; r < st->n_routes; r++)

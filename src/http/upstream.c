@@ -52,9 +52,11 @@ bool
 idle_put(struct sess *s)
 {
     struct http_worker *w = s->w;
-    struct idle_conn *ic = calloc(1, sizeof(*ic));
+    struct idle_conn *ic;
 
-    if (ic == NULL)
+    if (s->ssl != NULL) /* a TLS connection to one route's upstream: not pooled */
+        return false;
+    if ((ic = calloc(1, sizeof(*ic))) == NULL)
         return false;
     io_stop(w->loop, &s->bio);
     if (io_start(w->loop, &ic->io, s->bio.fd, EPOLLIN | EPOLLRDHUP, idle_event, ic) != 0) {
@@ -100,8 +102,22 @@ backend_close(struct sess *s)
         dial_cancel(&s->dial);
         s->dialing = false;
     }
+    outbound_close(s);
     sock_close(s, &s->bio);
     s->br = (struct ready){0};
+}
+
+static bool
+outbound(const struct sess *s)
+{
+    return s->p->conf.mode == HTTP_OUTBOUND;
+}
+
+/* Where s's request goes: the proxy's backend, or its route's upstream. */
+static const struct endpoint *
+target(const struct sess *s)
+{
+    return outbound(s) ? &s->p->conf.routes[s->b_route].upstream : &s->p->conf.backend;
 }
 
 static void
@@ -122,22 +138,28 @@ dial_done(void *arg, int fd, enum dial_result why)
     s->dialing = false;
     if (fd < 0) {
         char t[ENDPOINT_TEXT_MAX];
-        endpoint_format(&s->p->conf.backend, t, sizeof(t));
+        endpoint_format(target(s), t, sizeof(t));
         log_warnx("http proxy=%s conn=%llu backend %s: %s (%s)", s->p->conf.name,
                   (unsigned long long)s->id, t, dial_result_name(why), strerror(-fd));
-        if (why == DIAL_TIMEOUT)
+        if (why == DIAL_ADMIT_REFUSED)
+            reply_error(s, 403, FAIL_DEST_DENIED,
+                        "the destination's address is not in egress_allow: nothing was sent");
+        else if (why == DIAL_TIMEOUT)
             reply_error(s, 504, FAIL_BACKEND_TIMEOUT, "the backend did not accept in time");
         else
             reply_error(s, 502, FAIL_BACKEND_DOWN, "the backend is unreachable");
         sess_step(s);
         return;
     }
-    transport_tune(fd, s->p->conf.backend.kind, true);
+    transport_tune(fd, target(s)->kind, true);
     if ((rc = io_start(s->w->loop, &s->bio, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, backend_event,
                        s)) != 0) {
         close(fd);
         reply_error(s, 502, FAIL_BACKEND_DOWN, "cannot watch the backend socket");
+    } else if (outbound(s) && (s->ssl = outbound_ssl(s->p, (size_t)s->b_route, fd)) == NULL) {
+        reply_error(s, 500, FAIL_INTERNAL, "out of memory");
     } else {
+        s->tls_hs = s->ssl != NULL;
         s->br.writable = true;
     }
     sess_step(s);
@@ -154,7 +176,9 @@ backend_start(struct sess *s)
     s->b_idle = false;
     if (s->bio.fd >= 0 && (s->br.hup || s->br.readable))
         backend_close(s); /* it closed, or spoke out of turn, while idle */
-    if (s->bio.fd < 0 && !s->retried) {
+    if (s->bio.fd >= 0 && outbound(s) && s->b_route != s->route)
+        backend_close(s); /* another route's upstream */
+    if (s->bio.fd < 0 && !s->retried && !outbound(s)) {
         int fd = idle_take(s);
         if (fd >= 0 && io_start(s->w->loop, &s->bio, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP,
                                 backend_event, s) == 0)
@@ -166,8 +190,9 @@ backend_start(struct sess *s)
     if (s->reused)
         return;
     s->dialing = true;
-    dial_start(&s->dial, s->w->loop, &s->p->conf.backend, s->p->conf.connect_timeout_ms, NULL,
-               dial_done, s);
+    s->b_route = s->route;
+    dial_start(&s->dial, s->w->loop, target(s), s->p->conf.connect_timeout_ms,
+               outbound(s) ? outbound_admit : NULL, dial_done, s);
 }
 
 /* Whether a request may be sent twice (RFC 9110 9.2.2). */
@@ -198,9 +223,10 @@ backend_failed(struct sess *s, const char *what)
     reply_error(s, 502, FAIL_BACKEND_CLOSED, "the backend closed inside its response");
 }
 
-/* Writes head + body from osent on; returns 0, -EAGAIN or -errno. */
+/* Writes head + body from osent on to fd, through s->ssl when tls;
+ * returns 0, -EAGAIN or -errno. */
 int
-sess_write_out(struct sess *s, int fd)
+sess_write_out(struct sess *s, int fd, bool tls)
 {
     while (s->osent < s->olen) {
         struct iovec iov[2];
@@ -210,7 +236,10 @@ sess_write_out(struct sess *s, int fd)
         size_t boff = s->osent > s->head.len ? s->osent - s->head.len : 0;
         if (s->olen - s->head.len > boff)
             iov[n++] = (struct iovec){(void *)(s->obody + boff), s->olen - s->head.len - boff};
-        ssize_t w = writev(fd, iov, n);
+        ssize_t w =
+            tls ? outbound_io(s, iov[0].iov_base, iov[0].iov_len, true) : writev(fd, iov, n);
+        if (tls && w < 0)
+            return (int)w;
         if (w < 0)
             return errno == EINTR ? 0 : -errno;
         s->osent += (size_t)w;
@@ -227,12 +256,15 @@ backend_step(struct sess *s)
 
     if (s->dialing || s->bio.fd < 0)
         return false;
+    if (s->tls_hs)
+        return outbound_handshake(s);
     if (s->osent < s->olen) {
         if (!s->br.writable)
             return false;
-        int rc = sess_write_out(s, s->bio.fd);
+        int rc = sess_write_out(s, s->bio.fd, s->ssl != NULL);
         if (rc == -EAGAIN) {
-            s->br.writable = false;
+            if (s->ssl == NULL) /* TLS cleared what it waits for */
+                s->br.writable = false;
             return false;
         }
         if (rc != 0)
@@ -272,15 +304,20 @@ backend_step(struct sess *s)
         reply_error(s, 502, FAIL_BAD_RESPONSE, "the backend's response is too large");
         return true;
     }
-    ssize_t n = read(s->bio.fd, s->rin.data + s->rin.len, (size_t)room);
+    ssize_t n = s->ssl != NULL ? outbound_io(s, s->rin.data + s->rin.len, (size_t)room, false)
+                               : read(s->bio.fd, s->rin.data + s->rin.len, (size_t)room);
+    if (n < 0 && s->ssl == NULL)
+        n = -errno;
     if (n > 0) {
-        if ((size_t)n < (size_t)room && !s->br.hup) /* drained, as for the client */
+        /* drained, as for the client; TLS may hold more than a short read gave */
+        if ((size_t)n < (size_t)room && !s->br.hup && s->ssl == NULL)
             s->br.readable = false;
         s->rin.len += (size_t)n;
         return true;
     }
-    if (n < 0 && errno == EAGAIN) {
-        s->br.readable = false;
+    if (n == -EAGAIN) {
+        if (s->ssl == NULL) /* TLS cleared what it waits for */
+            s->br.readable = false;
         return false;
     }
     if (n == 0 && http_msg_eof(&s->resp, s->rin.data, s->rin.len) == HTTP_MSG_DONE) {
@@ -288,7 +325,7 @@ backend_step(struct sess *s)
         on_response(s);
         return true;
     }
-    backend_failed(s, n == 0 ? "closed" : strerror(errno));
+    backend_failed(s, n == 0 ? "closed" : strerror((int)-n));
     return true;
 }
 
@@ -320,8 +357,8 @@ on_response(struct sess *s)
         backend_close(s); /* bytes after the response: not a connection to reuse */
     strbuf_free(&s->body);
     const char *ct = http_msg_header(m, "content-type", &vlen);
-    if (s->route >= 0 && s->p->conf.routes[s->route].decrypt && blen > 0 && ct != NULL &&
-        http_media_is(ct, vlen, "application/json")) {
+    if (s->route >= 0 && !outbound(s) && s->p->conf.routes[s->route].decrypt && blen > 0 &&
+        ct != NULL && http_media_is(ct, vlen, "application/json")) {
         char err[FIELD_ERR_MAX];
         enum http_fail why;
         if (route_rewrite(s, false, body, blen, &why, err) != 200) {

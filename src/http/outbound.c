@@ -1,0 +1,234 @@
+/* outbound.c - an HTTP proxy in mode outbound (docs/field-encryption.md,
+ * "Outbound"): the enclave's own calls to third parties. Tokens in a
+ * request are opened only for a destination that egress_allow lets
+ * through, and leave only over TLS that airlock originates and verifies:
+ *
+ *   route's upstream ─► egress_allow by name (before the body's tokens are
+ *   opened) ─► dial (net/dial.c) with outbound_admit: the address it
+ *   resolved to (DNS rebinding, special ranges) ─► TLS handshake: the
+ *   certificate chains to ca_file (or the system's store) and names the
+ *   upstream, TLS 1.2 at least ─► only then the request.
+ *
+ * A refusal at any step answers the application (403, 502) without a byte
+ * of the request having left. Field builds only (OpenSSL). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "core/log.h"
+#include "http/proxy_int.h"
+
+/* The first OpenSSL error as text, for a log line. */
+static const char *
+ssl_reason(void)
+{
+    unsigned long e = ERR_get_error();
+    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+    ERR_clear_error();
+    return r != NULL ? r : "unknown error";
+}
+
+static bool
+is_address(const char *host)
+{
+    unsigned char a[16];
+
+    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+int
+outbound_open(struct http_proxy *p, char *msg)
+{
+    const struct http_proxy_conf *pc = &p->conf;
+    const char *why;
+
+    if (pc->mode != HTTP_OUTBOUND)
+        return 0;
+    for (size_t i = 0; i < pc->n_routes; i++) {
+        const char *host = pc->routes[i].upstream.host;
+        struct route_rt *r = &p->routes[i];
+        r->up_is_name = !is_address(host);
+        if (!r->up_is_name)
+            snprintf(r->up_name, sizeof(r->up_name), "%s", host);
+        else if (egress_name_normalize(host, strlen(host), r->up_name, &why) != PARSE_OK) {
+            snprintf(msg, HTTP_MSG_MAX, "route %s: upstream %s: %s", pc->routes[i].name, host, why);
+            return -EINVAL;
+        }
+        if (!outbound_name_allowed(p, i))
+            log_warnx("http proxy=%s route %s: upstream %s is not in egress_allow: its requests "
+                      "are refused (403)",
+                      pc->name, pc->routes[i].name, host);
+    }
+    if ((p->tls = SSL_CTX_new(TLS_client_method())) == NULL) {
+        snprintf(msg, HTTP_MSG_MAX, "out of memory");
+        return -ENOMEM;
+    }
+    SSL_CTX_set_min_proto_version(p->tls, TLS1_2_VERSION);
+    SSL_CTX_set_verify(p->tls, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_options(p->tls, SSL_OP_NO_RENEGOTIATION);
+    /* SSL_write is retried with the buffer where the request then is */
+    SSL_CTX_set_mode(p->tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                 SSL_MODE_RELEASE_BUFFERS);
+    if (pc->ca_file[0] != '\0' ? SSL_CTX_load_verify_locations(p->tls, pc->ca_file, NULL) != 1
+                               : SSL_CTX_set_default_verify_paths(p->tls) != 1) {
+        snprintf(msg, HTTP_MSG_MAX, "ca_file %.300s: cannot load: %s",
+                 pc->ca_file[0] != '\0' ? pc->ca_file : "(the system's)", ssl_reason());
+        return -EINVAL;
+    }
+    return 0;
+}
+
+void
+outbound_free(struct http_proxy *p)
+{
+    SSL_CTX_free(p->tls);
+    p->tls = NULL;
+}
+
+bool
+outbound_name_allowed(const struct http_proxy *p, size_t i)
+{
+    const struct http_proxy_conf *pc = &p->conf;
+    const struct route_rt *r = &p->routes[i];
+
+    /* an address literal has no name to check: the admit hook checks it */
+    return !r->up_is_name || egress_check_name(pc->egress_allow, pc->n_egress_allow, r->up_name,
+                                               (uint16_t)pc->routes[i].upstream.port) == EGRESS_OK;
+}
+
+int
+outbound_admit(void *arg, const struct sockaddr *sa, socklen_t len)
+{
+    struct sess *s = arg;
+    const struct http_proxy_conf *pc = &s->p->conf;
+    const struct route_rt *r = &s->p->routes[s->b_route];
+    const char *range = NULL;
+    char addr[INET6_ADDRSTRLEN] = "?";
+    enum egress_verdict v =
+        egress_check_addr(pc->egress_allow, pc->n_egress_allow, sa, r->up_is_name, &range);
+
+    (void)len;
+    if (v == EGRESS_OK)
+        return 0;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof(addr));
+    log_warnx("http proxy=%s conn=%llu upstream %s refused: %s address=%s%s%s", pc->name,
+              (unsigned long long)s->id, r->up_name, egress_verdict_name(v), addr,
+              range != NULL ? " range=" : "", range != NULL ? range : "");
+    return -EACCES;
+}
+
+struct ssl_st *
+outbound_ssl(struct http_proxy *p, size_t i, int fd)
+{
+    const struct route_rt *r = &p->routes[i];
+    SSL *ssl = SSL_new(p->tls);
+
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
+        goto fail;
+    if (r->up_is_name) {
+        /* SNI, and the name the certificate must carry (not a wildcard
+         * that only covers part of a label) */
+        SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        if (SSL_set_tlsext_host_name(ssl, r->up_name) != 1 || SSL_set1_host(ssl, r->up_name) != 1)
+            goto fail;
+    } else if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), r->up_name) != 1) {
+        goto fail;
+    }
+    SSL_set_connect_state(ssl);
+    return ssl;
+fail:
+    SSL_free(ssl);
+    return NULL;
+}
+
+/* What an SSL call's ret (<= 0) means for s: -EAGAIN (the readiness it
+ * waits for cleared), -ECONNRESET at the upstream's close_notify, or
+ * -EPROTO / -errno. */
+static int
+ssl_wait(struct sess *s, int ret)
+{
+    int err = errno;
+
+    switch (SSL_get_error(s->ssl, ret)) {
+    case SSL_ERROR_WANT_READ:
+        s->br.readable = false;
+        return -EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        s->br.writable = false;
+        return -EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return -ECONNRESET;
+    case SSL_ERROR_SYSCALL:
+        return ERR_peek_error() != 0 ? -EPROTO : -(err != 0 ? err : ECONNRESET);
+    default:
+        return -EPROTO;
+    }
+}
+
+bool
+outbound_handshake(struct sess *s)
+{
+    const struct route_rt *r = &s->p->routes[s->b_route];
+    long vr;
+    int rc;
+
+    if (!s->br.readable && !s->br.writable)
+        return false;
+    ERR_clear_error();
+    int ret = SSL_connect(s->ssl);
+    if (ret == 1) {
+        s->tls_hs = false;
+        return true;
+    }
+    if ((rc = ssl_wait(s, ret)) == -EAGAIN)
+        return false;
+    vr = SSL_get_verify_result(s->ssl);
+    if (vr != X509_V_OK) {
+        log_warnx("http proxy=%s conn=%llu upstream %s: certificate not verified: %s",
+                  s->p->conf.name, (unsigned long long)s->id, r->up_name,
+                  X509_verify_cert_error_string(vr));
+        ERR_clear_error();
+        reply_error(s, 502, FAIL_UPSTREAM_UNVERIFIED,
+                    "the destination's certificate did not verify: nothing was sent");
+        return true;
+    }
+    log_warnx("http proxy=%s conn=%llu upstream %s: TLS handshake failed: %s", s->p->conf.name,
+              (unsigned long long)s->id, r->up_name, rc == -EPROTO ? ssl_reason() : strerror(-rc));
+    ERR_clear_error();
+    reply_error(s, 502, FAIL_UPSTREAM_TLS,
+                "the TLS handshake with the destination failed: nothing was sent");
+    return true;
+}
+
+ssize_t
+outbound_io(struct sess *s, void *buf, size_t len, bool out)
+{
+    size_t done = 0;
+    int ret;
+
+    ERR_clear_error();
+    ret = out ? SSL_write_ex(s->ssl, buf, len, &done) : SSL_read_ex(s->ssl, buf, len, &done);
+    if (ret == 1)
+        return (ssize_t)done;
+    int rc = ssl_wait(s, ret);
+    if (!out && rc == -ECONNRESET)
+        return 0; /* close_notify: the end of a response that ends with the connection */
+    ERR_clear_error();
+    return rc;
+}
+
+void
+outbound_close(struct sess *s)
+{
+    SSL_free(s->ssl);
+    s->ssl = NULL;
+    s->tls_hs = false;
+}
