@@ -68,7 +68,7 @@ struct http_proxy_conf {
     size_t max_header;            /* bytes of a request head */
     unsigned max_headers;         /* header lines of a request */
     size_t max_body;              /* bytes of a request body (after de-chunking) */
-    size_t max_response;          /* bytes of a response body */
+    size_t max_response;          /* bytes of a response body read whole (else streamed) */
     unsigned header_timeout_ms;   /* a started request head must be whole within it */
     unsigned body_timeout_ms;     /* the body, from the end of the head */
     unsigned idle_timeout_ms;     /* a kept-alive connection waits this long for a request */

@@ -9,7 +9,8 @@
  *
  * A session serves one request at a time; pipelined requests wait in its
  * buffer, so responses leave in order. Bodies are buffered whole (they are
- * rewritten) and re-framed with Content-Length both ways. */
+ * rewritten) and re-framed with Content-Length both ways, but for a response
+ * no rule rewrites that outgrows max_response: that one is streamed. */
 #ifndef AIRLOCK_HTTP_PROXY_H
 #define AIRLOCK_HTTP_PROXY_H
 

@@ -136,6 +136,14 @@ enum sess_state {
     S_CLOSED,
 };
 
+/* How a streamed response is framed for the client. */
+enum stream_mode {
+    STREAM_OFF,     /* read whole, then sent (Content-Length) */
+    STREAM_LENGTH,  /* the backend's Content-Length */
+    STREAM_CHUNKED, /* chunked (an HTTP/1.1 client) */
+    STREAM_EOF,     /* ended by closing (an HTTP/1.0 client) */
+};
+
 struct hbuf {
     char *data;
     size_t len, cap;
@@ -171,7 +179,13 @@ struct sess {
     int b_route;        /* outbound: the route whose upstream bio is connected to */
     struct ssl_st *ssl; /* outbound: TLS on bio; NULL for plain backends */
     bool tls_hs;        /* outbound: the handshake is not done */
-    uint64_t t_req;     /* us, when the request was whole */
+    /* a response no rule rewrites that outgrew max_response is streamed:
+     * each read is sent on (and dropped from rin) before the next */
+    bool stream_ok; /* no rule rewrites this response */
+    enum stream_mode stream;
+    bool chunk_sent; /* STREAM_CHUNKED: a chunk went out (its CRLF is owed) */
+    bool stream_end; /* the last piece is queued */
+    uint64_t t_req;  /* us, when the request was whole */
     char client_ip[INET6_ADDRSTRLEN];
 };
 
@@ -222,6 +236,9 @@ void sess_close(struct sess *s);
 
 /* Starts s's timer for ms (0: stops it). */
 void sess_arm(struct sess *s, unsigned ms);
+
+/* The response is sent: the next request, or the end. */
+void exchange_done(struct sess *s);
 
 /* Queues s->head and body[0..len) for the client (state WRITE). */
 void send_client(struct sess *s, const char *body, size_t len);

@@ -163,6 +163,15 @@ send_client(struct sess *s, const char *body, size_t len)
 void
 reply_error(struct sess *s, int status, enum http_fail why, const char *text)
 {
+    if (s->stream != STREAM_OFF) {
+        /* the response's head is out: cut it short, so that the client
+         * sees it incomplete (fewer bytes than its length, no last chunk) */
+        count(&s->p->stats->failures[why], 1);
+        log_info("http proxy=%s conn=%llu streamed response cut short reason=%s", s->p->conf.name,
+                 (unsigned long long)s->id, fail_names[why]);
+        sess_close(s);
+        return;
+    }
     backend_close(s);
     strbuf_free(&s->head);
     strbuf_free(&s->body);
@@ -527,7 +536,7 @@ read_request(struct sess *s)
 /* ---- the client's side */
 
 /* The exchange is over: the next request, or the end. */
-static void
+void
 exchange_done(struct sess *s)
 {
     const struct http_proxy_conf *pc = &s->p->conf;

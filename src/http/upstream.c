@@ -4,6 +4,7 @@
  * retry of an idempotent request, and the response's head for the client
  * (after rules.c opened its tokens on decrypt routes). */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,14 +166,27 @@ dial_done(void *arg, int fd, enum dial_result why)
     sess_step(s);
 }
 
+/* Starts s->resp on the backend's next response. One that no rule
+ * rewrites has no bound of its own: past max_response it is streamed. */
+static void
+resp_init(struct sess *s)
+{
+    const struct http_proxy_conf *pc = &s->p->conf;
+
+    http_msg_init(&s->resp, true, pc->max_header, HTTP_MSG_HEADERS_MAX,
+                  s->stream_ok ? SIZE_MAX : pc->max_response);
+    s->resp.skip_body = s->is_head;
+}
+
 /* Sends the request on the kept backend connection, or dials one. */
 void
 backend_start(struct sess *s)
 {
     s->rin.len = 0;
-    http_msg_init(&s->resp, true, s->p->conf.max_header, HTTP_MSG_HEADERS_MAX,
-                  s->p->conf.max_response);
-    s->resp.skip_body = s->is_head;
+    s->stream_ok = !(s->route >= 0 && !outbound(s) && s->p->conf.routes[s->route].decrypt);
+    s->stream = STREAM_OFF;
+    s->chunk_sent = s->stream_end = false;
+    resp_init(s);
     s->b_idle = false;
     if (s->bio.fd >= 0 && (s->br.hup || s->br.readable))
         backend_close(s); /* it closed, or spoke out of turn, while idle */
@@ -248,12 +262,173 @@ sess_write_out(struct sess *s, int fd, bool tls)
 }
 
 static void on_response(struct sess *s);
+static void response_head(struct sess *s, const char *framing);
+
+/* Reads what the backend sent into rin: the count, 0 at its end, -EAGAIN
+ * (the readiness cleared), -ENOSPC when rin is at its bound (max_header +
+ * max_response and a read's worth), -ENOMEM or -errno. */
+static ssize_t
+backend_read(struct sess *s)
+{
+    const struct http_proxy_conf *pc = &s->p->conf;
+    ssize_t room = hbuf_room(&s->rin, READ_CHUNK, pc->max_header + pc->max_response + READ_CHUNK);
+    ssize_t n;
+
+    if (room <= 0)
+        return room < 0 ? -ENOMEM : -ENOSPC;
+    n = s->ssl != NULL ? outbound_io(s, s->rin.data + s->rin.len, (size_t)room, false)
+                       : read(s->bio.fd, s->rin.data + s->rin.len, (size_t)room);
+    if (n < 0 && s->ssl == NULL)
+        n = -errno;
+    if (n > 0) {
+        /* drained, as for the client; TLS may hold more than a short read gave */
+        if ((size_t)n < (size_t)room && !s->br.hup && s->ssl == NULL)
+            s->br.readable = false;
+        s->rin.len += (size_t)n;
+    } else if (n == -EAGAIN && s->ssl == NULL) { /* TLS cleared what it waits for */
+        s->br.readable = false;
+    }
+    return n;
+}
+
+/* The response outgrew max_response (or says it will) on a route no rule
+ * rewrites it on: its head goes to the client now, framed by the backend's
+ * length, else chunked (HTTP/1.0 clients: by closing), and its body
+ * follows as it comes (stream_step). */
+static void
+stream_start(struct sess *s)
+{
+    const struct http_msg *m = &s->resp;
+    char framing[64] = "";
+
+    if (!m->chunked && m->parser.content_length != ULLONG_MAX) {
+        s->stream = STREAM_LENGTH;
+        snprintf(framing, sizeof(framing), "Content-Length: %llu\r\n",
+                 (unsigned long long)m->parser.content_length + m->body.len);
+    } else if (s->req.parser.http_major == 1 && s->req.parser.http_minor >= 1) {
+        s->stream = STREAM_CHUNKED;
+        snprintf(framing, sizeof(framing), "Transfer-Encoding: chunked\r\n");
+    } else {
+        s->stream = STREAM_EOF;
+        s->close_after = true;
+    }
+    response_head(s, framing);
+    if (s->head.failed) {
+        s->stream = STREAM_OFF;
+        reply_error(s, 500, FAIL_INTERNAL, "out of memory");
+        return;
+    }
+    log_debug("http proxy=%s conn=%llu response streamed (over max_response)", s->p->conf.name,
+              (unsigned long long)s->id);
+    stats_observe(s, m->parser.status_code);
+    s->obody = NULL;
+    s->olen = s->head.len;
+    s->osent = 0;
+}
+
+/* The streamed response went out whole. */
+static void
+stream_done(struct sess *s)
+{
+    if (!s->resp.keep_alive || s->rin.len > s->resp.fed)
+        backend_close(s); /* bytes after the response: not a connection to reuse */
+    s->stream = STREAM_OFF;
+    exchange_done(s);
+}
+
+/* One step of a streamed response: what is queued goes to the client
+ * before anything more is read (rin does not move under it), then the
+ * body read so far, then a read. True on progress. */
+static bool
+stream_step(struct sess *s)
+{
+    struct http_msg *m = &s->resp;
+
+    if (s->osent < s->olen) {
+        if (!s->cr.writable)
+            return false;
+        int rc = sess_write_out(s, s->cio.fd, false);
+        if (rc == -EAGAIN) {
+            s->cr.writable = false;
+            return false;
+        }
+        if (rc != 0) {
+            sess_close(s);
+            return false;
+        }
+        if (s->olen > s->head.len)
+            http_msg_consume(m, s->rin.data, &s->rin.len, s->olen - s->head.len);
+        s->olen = s->osent = 0;
+        s->head.len = 0;
+        sess_arm(s, s->p->conf.response_timeout_ms); /* a bound on silence, not on the whole */
+        if (s->stream_end)
+            stream_done(s);
+        return true;
+    }
+    if (m->body.len > 0) {
+        if (s->stream == STREAM_CHUNKED) {
+            strbuf_printf(&s->head, "%s%zx\r\n", s->chunk_sent ? "\r\n" : "", m->body.len);
+            s->chunk_sent = true;
+        }
+        if (s->head.failed) {
+            reply_error(s, 500, FAIL_INTERNAL, "out of memory");
+            return true;
+        }
+        s->obody = s->rin.data + m->body.off;
+        s->olen = s->head.len + m->body.len;
+        return true;
+    }
+    if (m->done) {
+        if (s->stream == STREAM_CHUNKED)
+            strbuf_printf(&s->head, "%s0\r\n\r\n", s->chunk_sent ? "\r\n" : "");
+        s->stream_end = true;
+        s->obody = NULL;
+        s->olen = s->head.len;
+        if (s->olen == 0)
+            stream_done(s);
+        return true;
+    }
+    if (s->rin.len > m->fed) {
+        switch (http_msg_feed(m, s->rin.data, s->rin.len)) {
+        case HTTP_MSG_AGAIN:
+            http_msg_squeeze(m, s->rin.data, &s->rin.len);
+            break;
+        case HTTP_MSG_INVALID:
+            backend_close(s);
+            reply_error(s, 502, FAIL_BAD_RESPONSE, "the backend's response is malformed");
+            break;
+        default: /* DONE; HEAD came before the stream began */
+            break;
+        }
+        return true;
+    }
+    if (!s->br.readable)
+        return false;
+    ssize_t n = backend_read(s);
+    if (n > 0) {
+        sess_arm(s, s->p->conf.response_timeout_ms);
+        return true;
+    }
+    if (n == -EAGAIN)
+        return false;
+    if (n == 0 && http_msg_eof(m, s->rin.data, s->rin.len) == HTTP_MSG_DONE) {
+        backend_close(s); /* a response that ends with the connection */
+        return true;
+    }
+    log_warnx("http proxy=%s conn=%llu backend %s inside a streamed response", s->p->conf.name,
+              (unsigned long long)s->id, n == 0 ? "closed" : strerror((int)-n));
+    reply_error(s, 502, FAIL_BACKEND_CLOSED, "the backend closed inside its response");
+    return true;
+}
 
 bool
 backend_step(struct sess *s)
 {
     const struct http_proxy_conf *pc = &s->p->conf;
 
+    /* the request is out: o* are the client's (the backend may be closed) */
+    if (s->stream != STREAM_OFF)
+        return stream_step(s);
     if (s->dialing || s->bio.fd < 0)
         return false;
     if (s->tls_hs)
@@ -277,6 +452,11 @@ backend_step(struct sess *s)
             http_msg_squeeze(&s->resp, s->rin.data, &s->rin.len);
             break;
         case HTTP_MSG_HEAD:
+            /* a length over max_response is not waited for */
+            if (s->stream_ok && s->resp.parser.status_code >= 200 && !s->resp.chunked &&
+                s->resp.parser.content_length != ULLONG_MAX &&
+                s->resp.parser.content_length > pc->max_response)
+                stream_start(s);
             break;
         case HTTP_MSG_DONE:
             on_response(s);
@@ -294,32 +474,24 @@ backend_step(struct sess *s)
     }
     if (!s->br.readable)
         return false;
-    ssize_t room = hbuf_room(&s->rin, READ_CHUNK, pc->max_header + pc->max_response + READ_CHUNK);
-    if (room < 0) {
+    ssize_t n = backend_read(s);
+    if (n == -ENOSPC && s->stream_ok && s->resp.head_done && s->resp.parser.status_code >= 200) {
+        stream_start(s); /* over max_response: sent on from here */
+        return true;
+    }
+    if (n == -ENOMEM) {
         backend_failed(s, "out of memory");
         return true;
     }
-    if (room == 0) {
+    if (n == -ENOSPC) {
         s->close_after = true;
         reply_error(s, 502, FAIL_BAD_RESPONSE, "the backend's response is too large");
         return true;
     }
-    ssize_t n = s->ssl != NULL ? outbound_io(s, s->rin.data + s->rin.len, (size_t)room, false)
-                               : read(s->bio.fd, s->rin.data + s->rin.len, (size_t)room);
-    if (n < 0 && s->ssl == NULL)
-        n = -errno;
-    if (n > 0) {
-        /* drained, as for the client; TLS may hold more than a short read gave */
-        if ((size_t)n < (size_t)room && !s->br.hup && s->ssl == NULL)
-            s->br.readable = false;
-        s->rin.len += (size_t)n;
+    if (n > 0)
         return true;
-    }
-    if (n == -EAGAIN) {
-        if (s->ssl == NULL) /* TLS cleared what it waits for */
-            s->br.readable = false;
+    if (n == -EAGAIN)
         return false;
-    }
     if (n == 0 && http_msg_eof(&s->resp, s->rin.data, s->rin.len) == HTTP_MSG_DONE) {
         backend_close(s); /* a response that ends with the connection */
         on_response(s);
@@ -337,6 +509,32 @@ skip_response_header(const struct http_msg *m, const char *name, size_t len, boo
     return http_msg_hop(m, name, len);
 }
 
+/* The client's head of the backend's response into s->head: its status,
+ * its headers but the framing, then framing (a header line or ""), the
+ * connection's. */
+static void
+response_head(struct sess *s, const char *framing)
+{
+    const struct http_msg *m = &s->resp;
+    int status = m->parser.status_code;
+
+    strbuf_free(&s->head);
+    strbuf_printf(&s->head, "HTTP/1.1 %d %s\r\n", status,
+                  http_status_str((enum http_status)status));
+    for (size_t i = 0; i < m->n_hdr; i++) {
+        const struct http_hdr *h = &m->hdr[i];
+        if (!skip_response_header(m, s->rin.data + h->name.off, h->name.len, s->is_head))
+            strbuf_printf(&s->head, "%.*s: %.*s\r\n", (int)h->name.len, s->rin.data + h->name.off,
+                          (int)h->value.len, s->rin.data + h->value.off);
+    }
+    strbuf_printf(&s->head, "%s", framing);
+    if (s->close_after)
+        strbuf_printf(&s->head, "Connection: close\r\n");
+    else if (s->req.parser.http_minor == 0)
+        strbuf_printf(&s->head, "Connection: keep-alive\r\n");
+    strbuf_printf(&s->head, "\r\n");
+}
+
 /* The backend's response is whole: decrypt, then the client's head. */
 static void
 on_response(struct sess *s)
@@ -348,9 +546,7 @@ on_response(struct sess *s)
 
     if (status >= 100 && status < 200) { /* interim (103): not passed on */
         hbuf_drop(&s->rin, m->end);
-        http_msg_init(m, true, s->p->conf.max_header, HTTP_MSG_HEADERS_MAX,
-                      s->p->conf.max_response);
-        m->skip_body = s->is_head;
+        resp_init(s);
         return;
     }
     if (!m->keep_alive || s->rin.len > m->end)
@@ -371,22 +567,10 @@ on_response(struct sess *s)
         body = s->body.data;
         blen = s->body.len;
     }
-    strbuf_free(&s->head);
-    strbuf_printf(&s->head, "HTTP/1.1 %d %s\r\n", status,
-                  http_status_str((enum http_status)status));
-    for (size_t i = 0; i < m->n_hdr; i++) {
-        const struct http_hdr *h = &m->hdr[i];
-        if (!skip_response_header(m, s->rin.data + h->name.off, h->name.len, s->is_head))
-            strbuf_printf(&s->head, "%.*s: %.*s\r\n", (int)h->name.len, s->rin.data + h->name.off,
-                          (int)h->value.len, s->rin.data + h->value.off);
-    }
+    char cl[48] = "";
     if (!s->is_head && status != 204 && status != 304)
-        strbuf_printf(&s->head, "Content-Length: %zu\r\n", blen);
-    if (s->close_after)
-        strbuf_printf(&s->head, "Connection: close\r\n");
-    else if (s->req.parser.http_minor == 0)
-        strbuf_printf(&s->head, "Connection: keep-alive\r\n");
-    strbuf_printf(&s->head, "\r\n");
+        snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", blen);
+    response_head(s, cl);
     if (s->head.failed || s->body.failed) {
         reply_error(s, 500, FAIL_INTERNAL, "out of memory");
         return;
