@@ -1233,6 +1233,8 @@ static const struct conf_row proxy_rows[] = {
      .list = &egress_list},
     {.name = "ca_file", .set = set_path, .off = PXC(ca_file), .max = HTTP_FILE_MAX,
      .expect = EXPECT_FILE},
+    {.name = "via", .set = conf_set_endpoint, .off = PXC(via), .expect = EP_EXPECT,
+     .ep_check = ep_connectable},
     {.name = "max_connections", .set = conf_set_uint, .off = PXC(max_connections),
      .max = HTTP_MAXCONN_MAX, .expect = EXPECT_MAXCONN},
     {.name = "max_header", .set = conf_set_size, .off = PXC(max_header), .min = 1024,

@@ -62,6 +62,11 @@ outbound_check(const struct http_proxy_conf *pc, struct conf_fault *f)
     if (backend_given(pc))
         return conf_fault(f, "backend",
                           "expected no backend in mode outbound: each route names its upstream");
+    if (http_proxy_has_via(pc) &&
+        (!stream_kind(pc->via.kind) || (pc->via.kind == EP_VSOCK && pc->via.cid == EP_CID_ANY)))
+        return conf_fault(f, "via",
+                          "expected the stream endpoint of an egress relay to connect "
+                          "to (tcp, unix, vsock:CID:PORT, hvsock)");
     if (pc->n_egress_allow == 0)
         return conf_fault(f, "egress_allow",
                           "expected the destinations an outbound proxy may reach "
@@ -92,6 +97,8 @@ inbound_check(const struct http_proxy_conf *pc, struct conf_fault *f)
         return conf_fault(f, "egress_allow", "expected egress_allow in mode outbound only");
     if (pc->ca_file[0] != '\0')
         return conf_fault(f, "ca_file", "expected ca_file in mode outbound only");
+    if (http_proxy_has_via(pc))
+        return conf_fault(f, "via", "expected via in mode outbound only");
     for (size_t i = 0; i < pc->n_routes; i++)
         if (pc->routes[i].upstream.host[0] != '\0')
             return route_fault(f, i, "upstream",
@@ -185,6 +192,23 @@ http_upstream_parse(const char *s, struct endpoint *ep, const char **why)
         return -1;
     }
     return 0;
+}
+
+void
+http_upstream_authority(const struct endpoint *up, bool port_always, char *buf, size_t len)
+{
+    bool v6 = strchr(up->host, ':') != NULL;
+
+    if (port_always || up->port != 443)
+        snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", up->host, v6 ? "]" : "", (unsigned)up->port);
+    else
+        snprintf(buf, len, "%s%s%s", v6 ? "[" : "", up->host, v6 ? "]" : "");
+}
+
+bool
+http_proxy_has_via(const struct http_proxy_conf *pc)
+{
+    return pc->via.kind != EP_TCP || pc->via.host[0] != '\0';
 }
 
 bool

@@ -76,6 +76,8 @@ struct http_proxy_conf {
     unsigned response_timeout_ms; /* the backend's whole response: over it, 504 */
     char keyset[HTTP_FILE_MAX];   /* the routes' keyset file unless they name one */
     char ca_file[HTTP_FILE_MAX];  /* outbound: CAs upstreams are verified with; "": system's */
+    struct endpoint via;          /* outbound: an egress relay upstreams are reached through (HTTP
+                                     CONNECT); host "" (tcp): upstreams are dialled directly */
     struct egress_rule egress_allow[HTTP_EGRESS_MAX]; /* outbound: the destinations allowed */
     size_t n_egress_allow;
     struct http_route_conf *routes; /* owned; n_routes */
@@ -106,6 +108,13 @@ int http_route_conf_check(const struct http_route_conf *rc, struct conf_fault *f
  * by default; an IPv6 address in brackets) or "HOST:PORT", into *ep (tcp).
  * Returns 0, or -1 with *why (static) saying what was expected. */
 int http_upstream_parse(const char *s, struct endpoint *ep, const char **why);
+
+/* Writes up's authority, "HOST:PORT" (an IPv6 address in brackets), into
+ * buf (len bytes); without ":PORT" when it is 443 and !port_always. */
+void http_upstream_authority(const struct endpoint *up, bool port_always, char *buf, size_t len);
+
+/* Whether an outbound proxy reaches its upstreams through an egress relay. */
+bool http_proxy_has_via(const struct http_proxy_conf *pc);
 
 /* Whether a and b are the same settings (a reload keeps such a proxy). */
 bool http_proxy_conf_equal(const struct http_proxy_conf *a, const struct http_proxy_conf *b);

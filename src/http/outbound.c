@@ -59,7 +59,7 @@ outbound_open(struct http_proxy *p, char *msg)
             snprintf(msg, HTTP_MSG_MAX, "route %s: upstream %s: %s", pc->routes[i].name, host, why);
             return -EINVAL;
         }
-        if (!outbound_name_allowed(p, i))
+        if (outbound_allowed(p, i) != EGRESS_OK)
             log_warnx("http proxy=%s route %s: upstream %s is not in egress_allow: its requests "
                       "are refused (403)",
                       pc->name, pc->routes[i].name, host);
@@ -90,15 +90,99 @@ outbound_free(struct http_proxy *p)
     p->tls = NULL;
 }
 
-bool
-outbound_name_allowed(const struct http_proxy *p, size_t i)
+enum egress_verdict
+outbound_allowed(const struct http_proxy *p, size_t i)
 {
     const struct http_proxy_conf *pc = &p->conf;
     const struct route_rt *r = &p->routes[i];
+    uint16_t port = (uint16_t)pc->routes[i].upstream.port;
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons(port)};
 
-    /* an address literal has no name to check: the admit hook checks it */
-    return !r->up_is_name || egress_check_name(pc->egress_allow, pc->n_egress_allow, r->up_name,
-                                               (uint16_t)pc->routes[i].upstream.port) == EGRESS_OK;
+    if (r->up_is_name)
+        return egress_check_name(pc->egress_allow, pc->n_egress_allow, r->up_name, port);
+    /* an address is checked here too: with a via, the dial reaches the
+     * egress relay, not it */
+    if (inet_pton(AF_INET, r->up_name, &a4.sin_addr) == 1)
+        return egress_check_addr(pc->egress_allow, pc->n_egress_allow, (const struct sockaddr *)&a4,
+                                 0, NULL);
+    if (inet_pton(AF_INET6, r->up_name, &a6.sin6_addr) == 1)
+        return egress_check_addr(pc->egress_allow, pc->n_egress_allow, (const struct sockaddr *)&a6,
+                                 0, NULL);
+    return EGRESS_BAD_DESTINATION;
+}
+
+#define VIA_HEAD_MAX 1024 /* the egress relay's answer to CONNECT */
+
+/* The egress relay did not open the tunnel: its status (0: no valid
+ * answer) decides s's answer. */
+static void
+via_refused(struct sess *s, int status, const char *what)
+{
+    log_warnx("http proxy=%s conn=%llu upstream %s via: %s", s->p->conf.name,
+              (unsigned long long)s->id, s->p->routes[s->b_route].up_name, what);
+    if (status == 403)
+        reply_error(s, 403, FAIL_DEST_DENIED,
+                    "the egress relay refused the destination: nothing was sent");
+    else if (status == 504)
+        reply_error(s, 504, FAIL_BACKEND_TIMEOUT, "the destination did not accept in time");
+    else
+        reply_error(s, 502, FAIL_BACKEND_DOWN, "the destination is unreachable");
+}
+
+bool
+outbound_via_step(struct sess *s)
+{
+    char req[2 * EP_HOST_MAX + 64], auth[EP_HOST_MAX + 16], head[VIA_HEAD_MAX + 1], what[64];
+    int status = 0;
+    ssize_t n;
+
+    if (!s->via_sent) {
+        if (!s->br.writable)
+            return false;
+        http_upstream_authority(&s->p->conf.routes[s->b_route].upstream, true, auth, sizeof(auth));
+        size_t len = (size_t)snprintf(req, sizeof(req), "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+                                      auth, auth);
+        n = send(s->bio.fd, req + s->via_off, len - s->via_off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EAGAIN) {
+            s->br.writable = false;
+            return false;
+        }
+        if (n < 0) {
+            via_refused(s, 0, strerror(errno));
+            return true;
+        }
+        s->via_off += (size_t)n;
+        s->via_sent = s->via_off == len;
+        return true;
+    }
+    if (!s->br.readable)
+        return false;
+    /* peeked, then only the answer's head is taken: what follows it is the
+     * upstream's TLS */
+    n = recv(s->bio.fd, head, VIA_HEAD_MAX, MSG_PEEK);
+    if (n < 0 && errno == EAGAIN) {
+        s->br.readable = false;
+        return false;
+    }
+    if (n <= 0) {
+        via_refused(s, 0, n == 0 ? "the egress relay closed" : strerror(errno));
+        return true;
+    }
+    head[n] = '\0';
+    char *end = strstr(head, "\r\n\r\n");
+    if (end == NULL && n < VIA_HEAD_MAX) {
+        s->br.readable = false; /* the rest comes with a new edge */
+        return false;
+    }
+    if (end == NULL || recv(s->bio.fd, head, (size_t)(end + 4 - head), 0) != end + 4 - head ||
+        sscanf(head, "HTTP/1.%*[01] %3d", &status) != 1 || status != 200) {
+        snprintf(what, sizeof(what), "CONNECT answered %d", status);
+        via_refused(s, status, what);
+        return true;
+    }
+    s->via_hs = false;
+    return true;
 }
 
 int

@@ -179,6 +179,9 @@ struct sess {
     int b_route;        /* outbound: the route whose upstream bio is connected to */
     struct ssl_st *ssl; /* outbound: TLS on bio; NULL for plain backends */
     bool tls_hs;        /* outbound: the handshake is not done */
+    bool via_hs;        /* outbound: the CONNECT exchange with via is not done */
+    bool via_sent;      /* outbound: the CONNECT request is out */
+    size_t via_off;     /* outbound: bytes of the CONNECT request sent */
     /* a response no rule rewrites that outgrew max_response is streamed:
      * each read is sent on (and dropped from rin) before the next */
     bool stream_ok; /* no rule rewrites this response */
@@ -307,9 +310,14 @@ int outbound_open(struct http_proxy *p, char *msg);
 
 void outbound_free(struct http_proxy *p);
 
-/* Whether route i's upstream passes egress_allow by name (an address is
- * only checked once dialled, by outbound_admit()). */
-bool outbound_name_allowed(const struct http_proxy *p, size_t i);
+/* Whether route i's upstream passes egress_allow: by name (the address it
+ * resolves to is checked once dialled, by outbound_admit()), or the
+ * address it is given as. EGRESS_OK or why not. */
+enum egress_verdict outbound_allowed(const struct http_proxy *p, size_t i);
+
+/* One step of the CONNECT exchange with the proxy's via (an egress relay),
+ * before TLS; true on progress. A refusal answers s (403, 502). */
+bool outbound_via_step(struct sess *s);
 
 /* The dial's admit hook (arg: the session): the address the upstream
  * resolved to, or was given as, against egress_allow. 0 or -EACCES. */
@@ -342,10 +350,16 @@ outbound_free(struct http_proxy *p)
 {
     (void)p;
 }
-static inline bool
-outbound_name_allowed(const struct http_proxy *p, size_t i)
+static inline enum egress_verdict
+outbound_allowed(const struct http_proxy *p, size_t i)
 {
     (void)p, (void)i;
+    return EGRESS_BAD_DESTINATION;
+}
+static inline bool
+outbound_via_step(struct sess *s)
+{
+    (void)s;
     return false;
 }
 static inline int

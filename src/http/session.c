@@ -331,9 +331,11 @@ on_request_head(struct sess *s)
     }
     /* before a token of the body is opened: a destination outside egress_allow never gets
      * one (its address is checked again when dialled) */
-    if (out && !outbound_name_allowed(s->p, (size_t)s->route)) {
-        log_warnx("http proxy=%s conn=%llu upstream %s refused: not in egress_allow", pc->name,
-                  (unsigned long long)s->id, s->p->routes[s->route].up_name);
+    enum egress_verdict ev = out ? outbound_allowed(s->p, (size_t)s->route) : EGRESS_OK;
+    if (ev != EGRESS_OK) {
+        log_warnx("http proxy=%s conn=%llu upstream %s refused: %s", pc->name,
+                  (unsigned long long)s->id, s->p->routes[s->route].up_name,
+                  egress_verdict_name(ev));
         s->close_after = true;
         reply_error(s, 403, FAIL_DEST_DENIED,
                     "the destination is not in egress_allow: nothing was sent");
@@ -389,18 +391,6 @@ skip_request_header(const struct sess *s, const char *name, size_t len)
     return http_msg_hop(&s->req, name, len);
 }
 
-/* Outbound: the Host header for the upstream up. */
-static void
-upstream_host(struct strbuf *out, const struct endpoint *up)
-{
-    bool v6 = strchr(up->host, ':') != NULL;
-
-    strbuf_printf(out, "Host: %s%s%s", v6 ? "[" : "", up->host, v6 ? "]" : "");
-    if (up->port != 443)
-        strbuf_printf(out, ":%u", (unsigned)up->port);
-    strbuf_printf(out, "\r\n");
-}
-
 /* The request is whole: its rules, then the head for the backend. */
 static void
 on_request(struct sess *s)
@@ -435,9 +425,11 @@ on_request(struct sess *s)
                           (int)h->value.len, s->in.data + h->value.off);
     }
     const char *xff = http_msg_header(m, "x-forwarded-for", &xlen);
-    if (out)
-        upstream_host(&s->head, &s->p->conf.routes[s->route].upstream);
-    else if (xff != NULL || s->client_ip[0] != '\0')
+    if (out) {
+        char host[EP_HOST_MAX + 16];
+        http_upstream_authority(&s->p->conf.routes[s->route].upstream, false, host, sizeof(host));
+        strbuf_printf(&s->head, "Host: %s\r\n", host);
+    } else if (xff != NULL || s->client_ip[0] != '\0')
         strbuf_printf(&s->head, "X-Forwarded-For: %.*s%s%s\r\n", (int)xlen, xff ? xff : "",
                       xff && s->client_ip[0] ? ", " : "", s->client_ip);
     if (blen > 0 || m->chunked || m->parser.content_length != ULLONG_MAX)

@@ -104,6 +104,7 @@ backend_close(struct sess *s)
         s->dialing = false;
     }
     outbound_close(s);
+    s->via_hs = false;
     sock_close(s, &s->bio);
     s->br = (struct ready){0};
 }
@@ -118,7 +119,10 @@ outbound(const struct sess *s)
 static const struct endpoint *
 target(const struct sess *s)
 {
-    return outbound(s) ? &s->p->conf.routes[s->b_route].upstream : &s->p->conf.backend;
+    if (!outbound(s))
+        return &s->p->conf.backend;
+    return http_proxy_has_via(&s->p->conf) ? &s->p->conf.via
+                                           : &s->p->conf.routes[s->b_route].upstream;
 }
 
 static void
@@ -161,6 +165,9 @@ dial_done(void *arg, int fd, enum dial_result why)
         reply_error(s, 500, FAIL_INTERNAL, "out of memory");
     } else {
         s->tls_hs = s->ssl != NULL;
+        s->via_hs = s->ssl != NULL && http_proxy_has_via(&s->p->conf);
+        s->via_sent = false;
+        s->via_off = 0;
         s->br.writable = true;
     }
     sess_step(s);
@@ -206,7 +213,8 @@ backend_start(struct sess *s)
     s->dialing = true;
     s->b_route = s->route;
     dial_start(&s->dial, s->w->loop, target(s), s->p->conf.connect_timeout_ms,
-               outbound(s) ? outbound_admit : NULL, dial_done, s);
+               outbound(s) && !http_proxy_has_via(&s->p->conf) ? outbound_admit : NULL, dial_done,
+               s);
 }
 
 /* Whether a request may be sent twice (RFC 9110 9.2.2). */
@@ -431,6 +439,8 @@ backend_step(struct sess *s)
         return stream_step(s);
     if (s->dialing || s->bio.fd < 0)
         return false;
+    if (s->via_hs)
+        return outbound_via_step(s);
     if (s->tls_hs)
         return outbound_handshake(s);
     if (s->osent < s->olen) {

@@ -10,6 +10,9 @@
 #     before any connect;
 #   - a certificate from another CA, or for another host name, gets nothing
 #     (502, the handshake fails before a byte of the request);
+#   - through an egress relay (via: a relay with target: egress, HTTP
+#     CONNECT), the same: values over verified TLS, and a destination the
+#     relay's own list refuses gets nothing (403);
 #   - a tampered token is refused (400), never forwarded;
 #   - the failures are counted by reason; `airlock check` refuses bad
 #     outbound configs; the example of docs/field-encryption.md checks.
@@ -19,7 +22,7 @@ ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
 [ -x "$ECHO" ] || skip "tests/http_echo not built"
 need_field
 
-read -r BACK WEB WRONG DENY OUT OUT2 METRICS <<<"$(free_ports 7)"
+read -r BACK WEB WRONG DENY OUT OUT2 OUT3 EG METRICS <<<"$(free_ports 9)"
 
 # a CA, a certificate for localhost and 127.0.0.1, one for another name,
 # and a second CA that signed none of them
@@ -63,6 +66,11 @@ wait_port "$DENY"
 keyset_file "$T/keys.json" acme k1 k1
 cat >"$T/airlock.yaml" <<YAML
 metrics: tcp:127.0.0.1:$METRICS
+relays:
+  - name: egress                   # the host's egress relay, with a list of its own
+    listen: tcp:127.0.0.1:$EG
+    target: egress
+    egress_allow: ["localhost:$WEB", "127.0.0.1:$WEB"]
 proxies:
   - name: out
     mode: outbound
@@ -110,6 +118,16 @@ proxies:
       - path: /
         upstream: https://localhost:$WEB
         decrypt: true
+  - name: via
+    mode: outbound
+    listen: tcp:127.0.0.1:$OUT3
+    keyset: $T/keys.json
+    ca_file: $T/ca.pem
+    via: tcp:127.0.0.1:$EG
+    egress_allow: ["localhost:$WEB", "localhost:$WRONG"]
+    routes:
+      - {name: pay, path: /v1, upstream: "https://localhost:$WEB", decrypt: true}
+      - {name: other, path: /wrong, upstream: "https://localhost:$WRONG", decrypt: true}
 YAML
 "$AIRLOCK" check -c "$T/airlock.yaml" >"$T/check.out" 2>&1 || fail "the config: $(cat "$T/check.out")"
 airlock_up airlock run -c "$T/airlock.yaml"
@@ -160,9 +178,9 @@ for path in /denied /unlisted /rebind; do
 done
 [ ! -s "$T/deny.bytes" ] || fail "the denied destination got bytes: $(cat "$T/deny.bytes")"
 [ "$(third_lines)" = "$n" ] || fail "a denied request reached the third party"
-grep -q "upstream 127.0.0.2 refused: private_address address=127.0.0.2 range=loopback" \
-    "$T/airlock.log" || fail "no log line for the address refused"
-grep -q "upstream elsewhere.example refused: not in egress_allow" "$T/airlock.log" ||
+grep -q "upstream 127.0.0.2 refused: private_address" "$T/airlock.log" ||
+    fail "no log line for the address refused"
+grep -q "upstream elsewhere.example refused: not_allowed_name" "$T/airlock.log" ||
     fail "no log line for the name refused"
 # the name is allowed, its address only on another port
 grep -q "upstream localhost refused: not_allowed_port address=127.0.0.1 range=loopback" \
@@ -178,6 +196,19 @@ has upstream_unverified <"$T/resp" || fail "other CA: $(cat "$T/resp")"
 [ "$(third_lines)" = "$n" ] || fail "an unverified destination got the request"
 [ ! -s "$T/wrong.log" ] || fail "nginx logged a request on the wrong name: $(cat "$T/wrong.log")"
 grep -q "upstream localhost: certificate not verified: " "$T/airlock.log" || fail "no log line"
+
+log "through an egress relay (via, HTTP CONNECT): the values arrive over verified TLS"
+post "$OUT3" /v1/via "$DOC"
+[ "$code" = 200 ] || fail "via: expected 200, got $code: $(cat "$T/resp")"
+[ "$(last_body)" = "$PLAIN_DOC" ] || fail "via: the third party got $(last_body)"
+tail -1 "$T/web.log" | has "^sni=localhost host=localhost POST /v1/via " ||
+    fail "via: nginx saw: $(tail -1 "$T/web.log")"
+log "a destination the egress relay refuses: 403, nothing sent"
+n=$(third_lines)
+post "$OUT3" /wrong "$DOC"
+[ "$code" = 403 ] && has destination_denied <"$T/resp" || fail "via refused: $code $(cat "$T/resp")"
+[ "$(third_lines)" = "$n" ] && [ ! -s "$T/wrong.log" ] || fail "the refused destination got it"
+grep -q "upstream localhost via: CONNECT answered 403" "$T/airlock.log" || fail "no via log line"
 
 log "a tampered token is refused, never forwarded"
 tok=$(grep -o '"al1:k1:[^"]*"' <<<"$DOC" | head -1)
@@ -230,6 +261,12 @@ bad "routes[0].upstream: expected upstream in mode outbound only" "    backend: 
 $R"
 bad "egress_allow: expected egress_allow in mode outbound only" "    backend: tcp:127.0.0.1:2
 $A"
+bad "via: expected via in mode outbound only" "    backend: tcp:127.0.0.1:2
+    via: tcp:127.0.0.1:3"
+bad "via: expected a stream endpoint" "$M
+    via: udp:127.0.0.1:3
+$A
+$R"
 
 log "the example of docs/field-encryption.md checks"
 awk '/^<!-- t_field_outbound -->/ { on = 1; next } on && /^```yaml/ { inb = 1; next }
