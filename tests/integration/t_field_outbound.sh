@@ -131,6 +131,8 @@ proxies:
 YAML
 "$AIRLOCK" check -c "$T/airlock.yaml" >"$T/check.out" 2>&1 || fail "the config: $(cat "$T/check.out")"
 airlock_up airlock run -c "$T/airlock.yaml"
+PID=$LAST_PID
+base=$(fd_count "$PID")
 wait_log "$T/airlock.log" "route unlisted: upstream elsewhere.example is not in egress_allow" ||
     fail "no warning for a route outside egress_allow"
 
@@ -274,4 +276,8 @@ awk '/^<!-- t_field_outbound -->/ { on = 1; next } on && /^```yaml/ { inb = 1; n
     sed "s|/etc/airlock/acme.json|$T/keys.json|; s|/etc/airlock/partner-ca.pem|$T/ca.pem|" >"$T/doc.yaml"
 has 'mode: outbound' <"$T/doc.yaml" || fail "no outbound example in the doc"
 "$AIRLOCK" check -c "$T/doc.yaml" >"$T/doc.out" 2>&1 || fail "the doc's example: $(cat "$T/doc.out")"
+log "no fd left behind; a clean exit (the sanitizers find no leak)"
+fds_back() { [ "$(fd_count "$PID")" -le "$base" ]; }
+wait_for fds_back || fail "fds: $(fd_count "$PID"), $base before"
+stop_clean "$PID" airlock
 log ok

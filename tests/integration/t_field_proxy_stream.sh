@@ -35,6 +35,7 @@ proxies:
     keyset: $T/keys.json
     max_body: 4MiB
     max_response: 64KiB
+    idle_timeout: 1s               # kept backend connections go soon (the fd count below)
     routes:
       - name: files
         path: /files
@@ -47,6 +48,8 @@ proxies:
     max_response: 64KiB
 YAML
 airlock_up airlock run -c "$T/airlock.yaml"
+PID=$LAST_PID
+base=$(fd_count "$PID")
 gen_data big $((1 << 20)) >"$T/big"
 want=$(sha256sum <"$T/big")
 
@@ -98,4 +101,8 @@ curl -sS -o "$T/body" --max-time 30 -d x "http://127.0.0.1:$CUTF/" 2>"$T/curl.er
 [ "$rc" = 18 ] || fail "expected a partial transfer (curl 18), got $rc: $(cat "$T/curl.err")"
 [ "$(metric airlock_http_failures_total 'proxy="cut",reason="backend_closed"' "$METRICS")" = 1 ] ||
     fail "not counted as backend_closed"
+log "no fd left behind; a clean exit (the sanitizers find no leak)"
+fds_back() { [ "$(fd_count "$PID")" -le "$base" ]; }
+wait_for fds_back || fail "fds: $(fd_count "$PID"), $base before"
+stop_clean "$PID" airlock
 log ok
