@@ -14,6 +14,7 @@
 #include "cli/runtime.h"
 #include "core/closest.h"
 #include "core/log.h"
+#include "http/proxy.h"
 #include "net/transport.h"
 #include "pool/pool.h"
 #include "proto/ctl.h"
@@ -209,6 +210,11 @@ host_faults(const struct config *cfg, const char *path)
     for (size_t i = 0; i < cfg->n_relays; i++)
         if (relay_tls_check_host(&cfg->relays[i], why, sizeof(why)) != 0)
             return host_fault(path, "relays", i, why);
+#endif
+#ifdef AIRLOCK_WITH_FIELD
+    for (size_t i = 0; i < cfg->n_proxies; i++)
+        if (http_proxy_check_host(&cfg->proxies[i], why, sizeof(why)) != 0)
+            return host_fault(path, "proxies", i, why);
 #endif
     return false;
 }

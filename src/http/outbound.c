@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -41,6 +42,52 @@ is_address(const char *host)
     return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
+/* The client context of pc's upstreams: peers verified against ca_file
+ * or the system's store, TLS 1.2 at least. NULL with msg (len bytes). */
+static SSL_CTX *
+client_ctx(const struct http_proxy_conf *pc, char *msg, size_t len)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+    if (ctx == NULL) {
+        snprintf(msg, len, "out of memory");
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    /* SSL_write is retried with the buffer where the request then is */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    if (pc->ca_file[0] == '\0') {
+        if (SSL_CTX_set_default_verify_paths(ctx) == 1)
+            return ctx;
+        snprintf(msg, len, "ca_file: the system's CA store does not load: %s", ssl_reason());
+    } else if (access(pc->ca_file, R_OK) != 0) {
+        snprintf(msg, len, "ca_file: %.300s: %s", pc->ca_file, strerror(errno));
+    } else if (SSL_CTX_load_verify_locations(ctx, pc->ca_file, NULL) != 1) {
+        snprintf(msg, len, "ca_file: %.300s: expected PEM certificates (%s)", pc->ca_file,
+                 ssl_reason());
+    } else {
+        return ctx;
+    }
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+int
+http_proxy_check_host(const struct http_proxy_conf *pc, char *why, size_t len)
+{
+    SSL_CTX *ctx;
+
+    if (pc->mode != HTTP_OUTBOUND)
+        return 0;
+    if ((ctx = client_ctx(pc, why, len)) == NULL)
+        return -EINVAL;
+    SSL_CTX_free(ctx);
+    return 0;
+}
+
 int
 outbound_open(struct http_proxy *p, char *msg)
 {
@@ -64,23 +111,7 @@ outbound_open(struct http_proxy *p, char *msg)
                       "are refused (403)",
                       pc->name, pc->routes[i].name, host);
     }
-    if ((p->tls = SSL_CTX_new(TLS_client_method())) == NULL) {
-        snprintf(msg, HTTP_MSG_MAX, "out of memory");
-        return -ENOMEM;
-    }
-    SSL_CTX_set_min_proto_version(p->tls, TLS1_2_VERSION);
-    SSL_CTX_set_verify(p->tls, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_options(p->tls, SSL_OP_NO_RENEGOTIATION);
-    /* SSL_write is retried with the buffer where the request then is */
-    SSL_CTX_set_mode(p->tls, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                                 SSL_MODE_RELEASE_BUFFERS);
-    if (pc->ca_file[0] != '\0' ? SSL_CTX_load_verify_locations(p->tls, pc->ca_file, NULL) != 1
-                               : SSL_CTX_set_default_verify_paths(p->tls) != 1) {
-        snprintf(msg, HTTP_MSG_MAX, "ca_file %.300s: cannot load: %s",
-                 pc->ca_file[0] != '\0' ? pc->ca_file : "(the system's)", ssl_reason());
-        return -EINVAL;
-    }
-    return 0;
+    return (p->tls = client_ctx(pc, msg, HTTP_MSG_MAX)) != NULL ? 0 : -EINVAL;
 }
 
 void

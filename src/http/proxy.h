@@ -52,6 +52,11 @@ void http_env_free(struct http_env *env);
 struct http_proxy *http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc,
                                   struct http_proxy *prev, int *err, char *msg);
 
+/* What pc's file alone cannot tell (airlock check and run, before anything
+ * starts): mode outbound's ca_file loads. Returns 0, or -errno with "KEY:
+ * what is wrong" in why (len bytes). Builds with field encryption only. */
+int http_proxy_check_host(const struct http_proxy_conf *pc, char *why, size_t len);
+
 /* Stops accepting and closes the listener (unless adopted). Idempotent. */
 void http_proxy_stop(struct http_proxy *p);
 

@@ -256,6 +256,9 @@ $A
 bad "upstream: expected https://HOST[:PORT] or HOST:PORT" "$M
 $A
     routes: [{path: /, upstream: \"https://api.example.com/v1\"}]"
+bad "upstream: expected https://HOST[:PORT] or HOST:PORT" "$M
+$A
+    routes: [{path: /, upstream: \"https://bad..example\"}]"
 bad "mode: expected inbound or outbound" "    mode: sideways
 $A
 $R"
@@ -263,6 +266,14 @@ bad "routes[0].upstream: expected upstream in mode outbound only" "    backend: 
 $R"
 bad "egress_allow: expected egress_allow in mode outbound only" "    backend: tcp:127.0.0.1:2
 $A"
+bad "ca_file: $T/none.pem: No such file or directory" "$M
+    ca_file: $T/none.pem
+$A
+$R"
+bad "ca_file: $T/keys.json: expected PEM certificates" "$M
+    ca_file: $T/keys.json
+$A
+$R"
 bad "via: expected via in mode outbound only" "    backend: tcp:127.0.0.1:2
     via: tcp:127.0.0.1:3"
 bad "via: expected a stream endpoint" "$M
