@@ -4,7 +4,8 @@
 # tests/tools/http_echo, which logs each body as it arrived):
 #   - an allowed destination gets the tokens of the application's request
 #     opened (plaintext values, types restored), over TLS airlock verified
-#     (SNI and Host are the upstream's; by name and by address literal);
+#     (SNI and Host are the upstream's; by name and by address literal); a
+#     response over max_response comes back streamed, intact;
 #   - a destination outside egress_allow gets nothing (403): by name before
 #     any token is opened, by address (a name allowed whose address is not)
 #     before any connect;
@@ -78,6 +79,7 @@ proxies:
     keyset: $T/keys.json
     ca_file: $T/ca.pem
     response_timeout: 5s
+    max_response: 64KiB
     egress_allow: ["localhost:$WEB", "127.0.0.1:$WEB", "localhost:$WRONG", "127.0.0.1:$WRONG",
                    "localhost:$DENY"]
     routes:
@@ -164,6 +166,12 @@ tail -1 "$T/web.log" | has "host=127.0.0.1 POST /ip/x " || fail "nginx saw: $(ta
 log "a route without decrypt passes tokens as they are (still over verified TLS)"
 post "$OUT" /plain "$DOC"
 [ "$code" = 200 ] && [ "$(last_body)" = "$DOC" ] || fail "plain route: $code $(last_body)"
+
+log "a response over max_response comes through TLS streamed, intact"
+gen_data big 300000 >"$T/big"
+curl -sS -o "$T/big.back" --max-time 20 -H 'Content-Type: application/octet-stream' \
+    --data-binary @"$T/big" "http://127.0.0.1:$OUT/plain/big" || fail "curl big: $?"
+cmp -s "$T/big" "$T/big.back" || fail "the big response did not come back intact"
 
 log "keep-alive: two requests on one application connection"
 n=$(third_lines)
