@@ -1250,6 +1250,28 @@ set_field_path(const struct conf_row *row, void *base, const char *s, char *msg,
     return 0;
 }
 
+static int
+set_proxy_mode(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    if (strcmp(s, "inbound") == 0)
+        *AT(base, row->off, enum http_mode) = HTTP_INBOUND;
+    else if (strcmp(s, "outbound") == 0)
+        *AT(base, row->off, enum http_mode) = HTTP_OUTBOUND;
+    else
+        return refuse(msg, len, "%s", row->expect);
+    return 0;
+}
+
+static int
+set_upstream(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    const char *why;
+
+    if (http_upstream_parse(s, AT(base, row->off, struct endpoint), &why) != 0)
+        return refuse(msg, len, "%s", why);
+    return 0;
+}
+
 static const struct conf_list method_list = {
     .what = EXPECT_METHOD,
     .min = 1,
@@ -1284,6 +1306,8 @@ static const struct conf_row hroute_rows[] = {
     {.name = "decrypt", .set = conf_set_bool, .off = RTC(decrypt), .expect = EXPECT_BOOL},
     {.name = "keyset", .set = set_path, .off = RTC(keyset), .max = HTTP_FILE_MAX,
      .expect = EXPECT_FILE},
+    {.name = "upstream", .set = set_upstream, .off = RTC(upstream),
+     .expect = "expected https://HOST[:PORT] or HOST:PORT"},
 };
 /* clang-format on */
 
@@ -1320,8 +1344,16 @@ static const struct conf_row proxy_rows[] = {
     {.name = "listen", .set = conf_set_endpoint, .node = node_listen, .off = PXC(listen),
      .expect = EXPECT_LISTEN, .missing = EP_EXPECT, .ep_check = ep_stream,
      .flags = CONF_REQUIRED},
+    {.name = "mode", .set = set_proxy_mode, .off = PXC(mode), .expect = "expected inbound or outbound"},
     {.name = "backend", .set = conf_set_endpoint, .off = PXC(backend), .expect = EP_EXPECT,
-     .missing = EP_EXPECT, .ep_check = ep_connectable, .flags = CONF_REQUIRED},
+     .ep_check = ep_connectable},
+    {.name = "egress_allow", .set = set_egress, .off = PXC(egress_allow),
+     .off2 = PXC(n_egress_allow), .max = HTTP_EGRESS_MAX, .expect = EXPECT_EGRESS_RULE,
+     .list = &egress_list},
+    {.name = "ca_file", .set = set_path, .off = PXC(ca_file), .max = HTTP_FILE_MAX,
+     .expect = EXPECT_FILE},
+    {.name = "via", .set = conf_set_endpoint, .off = PXC(via), .expect = EP_EXPECT,
+     .ep_check = ep_connectable},
     {.name = "max_connections", .set = conf_set_uint, .off = PXC(max_connections),
      .max = HTTP_MAXCONN_MAX, .expect = EXPECT_MAXCONN},
     {.name = "max_header", .set = conf_set_size, .off = PXC(max_header), .min = 1024,
@@ -1350,7 +1382,7 @@ static const struct conf_row proxy_rows[] = {
 
 static const struct conf_block proxy_block = {
     ROWS(proxy_rows),
-    .what = "expected a mapping of proxy settings (listen, backend, routes, ...)",
+    .what = "expected a mapping of proxy settings (listen, backend or mode: outbound, routes, ...)",
     .noun = "proxy",
     .check = proxy_check,
 };

@@ -16,6 +16,7 @@
 #include "cli/runtime.h"
 #include "core/closest.h"
 #include "core/log.h"
+#include "http/proxy.h"
 #include "net/transport.h"
 #include "pool/pool.h"
 #include "proto/ctl.h"
@@ -257,7 +258,7 @@ keysets_missing(const struct http_proxy_conf *pc, size_t i, const char *path,
 
 /* What the file alone cannot tell: the run-as users of pools exist here
  * and their uids are nobody's; the files of tls: and verify: and the
- * proxies' keysets load. Adds
+ * proxies' keysets and outbound CA files load. Adds
  * an error naming the block for each fault. */
 static void
 host_faults(const struct config *cfg, const char *path, struct config_errors *errs)
@@ -273,8 +274,11 @@ host_faults(const struct config *cfg, const char *path, struct config_errors *er
             config_error_add(errs, SIZE_MAX, "%s: relays[%zu].%s", path, i, why);
 #endif
 #ifdef AIRLOCK_WITH_FIELD
-    for (size_t i = 0; i < cfg->n_proxies; i++)
+    for (size_t i = 0; i < cfg->n_proxies; i++) {
         keysets_missing(&cfg->proxies[i], i, path, errs);
+        if (http_proxy_check_host(&cfg->proxies[i], why, sizeof(why)) != 0)
+            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].%s", path, i, why);
+    }
 #endif
 }
 

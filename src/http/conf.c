@@ -2,6 +2,7 @@
  * see conf.h. */
 #include "http/conf.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,78 @@ stream_kind(enum ep_kind k)
     return k != EP_UDP;
 }
 
+/* A key of route i that does not fit the proxy's mode. */
+static int
+route_fault(struct conf_fault *f, size_t i, const char *key, const char *what)
+{
+    conf_fault(f, "routes", "routes[%zu].%s: %s", i, key, what);
+    f->at_block = false;
+    f->item = i;
+    return -1;
+}
+
+static bool
+backend_given(const struct http_proxy_conf *pc)
+{
+    return pc->backend.kind != EP_TCP || pc->backend.host[0] != '\0';
+}
+
+/* mode: outbound: destinations instead of a backend, and decrypt only. */
+static int
+outbound_check(const struct http_proxy_conf *pc, struct conf_fault *f)
+{
+#ifndef AIRLOCK_WITH_FIELD
+    (void)pc;
+    return conf_fault(f, "mode", HTTP_NO_FIELD);
+#else
+    if (backend_given(pc))
+        return conf_fault(f, "backend",
+                          "expected no backend in mode outbound: each route names its upstream");
+    if (http_proxy_has_via(pc) &&
+        (!stream_kind(pc->via.kind) || (pc->via.kind == EP_VSOCK && pc->via.cid == EP_CID_ANY)))
+        return conf_fault(f, "via",
+                          "expected the stream endpoint of an egress relay to connect "
+                          "to (tcp, unix, vsock:CID:PORT, hvsock)");
+    if (pc->n_egress_allow == 0)
+        return conf_fault(f, "egress_allow",
+                          "expected the destinations an outbound proxy may reach "
+                          "(api.example.com:443, ...)");
+    if (pc->n_routes == 0)
+        return conf_fault(f, "routes", "expected routes, each with its upstream");
+    for (size_t i = 0; i < pc->n_routes; i++) {
+        const struct http_route_conf *rc = &pc->routes[i];
+        if (rc->upstream.host[0] == '\0')
+            return route_fault(f, i, "upstream",
+                               "expected the destination of an outbound route "
+                               "(https://api.example.com)");
+        if (rc->n_rules > 0)
+            return route_fault(f, i, "encrypt",
+                               "expected no encrypt rules in mode outbound (its routes decrypt "
+                               "tokens on the way out: decrypt: true)");
+    }
+    return 0;
+#endif
+}
+
+static int
+inbound_check(const struct http_proxy_conf *pc, struct conf_fault *f)
+{
+    if (!backend_given(pc))
+        return conf_fault(f, "backend", "missing from proxy '%s': %s", pc->name, EP_EXPECT);
+    if (pc->n_egress_allow > 0)
+        return conf_fault(f, "egress_allow", "expected egress_allow in mode outbound only");
+    if (pc->ca_file[0] != '\0')
+        return conf_fault(f, "ca_file", "expected ca_file in mode outbound only");
+    if (http_proxy_has_via(pc))
+        return conf_fault(f, "via", "expected via in mode outbound only");
+    for (size_t i = 0; i < pc->n_routes; i++)
+        if (pc->routes[i].upstream.host[0] != '\0')
+            return route_fault(f, i, "upstream",
+                               "expected upstream in mode outbound only (an inbound proxy has "
+                               "one backend)");
+    return 0;
+}
+
 int
 http_proxy_conf_check(const struct http_proxy_conf *pc, struct conf_fault *f)
 {
@@ -41,6 +114,8 @@ http_proxy_conf_check(const struct http_proxy_conf *pc, struct conf_fault *f)
         return conf_fault(f, "listen",
                           "expected a tcp, unix or vsock endpoint (an hvsock device speaks its "
                           "CONNECT line first: put a relay in front)");
+    if ((pc->mode == HTTP_OUTBOUND ? outbound_check(pc, f) : inbound_check(pc, f)) != 0)
+        return -1;
     if (!stream_kind(pc->backend.kind))
         return conf_fault(f, "backend", "expected a stream endpoint (tcp, unix, vsock, hvsock)");
     if (pc->backend.kind == EP_VSOCK && pc->backend.cid == EP_CID_ANY)
@@ -86,6 +161,54 @@ http_route_conf_check(const struct http_route_conf *rc, struct conf_fault *f)
     if (rc->n_rules > 0 && rc->content_type[0] == '\0')
         return conf_fault(f, "content_type", "expected the media type of the bodies encrypted");
     return 0;
+}
+
+int
+http_upstream_parse(const char *s, struct endpoint *ep, const char **why)
+{
+    static const char scheme[] = "https://";
+    char text[EP_HOST_MAX + 16];
+    size_t n;
+
+    *why = "expected https://HOST[:PORT] or HOST:PORT (TLS; an IPv6 address in brackets)";
+    if (strncmp(s, scheme, sizeof(scheme) - 1) == 0) {
+        s += sizeof(scheme) - 1;
+        n = strlen(s);
+        if (n > 0 && s[n - 1] == '/')
+            n--;
+        /* a port is given when the last ':' follows the host (after a ']') */
+        const char *colon = memrchr(s, ':', n), *bracket = memrchr(s, ']', n);
+        bool port = colon != NULL && (bracket == NULL || colon > bracket) &&
+                    (s[0] == '[' || memchr(s, ':', (size_t)(colon - s)) == NULL);
+        if (n == 0 || memchr(s, '/', n) != NULL ||
+            snprintf(text, sizeof(text), "tcp:%.*s%s", (int)n, s, port ? "" : ":443") >=
+                (int)sizeof(text))
+            return -1;
+    } else if (snprintf(text, sizeof(text), "tcp:%s", s) >= (int)sizeof(text)) {
+        return -1;
+    }
+    if (endpoint_parse(text, ep, why) != PARSE_OK || ep->kind != EP_TCP || ep->port == 0) {
+        *why = "expected https://HOST[:PORT] or HOST:PORT (TLS; an IPv6 address in brackets)";
+        return -1;
+    }
+    return 0;
+}
+
+void
+http_upstream_authority(const struct endpoint *up, bool port_always, char *buf, size_t len)
+{
+    bool v6 = strchr(up->host, ':') != NULL;
+
+    if (port_always || up->port != 443)
+        snprintf(buf, len, "%s%s%s:%u", v6 ? "[" : "", up->host, v6 ? "]" : "", (unsigned)up->port);
+    else
+        snprintf(buf, len, "%s%s%s", v6 ? "[" : "", up->host, v6 ? "]" : "");
+}
+
+bool
+http_proxy_has_via(const struct http_proxy_conf *pc)
+{
+    return pc->via.kind != EP_TCP || pc->via.host[0] != '\0';
 }
 
 bool

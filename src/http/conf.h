@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "core/units.h"
+#include "net/egress.h"
 #include "net/endpoint.h"
 
 #define HTTP_PROXIES_MAX 64
@@ -18,9 +19,17 @@
 #define HTTP_CTYPE_MAX 128
 #define HTTP_FILE_MAX 4096
 #define HTTP_MAXCONN_MAX 10000000u
+#define HTTP_EGRESS_MAX 64 /* egress_allow rules of an outbound proxy */
 #define HTTP_NO_FIELD                                                                              \
     "field encryption is not in this build (the static build: no libcjson.a); routes here can "    \
     "only pass requests through"
+
+/* What a proxy stands in front of (mode:). */
+enum http_mode {
+    HTTP_INBOUND, /* a backend of the enclave's: request fields encrypted, response tokens opened */
+    HTTP_OUTBOUND, /* the enclave's own calls to third parties: request tokens opened, sent
+                      over TLS airlock originates and verifies, to allowed destinations only */
+};
 
 /* Which methods a route takes: a bit per method (enum http_route_method). */
 enum http_route_method {
@@ -45,25 +54,32 @@ struct http_route_conf {
         bool deterministic;
     } rules[HTTP_RULES_MAX]; /* JSON paths sealed in request bodies (encrypt, deterministic) */
     size_t n_rules;
-    bool decrypt;               /* tokens in responses are opened */
+    bool decrypt;               /* inbound: tokens in responses are opened; outbound: in requests */
     char keyset[HTTP_FILE_MAX]; /* "": the proxy's */
+    struct endpoint upstream;   /* outbound: the destination (tcp: host and port); host "": none */
 };
 
 struct http_proxy_conf {
     char name[CONF_NAME_MAX];
     struct endpoint listen;
-    struct endpoint backend;
-    unsigned max_connections;       /* 0: no limit */
-    size_t max_header;              /* bytes of a request head */
-    unsigned max_headers;           /* header lines of a request */
-    size_t max_body;                /* bytes of a request body (after de-chunking) */
-    size_t max_response;            /* bytes of a response body */
-    unsigned header_timeout_ms;     /* a started request head must be whole within it */
-    unsigned body_timeout_ms;       /* the body, from the end of the head */
-    unsigned idle_timeout_ms;       /* a kept-alive connection waits this long for a request */
-    unsigned connect_timeout_ms;    /* the backend: over it, 504 */
-    unsigned response_timeout_ms;   /* the backend's whole response: over it, 504 */
-    char keyset[HTTP_FILE_MAX];     /* the routes' keyset file unless they name one */
+    enum http_mode mode;
+    struct endpoint backend;      /* inbound only; host "" (tcp): not given */
+    unsigned max_connections;     /* 0: no limit */
+    size_t max_header;            /* bytes of a request head */
+    unsigned max_headers;         /* header lines of a request */
+    size_t max_body;              /* bytes of a request body (after de-chunking) */
+    size_t max_response;          /* bytes of a response body read whole (else streamed) */
+    unsigned header_timeout_ms;   /* a started request head must be whole within it */
+    unsigned body_timeout_ms;     /* the body, from the end of the head */
+    unsigned idle_timeout_ms;     /* a kept-alive connection waits this long for a request */
+    unsigned connect_timeout_ms;  /* the backend: over it, 504 */
+    unsigned response_timeout_ms; /* the backend's whole response: over it, 504 */
+    char keyset[HTTP_FILE_MAX];   /* the routes' keyset file unless they name one */
+    char ca_file[HTTP_FILE_MAX];  /* outbound: CAs upstreams are verified with; "": system's */
+    struct endpoint via;          /* outbound: an egress relay upstreams are reached through (HTTP
+                                     CONNECT); host "" (tcp): upstreams are dialled directly */
+    struct egress_rule egress_allow[HTTP_EGRESS_MAX]; /* outbound: the destinations allowed */
+    size_t n_egress_allow;
     struct http_route_conf *routes; /* owned; n_routes */
     size_t n_routes;
 };
@@ -78,13 +94,27 @@ void http_proxy_conf_defaults(struct http_proxy_conf *pc);
 void http_route_conf_defaults(struct http_route_conf *rc);
 
 /* Checks one proxy's settings that span keys: stream endpoints, a keyset
- * for each route with rules. Returns 0, or -1 with *f naming the key. */
+ * for each route with rules; inbound: a backend, no upstreams; outbound: no
+ * backend, egress_allow, an upstream and no encrypt rules on each route.
+ * Returns 0, or -1 with *f naming the key. */
 int http_proxy_conf_check(const struct http_proxy_conf *pc, struct conf_fault *f);
 
 /* Checks one route: its paths (field_path_check()), a content type when it
  * has rules (default application/json is set by the caller). Returns 0 or
  * -1 with *f. */
 int http_route_conf_check(const struct http_route_conf *rc, struct conf_fault *f);
+
+/* Parses an outbound route's destination, "https://HOST[:PORT]" (port 443
+ * by default; an IPv6 address in brackets) or "HOST:PORT", into *ep (tcp).
+ * Returns 0, or -1 with *why (static) saying what was expected. */
+int http_upstream_parse(const char *s, struct endpoint *ep, const char **why);
+
+/* Writes up's authority, "HOST:PORT" (an IPv6 address in brackets), into
+ * buf (len bytes); without ":PORT" when it is 443 and !port_always. */
+void http_upstream_authority(const struct endpoint *up, bool port_always, char *buf, size_t len);
+
+/* Whether an outbound proxy reaches its upstreams through an egress relay. */
+bool http_proxy_has_via(const struct http_proxy_conf *pc);
 
 /* Whether a and b are the same settings (a reload keeps such a proxy). */
 bool http_proxy_conf_equal(const struct http_proxy_conf *a, const struct http_proxy_conf *b);

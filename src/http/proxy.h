@@ -9,7 +9,8 @@
  *
  * A session serves one request at a time; pipelined requests wait in its
  * buffer, so responses leave in order. Bodies are buffered whole (they are
- * rewritten) and re-framed with Content-Length both ways. */
+ * rewritten) and re-framed with Content-Length both ways, but for a response
+ * no rule rewrites that outgrows max_response: that one is streamed. */
 #ifndef AIRLOCK_HTTP_PROXY_H
 #define AIRLOCK_HTTP_PROXY_H
 
@@ -50,6 +51,11 @@ void http_env_free(struct http_env *env);
 #define HTTP_MSG_MAX 512
 struct http_proxy *http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc,
                                   struct http_proxy *prev, int *err, char *msg);
+
+/* What pc's file alone cannot tell (airlock check and run, before anything
+ * starts): mode outbound's ca_file loads. Returns 0, or -errno with "KEY:
+ * what is wrong" in why (len bytes). Builds with field encryption only. */
+int http_proxy_check_host(const struct http_proxy_conf *pc, char *why, size_t len);
 
 /* Stops accepting and closes the listener (unless adopted). Idempotent. */
 void http_proxy_stop(struct http_proxy *p);

@@ -222,6 +222,17 @@ http_msg_squeeze(struct http_msg *m, char *buf, size_t *len)
     m->fed = keep;
 }
 
+void
+http_msg_consume(struct http_msg *m, char *buf, size_t *len, size_t n)
+{
+    size_t from = m->body.off + n;
+
+    memmove(buf + m->body.off, buf + from, *len - from);
+    *len -= n;
+    m->fed -= n;
+    m->body.len -= n;
+}
+
 const char *
 http_msg_header(const struct http_msg *m, const char *name, size_t *vlen)
 {

@@ -81,6 +81,11 @@ enum http_msg_result http_msg_eof(struct http_msg *m, char *buf, size_t len);
  * buf[0..*len), which shrinks *len. Call after a feed that returned AGAIN. */
 void http_msg_squeeze(struct http_msg *m, char *buf, size_t *len);
 
+/* Drops the first n bytes of the body (at most m->body.len: what the caller
+ * passed on) from buf[0..*len), which shrinks *len; the message goes on
+ * being fed as before. For a body streamed rather than held whole. */
+void http_msg_consume(struct http_msg *m, char *buf, size_t *len, size_t n);
+
 /* The value of the first header called name (case-insensitive), or NULL
  * (then *vlen is 0). */
 const char *http_msg_header(const struct http_msg *m, const char *name, size_t *vlen);

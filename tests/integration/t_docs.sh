@@ -17,7 +17,8 @@
 #   /etc/airlock/, /run/airlock/, /var/lib/airlock/, /var/log/airlock/
 #       directories of the test (/etc/airlock/sim-root.pem is a sim root,
 #       /etc/airlock/broker.key a broker key, /etc/airlock/NAME.json a
-#       keyset of tenant NAME); the smartgrid group (made by
+#       keyset of tenant NAME, /etc/airlock/partner-ca.pem a CA certificate);
+#       the smartgrid group (made by
 #       the airlock-smartgrid package) is nogroup; HEX is 48 bytes of hex
 #   vsock:CID:PORT, vsock:any:PORT
 #       unix:DIR/vsock-PORT.sock, one per port: the vsock of that port
@@ -41,6 +42,8 @@ mkdir -p "$T/etc" "$T/run" "$T/var" "$T/log"
 head -c 32 /dev/urandom >"$T/etc/broker.key"
 chmod 600 "$T/etc/broker.key"
 HEX=$(printf '%096d' 0)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=partner-ca -days 1 \
+    -keyout "$T/etc/partner-ca.key" -out "$T/etc/partner-ca.pem" 2>/dev/null
 for tenant in acme shop; do
     printf '{"tenant": "%s", "primary": "k1", "keys": [{"id": "k1", "key": "%s"}]}\n' \
         "$tenant" "$(openssl rand -hex 32)" >"$T/etc/$tenant.json"

@@ -241,13 +241,52 @@ test_eof(void **state)
     assert_int_equal(m.end, strlen(head_resp));
 }
 
+/* A body streamed: each byte's worth fed, passed on and consumed as it
+ * comes (the buffer never holds more than the head and what is unsent),
+ * chunked and by length; what was passed on is the whole body. */
+static void
+test_consume(void **state)
+{
+    static const char *const in[] = {
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nabcdefg",
+    };
+
+    (void)state;
+    for (size_t k = 0; k < 2; k++) {
+        char buf[256], out[16];
+        size_t len = 0, got = 0, n = strlen(in[k]);
+        enum http_msg_result r = HTTP_MSG_AGAIN;
+        struct http_msg m;
+
+        http_msg_init(&m, true, HEAD_MAX, 16, 4); /* a body over max_body: consumed on the way */
+        m.max_body = SIZE_MAX;
+        for (size_t i = 0; i < n && r != HTTP_MSG_DONE; i++) {
+            buf[len++] = in[k][i];
+            do {
+                r = http_msg_feed(&m, buf, len);
+                if (r == HTTP_MSG_AGAIN)
+                    http_msg_squeeze(&m, buf, &len);
+            } while (r == HTTP_MSG_HEAD);
+            assert_int_not_equal(r, HTTP_MSG_INVALID);
+            memcpy(out + got, buf + m.body.off, m.body.len);
+            got += m.body.len;
+            http_msg_consume(&m, buf, &len, m.body.len);
+            assert_true(!m.head_done || len <= m.head_len + 16);
+        }
+        assert_int_equal(r, HTTP_MSG_DONE);
+        assert_int_equal(got, 7);
+        assert_memory_equal(out, "abcdefg", 7);
+    }
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ok),         cmocka_unit_test(test_trailers),
         cmocka_unit_test(test_head_pause), cmocka_unit_test(test_bad),
-        cmocka_unit_test(test_eof),
+        cmocka_unit_test(test_eof),        cmocka_unit_test(test_consume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,119 @@
+/* rules.c - a proxy route's rules: its JSON paths compiled, its keyset
+ * loaded once per worker, and bodies rewritten through src/field/ (fields
+ * encrypted, tokens opened); field results mapped to the proxy's failure
+ * reasons. Without field encryption (the static build) a route with rules
+ * does not load. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "field/field.h"
+#include "http/proxy_int.h"
+
+/* ---- routes: their rules and keys (src/field/, not in the static build) */
+
+#ifdef AIRLOCK_WITH_FIELD
+/* Compiles route i's rules and loads its keyset once per worker. */
+int
+route_load(struct http_proxy *p, size_t i, char *msg)
+{
+    const struct http_route_conf *rc = &p->conf.routes[i];
+    struct route_rt *r = &p->routes[i];
+    const char *file = http_route_keyset(&p->conf, i);
+    struct field_rule_spec specs[HTTP_RULES_MAX];
+    char err[FIELD_ERR_MAX];
+    int rc_;
+
+    for (size_t k = 0; k < rc->n_rules; k++)
+        specs[k] = (struct field_rule_spec){rc->rules[k].path, rc->rules[k].deterministic};
+    if (rc->n_rules > 0 && (rc_ = field_rules_compile(specs, rc->n_rules, &r->rules, err)) != 0) {
+        snprintf(msg, HTTP_MSG_MAX, "route %s: %s", rc->name, err);
+        return rc_;
+    }
+    if (file == NULL) /* nothing to encrypt or decrypt */
+        return 0;
+    if ((r->ks = calloc(p->env->n, sizeof(*r->ks))) == NULL)
+        return -ENOMEM;
+    for (size_t k = 0; k < p->env->n; k++)
+        if ((rc_ = field_keyset_load(file, &r->ks[k], err)) != 0) {
+            snprintf(msg, HTTP_MSG_MAX, "route %s: %s", rc->name, err);
+            return rc_;
+        }
+    return 0;
+}
+
+void
+route_free(struct http_proxy *p, struct route_rt *r)
+{
+    field_rules_free(&r->rules);
+    for (size_t k = 0; r->ks != NULL && k < p->env->n; k++)
+        field_keyset_free(&r->ks[k]);
+    free(r->ks);
+}
+
+static enum http_fail
+field_fail(enum field_result r)
+{
+    switch (r) {
+    case FIELD_MALFORMED:
+        return FAIL_MALFORMED;
+    case FIELD_NOT_SCALAR:
+        return FAIL_NOT_SCALAR;
+    case FIELD_TOO_LARGE:
+        return FAIL_VALUE_LARGE;
+    case FIELD_BAD_TOKEN:
+        return FAIL_BAD_TOKEN;
+    default:
+        return FAIL_INTERNAL;
+    }
+}
+
+/* Rewrites the body in[0..len) of s's route into s->body: its fields
+ * encrypted (a request) or its tokens opened (a response). Returns 200, or
+ * the status of the refusal with *why and err. */
+int
+route_rewrite(struct sess *s, bool encrypt, const char *in, size_t len, enum http_fail *why,
+              char *err)
+{
+    struct route_rt *r = &s->p->routes[s->route];
+    struct field_keyset *ks = r->ks[s->w->index];
+    unsigned n = 0;
+    enum field_result fr = encrypt ? field_encrypt_body(r->rules, ks, in, len, &s->body, &n, err)
+                                   : field_decrypt_body(ks, in, len, &s->body, &n, err);
+
+    if (fr != FIELD_OK) {
+        *why = field_fail(fr);
+        return field_status(fr);
+    }
+    count(encrypt ? &s->p->stats->encrypted[r->slot] : &s->p->stats->decrypted[r->slot], n);
+    return 200;
+}
+#else
+int
+route_load(struct http_proxy *p, size_t i, char *msg)
+{
+    const struct http_route_conf *rc = &p->conf.routes[i];
+
+    if (rc->n_rules == 0 && !rc->decrypt)
+        return 0;
+    snprintf(msg, HTTP_MSG_MAX, "route %s: field encryption is not in this build", rc->name);
+    return -ENOTSUP;
+}
+
+void
+route_free(struct http_proxy *p, struct route_rt *r)
+{
+    (void)p, (void)r;
+}
+
+/* Never called: routes with rules do not load (route_load()). */
+int
+route_rewrite(struct sess *s, bool encrypt, const char *in, size_t len, enum http_fail *why,
+              char *err)
+{
+    (void)s, (void)encrypt, (void)in, (void)len;
+    *why = FAIL_INTERNAL;
+    snprintf(err, FIELD_ERR_MAX, "field encryption is not in this build");
+    return 500;
+}
+#endif

@@ -1,0 +1,632 @@
+/* session.c - a client's session of the HTTP proxy: reading requests
+ * (resumable, bounded), routing and checking them, applying the route's
+ * rules (rules.c) before handing them to upstream.c, the proxy's own
+ * answers, writing responses, keep-alive and pipelining, timeouts and
+ * closing. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "field/field.h"
+#include "http/proxy_int.h"
+
+/* ---- buffers */
+
+/* Makes room for at least want more bytes, the buffer at most max long.
+ * Returns the room (0 when at max), or -ENOMEM. */
+ssize_t
+hbuf_room(struct hbuf *b, size_t want, size_t max)
+{
+    if (b->len >= max)
+        return 0;
+    if (want > max - b->len)
+        want = max - b->len;
+    if (b->cap - b->len < want) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < want)
+            cap *= 2;
+        char *nd = realloc(b->data, cap);
+        if (nd == NULL)
+            return -ENOMEM;
+        b->data = nd;
+        b->cap = cap;
+    }
+    return (ssize_t)(b->cap - b->len < max - b->len ? b->cap - b->len : max - b->len);
+}
+
+/* Drops the first n bytes. */
+void
+hbuf_drop(struct hbuf *b, size_t n)
+{
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+}
+
+void
+hbuf_free(struct hbuf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+/* ---- closing */
+
+void
+sock_close(struct sess *s, struct io *io)
+{
+    if (io->fd < 0)
+        return;
+    io_stop(s->w->loop, io);
+    close(io->fd);
+    io->fd = -1;
+}
+
+static void
+sess_reap(struct task *t)
+{
+    struct sess *s = t->data;
+
+    if (task_queued(&s->work)) {
+        loop_defer(s->w->loop, &s->reap, sess_reap, s);
+        return;
+    }
+    hbuf_free(&s->in);
+    hbuf_free(&s->rin);
+    strbuf_free(&s->head);
+    strbuf_free(&s->body);
+    http_proxy_unref(s->p);
+    free(s);
+}
+
+void
+sess_close(struct sess *s)
+{
+    if (s->st == S_CLOSED)
+        return;
+    s->st = S_CLOSED;
+    /* a backend connection between two exchanges outlives its client */
+    if (!(s->b_idle && s->bio.fd >= 0 && !s->br.hup && !s->br.readable && idle_put(s)))
+        backend_close(s);
+    sock_close(s, &s->cio);
+    timer_stop(s->w->loop, &s->timer);
+    loop_cancel(s->w->loop, &s->work);
+    list_del(&s->link);
+    atomic_fetch_sub(&s->w->n, 1);
+    atomic_fetch_sub_explicit(&s->p->stats->open, 1, memory_order_relaxed);
+    log_debug("http proxy=%s conn=%llu closed", s->p->conf.name, (unsigned long long)s->id);
+    loop_defer(s->w->loop, &s->reap, sess_reap, s);
+}
+
+/* ---- timers */
+
+static void
+sess_timeout(struct timer *t)
+{
+    struct sess *s = t->data;
+
+    switch (s->st) {
+    case S_IDLE:
+        sess_close(s);
+        return;
+    case S_HEAD:
+        s->close_after = true;
+        reply_error(s, 408, FAIL_HEADER_TIMEOUT, "the request head did not come in time");
+        break;
+    case S_BODY:
+        s->close_after = true;
+        reply_error(s, 408, FAIL_BODY_TIMEOUT, "the request body did not come in time");
+        break;
+    case S_BACKEND:
+        backend_close(s);
+        reply_error(s, 504, FAIL_BACKEND_TIMEOUT, "the backend did not answer in time");
+        break;
+    case S_WRITE: /* the client does not read its response */
+    case S_CLOSED:
+        sess_close(s);
+        return;
+    }
+    sess_step(s);
+}
+
+void
+sess_arm(struct sess *s, unsigned ms)
+{
+    if (ms > 0)
+        timer_start(s->w->loop, &s->timer, ms, sess_timeout, s);
+    else
+        timer_stop(s->w->loop, &s->timer);
+}
+
+/* ---- answers */
+
+/* Queues head (and body) for the client. */
+void
+send_client(struct sess *s, const char *body, size_t len)
+{
+    s->obody = body;
+    s->olen = s->head.len + len;
+    s->osent = 0;
+    s->st = S_WRITE;
+    sess_arm(s, s->p->conf.idle_timeout_ms);
+}
+
+/* An answer of the proxy's own: a JSON body naming why. A request whose
+ * body was not read whole, or whose framing is in doubt, closes after it. */
+void
+reply_error(struct sess *s, int status, enum http_fail why, const char *text)
+{
+    if (s->stream != STREAM_OFF) {
+        /* the response's head is out: cut it short, so that the client
+         * sees it incomplete (fewer bytes than its length, no last chunk) */
+        count(&s->p->stats->failures[why], 1);
+        log_info("http proxy=%s conn=%llu streamed response cut short reason=%s", s->p->conf.name,
+                 (unsigned long long)s->id, fail_names[why]);
+        sess_close(s);
+        return;
+    }
+    backend_close(s);
+    strbuf_free(&s->head);
+    strbuf_free(&s->body);
+    count(&s->p->stats->failures[why], 1);
+    if (s->st != S_BACKEND && s->st != S_WRITE && !s->req.done)
+        s->close_after = true;
+    strbuf_printf(&s->body, "{\"error\":\"%s\",\"message\":\"%s\"}\n", fail_names[why], text);
+    strbuf_printf(&s->head,
+                  "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
+                  "%zu\r\nCache-Control: no-store\r\n%s\r\n",
+                  status, http_status_str((enum http_status)status), s->body.len,
+                  s->close_after ? "Connection: close\r\n" : "");
+    log_info("http proxy=%s conn=%llu status=%d reason=%s", s->p->conf.name,
+             (unsigned long long)s->id, status, fail_names[why]);
+    stats_observe(s, status);
+    send_client(s, s->body.data, s->body.len);
+}
+
+/* ---- the request */
+
+/* Decodes %XX, drops empty and "." segments and resolves ".." in the path
+ * of url[0..len) (up to '?' or '#') into out (size HTTP_PREFIX_MAX * 4):
+ * routes match what the backend will see, however the client spells it.
+ * Returns false when the path does not fit, has a bad escape, or holds a
+ * NUL, a backslash or an encoded '/' (which backends read differently). */
+static bool
+path_normalize(const char *url, size_t len, char *out, size_t size)
+{
+    struct http_parser_url u;
+    size_t o = 0;
+
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(url, len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
+        return false;
+    const char *p = url + u.field_data[UF_PATH].off;
+    size_t n = u.field_data[UF_PATH].len;
+    for (size_t i = 0; i < n;) {
+        /* one segment: from a '/' to the next */
+        size_t seg = o;
+        if (o + 1 >= size)
+            return false;
+        out[o++] = '/';
+        while (i < n && p[i] == '/')
+            i++;
+        while (i < n && p[i] != '/') {
+            char c = p[i++];
+            if (c == '%') {
+                if (i + 1 >= n || !isxdigit((unsigned char)p[i]) ||
+                    !isxdigit((unsigned char)p[i + 1]))
+                    return false;
+                char hex[3] = {p[i], p[i + 1], 0};
+                c = (char)strtol(hex, NULL, 16);
+                i += 2;
+                /* an encoded separator is a segment to one backend and two
+                 * to another: refused rather than guessed */
+                if (c == '\0' || c == '/' || c == '\\')
+                    return false;
+            } else if (c == '\\') {
+                return false;
+            }
+            if (o + 1 >= size)
+                return false;
+            out[o++] = c;
+        }
+        size_t sl = o - seg - 1;
+        if (sl == 1 && out[seg + 1] == '.') {
+            o = seg;
+        } else if (sl == 2 && out[seg + 1] == '.' && out[seg + 2] == '.') {
+            o = seg;
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        }
+    }
+    if (o == 0 || (n > 0 && p[n - 1] == '/'))
+        out[o++] = '/';
+    out[o] = '\0';
+    return true;
+}
+
+static unsigned
+method_bit(unsigned m)
+{
+    switch (m) {
+    case HTTP_GET:
+        return HTTP_RM_GET;
+    case HTTP_HEAD:
+        return HTTP_RM_HEAD;
+    case HTTP_POST:
+        return HTTP_RM_POST;
+    case HTTP_PUT:
+        return HTTP_RM_PUT;
+    case HTTP_PATCH:
+        return HTTP_RM_PATCH;
+    case HTTP_DELETE:
+        return HTTP_RM_DELETE;
+    case HTTP_OPTIONS:
+        return HTTP_RM_OPTIONS;
+    default:
+        return 0;
+    }
+}
+
+/* Whether the media type in value[0..len) is type (parameters ignored). */
+bool
+http_media_is(const char *value, size_t len, const char *type)
+{
+    size_t end = 0, t = strlen(type);
+
+    while (end < len && value[end] != ';')
+        end++;
+    while (end > 0 && (value[end - 1] == ' ' || value[end - 1] == '\t'))
+        end--;
+    return end == t && strncasecmp(value, type, t) == 0;
+}
+
+/* The head is whole: the route, refusals that need no body, 100-continue. */
+static void
+on_request_head(struct sess *s)
+{
+    struct http_msg *m = &s->req;
+    const struct http_proxy_conf *pc = &s->p->conf;
+    char path[HTTP_PREFIX_MAX * 4];
+    size_t vlen;
+    const char *v;
+
+    s->is_head = m->parser.method == HTTP_HEAD;
+    if (!m->keep_alive)
+        s->close_after = true;
+    if (m->parser.method == HTTP_CONNECT || m->parser.upgrade) {
+        s->close_after = true;
+        reply_error(s, 501, FAIL_METHOD, "CONNECT and protocol upgrades are not proxied");
+        return;
+    }
+    if (!path_normalize(s->in.data + m->url.off, m->url.len, path, sizeof(path))) {
+        s->close_after = true;
+        reply_error(s, 400, FAIL_BAD_REQUEST, "the request target has no valid path");
+        return;
+    }
+    s->route = -1;
+    for (size_t i = 0; i < pc->n_routes; i++) {
+        const struct http_route_conf *rc = &pc->routes[i];
+        if ((rc->methods == 0 || (rc->methods & method_bit(m->parser.method)) != 0) &&
+            strncasecmp(path, rc->prefix, strlen(rc->prefix)) == 0) {
+            s->route = (int)i;
+            break;
+        }
+    }
+    bool body =
+        m->chunked || (m->parser.content_length != ULLONG_MAX && m->parser.content_length > 0);
+    bool out = pc->mode == HTTP_OUTBOUND;
+    if (out && s->route < 0) {
+        s->close_after = true;
+        reply_error(s, 404, FAIL_NO_ROUTE, "no route names a destination for this path");
+        return;
+    }
+    /* before a token of the body is opened: a destination outside egress_allow never gets
+     * one (its address is checked again when dialled) */
+    enum egress_verdict ev = out ? outbound_allowed(s->p, (size_t)s->route) : EGRESS_OK;
+    if (ev != EGRESS_OK) {
+        log_warnx("http proxy=%s conn=%llu upstream %s refused: %s", pc->name,
+                  (unsigned long long)s->id, s->p->routes[s->route].up_name,
+                  egress_verdict_name(ev));
+        s->close_after = true;
+        reply_error(s, 403, FAIL_DEST_DENIED,
+                    "the destination is not in egress_allow: nothing was sent");
+        return;
+    }
+    if (s->route >= 0) {
+        const struct http_route_conf *rc = &pc->routes[s->route];
+        /* the route rewrites request bodies: encrypts (inbound) or decrypts (outbound) */
+        bool reads = rc->n_rules > 0 || (out && rc->decrypt);
+        s->strip_encoding = rc->decrypt && !out;
+        v = http_msg_header(m, "content-type", &vlen);
+        if (body && reads && (v == NULL || !http_media_is(v, vlen, rc->content_type))) {
+            s->close_after = true;
+            reply_error(s, 415, FAIL_CONTENT_TYPE,
+                        "this route rewrites fields of JSON bodies: expected its content type");
+            return;
+        }
+        v = http_msg_header(m, "content-encoding", &vlen);
+        if (body && reads && v != NULL && !http_list_has(v, vlen, "identity")) {
+            s->close_after = true;
+            reply_error(s, 415, FAIL_CONTENT_TYPE, "this route cannot read encoded bodies");
+            return;
+        }
+    }
+    v = http_msg_header(m, "expect", &vlen);
+    if (v != NULL && body && m->parser.http_minor >= 1 && http_list_has(v, vlen, "100-continue")) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        /* nothing else is queued for the client while a request is read */
+        if (write(s->cio.fd, cont, sizeof(cont) - 1) != (ssize_t)sizeof(cont) - 1) {
+            sess_close(s);
+            return;
+        }
+    }
+    s->st = S_BODY;
+    sess_arm(s, pc->body_timeout_ms);
+}
+
+static bool
+skip_request_header(const struct sess *s, const char *name, size_t len)
+{
+    static const char *const own[] = {"content-length", "expect"};
+    bool out = s->p->conf.mode == HTTP_OUTBOUND;
+
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        if (strlen(own[i]) == len && strncasecmp(own[i], name, len) == 0)
+            return true;
+    if (len == 15 && strncasecmp(name, "x-forwarded-for", len) == 0)
+        return !out; /* inbound: the client's address is appended */
+    if (len == 4 && strncasecmp(name, "host", len) == 0)
+        return out; /* outbound: the upstream's */
+    if (s->strip_encoding && len == 15 && strncasecmp(name, "accept-encoding", len) == 0)
+        return true;
+    return http_msg_hop(&s->req, name, len);
+}
+
+/* The request is whole: its rules, then the head for the backend. */
+static void
+on_request(struct sess *s)
+{
+    struct http_msg *m = &s->req;
+    const char *body = s->in.data + m->body.off;
+    size_t blen = m->body.len, xlen;
+
+    s->t_req = now_us();
+    if (atomic_load(&s->p->env->draining))
+        s->close_after = true;
+    bool out = s->p->conf.mode == HTTP_OUTBOUND;
+    /* inbound: fields encrypted; outbound: tokens opened, right before they leave */
+    if (s->route >= 0 && blen > 0 &&
+        (out ? s->p->conf.routes[s->route].decrypt : s->p->routes[s->route].rules != NULL)) {
+        char err[FIELD_ERR_MAX];
+        enum http_fail why;
+        int status = route_rewrite(s, !out, body, blen, &why, err);
+        if (status != 200) {
+            reply_error(s, status, why, err);
+            return;
+        }
+        body = s->body.data;
+        blen = s->body.len;
+    }
+    strbuf_printf(&s->head, "%s %.*s HTTP/1.1\r\n", http_method_str(m->parser.method),
+                  (int)m->url.len, s->in.data + m->url.off);
+    for (size_t i = 0; i < m->n_hdr; i++) {
+        const struct http_hdr *h = &m->hdr[i];
+        if (!skip_request_header(s, s->in.data + h->name.off, h->name.len))
+            strbuf_printf(&s->head, "%.*s: %.*s\r\n", (int)h->name.len, s->in.data + h->name.off,
+                          (int)h->value.len, s->in.data + h->value.off);
+    }
+    const char *xff = http_msg_header(m, "x-forwarded-for", &xlen);
+    if (out) {
+        char host[EP_HOST_MAX + 16];
+        http_upstream_authority(&s->p->conf.routes[s->route].upstream, false, host, sizeof(host));
+        strbuf_printf(&s->head, "Host: %s\r\n", host);
+    } else if (xff != NULL || s->client_ip[0] != '\0')
+        strbuf_printf(&s->head, "X-Forwarded-For: %.*s%s%s\r\n", (int)xlen, xff ? xff : "",
+                      xff && s->client_ip[0] ? ", " : "", s->client_ip);
+    if (blen > 0 || m->chunked || m->parser.content_length != ULLONG_MAX)
+        strbuf_printf(&s->head, "Content-Length: %zu\r\n", blen);
+    strbuf_printf(&s->head, "\r\n");
+    if (s->head.failed || s->body.failed) {
+        reply_error(s, 500, FAIL_INTERNAL, "out of memory");
+        return;
+    }
+    s->obody = body;
+    s->olen = s->head.len + blen;
+    s->osent = 0;
+    s->st = S_BACKEND;
+    sess_arm(s, s->p->conf.response_timeout_ms);
+    backend_start(s);
+}
+
+static void
+request_fault(struct sess *s)
+{
+    s->close_after = true;
+    switch (s->req.fault) {
+    case HTTP_FAULT_HEAD_LARGE:
+    case HTTP_FAULT_HEADERS:
+        reply_error(s, 431, FAIL_HEADER_LARGE, "the request head is too large");
+        break;
+    case HTTP_FAULT_BODY_LARGE:
+        reply_error(s, 413, FAIL_BODY_LARGE, "the request body is too large");
+        break;
+    default:
+        reply_error(s, 400, FAIL_BAD_REQUEST, "malformed HTTP request");
+        break;
+    }
+}
+
+/* Parses what the client sent, or reads more. Returns true on progress. */
+static bool
+read_request(struct sess *s)
+{
+    const struct http_proxy_conf *pc = &s->p->conf;
+
+    if (s->in.len > s->req.fed) {
+        if (s->st == S_IDLE) {
+            s->st = S_HEAD;
+            sess_arm(s, pc->header_timeout_ms);
+        }
+        switch (http_msg_feed(&s->req, s->in.data, s->in.len)) {
+        case HTTP_MSG_AGAIN:
+            http_msg_squeeze(&s->req, s->in.data, &s->in.len);
+            break;
+        case HTTP_MSG_HEAD:
+            on_request_head(s);
+            break;
+        case HTTP_MSG_DONE:
+            if (s->st == S_HEAD || s->st == S_BODY)
+                on_request(s);
+            break;
+        case HTTP_MSG_INVALID:
+            request_fault(s);
+            break;
+        }
+        return true;
+    }
+    if (!s->cr.readable)
+        return false;
+    ssize_t room = hbuf_room(&s->in, READ_CHUNK, pc->max_header + pc->max_body + READ_CHUNK);
+    if (room <= 0) {
+        if (room < 0) {
+            sess_close(s);
+            return false;
+        }
+        s->req.fault = HTTP_FAULT_BODY_LARGE;
+        request_fault(s);
+        return true;
+    }
+    ssize_t n = read(s->cio.fd, s->in.data + s->in.len, (size_t)room);
+    if (n > 0) {
+        /* a short read drained the socket: the next data brings a new edge
+         * (not after a FIN, whose edge has been consumed) */
+        if ((size_t)n < (size_t)room && !s->cr.hup)
+            s->cr.readable = false;
+        s->in.len += (size_t)n;
+        return true;
+    }
+    if (n < 0 && errno == EAGAIN) {
+        s->cr.readable = false;
+        return false;
+    }
+    if (n == 0 && s->st != S_IDLE)
+        log_info("http proxy=%s conn=%llu client closed inside a request", pc->name,
+                 (unsigned long long)s->id);
+    sess_close(s);
+    return false;
+}
+
+/* ---- the client's side */
+
+/* The exchange is over: the next request, or the end. */
+void
+exchange_done(struct sess *s)
+{
+    const struct http_proxy_conf *pc = &s->p->conf;
+    size_t used = s->req.done ? s->req.end : s->in.len;
+
+    s->b_idle = true; /* a response was whole: what is left of the backend is reusable */
+    if (s->close_after) {
+        /* a FIN after the answer, not a reset that could discard it */
+        shutdown(s->cio.fd, SHUT_WR);
+        sess_close(s);
+        return;
+    }
+    hbuf_drop(&s->in, used);
+    strbuf_free(&s->head);
+    strbuf_free(&s->body);
+    s->rin.len = 0;
+    s->route = -1;
+    s->retried = s->is_head = s->strip_encoding = false;
+    s->t_req = 0;
+    http_msg_init(&s->req, false, pc->max_header, pc->max_headers, pc->max_body);
+    s->st = S_IDLE;
+    sess_arm(s, pc->idle_timeout_ms);
+}
+
+static bool
+write_client(struct sess *s)
+{
+    if (!s->cr.writable)
+        return false;
+    int rc = sess_write_out(s, s->cio.fd, false);
+    if (rc == -EAGAIN) {
+        s->cr.writable = false;
+        return false;
+    }
+    if (rc != 0) {
+        sess_close(s);
+        return false;
+    }
+    exchange_done(s);
+    return true;
+}
+
+static void
+sess_work(struct task *t)
+{
+    sess_step(t->data);
+}
+
+void
+sess_step(struct sess *s)
+{
+    for (int i = 0; i < STEP_BUDGET; i++) {
+        bool more = false;
+        switch (s->st) {
+        case S_IDLE:
+        case S_HEAD:
+        case S_BODY:
+            more = read_request(s);
+            break;
+        case S_BACKEND:
+            more = backend_step(s);
+            break;
+        case S_WRITE:
+            more = write_client(s);
+            break;
+        case S_CLOSED:
+            return;
+        }
+        if (!more)
+            return;
+    }
+    if (s->st != S_CLOSED)
+        loop_defer(s->w->loop, &s->work, sess_work, s);
+}
+
+static void
+client_event(struct io *io, uint32_t events)
+{
+    struct sess *s = io->data;
+
+    ready_update(&s->cr, events);
+    sess_step(s);
+}
+
+void
+sess_begin(void *arg)
+{
+    struct sess *s = arg;
+    const struct http_proxy_conf *pc = &s->p->conf;
+
+    list_add_tail(&s->w->sessions, &s->link);
+    if (io_start(s->w->loop, &s->cio, s->cio.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, client_event,
+                 s) != 0) {
+        close(s->cio.fd);
+        s->cio.fd = -1;
+        sess_close(s);
+        return;
+    }
+    sess_arm(s, pc->header_timeout_ms);
+    sess_step(s);
+}
