@@ -1748,10 +1748,6 @@ check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg
     if (cfg->n_relays == 0 && !cfg->logs.enabled && cfg->n_sinks == 0 && !cfg->has_directory &&
         cfg->n_pools == 0 && !cfg->broker.enabled && cfg->n_proxies == 0)
         return conf_fail(c, conf_line(root), "relays", "expected at least one relay");
-    if (cfg->has_control && !cfg->has_directory)
-        return conf_fail(c, conf_line(value_of(c, root, "control", &k)), "control",
-                         "expected a directory: block too (the control socket operates the "
-                         "directory)");
     if (cfg->n_pools > 0 && !cfg->has_directory && value_of(c, root, "pools", &k) != NULL)
         return conf_fail(c, conf_line(k), "pools",
                          "expected a directory: block too (a login line is believed only for the "

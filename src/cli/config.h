@@ -113,8 +113,9 @@
  *                                   #   0: sessions end only by the pool's report
  *     assign_wait: 5s               # how long a new user waits for an idle
  *                                   #   instance; 0: refused at once
- *   control: unix:/run/airlock/ctl.sock  # airlock ctl (sessions, instances,
- *                                   #   drain); any stream endpoint; needs directory:
+ *   control: unix:/run/airlock/ctl.sock  # airlock ctl (reload, conns, stats,
+ *                                   #   config; with directory: sessions, instances,
+ *                                   #   drain, assign); any stream endpoint
  *   pools:                          # standby instances (docs/pool.md)
  *     - name: grid                  # 1-40 characters; default pool<N>
  *       command: [/usr/bin/app, --port, "{port}", --dir, "{dir}"]  # required

@@ -30,7 +30,7 @@ check_ok(const struct config *cfg)
             check(strcmp(cfg->broker.secrets[i].name, cfg->broker.secrets[j].name) != 0);
     }
     check(!cfg->has_control ||
-          (cfg->has_directory && cfg->control.kind != EP_UDP && cfg->control.kind != EP_HVSOCK));
+          (cfg->control.kind != EP_UDP && cfg->control.kind != EP_HVSOCK));
     check(cfg->directory.reserve_timeout_ms > 0);
     check(strnlen(cfg->directory.prefix, DIR_PREFIX_MAX) < DIR_PREFIX_MAX);
     check(cfg->directory.backend != DIR_REDIS || cfg->directory.redis.kind == EP_TCP ||

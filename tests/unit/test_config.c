@@ -1500,6 +1500,12 @@ test_directory(void **state)
     assert_endpoint(&cfg.control, "unix:/run/airlock/ctl.sock");
     config_free(&cfg);
 
+    /* a control socket without a directory (reload, conns, stats, config) */
+    must_parse("relays:\n" RELAY_OK "control: unix:/c\n", &cfg);
+    assert_false(cfg.has_directory);
+    assert_true(cfg.has_control);
+    config_free(&cfg);
+
     /* production redis: an ACL user, a password file, sentinels */
     must_parse("directory:\n"
                "  backend: redis\n"
@@ -1577,9 +1583,6 @@ test_err_directory(void **state)
     expect_error(
         "directory:\n  session_tl: 1h\n",
         "airlock.yaml:2: directory: unknown key 'session_tl' (did you mean 'session_ttl'?)");
-    expect_error("relays:\n" RELAY_OK "control: unix:/c\n",
-                 "airlock.yaml:4: control: expected a directory: block too (the control socket "
-                 "operates the directory)");
     expect_error("directory: {}\ncontrol: udp:127.0.0.1:9\n",
                  "airlock.yaml:2: control: expected a stream endpoint (tcp, unix, vsock, hvsock), "
                  "not udp");

@@ -82,6 +82,16 @@ test_commands(void **state)
     assert_string_equal(pool, "grid");
     assert_null(c.name);
     assert_string_equal(key, "alice@example.org");
+    assert_int_equal(must_parse("reload\n", pool, name).verb, CTL_RELOAD);
+    c = must_parse("stats\r\n", pool, name);
+    assert_int_equal(c.verb, CTL_STATS);
+    assert_null(c.pool);
+    assert_null(c.name);
+    assert_null(c.key);
+    for (int v = 0; v < CTL_VERB_COUNT; v++) /* the names the server logs */
+        assert_string_not_equal(ctl_verb_name(v), "?");
+    assert_true(ctl_needs_directory(CTL_DRAIN) && ctl_needs_directory(CTL_SESSIONS));
+    assert_false(ctl_needs_directory(CTL_RELOAD) || ctl_needs_directory(CTL_STATS));
 }
 
 static void
@@ -109,6 +119,12 @@ test_refused(void **state)
     refused("SESSIONS\n");
     refused("sessions now\n");
     refused("sessions \n");
+    refused("reload now\n");
+    refused("reload \n");
+
+    refused("stats relay\n");
+
+    refused("Reload\n");
     refused("drain\n");
     refused("drain \n");
     refused("drain  a\n");
