@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/conns.h"
 #include "cli/control.h"
 #include "cli/metrics.h"
 #include "cli/notify.h"
@@ -922,9 +923,9 @@ static int
 ctl_run(void *arg, enum ctl_verb verb, struct strbuf *out, control_done_fn done, void *ctx)
 {
     struct runtime *rt = arg;
-    (void)done;
-    (void)ctx;
 
+    if (verb == CTL_CONNS)
+        return conns_list(rt->loop, rt->workers, rt->n_workers, out, done, ctx);
     if (verb == CTL_RELOAD) {
         char result[1024];
         if (rt->draining) {

@@ -83,6 +83,7 @@ test_commands(void **state)
     assert_null(c.name);
     assert_string_equal(key, "alice@example.org");
     assert_int_equal(must_parse("reload\n", pool, name).verb, CTL_RELOAD);
+    assert_int_equal(must_parse("conns\n", pool, name).verb, CTL_CONNS);
     c = must_parse("stats\r\n", pool, name);
     assert_int_equal(c.verb, CTL_STATS);
     assert_null(c.pool);
@@ -121,6 +122,7 @@ test_refused(void **state)
     refused("sessions \n");
     refused("reload now\n");
     refused("reload \n");
+    refused("conns x\n");
 
     refused("stats relay\n");
 
