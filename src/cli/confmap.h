@@ -77,6 +77,7 @@ struct conf_list {
      * given the block of the row */
     conf_item_fn item;
     size_t size;
+    const struct conf_block *block; /* its elements' block, for confdump.h */
 };
 
 enum conf_flags {

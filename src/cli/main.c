@@ -49,7 +49,7 @@ usage(FILE *f)
             "       airlock check -c FILE                   validate a config file and exit\n"
             "       airlock ctl [-s ENDPOINT] sessions|instances|drain [POOL/]NAME\n"
             "       airlock ctl [-s ENDPOINT] assign POOL KEY\n"
-            "       airlock ctl [-s ENDPOINT] reload|conns|stats\n"
+            "       airlock ctl [-s ENDPOINT] reload|conns|stats|config\n"
             "                                               ask a running airlock (its control:\n"
             "                                               socket, default " CONTROL_DEFAULT ");\n"
             "                                               assign reserves an instance for KEY\n"

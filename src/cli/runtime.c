@@ -936,6 +936,17 @@ ctl_run(void *arg, enum ctl_verb verb, struct strbuf *out, control_done_fn done,
         strbuf_printf(out, "%s\n", result);
         return rc;
     }
+    if (verb == CTL_CONFIG) {
+        char err[256];
+        strbuf_printf(out, "# the effective config of %s (generation %llu), defaults filled in\n",
+                      rt->path != NULL ? rt->path : "-", generation(rt));
+        if (config_dump(&rt->cfg, out, err, sizeof(err)) != 0) {
+            strbuf_free(out);
+            strbuf_printf(out, "config: %s", err);
+            return -1;
+        }
+        return 0;
+    }
     if (verb == CTL_STATS) {
         /* from the /metrics text: one source for both */
         struct strbuf text = {0};

@@ -81,13 +81,13 @@ ctl_parse(const char *in, size_t len, struct ctl_cmd *cmd, size_t *used, const c
     for (verb = 0; verb < line && in[verb] != ' '; verb++)
         ;
     /* the commands without an argument */
-    static const enum ctl_verb bare[] = {CTL_SESSIONS, CTL_INSTANCES, CTL_RELOAD, CTL_CONNS,
-                                         CTL_STATS};
+    static const enum ctl_verb bare[] = {CTL_SESSIONS, CTL_INSTANCES, CTL_RELOAD,
+                                         CTL_CONNS,    CTL_STATS,     CTL_CONFIG};
     for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++) {
         if (!word_is(in, verb, verbs[bare[i]]))
             continue;
         if (verb != line) {
-            *why = "sessions, instances, reload, conns and stats take no argument";
+            *why = "sessions, instances, reload, conns, stats and config take no argument";
             return PARSE_INVALID;
         }
         cmd->verb = bare[i];
@@ -113,7 +113,7 @@ ctl_parse(const char *in, size_t len, struct ctl_cmd *cmd, size_t *used, const c
     }
     if (!word_is(in, verb, "drain")) {
         *why = "unknown command (sessions, instances, drain NAME, assign POOL KEY, reload, conns, "
-               "stats)";
+               "stats, config)";
         return PARSE_INVALID;
     }
     size_t first = name_len(arg, alen);

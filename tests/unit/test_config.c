@@ -48,6 +48,26 @@ check_text(const struct relay_conf *rc, char *err, size_t len)
     return -1;
 }
 
+/* config_dump() of cfg (airlock ctl config) parses again, to a config
+ * that dumps the same text: defaults and all, nothing lost. */
+static void
+dump_round_trip(const struct config *cfg)
+{
+    struct strbuf a = {0}, b = {0};
+    struct config again;
+    char err[512] = "";
+
+    assert_int_equal(config_dump(cfg, &a, err, sizeof(err)), 0);
+    assert_false(a.failed);
+    if (config_parse("dump.yaml", a.data, a.len, &again, err, sizeof(err)) != 0)
+        fail_msg("the dump does not parse: %s\n%s", err, a.data);
+    assert_int_equal(config_dump(&again, &b, err, sizeof(err)), 0);
+    assert_string_equal(a.data, b.data);
+    config_free(&again);
+    strbuf_free(&a);
+    strbuf_free(&b);
+}
+
 static void
 must_parse(const char *yaml, struct config *cfg)
 {
@@ -55,6 +75,7 @@ must_parse(const char *yaml, struct config *cfg)
 
     if (parse(yaml, cfg, err, sizeof(err)) != 0)
         fail_msg("config_parse failed: %s", err);
+    dump_round_trip(cfg);
 }
 
 /* Asserts that yaml is refused with exactly msg, and that the failed parse
@@ -489,8 +510,8 @@ test_err_root(void **state)
 #define ROOT_KEYS                                                                                  \
     "(threads, log_level, log_format, metrics, drain_timeout, relays, routers, logs, log_sinks, "  \
     "directory, control, pools, broker, proxies)"
-    expect_error("- relays\n", "airlock.yaml:1: expected a mapping of settings " ROOT_KEYS
-                               ", not a list");
+    expect_error("- relays\n",
+                 "airlock.yaml:1: expected a mapping of settings " ROOT_KEYS ", not a list");
     expect_error("hello\n", "airlock.yaml:1: expected a mapping of settings " ROOT_KEYS
                             ", not a single value");
 #undef ROOT_KEYS
@@ -2060,6 +2081,11 @@ test_cli_same_rows(void **state)
                &file);
     assert_int_equal(cfg.threads, 3);
     assert_true(relay_conf_equal(&cfg.relays[0], &file.relays[0]));
+    /* no file to show (airlock ctl config) */
+    struct strbuf out = {0};
+    assert_int_equal(config_dump(&cfg, &out, cli, sizeof(cli)), -1);
+    assert_string_equal(cli, "no config file (started from the command line)");
+    assert_null(out.data);
     config_free(&file);
     config_free(&cfg);
 }

@@ -84,15 +84,16 @@ test_commands(void **state)
     assert_string_equal(key, "alice@example.org");
     assert_int_equal(must_parse("reload\n", pool, name).verb, CTL_RELOAD);
     assert_int_equal(must_parse("conns\n", pool, name).verb, CTL_CONNS);
-    c = must_parse("stats\r\n", pool, name);
-    assert_int_equal(c.verb, CTL_STATS);
+    assert_int_equal(must_parse("stats\r\n", pool, name).verb, CTL_STATS);
+    c = must_parse("config\n", pool, name);
+    assert_int_equal(c.verb, CTL_CONFIG);
     assert_null(c.pool);
     assert_null(c.name);
     assert_null(c.key);
     for (int v = 0; v < CTL_VERB_COUNT; v++) /* the names the server logs */
         assert_string_not_equal(ctl_verb_name(v), "?");
     assert_true(ctl_needs_directory(CTL_DRAIN) && ctl_needs_directory(CTL_SESSIONS));
-    assert_false(ctl_needs_directory(CTL_RELOAD) || ctl_needs_directory(CTL_STATS));
+    assert_false(ctl_needs_directory(CTL_RELOAD) || ctl_needs_directory(CTL_CONFIG));
 }
 
 static void
@@ -125,6 +126,7 @@ test_refused(void **state)
     refused("conns x\n");
 
     refused("stats relay\n");
+    refused("config -T\n");
 
     refused("Reload\n");
     refused("drain\n");
