@@ -5,7 +5,8 @@
 # reload` reloads as SIGHUP does and waits for the outcome: "reloaded
 # (generation N)" and exit 0, or the log line's text and exit 1 (a broken
 # file, a listen endpoint in use); concurrent reloads are serialised (each
-# gets its own generation) and the reload counters agree.
+# gets its own generation) and the reload counters agree; while draining
+# (SIGTERM, a connection still open) a reload is refused, saying why.
 . "$(dirname "$0")/lib.sh"
 need socat curl
 read -r M PE PA PB PBUSY <<<"$(free_ports 5)"
@@ -96,4 +97,17 @@ metric_is airlock_reloads_total 'result="failed"' 2 || fail "reloads failed"
 curl -sf "http://127.0.0.1:$M/metrics" | has -x 'airlock_last_reload_success 1' || fail "last reload"
 echo_via "$PA" && echo_via "$PB" || fail "relays after the reloads"
 running "$AIR" || fail "airlock died"
-stop_clean "$AIR" air
+
+log "draining: no reload"
+held hold socat - "TCP:127.0.0.1:$PA"
+held_say hold "still here"
+wait_log "$T/hold.out" '^still here$'
+kill -TERM "$AIR"
+wait_log "$LOG" 'draining 1 connections'
+rc=0
+ctl reload >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] || fail "a reload while draining: exit $rc"
+has -x 'airlock ctl: reload: draining (stopping): not reloading' <"$T/err" || fail "draining: $(cat "$T/err")"
+unhold hold
+wait_exit "$AIR" 30
+[ "$EXIT_STATUS" = 0 ] || fail "airlock exited with $EXIT_STATUS"
