@@ -1,6 +1,7 @@
 /* stats.c - see stats.h. */
 #include "cli/stats.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +135,8 @@ sample(struct table *tables, const char *line, size_t len)
             snprintf(head, sizeof(head), "%s", series[k].head);
         else if (label_value(labels, llen, series[k].by, head, sizeof(head)) != 0)
             return;
+        for (char *h = head; *h != '\0'; h++) /* a head, like the others */
+            *h = (char)toupper((unsigned char)*h);
         memcpy(value, v, vlen);
         value[vlen] = '\0';
         struct row *r = row_of(t, name);

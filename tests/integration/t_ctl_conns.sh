@@ -1,12 +1,13 @@
 #!/bin/bash
 # t_ctl_conns: `airlock ctl conns` lists the open relayed connections of
-# every worker thread (threads: 2): relay, client (the PROXY v2 source when
-# the relay accepts one), target, age and the bytes each way, then a total
+# every worker thread (threads: 2): relay or router, client (the PROXY v2
+# source when the relay accepts one), target (a router's: the route it
+# chose), age and the bytes each way, then a total
 # line; closed connections leave the list; with more than 1000 open the
 # table stops at 1000 lines and the total line still counts them all.
 . "$(dirname "$0")/lib.sh"
 need socat curl python3
-read -r M PE PA PP PB PS <<<"$(free_ports 6)"
+read -r M PE PA PP PB PS PR <<<"$(free_ports 7)"
 CTL=$T/ctl.sock MPORT=$M
 ctl() { "$AIRLOCK" ctl -s "unix:$CTL" "$@"; }
 
@@ -27,6 +28,11 @@ relays:
   - name: b
     listen: tcp:127.0.0.1:$PB
     target: tcp:127.0.0.1:$PS
+routers:
+  - name: r
+    listen: tcp:127.0.0.1:$PR
+    routes:
+      - {name: a.example, target: "tcp:127.0.0.1:$PE"}
 YAML
 airlock_up air run -c "$T/airlock.yaml"
 AIR=$LAST_PID
@@ -34,7 +40,7 @@ AIR=$LAST_PID
 ctl conns >"$T/none" || fail "conns with none open"
 has -x 'total 0 connections' <"$T/none" || fail "no connections: $(cat "$T/none")"
 
-log "three clients of a (on both threads) and one of p behind a PROXY v2 header"
+log "three clients of a (on both threads), one of p behind a PROXY v2 header, one of r"
 for i in 1 2 3; do
     held "c$i" socat - "TCP:127.0.0.1:$PA"
     held_say "c$i" "hello"
@@ -42,18 +48,22 @@ for i in 1 2 3; do
 done
 hold px "$PP" x.example --proxy 198.51.100.7
 wait_for metric_is airlock_connections_open 'relay="p"' 1
+hold rx "$PR" a.example
+wait_for metric_is airlock_connections_open 'relay="r"' 1
 ctl conns | tee "$T/conns"
 has -E '^RELAY +CLIENT +TARGET +AGE +BYTES_IN +BYTES_OUT$' <"$T/conns" || fail "header"
 [ "$(grep -cE "^a +127\.0\.0\.1:[0-9]+ +tcp:127\.0\.0\.1:$PE +[0-9]+s +6 +6$" "$T/conns")" = 3 ] ||
     fail "a's three connections (6 bytes each way)"
 has -E "^p +198\.51\.100\.7:40000 +tcp:127\.0\.0\.1:$PE +[0-9]+s +[0-9]+ +[0-9]+$" <"$T/conns" ||
     fail "p's client is the PROXY header's source"
-tail -1 "$T/conns" | has -x 'total 4 connections' || fail "total line"
+has -E "^r +127\.0\.0\.1:[0-9]+ +tcp:127\.0\.0\.1:$PE +[0-9]+s +[0-9]+ +[0-9]+$" <"$T/conns" ||
+    fail "r's connection and the route it chose"
+tail -1 "$T/conns" | has -x 'total 5 connections' || fail "total line"
 
 log "a closed connection leaves the list"
 unhold c2
 wait_for metric_is airlock_connections_open 'relay="a"' 2
-ctl conns | tail -1 | has -x 'total 3 connections' || fail "after a close"
+ctl conns | tail -1 | has -x 'total 4 connections' || fail "after a close"
 
 log "1005 connections: 1000 lines and the total"
 cat >"$T/many.py" <<'PY'
@@ -70,13 +80,14 @@ PY
 held many python3 "$T/many.py" "$PB" "$PS"
 wait_log "$T/many.out" '^connected$' 30
 wait_until 30 metric_is airlock_connections_open 'relay="b"' 1005
-ctl conns >"$T/big" || fail "conns of 1008"
+ctl conns >"$T/big" || fail "conns of 1009"
 [ "$(wc -l <"$T/big")" = 1002 ] || fail "expected a header, 1000 lines and a total: $(wc -l <"$T/big")"
-tail -1 "$T/big" | has -x 'total 1008 connections, 1000 shown' || fail "big total: $(tail -1 "$T/big")"
+tail -1 "$T/big" | has -x 'total 1009 connections, 1000 shown' || fail "big total: $(tail -1 "$T/big")"
 unhold many
 wait_until 30 metric_is airlock_connections_open 'relay="b"' 0
-ctl conns | tail -1 | has -x 'total 3 connections' || fail "after the crowd left"
+ctl conns | tail -1 | has -x 'total 4 connections' || fail "after the crowd left"
 for i in 1 3; do unhold "c$i"; done
 unhold px
+unhold rx
 running "$AIR" || fail "airlock died"
 stop_clean "$AIR" air

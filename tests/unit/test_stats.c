@@ -58,7 +58,7 @@ test_sections(void **state)
                            "web    relay      2     17         -\n"
                            "sni    router     0      3   1234567\n"
                            "\n"
-                           "POOL  idle  active  STARTS\n"
+                           "POOL  IDLE  ACTIVE  STARTS\n"
                            "grid     2       1       3\n");
     free(t);
 }
