@@ -65,9 +65,9 @@ struct runtime {
     struct control *control; /* control: (airlock ctl), or NULL */
     struct pool **pools;     /* pools:, on the main loop */
     size_t n_pools;
-    struct pool_env *pool_env;   /* what the pools share (uids, the wipe thread); with the first */
-    struct broker *broker;       /* broker: (its own thread), or NULL */
-    struct http_env *http;       /* the loops of the HTTP proxies' sessions */
+    struct pool_env *pool_env; /* what the pools share (uids, the wipe thread); with the first */
+    struct broker *broker;     /* broker: (its own thread), or NULL */
+    struct http_env *http;     /* the loops of the HTTP proxies' sessions */
     struct http_proxy **proxies; /* proxies:, listening on the main loop */
     size_t n_proxies;
     int sigfd;
