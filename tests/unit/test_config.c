@@ -510,8 +510,8 @@ test_err_root(void **state)
 #define ROOT_KEYS                                                                                  \
     "(threads, log_level, log_format, metrics, drain_timeout, relays, routers, logs, log_sinks, "  \
     "directory, control, pools, broker, proxies)"
-    expect_error("- relays\n",
-                 "airlock.yaml:1: expected a mapping of settings " ROOT_KEYS ", not a list");
+    expect_error("- relays\n", "airlock.yaml:1: expected a mapping of settings " ROOT_KEYS
+                               ", not a list");
     expect_error("hello\n", "airlock.yaml:1: expected a mapping of settings " ROOT_KEYS
                             ", not a single value");
 #undef ROOT_KEYS
