@@ -925,7 +925,7 @@ ctl_run(void *arg, enum ctl_verb verb, struct strbuf *out, control_done_fn done,
     struct runtime *rt = arg;
 
     if (verb == CTL_CONNS)
-        return conns_list(rt->loop, rt->workers, rt->n_workers, out, done, ctx);
+        return conns_list(rt->loop, rt->workers, rt->http, rt->n_workers, out, done, ctx);
     if (verb == CTL_RELOAD) {
         char result[1024];
         if (rt->draining) {

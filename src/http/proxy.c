@@ -170,6 +170,7 @@ struct sess {
     bool b_idle;    /* the backend connection is between two exchanges */
     uint64_t t_req; /* us, when the request was whole */
     char client_ip[INET6_ADDRSTRLEN];
+    uint64_t t_admit; /* us, when it was accepted (airlock ctl conns) */
 };
 
 static void sess_step(struct sess *s);
@@ -266,6 +267,23 @@ http_env_open(const struct http_env *env)
 
     for (size_t i = 0; env != NULL && i < env->n; i++)
         n += atomic_load(&env->w[i].n);
+    return n;
+}
+
+size_t
+http_env_conns(struct http_env *env, size_t i, http_conn_fn each, void *arg)
+{
+    struct http_worker *w;
+    uint64_t now = now_us();
+    size_t n = 0;
+
+    if (env == NULL || i >= env->n)
+        return 0;
+    w = &env->w[i];
+    for (struct list *it = w->sessions.next; it != &w->sessions; it = it->next, n++) {
+        const struct sess *s = list_entry(it, struct sess, link);
+        each(arg, s->p->conf.name, s->client_ip, &s->p->conf.backend, (now - s->t_admit) / 1000);
+    }
     return n;
 }
 
@@ -1526,6 +1544,7 @@ admit(struct http_proxy *p, int fd, const struct sockaddr_storage *peer)
     s->bio.fd = -1;
     s->route = -1;
     s->st = S_IDLE;
+    s->t_admit = now_us();
     s->cr = (struct ready){.readable = true, .writable = true};
     if (peer->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, s->client_ip,

@@ -58,11 +58,12 @@ void conn_dispatch(struct conn *c, struct worker *w);
 
 /* One open connection, as `airlock ctl conns` lists it. */
 struct conn_info {
-    char relay[64];                  /* the relay's (or router's) name */
+    char relay[64];                  /* the relay's, router's or HTTP proxy's name */
     char client[TRANSPORT_DESC_MAX]; /* the PROXY header's source, else the peer */
     char target[ENDPOINT_TEXT_MAX];  /* "-" while a router or egress relay has none */
     uint64_t age_ms;
-    uint64_t bytes_in, bytes_out; /* written to the target, to the client */
+    uint64_t bytes_in, bytes_out; /* written to the target, to the client; UINT64_MAX: not
+                                     counted (an HTTP proxy's session) */
 };
 
 /* Copies the first max of w's open connections into out and returns how
