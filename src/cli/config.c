@@ -1621,7 +1621,7 @@ static const struct conf_row top_rows[] = {
     {.name = "drain_timeout", .set = conf_set_duration, .off = CF(drain_timeout_ms),
      .expect = EXPECT_DURATION},
     {.name = "relays", .node = node_relays, .list = &relays_list},
-    {.name = "logs", .node = node_logs, .off = CF(logs)},
+    {.name = "logs", .node = node_logs, .sub = &logs_block, .off = CF(logs)},
     {.name = "log_sinks", .off = CF(sinks), .list = &sinks_list},
     {.name = "routers", .node = node_later, .list = &routers_list},
     {.name = "directory", .sub = &dir_block, .off = CF(directory), .off2 = CF(has_directory),
@@ -1634,7 +1634,7 @@ static const struct conf_row top_rows[] = {
      .max = 64, .expect = EXPECT_1_TO(64)},
     {.name = "resolver_queue", .set = conf_set_uint, .off = CF(resolver_queue), .min = 1,
      .max = 65536, .expect = EXPECT_1_TO(65536)},
-    {.name = "broker", .node = node_broker, .off = CF(broker)},
+    {.name = "broker", .node = node_broker, .sub = &broker_block, .off = CF(broker)},
 };
 /* clang-format on */
 

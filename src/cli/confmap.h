@@ -98,7 +98,8 @@ struct conf_row {
     const char *low;     /* below min, when it differs from expect */
     const char *missing; /* a required key absent: NULL expect, "" nothing more */
     const struct conf_list *list; /* the value is a list of text, each through set */
-    const struct conf_block *sub; /* the value is a mapping walked against sub */
+    const struct conf_block *sub; /* the value is a mapping walked against sub (with node:
+                                     its block, for confdump.h) */
     conf_ep_fn ep_check;          /* endpoints */
     conf_applies_fn applies;
     unsigned flags;
