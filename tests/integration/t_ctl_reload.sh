@@ -6,7 +6,8 @@
 # (generation N)" and exit 0, or the log line's text and exit 1 (a broken
 # file, a listen endpoint in use); concurrent reloads are serialised (each
 # gets its own generation) and the reload counters agree; while draining
-# (SIGTERM, a connection still open) a reload is refused, saying why.
+# (SIGTERM, a connection still open) a reload is refused, saying why. A
+# control socket that never answers: the request gives up (15 s), exit 1.
 . "$(dirname "$0")/lib.sh"
 need socat curl
 read -r M PE PA PB PBUSY <<<"$(free_ports 5)"
@@ -97,6 +98,16 @@ metric_is airlock_reloads_total 'result="failed"' 2 || fail "reloads failed"
 curl -sf "http://127.0.0.1:$M/metrics" | has -x 'airlock_last_reload_success 1' || fail "last reload"
 echo_via "$PA" && echo_via "$PB" || fail "relays after the reloads"
 running "$AIR" || fail "airlock died"
+
+log "a socket that never answers: the request is bounded"
+start mute socat "UNIX-LISTEN:$T/mute.sock,fork" EXEC:'sleep 60'
+wait_for unix_up "$T/mute.sock"
+rc=0
+t0=$(date +%s)
+timeout 60 "$AIRLOCK" ctl -s "unix:$T/mute.sock" reload 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] || fail "a mute server: exit $rc"
+has -x 'airlock ctl: no answer: Connection timed out' <"$T/err" || fail "mute: $(cat "$T/err")"
+[ $(($(date +%s) - t0)) -le 30 ] || fail "the request was not bounded"
 
 log "draining: no reload"
 held hold socat - "TCP:127.0.0.1:$PA"
