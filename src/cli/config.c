@@ -20,6 +20,7 @@
 #include <yaml.h>
 
 #include "attest/policy.h"
+#include "cli/confdump.h"
 #include "cli/confmap.h"
 #include "field/field.h"
 #include "net/addr.h"
@@ -1335,6 +1336,7 @@ static const struct conf_list http_routes_list = {
     .many = "expected at most %d routes",
     .item = http_route_item,
     .size = sizeof(struct http_route_conf),
+    .block = &hroute_block,
 };
 
 /* clang-format off */
@@ -1477,6 +1479,7 @@ static const struct conf_list relays_list = {
     .few = "expected at least one relay",
     .many = "expected at most %d relays",
     .null_empty = true,
+    .block = &relay_block,
 };
 
 static const struct conf_list routers_list = {
@@ -1485,6 +1488,7 @@ static const struct conf_list routers_list = {
     .max = CONF_RELAYS_MAX,
     .few = "expected at least one router",
     .many = "expected at most %d relays and routers",
+    .block = &router_block,
 };
 
 /* Relays and routers share cfg->relays, routers after the relays. */
@@ -1547,6 +1551,7 @@ static const struct conf_list sinks_list = {
     .many = "expected at most %d sinks",
     .item = sink_item,
     .size = sizeof(struct log_sink_conf),
+    .block = &sink_block,
 };
 
 /* pools[i] against the pools before it: names, directories, ports and
@@ -1598,6 +1603,7 @@ static const struct conf_list pools_list = {
     .many = "expected at most %d pools",
     .item = pool_item,
     .size = sizeof(struct pool_conf),
+    .block = &pool_block,
 };
 
 /* ---- broker: */
@@ -1649,6 +1655,7 @@ static const struct conf_list secrets_list = {
     .many = "expected at most %d secrets",
     .item = secret_item,
     .size = sizeof(struct broker_secret_conf),
+    .block = &secret_block,
 };
 
 /* clang-format off */
@@ -1732,6 +1739,7 @@ static const struct conf_list proxies_list = {
     .many = "expected at most %d proxies",
     .item = proxy_item,
     .size = sizeof(struct http_proxy_conf),
+    .block = &proxy_block,
 };
 
 /* ---- the top level */
@@ -1763,7 +1771,7 @@ static const struct conf_row top_rows[] = {
     {.name = "drain_timeout", .set = conf_set_duration, .off = CF(drain_timeout_ms),
      .expect = EXPECT_DURATION},
     {.name = "relays", .node = node_relays, .list = &relays_list},
-    {.name = "logs", .node = node_logs, .off = CF(logs)},
+    {.name = "logs", .node = node_logs, .sub = &logs_block, .off = CF(logs)},
     {.name = "log_sinks", .off = CF(sinks), .list = &sinks_list},
     {.name = "routers", .node = node_later, .list = &routers_list},
     {.name = "directory", .sub = &dir_block, .off = CF(directory), .off2 = CF(has_directory),
@@ -1776,7 +1784,7 @@ static const struct conf_row top_rows[] = {
      .max = 64, .expect = EXPECT_1_TO(64)},
     {.name = "resolver_queue", .set = conf_set_uint, .off = CF(resolver_queue), .min = 1,
      .max = 65536, .expect = EXPECT_1_TO(65536)},
-    {.name = "broker", .node = node_broker, .off = CF(broker)},
+    {.name = "broker", .node = node_broker, .sub = &broker_block, .off = CF(broker)},
 };
 /* clang-format on */
 
@@ -1822,12 +1830,10 @@ config_keys(config_key_fn fn, void *arg)
         {"relays[]", &relay_block},
         {"routers[]", &router_block},
         {"routers[].routes[]", &route_block},
-        {"logs", &logs_block},
         {"log_sinks[]", &sink_block},
         {"pools[]", &pool_block},
         {"proxies[]", &proxy_block},
         {"proxies[].routes[]", &hroute_block},
-        {"broker", &broker_block},
         {"broker.secrets[]", &secret_block},
     };
 
@@ -1946,10 +1952,6 @@ check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg
     if (cfg->n_relays == 0 && !cfg->logs.enabled && cfg->n_sinks == 0 && !cfg->has_directory &&
         cfg->n_pools == 0 && !cfg->broker.enabled && cfg->n_proxies == 0)
         return conf_fail(c, conf_line(root), "relays", "expected at least one relay");
-    if (cfg->has_control && !cfg->has_directory)
-        return conf_fail(c, conf_line(value_of(c, root, "control", &k)), "control",
-                         "expected a directory: block too (the control socket operates the "
-                         "directory)");
     if (cfg->n_pools > 0 && !cfg->has_directory && value_of(c, root, "pools", &k) != NULL)
         return conf_fail(c, conf_line(k), "pools",
                          "expected a directory: block too (a login line is believed only for the "
@@ -1984,6 +1986,109 @@ parse_root(struct conf_ctx *c, const yaml_node_t *root, struct config *cfg)
     return rc != 0 ? rc : check_root(c, root, cfg);
 }
 
+/* ---- config_dump(): the keys whose setters are this file's */
+
+/* confdump's put: the values of this file's setters, from the struct. */
+static int
+dump_put(const struct conf_row *row, const void *base, char *buf, size_t len)
+{
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    static const char *const formats[] = {"text", "logfmt", "json"};
+    const void *at = (const char *)base + row->off;
+
+    if (row->set == set_log_level)
+        snprintf(buf, len, "%s", levels[*(const enum log_level *)at]);
+    else if (row->set == set_log_format)
+        snprintf(buf, len, "%s", formats[*(const enum log_format *)at]);
+    else if (row->set == set_proxy)
+        snprintf(buf, len, "%s", *(const enum proxy_mode *)at == PROXY_V2 ? "v2" : "none");
+    else if (row->set == set_backend)
+        snprintf(buf, len, "%s", *(const enum dir_backend *)at == DIR_REDIS ? "redis" : "memory");
+    else if (row->set == set_target && ((const struct relay_conf *)base)->egress)
+        snprintf(buf, len, "egress");
+    else if (row->set == set_target && ((const struct relay_conf *)base)->n_targets > 0)
+        return -1; /* targets: instead */
+    else if (row->set == set_target)
+        endpoint_format(&((const struct relay_conf *)base)->target, buf, len);
+    else if (row->set == set_path || row->set == set_account || row->set == set_domain ||
+             row->set == set_text || row->set == set_prefix) {
+        /* an empty prefix is a setting; elsewhere empty means not given */
+        if (((const char *)at)[0] == '\0' && strcmp(row->name, "prefix") != 0)
+            return -1;
+        snprintf(buf, len, "%s", (const char *)at);
+    } else
+        return -1;
+    return 0;
+}
+
+struct dump_arg {
+    const struct config *cfg;
+    size_t n_relays; /* of relays:, before the routers in cfg->relays */
+};
+
+/* confdump's elem: the struct of element i of a list of blocks. */
+static const void *
+dump_elem(const struct conf_row *row, const void *base, size_t i, void *arg)
+{
+    const struct dump_arg *a = arg;
+    const char *all;
+
+    if (row->list == &relays_list)
+        return i < a->n_relays ? &a->cfg->relays[i] : NULL;
+    if (row->list == &routers_list)
+        return a->n_relays + i < a->cfg->n_relays ? &a->cfg->relays[a->n_relays + i] : NULL;
+    all = *(char *const *)(const void *)((const char *)base + row->off);
+    return all != NULL && row->list->size != 0 ? all + i * row->list->size : NULL;
+}
+
+int
+config_dump(const struct config *cfg, struct strbuf *out, char *err, size_t errlen)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    int rc = -1;
+
+    if (cfg->text == NULL) {
+        snprintf(err, errlen, "no config file (started from the command line)");
+        return -1;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)cfg->text, cfg->text_len);
+    if (!yaml_parser_load(&parser, &doc)) { /* it parsed before: only memory fails */
+        snprintf(err, errlen, "cannot read the config again: %s",
+                 parser.problem ? parser.problem : "out of memory");
+        goto out;
+    }
+    const yaml_node_t *root = yaml_document_get_root_node(&doc);
+    const yaml_node_t *relays = NULL;
+    for (yaml_node_pair_t *p = root != NULL && root->type == YAML_MAPPING_NODE
+                                   ? root->data.mapping.pairs.start
+                                   : NULL;
+         p != NULL && p < root->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+        if (k != NULL && k->type == YAML_SCALAR_NODE && k->data.scalar.length == 6 &&
+            memcmp(k->data.scalar.value, "relays", 6) == 0)
+            relays = yaml_document_get_node(&doc, p->value);
+    }
+    struct dump_arg a = {
+        .cfg = cfg,
+        .n_relays =
+            relays != NULL && relays->type == YAML_SEQUENCE_NODE
+                ? (size_t)(relays->data.sequence.items.top - relays->data.sequence.items.start)
+                : 0,
+    };
+    struct conf_dump d = {.doc = &doc, .out = out, .put = dump_put, .elem = dump_elem, .arg = &a};
+    conf_dump_map(&d, &top_block, root, cfg, 0);
+    yaml_document_delete(&doc);
+    rc = 0;
+out:
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 /* ---- config_parse(), config_load(), config_free() */
 
 /* A config before its file or command line: what has no block defaults. */
@@ -2010,6 +2115,7 @@ config_free(struct config *cfg)
     for (size_t i = 0; cfg->proxies != NULL && i < cfg->n_proxies; i++)
         http_proxy_conf_free(&cfg->proxies[i]);
     free(cfg->proxies);
+    free(cfg->text);
     memset(cfg, 0, sizeof(*cfg));
     cfg->relays = NULL;
     cfg->sinks = NULL;
@@ -2571,6 +2677,13 @@ config_parse_all(const char *name, const char *text, size_t len, struct config *
         conf_fail(&c, conf_line(more), NULL, "expected a single YAML document; found another one");
         goto fail;
     }
+    /* for config_dump(): the keys it writes as the file gave them */
+    if ((cfg->text = malloc(c.len + 1)) == NULL) {
+        conf_fail(&c, 1, NULL, "out of memory");
+        goto fail;
+    }
+    memcpy(cfg->text, c.text, c.len);
+    cfg->text_len = c.len;
     rc = 0;
 
 fail:

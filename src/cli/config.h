@@ -21,6 +21,7 @@
 
 #include "broker/conf.h"
 #include "core/log.h"
+#include "core/strbuf.h"
 #include "dir/dir.h"
 #include "http/conf.h"
 #include "net/endpoint.h"
@@ -51,6 +52,8 @@ struct config {
     unsigned resolver_threads; /* 0: the default (net/resolve.h) */
     unsigned resolver_queue;   /* 0: the default */
     struct broker_conf broker; /* broker_conf_defaults() unless given */
+    char *text;                /* the file as parsed (config_dump()), owned; NULL: from arguments */
+    size_t text_len;
 };
 
 /* The errors found in a config, in file order: each
@@ -115,6 +118,13 @@ int config_args(int argc, char **argv, bool router, struct config *cfg, char *er
  * listener mapping) ... For the check of docs/config.md, the key reference. */
 typedef void (*config_key_fn)(const char *path, const char *key, void *arg);
 void config_keys(config_key_fn fn, void *arg);
+
+/* Appends the effective config cfg (parsed from a file) to out as YAML:
+ * every key of every block in table order, defaults filled in; the file
+ * holds no secret values (passwords and keys are files: paths only).
+ * config_parse() accepts the result. Returns 0, or -1 with err saying why
+ * (a config from the command line has no file). See cli/confdump.h. */
+int config_dump(const struct config *cfg, struct strbuf *out, char *err, size_t errlen);
 
 /* Releases what cfg owns and zeroes it; safe to call twice. */
 void config_free(struct config *cfg);

@@ -80,6 +80,7 @@ struct conf_list {
      * given the block of the row */
     conf_item_fn item;
     size_t size;
+    const struct conf_block *block; /* its elements' block, for confdump.h */
 };
 
 enum conf_flags {
@@ -101,7 +102,8 @@ struct conf_row {
     const char *missing; /* a required key absent: NULL expect, "" nothing more */
     const char *or_key;  /* a required key this other key of the block stands in for */
     const struct conf_list *list; /* the value is a list of text, each through set */
-    const struct conf_block *sub; /* the value is a mapping walked against sub */
+    const struct conf_block *sub; /* the value is a mapping walked against sub (with node:
+                                     its block, for confdump.h) */
     conf_ep_fn ep_check;          /* endpoints */
     conf_applies_fn applies;
     unsigned flags;

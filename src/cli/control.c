@@ -23,7 +23,7 @@
 
 enum cc_state {
     CC_READING, /* waiting for the command line */
-    CC_WAITING, /* a directory request is out; its callback owns the conn */
+    CC_WAITING, /* a directory request or a pending command is out; its callback owns the conn */
     CC_WRITING, /* sending the answer */
 };
 
@@ -42,6 +42,7 @@ struct ctl_conn {
     char name[DIR_NAME_MAX];
     char key[DIR_KEY_MAX];
     struct dir_assign *assign; /* assign: the directory's answer to come */
+    struct strbuf body;        /* control_ops.run's answer, before its OK or ERR */
     struct strbuf out;
     size_t out_off;
 };
@@ -50,19 +51,25 @@ struct control {
     struct loop *loop;
     struct endpoint ep;
     struct io io;
-    struct dir *dir;
+    struct dir *dir; /* NULL: no directory: block */
+    struct control_ops ops;
     struct list conns;
     uid_t owner; /* ep.perm's, or -1: may issue commands too */
     gid_t group; /* ep.perm's, or -1: its members may issue commands */
 };
 
 static void
-conn_reap(struct task *t)
+conn_free(struct ctl_conn *cc)
 {
-    struct ctl_conn *cc = t->data;
-
+    strbuf_free(&cc->body);
     strbuf_free(&cc->out);
     free(cc);
+}
+
+static void
+conn_reap(struct task *t)
+{
+    conn_free(t->data);
 }
 
 /* Idempotent. A conn waiting for the directory is freed by its callback. */
@@ -108,27 +115,22 @@ conn_answer(struct ctl_conn *cc)
         strbuf_free(&cc->out);
         strbuf_printf(&cc->out, "ERR out of memory\n");
     }
-    static const char *const verbs[] = {
-        [CTL_SESSIONS] = "sessions",
-        [CTL_INSTANCES] = "instances",
-        [CTL_DRAIN] = "drain",
-        [CTL_ASSIGN] = "assign",
-    };
-    log_info("ctl command=%s result=%s", verbs[cc->cmd.verb],
+    log_info("ctl command=%s result=%s", ctl_verb_name(cc->cmd.verb),
              cc->out.data != NULL && strncmp(cc->out.data, "OK", 2) == 0 ? "ok" : "err");
     cc->state = CC_WRITING;
     conn_write(cc);
 }
 
-/* The callback side: the conn came back from the directory. Returns 1 when
- * it was closed meanwhile (and is now freed). */
+/* The callback side: the conn came back from the directory or a pending
+ * command. Returns 1 when it was closed meanwhile (and is now freed: not
+ * through cc->ctl, which control_stop() may have freed). */
 static int
 conn_back(struct ctl_conn *cc)
 {
     cc->state = CC_READING;
     if (!cc->closed)
         return 0;
-    loop_defer(cc->ctl->loop, &cc->reap, conn_reap, cc);
+    conn_free(cc);
     return 1;
 }
 
@@ -300,9 +302,49 @@ assign(struct ctl_conn *cc)
     requested(cc, cc->assign != NULL ? 0 : -errno);
 }
 
+/* Answers what control_ops.run wrote: OK or ERR, then its text. */
+static void
+ran_answer(struct ctl_conn *cc, int rc)
+{
+    if (cc->body.failed)
+        strbuf_printf(&cc->out, "ERR out of memory\n");
+    else
+        strbuf_printf(&cc->out, "%s %.*s", rc == 0 ? "OK" : "ERR", (int)cc->body.len,
+                      cc->body.data != NULL ? cc->body.data : "");
+    if (rc != 0 && (cc->body.len == 0 || cc->body.data[cc->body.len - 1] != '\n'))
+        strbuf_printf(&cc->out, "\n");
+    conn_answer(cc);
+}
+
+static void
+ran(void *ctx, int rc)
+{
+    struct ctl_conn *cc = ctx;
+
+    if (conn_back(cc))
+        return;
+    ran_answer(cc, rc);
+}
+
 static void
 run_command(struct ctl_conn *cc)
 {
+    if (!ctl_needs_directory(cc->cmd.verb)) {
+        int rc = cc->ctl->ops.run(cc->ctl->ops.arg, cc->cmd.verb, &cc->body, ran, cc);
+        if (rc == 1)
+            cc->state = CC_WAITING;
+        else
+            ran_answer(cc, rc);
+        return;
+    }
+    if (cc->ctl->dir == NULL) {
+        strbuf_printf(&cc->out,
+                      "ERR %s: no directory: block in the config (sessions, instances, "
+                      "drain and assign operate the directory)\n",
+                      ctl_verb_name(cc->cmd.verb));
+        conn_answer(cc);
+        return;
+    }
     if (cc->cmd.verb == CTL_ASSIGN) {
         assign(cc);
         return;
@@ -437,7 +479,8 @@ control_accept(struct io *io, uint32_t events)
 }
 
 struct control *
-control_start(struct loop *loop, const struct endpoint *ep, struct dir *d, int *err)
+control_start(struct loop *loop, const struct endpoint *ep, struct dir *d,
+              const struct control_ops *ops, int *err)
 {
     struct control *c = calloc(1, sizeof(*c));
     int fd;
@@ -452,6 +495,7 @@ control_start(struct loop *loop, const struct endpoint *ep, struct dir *d, int *
     if (c->ep.perm.mode == 0)
         c->ep.perm.mode = CONTROL_MODE;
     c->dir = d;
+    c->ops = *ops;
     if ((*err = transport_perm_ids(&c->ep.perm, &c->owner, &c->group)) != 0 ||
         (*err = fd = transport_listen(&c->ep, 16)) < 0) {
         free(c);
@@ -464,8 +508,8 @@ control_start(struct loop *loop, const struct endpoint *ep, struct dir *d, int *
         return NULL;
     }
     if (c->ep.kind != EP_UNIX)
-        log_warnx("control: %s peers carry no credentials: whoever can connect may drain "
-                  "sessions (a unix socket checks who connects)",
+        log_warnx("control: %s peers carry no credentials: whoever can connect may reload, "
+                  "read the config and drain sessions (a unix socket checks who connects)",
                   c->ep.kind == EP_TCP ? "tcp" : "vsock");
     return c;
 }

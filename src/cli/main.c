@@ -56,10 +56,12 @@ usage(FILE *f)
         "       airlock check -c FILE                   validate a config file and exit\n"
         "       airlock ctl [-s ENDPOINT] sessions|instances|drain [POOL/]NAME\n"
         "       airlock ctl [-s ENDPOINT] assign POOL KEY\n"
+        "       airlock ctl [-s ENDPOINT] reload|conns|stats|config\n"
         "                                               ask a running airlock (its control:\n"
         "                                               socket, default " CONTROL_DEFAULT ");\n"
         "                                               assign reserves an instance for KEY\n"
-        "                                               as a router does\n" USAGE_ATTEST USAGE_FIELD
+        "                                               as a router does; reload waits for\n"
+        "                                               the outcome\n" USAGE_ATTEST USAGE_FIELD
         "       airlock version | --version             version, git commit and build date\n"
         "\n"
         "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "

@@ -13,10 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/conns.h"
 #include "cli/control.h"
 #include "cli/metrics.h"
 #include "cli/notify.h"
 #include "cli/process.h"
+#include "cli/stats.h"
 #include "core/log.h"
 #include "dir/dir.h"
 #include "http/proxy.h"
@@ -446,8 +448,8 @@ needs_directory(const struct config *cfg)
     return cfg->has_directory;
 }
 
-/* Starts the directory when needed, and the control socket on it. Routers
- * and pools get rt->dir; its settings change only at the next start. */
+/* Starts the directory when needed. Routers and pools get rt->dir; its
+ * settings change only at the next start. */
 static int
 dir_apply(struct runtime *rt)
 {
@@ -459,16 +461,6 @@ dir_apply(struct runtime *rt)
     if ((rt->dir = dir_new(dc)) == NULL) {
         log_warn("directory: cannot start");
         return -1;
-    }
-    if (rt->cfg.has_control) {
-        char cep[ENDPOINT_TEXT_MAX];
-        int err = 0;
-        endpoint_format(&rt->cfg.control, cep, sizeof(cep));
-        if ((rt->control = control_start(rt->loop, &rt->cfg.control, rt->dir, &err)) == NULL) {
-            log_warnx("control: cannot listen on %s: %s", cep, strerror(-err));
-            return -1;
-        }
-        log_info("control listen=%s", cep);
     }
     if (dc->backend == DIR_REDIS && dc->n_sentinels > 0)
         snprintf(ep, sizeof(ep), "sentinels:%s", dc->sentinel_master);
@@ -704,15 +696,17 @@ find_relay(struct relay **relays, size_t n, const char *name)
 
 /* Builds the relay set of cfg, reusing the unchanged relays of the current
  * set and the listeners of changed ones. All or nothing: on failure the
- * current set is left as it was and -errno is returned. */
+ * current set is left as it was, -errno is returned and why says what
+ * failed (for the caller's log line). */
 static int
-relays_apply(struct runtime *rt, const struct config *cfg)
+relays_apply(struct runtime *rt, const struct config *cfg, char *why, size_t whylen)
 {
     struct relay **next = calloc(cfg->n_relays ? cfg->n_relays : 1, sizeof(*next));
     struct relay **prevs = calloc(cfg->n_relays ? cfg->n_relays : 1, sizeof(*prevs));
     size_t i;
     int rc = -ENOMEM;
 
+    snprintf(why, whylen, "out of memory");
     if (next == NULL || prevs == NULL)
         goto fail;
     for (i = 0; i < cfg->n_relays; i++) {
@@ -735,6 +729,8 @@ relays_apply(struct runtime *rt, const struct config *cfg)
         relay_targets_adopt(next[i], old); /* the health of the targets that stay */
 #ifdef AIRLOCK_WITH_ATTEST
         if ((rc = relay_tls_open(next[i])) != 0) { /* the reason is logged */
+            snprintf(why, whylen, "relay=%s: cannot set up %s", rc_new->name,
+                     rc_new->tls.enabled ? "tls" : "verify");
             relay_unref(next[i]);
             next[i] = NULL;
             goto fail;
@@ -743,7 +739,8 @@ relays_apply(struct runtime *rt, const struct config *cfg)
         if ((rc = relay_listen(next[i], old)) != 0) {
             char ep[EP_HOST_MAX + 32];
             endpoint_format(&rc_new->listen, ep, sizeof(ep));
-            log_warnx("relay=%s: cannot listen on %s: %s", rc_new->name, ep, strerror(-rc));
+            snprintf(why, whylen, "relay=%s: cannot listen on %s: %s", rc_new->name, ep,
+                     strerror(-rc));
             relay_unref(next[i]);
             next[i] = NULL;
             goto fail;
@@ -821,19 +818,19 @@ broker_apply(struct runtime *rt)
 }
 
 /* Loads the config file and applies it. Returns 0, or -1 with the running
- * config kept. */
+ * config kept and why[0..len) saying why (the text of the log line). */
 static int
-reload_apply(struct runtime *rt)
+reload_apply(struct runtime *rt, char *why, size_t len)
 {
     struct config cfg;
     char err[512];
 
     if (rt->path == NULL) {
-        log_warnx("reload: no config file (started from the command line)");
+        snprintf(why, len, "reload: no config file (started from the command line)");
         return -1;
     }
     if (config_load(rt->path, &cfg, err, sizeof(err)) != 0) {
-        log_warnx("reload failed, keeping the running config: %s", err);
+        snprintf(why, len, "reload failed, keeping the running config: %s", err);
         return -1;
     }
     if (cfg.threads != rt->cfg.threads)
@@ -854,8 +851,8 @@ reload_apply(struct runtime *rt)
     cfg.directory = rt->cfg.directory;
     cfg.has_control = rt->cfg.has_control;
     cfg.control = rt->cfg.control;
-    if (relays_apply(rt, &cfg) != 0) {
-        log_warnx("reload failed, keeping the running config");
+    if (relays_apply(rt, &cfg, err, sizeof(err)) != 0) {
+        snprintf(why, len, "reload failed, keeping the running config: %s", err);
         config_free(&cfg);
         return -1;
     }
@@ -870,7 +867,6 @@ reload_apply(struct runtime *rt)
     cfg.threads = rt->cfg.threads;
     config_free(&rt->cfg);
     rt->cfg = cfg;
-    log_info("reloaded %s: %zu relays, %zu pools", rt->path, rt->n_relays, rt->n_pools);
     return 0;
 }
 
@@ -883,10 +879,115 @@ reload_record(struct runtime *rt, bool ok)
     rt->last_reload_time = time(NULL);
 }
 
-static void
-reload(struct runtime *rt)
+/* The generation of the running config: 1 at the start, one more at each
+ * successful reload. */
+static unsigned long long
+generation(const struct runtime *rt)
 {
-    reload_record(rt, reload_apply(rt) == 0);
+    return (unsigned long long)rt->reloads[RELOAD_OK] + 1;
+}
+
+/* Reloads the config file (SIGHUP, airlock ctl reload), on the main loop:
+ * one at a time by construction. Logs the outcome and writes it to
+ * out[0..len) (for airlock ctl: the same text). Returns 0 or -1. */
+static int
+reload(struct runtime *rt, char *out, size_t len)
+{
+    char why[1024];
+
+    /* the manager waits for READY=1 again, whether or not the reload
+     * succeeded (a failed one keeps the running config) */
+    notify_reloading();
+    int rc = reload_apply(rt, why, sizeof(why));
+    reload_record(rt, rc == 0);
+    notify_send("READY=1");
+    if (rc != 0) {
+        log_warnx("%s", why);
+        snprintf(out, len, "%s", why);
+        return -1;
+    }
+    log_info("reloaded %s: %zu relays, %zu pools (generation %llu)", rt->path, rt->n_relays,
+             rt->n_pools, generation(rt));
+    snprintf(out, len, "reloaded (generation %llu)", generation(rt));
+    return 0;
+}
+
+/* ---- the control socket (airlock ctl) */
+
+/* The KIND column of ctl stats. */
+static const char *
+relay_kind(const char *name, void *arg)
+{
+    const struct runtime *rt = arg;
+    const struct relay *r = find_relay(rt->relays, rt->n_relays, name);
+
+    if (r == NULL)
+        return "-";
+    return r->conf.router.enabled ? "router" : r->conf.egress ? "egress" : "relay";
+}
+
+/* control_ops.run: the commands that are not the directory's. */
+static int
+ctl_run(void *arg, enum ctl_verb verb, struct strbuf *out, control_done_fn done, void *ctx)
+{
+    struct runtime *rt = arg;
+
+    if (verb == CTL_CONNS)
+        return conns_list(rt->loop, rt->workers, rt->http, rt->n_workers, out, done, ctx);
+    if (verb == CTL_RELOAD) {
+        char result[1024];
+        if (rt->draining) {
+            strbuf_printf(out, "reload: draining (stopping): not reloading");
+            return -1;
+        }
+        int rc = reload(rt, result, sizeof(result));
+        strbuf_printf(out, "%s\n", result);
+        return rc;
+    }
+    if (verb == CTL_CONFIG) {
+        char err[256];
+        strbuf_printf(out, "# the effective config of %s (generation %llu), defaults filled in\n",
+                      rt->path != NULL ? rt->path : "-", generation(rt));
+        if (config_dump(&rt->cfg, out, err, sizeof(err)) != 0) {
+            strbuf_free(out);
+            strbuf_printf(out, "config: %s", err);
+            return -1;
+        }
+        return 0;
+    }
+    if (verb == CTL_STATS) {
+        /* from the /metrics text: one source for both */
+        struct strbuf text = {0};
+        render(&text, rt);
+        if (text.failed)
+            out->failed = 1;
+        else
+            stats_table(text.data != NULL ? text.data : "", text.len, relay_kind, rt, out);
+        strbuf_free(&text);
+        return 0;
+    }
+    strbuf_printf(out, "%s: not served by this process", ctl_verb_name(verb));
+    return -1;
+}
+
+/* The control socket, on the directory when there is one; its settings
+ * change only at the next start. */
+static int
+control_apply(struct runtime *rt)
+{
+    const struct control_ops ops = {.run = ctl_run, .arg = rt};
+    char cep[ENDPOINT_TEXT_MAX];
+    int err = 0;
+
+    if (!rt->cfg.has_control)
+        return 0;
+    endpoint_format(&rt->cfg.control, cep, sizeof(cep));
+    if ((rt->control = control_start(rt->loop, &rt->cfg.control, rt->dir, &ops, &err)) == NULL) {
+        log_warnx("control: cannot listen on %s: %s", cep, strerror(-err));
+        return -1;
+    }
+    log_info("control listen=%s directory=%s", cep, rt->dir != NULL ? "yes" : "no");
+    return 0;
 }
 
 /* ---- drain and stop */
@@ -971,13 +1072,10 @@ signal_event(struct io *io, uint32_t events)
     (void)events;
 
     while (read(rt->sigfd, &si, sizeof(si)) == sizeof(si)) {
-        if (si.ssi_signo == SIGHUP && !rt->draining) {
-            /* the manager waits for READY=1 again, whether or not the
-             * reload succeeded (a failed one keeps the running config) */
-            notify_reloading();
-            reload(rt);
-            notify_send("READY=1");
-        } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+        char result[1024];
+        if (si.ssi_signo == SIGHUP && !rt->draining)
+            reload(rt, result, sizeof(result));
+        else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             drain_start(rt);
     }
 }
@@ -1119,10 +1217,13 @@ runtime_run(struct config *cfg, const char *path)
         log_warnx("signals: %s", strerror(-rc));
         goto out;
     }
-    if (dir_apply(&rt) != 0)
+    if (dir_apply(&rt) != 0 || control_apply(&rt) != 0)
         goto out;
-    if (relays_apply(&rt, &rt.cfg) != 0)
+    char why[512];
+    if (relays_apply(&rt, &rt.cfg, why, sizeof(why)) != 0) {
+        log_warnx("%s", why);
         goto out;
+    }
     if (metrics_apply(&rt, &rt.cfg) != 0)
         goto out;
     if (logs_apply(&rt, &rt.cfg) != 0)

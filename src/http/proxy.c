@@ -47,6 +47,27 @@ http_env_open(const struct http_env *env)
     return n;
 }
 
+size_t
+http_env_conns(struct http_env *env, size_t i, http_conn_fn each, void *arg)
+{
+    struct http_worker *w;
+    uint64_t now = now_us();
+    size_t n = 0;
+
+    if (env == NULL || i >= env->n)
+        return 0;
+    w = &env->w[i];
+    for (struct list *it = w->sessions.next; it != &w->sessions; it = it->next, n++) {
+        const struct sess *s = list_entry(it, struct sess, link);
+        /* outbound: the upstream of its route, once it has one */
+        const struct endpoint *to = s->p->conf.mode != HTTP_OUTBOUND ? &s->p->conf.backend
+                                    : s->route >= 0 ? &s->p->conf.routes[s->route].upstream
+                                                    : NULL;
+        each(arg, s->p->conf.name, s->client_ip, to, (now - s->t_admit) / 1000);
+    }
+    return n;
+}
+
 static void
 drain_posted(void *arg)
 {
@@ -262,6 +283,7 @@ admit(struct http_proxy *p, int fd, const struct sockaddr_storage *peer)
     s->route = -1;
     s->b_route = -1;
     s->st = S_IDLE;
+    s->t_admit = now_us();
     s->cr = (struct ready){.readable = true, .writable = true};
     if (peer->ss_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, s->client_ip,

@@ -15,6 +15,7 @@
 #define AIRLOCK_HTTP_PROXY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/loop.h"
 #include "core/strbuf.h"
@@ -29,6 +30,17 @@ struct http_env *http_env_new(struct loop **loops, size_t n);
 
 /* Sessions open now, on every loop (any thread). */
 size_t http_env_open(const struct http_env *env);
+
+/* One session as `airlock ctl conns` lists it: its proxy's name, the
+ * client's address ("" on a unix listener), the backend (outbound: its
+ * route's upstream; NULL before it has a route) and the time since it was
+ * accepted. */
+typedef void (*http_conn_fn)(void *arg, const char *proxy, const char *client,
+                             const struct endpoint *backend, uint64_t age_ms);
+
+/* Calls each for every session of loop i and returns how many there are.
+ * Runs on loop i's thread: its session list is that thread's alone. */
+size_t http_env_conns(struct http_env *env, size_t i, http_conn_fn each, void *arg);
 
 /* Draining: each loop closes its idle sessions, the others after their
  * current response. Main loop. */

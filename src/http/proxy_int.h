@@ -190,6 +190,7 @@ struct sess {
     bool stream_end; /* the last piece is queued */
     uint64_t t_req;  /* us, when the request was whole */
     char client_ip[INET6_ADDRSTRLEN];
+    uint64_t t_admit; /* us, when it was accepted (airlock ctl conns) */
 };
 
 /* The names of enum http_fail, for metrics and log lines. */

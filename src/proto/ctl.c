@@ -3,6 +3,24 @@
 
 #include <string.h>
 
+static const char *const verbs[CTL_VERB_COUNT] = {
+    [CTL_SESSIONS] = "sessions", [CTL_INSTANCES] = "instances", [CTL_DRAIN] = "drain",
+    [CTL_ASSIGN] = "assign",     [CTL_RELOAD] = "reload",       [CTL_CONNS] = "conns",
+    [CTL_STATS] = "stats",       [CTL_CONFIG] = "config",
+};
+
+const char *
+ctl_verb_name(enum ctl_verb verb)
+{
+    return verb < CTL_VERB_COUNT ? verbs[verb] : "?";
+}
+
+int
+ctl_needs_directory(enum ctl_verb verb)
+{
+    return verb <= CTL_ASSIGN;
+}
+
 static int
 name_char(char c)
 {
@@ -62,12 +80,17 @@ ctl_parse(const char *in, size_t len, struct ctl_cmd *cmd, size_t *used, const c
         line--;
     for (verb = 0; verb < line && in[verb] != ' '; verb++)
         ;
-    if (word_is(in, verb, "sessions") || word_is(in, verb, "instances")) {
+    /* the commands without an argument */
+    static const enum ctl_verb bare[] = {CTL_SESSIONS, CTL_INSTANCES, CTL_RELOAD,
+                                         CTL_CONNS,    CTL_STATS,     CTL_CONFIG};
+    for (size_t i = 0; i < sizeof(bare) / sizeof(bare[0]); i++) {
+        if (!word_is(in, verb, verbs[bare[i]]))
+            continue;
         if (verb != line) {
-            *why = "sessions and instances take no argument";
+            *why = "sessions, instances, reload, conns, stats and config take no argument";
             return PARSE_INVALID;
         }
-        cmd->verb = in[0] == 's' ? CTL_SESSIONS : CTL_INSTANCES;
+        cmd->verb = bare[i];
         return PARSE_OK;
     }
     const char *arg = in + verb + 1;
@@ -89,7 +112,8 @@ ctl_parse(const char *in, size_t len, struct ctl_cmd *cmd, size_t *used, const c
         return PARSE_OK;
     }
     if (!word_is(in, verb, "drain")) {
-        *why = "unknown command (sessions, instances, drain NAME, assign POOL KEY)";
+        *why = "unknown command (sessions, instances, drain NAME, assign POOL KEY, reload, conns, "
+               "stats, config)";
         return PARSE_INVALID;
     }
     size_t first = name_len(arg, alen);

@@ -9,6 +9,10 @@
  *   assign POOL KEY     what a router does for a client naming KEY: KEY's
  *                       instance of POOL, or an idle one reserved for KEY
  *                       (only then may that instance log KEY in)
+ *   reload              reload the config file (as SIGHUP) and say how it went
+ *   conns               the open relayed connections
+ *   stats               the counters per relay, router, pool and proxy
+ *   config              the effective config, as YAML
  *
  * Words are separated by one space; names are 1-63 characters from
  * A-Z a-z 0-9 _ . - ; keys are 1-127 characters from A-Z a-z 0-9 _ . @ -,
@@ -26,7 +30,24 @@
 #define CTL_NAME_MAX 63  /* characters of a pool or instance name */
 #define CTL_KEY_MAX 127  /* characters of a user key */
 
-enum ctl_verb { CTL_SESSIONS, CTL_INSTANCES, CTL_DRAIN, CTL_ASSIGN };
+enum ctl_verb {
+    CTL_SESSIONS,
+    CTL_INSTANCES,
+    CTL_DRAIN,
+    CTL_ASSIGN,
+    CTL_RELOAD,
+    CTL_CONNS,
+    CTL_STATS,
+    CTL_CONFIG,
+    CTL_VERB_COUNT,
+};
+
+/* The command word of verb ("sessions"). */
+const char *ctl_verb_name(enum ctl_verb verb);
+
+/* Whether verb operates the session directory (sessions, instances, drain,
+ * assign): a process without a directory: block refuses it. */
+int ctl_needs_directory(enum ctl_verb verb);
 
 /* A parsed command; pool, name and key are slices of the caller's input. */
 struct ctl_cmd {

@@ -723,6 +723,38 @@ worker_close_all(struct worker *w)
         conn_close(list_entry(first, struct conn, link), END_SHUTDOWN);
 }
 
+size_t
+worker_conns(struct worker *w, struct conn_info *out, size_t max)
+{
+    size_t n = 0;
+    uint64_t now = loop_clock_ns();
+
+    for (struct list *it = w->conns.next; it != &w->conns; it = it->next) {
+        const struct conn *c = list_entry(it, struct conn, link);
+        const struct relay_conf *rc = &c->relay->conf;
+        if (n >= max) {
+            n++;
+            continue;
+        }
+        struct conn_info *ci = &out[n++];
+        snprintf(ci->relay, sizeof(ci->relay), "%s", rc->name);
+        /* a source from a PROXY header has no length of its own: its family's */
+        transport_describe((const struct sockaddr *)&c->source,
+                           c->proxy_hdr != NULL ? sizeof(c->source) : c->peer_len, ci->client,
+                           sizeof(ci->client));
+        if (c->route != NULL)
+            endpoint_format(c->route, ci->target, sizeof(ci->target));
+        else if (rc->router.enabled || rc->egress)
+            snprintf(ci->target, sizeof(ci->target), "-");
+        else
+            endpoint_format(&rc->target, ci->target, sizeof(ci->target));
+        ci->age_ms = (now - c->accepted_ns) / 1000000;
+        ci->bytes_in = c->up.bytes;
+        ci->bytes_out = c->down.bytes;
+    }
+    return n;
+}
+
 void
 worker_free(struct worker *w)
 {

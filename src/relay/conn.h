@@ -13,6 +13,7 @@
 
 #include "core/list.h"
 #include "core/loop.h"
+#include "net/transport.h"
 #include "relay/pump.h"
 #include "relay/relay.h"
 
@@ -54,5 +55,20 @@ uint64_t conn_next_id(void);
 /* Hands c to worker w; w starts serving it on its own thread. On failure
  * the connection is closed here. */
 void conn_dispatch(struct conn *c, struct worker *w);
+
+/* One open connection, as `airlock ctl conns` lists it. */
+struct conn_info {
+    char relay[64];                  /* the relay's, router's or HTTP proxy's name */
+    char client[TRANSPORT_DESC_MAX]; /* the PROXY header's source, else the peer */
+    char target[ENDPOINT_TEXT_MAX];  /* "-" while a router or egress relay has none */
+    uint64_t age_ms;
+    uint64_t bytes_in, bytes_out; /* written to the target, to the client; UINT64_MAX: not
+                                     counted (an HTTP proxy's session) */
+};
+
+/* Copies the first max of w's open connections into out and returns how
+ * many w has. Runs on w's thread (the list and the byte counts are that
+ * thread's alone): post it there with loop_post(). */
+size_t worker_conns(struct worker *w, struct conn_info *out, size_t max);
 
 #endif

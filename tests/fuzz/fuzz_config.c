@@ -3,9 +3,11 @@
  * Parses the input as a config file. On success the result must satisfy
  * what the loader promises (at least one relay, log sink, logs, directory or broker block, each
  * relay passing relay_conf_check(), names valid and unique, limits kept); on failure the message
- * must be one printable line naming the file and cfg must own nothing. abort() on any broken
- * promise. */
+ * must be one printable line naming the file and cfg must own nothing. A parsed config's
+ * dump (airlock ctl config) parses again, to a config that dumps the same. abort() on any
+ * broken promise. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,8 +31,7 @@ check_ok(const struct config *cfg)
         for (size_t j = 0; j < i; j++)
             check(strcmp(cfg->broker.secrets[i].name, cfg->broker.secrets[j].name) != 0);
     }
-    check(!cfg->has_control ||
-          (cfg->has_directory && cfg->control.kind != EP_UDP && cfg->control.kind != EP_HVSOCK));
+    check(!cfg->has_control || (cfg->control.kind != EP_UDP && cfg->control.kind != EP_HVSOCK));
     check(cfg->directory.reserve_timeout_ms > 0);
     check(strnlen(cfg->directory.prefix, DIR_PREFIX_MAX) < DIR_PREFIX_MAX);
     check(cfg->directory.backend != DIR_REDIS || cfg->directory.redis.kind == EP_TCP ||
@@ -87,15 +88,36 @@ check_failed(const struct config *cfg, const char *err)
         check((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f);
 }
 
+/* config_dump() of cfg parses, and dumps to the same text again. */
+static void
+check_dump(const struct config *cfg)
+{
+    struct strbuf a = {0}, b = {0};
+    struct config again;
+    char err[512];
+
+    check(config_dump(cfg, &a, err, sizeof(err)) == 0 && !a.failed);
+    if (config_parse("dump", a.data, a.len, &again, err, sizeof(err)) != 0) {
+        fprintf(stderr, "the dump does not parse: %s\n%.*s", err, (int)a.len, a.data);
+        abort();
+    }
+    check(config_dump(&again, &b, err, sizeof(err)) == 0 && !b.failed);
+    check(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    config_free(&again);
+    strbuf_free(&a);
+    strbuf_free(&b);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct config cfg;
     char err[512];
 
-    if (config_parse("fuzz", (const char *)data, size, &cfg, err, sizeof(err)) == 0)
+    if (config_parse("fuzz", (const char *)data, size, &cfg, err, sizeof(err)) == 0) {
         check_ok(&cfg);
-    else
+        check_dump(&cfg);
+    } else
         check_failed(&cfg, err);
     config_free(&cfg);
     config_free(&cfg);

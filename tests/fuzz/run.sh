@@ -25,7 +25,7 @@ declare -A srcs=(
     [field_path]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c"
     [field_token]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c"
     [field_json]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c"
-    [config]="src/cli/config.c src/cli/confmap.c src/core/units.c src/relay/conf.c src/relay/log_conf.c src/pool/conf.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c src/net/addr.c src/router/route.c src/proto/tls_hello.c src/dir/conf.c src/pool/template.c src/broker/conf.c src/attest/policy_conf.c src/http/conf.c"
+    [config]="src/cli/config.c src/cli/confmap.c src/cli/confdump.c src/core/strbuf.c src/core/units.c src/relay/conf.c src/relay/log_conf.c src/pool/conf.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c src/net/addr.c src/router/route.c src/proto/tls_hello.c src/dir/conf.c src/pool/template.c src/broker/conf.c src/attest/policy_conf.c src/http/conf.c"
 )
 for name in "${!srcs[@]}"; do
     # shellcheck disable=SC2086

@@ -255,6 +255,8 @@ same_config(const struct config *a, const struct config *b)
     x.pools = y.pools = NULL;
     x.proxies = y.proxies = NULL;
     x.broker.secrets = y.broker.secrets = NULL;
+    x.text = y.text = NULL; /* the file's own text */
+    x.text_len = y.text_len = 0;
     if (!same_bytes(&x, &y, sizeof(x)) ||
         !same_bytes(a->relays, b->relays, a->n_relays * sizeof(*a->relays)) ||
         !same_bytes(a->sinks, b->sinks, a->n_sinks * sizeof(*a->sinks)) ||

@@ -82,6 +82,18 @@ test_commands(void **state)
     assert_string_equal(pool, "grid");
     assert_null(c.name);
     assert_string_equal(key, "alice@example.org");
+    assert_int_equal(must_parse("reload\n", pool, name).verb, CTL_RELOAD);
+    assert_int_equal(must_parse("conns\n", pool, name).verb, CTL_CONNS);
+    assert_int_equal(must_parse("stats\r\n", pool, name).verb, CTL_STATS);
+    c = must_parse("config\n", pool, name);
+    assert_int_equal(c.verb, CTL_CONFIG);
+    assert_null(c.pool);
+    assert_null(c.name);
+    assert_null(c.key);
+    for (int v = 0; v < CTL_VERB_COUNT; v++) /* the names the server logs */
+        assert_string_not_equal(ctl_verb_name(v), "?");
+    assert_true(ctl_needs_directory(CTL_DRAIN) && ctl_needs_directory(CTL_SESSIONS));
+    assert_false(ctl_needs_directory(CTL_RELOAD) || ctl_needs_directory(CTL_CONFIG));
 }
 
 static void
@@ -109,6 +121,14 @@ test_refused(void **state)
     refused("SESSIONS\n");
     refused("sessions now\n");
     refused("sessions \n");
+    refused("reload now\n");
+    refused("reload \n");
+    refused("conns x\n");
+
+    refused("stats relay\n");
+    refused("config -T\n");
+
+    refused("Reload\n");
     refused("drain\n");
     refused("drain \n");
     refused("drain  a\n");
