@@ -27,7 +27,9 @@
  * Keys (P is the prefix): P pools (set of pool names), P pool:POOL (set of
  * instance names), P i:POOL:NAME (hash: ep, state, key, since), P k:POOL:KEY
  * (the key's instance), P idle:POOL (set), P dl (sorted set of deadlines,
- * members POOL:NAME), P ev:POOL (list of events), P rid (the last
+ * members POOL:NAME), P ev:POOL (list of events; P ev:POOL:NODE for the
+ * instances of a process with a node name, so that each machine's pool
+ * hears only of its own instances), P rid (the last
  * reservation id), P pend:POOL and P c:POOL:CLIENT (sets of the instances
  * reserved, and reserved by one client address: the bounds on reservations
  * not active yet; members that are no longer reserved are dropped when the
@@ -86,8 +88,9 @@
     "  end\n"                                                                                      \
     "end\n"                                                                                        \
     "local function event(pool, name, st, key)\n"                                                  \
-    "  local ep = redis.call('HGET', ikey(pool, name), 'ep') or ''\n"                              \
-    "  local ev = P .. 'ev:' .. pool\n"                                                            \
+    "  local h = redis.call('HMGET', ikey(pool, name), 'ep', 'node')\n"                            \
+    "  local ep, ev = h[1] or '', P .. 'ev:' .. pool\n"                                            \
+    "  if h[2] and h[2] ~= '' then ev = ev .. ':' .. h[2] end\n"                                   \
     "  redis.call('RPUSH', ev, st .. '\\t' .. name .. '\\t' .. ep .. '\\t' .. (key or ''))\n"      \
     "  redis.call('LTRIM', ev, -10000, -1)\n"                                                      \
     "end\n"
@@ -174,7 +177,8 @@ static const char lua_release[] =
                 "return 1\n";
 
 /* ARGV: prefix, pool, name, state, ep, key, ttl_ms, if_absent
- * ("1": only when redis does not know the instance, for the resync). A pool
+ * ("1": only when redis does not know the instance, for the resync), node
+ * (the reporting process's: its events go to the list P ev:POOL:NODE). A pool
  * reports starting, idle, draining and stopped; "active" with its key comes
  * only from the resync of an activation this process made (struct owned). */
 static const char lua_report[] =
@@ -194,7 +198,7 @@ static const char lua_report[] =
                 "end\n"
                 "redis.call('SADD', P .. 'pool:' .. pool, name)\n"
                 "if ep ~= '' then redis.call('HSET', ik, 'ep', ep) end\n"
-                "redis.call('HSET', ik, 'state', st, 'since', now, 'wkey', '')\n"
+                "redis.call('HSET', ik, 'state', st, 'since', now, 'wkey', '', 'node', ARGV[9])\n"
                 "if st == 'active' then\n"
                 "  if key ~= oldkey then unkey(pool, name, oldkey) end\n"
                 "  redis.call('HSET', ik, 'key', key)\n"
@@ -697,10 +701,10 @@ send_report(struct rds *r, const struct owned *o, int if_absent)
     const struct dir_conf *c = r->host->conf;
     char tms[16];
     const char *argv[] = {o->pool, o->name, dir_state_name(o->st), o->ep,
-                          o->key,  tms,     if_absent ? "1" : "0"};
+                          o->key,  tms,     if_absent ? "1" : "0", c->node};
 
     snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
-    redisReply *rep = run(r, S_REPORT, 7, argv);
+    redisReply *rep = run(r, S_REPORT, 8, argv);
     if (rep == NULL)
         return -EIO;
     freeReplyObject(rep);
@@ -851,15 +855,17 @@ static void
 pop_events(struct rds *r, const char *pool)
 {
     struct dir_instance *batch = calloc(EVENTS_PER_TICK, sizeof(*batch));
-    char key[DIR_PREFIX_MAX + DIR_NAME_MAX + 8];
+    char key[DIR_PREFIX_MAX + DIR_NAME_MAX + DIR_NODE_MAX + 8];
     size_t n = 0;
 
     if (batch == NULL) {
         log_warnx("directory: out of memory popping the events of pool %s", pool);
         return; /* they stay in the list until the next tick */
     }
-    if ((size_t)snprintf(key, sizeof(key), "%sev:%s", r->host->conf->prefix, pool) >=
-        sizeof(key)) { /* cannot be: prefix and pool name are bounded */
+    const char *node = r->host->conf->node;
+    if ((size_t)snprintf(key, sizeof(key), "%sev:%s%s%s", r->host->conf->prefix, pool,
+                         node[0] != '\0' ? ":" : "",
+                         node) >= sizeof(key)) { /* cannot be: prefix and pool name are bounded */
         free(batch);
         return;
     }
