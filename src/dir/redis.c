@@ -293,12 +293,43 @@ static const char lua_list[] = LUA_PRELUDE
     "end\n"
     "return out\n";
 
-enum script { S_ASSIGN, S_REPORT, S_ACTIVATE, S_DRAIN, S_SWEEP, S_LIST, S_RELEASE, S_COUNT };
+/* ARGV: prefix, node. Forgets every instance of node (as a report of
+ * stopped would: the keys they held are free again); returns how many. */
+static const char lua_forget[] =
+    LUA_PRELUDE "local node, n = ARGV[2], 0\n"
+                "for _, pool in ipairs(redis.call('SMEMBERS', P .. 'pools')) do\n"
+                "  for _, name in ipairs(redis.call('SMEMBERS', P .. 'pool:' .. pool)) do\n"
+                "    local ik = ikey(pool, name)\n"
+                "    local h = redis.call('HMGET', ik, 'node', 'key')\n"
+                "    if h[1] == node then\n"
+                "      unkey(pool, name, h[2])\n"
+                "      redis.call('DEL', ik)\n"
+                "      redis.call('SREM', P .. 'pool:' .. pool, name)\n"
+                "      redis.call('SREM', P .. 'idle:' .. pool, name)\n"
+                "      redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"
+                "      n = n + 1\n"
+                "    end\n"
+                "  end\n"
+                "  redis.call('DEL', P .. 'ev:' .. pool .. ':' .. node)\n"
+                "end\n"
+                "return n\n";
+
+enum script {
+    S_ASSIGN,
+    S_REPORT,
+    S_ACTIVATE,
+    S_DRAIN,
+    S_SWEEP,
+    S_LIST,
+    S_RELEASE,
+    S_FORGET,
+    S_COUNT
+};
 
 static const char *const scripts[S_COUNT] = {
     [S_ASSIGN] = lua_assign,   [S_REPORT] = lua_report, [S_ACTIVATE] = lua_activate,
     [S_DRAIN] = lua_drain,     [S_SWEEP] = lua_sweep,   [S_LIST] = lua_list,
-    [S_RELEASE] = lua_release,
+    [S_RELEASE] = lua_release, [S_FORGET] = lua_forget,
 };
 
 /* The last report this process made for one instance, to apply again
@@ -327,6 +358,7 @@ struct rds {
     struct backoff backoff;
     int down_logged; /* log transitions only */
     unsigned ticks;
+    int forgot; /* the node's instances of an earlier run are forgotten */
 };
 
 static void
@@ -361,6 +393,33 @@ load_scripts(struct rds *r)
 }
 
 static int send_report(struct rds *r, const struct owned *o, int if_absent);
+static redisReply *run(struct rds *r, enum script s, int argc, const char **argv);
+
+/* At the first connect of a process with a node name: the instances of
+ * that node that redis knows were started by an earlier run of this
+ * node's airlock (one process per node name), which is gone, and its
+ * instances with it (they die with it): forget them, so that their users
+ * get another instance at once rather than at session_ttl. Before
+ * resync(), which reports this run's instances. Returns 0 or -EIO. */
+static int
+forget_earlier_run(struct rds *r)
+{
+    const char *node = r->host->conf->node;
+    const char *argv[] = {node};
+
+    if (r->forgot || node[0] == '\0')
+        return 0;
+    redisReply *rep = run(r, S_FORGET, 1, argv);
+    if (rep == NULL)
+        return -EIO;
+    if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+        log_warnx("directory: node %s: %lld instances of its earlier run forgotten (their "
+                  "sessions ended with it)",
+                  node, rep->integer);
+    freeReplyObject(rep);
+    r->forgot = 1;
+    return 0;
+}
 
 /* Applies this process's reports again after (re)connecting; see struct owned. */
 static void
@@ -525,7 +584,8 @@ conn(struct rds *r)
     r->down_logged = 0;
     r->host->set_up(r->host, 1);
     backoff_reset(&r->backoff);
-    resync(r);
+    if (forget_earlier_run(r) == 0)
+        resync(r);
     return r->c; /* NULL when the resync lost the connection again */
 }
 
