@@ -29,7 +29,9 @@
  * (the key's instance), P idle:POOL (set), P dl (sorted set of deadlines,
  * members POOL:NAME), P ev:POOL (list of events; P ev:POOL:NODE for the
  * instances of a process with a node name, so that each machine's pool
- * hears only of its own instances), P rid (the last
+ * hears only of its own instances), P alive:NODE (set by the node's sweep,
+ * expiring: an idle instance of a node without it is not handed out), P
+ * rid (the last
  * reservation id), P pend:POOL and P c:POOL:CLIENT (sets of the instances
  * reserved, and reserved by one client address: the bounds on reservations
  * not active yet; members that are no longer reserved are dropped when the
@@ -64,6 +66,9 @@
 #include "dir/backend.h"
 
 #define DIR_REDIS_TICK_MS 100
+/* a node's idle instances are handed out while its sweep (every tick) was
+ * seen this recently */
+#define NODE_ALIVE_MS "2000"
 #define REDIS_TIMEOUT_MS 1000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -145,7 +150,24 @@ static const char lua_assign[] = LUA_PRELUDE
     "  local limit = math.max(1, math.ceil(n * share / 100))\n"
     "  if redis.call('SCARD', pk) >= limit and pending(pk) >= limit then return {-4} end\n"
     "end\n"
-    "name = redis.call('SPOP', idle)\n"
+    /* an idle instance of a node that is alive: a node cut off from redis
+     * never hears of a reservation, and its instance would never be
+     * provisioned (node '': one machine, always alive) */
+    "local function alive(m)\n"
+    "  local nd = redis.call('HGET', ikey(pool, m), 'node')\n"
+    "  return not nd or nd == '' or redis.call('EXISTS', P .. 'alive:' .. nd) == 1\n"
+    "end\n"
+    "name = nil\n"
+    "for _, m in ipairs(redis.call('SRANDMEMBER', idle, 16)) do\n"
+    "  if alive(m) then name = m break end\n"
+    "end\n"
+    "if not name and redis.call('SCARD', idle) > 16 then\n"
+    "  for _, m in ipairs(redis.call('SMEMBERS', idle)) do\n"
+    "    if alive(m) then name = m break end\n"
+    "  end\n"
+    "end\n"
+    "if not name then return {-1} end\n"
+    "redis.call('SREM', idle, name)\n"
     "local ik = ikey(pool, name)\n"
     "local rid = redis.call('INCR', P .. 'rid')\n"
     "redis.call('HSET', ik, 'state', 'reserved', 'key', key, 'since', now, 'src', client,\n"
@@ -256,10 +278,14 @@ static const char lua_drain[] =
                 "event(pool, name, 'draining')\n"
                 "return 0\n";
 
-/* ARGV: prefix. Moves what is due; returns the pools that got an idle
+/* ARGV: prefix, node, alive_ms. Says the node is alive for alive_ms (when
+ * it has a name); moves what is due; returns the pools that got an idle
  * instance. */
 static const char lua_sweep[] =
-    LUA_PRELUDE "local due = redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', now, 'LIMIT', 0, 256)\n"
+    LUA_PRELUDE "if ARGV[2] ~= '' then\n"
+                "  redis.call('SET', P .. 'alive:' .. ARGV[2], '1', 'PX', ARGV[3])\n"
+                "end\n"
+                "local due = redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', now, 'LIMIT', 0, 256)\n"
                 "local idle = {}\n"
                 "for _, m in ipairs(due) do\n"
                 "  redis.call('ZREM', P .. 'dl', m)\n"
@@ -993,7 +1019,8 @@ rd_tick(void *be)
     if (r->ticks % COUNT_EVERY_TICKS == 0)
         check_master(r);
 
-    redisReply *rep = run(r, S_SWEEP, 0, NULL);
+    const char *argv[] = {r->host->conf->node, NODE_ALIVE_MS};
+    redisReply *rep = run(r, S_SWEEP, 2, argv);
     if (rep == NULL)
         return DIR_REDIS_TICK_MS;
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {

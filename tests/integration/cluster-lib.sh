@@ -34,9 +34,8 @@ cl_in() { nsenter --net="/proc/${CL_NS[$1]}/ns/net" -- "${@:2}"; }
 rcli() { redis-cli -h "$CL_NET.1" -p 6379 "$@"; }
 # cl_ctl N ARGS...: airlock ctl on node N's pool airlock.
 cl_ctl() { "$AIRLOCK" ctl -s "unix:$T/n$1/ctl.sock" "${@:2}"; }
-# cl_metric N PORT NAME{LABELS}: one value of node N's metrics (9100: the
-# pool's airlock, 9101: the router's).
-cl_metric() { cl_in "$1" curl -sf "http://127.0.0.1:$2/metrics" | awk -v k="$3" '$1 == k { print $2 }'; }
+# cl_metric N NAME{LABELS}: one value of the metrics of node N's pool airlock.
+cl_metric() { cl_in "$1" curl -sf http://127.0.0.1:9100/metrics | awk -v k="$2" '$1 == k { print $2 }'; }
 
 own_netns() { [ "$(readlink "/proc/$1/ns/net")" != "$(readlink /proc/self/ns/net)" ]; }
 
@@ -59,13 +58,15 @@ cl_net() {
     done
 }
 
-# cl_redis: the directory's redis on the host side of the bridge (no
-# persistence: a restart loses everything, the nodes report again).
+# cl_redis [NAME]: the directory's redis on the host side of the bridge
+# (no persistence: a restart loses everything, the nodes report again);
+# its log is $T/NAME.log (default redis).
 cl_redis() {
-    start redis redis-server --bind "$CL_NET.1" --port 6379 --protected-mode no --save '' \
+    local name=${1:-redis}
+    start "$name" redis-server --bind "$CL_NET.1" --port 6379 --protected-mode no --save '' \
         --appendonly no --dir "$T"
     CL_PID[redis]=$LAST_PID
-    wait_log "$T/redis.log" 'Ready to accept connections' 10 "$LAST_PID"
+    wait_log "$T/$name.log" 'Ready to accept connections' 10 "$LAST_PID"
 }
 
 # cl_users N: N users (user0001...) with certificates and a day of data each,
@@ -83,7 +84,8 @@ cl_users() {
 # and a Deployment (router) would run them: "pN" with the directory (node
 # nN) and the pool grid of 2 standby smartgrid instances (at most 6),
 # control socket $T/nN/ctl.sock, metrics 127.0.0.1:9100; "rN" with the
-# router (PROXY v2 from HAProxy), metrics 127.0.0.1:9101. Logs $T/pN.log,
+# router (PROXY v2 from HAProxy), metrics on the node's address :9101 (HAProxy
+# checks its /readyz). Logs $T/pN.log,
 # $T/rN.log.
 cl_node() {
     cl_pool "$1"
@@ -98,8 +100,10 @@ directory:
   prefix: "$CL_PREFIX"
   reserve_timeout: 10s
   assign_wait: 5s
-  # every user of the test connects from 127.0.0.1 (HAProxy passes it on)
+  # every user of the test connects from 127.0.0.1 (HAProxy passes it on),
+  # and t_cluster_redis reserves every idle instance at once
   max_pending_per_client: 0
+  pending_share: 100
 EOF
 }
 cl_pool() {
@@ -127,7 +131,7 @@ cl_router() {
     local i=$1
     {
         echo "log_level: debug"
-        echo "metrics: tcp:127.0.0.1:9101"
+        echo "metrics: tcp:$(cl_ip "$i"):9101"
         echo "drain_timeout: 2s"
         cl_dir_yaml
         cat <<EOF
@@ -147,8 +151,9 @@ EOF
 declare -A CL_UIDS=()
 
 # cl_haproxy: HAProxy on 127.0.0.1:8443 spreading TLS connections (TCP mode,
-# round robin) over the three routers with PROXY v2; health checks (a TCP
-# connect that sends the PROXY header) every 300 ms, down after 2 failures.
+# round robin) over the three routers with PROXY v2; health checks ask each
+# router's /readyz (its metrics listener, :9101) every 300 ms: a router that
+# is gone, or whose directory cannot reach redis, is down after 2 failures.
 # Its admin socket is $T/haproxy.sock.
 cl_haproxy() {
     cat >"$T/haproxy.cfg" <<EOF
@@ -168,7 +173,8 @@ frontend tls
     default_backend routers
 backend routers
     balance roundrobin
-    default-server send-proxy-v2 check check-send-proxy inter 300ms fall 2 rise 2
+    option httpchk GET /readyz
+    default-server send-proxy-v2 check port 9101 inter 300ms fall 2 rise 2
     server n1 $(cl_ip 1):8443
     server n2 $(cl_ip 2):8443
     server n3 $(cl_ip 3):8443
@@ -179,7 +185,8 @@ EOF
     wait_for tcp_up 8443
 }
 
-# cl_server_up NAME: HAProxy's health checks see router NAME (n1..n3) UP.
+# cl_server_state NAME: UP or DOWN, router NAME (n1..n3) as HAProxy's health
+# checks see it; cl_server_is NAME STATE.
 cl_server_state() {
     echo "show servers state routers" | socat - "UNIX-CONNECT:$T/haproxy.sock" |
         awk -v s="$1" '$4 == s { print ($6 == 2 ? "UP" : "DOWN") }'
@@ -290,3 +297,8 @@ cl_session() {
     wait_until 20 cl_alarms_are "$1" $((before + 1)) ||
         fail "$1's write was not committed: $(cl_alarms "$1") alarms, expected $((before + 1))"
 }
+
+# cl_count FILE REGEX: how many lines of FILE match (0 when none).
+cl_count() { grep -cE "$2" "$1" || true; }
+# cl_more FILE REGEX N: FILE has more than N such lines (for wait_until).
+cl_more() { [ "$(cl_count "$1" "$2")" -gt "$3" ]; }
