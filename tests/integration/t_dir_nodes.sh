@@ -8,7 +8,12 @@
 #   - a reservation made through node a's control socket reaches the node
 #     that owns the instance, and only it: its provisioning hook runs ahead
 #     of the login there for that user (the other node never hears of it);
-#   - a drain asked on one node is carried out by the owner of the instance.
+#   - a drain asked on one node is carried out by the owner of the instance;
+#   - a node that stops sweeping (SIGSTOP) has its idle instances passed
+#     over 2 s later, and handed out again once it is back;
+#   - kill -9 of a node's airlock: its instances die with it (they would
+#     serve on, unreported); restarted, it forgets its earlier run's
+#     instances in the directory (they held their users' keys).
 . "$(dirname "$0")/lib.sh"
 need redis-server curl
 [ -x "$FAKEAPP" ] || fail "build $FAKEAPP first"
@@ -28,6 +33,7 @@ directory:
   prefix: "t_dir_nodes$$:"
   node: $1
   reserve_timeout: 1m
+  pending_share: 100
 pools:
   - name: fa
     command: [$FAKEAPP, --port, "{port}"]
@@ -91,4 +97,53 @@ wait_log "$T/a.log" "instance=fa-a-1: drained by the directory"
 ctl a drain fa/fa-b-2 >/dev/null || fail "drain fa-b-2 through a"
 wait_log "$T/b.log" "instance=fa-b-2: drained by the directory"
 
+rcli() { redis-cli -s "$T/redis.sock" "$@"; }
+alive() { [ "$(rcli EXISTS "t_dir_nodes$$:alive:$1")" = 1 ]; }
+idle_of() { rcli SMEMBERS "t_dir_nodes$$:idle:fa" | grep -c "^fa-$1-" || true; }
+has_idle() { [ "$(idle_of "$1")" -gt 0 ]; }
+log "a node that stops sweeping (frozen): its idle instances are passed over"
+wait_until 20 has_idle b || fail "node b has no idle instance"
+A_PID=$(pgrep -f -- "-c $T/a.yaml" | head -1)
+B_PID=$(pgrep -f -- "-c $T/b.yaml" | head -1)
+kill -STOP "$B_PID"
+at_exit "kill -CONT $B_PID 2>/dev/null || true"
+wait_until 10 eval '! alive b' || fail "node b still counts as alive"
+n=$(rcli SCARD "t_dir_nodes$$:idle:fa")
+log "node b frozen; $n idle instances, $(idle_of b) of them b's"
+for k in $(seq "$n"); do
+    got=$(ctl a assign fa "probe$k" 2>&1) || break
+    case $got in fa/fa-b-*) fail "an idle instance of the frozen node b was handed out: $got" ;; esac
+done
+[ "$(idle_of b)" -gt 0 ] || fail "b's idle instances are gone"
+kill -CONT "$B_PID"
+wait_until 10 alive b || fail "node b does not count as alive again"
+# node a (4 instances at most) may have started new idle ones meanwhile:
+# after those, b's are the only idle instances left
+for k in $(seq 6); do
+    got=$(ctl a assign fa "probe-b$k") || fail "assign after b came back"
+    case $got in fa/fa-b-*) break ;; esac
+done
+case $got in fa/fa-b-*) ;; *) fail "b is back, yet its idle instances were not handed out" ;; esac
+log "back, its idle instances are handed out again: $got"
+
+log "kill -9 of node a: its instances die with it; restarted, it forgets them"
+a_pids=$(sed -n 's/.* starting pid=\([0-9]*\) .*/\1/p' "$T/a.log")
+a_names() { rcli SMEMBERS "t_dir_nodes$$:pool:fa" | grep '^fa-a-' | sort; }
+before=$(a_names)
+log "node a's instances in the directory: $(echo $before)"
+kill -9 "$A_PID"
+a_gone() {
+    local p
+    for p in $a_pids; do ! kill -0 "$p" 2>/dev/null || return 1; done
+}
+wait_for a_gone || fail "instances of the killed node a are still running"
+log "its instances died with it"
+airlock_up a2 run -c "$T/a.yaml"
+wait_log "$T/a2.log" "directory: node a: [0-9]+ instances of its earlier run forgotten"
+# what the directory lists of node a is what its new run started, and
+# nothing of the earlier run that this one has not started again
+a2_names() { sed -n 's/.* instance=\(fa-a-[0-9]*\) starting pid=.*/\1/p' "$T/a2.log" | sort -u; }
+only_new() { [ -n "$(a_names)" ] && [ -z "$(comm -23 <(a_names) <(a2_names))" ]; }
+wait_for only_new || fail "stale instances of node a: $(comm -23 <(a_names) <(a2_names))"
+log "now: $(echo $(a_names)); the earlier run's others are forgotten"
 log "ok"
