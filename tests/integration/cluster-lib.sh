@@ -123,6 +123,8 @@ cl_pool() {
             "$SG_BIN" "$SG" "$SG/db" "$T/n$i/inst" 20000-20009 2 6 2 60s "$SG_DOMAIN"
     } >"$T/n$i/pool.yaml"
     "$AIRLOCK" check -c "$T/n$i/pool.yaml" >/dev/null || fail "node $i: airlock check failed"
+    # a restart: the earlier run's log aside (its lines would match the waits)
+    [ ! -e "$T/p$i.log" ] || mv "$T/p$i.log" "$T/p$i.log.$(date +%s%N)"
     start "p$i" nsenter --net="/proc/${CL_NS[$i]}/ns/net" -- "$AIRLOCK" run -c "$T/n$i/pool.yaml"
     CL_PID[p$i]=$LAST_PID
     wait_log "$T/p$i.log" 'airlock running' 20 "$LAST_PID"
@@ -144,6 +146,7 @@ routers:
 EOF
     } >"$T/n$i/router.yaml"
     "$AIRLOCK" check -c "$T/n$i/router.yaml" >/dev/null || fail "node $i: airlock check failed"
+    [ ! -e "$T/r$i.log" ] || mv "$T/r$i.log" "$T/r$i.log.$(date +%s%N)"
     start "r$i" nsenter --net="/proc/${CL_NS[$i]}/ns/net" -- "$AIRLOCK" run -c "$T/n$i/router.yaml"
     CL_PID[r$i]=$LAST_PID
     wait_log "$T/r$i.log" 'airlock running' 20 "$LAST_PID"
