@@ -30,9 +30,8 @@
  * members POOL:NAME), P ev:POOL (list of events; P ev:POOL:NODE for the
  * instances of a process with a node name, so that each machine's pool
  * hears only of its own instances), P alive:NODE (set by the node's sweep,
- * expiring: an idle instance of a node without it is not handed out), P
- * rid (the last
- * reservation id), P pend:POOL and P c:POOL:CLIENT (sets of the instances
+ * expiring: an idle instance of a node without it is not handed out),
+ * P rid (the last reservation id), P pend:POOL and P c:POOL:CLIENT (sets of the instances
  * reserved, and reserved by one client address: the bounds on reservations
  * not active yet; members that are no longer reserved are dropped when the
  * set is counted, and a client's set expires reserve_timeout after its last
@@ -91,6 +90,13 @@
     "    local kk = P .. 'k:' .. pool .. ':' .. key\n"                                             \
     "    if redis.call('GET', kk) == name then redis.call('DEL', kk) end\n"                        \
     "  end\n"                                                                                      \
+    "end\n" /* an instance that is gone: its key (if it still names it) is free */                 \
+    "local function forget(pool, name, key)\n"                                                     \
+    "  unkey(pool, name, key)\n"                                                                   \
+    "  redis.call('DEL', ikey(pool, name))\n"                                                      \
+    "  redis.call('SREM', P .. 'pool:' .. pool, name)\n"                                           \
+    "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"                                           \
+    "  redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"                                       \
     "end\n"                                                                                        \
     "local function event(pool, name, st, key)\n"                                                  \
     "  local h = redis.call('HMGET', ikey(pool, name), 'ep', 'node')\n"                            \
@@ -211,11 +217,7 @@ static const char lua_report[] =
                 "redis.call('SADD', P .. 'pools', pool)\n"
                 "local oldkey = redis.call('HGET', ik, 'key') or ''\n"
                 "if st == 'stopped' then\n"
-                "  unkey(pool, name, oldkey)\n"
-                "  redis.call('DEL', ik)\n"
-                "  redis.call('SREM', P .. 'pool:' .. pool, name)\n"
-                "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"
-                "  redis.call('ZREM', P .. 'dl', m)\n"
+                "  forget(pool, name, oldkey)\n"
                 "  return 0\n"
                 "end\n"
                 "redis.call('SADD', P .. 'pool:' .. pool, name)\n"
@@ -325,14 +327,9 @@ static const char lua_forget[] =
     LUA_PRELUDE "local node, n = ARGV[2], 0\n"
                 "for _, pool in ipairs(redis.call('SMEMBERS', P .. 'pools')) do\n"
                 "  for _, name in ipairs(redis.call('SMEMBERS', P .. 'pool:' .. pool)) do\n"
-                "    local ik = ikey(pool, name)\n"
-                "    local h = redis.call('HMGET', ik, 'node', 'key')\n"
+                "    local h = redis.call('HMGET', ikey(pool, name), 'node', 'key')\n"
                 "    if h[1] == node then\n"
-                "      unkey(pool, name, h[2])\n"
-                "      redis.call('DEL', ik)\n"
-                "      redis.call('SREM', P .. 'pool:' .. pool, name)\n"
-                "      redis.call('SREM', P .. 'idle:' .. pool, name)\n"
-                "      redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"
+                "      forget(pool, name, h[2])\n"
                 "      n = n + 1\n"
                 "    end\n"
                 "  end\n"
