@@ -36,8 +36,8 @@ cl_ledger | sort >"$T/ledger.before"
 cat "$T/ledger.before"
 V=$(cl_node_of user0001)
 [ -n "$V" ] || fail "user0001 is on no instance"
-victims=$(awk -v n="grid-n$V-" 'index($2, n) == 1 { print $1 }' "$T/ledger.before")
-log "kill -9 of node n$V's pool airlock (pid ${CL_PID[p$V]}); its users: $(echo $victims)"
+victims=$(awk -v n="grid-n$V-" 'index($2, n) == 1 { print $1 }' "$T/ledger.before" | xargs)
+log "kill -9 of node n$V's pool airlock (pid ${CL_PID[p$V]}); its users: $victims"
 kill -9 "${CL_PID[p$V]}"
 wait_exit "${CL_PID[p$V]}" 10
 u0=${CL_UIDS[$V]}
@@ -62,7 +62,7 @@ for u in $victims; do
     log "$u logged in again, on node n$on, with the committed state"
 done
 for u in $USERS; do
-    case " $(echo $victims) " in *" $u "*) continue ;; esac
+    case " $victims " in *" $u "*) continue ;; esac
     SG_TOKEN=${TOK[$u]}
     cl_write "$u"
     cl_logout "$u"
@@ -108,7 +108,7 @@ cl_in 3 tc qdisc del dev eth0 root
 tc qdisc del dev cl-n3 root
 for u in $USERS; do
     want=$((5 + 1))
-    case " $(echo $victims) " in *" $u "*) want=5 ;; esac
+    case " $victims " in *" $u "*) want=5 ;; esac
     [ "$(cl_alarms "$u")" = "$want" ] || fail "$u: $(cl_alarms "$u") alarms, expected $want"
 done
 log "every user's store holds every committed write, nothing more"
