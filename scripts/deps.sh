@@ -10,7 +10,7 @@ libyaml-dev libcmocka-dev libhttp-parser-dev libhiredis-dev libssl-dev libsqlcip
 libcjson-dev libcbor-dev libfuse3-dev fuse3 sqlcipher
 redis-server redis-tools openssl curl socat iperf3 iproute2 procps psmisc dnsmasq-base
 bind9-dnsutils chrony
-valgrind nginx iptables python3 python3-yaml xxd
+valgrind nginx iptables python3 python3-yaml xxd haproxy
 qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xz-utils
 debhelper dpkg-dev fakeroot lintian man-db podman runc
 $*"

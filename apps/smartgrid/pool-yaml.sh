@@ -18,6 +18,9 @@
 #               session; airlock runs as root); without it they run as
 #               airlock's user
 #   POOL_GROUP  with POOL_UIDS: the gid of every instance (default: gid = uid)
+#   POOL_ADDR   the address the instances listen on and the directory hands
+#               to the routers (default 127.0.0.1; a node's own address
+#               when routers on other machines connect to them)
 #   POOL_SIM_ROOT  FILE: the instances attest with the sim provider signing
 #               from this sim root (--attest-provider sim --sim-root FILE):
 #               sim evidence, for demos and tests, not a security boundary
@@ -40,9 +43,9 @@ fi
 cat <<YAML
 pools:
   - name: grid
-    command: [$1/smartgrid-server, --listen, "tcp:127.0.0.1:{port}", --dir, "{dir}",
+    command: [$1/smartgrid-server, --listen, "tcp:${POOL_ADDR:-127.0.0.1}:{port}", --dir, "{dir}",
               --ca, $2/ca.pem, --domain, ${10:-example}$attest]
-    endpoint: "tcp:127.0.0.1:{port}"
+    endpoint: "tcp:${POOL_ADDR:-127.0.0.1}:{port}"
     ports: $5
     dir: $4$run_as
     min_idle: $6

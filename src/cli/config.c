@@ -1086,6 +1086,9 @@ static const struct conf_row dir_rows[] = {
     {.name = "min_replicas_acked", .set = conf_set_uint, .off = DC(min_replicas_acked),
      .max = 16, .expect = "expected 0-16 replicas (WAIT after each assignment)",
      .applies = dir_redis_only},
+    {.name = "node", .set = conf_set_name, .off = DC(node), .max = DIR_NODE_MAX,
+     .expect = "expected this machine's name in the directory: 1-12 of A-Z a-z 0-9 _ . -",
+     .applies = dir_redis_only},
 };
 /* clang-format on */
 
@@ -1093,7 +1096,7 @@ static const struct conf_block dir_block = {
     ROWS(dir_rows),
     .what = "expected a mapping of directory settings (backend, redis, prefix, reserve_timeout, "
             "session_ttl, assign_wait, max_pending_per_client, pending_share, redis_user, "
-            "redis_password_file, sentinels, sentinel_master, min_replicas_acked)",
+            "redis_password_file, sentinels, sentinel_master, min_replicas_acked, node)",
     .check = dir_check,
 };
 

@@ -1006,6 +1006,12 @@ stop_posted(void *arg)
     loop_stop(d->loop);
 }
 
+const char *
+dir_node(const struct dir *d)
+{
+    return d->conf.node;
+}
+
 void
 dir_stop(struct dir *d)
 {

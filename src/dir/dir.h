@@ -50,6 +50,7 @@
 #define DIR_CLIENT_MAX 64 /* client address key (transport_client_key()), bytes incl. NUL */
 #define DIR_PATH_MAX 256  /* a file path, bytes incl. NUL */
 #define DIR_SENTINELS_MAX 8
+#define DIR_NODE_MAX 13 /* a node name (directory: node:), bytes incl. NUL */
 
 enum dir_state {
     DIR_STARTING,
@@ -81,6 +82,10 @@ struct dir_conf {
                                                default 2; 0: no bound */
     unsigned pending_share;                 /* percent of a pool's instances that reservations not
                                                active yet may hold; default 75; 100: no bound */
+    /* "" or this machine's name among those sharing the redis directory:
+     * instances are POOL-NODE-N, the directory's events about them go to
+     * this process only */
+    char node[DIR_NODE_MAX];
 };
 
 /* One instance as the directory knows it (listings and callbacks). */
@@ -122,6 +127,11 @@ const char *dir_conf_redis_only(const struct dir_conf *conf);
  * background and reconnects). Returns it, or NULL with errno set. Free with
  * dir_free(), after every pending request was answered or cancelled. */
 struct dir *dir_new(const struct dir_conf *conf);
+
+/* Returns the node name of conf (never NULL; "" when not set): the pool
+ * puts it in its instance names, unique across the machines sharing one
+ * redis directory. Owned by d. */
+const char *dir_node(const struct dir *d);
 
 /* Stops the directory's thread: nothing is answered or watched from now
  * on (call it before freeing the loops that answers go to). Requests and

@@ -27,8 +27,11 @@
  * Keys (P is the prefix): P pools (set of pool names), P pool:POOL (set of
  * instance names), P i:POOL:NAME (hash: ep, state, key, since), P k:POOL:KEY
  * (the key's instance), P idle:POOL (set), P dl (sorted set of deadlines,
- * members POOL:NAME), P ev:POOL (list of events), P rid (the last
- * reservation id), P pend:POOL and P c:POOL:CLIENT (sets of the instances
+ * members POOL:NAME), P ev:POOL (list of events; P ev:POOL:NODE for the
+ * instances of a process with a node name, so that each machine's pool
+ * hears only of its own instances), P alive:NODE (set by the node's sweep,
+ * expiring: an idle instance of a node without it is not handed out),
+ * P rid (the last reservation id), P pend:POOL and P c:POOL:CLIENT (sets of the instances
  * reserved, and reserved by one client address: the bounds on reservations
  * not active yet; members that are no longer reserved are dropped when the
  * set is counted, and a client's set expires reserve_timeout after its last
@@ -62,6 +65,9 @@
 #include "dir/backend.h"
 
 #define DIR_REDIS_TICK_MS 100
+/* a node's idle instances are handed out while its sweep (every tick) was
+ * seen this recently */
+#define NODE_ALIVE_MS "2000"
 #define REDIS_TIMEOUT_MS 1000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -84,10 +90,18 @@
     "    local kk = P .. 'k:' .. pool .. ':' .. key\n"                                             \
     "    if redis.call('GET', kk) == name then redis.call('DEL', kk) end\n"                        \
     "  end\n"                                                                                      \
+    "end\n" /* an instance that is gone: its key (if it still names it) is free */                 \
+    "local function forget(pool, name, key)\n"                                                     \
+    "  unkey(pool, name, key)\n"                                                                   \
+    "  redis.call('DEL', ikey(pool, name))\n"                                                      \
+    "  redis.call('SREM', P .. 'pool:' .. pool, name)\n"                                           \
+    "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"                                           \
+    "  redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"                                       \
     "end\n"                                                                                        \
     "local function event(pool, name, st, key)\n"                                                  \
-    "  local ep = redis.call('HGET', ikey(pool, name), 'ep') or ''\n"                              \
-    "  local ev = P .. 'ev:' .. pool\n"                                                            \
+    "  local h = redis.call('HMGET', ikey(pool, name), 'ep', 'node')\n"                            \
+    "  local ep, ev = h[1] or '', P .. 'ev:' .. pool\n"                                            \
+    "  if h[2] and h[2] ~= '' then ev = ev .. ':' .. h[2] end\n"                                   \
     "  redis.call('RPUSH', ev, st .. '\\t' .. name .. '\\t' .. ep .. '\\t' .. (key or ''))\n"      \
     "  redis.call('LTRIM', ev, -10000, -1)\n"                                                      \
     "end\n"
@@ -142,7 +156,24 @@ static const char lua_assign[] = LUA_PRELUDE
     "  local limit = math.max(1, math.ceil(n * share / 100))\n"
     "  if redis.call('SCARD', pk) >= limit and pending(pk) >= limit then return {-4} end\n"
     "end\n"
-    "name = redis.call('SPOP', idle)\n"
+    /* an idle instance of a node that is alive: a node cut off from redis
+     * never hears of a reservation, and its instance would never be
+     * provisioned (node '': one machine, always alive) */
+    "local function alive(m)\n"
+    "  local nd = redis.call('HGET', ikey(pool, m), 'node')\n"
+    "  return not nd or nd == '' or redis.call('EXISTS', P .. 'alive:' .. nd) == 1\n"
+    "end\n"
+    "name = nil\n"
+    "for _, m in ipairs(redis.call('SRANDMEMBER', idle, 16)) do\n"
+    "  if alive(m) then name = m break end\n"
+    "end\n"
+    "if not name and redis.call('SCARD', idle) > 16 then\n"
+    "  for _, m in ipairs(redis.call('SMEMBERS', idle)) do\n"
+    "    if alive(m) then name = m break end\n"
+    "  end\n"
+    "end\n"
+    "if not name then return {-1} end\n"
+    "redis.call('SREM', idle, name)\n"
     "local ik = ikey(pool, name)\n"
     "local rid = redis.call('INCR', P .. 'rid')\n"
     "redis.call('HSET', ik, 'state', 'reserved', 'key', key, 'since', now, 'src', client,\n"
@@ -174,7 +205,8 @@ static const char lua_release[] =
                 "return 1\n";
 
 /* ARGV: prefix, pool, name, state, ep, key, ttl_ms, if_absent
- * ("1": only when redis does not know the instance, for the resync). A pool
+ * ("1": only when redis does not know the instance, for the resync), node
+ * (the reporting process's: its events go to the list P ev:POOL:NODE). A pool
  * reports starting, idle, draining and stopped; "active" with its key comes
  * only from the resync of an activation this process made (struct owned). */
 static const char lua_report[] =
@@ -185,16 +217,12 @@ static const char lua_report[] =
                 "redis.call('SADD', P .. 'pools', pool)\n"
                 "local oldkey = redis.call('HGET', ik, 'key') or ''\n"
                 "if st == 'stopped' then\n"
-                "  unkey(pool, name, oldkey)\n"
-                "  redis.call('DEL', ik)\n"
-                "  redis.call('SREM', P .. 'pool:' .. pool, name)\n"
-                "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"
-                "  redis.call('ZREM', P .. 'dl', m)\n"
+                "  forget(pool, name, oldkey)\n"
                 "  return 0\n"
                 "end\n"
                 "redis.call('SADD', P .. 'pool:' .. pool, name)\n"
                 "if ep ~= '' then redis.call('HSET', ik, 'ep', ep) end\n"
-                "redis.call('HSET', ik, 'state', st, 'since', now, 'wkey', '')\n"
+                "redis.call('HSET', ik, 'state', st, 'since', now, 'wkey', '', 'node', ARGV[9])\n"
                 "if st == 'active' then\n"
                 "  if key ~= oldkey then unkey(pool, name, oldkey) end\n"
                 "  redis.call('HSET', ik, 'key', key)\n"
@@ -252,10 +280,14 @@ static const char lua_drain[] =
                 "event(pool, name, 'draining')\n"
                 "return 0\n";
 
-/* ARGV: prefix. Moves what is due; returns the pools that got an idle
+/* ARGV: prefix, node, alive_ms. Says the node is alive for alive_ms (when
+ * it has a name); moves what is due; returns the pools that got an idle
  * instance. */
 static const char lua_sweep[] =
-    LUA_PRELUDE "local due = redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', now, 'LIMIT', 0, 256)\n"
+    LUA_PRELUDE "if ARGV[2] ~= '' then\n"
+                "  redis.call('SET', P .. 'alive:' .. ARGV[2], '1', 'PX', ARGV[3])\n"
+                "end\n"
+                "local due = redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', now, 'LIMIT', 0, 256)\n"
                 "local idle = {}\n"
                 "for _, m in ipairs(due) do\n"
                 "  redis.call('ZREM', P .. 'dl', m)\n"
@@ -289,12 +321,38 @@ static const char lua_list[] = LUA_PRELUDE
     "end\n"
     "return out\n";
 
-enum script { S_ASSIGN, S_REPORT, S_ACTIVATE, S_DRAIN, S_SWEEP, S_LIST, S_RELEASE, S_COUNT };
+/* ARGV: prefix, node. Forgets every instance of node (as a report of
+ * stopped would: the keys they held are free again); returns how many. */
+static const char lua_forget[] =
+    LUA_PRELUDE "local node, n = ARGV[2], 0\n"
+                "for _, pool in ipairs(redis.call('SMEMBERS', P .. 'pools')) do\n"
+                "  for _, name in ipairs(redis.call('SMEMBERS', P .. 'pool:' .. pool)) do\n"
+                "    local h = redis.call('HMGET', ikey(pool, name), 'node', 'key')\n"
+                "    if h[1] == node then\n"
+                "      forget(pool, name, h[2])\n"
+                "      n = n + 1\n"
+                "    end\n"
+                "  end\n"
+                "  redis.call('DEL', P .. 'ev:' .. pool .. ':' .. node)\n"
+                "end\n"
+                "return n\n";
+
+enum script {
+    S_ASSIGN,
+    S_REPORT,
+    S_ACTIVATE,
+    S_DRAIN,
+    S_SWEEP,
+    S_LIST,
+    S_RELEASE,
+    S_FORGET,
+    S_COUNT
+};
 
 static const char *const scripts[S_COUNT] = {
     [S_ASSIGN] = lua_assign,   [S_REPORT] = lua_report, [S_ACTIVATE] = lua_activate,
     [S_DRAIN] = lua_drain,     [S_SWEEP] = lua_sweep,   [S_LIST] = lua_list,
-    [S_RELEASE] = lua_release,
+    [S_RELEASE] = lua_release, [S_FORGET] = lua_forget,
 };
 
 /* The last report this process made for one instance, to apply again
@@ -323,6 +381,7 @@ struct rds {
     struct backoff backoff;
     int down_logged; /* log transitions only */
     unsigned ticks;
+    int forgot; /* the node's instances of an earlier run are forgotten */
 };
 
 static void
@@ -357,6 +416,33 @@ load_scripts(struct rds *r)
 }
 
 static int send_report(struct rds *r, const struct owned *o, int if_absent);
+static redisReply *run(struct rds *r, enum script s, int argc, const char **argv);
+
+/* At the first connect of a process with a node name: the instances of
+ * that node that redis knows were started by an earlier run of this
+ * node's airlock (one process per node name), which is gone, and its
+ * instances with it (they die with it): forget them, so that their users
+ * get another instance at once rather than at session_ttl. Before
+ * resync(), which reports this run's instances. Returns 0 or -EIO. */
+static int
+forget_earlier_run(struct rds *r)
+{
+    const char *node = r->host->conf->node;
+    const char *argv[] = {node};
+
+    if (r->forgot || node[0] == '\0')
+        return 0;
+    redisReply *rep = run(r, S_FORGET, 1, argv);
+    if (rep == NULL)
+        return -EIO;
+    if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+        log_warnx("directory: node %s: %lld instances of its earlier run forgotten (their "
+                  "sessions ended with it)",
+                  node, rep->integer);
+    freeReplyObject(rep);
+    r->forgot = 1;
+    return 0;
+}
 
 /* Applies this process's reports again after (re)connecting; see struct owned. */
 static void
@@ -521,7 +607,8 @@ conn(struct rds *r)
     r->down_logged = 0;
     r->host->set_up(r->host, 1);
     backoff_reset(&r->backoff);
-    resync(r);
+    if (forget_earlier_run(r) == 0)
+        resync(r);
     return r->c; /* NULL when the resync lost the connection again */
 }
 
@@ -697,10 +784,10 @@ send_report(struct rds *r, const struct owned *o, int if_absent)
     const struct dir_conf *c = r->host->conf;
     char tms[16];
     const char *argv[] = {o->pool, o->name, dir_state_name(o->st), o->ep,
-                          o->key,  tms,     if_absent ? "1" : "0"};
+                          o->key,  tms,     if_absent ? "1" : "0", c->node};
 
     snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
-    redisReply *rep = run(r, S_REPORT, 7, argv);
+    redisReply *rep = run(r, S_REPORT, 8, argv);
     if (rep == NULL)
         return -EIO;
     freeReplyObject(rep);
@@ -851,15 +938,17 @@ static void
 pop_events(struct rds *r, const char *pool)
 {
     struct dir_instance *batch = calloc(EVENTS_PER_TICK, sizeof(*batch));
-    char key[DIR_PREFIX_MAX + DIR_NAME_MAX + 8];
+    char key[DIR_PREFIX_MAX + DIR_NAME_MAX + DIR_NODE_MAX + 8];
     size_t n = 0;
 
     if (batch == NULL) {
         log_warnx("directory: out of memory popping the events of pool %s", pool);
         return; /* they stay in the list until the next tick */
     }
-    if ((size_t)snprintf(key, sizeof(key), "%sev:%s", r->host->conf->prefix, pool) >=
-        sizeof(key)) { /* cannot be: prefix and pool name are bounded */
+    const char *node = r->host->conf->node;
+    if ((size_t)snprintf(key, sizeof(key), "%sev:%s%s%s", r->host->conf->prefix, pool,
+                         node[0] != '\0' ? ":" : "",
+                         node) >= sizeof(key)) { /* cannot be: prefix and pool name are bounded */
         free(batch);
         return;
     }
@@ -927,7 +1016,8 @@ rd_tick(void *be)
     if (r->ticks % COUNT_EVERY_TICKS == 0)
         check_master(r);
 
-    redisReply *rep = run(r, S_SWEEP, 0, NULL);
+    const char *argv[] = {r->host->conf->node, NODE_ALIVE_MS};
+    redisReply *rep = run(r, S_SWEEP, 2, argv);
     if (rep == NULL)
         return DIR_REDIS_TICK_MS;
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {

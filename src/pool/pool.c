@@ -929,7 +929,13 @@ instance_start(struct pool *p)
     in->hook.pidfd = in->hook.out_fd = in->proc.pidfd = in->proc.out_fd = -1;
     in->reaper.pidfd = in->reaper.out_fd = -1;
     char name[CONF_NAME_MAX + 24];
-    snprintf(name, sizeof(name), "%s-%llu", p->conf.name, ++p->seq);
+    /* the node's name makes the name unique among the machines that share
+     * one redis directory with a pool of this name */
+    const char *node = dir_node(p->dir);
+    if (node[0] != '\0')
+        snprintf(name, sizeof(name), "%s-%s-%llu", p->conf.name, node, ++p->seq);
+    else
+        snprintf(name, sizeof(name), "%s-%llu", p->conf.name, ++p->seq);
     if (strlen(name) >= sizeof(in->name)) { /* POOL_NAME_MAX keeps it short */
         free(in);
         return -ENAMETOOLONG;

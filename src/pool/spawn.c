@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -243,6 +244,7 @@ struct job {
     bool reap;
     uid_t uid;
     gid_t gid;
+    pid_t parent; /* airlock's pid at the fork */
 };
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
@@ -266,6 +268,12 @@ child(const struct job *j, int devnull, int out)
         child_say("cannot switch user", "", -rc);
         _exit(127);
     }
+    /* it dies with airlock: after a kill -9 or a crash, nothing would
+     * report its session or store its state back, and a restarted airlock
+     * forgets it in the directory. Set after the switch of user (which
+     * clears it); the parent may be gone already */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != j->parent)
+        _exit(127);
     /* a uid of its own: anything else running as uid is a leftover (of an
      * airlock that was killed) that must not meet this instance's user */
     if (o->run_as && o->own_uid)
@@ -336,7 +344,7 @@ int
 proc_spawn(struct proc *p, struct loop *loop, char *const argv[], const struct proc_opts *o,
            proc_line_cb on_line, proc_exit_cb on_exit, void *data)
 {
-    const struct job j = {.argv = argv, .o = o};
+    const struct job j = {.argv = argv, .o = o, .parent = getpid()};
 
     return start(p, loop, &j, on_line, on_exit, data);
 }

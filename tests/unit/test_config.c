@@ -1873,7 +1873,8 @@ test_directory(void **state)
                "  sentinel_master: grid\n"
                "  redis_user: airlock\n"
                "  redis_password_file: /etc/airlock/redis.pw\n"
-               "  min_replicas_acked: 1\n",
+               "  min_replicas_acked: 1\n"
+               "  node: grid-n1.a_B\n",
                &cfg);
     assert_int_equal(cfg.directory.n_sentinels, 3);
     assert_endpoint(&cfg.directory.sentinels[0], "tcp:10.0.0.1:26379");
@@ -1882,6 +1883,7 @@ test_directory(void **state)
     assert_string_equal(cfg.directory.redis_user, "airlock");
     assert_string_equal(cfg.directory.redis_password_file, "/etc/airlock/redis.pw");
     assert_int_equal(cfg.directory.min_replicas_acked, 1);
+    assert_string_equal(cfg.directory.node, "grid-n1.a_B");
     config_free(&cfg);
 }
 
@@ -1893,7 +1895,17 @@ test_err_directory(void **state)
                  "airlock.yaml:1: directory: expected a mapping of directory settings (backend, "
                  "redis, prefix, reserve_timeout, session_ttl, assign_wait, "
                  "max_pending_per_client, pending_share, redis_user, redis_password_file, "
-                 "sentinels, sentinel_master, min_replicas_acked), not a single value");
+                 "sentinels, sentinel_master, min_replicas_acked, node), not a single value");
+    expect_error("directory:\n  backend: redis\n  redis: tcp:127.0.0.1:6379\n  node: n1/a\n",
+                 "airlock.yaml:4: directory.node: expected this machine's name in the directory: "
+                 "1-12 of A-Z a-z 0-9 _ . -");
+    expect_error("directory:\n  backend: redis\n  redis: tcp:127.0.0.1:6379\n"
+                 "  node: thirteen-char\n",
+                 "airlock.yaml:4: directory.node: expected this machine's name in the directory: "
+                 "1-12 of A-Z a-z 0-9 _ . -");
+    expect_error("directory:\n  node: n1\n",
+                 "airlock.yaml:2: directory.node: applies to backend: redis only (the backend is "
+                 "memory)");
     expect_error("directory:\n  max_pending_per_client: -1\n",
                  "airlock.yaml:2: directory.max_pending_per_client: expected an integer from 0 "
                  "(no bound) to 1024");
