@@ -36,7 +36,7 @@ mkdir -p "$T/var/lib/airlock/instances" "$T/var/lib/airlock/store" "$T/etc/grid"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=grid-ca -days 1 \
     -keyout "$T/etc/grid/ca.key" -out "$T/etc/grid/ca.pem" 2>/dev/null
 for f in router node; do
-    sed -e "s|@NODE_IP@|127.0.0.1|" -e "s|/var/lib/airlock/|$T/var/lib/airlock/|g" \
+    sed -e "s|@NODE_IP@|127.0.0.1|" -e "s|@NODE@|$(printf node-1 | sha256sum | cut -c1-12)|" -e "s|/var/lib/airlock/|$T/var/lib/airlock/|g" \
         -e "s|/etc/airlock/|$T/etc/|g" -e "s|/run/airlock/|$T/run/|g" \
         -e "s|/usr/bin/smartgrid-|$BIN/smartgrid-|g" "$T/cm/airlock-$f.yaml" >"$T/$f.yaml"
     out=$("$AIRLOCK" check -c "$T/$f.yaml" 2>&1) || fail "$f: $out"

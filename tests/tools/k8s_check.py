@@ -124,8 +124,10 @@ def main():
     pool = node_conf["pools"][0]
     check("@NODE_IP@" in pool["endpoint"], "the pool's endpoint does not name the node (@NODE_IP@)")
     init = " ".join(spec["initContainers"][0]["command"])
-    check("@NODE_IP@" in init and "NODE_IP" in [e["name"] for e in spec["initContainers"][0].get("env", [])],
-          "the init container does not put the node's address in")
+    env = [e["name"] for e in spec["initContainers"][0].get("env", [])]
+    check("@NODE_IP@" in init and "NODE_IP" in env, "the init container does not put the node's address in")
+    check(node_conf["directory"].get("node") == "@NODE@" and "@NODE@" in init and "NODE_NAME" in env,
+          "the pools of all nodes share a name: the directory needs node: of each, put in by the init container")
     paths = [pool["dir"], "/etc/airlock/airlock.yaml", node_conf["control"].removeprefix("unix:")]
     argv = pool["command"] + pool["provision"]["command"] + pool["deprovision"]["command"]
     paths += [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--ca"]
