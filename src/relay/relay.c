@@ -201,12 +201,19 @@ relay_listen(struct relay *r, struct relay *prev)
     return 0;
 }
 
+/* Closes a connection refused at accept: counted always, logged once a
+ * second at most per relay (a flood of refused clients must not flood the
+ * log), with how many went unlogged before. */
 static void
 refuse(struct relay *r, int fd, const char *peer, const char *why)
 {
+    unsigned long quiet;
+
     close(fd);
     atomic_fetch_add_explicit(&r->stats->refused, 1, memory_order_relaxed);
-    log_info("refused relay=%s client=%s reason=%s", r->conf.name, peer, why);
+    if (log_rate_ok(&r->stats->refusal_log, loop_clock_ns() / 1000000, 1000, &quiet))
+        log_info("refused relay=%s client=%s reason=%s quiet_before=%lu", r->conf.name, peer, why,
+                 quiet);
 }
 
 static void accept_some(struct relay *r);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/log.h"
 #include "core/loop.h"
 #include "net/dial.h"
 #include "relay/conf.h"
@@ -118,6 +119,7 @@ struct relay_stats {
     atomic_uint_fast64_t tls_fresh[TLS_FRESH_COUNT];    /* tls: fresh evidence asked */
     struct relay_hist connect_time;                     /* dial start to the target connected */
     struct relay_hist conn_time; /* accept to close, of each connection counted in ended */
+    struct log_rate refusal_log; /* refused lines: a client causes them at will */
 };
 
 struct relay {

@@ -5,6 +5,8 @@
 #   - max_connections 2: the third connection is closed at once
 #     (reason=max_connections, airlock_connections_refused_total), and a
 #     slot freed is a slot usable again;
+#   - a flood of 100 refused clients: each is counted, the log has a line a
+#     second at most (quiet_before says how many went unlogged);
 #   - a target that refuses connections: each client is closed at once
 #     (end=connect_failed, airlock_connect_errors_total);
 # while one connection held open through all of it keeps working. Three
@@ -81,6 +83,19 @@ wait_for open_is good 1
 exec 4<>"/dev/tcp/127.0.0.1/$GOOD"
 echo_on 4 third
 exec 4>&-
+
+log "a flood of refused clients: each counted, a line a second at most"
+t0=$(date +%s)
+for _ in $(seq 1 100); do
+    timeout 5 "$NETPEER" connect "tcp:127.0.0.1:$PRIV" --no-shut </dev/null >/dev/null || fail "flood: status $?"
+done
+wait_for eval '[ "$(metric airlock_connections_refused_total '"'"'relay="private"'"'"' "$M")" = 101 ]'
+secs=$(($(date +%s) - t0 + 1))
+lines=$(grep -c "refused relay=private " "$T/relay.log")
+quiet=$(awk '/refused relay=private / { sub(/.*quiet_before=/, ""); n += $0 } END { print n + 0 }' "$T/relay.log")
+log "101 refusals in ${secs} s: $lines lines, $quiet told as quiet_before"
+[ "$lines" -le $((secs + 2)) ] || fail "$lines refusal lines in $secs s"
+[ $((lines + quiet)) -le 101 ] || fail "$lines lines and $quiet quiet: more than the 101 refusals"
 
 log "a target that refuses: 20 clients closed at once"
 for _ in $(seq 1 20); do closed_at_once "127.0.0.1:$CLOSED"; done
