@@ -202,14 +202,19 @@ router_step(struct conn *c)
 
 /* The closing hook: a client that leaves while the directory is asked
  * cancels; one that leaves before its instance saw the login gives its
- * reservation back. The close line names the server name. */
+ * reservation back. The close line names the server name and the target
+ * it was routed to ("-" before a route). */
 static void
 router_closing(struct conn *c, enum conn_end end, char *tag, size_t len)
 {
+    char target[ENDPOINT_TEXT_MAX] = "-";
+
     (void)end;
     dir_release(c->assign);
     c->assign = NULL;
-    snprintf(tag, len, " sni=%s", c->sni != NULL ? c->sni : "-");
+    if (c->route != NULL)
+        endpoint_format(c->route, target, sizeof(target));
+    snprintf(tag, len, " sni=%s target=%s", c->sni != NULL ? c->sni : "-", target);
 }
 
 const struct conn_ops conn_router_ops = {

@@ -119,7 +119,8 @@ der=$(timeout 20 python3 "$TRICKLE" 127.0.0.1 "$OPEN" alpha.test --step 1 --dela
     fail "trickled handshake failed"
 cn=$(xxd -r -p <<<"$der" | openssl x509 -inform der -noout -subject | sed 's/.*CN *= *//')
 [ "$cn" = alpha ] || fail "trickled ClientHello reached CN=$cn"
-wait_log "$T/al.log" "close relay=open conn=[0-9]+ client=[^ ]+ sni=alpha.test .*end=eof"
+# the close line names the target the name was routed to
+wait_log "$T/al.log" "close relay=open conn=[0-9]+ client=[^ ]+ sni=alpha.test target=tcp:127.0.0.1:$A .*end=eof"
 
 log "slowloris: a silent and a trickling client are cut at peek_timeout (1s) while others are served"
 t0=$(date +%s%N)
@@ -173,7 +174,7 @@ wait_log "$T/al.log" "close relay=users conn=[0-9]+ client=[^ ]+ sni=alice.grid.
 grep -qi "reset" <<<"$out" && fail "the client saw a reset: $out"
 out=$(timeout 10 openssl s_client -connect "127.0.0.1:$USERS" -servername alice.other.example </dev/null 2>&1) &&
     fail "a name outside the domain was routed"
-wait_log "$T/al.log" "close relay=users conn=[0-9]+ client=[^ ]+ sni=alice.other.example .*end=no_route"
+wait_log "$T/al.log" "close relay=users conn=[0-9]+ client=[^ ]+ sni=alice.other.example target=- .*end=no_route"
 
 log "metrics count each outcome"
 for e in no_route:2 peek_timeout:2 bad_hello:2; do
