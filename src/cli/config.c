@@ -178,6 +178,23 @@ list_room(const struct conf_row *row, void *base, char *msg, size_t len)
     return NULL;
 }
 
+/* One endpoint of a list of them (targets:, sentinels:), checked by
+ * row->ep_check, appended to the list at off. */
+static int
+set_endpoint_item(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    size_t *n = list_room(row, base, msg, len);
+    struct conf_row one = *row;
+
+    if (n == NULL)
+        return -1;
+    one.off = row->off + *n * sizeof(struct endpoint);
+    if (conf_set_endpoint(&one, base, s, msg, len) != 0)
+        return -1;
+    ++*n;
+    return 0;
+}
+
 static int
 set_allow(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
@@ -726,22 +743,6 @@ static const struct conf_list targets_list = {
     .many = "expected 1-%d endpoints",
 };
 
-/* One endpoint of targets:, checked like target: */
-static int
-set_targets(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
-{
-    size_t *n = list_room(row, base, msg, len);
-    struct conf_row one = *row;
-
-    if (n == NULL)
-        return -1;
-    one.off = row->off + *n * sizeof(struct endpoint);
-    if (conf_set_endpoint(&one, base, s, msg, len) != 0)
-        return -1;
-    ++*n;
-    return 0;
-}
-
 static int
 set_balance(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
@@ -875,7 +876,7 @@ static const struct conf_row relay_rows[] = {
     {.name = "target", .set = set_target, .expect = EXPECT_TARGET, .or_key = "targets",
      .missing = EXPECT_TARGET ", or targets: a list of endpoints",
      .flags = CONF_RELAY | CONF_REQUIRED},
-    {.name = "targets", .set = set_targets, .off = RC(targets), .off2 = RC(n_targets),
+    {.name = "targets", .set = set_endpoint_item, .off = RC(targets), .off2 = RC(n_targets),
      .max = CONF_TARGETS_MAX, .expect = EP_EXPECT, .list = &targets_list,
      .ep_check = ep_connectable, .flags = CONF_RELAY},
     {.name = "balance", .set = set_balance, .off = RC(balance),
@@ -1032,22 +1033,6 @@ static const struct conf_list sentinels_list = {
     .many = "expected 1-%d sentinels",
 };
 
-/* One sentinel: an endpoint (row->ep_check) appended to the list at off. */
-static int
-set_sentinel(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
-{
-    size_t *n = list_room(row, base, msg, len);
-    struct conf_row one = *row;
-
-    if (n == NULL)
-        return -1;
-    one.off = row->off + *n * sizeof(struct endpoint);
-    if (conf_set_endpoint(&one, base, s, msg, len) != 0)
-        return -1;
-    ++*n;
-    return 0;
-}
-
 APPLIES(dir_redis_only, dir_conf_redis_only, struct dir_conf)
 
 BLOCK_CHECK(dir_check, dir_conf_check, struct dir_conf)
@@ -1077,7 +1062,7 @@ static const struct conf_row dir_rows[] = {
     {.name = "redis_password_file", .set = set_path, .off = DC(redis_password_file),
      .max = DIR_PATH_MAX, .expect = "expected the path of a file (mode 0600) holding the password",
      .applies = dir_redis_only},
-    {.name = "sentinels", .set = set_sentinel, .off = DC(sentinels), .off2 = DC(n_sentinels),
+    {.name = "sentinels", .set = set_endpoint_item, .off = DC(sentinels), .off2 = DC(n_sentinels),
      .max = DIR_SENTINELS_MAX, .expect = EP_EXPECT, .list = &sentinels_list,
      .ep_check = ep_redis, .applies = dir_redis_only},
     {.name = "sentinel_master", .set = set_prefix, .off = DC(sentinel_master),

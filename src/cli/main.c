@@ -47,74 +47,73 @@
 static void
 usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
-        "       airlock router LISTEN --route NAME=TARGET ... [options]\n"
-        "                                               route TLS by server name (SNI)\n"
-        "       airlock run -c FILE                     run every relay of a config file\n"
-        "       airlock check -c FILE                   validate a config file and exit\n"
-        "       airlock ctl [-s ENDPOINT] sessions|instances|drain [POOL/]NAME\n"
-        "       airlock ctl [-s ENDPOINT] assign POOL KEY\n"
-        "       airlock ctl [-s ENDPOINT] reload|conns|stats|config\n"
-        "                                               ask a running airlock (its control:\n"
-        "                                               socket, default " CONTROL_DEFAULT ");\n"
-        "                                               assign reserves an instance for KEY\n"
-        "                                               as a router does; reload waits for\n"
-        "                                               the outcome\n" USAGE_ATTEST USAGE_FIELD
-        "       airlock version | --version             version, git commit and build date\n"
-        "\n"
-        "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
-        "hvsock:/path:PORT\n"
-        "  (udp on one side and a stream on the other: a datagram relay)\n"
-        "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
-        "HTTP CONNECT) and checked against --egress-allow rules\n"
-        "\n"
-        "relay options (each --KEY is the key KEY of a relay in a config file, '-' for '_';\n"
-        "--KEY=VALUE works too; --no-KEY for a true-or-false key):\n"
-        "  --name NAME              relay name in logs and metrics (default relay1)\n"
-        "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
-        "  --max-connections N      refuse connections above N (default: no limit)\n"
-        "  --connect-timeout DUR    default 5s\n"
-        "  --idle-timeout DUR       default 1h; 0 disables\n"
-        "  --no-keepalive           no TCP keepalive towards peers\n"
-        "  --no-splice              copy through buffers instead of splice()\n"
-        "  --send-proxy v2          send a PROXY v2 header to the target\n"
-        "  --accept-proxy v2        require a PROXY v2 header from clients\n"
-        "  --original-dst           with --send-proxy v2: send the destination a client\n"
-        "                           had before iptables REDIRECT\n"
-        "  --egress-allow RULE      TARGET egress: allow DEST:PORTS (api.example.com:443,\n"
-        "                           *.example.com:443, 198.51.100.0/24:80-90); repeatable\n"
-        "  --threads N              event loops (default: one per core)\n"
-        "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
-        "  --log-level LEVEL        error, warn, info (default) or debug\n"
-        "  --log-format FORMAT      text (default), logfmt or json\n"
-        "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
-        "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
-        "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
-        "  --max-flows N            stream -> udp relays: flows (sockets) per stream\n"
-        "                           (default 256)\n"
-        "  --max-fds N              stream -> udp relays: fds of all streams and flows\n"
-        "                           (default 0: an eighth of the open files limit)\n"
-        "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
-        "                           for other names (example.com, *.example.org); repeatable\n"
-        "  --socket-mode MODE       the socket files of unix and hvsock listeners (LISTEN,\n"
-        "                           --metrics): octal mode (default 0660), whatever the umask\n"
-        "  --socket-owner USER      ... their owner (default: airlock's user)\n"
-        "  --socket-group GROUP     ... their group (default: airlock's group)\n"
-        "\n"
-        "router options (and the relay options above that are not for egress or udp):\n"
-        "  --route NAME=TARGET      send server name NAME (www.example.com, or *.example.com\n"
-        "                           for any name below it) to TARGET; repeatable\n"
-        "  --default TARGET         for other names and ClientHellos without one (else:\n"
-        "                           an unrecognized_name alert and close)\n"
-        "  --peek-timeout DUR       the ClientHello must come within DUR (default 5s)\n"
-        "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n"
-        "  --directory POOL         route <key>.<domain> to key's instance of POOL, as the\n"
-        "                           session directory assigns it (sticky per key)\n"
-        "  --domain NAME            with --directory: the names it takes (grid.example)\n"
-        "  --redis ENDPOINT         with --directory: the redis directory other routers and\n"
-        "                           pools share (default: this process only)\n");
+    fprintf(f,
+            "usage: airlock relay LISTEN TARGET [options]   relay one endpoint to another\n"
+            "       airlock router LISTEN --route NAME=TARGET ... [options]\n"
+            "                                               route TLS by server name (SNI)\n"
+            "       airlock run -c FILE                     run every relay of a config file\n"
+            "       airlock check -c FILE                   validate a config file and exit\n"
+            "       airlock ctl [-s ENDPOINT] sessions|instances|drain [POOL/]NAME\n"
+            "       airlock ctl [-s ENDPOINT] assign POOL KEY\n"
+            "       airlock ctl [-s ENDPOINT] reload|conns|stats|config\n"
+            "                                               ask a running airlock (its control:\n"
+            "                                               socket, default " CONTROL_DEFAULT ");\n"
+            "                                               assign reserves an instance for KEY\n"
+            "                                               as a router does; reload waits for\n"
+            "                                               the outcome\n" USAGE_ATTEST USAGE_FIELD
+            "       airlock version | --version             version, git commit and build date\n"
+            "\n"
+            "endpoints: tcp:HOST:PORT  udp:HOST:PORT  unix:/path  vsock:CID:PORT  "
+            "hvsock:/path:PORT\n"
+            "  (udp on one side and a stream on the other: a datagram relay)\n"
+            "TARGET egress: the destination is chosen per connection (PROXY v2 header or\n"
+            "HTTP CONNECT) and checked against --egress-allow rules\n"
+            "\n"
+            "relay options (each --KEY is the key KEY of a relay in a config file, '-' for '_';\n"
+            "--KEY=VALUE works too; --no-KEY for a true-or-false key):\n"
+            "  --name NAME              relay name in logs and metrics (default relay1)\n"
+            "  --allow RULE             allow a client CIDR (tcp) or cid:N (vsock); repeatable\n"
+            "  --max-connections N      refuse connections above N (default: no limit)\n"
+            "  --connect-timeout DUR    default 5s\n"
+            "  --idle-timeout DUR       default 1h; 0 disables\n"
+            "  --no-keepalive           no TCP keepalive towards peers\n"
+            "  --no-splice              copy through buffers instead of splice()\n"
+            "  --send-proxy v2          send a PROXY v2 header to the target\n"
+            "  --accept-proxy v2        require a PROXY v2 header from clients\n"
+            "  --original-dst           with --send-proxy v2: send the destination a client\n"
+            "                           had before iptables REDIRECT\n"
+            "  --egress-allow RULE      TARGET egress: allow DEST:PORTS (api.example.com:443,\n"
+            "                           *.example.com:443, 198.51.100.0/24:80-90); repeatable\n"
+            "  --threads N              event loops (default: one per core)\n"
+            "  --metrics ENDPOINT       serve Prometheus metrics on ENDPOINT\n"
+            "  --log-level LEVEL        error, warn, info (default) or debug\n"
+            "  --log-format FORMAT      text (default), logfmt or json\n"
+            "  --drain-timeout DUR      how long SIGTERM waits for connections (default 30s)\n"
+            "  --max-datagram N         datagram relays: drop larger datagrams (default 4096)\n"
+            "  --flow-idle-timeout DUR  datagram relays: forget idle flows (default 60s)\n"
+            "  --max-flows N            stream -> udp relays: flows (sockets) per stream\n"
+            "                           (default 256)\n"
+            "  --max-fds N              stream -> udp relays: fds of all streams and flows\n"
+            "                           (default 0: an eighth of the open files limit)\n"
+            "  --dns-allow NAME         stream -> udp relays: answer REFUSED to DNS queries\n"
+            "                           for other names (example.com, *.example.org); repeatable\n"
+            "  --socket-mode MODE       the socket files of unix and hvsock listeners (LISTEN,\n"
+            "                           --metrics): octal mode (default 0660), whatever the umask\n"
+            "  --socket-owner USER      ... their owner (default: airlock's user)\n"
+            "  --socket-group GROUP     ... their group (default: airlock's group)\n"
+            "\n"
+            "router options (and the relay options above that are not for egress or udp):\n"
+            "  --route NAME=TARGET      send server name NAME (www.example.com, or *.example.com\n"
+            "                           for any name below it) to TARGET; repeatable\n"
+            "  --default TARGET         for other names and ClientHellos without one (else:\n"
+            "                           an unrecognized_name alert and close)\n"
+            "  --peek-timeout DUR       the ClientHello must come within DUR (default 5s)\n"
+            "  --max-hello SIZE         largest ClientHello accepted (default 16KiB, max 32KiB)\n"
+            "  --directory POOL         route <key>.<domain> to key's instance of POOL, as the\n"
+            "                           session directory assigns it (sticky per key)\n"
+            "  --domain NAME            with --directory: the names it takes (grid.example)\n"
+            "  --redis ENDPOINT         with --directory: the redis directory other routers and\n"
+            "                           pools share (default: this process only)\n");
 }
 
 /* Prints each of errs ("airlock: " first), then how many there are when
@@ -158,9 +157,13 @@ perm_missing(const char *where, const char *key, const struct endpoint *ep,
     }
 }
 
-/* perm_missing() for every listener of cfg. */
+typedef void (*listener_fn)(const char *where, const char *key, const struct endpoint *ep,
+                            struct config_errors *errs);
+
+/* Calls fn for every listener of cfg, with its key in the file. */
 static void
-perms_missing(const struct config *cfg, const char *where, struct config_errors *errs)
+listeners_each(const struct config *cfg, listener_fn fn, const char *where,
+               struct config_errors *errs)
 {
     char key[64];
     size_t routers = 0;
@@ -169,18 +172,24 @@ perms_missing(const struct config *cfg, const char *where, struct config_errors 
         bool router = cfg->relays[i].router.enabled;
         snprintf(key, sizeof(key), "%s[%zu].listen", router ? "routers" : "relays",
                  router ? routers++ : i);
-        perm_missing(where, key, &cfg->relays[i].listen, errs);
+        fn(where, key, &cfg->relays[i].listen, errs);
     }
     for (size_t i = 0; i < cfg->n_sinks; i++) {
         snprintf(key, sizeof(key), "log_sinks[%zu].listen", i);
-        perm_missing(where, key, &cfg->sinks[i].listen, errs);
+        fn(where, key, &cfg->sinks[i].listen, errs);
+    }
+    for (size_t i = 0; i < cfg->n_proxies; i++) {
+        snprintf(key, sizeof(key), "proxies[%zu].listen", i);
+        fn(where, key, &cfg->proxies[i].listen, errs);
     }
     if (cfg->has_metrics)
-        perm_missing(where, "metrics", &cfg->metrics, errs);
+        fn(where, "metrics", &cfg->metrics, errs);
     if (cfg->has_control)
-        perm_missing(where, "control", &cfg->control, errs);
+        fn(where, "control", &cfg->control, errs);
     if (cfg->logs.has_listen)
-        perm_missing(where, "logs.listen", &cfg->logs.listen, errs);
+        fn(where, "logs.listen", &cfg->logs.listen, errs);
+    if (cfg->broker.enabled)
+        fn(where, "broker.listen", &cfg->broker.listen, errs);
 }
 
 /* Room for every error of a config; NULL (after a message) when there is
@@ -219,7 +228,7 @@ cmd_relay(int argc, char **argv, bool router)
         config_free(&cfg);
         return 2;
     }
-    perms_missing(&cfg, "command line", errs);
+    listeners_each(&cfg, perm_missing, "command line", errs);
     size_t n = errors_print(errs);
     free(errs);
     if (n > 0) {
@@ -337,17 +346,9 @@ static void
 files_missing(const struct config *cfg, const char *path, struct config_errors *errs)
 {
     char key[64];
-    size_t routers = 0;
 
-    for (size_t i = 0; i < cfg->n_relays; i++) {
-        bool router = cfg->relays[i].router.enabled;
-        snprintf(key, sizeof(key), "%s[%zu].listen", router ? "routers" : "relays",
-                 router ? routers++ : i);
-        socket_file_fault(path, key, &cfg->relays[i].listen, errs);
-    }
+    listeners_each(cfg, socket_file_fault, path, errs);
     for (size_t i = 0; i < cfg->n_sinks; i++) {
-        snprintf(key, sizeof(key), "log_sinks[%zu].listen", i);
-        socket_file_fault(path, key, &cfg->sinks[i].listen, errs);
         snprintf(key, sizeof(key), "log_sinks[%zu].file", i);
         dir_missing(path, key, cfg->sinks[i].file, errs);
     }
@@ -356,18 +357,6 @@ files_missing(const struct config *cfg, const char *path, struct config_errors *
         snprintf(key, sizeof(key), "pools[%zu].dir", i);
         dir_missing(path, key, cfg->pools[i].dir, errs);
     }
-    for (size_t i = 0; i < cfg->n_proxies; i++) {
-        snprintf(key, sizeof(key), "proxies[%zu].listen", i);
-        socket_file_fault(path, key, &cfg->proxies[i].listen, errs);
-    }
-    if (cfg->has_metrics)
-        socket_file_fault(path, "metrics", &cfg->metrics, errs);
-    if (cfg->has_control)
-        socket_file_fault(path, "control", &cfg->control, errs);
-    if (cfg->logs.has_listen)
-        socket_file_fault(path, "logs.listen", &cfg->logs.listen, errs);
-    if (cfg->broker.enabled)
-        socket_file_fault(path, "broker.listen", &cfg->broker.listen, errs);
 }
 
 /* The broker's files (the at-rest key, the policies' certificates) load,
@@ -428,7 +417,7 @@ cmd_config(int argc, char **argv, int run)
      * they are checked against */
     if (config_load_all(path, &cfg, errs) == 0) {
         host_faults(&cfg, path, errs);
-        perms_missing(&cfg, path, errs);
+        listeners_each(&cfg, perm_missing, path, errs);
         files_missing(&cfg, path, errs);
         broker_missing(&cfg, path, errs);
     }

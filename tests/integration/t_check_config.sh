@@ -253,9 +253,9 @@ EOF
 for cmd in check run; do
     run_al 1 $cmd -c host.yaml
     [ "$(cat "$T/out")" = "airlock: host.yaml: relays[0].listen: no directory $T/no-such-dir
+airlock: host.yaml: metrics: $T/in-the-way.sock exists and is not a socket
 airlock: host.yaml: log_sinks[0].file: no directory $T/no-such-dir
 airlock: host.yaml: pools[0].dir: no directory $T/no-such-dir
-airlock: host.yaml: metrics: $T/in-the-way.sock exists and is not a socket
 4 errors" ] || fail "host faults ($cmd): $(cat "$T/out")"
 done
 [ -f "$T/in-the-way.sock" ] && [ ! -e "$T/no-such-dir" ] && ! tcp_up "$P" || fail "check or run touched something"
