@@ -21,18 +21,8 @@
 #include <openssl/x509v3.h>
 
 #include "core/log.h"
+#include "core/ssl_reason.h"
 #include "http/proxy_int.h"
-
-/* The first OpenSSL error as text, for a log line. */
-static const char *
-ssl_reason(void)
-{
-    unsigned long e = ERR_get_error();
-    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
-
-    ERR_clear_error();
-    return r != NULL ? r : "unknown error";
-}
 
 static bool
 is_address(const char *host)

@@ -277,6 +277,10 @@ bool backend_step(struct sess *s);
  * tls): 0, -EAGAIN, -errno. */
 int sess_write_out(struct sess *s, int fd, bool tls);
 
+/* sess_write_out() to the client: true once all of it is out; false while
+ * the client takes no more, or after closing s on an error. */
+bool client_flush(struct sess *s);
+
 /* Closes s's backend connection or dial; idempotent. */
 void backend_close(struct sess *s);
 

@@ -556,17 +556,8 @@ exchange_done(struct sess *s)
 static bool
 write_client(struct sess *s)
 {
-    if (!s->cr.writable)
+    if (!client_flush(s))
         return false;
-    int rc = sess_write_out(s, s->cio.fd, false);
-    if (rc == -EAGAIN) {
-        s->cr.writable = false;
-        return false;
-    }
-    if (rc != 0) {
-        sess_close(s);
-        return false;
-    }
     exchange_done(s);
     return true;
 }

@@ -269,6 +269,23 @@ sess_write_out(struct sess *s, int fd, bool tls)
     return 0;
 }
 
+bool
+client_flush(struct sess *s)
+{
+    if (!s->cr.writable)
+        return false;
+    int rc = sess_write_out(s, s->cio.fd, false);
+    if (rc == -EAGAIN) {
+        s->cr.writable = false;
+        return false;
+    }
+    if (rc != 0) {
+        sess_close(s);
+        return false;
+    }
+    return true;
+}
+
 static void on_response(struct sess *s);
 static void response_head(struct sess *s, const char *framing);
 
@@ -353,17 +370,8 @@ stream_step(struct sess *s)
     struct http_msg *m = &s->resp;
 
     if (s->osent < s->olen) {
-        if (!s->cr.writable)
+        if (!client_flush(s))
             return false;
-        int rc = sess_write_out(s, s->cio.fd, false);
-        if (rc == -EAGAIN) {
-            s->cr.writable = false;
-            return false;
-        }
-        if (rc != 0) {
-            sess_close(s);
-            return false;
-        }
         if (s->olen > s->head.len)
             http_msg_consume(m, s->rin.data, &s->rin.len, s->olen - s->head.len);
         s->olen = s->osent = 0;

@@ -20,6 +20,7 @@
 #include "attest/trust.h"
 #include "core/backoff.h"
 #include "core/log.h"
+#include "core/ssl_reason.h"
 #include "relay/relay.h"
 
 #define NONCE_LEN 32 /* bytes a client relay asks fresh evidence over */
@@ -62,17 +63,6 @@ tls_gen_unref(struct tls_gen *g)
     SSL_CTX_free(g->ctx);
     attest_sim_close(&g->sim);
     free(g);
-}
-
-/* The first OpenSSL error as text, for a log line. */
-static const char *
-ssl_reason(void)
-{
-    unsigned long e = ERR_get_error();
-    const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
-
-    ERR_clear_error();
-    return r != NULL ? r : "unknown error";
 }
 
 /* Fresh evidence is made inside the handshake, on the worker's loop, for
