@@ -164,7 +164,7 @@ run() {
         --domain "$SG_DOMAIN" --mode customer --duration "$SM_SESSION" --frequency 1s \
         --write-ratio 0.10 --users "$n" --ramp-up 5s --csv "$T/$tag.csv" >"$T/$tag.out" 2>&1 ||
         log "$sys: load errors: $(grep '^total' "$T/$tag.out")"
-    kill "$spid" && wait "$spid" 2>/dev/null || true
+    { kill "$spid"; wait "$spid"; } 2>/dev/null || true
     sys_stop
     awk -v sys="$sys" -v act="$act" -v n="$n" '
         FILENAME ~ /\.mem$/ { k++; for (i = 1; i <= 12; i++) s[i] += $i; next }
@@ -181,7 +181,7 @@ run() {
 }
 
 cl_net
-cl_redis
+cl_redis redis
 log "provisioning $U users"
 cl_users "$U"
 cl_haproxy

@@ -108,7 +108,7 @@ one() {
             END { printf "round %s, %s routers: %d assigns/s, p50%s us, p99 max %d us\n", r, NR, s, p, m }' >&2
 }
 
-order=($COUNTS)
+read -r -a order <<<"$COUNTS"
 for ((r = 1; r <= ROUNDS; r++)); do
     for k in "${order[@]}"; do one "$r" "$k"; done
     order=("${order[@]:1}" "${order[0]}") # rotate: no count always goes first
@@ -122,7 +122,7 @@ printf '%-8s %10s %8s %8s   (%s rounds of %s s, %s instances per node, 3 nodes)\
     assigns/s p50_us p99_us "$ROUNDS" "$SECONDS_EACH" "$N"
 for k in $COUNTS; do
     # results hold the rounds in order, k lines per round of count k
-    awk -v k="$k" '$1 == k { n++; s += $2; if ($4 > m) m = $4; p[n] = $3
+    awk -v k="$k" '$1 == k { n++; s += $2; if ($4 > m) m = $4
                        if (n == k) { print s, m; n = 0; s = 0; m = 0 } }' "$W/results" >"$W/agg.$k"
     rate=$(cut -d' ' -f1 "$W/agg.$k" | median)
     p99=$(cut -d' ' -f2 "$W/agg.$k" | median)
