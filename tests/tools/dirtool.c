@@ -34,9 +34,9 @@
  *       several processes start together) for DURATION_MS, assign/activate/
  *       draining/idle cycles of new keys (TAG-i), each instance won checked
  *       against the ledger (as race); then assigns HOLD more keys and
- *       leaves them active. Prints the cycles, the assigns per second and
- *       the assign latency p50 and p99 in microseconds; every held key and
- *       its instance on stderr as "held KEY NAME"
+ *       leaves them active. Prints "held KEY NAME" for each of those, then
+ *       the assignments, the assignments per second and the assign latency
+ *       p50 and p99 in microseconds (of the cycles)
  *
  * With $DIRTOOL_NODE the directory has that node name (directory: node:)
  * and the instances are named NODE-iK instead of iK.
