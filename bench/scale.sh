@@ -58,7 +58,7 @@ idle_is() { [ "$(rcli SCARD "${1}idle:grid")" = "$2" ]; }
 check() {
     local p=$1 k=$2 snap
     snap=$W/snap.$p
-    rcli --no-raw EVAL "
+    rcli EVAL "
 local out = {}
 for _, n in ipairs(redis.call('SMEMBERS', ARGV[1] .. 'pool:grid')) do
   local h = redis.call('HMGET', ARGV[1] .. 'i:grid:' .. n, 'key', 'state')
@@ -68,7 +68,7 @@ for _, n in ipairs(redis.call('SMEMBERS', ARGV[1] .. 'pool:grid')) do
   end
 end
 out[#out + 1] = 'idle ' .. redis.call('SCARD', ARGV[1] .. 'idle:grid')
-return out" 0 "$p" | sed 's/^[0-9]*) //; s/"//g' >"$snap"
+return out" 0 "$p" >"$snap"
     # held: "held KEY NAME" lines of the routers; the directory must say the same
     sort "$W"/held.* >"$W/held"
     awk '$1 != "idle" { print "held", $1, $2 }' "$snap" | sort >"$W/dir"
