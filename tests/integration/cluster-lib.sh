@@ -21,6 +21,9 @@ host_namespaces
 [ -x "$SG_BIN/smartgrid-state" ] || fail "no $SG_BIN/smartgrid-state"
 
 CL_NET=10.231.0
+# each node's pool: CL_MIN_IDLE standby instances, at most CL_MAX (bench/scale-memory.sh
+# sizes them for its users)
+CL_MIN_IDLE=${CL_MIN_IDLE:-2} CL_MAX=${CL_MAX:-6}
 CL_REDIS=$CL_NET.1:6379
 CL_PREFIX="cl:"
 SG_PORT=8443 # HAProxy's, where sg_curl connects
@@ -82,7 +85,7 @@ cl_users() {
 
 # cl_node N: node N's two airlocks in its namespace, as a DaemonSet (pool)
 # and a Deployment (router) would run them: "pN" with the directory (node
-# nN) and the pool grid of 2 standby smartgrid instances (at most 6),
+# nN) and the pool grid of CL_MIN_IDLE (2) standby smartgrid instances (at most CL_MAX, 6),
 # control socket $T/nN/ctl.sock, metrics 127.0.0.1:9100; "rN" with the
 # router (PROXY v2 from HAProxy), metrics on the node's address :9101 (HAProxy
 # checks its /readyz). Logs $T/pN.log,
@@ -110,7 +113,7 @@ cl_pool() {
     local i=$1 u0
     mkdir -p "$T/n$i"
     chmod 711 "$T/n$i"
-    [ -n "${CL_UIDS[$i]:-}" ] || CL_UIDS[$i]=$(free_uids 10)
+    [ -n "${CL_UIDS[$i]:-}" ] || CL_UIDS[$i]=$(free_uids $((CL_MAX + 4)))
     u0=${CL_UIDS[$i]}
     {
         echo "log_level: debug"
@@ -119,8 +122,9 @@ cl_pool() {
         echo "drain_timeout: 5s"
         cl_dir_yaml
         echo "  node: n$i"
-        POOL_ADDR=$(cl_ip "$i") POOL_UIDS=$u0-$((u0 + 9)) "$ROOT/apps/smartgrid/pool-yaml.sh" \
-            "$SG_BIN" "$SG" "$SG/db" "$T/n$i/inst" 20000-20009 2 6 2 60s "$SG_DOMAIN"
+        POOL_ADDR=$(cl_ip "$i") POOL_UIDS=$u0-$((u0 + CL_MAX + 3)) "$ROOT/apps/smartgrid/pool-yaml.sh" \
+            "$SG_BIN" "$SG" "$SG/db" "$T/n$i/inst" 20000-$((20000 + CL_MAX + 3)) "$CL_MIN_IDLE" \
+            "$CL_MAX" "$CL_MIN_IDLE" 60s "$SG_DOMAIN"
     } >"$T/n$i/pool.yaml"
     "$AIRLOCK" check -c "$T/n$i/pool.yaml" >/dev/null || fail "node $i: airlock check failed"
     # a restart: the earlier run's log aside (its lines would match the waits)
@@ -208,8 +212,9 @@ cl_up() {
     for i in 1 2 3; do cl_node "$i"; done
     cl_haproxy
     for i in n1 n2 n3; do wait_until 20 cl_server_is "$i" UP || fail "router $i not UP"; done
-    wait_until 30 cl_idle 6 || fail "not 6 idle instances: $(rcli SMEMBERS "${CL_PREFIX}idle:grid")"
-    log "cluster up: 3 nodes, redis, HAProxy; 6 standby instances"
+    wait_until 30 cl_idle $((3 * CL_MIN_IDLE)) ||
+        fail "not $((3 * CL_MIN_IDLE)) idle instances: $(rcli SMEMBERS "${CL_PREFIX}idle:grid")"
+    log "cluster up: 3 nodes, redis, HAProxy; $((3 * CL_MIN_IDLE)) standby instances"
 }
 
 # ---- the ledger: which key is on which instance

@@ -25,6 +25,21 @@
  *   dirtool bench BACKEND PREFIX N CYCLES
  *       CYCLES assign/activate/draining/idle cycles; prints the assign
  *       latency p50 and p99 in microseconds
+ *   dirtool pool BACKEND PREFIX N SECONDS
+ *       a node's pool for bench/scale.sh: reports N idle instances and
+ *       stays SECONDS, its directory saying every 100 ms that the node
+ *       ($DIRTOOL_NODE) is alive
+ *   dirtool router BACKEND PREFIX TAG START_MS DURATION_MS HOLD
+ *       a router for bench/scale.sh: from the wall clock START_MS (so that
+ *       several processes start together) for DURATION_MS, assign/activate/
+ *       draining/idle cycles of new keys (TAG-i), each instance won checked
+ *       against the ledger (as race); then assigns HOLD more keys and
+ *       leaves them active. Prints "held KEY NAME" for each of those, then
+ *       the assignments, the assignments per second and the assign latency
+ *       p50 and p99 in microseconds (of the cycles)
+ *
+ * With $DIRTOOL_NODE the directory has that node name (directory: node:)
+ * and the instances are named NODE-iK instead of iK.
  *
  * BACKEND sentinels:MASTER asks the sentinels in $DIRTOOL_SENTINELS
  * (endpoints separated by spaces) for MASTER. $DIRTOOL_REDIS_USER,
@@ -179,7 +194,9 @@ report(const char *name, enum dir_state st)
 
     const char *base = getenv("DIRTOOL_PORT_BASE");
 
-    snprintf(text, sizeof(text), "tcp:127.0.0.1:%d", (base ? atoi(base) : 20000) + atoi(name + 1));
+    /* iK or NODE-iK: port BASE+K */
+    snprintf(text, sizeof(text), "tcp:127.0.0.1:%d",
+             (base ? atoi(base) : 20000) + atoi(strrchr(name, 'i') + 1));
     endpoint_parse(text, &ep, &why);
     if (dir_report(dir, POOL, name, st, &ep) != 0) {
         fprintf(stderr, "dirtool: report failed\n");
@@ -193,7 +210,7 @@ register_all(long n)
     char name[DIR_NAME_MAX];
 
     for (long i = 0; i < n; i++) {
-        snprintf(name, sizeof(name), "i%ld", i);
+        snprintf(name, sizeof(name), "%s%si%ld", conf.node, conf.node[0] ? "-" : "", i);
         report(name, DIR_IDLE);
     }
 }
@@ -257,12 +274,32 @@ ledger_give(struct worker *w, const char *inst, const char *key)
     pthread_mutex_unlock(&ledger_lock);
 }
 
-static void *
-race(void *arg)
+/* Instance inst was assigned to key: takes it in the ledger; returns 0, or
+ * -1 (a violation, counted) when another key holds it. */
+static int
+won(struct worker *w, const char *inst, const char *key)
 {
-    struct worker *w = arg;
-    char key[DIR_KEY_MAX], inst[DIR_NAME_MAX], again[DIR_NAME_MAX];
+    if (ledger_take(w, inst, key) == 0)
+        return 0;
+    fprintf(stderr, "dirtool: VIOLATION: %s given to %s while another key holds it\n", inst, key);
+    w->violations++;
+    return -1;
+}
 
+/* The session of key on inst ends: out of the ledger, then the pool's
+ * reports (draining, idle), which let the directory hand it out again. */
+static void
+recycle(struct worker *w, const char *inst, const char *key)
+{
+    ledger_give(w, inst, key);
+    report(inst, DIR_DRAINING);
+    report(inst, DIR_IDLE);
+}
+
+/* The worker's loop and, with redis, its ledger connection. */
+static void
+worker_begin(struct worker *w)
+{
     w->loop = loop_new();
     if (conf.backend == DIR_REDIS) {
         struct timeval tv = {5, 0};
@@ -274,6 +311,23 @@ race(void *arg)
             exit(2);
         }
     }
+}
+
+static void
+worker_end(struct worker *w)
+{
+    if (w->ledger != NULL)
+        redisFree(w->ledger);
+    loop_free(w->loop);
+}
+
+static void *
+race(void *arg)
+{
+    struct worker *w = arg;
+    char key[DIR_KEY_MAX], inst[DIR_NAME_MAX], again[DIR_NAME_MAX];
+
+    worker_begin(w);
     for (long i = 0; i < w->keys; i++) {
         snprintf(key, sizeof(key), "%s-%d-%ld", w->tag, w->id, i);
         int err = assign_sync(w->loop, &w->guard, key, inst);
@@ -286,24 +340,16 @@ race(void *arg)
             continue;
         }
         w->assigned++;
-        if (ledger_take(w, inst, key) != 0) {
-            fprintf(stderr, "dirtool: VIOLATION: %s given to %s while another key holds it\n", inst,
-                    key);
-            w->violations++;
+        if (won(w, inst, key) != 0)
             continue;
-        }
         if (assign_sync(w->loop, &w->guard, key, again) != 0 || strcmp(inst, again) != 0) {
             fprintf(stderr, "dirtool: VIOLATION: %s not sticky (%s then %s)\n", key, inst, again);
             w->violations++;
         }
         activate_or_exit(w->loop, &w->guard, inst, key);
-        ledger_give(w, inst, key);
-        report(inst, DIR_DRAINING);
-        report(inst, DIR_IDLE);
+        recycle(w, inst, key);
     }
-    if (w->ledger != NULL)
-        redisFree(w->ledger);
-    loop_free(w->loop);
+    worker_end(w);
     return NULL;
 }
 
@@ -401,6 +447,88 @@ cmd_bench(long n, long cycles)
     return 0;
 }
 
+static int
+cmd_pool(long n, long seconds)
+{
+    struct timespec ts = {seconds, 0};
+
+    register_all(n);
+    /* the directory's thread says the node is alive while this sleeps */
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+static unsigned long long
+wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+}
+
+static int
+cmd_router(const char *tag, unsigned long long start_ms, long duration_ms, long hold)
+{
+    struct worker w = {.tag = tag};
+    char key[DIR_KEY_MAX], inst[DIR_NAME_MAX];
+    size_t cap = 1 << 16, done = 0;
+    unsigned long long *lat = malloc(cap * sizeof(*lat));
+    long i = 0;
+
+    if (lat == NULL)
+        return 2;
+    worker_begin(&w);
+    for (unsigned long long now = wall_ms(); now < start_ms; now = wall_ms()) {
+        struct timespec ts = {(time_t)((start_ms - now) / 1000),
+                              (long)((start_ms - now) % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    unsigned long long t0 = now_us(), end = t0 + (unsigned long long)duration_ms * 1000;
+    for (unsigned long long t = t0; t < end; t = now_us(), i++) {
+        snprintf(key, sizeof(key), "%s-%ld", tag, i);
+        int err = assign_sync(w.loop, &w.guard, key, inst);
+        if (err != 0) {
+            *(err == -EAGAIN ? &w.none_free : &w.errors) += 1;
+            continue;
+        }
+        if (done == cap) {
+            unsigned long long *more = realloc(lat, 2 * cap * sizeof(*lat));
+            if (more == NULL)
+                break; /* enough samples */
+            lat = more;
+            cap *= 2;
+        }
+        lat[done++] = now_us() - t;
+        w.assigned++;
+        if (won(&w, inst, key) != 0)
+            continue;
+        activate_or_exit(w.loop, &w.guard, inst, key);
+        recycle(&w, inst, key);
+    }
+    double secs = (double)(now_us() - t0) / 1e6;
+    for (long h = 0; h < hold; h++, i++) {
+        snprintf(key, sizeof(key), "%s-%ld", tag, i);
+        if (assign_sync(w.loop, &w.guard, key, inst) != 0) {
+            w.errors++;
+            continue;
+        }
+        if (won(&w, inst, key) == 0) {
+            activate_or_exit(w.loop, &w.guard, inst, key);
+            printf("held %s %s\n", key, inst);
+        }
+    }
+    worker_end(&w);
+    qsort(lat, done, sizeof(*lat), cmp_ull);
+    printf("router=%s assigned=%ld per_s=%.0f assign_p50_us=%llu assign_p99_us=%llu none_free=%ld "
+           "errors=%ld violations=%ld\n",
+           tag, w.assigned, (double)w.assigned / secs, done ? lat[done / 2] : 0,
+           done ? lat[done * 99 / 100] : 0, w.none_free, w.errors, w.violations);
+    free(lat);
+    return w.violations > 0 || w.errors > 0 || w.assigned == 0;
+}
+
 static void
 on_list(void *arg, const struct dir_instance *list, long n)
 {
@@ -428,8 +556,10 @@ flush(void)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: dirtool register|race|assign|activate|outage|bench BACKEND PREFIX ... "
-                    "(see source)\n");
+    fprintf(stderr,
+            "usage: dirtool register|race|assign|activate|outage|bench|pool|router BACKEND PREFIX "
+            "... "
+            "(see source)\n");
     exit(2);
 }
 
@@ -466,6 +596,8 @@ main(int argc, char **argv)
     if (getenv("DIRTOOL_REDIS_PASSWORD_FILE") != NULL)
         snprintf(conf.redis_password_file, sizeof(conf.redis_password_file), "%s",
                  getenv("DIRTOOL_REDIS_PASSWORD_FILE"));
+    if (getenv("DIRTOOL_NODE") != NULL)
+        snprintf(conf.node, sizeof(conf.node), "%s", getenv("DIRTOOL_NODE"));
     if (getenv("DIRTOOL_MIN_REPLICAS_ACKED") != NULL)
         conf.min_replicas_acked = (unsigned)atoi(getenv("DIRTOOL_MIN_REPLICAS_ACKED"));
     snprintf(conf.prefix, sizeof(conf.prefix), "%s", argv[3]);
@@ -501,6 +633,10 @@ main(int argc, char **argv)
         rc = cmd_outage(atol(argv[4]));
     } else if (strcmp(argv[1], "bench") == 0 && argc == 6) {
         rc = cmd_bench(atol(argv[4]), atol(argv[5]));
+    } else if (strcmp(argv[1], "pool") == 0 && argc == 6) {
+        rc = cmd_pool(atol(argv[4]), atol(argv[5]));
+    } else if (strcmp(argv[1], "router") == 0 && argc == 8) {
+        rc = cmd_router(argv[4], strtoull(argv[5], NULL, 10), atol(argv[6]), atol(argv[7]));
     } else {
         usage();
     }
