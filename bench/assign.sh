@@ -22,13 +22,8 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--rounds N] [--instances N] [--cycles N] [--build DIR]" >&2; exit 2 ;;
     esac
 done
-if [ ! -x "$BUILD/tests/dirtool" ]; then
-    [ "$BUILD" = "$ROOT/build" ] && make -C "$ROOT" >/dev/null
-    meson configure "$BUILD" -Dtests=true >/dev/null 2>&1 || true
-    ninja -C "$BUILD" tests/dirtool >/dev/null
-fi
-DIRTOOL=$BUILD/tests/dirtool
-. "$ROOT/scripts/lib.sh"
+. "$HERE/lib.sh"
+DIRTOOL=$(dirtool_build "$BUILD")
 scratch_dir W airlock-bench-assign
 PORT=$(free_port)
 proc_start "$W/unix.log" redis-server --port 0 --unixsocket "$W/r.sock" --save '' --appendonly no

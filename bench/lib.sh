@@ -18,6 +18,16 @@ bench_build() {
     AIRLOCK=$ROOT/build/airlock
 }
 
+# dirtool_build BUILD: builds tests/tools/dirtool in the meson build BUILD,
+# or brings it up to date (the release build $ROOT/build is made first when
+# missing), and prints its path
+dirtool_build() {
+    [ "$1" = "$ROOT/build" ] && [ ! -f "$1/build.ninja" ] && make -C "$ROOT" >/dev/null
+    [ -f "$1/tests/dirtool" ] || meson configure "$1" -Dtests=true >/dev/null 2>&1 || true
+    ninja -C "$1" tests/dirtool >/dev/null || die "cannot build $1/tests/dirtool"
+    echo "$1/tests/dirtool"
+}
+
 # bench_init NAME: the work directory /tmp/airlock-bench-NAME.* $WORK (logs in $LOGS, an empty
 # $RESULTS; removed at exit unless AIRLOCK_BENCH_KEEP=1), benchtool built
 # as $BT; at exit every process started is stopped

@@ -37,14 +37,9 @@ while [ $# -gt 0 ]; do
     *) usage ;;
     esac
 done
-if [ ! -x "$BUILD/tests/dirtool" ]; then
-    [ "$BUILD" = "$ROOT/build" ] && make -C "$ROOT" >/dev/null
-    meson configure "$BUILD" -Dtests=true >/dev/null 2>&1 || true
-    ninja -C "$BUILD" tests/dirtool >/dev/null
-fi
-DIRTOOL=$BUILD/tests/dirtool
+. "$HERE/lib.sh"
+DIRTOOL=$(dirtool_build "$BUILD")
 LOG_FD=2
-. "$ROOT/scripts/lib.sh"
 scratch_dir W airlock-bench-scale "${AIRLOCK_BENCH_KEEP:-}"
 PORT=$(free_port)
 REDIS=tcp:127.0.0.1:$PORT
