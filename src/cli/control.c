@@ -107,6 +107,27 @@ conn_write(struct ctl_conn *cc)
     conn_close(cc);
 }
 
+static void
+conn_send_timeout(struct timer *t)
+{
+    struct ctl_conn *cc = t->data;
+
+    log_info("ctl answer not taken in %d ms: closed (%zu of %zu bytes sent)", CTL_TIMEOUT_MS,
+             cc->out_off, cc->out.len);
+    conn_close(cc);
+}
+
+/* Sends cc->out and closes; a client that does not take it within
+ * CTL_TIMEOUT_MS is closed anyway, so it holds neither the answer's memory
+ * nor the conn. */
+static void
+conn_send(struct ctl_conn *cc)
+{
+    cc->state = CC_WRITING;
+    timer_start(cc->ctl->loop, &cc->timer, CTL_TIMEOUT_MS, conn_send_timeout, cc);
+    conn_write(cc);
+}
+
 /* Sends what is in cc->out (or a note that it could not be built). */
 static void
 conn_answer(struct ctl_conn *cc)
@@ -117,8 +138,7 @@ conn_answer(struct ctl_conn *cc)
     }
     log_info("ctl command=%s result=%s", ctl_verb_name(cc->cmd.verb),
              cc->out.data != NULL && strncmp(cc->out.data, "OK", 2) == 0 ? "ok" : "err");
-    cc->state = CC_WRITING;
-    conn_write(cc);
+    conn_send(cc);
 }
 
 /* The callback side: the conn came back from the directory or a pending
@@ -365,8 +385,7 @@ conn_refuse(struct ctl_conn *cc, const char *why)
 {
     log_info("ctl refused: %s", why);
     strbuf_printf(&cc->out, "ERR %s\n", why);
-    cc->state = CC_WRITING;
-    conn_write(cc);
+    conn_send(cc);
 }
 
 static void
