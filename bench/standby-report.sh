@@ -90,7 +90,7 @@ tables() {
     echo
     echo "Cold start: On-demand (a fresh server per arriving user, its ready line then its"
     echo "LOGIN, no router) against Standby's LOGIN (through the router, an idle instance"
-    echo "reserved, the provisioning hook, the database opened), ms:"
+    echo "reserved, the user's state brought in, the database opened), ms:"
     echo
     echo "| | p50 | p95 | p99 | n |"
     echo "|---|---|---|---|---|"

@@ -10,7 +10,7 @@
 #   Standby    an airlock router on the directory and a pool of
 #              smartgrid-server instances: min_idle standing by, grown and
 #              recycled by the pool, the user's encrypted database brought in
-#              by the provisioning hook at LOGIN and stored back at LOGOUT.
+#              by airlock (state:) at the reservation, stored back at LOGOUT.
 #   On-demand  a fresh smartgrid-server started when the user arrives: the
 #              time to its ready line plus its LOGIN (measured directly,
 #              without a router: a lower bound of what a router would see).

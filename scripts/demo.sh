@@ -11,7 +11,7 @@
 #   │                               │ dir_assign(grid, user0003): sticky or an idle one│
 #   │                               ▼                                                  │
 #   │  pool grid: smartgrid-server instances, min_idle 4 standing by, one user each;   │
-#   │  LOGIN line -> provisioning hook brings user0003.db in; LOGOUT -> stored back,   │
+#   │  reservation -> airlock copies user0003.db in (state:); LOGOUT -> stored back,   │
 #   │  directory wiped, a fresh process takes its place                                │
 #   └──────────────────────────────────────────────────────────────────────────────────┘
 #
@@ -51,7 +51,7 @@ DOMAIN=example
 MIN_IDLE=4
 
 . "$ROOT/scripts/demo-lib.sh"
-for b in smartgrid-server smartgrid-provision smartgrid-load smartgrid-state; do
+for b in smartgrid-server smartgrid-provision smartgrid-load; do
     [ -x "$BIN/$b" ] || die "no $b beside $AIRLOCK (run: make)"
 done
 demo_begin curl openssl ip nsenter setsid ss -- "$PORT" "$MPORT"

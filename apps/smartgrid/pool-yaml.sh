@@ -6,7 +6,7 @@
 #   [POOL_UIDS=FIRST-LAST [POOL_GROUP=GID]] \
 #   pool-yaml.sh BIN GRID STORE DIR PORTS MIN_IDLE MAX MAX_IDLE COOLDOWN [DOMAIN]
 #
-#   BIN      directory of smartgrid-server and smartgrid-state
+#   BIN      directory of smartgrid-server
 #   GRID     smartgrid-provision's output (its ca.pem: the CA of the clients)
 #   STORE    where the users' encrypted databases and their own server
 #            certificates (USER.db, USER.crt, USER.key) rest between sessions
@@ -25,10 +25,12 @@
 #               from this sim root (--attest-provider sim --sim-root FILE):
 #               sim evidence, for demos and tests, not a security boundary
 #
-# The event rules match the server's lines; the hooks move a user's
-# database between STORE and the instance directory (smartgrid-state), and
-# bring the user's own server certificate in with it: the instances get no
-# --cert, no certificate valid for another user is ever in an instance.
+# The event rules match the server's lines; airlock's built-in provisioning
+# (state:, docs/pool.md) copies a user's database between STORE and the
+# instance directory, and brings the user's own server certificate and key
+# in before it (the database's arrival tells the server the state is
+# complete): the instances get no --cert, no certificate valid for another
+# user is ever in an instance.
 set -eu
 attest=
 [ -z "${POOL_SIM_ROOT:-}" ] || attest=", --attest-provider, sim, --sim-root, $POOL_SIM_ROOT"
@@ -57,10 +59,10 @@ pools:
       ready: "^WAITING_LOGIN$"
       login: "^LOGIN ([a-z0-9]+)$"
       logout: "^LOGOUT$"
-    provision:
-      command: [$1/smartgrid-state, fetch, $3, "{user}", "{dir}"]
-      timeout: 10s
-    deprovision:
-      command: [$1/smartgrid-state, store, $3, "{user}", "{dir}"]
+    state:
+      store: $3
+      fetch_optional: ["{user}.crt", "{user}.key"]
+      fetch: ["{user}.db"]
+      store_back: ["{user}.db"]
       timeout: 10s
 YAML

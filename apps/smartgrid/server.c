@@ -8,7 +8,7 @@
  * instance holds a key that could pose as another user's server; --cert
  * and --key give one certificate for every user instead, for a server
  * outside a pool. POST /login opens the user's SQLCipher database
- * (DIR/<user>.db, put there by the pool's provisioning hook) with the key
+ * (DIR/<user>.db, put there by the pool's provisioning) with the key
  * the client sends; POST /logout (or the session's expiry) closes it,
  * prints "LOGOUT" and exits 0. Event lines go to stdout, logs to stderr.
  *
@@ -183,7 +183,7 @@ hello_servername(SSL *ssl, char *out, size_t size)
 }
 
 /* Without --cert, the server's certificate is the SNI user's own,
- * DIR/<user>.crt with DIR/<user>.key: the pool's provisioning hook brings
+ * DIR/<user>.crt with DIR/<user>.key: the pool's provisioning brings
  * them in with the user's state when the directory reserves this instance
  * for the user, which happens at the user's ClientHello, so they may land
  * just after it. The handshake is then suspended (SSL_CLIENT_HELLO_RETRY;
@@ -463,9 +463,9 @@ fail:
 
 /* ---- login and logout */
 
-/* Waits up to --state-wait for the provisioning hook to put the user's
+/* Waits up to --state-wait for the pool's provisioning to put the user's
  * database in place (it renames it in, so existence means complete). The
- * hook usually runs while the client sends its login request: inotify on
+ * copy usually runs while the client sends its login request: inotify on
  * --dir wakes the wait the moment the file lands, where polling would add
  * its interval to every LOGIN. The inotify instance is made once, at
  * start, and lives as long as the process: closing one costs the kernel an

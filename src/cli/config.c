@@ -1129,6 +1129,48 @@ static const struct conf_block hook_block = {
     .what = "expected a mapping (command, timeout)",
 };
 
+#define STC(field) offsetof(struct state_conf, field)
+#define EXPECT_STATE_NAMES                                                                         \
+    "expected a list of 1-32 file names ({user} allowed; no '/', not starting with '.')"
+
+static const struct conf_list state_names_list = {
+    .what = EXPECT_STATE_NAMES,
+    .min = 1,
+    .max = CONF_ARGV_MAX,
+    .few = EXPECT_STATE_NAMES,
+    .many = EXPECT_STATE_NAMES,
+};
+
+/* A file name of state: (a template with {user}): a plain name in the
+ * instance directory and the store. */
+static int
+set_state_name(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    if (s[0] == '.' || strchr(s, '/') != NULL)
+        return refuse(msg, len, "%s", row->expect);
+    return set_arg(row, base, s, msg, len);
+}
+
+/* clang-format off */
+static const struct conf_row state_rows[] = {
+    {.name = "store", .set = set_path, .off = STC(store), .min = 1, .max = CONF_FILE_PATH_MAX,
+     .expect = EXPECT_FILE, .flags = CONF_REQUIRED},
+    {.name = "fetch_optional", .set = set_state_name, .off = STC(fetch_optional), .max = TMPL_USER,
+     .expect = EXPECT_STATE_NAMES, .list = &state_names_list},
+    {.name = "fetch", .set = set_state_name, .off = STC(fetch), .max = TMPL_USER,
+     .expect = EXPECT_STATE_NAMES, .list = &state_names_list},
+    {.name = "store_back", .set = set_state_name, .off = STC(store_back), .max = TMPL_USER,
+     .expect = EXPECT_STATE_NAMES, .list = &state_names_list},
+    {.name = "timeout", .set = conf_set_duration, .off = STC(timeout_ms), .min = 1,
+     .expect = EXPECT_DURATION, .low = "expected a duration of more than 0"},
+};
+/* clang-format on */
+
+static const struct conf_block state_block = {
+    ROWS(state_rows),
+    .what = "expected a mapping (store, fetch_optional, fetch, store_back, timeout)",
+};
+
 BLOCK_CHECK(pool_check, pool_conf_check, struct pool_conf)
 
 /* clang-format off */
@@ -1169,6 +1211,7 @@ static const struct conf_row pool_rows[] = {
     {.name = "events", .sub = &event_block, .missing = "", .flags = CONF_REQUIRED},
     {.name = "provision", .sub = &hook_block, .off = PC(provision)},
     {.name = "deprovision", .sub = &hook_block, .off = PC(deprovision)},
+    {.name = "state", .sub = &state_block, .off = PC(state)},
 };
 /* clang-format on */
 
@@ -2379,9 +2422,10 @@ offset_line(const struct conf_ctx *c, size_t off)
 
 /* Every block, for hints that name a key wherever it is. */
 static const struct conf_block *const all_blocks[] = {
-    &top_block,  &relay_block,  &router_block, &listen_block, &policy_block, &route_block,
-    &tls_block,  &verify_block, &logs_block,   &sink_block,   &dir_block,    &event_block,
-    &hook_block, &pool_block,   &hroute_block, &proxy_block,  &secret_block, &broker_block,
+    &top_block,   &relay_block,  &router_block, &listen_block, &policy_block,
+    &route_block, &tls_block,    &verify_block, &logs_block,   &sink_block,
+    &dir_block,   &event_block,  &hook_block,   &pool_block,   &hroute_block,
+    &proxy_block, &secret_block, &broker_block, &state_block,
 };
 
 /* The text of line (0-based) of c, its length in *len; "" past the end. */

@@ -31,6 +31,7 @@ pool_conf_defaults(struct pool_conf *pc)
     pc->backoff_max_ms = 30 * 1000;
     pc->provision.timeout_ms = 30 * 1000;
     pc->deprovision.timeout_ms = 30 * 1000;
+    pc->state.timeout_ms = 30 * 1000;
 }
 
 unsigned
@@ -107,6 +108,11 @@ pool_conf_check(struct pool_conf *pc, struct conf_fault *f)
                           "instance), not both");
     if (pc->group[0] != '\0' && pool_conf_uids(pc) == 0)
         return conf_fault(f, "group", "applies with uids only (the gid of every instance)");
+    if (pc->state.store[0] != '\0' &&
+        (pc->provision.command.n > 0 || pc->deprovision.command.n > 0))
+        return conf_fault(f, "state",
+                          "expected either state (built-in provisioning) or the provision and "
+                          "deprovision hooks, not both");
     if (pool_conf_uids(pc) != 0 && pool_conf_uids(pc) < pc->max)
         return conf_fault(f, "uids", "expected at least max (%u) uids, not %u", pc->max,
                           pool_conf_uids(pc));

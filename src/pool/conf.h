@@ -30,6 +30,17 @@ struct hook_conf {
     unsigned timeout_ms;      /* default 30s; more than 0 */
 };
 
+/* Built-in provisioning (state:): airlock itself copies a user's files
+ * between a store directory and the instance directory (pool/state.h),
+ * with no hook process. Names are templates with {user}. */
+struct state_conf {
+    char store[CONF_FILE_PATH_MAX];  /* "": not used */
+    struct argv_conf fetch_optional; /* brought in first, when the store has them */
+    struct argv_conf fetch;          /* then these, in order (the store must have them) */
+    struct argv_conf store_back;     /* copied back to the store after the session */
+    unsigned timeout_ms;             /* each way; default 30s; more than 0 */
+};
+
 /* One pool of standby instances (an entry of pools:). */
 struct pool_conf {
     char name[CONF_NAME_MAX];
@@ -52,6 +63,7 @@ struct pool_conf {
     char login[CONF_REGEX_MAX];          /* one capture group: the user */
     char logout[CONF_REGEX_MAX];         /* "" : the process's exit ends the session */
     struct hook_conf provision, deprovision;
+    struct state_conf state; /* instead of the hooks */
 };
 
 /* Fills *pc with the defaults (see struct pool_conf); max_idle is left

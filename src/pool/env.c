@@ -23,8 +23,13 @@
 #define ASIDE_TRIES 64    /* names taken by leftovers of an earlier airlock (unlikely) */
 #define ASIDE_PREFIX ".wipe-"
 
+/* A wipe, or (work != NULL) other work for the thread (pool_env_run()). */
 struct wipe {
     struct wipe *next;
+    env_work_fn work;
+    void *ctx;
+    void (*ctx_free)(void *ctx);
+    env_work_done_cb work_done; /* main loop only */
     char *base;
     char name[WIPE_NAME_MAX]; /* in base */
     bool give_uid;
@@ -48,6 +53,7 @@ struct pool_env {
     pthread_mutex_t lock; /* the rest */
     pthread_cond_t cond;
     struct wipe *queue, *queue_tail, *done, *done_tail;
+    struct wipe *urgent_tail; /* the last urgent one in queue (they come first), or NULL */
     bool stop;
 };
 
@@ -343,8 +349,13 @@ wipe_thread(void *arg)
         e->queue = w->next;
         if (e->queue == NULL)
             e->queue_tail = NULL;
+        if (e->urgent_tail == w)
+            e->urgent_tail = NULL;
         pthread_mutex_unlock(&e->lock);
-        wipe_tree(w);
+        if (w->work != NULL)
+            w->err = w->work(w->ctx);
+        else
+            wipe_tree(w);
         pthread_mutex_lock(&e->lock);
         w->next = NULL;
         if (e->done_tail != NULL)
@@ -364,6 +375,13 @@ wipe_thread(void *arg)
 static void
 finish(struct pool_env *e, struct wipe *w)
 {
+    if (w->work != NULL) {
+        if (w->work_done != NULL)
+            w->work_done(w->arg, w->ctx, w->err);
+        w->ctx_free(w->ctx);
+        free(w);
+        return;
+    }
     if (w->give_uid)
         pool_env_put_uid(e, w->uid);
     if (w->done != NULL)
@@ -399,16 +417,20 @@ wake_event(struct io *io, uint32_t events)
     finish_done(e);
 }
 
+/* Queues w last, or (urgent) after the urgent ones queued before it: work
+ * that a login waits for does not wait behind wipes. */
 static void
-enqueue(struct pool_env *e, struct wipe *w)
+enqueue(struct pool_env *e, struct wipe *w, bool urgent)
 {
     pthread_mutex_lock(&e->lock);
-    w->next = NULL;
-    if (e->queue_tail != NULL)
-        e->queue_tail->next = w;
-    else
-        e->queue = w;
-    e->queue_tail = w;
+    struct wipe **at = urgent ? (e->urgent_tail != NULL ? &e->urgent_tail->next : &e->queue)
+                              : (e->queue_tail != NULL ? &e->queue_tail->next : &e->queue);
+    w->next = *at;
+    *at = w;
+    if (w->next == NULL)
+        e->queue_tail = w;
+    if (urgent)
+        e->urgent_tail = w;
     pthread_cond_signal(&e->cond);
     pthread_mutex_unlock(&e->lock);
 }
@@ -466,7 +488,7 @@ pool_env_wipe(struct pool_env *e, const char *base, const char *name, bool give_
     }
     seal(fd, w->name);
     close(fd);
-    enqueue(e, w);
+    enqueue(e, w, false);
     return w;
 
 fail:
@@ -479,10 +501,30 @@ fail:
     return NULL;
 }
 
+struct wipe *
+pool_env_run(struct pool_env *e, env_work_fn work, void *ctx, void (*ctx_free)(void *ctx),
+             bool urgent, env_work_done_cb done, void *arg)
+{
+    struct wipe *w = calloc(1, sizeof(*w));
+
+    if (w == NULL) {
+        ctx_free(ctx);
+        return NULL;
+    }
+    w->work = work;
+    w->ctx = ctx;
+    w->ctx_free = ctx_free;
+    w->work_done = done;
+    w->arg = arg;
+    enqueue(e, w, urgent);
+    return w;
+}
+
 void
 pool_env_wipe_detach(struct wipe *w)
 {
     w->done = NULL;
+    w->work_done = NULL;
     w->arg = NULL;
 }
 
@@ -543,7 +585,7 @@ pool_env_sweep(struct pool_env *e, const char *base, const char *pool)
             break;
         memcpy(w->name, names[i], sizeof(w->name));
         seal(fd, w->name);
-        enqueue(e, w);
+        enqueue(e, w, false);
         queued++;
     }
     closedir(d);

@@ -9,7 +9,10 @@
  * nothing of the instance reaches it any more and a fresh instance can
  * start), and the wipe thread removes the tree (openat/unlinkat, never
  * following a symlink; a tree deeper than 64 levels is cut into pieces
- * renamed up to BASE). The end of each wipe comes back on the loop. */
+ * renamed up to BASE). The end of each wipe comes back on the loop. The
+ * same thread runs other file work of the pools (pool_env_run(): a user's
+ * state brought in or stored back), in order with the wipes, so that the
+ * wipe of a directory never starts before the work queued on it ends. */
 #ifndef AIRLOCK_POOL_ENV_H
 #define AIRLOCK_POOL_ENV_H
 
@@ -47,8 +50,25 @@ void pool_env_put_uid(struct pool_env *e, uid_t uid);
 struct wipe *pool_env_wipe(struct pool_env *e, const char *base, const char *name, bool give_uid,
                            uid_t uid, wipe_done_cb done, void *arg, int *err);
 
-/* The owner of w goes away: its done callback is not called; the wipe and
- * the uid's return still happen. */
+/* Work for the thread: returns 0 or -errno (the thread's only access to
+ * ctx until it returns). */
+typedef int (*env_work_fn)(void *ctx);
+
+/* Runs on the loop once work(ctx) returned err; ctx is freed after it. */
+typedef void (*env_work_done_cb)(void *arg, void *ctx, int err);
+
+/* Queues work(ctx) on the wipe thread: last, or (urgent: a login waits for
+ * it) before every wipe and non-urgent work not yet begun, after the urgent
+ * work queued earlier. Once it ran, done(arg, ctx, err) runs on the loop
+ * (done may be NULL) and ctx_free(ctx); e owns ctx from now on, even when
+ * this fails. Returns the queued work, or NULL (out of memory: ctx is
+ * freed, nothing runs). */
+struct wipe *pool_env_run(struct pool_env *e, env_work_fn work, void *ctx,
+                          void (*ctx_free)(void *ctx), bool urgent, env_work_done_cb done,
+                          void *arg);
+
+/* The owner of w (a wipe or work) goes away: its done callback is not
+ * called; the wipe and the uid's return, or the work, still happen. */
 void pool_env_wipe_detach(struct wipe *w);
 
 /* Queues the removal of what an earlier airlock left in base: directories

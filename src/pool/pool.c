@@ -23,6 +23,7 @@
 #include "pool/env.h"
 #include "pool/rules.h"
 #include "pool/spawn.h"
+#include "pool/state.h"
 #include "pool/template.h"
 
 #define REAP_PATIENCE_MS 2000 /* a reaper still running then is killed and started again */
@@ -73,8 +74,9 @@ static const char *const why_names[] = {
 enum hook_kind { HOOK_PROVISION, HOOK_DEPROVISION, HOOK_COUNT };
 static const char *const hook_names[HOOK_COUNT] = {"provision", "deprovision"};
 
-enum hook_fail { HF_EXIT, HF_TIMEOUT, HF_SPAWN, HF_COUNT };
-static const char *const hook_fail_names[HF_COUNT] = {"exit", "timeout", "spawn"};
+/* HF_STATE: built-in provisioning (state:) failed or refused */
+enum hook_fail { HF_EXIT, HF_TIMEOUT, HF_SPAWN, HF_STATE, HF_COUNT };
+static const char *const hook_fail_names[HF_COUNT] = {"exit", "timeout", "spawn", "state"};
 
 /* Upper bounds (seconds) of the time-to-ready histogram. */
 static const double ready_bounds[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
@@ -103,6 +105,7 @@ struct instance {
     unsigned reap_tries;
     struct proc proc, hook, reaper;
     enum hook_kind hook_kind;
+    struct wipe *xfer; /* built-in provisioning (state:) on the env's thread, in place of hook */
     struct dir_activate *activating; /* INST_VERIFYING: the directory's answer to come */
     struct timer timer; /* start timeout, hook timeout, stop escalation, reaper patience */
     struct wipe *wipe;  /* INST_WIPING */
@@ -151,6 +154,47 @@ struct pool {
 static void scale_soon(struct pool *p);
 static void retire(struct instance *in, enum stop_why why, bool replace);
 static void instance_timer(struct timer *t);
+
+/* ---- hooks and built-in provisioning (state:): what the rest sees of them */
+
+/* p brings a user's state in (HOOK_PROVISION) or stores it back. */
+static bool
+has_hook(const struct pool *p, enum hook_kind kind)
+{
+    const struct pool_conf *c = &p->conf;
+
+    if (c->state.store[0] != '\0')
+        return kind == HOOK_PROVISION ? c->state.fetch.n + c->state.fetch_optional.n > 0
+                                      : c->state.store_back.n > 0;
+    return (kind == HOOK_PROVISION ? c->provision : c->deprovision).command.n > 0;
+}
+
+static unsigned
+hook_timeout_ms(const struct pool *p, enum hook_kind kind)
+{
+    if (p->conf.state.store[0] != '\0')
+        return p->conf.state.timeout_ms;
+    return (kind == HOOK_PROVISION ? p->conf.provision : p->conf.deprovision).timeout_ms;
+}
+
+/* A hook or a built-in transfer of in is under way. */
+static bool
+hook_busy(const struct instance *in)
+{
+    return in->hook.state == PROC_RUNNING || in->xfer != NULL;
+}
+
+/* Ends in's hook, unheard. A built-in transfer cannot be stopped: it ends
+ * on the env's thread, before the wipe of in's directory queued after it. */
+static void
+hook_cancel(struct instance *in)
+{
+    proc_close(&in->hook);
+    if (in->xfer != NULL) {
+        pool_env_wipe_detach(in->xfer);
+        in->xfer = NULL;
+    }
+}
 
 /* ---- instance directories */
 
@@ -376,8 +420,8 @@ activated(void *arg, int err, const char *holder)
         retire(in, WHY_UNVERIFIED, true);
         return;
     }
-    bool hook_running = in->hook.state == PROC_RUNNING; /* started at the reservation */
-    bool hook_now = !in->provisioned && !hook_running && p->conf.provision.command.n > 0;
+    bool hook_running = hook_busy(in); /* started at the reservation */
+    bool hook_now = !in->provisioned && !hook_running && has_hook(p, HOOK_PROVISION);
     log_info("pool=%s instance=%s login user=%s provisioned=%s", p->conf.name, in->name, in->user,
              in->provisioned ? "ahead"
              : hook_running  ? "running"
@@ -547,7 +591,7 @@ instance_done(struct instance *in)
 
     timer_stop(p->loop, &in->timer);
     proc_close(&in->proc);
-    proc_close(&in->hook);
+    hook_cancel(in);
     proc_close(&in->reaper);
     dir_activate_cancel(in->activating);
     in->activating = NULL;
@@ -571,7 +615,7 @@ instance_reaped(struct instance *in)
     struct pool *p = in->pool;
 
     in->reaped = true;
-    if (in->provisioned && p->conf.deprovision.command.n > 0) {
+    if (in->provisioned && has_hook(p, HOOK_DEPROVISION)) {
         set_state(in, INST_DEPROVISIONING);
         hook_run(in, HOOK_DEPROVISION);
         return;
@@ -633,10 +677,10 @@ instance_gone(struct instance *in)
     struct pool *p = in->pool;
 
     timer_stop(p->loop, &in->timer);
-    if (in->hook.state == PROC_RUNNING) {
+    if (hook_busy(in)) {
         /* the fetch of a confirmed login: its user may have been served
-         * what it had written; hook_exit() goes on, or the timeout */
-        timer_start(p->loop, &in->timer, p->conf.provision.timeout_ms, instance_timer, in);
+         * what it had written; hook_ended() goes on, or the timeout */
+        timer_start(p->loop, &in->timer, hook_timeout_ms(p, HOOK_PROVISION), instance_timer, in);
         return;
     }
     if (in->own_uid) {
@@ -658,7 +702,7 @@ instance_exit(struct proc *pr, int status)
         bool session = holds_user(in);
         /* brought in, never used (or by a login never confirmed): the store has it */
         if (in->state == INST_RESERVED || in->state == INST_VERIFYING) {
-            proc_close(&in->hook);
+            hook_cancel(in);
             in->provisioned = false;
         }
         in->why = WHY_EXIT;
@@ -682,12 +726,10 @@ hook_timed_out(struct instance *in)
 {
     struct pool *p = in->pool;
 
-    proc_close(&in->hook);
+    hook_cancel(in);
     p->stats.hook_failures[in->hook_kind][HF_TIMEOUT]++;
     log_warnx("pool=%s instance=%s hook=%s failed reason=timeout ms=%u", p->conf.name, in->name,
-              hook_names[in->hook_kind],
-              in->hook_kind == HOOK_PROVISION ? p->conf.provision.timeout_ms
-                                              : p->conf.deprovision.timeout_ms);
+              hook_names[in->hook_kind], hook_timeout_ms(p, in->hook_kind));
 }
 
 static void
@@ -714,7 +756,7 @@ instance_timer(struct timer *t)
             retire(in, WHY_HOOK, true);
         break;
     case INST_STOPPING:
-        if (in->proc.state != PROC_RUNNING && in->hook.state == PROC_RUNNING) {
+        if (in->proc.state != PROC_RUNNING && hook_busy(in)) {
             hook_timed_out(in); /* the fetch instance_gone() waits for */
             instance_gone(in);
             break;
@@ -766,7 +808,7 @@ retire(struct instance *in, enum stop_why why, bool replace)
      * fetch had already written: instance_gone() lets the fetch end and what
      * the session wrote is stored back. */
     if (in->state == INST_RESERVED || in->state == INST_VERIFYING) {
-        proc_close(&in->hook);
+        hook_cancel(in);
         in->provisioned = false;
     }
     in->why = why;
@@ -812,21 +854,19 @@ hook_failed(struct instance *in, enum hook_fail why)
     }
 }
 
+/* in's hook or built-in transfer ended: ok, or failed for why. */
 static void
-hook_exit(struct proc *pr, int status)
+hook_ended(struct instance *in, bool ok, enum hook_fail why)
 {
-    struct instance *in = pr->data;
     struct pool *p = in->pool;
 
     /* a stopping instance's timer is its stop_grace until it is gone */
     if (in->state != INST_STOPPING || in->proc.state != PROC_RUNNING)
         timer_stop(p->loop, &in->timer);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        hook_failed(in, HF_EXIT);
+    if (!ok) {
+        hook_failed(in, why);
         return;
     }
-    if (in->hook_kind == HOOK_PROVISION && in->run_as)
-        give_entries(in);
     log_info("pool=%s instance=%s hook=%s ok", p->conf.name, in->name, hook_names[in->hook_kind]);
     if (in->hook_kind == HOOK_PROVISION) {
         in->provisioned = true;
@@ -840,6 +880,59 @@ hook_exit(struct proc *pr, int status)
 }
 
 static void
+hook_exit(struct proc *pr, int status)
+{
+    struct instance *in = pr->data;
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+
+    if (ok && in->hook_kind == HOOK_PROVISION && in->run_as)
+        give_entries(in);
+    hook_ended(in, ok, HF_EXIT);
+}
+
+static void
+xfer_done(void *arg, void *ctx, int err)
+{
+    struct instance *in = arg;
+
+    in->xfer = NULL;
+    if (err != 0)
+        log_warnx("pool=%s instance=%s state=%s: %s", in->pool->conf.name, in->name,
+                  hook_names[in->hook_kind], state_xfer_why(ctx));
+    hook_ended(in, err == 0, HF_STATE);
+}
+
+/* Built-in provisioning: the transfer of in->user's files, queued on the
+ * env's thread (a fetch ahead of the wipes: a login waits for it). */
+static void
+xfer_run(struct instance *in, enum hook_kind kind)
+{
+    struct pool *p = in->pool;
+    char why[256];
+    int err = 0;
+
+    in->hook_kind = kind;
+    struct state_xfer *x =
+        state_xfer_new(&p->conf.state, kind == HOOK_PROVISION ? STATE_FETCH : STATE_STORE, in->user,
+                       in->dir, &err, why, sizeof(why));
+    if (x == NULL) {
+        log_warnx("pool=%s instance=%s state=%s: %s", p->conf.name, in->name, hook_names[kind],
+                  why);
+        hook_failed(in, HF_STATE);
+        return;
+    }
+    in->xfer = pool_env_run(p->env, state_xfer_run, x, state_xfer_free, kind == HOOK_PROVISION,
+                            xfer_done, in);
+    if (in->xfer == NULL) {
+        log_warnx("pool=%s instance=%s state=%s: out of memory", p->conf.name, in->name,
+                  hook_names[kind]);
+        hook_failed(in, HF_STATE);
+        return;
+    }
+    timer_start(p->loop, &in->timer, p->conf.state.timeout_ms, instance_timer, in);
+}
+
+static void
 hook_run(struct instance *in, enum hook_kind kind)
 {
     struct pool *p = in->pool;
@@ -850,6 +943,10 @@ hook_run(struct instance *in, enum hook_kind kind)
     struct proc_opts o = {.cwd = in->dir};
     int rc;
 
+    if (p->conf.state.store[0] != '\0') {
+        xfer_run(in, kind);
+        return;
+    }
     in->hook_kind = kind;
     if (expand_argv(in, parts, 1, store, argv) != 0) {
         hook_failed(in, HF_SPAWN);
@@ -1134,7 +1231,7 @@ watched(void *arg, const struct dir_instance *di)
         return;
     struct instance *in = list_entry(pos, struct instance, link);
     if (di->state == DIR_RESERVED) {
-        if (in->state != INST_IDLE || p->conf.provision.command.n == 0 || di->key[0] == '\0')
+        if (in->state != INST_IDLE || !has_hook(p, HOOK_PROVISION) || di->key[0] == '\0')
             return; /* the login came first (redis is polled), or nothing to bring in */
         snprintf(in->user, sizeof(in->user), "%s", di->key);
         set_state(in, INST_RESERVED);
@@ -1466,7 +1563,7 @@ pool_free(struct pool *p)
         struct instance *in = list_entry(pos, struct instance, link);
         timer_stop(p->loop, &in->timer);
         proc_close(&in->proc);
-        proc_close(&in->hook);
+        hook_cancel(in);
         dir_activate_cancel(in->activating);
         in->activating = NULL;
     }

@@ -18,7 +18,6 @@
 # of any node (the pools share the name grid; instance names grid-nI-N).
 need ip haproxy redis-server redis-cli nsenter socat
 host_namespaces
-[ -x "$SG_BIN/smartgrid-state" ] || fail "no $SG_BIN/smartgrid-state"
 
 CL_NET=10.231.0
 # each node's pool: CL_MIN_IDLE standby instances, at most CL_MAX (bench/scale-memory.sh

@@ -1,7 +1,7 @@
 #!/bin/bash
 # t_smartgrid_unauth: the whole path (router, memory directory with its
-# default bounds, a pool of smartgrid-server instances whose provisioning
-# hook copies the user's database in) under clients that never present a
+# default bounds, a pool of smartgrid-server instances whose built-in
+# provisioning copies the user's database in) under clients that never present a
 # certificate, all from 127.0.0.1 like the real user:
 #  - 8 openssl s_client without a certificate, at once, naming real users:
 #    each instance refuses the handshake, the reservations are withdrawn at

@@ -52,6 +52,8 @@ static const char usage_text[] =
     "  files N      makes N empty files in its directory; answers OK\n"
     "  symlink NAME TARGET  replaces ./NAME with a symlink to TARGET; answers OK\n"
     "  fifo NAME    replaces ./NAME with a named pipe; answers OK\n"
+    "  hardlink NAME TARGET  replaces ./NAME with a hard link to TARGET; answers OK\n"
+    "  mkdir NAME   replaces ./NAME with an empty directory; answers OK\n"
     "  plant PREFIX TARGET  symlinks PREFIX<pid> -> TARGET for every pid the next\n"
     "               processes may get (a hook's temporary name); answers OK <count>\n"
     "--ignore-term: SIGTERM is ignored (stopping needs SIGKILL)\n";
@@ -278,6 +280,12 @@ answer(FILE *c, const char *cmd, long state_wait)
     } else if (sscanf(cmd, "fifo %255s", user2) == 1) {
         unlink(user2);
         fprintf(c, mkfifo(user2, 0600) == 0 ? "OK\n" : "ERR %s\n", strerror(errno));
+    } else if (sscanf(cmd, "hardlink %255s %4095s", user2, buf) == 2) {
+        unlink(user2);
+        fprintf(c, link(buf, user2) == 0 ? "OK\n" : "ERR %s\n", strerror(errno));
+    } else if (sscanf(cmd, "mkdir %255s", user2) == 1) {
+        unlink(user2);
+        fprintf(c, mkdir(user2, 0700) == 0 ? "OK\n" : "ERR %s\n", strerror(errno));
     } else if (sscanf(cmd, "plant %255s %4095s", user2, buf) == 2) {
         fprintf(c, "OK %ld\n", plant(user2, buf));
     } else if (strcmp(cmd, "child") == 0) {

@@ -129,12 +129,12 @@ def main():
     check(node_conf["directory"].get("node") == "@NODE@" and "@NODE@" in init and "NODE_NAME" in env,
           "the pools of all nodes share a name: the directory needs node: of each, put in by the init container")
     paths = [pool["dir"], "/etc/airlock/airlock.yaml", node_conf["control"].removeprefix("unix:")]
-    argv = pool["command"] + pool["provision"]["command"] + pool["deprovision"]["command"]
+    argv = pool["command"]
     paths += [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--ca"]
-    paths += [pool["provision"]["command"][2], pool["deprovision"]["command"][2]]  # the store
+    paths += [pool["state"]["store"]]  # built-in provisioning's store
     for p in paths:
         mounted(spec, c, p)
-    store = mounted(spec, c, pool["provision"]["command"][2])
+    store = mounted(spec, c, pool["state"]["store"])
     claim = (store or {}).get("persistentVolumeClaim", {}).get("claimName")
     pvc = [o for o in objs if o["kind"] == "PersistentVolumeClaim" and o["metadata"]["name"] == claim]
     check(len(pvc) == 1 and "ReadWriteMany" in pvc[0]["spec"]["accessModes"],

@@ -215,6 +215,9 @@ static const struct {
     {"pools[].deprovision", "{directory: {}, pools: [{command: [/bin/true], endpoint: "
                             "'tcp:127.0.0.1:1', dir: /p, events: {ready: a, login: (b)}, "
                             "deprovision: {command: [/bin/true]%s}}]}"},
+    {"pools[].state", "{directory: {}, pools: [{command: [/bin/true], endpoint: "
+                      "'tcp:127.0.0.1:1', dir: /p, events: {ready: a, login: (b)}, "
+                      "state: {store: /s%s}}]}"},
     {"proxies[]", "{proxies: [{listen: tcp:127.0.0.1:1, backend: tcp:127.0.0.1:2, keyset: /k, "
                   "routes: [{decrypt: true}]%s}]}"},
     {"proxies[].routes[]", "{proxies: [{listen: tcp:127.0.0.1:1, backend: tcp:127.0.0.1:2, "

@@ -3,7 +3,10 @@
  * wipe thread on real trees (a symlink out of the tree is removed, not
  * followed; a tree deeper than the recursion limit; a directory of mode
  * 000), the directory gone from its name at once, the uid back only after
- * the wipe, a detached wipe, the sweep of an earlier airlock's leftovers. */
+ * the wipe, a detached wipe, the sweep of an earlier airlock's leftovers;
+ * work on the same thread (pool_env_run()): urgent work before the work and
+ * wipes queued earlier, in order among itself; a detached one still runs and
+ * its context is freed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -212,12 +215,101 @@ test_wipe(void **state)
     assert_int_equal(system(path), 0);
 }
 
+/* ---- work */
+
+struct order {
+    int gate;   /* the first work blocks on reading it */
+    int began;  /* ... once it wrote there that it runs */
+    int ran[8]; /* the ids, in the order the thread ran them */
+    int n_ran;  /* the thread's only, until done */
+    int n_done, want;
+    struct loop *loop;
+};
+
+struct job_ctx {
+    struct order *o;
+    int id;
+};
+
+static int
+job_work(void *arg)
+{
+    struct job_ctx *c = arg;
+    char b;
+
+    if (c->id == 0) {
+        assert_int_equal(write(c->o->began, "x", 1), 1);
+        assert_int_equal(read(c->o->gate, &b, 1), 1);
+    }
+    c->o->ran[c->o->n_ran++] = c->id;
+    return -c->id;
+}
+
+static void
+job_done(void *arg, void *ctx, int err)
+{
+    struct order *o = arg;
+
+    assert_int_equal(err, -((struct job_ctx *)ctx)->id);
+    if (++o->n_done == o->want)
+        loop_stop(o->loop);
+}
+
+static struct wipe *
+job(struct pool_env *e, struct order *o, int id, bool urgent)
+{
+    struct job_ctx *c = malloc(sizeof(*c));
+
+    assert_non_null(c);
+    c->o = o;
+    c->id = id;
+    return pool_env_run(e, job_work, c, free, urgent, job_done, o);
+}
+
+static void
+test_run(void **state)
+{
+    struct loop *loop = loop_new();
+    struct order o = {.loop = loop, .want = 4};
+    int err = 0, gate[2], began[2];
+    char b;
+    (void)state;
+
+    assert_int_equal(pipe(gate), 0);
+    assert_int_equal(pipe(began), 0);
+    o.gate = gate[0];
+    o.began = began[1];
+    struct pool_env *e = pool_env_new(loop, &err);
+    assert_non_null(e);
+    assert_non_null(job(e, &o, 0, false)); /* holds the thread until the gate opens */
+    assert_int_equal(read(began[0], &b, 1), 1);
+    assert_non_null(job(e, &o, 1, false));
+    assert_non_null(job(e, &o, 2, true));
+    pool_env_wipe_detach(job(e, &o, 3, false)); /* runs, unheard */
+    assert_non_null(job(e, &o, 4, true));
+    assert_non_null(job(e, &o, 5, false));
+    assert_int_equal(write(gate[1], "x", 1), 1);
+    run_until_done(loop);
+    pool_env_free(e); /* the rest runs before it returns */
+    assert_int_equal(o.n_ran, 6);
+    int want[] = {0, 2, 4, 1, 3, 5};
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(o.ran[i], want[i]);
+    assert_int_equal(o.n_done, 5); /* 5 ended in pool_env_free(); 3 was detached */
+    loop_free(loop);
+    close(gate[0]);
+    close(gate[1]);
+    close(began[0]);
+    close(began[1]);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uids),
         cmocka_unit_test(test_wipe),
+        cmocka_unit_test(test_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

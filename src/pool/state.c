@@ -1,0 +1,272 @@
+/* state.c - see state.h. */
+#include "pool/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pool/template.h"
+
+#define STATE_NAME_MAX (NAME_MAX - 20) /* room for the temporary name's ".NAME.<16 hex>" */
+#define STATE_FILES_MAX (3 * CONF_ARGV_MAX)
+#define STATE_WHY_MAX (CONF_FILE_PATH_MAX + 2 * NAME_MAX) /* a path, a name, a message */
+
+struct state_file {
+    char name[STATE_NAME_MAX + 1];
+    bool required;
+};
+
+struct state_xfer {
+    enum state_way way;
+    char store[CONF_FILE_PATH_MAX];
+    int dir;       /* the instance directory */
+    uid_t dir_uid; /* its owner: the instance's uid and gid */
+    gid_t dir_gid;
+    char why[STATE_WHY_MAX];
+    size_t n;
+    struct state_file files[STATE_FILES_MAX];
+};
+
+static int
+say(struct state_xfer *x, const char *what, const char *name, int err)
+{
+    snprintf(x->why, sizeof(x->why), "%s %s: %s", what, name, strerror(err));
+    return -err;
+}
+
+/* Adds the names of a, expanded for user, to x. */
+static int
+add_names(struct state_xfer *x, const struct argv_conf *a, const char *user, bool required,
+          char *why, size_t whylen)
+{
+    struct tmpl_vars tv = {.user = user};
+    const char *bad = NULL;
+
+    for (size_t i = 0; i < a->n; i++) {
+        struct state_file *f = &x->files[x->n];
+        int rc = tmpl_expand(a->arg[i], &tv, f->name, sizeof(f->name), &bad);
+        if (rc == 0 && (f->name[0] == '\0' || f->name[0] == '.' || strchr(f->name, '/') != NULL))
+            rc = -EINVAL;
+        if (rc != 0) {
+            snprintf(why, whylen, "%s for user %s: not a plain file name (at most %d bytes)",
+                     a->arg[i], user, STATE_NAME_MAX);
+            return rc;
+        }
+        f->required = required;
+        x->n++;
+    }
+    return 0;
+}
+
+struct state_xfer *
+state_xfer_new(const struct state_conf *sc, enum state_way way, const char *user, const char *dir,
+               int *err, char *why, size_t whylen)
+{
+    struct state_xfer *x = calloc(1, sizeof(*x));
+    struct stat st;
+    int rc = -ENOMEM;
+
+    if (x == NULL) {
+        snprintf(why, whylen, "out of memory");
+        goto fail;
+    }
+    x->way = way;
+    x->dir = -1;
+    snprintf(x->store, sizeof(x->store), "%s", sc->store);
+    if (way == STATE_FETCH) {
+        if ((rc = add_names(x, &sc->fetch_optional, user, false, why, whylen)) != 0 ||
+            (rc = add_names(x, &sc->fetch, user, true, why, whylen)) != 0)
+            goto fail;
+    } else if ((rc = add_names(x, &sc->store_back, user, true, why, whylen)) != 0) {
+        goto fail;
+    }
+    /* the path is airlock's up to the instance's own directory, which only
+     * airlock can rename */
+    if ((x->dir = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+        fstat(x->dir, &st) != 0) {
+        rc = -errno;
+        snprintf(why, whylen, "cannot open the instance directory %s: %s", dir, strerror(-rc));
+        goto fail;
+    }
+    x->dir_uid = st.st_uid;
+    x->dir_gid = st.st_gid;
+    return x;
+
+fail:
+    state_xfer_free(x);
+    *err = rc;
+    return NULL;
+}
+
+/* Copies all of in to out, which is empty: a reflink where the filesystem
+ * shares blocks, else copy_file_range() (in the kernel), else read/write
+ * (across filesystems that cannot). Returns 0 or -errno. */
+static int
+copy_all(int in, int out)
+{
+    char buf[65536];
+    bool copied = false;
+    ssize_t n;
+
+    if (ioctl(out, FICLONE, in) == 0)
+        return 0;
+    while ((n = copy_file_range(in, NULL, out, NULL, SSIZE_MAX, 0)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && !copied &&
+            (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS))
+            goto by_hand;
+        if (n < 0)
+            return -errno;
+        copied = true;
+    }
+    return 0;
+
+by_hand:
+    while ((n = read(in, buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(out, buf + done, (size_t)(n - done));
+            if (w < 0 && errno != EINTR)
+                return -errno;
+            done += w > 0 ? w : 0;
+        }
+    }
+    return 0;
+}
+
+/* Opens name in dfd for reading: a regular file, never through a link, and
+ * (check_owner) of uid owner with one link. Returns the fd, -ENOENT (there
+ * is none) or -errno. */
+static int
+open_source(struct state_xfer *x, int dfd, const char *name, bool check_owner, uid_t owner)
+{
+    struct stat st;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd < 0)
+        return errno == ENOENT ? -ENOENT : say(x, "cannot open", name, errno);
+    if (fstat(fd, &st) != 0) {
+        int rc = say(x, "cannot stat", name, errno);
+        close(fd);
+        return rc;
+    }
+    if (!S_ISREG(st.st_mode) || (check_owner && (st.st_uid != owner || st.st_nlink != 1))) {
+        snprintf(x->why, sizeof(x->why), "%s refused: not a regular file%s", name,
+                 check_owner ? " of the instance's uid with one link" : "");
+        close(fd);
+        return -EPERM;
+    }
+    return fd;
+}
+
+/* Writes what in holds to dfd/name: into a fresh file of a random name
+ * (O_CREAT | O_EXCL: never through anything already there), owned by
+ * uid:gid, mode 0600, synced when sync, then renamed over name. Returns 0
+ * or -errno. */
+static int
+put(struct state_xfer *x, int dfd, const char *name, int in, uid_t uid, gid_t gid, bool sync)
+{
+    unsigned char rnd[8];
+    char tmp[NAME_MAX + 1];
+    int fd = -1, rc;
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+        return say(x, "getrandom for", name, errno);
+    snprintf(tmp, sizeof(tmp), ".%s.%02x%02x%02x%02x%02x%02x%02x%02x", name, rnd[0], rnd[1], rnd[2],
+             rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return say(x, "cannot create a temporary file for", name, errno);
+    if (fchown(fd, uid, gid) != 0 || fchmod(fd, 0600) != 0) {
+        rc = say(x, "cannot hand over", name, errno);
+        goto fail;
+    }
+    if ((rc = copy_all(in, fd)) != 0) {
+        say(x, "cannot copy", name, -rc);
+        goto fail;
+    }
+    if (sync && fsync(fd) != 0) {
+        rc = say(x, "cannot write", name, errno);
+        goto fail;
+    }
+    rc = close(fd);
+    fd = -1;
+    if (rc != 0) {
+        rc = say(x, "cannot write", name, errno);
+        goto fail;
+    }
+    if (renameat(dfd, tmp, dfd, name) != 0) {
+        rc = say(x, "cannot rename into place", name, errno);
+        goto fail;
+    }
+    return 0;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlinkat(dfd, tmp, 0);
+    return rc;
+}
+
+int
+state_xfer_run(void *arg)
+{
+    struct state_xfer *x = arg;
+    bool fetch = x->way == STATE_FETCH;
+    int store = open(x->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+    if (store < 0)
+        return say(x, "cannot open the store", x->store, errno);
+    int from = fetch ? store : x->dir, to = fetch ? x->dir : store;
+    for (size_t i = 0; i < x->n && rc == 0; i++) {
+        const struct state_file *f = &x->files[i];
+        int in = open_source(x, from, f->name, !fetch, x->dir_uid);
+        if (in == -ENOENT && !f->required)
+            continue;
+        if (in == -ENOENT)
+            say(x, "no state", f->name, ENOENT);
+        if (in < 0) {
+            rc = in;
+            break;
+        }
+        rc = fetch ? put(x, to, f->name, in, x->dir_uid, x->dir_gid, false)
+                   : put(x, to, f->name, in, geteuid(), getegid(), true);
+        close(in);
+    }
+    /* the renames themselves survive a crash of the machine */
+    if (rc == 0 && !fetch && fsync(store) != 0)
+        rc = say(x, "cannot sync", x->store, errno);
+    close(store);
+    return rc;
+}
+
+const char *
+state_xfer_why(const struct state_xfer *x)
+{
+    return x->why;
+}
+
+void
+state_xfer_free(void *arg)
+{
+    struct state_xfer *x = arg;
+
+    if (x == NULL)
+        return;
+    if (x->dir >= 0)
+        close(x->dir);
+    free(x);
+}

@@ -1,0 +1,51 @@
+/* state.h - built-in provisioning (a pool's state:, docs/pool.md): a user's
+ * files copied between the store and an instance directory by airlock
+ * itself, on the pool env's thread (pool_env_run()), with no process
+ * started.
+ *
+ *   fetch  STORE/NAME -> DIR/NAME for each name of fetch_optional (those
+ *          the store has), then of fetch, in order (the last one's arrival
+ *          tells the instance that its user's state is complete); owned by
+ *          DIR's owner (the instance's uid and gid), mode 0600
+ *   store  DIR/NAME -> STORE/NAME for each name of store_back; owned by
+ *          airlock, mode 0600, synced
+ *
+ * DIR belongs to the instance, whose user may run anything in it. So DIR is
+ * opened once with O_NOFOLLOW (its path is airlock's: the pool's base) and
+ * everything in it through that fd; a file is written under a fresh random
+ * name created with O_EXCL (never through something planted there), owned
+ * by its reader and complete before it is renamed into place; a file of DIR
+ * is read only when it is a regular file of DIR's owner with one link,
+ * opened with O_NOFOLLOW | O_NONBLOCK (a planted link, a hard link, a fifo
+ * are refused). Files are copied, never moved (reflinked where the
+ * filesystem can, FICLONE, else copy_file_range()): the store always keeps
+ * the user's last stored state. A name must expand to a plain file name
+ * (no '/', not starting with '.'). */
+#ifndef AIRLOCK_POOL_STATE_H
+#define AIRLOCK_POOL_STATE_H
+
+#include "pool/conf.h"
+
+struct state_xfer;
+
+enum state_way { STATE_FETCH, STATE_STORE };
+
+/* Prepares one transfer of user's files as sc says, with the instance
+ * directory dir (opened here). Returns it, or NULL with *err = -errno
+ * (-EINVAL: a name is not a plain file name) and a line in why. Run it with
+ * state_xfer_run(), free it with state_xfer_free(). */
+struct state_xfer *state_xfer_new(const struct state_conf *sc, enum state_way way, const char *user,
+                                  const char *dir, int *err, char *why, size_t whylen);
+
+/* Does the transfer (blocking: on the env's thread). x is a struct
+ * state_xfer. Returns 0, or -errno with state_xfer_why() telling what. A
+ * failed fetch may have brought some of the files. */
+int state_xfer_run(void *x);
+
+/* What made state_xfer_run() fail ("" when it did not). */
+const char *state_xfer_why(const struct state_xfer *x);
+
+/* Closes and frees x (a struct state_xfer); NULL is harmless. */
+void state_xfer_free(void *x);
+
+#endif

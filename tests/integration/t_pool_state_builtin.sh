@@ -1,0 +1,167 @@
+#!/bin/bash
+# t_pool_state_builtin: built-in provisioning (a pool's state:, no hook
+# process): airlock copies a user's files from the store into the instance
+# directory at the reservation and back after the session, against a hostile
+# instance (its own uid) that plants things at the names:
+#  - fetch: dave.db is a symlink to a root-only file, dave.crt a symlink to a
+#    directory: both are replaced, neither target changes; the user gets
+#    dave.db, dave.crt and dave.key (optional; erin has none) as regular files
+#    of the instance's uid, mode 0600, before the login is answered;
+#  - store refused (reason="state", the store keeps the user's state, the
+#    next session gets it): dave.db a symlink to a root-only file, a named
+#    pipe (at once, no timeout), a hard link, a file of another uid (root's);
+#  - fetch refused: a directory at dave.db fails the provisioning (the
+#    instance is recycled, the login is not served), the store is intact;
+#  - normal path: erin's state comes in, what she saved goes back (root's,
+#    0600, synced), nothing else is left in the store;
+#  - a crash while reserved stores nothing (what the instance wrote before
+#    any login stays out of the store); a crash after the login stores back
+#    what the session had.
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
+pool_setup
+chmod 755 "$T"
+mkdir -p "$T/store" "$T/victim-dir"
+printf 'state-of-dave\n' >"$T/store/dave.db"
+printf 'cert-of-dave\n' >"$T/store/dave.crt"
+printf 'key-of-dave\n' >"$T/store/dave.key"
+printf 'state-of-erin\n' >"$T/store/erin.db"
+printf 'state-of-frank\n' >"$T/store/frank.db"
+printf 'root-secret\n' >"$T/secret"
+printf 'victim\n' >"$T/victim"
+chmod 600 "$T"/store/* "$T/secret" "$T/victim"
+U0=$(free_uids 3)
+# one instance at a time: the one the test picks (and plants in) is the one
+# a reservation gets
+pool_conf "$CONF" "$P0" <<EOF
+    min_idle: 1
+    max: 1
+    uids: $U0-$((U0 + 2))
+    state:
+      store: $T/store
+      fetch_optional: ["{user}.crt", "{user}.key"]
+      fetch: ["{user}.db"]
+      store_back: ["{user}.db"]
+      timeout: 30s
+EOF
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+wait_for settled 1
+failures() { metric airlock_pool_hook_failures_total "pool=\"fa\",hook=\"$1\",reason=\"$2\"" "$MPORT"; }
+
+# idle instance: $P (port), $DIR (directory), $NAME, $UID_ (its uid)
+pick() {
+    wait_for eval '[ -n "$(idle_port "$LOG")" ]'
+    P=$(idle_port "$LOG")
+    local pid
+    pid=$(ss -Htlnp "sport = :$P" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+    DIR=$(readlink "/proc/$pid/cwd")
+    NAME=$(basename "$DIR")
+    UID_=$(stat -c %u "$DIR")
+}
+
+# reserve USER: the directory reserves the picked instance for USER (as a
+# router would at USER's ClientHello; the fetch is queued then)
+reserve() { [ "$(assign_port "$1")" = "$P" ] || fail "$1 was not reserved $NAME"; }
+
+# logout_stored: the session of the picked instance ends; its store-back is over
+logout_stored() {
+    [ "$(app "$P" logout)" = BYE ] || fail "logout"
+    wait_log "$LOG" "instance=$NAME stopped"
+}
+
+store_is() { [ "$(cat "$T/store/$1")" = "$2" ] || fail "the store holds $1: $(cat "$T/store/$1")"; }
+
+log "fetch over planted links"
+pick
+[ "$(app "$P" "symlink dave.db $T/victim")" = OK ] || fail "symlink"
+[ "$(app "$P" "symlink dave.crt $T/victim-dir")" = OK ] || fail "symlink"
+reserve dave
+out=$(app "$P" "login dave")
+[ "$out" = "OK state-of-dave" ] || fail "dave not served: $out"
+has "instance=$NAME login user=dave" <"$LOG" || fail "no login line"
+[ "$(cat "$T/victim")" = victim ] || fail "the fetch wrote through a planted link: $(cat "$T/victim")"
+[ -z "$(ls -A "$T/victim-dir")" ] || fail "the fetch wrote into a linked directory: $(ls -A "$T/victim-dir")"
+for f in dave.db dave.crt dave.key; do
+    [ -f "$DIR/$f" ] && [ ! -L "$DIR/$f" ] || fail "$f is not a regular file: $(ls -l "$DIR/$f")"
+    [ "$(stat -c '%u %h %a' "$DIR/$f")" = "$UID_ 1 600" ] ||
+        fail "$f: $(stat -c '%u %h %a' "$DIR/$f"), not $UID_ 1 600"
+done
+[ "$(app "$P" "read dave.crt")" = "OK cert-of-dave" ] || fail "the instance cannot read its certificate"
+[ "$(app "$P" "read dave.key")" = "OK key-of-dave" ] || fail "the instance cannot read its key"
+[ -z "$(ls -A "$DIR" | grep '^\.')" ] || fail "temporary files left: $(ls -A "$DIR")"
+
+n=0
+refused() { # what the store-back of dave's session must refuse
+    n=$((n + 1))
+    logout_stored
+    [ "$(failures deprovision state)" = $n ] || fail "refusal $n not counted: $(failures deprovision state)"
+    [ "$(failures deprovision timeout)" = 0 ] || fail "a store-back timed out"
+    has "instance=$NAME state=deprovision: .*dave.db" <"$LOG" || fail "the refusal is not logged"
+    store_is dave.db state-of-dave
+    pick
+    reserve dave
+    [ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave's next session: $(app "$P" "read dave.db")"
+}
+
+log "store refuses a symlink to a root-only file"
+[ "$(app "$P" "symlink dave.db $T/secret")" = OK ] || fail "symlink"
+refused
+log "store refuses a named pipe, at once"
+[ "$(app "$P" "fifo dave.db")" = OK ] || fail "fifo"
+refused
+log "store refuses a hard link"
+[ "$(app "$P" "save hard")" = OK ] || fail "save"
+[ "$(app "$P" "hardlink dave.db2 dave.db")" = OK ] || fail "hardlink"
+refused
+log "store refuses a file of another uid"
+rm -f "$DIR/dave.db"
+printf 'roots\n' >"$DIR/dave.db"
+refused
+logout_stored
+[ "$(failures deprovision state)" = $n ] || fail "a plain store-back failed"
+
+log "fetch refuses to replace a directory: recycled, not served"
+pick
+[ "$(app "$P" "mkdir dave.db")" = OK ] || fail "mkdir"
+reserve dave
+wait_log "$LOG" "instance=$NAME stopping why=hook_failed"
+[ "$(failures provision state)" = 1 ] || fail "the failed fetch is not counted: $(failures provision state)"
+out=$(app "$P" "login dave" 5)
+[[ $out != "OK"* ]] || fail "served after a failed fetch: $out"
+wait_log "$LOG" "instance=$NAME stopped"
+store_is dave.db state-of-dave
+
+log "normal path: in before the login, back after it"
+pick
+reserve erin
+[ "$(app "$P" "login erin")" = "OK state-of-erin" ] || fail "erin not served"
+[ ! -e "$DIR/erin.crt" ] || fail "an optional file from nowhere"
+[ "$(app "$P" "save erin-v2")" = OK ] || fail "save"
+logout_stored
+store_is erin.db erin-v2
+[ "$(stat -c '%u %h %a' "$T/store/erin.db")" = "0 1 600" ] ||
+    fail "stored as $(stat -c '%u %h %a' "$T/store/erin.db")"
+[ -z "$(ls -A "$T/store" | grep -v '^\(dave\|erin\|frank\)\.\(db\|crt\|key\)$')" ] ||
+    fail "left in the store: $(ls -A "$T/store")"
+
+log "a crash while reserved stores nothing; after the login, the session's state"
+pick
+reserve frank
+wait_log "$LOG" "instance=$NAME hook=provision ok"
+[ "$(app "$P" "write frank.db forged")" = OK ] || fail "write"
+app "$P" crash >/dev/null
+wait_log "$LOG" "instance=$NAME stopped"
+store_is frank.db state-of-frank
+pick
+reserve frank
+[ "$(app "$P" "login frank")" = "OK state-of-frank" ] || fail "frank not served"
+[ "$(app "$P" "save frank-v2")" = OK ] || fail "save"
+app "$P" crash >/dev/null
+wait_log "$LOG" "instance=$NAME stopped"
+store_is frank.db frank-v2
+[ "$(failures provision state)" = 1 ] && [ "$(failures deprovision state)" = $n ] ||
+    fail "failures: provision $(failures provision state), deprovision $(failures deprovision state)"
+stop_clean "$AL" al
+log "ok"
