@@ -30,7 +30,6 @@
 #include <http_parser.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <linux/magic.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
@@ -42,7 +41,8 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
-#include <sys/vfs.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1094,30 +1094,40 @@ attest_setup(void)
              p == &attest_provider_sim ? " (sim evidence, not hardware)" : "");
 }
 
-/* The filesystems whose files can change under --dir without the local
- * kernel seeing it: inotify reports only changes made through this kernel,
- * so a database a pool's host writes into a 9p share of a guest (or a
- * server of NFS, SMB, FUSE, virtiofs) would never wake wait_state(). */
+/* The filesystem of --dir when it is one whose files can change without
+ * the local kernel seeing it (9p, NFS, SMB, FUSE, virtiofs), else NULL:
+ * inotify reports only changes made through this kernel, so a database a
+ * pool's host writes into a guest's 9p share would never wake
+ * wait_state(). Found by the device number in /proc/self/mountinfo, not
+ * statfs(): a 9p statfs() reports the f_type of the host's filesystem. */
 static const char *
 remote_fs(const char *dir)
 {
-    struct statfs st;
+    static const char *const remote[] = {"9p", "nfs", "nfs4", "cifs", "smb3", "virtiofs"};
+    static char fstype[32];
+    const char *found = NULL;
+    char line[4096];
+    struct stat st;
+    FILE *f;
 
-    if (statfs(dir, &st) != 0)
-        return NULL; /* not a directory: login's open reports it */
-    switch ((unsigned long)st.f_type) {
-    case V9FS_MAGIC:
-        return "9p";
-    case NFS_SUPER_MAGIC:
-        return "nfs";
-    case CIFS_SUPER_MAGIC:
-    case SMB2_SUPER_MAGIC:
-        return "smb";
-    case FUSE_SUPER_MAGIC:
-        return "fuse";
-    default:
-        return NULL;
+    if (stat(dir, &st) != 0 || (f = fopen("/proc/self/mountinfo", "re")) == NULL)
+        return NULL; /* not there: login's open reports it */
+    /* ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE OPTIONS */
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned maj, min;
+        const char *sep = strstr(line, " - ");
+        if (sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 || sep == NULL ||
+            makedev(maj, min) != st.st_dev || sscanf(sep + 3, "%31s", fstype) != 1)
+            continue;
+        for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++)
+            if (strcmp(fstype, remote[i]) == 0)
+                found = fstype;
+        if (strncmp(fstype, "fuse", 4) == 0) /* fuse, fuseblk, fuse.sshfs, ... */
+            found = fstype;
+        break;
     }
+    fclose(f);
+    return found;
 }
 
 /* srv.state_watch: inotify on --dir, or -1 to poll every 10 ms (--state-poll,
