@@ -1,12 +1,15 @@
 #!/bin/bash
-# standby-report.sh DIR USERS SESSION MIN_IDLE - the tables and plots of
+# standby-report.sh DIR USERS SESSION MIN_IDLE [LAUNCHER] - the tables and plots of
 # bench/standby.sh from DIR/results.csv and DIR/ondemand.csv: PNG and SVG
 # plots in DIR, and the markdown tables between the "results" markers of
-# docs/evaluation.md (the rest of that file is written by hand).
+# docs/evaluation.md (the rest of that file is written by hand); with
+# LAUNCHER qemu (standby.sh --launcher qemu), between the "results-qemu" ones.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DIR=$1 USERS=$2 SESSION=$3 MIN_IDLE=$4
+DIR=$1 USERS=$2 SESSION=$3 MIN_IDLE=$4 LAUNCHER=${5:-native}
+MARKER=results MEM_OF="smartgrid-server process"
+[ "$LAUNCHER" != qemu ] || MARKER=results-qemu MEM_OF="qemu process (a guest with its server)"
 R=$DIR/results.csv OD=$DIR/ondemand.csv L=$DIR/logins.csv DOC=$ROOT/docs/evaluation.md
 
 # one row per run (system, active, write, interval) with its memory and LOGIN p99
@@ -44,7 +47,7 @@ pooled() {
 tables() {
     echo "Users: $USERS; sessions of $SESSION (arrivals over 5 s); min_idle $MIN_IDLE;"
     echo "$(date -u +%Y-%m-%d), $(nproc) cores. Memory: the sum of the RSS of every"
-    echo "smartgrid-server process, mean of 0.5 s samples over the run. CPU: airlock,"
+    echo "$MEM_OF, mean of 0.5 s samples over the run. CPU: airlock,"
     echo "instances and hooks (cpuacct), not the load generator."
     echo
     echo "| active | writes | interval | memory Trivial MiB | memory Standby MiB | reduction | instances T / S | CPU s T / S | LOGIN p50 T / S ms | LOGIN p99 T / S ms | p99 ratio |"
@@ -128,11 +131,11 @@ tables() {
 
 T=$(mktemp)
 tables >"$T"
-python3 - "$DOC" "$T" <<'PY'
+python3 - "$DOC" "$T" "$MARKER" <<'PY'
 import sys
-doc, tab = sys.argv[1], open(sys.argv[2]).read()
+doc, tab, m = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
 s = open(doc).read()
-a, b = "<!-- results -->\n", "<!-- /results -->\n"
+a, b = "<!-- %s -->\n" % m, "<!-- /%s -->\n" % m
 i, j = s.index(a) + len(a), s.index(b)
 open(doc, "w").write(s[:i] + tab + s[j:])
 PY

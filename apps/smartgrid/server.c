@@ -481,12 +481,14 @@ wait_state(const char *path)
     uint64_t until = now_ms() + srv.o.state_wait_ms;
     char ev[4096];
 
-    for (;;) {
+    for (bool said = false;; said = true) {
         if (access(path, F_OK) == 0)
             return 0;
         uint64_t now = now_ms();
         if (now >= until)
             return -ENOENT;
+        if (!said) /* the hook is late: worth a line (and the tests wait for it) */
+            log_info("login waiting for the state user=%s", srv.user);
         /* without inotify (out of instances or watches): look every 10 ms */
         struct pollfd p = {.fd = srv.state_watch, .events = POLLIN};
         if (poll(&p, 1, srv.state_watch >= 0 ? (int)(until - now) : 10) > 0)
