@@ -210,6 +210,7 @@ run() {
     sleep 2 # settle: every standby instance idle, trivial's all listening
     sampler "$W/$tag.mem" &
     spid=$!
+    PIDS+=("$spid") # stopped at exit too: it would hold the bench lock's descriptor
     c0=$(cpu_ns)
     if [ "$iv" = meter ]; then
         mode=(--mode meter --hours 12)
