@@ -224,7 +224,7 @@ run() {
     c1=$(cpu_ns)
     awk -F, -v k="$sys,$act,$wr,$iv" '$2 == "LOGIN" && $5 == 200 { print k "," $4 }' \
         "$W/$tag.csv" >>"$OUT/logins.csv"
-    kill "$spid" && wait "$spid" 2>/dev/null || true
+    proc_stop "$spid" 1 || true
     stop_system
     awk -v sys="$sys" -v act="$act" -v wr="$wr" -v iv="$iv" -v cpu=$(((c1 - c0) / 1000000)) '
         FILENAME ~ /\.mem$/ { s += $3; c += $2; k++; if ($3 > m) m = $3; next }
