@@ -139,7 +139,6 @@ a, b = "<!-- %s -->\n" % m, "<!-- /%s -->\n" % m
 i, j = s.index(a) + len(a), s.index(b)
 open(doc, "w").write(s[:i] + tab + s[j:])
 PY
-rm -f "$T"
 
 # plot SCRIPT: the gnuplot SCRIPT once as PNG and once as SVG ("@EXT@" in
 # its output names becomes png or svg)
@@ -157,7 +156,8 @@ pairs | awk -F, '$3 != "meter" { m[$1] += $4; s[$1] += $5; n[$1]++ }
     END { for (a in n) printf "%s %.1f %.1f\n", a, m[a] / n[a], s[a] / n[a] }' | sort -rn >"$DIR/memory.dat"
 pairs | awk -F, '{ printf "\"%s%% %s%% %s\" %s %s\n", $1, $2, $3, $12, $13 }' >"$DIR/login.dat"
 awk -F, 'NR > 1 { print NR - 1, $2, $3, $4 }' "$OD" >"$DIR/ondemand.dat"
-standby_p50=$(grep -o '| Standby: LOGIN (median over runs) | [0-9.]*' "$DOC" | awk '{ print $NF }')
+standby_p50=$(grep -o '| Standby: LOGIN (median over runs) | [0-9.]*' "$T" | awk '{ print $NF }')
+rm -f "$T"
 plot "
 set output '$DIR/memory.@EXT@'
 set title 'Instance memory (sum of RSS), $USERS users'
