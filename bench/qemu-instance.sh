@@ -54,11 +54,13 @@ mkdir -p "$CACHE"
 
 # ---- the kernel: PVH direct boot of the uncompressed vmlinux (skips the
 # bzImage's decompressor: about 40 % faster under TCG)
-KVER=${QEMU_INSTANCE_KVER:-$(for v in $(ls -1 /lib/modules | sort -V); do
-    [ -e "/boot/vmlinuz-$v" ] && [ -n "$(find "/lib/modules/$v" -name '9pnet_virtio.ko*' | head -1)" ] &&
-        echo "$v"
-done | tail -1)}
-[ -n "$KVER" ] && [ -e "/boot/vmlinuz-$KVER" ] || die "no guest kernel (apt-get install linux-image-amd64)"
+KVER=${QEMU_INSTANCE_KVER:-$(for m in /lib/modules/*; do
+    v=${m##*/}
+    [ -e "/boot/vmlinuz-$v" ] && [ -n "$(find "$m" -name '9pnet_virtio.ko*' | head -1)" ] && echo "$v"
+done | sort -V | tail -1)}
+if [ -z "$KVER" ] || [ ! -e "/boot/vmlinuz-$KVER" ]; then
+    die "no guest kernel (apt-get install linux-image-amd64)"
+fi
 KERNEL=$CACHE/vmlinux-$KVER
 if [ ! -s "$KERNEL" ]; then
     bz=/boot/vmlinuz-$KVER
@@ -85,6 +87,7 @@ resolve() { # depth first: a module's dependencies before it, into $ORDER
 }
 SEEN="" ORDER=""
 for m in virtio_pci virtio_net 9pnet_virtio 9p; do resolve "$m"; done
+# shellcheck disable=SC2016 # the guest's script, expanded there
 INIT='#!/bin/sh
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp
 mount -t proc proc /proc
@@ -122,7 +125,7 @@ if [ ! -s "$IMAGE" ]; then
         *) cp "$f" "$R/lib/modules/$m.ko" ;;
         esac
     done
-    echo $ORDER >"$R/etc/modules"
+    echo "$ORDER" >"$R/etc/modules"
     printf '%s' "$INIT" >"$R/init"
     chmod 755 "$R/init"
     for f in "$PROG" $(ldd "$PROG" | grep -o '/[^ ]*'); do
@@ -168,6 +171,7 @@ RUN="${RUN}exec $(q "$PROG")"
 for a in "${ARGS[@]}"; do RUN="$RUN $(q "$a")"; done
 
 NET=()
+# shellcheck disable=SC2054 # qemu's comma-separated options
 [ -z "$FWD" ] || NET=(-netdev "user,id=n0,restrict=on$FWD" -device virtio-net-pci,netdev=n0,romfile=)
 exec qemu-system-x86_64 -accel "tcg,tb-size=$TB" -cpu max -machine pc -m "$MEM" -smp 1 \
     -nodefaults -no-user-config -display none -monitor none -no-reboot \

@@ -48,7 +48,7 @@ INTERVALS="1s 5s"
 ONDEMAND_USERS=30
 KEEP=
 LAUNCHER=native
-SET_USERS= SET_SESSION= QUICK=
+SET_USERS='' SET_SESSION='' QUICK=''
 while [ $# -gt 0 ]; do
     case $1 in
     --users) SET_USERS=$2; shift 2 ;;
