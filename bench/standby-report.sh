@@ -83,7 +83,7 @@ tables() {
     done
     echo
     echo "LOGIN over every customer run pooled (all the LOGINs of a system, not a"
-    echo "percentile of percentiles: a run at 5 % active has 10 LOGINs, so its own p99 is"
+    echo "percentile of percentiles: a run at 5 % active has $((USERS * 5 / 100)) LOGINs, so its own p99 is"
     echo "its slowest one), ms:"
     echo
     echo "| active | Trivial p50 / p95 / p99 | Standby p50 / p95 / p99 | p99 ratio | LOGINs T / S |"
