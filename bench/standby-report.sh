@@ -1,12 +1,15 @@
 #!/bin/bash
-# standby-report.sh DIR USERS SESSION MIN_IDLE - the tables and plots of
+# standby-report.sh DIR USERS SESSION MIN_IDLE [LAUNCHER] - the tables and plots of
 # bench/standby.sh from DIR/results.csv and DIR/ondemand.csv: PNG and SVG
 # plots in DIR, and the markdown tables between the "results" markers of
-# docs/evaluation.md (the rest of that file is written by hand).
+# docs/evaluation.md (the rest of that file is written by hand); with
+# LAUNCHER qemu (standby.sh --launcher qemu), between the "results-qemu" ones.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DIR=$1 USERS=$2 SESSION=$3 MIN_IDLE=$4
+DIR=$1 USERS=$2 SESSION=$3 MIN_IDLE=$4 LAUNCHER=${5:-native}
+MARKER=results MEM_OF="smartgrid-server process"
+[ "$LAUNCHER" != qemu ] || MARKER=results-qemu MEM_OF="qemu process (a guest with its server)"
 R=$DIR/results.csv OD=$DIR/ondemand.csv L=$DIR/logins.csv DOC=$ROOT/docs/evaluation.md
 
 # one row per run (system, active, write, interval) with its memory and LOGIN p99
@@ -44,7 +47,7 @@ pooled() {
 tables() {
     echo "Users: $USERS; sessions of $SESSION (arrivals over 5 s); min_idle $MIN_IDLE;"
     echo "$(date -u +%Y-%m-%d), $(nproc) cores. Memory: the sum of the RSS of every"
-    echo "smartgrid-server process, mean of 0.5 s samples over the run. CPU: airlock,"
+    echo "$MEM_OF, mean of 0.5 s samples over the run. CPU: airlock,"
     echo "instances and hooks (cpuacct), not the load generator."
     echo
     echo "| active | writes | interval | memory Trivial MiB | memory Standby MiB | reduction | instances T / S | CPU s T / S | LOGIN p50 T / S ms | LOGIN p99 T / S ms | p99 ratio |"
@@ -80,7 +83,7 @@ tables() {
     done
     echo
     echo "LOGIN over every customer run pooled (all the LOGINs of a system, not a"
-    echo "percentile of percentiles: a run at 5 % active has 10 LOGINs, so its own p99 is"
+    echo "percentile of percentiles: a run at 5 % active has $((USERS * 5 / 100)) LOGINs, so its own p99 is"
     echo "its slowest one), ms:"
     echo
     echo "| active | Trivial p50 / p95 / p99 | Standby p50 / p95 / p99 | p99 ratio | LOGINs T / S |"
@@ -128,15 +131,14 @@ tables() {
 
 T=$(mktemp)
 tables >"$T"
-python3 - "$DOC" "$T" <<'PY'
+python3 - "$DOC" "$T" "$MARKER" <<'PY'
 import sys
-doc, tab = sys.argv[1], open(sys.argv[2]).read()
+doc, tab, m = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
 s = open(doc).read()
-a, b = "<!-- results -->\n", "<!-- /results -->\n"
+a, b = "<!-- %s -->\n" % m, "<!-- /%s -->\n" % m
 i, j = s.index(a) + len(a), s.index(b)
 open(doc, "w").write(s[:i] + tab + s[j:])
 PY
-rm -f "$T"
 
 # plot SCRIPT: the gnuplot SCRIPT once as PNG and once as SVG ("@EXT@" in
 # its output names becomes png or svg)
@@ -154,7 +156,8 @@ pairs | awk -F, '$3 != "meter" { m[$1] += $4; s[$1] += $5; n[$1]++ }
     END { for (a in n) printf "%s %.1f %.1f\n", a, m[a] / n[a], s[a] / n[a] }' | sort -rn >"$DIR/memory.dat"
 pairs | awk -F, '{ printf "\"%s%% %s%% %s\" %s %s\n", $1, $2, $3, $12, $13 }' >"$DIR/login.dat"
 awk -F, 'NR > 1 { print NR - 1, $2, $3, $4 }' "$OD" >"$DIR/ondemand.dat"
-standby_p50=$(grep -o '| Standby: LOGIN (median over runs) | [0-9.]*' "$DOC" | awk '{ print $NF }')
+standby_p50=$(grep -o '| Standby: LOGIN (median over runs) | [0-9.]*' "$T" | awk '{ print $NF }')
+rm -f "$T"
 plot "
 set output '$DIR/memory.@EXT@'
 set title 'Instance memory (sum of RSS), $USERS users'

@@ -3,6 +3,7 @@
 # on this machine: Trivial vs Standby, and On-demand for the cold start.
 #
 #   usage: bench/standby.sh [--users U] [--session DUR] [--quick] [--keep]
+#                           [--launcher native|qemu]
 #
 #   Trivial    one smartgrid-server per user, always running (restarted
 #              after each logout), each with its user's database in place;
@@ -28,6 +29,12 @@
 # ondemand.csv, PNG and SVG plots
 # (gnuplot) and the tables between the markers in docs/evaluation.md.
 # --quick: active 50 % and 5 %, write 10 %, short interval, 10 s sessions.
+# --launcher qemu: every smartgrid-server (Trivial's, the pool's, On-demand's)
+# in its own small qemu guest (bench/qemu-instance.sh: TCG, 96 MiB, 1 vCPU),
+# like an enclave that boots in seconds; memory is then the RSS of the qemu
+# processes. Its defaults fit this 2-core machine (docs/evaluation.md): 20
+# users, min_idle 4, write 10 %, short interval, results in
+# docs/evaluation/qemu/ and between the results-qemu markers.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,15 +47,33 @@ WRITES="0 10 50"
 INTERVALS="1s 5s"
 ONDEMAND_USERS=30
 KEEP=
+LAUNCHER=native
+SET_USERS='' SET_SESSION='' QUICK=''
 while [ $# -gt 0 ]; do
     case $1 in
-    --users) USERS=$2; shift 2 ;;
-    --session) SESSION=$2; shift 2 ;;
-    --quick) ACTIVE="50 5" WRITES=10 INTERVALS=1s SESSION=10s ONDEMAND_USERS=10; shift ;;
+    --users) SET_USERS=$2; shift 2 ;;
+    --session) SET_SESSION=$2; shift 2 ;;
+    --quick) QUICK=1; shift ;;
     --keep) KEEP=1; shift ;;
-    *) echo "usage: bench/standby.sh [--users U] [--session DUR] [--quick] [--keep]" >&2; exit 2 ;;
+    --launcher) LAUNCHER=$2; shift 2 ;;
+    *) echo "usage: bench/standby.sh [--users U] [--session DUR] [--quick] [--keep] [--launcher native|qemu]" >&2; exit 2 ;;
     esac
 done
+LAUNCH=() # the argv prefix of every smartgrid-server
+SAMPLE=(-x smartgrid-serve) # pgrep arguments: the processes whose RSS is the memory
+BOOT=60 START_TIMEOUT=10s OUT_SUB=
+case $LAUNCHER in
+native) ;;
+qemu)
+    # 20 always-running guests for Trivial (idle: well under 1 % of a core
+    # each, about 230 MiB of RSS), a reserve of 4 booting in a few seconds
+    LAUNCH=("$ROOT/bench/qemu-instance.sh") BOOT=600 START_TIMEOUT=120s OUT_SUB=/qemu
+    USERS=20 ACTIVE="50 25 5" WRITES=10 INTERVALS=1s ONDEMAND_USERS=10
+    ;;
+*) echo "standby.sh: --launcher native or qemu" >&2; exit 2 ;;
+esac
+[ -z "$QUICK" ] || ACTIVE="50 5" WRITES=10 INTERVALS=1s SESSION=10s ONDEMAND_USERS=10
+USERS=${SET_USERS:-$USERS} SESSION=${SET_SESSION:-$SESSION}
 
 LOG_FD=2
 STOP_GRACE=60 # airlock stops its pool's instances before it exits
@@ -56,9 +81,10 @@ STOP_GRACE=60 # airlock stops its pool's instances before it exits
 "$ROOT/bench/deps.sh" >/dev/null
 make -C "$ROOT" >/dev/null
 B=$ROOT/build
-OUT=$ROOT/docs/evaluation
+OUT=$ROOT/docs/evaluation$OUT_SUB
 mkdir -p "$OUT"
 scratch_dir W standby-bench "$KEEP"
+[ "$LAUNCHER" != qemu ] || SAMPLE=(-f "^qemu-system-x86_64 .*path=$W/")
 CG=/sys/fs/cgroup/cpuacct/airlock-standby-bench
 # shellcheck disable=SC2016 # expanded at exit
 at_exit '[ ! -d "$CG" ] || rmdir "$CG" 2>/dev/null || true'
@@ -93,10 +119,11 @@ metric() {
 }
 idle_at_least() { [ "$(metric 'airlock_dir_instances{state="idle"}')" -ge "$1" ]; }
 
-SERVER=("$B/smartgrid-server" --cert "$W/grid/server.pem" --key "$W/grid/server.key"
+SERVER=("${LAUNCH[@]}" "$B/smartgrid-server" --cert "$W/grid/server.pem" --key "$W/grid/server.key"
     --ca "$W/grid/ca.pem" --domain "$DOMAIN")
 
 log "provisioning $USERS users (1 day of 15-second samples each)"
+[ "$LAUNCHER" != qemu ] || "${LAUNCH[@]}" --prepare "$B/smartgrid-server"
 "$B/smartgrid-provision" --out "$W/grid" --users "$USERS" --days 1 --domain "$DOMAIN" >/dev/null
 mkdir -p /sys/fs/cgroup/cpuacct 2>/dev/null && mkdir -p "$CG" 2>/dev/null ||
     log "no cpuacct cgroup here: CPU not measured"
@@ -119,11 +146,12 @@ trivial_start() {
     for ((i = 1; i <= USERS; i++)); do
         u=$(user_name $i) port=$((P0 + i - 1))
         mkdir -p "$W/trivial/$u" && cp "$W/grid/db/$u.db" "$W/trivial/$u/"
-        in_cgroup /dev/null bash -c 'while [ ! -e "$1" ]; do "${@:3}" >/dev/null 2>>"$2"; done' _ \
+        in_cgroup /dev/null bash -c 'while [ ! -e "$1" ]; do "${@:3}" >>"$2.out" 2>>"$2"; done' _ \
             "$W/stop" "$W/trivial/$u.log" "${SERVER[@]}" --listen "tcp:127.0.0.1:$port" --dir "$W/trivial/$u"
     done
     in_cgroup "$W/trivial-airlock.log" "$B/airlock" run -c "$W/trivial.yaml"
     wait_until 60 listening "$P0" $((P0 + USERS - 1)) "$USERS"
+    wait_until "$BOOT" trivial_ready # a guest's port listens before it boots
     wait_until 10 listening "$GW" "$GW" 1
 }
 
@@ -147,19 +175,23 @@ routers:
     directory: grid
     domain: grid.$DOMAIN
 EOF
-    "$ROOT/apps/smartgrid/pool-yaml.sh" "$B" "$W/grid" "$W/store" "$W/instances" \
+    POOL_LAUNCHER="${LAUNCH[*]}" POOL_START_TIMEOUT=$START_TIMEOUT \
+        "$ROOT/apps/smartgrid/pool-yaml.sh" "$B" "$W/grid" "$W/store" "$W/instances" \
         "$P0-$((P0 + USERS + 4 * MIN_IDLE - 1))" "$MIN_IDLE" $((USERS + 2 * MIN_IDLE)) "$MIN_IDLE" 5s \
         "$DOMAIN" >>"$W/standby.yaml"
     in_cgroup "$W/standby-airlock.log" "$B/airlock" run -c "$W/standby.yaml"
-    wait_until 20 idle_at_least "$MIN_IDLE"
+    wait_until "$BOOT" idle_at_least "$MIN_IDLE"
 }
 
-# sampler FILE: every 0.5 s, "ms instances rss_kib" of all smartgrid-server processes
+trivial_ready() { [ "$(cat "$W"/trivial/*.out 2>/dev/null | grep -c '^WAITING_LOGIN$')" -ge "$USERS" ]; }
+
+# sampler FILE: every 0.5 s, "ms instances rss_kib" of all smartgrid-server
+# processes (or qemu processes)
 sampler() {
     local p rss n kb
     while :; do
         rss=0 n=0
-        for p in $(pgrep -x smartgrid-serve); do
+        for p in $(pgrep "${SAMPLE[@]}"); do
             kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status" 2>/dev/null) || continue
             [ -n "$kb" ] || continue
             rss=$((rss + kb)) n=$((n + 1))
@@ -178,6 +210,7 @@ run() {
     sleep 2 # settle: every standby instance idle, trivial's all listening
     sampler "$W/$tag.mem" &
     spid=$!
+    PIDS+=("$spid") # stopped at exit too: it would hold the bench lock's descriptor
     c0=$(cpu_ns)
     if [ "$iv" = meter ]; then
         mode=(--mode meter --hours 12)
@@ -191,7 +224,7 @@ run() {
     c1=$(cpu_ns)
     awk -F, -v k="$sys,$act,$wr,$iv" '$2 == "LOGIN" && $5 == 200 { print k "," $4 }' \
         "$W/$tag.csv" >>"$OUT/logins.csv"
-    kill "$spid" && wait "$spid" 2>/dev/null || true
+    proc_stop "$spid" 1 || true
     stop_system
     awk -v sys="$sys" -v act="$act" -v wr="$wr" -v iv="$iv" -v cpu=$(((c1 - c0) / 1000000)) '
         FILENAME ~ /\.mem$/ { s += $3; c += $2; k++; if ($3 > m) m = $3; next }
@@ -251,4 +284,4 @@ done
 
 # ---- tables and plots
 
-"$ROOT/bench/standby-report.sh" "$OUT" "$USERS" "$SESSION" "$MIN_IDLE"
+"$ROOT/bench/standby-report.sh" "$OUT" "$USERS" "$SESSION" "$MIN_IDLE" "$LAUNCHER"

@@ -21,6 +21,9 @@
 #   POOL_ADDR   the address the instances listen on and the directory hands
 #               to the routers (default 127.0.0.1; a node's own address
 #               when routers on other machines connect to them)
+#   POOL_LAUNCHER  an argv prefix of the command, as a YAML flow list's
+#               items (bench/standby.sh --launcher qemu: bench/qemu-instance.sh)
+#   POOL_START_TIMEOUT  the pool's start_timeout (default 10s)
 #   POOL_SIM_ROOT  FILE: the instances attest with the sim provider signing
 #               from this sim root (--attest-provider sim --sim-root FILE):
 #               sim evidence, for demos and tests, not a security boundary
@@ -36,8 +39,10 @@ attest=
 [ -z "${POOL_SIM_ROOT:-}" ] || attest=", --attest-provider, sim, --sim-root, $POOL_SIM_ROOT"
 [ $# -ge 9 ] || { echo "usage: $0 BIN GRID STORE DIR PORTS MIN_IDLE MAX MAX_IDLE COOLDOWN [DOMAIN]" >&2; exit 2; }
 run_as=
+[ -z "${POOL_LAUNCHER:-}" ] || run_as="
+    launcher: [$POOL_LAUNCHER]"
 if [ -n "${POOL_UIDS:-}" ]; then
-    run_as="
+    run_as="$run_as
     uids: $POOL_UIDS"
     [ -z "${POOL_GROUP:-}" ] || run_as="$run_as
     group: \"$POOL_GROUP\""
@@ -54,7 +59,7 @@ pools:
     max: $7
     max_idle: $8
     cooldown: $9
-    start_timeout: 10s
+    start_timeout: ${POOL_START_TIMEOUT:-10s}
     events:
       ready: "^WAITING_LOGIN$"
       login: "^LOGIN ([a-z0-9]+)$"

@@ -35,11 +35,14 @@
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +88,7 @@ struct opts {
     unsigned handshake_ms, idle_ms; /* 0: no idle timeout */
     unsigned max_handshakes;        /* slots for connections still in the handshake */
     size_t max_body;
+    bool state_poll; /* --state-poll: look for the state every 10 ms, no inotify */
     const char *attest_provider, *sim_root; /* RA-TLS fresh evidence (NULL: none) */
 };
 
@@ -467,7 +471,8 @@ fail:
  * database in place (it renames it in, so existence means complete). The
  * copy usually runs while the client sends its login request: inotify on
  * --dir wakes the wait the moment the file lands, where polling would add
- * its interval to every LOGIN. The inotify instance is made once, at
+ * its interval to every LOGIN (it does: every 10 ms, where inotify cannot
+ * see the file land, state_watch_open()). The inotify instance is made once, at
  * start, and lives as long as the process: closing one costs the kernel an
  * RCU grace period (about 20 ms here), which would land on the login. */
 static int
@@ -476,12 +481,14 @@ wait_state(const char *path)
     uint64_t until = now_ms() + srv.o.state_wait_ms;
     char ev[4096];
 
-    for (;;) {
+    for (bool said = false;; said = true) {
         if (access(path, F_OK) == 0)
             return 0;
         uint64_t now = now_ms();
         if (now >= until)
             return -ENOENT;
+        if (!said) /* the hook is late: worth a line (and the tests wait for it) */
+            log_info("login waiting for the state user=%s", srv.user);
         /* without inotify (out of instances or watches): look every 10 ms */
         struct pollfd p = {.fd = srv.state_watch, .events = POLLIN};
         if (poll(&p, 1, srv.state_watch >= 0 ? (int)(until - now) : 10) > 0)
@@ -947,12 +954,13 @@ run(void)
 static noreturn void
 usage(void)
 {
-    fprintf(stderr, "usage: smartgrid-server --listen tcp:HOST:PORT|unix:PATH --dir DIR --ca PEM\n"
-                    "           [--cert PEM --key PEM] [--domain example] [--session-ttl 15m]\n"
-                    "           [--state-wait 10s] [--max-body 4MiB] [--handshake-timeout 3s]\n"
-                    "           [--idle-timeout 60s] [--max-handshakes 4] [--log-level info]\n"
-                    "           [--attest-provider nitro|tsm|sim [--sim-root FILE]]\n"
-                    "Without --cert/--key, each user's own certificate DIR/<user>.crt and .key.\n");
+    fprintf(stderr,
+            "usage: smartgrid-server --listen tcp:HOST:PORT|unix:PATH --dir DIR --ca PEM\n"
+            "           [--cert PEM --key PEM] [--domain example] [--session-ttl 15m]\n"
+            "           [--state-wait 10s] [--state-poll] [--max-body 4MiB]\n"
+            "           [--handshake-timeout 3s] [--idle-timeout 60s] [--max-handshakes 4]\n"
+            "           [--log-level info] [--attest-provider nitro|tsm|sim [--sim-root FILE]]\n"
+            "Without --cert/--key, each user's own certificate DIR/<user>.crt and .key.\n");
     exit(2);
 }
 
@@ -974,6 +982,7 @@ parse_args(int argc, char **argv, struct opts *o)
                                           {"log-level", required_argument, NULL, 'L'},
                                           {"attest-provider", required_argument, NULL, 'A'},
                                           {"sim-root", required_argument, NULL, 'R'},
+                                          {"state-poll", no_argument, NULL, 'P'},
                                           {NULL, 0, NULL, 0}};
     const char *listen = NULL, *domain = "example", *err;
     int ch;
@@ -1042,6 +1051,9 @@ parse_args(int argc, char **argv, struct opts *o)
         case 'R':
             o->sim_root = optarg;
             break;
+        case 'P':
+            o->state_poll = true;
+            break;
         default:
             usage();
         }
@@ -1084,6 +1096,62 @@ attest_setup(void)
              p == &attest_provider_sim ? " (sim evidence, not hardware)" : "");
 }
 
+/* The filesystem of --dir when it is one whose files can change without
+ * the local kernel seeing it (9p, NFS, SMB, FUSE, virtiofs), else NULL:
+ * inotify reports only changes made through this kernel, so a database a
+ * pool's host writes into a guest's 9p share would never wake
+ * wait_state(). Found by the device number in /proc/self/mountinfo, not
+ * statfs(): a 9p statfs() reports the f_type of the host's filesystem. */
+static const char *
+remote_fs(const char *dir)
+{
+    static const char *const remote[] = {"9p", "nfs", "nfs4", "cifs", "smb3", "virtiofs"};
+    static char fstype[32];
+    const char *found = NULL;
+    char line[4096];
+    struct stat st;
+    FILE *f;
+
+    if (stat(dir, &st) != 0 || (f = fopen("/proc/self/mountinfo", "re")) == NULL)
+        return NULL; /* not there: login's open reports it */
+    /* ID PARENT MAJOR:MINOR ROOT MOUNTPOINT OPTIONS... - FSTYPE SOURCE OPTIONS */
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned maj, min;
+        const char *sep = strstr(line, " - ");
+        if (sscanf(line, "%*u %*u %u:%u", &maj, &min) != 2 || sep == NULL ||
+            makedev(maj, min) != st.st_dev || sscanf(sep + 3, "%31s", fstype) != 1)
+            continue;
+        for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++)
+            if (strcmp(fstype, remote[i]) == 0)
+                found = fstype;
+        if (strncmp(fstype, "fuse", 4) == 0) /* fuse, fuseblk, fuse.sshfs, ... */
+            found = fstype;
+        break;
+    }
+    fclose(f);
+    return found;
+}
+
+/* srv.state_watch: inotify on --dir, or -1 to poll every 10 ms (--state-poll,
+ * a remote filesystem, or no inotify to be had); returns why it polls, or
+ * NULL */
+static const char *
+state_watch_open(void)
+{
+    const char *why = srv.o.state_poll ? "option" : remote_fs(srv.o.dir);
+
+    srv.state_watch = -1;
+    if (why != NULL)
+        return why;
+    srv.state_watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (srv.state_watch >= 0 &&
+        inotify_add_watch(srv.state_watch, srv.o.dir, IN_MOVED_TO | IN_CREATE) < 0) {
+        close(srv.state_watch);
+        srv.state_watch = -1;
+    }
+    return srv.state_watch < 0 ? "no_inotify" : NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1106,13 +1174,9 @@ main(int argc, char **argv)
         errno = -srv.lfd;
         fatal("listen");
     }
-    srv.state_watch = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    if (srv.state_watch >= 0 &&
-        inotify_add_watch(srv.state_watch, srv.o.dir, IN_MOVED_TO | IN_CREATE) < 0) {
-        close(srv.state_watch);
-        srv.state_watch = -1;
-    }
-    log_info("smartgrid-server listening dir=%s", srv.o.dir);
+    const char *why = state_watch_open();
+    log_info("smartgrid-server listening dir=%s state_watch=%s%s%s", srv.o.dir,
+             srv.state_watch >= 0 ? "inotify" : "poll", why ? " reason=" : "", why ? why : "");
     event_line("WAITING_LOGIN\n", "");
     run();
 }
