@@ -644,7 +644,7 @@ conn_begin(void *arg)
 
     list_add(&w->conns, &c->link);
     c->started = loop_now(w->loop);
-    transport_tune(fd, rc->listen.kind, rc->keepalive);
+    /* the client socket has its options from the listener (relay.c) */
     int err = io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c);
     if (err != 0) {
         relay_local_error(c->relay->stats, err);
@@ -660,10 +660,14 @@ conn_begin(void *arg)
 }
 
 void
-conn_dispatch(struct conn *c, struct worker *w)
+conn_dispatch(struct conn *c, struct worker *w, struct loop *here)
 {
     c->worker = w;
     atomic_fetch_add(&w->n_conns, 1);
+    if (w->loop == here) {
+        conn_begin(c);
+        return;
+    }
     if (loop_post(w->loop, conn_begin, c) != 0) {
         atomic_fetch_sub(&w->n_conns, 1);
         atomic_fetch_sub(&c->relay->stats->open, 1);
