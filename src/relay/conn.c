@@ -221,6 +221,18 @@ conn_work(struct task *t)
     conn_step(t->data);
 }
 
+/* Watches s for reading only while its pump (from s) can pass bytes on:
+ * while the destination is full, each arrival on s would be a wakeup that
+ * moves nothing (a bulk download wakes for every segment from the server
+ * while the client is slow). The readable flag stays as it was; when
+ * reading is watched again, data already there is reported at once. */
+static int
+side_watch(struct conn *c, struct side *s, const struct pump *p)
+{
+    return io_update(c->worker->loop, &s->io,
+                     EPOLLOUT | EPOLLRDHUP | (pump_blocked(p) ? 0 : EPOLLIN));
+}
+
 static void
 conn_relay(struct conn *c)
 {
@@ -251,6 +263,10 @@ conn_relay(struct conn *c)
     }
     if (c->up.shut && c->down.shut) {
         conn_close(c, END_EOF);
+        return;
+    }
+    if (side_watch(c, &c->client, &c->up) != 0 || side_watch(c, &c->target, &c->down) != 0) {
+        conn_close(c, END_ERROR);
         return;
     }
     if (turn.budget == 0) /* more may be waiting: continue after others had a turn */
