@@ -139,10 +139,13 @@ conn_close(struct conn *c, enum conn_end end)
     struct relay_stats *st = c->relay->stats;
     char client[TRANSPORT_DESC_MAX], tag[EP_HOST_MAX + ENDPOINT_TEXT_MAX + 32] = "";
 
+    /* the close line is formatted only when the log level keeps it */
+    bool logged = LOG_LVL_INFO <= log_threshold;
+
     if (c->state == CONN_ST_CLOSED)
         return;
     if (c->ops->closing != NULL)
-        c->ops->closing(c, end, tag, sizeof(tag));
+        c->ops->closing(c, end, tag, logged ? sizeof(tag) : 0);
     c->state = CONN_ST_CLOSED;
     c->end = end;
     if (c->dial != NULL) { /* a lookup still to answer is withdrawn too */
@@ -165,7 +168,8 @@ conn_close(struct conn *c, enum conn_end end)
     atomic_fetch_add_explicit(&st->ended[end], 1, memory_order_relaxed);
     relay_hist_observe(&st->conn_time, loop_clock_ns() - c->accepted_ns);
 
-    transport_describe((struct sockaddr *)&c->peer, c->peer_len, client, sizeof(client));
+    if (logged)
+        transport_describe((struct sockaddr *)&c->peer, c->peer_len, client, sizeof(client));
     log_info("close relay=%s conn=%llu client=%s%s duration_ms=%llu bytes_in=%llu bytes_out=%llu "
              "end=%s",
              c->relay->conf.name, (unsigned long long)c->id, client, tag,

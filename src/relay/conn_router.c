@@ -215,6 +215,8 @@ router_closing(struct conn *c, enum conn_end end, char *tag, size_t len)
     (void)end;
     dir_release(c->assign);
     c->assign = NULL;
+    if (len == 0) /* the close line is not logged */
+        return;
     if (c->route != NULL)
         endpoint_format(c->route, target, sizeof(target));
     snprintf(tag, len, " sni=%s target=%s", c->sni != NULL ? c->sni : "-", target);
