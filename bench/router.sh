@@ -111,7 +111,7 @@ done
 # ---------------------------------------------------------------- cost per connection (untimed)
 # runtime_ns PID: CPU time of all of PID's threads; switches PID: their
 # context switches (each one a wakeup or a preemption)
-runtime_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { print s }'; }
+runtime_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 switches() {
     cat /proc/"$1"/task/*/status | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s }'
 }
