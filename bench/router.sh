@@ -10,8 +10,15 @@
 #            bench.test): MB/s
 #   rate     bench/tlsrate.c: new TLS connections per second (full
 #            handshake, one small HTTP request, close) from 4 processes
+#   cost     after the timed rounds, untimed: COST_N connections (the rate
+#            workload, counted) through each router, three times: plain
+#            (CPU time and context switches of the router's threads, from
+#            /proc/PID/task/*/schedstat and status), under strace -c -f
+#            (syscalls by kind), and, for airlock, under perf record -g
+#            (the share of its CPU in the ClientHello peek and the route)
 #   --rounds N  rounds [5; --quick: 1]
 #   --quick     short smoke run (~1 min)
+#   --no-cost   skip the cost pass
 #
 # Method as bench/relay.sh: every system once per round, the order rotating
 # by one each round, so each sees the same noise; medians over the rounds and
@@ -22,19 +29,20 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 CMDLINE="bench/router.sh${*:+ $*}"
-ROUNDS="" QUICK=0
+ROUNDS="" QUICK=0 COST=1
 while [ $# -gt 0 ]; do
     case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    --no-cost) COST=0; shift ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "router.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
 if [ $QUICK = 1 ]; then
-    ROUNDS=${ROUNDS:-1} DUR=2 BIG_MIB=128
+    ROUNDS=${ROUNDS:-1} DUR=2 BIG_MIB=128 COST_N=400
 else
-    ROUNDS=${ROUNDS:-5} DUR=4 BIG_MIB=512
+    ROUNDS=${ROUNDS:-5} DUR=4 BIG_MIB=512 COST_N=3000
 fi
 SYSTEMS="direct airlock haproxy"
 . "$HERE/lib.sh"
@@ -97,3 +105,71 @@ for s in $SYSTEMS; do
     b=$(med bulk "$s") c=$(med rate "$s")
     echo "| $s | ${b:--} | $(ratio "$b" "$bd") | ${c:--} | $(ratio "$c" "$rd") |"
 done
+
+[ "$COST" = 1 ] || exit 0
+
+# ---------------------------------------------------------------- cost per connection (untimed)
+# runtime_ns PID: CPU time of all of PID's threads; switches PID: their
+# context switches (each one a wakeup or a preemption)
+runtime_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
+switches() {
+    cat /proc/"$1"/task/*/status | awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s }'
+}
+counted() {  # counted SYSTEM: COST_N connections through it
+    local out
+    out=$("$WORK/tlsrate" "${PPORT[$1]}" bench.test 0 4 "$COST_N")
+    case $out in *" errors=0") ;; *) log "  $1: tlsrate reported errors: $out" ;; esac
+}
+# traced SYSTEM FILE CMD...: CMD attached to the system's process while
+# COST_N connections go through it (once it is attached: strace says so,
+# perf has written its header); CMD is stopped with SIGINT after
+attached() { grep -q attached "$1.err" || [ -s "$1" ]; }
+traced() {
+    local s=$1 f=$2 pid
+    shift 2
+    rm -f "$f"
+    "$@" -p "${PGIDS[$s]}" -o "$f" 2>"$f.err" &
+    pid=$!
+    poll_until 10 attached "$f" || die "$* did not attach: $(cat "$f.err")"
+    counted "$s"
+    kill -INT "$pid"
+    wait "$pid" || true
+}
+log "cost pass: $COST_N connections per system and tool"
+declare -A CPU=() CSW=()
+for s in airlock haproxy; do
+    pid=${PGIDS[$s]} t0=$(runtime_ns "${PGIDS[$s]}") c0=$(switches "${PGIDS[$s]}")
+    counted "$s"
+    CPU[$s]=$((($(runtime_ns "$pid") - t0) / COST_N / 1000))
+    CSW[$s]=$(awk -v a="$(switches "$pid")" -v b="$c0" -v n="$COST_N" 'BEGIN { printf "%.1f", (a - b) / n }')
+    traced "$s" "$WORK/strace.$s" strace -c -f
+done
+traced airlock "$WORK/perf.data" perf record -g -F 4999 --quiet
+perf report -i "$WORK/perf.data" --stdio --children --sort sym -g none 2>/dev/null >"$WORK/perf.txt" || true
+# share NAME...: the % of airlock's samples in (children of) these symbols
+share() {
+    awk -v names=" $* " '$1 ~ /%$/ && index(names, " " $NF " ") { s += $1 } END { printf "%.2f", s }' \
+        "$WORK/perf.txt"
+}
+percall() {  # percall SYSTEM SYSCALL: calls per connection
+    awk -v c="$2" -v n="$COST_N" '$NF == c && $4 ~ /^[0-9]+$/ { printf "%.1f", $4 / n; f = 1 }
+        END { if (!f) printf "0" }' "$WORK/strace.$1"
+}
+echo
+echo "Cost per connection, $COST_N connections of the rate workload each, untimed (\`strace -c -f\`,"
+echo "\`perf record -g\`, /proc/PID/task/*/schedstat), $(date -u '+%Y-%m-%d %H:%M UTC'):"
+echo
+echo "| per connection | airlock | haproxy |"
+echo "|----------------|--------:|--------:|"
+echo "| CPU time of the router, µs | ${CPU[airlock]} | ${CPU[haproxy]} |"
+echo "| context switches (wakeups) | ${CSW[airlock]} | ${CSW[haproxy]} |"
+calls=$(cat "$WORK/strace.airlock" "$WORK/strace.haproxy" |
+    awk '$4 ~ /^[0-9]+$/ && $NF !~ /^(total|syscall)$/ { print $NF }' | sort -u)
+total() { awk -v n="$COST_N" '$NF == "total" { printf "%.1f", $4 / n }' "$WORK/strace.$1"; }
+echo "| syscalls, all | $(total airlock) | $(total haproxy) |"
+for c in $calls; do echo "| $c | $(percall airlock "$c") | $(percall haproxy "$c") |"; done
+peek=$(share __x64_sys_recvfrom tls_hello_feed) route=$(share route_pick router_route)
+echo
+echo "airlock's peek (the recv(MSG_PEEK) syscall and the ClientHello parser): $peek % of its CPU, about"
+echo "$(awk -v p="$peek" -v c="${CPU[airlock]}" 'BEGIN { printf "%.1f", p * c / 100 }') µs per connection;" \
+    "the route lookup (route_pick): $route % of its CPU."

@@ -62,8 +62,9 @@ wake_read(struct io *io, uint32_t events)
     uint64_t n;
     (void)events;
 
-    while (read(loop->wakefd, &n, sizeof(n)) > 0)
-        ;
+    /* one read zeroes the counter; a post after it raises a new edge */
+    if (read(loop->wakefd, &n, sizeof(n)) < 0)
+        n = 0;
     for (;;) {
         pthread_mutex_lock(&loop->post_lock);
         struct post *p = loop->post_head;
@@ -147,6 +148,19 @@ io_start(struct loop *loop, struct io *io, int fd, uint32_t events, io_cb cb, vo
         io->cb = NULL;
         return -errno;
     }
+    return 0;
+}
+
+int
+io_update(struct loop *loop, struct io *io, uint32_t events)
+{
+    struct epoll_event ev = {.events = events | EPOLLET, .data.ptr = io};
+
+    if (events == io->events)
+        return 0;
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, io->fd, &ev) != 0)
+        return -errno;
+    io->events = events;
     return 0;
 }
 

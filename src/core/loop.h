@@ -69,6 +69,11 @@ uint64_t loop_clock_ns(void);
  * callback receives io with io->data = data. Returns 0 or -errno. */
 int io_start(struct loop *loop, struct io *io, int fd, uint32_t events, io_cb cb, void *data);
 
+/* Watches the started io for events instead (edge-triggered as always; an
+ * event that is due already is reported at the next turn). Does nothing
+ * when they are the ones watched. Returns 0 or -errno. */
+int io_update(struct loop *loop, struct io *io, uint32_t events);
+
 /* Stops watching io->fd (before it is closed); harmless when not started.
  * Events for io still pending in the batch being dispatched are dropped, so
  * io may be freed as soon as this returns, even from another io's callback. */

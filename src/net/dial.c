@@ -150,7 +150,10 @@ dial_event(struct io *io, uint32_t events)
     }
     if (!(events & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
         return;
-    int rc = transport_connect_result(d->io.fd);
+    /* a socket is writable only once connected, and a failed connect
+     * reports EPOLLERR: SO_ERROR is read only then (one syscall less per
+     * connection) */
+    int rc = events & (EPOLLHUP | EPOLLERR) ? transport_connect_result(d->io.fd) : 0;
     if (rc != 0)
         finish(d, rc, DIAL_CONNECT_FAILED);
     else

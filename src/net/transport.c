@@ -373,6 +373,21 @@ transport_tune(int fd, enum ep_kind kind, bool keepalive)
         setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 }
 
+int
+transport_tune_listener(int fd, enum ep_kind kind, bool keepalive, unsigned defer_s)
+{
+    int one = 1, ka = keepalive, defer = (int)defer_s;
+
+    if (kind != EP_TCP)
+        return 0;
+    /* both ways: a reload that adopts the listener may turn keepalive off */
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &ka, sizeof(ka)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)) != 0)
+        return -errno;
+    return 0;
+}
+
 void
 transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
 {

@@ -62,6 +62,14 @@ int transport_connect_result(int fd);
  * TCP_NODELAY always and keepalive when asked; nothing for other kinds. */
 void transport_tune(int fd, enum ep_kind kind, bool keepalive);
 
+/* Tunes a stream listener of kind so that the sockets it accepts inherit
+ * what transport_tune() would set on each (one setsockopt() per listener,
+ * not two per connection): for tcp, TCP_NODELAY, SO_KEEPALIVE on or off as
+ * keepalive says, and TCP_DEFER_ACCEPT of defer_s seconds (0: off; a client
+ * is accepted once its first bytes arrive, or after about defer_s seconds
+ * of silence). Nothing for other kinds. Returns 0 or -errno. */
+int transport_tune_listener(int fd, enum ep_kind kind, bool keepalive, unsigned defer_s);
+
 /* Accepts one connection on the listening socket lfd, retrying when accept4()
  * is interrupted or the client already gave up. Returns the new fd
  * (non-blocking, close-on-exec), or -errno (-EAGAIN: none pending) with

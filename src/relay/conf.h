@@ -51,7 +51,10 @@ enum proxy_mode { PROXY_NONE, PROXY_V2 };
 
 /* Defaults and bounds of a router's settings. */
 #define ROUTER_PEEK_TIMEOUT_DEFAULT 5000 /* ms */
-#define ROUTER_HELLO_MIN 512             /* bytes */
+/* a router's tcp listener accepts a silent client after this long
+ * (TCP_DEFER_ACCEPT, relay.c); one that sends its hello is accepted then */
+#define ROUTER_DEFER_ACCEPT_S 1
+#define ROUTER_HELLO_MIN 512 /* bytes */
 #define ROUTER_HELLO_MAX (32 * 1024)
 
 /* What makes a relay a router (an entry of routers:): the upstream is

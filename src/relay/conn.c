@@ -139,10 +139,13 @@ conn_close(struct conn *c, enum conn_end end)
     struct relay_stats *st = c->relay->stats;
     char client[TRANSPORT_DESC_MAX], tag[EP_HOST_MAX + ENDPOINT_TEXT_MAX + 32] = "";
 
+    /* the close line is formatted only when the log level keeps it */
+    bool logged = LOG_LVL_INFO <= log_threshold;
+
     if (c->state == CONN_ST_CLOSED)
         return;
     if (c->ops->closing != NULL)
-        c->ops->closing(c, end, tag, sizeof(tag));
+        c->ops->closing(c, end, tag, logged ? sizeof(tag) : 0);
     c->state = CONN_ST_CLOSED;
     c->end = end;
     if (c->dial != NULL) { /* a lookup still to answer is withdrawn too */
@@ -165,7 +168,8 @@ conn_close(struct conn *c, enum conn_end end)
     atomic_fetch_add_explicit(&st->ended[end], 1, memory_order_relaxed);
     relay_hist_observe(&st->conn_time, loop_clock_ns() - c->accepted_ns);
 
-    transport_describe((struct sockaddr *)&c->peer, c->peer_len, client, sizeof(client));
+    if (logged)
+        transport_describe((struct sockaddr *)&c->peer, c->peer_len, client, sizeof(client));
     log_info("close relay=%s conn=%llu client=%s%s duration_ms=%llu bytes_in=%llu bytes_out=%llu "
              "end=%s",
              c->relay->conf.name, (unsigned long long)c->id, client, tag,
@@ -221,6 +225,18 @@ conn_work(struct task *t)
     conn_step(t->data);
 }
 
+/* Watches s for reading only while its pump (from s) can pass bytes on:
+ * while the destination is full, each arrival on s would be a wakeup that
+ * moves nothing (a bulk download wakes for every segment from the server
+ * while the client is slow). The readable flag stays as it was; when
+ * reading is watched again, data already there is reported at once. */
+static int
+side_watch(struct conn *c, struct side *s, const struct pump *p)
+{
+    return io_update(c->worker->loop, &s->io,
+                     EPOLLOUT | EPOLLRDHUP | (pump_blocked(p) ? 0 : EPOLLIN));
+}
+
 static void
 conn_relay(struct conn *c)
 {
@@ -251,6 +267,10 @@ conn_relay(struct conn *c)
     }
     if (c->up.shut && c->down.shut) {
         conn_close(c, END_EOF);
+        return;
+    }
+    if (side_watch(c, &c->client, &c->up) != 0 || side_watch(c, &c->target, &c->down) != 0) {
+        conn_close(c, END_ERROR);
         return;
     }
     if (turn.budget == 0) /* more may be waiting: continue after others had a turn */
@@ -644,7 +664,7 @@ conn_begin(void *arg)
 
     list_add(&w->conns, &c->link);
     c->started = loop_now(w->loop);
-    transport_tune(fd, rc->listen.kind, rc->keepalive);
+    /* the client socket has its options from the listener (relay.c) */
     int err = io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c);
     if (err != 0) {
         relay_local_error(c->relay->stats, err);
@@ -660,10 +680,14 @@ conn_begin(void *arg)
 }
 
 void
-conn_dispatch(struct conn *c, struct worker *w)
+conn_dispatch(struct conn *c, struct worker *w, struct loop *here)
 {
     c->worker = w;
     atomic_fetch_add(&w->n_conns, 1);
+    if (w->loop == here) {
+        conn_begin(c);
+        return;
+    }
     if (loop_post(w->loop, conn_begin, c) != 0) {
         atomic_fetch_sub(&w->n_conns, 1);
         atomic_fetch_sub(&c->relay->stats->open, 1);

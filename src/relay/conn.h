@@ -52,9 +52,10 @@ struct conn *conn_new(struct relay *r, int fd, const struct sockaddr *peer, sock
  * thread. */
 uint64_t conn_next_id(void);
 
-/* Hands c to worker w; w starts serving it on its own thread. On failure
- * the connection is closed here. */
-void conn_dispatch(struct conn *c, struct worker *w);
+/* Hands c to worker w; w starts serving it on its own thread. here is the
+ * caller's loop: when it is w's, c starts at once, without a post (no
+ * wakeup, no allocation). On failure the connection is closed here. */
+void conn_dispatch(struct conn *c, struct worker *w, struct loop *here);
 
 /* One open connection, as `airlock ctl conns` lists it. */
 struct conn_info {

@@ -104,7 +104,7 @@ struct conn_ops {
     void (*ready)(struct conn *c);
     /* The first thing conn_close(c, end) does: gives back what the variant
      * holds and writes its words for the close line (" sni=x") into
-     * tag[0..len), which is "" otherwise. */
+     * tag[0..len), which is "" otherwise (len 0: the line is not logged). */
     void (*closing)(struct conn *c, enum conn_end end, char *tag, size_t len);
 };
 

@@ -181,8 +181,11 @@ router_start(struct conn *c)
     c->peek->fed = 0;
     c->state = CONN_ST_PEEK;
     timer_start(c->worker->loop, &c->timer, ro->peek_timeout_ms, conn_timeout, c);
-    if (c->client.readable)
-        router_peek(c);
+    /* the hello is most likely queued already (a tcp listener accepts once
+     * it arrived; a preamble comes with what follows it): peek at once
+     * instead of waiting for an edge. Nothing there costs one recv. */
+    c->client.readable = 1;
+    router_peek(c);
 }
 
 /* The step hook: the states of routers. */
@@ -212,6 +215,8 @@ router_closing(struct conn *c, enum conn_end end, char *tag, size_t len)
     (void)end;
     dir_release(c->assign);
     c->assign = NULL;
+    if (len == 0) /* the close line is not logged */
+        return;
     if (c->route != NULL)
         endpoint_format(c->route, target, sizeof(target));
     snprintf(tag, len, " sni=%s target=%s", c->sni != NULL ? c->sni : "-", target);

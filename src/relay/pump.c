@@ -201,6 +201,12 @@ pump_fill(struct pump *p, struct pump_turn *t)
     return n;
 }
 
+bool
+pump_blocked(const struct pump *p)
+{
+    return (p->off < p->len || p->in_pipe > 0) && !p->to->writable;
+}
+
 int
 pump_run(struct pump *p, struct pump_turn *t)
 {

@@ -13,6 +13,7 @@
 #define AIRLOCK_RELAY_PUMP_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -80,6 +81,10 @@ int pump_prepend(struct pump *p, const void *data, size_t len);
  * splice that failed (the connection must end; -ECONNRESET and -EPIPE are
  * a peer's reset). */
 int pump_run(struct pump *p, struct pump_turn *t);
+
+/* True when p holds bytes its destination does not take now: reading
+ * more from its source is pointless until the destination is writable. */
+bool pump_blocked(const struct pump *p);
 
 /* Gives back what p holds: its buffer, and its pipe to cache (a pipe with
  * bytes still in it is closed, never reused). Idempotent. */

@@ -181,12 +181,27 @@ relay_unref(struct relay *r)
     free(r);
 }
 
+/* The options accepted sockets inherit from r's listener (conn.c tunes no
+ * client socket). A router's client speaks first (its ClientHello), so its
+ * tcp listener defers the accept until those bytes are there: the
+ * connection is routed in the wakeup that accepts it, and a client that
+ * sends nothing holds neither an fd nor a connection slot for the first
+ * ROUTER_DEFER_ACCEPT_S seconds (then peek_timeout applies). */
+static int
+relay_tune_listener(const struct relay *r, int fd)
+{
+    return transport_tune_listener(fd, r->conf.listen.kind, r->conf.keepalive,
+                                   r->conf.router.enabled ? ROUTER_DEFER_ACCEPT_S : 0);
+}
+
 int
 relay_listen(struct relay *r, struct relay *prev)
 {
     if (prev != NULL && prev->listen_fd >= 0 &&
         endpoint_equal(&prev->conf.listen, &r->conf.listen)) {
         int rc = transport_chperm(&r->conf.listen, &prev->conf.listen);
+        if (rc == 0) /* the new settings, on the socket it keeps */
+            rc = relay_tune_listener(r, prev->listen_fd);
         if (rc != 0)
             return rc;
         relay_stop(prev, 0); /* stop its accepting, keep the socket */
@@ -198,7 +213,7 @@ relay_listen(struct relay *r, struct relay *prev)
     if (fd < 0)
         return fd;
     r->listen_fd = fd;
-    return 0;
+    return relay_tune_listener(r, fd);
 }
 
 /* Closes a connection refused at accept: counted always, logged once a
@@ -280,7 +295,7 @@ admit(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
             best = w;
     }
     r->next_worker++;
-    conn_dispatch(c, best);
+    conn_dispatch(c, best, r->loop);
 }
 
 /* Out of file descriptors or memory (err, counted already): the pending

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tls_trickle.py - a TLS client whose ClientHello goes out in small writes.
 
-usage: tls_trickle.py HOST PORT SNI [--step N] [--delay S] [--file HELLO]
+usage: tls_trickle.py HOST PORT SNI [--step N] [--delay S] [--wait S] [--file HELLO]
 
 Without --file: a real handshake (Python's ssl over memory BIOs) whose first
 flight is written N bytes at a time (default 1, TCP_NODELAY, S seconds
@@ -9,6 +9,7 @@ apart); then the rest of the handshake as usual. Prints the server
 certificate (DER, in hex) on stdout. SNI "-" sends no server name.
 With --file: writes the bytes of HELLO the same way, then prints what the
 server sent until it closed (hex), for raw ClientHellos and garbage.
+--wait S: stay silent S seconds after the connect before the first write.
 """
 import socket
 import ssl
@@ -26,18 +27,21 @@ def trickle(sock, data, step, delay):
 def main():
     args = sys.argv[1:]
     host, port, sni = args[0], int(args[1]), args[2]
-    step, delay, path = 1, 0.0, None
+    step, delay, wait, path = 1, 0.0, 0.0, None
     i = 3
     while i < len(args):
         if args[i] == "--step":
             step = int(args[i + 1])
         elif args[i] == "--delay":
             delay = float(args[i + 1])
+        elif args[i] == "--wait":
+            wait = float(args[i + 1])
         elif args[i] == "--file":
             path = args[i + 1]
         i += 2
     sock = socket.create_connection((host, port), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    time.sleep(wait)
     if path is not None:
         trickle(sock, open(path, "rb").read(), step, delay)
         got = b""

@@ -2,8 +2,9 @@
  * freed inside callbacks: an io stopped (and freed) by another callback of
  * the same epoll batch gets no event; a cancelled task does not run, even
  * when it was the last of the batch being run; tasks queued while a batch
- * runs wait for the next turn. The test build has ASan: a callback on freed
- * memory fails the test. */
+ * runs wait for the next turn; an io updated not to watch for reading gets
+ * no event, and watched again, gets one for what came meanwhile. The test build has ASan: a
+ * callback on freed memory fails the test. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,6 +84,46 @@ test_io_freed_in_batch(void **state)
     assert_int_equal(calls, 1);
     assert_true((a == NULL) != (b == NULL));
     watched_free(a != NULL ? a : b);
+    loop_free(test_loop);
+}
+
+static void
+counts(struct io *io, uint32_t events)
+{
+    (void)events;
+    (*(int *)io->data)++;
+}
+
+/* What the relay's pumps rely on (conn.c side_watch): not watched for
+ * reading, arrivals wake nobody; watched again, the data already there is
+ * reported at the next turn. */
+static void
+test_io_update(void **state)
+{
+    struct io io;
+    int calls = 0, fd = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+    uint64_t one = 1;
+    (void)state;
+
+    test_loop = loop_new();
+    assert_non_null(test_loop);
+    assert_true(fd >= 0);
+    assert_int_equal(io_start(test_loop, &io, fd, EPOLLIN, counts, &calls), 0);
+    loop_stop(test_loop);
+    assert_int_equal(loop_run(test_loop), 0);
+    assert_int_equal(calls, 1);
+    assert_int_equal(io_update(test_loop, &io, EPOLLRDHUP), 0);
+    assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one)); /* a new edge */
+    loop_stop(test_loop);
+    assert_int_equal(loop_run(test_loop), 0);
+    assert_int_equal(calls, 1);
+    assert_int_equal(io_update(test_loop, &io, EPOLLIN), 0);
+    assert_int_equal(io_update(test_loop, &io, EPOLLIN), 0); /* unchanged: nothing to do */
+    loop_stop(test_loop);
+    assert_int_equal(loop_run(test_loop), 0);
+    assert_int_equal(calls, 2);
+    io_stop(test_loop, &io);
+    close(fd);
     loop_free(test_loop);
 }
 
@@ -199,9 +240,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_io_freed_in_batch),
-        cmocka_unit_test(test_cancel_in_batch),
-        cmocka_unit_test(test_cancel_batch_end),
+        cmocka_unit_test(test_io_freed_in_batch), cmocka_unit_test(test_io_update),
+        cmocka_unit_test(test_cancel_in_batch),   cmocka_unit_test(test_cancel_batch_end),
         cmocka_unit_test(test_cancel_idempotent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
