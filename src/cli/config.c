@@ -1200,6 +1200,8 @@ static const struct conf_row pool_rows[] = {
      .expect = EXPECT_COUNT},
     {.name = "cooldown", .set = conf_set_duration, .off = PC(cooldown_ms),
      .expect = EXPECT_DURATION},
+    {.name = "replace_delay", .set = conf_set_duration, .off = PC(replace_delay_ms),
+     .expect = EXPECT_DURATION},
     {.name = "start_timeout", .set = conf_set_duration, .off = PC(start_timeout_ms),
      .expect = EXPECT_DURATION},
     {.name = "stop_grace", .set = conf_set_duration, .off = PC(stop_grace_ms),

@@ -25,6 +25,7 @@ pool_conf_defaults(struct pool_conf *pc)
     pc->max = 10;
     pc->max_idle = MAX_IDLE_UNSET;
     pc->cooldown_ms = 60 * 1000;
+    pc->replace_delay_ms = 50;
     pc->start_timeout_ms = 30 * 1000;
     pc->stop_grace_ms = 5 * 1000;
     pc->backoff_ms = 250;

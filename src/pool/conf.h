@@ -56,6 +56,7 @@ struct pool_conf {
     unsigned max;                        /* default 10, at most CONF_INSTANCES_MAX */
     unsigned max_idle;                   /* default min_idle */
     unsigned cooldown_ms;                /* default 60s */
+    unsigned replace_delay_ms;           /* default 50ms */
     unsigned start_timeout_ms;           /* default 30s; more than 0 */
     unsigned stop_grace_ms;              /* default 5s: SIGTERM, then SIGKILL */
     unsigned backoff_ms, backoff_max_ms; /* restart backoff; default 250ms, 30s */

@@ -142,6 +142,7 @@ struct pool {
     unsigned pending; /* fresh instances owed for ones that went away */
     struct backoff backoff;
     uint64_t not_before; /* no start before this loop_now() */
+    uint64_t calm_until; /* starts owed to a take wait until then while one is idle */
     unsigned long long seq;
     bool *port_used; /* pool_conf_ports() entries */
     unsigned n_ports;
@@ -285,11 +286,26 @@ give_entries(const struct instance *in)
 
 /* ---- states and reports */
 
+/* A user took an idle instance (a reservation, or a login line). The start
+ * that replaces it would compete with that user's handshake and login for
+ * the CPU, so it waits replace_delay while another instance is idle; later
+ * takes do not extend the wait, so no start waits longer. */
+static void
+taken(struct pool *p)
+{
+    uint64_t now = loop_now(p->loop);
+
+    if (now >= p->calm_until)
+        p->calm_until = now + p->conf.replace_delay_ms;
+}
+
 static void
 set_state(struct instance *in, enum inst_state st)
 {
     struct pool *p = in->pool;
 
+    if (in->state == INST_IDLE && (st == INST_RESERVED || st == INST_VERIFYING))
+        taken(p);
     p->n[in->state]--;
     p->n[st]++;
     log_debug("pool=%s instance=%s state=%s", p->conf.name, in->name, state_names[st]);
@@ -1107,6 +1123,14 @@ scale(struct pool *p)
     size_t need = p->conf.min_idle > ready ? p->conf.min_idle - ready : 0;
     if (p->pending > need)
         need = p->pending;
+    if (p->calm_until > now + p->conf.replace_delay_ms)
+        p->calm_until = now + p->conf.replace_delay_ms; /* a reload shortened it */
+    if (need > p->pending && p->n[INST_IDLE] > 0 && now < p->calm_until) {
+        need = p->pending; /* a user's login is on its way: taken() */
+        due = p->calm_until;
+    } else {
+        p->calm_until = 0; /* what was owed starts now: the next take waits afresh */
+    }
     /* directories being wiped hold a uid, not a process */
     while (need > 0 && p->total - p->n[INST_WIPING] < p->conf.max) {
         if (now < p->not_before) {
