@@ -329,6 +329,22 @@ assign_port() {
     echo "${a##*:}"
 }
 
+# pool_pick: an idle instance of pool fa: $P (its port), $DIR (its
+# directory), $NAME, $UID_ (its uid)
+pool_pick() {
+    wait_for eval '[ -n "$(idle_port "$LOG")" ]'
+    P=$(idle_port "$LOG")
+    local pid
+    pid=$(ss -Htlnp "sport = :$P" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
+    DIR=$(readlink "/proc/$pid/cwd")
+    NAME=$(basename "$DIR")
+    UID_=$(stat -c %u "$DIR")
+}
+
+# pool_reserve USER: the directory reserves the picked instance for USER (as
+# a router would at USER's ClientHello; its state is brought in then)
+pool_reserve() { [ "$(assign_port "$1")" = "$P" ] || fail "$1 was not reserved $NAME"; }
+
 # dir_sessions: the directory's session count (metrics on $MPORT).
 dir_sessions() { curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "airlock_dir_sessions" { print $2 }'; }
 

@@ -54,6 +54,14 @@ sg_curl() {
 # sg_post USER PATH JSON: POST JSON as USER (its own certificate and SNI).
 sg_post() { sg_curl "$1" "$1" "$2" -X POST -H 'Content-Type: application/json' --data-binary "$3"; }
 
+# sg_write_logout USER: USER, logged in, writes one alarm, then logs out
+sg_write_logout() {
+    local code
+    code=$(sg_post "$1" /write '{"alarms":[{"metric":"power","threshold":3}]}')
+    [ "$code" = 200 ] || fail "write: HTTP $code"
+    [ "$(sg_curl "$1" "$1" /logout -X POST)" = 200 ] || fail "logout"
+}
+
 # sg_login USER: logs USER in with its key; sets SG_TOKEN.
 sg_login() {
     local code

@@ -50,20 +50,6 @@ AL=$LAST_PID
 wait_for settled 1
 failures() { metric airlock_pool_hook_failures_total "pool=\"fa\",hook=\"$1\",reason=\"$2\"" "$MPORT"; }
 
-# idle instance: $P (port), $DIR (directory), $NAME, $UID_ (its uid)
-pick() {
-    wait_for eval '[ -n "$(idle_port "$LOG")" ]'
-    P=$(idle_port "$LOG")
-    local pid
-    pid=$(ss -Htlnp "sport = :$P" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
-    DIR=$(readlink "/proc/$pid/cwd")
-    NAME=$(basename "$DIR")
-    UID_=$(stat -c %u "$DIR")
-}
-
-# reserve USER: the directory reserves the picked instance for USER (as a
-# router would at USER's ClientHello; the fetch is queued then)
-reserve() { [ "$(assign_port "$1")" = "$P" ] || fail "$1 was not reserved $NAME"; }
 
 # logout_stored: the session of the picked instance ends; its store-back is over
 logout_stored() {
@@ -74,10 +60,10 @@ logout_stored() {
 store_is() { [ "$(cat "$T/store/$1")" = "$2" ] || fail "the store holds $1: $(cat "$T/store/$1")"; }
 
 log "fetch over planted links"
-pick
+pool_pick
 [ "$(app "$P" "symlink dave.db $T/victim")" = OK ] || fail "symlink"
 [ "$(app "$P" "symlink dave.crt $T/victim-dir")" = OK ] || fail "symlink"
-reserve dave
+pool_reserve dave
 out=$(app "$P" "login dave")
 [ "$out" = "OK state-of-dave" ] || fail "dave not served: $out"
 has "instance=$NAME login user=dave" <"$LOG" || fail "no login line"
@@ -100,8 +86,8 @@ refused() { # what the store-back of dave's session must refuse
     [ "$(failures deprovision timeout)" = 0 ] || fail "a store-back timed out"
     has "instance=$NAME state=deprovision: .*dave.db" <"$LOG" || fail "the refusal is not logged"
     store_is dave.db state-of-dave
-    pick
-    reserve dave
+    pool_pick
+    pool_reserve dave
     [ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave's next session: $(app "$P" "read dave.db")"
 }
 
@@ -123,9 +109,9 @@ logout_stored
 [ "$(failures deprovision state)" = $n ] || fail "a plain store-back failed"
 
 log "fetch refuses to replace a directory: recycled, not served"
-pick
+pool_pick
 [ "$(app "$P" "mkdir dave.db")" = OK ] || fail "mkdir"
-reserve dave
+pool_reserve dave
 wait_log "$LOG" "instance=$NAME stopping why=hook_failed"
 [ "$(failures provision state)" = 1 ] || fail "the failed fetch is not counted: $(failures provision state)"
 out=$(app "$P" "login dave" 5)
@@ -134,8 +120,8 @@ wait_log "$LOG" "instance=$NAME stopped"
 store_is dave.db state-of-dave
 
 log "normal path: in before the login, back after it"
-pick
-reserve erin
+pool_pick
+pool_reserve erin
 [ "$(app "$P" "login erin")" = "OK state-of-erin" ] || fail "erin not served"
 [ ! -e "$DIR/erin.crt" ] || fail "an optional file from nowhere"
 [ "$(app "$P" "save erin-v2")" = OK ] || fail "save"
@@ -147,15 +133,15 @@ store_is erin.db erin-v2
     fail "left in the store: $(ls -A "$T/store")"
 
 log "a crash while reserved stores nothing; after the login, the session's state"
-pick
-reserve frank
+pool_pick
+pool_reserve frank
 wait_log "$LOG" "instance=$NAME hook=provision ok"
 [ "$(app "$P" "write frank.db forged")" = OK ] || fail "write"
 app "$P" crash >/dev/null
 wait_log "$LOG" "instance=$NAME stopped"
 store_is frank.db state-of-frank
-pick
-reserve frank
+pool_pick
+pool_reserve frank
 [ "$(app "$P" "login frank")" = "OK state-of-frank" ] || fail "frank not served"
 [ "$(app "$P" "save frank-v2")" = OK ] || fail "save"
 app "$P" crash >/dev/null

@@ -48,27 +48,13 @@ AL=$LAST_PID
 wait_for settled 1
 failures() { metric airlock_pool_hook_failures_total "pool=\"fa\",hook=\"deprovision\",reason=\"$1\"" "$MPORT"; }
 
-# idle instance: $P (port), $DIR (directory), $NAME, $UID_ (its uid)
-pick() {
-    wait_for eval '[ -n "$(idle_port "$LOG")" ]'
-    P=$(idle_port "$LOG")
-    local pid
-    pid=$(ss -Htlnp "sport = :$P" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
-    DIR=$(readlink "/proc/$pid/cwd")
-    NAME=$(basename "$DIR")
-    UID_=$(stat -c %u "$DIR")
-}
-
-# reserve USER: the directory reserves the picked instance for USER (as a
-# router would at USER's ClientHello; the fetch runs then)
-reserve() { [ "$(assign_port "$1")" = "$P" ] || fail "$1 was not reserved $NAME"; }
 
 log "fetch through planted temporary names"
-pick
+pool_pick
 out=$(app "$P" "plant dave.db.tmp. $T/victim" 120)
 [[ $out == "OK "* ]] && [ "${out#OK }" -gt 0 ] || fail "plant: $out"
 log "$NAME planted ${out#OK } links"
-reserve dave
+pool_reserve dave
 out=$(app "$P" "login dave")
 wait_log "$LOG" "instance=$NAME hook=provision (ok|failed)"
 [ "$(cat "$T/victim")" = victim ] || fail "the hook wrote through a planted link: $(cat "$T/victim")"
@@ -86,8 +72,8 @@ log "store through a symlink to a root-only file"
 wait_log "$LOG" "instance=$NAME stopped"
 [ "$(cat "$T/store/dave.db")" = state-of-dave ] || fail "the store holds: $(cat "$T/store/dave.db")"
 [ "$(failures exit)" = 1 ] || fail "the refusal is not a failed hook: $(failures exit)"
-pick
-reserve dave
+pool_pick
+pool_reserve dave
 [ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave's next session: $(app "$P" "read dave.db")"
 
 log "store of a named pipe fails at once"
@@ -99,8 +85,8 @@ wait_log "$LOG" "instance=$NAME stopped"
 [ "$(cat "$T/store/dave.db")" = state-of-dave ] || fail "the store holds: $(cat "$T/store/dave.db")"
 
 log "store of the state itself"
-pick
-reserve erin
+pool_pick
+pool_reserve erin
 [ "$(app "$P" "login erin")" = "OK state-of-erin" ] || fail "erin not served"
 [ "$(app "$P" "save erin-v2")" = OK ] || fail "save"
 [ "$(app "$P" logout)" = BYE ] || fail "logout"

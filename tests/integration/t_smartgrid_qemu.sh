@@ -37,9 +37,7 @@ in_place() { cp "$SG/db/$1" "$T/inst/.part" && mv "$T/inst/.part" "$T/inst/$1"; 
 BRING=$!
 sg_login $U
 wait "$BRING"
-code=$(sg_post $U /write '{"alarms":[{"metric":"power","threshold":3}]}')
-[ "$code" = 200 ] || fail "write: HTTP $code"
-[ "$(sg_curl $U $U /logout -X POST)" = 200 ] || fail "logout"
+sg_write_logout $U
 wait_exit "$GUEST" 120
 [ "$EXIT_STATUS" = 0 ] || fail "qemu exit status $EXIT_STATUS: $(cat "$T/guest.log")"
 [ "$(grep -E '^(WAITING_LOGIN|LOGIN .*|LOGOUT)$' "$T/guest.log" | tr '\n' ' ')" = "WAITING_LOGIN LOGIN user0001 LOGOUT " ] ||

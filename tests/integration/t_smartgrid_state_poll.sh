@@ -56,9 +56,7 @@ grep -q 'state_watch=poll reason=option' "$T/polled.log" || fail "no poll line: 
 BRING=$!
 sg_login $U
 wait "$BRING"
-code=$(sg_post $U /write '{"alarms":[{"metric":"power","threshold":3}]}')
-[ "$code" = 200 ] || fail "write: HTTP $code"
-[ "$(sg_curl $U $U /logout -X POST)" = 200 ] || fail "logout"
+sg_write_logout $U
 wait_exit "$SRV" 10
 [ "$EXIT_STATUS" = 0 ] || fail "exit status $EXIT_STATUS"
 [ "$(sg_sql $U "$T/polled/$U.db" "SELECT count(*) FROM alarms;")" = 1 ] || fail "write lost"
