@@ -82,6 +82,7 @@ raw() { printf '%b' "$1" | enc timeout 5 socat -t 5 - TCP:127.0.0.1:3128 | tr -d
 
 log "a tunnel held open through what follows (CONNECT to an echo server)"
 coproc HELD { enc socat -t 30 - TCP:127.0.0.1:3128; }
+held_pid=$HELD_PID # bash unsets HELD_PID once the coproc has exited
 printf 'CONNECT 127.0.0.1:%s HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n\r\n' "$ECHO" "$ECHO" >&"${HELD[1]}"
 read -r -t 5 status <&"${HELD[0]}" || fail "no answer to the held CONNECT"
 [ "${status%$'\r'}" = "HTTP/1.1 200 Connection established" ] || fail "held CONNECT: '$status'"
@@ -175,7 +176,7 @@ wait_log "$LOG" "close relay=egress conn=[0-9]+ client=unix:- dest=echo.egress.t
 log "the held tunnel still works"
 held_echo last
 exec {HELD[1]}>&-
-wait "$HELD_PID" 2>/dev/null || true
+wait "$held_pid" 2>/dev/null || true
 
 [ "$(metric airlock_egress_denied_total 'relay="egress",reason="not_allowed_address"' "$M")" = 0 ] ||
     fail "not_allowed_address counted"

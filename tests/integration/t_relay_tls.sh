@@ -110,6 +110,7 @@ wait_for grep -q "close relay=sum .*bytes_in=$((3 << 20)) bytes_out=68 end=eof" 
 
 log "an established connection keeps working while bad clients come and go"
 coproc HELD { socat -t 30 - OPENSSL:127.0.0.1:"$SHORT",verify=0; }
+held_pid=$HELD_PID # bash unsets HELD_PID (and HELD) once the coproc has exited
 held_key=$(spki "$SHORT")
 echo one >&"${HELD[1]}"
 read -r -t 10 line <&"${HELD[0]}" || fail "no echo on the held connection"
@@ -139,13 +140,14 @@ read -r -t 10 line <&"${HELD[0]}" || fail "the held connection broke at the rene
 [ "$(metric airlock_tls_renewals_total 'relay="web",result="ok"' "$METRICS")" = 0 ] ||
     fail "a 1h certificate was renewed"
 exec {HELD[1]}>&-
-wait "$HELD_PID" || :
+wait "$held_pid" || :
 
 log "idle_timeout ends a TLS connection that moves nothing"
 coproc QUIET { socat -t 30 - OPENSSL:127.0.0.1:"$IDLE",verify=0; }
+quiet_pid=$QUIET_PID quiet_in=${QUIET[1]} # unset once the coproc has exited
 wait_ends "$T/airlock.log" idle_timeout 1
-exec {QUIET[1]}>&-
-wait "$QUIET_PID" || :
+exec {quiet_in}>&-
+wait "$quiet_pid" || :
 
 fds_back() { [ "$(fd_count "$AL")" -le "$fds0" ]; }
 wait_for fds_back || fail "airlock holds $(fd_count "$AL") fds after the connections, $fds0 before"
