@@ -1,15 +1,17 @@
 #!/bin/bash
-# standby-report.sh DIR USERS SESSION MIN_IDLE [LAUNCHER] - the tables and plots of
+# standby-report.sh DIR USERS SESSION MIN_IDLE [CONFIG] - the tables and plots of
 # bench/standby.sh from DIR/results.csv and DIR/ondemand.csv: PNG and SVG
 # plots in DIR, and the markdown tables between the "results" markers of
-# docs/evaluation.md (the rest of that file is written by hand); with
-# LAUNCHER qemu (standby.sh --launcher qemu), between the "results-qemu" ones.
+# docs/evaluation.md (the rest of that file is written by hand); for another
+# CONFIG than native (standby.sh's: qemu for --launcher qemu, LAUNCHER-min_idleK
+# with --min-idle K), between the "results-CONFIG" ones.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DIR=$1 USERS=$2 SESSION=$3 MIN_IDLE=$4 LAUNCHER=${5:-native}
+DIR=$1 USERS=$2 SESSION=$3 MIN_IDLE=$4 CONFIG=${5:-native}
 MARKER=results MEM_OF="smartgrid-server process"
-[ "$LAUNCHER" != qemu ] || MARKER=results-qemu MEM_OF="qemu process (a guest with its server)"
+[ "$CONFIG" = native ] || MARKER=results-$CONFIG
+[ "${CONFIG#qemu}" = "$CONFIG" ] || MEM_OF="qemu process (a guest with its server)"
 R=$DIR/results.csv OD=$DIR/ondemand.csv L=$DIR/logins.csv DOC=$ROOT/docs/evaluation.md
 
 # one row per run (system, active, write, interval) with its memory and LOGIN p99

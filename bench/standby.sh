@@ -3,7 +3,7 @@
 # on this machine: Trivial vs Standby, and On-demand for the cold start.
 #
 #   usage: bench/standby.sh [--users U] [--session DUR] [--quick] [--keep]
-#                           [--launcher native|qemu]
+#                           [--launcher native|qemu] [--min-idle K]
 #
 #   Trivial    one smartgrid-server per user, always running (restarted
 #              after each logout), each with its user's database in place;
@@ -35,6 +35,8 @@
 # processes. Its defaults fit this 2-core machine (docs/evaluation.md): 20
 # users, min_idle 4, write 10 %, short interval, results in
 # docs/evaluation/qemu/ and between the results-qemu markers.
+# --min-idle K: Standby's reserve (default 4); its results go apart, to
+# docs/evaluation/LAUNCHER-min_idleK/ and the results-LAUNCHER-min_idleK markers.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,7 +50,7 @@ INTERVALS="1s 5s"
 ONDEMAND_USERS=30
 KEEP=
 LAUNCHER=native
-SET_USERS='' SET_SESSION='' QUICK=''
+SET_USERS='' SET_SESSION='' SET_MIN_IDLE='' QUICK=''
 while [ $# -gt 0 ]; do
     case $1 in
     --users) SET_USERS=$2; shift 2 ;;
@@ -56,7 +58,8 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1; shift ;;
     --keep) KEEP=1; shift ;;
     --launcher) LAUNCHER=$2; shift 2 ;;
-    *) echo "usage: bench/standby.sh [--users U] [--session DUR] [--quick] [--keep] [--launcher native|qemu]" >&2; exit 2 ;;
+    --min-idle) SET_MIN_IDLE=$2; shift 2 ;;
+    *) echo "usage: bench/standby.sh [--users U] [--session DUR] [--quick] [--keep] [--launcher native|qemu] [--min-idle K]" >&2; exit 2 ;;
     esac
 done
 LAUNCH=() # the argv prefix of every smartgrid-server
@@ -73,7 +76,11 @@ qemu)
 *) echo "standby.sh: --launcher native or qemu" >&2; exit 2 ;;
 esac
 [ -z "$QUICK" ] || ACTIVE="50 5" WRITES=10 INTERVALS=1s SESSION=10s ONDEMAND_USERS=10
-USERS=${SET_USERS:-$USERS} SESSION=${SET_SESSION:-$SESSION}
+USERS=${SET_USERS:-$USERS} SESSION=${SET_SESSION:-$SESSION} MIN_IDLE=${SET_MIN_IDLE:-$MIN_IDLE}
+# the configuration's name: where its results go (docs/evaluation/NAME/, the
+# "results-NAME" markers; native's own at the top)
+CONFIG=$LAUNCHER
+[ -z "$SET_MIN_IDLE" ] || CONFIG=$LAUNCHER-min_idle$MIN_IDLE OUT_SUB=/$CONFIG
 
 LOG_FD=2
 STOP_GRACE=60 # airlock stops its pool's instances before it exits
@@ -284,4 +291,4 @@ done
 
 # ---- tables and plots
 
-"$ROOT/bench/standby-report.sh" "$OUT" "$USERS" "$SESSION" "$MIN_IDLE" "$LAUNCHER"
+"$ROOT/bench/standby-report.sh" "$OUT" "$USERS" "$SESSION" "$MIN_IDLE" "$CONFIG"
