@@ -329,6 +329,25 @@ assign_port() {
     echo "${a##*:}"
 }
 
+# pool_state_store: the users' state at rest for the provisioning tests
+# (t_pool_state_builtin, t_pool_state_links): $T/store with dave's database,
+# certificate and key and erin's and frank's databases, a root-only file
+# $T/secret and a file $T/victim for planted links to aim at; and $U0, the
+# first of 3 free uids for the pool
+pool_state_store() {
+    chmod 755 "$T"
+    mkdir -p "$T/store"
+    printf 'state-of-dave\n' >"$T/store/dave.db"
+    printf 'cert-of-dave\n' >"$T/store/dave.crt"
+    printf 'key-of-dave\n' >"$T/store/dave.key"
+    printf 'state-of-erin\n' >"$T/store/erin.db"
+    printf 'state-of-frank\n' >"$T/store/frank.db"
+    printf 'root-secret\n' >"$T/secret"
+    printf 'victim\n' >"$T/victim"
+    chmod 600 "$T"/store/* "$T/secret" "$T/victim"
+    U0=$(free_uids 3)
+}
+
 # pool_pick: an idle instance of pool fa: $P (its port), $DIR (its
 # directory), $NAME, $UID_ (its uid)
 pool_pick() {

@@ -20,7 +20,7 @@ declare -A may=(
     [relay]="core proto net attest dir router"
     [http]="core proto net field"
     [cli]="core proto net attest field dir router pool relay broker http"
-    [apps]="core proto net attest"
+    [apps]="core proto net attest pool"
 )
 
 cd "$ROOT"

@@ -21,17 +21,8 @@
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
 pool_setup
-chmod 755 "$T"
-mkdir -p "$T/store" "$T/victim-dir"
-printf 'state-of-dave\n' >"$T/store/dave.db"
-printf 'cert-of-dave\n' >"$T/store/dave.crt"
-printf 'key-of-dave\n' >"$T/store/dave.key"
-printf 'state-of-erin\n' >"$T/store/erin.db"
-printf 'state-of-frank\n' >"$T/store/frank.db"
-printf 'root-secret\n' >"$T/secret"
-printf 'victim\n' >"$T/victim"
-chmod 600 "$T"/store/* "$T/secret" "$T/victim"
-U0=$(free_uids 3)
+pool_state_store
+mkdir -p "$T/victim-dir"
 # one instance at a time: the one the test picks (and plants in) is the one
 # a reservation gets
 pool_conf "$CONF" "$P0" <<EOF

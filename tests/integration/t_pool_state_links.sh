@@ -20,16 +20,7 @@ export SMARTGRID_STATE=$(dirname "$AIRLOCK")/smartgrid-state
 [ -x "$SMARTGRID_STATE" ] || fail "no $SMARTGRID_STATE"
 HOOK=${STATE_HOOK:-$ROOT/apps/smartgrid/state-hook.sh}
 pool_setup
-chmod 755 "$T"
-mkdir -p "$T/store"
-printf 'state-of-dave\n' >"$T/store/dave.db"
-printf 'cert-of-dave\n' >"$T/store/dave.crt"
-printf 'key-of-dave\n' >"$T/store/dave.key"
-printf 'state-of-erin\n' >"$T/store/erin.db"
-printf 'root-secret\n' >"$T/secret"
-printf 'victim\n' >"$T/victim"
-chmod 600 "$T"/store/* "$T/secret" "$T/victim"
-U0=$(free_uids 3)
+pool_state_store
 # one instance at a time: the one the test picks (and plants in) is the one
 # a reservation gets
 pool_conf "$CONF" "$P0" <<EOF
@@ -93,6 +84,6 @@ pool_reserve erin
 wait_log "$LOG" "instance=$NAME stopped"
 [ "$(cat "$T/store/erin.db")" = erin-v2 ] || fail "the store holds: $(cat "$T/store/erin.db")"
 [ "$(stat -c '%u %a' "$T/store/erin.db")" = "0 600" ] || fail "stored as $(stat -c '%u %a' "$T/store/erin.db")"
-[ -z "$(ls -A "$T/store" | grep -v '^\(dave\|erin\)\.\(db\|crt\|key\)$')" ] || fail "left in the store: $(ls -A "$T/store")"
+[ -z "$(ls -A "$T/store" | grep -v '^\(dave\|erin\|frank\)\.\(db\|crt\|key\)$')" ] || fail "left in the store: $(ls -A "$T/store")"
 stop_clean "$AL" al
 log "ok"
