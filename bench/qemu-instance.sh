@@ -114,6 +114,7 @@ KEY=$({
 IMAGE=$CACHE/image-$KEY.cpio.gz
 if [ ! -s "$IMAGE" ]; then
     R=$(mktemp -d "$CACHE/root.XXXXXX")
+    trap 'rm -rf "$R" "$IMAGE.$$"' EXIT # a failed build leaves nothing half-made behind
     mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,lib/modules}
     cp /bin/busybox "$R/bin/"
     for a in $("$R/bin/busybox" --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
@@ -134,6 +135,7 @@ if [ ! -s "$IMAGE" ]; then
     (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) >"$IMAGE.$$"
     mv "$IMAGE.$$" "$IMAGE"
     rm -rf "$R"
+    trap - EXIT
 fi
 [ -z "$PREPARE" ] || exit 0
 
