@@ -137,7 +137,7 @@ conn_close(struct conn *c, enum conn_end end)
 {
     struct worker *w = c->worker;
     struct relay_stats *st = c->relay->stats;
-    char client[TRANSPORT_DESC_MAX], tag[EP_HOST_MAX + ENDPOINT_TEXT_MAX + 32] = "";
+    char client[TRANSPORT_DESC_MAX] = "-", tag[EP_HOST_MAX + ENDPOINT_TEXT_MAX + 32] = "";
 
     /* the close line is formatted only when the log level keeps it */
     bool logged = LOG_LVL_INFO <= log_threshold;
