@@ -26,11 +26,13 @@
  * connections can delay the user, never lock them out. */
 #include <cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <http_parser.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <openssl/crypto.h>
+#include <openssl/decoder.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -107,6 +109,9 @@ struct server {
     struct attest_sim sim;      /* --attest-provider sim: signs with a leaf of --sim-root */
     EVP_PKEY *sim_key;
     X509 *sim_root;
+    /* without --cert: reads a user's private key (user_key_load()) */
+    OSSL_DECODER_CTX *key_decoder;
+    EVP_PKEY *decoded_key; /* where key_decoder puts what it read */
 };
 
 static struct server srv;
@@ -186,6 +191,34 @@ hello_servername(SSL *ssl, char *out, size_t size)
     return 0;
 }
 
+/* Reads the PEM private key at path with the decoder made at start
+ * (tls_context()): OpenSSL 3 builds a decoder chain for every
+ * SSL_use_PrivateKey_file(), about 0.5 ms here, which this handshake, the
+ * user's login, would wait for. Returns the key (the caller frees it) or
+ * NULL (no file, not a key, or 16 KiB or more). The file's bytes are wiped
+ * before returning. */
+static EVP_PKEY *
+user_key_load(const char *path)
+{
+    unsigned char pem[16384];
+    const unsigned char *p = pem;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, pem, sizeof(pem)) : -1;
+    size_t left = n > 0 ? (size_t)n : 0;
+
+    if (fd >= 0)
+        close(fd);
+    srv.decoded_key = NULL;
+    /* a key file that fills the buffer is not a key this server takes */
+    if (n > 0 && (size_t)n < sizeof(pem) &&
+        OSSL_DECODER_from_data(srv.key_decoder, &p, &left) != 1) {
+        EVP_PKEY_free(srv.decoded_key);
+        srv.decoded_key = NULL;
+    }
+    OPENSSL_cleanse(pem, sizeof(pem));
+    return srv.decoded_key;
+}
+
 /* Without --cert, the server's certificate is the SNI user's own,
  * DIR/<user>.crt with DIR/<user>.key: the pool's provisioning brings
  * them in with the user's state when the directory reserves this instance
@@ -207,9 +240,11 @@ on_client_hello(SSL *ssl, int *alert, void *arg)
     snprintf(crt, sizeof(crt), "%s/%s.crt", srv.o.dir, user);
     snprintf(key, sizeof(key), "%s/%s.key", srv.o.dir, user);
     if (access(crt, F_OK) == 0 && access(key, F_OK) == 0) {
-        if (SSL_use_certificate_chain_file(ssl, crt) == 1 &&
-            SSL_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) == 1 &&
-            SSL_check_private_key(ssl) == 1)
+        EVP_PKEY *pkey = user_key_load(key);
+        int ok = pkey != NULL && SSL_use_certificate_chain_file(ssl, crt) == 1 &&
+                 SSL_use_PrivateKey(ssl, pkey) == 1 && SSL_check_private_key(ssl) == 1;
+        EVP_PKEY_free(pkey);
+        if (ok)
             return SSL_CLIENT_HELLO_SUCCESS;
         sg_tls_log_errors("certificate");
         log_warnx("handshake refused reason=bad_certificate user=%s", user);
@@ -264,8 +299,15 @@ tls_context(const struct opts *o)
         SSL_CTX_free(ctx);
         return NULL;
     }
-    if (o->cert == NULL)
+    if (o->cert == NULL) {
+        srv.key_decoder = OSSL_DECODER_CTX_new_for_pkey(&srv.decoded_key, "PEM", NULL, NULL,
+                                                        OSSL_KEYMGMT_SELECT_KEYPAIR, NULL, NULL);
+        if (srv.key_decoder == NULL) {
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
         SSL_CTX_set_client_hello_cb(ctx, on_client_hello, NULL);
+    }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, on_verify);
     SSL_CTX_set_tlsext_servername_callback(ctx, on_servername);
     return ctx;

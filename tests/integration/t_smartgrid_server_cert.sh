@@ -13,7 +13,8 @@
 #  - a handshake whose certificate has not landed yet waits for it without
 #    holding up the other connections (refused as soon as another user
 #    binds the process), and fails after --state-wait (no_certificate); the
-#    server keeps serving;
+#    server keeps serving; so it does when the key is not a key, or not the
+#    certificate's (bad_certificate);
 #  - through airlock (router, directory and the pool of pool-yaml.sh, with
 #    the memory and the redis directory) a user logs in with a client that
 #    verifies the server's name: the pool brings the certificate in at the
@@ -87,6 +88,20 @@ SRV2=$LAST_PID
 wait_log "$T/srv2.log" 'handshake refused reason=no_certificate user=user0003'
 running "$SRV2" || fail "the server died"
 sg_bring_in user0003 "$T/inst2"
+sg_login user0003
+
+log "a key that is no key, or another user's, refuses the handshake; the server goes on"
+SG_OWN_CERT=1 sg_server srv3 "$T/inst3" --state-wait 30s
+SRV3=$LAST_PID
+cp "$SG/db/user0003.crt" "$T/inst3/"
+printf -- '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n' >"$T/inst3/user0003.key"
+[ "$(sg_curl user0003 user0003 /query_avg)" = 000 ] || fail "served with a broken key"
+wait_log "$T/srv3.log" 'handshake refused reason=bad_certificate user=user0003'
+cp "$SG/db/user0002.key" "$T/inst3/user0003.key"
+[ "$(sg_curl user0003 user0003 /query_avg)" = 000 ] || fail "served with user0002's key"
+wait_for eval '[ "$(grep -c "handshake refused reason=bad_certificate user=user0003" "$T/srv3.log")" = 2 ]'
+running "$SRV3" || fail "the server died"
+sg_bring_in user0003 "$T/inst3"
 sg_login user0003
 
 log "user0001's certificate and key, whatever serves them, do not pass as user0002's server"
