@@ -66,9 +66,9 @@ struct runtime {
     struct control *control; /* control: (airlock ctl), or NULL */
     struct pool **pools;     /* pools:, on the main loop */
     size_t n_pools;
-    struct pool_env *pool_env; /* what the pools share (uids, the wipe thread); with the first */
-    struct broker *broker;     /* broker: (its own thread), or NULL */
-    struct http_env *http;     /* the loops of the HTTP proxies' sessions */
+    struct pool_env *pool_env;   /* what the pools share (uids, the wipe thread); with the first */
+    struct broker *broker;       /* broker: (its own thread), or NULL */
+    struct http_env *http;       /* the loops of the HTTP proxies' sessions */
     struct http_proxy **proxies; /* proxies:, listening on the main loop */
     size_t n_proxies;
     int sigfd;
@@ -458,7 +458,7 @@ dir_apply(struct runtime *rt)
 
     if (!needs_directory(&rt->cfg))
         return 0;
-    if ((rt->dir = dir_new(dc)) == NULL) {
+    if ((rt->dir = dir_new(dc, rt->loop)) == NULL) {
         log_warn("directory: cannot start");
         return -1;
     }
@@ -1164,13 +1164,13 @@ runtime_free(struct runtime *rt)
         worker_close_all(rt->workers[0]);
         loop_stop(rt->loop);
         loop_run(rt->loop); /* one more turn runs the deferred frees */
+        dir_free(rt->dir);  /* a memory directory runs on this loop */
+        rt->dir = NULL;
         worker_free(rt->workers[0]);
     }
     free(rt->workers);
     http_env_free(rt->http);
     rt->http = NULL;
-    dir_free(rt->dir);
-    rt->dir = NULL;
     if (rt->sigfd >= 0)
         close(rt->sigfd);
     config_free(&rt->cfg);

@@ -1,6 +1,6 @@
 /* backend.h - what a directory backend implements (struct dir_ops) and
  * what it may use of the directory (struct dir_host, given at open),
- * internal to src/dir. Everything here runs on the directory's own thread. */
+ * internal to src/dir. Everything here runs on the directory's loop (dir.h). */
 #ifndef AIRLOCK_DIR_BACKEND_H
 #define AIRLOCK_DIR_BACKEND_H
 
@@ -20,7 +20,7 @@ struct dir_claim {
  * it. It lives in the directory and outlives the backend. */
 struct dir_host {
     const struct dir_conf *conf;
-    struct loop *loop; /* the directory thread's: loop_now() for deadlines */
+    struct loop *loop; /* the directory's: loop_now() for deadlines */
     /* inst[0..n) changed by the directory itself (a reservation went back, a
      * session expired, a drain): their pools' watchers hear of them in one
      * batch, so a reservation withdrawn in the same batch is coalesced away. */

@@ -55,7 +55,8 @@ struct watch {
 
 struct dir {
     struct dir_conf conf;
-    struct loop *loop;
+    struct loop *loop; /* the directory's own thread's, or (memory) the caller's main loop */
+    int own_loop;      /* loop is d's, run by its thread */
     pthread_t thread;
     int started;
     int stopped;          /* dir_stop(): answers are dropped, not posted */
@@ -63,7 +64,7 @@ struct dir {
     const struct dir_ops *ops;
     void *be;
     struct timer tick;
-    struct list waits; /* dir thread: waiting assigns, oldest first */
+    struct list waits; /* d->loop: waiting assigns, oldest first */
     pthread_mutex_t watch_lock;
     struct list watches;
     /* metrics, read from any thread */
@@ -90,7 +91,7 @@ struct dir_assign {
     atomic_int cancelled;
     int delivered;               /* caller's loop: the callback ran */
     unsigned long long start_us; /* for the latency histogram */
-    /* directory thread */
+    /* the directory's loop */
     struct list wait_link; /* in d->waits while it waits */
     int why;               /* while waiting: the last try's refusal (-EAGAIN, -EDQUOT, -EBUSY) */
     struct timer wait_timer;
@@ -116,7 +117,7 @@ struct dir_activate {
     char holder[DIR_KEY_MAX];
 };
 
-/* A request posted to the directory thread. */
+/* A request posted to the directory's loop. */
 enum req_kind { REQ_REPORT, REQ_LIST, REQ_DRAIN, REQ_RELEASE };
 
 struct req {
@@ -468,7 +469,7 @@ assign_start(void *arg)
 
     if (assign_try(d, a))
         return;
-    if (d->conf.assign_wait_ms == 0) {
+    if (d->conf.assign_wait_ms == 0 || d->stopped) {
         assign_answer(d, a, a->why, refusal_outcome(a->why));
         return;
     }
@@ -913,6 +914,8 @@ tick_within(struct dir *d, unsigned ms)
 {
     uint64_t due = loop_now(d->loop) + ms;
 
+    if (d->stopped)
+        return; /* its loop may be main, soon gone */
     if (d->tick.slot == 0 || d->tick.due > due)
         timer_start(d->loop, &d->tick, ms, tick, d);
 }
@@ -950,7 +953,7 @@ dir_thread(void *arg)
 }
 
 struct dir *
-dir_new(const struct dir_conf *conf)
+dir_new(const struct dir_conf *conf, struct loop *main)
 {
     struct dir *d = calloc(1, sizeof(*d));
     int rc;
@@ -961,7 +964,13 @@ dir_new(const struct dir_conf *conf)
     list_init(&d->waits);
     list_init(&d->watches);
     pthread_mutex_init(&d->watch_lock, NULL);
-    if ((d->loop = loop_new()) == NULL) {
+    /* the memory backend never blocks: it runs on main, where a router's
+     * connections (one worker) and the pools are, so that an assignment
+     * costs no wakeup of another thread, which a busy machine can delay
+     * by milliseconds; redis waits for its server, on a thread of its own */
+    d->own_loop = conf->backend == DIR_REDIS || main == NULL;
+    d->loop = d->own_loop ? loop_new() : main;
+    if (d->loop == NULL) {
         rc = -errno;
         goto fail;
     }
@@ -986,7 +995,7 @@ dir_new(const struct dir_conf *conf)
     d->ops = ops;
     if ((rc = loop_post(d->loop, tick_first, d)) != 0)
         goto fail;
-    if ((rc = -pthread_create(&d->thread, NULL, dir_thread, d)) != 0)
+    if (d->own_loop && (rc = -pthread_create(&d->thread, NULL, dir_thread, d)) != 0)
         goto fail;
     d->started = 1;
     return d;
@@ -1012,15 +1021,30 @@ dir_node(const struct dir *d)
     return d->conf.node;
 }
 
+/* Drops the waiting requests unanswered (on the directory's loop). */
+static void
+waits_drop(struct dir *d)
+{
+    while (!list_empty(&d->waits)) {
+        struct dir_assign *a = list_entry(d->waits.next, struct dir_assign, wait_link);
+        wait_unlink(d, a);
+        assign_unref(a);
+    }
+}
+
 void
 dir_stop(struct dir *d)
 {
-    if (d->started) {
+    if (d->started && d->own_loop) {
         if (loop_post(d->loop, stop_posted, d) != 0)
             loop_stop(d->loop);
         pthread_join(d->thread, NULL);
-        d->started = 0;
+    } else if (d->started) {
+        /* on main, which may be freed before d: nothing of d stays on it */
+        timer_stop(d->loop, &d->tick);
+        waits_drop(d);
     }
+    d->started = 0;
     d->stopped = 1;
 }
 
@@ -1030,24 +1054,21 @@ dir_free(struct dir *d)
     if (d == NULL)
         return;
     dir_stop(d);
-    if (d->loop != NULL && d->ops != NULL) {
+    if (d->own_loop && d->loop != NULL && d->ops != NULL) {
         /* one more turn runs what was posted meanwhile (cancels free their
          * requests; answers are dropped) */
         timer_stop(d->loop, &d->tick);
         loop_stop(d->loop);
         loop_run(d->loop);
-    }
-    /* waiters left (their callers did not wait for an answer) */
-    while (!list_empty(&d->waits)) {
-        struct dir_assign *a = list_entry(d->waits.next, struct dir_assign, wait_link);
-        wait_unlink(d, a);
-        assign_unref(a);
+        /* waiters left (their callers did not wait for an answer) */
+        waits_drop(d);
     }
     if (d->ops != NULL)
         d->ops->free(d->be);
     d->ops = NULL;
     d->be = NULL;
-    loop_free(d->loop);
+    if (d->own_loop)
+        loop_free(d->loop);
     d->loop = NULL;
     while (!list_empty(&d->watches)) {
         struct watch *w = list_entry(d->watches.next, struct watch, link);

@@ -31,10 +31,11 @@
  *
  * Backends: memory (this process only) and redis (several routers and pools
  * in other processes and on other machines share one directory; every
- * state change is one Lua script, so it is atomic). Both run on the
- * directory's own thread: every function here may be called from any
- * thread and never blocks on the backend; results come back as callbacks
- * posted to a loop the caller names. Pool names hold no ':' (-EINVAL). */
+ * state change is one Lua script, so it is atomic). Each runs on the
+ * directory's loop: memory on the process's main loop (dir_new()), redis on
+ * a thread of its own. Every function here may be called from any thread
+ * and never blocks on the backend; results come back as callbacks posted
+ * to a loop the caller names. Pool names hold no ':' (-EINVAL). */
 #ifndef AIRLOCK_DIR_DIR_H
 #define AIRLOCK_DIR_DIR_H
 
@@ -123,17 +124,22 @@ int dir_conf_check(const struct dir_conf *conf, struct conf_fault *f);
  * not apply. */
 const char *dir_conf_redis_only(const struct dir_conf *conf);
 
-/* Starts a directory (its thread; the redis backend connects in the
- * background and reconnects). Returns it, or NULL with errno set. Free with
- * dir_free(), after every pending request was answered or cancelled. */
-struct dir *dir_new(const struct dir_conf *conf);
+/* Starts a directory: the memory backend on main (a loop of the caller's,
+ * the pools'), the redis backend (and memory when main is NULL) on a thread
+ * of its own; redis connects in the background and reconnects. Returns it,
+ * or NULL with errno set. Free with dir_free(), after every pending request
+ * was answered or cancelled; on main: on main's thread, after dir_stop()
+ * and one more turn of main (what was posted to d runs), before main is
+ * freed. */
+struct dir *dir_new(const struct dir_conf *conf, struct loop *main);
 
 /* Returns the node name of conf (never NULL; "" when not set): the pool
  * puts it in its instance names, unique across the machines sharing one
  * redis directory. Owned by d. */
 const char *dir_node(const struct dir *d);
 
-/* Stops the directory's thread: nothing is answered or watched from now
+/* Stops the directory (its thread, when it has one; on main, call it on
+ * main's thread): nothing is answered or watched from now
  * on (call it before freeing the loops that answers go to). Requests and
  * cancels made after it are accepted and dropped by dir_free(). Idempotent. */
 void dir_stop(struct dir *d);

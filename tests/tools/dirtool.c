@@ -601,7 +601,7 @@ main(int argc, char **argv)
     if (getenv("DIRTOOL_MIN_REPLICAS_ACKED") != NULL)
         conf.min_replicas_acked = (unsigned)atoi(getenv("DIRTOOL_MIN_REPLICAS_ACKED"));
     snprintf(conf.prefix, sizeof(conf.prefix), "%s", argv[3]);
-    if ((dir = dir_new(&conf)) == NULL) {
+    if ((dir = dir_new(&conf, NULL)) == NULL) {
         perror("dirtool: dir_new");
         return 2;
     }

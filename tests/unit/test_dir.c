@@ -210,11 +210,22 @@ conf(unsigned reserve_ms, unsigned ttl_ms, unsigned wait_ms)
 static struct dir *
 open_dir(const struct dir_conf *c)
 {
-    struct dir *d = dir_new(c);
+    struct dir *d = dir_new(c, loop); /* memory: on the test's loop, as on airlock's main */
 
     assert_non_null(d);
     notes.n = 0;
     return d;
+}
+
+/* dir_free() on the loop the directory runs on: after dir_stop() and one
+ * more turn (what was posted to d runs), as airlock's exit does */
+static void
+close_dir(struct dir *d)
+{
+    dir_stop(d);
+    loop_stop(loop);
+    loop_run(loop);
+    dir_free(d);
 }
 
 static void
@@ -225,7 +236,7 @@ test_unknown_pool(void **state)
     (void)state;
 
     assert_int_equal(assign(d, "nopool", "alice", NULL), -ENOENT);
-    dir_free(d);
+    close_dir(d);
 }
 
 static void
@@ -247,7 +258,7 @@ test_sticky_and_reserve(void **state)
     assert_int_equal(activate(d, "p", a1, "alice", NULL), 0);
     assert_int_equal(assign(d, "p", "alice", a2), 0);
     assert_string_equal(a1, a2); /* sticky while active */
-    dir_free(d);
+    close_dir(d);
 }
 
 static void
@@ -272,7 +283,7 @@ test_reservation_timeout(void **state)
     assert_int_equal(assign(d, "p", "bob", b), 0);
     assert_string_equal(a, b);
     dir_unwatch(d, "p");
-    dir_free(d);
+    close_dir(d);
 }
 
 static void
@@ -298,7 +309,7 @@ test_session_ends_on_report(void **state)
     char e[DIR_NAME_MAX];
     assert_int_equal(assign(d, "p", "alice", e), 0);
     assert_string_equal(a, e);
-    dir_free(d);
+    close_dir(d);
 }
 
 static void
@@ -322,7 +333,7 @@ test_session_ttl(void **state)
     assert_true(wait_note(a, DIR_DRAINING, 3000));
     assert_int_equal(assign(d, "p", "bob", NULL), -EAGAIN);
     dir_unwatch(d, "p");
-    dir_free(d);
+    close_dir(d);
 }
 
 static void
@@ -338,7 +349,7 @@ test_wait_then_again(void **state)
     assert_int_equal(assign(d, "p", "bob", NULL), -EAGAIN);
     uint64_t waited = loop_now(loop) - t0;
     assert_true(waited >= 250 && waited < 3000);
-    dir_free(d);
+    close_dir(d);
 }
 
 static void
@@ -363,7 +374,7 @@ test_wait_then_idle(void **state)
     assert_int_equal(b.err, 0);
     assert_string_equal(b.inst, a);
     assert_string_equal(b.ep, "tcp:127.0.0.1:10001");
-    dir_free(d);
+    close_dir(d);
 }
 
 static void
@@ -421,7 +432,7 @@ test_cancel(void **state)
     const struct dir_instance *i1 = listed(out, n, a);
     assert_non_null(i1);
     assert_int_equal(i1->state, DIR_IDLE); /* not reserved for the cancelled bob */
-    dir_free(d);
+    close_dir(d);
 }
 
 static void
@@ -458,7 +469,7 @@ test_list_and_drain(void **state)
     run_until(&r.done, GUARD_MS);
     assert_int_equal(r.err, -ENOENT);
     dir_unwatch(d, "p");
-    dir_free(d);
+    close_dir(d);
 }
 
 /* Only dir_activate() makes an instance active, and only for the key it is
@@ -512,7 +523,7 @@ test_activate_only_reserved(void **state)
     dir_activate_cancel(pending);
     sleep_loop(200);
     assert_false(x.done);
-    dir_free(d);
+    close_dir(d);
 }
 
 /* Two handles on one redis: what one reports, the other assigns; what one
@@ -578,7 +589,7 @@ test_pending_bounds(void **state)
     assert_int_equal(assign_held(d, "u6", "10.0.0.1", NULL, &h[7]), -EBUSY); /* 10.0.0.1: 1 */
     for (int i = 0; i < 8; i++)
         dir_release(h[i]);
-    dir_free(d);
+    close_dir(d);
 }
 
 /* Waiting requests are retried newest first: of one address's requests
@@ -612,7 +623,7 @@ test_pending_waiters(void **state)
     assert_int_equal(b.err, -EAGAIN); /* u2 waited in vain (at last for an idle one) */
     dir_release(h2);
     dir_release(h3);
-    dir_free(d);
+    close_dir(d);
 }
 
 /* The client that caused a reservation leaves before the login: it is
@@ -657,7 +668,7 @@ test_release(void **state)
     assert_string_equal(a, b);
     assert_int_equal(listed(out, list(d, out), b)->state, DIR_ACTIVE);
     dir_unwatch(d, "p");
-    dir_free(d);
+    close_dir(d);
 }
 
 /* Two connections of one user hold one reservation: the first to leave
@@ -703,7 +714,7 @@ test_release_holders(void **state)
     sleep_loop(300);
     assert_false(never.done);
     assert_int_not_equal(listed(out, list(d, out), a)->state, DIR_RESERVED);
-    dir_free(d);
+    close_dir(d);
 }
 
 static void
@@ -740,7 +751,7 @@ test_release_coalesced(void **state)
     assert_int_equal(notes.v[0].state, DIR_STARTING);
     assert_string_equal(notes.v[0].key, "alice");
     dir_unwatch(d, "p");
-    dir_free(d);
+    close_dir(d);
     loop_free(pool_loop);
 }
 
