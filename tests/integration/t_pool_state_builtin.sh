@@ -16,8 +16,9 @@
 #    0600, synced), nothing else is left in the store;
 #  - store refused above max_file_size (64KiB here), the store keeps the
 #    user's state and the next session gets it: a sparse file of 1 TiB (at
-#    once: nothing is copied), a file one byte above the bound; a file of
-#    exactly the bound is stored;
+#    once: nothing is copied), a file one byte above the bound, a file
+#    that holds more than its size says (a FUSE file of the instance's uid,
+#    read as it is copied); a file of exactly the bound is stored;
 #  - a crash while reserved stores nothing (what the instance wrote before
 #    any login stays out of the store); a crash after the login stores back
 #    what the session had;
@@ -27,6 +28,7 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
+GROWFILE=${GROWFILE:-$(dirname "$AIRLOCK")/tests/growfile}
 pool_setup
 mkdir "$T/store"
 mount -t tmpfs -o size=32m,mode=0755 airlock-test-state "$T/store" || skip "cannot mount a tmpfs"
@@ -116,6 +118,18 @@ refused "1099511627776 bytes, more than max_file_size (65536 bytes)"
 log "store refuses a file one byte above max_file_size"
 head -c 65537 /dev/zero | as_instance dd of="$DIR/dave.db" status=none
 refused "65537 bytes, more than max_file_size"
+log "store refuses a file that holds more than its size says, as it is copied"
+# growfile_umount: unmounts the growfile wherever the wipe moved it
+growfile_umount() {
+    local m
+    findmnt -rn -t fuse.growfile -o TARGET | grep "^$T/" | while read -r m; do umount -l "$m"; done
+}
+at_exit growfile_umount
+# over dave.db, the instance's: 1 KiB by its size, 1 MiB when read
+start growfile "$GROWFILE" "$DIR/dave.db" --says 1024 --holds 1048576 --owner "$UID_:$UID_"
+wait_for eval '[ "$(stat -c %s "$DIR/dave.db")" = 1024 ]'
+refused "it grew while it was copied, more than max_file_size"
+growfile_umount
 logout_stored
 [ "$(failures deprovision state)" = $n ] || fail "a plain store-back failed"
 
