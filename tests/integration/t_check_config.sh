@@ -284,6 +284,12 @@ airlock: store.yaml: pools[1].state.store: expected a directory, not $T/in-the-w
 2 errors" ] || fail "state stores ($cmd): $(cat "$T/out")"
 done
 [ ! -e "$T/no-such-store" ] && [ ! -e "$T/pool-a" ] || fail "check or run made a directory"
+# the bound of what is stored back: a size of at least one byte
+for v in 0 2048GiB 1TiB; do
+    head -7 store.yaml >size.yaml
+    printf '    state: {store: %s, max_file_size: %s}\n' "$T" "$v" >>size.yaml
+    broken size 8 "pools[0].state.max_file_size" "expected a size from 1B to 1024GiB (B, KiB, MiB, GiB; a bare integer is bytes)"
+done
 # a proxy's keyset loads (the static build, without field encryption,
 # refuses the route itself)
 cat >keyset.yaml <<EOF
