@@ -259,37 +259,6 @@ airlock: host.yaml: pools[0].dir: no directory $T/no-such-dir
 4 errors" ] || fail "host faults ($cmd): $(cat "$T/out")"
 done
 [ -f "$T/in-the-way.sock" ] && [ ! -e "$T/no-such-dir" ] && ! tcp_up "$P" || fail "check or run touched something"
-# a pool's state store is a directory airlock can open (a missing one, a
-# file); the pool directories are fine
-cat >store.yaml <<EOF
-directory: {backend: memory}
-pools:
-  - command: [/bin/sleep, "100"]
-    endpoint: "tcp:127.0.0.1:{port}"
-    ports: 20000-20009
-    dir: $T/pool-a
-    events: {ready: x, login: "(.+)"}
-    state: {store: $T/no-such-store, fetch: ["{user}.db"]}
-  - command: [/bin/sleep, "100"]
-    endpoint: "tcp:127.0.0.1:{port}"
-    ports: 20010-20019
-    dir: $T/pool-b
-    events: {ready: x, login: "(.+)"}
-    state: {store: $T/in-the-way.sock, fetch: ["{user}.db"]}
-EOF
-for cmd in check run; do
-    run_al 1 $cmd -c store.yaml
-    [ "$(cat "$T/out")" = "airlock: store.yaml: pools[0].state.store: expected a directory, not $T/no-such-store (No such file or directory)
-airlock: store.yaml: pools[1].state.store: expected a directory, not $T/in-the-way.sock (Not a directory)
-2 errors" ] || fail "state stores ($cmd): $(cat "$T/out")"
-done
-[ ! -e "$T/no-such-store" ] && [ ! -e "$T/pool-a" ] || fail "check or run made a directory"
-# the bound of what is stored back: a size of at least one byte
-for v in 0 2048GiB 1TiB; do
-    head -7 store.yaml >size.yaml
-    printf '    state: {store: %s, max_file_size: %s}\n' "$T" "$v" >>size.yaml
-    broken size 8 "pools[0].state.max_file_size" "expected a size from 1B to 1024GiB (B, KiB, MiB, GiB; a bare integer is bytes)"
-done
 # a proxy's keyset loads (the static build, without field encryption,
 # refuses the route itself)
 cat >keyset.yaml <<EOF
