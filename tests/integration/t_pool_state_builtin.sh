@@ -22,7 +22,8 @@
 #  - a crash while reserved stores nothing (what the instance wrote before
 #    any login stays out of the store); a crash after the login stores back
 #    what the session had;
-#  - a reload whose store is not a directory keeps the running one.
+#  - a reload whose store is not a directory keeps the running one; a pool
+#    it adds with such a store is not started.
 # The store is a small tmpfs of its own: a bound that does not hold fails
 # the test rather than filling the machine's disk.
 . "$(dirname "$0")/lib.sh"
@@ -185,9 +186,20 @@ store_is frank.db frank-v2
 [ "$(failures provision state)" = 1 ] && [ "$(failures deprovision state)" = $n ] ||
     fail "failures: provision $(failures provision state), deprovision $(failures deprovision state)"
 
-log "reload: a store that is not a directory leaves the running one in use"
+log "reload: a store that is not a directory leaves the running one in use; a new pool with one is not started"
 sed -i "s|store: $T/store\$|store: $T/secret|" "$CONF"
+cat >>"$CONF" <<EOF
+  - name: fb
+    command: [$FAKEAPP, --port, "{port}"]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: $((P0 + 50))-$((P0 + 59))
+    dir: $T/inst-fb
+    events: {ready: "^WAITING_LOGIN$", login: "^LOGIN (.+)$"}
+    state: {store: $T/no-such-store, fetch: ["{user}.db"]}
+EOF
 kill -HUP "$AL"
+wait_log "$LOG" "pool=fb: cannot start"
+[ ! -e "$T/inst-fb" ] || fail "the pool that cannot start made its directory"
 wait_log "$LOG" "pool=fa: state.store: expected a directory, not $T/secret .Not a directory.; sessions keep the running provisioning"
 pool_pick
 pool_reserve frank
