@@ -14,7 +14,8 @@
  * (src/pool/state.c), with the same guarantees: nothing in DIR is opened
  * by a path that could lead elsewhere, a file is written under a fresh
  * O_EXCL name and complete before it is renamed into place, a file is read
- * only when it is a regular file of the instance's uid with one link. The
+ * only when it is a regular file of the instance's uid with one link, and
+ * stored back only up to state.max_file_size's default (256 MiB). The
  * database stays encrypted all the way: the key never reaches this host.
  * Exit status: 0 done, 1 refused or failed (a line on stderr says why),
  * 2 usage. */
@@ -39,6 +40,7 @@ smartgrid_files(struct state_conf *sc, const char *store)
      * user's state is complete */
     snprintf(sc->fetch.arg[sc->fetch.n++], CONF_ARG_MAX, "{user}.db");
     snprintf(sc->store_back.arg[sc->store_back.n++], CONF_ARG_MAX, "{user}.db");
+    sc->max_file_size = STATE_FILE_SIZE_DEFAULT; /* as a state: block without the key */
 }
 
 int

@@ -1132,6 +1132,7 @@ static const struct conf_block hook_block = {
 #define STC(field) offsetof(struct state_conf, field)
 #define EXPECT_STATE_NAMES                                                                         \
     "expected a list of 1-32 file names ({user} allowed; no '/', not starting with '.')"
+#define EXPECT_STATE_SIZE "expected a size from 1B to 1024GiB " EXPECT_SIZE_UNITS
 
 static const struct conf_list state_names_list = {
     .what = EXPECT_STATE_NAMES,
@@ -1161,6 +1162,8 @@ static const struct conf_row state_rows[] = {
      .expect = EXPECT_STATE_NAMES, .list = &state_names_list},
     {.name = "store_back", .set = set_state_name, .off = STC(store_back), .max = TMPL_USER,
      .expect = EXPECT_STATE_NAMES, .list = &state_names_list},
+    {.name = "max_file_size", .set = conf_set_size, .off = STC(max_file_size), .min = 1,
+     .max = STATE_FILE_SIZE_MAX, .expect = EXPECT_STATE_SIZE},
     {.name = "timeout", .set = conf_set_duration, .off = STC(timeout_ms), .min = 1,
      .expect = EXPECT_DURATION, .low = "expected a duration of more than 0"},
 };
@@ -1168,7 +1171,8 @@ static const struct conf_row state_rows[] = {
 
 static const struct conf_block state_block = {
     ROWS(state_rows),
-    .what = "expected a mapping (store, fetch_optional, fetch, store_back, timeout)",
+    .what = "expected a mapping (store, fetch_optional, fetch, store_back, max_file_size, "
+            "timeout)",
 };
 
 BLOCK_CHECK(pool_check, pool_conf_check, struct pool_conf)

@@ -19,6 +19,7 @@
 #include "http/proxy.h"
 #include "net/transport.h"
 #include "pool/pool.h"
+#include "pool/state.h"
 #include "proto/ctl.h"
 #ifdef AIRLOCK_WITH_FIELD
 #include "field/field.h"
@@ -268,17 +269,20 @@ keysets_missing(const struct http_proxy_conf *pc, size_t i, const char *path,
 #endif
 
 /* What the file alone cannot tell: the run-as users of pools exist here
- * and their uids are nobody's; the files of tls: and verify: and the
- * proxies' keysets and outbound CA files load. Adds
- * an error naming the block for each fault. */
+ * and their uids are nobody's, their state stores are directories; the
+ * files of tls: and verify: and the proxies' keysets and outbound CA files
+ * load. Adds an error naming the block for each fault. */
 static void
 host_faults(const struct config *cfg, const char *path, struct config_errors *errs)
 {
     char why[512];
 
-    for (size_t i = 0; i < cfg->n_pools; i++)
+    for (size_t i = 0; i < cfg->n_pools; i++) {
         if (pool_conf_check_host(&cfg->pools[i], why, sizeof(why)) != 0)
             config_error_add(errs, SIZE_MAX, "%s: pools[%zu].%s", path, i, why);
+        if (state_conf_check_host(&cfg->pools[i].state, why, sizeof(why)) != 0)
+            config_error_add(errs, SIZE_MAX, "%s: pools[%zu].%s", path, i, why);
+    }
 #ifdef AIRLOCK_WITH_ATTEST
     for (size_t i = 0; i < cfg->n_relays; i++)
         if (relay_tls_check_host(&cfg->relays[i], why, sizeof(why)) != 0)

@@ -33,6 +33,7 @@ pool_conf_defaults(struct pool_conf *pc)
     pc->provision.timeout_ms = 30 * 1000;
     pc->deprovision.timeout_ms = 30 * 1000;
     pc->state.timeout_ms = 30 * 1000;
+    pc->state.max_file_size = STATE_FILE_SIZE_DEFAULT;
 }
 
 unsigned

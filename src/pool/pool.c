@@ -1424,7 +1424,8 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
         goto fail;
     if ((rc = rules_compile(&p->rules, pc)) != 0)
         goto fail;
-    if ((rc = pool_conf_check_host(pc, why, sizeof(why))) != 0) {
+    if ((rc = pool_conf_check_host(pc, why, sizeof(why))) != 0 ||
+        (rc = state_conf_check_host(&pc->state, why, sizeof(why))) != 0) {
         log_warnx("pool=%s: %s", pc->name, why);
         goto fail;
     }
@@ -1496,6 +1497,13 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc)
         memcpy(next.group, p->conf.group, sizeof(next.group));
         next.uid_min = p->conf.uid_min;
         next.uid_max = p->conf.uid_max;
+    }
+    /* half a provisioning would lose users' state: the running one stays whole */
+    if (state_conf_check_host(&pc->state, why, sizeof(why)) != 0) {
+        log_warnx("pool=%s: %s; sessions keep the running provisioning", pc->name, why);
+        next.state = p->conf.state;
+        next.provision = p->conf.provision;
+        next.deprovision = p->conf.deprovision;
     }
     if (strcmp(pc->dir, p->conf.dir) != 0 && base_prepare(p, pc) != 0) {
         log_warnx("pool=%s: new instances keep their directories in %s", pc->name, p->conf.dir);

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <linux/fs.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct state_xfer {
     int dir;       /* the instance directory */
     uid_t dir_uid; /* its owner: the instance's uid and gid */
     gid_t dir_gid;
+    size_t max_size; /* of each file copied: max_file_size to the store, SIZE_MAX from it */
     char why[STATE_WHY_MAX];
     size_t n;
     struct state_file files[STATE_FILES_MAX];
@@ -81,6 +83,10 @@ state_xfer_new(const struct state_conf *sc, enum state_way way, const char *user
     }
     x->way = way;
     x->dir = -1;
+    /* the store is airlock's: what is in it came through the bound below
+     * or from the operator, and a bound lowered since must not keep a user
+     * from the state it stored under the old one */
+    x->max_size = way == STATE_STORE ? sc->max_file_size : SIZE_MAX;
     snprintf(x->store, sizeof(x->store), "%s", sc->store);
     if (way == STATE_FETCH) {
         if ((rc = add_names(x, &sc->fetch_optional, user, false, why, whylen)) != 0 ||
@@ -107,19 +113,45 @@ fail:
     return NULL;
 }
 
-/* Copies all of in to out, which is empty: a reflink where the filesystem
- * shares blocks, else copy_file_range() (in the kernel), else read/write
- * (across filesystems that cannot). Returns 0 or -errno. */
+/* Returns 0 when in has nothing left to read, -EFBIG when it has, or
+ * -errno. */
 static int
-copy_all(int in, int out)
+at_end(int in)
+{
+    char c;
+    ssize_t n;
+
+    while ((n = read(in, &c, 1)) < 0 && errno == EINTR)
+        ;
+    return n == 0 ? 0 : n > 0 ? -EFBIG : -errno;
+}
+
+/* Copies all of in to out, which is empty, if in holds at most max bytes:
+ * a reflink where the filesystem shares blocks, else copy_file_range() (in
+ * the kernel), else read/write (across filesystems that cannot). The size
+ * in had when it was opened does not count: a writer may still be growing
+ * it, so the copy stops at max bytes (a reflink shares in's blocks, and is
+ * measured after). Returns 0, -EFBIG when in holds more than max (out must
+ * then be dropped), or -errno. */
+static int
+copy_all(int in, int out, size_t max)
 {
     char buf[65536];
     bool copied = false;
+    size_t done = 0;
+    struct stat st;
     ssize_t n;
 
-    if (ioctl(out, FICLONE, in) == 0)
-        return 0;
-    while ((n = copy_file_range(in, NULL, out, NULL, SSIZE_MAX, 0)) != 0) {
+    if (ioctl(out, FICLONE, in) == 0) {
+        if (fstat(out, &st) != 0)
+            return -errno;
+        return (uint64_t)st.st_size > max ? -EFBIG : 0;
+    }
+    while (done < max) {
+        n = copy_file_range(in, NULL, out, NULL, max - done < SSIZE_MAX ? max - done : SSIZE_MAX,
+                            0);
+        if (n == 0)
+            return 0;
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && !copied &&
@@ -128,28 +160,42 @@ copy_all(int in, int out)
         if (n < 0)
             return -errno;
         copied = true;
+        done += (size_t)n;
     }
-    return 0;
+    return at_end(in);
 
 by_hand:
-    while ((n = read(in, buf, sizeof(buf))) != 0) {
+    while (done < max) {
+        n = read(in, buf, max - done < sizeof(buf) ? max - done : sizeof(buf));
+        if (n == 0)
+            return 0;
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return -errno;
-        for (ssize_t done = 0; done < n;) {
-            ssize_t w = write(out, buf + done, (size_t)(n - done));
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
             if (w < 0 && errno != EINTR)
                 return -errno;
-            done += w > 0 ? w : 0;
+            off += w > 0 ? w : 0;
         }
+        done += (size_t)n;
     }
-    return 0;
+    return at_end(in);
 }
 
-/* Opens name in dfd for reading: a regular file, never through a link, and
- * (check_owner) of uid owner with one link. Returns the fd, -ENOENT (there
- * is none) or -errno. */
+/* Says that name holds more than the store takes; returns -EFBIG. */
+static int
+too_big(struct state_xfer *x, const char *name, const char *what)
+{
+    snprintf(x->why, sizeof(x->why), "%s refused: %s more than max_file_size (%zu bytes)", name,
+             what, x->max_size);
+    return -EFBIG;
+}
+
+/* Opens name in dfd for reading: a regular file, never through a link, of
+ * at most x->max_size bytes, and (check_owner) of uid owner with one link.
+ * Returns the fd, -ENOENT (there is none) or -errno. */
 static int
 open_source(struct state_xfer *x, int dfd, const char *name, bool check_owner, uid_t owner)
 {
@@ -168,6 +214,14 @@ open_source(struct state_xfer *x, int dfd, const char *name, bool check_owner, u
                  check_owner ? " of the instance's uid with one link" : "");
         close(fd);
         return -EPERM;
+    }
+    /* refused before a byte is copied: a sparse file costs the instance
+     * nothing, its copy would fill the store and hold the env's thread */
+    if ((uint64_t)st.st_size > x->max_size) {
+        char what[48];
+        snprintf(what, sizeof(what), "%lld bytes,", (long long)st.st_size);
+        close(fd);
+        return too_big(x, name, what);
     }
     return fd;
 }
@@ -194,7 +248,11 @@ put(struct state_xfer *x, int dfd, const char *name, int in, uid_t uid, gid_t gi
         rc = say(x, "cannot hand over", name, errno);
         goto fail;
     }
-    if ((rc = copy_all(in, fd)) != 0) {
+    if ((rc = copy_all(in, fd, x->max_size)) == -EFBIG && x->way == STATE_STORE) {
+        too_big(x, name, "it grew while it was copied,");
+        goto fail;
+    }
+    if (rc != 0) {
         say(x, "cannot copy", name, -rc);
         goto fail;
     }
@@ -251,6 +309,24 @@ state_xfer_run(void *arg)
         rc = say(x, "cannot sync", x->store, errno);
     close(store);
     return rc;
+}
+
+int
+state_conf_check_host(const struct state_conf *sc, char *why, size_t len)
+{
+    int fd;
+
+    if (sc->store[0] == '\0')
+        return 0;
+    /* as the transfers open it */
+    if ((fd = open(sc->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        int rc = -errno;
+        snprintf(why, len, "state.store: expected a directory, not %s (%s)", sc->store,
+                 strerror(-rc));
+        return rc;
+    }
+    close(fd);
+    return 0;
 }
 
 const char *

@@ -8,7 +8,9 @@
  *          tells the instance that its user's state is complete); owned by
  *          DIR's owner (the instance's uid and gid), mode 0600
  *   store  DIR/NAME -> STORE/NAME for each name of store_back; owned by
- *          airlock, mode 0600, synced
+ *          airlock, mode 0600, synced; at most max_file_size bytes (a
+ *          larger file is refused before the copy, and the copy of one that
+ *          grows stops at the bound: the store never keeps more)
  *
  * DIR belongs to the instance, whose user may run anything in it. So DIR is
  * opened once with O_NOFOLLOW (its path is airlock's: the pool's base) and
@@ -27,6 +29,10 @@
 #include "pool/conf.h"
 
 struct state_xfer;
+
+/* Checks that sc's store (when state: is used) is a directory airlock can
+ * open here. Returns 0, or -errno with why saying "state.store: ...". */
+int state_conf_check_host(const struct state_conf *sc, char *why, size_t len);
 
 enum state_way { STATE_FETCH, STATE_STORE };
 

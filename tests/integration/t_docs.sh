@@ -17,7 +17,8 @@
 #   /etc/airlock/, /run/airlock/, /var/lib/airlock/, /var/log/airlock/
 #       directories of the test (/etc/airlock/sim-root.pem is a sim root,
 #       /etc/airlock/broker.key a broker key, /etc/airlock/NAME.json a
-#       keyset of tenant NAME, /etc/airlock/partner-ca.pem a CA certificate);
+#       keyset of tenant NAME, /etc/airlock/partner-ca.pem a CA certificate,
+#       /var/lib/airlock/store a pool's state store);
 #       the smartgrid group (made by
 #       the airlock-smartgrid package) is nogroup; HEX is 48 bytes of hex
 #   vsock:CID:PORT, vsock:any:PORT
@@ -37,7 +38,7 @@
 . "$(dirname "$0")/lib.sh"
 need curl socat unshare nsenter dnsmasq dig openssl
 is_root || skip "needs root for namespaces"
-mkdir -p "$T/etc" "$T/run" "$T/var" "$T/log"
+mkdir -p "$T/etc" "$T/run" "$T/var/store" "$T/log"
 "$AIRLOCK" attest get --provider sim --sim-root "$T/etc/sim-root.pem" >/dev/null 2>&1 || :
 head -c 32 /dev/urandom >"$T/etc/broker.key"
 chmod 600 "$T/etc/broker.key"

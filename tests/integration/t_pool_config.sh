@@ -4,8 +4,10 @@
 # rule without a capture group, an unknown placeholder, sizes that
 # contradict each other), a run-as user unknown on this machine, a uids range
 # holding the uid of an account or the gid of a group of this machine, a
-# group that does not exist or is root's, and a pool without a directory:
-# block (its logins could not be checked); a valid pool passes check.
+# group that does not exist or is root's, a pool without a directory:
+# block (its logins could not be checked), a state store that is missing or
+# not a directory, a state max_file_size out of bounds; a valid pool passes
+# check.
 . "$(dirname "$0")/lib.sh"
 
 cd "$T" || exit 1
@@ -56,6 +58,18 @@ refused sizes ":11: pools[0].max_idle: expected from min_idle (3) to max (10)" "
 refused user ": pools[0].user: no such user 'no-such-user-here'" "$events
     user: no-such-user-here"
 refused nodirectory ":1: pools: expected a directory: block too" "$events" none
+refused store-missing ": pools[0].state.store: expected a directory, not $T/no-such-store (No such file or directory)" "$events
+    state: {store: $T/no-such-store, fetch: [\"{user}.db\"]}"
+[ ! -e "$T/no-such-store" ] || fail "check or run made the store"
+: >"$T/a-file"
+refused store-file ": pools[0].state.store: expected a directory, not $T/a-file (Not a directory)" "$events
+    state: {store: $T/a-file}"
+for v in 0 2048GiB 1TiB; do
+    refused "size-$v" ":12: pools[0].state.max_file_size: expected a size from 1B to 1024GiB" "$events
+    state:
+      store: $T
+      max_file_size: $v"
+done
 ROOT_GROUP=$(getent group 0 | cut -d: -f1)
 refused uids-account ": pools[0].uids: 65530-65539 holds uid 65534 of user 'nobody'" "$events
     uids: 65530-65539"

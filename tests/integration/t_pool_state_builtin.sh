@@ -14,13 +14,26 @@
 #    instance is recycled, the login is not served), the store is intact;
 #  - normal path: erin's state comes in, what she saved goes back (root's,
 #    0600, synced), nothing else is left in the store;
+#  - store refused above max_file_size (64KiB here), the store keeps the
+#    user's state and the next session gets it: a sparse file of 1 TiB (at
+#    once: nothing is copied), a file one byte above the bound, a file
+#    that holds more than its size says (a FUSE file of the instance's uid,
+#    read as it is copied); a file of exactly the bound is stored;
 #  - a crash while reserved stores nothing (what the instance wrote before
 #    any login stays out of the store); a crash after the login stores back
-#    what the session had.
+#    what the session had;
+#  - a reload whose store is not a directory keeps the running one; a pool
+#    it adds with such a store is not started.
+# The store is a small tmpfs of its own: a bound that does not hold fails
+# the test rather than filling the machine's disk.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
+GROWFILE=${GROWFILE:-$(dirname "$AIRLOCK")/tests/growfile}
 pool_setup
+mkdir "$T/store"
+mount -t tmpfs -o size=32m,mode=0755 airlock-test-state "$T/store" || skip "cannot mount a tmpfs"
+at_exit "umount -l $(printf %q "$T/store")"
 pool_state_store
 mkdir -p "$T/victim-dir"
 # one instance at a time: the one the test picks (and plants in) is the one
@@ -34,6 +47,7 @@ pool_conf "$CONF" "$P0" <<EOF
       fetch_optional: ["{user}.crt", "{user}.key"]
       fetch: ["{user}.db"]
       store_back: ["{user}.db"]
+      max_file_size: 64KiB
       timeout: 30s
 EOF
 airlock_up al run -c "$CONF"
@@ -49,6 +63,9 @@ logout_stored() {
 }
 
 store_is() { [ "$(cat "$T/store/$1")" = "$2" ] || fail "the store holds $1: $(cat "$T/store/$1")"; }
+
+# as_instance COMMAND...: COMMAND as the picked instance's uid (its user at work)
+as_instance() { setpriv --reuid="$UID_" --regid="$UID_" --clear-groups "$@"; }
 
 log "fetch over planted links"
 pool_pick
@@ -70,12 +87,12 @@ done
 [ -z "$(ls -A "$DIR" | grep '^\.')" ] || fail "temporary files left: $(ls -A "$DIR")"
 
 n=0
-refused() { # what the store-back of dave's session must refuse
+refused() { # [WHY]: what the store-back of dave's session must refuse (saying WHY)
     n=$((n + 1))
     logout_stored
     [ "$(failures deprovision state)" = $n ] || fail "refusal $n not counted: $(failures deprovision state)"
     [ "$(failures deprovision timeout)" = 0 ] || fail "a store-back timed out"
-    has "instance=$NAME state=deprovision: .*dave.db" <"$LOG" || fail "the refusal is not logged"
+    has "instance=$NAME state=deprovision: .*dave.db${1:+.*$1}" <"$LOG" || fail "the refusal is not logged"
     store_is dave.db state-of-dave
     pool_pick
     pool_reserve dave
@@ -96,6 +113,24 @@ log "store refuses a file of another uid"
 rm -f "$DIR/dave.db"
 printf 'roots\n' >"$DIR/dave.db"
 refused
+log "store refuses a sparse file of 1 TiB, above max_file_size, at once"
+as_instance truncate -s 1T "$DIR/dave.db"
+refused "1099511627776 bytes, more than max_file_size (65536 bytes)"
+log "store refuses a file one byte above max_file_size"
+head -c 65537 /dev/zero | as_instance dd of="$DIR/dave.db" status=none
+refused "65537 bytes, more than max_file_size"
+log "store refuses a file that holds more than its size says, as it is copied"
+# growfile_umount: unmounts the growfile wherever the wipe moved it
+growfile_umount() {
+    local m
+    findmnt -rn -t fuse.growfile -o TARGET | grep "^$T/" | while read -r m; do umount -l "$m"; done
+}
+at_exit growfile_umount
+# over dave.db, the instance's: 1 KiB by its size, 1 MiB when read
+start growfile "$GROWFILE" "$DIR/dave.db" --says 1024 --holds 1048576 --owner "$UID_:$UID_"
+wait_for eval '[ "$(stat -c %s "$DIR/dave.db")" = 1024 ]'
+refused "it grew while it was copied, more than max_file_size"
+growfile_umount
 logout_stored
 [ "$(failures deprovision state)" = $n ] || fail "a plain store-back failed"
 
@@ -123,6 +158,16 @@ store_is erin.db erin-v2
 [ -z "$(ls -A "$T/store" | grep -v '^\(dave\|erin\|frank\)\.\(db\|crt\|key\)$')" ] ||
     fail "left in the store: $(ls -A "$T/store")"
 
+log "a file of exactly max_file_size is stored"
+pool_pick
+pool_reserve erin
+[ "$(app "$P" "login erin")" = "OK erin-v2" ] || fail "erin not served"
+{ printf 'erin-v3\n'; head -c $((65536 - 8)) /dev/zero; } >"$T/erin-v3"
+as_instance dd of="$DIR/erin.db" status=none <"$T/erin-v3"
+logout_stored
+cmp -s "$T/store/erin.db" "$T/erin-v3" || fail "the store holds erin.db: $(stat -c %s "$T/store/erin.db") bytes"
+[ "$(failures deprovision state)" = $n ] || fail "a file of the bound was refused: $(tail -3 "$LOG")"
+
 log "a crash while reserved stores nothing; after the login, the session's state"
 pool_pick
 pool_reserve frank
@@ -140,5 +185,28 @@ wait_log "$LOG" "instance=$NAME stopped"
 store_is frank.db frank-v2
 [ "$(failures provision state)" = 1 ] && [ "$(failures deprovision state)" = $n ] ||
     fail "failures: provision $(failures provision state), deprovision $(failures deprovision state)"
+
+log "reload: a store that is not a directory leaves the running one in use; a new pool with one is not started"
+sed -i "s|store: $T/store\$|store: $T/secret|" "$CONF"
+cat >>"$CONF" <<EOF
+  - name: fb
+    command: [$FAKEAPP, --port, "{port}"]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: $((P0 + 50))-$((P0 + 59))
+    dir: $T/inst-fb
+    events: {ready: "^WAITING_LOGIN$", login: "^LOGIN (.+)$"}
+    state: {store: $T/no-such-store, fetch: ["{user}.db"]}
+EOF
+kill -HUP "$AL"
+wait_log "$LOG" "pool=fb: cannot start"
+[ ! -e "$T/inst-fb" ] || fail "the pool that cannot start made its directory"
+wait_log "$LOG" "pool=fa: state.store: expected a directory, not $T/secret .Not a directory.; sessions keep the running provisioning"
+pool_pick
+pool_reserve frank
+[ "$(app "$P" "login frank")" = "OK frank-v2" ] || fail "frank not served after the reload"
+[ "$(app "$P" "save frank-v3")" = OK ] || fail "save"
+logout_stored
+store_is frank.db frank-v3
+[ "$(cat "$T/secret")" = root-secret ] || fail "the reload's store was written: $(cat "$T/secret")"
 stop_clean "$AL" al
 log "ok"
