@@ -69,7 +69,9 @@ index_find(const struct route_table *t, uint32_t h, bool wild, const char *rest)
 {
     size_t mask = t->n_slots - 1;
 
-    for (size_t i = h & mask; t->slots != NULL && t->slots[i].pos != 0; i = (i + 1) & mask) {
+    if (t->slots == NULL)
+        return NULL;
+    for (size_t i = h & mask; t->slots[i].pos != 0; i = (i + 1) & mask) {
         const struct route *r = &t->routes[t->slots[i].pos - 1];
         const char *name = r->name;
         if (t->slots[i].hash != h || (wild && *name++ != '*'))
@@ -137,10 +139,10 @@ static_pick(const struct route_table *t, const char *host)
             (r = index_find(t, hash_step(h, '*'), true, host + i)) != NULL)
             best = r;
     }
-    /* an exact name comes first; a wildcard's name is not one */
-    if ((r = index_find(t, h, false, host)) != NULL && r->name[0] != '*')
-        return r;
-    return best;
+    /* an exact name comes first (a host "*.x" that finds the wildcard "*.x"
+     * here found it as its longest suffix too) */
+    r = index_find(t, h, false, host);
+    return r != NULL ? r : best;
 }
 
 enum route_kind

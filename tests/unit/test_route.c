@@ -1,5 +1,5 @@
 /* test_route.c - route names and matching: exact, *.suffix (longest
- * first), default, no SNI; the same rules in a table of 50,000 routes, and
+ * first), near misses, default, no SNI; the same rules in a table of 50,000 routes, and
  * the table's copies and comparisons. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +22,13 @@ add(struct route_table *t, const char *name, const char *target)
     assert_int_equal(route_name_parse(name, r.name, &why), PARSE_OK);
     assert_int_equal(endpoint_parse(target, &r.target, &why), PARSE_OK);
     assert_int_equal(route_table_add(t, &r), 0);
+}
+
+static void
+set_default(struct route_table *t, const char *target)
+{
+    assert_int_equal(endpoint_parse(target, &t->def, &(const char *){NULL}), PARSE_OK);
+    t->has_default = true;
 }
 
 /* Returns the target's text, "dir:KEY" or "none". */
@@ -75,6 +82,25 @@ test_names(void **state)
     assert_int_equal(route_name_parse(long_name, out, &why), PARSE_OK);
 }
 
+struct pick {
+    const char *host; /* NULL: no SNI */
+    const char *want; /* match()'s text */
+};
+
+/* Fails unless each host of picks goes where it says. */
+static void
+expect_picks(const struct route_table *t, const struct pick *picks, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(match(t, picks[i].host), picks[i].want) != 0)
+            fail_msg("'%s' routed to %s, expected %s", picks[i].host ? picks[i].host : "(no SNI)",
+                     match(t, picks[i].host), picks[i].want);
+}
+
+#define EXPECT_PICKS(t, ...)                                                                       \
+    expect_picks(t, (const struct pick[]){__VA_ARGS__},                                            \
+                 sizeof((const struct pick[]){__VA_ARGS__}) / sizeof(struct pick))
+
 static void
 test_match(void **state)
 {
@@ -85,6 +111,9 @@ test_match(void **state)
     add(&t, "www.example.com", "tcp:127.0.0.1:2");
     add(&t, "*.eu.example.com", "tcp:127.0.0.1:3");
     add(&t, "example.org", "unix:/run/org.sock");
+    add(&t, "*.example.net", "tcp:127.0.0.1:4");
+    add(&t, "*.a.example.net", "tcp:127.0.0.1:5");
+    add(&t, "Mixed.Example.ORG", "tcp:127.0.0.1:6");
 
     assert_string_equal(match(&t, "www.example.com"), "tcp:127.0.0.1:2");
     assert_string_equal(match(&t, "api.example.com"), "tcp:127.0.0.1:1");
@@ -96,12 +125,29 @@ test_match(void **state)
     assert_string_equal(match(&t, "example.org"), "unix:/run/org.sock");
     assert_string_equal(match(&t, "www.example.org"), "none");
     assert_string_equal(match(&t, NULL), "none");
+    EXPECT_PICKS(&t,
+                 /* a byte, a label or a dot away from a name: not its route */
+                 {"xample.org", "none"}, {"eexample.org", "none"}, {"example.or", "none"},
+                 {"example.orgg", "none"}, {"example.org.x", "none"}, {"www.example.net.x", "none"},
+                 {"example.net", "none"}, {".example.net", "none"}, {"xexample.net", "none"},
+                 {"a.example.netx", "none"}, {".example.com", "none"}, {"", "none"},
+                 {"*.example.org", "none"}, {"mixed.example.or", "none"},
+                 {"x.www.example.com", "tcp:127.0.0.1:1"},
+                 /* names are kept lowercase; hosts come lowercase */
+                 {"mixed.example.org", "tcp:127.0.0.1:6"}, {"Mixed.Example.ORG", "none"},
+                 /* a wildcard's own text as a host: the suffix rule, never an exact name */
+                 {"*.example.net", "tcp:127.0.0.1:4"}, {"*.a.example.net", "tcp:127.0.0.1:5"},
+                 {"a.example.net", "tcp:127.0.0.1:4"}, {"..a.example.net", "tcp:127.0.0.1:5"},
+                 {"x.y.a.example.net", "tcp:127.0.0.1:5"});
 
-    assert_int_equal(endpoint_parse("tcp:127.0.0.1:9", &t.def, &(const char *){NULL}), PARSE_OK);
-    t.has_default = true;
+    set_default(&t, "tcp:127.0.0.1:9");
     assert_string_equal(match(&t, "example.com"), "tcp:127.0.0.1:9");
     assert_string_equal(match(&t, NULL), "tcp:127.0.0.1:9");
     assert_string_equal(match(&t, "www.example.com"), "tcp:127.0.0.1:2");
+    /* freed (twice: harmless), the routes are gone, the default stays */
+    route_table_free(&t);
+    route_table_free(&t);
+    EXPECT_PICKS(&t, {"www.example.com", "tcp:127.0.0.1:9"});
 }
 
 static void
@@ -126,49 +172,13 @@ test_directory(void **state)
     assert_string_equal(match(&t, "alice.xgrid.example"), "none");
     assert_string_equal(match(&t, NULL), "none");
     /* a default takes what the directory does not */
-    assert_int_equal(endpoint_parse("tcp:127.0.0.1:9", &t.def, &(const char *){NULL}), PARSE_OK);
-    t.has_default = true;
+    set_default(&t, "tcp:127.0.0.1:9");
     assert_string_equal(match(&t, "a.b.grid.example"), "tcp:127.0.0.1:9");
     assert_string_equal(match(&t, NULL), "tcp:127.0.0.1:9");
     /* no domain: the first label of any name with two or more */
     t.domain[0] = '\0';
     assert_string_equal(match(&t, "carol.example.org"), "dir:carol");
     assert_string_equal(match(&t, "localhost"), "tcp:127.0.0.1:9");
-}
-
-/* Hosts that differ from a route's name by a byte, a label or a dot are
- * not that route's: each falls through to the default, with its rules. */
-static void
-test_near_misses(void **state)
-{
-    static struct route_table t;
-    (void)state;
-
-    add(&t, "www.example.com", "tcp:127.0.0.1:1");
-    add(&t, "*.example.net", "tcp:127.0.0.1:2");
-    add(&t, "*.a.example.net", "tcp:127.0.0.1:3");
-    add(&t, "Mixed.Example.ORG", "tcp:127.0.0.1:4");
-
-    const char *none[] = {
-        "ww.example.com",    "wwww.example.com",  "www.example.co",   "www.example.comm",
-        "www.example.com.x", "x.www.example.com", "example.com",      "",
-        "www.example.net.x", "example.net",       ".example.net",     "xexample.net",
-        "a.example.netx",    "*.example.com",     "Mixed.Example.ORG"};
-    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
-        if (strcmp(match(&t, none[i]), "none") != 0)
-            fail_msg("'%s' routed to %s", none[i], match(&t, none[i]));
-    /* names are kept lowercase; hosts come lowercase */
-    assert_string_equal(match(&t, "mixed.example.org"), "tcp:127.0.0.1:4");
-    /* a wildcard's own text as a host: the suffix rule, never an exact name */
-    assert_string_equal(match(&t, "*.example.net"), "tcp:127.0.0.1:2");
-    assert_string_equal(match(&t, "*.a.example.net"), "tcp:127.0.0.1:3");
-    assert_string_equal(match(&t, "a.example.net"), "tcp:127.0.0.1:2");
-    assert_string_equal(match(&t, "..a.example.net"), "tcp:127.0.0.1:3");
-    assert_string_equal(match(&t, "x.a.example.net"), "tcp:127.0.0.1:3");
-    assert_string_equal(match(&t, "x.y.a.example.net"), "tcp:127.0.0.1:3");
-    route_table_free(&t);
-    route_table_free(&t);
-    assert_string_equal(match(&t, "www.example.com"), "none");
 }
 
 /* The first of two routes with one name is the one picked, as when the
@@ -272,36 +282,27 @@ test_many(void **state)
         }
         if (!found)
             fail_msg("route %d (%s) not found", 2 + i, want->name);
-        if (strcmp(match(&t, host), "none") != 0)
-            fail_msg("'%s' routed to %s", host, match(&t, host));
+        EXPECT_PICKS(&t, {host, "none"});
     }
-    const char *none[] = {
-        "user100001.grid.example",    "user0.grid.example",      "w10.example",
-        "s4.eu.region4.example.com.", "user11.grid.example.org", "user11.grid.exampl",
-        "ser11.grid.example",         "h6-x47515.example.org"};
-    for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++)
-        if (strcmp(match(&t, none[i]), "none") != 0)
-            fail_msg("'%s' routed to %s", none[i], match(&t, none[i]));
-    /* exact before wildcard, longest wildcard first, in either order of adding */
-    assert_string_equal(match(&t, "a.deep.mix.example"), "tcp:127.0.0.1:4");
-    assert_string_equal(match(&t, "c.deep.mix.example"), "tcp:127.0.0.1:2");
-    assert_string_equal(match(&t, "c.b.deep.mix.example"), "tcp:127.0.0.1:5");
-    assert_string_equal(match(&t, "b.deep.mix.example"), "tcp:127.0.0.1:2");
-    assert_string_equal(match(&t, "deep.mix.example"), "tcp:127.0.0.1:1");
-    assert_string_equal(match(&t, "mix.example"), "tcp:127.0.0.1:6");
-    assert_string_equal(match(&t, "x.a.deep.mix.example"), "tcp:127.0.0.1:2");
+    EXPECT_PICKS(&t, {"user100001.grid.example", "none"}, {"user0.grid.example", "none"},
+                 {"w10.example", "none"}, {"s4.eu.region4.example.com.", "none"},
+                 {"user11.grid.example.org", "none"}, {"user11.grid.exampl", "none"},
+                 {"ser11.grid.example", "none"}, {"h6-x47515.example.org", "none"},
+                 /* exact before wildcard, longest wildcard first, either order of adding */
+                 {"a.deep.mix.example", "tcp:127.0.0.1:4"},
+                 {"c.deep.mix.example", "tcp:127.0.0.1:2"},
+                 {"c.b.deep.mix.example", "tcp:127.0.0.1:5"},
+                 {"b.deep.mix.example", "tcp:127.0.0.1:2"}, {"deep.mix.example", "tcp:127.0.0.1:1"},
+                 {"mix.example", "tcp:127.0.0.1:6"}, {"x.a.deep.mix.example", "tcp:127.0.0.1:2"});
     /* the directory and the default come after all of them */
     snprintf(t.directory, sizeof(t.directory), "grid");
     snprintf(t.domain, sizeof(t.domain), "grid.example");
-    assert_string_equal(match(&t, "user11.grid.example"), "tcp:127.0.0.1:12");
-    assert_string_equal(match(&t, "user10.grid.example"), "dir:user10");
-    assert_string_equal(match(&t, "a.mix.example"), "tcp:127.0.0.1:1");
-    assert_string_equal(match(&t, "other.example"), "none");
-    assert_int_equal(endpoint_parse("tcp:127.0.0.1:9", &t.def, &(const char *){NULL}), PARSE_OK);
-    t.has_default = true;
-    assert_string_equal(match(&t, "other.example"), "tcp:127.0.0.1:9");
-    assert_string_equal(match(&t, NULL), "tcp:127.0.0.1:9");
-    assert_string_equal(match(&t, "user11.grid.example"), "tcp:127.0.0.1:12");
+    EXPECT_PICKS(&t, {"user11.grid.example", "tcp:127.0.0.1:12"},
+                 {"user10.grid.example", "dir:user10"}, {"a.mix.example", "tcp:127.0.0.1:1"},
+                 {"other.example", "none"});
+    set_default(&t, "tcp:127.0.0.1:9");
+    EXPECT_PICKS(&t, {"other.example", "tcp:127.0.0.1:9"}, {NULL, "tcp:127.0.0.1:9"},
+                 {"user11.grid.example", "tcp:127.0.0.1:12"});
     route_table_free(&t);
 }
 
@@ -348,10 +349,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),      cmocka_unit_test(test_match),
-        cmocka_unit_test(test_directory),  cmocka_unit_test(test_near_misses),
-        cmocka_unit_test(test_duplicates), cmocka_unit_test(test_many),
-        cmocka_unit_test(test_own),
+        cmocka_unit_test(test_names),     cmocka_unit_test(test_match),
+        cmocka_unit_test(test_directory), cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_many),      cmocka_unit_test(test_own),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
