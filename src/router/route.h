@@ -11,8 +11,9 @@
  *   4. the default target, which also takes connections without SNI.
  * The table keeps a hash index of its names as routes are added, so that a
  * pick costs the same with ten routes or a hundred thousand: one lookup of
- * the name, and one per label boundary for the wildcards. route_pick() is
- * pure: no syscalls, no allocation. */
+ * the name, and one per label boundary for the wildcards (looked up by
+ * suffix in the same index, not scanned: a table may hold a wildcard per
+ * tenant). route_pick() is pure: no syscalls, no allocation. */
 #ifndef AIRLOCK_ROUTER_ROUTE_H
 #define AIRLOCK_ROUTER_ROUTE_H
 
