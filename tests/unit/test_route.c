@@ -1,6 +1,6 @@
 /* test_route.c - route names and matching: exact, *.suffix (longest
- * first), near misses, default, no SNI; the same rules in a table of 50,000 routes, and
- * the table's copies and comparisons. */
+ * first), near misses, default, no SNI, duplicates; the same rules in a
+ * table of 50,000 routes; the table's copies and comparisons. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,6 @@
 #include <cmocka.h>
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "router/route.h"
