@@ -643,12 +643,13 @@ static const struct conf_list routes_list = {
 static int
 route_append(struct route_table *t, const struct route *r, const char *what, char *msg, size_t len)
 {
-    for (size_t j = 0; j < t->n; j++)
-        if (strcmp(t->routes[j].name, r->name) == 0) {
-            snprintf(msg, len, "expected a name no other route has; %s[%zu] is '%s' too", what, j,
-                     r->name);
-            return -1;
-        }
+    const struct route *other = route_table_find(t, r->name);
+
+    if (other != NULL) {
+        snprintf(msg, len, "expected a name no other route has; %s[%zu] is '%s' too", what,
+                 (size_t)(other - t->routes), r->name);
+        return -1;
+    }
     if (route_table_add(t, r) != 0)
         return refuse(msg, len, "%s", "out of memory");
     return 0;

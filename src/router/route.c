@@ -40,30 +40,118 @@ user_key(const struct route_table *t, const char *host, char *key)
     return 1;
 }
 
+/* ---- the index: FNV-1a over a name's bytes taken from its end, so that
+ * one pass from the right over a host gives the hash of each of its
+ * suffixes (the wildcards' keys) on the way to the hash of the whole. */
+
+#define HASH_START 2166136261u
+
+static uint32_t
+hash_step(uint32_t h, unsigned char c)
+{
+    return (h ^ c) * 16777619u;
+}
+
+static uint32_t
+name_hash(const char *s)
+{
+    uint32_t h = HASH_START;
+
+    for (size_t i = strlen(s); i-- > 0;)
+        h = hash_step(h, (unsigned char)s[i]);
+    return h;
+}
+
+/* The first route (in order of adding) whose name is "*" followed by rest
+ * when wild, or rest itself when not; h is that name's hash. */
+static const struct route *
+index_find(const struct route_table *t, uint32_t h, bool wild, const char *rest)
+{
+    size_t mask = t->n_slots - 1;
+
+    if (t->slots == NULL)
+        return NULL;
+    for (size_t i = h & mask; t->slots[i].pos != 0; i = (i + 1) & mask) {
+        const struct route *r = &t->routes[t->slots[i].pos - 1];
+        const char *name = r->name;
+        if (t->slots[i].hash != h || (wild && *name++ != '*'))
+            continue;
+        if (strcmp(name, rest) == 0)
+            return r;
+    }
+    return NULL;
+}
+
+/* Puts route pos (hash h) in the first free slot of its probe sequence. */
+static void
+index_put(struct route_slot *slots, size_t n_slots, uint32_t pos, uint32_t h)
+{
+    size_t i = h & (n_slots - 1);
+
+    while (slots[i].pos != 0)
+        i = (i + 1) & (n_slots - 1);
+    slots[i] = (struct route_slot){.pos = pos + 1, .hash = h};
+}
+
+/* Makes room in t's index for one more route: at most half full, so that
+ * probe sequences stay short. Returns 0 or -ENOMEM (t unchanged). */
+static int
+index_reserve(struct route_table *t)
+{
+    size_t n_slots = t->n_slots != 0 ? t->n_slots : 16;
+    struct route_slot *slots;
+
+    if (2 * (t->n + 1) <= t->n_slots)
+        return 0;
+    while (2 * (t->n + 1) > n_slots)
+        n_slots *= 2;
+    if ((slots = calloc(n_slots, sizeof(*slots))) == NULL)
+        return -ENOMEM;
+    /* the old slots hold each name's first route, once: the order of re-putting is free */
+    for (size_t i = 0; i < t->n_slots; i++)
+        if (t->slots[i].pos != 0)
+            index_put(slots, n_slots, t->slots[i].pos - 1, t->slots[i].hash);
+    free(t->slots);
+    t->slots = slots;
+    t->n_slots = n_slots;
+    return 0;
+}
+
+const struct route *
+route_table_find(const struct route_table *t, const char *name)
+{
+    return index_find(t, name_hash(name), false, name);
+}
+
+/* The static route for host: its exact name, else its longest "*.suffix";
+ * NULL for none. */
+static const struct route *
+static_pick(const struct route_table *t, const char *host)
+{
+    const struct route *best = NULL, *r;
+    uint32_t h = HASH_START;
+
+    for (size_t i = strlen(host); i-- > 0;) {
+        h = hash_step(h, (unsigned char)host[i]);
+        /* "*.suffix" takes a host that ends in ".suffix" with at least one
+         * byte before; from the right, the last one found is the longest */
+        if (host[i] == '.' && i > 0 && t->n_wild > 0 &&
+            (r = index_find(t, hash_step(h, '*'), true, host + i)) != NULL)
+            best = r;
+    }
+    /* an exact name comes first (a host "*.x" that finds the wildcard "*.x"
+     * here found it as its longest suffix too) */
+    r = index_find(t, h, false, host);
+    return r != NULL ? r : best;
+}
+
 enum route_kind
 route_pick(const struct route_table *t, const char *host, const struct endpoint **target, char *key)
 {
-    const struct route *best = NULL;
-    size_t best_len = 0, len = host != NULL ? strlen(host) : 0;
+    const struct route *r = host != NULL ? static_pick(t, host) : NULL;
 
-    for (size_t i = 0; host != NULL && i < t->n; i++) {
-        const struct route *r = &t->routes[i];
-        if (r->name[0] != '*') {
-            if (strcmp(r->name, host) == 0) {
-                *target = &r->target;
-                return ROUTE_TARGET;
-            }
-            continue;
-        }
-        /* "*.suffix": host ends in ".suffix" with at least one label before */
-        size_t slen = strlen(r->name) - 1;
-        if (len > slen && slen > best_len && memcmp(host + len - slen, r->name + 1, slen) == 0) {
-            best = r;
-            best_len = slen;
-        }
-    }
-    if (best != NULL) {
-        *target = &best->target;
+    if (r != NULL) {
+        *target = &r->target;
         return ROUTE_TARGET;
     }
     if (host != NULL && t->directory[0] != '\0' && user_key(t, host, key))
@@ -77,37 +165,59 @@ route_pick(const struct route_table *t, const char *host, const struct endpoint 
 int
 route_table_add(struct route_table *t, const struct route *r)
 {
-    struct route *v = realloc(t->routes, (t->n + 1) * sizeof(*v));
+    uint32_t h = name_hash(r->name);
 
-    if (v == NULL)
+    if (t->n == t->cap) {
+        size_t cap = t->cap != 0 ? 2 * t->cap : 16;
+        struct route *v = realloc(t->routes, cap * sizeof(*v));
+        if (v == NULL)
+            return -ENOMEM;
+        t->routes = v;
+        t->cap = cap;
+    }
+    if (index_reserve(t) != 0)
         return -ENOMEM;
-    v[t->n++] = *r;
-    t->routes = v;
+    /* a name already there keeps its first route, as a scan in order would */
+    if (index_find(t, h, false, r->name) == NULL)
+        index_put(t->slots, t->n_slots, (uint32_t)t->n, h);
+    t->routes[t->n++] = *r;
+    t->n_wild += r->name[0] == '*';
     return 0;
 }
 
 int
 route_table_own(struct route_table *dst)
 {
-    const struct route *src = dst->routes;
+    const struct route *routes = dst->routes;
+    const struct route_slot *slots = dst->slots;
 
-    if (dst->n == 0)
+    /* nothing of the original's is freed here */
+    dst->routes = NULL;
+    dst->slots = NULL;
+    if (dst->n == 0) {
+        route_table_free(dst);
         return 0;
-    if ((dst->routes = malloc(dst->n * sizeof(*src))) == NULL) {
-        dst->n = 0;
+    }
+    dst->routes = malloc(dst->n * sizeof(*routes));
+    dst->slots = malloc(dst->n_slots * sizeof(*slots));
+    if (dst->routes == NULL || dst->slots == NULL) {
+        route_table_free(dst);
         return -ENOMEM;
     }
-    memcpy(dst->routes, src, dst->n * sizeof(*src));
+    memcpy(dst->routes, routes, dst->n * sizeof(*routes));
+    memcpy(dst->slots, slots, dst->n_slots * sizeof(*slots));
+    dst->cap = dst->n;
     return 0;
 }
 
 bool
 route_table_equal(const struct route_table *a, const struct route_table *b)
 {
-    struct route_table x = *a, y = *b;
-
-    x.routes = y.routes = NULL;
-    return memcmp(&x, &y, sizeof(x)) == 0 &&
+    /* the index follows from the routes, the capacities from the history */
+    return a->n == b->n && a->has_default == b->has_default &&
+           memcmp(&a->def, &b->def, sizeof(a->def)) == 0 &&
+           memcmp(a->directory, b->directory, sizeof(a->directory)) == 0 &&
+           memcmp(a->domain, b->domain, sizeof(a->domain)) == 0 &&
            (a->n == 0 || memcmp(a->routes, b->routes, a->n * sizeof(*a->routes)) == 0);
 }
 
@@ -115,6 +225,8 @@ void
 route_table_free(struct route_table *t)
 {
     free(t->routes);
+    free(t->slots);
     t->routes = NULL;
-    t->n = 0;
+    t->slots = NULL;
+    t->n = t->cap = t->n_slots = t->n_wild = 0;
 }

@@ -9,12 +9,17 @@
  *      "<key>.<domain>" ("alice.grid.example" with domain grid.example),
  *      without one any name of two labels or more will do,
  *   4. the default target, which also takes connections without SNI.
- * Pure: no syscalls, no allocation. */
+ * The table keeps a hash index of its names as routes are added, so that a
+ * pick costs the same with ten routes or a hundred thousand: one lookup of
+ * the name, and one per label boundary for the wildcards (looked up by
+ * suffix in the same index, not scanned: a table may hold a wildcard per
+ * tenant). route_pick() is pure: no syscalls, no allocation. */
 #ifndef AIRLOCK_ROUTER_ROUTE_H
 #define AIRLOCK_ROUTER_ROUTE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "dir/dir.h"
 #include "net/endpoint.h"
@@ -28,26 +33,46 @@ struct route {
     struct endpoint target;
 };
 
-/* The routes live on the heap: whoever holds the table frees them with
- * route_table_free() (config_free() for a config, the relay for its copy). */
+/* A slot of the index: the route's position + 1 (0: empty) and its name's
+ * hash, compared before the name. */
+struct route_slot {
+    uint32_t pos;
+    uint32_t hash;
+};
+
+/* The routes and their index live on the heap: whoever holds the table
+ * frees them with route_table_free() (config_free() for a config, the relay
+ * for its copy). A struct copy shares them: see route_table_own(). */
 struct route_table {
-    struct route *routes; /* n entries, or NULL */
+    struct route *routes; /* n entries (room for cap), or NULL */
     size_t n;
+    size_t cap;
+    struct route_slot *slots; /* open addressing, linear probing; n_slots a power of 2
+                                 at least twice n, or NULL when n is 0 */
+    size_t n_slots;
+    size_t n_wild; /* how many names are "*.suffix" */
     bool has_default;
     struct endpoint def;
     char directory[DIR_NAME_MAX];  /* the pool of the directory route; "" for none */
     char domain[TLS_HOST_MAX + 1]; /* lowercase; "" for any */
 };
 
-/* Appends a copy of r to t. Returns 0 or -ENOMEM (t unchanged). */
+/* Appends a copy of r to t: amortized O(1) (the array and the index grow
+ * geometrically). Of two routes with the same name, the first added is the
+ * one picked. Returns 0 or -ENOMEM (t unchanged). */
 int route_table_add(struct route_table *t, const struct route *r);
 
-/* Makes dst's routes a copy of its own (dst a struct copy of a table
- * whose routes someone else owns). Returns 0, or -ENOMEM with dst holding
- * none. */
+/* Returns t's first route named exactly name ("*.suffix" for a wildcard,
+ * compared as text), or NULL. The route belongs to t. */
+const struct route *route_table_find(const struct route_table *t, const char *name);
+
+/* Makes dst's routes and index a copy of its own (dst a struct copy of a
+ * table whose routes someone else owns). Returns 0, or -ENOMEM with dst
+ * holding none. */
 int route_table_own(struct route_table *dst);
 
-/* Returns true when a and b hold the same routes and settings. */
+/* Returns true when a and b hold the same routes, in the same order, and
+ * settings (their capacities aside). */
 bool route_table_equal(const struct route_table *a, const struct route_table *b);
 
 /* Frees t's routes; t is then empty. Idempotent. */

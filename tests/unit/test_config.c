@@ -2071,6 +2071,12 @@ test_err_routers(void **state)
                              "      - {name: A.example, target: tcp:127.0.0.1:2}\n",
                  "airlock.yaml:5: routers[0].routes[1]: expected a name no other route has; "
                  "routers[0].routes[0] is 'a.example' too");
+    expect_error(ROUTER_HEAD "    routes:\n      - {name: a.example, target: tcp:127.0.0.1:1}\n"
+                             "      - {name: \"*.a.example\", target: tcp:127.0.0.1:2}\n"
+                             "      - {name: b.example, target: tcp:127.0.0.1:3}\n"
+                             "      - {name: \"*.A.Example\", target: tcp:127.0.0.1:4}\n",
+                 "airlock.yaml:7: routers[0].routes[3]: expected a name no other route has; "
+                 "routers[0].routes[1] is '*.a.example' too");
     expect_error(ROUTER_HEAD "    default: tcp:127.0.0.1:1\n    max_hello: 100KiB\n",
                  "airlock.yaml:4: routers[0].max_hello: expected a size from 512B to 32KiB (B, "
                  "KiB; a bare integer is bytes)");
