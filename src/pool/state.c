@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/privdir.h"
 #include "pool/template.h"
 
 #define STATE_NAME_MAX (NAME_MAX - 20) /* room for the temporary name's ".NAME.<16 hex>" */
@@ -314,19 +315,23 @@ state_xfer_run(void *arg)
 int
 state_conf_check_host(const struct state_conf *sc, char *why, size_t len)
 {
-    int fd;
+    int fd, rc;
 
     if (sc->store[0] == '\0')
         return 0;
     /* as the transfers open it */
     if ((fd = open(sc->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        int rc = -errno;
+        rc = -errno;
         snprintf(why, len, "state.store: expected a directory, not %s (%s)", sc->store,
                  strerror(-rc));
         return rc;
     }
     close(fd);
-    return 0;
+    /* the users' files: no instance may plant a link or a name there */
+    char what[STATE_WHY_MAX];
+    if ((rc = privdir_check(sc->store, what, sizeof(what))) != 0)
+        snprintf(why, len, "state.store: %s", what);
+    return rc;
 }
 
 const char *

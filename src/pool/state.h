@@ -31,7 +31,8 @@
 struct state_xfer;
 
 /* Checks that sc's store (when state: is used) is a directory airlock can
- * open here. Returns 0, or -errno with why saying "state.store: ...". */
+ * open here that only airlock may change (privdir_check(): its owner, mode
+ * and parents). Returns 0, or -errno with why saying "state.store: ...". */
 int state_conf_check_host(const struct state_conf *sc, char *why, size_t len);
 
 enum state_way { STATE_FETCH, STATE_STORE };
