@@ -1386,6 +1386,53 @@ base_prepare(struct pool *p, const struct pool_conf *pc)
     return 0;
 }
 
+/* The sweep of a pool's state store at its start (state_store_sweep()). */
+struct sweep {
+    char pool[CONF_NAME_MAX];
+    struct state_conf sc;
+    unsigned removed;
+};
+
+static int
+sweep_run(void *ctx)
+{
+    struct sweep *s = ctx;
+
+    return state_store_sweep(&s->sc, &s->removed);
+}
+
+/* On the loop, once the sweep ran: the pool may be gone, s is all it needs. */
+static void
+sweep_done(void *arg, void *ctx, int err)
+{
+    const struct sweep *s = ctx;
+
+    (void)arg;
+    if (err != 0)
+        log_warnx("pool=%s: state.store: sweeping %s: %s", s->pool, s->sc.store, strerror(-err));
+    log_info("pool=%s: state.store: removed %u temporary files left in %s", s->pool, s->removed,
+             s->sc.store);
+}
+
+/* Queues the removal of the temporaries an earlier airlock left in pc's
+ * store, on the env's thread: in order with this process's transfers, so
+ * that none of their temporaries is ever taken for a leftover. */
+static void
+sweep_store(struct pool *p, const struct pool_conf *pc)
+{
+    struct sweep *s;
+
+    if (pc->state.store[0] == '\0')
+        return;
+    if ((s = calloc(1, sizeof(*s))) != NULL) {
+        snprintf(s->pool, sizeof(s->pool), "%s", pc->name);
+        s->sc = pc->state;
+        if (pool_env_run(p->env, sweep_run, s, free, false, sweep_done, NULL) != NULL)
+            return; /* s is the env's (freed by it when this fails, too) */
+    }
+    log_warnx("pool=%s: state.store: out of memory, leftovers of a crash stay", pc->name);
+}
+
 struct pool *
 pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct pool_conf *pc,
          int *err)
@@ -1427,6 +1474,7 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
         log_warnx("pool=%s: cannot watch the directory: %s", pc->name, strerror(-rc));
         goto fail;
     }
+    sweep_store(p, pc);
     log_info("pool=%s min_idle=%u max=%u max_idle=%u dir=%s", pc->name, pc->min_idle, pc->max,
              pc->max_idle, pc->dir);
     scale_soon(p);
