@@ -667,6 +667,7 @@ set_route(const struct conf_row *row, void *base, const char *s, char *msg, size
     char name[TLS_HOST_MAX + 1];
     struct route r;
 
+    memset(&r, 0, sizeof(r)); /* all of it is copied into the table */
     if (eq == NULL || (size_t)(eq - s) >= sizeof(name))
         return refuse(msg, len, "%s", "expected NAME=TARGET");
     memcpy(name, s, (size_t)(eq - s));

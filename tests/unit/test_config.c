@@ -2035,6 +2035,40 @@ test_router_equal(void **state)
     config_free(&c);
 }
 
+/* Leaves c in the stack below the caller: what the locals of the functions
+ * it calls next start with. */
+static void __attribute__((noinline)) stack_dirty(char c)
+{
+    volatile char junk[64 * 1024];
+
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = c;
+}
+
+/* A router made twice from the same --route flags is the same router
+ * (a reload or a comparison must not see a change), whatever the stack
+ * held: the route built from a flag is all written, not only its name. */
+static void
+test_router_equal_flags(void **state)
+{
+    char *argv[] = {"router",  "tcp:127.0.0.1:443",         "--route", "a.example=tcp:127.0.0.1:1",
+                    "--route", "b.example=unix:/run/b.sock"};
+    struct config a, b;
+    char err[512] = "";
+    (void)state;
+
+    stack_dirty((char)0xa5);
+    if (config_args(6, argv, true, &a, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    stack_dirty(0x5a);
+    if (config_args(6, argv, true, &b, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(a.relays[0].router.table.n, 2);
+    assert_true(relay_conf_equal(&a.relays[0], &b.relays[0]));
+    config_free(&a);
+    config_free(&b);
+}
+
 static void
 test_routers(void **state)
 {
@@ -2730,6 +2764,7 @@ main(void)
         cmocka_unit_test(test_err_directory),
         cmocka_unit_test(test_routers),
         cmocka_unit_test(test_router_equal),
+        cmocka_unit_test(test_router_equal_flags),
         cmocka_unit_test(test_err_routers),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_err_pools),
