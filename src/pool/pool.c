@@ -1363,8 +1363,8 @@ pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len)
 /* The base of the instance directories, made when missing (0711: a run-as
  * user may pass through to its own directory, but not list the others).
  * It must be airlock's and writable by airlock only, its parents too
- * (privdir_check()), else an instance could plant names there. What an earlier airlock left in it
- * is wiped. */
+ * (privdir_check()), else an instance could plant names there. What an
+ * earlier airlock left in it is wiped. */
 static int
 base_prepare(struct pool *p, const struct pool_conf *pc)
 {
