@@ -29,8 +29,12 @@
 /* Bounds the allocation for the relays array (a few KiB each) on hostile
  * input; far above any real deployment. */
 #define CONF_RELAYS_MAX 4096
-/* A config is a few KiB; refuse to slurp something that is clearly not one. */
-#define CONF_FILE_MAX (1024 * 1024)
+/* A config is a few KiB, but a router may have ROUTES_MAX routes (one per
+ * user): 16 MiB holds them at about 160 bytes each ("- {name: ..., target:
+ * ...}" lines are about 60), and still refuses to slurp something that is
+ * clearly not a config. */
+#define CONF_FILE_MAX (16 * 1024 * 1024)
+_Static_assert(CONF_FILE_MAX >= ROUTES_MAX * 160, "a file must hold ROUTES_MAX routes");
 /* What libyaml is asked to build (see prescan()): a config nests five
  * levels deep and needs no anchors or directives. */
 #define CONF_DEPTH_MAX 64
@@ -663,6 +667,7 @@ set_route(const struct conf_row *row, void *base, const char *s, char *msg, size
     char name[TLS_HOST_MAX + 1];
     struct route r;
 
+    memset(&r, 0, sizeof(r)); /* all of it is copied into the table */
     if (eq == NULL || (size_t)(eq - s) >= sizeof(name))
         return refuse(msg, len, "%s", "expected NAME=TARGET");
     memcpy(name, s, (size_t)(eq - s));

@@ -20,6 +20,7 @@
 #include "core/backoff.h"
 #include "core/list.h"
 #include "core/log.h"
+#include "core/privdir.h"
 #include "pool/env.h"
 #include "pool/rules.h"
 #include "pool/spawn.h"
@@ -1361,12 +1362,13 @@ pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len)
 
 /* The base of the instance directories, made when missing (0711: a run-as
  * user may pass through to its own directory, but not list the others).
- * It must be airlock's and writable by airlock only, else an instance could
- * plant names there. What an earlier airlock left in it is wiped. */
+ * It must be airlock's and writable by airlock only, its parents too
+ * (privdir_check()), else an instance could plant names there. What an
+ * earlier airlock left in it is wiped. */
 static int
 base_prepare(struct pool *p, const struct pool_conf *pc)
 {
-    struct stat st;
+    char why[2 * CONF_FILE_PATH_MAX];
     int rc;
 
     if (mkdir(pc->dir, 0711) != 0 && errno != EEXIST) {
@@ -1374,24 +1376,9 @@ base_prepare(struct pool *p, const struct pool_conf *pc)
         log_warn("pool=%s: cannot make %s", pc->name, pc->dir);
         return rc;
     }
-    if (stat(pc->dir, &st) != 0) {
-        rc = -errno;
-        log_warn("pool=%s: %s", pc->name, pc->dir);
+    if ((rc = privdir_check(pc->dir, why, sizeof(why))) != 0) {
+        log_warnx("pool=%s: %s", pc->name, why);
         return rc;
-    }
-    char *real = realpath(pc->dir, NULL);
-    bool canonical = real != NULL && strcmp(real, pc->dir) == 0;
-    free(real);
-    if (!canonical) { /* instances' sockets are reached without following links */
-        log_warnx("pool=%s: %s: expected an absolute path without symbolic links, '.' or '..'",
-                  pc->name, pc->dir);
-        return -EINVAL;
-    }
-    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
-        log_warnx("pool=%s: %s: expected a directory owned by airlock's user and writable by "
-                  "it only (mode 0711 or 0755)",
-                  pc->name, pc->dir);
-        return -EPERM;
     }
     unsigned n = pool_env_sweep(p->env, pc->dir, pc->name);
     if (n > 0)
@@ -1399,12 +1386,59 @@ base_prepare(struct pool *p, const struct pool_conf *pc)
     return 0;
 }
 
+/* The sweep of a pool's state store at its start (state_store_sweep()). */
+struct sweep {
+    char pool[CONF_NAME_MAX];
+    struct state_conf sc;
+    unsigned removed;
+};
+
+static int
+sweep_run(void *ctx)
+{
+    struct sweep *s = ctx;
+
+    return state_store_sweep(&s->sc, &s->removed);
+}
+
+/* On the loop, once the sweep ran: the pool may be gone, s is all it needs. */
+static void
+sweep_done(void *arg, void *ctx, int err)
+{
+    const struct sweep *s = ctx;
+
+    (void)arg;
+    if (err != 0)
+        log_warnx("pool=%s: state.store: sweeping %s: %s", s->pool, s->sc.store, strerror(-err));
+    log_info("pool=%s: state.store: removed %u temporary files left in %s", s->pool, s->removed,
+             s->sc.store);
+}
+
+/* Queues the removal of the temporaries an earlier airlock left in pc's
+ * store, on the env's thread: in order with this process's transfers, so
+ * that none of their temporaries is ever taken for a leftover. */
+static void
+sweep_store(struct pool *p, const struct pool_conf *pc)
+{
+    struct sweep *s;
+
+    if (pc->state.store[0] == '\0')
+        return;
+    if ((s = calloc(1, sizeof(*s))) != NULL) {
+        snprintf(s->pool, sizeof(s->pool), "%s", pc->name);
+        s->sc = pc->state;
+        if (pool_env_run(p->env, sweep_run, s, free, false, sweep_done, NULL) != NULL)
+            return; /* s is the env's (freed by it when this fails, too) */
+    }
+    log_warnx("pool=%s: state.store: out of memory, leftovers of a crash stay", pc->name);
+}
+
 struct pool *
 pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct pool_conf *pc,
          int *err)
 {
     struct pool *p = calloc(1, sizeof(*p));
-    char why[256];
+    char why[1024]; /* room for a path or two */
     int rc = -ENOMEM;
 
     if (p == NULL)
@@ -1440,6 +1474,7 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
         log_warnx("pool=%s: cannot watch the directory: %s", pc->name, strerror(-rc));
         goto fail;
     }
+    sweep_store(p, pc);
     log_info("pool=%s min_idle=%u max=%u max_idle=%u dir=%s", pc->name, pc->min_idle, pc->max,
              pc->max_idle, pc->dir);
     scale_soon(p);
@@ -1489,7 +1524,7 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc)
         p->rules = r;
     }
     struct pool_conf next = *pc;
-    char why[256] = "no such user or group";
+    char why[1024] = "no such user or group"; /* room for a path or two */
     if (pool_conf_check_host(pc, why, sizeof(why)) != 0 || apply_user(p, pc) != 0) {
         log_warnx("pool=%s: %s; new instances keep the running user, group and uids", pc->name,
                   why);

@@ -1,6 +1,7 @@
 /* state.c - see state.h. */
 #include "pool/state.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/privdir.h"
 #include "pool/template.h"
 
 #define STATE_NAME_MAX (NAME_MAX - 20) /* room for the temporary name's ".NAME.<16 hex>" */
@@ -314,19 +316,75 @@ state_xfer_run(void *arg)
 int
 state_conf_check_host(const struct state_conf *sc, char *why, size_t len)
 {
-    int fd;
+    int fd, rc;
 
     if (sc->store[0] == '\0')
         return 0;
     /* as the transfers open it */
     if ((fd = open(sc->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-        int rc = -errno;
+        rc = -errno;
         snprintf(why, len, "state.store: expected a directory, not %s (%s)", sc->store,
                  strerror(-rc));
         return rc;
     }
     close(fd);
-    return 0;
+    /* the users' files: no instance may plant a link or a name there */
+    char what[STATE_WHY_MAX];
+    if ((rc = privdir_check(sc->store, what, sizeof(what))) != 0)
+        snprintf(why, len, "state.store: %s", what);
+    return rc;
+}
+
+/* Whether name is ".NAME.<16 hex digits>", a temporary of put(), with NAME
+ * of the shape of one of sc's state files. */
+static bool
+temporary_of(const struct state_conf *sc, const char *name)
+{
+    const struct argv_conf *lists[] = {&sc->fetch_optional, &sc->fetch, &sc->store_back};
+    static const char hex[] = "0123456789abcdef";
+    size_t len = strlen(name);
+    char base[NAME_MAX + 1];
+
+    if (len < 1 + 1 + 1 + 16 || name[0] != '.' || name[1] == '.' || name[len - 17] != '.' ||
+        strspn(name + len - 16, hex) != 16)
+        return false;
+    snprintf(base, sizeof(base), "%.*s", (int)(len - 18), name + 1);
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+        for (size_t j = 0; j < lists[i]->n; j++)
+            if (tmpl_match(lists[i]->arg[j], base))
+                return true;
+    return false;
+}
+
+int
+state_store_sweep(const struct state_conf *sc, unsigned *removed)
+{
+    int fd = open(sc->store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+    struct stat st;
+
+    *removed = 0;
+    if (d == NULL) {
+        rc = -errno;
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    /* what put() creates is airlock's own regular file: anything else
+     * (another owner's, a link, a directory) was not left by a crash */
+    while ((de = readdir(d)) != NULL) {
+        if (!temporary_of(sc, de->d_name) ||
+            fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_uid != geteuid())
+            continue;
+        if (unlinkat(fd, de->d_name, 0) == 0)
+            (*removed)++;
+        else if (rc == 0)
+            rc = -errno;
+    }
+    closedir(d);
+    return rc;
 }
 
 const char *

@@ -31,8 +31,18 @@
 struct state_xfer;
 
 /* Checks that sc's store (when state: is used) is a directory airlock can
- * open here. Returns 0, or -errno with why saying "state.store: ...". */
+ * open here that only airlock may change (privdir_check(): its owner, mode
+ * and parents). Returns 0, or -errno with why saying "state.store: ...". */
 int state_conf_check_host(const struct state_conf *sc, char *why, size_t len);
+
+/* Removes from sc's store the temporaries that a store-back cut short (a
+ * crash, kill -9) left: regular files of airlock's uid named
+ * ".NAME.<16 hex digits>" with NAME of the shape of one of sc's names
+ * (tmpl_match()), never through a link, nothing else. Run it where no
+ * transfer of this process runs at the same time (the env's thread: a
+ * temporary being written would go too). Returns 0 or the first -errno,
+ * with *removed the count removed. */
+int state_store_sweep(const struct state_conf *sc, unsigned *removed);
 
 enum state_way { STATE_FETCH, STATE_STORE };
 

@@ -2,6 +2,7 @@
 #include "pool/template.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 static const struct {
@@ -34,6 +35,18 @@ value_of(const struct tmpl_vars *v, enum tmpl_var var)
     return NULL;
 }
 
+/* The index in placeholders[] of the one p starts with, or N_PLACEHOLDERS. */
+static size_t
+placeholder_at(const char *p)
+{
+    size_t k;
+
+    for (k = 0; k < N_PLACEHOLDERS; k++)
+        if (strncmp(p, placeholders[k].name, strlen(placeholders[k].name)) == 0)
+            break;
+    return k;
+}
+
 /* The one scanner behind every function here: out may be NULL (check only);
  * *uses collects the placeholders seen. */
 static int
@@ -47,10 +60,7 @@ scan(const char *tmpl, const struct tmpl_vars *v, char *out, size_t outlen, unsi
         size_t skip = 1, len = 1;
 
         if (*p == '{') {
-            size_t k;
-            for (k = 0; k < N_PLACEHOLDERS; k++)
-                if (strncmp(p, placeholders[k].name, strlen(placeholders[k].name)) == 0)
-                    break;
+            size_t k = placeholder_at(p);
             if (k == N_PLACEHOLDERS) {
                 *why = "unknown placeholder (expected {port}, {dir}, {instance}, {user}, "
                        "{uid} or {gid})";
@@ -123,4 +133,32 @@ tmpl_uses(const char *tmpl)
 
     scan(tmpl, &v, NULL, 0, &uses, &why);
     return uses;
+}
+
+bool
+tmpl_match(const char *tmpl, const char *text)
+{
+    /* a placeholder is "any one character, then any number": the classic
+     * wildcard walk, which on a mismatch only goes back to just after the
+     * last placeholder, with one more character for it (O(n * m), where
+     * trying every split at every placeholder would be exponential) */
+    const char *t = tmpl, *s = text, *star_t = NULL, *star_s = NULL;
+
+    while (*s != '\0') {
+        size_t k = *t == '{' ? placeholder_at(t) : N_PLACEHOLDERS;
+        if (k < N_PLACEHOLDERS) {
+            t += strlen(placeholders[k].name);
+            star_t = t;
+            star_s = ++s;
+        } else if (*t != '\0' && *t == *s) {
+            t++;
+            s++;
+        } else if (star_t != NULL) {
+            t = star_t;
+            s = ++star_s;
+        } else {
+            return false;
+        }
+    }
+    return *t == '\0';
 }

@@ -5,6 +5,7 @@
 #ifndef AIRLOCK_POOL_TEMPLATE_H
 #define AIRLOCK_POOL_TEMPLATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* The placeholders, as bits of an `allowed` mask. */
@@ -35,5 +36,10 @@ int tmpl_check(const char *tmpl, unsigned allowed, const char **why);
 
 /* Returns the placeholders tmpl uses (an OR of enum tmpl_var). */
 unsigned tmpl_uses(const char *tmpl);
+
+/* Whether text is what tmpl expands to for some values of its placeholders,
+ * each at least one character long ("{user}.db" matches "dave.db", not
+ * ".db"). */
+bool tmpl_match(const char *tmpl, const char *text);
 
 #endif

@@ -213,12 +213,18 @@ route_table_own(struct route_table *dst)
 bool
 route_table_equal(const struct route_table *a, const struct route_table *b)
 {
-    /* the index follows from the routes, the capacities from the history */
-    return a->n == b->n && a->has_default == b->has_default &&
-           memcmp(&a->def, &b->def, sizeof(a->def)) == 0 &&
-           memcmp(a->directory, b->directory, sizeof(a->directory)) == 0 &&
-           memcmp(a->domain, b->domain, sizeof(a->domain)) == 0 &&
-           (a->n == 0 || memcmp(a->routes, b->routes, a->n * sizeof(*a->routes)) == 0);
+    /* the index follows from the routes, the capacities from the history;
+     * names are compared as text: what follows a name's NUL (and the
+     * padding after it) is whatever its writer's buffer held */
+    if (a->n != b->n || a->has_default != b->has_default ||
+        memcmp(&a->def, &b->def, sizeof(a->def)) != 0 || strcmp(a->directory, b->directory) != 0 ||
+        strcmp(a->domain, b->domain) != 0)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->routes[i].name, b->routes[i].name) != 0 ||
+            memcmp(&a->routes[i].target, &b->routes[i].target, sizeof(a->routes[i].target)) != 0)
+            return false;
+    return true;
 }
 
 void

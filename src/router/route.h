@@ -72,7 +72,8 @@ const struct route *route_table_find(const struct route_table *t, const char *na
 int route_table_own(struct route_table *dst);
 
 /* Returns true when a and b hold the same routes, in the same order, and
- * settings (their capacities aside). */
+ * settings (their capacities aside; names and the domain compared as text,
+ * whatever follows their NUL). */
 bool route_table_equal(const struct route_table *a, const struct route_table *b);
 
 /* Frees t's routes; t is then empty. Idempotent. */

@@ -6,8 +6,10 @@
 # holding the uid of an account or the gid of a group of this machine, a
 # group that does not exist or is root's, a pool without a directory:
 # block (its logins could not be checked), a state store that is missing or
-# not a directory, a state max_file_size out of bounds; a valid pool passes
-# check.
+# not a directory, or that others than airlock's user and root may change
+# (mode 0777, another uid's, under a parent of mode 0777 without the sticky
+# bit, reached through a link), a state max_file_size out of bounds; a valid
+# pool passes check (a store under a sticky parent, as /tmp, too).
 . "$(dirname "$0")/lib.sh"
 
 cd "$T" || exit 1
@@ -64,6 +66,28 @@ refused store-missing ": pools[0].state.store: expected a directory, not $T/no-s
 : >"$T/a-file"
 refused store-file ": pools[0].state.store: expected a directory, not $T/a-file (Not a directory)" "$events
     state: {store: $T/a-file}"
+owned="expected a directory owned by airlock's user (uid $(id -u)) and writable by it only"
+mkdir -m 0777 "$T/store-0777"
+chmod 0777 "$T/store-0777" # past the umask
+refused store-mode ": pools[0].state.store: $T/store-0777: $owned, not a directory of uid $(id -u), mode 0777" "$events
+    state: {store: $T/store-0777}"
+if [ "$(id -u)" = 0 ]; then
+    OTHER=$(free_uids 1)
+    mkdir -m 0700 "$T/store-other"
+    chown "$OTHER" "$T/store-other"
+    refused store-owner ": pools[0].state.store: $T/store-other: $owned, not a directory of uid $OTHER, mode 0700" "$events
+    state: {store: $T/store-other}"
+fi
+mkdir -m 0700 -p "$T/open/store"
+chmod 0777 "$T/open"
+refused store-parent ": pools[0].state.store: $T/open/store: its parent $T/open (uid $(id -u), mode 0777) may be changed by others than airlock's user and root" "$events
+    state: {store: $T/open/store}"
+ln -s "$T/open" "$T/link"
+refused store-link ": pools[0].state.store: $T/link/store: expected an absolute path without symbolic links" "$events
+    state: {store: $T/link/store}"
+chmod 1777 "$T/open" # as /tmp: others cannot rename what they do not own
+printf '%s\n%s\n    state: {store: %s}\n%s\n' "$head" "$events" "$T/open/store" "$directory" >sticky.yaml
+"$AIRLOCK" check -c sticky.yaml >out 2>&1 || fail "a store under a sticky parent: $(cat out)"
 for v in 0 2048GiB 1TiB; do
     refused "size-$v" ":12: pools[0].state.max_file_size: expected a size from 1B to 1024GiB" "$events
     state:

@@ -1,8 +1,9 @@
 #!/bin/bash
 # t_router_scale: a router with 20,000 static routes (one per user, as a
-# deployment without a pool has them) loads, routes and reloads. The
-# config (just under the 1 MiB a config file may have): "*.scale.test"
-# first, then u0..u19999.scale.test, the last one to an openssl s_server
+# deployment without a pool has them) loads, routes and reloads (that a
+# file holds the 100,000 a router may have, and not one more, is
+# test_config's: this stays small under the sanitizers). The config:
+# "*.scale.test" first, then u0..u19999.scale.test, the last one to an openssl s_server
 # with CN=last, the others to a socket path nobody connects to.
 # Proves, by the certificate that came back: the last route is routed (in
 # mixed case too); a name the table does not hold goes to the wildcard,

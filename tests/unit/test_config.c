@@ -1508,6 +1508,59 @@ test_load(void **state)
     config_free(&cfg);
 }
 
+/* Writes a router with n routes in block form to f, each about 110 bytes
+ * (names and socket paths of a deployment with one route per user). */
+static void
+write_routes(FILE *f, size_t n)
+{
+    fputs("routers:\n  - listen: tcp:127.0.0.1:8443\n    routes:\n", f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f,
+                "      - name: user-%06zu.customers.region-1.example.com\n"
+                "        target: unix:/run/airlock/users/user-%06zu.sock\n",
+                i, i);
+}
+
+/* A config file holds ROUTES_MAX routes (the file bound is no lower bound
+ * on routes); one more route is refused by name, and a file above the
+ * file bound with a clear message. */
+static void
+test_load_routes_max(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/test_config_XXXXXX", want[512], err[512];
+    struct config cfg;
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+    assert_non_null(f);
+    write_routes(f, ROUTES_MAX);
+    assert_int_equal(fclose(f), 0);
+    if (config_load(path, &cfg, err, sizeof(err)) != 0)
+        fail_msg("%d routes: %s", ROUTES_MAX, err);
+    assert_int_equal(cfg.relays[0].router.table.n, ROUTES_MAX);
+    config_free(&cfg);
+
+    assert_non_null(f = fopen(path, "w"));
+    write_routes(f, ROUTES_MAX + 1);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(config_load(path, &cfg, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "%s:4: routers[0].routes: expected at most %d routes", path,
+             ROUTES_MAX);
+    assert_string_equal(err, want);
+
+    /* 16 MiB and one byte of a comment */
+    assert_non_null(f = fopen(path, "w"));
+    fputc('#', f);
+    for (size_t i = 0; i < 16 * 1024; i++)
+        fprintf(f, "%1024s", "");
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(config_load(path, &cfg, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "%s: expected a config file of at most 16384 KiB", path);
+    assert_string_equal(err, want);
+    unlink(path);
+}
+
 static void
 test_logs(void **state)
 {
@@ -1980,6 +2033,40 @@ test_router_equal(void **state)
     config_free(&a);
     config_free(&b);
     config_free(&c);
+}
+
+/* Leaves c in the stack below the caller: what the locals of the functions
+ * it calls next start with. */
+static void __attribute__((noinline)) stack_dirty(char c)
+{
+    volatile char junk[64 * 1024];
+
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = c;
+}
+
+/* A router made twice from the same --route flags is the same router
+ * (a reload or a comparison must not see a change), whatever the stack
+ * held: the route built from a flag is all written, not only its name. */
+static void
+test_router_equal_flags(void **state)
+{
+    char *argv[] = {"router",  "tcp:127.0.0.1:443",         "--route", "a.example=tcp:127.0.0.1:1",
+                    "--route", "b.example=unix:/run/b.sock"};
+    struct config a, b;
+    char err[512] = "";
+    (void)state;
+
+    stack_dirty((char)0xa5);
+    if (config_args(6, argv, true, &a, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    stack_dirty(0x5a);
+    if (config_args(6, argv, true, &b, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(a.relays[0].router.table.n, 2);
+    assert_true(relay_conf_equal(&a.relays[0], &b.relays[0]));
+    config_free(&a);
+    config_free(&b);
 }
 
 static void
@@ -2668,6 +2755,7 @@ main(void)
         cmocka_unit_test(test_all_errors_cap),
         cmocka_unit_test(test_quoting_hints),
         cmocka_unit_test(test_load),
+        cmocka_unit_test(test_load_routes_max),
         cmocka_unit_test(test_logs),
         cmocka_unit_test(test_err_logs),
         cmocka_unit_test(test_err_log_sinks),
@@ -2676,6 +2764,7 @@ main(void)
         cmocka_unit_test(test_err_directory),
         cmocka_unit_test(test_routers),
         cmocka_unit_test(test_router_equal),
+        cmocka_unit_test(test_router_equal_flags),
         cmocka_unit_test(test_err_routers),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_err_pools),

@@ -1,6 +1,7 @@
 /* test_route.c - route names and matching: exact, *.suffix (longest
  * first), near misses, default, no SNI, duplicates; the same rules in a
- * table of 50,000 routes; the table's copies and comparisons. */
+ * table of 50,000 routes; the table's copies and comparisons (by the
+ * names' text). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -344,13 +345,40 @@ test_own(void **state)
     assert_string_equal(match(&c, "user1.grid.example"), "none");
 }
 
+/* Tables whose names were written into buffers of different garbage (a
+ * route on the stack, a domain set twice) compare by the text alone. */
+static void
+test_equal_text(void **state)
+{
+    struct route_table t[2] = {{0}, {0}};
+    const char *why = NULL;
+    struct route r;
+    (void)state;
+
+    for (int i = 0; i < 2; i++) {
+        memset(&r, i == 0 ? 0xa5 : 0x5a, sizeof(r));
+        assert_int_equal(route_name_parse("a.example", r.name, &why), PARSE_OK);
+        assert_int_equal(endpoint_parse("tcp:127.0.0.1:1", &r.target, &why), PARSE_OK);
+        assert_int_equal(route_table_add(&t[i], &r), 0);
+        assert_int_equal(
+            route_name_parse(i == 0 ? "longer.example" : "x.example", t[i].domain, &why), PARSE_OK);
+        assert_int_equal(route_name_parse("grid.example", t[i].domain, &why), PARSE_OK);
+    }
+    assert_true(route_table_equal(&t[0], &t[1]));
+    t[1].routes[0].name[0] = 'b';
+    assert_false(route_table_equal(&t[0], &t[1]));
+    route_table_free(&t[0]);
+    route_table_free(&t[1]);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_names),     cmocka_unit_test(test_match),
-        cmocka_unit_test(test_directory), cmocka_unit_test(test_duplicates),
-        cmocka_unit_test(test_many),      cmocka_unit_test(test_own),
+        cmocka_unit_test(test_names),      cmocka_unit_test(test_match),
+        cmocka_unit_test(test_directory),  cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_many),       cmocka_unit_test(test_own),
+        cmocka_unit_test(test_equal_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,11 @@
 /* test_template.c - unit tests for pool templates: every placeholder, the
  * allowed mask, unknown placeholders, an output buffer of every size (too
  * small must fail cleanly, never overflow), templates right before a guard
- * page. */
+ * page; names matched against templates (tmpl_match()). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -113,14 +114,56 @@ test_prefixes(void **state)
     }
 }
 
+/* Names against the shapes of state files: each placeholder stands for one
+ * character or more; both strings right before a guard page. */
+static void
+test_match(void **state)
+{
+    static const struct {
+        const char *tmpl, *text;
+        bool match;
+    } cases[] = {
+        {"{user}.db", "dave.db", true},       {"{user}.db", ".db", false},
+        {"{user}.db", "dave.db.x", false},    {"{user}.db", "a.db.db", true},
+        {"{user}.db", "dave.dc", false},      {"state-{user}", "state-x", true},
+        {"state-{user}", "state-", false},    {"state-{user}", "stat-x", false},
+        {"{user}-{user}.db", "a-b.db", true}, {"{user}-{user}.db", "a-.db", false},
+        {"{user}{user}", "a", false},         {"{user}{user}", "ab", true},
+        {"fixed.db", "fixed.db", true},       {"fixed.db", "fixed.dbx", false},
+        {"fixed.db", "fixed.d", false},       {"{usr}.db", "{usr}.db", true},
+    };
+    struct guard gt, gx;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *t = (const char *)guard_copy(&gt, cases[i].tmpl, strlen(cases[i].tmpl) + 1);
+        const char *x = (const char *)guard_copy(&gx, cases[i].text, strlen(cases[i].text) + 1);
+        if (tmpl_match(t, x) != cases[i].match)
+            fail_msg("'%s' against '%s': expected %d", cases[i].text, cases[i].tmpl,
+                     cases[i].match);
+        guard_free(&gx);
+        guard_free(&gt);
+    }
+    /* many placeholders against a long name that misses at its end: no
+     * exponential backtracking (this would not finish) */
+    char tmpl[512] = "", text[256];
+    for (int i = 0; i < 80; i++)
+        strcat(tmpl, "{user}");
+    strcat(tmpl, "b");
+    memset(text, 'a', sizeof(text) - 1);
+    text[sizeof(text) - 1] = '\0';
+    assert_false(tmpl_match(tmpl, text));
+    text[sizeof(text) - 2] = 'b';
+    assert_true(tmpl_match(tmpl, text));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_expand),
-        cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_prefixes),
+        cmocka_unit_test(test_expand), cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_sizes),  cmocka_unit_test(test_prefixes),
+        cmocka_unit_test(test_match),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
