@@ -282,12 +282,8 @@ field_keyset_free(struct field_keyset **ksp)
     for (size_t i = 0; i < ks->nkeys; i++)
         key_close(&ks->keys[i]);
     free(ks->keys);
-    struct strbuf *bufs[] = {&ks->scratch, &ks->plain};
-    for (size_t i = 0; i < 2; i++) {
-        if (bufs[i]->data != NULL)
-            OPENSSL_cleanse(bufs[i]->data, bufs[i]->cap);
-        strbuf_free(bufs[i]);
-    }
+    strbuf_free(&ks->scratch); /* wiped: decoded and decrypted values */
+    strbuf_free(&ks->plain);
     OPENSSL_cleanse(ks, sizeof(*ks));
     free(ks);
     *ksp = NULL;

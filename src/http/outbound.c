@@ -79,7 +79,9 @@ client_ctx(const struct http_proxy_conf *pc, char *msg, size_t len)
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    /* the upstream's answers are plaintext: OpenSSL wipes its copy of what
+     * it decrypted once it is handed over, as the session wipes its own */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CLEANSE_PLAINTEXT);
     /* SSL_write is retried with the buffer where the request then is */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
