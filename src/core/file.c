@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 int
-file_open_regular(const char *path, int flags, struct stat *st)
+file_open_regular(const char *path, int flags, mode_t mode, struct stat *st)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | flags);
+    int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, mode);
 
+    /* ENXIO is open(2)'s answer for a FIFO without a reader (O_WRONLY), a
+     * socket or a device with nothing behind it: never a regular file */
     if (fd < 0)
-        return -errno;
+        return errno == ENXIO ? -FILE_NOT_REGULAR : -errno;
     if (fstat(fd, st) != 0) {
         int err = -errno;
         close(fd);
@@ -32,7 +34,7 @@ file_read_regular(const char *path, int flags, size_t max, char **out, size_t *l
     struct stat st;
     char *buf = NULL;
     size_t n = 0, cap;
-    int rc, fd = file_open_regular(path, flags, &st);
+    int rc, fd = file_open_regular(path, O_RDONLY | flags, 0, &st);
 
     if (fd < 0)
         return fd;

@@ -1,5 +1,6 @@
 /* file.h - the files airlock reads at load (its config and the files the
- * config names: keysets, CA files, passwords): regular files only.
+ * config names: keysets, CA files, passwords) and the log files it appends
+ * to: regular files only.
  *
  * A FIFO, a socket or a device in their place would block open() or read()
  * until a peer shows up, and a load (or a reload, on the main loop) would
@@ -17,12 +18,13 @@
  * own, so it cannot be mistaken); file_strerror() says so. */
 #define FILE_NOT_REGULAR EBADFD
 
-/* Opens path read-only (O_NONBLOCK, O_CLOEXEC, O_NOCTTY, and extra flags
- * such as O_NOFOLLOW) and fills *st. Returns the fd (the caller closes it),
- * -FILE_NOT_REGULAR when path is not a regular file, or -errno. */
-int file_open_regular(const char *path, int flags, struct stat *st);
+/* Opens path with flags (O_RDONLY, or O_WRONLY | O_APPEND | O_CREAT with
+ * mode; O_NOFOLLOW...) and O_NONBLOCK, O_CLOEXEC, O_NOCTTY, and fills *st.
+ * O_NONBLOCK changes nothing for a regular file. Returns the fd (the caller
+ * closes it), -FILE_NOT_REGULAR when path is not a regular file, or -errno. */
+int file_open_regular(const char *path, int flags, mode_t mode, struct stat *st);
 
-/* Reads the regular file path (file_open_regular() with flags) whole into
+/* Reads the regular file path (file_open_regular() with O_RDONLY | flags) whole into
  * *out, NUL-terminated, *len bytes without the NUL; *out is malloc'd (the
  * caller frees it). Returns 0, -EFBIG when it is longer than max,
  * -FILE_NOT_REGULAR, or -errno. */

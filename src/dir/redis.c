@@ -1065,7 +1065,7 @@ read_password(const char *path, char **out)
     struct stat st;
     char buf[PASSWORD_MAX + 2];
     ssize_t n = -1;
-    int rc, fd = file_open_regular(path, O_NOFOLLOW, &st);
+    int rc, fd = file_open_regular(path, O_RDONLY | O_NOFOLLOW, 0, &st);
 
     if (fd < 0) {
         log_warnx("directory: redis_password_file %s: %s", path, file_strerror(fd));

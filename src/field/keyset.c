@@ -223,7 +223,7 @@ field_keyset_load(const char *path, struct field_keyset **out, char *err)
     char *text = NULL;
     size_t len = 0;
     int rc;
-    int fd = file_open_regular(path, O_NOFOLLOW, &st);
+    int fd = file_open_regular(path, O_RDONLY | O_NOFOLLOW, 0, &st);
 
     if (fd < 0) {
         snprintf(err, FIELD_ERR_MAX, "%s: %s", path, file_strerror(fd));

@@ -4,9 +4,11 @@
 # once, saying "not a regular file", instead of blocking in open(); a
 # running airlock whose config path has become a FIFO refuses the reload
 # (SIGHUP and `airlock ctl reload`), logs why, keeps its config and serves
-# on. The same for a file the config names (a keyset, a proxy's ca_file; in
-# builds with field encryption): refused by check; at a reload, the proxy
-# that would read it runs on as it was, the reason logged.
+# on. A log sink's file that is a FIFO: refused at start; at a reload (a
+# reopen), the sink keeps writing to its old file. The same for a file the
+# config names (a keyset, a proxy's ca_file; in builds with field
+# encryption): refused by check; at a reload, the proxy that would read it
+# runs on as it was, the reason logged.
 . "$(dirname "$0")/lib.sh"
 need socat
 read -r M PE PA PB <<<"$(free_ports 4)"
@@ -20,7 +22,7 @@ mkfifo "$FIFO"
 refused() {
     local out=$1 want=$2 rc=0
     shift 2
-    timeout 30 "$@" >"$out" 2>&1 </dev/null || rc=$?
+    timeout -k 5 30 "$@" >"$out" 2>&1 </dev/null || rc=$?
     [ "$rc" = 1 ] || fail "$*: exit $rc (124: it blocked): $(cat "$out")"
     has -F -- "$want" <"$out" || fail "$*: $(cat "$out")"
 }
@@ -51,6 +53,24 @@ rm "$CONF"
 sed "s/$PA/$PB/" "$CONF.good" >"$CONF"
 ctl reload >"$T/out" || fail "reload failed: $(cat "$T/out")"
 echo_via "$PB" || fail "the reloaded config does not serve"
+
+log "a log sink's file a FIFO: refused at start; at a reload (a reopen), the old file kept"
+read -r PS <<<"$(free_ports 1)"
+sink() { printf 'control: unix:%s\nlog_sinks:\n  - name: s\n    listen: tcp:127.0.0.1:%s\n    file: %s\n' "$CTL" "$PS" "$1"; }
+stop "$AIR"
+sink "$FIFO" >"$T/sink.yaml"
+refused "$T/sink.out" "log_sink=s: cannot open $FIFO: not a regular file" "$AIRLOCK" run -c "$T/sink.yaml"
+sink "$T/sink.log" >"$CONF"
+: >"$LOG"
+airlock_up air run -c "$CONF"
+AIR=$LAST_PID
+mv "$T/sink.log" "$T/sink.log.1"
+mkfifo "$T/sink.log"
+timeout -k 5 30 "$AIRLOCK" ctl -s "unix:$CTL" reload >"$T/out" 2>&1 </dev/null ||
+    fail "reload: exit $? (124: it blocked): $(cat "$T/out")"
+has -F "log_sink=s: cannot reopen $T/sink.log: not a regular file; still writing to the old file" <"$LOG" ||
+    fail "no log line of the refusal: $(cat "$LOG")"
+running "$AIR" || fail "airlock exited"
 
 log "a FIFO where the config names a file"
 need_field
@@ -86,7 +106,7 @@ mkfifo "$T/keys.json"
 # a changed proxy: it is built anew, its keyset read again
 { proxy "$T/keys.json"; echo '    max_body: 32KiB'; } >"$CONF.new"
 mv "$CONF.new" "$CONF"
-timeout 30 "$AIRLOCK" ctl -s "unix:$CTL" reload >"$T/out" 2>&1 </dev/null ||
+timeout -k 5 30 "$AIRLOCK" ctl -s "unix:$CTL" reload >"$T/out" 2>&1 </dev/null ||
     fail "reload: exit $? (124: it blocked): $(cat "$T/out")"
 has -F "proxy=api: cannot start: route pay: $T/keys.json: not a regular file" <"$LOG" ||
     fail "no log line of the refusal: $(cat "$LOG")"
