@@ -40,7 +40,8 @@
 
 #define MARKER "PLAINTEXT-MARKER-7c1f"
 #define PAD_N 6000 /* markers in the passed-through field: ~130 KiB, over a read */
-#define ROUNDS 2   /* requests on one connection: the buffers are reused */
+#define ROUNDS 3   /* requests on one connection: the buffers are reused */
+#define CHUNK 4096 /* the second request's body is chunked (de-chunked in place) */
 #define IO_MAX (1 << 20)
 
 void __real_free(void *p);
@@ -170,8 +171,20 @@ peers_run(void *arg)
     for (int r = 0; r < ROUNDS; r++) {
         int n = snprintf(req, sizeof(req),
                          "POST /pay HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s-auth\r\n"
-                         "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                         MARKER, blen, body);
+                         "Content-Type: application/json\r\n",
+                         MARKER);
+        if (r == 1) {
+            n += snprintf(req + n, sizeof(req) - (size_t)n, "Transfer-Encoding: chunked\r\n\r\n");
+            for (size_t off = 0; off < blen; off += CHUNK) {
+                size_t k = blen - off < CHUNK ? blen - off : CHUNK;
+                n += snprintf(req + n, sizeof(req) - (size_t)n, "%zx\r\n%.*s\r\n", k, (int)k,
+                              body + off);
+            }
+            n += snprintf(req + n, sizeof(req) - (size_t)n, "0\r\n\r\n");
+        } else {
+            n += snprintf(req + n, sizeof(req) - (size_t)n, "Content-Length: %zu\r\n\r\n%s", blen,
+                          body);
+        }
         if (!write_all(c, req, (size_t)n))
             goto done;
         if (b < 0 && (b = accept4(pe->back_fd, NULL, NULL, SOCK_CLOEXEC)) < 0)
