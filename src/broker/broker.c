@@ -110,7 +110,7 @@ struct broker {
     struct loop *loop;
     pthread_t thread;
     bool started;
-    struct io io; /* the listener; fd -1 when not listening */
+    struct io io;      /* the listener; fd -1 when not listening */
     struct list conns; /* open exchanges, oldest first */
     unsigned n_conns;
 };
