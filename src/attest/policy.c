@@ -15,49 +15,25 @@
 #include "attest/snp.h"
 #include "attest/tdx.h"
 #include "attest/trust.h"
+#include "core/file.h"
 
 int
 attest_file_read(const char *path, size_t max, uint8_t **out, size_t *len, char *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), ret;
-    struct stat st;
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    ssize_t r = 0;
+    char *buf;
+    int ret = file_read_regular(path, O_NOFOLLOW, max, &buf, len);
 
-    if (fd < 0) {
-        ret = -errno;
-        attest_fail(err, ATTEST_MALFORMED, "%s: %s", path, strerror(errno));
-        return ret;
-    }
-    ret = -EINVAL;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+    if (ret == -FILE_NOT_REGULAR || ret == -EFBIG) {
         attest_fail(err, ATTEST_MALFORMED, "%s: expected a regular file of at most %zu bytes", path,
                     max);
-        goto fail;
+        return -EINVAL;
     }
-    /* one byte more than the size, for a NUL after text */
-    if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-        ret = -ENOMEM;
-        attest_fail(err, ATTEST_MALFORMED, "%s: out of memory", path);
-        goto fail;
+    if (ret != 0) {
+        attest_fail(err, ATTEST_MALFORMED, "%s: %s", path, strerror(-ret));
+        return ret;
     }
-    while (n < (size_t)st.st_size && (r = read(fd, buf + n, (size_t)st.st_size - n)) > 0)
-        n += (size_t)r;
-    if (r < 0) {
-        ret = -errno;
-        attest_fail(err, ATTEST_MALFORMED, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    close(fd);
+    *out = (uint8_t *)buf;
     return 0;
-fail:
-    free(buf);
-    close(fd);
-    return ret;
 }
 
 /* The certificates of a PEM file. */

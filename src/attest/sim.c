@@ -15,7 +15,9 @@
 #include <openssl/x509v3.h>
 
 #include "attest/nitro.h"
+#include "attest/policy.h"
 #include "attest/provider.h"
+#include "core/file.h"
 
 #define SIM_LEAF_LIFETIME (3 * 3600)
 #define SIM_MODULE_ID "sim-airlock"
@@ -94,16 +96,24 @@ attest_sim_root_generate(time_t now, EVP_PKEY **key, X509 **cert)
 int
 attest_sim_root_read(const char *path, EVP_PKEY **key, X509 **cert)
 {
-    FILE *f = fopen(path, "re");
+    char *pem;
+    size_t len;
+    int rc = file_read_regular(path, 0, ATTEST_PEM_MAX, &pem, &len);
+    BIO *bio;
 
     *key = NULL;
     *cert = NULL;
-    if (f == NULL)
-        return -errno;
-    *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-    rewind(f);
-    *cert = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
+    if (rc != 0)
+        return rc == -EFBIG ? -EINVAL : rc;
+    if ((bio = BIO_new_mem_buf(pem, (int)len)) != NULL) {
+        *key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+    }
+    if ((bio = BIO_new_mem_buf(pem, (int)len)) != NULL) {
+        *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+    }
+    OPENSSL_clear_free(pem, len);
     if (*key == NULL || *cert == NULL || X509_check_private_key(*cert, *key) != 1) {
         EVP_PKEY_free(*key);
         X509_free(*cert);

@@ -41,8 +41,8 @@ int attest_sim_root_generate(time_t now, EVP_PKEY **key, X509 **cert);
 /* Reads a sim root's key and certificate (PEM, both in one file, as
  * `airlock attest get --provider sim --sim-root FILE` writes it). Returns 0
  * with *key and *cert owned by the caller, -errno when the file cannot be
- * opened (-ENOENT: none), or -EINVAL when it does not hold a matching key
- * and certificate. */
+ * opened (-ENOENT: none; -FILE_NOT_REGULAR, core/file.h: not a regular
+ * file), or -EINVAL when it does not hold a matching key and certificate. */
 int attest_sim_root_read(const char *path, EVP_PKEY **key, X509 **cert);
 
 /* Prepares sim to sign with root_key/root (referenced, not taken over):

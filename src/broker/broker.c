@@ -110,7 +110,7 @@ struct broker {
     struct loop *loop;
     pthread_t thread;
     bool started;
-    struct io io; /* the listener; fd -1 when not listening */
+    struct io io;      /* the listener; fd -1 when not listening */
     struct list conns; /* open exchanges, oldest first */
     unsigned n_conns;
 };
@@ -199,7 +199,7 @@ refuse(struct kb_conn *c, enum kb_reason r, const char *claims, const char *fmt,
              c->secret != NULL ? c->secret->conf.name : "-", reason_names[r], c->peer,
              claims != NULL ? " " : "", claims != NULL ? claims : "", why);
     c->state = KB_ST_DONE;
-    c->out.len = 0;
+    strbuf_truncate(&c->out, 0);
     c->out_off = 0;
     strbuf_printf(&c->out, "REFUSED %s %s\n", reason_names[r], why);
 }

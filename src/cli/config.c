@@ -22,6 +22,7 @@
 #include "attest/policy.h"
 #include "cli/confdump.h"
 #include "cli/confmap.h"
+#include "core/file.h"
 #include "field/field.h"
 #include "net/addr.h"
 #include "pool/template.h"
@@ -2769,56 +2770,30 @@ config_parse(const char *name, const char *text, size_t len, struct config *cfg,
     return rc;
 }
 
-/* Reads by growing a buffer rather than trusting st_size, so that pipes
- * and /dev/stdin work too. */
+/* A regular file only: a FIFO or a device in its place would block the
+ * load (and a reload, the whole main loop) in open() or read(). */
 int
 config_load_all(const char *path, struct config *cfg, struct config_errors *errs)
 {
     char *buf = NULL;
-    size_t len = 0, cap = 0;
-    int fd, rc = -1;
+    size_t len = 0;
+    int rc;
 
     memset(cfg, 0, sizeof(*cfg));
     memset(errs, 0, sizeof(*errs));
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        config_error_add(errs, 0, "%s: cannot open: %s", path, strerror(errno));
+    rc = file_read_regular(path, 0, CONF_FILE_MAX, &buf, &len);
+    if (rc == -EFBIG) {
+        config_error_add(errs, 0, "%s: expected a config file of at most %d KiB", path,
+                         CONF_FILE_MAX / 1024);
         return -1;
     }
-    for (;;) {
-        if (len == cap) {
-            /* One byte past the limit is how a file that is too big shows. */
-            if (cap > CONF_FILE_MAX) {
-                config_error_add(errs, 0, "%s: expected a config file of at most %d KiB", path,
-                                 CONF_FILE_MAX / 1024);
-                goto fail;
-            }
-            cap = cap ? cap * 2 : 4096;
-            if (cap > CONF_FILE_MAX)
-                cap = CONF_FILE_MAX + 1;
-            char *nb = realloc(buf, cap);
-            if (nb == NULL) {
-                config_error_add(errs, 0, "%s: out of memory", path);
-                goto fail;
-            }
-            buf = nb;
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            config_error_add(errs, 0, "%s: cannot read: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (n == 0)
-            break;
-        len += (size_t)n;
+    if (rc != 0) {
+        config_error_add(errs, 0, "%s: %s%s", path,
+                         rc == -FILE_NOT_REGULAR ? "" : "cannot open: ", file_strerror(rc));
+        return -1;
     }
     rc = config_parse_all(path, buf, len, cfg, errs);
-
-fail:
     free(buf);
-    close(fd);
     return rc;
 }
 

@@ -20,7 +20,8 @@ strbuf_grow(struct strbuf *sb, size_t n)
     size_t cap = sb->cap ? sb->cap * 2 : 4096;
     while (cap - sb->len <= n)
         cap *= 2;
-    char *nd = realloc(sb->data, cap);
+    /* the NUL after the text moves with it */
+    char *nd = buf_wipe_realloc(sb->data, sb->data ? sb->len + 1 : 0, sb->cap, cap);
     if (nd == NULL) {
         sb->failed = 1;
         return -1;
@@ -70,8 +71,39 @@ strbuf_printf(struct strbuf *sb, const char *fmt, ...)
 }
 
 void
+strbuf_truncate(struct strbuf *sb, size_t n)
+{
+    if (n >= sb->len)
+        return;
+    explicit_bzero(sb->data + n, sb->len - n);
+    sb->len = n;
+}
+
+void
 strbuf_free(struct strbuf *sb)
 {
-    free(sb->data);
+    buf_wipe_free(sb->data, sb->cap);
     memset(sb, 0, sizeof(*sb));
+}
+
+void *
+buf_wipe_realloc(void *p, size_t len, size_t cap, size_t size)
+{
+    void *n = malloc(size);
+
+    if (n == NULL)
+        return NULL;
+    if (p != NULL)
+        memcpy(n, p, len < size ? len : size);
+    buf_wipe_free(p, cap);
+    return n;
+}
+
+void
+buf_wipe_free(void *p, size_t n)
+{
+    if (p == NULL)
+        return;
+    explicit_bzero(p, n);
+    free(p);
 }

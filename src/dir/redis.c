@@ -61,6 +61,7 @@
 #include <hiredis/hiredis.h>
 
 #include "core/backoff.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "dir/backend.h"
 
@@ -1064,17 +1065,14 @@ read_password(const char *path, char **out)
     struct stat st;
     char buf[PASSWORD_MAX + 2];
     ssize_t n = -1;
-    int rc, fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    int rc, fd = file_open_regular(path, O_RDONLY | O_NOFOLLOW, 0, &st);
 
     if (fd < 0) {
-        rc = -errno;
-        log_warnx("directory: redis_password_file %s: %s", path, strerror(-rc));
-        return rc;
+        log_warnx("directory: redis_password_file %s: %s", path, file_strerror(fd));
+        return fd == -FILE_NOT_REGULAR ? -EPERM : fd;
     }
     rc = -EPERM;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-        log_warnx("directory: redis_password_file %s: not a regular file", path);
-    else if (st.st_uid != geteuid() && st.st_uid != 0)
+    if (st.st_uid != geteuid() && st.st_uid != 0)
         log_warnx("directory: redis_password_file %s: owned by uid %u, expected %u or root", path,
                   (unsigned)st.st_uid, (unsigned)geteuid());
     else if (st.st_mode & 077)

@@ -186,7 +186,7 @@ static enum field_result
 decode(struct rw *rw, const char *s, size_t n, const uint8_t **d, size_t *dn)
 {
     struct strbuf *sb = &rw->ks->scratch;
-    sb->len = 0;
+    strbuf_truncate(sb, 0);
     uint8_t *o = (uint8_t *)strbuf_room(sb, n);
     size_t k = 0;
 
@@ -218,14 +218,6 @@ decode(struct rw *rw, const char *s, size_t n, const uint8_t **d, size_t *dn)
     *d = o;
     *dn = k;
     return FIELD_OK;
-}
-
-static void
-scratch_wipe(struct strbuf *sb)
-{
-    if (sb->len > 0)
-        OPENSSL_cleanse(sb->data, sb->len);
-    sb->len = 0;
 }
 
 /* Copies in[copied..pos) to the output: what precedes a replaced value. */
@@ -321,7 +313,7 @@ open_token(struct rw *rw, size_t start, const char *s, size_t n)
     struct field_token tok;
     size_t used = 0;
 
-    scratch_wipe(pl);
+    strbuf_truncate(pl, 0);
     enum field_result r = field_open(rw->ks, s, n, pl, &type, rw->err);
     if (r != FIELD_OK)
         return r;
@@ -344,7 +336,7 @@ open_token(struct rw *rw, size_t start, const char *s, size_t n)
     } else {
         r = field_fail(rw->err, FIELD_BAD_TOKEN, "token: decrypted value is not of its type");
     }
-    scratch_wipe(pl);
+    strbuf_truncate(pl, 0);
     return r;
 }
 
@@ -505,7 +497,7 @@ string_value(struct rw *rw, size_t rule)
         r = encrypt_value(rw, start, rule, FIELD_T_STRING, d, n);
     else if (field_token_claimed((const char *)d, n))
         r = open_token(rw, start, (const char *)d, n);
-    scratch_wipe(&rw->ks->scratch);
+    strbuf_truncate(&rw->ks->scratch, 0);
     return r;
 }
 
@@ -588,12 +580,10 @@ rewrite(struct rw *rw, unsigned *nfields)
     }
 done:
     free(sets);
-    scratch_wipe(&rw->ks->scratch);
+    strbuf_truncate(&rw->ks->scratch, 0);
     if (r != FIELD_OK && rw->out->data != NULL) {
         /* what was appended may hold decrypted values */
-        OPENSSL_cleanse(rw->out->data + mark, rw->out->len - mark);
-        rw->out->len = mark;
-        rw->out->data[mark] = '\0';
+        strbuf_truncate(rw->out, mark);
     }
     if (nfields != NULL)
         *nfields = r == FIELD_OK ? rw->nfields : 0;

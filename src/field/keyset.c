@@ -15,6 +15,7 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
+#include "core/file.h"
 #include "field/field_int.h"
 
 #define KEYSET_FILE_MAX (1 << 20)
@@ -222,23 +223,13 @@ field_keyset_load(const char *path, struct field_keyset **out, char *err)
     char *text = NULL;
     size_t len = 0;
     int rc;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    int fd = file_open_regular(path, O_RDONLY | O_NOFOLLOW, 0, &st);
 
     if (fd < 0) {
-        rc = -errno;
-        snprintf(err, FIELD_ERR_MAX, "%s: %s", path, strerror(-rc));
-        return rc;
-    }
-    if (fstat(fd, &st) != 0) {
-        rc = -errno;
-        snprintf(err, FIELD_ERR_MAX, "%s: %s", path, strerror(-rc));
-        goto fail;
+        snprintf(err, FIELD_ERR_MAX, "%s: %s", path, file_strerror(fd));
+        return fd == -FILE_NOT_REGULAR ? -EPERM : fd;
     }
     rc = -EPERM;
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, FIELD_ERR_MAX, "%s: not a regular file", path);
-        goto fail;
-    }
     if (st.st_uid != geteuid() && st.st_uid != 0) {
         snprintf(err, FIELD_ERR_MAX, "%s: owned by uid %u, expected %u or root", path,
                  (unsigned)st.st_uid, (unsigned)geteuid());
@@ -291,12 +282,8 @@ field_keyset_free(struct field_keyset **ksp)
     for (size_t i = 0; i < ks->nkeys; i++)
         key_close(&ks->keys[i]);
     free(ks->keys);
-    struct strbuf *bufs[] = {&ks->scratch, &ks->plain};
-    for (size_t i = 0; i < 2; i++) {
-        if (bufs[i]->data != NULL)
-            OPENSSL_cleanse(bufs[i]->data, bufs[i]->cap);
-        strbuf_free(bufs[i]);
-    }
+    strbuf_free(&ks->scratch); /* wiped: decoded and decrypted values */
+    strbuf_free(&ks->plain);
     OPENSSL_cleanse(ks, sizeof(*ks));
     free(ks);
     *ksp = NULL;

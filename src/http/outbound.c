@@ -13,13 +13,16 @@
  * of the request having left. Field builds only (OpenSSL). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "core/file.h"
 #include "core/log.h"
 #include "core/ssl_reason.h"
 #include "http/proxy_int.h"
@@ -32,12 +35,43 @@ is_address(const char *host)
     return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
+#define CA_FILE_MAX (16 << 20) /* a CA bundle of a few thousand certificates */
+
+/* Adds the certificates and CRLs of the PEM text pem[0..len) to ctx's
+ * store: 0, or -1 when it holds none or does not parse (OpenSSL's queue
+ * says why). From memory: the file is read by file_read_regular(), which
+ * a FIFO in its place cannot block. */
+static int
+ca_load(SSL_CTX *ctx, const char *pem, size_t len)
+{
+    X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    STACK_OF(X509_INFO) *infos = bio ? PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL) : NULL;
+    int n = 0, rc = -1;
+
+    for (int i = 0; infos != NULL && i < sk_X509_INFO_num(infos); i++) {
+        X509_INFO *xi = sk_X509_INFO_value(infos, i);
+        if ((xi->x509 != NULL && X509_STORE_add_cert(store, xi->x509) != 1) ||
+            (xi->crl != NULL && X509_STORE_add_crl(store, xi->crl) != 1))
+            goto fail;
+        n += (xi->x509 != NULL) + (xi->crl != NULL);
+    }
+    rc = n > 0 ? 0 : -1;
+fail:
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    BIO_free(bio);
+    return rc;
+}
+
 /* The client context of pc's upstreams: peers verified against ca_file
  * or the system's store, TLS 1.2 at least. NULL with msg (len bytes). */
 static SSL_CTX *
 client_ctx(const struct http_proxy_conf *pc, char *msg, size_t len)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    char *pem = NULL;
+    size_t pem_len = 0;
+    int rc;
 
     if (ctx == NULL) {
         snprintf(msg, len, "out of memory");
@@ -45,7 +79,9 @@ client_ctx(const struct http_proxy_conf *pc, char *msg, size_t len)
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    /* the upstream's answers are plaintext: OpenSSL wipes its copy of what
+     * it decrypted once it is handed over, as the session wipes its own */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CLEANSE_PLAINTEXT);
     /* SSL_write is retried with the buffer where the request then is */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
@@ -53,14 +89,17 @@ client_ctx(const struct http_proxy_conf *pc, char *msg, size_t len)
         if (SSL_CTX_set_default_verify_paths(ctx) == 1)
             return ctx;
         snprintf(msg, len, "ca_file: the system's CA store does not load: %s", ssl_reason());
-    } else if (access(pc->ca_file, R_OK) != 0) {
-        snprintf(msg, len, "ca_file: %.300s: %s", pc->ca_file, strerror(errno));
-    } else if (SSL_CTX_load_verify_locations(ctx, pc->ca_file, NULL) != 1) {
+    } else if ((rc = file_read_regular(pc->ca_file, 0, CA_FILE_MAX, &pem, &pem_len)) != 0) {
+        snprintf(msg, len, "ca_file: %.300s: %s", pc->ca_file,
+                 rc == -EFBIG ? "larger than 16 MiB" : file_strerror(rc));
+    } else if (ca_load(ctx, pem, pem_len) != 0) {
         snprintf(msg, len, "ca_file: %.300s: expected PEM certificates (%s)", pc->ca_file,
                  ssl_reason());
     } else {
+        free(pem);
         return ctx;
     }
+    free(pem);
     SSL_CTX_free(ctx);
     return NULL;
 }

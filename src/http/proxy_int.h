@@ -260,9 +260,10 @@ bool http_media_is(const char *value, size_t len, const char *type);
  * Returns the room (0 when at max), or -ENOMEM. */
 ssize_t hbuf_room(struct hbuf *b, size_t want, size_t max);
 
-/* Drops the first n bytes of b. */
+/* Drops the first n bytes of b, wiped (b->len: empties it for reuse). */
 void hbuf_drop(struct hbuf *b, size_t n);
 
+/* Frees b's data, wiped; idempotent. */
 void hbuf_free(struct hbuf *b);
 
 /* ---- upstream.c */

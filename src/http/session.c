@@ -18,7 +18,13 @@
 #include "field/field.h"
 #include "http/proxy_int.h"
 
-/* ---- buffers */
+/* ---- buffers
+ *
+ * in and rin hold what the client and the backend sent: plaintext the host
+ * must not see in freed memory. They are wiped where they move (growing),
+ * where bytes are dropped (the next request, the next response) and at the
+ * end (core/strbuf.h's buf_wipe_*; http_msg_squeeze() and _consume() wipe
+ * what they drop). */
 
 /* Makes room for at least want more bytes, the buffer at most max long.
  * Returns the room (0 when at max), or -ENOMEM. */
@@ -33,7 +39,7 @@ hbuf_room(struct hbuf *b, size_t want, size_t max)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap - b->len < want)
             cap *= 2;
-        char *nd = realloc(b->data, cap);
+        char *nd = buf_wipe_realloc(b->data, b->len, b->cap, cap);
         if (nd == NULL)
             return -ENOMEM;
         b->data = nd;
@@ -42,18 +48,21 @@ hbuf_room(struct hbuf *b, size_t want, size_t max)
     return (ssize_t)(b->cap - b->len < max - b->len ? b->cap - b->len : max - b->len);
 }
 
-/* Drops the first n bytes. */
+/* Drops the first n bytes; what is left after them is wiped. */
 void
 hbuf_drop(struct hbuf *b, size_t n)
 {
+    if (n == 0)
+        return;
     memmove(b->data, b->data + n, b->len - n);
+    explicit_bzero(b->data + b->len - n, n);
     b->len -= n;
 }
 
 void
 hbuf_free(struct hbuf *b)
 {
-    free(b->data);
+    buf_wipe_free(b->data, b->cap);
     memset(b, 0, sizeof(*b));
 }
 
@@ -544,7 +553,7 @@ exchange_done(struct sess *s)
     hbuf_drop(&s->in, used);
     strbuf_free(&s->head);
     strbuf_free(&s->body);
-    s->rin.len = 0;
+    hbuf_drop(&s->rin, s->rin.len);
     s->route = -1;
     s->retried = s->is_head = s->strip_encoding = false;
     s->t_req = 0;

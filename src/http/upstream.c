@@ -189,7 +189,7 @@ resp_init(struct sess *s)
 void
 backend_start(struct sess *s)
 {
-    s->rin.len = 0;
+    hbuf_drop(&s->rin, s->rin.len);
     s->stream_ok = !(s->route >= 0 && !outbound(s) && s->p->conf.routes[s->route].decrypt);
     s->stream = STREAM_OFF;
     s->chunk_sent = s->stream_end = false;
@@ -375,7 +375,7 @@ stream_step(struct sess *s)
         if (s->olen > s->head.len)
             http_msg_consume(m, s->rin.data, &s->rin.len, s->olen - s->head.len);
         s->olen = s->osent = 0;
-        s->head.len = 0;
+        strbuf_truncate(&s->head, 0);
         sess_arm(s, s->p->conf.response_timeout_ms); /* a bound on silence, not on the whole */
         if (s->stream_end)
             stream_done(s);

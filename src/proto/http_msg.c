@@ -218,6 +218,8 @@ http_msg_squeeze(struct http_msg *m, char *buf, size_t *len)
     if (!m->chunked || m->body.len == 0 || keep >= m->fed)
         return;
     memmove(buf + keep, buf + m->fed, *len - m->fed);
+    /* what moved leaves no copy behind: the body may be plaintext */
+    memset(buf + *len - (m->fed - keep), 0, m->fed - keep);
     *len -= m->fed - keep;
     m->fed = keep;
 }
@@ -228,6 +230,7 @@ http_msg_consume(struct http_msg *m, char *buf, size_t *len, size_t n)
     size_t from = m->body.off + n;
 
     memmove(buf + m->body.off, buf + from, *len - from);
+    memset(buf + *len - n, 0, n);
     *len -= n;
     m->fed -= n;
     m->body.len -= n;

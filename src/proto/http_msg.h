@@ -78,12 +78,14 @@ enum http_msg_result http_msg_feed(struct http_msg *m, char *buf, size_t len);
 enum http_msg_result http_msg_eof(struct http_msg *m, char *buf, size_t len);
 
 /* Drops the dead chunk framing between the body's end and m->fed from
- * buf[0..*len), which shrinks *len. Call after a feed that returned AGAIN. */
+ * buf[0..*len), which shrinks *len; the bytes freed at the end are zeroed
+ * (no copy of the body stays behind). Call after a feed that returned AGAIN. */
 void http_msg_squeeze(struct http_msg *m, char *buf, size_t *len);
 
 /* Drops the first n bytes of the body (at most m->body.len: what the caller
- * passed on) from buf[0..*len), which shrinks *len; the message goes on
- * being fed as before. For a body streamed rather than held whole. */
+ * passed on) from buf[0..*len), which shrinks *len (the bytes freed at the
+ * end zeroed); the message goes on being fed as before. For a body
+ * streamed rather than held whole. */
 void http_msg_consume(struct http_msg *m, char *buf, size_t *len, size_t n);
 
 /* The value of the first header called name (case-insensitive), or NULL

@@ -11,6 +11,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "core/log.h"
 #include "core/logring.h"
 #include "net/transport.h"
@@ -59,12 +60,14 @@ struct logsink {
     uint8_t out[SINK_OUT];
 };
 
+/* A regular file only: a FIFO without a reader would block the open (at
+ * start, and at each SIGHUP on the main loop). */
 static int
 open_file(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    struct stat st;
 
-    return fd < 0 ? -errno : fd;
+    return file_open_regular(path, O_WRONLY | O_APPEND | O_CREAT, 0640, &st);
 }
 
 /* ---- the file: whole lines only */
@@ -345,7 +348,7 @@ logsink_new(struct loop *loop, const struct log_sink_conf *conf, int *err)
     s->file_fd = open_file(conf->file);
     if (s->file_fd < 0) {
         rc = s->file_fd;
-        log_warnx("log_sink=%s: cannot open %s: %s", conf->name, conf->file, strerror(-rc));
+        log_warnx("log_sink=%s: cannot open %s: %s", conf->name, conf->file, file_strerror(rc));
         goto fail;
     }
     s->listen_fd = transport_listen(&conf->listen, 64);
@@ -384,7 +387,7 @@ logsink_reopen(struct logsink *s)
 
     if (fd < 0) {
         log_warnx("log_sink=%s: cannot reopen %s: %s; still writing to the old file", s->conf.name,
-                  s->conf.file, strerror(-fd));
+                  s->conf.file, file_strerror(fd));
         return fd;
     }
     flush_out(s);

@@ -19,6 +19,7 @@
 #include "attest/sim.h"
 #include "attest/trust.h"
 #include "core/backoff.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/ssl_reason.h"
 #include "relay/relay.h"
@@ -223,7 +224,7 @@ sim_root_read(const char *path, EVP_PKEY **key, X509 **cert, char *err)
 
     if (rc != 0)
         snprintf(err, ATTEST_ERR_MAX, "sim_root: %.180s: %s", path,
-                 rc == -EINVAL ? "not a sim root (key and certificate, PEM)" : strerror(-rc));
+                 rc == -EINVAL ? "not a sim root (key and certificate, PEM)" : file_strerror(rc));
     return rc;
 }
 

@@ -52,7 +52,9 @@ fd_count() { ls "/proc/$1/fd" | wc -l; }
 # need_field: skips the test when this airlock has no field encryption (the
 # static build), which it says when asked to check a route that decrypts
 need_field() {
-    "$AIRLOCK" check -c /dev/stdin 2>&1 <<<'proxies: [{listen: "tcp:127.0.0.1:1", backend: "tcp:127.0.0.1:2", keyset: /k, routes: [{path: /, decrypt: true}]}]' |
+    # a file: airlock reads regular files only
+    echo 'proxies: [{listen: "tcp:127.0.0.1:1", backend: "tcp:127.0.0.1:2", keyset: /k, routes: [{path: /, decrypt: true}]}]' >"$T/need_field.yaml"
+    "$AIRLOCK" check -c "$T/need_field.yaml" 2>&1 |
         grep -q 'field encryption is not in this build' && skip "this build has no field encryption"
     return 0
 }

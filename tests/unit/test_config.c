@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/config.h"
@@ -1504,7 +1505,14 @@ test_load(void **state)
     assert_int_equal(config_load("/nonexistent/airlock.yaml", &cfg, err, sizeof(err)), -1);
     assert_string_equal(err, "/nonexistent/airlock.yaml: cannot open: No such file or directory");
     assert_int_equal(config_load("/tmp", &cfg, err, sizeof(err)), -1);
-    assert_string_equal(err, "/tmp: cannot read: Is a directory");
+    assert_string_equal(err, "/tmp: not a regular file");
+    /* a FIFO with no writer: refused, not waited on */
+    char fifo[64];
+    snprintf(fifo, sizeof(fifo), "/tmp/test_config_fifo.%d", (int)getpid());
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(config_load(fifo, &cfg, err, sizeof(err)), -1);
+    unlink(fifo);
+    assert_non_null(strstr(err, ": not a regular file"));
     config_free(&cfg);
 }
 

@@ -903,6 +903,11 @@ test_keyset_file(void **state)
     assert_int_equal(field_keyset_load(dir, &ks, err), -EPERM);
     assert_non_null(strstr(err, "not a regular file"));
     unlink(link);
+    /* a FIFO nobody writes to: refused, not waited on */
+    assert_int_equal(mkfifo(link, 0600), 0);
+    assert_int_equal(field_keyset_load(link, &ks, err), -EPERM);
+    assert_non_null(strstr(err, "not a regular file"));
+    unlink(link);
     unlink(path);
     assert_int_equal(field_keyset_load(path, &ks, err), -ENOENT);
     assert_non_null(strstr(err, path));

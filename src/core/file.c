@@ -1,0 +1,86 @@
+/* file.c - see file.h. */
+#include "core/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+file_open_regular(const char *path, int flags, mode_t mode, struct stat *st)
+{
+    int fd = open(path, flags | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, mode);
+
+    /* ENXIO is open(2)'s answer for a FIFO without a reader (O_WRONLY), a
+     * socket or a device with nothing behind it: never a regular file */
+    if (fd < 0)
+        return errno == ENXIO ? -FILE_NOT_REGULAR : -errno;
+    if (fstat(fd, st) != 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        return -FILE_NOT_REGULAR;
+    }
+    return fd;
+}
+
+int
+file_read_regular(const char *path, int flags, size_t max, char **out, size_t *len)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t n = 0, cap;
+    int rc, fd = file_open_regular(path, O_RDONLY | flags, 0, &st);
+
+    if (fd < 0)
+        return fd;
+    /* the size is a hint: the file may change while it is read, and one
+     * byte past max is how a file that is too long shows */
+    cap = (size_t)st.st_size < max ? (size_t)st.st_size + 1 : max + 1;
+    rc = -ENOMEM;
+    if ((buf = malloc(cap + 1)) == NULL)
+        goto fail;
+    for (;;) {
+        if (n == cap) {
+            rc = -EFBIG;
+            if (cap > max)
+                goto fail;
+            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *nb = realloc(buf, ncap + 1);
+            rc = -ENOMEM;
+            if (nb == NULL)
+                goto fail;
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = -errno;
+            goto fail;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = '\0';
+    close(fd);
+    *out = buf;
+    *len = n;
+    return 0;
+fail:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+const char *
+file_strerror(int err)
+{
+    return err == -FILE_NOT_REGULAR ? "not a regular file" : strerror(-err);
+}
