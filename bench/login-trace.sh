@@ -19,8 +19,11 @@
 #             are brought in meanwhile and read at the ClientHello)
 #   login     -> the client has the answer (its LOGIN latency, less the above)
 # Prints a markdown table of the medians (ms) over N logins (12) of each
-# system, Standby first, then Trivial. The machine should be idle: the point
-# is the path, not the load. Events are told apart by process name and
+# system, Standby first, then Trivial; each login half a second after the
+# last one's logout, so that the teardown of a session (Standby: the state
+# stored back, the directory wiped, a fresh instance started) does not fall
+# on the next one. The machine should be idle: the point is the path, not
+# the load. Events are told apart by process name and
 # syscall (the database is the instance's first openat with O_RDWR), so the
 # analysis is tied to smartgrid-server as it is.
 set -euo pipefail
@@ -69,6 +72,9 @@ logins() {
             --keys "$W/grid/keys.csv" --domain example --mode customer --duration 1s \
             --frequency 1s --users "$i-$i" --csv "$W/$1-$i.csv" >"$W/$1-$i.out" 2>&1 ||
             die "$1: the load of user $i failed: $(tail -n 3 "$W/$1-$i.out")"
+        # the session's end (Standby: its state stored back, the directory
+        # wiped, a fresh instance started) is over before the next login
+        sleep 0.5
     done
     echo 0 >"$TR/tracing_on"
     cp "$TR/trace" "$W/$1.trace"
