@@ -26,7 +26,6 @@
  * connections can delay the user, never lock them out. */
 #include <cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <http_parser.h>
 #include <inttypes.h>
@@ -51,6 +50,7 @@
 #include "attest/provider.h"
 #include "attest/ratls.h"
 #include "attest/sim.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "db.h"
@@ -195,27 +195,25 @@ hello_servername(SSL *ssl, char *out, size_t size)
  * (tls_context()): OpenSSL 3 builds a decoder chain for every
  * SSL_use_PrivateKey_file(), about 0.5 ms here, which this handshake, the
  * user's login, would wait for. Returns the key (the caller frees it) or
- * NULL (no file, not a key, or 16 KiB or more). The file's bytes are wiped
- * before returning. */
+ * NULL (not a regular file, not a key, or over 16 KiB). The file's bytes
+ * are wiped before returning. */
 static EVP_PKEY *
 user_key_load(const char *path)
 {
-    unsigned char pem[16384];
-    const unsigned char *p = pem;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, pem, sizeof(pem)) : -1;
-    size_t left = n > 0 ? (size_t)n : 0;
+    char *pem = NULL;
+    size_t len = 0;
 
-    if (fd >= 0)
-        close(fd);
     srv.decoded_key = NULL;
-    /* a key file that fills the buffer is not a key this server takes */
-    if (n > 0 && (size_t)n < sizeof(pem) &&
-        OSSL_DECODER_from_data(srv.key_decoder, &p, &left) != 1) {
+    if (file_read_regular(path, 0, 16384, &pem, &len) != 0)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)pem;
+    size_t left = len;
+    if (OSSL_DECODER_from_data(srv.key_decoder, &p, &left) != 1) {
         EVP_PKEY_free(srv.decoded_key);
         srv.decoded_key = NULL;
     }
-    OPENSSL_cleanse(pem, sizeof(pem));
+    OPENSSL_cleanse(pem, len);
+    free(pem);
     return srv.decoded_key;
 }
 

@@ -1410,8 +1410,9 @@ sweep_done(void *arg, void *ctx, int err)
     (void)arg;
     if (err != 0)
         log_warnx("pool=%s: state.store: sweeping %s: %s", s->pool, s->sc.store, strerror(-err));
-    log_info("pool=%s: state.store: removed %u temporary files left in %s", s->pool, s->removed,
-             s->sc.store);
+    else
+        log_info("pool=%s: state.store: removed %u temporary files left in %s", s->pool, s->removed,
+                 s->sc.store);
 }
 
 /* Queues the removal of the temporaries an earlier airlock left in pc's
