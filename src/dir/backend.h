@@ -40,6 +40,11 @@ struct dir_host {
     void (*set_counts)(const struct dir_host *h, const unsigned long counts[DIR_STATE_COUNT]);
     /* The backend now talks to another master than before (a failover). */
     void (*failed_over)(const struct dir_host *h);
+    /* Whether changes other processes make reach this one at once (redis:
+     * its doorbell subscription is up), not only at the next tick. */
+    void (*set_doorbell)(const struct dir_host *h, int up);
+    /* n changes were picked up at a ring of the doorbell (not a tick). */
+    void (*rung)(const struct dir_host *h, size_t n);
 };
 
 /* A backend: be is the state its open() made. */

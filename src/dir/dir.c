@@ -71,6 +71,8 @@ struct dir {
     atomic_ulong outcomes[DIR_OUTCOME_COUNT];
     atomic_ulong released;  /* reservations withdrawn by dir_release() */
     atomic_ulong failovers; /* the backend followed its master to another server */
+    atomic_int doorbell;    /* other processes' changes reach this one at once */
+    atomic_ulong rung;      /* changes picked up at a ring of the doorbell */
     struct log_rate refusal_log[DIR_OUTCOME_COUNT];
     atomic_ulong lat_count[LAT_BUCKETS];
     atomic_ullong lat_sum_us;
@@ -222,6 +224,18 @@ static void
 host_failed_over(const struct dir_host *h)
 {
     atomic_fetch_add(&host_dir(h)->failovers, 1);
+}
+
+static void
+host_set_doorbell(const struct dir_host *h, int up)
+{
+    atomic_store(&host_dir(h)->doorbell, up);
+}
+
+static void
+host_rung(const struct dir_host *h, size_t n)
+{
+    atomic_fetch_add(&host_dir(h)->rung, n);
 }
 
 static void
@@ -984,9 +998,12 @@ dir_new(const struct dir_conf *conf, struct loop *main)
         .set_up = host_set_up,
         .set_counts = host_set_counts,
         .failed_over = host_failed_over,
+        .set_doorbell = host_set_doorbell,
+        .rung = host_rung,
     };
-    /* redis: down until its first connect, which happens in the background */
-    d->up = conf->backend != DIR_REDIS;
+    /* redis: down until its first connect, which happens in the background;
+     * the memory backend is one process, whose changes reach it at once */
+    d->up = d->doorbell = conf->backend != DIR_REDIS;
     const struct dir_ops *ops = conf->backend == DIR_REDIS ? &dir_redis_ops : &dir_memory_ops;
     if ((d->be = ops->open(&d->host)) == NULL) {
         rc = -errno;
@@ -1115,6 +1132,17 @@ dir_render(struct dir *d, struct strbuf *out)
                   "master than the one it used (a Sentinel failover it followed).\n"
                   "# TYPE airlock_dir_failovers_total counter\nairlock_dir_failovers_total %lu\n",
                   atomic_load(&d->failovers));
+    strbuf_printf(out,
+                  "# HELP airlock_dir_doorbell Whether other processes' changes reach this one "
+                  "at once (redis: the doorbell subscription is up), not only at the next "
+                  "tick.\n# TYPE airlock_dir_doorbell gauge\nairlock_dir_doorbell %d\n",
+                  atomic_load(&d->doorbell));
+    strbuf_printf(out,
+                  "# HELP airlock_dir_doorbell_changes_total Changes for this process's pools "
+                  "picked up at a ring of the doorbell rather than at a tick.\n"
+                  "# TYPE airlock_dir_doorbell_changes_total counter\n"
+                  "airlock_dir_doorbell_changes_total %lu\n",
+                  atomic_load(&d->rung));
     strbuf_printf(out, "# HELP airlock_dir_assign_seconds Time from request to answer at the "
                        "directory.\n# TYPE airlock_dir_assign_seconds histogram\n");
     for (size_t b = 0; b < LAT_BUCKETS; b++) {

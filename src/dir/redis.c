@@ -17,6 +17,13 @@
  * to a per-pool event list; the process that watches the pool pops it each
  * tick (polling, DIR_REDIS_TICK_MS). A list rather than pub/sub: events
  * made while the pool's process was away are not lost (the list is capped).
+ * Pub/sub is the doorbell only: each event and each instance that becomes
+ * idle is also PUBLISHed (P bell:NODE, P bell), and every process keeps a
+ * second connection SUBSCRIBEd to both on its loop, so that a pool hears a
+ * reservation at once, not up to a tick later (a login waits for it), and
+ * a waiting assign retries at once. A ring carries nothing: the list stays
+ * the truth, and without the doorbell (an ACL without the channels, a lost
+ * connection) the tick still picks everything up.
  *
  * Blocking: hiredis's synchronous API on the directory's own thread, with
  * connect and command timeouts (REDIS_TIMEOUT_MS); no other loop ever
@@ -55,6 +62,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,6 +71,7 @@
 #include "core/backoff.h"
 #include "core/file.h"
 #include "core/log.h"
+#include "core/loop.h"
 #include "dir/backend.h"
 
 #define DIR_REDIS_TICK_MS 100
@@ -75,6 +84,7 @@
 #define COUNT_EVERY_TICKS 10 /* refresh this process's view of the counts */
 #define EVENTS_PER_TICK 64
 #define WATCHED_MAX 64
+#define BELL_RETRY_MS 10000 /* a doorbell refused: subscribe again after (lost: next tick) */
 #define PASSWORD_MAX 512
 /* WAIT's own timeout, below REDIS_TIMEOUT_MS so that hiredis hears its answer */
 #define WAIT_TIMEOUT_MS 500
@@ -99,12 +109,14 @@
     "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"                                           \
     "  redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"                                       \
     "end\n"                                                                                        \
+    "local function bell(ch) redis.pcall('PUBLISH', P .. 'bell' .. ch, '') end\n"                  \
     "local function event(pool, name, st, key)\n"                                                  \
     "  local h = redis.call('HMGET', ikey(pool, name), 'ep', 'node')\n"                            \
-    "  local ep, ev = h[1] or '', P .. 'ev:' .. pool\n"                                            \
-    "  if h[2] and h[2] ~= '' then ev = ev .. ':' .. h[2] end\n"                                   \
+    "  local ep, ev, node = h[1] or '', P .. 'ev:' .. pool, h[2] or ''\n"                          \
+    "  if node ~= '' then ev = ev .. ':' .. node end\n"                                            \
     "  redis.call('RPUSH', ev, st .. '\\t' .. name .. '\\t' .. ep .. '\\t' .. (key or ''))\n"      \
     "  redis.call('LTRIM', ev, -10000, -1)\n"                                                      \
+    "  bell(':' .. node)\n"                                                                        \
     "end\n"
 
 /* ARGV: prefix, pool, key, reserve_ms, ttl_ms, client ("": none), hold
@@ -238,6 +250,7 @@ static const char lua_report[] =
                 "redis.call('ZREM', P .. 'dl', m)\n"
                 "if st == 'idle' and redis.call('HGET', ik, 'ep') then\n"
                 "  redis.call('SADD', P .. 'idle:' .. pool, name)\n"
+                "  bell('')\n"
                 "else\n"
                 "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"
                 "end\n"
@@ -303,6 +316,7 @@ static const char lua_sweep[] =
                 "    if to == 'idle' then\n"
                 "      redis.call('SADD', P .. 'idle:' .. pool, name)\n"
                 "      idle[#idle + 1] = pool\n"
+                "      bell('')\n"
                 "    end\n"
                 "    event(pool, name, to)\n"
                 "  end\n"
@@ -383,7 +397,23 @@ struct rds {
     int down_logged; /* log transitions only */
     unsigned ticks;
     int forgot; /* the node's instances of an earlier run are forgotten */
+    /* the doorbell: a second connection, SUBSCRIBEd, read on the loop */
+    redisContext *bell;
+    struct io bell_io;
+    uint64_t bell_retry_at;
+    int bell_logged; /* its refusal was logged: once until it works */
 };
+
+static void
+bell_close(struct rds *r)
+{
+    if (r->bell == NULL)
+        return;
+    io_stop(r->host->loop, &r->bell_io);
+    redisFree(r->bell);
+    r->bell = NULL;
+    r->host->set_doorbell(r->host, 0);
+}
 
 static void
 disconnect(struct rds *r, const char *why)
@@ -396,6 +426,7 @@ disconnect(struct rds *r, const char *why)
     if (r->c != NULL)
         redisFree(r->c);
     r->c = NULL;
+    bell_close(r); /* it follows the main connection to its (new) master */
     r->retry_at = loop_now(r->host->loop) + backoff_next(&r->backoff);
 }
 
@@ -515,40 +546,41 @@ ask_sentinels(struct rds *r, char (*host)[256], int *port, char *master, size_t 
     return -EIO;
 }
 
-/* The first commands on a new connection: AUTH, and with sentinels, that
- * the server is the master still. Returns 0, or -EIO with why. */
+/* The first commands on a new connection c to master (HOST:PORT, "" without
+ * sentinels): AUTH, and with sentinels, that the server is the master
+ * still. Returns 0, or -EIO with why. */
 static int
-greet(struct rds *r, char *why, size_t wlen)
+greet(struct rds *r, redisContext *c, const char *master, char *why, size_t wlen)
 {
-    const struct dir_conf *c = r->host->conf;
+    const struct dir_conf *conf = r->host->conf;
     redisReply *rep;
     int rc = 0;
 
     if (r->password != NULL) {
         const char *argv[3] = {"AUTH"};
-        int n = 1, user = c->redis_user[0] != '\0';
+        int n = 1, user = conf->redis_user[0] != '\0';
         if (user)
-            argv[n++] = c->redis_user; /* an ACL user; else the default user */
+            argv[n++] = conf->redis_user; /* an ACL user; else the default user */
         argv[n++] = r->password;
-        rep = redisCommandArgv(r->c, n, argv, NULL);
+        rep = redisCommandArgv(c, n, argv, NULL);
         if (rep == NULL || rep->type == REDIS_REPLY_ERROR) {
             /* the server's words (WRONGPASS ...) name no secret */
-            snprintf(why, wlen, "AUTH as %s refused: %s", user ? c->redis_user : "default user",
-                     rep ? rep->str : r->c->errstr);
+            snprintf(why, wlen, "AUTH as %s refused: %s", user ? conf->redis_user : "default user",
+                     rep ? rep->str : c->errstr);
             rc = -EIO;
         }
         freeReplyObject(rep);
         if (rc != 0)
             return rc;
     }
-    if (c->n_sentinels == 0)
+    if (conf->n_sentinels == 0)
         return 0;
-    rep = redisCommand(r->c, "ROLE");
+    rep = redisCommand(c, "ROLE");
     if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 ||
         rep->element[0]->type != REDIS_REPLY_STRING ||
         strcmp(rep->element[0]->str, "master") != 0) {
-        snprintf(why, wlen, "%.100s is not the master (yet): %.100s", r->master,
-                 rep == NULL                      ? r->c->errstr
+        snprintf(why, wlen, "%.100s is not the master (yet): %.100s", master,
+                 rep == NULL                      ? c->errstr
                  : rep->type == REDIS_REPLY_ERROR ? rep->str
                                                   : "ROLE says otherwise");
         rc = -EIO;
@@ -557,37 +589,56 @@ greet(struct rds *r, char *why, size_t wlen)
     return rc;
 }
 
+/* Connects to the master (asking the sentinels, when there are any, whose
+ * answer goes to master, HOST:PORT) and greets it. Returns the context, or
+ * NULL with why. */
+static redisContext *
+dial_master(struct rds *r, char *master, size_t mlen, char *why, size_t wlen)
+{
+    const struct dir_conf *conf = r->host->conf;
+    struct timeval tv = {REDIS_TIMEOUT_MS / 1000, (REDIS_TIMEOUT_MS % 1000) * 1000};
+    redisContext *c;
+
+    master[0] = '\0';
+    if (conf->n_sentinels > 0) {
+        char host[256];
+        int port;
+        if (ask_sentinels(r, &host, &port, master, mlen, why, wlen) != 0)
+            return NULL;
+        c = redisConnectWithTimeout(host, port, tv);
+    } else {
+        c = dial(&conf->redis, tv);
+    }
+    if (c == NULL || c->err != 0) {
+        snprintf(why, wlen, "%.120s%s%.120s", master, master[0] ? ": " : "",
+                 c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    if (greet(r, c, master, why, wlen) != 0) {
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
 /* Returns a connected context, or NULL while redis is away (at most one
  * connect attempt per backoff period). */
 static redisContext *
 conn(struct rds *r)
 {
     const struct dir_conf *c = r->host->conf;
-    struct timeval tv = {REDIS_TIMEOUT_MS / 1000, (REDIS_TIMEOUT_MS % 1000) * 1000};
-    char why[256], master[sizeof(r->master)] = "";
+    char why[256], master[sizeof(r->master)];
 
     if (r->c != NULL)
         return r->c;
     if (loop_now(r->host->loop) < r->retry_at)
         return NULL;
-    if (c->n_sentinels > 0) {
-        char host[256];
-        int port;
-        if (ask_sentinels(r, &host, &port, master, sizeof(master), why, sizeof(why)) != 0) {
-            disconnect(r, why);
-            return NULL;
-        }
-        r->c = redisConnectWithTimeout(host, port, tv);
-    } else {
-        r->c = dial(&c->redis, tv);
-    }
-    if (r->c == NULL || r->c->err != 0) {
-        snprintf(why, sizeof(why), "%.120s%s%.120s", master, master[0] ? ": " : "",
-                 r->c ? r->c->errstr : "out of memory");
+    if ((r->c = dial_master(r, master, sizeof(master), why, sizeof(why))) == NULL) {
         disconnect(r, why);
         return NULL;
     }
-    redisSetTimeout(r->c, tv);
     if (c->n_sentinels > 0 && strcmp(master, r->master) != 0) {
         if (r->master[0] != '\0') {
             log_warnx("directory: redis master %s failed over to %s (sentinel master %s)",
@@ -595,10 +646,6 @@ conn(struct rds *r)
             r->host->failed_over(r->host);
         }
         memcpy(r->master, master, sizeof(master));
-    }
-    if (greet(r, why, sizeof(why)) != 0) {
-        disconnect(r, why);
-        return NULL;
     }
     if (load_scripts(r) != 0) {
         disconnect(r, "loading the scripts failed");
@@ -934,8 +981,9 @@ rd_drain(void *be, const char *pool, const char *name)
 }
 
 /* Pops pool's events and hands them to its watcher, as one batch (a
- * reservation withdrawn in the same batch never reaches the pool). */
-static void
+ * reservation withdrawn in the same batch never reaches the pool).
+ * Returns how many. */
+static size_t
 pop_events(struct rds *r, const char *pool)
 {
     struct dir_instance *batch = calloc(EVENTS_PER_TICK, sizeof(*batch));
@@ -944,20 +992,20 @@ pop_events(struct rds *r, const char *pool)
 
     if (batch == NULL) {
         log_warnx("directory: out of memory popping the events of pool %s", pool);
-        return; /* they stay in the list until the next tick */
+        return 0; /* they stay in the list until the next tick */
     }
     const char *node = r->host->conf->node;
     if ((size_t)snprintf(key, sizeof(key), "%sev:%s%s%s", r->host->conf->prefix, pool,
                          node[0] != '\0' ? ":" : "",
                          node) >= sizeof(key)) { /* cannot be: prefix and pool name are bounded */
         free(batch);
-        return;
+        return 0;
     }
     redisReply *rep = redisCommand(r->c, "LPOP %s %d", key, EVENTS_PER_TICK);
     if (rep == NULL) {
         free(batch);
         disconnect(r, r->c->errstr[0] ? r->c->errstr : "no reply");
-        return;
+        return 0;
     }
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements && n < EVENTS_PER_TICK;
          i++) {
@@ -987,6 +1035,128 @@ pop_events(struct rds *r, const char *pool)
     freeReplyObject(rep);
     r->host->changed(r->host, batch, n);
     free(batch);
+    return n;
+}
+
+/* Pops the events of every pool this process watches; returns how many. */
+static size_t
+pop_watched(struct rds *r)
+{
+    char pools[WATCHED_MAX][DIR_NAME_MAX];
+    int n = r->host->watched_pools(r->host, pools, WATCHED_MAX);
+    size_t popped = 0;
+
+    for (int i = 0; i < n && r->c != NULL; i++)
+        popped += pop_events(r, pools[i]);
+    return popped;
+}
+
+/* The doorbell rang (its connection is readable): reads every message;
+ * P bell:NODE (an event for this node's pools) pops the events now, P bell
+ * (an instance became idle) lets the waiting assigns retry now. */
+static void
+bell_event(struct io *io, uint32_t events)
+{
+    struct rds *r = io->data;
+    char buf[4096], idle[DIR_PREFIX_MAX + 8];
+    bool pop = false, retry = false;
+    const char *lost = NULL;
+    (void)events;
+
+    snprintf(idle, sizeof(idle), "%sbell", r->host->conf->prefix);
+    for (;;) {
+        void *reply;
+        int rc;
+        /* what the reader holds first: the subscribe's read may have
+         * brought a message along */
+        while ((rc = redisReaderGetReply(r->bell->reader, &reply)) == REDIS_OK && reply != NULL) {
+            const redisReply *m = reply;
+            if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
+                m->element[1]->type == REDIS_REPLY_STRING) {
+                bool is_idle = strcmp(m->element[1]->str, idle) == 0;
+                retry |= is_idle;
+                pop |= !is_idle;
+            }
+            freeReplyObject(reply);
+        }
+        ssize_t n = rc == REDIS_OK ? read(r->bell->fd, buf, sizeof(buf)) : -1;
+        if (n < 0 && rc == REDIS_OK && errno == EINTR)
+            continue;
+        if (n < 0 && rc == REDIS_OK && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0 || redisReaderFeed(r->bell->reader, buf, (size_t)n) != REDIS_OK) {
+            lost = rc != REDIS_OK ? "a protocol error" : n == 0 ? "closed" : strerror(errno);
+            break;
+        }
+    }
+    if (lost != NULL) {
+        log_warnx("directory: the redis doorbell was lost (%s); changes are picked up every "
+                  "%d ms until it is back",
+                  lost, DIR_REDIS_TICK_MS);
+        bell_close(r);
+    }
+    if (pop && conn(r) != NULL)
+        r->host->rung(r->host, pop_watched(r));
+    if (retry)
+        r->host->maybe_idle(r->host, NULL);
+}
+
+/* Subscribes the doorbell's own connection (to the master the main one
+ * uses) to P bell:NODE and P bell, and reads it on the loop from then on.
+ * A refusal (an ACL user without these channels) is logged once; the tick
+ * goes on picking the changes up. */
+static void
+bell_open(struct rds *r)
+{
+    const struct dir_conf *conf = r->host->conf;
+    char why[256], master[sizeof(r->master)], node_ch[DIR_PREFIX_MAX + DIR_NODE_MAX + 8],
+        idle_ch[DIR_PREFIX_MAX + 8];
+    redisReply *rep = NULL;
+    int ok = 0;
+
+    if (r->bell != NULL || r->c == NULL || loop_now(r->host->loop) < r->bell_retry_at)
+        return;
+    snprintf(node_ch, sizeof(node_ch), "%sbell:%s", conf->prefix, conf->node);
+    snprintf(idle_ch, sizeof(idle_ch), "%sbell", conf->prefix);
+    redisContext *c = dial_master(r, master, sizeof(master), why, sizeof(why));
+    if (c != NULL && strcmp(master, r->master) != 0) {
+        snprintf(why, sizeof(why), "the sentinels name %.100s, not %.100s", master, r->master);
+    } else if (c != NULL) {
+        /* one reply per channel: "subscribe", the channel, the count */
+        rep = redisCommand(c, "SUBSCRIBE %s %s", node_ch, idle_ch);
+        if (rep != NULL && rep->type == REDIS_REPLY_ARRAY) {
+            freeReplyObject(rep);
+            if (redisGetReply(c, (void **)&rep) != REDIS_OK)
+                rep = NULL;
+            ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY;
+        }
+        snprintf(why, sizeof(why), "SUBSCRIBE refused: %.200s",
+                 rep == NULL                      ? c->errstr
+                 : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                  : "an unexpected reply");
+        freeReplyObject(rep);
+    }
+    if (ok && (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) != 0 ||
+               io_start(r->host->loop, &r->bell_io, c->fd, EPOLLIN, bell_event, r) != 0)) {
+        snprintf(why, sizeof(why), "%s", strerror(errno));
+        ok = 0;
+    }
+    if (!ok) {
+        redisFree(c);
+        r->bell_retry_at = loop_now(r->host->loop) + BELL_RETRY_MS;
+        if (!r->bell_logged)
+            log_warnx("directory: no redis doorbell (%s); changes are picked up every %d ms "
+                      "(docs/directory.md)",
+                      why, DIR_REDIS_TICK_MS);
+        r->bell_logged = 1;
+        return;
+    }
+    c->flags &= ~REDIS_BLOCK; /* read by bell_event() from here on */
+    r->bell = c;
+    r->bell_logged = 0;
+    r->host->set_doorbell(r->host, 1);
+    log_info("directory: redis doorbell subscribed (%s, %s)", node_ch, idle_ch);
+    bell_event(&r->bell_io, EPOLLIN);
 }
 
 /* With sentinels: a master that was not told of a failover (a graceful
@@ -1012,7 +1182,6 @@ static unsigned
 rd_tick(void *be)
 {
     struct rds *r = be;
-    char pools[WATCHED_MAX][DIR_NAME_MAX];
 
     if (r->ticks % COUNT_EVERY_TICKS == 0)
         check_master(r);
@@ -1027,9 +1196,8 @@ rd_tick(void *be)
         r->host->maybe_idle(r->host, pool);
     }
     freeReplyObject(rep);
-    int n = r->host->watched_pools(r->host, pools, WATCHED_MAX);
-    for (int i = 0; i < n && r->c != NULL; i++)
-        pop_events(r, pools[i]);
+    bell_open(r);
+    pop_watched(r);
     /* instances freed by other processes' reports: waiters retry */
     r->host->maybe_idle(r->host, NULL);
     if (++r->ticks % COUNT_EVERY_TICKS == 0) {
@@ -1047,6 +1215,7 @@ rd_free(void *be)
 
     if (r == NULL)
         return;
+    bell_close(r);
     if (r->c != NULL)
         redisFree(r->c);
     if (r->password != NULL)
