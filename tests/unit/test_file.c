@@ -1,0 +1,209 @@
+/* test_file.c - file_read_regular() (core/file.c) leaves no copy of what it
+ * read in the memory it gives back.
+ *
+ * What it reads may be a secret (a key, a keyset, a password). Its first
+ * guess of the size is fstat()'s; a file that is bigger than that (it grew
+ * while read, or /proc reports 0) makes the buffer grow, and a file over
+ * the limit is refused after max + 1 bytes were read. free() and realloc()
+ * are wrapped (-Wl,--wrap): a block given back, or moved (realloc() may
+ * leave the old one as it was), while it holds the marker is a leak.
+ * read() is wrapped too: the file grows after its size was taken, before
+ * it is read, the way it would while an editor or a provisioning step
+ * writes it at a load. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/file.h"
+
+#define MARKER "SECRET-FILE-MARKER-3e9a"
+
+void __real_free(void *p);
+void *__real_realloc(void *p, size_t n);
+ssize_t __real_read(int fd, void *buf, size_t n);
+void __wrap_free(void *p);
+void *__wrap_realloc(void *p, size_t n);
+ssize_t __wrap_read(int fd, void *buf, size_t n);
+
+static int leaks, moved; /* freed, reallocated while holding the marker */
+static const char *grow; /* a file that grows before its first read() */
+static size_t grow_by;   /* by this many bytes of markers */
+
+static bool
+holds_marker(void *p)
+{
+    return p != NULL && memmem(p, malloc_usable_size(p), MARKER, strlen(MARKER)) != NULL;
+}
+
+void
+__wrap_free(void *p)
+{
+    if (holds_marker(p))
+        leaks++;
+    __real_free(p);
+}
+
+void *
+__wrap_realloc(void *p, size_t n)
+{
+    if (holds_marker(p))
+        moved++;
+    return __real_realloc(p, n);
+}
+
+/* Appends n bytes of markers to path. */
+static void
+append_markers(const char *path, size_t n)
+{
+    char line[64];
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+    assert_true(fd >= 0);
+    for (size_t done = 0; done < n;) {
+        int len = snprintf(line, sizeof(line), "%s %08zu\n", MARKER, done);
+        size_t w = (size_t)len < n - done ? (size_t)len : n - done;
+        assert_int_equal(write(fd, line, w), (ssize_t)w);
+        done += w;
+    }
+    close(fd);
+}
+
+ssize_t
+__wrap_read(int fd, void *buf, size_t n)
+{
+    if (grow != NULL)
+        append_markers(grow, grow_by);
+    grow = NULL;
+    return __real_read(fd, buf, n);
+}
+
+static char dir[] = "/tmp/test_file.XXXXXX";
+static char path[sizeof(dir) + 16];
+
+static int
+setup(void **state)
+{
+    (void)state;
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(path, sizeof(path), "%s/secret", dir);
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    (void)state;
+    unlink(path);
+    return rmdir(dir);
+}
+
+/* Reads path into a buffer, checks it against want bytes of markers, and
+ * wipes it (the caller's part). */
+static void
+read_and_wipe(size_t max, size_t want)
+{
+    char *buf = NULL;
+    size_t len = 0;
+
+    assert_int_equal(file_read_regular(path, 0, max, &buf, &len), 0);
+    assert_int_equal(len, want);
+    assert_non_null(strstr(buf, MARKER));
+    explicit_bzero(buf, len);
+    free(buf);
+}
+
+/* The file grows after fstat(): from 1 byte to 256 KiB, the buffer with
+ * it, through every doubling. */
+static void
+test_grows_while_read(void **state)
+{
+    (void)state;
+    unlink(path);
+    append_markers(path, 1);
+    leaks = moved = 0;
+    grow = path;
+    grow_by = 256 * 1024;
+    read_and_wipe(1 << 20, 1 + 256 * 1024);
+    assert_int_equal(leaks, 0);
+    assert_int_equal(moved, 0);
+}
+
+/* A file over the limit: refused after max + 1 bytes are read, and they
+ * are wiped; one that grows past it while read too. */
+static void
+test_too_long(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+
+    (void)state;
+    unlink(path);
+    append_markers(path, 8192);
+    leaks = moved = 0;
+    assert_int_equal(file_read_regular(path, 0, 4096, &buf, &len), -EFBIG);
+    assert_null(buf);
+    unlink(path);
+    append_markers(path, 100);
+    grow = path;
+    grow_by = 8192;
+    assert_int_equal(file_read_regular(path, 0, 4096, &buf, &len), -EFBIG);
+    assert_int_equal(leaks, 0);
+    assert_int_equal(moved, 0);
+}
+
+/* A /proc file says 0 bytes: the buffer grows from 1 byte. This process's
+ * environment holds a marker (set by main() before it exec'd itself). */
+static void
+test_proc_file(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+
+    (void)state;
+    leaks = moved = 0;
+    assert_int_equal(file_read_regular("/proc/self/environ", 0, 1 << 20, &buf, &len), 0);
+    assert_non_null(memmem(buf, len, MARKER, strlen(MARKER)));
+    explicit_bzero(buf, len);
+    free(buf);
+    assert_int_equal(leaks, 0);
+    assert_int_equal(moved, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+    (void)argc;
+    /* the marker goes into the environment this process starts with, the
+     * one /proc/self/environ shows: it execs itself once with it, 4 KiB
+     * of padding after the marker so that the buffer still grows once it
+     * holds it */
+    if (getenv("TEST_FILE_MARKER") == NULL) {
+        static char pad[4096];
+        memset(pad, 'p', sizeof(pad) - 1);
+        if (setenv("TEST_FILE_MARKER", MARKER, 1) != 0 || setenv("TEST_FILE_PAD", pad, 1) != 0)
+            return 1;
+        execv("/proc/self/exe", argv);
+        perror("execv");
+        return 1;
+    }
+
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_grows_while_read),
+        cmocka_unit_test(test_too_long),
+        cmocka_unit_test(test_proc_file),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
