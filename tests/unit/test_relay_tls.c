@@ -3,9 +3,10 @@
  *
  * A real relay (relay/relay.c, conn_tls.c, tls.c) on a worker thread of
  * its own; a real TLS client (OpenSSL) on this thread and an echoing
- * backend on another, over real unix sockets. The client sends markers in
- * several records; the backend echoes them, so they cross the relay in
- * clear both ways (decrypted from the client, read from the backend to be
+ * backend on another, over real unix sockets; and a plain client through
+ * a verify: relay in front of it. The client sends markers in several
+ * records; the backend echoes them, so they cross the relays in clear
+ * both ways (decrypted from one side, read from the other to be
  * encrypted). Every allocation OpenSSL makes goes through
  * CRYPTO_set_mem_functions() hooks and airlock's own free() and realloc()
  * are wrapped (-Wl,--wrap): a block of the worker's given back, or moved,
@@ -34,6 +35,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include "attest/policy.h"
 #include "attest/sim.h"
 #include "net/endpoint.h"
 #include "relay/conf.h"
@@ -140,70 +142,146 @@ out:
     return NULL;
 }
 
+/* The relays under test, on one worker thread, and the echoing backend. */
+struct fixture {
+    char dir[32], sim[64], back[64];
+    int back_fd;
+    pthread_t back_thread;
+    struct worker *w;
+    struct relay *r[2];
+    struct relay_stats *st[2];
+    size_t n;
+};
+
+/* A relay named name from listen (a socket of f->dir) to target ("" is the
+ * backend), with tls: (tls) or verify: to it, started on f's worker. */
 static void
-test_relay_tls_wipes(void **state)
+relay_add(struct fixture *f, const char *name, const char *listen, const char *target, bool tls)
 {
-    char dir[] = "/tmp/test_relay_tls.XXXXXX", sim_path[64], listen_ep[80], back_path[64];
+    char ep[96];
     const char *err;
     struct relay_conf rc;
-    EVP_PKEY *root_key = NULL;
-    X509 *root = NULL;
-    FILE *f;
-    pthread_t back_thread;
-
-    (void)state;
-    assert_non_null(mkdtemp(dir));
-    snprintf(sim_path, sizeof(sim_path), "%s/sim.pem", dir);
-    snprintf(back_path, sizeof(back_path), "%s/back", dir);
-    snprintf(listen_ep, sizeof(listen_ep), "unix:%s/listen", dir);
-    assert_int_equal(attest_sim_root_generate(time(NULL), &root_key, &root), 0);
-    assert_non_null(f = fopen(sim_path, "w"));
-    assert_int_equal(PEM_write_PrivateKey(f, root_key, NULL, NULL, 0, NULL, NULL), 1);
-    assert_int_equal(PEM_write_X509(f, root), 1);
-    fclose(f);
-    EVP_PKEY_free(root_key);
-    X509_free(root);
-
-    int lfd = unix_socket(back_path, true);
-    assert_true(lfd >= 0);
-    assert_int_equal(pthread_create(&back_thread, NULL, backend, &lfd), 0);
 
     relay_conf_defaults(&rc);
-    snprintf(rc.name, sizeof(rc.name), "wipe");
-    assert_int_equal(endpoint_parse(listen_ep, &rc.listen, &err), PARSE_OK);
-    char target_ep[80];
-    snprintf(target_ep, sizeof(target_ep), "unix:%s", back_path);
-    assert_int_equal(endpoint_parse(target_ep, &rc.target, &err), PARSE_OK);
-    rc.tls.enabled = true;
-    snprintf(rc.tls.provider, sizeof(rc.tls.provider), "sim");
-    snprintf(rc.tls.sim_root, sizeof(rc.tls.sim_root), "%s", sim_path);
-
-    struct relay_stats *st = relay_stats_new("wipe");
-    struct worker *w = worker_new();
+    snprintf(rc.name, sizeof(rc.name), "%s", name);
+    snprintf(ep, sizeof(ep), "unix:%s/%s", f->dir, listen);
+    assert_int_equal(endpoint_parse(ep, &rc.listen, &err), PARSE_OK);
+    snprintf(ep, sizeof(ep), "unix:%s/%s", f->dir, target[0] != '\0' ? target : "back");
+    assert_int_equal(endpoint_parse(ep, &rc.target, &err), PARSE_OK);
+    if (tls) {
+        rc.tls.enabled = true;
+        snprintf(rc.tls.provider, sizeof(rc.tls.provider), "sim");
+        snprintf(rc.tls.sim_root, sizeof(rc.tls.sim_root), "%s", f->sim);
+    } else {
+        rc.verify.enabled = true;
+        attest_policy_conf_defaults(&rc.verify.policy);
+        snprintf(rc.verify.policy.sim_root, sizeof(rc.verify.policy.sim_root), "%s", f->sim);
+    }
+    struct relay_stats *st = relay_stats_new(name);
     assert_non_null(st);
-    assert_non_null(w);
-    struct relay *r = relay_new(&rc, st, &w, 1);
+    struct relay *r = relay_new(&rc, st, &f->w, 1);
     assert_non_null(r);
     assert_int_equal(relay_tls_open(r), 0);
     assert_int_equal(relay_listen(r, NULL), 0);
-    assert_int_equal(relay_start(r, w->loop), 0);
-    assert_int_equal(worker_spawn(w), 0);
-    worker_thread = w->thread;
-    atomic_store(&watching, true);
+    assert_int_equal(relay_start(r, f->w->loop), 0);
+    f->r[f->n] = r;
+    f->st[f->n++] = st;
+}
 
-    /* the client: TLS to the relay, each chunk echoed before the next */
+/* A sim root, the backend, a worker (not running yet). */
+static void
+fixture_open(struct fixture *f)
+{
+    EVP_PKEY *root_key = NULL;
+    X509 *root = NULL;
+    FILE *fp;
+
+    memset(f, 0, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_relay_tls.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->sim, sizeof(f->sim), "%s/sim.pem", f->dir);
+    snprintf(f->back, sizeof(f->back), "%s/back", f->dir);
+    assert_int_equal(attest_sim_root_generate(time(NULL), &root_key, &root), 0);
+    assert_non_null(fp = fopen(f->sim, "w"));
+    assert_int_equal(PEM_write_PrivateKey(fp, root_key, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(PEM_write_X509(fp, root), 1);
+    fclose(fp);
+    EVP_PKEY_free(root_key);
+    X509_free(root);
+    assert_true((f->back_fd = unix_socket(f->back, true)) >= 0);
+    assert_int_equal(pthread_create(&f->back_thread, NULL, backend, &f->back_fd), 0);
+    assert_non_null(f->w = worker_new());
+}
+
+/* Runs the worker; from now on its frees are watched. */
+static void
+fixture_run(struct fixture *f)
+{
+    leaks = moved = 0;
+    assert_int_equal(worker_spawn(f->w), 0);
+    worker_thread = f->w->thread;
+    atomic_store(&watching, true);
+}
+
+/* Once the client is done: the worker closes the connections (their close
+ * lines), then stops, having run what it deferred: everything they held
+ * is given back. Then the count. */
+static void
+fixture_close(struct fixture *f)
+{
+    pthread_join(f->back_thread, NULL);
+    close(f->back_fd);
+    for (int i = 0; i < 10000 && atomic_load(&f->w->n_conns) > 0; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    assert_int_equal(atomic_load(&f->w->n_conns), 0);
+    for (size_t i = 0; i < f->n; i++)
+        relay_stop(f->r[i], 1);
+    worker_free(f->w);
+    atomic_store(&watching, false);
+    for (size_t i = 0; i < f->n; i++) {
+        relay_unref(f->r[i]);
+        relay_stats_unref(f->st[i]);
+    }
+    unlink(f->sim);
+    unlink(f->back);
+    rmdir(f->dir);
+    if (leaks != 0 || moved != 0)
+        fail_msg("%d blocks freed and %d moved holding plaintext", leaks, moved);
+}
+
+static void
+fill_markers(void)
+{
+    for (size_t i = 0; i < sizeof(sent); i++)
+        sent[i] = MARKER[i % strlen(MARKER)];
+}
+
+/* tls: a TLS client (this thread) -> the relay -> the backend. */
+static void
+test_tls_wipes(void **state)
+{
+    struct fixture f;
+    char path[64];
+    size_t n;
+
+    (void)state;
+    fixture_open(&f);
+    relay_add(&f, "tls", "tls", "", true);
+    fixture_run(&f);
+
+    /* each chunk echoed before the next */
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     assert_non_null(ctx);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     SSL *ssl = SSL_new(ctx);
-    int fd = unix_socket(listen_ep + 5, false);
+    snprintf(path, sizeof(path), "%s/tls", f.dir);
+    int fd = unix_socket(path, false);
     assert_true(fd >= 0);
     assert_int_equal(SSL_set_fd(ssl, fd), 1);
     assert_int_equal(SSL_connect(ssl), 1);
-    for (size_t i = 0; i < sizeof(sent); i++)
-        sent[i] = MARKER[i % strlen(MARKER)];
+    fill_markers();
     for (int round = 0; round < ROUNDS; round++) {
-        size_t len = 0, n;
+        size_t len = 0;
         assert_int_equal(SSL_write_ex(ssl, sent, sizeof(sent), &n), 1);
         while (len < sizeof(got) && SSL_read_ex(ssl, got + len, sizeof(got) - len, &n) == 1)
             len += n;
@@ -212,31 +290,49 @@ test_relay_tls_wipes(void **state)
     }
     /* close_notify: the relay passes the end on both ways, then closes */
     assert_true(SSL_shutdown(ssl) >= 0);
-    size_t n;
     while (SSL_read_ex(ssl, got, sizeof(got), &n) == 1)
         ;
     assert_int_equal(SSL_get_error(ssl, 0), SSL_ERROR_ZERO_RETURN);
     SSL_free(ssl);
     SSL_CTX_free(ctx);
     close(fd);
-    pthread_join(back_thread, NULL);
-    close(lfd);
+    fixture_close(&f);
+}
 
-    /* the worker closes the connection (its close line), then stops,
-     * having run what it deferred: the connection is given back whole */
-    for (int i = 0; i < 10000 && atomic_load(&w->n_conns) > 0; i++)
-        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-    assert_int_equal(atomic_load(&w->n_conns), 0);
-    relay_stop(r, 1);
-    worker_free(w);
-    atomic_store(&watching, false);
-    relay_unref(r);
-    relay_stats_unref(st);
-    unlink(sim_path);
-    unlink(back_path);
-    rmdir(dir);
-    if (leaks != 0 || moved != 0)
-        fail_msg("%d blocks freed and %d moved holding plaintext", leaks, moved);
+/* verify: a plain client (this thread) -> a verify: relay -> a tls: relay
+ * -> the backend: the plaintext crosses both relays, read in clear by the
+ * first and decrypted by both. */
+static void
+test_verify_wipes(void **state)
+{
+    struct fixture f;
+    char path[64];
+
+    (void)state;
+    fixture_open(&f);
+    relay_add(&f, "tls", "tls", "", true);
+    relay_add(&f, "verify", "verify", "tls", false);
+    fixture_run(&f);
+
+    snprintf(path, sizeof(path), "%s/verify", f.dir);
+    int fd = unix_socket(path, false);
+    assert_true(fd >= 0);
+    fill_markers();
+    for (int round = 0; round < ROUNDS; round++) {
+        size_t len = 0;
+        ssize_t n;
+        for (size_t off = 0; off < sizeof(sent); off += (size_t)n)
+            assert_true((n = write(fd, sent + off, sizeof(sent) - off)) > 0);
+        while (len < sizeof(got) && (n = read(fd, got + len, sizeof(got) - len)) > 0)
+            len += (size_t)n;
+        assert_int_equal(len, sizeof(got));
+        assert_memory_equal(got, sent, sizeof(got));
+    }
+    /* a FIN: passed on to the end, and back */
+    shutdown(fd, SHUT_WR);
+    assert_int_equal(read(fd, got, sizeof(got)), 0);
+    close(fd);
+    fixture_close(&f);
 }
 
 int
@@ -247,7 +343,8 @@ main(void)
         return 1;
 
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_relay_tls_wipes),
+        cmocka_unit_test(test_tls_wipes),
+        cmocka_unit_test(test_verify_wipes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
