@@ -27,64 +27,10 @@
 #include <openssl/x509.h>
 
 #include "broker/wrap.h"
+#include "wipe_watch.h"
 
 #define MARKER "WRAPPED-SECRET-MARKER-51d0"
 #define SECRET_LEN (20 * 1024 + 7)
-
-void __real_free(void *p);
-void *__real_realloc(void *p, size_t n);
-void __wrap_free(void *p);
-void *__wrap_realloc(void *p, size_t n);
-
-static int leaks, moved; /* freed, reallocated while holding the marker */
-static bool watching;    /* counting: only while the secret is handled */
-
-static bool
-holds_marker(void *p)
-{
-    return watching && p != NULL &&
-           memmem(p, malloc_usable_size(p), MARKER, strlen(MARKER)) != NULL;
-}
-
-void
-__wrap_free(void *p)
-{
-    if (holds_marker(p))
-        leaks++;
-    __real_free(p);
-}
-
-void *
-__wrap_realloc(void *p, size_t n)
-{
-    if (holds_marker(p))
-        moved++;
-    return __real_realloc(p, n);
-}
-
-static void *
-crypto_malloc(size_t n, const char *file, int line)
-{
-    (void)file;
-    (void)line;
-    return malloc(n);
-}
-
-static void *
-crypto_realloc(void *p, size_t n, const char *file, int line)
-{
-    (void)file;
-    (void)line;
-    return __wrap_realloc(p, n);
-}
-
-static void
-crypto_free(void *p, const char *file, int line)
-{
-    (void)file;
-    (void)line;
-    __wrap_free(p);
-}
 
 static uint8_t secret[SECRET_LEN];
 
@@ -103,31 +49,29 @@ test_wrap_wipes(void **state)
     assert_true(slen > 0);
     assert_non_null(pub = wrap_public_key(spki, (size_t)slen));
     for (int round = 0; round < 2; round++) {
-        leaks = moved = 0;
-        watching = true;
+        wipe_watch(pthread_self(), MARKER);
         if (wrap_secret(pub, secret, sizeof(secret), &der, &len) != 0) {
             ERR_print_errors_fp(stderr);
             fail_msg("wrap_secret failed");
         }
         OPENSSL_free(der);
-        watching = false;
-        if (leaks != 0 || moved != 0)
-            fail_msg("round %d: %d blocks freed and %d moved holding the secret", round, leaks,
-                     moved);
+        wipe_unwatch();
+        if (wipe_leaks + wipe_moved > 0)
+            fail_msg("round %d: %d blocks freed and %d moved holding the secret", round,
+                     atomic_load(&wipe_leaks), atomic_load(&wipe_moved));
     }
     /* the requester's side (airlock attest --secret) opens it: only the
      * copy it hands back, which its caller wipes, holds the secret */
     assert_int_equal(wrap_secret(pub, secret, sizeof(secret), &der, &len), 0);
-    leaks = moved = 0;
-    watching = true;
+    wipe_watch(pthread_self(), MARKER);
     assert_int_equal(wrap_open(k, der, len, &pt, &n), 0);
     assert_int_equal(n, sizeof(secret));
     assert_memory_equal(pt, secret, n);
     explicit_bzero(pt, n);
     free(pt);
-    watching = false;
-    assert_int_equal(leaks, 0);
-    assert_int_equal(moved, 0);
+    wipe_unwatch();
+    assert_int_equal(wipe_leaks, 0);
+    assert_int_equal(wipe_moved, 0);
     OPENSSL_free(der);
     OPENSSL_free(spki);
     EVP_PKEY_free(pub);
@@ -138,7 +82,7 @@ int
 main(void)
 {
     /* before OpenSSL allocates anything */
-    if (CRYPTO_set_mem_functions(crypto_malloc, crypto_realloc, crypto_free) != 1)
+    if (wipe_watch_openssl() != 0)
         return 1;
 
     const struct CMUnitTest tests[] = {

@@ -27,41 +27,17 @@
 #include <unistd.h>
 
 #include "core/file.h"
+#include "wipe_watch.h"
 
 #define MARKER "SECRET-FILE-MARKER-3e9a"
 
-void __real_free(void *p);
-void *__real_realloc(void *p, size_t n);
 ssize_t __real_read(int fd, void *buf, size_t n);
 void __wrap_free(void *p);
 void *__wrap_realloc(void *p, size_t n);
 ssize_t __wrap_read(int fd, void *buf, size_t n);
 
-static int leaks, moved; /* freed, reallocated while holding the marker */
 static const char *grow; /* a file that grows before its first read() */
 static size_t grow_by;   /* by this many bytes of markers */
-
-static bool
-holds_marker(void *p)
-{
-    return p != NULL && memmem(p, malloc_usable_size(p), MARKER, strlen(MARKER)) != NULL;
-}
-
-void
-__wrap_free(void *p)
-{
-    if (holds_marker(p))
-        leaks++;
-    __real_free(p);
-}
-
-void *
-__wrap_realloc(void *p, size_t n)
-{
-    if (holds_marker(p))
-        moved++;
-    return __real_realloc(p, n);
-}
 
 /* Appends n bytes of markers to path. */
 static void
@@ -110,19 +86,34 @@ teardown(void **state)
     return rmdir(dir);
 }
 
-/* Reads path into a buffer, checks it against want bytes of markers, and
- * wipes it (the caller's part). */
+/* Reads p (max bytes at most) while watching: want is what it returns;
+ * what it read holds the marker, and is wiped (the caller's part). */
 static void
-read_and_wipe(size_t max, size_t want)
+read_watched(const char *p, size_t max, int want)
 {
     char *buf = NULL;
     size_t len = 0;
 
-    assert_int_equal(file_read_regular(path, 0, max, &buf, &len), 0);
-    assert_int_equal(len, want);
-    assert_non_null(strstr(buf, MARKER));
-    explicit_bzero(buf, len);
+    wipe_watch(pthread_self(), MARKER);
+    assert_int_equal(file_read_regular(p, 0, max, &buf, &len), want);
+    if (want == 0) {
+        assert_non_null(memmem(buf, len, MARKER, strlen(MARKER)));
+        explicit_bzero(buf, len);
+    }
     free(buf);
+    wipe_unwatch();
+    assert_int_equal(wipe_leaks, 0);
+    assert_int_equal(wipe_moved, 0);
+}
+
+/* The secret file: n bytes of markers, and more after its fstat(). */
+static void
+secret_file(size_t n, size_t more)
+{
+    unlink(path);
+    append_markers(path, n);
+    grow = more > 0 ? path : NULL;
+    grow_by = more;
 }
 
 /* The file grows after fstat(): from 1 byte to 256 KiB, the buffer with
@@ -131,14 +122,8 @@ static void
 test_grows_while_read(void **state)
 {
     (void)state;
-    unlink(path);
-    append_markers(path, 1);
-    leaks = moved = 0;
-    grow = path;
-    grow_by = 256 * 1024;
-    read_and_wipe(1 << 20, 1 + 256 * 1024);
-    assert_int_equal(leaks, 0);
-    assert_int_equal(moved, 0);
+    secret_file(1, 256 * 1024);
+    read_watched(path, 1 << 20, 0);
 }
 
 /* A file over the limit: refused after max + 1 bytes are read, and they
@@ -146,22 +131,11 @@ test_grows_while_read(void **state)
 static void
 test_too_long(void **state)
 {
-    char *buf = NULL;
-    size_t len = 0;
-
     (void)state;
-    unlink(path);
-    append_markers(path, 8192);
-    leaks = moved = 0;
-    assert_int_equal(file_read_regular(path, 0, 4096, &buf, &len), -EFBIG);
-    assert_null(buf);
-    unlink(path);
-    append_markers(path, 100);
-    grow = path;
-    grow_by = 8192;
-    assert_int_equal(file_read_regular(path, 0, 4096, &buf, &len), -EFBIG);
-    assert_int_equal(leaks, 0);
-    assert_int_equal(moved, 0);
+    secret_file(8192, 0);
+    read_watched(path, 4096, -EFBIG);
+    secret_file(100, 8192);
+    read_watched(path, 4096, -EFBIG);
 }
 
 /* A /proc file says 0 bytes: the buffer grows from 1 byte. This process's
@@ -169,17 +143,8 @@ test_too_long(void **state)
 static void
 test_proc_file(void **state)
 {
-    char *buf = NULL;
-    size_t len = 0;
-
     (void)state;
-    leaks = moved = 0;
-    assert_int_equal(file_read_regular("/proc/self/environ", 0, 1 << 20, &buf, &len), 0);
-    assert_non_null(memmem(buf, len, MARKER, strlen(MARKER)));
-    explicit_bzero(buf, len);
-    free(buf);
-    assert_int_equal(leaks, 0);
-    assert_int_equal(moved, 0);
+    read_watched("/proc/self/environ", 1 << 20, 0);
 }
 
 int

@@ -42,66 +42,11 @@
 #include "relay/conn.h"
 #include "relay/relay.h"
 #include "relay/tls.h"
+#include "wipe_watch.h"
 
 #define MARKER "RELAYED-PLAINTEXT-MARKER-9b2e"
 #define CHUNK (40 * 1024) /* more than two records: both buffers fill */
 #define ROUNDS 4          /* chunks sent, each echoed before the next */
-
-void __real_free(void *p);
-void *__real_realloc(void *p, size_t n);
-void __wrap_free(void *p);
-void *__wrap_realloc(void *p, size_t n);
-
-static pthread_t worker_thread;
-static atomic_bool watching; /* worker_thread is set */
-static atomic_int leaks, moved;
-
-static bool
-holds_marker(void *p)
-{
-    return p != NULL && atomic_load(&watching) && pthread_equal(pthread_self(), worker_thread) &&
-           memmem(p, malloc_usable_size(p), MARKER, strlen(MARKER)) != NULL;
-}
-
-void
-__wrap_free(void *p)
-{
-    if (holds_marker(p))
-        atomic_fetch_add(&leaks, 1);
-    __real_free(p);
-}
-
-void *
-__wrap_realloc(void *p, size_t n)
-{
-    if (holds_marker(p))
-        atomic_fetch_add(&moved, 1);
-    return __real_realloc(p, n);
-}
-
-static void *
-crypto_malloc(size_t n, const char *file, int line)
-{
-    (void)file;
-    (void)line;
-    return malloc(n);
-}
-
-static void *
-crypto_realloc(void *p, size_t n, const char *file, int line)
-{
-    (void)file;
-    (void)line;
-    return __wrap_realloc(p, n);
-}
-
-static void
-crypto_free(void *p, const char *file, int line)
-{
-    (void)file;
-    (void)line;
-    __wrap_free(p);
-}
 
 /* the peers' buffers are static: the heap holds only the relay's copies */
 static char sent[CHUNK], got[CHUNK], echo_buf[CHUNK];
@@ -217,10 +162,8 @@ fixture_open(struct fixture *f)
 static void
 fixture_run(struct fixture *f)
 {
-    leaks = moved = 0;
     assert_int_equal(worker_spawn(f->w), 0);
-    worker_thread = f->w->thread;
-    atomic_store(&watching, true);
+    wipe_watch(f->w->thread, MARKER);
 }
 
 /* Once the client is done: the worker closes the connections (their close
@@ -237,7 +180,7 @@ fixture_close(struct fixture *f)
     for (size_t i = 0; i < f->n; i++)
         relay_stop(f->r[i], 1);
     worker_free(f->w);
-    atomic_store(&watching, false);
+    wipe_unwatch();
     for (size_t i = 0; i < f->n; i++) {
         relay_unref(f->r[i]);
         relay_stats_unref(f->st[i]);
@@ -245,8 +188,9 @@ fixture_close(struct fixture *f)
     unlink(f->sim);
     unlink(f->back);
     rmdir(f->dir);
-    if (leaks != 0 || moved != 0)
-        fail_msg("%d blocks freed and %d moved holding plaintext", leaks, moved);
+    if (atomic_load(&wipe_leaks) + atomic_load(&wipe_moved) > 0)
+        fail_msg("%d blocks freed and %d moved holding plaintext", atomic_load(&wipe_leaks),
+                 atomic_load(&wipe_moved));
 }
 
 static void
@@ -339,7 +283,7 @@ int
 main(void)
 {
     /* before OpenSSL allocates anything */
-    if (CRYPTO_set_mem_functions(crypto_malloc, crypto_realloc, crypto_free) != 1)
+    if (wipe_watch_openssl() != 0)
         return 1;
 
     const struct CMUnitTest tests[] = {
