@@ -39,28 +39,11 @@ ssize_t __wrap_read(int fd, void *buf, size_t n);
 static const char *grow; /* a file that grows before its first read() */
 static size_t grow_by;   /* by this many bytes of markers */
 
-/* Appends n bytes of markers to path. */
-static void
-append_markers(const char *path, size_t n)
-{
-    char line[64];
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-
-    assert_true(fd >= 0);
-    for (size_t done = 0; done < n;) {
-        int len = snprintf(line, sizeof(line), "%s %08zu\n", MARKER, done);
-        size_t w = (size_t)len < n - done ? (size_t)len : n - done;
-        assert_int_equal(write(fd, line, w), (ssize_t)w);
-        done += w;
-    }
-    close(fd);
-}
-
 ssize_t
 __wrap_read(int fd, void *buf, size_t n)
 {
     if (grow != NULL)
-        append_markers(grow, grow_by);
+        assert_int_equal(wipe_marker_file(grow, MARKER, grow_by, true), 0);
     grow = NULL;
     return __real_read(fd, buf, n);
 }
@@ -110,8 +93,7 @@ read_watched(const char *p, size_t max, int want)
 static void
 secret_file(size_t n, size_t more)
 {
-    unlink(path);
-    append_markers(path, n);
+    assert_int_equal(wipe_marker_file(path, MARKER, n, false), 0);
     grow = more > 0 ? path : NULL;
     grow_by = more;
 }

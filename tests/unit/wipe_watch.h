@@ -11,12 +11,15 @@
 #ifndef AIRLOCK_TESTS_WIPE_WATCH_H
 #define AIRLOCK_TESTS_WIPE_WATCH_H
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -102,6 +105,27 @@ wipe_watch_openssl(void)
     return CRYPTO_set_mem_functions(wipe_crypto_malloc, wipe_crypto_realloc, wipe_crypto_free) == 1
                ? 0
                : -1;
+}
+
+/* Writes n bytes of numbered lines that hold the marker to path (after
+ * what it holds when append is set; a new file is 0600: a secret's).
+ * Returns 0 or -1. */
+static inline int
+wipe_marker_file(const char *path, const char *marker, size_t n, bool append)
+{
+    char line[128];
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0600);
+
+    for (size_t done = 0; fd >= 0 && done < n;) {
+        int len = snprintf(line, sizeof(line), "%s %08zu\n", marker, done);
+        size_t w = (size_t)len < n - done ? (size_t)len : n - done;
+        if (write(fd, line, w) != (ssize_t)w) {
+            close(fd);
+            return -1;
+        }
+        done += w;
+    }
+    return fd >= 0 && close(fd) == 0 ? 0 : -1;
 }
 
 #endif
