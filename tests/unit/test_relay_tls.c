@@ -11,7 +11,9 @@
  * CRYPTO_set_mem_functions() hooks and airlock's own free() and realloc()
  * are wrapped (-Wl,--wrap): a block of the worker's given back, or moved,
  * while it holds a marker is a leak. The connection is then closed and the
- * worker stopped, so everything the connection held has been given back. */
+ * worker stopped, so everything the connection held has been given back.
+ * A backend that takes nothing leaves plaintext in the relay's buffer
+ * until idle_timeout ends the connection: wiped then too. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -87,10 +90,12 @@ out:
     return NULL;
 }
 
-/* The relays under test, on one worker thread, and the echoing backend. */
+/* The relays under test, on one worker thread, and the backend. */
 struct fixture {
     char dir[32], sim[64], back[64];
     int back_fd;
+    bool echo;        /* the backend echoes; else it never accepts: writes stall */
+    unsigned idle_ms; /* the relays' idle_timeout; 0: the default */
     pthread_t back_thread;
     struct worker *w;
     struct relay *r[2];
@@ -109,6 +114,8 @@ relay_add(struct fixture *f, const char *name, const char *listen, const char *t
 
     relay_conf_defaults(&rc);
     snprintf(rc.name, sizeof(rc.name), "%s", name);
+    if (f->idle_ms > 0)
+        rc.idle_timeout_ms = f->idle_ms;
     snprintf(ep, sizeof(ep), "unix:%s/%s", f->dir, listen);
     assert_int_equal(endpoint_parse(ep, &rc.listen, &err), PARSE_OK);
     snprintf(ep, sizeof(ep), "unix:%s/%s", f->dir, target[0] != '\0' ? target : "back");
@@ -133,15 +140,16 @@ relay_add(struct fixture *f, const char *name, const char *listen, const char *t
     f->st[f->n++] = st;
 }
 
-/* A sim root, the backend, a worker (not running yet). */
+/* A sim root, the backend (echo: echoing), a worker (not running yet). */
 static void
-fixture_open(struct fixture *f)
+fixture_open(struct fixture *f, bool echo)
 {
     EVP_PKEY *root_key = NULL;
     X509 *root = NULL;
     FILE *fp;
 
     memset(f, 0, sizeof(*f));
+    f->echo = echo;
     snprintf(f->dir, sizeof(f->dir), "/tmp/test_relay_tls.XXXXXX");
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->sim, sizeof(f->sim), "%s/sim.pem", f->dir);
@@ -154,7 +162,8 @@ fixture_open(struct fixture *f)
     EVP_PKEY_free(root_key);
     X509_free(root);
     assert_true((f->back_fd = unix_socket(f->back, true)) >= 0);
-    assert_int_equal(pthread_create(&f->back_thread, NULL, backend, &f->back_fd), 0);
+    if (echo)
+        assert_int_equal(pthread_create(&f->back_thread, NULL, backend, &f->back_fd), 0);
     assert_non_null(f->w = worker_new());
 }
 
@@ -172,11 +181,12 @@ fixture_run(struct fixture *f)
 static void
 fixture_close(struct fixture *f)
 {
-    pthread_join(f->back_thread, NULL);
-    close(f->back_fd);
+    if (f->echo)
+        pthread_join(f->back_thread, NULL);
     for (int i = 0; i < 10000 && atomic_load(&f->w->n_conns) > 0; i++)
         nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
     assert_int_equal(atomic_load(&f->w->n_conns), 0);
+    close(f->back_fd);
     for (size_t i = 0; i < f->n; i++)
         relay_stop(f->r[i], 1);
     worker_free(f->w);
@@ -200,30 +210,41 @@ fill_markers(void)
         sent[i] = MARKER[i % strlen(MARKER)];
 }
 
+/* A TLS client's connection to f's relay "tls", handshake done; the
+ * markers to send are in sent. Returns its fd. */
+static int
+tls_client(struct fixture *f, SSL_CTX **ctx, SSL **ssl)
+{
+    char path[64];
+    int fd;
+
+    assert_non_null(*ctx = SSL_CTX_new(TLS_client_method()));
+    SSL_CTX_set_verify(*ctx, SSL_VERIFY_NONE, NULL);
+    assert_non_null(*ssl = SSL_new(*ctx));
+    snprintf(path, sizeof(path), "%s/tls", f->dir);
+    assert_true((fd = unix_socket(path, false)) >= 0);
+    assert_int_equal(SSL_set_fd(*ssl, fd), 1);
+    assert_int_equal(SSL_connect(*ssl), 1);
+    fill_markers();
+    return fd;
+}
+
 /* tls: a TLS client (this thread) -> the relay -> the backend. */
 static void
 test_tls_wipes(void **state)
 {
     struct fixture f;
-    char path[64];
+    SSL_CTX *ctx;
+    SSL *ssl;
     size_t n;
 
     (void)state;
-    fixture_open(&f);
+    fixture_open(&f, true);
     relay_add(&f, "tls", "tls", "", true);
     fixture_run(&f);
 
     /* each chunk echoed before the next */
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-    assert_non_null(ctx);
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-    SSL *ssl = SSL_new(ctx);
-    snprintf(path, sizeof(path), "%s/tls", f.dir);
-    int fd = unix_socket(path, false);
-    assert_true(fd >= 0);
-    assert_int_equal(SSL_set_fd(ssl, fd), 1);
-    assert_int_equal(SSL_connect(ssl), 1);
-    fill_markers();
+    int fd = tls_client(&f, &ctx, &ssl);
     for (int round = 0; round < ROUNDS; round++) {
         size_t len = 0;
         assert_int_equal(SSL_write_ex(ssl, sent, sizeof(sent), &n), 1);
@@ -243,6 +264,33 @@ test_tls_wipes(void **state)
     fixture_close(&f);
 }
 
+/* tls: the backend takes nothing: the client writes until everything is
+ * full, the relay's buffer holds plaintext it could not write on when
+ * idle_timeout ends the connection. */
+static void
+test_stalled_wipes(void **state)
+{
+    struct fixture f;
+    SSL_CTX *ctx;
+    SSL *ssl;
+    size_t n;
+
+    (void)state;
+    fixture_open(&f, false);
+    f.idle_ms = 200;
+    relay_add(&f, "tls", "tls", "", true);
+    fixture_run(&f);
+    int fd = tls_client(&f, &ctx, &ssl);
+    assert_int_equal(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+    while (SSL_write_ex(ssl, sent, sizeof(sent), &n) == 1)
+        ;
+    assert_int_equal(SSL_get_error(ssl, 0), SSL_ERROR_WANT_WRITE);
+    fixture_close(&f);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    close(fd);
+}
+
 /* verify: a plain client (this thread) -> a verify: relay -> a tls: relay
  * -> the backend: the plaintext crosses both relays, read in clear by the
  * first and decrypted by both. */
@@ -253,7 +301,7 @@ test_verify_wipes(void **state)
     char path[64];
 
     (void)state;
-    fixture_open(&f);
+    fixture_open(&f, true);
     relay_add(&f, "tls", "tls", "", true);
     relay_add(&f, "verify", "verify", "tls", false);
     fixture_run(&f);
@@ -289,6 +337,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_wipes),
         cmocka_unit_test(test_verify_wipes),
+        cmocka_unit_test(test_stalled_wipes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
