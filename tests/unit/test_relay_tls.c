@@ -183,7 +183,7 @@ fixture_close(struct fixture *f)
 {
     if (f->echo)
         pthread_join(f->back_thread, NULL);
-    for (int i = 0; i < 10000 && atomic_load(&f->w->n_conns) > 0; i++)
+    for (int i = 0; i < 30000 && atomic_load(&f->w->n_conns) > 0; i++)
         nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
     assert_int_equal(atomic_load(&f->w->n_conns), 0);
     close(f->back_fd);
