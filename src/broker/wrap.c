@@ -60,18 +60,24 @@ carrier_cert(EVP_PKEY *pub)
     return x;
 }
 
+/* The secret goes straight into the CMS content's cipher BIO, not through
+ * CMS_final(): that copies its input through a BIO_f_buffer() whose
+ * buffer (a copy of the secret in clear) OpenSSL frees without wiping.
+ * What else holds it in clear here (the cipher BIO's context and the
+ * EVP_CIPHER_CTX, the content key) OpenSSL wipes when it frees them. */
 int
 wrap_secret(EVP_PKEY *pub, const uint8_t *pt, size_t len, uint8_t **der, size_t *der_len)
 {
     X509 *x = carrier_cert(pub);
-    BIO *in = BIO_new_mem_buf(pt, (int)len);
     CMS_ContentInfo *cms = NULL;
     CMS_RecipientInfo *ri;
     EVP_PKEY_CTX *pctx;
+    BIO *content = NULL;
+    size_t written = 0;
     int ret = -ENOMEM, n;
 
     *der = NULL;
-    if (x == NULL || in == NULL)
+    if (x == NULL)
         goto fail;
     cms = CMS_encrypt(NULL, NULL, EVP_aes_256_cbc(), CMS_BINARY | CMS_PARTIAL);
     ret = -EIO;
@@ -81,13 +87,16 @@ wrap_secret(EVP_PKEY *pub, const uint8_t *pt, size_t len, uint8_t **der, size_t 
         EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) <= 0 ||
         EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) <= 0 ||
         EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) <= 0 ||
-        CMS_final(cms, in, NULL, CMS_BINARY) != 1 || (n = i2d_CMS_ContentInfo(cms, der)) <= 0)
+        (content = CMS_dataInit(cms, NULL)) == NULL ||
+        (len > 0 && (BIO_write_ex(content, pt, len, &written) != 1 || written != len)) ||
+        BIO_flush(content) != 1 || CMS_dataFinal(cms, content) != 1 ||
+        (n = i2d_CMS_ContentInfo(cms, der)) <= 0)
         goto fail;
     *der_len = (size_t)n;
     ret = 0;
 fail:
+    BIO_free_all(content);
     CMS_ContentInfo_free(cms);
-    BIO_free(in);
     X509_free(x);
     return ret;
 }

@@ -63,7 +63,8 @@ attest_usage(FILE *f)
             "       airlock attest seal --key-file FILE --dir DIR NAME [FILE|-]\n");
 }
 
-/* Reads a whole file ("-": stdin) of at most INPUT_MAX bytes. */
+/* Reads a whole file ("-": stdin) of at most INPUT_MAX bytes. It may be a
+ * secret (seal): what was read of a refused one is wiped. */
 static int
 read_all(const char *path, uint8_t **out, size_t *len)
 {
@@ -94,7 +95,7 @@ read_all(const char *path, uint8_t **out, size_t *len)
     *len = n;
     return 0;
 fail:
-    free(b);
+    buf_wipe_free(b, n);
     if (fd > 0)
         close(fd);
     return ret;

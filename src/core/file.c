@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/strbuf.h"
+
 int
 file_open_regular(const char *path, int flags, mode_t mode, struct stat *st)
 {
@@ -50,7 +52,10 @@ file_read_regular(const char *path, int flags, size_t max, char **out, size_t *l
             if (cap > max)
                 goto fail;
             size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-            char *nb = realloc(buf, ncap + 1);
+            /* what was read may be a secret (a key, a password): the
+             * old block is wiped, not left to the heap as realloc()
+             * would */
+            char *nb = buf_wipe_realloc(buf, n, cap + 1, ncap + 1);
             rc = -ENOMEM;
             if (nb == NULL)
                 goto fail;
@@ -74,7 +79,7 @@ file_read_regular(const char *path, int flags, size_t max, char **out, size_t *l
     *len = n;
     return 0;
 fail:
-    free(buf);
+    buf_wipe_free(buf, n);
     close(fd);
     return rc;
 }

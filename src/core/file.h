@@ -26,8 +26,11 @@ int file_open_regular(const char *path, int flags, mode_t mode, struct stat *st)
 
 /* Reads the regular file path (file_open_regular() with O_RDONLY | flags) whole into
  * *out, NUL-terminated, *len bytes without the NUL; *out is malloc'd (the
- * caller frees it). Returns 0, -EFBIG when it is longer than max,
- * -FILE_NOT_REGULAR, or -errno. */
+ * caller frees it, wiped first when it is a secret). What it read may be a
+ * secret: a buffer that grows (the file is bigger than fstat() said) or is
+ * given back on a failure is wiped first, so no copy stays in freed
+ * memory. Returns 0, -EFBIG when it is longer than max, -FILE_NOT_REGULAR,
+ * or -errno. */
 int file_read_regular(const char *path, int flags, size_t max, char **out, size_t *len);
 
 /* strerror(-err), and "not a regular file" for -FILE_NOT_REGULAR. */

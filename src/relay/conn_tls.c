@@ -15,7 +15,15 @@
  * bytes must pass through OpenSSL. The end of one direction is passed on:
  * close_notify becomes shutdown(SHUT_WR) and a FIN becomes close_notify
  * (and a FIN after it). Plain relays never come here: they keep the pumps
- * of pump.c. */
+ * of pump.c.
+ *
+ * What these buffers hold is the user's plaintext on both directions (what
+ * OpenSSL decrypted, what the plain side sent to be encrypted): the bytes
+ * are wiped once written on, and what is left when the connection ends, so
+ * nothing of it stays in the memory the connection gives back or, while it
+ * is idle, in its own. One memset of the bytes just written, still in the
+ * cache: no copy. OpenSSL's own buffers are wiped too
+ * (SSL_OP_CLEANSE_PLAINTEXT, relay/tls.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +97,14 @@ tls_result(struct tls_conn *t, int ret)
     }
 }
 
+/* Drops d's bytes, wiped. */
+static void
+tls_dir_wipe(struct tls_dir *d)
+{
+    explicit_bzero(d->buf, d->len);
+    d->off = d->len = 0;
+}
+
 /* One read (into buf) or write (from buf) of up to n bytes on s, through
  * OpenSSL on the TLS side: the count, 0 at the end (reads), -EAGAIN, or
  * -errno. */
@@ -149,7 +165,7 @@ dir_run(struct conn *c, struct tls_dir *d, struct side *from, struct side *to, s
             acct->bytes += (size_t)n;
             atomic_fetch_add_explicit(acct->counter, (size_t)n, memory_order_relaxed);
         }
-        d->off = d->len = 0;
+        tls_dir_wipe(d);
         if (d->eof) {
             int rc = d->shut ? 0 : side_shut(c, to);
             if (rc == 0)
@@ -331,6 +347,8 @@ tls_closing(struct conn *c, enum conn_end end, char *tag, size_t len)
     t->ssl = NULL;
     tls_gen_unref(t->gen);
     t->gen = NULL;
+    tls_dir_wipe(&t->up);
+    tls_dir_wipe(&t->down);
 }
 
 const struct conn_ops conn_tls_server_ops = {

@@ -28,6 +28,15 @@
 #define RENEW_RETRY_MIN_MS 1000
 #define RENEW_RETRY_MAX_MS 60000
 
+/* Both sides' contexts: no tickets or renegotiation (below), a FIN without
+ * close_notify passed on as a FIN, and the records OpenSSL decrypted wiped
+ * once read and before their buffer is freed (SSL_MODE_RELEASE_BUFFERS
+ * frees it whenever it is empty): they are the user's plaintext, which
+ * must not stay behind in the heap. */
+#define TLS_OPTIONS                                                                                \
+    (SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF |                   \
+     SSL_OP_CLEANSE_PLAINTEXT)
+
 /* One certificate and what made it: its context, and for sim the leaf
  * that signs its fresh evidence (its own, so that a renewal never changes
  * what a connection in its handshake is signing with). */
@@ -160,8 +169,7 @@ gen_new(struct relay_tls *t, time_t now, char *err)
      * passed on as a FIN (nginx and haproxy do the same) */
     SSL_CTX_set_session_cache_mode(g->ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(g->ctx, 0);
-    SSL_CTX_set_options(g->ctx,
-                        SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_options(g->ctx, TLS_OPTIONS);
     SSL_CTX_set_mode(g->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_client_hello_cb(g->ctx, fresh_gate, t);
     if (gen_issue(t, g, now, err) != 0)
@@ -294,8 +302,7 @@ client_open(struct relay_tls *t, char *err)
     SSL_CTX_set_min_proto_version(t->client_ctx, vc->fresh ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_verify(t->client_ctx, SSL_VERIFY_NONE, NULL);
     SSL_CTX_set_session_cache_mode(t->client_ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_options(t->client_ctx,
-                        SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_options(t->client_ctx, TLS_OPTIONS);
     SSL_CTX_set_mode(t->client_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_RELEASE_BUFFERS);
     log_info("relay=%s verify ready policy=%s%s fresh=%s", t->relay->conf.name,
              attest_kind_name(vc->policy.type),

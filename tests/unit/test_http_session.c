@@ -37,43 +37,13 @@
 #include "http/proxy.h"
 #include "http/proxy_int.h" /* the sessions' buffers, looked at between requests */
 #include "net/endpoint.h"
+#include "wipe_watch.h"
 
 #define MARKER "PLAINTEXT-MARKER-7c1f"
 #define PAD_N 6000 /* markers in the passed-through field: ~130 KiB, over a read */
 #define ROUNDS 3   /* requests on one connection: the buffers are reused */
 #define CHUNK 4096 /* the second request's body is chunked (de-chunked in place) */
 #define IO_MAX (1 << 20)
-
-void __real_free(void *p);
-void *__real_realloc(void *p, size_t n);
-void __wrap_free(void *p);
-void *__wrap_realloc(void *p, size_t n);
-
-static pthread_t loop_thread;
-static atomic_int leaks, moved; /* freed, reallocated while holding a marker */
-
-static bool
-holds_marker(void *p)
-{
-    return p != NULL && pthread_equal(pthread_self(), loop_thread) &&
-           memmem(p, malloc_usable_size(p), MARKER, strlen(MARKER)) != NULL;
-}
-
-void
-__wrap_free(void *p)
-{
-    if (holds_marker(p))
-        atomic_fetch_add(&leaks, 1);
-    __real_free(p);
-}
-
-void *
-__wrap_realloc(void *p, size_t n)
-{
-    if (holds_marker(p))
-        atomic_fetch_add(&moved, 1);
-    return __real_realloc(p, n);
-}
 
 /* the peers' buffers are static: the heap is the proxy's alone */
 static char req[IO_MAX], body[IO_MAX], resp[IO_MAX], back_in[IO_MAX];
@@ -248,7 +218,7 @@ test_session_wipes(void **state)
     pthread_t th;
     int err = 0, fd;
 
-    loop_thread = pthread_self();
+    wipe_watch(pthread_self(), MARKER);
     assert_non_null(mkdtemp(dir));
     snprintf(keys, sizeof(keys), "%s/keys.json", dir);
     fd = open(keys, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -319,9 +289,9 @@ test_session_wipes(void **state)
 
     if (pe.stale != 0)
         fail_msg("plaintext left in the buffers kept between two requests: %d", pe.stale);
-    if (atomic_load(&leaks) + atomic_load(&moved) > 0)
+    if (atomic_load(&wipe_leaks) + atomic_load(&wipe_moved) > 0)
         fail_msg("plaintext left in memory given back: %d blocks freed, %d moved by realloc",
-                 atomic_load(&leaks), atomic_load(&moved));
+                 atomic_load(&wipe_leaks), atomic_load(&wipe_moved));
 }
 
 int
