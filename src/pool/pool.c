@@ -1426,6 +1426,11 @@ sweep_store(struct pool *p, const struct pool_conf *pc)
 
     if (pc->state.store[0] == '\0')
         return;
+    /* the other nodes' temporaries in flight look the same as a crash's */
+    if (dir_node(p->dir)[0] != '\0') {
+        log_info("pool=%s: state.store: shared by the nodes of a cluster, not swept", pc->name);
+        return;
+    }
     if ((s = calloc(1, sizeof(*s))) != NULL) {
         snprintf(s->pool, sizeof(s->pool), "%s", pc->name);
         s->sc = pc->state;
@@ -1524,7 +1529,8 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
     if ((rc = pool_conf_check_host(pc, why, sizeof(why))) != 0 ||
         (rc = state_conf_check_host(&pc->state, why, sizeof(why))) != 0 ||
         (pc->state.store[0] != '\0' &&
-         (rc = p->store_lock = state_store_lock(pc->state.store, why, sizeof(why))) < 0)) {
+         (rc = p->store_lock =
+              state_store_lock(pc->state.store, dir_node(d)[0] != '\0', why, sizeof(why))) < 0)) {
         log_warnx("pool=%s: %s", pc->name, why);
         goto fail;
     }
@@ -1606,7 +1612,8 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc)
     bool moved = strcmp(pc->state.store, p->conf.state.store) != 0;
     if (state_conf_check_host(&pc->state, why, sizeof(why)) != 0 ||
         (moved && pc->state.store[0] != '\0' &&
-         (lock = state_store_lock(pc->state.store, why, sizeof(why))) < 0)) {
+         (lock = state_store_lock(pc->state.store, dir_node(p->dir)[0] != '\0', why, sizeof(why))) <
+             0)) {
         log_warnx("pool=%s: %s; sessions keep the running provisioning", pc->name, why);
         next.state = p->conf.state;
         next.provision = p->conf.provision;

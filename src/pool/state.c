@@ -388,7 +388,7 @@ state_conf_check_host(const struct state_conf *sc, char *why, size_t len)
 }
 
 int
-state_store_lock(const char *store, char *why, size_t len)
+state_store_lock(const char *store, bool shared, char *why, size_t len)
 {
     int fd = open(store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc;
 
@@ -400,13 +400,13 @@ state_store_lock(const char *store, char *why, size_t len)
     /* a lock of the open directory, not of a file in it: nothing to plant
      * or to leave behind, and the kernel drops it with the last fd, also
      * when airlock is killed (O_CLOEXEC: no instance or hook inherits it) */
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
         rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
         if (rc == -EBUSY)
             snprintf(why, len,
                      "state.store: %s is in use by another pool (of this airlock or "
-                     "another process): one pool per store",
-                     store);
+                     "another process): one pool per store%s",
+                     store, shared ? ", or the nodes of one cluster" : "");
         else
             snprintf(why, len, "state.store: cannot lock %s: %s", store, strerror(-rc));
         close(fd);

@@ -53,10 +53,12 @@ int state_store_sweep(const struct state_conf *sc, unsigned *removed);
 
 /* Takes store (a pool's state.store) for one pool of one airlock: an
  * exclusive flock(2) of the directory, which another pool of this process
- * or another process cannot take while it is held. Returns the fd that
- * holds it (close it to release), or -EBUSY (held elsewhere) or -errno,
- * with why saying "state.store: ...". */
-int state_store_lock(const char *store, char *why, size_t len);
+ * or another process cannot take while it is held; or (shared: the pool of
+ * one node of a cluster, whose directory keeps each user on one node at a
+ * time) a shared one, which the other nodes take too, and which excludes
+ * an exclusive one. Returns the fd that holds it (close it to release), or
+ * -EBUSY (held elsewhere) or -errno, with why saying "state.store: ...". */
+int state_store_lock(const char *store, bool shared, char *why, size_t len);
 
 enum state_way { STATE_FETCH, STATE_STORE };
 

@@ -9,8 +9,8 @@
 # is logged and counted (reason="state"), and the next session gets the
 # previous set. Refused: dave.key above max_file_size, dave.key a symlink,
 # dave.key missing, two files of 60KiB each (120KiB, by their sizes before a
-# byte is copied). Stored: two files of exactly 48KiB (the bound), then a
-# normal set. The store is a small tmpfs of its own: a bound that does not
+# byte is copied), the store's filesystem full at dave.key (ENOSPC).
+# Stored: two files of exactly 48KiB (the bound), then a normal set. The store is a small tmpfs of its own: a bound that does not
 # hold fails the test rather than filling the machine's disk.
 . "$(dirname "$0")/lib.sh"
 
@@ -79,6 +79,14 @@ log "two files within max_file_size, together above max_session_size: neither is
 fill dave.db 61440
 fill dave.key 61440
 session_refused "dave.key refused: 61440 bytes with the 61440 bytes of the session's files before it, more than max_session_size .98304 bytes.$"
+log "the store's filesystem full at the second file (ENOSPC): neither is stored"
+avail=$(df --output=avail -B1 "$T/store" | tail -1)
+# 60KiB left: dave.db (40KiB) fits, dave.key (40KiB, within the bounds) not
+head -c $((avail - 60 * 1024)) /dev/zero >"$T/store/filler"
+fill dave.db 40960
+fill dave.key 40960
+session_refused "cannot copy dave.key: No space left on device"
+rm "$T/store/filler"
 
 log "two files of exactly max_session_size together are stored"
 fill dave.db 49152
