@@ -21,14 +21,14 @@ mount -t tmpfs -o size=8m,mode=0755 airlock-test-state-set "$T/store" || skip "c
 at_exit "umount -l $(printf %q "$T/store")"
 pool_state_store
 pool_conf "$CONF" "$P0" <<EOF
+    uids: $U0-$((U0 + 2))
     min_idle: 1
     max: 1
-    uids: $U0-$((U0 + 2))
     state:
       store: $T/store
+      store_back: ["{user}.db", "{user}.key"]
       fetch_optional: ["{user}.key"]
       fetch: ["{user}.db"]
-      store_back: ["{user}.db", "{user}.key"]
       max_file_size: 64KiB
       max_session_size: 96KiB
 EOF
