@@ -1480,6 +1480,14 @@ store_unlock_free(void *ctx)
     free(u);
 }
 
+/* Takes the store of sc for p (state_store_lock()): shared by the nodes of
+ * a cluster, whose directory keeps each user on one node at a time. */
+static int
+store_take(const struct pool *p, const struct state_conf *sc, char *why, size_t len)
+{
+    return state_store_lock(sc->store, dir_node(p->dir)[0] != '\0', why, len);
+}
+
 /* Releases p's store lock (held or not) after the work queued so far. */
 static void
 store_release(struct pool *p)
@@ -1529,8 +1537,7 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
     if ((rc = pool_conf_check_host(pc, why, sizeof(why))) != 0 ||
         (rc = state_conf_check_host(&pc->state, why, sizeof(why))) != 0 ||
         (pc->state.store[0] != '\0' &&
-         (rc = p->store_lock =
-              state_store_lock(pc->state.store, dir_node(d)[0] != '\0', why, sizeof(why))) < 0)) {
+         (rc = p->store_lock = store_take(p, &pc->state, why, sizeof(why))) < 0)) {
         log_warnx("pool=%s: %s", pc->name, why);
         goto fail;
     }
@@ -1612,8 +1619,7 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc)
     bool moved = strcmp(pc->state.store, p->conf.state.store) != 0;
     if (state_conf_check_host(&pc->state, why, sizeof(why)) != 0 ||
         (moved && pc->state.store[0] != '\0' &&
-         (lock = state_store_lock(pc->state.store, dir_node(p->dir)[0] != '\0', why, sizeof(why))) <
-             0)) {
+         (lock = store_take(p, &pc->state, why, sizeof(why))) < 0)) {
         log_warnx("pool=%s: %s; sessions keep the running provisioning", pc->name, why);
         next.state = p->conf.state;
         next.provision = p->conf.provision;
