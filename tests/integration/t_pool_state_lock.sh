@@ -10,17 +10,23 @@
 #    path (a bind mount) does not start it; the running pool keeps it;
 #  - a reload that moves the pool to another store releases the first one
 #    (logged), which a second airlock then takes (and sweeps);
-#  - once an airlock stopped, another one takes its store.
+#  - a reload moving the pool to a store another airlock holds keeps the
+#    running store;
+#  - once an airlock stopped, another one takes its store;
+#  - the nodes of one cluster (a redis directory, node:) share a store and
+#    do not sweep it; an airlock that is not a node is refused on it.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to bind-mount a store"
 pool_setup
+need redis-server
 S=$T/store
 mkdir -m 0700 "$S" "$T/store3"
 mkdir "$T/store-bind"
 mount --bind "$S" "$T/store-bind" || skip "cannot bind-mount"
 at_exit "umount -l $(printf %q "$T/store-bind")"
 tmp=.dave.db.0123456789abcdef
+declare -A NODE_PID=()
 pool_conf "$CONF" "$P0" <<EOF
     min_idle: 1
     state:
@@ -76,6 +82,11 @@ AL2=$LAST_PID
 wait_log "$T/al2.log" "pool=fb: state.store: removed 1 temporary files left in $S\$"
 [ ! -e "$S/$tmp" ] || fail "the store's new airlock did not sweep it"
 
+log "a reload moving the pool to a store another airlock holds keeps the running one"
+sed "s|store: $T/store3\$|store: $S|" -i "$CONF"
+kill -HUP "$AL"
+wait_log "$LOG" "pool=fa: state.store: $S is in use by another pool .*; sessions keep the running provisioning"
+
 log "once the first airlock stopped, another one takes its store"
 stop_clean "$AL" al
 sed -e "s|$T/ctl2.sock|$T/ctl.sock|" -e "s|name: fb|name: fc|" -e "s|store: $S\$|store: $T/store3|" \
@@ -86,4 +97,35 @@ AL3=$LAST_PID
 wait_log "$T/al3.log" "pool=fc: state.store: removed 0 temporary files left in $T/store3\$"
 stop_clean "$AL3" al3
 stop_clean "$AL2" al2
+
+log "the nodes of a cluster share a store; an airlock that is not a node is refused on it"
+start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
+wait_for unix_up "$T/redis.sock"
+mkdir -m 0700 "$T/store4"
+printf 'in flight\n' >"$T/store4/$tmp"
+# node_conf FILE NAME [NODE]: pool fb on $T/store4, its own metrics, control
+# socket, ports and directory; with NODE a node of the cluster (redis)
+node_conf() {
+    local m p
+    m=$(free_port)
+    p=$(free_range 50)
+    sed -e "s|127.0.0.1:$MPORT2\$|127.0.0.1:$m|" -e "s|$T/ctl2.sock|$T/ctl-$2.sock|" \
+        -e "s|ports: .*|ports: $p-$((p + 49))|" -e "s|dir: $T/inst2\$|dir: $T/inst-$2|" \
+        -e "s|store: $S\$|store: $T/store4|" "$CONF2" >"$1"
+    [ -z "${3:-}" ] || sed -i "s|^  backend: memory\$|  backend: redis\n  redis: unix:$T/redis.sock\n  node: $3|" "$1"
+}
+for n in n1 n2; do
+    node_conf "$T/$n.yaml" "$n" "$n"
+    airlock_up "$n" run -c "$T/$n.yaml"
+    NODE_PID[$n]=$LAST_PID
+    wait_log "$T/$n.log" "pool=fb: state.store: shared by the nodes of a cluster, not swept"
+done
+[ -e "$T/store4/$tmp" ] || fail "a node swept the store the other nodes write"
+node_conf "$T/alone.yaml" alone
+rc=0
+timeout 60 "$AIRLOCK" run -c "$T/alone.yaml" >"$T/alone.log" 2>&1 || rc=$?
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "an airlock that is not a node: status $rc: $(tail -5 "$T/alone.log")"
+has "pool=fb: state.store: $T/store4 is in use by another pool" <"$T/alone.log" ||
+    fail "no reason given: $(tail -5 "$T/alone.log")"
+for n in n1 n2; do stop_clean "${NODE_PID[$n]}" "$n"; done
 log ok
