@@ -9,12 +9,15 @@
 # is logged and counted (reason="state"), and the next session gets the
 # previous set. Refused: dave.key above max_file_size, dave.key a symlink,
 # dave.key missing, two files of 60KiB each (120KiB, by their sizes before a
-# byte is copied), the store's filesystem full at dave.key (ENOSPC).
+# byte is copied), dave.key holding more than its size says past what the
+# session has left (a FUSE file, counted as copied), the store's
+# filesystem full at dave.key (ENOSPC).
 # Stored: two files of exactly 48KiB (the bound), then a normal set. The store is a small tmpfs of its own: a bound that does not
 # hold fails the test rather than filling the machine's disk.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
+GROWFILE=${GROWFILE:-$(dirname "$AIRLOCK")/tests/growfile}
 pool_setup
 mkdir "$T/store"
 mount -t tmpfs -o size=8m,mode=0755 airlock-test-state-set "$T/store" || skip "cannot mount a tmpfs"
@@ -79,6 +82,17 @@ log "two files within max_file_size, together above max_session_size: neither is
 fill dave.db 61440
 fill dave.key 61440
 session_refused "dave.key refused: 61440 bytes with the 61440 bytes of the session's files before it, more than max_session_size .98304 bytes.$"
+log "a second file that holds more than its size says, past what the session has left, as it is copied"
+at_exit growfile_umount
+fill dave.db 61440
+fill dave.key 100
+# over dave.key, the instance's: 1 KiB by its size (within the 36KiB left),
+# 60 KiB (within max_file_size) when read
+start growfile "$GROWFILE" "$DIR/dave.key" --says 1024 --holds 61440 --owner "$UID_:$UID_"
+wait_for eval '[ "$(stat -c %s "$DIR/dave.key")" = 1024 ]'
+session_refused "dave.key refused: it grew while it was copied, more than max_session_size .98304 bytes.$"
+growfile_umount
+
 log "the store's filesystem full at the second file (ENOSPC): neither is stored"
 avail=$(df --output=avail -B1 "$T/store" | tail -1)
 # 60KiB left: dave.db (40KiB) fits, dave.key (40KiB, within the bounds) not
