@@ -15,8 +15,9 @@
  * by a path that could lead elsewhere, a file is written under a fresh
  * O_EXCL name and complete before it is renamed into place, a file is read
  * only when it is a regular file of the instance's uid with one link, and
- * stored back only up to state.max_file_size's default (256 MiB). The
- * database stays encrypted all the way: the key never reaches this host.
+ * stored back only up to the defaults of state.max_file_size (256 MiB) and
+ * max_session_size (1 GiB). The database stays encrypted all the way: the
+ * key never reaches this host.
  * Exit status: 0 done, 1 refused or failed (a line on stderr says why),
  * 2 usage. */
 #include <errno.h>
@@ -40,7 +41,9 @@ smartgrid_files(struct state_conf *sc, const char *store)
      * user's state is complete */
     snprintf(sc->fetch.arg[sc->fetch.n++], CONF_ARG_MAX, "{user}.db");
     snprintf(sc->store_back.arg[sc->store_back.n++], CONF_ARG_MAX, "{user}.db");
-    sc->max_file_size = STATE_FILE_SIZE_DEFAULT; /* as a state: block without the key */
+    /* as a state: block without the keys */
+    sc->max_file_size = STATE_FILE_SIZE_DEFAULT;
+    sc->max_session_size = STATE_SESSION_SIZE_DEFAULT;
 }
 
 int

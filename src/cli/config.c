@@ -1171,6 +1171,8 @@ static const struct conf_row state_rows[] = {
      .expect = EXPECT_STATE_NAMES, .list = &state_names_list},
     {.name = "max_file_size", .set = conf_set_size, .off = STC(max_file_size), .min = 1,
      .max = STATE_FILE_SIZE_MAX, .expect = EXPECT_STATE_SIZE},
+    {.name = "max_session_size", .set = conf_set_size, .off = STC(max_session_size), .min = 1,
+     .max = STATE_FILE_SIZE_MAX, .expect = EXPECT_STATE_SIZE},
     {.name = "timeout", .set = conf_set_duration, .off = STC(timeout_ms), .min = 1,
      .expect = EXPECT_DURATION, .low = "expected a duration of more than 0"},
 };
@@ -1179,7 +1181,7 @@ static const struct conf_row state_rows[] = {
 static const struct conf_block state_block = {
     ROWS(state_rows),
     .what = "expected a mapping (store, fetch_optional, fetch, store_back, max_file_size, "
-            "timeout)",
+            "max_session_size, timeout)",
 };
 
 BLOCK_CHECK(pool_check, pool_conf_check, struct pool_conf)
@@ -1598,8 +1600,8 @@ static const struct conf_list sinks_list = {
     .block = &sink_block,
 };
 
-/* pools[i] against the pools before it: names, directories, ports and
- * uids of its own. */
+/* pools[i] against the pools before it: names, directories, stores, ports
+ * and uids of its own. */
 static int
 pool_unique(const struct config *cfg, size_t i, struct conf_fault *f)
 {
@@ -1614,6 +1616,11 @@ pool_unique(const struct config *cfg, size_t i, struct conf_fault *f)
         if (strcmp(o->dir, pc->dir) == 0)
             return conf_fault(f, "dir", "expected a directory of its own; pools[%zu] uses %s", j,
                               pc->dir);
+        if (pc->state.store[0] != '\0' && strcmp(o->state.store, pc->state.store) == 0)
+            return conf_fault(
+                f, "state.store",
+                "expected a store of its own; pools[%zu] uses %s (one pool per store)", j,
+                pc->state.store);
         if (pool_conf_ports(pc) != 0 && pool_conf_ports(o) != 0 && pc->port_min <= o->port_max &&
             o->port_min <= pc->port_max)
             return conf_fault(f, "ports", "expected ports no other pool uses; pools[%zu] has %u-%u",

@@ -115,6 +115,16 @@ pool_conf_check(struct pool_conf *pc, struct conf_fault *f)
         return conf_fault(f, "state",
                           "expected either state (built-in provisioning) or the provision and "
                           "deprovision hooks, not both");
+    struct state_conf *sc = &pc->state;
+    if (sc->max_session_size == 0)
+        sc->max_session_size = sc->max_file_size > STATE_SESSION_SIZE_DEFAULT
+                                   ? sc->max_file_size
+                                   : STATE_SESSION_SIZE_DEFAULT;
+    if (sc->max_session_size < sc->max_file_size)
+        return conf_fault(f, "state.max_session_size",
+                          "expected at least max_file_size (%zu bytes): the bound of all the files "
+                          "of one session",
+                          sc->max_file_size);
     if (pool_conf_uids(pc) != 0 && pool_conf_uids(pc) < pc->max)
         return conf_fault(f, "uids", "expected at least max (%u) uids, not %u", pc->max,
                           pool_conf_uids(pc));

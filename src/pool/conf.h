@@ -16,8 +16,9 @@
 #define CONF_INSTANCES_MAX 1024
 #define POOL_NAME_MAX 40          /* characters of a pool name: instance names are NAME-N */
 #define POOL_UID_LAST 4294967294u /* (uid_t)-1 means "no change" to setresuid() */
-#define STATE_FILE_SIZE_DEFAULT ((size_t)256 << 20) /* state.max_file_size (docs/pool.md) */
-#define STATE_FILE_SIZE_MAX ((size_t)1 << 40)       /* the largest size units_size() reads */
+#define STATE_FILE_SIZE_DEFAULT ((size_t)256 << 20)  /* state.max_file_size (docs/pool.md) */
+#define STATE_FILE_SIZE_MAX ((size_t)1 << 40)        /* the largest size units_size() reads */
+#define STATE_SESSION_SIZE_DEFAULT ((size_t)1 << 30) /* state.max_session_size (docs/pool.md) */
 
 /* An argv template: words with {port}, {dir}, {instance}, {uid}, {gid} (and
  * {user} in hooks). */
@@ -41,6 +42,8 @@ struct state_conf {
     struct argv_conf fetch;          /* then these, in order (the store must have them) */
     struct argv_conf store_back;     /* copied back to the store after the session */
     size_t max_file_size;            /* of each file stored back; default 256 MiB */
+    size_t max_session_size;         /* of all of one session's; 0 (unset): the larger of
+                                      * 1 GiB and max_file_size */
     unsigned timeout_ms;             /* each way; default 30s; more than 0 */
 };
 

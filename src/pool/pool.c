@@ -151,6 +151,7 @@ struct pool {
     struct timer scale_timer;
     struct task scale_task, free_task;
     struct pool_stats stats;
+    int store_lock; /* conf.state.store, held (state_store_lock()); -1: none */
 };
 
 static void scale_soon(struct pool *p);
@@ -1425,6 +1426,11 @@ sweep_store(struct pool *p, const struct pool_conf *pc)
 
     if (pc->state.store[0] == '\0')
         return;
+    /* the other nodes' temporaries in flight look the same as a crash's */
+    if (dir_node(p->dir)[0] != '\0') {
+        log_info("pool=%s: state.store: shared by the nodes of a cluster, not swept", pc->name);
+        return;
+    }
     if ((s = calloc(1, sizeof(*s))) != NULL) {
         snprintf(s->pool, sizeof(s->pool), "%s", pc->name);
         s->sc = pc->state;
@@ -1432,6 +1438,74 @@ sweep_store(struct pool *p, const struct pool_conf *pc)
             return; /* s is the env's (freed by it when this fails, too) */
     }
     log_warnx("pool=%s: state.store: out of memory, leftovers of a crash stay", pc->name);
+}
+
+/* The store's lock of a pool that leaves it, released on the env's thread
+ * once the transfers queued before it ran: their temporaries are this
+ * airlock's until then. */
+struct store_unlock {
+    int fd;
+    char pool[CONF_NAME_MAX];
+    char store[CONF_FILE_PATH_MAX];
+};
+
+static int
+store_unlock_run(void *ctx)
+{
+    struct store_unlock *u = ctx;
+
+    close(u->fd);
+    u->fd = -1;
+    return 0;
+}
+
+/* On the loop, once released: the pool may be gone, u is all it needs. */
+static void
+store_unlock_done(void *arg, void *ctx, int err)
+{
+    const struct store_unlock *u = ctx;
+
+    (void)arg;
+    (void)err;
+    log_info("pool=%s: state.store: released %s", u->pool, u->store);
+}
+
+static void
+store_unlock_free(void *ctx)
+{
+    struct store_unlock *u = ctx;
+
+    if (u->fd >= 0) /* it never ran (out of memory): released now */
+        close(u->fd);
+    free(u);
+}
+
+/* Takes the store of sc for p (state_store_lock()): shared by the nodes of
+ * a cluster, whose directory keeps each user on one node at a time. */
+static int
+store_take(const struct pool *p, const struct state_conf *sc, char *why, size_t len)
+{
+    return state_store_lock(sc->store, dir_node(p->dir)[0] != '\0', why, len);
+}
+
+/* Releases p's store lock (held or not) after the work queued so far. */
+static void
+store_release(struct pool *p)
+{
+    struct store_unlock *u;
+
+    if (p->store_lock < 0)
+        return;
+    if ((u = malloc(sizeof(*u))) == NULL) {
+        close(p->store_lock); /* nothing can wait for the transfers: they end, unlocked */
+    } else {
+        u->fd = p->store_lock;
+        snprintf(u->pool, sizeof(u->pool), "%s", p->conf.name);
+        snprintf(u->store, sizeof(u->store), "%s", p->conf.state.store);
+        pool_env_run(p->env, store_unlock_run, u, store_unlock_free, false, store_unlock_done,
+                     NULL);
+    }
+    p->store_lock = -1;
 }
 
 struct pool *
@@ -1444,6 +1518,7 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
 
     if (p == NULL)
         goto fail;
+    p->store_lock = -1;
     list_init(&p->instances);
     if (d == NULL) { /* no login could be checked: config.c requires directory: */
         log_warnx("pool=%s: no directory to check logins against", pc->name);
@@ -1460,7 +1535,9 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
     if ((rc = rules_compile(&p->rules, pc)) != 0)
         goto fail;
     if ((rc = pool_conf_check_host(pc, why, sizeof(why))) != 0 ||
-        (rc = state_conf_check_host(&pc->state, why, sizeof(why))) != 0) {
+        (rc = state_conf_check_host(&pc->state, why, sizeof(why))) != 0 ||
+        (pc->state.store[0] != '\0' &&
+         (rc = p->store_lock = store_take(p, &pc->state, why, sizeof(why))) < 0)) {
         log_warnx("pool=%s: %s", pc->name, why);
         goto fail;
     }
@@ -1485,6 +1562,8 @@ fail:
     if (p != NULL) {
         rules_free(&p->rules);
         free(p->port_used);
+        if (p->store_lock >= 0) /* nothing was queued on it */
+            close(p->store_lock);
     }
     free(p);
     *err = rc;
@@ -1534,12 +1613,20 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc)
         next.uid_min = p->conf.uid_min;
         next.uid_max = p->conf.uid_max;
     }
-    /* half a provisioning would lose users' state: the running one stays whole */
-    if (state_conf_check_host(&pc->state, why, sizeof(why)) != 0) {
+    /* half a provisioning would lose users' state: the running one stays
+     * whole; a new store is taken before the old one is let go */
+    int lock = -1;
+    bool moved = strcmp(pc->state.store, p->conf.state.store) != 0;
+    if (state_conf_check_host(&pc->state, why, sizeof(why)) != 0 ||
+        (moved && pc->state.store[0] != '\0' &&
+         (lock = store_take(p, &pc->state, why, sizeof(why))) < 0)) {
         log_warnx("pool=%s: %s; sessions keep the running provisioning", pc->name, why);
         next.state = p->conf.state;
         next.provision = p->conf.provision;
         next.deprovision = p->conf.deprovision;
+    } else if (moved) {
+        store_release(p);
+        p->store_lock = lock;
     }
     if (strcmp(pc->dir, p->conf.dir) != 0 && base_prepare(p, pc) != 0) {
         log_warnx("pool=%s: new instances keep their directories in %s", pc->name, p->conf.dir);
@@ -1655,6 +1742,7 @@ pool_free(struct pool *p)
     rules_free(&p->rules);
     free(p->port_used);
     p->port_used = NULL;
+    store_release(p);
     /* after the instances' and the scale task: they run first */
     loop_defer(p->loop, &p->free_task, pool_reap, p);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@
 struct state_file {
     char name[STATE_NAME_MAX + 1];
     bool required;
+    char tmp[NAME_MAX + 1]; /* its copy not yet renamed into place: "" when none */
 };
 
 struct state_xfer {
@@ -34,7 +36,9 @@ struct state_xfer {
     int dir;       /* the instance directory */
     uid_t dir_uid; /* its owner: the instance's uid and gid */
     gid_t dir_gid;
-    size_t max_size; /* of each file copied: max_file_size to the store, SIZE_MAX from it */
+    size_t max_size;    /* of each file copied: max_file_size to the store, SIZE_MAX from it */
+    size_t max_session; /* of all of them: max_session_size to the store, SIZE_MAX from it */
+    size_t copied;      /* bytes copied so far */
     char why[STATE_WHY_MAX];
     size_t n;
     struct state_file files[STATE_FILES_MAX];
@@ -89,6 +93,7 @@ state_xfer_new(const struct state_conf *sc, enum state_way way, const char *user
      * or from the operator, and a bound lowered since must not keep a user
      * from the state it stored under the old one */
     x->max_size = way == STATE_STORE ? sc->max_file_size : SIZE_MAX;
+    x->max_session = way == STATE_STORE ? sc->max_session_size : SIZE_MAX;
     snprintf(x->store, sizeof(x->store), "%s", sc->store);
     if (way == STATE_FETCH) {
         if ((rc = add_names(x, &sc->fetch_optional, user, false, why, whylen)) != 0 ||
@@ -133,10 +138,10 @@ at_end(int in)
  * the kernel), else read/write (across filesystems that cannot). The size
  * in had when it was opened does not count: a writer may still be growing
  * it, so the copy stops at max bytes (a reflink shares in's blocks, and is
- * measured after). Returns 0, -EFBIG when in holds more than max (out must
- * then be dropped), or -errno. */
+ * measured after). Returns 0 with *size the bytes copied, -EFBIG when in
+ * holds more than max (out must then be dropped), or -errno. */
 static int
-copy_all(int in, int out, size_t max)
+copy_all(int in, int out, size_t max, size_t *size)
 {
     char buf[65536];
     bool copied = false;
@@ -147,8 +152,10 @@ copy_all(int in, int out, size_t max)
     if (ioctl(out, FICLONE, in) == 0) {
         if (fstat(out, &st) != 0)
             return -errno;
+        *size = (size_t)st.st_size;
         return (uint64_t)st.st_size > max ? -EFBIG : 0;
     }
+    *size = 0;
     while (done < max) {
         n = copy_file_range(in, NULL, out, NULL, max - done < SSIZE_MAX ? max - done : SSIZE_MAX,
                             0);
@@ -163,6 +170,7 @@ copy_all(int in, int out, size_t max)
             return -errno;
         copied = true;
         done += (size_t)n;
+        *size = done;
     }
     return at_end(in);
 
@@ -182,21 +190,36 @@ by_hand:
             off += w > 0 ? w : 0;
         }
         done += (size_t)n;
+        *size = done;
     }
     return at_end(in);
 }
 
-/* Says that name holds more than the store takes; returns -EFBIG. */
+/* The most that the next file may hold: the smaller of each file's bound
+ * and what is left of the session's. */
+static size_t
+room(const struct state_xfer *x)
+{
+    size_t left = x->max_session - x->copied;
+
+    return left < x->max_size ? left : x->max_size;
+}
+
+/* Says that name holds more than the store takes (what: how much), by the
+ * bound that room() took; returns -EFBIG. */
 static int
 too_big(struct state_xfer *x, const char *name, const char *what)
 {
-    snprintf(x->why, sizeof(x->why), "%s refused: %s more than max_file_size (%zu bytes)", name,
-             what, x->max_size);
+    bool session = x->max_session - x->copied < x->max_size;
+
+    snprintf(x->why, sizeof(x->why), "%s refused: %s more than %s (%zu bytes)", name, what,
+             session ? "max_session_size" : "max_file_size",
+             session ? x->max_session : x->max_size);
     return -EFBIG;
 }
 
 /* Opens name in dfd for reading: a regular file, never through a link, of
- * at most x->max_size bytes, and (check_owner) of uid owner with one link.
+ * at most room() bytes, and (check_owner) of uid owner with one link.
  * Returns the fd, -ENOENT (there is none) or -errno. */
 static int
 open_source(struct state_xfer *x, int dfd, const char *name, bool check_owner, uid_t owner)
@@ -219,65 +242,90 @@ open_source(struct state_xfer *x, int dfd, const char *name, bool check_owner, u
     }
     /* refused before a byte is copied: a sparse file costs the instance
      * nothing, its copy would fill the store and hold the env's thread */
-    if ((uint64_t)st.st_size > x->max_size) {
-        char what[48];
-        snprintf(what, sizeof(what), "%lld bytes,", (long long)st.st_size);
+    if ((uint64_t)st.st_size > room(x)) {
+        char what[96];
+        if (room(x) < x->max_size)
+            snprintf(what, sizeof(what),
+                     "%lld bytes with the %zu bytes of the session's files before it,",
+                     (long long)st.st_size, x->copied);
+        else
+            snprintf(what, sizeof(what), "%lld bytes,", (long long)st.st_size);
         close(fd);
         return too_big(x, name, what);
     }
     return fd;
 }
 
-/* Writes what in holds to dfd/name: into a fresh file of a random name
- * (O_CREAT | O_EXCL: never through anything already there), owned by
- * uid:gid, mode 0600, synced when sync, then renamed over name. Returns 0
- * or -errno. */
+/* Writes what in holds to a fresh file of dfd for f (a random name,
+ * O_CREAT | O_EXCL: never through anything already there, kept in f->tmp),
+ * owned by uid:gid, mode 0600, synced when sync, of at most room() bytes
+ * (counted in x->copied). Returns 0 or -errno, with f->tmp removed. */
 static int
-put(struct state_xfer *x, int dfd, const char *name, int in, uid_t uid, gid_t gid, bool sync)
+put(struct state_xfer *x, int dfd, struct state_file *f, int in, uid_t uid, gid_t gid, bool sync)
 {
     unsigned char rnd[8];
-    char tmp[NAME_MAX + 1];
+    size_t size = 0, max = room(x);
     int fd = -1, rc;
 
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        return say(x, "getrandom for", name, errno);
-    snprintf(tmp, sizeof(tmp), ".%s.%02x%02x%02x%02x%02x%02x%02x%02x", name, rnd[0], rnd[1], rnd[2],
-             rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-    fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return say(x, "cannot create a temporary file for", name, errno);
+        return say(x, "getrandom for", f->name, errno);
+    snprintf(f->tmp, sizeof(f->tmp), ".%s.%02x%02x%02x%02x%02x%02x%02x%02x", f->name, rnd[0],
+             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    fd = openat(dfd, f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = say(x, "cannot create a temporary file for", f->name, errno);
+        f->tmp[0] = '\0';
+        return rc;
+    }
     if (fchown(fd, uid, gid) != 0 || fchmod(fd, 0600) != 0) {
-        rc = say(x, "cannot hand over", name, errno);
+        rc = say(x, "cannot hand over", f->name, errno);
         goto fail;
     }
-    if ((rc = copy_all(in, fd, x->max_size)) == -EFBIG && x->way == STATE_STORE) {
-        too_big(x, name, "it grew while it was copied,");
+    if ((rc = copy_all(in, fd, max, &size)) == -EFBIG && x->way == STATE_STORE) {
+        too_big(x, f->name, "it grew while it was copied,");
         goto fail;
     }
     if (rc != 0) {
-        say(x, "cannot copy", name, -rc);
+        say(x, "cannot copy", f->name, -rc);
         goto fail;
     }
     if (sync && fsync(fd) != 0) {
-        rc = say(x, "cannot write", name, errno);
+        rc = say(x, "cannot write", f->name, errno);
         goto fail;
     }
     rc = close(fd);
     fd = -1;
     if (rc != 0) {
-        rc = say(x, "cannot write", name, errno);
+        rc = say(x, "cannot write", f->name, errno);
         goto fail;
     }
-    if (renameat(dfd, tmp, dfd, name) != 0) {
-        rc = say(x, "cannot rename into place", name, errno);
-        goto fail;
-    }
+    x->copied += size;
     return 0;
 
 fail:
     if (fd >= 0)
         close(fd);
-    unlinkat(dfd, tmp, 0);
+    unlinkat(dfd, f->tmp, 0);
+    f->tmp[0] = '\0';
+    return rc;
+}
+
+/* Renames the copies of x into place, in the order of x's names; on the
+ * first failure, or when rc is one already, removes the copies left.
+ * Returns rc, or the -errno of the failed rename. */
+static int
+put_all(struct state_xfer *x, int dfd, int rc)
+{
+    for (size_t i = 0; i < x->n; i++) {
+        struct state_file *f = &x->files[i];
+        if (f->tmp[0] == '\0')
+            continue;
+        if (rc == 0 && renameat(dfd, f->tmp, dfd, f->name) != 0)
+            rc = say(x, "cannot rename into place", f->name, errno);
+        else if (rc != 0)
+            unlinkat(dfd, f->tmp, 0);
+        f->tmp[0] = '\0';
+    }
     return rc;
 }
 
@@ -291,8 +339,11 @@ state_xfer_run(void *arg)
     if (store < 0)
         return say(x, "cannot open the store", x->store, errno);
     int from = fetch ? store : x->dir, to = fetch ? x->dir : store;
+    /* all or nothing: every file is copied (and synced) before the first
+     * rename, so that a refusal or a failure leaves the user's previous
+     * set whole, never this session's A beside the last one's B */
     for (size_t i = 0; i < x->n && rc == 0; i++) {
-        const struct state_file *f = &x->files[i];
+        struct state_file *f = &x->files[i];
         int in = open_source(x, from, f->name, !fetch, x->dir_uid);
         if (in == -ENOENT && !f->required)
             continue;
@@ -302,10 +353,11 @@ state_xfer_run(void *arg)
             rc = in;
             break;
         }
-        rc = fetch ? put(x, to, f->name, in, x->dir_uid, x->dir_gid, false)
-                   : put(x, to, f->name, in, geteuid(), getegid(), true);
+        rc = fetch ? put(x, to, f, in, x->dir_uid, x->dir_gid, false)
+                   : put(x, to, f, in, geteuid(), getegid(), true);
         close(in);
     }
+    rc = put_all(x, to, rc);
     /* the renames themselves survive a crash of the machine */
     if (rc == 0 && !fetch && fsync(store) != 0)
         rc = say(x, "cannot sync", x->store, errno);
@@ -333,6 +385,34 @@ state_conf_check_host(const struct state_conf *sc, char *why, size_t len)
     if ((rc = privdir_check(sc->store, what, sizeof(what))) != 0)
         snprintf(why, len, "state.store: %s", what);
     return rc;
+}
+
+int
+state_store_lock(const char *store, bool shared, char *why, size_t len)
+{
+    int fd = open(store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc;
+
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(why, len, "state.store: cannot open %s: %s", store, strerror(-rc));
+        return rc;
+    }
+    /* a lock of the open directory, not of a file in it: nothing to plant
+     * or to leave behind, and the kernel drops it with the last fd, also
+     * when airlock is killed (O_CLOEXEC: no instance or hook inherits it) */
+    if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        if (rc == -EBUSY)
+            snprintf(why, len,
+                     "state.store: %s is in use by another pool (of this airlock or "
+                     "another process): one pool per store%s",
+                     store, shared ? ", or the nodes of one cluster" : "");
+        else
+            snprintf(why, len, "state.store: cannot lock %s: %s", store, strerror(-rc));
+        close(fd);
+        return rc;
+    }
+    return fd;
 }
 
 /* Whether name is ".NAME.<16 hex digits>", a temporary of put(), with NAME

@@ -10,7 +10,14 @@
  *   store  DIR/NAME -> STORE/NAME for each name of store_back; owned by
  *          airlock, mode 0600, synced; at most max_file_size bytes (a
  *          larger file is refused before the copy, and the copy of one that
- *          grows stops at the bound: the store never keeps more)
+ *          grows stops at the bound: the store never keeps more), and all
+ *          of them together at most max_session_size bytes (counted as
+ *          copied)
+ *
+ * Each way is all or nothing: every file is copied to a temporary first,
+ * and only when all are are they renamed into place, in the order of the
+ * names; a refusal or a failure of any removes every temporary, so that the
+ * destination keeps its previous set whole (docs/pool.md, "All or nothing").
  *
  * DIR belongs to the instance, whose user may run anything in it. So DIR is
  * opened once with O_NOFOLLOW (its path is airlock's: the pool's base) and
@@ -44,6 +51,15 @@ int state_conf_check_host(const struct state_conf *sc, char *why, size_t len);
  * with *removed the count removed. */
 int state_store_sweep(const struct state_conf *sc, unsigned *removed);
 
+/* Takes store (a pool's state.store) for one pool of one airlock: an
+ * exclusive flock(2) of the directory, which another pool of this process
+ * or another process cannot take while it is held; or (shared: the pool of
+ * one node of a cluster, whose directory keeps each user on one node at a
+ * time) a shared one, which the other nodes take too, and which excludes
+ * an exclusive one. Returns the fd that holds it (close it to release), or
+ * -EBUSY (held elsewhere) or -errno, with why saying "state.store: ...". */
+int state_store_lock(const char *store, bool shared, char *why, size_t len);
+
 enum state_way { STATE_FETCH, STATE_STORE };
 
 /* Prepares one transfer of user's files as sc says, with the instance
@@ -54,8 +70,9 @@ struct state_xfer *state_xfer_new(const struct state_conf *sc, enum state_way wa
                                   const char *dir, int *err, char *why, size_t whylen);
 
 /* Does the transfer (blocking: on the env's thread). x is a struct
- * state_xfer. Returns 0, or -errno with state_xfer_why() telling what. A
- * failed fetch may have brought some of the files. */
+ * state_xfer. Returns 0, or -errno with state_xfer_why() telling what: then
+ * nothing was renamed into place, unless a rename itself failed (the names
+ * before it were). */
 int state_xfer_run(void *x);
 
 /* What made state_xfer_run() fail ("" when it did not). */

@@ -350,6 +350,13 @@ pool_state_store() {
     U0=$(free_uids 3)
 }
 
+# growfile_umount: unmounts the growfiles (tests/tools/growfile.c) under $T,
+# wherever the wipe moved them (t_pool_state_builtin, t_pool_state_set)
+growfile_umount() {
+    local m
+    findmnt -rn -t fuse.growfile -o TARGET | grep "^$T/" | while read -r m; do umount -l "$m"; done
+}
+
 # pool_pick: an idle instance of pool fa: $P (its port), $DIR (its
 # directory), $NAME, $UID_ (its uid)
 pool_pick() {

@@ -8,7 +8,8 @@
 # block (its logins could not be checked), a state store that is missing or
 # not a directory, or that others than airlock's user and root may change
 # (mode 0777, another uid's, under a parent of mode 0777 without the sticky
-# bit, reached through a link), a state max_file_size out of bounds; a valid
+# bit, reached through a link), a state max_file_size out of bounds, a
+# max_session_size below max_file_size; a valid
 # pool passes check (a store under a sticky parent, as /tmp, too).
 . "$(dirname "$0")/lib.sh"
 
@@ -94,6 +95,11 @@ for v in 0 2048GiB 1TiB; do
       store: $T
       max_file_size: $v"
 done
+refused session-below-file ":2: pools[0].state.max_session_size: expected at least max_file_size (2097152 bytes)" "$events
+    state:
+      store: $T
+      max_file_size: 2MiB
+      max_session_size: 1MiB"
 ROOT_GROUP=$(getent group 0 | cut -d: -f1)
 refused uids-account ": pools[0].uids: 65530-65539 holds uid 65534 of user 'nobody'" "$events
     uids: 65530-65539"

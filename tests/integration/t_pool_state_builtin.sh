@@ -121,11 +121,6 @@ log "store refuses a file one byte above max_file_size"
 head -c 65537 /dev/zero | as_instance dd of="$DIR/dave.db" status=none
 refused "65537 bytes, more than max_file_size"
 log "store refuses a file that holds more than its size says, as it is copied"
-# growfile_umount: unmounts the growfile wherever the wipe moved it
-growfile_umount() {
-    local m
-    findmnt -rn -t fuse.growfile -o TARGET | grep "^$T/" | while read -r m; do umount -l "$m"; done
-}
 at_exit growfile_umount
 # over dave.db, the instance's: 1 KiB by its size, 1 MiB when read
 start growfile "$GROWFILE" "$DIR/dave.db" --says 1024 --holds 1048576 --owner "$UID_:$UID_"
