@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "net/addr.h"
+
 #define EXPECT_DATAGRAM "expected an integer from 1 to 65507 (the largest UDP payload)"
 #define EXPECT_MAX_FLOWS "expected an integer from 1 to 65536"
 #define EXPECT_MAXCONN "expected an integer from 0 to 10000000 (0: no limit)"
@@ -47,15 +49,126 @@ relay_conf_is_dgram(const struct relay_conf *rc)
     return rc->listen.kind == EP_UDP || rc->target.kind == EP_UDP;
 }
 
+/* The compares below go field by field, strings by their text: a memcmp
+ * of the whole would see the padding and whatever follows a string's NUL
+ * (a config parsed into reused memory differs there), and would compare
+ * pointers. A field added to one of these structs must be compared there:
+ * these sizes (LP64 ABIs) fail the build until it is, and are then updated. */
+#if defined(__x86_64__) || defined(__aarch64__)
+_Static_assert(sizeof(struct relay_conf) == 55488, "relay_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct health_conf) == 16, "relay_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct router_conf) == 912, "router_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct relay_tls_conf) == 4120, "tls_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct relay_verify_conf) == 4976, "verify_conf_equal(): compare it");
+_Static_assert(sizeof(struct attest_policy_conf) == 4712, "policy_conf_equal(): compare it");
+_Static_assert(sizeof(struct attest_pcr) == 80, "policy_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct allow_rule) == 28, "allow_rule_equal(): compare the new field");
+_Static_assert(sizeof(struct egress_rule) == 280, "egress_rule_equal(): compare the new field");
+#endif
+
+static bool
+allow_rule_equal(const struct allow_rule *a, const struct allow_rule *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    if (a->kind == ALLOW_CID)
+        return a->cid == b->cid;
+    return a->prefix == b->prefix && addr_prefix_equal(a->addr, b->addr, a->prefix);
+}
+
+static bool
+egress_rule_equal(const struct egress_rule *a, const struct egress_rule *b)
+{
+    if (a->kind != b->kind || a->port_lo != b->port_lo || a->port_hi != b->port_hi)
+        return false;
+    if (a->kind == EGRESS_RULE_NAME || a->kind == EGRESS_RULE_SUFFIX)
+        return strncmp(a->name, b->name, sizeof(a->name)) == 0;
+    return a->prefix == b->prefix && addr_prefix_equal(a->addr, b->addr, a->prefix);
+}
+
+static bool
+router_conf_equal(const struct router_conf *a, const struct router_conf *b)
+{
+    return a->enabled == b->enabled && a->peek_timeout_ms == b->peek_timeout_ms &&
+           a->max_hello == b->max_hello && route_table_equal(&a->table, &b->table);
+}
+
+static bool
+tls_conf_equal(const struct relay_tls_conf *a, const struct relay_tls_conf *b)
+{
+    return a->enabled == b->enabled &&
+           strncmp(a->provider, b->provider, sizeof(a->provider)) == 0 &&
+           strncmp(a->sim_root, b->sim_root, sizeof(a->sim_root)) == 0 &&
+           a->validity_ms == b->validity_ms && a->fresh_rate == b->fresh_rate &&
+           a->handshake_timeout_ms == b->handshake_timeout_ms;
+}
+
+/* The settings only: the certificates loaded from them (root_certs,
+ * intermediates, sim_cert) are the relay's, not compared. */
+static bool
+policy_conf_equal(const struct attest_policy_conf *a, const struct attest_policy_conf *b)
+{
+    if (a->type != b->type || a->npcrs != b->npcrs || a->has_measurement != b->has_measurement ||
+        a->allow_debug != b->allow_debug || a->has_min_tcb != b->has_min_tcb ||
+        strncmp(a->roots, b->roots, sizeof(a->roots)) != 0 ||
+        strncmp(a->sim_root, b->sim_root, sizeof(a->sim_root)) != 0)
+        return false;
+    if (a->has_measurement && memcmp(a->measurement, b->measurement, sizeof(a->measurement)) != 0)
+        return false;
+    if (a->has_min_tcb && memcmp(a->min_tcb, b->min_tcb, sizeof(a->min_tcb)) != 0)
+        return false;
+    for (size_t i = 0; i < a->npcrs && i < ATTEST_PCR_MAX; i++)
+        if (a->pcrs[i].index != b->pcrs[i].index || a->pcrs[i].len != b->pcrs[i].len ||
+            a->pcrs[i].len > ATTEST_PCR_LEN_MAX ||
+            memcmp(a->pcrs[i].value, b->pcrs[i].value, a->pcrs[i].len) != 0)
+            return false;
+    return true;
+}
+
+static bool
+verify_conf_equal(const struct relay_verify_conf *a, const struct relay_verify_conf *b)
+{
+    return a->enabled == b->enabled &&
+           strncmp(a->server_name, b->server_name, sizeof(a->server_name)) == 0 &&
+           a->fresh == b->fresh && a->handshake_timeout_ms == b->handshake_timeout_ms &&
+           policy_conf_equal(&a->policy, &b->policy);
+}
+
 bool
 relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b)
 {
-    struct relay_conf x = *a, y = *b;
-
-    /* the tables hold pointers and capacities: compared apart */
-    memset(&x.router.table, 0, sizeof(x.router.table));
-    memset(&y.router.table, 0, sizeof(y.router.table));
-    return memcmp(&x, &y, sizeof(x)) == 0 && route_table_equal(&a->router.table, &b->router.table);
+    if (strncmp(a->name, b->name, sizeof(a->name)) != 0 ||
+        !endpoint_conf_equal(&a->listen, &b->listen) ||
+        !endpoint_conf_equal(&a->target, &b->target) || a->n_targets != b->n_targets ||
+        a->balance != b->balance || a->health.interval_ms != b->health.interval_ms ||
+        a->health.timeout_ms != b->health.timeout_ms || a->health.fall != b->health.fall ||
+        a->health.rise != b->health.rise || a->n_allow != b->n_allow ||
+        a->max_connections != b->max_connections ||
+        a->connect_timeout_ms != b->connect_timeout_ms ||
+        a->idle_timeout_ms != b->idle_timeout_ms || a->keepalive != b->keepalive ||
+        a->splice != b->splice || a->send_proxy != b->send_proxy ||
+        a->accept_proxy != b->accept_proxy || a->original_dst != b->original_dst ||
+        a->egress != b->egress || a->n_egress_allow != b->n_egress_allow ||
+        a->max_datagram != b->max_datagram || a->flow_idle_timeout_ms != b->flow_idle_timeout_ms ||
+        a->max_flows != b->max_flows || a->max_fds != b->max_fds ||
+        a->n_dns_allow != b->n_dns_allow || !router_conf_equal(&a->router, &b->router) ||
+        !tls_conf_equal(&a->tls, &b->tls) || !verify_conf_equal(&a->verify, &b->verify))
+        return false;
+    /* the counts are bounded by the parser; the bounds here keep a
+     * hand-made struct from reading past the arrays */
+    for (size_t i = 0; i < a->n_targets && i < CONF_TARGETS_MAX; i++)
+        if (!endpoint_conf_equal(&a->targets[i], &b->targets[i]))
+            return false;
+    for (size_t i = 0; i < a->n_allow && i < CONF_ALLOW_MAX; i++)
+        if (!allow_rule_equal(&a->allow[i], &b->allow[i]))
+            return false;
+    for (size_t i = 0; i < a->n_egress_allow && i < CONF_EGRESS_MAX; i++)
+        if (!egress_rule_equal(&a->egress_allow[i], &b->egress_allow[i]))
+            return false;
+    for (size_t i = 0; i < a->n_dns_allow && i < CONF_DNS_ALLOW_MAX; i++)
+        if (strncmp(a->dns_allow[i], b->dns_allow[i], DNS_PATTERN_MAX) != 0)
+            return false;
+    return true;
 }
 
 const char *
