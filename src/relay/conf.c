@@ -62,19 +62,8 @@ _Static_assert(sizeof(struct relay_tls_conf) == 4120, "tls_conf_equal(): compare
 _Static_assert(sizeof(struct relay_verify_conf) == 4976, "verify_conf_equal(): compare it");
 _Static_assert(sizeof(struct attest_policy_conf) == 4712, "policy_conf_equal(): compare it");
 _Static_assert(sizeof(struct attest_pcr) == 80, "policy_conf_equal(): compare the new field");
-_Static_assert(sizeof(struct allow_rule) == 28, "allow_rule_equal(): compare the new field");
 _Static_assert(sizeof(struct egress_rule) == 280, "egress_rule_equal(): compare the new field");
 #endif
-
-static bool
-allow_rule_equal(const struct allow_rule *a, const struct allow_rule *b)
-{
-    if (a->kind != b->kind)
-        return false;
-    if (a->kind == ALLOW_CID)
-        return a->cid == b->cid;
-    return a->prefix == b->prefix && addr_prefix_equal(a->addr, b->addr, a->prefix);
-}
 
 static bool
 egress_rule_equal(const struct egress_rule *a, const struct egress_rule *b)
