@@ -60,8 +60,6 @@ _Static_assert(sizeof(struct health_conf) == 16, "relay_conf_equal(): compare th
 _Static_assert(sizeof(struct router_conf) == 912, "router_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct relay_tls_conf) == 4120, "tls_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct relay_verify_conf) == 4976, "verify_conf_equal(): compare it");
-_Static_assert(sizeof(struct attest_policy_conf) == 4712, "policy_conf_equal(): compare it");
-_Static_assert(sizeof(struct attest_pcr) == 80, "policy_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct egress_rule) == 280, "egress_rule_equal(): compare the new field");
 #endif
 
@@ -92,35 +90,13 @@ tls_conf_equal(const struct relay_tls_conf *a, const struct relay_tls_conf *b)
            a->handshake_timeout_ms == b->handshake_timeout_ms;
 }
 
-/* The settings only: the certificates loaded from them (root_certs,
- * intermediates, sim_cert) are the relay's, not compared. */
-static bool
-policy_conf_equal(const struct attest_policy_conf *a, const struct attest_policy_conf *b)
-{
-    if (a->type != b->type || a->npcrs != b->npcrs || a->has_measurement != b->has_measurement ||
-        a->allow_debug != b->allow_debug || a->has_min_tcb != b->has_min_tcb ||
-        strncmp(a->roots, b->roots, sizeof(a->roots)) != 0 ||
-        strncmp(a->sim_root, b->sim_root, sizeof(a->sim_root)) != 0)
-        return false;
-    if (a->has_measurement && memcmp(a->measurement, b->measurement, sizeof(a->measurement)) != 0)
-        return false;
-    if (a->has_min_tcb && memcmp(a->min_tcb, b->min_tcb, sizeof(a->min_tcb)) != 0)
-        return false;
-    for (size_t i = 0; i < a->npcrs && i < ATTEST_PCR_MAX; i++)
-        if (a->pcrs[i].index != b->pcrs[i].index || a->pcrs[i].len != b->pcrs[i].len ||
-            a->pcrs[i].len > ATTEST_PCR_LEN_MAX ||
-            memcmp(a->pcrs[i].value, b->pcrs[i].value, a->pcrs[i].len) != 0)
-            return false;
-    return true;
-}
-
 static bool
 verify_conf_equal(const struct relay_verify_conf *a, const struct relay_verify_conf *b)
 {
     return a->enabled == b->enabled &&
            strncmp(a->server_name, b->server_name, sizeof(a->server_name)) == 0 &&
            a->fresh == b->fresh && a->handshake_timeout_ms == b->handshake_timeout_ms &&
-           policy_conf_equal(&a->policy, &b->policy);
+           attest_policy_conf_equal(&a->policy, &b->policy);
 }
 
 bool

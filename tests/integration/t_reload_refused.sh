@@ -1,7 +1,8 @@
 #!/bin/bash
 # t_reload_refused: a reload tells the truth about what it applied.
-#   - a keyset that does not load (missing, or not a keyset), or an outbound
-#     proxy's CA file that does not: the whole reload is refused before
+#   - a keyset that does not load (missing, or not a keyset), an outbound
+#     proxy's CA file that does not, or a tls: relay's sim root (in builds
+#     with attestation): the whole reload is refused before
 #     anything is applied; `airlock ctl reload` answers the file and the
 #     reason and exits 1, SIGHUP logs the same line, and the running config
 #     (the old rules) still serves;
@@ -16,7 +17,7 @@ ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
 need_field
 need socat curl
 
-read -r BACK FRONT OUTB M PS PBUSY <<<"$(free_ports 6)"
+read -r BACK FRONT OUTB M PSEC PBUSY <<<"$(free_ports 6)"
 CONF=$T/airlock.yaml CTL=$T/ctl.sock LOG=$T/air.log MPORT=$M
 start echo "$ECHO" "$BACK" "$T/backend.log"
 wait_port "$BACK"
@@ -94,6 +95,18 @@ tcp_refused "$OUTB" || fail "the refused proxy listens"
 metric_is airlock_reloads_total 'result="failed"' 4 || fail "failed reloads: $(metric airlock_reloads_total 'result="failed"' "$M")"
 metric_is airlock_reloads_total 'result="ok"' 0 || fail "ok reloads"
 [ "$(last_ok)" = 0 ] || fail "last reload success: $(last_ok)"
+
+log "a tls: relay whose sim root does not load: refused, the file named"
+sec=(relays: "  - name: sec" "    listen: tcp:127.0.0.1:$PSEC" "    target: tcp:127.0.0.1:$BACK"
+    "    tls: {provider: sim, sim_root: $T/no-root.pem}")
+config "$T/keys.json" '["$.b"]' "${sec[@]}"
+"$AIRLOCK" check -c "$CONF" >"$T/check.out" 2>&1 || true
+if has -F "$CONF: relays[0].tls.sim_root: $T/no-root.pem" <"$T/check.out"; then
+    reload_refused "reload failed, keeping the running config: $CONF: relays[0].tls.sim_root: $T/no-root.pem"
+    tcp_refused "$PSEC" || fail "the refused relay listens"
+else
+    log "skipped: this build has no attestation"
+fi
 
 log "a log sink on a port in use: the rest applied, the sink named, exit 1"
 config "$T/keys.json" '["$.b"]' "log_sinks:" "  - name: s" "    listen: tcp:127.0.0.1:$PBUSY" "    file: $T/sink.log"
