@@ -4,8 +4,6 @@
 
 #include <string.h>
 
-#include "net/addr.h"
-
 #define EXPECT_DATAGRAM "expected an integer from 1 to 65507 (the largest UDP payload)"
 #define EXPECT_MAX_FLOWS "expected an integer from 1 to 65536"
 #define EXPECT_MAXCONN "expected an integer from 0 to 10000000 (0: no limit)"
@@ -60,18 +58,7 @@ _Static_assert(sizeof(struct health_conf) == 16, "relay_conf_equal(): compare th
 _Static_assert(sizeof(struct router_conf) == 912, "router_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct relay_tls_conf) == 4120, "tls_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct relay_verify_conf) == 4976, "verify_conf_equal(): compare it");
-_Static_assert(sizeof(struct egress_rule) == 280, "egress_rule_equal(): compare the new field");
 #endif
-
-static bool
-egress_rule_equal(const struct egress_rule *a, const struct egress_rule *b)
-{
-    if (a->kind != b->kind || a->port_lo != b->port_lo || a->port_hi != b->port_hi)
-        return false;
-    if (a->kind == EGRESS_RULE_NAME || a->kind == EGRESS_RULE_SUFFIX)
-        return strncmp(a->name, b->name, sizeof(a->name)) == 0;
-    return a->prefix == b->prefix && addr_prefix_equal(a->addr, b->addr, a->prefix);
-}
 
 static bool
 router_conf_equal(const struct router_conf *a, const struct router_conf *b)
