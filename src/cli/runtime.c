@@ -617,7 +617,9 @@ pools_apply(struct runtime *rt, const struct config *cfg)
     for (size_t i = 0; i < cfg->n_pools; i++) {
         struct pool *old = find_pool(rt->pools, rt->n_pools, cfg->pools[i].name);
         if (old != NULL) {
-            pool_reconfigure(old, &cfg->pools[i]);
+            char kept[1024];
+            if (pool_reconfigure(old, &cfg->pools[i], kept, sizeof(kept)) != 0)
+                apply_fault(rt, true, "pool=%s: %s", cfg->pools[i].name, kept);
             next[n++] = old;
             for (size_t j = 0; j < rt->n_pools; j++)
                 if (rt->pools[j] == old)
