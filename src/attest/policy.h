@@ -52,6 +52,12 @@ struct attest_policy_conf {
 /* Zeroes pc: type nitro, nothing pinned beyond the built-in root. */
 void attest_policy_conf_defaults(struct attest_policy_conf *pc);
 
+/* Returns true when a and b are the same settings, field by field (paths
+ * by their text); the certificates loaded from them (root_certs,
+ * intermediates, sim_cert) are their holder's, not compared. */
+bool attest_policy_conf_equal(const struct attest_policy_conf *a,
+                              const struct attest_policy_conf *b);
+
 /* The rules that span keys (snp needs roots). Returns 0, or -1 with *f
  * naming the key at fault. */
 int attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault *f);

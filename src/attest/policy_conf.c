@@ -59,3 +59,30 @@ attest_kind_name(enum attest_kind kind)
 {
     return kind == ATTEST_KIND_SNP ? "snp" : kind == ATTEST_KIND_TDX ? "tdx" : "nitro";
 }
+
+/* attest_policy_conf_equal() compares each setting: a new one must be
+ * added there, and these sizes (LP64 ABIs) with it. */
+#if defined(__x86_64__) || defined(__aarch64__)
+_Static_assert(sizeof(struct attest_policy_conf) == 4712, "attest_policy_conf_equal(): compare it");
+_Static_assert(sizeof(struct attest_pcr) == 80, "attest_policy_conf_equal(): compare it");
+#endif
+
+bool
+attest_policy_conf_equal(const struct attest_policy_conf *a, const struct attest_policy_conf *b)
+{
+    if (a->type != b->type || a->npcrs != b->npcrs || a->has_measurement != b->has_measurement ||
+        a->allow_debug != b->allow_debug || a->has_min_tcb != b->has_min_tcb ||
+        strncmp(a->roots, b->roots, sizeof(a->roots)) != 0 ||
+        strncmp(a->sim_root, b->sim_root, sizeof(a->sim_root)) != 0)
+        return false;
+    if (a->has_measurement && memcmp(a->measurement, b->measurement, sizeof(a->measurement)) != 0)
+        return false;
+    if (a->has_min_tcb && memcmp(a->min_tcb, b->min_tcb, sizeof(a->min_tcb)) != 0)
+        return false;
+    for (size_t i = 0; i < a->npcrs && i < ATTEST_PCR_MAX; i++)
+        if (a->pcrs[i].index != b->pcrs[i].index || a->pcrs[i].len != b->pcrs[i].len ||
+            a->pcrs[i].len > ATTEST_PCR_LEN_MAX ||
+            memcmp(a->pcrs[i].value, b->pcrs[i].value, a->pcrs[i].len) != 0)
+            return false;
+    return true;
+}

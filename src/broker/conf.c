@@ -32,13 +32,26 @@ broker_secret_unique(const struct broker_conf *bc, size_t i, struct conf_fault *
     return 0;
 }
 
+/* broker_conf_equal() compares each field: a new one must be added there,
+ * and these sizes (LP64 ABIs) with it. */
+#if defined(__x86_64__) || defined(__aarch64__)
+_Static_assert(sizeof(struct broker_conf) == 8744, "broker_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct broker_secret_conf) == 4776, "broker_conf_equal(): compare it");
+#endif
+
 bool
 broker_conf_equal(const struct broker_conf *a, const struct broker_conf *b)
 {
-    struct broker_conf x = *a, y = *b;
-
-    x.secrets = y.secrets = NULL;
-    return memcmp(&x, &y, sizeof(x)) == 0 &&
-           (a->n_secrets == 0 ||
-            memcmp(a->secrets, b->secrets, a->n_secrets * sizeof(a->secrets[0])) == 0);
+    if (a->enabled != b->enabled || !endpoint_conf_equal(&a->listen, &b->listen) ||
+        strncmp(a->dir, b->dir, sizeof(a->dir)) != 0 ||
+        strncmp(a->key_file, b->key_file, sizeof(a->key_file)) != 0 ||
+        a->max_connections != b->max_connections || a->timeout_ms != b->timeout_ms ||
+        a->nonce_ttl_ms != b->nonce_ttl_ms || a->max_message != b->max_message ||
+        a->n_secrets != b->n_secrets)
+        return false;
+    for (size_t i = 0; i < a->n_secrets; i++)
+        if (strncmp(a->secrets[i].name, b->secrets[i].name, sizeof(a->secrets[i].name)) != 0 ||
+            !attest_policy_conf_equal(&a->secrets[i].policy, &b->secrets[i].policy))
+            return false;
+    return true;
 }

@@ -55,8 +55,8 @@ void broker_conf_defaults(struct broker_conf *bc);
  * with *f naming the key at fault. */
 int broker_conf_check(const struct broker_conf *bc, struct conf_fault *f);
 
-/* Are a and b the same settings (secrets compared by content)? Both are
- * zeroed past their strings (defaults then the parser), so bytes compare. */
+/* Are a and b the same settings? Field by field, strings by their text,
+ * secrets by content (their loaded certificates aside). */
 bool broker_conf_equal(const struct broker_conf *a, const struct broker_conf *b);
 
 /* Secret i's name against those before it: 0, or -1 with *f (key "name"). */

@@ -12,6 +12,7 @@
 #include "cli/config.h"
 #include "cli/control.h"
 #include "cli/field.h"
+#include "cli/hostcheck.h"
 #include "cli/process.h"
 #include "cli/runtime.h"
 #include "core/closest.h"
@@ -19,14 +20,9 @@
 #include "http/proxy.h"
 #include "net/transport.h"
 #include "pool/pool.h"
-#include "pool/state.h"
 #include "proto/ctl.h"
-#ifdef AIRLOCK_WITH_FIELD
-#include "field/field.h"
-#endif
 #ifdef AIRLOCK_WITH_ATTEST
 #include "broker/broker.h"
-#include "relay/tls.h"
 #endif
 
 #ifdef AIRLOCK_WITH_ATTEST
@@ -239,64 +235,6 @@ cmd_relay(int argc, char **argv, bool router)
     return runtime_run(&cfg, NULL);
 }
 
-#ifdef AIRLOCK_WITH_FIELD
-/* The keyset files of proxy i's routes load, as the proxy loads them
- * when it starts (the proxy's own keyset: one error for all its routes). */
-static void
-keysets_missing(const struct http_proxy_conf *pc, size_t i, const char *path,
-                struct config_errors *errs)
-{
-    char err[FIELD_ERR_MAX];
-    bool told = false;
-
-    for (size_t j = 0; j < pc->n_routes; j++) {
-        struct field_keyset *ks = NULL;
-        const char *file = http_route_keyset(pc, j);
-        bool own = pc->routes[j].keyset[0] != '\0';
-        if (file == NULL || (!own && told) || field_keyset_load(file, &ks, err) == 0) {
-            field_keyset_free(&ks);
-            continue;
-        }
-        if (own) {
-            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].routes[%zu].keyset: %s", path, i, j,
-                             err);
-        } else {
-            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].keyset: %s", path, i, err);
-            told = true;
-        }
-    }
-}
-#endif
-
-/* What the file alone cannot tell: the run-as users of pools exist here
- * and their uids are nobody's, their state stores are directories; the
- * files of tls: and verify: and the proxies' keysets and outbound CA files
- * load. Adds an error naming the block for each fault. */
-static void
-host_faults(const struct config *cfg, const char *path, struct config_errors *errs)
-{
-    char why[512];
-
-    for (size_t i = 0; i < cfg->n_pools; i++) {
-        if (pool_conf_check_host(&cfg->pools[i], why, sizeof(why)) != 0)
-            config_error_add(errs, SIZE_MAX, "%s: pools[%zu].%s", path, i, why);
-        if (state_conf_check_host(&cfg->pools[i].state, why, sizeof(why)) != 0)
-            config_error_add(errs, SIZE_MAX, "%s: pools[%zu].%s", path, i, why);
-    }
-#ifdef AIRLOCK_WITH_ATTEST
-    for (size_t i = 0; i < cfg->n_relays; i++)
-        if (relay_tls_check_host(&cfg->relays[i], why, sizeof(why)) != 0)
-            config_error_add(errs, SIZE_MAX, "%s: relays[%zu].%s", path, i, why);
-#endif
-#ifdef AIRLOCK_WITH_FIELD
-    for (size_t i = 0; i < cfg->n_proxies; i++) {
-        keysets_missing(&cfg->proxies[i], i, path, errs);
-        if (http_proxy_check_host(&cfg->proxies[i], why, sizeof(why)) != 0)
-            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].%s", path, i, why);
-    }
-#endif
-}
-
 /* Whether the directory of path (at KEY of the file at where) is
  * missing, which fails run. The directories airlock.service has systemd
  * make before airlock starts (RuntimeDirectory=, StateDirectory=,
@@ -420,7 +358,7 @@ cmd_config(int argc, char **argv, int run)
     /* what run would fail on, only once the file is valid: it is what
      * they are checked against */
     if (config_load_all(path, &cfg, errs) == 0) {
-        host_faults(&cfg, path, errs);
+        config_host_faults(&cfg, path, errs);
         listeners_each(&cfg, perm_missing, path, errs);
         files_missing(&cfg, path, errs);
         broker_missing(&cfg, path, errs);

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,12 @@
 
 #include "cli/conns.h"
 #include "cli/control.h"
+#include "cli/hostcheck.h"
 #include "cli/metrics.h"
 #include "cli/notify.h"
 #include "cli/process.h"
 #include "cli/stats.h"
+#include "core/file.h"
 #include "core/log.h"
 #include "dir/dir.h"
 #include "http/proxy.h"
@@ -47,8 +50,12 @@
 /* Listeners, epoll and event fds, signals, metrics, logs: a generous round
  * number for what does not grow with connections. */
 #define FDS_FIXED 64
+/* the answer of a reload: every fault of a file, or every part not applied */
+#define RELOAD_TEXT_MAX 4096
 
-enum reload_result { RELOAD_OK, RELOAD_FAILED, RELOAD_RESULT_COUNT };
+/* ok: the whole file applied; partial: applied but for the parts the
+ * answer names (kept as they ran, or not started); failed: nothing applied */
+enum reload_result { RELOAD_OK, RELOAD_PARTIAL, RELOAD_FAILED, RELOAD_RESULT_COUNT };
 
 struct runtime {
     struct config cfg;
@@ -80,7 +87,26 @@ struct runtime {
     uint64_t reloads[RELOAD_RESULT_COUNT];
     bool last_reload_ok;
     time_t last_reload_time;
+    struct strbuf *faults; /* during a reload: the parts not applied, for its answer */
 };
+
+/* A part of the config that could not be applied: logged (unless the
+ * module that failed did) and, during a reload, added to the parts its
+ * answer names, so that "reloaded" is never said of a config half live. */
+static void __attribute__((format(printf, 3, 4)))
+apply_fault(struct runtime *rt, bool logged, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!logged)
+        log_warnx("%s", msg);
+    if (rt->faults != NULL)
+        strbuf_printf(rt->faults, "%s%s", rt->faults->len > 0 ? "; " : "", msg);
+}
 
 /* ---- metrics */
 
@@ -276,6 +302,7 @@ render(struct strbuf *out, void *arg)
                   "# HELP airlock_reloads_total Config reloads (SIGHUP), by result.\n"
                   "# TYPE airlock_reloads_total counter\n"
                   "airlock_reloads_total{result=\"ok\"} %llu\n"
+                  "airlock_reloads_total{result=\"partial\"} %llu\n"
                   "airlock_reloads_total{result=\"failed\"} %llu\n"
                   "# HELP airlock_last_reload_success Whether the last load of the config (the "
                   "start, or a reload) succeeded.\n# TYPE airlock_last_reload_success gauge\n"
@@ -285,6 +312,7 @@ render(struct strbuf *out, void *arg)
                   "# TYPE airlock_last_reload_timestamp_seconds gauge\n"
                   "airlock_last_reload_timestamp_seconds %lld\n",
                   (unsigned long long)rt->reloads[RELOAD_OK],
+                  (unsigned long long)rt->reloads[RELOAD_PARTIAL],
                   (unsigned long long)rt->reloads[RELOAD_FAILED], rt->last_reload_ok ? 1 : 0,
                   (long long)rt->last_reload_time);
     if (rt->logfwd != NULL)
@@ -362,8 +390,8 @@ metrics_apply(struct runtime *rt, const struct config *cfg)
     if (rt->metrics != NULL && cfg->has_metrics && rt->cfg.has_metrics &&
         endpoint_equal(&cfg->metrics, &rt->cfg.metrics)) {
         if ((err = transport_chperm(&cfg->metrics, &rt->cfg.metrics)) != 0)
-            log_warnx("metrics: cannot change the mode of %s: %s", cfg->metrics.path,
-                      strerror(-err));
+            apply_fault(rt, false, "metrics: cannot change the mode of %s: %s", cfg->metrics.path,
+                        strerror(-err));
         return err;
     }
     metrics_stop(rt->metrics);
@@ -374,7 +402,7 @@ metrics_apply(struct runtime *rt, const struct config *cfg)
     if (rt->metrics == NULL) {
         char ep[EP_HOST_MAX + 32];
         endpoint_format(&cfg->metrics, ep, sizeof(ep));
-        log_warnx("metrics: cannot listen on %s: %s", ep, strerror(-err));
+        apply_fault(rt, false, "metrics: cannot listen on %s: %s", ep, strerror(-err));
         return err;
     }
     metrics_set_ready(rt->metrics, ready, rt);
@@ -499,13 +527,17 @@ logs_apply(struct runtime *rt, const struct config *cfg)
         logfwd_free(rt->logfwd);
         rt->logfwd = NULL;
     } else if (rt->logfwd != NULL) {
-        rc = logfwd_reconfigure(rt->logfwd, &cfg->logs);
+        const struct log_conf *running = logfwd_conf(rt->logfwd);
+        if (cfg->logs.buffer != running->buffer || cfg->logs.line_max != running->line_max)
+            apply_fault(rt, true, "logs: buffer and line_max kept until the next start");
+        if ((rc = logfwd_reconfigure(rt->logfwd, &cfg->logs)) != 0)
+            apply_fault(rt, true, "logs: cannot listen: %s", strerror(-rc));
     } else if ((rt->logfwd = logfwd_new(rt->loop, &cfg->logs, &err)) == NULL) {
         char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
         endpoint_format(&cfg->logs.listen, ep, sizeof(ep));
-        log_warnx("logs: cannot start: %s%s%s", strerror(-err),
-                  err == -EADDRINUSE ? " (listen endpoint in use): " : "",
-                  err == -EADDRINUSE ? ep : "");
+        apply_fault(rt, false, "logs: cannot start: %s%s%s", strerror(-err),
+                    err == -EADDRINUSE ? " (listen endpoint in use): " : "",
+                    err == -EADDRINUSE ? ep : "");
         rc = err;
     }
 
@@ -515,8 +547,11 @@ logs_apply(struct runtime *rt, const struct config *cfg)
     for (size_t i = 0; i < cfg->n_sinks; i++) {
         const struct log_sink_conf *sc = &cfg->sinks[i];
         struct logsink *old = find_sink(rt->sinks, rt->n_sinks, sc->name);
-        if (old != NULL && memcmp(logsink_conf(old), sc, sizeof(*sc)) == 0) {
-            logsink_reopen(old);
+        if (old != NULL && log_sink_conf_equal(logsink_conf(old), sc)) {
+            if ((err = logsink_reopen(old)) != 0)
+                apply_fault(rt, true,
+                            "log_sink=%s: cannot reopen %s: %s; still writing to the old file",
+                            sc->name, sc->file, file_strerror(err));
             next[i] = old;
         } else {
             if (old != NULL) { /* its listener may be the one we need */
@@ -526,6 +561,8 @@ logs_apply(struct runtime *rt, const struct config *cfg)
                         rt->sinks[j] = NULL;
             }
             next[i] = logsink_new(rt->loop, sc, &err);
+            if (next[i] == NULL)
+                apply_fault(rt, true, "log_sink=%s: not started: %s", sc->name, file_strerror(err));
             if (next[i] == NULL && rc == 0)
                 rc = err;
         }
@@ -573,14 +610,16 @@ pools_apply(struct runtime *rt, const struct config *cfg)
         return -ENOMEM;
     if (cfg->n_pools > 0 && rt->pool_env == NULL &&
         (rt->pool_env = pool_env_new(rt->loop, &err)) == NULL) {
-        log_warnx("pools: cannot start the wipe thread: %s", strerror(-err));
+        apply_fault(rt, false, "pools: cannot start the wipe thread: %s", strerror(-err));
         free(next);
         return err;
     }
     for (size_t i = 0; i < cfg->n_pools; i++) {
         struct pool *old = find_pool(rt->pools, rt->n_pools, cfg->pools[i].name);
         if (old != NULL) {
-            pool_reconfigure(old, &cfg->pools[i]);
+            char kept[1024];
+            if (pool_reconfigure(old, &cfg->pools[i], kept, sizeof(kept)) != 0)
+                apply_fault(rt, true, "pool=%s: %s", cfg->pools[i].name, kept);
             next[n++] = old;
             for (size_t j = 0; j < rt->n_pools; j++)
                 if (rt->pools[j] == old)
@@ -589,7 +628,7 @@ pools_apply(struct runtime *rt, const struct config *cfg)
                    NULL) {
             n++;
         } else {
-            log_warnx("pool=%s: cannot start: %s", cfg->pools[i].name, strerror(-err));
+            apply_fault(rt, false, "pool=%s: cannot start: %s", cfg->pools[i].name, strerror(-err));
             if (rc == 0)
                 rc = err;
         }
@@ -649,7 +688,8 @@ proxies_apply(struct runtime *rt, const struct config *cfg)
         if (old == NULL || !http_proxy_conf_equal(http_proxy_conf(old), pc))
             p = http_proxy_new(rt->http, pc, old, &err, msg);
         if (p == NULL) {
-            log_warnx("proxy=%s: cannot start: %s", pc->name, msg);
+            apply_fault(rt, false, "proxy=%s: cannot start: %s%s", pc->name, msg,
+                        old != NULL ? "; it runs on as it was" : "");
             if (rc == 0)
                 rc = err;
             p = old; /* keeps running as it was, if it was */
@@ -749,7 +789,8 @@ relays_apply(struct runtime *rt, const struct config *cfg, char *why, size_t why
     }
     for (i = 0; i < cfg->n_relays; i++) {
         if (next[i]->loop == NULL && (rc = relay_start(next[i], rt->loop)) != 0)
-            log_warnx("relay=%s: cannot accept: %s", next[i]->conf.name, strerror(-rc));
+            apply_fault(rt, false, "relay=%s: cannot accept: %s", next[i]->conf.name,
+                        strerror(-rc));
     }
     /* before the old relays are released: the last reference may go */
     for (i = 0; i < cfg->n_relays; i++)
@@ -817,8 +858,34 @@ broker_apply(struct runtime *rt)
     return 0;
 }
 
-/* Loads the config file and applies it. Returns 0, or -1 with the running
- * config kept and why[0..len) saying why (the text of the log line). */
+/* Whether cfg has a fault only this host can tell (a keyset, CA file,
+ * certificate or key that does not load, a pool's user or store): then
+ * nothing of it is applied, and why[0..len) names each (file and reason). */
+static bool
+host_refused(const struct config *cfg, const char *path, char *why, size_t len)
+{
+    struct config_errors *errs = calloc(1, sizeof(*errs));
+    size_t at;
+
+    if (errs == NULL) {
+        snprintf(why, len, "reload failed, keeping the running config: out of memory");
+        return true;
+    }
+    config_host_faults(cfg, path, errs);
+    at = (size_t)snprintf(why, len, "reload failed, keeping the running config: ");
+    for (size_t i = 0; i < errs->n && at < len; i++)
+        at += (size_t)snprintf(why + at, len - at, "%s%s", i > 0 ? "; " : "", errs->e[i].msg);
+    if (errs->total > errs->n && at < len)
+        snprintf(why + at, len - at, "; %zu more errors", errs->total - errs->n);
+    bool refused = errs->total > 0;
+    free(errs);
+    return refused;
+}
+
+/* Loads the config file, checks what only this host can tell, and applies
+ * it. Returns 0 (the parts that could not be applied in rt->faults), or -1
+ * with the running config kept and why[0..len) saying why (the text of the
+ * log line). */
 static int
 reload_apply(struct runtime *rt, char *why, size_t len)
 {
@@ -833,15 +900,19 @@ reload_apply(struct runtime *rt, char *why, size_t len)
         snprintf(why, len, "reload failed, keeping the running config: %s", err);
         return -1;
     }
+    if (host_refused(&cfg, rt->path, why, len)) {
+        config_free(&cfg);
+        return -1;
+    }
     if (cfg.threads != rt->cfg.threads)
-        log_warnx("reload: threads changes take effect at the next start");
+        apply_fault(rt, false, "threads: the running %zu kept until the next start", rt->n_workers);
     if (cfg.has_directory != rt->cfg.has_directory ||
-        memcmp(&cfg.directory, &rt->cfg.directory, sizeof(cfg.directory)) != 0 ||
+        !dir_conf_equal(&cfg.directory, &rt->cfg.directory) ||
         cfg.has_control != rt->cfg.has_control ||
-        memcmp(&cfg.control, &rt->cfg.control, sizeof(cfg.control)) != 0)
-        log_warnx("reload: directory and control changes take effect at the next start");
+        !endpoint_conf_equal(&cfg.control, &rt->cfg.control))
+        apply_fault(rt, false, "directory and control: the running ones kept until the next start");
     if (!broker_conf_equal(&cfg.broker, &rt->cfg.broker))
-        log_warnx("reload: broker changes take effect at the next start");
+        apply_fault(rt, false, "broker: the running one kept until the next start");
     /* the running broker's settings stay, each config keeping its own
      * secrets array to free */
     struct broker_conf running = rt->cfg.broker;
@@ -872,44 +943,57 @@ reload_apply(struct runtime *rt, char *why, size_t len)
 
 /* Counts the time, and the result, of the config's last load. */
 static void
-reload_record(struct runtime *rt, bool ok)
+reload_record(struct runtime *rt, enum reload_result result)
 {
-    rt->reloads[ok ? RELOAD_OK : RELOAD_FAILED]++;
-    rt->last_reload_ok = ok;
+    rt->reloads[result]++;
+    rt->last_reload_ok = result == RELOAD_OK;
     rt->last_reload_time = time(NULL);
 }
 
 /* The generation of the running config: 1 at the start, one more at each
- * successful reload. */
+ * reload that was applied (in whole or in part). */
 static unsigned long long
 generation(const struct runtime *rt)
 {
-    return (unsigned long long)rt->reloads[RELOAD_OK] + 1;
+    return (unsigned long long)(rt->reloads[RELOAD_OK] + rt->reloads[RELOAD_PARTIAL]) + 1;
 }
 
 /* Reloads the config file (SIGHUP, airlock ctl reload), on the main loop:
  * one at a time by construction. Logs the outcome and writes it to
- * out[0..len) (for airlock ctl: the same text). Returns 0 or -1. */
+ * out[0..len) (for airlock ctl: the same text): "reloaded", or the parts
+ * not applied, or why nothing was. Returns 0 when all of it was applied,
+ * else -1. */
 static int
 reload(struct runtime *rt, char *out, size_t len)
 {
-    char why[1024];
+    struct strbuf faults = {0};
+    char why[RELOAD_TEXT_MAX];
 
     /* the manager waits for READY=1 again, whether or not the reload
      * succeeded (a failed one keeps the running config) */
     notify_reloading();
+    rt->faults = &faults;
     int rc = reload_apply(rt, why, sizeof(why));
-    reload_record(rt, rc == 0);
+    rt->faults = NULL;
+    enum reload_result result = rc != 0          ? RELOAD_FAILED
+                                : faults.len > 0 ? RELOAD_PARTIAL
+                                                 : RELOAD_OK;
+    reload_record(rt, result);
     notify_send("READY=1");
-    if (rc != 0) {
+    if (result == RELOAD_FAILED) {
         log_warnx("%s", why);
         snprintf(out, len, "%s", why);
-        return -1;
+    } else if (result == RELOAD_PARTIAL) {
+        snprintf(out, len, "reloaded %s in part (generation %llu), not applied: %s%s", rt->path,
+                 generation(rt), faults.data, faults.failed ? "..." : "");
+        log_warnx("%s", out);
+    } else {
+        log_info("reloaded %s: %zu relays, %zu pools (generation %llu)", rt->path, rt->n_relays,
+                 rt->n_pools, generation(rt));
+        snprintf(out, len, "reloaded (generation %llu)", generation(rt));
     }
-    log_info("reloaded %s: %zu relays, %zu pools (generation %llu)", rt->path, rt->n_relays,
-             rt->n_pools, generation(rt));
-    snprintf(out, len, "reloaded (generation %llu)", generation(rt));
-    return 0;
+    strbuf_free(&faults);
+    return result == RELOAD_OK ? 0 : -1;
 }
 
 /* ---- the control socket (airlock ctl) */
@@ -935,7 +1019,7 @@ ctl_run(void *arg, enum ctl_verb verb, struct strbuf *out, control_done_fn done,
     if (verb == CTL_CONNS)
         return conns_list(rt->loop, rt->workers, rt->http, rt->n_workers, out, done, ctx);
     if (verb == CTL_RELOAD) {
-        char result[1024];
+        char result[RELOAD_TEXT_MAX];
         if (rt->draining) {
             strbuf_printf(out, "reload: draining (stopping): not reloading");
             return -1;
@@ -1072,7 +1156,7 @@ signal_event(struct io *io, uint32_t events)
     (void)events;
 
     while (read(rt->sigfd, &si, sizeof(si)) == sizeof(si)) {
-        char result[1024];
+        char result[RELOAD_TEXT_MAX];
         if (si.ssi_signo == SIGHUP && !rt->draining)
             reload(rt, result, sizeof(result));
         else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)

@@ -61,3 +61,31 @@ dir_conf_redis_only(const struct dir_conf *conf)
     return conf->backend == DIR_REDIS ? NULL
                                       : "applies to backend: redis only (the backend is memory)";
 }
+
+/* dir_conf_equal() compares each field: a new one must be added there, and
+ * this size (LP64 ABIs) with it. */
+#if defined(__x86_64__) || defined(__aarch64__)
+_Static_assert(sizeof(struct dir_conf) == 5112, "dir_conf_equal(): compare the new field");
+#endif
+
+bool
+dir_conf_equal(const struct dir_conf *a, const struct dir_conf *b)
+{
+    if (a->backend != b->backend || !endpoint_conf_equal(&a->redis, &b->redis) ||
+        a->n_sentinels != b->n_sentinels ||
+        strncmp(a->sentinel_master, b->sentinel_master, sizeof(a->sentinel_master)) != 0 ||
+        strncmp(a->redis_user, b->redis_user, sizeof(a->redis_user)) != 0 ||
+        strncmp(a->redis_password_file, b->redis_password_file, sizeof(a->redis_password_file)) !=
+            0 ||
+        a->min_replicas_acked != b->min_replicas_acked ||
+        strncmp(a->prefix, b->prefix, sizeof(a->prefix)) != 0 ||
+        a->reserve_timeout_ms != b->reserve_timeout_ms || a->session_ttl_ms != b->session_ttl_ms ||
+        a->assign_wait_ms != b->assign_wait_ms ||
+        a->max_pending_per_client != b->max_pending_per_client ||
+        a->pending_share != b->pending_share || strncmp(a->node, b->node, sizeof(a->node)) != 0)
+        return false;
+    for (size_t i = 0; i < a->n_sentinels && i < DIR_SENTINELS_MAX; i++)
+        if (!endpoint_conf_equal(&a->sentinels[i], &b->sentinels[i]))
+            return false;
+    return true;
+}

@@ -113,6 +113,10 @@ unsigned long long dir_wall_ms(void);
 /* Fills *conf with the defaults (memory backend, see struct dir_conf). */
 void dir_conf_defaults(struct dir_conf *conf);
 
+/* Returns true when a and b are the same settings, field by field
+ * (strings by their text): a reload then has no change to defer. */
+bool dir_conf_equal(const struct dir_conf *a, const struct dir_conf *b);
+
 /* Checks the rules that span the keys of a directory: block (redis needs
  * its endpoint, or sentinels and sentinel_master, not both; redis_user
  * needs redis_password_file). Returns 0, or -1 with *f naming the

@@ -211,15 +211,57 @@ http_proxy_has_via(const struct http_proxy_conf *pc)
     return pc->via.kind != EP_TCP || pc->via.host[0] != '\0';
 }
 
+/* The compares below go field by field, strings by their text: a memcmp
+ * would see padding and what follows a NUL. A field added to one of these
+ * structs must be compared there: these sizes (LP64 ABIs) fail the build
+ * until it is, and are then updated. */
+#if defined(__x86_64__) || defined(__aarch64__)
+_Static_assert(sizeof(struct http_proxy_conf) == 27800, "http_proxy_conf_equal()");
+_Static_assert(sizeof(struct http_route_conf) == 13304, "http_route_conf_equal()");
+_Static_assert(sizeof(struct http_rule_conf) == 257, "http_route_conf_equal()");
+#endif
+
+static bool
+http_route_conf_equal(const struct http_route_conf *a, const struct http_route_conf *b)
+{
+    if (strncmp(a->name, b->name, sizeof(a->name)) != 0 || a->methods != b->methods ||
+        strncmp(a->prefix, b->prefix, sizeof(a->prefix)) != 0 ||
+        strncmp(a->content_type, b->content_type, sizeof(a->content_type)) != 0 ||
+        a->n_rules != b->n_rules || a->decrypt != b->decrypt ||
+        strncmp(a->keyset, b->keyset, sizeof(a->keyset)) != 0 ||
+        !endpoint_conf_equal(&a->upstream, &b->upstream))
+        return false;
+    for (size_t i = 0; i < a->n_rules && i < HTTP_RULES_MAX; i++)
+        if (strncmp(a->rules[i].path, b->rules[i].path, sizeof(a->rules[i].path)) != 0 ||
+            a->rules[i].deterministic != b->rules[i].deterministic)
+            return false;
+    return true;
+}
+
 bool
 http_proxy_conf_equal(const struct http_proxy_conf *a, const struct http_proxy_conf *b)
 {
-    struct http_proxy_conf x = *a, y = *b;
-
-    x.routes = y.routes = NULL;
-    return memcmp(&x, &y, sizeof(x)) == 0 &&
-           (a->n_routes == 0 ||
-            memcmp(a->routes, b->routes, a->n_routes * sizeof(*a->routes)) == 0);
+    if (strncmp(a->name, b->name, sizeof(a->name)) != 0 ||
+        !endpoint_conf_equal(&a->listen, &b->listen) || a->mode != b->mode ||
+        !endpoint_conf_equal(&a->backend, &b->backend) ||
+        a->max_connections != b->max_connections || a->max_header != b->max_header ||
+        a->max_headers != b->max_headers || a->max_body != b->max_body ||
+        a->max_response != b->max_response || a->header_timeout_ms != b->header_timeout_ms ||
+        a->body_timeout_ms != b->body_timeout_ms || a->idle_timeout_ms != b->idle_timeout_ms ||
+        a->connect_timeout_ms != b->connect_timeout_ms ||
+        a->response_timeout_ms != b->response_timeout_ms ||
+        strncmp(a->keyset, b->keyset, sizeof(a->keyset)) != 0 ||
+        strncmp(a->ca_file, b->ca_file, sizeof(a->ca_file)) != 0 ||
+        !endpoint_conf_equal(&a->via, &b->via) || a->n_egress_allow != b->n_egress_allow ||
+        a->n_routes != b->n_routes)
+        return false;
+    for (size_t i = 0; i < a->n_egress_allow && i < HTTP_EGRESS_MAX; i++)
+        if (!egress_rule_equal(&a->egress_allow[i], &b->egress_allow[i]))
+            return false;
+    for (size_t i = 0; i < a->n_routes; i++)
+        if (!http_route_conf_equal(&a->routes[i], &b->routes[i]))
+            return false;
+    return true;
 }
 
 void

@@ -116,7 +116,8 @@ void http_upstream_authority(const struct endpoint *up, bool port_always, char *
 /* Whether an outbound proxy reaches its upstreams through an egress relay. */
 bool http_proxy_has_via(const struct http_proxy_conf *pc);
 
-/* Whether a and b are the same settings (a reload keeps such a proxy). */
+/* Whether a and b are the same settings (a reload keeps such a proxy):
+ * field by field, strings by their text, routes by content. */
 bool http_proxy_conf_equal(const struct http_proxy_conf *a, const struct http_proxy_conf *b);
 
 /* Frees what pc owns (its routes); safe twice. */

@@ -161,3 +161,19 @@ allow_match(const struct allow_rule *rules, size_t n, const struct sockaddr *sa)
     }
     return 0;
 }
+
+/* allow_rule_equal() compares each field: a new one must be added there,
+ * and this size (LP64 ABIs) with it. */
+#if defined(__x86_64__) || defined(__aarch64__)
+_Static_assert(sizeof(struct allow_rule) == 28, "allow_rule_equal(): compare the new field");
+#endif
+
+bool
+allow_rule_equal(const struct allow_rule *a, const struct allow_rule *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    if (a->kind == ALLOW_CID)
+        return a->cid == b->cid;
+    return a->prefix == b->prefix && addr_prefix_equal(a->addr, b->addr, a->prefix);
+}

@@ -4,6 +4,7 @@
 #ifndef AIRLOCK_NET_ALLOW_H
 #define AIRLOCK_NET_ALLOW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -28,5 +29,9 @@ enum parse_result allow_parse(const char *s, struct allow_rule *rule, const char
  * addresses match IPv4 rules - or AF_VSOCK) matches one of the n rules, or
  * when n is 0; 0 otherwise. */
 int allow_match(const struct allow_rule *rules, size_t n, const struct sockaddr *sa);
+
+/* Returns true when a and b are the same rule (the bits of the prefix, not
+ * the bytes after them or the padding). */
+bool allow_rule_equal(const struct allow_rule *a, const struct allow_rule *b);
 
 #endif

@@ -367,3 +367,19 @@ egress_check_addr(const struct egress_rule *rules, size_t n, const struct sockad
         return EGRESS_NOT_ALLOWED_PORT;
     return sp != NULL ? EGRESS_PRIVATE_ADDRESS : EGRESS_NOT_ALLOWED_ADDRESS;
 }
+
+/* egress_rule_equal() compares each field: a new one must be added there,
+ * and this size (LP64 ABIs) with it. */
+#if defined(__x86_64__) || defined(__aarch64__)
+_Static_assert(sizeof(struct egress_rule) == 280, "egress_rule_equal(): compare the new field");
+#endif
+
+bool
+egress_rule_equal(const struct egress_rule *a, const struct egress_rule *b)
+{
+    if (a->kind != b->kind || a->port_lo != b->port_lo || a->port_hi != b->port_hi)
+        return false;
+    if (a->kind == EGRESS_RULE_NAME || a->kind == EGRESS_RULE_SUFFIX)
+        return strncmp(a->name, b->name, sizeof(a->name)) == 0;
+    return a->prefix == b->prefix && addr_prefix_equal(a->addr, b->addr, a->prefix);
+}

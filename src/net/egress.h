@@ -23,6 +23,7 @@
 #ifndef AIRLOCK_NET_EGRESS_H
 #define AIRLOCK_NET_EGRESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -61,6 +62,10 @@ const char *egress_verdict_name(enum egress_verdict v);
  * PARSE_INVALID with *err (may be NULL) set to a static message saying what
  * was expected. *r is fully written on success, unspecified otherwise. */
 enum parse_result egress_rule_parse(const char *s, struct egress_rule *r, const char **err);
+
+/* Returns true when a and b are the same rule (names by their text, the
+ * bits of a prefix, not what follows them). */
+bool egress_rule_equal(const struct egress_rule *a, const struct egress_rule *b);
 
 /* Checks that in[0..len) is a host name (labels of A-Z a-z 0-9 - _, 1-63
  * characters each, at most 253 in all, one trailing dot allowed, the last

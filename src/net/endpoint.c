@@ -394,3 +394,18 @@ endpoint_equal(const struct endpoint *a, const struct endpoint *b)
     }
     return 0;
 }
+
+/* endpoint_conf_equal() compares each field of these: a field added to
+ * either must be added there, and the size here with it (LP64 ABIs). */
+#if defined(__x86_64__) || defined(__aarch64__)
+_Static_assert(sizeof(struct endpoint) == 512, "compare the new field of struct endpoint");
+_Static_assert(sizeof(struct ep_perm) == 132, "compare the new field of struct ep_perm");
+#endif
+
+bool
+endpoint_conf_equal(const struct endpoint *a, const struct endpoint *b)
+{
+    return endpoint_equal(a, b) && a->nofollow == b->nofollow && a->perm.mode == b->perm.mode &&
+           strncmp(a->perm.owner, b->perm.owner, EP_ID_MAX) == 0 &&
+           strncmp(a->perm.group, b->perm.group, EP_ID_MAX) == 0;
+}

@@ -68,4 +68,9 @@ const char *endpoint_perm_check(const struct endpoint *ep);
 /* Returns 1 when a and b name the same endpoint (perm aside), 0 otherwise. */
 int endpoint_equal(const struct endpoint *a, const struct endpoint *b);
 
+/* Returns true when a and b are the same settings: the same endpoint and
+ * the same perm and nofollow (strings compared by their text, whatever
+ * follows their NUL). For a reload's "is this unchanged". */
+bool endpoint_conf_equal(const struct endpoint *a, const struct endpoint *b);
+
 #endif

@@ -7,6 +7,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1570,19 +1571,38 @@ fail:
     return NULL;
 }
 
-void
-pool_reconfigure(struct pool *p, const struct pool_conf *pc)
+/* Logs that what of pool name keeps its running value, and adds it to
+ * kept[0..len) for the reload's answer. */
+static void __attribute__((format(printf, 4, 5)))
+kept_add(const char *name, char *kept, size_t len, const char *fmt, ...)
+{
+    size_t n = strnlen(kept, len);
+    char what[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    log_warnx("pool=%s: %s", name, what);
+    if (n + 1 < len)
+        snprintf(kept + n, len - n, "%s%s", n > 0 ? "; " : "", what);
+}
+
+int
+pool_reconfigure(struct pool *p, const struct pool_conf *pc, char *kept, size_t len)
 {
     struct rules r;
 
+    if (len > 0)
+        kept[0] = '\0';
     if (memcmp(&p->conf, pc, sizeof(*pc)) == 0)
-        return;
+        return 0;
     if (pool_conf_ports(pc) != p->n_ports || pc->port_min != p->conf.port_min) {
         /* instances on the old ports keep them until they go */
         bool *used = calloc(pool_conf_ports(pc) ? pool_conf_ports(pc) : 1, sizeof(bool));
         if (used == NULL) {
-            log_warnx("pool=%s: reload: out of memory, keeping the running settings", p->conf.name);
-            return;
+            kept_add(pc->name, kept, len, "reload: out of memory, keeping the running settings");
+            return -1;
         }
         struct list *pos, *tmp;
         list_for_each_safe(pos, tmp, &p->instances) {
@@ -1599,15 +1619,20 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc)
         p->port_used = used;
         p->n_ports = pool_conf_ports(pc);
     }
+    struct pool_conf next = *pc;
     if (rules_compile(&r, pc) == 0) {
         rules_free(&p->rules);
         p->rules = r;
+    } else {
+        kept_add(pc->name, kept, len, "events: cannot compile; the running rules kept");
+        memcpy(next.ready, p->conf.ready, sizeof(next.ready));
+        memcpy(next.login, p->conf.login, sizeof(next.login));
+        memcpy(next.logout, p->conf.logout, sizeof(next.logout));
     }
-    struct pool_conf next = *pc;
     char why[1024] = "no such user or group"; /* room for a path or two */
     if (pool_conf_check_host(pc, why, sizeof(why)) != 0 || apply_user(p, pc) != 0) {
-        log_warnx("pool=%s: %s; new instances keep the running user, group and uids", pc->name,
-                  why);
+        kept_add(pc->name, kept, len, "%s; new instances keep the running user, group and uids",
+                 why);
         memcpy(next.user, p->conf.user, sizeof(next.user));
         memcpy(next.group, p->conf.group, sizeof(next.group));
         next.uid_min = p->conf.uid_min;
@@ -1620,7 +1645,7 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc)
     if (state_conf_check_host(&pc->state, why, sizeof(why)) != 0 ||
         (moved && pc->state.store[0] != '\0' &&
          (lock = store_take(p, &pc->state, why, sizeof(why))) < 0)) {
-        log_warnx("pool=%s: %s; sessions keep the running provisioning", pc->name, why);
+        kept_add(pc->name, kept, len, "%s; sessions keep the running provisioning", why);
         next.state = p->conf.state;
         next.provision = p->conf.provision;
         next.deprovision = p->conf.deprovision;
@@ -1629,13 +1654,15 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc)
         p->store_lock = lock;
     }
     if (strcmp(pc->dir, p->conf.dir) != 0 && base_prepare(p, pc) != 0) {
-        log_warnx("pool=%s: new instances keep their directories in %s", pc->name, p->conf.dir);
+        kept_add(pc->name, kept, len, "dir: new instances keep their directories in %s",
+                 p->conf.dir);
         memcpy(next.dir, p->conf.dir, sizeof(next.dir));
     }
     p->conf = next;
     log_info("pool=%s reconfigured min_idle=%u max=%u max_idle=%u", pc->name, pc->min_idle, pc->max,
              pc->max_idle);
     scale_soon(p);
+    return len > 0 && kept[0] != '\0' ? -1 : 0;
 }
 
 void

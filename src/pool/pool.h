@@ -55,8 +55,10 @@ struct pool *pool_new(struct loop *loop, struct dir *d, struct pool_env *env,
 
 /* Applies pc (same name) to p: sizes, timeouts, backoff and hooks take
  * effect at once, the command, endpoint, ports, events and user for
- * instances started from now on. No instance with a session is stopped. */
-void pool_reconfigure(struct pool *p, const struct pool_conf *pc);
+ * instances started from now on. No instance with a session is stopped.
+ * Returns 0, or -1 when a part of pc could not be applied and keeps its
+ * running value (logged, and named in kept[0..len), "; " between parts). */
+int pool_reconfigure(struct pool *p, const struct pool_conf *pc, char *kept, size_t len);
 
 /* Stops every instance (SIGTERM, SIGKILL after stop_grace) and starts no
  * more; the deprovisioning hooks of sessions still run. */

@@ -47,15 +47,80 @@ relay_conf_is_dgram(const struct relay_conf *rc)
     return rc->listen.kind == EP_UDP || rc->target.kind == EP_UDP;
 }
 
+/* The compares below go field by field, strings by their text: a memcmp
+ * of the whole would see the padding and whatever follows a string's NUL
+ * (a config parsed into reused memory differs there), and would compare
+ * pointers. A field added to one of these structs must be compared there:
+ * these sizes (LP64 ABIs) fail the build until it is, and are then updated. */
+#if defined(__x86_64__) || defined(__aarch64__)
+_Static_assert(sizeof(struct relay_conf) == 55488, "relay_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct health_conf) == 16, "relay_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct router_conf) == 912, "router_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct relay_tls_conf) == 4120, "tls_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct relay_verify_conf) == 4976, "verify_conf_equal(): compare it");
+#endif
+
+static bool
+router_conf_equal(const struct router_conf *a, const struct router_conf *b)
+{
+    return a->enabled == b->enabled && a->peek_timeout_ms == b->peek_timeout_ms &&
+           a->max_hello == b->max_hello && route_table_equal(&a->table, &b->table);
+}
+
+static bool
+tls_conf_equal(const struct relay_tls_conf *a, const struct relay_tls_conf *b)
+{
+    return a->enabled == b->enabled &&
+           strncmp(a->provider, b->provider, sizeof(a->provider)) == 0 &&
+           strncmp(a->sim_root, b->sim_root, sizeof(a->sim_root)) == 0 &&
+           a->validity_ms == b->validity_ms && a->fresh_rate == b->fresh_rate &&
+           a->handshake_timeout_ms == b->handshake_timeout_ms;
+}
+
+static bool
+verify_conf_equal(const struct relay_verify_conf *a, const struct relay_verify_conf *b)
+{
+    return a->enabled == b->enabled &&
+           strncmp(a->server_name, b->server_name, sizeof(a->server_name)) == 0 &&
+           a->fresh == b->fresh && a->handshake_timeout_ms == b->handshake_timeout_ms &&
+           attest_policy_conf_equal(&a->policy, &b->policy);
+}
+
 bool
 relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b)
 {
-    struct relay_conf x = *a, y = *b;
-
-    /* the tables hold pointers and capacities: compared apart */
-    memset(&x.router.table, 0, sizeof(x.router.table));
-    memset(&y.router.table, 0, sizeof(y.router.table));
-    return memcmp(&x, &y, sizeof(x)) == 0 && route_table_equal(&a->router.table, &b->router.table);
+    if (strncmp(a->name, b->name, sizeof(a->name)) != 0 ||
+        !endpoint_conf_equal(&a->listen, &b->listen) ||
+        !endpoint_conf_equal(&a->target, &b->target) || a->n_targets != b->n_targets ||
+        a->balance != b->balance || a->health.interval_ms != b->health.interval_ms ||
+        a->health.timeout_ms != b->health.timeout_ms || a->health.fall != b->health.fall ||
+        a->health.rise != b->health.rise || a->n_allow != b->n_allow ||
+        a->max_connections != b->max_connections ||
+        a->connect_timeout_ms != b->connect_timeout_ms ||
+        a->idle_timeout_ms != b->idle_timeout_ms || a->keepalive != b->keepalive ||
+        a->splice != b->splice || a->send_proxy != b->send_proxy ||
+        a->accept_proxy != b->accept_proxy || a->original_dst != b->original_dst ||
+        a->egress != b->egress || a->n_egress_allow != b->n_egress_allow ||
+        a->max_datagram != b->max_datagram || a->flow_idle_timeout_ms != b->flow_idle_timeout_ms ||
+        a->max_flows != b->max_flows || a->max_fds != b->max_fds ||
+        a->n_dns_allow != b->n_dns_allow || !router_conf_equal(&a->router, &b->router) ||
+        !tls_conf_equal(&a->tls, &b->tls) || !verify_conf_equal(&a->verify, &b->verify))
+        return false;
+    /* the counts are bounded by the parser; the bounds here keep a
+     * hand-made struct from reading past the arrays */
+    for (size_t i = 0; i < a->n_targets && i < CONF_TARGETS_MAX; i++)
+        if (!endpoint_conf_equal(&a->targets[i], &b->targets[i]))
+            return false;
+    for (size_t i = 0; i < a->n_allow && i < CONF_ALLOW_MAX; i++)
+        if (!allow_rule_equal(&a->allow[i], &b->allow[i]))
+            return false;
+    for (size_t i = 0; i < a->n_egress_allow && i < CONF_EGRESS_MAX; i++)
+        if (!egress_rule_equal(&a->egress_allow[i], &b->egress_allow[i]))
+            return false;
+    for (size_t i = 0; i < a->n_dns_allow && i < CONF_DNS_ALLOW_MAX; i++)
+        if (strncmp(a->dns_allow[i], b->dns_allow[i], DNS_PATTERN_MAX) != 0)
+            return false;
+    return true;
 }
 
 const char *

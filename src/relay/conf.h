@@ -143,8 +143,9 @@ void relay_conf_defaults(struct relay_conf *rc);
 /* Returns true when rc relays datagrams (its listen or target is udp). */
 bool relay_conf_is_dgram(const struct relay_conf *rc);
 
-/* Returns true when a and b are the same settings (routes compared by
- * content): a reload keeps such a relay as it is. */
+/* Returns true when a and b are the same settings: a reload keeps such a
+ * relay as it is. Field by field, strings by their text and routes by
+ * content (not padding, bytes after a NUL, or the loaded certificates). */
 bool relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b);
 
 /* Checks one relay's settings that depend on each other (allow on a unix

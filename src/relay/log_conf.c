@@ -53,3 +53,29 @@ log_sink_conf_check(const struct log_sink_conf *sc, struct conf_fault *f)
 {
     return relay_allow_check(sc->listen.kind, sc->limits.allow, sc->limits.n_allow, "allow", f);
 }
+
+/* log_sink_conf_equal() compares each field: a new one must be added
+ * there, and these sizes (LP64 ABIs) with it. */
+#if defined(__x86_64__) || defined(__aarch64__)
+_Static_assert(sizeof(struct log_sink_conf) == 6488,
+               "log_sink_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct stream_limits) == 1808,
+               "log_sink_conf_equal(): compare the new field");
+#endif
+
+bool
+log_sink_conf_equal(const struct log_sink_conf *a, const struct log_sink_conf *b)
+{
+    const struct stream_limits *x = &a->limits, *y = &b->limits;
+
+    if (strncmp(a->name, b->name, sizeof(a->name)) != 0 ||
+        !endpoint_conf_equal(&a->listen, &b->listen) ||
+        strncmp(a->file, b->file, sizeof(a->file)) != 0 || a->line_max != b->line_max ||
+        x->n_allow != y->n_allow || x->max_streams != y->max_streams ||
+        x->idle_timeout_ms != y->idle_timeout_ms)
+        return false;
+    for (size_t i = 0; i < x->n_allow && i < CONF_ALLOW_MAX; i++)
+        if (!allow_rule_equal(&x->allow[i], &y->allow[i]))
+            return false;
+    return true;
+}

@@ -60,6 +60,10 @@ struct log_sink_conf {
 /* Fill *lc, *sc with the defaults (buffer 1MiB, line_max 16KiB for logs,
  * 64KiB for sinks, max_streams 256, idle_timeout 0 for logs, 1h for sinks). */
 void log_conf_defaults(struct log_conf *lc);
+
+/* Returns true when a and b are the same settings of a sink, field by
+ * field (strings by their text): a reload keeps such a sink running. */
+bool log_sink_conf_equal(const struct log_sink_conf *a, const struct log_sink_conf *b);
 void log_sink_conf_defaults(struct log_sink_conf *sc);
 
 /* The rules that span the keys of a logs: block (something to forward,

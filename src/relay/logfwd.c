@@ -520,6 +520,12 @@ fail:
     return NULL;
 }
 
+const struct log_conf *
+logfwd_conf(const struct logfwd *f)
+{
+    return &f->conf;
+}
+
 int
 logfwd_reconfigure(struct logfwd *f, const struct log_conf *conf)
 {

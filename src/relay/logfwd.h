@@ -38,6 +38,10 @@ struct logfwd *logfwd_new(struct loop *loop, const struct log_conf *conf, int *e
  * the new listener cannot be opened (the old one is then kept). */
 int logfwd_reconfigure(struct logfwd *f, const struct log_conf *conf);
 
+/* Returns the settings the forwarder runs with (buffer and line_max: those
+ * of its start). */
+const struct log_conf *logfwd_conf(const struct logfwd *f);
+
 /* Returns the bytes still waiting to be sent (for the drain). */
 size_t logfwd_pending(struct logfwd *f);
 

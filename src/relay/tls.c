@@ -250,7 +250,8 @@ relay_tls_check_host(const struct relay_conf *rc, char *why, size_t len)
         X509_free(cert);
         if (ret != 0)
             snprintf(why, len, "tls.%s", err);
-    } else if (rc->verify.enabled) {
+    }
+    if (ret == 0 && rc->verify.enabled) {
         struct attest_policy_conf pc = rc->verify.policy;
         ret = attest_policy_conf_load(&pc, err);
         attest_policy_conf_free(&pc);

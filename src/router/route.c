@@ -217,12 +217,12 @@ route_table_equal(const struct route_table *a, const struct route_table *b)
      * names are compared as text: what follows a name's NUL (and the
      * padding after it) is whatever its writer's buffer held */
     if (a->n != b->n || a->has_default != b->has_default ||
-        memcmp(&a->def, &b->def, sizeof(a->def)) != 0 || strcmp(a->directory, b->directory) != 0 ||
+        !endpoint_conf_equal(&a->def, &b->def) || strcmp(a->directory, b->directory) != 0 ||
         strcmp(a->domain, b->domain) != 0)
         return false;
     for (size_t i = 0; i < a->n; i++)
         if (strcmp(a->routes[i].name, b->routes[i].name) != 0 ||
-            memcmp(&a->routes[i].target, &b->routes[i].target, sizeof(a->routes[i].target)) != 0)
+            !endpoint_conf_equal(&a->routes[i].target, &b->routes[i].target))
             return false;
     return true;
 }

@@ -4,6 +4,9 @@
 #    start, the active session keeps its process and its connection;
 #  - SIGHUP with a smaller pool (max 4 -> 2, min_idle 1): idle instances go,
 #    the active one stays;
+#  - a reload whose new dir cannot be made: the rest applied, the pool keeps
+#    its running dir, and `airlock ctl reload` says so ("reloaded FILE in
+#    part", exit 1);
 #  - SIGTERM: instances that ignore SIGTERM get SIGKILL after stop_grace,
 #    the children in their process groups die too, no process is left and
 #    airlock exits 0 well within drain_timeout.
@@ -51,6 +54,17 @@ metric_is airlock_pool_instances 'pool="fa",state="active"' 1 || fail "the sessi
 a=$(ask pid)
 [ "${a%% *}" = "$PID" ] || fail "the session's process changed: $a"
 [ "$(grep -c 'stopping why=trim' "$LOG")" = 2 ] || fail "expected 2 trims"
+
+log "a dir that cannot be made: kept, and the reload says so"
+sed -i "s|dir: $T/inst\$|dir: $T/no-such/inst|; s|max: 2\$|max: 3|" "$CONF"
+rc=0
+ctl reload >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] || fail "reload: exit $rc: $(cat "$T/out" "$T/err")"
+has -x "airlock ctl: reloaded $CONF in part (generation 4), not applied: pool=fa: dir: new instances keep their directories in $T/inst" <"$T/err" ||
+    fail "reload said: $(cat "$T/err")"
+has -F "pool=fa reconfigured min_idle=1 max=3" <"$LOG" || fail "the rest was not applied"
+metric_is airlock_reloads_total 'result="partial"' 1 || fail "not counted as partial"
+[ ! -e "$T/no-such" ] || fail "made $T/no-such"
 
 log "SIGTERM: SIGKILL after stop_grace for instances that ignore SIGTERM"
 KIDS="$(pgrep -P "$AL" | tr '\n' ' ') $CHILD"

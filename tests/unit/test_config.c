@@ -2716,11 +2716,87 @@ test_proxies(void **state)
 #undef PX
 }
 
+/* Fills what follows the NUL of the string s (size bytes) with 0x5a. */
+static void
+garble(char *s, size_t size)
+{
+    size_t n = strnlen(s, size);
+
+    if (n + 1 < size)
+        memset(s + n + 1, 0x5a, size - n - 1);
+}
+
+static void
+garble_ep(struct endpoint *ep)
+{
+    garble(ep->host, sizeof(ep->host));
+    garble(ep->path, sizeof(ep->path));
+    garble(ep->perm.owner, sizeof(ep->perm.owner));
+    garble(ep->perm.group, sizeof(ep->perm.group));
+}
+
+/* What a reload compares to keep a part running (a directory, a log sink,
+ * a proxy, the broker) compares settings, not bytes: the same file parsed
+ * again with other bytes after its strings' NULs is equal; a change of a
+ * string is not. */
+static void
+test_equal_by_text(void **state)
+{
+    static const char yaml[] =
+        "directory:\n  backend: redis\n  redis: tcp:127.0.0.1:6379\n  prefix: \"x:\"\n"
+        "  node: n1\n"
+        "log_sinks:\n  - name: s\n    listen: tcp:127.0.0.1:7000\n    file: /tmp/s.log\n"
+        "    allow: [10.0.0.0/8]\n"
+        "proxies:\n  - name: out\n    mode: outbound\n    listen: unix:/run/out.sock\n"
+        "    keyset: /k.json\n    ca_file: /ca.pem\n    egress_allow: [\"api.example:443\"]\n"
+        "    routes: [{name: r, path: /x, upstream: \"https://api.example:443\", decrypt: "
+        "true}]\n";
+    struct config a, b;
+    (void)state;
+
+    must_parse(yaml, &a);
+    must_parse(yaml, &b);
+    garble_ep(&b.directory.redis);
+    garble(b.directory.prefix, sizeof(b.directory.prefix));
+    garble(b.directory.node, sizeof(b.directory.node));
+    garble(b.directory.sentinel_master, sizeof(b.directory.sentinel_master));
+    garble(b.sinks[0].name, sizeof(b.sinks[0].name));
+    garble(b.sinks[0].file, sizeof(b.sinks[0].file));
+    garble_ep(&b.sinks[0].listen);
+    struct http_proxy_conf *p = &b.proxies[0];
+    garble(p->name, sizeof(p->name));
+    garble(p->keyset, sizeof(p->keyset));
+    garble(p->ca_file, sizeof(p->ca_file));
+    garble_ep(&p->listen);
+    garble_ep(&p->via);
+    garble(p->egress_allow[0].name, sizeof(p->egress_allow[0].name));
+    garble(p->routes[0].name, sizeof(p->routes[0].name));
+    garble(p->routes[0].prefix, sizeof(p->routes[0].prefix));
+    garble(p->routes[0].content_type, sizeof(p->routes[0].content_type));
+    garble_ep(&p->routes[0].upstream);
+    garble(b.broker.dir, sizeof(b.broker.dir));
+    assert_true(dir_conf_equal(&a.directory, &b.directory));
+    assert_true(log_sink_conf_equal(&a.sinks[0], &b.sinks[0]));
+    assert_true(http_proxy_conf_equal(&a.proxies[0], &b.proxies[0]));
+    assert_true(broker_conf_equal(&a.broker, &b.broker));
+    b.directory.node[1] = '2';
+    assert_false(dir_conf_equal(&a.directory, &b.directory));
+    b.sinks[0].file[1] = 'x';
+    assert_false(log_sink_conf_equal(&a.sinks[0], &b.sinks[0]));
+    p->routes[0].upstream.host[0] = 'x';
+    assert_false(http_proxy_conf_equal(&a.proxies[0], &b.proxies[0]));
+    b.broker.dir[0] = 'x';
+    assert_false(broker_conf_equal(&a.broker, &b.broker));
+    config_free(&a);
+    config_free(&b);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full),
+        cmocka_unit_test(test_equal_by_text),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_relay_conf_defaults),
         cmocka_unit_test(test_yaml_forms),

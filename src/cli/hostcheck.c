@@ -1,0 +1,69 @@
+/* hostcheck.c - see hostcheck.h. */
+#include "cli/hostcheck.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/proxy.h"
+#include "pool/pool.h"
+#include "pool/state.h"
+#ifdef AIRLOCK_WITH_FIELD
+#include "field/field.h"
+#endif
+#ifdef AIRLOCK_WITH_ATTEST
+#include "relay/tls.h"
+#endif
+
+#ifdef AIRLOCK_WITH_FIELD
+/* The keyset files of proxy i's routes load, as the proxy loads them
+ * when it starts (the proxy's own keyset: one error for all its routes). */
+static void
+keysets_missing(const struct http_proxy_conf *pc, size_t i, const char *path,
+                struct config_errors *errs)
+{
+    char err[FIELD_ERR_MAX];
+    bool told = false;
+
+    for (size_t j = 0; j < pc->n_routes; j++) {
+        struct field_keyset *ks = NULL;
+        const char *file = http_route_keyset(pc, j);
+        bool own = pc->routes[j].keyset[0] != '\0';
+        if (file == NULL || (!own && told) || field_keyset_load(file, &ks, err) == 0) {
+            field_keyset_free(&ks);
+            continue;
+        }
+        if (own) {
+            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].routes[%zu].keyset: %s", path, i, j,
+                             err);
+        } else {
+            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].keyset: %s", path, i, err);
+            told = true;
+        }
+    }
+}
+#endif
+
+void
+config_host_faults(const struct config *cfg, const char *path, struct config_errors *errs)
+{
+    char why[512];
+
+    for (size_t i = 0; i < cfg->n_pools; i++) {
+        if (pool_conf_check_host(&cfg->pools[i], why, sizeof(why)) != 0)
+            config_error_add(errs, SIZE_MAX, "%s: pools[%zu].%s", path, i, why);
+        if (state_conf_check_host(&cfg->pools[i].state, why, sizeof(why)) != 0)
+            config_error_add(errs, SIZE_MAX, "%s: pools[%zu].%s", path, i, why);
+    }
+#ifdef AIRLOCK_WITH_ATTEST
+    for (size_t i = 0; i < cfg->n_relays; i++)
+        if (relay_tls_check_host(&cfg->relays[i], why, sizeof(why)) != 0)
+            config_error_add(errs, SIZE_MAX, "%s: relays[%zu].%s", path, i, why);
+#endif
+#ifdef AIRLOCK_WITH_FIELD
+    for (size_t i = 0; i < cfg->n_proxies; i++) {
+        keysets_missing(&cfg->proxies[i], i, path, errs);
+        if (http_proxy_check_host(&cfg->proxies[i], why, sizeof(why)) != 0)
+            config_error_add(errs, SIZE_MAX, "%s: proxies[%zu].%s", path, i, why);
+    }
+#endif
+}
