@@ -685,7 +685,10 @@ proxies_apply(struct runtime *rt, const struct config *cfg)
         const struct http_proxy_conf *pc = &cfg->proxies[i];
         struct http_proxy *old = find_proxy(rt->proxies, rt->n_proxies, pc->name);
         struct http_proxy *p = old;
-        if (old == NULL || !http_proxy_conf_equal(http_proxy_conf(old), pc))
+        /* a keyset file rewritten (a key added for rotation) counts as a
+         * change: the file is read again */
+        bool rekeyed = old != NULL && http_proxy_keysets_changed(old);
+        if (old == NULL || rekeyed || !http_proxy_conf_equal(http_proxy_conf(old), pc))
             p = http_proxy_new(rt->http, pc, old, &err, msg);
         if (p == NULL) {
             apply_fault(rt, false, "proxy=%s: cannot start: %s%s", pc->name, msg,
@@ -694,7 +697,7 @@ proxies_apply(struct runtime *rt, const struct config *cfg)
                 rc = err;
             p = old; /* keeps running as it was, if it was */
         } else if (old != NULL && p != old) {
-            log_info("proxy=%s changed", pc->name);
+            log_info("proxy=%s changed%s", pc->name, rekeyed ? " (a keyset file changed)" : "");
         } else if (old == NULL) {
             char l[ENDPOINT_TEXT_MAX], b[ENDPOINT_TEXT_MAX];
             endpoint_format(&pc->listen, l, sizeof(l));

@@ -84,6 +84,26 @@ fail:
     return rc;
 }
 
+int
+file_stamp(const char *path, struct file_stamp *out)
+{
+    struct stat st;
+
+    memset(out, 0, sizeof(*out));
+    if (stat(path, &st) != 0)
+        return -errno;
+    *out = (struct file_stamp){st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
+    return 0;
+}
+
+bool
+file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
+           a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
+}
+
 const char *
 file_strerror(int err)
 {

@@ -10,6 +10,7 @@
 #define AIRLOCK_CORE_FILE_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -32,6 +33,24 @@ int file_open_regular(const char *path, int flags, mode_t mode, struct stat *st)
  * memory. Returns 0, -EFBIG when it is longer than max, -FILE_NOT_REGULAR,
  * or -errno. */
 int file_read_regular(const char *path, int flags, size_t max, char **out, size_t *len);
+
+/* What tells a file's content changed without reading it: a rename over it
+ * (device, inode) or a rewrite in place (size, modification and change
+ * times, to the nanosecond). */
+struct file_stamp {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+};
+
+/* Fills *out for path (following links, as a load does). Returns 0 or
+ * -errno; a path that cannot be stamped has a zeroed stamp. */
+int file_stamp(const char *path, struct file_stamp *out);
+
+/* Whether a and b are the same file with the same content, as far as its
+ * stamp can tell. */
+bool file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b);
 
 /* strerror(-err), and "not a regular file" for -FILE_NOT_REGULAR. */
 const char *file_strerror(int err);

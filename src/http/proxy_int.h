@@ -23,6 +23,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "core/file.h"
 #include "core/list.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
@@ -104,8 +105,9 @@ struct http_env {
 /* A route ready to serve: compiled rules, one keyset per worker. */
 struct route_rt {
     struct field_rules *rules;
-    struct field_keyset **ks; /* env->n of them, or NULL without keys */
-    size_t slot;              /* in stats */
+    struct field_keyset **ks;   /* env->n of them, or NULL without keys */
+    struct file_stamp ks_stamp; /* the keyset file's, taken before it was read */
+    size_t slot;                /* in stats */
     /* outbound: the upstream's host as the allowlist sees it */
     char up_name[EGRESS_NAME_MAX]; /* normalized name, or the address literal */
     bool up_is_name;               /* else an address: checked against CIDR rules only */

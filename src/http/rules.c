@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/file.h"
 #include "field/field.h"
 #include "http/proxy_int.h"
 
@@ -32,6 +33,9 @@ route_load(struct http_proxy *p, size_t i, char *msg)
     }
     if (file == NULL) /* nothing to encrypt or decrypt */
         return 0;
+    /* before the reads: a file replaced meanwhile differs from the stamp
+     * at the next reload, which reads it again */
+    (void)file_stamp(file, &r->ks_stamp);
     if ((r->ks = calloc(p->env->n, sizeof(*r->ks))) == NULL)
         return -ENOMEM;
     for (size_t k = 0; k < p->env->n; k++)
@@ -117,3 +121,16 @@ route_rewrite(struct sess *s, bool encrypt, const char *in, size_t len, enum htt
     return 500;
 }
 #endif
+
+bool
+http_proxy_keysets_changed(const struct http_proxy *p)
+{
+    for (size_t i = 0; i < p->conf.n_routes; i++) {
+        const char *file = http_route_keyset(&p->conf, i);
+        struct file_stamp now;
+        if (file != NULL &&
+            (file_stamp(file, &now) != 0 || !file_stamp_equal(&now, &p->routes[i].ks_stamp)))
+            return true;
+    }
+    return false;
+}

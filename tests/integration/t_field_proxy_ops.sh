@@ -4,6 +4,10 @@
 #     at once (the listener adopted: no refused connect), the counters of a
 #     route go on, and a connection kept alive across the reload finishes on
 #     the old settings;
+#   - SIGHUP with the config unchanged and its keyset file changed (a key
+#     added and made primary: renamed over it, or rewritten in place): the
+#     file is read again, new tokens are sealed under the new key; with
+#     nothing changed, the proxy is left as it is;
 #   - a storm of clients that give up inside a head or a body, and of
 #     requests to a backend that fails, leaves no file descriptor behind;
 #   - SIGTERM: an in-flight request still gets its answer (Connection:
@@ -67,6 +71,45 @@ wait "$ka" || fail "kept-alive client: status $?"
 grep 'K4' "$T/backend.log" | has '"a":"al1:' || fail "the old connection did not keep the old rules"
 v=$(metric airlock_http_fields_encrypted_total 'proxy="api",route="pay"' "$METRICS")
 [ "${v:-0}" -ge 3 ] || fail "the route's counter did not carry on: ${v:-none}"
+
+log "rotation: the keyset file changes, the config does not; a reload reads it again"
+# add_key ID MODE: a key ID added to the keyset file and made primary, the
+# file renamed over (MODE rename) or rewritten in place (MODE inplace)
+add_key() {
+    python3 - "$T/keys.json" "$1" "$2" <<'PY'
+import json, os, secrets, sys
+path, kid, mode = sys.argv[1:]
+ks = json.load(open(path))
+ks["keys"].append({"id": kid, "key": secrets.token_hex(32)})
+ks["primary"] = kid
+if mode == "rename":
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, json.dumps(ks).encode())
+    os.close(fd)
+    os.rename(path + ".new", path)
+else:
+    with open(path, "r+") as f:
+        f.write(json.dumps(ks))
+        f.truncate()
+PY
+}
+rekeyed() { [ "$(grep -c 'proxy=api changed (a keyset file changed)' "$T/airlock.log")" = "$1" ]; }
+reloads() { grep -c 'reloaded .*(generation' "$T/airlock.log"; }
+add_key k2 rename
+kill -HUP "$pid"
+wait_until 10 rekeyed 1 || fail "a keyset renamed over was not read again"
+post '{"a":"A3","b":"B3"}' || fail "post after the rotation"
+last_body | has '"b":"al1:k2:' || fail "b not sealed under the new primary k2: $(last_body)"
+add_key k3 inplace
+kill -HUP "$pid"
+wait_until 10 rekeyed 2 || fail "a keyset rewritten in place was not read again"
+post '{"a":"A4","b":"B4"}' || fail "post after the second rotation"
+last_body | has '"b":"al1:k3:' || fail "b not sealed under the new primary k3: $(last_body)"
+before=$(reloads)
+kill -HUP "$pid"
+wait_until 10 eval '[ "$(reloads)" -gt "$before" ]' || fail "no third reload"
+[ "$(grep -c 'proxy=api changed' "$T/airlock.log")" = 3 ] ||
+    fail "a reload with the config and the keyset unchanged replaced the proxy"
 
 log "clients that give up and backends that fail leave no fd behind"
 base=$(fd_count "$pid")
