@@ -4,7 +4,7 @@
 # load generator, the router, the pool's threads and the instance, taken by
 # the kernel's syscall trace events (tracefs), one login at a time.
 #
-#   usage: bench/login-trace.sh [--logins N] [--keep]   (root, tracefs)
+#   usage: bench/login-trace.sh [--logins N | --burst N] [--keep]   (root, tracefs)
 #
 # Each login is cut into phases by the first event of each step after the
 # client's connect():
@@ -26,14 +26,25 @@
 # the load. Events are told apart by process name and
 # syscall (the database is the instance's first openat with O_RDWR), so the
 # analysis is tied to smartgrid-server as it is.
+#
+# --burst N: the same two systems under load instead: N users arriving over
+# 5 s, each in one 10 s session (a request a second, 10 % writes), as
+# bench/standby.sh's 50 % active runs (N = 100: 20 logins a second), with
+# the scheduler's events traced too. Logins overlap, so they are not cut
+# from the client; per login, the instance's side is: its accept to its
+# opening the database (the handshake and the LOGIN request), split into
+# the instance's time on a core (run), waiting for a core (runnable) and
+# asleep (waiting for the client, or for its state); and the router's side,
+# its accept to its connect (route). Prints medians and 90th percentiles.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LOGINS=12 KEEP=
+LOGINS=12 KEEP= BURST=
 while [ $# -gt 0 ]; do
     case $1 in
     --logins) LOGINS=$2; shift 2 ;;
+    --burst) LOGINS=$2 BURST=1; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    *) echo "usage: bench/login-trace.sh [--logins N] [--keep]" >&2; exit 2 ;;
+    *) echo "usage: bench/login-trace.sh [--logins N | --burst N] [--keep]" >&2; exit 2 ;;
     esac
 done
 LOG_FD=2
@@ -46,6 +57,7 @@ make -C "$ROOT" >/dev/null
 B=$ROOT/build
 scratch_dir W login-trace "$KEEP"
 EVENTS=(syscalls/sys_enter_connect syscalls/sys_exit_accept4 syscalls/sys_enter_openat)
+[ -z "$BURST" ] || EVENTS+=(sched/sched_switch sched/sched_wakeup)
 trace_events() { # trace_events 0|1
     local e
     for e in "${EVENTS[@]}"; do echo "$1" >"$TR/events/$e/enable"; done
@@ -53,7 +65,7 @@ trace_events() { # trace_events 0|1
 at_exit 'echo 0 >/sys/kernel/tracing/tracing_on; trace_events 0; echo >/sys/kernel/tracing/trace'
 echo 0 >"$TR/tracing_on"
 echo >"$TR/trace"
-echo 4096 >"$TR/buffer_size_kb"
+echo $((BURST ? 131072 : 4096)) >"$TR/buffer_size_kb"
 trace_events 1
 
 GW=$(free_port)
@@ -66,7 +78,14 @@ user_name() { printf 'user%04d' "$1"; }
 logins() {
     local i
     echo 1 >"$TR/tracing_on"
-    for ((i = 1; i <= LOGINS; i++)); do
+    if [ -n "$BURST" ]; then
+        "$B/smartgrid-load" --connect "tcp:127.0.0.1:$GW" --certs "$W/grid" \
+            --keys "$W/grid/keys.csv" --domain example --mode customer --duration 10s \
+            --frequency 1s --write-ratio 0.10 --users "$LOGINS" --ramp-up 5s \
+            --csv "$W/$1-burst.csv" >"$W/$1-burst.out" 2>&1 ||
+            die "$1: the load failed: $(tail -n 3 "$W/$1-burst.out")"
+    fi
+    for ((i = 1; i <= LOGINS && !BURST; i++)); do
         echo "login $1 $i" >"$TR/trace_marker"
         "$B/smartgrid-load" --connect "tcp:127.0.0.1:$GW" --certs "$W/grid" \
             --keys "$W/grid/keys.csv" --domain example --mode customer --duration 1s \
@@ -124,9 +143,9 @@ wait_until 30 all_listening
 wait_port "$GW"
 logins trivial
 
-python3 - "$W" "$LOGINS" <<'EOF'
+python3 - "$W" "$LOGINS" "$BURST" <<'EOF'
 import csv, glob, re, statistics, sys
-w, n = sys.argv[1], int(sys.argv[2])
+w, n, burst = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
 EV = re.compile(r'\s*(.+?)-(\d+)\s+\[\d+\]\s+\S+\s+([\d.]+): (.*)')
 PHASES = ["hello", "route", "dial", "handshake", "login", "total"]
 
@@ -168,6 +187,67 @@ def logins(system):
         t = [c["acc"] - c["t0"], c["dial"] - c["acc"], c["inst"] - c["dial"], c["db"] - c["inst"]]
         rows.append(t + [total[0] - (c["db"] - c["t0"]), total[0]])
     return rows
+
+def under_load(system):
+    """Per login under load: route, and the instance's accept -> database
+    split into run, runnable and asleep (ms)."""
+    inst, where, route, acc = {}, {}, [], None
+    def account(pid, ts, now):
+        d = inst.get(pid)
+        if d is None or "acc" not in d or "db" in d:
+            return
+        old, since = where.get(pid, ("run", ts))
+        d[old] += ts - max(since, d["acc"])
+        where[pid] = (now, ts)
+    for line in open(f"{w}/{system}.trace"):
+        m = EV.match(line)
+        if not m:
+            continue
+        comm, pid, ts, ev = m.group(1), int(m.group(2)), float(m.group(3)) * 1000, m.group(4)
+        if ev.startswith("sched_switch:"):
+            f = re.search(r"prev_pid=(\d+) .*prev_state=(\S+) ==> .*next_pid=(\d+)", ev)
+            account(int(f.group(1)), ts, "runnable" if f.group(2).startswith("R") else "asleep")
+            account(int(f.group(3)), ts, "run")
+        elif ev.startswith("sched_wakeup:"):
+            account(int(re.search(r" pid=(\d+)", ev).group(1)), ts, "runnable")
+        elif comm.startswith("airlock") and ev.startswith("sys_accept4 -> 0x") \
+                and not ev.startswith("sys_accept4 -> 0xffff"):
+            acc = ts
+        elif comm.startswith("airlock") and ev.startswith("sys_connect(") and acc is not None:
+            route.append(ts - acc)
+            acc = None
+        elif comm == "smartgrid-serve" and ev.startswith("sys_accept4 -> 0x") \
+                and not ev.startswith("sys_accept4 -> 0xffff") and pid not in inst:
+            inst[pid] = {"acc": ts, "run": 0.0, "runnable": 0.0, "asleep": 0.0}
+            where[pid] = ("run", ts)
+        elif comm == "smartgrid-serve" and ev.startswith("sys_openat(") and "flags: 0x80002" in ev \
+                and pid in inst and "db" not in inst[pid]:
+            account(pid, ts, "run")
+            inst[pid]["db"] = ts
+    rows = [d for d in inst.values() if "db" in d]
+    for d in rows:
+        d["total"] = d["db"] - d["acc"]
+    return route, rows
+
+def pct(v, q):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * q))] if v else float("nan")
+
+if burst:
+    res = {s: under_load(s) for s in ("standby", "trivial")}
+    print("| ms, median / p90 (%d / %d logins) | Trivial | Standby |"
+          % (len(res["trivial"][1]), len(res["standby"][1])))
+    print("|---|---|---|")
+    cell = lambda v: "%.2f / %.2f" % (pct(v, 0.5), pct(v, 0.9))
+    login = {s: [float(r[3]) for r in csv.reader(open(f"{w}/{s}-burst.csv"))
+                 if len(r) > 4 and r[1] == "LOGIN" and r[4] == "200"] for s in res}
+    print("| LOGIN (the client's, whole) | %s | %s |" % (cell(login["trivial"]), cell(login["standby"])))
+    print("| route (router's accept -> its connect) | %s | %s |"
+          % (cell(res["trivial"][0]), cell(res["standby"][0])))
+    for k in ("total", "run", "runnable", "asleep"):
+        print("| instance: %s | %s | %s |" % ("accept -> database" if k == "total" else k,
+              cell([d[k] for d in res["trivial"][1]]), cell([d[k] for d in res["standby"][1]])))
+    sys.exit(0)
 
 res = {s: logins(s) for s in ("standby", "trivial")}
 print("| phase, ms (median of %s / %s logins) | Trivial | Standby |" % (len(res["trivial"]), len(res["standby"])))
