@@ -176,11 +176,15 @@ static const char lua_assign[] = LUA_PRELUDE
     "  local nd = redis.call('HGET', ikey(pool, m), 'node')\n"
     "  return not nd or nd == '' or redis.call('EXISTS', P .. 'alive:' .. nd) == 1\n"
     "end\n"
+    /* one member at a time: SRANDMEMBER with a count answers a small set
+     * whole, in the same order every time, so its first would be the same
+     * instance (and node) at every assignment */
     "name = nil\n"
-    "for _, m in ipairs(redis.call('SRANDMEMBER', idle, 16)) do\n"
-    "  if alive(m) then name = m break end\n"
+    "for _ = 1, 16 do\n"
+    "  local m = redis.call('SRANDMEMBER', idle)\n"
+    "  if m and alive(m) then name = m break end\n"
     "end\n"
-    "if not name and redis.call('SCARD', idle) > 16 then\n"
+    "if not name then\n"
     "  for _, m in ipairs(redis.call('SMEMBERS', idle)) do\n"
     "    if alive(m) then name = m break end\n"
     "  end\n"

@@ -9,7 +9,9 @@
 # assign fails with -EIO within 1.5 s, and once a new, empty redis is back
 # the directory reports its pool's instance again by itself (the pool
 # reported it once, before the outage) and assigns succeed again. Another
-# process can make an instance active only for the key it is reserved for.
+# process can make an instance active only for the key it is reserved for;
+# an assignment picks among the idle instances at random (not the same
+# first one of a small set every time).
 . "$(dirname "$0")/lib.sh"
 need redis-server
 BIN=$(dirname "$AIRLOCK")
@@ -63,6 +65,20 @@ inst=$("$DIRTOOL" assign "unix:$SOCK" act: alice 2>>"$T/dirtool.log")
 [ "$("$DIRTOOL" activate "unix:$SOCK" act: "$inst" alice 2>>"$T/dirtool.log")" = active ] ||
     fail "alice's reservation was not activated for her"
 [ "$("$DIRTOOL" assign "unix:$SOCK" act: alice 2>>"$T/dirtool.log")" = "$inst" ] || fail "not sticky"
+
+log "an assignment picks an idle instance at random, not the same one every time"
+# 40 times: six instances reported idle, one key assigned; the instance it
+# got is counted (at random: all six about equally; three or fewer distinct
+# in 40 draws has a chance below 1e-10)
+for i in $(seq 40); do
+    "$DIRTOOL" register "unix:$SOCK" pick: 6 2>>"$T/dirtool.log"
+    "$DIRTOOL" assign "unix:$SOCK" pick: "key$i" >>"$T/picks" 2>>"$T/dirtool.log" ||
+        fail "assign key$i: $(tail -1 "$T/picks")"
+done
+sort "$T/picks" | uniq -c | tr '\n' ';'
+echo
+distinct=$(sort -u "$T/picks" | wc -l)
+[ "$distinct" -ge 4 ] || fail "40 assignments went to $distinct instances of 6"
 
 log "redis goes away and comes back"
 start outage "$DIRTOOL" outage "unix:$SOCK" out: 6
