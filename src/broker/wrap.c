@@ -123,7 +123,8 @@ wrap_open(EVP_PKEY *key, const uint8_t *der, size_t len, uint8_t **pt, size_t *p
     ret = -ENOMEM;
     if ((*pt = malloc(mem->length + 1)) == NULL)
         goto fail;
-    memcpy(*pt, mem->data, mem->length);
+    if (mem->length > 0) /* an empty secret has no data pointer */
+        memcpy(*pt, mem->data, mem->length);
     *pt_len = mem->length;
     ret = 0;
 fail:

@@ -88,7 +88,8 @@ DOC='{"card":{"number":"4111111111111111","cvv":123},"vip":true,"patients":[{"ss
 post /pay "$DOC"
 status_is 200
 body_is "$DOC"
-last_body | has "$PLAIN\|078-05-1120\|219-09-9999\|p@x.org\|a@b.c\|123\|true" &&
+# the values as JSON writes them: a bare 123 or true may well be in a token
+last_body | has "$PLAIN\|078-05-1120\|219-09-9999\|p@x.org\|a@b.c\|\"cvv\":123\|\"vip\":true" &&
     fail "plaintext reached the backend: $(last_body)"
 [ "$(last_body | grep -o '"al1:k2:' | wc -l)" = 7 ] || fail "expected 7 tokens: $(last_body)"
 last_body | has '"amount":12.50,"note":null' || fail "other fields changed: $(last_body)"
@@ -104,7 +105,7 @@ log "JSON forms: escapes, surrogate pairs, big numbers, nesting, duplicate keys,
 DOC2=' { "card" : { "number" : "41\u00e9\ud83d\ude00\"x" , "cvv" : 12345678901234567890123 } , "card" : {"number": "dup"} , "patients":[[1],{"ssn":-1.5e+300}] } '
 post /pay "$DOC2"
 status_is 200
-last_body | has 'dup\|12345678901234567890123\|1.5e+300' && fail "plaintext reached the backend: $(last_body)"
+last_body | has '"dup"\|12345678901234567890123\|1.5e+300' && fail "plaintext reached the backend: $(last_body)"
 sed '1,/^\r$/d' "$T/resp" >"$T/got"
 grep -q '"cvv" : 12345678901234567890123 }' "$T/got" || fail "big number not restored: $(cat "$T/got")"
 grep -q '"number": "dup"' "$T/got" || fail "duplicate key not restored: $(cat "$T/got")"
