@@ -1076,6 +1076,8 @@ bell_event(struct io *io, uint32_t events)
         while ((rc = redisReaderGetReply(r->bell->reader, &reply)) == REDIS_OK && reply != NULL) {
             const redisReply *m = reply;
             if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
+                m->element[0]->type == REDIS_REPLY_STRING &&
+                strcmp(m->element[0]->str, "message") == 0 &&
                 m->element[1]->type == REDIS_REPLY_STRING) {
                 bool is_idle = strcmp(m->element[1]->str, idle) == 0;
                 retry |= is_idle;

@@ -13,7 +13,7 @@
 #     provisioning hook;
 #   - a doorbell connection the server drops is said in the log and
 #     subscribed again; reservations reach the pool meanwhile (the tick);
-#   - an ACL user without the channels (Redis 7's default for a new user):
+#   - an ACL user without the channels (resetchannels; Redis 7 default):
 #     reservations work as before (the scripts' PUBLISH fails quietly),
 #     airlock_dir_doorbell is 0 and one warning says that changes come at
 #     the tick.
@@ -124,7 +124,7 @@ wait_log "$T/a.log" "instance=$name provision: fetched user-after for $name"
 log "an ACL user without the channels: no doorbell, reservations as before"
 umask 077
 printf 'pw-%s\n' "$RANDOM$RANDOM" >"$T/pw"
-rcli ACL SETUSER nochan on ">$(cat "$T/pw")" "~${P}*" '+@all' >/dev/null
+rcli ACL SETUSER nochan on ">$(cat "$T/pw")" resetchannels "~${P}*" '+@all' >/dev/null
 node c "  redis_user: nochan" "  redis_password_file: $T/pw"
 airlock_up c run -c "$T/c.yaml"
 wait_log "$T/c.log" "directory: no redis doorbell \\(SUBSCRIBE refused: NOPERM"
