@@ -450,13 +450,11 @@ listen_close(struct logfwd *f)
     transport_unlisten(&f->listening);
 }
 
+/* Makes fd, listening on ep, f's listener. Returns 0 or -errno (fd and
+ * ep's socket file are gone then). */
 static int
-listen_open(struct logfwd *f, const struct endpoint *ep)
+listen_adopt(struct logfwd *f, int fd, const struct endpoint *ep)
 {
-    int fd = transport_listen(ep, 64);
-
-    if (fd < 0)
-        return fd;
     int rc = io_start(f->loop, &f->listen_io, fd, EPOLLIN, src_accept, f);
     if (rc != 0) {
         close(fd);
@@ -466,6 +464,39 @@ listen_open(struct logfwd *f, const struct endpoint *ep)
     f->listen_fd = fd;
     f->listening = *ep;
     return 0;
+}
+
+static int
+listen_open(struct logfwd *f, const struct endpoint *ep)
+{
+    int fd = transport_listen(ep, 64);
+
+    return fd < 0 ? fd : listen_adopt(f, fd, ep);
+}
+
+/* Moves f's listener to ep (none when NULL): the new one is opened before
+ * the old one closes, so that a new endpoint that cannot be had keeps the
+ * old one; one the old listener holds (the same port on another address)
+ * is taken after it, and should that fail too, the old one is opened
+ * again. Returns 0 or -errno (the new endpoint's). */
+static int
+listen_move(struct logfwd *f, const struct endpoint *ep)
+{
+    struct endpoint old = f->listening;
+    bool had = f->listen_fd >= 0;
+    int fd = ep != NULL ? transport_listen(ep, 64) : -1;
+
+    if (ep != NULL && fd == -EADDRINUSE && had) {
+        listen_close(f);
+        if ((fd = transport_listen(ep, 64)) < 0 && listen_open(f, &old) != 0)
+            log_warnx("logs: the old listener could not be opened again either");
+        had = false;
+    }
+    if (ep != NULL && fd < 0)
+        return fd;
+    if (had)
+        listen_close(f);
+    return fd >= 0 ? listen_adopt(f, fd, ep) : 0;
 }
 
 static void
@@ -533,14 +564,12 @@ logfwd_reconfigure(struct logfwd *f, const struct log_conf *conf)
                        (!conf->has_listen || endpoint_equal(&conf->listen, &f->listening));
     int rc = 0;
 
-    if (!listen_same) {
-        listen_close(f);
-        if (conf->has_listen && (rc = listen_open(f, &conf->listen)) != 0) {
-            char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
-            endpoint_format(&conf->listen, ep, sizeof(ep));
-            log_warnx("logs: cannot listen on %s: %s", ep, strerror(-rc));
-        }
-    } else if (conf->has_listen) {
+    if (!listen_same && (rc = listen_move(f, conf->has_listen ? &conf->listen : NULL)) != 0) {
+        char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
+        endpoint_format(&conf->listen, ep, sizeof(ep));
+        log_warnx("logs: cannot listen on %s: %s%s", ep, strerror(-rc),
+                  f->listen_fd >= 0 ? "; the old listener is kept" : "");
+    } else if (listen_same && conf->has_listen) {
         if ((rc = transport_chperm(&conf->listen, &f->listening)) == 0)
             f->listening.perm = conf->listen.perm;
         else
