@@ -1,6 +1,7 @@
 #!/bin/bash
 # t_pool_session: the life of a pool instance with real processes.
-#  - min_idle instances start in their own 0700 directories and report ready;
+#  - min_idle instances start in their own 0700 directories, with no signal
+#    blocked or ignored, and report ready;
 #  - a user is reserved an instance (airlock ctl assign, as a router does),
 #    whose provisioning hook brings the state in: the app finds the user's state
 #    (copied from a store, renamed into place at once) and serves it; the session's change is stored back
@@ -35,6 +36,12 @@ wait_for metric_is airlock_pool_instances 'pool="fa",state="idle"' 2
 [ "$(ls "$T/inst" | wc -l)" = 2 ] || fail "expected 2 instance directories: $(ls "$T/inst")"
 for d in "$T"/inst/*; do
     [ "$(stat -c %a "$d")" = 700 ] || fail "$d: mode $(stat -c %a "$d"), not 700"
+done
+# airlock blocks the signals it reads from a signalfd and ignores SIGPIPE:
+# an instance starts with neither (an exec keeps both)
+for pid in $(pgrep -P "$AL"); do
+    grep -E '^Sig(Blk|Ign):' "/proc/$pid/status" | grep -qv ':\s*0*$' &&
+        fail "instance $pid inherited airlock's signals: $(grep -E '^Sig(Blk|Ign):' "/proc/$pid/status")"
 done
 
 log "login alice: the provisioning hook brings her state before she is served"

@@ -3,7 +3,8 @@
 # their users.
 #  - a process left running as a uid of the range (by an airlock that was
 #    killed) dies when that uid is handed to an instance;
-#  - two instances run as two uids, the lowest of the range; A can neither
+#  - two instances run as two uids, the lowest of the range (every thread of
+#    airlock stays root); A can neither
 #    read B's state, nor open /proc/B/mem, nor signal B; what A leaves in
 #    /tmp, /var/tmp, /dev/shm and SysV shared memory is removed before its
 #    uid serves anyone again;
@@ -55,6 +56,12 @@ UB=$(stat -c %u "/proc/$B")
 [ "$(printf '%s\n' "$UA" "$UB" | sort -n | tr '\n' ' ')" = "$U0 $((U0 + 1)) " ] ||
     fail "instances as $UA and $UB, not $U0 and $((U0 + 1)): $(ps -o pid,uid,cmd --ppid "$AL")"
 [ "$(app "$PA" id)" = "$UA $UA" ] && [ "$(app "$PB" id)" = "$UB $UB" ] || fail "ids: $(app "$PA" id), $(app "$PB" id)"
+# an instance is started sharing airlock's memory until its exec: its switch
+# of uid must be its own, not every thread's of airlock
+for t in /proc/"$AL"/task/*; do
+    awk '/^(Uid|Gid):/ { if ($2 || $3 || $4 || $5) bad = 1 } END { exit bad }' "$t/status" ||
+        fail "airlock's thread $(basename "$t") changed ids: $(grep -E '^(Uid|Gid):' "$t/status")"
+done
 DIRB=$(readlink "/proc/$B/cwd")
 NAMEA=$(basename "$(readlink "/proc/$A/cwd")")
 [ "$(stat -c '%u %a' "$DIRB")" = "$UB 700" ] || fail "B's directory: $(stat -c '%u %a' "$DIRB")"
