@@ -266,8 +266,16 @@ child(const struct job *j, int devnull, int out)
 {
     sigset_t none;
 
+    /* the kernel's sigaction: libc's refuses the signals it keeps for
+     * itself (32, 33), whose ignored disposition an exec would keep */
+    const struct {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        uint64_t mask;
+    } dfl = {SIG_DFL, 0, NULL, 0};
     for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL);
+        syscall(SYS_rt_sigaction, s, &dfl, NULL, sizeof(dfl.mask));
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (setsid() < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
