@@ -1,0 +1,94 @@
+#!/bin/bash
+# t_pool_state_relogin: a user who comes back while the state of their last
+# session is still being stored back gets that state, never the one before
+# it (which the next store-back would then write over: the session's work
+# lost). The instances ignore SIGTERM, so an ended session's process lives
+# its stop_grace (2 s) and the store-back waits that long:
+#  - built-in provisioning (state:): a drained session and a logout; the
+#    user's next reservation comes within the grace, its fetch waits for the
+#    store-back, and the login is served the saved state (the user's wait
+#    is within state.timeout);
+#  - another user is not held up by that store-back;
+#  - provision and deprovision hooks (the deprovision hook takes 1 s): the
+#    same after a logout, the provision hook runs only after the
+#    deprovision hook of the user's last session ended.
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
+pool_setup
+pool_state_store
+
+# up [HOOKS]: airlock with pool fa of three instances, state: built in, or
+# (HOOKS) the same by provision and deprovision hooks that copy with cp (the
+# deprovision after a second)
+up() {
+    local prov
+    if [ -n "${1:-}" ]; then
+        prov="    provision: {command: [sh, -c, 'cp $T/store/\$0.db \$1/\$0.db.t && chown --reference=\$1 \$1/\$0.db.t && mv \$1/\$0.db.t \$1/\$0.db', '{user}', '{dir}']}
+    deprovision: {command: [sh, -c, 'sleep 1 && cp \$1/\$0.db $T/store/\$0.db.t && mv $T/store/\$0.db.t $T/store/\$0.db', '{user}', '{dir}']}"
+    else
+        prov="    state: {store: $T/store, fetch: [\"{user}.db\"], store_back: [\"{user}.db\"], timeout: 30s}"
+    fi
+    pool_conf "$CONF" "$P0" --ignore-term <<EOF
+    min_idle: 2
+    max: 3
+    stop_grace: 2s
+    uids: $U0-$((U0 + 2))
+$prov
+EOF
+    airlock_up al run -c "$CONF"
+    AL=$LAST_PID
+    wait_for settled 2
+}
+
+# at PORT: the instance on PORT is $P, named $NAME
+at() {
+    P=$1
+    NAME=$(basename "$(readlink "/proc/$(ss -Htlnp "sport = :$P" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)/cwd")")
+}
+
+# session USER TEXT: USER logs in on the instance reserved ($P) and saves TEXT
+session() {
+    at "$(assign_port "$1")"
+    out=$(app "$P" "login $1")
+    [[ $out == OK* ]] || fail "$1 not served: $out"
+    [ "$(app "$P" "save $2")" = OK ] || fail "save $2"
+}
+
+# back USER WANT: USER's next login, at once, on another instance: served WANT
+back() {
+    local t0 old=$NAME out
+    t0=$(date +%s%N)
+    at "$(assign_port "$1")"
+    [ "$NAME" != "$old" ] || fail "$1 was given the instance of the session that ends"
+    out=$(app "$P" "login $1" 20)
+    [ "$out" = "OK $2" ] || fail "$1 came back and was served '$out', not '$2'"
+    log "$1 waited $((($(date +%s%N) - t0) / 1000000)) ms for the store-back"
+}
+
+log "state: a drained session, its user back within the grace"
+up
+session dave dave-v2
+ctl drain "fa/$NAME" >/dev/null || fail "drain fa/$NAME"
+back dave dave-v2
+log "state: a logout, its user back within the grace; another user is not held up"
+session erin erin-v2
+old=$NAME
+[ "$(app "$P" logout)" = BYE ] || fail "logout"
+t0=$(date +%s%N)
+port=$(assign_port frank)
+[ "$(app "$port" "login frank")" = "OK state-of-frank" ] || fail "frank not served"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$ms" -lt 1500 ] || fail "frank waited $ms ms behind erin's store-back"
+back erin erin-v2
+wait_log "$LOG" "instance=$old stopped"
+stop_clean "$AL" al
+
+log "hooks: a logout, its user back within the grace"
+: >"$LOG"
+up hooks
+session dave dave-v3
+[ "$(app "$P" logout)" = BYE ] || fail "logout"
+back dave dave-v3
+stop_clean "$AL" al
+log "ok"
