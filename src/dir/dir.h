@@ -15,6 +15,11 @@
  * claims any other user is refused (its output is not to be believed). A
  * session ends when the pool reports the instance draining or stopped, or
  * when the key was not assigned for session_ttl (each assign renews it).
+ * The key of an active session that ended stays with its draining instance
+ * until the pool reports it stopped (after storing the session's state
+ * back): until then an assign for the key waits, so that the user is never
+ * given an instance with the state from before that session (an instance
+ * of a node that is not alive holds no key).
  *
  * Reservations that are not active yet are held by clients nobody has
  * authenticated (the login comes later, at the instance), so they are

@@ -2,6 +2,7 @@
  * an array on the directory thread. Deadlines are on the directory loop's
  * monotonic clock; tick() expires them and sleeps until the next one. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ struct minst {
     uint64_t rid;
     unsigned holders;
     char withdrawn[DIR_KEY_MAX]; /* starting after a withdrawal: the key it was for */
+    char ended[DIR_KEY_MAX];     /* draining: the key of its session that ended */
 };
 
 struct mem {
@@ -85,6 +87,17 @@ set_state(struct minst *in, enum dir_state st, const char *key, uint64_t deadlin
     in->pub.since_ms = dir_wall_ms();
 }
 
+/* in's session (if any) ends: it drains. An active session's key stays
+ * its own (ended) until its pool reports it stopped, after the state the
+ * session wrote is stored back: the key's next assign waits for that. */
+static void
+drain(struct minst *in)
+{
+    if (in->pub.state == DIR_ACTIVE)
+        memcpy(in->ended, in->pub.key, sizeof(in->ended));
+    set_state(in, DIR_DRAINING, NULL, 0);
+}
+
 /* A deadline ms from now (0: none); tick() runs by then. */
 static uint64_t
 after(const struct mem *m, unsigned ms)
@@ -113,6 +126,7 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
     const struct dir_conf *c = m->host->conf;
     struct minst *idle = NULL;
     size_t n = 0, pending = 0, mine = 0;
+    bool ending = false;
 
     if (!pool_known(m, pool))
         return -ENOENT;
@@ -131,6 +145,7 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
             *out = in->pub;
             return 1;
         }
+        ending |= in->pub.state == DIR_DRAINING && strcmp(in->ended, key) == 0;
         n++;
         if (in->pub.state == DIR_RESERVED) {
             pending++;
@@ -139,7 +154,7 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
         if (idle == NULL && in->pub.state == DIR_IDLE && in->pub.endpoint[0] != '\0')
             idle = in;
     }
-    if (idle == NULL)
+    if (idle == NULL || ending)
         return -EAGAIN;
     if (cl->client != NULL && c->max_pending_per_client > 0 && mine >= c->max_pending_per_client)
         return -EDQUOT;
@@ -170,9 +185,12 @@ mem_report(void *be, const char *pool, const char *name, enum dir_state st, cons
         snprintf(m->pools[m->n_pools++], DIR_NAME_MAX, "%s", pool);
     }
     if (st == DIR_STOPPED) {
+        bool ended = in != NULL && in->ended[0] != '\0';
         if (in != NULL)
             *in = m->v[--m->n];
         recount(m);
+        if (ended)
+            m->host->maybe_idle(m->host, pool);
         return 0;
     }
     if (in == NULL) {
@@ -189,7 +207,12 @@ mem_report(void *be, const char *pool, const char *name, enum dir_state st, cons
     in->rid = 0;
     in->holders = 0;
     in->withdrawn[0] = '\0';
-    set_state(in, st, NULL, 0);
+    if (st == DIR_DRAINING) {
+        drain(in);
+    } else {
+        in->ended[0] = '\0';
+        set_state(in, st, NULL, 0);
+    }
     recount(m);
     return 0;
 }
@@ -260,7 +283,7 @@ mem_drain(void *be, const char *pool, const char *name)
 
     if (in == NULL)
         return -ENOENT;
-    set_state(in, DIR_DRAINING, NULL, 0);
+    drain(in);
     recount(m);
     m->host->changed(m->host, &in->pub, 1);
     return 0;
@@ -283,7 +306,10 @@ mem_tick(void *be)
         }
         /* a reservation that never became active goes back to idle; an
          * unused session ends and its instance is recycled */
-        set_state(in, in->pub.state == DIR_RESERVED ? DIR_IDLE : DIR_DRAINING, NULL, 0);
+        if (in->pub.state == DIR_RESERVED)
+            set_state(in, DIR_IDLE, NULL, 0);
+        else
+            drain(in);
         recount(m);
         m->host->changed(m->host, &in->pub, 1);
         if (in->pub.state == DIR_IDLE)

@@ -101,15 +101,28 @@
     "    local kk = P .. 'k:' .. pool .. ':' .. key\n"                                             \
     "    if redis.call('GET', kk) == name then redis.call('DEL', kk) end\n"                        \
     "  end\n"                                                                                      \
-    "end\n" /* an instance that is gone: its key (if it still names it) is free */                 \
+    "end\n" /* an instance that is gone: its key (if it still names it) is free, and so is the */  \
+    /* key of its session that ended (skey): assigns waiting for it go on */                       \
     "local function forget(pool, name, key)\n"                                                     \
     "  unkey(pool, name, key)\n"                                                                   \
+    "  local skey = redis.call('HGET', ikey(pool, name), 'skey')\n"                                \
+    "  unkey(pool, name, skey)\n"                                                                  \
+    "  if skey then redis.pcall('PUBLISH', P .. 'bell', '') end\n"                                 \
     "  redis.call('DEL', ikey(pool, name))\n"                                                      \
     "  redis.call('SREM', P .. 'pool:' .. pool, name)\n"                                           \
     "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"                                           \
     "  redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"                                       \
     "end\n"                                                                                        \
     "local function bell(ch) redis.pcall('PUBLISH', P .. 'bell' .. ch, '') end\n"                  \
+    /* an instance in state was goes draining: an active session's key stays */                   \
+    /* its (skey) until it is stopped, after the state is stored back */                           \
+    "local function ending(pool, name, was, key)\n"                                                \
+    "  if was == 'active' and key and key ~= '' then\n"                                            \
+    "    redis.call('HSET', ikey(pool, name), 'skey', key)\n"                                      \
+    "  else\n"                                                                                     \
+    "    unkey(pool, name, key)\n"                                                                 \
+    "  end\n"                                                                                      \
+    "end\n"                                                                                        \
     "local function event(pool, name, st, key)\n"                                                  \
     "  local h = redis.call('HMGET', ikey(pool, name), 'ep', 'node')\n"                            \
     "  local ep, ev, node = h[1] or '', P .. 'ev:' .. pool, h[2] or ''\n"                          \
@@ -130,6 +143,13 @@ static const char lua_assign[] = LUA_PRELUDE
     "local client, hold = ARGV[6], ARGV[7] == '1'\n"
     "local maxpc, share = tonumber(ARGV[8]), tonumber(ARGV[9])\n"
     "if redis.call('SISMEMBER', P .. 'pools', pool) == 0 then return {-2} end\n"
+    /* an instance of a node that is alive: a node cut off from redis
+     * never hears of a reservation, and its instance would never be
+     * provisioned (node '': one machine, always alive) */
+    "local function alive(m)\n"
+    "  local nd = redis.call('HGET', ikey(pool, m), 'node')\n"
+    "  return not nd or nd == '' or redis.call('EXISTS', P .. 'alive:' .. nd) == 1\n"
+    "end\n"
     "local kk = P .. 'k:' .. pool .. ':' .. key\n"
     "local name = redis.call('GET', kk)\n"
     "if name then\n"
@@ -145,6 +165,11 @@ static const char lua_assign[] = LUA_PRELUDE
     "      rid = tonumber(redis.call('HGET', ik, 'rid') or '0')\n"
     "    end\n"
     "    return {1, name, redis.call('HGET', ik, 'ep') or '', rid}\n"
+    "  end\n"
+    /* the key's last session ended and its state is not stored back yet:
+     * wait (for the instance's stop), never hand out the state before it */
+    "  if st == 'draining' and redis.call('HGET', ik, 'skey') == key and alive(name) then\n"
+    "    return {-1}\n"
     "  end\n"
     "  redis.call('DEL', kk)\n"
     "end\n"
@@ -168,13 +193,6 @@ static const char lua_assign[] = LUA_PRELUDE
     "  local n = redis.call('SCARD', P .. 'pool:' .. pool)\n"
     "  local limit = math.max(1, math.ceil(n * share / 100))\n"
     "  if redis.call('SCARD', pk) >= limit and pending(pk) >= limit then return {-4} end\n"
-    "end\n"
-    /* an idle instance of a node that is alive: a node cut off from redis
-     * never hears of a reservation, and its instance would never be
-     * provisioned (node '': one machine, always alive) */
-    "local function alive(m)\n"
-    "  local nd = redis.call('HGET', ikey(pool, m), 'node')\n"
-    "  return not nd or nd == '' or redis.call('EXISTS', P .. 'alive:' .. nd) == 1\n"
     "end\n"
     /* one member at a time: SRANDMEMBER with a count answers a small set
      * whole, in the same order every time, so its first would be the same
@@ -233,6 +251,7 @@ static const char lua_report[] =
                 "if ARGV[8] == '1' and redis.call('EXISTS', ik) == 1 then return 0 end\n"
                 "redis.call('SADD', P .. 'pools', pool)\n"
                 "local oldkey = redis.call('HGET', ik, 'key') or ''\n"
+                "local was = redis.call('HGET', ik, 'state')\n"
                 "if st == 'stopped' then\n"
                 "  forget(pool, name, oldkey)\n"
                 "  return 0\n"
@@ -249,7 +268,13 @@ static const char lua_report[] =
                 "  else redis.call('ZREM', P .. 'dl', m) end\n"
                 "  return 0\n"
                 "end\n"
-                "unkey(pool, name, oldkey)\n"
+                "if st == 'draining' then\n"
+                "  ending(pool, name, was, oldkey)\n"
+                "else\n"
+                "  unkey(pool, name, oldkey)\n"
+                "  unkey(pool, name, redis.call('HGET', ik, 'skey'))\n"
+                "  redis.call('HDEL', ik, 'skey')\n"
+                "end\n"
                 "redis.call('HSET', ik, 'key', '')\n"
                 "redis.call('ZREM', P .. 'dl', m)\n"
                 "if st == 'idle' and redis.call('HGET', ik, 'ep') then\n"
@@ -291,7 +316,8 @@ static const char lua_drain[] =
     LUA_PRELUDE "local pool, name = ARGV[2], ARGV[3]\n"
                 "local ik = ikey(pool, name)\n"
                 "if redis.call('EXISTS', ik) == 0 then return -1 end\n"
-                "unkey(pool, name, redis.call('HGET', ik, 'key'))\n"
+                "local h = redis.call('HMGET', ik, 'state', 'key')\n"
+                "ending(pool, name, h[1], h[2])\n"
                 "redis.call('HSET', ik, 'state', 'draining', 'key', '', 'since', now)\n"
                 "redis.call('SREM', P .. 'idle:' .. pool, name)\n"
                 "redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"
@@ -314,7 +340,7 @@ static const char lua_sweep[] =
                 "  local ik = ikey(pool, name)\n"
                 "  local st = redis.call('HGET', ik, 'state')\n"
                 "  if st == 'reserved' or st == 'active' then\n"
-                "    unkey(pool, name, redis.call('HGET', ik, 'key'))\n"
+                "    ending(pool, name, st, redis.call('HGET', ik, 'key'))\n"
                 "    local to = st == 'reserved' and 'idle' or 'draining'\n"
                 "    redis.call('HSET', ik, 'state', to, 'key', '', 'since', now)\n"
                 "    if to == 'idle' then\n"

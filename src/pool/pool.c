@@ -108,7 +108,6 @@ struct instance {
     struct proc proc, hook, reaper;
     enum hook_kind hook_kind;
     struct wipe *xfer; /* built-in provisioning (state:) on the env's thread, in place of hook */
-    bool store_wait;   /* its provisioning waits for the store-back of its user's last session */
     struct dir_activate *activating; /* INST_VERIFYING: the directory's answer to come */
     struct timer timer; /* start timeout, hook timeout, stop escalation, reaper patience */
     struct wipe *wipe;  /* INST_WIPING */
@@ -159,8 +158,6 @@ struct pool {
 static void scale_soon(struct pool *p);
 static void retire(struct instance *in, enum stop_why why, bool replace);
 static void instance_timer(struct timer *t);
-static void instance_gone(struct instance *in);
-static void hook_run(struct instance *in, enum hook_kind kind);
 
 /* ---- hooks and built-in provisioning (state:): what the rest sees of them */
 
@@ -188,7 +185,7 @@ hook_timeout_ms(const struct pool *p, enum hook_kind kind)
 static bool
 hook_busy(const struct instance *in)
 {
-    return in->hook.state == PROC_RUNNING || in->xfer != NULL || in->store_wait;
+    return in->hook.state == PROC_RUNNING || in->xfer != NULL;
 }
 
 /* Ends in's hook, unheard. A built-in transfer cannot be stopped: it ends
@@ -197,70 +194,9 @@ static void
 hook_cancel(struct instance *in)
 {
     proc_close(&in->hook);
-    in->store_wait = false;
     if (in->xfer != NULL) {
         pool_env_wipe_detach(in->xfer);
         in->xfer = NULL;
-    }
-}
-
-/* An instance of p other than in still owes user's state to the store:
- * its session ended (or was cut short after the login) and what it wrote
- * is not stored back yet. */
-static const struct instance *
-store_owed(struct pool *p, const struct instance *in, const char *user)
-{
-    struct list *pos, *tmp;
-
-    if (!has_hook(p, HOOK_DEPROVISION))
-        return NULL;
-    list_for_each_safe(pos, tmp, &p->instances) {
-        const struct instance *o = list_entry(pos, struct instance, link);
-        if (o != in && (o->state == INST_STOPPING || o->state == INST_DEPROVISIONING) &&
-            (o->provisioned || hook_busy(o)) && strcmp(o->user, user) == 0)
-            return o;
-    }
-    return NULL;
-}
-
-/* Brings in->user's state in, once the store has it: a user who comes back
- * while the last session's state is still on its way to the store waits
- * for it (within the provisioning's timeout), never gets the state before
- * it, which the next store-back would then write over. */
-static void
-provision(struct instance *in)
-{
-    struct pool *p = in->pool;
-    const struct instance *o = store_owed(p, in, in->user);
-
-    if (o == NULL) {
-        hook_run(in, HOOK_PROVISION);
-        return;
-    }
-    log_info("pool=%s instance=%s user=%s: provisioning waits for the store-back of instance=%s",
-             p->conf.name, in->name, in->user, o->name);
-    in->hook_kind = HOOK_PROVISION;
-    in->store_wait = true;
-    timer_start(p->loop, &in->timer, hook_timeout_ms(p, HOOK_PROVISION), instance_timer, in);
-}
-
-/* A store-back of user's ended (or no longer will happen): the
- * provisionings that waited for it go on. */
-static void
-store_settled(struct pool *p, const char *user)
-{
-    struct list *pos, *tmp;
-
-    list_for_each_safe(pos, tmp, &p->instances) {
-        struct instance *w = list_entry(pos, struct instance, link);
-        if (!w->store_wait || strcmp(w->user, user) != 0 || store_owed(p, w, user) != NULL)
-            continue;
-        w->store_wait = false;
-        if (w->state != INST_STOPPING) {
-            hook_run(w, HOOK_PROVISION);
-        } else if (w->proc.state != PROC_RUNNING) {
-            instance_gone(w); /* gone before its state came: nothing to store back */
-        }
     }
 }
 
@@ -445,6 +381,8 @@ log_line(const struct instance *in, const char *what, const char *line, bool cut
              cut ? " [cut]" : "");
 }
 
+static void hook_run(struct instance *in, enum hook_kind kind);
+
 static void
 on_ready(struct instance *in)
 {
@@ -510,7 +448,7 @@ activated(void *arg, int err, const char *holder)
                              : "none");
     if (hook_now) {
         set_state(in, INST_PROVISIONING);
-        provision(in);
+        hook_run(in, HOOK_PROVISION);
     } else if (hook_running) {
         set_state(in, INST_PROVISIONING); /* hook_exit() makes it active */
     } else {
@@ -684,8 +622,6 @@ instance_done(struct instance *in)
     if (in->replace && !p->stopping)
         p->pending++;
     set_state(in, INST_WIPING);
-    if (in->user[0] != '\0')
-        store_settled(p, in->user);
     if ((in->wipe = wipe_start(in, instance_wiped)) == NULL)
         instance_forget(in);
 }
@@ -1328,7 +1264,7 @@ watched(void *arg, const struct dir_instance *di)
         set_state(in, INST_RESERVED);
         log_info("pool=%s instance=%s reserved user=%s: provisioning ahead", p->conf.name, in->name,
                  in->user);
-        provision(in);
+        hook_run(in, HOOK_PROVISION);
     } else if (di->state == DIR_IDLE && in->state == INST_RESERVED) {
         log_info("pool=%s instance=%s: reservation for %s went back", p->conf.name, in->name,
                  in->user);

@@ -2,28 +2,30 @@
 # t_pool_state_relogin: a user who comes back while the state of their last
 # session is still being stored back gets that state, never the one before
 # it (which the next store-back would then write over: the session's work
-# lost). The instances ignore SIGTERM, so an ended session's process lives
-# its stop_grace (2 s) and the store-back waits that long:
-#  - built-in provisioning (state:): a drained session and a logout; the
-#    user's next reservation comes within the grace, its fetch waits for the
-#    store-back, and the login is served the saved state (the user's wait
-#    is within state.timeout);
+# lost). The directory keeps the user's key until the pool reports the
+# instance stopped, after the store-back, so the user's next assign waits
+# (within assign_wait) for it. The instances ignore SIGTERM, so a drained
+# session's process lives its stop_grace (2 s) and the store-back waits
+# that long:
+#  - built-in provisioning (state:): a drained session and a logout, the
+#    user back at once, is served the saved state;
 #  - another user is not held up by that store-back;
 #  - provision and deprovision hooks (the deprovision hook takes 1 s): the
-#    same after a logout, the provision hook runs only after the
-#    deprovision hook of the user's last session ended.
+#    same after a logout;
+#  - the redis directory: a drained session, the user back at once (the
+#    stop rings the doorbell: the waiting assign goes on).
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
 pool_setup
 pool_state_store
 
-# up [HOOKS]: airlock with pool fa of three instances, state: built in, or
-# (HOOKS) the same by provision and deprovision hooks that copy with cp (the
-# deprovision after a second)
+# up [hooks|redis]: airlock with pool fa of three instances, state: built
+# in, or (hooks) the same by provision and deprovision hooks that copy with
+# cp (the deprovision after a second), or (redis) on the redis directory
 up() {
     local prov
-    if [ -n "${1:-}" ]; then
+    if [ "${1:-}" = hooks ]; then
         prov="    provision: {command: [sh, -c, 'cp $T/store/\$0.db \$1/\$0.db.t && chown --reference=\$1 \$1/\$0.db.t && mv \$1/\$0.db.t \$1/\$0.db', '{user}', '{dir}']}
     deprovision: {command: [sh, -c, 'sleep 1 && cp \$1/\$0.db $T/store/\$0.db.t && mv $T/store/\$0.db.t $T/store/\$0.db', '{user}', '{dir}']}"
     else
@@ -36,6 +38,8 @@ up() {
     uids: $U0-$((U0 + 2))
 $prov
 EOF
+    [ "${1:-}" != redis ] ||
+        sed -i "s|^  backend: memory\$|  backend: redis\n  redis: unix:$T/redis.sock\n  prefix: \"relogin$$:\"|" "$CONF"
     airlock_up al run -c "$CONF"
     AL=$LAST_PID
     wait_for settled 2
@@ -90,5 +94,16 @@ up hooks
 session dave dave-v3
 [ "$(app "$P" logout)" = BYE ] || fail "logout"
 back dave dave-v3
+stop_clean "$AL" al
+
+log "redis directory: a drained session, its user back within the grace"
+need redis-server
+start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
+wait_for unix_up "$T/redis.sock"
+: >"$LOG"
+up redis
+session dave dave-v4
+ctl drain "fa/$NAME" >/dev/null || fail "drain fa/$NAME"
+back dave dave-v4
 stop_clean "$AL" al
 log "ok"

@@ -3,7 +3,8 @@
  * (tests/integration/t_dir_redis.sh starts one). Sticky while the session
  * lives; an idle instance is reserved for a new key; a reservation goes
  * back to idle after reserve_timeout; a session ends on a draining or
- * stopped report and on TTL expiry; assign_wait then -EAGAIN, or an
+ * stopped report and on TTL expiry, and its key's next assign waits until
+ * its instance is stopped (its state stored back); assign_wait then -EAGAIN, or an
  * instance freed meanwhile; cancel; listing and drain; activation only for
  * the key an instance is reserved for; with redis, a second directory
  * handle (another process's view) sees the same state. Reservations not
@@ -296,19 +297,71 @@ test_session_ends_on_report(void **state)
 
     report(d, "p", "i1", DIR_IDLE);
     report(d, "p", "i2", DIR_IDLE);
+    report(d, "p", "i3", DIR_IDLE);
     assert_int_equal(assign(d, "p", "alice", a), 0);
     assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
     report(d, "p", a, DIR_DRAINING);
-    /* alice's session ended: she gets the other instance, not the draining one */
+    /* alice's session ended, what it wrote is not stored back yet: her next
+     * assign waits for the instance's stop (here: none), bob's does not */
     char b[DIR_NAME_MAX];
-    assert_int_equal(assign(d, "p", "alice", b), 0);
-    assert_string_not_equal(a, b);
-    report(d, "p", b, DIR_STOPPED);
-    assert_int_equal(assign(d, "p", "alice", NULL), -EAGAIN); /* i stopped, other draining */
-    report(d, "p", a, DIR_IDLE);                              /* recycled */
+    assert_int_equal(assign(d, "p", "alice", NULL), -EAGAIN);
+    assert_int_equal(assign(d, "p", "bob", b), 0);
+    report(d, "p", a, DIR_STOPPED);
+    /* stopped: she gets an idle one, not the draining one */
     char e[DIR_NAME_MAX];
     assert_int_equal(assign(d, "p", "alice", e), 0);
-    assert_string_equal(a, e);
+    assert_string_not_equal(a, e);
+    assert_string_not_equal(b, e);
+    /* a reservation that ends before its login has nothing to store back */
+    report(d, "p", b, DIR_DRAINING);
+    report(d, "p", a, DIR_IDLE); /* recycled */
+    char f[DIR_NAME_MAX];
+    assert_int_equal(assign(d, "p", "bob", f), 0);
+    assert_string_equal(a, f);
+    close_dir(d);
+}
+
+/* An assign for a key whose session is draining goes on once its instance
+ * is stopped; a drain from the directory and a session's TTL keep the key
+ * the same way. */
+static void
+test_wait_for_stop(void **state)
+{
+    struct dir_conf c = conf(10000, 300, 3000);
+    struct dir *d = open_dir(&c);
+    struct answer b = {0}, e = {0};
+    char a[DIR_NAME_MAX], x[DIR_NAME_MAX];
+    (void)state;
+
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
+    report(d, "p", "i3", DIR_IDLE);
+    assert_int_equal(assign(d, "p", "alice", a), 0);
+    assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
+    struct answer r = {0};
+    assert_int_equal(dir_drain(d, "p", a, loop, on_done, &r), 0);
+    run_until(&r.done, GUARD_MS);
+    assert_int_equal(r.err, 0);
+    assert_non_null(dir_assign(d, "p", "alice", loop, on_assign, &b));
+    sleep_loop(200);
+    assert_false(b.done); /* waiting for the stop */
+    report(d, "p", a, DIR_STOPPED);
+    run_until(&b.done, GUARD_MS);
+    assert_true(b.done);
+    assert_int_equal(b.err, 0);
+    assert_string_not_equal(b.inst, a);
+    /* the session's TTL (300 ms, no assign renews it): the same */
+    assert_int_equal(activate(d, "p", b.inst, "alice", NULL), 0);
+    sleep_loop(1500);
+    assert_non_null(dir_assign(d, "p", "alice", loop, on_assign, &e));
+    sleep_loop(200);
+    assert_false(e.done);
+    report(d, "p", b.inst, DIR_STOPPED);
+    run_until(&e.done, GUARD_MS);
+    assert_int_equal(e.err, 0);
+    assert_string_not_equal(e.inst, b.inst);
+    assert_int_equal(assign(d, "p", "alice", x), 0); /* sticky to it (reserved) */
+    assert_string_equal(x, e.inst);
     close_dir(d);
 }
 
@@ -764,6 +817,7 @@ main(void)
         cmocka_unit_test(test_reservation_timeout),
         cmocka_unit_test(test_session_ends_on_report),
         cmocka_unit_test(test_session_ttl),
+        cmocka_unit_test(test_wait_for_stop),
         cmocka_unit_test(test_wait_then_again),
         cmocka_unit_test(test_wait_then_idle),
         cmocka_unit_test(test_cancel),
