@@ -303,6 +303,10 @@ assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
         strbuf_printf(&cc->out, "OK %s/%s %s\n", cc->pool, instance, text);
     } else if (err == -EAGAIN) {
         strbuf_printf(&cc->out, "ERR no instance of %s free within assign_wait\n", cc->pool);
+    } else if (err == -EINPROGRESS) {
+        strbuf_printf(&cc->out,
+                      "ERR %s's last session was still being stored back after assign_wait\n",
+                      cc->key);
     } else if (err == -ENOENT) {
         strbuf_printf(&cc->out, "ERR no pool %s\n", cc->pool);
     } else {

@@ -55,7 +55,9 @@ struct dir_ops {
      * for key; an active session is renewed), 0 (an idle one, now reserved
      * for key), -EAGAIN (none free), -EDQUOT (cl->client holds
      * max_pending_per_client reservations not active yet), -EBUSY (the
-     * pool's pending_share is taken), -ENOENT (unknown pool), -EIO. With
+     * pool's pending_share is taken), -EINPROGRESS (the key's last session
+     * ended and its instance is not stopped yet: its state is being stored
+     * back), -ENOENT (unknown pool), -EIO. With
      * cl->hold, a reservation returned counts one more holder and its id
      * goes to cl->rid. */
     int (*assign)(void *be, const char *pool, const char *key, struct dir_claim *cl,

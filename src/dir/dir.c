@@ -150,6 +150,7 @@ static const char *const outcome_names[DIR_OUTCOME_COUNT] = {
     [DIR_OUT_CANCELLED] = "cancelled",
     [DIR_OUT_CLIENT_LIMIT] = "client_limit",
     [DIR_OUT_PENDING_LIMIT] = "pending_limit",
+    [DIR_OUT_STORING] = "storing",
 };
 
 static unsigned long long
@@ -402,7 +403,8 @@ assign_answer(struct dir *d, struct dir_assign *a, int err, enum dir_outcome o)
 {
     unsigned long quiet;
 
-    if ((o == DIR_OUT_NONE_FREE || o == DIR_OUT_CLIENT_LIMIT || o == DIR_OUT_PENDING_LIMIT) &&
+    if ((o == DIR_OUT_NONE_FREE || o == DIR_OUT_CLIENT_LIMIT || o == DIR_OUT_PENDING_LIMIT ||
+         o == DIR_OUT_STORING) &&
         log_rate_ok(&d->refusal_log[o], mono_us() / 1000, REFUSAL_LOG_MS, &quiet))
         log_info("dir assign refused pool=%s client=%s reason=%s waited_ms=%llu quiet_before=%lu",
                  a->pool, a->client[0] ? a->client : "-", outcome_names[o],
@@ -421,13 +423,15 @@ assign_answer(struct dir *d, struct dir_assign *a, int err, enum dir_outcome o)
     }
 }
 
-/* The outcome of a refusal that waited: -EAGAIN, -EDQUOT or -EBUSY. */
+/* The outcome of a refusal that waited: -EAGAIN, -EDQUOT, -EBUSY or
+ * -EINPROGRESS. */
 static enum dir_outcome
 refusal_outcome(int why)
 {
-    return why == -EDQUOT  ? DIR_OUT_CLIENT_LIMIT
-           : why == -EBUSY ? DIR_OUT_PENDING_LIMIT
-                           : DIR_OUT_NONE_FREE;
+    return why == -EDQUOT        ? DIR_OUT_CLIENT_LIMIT
+           : why == -EBUSY       ? DIR_OUT_PENDING_LIMIT
+           : why == -EINPROGRESS ? DIR_OUT_STORING
+                                 : DIR_OUT_NONE_FREE;
 }
 
 static void
@@ -453,7 +457,7 @@ assign_try(struct dir *d, struct dir_assign *a)
     }
     struct dir_claim cl = {.client = a->client[0] ? a->client : NULL, .hold = a->hold};
     int rc = d->ops->assign(d->be, a->pool, a->key, &cl, &inst);
-    if (rc == -EAGAIN || rc == -EDQUOT || rc == -EBUSY) {
+    if (rc == -EAGAIN || rc == -EDQUOT || rc == -EBUSY || rc == -EINPROGRESS) {
         a->why = rc;
         return 0;
     }

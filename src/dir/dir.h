@@ -168,7 +168,8 @@ int dir_up(struct dir *d);
  * instance became free within assign_wait), -EDQUOT (the client's address
  * held max_pending_per_client reservations not active yet all through
  * assign_wait), -EBUSY (the pool's pending_share was taken, all through
- * assign_wait), -ENOENT (no such pool has ever reported), -EIO (the backend
+ * assign_wait), -EINPROGRESS (the key's last session was being stored back
+ * all through assign_wait), -ENOENT (no such pool has ever reported), -EIO (the backend
  * is unreachable), -ENOMEM. ep and instance are valid during the call only. */
 typedef void (*dir_assign_cb)(void *arg, int err, const char *instance, const struct endpoint *ep);
 
@@ -284,6 +285,7 @@ enum dir_outcome {
     DIR_OUT_CANCELLED,     /* dir_assign_cancel() before the answer */
     DIR_OUT_CLIENT_LIMIT,  /* -EDQUOT: max_pending_per_client */
     DIR_OUT_PENDING_LIMIT, /* -EBUSY: pending_share */
+    DIR_OUT_STORING,       /* -EINPROGRESS: the key's last session is being stored back */
     DIR_OUTCOME_COUNT,
 };
 

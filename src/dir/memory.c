@@ -154,7 +154,9 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
         if (idle == NULL && in->pub.state == DIR_IDLE && in->pub.endpoint[0] != '\0')
             idle = in;
     }
-    if (idle == NULL || ending)
+    if (ending)
+        return -EINPROGRESS;
+    if (idle == NULL)
         return -EAGAIN;
     if (cl->client != NULL && c->max_pending_per_client > 0 && mine >= c->max_pending_per_client)
         return -EDQUOT;

@@ -136,7 +136,8 @@
  * ("1": count a holder), max_pending_per_client, pending_share. Returns
  * {1|0, name, ep, rid} (sticky | reserved; rid 0 when nothing is held),
  * {-1} none idle, {-2} unknown pool, {-3} the client's bound, {-4} the
- * pool's share of pending reservations. */
+ * pool's share of pending reservations, {-5} the key's last session is
+ * being stored back (its instance drains). */
 static const char lua_assign[] = LUA_PRELUDE
     "local pool, key = ARGV[2], ARGV[3]\n"
     "local rms, tms = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
@@ -169,7 +170,7 @@ static const char lua_assign[] = LUA_PRELUDE
     /* the key's last session ended and its state is not stored back yet:
      * wait (for the instance's stop), never hand out the state before it */
     "  if st == 'draining' and redis.call('HGET', ik, 'skey') == key and alive(name) then\n"
-    "    return {-1}\n"
+    "    return {-5}\n"
     "  end\n"
     "  redis.call('DEL', kk)\n"
     "end\n"
@@ -822,6 +823,8 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
             rc = -EDQUOT;
         else if (v == -4)
             rc = -EBUSY;
+        else if (v == -5)
+            rc = -EINPROGRESS;
         else if (rep->elements == 4 && rep->element[3]->type == REDIS_REPLY_INTEGER) {
             memset(out, 0, sizeof(*out));
             snprintf(out->pool, sizeof(out->pool), "%s", pool);

@@ -65,6 +65,8 @@ refusal_reason(int err)
         return "client_limit"; /* this address has its share of handshakes in flight */
     case -EBUSY:
         return "pending_limit"; /* the pool's share for handshakes in flight is taken */
+    case -EINPROGRESS:
+        return "storing"; /* the user's last session is still being stored back */
     case -ENOENT:
         return "no_such_pool";
     default:

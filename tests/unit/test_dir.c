@@ -304,7 +304,7 @@ test_session_ends_on_report(void **state)
     /* alice's session ended, what it wrote is not stored back yet: her next
      * assign waits for the instance's stop (here: none), bob's does not */
     char b[DIR_NAME_MAX];
-    assert_int_equal(assign(d, "p", "alice", NULL), -EAGAIN);
+    assert_int_equal(assign(d, "p", "alice", NULL), -EINPROGRESS);
     assert_int_equal(assign(d, "p", "bob", b), 0);
     report(d, "p", a, DIR_STOPPED);
     /* stopped: she gets an idle one, not the draining one */
