@@ -114,8 +114,8 @@
     "  redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"                                       \
     "end\n"                                                                                        \
     "local function bell(ch) redis.pcall('PUBLISH', P .. 'bell' .. ch, '') end\n"                  \
-    /* an instance in state was goes draining: an active session's key stays */                   \
-    /* its (skey) until it is stopped, after the state is stored back */                           \
+    /* an instance goes draining from state was: the key of its active */                          \
+    /* session stays its own (skey) until it is stopped, after the store-back */                   \
     "local function ending(pool, name, was, key)\n"                                                \
     "  if was == 'active' and key and key ~= '' then\n"                                            \
     "    redis.call('HSET', ikey(pool, name), 'skey', key)\n"                                      \
