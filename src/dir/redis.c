@@ -59,10 +59,12 @@
  * acknowledged). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,6 +116,15 @@
     "  redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"                                       \
     "end\n"                                                                                        \
     "local function bell(ch) redis.pcall('PUBLISH', P .. 'bell' .. ch, '') end\n"                  \
+    /* the node's name, held by one process (token) for ms: false when */                          \
+    /* another process holds it */                                                                 \
+    "local function claim(node, token, ms)\n"                                                      \
+    "  local k = P .. 'alive:' .. node\n"                                                          \
+    "  local cur = redis.call('GET', k)\n"                                                         \
+    "  if cur and cur ~= token then return false end\n"                                            \
+    "  redis.call('SET', k, token, 'PX', ms)\n"                                                    \
+    "  return true\n"                                                                              \
+    "end\n"                                                                                        \
     /* an instance goes draining from state was: the key of its active */                          \
     /* session stays its own (skey) until it is stopped, after the store-back */                   \
     "local function ending(pool, name, was, key)\n"                                                \
@@ -325,12 +336,17 @@ static const char lua_drain[] =
                 "event(pool, name, 'draining')\n"
                 "return 0\n";
 
-/* ARGV: prefix, node, alive_ms. Says the node is alive for alive_ms (when
- * it has a name); moves what is due; returns the pools that got an idle
- * instance. */
+/* ARGV: prefix, node, token, alive_ms. Returns 1 when the node's name is
+ * this process's (token) for alive_ms now, 0 when another process holds
+ * it. */
+static const char lua_claim[] = LUA_PRELUDE "return claim(ARGV[2], ARGV[3], ARGV[4]) and 1 or 0\n";
+
+/* ARGV: prefix, node, token, alive_ms. Says the node is alive for alive_ms
+ * (when it has a name: an error NODEHELD when another process holds it);
+ * moves what is due; returns the pools that got an idle instance. */
 static const char lua_sweep[] =
-    LUA_PRELUDE "if ARGV[2] ~= '' then\n"
-                "  redis.call('SET', P .. 'alive:' .. ARGV[2], '1', 'PX', ARGV[3])\n"
+    LUA_PRELUDE "if ARGV[2] ~= '' and not claim(ARGV[2], ARGV[3], ARGV[4]) then\n"
+                "  return redis.error_reply('NODEHELD by another airlock process')\n"
                 "end\n"
                 "local due = redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', now, 'LIMIT', 0, 256)\n"
                 "local idle = {}\n"
@@ -392,13 +408,14 @@ enum script {
     S_LIST,
     S_RELEASE,
     S_FORGET,
+    S_CLAIM,
     S_COUNT
 };
 
 static const char *const scripts[S_COUNT] = {
     [S_ASSIGN] = lua_assign,   [S_REPORT] = lua_report, [S_ACTIVATE] = lua_activate,
     [S_DRAIN] = lua_drain,     [S_SWEEP] = lua_sweep,   [S_LIST] = lua_list,
-    [S_RELEASE] = lua_release, [S_FORGET] = lua_forget,
+    [S_RELEASE] = lua_release, [S_FORGET] = lua_forget, [S_CLAIM] = lua_claim,
 };
 
 /* The last report this process made for one instance, to apply again
@@ -427,7 +444,8 @@ struct rds {
     struct backoff backoff;
     int down_logged; /* log transitions only */
     unsigned ticks;
-    int forgot; /* the node's instances of an earlier run are forgotten */
+    int forgot;     /* the node's instances of an earlier run are forgotten */
+    char token[17]; /* this process's, in P alive:NODE while it holds the node's name */
     /* the doorbell: a second connection, SUBSCRIBEd, read on the loop */
     redisContext *bell;
     struct io bell_io;
@@ -481,21 +499,40 @@ load_scripts(struct rds *r)
 static int send_report(struct rds *r, const struct owned *o, int if_absent);
 static redisReply *run(struct rds *r, enum script s, int argc, const char **argv);
 
-/* At the first connect of a process with a node name: the instances of
- * that node that redis knows were started by an earlier run of this
- * node's airlock (one process per node name), which is gone, and its
- * instances with it (they die with it): forget them, so that their users
- * get another instance at once rather than at session_ttl. Before
- * resync(), which reports this run's instances. Returns 0 or -EIO. */
+/* At each connect of a process with a node name: the name is one
+ * process's (P alive:NODE holds its token, renewed by each sweep), so a
+ * second airlock given the same name (a misconfiguration, or a rolling
+ * update that starts the new one before the old one is gone) waits, as if
+ * redis were unreachable, until the first one's last sweep is 2 s old;
+ * else it would forget the first one's instances in use, and their users
+ * would be given a second instance. Then, at the first connect: the
+ * instances of that node that redis knows were started by an earlier run
+ * of this node's airlock, which is gone, and its instances with it (they
+ * die with it): forget them, so that their users get another instance at
+ * once rather than at session_ttl. Before resync(), which reports this
+ * run's instances. Returns 0, or -EIO (disconnected). */
 static int
-forget_earlier_run(struct rds *r)
+take_node(struct rds *r)
 {
     const char *node = r->host->conf->node;
-    const char *argv[] = {node};
+    const char *claim[] = {node, r->token, NODE_ALIVE_MS}, *argv[] = {node};
 
-    if (r->forgot || node[0] == '\0')
+    if (node[0] == '\0')
         return 0;
-    redisReply *rep = run(r, S_FORGET, 1, argv);
+    redisReply *rep = run(r, S_CLAIM, 3, claim);
+    if (rep == NULL)
+        return -EIO;
+    bool held = rep->type != REDIS_REPLY_INTEGER || rep->integer != 1;
+    freeReplyObject(rep);
+    if (held) {
+        char why[128];
+        snprintf(why, sizeof(why), "node %s is held by another airlock process", node);
+        disconnect(r, why);
+        return -EIO;
+    }
+    if (r->forgot)
+        return 0;
+    rep = run(r, S_FORGET, 1, argv);
     if (rep == NULL)
         return -EIO;
     if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
@@ -682,12 +719,13 @@ conn(struct rds *r)
         disconnect(r, "loading the scripts failed");
         return NULL;
     }
+    if (take_node(r) != 0)
+        return NULL;
     log_info("directory: connected to redis%s%s", r->master[0] ? " master " : "", r->master);
     r->down_logged = 0;
     r->host->set_up(r->host, 1);
     backoff_reset(&r->backoff);
-    if (forget_earlier_run(r) == 0)
-        resync(r);
+    resync(r);
     return r->c; /* NULL when the resync lost the connection again */
 }
 
@@ -749,11 +787,12 @@ run(struct rds *r, enum script s, int argc, const char **argv)
     if (rep->type == REDIS_REPLY_ERROR) {
         char why[160];
         /* a demoted master (a failover the sentinels made while this was
-         * connected): ask them again */
-        int demoted = strstr(rep->str, "READONLY") != NULL;
+         * connected): ask them again; the node's name taken by another
+         * process: wait for it as for redis (take_node()) */
+        int again = strstr(rep->str, "READONLY") != NULL || strstr(rep->str, "NODEHELD") != NULL;
         snprintf(why, sizeof(why), "%s", rep->str);
         freeReplyObject(rep);
-        if (demoted)
+        if (again)
             disconnect(r, why);
         else
             log_warnx("directory: redis script error: %s", why);
@@ -1221,8 +1260,8 @@ rd_tick(void *be)
     if (r->ticks % COUNT_EVERY_TICKS == 0)
         check_master(r);
 
-    const char *argv[] = {r->host->conf->node, NODE_ALIVE_MS};
-    redisReply *rep = run(r, S_SWEEP, 2, argv);
+    const char *argv[] = {r->host->conf->node, r->token, NODE_ALIVE_MS};
+    redisReply *rep = run(r, S_SWEEP, 3, argv);
     if (rep == NULL)
         return DIR_REDIS_TICK_MS;
     for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
@@ -1315,6 +1354,12 @@ rd_open(const struct dir_host *host)
         return NULL;
     r->host = host;
     r->backoff = (struct backoff)BACKOFF_INIT(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+    uint64_t id;
+    if (getrandom(&id, sizeof(id), 0) != sizeof(id)) {
+        rd_free(r);
+        return NULL;
+    }
+    snprintf(r->token, sizeof(r->token), "%016llx", (unsigned long long)id);
     if (host->conf->redis_password_file[0] != '\0') {
         int rc = read_password(host->conf->redis_password_file, &r->password);
         if (rc != 0) {

@@ -13,7 +13,12 @@
 #     over 2 s later, and handed out again once it is back;
 #   - kill -9 of a node's airlock: its instances die with it (they would
 #     serve on, unreported); restarted, it forgets its earlier run's
-#     instances in the directory (they held their users' keys).
+#     instances in the directory (they held their users' keys);
+#   - a second airlock given a node's name while that node's airlock runs
+#     (a rolling update, a misconfiguration) does not take it: it forgets
+#     none of the first one's instances (in use, their users would get a
+#     second instance) and reports none of its own; once the first one is
+#     gone, it takes the name.
 . "$(dirname "$0")/lib.sh"
 need redis-server curl
 [ -x "$FAKEAPP" ] || fail "build $FAKEAPP first"
@@ -146,4 +151,28 @@ a2_names() { sed -n 's/.* instance=\(fa-a-[0-9]*\) starting pid=.*/\1/p' "$T/a2.
 only_new() { [ -n "$(a_names)" ] && [ -z "$(comm -23 <(a_names) <(a2_names))" ]; }
 wait_for only_new || fail "stale instances of node a: $(comm -23 <(a_names) <(a2_names))"
 log "now: $(echo $(a_names)); the earlier run's others are forgotten"
+
+log "a second airlock given node a's name while a runs: it waits, takes nothing, until a is gone"
+A2_PID=$LAST_PID
+got=$(ctl a assign fa keep1) || fail "assign keep1" # a2 runs a.yaml
+kept=${got#fa/}
+kept=${kept%% *}
+PC=$(free_range 10)
+sed -e "s|$T/a.sock|$T/a3.sock|" -e "s|inst-a|inst-a3|" \
+    -e "s|ports: $PA-$((PA + 9))|ports: $PC-$((PC + 9))|" "$T/a.yaml" >"$T/a3.yaml"
+grep -q "ports: $PC-" "$T/a3.yaml" || fail "a3.yaml has not its own ports"
+airlock_up a3 run -c "$T/a3.yaml"
+A3_PID=$LAST_PID
+sleep 2 # what a3 would have done by now, it did at its first connect
+! grep -q "instances of its earlier run forgotten" "$T/a3.log" || fail "a3 forgot node a's instances in use"
+[ "$(rcli GET "t_dir_nodes$$:k:fa:keep1")" = "$kept" ] || fail "keep1's reservation of $kept is gone"
+[ -z "$(comm -23 <(a_names) <(a2_names))" ] || fail "a3 reported instances: $(comm -23 <(a_names) <(a2_names))"
+has "directory: redis unreachable (node a is held by another airlock process)" <"$T/a3.log" ||
+    fail "a3 does not say why it waits"
+stop_clean "$A2_PID" a2
+wait_log "$T/a3.log" "directory: connected to redis" 15
+a3_names() { sed -n 's/.* instance=\(fa-a-[0-9]*\) starting pid=.*/\1/p' "$T/a3.log" | sort -u; }
+wait_for eval '[ -n "$(a_names)" ] && [ -z "$(comm -23 <(a_names) <(a3_names))" ]' ||
+    fail "after a2, the directory lists $(echo $(a_names)), not a3's $(echo $(a3_names))"
+log "a2 gone, a3 took node a: $(echo $(a_names))"
 log "ok"
