@@ -138,6 +138,8 @@ import sys
 doc, tab, m = sys.argv[1], open(sys.argv[2]).read(), sys.argv[3]
 s = open(doc).read()
 a, b = "<!-- %s -->\n" % m, "<!-- /%s -->\n" % m
+if a not in s:  # a configuration never run before: its own section, at the end
+    s += "\n## Results: %s\n\n%s%s" % (m, a, b)
 i, j = s.index(a) + len(a), s.index(b)
 open(doc, "w").write(s[:i] + tab + s[j:])
 PY
