@@ -8,7 +8,9 @@
 # session's process lives its stop_grace (3 s) and the store-back waits
 # that long:
 #  - built-in provisioning (state:): a drained session and a logout, the
-#    user back at once, is served the saved state;
+#    user back at once, is served the saved state (after a logout the
+#    application exits by itself and the store-back usually ends before the
+#    user is back: the common path, kept so that the wait does not break it);
 #  - another user is not held up by that store-back (served within 2 s);
 #  - provision and deprovision hooks (the deprovision hook takes 1 s): the
 #    same after a logout;
