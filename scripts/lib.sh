@@ -258,10 +258,21 @@ running() {
 }
 exited() { ! running "$1"; }
 
+# execed PID: PID has exec'd its command, or is gone. A child forked for
+# "cmd &" runs this script's bash until it execs cmd: a signal that bash
+# catches in that window (to run the EXIT trap) is lost with the exec.
+execed() {
+    local -a its mine
+    mapfile -d '' its 2>/dev/null </proc/"$1"/cmdline || return 0
+    mapfile -d '' mine </proc/self/cmdline
+    [ "${its[*]}" != "${mine[*]}" ]
+}
+
 # proc_signal PID SIGNAL: SIGNAL to PID, or to its whole process group when
-# proc_start -g made it.
+# proc_start -g made it, once PID has exec'd its command.
 proc_signal() {
     local target=$1
+    poll_until 2 execed "$1" || true
     [ -z "${PROC_GROUP[$1]:-}" ] || target=-$1
     kill -"$2" -- "$target" 2>/dev/null || true
 }

@@ -3,8 +3,10 @@
 # with real processes:
 #   - proc_stop: SIGTERM; one that ignores it is SIGKILLed after the grace
 #     (STOP_KILLED, status 137); -g stops the whole process group, the
-#     children it forked included; a child stopped before it has exec'd its
-#     command (it still has the script's EXIT trap) does not clean up;
+#     children it forked included; one stopped right after its start gets
+#     the SIGTERM (not lost in the window before it has exec'd its command);
+#     a child signalled in that window (it still has the script's EXIT
+#     trap) does not clean up;
 #   - wait_log with a PID gives up as soon as that process has exited;
 #     wait_exit reaps and tells the exit status;
 #   - at exit (die, SIGTERM), a script's processes are stopped and its
@@ -24,12 +26,20 @@ rc=0
 proc_stop "$LAST_PID" 1 || rc=$?
 [ "$STOP_KILLED" = 1 ] && [ "$rc" = 137 ] || fail "deaf process: killed=$STOP_KILLED status=$rc"
 
-log "a child stopped before it execs its command does not clean up for the script"
+log "proc_stop right after the start: the SIGTERM is not lost before the exec"
+for i in $(seq 50); do
+    start "quick$i" sleep 1000
+    proc_stop "$LAST_PID" 1 || true
+    [ "$STOP_KILLED" = 0 ] || fail "stop $i: the SIGTERM was lost, it was SIGKILLed"
+done
+
+log "a child signalled before it execs its command does not clean up for the script"
 start sentinel sleep 1000
 sentinel=$LAST_PID
 for i in $(seq 30); do
-    start "quick$i" sleep 1000
-    proc_stop "$LAST_PID" 5 || true
+    start "early$i" sleep 1000
+    kill -TERM "$LAST_PID"
+    proc_reap "$LAST_PID" 1 || true
 done
 [ -d "$T" ] && running "$sentinel" || fail "a stopped child ran the script's cleanup"
 
