@@ -4,7 +4,8 @@
 # bash with set -euo pipefail. Sourcing it sets the EXIT trap to cleanup.
 #
 #   die, log                       messages (DIE_PREFIX; LOG_FD, LOG_T0)
-#   at_exit, cleanup, scratch_dir  what happens at exit, however the script ends
+#   at_exit, at_fail, cleanup      what happens at exit, however the script ends
+#   scratch_dir                    a directory removed at exit
 #   is_root, tools_missing         checks before starting
 #   free_port, free_ports, free_range, tcp_up, unix_up
 #   poll_until, wait_until, wait_log, wait_port, wait_socket, wait_file
@@ -40,20 +41,31 @@ log() {
 # ---- at exit
 
 AT_EXIT=()
+AT_FAIL=()
 
 # at_exit COMMAND: the shell command COMMAND runs at exit (error, Ctrl-C,
 # SIGTERM or the end), after the processes of proc_start are stopped (they
 # may still use what it removes); the last registered runs first.
 at_exit() { AT_EXIT+=("$1"); }
 
-# cleanup: the EXIT trap: proc_stop_all, then the at_exit commands (each
-# once: a second call does nothing more). A script that sets its own EXIT
-# trap calls cleanup from it. Only the script's own shell cleans up: a
-# child forked for "cmd &" still has the trap until it execs cmd, and one
-# signalled in that window must not stop its siblings or remove their files.
+# at_fail COMMAND: the shell command COMMAND runs at an exit with a status
+# other than 0 and 77 (skipped), before the processes are stopped: what
+# they logged up to the failure, not their goodbyes.
+at_fail() { AT_FAIL+=("$1"); }
+
+# cleanup: the EXIT trap: the at_fail commands if the script failed,
+# proc_stop_all, then the at_exit commands (each once: a second call does
+# nothing more). A script that sets its own EXIT trap calls cleanup from it.
+# Only the script's own shell cleans up: a child forked for "cmd &" still
+# has the trap until it execs cmd, and one signalled in that window must not
+# stop its siblings or remove their files.
 cleanup() {
-    local i
+    local status=$? i
     [ "$BASHPID" = "$$" ] || return 0
+    if [ "$status" != 0 ] && [ "$status" != 77 ]; then
+        for i in "${!AT_FAIL[@]}"; do eval "${AT_FAIL[i]}" || true; done
+        AT_FAIL=()
+    fi
     proc_stop_all
     for ((i = ${#AT_EXIT[@]} - 1; i >= 0; i--)); do
         eval "${AT_EXIT[i]}" || true

@@ -43,7 +43,7 @@ for t in tests/integration/t_*.sh; do
     status=$?
     record "$name" "$status" $(($(date +%s) - start))
     if [ "$status" != 0 ] && [ "$status" != 77 ]; then
-        tail -25 "$log" | sed 's/^/    | /'
+        tail -60 "$log" | sed 's/^/    | /' # the end of its logs too (lib.sh)
     elif [ "$status" = 77 ]; then
         grep -m1 '^SKIP' "$log" | sed 's/^/    /'
     fi

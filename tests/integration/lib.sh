@@ -22,6 +22,8 @@ DIE_PREFIX="FAIL: "
 STOP_GRACE=90
 . "$ROOT/scripts/lib.sh"
 scratch_dir T airlock-test "${T_KEEP:-}"
+# a failed test shows the end of each log it made: CI keeps only its output
+at_fail 'for f in "$T"/*.log; do [ ! -s "$f" ] || { echo "== ${f##*/}"; tail -n 12 "$f"; }; done >&2'
 
 fail() { die "$@"; }
 skip() {
