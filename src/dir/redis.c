@@ -255,7 +255,8 @@ static const char lua_release[] =
  * ("1": only when redis does not know the instance, for the resync), node
  * (the reporting process's: its events go to the list P ev:POOL:NODE). A pool
  * reports starting, idle, draining and stopped; "active" with its key comes
- * only from the resync of an activation this process made (struct owned). */
+ * only from the resync of an activation this process made (struct owned),
+ * and so does the key of a draining one (the session's that ended). */
 static const char lua_report[] =
     LUA_PRELUDE "local pool, name, st, ep, key = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]\n"
                 "local tms = tonumber(ARGV[7])\n"
@@ -280,7 +281,13 @@ static const char lua_report[] =
                 "  else redis.call('ZREM', P .. 'dl', m) end\n"
                 "  return 0\n"
                 "end\n"
-                "if st == 'draining' then\n"
+                "if st == 'draining' and not was and key ~= '' then\n"
+                /* the resync of a session that ended, on a redis that lost
+                 * it: the key is held again, unless its user has moved on */
+                "  if redis.call('SET', P .. 'k:' .. pool .. ':' .. key, name, 'NX') then\n"
+                "    redis.call('HSET', ik, 'skey', key)\n"
+                "  end\n"
+                "elseif st == 'draining' then\n"
                 "  ending(pool, name, was, oldkey)\n"
                 "else\n"
                 "  unkey(pool, name, oldkey)\n"
@@ -428,7 +435,7 @@ struct owned {
     char name[DIR_NAME_MAX];
     enum dir_state st;
     char ep[ENDPOINT_TEXT_MAX];
-    char key[DIR_KEY_MAX];
+    char key[DIR_KEY_MAX]; /* active: its session's; draining: the ended session's */
     int pending;
 };
 
@@ -945,10 +952,13 @@ rd_report(void *be, const char *pool, const char *name, enum dir_state st, const
 
     if (o == NULL)
         return -ENOMEM;
+    /* the key of a session that ended stays the instance's until it is
+     * stopped (lua_report), on a redis that lost it too */
+    if (st != DIR_DRAINING || o->st != DIR_ACTIVE)
+        o->key[0] = '\0';
     o->st = st;
     if (ep[0] != '\0')
         snprintf(o->ep, sizeof(o->ep), "%s", ep);
-    o->key[0] = '\0'; /* none of the reported states holds a key */
     /* when this reconnects, resync() sends the pending ones first, in order */
     if ((rc = send_report(r, o, 0)) != 0) {
         o->pending = 1;

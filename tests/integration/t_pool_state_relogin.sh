@@ -15,7 +15,9 @@
 #  - provision and deprovision hooks (the deprovision hook takes 1 s): the
 #    same after a logout;
 #  - the redis directory: a drained session, the user back at once (the
-#    stop rings the doorbell: the waiting assign goes on).
+#    stop rings the doorbell: the waiting assign goes on);
+#  - redis restarted empty (no persistence) while a session drains: the
+#    resync holds the user's key again, the user waits all the same.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
@@ -24,7 +26,8 @@ pool_state_store
 
 # up [hooks|redis]: airlock with pool fa of three instances, state: built
 # in, or (hooks) the same by provision and deprovision hooks that copy with
-# cp (the deprovision after a second), or (redis) on the redis directory
+# cp (the deprovision after a second), or (redis) on the redis directory;
+# the instances' stop_grace is $GRACE (3s)
 up() {
     local prov
     if [ "${1:-}" = hooks ]; then
@@ -36,7 +39,7 @@ up() {
     pool_conf "$CONF" "$P0" --ignore-term <<EOF
     min_idle: 2
     max: 3
-    stop_grace: 3s
+    stop_grace: ${GRACE:-3s}
     uids: $U0-$((U0 + 2))
 $prov
 EOF
@@ -100,13 +103,28 @@ back dave dave-v3
 stop_clean "$AL" al
 
 log "redis directory: a drained session, its user back within the grace"
-need redis-server
+need redis-server redis-cli
 start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
+REDIS=$LAST_PID
 wait_for unix_up "$T/redis.sock"
 : >"$LOG"
 up redis
 session dave dave-v4
 ctl drain "fa/$NAME" >/dev/null || fail "drain fa/$NAME"
 back dave dave-v4
+stop_clean "$AL" al
+
+log "redis restarted empty while a session drains: the resync holds its user again"
+: >"$LOG"
+GRACE=8s up redis
+session dave dave-v5
+ctl drain "fa/$NAME" >/dev/null || fail "drain fa/$NAME"
+wait_for eval '[ "$(redis-cli -s "$T/redis.sock" HGET "relogin$$:i:fa:$NAME" skey)" = dave ]'
+stop "$REDIS" || true
+start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
+REDIS=$LAST_PID
+wait_log "$LOG" 'instances reported again to redis'
+! grep -q "instance=$NAME stopped" "$LOG" || fail "$NAME stopped before the resync: nothing to hold"
+back dave dave-v5
 stop_clean "$AL" al
 log "ok"
