@@ -73,6 +73,11 @@ struct runtime {
     struct control *control; /* control: (airlock ctl), or NULL */
     struct pool **pools;     /* pools:, on the main loop */
     size_t n_pools;
+    struct leaving *leaving; /* pools a reload removed, stopping */
+    size_t n_leaving;
+    struct timer leave_timer;
+    char (*waiting)[CONF_NAME_MAX]; /* pools of cfg that wait for a leaving one */
+    size_t n_waiting;
     struct pool_env *pool_env;   /* what the pools share (uids, the wipe thread); with the first */
     struct broker *broker;       /* broker: (its own thread), or NULL */
     struct http_env *http;       /* the loops of the HTTP proxies' sessions */
@@ -595,35 +600,198 @@ find_pool(struct pool **pools, size_t n, const char *name)
     return NULL;
 }
 
+/* A pool that a reload removes is stopped like at airlock's stop: its
+ * sessions end (SIGTERM), their state is stored back, and it is freed once
+ * it has no instance left, or at drain_timeout (what is left is killed).
+ * A pool of the config that has the name, the store or a port of a
+ * leaving pool (a pool renamed, or moved) waits until that one is freed,
+ * and starts after the transfers' thread has run what was queued before:
+ * the leaving pool's store-backs and the release of its store. */
+struct leaving {
+    struct pool *pool;
+    uint64_t deadline; /* loop ms */
+};
+
+static bool
+pools_clash(const struct pool_conf *a, const struct pool_conf *b)
+{
+    return strcmp(a->name, b->name) == 0 ||
+           (a->state.store[0] != '\0' && strcmp(a->state.store, b->state.store) == 0) ||
+           (pool_conf_ports(a) > 0 && pool_conf_ports(b) > 0 && a->port_min <= b->port_max &&
+            b->port_min <= a->port_max);
+}
+
+/* The leaving pool pc has to wait for, or NULL. */
+static const struct pool *
+leaving_clash(const struct runtime *rt, const struct pool_conf *pc)
+{
+    for (size_t i = 0; i < rt->n_leaving; i++)
+        if (pools_clash(pc, pool_conf(rt->leaving[i].pool)))
+            return rt->leaving[i].pool;
+    return NULL;
+}
+
+static int
+pool_after_run(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+/* On the loop, after the work queued before it on the transfers' thread:
+ * starts the waiting pool named ctx, if the config still has it. */
+static void
+pool_after_done(void *arg, void *ctx, int err)
+{
+    const char *name = ctx;
+    struct runtime *rt = arg;
+    const struct pool_conf *pc = NULL;
+    struct pool *p, **grown;
+
+    (void)err;
+    for (size_t i = 0; i < rt->cfg.n_pools; i++)
+        if (strcmp(rt->cfg.pools[i].name, name) == 0)
+            pc = &rt->cfg.pools[i];
+    if (pc == NULL || find_pool(rt->pools, rt->n_pools, name) != NULL || rt->draining)
+        return; /* a later reload took it away or started it, or airlock stops */
+    if ((grown = realloc(rt->pools, (rt->n_pools + 1) * sizeof(*grown))) == NULL) {
+        log_warnx("pool=%s: cannot start: %s", name, strerror(ENOMEM));
+        return;
+    }
+    rt->pools = grown;
+    if ((p = pool_new(rt->loop, rt->dir, rt->pool_env, pc, &err)) == NULL) {
+        log_warnx("pool=%s: cannot start: %s", name, strerror(-err));
+        return;
+    }
+    rt->pools[rt->n_pools++] = p;
+}
+
+static void leave_check(struct timer *t);
+
+/* Frees every pool, the leaving ones too (at airlock's end). */
+static void
+pools_free(struct runtime *rt)
+{
+    timer_stop(rt->loop, &rt->leave_timer);
+    for (size_t i = 0; i < rt->n_pools; i++)
+        pool_free(rt->pools[i]);
+    for (size_t i = 0; i < rt->n_leaving; i++)
+        pool_free(rt->leaving[i].pool);
+    free(rt->pools);
+    free(rt->leaving);
+    free(rt->waiting);
+    rt->pools = NULL;
+    rt->leaving = NULL;
+    rt->waiting = NULL;
+    rt->n_pools = rt->n_leaving = rt->n_waiting = 0;
+}
+
+/* Frees the leaving pools that are done (or out of time), then queues the
+ * start of the waiting pools that no longer clash with one. */
+static void
+leave_poll(struct runtime *rt)
+{
+    uint64_t now = loop_now(rt->loop);
+
+    for (size_t i = 0; i < rt->n_leaving; i++) {
+        struct leaving *l = &rt->leaving[i];
+        if (pool_busy(l->pool) > 0 && now < l->deadline)
+            continue;
+        if (pool_busy(l->pool) > 0)
+            log_warnx("pool=%s: drain_timeout reached: killing %zu instances",
+                      pool_conf(l->pool)->name, pool_busy(l->pool));
+        log_info("pool=%s removed", pool_conf(l->pool)->name);
+        pool_free(l->pool);
+        rt->leaving[i--] = rt->leaving[--rt->n_leaving];
+    }
+    for (size_t i = 0; i < rt->n_waiting; i++) {
+        const struct pool_conf *pc = NULL;
+        for (size_t j = 0; j < rt->cfg.n_pools; j++)
+            if (strcmp(rt->cfg.pools[j].name, rt->waiting[i]) == 0)
+                pc = &rt->cfg.pools[j];
+        if (pc != NULL && leaving_clash(rt, pc) != NULL)
+            continue;
+        char *name = pc != NULL ? strdup(pc->name) : NULL;
+        if (pc != NULL && (name == NULL || pool_env_run(rt->pool_env, pool_after_run, name, free,
+                                                        false, pool_after_done, rt) == NULL))
+            log_warnx("pool=%s: cannot start: %s", pc->name, strerror(ENOMEM));
+        memmove(rt->waiting[i--], rt->waiting[--rt->n_waiting], sizeof(rt->waiting[0]));
+    }
+    if (rt->n_leaving > 0 || rt->n_waiting > 0)
+        timer_start(rt->loop, &rt->leave_timer, DRAIN_POLL_MS, leave_check, rt);
+}
+
+static void
+leave_check(struct timer *t)
+{
+    leave_poll(t->data);
+}
+
+/* Stops p, removed by a reload whose drain_timeout is ms. */
+static int
+pool_leave(struct runtime *rt, struct pool *p, uint32_t ms)
+{
+    struct leaving *grown = realloc(rt->leaving, (rt->n_leaving + 1) * sizeof(*grown));
+
+    if (grown == NULL)
+        return -ENOMEM;
+    rt->leaving = grown;
+    log_info("pool=%s removed: stopping its %zu instances (sessions stored back)",
+             pool_conf(p)->name, pool_busy(p));
+    pool_stop(p);
+    rt->leaving[rt->n_leaving++] = (struct leaving){p, loop_now(rt->loop) + ms};
+    return 0;
+}
+
 /* Starts, reconfigures or stops the pools as cfg says: a pool that stays
- * keeps its instances and sessions (pool_reconfigure()); a removed one is
- * stopped at once. Returns 0, or the first -errno (what could be started
- * runs). */
+ * keeps its instances and sessions (pool_reconfigure()); a removed one
+ * leaves (pool_leave()), and one that clashes with a leaving pool waits for
+ * it (struct leaving). Returns 0, or the first -errno (what could be
+ * started runs). */
 static int
 pools_apply(struct runtime *rt, const struct config *cfg)
 {
     struct pool **next = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*next));
-    size_t n = 0;
+    char(*waiting)[CONF_NAME_MAX] = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*waiting));
+    size_t n = 0, n_waiting = 0;
     int rc = 0, err = 0;
 
-    if (next == NULL)
+    if (next == NULL || waiting == NULL) {
+        free(next);
+        free(waiting);
         return -ENOMEM;
+    }
     if (cfg->n_pools > 0 && rt->pool_env == NULL &&
         (rt->pool_env = pool_env_new(rt->loop, &err)) == NULL) {
         apply_fault(rt, false, "pools: cannot start the wipe thread: %s", strerror(-err));
         free(next);
+        free(waiting);
         return err;
+    }
+    for (size_t j = 0; j < rt->n_pools; j++) {
+        bool kept = false;
+        for (size_t i = 0; i < cfg->n_pools; i++)
+            kept = kept || strcmp(cfg->pools[i].name, pool_conf(rt->pools[j])->name) == 0;
+        if (!kept && (err = pool_leave(rt, rt->pools[j], cfg->drain_timeout_ms)) != 0) {
+            log_info("pool=%s removed", pool_conf(rt->pools[j])->name);
+            pool_free(rt->pools[j]); /* out of memory: at once, as it stands */
+        }
+        if (!kept)
+            rt->pools[j] = NULL;
     }
     for (size_t i = 0; i < cfg->n_pools; i++) {
         struct pool *old = find_pool(rt->pools, rt->n_pools, cfg->pools[i].name);
+        const struct pool *clash = old == NULL ? leaving_clash(rt, &cfg->pools[i]) : NULL;
         if (old != NULL) {
             char kept[1024];
             if (pool_reconfigure(old, &cfg->pools[i], kept, sizeof(kept)) != 0)
                 apply_fault(rt, true, "pool=%s: %s", cfg->pools[i].name, kept);
             next[n++] = old;
-            for (size_t j = 0; j < rt->n_pools; j++)
-                if (rt->pools[j] == old)
-                    rt->pools[j] = NULL;
+        } else if (clash != NULL) {
+            log_info("pool=%s: starts once pool=%s, which has its name, store or ports, has "
+                     "stopped",
+                     cfg->pools[i].name, pool_conf(clash)->name);
+            memcpy(waiting[n_waiting++], cfg->pools[i].name, sizeof(waiting[0]));
         } else if ((next[n] = pool_new(rt->loop, rt->dir, rt->pool_env, &cfg->pools[i], &err)) !=
                    NULL) {
             n++;
@@ -633,15 +801,16 @@ pools_apply(struct runtime *rt, const struct config *cfg)
                 rc = err;
         }
     }
-    for (size_t j = 0; j < rt->n_pools; j++) {
-        if (rt->pools[j] == NULL)
-            continue;
-        log_info("pool=%s removed", pool_conf(rt->pools[j])->name);
-        pool_free(rt->pools[j]);
-    }
     free(rt->pools);
     rt->pools = next;
     rt->n_pools = n;
+    free(rt->waiting);
+    rt->waiting = waiting;
+    rt->n_waiting = n_waiting;
+    /* on the loop: the waiting pools are looked up in the config once it
+     * is rt's */
+    if (rt->n_leaving > 0 || rt->n_waiting > 0)
+        timer_start(rt->loop, &rt->leave_timer, 0, leave_check, rt);
     return rc;
 }
 
@@ -652,6 +821,8 @@ pool_instances(const struct runtime *rt)
 
     for (size_t i = 0; i < rt->n_pools; i++)
         n += pool_busy(rt->pools[i]);
+    for (size_t i = 0; i < rt->n_leaving; i++)
+        n += pool_busy(rt->leaving[i].pool);
     return n;
 }
 
@@ -1239,11 +1410,7 @@ runtime_free(struct runtime *rt)
         free(rt->sinks);
         rt->sinks = NULL;
         rt->n_sinks = 0;
-        for (size_t i = 0; i < rt->n_pools; i++)
-            pool_free(rt->pools[i]);
-        free(rt->pools);
-        rt->pools = NULL;
-        rt->n_pools = 0;
+        pools_free(rt);
         /* the wipes still queued are finished: no user's state stays behind */
         pool_env_free(rt->pool_env);
         rt->pool_env = NULL;

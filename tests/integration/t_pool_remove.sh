@@ -1,0 +1,45 @@
+#!/bin/bash
+# t_pool_remove: a pool that a reload removes ends its sessions as airlock's
+# own stop does: each session's state is stored back before the pool is
+# gone. A pool that the same reload adds with the removed pool's store and
+# ports (the pool renamed) starts once the old one is gone, and its user is
+# served the state of the session that the rename ended.
+#  - the reload is applied whole (exit 0);
+#  - the removed pool's session is stored back (the store has what the
+#    session saved), and the store's lock is let go before the new pool
+#    takes it;
+#  - the new pool starts by itself (no second reload), and serves the user
+#    that state.
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
+pool_setup
+pool_state_store
+pool_conf "$CONF" "$P0" <<EOF
+    min_idle: 1
+    max: 2
+    uids: $U0-$((U0 + 2))
+    state: {store: $T/store, fetch: ["{user}.db"], store_back: ["{user}.db"], timeout: 30s}
+EOF
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+wait_for settled 1
+P=$(assign_port dave)
+[ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave not served"
+[ "$(app "$P" "save dave-v2")" = OK ] || fail "save"
+
+log "a reload renames pool fa to fb: fa's session is stored back, then fb starts"
+sed -i 's/^  - name: fa$/  - name: fb/' "$CONF"
+grep -q '^  - name: fb$' "$CONF" || fail "the pool was not renamed in $CONF"
+ctl reload >"$T/out" 2>&1 || fail "reload: $(cat "$T/out")"
+wait_log "$LOG" "pool=fb: starts once pool=fa, which has its name, store or ports, has stopped"
+wait_log "$LOG" "pool=fa: state.store: released $T/store\$"
+[ "$(cat "$T/store/dave.db")" = dave-v2 ] || fail "the session was not stored back: $(cat "$T/store/dave.db")"
+wait_for metric_is airlock_pool_instances 'pool="fb",state="idle"' 1
+grep -n "pool=fa: state.store: released\|pool=fb min_idle" "$LOG" | tail -1 |
+    grep -q "pool=fb min_idle" || fail "fb started before fa let its store go"
+P=$(assign_port dave fb)
+out=$(app "$P" "login dave")
+[ "$out" = "OK dave-v2" ] || fail "on fb, dave was served '$out', not the state of the session"
+stop_clean "$AL" al
+log "ok"
