@@ -137,41 +137,55 @@ has() {
     if [ -n "$in" ]; then grep -q "$@" <<<"$in"; else grep -q "$@" </dev/null; fi
 }
 
-# free_port: a free TCP port on this machine, used by no socket in any
-# state: a port that is the local end of a TIME-WAIT connection cannot be
-# bound even with SO_REUSEADDR.
+# The ports free_port and free_range gave this script, one per line: none
+# is given twice, since nothing may listen on it yet when the next is asked
+# for (they run in $(...), so the record is a file).
+PORTS_GIVEN=$(mktemp /tmp/lib-ports.XXXXXX)
+at_exit "rm -f $(printf %q "$PORTS_GIVEN")"
+
+# taken_ports: reads into the associative array TAKEN the ports this script
+# was given and those any TCP socket uses, in any state (a port that is the
+# local end of a TIME-WAIT connection cannot be bound even with SO_REUSEADDR).
+taken_ports() {
+    local p
+    TAKEN=()
+    while read -r p; do TAKEN[$p]=1; done < <(
+        cat "$PORTS_GIVEN"
+        ss -Htan | awk '{ n = split($4, a, ":"); print a[n] }'
+    )
+}
+
+# free_port: a free TCP port on this machine, not given to this script before.
 free_port() {
     local p
+    local -A TAKEN
+    taken_ports
     while :; do
         p=$((FREE_PORT_LO + RANDOM % (FREE_PORT_HI - FREE_PORT_LO + 1)))
-        ss -Htan "sport = :$p" | has . || { echo "$p"; return; }
+        [ -n "${TAKEN[$p]:-}" ] || { echo "$p" >>"$PORTS_GIVEN"; echo "$p"; return; }
     done
 }
 
-# free_ports N: N distinct free ports on one line, for read -r A B <<<...
-# (free_port alone may repeat itself when called twice before anything binds).
+# free_ports N: N free ports on one line, for read -r A B <<<...
 free_ports() {
-    local -A seen=()
-    local p ports=()
-    while [ "${#ports[@]}" -lt "$1" ]; do
-        p=$(free_port)
-        [ -n "${seen[$p]:-}" ] && continue
-        seen[$p]=1
-        ports+=("$p")
-    done
+    local i ports=()
+    for ((i = 0; i < $1; i++)); do ports+=("$(free_port)"); done
     echo "${ports[*]}"
 }
 
-# free_range N: the first of N consecutive free TCP ports.
+# free_range N: the first of N consecutive free TCP ports, not given to this
+# script before.
 free_range() {
     local p i ok
+    local -A TAKEN
+    taken_ports
     while :; do
         p=$((FREE_PORT_LO + RANDOM % (FREE_PORT_HI - FREE_PORT_LO + 2 - $1)))
         ok=1
         for ((i = p; i < p + $1; i++)); do
-            ss -Htan "sport = :$i" | has . && { ok=0; break; }
+            [ -z "${TAKEN[$i]:-}" ] || { ok=0; break; }
         done
-        [ "$ok" = 1 ] && { echo "$p"; return; }
+        [ "$ok" = 1 ] && { seq "$p" $((p + $1 - 1)) >>"$PORTS_GIVEN"; echo "$p"; return; }
     done
 }
 

@@ -11,7 +11,8 @@
 #     wait_exit reaps and tells the exit status;
 #   - at exit (die, SIGTERM), a script's processes are stopped and its
 #     scratch directory removed; at_exit commands run after, last first;
-#   - free_ports are distinct, free, and below the ephemeral range.
+#   - free_ports are distinct, free, and below the ephemeral range; no port
+#     is given twice to one script, singly or in a free_range.
 . "$(dirname "$0")/lib.sh"
 
 need ss
@@ -95,6 +96,15 @@ done
 log "free_ports: distinct, free, below the ephemeral range"
 read -r -a ports <<<"$(free_ports 20)"
 [ "$(printf '%s\n' "${ports[@]}" | sort -u | wc -l)" = 20 ] || fail "not distinct: ${ports[*]}"
+
+log "free_port never gives a port twice, nor one of a free_range, before anything binds"
+r=$(free_range 400) # 3 % of the ports or so: 300 ports given anew would fall in it
+for i in $(seq 300); do
+    p=$(free_port)
+    [ "$p" -lt "$r" ] || [ "$p" -ge $((r + 400)) ] || fail "port $p of the range $r-$((r + 399)) given again"
+    ports+=("$p")
+done
+[ "$(printf '%s\n' "${ports[@]}" | sort -u | wc -l)" = 320 ] || fail "a port was given twice"
 eph=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
 for p in "${ports[@]}"; do
     [ "$p" -lt "$eph" ] || fail "port $p is in the ephemeral range"
