@@ -9,7 +9,11 @@
 #    session saved), and the store's lock is let go before the new pool
 #    takes it;
 #  - the new pool starts by itself (no second reload), and serves the user
-#    that state.
+#    that state;
+#  - a pool removed and put back by the next reload, while its sessions
+#    still stop (they ignore SIGTERM until stop_grace): the new one starts
+#    once the old one is gone; SIGTERM while a pool stops waits for it, and
+#    airlock exits 0 (with the sanitizers: nothing leaked).
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
@@ -42,4 +46,42 @@ P=$(assign_port dave fb)
 out=$(app "$P" "login dave")
 [ "$out" = "OK dave-v2" ] || fail "on fb, dave was served '$out', not the state of the session"
 stop_clean "$AL" al
+
+log "a pool removed, and put back while its session still stops"
+: >"$LOG"
+conf_fa() {
+    pool_conf "$CONF" "$P0" --ignore-term <<EOF
+    min_idle: 1
+    max: 2
+    stop_grace: 2s
+    uids: $U0-$((U0 + 2))
+    state: {store: $T/store, fetch: ["{user}.db"], store_back: ["{user}.db"], timeout: 30s}
+EOF
+}
+conf_fa
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+wait_for settled 1
+P=$(assign_port dave)
+[ "$(app "$P" "login dave")" = "OK dave-v2" ] || fail "dave not served"
+[ "$(app "$P" "save dave-v3")" = OK ] || fail "save"
+sed -i 's/^  - name: fa$/  - name: fc/' "$CONF"
+ctl reload >"$T/out" 2>&1 || fail "reload: $(cat "$T/out")"
+conf_fa
+ctl reload >"$T/out" 2>&1 || fail "second reload: $(cat "$T/out")"
+wait_log "$LOG" "pool=fa: starts once pool=fa, which has its name, store or ports, has stopped"
+wait_log "$LOG" "pool=fa removed\$"
+wait_for settled 1
+[ "$(cat "$T/store/dave.db")" = dave-v3 ] || fail "the session was not stored back: $(cat "$T/store/dave.db")"
+
+log "SIGTERM while a pool stops: airlock waits for it and exits 0"
+P=$(assign_port dave)
+[ "$(app "$P" "login dave")" = "OK dave-v3" ] || fail "dave not served after the pool came back"
+[ "$(app "$P" "save dave-v4")" = OK ] || fail "save"
+sed -i 's/^  - name: fa$/  - name: fd/' "$CONF"
+ctl reload >"$T/out" 2>&1 || fail "reload: $(cat "$T/out")"
+wait_log "$LOG" "pool=fd: starts once pool=fa"
+stop_clean "$AL" al
+[ "$(cat "$T/store/dave.db")" = dave-v4 ] || fail "the session was not stored back at the stop: $(cat "$T/store/dave.db")"
+! grep -q "pool=fd min_idle" "$LOG" || fail "fd started while airlock stopped"
 log "ok"
