@@ -769,15 +769,16 @@ pools_apply(struct runtime *rt, const struct config *cfg)
         return err;
     }
     for (size_t j = 0; j < rt->n_pools; j++) {
-        bool kept = false;
+        bool stays = false;
         for (size_t i = 0; i < cfg->n_pools; i++)
-            kept = kept || strcmp(cfg->pools[i].name, pool_conf(rt->pools[j])->name) == 0;
-        if (!kept && (err = pool_leave(rt, rt->pools[j], cfg->drain_timeout_ms)) != 0) {
+            stays = stays || strcmp(cfg->pools[i].name, pool_conf(rt->pools[j])->name) == 0;
+        if (stays)
+            continue;
+        if (pool_leave(rt, rt->pools[j], cfg->drain_timeout_ms) != 0) {
             log_info("pool=%s removed", pool_conf(rt->pools[j])->name);
             pool_free(rt->pools[j]); /* out of memory: at once, as it stands */
         }
-        if (!kept)
-            rt->pools[j] = NULL;
+        rt->pools[j] = NULL;
     }
     for (size_t i = 0; i < cfg->n_pools; i++) {
         struct pool *old = find_pool(rt->pools, rt->n_pools, cfg->pools[i].name);
