@@ -149,7 +149,7 @@ at_exit "rm -f $(printf %q "$PORTS_GIVEN")"
 taken_ports() {
     local p
     TAKEN=()
-    while read -r p; do TAKEN[$p]=1; done < <(
+    while read -r p; do [ -z "$p" ] || TAKEN[$p]=1; done < <(
         cat "$PORTS_GIVEN"
         ss -Htan | awk '{ n = split($4, a, ":"); print a[n] }'
     )
