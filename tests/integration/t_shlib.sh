@@ -30,7 +30,7 @@ proc_stop "$LAST_PID" 1 || rc=$?
 log "proc_stop right after the start: the SIGTERM is not lost before the exec"
 for i in $(seq 50); do
     start "quick$i" sleep 1000
-    proc_stop "$LAST_PID" 1 || true
+    proc_stop "$LAST_PID" 5 || true
     [ "$STOP_KILLED" = 0 ] || fail "stop $i: the SIGTERM was lost, it was SIGKILLed"
 done
 
