@@ -19,16 +19,25 @@
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
 pool_setup
 pool_state_store
-pool_conf "$CONF" "$P0" <<EOF
+# conf_fa [FAKEAPP_ARGS...]: $CONF with pool fa, its state built in
+conf_fa() {
+    pool_conf "$CONF" "$P0" "$@" <<EOF
     min_idle: 1
     max: 2
+    stop_grace: 2s
     uids: $U0-$((U0 + 2))
     state: {store: $T/store, fetch: ["{user}.db"], store_back: ["{user}.db"], timeout: 30s}
 EOF
-airlock_up al run -c "$CONF"
-AL=$LAST_PID
-wait_for settled 1
-P=$(assign_port dave)
+}
+# up: airlock on $CONF, its one idle instance up, dave's session on it
+up() {
+    airlock_up al run -c "$CONF"
+    AL=$LAST_PID
+    wait_for settled 1
+    P=$(assign_port dave)
+}
+conf_fa
+up
 [ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave not served"
 [ "$(app "$P" "save dave-v2")" = OK ] || fail "save"
 
@@ -49,25 +58,13 @@ stop_clean "$AL" al
 
 log "a pool removed, and put back while its session still stops"
 : >"$LOG"
-conf_fa() {
-    pool_conf "$CONF" "$P0" --ignore-term <<EOF
-    min_idle: 1
-    max: 2
-    stop_grace: 2s
-    uids: $U0-$((U0 + 2))
-    state: {store: $T/store, fetch: ["{user}.db"], store_back: ["{user}.db"], timeout: 30s}
-EOF
-}
-conf_fa
-airlock_up al run -c "$CONF"
-AL=$LAST_PID
-wait_for settled 1
-P=$(assign_port dave)
+conf_fa --ignore-term
+up
 [ "$(app "$P" "login dave")" = "OK dave-v2" ] || fail "dave not served"
 [ "$(app "$P" "save dave-v3")" = OK ] || fail "save"
 sed -i 's/^  - name: fa$/  - name: fc/' "$CONF"
 ctl reload >"$T/out" 2>&1 || fail "reload: $(cat "$T/out")"
-conf_fa
+conf_fa --ignore-term
 ctl reload >"$T/out" 2>&1 || fail "second reload: $(cat "$T/out")"
 wait_log "$LOG" "pool=fa: starts once pool=fa, which has its name, store or ports, has stopped"
 wait_log "$LOG" "pool=fa removed\$"
