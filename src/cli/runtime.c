@@ -606,7 +606,9 @@ find_pool(struct pool **pools, size_t n, const char *name)
  * A pool of the config that has the name, the store or a port of a
  * leaving pool (a pool renamed, or moved) waits until that one is freed,
  * and starts after the transfers' thread has run what was queued before:
- * the leaving pool's store-backs and the release of its store. */
+ * the leaving pool's store-backs and the release of its store. A pool that
+ * stays and whose new settings have the store or a port of a leaving pool
+ * waits the same way on its running settings, then takes the new ones. */
 struct leaving {
     struct pool *pool;
     uint64_t deadline; /* loop ms */
@@ -639,7 +641,8 @@ pool_after_run(void *ctx)
 }
 
 /* On the loop, after the work queued before it on the transfers' thread:
- * starts the waiting pool named ctx, if the config still has it. */
+ * starts the waiting pool named ctx, or gives it its settings when it
+ * runs, if the config still has it. */
 static void
 pool_after_done(void *arg, void *ctx, int err)
 {
@@ -652,8 +655,14 @@ pool_after_done(void *arg, void *ctx, int err)
     for (size_t i = 0; i < rt->cfg.n_pools; i++)
         if (strcmp(rt->cfg.pools[i].name, name) == 0)
             pc = &rt->cfg.pools[i];
-    if (pc == NULL || find_pool(rt->pools, rt->n_pools, name) != NULL || rt->draining)
-        return; /* a later reload took it away or started it, or airlock stops */
+    if (pc == NULL || rt->draining)
+        return; /* a later reload took it away, or airlock stops */
+    if ((p = find_pool(rt->pools, rt->n_pools, name)) != NULL) {
+        char kept[1024];
+        if (pool_reconfigure(p, pc, kept, sizeof(kept)) != 0)
+            log_warnx("pool=%s: %s", name, kept);
+        return;
+    }
     if ((grown = realloc(rt->pools, (rt->n_pools + 1) * sizeof(*grown))) == NULL) {
         log_warnx("pool=%s: cannot start: %s", name, strerror(ENOMEM));
         return;
@@ -745,8 +754,8 @@ pool_leave(struct runtime *rt, struct pool *p, uint32_t ms)
 
 /* Starts, reconfigures or stops the pools as cfg says: a pool that stays
  * keeps its instances and sessions (pool_reconfigure()); a removed one
- * leaves (pool_leave()), and one that clashes with a leaving pool waits for
- * it (struct leaving). Returns 0, or the first -errno (what could be
+ * leaves (pool_leave()), and a new or changed one that clashes with a
+ * leaving pool waits for it (struct leaving). Returns 0, or the first -errno (what could be
  * started runs). */
 static int
 pools_apply(struct runtime *rt, const struct config *cfg)
@@ -782,8 +791,14 @@ pools_apply(struct runtime *rt, const struct config *cfg)
     }
     for (size_t i = 0; i < cfg->n_pools; i++) {
         struct pool *old = find_pool(rt->pools, rt->n_pools, cfg->pools[i].name);
-        const struct pool *clash = old == NULL ? leaving_clash(rt, &cfg->pools[i]) : NULL;
-        if (old != NULL) {
+        const struct pool *clash = leaving_clash(rt, &cfg->pools[i]);
+        if (old != NULL && clash != NULL) {
+            log_info("pool=%s: keeps its running settings until pool=%s, which has the store or "
+                     "ports of the new ones, has stopped",
+                     cfg->pools[i].name, pool_conf(clash)->name);
+            memcpy(waiting[n_waiting++], cfg->pools[i].name, sizeof(waiting[0]));
+            next[n++] = old;
+        } else if (old != NULL) {
             char kept[1024];
             if (pool_reconfigure(old, &cfg->pools[i], kept, sizeof(kept)) != 0)
                 apply_fault(rt, true, "pool=%s: %s", cfg->pools[i].name, kept);
@@ -1163,8 +1178,9 @@ reload(struct runtime *rt, char *out, size_t len)
                  generation(rt), faults.data, faults.failed ? "..." : "");
         log_warnx("%s", out);
     } else {
-        log_info("reloaded %s: %zu relays, %zu pools (generation %llu)", rt->path, rt->n_relays,
-                 rt->n_pools, generation(rt));
+        log_info("reloaded %s: %zu relays, %zu pools%s (generation %llu)", rt->path, rt->n_relays,
+                 rt->cfg.n_pools, rt->n_waiting > 0 ? ", some waiting for a pool that stops" : "",
+                 generation(rt));
         snprintf(out, len, "reloaded (generation %llu)", generation(rt));
     }
     strbuf_free(&faults);

@@ -13,7 +13,12 @@
 #  - a pool removed and put back by the next reload, while its sessions
 #    still stop (they ignore SIGTERM until stop_grace): the new one starts
 #    once the old one is gone; SIGTERM while a pool stops waits for it, and
-#    airlock exits 0 (with the sanitizers: nothing leaked).
+#    airlock exits 0 (with the sanitizers: nothing leaked);
+#  - a pool that stays, moved by the same reload onto the removed pool's
+#    store and ports: the reload is whole, the pool keeps its running
+#    settings until the removed one is gone, then serves from that store
+#    (the state of the session the reload ended) and starts instances on
+#    those ports, with no second reload.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
@@ -81,4 +86,49 @@ wait_log "$LOG" "pool=fd: starts once pool=fa"
 stop_clean "$AL" al
 [ "$(cat "$T/store/dave.db")" = dave-v4 ] || fail "the session was not stored back at the stop: $(cat "$T/store/dave.db")"
 ! grep -q "pool=fd min_idle" "$LOG" || fail "fd started while airlock stopped"
+
+log "a pool that stays moves onto the store and ports of a pool the reload removes"
+: >"$LOG"
+PK=$(free_range 10)
+UK=$(free_uids 3)
+mkdir -m 700 "$T/store2"
+conf_fa
+cat >>"$CONF" <<EOF
+  - name: fk
+    command: [$FAKEAPP, --port, "{port}"]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: $PK-$((PK + 9))
+    dir: $T/inst2
+    events: {ready: "^WAITING_LOGIN$", login: "^LOGIN (.+)$", logout: "^LOGOUT$"}
+    min_idle: 1
+    max: 2
+    uids: $UK-$((UK + 2))
+    state: {store: $T/store2, fetch: ["{user}.db"], store_back: ["{user}.db"], timeout: 30s}
+EOF
+up
+wait_for metric_is airlock_pool_instances 'pool="fk",state="idle"' 1
+[ "$(app "$P" "login dave")" = "OK dave-v4" ] || fail "dave not served"
+[ "$(app "$P" "save dave-v5")" = OK ] || fail "save"
+# the next config: fa gone, fk on fa's ports and store, where dave's state is
+pool_conf "$CONF" "$P0" <<EOF
+    min_idle: 1
+    max: 2
+    uids: $UK-$((UK + 2))
+    state: {store: $T/store, fetch: ["{user}.db"], store_back: ["{user}.db"], timeout: 30s}
+EOF
+sed -i 's/^  - name: fa$/  - name: fk/' "$CONF"
+ctl reload >"$T/out" 2>&1 || fail "reload: $(cat "$T/out")"
+wait_log "$LOG" "pool=fk: keeps its running settings until pool=fa, which has the store or ports"
+wait_log "$LOG" "pool=fa: state.store: released $T/store\$"
+wait_log "$LOG" "pool=fk reconfigured"
+[ "$(cat "$T/store/dave.db")" = dave-v5 ] || fail "the session was not stored back: $(cat "$T/store/dave.db")"
+P=$(assign_port dave fk)
+out=$(app "$P" "login dave")
+[ "$out" = "OK dave-v5" ] || fail "on fk, dave was served '$out', not the state of the session"
+# the instance dave took is replaced on the new ports
+wait_log "$LOG" "pool=fk instance=.* starting pid=[0-9]+ port=$P0"
+sed -n '/pool=fk reconfigured/,$p' "$LOG" | grep -o "pool=fk instance=.* starting pid=.*" |
+    awk -v lo="$P0" -v hi=$((P0 + 49)) '{ sub(/.*port=/, ""); if ($0 < lo || $0 > hi) bad = 1 }
+        END { exit bad }' || fail "fk started an instance off its new ports"
+stop_clean "$AL" al
 log "ok"
