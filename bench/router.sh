@@ -4,7 +4,7 @@
 # terminated by either router; the origin is nginx https (2 workers, full
 # handshakes: no session cache, no tickets).
 #
-#   usage: bench/router.sh [--rounds N] [--quick]
+#   usage: bench/router.sh [--rounds N] [--threads N] [--quick] [--no-cost]
 #
 #   bulk     curl downloads a 512 MiB file over TLS (one connection, SNI
 #            bench.test): MB/s
@@ -17,6 +17,8 @@
 #            (syscalls by kind), and, for airlock, under perf record -g
 #            (the share of its CPU in the ClientHello peek and the route)
 #   --rounds N  rounds [5; --quick: 1]
+#   --threads N threads of each router (airlock --threads, HAProxy
+#               nbthread) [one per core, airlock's default]
 #   --quick     short smoke run (~1 min)
 #   --no-cost   skip the cost pass
 #
@@ -29,10 +31,11 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 CMDLINE="bench/router.sh${*:+ $*}"
-ROUNDS="" QUICK=0 COST=1
+ROUNDS="" QUICK=0 COST=1 THREADS=$(nproc)
 while [ $# -gt 0 ]; do
     case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
     --quick) QUICK=1; shift ;;
     --no-cost) COST=0; shift ;;
     -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
@@ -67,10 +70,11 @@ head -c $((BIG_MIB * 1024 * 1024)) /dev/zero >"$WORK/www/big"
 fill "$HERE/conf/nginx-tls-origin.conf.in" "$WORK/nginx.conf" TARGET="$TARGET" DIR="$WORK"
 start origin nginx -p "$WORK" -e "$WORK/nginx.err" -c "$WORK/nginx.conf"
 # a table of a few names, the benchmarked one not first
-start airlock "$AIRLOCK" router "tcp:127.0.0.1:${PPORT[airlock]}" --log-level warn \
+start airlock "$AIRLOCK" router "tcp:127.0.0.1:${PPORT[airlock]}" --log-level warn --threads "$THREADS" \
     --route "other.bench.test=tcp:127.0.0.1:$TARGET" --route "*.wild.test=tcp:127.0.0.1:$TARGET" \
     --route "bench.test=tcp:127.0.0.1:$TARGET"
-fill "$HERE/conf/haproxy-sni.cfg.in" "$WORK/haproxy.cfg" LISTEN="${PPORT[haproxy]}" TARGET="$TARGET"
+fill "$HERE/conf/haproxy-sni.cfg.in" "$WORK/haproxy.cfg" LISTEN="${PPORT[haproxy]}" TARGET="$TARGET" \
+    THREADS="$THREADS"
 start haproxy haproxy -db -f "$WORK/haproxy.cfg"
 for s in $SYSTEMS; do wait_port "${PPORT[$s]}"; done
 
@@ -96,7 +100,7 @@ med() {  # med METRIC SYSTEM
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2fx", a / b; else printf "-" }'; }
 echo
-echo "Command: \`$CMDLINE\` ($ROUNDS rounds, airlock $(git -C "$ROOT" rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M UTC'))"
+echo "Command: \`$CMDLINE\` ($ROUNDS rounds, $THREADS threads per router, airlock $(git -C "$ROOT" rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M UTC'))"
 echo
 echo "| system | bulk over TLS, MB/s | vs direct | new TLS connections/s | vs direct |"
 echo "|--------|--------------------:|----------:|----------------------:|----------:|"
