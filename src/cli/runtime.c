@@ -755,8 +755,8 @@ pool_leave(struct runtime *rt, struct pool *p, uint32_t ms)
 /* Starts, reconfigures or stops the pools as cfg says: a pool that stays
  * keeps its instances and sessions (pool_reconfigure()); a removed one
  * leaves (pool_leave()), and a new or changed one that clashes with a
- * leaving pool waits for it (struct leaving). Returns 0, or the first -errno (what could be
- * started runs). */
+ * leaving pool waits for it (struct leaving). Returns 0, or the first
+ * -errno (what could be started runs). */
 static int
 pools_apply(struct runtime *rt, const struct config *cfg)
 {
