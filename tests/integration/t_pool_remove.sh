@@ -128,7 +128,7 @@ out=$(app "$P" "login dave")
 # the instance dave took is replaced on the new ports
 wait_log "$LOG" "pool=fk instance=.* starting pid=[0-9]+ port=$P0"
 sed -n '/pool=fk reconfigured/,$p' "$LOG" | grep -o "pool=fk instance=.* starting pid=.*" |
-    awk -v lo="$P0" -v hi=$((P0 + 49)) '{ sub(/.*port=/, ""); if ($0 < lo || $0 > hi) bad = 1 }
+    awk -v lo="$P0" -v hi=$((P0 + 49)) '{ sub(/.*port=/, ""); if ($0 + 0 < lo || $0 + 0 > hi) bad = 1 }
         END { exit bad }' || fail "fk started an instance off its new ports"
 stop_clean "$AL" al
 log "ok"
