@@ -93,7 +93,6 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-mount -t tmpfs tmpfs /tmp
 for m in $(cat /etc/modules); do insmod /lib/modules/$m.ko || echo "guest: insmod $m failed"; done
 ip link set lo up
 ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0
@@ -115,6 +114,8 @@ IMAGE=$CACHE/image-$KEY.cpio.gz
 if [ ! -s "$IMAGE" ]; then
     R=$(mktemp -d "$CACHE/root.XXXXXX")
     trap 'rm -rf "$R" "$IMAGE.$$"' EXIT # a failed build leaves nothing half-made behind
+    # /tmp stays part of the image (writable, in memory): a tmpfs there would hide
+    # a program or library copied in from under /tmp
     mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,tmp,lib/modules}
     cp /bin/busybox "$R/bin/"
     for a in $("$R/bin/busybox" --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
