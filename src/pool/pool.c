@@ -141,7 +141,7 @@ struct pool {
     struct list instances; /* oldest first */
     size_t n[INST_STATE_COUNT];
     size_t total;
-    unsigned pending; /* fresh instances owed for ones that went away */
+    unsigned pending; /* fresh instances owed for ones that went away (to max_idle) */
     struct backoff backoff;
     uint64_t not_before; /* no start before this loop_now() */
     uint64_t calm_until; /* starts owed to a take wait until then while one is idle */
@@ -1124,6 +1124,12 @@ scale(struct pool *p)
         return;
     size_t ready = p->n[INST_STARTING] + p->n[INST_IDLE];
     size_t need = p->conf.min_idle > ready ? p->conf.min_idle - ready : 0;
+    /* an instance that ended a session was replaced when it was taken: a
+     * fresh one in its place is owed only up to max_idle, above which it
+     * would stand idle for the cooldown and be trimmed, a start for nothing */
+    size_t room = p->conf.max_idle > ready ? p->conf.max_idle - ready : 0;
+    if (p->pending > room)
+        p->pending = room;
     if (p->pending > need)
         need = p->pending;
     if (p->calm_until > now + p->conf.replace_delay_ms)

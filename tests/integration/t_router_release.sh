@@ -49,9 +49,8 @@ released_total() {
     curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "airlock_dir_released_total" { print $2 }'
 }
 released() { [ "$(released_total)" = "$1" ]; }
-# standby: at least 2 idle and none starting (a replacement may stand by
-# beside the min_idle one until cooldown trims it)
-standby() { [ "$(pool_metric idle)" -ge 2 ] && [ "$(pool_metric starting)" = 0 ]; }
+# standby: the reserve of 2 idle and none starting
+standby() { [ "$(pool_metric idle)" = 2 ] && [ "$(pool_metric starting)" = 0 ]; }
 
 start redis redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no
 wait_for unix_up "$SOCK"
