@@ -23,9 +23,10 @@
 #define ASIDE_TRIES 64    /* names taken by leftovers of an earlier airlock (unlikely) */
 #define ASIDE_PREFIX ".wipe-"
 
-/* A wipe, or (work != NULL) other work for the thread (pool_env_run()). */
+/* A wipe, or (work != NULL) other work for a lane's thread (pool_env_run()). */
 struct wipe {
     struct wipe *next;
+    uint64_t seq; /* the order of queuing, over both lanes: 1, 2, ... */
     env_work_fn work;
     void *ctx;
     void (*ctx_free)(void *ctx);
@@ -40,20 +41,31 @@ struct wipe {
     uint64_t entries, ms;
 };
 
+enum { LANE_URGENT, LANE_REST, LANES };
+
+/* A queue and the thread that runs it, first in, first out: urgent work (a
+ * login waits for it) in one, wipes and the other work in the other. */
+struct lane {
+    struct pool_env *env;
+    struct wipe *head, *tail;
+    uint64_t running; /* the seq of what its thread runs now, 0: nothing */
+    pthread_t thread;
+    bool started;
+};
+
 struct pool_env {
     struct loop *loop;
     uid_t *uids; /* held, ascending */
     size_t n_uids, cap_uids;
     char tag[24]; /* aside names: .wipe-TAG-SEQ, TAG = PID-RANDOM of this env */
     unsigned long long seq;
-    pthread_t thread;
-    bool started;
-    int wakefd; /* eventfd: the thread says "wipes done" */
+    int wakefd; /* eventfd: a thread says "wipes done" */
     struct io wake_io;
     pthread_mutex_t lock; /* the rest */
-    pthread_cond_t cond;
-    struct wipe *queue, *queue_tail, *done, *done_tail;
-    struct wipe *urgent_tail; /* the last urgent one in queue (they come first), or NULL */
+    pthread_cond_t cond;  /* a lane's threads wait on it */
+    struct lane lanes[LANES];
+    uint64_t queued; /* the seq of the last one queued */
+    struct wipe *done, *done_tail;
     bool stop;
 };
 
@@ -334,29 +346,44 @@ wipe_tree(struct wipe *w)
     w->ms = loop_clock_ms() - start;
 }
 
-static void *
-wipe_thread(void *arg)
+/* Whether l's first may start. Urgent work always may; the rest never
+ * before the urgent work queued earlier has ended, so that an instance
+ * directory's wipe (or a store's release) waits for the fetch into it (or
+ * the reads of it) queued first, as on one thread. */
+static bool
+may_start(const struct pool_env *e, const struct lane *l)
 {
-    struct pool_env *e = arg;
+    const struct lane *u = &e->lanes[LANE_URGENT];
+    uint64_t seq = l->head->seq;
+
+    return l == u ||
+           ((u->running == 0 || u->running > seq) && (u->head == NULL || u->head->seq > seq));
+}
+
+static void *
+lane_thread(void *arg)
+{
+    struct lane *l = arg;
+    struct pool_env *e = l->env;
 
     pthread_mutex_lock(&e->lock);
     for (;;) {
-        while (e->queue == NULL && !e->stop)
+        while (l->head != NULL ? !may_start(e, l) : !e->stop)
             pthread_cond_wait(&e->cond, &e->lock);
-        struct wipe *w = e->queue;
+        struct wipe *w = l->head;
         if (w == NULL) /* stopping, and nothing left to do */
             break;
-        e->queue = w->next;
-        if (e->queue == NULL)
-            e->queue_tail = NULL;
-        if (e->urgent_tail == w)
-            e->urgent_tail = NULL;
+        if ((l->head = w->next) == NULL)
+            l->tail = NULL;
+        l->running = w->seq;
         pthread_mutex_unlock(&e->lock);
         if (w->work != NULL)
             w->err = w->work(w->ctx);
         else
             wipe_tree(w);
         pthread_mutex_lock(&e->lock);
+        l->running = 0;
+        pthread_cond_broadcast(&e->cond); /* the other lane may wait for this one */
         w->next = NULL;
         if (e->done_tail != NULL)
             e->done_tail->next = w;
@@ -390,7 +417,7 @@ finish(struct pool_env *e, struct wipe *w)
     free(w);
 }
 
-/* Runs the callbacks of the wipes the thread finished. */
+/* Runs the callbacks of the wipes and work the threads finished. */
 static void
 finish_done(struct pool_env *e)
 {
@@ -417,21 +444,22 @@ wake_event(struct io *io, uint32_t events)
     finish_done(e);
 }
 
-/* Queues w last, or (urgent) after the urgent ones queued before it: work
- * that a login waits for does not wait behind wipes. */
+/* Queues w last in its lane: work that a login waits for (urgent) does not
+ * wait behind wipes. */
 static void
 enqueue(struct pool_env *e, struct wipe *w, bool urgent)
 {
+    struct lane *l = &e->lanes[urgent ? LANE_URGENT : LANE_REST];
+
     pthread_mutex_lock(&e->lock);
-    struct wipe **at = urgent ? (e->urgent_tail != NULL ? &e->urgent_tail->next : &e->queue)
-                              : (e->queue_tail != NULL ? &e->queue_tail->next : &e->queue);
-    w->next = *at;
-    *at = w;
-    if (w->next == NULL)
-        e->queue_tail = w;
-    if (urgent)
-        e->urgent_tail = w;
-    pthread_cond_signal(&e->cond);
+    w->seq = ++e->queued;
+    w->next = NULL;
+    if (l->tail != NULL)
+        l->tail->next = w;
+    else
+        l->head = w;
+    l->tail = w;
+    pthread_cond_broadcast(&e->cond);
     pthread_mutex_unlock(&e->lock);
 }
 
@@ -617,10 +645,14 @@ pool_env_new(struct loop *loop, int *err)
     }
     if ((rc = io_start(loop, &e->wake_io, e->wakefd, EPOLLIN, wake_event, e)) != 0)
         goto fail;
-    if ((rc = -pthread_create(&e->thread, NULL, wipe_thread, e)) != 0)
-        goto fail;
-    pthread_setname_np(e->thread, "airlock-wipe");
-    e->started = true;
+    for (int i = 0; i < LANES; i++) {
+        struct lane *l = &e->lanes[i];
+        l->env = e;
+        if ((rc = -pthread_create(&l->thread, NULL, lane_thread, l)) != 0)
+            goto fail;
+        pthread_setname_np(l->thread, i == LANE_URGENT ? "airlock-state" : "airlock-wipe");
+        l->started = true;
+    }
     return e;
 
 fail:
@@ -634,14 +666,15 @@ pool_env_free(struct pool_env *e)
 {
     if (e == NULL)
         return;
-    if (e->started) {
-        pthread_mutex_lock(&e->lock);
-        e->stop = true;
-        pthread_cond_signal(&e->cond);
-        pthread_mutex_unlock(&e->lock);
-        pthread_join(e->thread, NULL);
-        e->started = false;
-    }
+    pthread_mutex_lock(&e->lock);
+    e->stop = true;
+    pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+    for (int i = 0; i < LANES; i++)
+        if (e->lanes[i].started) {
+            pthread_join(e->lanes[i].thread, NULL);
+            e->lanes[i].started = false;
+        }
     finish_done(e);
     if (e->wakefd >= 0) {
         io_stop(e->loop, &e->wake_io);

@@ -1,6 +1,6 @@
 /* env.h - what the pools of one airlock process share (docs/pool.md,
- * Isolation): the uids they hand out, one per instance, and the thread that
- * wipes instance directories off the main loop.
+ * Isolation): the uids they hand out, one per instance, and the threads that
+ * wipe instance directories and move users' state off the main loop.
  *
  * A uid goes back only when its last process is gone and its directory is
  * wiped, so that no instance ever meets anything of the one before it. An
@@ -11,8 +11,12 @@
  * following a symlink; a tree deeper than 64 levels is cut into pieces
  * renamed up to BASE). The end of each wipe comes back on the loop. The
  * same thread runs other file work of the pools (pool_env_run(): a user's
- * state brought in or stored back), in order with the wipes, so that the
- * wipe of a directory never starts before the work queued on it ends. */
+ * state stored back), in order with the wipes, so that the wipe of a
+ * directory never starts before the work queued on it ends. Work that a
+ * login waits for (a user's state brought in) runs on a thread of its own,
+ * so that it never waits behind another user's wipe or store-back; the
+ * wipe thread still starts nothing before the urgent work queued earlier has
+ * ended. */
 #ifndef AIRLOCK_POOL_ENV_H
 #define AIRLOCK_POOL_ENV_H
 
@@ -57,9 +61,10 @@ typedef int (*env_work_fn)(void *ctx);
 /* Runs on the loop once work(ctx) returned err; ctx is freed after it. */
 typedef void (*env_work_done_cb)(void *arg, void *ctx, int err);
 
-/* Queues work(ctx) on the wipe thread: last, or (urgent: a login waits for
- * it) before every wipe and non-urgent work not yet begun, after the urgent
- * work queued earlier. Once it ran, done(arg, ctx, err) runs on the loop
+/* Queues work(ctx) last on the wipe thread, or (urgent: a login waits for
+ * it) last on the urgent thread, where it runs beside the wipe thread's
+ * wipes and work; what the wipe thread starts after this call waits for it
+ * all the same. Once it ran, done(arg, ctx, err) runs on the loop
  * (done may be NULL) and ctx_free(ctx); e owns ctx from now on, even when
  * this fails. Returns the queued work, or NULL (out of memory: ctx is
  * freed, nothing runs). */

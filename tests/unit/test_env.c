@@ -4,11 +4,12 @@
  * followed; a tree deeper than the recursion limit; a directory of mode
  * 000), the directory gone from its name at once, the uid back only after
  * the wipe, a detached wipe, the sweep of an earlier airlock's leftovers;
- * work on the same thread (pool_env_run()): urgent work before the work and
- * wipes queued earlier, in order among itself; a detached one still runs and
- * its context is freed. */
+ * work (pool_env_run()): urgent work while the wipe thread is held, in order
+ * among itself; the wipe thread's work never before the urgent work queued
+ * earlier; a detached one still runs and its context is freed. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -218,10 +219,11 @@ test_wipe(void **state)
 /* ---- work */
 
 struct order {
-    int gate;   /* the first work blocks on reading it */
-    int began;  /* ... once it wrote there that it runs */
-    int ran[8]; /* the ids, in the order the thread ran them */
-    int n_ran;  /* the thread's only, until done */
+    int gate;    /* a held job blocks on reading it */
+    int began;   /* ... once it wrote there that it runs */
+    int ran[16]; /* the ids, in the order the threads ran them */
+    int n_ran;
+    pthread_mutex_t lock; /* ran and n_ran: both threads write them */
     int n_done, want;
     struct loop *loop;
 };
@@ -229,6 +231,7 @@ struct order {
 struct job_ctx {
     struct order *o;
     int id;
+    bool hold;
 };
 
 static int
@@ -237,11 +240,13 @@ job_work(void *arg)
     struct job_ctx *c = arg;
     char b;
 
-    if (c->id == 0) {
+    if (c->hold) {
         assert_int_equal(write(c->o->began, "x", 1), 1);
         assert_int_equal(read(c->o->gate, &b, 1), 1);
     }
+    pthread_mutex_lock(&c->o->lock);
     c->o->ran[c->o->n_ran++] = c->id;
+    pthread_mutex_unlock(&c->o->lock);
     return -c->id;
 }
 
@@ -256,21 +261,37 @@ job_done(void *arg, void *ctx, int err)
 }
 
 static struct wipe *
-job(struct pool_env *e, struct order *o, int id, bool urgent)
+job(struct pool_env *e, struct order *o, int id, bool urgent, bool hold)
 {
     struct job_ctx *c = malloc(sizeof(*c));
 
     assert_non_null(c);
     c->o = o;
     c->id = id;
+    c->hold = hold;
     return pool_env_run(e, job_work, c, free, urgent, job_done, o);
+}
+
+/* Runs the loop until o->want jobs have ended, then checks that the threads
+ * ran the ids of want (n of them) so far, in that order. */
+static void
+ran_so_far(struct order *o, int want_done, const int *want, int n)
+{
+    o->want = want_done;
+    if (o->n_done < want_done)
+        run_until_done(o->loop);
+    pthread_mutex_lock(&o->lock);
+    assert_int_equal(o->n_ran, n);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(o->ran[i], want[i]);
+    pthread_mutex_unlock(&o->lock);
 }
 
 static void
 test_run(void **state)
 {
     struct loop *loop = loop_new();
-    struct order o = {.loop = loop, .want = 4};
+    struct order o = {.loop = loop, .lock = PTHREAD_MUTEX_INITIALIZER};
     int err = 0, gate[2], began[2];
     char b;
     (void)state;
@@ -281,21 +302,28 @@ test_run(void **state)
     o.began = began[1];
     struct pool_env *e = pool_env_new(loop, &err);
     assert_non_null(e);
-    assert_non_null(job(e, &o, 0, false)); /* holds the thread until the gate opens */
+
+    /* urgent work runs while the wipe thread is busy */
+    assert_non_null(job(e, &o, 0, false, true)); /* holds the wipe thread */
     assert_int_equal(read(began[0], &b, 1), 1);
-    assert_non_null(job(e, &o, 1, false));
-    assert_non_null(job(e, &o, 2, true));
-    pool_env_wipe_detach(job(e, &o, 3, false)); /* runs, unheard */
-    assert_non_null(job(e, &o, 4, true));
-    assert_non_null(job(e, &o, 5, false));
+    assert_non_null(job(e, &o, 1, false, false));
+    assert_non_null(job(e, &o, 2, true, false));
+    pool_env_wipe_detach(job(e, &o, 3, false, false)); /* runs, unheard */
+    assert_non_null(job(e, &o, 4, true, false));
+    assert_non_null(job(e, &o, 5, false, false));
+    ran_so_far(&o, 2, (int[]){2, 4}, 2);
     assert_int_equal(write(gate[1], "x", 1), 1);
-    run_until_done(loop);
+    ran_so_far(&o, 5, (int[]){2, 4, 0, 1, 3, 5}, 6); /* 3 was detached */
+
+    /* what the wipe thread is given after urgent work waits for it */
+    assert_non_null(job(e, &o, 6, true, true)); /* holds the urgent thread */
+    assert_int_equal(read(began[0], &b, 1), 1);
+    assert_non_null(job(e, &o, 7, false, false));
+    usleep(100 * 1000); /* time for the wipe thread to run 7, were it allowed to */
+    ran_so_far(&o, 5, (int[]){2, 4, 0, 1, 3, 5}, 6);
+    assert_int_equal(write(gate[1], "x", 1), 1);
     pool_env_free(e); /* the rest runs before it returns */
-    assert_int_equal(o.n_ran, 6);
-    int want[] = {0, 2, 4, 1, 3, 5};
-    for (int i = 0; i < 6; i++)
-        assert_int_equal(o.ran[i], want[i]);
-    assert_int_equal(o.n_done, 5); /* 5 ended in pool_env_free(); 3 was detached */
+    ran_so_far(&o, 7, (int[]){2, 4, 0, 1, 3, 5, 6, 7}, 8);
     loop_free(loop);
     close(gate[0]);
     close(gate[1]);
