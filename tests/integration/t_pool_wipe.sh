@@ -6,6 +6,10 @@
 #    while the files are still being removed (the directory, found by its
 #    inode, still exists after the answer came back); when the wipe ran on
 #    the main loop, nothing was accepted until it was over (1.5 s here);
+#  - nor does it hold back another user's login: the user's state (the
+#    pool's state:) comes in and the login is answered while the files are
+#    still being removed; when the fetch ran on the wipe's thread, it waited
+#    for the wipe to end;
 #  - no process of the instance's uid runs while its directory exists; once
 #    it is gone, the uid is handed out again (the lowest free one);
 #  - the log says how many entries went;
@@ -17,13 +21,16 @@
 need socat
 FILES=${FILES:-150000}
 pool_setup
-chmod 755 "$T"
+pool_state_store # and $U0
 read -r RL ECHO <<<"$(free_ports 2)"
-U0=$(free_uids 3)
 pool_conf "$CONF" "$P0" <<EOF
     min_idle: 2
     max: 2
     uids: $U0-$((U0 + 2))
+    state:
+      store: $T/store
+      fetch: ["{user}.db"]
+      store_back: ["{user}.db"]
 relays:
   - listen: tcp:127.0.0.1:$RL
     target: tcp:127.0.0.1:$ECHO
@@ -71,6 +78,12 @@ echo_ok || fail "the relay does not answer while the directory is wiped"
 ms=$(elapsed_ms "$start_ns")
 aside || fail "the wipe was over before the relay answered (in $ms ms): it ran on the main loop"
 log "the relay answered in $ms ms while $(ls -f "$(find "$T/inst" -maxdepth 1 -inum "$INODE")" 2>/dev/null | wc -l) entries were left"
+start_ns=$(date +%s%N)
+PD=$(assign_port dave)
+[ "$(app "$PD" "login dave")" = "OK state-of-dave" ] || fail "dave's login was not served"
+ms=$(elapsed_ms "$start_ns")
+aside || fail "dave's state came in only once the wipe was over (in $ms ms): it waited for the wipe"
+log "dave logged in in $ms ms while $(ls -f "$(find "$T/inst" -maxdepth 1 -inum "$INODE")" 2>/dev/null | wc -l) entries were left"
 [ -z "$(uid_procs "$U0")" ] || ! aside || fail "uid $U0 runs again before its directory is wiped: $(uid_procs "$U0")"
 wait_log "$LOG" "instance=$NAME wiped entries=$((FILES + 1)) " 120
 aside && fail "the directory is still there after the wipe"
