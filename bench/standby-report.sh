@@ -4,7 +4,7 @@
 # plots in DIR, and the markdown tables between the "results" markers of
 # docs/evaluation.md (the rest of that file is written by hand); for another
 # CONFIG than native (standby.sh's: qemu for --launcher qemu, LAUNCHER-min_idleK
-# with --min-idle K), between the "results-CONFIG" ones.
+# with --min-idle K, ...-steady with --steady), between the "results-CONFIG" ones.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,6 +51,12 @@ tables() {
     echo "$(date -u +%Y-%m-%d), $(nproc) cores. Memory: the sum of the RSS of every"
     echo "$MEM_OF, mean of 0.5 s samples over the run. CPU: airlock,"
     echo "instances and hooks (cpuacct), not the load generator."
+    [ "${CONFIG%-steady}" = "$CONFIG" ] || {
+        echo "Steady (--steady): every run drives all $USERS users, the active ratio of"
+        echo "them at a time, each next user arriving as one logs out; the per-run"
+        echo "columns count every LOGIN, the pooled table only those after the run's"
+        echo "first LOGOUT."
+    }
     echo
     echo "| active | writes | interval | memory Trivial MiB | memory Standby MiB | reduction | instances T / S | CPU s T / S | LOGIN p50 T / S ms | LOGIN p99 T / S ms | p99 ratio |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|"

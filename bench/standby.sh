@@ -3,7 +3,7 @@
 # on this machine: Trivial vs Standby, and On-demand for the cold start.
 #
 #   usage: bench/standby.sh [--users U] [--session DUR] [--quick] [--keep]
-#                           [--launcher native|qemu] [--min-idle K]
+#                           [--launcher native|qemu] [--min-idle K] [--steady]
 #
 #   Trivial    one smartgrid-server per user, always running (restarted
 #              after each logout), each with its user's database in place;
@@ -37,6 +37,14 @@
 # docs/evaluation/qemu/ and between the results-qemu markers.
 # --min-idle K: Standby's reserve (default 4); its results go apart, to
 # docs/evaluation/LAUNCHER-min_idleK/ and the results-LAUNCHER-min_idleK markers.
+# --steady: sessions that begin as others end. Every run drives all U users,
+# the active ratio of them at a time (smartgrid-load --concurrency): after
+# the first wave, each logout is followed by the next user's login, so
+# Trivial's restart after a logout meets a login as Standby's replacement
+# start does. 10 s sessions, write 10 %, short interval, no meter runs;
+# logins.csv keeps only the LOGINs that begin after the run's first LOGOUT
+# (the steady state). Results in docs/evaluation/CONFIG-steady/ and the
+# results-CONFIG-steady markers.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,7 +58,7 @@ INTERVALS="1s 5s"
 ONDEMAND_USERS=30
 KEEP=
 LAUNCHER=native
-SET_USERS='' SET_SESSION='' SET_MIN_IDLE='' QUICK=''
+SET_USERS='' SET_SESSION='' SET_MIN_IDLE='' QUICK='' STEADY=''
 while [ $# -gt 0 ]; do
     case $1 in
     --users) SET_USERS=$2; shift 2 ;;
@@ -59,7 +67,8 @@ while [ $# -gt 0 ]; do
     --keep) KEEP=1; shift ;;
     --launcher) LAUNCHER=$2; shift 2 ;;
     --min-idle) SET_MIN_IDLE=$2; shift 2 ;;
-    *) echo "usage: bench/standby.sh [--users U] [--session DUR] [--quick] [--keep] [--launcher native|qemu] [--min-idle K]" >&2; exit 2 ;;
+    --steady) STEADY=1; shift ;;
+    *) echo "usage: bench/standby.sh [--users U] [--session DUR] [--quick] [--keep] [--launcher native|qemu] [--min-idle K] [--steady]" >&2; exit 2 ;;
     esac
 done
 LAUNCH=() # the argv prefix of every smartgrid-server
@@ -76,11 +85,13 @@ qemu)
 *) echo "standby.sh: --launcher native or qemu" >&2; exit 2 ;;
 esac
 [ -z "$QUICK" ] || ACTIVE="50 5" WRITES=10 INTERVALS=1s SESSION=10s ONDEMAND_USERS=10
+[ -z "$STEADY" ] || WRITES=10 INTERVALS=1s SESSION=10s ONDEMAND_USERS=10
 USERS=${SET_USERS:-$USERS} SESSION=${SET_SESSION:-$SESSION} MIN_IDLE=${SET_MIN_IDLE:-$MIN_IDLE}
 # the configuration's name: where its results go (docs/evaluation/NAME/, the
 # "results-NAME" markers; native's own at the top)
 CONFIG=$LAUNCHER
 [ -z "$SET_MIN_IDLE" ] || CONFIG=$LAUNCHER-min_idle$MIN_IDLE OUT_SUB=/$CONFIG
+[ -z "$STEADY" ] || CONFIG=$CONFIG-steady OUT_SUB=/$CONFIG
 
 LOG_FD=2
 STOP_GRACE=60 # airlock stops its pool's instances before it exits
@@ -137,6 +148,7 @@ mkdir -p /sys/fs/cgroup/cpuacct 2>/dev/null && mkdir -p "$CG" 2>/dev/null ||
 
 # ---- the systems
 
+# trivial_start LOG, standby_start LOG: start the system, airlock's log in LOG
 trivial_start() {
     local i u port
     rm -rf "$W/trivial" && mkdir -p "$W/trivial"
@@ -156,7 +168,7 @@ trivial_start() {
         in_cgroup /dev/null bash -c 'while [ ! -e "$1" ]; do "${@:3}" >>"$2.out" 2>>"$2"; done' _ \
             "$W/stop" "$W/trivial/$u.log" "${SERVER[@]}" --listen "tcp:127.0.0.1:$port" --dir "$W/trivial/$u"
     done
-    in_cgroup "$W/trivial-airlock.log" "$B/airlock" run -c "$W/trivial.yaml"
+    in_cgroup "$1" "$B/airlock" run -c "$W/trivial.yaml"
     wait_until 60 listening "$P0" $((P0 + USERS - 1)) "$USERS"
     wait_until "$BOOT" trivial_ready # a guest's port listens before it boots
     wait_until 10 listening "$GW" "$GW" 1
@@ -186,7 +198,7 @@ EOF
         "$ROOT/apps/smartgrid/pool-yaml.sh" "$B" "$W/grid" "$W/store" "$W/instances" \
         "$P0-$((P0 + USERS + 4 * MIN_IDLE - 1))" "$MIN_IDLE" $((USERS + 2 * MIN_IDLE)) "$MIN_IDLE" 5s \
         "$DOMAIN" >>"$W/standby.yaml"
-    in_cgroup "$W/standby-airlock.log" "$B/airlock" run -c "$W/standby.yaml"
+    in_cgroup "$1" "$B/airlock" run -c "$W/standby.yaml"
     wait_until "$BOOT" idle_at_least "$MIN_IDLE"
 }
 
@@ -211,9 +223,11 @@ sampler() {
 # run SYSTEM ACTIVE% WRITE% INTERVAL: one measured run (INTERVAL meter: meter
 # mode, one LONG_WRITE of 12 h per user); appends to results.csv
 run() {
-    local sys=$1 act=$2 wr=$3 iv=$4 n=$((USERS * $2 / 100)) tag="$1-$2-$3-$4" c0 c1 spid mode
-    log "$sys: $act % active ($n users), writes $wr %, a request every $iv"
-    "${sys}_start"
+    local sys=$1 act=$2 wr=$3 iv=$4 n=$((USERS * $2 / 100)) tag="$1-$2-$3-$4" c0 c1 spid mode users
+    log "$sys: $act % active ($n users${STEADY:+ at a time, $USERS in all}), writes $wr %, a request every $iv"
+    users=(--users "$n")
+    [ -z "$STEADY" ] || users=(--users "$USERS" --concurrency "$n")
+    "${sys}_start" "$W/$tag-airlock.log"
     sleep 2 # settle: every standby instance idle, trivial's all listening
     sampler "$W/$tag.mem" &
     spid=$!
@@ -226,11 +240,14 @@ run() {
             --write-ratio "0.$(printf '%02d' "$wr")")
     fi
     "$B/smartgrid-load" --connect "tcp:127.0.0.1:$GW" --certs "$W/grid" --keys "$W/grid/keys.csv" \
-        --domain "$DOMAIN" "${mode[@]}" --users "$n" --ramp-up "$RAMP" --csv "$W/$tag.csv" \
+        --domain "$DOMAIN" "${mode[@]}" "${users[@]}" --ramp-up "$RAMP" --csv "$W/$tag.csv" \
         >"$W/$tag.out" 2>&1 || log "$sys: load errors: $(grep '^total' "$W/$tag.out")"
     c1=$(cpu_ns)
-    awk -F, -v k="$sys,$act,$wr,$iv" '$2 == "LOGIN" && $5 == 200 { print k "," $4 }' \
-        "$W/$tag.csv" >>"$OUT/logins.csv"
+    # steady: only the LOGINs that begin after the first LOGOUT
+    awk -F, -v k="$sys,$act,$wr,$iv" -v steady="$STEADY" '
+        NR == FNR { if ($2 == "LOGOUT" && (first == "" || $3 < first)) first = $3; next }
+        $2 == "LOGIN" && $5 == 200 && (!steady || $3 > first) { print k "," $4 }' \
+        "$W/$tag.csv" "$W/$tag.csv" >>"$OUT/logins.csv"
     proc_stop "$spid" 1 || true
     stop_system
     awk -v sys="$sys" -v act="$act" -v wr="$wr" -v iv="$iv" -v cpu=$(((c1 - c0) / 1000000)) '
@@ -259,7 +276,7 @@ for act in $ACTIVE; do
         done
     done
 done
-for sys in trivial standby; do
+[ -n "$STEADY" ] || for sys in trivial standby; do
     run $sys 25 100 meter
 done
 
