@@ -73,13 +73,16 @@ while [ $# -gt 0 ]; do
 done
 LAUNCH=() # the argv prefix of every smartgrid-server
 SAMPLE=(-x smartgrid-serve) # pgrep arguments: the processes whose RSS is the memory
-BOOT=60 START_TIMEOUT=10s OUT_SUB=
+BOOT=60 START_TIMEOUT=10s LOAD_TIMEOUT=30s OUT_SUB=
 case $LAUNCHER in
 native) ;;
 qemu)
     # 20 always-running guests for Trivial (idle: well under 1 % of a core
     # each, about 230 MiB of RSS), a reserve of 4 booting in a few seconds
-    LAUNCH=("$ROOT/bench/qemu-instance.sh") BOOT=600 START_TIMEOUT=120s OUT_SUB=/qemu
+    # a client waits longer than the directory's assign_wait (START_TIMEOUT):
+    # the directory answers a user it has no instance for, not the client's
+    # own timeout
+    LAUNCH=("$ROOT/bench/qemu-instance.sh") BOOT=600 START_TIMEOUT=120s LOAD_TIMEOUT=150s OUT_SUB=/qemu
     USERS=20 ACTIVE="50 25 5" WRITES=10 INTERVALS=1s ONDEMAND_USERS=10
     ;;
 *) echo "standby.sh: --launcher native or qemu" >&2; exit 2 ;;
@@ -183,7 +186,10 @@ directory:
   backend: memory
   reserve_timeout: 10s
   session_ttl: 10m
-  assign_wait: 10s
+  # a user waits for an instance as long as a start may take: under a slow
+  # launcher (qemu) a burst outruns the reserve, and a shorter wait would
+  # refuse those users rather than measure how long they waited
+  assign_wait: $START_TIMEOUT
   # the load generator is one address, and its users arrive at once: the
   # bounds on unauthenticated reservations would measure themselves
   max_pending_per_client: 0
@@ -240,7 +246,7 @@ run() {
             --write-ratio "0.$(printf '%02d' "$wr")")
     fi
     "$B/smartgrid-load" --connect "tcp:127.0.0.1:$GW" --certs "$W/grid" --keys "$W/grid/keys.csv" \
-        --domain "$DOMAIN" "${mode[@]}" "${users[@]}" --ramp-up "$RAMP" --csv "$W/$tag.csv" \
+        --domain "$DOMAIN" "${mode[@]}" "${users[@]}" --ramp-up "$RAMP" --timeout "$LOAD_TIMEOUT" --csv "$W/$tag.csv" \
         >"$W/$tag.out" 2>&1 || log "$sys: load errors: $(grep '^total' "$W/$tag.out")"
     c1=$(cpu_ns)
     # steady: only the LOGINs that begin after the first LOGOUT
