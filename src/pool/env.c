@@ -346,6 +346,18 @@ wipe_tree(struct wipe *w)
     w->ms = loop_clock_ms() - start;
 }
 
+/* Adds w last to the list of *head and *tail (under e->lock). */
+static void
+append(struct wipe **head, struct wipe **tail, struct wipe *w)
+{
+    w->next = NULL;
+    if (*tail != NULL)
+        (*tail)->next = w;
+    else
+        *head = w;
+    *tail = w;
+}
+
 /* Whether l's first may start. Urgent work always may; the rest never
  * before the urgent work queued earlier has ended, so that an instance
  * directory's wipe (or a store's release) waits for the fetch into it (or
@@ -384,12 +396,7 @@ lane_thread(void *arg)
         pthread_mutex_lock(&e->lock);
         l->running = 0;
         pthread_cond_broadcast(&e->cond); /* the other lane may wait for this one */
-        w->next = NULL;
-        if (e->done_tail != NULL)
-            e->done_tail->next = w;
-        else
-            e->done = w;
-        e->done_tail = w;
+        append(&e->done, &e->done_tail, w);
         uint64_t one = 1;
         (void)!write(e->wakefd, &one, sizeof(one));
     }
@@ -453,12 +460,7 @@ enqueue(struct pool_env *e, struct wipe *w, bool urgent)
 
     pthread_mutex_lock(&e->lock);
     w->seq = ++e->queued;
-    w->next = NULL;
-    if (l->tail != NULL)
-        l->tail->next = w;
-    else
-        l->head = w;
-    l->tail = w;
+    append(&l->head, &l->tail, w);
     pthread_cond_broadcast(&e->cond);
     pthread_mutex_unlock(&e->lock);
 }
