@@ -324,6 +324,7 @@ test_run(void **state)
     assert_int_equal(write(gate[1], "x", 1), 1);
     pool_env_free(e); /* the rest runs before it returns */
     ran_so_far(&o, 7, (int[]){2, 4, 0, 1, 3, 5, 6, 7}, 8);
+    assert_int_equal(o.n_done, 7); /* 3 was detached: its callback never ran */
     loop_free(loop);
     close(gate[0]);
     close(gate[1]);
