@@ -290,9 +290,12 @@ give_entries(const struct instance *in)
 /* ---- states and reports */
 
 /* A user took an idle instance (a reservation, or a login line). The start
- * that replaces it would compete with that user's handshake and login for
- * the CPU, so it waits replace_delay while another instance is idle; later
- * takes do not extend the wait, so no start waits longer. */
+ * that replaces it would compete with that user's TLS handshake for the
+ * CPU, so while another instance is idle, starts wait until no taken
+ * instance is still waiting for its login (logins_on_way()), and at most
+ * replace_delay after the first take: later takes do not extend the wait.
+ * (A fixed delay put each start on the next user's handshake when users
+ * arrived at that interval.) */
 static void
 taken(struct pool *p)
 {
@@ -300,6 +303,14 @@ taken(struct pool *p)
 
     if (now >= p->calm_until)
         p->calm_until = now + p->conf.replace_delay_ms;
+}
+
+/* Instances taken whose login line has not come, or not been confirmed, or
+ * whose user's state is still being brought in. */
+static size_t
+logins_on_way(const struct pool *p)
+{
+    return p->n[INST_RESERVED] + p->n[INST_VERIFYING] + p->n[INST_PROVISIONING];
 }
 
 static void
@@ -1134,7 +1145,7 @@ scale(struct pool *p)
         need = p->pending;
     if (p->calm_until > now + p->conf.replace_delay_ms)
         p->calm_until = now + p->conf.replace_delay_ms; /* a reload shortened it */
-    if (need > p->pending && p->n[INST_IDLE] > 0 && now < p->calm_until) {
+    if (need > p->pending && p->n[INST_IDLE] > 0 && logins_on_way(p) > 0 && now < p->calm_until) {
         need = p->pending; /* a user's login is on its way: taken() */
         due = p->calm_until;
     } else {
