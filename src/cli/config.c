@@ -1215,6 +1215,8 @@ static const struct conf_row pool_rows[] = {
      .expect = EXPECT_DURATION},
     {.name = "replace_delay", .set = conf_set_duration, .off = PC(replace_delay_ms),
      .expect = EXPECT_DURATION},
+    {.name = "replace_after_login", .set = conf_set_duration, .off = PC(replace_after_login_ms),
+     .expect = EXPECT_DURATION},
     {.name = "start_timeout", .set = conf_set_duration, .off = PC(start_timeout_ms),
      .expect = EXPECT_DURATION},
     {.name = "stop_grace", .set = conf_set_duration, .off = PC(stop_grace_ms),

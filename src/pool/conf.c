@@ -26,6 +26,7 @@ pool_conf_defaults(struct pool_conf *pc)
     pc->max_idle = MAX_IDLE_UNSET;
     pc->cooldown_ms = 60 * 1000;
     pc->replace_delay_ms = 50;
+    pc->replace_after_login_ms = 20;
     pc->start_timeout_ms = 30 * 1000;
     pc->stop_grace_ms = 5 * 1000;
     pc->backoff_ms = 250;

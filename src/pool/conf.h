@@ -63,6 +63,7 @@ struct pool_conf {
     unsigned max_idle;                   /* default min_idle */
     unsigned cooldown_ms;                /* default 60s */
     unsigned replace_delay_ms;           /* default 50ms */
+    unsigned replace_after_login_ms;     /* default 20ms */
     unsigned start_timeout_ms;           /* default 30s; more than 0 */
     unsigned stop_grace_ms;              /* default 5s: SIGTERM, then SIGKILL */
     unsigned backoff_ms, backoff_max_ms; /* restart backoff; default 250ms, 30s */

@@ -143,8 +143,9 @@ struct pool {
     size_t total;
     unsigned pending; /* fresh instances owed for ones that went away (to max_idle) */
     struct backoff backoff;
-    uint64_t not_before; /* no start before this loop_now() */
-    uint64_t calm_until; /* starts owed to a take wait until then while one is idle */
+    uint64_t not_before;   /* no start before this loop_now() */
+    uint64_t calm_until;   /* starts owed to a take wait until then while one is idle */
+    uint64_t settle_until; /* ... and until then after the last login: its first request */
     unsigned long long seq;
     bool *port_used; /* pool_conf_ports() entries */
     unsigned n_ports;
@@ -290,12 +291,14 @@ give_entries(const struct instance *in)
 /* ---- states and reports */
 
 /* A user took an idle instance (a reservation, or a login line). The start
- * that replaces it would compete with that user's TLS handshake for the
- * CPU, so while another instance is idle, starts wait until no taken
- * instance is still waiting for its login (logins_on_way()), and at most
- * replace_delay after the first take: later takes do not extend the wait.
- * (A fixed delay put each start on the next user's handshake when users
- * arrived at that interval.) */
+ * that replaces it would compete with that user's login for the CPU: the
+ * TLS handshake, up to the login line, and the application's own work after
+ * it (its first request). So while another instance is idle, starts wait
+ * until no taken instance is still waiting for its login (logins_on_way())
+ * and replace_after_login has passed since the last login came in, and at
+ * most replace_delay after the first take: later takes do not extend that.
+ * (A fixed delay after the take put each start on the next user's
+ * handshake when users arrived at that interval.) */
 static void
 taken(struct pool *p)
 {
@@ -320,6 +323,8 @@ set_state(struct instance *in, enum inst_state st)
 
     if (in->state == INST_IDLE && (st == INST_RESERVED || st == INST_VERIFYING))
         taken(p);
+    if (st == INST_ACTIVE)
+        p->settle_until = loop_now(p->loop) + p->conf.replace_after_login_ms;
     p->n[in->state]--;
     p->n[st]++;
     log_debug("pool=%s instance=%s state=%s", p->conf.name, in->name, state_names[st]);
@@ -1145,9 +1150,12 @@ scale(struct pool *p)
         need = p->pending;
     if (p->calm_until > now + p->conf.replace_delay_ms)
         p->calm_until = now + p->conf.replace_delay_ms; /* a reload shortened it */
-    if (need > p->pending && p->n[INST_IDLE] > 0 && logins_on_way(p) > 0 && now < p->calm_until) {
+    uint64_t calm = p->calm_until;
+    if (logins_on_way(p) == 0 && p->settle_until < calm)
+        calm = p->settle_until; /* every login is in: only its first request is left */
+    if (need > p->pending && p->n[INST_IDLE] > 0 && now < calm) {
         need = p->pending; /* a user's login is on its way: taken() */
-        due = p->calm_until;
+        due = calm;
     } else {
         p->calm_until = 0; /* what was owed starts now: the next take waits afresh */
     }

@@ -1,13 +1,16 @@
 #!/bin/bash
 # t_pool_replace_delay: the start that replaces an instance a user took
-# waits, while another instance is idle, for that user's login to end (its
-# start would compete with the login), and never longer than replace_delay:
+# waits, while another instance is idle, for that user's login line and
+# replace_after_login after it (its start would compete with the login), and
+# never longer than replace_delay after the take:
 #  - u1 reserves one of two idle instances: no start while its login is on
-#    its way; its login line (confirmed): the start at once, long before the
-#    20 s delay;
+#    its way; its login line (confirmed): the start follows, long before the
+#    20 s replace_delay;
 #  - u2 then u3 reserve: the last idle one taken, both owed starts at once;
-#  - after a reload to 1500ms, u4 reserves and never logs in: its instance is
-#    replaced 1.5 s after the reservation, not before.
+#  - after a reload to replace_delay 1500ms, u4 reserves and never logs in:
+#    its instance is replaced 1.5 s after the reservation, not before;
+#  - after a reload to replace_after_login 1500ms (replace_delay 20s), u5's
+#    instance is replaced 1.5 s after its login line, not before.
 . "$(dirname "$0")/lib.sh"
 
 pool_setup
@@ -21,6 +24,7 @@ conf() {
     max_idle: 2
     cooldown: 60s
     replace_delay: $1
+    replace_after_login: ${2:-20ms}
     state:
       store: $T/store
       fetch_optional: ["{user}.db"]
@@ -44,7 +48,7 @@ log "u1 reserves one of two idle instances: its replacement waits for its login"
 p1=$(assign_port u1)
 sleep 1
 [ "$(starts)" = 2 ] || fail "a start while u1's login was on its way, with an instance idle"
-log "u1 logs in: its replacement starts at once"
+log "u1 logs in: its replacement follows"
 login u1 "$p1"
 wait_for settled 2
 [ "$(starts)" = 3 ] || fail "expected 3 starts after u1's login, saw $(starts)"
@@ -63,7 +67,7 @@ log "replace_delay 1500ms: a reservation never followed by a login is replaced 1
 conf 1500ms
 kill -HUP "$AL"
 wait_log "$LOG" "pool=fa reconfigured"
-assign_port u4 >/dev/null
+p4=$(assign_port u4)
 wait_for settled 2
 took=$(grep 'reserved user=u4' "$LOG" | ms_of)
 started=$(grep ' starting pid=' "$LOG" | sed -n 6p | ms_of)
@@ -71,5 +75,21 @@ started=$(grep ' starting pid=' "$LOG" | sed -n 6p | ms_of)
 gap=$((started - took))
 log "u4's instance replaced $gap ms after its reservation"
 [ "$gap" -ge 1490 ] || fail "replaced $gap ms after the take, before replace_delay (1500 ms)"
+login u4 "$p4" # no login left on its way
+
+log "replace_after_login 1500ms: a login is replaced 1.5 s after its login line"
+conf 20s 1500ms
+kill -HUP "$AL"
+reloaded_twice() { [ "$(grep -c 'pool=fa reconfigured' "$LOG")" = 2 ]; }
+wait_for reloaded_twice
+p5=$(assign_port u5)
+login u5 "$p5"
+wait_for settled 2
+took=$(grep 'login user=u5' "$LOG" | ms_of)
+started=$(grep ' starting pid=' "$LOG" | sed -n 7p | ms_of)
+[ -n "$started" ] || fail "u5's instance was not replaced"
+gap=$((started - took))
+log "u5's instance replaced $gap ms after its login line"
+[ "$gap" -ge 1490 ] || fail "replaced $gap ms after the login, before replace_after_login (1500 ms)"
 stop_clean "$AL" al
 log "ok"
