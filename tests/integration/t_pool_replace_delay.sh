@@ -43,6 +43,15 @@ login() {
 # ms_of: the time of day in ms of each log line on stdin
 ms_of() { awk '{ split(substr($1, 12, 12), t, /[:.]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4] }'; }
 starts() { grep -c ' starting pid=' "$LOG"; }
+# replaced_after REGEX N WHAT: start N came at least 1.5 s after the log line REGEX (WHAT)
+replaced_after() {
+    local took started
+    took=$(grep "$1" "$LOG" | ms_of)
+    started=$(grep ' starting pid=' "$LOG" | sed -n "$2p" | ms_of)
+    [ -n "$started" ] || fail "no start $2 after $3"
+    log "start $2 came $((started - took)) ms after $3"
+    [ $((started - took)) -ge 1490 ] || fail "start $2 came before 1.5 s after $3"
+}
 
 log "u1 reserves one of two idle instances: its replacement waits for its login"
 p1=$(assign_port u1)
@@ -69,12 +78,7 @@ kill -HUP "$AL"
 wait_log "$LOG" "pool=fa reconfigured"
 p4=$(assign_port u4)
 wait_for settled 2
-took=$(grep 'reserved user=u4' "$LOG" | ms_of)
-started=$(grep ' starting pid=' "$LOG" | sed -n 6p | ms_of)
-[ -n "$started" ] || fail "u4's instance was not replaced"
-gap=$((started - took))
-log "u4's instance replaced $gap ms after its reservation"
-[ "$gap" -ge 1490 ] || fail "replaced $gap ms after the take, before replace_delay (1500 ms)"
+replaced_after 'reserved user=u4' 6 "u4's reservation"
 login u4 "$p4" # no login left on its way
 
 log "replace_after_login 1500ms: a login is replaced 1.5 s after its login line"
@@ -85,11 +89,6 @@ wait_for reloaded_twice
 p5=$(assign_port u5)
 login u5 "$p5"
 wait_for settled 2
-took=$(grep 'login user=u5' "$LOG" | ms_of)
-started=$(grep ' starting pid=' "$LOG" | sed -n 7p | ms_of)
-[ -n "$started" ] || fail "u5's instance was not replaced"
-gap=$((started - took))
-log "u5's instance replaced $gap ms after its login line"
-[ "$gap" -ge 1490 ] || fail "replaced $gap ms after the login, before replace_after_login (1500 ms)"
+replaced_after 'login user=u5' 7 "u5's login line"
 stop_clean "$AL" al
 log "ok"
