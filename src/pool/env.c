@@ -22,6 +22,7 @@
 #define WIPE_NAME_MAX 64  /* ".wipe-PID-TAG-N" and the ".K" of pieces */
 #define ASIDE_TRIES 64    /* names taken by leftovers of an earlier airlock (unlikely) */
 #define ASIDE_PREFIX ".wipe-"
+#define URGENT_THREADS 4 /* users' state coming in at once: one slow to read holds no other */
 
 /* A wipe, or (work != NULL) other work for a lane's thread (pool_env_run()). */
 struct wipe {
@@ -43,12 +44,18 @@ struct wipe {
 
 enum { LANE_URGENT, LANE_REST, LANES };
 
-/* A queue and the thread that runs it, first in, first out: urgent work (a
- * login waits for it) in one, wipes and the other work in the other. */
+/* A queue, first in, first out: urgent work (a login waits for it) in one,
+ * run by URGENT_THREADS threads, each taking the next; wipes and the other
+ * work in the other, run by one thread, in order. */
 struct lane {
-    struct pool_env *env;
     struct wipe *head, *tail;
-    uint64_t running; /* the seq of what its thread runs now, 0: nothing */
+};
+
+/* A thread of a lane. */
+struct worker {
+    struct pool_env *env;
+    struct lane *lane;
+    uint64_t running; /* the seq of what it runs now, 0: nothing */
     pthread_t thread;
     bool started;
 };
@@ -64,7 +71,8 @@ struct pool_env {
     pthread_mutex_t lock; /* the rest */
     pthread_cond_t cond;  /* a lane's threads wait on it */
     struct lane lanes[LANES];
-    uint64_t queued; /* the seq of the last one queued */
+    struct worker workers[URGENT_THREADS + 1]; /* the urgent lane's, then the rest's */
+    uint64_t queued;                           /* the seq of the last one queued */
     struct wipe *done, *done_tail;
     bool stop;
 };
@@ -368,15 +376,20 @@ may_start(const struct pool_env *e, const struct lane *l)
     const struct lane *u = &e->lanes[LANE_URGENT];
     uint64_t seq = l->head->seq;
 
-    return l == u ||
-           ((u->running == 0 || u->running > seq) && (u->head == NULL || u->head->seq > seq));
+    if (l == u)
+        return true;
+    for (int i = 0; i < URGENT_THREADS; i++)
+        if (e->workers[i].running != 0 && e->workers[i].running < seq)
+            return false;
+    return u->head == NULL || u->head->seq > seq;
 }
 
 static void *
-lane_thread(void *arg)
+worker_thread(void *arg)
 {
-    struct lane *l = arg;
-    struct pool_env *e = l->env;
+    struct worker *wk = arg;
+    struct pool_env *e = wk->env;
+    struct lane *l = wk->lane;
 
     pthread_mutex_lock(&e->lock);
     for (;;) {
@@ -387,14 +400,14 @@ lane_thread(void *arg)
             break;
         if ((l->head = w->next) == NULL)
             l->tail = NULL;
-        l->running = w->seq;
+        wk->running = w->seq;
         pthread_mutex_unlock(&e->lock);
         if (w->work != NULL)
             w->err = w->work(w->ctx);
         else
             wipe_tree(w);
         pthread_mutex_lock(&e->lock);
-        l->running = 0;
+        wk->running = 0;
         pthread_cond_broadcast(&e->cond); /* the other lane may wait for this one */
         append(&e->done, &e->done_tail, w);
         uint64_t one = 1;
@@ -647,13 +660,15 @@ pool_env_new(struct loop *loop, int *err)
     }
     if ((rc = io_start(loop, &e->wake_io, e->wakefd, EPOLLIN, wake_event, e)) != 0)
         goto fail;
-    for (int i = 0; i < LANES; i++) {
-        struct lane *l = &e->lanes[i];
-        l->env = e;
-        if ((rc = -pthread_create(&l->thread, NULL, lane_thread, l)) != 0)
+    for (int i = 0; i <= URGENT_THREADS; i++) {
+        struct worker *wk = &e->workers[i];
+        bool urgent = i < URGENT_THREADS;
+        wk->env = e;
+        wk->lane = &e->lanes[urgent ? LANE_URGENT : LANE_REST];
+        if ((rc = -pthread_create(&wk->thread, NULL, worker_thread, wk)) != 0)
             goto fail;
-        pthread_setname_np(l->thread, i == LANE_URGENT ? "airlock-state" : "airlock-wipe");
-        l->started = true;
+        pthread_setname_np(wk->thread, urgent ? "airlock-state" : "airlock-wipe");
+        wk->started = true;
     }
     return e;
 
@@ -672,10 +687,10 @@ pool_env_free(struct pool_env *e)
     e->stop = true;
     pthread_cond_broadcast(&e->cond);
     pthread_mutex_unlock(&e->lock);
-    for (int i = 0; i < LANES; i++)
-        if (e->lanes[i].started) {
-            pthread_join(e->lanes[i].thread, NULL);
-            e->lanes[i].started = false;
+    for (int i = 0; i <= URGENT_THREADS; i++)
+        if (e->workers[i].started) {
+            pthread_join(e->workers[i].thread, NULL);
+            e->workers[i].started = false;
         }
     finish_done(e);
     if (e->wakefd >= 0) {

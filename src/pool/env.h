@@ -13,10 +13,11 @@
  * same thread runs other file work of the pools (pool_env_run(): a user's
  * state stored back), in order with the wipes, so that the wipe of a
  * directory never starts before the work queued on it ends. Work that a
- * login waits for (a user's state brought in) runs on a thread of its own,
- * so that it never waits behind another user's wipe or store-back; the
- * wipe thread still starts nothing before the urgent work queued earlier has
- * ended. */
+ * login waits for (a user's state brought in) runs on threads of its own,
+ * four, each taking the next, so that it never waits behind another user's
+ * wipe or store-back, nor behind another user's state that is large or slow
+ * to read; the wipe thread still starts nothing before the urgent work
+ * queued earlier has ended. */
 #ifndef AIRLOCK_POOL_ENV_H
 #define AIRLOCK_POOL_ENV_H
 
@@ -62,12 +63,12 @@ typedef int (*env_work_fn)(void *ctx);
 typedef void (*env_work_done_cb)(void *arg, void *ctx, int err);
 
 /* Queues work(ctx) last on the wipe thread, or (urgent: a login waits for
- * it) last on the urgent thread, where it runs beside the wipe thread's
- * wipes and work; what the wipe thread starts after this call waits for it
- * all the same. Once it ran, done(arg, ctx, err) runs on the loop
- * (done may be NULL) and ctx_free(ctx); e owns ctx from now on, even when
- * this fails. Returns the queued work, or NULL (out of memory: ctx is
- * freed, nothing runs). */
+ * it) last for the urgent threads, where it runs beside the wipe thread's
+ * wipes and work and the other urgent work; what the wipe thread starts
+ * after this call waits for it all the same. Once it ran, done(arg, ctx,
+ * err) runs on the loop (done may be NULL) and ctx_free(ctx); e owns ctx
+ * from now on, even when this fails. Returns the queued work, or NULL (out
+ * of memory: ctx is freed, nothing runs). */
 struct wipe *pool_env_run(struct pool_env *e, env_work_fn work, void *ctx,
                           void (*ctx_free)(void *ctx), bool urgent, env_work_done_cb done,
                           void *arg);

@@ -937,8 +937,8 @@ xfer_done(void *arg, void *ctx, int err)
     hook_ended(in, err == 0, HF_STATE);
 }
 
-/* Built-in provisioning: the transfer of in->user's files, queued on the
- * env's thread (a fetch ahead of the wipes: a login waits for it). */
+/* Built-in provisioning: the transfer of in->user's files, queued off the
+ * main loop (a fetch for the env's urgent threads: a login waits for it). */
 static void
 xfer_run(struct instance *in, enum hook_kind kind)
 {
