@@ -13,6 +13,7 @@
 [ "$(id -u)" = 0 ] || skip "needs root to mount a FUSE file"
 GROWFILE=${GROWFILE:-$(dirname "$AIRLOCK")/tests/growfile}
 SLOW_MS=3000
+ERIN_STATE=$(printf "%016d" 0 | tr 0 x) # what growfile reads: --holds bytes of x
 pool_setup
 pool_state_store
 pool_conf "$CONF" "$P0" --state-wait 30000 <<EOF
@@ -24,7 +25,8 @@ pool_conf "$CONF" "$P0" --state-wait 30000 <<EOF
       store_back: ["{user}.db"]
       timeout: 30s
 EOF
-"$GROWFILE" "$T/store/erin.db" --says 16 --holds 16 --owner 0:0 --slow "$SLOW_MS" &
+"$GROWFILE" "$T/store/erin.db" --says ${#ERIN_STATE} --holds ${#ERIN_STATE} --owner 0:0 \
+    --slow "$SLOW_MS" &
 at_exit growfile_umount
 wait_for eval 'findmnt -rn -t fuse.growfile "$T/store/erin.db" >/dev/null'
 airlock_up al run -c "$CONF"
@@ -48,7 +50,7 @@ PF=$(assign_port frank)
 [ "$(app "$PF" "login frank" 20)" = "OK state-of-frank" ] || fail "frank's login was not served"
 [ ! -s "$T/erin.out" ] || fail "erin's state came in before frank's login was answered"
 wait "$ERIN"
-[ "$(cat "$T/erin.out")" = "OK xxxxxxxxxxxxxxxx" ] || fail "erin's login: $(cat "$T/erin.out")"
+[ "$(cat "$T/erin.out")" = "OK $ERIN_STATE" ] || fail "erin's login: $(cat "$T/erin.out")"
 ms=$(elapsed_ms "$start_ns")
 [ "$ms" -ge "$((2 * SLOW_MS))" ] || fail "erin's state came in after $ms ms: it was not read slowly"
 log "erin logged in after $ms ms, with her state"

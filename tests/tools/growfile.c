@@ -54,7 +54,7 @@ gf_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_in
     (void)path;
     (void)fi;
     struct timespec slow = {.tv_sec = slow_ms / 1000, .tv_nsec = slow_ms % 1000 * 1000000};
-    while (nanosleep(&slow, &slow) != 0)
+    while (nanosleep(&slow, &slow) != 0 && errno == EINTR)
         ;
     if (off >= holds)
         return 0;
