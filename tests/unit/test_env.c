@@ -4,9 +4,10 @@
  * followed; a tree deeper than the recursion limit; a directory of mode
  * 000), the directory gone from its name at once, the uid back only after
  * the wipe, a detached wipe, the sweep of an earlier airlock's leftovers;
- * work (pool_env_run()): urgent work while the wipe thread is held, in order
- * among itself; the wipe thread's work never before the urgent work queued
- * earlier; a detached one still runs and its context is freed. */
+ * work (pool_env_run()): urgent work while the wipe thread is held and
+ * while other urgent work is held; the wipe thread's work never before the
+ * urgent work queued earlier; a detached one still runs and its context is
+ * freed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -219,11 +220,10 @@ test_wipe(void **state)
 /* ---- work */
 
 struct order {
-    int gate;    /* a held job blocks on reading it */
-    int began;   /* ... once it wrote there that it runs */
-    int ran[16]; /* the ids, in the order the threads ran them */
+    int began[2]; /* a pipe: a held job writes there that it runs */
+    int ran[16];  /* the ids, in the order the threads ran them */
     int n_ran;
-    pthread_mutex_t lock; /* ran and n_ran: both threads write them */
+    pthread_mutex_t lock; /* ran and n_ran: the threads write them */
     int n_done, want;
     struct loop *loop;
 };
@@ -231,7 +231,7 @@ struct order {
 struct job_ctx {
     struct order *o;
     int id;
-    bool hold;
+    int gate; /* held: it blocks on reading this; -1: not held */
 };
 
 static int
@@ -240,9 +240,9 @@ job_work(void *arg)
     struct job_ctx *c = arg;
     char b;
 
-    if (c->hold) {
-        assert_int_equal(write(c->o->began, "x", 1), 1);
-        assert_int_equal(read(c->o->gate, &b, 1), 1);
+    if (c->gate >= 0) {
+        assert_int_equal(write(c->o->began[1], "x", 1), 1);
+        assert_int_equal(read(c->gate, &b, 1), 1);
     }
     pthread_mutex_lock(&c->o->lock);
     c->o->ran[c->o->n_ran++] = c->id;
@@ -260,16 +260,27 @@ job_done(void *arg, void *ctx, int err)
         loop_stop(o->loop);
 }
 
+/* Queues job id; gate >= 0: it holds its thread until a byte comes there. */
 static struct wipe *
-job(struct pool_env *e, struct order *o, int id, bool urgent, bool hold)
+job(struct pool_env *e, struct order *o, int id, bool urgent, int gate)
 {
     struct job_ctx *c = malloc(sizeof(*c));
 
     assert_non_null(c);
     c->o = o;
     c->id = id;
-    c->hold = hold;
+    c->gate = gate;
     return pool_env_run(e, job_work, c, free, urgent, job_done, o);
+}
+
+/* Queues a held job and waits until its thread runs it. */
+static void
+held_job(struct pool_env *e, struct order *o, int id, bool urgent, int gate)
+{
+    char b;
+
+    assert_non_null(job(e, o, id, urgent, gate));
+    assert_int_equal(read(o->began[0], &b, 1), 1);
 }
 
 /* Runs the loop until o->want jobs have ended, then checks that the threads
@@ -292,44 +303,41 @@ test_run(void **state)
 {
     struct loop *loop = loop_new();
     struct order o = {.loop = loop, .lock = PTHREAD_MUTEX_INITIALIZER};
-    int err = 0, gate[2], began[2];
-    char b;
+    int err = 0, gate0[2], gate2[2];
     (void)state;
 
-    assert_int_equal(pipe(gate), 0);
-    assert_int_equal(pipe(began), 0);
-    o.gate = gate[0];
-    o.began = began[1];
+    assert_int_equal(pipe(gate0), 0);
+    assert_int_equal(pipe(gate2), 0);
+    assert_int_equal(pipe(o.began), 0);
     struct pool_env *e = pool_env_new(loop, &err);
     assert_non_null(e);
 
-    /* urgent work runs while the wipe thread is busy */
-    assert_non_null(job(e, &o, 0, false, true)); /* holds the wipe thread */
-    assert_int_equal(read(began[0], &b, 1), 1);
-    assert_non_null(job(e, &o, 1, false, false));
-    assert_non_null(job(e, &o, 2, true, false));
-    pool_env_wipe_detach(job(e, &o, 3, false, false)); /* runs, unheard */
-    assert_non_null(job(e, &o, 4, true, false));
-    assert_non_null(job(e, &o, 5, false, false));
-    ran_so_far(&o, 2, (int[]){2, 4}, 2);
-    assert_int_equal(write(gate[1], "x", 1), 1);
-    ran_so_far(&o, 5, (int[]){2, 4, 0, 1, 3, 5}, 6); /* 3 was detached */
+    /* urgent work runs while the wipe thread and another urgent thread are held */
+    held_job(e, &o, 0, false, gate0[0]); /* holds the wipe thread */
+    held_job(e, &o, 2, true, gate2[0]);  /* holds an urgent thread */
+    assert_non_null(job(e, &o, 1, false, -1));
+    pool_env_wipe_detach(job(e, &o, 3, false, -1)); /* runs, unheard */
+    assert_non_null(job(e, &o, 4, true, -1));
+    assert_non_null(job(e, &o, 5, false, -1));
+    ran_so_far(&o, 1, (int[]){4}, 1);
+    assert_int_equal(write(gate2[1], "x", 1), 1);
+    ran_so_far(&o, 2, (int[]){4, 2}, 2);
+    assert_int_equal(write(gate0[1], "x", 1), 1);
+    ran_so_far(&o, 5, (int[]){4, 2, 0, 1, 3, 5}, 6); /* 3 was detached */
 
     /* what the wipe thread is given after urgent work waits for it */
-    assert_non_null(job(e, &o, 6, true, true)); /* holds the urgent thread */
-    assert_int_equal(read(began[0], &b, 1), 1);
-    assert_non_null(job(e, &o, 7, false, false));
+    held_job(e, &o, 6, true, gate2[0]); /* holds an urgent thread */
+    assert_non_null(job(e, &o, 7, false, -1));
     usleep(100 * 1000); /* time for the wipe thread to run 7, were it allowed to */
-    ran_so_far(&o, 5, (int[]){2, 4, 0, 1, 3, 5}, 6);
-    assert_int_equal(write(gate[1], "x", 1), 1);
+    ran_so_far(&o, 5, (int[]){4, 2, 0, 1, 3, 5}, 6);
+    assert_int_equal(write(gate2[1], "x", 1), 1);
     pool_env_free(e); /* the rest runs before it returns */
-    ran_so_far(&o, 7, (int[]){2, 4, 0, 1, 3, 5, 6, 7}, 8);
+    ran_so_far(&o, 7, (int[]){4, 2, 0, 1, 3, 5, 6, 7}, 8);
     assert_int_equal(o.n_done, 7); /* 3 was detached: its callback never ran */
     loop_free(loop);
-    close(gate[0]);
-    close(gate[1]);
-    close(began[0]);
-    close(began[1]);
+    int fds[] = {gate0[0], gate0[1], gate2[0], gate2[1], o.began[0], o.began[1]};
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+        close(fds[i]);
 }
 
 int
