@@ -22,12 +22,14 @@
 #define WIPE_NAME_MAX 64  /* ".wipe-PID-TAG-N" and the ".K" of pieces */
 #define ASIDE_TRIES 64    /* names taken by leftovers of an earlier airlock (unlikely) */
 #define ASIDE_PREFIX ".wipe-"
-#define URGENT_THREADS 4 /* users' state coming in at once: one slow to read holds no other */
+#define FETCH_THREADS 4 /* users' state coming in at once: one slow to read holds no other */
+#define STORE_THREADS 1 /* in order: a store's release after its transfers */
+#define WIPE_THREADS 4  /* one wipe of millions of files holds no other */
 
-/* A wipe, or (work != NULL) other work for a lane's thread (pool_env_run()). */
+/* A wipe, or (work != NULL) other work for a lane's threads (pool_env_run()). */
 struct wipe {
     struct wipe *next;
-    uint64_t seq; /* the order of queuing, over both lanes: 1, 2, ... */
+    uint64_t seq; /* the order of queuing, over every lane: 1, 2, ... */
     env_work_fn work;
     void *ctx;
     void (*ctx_free)(void *ctx);
@@ -42,11 +44,20 @@ struct wipe {
     uint64_t entries, ms;
 };
 
-enum { LANE_URGENT, LANE_REST, LANES };
+/* The queues, each first in, first out, each with threads taking the next.
+ * A lane's work never starts before the work queued earlier in the lanes
+ * above it has ended (may_start()). */
+enum { LANE_URGENT, LANE_REST, LANE_WIPE, LANES };
 
-/* A queue, first in, first out: urgent work (a login waits for it) in one,
- * run by URGENT_THREADS threads, each taking the next; wipes and the other
- * work in the other, run by one thread, in order. */
+static const struct {
+    int threads;
+    const char *name; /* of its threads */
+} lane_conf[LANES] = {
+    [LANE_URGENT] = {FETCH_THREADS, "airlock-state"}, /* a user's state coming in: a login waits */
+    [LANE_REST] = {STORE_THREADS, "airlock-store"},   /* stored back; the store's release, sweep */
+    [LANE_WIPE] = {WIPE_THREADS, "airlock-wipe"},
+};
+
 struct lane {
     struct wipe *head, *tail;
 };
@@ -57,7 +68,6 @@ struct worker {
     struct lane *lane;
     uint64_t running; /* the seq of what it runs now, 0: nothing */
     pthread_t thread;
-    bool started;
 };
 
 struct pool_env {
@@ -71,8 +81,9 @@ struct pool_env {
     pthread_mutex_t lock; /* the rest */
     pthread_cond_t cond;  /* a lane's threads wait on it */
     struct lane lanes[LANES];
-    struct worker workers[URGENT_THREADS + 1]; /* the urgent lane's, then the rest's */
-    uint64_t queued;                           /* the seq of the last one queued */
+    struct worker workers[FETCH_THREADS + STORE_THREADS + WIPE_THREADS]; /* lane by lane */
+    int n_workers;
+    uint64_t queued; /* the seq of the last one queued */
     struct wipe *done, *done_tail;
     bool stop;
 };
@@ -366,22 +377,24 @@ append(struct wipe **head, struct wipe **tail, struct wipe *w)
     *tail = w;
 }
 
-/* Whether l's first may start. Urgent work always may; the rest never
- * before the urgent work queued earlier has ended, so that an instance
- * directory's wipe (or a store's release) waits for the fetch into it (or
- * the reads of it) queued first, as on one thread. */
+/* Whether l's first may start: not before the work queued earlier in the
+ * lanes above l has ended. So a store-back or a wipe of an instance
+ * directory waits for the fetch into it queued first, a wipe for the
+ * store-back of its directory, and a store's release for the transfers of
+ * it; the work of one lane never waits for a lane below it (a store-back
+ * for a wipe). */
 static bool
 may_start(const struct pool_env *e, const struct lane *l)
 {
-    const struct lane *u = &e->lanes[LANE_URGENT];
     uint64_t seq = l->head->seq;
 
-    if (l == u)
-        return true;
-    for (int i = 0; i < URGENT_THREADS; i++)
-        if (e->workers[i].running != 0 && e->workers[i].running < seq)
+    for (const struct lane *above = e->lanes; above < l; above++)
+        if (above->head != NULL && above->head->seq < seq)
             return false;
-    return u->head == NULL || u->head->seq > seq;
+    for (int i = 0; i < e->n_workers; i++)
+        if (e->workers[i].lane < l && e->workers[i].running != 0 && e->workers[i].running < seq)
+            return false;
+    return true;
 }
 
 static void *
@@ -464,12 +477,11 @@ wake_event(struct io *io, uint32_t events)
     finish_done(e);
 }
 
-/* Queues w last in its lane: work that a login waits for (urgent) does not
- * wait behind wipes. */
+/* Queues w last in lane. */
 static void
-enqueue(struct pool_env *e, struct wipe *w, bool urgent)
+enqueue(struct pool_env *e, struct wipe *w, int lane)
 {
-    struct lane *l = &e->lanes[urgent ? LANE_URGENT : LANE_REST];
+    struct lane *l = &e->lanes[lane];
 
     pthread_mutex_lock(&e->lock);
     w->seq = ++e->queued;
@@ -531,7 +543,7 @@ pool_env_wipe(struct pool_env *e, const char *base, const char *name, bool give_
     }
     seal(fd, w->name);
     close(fd);
-    enqueue(e, w, false);
+    enqueue(e, w, LANE_WIPE);
     return w;
 
 fail:
@@ -559,7 +571,7 @@ pool_env_run(struct pool_env *e, env_work_fn work, void *ctx, void (*ctx_free)(v
     w->ctx_free = ctx_free;
     w->work_done = done;
     w->arg = arg;
-    enqueue(e, w, urgent);
+    enqueue(e, w, urgent ? LANE_URGENT : LANE_REST);
     return w;
 }
 
@@ -628,7 +640,7 @@ pool_env_sweep(struct pool_env *e, const char *base, const char *pool)
             break;
         memcpy(w->name, names[i], sizeof(w->name));
         seal(fd, w->name);
-        enqueue(e, w, false);
+        enqueue(e, w, LANE_WIPE);
         queued++;
     }
     closedir(d);
@@ -660,16 +672,16 @@ pool_env_new(struct loop *loop, int *err)
     }
     if ((rc = io_start(loop, &e->wake_io, e->wakefd, EPOLLIN, wake_event, e)) != 0)
         goto fail;
-    for (int i = 0; i <= URGENT_THREADS; i++) {
-        struct worker *wk = &e->workers[i];
-        bool urgent = i < URGENT_THREADS;
-        wk->env = e;
-        wk->lane = &e->lanes[urgent ? LANE_URGENT : LANE_REST];
-        if ((rc = -pthread_create(&wk->thread, NULL, worker_thread, wk)) != 0)
-            goto fail;
-        pthread_setname_np(wk->thread, urgent ? "airlock-state" : "airlock-wipe");
-        wk->started = true;
-    }
+    for (int lane = 0; lane < LANES; lane++)
+        for (int i = 0; i < lane_conf[lane].threads; i++) {
+            struct worker *wk = &e->workers[e->n_workers];
+            wk->env = e;
+            wk->lane = &e->lanes[lane];
+            if ((rc = -pthread_create(&wk->thread, NULL, worker_thread, wk)) != 0)
+                goto fail;
+            pthread_setname_np(wk->thread, lane_conf[lane].name);
+            e->n_workers++;
+        }
     return e;
 
 fail:
@@ -687,11 +699,8 @@ pool_env_free(struct pool_env *e)
     e->stop = true;
     pthread_cond_broadcast(&e->cond);
     pthread_mutex_unlock(&e->lock);
-    for (int i = 0; i <= URGENT_THREADS; i++)
-        if (e->workers[i].started) {
-            pthread_join(e->workers[i].thread, NULL);
-            e->workers[i].started = false;
-        }
+    for (; e->n_workers > 0; e->n_workers--)
+        pthread_join(e->workers[e->n_workers - 1].thread, NULL);
     finish_done(e);
     if (e->wakefd >= 0) {
         io_stop(e->loop, &e->wake_io);

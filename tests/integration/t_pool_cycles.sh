@@ -59,7 +59,7 @@ ok=$(cycles "$CYCLES")
 log "$ok of $CYCLES cycles served in $(elapsed_ms "$start") ms"
 [ "$ok" = "$CYCLES" ] || fail "only $ok of $CYCLES cycles were served"
 wait_for settled 2
-# the wipe thread holds fds while it removes a directory
+# the wipe threads hold fds while they remove directories
 wait_for metric_is airlock_pool_instances 'pool="fa",state="wiping"' 0
 starts=$(metric airlock_pool_starts_total 'pool="fa"' "$MPORT")
 [ "$starts" = $((CYCLES + 2)) ] || fail "$starts starts for $CYCLES cycles"

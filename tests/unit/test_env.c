@@ -4,10 +4,10 @@
  * followed; a tree deeper than the recursion limit; a directory of mode
  * 000), the directory gone from its name at once, the uid back only after
  * the wipe, a detached wipe, the sweep of an earlier airlock's leftovers;
- * work (pool_env_run()): urgent work while the wipe thread is held and
- * while other urgent work is held; the wipe thread's work never before the
- * urgent work queued earlier; a detached one still runs and its context is
- * freed. */
+ * work (pool_env_run()): urgent work while the store's thread is held and
+ * while other urgent work is held; the store's thread's work never before
+ * the urgent work queued earlier, a wipe never before the work queued
+ * earlier; a detached one still runs and its context is freed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -102,6 +102,23 @@ run_until_done(struct loop *loop)
     timer_start(loop, &guard, 20000, too_late, NULL);
     loop_run(loop);
     timer_stop(loop, &guard);
+}
+
+static void
+stop_loop(struct timer *t)
+{
+    loop_stop(t->data);
+}
+
+/* Runs the loop for ms. */
+static void
+run_for(struct loop *loop, uint64_t ms)
+{
+    struct timer t = {0};
+
+    timer_start(loop, &t, ms, stop_loop, loop);
+    loop_run(loop);
+    timer_stop(loop, &t);
 }
 
 static void
@@ -206,10 +223,14 @@ test_wipe(void **state)
     assert_int_equal(mkdir(path, 0700), 0);
     w = pool_env_wipe(e, base, "p-9", false, 0, wiped, &d, &err);
     assert_non_null(w);
-    run_until_done(loop); /* one thread, in order: the last one ends after the others */
+    run_until_done(loop);
     assert_int_equal(d.calls, 2);
+    /* the others, on threads of their own, and p-3's uid back */
+    for (int ms = 0; count(base) != 2 || pool_env_take_uid(e, 500, 500, &u) != 0; ms += 10) {
+        assert_true(ms < 20000);
+        run_for(loop, 10);
+    }
     assert_int_equal(count(base), 2); /* q-1, p-x */
-    assert_int_equal(pool_env_take_uid(e, 500, 500, &u), 0);
 
     pool_env_free(e);
     loop_free(loop);
@@ -312,8 +333,8 @@ test_run(void **state)
     struct pool_env *e = pool_env_new(loop, &err);
     assert_non_null(e);
 
-    /* urgent work runs while the wipe thread and another urgent thread are held */
-    held_job(e, &o, 0, false, gate0[0]); /* holds the wipe thread */
+    /* urgent work runs while the store's thread and another urgent thread are held */
+    held_job(e, &o, 0, false, gate0[0]); /* holds the store's thread */
     held_job(e, &o, 2, true, gate2[0]);  /* holds an urgent thread */
     assert_non_null(job(e, &o, 1, false, -1));
     pool_env_wipe_detach(job(e, &o, 3, false, -1)); /* runs, unheard */
@@ -325,15 +346,32 @@ test_run(void **state)
     assert_int_equal(write(gate0[1], "x", 1), 1);
     ran_so_far(&o, 5, (int[]){4, 2, 0, 1, 3, 5}, 6); /* 3 was detached */
 
-    /* what the wipe thread is given after urgent work waits for it */
+    /* a wipe waits for the store's work queued before it */
+    char base[] = "/tmp/test_env.XXXXXX", dir[64];
+    struct done d = {.loop = loop};
+    assert_non_null(mkdtemp(base));
+    snprintf(dir, sizeof(dir), "%s/p-1", base);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    held_job(e, &o, 8, false, gate0[0]);
+    assert_non_null(pool_env_wipe(e, base, "p-1", false, 0, wiped, &d, &err));
+    usleep(100 * 1000);               /* time for a wipe thread to run it, were it allowed to */
+    assert_int_equal(count(base), 1); /* moved aside, not removed */
+    assert_int_equal(write(gate0[1], "x", 1), 1);
+    run_until_done(loop);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(count(base), 0);
+    assert_int_equal(rmdir(base), 0);
+    ran_so_far(&o, 6, (int[]){4, 2, 0, 1, 3, 5, 8}, 7);
+
+    /* what the store's thread is given after urgent work waits for it */
     held_job(e, &o, 6, true, gate2[0]); /* holds an urgent thread */
     assert_non_null(job(e, &o, 7, false, -1));
-    usleep(100 * 1000); /* time for the wipe thread to run 7, were it allowed to */
-    ran_so_far(&o, 5, (int[]){4, 2, 0, 1, 3, 5}, 6);
+    usleep(100 * 1000); /* time for the store's thread to run 7, were it allowed to */
+    ran_so_far(&o, 6, (int[]){4, 2, 0, 1, 3, 5, 8}, 7);
     assert_int_equal(write(gate2[1], "x", 1), 1);
     pool_env_free(e); /* the rest runs before it returns */
-    ran_so_far(&o, 7, (int[]){4, 2, 0, 1, 3, 5, 6, 7}, 8);
-    assert_int_equal(o.n_done, 7); /* 3 was detached: its callback never ran */
+    ran_so_far(&o, 8, (int[]){4, 2, 0, 1, 3, 5, 8, 6, 7}, 9);
+    assert_int_equal(o.n_done, 8); /* 3 was detached: its callback never ran */
     loop_free(loop);
     int fds[] = {gate0[0], gate0[1], gate2[0], gate2[1], o.began[0], o.began[1]};
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
