@@ -78,7 +78,8 @@ struct runtime {
     struct timer leave_timer;
     char (*waiting)[CONF_NAME_MAX]; /* pools of cfg that wait for a leaving one */
     size_t n_waiting;
-    struct pool_env *pool_env;   /* what the pools share (uids, the wipe thread); with the first */
+    struct pool_env
+        *pool_env; /* what the pools share (uids, the wipe and state threads); with the first */
     struct broker *broker;       /* broker: (its own thread), or NULL */
     struct http_env *http;       /* the loops of the HTTP proxies' sessions */
     struct http_proxy **proxies; /* proxies:, listening on the main loop */
@@ -772,7 +773,8 @@ pools_apply(struct runtime *rt, const struct config *cfg)
     }
     if (cfg->n_pools > 0 && rt->pool_env == NULL &&
         (rt->pool_env = pool_env_new(rt->loop, &err)) == NULL) {
-        apply_fault(rt, false, "pools: cannot start the wipe thread: %s", strerror(-err));
+        apply_fault(rt, false, "pools: cannot start the wipe and state threads: %s",
+                    strerror(-err));
         free(next);
         free(waiting);
         return err;

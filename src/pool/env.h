@@ -7,17 +7,19 @@
  * instance directory is wiped in two steps: on the main loop it is renamed
  * aside at once (BASE/.wipe-PID-TAG-N, then owned by airlock and mode 0700, so
  * nothing of the instance reaches it any more and a fresh instance can
- * start), and the wipe thread removes the tree (openat/unlinkat, never
+ * start), and a wipe thread removes the tree (openat/unlinkat, never
  * following a symlink; a tree deeper than 64 levels is cut into pieces
- * renamed up to BASE). The end of each wipe comes back on the loop. The
- * same thread runs other file work of the pools (pool_env_run(): a user's
- * state stored back), in order with the wipes, so that the wipe of a
- * directory never starts before the work queued on it ends. Work that a
- * login waits for (a user's state brought in) runs on threads of its own,
- * four, each taking the next, so that it never waits behind another user's
- * wipe or store-back, nor behind another user's state that is large or slow
- * to read; the wipe thread still starts nothing before the urgent work
- * queued earlier has ended. */
+ * renamed up to BASE). The end of each wipe comes back on the loop.
+ *
+ * Three queues, each with threads taking the next: work that a login waits
+ * for (urgent: a user's state brought in) on four threads, so that it never
+ * waits behind another user's state that is large or slow to read; the
+ * other work of the pools (pool_env_run(): a user's state stored back, a
+ * store's release) on one thread, in order; wipes on four, so that a
+ * directory of millions of files holds back neither the store-backs nor
+ * the other wipes. What a queue starts never starts before the work queued
+ * earlier in the queues before it has ended: a store-back waits for the
+ * fetch into its directory, a wipe for the store-back of it. */
 #ifndef AIRLOCK_POOL_ENV_H
 #define AIRLOCK_POOL_ENV_H
 
@@ -34,7 +36,7 @@ struct wipe;
 typedef void (*wipe_done_cb)(void *arg, int err, uint64_t entries, uint64_t ms);
 
 /* Starts the shared state of the pools on loop (the main loop), with its
- * wipe thread. Returns it, or NULL with *err = -errno. */
+ * threads. Returns it, or NULL with *err = -errno. */
 struct pool_env *pool_env_new(struct loop *loop, int *err);
 
 /* Finishes the queued wipes (blocking: for the exit, after the pools are
@@ -55,20 +57,20 @@ void pool_env_put_uid(struct pool_env *e, uid_t uid);
 struct wipe *pool_env_wipe(struct pool_env *e, const char *base, const char *name, bool give_uid,
                            uid_t uid, wipe_done_cb done, void *arg, int *err);
 
-/* Work for the thread: returns 0 or -errno (the thread's only access to
+/* Work for a thread: returns 0 or -errno (the thread's only access to
  * ctx until it returns). */
 typedef int (*env_work_fn)(void *ctx);
 
 /* Runs on the loop once work(ctx) returned err; ctx is freed after it. */
 typedef void (*env_work_done_cb)(void *arg, void *ctx, int err);
 
-/* Queues work(ctx) last on the wipe thread, or (urgent: a login waits for
- * it) last for the urgent threads, where it runs beside the wipe thread's
- * wipes and work and the other urgent work; what the wipe thread starts
- * after this call waits for it all the same. Once it ran, done(arg, ctx,
- * err) runs on the loop (done may be NULL) and ctx_free(ctx); e owns ctx
- * from now on, even when this fails. Returns the queued work, or NULL (out
- * of memory: ctx is freed, nothing runs). */
+/* Queues work(ctx) last for the thread of the pools' other work, or
+ * (urgent: a login waits for it) last for the urgent threads, where it runs
+ * beside the other work, the wipes and the other urgent work; the other
+ * work and the wipes queued after this call wait for it all the same. Once
+ * it ran, done(arg, ctx, err) runs on the loop (done may be NULL) and
+ * ctx_free(ctx); e owns ctx from now on, even when this fails. Returns the
+ * queued work, or NULL (out of memory: ctx is freed, nothing runs). */
 struct wipe *pool_env_run(struct pool_env *e, env_work_fn work, void *ctx,
                           void (*ctx_free)(void *ctx), bool urgent, env_work_done_cb done,
                           void *arg);

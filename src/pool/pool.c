@@ -107,7 +107,7 @@ struct instance {
     unsigned reap_tries;
     struct proc proc, hook, reaper;
     enum hook_kind hook_kind;
-    struct wipe *xfer; /* built-in provisioning (state:) on the env's thread, in place of hook */
+    struct wipe *xfer; /* built-in provisioning (state:) on an env thread, in place of hook */
     struct dir_activate *activating; /* INST_VERIFYING: the directory's answer to come */
     struct timer timer; /* start timeout, hook timeout, stop escalation, reaper patience */
     struct wipe *wipe;  /* INST_WIPING */
@@ -190,7 +190,7 @@ hook_busy(const struct instance *in)
 }
 
 /* Ends in's hook, unheard. A built-in transfer cannot be stopped: it ends
- * on the env's thread, before the wipe of in's directory queued after it. */
+ * on its env thread, before the wipe of in's directory queued after it. */
 static void
 hook_cancel(struct instance *in)
 {
@@ -1443,7 +1443,7 @@ sweep_done(void *arg, void *ctx, int err)
 }
 
 /* Queues the removal of the temporaries an earlier airlock left in pc's
- * store, on the env's thread: in order with this process's transfers, so
+ * store, on the env's store thread: in order with this process's store-backs, so
  * that none of their temporaries is ever taken for a leftover. */
 static void
 sweep_store(struct pool *p, const struct pool_conf *pc)
@@ -1466,7 +1466,7 @@ sweep_store(struct pool *p, const struct pool_conf *pc)
     log_warnx("pool=%s: state.store: out of memory, leftovers of a crash stay", pc->name);
 }
 
-/* The store's lock of a pool that leaves it, released on the env's thread
+/* The store's lock of a pool that leaves it, released on the env's store thread
  * once the transfers queued before it ran: their temporaries are this
  * airlock's until then. */
 struct store_unlock {

@@ -72,7 +72,7 @@ const struct pool_conf *pool_conf(const struct pool *p);
 
 /* Kills whatever is left (SIGKILL to each process group, reaped at once;
  * every process of each uid of its own, waiting a few seconds at most),
- * hands the directories to the env's wipe thread and frees p; NULL is
+ * hands the directories to the env's wipe threads and frees p; NULL is
  * harmless. Deferred work of p may still be queued on the loop: run the
  * loop once more before freeing it. */
 void pool_free(struct pool *p);

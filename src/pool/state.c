@@ -241,7 +241,7 @@ open_source(struct state_xfer *x, int dfd, const char *name, bool check_owner, u
         return -EPERM;
     }
     /* refused before a byte is copied: a sparse file costs the instance
-     * nothing, its copy would fill the store and hold the env's thread */
+     * nothing, its copy would fill the store and hold an env thread */
     if ((uint64_t)st.st_size > room(x)) {
         char what[96];
         if (room(x) < x->max_size)

@@ -1,6 +1,6 @@
 /* state.h - built-in provisioning (a pool's state:, docs/pool.md): a user's
  * files copied between the store and an instance directory by airlock
- * itself, on the pool env's thread (pool_env_run()), with no process
+ * itself, on the pool env's threads (pool_env_run()), with no process
  * started.
  *
  *   fetch  STORE/NAME -> DIR/NAME for each name of fetch_optional (those
@@ -46,7 +46,7 @@ int state_conf_check_host(const struct state_conf *sc, char *why, size_t len);
  * crash, kill -9) left: regular files of airlock's uid named
  * ".NAME.<16 hex digits>" with NAME of the shape of one of sc's names
  * (tmpl_match()), never through a link, nothing else. Run it where no
- * transfer of this process runs at the same time (the env's thread: a
+ * store-back of this process runs at the same time (the env's store thread: a
  * temporary being written would go too). Returns 0 or the first -errno,
  * with *removed the count removed. */
 int state_store_sweep(const struct state_conf *sc, unsigned *removed);
@@ -69,7 +69,7 @@ enum state_way { STATE_FETCH, STATE_STORE };
 struct state_xfer *state_xfer_new(const struct state_conf *sc, enum state_way way, const char *user,
                                   const char *dir, int *err, char *why, size_t whylen);
 
-/* Does the transfer (blocking: on the env's thread). x is a struct
+/* Does the transfer (blocking: on an env thread). x is a struct
  * state_xfer. Returns 0, or -errno with state_xfer_why() telling what: then
  * nothing was renamed into place, unless a rename itself failed (the names
  * before it were). */
