@@ -1,0 +1,69 @@
+#!/bin/bash
+# t_pool_state_timeout: a store-back (built-in provisioning, state:) past
+# the state's timeout is given up, and the session ends only once it has
+# ended. dave's database in his instance is a FUSE file whose reads are
+# answered 3 s late, so his store-back outlives its timeout (1 s):
+#  - the timeout is logged and counted (reason="timeout"), once;
+#  - dave, back right after the timeout, waits until the store-back has
+#    ended, then is served the state of the store;
+#  - the store holds his state from before the session: the store-back,
+#    given up, renamed nothing into place (and left no temporary file).
+#    When the session ended at the timeout, dave was served that state at
+#    once and the store-back, still running, wrote the session's over it
+#    seconds later: what he then did was written over by his next
+#    store-back, a session lost.
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || skip "needs root to mount a FUSE file"
+GROWFILE=${GROWFILE:-$(dirname "$AIRLOCK")/tests/growfile}
+SLOW_MS=3000
+pool_setup
+pool_state_store
+pool_conf "$CONF" "$P0" <<EOF
+    min_idle: 2
+    max: 3
+    state:
+      store: $T/store
+      fetch: ["{user}.db"]
+      store_back: ["{user}.db"]
+      timeout: 1s
+EOF
+sed -i "s|^  backend: memory\$|&\n  assign_wait: 20s|" "$CONF" # dave back waits for the store-back
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+wait_for settled 2
+failures() { metric airlock_pool_hook_failures_total "pool=\"fa\",hook=\"deprovision\",reason=\"$1\"" "$MPORT"; }
+
+# reserve USER: the directory reserves an instance for USER: $P (its port),
+# $DIR (its directory), $NAME
+reserve() {
+    P=$(assign_port "$1")
+    DIR=$(readlink "/proc/$(ss -Htlnp "sport = :$P" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)/cwd")
+    NAME=$(basename "$DIR")
+}
+
+reserve dave
+[ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave's login was not served"
+at_exit growfile_umount
+start growfile "$GROWFILE" "$DIR/dave.db" --says 8 --holds 8 --owner "$(stat -c %u:%g "$DIR")" \
+    --slow "$SLOW_MS"
+wait_for eval 'findmnt -rn -t fuse.growfile "$DIR/dave.db" >/dev/null'
+[ "$(app "$P" logout)" = BYE ] || fail "dave's logout"
+OLD=$NAME
+wait_log "$LOG" "instance=$OLD hook=deprovision failed reason=timeout" 10
+start_ns=$(date +%s%N)
+log "the store-back timed out; dave is back"
+reserve dave
+ms=$(elapsed_ms "$start_ns")
+grep -q "instance=$OLD state=deprovision: given up (timeout)" "$LOG" ||
+    fail "dave was given an instance ($ms ms after the timeout) before his store-back had ended"
+log "dave was given an instance $ms ms after the timeout, once the store-back had ended"
+[ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave, back, was not served his state"
+[ "$(cat "$T/store/dave.db")" = state-of-dave ] ||
+    fail "the store-back, given up, stored: $(cat "$T/store/dave.db")"
+[ -z "$(ls -A "$T/store" | grep '^\.')" ] || fail "temporary files left: $(ls -A "$T/store")"
+[ "$(failures timeout)" = 1 ] || fail "timeouts counted: $(failures timeout)"
+[ "$(failures state)" = 0 ] || fail "failures counted as reason=state: $(failures state)"
+growfile_umount
+stop_clean "$AL" al
+log "ok"
