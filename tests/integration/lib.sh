@@ -359,17 +359,25 @@ growfile_umount() {
     findmnt -rn -t fuse.growfile -o TARGET | grep "^$T/" | while read -r m; do umount -l "$m"; done
 }
 
+# pool_at PORT: the instance listening on PORT: $P (PORT), $DIR (its
+# directory), $NAME
+pool_at() {
+    P=$1
+    DIR=$(readlink "/proc/$(ss -Htlnp "sport = :$P" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)/cwd")
+    NAME=$(basename "$DIR")
+}
+
 # pool_pick: an idle instance of pool fa: $P (its port), $DIR (its
 # directory), $NAME, $UID_ (its uid)
 pool_pick() {
     wait_for eval '[ -n "$(idle_port "$LOG")" ]'
-    P=$(idle_port "$LOG")
-    local pid
-    pid=$(ss -Htlnp "sport = :$P" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)
-    DIR=$(readlink "/proc/$pid/cwd")
-    NAME=$(basename "$DIR")
+    pool_at "$(idle_port "$LOG")"
     UID_=$(stat -c %u "$DIR")
 }
+
+# pool_assign USER: the directory reserves an instance of pool fa for USER
+# (assign_port): $P (its port), $DIR (its directory), $NAME
+pool_assign() { pool_at "$(assign_port "$1")"; }
 
 # pool_reserve USER: the directory reserves the picked instance for USER (as
 # a router would at USER's ClientHello; its state is brought in then)

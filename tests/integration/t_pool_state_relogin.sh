@@ -51,15 +51,9 @@ EOF
     wait_for settled 2
 }
 
-# at PORT: the instance on PORT is $P, named $NAME
-at() {
-    P=$1
-    NAME=$(basename "$(readlink "/proc/$(ss -Htlnp "sport = :$P" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)/cwd")")
-}
-
 # session USER TEXT: USER logs in on the instance reserved ($P) and saves TEXT
 session() {
-    at "$(assign_port "$1")"
+    pool_assign "$1"
     out=$(app "$P" "login $1")
     [[ $out == OK* ]] || fail "$1 not served: $out"
     [ "$(app "$P" "save $2")" = OK ] || fail "save $2"
@@ -69,7 +63,7 @@ session() {
 back() {
     local t0 old=$NAME out
     t0=$(date +%s%N)
-    at "$(assign_port "$1")"
+    pool_assign "$1"
     [ "$NAME" != "$old" ] || fail "$1 was given the instance of the session that ends"
     out=$(app "$P" "login $1" 20)
     [ "$out" = "OK $2" ] || fail "$1 came back and was served '$out', not '$2'"

@@ -22,11 +22,7 @@ pool_state_store
 pool_conf "$CONF" "$P0" <<EOF
     min_idle: 2
     max: 3
-    state:
-      store: $T/store
-      fetch: ["{user}.db"]
-      store_back: ["{user}.db"]
-      timeout: 1s
+    state: {store: $T/store, fetch: ["{user}.db"], store_back: ["{user}.db"], timeout: 1s}
 EOF
 sed -i "s|^  backend: memory\$|&\n  assign_wait: 20s|" "$CONF" # dave back waits for the store-back
 airlock_up al run -c "$CONF"
@@ -34,15 +30,7 @@ AL=$LAST_PID
 wait_for settled 2
 failures() { metric airlock_pool_hook_failures_total "pool=\"fa\",hook=\"deprovision\",reason=\"$1\"" "$MPORT"; }
 
-# reserve USER: the directory reserves an instance for USER: $P (its port),
-# $DIR (its directory), $NAME
-reserve() {
-    P=$(assign_port "$1")
-    DIR=$(readlink "/proc/$(ss -Htlnp "sport = :$P" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)/cwd")
-    NAME=$(basename "$DIR")
-}
-
-reserve dave
+pool_assign dave
 [ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave's login was not served"
 at_exit growfile_umount
 start growfile "$GROWFILE" "$DIR/dave.db" --says 8 --holds 8 --owner "$(stat -c %u:%g "$DIR")" \
@@ -53,7 +41,7 @@ OLD=$NAME
 wait_log "$LOG" "instance=$OLD hook=deprovision failed reason=timeout" 10
 start_ns=$(date +%s%N)
 log "the store-back timed out; dave is back"
-reserve dave
+pool_assign dave
 ms=$(elapsed_ms "$start_ns")
 grep -q "instance=$OLD state=deprovision: given up (timeout)" "$LOG" ||
     fail "dave was given an instance ($ms ms after the timeout) before his store-back had ended"

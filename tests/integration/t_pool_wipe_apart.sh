@@ -13,31 +13,19 @@
 #  - dave, back, is served what he saved.
 . "$(dirname "$0")/lib.sh"
 
-FILES=${FILES:-200000}
+FILES=${FILES:-120000}
 pool_setup
 pool_state_store
 pool_conf "$CONF" "$P0" <<EOF
     min_idle: 2
     max: 3
-    state:
-      store: $T/store
-      fetch: ["{user}.db"]
-      store_back: ["{user}.db"]
-      timeout: 30s
+    state: {store: $T/store, fetch: ["{user}.db"], store_back: ["{user}.db"], timeout: 30s}
 EOF
 airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for settled 2
 
-# reserve USER: the directory reserves an instance for USER: $P (its port),
-# $DIR (its directory), $NAME
-reserve() {
-    P=$(assign_port "$1")
-    DIR=$(readlink "/proc/$(ss -Htlnp "sport = :$P" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1)/cwd")
-    NAME=$(basename "$DIR")
-}
-
-reserve erin
+pool_assign erin
 [ "$(app "$P" "login erin")" = "OK state-of-erin" ] || fail "erin's login was not served"
 log "erin makes $FILES files in $NAME"
 [ "$(app "$P" "files $FILES" 300)" = OK ] || fail "files"
@@ -48,7 +36,7 @@ left() { ls -f "$(find "$T/inst" -maxdepth 1 -inum "$INODE")" 2>/dev/null | wc -
 [ "$(app "$P" logout)" = BYE ] || fail "erin's logout"
 wait_for aside
 
-reserve dave
+pool_assign dave
 [ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave's login was not served"
 [ "$(app "$P" "save dave-v2")" = OK ] || fail "dave's save"
 [ "$(app "$P" logout)" = BYE ] || fail "dave's logout"
@@ -60,7 +48,7 @@ aside || fail "dave's directory was wiped only once erin's was"
 log "dave's directory wiped while $(left) entries of erin's were left"
 [ "$(cat "$T/store/dave.db")" = dave-v2 ] || fail "the store has dave's $(cat "$T/store/dave.db")"
 
-reserve dave
+pool_assign dave
 [ "$(app "$P" "login dave")" = "OK dave-v2" ] || fail "dave, back, was not served what he saved"
 wait_log "$LOG" "instance=$ERIN wiped entries=" 120
 aside && fail "erin's directory is still there after its wipe"
