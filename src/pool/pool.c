@@ -108,8 +108,6 @@ struct instance {
     struct proc proc, hook, reaper;
     enum hook_kind hook_kind;
     struct wipe *xfer; /* built-in provisioning (state:) on an env thread, in place of hook */
-    struct state_xfer *xfer_state;   /* its transfer, while xfer is set */
-    bool xfer_given_up;              /* xfer's timeout: told to give up, its end awaited */
     struct dir_activate *activating; /* INST_VERIFYING: the directory's answer to come */
     struct timer timer; /* start timeout, hook timeout, stop escalation, reaper patience */
     struct wipe *wipe;  /* INST_WIPING */
@@ -200,8 +198,6 @@ hook_cancel(struct instance *in)
     if (in->xfer != NULL) {
         pool_env_wipe_detach(in->xfer);
         in->xfer = NULL;
-        in->xfer_state = NULL;
-        in->xfer_given_up = false;
     }
 }
 
@@ -760,26 +756,15 @@ instance_exit(struct proc *pr, int status)
     instance_gone(in);
 }
 
-/* in's hook or built-in transfer is past its timeout: a hook is killed, a
- * fetch goes on unheard (the wipe queued after it waits for it). A
- * store-back cannot be stopped either, but is told to give up and heard
- * (xfer_done()): the session ends only once it has, so that its user, back,
- * is not served the state that it would then write over. */
 static void
 hook_timed_out(struct instance *in)
 {
     struct pool *p = in->pool;
 
-    if (in->xfer != NULL && in->hook_kind == HOOK_DEPROVISION) {
-        in->xfer_given_up = true;
-        state_xfer_give_up(in->xfer_state);
-    } else {
-        hook_cancel(in);
-    }
+    hook_cancel(in);
     p->stats.hook_failures[in->hook_kind][HF_TIMEOUT]++;
-    log_warnx("pool=%s instance=%s hook=%s failed reason=timeout ms=%u%s", p->conf.name, in->name,
-              hook_names[in->hook_kind], hook_timeout_ms(p, in->hook_kind),
-              in->xfer_given_up ? ": given up, its end awaited" : "");
+    log_warnx("pool=%s instance=%s hook=%s failed reason=timeout ms=%u", p->conf.name, in->name,
+              hook_names[in->hook_kind], hook_timeout_ms(p, in->hook_kind));
 }
 
 static void
@@ -796,9 +781,17 @@ instance_timer(struct timer *t)
         retire(in, WHY_START_TIMEOUT, false);
         break;
     case INST_DEPROVISIONING:
+        if (in->xfer != NULL) {
+            /* a store-back is never given up: a copy cannot be stopped
+             * midway, and its user, back, must not be served the state it
+             * would then write over; nor is the session's state dropped
+             * because the store is slow. The session ends when it has. */
+            log_warnx("pool=%s instance=%s state=deprovision: past its timeout (%u ms), awaited",
+                      p->conf.name, in->name, p->conf.state.timeout_ms);
+            break;
+        }
         hook_timed_out(in);
-        if (!in->xfer_given_up)
-            instance_done(in);
+        instance_done(in);
         break;
     case INST_RESERVED:
     case INST_VERIFYING: /* a hook started at the reservation */
@@ -945,18 +938,12 @@ static void
 xfer_done(void *arg, void *ctx, int err)
 {
     struct instance *in = arg;
-    bool given_up = in->xfer_given_up;
 
     in->xfer = NULL;
-    in->xfer_state = NULL;
-    in->xfer_given_up = false;
     if (err != 0)
         log_warnx("pool=%s instance=%s state=%s: %s", in->pool->conf.name, in->name,
                   hook_names[in->hook_kind], state_xfer_why(ctx));
-    if (given_up && err != 0) /* counted as its timeout */
-        instance_done(in);
-    else
-        hook_ended(in, err == 0, HF_STATE);
+    hook_ended(in, err == 0, HF_STATE);
 }
 
 /* Built-in provisioning: the transfer of in->user's files, queued off the
@@ -980,7 +967,6 @@ xfer_run(struct instance *in, enum hook_kind kind)
     }
     in->xfer = pool_env_run(p->env, state_xfer_run, x, state_xfer_free, kind == HOOK_PROVISION,
                             xfer_done, in);
-    in->xfer_state = in->xfer != NULL ? x : NULL; /* else x is freed */
     if (in->xfer == NULL) {
         log_warnx("pool=%s instance=%s state=%s: out of memory", p->conf.name, in->name,
                   hook_names[kind]);

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,10 +36,9 @@ struct state_xfer {
     int dir;       /* the instance directory */
     uid_t dir_uid; /* its owner: the instance's uid and gid */
     gid_t dir_gid;
-    size_t max_size;      /* of each file copied: max_file_size to the store, SIZE_MAX from it */
-    size_t max_session;   /* of all of them: max_session_size to the store, SIZE_MAX from it */
-    size_t copied;        /* bytes copied so far */
-    atomic_bool given_up; /* state_xfer_give_up(): from the main loop */
+    size_t max_size;    /* of each file copied: max_file_size to the store, SIZE_MAX from it */
+    size_t max_session; /* of all of them: max_session_size to the store, SIZE_MAX from it */
+    size_t copied;      /* bytes copied so far */
     char why[STATE_WHY_MAX];
     size_t n;
     struct state_file files[STATE_FILES_MAX];
@@ -344,7 +342,7 @@ state_xfer_run(void *arg)
     /* all or nothing: every file is copied (and synced) before the first
      * rename, so that a refusal or a failure leaves the user's previous
      * set whole, never this session's A beside the last one's B */
-    for (size_t i = 0; i < x->n && rc == 0 && !atomic_load(&x->given_up); i++) {
+    for (size_t i = 0; i < x->n && rc == 0; i++) {
         struct state_file *f = &x->files[i];
         int in = open_source(x, from, f->name, !fetch, x->dir_uid);
         if (in == -ENOENT && !f->required)
@@ -358,11 +356,6 @@ state_xfer_run(void *arg)
         rc = fetch ? put(x, to, f, in, x->dir_uid, x->dir_gid, false)
                    : put(x, to, f, in, geteuid(), getegid(), true);
         close(in);
-    }
-    /* the last look before the renames: given up, nothing goes into place */
-    if (rc == 0 && atomic_load(&x->given_up)) {
-        snprintf(x->why, sizeof(x->why), "given up (timeout): nothing renamed into place");
-        rc = -ECANCELED;
     }
     rc = put_all(x, to, rc);
     /* the renames themselves survive a crash of the machine */
@@ -472,12 +465,6 @@ state_store_sweep(const struct state_conf *sc, unsigned *removed)
     }
     closedir(d);
     return rc;
-}
-
-void
-state_xfer_give_up(struct state_xfer *x)
-{
-    atomic_store(&x->given_up, true);
 }
 
 const char *

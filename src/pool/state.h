@@ -75,12 +75,6 @@ struct state_xfer *state_xfer_new(const struct state_conf *sc, enum state_way wa
  * before it were). */
 int state_xfer_run(void *x);
 
-/* Tells x, running or queued on another thread, to give up (thread-safe):
- * a state_xfer_run() that has not yet renamed anything into place removes
- * its copies and fails with -ECANCELED; one past that point ends as it
- * would have. Its result says which. */
-void state_xfer_give_up(struct state_xfer *x);
-
 /* What made state_xfer_run() fail ("" when it did not). */
 const char *state_xfer_why(const struct state_xfer *x);
 
