@@ -723,7 +723,7 @@ leave_poll(struct runtime *rt)
             continue;
         char *name = pc != NULL ? strdup(pc->name) : NULL;
         if (pc != NULL && (name == NULL || pool_env_run(rt->pool_env, pool_after_run, name, free,
-                                                        false, pool_after_done, rt) == NULL))
+                                                        ENV_AFTER, pool_after_done, rt) == NULL))
             log_warnx("pool=%s: cannot start: %s", pc->name, strerror(ENOMEM));
         memmove(rt->waiting[i--], rt->waiting[--rt->n_waiting], sizeof(rt->waiting[0]));
     }

@@ -23,13 +23,14 @@
 #define ASIDE_TRIES 64    /* names taken by leftovers of an earlier airlock (unlikely) */
 #define ASIDE_PREFIX ".wipe-"
 #define FETCH_THREADS 4 /* users' state coming in at once: one slow to read holds no other */
-#define STORE_THREADS 1 /* in order: a store's release after its transfers */
+#define STORE_THREADS 4 /* users' state stored back at once: one large holds no other */
 #define WIPE_THREADS 4  /* one wipe of millions of files holds no other */
 
 /* A wipe, or (work != NULL) other work for a lane's threads (pool_env_run()). */
 struct wipe {
     struct wipe *next;
     uint64_t seq; /* the order of queuing, over every lane: 1, 2, ... */
+    bool barrier; /* ENV_AFTER */
     env_work_fn work;
     void *ctx;
     void (*ctx_free)(void *ctx);
@@ -47,14 +48,14 @@ struct wipe {
 /* The queues, each first in, first out, each with threads taking the next.
  * A lane's work never starts before the work queued earlier in the lanes
  * above it has ended (may_start()). */
-enum { LANE_URGENT, LANE_REST, LANE_WIPE, LANES };
+enum { LANE_FETCH, LANE_STORE, LANE_WIPE, LANES };
 
 static const struct {
     int threads;
     const char *name; /* of its threads */
 } lane_conf[LANES] = {
-    [LANE_URGENT] = {FETCH_THREADS, "airlock-state"}, /* a user's state coming in: a login waits */
-    [LANE_REST] = {STORE_THREADS, "airlock-store"},   /* stored back; the store's release, sweep */
+    [LANE_FETCH] = {FETCH_THREADS, "airlock-state"}, /* ENV_URGENT: a login waits for it */
+    [LANE_STORE] = {STORE_THREADS, "airlock-store"}, /* ENV_STORE, ENV_AFTER */
     [LANE_WIPE] = {WIPE_THREADS, "airlock-wipe"},
 };
 
@@ -67,6 +68,7 @@ struct worker {
     struct pool_env *env;
     struct lane *lane;
     uint64_t running; /* the seq of what it runs now, 0: nothing */
+    bool barrier;     /* what it runs is a barrier */
     pthread_t thread;
 };
 
@@ -378,11 +380,11 @@ append(struct wipe **head, struct wipe **tail, struct wipe *w)
 }
 
 /* Whether l's first may start: not before the work queued earlier in the
- * lanes above l has ended. So a store-back or a wipe of an instance
- * directory waits for the fetch into it queued first, a wipe for the
- * store-back of its directory, and a store's release for the transfers of
- * it; the work of one lane never waits for a lane below it (a store-back
- * for a wipe). */
+ * lanes above l has ended, so that a store-back or a wipe of an instance
+ * directory waits for the fetch into it queued first, and a wipe for the
+ * store-back of it; the work of one lane never waits for a lane below it (a
+ * store-back for a wipe). In its own lane, a barrier (ENV_AFTER) starts once
+ * nothing else of it runs, and nothing starts while one runs. */
 static bool
 may_start(const struct pool_env *e, const struct lane *l)
 {
@@ -391,9 +393,13 @@ may_start(const struct pool_env *e, const struct lane *l)
     for (const struct lane *above = e->lanes; above < l; above++)
         if (above->head != NULL && above->head->seq < seq)
             return false;
-    for (int i = 0; i < e->n_workers; i++)
-        if (e->workers[i].lane < l && e->workers[i].running != 0 && e->workers[i].running < seq)
+    for (int i = 0; i < e->n_workers; i++) {
+        const struct worker *wk = &e->workers[i];
+        if (wk->running == 0 || wk->lane > l)
+            continue;
+        if (wk->lane < l ? wk->running < seq : wk->barrier || l->head->barrier)
             return false;
+    }
     return true;
 }
 
@@ -414,6 +420,7 @@ worker_thread(void *arg)
         if ((l->head = w->next) == NULL)
             l->tail = NULL;
         wk->running = w->seq;
+        wk->barrier = w->barrier;
         pthread_mutex_unlock(&e->lock);
         if (w->work != NULL)
             w->err = w->work(w->ctx);
@@ -558,7 +565,7 @@ fail:
 
 struct wipe *
 pool_env_run(struct pool_env *e, env_work_fn work, void *ctx, void (*ctx_free)(void *ctx),
-             bool urgent, env_work_done_cb done, void *arg)
+             enum env_queue q, env_work_done_cb done, void *arg)
 {
     struct wipe *w = calloc(1, sizeof(*w));
 
@@ -571,7 +578,8 @@ pool_env_run(struct pool_env *e, env_work_fn work, void *ctx, void (*ctx_free)(v
     w->ctx_free = ctx_free;
     w->work_done = done;
     w->arg = arg;
-    enqueue(e, w, urgent ? LANE_URGENT : LANE_REST);
+    w->barrier = q == ENV_AFTER;
+    enqueue(e, w, q == ENV_URGENT ? LANE_FETCH : LANE_STORE);
     return w;
 }
 

@@ -11,15 +11,14 @@
  * following a symlink; a tree deeper than 64 levels is cut into pieces
  * renamed up to BASE). The end of each wipe comes back on the loop.
  *
- * Three queues, each with threads taking the next: work that a login waits
- * for (urgent: a user's state brought in) on four threads, so that it never
- * waits behind another user's state that is large or slow to read; the
- * other work of the pools (pool_env_run(): a user's state stored back, a
- * store's release) on one thread, in order; wipes on four, so that a
- * directory of millions of files holds back neither the store-backs nor
- * the other wipes. What a queue starts never starts before the work queued
- * earlier in the queues before it has ended: a store-back waits for the
- * fetch into its directory, a wipe for the store-back of it. */
+ * Three queues, each with four threads taking the next: work that a login
+ * waits for (ENV_URGENT: a user's state brought in), so that it never waits
+ * behind another user's state that is large or slow to read; the other work
+ * of the pools (pool_env_run(): a user's state stored back, a store's
+ * release); and wipes, so that a directory of millions of files holds back
+ * neither the store-backs nor the other wipes. Nothing starts before the
+ * work queued earlier in the queues before its own has ended: a store-back
+ * waits for the fetch into its directory, a wipe for the store-back of it. */
 #ifndef AIRLOCK_POOL_ENV_H
 #define AIRLOCK_POOL_ENV_H
 
@@ -64,15 +63,22 @@ typedef int (*env_work_fn)(void *ctx);
 /* Runs on the loop once work(ctx) returned err; ctx is freed after it. */
 typedef void (*env_work_done_cb)(void *arg, void *ctx, int err);
 
-/* Queues work(ctx) last for the thread of the pools' other work, or
- * (urgent: a login waits for it) last for the urgent threads, where it runs
- * beside the other work, the wipes and the other urgent work; the other
- * work and the wipes queued after this call wait for it all the same. Once
- * it ran, done(arg, ctx, err) runs on the loop (done may be NULL) and
- * ctx_free(ctx); e owns ctx from now on, even when this fails. Returns the
- * queued work, or NULL (out of memory: ctx is freed, nothing runs). */
+/* Where pool_env_run() queues work. */
+enum env_queue {
+    ENV_URGENT, /* a login waits for it: beside everything else */
+    ENV_STORE,  /* beside the other ENV_STORE work; before the wipes queued after it */
+    ENV_AFTER,  /* once the ENV_STORE and ENV_AFTER work queued before it has
+                 * ended, and before any queued after it starts */
+};
+
+/* Queues work(ctx) last in q (the urgent work runs beside everything else,
+ * but the store work and the wipes queued after this call wait for it all
+ * the same). Once it ran, done(arg, ctx, err) runs on the loop (done may be
+ * NULL) and ctx_free(ctx); e owns ctx from now on, even when this fails.
+ * Returns the queued work, or NULL (out of memory: ctx is freed, nothing
+ * runs). */
 struct wipe *pool_env_run(struct pool_env *e, env_work_fn work, void *ctx,
-                          void (*ctx_free)(void *ctx), bool urgent, env_work_done_cb done,
+                          void (*ctx_free)(void *ctx), enum env_queue q, env_work_done_cb done,
                           void *arg);
 
 /* The owner of w (a wipe or work) goes away: its done callback is not

@@ -965,8 +965,8 @@ xfer_run(struct instance *in, enum hook_kind kind)
         hook_failed(in, HF_STATE);
         return;
     }
-    in->xfer = pool_env_run(p->env, state_xfer_run, x, state_xfer_free, kind == HOOK_PROVISION,
-                            xfer_done, in);
+    in->xfer = pool_env_run(p->env, state_xfer_run, x, state_xfer_free,
+                            kind == HOOK_PROVISION ? ENV_URGENT : ENV_STORE, xfer_done, in);
     if (in->xfer == NULL) {
         log_warnx("pool=%s instance=%s state=%s: out of memory", p->conf.name, in->name,
                   hook_names[kind]);
@@ -1469,7 +1469,7 @@ sweep_store(struct pool *p, const struct pool_conf *pc)
     if ((s = calloc(1, sizeof(*s))) != NULL) {
         snprintf(s->pool, sizeof(s->pool), "%s", pc->name);
         s->sc = pc->state;
-        if (pool_env_run(p->env, sweep_run, s, free, false, sweep_done, NULL) != NULL)
+        if (pool_env_run(p->env, sweep_run, s, free, ENV_AFTER, sweep_done, NULL) != NULL)
             return; /* s is the env's (freed by it when this fails, too) */
     }
     log_warnx("pool=%s: state.store: out of memory, leftovers of a crash stay", pc->name);
@@ -1537,7 +1537,7 @@ store_release(struct pool *p)
         u->fd = p->store_lock;
         snprintf(u->pool, sizeof(u->pool), "%s", p->conf.name);
         snprintf(u->store, sizeof(u->store), "%s", p->conf.state.store);
-        pool_env_run(p->env, store_unlock_run, u, store_unlock_free, false, store_unlock_done,
+        pool_env_run(p->env, store_unlock_run, u, store_unlock_free, ENV_AFTER, store_unlock_done,
                      NULL);
     }
     p->store_lock = -1;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -280,7 +281,13 @@ child(const struct job *j, int devnull, int out)
     sigprocmask(SIG_SETMASK, &none, NULL);
     if (setsid() < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
         _exit(127);
-    syscall(SYS_close_range, 3U, ~0U, 0U);
+    /* what airlock's other threads have open (a user's state being copied)
+     * is closed at the exec, once airlock goes on, not here: a close
+     * flushes, and on FUSE or NFS a flush waits for the server, busy with
+     * that copy for seconds, while the vfork held airlock's loop. The
+     * reaper never execs: it closes them (its fork holds nothing) */
+    if (j->reap || syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+        syscall(SYS_close_range, 3U, ~0U, 0U);
     if (j->reap)
         reap_child(j->uid, j->gid);
     const struct proc_opts *o = j->o;

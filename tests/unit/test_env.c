@@ -4,10 +4,12 @@
  * followed; a tree deeper than the recursion limit; a directory of mode
  * 000), the directory gone from its name at once, the uid back only after
  * the wipe, a detached wipe, the sweep of an earlier airlock's leftovers;
- * work (pool_env_run()): urgent work while the store's thread is held and
- * while other urgent work is held; the store's thread's work never before
- * the urgent work queued earlier, a wipe never before the work queued
- * earlier; a detached one still runs and its context is freed. */
+ * work (pool_env_run()): urgent work while store work and other urgent work
+ * are held; store work while other store work is held, never before the
+ * urgent work queued earlier; ENV_AFTER work only once the store work
+ * queued earlier has ended, and before the store work queued after it; a
+ * wipe never before the work queued earlier; a detached one still runs and
+ * its context is freed. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -283,7 +285,7 @@ job_done(void *arg, void *ctx, int err)
 
 /* Queues job id; gate >= 0: it holds its thread until a byte comes there. */
 static struct wipe *
-job(struct pool_env *e, struct order *o, int id, bool urgent, int gate)
+job(struct pool_env *e, struct order *o, int id, enum env_queue q, int gate)
 {
     struct job_ctx *c = malloc(sizeof(*c));
 
@@ -291,16 +293,16 @@ job(struct pool_env *e, struct order *o, int id, bool urgent, int gate)
     c->o = o;
     c->id = id;
     c->gate = gate;
-    return pool_env_run(e, job_work, c, free, urgent, job_done, o);
+    return pool_env_run(e, job_work, c, free, q, job_done, o);
 }
 
 /* Queues a held job and waits until its thread runs it. */
 static void
-held_job(struct pool_env *e, struct order *o, int id, bool urgent, int gate)
+held_job(struct pool_env *e, struct order *o, int id, enum env_queue q, int gate)
 {
     char b;
 
-    assert_non_null(job(e, o, id, urgent, gate));
+    assert_non_null(job(e, o, id, q, gate));
     assert_int_equal(read(o->began[0], &b, 1), 1);
 }
 
@@ -333,18 +335,24 @@ test_run(void **state)
     struct pool_env *e = pool_env_new(loop, &err);
     assert_non_null(e);
 
-    /* urgent work runs while the store's thread and another urgent thread are held */
-    held_job(e, &o, 0, false, gate0[0]); /* holds the store's thread */
-    held_job(e, &o, 2, true, gate2[0]);  /* holds an urgent thread */
-    assert_non_null(job(e, &o, 1, false, -1));
-    pool_env_wipe_detach(job(e, &o, 3, false, -1)); /* runs, unheard */
-    assert_non_null(job(e, &o, 4, true, -1));
-    assert_non_null(job(e, &o, 5, false, -1));
+    /* urgent work runs while a store thread and another urgent thread are held */
+    held_job(e, &o, 0, ENV_STORE, gate0[0]); /* holds a store thread */
+    held_job(e, &o, 2, ENV_URGENT, gate2[0]);
+    assert_non_null(job(e, &o, 4, ENV_URGENT, -1));
     ran_so_far(&o, 1, (int[]){4}, 1);
     assert_int_equal(write(gate2[1], "x", 1), 1);
     ran_so_far(&o, 2, (int[]){4, 2}, 2);
+    /* store work runs beside store work */
+    assert_non_null(job(e, &o, 1, ENV_STORE, -1));
+    ran_so_far(&o, 3, (int[]){4, 2, 1}, 3);
+    /* ENV_AFTER waits for the store work before it, and the store work after
+     * it waits for it */
+    pool_env_wipe_detach(job(e, &o, 3, ENV_AFTER, -1)); /* runs, unheard */
+    assert_non_null(job(e, &o, 5, ENV_STORE, -1));
+    usleep(100 * 1000); /* time for store threads to run 3 and 5, were they allowed to */
+    ran_so_far(&o, 3, (int[]){4, 2, 1}, 3);
     assert_int_equal(write(gate0[1], "x", 1), 1);
-    ran_so_far(&o, 5, (int[]){4, 2, 0, 1, 3, 5}, 6); /* 3 was detached */
+    ran_so_far(&o, 5, (int[]){4, 2, 1, 0, 3, 5}, 6); /* 3 was detached */
 
     /* a wipe waits for the store's work queued before it */
     char base[] = "/tmp/test_env.XXXXXX", dir[64];
@@ -352,7 +360,7 @@ test_run(void **state)
     assert_non_null(mkdtemp(base));
     snprintf(dir, sizeof(dir), "%s/p-1", base);
     assert_int_equal(mkdir(dir, 0700), 0);
-    held_job(e, &o, 8, false, gate0[0]);
+    held_job(e, &o, 8, ENV_STORE, gate0[0]);
     assert_non_null(pool_env_wipe(e, base, "p-1", false, 0, wiped, &d, &err));
     usleep(100 * 1000);               /* time for a wipe thread to run it, were it allowed to */
     assert_int_equal(count(base), 1); /* moved aside, not removed */
@@ -361,16 +369,16 @@ test_run(void **state)
     assert_int_equal(d.calls, 1);
     assert_int_equal(count(base), 0);
     assert_int_equal(rmdir(base), 0);
-    ran_so_far(&o, 6, (int[]){4, 2, 0, 1, 3, 5, 8}, 7);
+    ran_so_far(&o, 6, (int[]){4, 2, 1, 0, 3, 5, 8}, 7);
 
-    /* what the store's thread is given after urgent work waits for it */
-    held_job(e, &o, 6, true, gate2[0]); /* holds an urgent thread */
-    assert_non_null(job(e, &o, 7, false, -1));
-    usleep(100 * 1000); /* time for the store's thread to run 7, were it allowed to */
-    ran_so_far(&o, 6, (int[]){4, 2, 0, 1, 3, 5, 8}, 7);
+    /* store work waits for the urgent work queued before it */
+    held_job(e, &o, 6, ENV_URGENT, gate2[0]);
+    assert_non_null(job(e, &o, 7, ENV_STORE, -1));
+    usleep(100 * 1000); /* time for a store thread to run 7, were it allowed to */
+    ran_so_far(&o, 6, (int[]){4, 2, 1, 0, 3, 5, 8}, 7);
     assert_int_equal(write(gate2[1], "x", 1), 1);
     pool_env_free(e); /* the rest runs before it returns */
-    ran_so_far(&o, 8, (int[]){4, 2, 0, 1, 3, 5, 8, 6, 7}, 9);
+    ran_so_far(&o, 8, (int[]){4, 2, 1, 0, 3, 5, 8, 6, 7}, 9);
     assert_int_equal(o.n_done, 8); /* 3 was detached: its callback never ran */
     loop_free(loop);
     int fds[] = {gate0[0], gate0[1], gate2[0], gate2[1], o.began[0], o.began[1]};
