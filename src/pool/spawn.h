@@ -3,10 +3,11 @@
  * A proc runs in its own session and process group (setsid), in its own
  * working directory, with stdin on /dev/null and stdout and stderr on one
  * pipe whose lines come back through on_line (bounded length; a flood is
- * read in bounded slices per loop turn). It inherits no other fd
- * (close-on-exec by close_range), default signal dispositions and an empty signal mask, and
- * optionally runs as another user. Its exit comes back once through on_exit
- * (a pidfd on the loop; the pool is the only reaper, so no zombie stays). */
+ * read in bounded slices per loop turn). It inherits no other fd (made
+ * close-on-exec by close_range), default signal dispositions and an empty
+ * signal mask, and optionally runs as another user. Its exit comes back
+ * once through on_exit (a pidfd on the loop; the pool is the only reaper,
+ * so no zombie stays). */
 #ifndef AIRLOCK_POOL_SPAWN_H
 #define AIRLOCK_POOL_SPAWN_H
 
