@@ -1452,8 +1452,8 @@ sweep_done(void *arg, void *ctx, int err)
 }
 
 /* Queues the removal of the temporaries an earlier airlock left in pc's
- * store, on the env's store thread: in order with this process's store-backs, so
- * that none of their temporaries is ever taken for a leftover. */
+ * store (ENV_AFTER: no store-back of this process runs meanwhile), so that
+ * none of their temporaries is ever taken for a leftover. */
 static void
 sweep_store(struct pool *p, const struct pool_conf *pc)
 {
@@ -1475,9 +1475,9 @@ sweep_store(struct pool *p, const struct pool_conf *pc)
     log_warnx("pool=%s: state.store: out of memory, leftovers of a crash stay", pc->name);
 }
 
-/* The store's lock of a pool that leaves it, released on the env's store thread
- * once the transfers queued before it ran: their temporaries are this
- * airlock's until then. */
+/* The store's lock of a pool that leaves it, released (ENV_AFTER) once the
+ * transfers queued before it ran: their temporaries are this airlock's
+ * until then. */
 struct store_unlock {
     int fd;
     char pool[CONF_NAME_MAX];

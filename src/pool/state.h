@@ -46,8 +46,8 @@ int state_conf_check_host(const struct state_conf *sc, char *why, size_t len);
  * crash, kill -9) left: regular files of airlock's uid named
  * ".NAME.<16 hex digits>" with NAME of the shape of one of sc's names
  * (tmpl_match()), never through a link, nothing else. Run it where no
- * store-back of this process runs at the same time (the env's store thread: a
- * temporary being written would go too). Returns 0 or the first -errno,
+ * store-back of this process runs at the same time (ENV_AFTER: a temporary
+ * being written would go too). Returns 0 or the first -errno,
  * with *removed the count removed. */
 int state_store_sweep(const struct state_conf *sc, unsigned *removed);
 
