@@ -78,8 +78,7 @@ struct runtime {
     struct timer leave_timer;
     char (*waiting)[CONF_NAME_MAX]; /* pools of cfg that wait for a leaving one */
     size_t n_waiting;
-    struct pool_env
-        *pool_env; /* what the pools share (uids, the wipe and state threads); with the first */
+    struct pool_env *pool_env;   /* what the pools share (uids, their threads); with the first */
     struct broker *broker;       /* broker: (its own thread), or NULL */
     struct http_env *http;       /* the loops of the HTTP proxies' sessions */
     struct http_proxy **proxies; /* proxies:, listening on the main loop */
