@@ -67,8 +67,7 @@ struct lane {
 struct worker {
     struct pool_env *env;
     struct lane *lane;
-    uint64_t running; /* the seq of what it runs now, 0: nothing */
-    bool barrier;     /* what it runs is a barrier */
+    const struct wipe *running; /* what it runs now, or NULL */
     pthread_t thread;
 };
 
@@ -395,9 +394,9 @@ may_start(const struct pool_env *e, const struct lane *l)
             return false;
     for (int i = 0; i < e->n_workers; i++) {
         const struct worker *wk = &e->workers[i];
-        if (wk->running == 0 || wk->lane > l)
+        if (wk->running == NULL || wk->lane > l)
             continue;
-        if (wk->lane < l ? wk->running < seq : wk->barrier || l->head->barrier)
+        if (wk->lane < l ? wk->running->seq < seq : wk->running->barrier || l->head->barrier)
             return false;
     }
     return true;
@@ -419,16 +418,15 @@ worker_thread(void *arg)
             break;
         if ((l->head = w->next) == NULL)
             l->tail = NULL;
-        wk->running = w->seq;
-        wk->barrier = w->barrier;
+        wk->running = w;
         pthread_mutex_unlock(&e->lock);
         if (w->work != NULL)
             w->err = w->work(w->ctx);
         else
             wipe_tree(w);
         pthread_mutex_lock(&e->lock);
-        wk->running = 0;
-        pthread_cond_broadcast(&e->cond); /* the other lane may wait for this one */
+        wk->running = NULL;
+        pthread_cond_broadcast(&e->cond); /* other threads may wait for this one */
         append(&e->done, &e->done_tail, w);
         uint64_t one = 1;
         (void)!write(e->wakefd, &one, sizeof(one));

@@ -23,6 +23,7 @@
 [ "$(id -u)" = 0 ] || skip "needs root to mount a FUSE file"
 GROWFILE=${GROWFILE:-$(dirname "$AIRLOCK")/tests/growfile}
 SLOW_MS=3000
+SESSION_STATE=$(printf "%08d" 0 | tr 0 x) # what growfile reads: --holds bytes of x
 pool_setup
 pool_state_store
 pool_conf "$CONF" "$P0" <<EOF
@@ -39,8 +40,8 @@ failures() { metric airlock_pool_hook_failures_total "pool=\"fa\",hook=\"deprovi
 pool_assign dave
 [ "$(app "$P" "login dave")" = "OK state-of-dave" ] || fail "dave's login was not served"
 at_exit growfile_umount
-start growfile "$GROWFILE" "$DIR/dave.db" --says 8 --holds 8 --owner "$(stat -c %u:%g "$DIR")" \
-    --slow "$SLOW_MS"
+start growfile "$GROWFILE" "$DIR/dave.db" --says ${#SESSION_STATE} --holds ${#SESSION_STATE} \
+    --owner "$(stat -c %u:%g "$DIR")" --slow "$SLOW_MS"
 wait_for eval 'findmnt -rn -t fuse.growfile "$DIR/dave.db" >/dev/null'
 [ "$(app "$P" logout)" = BYE ] || fail "dave's logout"
 OLD=$NAME
@@ -68,8 +69,8 @@ ms=$(elapsed_ms "$start_ns")
 grep -q "instance=$OLD hook=deprovision ok" "$LOG" ||
     fail "dave was given an instance ($ms ms after the timeout) before his store-back had ended"
 log "dave was given an instance $ms ms after the timeout, once the store-back had ended"
-[ "$(app "$P" "login dave")" = "OK xxxxxxxx" ] || fail "dave, back, was not served what was stored"
-[ "$(cat "$T/store/dave.db")" = xxxxxxxx ] || fail "the store has: $(cat "$T/store/dave.db")"
+[ "$(app "$P" "login dave")" = "OK $SESSION_STATE" ] || fail "dave, back, was not served what was stored"
+[ "$(cat "$T/store/dave.db")" = "$SESSION_STATE" ] || fail "the store has: $(cat "$T/store/dave.db")"
 [ -z "$(ls -A "$T/store" | grep '^\.')" ] || fail "temporary files left: $(ls -A "$T/store")"
 for reason in timeout state; do
     [ "$(failures $reason)" = 0 ] || fail "store-backs counted as failed for reason=$reason"

@@ -355,7 +355,7 @@ test_run(void **state)
     ran_so_far(&o, 5, (int[]){4, 2, 1, 0, 3, 5}, 6); /* 3 was detached */
 
     /* a wipe waits for the store's work queued before it */
-    char base[] = "/tmp/test_env.XXXXXX", dir[64];
+    char base[] = "/tmp/test_env.XXXXXX", dir[64]; /* base: mkdtemp()'s template */
     struct done d = {.loop = loop};
     assert_non_null(mkdtemp(base));
     snprintf(dir, sizeof(dir), "%s/p-1", base);
