@@ -352,6 +352,12 @@ pool_state_store() {
     U0=$(free_uids 3)
 }
 
+# GROWFILE: tests/tools/growfile.c, a FUSE file that holds more than its
+# size says or is slow to read; growfile_reads N: what one of --holds N
+# reads (N bytes of x)
+GROWFILE=${GROWFILE:-$(dirname "$AIRLOCK")/tests/growfile}
+growfile_reads() { printf "%0${1}d" 0 | tr 0 x; }
+
 # growfile_umount: unmounts the growfiles (tests/tools/growfile.c) under $T,
 # wherever the wipe moved them (t_pool_state_builtin, t_pool_state_set)
 growfile_umount() {

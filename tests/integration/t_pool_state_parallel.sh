@@ -11,9 +11,8 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to mount a FUSE file"
-GROWFILE=${GROWFILE:-$(dirname "$AIRLOCK")/tests/growfile}
 SLOW_MS=3000
-ERIN_STATE=$(printf "%016d" 0 | tr 0 x) # what growfile reads: --holds bytes of x
+ERIN_STATE=$(growfile_reads 16)
 pool_setup
 pool_state_store
 pool_conf "$CONF" "$P0" --state-wait 30000 <<EOF

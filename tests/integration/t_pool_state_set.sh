@@ -17,7 +17,6 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
-GROWFILE=${GROWFILE:-$(dirname "$AIRLOCK")/tests/growfile}
 pool_setup
 mkdir "$T/store"
 mount -t tmpfs -o size=8m,mode=0755 airlock-test-state-set "$T/store" || skip "cannot mount a tmpfs"

@@ -21,9 +21,8 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to mount a FUSE file"
-GROWFILE=${GROWFILE:-$(dirname "$AIRLOCK")/tests/growfile}
 SLOW_MS=3000
-SESSION_STATE=$(printf "%08d" 0 | tr 0 x) # what growfile reads: --holds bytes of x
+SESSION_STATE=$(growfile_reads 8) # what dave's session wrote, as the store-back reads it
 pool_setup
 pool_state_store
 pool_conf "$CONF" "$P0" <<EOF
