@@ -347,6 +347,16 @@ loop_stop(struct loop *loop)
     (void)w;
 }
 
+/* Whether a post waits to run. */
+static bool
+posts_pending(struct loop *loop)
+{
+    pthread_mutex_lock(&loop->post_lock);
+    bool pending = loop->post_head != NULL;
+    pthread_mutex_unlock(&loop->post_lock);
+    return pending;
+}
+
 int
 loop_run(struct loop *loop)
 {
@@ -376,7 +386,9 @@ loop_run(struct loop *loop)
         loop->batch_n = loop->batch_next = 0;
         run_timers(loop);
         run_deferred(loop);
-    } while (!atomic_load(&loop->stopping));
+        /* a post made while this turn ran, just before the stop, still
+         * runs (a worker's shutdown posts its closes, then stops it) */
+    } while (!atomic_load(&loop->stopping) || posts_pending(loop));
     atomic_store(&loop->stopping, 0);
     return 0;
 }

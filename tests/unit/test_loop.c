@@ -3,8 +3,11 @@
  * the same epoll batch gets no event; a cancelled task does not run, even
  * when it was the last of the batch being run; tasks queued while a batch
  * runs wait for the next turn; an io updated not to watch for reading gets
- * no event, and watched again, gets one for what came meanwhile. The test build has ASan: a
- * callback on freed memory fails the test. */
+ * no event, and watched again, gets one for what came meanwhile; a post
+ * made while the loop is busy, just before it is stopped, still runs. The
+ * test build has ASan: a callback on freed memory fails the test. */
+#include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -236,13 +239,77 @@ test_cancel_idempotent(void **state)
     loop_free(test_loop);
 }
 
+/* ---- a post that comes while the loop is busy, then the stop */
+
+struct busy {
+    struct io io;
+    sem_t inside, go;
+    int posted;
+};
+
+static void
+busy_event(struct io *io, uint32_t events)
+{
+    struct busy *b = io->data;
+    uint64_t n;
+    (void)events;
+
+    assert_int_equal(read(io->fd, &n, sizeof(n)), sizeof(n));
+    sem_post(&b->inside);
+    sem_wait(&b->go); /* the post and the stop come now */
+}
+
+static void
+posted(void *arg)
+{
+    ((struct busy *)arg)->posted++;
+}
+
+static void *
+run_thread(void *arg)
+{
+    (void)arg;
+    assert_int_equal(loop_run(test_loop), 0);
+    return NULL;
+}
+
+/* The shutdown of a worker posts its closes, then stops its loop: the
+ * posts run even when they came in the middle of a turn. */
+static void
+test_post_before_stop(void **state)
+{
+    struct busy b = {0};
+    pthread_t th;
+    (void)state;
+
+    test_loop = loop_new();
+    assert_non_null(test_loop);
+    sem_init(&b.inside, 0, 0);
+    sem_init(&b.go, 0, 0);
+    int fd = eventfd(1, EFD_NONBLOCK | EFD_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(io_start(test_loop, &b.io, fd, EPOLLIN, busy_event, &b), 0);
+    assert_int_equal(pthread_create(&th, NULL, run_thread, NULL), 0);
+    sem_wait(&b.inside);
+    assert_int_equal(loop_post(test_loop, posted, &b), 0);
+    loop_stop(test_loop);
+    sem_post(&b.go);
+    pthread_join(th, NULL);
+    assert_int_equal(b.posted, 1);
+    io_stop(test_loop, &b.io);
+    close(fd);
+    loop_free(test_loop);
+    sem_destroy(&b.inside);
+    sem_destroy(&b.go);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_io_freed_in_batch), cmocka_unit_test(test_io_update),
         cmocka_unit_test(test_cancel_in_batch),   cmocka_unit_test(test_cancel_batch_end),
-        cmocka_unit_test(test_cancel_idempotent),
+        cmocka_unit_test(test_cancel_idempotent), cmocka_unit_test(test_post_before_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
