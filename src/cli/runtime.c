@@ -88,6 +88,8 @@ struct runtime {
     struct timer drain_timer;
     uint64_t drain_deadline;
     int draining;
+    bool drain_killed; /* the deadline passed: the pools' processes were killed */
+    bool drain_forced; /* a second stop signal: store-backs are not awaited */
     /* the metrics of reloads; the start counts as the first, successful load */
     uint64_t reloads[RELOAD_RESULT_COUNT];
     bool last_reload_ok;
@@ -602,7 +604,9 @@ find_pool(struct pool **pools, size_t n, const char *name)
 
 /* A pool that a reload removes is stopped like at airlock's stop: its
  * sessions end (SIGTERM), their state is stored back, and it is freed once
- * it has no instance left, or at drain_timeout (what is left is killed).
+ * it has no instance left, or at drain_timeout (what is left is killed),
+ * once the store-backs under way then have ended (a user back on another
+ * node must not be served the state from before its session).
  * A pool of the config that has the name, the store or a port of a
  * leaving pool (a pool renamed, or moved) waits until that one is freed,
  * and starts after the transfers' thread has run what was queued before:
@@ -612,6 +616,7 @@ find_pool(struct pool **pools, size_t n, const char *name)
 struct leaving {
     struct pool *pool;
     uint64_t deadline; /* loop ms */
+    bool killed;       /* at the deadline */
 };
 
 static bool
@@ -706,9 +711,15 @@ leave_poll(struct runtime *rt)
         struct leaving *l = &rt->leaving[i];
         if (pool_busy(l->pool) > 0 && now < l->deadline)
             continue;
-        if (pool_busy(l->pool) > 0)
-            log_warnx("pool=%s: drain_timeout reached: killing %zu instances",
-                      pool_conf(l->pool)->name, pool_busy(l->pool));
+        if (pool_busy(l->pool) > 0 && !l->killed) {
+            log_warnx("pool=%s: drain_timeout reached: killing %zu instances; awaiting %zu "
+                      "store-backs",
+                      pool_conf(l->pool)->name, pool_busy(l->pool), pool_storing(l->pool));
+            pool_kill(l->pool);
+            l->killed = true;
+        }
+        if (pool_storing(l->pool) > 0)
+            continue;
         log_info("pool=%s removed", pool_conf(l->pool)->name);
         pool_free(l->pool);
         rt->leaving[i--] = rt->leaving[--rt->n_leaving];
@@ -748,7 +759,7 @@ pool_leave(struct runtime *rt, struct pool *p, uint32_t ms)
     log_info("pool=%s removed: stopping its %zu instances (sessions stored back)",
              pool_conf(p)->name, pool_busy(p));
     pool_stop(p);
-    rt->leaving[rt->n_leaving++] = (struct leaving){p, loop_now(rt->loop) + ms};
+    rt->leaving[rt->n_leaving++] = (struct leaving){p, loop_now(rt->loop) + ms, false};
     return 0;
 }
 
@@ -831,15 +842,16 @@ pools_apply(struct runtime *rt, const struct config *cfg)
     return rc;
 }
 
+/* The sum of count() over the pools, the leaving ones too. */
 static size_t
-pool_instances(const struct runtime *rt)
+pools_count(const struct runtime *rt, size_t (*count)(const struct pool *))
 {
     size_t n = 0;
 
     for (size_t i = 0; i < rt->n_pools; i++)
-        n += pool_busy(rt->pools[i]);
+        n += count(rt->pools[i]);
     for (size_t i = 0; i < rt->n_leaving; i++)
-        n += pool_busy(rt->leaving[i].pool);
+        n += count(rt->leaving[i].pool);
     return n;
 }
 
@@ -1286,24 +1298,41 @@ close_all_posted(void *arg)
 
 static void drain_check(struct timer *t);
 
-/* Stops the main loop once no connection is left or the deadline passed. */
+/* Stops the main loop once no connection is left or the deadline passed.
+ * At the deadline the pools' processes are killed, and the store-backs of
+ * their sessions are awaited (unless a second stop signal came): the
+ * directory hears the instances stopped only once their state is stored. */
 static void
 drain_poll(struct runtime *rt)
 {
     size_t open = open_connections(rt);
     size_t logs = rt->logfwd != NULL ? logfwd_pending(rt->logfwd) : 0;
-    size_t instances = pool_instances(rt);
+    size_t instances = pools_count(rt, pool_busy);
+    size_t storing = pools_count(rt, pool_storing);
 
     if ((open > 0 || logs > 0 || instances > 0) && loop_now(rt->loop) < rt->drain_deadline) {
         timer_start(rt->loop, &rt->drain_timer, DRAIN_POLL_MS, drain_check, rt);
         return;
     }
+    if (instances > 0 && !rt->drain_killed) {
+        log_warnx("drain deadline reached: killing %zu pool instances; awaiting %zu store-backs",
+                  instances, storing);
+        for (size_t i = 0; i < rt->n_pools; i++)
+            pool_kill(rt->pools[i]);
+        for (size_t i = 0; i < rt->n_leaving; i++)
+            pool_kill(rt->leaving[i].pool);
+        rt->drain_killed = true;
+    }
+    if (storing > 0 && !rt->drain_forced) {
+        timer_start(rt->loop, &rt->drain_timer, DRAIN_POLL_MS, drain_check, rt);
+        return;
+    }
+    if (storing > 0)
+        log_warnx("second stop signal: %zu store-backs not awaited", storing);
     if (open > 0)
         log_warnx("drain deadline reached: closing %zu connections", open);
     if (logs > 0)
         log_warnx("drain deadline reached: %zu bytes of log lines not forwarded", logs);
-    if (instances > 0)
-        log_warnx("drain deadline reached: killing %zu pool instances", instances);
     /* a second signal comes here with the poll still armed: it must not fire
      * in the last loop turn of runtime_free(), after the workers are freed */
     timer_stop(rt->loop, &rt->drain_timer);
@@ -1322,6 +1351,7 @@ drain_start(struct runtime *rt)
     if (rt->draining) {
         log_warnx("second stop signal: closing every connection now");
         rt->drain_deadline = 0;
+        rt->drain_forced = true;
         drain_poll(rt);
         return;
     }
@@ -1335,7 +1365,7 @@ drain_start(struct runtime *rt)
         http_proxy_stop(rt->proxies[i]);
     http_env_drain(rt->http);
     log_info("draining %zu connections and %zu pool instances for up to %u ms",
-             open_connections(rt), pool_instances(rt), rt->cfg.drain_timeout_ms);
+             open_connections(rt), pools_count(rt, pool_busy), rt->cfg.drain_timeout_ms);
     rt->drain_deadline = loop_now(rt->loop) + rt->cfg.drain_timeout_ms;
     drain_poll(rt);
 }

@@ -1718,6 +1718,38 @@ pool_busy(const struct pool *p)
     return p->total;
 }
 
+size_t
+pool_storing(const struct pool *p)
+{
+    size_t n = 0;
+    struct list *pos, *tmp;
+
+    if (!has_hook(p, HOOK_DEPROVISION))
+        return 0;
+    list_for_each_safe(pos, tmp, &p->instances) {
+        const struct instance *in = list_entry(pos, struct instance, link);
+        /* a stopping session's fetch may still run: it is stored back after */
+        if (in->state == INST_DEPROVISIONING ||
+            (in->state == INST_STOPPING && (in->provisioned || hook_busy(in))))
+            n++;
+    }
+    return n;
+}
+
+void
+pool_kill(struct pool *p)
+{
+    struct list *pos, *tmp;
+
+    list_for_each_safe(pos, tmp, &p->instances) {
+        struct instance *in = list_entry(pos, struct instance, link);
+        if (in->state == INST_STOPPING && in->proc.state == PROC_RUNNING) {
+            in->sent_term = true;
+            proc_signal(&in->proc, SIGKILL);
+        }
+    }
+}
+
 const struct pool_conf *
 pool_conf(const struct pool *p)
 {

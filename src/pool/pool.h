@@ -67,12 +67,22 @@ void pool_stop(struct pool *p);
 /* Returns how many instances p still has (running or being torn down). */
 size_t pool_busy(const struct pool *p);
 
+/* Returns how many of p's sessions are still to be stored back or being
+ * stored back: pool_free() would cut them off (a user back on another
+ * node would be served the state from before the session). */
+size_t pool_storing(const struct pool *p);
+
+/* At drain_timeout: kills the processes of the instances still stopping
+ * (SIGKILL); their sessions are stored back as usual (pool_storing()). */
+void pool_kill(struct pool *p);
+
 /* Returns p's configuration. */
 const struct pool_conf *pool_conf(const struct pool *p);
 
 /* Kills whatever is left (SIGKILL to each process group, reaped at once;
  * every process of each uid of its own, waiting a few seconds at most),
- * hands the directories to the env's wipe threads and frees p; NULL is
+ * deprovisioning hooks too, reports the instances stopped, hands the
+ * directories to the env's wipe threads and frees p; NULL is
  * harmless. Deferred work of p may still be queued on the loop: run the
  * loop once more before freeing it. */
 void pool_free(struct pool *p);
