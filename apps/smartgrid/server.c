@@ -286,8 +286,9 @@ tls_context(const struct opts *o)
     if (ctx == NULL)
         return NULL;
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    /* no resumption: every connection presents and checks its certificate */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    /* no resumption: every connection presents and checks its certificate;
+     * OpenSSL's copy of what it decrypted is wiped once read */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_CLEANSE_PLAINTEXT);
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if ((o->cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
@@ -559,6 +560,7 @@ login(struct conn *c, const cJSON *req)
         return;
     }
     int rc = sg_db_open(path, key->valuestring, SG_KEY_HEX, 0, &srv.db);
+    OPENSSL_cleanse(key->valuestring, SG_KEY_HEX); /* SQLCipher holds the key now */
     if (rc == -EACCES) {
         log_info("login failed user=%s reason=wrong_key", srv.user);
         respond_error(c, 401, "wrong key");
@@ -817,7 +819,7 @@ service(struct conn *c)
         if (c->t.state != SG_TLS_OPEN)
             break;
         if (c->close_after)
-            c->t.in_len = 0;
+            sg_tls_consume(&c->t, c->t.in_len);
         /* no readiness wanted: the step stopped at its read budget, and
          * poll() would not wake for what OpenSSL or the socket still hold */
         int budget = c->events == 0 && !c->t.eof && c->t.in_len < c->t.in_cap;

@@ -2,6 +2,7 @@
 #include "tlsio.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -99,8 +100,10 @@ sg_tls_step(struct sg_tls *t, short *events)
         }
         t->out_off += (size_t)r;
     }
-    if (t->out_off == t->out_len)
+    if (t->out_off == t->out_len) {
+        OPENSSL_cleanse(t->out, t->out_len); /* sent: no plaintext stays behind */
         t->out_off = t->out_len = 0;
+    }
     for (int i = 0; i < SG_TLS_READS_PER_STEP && !t->eof && t->in_len < t->in_cap; i++) {
         r = SSL_read(t->ssl, t->in + t->in_len, (int)(t->in_cap - t->in_len));
         if (r > 0) {
@@ -131,9 +134,13 @@ sg_tls_send(struct sg_tls *t, const void *p, size_t n)
         size_t cap = t->out_cap ? t->out_cap : 4096;
         while (cap < t->out_len + n)
             cap *= 2;
-        uint8_t *o = realloc(t->out, cap);
+        /* not realloc(): the old block is wiped before it is freed */
+        uint8_t *o = malloc(cap);
         if (o == NULL)
             return -ENOMEM;
+        if (t->out_len > 0)
+            memcpy(o, t->out, t->out_len);
+        OPENSSL_clear_free(t->out, t->out_cap);
         t->out = o;
         t->out_cap = cap;
     }
@@ -145,12 +152,11 @@ sg_tls_send(struct sg_tls *t, const void *p, size_t n)
 void
 sg_tls_consume(struct sg_tls *t, size_t n)
 {
-    if (n >= t->in_len) {
-        t->in_len = 0;
-        return;
-    }
+    if (n > t->in_len)
+        n = t->in_len;
     memmove(t->in, t->in + n, t->in_len - n);
     t->in_len -= n;
+    OPENSSL_cleanse(t->in + t->in_len, n); /* what was consumed, wiped */
 }
 
 int
@@ -172,8 +178,8 @@ sg_tls_close(struct sg_tls *t)
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
-    free(t->in);
-    free(t->out);
+    OPENSSL_clear_free(t->in, t->in_cap);
+    OPENSSL_clear_free(t->out, t->out_cap);
     t->in = t->out = NULL;
     t->in_len = t->in_cap = t->out_len = t->out_off = t->out_cap = 0;
     t->state = SG_TLS_CLOSED;

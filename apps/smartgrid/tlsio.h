@@ -48,7 +48,9 @@ int sg_tls_step(struct sg_tls *t, short *events);
  * -ENOMEM. */
 int sg_tls_send(struct sg_tls *t, const void *p, size_t n);
 
-/* Drops the first n bytes of the input (a parsed message). */
+/* Drops the first n bytes of the input (a parsed message), wiped: a
+ * login's key or a user's readings do not stay behind in the buffer (nor
+ * in what was sent, or in a buffer freed or outgrown). */
 void sg_tls_consume(struct sg_tls *t, size_t n);
 
 /* Returns 1 while output is waiting to be sent. */
