@@ -55,6 +55,26 @@ loop_clock_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
 }
 
+/* Runs the posts queued now, one batch (those made meanwhile wait).
+ * Returns whether there were any. */
+static bool
+run_posts(struct loop *loop)
+{
+    pthread_mutex_lock(&loop->post_lock);
+    struct post *p = loop->post_head;
+    loop->post_head = loop->post_tail = NULL;
+    pthread_mutex_unlock(&loop->post_lock);
+    if (p == NULL)
+        return false;
+    while (p != NULL) {
+        struct post *next = p->next;
+        p->fn(p->arg);
+        free(p);
+        p = next;
+    }
+    return true;
+}
+
 static void
 wake_read(struct io *io, uint32_t events)
 {
@@ -65,20 +85,8 @@ wake_read(struct io *io, uint32_t events)
     /* one read zeroes the counter; a post after it raises a new edge */
     if (read(loop->wakefd, &n, sizeof(n)) < 0)
         n = 0;
-    for (;;) {
-        pthread_mutex_lock(&loop->post_lock);
-        struct post *p = loop->post_head;
-        loop->post_head = loop->post_tail = NULL;
-        pthread_mutex_unlock(&loop->post_lock);
-        if (p == NULL)
-            break;
-        while (p != NULL) {
-            struct post *next = p->next;
-            p->fn(p->arg);
-            free(p);
-            p = next;
-        }
-    }
+    while (run_posts(loop))
+        ;
 }
 
 struct loop *
@@ -347,16 +355,6 @@ loop_stop(struct loop *loop)
     (void)w;
 }
 
-/* Whether a post waits to run. */
-static bool
-posts_pending(struct loop *loop)
-{
-    pthread_mutex_lock(&loop->post_lock);
-    bool pending = loop->post_head != NULL;
-    pthread_mutex_unlock(&loop->post_lock);
-    return pending;
-}
-
 int
 loop_run(struct loop *loop)
 {
@@ -386,9 +384,12 @@ loop_run(struct loop *loop)
         loop->batch_n = loop->batch_next = 0;
         run_timers(loop);
         run_deferred(loop);
-        /* a post made while this turn ran, just before the stop, still
-         * runs (a worker's shutdown posts its closes, then stops it) */
-    } while (!atomic_load(&loop->stopping) || posts_pending(loop));
+    } while (!atomic_load(&loop->stopping));
+    /* a post made before the stop while the last turn ran still runs, with
+     * the tasks it defers (a worker's shutdown posts its closes, then stops
+     * it); posts made after the stop wait for the next loop_run() */
+    if (run_posts(loop))
+        run_deferred(loop);
     atomic_store(&loop->stopping, 0);
     return 0;
 }

@@ -49,12 +49,12 @@ struct loop *loop_new(void);
 void loop_free(struct loop *loop);
 
 /* Runs until loop_stop(), at least one turn (so a loop stopped beforehand
- * still runs its posts and deferred tasks once), and on until every post
- * made before the stop has run. Returns 0, or -errno. */
+ * still runs its posts and deferred tasks once); a post made before the
+ * stop runs before it returns. Returns 0, or -errno. */
 int loop_run(struct loop *loop);
 
-/* Makes loop_run() return after the current iteration (or once the posts
- * made before it ran); thread-safe. */
+/* Makes loop_run() return after the current iteration and the posts made
+ * before this call; thread-safe. */
 void loop_stop(struct loop *loop);
 
 /* Milliseconds on CLOCK_MONOTONIC, cached once per iteration. */
