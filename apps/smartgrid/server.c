@@ -30,6 +30,7 @@
 #include <http_parser.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <openssl/decoder.h>
 #include <openssl/rand.h>
@@ -328,7 +329,7 @@ respond(struct conn *c, int status, cJSON *body)
                      c->close_after ? "Connection: close\r\n" : "");
     if (sg_tls_send(&c->t, head, (size_t)n) != 0 || sg_tls_send(&c->t, text, blen) != 0)
         c->close_after = 1;
-    free(text);
+    cJSON_free(text);
     cJSON_Delete(body);
 }
 
@@ -560,7 +561,6 @@ login(struct conn *c, const cJSON *req)
         return;
     }
     int rc = sg_db_open(path, key->valuestring, SG_KEY_HEX, 0, &srv.db);
-    OPENSSL_cleanse(key->valuestring, SG_KEY_HEX); /* SQLCipher holds the key now */
     if (rc == -EACCES) {
         log_info("login failed user=%s reason=wrong_key", srv.user);
         respond_error(c, 401, "wrong key");
@@ -1194,6 +1194,17 @@ state_watch_open(void)
     return srv.state_watch < 0 ? "no_inotify" : NULL;
 }
 
+/* cJSON's free: what a request or a reply held (a login's key, a user's
+ * readings, the token) is wiped first; with a free of its own, cJSON grows
+ * its print buffers by copy and free, not realloc(), so they are wiped too */
+static void
+wiping_free(void *p)
+{
+    if (p != NULL)
+        OPENSSL_cleanse(p, malloc_usable_size(p));
+    free(p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1203,6 +1214,7 @@ main(int argc, char **argv)
      * /proc/PID/mem; no core dump holds them either */
     if (prctl(PR_SET_DUMPABLE, 0) != 0)
         fatal("prctl PR_SET_DUMPABLE");
+    cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = malloc, .free_fn = wiping_free});
     parse_args(argc, argv, &srv.o);
     signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < MAX_CONNS; i++)

@@ -88,7 +88,7 @@ struct runtime {
     struct timer drain_timer;
     uint64_t drain_deadline;
     int draining;
-    bool drain_killed; /* the deadline passed: the pools' processes were killed */
+    bool drain_late;   /* the deadline passed: connections closed, processes killed */
     bool drain_forced; /* a second stop signal: store-backs are not awaited */
     /* the metrics of reloads; the start counts as the first, successful load */
     uint64_t reloads[RELOAD_RESULT_COUNT];
@@ -1298,41 +1298,56 @@ close_all_posted(void *arg)
 
 static void drain_check(struct timer *t);
 
+/* Closes every connection, on the loops that own them. */
+static void
+connections_close(struct runtime *rt)
+{
+    for (size_t i = 0; i < rt->n_workers; i++) {
+        http_env_post_close(rt->http, i);
+        if (loop_post(rt->workers[i]->loop, close_all_posted, rt->workers[i]) != 0)
+            log_warnx("cannot post the close to loop %zu", i);
+    }
+}
+
 /* Stops the main loop once no connection is left or the deadline passed.
- * At the deadline the pools' processes are killed, and the store-backs of
- * their sessions are awaited (unless a second stop signal came): the
- * directory hears the instances stopped only once their state is stored. */
+ * At the deadline the connections are closed and the pools' processes
+ * killed, and the store-backs of their sessions are awaited (unless a
+ * second stop signal came): the directory hears the instances stopped
+ * only once their state is stored. */
 static void
 drain_poll(struct runtime *rt)
 {
     size_t open = open_connections(rt);
     size_t logs = rt->logfwd != NULL ? logfwd_pending(rt->logfwd) : 0;
     size_t instances = pools_count(rt, pool_busy);
-    size_t storing = pools_count(rt, pool_storing);
 
     if ((open > 0 || logs > 0 || instances > 0) && loop_now(rt->loop) < rt->drain_deadline) {
         timer_start(rt->loop, &rt->drain_timer, DRAIN_POLL_MS, drain_check, rt);
         return;
     }
-    if (instances > 0 && !rt->drain_killed) {
-        log_warnx("drain deadline reached: killing %zu pool instances; awaiting %zu store-backs",
-                  instances, storing);
+    if (!rt->drain_late) {
+        rt->drain_late = true;
+        if (open > 0)
+            log_warnx("drain deadline reached: closing %zu connections", open);
+        if (logs > 0)
+            log_warnx("drain deadline reached: %zu bytes of log lines not forwarded", logs);
+        if (instances > 0)
+            log_warnx("drain deadline reached: killing %zu pool instances; awaiting %zu "
+                      "store-backs",
+                      instances, pools_count(rt, pool_storing));
+        connections_close(rt);
         for (size_t i = 0; i < rt->n_pools; i++)
             pool_kill(rt->pools[i]);
         for (size_t i = 0; i < rt->n_leaving; i++)
             pool_kill(rt->leaving[i].pool);
-        rt->drain_killed = true;
     }
+    size_t storing = pools_count(rt, pool_storing);
     if (storing > 0 && !rt->drain_forced) {
         timer_start(rt->loop, &rt->drain_timer, DRAIN_POLL_MS, drain_check, rt);
         return;
     }
     if (storing > 0)
         log_warnx("second stop signal: %zu store-backs not awaited", storing);
-    if (open > 0)
-        log_warnx("drain deadline reached: closing %zu connections", open);
-    if (logs > 0)
-        log_warnx("drain deadline reached: %zu bytes of log lines not forwarded", logs);
     /* a second signal comes here with the poll still armed: it must not fire
      * in the last loop turn of runtime_free(), after the workers are freed */
     timer_stop(rt->loop, &rt->drain_timer);

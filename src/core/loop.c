@@ -387,7 +387,7 @@ loop_run(struct loop *loop)
     } while (!atomic_load(&loop->stopping));
     /* a post made before the stop while the last turn ran still runs, with
      * the tasks it defers (a worker's shutdown posts its closes, then stops
-     * it); posts made after the stop wait for the next loop_run() */
+     * it); posts made while these run wait for the next loop_run() */
     if (run_posts(loop))
         run_deferred(loop);
     atomic_store(&loop->stopping, 0);

@@ -150,6 +150,7 @@ struct pool {
     bool *port_used; /* pool_conf_ports() entries */
     unsigned n_ports;
     bool stopping;
+    uint64_t killed_ms; /* pool_kill()'s loop_now(), or 0 */
     struct timer scale_timer;
     struct task scale_task, free_task;
     struct pool_stats stats;
@@ -1726,11 +1727,15 @@ pool_storing(const struct pool *p)
 
     if (!has_hook(p, HOOK_DEPROVISION))
         return 0;
+    /* a stopping session's store-back begins once its processes are gone
+     * (and its fetch, if it still runs, has ended): after pool_kill(), for
+     * REAP_WAIT_MS at most, as pool_free() would wait (a process that
+     * outlives SIGKILL would hold the pool for ever) */
+    bool reaping = p->killed_ms == 0 || loop_now(p->loop) < p->killed_ms + REAP_WAIT_MS;
     list_for_each_safe(pos, tmp, &p->instances) {
         const struct instance *in = list_entry(pos, struct instance, link);
-        /* a stopping session's fetch may still run: it is stored back after */
         if (in->state == INST_DEPROVISIONING ||
-            (in->state == INST_STOPPING && (in->provisioned || hook_busy(in))))
+            (reaping && in->state == INST_STOPPING && (in->provisioned || hook_busy(in))))
             n++;
     }
     return n;
@@ -1741,6 +1746,7 @@ pool_kill(struct pool *p)
 {
     struct list *pos, *tmp;
 
+    p->killed_ms = loop_now(p->loop);
     list_for_each_safe(pos, tmp, &p->instances) {
         struct instance *in = list_entry(pos, struct instance, link);
         if (in->state == INST_STOPPING && in->proc.state == PROC_RUNNING) {

@@ -69,7 +69,9 @@ size_t pool_busy(const struct pool *p);
 
 /* Returns how many of p's sessions are still to be stored back or being
  * stored back: pool_free() would cut them off (a user back on another
- * node would be served the state from before the session). */
+ * node would be served the state from before the session). Once
+ * pool_kill() ran, a session whose processes are not gone within a few
+ * seconds no longer counts (they may never go). */
 size_t pool_storing(const struct pool *p);
 
 /* At drain_timeout: kills the processes of the instances still stopping

@@ -12,7 +12,8 @@
 #    n2, is given an instance only once n1 has stored his session, and is
 #    served it. When n1 stopped at the deadline, n2 could serve dave the
 #    state from before the session, which the late store-back then
-#    overwrote;
+#    overwrote; a connection n1 relays is closed at the deadline, not
+#    when the store-back ends;
 #  - a second SIGTERM does not await it (logged); a built-in store-back
 #    still ends before airlock exits.
 . "$(dirname "$0")/lib.sh"
@@ -80,8 +81,16 @@ node_conf() {
 }
 node_conf n1
 node_conf n2
+# n1 relays a connection to a backend that never answers, and never ends
+read -r BP RP <<<"$(free_ports 2)"
+start silent socat -t 100 "TCP-LISTEN:$BP,reuseaddr,fork" SYSTEM:"sleep 60"
+wait_port "$BP"
+printf 'relays:\n  - name: stuck\n    listen: tcp:127.0.0.1:%s\n    target: tcp:127.0.0.1:%s\n' \
+    "$RP" "$BP" >>"$T/n1.yaml"
 airlock_up n1 run -c "$T/n1.yaml"
 N1=$LAST_PID
+start client socat -t 100 -u "TCP:127.0.0.1:$RP" -
+CLIENT=$LAST_PID
 wait_log "$T/n1.log" "pool=fa instance=.* ready" 10
 CTL=$T/n1.sock
 slow_session fa 12
@@ -89,8 +98,9 @@ OLD=$NAME
 airlock_up n2 run -c "$T/n2.yaml"
 N2=$LAST_PID
 wait_log "$T/n2.log" "pool=fa instance=.* ready" 10
+wait_for eval '[ -n "$(ss -Htn state established "( sport = :$BP )")" ]'
 kill -TERM "$N1"
-wait_log "$T/n1.log" "drain deadline reached" 10
+wait_log "$T/n1.log" "drain deadline reached: closing 1 connections" 10
 start_ns=$(date +%s%N)
 CTL=$T/n2.sock
 pool_at "$(assign_port dave)"
@@ -101,6 +111,9 @@ log "dave was given an instance on n2 $ms ms after n1's deadline, once n1 had st
 [ "$(app "$P" "login dave")" = "OK $(growfile_reads 12)" ] ||
     fail "dave, on n2, was not served what n1 stored: $(cat "$T/store/dave.db")"
 proc_reap "$N1" 20 || fail "n1 exited with status $?"
+grep -n "instance=$OLD hook=deprovision ok\|close relay=stuck .*end=shutdown" "$T/n1.log" | head -1 |
+    has "close relay=stuck" || fail "the relayed connection outlived the deadline: $(grep 'relay=stuck' "$T/n1.log")"
+wait_exit "$CLIENT" 5
 growfile_umount
 
 log "a second SIGTERM does not await the store-back; it still ends before the exit"
