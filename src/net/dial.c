@@ -26,10 +26,12 @@
 #define DIAL_HVSOCK_LINE_MAX 64 /* the device's "OK <port>\n" line, with room */
 
 /* The resolver answers to a ticket, not to the dial: a dial cancelled
- * meanwhile detaches itself (d = NULL) and may be freed at once, and the
+ * meanwhile withdraws the ticket, or, when the answer is already posted,
+ * detaches itself (d = NULL); either way it may be freed at once, and the
  * ticket is freed when the answer comes. */
 struct dial_lookup {
     struct dial *d;
+    struct resolve_waiter *waiter;
 };
 
 static const char *const result_names[] = {
@@ -60,7 +62,10 @@ dial_release(struct dial *d)
         d->io.fd = -1;
     }
     if (d->lookup != NULL) {
-        d->lookup->d = NULL;
+        if (resolve_cancel(d->lookup->waiter))
+            free(d->lookup);
+        else
+            d->lookup->d = NULL;
         d->lookup = NULL;
     }
     loop_cancel(d->loop, &d->task);
@@ -194,7 +199,7 @@ lookup_start(struct dial *d)
 
     if (l != NULL) {
         l->d = d;
-        rc = resolve_start(d->loop, d->target->host, lookup_done, l);
+        rc = resolve_start(d->loop, d->target->host, lookup_done, l, &l->waiter);
     }
     if (rc != 0) {
         free(l);

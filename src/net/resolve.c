@@ -42,8 +42,8 @@ struct entry {
 };
 
 /* A caller waiting for a lookup; called back on its own loop. */
-struct waiter {
-    struct waiter *next;
+struct resolve_waiter {
+    struct resolve_waiter *next;
     struct loop *loop;
     void (*done)(void *arg, int err);
     void *arg;
@@ -56,7 +56,7 @@ struct lookup {
     struct list link;       /* in inflight */
     struct list queue_link; /* in lookup_queue, while waiting for a thread */
     char *host;
-    struct waiter *waiters; /* a stack: nothing is taken out of it before the answer */
+    struct resolve_waiter *waiters; /* a stack; resolve_cancel() takes one out */
 };
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -256,7 +256,7 @@ cache_store(const char *host, const struct entry *fresh)
 static void
 lookup_deliver(void *arg)
 {
-    struct waiter *w = arg;
+    struct resolve_waiter *w = arg;
 
     w->done(w->arg, w->err);
     free(w);
@@ -280,17 +280,19 @@ lookup_run(struct lookup *l)
     else
         log_warnx("resolve host=%s failed", l->host);
 
+    /* posted under the lock: resolve_cancel() finds a waiter in its lookup,
+     * or its answer on its loop */
     pthread_mutex_lock(&cache_lock);
     list_del(&l->link);
-    struct waiter *w = l->waiters;
-    pthread_mutex_unlock(&cache_lock);
+    struct resolve_waiter *w = l->waiters;
     while (w != NULL) {
-        struct waiter *next = w->next;
+        struct resolve_waiter *next = w->next;
         w->err = fresh.err;
         if (loop_post(w->loop, lookup_deliver, w) != 0)
             abort(); /* the waiting connection would hang forever */
         w = next;
     }
+    pthread_mutex_unlock(&cache_lock);
     free(l->host);
     free(l);
 }
@@ -345,9 +347,10 @@ pool_grow(void)
 }
 
 int
-resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int err), void *arg)
+resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int err), void *arg,
+              struct resolve_waiter **waiter)
 {
-    struct waiter *w = calloc(1, sizeof(*w));
+    struct resolve_waiter *w = calloc(1, sizeof(*w));
     struct lookup *l;
     struct list *pos, *tmp;
     int rc = 0;
@@ -386,6 +389,8 @@ resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int e
     w->next = l->waiters;
     l->waiters = w;
     pthread_mutex_unlock(&cache_lock);
+    if (waiter != NULL)
+        *waiter = w;
     return 0;
 
 out:
@@ -395,6 +400,29 @@ out:
     free(l);
     free(w);
     return rc;
+}
+
+bool
+resolve_cancel(struct resolve_waiter *waiter)
+{
+    struct list *pos, *tmp;
+    bool found = false;
+
+    pthread_mutex_lock(&cache_lock);
+    list_for_each_safe(pos, tmp, &inflight) {
+        struct resolve_waiter **w = &list_entry(pos, struct lookup, link)->waiters;
+        while (*w != NULL && *w != waiter)
+            w = &(*w)->next;
+        if (*w != NULL) {
+            *w = waiter->next;
+            found = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cache_lock);
+    if (found)
+        free(waiter);
+    return found;
 }
 
 void

@@ -8,6 +8,7 @@
 #ifndef AIRLOCK_NET_RESOLVE_H
 #define AIRLOCK_NET_RESOLVE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -23,12 +24,24 @@ struct loop;
  * resolve_start()); or the cached failure (-EHOSTUNREACH, -ENOENT...). */
 int resolve_cached(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);
 
+/* A caller waiting for a lookup (resolve_start()). */
+struct resolve_waiter;
+
 /* Resolves host on a helper thread, stores the answer in the cache, then
- * calls done(arg, err) on loop's thread (err 0 or -errno). Returns 0, or
+ * calls done(arg, err) on loop's thread (err 0 or -errno); *waiter (when
+ * not NULL) is the handle for resolve_cancel() until then. Returns 0, or
  * -errno when the lookup could not be started (done is then never called):
  * -EBUSY when resolver_queue names already wait for a thread (counted in
  * resolve_stats()) or no thread could be started, or -ENOMEM. */
-int resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int err), void *arg);
+int resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int err), void *arg,
+                  struct resolve_waiter **waiter);
+
+/* Withdraws waiter before its answer. Returns true when done will never be
+ * called (the caller frees arg; the lookup goes on for the cache), false
+ * when the answer is already posted to its loop: done will be called
+ * there, arg must stay. A loop that goes away must have withdrawn its
+ * waiters first: an answer posted to a freed loop is a use after free. */
+bool resolve_cancel(struct resolve_waiter *waiter);
 
 /* Sets the pool's bounds: at most threads helper threads (0: the default,
  * RESOLVE_THREADS_DEFAULT) and queue names waiting (0: RESOLVE_QUEUE_DEFAULT).

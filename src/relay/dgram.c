@@ -115,8 +115,9 @@ struct dgram {
     struct relay *r; /* a reference: released by the last reap */
     struct loop *loop;
     int stopped;
-    int resolving; /* a lookup will call back: keep d allocated */
-    int udp_side;  /* listens on udp (enclave side) */
+    int resolving;                 /* a lookup will call back: keep d allocated */
+    struct resolve_waiter *waiter; /* while resolving */
+    int udp_side;                  /* listens on udp (enclave side) */
     /* udp side */
     struct io udp_io;
     int udp_readable;
@@ -371,8 +372,8 @@ reap(struct task *t)
         return;
     if (task_queued(&d->udp_more))
         goto later;
-    if (d->resolving)
-        return; /* resolved() reaps again */
+    if (d->resolving && !resolve_cancel(d->waiter))
+        return; /* the answer is posted: resolved() reaps again */
     free(d->flows);
     relay_unref(d->r);
     free(d);
@@ -440,7 +441,7 @@ target_addr(struct dgram *d, struct sockaddr_storage *ss, socklen_t *len)
         rc = resolve_cached(ep->host, (uint16_t)ep->port, ss, len);
     if (rc != -EAGAIN || d->resolving)
         return rc;
-    rc = resolve_start(d->loop, ep->host, resolved, d);
+    rc = resolve_start(d->loop, ep->host, resolved, d, &d->waiter);
     if (rc != 0)
         return rc;
     d->resolving = 1;

@@ -4,7 +4,8 @@
  * hook, and the hvsock CONNECT/OK exchange (answered, refused, silent,
  * hung up). Every test checks that the process holds the fds it held
  * before; the test build has ASan, so a dial touched after its cancel (it
- * is freed at once) or a leaked resolver ticket fails the test. */
+ * is freed at once), a leaked resolver ticket or an answer posted to a
+ * freed loop fails the test. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -330,7 +331,7 @@ barrier_step(void *arg, int err)
      * come first); the second is a lookup of its own on the one resolver
      * thread, queued after that one had posted every answer */
     if (--barrier_left > 0)
-        assert_int_equal(resolve_start(loop, "localhost", barrier_step, NULL), 0);
+        assert_int_equal(resolve_start(loop, "localhost", barrier_step, NULL, NULL), 0);
     else
         loop_stop(loop);
 }
@@ -341,7 +342,7 @@ static void
 resolver_barrier(void)
 {
     barrier_left = 2;
-    assert_int_equal(resolve_start(loop, "localhost", barrier_step, NULL), 0);
+    assert_int_equal(resolve_start(loop, "localhost", barrier_step, NULL, NULL), 0);
     run();
 }
 
@@ -379,6 +380,47 @@ test_name_and_cancel_resolving(void **state)
     resolve_configure(0, 0);
     close(lfd);
     assert_int_equal(count_fds(), fds);
+}
+
+static void
+count_answer(void *arg, int err)
+{
+    assert_int_equal(err, 0);
+    (*(int *)arg)++;
+}
+
+/* A loop that goes away withdraws its waiters first (resolve_cancel()):
+ * withdrawn, a waiter is never answered; not withdrawn (its answer was
+ * posted already), it is answered on its loop's next turn. Either way no
+ * answer reaches the loop once freed (ASan: a use after free) and nothing
+ * leaks. Many rounds, so that both happen. */
+static void
+test_resolve_cancel(void **state)
+{
+    (void)state;
+    int withdrawn = 0, answered = 0;
+
+    resolve_configure(1, 0);
+    for (int i = 0; i < 50; i++) {
+        struct loop *own = loop_new();
+        struct resolve_waiter *w;
+        int calls = 0;
+
+        assert_non_null(own);
+        assert_int_equal(resolve_start(own, "localhost", count_answer, &calls, &w), 0);
+        if (i % 2 == 1)
+            usleep(5000); /* the lookup (/etc/hosts) most likely ends meanwhile */
+        bool cancelled = resolve_cancel(w);
+        loop_stop(own);
+        assert_int_equal(loop_run(own), 0); /* an answer already posted is delivered */
+        loop_free(own);
+        assert_int_equal(calls, cancelled ? 0 : 1);
+        withdrawn += cancelled;
+        answered += calls;
+    }
+    resolver_barrier(); /* every lookup has ended: none answered a freed loop */
+    resolve_configure(0, 0);
+    print_message("withdrawn %d, answered %d\n", withdrawn, answered);
 }
 
 /* A name from the cache: no lookup, the next address of the entry. */
@@ -656,6 +698,7 @@ main(void)
         /* first: "localhost" must not be cached yet */
         cmocka_unit_test(test_name_and_cancel_resolving),
         cmocka_unit_test(test_name_cached),
+        cmocka_unit_test(test_resolve_cancel),
         cmocka_unit_test(test_tcp_ok),
         cmocka_unit_test(test_tcp_refused),
         cmocka_unit_test(test_tcp_timeout),
