@@ -25,6 +25,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "net/acceptor.h"
 #include "net/transport.h"
 #include "proto/kb.h"
 
@@ -110,7 +111,8 @@ struct broker {
     struct loop *loop;
     pthread_t thread;
     bool started;
-    struct io io;      /* the listener; fd -1 when not listening */
+    int listen_fd; /* -1 when not listening */
+    struct acceptor acceptor;
     struct list conns; /* open exchanges, oldest first */
     unsigned n_conns;
 };
@@ -455,48 +457,35 @@ conn_timeout(struct timer *t)
 }
 
 static void
-broker_accept(struct io *io, uint32_t events)
+broker_admit(struct acceptor *a, int fd, const struct sockaddr *sa, socklen_t len)
 {
-    struct broker *b = io->data;
-    struct sockaddr_storage ss;
-    socklen_t len;
+    struct broker *b = a->data;
+    char peer[TRANSPORT_DESC_MAX];
 
-    (void)events;
-    for (;;) {
-        int fd = transport_accept(io->fd);
-        if (fd < 0) {
-            if (fd != -EAGAIN)
-                log_warnx("broker: accept: %s", strerror(-fd));
-            return;
-        }
-        char peer[TRANSPORT_DESC_MAX] = "?";
-        len = sizeof(ss);
-        if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
-            transport_describe((struct sockaddr *)&ss, len, peer, sizeof(peer));
-        if (b->n_conns >= b->conf.max_connections) {
-            /* the oldest goes, not the newcomer: clients that connect and
-             * stall can only push each other out, while an exchange that
-             * moves (milliseconds) is not held up by them */
-            struct kb_conn *old = list_entry(list_first(&b->conns), struct kb_conn, link);
-            refuse(old, KB_BUSY, NULL, "%u connections open: the oldest makes room", b->n_conns);
-            if (conn_flush(old))
-                conn_close(old);
-        }
-        struct kb_conn *c = calloc(1, sizeof(*c));
-        if (c == NULL || (c->in = malloc(b->conf.max_message)) == NULL ||
-            io_start(b->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, conn_event, c) != 0) {
-            if (c != NULL)
-                free(c->in);
-            free(c);
-            close(fd);
-            continue;
-        }
-        c->b = b;
-        memcpy(c->peer, peer, sizeof(peer));
-        list_add_tail(&b->conns, &c->link); /* oldest first */
-        b->n_conns++;
-        timer_start(b->loop, &c->timer, b->conf.timeout_ms, conn_timeout, c);
+    transport_describe(sa, len, peer, sizeof(peer));
+    if (b->n_conns >= b->conf.max_connections) {
+        /* the oldest goes, not the newcomer: clients that connect and
+         * stall can only push each other out, while an exchange that
+         * moves (milliseconds) is not held up by them */
+        struct kb_conn *old = list_entry(list_first(&b->conns), struct kb_conn, link);
+        refuse(old, KB_BUSY, NULL, "%u connections open: the oldest makes room", b->n_conns);
+        if (conn_flush(old))
+            conn_close(old);
     }
+    struct kb_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL || (c->in = malloc(b->conf.max_message)) == NULL ||
+        io_start(b->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, conn_event, c) != 0) {
+        if (c != NULL)
+            free(c->in);
+        free(c);
+        close(fd);
+        return;
+    }
+    c->b = b;
+    memcpy(c->peer, peer, sizeof(peer));
+    list_add_tail(&b->conns, &c->link); /* oldest first */
+    b->n_conns++;
+    timer_start(b->loop, &c->timer, b->conf.timeout_ms, conn_timeout, c);
 }
 
 /* ---- the role */
@@ -510,7 +499,7 @@ broker_load(const struct broker_conf *conf, char *err, size_t errlen)
     if (b == NULL)
         goto fail;
     b->conf = *conf;
-    b->io.fd = -1;
+    b->listen_fd = -1;
     list_init(&b->conns);
     if ((b->secrets = calloc(conf->n_secrets, sizeof(*b->secrets))) == NULL)
         goto fail;
@@ -567,15 +556,15 @@ broker_start(struct broker *b, char *err, size_t errlen)
         snprintf(err, errlen, "broker: listen %s: %s", ep, strerror(-fd));
         return fd;
     }
-    if ((rc = io_start(b->loop, &b->io, fd, EPOLLIN, broker_accept, b)) != 0 ||
+    if ((rc = acceptor_start(&b->acceptor, b->loop, fd, "broker", broker_admit, NULL, b)) != 0 ||
         (rc = -pthread_create(&b->thread, NULL, broker_thread, b)) != 0) {
-        io_stop(b->loop, &b->io);
+        acceptor_stop(&b->acceptor);
         close(fd);
-        b->io.fd = -1;
         transport_unlisten(&b->conf.listen);
         snprintf(err, errlen, "broker: %s", strerror(-rc));
         return rc;
     }
+    b->listen_fd = fd;
     b->started = true;
     log_info("broker: listening on %s, %zu secrets", ep, b->n_secrets);
     return 0;
@@ -593,10 +582,10 @@ broker_stop(struct broker *b)
     }
     while (!list_empty(&b->conns))
         conn_close(list_entry(b->conns.next, struct kb_conn, link));
-    if (b->io.fd >= 0) {
-        io_stop(b->loop, &b->io);
-        close(b->io.fd);
-        b->io.fd = -1;
+    if (b->listen_fd >= 0) {
+        acceptor_stop(&b->acceptor);
+        close(b->listen_fd);
+        b->listen_fd = -1;
         transport_unlisten(&b->conf.listen);
     }
     if (b->loop != NULL) {

@@ -14,6 +14,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/strbuf.h"
+#include "net/acceptor.h"
 #include "net/dial.h"
 #include "net/transport.h"
 #include "proto/ctl.h"
@@ -50,7 +51,7 @@ struct ctl_conn {
 struct control {
     struct loop *loop;
     struct endpoint ep;
-    struct io io;
+    struct acceptor acceptor;
     struct dir *dir; /* NULL: no directory: block */
     struct control_ops ops;
     struct list conns;
@@ -470,34 +471,26 @@ peer_allowed(const struct control *c, int fd, char *who, size_t wholen)
 }
 
 static void
-control_accept(struct io *io, uint32_t events)
+control_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
-    struct control *c = io->data;
+    struct control *c = a->data;
     char who[48];
-    (void)events;
+    (void)peer, (void)len;
 
-    for (;;) {
-        int fd = transport_accept(io->fd);
-        if (fd < 0) {
-            if (fd != -EAGAIN)
-                log_warn("ctl accept");
-            return;
-        }
-        struct ctl_conn *cc = calloc(1, sizeof(*cc));
-        if (cc == NULL ||
-            io_start(c->loop, &cc->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, conn_event, cc) != 0) {
-            free(cc);
-            close(fd);
-            continue;
-        }
-        cc->ctl = c;
-        list_add(&c->conns, &cc->link);
-        timer_start(c->loop, &cc->timer, CTL_TIMEOUT_MS, conn_timeout, cc);
-        if (!peer_allowed(c, fd, who, sizeof(who))) {
-            char why[128];
-            snprintf(why, sizeof(why), "permission denied (%s)", who);
-            conn_refuse(cc, why);
-        }
+    struct ctl_conn *cc = calloc(1, sizeof(*cc));
+    if (cc == NULL ||
+        io_start(c->loop, &cc->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, conn_event, cc) != 0) {
+        free(cc);
+        close(fd);
+        return;
+    }
+    cc->ctl = c;
+    list_add(&c->conns, &cc->link);
+    timer_start(c->loop, &cc->timer, CTL_TIMEOUT_MS, conn_timeout, cc);
+    if (!peer_allowed(c, fd, who, sizeof(who))) {
+        char why[128];
+        snprintf(why, sizeof(why), "permission denied (%s)", who);
+        conn_refuse(cc, why);
     }
 }
 
@@ -524,7 +517,7 @@ control_start(struct loop *loop, const struct endpoint *ep, struct dir *d,
         free(c);
         return NULL;
     }
-    if ((*err = io_start(loop, &c->io, fd, EPOLLIN, control_accept, c)) != 0) {
+    if ((*err = acceptor_start(&c->acceptor, loop, fd, "ctl", control_admit, NULL, c)) != 0) {
         close(fd);
         transport_unlisten(&c->ep);
         free(c);
@@ -544,8 +537,8 @@ control_stop(struct control *c)
         return;
     while (!list_empty(&c->conns))
         conn_close(list_entry(c->conns.next, struct ctl_conn, link));
-    io_stop(c->loop, &c->io);
-    close(c->io.fd);
+    acceptor_stop(&c->acceptor);
+    close(c->acceptor.fd);
     transport_unlisten(&c->ep);
     free(c);
 }

@@ -11,6 +11,7 @@
 
 #include "core/list.h"
 #include "core/log.h"
+#include "net/acceptor.h"
 #include "net/transport.h"
 
 #define REQUEST_MAX 4096
@@ -33,7 +34,7 @@ struct request {
 struct metrics {
     struct loop *loop;
     struct endpoint ep;
-    struct io io;
+    struct acceptor acceptor;
     metrics_render_cb render;
     void *arg;
     metrics_ready_cb ready; /* /readyz; NULL: ready while it runs */
@@ -195,29 +196,21 @@ request_event(struct io *io, uint32_t events)
 }
 
 static void
-metrics_accept(struct io *io, uint32_t events)
+metrics_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
-    struct metrics *m = io->data;
-    (void)events;
+    struct metrics *m = a->data;
+    (void)peer, (void)len;
 
-    for (;;) {
-        int fd = transport_accept(io->fd);
-        if (fd < 0) {
-            if (fd != -EAGAIN)
-                log_warn("metrics accept");
-            return;
-        }
-        struct request *rq = calloc(1, sizeof(*rq));
-        if (rq == NULL ||
-            io_start(m->loop, &rq->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, request_event, rq)) {
-            free(rq);
-            close(fd);
-            continue;
-        }
-        rq->m = m;
-        list_add(&m->requests, &rq->link);
-        timer_start(m->loop, &rq->timer, REQUEST_TIMEOUT_MS, request_timeout, rq);
+    struct request *rq = calloc(1, sizeof(*rq));
+    if (rq == NULL ||
+        io_start(m->loop, &rq->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, request_event, rq)) {
+        free(rq);
+        close(fd);
+        return;
     }
+    rq->m = m;
+    list_add(&m->requests, &rq->link);
+    timer_start(m->loop, &rq->timer, REQUEST_TIMEOUT_MS, request_timeout, rq);
 }
 
 struct metrics *
@@ -241,7 +234,7 @@ metrics_start(struct loop *loop, const struct endpoint *ep, metrics_render_cb re
         free(m);
         return NULL;
     }
-    if ((*err = io_start(loop, &m->io, fd, EPOLLIN, metrics_accept, m)) != 0) {
+    if ((*err = acceptor_start(&m->acceptor, loop, fd, "metrics", metrics_admit, NULL, m)) != 0) {
         close(fd);
         transport_unlisten(ep);
         free(m);
@@ -264,8 +257,8 @@ metrics_stop(struct metrics *m)
         return;
     while (!list_empty(&m->requests))
         request_close(list_entry(m->requests.next, struct request, link));
-    io_stop(m->loop, &m->io);
-    close(m->io.fd);
+    acceptor_stop(&m->acceptor);
+    close(m->acceptor.fd);
     transport_unlisten(&m->ep);
     free(m);
 }

@@ -358,7 +358,7 @@ ready(char *why, size_t len, void *arg)
     for (size_t i = 0; i < rt->n_relays; i++) {
         const struct relay *r = rt->relays[i];
         if (r->listen_fd < 0 || r->loop == NULL ||
-            (r->conf.listen.kind != EP_UDP && r->listen_io.cb == NULL)) {
+            (r->conf.listen.kind != EP_UDP && r->acceptor.loop == NULL)) {
             snprintf(why, len, "relay=%s not accepting", r->conf.name);
             return 0;
         }

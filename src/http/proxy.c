@@ -13,7 +13,6 @@
 #include "http/proxy_int.h"
 #include "net/transport.h"
 
-#define ACCEPT_BUDGET 64
 #define LISTEN_BACKLOG 4096
 
 /* ---- env */
@@ -167,20 +166,7 @@ http_proxy_conf(const struct http_proxy *p)
     return &p->conf;
 }
 
-static void accept_some(struct http_proxy *p);
-
-static void
-accept_event(struct io *io, uint32_t events)
-{
-    (void)events;
-    accept_some(io->data);
-}
-
-static void
-accept_more(struct task *t)
-{
-    accept_some(t->data);
-}
+static void admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len);
 
 struct http_proxy *
 http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc, struct http_proxy *prev,
@@ -220,8 +206,7 @@ http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc, struct ht
     if ((rc = outbound_open(p, msg)) != 0)
         goto fail;
     if (prev != NULL && prev->listen_fd >= 0 && endpoint_equal(&prev->conf.listen, &pc->listen)) {
-        io_stop(env->w[0].loop, &prev->listen_io);
-        loop_cancel(env->w[0].loop, &prev->more);
+        acceptor_stop(&prev->acceptor);
         p->listen_fd = prev->listen_fd;
         prev->listen_fd = -1;
     } else if ((p->listen_fd = transport_listen(&pc->listen, LISTEN_BACKLOG)) < 0) {
@@ -230,12 +215,14 @@ http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc, struct ht
         snprintf(msg, HTTP_MSG_MAX, "cannot listen: %s", strerror(-rc));
         goto fail;
     }
-    if ((rc = io_start(env->w[0].loop, &p->listen_io, p->listen_fd, EPOLLIN, accept_event, p)) !=
+    char what[sizeof(p->acceptor.what)];
+    snprintf(what, sizeof(what), "http proxy=%s", pc->name);
+    /* at once, the clients that queued while the listener changed hands */
+    if ((rc = acceptor_start(&p->acceptor, env->w[0].loop, p->listen_fd, what, admit, NULL, p)) !=
         0) {
         snprintf(msg, HTTP_MSG_MAX, "cannot accept: %s", strerror(-rc));
         goto fail;
     }
-    accept_some(p); /* clients that queued while the listener changed hands */
     return p;
 
 fail:
@@ -250,16 +237,16 @@ http_proxy_stop(struct http_proxy *p)
 {
     if (p == NULL || p->listen_fd < 0)
         return;
-    io_stop(p->env->w[0].loop, &p->listen_io);
-    loop_cancel(p->env->w[0].loop, &p->more);
+    acceptor_stop(&p->acceptor);
     close(p->listen_fd);
     p->listen_fd = -1;
     if (p->conf.listen.kind == EP_UNIX && p->conf.listen.path[0] != '\0')
         unlink(p->conf.listen.path);
 }
 static void
-admit(struct http_proxy *p, int fd, const struct sockaddr_storage *peer)
+admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
+    struct http_proxy *p = a->data;
     struct http_env *env = p->env;
     unsigned max = p->conf.max_connections;
 
@@ -285,10 +272,11 @@ admit(struct http_proxy *p, int fd, const struct sockaddr_storage *peer)
     s->st = S_IDLE;
     s->t_admit = now_us();
     s->cr = (struct ready){.readable = true, .writable = true};
-    if (peer->ss_family == AF_INET)
+    (void)len;
+    if (peer->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, s->client_ip,
                   sizeof(s->client_ip));
-    else if (peer->ss_family == AF_INET6)
+    else if (peer->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, s->client_ip,
                   sizeof(s->client_ip));
     http_msg_init(&s->req, false, p->conf.max_header, p->conf.max_headers, p->conf.max_body);
@@ -311,25 +299,4 @@ admit(struct http_proxy *p, int fd, const struct sockaddr_storage *peer)
         http_proxy_unref(p);
         free(s);
     }
-}
-
-static void
-accept_some(struct http_proxy *p)
-{
-    for (int i = 0; i < ACCEPT_BUDGET; i++) {
-        struct sockaddr_storage peer = {0};
-        socklen_t len = sizeof(peer);
-
-        if (p->listen_fd < 0)
-            return;
-        int fd =
-            accept4(p->listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                log_warn("http proxy=%s accept", p->conf.name);
-            return;
-        }
-        admit(p, fd, &peer);
-    }
-    loop_defer(p->env->w[0].loop, &p->more, accept_more, p);
 }

@@ -28,6 +28,7 @@
 #include "core/loop.h"
 #include "core/strbuf.h"
 #include "http/proxy.h"
+#include "net/acceptor.h"
 #include "net/dial.h"
 #include "net/egress.h"
 #include "proto/http_msg.h"
@@ -124,8 +125,7 @@ struct http_proxy {
     struct ssl_ctx_st *tls; /* outbound: the client context upstreams are verified with */
     atomic_int refs;
     int listen_fd;
-    struct io listen_io;
-    struct task more;
+    struct acceptor acceptor; /* listen_fd's, while accepting */
     unsigned next;
 };
 

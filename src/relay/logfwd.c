@@ -22,6 +22,7 @@
 #include "core/backoff.h"
 #include "core/log.h"
 #include "core/logring.h"
+#include "net/acceptor.h"
 #include "net/dial.h"
 #include "net/transport.h"
 #include "proto/lines.h"
@@ -77,7 +78,7 @@ struct logfwd {
     struct task reap;
     bool tee;
     int listen_fd;
-    struct io listen_io;
+    struct acceptor acceptor;
     struct endpoint listening; /* valid while listen_fd >= 0 */
     struct streams set;        /* the apps: admission, eviction, idle timeout */
     uint64_t next_src;
@@ -395,48 +396,40 @@ src_event(struct io *io, uint32_t events)
 }
 
 static void
-src_accept(struct io *io, uint32_t events)
+src_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
-    struct logfwd *f = io->data;
-    (void)events;
+    struct logfwd *f = a->data;
+    (void)peer, (void)len;
 
-    for (;;) {
-        int fd = transport_accept(io->fd);
-        if (fd < 0) {
-            if (fd != -EAGAIN)
-                log_warn("log listen accept");
-            return;
-        }
-        struct logsrc *s = calloc(1, sizeof(*s));
-        uint8_t *buf = malloc(f->conf.line_max);
+    struct logsrc *s = calloc(1, sizeof(*s));
+    uint8_t *buf = malloc(f->conf.line_max);
+    if (s != NULL)
+        s->slot.data = s;
+    /* admitted (perhaps in place of another app) before it is watched */
+    if (s == NULL || buf == NULL || streams_admit(&f->set, &s->slot, fd) != 0 ||
+        io_start(f->loop, &s->io, fd, EPOLLIN | EPOLLRDHUP, src_event, s) != 0) {
         if (s != NULL)
-            s->slot.data = s;
-        /* admitted (perhaps in place of another app) before it is watched */
-        if (s == NULL || buf == NULL || streams_admit(&f->set, &s->slot, fd) != 0 ||
-            io_start(f->loop, &s->io, fd, EPOLLIN | EPOLLRDHUP, src_event, s) != 0) {
-            if (s != NULL)
-                streams_remove(&s->slot);
-            free(s);
-            free(buf);
-            close(fd);
-            continue;
-        }
-        s->f = f;
-        s->buf = buf;
-        s->state = SRC_ST_OPEN;
-        line_split_init(&s->ls, buf, f->conf.line_max);
-        uint64_t id = ++f->next_src;
-        struct ucred cred;
-        socklen_t clen = sizeof(cred);
-        int k;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 && cred.pid > 0)
-            k = snprintf(s->tag, sizeof(s->tag), "app[%d]#%llu: ", (int)cred.pid,
-                         (unsigned long long)id);
-        else
-            k = snprintf(s->tag, sizeof(s->tag), "app#%llu: ", (unsigned long long)id);
-        s->tag_len = k > 0 && (size_t)k < sizeof(s->tag) ? (size_t)k : strlen(s->tag);
-        src_read(s);
+            streams_remove(&s->slot);
+        free(s);
+        free(buf);
+        close(fd);
+        return;
     }
+    s->f = f;
+    s->buf = buf;
+    s->state = SRC_ST_OPEN;
+    line_split_init(&s->ls, buf, f->conf.line_max);
+    uint64_t id = ++f->next_src;
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    int k;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 && cred.pid > 0)
+        k = snprintf(s->tag, sizeof(s->tag), "app[%d]#%llu: ", (int)cred.pid,
+                     (unsigned long long)id);
+    else
+        k = snprintf(s->tag, sizeof(s->tag), "app#%llu: ", (unsigned long long)id);
+    s->tag_len = k > 0 && (size_t)k < sizeof(s->tag) ? (size_t)k : strlen(s->tag);
+    src_read(s);
 }
 
 static void
@@ -444,7 +437,7 @@ listen_close(struct logfwd *f)
 {
     if (f->listen_fd < 0)
         return;
-    io_stop(f->loop, &f->listen_io);
+    acceptor_stop(&f->acceptor);
     close(f->listen_fd);
     f->listen_fd = -1;
     transport_unlisten(&f->listening);
@@ -455,7 +448,7 @@ listen_close(struct logfwd *f)
 static int
 listen_adopt(struct logfwd *f, int fd, const struct endpoint *ep)
 {
-    int rc = io_start(f->loop, &f->listen_io, fd, EPOLLIN, src_accept, f);
+    int rc = acceptor_start(&f->acceptor, f->loop, fd, "logs.listen", src_admit, NULL, f);
     if (rc != 0) {
         close(fd);
         transport_unlisten(ep);

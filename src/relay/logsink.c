@@ -14,6 +14,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/logring.h"
+#include "net/acceptor.h"
 #include "net/transport.h"
 #include "proto/lines.h"
 #include "relay/streams.h"
@@ -50,7 +51,7 @@ struct logsink {
     char what[CONF_NAME_MAX + 16]; /* "log_sink=NAME" */
     int file_fd;
     int listen_fd;
-    struct io listen_io;
+    struct acceptor acceptor;
     struct streams set; /* the streams: admission, eviction, idle timeout */
     uint64_t lines, cut, ended_mid_line, streams_total, write_errors;
     int write_failing; /* log write errors once per run of failures */
@@ -290,41 +291,33 @@ hello_timeout(struct timer *t)
 }
 
 static void
-sink_accept(struct io *io, uint32_t events)
+sink_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
-    struct logsink *s = io->data;
-    (void)events;
+    struct logsink *s = a->data;
+    (void)peer, (void)len;
 
-    for (;;) {
-        int fd = transport_accept(io->fd);
-        if (fd < 0) {
-            if (fd != -EAGAIN)
-                log_warn("log_sink=%s: accept", s->conf.name);
-            return;
-        }
-        struct sink_stream *st = calloc(1, sizeof(*st));
-        uint8_t *buf = malloc(s->conf.line_max);
+    struct sink_stream *st = calloc(1, sizeof(*st));
+    uint8_t *buf = malloc(s->conf.line_max);
+    if (st != NULL)
+        st->slot.data = st;
+    /* admitted (perhaps in place of another stream) before it is watched */
+    if (st == NULL || buf == NULL || streams_admit(&s->set, &st->slot, fd) != 0 ||
+        io_start(s->loop, &st->io, fd, EPOLLIN | EPOLLRDHUP, stream_event, st) != 0) {
         if (st != NULL)
-            st->slot.data = st;
-        /* admitted (perhaps in place of another stream) before it is watched */
-        if (st == NULL || buf == NULL || streams_admit(&s->set, &st->slot, fd) != 0 ||
-            io_start(s->loop, &st->io, fd, EPOLLIN | EPOLLRDHUP, stream_event, st) != 0) {
-            if (st != NULL)
-                streams_remove(&st->slot);
-            free(st);
-            free(buf);
-            close(fd);
-            continue;
-        }
-        st->s = s;
-        st->buf = buf;
-        line_split_init(&st->ls, buf, s->conf.line_max);
-        st->state = s->conf.listen.kind == EP_HVSOCK ? STREAM_ST_HELLO : STREAM_ST_LINES;
-        if (st->state == STREAM_ST_HELLO)
-            timer_start(s->loop, &st->timer, SINK_HELLO_TIMEOUT_MS, hello_timeout, st);
-        s->streams_total++;
-        stream_read(st);
+            streams_remove(&st->slot);
+        free(st);
+        free(buf);
+        close(fd);
+        return;
     }
+    st->s = s;
+    st->buf = buf;
+    line_split_init(&st->ls, buf, s->conf.line_max);
+    st->state = s->conf.listen.kind == EP_HVSOCK ? STREAM_ST_HELLO : STREAM_ST_LINES;
+    if (st->state == STREAM_ST_HELLO)
+        timer_start(s->loop, &st->timer, SINK_HELLO_TIMEOUT_MS, hello_timeout, st);
+    s->streams_total++;
+    stream_read(st);
 }
 
 /* ---- public */
@@ -358,7 +351,8 @@ logsink_new(struct loop *loop, const struct log_sink_conf *conf, int *err)
         log_warnx("log_sink=%s: cannot listen on %s: %s", conf->name, ep, strerror(-rc));
         goto fail;
     }
-    if ((rc = io_start(loop, &s->listen_io, s->listen_fd, EPOLLIN, sink_accept, s)) != 0) {
+    if ((rc = acceptor_start(&s->acceptor, loop, s->listen_fd, s->what, sink_admit, NULL, s)) !=
+        0) {
         transport_unlisten(&conf->listen);
         goto fail;
     }
@@ -463,7 +457,7 @@ logsink_free(struct logsink *s)
     }
     streams_fini(&s->set);
     flush_out(s);
-    io_stop(s->loop, &s->listen_io);
+    acceptor_stop(&s->acceptor);
     close(s->listen_fd);
     s->listen_fd = -1;
     transport_unlisten(&s->conf.listen);

@@ -18,8 +18,6 @@
 #include "relay/tls.h"
 #endif
 
-#define ACCEPT_BUDGET 64    /* accepts per wakeup before other events get a turn */
-#define ACCEPT_PAUSE_MS 100 /* back-off after running out of file descriptors */
 #define LISTEN_BACKLOG 4096
 
 struct relay_stats *
@@ -231,33 +229,10 @@ refuse(struct relay *r, int fd, const char *peer, const char *why)
                  quiet);
 }
 
-static void accept_some(struct relay *r);
-
 static void
-accept_resume(struct timer *t)
+admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
-    accept_some(t->data);
-}
-
-static void
-accept_more(struct task *t)
-{
-    accept_some(t->data);
-}
-
-static void
-accept_event(struct io *io, uint32_t events)
-{
-    struct relay *r = io->data;
-    (void)events;
-
-    if (!timer_armed(&r->pause)) /* paused: the timer retries, new clients wait queued */
-        accept_some(r);
-}
-
-static void
-admit(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
-{
+    struct relay *r = a->data;
     char desc[TRANSPORT_DESC_MAX];
     unsigned max = r->conf.max_connections;
 
@@ -298,48 +273,13 @@ admit(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
     conn_dispatch(c, best, r->loop);
 }
 
-/* Out of file descriptors or memory (err, counted already): the pending
- * connections stay queued in the kernel and accepting resumes after
- * ACCEPT_PAUSE_MS, neither spinning on the error nor refusing clients. One
- * log line per episode. */
+/* Out of file descriptors or memory: counted (the acceptor pauses). */
 static void
-accept_pause(struct relay *r, int err)
+accept_limit(struct acceptor *a, int err)
 {
-    if (!r->paused)
-        log_warnx("relay=%s accept paused: %s (a limit of this process or host); retrying every "
-                  "%d ms",
-                  r->conf.name, strerror(-err), ACCEPT_PAUSE_MS);
-    r->paused = true;
-    timer_start(r->loop, &r->pause, ACCEPT_PAUSE_MS, accept_resume, r);
-}
+    struct relay *r = a->data;
 
-static void
-accept_some(struct relay *r)
-{
-    for (int i = 0; i < ACCEPT_BUDGET; i++) {
-        struct sockaddr_storage peer;
-        socklen_t len = sizeof(peer);
-
-        if (r->listen_fd < 0)
-            return;
-        int fd =
-            accept4(r->listen_fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        int err = fd < 0 ? -errno : 0;
-        if (err != 0 && relay_local_error(r->stats, err)) {
-            accept_pause(r, err);
-            return;
-        }
-        if (r->paused) {
-            log_info("relay=%s accept resumed", r->conf.name);
-            r->paused = false;
-        }
-        if (err == -EAGAIN || err == -EINTR)
-            return;
-        if (err != 0)
-            continue; /* ECONNABORTED and the like concern one client only */
-        admit(r, fd, (struct sockaddr *)&peer, len);
-    }
-    loop_defer(r->loop, &r->more, accept_more, r);
+    relay_local_error(r->stats, err);
 }
 
 int
@@ -360,13 +300,12 @@ relay_start(struct relay *r, struct loop *loop)
         if (r->conf.listen.kind == EP_UDP)
             return 0; /* dgram.c reads the socket */
     }
-    rc = io_start(loop, &r->listen_io, r->listen_fd, EPOLLIN, accept_event, r);
-    if (rc != 0) {
+    char what[sizeof(r->acceptor.what)];
+    snprintf(what, sizeof(what), "relay=%s", r->conf.name);
+    rc = acceptor_start(&r->acceptor, loop, r->listen_fd, what, admit, accept_limit, r);
+    if (rc != 0)
         dgram_stop(r);
-        return rc;
-    }
-    accept_some(r); /* an adopted listener may already hold connections */
-    return 0;
+    return rc;
 }
 
 void
@@ -377,13 +316,7 @@ relay_stop(struct relay *r, int unlink)
     relay_tls_stop(r->tls);
 #endif
     relay_health_stop(r);
-    if (r->loop != NULL) {
-        /* a reload may free r in this loop turn: nothing of it may stay
-         * queued (pending events of listen_io are withdrawn by io_stop) */
-        io_stop(r->loop, &r->listen_io);
-        timer_stop(r->loop, &r->pause);
-        loop_cancel(r->loop, &r->more);
-    }
+    acceptor_stop(&r->acceptor); /* a reload may free r in this loop turn */
     if (unlink && r->listen_fd >= 0) {
         close(r->listen_fd);
         r->listen_fd = -1;

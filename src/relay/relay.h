@@ -14,6 +14,7 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include "net/acceptor.h"
 #include "net/dial.h"
 #include "relay/conf.h"
 
@@ -127,11 +128,8 @@ struct relay {
     struct relay_stats *stats;
     atomic_int refs;
     int listen_fd;
-    struct io listen_io;
-    struct timer pause; /* accept paused after EMFILE */
-    bool paused;        /* since the last accept that did not run out of fds */
-    struct task more;   /* accept continued after its per-wakeup budget */
-    struct loop *loop;  /* the accepting loop */
+    struct acceptor acceptor; /* listen_fd's, while accepting */
+    struct loop *loop;        /* the accepting loop */
     struct worker **workers;
     size_t n_workers;
     unsigned next_worker;
