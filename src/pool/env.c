@@ -15,12 +15,15 @@
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
-#define WIPE_DEPTH_MAX 64 /* deeper trees are cut into pieces (move_up()) */
-#define WIPE_NAME_MAX 64  /* ".wipe-PID-TAG-N" and the ".K" of pieces */
-#define ASIDE_TRIES 64    /* names taken by leftovers of an earlier airlock (unlikely) */
+#define WIPE_DEPTH_MAX 64       /* deeper trees are cut into pieces (move_up()) */
+#define MQUEUE_MAGIC 0x19800202 /* the mqueue filesystem (statfs(2)); not in linux/magic.h */
+#define SHARED_DEPTH_MAX 8      /* others' writable directories searched in a shared one */
+#define WIPE_NAME_MAX 64        /* ".wipe-PID-TAG-N" and the ".K" of pieces */
+#define ASIDE_TRIES 64          /* names taken by leftovers of an earlier airlock (unlikely) */
 #define ASIDE_PREFIX ".wipe-"
 #define FETCH_THREADS 4 /* users' state coming in at once: one slow to read holds no other */
 #define STORE_THREADS 4 /* users' state stored back at once: one large holds no other */
@@ -255,36 +258,71 @@ wipe_top(struct walk *wk, const char *name)
     return rc;
 }
 
-/* Where a process leaves files that outlive it (and POSIX message queues),
- * shared by every uid: what the instance's uid left there would meet the
- * next user of that uid. */
-static const char *const shared_dirs[] = {"/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue"};
+/* Where a process of any uid may leave files that outlive it (and POSIX
+ * message queues): what the instance's uid left there would meet the next
+ * user of that uid. */
+static const char *const shared_dirs[] = {"/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue",
+                                          "/run/lock"};
 
-/* Removes the entries of the shared directories owned by uid (no process
- * of it is left: nothing makes new ones meanwhile). */
+bool
+pool_env_mqueues_wiped(void)
+{
+    struct statfs sf;
+
+    return statfs("/dev/mqueue", &sf) == 0 && sf.f_type == MQUEUE_MAGIC;
+}
+
+/* Removes the entries of the directory dfd owned by uid (no process of it
+ * is left: nothing makes new ones meanwhile), and looks for more in the
+ * subdirectories of others that uid may write in too (a sticky
+ * /tmp/.X11-unix, another uid's directory of mode 1777), down to
+ * SHARED_DEPTH_MAX. */
 static int
-wipe_shared_dirs(struct wipe *w, struct walk *wk)
+wipe_shared_at(struct walk *wk, int dfd, int depth)
+{
+    DIR *d = fdopendir(dup(dfd));
+    struct dirent *de;
+    struct stat st;
+    int rc = 0;
+
+    if (d == NULL)
+        return -errno;
+    while ((de = readdir(d)) != NULL) {
+        int r = 0;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (st.st_uid == wk->w->uid) {
+            wk->base = dfd;
+            r = wipe_top(wk, de->d_name);
+        } else if (S_ISDIR(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
+                   depth < SHARED_DEPTH_MAX) {
+            int fd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (fd >= 0) {
+                r = wipe_shared_at(wk, fd, depth + 1);
+                close(fd);
+            }
+        }
+        if (r != 0 && rc == 0)
+            rc = r;
+    }
+    closedir(d);
+    return rc;
+}
+
+static int
+wipe_shared_dirs(struct walk *wk)
 {
     int rc = 0;
 
     for (size_t i = 0; i < sizeof(shared_dirs) / sizeof(shared_dirs[0]); i++) {
-        wk->base = open(shared_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (wk->base < 0)
+        int fd = open(shared_dirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
             continue; /* not on this machine */
-        DIR *d = fdopendir(dup(wk->base));
-        struct dirent *de;
-        struct stat st;
-        while (d != NULL && (de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
-                fstatat(wk->base, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_uid != w->uid)
-                continue;
-            int r = wipe_top(wk, de->d_name);
-            if (r != 0 && rc == 0)
-                rc = r;
-        }
-        if (d != NULL)
-            closedir(d);
-        close(wk->base);
+        int r = wipe_shared_at(wk, fd, 0);
+        close(fd);
+        if (r != 0 && rc == 0)
+            rc = r;
     }
     return rc;
 }
@@ -355,9 +393,10 @@ wipe_tree(struct wipe *w)
     /* the uid goes back: the next instance of it must not find what this
      * one left outside its directory either */
     if (w->give_uid) {
-        int r = wipe_shared_dirs(w, &wk);
+        int r = wipe_shared_dirs(&wk);
+        int ipc = wipe_sysv_ipc(w->uid);
         if (r == 0)
-            r = wipe_sysv_ipc(w->uid);
+            r = ipc;
         if (r != 0 && w->err == 0)
             w->err = r;
     }
@@ -447,7 +486,7 @@ finish(struct pool_env *e, struct wipe *w)
         free(w);
         return;
     }
-    if (w->give_uid)
+    if (w->give_uid && w->err == 0) /* else something of it may remain */
         pool_env_put_uid(e, w->uid);
     if (w->done != NULL)
         w->done(w->arg, w->err, w->entries, w->ms);

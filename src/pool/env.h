@@ -49,6 +49,11 @@ int pool_env_take_uid(struct pool_env *e, uid_t first, uid_t last, uid_t *uid);
 /* Gives uid back (taken with pool_env_take_uid()). */
 void pool_env_put_uid(struct pool_env *e, uid_t uid);
 
+/* Whether a wipe that gives a uid back finds the POSIX message queues the
+ * uid left: /dev/mqueue is the mqueue filesystem (without it, nothing
+ * lists them). */
+bool pool_env_mqueues_wiped(void);
+
 /* Moves base/name aside and queues its removal as described above; once
  * removed, uid goes back (when give_uid) and done(arg, ...) runs on the
  * loop (done may be NULL). Returns the queued wipe, or NULL with *err =

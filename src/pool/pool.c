@@ -101,6 +101,7 @@ struct instance {
     bool run_as;  /* runs as uid/gid (else as airlock) */
     bool own_uid; /* a uid of the pool's uids: taken from p->env, given back after the wipe */
     bool reaped;  /* own_uid: no process of the uid is left */
+    bool spoilt;  /* own_uid: the uid keeps keys the reaper cannot clear: not used again */
     uid_t uid;
     gid_t gid;
     char uid_s[12], gid_s[12]; /* {uid} {gid} */
@@ -566,7 +567,7 @@ instance_reap(struct task *t)
     free(t->data);
 }
 
-/* Its directory is wiped (or cannot be; the uid went back with the wipe):
+/* Its directory is wiped (or cannot be: then its uid is kept for ever):
  * the instance is forgotten. */
 static void
 instance_forget(struct instance *in)
@@ -588,23 +589,23 @@ instance_wiped(void *arg, int err, uint64_t entries, uint64_t ms)
     struct pool *p = in->pool;
 
     if (err != 0)
-        log_warnx("pool=%s instance=%s: cannot wipe all of %s: %s", p->conf.name, in->name, in->dir,
-                  strerror(-err));
+        log_warnx("pool=%s instance=%s: cannot wipe all of %s: %s%s", p->conf.name, in->name,
+                  in->dir, strerror(-err), in->own_uid ? "; its uid is not used again" : "");
     log_info("pool=%s instance=%s wiped entries=%llu ms=%llu", p->conf.name, in->name,
              (unsigned long long)entries, (unsigned long long)ms);
     instance_forget(in);
 }
 
-/* Starts the wipe of in's directory; its uid goes back once it is done, if
- * none of its processes is left. Returns the wipe, or NULL when there was
- * nothing to wipe (the uid went back) or the wipe could not start (then
- * the uid is kept for ever: something of it may remain). */
+/* Starts the wipe of in's directory; its uid goes back once it is done
+ * without an error, if none of its processes (nor keys) is left. Returns the wipe, or NULL when
+ * there was nothing to wipe (the uid went back) or the wipe could not start (then the uid is kept
+ * for ever: something of it may remain). */
 static struct wipe *
 wipe_start(struct instance *in, wipe_done_cb done)
 {
     struct pool *p = in->pool;
     char base[CONF_FILE_PATH_MAX];
-    bool give = in->own_uid && in->reaped;
+    bool give = in->own_uid && in->reaped && !in->spoilt;
     int err = 0;
 
     base_of(in, base);
@@ -675,6 +676,14 @@ reaper_exit(struct proc *pr, int status)
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         log_debug("pool=%s instance=%s uid=%u: no process left", p->conf.name, in->name,
                   (unsigned)in->uid);
+        instance_reaped(in);
+        return;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_KEYS_LEFT) {
+        log_warnx("pool=%s instance=%s uid=%u: no process left, but keys of the uid are; the "
+                  "uid is not used again",
+                  p->conf.name, in->name, (unsigned)in->uid);
+        in->spoilt = true;
         instance_reaped(in);
         return;
     }
@@ -1104,7 +1113,8 @@ instance_start(struct pool *p)
                           .uid = in->uid,
                           .gid = in->gid,
                           .run_as = in->run_as,
-                          .own_uid = in->own_uid};
+                          .own_uid = in->own_uid,
+                          .no_mqueue = in->own_uid && !pool_env_mqueues_wiped()};
     if ((rc = proc_spawn(&in->proc, p->loop, argv, &o, instance_line, instance_exit, in)) != 0) {
         log_warnx("pool=%s instance=%s: cannot start: %s", p->conf.name, in->name, strerror(-rc));
         wipe_start(in, NULL); /* empty; the uid goes back below, nothing ran as it */
@@ -1582,6 +1592,10 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
         rc = -EPERM;
         goto fail;
     }
+    if (pool_conf_uids(pc) > 0 && !pool_env_mqueues_wiped())
+        log_info("pool=%s: /dev/mqueue is not mounted, so a POSIX message queue an instance "
+                 "left could not be found and wiped: instances get none (RLIMIT_MSGQUEUE 0)",
+                 pc->name);
     if ((rc = apply_user(p, pc)) != 0 || (rc = base_prepare(p, pc)) != 0)
         goto fail;
     if ((rc = dir_watch(d, pc->name, loop, watched, p)) != 0) {

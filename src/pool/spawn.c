@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/keyctl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -224,10 +226,38 @@ count_uid(uid_t uid)
     return rc;
 }
 
+/* Keys outlive the processes that made them: the uid's user, user-session
+ * and persistent keyrings are kept by the kernel for its next processes,
+ * so the next user of the uid would find them. Clears them, as the uid.
+ * Returns 0 when they are empty, or -errno (a keyring the uid made
+ * unwritable or unreadable to itself cannot be cleared). */
+static int
+clear_keyrings(void)
+{
+    long rings[] = {KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING, -1};
+    size_t n = 2;
+
+    /* linked into the reaper's own process keyring, which dies with it */
+    long persistent = syscall(SYS_keyctl, KEYCTL_GET_PERSISTENT, -1L, KEY_SPEC_PROCESS_KEYRING);
+    if (persistent >= 0)
+        rings[n++] = persistent;
+    else if (errno != EOPNOTSUPP) /* a kernel without persistent keyrings */
+        return -errno;
+    for (size_t i = 0; i < n; i++) {
+        if (syscall(SYS_keyctl, KEYCTL_CLEAR, rings[i]) != 0)
+            return -errno;
+        long left = syscall(SYS_keyctl, KEYCTL_READ, rings[i], NULL, 0L);
+        if (left != 0)
+            return left < 0 ? -errno : -ENOTEMPTY;
+    }
+    return 0;
+}
+
 /* The reaper: as uid, kill(-1, SIGKILL) reaches every process of uid at
  * once (a fork in flight included), and no other; then wait until they are
  * gone (one in an uninterruptible sleep dies when it wakes). Every round
- * kills again, in case a process of uid was stopped or being created. */
+ * kills again, in case a process of uid was stopped or being created.
+ * Then the uid's keys go. */
 static void
 reap_child(uid_t uid, gid_t gid)
 {
@@ -239,8 +269,13 @@ reap_child(uid_t uid, gid_t gid)
     }
     for (long wait = 1;; wait = wait < 100 ? wait * 2 : 100) {
         kill(-1, SIGKILL);
-        if ((rc = count_uid(uid)) == 0)
+        if ((rc = count_uid(uid)) == 0) {
+            if ((rc = clear_keyrings()) != 0) {
+                child_say("reaper: cannot clear the uid's keyrings", "", -rc);
+                _exit(PROC_REAP_KEYS_LEFT);
+            }
             _exit(0);
+        }
         if (rc < 0) {
             child_say("reaper: /proc", "", -rc);
             _exit(1);
@@ -294,6 +329,11 @@ child(const struct job *j, int devnull, int out)
     int rc = o->run_as ? child_become(o->uid, o->gid) : 0;
     if (rc != 0) {
         child_say("cannot switch user", "", -rc);
+        _exit(127);
+    }
+    const struct rlimit none_at_all = {0, 0};
+    if (o->no_mqueue && setrlimit(RLIMIT_MSGQUEUE, &none_at_all) != 0) {
+        child_say("cannot limit message queues", "", errno);
         _exit(127);
     }
     /* it dies with airlock: after a kill -9 or a crash, nothing would

@@ -49,8 +49,10 @@ struct proc_opts {
     uid_t uid;       /* run_as: setgroups/setgid/setuid to these */
     gid_t gid;
     bool run_as;
-    bool own_uid; /* run_as a uid of its own: whatever else runs as uid (a leftover of an
-                     earlier airlock) is killed before the exec */
+    bool own_uid;   /* run_as a uid of its own: whatever else runs as uid (a leftover of an
+                       earlier airlock) is killed before the exec */
+    bool no_mqueue; /* RLIMIT_MSGQUEUE 0 (soft and hard): it can make no POSIX message
+                       queue, where none could be found to be wiped */
 };
 
 /* Starts argv (argv[0] looked up in PATH) as described above; p must be
@@ -61,9 +63,13 @@ int proc_spawn(struct proc *p, struct loop *loop, char *const argv[], const stru
                proc_line_cb on_line, proc_exit_cb on_exit, void *data);
 
 /* Starts a child that kills every process of uid (reaching exactly those:
- * it switches to uid and kill(-1, SIGKILL)s) and exits 0 once /proc shows
- * none left but zombies, or 1 with a line saying why it cannot. p must be
+ * it switches to uid and kill(-1, SIGKILL)s) and, once /proc shows none
+ * left but zombies, clears the uid's keyrings (user, user-session,
+ * persistent) and exits 0; PROC_REAP_KEYS_LEFT when no process is left
+ * but a keyring cannot be cleared (the uid must not serve anyone again), 1
+ * when it cannot do its work; each with a line saying why. p must be
  * zeroed or closed; on_exit as for proc_spawn(). Returns 0 or -errno. */
+#define PROC_REAP_KEYS_LEFT 3
 int proc_reap_uid(struct proc *p, struct loop *loop, uid_t uid, gid_t gid, proc_line_cb on_line,
                   proc_exit_cb on_exit, void *data);
 

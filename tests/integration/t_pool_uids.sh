@@ -6,8 +6,14 @@
 #  - two instances run as two uids, the lowest of the range (every thread of
 #    airlock stays root); A can neither
 #    read B's state, nor open /proc/B/mem, nor signal B; what A leaves in
-#    /tmp, /var/tmp, /dev/shm and SysV shared memory is removed before its
-#    uid serves anyone again;
+#    /tmp, /var/tmp, /dev/shm, /run/lock (and in another's directory there
+#    that A may write in: a root-owned 1777 one), SysV shared memory and its
+#    user keyring is removed before its uid serves anyone again; a POSIX
+#    message queue too where /dev/mqueue is mounted, and where it is not
+#    (nothing would find the queue) A can make none;
+#  - an instance that takes away the reaper's right to clear its keyring
+#    (its own user keyring made read-only) costs its uid: it serves no one
+#    again;
 #  - what an instance started outside its process group and session (a
 #    double fork + setsid() daemon, a daemon whose pid changes every few
 #    ms) dies when its session ends: at logout, at a crash, and when airlock
@@ -76,8 +82,14 @@ log "A cannot reach B: its state, its memory, its signals"
 [[ $(app "$PA" "signal $B") == "ERR Operation not permitted" ]] || fail "A signals B: $(app "$PA" "signal $B")"
 [[ $(app "$PA" "signal $A") == OK ]] || fail "A cannot even signal itself"
 
-log "what A leaves outside its directory (/tmp, /var/tmp, /dev/shm, SysV IPC) goes before its uid is used again"
-for d in /tmp /var/tmp /dev/shm; do
+log "what A leaves outside its directory (/tmp, /var/tmp, /dev/shm, /run/lock, SysV IPC, keys, message queues) goes before its uid is used again"
+SHARED="/tmp /var/tmp /dev/shm"
+[ -d /run/lock ] && [ "$(stat -c %a /run/lock)" = 1777 ] && SHARED="$SHARED /run/lock"
+STICKY=/tmp/t_pool_uids-sticky-$$ # like /tmp/.X11-unix: root's, everyone's to write in
+mkdir -m 1777 "$STICKY"
+at_exit "rm -rf '$STICKY'"
+SHARED="$SHARED $STICKY"
+for d in $SHARED; do
     [ "$(app "$PA" "write $d/t_pool_uids-$$ dave-was-here")" = OK ] || fail "A cannot write in $d"
     [ "$(stat -c %u "$d/t_pool_uids-$$")" = "$UA" ] || fail "$d/t_pool_uids-$$ is not A's"
 done
@@ -85,6 +97,23 @@ SHM=$(app "$PA" shm)
 [[ $SHM == "OK "* ]] || fail "A cannot make a shared memory segment: $SHM"
 SHM=${SHM#OK }
 awk -v id="$SHM" '$2 == id' /proc/sysvipc/shm | has . || fail "no segment $SHM"
+[ "$(app "$PA" "key t_pool_uids dave-key")" = OK ] || fail "A cannot add a key"
+[ "$(app "$PA" keys)" = "OK 1" ] || fail "A's user keyring: $(app "$PA" keys)"
+MQ=$(app "$PA" "mq t_pool_uids-$$")
+if [ "$(stat -f -c %T /dev/mqueue 2>/dev/null)" = mqueue ]; then
+    [ "$MQ" = OK ] && [ -e "/dev/mqueue/t_pool_uids-$$" ] || fail "A cannot make a message queue: $MQ"
+else
+    # nothing lists the queues without /dev/mqueue: A gets none
+    [ "$MQ" = "ERR Too many open files" ] || fail "A made a message queue nothing can wipe: $MQ"
+fi
+# the keys in uid $1's user keyring, read as that uid
+uid_keys() {
+    setpriv --reuid="$1" --regid="$1" --clear-groups /usr/bin/python3 -c '
+import ctypes, platform
+nr = {"x86_64": 250, "aarch64": 219}[platform.machine()]  # keyctl(2)
+n = ctypes.CDLL(None, use_errno=True).syscall(nr, 11, -4, None, 0)  # KEYCTL_READ, @u
+print(n // 4 if n >= 0 else "ERR %d" % ctypes.get_errno())'
+}
 
 log "logout: A's daemons die with its session"
 D=$(app "$PA" daemon)
@@ -96,17 +125,31 @@ running "$D" || fail "no daemon"
 wait_for eval '! running "$D"'
 wait_for eval '[ -z "$(uid_procs "$UA")" ]'
 wait_log "$LOG" "instance=$NAMEA wiped"
-for d in /tmp /var/tmp /dev/shm; do
+for d in $SHARED; do
     [ ! -e "$d/t_pool_uids-$$" ] || { rm -f "$d/t_pool_uids-$$"; fail "$d/t_pool_uids-$$ of uid $UA outlived its session"; }
 done
 ! awk -v id="$SHM" '$2 == id' /proc/sysvipc/shm | has . || { ipcrm -m "$SHM"; fail "segment $SHM of uid $UA outlived its session"; }
+[ ! -e "/dev/mqueue/t_pool_uids-$$" ] || { rm -f "/dev/mqueue/t_pool_uids-$$"; fail "message queue of uid $UA outlived its session"; }
+[ "$(uid_keys "$UA")" = 0 ] || fail "uid $UA's user keyring outlived its session: $(uid_keys "$UA") keys"
 
-log "crash: B's daemon dies too"
+log "crash: B's daemon dies too; B's keyring, locked, cannot be cleared: its uid is not used again"
 D=$(app "$PB" daemon)
 running "$D" || fail "no daemon of B"
+[ "$(app "$PB" "key t_pool_uids erin-key")" = OK ] || fail "B cannot add a key"
+[ "$(app "$PB" keylock)" = OK ] || fail "B cannot lock its keyring"
 app "$PB" crash >/dev/null || true
 wait_for eval '! running "$D"'
 wait_for eval '[ -z "$(uid_procs "$UB")" ]'
+wait_log "$LOG" "uid=$UB: no process left, but keys of the uid are; the uid is not used again"
+for i in $(seq 4); do # fresh instances take the lowest free uid, never $UB
+    wait_for settled 2
+    [ -z "$(uid_procs "$UB")" ] || fail "uid $UB, with keys left, serves again"
+    P=$(idle_port "$LOG")
+    N=$(basename "$(readlink "/proc/$(pid_on "$P")/cwd")")
+    [ "$(app "$P" logout)" = BYE ] || fail "logout"
+    wait_log "$LOG" "instance=$N exited" # idle_port no longer names it
+done
+wait_for settled 2
 
 log "airlock stops (instances ignore SIGTERM; drain deadline): no process of the range is left"
 wait_for eval '[ -n "$(idle_port "$LOG")" ]'

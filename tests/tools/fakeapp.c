@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/keyctl.h>
+#include <mqueue.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +46,10 @@ static const char usage_text[] =
     "  write PATH TEXT  writes TEXT into PATH (/tmp/x, /dev/shm/x); answers OK\n"
     "               or \"ERR <why>\"\n"
     "  shm          makes a SysV shared memory segment; answers \"OK <id>\"\n"
+    "  key NAME TEXT  adds a key to the uid's user keyring; answers OK\n"
+    "  keys         answers \"OK <n>\": the keys in the uid's user keyring\n"
+    "  keylock      takes away its own right to change its user keyring; answers OK\n"
+    "  mq NAME      makes a POSIX message queue /NAME; answers OK"
     "  open PATH    opens PATH for reading: answers OK or \"ERR <why>\" (/proc/PID/mem)\n"
     "  signal PID   kill(PID, 0): answers OK or \"ERR <why>\"\n"
     "  daemon       double fork and setsid(): a process outside its group and\n"
@@ -235,6 +242,27 @@ answer(FILE *c, const char *cmd, long state_wait)
         }
         fprintf(f, "%s\n", strchr(cmd + 6, ' ') + 1);
         fprintf(c, fclose(f) == 0 ? "OK\n" : "ERR %s\n", strerror(errno));
+    } else if (sscanf(cmd, "key %63s", path) == 1 && strchr(cmd + 4, ' ') != NULL) {
+        const char *text = strchr(cmd + 4, ' ') + 1;
+        long id = syscall(SYS_add_key, "user", path, text, strlen(text), KEY_SPEC_USER_KEYRING);
+        fprintf(c, id >= 0 ? "OK\n" : "ERR %s\n", strerror(errno));
+    } else if (strcmp(cmd, "keys") == 0) {
+        long len = syscall(SYS_keyctl, KEYCTL_READ, KEY_SPEC_USER_KEYRING, NULL, 0L);
+        if (len < 0)
+            fprintf(c, "ERR %s\n", strerror(errno));
+        else
+            fprintf(c, "OK %ld\n", len / 4); /* a key id per 4 bytes */
+    } else if (strcmp(cmd, "keylock") == 0) {
+        long perm = 0x0b0b0000; /* view, read, search: possessor and user (keyutils.h) */
+        long rc = syscall(SYS_keyctl, KEYCTL_SETPERM, KEY_SPEC_USER_KEYRING, perm);
+        fprintf(c, rc == 0 ? "OK\n" : "ERR %s\n", strerror(errno));
+    } else if (sscanf(cmd, "mq %63s", path) == 1) {
+        char name[72];
+        snprintf(name, sizeof(name), "/%.64s", path);
+        mqd_t q = mq_open(name, O_CREAT | O_RDWR, 0600, NULL);
+        fprintf(c, q != (mqd_t)-1 ? "OK\n" : "ERR %s\n", strerror(errno));
+        if (q != (mqd_t)-1)
+            mq_close(q);
     } else if (strcmp(cmd, "shm") == 0) {
         int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
         if (id < 0)
