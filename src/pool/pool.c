@@ -30,6 +30,7 @@
 
 #define REAP_PATIENCE_MS 2000 /* a reaper still running then is killed and started again */
 #define REAP_WAIT_MS 5000     /* pool_free(): how long the reapers may take, in all */
+#define GIVE_ENTRIES_MAX 4096 /* a provisioning hook's entries handed over, at most */
 #define WITHDRAW_TURNS_MAX 8  /* loop turns a withdrawal waits for the instance's output */
 #define ARG_EXPANDED_MAX (CONF_ARG_MAX + CONF_FILE_PATH_MAX + DIR_KEY_MAX)
 
@@ -258,24 +259,39 @@ out:
  * link) is handed to the run-as user. Each entry is opened without
  * following a link and checked before the chown, so nothing the instance
  * planted meanwhile (a link, a hard link to a file elsewhere) changes
- * owner. */
-static void
-give_entries(const struct instance *in)
+ * owner. On an env thread: the instance may be running already (a login
+ * confirmed while its hook ran) and fill the directory with names. */
+struct give {
+    char dir[CONF_FILE_PATH_MAX + DIR_NAME_MAX];
+    uid_t uid;
+    gid_t gid;
+    char what[2 * CONF_NAME_MAX + 32]; /* "pool=P instance=I", for the log */
+};
+
+static int
+give_entries(void *ctx)
 {
-    const struct pool *p = in->pool;
-    int fd = open(in->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    const struct give *g = ctx;
+    int fd = open(g->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     struct dirent *e;
+    unsigned seen = 0;
 
     if (d == NULL) {
         if (fd >= 0)
             close(fd);
-        return;
+        return 0;
     }
     while ((e = readdir(d)) != NULL) {
         struct stat st;
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
+        if (++seen > GIVE_ENTRIES_MAX) {
+            log_warnx("%s: more than %d entries at the top of its directory after the "
+                      "provisioning hook: the rest are not handed over",
+                      g->what, GIVE_ENTRIES_MAX);
+            break;
+        }
         int f = openat(fd, e->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (f < 0 || fstat(f, &st) != 0 || st.st_uid != geteuid() ||
             !((S_ISREG(st.st_mode) && st.st_nlink == 1) || S_ISDIR(st.st_mode))) {
@@ -283,11 +299,42 @@ give_entries(const struct instance *in)
                 close(f);
             continue;
         }
-        if (fchownat(f, "", in->uid, in->gid, AT_EMPTY_PATH) != 0)
-            log_warn("pool=%s instance=%s: chown %s", p->conf.name, in->name, e->d_name);
+        if (fchownat(f, "", g->uid, g->gid, AT_EMPTY_PATH) != 0)
+            log_warn("%s: chown %s", g->what, e->d_name);
         close(f);
     }
     closedir(d);
+    return 0;
+}
+
+static void hook_ended(struct instance *in, bool ok, enum hook_fail why);
+
+static void
+give_done(void *arg, void *ctx, int err)
+{
+    struct instance *in = arg;
+    (void)ctx, (void)err;
+
+    in->xfer = NULL;
+    hook_ended(in, true, HF_EXIT);
+}
+
+/* Queues give_entries() for in (as in->xfer: the hook is not done before
+ * it). Returns 0, or -ENOMEM (nothing queued). */
+static int
+give_start(struct instance *in)
+{
+    struct pool *p = in->pool;
+    struct give *g = calloc(1, sizeof(*g));
+
+    if (g == NULL)
+        return -ENOMEM;
+    memcpy(g->dir, in->dir, sizeof(g->dir));
+    g->uid = in->uid;
+    g->gid = in->gid;
+    snprintf(g->what, sizeof(g->what), "pool=%s instance=%s", p->conf.name, in->name);
+    in->xfer = pool_env_run(p->env, give_entries, g, free, ENV_URGENT, give_done, in);
+    return in->xfer != NULL ? 0 : -ENOMEM;
 }
 
 /* ---- states and reports */
@@ -939,8 +986,8 @@ hook_exit(struct proc *pr, int status)
     struct instance *in = pr->data;
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
 
-    if (ok && in->hook_kind == HOOK_PROVISION && in->run_as)
-        give_entries(in);
+    if (ok && in->hook_kind == HOOK_PROVISION && in->run_as && give_start(in) == 0)
+        return; /* give_done() ends it */
     hook_ended(in, ok, HF_EXIT);
 }
 
