@@ -479,6 +479,31 @@ assign_try(struct dir *d, struct dir_assign *a)
     return 1;
 }
 
+/* One client address waits with as many requests per pool as it may hold
+ * reservations (max_pending_per_client): a newer request takes the place
+ * of its oldest waiting one, answered at once, so that what one address
+ * makes the directory and the routers hold (a connection each, for up to
+ * assign_wait) stays bounded. */
+static void
+wait_make_room(struct dir *d, const struct dir_assign *a)
+{
+    struct dir_assign *oldest = NULL;
+    unsigned n = 0;
+
+    if (a->client[0] == '\0' || d->conf.max_pending_per_client == 0)
+        return;
+    for (struct list *p = d->waits.next; p != &d->waits; p = p->next) {
+        struct dir_assign *w = list_entry(p, struct dir_assign, wait_link);
+        if (strcmp(w->client, a->client) != 0 || strcmp(w->pool, a->pool) != 0)
+            continue;
+        if (oldest == NULL)
+            oldest = w;
+        n++;
+    }
+    if (n >= d->conf.max_pending_per_client)
+        assign_answer(d, oldest, -EDQUOT, DIR_OUT_CLIENT_LIMIT);
+}
+
 static void
 assign_start(void *arg)
 {
@@ -491,6 +516,7 @@ assign_start(void *arg)
         assign_answer(d, a, a->why, refusal_outcome(a->why));
         return;
     }
+    wait_make_room(d, a);
     list_add_tail(&d->waits, &a->wait_link);
     timer_start(d->loop, &a->wait_timer, d->conf.assign_wait_ms, wait_expired, a);
 }

@@ -25,8 +25,9 @@
  * authenticated (the login comes later, at the instance), so they are
  * bounded: per client address (max_pending_per_client) and per pool (a
  * share of its instances, pending_share); requests over a bound wait like
- * those that find no idle instance, and waiting requests are retried
- * newest first. A router holds the reservation
+ * those that find no idle instance, as many per address and pool as the
+ * address may hold (a newer one takes the place of the oldest), and
+ * waiting requests are retried newest first. A router holds the reservation
  * its connection got (dir_assign_held()) and gives it back when the
  * connection ends (dir_release()): when no connection holds it any more and
  * the instance has not seen the login, it is withdrawn at once. A withdrawn
@@ -167,7 +168,8 @@ int dir_up(struct dir *d);
 /* err: 0 (ep is the instance's endpoint, instance its name), -EAGAIN (no
  * instance became free within assign_wait), -EDQUOT (the client's address
  * held max_pending_per_client reservations not active yet all through
- * assign_wait), -EBUSY (the pool's pending_share was taken, all through
+ * assign_wait, or a newer request of the address took this one's place
+ * among its waiting ones), -EBUSY (the pool's pending_share was taken, all through
  * assign_wait), -EINPROGRESS (the key's last session was being stored back
  * all through assign_wait), -ENOENT (no such pool has ever reported), -EIO (the backend
  * is unreachable), -ENOMEM. ep and instance are valid during the call only. */

@@ -645,37 +645,46 @@ test_pending_bounds(void **state)
     close_dir(d);
 }
 
-/* Waiting requests are retried newest first: of one address's requests
+/* One address waits with as many requests as it may hold reservations: a
+ * newer one takes the place of its oldest waiting one (answered at once),
+ * and waiting requests are retried newest first: of one address's requests
  * waiting for its bound, the latest gets the reservation that frees. */
 static void
 test_pending_waiters(void **state)
 {
     struct dir_conf c = conf(10000, 0, 1500);
-    struct dir_assign *h1, *h2, *h3;
-    struct answer b = {0}, e = {0};
+    struct dir_assign *h1, *h2, *w[3];
+    struct answer ans[3] = {0};
     char a[DIR_NAME_MAX];
     (void)state;
 
-    c.max_pending_per_client = 1;
+    c.max_pending_per_client = 2;
     struct dir *d = open_dir(&c);
     report(d, "p", "i1", DIR_IDLE);
     report(d, "p", "i2", DIR_IDLE);
+    report(d, "p", "i3", DIR_IDLE);
     assert_int_equal(assign_held(d, "u1", "10.0.0.1", a, &h1), 0);
-    h2 = dir_assign_held(d, "p", "u2", "10.0.0.1", loop, on_assign, &b);
-    assert_non_null(h2);
-    sleep_loop(100);
-    h3 = dir_assign_held(d, "p", "u3", "10.0.0.1", loop, on_assign, &e);
-    assert_non_null(h3);
-    sleep_loop(100);
-    assert_false(b.done || e.done); /* both wait for 10.0.0.1's bound */
-    dir_release(h1);                /* u1 leaves: the newer u3 gets an instance */
-    run_until(&e.done, GUARD_MS);
-    assert_int_equal(e.err, 0);
-    assert_false(b.done);
-    run_until(&b.done, GUARD_MS);
-    assert_int_equal(b.err, -EAGAIN); /* u2 waited in vain (at last for an idle one) */
+    assert_int_equal(assign_held(d, "u2", "10.0.0.1", a, &h2), 0);
+    for (int i = 0; i < 3; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "w%d", i);
+        w[i] = dir_assign_held(d, "p", key, "10.0.0.1", loop, on_assign, &ans[i]);
+        assert_non_null(w[i]);
+        sleep_loop(100);
+    }
+    /* 10.0.0.1 holds its 2: w0 and w1 wait, w2 takes w0's place */
+    assert_true(ans[0].done);
+    assert_int_equal(ans[0].err, -EDQUOT);
+    assert_false(ans[1].done || ans[2].done);
+    dir_release(h1); /* u1 leaves: the newest, w2, gets an instance */
+    run_until(&ans[2].done, GUARD_MS);
+    assert_int_equal(ans[2].err, 0);
+    assert_false(ans[1].done);
+    run_until(&ans[1].done, GUARD_MS);
+    assert_int_equal(ans[1].err, -EAGAIN); /* w1 waited in vain (at last for an idle one) */
     dir_release(h2);
-    dir_release(h3);
+    for (int i = 0; i < 3; i++)
+        dir_release(w[i]);
     close_dir(d);
 }
 
