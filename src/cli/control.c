@@ -20,6 +20,11 @@
 #include "proto/ctl.h"
 
 #define CTL_TIMEOUT_MS 5000
+/* connections open at once: a command takes milliseconds (an assign at most
+ * assign_wait), so the oldest makes room; a tcp or vsock control endpoint
+ * is open to whoever can connect, and those who connect and say nothing
+ * push out only each other, not airlock's file descriptors */
+#define CONNS_MAX 32
 #define CLIENT_TIMEOUT_MS 15000
 
 enum cc_state {
@@ -54,7 +59,8 @@ struct control {
     struct acceptor acceptor;
     struct dir *dir; /* NULL: no directory: block */
     struct control_ops ops;
-    struct list conns;
+    struct list conns; /* newest first */
+    unsigned n_conns;
     uid_t owner; /* ep.perm's, or -1: may issue commands too */
     gid_t group; /* ep.perm's, or -1: its members may issue commands */
 };
@@ -85,6 +91,7 @@ conn_close(struct ctl_conn *cc)
     cc->io.fd = -1;
     timer_stop(cc->ctl->loop, &cc->timer);
     list_del(&cc->link);
+    cc->ctl->n_conns--;
     if (cc->assign != NULL) { /* an assign can wait long: withdrawn, it never answers */
         dir_assign_cancel(cc->assign);
         cc->assign = NULL;
@@ -477,6 +484,8 @@ control_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t
     char who[48];
     (void)peer, (void)len;
 
+    if (c->n_conns >= CONNS_MAX)
+        conn_close(list_entry(c->conns.prev, struct ctl_conn, link));
     struct ctl_conn *cc = calloc(1, sizeof(*cc));
     if (cc == NULL ||
         io_start(c->loop, &cc->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, conn_event, cc) != 0) {
@@ -486,6 +495,7 @@ control_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t
     }
     cc->ctl = c;
     list_add(&c->conns, &cc->link);
+    c->n_conns++;
     timer_start(c->loop, &cc->timer, CTL_TIMEOUT_MS, conn_timeout, cc);
     if (!peer_allowed(c, fd, who, sizeof(who))) {
         char why[128];

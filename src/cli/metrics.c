@@ -16,6 +16,10 @@
 
 #define REQUEST_MAX 4096
 #define REQUEST_TIMEOUT_MS 5000
+/* requests open at once: a scrape takes milliseconds, so the oldest makes
+ * room, and clients that connect and say nothing push out only each other
+ * (not airlock's file descriptors) */
+#define REQUESTS_MAX 64
 
 struct request {
     struct list link; /* in m->requests until closed */
@@ -39,7 +43,8 @@ struct metrics {
     void *arg;
     metrics_ready_cb ready; /* /readyz; NULL: ready while it runs */
     void *ready_arg;
-    struct list requests;
+    struct list requests; /* newest first */
+    unsigned n_requests;
 };
 
 static void
@@ -62,6 +67,7 @@ request_close(struct request *rq)
     rq->io.fd = -1;
     timer_stop(rq->m->loop, &rq->timer);
     list_del(&rq->link);
+    rq->m->n_requests--;
     loop_defer(rq->m->loop, &rq->reap, request_reap, rq);
 }
 
@@ -201,6 +207,8 @@ metrics_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t
     struct metrics *m = a->data;
     (void)peer, (void)len;
 
+    if (m->n_requests >= REQUESTS_MAX)
+        request_close(list_entry(m->requests.prev, struct request, link));
     struct request *rq = calloc(1, sizeof(*rq));
     if (rq == NULL ||
         io_start(m->loop, &rq->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, request_event, rq)) {
@@ -210,6 +218,7 @@ metrics_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t
     }
     rq->m = m;
     list_add(&m->requests, &rq->link);
+    m->n_requests++;
     timer_start(m->loop, &rq->timer, REQUEST_TIMEOUT_MS, request_timeout, rq);
 }
 

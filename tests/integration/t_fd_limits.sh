@@ -8,12 +8,16 @@
 #    an fd count as local errors (airlock_local_errors_total, reason
 #    fd_limit), not as the target's connect errors; the process does not
 #    spin meanwhile (its CPU time over 2 s stays low); once the clients
-#    leave, the relay serves again.
+#    leave, the relay serves again;
+#  - clients that connect to the metrics and tcp control endpoints and say
+#    nothing (300 each, with 256 fds) hold at most 64 and 32 connections
+#    there (the oldest closed): the relay and a scrape are served at once,
+#    not once the idle ones time out.
 . "$(dirname "$0")/lib.sh"
 
 need socat python3 curl
 
-read -r M P ECHO <<<"$(free_ports 3)"
+read -r M P ECHO C <<<"$(free_ports 4)"
 start echo python3 -c '
 import asyncio, sys
 async def echo(r, w):
@@ -33,6 +37,7 @@ conf() {
 threads: 1
 drain_timeout: 1s
 metrics: tcp:127.0.0.1:$M
+control: tcp:127.0.0.1:$C
 relays:
   - name: hold
     listen: tcp:127.0.0.1:$P
@@ -108,4 +113,30 @@ log "local errors (fd_limit): $local_fd, connect errors: $connect"
 grep -q 'close relay=hold .* end=connect_failed' "$T/exhaust.log" &&
     fail "a connection out of fds ended with end=connect_failed"
 stop_clean "$AL" exhaust
+
+log "idle clients of metrics and ctl hold a bounded share of the fds"
+conf 10
+limited idle 256 256
+start idlers python3 -c '
+import socket, sys, time
+held = []
+for port in (int(sys.argv[1]), int(sys.argv[2])):
+    for _ in range(300):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        held.append(s)
+time.sleep(3) # the connects that found the listen queue full are retried
+open(sys.argv[3], "w").close()
+time.sleep(60)' "$M" "$C" "$T/idlers"
+IDLERS=$LAST_PID
+wait_for test -e "$T/idlers"
+[ "$(echo ping | timeout 2 socat -T 2 - TCP:127.0.0.1:"$P" 2>/dev/null)" = ping ] ||
+    fail "the relay is not served while idle clients hold metrics and ctl connections"
+curl -sf -m 2 -o /dev/null "http://127.0.0.1:$M/metrics" || fail "no scrape beside the idle clients"
+open_fds=$(ls "/proc/$AL/fd" | wc -l)
+log "airlock's open fds: $open_fds"
+[ "$open_fds" -lt 160 ] || fail "$open_fds fds open: the idle clients are not bounded"
+kill "$IDLERS"
+stop_clean "$AL" idle
 log "pass"
