@@ -1094,6 +1094,9 @@ static const struct conf_block dir_block = {
 
 /* ---- pools: */
 
+APPLIES(pool_uids_only, pool_conf_uids_only, struct pool_conf)
+
+#define EXPECT_PROCESSES "expected an integer from 0 (no limit) to 4194304"
 #define PC(field) offsetof(struct pool_conf, field)
 #define HC(field) offsetof(struct hook_conf, field)
 #define INST (TMPL_PORT | TMPL_DIR | TMPL_INSTANCE)
@@ -1205,6 +1208,8 @@ static const struct conf_row pool_rows[] = {
     {.name = "uids", .set = set_range, .off = PC(uid_min), .off2 = PC(uid_max),
      .max = POOL_UID_LAST, .expect = EXPECT_UIDS},
     {.name = "group", .set = set_account, .off = PC(group), .expect = EXPECT_GROUP},
+    {.name = "max_processes", .set = conf_set_uint, .off = PC(max_processes),
+     .max = POOL_PROCESSES_MAX, .expect = EXPECT_PROCESSES, .applies = pool_uids_only},
     {.name = "min_idle", .set = conf_set_uint, .off = PC(min_idle), .max = CONF_INSTANCES_MAX,
      .expect = EXPECT_COUNT},
     {.name = "max", .set = conf_set_uint, .off = PC(max), .max = CONF_INSTANCES_MAX,

@@ -29,6 +29,7 @@ pool_conf_defaults(struct pool_conf *pc)
     pc->replace_after_login_ms = 20;
     pc->start_timeout_ms = 30 * 1000;
     pc->stop_grace_ms = 5 * 1000;
+    pc->max_processes = 1024;
     pc->backoff_ms = 250;
     pc->backoff_max_ms = 30 * 1000;
     pc->provision.timeout_ms = 30 * 1000;
@@ -47,6 +48,12 @@ unsigned
 pool_conf_uids(const struct pool_conf *pc)
 {
     return pc->uid_max == 0 ? 0 : pc->uid_max - pc->uid_min + 1;
+}
+
+const char *
+pool_conf_uids_only(const struct pool_conf *pc)
+{
+    return pool_conf_uids(pc) != 0 ? NULL : "applies with uids only (a limit per instance's uid)";
 }
 
 /* The endpoint template, expanded for a sample instance, must be a stream

@@ -14,8 +14,9 @@
 #define CONF_ARG_MAX 512   /* bytes of one word or template, incl. NUL */
 #define CONF_REGEX_MAX 512 /* bytes of one event rule, incl. NUL */
 #define CONF_INSTANCES_MAX 1024
-#define POOL_NAME_MAX 40          /* characters of a pool name: instance names are NAME-N */
-#define POOL_UID_LAST 4294967294u /* (uid_t)-1 means "no change" to setresuid() */
+#define POOL_NAME_MAX 40            /* characters of a pool name: instance names are NAME-N */
+#define POOL_UID_LAST 4294967294u   /* (uid_t)-1 means "no change" to setresuid() */
+#define POOL_PROCESSES_MAX 4194304u /* max_processes: the kernel's pid_max at most */
 #define STATE_FILE_SIZE_DEFAULT ((size_t)256 << 20)  /* state.max_file_size (docs/pool.md) */
 #define STATE_FILE_SIZE_MAX ((size_t)1 << 40)        /* the largest size units_size() reads */
 #define STATE_SESSION_SIZE_DEFAULT ((size_t)1 << 30) /* state.max_session_size (docs/pool.md) */
@@ -58,6 +59,8 @@ struct pool_conf {
     char user[CONF_NAME_MAX];            /* run-as user; "" keeps airlock's */
     unsigned uid_min, uid_max;           /* uids: A-B, one per instance; 0-0 when not set */
     char group[CONF_NAME_MAX];           /* with uids: every instance's gid; "": gid = uid */
+    unsigned max_processes;              /* with uids: RLIMIT_NPROC of each instance; default
+                                            1024 (processes and threads of its uid); 0: none */
     unsigned min_idle;                   /* default 1 */
     unsigned max;                        /* default 10, at most CONF_INSTANCES_MAX */
     unsigned max_idle;                   /* default min_idle */
@@ -94,5 +97,8 @@ unsigned pool_conf_ports(const struct pool_conf *pc);
 
 /* Returns the size of pc's uid range (0 without uids:). */
 unsigned pool_conf_uids(const struct pool_conf *pc);
+
+/* For the keys that apply with uids only: NULL, or why not. */
+const char *pool_conf_uids_only(const struct pool_conf *pc);
 
 #endif

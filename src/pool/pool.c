@@ -1161,7 +1161,8 @@ instance_start(struct pool *p)
                           .gid = in->gid,
                           .run_as = in->run_as,
                           .own_uid = in->own_uid,
-                          .no_mqueue = in->own_uid && !pool_env_mqueues_wiped()};
+                          .no_mqueue = in->own_uid && !pool_env_mqueues_wiped(),
+                          .max_processes = in->own_uid ? p->conf.max_processes : 0};
     if ((rc = proc_spawn(&in->proc, p->loop, argv, &o, instance_line, instance_exit, in)) != 0) {
         log_warnx("pool=%s instance=%s: cannot start: %s", p->conf.name, in->name, strerror(-rc));
         wipe_start(in, NULL); /* empty; the uid goes back below, nothing ran as it */

@@ -336,6 +336,12 @@ child(const struct job *j, int devnull, int out)
         child_say("cannot limit message queues", "", errno);
         _exit(127);
     }
+    /* after the switch: a setuid() over the limit would fail the exec */
+    const struct rlimit nproc = {o->max_processes, o->max_processes};
+    if (o->max_processes > 0 && setrlimit(RLIMIT_NPROC, &nproc) != 0) {
+        child_say("cannot limit processes", "", errno);
+        _exit(127);
+    }
     /* it dies with airlock: after a kill -9 or a crash, nothing would
      * report its session or store its state back, and a restarted airlock
      * forgets it in the directory. Set after the switch of user (which

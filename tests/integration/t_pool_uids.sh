@@ -11,6 +11,8 @@
 #    user keyring is removed before its uid serves anyone again; a POSIX
 #    message queue too where /dev/mqueue is mounted, and where it is not
 #    (nothing would find the queue) A can make none;
+#  - an instance forks at most max_processes - 1 more processes (a fork
+#    bomb stops there: RLIMIT_NPROC of its uid);
 #  - an instance that takes away the reaper's right to clear its keyring
 #    (its own user keyring made read-only) costs its uid: it serves no one
 #    again;
@@ -34,6 +36,7 @@ pool_conf "$CONF" "$P0" --ignore-term <<EOF
     min_idle: 2
     max: 3
     uids: $U0-$U3
+    max_processes: 20
     stop_grace: 30s
     provision:
       command: [sh, -c, 'cp "\$1" "\$2.t" && chown "\$3:\$4" "\$2.t" && mv "\$2.t" "\$2"',
@@ -132,11 +135,14 @@ done
 [ ! -e "/dev/mqueue/t_pool_uids-$$" ] || { rm -f "/dev/mqueue/t_pool_uids-$$"; fail "message queue of uid $UA outlived its session"; }
 [ "$(uid_keys "$UA")" = 0 ] || fail "uid $UA's user keyring outlived its session: $(uid_keys "$UA") keys"
 
-log "crash: B's daemon dies too; B's keyring, locked, cannot be cleared: its uid is not used again"
+log "crash: B's daemon dies too; B forks up to max_processes; B's keyring, locked, cannot be cleared: its uid is not used again"
 D=$(app "$PB" daemon)
 running "$D" || fail "no daemon of B"
 [ "$(app "$PB" "key t_pool_uids erin-key")" = OK ] || fail "B cannot add a key"
 [ "$(app "$PB" keylock)" = OK ] || fail "B cannot lock its keyring"
+FORKED=$(app "$PB" "procs 40")
+[[ $FORKED == "OK "* ]] && [ "${FORKED#OK }" -lt 20 ] || fail "B, with max_processes 20, forked: $FORKED"
+[ "$(uid_procs "$UB" | wc -l)" = 20 ] || fail "uid $UB runs $(uid_procs "$UB" | wc -l) processes, not max_processes (20)"
 app "$PB" crash >/dev/null || true
 wait_for eval '! running "$D"'
 wait_for eval '[ -z "$(uid_procs "$UB")" ]'

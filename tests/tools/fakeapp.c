@@ -57,6 +57,8 @@ static const char usage_text[] =
     "  hopper       a daemon that forks anew and exits every few ms (its pid\n"
     "               never stays the same); answers OK\n"
     "  files N      makes N empty files in its directory; answers OK\n"
+    "  procs N      forks N children that sleep (in its process group); answers\n"
+    "               \"OK <how many it could fork>\"\n"
     "  symlink NAME TARGET  replaces ./NAME with a symlink to TARGET; answers OK\n"
     "  fifo NAME    replaces ./NAME with a named pipe; answers OK\n"
     "  hardlink NAME TARGET  replaces ./NAME with a hard link to TARGET; answers OK\n"
@@ -293,6 +295,16 @@ answer(FILE *c, const char *cmd, long state_wait)
                 sleep_ms(5);
             }
         fprintf(c, pid > 0 ? "OK\n" : "ERR\n");
+    } else if (strncmp(cmd, "procs ", 6) == 0) {
+        long n = atol(cmd + 6), made = 0;
+        for (long i = 0; i < n; i++) {
+            pid_t pid = fork();
+            if (pid == 0)
+                for (;;)
+                    pause();
+            made += pid > 0;
+        }
+        fprintf(c, "OK %ld\n", made);
     } else if (strncmp(cmd, "files ", 6) == 0) {
         long n = atol(cmd + 6);
         for (long i = 0; i < n; i++) {

@@ -2331,6 +2331,12 @@ test_err_pools(void **state)
     expect_error(POOL_HEAD POOL_EVENTS "    group: smartgrid\n",
                  "airlock.yaml:10: pools[0].group: applies with uids only (the gid of every "
                  "instance)");
+    expect_error(POOL_HEAD POOL_EVENTS "    max_processes: 64\n",
+                 "airlock.yaml:10: pools[0].max_processes: applies with uids only (a limit per "
+                 "instance's uid)");
+    expect_error(POOL_HEAD POOL_EVENTS "    uids: 61000-61999\n    max_processes: 4194305\n",
+                 "airlock.yaml:11: pools[0].max_processes: expected an integer from 0 (no limit) "
+                 "to 4194304");
     expect_error(POOL_HEAD POOL_EVENTS "    uids: 61000-61999\n    group: \"a b\"\n",
                  "airlock.yaml:11: pools[0].group: expected a group name or gid of 1-63 "
                  "characters (a-z 0-9 _ . -)");

@@ -207,6 +207,8 @@ static const struct {
     {"directory", "{directory: {backend: redis, redis: tcp:127.0.0.1:6379%s}}"},
     {"pools[]", "{directory: {}, pools: [{command: [/bin/true], endpoint: 'tcp:127.0.0.1:1', "
                 "dir: /p, events: {ready: a, login: (b)}%s}]}"},
+    {"pools[]", "{directory: {}, pools: [{command: [/bin/true], endpoint: 'tcp:127.0.0.1:1', "
+                "dir: /p, events: {ready: a, login: (b)}, uids: 100000-100009%s}]}"},
     {"pools[].events", "{directory: {}, pools: [{command: [/bin/true], "
                        "endpoint: 'tcp:127.0.0.1:1', dir: /p, events: {ready: a, login: (b)%s}}]}"},
     {"pools[].provision", "{directory: {}, pools: [{command: [/bin/true], endpoint: "
