@@ -13,6 +13,8 @@
  *   /chunked     the echo below, chunked (two chunks)
  *   /eof         the echo below without a length, ended by closing
  *   /json?body=X the body X (URL-decoded) instead of the request's
+ *   /raw?resp=X  the bytes X (URL-decoded) as the whole answer, head and all,
+ *                and the connection kept (an answer the proxy must not wait on)
  *   anything     200 with the request's body (Content-Type of the request,
  *                else application/json) and Content-Length
  * Prints "ready" when it listens. */
@@ -177,6 +179,10 @@ answer(int fd, struct req *r, unsigned id, int method)
             "{\"partial\"";
         send_all(fd, t, sizeof(t) - 1);
         return -1;
+    }
+    if (strncmp(r->url, "/raw", 4) == 0 && q != NULL && strncmp(q, "?resp=", 6) == 0) {
+        len = url_decode(q + 6, alt, sizeof(alt));
+        return send_all(fd, alt, len);
     }
     if (strncmp(r->url, "/json", 5) == 0 && q != NULL && strncmp(q, "?body=", 6) == 0) {
         len = url_decode(q + 6, alt, sizeof(alt));
