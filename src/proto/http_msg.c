@@ -12,7 +12,11 @@ msg_of(http_parser *p)
 }
 
 /* A header field or value arrives in pieces when its bytes arrive in
- * several feeds; the pieces are adjacent in the buffer. */
+ * several feeds; the pieces are adjacent in the buffer. libhttp-parser also
+ * hands a value folded over lines (obs-fold, "a\r\n b") as two pieces of
+ * one value: not adjacent, and a span over both would carry the line break
+ * to the backend (a second request, or a header of its own). Refused (RFC
+ * 9112 5.2 lets a server reject obs-fold). */
 static int
 on_header_piece(http_parser *p, const char *at, size_t len, int kind)
 {
@@ -25,6 +29,10 @@ on_header_piece(http_parser *p, const char *at, size_t len, int kind)
         return 0;
     if (m->last == kind) {
         struct http_span *s = kind == 1 ? &m->hdr[m->n_hdr - 1].name : &m->hdr[m->n_hdr - 1].value;
+        if (off != s->off + s->len) {
+            m->fault = HTTP_FAULT_BAD;
+            return 1;
+        }
         s->len += len;
         return 0;
     }
@@ -58,8 +66,12 @@ on_url(http_parser *p, const char *at, size_t len)
 {
     struct http_msg *m = msg_of(p);
 
-    if (m->url.len == 0)
+    if (m->url.len == 0) {
         m->url.off = (size_t)(at - m->buf);
+    } else if ((size_t)(at - m->buf) != m->url.off + m->url.len) {
+        m->fault = HTTP_FAULT_BAD; /* as for headers: one span, or none */
+        return 1;
+    }
     m->url.len += len;
     return 0;
 }
@@ -157,6 +169,43 @@ msg_invalid(struct http_msg *m)
     return HTTP_MSG_INVALID;
 }
 
+/* RFC 9110 5.6.2: the characters of a token (a header's name). */
+static bool
+tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* The head buf[0..len) is whole: what libhttp-parser lets through but a
+ * proxy that writes the headers on as name ": " value must not. A line
+ * that starts with a space or a tab (obs-fold, or whitespace before the
+ * first header: RFC 9112 2.2, 5.2), a name that is not a token (a space
+ * before the colon: RFC 9112 5.1), a value holding CR, LF or NUL (RFC 9110
+ * 5.5). Each would let a header's bytes be read as another header, or as
+ * the end of the head, by the next hop. */
+static bool
+head_valid(const struct http_msg *m, const char *buf, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++)
+        if (buf[i] == '\n' && (buf[i + 1] == ' ' || buf[i + 1] == '\t'))
+            return false;
+    for (size_t i = 0; i < m->n_hdr; i++) {
+        const struct http_hdr *h = &m->hdr[i];
+        if (h->name.len == 0)
+            return false;
+        for (size_t k = 0; k < h->name.len; k++)
+            if (!tchar((unsigned char)buf[h->name.off + k]))
+                return false;
+        for (size_t k = 0; k < h->value.len; k++) {
+            char c = buf[h->value.off + k];
+            if (c == '\r' || c == '\n' || c == '\0')
+                return false;
+        }
+    }
+    return true;
+}
+
 enum http_msg_result
 http_msg_feed(struct http_msg *m, char *buf, size_t len)
 {
@@ -180,6 +229,8 @@ http_msg_feed(struct http_msg *m, char *buf, size_t len)
             m->fault = HTTP_FAULT_HEAD_LARGE;
             return HTTP_MSG_INVALID;
         }
+        if (!head_valid(m, buf, m->head_len))
+            return msg_invalid(m);
         return HTTP_MSG_HEAD;
     }
     if (!m->head_done && m->fed > m->max_head) {

@@ -209,6 +209,45 @@ test_bad(void **state)
     }
 }
 
+/* Heads whose header bytes the proxy would write on as something else:
+ * obs-fold (a value over two lines: its span would carry the line break
+ * to the next hop, the rest of the head read there as a second request),
+ * whitespace before the first header or before a colon. Refused, in
+ * requests and responses, whole and byte by byte. */
+static void
+test_folded(void **state)
+{
+    static const char *const heads[] = {
+        "X-A: a\r\n b\r\n", "X-A: a\r\n\tb\r\n",
+        "X-A:\r\n b\r\n",   "X-A:\r\n \r\n",
+        "X-A: a\n b\n",     "Host: x\r\nX-A: a\r\n b\r\nContent-Type: application/json\r\n",
+        " X-A: a\r\n",      "X-A : a\r\n",
+        "X A: a\r\n",
+    };
+    static const char *const starts[] = {"POST /pay HTTP/1.1\r\n", "HTTP/1.1 200 OK\r\n"};
+
+    (void)state;
+    for (size_t k = 0; k < 2; k++)
+        for (size_t c = 0; c < sizeof(heads) / sizeof(heads[0]); c++) {
+            char in[512], *buf;
+            size_t len;
+            struct http_msg m;
+            int n =
+                snprintf(in, sizeof(in), "%s%sContent-Length: 2\r\n\r\n{}", starts[k], heads[c]);
+            enum http_msg_result r = feed_bytewise(in, (size_t)n, k == 1, &m, &buf, &len);
+            free(buf);
+            if (r != HTTP_MSG_INVALID || m.fault != HTTP_FAULT_BAD)
+                fail_msg("%s case %zu bytewise: result %d fault %d", k ? "response" : "request", c,
+                         r, m.fault);
+            http_msg_init(&m, k == 1, HEAD_MAX, 16, BODY_MAX);
+            while ((r = http_msg_feed(&m, in, (size_t)n)) == HTTP_MSG_HEAD)
+                ;
+            if (r != HTTP_MSG_INVALID || m.fault != HTTP_FAULT_BAD)
+                fail_msg("%s case %zu whole: result %d fault %d", k ? "response" : "request", c, r,
+                         m.fault);
+        }
+}
+
 static void
 test_eof(void **state)
 {
@@ -287,6 +326,7 @@ main(void)
         cmocka_unit_test(test_ok),         cmocka_unit_test(test_trailers),
         cmocka_unit_test(test_head_pause), cmocka_unit_test(test_bad),
         cmocka_unit_test(test_eof),        cmocka_unit_test(test_consume),
+        cmocka_unit_test(test_folded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
