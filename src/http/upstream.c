@@ -437,6 +437,14 @@ stream_step(struct sess *s)
     return true;
 }
 
+/* The response's head is whole: what the proxy cannot pass on as it is.
+ * A 101 (the proxy never asks for an upgrade). */
+static bool
+response_head_ok(struct sess *s)
+{
+    return s->resp.parser.status_code != 101;
+}
+
 bool
 backend_step(struct sess *s)
 {
@@ -470,8 +478,15 @@ backend_step(struct sess *s)
             http_msg_squeeze(&s->resp, s->rin.data, &s->rin.len);
             break;
         case HTTP_MSG_HEAD:
-            /* a length over max_response is not waited for */
-            if (s->stream_ok && s->resp.parser.status_code >= 200 && !s->resp.chunked &&
+            if (!response_head_ok(s)) {
+                backend_close(s);
+                s->close_after = true;
+                reply_error(s, 502, FAIL_BAD_RESPONSE, "the backend's response is malformed");
+                break;
+            }
+            /* a length over max_response is not waited for; a response without a
+             * body (to HEAD; 1xx, 204, 304) has nothing to stream, whatever its length */
+            if (s->stream_ok && !s->resp.skip_body && !s->resp.chunked &&
                 s->resp.parser.content_length != ULLONG_MAX &&
                 s->resp.parser.content_length > pc->max_response)
                 stream_start(s);
@@ -493,7 +508,7 @@ backend_step(struct sess *s)
     if (!s->br.readable)
         return false;
     ssize_t n = backend_read(s);
-    if (n == -ENOSPC && s->stream_ok && s->resp.head_done && s->resp.parser.status_code >= 200) {
+    if (n == -ENOSPC && s->stream_ok && s->resp.head_done && !s->resp.skip_body) {
         stream_start(s); /* over max_response: sent on from here */
         return true;
     }

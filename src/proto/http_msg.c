@@ -77,13 +77,18 @@ on_url(http_parser *p, const char *at, size_t len)
 }
 
 /* The parser pauses here so that the caller sees the head before the body
- * (Expect: 100-continue, a Content-Length over the limit). */
+ * (Expect: 100-continue, a Content-Length over the limit). A response
+ * 1xx, 204 or 304 has no body whatever its Content-Length says (RFC 9112
+ * 6.3); libhttp-parser would wait for one. */
 static int
 on_headers_complete(http_parser *p)
 {
     struct http_msg *m = msg_of(p);
 
     m->head_done = true;
+    if (p->type == HTTP_RESPONSE &&
+        (p->status_code < 200 || p->status_code == 204 || p->status_code == 304))
+        m->skip_body = true;
     m->keep_alive = http_should_keep_alive(p) != 0;
     m->chunked = (p->flags & F_CHUNKED) != 0;
     if (!m->chunked && !m->skip_body && p->content_length != ULLONG_MAX &&

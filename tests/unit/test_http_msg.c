@@ -248,6 +248,40 @@ test_folded(void **state)
         }
 }
 
+/* A response 1xx, 204 or 304 has no body whatever its Content-Length: it
+ * is DONE at the end of its head (the next bytes are the next response). */
+static void
+test_bodyless(void **state)
+{
+    static const char *const heads[] = {
+        "HTTP/1.1 304 Not Modified\r\nContent-Length: 1000\r\n\r\n",
+        "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+        "HTTP/1.1 100 Continue\r\nContent-Length: 3\r\n\r\n",
+        "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\nContent-Length: 70000\r\n\r\n",
+        "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n",
+    };
+
+    (void)state;
+    for (size_t c = 0; c < sizeof(heads) / sizeof(heads[0]); c++) {
+        char in[512], *buf;
+        size_t n = (size_t)snprintf(in, sizeof(in), "%sHTTP/1.1 200 OK\r\n\r\n", heads[c]);
+        size_t head = strlen(heads[c]), len;
+        struct http_msg m;
+        enum http_msg_result r;
+
+        http_msg_init(&m, true, HEAD_MAX, 16, BODY_MAX);
+        while ((r = http_msg_feed(&m, in, n)) == HTTP_MSG_HEAD)
+            ;
+        if (r != HTTP_MSG_DONE || m.end != head || m.body.len != 0)
+            fail_msg("case %zu: result %d end %zu (want %zu)", c, r, m.end, head);
+        /* byte by byte: done on its head's last byte */
+        r = feed_bytewise(in, head, true, &m, &buf, &len);
+        free(buf);
+        if (r != HTTP_MSG_DONE || m.end != head)
+            fail_msg("case %zu bytewise: result %d end %zu", c, r, m.end);
+    }
+}
+
 static void
 test_eof(void **state)
 {
@@ -326,7 +360,7 @@ main(void)
         cmocka_unit_test(test_ok),         cmocka_unit_test(test_trailers),
         cmocka_unit_test(test_head_pause), cmocka_unit_test(test_bad),
         cmocka_unit_test(test_eof),        cmocka_unit_test(test_consume),
-        cmocka_unit_test(test_folded),
+        cmocka_unit_test(test_folded),     cmocka_unit_test(test_bodyless),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
