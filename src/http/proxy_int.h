@@ -34,7 +34,8 @@
 #include "proto/http_msg.h"
 
 #define READ_CHUNK (64 * 1024)
-#define STEP_BUDGET 64 /* steps per wakeup before other sessions get a turn */
+#define STEP_BUDGET 64         /* steps per wakeup before other sessions get a turn */
+#define HTTP_REQ_PATH_MAX 4096 /* a request's path (as sent, up to '?'): over it, 414 */
 #define ROUTE_SLOTS (2 * HTTP_ROUTES_MAX + 1) /* route names seen across reloads, and "-" */
 #define LAT_N 15    /* buckets of the latency histogram (stats.c lat_bounds) */
 #define IDLE_MAX 32 /* idle backend connections a worker keeps, all proxies together */
@@ -61,6 +62,7 @@ enum http_fail {
     FAIL_DEST_DENIED,         /* outbound: the destination is not in egress_allow: 403 */
     FAIL_UPSTREAM_UNVERIFIED, /* outbound: the upstream's certificate did not verify: 502 */
     FAIL_UPSTREAM_TLS,        /* outbound: another TLS failure with the upstream: 502 */
+    FAIL_URI_TOO_LONG,        /* the request's path is over HTTP_REQ_PATH_MAX: 414 */
     FAIL_COUNT,
 };
 

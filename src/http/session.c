@@ -201,12 +201,19 @@ reply_error(struct sess *s, int status, enum http_fail why, const char *text)
 
 /* ---- the request */
 
+enum path_result {
+    PATH_OK,
+    PATH_INVALID,  /* 400 */
+    PATH_TOO_LONG, /* 414 */
+};
+
 /* Decodes %XX, drops empty and "." segments and resolves ".." in the path
- * of url[0..len) (up to '?' or '#') into out (size HTTP_PREFIX_MAX * 4):
+ * of url[0..len) (up to '?' or '#') into out (HTTP_REQ_PATH_MAX + 2 bytes):
  * routes match what the backend will see, however the client spells it.
- * Returns false when the path does not fit, has a bad escape, or holds a
- * NUL, a backslash or an encoded '/' (which backends read differently). */
-static bool
+ * PATH_INVALID for no path, a bad escape, a NUL, a backslash or an encoded
+ * '/' (which backends read differently); PATH_TOO_LONG for a path over
+ * HTTP_REQ_PATH_MAX bytes. */
+static enum path_result
 path_normalize(const char *url, size_t len, char *out, size_t size)
 {
     struct http_parser_url u;
@@ -214,14 +221,17 @@ path_normalize(const char *url, size_t len, char *out, size_t size)
 
     http_parser_url_init(&u);
     if (http_parser_parse_url(url, len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
-        return false;
+        return PATH_INVALID;
     const char *p = url + u.field_data[UF_PATH].off;
     size_t n = u.field_data[UF_PATH].len;
+    /* out gets at most a '/' and a byte per byte of p, and its NUL */
+    if (n > HTTP_REQ_PATH_MAX || size < HTTP_REQ_PATH_MAX + 2)
+        return PATH_TOO_LONG;
     for (size_t i = 0; i < n;) {
         /* one segment: from a '/' to the next */
         size_t seg = o;
         if (o + 1 >= size)
-            return false;
+            return PATH_TOO_LONG;
         out[o++] = '/';
         while (i < n && p[i] == '/')
             i++;
@@ -230,25 +240,27 @@ path_normalize(const char *url, size_t len, char *out, size_t size)
             if (c == '%') {
                 if (i + 1 >= n || !isxdigit((unsigned char)p[i]) ||
                     !isxdigit((unsigned char)p[i + 1]))
-                    return false;
+                    return PATH_INVALID;
                 char hex[3] = {p[i], p[i + 1], 0};
                 c = (char)strtol(hex, NULL, 16);
                 i += 2;
                 /* an encoded separator is a segment to one backend and two
                  * to another: refused rather than guessed */
                 if (c == '\0' || c == '/' || c == '\\')
-                    return false;
+                    return PATH_INVALID;
             } else if (c == '\\') {
-                return false;
+                return PATH_INVALID;
             }
             if (o + 1 >= size)
-                return false;
+                return PATH_TOO_LONG;
             out[o++] = c;
         }
         size_t sl = o - seg - 1;
-        if (sl == 1 && out[seg + 1] == '.') {
+        bool dot = sl == 1 && out[seg + 1] == '.';
+        bool dotdot = sl == 2 && out[seg + 1] == '.' && out[seg + 2] == '.';
+        if (sl == 0 || dot) {
             o = seg;
-        } else if (sl == 2 && out[seg + 1] == '.' && out[seg + 2] == '.') {
+        } else if (dotdot) {
             o = seg;
             while (o > 0 && out[o - 1] != '/')
                 o--;
@@ -256,10 +268,13 @@ path_normalize(const char *url, size_t len, char *out, size_t size)
                 o--;
         }
     }
-    if (o == 0 || (n > 0 && p[n - 1] == '/'))
+    if (o == 0 || (n > 0 && p[n - 1] == '/')) {
+        if (o + 1 >= size)
+            return PATH_TOO_LONG;
         out[o++] = '/';
+    }
     out[o] = '\0';
-    return true;
+    return PATH_OK;
 }
 
 static unsigned
@@ -304,7 +319,7 @@ on_request_head(struct sess *s)
 {
     struct http_msg *m = &s->req;
     const struct http_proxy_conf *pc = &s->p->conf;
-    char path[HTTP_PREFIX_MAX * 4];
+    char path[HTTP_REQ_PATH_MAX + 2];
     size_t vlen;
     const char *v;
 
@@ -316,9 +331,16 @@ on_request_head(struct sess *s)
         reply_error(s, 501, FAIL_METHOD, "CONNECT and protocol upgrades are not proxied");
         return;
     }
-    if (!path_normalize(s->in.data + m->url.off, m->url.len, path, sizeof(path))) {
+    switch (path_normalize(s->in.data + m->url.off, m->url.len, path, sizeof(path))) {
+    case PATH_OK:
+        break;
+    case PATH_INVALID:
         s->close_after = true;
         reply_error(s, 400, FAIL_BAD_REQUEST, "the request target has no valid path");
+        return;
+    case PATH_TOO_LONG:
+        s->close_after = true;
+        reply_error(s, 414, FAIL_URI_TOO_LONG, "the request's path is too long");
         return;
     }
     s->route = -1;

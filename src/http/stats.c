@@ -28,6 +28,7 @@ const char *const fail_names[FAIL_COUNT] = {
     [FAIL_DEST_DENIED] = "destination_denied",
     [FAIL_UPSTREAM_UNVERIFIED] = "upstream_unverified",
     [FAIL_UPSTREAM_TLS] = "upstream_tls",
+    [FAIL_URI_TOO_LONG] = "uri_too_long",
 };
 
 /* Upper bounds of the latency histogram, in microseconds. */
