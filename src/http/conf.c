@@ -147,6 +147,11 @@ http_route_conf_check(const struct http_route_conf *rc, struct conf_fault *f)
 {
     if (rc->prefix[0] != '/')
         return conf_fault(f, "path", "expected a path prefix starting with '/'");
+    /* requests are matched without their path parameters: a ';' never matches */
+    if (strchr(rc->prefix, ';') != NULL)
+        return conf_fault(f, "path",
+                          "expected a path prefix without ';' (path parameters are "
+                          "not part of the path routes match)");
     for (size_t i = 0; i < rc->n_rules; i++)
         for (size_t j = 0; j < i; j++)
             if (strcmp(rc->rules[i].path, rc->rules[j].path) == 0) {

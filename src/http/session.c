@@ -207,12 +207,14 @@ enum path_result {
     PATH_TOO_LONG, /* 414 */
 };
 
-/* Decodes %XX, drops empty and "." segments and resolves ".." in the path
- * of url[0..len) (up to '?' or '#') into out (HTTP_REQ_PATH_MAX + 2 bytes):
- * routes match what the backend will see, however the client spells it.
- * PATH_INVALID for no path, a bad escape, a NUL, a backslash or an encoded
- * '/' (which backends read differently); PATH_TOO_LONG for a path over
- * HTTP_REQ_PATH_MAX bytes. */
+/* Decodes %XX, drops empty and "." segments, path parameters (";..." to the
+ * segment's end) and resolves ".." in the path of url[0..len) (up to '?'
+ * or '#') into out (HTTP_REQ_PATH_MAX + 2 bytes): routes match what the backend
+ * will see, however the client spells it. PATH_INVALID for no path, a bad
+ * escape, a NUL, a backslash, an encoded '/' (which backends read
+ * differently), or a "." or ".." segment with parameters ("..;x": ".." to
+ * Tomcat or Jetty, a name to others, so no one reading of it is safe);
+ * PATH_TOO_LONG for a path over HTTP_REQ_PATH_MAX bytes. */
 static enum path_result
 path_normalize(const char *url, size_t len, char *out, size_t size)
 {
@@ -230,6 +232,7 @@ path_normalize(const char *url, size_t len, char *out, size_t size)
     for (size_t i = 0; i < n;) {
         /* one segment: from a '/' to the next */
         size_t seg = o;
+        bool param = false;
         if (o + 1 >= size)
             return PATH_TOO_LONG;
         out[o++] = '/';
@@ -251,6 +254,12 @@ path_normalize(const char *url, size_t len, char *out, size_t size)
             } else if (c == '\\') {
                 return PATH_INVALID;
             }
+            /* "/pay;jsessionid=x" is /pay to a servlet container: the
+             * parameters (raw or encoded ';') are not part of the name */
+            if (c == ';')
+                param = true;
+            if (param)
+                continue;
             if (o + 1 >= size)
                 return PATH_TOO_LONG;
             out[o++] = c;
@@ -258,6 +267,8 @@ path_normalize(const char *url, size_t len, char *out, size_t size)
         size_t sl = o - seg - 1;
         bool dot = sl == 1 && out[seg + 1] == '.';
         bool dotdot = sl == 2 && out[seg + 1] == '.' && out[seg + 2] == '.';
+        if (param && (dot || dotdot))
+            return PATH_INVALID;
         if (sl == 0 || dot) {
             o = seg;
         } else if (dotdot) {
