@@ -39,13 +39,18 @@ enum field_result {
                          another version, names a key the keyset lacks, or
                          fails authentication; never passed through: 400 */
     FIELD_INTERNAL,   /* out of memory, crypto library failure: 500 */
+    FIELD_AMBIGUOUS,  /* encrypt: a member name that a rule's name differs from
+                         only in case (ASCII, and the letters outside ASCII
+                         that case-map to ASCII: ſ İ ı K), which a backend
+                         that binds names without case would read as the
+                         rule's: 422 */
 };
 
 /* The HTTP status of a request body refused with r (200 for FIELD_OK). */
 int field_status(enum field_result r);
 
 /* A short stable name of r for logs and metric labels: "ok", "malformed",
- * "not_scalar", "too_large", "bad_token", "internal". */
+ * "not_scalar", "too_large", "bad_token", "internal", "ambiguous_name". */
 const char *field_result_name(enum field_result r);
 
 /* ---- Rules: the encrypt paths of a route ------------------------------ */

@@ -40,7 +40,8 @@ field_status(enum field_result r)
 {
     static const int status[] = {
         [FIELD_OK] = 200,        [FIELD_MALFORMED] = 400, [FIELD_NOT_SCALAR] = 422,
-        [FIELD_TOO_LARGE] = 413, [FIELD_BAD_TOKEN] = 400, [FIELD_INTERNAL] = 500};
+        [FIELD_TOO_LARGE] = 413, [FIELD_BAD_TOKEN] = 400, [FIELD_INTERNAL] = 500,
+        [FIELD_AMBIGUOUS] = 422};
     return (unsigned)r < sizeof(status) / sizeof(status[0]) ? status[r] : 500;
 }
 
@@ -52,7 +53,8 @@ field_result_name(enum field_result r)
                                        [FIELD_NOT_SCALAR] = "not_scalar",
                                        [FIELD_TOO_LARGE] = "too_large",
                                        [FIELD_BAD_TOKEN] = "bad_token",
-                                       [FIELD_INTERNAL] = "internal"};
+                                       [FIELD_INTERNAL] = "internal",
+                                       [FIELD_AMBIGUOUS] = "ambiguous_name"};
     return (unsigned)r < sizeof(name) / sizeof(name[0]) ? name[r] : "internal";
 }
 
@@ -356,11 +358,57 @@ matched_rule(const struct field_rules *rules, const uint64_t *set)
     return best;
 }
 
+/* The next character of s[*i..n), folded: ASCII letters to lower case, and
+ * the letters outside ASCII whose case mapping is an ASCII letter (what
+ * Unicode-aware case-insensitive compares, .NET's OrdinalIgnoreCase or
+ * Java's equalsIgnoreCase, take for one): U+017F (long s) to 's', U+0130
+ * and U+0131 (dotted and dotless I) to 'i', U+212A (Kelvin sign) to 'k'. */
+static unsigned
+fold_next(const uint8_t *s, size_t n, size_t *i)
+{
+    size_t k = utf8_seq_len(s + *i, n - *i);
+    unsigned c = s[*i];
+
+    if (c < 0x80 || k == 0) {
+        (*i)++;
+        return c >= 'A' && c <= 'Z' ? c + 32 : c;
+    }
+    c &= 0xff >> (k + 1);
+    for (size_t j = 1; j < k; j++)
+        c = c << 6 | (s[*i + j] & 0x3f);
+    *i += k;
+    switch (c) {
+    case 0x17f:
+        return 's';
+    case 0x130:
+    case 0x131:
+        return 'i';
+    case 0x212a:
+        return 'k';
+    default:
+        return c;
+    }
+}
+
+/* Whether a[0..an) and b[0..bn) are the same name once folded (fold_next). */
+static bool
+fold_equal(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    size_t i = 0, j = 0;
+
+    while (i < an && j < bn)
+        if (fold_next(a, an, &i) != fold_next(b, bn, &j))
+            return false;
+    return i == an && j == bn;
+}
+
 /* The set of a member named name[0..n) (name != NULL) or of element idx of
- * an array, from its parent's set; NULL when no state survives. */
+ * an array, from its parent's set; NULL when no state survives. *ambiguous
+ * is set when a rule's name step that the member did not match equals its
+ * name once folded (fold_equal). */
 static const uint64_t *
 step_set(const struct field_rules *rules, const uint64_t *parent, uint64_t *child,
-         const uint8_t *name, size_t n, size_t idx)
+         const uint8_t *name, size_t n, size_t idx, bool *ambiguous)
 {
     bool any = false;
     memset(child, 0, rules->nwords * sizeof(*child));
@@ -376,6 +424,9 @@ step_set(const struct field_rules *rules, const uint64_t *parent, uint64_t *chil
                        (st->kind == STEP_NAME && name != NULL && st->name_len == n &&
                         memcmp(st->name, name, n) == 0) ||
                        (st->kind == STEP_INDEX && name == NULL && st->index == idx);
+            if (!hit && st->kind == STEP_NAME && name != NULL &&
+                fold_equal((const uint8_t *)st->name, st->name_len, name, n))
+                *ambiguous = true;
             if (st->descent) {
                 child[w] |= 1ull << (b % 64);
                 any = true;
@@ -438,11 +489,23 @@ member_name(struct rw *rw, const uint64_t *set, uint64_t *child, const uint64_t 
         return malformed(rw, "expected a member name");
     if ((r = scan_string(rw, &s, &n, &esc)) != FIELD_OK)
         return r;
-    if (set != NULL) {
-        const uint8_t *name = (const uint8_t *)s;
-        if (esc && (r = decode(rw, s, n, &name, &n)) != FIELD_OK)
+    /* a name with U+0000 is refused wherever it is: a backend reading names as C
+     * strings takes "number\u0000x" for "number", which no rule would match */
+    const uint8_t *name = (const uint8_t *)s;
+    if (rw->mode == RW_ENCRYPT && esc) {
+        if ((r = decode(rw, s, n, &name, &n)) != FIELD_OK)
             return r;
-        *cs = step_set(rw->rules, set, child, name, n, 0);
+        if (memchr(name, '\0', n) != NULL)
+            return malformed(rw, "U+0000 in a member name");
+    }
+    if (set != NULL) { /* encrypt only */
+        bool ambiguous = false;
+        *cs = step_set(rw->rules, set, child, name, n, 0, &ambiguous);
+        if (ambiguous)
+            return field_fail(rw->err, FIELD_AMBIGUOUS,
+                              "member name at byte %zu differs from a rule's only in case: "
+                              "a backend could read it as the rule's",
+                              rw->pos);
     }
     skip_ws(rw);
     if (rw->pos >= rw->len || rw->in[rw->pos] != ':')
@@ -467,7 +530,7 @@ container(struct rw *rw, unsigned depth, const uint64_t *set)
         if (close == '}' && (r = member_name(rw, set, child, &cs)) != FIELD_OK)
             return r;
         if (close == ']' && set != NULL)
-            cs = step_set(rw->rules, set, child, NULL, 0, idx);
+            cs = step_set(rw->rules, set, child, NULL, 0, idx, NULL);
         if ((r = value(rw, depth + 1, cs)) != FIELD_OK ||
             (r = next_item(rw, close, &more)) != FIELD_OK)
             return r;

@@ -67,6 +67,8 @@ field_fail(enum field_result r)
         return FAIL_VALUE_LARGE;
     case FIELD_BAD_TOKEN:
         return FAIL_BAD_TOKEN;
+    case FIELD_AMBIGUOUS:
+        return FAIL_AMBIGUOUS_NAME;
     default:
         return FAIL_INTERNAL;
     }

@@ -774,6 +774,50 @@ test_siv_matches_openssl(void **state)
     field_keyset_free(&ks);
 }
 
+/* Member names a backend would read as a rule's name, which the rule does
+ * not match: refused, never passed in plaintext. A name with U+0000 (a C
+ * string reader sees "number"), and one a rule's name differs from only in
+ * case (a case-insensitive binder sees "number"), ASCII or the letters
+ * outside ASCII that case-map to ASCII. */
+static void
+test_lookalike_names(void **state)
+{
+    (void)state;
+    /* U+0000 anywhere in a name, at a level a rule reaches or not */
+    expect_refused("$.card.number", "{\"card\": {\"number\\u0000\": \"4111\"}}", FIELD_MALFORMED);
+    expect_refused("$.card.number", "{\"card\\u0000\": {\"number\": \"4111\"}}", FIELD_MALFORMED);
+    expect_refused("$.card.number", "{\"x\": {\"\\u0000\": 1}}", FIELD_MALFORMED);
+    expect_refused("$..ssn", "[{\"s\\u0000sn\": 1}]", FIELD_MALFORMED);
+    /* "\\u0000" is a backslash and "u0000": no NUL */
+    expect_marks("$.a", "{\"\\\\u0000\": 1, \"a\": 2}", "{\"\\\\u0000\": 1, \"a\": \"T\"}", 1);
+    /* a NUL in a string value is data */
+    expect_marks("$.a", "{\"a\": \"x\\u0000y\"}", "{\"a\": \"T\"}", 1);
+    /* case: at each step of a rule, whatever the rule's form */
+    expect_refused("$.card.number", "{\"card\": {\"NUMBER\": \"4111\"}}", FIELD_AMBIGUOUS);
+    expect_refused("$.card.number", "{\"Card\": {\"number\": \"4111\"}}", FIELD_AMBIGUOUS);
+    expect_refused("$.card.number", "{\"card\": {\"N\\u0075mber\": \"4111\"}}", FIELD_AMBIGUOUS);
+    expect_refused("$..ssn", "{\"a\": [{\"SsN\": 1}]}", FIELD_AMBIGUOUS);
+    expect_refused("$.patients[*].ssn", "{\"patients\": [{\"sSn\": 1}]}", FIELD_AMBIGUOUS);
+    expect_refused("$['Key']", "{\"key\": 1}", FIELD_AMBIGUOUS);
+    /* letters outside ASCII that case-map to ASCII: long s, Kelvin sign, dotless i */
+    expect_refused("$.ssn", "{\"\xc5\xbfsn\": 1}", FIELD_AMBIGUOUS);
+    expect_refused("$.key",
+                   "{\"\xe2\x84\xaa"
+                   "ey\": 1}",
+                   FIELD_AMBIGUOUS);
+    expect_refused("$.pin", "{\"p\\u0131n\": 1}", FIELD_AMBIGUOUS);
+    /* the exact name still matches; other names, and names at levels no rule
+     * reaches, pass */
+    expect_marks("$.card.number", "{\"card\": {\"number\": 1, \"numbers\": 2}}",
+                 "{\"card\": {\"number\": \"T\", \"numbers\": 2}}", 1);
+    expect_marks("$.card.number", "{\"other\": {\"NUMBER\": 1}}", "{\"other\": {\"NUMBER\": 1}}",
+                 0);
+    expect_marks("$.card.number", "{\"card\": {\"n\xc3\xbcmber\": 1}}",
+                 "{\"card\": {\"n\xc3\xbcmber\": 1}}", 0);
+    assert_int_equal(field_status(FIELD_AMBIGUOUS), 422);
+    assert_string_equal(field_result_name(FIELD_AMBIGUOUS), "ambiguous_name");
+}
+
 static void
 test_limits_and_statuses(void **state)
 {
@@ -926,19 +970,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_path_syntax),
-        cmocka_unit_test(test_path_matching),
-        cmocka_unit_test(test_several_rules),
-        cmocka_unit_test(test_json_forms),
-        cmocka_unit_test(test_every_prefix),
-        cmocka_unit_test(test_roundtrip_types),
-        cmocka_unit_test(test_tampered),
-        cmocka_unit_test(test_rotation),
-        cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_siv_matches_openssl),
-        cmocka_unit_test(test_limits_and_statuses),
-        cmocka_unit_test(test_keyset_text),
-        cmocka_unit_test(test_keyset_file),
+        cmocka_unit_test(test_path_syntax),     cmocka_unit_test(test_path_matching),
+        cmocka_unit_test(test_several_rules),   cmocka_unit_test(test_json_forms),
+        cmocka_unit_test(test_every_prefix),    cmocka_unit_test(test_roundtrip_types),
+        cmocka_unit_test(test_tampered),        cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_siv_matches_openssl),
+        cmocka_unit_test(test_lookalike_names), cmocka_unit_test(test_limits_and_statuses),
+        cmocka_unit_test(test_keyset_text),     cmocka_unit_test(test_keyset_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
