@@ -331,7 +331,7 @@ on_request_head(struct sess *s)
     struct http_msg *m = &s->req;
     const struct http_proxy_conf *pc = &s->p->conf;
     char path[HTTP_REQ_PATH_MAX + 2];
-    size_t vlen;
+    size_t vlen, other;
     const char *v;
 
     s->is_head = m->parser.method == HTTP_HEAD;
@@ -352,6 +352,21 @@ on_request_head(struct sess *s)
     case PATH_TOO_LONG:
         s->close_after = true;
         reply_error(s, 414, FAIL_URI_TOO_LONG, "the request's path is too long");
+        return;
+    }
+    /* headers read as one value must be there once: with two, the proxy and the
+     * backend could each read another (RFC 9110 8.3, RFC 9112 3.2) */
+    if (http_msg_count(m, "host") > 1 || http_msg_count(m, "content-type") > 1) {
+        s->close_after = true;
+        reply_error(s, 400, FAIL_BAD_REQUEST, "Host or Content-Type is given more than once");
+        return;
+    }
+    /* the body is de-chunked and sent on with a length: a coding the proxy does not
+     * remove would reach the backend unannounced (RFC 9112 6.1: chunked once, last) */
+    if (http_msg_count(m, "transfer-encoding") > 0 &&
+        (http_msg_list(m, "transfer-encoding", "chunked", &other) != 1 || other != 0)) {
+        s->close_after = true;
+        reply_error(s, 400, FAIL_BAD_REQUEST, "the only transfer coding accepted is chunked");
         return;
     }
     s->route = -1;
@@ -395,15 +410,15 @@ on_request_head(struct sess *s)
                         "this route rewrites fields of JSON bodies: expected its content type");
             return;
         }
-        v = http_msg_header(m, "content-encoding", &vlen);
-        if (body && reads && v != NULL && !http_list_has(v, vlen, "identity")) {
+        /* every coding of every Content-Encoding header ("gzip, identity" is gzip) */
+        (void)http_msg_list(m, "content-encoding", "identity", &other);
+        if (body && reads && other != 0) {
             s->close_after = true;
             reply_error(s, 415, FAIL_CONTENT_TYPE, "this route cannot read encoded bodies");
             return;
         }
     }
-    v = http_msg_header(m, "expect", &vlen);
-    if (v != NULL && body && m->parser.http_minor >= 1 && http_list_has(v, vlen, "100-continue")) {
+    if (body && m->parser.http_minor >= 1 && http_msg_list(m, "expect", "100-continue", NULL) > 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         /* nothing else is queued for the client while a request is read */
         if (write(s->cio.fd, cont, sizeof(cont) - 1) != (ssize_t)sizeof(cont) - 1) {
@@ -439,7 +454,7 @@ on_request(struct sess *s)
 {
     struct http_msg *m = &s->req;
     const char *body = s->in.data + m->body.off;
-    size_t blen = m->body.len, xlen;
+    size_t blen = m->body.len;
 
     s->t_req = now_us();
     if (atomic_load(&s->p->env->draining))
@@ -466,14 +481,26 @@ on_request(struct sess *s)
             strbuf_printf(&s->head, "%.*s: %.*s\r\n", (int)h->name.len, s->in.data + h->name.off,
                           (int)h->value.len, s->in.data + h->value.off);
     }
-    const char *xff = http_msg_header(m, "x-forwarded-for", &xlen);
     if (out) {
         char host[EP_HOST_MAX + 16];
         http_upstream_authority(&s->p->conf.routes[s->route].upstream, false, host, sizeof(host));
         strbuf_printf(&s->head, "Host: %s\r\n", host);
-    } else if (xff != NULL || s->client_ip[0] != '\0')
-        strbuf_printf(&s->head, "X-Forwarded-For: %.*s%s%s\r\n", (int)xlen, xff ? xff : "",
-                      xff && s->client_ip[0] ? ", " : "", s->client_ip);
+    } else {
+        /* every X-Forwarded-For the client sent, in order (one list), then its address */
+        const char *sep = "X-Forwarded-For: ";
+        for (size_t i = 0; i < m->n_hdr; i++) {
+            const struct http_hdr *h = &m->hdr[i];
+            if (h->name.len != 15 ||
+                strncasecmp(s->in.data + h->name.off, "x-forwarded-for", 15) != 0)
+                continue;
+            strbuf_printf(&s->head, "%s%.*s", sep, (int)h->value.len, s->in.data + h->value.off);
+            sep = ", ";
+        }
+        if (s->client_ip[0] != '\0')
+            strbuf_printf(&s->head, "%s%s", sep, s->client_ip);
+        if (s->client_ip[0] != '\0' || sep[0] == ',')
+            strbuf_printf(&s->head, "\r\n");
+    }
     if (blen > 0 || m->chunked || m->parser.content_length != ULLONG_MAX)
         strbuf_printf(&s->head, "Content-Length: %zu\r\n", blen);
     strbuf_printf(&s->head, "\r\n");

@@ -438,11 +438,22 @@ stream_step(struct sess *s)
 }
 
 /* The response's head is whole: what the proxy cannot pass on as it is.
- * A 101 (the proxy never asks for an upgrade). */
+ * A 101 (the proxy never asks for an upgrade); a transfer coding other than
+ * chunked once (the body is de-chunked and sent with a length: another
+ * coding would reach the client unannounced); on a decrypt route, a second
+ * Content-Type (the proxy and the client could each read another). */
 static bool
 response_head_ok(struct sess *s)
 {
-    return s->resp.parser.status_code != 101;
+    const struct http_msg *m = &s->resp;
+    size_t other;
+
+    if (m->parser.status_code == 101)
+        return false;
+    if (http_msg_count(m, "transfer-encoding") > 0 &&
+        (http_msg_list(m, "transfer-encoding", "chunked", &other) != 1 || other != 0))
+        return false;
+    return s->stream_ok || http_msg_count(m, "content-type") <= 1;
 }
 
 bool

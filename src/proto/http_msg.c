@@ -308,10 +308,27 @@ http_msg_header(const struct http_msg *m, const char *name, size_t *vlen)
     return NULL;
 }
 
-bool
-http_list_has(const char *value, size_t len, const char *token)
+size_t
+http_msg_count(const struct http_msg *m, const char *name)
 {
-    size_t tlen = strlen(token), i = 0;
+    size_t nlen = strlen(name), n = 0;
+
+    for (size_t i = 0; i < m->n_hdr; i++) {
+        const struct http_hdr *h = &m->hdr[i];
+        if (h->name.len == nlen && strncasecmp(m->buf + h->name.off, name, nlen) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* Counts the elements of the comma-separated list value[0..len) that are
+ * token[0..tlen) (case-insensitive) into *same, the other non-empty ones
+ * into *other. */
+static void
+list_count(const char *value, size_t len, const char *token, size_t tlen, size_t *same,
+           size_t *other)
+{
+    size_t i = 0;
 
     while (i < len) {
         while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
@@ -322,10 +339,37 @@ http_list_has(const char *value, size_t len, const char *token)
         size_t end = i;
         while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t'))
             end--;
+        if (end == start)
+            continue;
         if (end - start == tlen && strncasecmp(value + start, token, tlen) == 0)
-            return true;
+            (*same)++;
+        else
+            (*other)++;
     }
-    return false;
+}
+
+size_t
+http_msg_list(const struct http_msg *m, const char *name, const char *token, size_t *other)
+{
+    size_t nlen = strlen(name), same = 0, o = 0;
+
+    for (size_t i = 0; i < m->n_hdr; i++) {
+        const struct http_hdr *h = &m->hdr[i];
+        if (h->name.len == nlen && strncasecmp(m->buf + h->name.off, name, nlen) == 0)
+            list_count(m->buf + h->value.off, h->value.len, token, strlen(token), &same, &o);
+    }
+    if (other != NULL)
+        *other = o;
+    return same;
+}
+
+bool
+http_list_has(const char *value, size_t len, const char *token)
+{
+    size_t same = 0, other = 0;
+
+    list_count(value, len, token, strlen(token), &same, &other);
+    return same > 0;
 }
 
 bool
@@ -342,16 +386,19 @@ http_msg_hop(const struct http_msg *m, const char *name, size_t len)
         "proxy-authenticate",
         "proxy-authorization",
     };
-    size_t clen;
-    const char *conn = http_msg_header(m, "connection", &clen);
-    char tok[64];
 
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
             return true;
-    if (conn == NULL || len >= sizeof(tok))
-        return false;
-    memcpy(tok, name, len);
-    tok[len] = '\0';
-    return http_list_has(conn, clen, tok);
+    /* what every Connection header names, however long */
+    for (size_t i = 0; i < m->n_hdr; i++) {
+        const struct http_hdr *h = &m->hdr[i];
+        size_t same = 0, other = 0;
+        if (h->name.len != 10 || strncasecmp(m->buf + h->name.off, "connection", 10) != 0)
+            continue;
+        list_count(m->buf + h->value.off, h->value.len, name, len, &same, &other);
+        if (same > 0)
+            return true;
+    }
+    return false;
 }

@@ -89,11 +89,20 @@ void http_msg_squeeze(struct http_msg *m, char *buf, size_t *len);
 void http_msg_consume(struct http_msg *m, char *buf, size_t *len, size_t n);
 
 /* The value of the first header called name (case-insensitive), or NULL
- * (then *vlen is 0). */
+ * (then *vlen is 0). Only for a header that may appear once: a caller
+ * checks http_msg_count() first, or reads a list with http_msg_list(). */
 const char *http_msg_header(const struct http_msg *m, const char *name, size_t *vlen);
 
+/* How many header lines are called name (case-insensitive). */
+size_t http_msg_count(const struct http_msg *m, const char *name);
+
+/* The comma-separated list of every header called name, as one list (RFC
+ * 9110 5.3): returns how many of its elements are token (case-insensitive);
+ * *other (unless NULL) gets how many other non-empty elements it has. */
+size_t http_msg_list(const struct http_msg *m, const char *name, const char *token, size_t *other);
+
 /* Whether name (len bytes) is a hop-by-hop header: one of RFC 9110's list,
- * or named in the message's Connection header. */
+ * or named in one of the message's Connection headers. */
 bool http_msg_hop(const struct http_msg *m, const char *name, size_t len);
 
 /* Whether the comma-separated list value[0..len) holds token (case-insensitive). */

@@ -282,6 +282,44 @@ test_bodyless(void **state)
     }
 }
 
+/* Headers that may come several times are read as one list; the first
+ * alone must not decide. */
+static void
+test_lists(void **state)
+{
+    static const char in[] =
+        "POST / HTTP/1.1\r\nContent-Encoding: identity\r\nConnection: close\r\n"
+        "Content-Encoding: br\r\nConnection: x-secret, "
+        "x-a-header-name-longer-than-sixty-four-characters-which-is-still-hop-by-hop\r\n"
+        "Content-Length: 0\r\n\r\n";
+    char buf[sizeof(in)];
+    struct http_msg m;
+    size_t other = 99;
+    static const char lng[] =
+        "X-A-Header-Name-Longer-Than-Sixty-Four-Characters-Which-Is-Still-Hop-By-Hop";
+
+    (void)state;
+    memcpy(buf, in, sizeof(in));
+    http_msg_init(&m, false, HEAD_MAX, 16, BODY_MAX);
+    assert_int_equal(http_msg_feed(&m, buf, sizeof(in) - 1), HTTP_MSG_HEAD);
+    assert_int_equal(http_msg_count(&m, "content-encoding"), 2);
+    assert_int_equal(http_msg_count(&m, "content-type"), 0);
+    assert_int_equal(http_msg_list(&m, "content-encoding", "identity", &other), 1);
+    assert_int_equal(other, 1);
+    assert_int_equal(http_msg_list(&m, "content-type", "identity", &other), 0);
+    assert_int_equal(other, 0);
+    assert_true(http_msg_hop(&m, "X-Secret", 8));
+    assert_true(http_msg_hop(&m, lng, strlen(lng)));
+    assert_false(http_msg_hop(&m, lng, strlen(lng) - 1));
+    assert_false(http_msg_hop(&m, "Content-Encoding", 16));
+    size_t vlen;
+    const char *v = http_msg_header(&m, "connection", &vlen);
+    assert_non_null(v);
+    assert_true(http_list_has(v, vlen, "close"));
+    assert_false(http_list_has("gzip, identity", 14, "br"));
+    assert_true(http_list_has(" , gzip ,identity ", 18, "identity"));
+}
+
 static void
 test_eof(void **state)
 {
@@ -361,6 +399,7 @@ main(void)
         cmocka_unit_test(test_head_pause), cmocka_unit_test(test_bad),
         cmocka_unit_test(test_eof),        cmocka_unit_test(test_consume),
         cmocka_unit_test(test_folded),     cmocka_unit_test(test_bodyless),
+        cmocka_unit_test(test_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
