@@ -1412,7 +1412,7 @@ static const struct conf_row proxy_rows[] = {
     {.name = "max_connections", .set = conf_set_uint, .off = PXC(max_connections),
      .max = HTTP_MAXCONN_MAX, .expect = EXPECT_MAXCONN},
     {.name = "max_header", .set = conf_set_size, .off = PXC(max_header), .min = 1024,
-     .max = 1024 * 1024, .expect = EXPECT_HEAD_SIZE},
+     .max = HTTP_MAX_HEADER_LIMIT, .expect = EXPECT_HEAD_SIZE},
     {.name = "max_headers", .set = conf_set_uint, .off = PXC(max_headers), .min = 1,
      .max = 256, .expect = EXPECT_1_TO(256)},
     {.name = "max_body", .set = conf_set_size, .off = PXC(max_body), .max = 1024 * 1024 * 1024,

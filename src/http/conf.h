@@ -16,6 +16,7 @@
 #define HTTP_RULES_MAX 32 /* encrypt paths of one route (at most FIELD_RULES_MAX) */
 #define HTTP_PATH_MAX 256
 #define HTTP_PREFIX_MAX 256
+#define HTTP_MAX_HEADER_LIMIT (1024 * 1024) /* the largest max_header */
 #define HTTP_CTYPE_MAX 128
 #define HTTP_FILE_MAX 4096
 #define HTTP_MAXCONN_MAX 10000000u

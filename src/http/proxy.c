@@ -27,6 +27,9 @@ http_env_new(struct loop **loops, size_t n)
         return NULL;
     }
     env->n = n;
+    /* libhttp-parser's own bound on a head (80 KiB built in, one setting for the
+     * process) above any max_header, so that max_header decides (431, not 400) */
+    http_parser_set_max_header_size(2 * HTTP_MAX_HEADER_LIMIT);
     for (size_t i = 0; i < n; i++) {
         env->w[i].loop = loops[i];
         env->w[i].index = i;
