@@ -1,0 +1,226 @@
+#!/bin/bash
+# t_field_proxy_hostile: the HTTP proxy against heads and bodies made to be
+# read one way by the proxy and another by its peer. Each is refused with a
+# clear status (never a crash, never the plaintext of an encrypted field at
+# the backend), or passed on with one meaning only:
+#   - obs-fold (a header value over two lines) in a request: 400, nothing
+#     reaches the backend (it was a second, smuggled request); in a
+#     response: 502; whitespace before a colon or the first header likewise;
+#   - a path at the buffer's edge does not overflow it (ASan), a path over
+#     HTTP_REQ_PATH_MAX is 414, "/pay/" is not "/pay//";
+#   - path parameters: "/;/pay" and "/pay;x=1" are /pay (encrypted),
+#     "/x/..;/pay" (.. to a servlet container, a name to others) is 400;
+#   - a 304, 204 or 1xx with a Content-Length has no body (no 504 waiting
+#     for one); a HEAD response over max_response keeps one Content-Length;
+#   - JSON member names with U+0000, or a rule's name in another case: 400
+#     malformed_json and 422 ambiguous_name, never forwarded;
+#   - Content-Encoding over several headers or codings ("gzip, identity"):
+#     415; two Content-Type or Host headers, a transfer coding other than
+#     chunked: 400; a response with another transfer coding: 502;
+#   - max_header above libhttp-parser's 80 KiB takes effect (431, not 400);
+#     a hop-by-hop name of 64+ characters in Connection is dropped.
+. "$(dirname "$0")/lib.sh"
+need curl socat
+ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
+[ -x "$ECHO" ] || skip "tests/http_echo not built"
+need_field
+
+read -r BACK FRONT BIG HDRS <<<"$(free_ports 4)"
+start echo "$ECHO" "$BACK" "$T/backend.log"
+wait_port "$BACK"
+# a backend that writes each request's head to a file and answers 200
+printf '#!/bin/sh\nsed -u "/^\\r\\?$/q" >"%s/head.$$"\nprintf "HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n"\n' "$T" >"$T/heads.sh"
+chmod +x "$T/heads.sh"
+start heads socat TCP-LISTEN:"$HDRS",bind=127.0.0.1,reuseaddr,fork EXEC:"$T/heads.sh"
+wait_port "$HDRS"
+keyset_file "$T/keys.json" acme k1 k1
+cat >"$T/airlock.yaml" <<EOF
+proxies:
+  - name: api
+    listen: tcp:127.0.0.1:$FRONT
+    backend: tcp:127.0.0.1:$BACK
+    keyset: $T/keys.json
+    max_response: 64KiB
+    response_timeout: 8s
+    routes:
+      - name: pay
+        methods: [POST, PUT]
+        path: /pay
+        encrypt: ["\$.card.number"]
+  - name: big
+    listen: tcp:127.0.0.1:$BIG
+    backend: tcp:127.0.0.1:$HDRS
+    max_header: 512KiB
+EOF
+airlock_up airlock run -c "$T/airlock.yaml"
+URL=http://127.0.0.1:$FRONT
+PLAIN=4111111111111111
+CARD="{\"card\":{\"number\":\"$PLAIN\"}}"
+
+status_is() { head -1 "$T/resp" | has " $1 " || fail "$2: expected $1, got: $(head -1 "$T/resp")"; }
+reason_is() { grep -q "\"error\":\"$1\"" "$T/resp" || fail "$2: expected reason $1: $(cat "$T/resp")"; }
+backend_lines() { wc -l <"$T/backend.log"; }
+# raw REQUEST: sent as it is; the answer (to the proxy's close) in $T/resp
+raw() { printf '%b' "$1" | timeout 15 socat -t 15 - "TCP:127.0.0.1:$FRONT" >"$T/resp" || fail "socat: $?"; }
+# urlenc TEXT: every byte %XX
+urlenc() { printf '%b' "$1" | od -An -tx1 -v | tr -d ' \n' | sed 's/../%&/g'; }
+# answer RESPONSE [CURL ARGS]: the backend answers RESPONSE as it is; curl's view in $T/resp
+answer() {
+    local resp=$1
+    shift
+    curl -sS -i --max-time 5 "$@" "$URL/raw?resp=$(urlenc "$resp")" >"$T/resp" 2>"$T/curl.err" ||
+        fail "curl: $? $(cat "$T/curl.err")"
+}
+
+log "obs-fold and whitespace in a request head: 400, nothing reaches the backend"
+n=$(backend_lines)
+for h in 'X-A: a\r\n b' 'X-A: a\r\n\tb' 'X-A:\r\n b' ' X-A: a' 'X-A : a'; do
+    raw "POST /pay HTTP/1.1\r\nHost: x\r\n$h\r\nContent-Type: application/json\r\nContent-Length: ${#CARD}\r\n\r\n$CARD"
+    status_is 400 "$h"
+    reason_is bad_request "$h"
+    grep -qi '^Connection: close' "$T/resp" || fail "$h: the connection was kept"
+done
+[ "$(backend_lines)" = "$n" ] || fail "a folded request reached the backend: $(tail -2 "$T/backend.log")"
+grep -q "$PLAIN" "$T/backend.log" && fail "plaintext reached the backend"
+
+log "obs-fold in a response head: 502"
+answer 'HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok'
+status_is 502 "response obs-fold"
+reason_is bad_response "response obs-fold"
+answer 'HTTP/1.1 200 OK\r\nX-A : a\r\nContent-Length: 2\r\n\r\nok'
+status_is 502 "response space before colon"
+
+log "long paths: no overflow at the buffer's edge, 414 past it, /pay/ stays /pay/"
+for len in 1020 1021 1022 1023 1024 4093 4094; do
+    p=/$(head -c "$len" /dev/zero | tr '\0' a)/
+    curl -sS -i --max-time 5 "$URL$p" >"$T/resp" || fail "path of $len: curl $? (crashed?)"
+    status_is 200 "path of $((len + 2))"
+done
+p=/$(head -c 4096 /dev/zero | tr '\0' a)
+curl -sS -i --max-time 5 "$URL$p" >"$T/resp" || fail "curl: $?"
+status_is 414 "path of 4097"
+reason_is uri_too_long "path of 4097"
+# the long path, then .. back to /pay: refused whole, never truncated into another path
+p=/$(head -c 5000 /dev/zero | tr '\0' a)/../pay
+curl -sS -i --max-time 5 --path-as-is -H 'Content-Type: application/json' --data-binary "$CARD" \
+    "$URL$p" >"$T/resp" || fail "curl: $?"
+status_is 414 "long path to /pay"
+for p in /pay/ /pay// /x/../pay/; do
+    curl -sS -i --max-time 5 --path-as-is -H 'Content-Type: application/json' --data-binary "$CARD" \
+        "$URL$p" >"$T/resp" || fail "curl: $?"
+    status_is 200 "$p"
+done
+grep -q "$PLAIN" "$T/backend.log" && fail "plaintext reached the backend"
+
+log "path parameters: matched without them; a dot segment with them is refused"
+for p in '/;/pay' '/pay;jsessionid=1' '/PAY;a=b/' '/x;y/../pay' '/%3B/pay' '/pa%79;x'; do
+    curl -sS -i --max-time 5 --path-as-is -H 'Content-Type: application/json' --data-binary "$CARD" \
+        "$URL$p" >"$T/resp" || fail "curl: $?"
+    status_is 200 "$p"
+    tail -1 "$T/backend.log" | has "$PLAIN" && fail "$p: plaintext reached the backend"
+    tail -1 "$T/backend.log" | has '"al1:k1:' || fail "$p: not encrypted: $(tail -1 "$T/backend.log")"
+done
+n=$(backend_lines)
+for p in '/x/..;/pay' '/x/..;a=b/pay' '/x/.;/../pay' '/x/..%3B/pay' '/x/%2e%2e;/pay'; do
+    curl -sS -i --max-time 5 --path-as-is -H 'Content-Type: application/json' --data-binary "$CARD" \
+        "$URL$p" >"$T/resp" || fail "curl: $?"
+    status_is 400 "$p"
+done
+[ "$(backend_lines)" = "$n" ] || fail "a path with a dot segment with parameters reached the backend"
+
+log "304, 204 and 1xx with a Content-Length have no body: no wait for one"
+answer 'HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\nETag: "x"\r\n\r\n'
+status_is 304 "304 with a length"
+answer 'HTTP/1.1 304 Not Modified\r\nContent-Length: 1000000\r\n\r\n'
+status_is 304 "304 with a length over max_response"
+answer 'HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n'
+status_is 204 "204 with a length"
+grep -qi '^Content-Length' "$T/resp" && fail "204 with a Content-Length: $(cat "$T/resp")"
+answer 'HTTP/1.1 100 Continue\r\nContent-Length: 3\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'
+status_is 200 "100 with a length"
+[ "$(sed '1,/^\r$/d' "$T/resp")" = ok ] || fail "100 with a length: $(cat "$T/resp")"
+answer 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n'
+status_is 502 "an unasked 101"
+# and the connection serves the next request
+curl -sS -v --max-time 5 "$URL/raw?resp=$(urlenc 'HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n')" \
+    "$URL/next" >/dev/null 2>"$T/curl.err" || fail "curl: $?"
+[ "$(grep -c '< HTTP/1.1 ' "$T/curl.err")" = 2 ] || fail "no second answer: $(cat "$T/curl.err")"
+grep -q '< HTTP/1.1 504' "$T/curl.err" && fail "a 304 waited for a body"
+
+log "a HEAD response over max_response: one Content-Length, no body"
+answer 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\n\r\n' -I
+status_is 200 HEAD
+[ "$(grep -ci '^Content-Length:' "$T/resp")" = 1 ] || fail "HEAD: Content-Length twice: $(cat "$T/resp")"
+grep -qi '^Content-Length: 1000000' "$T/resp" || fail "HEAD: the backend's length: $(cat "$T/resp")"
+
+log "JSON member names: U+0000 400, a rule's name in another case 422, never forwarded"
+n=$(backend_lines)
+post() {
+    curl -sS -i --max-time 5 -H 'Content-Type: application/json' --data-binary "$1" "$URL/pay" >"$T/resp" ||
+        fail "curl: $?"
+}
+for b in "{\"card\":{\"number\\u0000\":\"$PLAIN\"}}" "{\"card\\u0000\":{\"number\":\"$PLAIN\"}}" \
+    "{\"card\":{\"number\\u0000x\":\"$PLAIN\"}}"; do
+    post "$b"
+    status_is 400 "$b"
+    reason_is malformed_json "$b"
+done
+for b in "{\"card\":{\"NUMBER\":\"$PLAIN\"}}" "{\"Card\":{\"number\":\"$PLAIN\"}}" \
+    "{\"card\":{\"Numb\\u0065r\":\"$PLAIN\"}}" "{\"card\":{\"number\":\"1\",\"nUmber\":\"$PLAIN\"}}"; do
+    post "$b"
+    status_is 422 "$b"
+    reason_is ambiguous_name "$b"
+done
+[ "$(backend_lines)" = "$n" ] || fail "a look-alike name reached the backend: $(tail -1 "$T/backend.log")"
+post "{\"card\":{\"number\":\"$PLAIN\",\"numbers\":\"1\"},\"NUMBER\":\"2\"}"
+status_is 200 "other names"
+
+log "Content-Encoding, Content-Type, Transfer-Encoding read over every header"
+n=$(backend_lines)
+hdr() { raw "POST /pay HTTP/1.1\r\nHost: x\r\n$1\r\nContent-Length: ${#CARD}\r\n\r\n$CARD"; }
+hdr 'Content-Type: application/json\r\nContent-Encoding: gzip, identity'
+status_is 415 "gzip, identity"
+hdr 'Content-Type: application/json\r\nContent-Encoding: identity\r\nContent-Encoding: br'
+status_is 415 "identity then br"
+hdr 'Content-Type: application/json\r\nContent-Encoding: identity,\r\nContent-Encoding: x'
+status_is 415 "identity, then x"
+hdr 'Content-Type: application/json\r\nContent-Type: text/plain'
+status_is 400 "two Content-Type"
+hdr 'Content-Type: application/json\r\nHost: y'
+status_is 400 "two Host"
+[ "$(backend_lines)" = "$n" ] || fail "a refused request reached the backend"
+chunked() {
+    raw "POST /pay HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n$1\r\n\r\n$(printf %x ${#CARD})\r\n$CARD\r\n0\r\n\r\n"
+}
+chunked 'Transfer-Encoding: gzip, chunked'
+status_is 400 "gzip, chunked"
+chunked 'Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked'
+status_is 400 "gzip then chunked"
+chunked 'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked'
+status_is 400 "chunked twice"
+[ "$(backend_lines)" = "$n" ] || fail "a refused request reached the backend"
+chunked 'Transfer-Encoding: chunked'
+status_is 200 "chunked"
+hdr 'Content-Type: application/json\r\nContent-Encoding: identity\r\nContent-Encoding: identity'
+status_is 200 "identity twice"
+answer 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'
+status_is 502 "a response gzip, chunked"
+grep -q "$PLAIN" "$T/backend.log" && fail "plaintext reached the backend"
+
+log "max_header over 80 KiB takes effect; long hop-by-hop names are dropped"
+{ printf 'X-Big: '; head -c 200000 /dev/zero | tr '\0' a; echo; } >"$T/h200k"
+curl -sS -i --max-time 5 -H "@$T/h200k" "http://127.0.0.1:$BIG/" >"$T/resp" || fail "curl: $?"
+status_is 200 "a 200 KB head under max_header 512KiB"
+{ printf 'X-Big: '; head -c 600000 /dev/zero | tr '\0' a; echo; } >"$T/h600k"
+curl -sS -i --max-time 5 -H "@$T/h600k" "http://127.0.0.1:$BIG/" >"$T/resp" || fail "curl: $?"
+status_is 431 "a 600 KB head"
+LONG=X-A-Header-Name-Longer-Than-Sixty-Four-Characters-That-Is-Hop-By-Hop
+rm -f "$T"/head.*
+curl -sS -i --max-time 5 -H "Connection: keep-alive" -H "Connection: $LONG, X-Short" -H "$LONG: 1" \
+    -H "X-Short: 2" -H "X-Kept: 3" "http://127.0.0.1:$BIG/" >"$T/resp" || fail "curl: $?"
+status_is 200 "hop-by-hop"
+wait_for sh -c "cat '$T'/head.* 2>/dev/null | grep -q X-Kept"
+cat "$T"/head.* | grep -qi "$LONG\|X-Short" && fail "a hop-by-hop header was forwarded: $(cat "$T"/head.*)"
+
+stop_clean "$(pgrep -f "$AIRLOCK run -c $T/airlock.yaml" | head -1)" airlock
+log "ok"
