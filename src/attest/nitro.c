@@ -413,6 +413,11 @@ attest_nitro_sig_structure(const uint8_t *prot, size_t plen, const uint8_t *payl
 static enum attest_result
 check_policy(const struct attest_policy *pol, const struct attest_claims *c, char *err)
 {
+    /* a measurement or a TCB: not in a Nitro document, so refused */
+    enum attest_result r = attest_policy_fits(pol, ATTEST_KIND_NITRO, err);
+
+    if (r != ATTEST_OK)
+        return r;
     for (size_t i = 0; i < pol->npcrs; i++) {
         const struct attest_pcr *want = &pol->pcrs[i];
         const struct attest_pcr *got = NULL;

@@ -378,23 +378,21 @@ fail:
 /* ---- verifying */
 
 /* Can evidence of format f be held to pol? A policy that pins what the
- * format does not carry must not pass by being ignored. */
+ * format does not carry must not pass by being ignored: the fields of
+ * another kind (attest_policy_fits()), and user_data, which RA-TLS evidence
+ * spends on the hash of its claims. */
 static enum attest_result
 format_fits(const struct attest_policy *pol, enum ratls_format f, char *err)
 {
     switch (f) {
     case RATLS_FMT_NITRO:
-        if (pol->measurement.present || pol->min_tcb_present)
-            return attest_fail(err, ATTEST_POLICY,
-                               "ratls: the policy pins an SNP/TDX measurement or TCB, the "
-                               "evidence is nitro");
-        return ATTEST_OK;
     case RATLS_FMT_TDX:
-        if (pol->npcrs > 0 || pol->nonce.present || pol->public_key.present || pol->min_tcb_present)
+        if (pol->user_data.present)
             return attest_fail(err, ATTEST_POLICY,
-                               "ratls: the policy pins nitro PCRs, nonce or public key or an "
-                               "SNP TCB, the evidence is tdx");
-        return ATTEST_OK;
+                               "ratls: the policy pins user data, and RA-TLS evidence carries the "
+                               "hash of its claims there (refused, not ignored)");
+        return attest_policy_fits(pol, f == RATLS_FMT_NITRO ? ATTEST_KIND_NITRO : ATTEST_KIND_TDX,
+                                  err);
     case RATLS_FMT_SNP:
         return attest_fail(err, ATTEST_UNTRUSTED,
                            "ratls: SEV-SNP evidence needs its VCEK, which the RA-TLS evidence "

@@ -100,10 +100,11 @@ time_t ratls_cert_expires(X509 *cert);
 /* Verifies cert's RA-TLS extension under pol: the claims' pubkey-hash is
  * this certificate's key, the claims' nonce equals nonce (when nonce is
  * not NULL), cert is valid at pol->now, and the evidence (report data =
- * SHA-256(claims): pol->user_data is replaced by it) verifies under pol by
- * the verifier of its format. A policy that pins what the format cannot
- * carry (PCRs, nonce or public key for SNP/TDX; a measurement or TCB for
- * Nitro) refuses it. Fills *claims. Returns ATTEST_OK or the failure with
+ * SHA-256(claims)) verifies under pol by the verifier of its format. A
+ * policy that pins what the format cannot carry refuses it: PCRs, nonce or
+ * public key for TDX, a measurement for Nitro, a TCB for both
+ * (attest_policy_fits()), user_data for every format (the report data is
+ * the claims' hash, so pol must not pin it). Fills *claims. Returns ATTEST_OK or the failure with
  * a one-line reason in err (ATTEST_ERR_MAX bytes). */
 enum attest_result ratls_verify_cert(X509 *cert, const struct attest_policy *pol,
                                      const uint8_t *nonce, size_t nonce_len,

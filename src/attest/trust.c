@@ -178,11 +178,47 @@ attest_blob_equal(const struct attest_blob *b, const uint8_t *data, size_t len)
 }
 
 enum attest_result
+attest_policy_fits(const struct attest_policy *pol, enum attest_kind kind, char *err)
+{
+#define KIND(k) (1u << (k))
+    static const char *const names[] = {
+        [ATTEST_KIND_NITRO] = "nitro", [ATTEST_KIND_SNP] = "snp", [ATTEST_KIND_TDX] = "tdx"};
+    const unsigned all = KIND(ATTEST_KIND_NITRO) | KIND(ATTEST_KIND_SNP) | KIND(ATTEST_KIND_TDX);
+    /* each pin of the policy, and the kinds of evidence that carry it */
+    const struct {
+        bool pinned;
+        const char *what;
+        unsigned kinds;
+    } pins[] = {
+        {pol->npcrs > 0, "PCRs", KIND(ATTEST_KIND_NITRO)},
+        {pol->nonce.present, "a nonce", KIND(ATTEST_KIND_NITRO)},
+        {pol->public_key.present, "a public key", KIND(ATTEST_KIND_NITRO)},
+        {pol->user_data.present, "user data", all},
+        {pol->measurement.present, "a measurement", KIND(ATTEST_KIND_SNP) | KIND(ATTEST_KIND_TDX)},
+        {pol->min_tcb_present, "a minimum TCB", KIND(ATTEST_KIND_SNP)},
+    };
+#undef KIND
+
+    if ((unsigned)kind >= sizeof(names) / sizeof(names[0]))
+        return attest_fail(err, ATTEST_POLICY, "policy: unknown evidence kind");
+    for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++)
+        if (pins[i].pinned && (pins[i].kinds & 1u << kind) == 0)
+            return attest_fail(err, ATTEST_POLICY,
+                               "policy: pins %s, which %s evidence does not carry (refused, not "
+                               "ignored)",
+                               pins[i].what, names[kind]);
+    return ATTEST_OK;
+}
+
+enum attest_result
 attest_report_policy(const struct attest_policy *pol, const struct attest_claims *c,
                      const char *debug_what, const char *measurement_what, char *err)
 {
     uint8_t want[ATTEST_REPORT_DATA_LEN] = {0};
+    enum attest_result r = attest_policy_fits(pol, c->kind, err);
 
+    if (r != ATTEST_OK)
+        return r;
     if (c->debug && !pol->allow_debug)
         return attest_fail(err, ATTEST_POLICY, "policy: %s", debug_what);
     if (pol->measurement.present &&

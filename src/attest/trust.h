@@ -40,7 +40,19 @@ X509 *attest_x509_der(const uint8_t *der, size_t len);
  * one does not parse. Free with sk_X509_pop_free(sk, X509_free). */
 STACK_OF(X509) * attest_x509_pem(const char *pem, size_t len);
 
-/* The policy checks SEV-SNP and TDX share: debug refused unless
+/* Does evidence of this kind carry everything pol pins? PCRs, a nonce and a
+ * public key are Nitro fields; a measurement is SEV-SNP's or TDX's MRTD; a
+ * minimum TCB is SEV-SNP's reported_tcb; user_data (Nitro user_data, the
+ * REPORT_DATA of SNP and TDX) every kind carries. A pin the evidence cannot
+ * be held to is refused, never skipped: every verifier calls this before it
+ * accepts. Permissions that do not apply (allow_debug for Nitro, a sim root
+ * for SNP or TDX) change nothing and are not refused. Returns ATTEST_OK or
+ * ATTEST_POLICY with err naming the first such pin. */
+enum attest_result attest_policy_fits(const struct attest_policy *pol, enum attest_kind kind,
+                                      char *err);
+
+/* The policy checks SEV-SNP and TDX share: attest_policy_fits() for
+ * c->kind, debug refused unless
  * pol->allow_debug (debug_what says what made it debug), the measurement
  * (named measurement_what), REPORT_DATA against pol->user_data zero-padded
  * to 64 bytes. Returns ATTEST_OK or ATTEST_POLICY. */

@@ -331,6 +331,34 @@ test_truncated(void **state)
     check_prefixes(EVERVAULT);
 }
 
+/* A measurement or a minimum TCB is not in a Nitro document: a policy that
+ * pins one is refused, whatever its value (it used to be ignored). */
+static void
+test_unfit_policy(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *doc = fixture(ANJUNA, &len);
+    struct attest_policy pol = at(anjuna_from + 60);
+    static const uint8_t zero[ATTEST_MEASUREMENT_LEN];
+
+    assert_int_equal(verify(doc, len, &pol), ATTEST_OK);
+    set_blob(&pol.measurement, zero, sizeof(zero));
+    assert_int_equal(verify(doc, len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "pins a measurement, which nitro evidence does not carry"));
+    assert_int_equal(attest_nitro_verify(doc, len, &pol, &claims, err), ATTEST_POLICY);
+    pol = at(anjuna_from + 60);
+    pol.min_tcb_present = true;
+    memset(pol.min_tcb, 0, sizeof(pol.min_tcb)); /* even the lowest TCB */
+    assert_int_equal(verify(doc, len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "pins a minimum TCB, which nitro evidence does not carry"));
+    /* a permission that does not apply changes nothing */
+    pol = at(anjuna_from + 60);
+    pol.allow_debug = true;
+    assert_int_equal(verify(doc, len, &pol), ATTEST_OK);
+    free(doc);
+}
+
 static void
 test_garbage(void **state)
 {
@@ -492,19 +520,13 @@ main(void)
     evervault_from = utc(2022, 10, 13, 8, 57, 59);
     evervault_to = utc(2022, 10, 13, 11, 58, 2);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_anjuna_claims),
-        cmocka_unit_test(test_evervault_claims),
-        cmocka_unit_test(test_window),
-        cmocka_unit_test(test_flipped_bits),
-        cmocka_unit_test(test_flipped_pcr),
-        cmocka_unit_test(test_other_root),
-        cmocka_unit_test(test_pcr_policy),
-        cmocka_unit_test(test_data_policy),
-        cmocka_unit_test(test_truncated),
-        cmocka_unit_test(test_garbage),
-        cmocka_unit_test(test_envelope),
-        cmocka_unit_test(test_sim_round_trip),
-        cmocka_unit_test(test_attacker_cabundle),
+        cmocka_unit_test(test_anjuna_claims),  cmocka_unit_test(test_evervault_claims),
+        cmocka_unit_test(test_window),         cmocka_unit_test(test_flipped_bits),
+        cmocka_unit_test(test_flipped_pcr),    cmocka_unit_test(test_other_root),
+        cmocka_unit_test(test_pcr_policy),     cmocka_unit_test(test_data_policy),
+        cmocka_unit_test(test_truncated),      cmocka_unit_test(test_unfit_policy),
+        cmocka_unit_test(test_garbage),        cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_sim_round_trip), cmocka_unit_test(test_attacker_cabundle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -185,6 +185,15 @@ test_policy(void **state)
     pol = trusting(now);
     pol.measurement = (struct attest_blob){.present = true, .len = 48};
     assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_POLICY);
+    pol = trusting(now);
+    pol.min_tcb_present = true;
+    assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_POLICY);
+    /* user data pinned: RA-TLS spends it on the claims' hash, so it cannot
+     * be held to the policy's (it was silently replaced) */
+    pol = trusting(now);
+    pol.user_data = (struct attest_blob){.present = true, .len = 4, .data = {'u', 's', 'e', 'r'}};
+    assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_POLICY);
+    assert_non_null(strstr(err, "user data"));
     /* a nonce asked for, but the certificate's evidence has none */
     pol = trusting(now);
     assert_int_equal(verify_cert(cert, &pol, nonce, sizeof(nonce)), ATTEST_UNTRUSTED);

@@ -180,6 +180,29 @@ test_tcb_and_report_data_policy(void **state)
     assert_int_equal(verify(report, report_len, &pol), ATTEST_POLICY);
 }
 
+/* An SEV-SNP report carries no PCRs, Nitro nonce or public key: a policy
+ * that pins one is refused. */
+static void
+test_unfit_policy(void **state)
+{
+    (void)state;
+    struct attest_policy pol;
+
+    pol = policy();
+    pol.allow_debug = true;
+    assert_int_equal(verify(report, report_len, &pol), ATTEST_OK);
+    pol.npcrs = 1;
+    assert_int_equal(verify(report, report_len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "pins PCRs, which snp evidence does not carry"));
+    pol.npcrs = 0;
+    pol.nonce.present = true;
+    assert_int_equal(verify(report, report_len, &pol), ATTEST_POLICY);
+    pol.nonce.present = false;
+    pol.public_key.present = true;
+    assert_int_equal(verify(report, report_len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "pins a public key"));
+}
+
 static void
 test_time_and_roots(void **state)
 {
@@ -235,6 +258,7 @@ main(void)
         cmocka_unit_test(test_flipped_bits),
         cmocka_unit_test(test_measurement_policy),
         cmocka_unit_test(test_tcb_and_report_data_policy),
+        cmocka_unit_test(test_unfit_policy),
         cmocka_unit_test(test_time_and_roots),
         cmocka_unit_test(test_truncated),
     };

@@ -126,6 +126,37 @@ test_policy(void **state)
     assert_string_equal(err, "policy: MRTD does not match");
 }
 
+/* A TDX quote carries no PCRs, Nitro nonce or public key, and no SEV-SNP
+ * TCB: a policy that pins one is refused, whatever its value (min_tcb was
+ * ignored). */
+static void
+test_unfit_policy(void **state)
+{
+    (void)state;
+    struct attest_policy pol;
+
+    pol = policy();
+    pol.min_tcb_present = true;
+    memset(pol.min_tcb, 0xff, sizeof(pol.min_tcb));
+    assert_int_equal(verify(quote, quote_len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "pins a minimum TCB, which tdx evidence does not carry"));
+    assert_int_equal(attest_tdx_verify(quote, quote_len, &pol, &claims, err), ATTEST_POLICY);
+    memset(pol.min_tcb, 0, sizeof(pol.min_tcb));
+    assert_int_equal(verify(quote, quote_len, &pol), ATTEST_POLICY);
+    pol = policy();
+    pol.npcrs = 1;
+    assert_int_equal(verify(quote, quote_len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "pins PCRs"));
+    pol = policy();
+    pol.nonce.present = true;
+    assert_int_equal(verify(quote, quote_len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "pins a nonce"));
+    pol = policy();
+    pol.public_key.present = true;
+    assert_int_equal(verify(quote, quote_len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "pins a public key"));
+}
+
 static void
 test_time_and_roots(void **state)
 {
@@ -177,7 +208,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fields),    cmocka_unit_test(test_flipped_bits),
         cmocka_unit_test(test_policy),    cmocka_unit_test(test_time_and_roots),
-        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_truncated), cmocka_unit_test(test_unfit_policy),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     free(quote);
