@@ -490,6 +490,52 @@ load_vcek(const char *path)
     return x;
 }
 
+/* Each policy option of verify and the evidence types that can be held to
+ * it (the config's policy block has the same rules): an option the type
+ * cannot check is a usage error, never ignored. Returns false after a
+ * message. */
+static bool
+verify_options_fit(const struct attest_args *a)
+{
+    const unsigned nitro = 1u << ATTEST_KIND_NITRO, snp = 1u << ATTEST_KIND_SNP,
+                   tdx = 1u << ATTEST_KIND_TDX;
+    const struct {
+        bool given;
+        const char *opt;
+        unsigned kinds;
+        const char *which;
+    } opts[] = {
+        {a->pol.npcrs > 0, "--pcr", nitro, "nitro"},
+        /* with --tls, --nonce is the fresh-evidence nonce: any type */
+        {a->pol.nonce.present && a->tls == NULL, "--nonce", nitro, "nitro (or --tls)"},
+        {a->pol.public_key.present, "--public-key", nitro, "nitro"},
+        {a->pol.measurement.present, "--measurement", snp | tdx, "snp and tdx"},
+        {a->pol.min_tcb_present, "--min-tcb", snp, "snp"},
+        {a->pol.allow_debug, "--allow-debug", snp | tdx, "snp and tdx"},
+        {a->sim_root != NULL, "--sim-root", nitro, "nitro"},
+    };
+
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+        if (opts[i].given && (opts[i].kinds & 1u << a->kind) == 0) {
+            fprintf(stderr,
+                    "airlock attest: %s applies to --type %s only: %s evidence cannot be "
+                    "held to it\n",
+                    opts[i].opt, opts[i].which, attest_kind_name(a->kind));
+            return false;
+        }
+    if (a->tls != NULL && a->pol.user_data.present) {
+        fprintf(stderr, "airlock attest: --user-data cannot be checked with --tls: RA-TLS "
+                        "evidence carries the hash of its claims there\n");
+        return false;
+    }
+    if (a->kind != ATTEST_KIND_NITRO && a->pol.user_data.len > ATTEST_REPORT_DATA_LEN) {
+        fprintf(stderr, "airlock attest: --user-data: REPORT_DATA is at most %d bytes\n",
+                ATTEST_REPORT_DATA_LEN);
+        return false;
+    }
+    return true;
+}
+
 static int verify_tls(struct attest_args *a, struct attest_claims *c, uint8_t hash[RATLS_HASH_LEN],
                       bool *fresh, char *err);
 
@@ -509,13 +555,8 @@ cmd_verify(struct attest_args *a, const char *file)
     bool fresh = false;
     int e;
 
-    if (c == NULL)
+    if (c == NULL || !verify_options_fit(a))
         goto fail;
-    if ((a->pol.nonce.present || a->pol.public_key.present || a->pol.npcrs > 0) &&
-        a->kind != ATTEST_KIND_NITRO) {
-        fprintf(stderr, "airlock attest: --nonce, --public-key and --pcr are for nitro\n");
-        goto fail;
-    }
     if (a->tls != NULL && a->kind == ATTEST_KIND_SNP) {
         fprintf(stderr, "airlock attest: --tls: SEV-SNP evidence is not verifiable over RA-TLS "
                         "(it does not carry the VCEK)\n");

@@ -92,6 +92,36 @@ jq -e '.mrtd == "6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86
 refused verify --type tdx --at 2024-01-01T00:00:00Z --measurement "$(printf '%096d' 0)" \
     "$F/tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat"
 
+log "an option the type cannot check: exit 2, one line naming it, never a pass"
+TDX=(--type tdx --at 2024-01-01T00:00:00Z)
+TDXQ=$F/tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat
+ZERO48=$(printf '%096d' 0)
+# unfit WANTED-IN-MESSAGE ARGS...: exit 2, one line on stderr naming the option
+unfit() {
+    local opt=$1
+    shift
+    run 2 verify "$@"
+    [ "$(wc -l <"$T/err")" = 1 ] && grep -q -- "$opt" "$T/err" || fail "attest $*: $(cat "$T/err")"
+    [ ! -s "$T/out" ] || fail "attest $*: printed claims"
+}
+unfit --measurement --at 2024-01-24T19:00:00Z --measurement "$ZERO48" "$ANJUNA"
+unfit --min-tcb --at 2024-01-24T19:00:00Z --min-tcb ffffffffffffffff "$ANJUNA"
+unfit --min-tcb --at 2024-01-24T19:00:00Z --min-tcb 0000000000000000 "$ANJUNA"
+unfit --allow-debug --at 2024-01-24T19:00:00Z --allow-debug "$ANJUNA"
+unfit --min-tcb "${TDX[@]}" --min-tcb ffffffffffffffff "$TDXQ"
+unfit --min-tcb "${TDX[@]}" --min-tcb 0000000000000000 "$TDXQ"
+for o in "--pcr 0=00" "--nonce 00" "--public-key 00" "--sim-root $T/none.pem"; do
+    unfit "${o%% *}" "${TDX[@]}" $o "$TDXQ"
+    unfit "${o%% *}" "${SNP[@]}" --allow-debug $o "$F/tsm/snp-milan-report-go-sev-guest.bin"
+done
+unfit --vcek "${TDX[@]}" --vcek "$F/tsm/snp-milan-vcek-go-sev-guest.der" "$TDXQ"
+unfit --user-data "${TDX[@]}" --user-data "$(printf '%0130d' 0)" "$TDXQ" # 65 bytes
+# what each type can check still passes or refuses on its merits
+run 0 verify "${TDX[@]}" --measurement \
+    6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86f22fc00b8dcd404bc10d5e119d7215cbb "$TDXQ"
+run 0 verify "${SNP[@]}" --allow-debug --min-tcb 0200000000000544 "$F/tsm/snp-milan-report-go-sev-guest.bin"
+refused verify "${SNP[@]}" --allow-debug --min-tcb ffffffffffffffff "$F/tsm/snp-milan-report-go-sev-guest.bin"
+
 log "sim: fresh evidence verifies only against its root, and says sim"
 run 0 get --provider sim --sim-root "$T/sim.pem" --nonce 0a0b --user-data 75736572
 cp "$T/out" "$T/sim.b64"

@@ -13,7 +13,10 @@
 #  - an `openssl s_server` with a plain certificate (the same key and
 #    certificate: a man in the middle holding them has no evidence): exit 1
 #    "no evidence", with and without a nonce;
-#  - usage errors exit 2; the server keeps serving its user throughout.
+#  - usage errors exit 2, among them a policy option the evidence cannot be
+#    held to (--user-data: RA-TLS spends the user data on its claims;
+#    --measurement, --min-tcb for nitro; --min-tcb, --sim-root for tdx);
+#  - the server keeps serving its user throughout.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sg_lib.sh"
 
@@ -53,7 +56,7 @@ tls 1 "127.0.0.1:$SG_PORT" --sni "$SNI" --fresh --sim-root "$SIMROOT" \
 grep -q 'invalid: .*PCR 0' "$T/err" || fail "not the PCR: $(cat "$T/err")"
 tls 1 "127.0.0.1:$SG_PORT" --sni "$SNI" --fresh
 grep -q 'invalid: .*sim' "$T/err" || fail "not refused as sim: $(cat "$T/err")"
-tls 1 "127.0.0.1:$SG_PORT" --sni "$SNI" --fresh --sim-root "$SIMROOT" --type tdx
+tls 1 "127.0.0.1:$SG_PORT" --sni "$SNI" --fresh --type tdx
 log "without a nonce: the CA-issued certificate carries no evidence"
 tls 1 "127.0.0.1:$SG_PORT" --sni "$SNI" --sim-root "$SIMROOT"
 grep -q 'invalid: ratls: no evidence' "$T/err" || fail "not 'no evidence': $(cat "$T/err")"
@@ -75,6 +78,14 @@ tls 2 "127.0.0.1:$SG_PORT" --fresh --nonce "$(printf '%032x' 7)"
 tls 2 "127.0.0.1:$SG_PORT" "$T/out"
 tls 2 "not an endpoint"
 tls 2 "127.0.0.1:$SG_PORT" --type snp --vcek "$SIMROOT" --root "$SIMROOT"
+log "usage errors: a policy option the evidence cannot be held to (never ignored)"
+# RA-TLS evidence carries the hash of its claims as its user data
+tls 2 "127.0.0.1:$SG_PORT" --sni "$SNI" --fresh --sim-root "$SIMROOT" --user-data 00
+grep -q -- '--user-data' "$T/err" || fail "not --user-data: $(cat "$T/err")"
+tls 2 "127.0.0.1:$SG_PORT" --sni "$SNI" --fresh --sim-root "$SIMROOT" --measurement "$(printf '%096d' 0)"
+tls 2 "127.0.0.1:$SG_PORT" --sni "$SNI" --fresh --sim-root "$SIMROOT" --min-tcb ffffffffffffffff
+tls 2 "127.0.0.1:$SG_PORT" --sni "$SNI" --fresh --type tdx --min-tcb 0000000000000000
+tls 2 "127.0.0.1:$SG_PORT" --sni "$SNI" --fresh --sim-root "$SIMROOT" --type tdx
 CLOSED=$(free_port)
 tls 1 "127.0.0.1:$CLOSED" --fresh --sim-root "$SIMROOT"
 
