@@ -241,6 +241,12 @@ relay_tls_fits(const struct relay_conf *rc, struct conf_fault *f)
     const char *key = rc->tls.enabled ? "tls" : "verify";
     if (relay_conf_is_dgram(rc) || rc->egress)
         return conf_fault(f, key, "applies to stream relays with an endpoint target");
+    /* RA-TLS evidence carries no VCEK: an SNP policy would refuse every
+     * connection, so it is refused here, where a person reads why */
+    if (rc->verify.enabled && rc->verify.policy.type == ATTEST_KIND_SNP)
+        return conf_fault(f, "verify",
+                          "expected policy type nitro or tdx: SEV-SNP evidence needs its VCEK, "
+                          "which RA-TLS evidence does not carry");
     if (rc->send_proxy != PROXY_NONE)
         return conf_fault(f, "send_proxy",
                           "expected none with %s: a PROXY header would go into the TLS stream's "

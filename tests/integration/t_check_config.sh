@@ -134,6 +134,15 @@ printf "$hdr    verify:\n      server_name: '*.example'\n      policy: {}\n" >ve
 broken verifysni 6 "relays[0].verify.server_name" "expected a DNS name (the TLS server name, SNI)"
 printf "$hdr    verify:\n      fresh: maybe\n      policy: {}\n" >verifyfresh.yaml
 broken verifyfresh 6 "relays[0].verify.fresh" "expected true or false"
+printf "$hdr    verify: {policy: {type: snp, roots: /r.pem}}\n" >verifysnp.yaml
+broken verifysnp 5 "relays[0].verify" "expected policy type nitro or tdx: SEV-SNP evidence needs its VCEK, which RA-TLS evidence does not carry"
+# a key of another type than the policy's: refused, never ignored
+printf "$hdr    verify: {policy: {type: tdx, min_tcb: ffffffffffffffff}}\n" >verifytcb.yaml
+broken verifytcb 5 "relays[0].verify.policy.min_tcb" "applies to type snp only"
+printf "$hdr    verify: {policy: {measurement: %096d}}\n" 0 >verifymeas.yaml
+broken verifymeas 5 "relays[0].verify.policy.measurement" "applies to types snp and tdx only"
+printf "$hdr    verify: {policy: {allow_debug: true}}\n" >verifydebug.yaml
+broken verifydebug 5 "relays[0].verify.policy.allow_debug" "applies to types snp and tdx only"
 # what the file alone cannot tell: the sim root and the policy's files load here
 printf "$hdr    tls: {provider: sim, sim_root: $T/none.pem}\n" >tlsnofile.yaml
 run_al 1 check -c tlsnofile.yaml
