@@ -177,7 +177,7 @@ test_every_key_documented(void **state)
 
 /* Configs in which a block's keys can be set: "%s" is where ", KEY: VALUE"
  * goes (flow style, so no indentation to get right). Several for a block
- * whose keys apply to some of its forms only (datagram relays, snp). */
+ * whose keys apply to some of its forms only (datagram relays, tdx). */
 static const struct {
     const char *path, *yaml;
 } bases[] = {
@@ -197,7 +197,7 @@ static const struct {
     {"relays[].verify.policy", "{relays: [{listen: tcp:127.0.0.1:1, target: tcp:127.0.0.1:2, "
                                "verify: {policy: {pcrs: {0: '00'}%s}}}]}"},
     {"relays[].verify.policy", "{relays: [{listen: tcp:127.0.0.1:1, target: tcp:127.0.0.1:2, "
-                               "verify: {policy: {type: snp, roots: /r.pem%s}}}]}"},
+                               "verify: {policy: {type: tdx%s}}}]}"},
     {"routers[]", "{routers: [{listen: tcp:127.0.0.1:1, default: tcp:127.0.0.1:2%s}]}"},
     {"logs", "{logs: {forward: tcp:127.0.0.1:1, capture_stderr: true%s}}"},
     {"logs", "{logs: {forward: tcp:127.0.0.1:1, listen: tcp:127.0.0.1:2%s}}"},
