@@ -11,9 +11,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/vm_sockets.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -78,9 +81,17 @@ struct kb_secret {
 };
 
 enum kb_state {
-    KB_ST_REQUEST, /* waiting for REQUEST */
+    KB_ST_REQUEST, /* waiting for REQUEST: the only state a newcomer may evict */
     KB_ST_ATTEST,  /* CHALLENGE sent, waiting for ATTEST */
     KB_ST_DONE,    /* the answer is queued: write it, then close */
+};
+
+/* Whom a connection counts against for max_per_peer: an IPv4 address, an
+ * IPv6 /64 (one host's usual share of addresses), a vsock CID, a unix
+ * peer's uid. */
+struct kb_peer {
+    int family;
+    uint8_t key[8];
 };
 
 struct kb_conn {
@@ -99,6 +110,8 @@ struct kb_conn {
     uint64_t nonce_at;         /* loop_now() when the challenge went out */
     struct timespec attest_at; /* when ATTEST arrived: the release latency */
     char peer[TRANSPORT_DESC_MAX];
+    struct kb_peer who;
+    uint64_t deadline; /* loop_now() by which the whole exchange must end */
     bool closed;
 };
 
@@ -115,7 +128,44 @@ struct broker {
     struct acceptor acceptor;
     struct list conns; /* open exchanges, oldest first */
     unsigned n_conns;
+    unsigned per_peer;      /* broker_conf_per_peer() */
+    uint64_t busy_log_at;   /* loop_now() of the last busy line logged */
+    uint64_t busy_unlogged; /* busy refusals since, not logged */
 };
+
+/* ---- peers */
+
+/* Who fd's peer is, for max_per_peer. */
+static void
+peer_of(int fd, const struct sockaddr *sa, socklen_t len, struct kb_peer *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->family = len >= sizeof(sa_family_t) ? sa->sa_family : AF_UNSPEC;
+    if (p->family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        memcpy(p->key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (p->family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a)) {
+            p->family = AF_INET;
+            memcpy(p->key, a->s6_addr + 12, 4);
+        } else {
+            memcpy(p->key, a->s6_addr, 8); /* the /64 */
+        }
+    } else if (p->family == AF_VSOCK && len >= sizeof(struct sockaddr_vm)) {
+        memcpy(p->key, &((const struct sockaddr_vm *)sa)->svm_cid, 4);
+    } else if (p->family == AF_UNIX) {
+        struct ucred cred;
+        socklen_t clen = sizeof(cred);
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+            memcpy(p->key, &cred.uid, sizeof(cred.uid));
+    }
+}
+
+static bool
+peer_equal(const struct kb_peer *a, const struct kb_peer *b)
+{
+    return a->family == b->family && memcmp(a->key, b->key, sizeof(a->key)) == 0;
+}
 
 /* ---- connections */
 
@@ -182,7 +232,29 @@ printable(char *s)
             *s = '?';
 }
 
-/* Refuses the exchange: counted, one log line, REFUSED to the requester. */
+/* Busy refusals come in floods: at most one log line a second says so,
+ * with how many went unlogged since (the counter has them all). Returns
+ * whether to log this one. */
+static bool
+busy_log(struct broker *b)
+{
+    uint64_t now = loop_now(b->loop);
+
+    if (b->busy_log_at != 0 && now - b->busy_log_at < 1000) {
+        b->busy_unlogged++;
+        return false;
+    }
+    if (b->busy_unlogged > 0)
+        log_info("broker: %llu busy refusals not logged in the last second",
+                 (unsigned long long)b->busy_unlogged);
+    b->busy_log_at = now;
+    b->busy_unlogged = 0;
+    return true;
+}
+
+/* Refuses the exchange: counted, one log line, REFUSED to the requester.
+ * Never after part of an answer went out (c->out_off > 0 in DONE): the
+ * answer is written whole or the connection closed. */
 static void refuse(struct kb_conn *c, enum kb_reason r, const char *claims, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -197,9 +269,10 @@ refuse(struct kb_conn *c, enum kb_reason r, const char *claims, const char *fmt,
     va_end(ap);
     printable(why);
     atomic_fetch_add(&counts_of(c)->refusals[r], 1);
-    log_info("broker: refused secret=%s reason=%s peer=%s%s%s why=\"%s\"",
-             c->secret != NULL ? c->secret->conf.name : "-", reason_names[r], c->peer,
-             claims != NULL ? " " : "", claims != NULL ? claims : "", why);
+    if (r != KB_BUSY || busy_log(c->b))
+        log_info("broker: refused secret=%s reason=%s peer=%s%s%s why=\"%s\"",
+                 c->secret != NULL ? c->secret->conf.name : "-", reason_names[r], c->peer,
+                 claims != NULL ? " " : "", claims != NULL ? claims : "", why);
     c->state = KB_ST_DONE;
     strbuf_truncate(&c->out, 0);
     c->out_off = 0;
@@ -363,6 +436,22 @@ done:
     free(ev);
 }
 
+static void conn_timeout(struct timer *t);
+
+/* The exchanges under way (challenged, or answering) of who: what
+ * max_per_peer bounds. */
+static unsigned
+peer_exchanges(const struct broker *b, const struct kb_peer *who)
+{
+    unsigned n = 0;
+
+    for (const struct list *p = b->conns.next; p != &b->conns; p = p->next) {
+        const struct kb_conn *c = list_entry(p, const struct kb_conn, link);
+        n += c->state != KB_ST_REQUEST && peer_equal(&c->who, who);
+    }
+    return n;
+}
+
 static void
 on_request(struct kb_conn *c, const struct kb_msg *m)
 {
@@ -378,6 +467,14 @@ on_request(struct kb_conn *c, const struct kb_msg *m)
         refuse(c, KB_UNKNOWN_SECRET, NULL, "no secret '%.*s'", (int)m->name.len, m->name.p);
         return;
     }
+    /* exchanges under way are never evicted: one peer may hold only its
+     * share of them, so that requests it leaves unanswered cannot take
+     * every slot from the others */
+    unsigned mine = peer_exchanges(b, &c->who);
+    if (mine >= b->per_peer) {
+        refuse(c, KB_BUSY, NULL, "%u exchanges of this peer under way (max_per_peer)", mine);
+        return;
+    }
     if (RAND_bytes(c->nonce, NONCE_LEN) != 1) {
         refuse(c, KB_INTERNAL, NULL, "no randomness");
         return;
@@ -385,6 +482,9 @@ on_request(struct kb_conn *c, const struct kb_msg *m)
     kb_hex(nonce_hex, c->nonce, NONCE_LEN);
     c->nonce_at = loop_now(b->loop);
     c->state = KB_ST_ATTEST;
+    /* past its first line, the exchange has what is left of timeout */
+    timer_start(b->loop, &c->timer, c->deadline > c->nonce_at ? c->deadline - c->nonce_at : 0,
+                conn_timeout, c);
     strbuf_printf(&c->out, "CHALLENGE %.*s\n", (int)sizeof(nonce_hex), nonce_hex);
 }
 
@@ -446,14 +546,72 @@ conn_event(struct io *io, uint32_t events)
     }
 }
 
+/* The first line's deadline (request_timeout) or the exchange's (timeout):
+ * REFUSED timeout, as much of it as the socket takes at once, and the end.
+ * An answer being written has until the exchange's deadline; then it is
+ * cut off, never followed by a REFUSED. */
 static void
 conn_timeout(struct timer *t)
 {
     struct kb_conn *c = t->data;
+    struct broker *b = c->b;
+    uint64_t now = loop_now(b->loop);
 
-    if (c->state != KB_ST_DONE)
-        refuse(c, KB_TIMEOUT, NULL, "the exchange took longer than %u ms", c->b->conf.timeout_ms);
-    conn_close(c);
+    if (c->state == KB_ST_DONE && now < c->deadline) {
+        timer_start(b->loop, &c->timer, c->deadline - now, conn_timeout, c);
+        return;
+    }
+    if (c->state == KB_ST_REQUEST)
+        refuse(c, KB_TIMEOUT, NULL, "no request within %u ms", b->conf.request_timeout_ms);
+    else if (c->state == KB_ST_ATTEST)
+        refuse(c, KB_TIMEOUT, NULL, "the exchange took longer than %u ms", b->conf.timeout_ms);
+    if (conn_flush(c))
+        conn_close(c);
+}
+
+/* A newcomer the broker has no room for: REFUSED busy (if the socket takes
+ * it at once), counted, and closed. What it already sent (its REQUEST) is
+ * read first, once: closing over unread bytes would reset the connection,
+ * and the requester would not read why. */
+static void
+turn_away(struct broker *b, int fd, const char *peer, const char *why)
+{
+    char line[160], junk[4096];
+    int n = snprintf(line, sizeof(line), "REFUSED %s %s\n", reason_names[KB_BUSY], why);
+
+    if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 ||
+        recv(fd, junk, sizeof(junk), MSG_DONTWAIT) < 0) {
+        /* nothing more to do: it is closed below either way */
+    }
+    close(fd);
+    atomic_fetch_add(&b->anon.refusals[KB_BUSY], 1);
+    if (busy_log(b))
+        log_info("broker: refused secret=- reason=%s peer=%s why=\"%s\"", reason_names[KB_BUSY],
+                 peer, why);
+}
+
+/* Room for a newcomer, or why not. Only a connection still waiting for
+ * its REQUEST line is ever evicted, the oldest first (the one silent the
+ * longest; a requester sends its line with its first segment): one that
+ * was challenged is waiting for evidence (hundreds of milliseconds from an
+ * NSM or a TDX module) and one in DONE is writing its answer. Returns NULL
+ * with room made, else why not. */
+static const char *
+make_room(struct broker *b)
+{
+    if (b->n_conns < b->conf.max_connections)
+        return NULL;
+    for (struct list *p = b->conns.next; p != &b->conns; p = p->next) {
+        struct kb_conn *c = list_entry(p, struct kb_conn, link);
+        if (c->state != KB_ST_REQUEST)
+            continue;
+        refuse(c, KB_BUSY, NULL, "%u connections open: the oldest without a request makes room",
+               b->n_conns);
+        if (conn_flush(c))
+            conn_close(c);
+        return NULL;
+    }
+    return "every connection is an exchange under way";
 }
 
 static void
@@ -461,16 +619,14 @@ broker_admit(struct acceptor *a, int fd, const struct sockaddr *sa, socklen_t le
 {
     struct broker *b = a->data;
     char peer[TRANSPORT_DESC_MAX];
+    struct kb_peer who;
+    const char *full;
 
     transport_describe(sa, len, peer, sizeof(peer));
-    if (b->n_conns >= b->conf.max_connections) {
-        /* the oldest goes, not the newcomer: clients that connect and
-         * stall can only push each other out, while an exchange that
-         * moves (milliseconds) is not held up by them */
-        struct kb_conn *old = list_entry(list_first(&b->conns), struct kb_conn, link);
-        refuse(old, KB_BUSY, NULL, "%u connections open: the oldest makes room", b->n_conns);
-        if (conn_flush(old))
-            conn_close(old);
+    peer_of(fd, sa, len, &who);
+    if ((full = make_room(b)) != NULL) {
+        turn_away(b, fd, peer, full);
+        return;
     }
     struct kb_conn *c = calloc(1, sizeof(*c));
     if (c == NULL || (c->in = malloc(b->conf.max_message)) == NULL ||
@@ -483,9 +639,16 @@ broker_admit(struct acceptor *a, int fd, const struct sockaddr *sa, socklen_t le
     }
     c->b = b;
     memcpy(c->peer, peer, sizeof(peer));
+    c->who = who;
+    c->deadline = loop_now(b->loop) + b->conf.timeout_ms;
     list_add_tail(&b->conns, &c->link); /* oldest first */
     b->n_conns++;
-    timer_start(b->loop, &c->timer, b->conf.timeout_ms, conn_timeout, c);
+    /* the first line comes at once from a requester that means it: a
+     * silent newcomer holds a slot for request_timeout at most */
+    timer_start(b->loop, &c->timer, b->conf.request_timeout_ms, conn_timeout, c);
+    /* the REQUEST line often came with the connection: handled now, the
+     * exchange is no longer one a newcomer of this same batch may evict */
+    conn_event(&c->io, EPOLLIN);
 }
 
 /* ---- the role */
@@ -499,6 +662,7 @@ broker_load(const struct broker_conf *conf, char *err, size_t errlen)
     if (b == NULL)
         goto fail;
     b->conf = *conf;
+    b->per_peer = broker_conf_per_peer(conf);
     b->listen_fd = -1;
     list_init(&b->conns);
     if ((b->secrets = calloc(conf->n_secrets, sizeof(*b->secrets))) == NULL)

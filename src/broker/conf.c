@@ -9,6 +9,7 @@ broker_conf_defaults(struct broker_conf *bc)
     memset(bc, 0, sizeof(*bc));
     bc->max_connections = 64;
     bc->timeout_ms = 10 * 1000;
+    bc->request_timeout_ms = 2 * 1000;
     bc->nonce_ttl_ms = 5 * 1000;
     bc->max_message = 64 * 1024;
 }
@@ -19,7 +20,20 @@ broker_conf_check(const struct broker_conf *bc, struct conf_fault *f)
     /* a challenge outliving its connection could never be answered */
     if (bc->nonce_ttl_ms > bc->timeout_ms)
         return conf_fault(f, "nonce_ttl", "expected at most timeout (%u ms)", bc->timeout_ms);
+    if (bc->request_timeout_ms > bc->timeout_ms)
+        return conf_fault(f, "request_timeout", "expected at most timeout (%u ms)", bc->timeout_ms);
+    if (bc->max_per_peer > bc->max_connections)
+        return conf_fault(f, "max_per_peer", "expected at most max_connections (%u)",
+                          bc->max_connections);
     return 0;
+}
+
+unsigned
+broker_conf_per_peer(const struct broker_conf *bc)
+{
+    if (bc->max_per_peer != 0)
+        return bc->max_per_peer;
+    return bc->max_connections > 1 ? bc->max_connections / 2 : 1;
 }
 
 int
@@ -35,7 +49,7 @@ broker_secret_unique(const struct broker_conf *bc, size_t i, struct conf_fault *
 /* broker_conf_equal() compares each field: a new one must be added there,
  * and these sizes (LP64 ABIs) with it. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct broker_conf) == 8744, "broker_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct broker_conf) == 8752, "broker_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct broker_secret_conf) == 4776, "broker_conf_equal(): compare it");
 #endif
 
@@ -45,7 +59,8 @@ broker_conf_equal(const struct broker_conf *a, const struct broker_conf *b)
     if (a->enabled != b->enabled || !endpoint_conf_equal(&a->listen, &b->listen) ||
         strncmp(a->dir, b->dir, sizeof(a->dir)) != 0 ||
         strncmp(a->key_file, b->key_file, sizeof(a->key_file)) != 0 ||
-        a->max_connections != b->max_connections || a->timeout_ms != b->timeout_ms ||
+        a->max_connections != b->max_connections || a->max_per_peer != b->max_per_peer ||
+        a->timeout_ms != b->timeout_ms || a->request_timeout_ms != b->request_timeout_ms ||
         a->nonce_ttl_ms != b->nonce_ttl_ms || a->max_message != b->max_message ||
         a->n_secrets != b->n_secrets)
         return false;

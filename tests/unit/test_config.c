@@ -2563,13 +2563,16 @@ test_broker_policy(void **state)
     must_parse("relays:\n" RELAY_OK, &cfg);
     assert_false(cfg.broker.enabled);
     assert_int_equal(cfg.broker.max_connections, 64); /* the defaults */
+    assert_int_equal(cfg.broker.max_per_peer, 0);
+    assert_int_equal(broker_conf_per_peer(&cfg.broker), 32); /* half */
     assert_int_equal(cfg.broker.timeout_ms, 10000);
+    assert_int_equal(cfg.broker.request_timeout_ms, 2000);
     assert_int_equal(cfg.broker.nonce_ttl_ms, 5000);
     assert_int_equal(cfg.broker.max_message, 64 * 1024);
     config_free(&cfg);
 
     must_parse(BROKER_HEAD "  max_connections: 8\n  timeout: 20s\n  nonce_ttl: 3s\n"
-                           "  max_message: 4KiB\n"
+                           "  max_message: 4KiB\n  max_per_peer: 3\n  request_timeout: 500ms\n"
                            "  secrets:\n"
                            "    - name: db-key\n"
                            "      policy:\n"
@@ -2587,6 +2590,8 @@ test_broker_policy(void **state)
     assert_string_equal(cfg.broker.dir, "/var/lib/s");
     assert_string_equal(cfg.broker.key_file, "/etc/k");
     assert_int_equal(cfg.broker.max_connections, 8);
+    assert_int_equal(broker_conf_per_peer(&cfg.broker), 3);
+    assert_int_equal(cfg.broker.request_timeout_ms, 500);
     assert_int_equal(cfg.broker.timeout_ms, 20000);
     assert_int_equal(cfg.broker.nonce_ttl_ms, 3000);
     assert_int_equal(cfg.broker.max_message, 4096);
@@ -2657,6 +2662,14 @@ test_broker_policy(void **state)
                  "already 's'");
     expect_error(BROKER_HEAD "  timeout: 2s\n  secrets:\n    - {name: s, policy: {}}\n",
                  "airlock.yaml:2: broker.nonce_ttl: expected at most timeout (2000 ms)");
+    expect_error(BROKER_HEAD "  timeout: 2s\n  nonce_ttl: 1s\n  request_timeout: 3s\n"
+                             "  secrets:\n    - {name: s, policy: {}}\n",
+                 "airlock.yaml:7: broker.request_timeout: expected at most timeout (2000 ms)");
+    expect_error(BROKER_HEAD "  max_connections: 4\n  max_per_peer: 5\n"
+                             "  secrets:\n    - {name: s, policy: {}}\n",
+                 "airlock.yaml:6: broker.max_per_peer: expected at most max_connections (4)");
+    expect_error(BROKER_HEAD "  max_per_peer: 0\n  secrets:\n    - {name: s, policy: {}}\n",
+                 "airlock.yaml:5: broker.max_per_peer: expected an integer from 1 to 4096");
     expect_error("broker:\n  dir: /d\n  key_file: /k\n  secrets:\n    - {name: s, policy: {}}\n",
                  "airlock.yaml:2: broker.listen: missing: expected an endpoint (" EP_FORMS ")");
     expect_error("relays:\n" RELAY_OK "broker:\n  listen: tcp:0.0.0.0:8443\n  dir: /d\n"
