@@ -8,7 +8,7 @@
  *                            #   default: the type's built-in root
  *     sim_root: PATH         # nitro: accept sim evidence anchored at this root
  *     allow_debug: false     # snp, tdx: accept debug guests
- *     min_tcb: HEX           # snp: 8 bytes, as reported_tcb prints
+ *     min_tcb: HEX           # snp: 8 bytes, as reported_tcb prints (2-5 reserved: 0)
  *
  * The key broker's secrets and the relay's verify: take it. Parsing fills
  * the settings (pure: policy_conf.c, in every build); loading the
@@ -58,8 +58,8 @@ void attest_policy_conf_defaults(struct attest_policy_conf *pc);
 bool attest_policy_conf_equal(const struct attest_policy_conf *a,
                               const struct attest_policy_conf *b);
 
-/* The rules that span keys (snp needs roots). Returns 0, or -1 with *f
- * naming the key at fault. */
+/* The rules that span keys (snp needs roots, min_tcb zero where reserved).
+ * Returns 0, or -1 with *f naming the key at fault. */
 int attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault *f);
 
 /* For the keys that apply to some types only: NULL when the key applies to

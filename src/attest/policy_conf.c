@@ -19,6 +19,11 @@ attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault 
     /* the SNP verifier has no built-in AMD root: the ARK is pinned here */
     if (pc->type == ATTEST_KIND_SNP && pc->roots[0] == '\0')
         return conf_fault(f, "roots", "expected the PEM file of the ARK and ASK for type snp");
+    /* reported_tcb's bytes 2 to 5 are reserved: nothing to hold them to */
+    if (pc->type == ATTEST_KIND_SNP && pc->has_min_tcb &&
+        (pc->min_tcb[2] | pc->min_tcb[3] | pc->min_tcb[4] | pc->min_tcb[5]))
+        return conf_fault(f, "min_tcb",
+                          "expected zero in bytes 2 to 5 (reserved in reported_tcb: not checked)");
     return 0;
 }
 

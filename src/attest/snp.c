@@ -101,6 +101,14 @@ check_policy(const struct attest_policy *pol, const struct attest_claims *c, cha
 
     if (r != ATTEST_OK || !pol->min_tcb_present)
         return r;
+    /* bytes 2 to 5 of reported_tcb are reserved: a minimum there is not
+     * checked, so it is refused rather than ignored */
+    for (int i = 0; i < 8; i++)
+        if (tcb_names[i] == NULL && pol->min_tcb[i] != 0)
+            return attest_fail(err, ATTEST_POLICY,
+                               "policy: min_tcb pins reserved byte %d of reported_tcb, which is "
+                               "not checked (refused, not ignored)",
+                               i);
     for (int i = 0; i < 8; i++)
         if (tcb_names[i] != NULL && c->reported_tcb[i] < pol->min_tcb[i])
             return attest_fail(err, ATTEST_POLICY, "policy: %s SPL %u is below %u", tcb_names[i],

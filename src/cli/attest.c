@@ -523,6 +523,12 @@ verify_options_fit(const struct attest_args *a)
                     opts[i].opt, opts[i].which, attest_kind_name(a->kind));
             return false;
         }
+    if (a->pol.min_tcb_present &&
+        (a->pol.min_tcb[2] | a->pol.min_tcb[3] | a->pol.min_tcb[4] | a->pol.min_tcb[5])) {
+        fprintf(stderr, "airlock attest: --min-tcb: bytes 2 to 5 are reserved in reported_tcb "
+                        "(not checked): they must be zero\n");
+        return false;
+    }
     if (a->tls != NULL && a->pol.user_data.present) {
         fprintf(stderr, "airlock attest: --user-data cannot be checked with --tls: RA-TLS "
                         "evidence carries the hash of its claims there\n");

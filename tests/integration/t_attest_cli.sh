@@ -115,12 +115,13 @@ for o in "--pcr 0=00" "--nonce 00" "--public-key 00" "--sim-root $T/none.pem"; d
     unfit "${o%% *}" "${SNP[@]}" --allow-debug $o "$F/tsm/snp-milan-report-go-sev-guest.bin"
 done
 unfit --vcek "${TDX[@]}" --vcek "$F/tsm/snp-milan-vcek-go-sev-guest.der" "$TDXQ"
+unfit --min-tcb "${SNP[@]}" --allow-debug --min-tcb 0000ff0000000000 "$F/tsm/snp-milan-report-go-sev-guest.bin"
 unfit --user-data "${TDX[@]}" --user-data "$(printf '%0130d' 0)" "$TDXQ" # 65 bytes
 # what each type can check still passes or refuses on its merits
 run 0 verify "${TDX[@]}" --measurement \
     6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86f22fc00b8dcd404bc10d5e119d7215cbb "$TDXQ"
 run 0 verify "${SNP[@]}" --allow-debug --min-tcb 0200000000000544 "$F/tsm/snp-milan-report-go-sev-guest.bin"
-refused verify "${SNP[@]}" --allow-debug --min-tcb ffffffffffffffff "$F/tsm/snp-milan-report-go-sev-guest.bin"
+refused verify "${SNP[@]}" --allow-debug --min-tcb ff000000000000ff "$F/tsm/snp-milan-report-go-sev-guest.bin"
 
 log "sim: fresh evidence verifies only against its root, and says sim"
 run 0 get --provider sim --sim-root "$T/sim.pem" --nonce 0a0b --user-data 75736572

@@ -172,6 +172,11 @@ test_tcb_and_report_data_policy(void **state)
     pol.min_tcb[6] = 6; /* snp SPL 6 > 5 */
     assert_int_equal(verify(report, report_len, &pol), ATTEST_POLICY);
     assert_string_equal(err, "policy: snp SPL 5 is below 6");
+    /* a reserved byte pinned: not checked, so refused (it was ignored) */
+    pol.min_tcb[6] = 5;
+    pol.min_tcb[3] = 0xff;
+    assert_int_equal(verify(report, report_len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "reserved byte 3"));
     pol.min_tcb_present = false;
     pol.user_data.present = true;
     pol.user_data.len = unhex("0102030405", pol.user_data.data, sizeof(pol.user_data.data));

@@ -2635,6 +2635,9 @@ test_broker_policy(void **state)
                  "and tdx only");
     expect_error(SECRET("{type: tdx, min_tcb: 0011223344556677}"),
                  "airlock.yaml:7: broker.secrets[0].policy.min_tcb: applies to type snp only");
+    expect_error(SECRET("{type: snp, roots: /r, min_tcb: 0000000100000000}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.min_tcb: expected zero in bytes 2 to 5 "
+                 "(reserved in reported_tcb: not checked)");
     expect_error(SECRET("{type: tdx, sim_root: /s}"),
                  "airlock.yaml:7: broker.secrets[0].policy.sim_root: applies to type nitro only");
     expect_error(SECRET("{type: tdx, measurement: 0011}"),
