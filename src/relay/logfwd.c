@@ -197,23 +197,24 @@ stream_up(struct logfwd *f)
     kick(f);
 }
 
-/* CONNECTED: the sink never talks; EOF or an error means it went away. */
+/* CONNECTED: the sink never talks; EOF or an error means it went away,
+ * and a byte means it is not a log sink (read on, a peer that keeps
+ * sending would hold the loop): the stream is dropped and dialled again. */
 static void
 drain_input(struct logfwd *f)
 {
     uint8_t sink[256];
+    ssize_t n;
 
-    for (;;) {
-        ssize_t n = read(f->out.fd, sink, sizeof(sink));
-        if (n > 0)
-            continue;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        stream_failed(f, "lost", n < 0 ? errno : 0);
+    do
+        n = read(f->out.fd, sink, sizeof(sink));
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
         return;
-    }
+    if (n > 0)
+        stream_failed(f, "talked back (a log sink never does)", EPROTO);
+    else
+        stream_failed(f, "lost", n < 0 ? errno : 0);
 }
 
 static void
