@@ -20,10 +20,13 @@
  * the rest are kept for connections whose handshake proved the bound
  * user's client certificate. A handshake gets --handshake-timeout, an
  * established connection closes after --idle-timeout without traffic. A
- * new connection that finds the handshake slots full takes the oldest
- * one's; a handshake that completes when the established slots are full
- * takes the slot of the connection idle the longest. So silent
- * connections can delay the user, never lock them out. */
+ * new connection that finds the handshake slots full takes the slot of
+ * the handshake that got least far (no ClientHello yet, then a
+ * ClientHello, then one paused for the user's certificate), the one idle
+ * the longest among those; a handshake that completes when the
+ * established slots are full takes the slot of the connection idle the
+ * longest. So silent connections push out only each other: they can
+ * delay the user, never lock them out nor cut their handshake. */
 #include <cJSON.h>
 #include <errno.h>
 #include <getopt.h>
@@ -758,18 +761,47 @@ conn_drop(struct conn *c, enum close_why why)
     conn_close(c);
 }
 
-/* The connection idle the longest among the open ones that are (or are
- * not) identified, other than except; NULL when there is none. */
+/* The identified connection idle the longest, other than except; NULL
+ * when there is none. */
 static struct conn *
-oldest(int identified, const struct conn *except)
+oldest_identified(const struct conn *except)
 {
     struct conn *best = NULL;
 
     for (int i = 0; i < MAX_CONNS; i++) {
         struct conn *c = &srv.conns[i];
-        if (c == except || c->t.state == SG_TLS_CLOSED || c->identified != identified)
+        if (c == except || c->t.state == SG_TLS_CLOSED || !c->identified)
             continue;
         if (best == NULL || c->active_ms < best->active_ms)
+            best = c;
+    }
+    return best;
+}
+
+/* How far a handshake got: no whole ClientHello yet (silent, or part of
+ * one), a ClientHello naming a user this instance may serve, paused for
+ * that user's certificate (the first login of a pooled instance). */
+static int
+progress(const struct conn *c)
+{
+    return c->t.paused ? 2 : c->sni_user[0] != '\0' ? 1 : 0;
+}
+
+/* The handshake a newcomer takes the place of when the handshake slots are
+ * full: of those that got least far, the one idle the longest. So
+ * connections that say nothing (or part of a ClientHello) push out only
+ * each other, never a handshake of the user on its way. */
+static struct conn *
+handshake_victim(void)
+{
+    struct conn *best = NULL;
+
+    for (int i = 0; i < MAX_CONNS; i++) {
+        struct conn *c = &srv.conns[i];
+        if (c->t.state == SG_TLS_CLOSED || c->identified)
+            continue;
+        if (best == NULL || progress(c) < progress(best) ||
+            (progress(c) == progress(best) && c->active_ms < best->active_ms))
             best = c;
     }
     return best;
@@ -792,7 +824,7 @@ static void
 make_room(struct conn *c)
 {
     if (count_open(1) > MAX_CONNS - (int)srv.o.max_handshakes)
-        conn_drop(oldest(1, c), CW_IDLE_EVICTED);
+        conn_drop(oldest_identified(c), CW_IDLE_EVICTED);
 }
 
 /* Once its answer is sent, a connection to close lingers (up to 1 s): the
@@ -856,10 +888,11 @@ accept_all(void)
         if (fd < 0)
             return;
         transport_tune(fd, srv.o.listen.kind, false);
-        /* the handshake slots full: the oldest handshake makes room (the
-         * established slots are never taken by an unauthenticated peer) */
+        /* the handshake slots full: the one that got least far makes room
+         * (the established slots are never taken by an unauthenticated
+         * peer) */
         if (count_open(0) >= (int)srv.o.max_handshakes)
-            conn_drop(oldest(0, NULL), CW_HANDSHAKE_EVICTED);
+            conn_drop(handshake_victim(), CW_HANDSHAKE_EVICTED);
         struct conn *c = NULL;
         for (int i = 0; i < MAX_CONNS && c == NULL; i++)
             if (srv.conns[i].t.state == SG_TLS_CLOSED)

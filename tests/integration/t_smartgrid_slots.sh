@@ -5,6 +5,9 @@
 #    user still logs in, writes and queries (each new connection takes the
 #    slot of the oldest handshake; only --max-handshakes may handshake);
 #  - every one of them is closed: evicted, or after --handshake-timeout;
+#  - a handshake on its way (its ClientHello sent) is never pushed out by
+#    connections that say nothing or send part of a ClientHello: those
+#    take each other's slots;
 #  - an established connection of the user with no traffic closes after
 #    --idle-timeout;
 #  - when the user's own connections fill the established slots, a new one
@@ -58,6 +61,22 @@ closed_within "$late" 10000 || fail "a silent connection outlived --handshake-ti
 ms=$(elapsed_ms "$t0")
 [ "$ms" -ge 1500 ] || fail "closed after $ms ms, before --handshake-timeout (2 s)"
 wait_log "$T/srv.log" "connection closed reason=handshake_timeout"
+
+log "silent and half-hello newcomers push out each other, not a handshake on its way"
+hold onway "$SG_PORT" "$U.grid.example"
+t0=$(date +%s%N)
+QUIET=()
+for i in $(seq 12); do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$SG_PORT"
+    [ $((i % 2)) = 0 ] && printf '\x16\x03\x01' >&"$fd" # part of a ClientHello
+    QUIET+=("$fd")
+done
+sleep 0.5 # the newcomers accepted, each taking a slot
+# closed before its --handshake-timeout (2 s): pushed out
+! grep -q '^eof$' "$T/onway.out" || [ "$(elapsed_ms "$t0")" -ge 1500 ] ||
+    fail "a handshake on its way was pushed out by silent newcomers"
+for fd in "${QUIET[@]}"; do exec {fd}>&-; done
+wait_log "$T/onway.out" '^eof$' 5 # then its own --handshake-timeout
 
 log "an established connection without traffic closes after --idle-timeout"
 keep k0
