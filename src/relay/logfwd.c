@@ -336,10 +336,15 @@ src_close(struct logsrc *s)
 }
 
 /* The set ends an app's stream: evicted for a newcomer, or idle too long. */
+static void src_read(struct logsrc *s);
+
+/* The set ends a source: evicted for a newcomer, or idle too long. What it
+ * wrote before is taken first. */
 static void
 src_end(struct stream_slot *slot, enum streams_end why)
 {
     (void)why; /* counted and logged by the set */
+    src_read(slot->data);
     src_close(slot->data);
 }
 
@@ -361,7 +366,6 @@ src_read(struct logsrc *s)
             src_close(s);
             return;
         }
-        streams_touch(&s->slot);
         size_t off = 0;
         while (off < (size_t)n) {
             struct line l;
@@ -370,6 +374,7 @@ src_read(struct logsrc *s)
                 break;
             off += used;
             put_line(f, LOG_SRC_APP, s->tag, s->tag_len, l.data, l.len, l.cut);
+            streams_touch(&s->slot); /* active when a whole line comes */
         }
         /* Send between reads, not once after every source had its turn:
          * several sources at once would fill the buffer (and drop lines)

@@ -173,11 +173,15 @@ stream_close(struct sink_stream *st)
     loop_defer(s->loop, &st->reap, stream_reap, st);
 }
 
-/* The set ends a stream: evicted for a newcomer, or idle too long. */
+static void stream_read(struct sink_stream *st);
+
+/* The set ends a stream: evicted for a newcomer, or idle too long. What it
+ * sent before is taken first (the forwarder released those lines). */
 static void
 stream_end(struct stream_slot *slot, enum streams_end why)
 {
     (void)why; /* counted and logged by the set */
+    stream_read(slot->data);
     stream_close(slot->data);
 }
 
@@ -196,6 +200,9 @@ take_lines(struct sink_stream *st, const uint8_t *p, size_t n)
         if (l.cut)
             s->cut++;
         emit(s, l.data, l.len, l.cut ? LOGRING_CUT_MARK : NULL);
+        /* active when a whole line comes: bytes without one (a peer that
+         * keeps its streams warm) do not keep a stream's place */
+        streams_touch(&st->slot);
     }
 }
 
@@ -253,7 +260,6 @@ stream_read(struct sink_stream *st)
             stream_close(st);
             return;
         }
-        streams_touch(&st->slot);
         if (st->state == STREAM_ST_HELLO)
             take_hello(st, s->in, (size_t)n);
         else

@@ -99,12 +99,14 @@ peer_find(const struct streams *s, const uint8_t key[PEER_KEY])
     return NULL;
 }
 
-/* The least recently active stream of the peer with the most streams;
- * mine (the newcomer's peer, NULL when new) when it has as many. */
+/* Of the streams of the peer with the most streams (mine, the newcomer's
+ * peer, NULL when new, when it has as many): the least recently active that
+ * never sent a whole line, else the least recently active. */
 static struct stream_slot *
 victim(const struct streams *s, const struct stream_peer *mine)
 {
     const struct stream_peer *top = mine;
+    struct stream_slot *first = NULL;
     struct list *pos, *tmp;
 
     list_for_each_safe(pos, tmp, &s->peers) {
@@ -114,10 +116,14 @@ victim(const struct streams *s, const struct stream_peer *mine)
     }
     list_for_each_safe(pos, tmp, &s->slots) {
         struct stream_slot *slot = list_entry(pos, struct stream_slot, link);
-        if (slot->peer == top)
+        if (slot->peer != top)
+            continue;
+        if (!slot->spoke)
             return slot;
+        if (first == NULL)
+            first = slot;
     }
-    return NULL;
+    return first;
 }
 
 static void
@@ -228,6 +234,7 @@ streams_touch(struct stream_slot *slot)
     if (s == NULL)
         return;
     slot->active_ms = loop_now(s->loop);
+    slot->spoke = true;
     list_del(&slot->link);
     list_add_tail(&s->slots, &slot->link);
 }

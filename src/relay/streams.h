@@ -4,17 +4,21 @@
  * A stream is admitted when its peer matches the allow rules (tcp: CIDRs,
  * vsock: CIDs; config.h refuses rules on unix listeners, whose socket file
  * says who may connect). The number of streams is bounded, but a full set
- * never refuses: a new stream takes the place of the least recently active
- * stream of the peer holding the most streams (its own peer's when that
- * holds as many). So a peer that opens streams and stays silent only ever
- * displaces its own, and the one stream of the real forwarder (or of an
- * app) keeps its place. A peer is an IP address (tcp), a CID (vsock) or a
+ * never refuses: a new stream takes the place of a stream of the peer
+ * holding the most streams (its own peer's when that holds as many): the
+ * least recently active of those that never sent a whole line, else the
+ * least recently active. So a peer that opens streams and stays silent (or
+ * sends bytes without a line) only ever displaces its own, and the one
+ * stream of the real forwarder (or of an app) keeps its place, even among
+ * such streams of its own address. A peer is an IP address (tcp), a CID (vsock) or a
  * uid (unix, hvsock: SO_PEERCRED). A stream silent for idle_timeout_ms is
- * closed. Each refusal, eviction and timeout is counted.
+ * closed; active and silent count whole lines, not bytes. Each refusal,
+ * eviction and timeout is counted.
  *
  * The owner (logsink.c, logfwd.c) embeds a struct stream_slot in each of
  * its streams, calls streams_admit() when it accepts one, streams_touch()
- * when one reads and streams_remove() when it closes one. The set calls
+ * when a line comes from one and streams_remove() when it closes one. The
+ * set calls
  * back the owner's close_cb to end a stream (eviction, idle timeout); the
  * callback must call streams_remove(). Everything runs on the set's loop. */
 #ifndef AIRLOCK_RELAY_STREAMS_H
@@ -39,7 +43,8 @@ struct stream_slot {
     struct list link;    /* in the set's slots */
     struct streams *set; /* NULL when not in a set */
     struct stream_peer *peer;
-    uint64_t active_ms; /* loop_now() when it last read */
+    uint64_t active_ms; /* loop_now() when a whole line last came (or it came) */
+    bool spoke;         /* a whole line came from it */
     struct timer idle;
     void *data; /* the owner's stream */
 };
@@ -70,7 +75,9 @@ void streams_set_limits(struct streams *s, const struct stream_limits *lim);
  * ended through close_cb first. */
 int streams_admit(struct streams *s, struct stream_slot *slot, int fd);
 
-/* The stream read something: it is now the most recently active. */
+/* A whole line came from the stream: it is now the most recently active
+ * (bytes without a line do not count: a peer that keeps its streams warm
+ * with them neither keeps their places nor escapes idle_timeout). */
 void streams_touch(struct stream_slot *slot);
 
 /* Returns the least recently active stream's slot, NULL when there is none. */

@@ -6,6 +6,10 @@
 #     max_streams 256) only ever displaces its own: the enclave airlock's
 #     forwarder connects, stays connected through 300 more, and its lines
 #     land in the file; every eviction is counted;
+#   - the forwarder's own address keeps 200 streams warm with bytes and no
+#     line while it opens more: a stream counts as active when a whole line
+#     comes, so those displace each other and the forwarder keeps its
+#     stream;
 #   - allow: [127.0.0.2] refuses a stream from 127.0.0.1 (counted) and
 #     takes one from 127.0.0.2;
 #   - idle_timeout: 3s closes silent streams (counted), not one that writes
@@ -92,6 +96,30 @@ m_is "$EM" airlock_log_forward_connected 1 || fail "the forwarder is not connect
 m_is "$HM" 'airlock_log_sink_streams_open{sink="main"}' 256 || fail "open after the second wave"
 grep -q 'log_sink=main: 256 streams (max_streams): closed the least recently active one of 127.0.0.3 for one of 127.0.0.3' "$T/host.log" ||
     fail "no eviction line"
+
+log "streams of the forwarder's address kept warm without a line: the forwarder keeps its stream"
+timeout 60 python3 - "$SP" <<'EOP' || fail "the warm streams could not be held"
+import socket, sys, time
+port = int(sys.argv[1])
+def warm():
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"x")
+    return s
+held = [warm() for _ in range(200)]
+end = time.time() + 3
+while time.time() < end:
+    for s in held:
+        try:
+            s.sendall(b"x")
+        except OSError:
+            pass
+    held += [warm() for _ in range(5)]
+    time.sleep(0.1)
+EOP
+printf 'third line\n' | socat -u - UNIX-CONNECT:"$T/log.sock"
+wait_for grep -q ': third line$' "$T/sink-main.log"
+m_is "$EM" airlock_log_forward_errors_total 0 ||
+    fail "the forward stream was evicted: $(m "$EM" airlock_log_forward_errors_total) errors"
 
 log "allow: a stream from 127.0.0.1 is refused, one from 127.0.0.2 taken"
 "$NETPEER" hold 1 "tcp:127.0.0.1:$AP" >"$T/refused.out" # exits once closed
