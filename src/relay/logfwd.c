@@ -83,6 +83,7 @@ struct logfwd {
     struct streams set;        /* the apps: admission, eviction, idle timeout */
     uint64_t next_src;
     uint8_t scratch[FWD_SCRATCH];
+    uint8_t *escaped; /* line_max bytes: an app's line with its controls escaped */
 };
 
 static void fwd_connect(struct logfwd *f);
@@ -274,6 +275,50 @@ put_line(struct logfwd *f, enum log_source src, const char *tag, size_t tag_len,
         kick(f);
 }
 
+/* A byte an app's line must not carry as it is: CR, ESC and the other C0
+ * controls but TAB, and DEL (a newline ends the line before this). */
+static bool
+control(uint8_t b)
+{
+    return (b < 0x20 && b != '\t') || b == 0x7f;
+}
+
+/* An app's line goes on with each control written as \xHH, so that where
+ * the file is read (a terminal, a reader that also splits on CR) no line
+ * an app wrote shows as two, or as airlock's; at most line_max bytes, cut
+ * (and marked) beyond. */
+static void
+put_app_line(struct logfwd *f, const struct logsrc *s, const struct line *l)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t max = f->conf.line_max, o = 0, i = 0;
+    bool cut = l->cut;
+
+    while (i < l->len && !control(l->data[i]))
+        i++;
+    if (i == l->len) { /* nothing to escape: as it is */
+        put_line(f, LOG_SRC_APP, s->tag, s->tag_len, l->data, l->len, cut);
+        return;
+    }
+    memcpy(f->escaped, l->data, i);
+    for (o = i; i < l->len; i++) {
+        uint8_t b = l->data[i];
+        if (o + (control(b) ? 4 : 1) > max) {
+            cut = true;
+            break;
+        }
+        if (!control(b)) {
+            f->escaped[o++] = b;
+            continue;
+        }
+        f->escaped[o++] = '\\';
+        f->escaped[o++] = 'x';
+        f->escaped[o++] = (uint8_t)hex[b >> 4];
+        f->escaped[o++] = (uint8_t)hex[b & 0xf];
+    }
+    put_line(f, LOG_SRC_APP, s->tag, s->tag_len, f->escaped, o, cut);
+}
+
 /* log.c's tee: any thread, under log.c's lock; must not log or block. */
 static void
 tee_line(const char *line, size_t len, void *arg)
@@ -326,7 +371,7 @@ src_close(struct logsrc *s)
         return;
     /* the app's last line, even without its newline */
     if (line_flush(&s->ls, &l) == PARSE_OK)
-        put_line(f, LOG_SRC_APP, s->tag, s->tag_len, l.data, l.len, l.cut);
+        put_app_line(f, s, &l);
     s->state = SRC_ST_CLOSED;
     io_stop(f->loop, &s->io);
     close(s->io.fd);
@@ -373,7 +418,7 @@ src_read(struct logsrc *s)
             if (line_next(&s->ls, f->scratch + off, (size_t)n - off, &used, &l) != PARSE_OK)
                 break;
             off += used;
-            put_line(f, LOG_SRC_APP, s->tag, s->tag_len, l.data, l.len, l.cut);
+            put_app_line(f, s, &l);
             streams_touch(&s->slot); /* active when a whole line comes */
         }
         /* Send between reads, not once after every source had its turn:
@@ -532,6 +577,10 @@ logfwd_new(struct loop *loop, const struct log_conf *conf, int *err)
         *err = rc;
         return NULL;
     }
+    if ((f->escaped = malloc(conf->line_max)) == NULL) {
+        rc = -ENOMEM;
+        goto fail;
+    }
     if ((rc = logring_init(&f->ring, conf->buffer)) != 0 ||
         (rc = io_start(loop, &f->wake_io, f->wakefd, EPOLLIN, wake_event, f)) != 0)
         goto fail;
@@ -545,6 +594,7 @@ fail:
     io_stop(loop, &f->wake_io);
     close(f->wakefd);
     logring_free(&f->ring);
+    free(f->escaped);
     free(f);
     *err = rc;
     return NULL;
@@ -659,7 +709,10 @@ logfwd_render(struct logfwd *f, struct strbuf *out)
 static void
 fwd_reap(struct task *t)
 {
-    free(t->data);
+    struct logfwd *f = t->data;
+
+    free(f->escaped);
+    free(f);
 }
 
 void

@@ -6,7 +6,9 @@
 # Proves: lines of several writers at once arrive whole, tagged per source,
 # in per-source order, never interleaved (lines the full buffer dropped are
 # counted, and a marker line stands in each gap); over-long, binary and never-ending
-# lines are cut and marked, not a crash; airlock's own lines go out too.
+# lines are cut and marked, not a crash; an app's control characters (CR,
+# ESC) arrive escaped, so no line of an app shows as another or as
+# airlock's; airlock's own lines go out too.
 # With the host side down and apps flooding, a 64 MiB transfer through a
 # data relay of the same enclave airlock completes in time and intact; lines
 # are buffered up to the bound, then dropped and counted (a marker line in
@@ -197,6 +199,14 @@ wait "$ZPID"
 wait_for grep -a -qx "app\\[[0-9]*\\]#[0-9]*: $(printf 'z%.0s' $(seq 1 1024)) \\[cut\\]" "$FILE"
 wait_for grep -a -q ': after garbage$' "$FILE"
 running "$ENC" || fail "enclave airlock died"
+
+log "an app's CR and ESC arrive escaped: its line cannot pass for airlock's"
+printf 'ok\rairlock: 2026-01-01T00:00:00.000Z error FAKE\033[2K\n' |
+    in_ns socat -u - UNIX-CONNECT:"$T/log.sock"
+wait_for grep -a -q 'FAKE' "$FILE"
+grep -a -qxF 'ok\x0dairlock: 2026-01-01T00:00:00.000Z error FAKE\x1b[2K' \
+    <(sed -n 's/^app\[[0-9]*\]#[0-9]*: //p' "$FILE") || fail "not escaped: $(grep -a FAKE "$FILE" | od -c | head -3)"
+! grep -a 'FAKE' "$FILE" | grep -q $'\r' || fail "a CR reached the file"
 
 log "host side down: lines buffered, then dropped and counted"
 stop_clean "$HOST" host
