@@ -3,8 +3,10 @@
 # sink (a sink never talks): the forwarder drops the stream at its first
 # byte, logs it, and dials again with backoff, while its loop (the one that
 # accepts every listener) goes on: a peer that sends without pause held it
-# as long as it sent. Metrics stay answered within 2 s, the lines stay
-# buffered, and they reach a real sink put in the talker's place.
+# as long as it sent. Metrics stay answered within 2 s, and a line written
+# once the talker is gone (no stream up: a line written to a peer that
+# then goes is lost, as documented) stays buffered and reaches a real sink
+# put in its place.
 . "$(dirname "$0")/lib.sh"
 
 need curl python3
@@ -42,12 +44,15 @@ for i in $(seq 10); do
     [ "$ms" -lt 2000 ] || fail "a scrape took $ms ms: the forwarder's loop is held"
     sleep 0.2
 done
+
+log "a real sink in the talker's place gets a line buffered meanwhile"
+kill "$TALKER"
+wait_for eval '! tcp_up "$SINK"'
+down() { curl -sf "http://127.0.0.1:$M/metrics" | grep -qx "airlock_log_forward_connected 0"; }
+wait_for down # nothing listens: no stream can come up again
 python3 -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"kept for the sink\n")' \
     "$T/log.sock"
-
-log "a real sink in the talker's place gets the line"
-kill "$TALKER"
 cat >"$T/sink.yaml" <<EOC
 log_sinks:
   - name: s
