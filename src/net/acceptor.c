@@ -50,8 +50,10 @@ accept_some(struct acceptor *a)
         int fd = accept4(a->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         int err = fd < 0 ? errno : 0;
         if (out_of_resources(err)) {
-            if (a->limit != NULL)
-                a->limit(a, -err);
+            if (a->limit != NULL && a->limit(a, -err)) { /* one is being freed: no pause */
+                timer_start(a->loop, &a->pause, ACCEPTOR_RETRY_MS, accept_resume, a);
+                return;
+            }
             if (!a->paused)
                 log_warnx("%s accept paused: %s (a limit of this process or host); retrying "
                           "every %d ms",

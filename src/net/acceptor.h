@@ -9,7 +9,9 @@
  * memory, the clients stay queued in the kernel and accepting is retried
  * every ACCEPTOR_PAUSE_MS: no new client may come to wake the loop for them,
  * and retrying at once would spin. One log line when that starts, one when
- * it ends. */
+ * it ends. When the listener's owner frees what is short for them (a relay
+ * evicts an unproven connection), the retry comes after ACCEPTOR_RETRY_MS,
+ * unlogged. */
 #ifndef AIRLOCK_NET_ACCEPTOR_H
 #define AIRLOCK_NET_ACCEPTOR_H
 
@@ -20,6 +22,7 @@
 
 #define ACCEPTOR_BUDGET 64    /* accepts per loop turn */
 #define ACCEPTOR_PAUSE_MS 100 /* the retry while out of file descriptors or memory */
+#define ACCEPTOR_RETRY_MS 1   /* the retry while a descriptor is being freed */
 
 struct acceptor;
 
@@ -28,8 +31,11 @@ struct acceptor;
 typedef void (*acceptor_cb)(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len);
 
 /* An accept that failed for want of a resource of this process or host
- * (-EMFILE, -ENFILE, -ENOMEM, -ENOBUFS), before the pause: for counting. */
-typedef void (*acceptor_limit_cb)(struct acceptor *a, int err);
+ * (-EMFILE, -ENFILE, -ENOMEM, -ENOBUFS), before the pause: for counting.
+ * Returns true when it set about freeing what is short (a relay closes a
+ * connection a newcomer may take the place of): the pause is then
+ * ACCEPTOR_RETRY_MS. */
+typedef bool (*acceptor_limit_cb)(struct acceptor *a, int err);
 
 struct acceptor {
     int fd;            /* the listening socket, not owned */

@@ -70,6 +70,7 @@ static const char *const end_names[END_COUNT] = {
     [END_TLS_FAILED] = "tls_failed",
     [END_HANDSHAKE_TIMEOUT] = "handshake_timeout",
     [END_ATTEST_REFUSED] = "attest_refused",
+    [END_EVICTED] = "evicted",
 };
 
 const char *
@@ -162,6 +163,7 @@ conn_close(struct conn *c, enum conn_end end)
     pump_release(&c->up, &w->pumps);
     pump_release(&c->down, &w->pumps);
     timer_stop(w->loop, &c->timer);
+    conn_proven(c);
     list_del(&c->link);
     atomic_fetch_sub(&w->n_conns, 1);
     atomic_fetch_sub_explicit(&st->open, 1, memory_order_relaxed);
@@ -176,6 +178,44 @@ conn_close(struct conn *c, enum conn_end end)
              (unsigned long long)(loop_now(w->loop) - c->started), (unsigned long long)c->up.bytes,
              (unsigned long long)c->down.bytes, end_names[end]);
     loop_defer(w->loop, &c->reap, conn_reap, c);
+}
+
+/* ---- unproven connections (struct relay_share) */
+
+void
+conn_proven(struct conn *c)
+{
+    if (!list_linked(&c->unproven_link))
+        return;
+    list_del(&c->unproven_link);
+    atomic_fetch_sub(&c->share->unproven, 1);
+}
+
+/* Closes the oldest unproven connection of share's relay on its worker (on
+ * that worker). Returns false when there is none. */
+static bool
+evict_oldest(struct relay_share *share)
+{
+    struct list *it;
+
+    for (it = share->worker->unproven.next; it != &share->worker->unproven; it = it->next) {
+        struct conn *c = list_entry(it, struct conn, unproven_link);
+        if (c->share == share) {
+            conn_close(c, END_EVICTED);
+            return true;
+        }
+    }
+    return false;
+}
+
+void
+conn_evict(void *arg)
+{
+    struct relay_share *share = arg;
+
+    evict_oldest(share);
+    atomic_fetch_sub(&share->claimed, 1);
+    relay_unref(share->relay);
 }
 
 /* ---- timers */
@@ -516,6 +556,13 @@ conn_dial_failed(struct conn *c, int err, enum dial_result why)
         c->ops->refuse(c, err, why);
         return;
     }
+    if ((err == -EMFILE || err == -ENFILE) && !c->took_place && evict_oldest(c->share)) {
+        /* out of descriptors: an unproven connection gives its own up, once */
+        relay_local_error(c->relay->stats, err);
+        c->took_place = true;
+        conn_connect(c);
+        return;
+    }
     enum conn_end end = relay_dial_failed(c->relay, c->id, conn_target(c), err, why);
     if (end != END_ERROR && c->pick != NULL && conn_failover(c, err, why))
         return;
@@ -578,6 +625,7 @@ conn_connect(struct conn *c)
 {
     struct relay *r = c->relay;
 
+    conn_proven(c);
     timer_stop(c->worker->loop, &c->timer); /* the dial has its own timeout */
     if (c->route == NULL && r->conf.n_targets > 0 && c->pick == NULL &&
         (c->pick = relay_target_pick(r, NULL)) == NULL) {
@@ -663,6 +711,8 @@ conn_begin(void *arg)
     int fd = c->client.io.fd;
 
     list_add(&w->conns, &c->link);
+    list_add_tail(&w->unproven, &c->unproven_link);
+    atomic_fetch_add(&c->share->unproven, 1);
     c->started = loop_now(w->loop);
     /* the client socket has its options from the listener (relay.c) */
     int err = io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c);
@@ -680,8 +730,11 @@ conn_begin(void *arg)
 }
 
 void
-conn_dispatch(struct conn *c, struct worker *w, struct loop *here)
+conn_dispatch(struct conn *c, struct relay_share *share, struct loop *here)
 {
+    struct worker *w = share->worker;
+
+    c->share = share;
     c->worker = w;
     atomic_fetch_add(&w->n_conns, 1);
     if (w->loop == here) {
@@ -707,6 +760,7 @@ worker_new(void)
     if (w == NULL)
         return NULL;
     list_init(&w->conns);
+    list_init(&w->unproven);
     w->loop = loop_new();
     if (w->loop == NULL) {
         free(w);

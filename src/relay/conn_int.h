@@ -39,7 +39,9 @@ struct peek;        /* conn_router.c */
 struct tls_conn;    /* conn_tls.c */
 
 struct conn {
-    struct list link; /* in the worker's conns */
+    struct list link;          /* in the worker's conns */
+    struct list unproven_link; /* in the worker's unproven, while it is */
+    struct relay_share *share; /* its relay's on its worker */
     struct worker *worker;
     struct relay *relay;
     const struct conn_ops *ops; /* the variant: plain, egress, router */
@@ -67,6 +69,8 @@ struct conn {
                                      destination); NULL: the relay's target */
     struct relay_target *pick;    /* targets: the one chosen (health.h); NULL: none yet */
     bool failed_over;             /* targets: the dial moved to another target once */
+    bool took_place;              /* out of descriptors, the dial evicted an unproven
+                                     connection once (struct relay_share) */
     char *sni;                    /* routers: the server name, for the close line */
     struct dir_assign *assign;    /* directory routes: the request, and then the
                                      reservation this connection holds (dir_release()) */
@@ -120,8 +124,14 @@ void conn_close(struct conn *c, enum conn_end end);
 
 /* Dials c's target (c->route, else one of the relay's targets: picked by
  * its balance among the healthy, else its target): net/dial.h resolves,
- * connects and greets an hvsock device; then relays. */
+ * connects and greets an hvsock device; then relays. c is proven from
+ * then on. */
 void conn_connect(struct conn *c);
+
+/* c showed what it is for (its preamble, its whole ClientHello, its TLS
+ * handshake: the variant says when): no newcomer takes its place any more
+ * (struct relay_share). Idempotent. */
+void conn_proven(struct conn *c);
 
 /* c's timer callback, per state (preamble, peek, handshake, idle). */
 void conn_timeout(struct timer *t);

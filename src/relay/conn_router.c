@@ -111,6 +111,7 @@ router_route(struct conn *c)
     char key[DIR_KEY_MAX];
     enum route_kind kind;
 
+    conn_proven(c); /* a whole ClientHello */
     if (h->has_sni && (c->sni = strdup(h->host)) == NULL) {
         conn_close(c, END_ERROR);
         return;

@@ -148,6 +148,14 @@ relay_new(const struct relay_conf *conf, struct relay_stats *stats, struct worke
         free(r);
         return NULL;
     }
+    if ((r->shares = calloc(n_workers, sizeof(*r->shares))) == NULL) {
+        relay_targets_free(r);
+        route_table_free(&r->conf.router.table);
+        free(r);
+        return NULL;
+    }
+    for (size_t i = 0; i < n_workers; i++)
+        r->shares[i] = (struct relay_share){.relay = r, .worker = workers[i]};
     r->stats = stats;
     relay_stats_ref(stats);
     atomic_init(&r->refs, 1);
@@ -176,6 +184,7 @@ relay_unref(struct relay *r)
 #ifdef AIRLOCK_WITH_ATTEST
     relay_tls_free(r->tls);
 #endif
+    free(r->shares);
     free(r);
 }
 
@@ -229,10 +238,64 @@ refuse(struct relay *r, int fd, const char *peer, const char *why)
                  quiet);
 }
 
+/* Takes the place of r's oldest unproven connection on the worker that
+ * has the most not yet claimed (struct relay_share): posts its eviction
+ * there. Returns that worker's share, or NULL when every connection of r
+ * is proven (or the post failed). */
+static struct relay_share *
+relay_evict(struct relay *r)
+{
+    struct relay_share *most = NULL;
+    unsigned most_n = 0;
+
+    for (size_t i = 0; i < r->n_workers; i++) {
+        struct relay_share *s = &r->shares[i];
+        unsigned held = atomic_load(&s->unproven), claimed = atomic_load(&s->claimed);
+        if (held > claimed && held - claimed > most_n) {
+            most = s;
+            most_n = held - claimed;
+        }
+    }
+    if (most == NULL)
+        return NULL;
+    atomic_fetch_add(&most->claimed, 1);
+    relay_ref(r);
+    if (most->worker->loop == r->loop) {
+        conn_evict(most);
+        return most;
+    }
+    if (loop_post(most->worker->loop, conn_evict, most) != 0) {
+        atomic_fetch_sub(&most->claimed, 1);
+        relay_unref(r);
+        return NULL;
+    }
+    return most;
+}
+
+/* The least busy worker's share; ties go round robin so that threads share
+ * work. */
+static struct relay_share *
+least_busy(struct relay *r)
+{
+    struct relay_share *best = NULL;
+
+    for (size_t i = 0; i < r->n_workers; i++) {
+        struct relay_share *s = &r->shares[(r->next_worker + i) % r->n_workers];
+        if (best == NULL || atomic_load(&s->worker->n_conns) < atomic_load(&best->worker->n_conns))
+            best = s;
+    }
+    r->next_worker++;
+    return best;
+}
+
+/* At max_connections a newcomer takes an unproven connection's place, on
+ * that connection's worker (which runs the eviction before it begins the
+ * newcomer), else it is refused. */
 static void
 admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
     struct relay *r = a->data;
+    struct relay_share *share = NULL;
     char desc[TRANSPORT_DESC_MAX];
     unsigned max = r->conf.max_connections;
 
@@ -241,7 +304,7 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_le
         refuse(r, fd, desc, "not_allowed");
         return;
     }
-    if (max > 0 && atomic_load(&r->stats->open) >= max) {
+    if (max > 0 && atomic_load(&r->stats->open) >= max && (share = relay_evict(r)) == NULL) {
         transport_describe(peer, peer_len, desc, sizeof(desc));
         refuse(r, fd, desc, "max_connections");
         return;
@@ -262,24 +325,19 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_le
     }
     atomic_fetch_add_explicit(&r->stats->open, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&r->stats->total, 1, memory_order_relaxed);
-    /* the least busy worker; ties go round robin so that threads share work */
-    struct worker *best = NULL;
-    for (size_t i = 0; i < r->n_workers; i++) {
-        struct worker *w = r->workers[(r->next_worker + i) % r->n_workers];
-        if (best == NULL || atomic_load(&w->n_conns) < atomic_load(&best->n_conns))
-            best = w;
-    }
-    r->next_worker++;
-    conn_dispatch(c, best, r->loop);
+    conn_dispatch(c, share != NULL ? share : least_busy(r), r->loop);
 }
 
-/* Out of file descriptors or memory: counted (the acceptor pauses). */
-static void
+/* Out of file descriptors or memory: counted. Short of descriptors, an
+ * unproven connection of r gives its up to the clients queued: the
+ * acceptor retries soon. */
+static bool
 accept_limit(struct acceptor *a, int err)
 {
     struct relay *r = a->data;
 
     relay_local_error(r->stats, err);
+    return (err == -EMFILE || err == -ENFILE) && relay_evict(r) != NULL;
 }
 
 int

@@ -1,0 +1,168 @@
+#!/bin/bash
+# t_unproven: clients that open connections and say too little (part of a
+# ClientHello, part of a PROXY header) hold no slot against others. At
+# max_connections a newcomer takes the place of the oldest connection that
+# is still unproven (end=evicted); proven ones are never evicted:
+#   - a router with max_connections 6 full of partial ClientHellos: a real
+#     TLS client is routed and answered (before: refused with
+#     reason=max_connections until peek_timeout); then clients with whole
+#     hellos take the places of the others, the oldest first;
+#   - the same router full of routed clients (whole hellos, silent since):
+#     a newcomer is refused, and none of the six is closed;
+#   - a relay with accept_proxy: v2 and max_connections 3, full of partial
+#     PROXY headers: a client with a whole header is relayed (echo);
+#   - a tls: relay (sim evidence) with max_connections 2, full of partial
+#     handshakes: a TLS client's handshake completes and it is relayed;
+#   - out of file descriptors (a hard limit of 64, no max_connections): a
+#     router full of partial ClientHellos still routes a real TLS client
+#     (before: its accept waited, paused, until peek_timeout freed one).
+# Two worker threads, so that evictions cross threads.
+. "$(dirname "$0")/lib.sh"
+need openssl python3 socat
+
+read -r A R P ECHO M S <<<"$(free_ports 6)"
+"$AIRLOCK" attest get --provider sim --sim-root "$T/sim.pem" >/dev/null 2>&1 ||
+    fail "cannot make the sim root"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj "/CN=alpha" -keyout "$T/alpha.key" -out "$T/alpha.crt" 2>/dev/null
+start s_alpha openssl s_server -accept "127.0.0.1:$A" -cert "$T/alpha.crt" -key "$T/alpha.key" -www -quiet
+start echo socat TCP-LISTEN:"$ECHO",bind=127.0.0.1,reuseaddr,fork PIPE
+wait_for tcp_up "$A"
+wait_for tcp_up "$ECHO"
+
+# conf [MAXCONN]: the router, max_connections MAXCONN (none without), the
+# PROXY relay and the tls: relay
+conf() {
+    cat >"$T/airlock.yaml" <<YAML
+threads: 2
+drain_timeout: 1s
+metrics: tcp:127.0.0.1:$M
+routers:
+  - name: r
+    listen: tcp:127.0.0.1:$R
+    routes:
+      - {name: alpha.test, target: tcp:127.0.0.1:$A}
+    peek_timeout: 60s
+${1:+    max_connections: $1}
+relays:
+  - name: p
+    listen: tcp:127.0.0.1:$P
+    target: tcp:127.0.0.1:$ECHO
+    accept_proxy: v2
+    max_connections: 3
+  - name: s
+    listen: tcp:127.0.0.1:$S
+    target: tcp:127.0.0.1:$ECHO
+    tls: {provider: sim, sim_root: $T/sim.pem, handshake_timeout: 60s}
+    max_connections: 2
+YAML
+}
+
+# stallers PORT N WHAT: N connections to PORT, each sending the first part
+# of WHAT (hello: a ClientHello's record header and a few bytes; proxy: half
+# a PROXY v2 signature), one at a time, then silent. $T/stallers.N.ready
+# when all are connected; each line "closed I" names one closed by airlock
+# (reset or not).
+stallers() {
+    start "stallers.$2" python3 -u -c '
+import select, socket, sys, time
+port, n, what, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+part = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc" if what == "hello" else b"\r\n\r\n\x00\r"
+socks = []
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(part)
+    socks.append(s)
+    time.sleep(0.05)  # an order of age
+open(ready, "w").close()
+live = dict(enumerate(socks))
+while live:
+    r, _, _ = select.select(list(live.values()), [], [], 60)
+    for i, s in list(live.items()):
+        if s not in r:
+            continue
+        try:
+            gone = s.recv(4096) == b""
+        except ConnectionResetError:  # closed with the bytes unread
+            gone = True
+        if gone:
+            print("closed", i, flush=True)
+            del live[i]
+' "$1" "$2" "$3" "$T/stallers.$2.ready"
+}
+opened() { [ "$(metric airlock_connections_open "relay=\"$1\"" "$M")" = "$2" ]; }
+evicted() { metric airlock_connections_closed_total "relay=\"$1\",end=\"evicted\"" "$M"; }
+
+# tls_get: a real TLS client through the router gets s_server's page
+tls_get() {
+    printf 'GET / HTTP/1.0\r\n\r\n' |
+        timeout 10 openssl s_client -connect "127.0.0.1:$R" -servername alpha.test -quiet \
+            2>/dev/null | grep -q 's_server'
+}
+
+conf 6
+airlock_up al run -c "$T/airlock.yaml"
+AL=$LAST_PID
+
+log "a router full of partial ClientHellos still routes real clients"
+stallers "$R" 6 hello
+wait_for test -e "$T/stallers.6.ready"
+wait_for opened r 6
+tls_get || fail "a TLS client was not routed while stallers held max_connections"
+wait_log "$T/stallers.6.log" '^closed 0'
+# whole hellos, held: the first takes the slot the TLS client left, each
+# of the five others the place of a staller
+for i in 1 2 3 4 5 6; do hold "h$i" "$R" alpha.test; done
+closed_all() { [ "$(grep -c '^closed' "$T/stallers.6.log")" = 6 ]; }
+wait_for closed_all
+[ "$(grep '^closed' "$T/stallers.6.log" | tr -d 'closed \n')" = 012345 ] ||
+    fail "the stallers were not evicted oldest first: $(grep '^closed' "$T/stallers.6.log" | tr '\n' ' ')"
+[ "$(evicted r)" = 6 ] || fail "airlock_connections_closed_total{end=evicted} is $(evicted r), not 6"
+grep -q 'refused relay=r .*reason=max_connections' "$T/al.log" &&
+    fail "a client was refused while unproven connections held the slots"
+
+log "proven connections are not evicted"
+# each whole hello is routed: dialled to the backend (the TLS client's too)
+dialled() { [ "$(metric airlock_connect_duration_seconds_count 'relay="r"' "$M")" = 7 ]; }
+wait_for dialled
+tls_get && fail "a client took the place of a routed connection"
+wait_log "$T/al.log" 'refused relay=r .*reason=max_connections'
+for i in 1 2 3 4 5 6; do
+    grep -q eof "$T/h$i.out" && fail "routed client $i was closed"
+done
+[ "$(evicted r)" = 6 ] || fail "a routed connection was evicted"
+for i in 1 2 3 4 5 6; do unhold "h$i"; done
+wait_for opened r 0
+
+log "a relay full of partial PROXY headers still relays a whole one"
+stallers "$P" 3 proxy
+wait_for test -e "$T/stallers.3.ready"
+wait_for opened p 3
+hdr='\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a\x21\x11\x00\x0c\x7f\x00\x00\x09\x7f\x00\x00\x01\x30\x39\x00\x50'
+got=$( (printf %b "$hdr"; echo ping; sleep 2) | timeout 5 socat -T 3 - "TCP:127.0.0.1:$P")
+[ "$got" = ping ] || fail "a client with a whole PROXY header was not relayed (got '$got')"
+wait_log "$T/stallers.3.log" '^closed 0'
+[ "$(evicted p)" = 1 ] || fail "airlock_connections_closed_total{relay=p,end=evicted} is $(evicted p)"
+
+log "a tls: relay full of partial handshakes still serves a whole one"
+stallers "$S" 2 hello
+wait_for test -e "$T/stallers.2.ready"
+wait_for opened s 2
+got=$( (echo ping; sleep 2) | timeout 10 openssl s_client -connect "127.0.0.1:$S" -quiet -no_ign_eof 2>/dev/null)
+[ "$got" = ping ] || fail "a TLS client was not relayed by the tls: relay (got '$got')"
+wait_log "$T/stallers.2.log" '^closed 0'
+[ "$(evicted s)" = 1 ] || fail "airlock_connections_closed_total{relay=s,end=evicted} is $(evicted s)"
+stop_clean "$AL" al
+
+log "out of file descriptors, a router full of partial ClientHellos still routes"
+conf
+start limited bash -c 'ulimit -n 64 && exec "$@"' _ "$AIRLOCK" run -c "$T/airlock.yaml"
+AL=$LAST_PID
+wait_log "$T/limited.log" 'airlock running'
+stallers "$R" 80 hello
+wait_for test -e "$T/stallers.80.ready"
+# airlock ran out of descriptors: it evicted some to accept the others
+evicted_some() { grep -q '^closed' "$T/stallers.80.log"; }
+wait_for evicted_some
+tls_get || fail "a TLS client was not routed while stallers held every file descriptor"
+stop_clean "$AL" limited
