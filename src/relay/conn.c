@@ -180,42 +180,35 @@ conn_close(struct conn *c, enum conn_end end)
     loop_defer(w->loop, &c->reap, conn_reap, c);
 }
 
-/* ---- unproven connections (struct relay_share) */
+/* ---- unproven connections (net/unproven.h) */
 
 void
 conn_proven(struct conn *c)
 {
-    if (!list_linked(&c->unproven_link))
-        return;
-    list_del(&c->unproven_link);
-    atomic_fetch_sub(&c->share->unproven, 1);
+    unproven_del(c->share, &c->unproven_link);
 }
 
-/* Closes the oldest unproven connection of share's relay on its worker (on
- * that worker). Returns false when there is none. */
+/* Closes the oldest unproven connection of share. Returns false when there
+ * is none. */
 static bool
-evict_oldest(struct relay_share *share)
+evict_oldest(struct unproven_share *share)
 {
-    struct list *it;
+    struct list *oldest = unproven_oldest(share);
 
-    for (it = share->worker->unproven.next; it != &share->worker->unproven; it = it->next) {
-        struct conn *c = list_entry(it, struct conn, unproven_link);
-        if (c->share == share) {
-            conn_close(c, END_EVICTED);
-            return true;
-        }
-    }
-    return false;
+    if (oldest == NULL)
+        return false;
+    conn_close(list_entry(oldest, struct conn, unproven_link), END_EVICTED);
+    return true;
 }
 
 void
 conn_evict(void *arg)
 {
-    struct relay_share *share = arg;
+    struct unproven_share *share = arg;
 
     evict_oldest(share);
-    atomic_fetch_sub(&share->claimed, 1);
-    relay_unref(share->relay);
+    unproven_evicted(share);
+    relay_unref(share->owner);
 }
 
 /* ---- timers */
@@ -711,8 +704,7 @@ conn_begin(void *arg)
     int fd = c->client.io.fd;
 
     list_add(&w->conns, &c->link);
-    list_add_tail(&w->unproven, &c->unproven_link);
-    atomic_fetch_add(&c->share->unproven, 1);
+    unproven_add(c->share, &c->unproven_link);
     c->started = loop_now(w->loop);
     /* the client socket has its options from the listener (relay.c) */
     int err = io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c);
@@ -730,10 +722,8 @@ conn_begin(void *arg)
 }
 
 void
-conn_dispatch(struct conn *c, struct relay_share *share, struct loop *here)
+conn_dispatch(struct conn *c, struct worker *w, struct unproven_share *share, struct loop *here)
 {
-    struct worker *w = share->worker;
-
     c->share = share;
     c->worker = w;
     atomic_fetch_add(&w->n_conns, 1);
@@ -760,7 +750,6 @@ worker_new(void)
     if (w == NULL)
         return NULL;
     list_init(&w->conns);
-    list_init(&w->unproven);
     w->loop = loop_new();
     if (w->loop == NULL) {
         free(w);

@@ -14,6 +14,7 @@
 #include "core/list.h"
 #include "core/loop.h"
 #include "net/transport.h"
+#include "net/unproven.h"
 #include "relay/pump.h"
 #include "relay/relay.h"
 
@@ -26,8 +27,7 @@ struct worker {
     struct loop *loop;
     pthread_t thread;
     int has_thread;
-    struct list conns;    /* every live connection of this worker (struct conn) */
-    struct list unproven; /* those still unproven (relay.h), the oldest first */
+    struct list conns; /* every live connection of this worker (struct conn) */
     atomic_size_t n_conns;
     struct pump_cache pumps; /* spare pipes and the scratch buffer of its pumps */
 };
@@ -53,16 +53,16 @@ struct conn *conn_new(struct relay *r, int fd, const struct sockaddr *peer, sock
  * thread. */
 uint64_t conn_next_id(void);
 
-/* Hands c to the worker of share (one of c's relay's); it starts serving
- * it on its own thread. here is the caller's loop: when it is the worker's,
- * c starts at once, without a post (no wakeup, no allocation). On failure
- * the connection is closed here. */
-void conn_dispatch(struct conn *c, struct relay_share *share, struct loop *here);
+/* Hands c to worker w, c's relay's share of unproven connections there
+ * being share; w starts serving it on its own thread. here is the caller's
+ * loop: when it is w's, c starts at once, without a post (no wakeup, no
+ * allocation). On failure the connection is closed here. */
+void conn_dispatch(struct conn *c, struct worker *w, struct unproven_share *share,
+                   struct loop *here);
 
-/* Closes the oldest unproven connection of share's relay on share's worker
- * (end=evicted), if one is left, and gives back the claim and the relay
- * reference the caller took for it. Runs on that worker: post it there
- * with loop_post(). */
+/* The eviction for net/unproven.h: closes the oldest unproven connection
+ * of share (end=evicted), if one is left, and drops the reference to its
+ * relay (the owner) the caller took. Runs on share's worker. */
 void conn_evict(void *share);
 
 /* One open connection, as `airlock ctl conns` lists it. */

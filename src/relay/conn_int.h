@@ -39,9 +39,9 @@ struct peek;        /* conn_router.c */
 struct tls_conn;    /* conn_tls.c */
 
 struct conn {
-    struct list link;          /* in the worker's conns */
-    struct list unproven_link; /* in the worker's unproven, while it is */
-    struct relay_share *share; /* its relay's on its worker */
+    struct list link;             /* in the worker's conns */
+    struct list unproven_link;    /* on share's list while it is unproven */
+    struct unproven_share *share; /* its relay's on its worker (net/unproven.h) */
     struct worker *worker;
     struct relay *relay;
     const struct conn_ops *ops; /* the variant: plain, egress, router */
@@ -70,7 +70,7 @@ struct conn {
     struct relay_target *pick;    /* targets: the one chosen (health.h); NULL: none yet */
     bool failed_over;             /* targets: the dial moved to another target once */
     bool took_place;              /* out of descriptors, the dial evicted an unproven
-                                     connection once (struct relay_share) */
+                                     connection once (net/unproven.h) */
     char *sni;                    /* routers: the server name, for the close line */
     struct dir_assign *assign;    /* directory routes: the request, and then the
                                      reservation this connection holds (dir_release()) */
@@ -130,7 +130,7 @@ void conn_connect(struct conn *c);
 
 /* c showed what it is for (its preamble, its whole ClientHello, its TLS
  * handshake: the variant says when): no newcomer takes its place any more
- * (struct relay_share). Idempotent. */
+ * (net/unproven.h). Idempotent. */
 void conn_proven(struct conn *c);
 
 /* c's timer callback, per state (preamble, peek, handshake, idle). */

@@ -148,14 +148,14 @@ relay_new(const struct relay_conf *conf, struct relay_stats *stats, struct worke
         free(r);
         return NULL;
     }
-    if ((r->shares = calloc(n_workers, sizeof(*r->shares))) == NULL) {
+    if ((r->unproven = calloc(n_workers, sizeof(*r->unproven))) == NULL) {
         relay_targets_free(r);
         route_table_free(&r->conf.router.table);
         free(r);
         return NULL;
     }
     for (size_t i = 0; i < n_workers; i++)
-        r->shares[i] = (struct relay_share){.relay = r, .worker = workers[i]};
+        unproven_share_init(&r->unproven[i], workers[i]->loop, r);
     r->stats = stats;
     relay_stats_ref(stats);
     atomic_init(&r->refs, 1);
@@ -184,7 +184,7 @@ relay_unref(struct relay *r)
 #ifdef AIRLOCK_WITH_ATTEST
     relay_tls_free(r->tls);
 #endif
-    free(r->shares);
+    free(r->unproven);
     free(r);
 }
 
@@ -238,51 +238,32 @@ refuse(struct relay *r, int fd, const char *peer, const char *why)
                  quiet);
 }
 
-/* Takes the place of r's oldest unproven connection on the worker that
- * has the most not yet claimed (struct relay_share): posts its eviction
- * there. Returns that worker's share, or NULL when every connection of r
- * is proven (or the post failed). */
-static struct relay_share *
+/* Has r's oldest unproven connection on the worker that holds the most
+ * closed for a newcomer (net/unproven.h). Returns the index of that
+ * worker, or -1 when every connection of r is proven. */
+static ssize_t
 relay_evict(struct relay *r)
 {
-    struct relay_share *most = NULL;
-    unsigned most_n = 0;
-
-    for (size_t i = 0; i < r->n_workers; i++) {
-        struct relay_share *s = &r->shares[i];
-        unsigned held = atomic_load(&s->unproven), claimed = atomic_load(&s->claimed);
-        if (held > claimed && held - claimed > most_n) {
-            most = s;
-            most_n = held - claimed;
-        }
-    }
-    if (most == NULL)
-        return NULL;
-    atomic_fetch_add(&most->claimed, 1);
-    relay_ref(r);
-    if (most->worker->loop == r->loop) {
-        conn_evict(most);
-        return most;
-    }
-    if (loop_post(most->worker->loop, conn_evict, most) != 0) {
-        atomic_fetch_sub(&most->claimed, 1);
+    relay_ref(r); /* conn_evict's */
+    struct unproven_share *s = unproven_evict(r->unproven, r->n_workers, r->loop, conn_evict);
+    if (s == NULL) {
         relay_unref(r);
-        return NULL;
+        return -1;
     }
-    return most;
+    return s - r->unproven;
 }
 
-/* The least busy worker's share; ties go round robin so that threads share
- * work. */
-static struct relay_share *
+/* The index of the least busy worker; ties go round robin so that threads
+ * share work. */
+static size_t
 least_busy(struct relay *r)
 {
-    struct relay_share *best = NULL;
+    size_t best = r->next_worker % r->n_workers;
 
-    for (size_t i = 0; i < r->n_workers; i++) {
-        struct relay_share *s = &r->shares[(r->next_worker + i) % r->n_workers];
-        if (best == NULL || atomic_load(&s->worker->n_conns) < atomic_load(&best->worker->n_conns))
-            best = s;
+    for (size_t i = 1; i < r->n_workers; i++) {
+        size_t w = (r->next_worker + i) % r->n_workers;
+        if (atomic_load(&r->workers[w]->n_conns) < atomic_load(&r->workers[best]->n_conns))
+            best = w;
     }
     r->next_worker++;
     return best;
@@ -295,7 +276,7 @@ static void
 admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
     struct relay *r = a->data;
-    struct relay_share *share = NULL;
+    ssize_t at = -1;
     char desc[TRANSPORT_DESC_MAX];
     unsigned max = r->conf.max_connections;
 
@@ -304,7 +285,7 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_le
         refuse(r, fd, desc, "not_allowed");
         return;
     }
-    if (max > 0 && atomic_load(&r->stats->open) >= max && (share = relay_evict(r)) == NULL) {
+    if (max > 0 && atomic_load(&r->stats->open) >= max && (at = relay_evict(r)) < 0) {
         transport_describe(peer, peer_len, desc, sizeof(desc));
         refuse(r, fd, desc, "max_connections");
         return;
@@ -325,7 +306,8 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_le
     }
     atomic_fetch_add_explicit(&r->stats->open, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&r->stats->total, 1, memory_order_relaxed);
-    conn_dispatch(c, share != NULL ? share : least_busy(r), r->loop);
+    size_t i = at >= 0 ? (size_t)at : least_busy(r);
+    conn_dispatch(c, r->workers[i], &r->unproven[i], r->loop);
 }
 
 /* Out of file descriptors or memory: counted. Short of descriptors, an
@@ -337,7 +319,7 @@ accept_limit(struct acceptor *a, int err)
     struct relay *r = a->data;
 
     relay_local_error(r->stats, err);
-    return (err == -EMFILE || err == -ENFILE) && relay_evict(r) != NULL;
+    return (err == -EMFILE || err == -ENFILE) && relay_evict(r) >= 0;
 }
 
 int

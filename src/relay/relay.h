@@ -16,6 +16,7 @@
 #include "core/loop.h"
 #include "net/acceptor.h"
 #include "net/dial.h"
+#include "net/unproven.h"
 #include "relay/conf.h"
 
 struct worker;
@@ -45,7 +46,7 @@ enum conn_end {
     END_TLS_FAILED,        /* tls:/verify: the TLS handshake or a TLS record failed */
     END_HANDSHAKE_TIMEOUT, /* tls:/verify: no whole handshake within handshake_timeout */
     END_ATTEST_REFUSED,    /* verify: the server's evidence does not meet the policy */
-    END_EVICTED,           /* unproven, its place taken by a newcomer (struct relay_share) */
+    END_EVICTED,           /* unproven, its place taken by a newcomer (net/unproven.h) */
     END_COUNT,
 };
 
@@ -124,19 +125,6 @@ struct relay_stats {
     struct log_rate refusal_log; /* refused lines: a client causes them at will */
 };
 
-/* A relay's connections on one worker that are still unproven: before
- * their preamble, their whole ClientHello (routers) or their TLS handshake
- * (tls:) is done, so still anyone's. When the relay is at max_connections,
- * or out of file descriptors, a newcomer takes the place of the oldest of
- * them (on the worker that has the most): a client that opens connections
- * and says little holds none of them against others. */
-struct relay_share {
-    atomic_uint unproven; /* counted by the worker */
-    atomic_uint claimed;  /* evictions posted to it and not yet run */
-    struct relay *relay;
-    struct worker *worker;
-};
-
 struct relay {
     struct relay_conf conf;
     struct relay_stats *stats;
@@ -146,7 +134,7 @@ struct relay {
     struct loop *loop;        /* the accepting loop */
     struct worker **workers;
     size_t n_workers;
-    struct relay_share *shares; /* one per worker, in the order of workers */
+    struct unproven_share *unproven; /* one per worker, in the order of workers */
     unsigned next_worker;
     struct dgram *dgram;   /* datagram relays: everything on the udp side (dgram.h) */
     struct dir *dir;       /* routers with a directory route: the runtime's directory */
