@@ -149,6 +149,7 @@ proxy_free(struct http_proxy *p)
         route_free(p, &p->routes[i]);
     outbound_free(p);
     free(p->routes);
+    free(p->unproven);
     if (p->listen_fd >= 0)
         close(p->listen_fd);
     stats_unref(p->stats);
@@ -170,6 +171,7 @@ http_proxy_conf(const struct http_proxy *p)
 }
 
 static void admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len);
+static bool accept_limit(struct acceptor *a, int err);
 
 struct http_proxy *
 http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc, struct http_proxy *prev,
@@ -199,8 +201,11 @@ http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc, struct ht
     } else if ((p->stats = stats_new(pc->name)) == NULL) {
         goto fail;
     }
-    if ((p->routes = calloc(pc->n_routes + 1, sizeof(*p->routes))) == NULL)
+    if ((p->routes = calloc(pc->n_routes + 1, sizeof(*p->routes))) == NULL ||
+        (p->unproven = calloc(env->n, sizeof(*p->unproven))) == NULL)
         goto fail;
+    for (size_t i = 0; i < env->n; i++)
+        unproven_share_init(&p->unproven[i], env->w[i].loop, p);
     for (size_t i = 0; i < pc->n_routes; i++) {
         p->routes[i].slot = stats_slot(p->stats, pc->routes[i].name);
         if ((rc = route_load(p, i, msg)) != 0)
@@ -221,8 +226,8 @@ http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc, struct ht
     char what[sizeof(p->acceptor.what)];
     snprintf(what, sizeof(what), "http proxy=%s", pc->name);
     /* at once, the clients that queued while the listener changed hands */
-    if ((rc = acceptor_start(&p->acceptor, env->w[0].loop, p->listen_fd, what, admit, NULL, p)) !=
-        0) {
+    if ((rc = acceptor_start(&p->acceptor, env->w[0].loop, p->listen_fd, what, admit, accept_limit,
+                             p)) != 0) {
         snprintf(msg, HTTP_MSG_MAX, "cannot accept: %s", strerror(-rc));
         goto fail;
     }
@@ -246,14 +251,49 @@ http_proxy_stop(struct http_proxy *p)
     if (p->conf.listen.kind == EP_UNIX && p->conf.listen.path[0] != '\0')
         unlink(p->conf.listen.path);
 }
+/* Has p's oldest unproven session on the worker that holds the most closed
+ * for a newcomer (net/unproven.h). Returns the index of that worker, or -1
+ * when every session of p is proven. */
+static ssize_t
+proxy_evict(struct http_proxy *p)
+{
+    proxy_ref(p); /* sess_evict's */
+    struct unproven_share *s =
+        unproven_evict(p->unproven, p->env->n, p->env->w[0].loop, sess_evict);
+    if (s == NULL) {
+        http_proxy_unref(p);
+        return -1;
+    }
+    return s - p->unproven;
+}
+
+/* The index of the least busy worker; ties go round robin. */
+static size_t
+least_busy(struct http_proxy *p)
+{
+    struct http_env *env = p->env;
+    size_t best = p->next % env->n;
+
+    for (size_t i = 1; i < env->n; i++) {
+        size_t w = (p->next + i) % env->n;
+        if (atomic_load(&env->w[w].n) < atomic_load(&env->w[best].n))
+            best = w;
+    }
+    p->next++;
+    return best;
+}
+
+/* At max_connections a newcomer takes an unproven session's place, on that
+ * session's worker (which runs the eviction before it begins the
+ * newcomer), else it is refused. */
 static void
 admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
     struct http_proxy *p = a->data;
-    struct http_env *env = p->env;
     unsigned max = p->conf.max_connections;
+    ssize_t at = -1;
 
-    if (max > 0 && atomic_load(&p->stats->open) >= max) {
+    if (max > 0 && atomic_load(&p->stats->open) >= max && (at = proxy_evict(p)) < 0) {
         close(fd);
         count(&p->stats->refused, 1);
         return;
@@ -283,23 +323,25 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, s->client_ip,
                   sizeof(s->client_ip));
     http_msg_init(&s->req, false, p->conf.max_header, p->conf.max_headers, p->conf.max_body);
-    /* the least busy worker; ties go round robin */
-    struct http_worker *best = &env->w[p->next % env->n];
-    for (size_t i = 1; i < env->n; i++) {
-        struct http_worker *w = &env->w[(p->next + i) % env->n];
-        if (atomic_load(&w->n) < atomic_load(&best->n))
-            best = w;
-    }
-    p->next++;
-    s->w = best;
-    atomic_fetch_add(&best->n, 1);
+    size_t i = at >= 0 ? (size_t)at : least_busy(p);
+    s->w = &p->env->w[i];
+    s->share = &p->unproven[i];
+    atomic_fetch_add(&s->w->n, 1);
     count(&p->stats->open, 1);
-    if (loop_post(best->loop, sess_begin, s) != 0) {
+    if (loop_post(s->w->loop, sess_begin, s) != 0) {
         /* never started: undo by hand, the session is on no loop */
-        atomic_fetch_sub(&best->n, 1);
+        atomic_fetch_sub(&s->w->n, 1);
         atomic_fetch_sub(&p->stats->open, 1);
         close(fd);
         http_proxy_unref(p);
         free(s);
     }
+}
+
+/* Out of file descriptors: an unproven session of p gives its up to the
+ * clients queued, and the acceptor retries soon. */
+static bool
+accept_limit(struct acceptor *a, int err)
+{
+    return (err == -EMFILE || err == -ENFILE) && proxy_evict(a->data) >= 0;
 }

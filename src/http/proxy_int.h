@@ -31,6 +31,7 @@
 #include "net/acceptor.h"
 #include "net/dial.h"
 #include "net/egress.h"
+#include "net/unproven.h"
 #include "proto/http_msg.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -73,6 +74,7 @@ struct http_stats {
     char name[CONF_NAME_MAX];
     atomic_int refs;
     atomic_uint_fast64_t open, total, refused;
+    atomic_uint_fast64_t evicted;           /* unproven, closed for a newcomer (net/unproven.h) */
     char route[ROUTE_SLOTS][CONF_NAME_MAX]; /* slot 0: "-", no route */
     size_t n_routes;
     atomic_uint_fast64_t requests[ROUTE_SLOTS][6]; /* by status class: [1..5], [0] other */
@@ -128,7 +130,8 @@ struct http_proxy {
     struct ssl_ctx_st *tls; /* outbound: the client context upstreams are verified with */
     atomic_int refs;
     int listen_fd;
-    struct acceptor acceptor; /* listen_fd's, while accepting */
+    struct acceptor acceptor;        /* listen_fd's, while accepting */
+    struct unproven_share *unproven; /* one per worker of env, in its order */
     unsigned next;
 };
 
@@ -162,6 +165,9 @@ struct ready {
 
 struct sess {
     struct list link;
+    struct list unproven_link;    /* on share's list while unproven: before a whole
+                                     request head, and between two requests */
+    struct unproven_share *share; /* its proxy's on its worker (net/unproven.h) */
     struct http_worker *w;
     struct http_proxy *p;
     uint64_t id;
@@ -180,6 +186,7 @@ struct sess {
     size_t olen, osent; /* head.len + body length; sent so far */
     int route;          /* index in p->routes, -1 none */
     bool close_after, is_head, reused, retried, strip_encoding;
+    bool took_place;    /* out of descriptors, its dial evicted an unproven session once */
     bool b_idle;        /* the backend connection is between two exchanges */
     int b_route;        /* outbound: the route whose upstream bio is connected to */
     struct ssl_st *ssl; /* outbound: TLS on bio; NULL for plain backends */
@@ -242,6 +249,15 @@ void sess_step(struct sess *s);
 
 /* Closes s (idempotent); it is freed later, off its callbacks. */
 void sess_close(struct sess *s);
+
+/* Closes the oldest unproven session of share (counted; on its worker).
+ * Returns false when there is none. */
+bool sess_evict_oldest(struct unproven_share *share);
+
+/* The eviction for net/unproven.h: closes the oldest unproven session of
+ * share, if one is left, and drops the reference to its proxy (the owner)
+ * the caller took. Runs on share's worker. */
+void sess_evict(void *share);
 
 /* Starts s's timer for ms (0: stops it). */
 void sess_arm(struct sess *s, unsigned ms);

@@ -107,11 +107,38 @@ sess_close(struct sess *s)
     sock_close(s, &s->cio);
     timer_stop(s->w->loop, &s->timer);
     loop_cancel(s->w->loop, &s->work);
+    unproven_del(s->share, &s->unproven_link);
     list_del(&s->link);
     atomic_fetch_sub(&s->w->n, 1);
     atomic_fetch_sub_explicit(&s->p->stats->open, 1, memory_order_relaxed);
     log_debug("http proxy=%s conn=%llu closed", s->p->conf.name, (unsigned long long)s->id);
     loop_defer(s->w->loop, &s->reap, sess_reap, s);
+}
+
+bool
+sess_evict_oldest(struct unproven_share *share)
+{
+    struct list *oldest = unproven_oldest(share);
+    struct http_proxy *p = share->owner;
+
+    if (oldest == NULL)
+        return false;
+    struct sess *s = list_entry(oldest, struct sess, unproven_link);
+    log_debug("http proxy=%s conn=%llu evicted: unproven, its place taken", p->conf.name,
+              (unsigned long long)s->id);
+    atomic_fetch_add_explicit(&p->stats->evicted, 1, memory_order_relaxed);
+    sess_close(s);
+    return true;
+}
+
+void
+sess_evict(void *arg)
+{
+    struct unproven_share *share = arg;
+
+    sess_evict_oldest(share);
+    unproven_evicted(share);
+    http_proxy_unref(share->owner);
 }
 
 /* ---- timers */
@@ -545,7 +572,10 @@ read_request(struct sess *s)
             s->st = S_HEAD;
             sess_arm(s, pc->header_timeout_ms);
         }
-        switch (http_msg_feed(&s->req, s->in.data, s->in.len)) {
+        enum http_msg_result fed = http_msg_feed(&s->req, s->in.data, s->in.len);
+        if (fed != HTTP_MSG_AGAIN) /* a whole head (or a bad one): no newcomer's place */
+            unproven_del(s->share, &s->unproven_link);
+        switch (fed) {
         case HTTP_MSG_AGAIN:
             http_msg_squeeze(&s->req, s->in.data, &s->in.len);
             break;
@@ -619,6 +649,7 @@ exchange_done(struct sess *s)
     s->t_req = 0;
     http_msg_init(&s->req, false, pc->max_header, pc->max_headers, pc->max_body);
     s->st = S_IDLE;
+    unproven_add(s->share, &s->unproven_link); /* between requests: the newest */
     sess_arm(s, pc->idle_timeout_ms);
 }
 
@@ -680,6 +711,7 @@ sess_begin(void *arg)
     const struct http_proxy_conf *pc = &s->p->conf;
 
     list_add_tail(&s->w->sessions, &s->link);
+    unproven_add(s->share, &s->unproven_link);
     if (io_start(s->w->loop, &s->cio, s->cio.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, client_event,
                  s) != 0) {
         close(s->cio.fd);

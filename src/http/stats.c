@@ -108,6 +108,10 @@ http_proxy_render(struct http_proxy *const *proxies, size_t n, struct strbuf *ou
          offsetof(struct http_stats, total)},
         {"airlock_http_connections_refused_total", "counter",
          "Client connections refused by max_connections.", offsetof(struct http_stats, refused)},
+        {"airlock_http_connections_evicted_total", "counter",
+         "Client connections closed before a whole request head (or between two requests) for "
+         "a newcomer, at max_connections or out of file descriptors.",
+         offsetof(struct http_stats, evicted)},
     };
     static const char *const cls[6] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
 

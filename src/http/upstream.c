@@ -134,6 +134,18 @@ backend_event(struct io *io, uint32_t events)
     sess_step(s);
 }
 
+static void dial_done(void *arg, int fd, enum dial_result why);
+
+static void
+backend_dial(struct sess *s)
+{
+    s->dialing = true;
+    s->b_route = s->route;
+    dial_start(&s->dial, s->w->loop, target(s), s->p->conf.connect_timeout_ms,
+               outbound(s) && !http_proxy_has_via(&s->p->conf) ? outbound_admit : NULL, dial_done,
+               s);
+}
+
 static void
 dial_done(void *arg, int fd, enum dial_result why)
 {
@@ -141,6 +153,12 @@ dial_done(void *arg, int fd, enum dial_result why)
     int rc;
 
     s->dialing = false;
+    if ((fd == -EMFILE || fd == -ENFILE) && !s->took_place && sess_evict_oldest(s->share)) {
+        /* out of descriptors: an unproven session gives its own up, once */
+        s->took_place = true;
+        backend_dial(s);
+        return;
+    }
     if (fd < 0) {
         char t[ENDPOINT_TEXT_MAX];
         endpoint_format(target(s), t, sizeof(t));
@@ -208,13 +226,8 @@ backend_start(struct sess *s)
             close(fd);
     }
     s->reused = s->bio.fd >= 0;
-    if (s->reused)
-        return;
-    s->dialing = true;
-    s->b_route = s->route;
-    dial_start(&s->dial, s->w->loop, target(s), s->p->conf.connect_timeout_ms,
-               outbound(s) && !http_proxy_has_via(&s->p->conf) ? outbound_admit : NULL, dial_done,
-               s);
+    if (!s->reused)
+        backend_dial(s);
 }
 
 /* Whether a request may be sent twice (RFC 9110 9.2.2). */

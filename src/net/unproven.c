@@ -15,6 +15,8 @@ unproven_share_init(struct unproven_share *s, struct loop *loop, void *owner)
 void
 unproven_add(struct unproven_share *s, struct list *link)
 {
+    if (list_linked(link))
+        return;
     list_add_tail(&s->list, link);
     atomic_fetch_add(&s->held, 1);
 }

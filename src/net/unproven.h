@@ -37,7 +37,8 @@ struct unproven_share {
 /* An empty share of owner's on the worker that runs loop. */
 void unproven_share_init(struct unproven_share *s, struct loop *loop, void *owner);
 
-/* A connection's link: on s's list, the newest (on s's worker). */
+/* A connection's link: on s's list, the newest, unless it is on it
+ * already (on s's worker). */
 void unproven_add(struct unproven_share *s, struct list *link);
 
 /* A connection's link is off s's list: it is proven, or it closed.

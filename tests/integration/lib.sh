@@ -137,6 +137,15 @@ airlock_up() {
     wait_log "$T/$1.log" 'airlock running' 10 "$LAST_PID"
 }
 
+# airlock_nofile NAME N ARGS...: airlock_up with an open files limit of N
+# (soft and hard; airlock raises the soft one to the hard one).
+airlock_nofile() {
+    local name=$1 n=$2
+    shift 2
+    start "$name" bash -c "ulimit -n $n && exec \"\$@\"" _ "$AIRLOCK" "$@"
+    wait_log "$T/$name.log" 'airlock running' 10 "$LAST_PID"
+}
+
 # stop_clean PID NAME: SIGTERM, and fail unless the process exits with 0
 # (with the sanitizers, a leak or an error at exit makes it non-zero).
 stop_clean() {

@@ -58,38 +58,14 @@ relays:
 YAML
 }
 
-# stallers PORT N WHAT: N connections to PORT, each sending the first part
-# of WHAT (hello: a ClientHello's record header and a few bytes; proxy: half
-# a PROXY v2 signature), one at a time, then silent. $T/stallers.N.ready
-# when all are connected; each line "closed I" names one closed by airlock
-# (reset or not).
+# stallers PORT N TEXT: N connections to PORT, each sending TEXT then
+# nothing (tests/tools/stall.py); $T/stallers.N.ready when all are
+# connected, and a line "closed I" for each that airlock closes
 stallers() {
-    start "stallers.$2" python3 -u -c '
-import select, socket, sys, time
-port, n, what, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-part = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc" if what == "hello" else b"\r\n\r\n\x00\r"
-socks = []
-for i in range(n):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(part)
-    socks.append(s)
-    time.sleep(0.05)  # an order of age
-open(ready, "w").close()
-live = dict(enumerate(socks))
-while live:
-    r, _, _ = select.select(list(live.values()), [], [], 60)
-    for i, s in list(live.items()):
-        if s not in r:
-            continue
-        try:
-            gone = s.recv(4096) == b""
-        except ConnectionResetError:  # closed with the bytes unread
-            gone = True
-        if gone:
-            print("closed", i, flush=True)
-            del live[i]
-' "$1" "$2" "$3" "$T/stallers.$2.ready"
+    start "stallers.$2" python3 -u "$ROOT/tests/tools/stall.py" "$1" "$2" "$3" "$T/stallers.$2.ready"
 }
+# the first bytes of a ClientHello (a record of 512 bytes, a hello of 508)
+HELLO='\x16\x03\x01\x02\x00\x01\x00\x01\xfc'
 opened() { [ "$(metric airlock_connections_open "relay=\"$1\"" "$M")" = "$2" ]; }
 evicted() { metric airlock_connections_closed_total "relay=\"$1\",end=\"evicted\"" "$M"; }
 
@@ -105,7 +81,7 @@ airlock_up al run -c "$T/airlock.yaml"
 AL=$LAST_PID
 
 log "a router full of partial ClientHellos still routes real clients"
-stallers "$R" 6 hello
+stallers "$R" 6 "$HELLO"
 wait_for test -e "$T/stallers.6.ready"
 wait_for opened r 6
 tls_get || fail "a TLS client was not routed while stallers held max_connections"
@@ -135,7 +111,7 @@ for i in 1 2 3 4 5 6; do unhold "h$i"; done
 wait_for opened r 0
 
 log "a relay full of partial PROXY headers still relays a whole one"
-stallers "$P" 3 proxy
+stallers "$P" 3 '\r\n\r\n\x00\r'
 wait_for test -e "$T/stallers.3.ready"
 wait_for opened p 3
 hdr='\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a\x21\x11\x00\x0c\x7f\x00\x00\x09\x7f\x00\x00\x01\x30\x39\x00\x50'
@@ -145,7 +121,7 @@ wait_log "$T/stallers.3.log" '^closed 0'
 [ "$(evicted p)" = 1 ] || fail "airlock_connections_closed_total{relay=p,end=evicted} is $(evicted p)"
 
 log "a tls: relay full of partial handshakes still serves a whole one"
-stallers "$S" 2 hello
+stallers "$S" 2 "$HELLO"
 wait_for test -e "$T/stallers.2.ready"
 wait_for opened s 2
 got=$( (echo ping; sleep 2) | timeout 10 openssl s_client -connect "127.0.0.1:$S" -quiet -no_ign_eof 2>/dev/null)
@@ -156,10 +132,9 @@ stop_clean "$AL" al
 
 log "out of file descriptors, a router full of partial ClientHellos still routes"
 conf
-start limited bash -c 'ulimit -n 64 && exec "$@"' _ "$AIRLOCK" run -c "$T/airlock.yaml"
+airlock_nofile limited 64 run -c "$T/airlock.yaml"
 AL=$LAST_PID
-wait_log "$T/limited.log" 'airlock running'
-stallers "$R" 80 hello
+stallers "$R" 80 "$HELLO"
 wait_for test -e "$T/stallers.80.ready"
 # airlock ran out of descriptors: it evicted some to accept the others
 evicted_some() { grep -q '^closed' "$T/stallers.80.log"; }
