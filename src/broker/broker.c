@@ -11,12 +11,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/vm_sockets.h>
-#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -86,14 +83,6 @@ enum kb_state {
     KB_ST_DONE,    /* the answer is queued: write it, then close */
 };
 
-/* Whom a connection counts against for max_per_peer: an IPv4 address, an
- * IPv6 /64 (one host's usual share of addresses), a vsock CID, a unix
- * peer's uid. */
-struct kb_peer {
-    int family;
-    uint8_t key[8];
-};
-
 struct kb_conn {
     struct list link; /* in b->conns until closed */
     struct broker *b;
@@ -110,8 +99,8 @@ struct kb_conn {
     uint64_t nonce_at;         /* loop_now() when the challenge went out */
     struct timespec attest_at; /* when ATTEST arrived: the release latency */
     char peer[TRANSPORT_DESC_MAX];
-    struct kb_peer who;
-    uint64_t deadline; /* loop_now() by which the whole exchange must end */
+    char who[TRANSPORT_CLIENT_MAX]; /* whom it counts against for max_per_peer */
+    uint64_t deadline;              /* loop_now() by which the whole exchange must end */
     bool closed;
 };
 
@@ -134,38 +123,6 @@ struct broker {
 };
 
 /* ---- peers */
-
-/* Who fd's peer is, for max_per_peer. */
-static void
-peer_of(int fd, const struct sockaddr *sa, socklen_t len, struct kb_peer *p)
-{
-    memset(p, 0, sizeof(*p));
-    p->family = len >= sizeof(sa_family_t) ? sa->sa_family : AF_UNSPEC;
-    if (p->family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-        memcpy(p->key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-    } else if (p->family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a)) {
-            p->family = AF_INET;
-            memcpy(p->key, a->s6_addr + 12, 4);
-        } else {
-            memcpy(p->key, a->s6_addr, 8); /* the /64 */
-        }
-    } else if (p->family == AF_VSOCK && len >= sizeof(struct sockaddr_vm)) {
-        memcpy(p->key, &((const struct sockaddr_vm *)sa)->svm_cid, 4);
-    } else if (p->family == AF_UNIX) {
-        struct ucred cred;
-        socklen_t clen = sizeof(cred);
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
-            memcpy(p->key, &cred.uid, sizeof(cred.uid));
-    }
-}
-
-static bool
-peer_equal(const struct kb_peer *a, const struct kb_peer *b)
-{
-    return a->family == b->family && memcmp(a->key, b->key, sizeof(a->key)) == 0;
-}
 
 /* ---- connections */
 
@@ -441,13 +398,13 @@ static void conn_timeout(struct timer *t);
 /* The exchanges under way (challenged, or answering) of who: what
  * max_per_peer bounds. */
 static unsigned
-peer_exchanges(const struct broker *b, const struct kb_peer *who)
+peer_exchanges(const struct broker *b, const char *who)
 {
     unsigned n = 0;
 
     for (const struct list *p = b->conns.next; p != &b->conns; p = p->next) {
         const struct kb_conn *c = list_entry(p, const struct kb_conn, link);
-        n += c->state != KB_ST_REQUEST && peer_equal(&c->who, who);
+        n += c->state != KB_ST_REQUEST && strcmp(c->who, who) == 0;
     }
     return n;
 }
@@ -470,7 +427,7 @@ on_request(struct kb_conn *c, const struct kb_msg *m)
     /* exchanges under way are never evicted: one peer may hold only its
      * share of them, so that requests it leaves unanswered cannot take
      * every slot from the others */
-    unsigned mine = peer_exchanges(b, &c->who);
+    unsigned mine = peer_exchanges(b, c->who);
     if (mine >= b->per_peer) {
         refuse(c, KB_BUSY, NULL, "%u exchanges of this peer under way (max_per_peer)", mine);
         return;
@@ -619,11 +576,9 @@ broker_admit(struct acceptor *a, int fd, const struct sockaddr *sa, socklen_t le
 {
     struct broker *b = a->data;
     char peer[TRANSPORT_DESC_MAX];
-    struct kb_peer who;
     const char *full;
 
     transport_describe(sa, len, peer, sizeof(peer));
-    peer_of(fd, sa, len, &who);
     if ((full = make_room(b)) != NULL) {
         turn_away(b, fd, peer, full);
         return;
@@ -639,7 +594,7 @@ broker_admit(struct acceptor *a, int fd, const struct sockaddr *sa, socklen_t le
     }
     c->b = b;
     memcpy(c->peer, peer, sizeof(peer));
-    c->who = who;
+    transport_client_key(fd, sa, c->who, sizeof(c->who));
     c->deadline = loop_now(b->loop) + b->conf.timeout_ms;
     list_add_tail(&b->conns, &c->link); /* oldest first */
     b->n_conns++;

@@ -430,9 +430,11 @@ transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t b
 }
 
 void
-transport_client_key(const struct sockaddr *sa, char *buf, size_t buflen)
+transport_client_key(int fd, const struct sockaddr *sa, char *buf, size_t buflen)
 {
     char host[INET6_ADDRSTRLEN];
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
 
     switch (sa->sa_family) {
     case AF_INET:
@@ -455,7 +457,10 @@ transport_client_key(const struct sockaddr *sa, char *buf, size_t buflen)
         snprintf(buf, buflen, "vsock:%u", ((const struct sockaddr_vm *)sa)->svm_cid);
         break;
     case AF_UNIX:
-        snprintf(buf, buflen, "unix");
+        if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+            snprintf(buf, buflen, "unix:uid=%u", (unsigned)cred.uid);
+        else
+            snprintf(buf, buflen, "unix");
         break;
     default:
         snprintf(buf, buflen, "family-%d", sa->sa_family);

@@ -93,11 +93,11 @@ void transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, siz
 /* Longest text transport_client_key() writes, including NUL. */
 #define TRANSPORT_CLIENT_MAX 64
 
-/* Writes the key that per-client bounds count the peer sa by: its IPv4
- * address ("192.0.2.1", also for an IPv4-mapped IPv6 one), the /64 of an
- * IPv6 address ("2001:db8:1:2::/64": one subscriber's network, in which a
- * host picks addresses at will), "vsock:CID", or "unix" (all local peers
- * are one client). */
-void transport_client_key(const struct sockaddr *sa, char *buf, size_t buflen);
+/* Writes the key that per-client bounds count the peer sa of socket fd by:
+ * its IPv4 address ("192.0.2.1", also for an IPv4-mapped IPv6 one), the /64
+ * of an IPv6 address ("2001:db8:1:2::/64": one subscriber's network, in
+ * which a host picks addresses at will), "vsock:CID", or a unix peer's uid
+ * ("unix:uid=N"; "unix" when fd is -1 or its credentials cannot be had). */
+void transport_client_key(int fd, const struct sockaddr *sa, char *buf, size_t buflen);
 
 #endif

@@ -128,7 +128,8 @@ router_route(struct conn *c)
         router_go(c);
     } else {
         char client[TRANSPORT_CLIENT_MAX];
-        transport_client_key((struct sockaddr *)&c->source, client, sizeof(client));
+        transport_client_key(c->client.io.fd, (struct sockaddr *)&c->source, client,
+                             sizeof(client));
         c->state = CONN_ST_ASSIGNING;
         c->assign = dir_assign_held(c->relay->dir, ro->table.directory, key, client,
                                     c->worker->loop, assigned, c);
