@@ -899,6 +899,8 @@ static const struct conf_row relay_rows[] = {
      .expect = EXPECT_DURATION, .flags = BOTH},
     {.name = "idle_timeout", .set = conf_set_duration, .off = RC(idle_timeout_ms),
      .expect = EXPECT_DURATION, .flags = BOTH},
+    {.name = "preamble_timeout", .set = conf_set_duration, .off = RC(preamble_timeout_ms),
+     .min = 1, .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0, .flags = BOTH},
     {.name = "keepalive", .set = conf_set_bool, .off = RC(keepalive), .expect = EXPECT_BOOL,
      .flags = BOTH},
     {.name = "splice", .set = conf_set_bool, .off = RC(splice), .expect = EXPECT_BOOL,

@@ -20,6 +20,7 @@ relay_conf_defaults(struct relay_conf *rc)
     rc->max_connections = 0;
     rc->connect_timeout_ms = 5 * 1000;
     rc->idle_timeout_ms = 60 * 60 * 1000;
+    rc->preamble_timeout_ms = 10 * 1000;
     rc->keepalive = true;
     rc->splice = true;
     rc->send_proxy = PROXY_NONE;
@@ -97,7 +98,8 @@ relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b)
         a->health.rise != b->health.rise || a->n_allow != b->n_allow ||
         a->max_connections != b->max_connections ||
         a->connect_timeout_ms != b->connect_timeout_ms ||
-        a->idle_timeout_ms != b->idle_timeout_ms || a->keepalive != b->keepalive ||
+        a->idle_timeout_ms != b->idle_timeout_ms ||
+        a->preamble_timeout_ms != b->preamble_timeout_ms || a->keepalive != b->keepalive ||
         a->splice != b->splice || a->send_proxy != b->send_proxy ||
         a->accept_proxy != b->accept_proxy || a->original_dst != b->original_dst ||
         a->egress != b->egress || a->n_egress_allow != b->n_egress_allow ||

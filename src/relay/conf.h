@@ -113,6 +113,7 @@ struct relay_conf {
     unsigned max_connections;
     unsigned connect_timeout_ms;
     unsigned idle_timeout_ms;
+    unsigned preamble_timeout_ms; /* the hvsock line, PROXY header or CONNECT request */
     bool keepalive;
     bool splice;
     enum proxy_mode send_proxy;

@@ -40,7 +40,6 @@
 #define IP6T_SO_ORIGINAL_DST 80
 #endif
 
-#define PREAMBLE_TIMEOUT_MS 10000 /* a client that sends no header in time is closed */
 #define CONN_BUDGET (1024 * 1024) /* bytes moved per wakeup before others get a turn */
 #define HVSOCK_LINE_MAX 64
 
@@ -715,7 +714,7 @@ conn_begin(void *arg)
     }
     if (rc->listen.kind == EP_HVSOCK || rc->accept_proxy == PROXY_V2 || c->ops->preamble != NULL) {
         c->state = CONN_ST_PREAMBLE;
-        timer_start(w->loop, &c->timer, PREAMBLE_TIMEOUT_MS, conn_timeout, c);
+        timer_start(w->loop, &c->timer, rc->preamble_timeout_ms, conn_timeout, c);
         return; /* wait for the client's first bytes */
     }
     c->ops->start(c);

@@ -2091,6 +2091,7 @@ test_routers(void **state)
                "      - {name: \"*.example.org\", target: unix:/run/org.sock}\n"
                "    default: tcp:127.0.0.1:9443\n"
                "    peek_timeout: 2s\n"
+               "    preamble_timeout: 3s\n"
                "    max_hello: 8KiB\n"
                "    send_proxy: v2\n"
                "    idle_timeout: 10m\n"
@@ -2111,11 +2112,13 @@ test_routers(void **state)
     assert_true(r->router.table.has_default);
     assert_endpoint(&r->router.table.def, "tcp:127.0.0.1:9443");
     assert_int_equal(r->router.peek_timeout_ms, 2000);
+    assert_int_equal(r->preamble_timeout_ms, 3000);
     assert_int_equal(r->router.max_hello, 8192);
     assert_int_equal(r->send_proxy, PROXY_V2);
     assert_int_equal(r->idle_timeout_ms, 600000);
     assert_string_equal(cfg.relays[2].name, "edge2");
     assert_int_equal(cfg.relays[2].router.peek_timeout_ms, 5000);
+    assert_int_equal(cfg.relays[2].preamble_timeout_ms, 10000);
     assert_int_equal(cfg.relays[2].router.max_hello, 16384);
     config_free(&cfg);
 
@@ -2175,6 +2178,9 @@ test_err_routers(void **state)
     expect_error(ROUTER_HEAD "    default: tcp:127.0.0.1:1\n    max_hello: 100KiB\n",
                  "airlock.yaml:4: routers[0].max_hello: expected a size from 512B to 32KiB (B, "
                  "KiB; a bare integer is bytes)");
+    expect_error(ROUTER_HEAD "    default: tcp:127.0.0.1:1\n    preamble_timeout: 0\n",
+                 "airlock.yaml:4: routers[0].preamble_timeout: expected a duration above 0 (250ms, "
+                 "5s, 2m, 1h)");
     expect_error(ROUTER_HEAD "    default: tcp:127.0.0.1:1\n    peek_timeout: 0\n",
                  "airlock.yaml:4: routers[0].peek_timeout: expected a duration above 0 (250ms, "
                  "5s, 2m, 1h)");
