@@ -321,7 +321,7 @@ conn_open(struct user *u)
     char path[PATH_MAX], host[256];
     bool pending;
 
-    int fd = transport_connect((struct sockaddr *)&g.sa, g.salen, &pending);
+    int fd = transport_connect((struct sockaddr *)&g.sa, g.salen, false, &pending);
     if (fd < 0)
         return -1;
     transport_tune(fd, g.o.connect.kind, false);

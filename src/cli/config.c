@@ -1022,6 +1022,8 @@ static const struct conf_row sink_rows[] = {
      .max = CONF_STREAMS_MAX, .expect = EXPECT_1_TO(4096)},
     {.name = "idle_timeout", .set = conf_set_duration, .off = SC(limits.idle_timeout_ms),
      .expect = EXPECT_DURATION},
+    {.name = "mark_unverified", .set = conf_set_bool, .off = SC(mark_unverified),
+     .expect = EXPECT_BOOL},
 };
 /* clang-format on */
 

@@ -274,7 +274,7 @@ dial_connect(struct dial *d)
         finish(d, pin, DIAL_CONNECT_FAILED);
         return;
     }
-    int fd = transport_connect((struct sockaddr *)&ss, len, &pending);
+    int fd = transport_connect((struct sockaddr *)&ss, len, ep->reserved_port, &pending);
     if (pin >= 0)
         close(pin); /* a unix connect looks its path up at once */
     if (fd < 0) {

@@ -405,7 +405,8 @@ _Static_assert(sizeof(struct ep_perm) == 132, "compare the new field of struct e
 bool
 endpoint_conf_equal(const struct endpoint *a, const struct endpoint *b)
 {
-    return endpoint_equal(a, b) && a->nofollow == b->nofollow && a->perm.mode == b->perm.mode &&
+    return endpoint_equal(a, b) && a->nofollow == b->nofollow &&
+           a->reserved_port == b->reserved_port && a->perm.mode == b->perm.mode &&
            strncmp(a->perm.owner, b->perm.owner, EP_ID_MAX) == 0 &&
            strncmp(a->perm.group, b->perm.group, EP_ID_MAX) == 0;
 }

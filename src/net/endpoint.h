@@ -50,6 +50,10 @@ struct endpoint {
     bool nofollow;          /* unix, hvsock targets: the path is in a pool instance's
                                directory, so no symbolic link on it is followed (the
                                instance could plant one); see dial_start() */
+    bool reserved_port;     /* tcp, vsock targets: connect from a port below 1024,
+                               which only a privileged process may bind, so that the
+                               peer can tell airlock from other processes of its host
+                               (the log forwarder: docs/observability.md) */
 };
 
 /* Parses the NUL-terminated string s into *ep. Returns PARSE_OK, or

@@ -314,14 +314,74 @@ transport_hvsock_hello(int fd, uint32_t port)
     return write(fd, line, (size_t)len) == len ? 0 : -EIO;
 }
 
+uint32_t
+transport_port(const struct sockaddr *sa)
+{
+    switch (sa->sa_family) {
+    case AF_INET:
+        return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+    case AF_INET6:
+        return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+    case AF_VSOCK:
+        return ((const struct sockaddr_vm *)sa)->svm_port;
+    default:
+        return 0;
+    }
+}
+
+/* Binds fd (of sa's family) to the first free reserved port from a random
+ * one. Returns 0, also when the process may not bind one (it connects from
+ * any port then), or -errno. */
+static int
+bind_reserved(int fd, const struct sockaddr *sa)
+{
+    const unsigned n = TRANSPORT_RESERVED_HI - TRANSPORT_RESERVED_LO + 1;
+    unsigned start = (unsigned)random();
+
+    for (unsigned i = 0; i < n; i++) {
+        uint16_t port = (uint16_t)(TRANSPORT_RESERVED_LO + (start + i) % n);
+        union {
+            struct sockaddr_in in;
+            struct sockaddr_in6 in6;
+            struct sockaddr_vm vm;
+        } a = {0};
+        socklen_t len;
+        if (sa->sa_family == AF_INET) {
+            a.in = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(port)};
+            len = sizeof(a.in);
+        } else if (sa->sa_family == AF_INET6) {
+            a.in6 = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = htons(port)};
+            len = sizeof(a.in6);
+        } else {
+            a.vm = (struct sockaddr_vm){
+                .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
+            len = sizeof(a.vm);
+        }
+        if (bind(fd, (struct sockaddr *)&a, len) == 0)
+            return 0;
+        if (errno == EACCES || errno == EPERM)
+            return 0;
+        if (errno != EADDRINUSE)
+            return -errno;
+    }
+    return 0; /* all taken: any port */
+}
+
 int
-transport_connect(const struct sockaddr *sa, socklen_t len, bool *pending)
+transport_connect(const struct sockaddr *sa, socklen_t len, bool reserved, bool *pending)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     if (fd < 0)
         return -errno;
     *pending = false;
+    if (reserved && transport_port(sa) != 0) {
+        int rc = bind_reserved(fd, sa);
+        if (rc != 0) {
+            close(fd);
+            return rc;
+        }
+    }
     if (connect(fd, sa, len) == 0)
         return fd;
     /* unix sockets answer EAGAIN when the backlog is full: treat it as a

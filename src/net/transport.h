@@ -46,10 +46,21 @@ void transport_unlisten(const struct endpoint *ep);
  * -EAGAIN when ep is tcp/udp with a host name (use resolve.h), or -errno. */
 int transport_addr(const struct endpoint *ep, struct sockaddr_storage *ss, socklen_t *len);
 
-/* Starts a non-blocking connect to sa. Returns the fd and sets *pending when
- * the connect is still in progress (wait for EPOLLOUT, then
+/* Starts a non-blocking connect to sa, from a reserved port (512-1023)
+ * when reserved is set and sa is tcp or vsock: the first one free from a
+ * random start; without the right to bind one (CAP_NET_BIND_SERVICE), from
+ * any port (getsockname() and transport_port() tell). Returns the fd and sets
+ * *pending when the connect is still in progress (wait for EPOLLOUT, then
  * transport_connect_result()), or returns -errno. */
-int transport_connect(const struct sockaddr *sa, socklen_t len, bool *pending);
+int transport_connect(const struct sockaddr *sa, socklen_t len, bool reserved, bool *pending);
+
+/* The first and last port of transport_connect()'s reserved range: below
+ * 1024, only a privileged process binds them. */
+#define TRANSPORT_RESERVED_LO 512
+#define TRANSPORT_RESERVED_HI 1023
+
+/* Returns the port of sa (tcp, vsock), or 0 for other families. */
+uint32_t transport_port(const struct sockaddr *sa);
 
 /* Opens a UDP socket connected to sa (so that it receives only from sa).
  * Returns the fd, or -errno. */

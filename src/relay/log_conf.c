@@ -19,6 +19,7 @@ log_sink_conf_defaults(struct log_sink_conf *sc)
     sc->line_max = LOG_SINK_LINE_DEFAULT;
     sc->limits.max_streams = LOG_STREAMS_DEFAULT;
     sc->limits.idle_timeout_ms = LOG_SINK_IDLE_DEFAULT;
+    sc->mark_unverified = true;
 }
 
 const char *
@@ -57,7 +58,7 @@ log_sink_conf_check(const struct log_sink_conf *sc, struct conf_fault *f)
 /* log_sink_conf_equal() compares each field: a new one must be added
  * there, and these sizes (LP64 ABIs) with it. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct log_sink_conf) == 6488,
+_Static_assert(sizeof(struct log_sink_conf) == 6496,
                "log_sink_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct stream_limits) == 1808,
                "log_sink_conf_equal(): compare the new field");
@@ -72,7 +73,7 @@ log_sink_conf_equal(const struct log_sink_conf *a, const struct log_sink_conf *b
         !endpoint_conf_equal(&a->listen, &b->listen) ||
         strncmp(a->file, b->file, sizeof(a->file)) != 0 || a->line_max != b->line_max ||
         x->n_allow != y->n_allow || x->max_streams != y->max_streams ||
-        x->idle_timeout_ms != y->idle_timeout_ms)
+        x->idle_timeout_ms != y->idle_timeout_ms || a->mark_unverified != b->mark_unverified)
         return false;
     for (size_t i = 0; i < x->n_allow && i < CONF_ALLOW_MAX; i++)
         if (!allow_rule_equal(&x->allow[i], &y->allow[i]))

@@ -55,6 +55,8 @@ struct log_sink_conf {
     char file[CONF_FILE_PATH_MAX];
     size_t line_max;
     struct stream_limits limits; /* idle_timeout LOG_SINK_IDLE_DEFAULT by default */
+    bool mark_unverified;        /* tcp, vsock: mark the lines of streams from ports
+                                    any process may bind (relay/logsink.h) */
 };
 
 /* Fill *lc, *sc with the defaults (buffer 1MiB, line_max 16KiB for logs,

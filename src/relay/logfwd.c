@@ -70,6 +70,7 @@ struct logfwd {
     struct timer timer; /* BACKOFF */
     struct backoff backoff;
     unsigned failures; /* connect failures since the last success */
+    bool said_port;    /* the warning that the stream is not from a reserved port */
     uint64_t errors;   /* connect failures and broken streams, for metrics */
     uint64_t connects; /* streams established */
     int wakefd;        /* eventfd: the tee says "lines arrived" from any thread */
@@ -234,6 +235,25 @@ out_event(struct io *io, uint32_t events)
         fwd_flush_task(&f->flush);
 }
 
+/* A sink marks the lines of a tcp or vsock stream from an unreserved port
+ * as unverified (any process of this host could have sent them): say once
+ * when airlock could not bind a reserved one. */
+static void
+check_source_port(struct logfwd *f, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    uint32_t port;
+
+    if (f->said_port || getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        (port = transport_port((struct sockaddr *)&ss)) == 0 || port <= TRANSPORT_RESERVED_HI)
+        return;
+    log_warnx("log forward: connected from port %u, not a reserved one (airlock may not bind "
+              "ports below 1024: CAP_NET_BIND_SERVICE); the sink marks its lines unverified",
+              port);
+    f->said_port = true;
+}
+
 static void
 dialed(void *arg, int fd, enum dial_result why)
 {
@@ -250,6 +270,7 @@ dialed(void *arg, int fd, enum dial_result why)
         stream_failed(f, dial_result_name(DIAL_CONNECT_FAILED), -rc);
         return;
     }
+    check_source_port(f, fd);
     stream_up(f);
 }
 
@@ -566,6 +587,7 @@ logfwd_new(struct loop *loop, const struct log_conf *conf, int *err)
     }
     f->loop = loop;
     f->conf = *conf;
+    f->conf.forward.reserved_port = true; /* the sink trusts it then */
     streams_init(&f->set, loop, "logs listen", &conf->limits, src_end);
     f->out.fd = -1;
     f->listen_fd = -1;
@@ -636,6 +658,7 @@ logfwd_reconfigure(struct logfwd *f, const struct log_conf *conf)
     if (!endpoint_equal(&conf->forward, &f->conf.forward)) {
         dial_cancel(&f->dial); /* it reads f->conf.forward */
         f->conf.forward = conf->forward;
+        f->conf.forward.reserved_port = true;
         f->failures = 0;
         backoff_reset(&f->backoff);
         fwd_connect(f);

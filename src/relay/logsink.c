@@ -43,6 +43,8 @@ struct sink_stream {
     uint8_t *buf; /* line_max bytes: the partial line */
     uint8_t hello[SINK_HELLO_MAX];
     size_t hello_len;
+    char prefix[sizeof(LOGSINK_UNVERIFIED) + TRANSPORT_DESC_MAX + 4]; /* "" when verified */
+    size_t prefix_len;
 };
 
 struct logsink {
@@ -53,7 +55,7 @@ struct logsink {
     int listen_fd;
     struct acceptor acceptor;
     struct streams set; /* the streams: admission, eviction, idle timeout */
-    uint64_t lines, cut, ended_mid_line, streams_total, write_errors;
+    uint64_t lines, cut, ended_mid_line, streams_total, write_errors, unverified;
     int write_failing; /* log write errors once per run of failures */
     struct task reap;
     size_t out_len;
@@ -115,28 +117,33 @@ flush_out(struct logsink *s)
     s->out_len = 0;
 }
 
-/* Queues one line (with mark, if any, and '\n') for the file. */
+/* Queues one line of st (after its prefix, with mark if any, and '\n')
+ * for the file. */
 static void
-emit(struct logsink *s, const uint8_t *data, size_t len, const char *mark)
+emit(struct sink_stream *st, const uint8_t *data, size_t len, const char *mark)
 {
-    size_t mlen = mark != NULL ? strlen(mark) : 0;
-    size_t need = len + mlen + 1;
+    struct logsink *s = st->s;
+    size_t plen = st->prefix_len, mlen = mark != NULL ? strlen(mark) : 0;
+    size_t need = plen + len + mlen + 1;
 
     s->lines++;
     if (s->out_len + need > sizeof(s->out))
         flush_out(s);
     if (need > sizeof(s->out)) {
-        struct iovec v[3] = {{.iov_base = (void *)data, .iov_len = len},
+        struct iovec v[4] = {{.iov_base = st->prefix, .iov_len = plen},
+                             {.iov_base = (void *)data, .iov_len = len},
                              {.iov_base = (void *)mark, .iov_len = mlen},
                              {.iov_base = "\n", .iov_len = 1}};
-        write_all(s, v, 3);
+        write_all(s, v, 4);
         return;
     }
+    uint8_t *o = s->out + s->out_len;
+    memcpy(o, st->prefix, plen);
     if (len > 0)
-        memcpy(s->out + s->out_len, data, len);
+        memcpy(o + plen, data, len);
     if (mlen > 0)
-        memcpy(s->out + s->out_len + len, mark, mlen);
-    s->out[s->out_len + len + mlen] = '\n';
+        memcpy(o + plen + len, mark, mlen);
+    o[plen + len + mlen] = '\n';
     s->out_len += need;
 }
 
@@ -161,7 +168,7 @@ stream_close(struct sink_stream *st)
         return;
     if (line_flush(&st->ls, &l) == PARSE_OK) {
         s->ended_mid_line++;
-        emit(s, l.data, l.len, LOGSINK_END_MARK);
+        emit(st, l.data, l.len, LOGSINK_END_MARK);
         flush_out(s);
     }
     st->state = STREAM_ST_CLOSED;
@@ -199,7 +206,7 @@ take_lines(struct sink_stream *st, const uint8_t *p, size_t n)
         off += used;
         if (l.cut)
             s->cut++;
-        emit(s, l.data, l.len, l.cut ? LOGRING_CUT_MARK : NULL);
+        emit(st, l.data, l.len, l.cut ? LOGRING_CUT_MARK : NULL);
         /* active when a whole line comes: bytes without one (a peer that
          * keeps its streams warm) do not keep a stream's place */
         streams_touch(&st->slot);
@@ -296,11 +303,29 @@ hello_timeout(struct timer *t)
     stream_close(st);
 }
 
+/* A stream of a tcp or vsock listener from a port any process may bind:
+ * not airlock's forwarder (relay/logfwd.c binds a reserved one). Its lines
+ * are marked with where they came from. */
+static void
+mark_if_unverified(struct sink_stream *st, const struct sockaddr *peer, socklen_t len)
+{
+    struct logsink *s = st->s;
+    char desc[TRANSPORT_DESC_MAX];
+    enum ep_kind kind = s->conf.listen.kind;
+
+    if (!s->conf.mark_unverified || (kind != EP_TCP && kind != EP_VSOCK) ||
+        transport_port(peer) <= TRANSPORT_RESERVED_HI)
+        return;
+    transport_describe(peer, len, desc, sizeof(desc));
+    snprintf(st->prefix, sizeof(st->prefix), LOGSINK_UNVERIFIED "[%s]: ", desc);
+    st->prefix_len = strlen(st->prefix); /* fits: see its size */
+    s->unverified++;
+}
+
 static void
 sink_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
     struct logsink *s = a->data;
-    (void)peer, (void)len;
 
     struct sink_stream *st = calloc(1, sizeof(*st));
     uint8_t *buf = malloc(s->conf.line_max);
@@ -318,6 +343,7 @@ sink_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t le
     }
     st->s = s;
     st->buf = buf;
+    mark_if_unverified(st, peer, len);
     line_split_init(&st->ls, buf, s->conf.line_max);
     st->state = s->conf.listen.kind == EP_HVSOCK ? STREAM_ST_HELLO : STREAM_ST_LINES;
     if (st->state == STREAM_ST_HELLO)
@@ -413,6 +439,9 @@ logsink_render(struct logsink *const *sinks, size_t n, struct strbuf *out)
          offsetof(struct logsink, ended_mid_line)},
         {"airlock_log_sink_streams_total", "counter", "Streams accepted.",
          offsetof(struct logsink, streams_total)},
+        {"airlock_log_sink_streams_unverified_total", "counter",
+         "Streams from a port any process may bind (1024 and above), their lines marked.",
+         offsetof(struct logsink, unverified)},
         {"airlock_log_sink_write_errors_total", "counter", "Failed writes to the file.",
          offsetof(struct logsink, write_errors)},
         {"airlock_log_sink_streams_refused_total", "counter",

@@ -6,7 +6,12 @@
  * different streams never mix: only whole lines are written, and all
  * streams are served on one thread. A stream that ends in the middle of a
  * line gets that line completed with LOGSINK_END_MARK; a line longer than
- * line_max is cut and marked like the forwarder does. logsink_reopen()
+ * line_max is cut and marked like the forwarder does. On a tcp or vsock
+ * listener, the lines of a stream from a port any process may bind (1024
+ * and above) begin with LOGSINK_UNVERIFIED "[PEER]: " (mark_unverified):
+ * airlock's forwarder connects from a reserved one, so a line of an
+ * unprivileged process of the sending host (an instance of a pool in the
+ * enclave) never passes for airlock's or an app's. logsink_reopen()
  * (SIGHUP) reopens the file after logrotate renamed it. Runs on the loop
  * given to logsink_new(). */
 #ifndef AIRLOCK_RELAY_LOGSINK_H
@@ -18,6 +23,9 @@
 
 /* Completes a line that a broken stream left unfinished. */
 #define LOGSINK_END_MARK " [stream ended]"
+
+/* Begins the lines of a stream from an unreserved port. */
+#define LOGSINK_UNVERIFIED "unverified"
 
 struct logsink;
 

@@ -1,0 +1,76 @@
+#!/bin/bash
+# t_logs_unverified: a log sink on tcp (as on vsock) tells airlock's
+# forwarder from any other process of the sending host by its source port.
+# airlock (as root) forwards from a reserved port (below 1024, which only a
+# privileged process may bind); a line from any other port is written after
+# "unverified[PEER]: ", so it never passes for airlock's or an app's:
+#   - the forwarder's own lines ("airlock: ...") and an app's from
+#     logs.listen ("app[PID]#N: ...") arrive unmarked, from a port below 1024;
+#   - a process that connects to the sink itself and writes "airlock: ..."
+#     and "app[1]#1: ..." lines (as a compromised instance of a pool in an
+#     enclave could, with the enclave's CID) gets them marked, and counted;
+#   - airlock forwarding without the right to bind such a port (as nobody)
+#     says so at connect, and its lines arrive marked;
+#   - a sink with mark_unverified: false writes every line as it came.
+. "$(dirname "$0")/lib.sh"
+need socat curl setpriv ss
+is_root || skip "needs root: the forwarder binds a reserved port, setpriv drops to nobody"
+
+read -r SP SP2 HM <<<"$(free_ports 3)"
+cat >"$T/host.yaml" <<EOF
+metrics: tcp:127.0.0.1:$HM
+log_sinks:
+  - name: main
+    listen: tcp:127.0.0.1:$SP
+    file: $T/main.out
+  - name: plain
+    listen: tcp:127.0.0.1:$SP2
+    file: $T/plain.out
+    mark_unverified: false
+EOF
+airlock_up host run -c "$T/host.yaml"
+HOST=$LAST_PID
+
+cat >"$T/enc.yaml" <<EOF
+logs:
+  forward: tcp:127.0.0.1:$SP
+  capture_stderr: true
+  listen: unix:$T/enc.sock
+EOF
+airlock_up enc run -c "$T/enc.yaml"
+ENC=$LAST_PID
+
+log "airlock's lines and an app's arrive unmarked, from a reserved port"
+wait_log "$T/main.out" '^airlock: .* airlock running'
+echo 'hello from an app' | socat -u - UNIX-CONNECT:"$T/enc.sock"
+wait_log "$T/main.out" '^app\[[0-9]+\]#[0-9]+: hello from an app$'
+grep -q '^unverified' "$T/main.out" && fail "a line of the forwarder was marked: $(grep '^unverified' "$T/main.out")"
+port=$(ss -Htn state established "dport = :$SP" | awk '{ n = split($3, a, ":"); print a[n] }' | head -1)
+log "the forwarder's port: $port"
+[ -n "$port" ] && [ "$port" -lt 1024 ] || fail "the forwarder connects from port '$port', not one below 1024"
+
+log "lines of another process of the host are marked"
+printf 'airlock: 2026-01-01T00:00:00.000Z info forged by a rogue\napp[1]#1: forged too\n' |
+    socat -u - "TCP:127.0.0.1:$SP"
+wait_log "$T/main.out" '^unverified\[127\.0\.0\.1:[0-9]+\]: app\[1\]#1: forged too$'
+grep -qE '^unverified\[127\.0\.0\.1:[0-9]+\]: airlock: .* forged by a rogue$' "$T/main.out" ||
+    fail "the forged airlock line is not marked"
+grep -q '^airlock: .*forged\|^app\[1\]#1: forged' "$T/main.out" && fail "a forged line passed unmarked"
+[ "$(metric airlock_log_sink_streams_unverified_total 'sink="main"' "$HM")" = 1 ] ||
+    fail "airlock_log_sink_streams_unverified_total{sink=main} is not 1"
+
+log "a forwarder that may not bind a reserved port says so, and its lines are marked"
+stop_clean "$ENC" enc
+printf 'logs:\n  forward: tcp:127.0.0.1:%s\n  capture_stderr: true\n' "$SP" >"$T/nobody.yaml"
+chmod 755 "$T"
+chmod 644 "$T/nobody.yaml"
+start nobody setpriv --reuid=65534 --regid=65534 --clear-groups "$AIRLOCK" run -c "$T/nobody.yaml"
+NOBODY=$LAST_PID
+wait_log "$T/nobody.log" 'log forward: connected from port [0-9]+, not a reserved one'
+wait_log "$T/main.out" '^unverified\[127\.0\.0\.1:[0-9]+\]: airlock: .* airlock running'
+stop "$NOBODY" || true
+
+log "mark_unverified: false writes lines as they came"
+printf 'as it came\n' | socat -u - "TCP:127.0.0.1:$SP2"
+wait_log "$T/plain.out" '^as it came$'
+stop_clean "$HOST" host
