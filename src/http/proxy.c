@@ -149,7 +149,6 @@ proxy_free(struct http_proxy *p)
         route_free(p, &p->routes[i]);
     outbound_free(p);
     free(p->routes);
-    free(p->unproven);
     if (p->listen_fd >= 0)
         close(p->listen_fd);
     stats_unref(p->stats);
@@ -202,10 +201,8 @@ http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc, struct ht
         goto fail;
     }
     if ((p->routes = calloc(pc->n_routes + 1, sizeof(*p->routes))) == NULL ||
-        (p->unproven = calloc(env->n, sizeof(*p->unproven))) == NULL)
+        stats_unproven(p->stats, env) != 0)
         goto fail;
-    for (size_t i = 0; i < env->n; i++)
-        unproven_share_init(&p->unproven[i], env->w[i].loop, p);
     for (size_t i = 0; i < pc->n_routes; i++) {
         p->routes[i].slot = stats_slot(p->stats, pc->routes[i].name);
         if ((rc = route_load(p, i, msg)) != 0)
@@ -251,22 +248,6 @@ http_proxy_stop(struct http_proxy *p)
     if (p->conf.listen.kind == EP_UNIX && p->conf.listen.path[0] != '\0')
         unlink(p->conf.listen.path);
 }
-/* Has p's oldest unproven session on the worker that holds the most closed
- * for a newcomer (net/unproven.h). Returns the index of that worker, or -1
- * when every session of p is proven. */
-static ssize_t
-proxy_evict(struct http_proxy *p)
-{
-    proxy_ref(p); /* sess_evict's */
-    struct unproven_share *s =
-        unproven_evict(p->unproven, p->env->n, p->env->w[0].loop, sess_evict);
-    if (s == NULL) {
-        http_proxy_unref(p);
-        return -1;
-    }
-    return s - p->unproven;
-}
-
 /* The index of the least busy worker; ties go round robin. */
 static size_t
 least_busy(struct http_proxy *p)
@@ -283,23 +264,26 @@ least_busy(struct http_proxy *p)
     return best;
 }
 
-/* At max_connections a newcomer takes an unproven session's place, on that
- * session's worker (which runs the eviction before it begins the
- * newcomer), else it is refused. */
+/* At max_connections a newcomer claims an unproven session (of any
+ * generation of p) and begins on its worker, where it takes that place
+ * (session.c); when every session is in a request it is refused. */
 static void
 admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
     struct http_proxy *p = a->data;
     unsigned max = p->conf.max_connections;
-    ssize_t at = -1;
+    struct unproven_share *place = NULL;
 
-    if (max > 0 && atomic_load(&p->stats->open) >= max && (at = proxy_evict(p)) < 0) {
+    if (max > 0 && atomic_load(&p->stats->open) >= max &&
+        (place = unproven_claim(&p->stats->unproven)) == NULL) {
         close(fd);
         count(&p->stats->refused, 1);
         return;
     }
     struct sess *s = calloc(1, sizeof(*s));
     if (s == NULL) {
+        if (place != NULL)
+            unproven_unclaim(place);
         close(fd);
         count(&p->stats->refused, 1);
         return;
@@ -323,13 +307,16 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, s->client_ip,
                   sizeof(s->client_ip));
     http_msg_init(&s->req, false, p->conf.max_header, p->conf.max_headers, p->conf.max_body);
-    size_t i = at >= 0 ? (size_t)at : least_busy(p);
+    size_t i = place != NULL ? (size_t)(place - p->stats->unproven.shares) : least_busy(p);
     s->w = &p->env->w[i];
-    s->share = &p->unproven[i];
+    s->share = &p->stats->unproven.shares[i];
+    s->place = place != NULL;
     atomic_fetch_add(&s->w->n, 1);
     count(&p->stats->open, 1);
     if (loop_post(s->w->loop, sess_begin, s) != 0) {
         /* never started: undo by hand, the session is on no loop */
+        if (place != NULL)
+            unproven_unclaim(place);
         atomic_fetch_sub(&s->w->n, 1);
         atomic_fetch_sub(&p->stats->open, 1);
         close(fd);
@@ -338,10 +325,11 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
     }
 }
 
-/* Out of file descriptors: an unproven session of p gives its up to the
- * clients queued, and the acceptor retries soon. */
+/* Out of file descriptors: an unproven connection (of any listener) gives
+ * its up to the clients queued, and the acceptor retries soon. */
 static bool
 accept_limit(struct acceptor *a, int err)
 {
-    return (err == -EMFILE || err == -ENFILE) && proxy_evict(a->data) >= 0;
+    (void)a;
+    return (err == -EMFILE || err == -ENFILE) && unproven_evict_any();
 }

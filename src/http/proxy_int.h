@@ -81,6 +81,9 @@ struct http_stats {
     atomic_uint_fast64_t encrypted[ROUTE_SLOTS], decrypted[ROUTE_SLOTS];
     atomic_uint_fast64_t failures[FAIL_COUNT];
     atomic_uint_fast64_t lat[LAT_N + 1], lat_sum_us, lat_count;
+    /* the unproven sessions of every generation of the proxy, per worker:
+     * made with its first generation (http_proxy_new) */
+    struct unproven_group unproven;
 };
 
 struct http_worker {
@@ -130,8 +133,7 @@ struct http_proxy {
     struct ssl_ctx_st *tls; /* outbound: the client context upstreams are verified with */
     atomic_int refs;
     int listen_fd;
-    struct acceptor acceptor;        /* listen_fd's, while accepting */
-    struct unproven_share *unproven; /* one per worker of env, in its order */
+    struct acceptor acceptor; /* listen_fd's, while accepting */
     unsigned next;
 };
 
@@ -168,6 +170,8 @@ struct sess {
     struct list unproven_link;    /* on share's list while unproven: before a whole
                                      request head, and between two requests */
     struct unproven_share *share; /* its proxy's on its worker (net/unproven.h) */
+    bool place;                   /* accepted at max_connections: takes the place of
+                                     share's oldest unproven session */
     struct http_worker *w;
     struct http_proxy *p;
     uint64_t id;
@@ -175,6 +179,7 @@ struct sess {
     struct io cio, bio;  /* client, backend; fd -1 when closed */
     struct ready cr, br; /* client, backend */
     struct timer timer;
+    struct timer redial; /* that dial (took_place), tried again once */
     struct task work, reap;
     struct dial dial;
     bool dialing;
@@ -186,7 +191,7 @@ struct sess {
     size_t olen, osent; /* head.len + body length; sent so far */
     int route;          /* index in p->routes, -1 none */
     bool close_after, is_head, reused, retried, strip_encoding;
-    bool took_place;    /* out of descriptors, its dial evicted an unproven session once */
+    bool took_place;    /* out of descriptors, its dial had an unproven one evicted */
     bool b_idle;        /* the backend connection is between two exchanges */
     int b_route;        /* outbound: the route whose upstream bio is connected to */
     struct ssl_st *ssl; /* outbound: TLS on bio; NULL for plain backends */
@@ -250,14 +255,10 @@ void sess_step(struct sess *s);
 /* Closes s (idempotent); it is freed later, off its callbacks. */
 void sess_close(struct sess *s);
 
-/* Closes the oldest unproven session of share (counted; on its worker).
- * Returns false when there is none. */
+/* The proxies' evict_oldest (net/unproven.h): closes share's oldest
+ * unproven session (counted). Returns false when there is none. Runs on
+ * share's worker. */
 bool sess_evict_oldest(struct unproven_share *share);
-
-/* The eviction for net/unproven.h: closes the oldest unproven session of
- * share, if one is left, and drops the reference to its proxy (the owner)
- * the caller took. Runs on share's worker. */
-void sess_evict(void *share);
 
 /* Starts s's timer for ms (0: stops it). */
 void sess_arm(struct sess *s, unsigned ms);
@@ -424,6 +425,10 @@ outbound_close(struct sess *s)
 
 struct http_stats *stats_new(const char *name);
 void stats_unref(struct http_stats *st);
+
+/* Makes st's unproven group for env's workers (the same for every proxy
+ * and generation), unless it has one. Returns 0 or -ENOMEM. */
+int stats_unproven(struct http_stats *st, const struct http_env *env);
 
 /* The slot of route name in st, added when new. Main loop only. */
 size_t stats_slot(struct http_stats *st, const char *name);

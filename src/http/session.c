@@ -106,6 +106,7 @@ sess_close(struct sess *s)
         backend_close(s);
     sock_close(s, &s->cio);
     timer_stop(s->w->loop, &s->timer);
+    timer_stop(s->w->loop, &s->redial);
     loop_cancel(s->w->loop, &s->work);
     unproven_del(s->share, &s->unproven_link);
     list_del(&s->link);
@@ -119,26 +120,15 @@ bool
 sess_evict_oldest(struct unproven_share *share)
 {
     struct list *oldest = unproven_oldest(share);
-    struct http_proxy *p = share->owner;
 
     if (oldest == NULL)
         return false;
     struct sess *s = list_entry(oldest, struct sess, unproven_link);
-    log_debug("http proxy=%s conn=%llu evicted: unproven, its place taken", p->conf.name,
+    log_debug("http proxy=%s conn=%llu evicted: unproven, its place taken", s->p->conf.name,
               (unsigned long long)s->id);
-    atomic_fetch_add_explicit(&p->stats->evicted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->p->stats->evicted, 1, memory_order_relaxed);
     sess_close(s);
     return true;
-}
-
-void
-sess_evict(void *arg)
-{
-    struct unproven_share *share = arg;
-
-    sess_evict_oldest(share);
-    unproven_evicted(share);
-    http_proxy_unref(share->owner);
 }
 
 /* ---- timers */
@@ -645,7 +635,7 @@ exchange_done(struct sess *s)
     strbuf_free(&s->body);
     hbuf_drop(&s->rin, s->rin.len);
     s->route = -1;
-    s->retried = s->is_head = s->strip_encoding = false;
+    s->retried = s->is_head = s->strip_encoding = s->took_place = false;
     s->t_req = 0;
     http_msg_init(&s->req, false, pc->max_header, pc->max_headers, pc->max_body);
     s->st = S_IDLE;
@@ -704,12 +694,36 @@ client_event(struct io *io, uint32_t events)
     sess_step(s);
 }
 
+/* s was accepted at max_connections on a claim of s->share: it takes the
+ * place of the oldest unproven session there. Returns false (s refused and
+ * freed) when there was none left (it proved itself meanwhile) and the
+ * proxy is still over its bound. */
+static bool
+take_place(struct sess *s)
+{
+    struct http_proxy *p = s->p;
+    bool took = sess_evict_oldest(s->share);
+
+    unproven_unclaim(s->share);
+    if (took || atomic_load(&p->stats->open) <= p->conf.max_connections)
+        return true;
+    close(s->cio.fd);
+    atomic_fetch_add_explicit(&p->stats->refused, 1, memory_order_relaxed);
+    atomic_fetch_sub(&s->w->n, 1);
+    atomic_fetch_sub(&p->stats->open, 1);
+    http_proxy_unref(p);
+    free(s);
+    return false;
+}
+
 void
 sess_begin(void *arg)
 {
     struct sess *s = arg;
     const struct http_proxy_conf *pc = &s->p->conf;
 
+    if (s->place && !take_place(s))
+        return;
     list_add_tail(&s->w->sessions, &s->link);
     unproven_add(s->share, &s->unproven_link);
     if (io_start(s->w->loop, &s->cio, s->cio.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, client_event,

@@ -56,8 +56,32 @@ stats_new(const char *name)
 void
 stats_unref(struct http_stats *st)
 {
-    if (st != NULL && atomic_fetch_sub(&st->refs, 1) == 1)
+    if (st != NULL && atomic_fetch_sub(&st->refs, 1) == 1) {
+        unproven_group_fini(&st->unproven);
         free(st);
+    }
+}
+
+static void
+stats_drop(void *owner)
+{
+    stats_unref(owner);
+}
+
+int
+stats_unproven(struct http_stats *st, const struct http_env *env)
+{
+    struct loop *loops[env->n > 0 ? env->n : 1];
+
+    if (st->unproven.shares != NULL)
+        return 0;
+    for (size_t i = 0; i < env->n; i++)
+        loops[i] = env->w[i].loop;
+    st->unproven.evict_oldest = sess_evict_oldest;
+    st->unproven.owner = st;
+    st->unproven.owner_refs = &st->refs;
+    st->unproven.drop = stats_drop;
+    return unproven_group_init(&st->unproven, loops, env->n);
 }
 
 /* The slot of route name, added when new; the last slot is shared when the

@@ -101,6 +101,7 @@ backend_close(struct sess *s)
 {
     if (s->dialing) {
         dial_cancel(&s->dial);
+        timer_stop(s->w->loop, &s->redial);
         s->dialing = false;
     }
     outbound_close(s);
@@ -135,6 +136,7 @@ backend_event(struct io *io, uint32_t events)
 }
 
 static void dial_done(void *arg, int fd, enum dial_result why);
+static void redial(struct timer *t);
 
 static void
 backend_dial(struct sess *s)
@@ -147,16 +149,24 @@ backend_dial(struct sess *s)
 }
 
 static void
+redial(struct timer *t)
+{
+    backend_dial(t->data);
+}
+
+static void
 dial_done(void *arg, int fd, enum dial_result why)
 {
     struct sess *s = arg;
     int rc;
 
     s->dialing = false;
-    if ((fd == -EMFILE || fd == -ENFILE) && !s->took_place && sess_evict_oldest(s->share)) {
-        /* out of descriptors: an unproven session gives its own up, once */
+    if ((fd == -EMFILE || fd == -ENFILE) && !s->took_place && unproven_evict_any()) {
+        /* out of descriptors: an unproven connection (of any listener, on
+         * any worker) gives its own up; the dial is tried again once, soon */
         s->took_place = true;
-        backend_dial(s);
+        s->dialing = true; /* what backend_close() cancels */
+        timer_start(s->w->loop, &s->redial, ACCEPTOR_RETRY_MS, redial, s);
         return;
     }
     if (fd < 0) {

@@ -2,14 +2,43 @@
  * unproven.h. */
 #include "net/unproven.h"
 
-void
-unproven_share_init(struct unproven_share *s, struct loop *loop, void *owner)
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct list registry = {&registry, &registry};
+
+int
+unproven_group_init(struct unproven_group *g, struct loop *const *loops, size_t n)
 {
-    atomic_init(&s->held, 0);
-    atomic_init(&s->claimed, 0);
-    list_init(&s->list);
-    s->loop = loop;
-    s->owner = owner;
+    if ((g->shares = calloc(n, sizeof(*g->shares))) == NULL)
+        return -ENOMEM;
+    g->n = n;
+    for (size_t i = 0; i < n; i++) {
+        struct unproven_share *s = &g->shares[i];
+        atomic_init(&s->held, 0);
+        atomic_init(&s->claimed, 0);
+        list_init(&s->list);
+        s->loop = loops[i];
+        s->group = g;
+    }
+    pthread_mutex_lock(&registry_lock);
+    list_add_tail(&registry, &g->link);
+    pthread_mutex_unlock(&registry_lock);
+    return 0;
+}
+
+void
+unproven_group_fini(struct unproven_group *g)
+{
+    if (g->shares == NULL)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    list_del(&g->link);
+    pthread_mutex_unlock(&registry_lock);
+    free(g->shares);
+    g->shares = NULL;
 }
 
 void
@@ -36,36 +65,96 @@ unproven_oldest(struct unproven_share *s)
     return list_empty(&s->list) ? NULL : s->list.next;
 }
 
-struct unproven_share *
-unproven_evict(struct unproven_share *shares, size_t n, struct loop *here,
-               void (*evict)(void *share))
+/* How many of s's connections are not claimed yet. */
+static unsigned
+unclaimed(struct unproven_share *s)
 {
-    struct unproven_share *most = NULL;
-    unsigned most_n = 0;
+    unsigned held = atomic_load(&s->held), claimed = atomic_load(&s->claimed);
 
-    for (size_t i = 0; i < n; i++) {
-        unsigned held = atomic_load(&shares[i].held), claimed = atomic_load(&shares[i].claimed);
-        if (held > claimed && held - claimed > most_n) {
-            most = &shares[i];
-            most_n = held - claimed;
+    return held > claimed ? held - claimed : 0;
+}
+
+/* The share of g with the most unclaimed, and at least more than *most
+ * (updated); NULL when none has. */
+static struct unproven_share *
+most_unclaimed(struct unproven_group *g, unsigned *most)
+{
+    struct unproven_share *best = NULL;
+
+    for (size_t i = 0; i < g->n; i++) {
+        unsigned k = unclaimed(&g->shares[i]);
+        if (k > *most) {
+            best = &g->shares[i];
+            *most = k;
         }
     }
-    if (most == NULL)
-        return NULL;
-    atomic_fetch_add(&most->claimed, 1);
-    if (most->loop == here) {
-        evict(most);
-        return most;
-    }
-    if (loop_post(most->loop, evict, most) != 0) {
-        atomic_fetch_sub(&most->claimed, 1);
-        return NULL;
-    }
-    return most;
+    return best;
+}
+
+struct unproven_share *
+unproven_claim(struct unproven_group *g)
+{
+    unsigned most = 0;
+    struct unproven_share *s = most_unclaimed(g, &most);
+
+    if (s != NULL)
+        atomic_fetch_add(&s->claimed, 1);
+    return s;
 }
 
 void
-unproven_evicted(struct unproven_share *s)
+unproven_unclaim(struct unproven_share *s)
 {
     atomic_fetch_sub(&s->claimed, 1);
+}
+
+/* A reference to g's owner, unless its count is 0 (it is going). */
+static bool
+hold(struct unproven_group *g)
+{
+    int n = atomic_load(g->owner_refs);
+
+    while (n > 0 && !atomic_compare_exchange_weak(g->owner_refs, &n, n + 1))
+        ;
+    return n > 0;
+}
+
+/* The eviction posted by unproven_evict_any(), on the share's worker. */
+static void
+evict_posted(void *arg)
+{
+    struct unproven_share *s = arg;
+    struct unproven_group *g = s->group;
+
+    g->evict_oldest(s);
+    unproven_unclaim(s);
+    g->drop(g->owner);
+}
+
+bool
+unproven_evict_any(void)
+{
+    struct unproven_share *best = NULL;
+    unsigned most = 0;
+
+    pthread_mutex_lock(&registry_lock);
+    for (struct list *it = registry.next; it != &registry; it = it->next) {
+        struct unproven_group *g = list_entry(it, struct unproven_group, link);
+        struct unproven_share *s = most_unclaimed(g, &most);
+        if (s != NULL)
+            best = s;
+    }
+    if (best != NULL && hold(best->group))
+        atomic_fetch_add(&best->claimed, 1);
+    else
+        best = NULL;
+    pthread_mutex_unlock(&registry_lock);
+    if (best == NULL)
+        return false;
+    if (loop_post(best->loop, evict_posted, best) != 0) {
+        unproven_unclaim(best);
+        best->group->drop(best->group->owner);
+        return false;
+    }
+    return true;
 }

@@ -6,36 +6,60 @@
  * is whole; an HTTP proxy's until a request head is, and again between two
  * requests. Anyone can open and hold such connections, each a slot of
  * max_connections and a file descriptor. So when a listener is at its
- * max_connections, or an accept or a dial finds no file descriptor, a
- * newcomer takes the place of the oldest unproven connection instead of
- * being refused: a client that opens connections and says too little holds
+ * max_connections, a newcomer takes the place of its oldest unproven
+ * connection instead of being refused; and when an accept or a dial finds
+ * no file descriptor, the oldest unproven connection of any listener gives
+ * its own up. A client that opens connections and says too little holds
  * them only until others come. Proven connections are never evicted.
  *
- * Connections live on worker threads. A listener keeps one share per
- * worker: the list of its unproven connections there (only that worker's
- * thread touches it), oldest first, and their count (read by any thread).
- * The accepting loop claims one on the worker that holds the most not yet
- * claimed (unproven_evict) and posts the eviction to it; there the owner
- * closes the oldest on the list. */
+ * Connections live on worker threads. A listener has a group of shares,
+ * one per worker: the list of its unproven connections there (only that
+ * worker's thread touches it), oldest first, and their count (read by any
+ * thread). The group is kept by what outlives the listener's reloads (its
+ * counters), so a newcomer also takes the place of a connection an earlier
+ * generation of the listener accepted. Every group is in one registry, for
+ * the evictions that free a descriptor (unproven_evict_any). */
 #ifndef AIRLOCK_NET_UNPROVEN_H
 #define AIRLOCK_NET_UNPROVEN_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/list.h"
 #include "core/loop.h"
 
+struct unproven_group;
+
 struct unproven_share {
     atomic_uint held;    /* connections on list */
-    atomic_uint claimed; /* evictions posted to the worker and not yet run */
+    atomic_uint claimed; /* evictions on their way to the worker */
     struct list list;    /* the unproven connections, oldest first (the worker's) */
     struct loop *loop;   /* the worker's */
-    void *owner;         /* the listener, for the eviction */
+    struct unproven_group *group;
 };
 
-/* An empty share of owner's on the worker that runs loop. */
-void unproven_share_init(struct unproven_share *s, struct loop *loop, void *owner);
+struct unproven_group {
+    struct unproven_share *shares;
+    size_t n;
+    /* On a share's worker: closes the share's oldest unproven connection
+     * (unproven_oldest()). Returns false when there is none. */
+    bool (*evict_oldest)(struct unproven_share *s);
+    /* The object that keeps the group, its reference count, and how a
+     * reference is dropped: a posted eviction holds one (none is taken
+     * once the count is 0: the owner is going). */
+    void *owner;
+    atomic_int *owner_refs;
+    void (*drop)(void *owner);
+    struct list link; /* in the registry */
+};
+
+/* Makes g's shares, one per loops[0..n) (the workers'), and registers it.
+ * The other fields are the caller's, set before. Returns 0 or -ENOMEM. */
+int unproven_group_init(struct unproven_group *g, struct loop *const *loops, size_t n);
+
+/* Unregisters g and frees its shares (when its owner goes). */
+void unproven_group_fini(struct unproven_group *g);
 
 /* A connection's link: on s's list, the newest, unless it is on it
  * already (on s's worker). */
@@ -49,16 +73,16 @@ void unproven_del(struct unproven_share *s, struct list *link);
  * worker). */
 struct list *unproven_oldest(struct unproven_share *s);
 
-/* Claims an unproven connection on the share of shares[0..n) that holds
- * the most not yet claimed, and has evict(share) run on its worker: at
- * once when its loop is here, else posted. evict closes the oldest
- * connection of the share (if one is left: it may have proven itself since)
- * and ends with unproven_evicted(). Returns the share, or NULL when every
- * connection is proven or claimed (or the post failed). */
-struct unproven_share *unproven_evict(struct unproven_share *shares, size_t n, struct loop *here,
-                                      void (*evict)(void *share));
+/* The accepting loop, at max_connections: claims an unproven connection on
+ * the share of g that holds the most not yet claimed, and returns it (NULL:
+ * every one is proven or claimed). The newcomer then begins on that share's
+ * worker, evicts (g->evict_oldest) and gives the claim back. */
+struct unproven_share *unproven_claim(struct unproven_group *g);
+void unproven_unclaim(struct unproven_share *s);
 
-/* evict's last step: gives back its claim. */
-void unproven_evicted(struct unproven_share *s);
+/* Out of file descriptors (any thread): has the oldest unproven connection
+ * of the share of any listener that holds the most closed, posted to its
+ * worker. Returns true when one is on its way. */
+bool unproven_evict_any(void);
 
 #endif

@@ -187,10 +187,8 @@ conn_proven(struct conn *c)
     unproven_del(c->share, &c->unproven_link);
 }
 
-/* Closes the oldest unproven connection of share. Returns false when there
- * is none. */
-static bool
-evict_oldest(struct unproven_share *share)
+bool
+conn_evict_oldest(struct unproven_share *share)
 {
     struct list *oldest = unproven_oldest(share);
 
@@ -198,16 +196,6 @@ evict_oldest(struct unproven_share *share)
         return false;
     conn_close(list_entry(oldest, struct conn, unproven_link), END_EVICTED);
     return true;
-}
-
-void
-conn_evict(void *arg)
-{
-    struct unproven_share *share = arg;
-
-    evict_oldest(share);
-    unproven_evicted(share);
-    relay_unref(share->owner);
 }
 
 /* ---- timers */
@@ -230,7 +218,9 @@ conn_timeout(struct timer *t)
         break;
     case CONN_ST_ASSIGNING: /* no timer: the directory answers within assign_wait */
         break;
-    case CONN_ST_CONNECTING: /* no timer: the dial has its own timeout */
+    case CONN_ST_CONNECTING: /* the dial has its own timeout: this is a dial out of
+                                descriptors, retried once one was freed */
+        conn_connect(c);
         break;
     case CONN_ST_HANDSHAKE:
         conn_close(c, END_HANDSHAKE_TIMEOUT);
@@ -548,11 +538,12 @@ conn_dial_failed(struct conn *c, int err, enum dial_result why)
         c->ops->refuse(c, err, why);
         return;
     }
-    if ((err == -EMFILE || err == -ENFILE) && !c->took_place && evict_oldest(c->share)) {
-        /* out of descriptors: an unproven connection gives its own up, once */
+    if ((err == -EMFILE || err == -ENFILE) && !c->took_place && unproven_evict_any()) {
+        /* out of descriptors: an unproven connection (of any listener, on
+         * any worker) gives its own up; the dial is tried again once, soon */
         relay_local_error(c->relay->stats, err);
         c->took_place = true;
-        conn_connect(c);
+        timer_start(c->worker->loop, &c->timer, ACCEPTOR_RETRY_MS, conn_timeout, c);
         return;
     }
     enum conn_end end = relay_dial_failed(c->relay, c->id, conn_target(c), err, why);
@@ -694,6 +685,37 @@ conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_le
     return c;
 }
 
+/* Gives back what a connection that never began holds (its fd is the
+ * caller's to close or refuse). */
+static void
+conn_unbegun(struct conn *c)
+{
+    atomic_fetch_sub(&c->worker->n_conns, 1);
+    atomic_fetch_sub(&c->relay->stats->open, 1);
+    relay_unref(c->relay);
+    free(c);
+}
+
+/* c was accepted at max_connections on a claim of c->share: it takes the
+ * place of the oldest unproven connection there. Returns false (c refused
+ * and freed) when there was none left (it proved itself meanwhile) and the
+ * relay is still over its bound. */
+static bool
+take_place(struct conn *c)
+{
+    struct relay *r = c->relay;
+    char desc[TRANSPORT_DESC_MAX];
+    bool took = conn_evict_oldest(c->share);
+
+    unproven_unclaim(c->share);
+    if (took || atomic_load(&r->stats->open) <= r->conf.max_connections)
+        return true;
+    transport_describe((struct sockaddr *)&c->peer, c->peer_len, desc, sizeof(desc));
+    relay_refuse(r, c->client.io.fd, desc, "max_connections");
+    conn_unbegun(c);
+    return false;
+}
+
 static void
 conn_begin(void *arg)
 {
@@ -702,6 +724,8 @@ conn_begin(void *arg)
     const struct relay_conf *rc = &c->relay->conf;
     int fd = c->client.io.fd;
 
+    if (c->place && !take_place(c))
+        return;
     list_add(&w->conns, &c->link);
     unproven_add(c->share, &c->unproven_link);
     c->started = loop_now(w->loop);
@@ -721,9 +745,11 @@ conn_begin(void *arg)
 }
 
 void
-conn_dispatch(struct conn *c, struct worker *w, struct unproven_share *share, struct loop *here)
+conn_dispatch(struct conn *c, struct worker *w, struct unproven_share *share, bool place,
+              struct loop *here)
 {
     c->share = share;
+    c->place = place;
     c->worker = w;
     atomic_fetch_add(&w->n_conns, 1);
     if (w->loop == here) {
@@ -731,11 +757,10 @@ conn_dispatch(struct conn *c, struct worker *w, struct unproven_share *share, st
         return;
     }
     if (loop_post(w->loop, conn_begin, c) != 0) {
-        atomic_fetch_sub(&w->n_conns, 1);
-        atomic_fetch_sub(&c->relay->stats->open, 1);
+        if (place)
+            unproven_unclaim(share);
         close(c->client.io.fd);
-        relay_unref(c->relay);
-        free(c);
+        conn_unbegun(c);
     }
 }
 

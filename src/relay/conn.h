@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -54,16 +55,19 @@ struct conn *conn_new(struct relay *r, int fd, const struct sockaddr *peer, sock
 uint64_t conn_next_id(void);
 
 /* Hands c to worker w, c's relay's share of unproven connections there
- * being share; w starts serving it on its own thread. here is the caller's
- * loop: when it is w's, c starts at once, without a post (no wakeup, no
+ * being share; w starts serving it on its own thread. With place, c was
+ * accepted at max_connections on a claim of share (net/unproven.h): it
+ * takes the place of share's oldest unproven connection there, and is
+ * refused if that one proved itself meanwhile. here is the caller's loop:
+ * when it is w's, c starts at once, without a post (no wakeup, no
  * allocation). On failure the connection is closed here. */
-void conn_dispatch(struct conn *c, struct worker *w, struct unproven_share *share,
+void conn_dispatch(struct conn *c, struct worker *w, struct unproven_share *share, bool place,
                    struct loop *here);
 
-/* The eviction for net/unproven.h: closes the oldest unproven connection
- * of share (end=evicted), if one is left, and drops the reference to its
- * relay (the owner) the caller took. Runs on share's worker. */
-void conn_evict(void *share);
+/* The relays' evict_oldest (net/unproven.h): closes share's oldest
+ * unproven connection (end=evicted). Returns false when there is none.
+ * Runs on share's worker. */
+bool conn_evict_oldest(struct unproven_share *share);
 
 /* One open connection, as `airlock ctl conns` lists it. */
 struct conn_info {

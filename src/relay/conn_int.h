@@ -42,6 +42,8 @@ struct conn {
     struct list link;             /* in the worker's conns */
     struct list unproven_link;    /* on share's list while it is unproven */
     struct unproven_share *share; /* its relay's on its worker (net/unproven.h) */
+    bool place;                   /* accepted at max_connections: takes the place of
+                                     share's oldest unproven connection */
     struct worker *worker;
     struct relay *relay;
     const struct conn_ops *ops; /* the variant: plain, egress, router */
@@ -69,8 +71,8 @@ struct conn {
                                      destination); NULL: the relay's target */
     struct relay_target *pick;    /* targets: the one chosen (health.h); NULL: none yet */
     bool failed_over;             /* targets: the dial moved to another target once */
-    bool took_place;              /* out of descriptors, the dial evicted an unproven
-                                     connection once (net/unproven.h) */
+    bool took_place;              /* out of descriptors, the dial had an unproven
+                                     connection evicted once (net/unproven.h) */
     char *sni;                    /* routers: the server name, for the close line */
     struct dir_assign *assign;    /* directory routes: the request, and then the
                                      reservation this connection holds (dir_release()) */

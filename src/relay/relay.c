@@ -41,8 +41,33 @@ relay_stats_ref(struct relay_stats *s)
 void
 relay_stats_unref(struct relay_stats *s)
 {
-    if (s != NULL && atomic_fetch_sub(&s->refs, 1) == 1)
+    if (s != NULL && atomic_fetch_sub(&s->refs, 1) == 1) {
+        unproven_group_fini(&s->unproven);
         free(s);
+    }
+}
+
+static void
+stats_drop(void *owner)
+{
+    relay_stats_unref(owner);
+}
+
+/* The unproven group of stats, for workers[0..n), unless it has one. */
+static int
+stats_unproven(struct relay_stats *s, struct worker **workers, size_t n)
+{
+    struct loop *loops[n > 0 ? n : 1];
+
+    if (s->unproven.shares != NULL)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        loops[i] = workers[i]->loop;
+    s->unproven.evict_oldest = conn_evict_oldest;
+    s->unproven.owner = s;
+    s->unproven.owner_refs = &s->refs;
+    s->unproven.drop = stats_drop;
+    return unproven_group_init(&s->unproven, loops, n);
 }
 
 #define MS 1000000ull
@@ -148,14 +173,12 @@ relay_new(const struct relay_conf *conf, struct relay_stats *stats, struct worke
         free(r);
         return NULL;
     }
-    if ((r->unproven = calloc(n_workers, sizeof(*r->unproven))) == NULL) {
+    if (stats_unproven(stats, workers, n_workers) != 0) {
         relay_targets_free(r);
         route_table_free(&r->conf.router.table);
         free(r);
         return NULL;
     }
-    for (size_t i = 0; i < n_workers; i++)
-        unproven_share_init(&r->unproven[i], workers[i]->loop, r);
     r->stats = stats;
     relay_stats_ref(stats);
     atomic_init(&r->refs, 1);
@@ -184,7 +207,6 @@ relay_unref(struct relay *r)
 #ifdef AIRLOCK_WITH_ATTEST
     relay_tls_free(r->tls);
 #endif
-    free(r->unproven);
     free(r);
 }
 
@@ -223,11 +245,8 @@ relay_listen(struct relay *r, struct relay *prev)
     return relay_tune_listener(r, fd);
 }
 
-/* Closes a connection refused at accept: counted always, logged once a
- * second at most per relay (a flood of refused clients must not flood the
- * log), with how many went unlogged before. */
-static void
-refuse(struct relay *r, int fd, const char *peer, const char *why)
+void
+relay_refuse(struct relay *r, int fd, const char *peer, const char *why)
 {
     unsigned long quiet;
 
@@ -236,21 +255,6 @@ refuse(struct relay *r, int fd, const char *peer, const char *why)
     if (log_rate_ok(&r->stats->refusal_log, loop_clock_ns() / 1000000, 1000, &quiet))
         log_info("refused relay=%s client=%s reason=%s quiet_before=%lu", r->conf.name, peer, why,
                  quiet);
-}
-
-/* Has r's oldest unproven connection on the worker that holds the most
- * closed for a newcomer (net/unproven.h). Returns the index of that
- * worker, or -1 when every connection of r is proven. */
-static ssize_t
-relay_evict(struct relay *r)
-{
-    relay_ref(r); /* conn_evict's */
-    struct unproven_share *s = unproven_evict(r->unproven, r->n_workers, r->loop, conn_evict);
-    if (s == NULL) {
-        relay_unref(r);
-        return -1;
-    }
-    return s - r->unproven;
 }
 
 /* The index of the least busy worker; ties go round robin so that threads
@@ -269,57 +273,60 @@ least_busy(struct relay *r)
     return best;
 }
 
-/* At max_connections a newcomer takes an unproven connection's place, on
- * that connection's worker (which runs the eviction before it begins the
- * newcomer), else it is refused. */
+/* At max_connections a newcomer claims an unproven connection (of any
+ * generation of r) and begins on its worker, where it takes that place
+ * (conn.c); when every connection is proven it is refused. */
 static void
 admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
     struct relay *r = a->data;
-    ssize_t at = -1;
+    struct unproven_share *place = NULL;
     char desc[TRANSPORT_DESC_MAX];
     unsigned max = r->conf.max_connections;
 
     if (r->conf.n_allow > 0 && !allow_match(r->conf.allow, r->conf.n_allow, peer)) {
         transport_describe(peer, peer_len, desc, sizeof(desc));
-        refuse(r, fd, desc, "not_allowed");
+        relay_refuse(r, fd, desc, "not_allowed");
         return;
     }
-    if (max > 0 && atomic_load(&r->stats->open) >= max && (at = relay_evict(r)) < 0) {
+    if (max > 0 && atomic_load(&r->stats->open) >= max &&
+        (place = unproven_claim(&r->stats->unproven)) == NULL) {
         transport_describe(peer, peer_len, desc, sizeof(desc));
-        refuse(r, fd, desc, "max_connections");
+        relay_refuse(r, fd, desc, "max_connections");
         return;
     }
     if (relay_conf_is_dgram(&r->conf)) { /* a stream of datagram frames */
         int rc = r->dgram != NULL ? dgram_accept(r, fd, peer, peer_len) : -ESHUTDOWN;
         if (rc != 0) {
             transport_describe(peer, peer_len, desc, sizeof(desc));
-            refuse(r, fd, desc, rc == -EMFILE ? "max_fds" : "out_of_memory");
+            relay_refuse(r, fd, desc, rc == -EMFILE ? "max_fds" : "out_of_memory");
         }
         return;
     }
     struct conn *c = conn_new(r, fd, peer, peer_len);
     if (c == NULL) {
+        if (place != NULL)
+            unproven_unclaim(place);
         transport_describe(peer, peer_len, desc, sizeof(desc));
-        refuse(r, fd, desc, "out_of_memory");
+        relay_refuse(r, fd, desc, "out_of_memory");
         return;
     }
     atomic_fetch_add_explicit(&r->stats->open, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&r->stats->total, 1, memory_order_relaxed);
-    size_t i = at >= 0 ? (size_t)at : least_busy(r);
-    conn_dispatch(c, r->workers[i], &r->unproven[i], r->loop);
+    size_t i = place != NULL ? (size_t)(place - r->stats->unproven.shares) : least_busy(r);
+    conn_dispatch(c, r->workers[i], &r->stats->unproven.shares[i], place != NULL, r->loop);
 }
 
 /* Out of file descriptors or memory: counted. Short of descriptors, an
- * unproven connection of r gives its up to the clients queued: the
- * acceptor retries soon. */
+ * unproven connection (of any listener) gives its up to the clients
+ * queued: the acceptor retries soon. */
 static bool
 accept_limit(struct acceptor *a, int err)
 {
     struct relay *r = a->data;
 
     relay_local_error(r->stats, err);
-    return (err == -EMFILE || err == -ENFILE) && relay_evict(r) >= 0;
+    return (err == -EMFILE || err == -ENFILE) && unproven_evict_any();
 }
 
 int

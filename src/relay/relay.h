@@ -123,6 +123,9 @@ struct relay_stats {
     struct relay_hist connect_time;                     /* dial start to the target connected */
     struct relay_hist conn_time; /* accept to close, of each connection counted in ended */
     struct log_rate refusal_log; /* refused lines: a client causes them at will */
+    /* the unproven connections of every generation of the relay, per
+     * worker: made with its first generation (relay_new) */
+    struct unproven_group unproven;
 };
 
 struct relay {
@@ -134,7 +137,6 @@ struct relay {
     struct loop *loop;        /* the accepting loop */
     struct worker **workers;
     size_t n_workers;
-    struct unproven_share *unproven; /* one per worker, in the order of workers */
     unsigned next_worker;
     struct dgram *dgram;   /* datagram relays: everything on the udp side (dgram.h) */
     struct dir *dir;       /* routers with a directory route: the runtime's directory */
@@ -162,12 +164,18 @@ bool relay_local_error(struct relay_stats *s, int err);
  * failed connect; not a timeout), counts it (connect_errors, or
  * local_errors) and returns how the connection ends: END_CONNECT_TIMEOUT,
  * END_ERROR (a shortage of this process) or END_CONNECT_FAIL. Any thread. */
+/* Closes a connection refused at accept or at its start: counted always,
+ * logged once a second at most per relay (a flood of refused clients must
+ * not flood the log), with how many went unlogged before. Any thread. */
+void relay_refuse(struct relay *r, int fd, const char *peer, const char *why);
+
 enum conn_end relay_dial_failed(struct relay *r, uint64_t id, const struct endpoint *target,
                                 int err, enum dial_result why);
 
 /* Creates a relay for conf using stats (a reference is taken). Its
- * connections are spread over workers[0..n). Returns NULL on ENOMEM. The
- * caller holds the one reference. */
+ * connections are spread over workers[0..n) (the same for every relay and
+ * generation: stats' unproven group is made for them once). Returns NULL on
+ * ENOMEM. The caller holds the one reference. */
 struct relay *relay_new(const struct relay_conf *conf, struct relay_stats *stats,
                         struct worker **workers, size_t n_workers);
 void relay_ref(struct relay *r);

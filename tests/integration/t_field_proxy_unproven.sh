@@ -6,6 +6,8 @@
 # request is never evicted:
 #   - four connections with half a head each: curl is answered (before:
 #     refused until header_timeout), and the oldest of the four is closed;
+#   - the same after a reload that replaced the proxy (its counters and
+#     unproven connections are handed on);
 #   - four kept-alive connections, each answered once and silent since:
 #     curl is answered, and the oldest of the four is closed;
 #   - four connections in a request (a head with Content-Length: 100 and 10
@@ -23,7 +25,8 @@ read -r BACK FRONT M <<<"$(free_ports 3)"
 start echo "$ECHO" "$BACK" "$T/backend.log"
 wait_port "$BACK"
 
-# conf [MAXCONN]: the proxy, max_connections MAXCONN (none without)
+# conf [MAXCONN [TIMEOUT]]: the proxy, max_connections MAXCONN (none
+# without), header_timeout TIMEOUT
 conf() {
     cat >"$T/airlock.yaml" <<YAML
 threads: 2
@@ -33,7 +36,7 @@ proxies:
   - name: api
     listen: tcp:127.0.0.1:$FRONT
     backend: tcp:127.0.0.1:$BACK
-    header_timeout: 60s
+    header_timeout: ${2:-60s}
     body_timeout: 60s
     idle_timeout: 60s
 ${1:+    max_connections: $1}
@@ -66,6 +69,18 @@ counted refused 0 || fail "a client was refused"
 stop "$LAST_PID" || true # killed: 143
 wait_for opened 0
 
+log "after a reload that replaced the proxy, its earlier connections still give their places"
+stallers again 4 'GET /again HTTP/1.1\r\nHost: x\r\nX-Slow: '
+wait_for opened 4
+conf 4 50s # a change: a new proxy takes over the listener and the counters
+kill -HUP "$AL"
+wait_log "$T/al.log" 'reloaded'
+answered reloaded || fail "after the reload, curl was not answered while half heads held max_connections"
+wait_log "$T/again.log" '^closed 0'
+counted evicted 2 || fail "airlock_http_connections_evicted_total is not 2"
+stop "$LAST_PID" || true # killed: 143
+wait_for opened 0
+
 log "kept-alive connections between requests: the same"
 stallers kept 4 'GET /kept HTTP/1.1\r\nHost: x\r\n\r\n'
 kept_answered() { [ "$(grep -c 'GET /kept' "$T/backend.log")" = 4 ]; }
@@ -73,7 +88,7 @@ wait_for kept_answered
 wait_for opened 4
 answered second || fail "curl was not answered while kept-alive connections held max_connections"
 wait_log "$T/kept.log" '^closed 0'
-counted evicted 2 || fail "airlock_http_connections_evicted_total is not 2"
+counted evicted 3 || fail "airlock_http_connections_evicted_total is not 3"
 stop "$LAST_PID" || true # killed: 143
 wait_for opened 0
 
@@ -83,7 +98,7 @@ wait_for opened 4
 answered third && fail "curl took the place of a connection in a request"
 counted refused 1 || fail "airlock_http_connections_refused_total is not 1"
 grep -q '^closed' "$T/body.log" && fail "a connection in a request was closed"
-counted evicted 2 || fail "a connection in a request was evicted"
+counted evicted 3 || fail "a connection in a request was evicted"
 stop "$LAST_PID" || true # killed: 143
 stop_clean "$AL" al
 

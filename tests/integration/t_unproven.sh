@@ -13,9 +13,12 @@
 #     PROXY headers: a client with a whole header is relayed (echo);
 #   - a tls: relay (sim evidence) with max_connections 2, full of partial
 #     handshakes: a TLS client's handshake completes and it is relayed;
+#   - a reload that replaces the PROXY relay: a newcomer still takes the
+#     place of a connection the replaced one accepted;
 #   - out of file descriptors (a hard limit of 64, no max_connections): a
 #     router full of partial ClientHellos still routes a real TLS client
-#     (before: its accept waited, paused, until peek_timeout freed one).
+#     (before: its accept waited, paused, until peek_timeout freed one), and
+#     the PROXY relay, which holds none of them, still relays.
 # Two worker threads, so that evictions cross threads.
 . "$(dirname "$0")/lib.sh"
 need openssl python3 socat
@@ -30,8 +33,8 @@ start echo socat TCP-LISTEN:"$ECHO",bind=127.0.0.1,reuseaddr,fork PIPE
 wait_for tcp_up "$A"
 wait_for tcp_up "$ECHO"
 
-# conf [MAXCONN]: the router, max_connections MAXCONN (none without), the
-# PROXY relay and the tls: relay
+# conf [MAXCONN [IDLE]]: the router, max_connections MAXCONN (none
+# without), the PROXY relay (idle_timeout IDLE) and the tls: relay
 conf() {
     cat >"$T/airlock.yaml" <<YAML
 threads: 2
@@ -49,6 +52,8 @@ relays:
     listen: tcp:127.0.0.1:$P
     target: tcp:127.0.0.1:$ECHO
     accept_proxy: v2
+    preamble_timeout: 60s
+    idle_timeout: ${2:-1h}
     max_connections: 3
   - name: s
     listen: tcp:127.0.0.1:$S
@@ -120,6 +125,17 @@ got=$( (printf %b "$hdr"; echo ping; sleep 2) | timeout 5 socat -T 3 - "TCP:127.
 wait_log "$T/stallers.3.log" '^closed 0'
 [ "$(evicted p)" = 1 ] || fail "airlock_connections_closed_total{relay=p,end=evicted} is $(evicted p)"
 
+log "after a reload that replaced the relay, its earlier connections still give their places"
+stallers "$P" 1 '\r\n\r\n\x00\r'
+wait_for opened p 3
+conf 6 30m # a change of relay p: a new one takes over its listener and counters
+kill -HUP "$AL"
+wait_log "$T/al.log" 'reloaded'
+got=$( (printf %b "$hdr"; echo ping; sleep 2) | timeout 5 socat -T 3 - "TCP:127.0.0.1:$P")
+[ "$got" = ping ] || fail "after the reload, a client with a whole PROXY header was not relayed (got '$got')"
+wait_log "$T/stallers.3.log" '^closed 1'
+[ "$(evicted p)" = 2 ] || fail "airlock_connections_closed_total{relay=p,end=evicted} is $(evicted p)"
+
 log "a tls: relay full of partial handshakes still serves a whole one"
 stallers "$S" 2 "$HELLO"
 wait_for test -e "$T/stallers.2.ready"
@@ -139,5 +155,8 @@ wait_for test -e "$T/stallers.80.ready"
 # airlock ran out of descriptors: it evicted some to accept the others
 evicted_some() { grep -q '^closed' "$T/stallers.80.log"; }
 wait_for evicted_some
+# the stallers are the router's: the PROXY relay, which has none, takes their descriptors
+got=$( (printf %b "$hdr"; echo ping; sleep 2) | timeout 5 socat -T 3 - "TCP:127.0.0.1:$P")
+[ "$got" = ping ] || fail "the PROXY relay was not served while the router's stallers held every file descriptor (got '$got')"
 tls_get || fail "a TLS client was not routed while stallers held every file descriptor"
 stop_clean "$AL" limited
