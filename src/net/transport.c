@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -329,55 +330,41 @@ transport_port(const struct sockaddr *sa)
     }
 }
 
-/* Binds fd (of sa's family) to the first free reserved port from a random
- * one. Returns 0, also when the process may not bind one (it connects from
- * any port then), or -errno. */
+/* Starts a connect to sa from port (0: any). Returns the fd (and
+ * *pending), or -errno: of the bind (-EADDRINUSE: the port is taken;
+ * -EACCES: the process may not bind it) or of the connect (-EADDRNOTAVAIL:
+ * this pair of addresses is still in TIME_WAIT). */
 static int
-bind_reserved(int fd, const struct sockaddr *sa)
+connect_from(const struct sockaddr *sa, socklen_t len, uint16_t port, bool *pending)
 {
-    const unsigned n = TRANSPORT_RESERVED_HI - TRANSPORT_RESERVED_LO + 1;
-    unsigned start = (unsigned)random();
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
 
-    for (unsigned i = 0; i < n; i++) {
-        uint16_t port = (uint16_t)(TRANSPORT_RESERVED_LO + (start + i) % n);
+    if (fd < 0)
+        return -errno;
+    *pending = false;
+    if (port != 0) {
         union {
             struct sockaddr_in in;
             struct sockaddr_in6 in6;
             struct sockaddr_vm vm;
         } a = {0};
-        socklen_t len;
+        socklen_t alen = sizeof(a.vm);
         if (sa->sa_family == AF_INET) {
             a.in = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(port)};
-            len = sizeof(a.in);
+            alen = sizeof(a.in);
         } else if (sa->sa_family == AF_INET6) {
             a.in6 = (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_port = htons(port)};
-            len = sizeof(a.in6);
+            alen = sizeof(a.in6);
         } else {
             a.vm = (struct sockaddr_vm){
                 .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY, .svm_port = port};
-            len = sizeof(a.vm);
         }
-        if (bind(fd, (struct sockaddr *)&a, len) == 0)
-            return 0;
-        if (errno == EACCES || errno == EPERM)
-            return 0;
-        if (errno != EADDRINUSE)
-            return -errno;
-    }
-    return 0; /* all taken: any port */
-}
-
-int
-transport_connect(const struct sockaddr *sa, socklen_t len, bool reserved, bool *pending)
-{
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-    if (fd < 0)
-        return -errno;
-    *pending = false;
-    if (reserved && transport_port(sa) != 0) {
-        int rc = bind_reserved(fd, sa);
-        if (rc != 0) {
+        /* a port held by a connection does not keep a listener of its
+         * (SO_REUSEADDR) from binding it, now or in TIME_WAIT */
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+            bind(fd, (struct sockaddr *)&a, alen) != 0) {
+            int rc = -errno;
             close(fd);
             return rc;
         }
@@ -393,6 +380,28 @@ transport_connect(const struct sockaddr *sa, socklen_t len, bool reserved, bool 
     int rc = -errno;
     close(fd);
     return rc;
+}
+
+int
+transport_connect(const struct sockaddr *sa, socklen_t len, bool reserved, bool *pending)
+{
+    const unsigned n = TRANSPORT_RESERVED_HI - TRANSPORT_RESERVED_LO + 1;
+    unsigned start;
+
+    if (!reserved || transport_port(sa) == 0)
+        return connect_from(sa, len, 0, pending);
+    /* from a random start: processes that start together take different ports */
+    if (getrandom(&start, sizeof(start), GRND_NONBLOCK) != (ssize_t)sizeof(start))
+        start = (unsigned)getpid();
+    for (unsigned i = 0; i < n; i++) {
+        uint16_t port = (uint16_t)(TRANSPORT_RESERVED_LO + (start + i) % n);
+        int fd = connect_from(sa, len, port, pending);
+        if (fd == -EACCES || fd == -EPERM)
+            break; /* not allowed: from any port */
+        if (fd != -EADDRINUSE && fd != -EADDRNOTAVAIL)
+            return fd; /* connecting, or failed for a reason that is not the port */
+    }
+    return connect_from(sa, len, 0, pending);
 }
 
 int

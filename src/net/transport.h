@@ -48,8 +48,9 @@ int transport_addr(const struct endpoint *ep, struct sockaddr_storage *ss, sockl
 
 /* Starts a non-blocking connect to sa, from a reserved port (512-1023)
  * when reserved is set and sa is tcp or vsock: the first one free from a
- * random start; without the right to bind one (CAP_NET_BIND_SERVICE), from
- * any port (getsockname() and transport_port() tell). Returns the fd and sets
+ * random start (with SO_REUSEADDR, so that it keeps no listener of that
+ * port out); without the right to bind one (CAP_NET_BIND_SERVICE), or with
+ * none free, from any port (getsockname() and transport_port() tell). Returns the fd and sets
  * *pending when the connect is still in progress (wait for EPOLLOUT, then
  * transport_connect_result()), or returns -errno. */
 int transport_connect(const struct sockaddr *sa, socklen_t len, bool reserved, bool *pending);

@@ -67,6 +67,45 @@ line_next(struct line_split *ls, const uint8_t *in, size_t len, size_t *used, st
     }
 }
 
+/* A byte line_escape() writes as \xHH. */
+static bool
+control(uint8_t b)
+{
+    return (b < 0x20 && b != '\t') || b == 0x7f;
+}
+
+struct line
+line_escape(const struct line *l, uint8_t *out, size_t max)
+{
+    static const char hex[] = "0123456789abcdef";
+    struct line e = {.data = out, .cut = l->cut};
+    size_t i = 0;
+
+    while (i < l->len && !control(l->data[i]))
+        i++;
+    if (i == l->len)
+        return *l;
+    if (i > max)
+        i = max;
+    memcpy(out, l->data, i);
+    for (e.len = i; i < l->len; i++) {
+        uint8_t b = l->data[i];
+        if (e.len + (control(b) ? 4 : 1) > max) {
+            e.cut = true;
+            break;
+        }
+        if (!control(b)) {
+            out[e.len++] = b;
+            continue;
+        }
+        out[e.len++] = '\\';
+        out[e.len++] = 'x';
+        out[e.len++] = (uint8_t)hex[b >> 4];
+        out[e.len++] = (uint8_t)hex[b & 0xf];
+    }
+    return e;
+}
+
 enum parse_result
 line_flush(struct line_split *ls, struct line *out)
 {

@@ -236,8 +236,8 @@ out_event(struct io *io, uint32_t events)
 }
 
 /* A sink marks the lines of a tcp or vsock stream from an unreserved port
- * as unverified (any process of this host could have sent them): say once
- * when airlock could not bind a reserved one. */
+ * as unverified (any process of this host could have sent them): say so
+ * when airlock could not bind a reserved one, once until it can again. */
 static void
 check_source_port(struct logfwd *f, int fd)
 {
@@ -245,12 +245,18 @@ check_source_port(struct logfwd *f, int fd)
     socklen_t len = sizeof(ss);
     uint32_t port;
 
-    if (f->said_port || getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
-        (port = transport_port((struct sockaddr *)&ss)) == 0 || port <= TRANSPORT_RESERVED_HI)
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+        (port = transport_port((struct sockaddr *)&ss)) == 0)
         return;
-    log_warnx("log forward: connected from port %u, not a reserved one (airlock may not bind "
-              "ports below 1024: CAP_NET_BIND_SERVICE); the sink marks its lines unverified",
-              port);
+    if (port <= TRANSPORT_RESERVED_HI) {
+        f->said_port = false;
+        return;
+    }
+    if (!f->said_port)
+        log_warnx("log forward: connected from port %u, not a reserved one (airlock may not "
+                  "bind ports below 1024 without CAP_NET_BIND_SERVICE, or all of %d-%d are "
+                  "taken); the sink marks its lines unverified",
+                  port, TRANSPORT_RESERVED_LO, TRANSPORT_RESERVED_HI);
     f->said_port = true;
 }
 
@@ -296,48 +302,15 @@ put_line(struct logfwd *f, enum log_source src, const char *tag, size_t tag_len,
         kick(f);
 }
 
-/* A byte an app's line must not carry as it is: CR, ESC and the other C0
- * controls but TAB, and DEL (a newline ends the line before this). */
-static bool
-control(uint8_t b)
-{
-    return (b < 0x20 && b != '\t') || b == 0x7f;
-}
-
-/* An app's line goes on with each control written as \xHH, so that where
- * the file is read (a terminal, a reader that also splits on CR) no line
- * an app wrote shows as two, or as airlock's; at most line_max bytes, cut
- * (and marked) beyond. */
+/* An app's line goes on with its controls escaped (line_escape()), so that
+ * no line an app wrote shows as two, or as airlock's, where the file is
+ * read; at most line_max bytes, cut (and marked) beyond. */
 static void
 put_app_line(struct logfwd *f, const struct logsrc *s, const struct line *l)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t max = f->conf.line_max, o = 0, i = 0;
-    bool cut = l->cut;
+    struct line e = line_escape(l, f->escaped, f->conf.line_max);
 
-    while (i < l->len && !control(l->data[i]))
-        i++;
-    if (i == l->len) { /* nothing to escape: as it is */
-        put_line(f, LOG_SRC_APP, s->tag, s->tag_len, l->data, l->len, cut);
-        return;
-    }
-    memcpy(f->escaped, l->data, i);
-    for (o = i; i < l->len; i++) {
-        uint8_t b = l->data[i];
-        if (o + (control(b) ? 4 : 1) > max) {
-            cut = true;
-            break;
-        }
-        if (!control(b)) {
-            f->escaped[o++] = b;
-            continue;
-        }
-        f->escaped[o++] = '\\';
-        f->escaped[o++] = 'x';
-        f->escaped[o++] = (uint8_t)hex[b >> 4];
-        f->escaped[o++] = (uint8_t)hex[b & 0xf];
-    }
-    put_line(f, LOG_SRC_APP, s->tag, s->tag_len, f->escaped, o, cut);
+    put_line(f, LOG_SRC_APP, s->tag, s->tag_len, e.data, e.len, e.cut);
 }
 
 /* log.c's tee: any thread, under log.c's lock; must not log or block. */

@@ -59,6 +59,7 @@ struct logsink {
     int write_failing; /* log write errors once per run of failures */
     struct task reap;
     size_t out_len;
+    uint8_t *escaped; /* line_max bytes: a marked line with its controls escaped */
     uint8_t in[SINK_IN];
     uint8_t out[SINK_OUT];
 };
@@ -117,16 +118,22 @@ flush_out(struct logsink *s)
     s->out_len = 0;
 }
 
-/* Queues one line of st (after its prefix, with mark if any, and '\n')
- * for the file. */
+/* Queues one line of st for the file: after its prefix (with its controls
+ * escaped then: the line of a process that could be anyone's never shows
+ * as two, or without its prefix, where the file is read), marked cut, or
+ * with end (LOGSINK_END_MARK), and '\n'. */
 static void
-emit(struct sink_stream *st, const uint8_t *data, size_t len, const char *mark)
+emit(struct sink_stream *st, const struct line *l, const char *end)
 {
     struct logsink *s = st->s;
-    size_t plen = st->prefix_len, mlen = mark != NULL ? strlen(mark) : 0;
+    struct line e = st->prefix_len > 0 ? line_escape(l, s->escaped, s->conf.line_max) : *l;
+    const char *mark = end != NULL ? end : e.cut ? LOGRING_CUT_MARK : NULL;
+    const uint8_t *data = e.data;
+    size_t plen = st->prefix_len, len = e.len, mlen = mark != NULL ? strlen(mark) : 0;
     size_t need = plen + len + mlen + 1;
 
     s->lines++;
+    s->cut += e.cut;
     if (s->out_len + need > sizeof(s->out))
         flush_out(s);
     if (need > sizeof(s->out)) {
@@ -168,7 +175,7 @@ stream_close(struct sink_stream *st)
         return;
     if (line_flush(&st->ls, &l) == PARSE_OK) {
         s->ended_mid_line++;
-        emit(st, l.data, l.len, LOGSINK_END_MARK);
+        emit(st, &l, LOGSINK_END_MARK);
         flush_out(s);
     }
     st->state = STREAM_ST_CLOSED;
@@ -195,7 +202,6 @@ stream_end(struct stream_slot *slot, enum streams_end why)
 static void
 take_lines(struct sink_stream *st, const uint8_t *p, size_t n)
 {
-    struct logsink *s = st->s;
     size_t off = 0;
 
     while (off < n) {
@@ -204,9 +210,7 @@ take_lines(struct sink_stream *st, const uint8_t *p, size_t n)
         if (line_next(&st->ls, p + off, n - off, &used, &l) != PARSE_OK)
             break;
         off += used;
-        if (l.cut)
-            s->cut++;
-        emit(st, l.data, l.len, l.cut ? LOGRING_CUT_MARK : NULL);
+        emit(st, &l, NULL);
         /* active when a whole line comes: bytes without one (a peer that
          * keeps its streams warm) do not keep a stream's place */
         streams_touch(&st->slot);
@@ -370,6 +374,11 @@ logsink_new(struct loop *loop, const struct log_sink_conf *conf, int *err)
     snprintf(s->what, sizeof(s->what), "log_sink=%s", conf->name);
     streams_init(&s->set, loop, s->what, &conf->limits, stream_end);
     s->listen_fd = -1;
+    if ((s->escaped = malloc(conf->line_max)) == NULL) {
+        free(s);
+        *err = -ENOMEM;
+        return NULL;
+    }
     s->file_fd = open_file(conf->file);
     if (s->file_fd < 0) {
         rc = s->file_fd;
@@ -395,6 +404,7 @@ fail:
         close(s->listen_fd);
     if (s->file_fd >= 0)
         close(s->file_fd);
+    free(s->escaped);
     free(s);
     *err = rc;
     return NULL;
@@ -476,7 +486,10 @@ logsink_render(struct logsink *const *sinks, size_t n, struct strbuf *out)
 static void
 sink_reap(struct task *t)
 {
-    free(t->data);
+    struct logsink *s = t->data;
+
+    free(s->escaped);
+    free(s);
 }
 
 void

@@ -6,9 +6,13 @@
 # "unverified[PEER]: ", so it never passes for airlock's or an app's:
 #   - the forwarder's own lines ("airlock: ...") and an app's from
 #     logs.listen ("app[PID]#N: ...") arrive unmarked, from a port below 1024;
+#   - the forwarder's reserved port keeps no listener of that port out
+#     (SO_REUSEADDR);
 #   - a process that connects to the sink itself and writes "airlock: ..."
 #     and "app[1]#1: ..." lines (as a compromised instance of a pool in an
 #     enclave could, with the enclave's CID) gets them marked, and counted;
+#     a CR or an escape sequence in them is written as \xHH, so it cannot
+#     hide the mark;
 #   - airlock forwarding without the right to bind such a port (as nobody)
 #     says so at connect, and its lines arrive marked;
 #   - a sink with mark_unverified: false writes every line as it came.
@@ -48,6 +52,13 @@ grep -q '^unverified' "$T/main.out" && fail "a line of the forwarder was marked:
 port=$(ss -Htn state established "dport = :$SP" | awk '{ n = split($3, a, ":"); print a[n] }' | head -1)
 log "the forwarder's port: $port"
 [ -n "$port" ] && [ "$port" -lt 1024 ] || fail "the forwarder connects from port '$port', not one below 1024"
+# SO_REUSEADDR: its port keeps no listener of that port out
+python3 -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen()' "$port" 2>"$T/listen.err" || fail "a listener cannot bind the forwarder's port: $(cat "$T/listen.err")"
 
 log "lines of another process of the host are marked"
 printf 'airlock: 2026-01-01T00:00:00.000Z info forged by a rogue\napp[1]#1: forged too\n' |
@@ -56,8 +67,14 @@ wait_log "$T/main.out" '^unverified\[127\.0\.0\.1:[0-9]+\]: app\[1\]#1: forged t
 grep -qE '^unverified\[127\.0\.0\.1:[0-9]+\]: airlock: .* forged by a rogue$' "$T/main.out" ||
     fail "the forged airlock line is not marked"
 grep -q '^airlock: .*forged\|^app\[1\]#1: forged' "$T/main.out" && fail "a forged line passed unmarked"
-[ "$(metric airlock_log_sink_streams_unverified_total 'sink="main"' "$HM")" = 1 ] ||
-    fail "airlock_log_sink_streams_unverified_total{sink=main} is not 1"
+# a CR or an escape sequence would hide the mark where the file is read
+printf 'x\rairlock: forged behind a CR\n\033[2K\033[1Gairlock: forged behind ESC\n' |
+    socat -u - "TCP:127.0.0.1:$SP"
+wait_log "$T/main.out" ': \\x1b\[2K\\x1b\[1Gairlock: forged behind ESC$'
+grep -qF 'x\x0dairlock: forged behind a CR' "$T/main.out" || fail "the CR was not escaped"
+[ "$(tr -d '\n' <"$T/main.out" | tr -dc '\r\033' | wc -c)" = 0 ] || fail "a control character reached the file"
+[ "$(metric airlock_log_sink_streams_unverified_total 'sink="main"' "$HM")" = 2 ] ||
+    fail "airlock_log_sink_streams_unverified_total{sink=main} is not 2"
 
 log "a forwarder that may not bind a reserved port says so, and its lines are marked"
 stop_clean "$ENC" enc
