@@ -71,6 +71,12 @@ stallers() {
 }
 # the first bytes of a ClientHello (a record of 512 bytes, a hello of 508)
 HELLO='\x16\x03\x01\x02\x00\x01\x00\x01\xfc'
+# proxied: what the PROXY relay echoes of "ping" sent after a whole header
+# (v2 PROXY, TCP over IPv4: 127.0.0.9:12345 -> 127.0.0.1:80)
+proxied() {
+    local hdr='\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a\x21\x11\x00\x0c\x7f\x00\x00\x09\x7f\x00\x00\x01\x30\x39\x00\x50'
+    (printf %b "$hdr"; echo ping; sleep 2) | timeout 5 socat -T 3 - "TCP:127.0.0.1:$P"
+}
 opened() { [ "$(metric airlock_connections_open "relay=\"$1\"" "$M")" = "$2" ]; }
 evicted() { metric airlock_connections_closed_total "relay=\"$1\",end=\"evicted\"" "$M"; }
 
@@ -119,8 +125,7 @@ log "a relay full of partial PROXY headers still relays a whole one"
 stallers "$P" 3 '\r\n\r\n\x00\r'
 wait_for test -e "$T/stallers.3.ready"
 wait_for opened p 3
-hdr='\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a\x21\x11\x00\x0c\x7f\x00\x00\x09\x7f\x00\x00\x01\x30\x39\x00\x50'
-got=$( (printf %b "$hdr"; echo ping; sleep 2) | timeout 5 socat -T 3 - "TCP:127.0.0.1:$P")
+got=$(proxied)
 [ "$got" = ping ] || fail "a client with a whole PROXY header was not relayed (got '$got')"
 wait_log "$T/stallers.3.log" '^closed 0'
 [ "$(evicted p)" = 1 ] || fail "airlock_connections_closed_total{relay=p,end=evicted} is $(evicted p)"
@@ -131,7 +136,7 @@ wait_for opened p 3
 conf 6 30m # a change of relay p: a new one takes over its listener and counters
 kill -HUP "$AL"
 wait_log "$T/al.log" 'reloaded'
-got=$( (printf %b "$hdr"; echo ping; sleep 2) | timeout 5 socat -T 3 - "TCP:127.0.0.1:$P")
+got=$(proxied)
 [ "$got" = ping ] || fail "after the reload, a client with a whole PROXY header was not relayed (got '$got')"
 wait_log "$T/stallers.3.log" '^closed 1'
 [ "$(evicted p)" = 2 ] || fail "airlock_connections_closed_total{relay=p,end=evicted} is $(evicted p)"
@@ -156,7 +161,7 @@ wait_for test -e "$T/stallers.80.ready"
 evicted_some() { grep -q '^closed' "$T/stallers.80.log"; }
 wait_for evicted_some
 # the stallers are the router's: the PROXY relay, which has none, takes their descriptors
-got=$( (printf %b "$hdr"; echo ping; sleep 2) | timeout 5 socat -T 3 - "TCP:127.0.0.1:$P")
+got=$(proxied)
 [ "$got" = ping ] || fail "the PROXY relay was not served while the router's stallers held every file descriptor (got '$got')"
 tls_get || fail "a TLS client was not routed while stallers held every file descriptor"
 stop_clean "$AL" limited
