@@ -77,6 +77,15 @@ proxied() {
     local hdr='\x0d\x0a\x0d\x0a\x00\x0d\x0a\x51\x55\x49\x54\x0a\x21\x11\x00\x0c\x7f\x00\x00\x09\x7f\x00\x00\x01\x30\x39\x00\x50'
     (printf %b "$hdr"; echo ping; sleep 2) | timeout 5 socat -T 3 - "TCP:127.0.0.1:$P"
 }
+# in_place_of N: a client with a whole PROXY header is relayed, in the
+# place of the PROXY relay's staller N (N + 1 evicted so far)
+in_place_of() {
+    local got
+    got=$(proxied)
+    [ "$got" = ping ] || fail "a client with a whole PROXY header was not relayed (got '$got')"
+    wait_log "$T/stallers.3.log" "^closed $1"
+    [ "$(evicted p)" = $(($1 + 1)) ] || fail "airlock_connections_closed_total{relay=p,end=evicted} is $(evicted p)"
+}
 opened() { [ "$(metric airlock_connections_open "relay=\"$1\"" "$M")" = "$2" ]; }
 evicted() { metric airlock_connections_closed_total "relay=\"$1\",end=\"evicted\"" "$M"; }
 
@@ -125,10 +134,7 @@ log "a relay full of partial PROXY headers still relays a whole one"
 stallers "$P" 3 '\r\n\r\n\x00\r'
 wait_for test -e "$T/stallers.3.ready"
 wait_for opened p 3
-got=$(proxied)
-[ "$got" = ping ] || fail "a client with a whole PROXY header was not relayed (got '$got')"
-wait_log "$T/stallers.3.log" '^closed 0'
-[ "$(evicted p)" = 1 ] || fail "airlock_connections_closed_total{relay=p,end=evicted} is $(evicted p)"
+in_place_of 0
 
 log "after a reload that replaced the relay, its earlier connections still give their places"
 stallers "$P" 1 '\r\n\r\n\x00\r'
@@ -136,10 +142,7 @@ wait_for opened p 3
 conf 6 30m # a change of relay p: a new one takes over its listener and counters
 kill -HUP "$AL"
 wait_log "$T/al.log" 'reloaded'
-got=$(proxied)
-[ "$got" = ping ] || fail "after the reload, a client with a whole PROXY header was not relayed (got '$got')"
-wait_log "$T/stallers.3.log" '^closed 1'
-[ "$(evicted p)" = 2 ] || fail "airlock_connections_closed_total{relay=p,end=evicted} is $(evicted p)"
+in_place_of 1
 
 log "a tls: relay full of partial handshakes still serves a whole one"
 stallers "$S" 2 "$HELLO"
