@@ -1256,7 +1256,7 @@ main(int argc, char **argv)
     if (srv.ctx == NULL)
         fatalx("cannot load --cert, --key or --ca");
     attest_setup();
-    srv.lfd = transport_listen(&srv.o.listen, 16);
+    srv.lfd = transport_listen(&srv.o.listen);
     if (srv.lfd < 0) {
         errno = -srv.lfd;
         fatal("listen");

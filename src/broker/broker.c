@@ -671,7 +671,7 @@ broker_start(struct broker *b, char *err, size_t errlen)
         snprintf(err, errlen, "broker: %s", strerror(errno));
         return rc;
     }
-    if ((fd = transport_listen(&b->conf.listen, 128)) < 0) {
+    if ((fd = transport_listen(&b->conf.listen)) < 0) {
         snprintf(err, errlen, "broker: listen %s: %s", ep, strerror(-fd));
         return fd;
     }

@@ -523,7 +523,7 @@ control_start(struct loop *loop, const struct endpoint *ep, struct dir *d,
     c->dir = d;
     c->ops = *ops;
     if ((*err = transport_perm_ids(&c->ep.perm, &c->owner, &c->group)) != 0 ||
-        (*err = fd = transport_listen(&c->ep, 16)) < 0) {
+        (*err = fd = transport_listen(&c->ep)) < 0) {
         free(c);
         return NULL;
     }

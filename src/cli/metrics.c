@@ -237,7 +237,7 @@ metrics_start(struct loop *loop, const struct endpoint *ep, metrics_render_cb re
     m->ep = *ep;
     m->render = render;
     m->arg = arg;
-    int fd = transport_listen(ep, 64);
+    int fd = transport_listen(ep);
     if (fd < 0) {
         *err = fd;
         free(m);

@@ -13,8 +13,6 @@
 #include "http/proxy_int.h"
 #include "net/transport.h"
 
-#define LISTEN_BACKLOG 4096
-
 /* ---- env */
 
 struct http_env *
@@ -214,7 +212,7 @@ http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc, struct ht
         acceptor_stop(&prev->acceptor);
         p->listen_fd = prev->listen_fd;
         prev->listen_fd = -1;
-    } else if ((p->listen_fd = transport_listen(&pc->listen, LISTEN_BACKLOG)) < 0) {
+    } else if ((p->listen_fd = transport_listen(&pc->listen)) < 0) {
         rc = p->listen_fd;
         p->listen_fd = -1;
         snprintf(msg, HTTP_MSG_MAX, "cannot listen: %s", strerror(-rc));
@@ -314,14 +312,9 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
     atomic_fetch_add(&s->w->n, 1);
     count(&p->stats->open, 1);
     if (loop_post(s->w->loop, sess_begin, s) != 0) {
-        /* never started: undo by hand, the session is on no loop */
         if (place != NULL)
             unproven_unclaim(place);
-        atomic_fetch_sub(&s->w->n, 1);
-        atomic_fetch_sub(&p->stats->open, 1);
-        close(fd);
-        http_proxy_unref(p);
-        free(s);
+        sess_unbegun(s);
     }
 }
 

@@ -249,6 +249,10 @@ void proxy_ref(struct http_proxy *p);
  * the accepting loop. */
 void sess_begin(void *arg);
 
+/* Undoes s, accepted but never begun on a loop: closes its fd, gives back
+ * its counts and its reference to the proxy, and frees it. */
+void sess_unbegun(struct sess *s);
+
 /* Runs s's state machine until it waits (bounded per wakeup). */
 void sess_step(struct sess *s);
 

@@ -707,13 +707,19 @@ take_place(struct sess *s)
     unproven_unclaim(s->share);
     if (took || atomic_load(&p->stats->open) <= p->conf.max_connections)
         return true;
-    close(s->cio.fd);
     atomic_fetch_add_explicit(&p->stats->refused, 1, memory_order_relaxed);
-    atomic_fetch_sub(&s->w->n, 1);
-    atomic_fetch_sub(&p->stats->open, 1);
-    http_proxy_unref(p);
-    free(s);
+    sess_unbegun(s);
     return false;
+}
+
+void
+sess_unbegun(struct sess *s)
+{
+    close(s->cio.fd);
+    atomic_fetch_sub(&s->w->n, 1);
+    atomic_fetch_sub(&s->p->stats->open, 1);
+    http_proxy_unref(s->p);
+    free(s);
 }
 
 void

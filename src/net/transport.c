@@ -220,7 +220,7 @@ transport_chperm(const struct endpoint *ep, const struct endpoint *old)
 }
 
 int
-transport_listen(const struct endpoint *ep, int backlog)
+transport_listen(const struct endpoint *ep)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -261,7 +261,7 @@ transport_listen(const struct endpoint *ep, int backlog)
     bound = true;
     if (is_fs_path(ep) && (rc = unix_path_perm(ep->path, perm_mode(ep), uid, gid)) != 0)
         goto fail;
-    if (type == SOCK_STREAM && listen(fd, backlog) != 0) {
+    if (type == SOCK_STREAM && listen(fd, SOMAXCONN) != 0) {
         rc = -errno;
         goto fail;
     }

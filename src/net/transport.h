@@ -25,9 +25,11 @@
  * unix path; udp gives a bound datagram socket). A unix path held by a dead
  * socket file is replaced; one with a live listener gives -EADDRINUSE. A
  * socket file gets ep->perm (mode, else TRANSPORT_UNIX_MODE; owner; group)
- * whatever the umask, and nobody else can connect before it has them.
+ * whatever the umask, and nobody else can connect before it has them. The
+ * backlog is the kernel's largest (net.core.somaxconn): a short one drops
+ * the SYNs of a burst, and each dropped one costs its client a second.
  * Returns the fd, or -errno (-ENOENT also for an unknown owner or group). */
-int transport_listen(const struct endpoint *ep, int backlog);
+int transport_listen(const struct endpoint *ep);
 
 /* A listener on old stays open for ep (a reload, endpoint_equal()): gives
  * its socket file ep->perm when that differs from old->perm. Returns 0

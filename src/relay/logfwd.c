@@ -507,7 +507,7 @@ listen_adopt(struct logfwd *f, int fd, const struct endpoint *ep)
 static int
 listen_open(struct logfwd *f, const struct endpoint *ep)
 {
-    int fd = transport_listen(ep, 64);
+    int fd = transport_listen(ep);
 
     return fd < 0 ? fd : listen_adopt(f, fd, ep);
 }
@@ -522,11 +522,11 @@ listen_move(struct logfwd *f, const struct endpoint *ep)
 {
     struct endpoint old = f->listening;
     bool had = f->listen_fd >= 0;
-    int fd = ep != NULL ? transport_listen(ep, 64) : -1;
+    int fd = ep != NULL ? transport_listen(ep) : -1;
 
     if (ep != NULL && fd == -EADDRINUSE && had) {
         listen_close(f);
-        if ((fd = transport_listen(ep, 64)) < 0 && listen_open(f, &old) != 0)
+        if ((fd = transport_listen(ep)) < 0 && listen_open(f, &old) != 0)
             log_warnx("logs: the old listener could not be opened again either");
         had = false;
     }

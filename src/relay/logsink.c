@@ -385,7 +385,7 @@ logsink_new(struct loop *loop, const struct log_sink_conf *conf, int *err)
         log_warnx("log_sink=%s: cannot open %s: %s", conf->name, conf->file, file_strerror(rc));
         goto fail;
     }
-    s->listen_fd = transport_listen(&conf->listen, 64);
+    s->listen_fd = transport_listen(&conf->listen);
     if (s->listen_fd < 0) {
         rc = s->listen_fd;
         endpoint_format(&conf->listen, ep, sizeof(ep));

@@ -18,8 +18,6 @@
 #include "relay/tls.h"
 #endif
 
-#define LISTEN_BACKLOG 4096
-
 struct relay_stats *
 relay_stats_new(const char *name)
 {
@@ -238,7 +236,7 @@ relay_listen(struct relay *r, struct relay *prev)
         prev->listen_fd = -1;
         return 0;
     }
-    int fd = transport_listen(&r->conf.listen, LISTEN_BACKLOG);
+    int fd = transport_listen(&r->conf.listen);
     if (fd < 0)
         return fd;
     r->listen_fd = fd;
