@@ -65,6 +65,10 @@
 
 #define MAX_CONNS 16
 #define MAX_HEAD 8192
+/* answers waiting to be sent above which a connection's next request waits:
+ * a client that pipelines requests and reads no answer holds about this
+ * much, not one answer per request it sent */
+#define OUT_HIGH (64 * 1024)
 #define USER_MAX 64
 #define CLOSE_LOG_MS 1000 /* closes a peer can cause: one line per second and reason */
 
@@ -699,12 +703,13 @@ identify(struct conn *c)
     return strcmp(c->sni_user, srv.user) == 0 ? 0 : -1;
 }
 
-/* Parses and answers every complete request c holds; returns how many. */
+/* Parses and answers the complete requests c holds while fewer than
+ * OUT_HIGH bytes of answers wait; returns how many. */
 static int
 serve_input(struct conn *c)
 {
     int served = 0;
-    while (!c->close_after && c->t.in_len > 0) {
+    while (!c->close_after && c->t.in_len > 0 && c->t.out_len - c->t.out_off < OUT_HIGH) {
         struct sg_http_msg m;
         size_t len;
         enum sg_http_fault fault;

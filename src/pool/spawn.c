@@ -333,6 +333,13 @@ child(const struct job *j, int devnull, int out)
         child_say("cannot switch user", "", -rc);
         _exit(127);
     }
+    /* a uid is the next session's: a setuid (or setgid, or file
+     * capability) program one session leaves must give nobody that uid,
+     * neither another instance nor its own next user's */
+    if (o->run_as && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        child_say("cannot set no_new_privs", "", errno);
+        _exit(127);
+    }
     const struct rlimit none_at_all = {0, 0};
     if (o->no_mqueue && setrlimit(RLIMIT_MSGQUEUE, &none_at_all) != 0) {
         child_say("cannot limit message queues", "", errno);

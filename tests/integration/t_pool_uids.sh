@@ -10,7 +10,9 @@
 #    that A may write in: a root-owned 1777 one), SysV shared memory and its
 #    user keyring is removed before its uid serves anyone again; a POSIX
 #    message queue too where /dev/mqueue is mounted, and where it is not
-#    (nothing would find the queue) A can make none;
+#    (nothing would find the queue) A can make none; a setuid copy of a
+#    program that A leaves gives B (or anyone the pool runs) nothing: it
+#    runs as B (no_new_privs);
 #  - an instance forks at most max_processes - 1 more processes (a fork
 #    bomb stops there: RLIMIT_NPROC of its uid);
 #  - an instance that takes away the reaper's right to clear its keyring
@@ -96,6 +98,18 @@ for d in $SHARED; do
     [ "$(app "$PA" "write $d/t_pool_uids-$$ dave-was-here")" = OK ] || fail "A cannot write in $d"
     [ "$(stat -c %u "$d/t_pool_uids-$$")" = "$UA" ] || fail "$d/t_pool_uids-$$ is not A's"
 done
+# a setuid copy of a program made by A would run as A for whoever runs it:
+# for B now, and for B against A's uid's next user
+SUID=$STICKY/t_pool_uids-suid-$$
+[ "$(app "$PA" "sh cp /usr/bin/id $SUID && chmod 4755 $SUID && echo made")" = "OK made" ] ||
+    fail "A cannot copy a program"
+[ "$(stat -c '%u %a' "$SUID")" = "$UA 4755" ] || fail "A's copy: $(stat -c '%u %a' "$SUID")"
+if findmnt -n -o OPTIONS -T "$STICKY" | grep -qw nosuid; then
+    log "$STICKY is on a nosuid mount: the setuid bit is not tried"
+else
+    got=$(app "$PB" "sh $SUID -u")
+    [ "$got" = "OK $UB" ] || fail "B ran A's setuid program as '$got', not as its own uid $UB"
+fi
 SHM=$(app "$PA" shm)
 [[ $SHM == "OK "* ]] || fail "A cannot make a shared memory segment: $SHM"
 SHM=${SHM#OK }
@@ -128,6 +142,7 @@ running "$D" || fail "no daemon"
 wait_for eval '! running "$D"'
 wait_for eval '[ -z "$(uid_procs "$UA")" ]'
 wait_log "$LOG" "instance=$NAMEA wiped"
+[ ! -e "$SUID" ] || fail "A's setuid program outlived its session"
 for d in $SHARED; do
     [ ! -e "$d/t_pool_uids-$$" ] || { rm -f "$d/t_pool_uids-$$"; fail "$d/t_pool_uids-$$ of uid $UA outlived its session"; }
 done

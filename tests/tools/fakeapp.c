@@ -63,6 +63,8 @@ static const char usage_text[] =
     "  fifo NAME    replaces ./NAME with a named pipe; answers OK\n"
     "  hardlink NAME TARGET  replaces ./NAME with a hard link to TARGET; answers OK\n"
     "  mkdir NAME   replaces ./NAME with an empty directory; answers OK\n"
+    "  sh CMD       runs CMD with /bin/sh; answers \"OK <its first line of output>\"\n"
+    "               or \"ERR <why>\"\n"
     "  plant PREFIX TARGET  symlinks PREFIX<pid> -> TARGET for every pid the next\n"
     "               processes may get (a hook's temporary name); answers OK <count>\n"
     "--ignore-term: SIGTERM is ignored (stopping needs SIGKILL)\n";
@@ -271,6 +273,19 @@ answer(FILE *c, const char *cmd, long state_wait)
             fprintf(c, "ERR %s\n", strerror(errno));
         else
             fprintf(c, "OK %d\n", id);
+    } else if (strncmp(cmd, "sh ", 3) == 0) {
+        FILE *f = popen(cmd + 3, "r");
+        if (f == NULL) {
+            fprintf(c, "ERR %s\n", strerror(errno));
+            return;
+        }
+        if (fgets(buf, sizeof(buf), f) == NULL)
+            buf[0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        while (fgets(path, sizeof(path), f) != NULL)
+            ;
+        pclose(f);
+        fprintf(c, "OK %s\n", buf);
     } else if (strncmp(cmd, "open ", 5) == 0) {
         int fd = open(cmd + 5, O_RDONLY);
         fprintf(c, fd >= 0 ? "OK\n" : "ERR %s\n", strerror(errno));
