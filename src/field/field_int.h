@@ -3,6 +3,7 @@
 #ifndef AIRLOCK_FIELD_FIELD_INT_H
 #define AIRLOCK_FIELD_FIELD_INT_H
 
+#include <locale.h>
 #include <stdio.h>
 
 #include <openssl/evp.h>
@@ -103,5 +104,10 @@ int field_utf8_check(const uint8_t *s, size_t len);
 
 /* Sets err (FIELD_ERR_MAX bytes) to the formatted line; the value is r. */
 #define field_fail(err, r, ...) (snprintf((err), FIELD_ERR_MAX, __VA_ARGS__), (r))
+
+/* The C.UTF-8 locale, whose case mappings fold member names (json.c), or
+ * (locale_t)0 where it is not installed: rules are then refused
+ * (field_rules_compile), since names could not be folded as backends do. */
+locale_t field_fold_locale(void);
 
 #endif

@@ -7,7 +7,10 @@
  * The rules run as a set of states per nesting level (field_int.h): a
  * member or element's set follows from its parent's by the step each state
  * waits for, and a level whose set is empty is only validated and copied. */
+#include <locale.h>
+#include <pthread.h>
 #include <string.h>
+#include <wctype.h>
 
 #include <openssl/crypto.h>
 
@@ -358,11 +361,29 @@ matched_rule(const struct field_rules *rules, const uint64_t *set)
     return best;
 }
 
-/* The next character of s[*i..n), folded: ASCII letters to lower case, and
- * the letters outside ASCII whose case mapping is an ASCII letter (what
- * Unicode-aware case-insensitive compares, .NET's OrdinalIgnoreCase or
- * Java's equalsIgnoreCase, take for one): U+017F (long s) to 's', U+0130
- * and U+0131 (dotted and dotless I) to 'i', U+212A (Kelvin sign) to 'k'. */
+static locale_t fold_locale_c_utf8;
+
+static void
+fold_locale_open(void)
+{
+    fold_locale_c_utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+locale_t
+field_fold_locale(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, fold_locale_open);
+    return fold_locale_c_utf8;
+}
+
+/* The next character of s[*i..n), folded by Unicode's simple case mappings
+ * (to upper case, then lower: 'K', 'k' and the Kelvin sign fold alike, as do
+ * 'S', 's' and the long s, or 'Ö' and 'ö'), the way case-insensitive compares
+ * (.NET's OrdinalIgnoreCase, Java's equalsIgnoreCase, Go's encoding/json)
+ * take two characters for one. A byte that starts no UTF-8 sequence is
+ * itself. */
 static unsigned
 fold_next(const uint8_t *s, size_t n, size_t *i)
 {
@@ -377,17 +398,8 @@ fold_next(const uint8_t *s, size_t n, size_t *i)
     for (size_t j = 1; j < k; j++)
         c = c << 6 | (s[*i + j] & 0x3f);
     *i += k;
-    switch (c) {
-    case 0x17f:
-        return 's';
-    case 0x130:
-    case 0x131:
-        return 'i';
-    case 0x212a:
-        return 'k';
-    default:
-        return c;
-    }
+    locale_t l = field_fold_locale();
+    return (unsigned)towlower_l(towupper_l((wint_t)c, l), l);
 }
 
 /* Whether a[0..an) and b[0..bn) are the same name once folded (fold_next). */

@@ -233,6 +233,12 @@ field_rules_compile(const struct field_rule_spec *specs, size_t n, struct field_
         snprintf(err, FIELD_ERR_MAX, "expected 1 to %d paths, not %zu", FIELD_RULES_MAX, n);
         return -EINVAL;
     }
+    if (field_fold_locale() == (locale_t)0) {
+        snprintf(err, FIELD_ERR_MAX,
+                 "the C.UTF-8 locale is not installed (Debian: libc-bin): member names "
+                 "cannot be compared as backends compare them");
+        return -EINVAL;
+    }
     if ((r = calloc(1, sizeof(*r))) == NULL || (r->rule = calloc(n, sizeof(*r->rule))) == NULL)
         goto nomem;
     for (; r->n < n; r->n++) {

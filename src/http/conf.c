@@ -2,6 +2,7 @@
  * see conf.h. */
 #include "http/conf.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,73 @@ http_proxy_conf_check(const struct http_proxy_conf *pc, struct conf_fault *f)
     return 0;
 }
 
+enum http_path_result
+http_path_normalize(const char *p, size_t n, char *out, size_t size)
+{
+    size_t o = 0;
+
+    /* out gets at most a '/' and a byte per byte of p, and its NUL */
+    if (n > HTTP_REQ_PATH_MAX || size < HTTP_REQ_PATH_MAX + 2)
+        return HTTP_PATH_TOO_LONG;
+    for (size_t i = 0; i < n;) {
+        /* one segment: from a '/' to the next */
+        size_t seg = o;
+        bool param = false;
+        if (o + 1 >= size)
+            return HTTP_PATH_TOO_LONG;
+        out[o++] = '/';
+        while (i < n && p[i] == '/')
+            i++;
+        while (i < n && p[i] != '/') {
+            char c = p[i++];
+            if (c == '%') {
+                if (i + 1 >= n || !isxdigit((unsigned char)p[i]) ||
+                    !isxdigit((unsigned char)p[i + 1]))
+                    return HTTP_PATH_INVALID;
+                char hex[3] = {p[i], p[i + 1], 0};
+                c = (char)strtol(hex, NULL, 16);
+                i += 2;
+                /* an encoded separator is a segment to one backend and two
+                 * to another: refused rather than guessed */
+                if (c == '\0' || c == '/' || c == '\\')
+                    return HTTP_PATH_INVALID;
+            } else if (c == '\\') {
+                return HTTP_PATH_INVALID;
+            }
+            /* "/pay;jsessionid=x" is /pay to a servlet container: the
+             * parameters (raw or encoded ';') are not part of the name */
+            if (c == ';')
+                param = true;
+            if (param)
+                continue;
+            if (o + 1 >= size)
+                return HTTP_PATH_TOO_LONG;
+            out[o++] = c;
+        }
+        size_t sl = o - seg - 1;
+        bool dot = sl == 1 && out[seg + 1] == '.';
+        bool dotdot = sl == 2 && out[seg + 1] == '.' && out[seg + 2] == '.';
+        if (param && (dot || dotdot))
+            return HTTP_PATH_INVALID;
+        if (sl == 0 || dot) {
+            o = seg;
+        } else if (dotdot) {
+            o = seg;
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        }
+    }
+    if (o == 0 || (n > 0 && p[n - 1] == '/')) {
+        if (o + 1 >= size)
+            return HTTP_PATH_TOO_LONG;
+        out[o++] = '/';
+    }
+    out[o] = '\0';
+    return HTTP_PATH_OK;
+}
+
 int
 http_route_conf_check(const struct http_route_conf *rc, struct conf_fault *f)
 {
@@ -152,6 +220,21 @@ http_route_conf_check(const struct http_route_conf *rc, struct conf_fault *f)
         return conf_fault(f, "path",
                           "expected a path prefix without ';' (path parameters are "
                           "not part of the path routes match)");
+    if (strpbrk(rc->prefix, "?#") != NULL)
+        return conf_fault(f, "path", "expected a path prefix without a query or fragment");
+    /* requests are matched once normalized: a prefix that is not would
+     * take none of them, and its rules would never run */
+    char norm[HTTP_REQ_PATH_MAX + 2];
+    if (http_path_normalize(rc->prefix, strlen(rc->prefix), norm, sizeof(norm)) != HTTP_PATH_OK)
+        return conf_fault(f, "path",
+                          "expected a path prefix requests may have (requests with a backslash, "
+                          "a bad %%XX escape, or an escaped '/', '\\' or NUL, are refused)");
+    if (strcmp(norm, rc->prefix) != 0)
+        return conf_fault(f, "path",
+                          "expected a path prefix as requests are matched: without empty, '.' "
+                          "or '..' segments or %%XX escapes (requests for it are matched as "
+                          "'%.100s')",
+                          norm);
     for (size_t i = 0; i < rc->n_rules; i++)
         for (size_t j = 0; j < i; j++)
             if (strcmp(rc->rules[i].path, rc->rules[j].path) == 0) {

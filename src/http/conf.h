@@ -16,6 +16,7 @@
 #define HTTP_RULES_MAX 32 /* encrypt paths of one route (at most FIELD_RULES_MAX) */
 #define HTTP_PATH_MAX 256
 #define HTTP_PREFIX_MAX 256
+#define HTTP_REQ_PATH_MAX 4096 /* a request's path (as sent, up to '?'): over it, 414 */
 #define HTTP_MAX_HEADER_LIMIT (1024 * 1024) /* the largest max_header */
 #define HTTP_CTYPE_MAX 128
 #define HTTP_FILE_MAX 4096
@@ -89,6 +90,23 @@ struct http_proxy_conf {
  * 1MiB, max_response 16MiB, header_timeout 10s, body_timeout 30s,
  * idle_timeout 60s, connect_timeout 5s, response_timeout 60s, no routes. */
 void http_proxy_conf_defaults(struct http_proxy_conf *pc);
+
+enum http_path_result {
+    HTTP_PATH_OK,
+    HTTP_PATH_INVALID,  /* 400 */
+    HTTP_PATH_TOO_LONG, /* 414 */
+};
+
+/* Decodes %XX, drops empty and "." segments, path parameters (";..." to the
+ * segment's end) and resolves ".." in the path p[0..n) into out
+ * (HTTP_REQ_PATH_MAX + 2 bytes): routes match what the backend will see,
+ * however the client spells it, and a route's prefix must be its own
+ * normal form. HTTP_PATH_INVALID for a bad escape, a NUL, a backslash, an
+ * encoded '/' (which backends read differently), or a "." or ".." segment
+ * with parameters ("..;x": ".." to Tomcat or Jetty, a name to others, so no
+ * one reading of it is safe); HTTP_PATH_TOO_LONG for a path over
+ * HTTP_REQ_PATH_MAX bytes. */
+enum http_path_result http_path_normalize(const char *p, size_t n, char *out, size_t size);
 
 /* Fills *rc with a route's defaults: any method, prefix "/", content type
  * application/json, no rules. */

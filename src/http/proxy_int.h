@@ -35,8 +35,7 @@
 #include "proto/http_msg.h"
 
 #define READ_CHUNK (64 * 1024)
-#define STEP_BUDGET 64         /* steps per wakeup before other sessions get a turn */
-#define HTTP_REQ_PATH_MAX 4096 /* a request's path (as sent, up to '?'): over it, 414 */
+#define STEP_BUDGET 64 /* steps per wakeup before other sessions get a turn */
 #define ROUTE_SLOTS (2 * HTTP_ROUTES_MAX + 1) /* route names seen across reloads, and "-" */
 #define LAT_N 15    /* buckets of the latency histogram (stats.c lat_bounds) */
 #define IDLE_MAX 32 /* idle backend connections a worker keeps, all proxies together */
@@ -279,7 +278,10 @@ void reply_error(struct sess *s, int status, enum http_fail why, const char *tex
 /* Closes the socket of io (one of s's); idempotent. */
 void sock_close(struct sess *s, struct io *io);
 
-/* Whether the media type in value[0..len) is type (parameters ignored). */
+/* Whether the media type in value[0..len) is type, with no charset but
+ * UTF-8 (JSON has no other, RFC 8259: a backend that decodes the body as a
+ * declared utf-7 or utf-16 reads names the proxy never saw). Other
+ * parameters are ignored. */
 bool http_media_is(const char *value, size_t len, const char *type);
 
 /* Makes room for at least want more bytes in b, at most max in all.

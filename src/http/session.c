@@ -218,91 +218,18 @@ reply_error(struct sess *s, int status, enum http_fail why, const char *text)
 
 /* ---- the request */
 
-enum path_result {
-    PATH_OK,
-    PATH_INVALID,  /* 400 */
-    PATH_TOO_LONG, /* 414 */
-};
-
-/* Decodes %XX, drops empty and "." segments, path parameters (";..." to the
- * segment's end) and resolves ".." in the path of url[0..len) (up to '?'
- * or '#') into out (HTTP_REQ_PATH_MAX + 2 bytes): routes match what the backend
- * will see, however the client spells it. PATH_INVALID for no path, a bad
- * escape, a NUL, a backslash, an encoded '/' (which backends read
- * differently), or a "." or ".." segment with parameters ("..;x": ".." to
- * Tomcat or Jetty, a name to others, so no one reading of it is safe);
- * PATH_TOO_LONG for a path over HTTP_REQ_PATH_MAX bytes. */
-static enum path_result
-path_normalize(const char *url, size_t len, char *out, size_t size)
+/* The path of url[0..len) (origin or absolute form), normalized into out
+ * (http_path_normalize()). */
+static enum http_path_result
+url_path(const char *url, size_t len, char *out, size_t size)
 {
     struct http_parser_url u;
-    size_t o = 0;
 
     http_parser_url_init(&u);
     if (http_parser_parse_url(url, len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
-        return PATH_INVALID;
-    const char *p = url + u.field_data[UF_PATH].off;
-    size_t n = u.field_data[UF_PATH].len;
-    /* out gets at most a '/' and a byte per byte of p, and its NUL */
-    if (n > HTTP_REQ_PATH_MAX || size < HTTP_REQ_PATH_MAX + 2)
-        return PATH_TOO_LONG;
-    for (size_t i = 0; i < n;) {
-        /* one segment: from a '/' to the next */
-        size_t seg = o;
-        bool param = false;
-        if (o + 1 >= size)
-            return PATH_TOO_LONG;
-        out[o++] = '/';
-        while (i < n && p[i] == '/')
-            i++;
-        while (i < n && p[i] != '/') {
-            char c = p[i++];
-            if (c == '%') {
-                if (i + 1 >= n || !isxdigit((unsigned char)p[i]) ||
-                    !isxdigit((unsigned char)p[i + 1]))
-                    return PATH_INVALID;
-                char hex[3] = {p[i], p[i + 1], 0};
-                c = (char)strtol(hex, NULL, 16);
-                i += 2;
-                /* an encoded separator is a segment to one backend and two
-                 * to another: refused rather than guessed */
-                if (c == '\0' || c == '/' || c == '\\')
-                    return PATH_INVALID;
-            } else if (c == '\\') {
-                return PATH_INVALID;
-            }
-            /* "/pay;jsessionid=x" is /pay to a servlet container: the
-             * parameters (raw or encoded ';') are not part of the name */
-            if (c == ';')
-                param = true;
-            if (param)
-                continue;
-            if (o + 1 >= size)
-                return PATH_TOO_LONG;
-            out[o++] = c;
-        }
-        size_t sl = o - seg - 1;
-        bool dot = sl == 1 && out[seg + 1] == '.';
-        bool dotdot = sl == 2 && out[seg + 1] == '.' && out[seg + 2] == '.';
-        if (param && (dot || dotdot))
-            return PATH_INVALID;
-        if (sl == 0 || dot) {
-            o = seg;
-        } else if (dotdot) {
-            o = seg;
-            while (o > 0 && out[o - 1] != '/')
-                o--;
-            if (o > 0)
-                o--;
-        }
-    }
-    if (o == 0 || (n > 0 && p[n - 1] == '/')) {
-        if (o + 1 >= size)
-            return PATH_TOO_LONG;
-        out[o++] = '/';
-    }
-    out[o] = '\0';
-    return PATH_OK;
+        return HTTP_PATH_INVALID;
+    return http_path_normalize(url + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len, out,
+                               size);
 }
 
 static unsigned
@@ -328,17 +255,53 @@ method_bit(unsigned m)
     }
 }
 
-/* Whether the media type in value[0..len) is type (parameters ignored). */
+/* Whether v[0..n), a charset parameter's value, names UTF-8. */
+static bool
+charset_utf8(const char *v, size_t n)
+{
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+        v++, n -= 2;
+    return (n == 5 && strncasecmp(v, "utf-8", 5) == 0) ||
+           (n == 4 && strncasecmp(v, "utf8", 4) == 0);
+}
+
+/* Narrows s[*b..*e) to leave out the spaces and tabs at its ends. */
+static void
+ows_trim(const char *s, size_t *b, size_t *e)
+{
+    while (*b < *e && (s[*b] == ' ' || s[*b] == '\t'))
+        (*b)++;
+    while (*e > *b && (s[*e - 1] == ' ' || s[*e - 1] == '\t'))
+        (*e)--;
+}
+
 bool
 http_media_is(const char *value, size_t len, const char *type)
 {
-    size_t end = 0, t = strlen(type);
+    size_t t = strlen(type);
 
-    while (end < len && value[end] != ';')
-        end++;
-    while (end > 0 && (value[end - 1] == ' ' || value[end - 1] == '\t'))
-        end--;
-    return end == t && strncasecmp(value, type, t) == 0;
+    /* the type, then each parameter, between ';'s */
+    for (size_t i = 0, part = 0; i <= len; i++, part++) {
+        size_t b = i, e;
+        while (i < len && value[i] != ';')
+            i++;
+        e = i;
+        ows_trim(value, &b, &e);
+        if (part == 0) {
+            if (e - b != t || strncasecmp(value + b, type, t) != 0)
+                return false;
+            continue;
+        }
+        const char *eq = memchr(value + b, '=', e - b);
+        size_t nb = b, ne = eq != NULL ? (size_t)(eq - value) : e;
+        size_t vb = eq != NULL ? ne + 1 : e, ve = e;
+        ows_trim(value, &nb, &ne);
+        ows_trim(value, &vb, &ve);
+        if (ne - nb == 7 && strncasecmp(value + nb, "charset", 7) == 0 &&
+            !charset_utf8(value + vb, ve - vb))
+            return false;
+    }
+    return true;
 }
 
 /* The head is whole: the route, refusals that need no body, 100-continue. */
@@ -359,14 +322,14 @@ on_request_head(struct sess *s)
         reply_error(s, 501, FAIL_METHOD, "CONNECT and protocol upgrades are not proxied");
         return;
     }
-    switch (path_normalize(s->in.data + m->url.off, m->url.len, path, sizeof(path))) {
-    case PATH_OK:
+    switch (url_path(s->in.data + m->url.off, m->url.len, path, sizeof(path))) {
+    case HTTP_PATH_OK:
         break;
-    case PATH_INVALID:
+    case HTTP_PATH_INVALID:
         s->close_after = true;
         reply_error(s, 400, FAIL_BAD_REQUEST, "the request target has no valid path");
         return;
-    case PATH_TOO_LONG:
+    case HTTP_PATH_TOO_LONG:
         s->close_after = true;
         reply_error(s, 414, FAIL_URI_TOO_LONG, "the request's path is too long");
         return;

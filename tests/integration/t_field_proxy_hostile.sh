@@ -12,8 +12,13 @@
 #     "/x/..;/pay" (.. to a servlet container, a name to others) is 400;
 #   - a 304, 204 or 1xx with a Content-Length has no body (no 504 waiting
 #     for one); a HEAD response over max_response keeps one Content-Length;
-#   - JSON member names with U+0000, or a rule's name in another case: 400
-#     malformed_json and 422 ambiguous_name, never forwarded;
+#   - a route prefix that is not normalized ("/v1//pay", "%XX") is refused
+#     at check (no request would match it: its rules would never run);
+#   - JSON member names with U+0000, or a rule's name in another case
+#     (Unicode's: "grÖße" for "größe"): 400 malformed_json and 422
+#     ambiguous_name, never forwarded;
+#   - a Content-Type whose charset is not UTF-8 (utf-7: "+AG4-umber" is
+#     "number" to a backend that honours it): 415;
 #   - Content-Encoding over several headers or codings ("gzip, identity"):
 #     415; two Content-Type or Host headers, a transfer coding other than
 #     chunked: 400; a response with another transfer coding: 502;
@@ -46,7 +51,7 @@ proxies:
       - name: pay
         methods: [POST, PUT]
         path: /pay
-        encrypt: ["\$.card.number"]
+        encrypt: ["\$.card.number", "\$['größe']"]
   - name: big
     listen: tcp:127.0.0.1:$BIG
     backend: tcp:127.0.0.1:$HDRS
@@ -112,6 +117,17 @@ for p in /pay/ /pay// /x/../pay/; do
 done
 grep -q "$PLAIN" "$T/backend.log" && fail "plaintext reached the backend"
 
+log "route prefixes no request is matched as are refused at check"
+for p in /v1//pay /v1/./pay /v1/../pay /caf%C3%A9 /pay/ /a%2Fb '/a?b' '/a#b'; do
+    sed "s|path: /pay\$|path: '$p'|" "$T/airlock.yaml" >"$T/prefix.yaml"
+    if [ "$p" = /pay/ ]; then
+        "$AIRLOCK" check -c "$T/prefix.yaml" >/dev/null 2>&1 || fail "a normalized prefix $p is refused"
+    else
+        "$AIRLOCK" check -c "$T/prefix.yaml" >"$T/check.out" 2>&1 && fail "prefix $p: not refused"
+        grep -q "routes\[0\].path: expected a path prefix" "$T/check.out" || fail "prefix $p: $(cat "$T/check.out")"
+    fi
+done
+
 log "path parameters: matched without them; a dot segment with them is refused"
 for p in '/;/pay' '/pay;jsessionid=1' '/PAY;a=b/' '/x;y/../pay' '/%3B/pay' '/pa%79;x'; do
     curl -sS -i --max-time 5 --path-as-is -H 'Content-Type: application/json' --data-binary "$CARD" \
@@ -166,7 +182,8 @@ for b in "{\"card\":{\"number\\u0000\":\"$PLAIN\"}}" "{\"card\\u0000\":{\"number
     reason_is malformed_json "$b"
 done
 for b in "{\"card\":{\"NUMBER\":\"$PLAIN\"}}" "{\"Card\":{\"number\":\"$PLAIN\"}}" \
-    "{\"card\":{\"Numb\\u0065r\":\"$PLAIN\"}}" "{\"card\":{\"number\":\"1\",\"nUmber\":\"$PLAIN\"}}"; do
+    "{\"card\":{\"Numb\\u0065r\":\"$PLAIN\"}}" "{\"card\":{\"number\":\"1\",\"nUmber\":\"$PLAIN\"}}" \
+    "{\"grÖße\":\"$PLAIN\"}" "{\"GR\\u00d6\\u1e9eE\":\"$PLAIN\"}"; do
     post "$b"
     status_is 422 "$b"
     reason_is ambiguous_name "$b"
@@ -184,6 +201,14 @@ hdr 'Content-Type: application/json\r\nContent-Encoding: identity\r\nContent-Enc
 status_is 415 "identity then br"
 hdr 'Content-Type: application/json\r\nContent-Encoding: identity,\r\nContent-Encoding: x'
 status_is 415 "identity, then x"
+# a charset other than UTF-8 (a backend that honours utf-7 reads
+# "+AG4-umber" as "number"), however it is spelled
+for ct in 'application/json; charset=utf-7' 'application/json;charset="UTF-16"' \
+    'application/json; charset = utf-7' 'application/json; charset=utf-8; charset=utf-7' \
+    'application/json; charset="utf-8;"'; do
+    hdr "Content-Type: $ct"
+    status_is 415 "$ct"
+done
 hdr 'Content-Type: application/json\r\nContent-Type: text/plain'
 status_is 400 "two Content-Type"
 hdr 'Content-Type: application/json\r\nHost: y'
@@ -203,6 +228,11 @@ chunked 'Transfer-Encoding: chunked'
 status_is 200 "chunked"
 hdr 'Content-Type: application/json\r\nContent-Encoding: identity\r\nContent-Encoding: identity'
 status_is 200 "identity twice"
+for ct in 'application/json; charset=utf-8' 'application/json;charset="UTF-8"' \
+    'application/json; v=1; charset=utf8'; do
+    hdr "Content-Type: $ct"
+    status_is 200 "$ct"
+done
 answer 'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n'
 status_is 502 "a response gzip, chunked"
 grep -q "$PLAIN" "$T/backend.log" && fail "plaintext reached the backend"

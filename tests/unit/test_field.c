@@ -777,8 +777,8 @@ test_siv_matches_openssl(void **state)
 /* Member names a backend would read as a rule's name, which the rule does
  * not match: refused, never passed in plaintext. A name with U+0000 (a C
  * string reader sees "number"), and one a rule's name differs from only in
- * case (a case-insensitive binder sees "number"), ASCII or the letters
- * outside ASCII that case-map to ASCII. */
+ * case (a case-insensitive binder sees "number"), by Unicode's simple case
+ * mappings. */
 static void
 test_lookalike_names(void **state)
 {
@@ -806,6 +806,13 @@ test_lookalike_names(void **state)
                    "ey\": 1}",
                    FIELD_AMBIGUOUS);
     expect_refused("$.pin", "{\"p\\u0131n\": 1}", FIELD_AMBIGUOUS);
+    /* rule names outside ASCII: Unicode's simple case mappings (Java's
+     * equalsIgnoreCase takes "grÖße" and "GRÖẞE" for "größe") */
+    expect_refused("$['größe']", "{\"grÖße\": 1}", FIELD_AMBIGUOUS);
+    expect_refused("$['größe']", "{\"GR\\u00d6\\u1e9eE\": 1}", FIELD_AMBIGUOUS);
+    expect_marks("$['größe']", "{\"größe\": 1}", "{\"größe\": \"T\"}", 1);
+    expect_refused("$['σ']", "{\"Σ\": 1}", FIELD_AMBIGUOUS);
+    expect_refused("$['σ']", "{\"ς\": 1}", FIELD_AMBIGUOUS); /* final sigma */
     /* the exact name still matches; other names, and names at levels no rule
      * reaches, pass */
     expect_marks("$.card.number", "{\"card\": {\"number\": 1, \"numbers\": 2}}",
