@@ -341,6 +341,11 @@ on_request_head(struct sess *s)
         reply_error(s, 400, FAIL_BAD_REQUEST, "Host or Content-Type is given more than once");
         return;
     }
+    if (m->parser.http_minor >= 1 && http_msg_count(m, "host") == 0) {
+        s->close_after = true;
+        reply_error(s, 400, FAIL_BAD_REQUEST, "an HTTP/1.1 request needs a Host (RFC 9112 3.2)");
+        return;
+    }
     /* the body is de-chunked and sent on with a length: a coding the proxy does not
      * remove would reach the backend unannounced (RFC 9112 6.1: chunked once, last) */
     if (http_msg_count(m, "transfer-encoding") > 0 &&
@@ -428,6 +433,19 @@ skip_request_header(const struct sess *s, const char *name, size_t len)
     return http_msg_hop(&s->req, name, len);
 }
 
+/* Appends the Host line naming ep, an inbound proxy's backend: its host
+ * and port over tcp, "localhost" over a socket file. */
+static void
+backend_host(struct strbuf *head, const struct endpoint *ep)
+{
+    if (ep->kind != EP_TCP)
+        strbuf_printf(head, "Host: localhost\r\n");
+    else if (strchr(ep->host, ':') != NULL)
+        strbuf_printf(head, "Host: [%s]:%u\r\n", ep->host, (unsigned)ep->port);
+    else
+        strbuf_printf(head, "Host: %s:%u\r\n", ep->host, (unsigned)ep->port);
+}
+
 /* The request is whole: its rules, then the head for the backend. */
 static void
 on_request(struct sess *s)
@@ -466,6 +484,10 @@ on_request(struct sess *s)
         http_upstream_authority(&s->p->conf.routes[s->route].upstream, false, host, sizeof(host));
         strbuf_printf(&s->head, "Host: %s\r\n", host);
     } else {
+        /* an HTTP/1.0 request may come without a Host, but it goes on as
+         * HTTP/1.1, which must have one: the backend's */
+        if (http_msg_count(m, "host") == 0)
+            backend_host(&s->head, &s->p->conf.backend);
         /* every X-Forwarded-For the client sent, in order (one list), then its address */
         const char *sep = "X-Forwarded-For: ";
         for (size_t i = 0; i < m->n_hdr; i++) {

@@ -23,7 +23,9 @@
 #     415; two Content-Type or Host headers, a transfer coding other than
 #     chunked: 400; a response with another transfer coding: 502;
 #   - max_header above libhttp-parser's 80 KiB takes effect (431, not 400);
-#     a hop-by-hop name of 64+ characters in Connection is dropped.
+#     a hop-by-hop name of 64+ characters in Connection is dropped;
+#   - an HTTP/1.1 request without Host: 400; an HTTP/1.0 one goes on (as
+#     HTTP/1.1) with the backend's host and port as its Host.
 . "$(dirname "$0")/lib.sh"
 need curl socat
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
@@ -251,6 +253,17 @@ curl -sS -i --max-time 5 -H "Connection: keep-alive" -H "Connection: $LONG, X-Sh
 status_is 200 "hop-by-hop"
 wait_for sh -c "cat '$T'/head.* 2>/dev/null | grep -q X-Kept"
 cat "$T"/head.* | grep -qi "$LONG\|X-Short" && fail "a hop-by-hop header was forwarded: $(cat "$T"/head.*)"
+
+log "Host: an HTTP/1.1 request without one is 400; an HTTP/1.0 one goes on with the backend's"
+raw "GET /pay HTTP/1.1\r\n\r\n"
+status_is 400 "HTTP/1.1 without Host"
+rm -f "$T"/head.*
+printf 'GET /old HTTP/1.0\r\n\r\n' | timeout 15 socat -t 15 - "TCP:127.0.0.1:$BIG" >"$T/resp" ||
+    fail "socat: $?"
+status_is 200 "HTTP/1.0 without Host"
+wait_for sh -c "cat '$T'/head.* 2>/dev/null | grep -q '^GET /old'"
+cat "$T"/head.* | tr -d '\r' | grep -qx "Host: 127.0.0.1:$HDRS" ||
+    fail "HTTP/1.0 without Host went on without the backend's: $(cat "$T"/head.*)"
 
 stop_clean "$(pgrep -f "$AIRLOCK run -c $T/airlock.yaml" | head -1)" airlock
 log "ok"
