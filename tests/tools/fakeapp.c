@@ -71,6 +71,27 @@ static const char usage_text[] =
 
 static char user[256];
 
+/* Answers "OK <the first line of f>" and closes f with close_f, after
+ * reading the rest (a command's output: it runs to its end), or "ERR <why>"
+ * when f is NULL. */
+static void
+answer_line(FILE *c, FILE *f, int (*close_f)(FILE *))
+{
+    char line[4096], rest[4096];
+
+    if (f == NULL) {
+        fprintf(c, "ERR %s\n", strerror(errno));
+        return;
+    }
+    if (fgets(line, sizeof(line), f) == NULL)
+        line[0] = '\0';
+    line[strcspn(line, "\n")] = '\0';
+    while (fgets(rest, sizeof(rest), f) != NULL)
+        ;
+    close_f(f);
+    fprintf(c, "OK %s\n", line);
+}
+
 /* Forks twice and leaves the grandchild in a session of its own, without
  * the fds of this process but 0-2: outside the instance's process group,
  * the way a daemon escapes. Returns 0 in the grandchild, else its pid (or
@@ -228,16 +249,7 @@ answer(FILE *c, const char *cmd, long state_wait)
     } else if (strcmp(cmd, "id") == 0) {
         fprintf(c, "%u %u\n", (unsigned)getuid(), (unsigned)getgid());
     } else if (strncmp(cmd, "read ", 5) == 0) {
-        FILE *f = fopen(cmd + 5, "r");
-        if (f == NULL) {
-            fprintf(c, "ERR %s\n", strerror(errno));
-            return;
-        }
-        if (fgets(buf, sizeof(buf), f) == NULL)
-            buf[0] = '\0';
-        buf[strcspn(buf, "\n")] = '\0';
-        fclose(f);
-        fprintf(c, "OK %s\n", buf);
+        answer_line(c, fopen(cmd + 5, "r"), fclose);
     } else if (sscanf(cmd, "write %255s", path) == 1 && strchr(cmd + 6, ' ') != NULL) {
         FILE *f = fopen(path, "w");
         if (f == NULL) {
@@ -274,18 +286,7 @@ answer(FILE *c, const char *cmd, long state_wait)
         else
             fprintf(c, "OK %d\n", id);
     } else if (strncmp(cmd, "sh ", 3) == 0) {
-        FILE *f = popen(cmd + 3, "r");
-        if (f == NULL) {
-            fprintf(c, "ERR %s\n", strerror(errno));
-            return;
-        }
-        if (fgets(buf, sizeof(buf), f) == NULL)
-            buf[0] = '\0';
-        buf[strcspn(buf, "\n")] = '\0';
-        while (fgets(path, sizeof(path), f) != NULL)
-            ;
-        pclose(f);
-        fprintf(c, "OK %s\n", buf);
+        answer_line(c, popen(cmd + 3, "r"), pclose);
     } else if (strncmp(cmd, "open ", 5) == 0) {
         int fd = open(cmd + 5, O_RDONLY);
         fprintf(c, fd >= 0 ? "OK\n" : "ERR %s\n", strerror(errno));
