@@ -30,6 +30,18 @@ sg_server() {
     wait_log "$T/$name.log" '^WAITING_LOGIN$'
 }
 
+# sg_one_user NAME DIR [ARGS]: provisions one user ($U, user0001), puts its
+# database in DIR and starts the server there (sg_server NAME DIR ARGS).
+sg_one_user() {
+    local name=$1 dir=$2
+    shift 2
+    sg_provision 1
+    U=user0001
+    mkdir -p "$dir"
+    cp "$SG/db/$U.db" "$dir/"
+    sg_server "$name" "$dir" "$@"
+}
+
 # sg_bring_in USER DIR: what the pool's provisioning hook does
 # (apps/smartgrid/state-hook.sh fetch): USER's server certificate, key and
 # database from the provisioned store into DIR.

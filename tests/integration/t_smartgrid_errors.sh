@@ -12,12 +12,8 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sg_lib.sh"
 
-sg_provision 1
-U=user0001
+sg_one_user srv "$T/inst" --max-body 64KiB
 DB=$T/inst/$U.db
-mkdir -p "$T/inst"
-cp "$SG/db/$U.db" "$DB"
-sg_server srv "$T/inst" --max-body 64KiB
 SRV=$LAST_PID
 sum=$(sha256 <"$DB")
 

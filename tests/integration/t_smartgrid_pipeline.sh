@@ -9,11 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sg_lib.sh"
 need python3
-sg_provision 1
-U=user0001
-mkdir -p "$T/inst"
-cp "$SG/db/$U.db" "$T/inst/"
-sg_server srv "$T/inst" --max-body 16KiB
+sg_one_user srv "$T/inst" --max-body 16KiB
 SRV=$LAST_PID
 sg_login $U
 

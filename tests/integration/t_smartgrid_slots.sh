@@ -15,11 +15,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sg_lib.sh"
 need python3
-sg_provision 1
-U=user0001
-mkdir -p "$T/inst"
-cp "$SG/db/$U.db" "$T/inst/"
-sg_server srv "$T/inst" --handshake-timeout 2s --idle-timeout 3s
+sg_one_user srv "$T/inst" --handshake-timeout 2s --idle-timeout 3s
 SRV=$LAST_PID
 
 # keep NAME: a keep-alive connection of the user (its certificate) that
