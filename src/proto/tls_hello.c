@@ -250,31 +250,33 @@ tls_hello_feed(struct tls_hello *h, const uint8_t *data, size_t len, size_t *use
     if (h->step == TLS_HELLO_DONE)
         return h->result;
     while (off < len && r == PARSE_AGAIN) {
-        if (h->wire >= 2 * h->cap)
-            return invalid(h, "ClientHello records larger than twice the limit (max_hello)");
         if (h->step == TLS_HELLO_RECORD_HEADER) {
             h->hdr[h->hdr_len++] = data[off++];
             h->wire++;
             r = record_header(h);
-            continue;
+        } else {
+            /* fragment bytes: up to the record's end, and no further than the
+             * handshake message (checked byte by byte while its header comes) */
+            size_t n = len - off, want = hs_want(h);
+            if (n > h->frag_left)
+                n = h->frag_left;
+            if (n > want)
+                n = want;
+            if (h->hs_len < 4 && n > 1)
+                n = 1;
+            memcpy(h->hs + h->hs_len, data + off, n);
+            h->hs_len += n;
+            h->frag_left -= n;
+            h->wire += n;
+            off += n;
+            r = handshake(h);
+            if (r == PARSE_AGAIN && h->frag_left == 0)
+                h->step = TLS_HELLO_RECORD_HEADER;
         }
-        /* fragment bytes: up to the record's end, and no further than the
-         * handshake message (checked byte by byte while its header comes) */
-        size_t n = len - off, want = hs_want(h);
-        if (n > h->frag_left)
-            n = h->frag_left;
-        if (n > want)
-            n = want;
-        if (h->hs_len < 4 && n > 1)
-            n = 1;
-        memcpy(h->hs + h->hs_len, data + off, n);
-        h->hs_len += n;
-        h->frag_left -= n;
-        h->wire += n;
-        off += n;
-        r = handshake(h);
-        if (r == PARSE_AGAIN && h->frag_left == 0)
-            h->step = TLS_HELLO_RECORD_HEADER;
+        /* as soon as it is known: a caller that offers no more than the
+         * limit (the router's peek) would otherwise wait for nothing */
+        if (r == PARSE_AGAIN && h->wire >= 2 * h->cap)
+            return invalid(h, "ClientHello records larger than twice the limit (max_hello)");
     }
     if (r == PARSE_OK && used != NULL)
         *used = off;

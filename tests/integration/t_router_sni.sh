@@ -13,7 +13,8 @@
 # unrecognized_name alert; a ClientHello written one byte at a time still
 # routes; garbage is closed at once; a silent client and a trickling one are
 # closed by the peek timeout while another client is served; a ClientHello
-# over max_hello is refused; the upstream gets a PROXY v2 header followed by
+# over max_hello is refused, and so at once is one under it in records that
+# take more than twice max_hello on the wire; the upstream gets a PROXY v2 header followed by
 # the client's ClientHello byte for byte; a directory route with no
 # instance closes cleanly (end=no_instance, the reason logged) and names
 # outside its domain get no route; metrics count each outcome; every
@@ -155,6 +156,16 @@ got=$(timeout 5 python3 "$TRICKLE" 127.0.0.1 "$STRICT" - --file "$CORPUS/browser
 [ -z "$got" ] || fail "oversized hello got an answer"
 wait_log "$T/al.log" "bad ClientHello: ClientHello larger than the limit"
 
+log "a ClientHello under max_hello in 1-byte records (6 bytes each: past twice the limit) is refused at once"
+python3 - "$CORPUS/openssl_tls13" "$T/onebyte" <<'PY'
+import sys
+h = open(sys.argv[1], "rb").read()[5:]  # the handshake message of one record
+open(sys.argv[2], "wb").write(b"".join(b"\x16\x03\x03\x00\x01" + h[i:i + 1] for i in range(len(h))))
+PY
+got=$(timeout 5 python3 "$TRICKLE" 127.0.0.1 "$STRICT" - --file "$T/onebyte" --step 100000)
+[ -z "$got" ] || fail "a hello over the wire limit got an answer"
+wait_log "$T/al.log" "bad ClientHello: ClientHello records larger than twice the limit"
+
 log "send_proxy v2: the upstream gets the header, then the ClientHello unchanged"
 timeout 5 python3 "$TRICKLE" 127.0.0.1 "$PROXY" - --file "$CORPUS/browser_grease_ech" --step 100 \
     >/dev/null 2>&1 || true
@@ -177,7 +188,7 @@ out=$(timeout 10 openssl s_client -connect "127.0.0.1:$USERS" -servername alice.
 wait_log "$T/al.log" "close relay=users conn=[0-9]+ client=[^ ]+ sni=alice.other.example target=- .*end=no_route"
 
 log "metrics count each outcome"
-for e in no_route:2 peek_timeout:2 bad_hello:2; do
+for e in no_route:2 peek_timeout:2 bad_hello:3; do
     got=$(metric airlock_connections_closed_total "relay=\"strict\",end=\"${e%%:*}\"" "$METRICS")
     [ "$got" = "${e#*:}" ] || fail "strict end=${e%%:*}: $got, expected ${e#*:}"
 done

@@ -146,6 +146,11 @@ test_split_records(void **state)
     size_t n = split_records(curl, sizeof(curl), 1, rec);
     assert_int_equal(parse_steps(&h, 1024, rec, n, 0), PARSE_INVALID);
     assert_non_null(strstr(h.err, "twice"));
+    /* exactly twice the limit, all the router peeks at, is enough to know */
+    tls_hello_init(&h, hsbuf, 1024);
+    assert_true(n > 2 * 1024);
+    assert_int_equal(tls_hello_feed(&h, rec, 2 * 1024, NULL), PARSE_INVALID);
+    assert_non_null(strstr(h.err, "twice"));
 }
 
 static void
