@@ -101,6 +101,7 @@ attest_policy_conf_load(struct attest_policy_conf *pc, char *err)
 
     attest_policy_conf_free(pc);
     if (pc->roots[0] != '\0') {
+        (void)file_stamp(pc->roots, &pc->roots_stamp);
         if ((ret = pem_load(pc->roots, &chain, err)) != 0)
             goto fail;
         if ((ret = attest_certs_split(chain, &pc->root_certs, &pc->intermediates)) != 0) {
@@ -113,6 +114,7 @@ attest_policy_conf_load(struct attest_policy_conf *pc, char *err)
         chain = NULL;
     }
     if (pc->sim_root[0] != '\0') {
+        (void)file_stamp(pc->sim_root, &pc->sim_stamp);
         if ((ret = pem_load(pc->sim_root, &sim, err)) != 0)
             goto fail;
         pc->sim_cert = sk_X509_shift(sim);
@@ -123,6 +125,13 @@ fail:
     sk_X509_pop_free(chain, X509_free);
     attest_policy_conf_free(pc);
     return ret;
+}
+
+bool
+attest_policy_files_changed(const struct attest_policy_conf *pc)
+{
+    return (pc->roots[0] != '\0' && !file_stamp_same(pc->roots, &pc->roots_stamp)) ||
+           (pc->sim_root[0] != '\0' && !file_stamp_same(pc->sim_root, &pc->sim_stamp));
 }
 
 void

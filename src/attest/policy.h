@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "attest/claims.h"
+#include "core/file.h"
 #include "core/units.h"
 
 #define ATTEST_POLICY_PATH_MAX 1024 /* roots and sim_root, NUL included */
@@ -45,6 +46,8 @@ struct attest_policy_conf {
     STACK_OF(X509) * root_certs;
     STACK_OF(X509) * intermediates;
     X509 *sim_cert;
+    /* the files', taken before they were read (attest_policy_files_changed) */
+    struct file_stamp roots_stamp, sim_stamp;
 };
 
 /* ---- policy_conf.c: pure, every build */
@@ -54,7 +57,8 @@ void attest_policy_conf_defaults(struct attest_policy_conf *pc);
 
 /* Returns true when a and b are the same settings, field by field (paths
  * by their text); the certificates loaded from them (root_certs,
- * intermediates, sim_cert) are their holder's, not compared. */
+ * intermediates, sim_cert) and the files' stamps are their holder's, not
+ * compared (attest_policy_files_changed() tells a rewritten file). */
 bool attest_policy_conf_equal(const struct attest_policy_conf *a,
                               const struct attest_policy_conf *b);
 
@@ -83,6 +87,11 @@ const char *attest_kind_name(enum attest_kind kind);
  * pc (loads again). Returns 0, or -errno with "PATH: what is wrong" in err
  * (ATTEST_ERR_MAX bytes) and nothing loaded. */
 int attest_policy_conf_load(struct attest_policy_conf *pc, char *err);
+
+/* Whether a file a loaded pc read (roots, sim_root) is not the one it read
+ * (rewritten, replaced, gone): a reload then loads it again, so that a root
+ * taken out of the file is no longer trusted. */
+bool attest_policy_files_changed(const struct attest_policy_conf *pc);
 
 /* Frees what attest_policy_conf_load() loaded; idempotent. The settings
  * stay. */

@@ -68,7 +68,7 @@ attest_kind_name(enum attest_kind kind)
 /* attest_policy_conf_equal() compares each setting: a new one must be
  * added there, and these sizes (LP64 ABIs) with it. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct attest_policy_conf) == 4712, "attest_policy_conf_equal(): compare it");
+_Static_assert(sizeof(struct attest_policy_conf) == 4824, "attest_policy_conf_equal(): compare it");
 _Static_assert(sizeof(struct attest_pcr) == 80, "attest_policy_conf_equal(): compare it");
 #endif
 

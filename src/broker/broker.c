@@ -22,6 +22,7 @@
 #include "attest/trust.h"
 #include "broker/seal.h"
 #include "broker/wrap.h"
+#include "core/file.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -110,6 +111,7 @@ struct broker {
     size_t n_secrets;
     struct kb_counts anon; /* secret="-": before a known secret is named */
     uint8_t key[SEAL_KEY_LEN];
+    struct file_stamp key_stamp; /* key_file's, taken before it was read */
     struct loop *loop;
     pthread_t thread;
     bool started;
@@ -636,6 +638,7 @@ broker_load(const struct broker_conf *conf, char *err, size_t errlen)
         }
     }
     b->conf.secrets = NULL; /* the config's array is not ours */
+    (void)file_stamp(conf->key_file, &b->key_stamp);
     if (seal_key_load(conf->key_file, false, b->key, why) != 0) {
         snprintf(err, errlen, "broker: key_file: %s", why);
         broker_stop(b);
@@ -646,6 +649,17 @@ fail:
     snprintf(err, errlen, "broker: %s", why);
     broker_stop(b);
     return NULL;
+}
+
+bool
+broker_files_changed(const struct broker *b)
+{
+    if (!file_stamp_same(b->conf.key_file, &b->key_stamp))
+        return true;
+    for (size_t i = 0; i < b->n_secrets; i++)
+        if (attest_policy_files_changed(&b->secrets[i].conf.policy))
+            return true;
+    return false;
 }
 
 static void *

@@ -14,6 +14,7 @@
 #ifndef AIRLOCK_BROKER_BROKER_H
 #define AIRLOCK_BROKER_BROKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "broker/conf.h"
@@ -30,6 +31,11 @@ struct broker *broker_load(const struct broker_conf *conf, char *err, size_t err
 /* Listens on the conf's endpoint and serves on a new thread. Returns 0, or
  * -errno with a reason in err. */
 int broker_start(struct broker *b, char *err, size_t errlen);
+
+/* Whether a file b read (key_file, a policy's roots or sim_root) is not
+ * the one it read (rewritten, replaced, gone). Any thread: what it reads
+ * is set at load. */
+bool broker_files_changed(const struct broker *b);
 
 /* Stops the thread (if started), closes every connection and frees b;
  * NULL is harmless. */

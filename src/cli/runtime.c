@@ -885,9 +885,9 @@ proxies_apply(struct runtime *rt, const struct config *cfg)
         const struct http_proxy_conf *pc = &cfg->proxies[i];
         struct http_proxy *old = find_proxy(rt->proxies, rt->n_proxies, pc->name);
         struct http_proxy *p = old;
-        /* a keyset file rewritten (a key added for rotation) counts as a
-         * change: the file is read again */
-        bool rekeyed = old != NULL && http_proxy_keysets_changed(old);
+        /* a keyset or CA file rewritten (a key added for rotation, a CA
+         * taken out) counts as a change: the file is read again */
+        bool rekeyed = old != NULL && http_proxy_files_changed(old);
         if (old == NULL || rekeyed || !http_proxy_conf_equal(http_proxy_conf(old), pc))
             p = http_proxy_new(rt->http, pc, old, &err, msg);
         if (p == NULL) {
@@ -928,6 +928,19 @@ proxies_apply(struct runtime *rt, const struct config *cfg)
 
 /* ---- relays and reload */
 
+/* Whether a trust file r read (tls:, verify:) is not the one it read: a
+ * reload then replaces r as for a changed config. */
+static bool
+relay_files_changed(const struct relay *r)
+{
+#ifdef AIRLOCK_WITH_ATTEST
+    return relay_tls_files_changed(r->tls);
+#else
+    (void)r;
+    return false;
+#endif
+}
+
 static struct relay *
 find_relay(struct relay **relays, size_t n, const char *name)
 {
@@ -955,7 +968,7 @@ relays_apply(struct runtime *rt, const struct config *cfg, char *why, size_t why
     for (i = 0; i < cfg->n_relays; i++) {
         const struct relay_conf *rc_new = &cfg->relays[i];
         struct relay *old = find_relay(rt->relays, rt->n_relays, rc_new->name);
-        if (old != NULL && relay_conf_equal(&old->conf, rc_new)) {
+        if (old != NULL && relay_conf_equal(&old->conf, rc_new) && !relay_files_changed(old)) {
             relay_ref(old);
             next[i] = old;
             continue;
@@ -1089,6 +1102,19 @@ host_refused(const struct config *cfg, const char *path, char *why, size_t len)
  * it. Returns 0 (the parts that could not be applied in rt->faults), or -1
  * with the running config kept and why[0..len) saying why (the text of the
  * log line). */
+/* Whether a file the running broker read was rewritten since: a reload
+ * then says that the broker is not reloaded, as for a changed config. */
+static bool
+broker_files_changed_rt(const struct runtime *rt)
+{
+#ifdef AIRLOCK_WITH_ATTEST
+    return rt->broker != NULL && broker_files_changed(rt->broker);
+#else
+    (void)rt;
+    return false;
+#endif
+}
+
 static int
 reload_apply(struct runtime *rt, char *why, size_t len)
 {
@@ -1114,7 +1140,7 @@ reload_apply(struct runtime *rt, char *why, size_t len)
         cfg.has_control != rt->cfg.has_control ||
         !endpoint_conf_equal(&cfg.control, &rt->cfg.control))
         apply_fault(rt, false, "directory and control: the running ones kept until the next start");
-    if (!broker_conf_equal(&cfg.broker, &rt->cfg.broker))
+    if (!broker_conf_equal(&cfg.broker, &rt->cfg.broker) || broker_files_changed_rt(rt))
         apply_fault(rt, false, "broker: the running one kept until the next start");
     /* the running broker's settings stay, each config keeping its own
      * secrets array to free */

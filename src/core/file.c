@@ -104,6 +104,14 @@ file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
            a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
+bool
+file_stamp_same(const char *path, const struct file_stamp *then)
+{
+    struct file_stamp now;
+
+    return file_stamp(path, &now) == 0 && file_stamp_equal(&now, then);
+}
+
 const char *
 file_strerror(int err)
 {

@@ -52,6 +52,10 @@ int file_stamp(const char *path, struct file_stamp *out);
  * stamp can tell. */
 bool file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b);
 
+/* Whether path is still the file stamped as *then, content and all, as far
+ * as a stamp can tell (false when it cannot be stamped now). */
+bool file_stamp_same(const char *path, const struct file_stamp *then);
+
 /* strerror(-err), and "not a regular file" for -FILE_NOT_REGULAR. */
 const char *file_strerror(int err);
 

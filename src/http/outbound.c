@@ -140,6 +140,9 @@ outbound_open(struct http_proxy *p, char *msg)
                       "are refused (403)",
                       pc->name, pc->routes[i].name, host);
     }
+    /* before the read: a file replaced meanwhile differs at the next reload */
+    if (pc->ca_file[0] != '\0')
+        (void)file_stamp(pc->ca_file, &p->ca_stamp);
     return (p->tls = client_ctx(pc, msg, HTTP_MSG_MAX)) != NULL ? 0 : -EINVAL;
 }
 

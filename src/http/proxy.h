@@ -77,10 +77,11 @@ void http_proxy_unref(struct http_proxy *p);
 
 const struct http_proxy_conf *http_proxy_conf(const struct http_proxy *p);
 
-/* Whether a keyset file of p's routes is not the one p read (rewritten,
- * replaced, gone): a reload then starts p afresh, as for a changed config,
- * so that a key added to the file (rotation) is used. */
-bool http_proxy_keysets_changed(const struct http_proxy *p);
+/* Whether a keyset file of p's routes, or its ca_file, is not the one p
+ * read (rewritten, replaced, gone): a reload then starts p afresh, as for a
+ * changed config, so that a key added to the file (rotation) is used, and a
+ * CA taken out of ca_file is no longer trusted. */
+bool http_proxy_files_changed(const struct http_proxy *p);
 
 /* Appends the Prometheus text of proxies[0..n) (docs/observability.md). */
 void http_proxy_render(struct http_proxy *const *proxies, size_t n, struct strbuf *out);

@@ -129,7 +129,8 @@ struct http_proxy {
     struct http_env *env;
     struct http_stats *stats;
     struct route_rt *routes;
-    struct ssl_ctx_st *tls; /* outbound: the client context upstreams are verified with */
+    struct ssl_ctx_st *tls;     /* outbound: the client context upstreams are verified with */
+    struct file_stamp ca_stamp; /* outbound: ca_file's, taken before it was read */
     atomic_int refs;
     int listen_fd;
     struct acceptor acceptor; /* listen_fd's, while accepting */

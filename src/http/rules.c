@@ -125,13 +125,13 @@ route_rewrite(struct sess *s, bool encrypt, const char *in, size_t len, enum htt
 #endif
 
 bool
-http_proxy_keysets_changed(const struct http_proxy *p)
+http_proxy_files_changed(const struct http_proxy *p)
 {
+    if (p->conf.ca_file[0] != '\0' && !file_stamp_same(p->conf.ca_file, &p->ca_stamp))
+        return true;
     for (size_t i = 0; i < p->conf.n_routes; i++) {
         const char *file = http_route_keyset(&p->conf, i);
-        struct file_stamp now;
-        if (file != NULL &&
-            (file_stamp(file, &now) != 0 || !file_stamp_equal(&now, &p->routes[i].ks_stamp)))
+        if (file != NULL && !file_stamp_same(file, &p->routes[i].ks_stamp))
             return true;
     }
     return false;

@@ -56,7 +56,8 @@ struct relay_tls {
     const struct attest_provider *provider;
     EVP_PKEY *sim_root_key; /* provider sim: the root it signs under */
     X509 *sim_root;
-    pthread_mutex_t lock; /* cur, and the fresh-evidence bucket */
+    struct file_stamp sim_root_stamp; /* its file's, taken before it was read */
+    pthread_mutex_t lock;             /* cur, and the fresh-evidence bucket */
     struct tls_gen *cur;
     double tokens; /* fresh evidence that may be made now (<= fresh_rate) */
     uint64_t refilled_ms;
@@ -261,6 +262,17 @@ relay_tls_check_host(const struct relay_conf *rc, char *why, size_t len)
     return ret;
 }
 
+bool
+relay_tls_files_changed(const struct relay_tls *t)
+{
+    if (t == NULL)
+        return false;
+    const struct relay_conf *rc = &t->relay->conf;
+    if (rc->tls.sim_root[0] != '\0' && !file_stamp_same(rc->tls.sim_root, &t->sim_root_stamp))
+        return true;
+    return rc->verify.enabled && attest_policy_files_changed(&t->policy);
+}
+
 /* tls: the sim root, the first generation. */
 static int
 server_open(struct relay_tls *t, char *err)
@@ -272,9 +284,11 @@ server_open(struct relay_tls *t, char *err)
     t->tokens = tc->fresh_rate;
     t->refilled_ms = loop_clock_ms();
     t->provider = attest_provider_find(tc->provider);
-    if (tc->sim_root[0] != '\0' &&
-        (rc = sim_root_read(tc->sim_root, &t->sim_root_key, &t->sim_root, err)) != 0)
-        return rc;
+    if (tc->sim_root[0] != '\0') {
+        (void)file_stamp(tc->sim_root, &t->sim_root_stamp); /* before the read */
+        if ((rc = sim_root_read(tc->sim_root, &t->sim_root_key, &t->sim_root, err)) != 0)
+            return rc;
+    }
     if ((t->cur = gen_new(t, time(NULL), err)) == NULL)
         return -EINVAL;
     log_info("relay=%s tls listener ready provider=%s%s expires_in=%llds", t->relay->conf.name,

@@ -31,6 +31,12 @@ int relay_tls_open(struct relay *r);
  * Returns 0, or -errno with "KEY: what is wrong" in why (len bytes). */
 int relay_tls_check_host(const struct relay_conf *rc, char *why, size_t len);
 
+/* Whether a file t read (tls:'s sim root, verify:'s roots and sim root) is
+ * not the one it read (rewritten, replaced, gone): a reload then replaces
+ * the relay as for a changed config, so that a root taken out of a file is
+ * no longer trusted. NULL: false. */
+bool relay_tls_files_changed(const struct relay_tls *t);
+
 /* Starts renewing t's certificate on loop (the accepting loop). */
 void relay_tls_start(struct relay_tls *t, struct loop *loop);
 
