@@ -80,7 +80,9 @@ struct attest_claims {
 };
 
 /* The trust anchors and expectations one verification applies. A zeroed
- * policy (plus now and roots) accepts any authentic non-debug evidence. */
+ * policy (plus now and roots) accepts any authentic evidence: SNP and TDX
+ * refuse a debug guest unless allow_debug, but a Nitro enclave in debug
+ * mode differs only by its PCRs (all zero), which only npcrs pins. */
 struct attest_policy {
     time_t now;             /* verify as of this time; never read from the clock here */
     STACK_OF(X509) * roots; /* pinned roots (borrowed); NULL: the verifier's default */

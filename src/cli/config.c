@@ -563,6 +563,11 @@ node_pcrs(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, 
     (void)row;
     if (v->type != YAML_MAPPING_NODE)
         return conf_fail(c, conf_line(v), key, EXPECT_PCRS);
+    /* an empty one would read as a pin and pin nothing: any enclave, of any
+     * image, debug mode included */
+    if (v->data.mapping.pairs.start == v->data.mapping.pairs.top)
+        return conf_fail(c, conf_line(v), key,
+                         EXPECT_PCRS ": at least one (without pcrs, no PCR is pinned)");
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
         const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
         const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);

@@ -2651,6 +2651,10 @@ test_broker_policy(void **state)
     expect_error(SECRET("{pcrs: {32: AB}}"),
                  "airlock.yaml:7: broker.secrets[0].policy.pcrs: expected a mapping of PCR index "
                  "(0-31) to hex ({0: HEX, 8: HEX}): '32' is no PCR index");
+    expect_error(SECRET("{pcrs: {}}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.pcrs: expected a mapping of PCR index "
+                 "(0-31) to hex ({0: HEX, 8: HEX}): at least one (without pcrs, no PCR is "
+                 "pinned)");
     expect_error(SECRET("{pcrs: {1: AB, 01: CD}}"),
                  "airlock.yaml:7: broker.secrets[0].policy.pcrs.1: expected each PCR once");
     expect_error(SECRET("{pcrs: {1: XY}}"), "airlock.yaml:7: broker.secrets[0].policy.pcrs.1: "
