@@ -30,6 +30,13 @@ enum attest_kind {
     ATTEST_KIND_TDX,
 };
 
+/* "nitro", "snp" or "tdx". */
+static inline const char *
+attest_kind_name(enum attest_kind kind)
+{
+    return kind == ATTEST_KIND_SNP ? "snp" : kind == ATTEST_KIND_TDX ? "tdx" : "nitro";
+}
+
 /* Why evidence was not accepted: decoding, trust (signature, chain, time),
  * or the caller's policy. Each comes with a one-line message. */
 enum attest_result {
@@ -84,6 +91,7 @@ struct attest_claims {
  * refuse a debug guest unless allow_debug, but a Nitro enclave in debug
  * mode differs only by its PCRs (all zero), which only npcrs pins. */
 struct attest_policy {
+    enum attest_kind kind;  /* RA-TLS: the evidence must be of this type (ratls.h) */
     time_t now;             /* verify as of this time; never read from the clock here */
     STACK_OF(X509) * roots; /* pinned roots (borrowed); NULL: the verifier's default */
     X509 *sim_root;         /* trusted sim root (borrowed), NULL: sim evidence refused */

@@ -138,6 +138,7 @@ void
 attest_policy_conf_fill(const struct attest_policy_conf *pc, time_t now, struct attest_policy *pol)
 {
     memset(pol, 0, sizeof(*pol));
+    pol->kind = pc->type;
     pol->now = now;
     pol->roots = pc->root_certs;
     pol->sim_root = pc->sim_cert;

@@ -76,9 +76,6 @@ const char *attest_policy_snp_only(const struct attest_policy_conf *pc);
 /* Reads "nitro", "snp" or "tdx" into *kind; returns 0 or -EINVAL. */
 int attest_policy_type_parse(const char *s, enum attest_kind *kind);
 
-/* "nitro", "snp" or "tdx". */
-const char *attest_kind_name(enum attest_kind kind);
-
 /* ---- policy.c: needs OpenSSL */
 
 /* Loads the certificates pc's roots and sim_root name (regular files, PEM,

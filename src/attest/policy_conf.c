@@ -59,12 +59,6 @@ attest_policy_type_parse(const char *s, enum attest_kind *kind)
     return -EINVAL;
 }
 
-const char *
-attest_kind_name(enum attest_kind kind)
-{
-    return kind == ATTEST_KIND_SNP ? "snp" : kind == ATTEST_KIND_TDX ? "tdx" : "nitro";
-}
-
 /* attest_policy_conf_equal() compares each setting: a new one must be
  * added there, and these sizes (LP64 ABIs) with it. */
 #if defined(__x86_64__) || defined(__aarch64__)

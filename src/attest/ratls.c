@@ -377,22 +377,28 @@ fail:
 
 /* ---- verifying */
 
-/* Can evidence of format f be held to pol? A policy that pins what the
- * format does not carry must not pass by being ignored: the fields of
- * another kind (attest_policy_fits()), and user_data, which RA-TLS evidence
- * spends on the hash of its claims. */
+/* Can evidence of format f be held to pol? Only when it is of pol's type,
+ * and a policy that pins what the format does not carry must not pass by
+ * being ignored: the fields of another kind (attest_policy_fits()), and
+ * user_data, which RA-TLS evidence spends on the hash of its claims. */
 static enum attest_result
 format_fits(const struct attest_policy *pol, enum ratls_format f, char *err)
 {
+    enum attest_kind kind = f == RATLS_FMT_NITRO ? ATTEST_KIND_NITRO : ATTEST_KIND_TDX;
+
     switch (f) {
     case RATLS_FMT_NITRO:
     case RATLS_FMT_TDX:
+        /* the evidence chose its verifier by its format: a policy that pins
+         * nothing of another type's would be met by any of its evidence */
+        if (kind != pol->kind)
+            return attest_fail(err, ATTEST_POLICY, "ratls: %s evidence, the policy is for %s",
+                               attest_kind_name(kind), attest_kind_name(pol->kind));
         if (pol->user_data.present)
             return attest_fail(err, ATTEST_POLICY,
                                "ratls: the policy pins user data, and RA-TLS evidence carries the "
                                "hash of its claims there (refused, not ignored)");
-        return attest_policy_fits(pol, f == RATLS_FMT_NITRO ? ATTEST_KIND_NITRO : ATTEST_KIND_TDX,
-                                  err);
+        return attest_policy_fits(pol, kind, err);
     case RATLS_FMT_SNP:
         return attest_fail(err, ATTEST_UNTRUSTED,
                            "ratls: SEV-SNP evidence needs its VCEK, which the RA-TLS evidence "

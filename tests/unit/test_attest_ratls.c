@@ -181,6 +181,12 @@ test_policy(void **state)
     /* PCR 0 met */
     memset(pol.pcrs[0].value, 0, sizeof(pol.pcrs[0].value));
     assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_OK);
+    /* evidence of another type than the policy's: refused, even by a
+     * policy that pins nothing that type carries */
+    pol = trusting(now);
+    pol.kind = ATTEST_KIND_TDX;
+    assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_POLICY);
+    assert_non_null(strstr(err, "nitro evidence, the policy is for tdx"));
     /* a measurement (SNP/TDX) pinned against nitro evidence: never ignored */
     pol = trusting(now);
     pol.measurement = (struct attest_blob){.present = true, .len = 48};
