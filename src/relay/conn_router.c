@@ -202,7 +202,11 @@ router_step(struct conn *c)
         return;
     }
     /* ASSIGNING: nothing is read while the directory is asked; a client
-     * that leaves cancels the request */
+     * that leaves cancels the request. A FIN counts as leaving: a half-close
+     * cannot be told from a close here, and a TLS client that sent its FIN
+     * after its ClientHello can no longer finish a handshake (it owes the
+     * server its Finished), so nothing it sent could have been served; a
+     * flood of hellos and FINs holds no reservation */
     if (c->client.hup)
         conn_close(c, END_EOF);
 }
