@@ -414,13 +414,25 @@ fold_equal(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return i == an && j == bn;
 }
 
+/* Whether name[0..n) is idx in decimal, as JavaScript writes an index
+ * ("0", "12"; not "00" or "+1"). */
+static bool
+names_index(const uint8_t *name, size_t n, size_t idx)
+{
+    char dec[24];
+    int len = snprintf(dec, sizeof(dec), "%zu", idx);
+
+    return (size_t)len == n && memcmp(dec, name, n) == 0;
+}
+
 /* The set of a member named name[0..n) (name != NULL) or of element idx of
  * an array, from its parent's set; NULL when no state survives. *ambiguous
- * is set when a rule's name step that the member did not match equals its
- * name once folded (fold_equal). */
+ * is set (to why) when a rule's name step that the member did not match equals its
+ * name once folded (fold_equal), or when an index step faces a member named
+ * by that index, or a name step naming an index faces that element. */
 static const uint64_t *
 step_set(const struct field_rules *rules, const uint64_t *parent, uint64_t *child,
-         const uint8_t *name, size_t n, size_t idx, bool *ambiguous)
+         const uint8_t *name, size_t n, size_t idx, const char **ambiguous)
 {
     bool any = false;
     memset(child, 0, rules->nwords * sizeof(*child));
@@ -438,7 +450,15 @@ step_set(const struct field_rules *rules, const uint64_t *parent, uint64_t *chil
                        (st->kind == STEP_INDEX && name == NULL && st->index == idx);
             if (!hit && st->kind == STEP_NAME && name != NULL &&
                 fold_equal((const uint8_t *)st->name, st->name_len, name, n))
-                *ambiguous = true;
+                *ambiguous = "differs from a rule's only in case";
+            /* JavaScript and PHP read o[0] and o["0"] alike: an index step
+             * facing a member "0", or a name step "0" facing element 0 */
+            if (!hit &&
+                ((st->kind == STEP_INDEX && name != NULL && names_index(name, n, st->index)) ||
+                 (st->kind == STEP_NAME && name == NULL &&
+                  names_index((const uint8_t *)st->name, st->name_len, idx))))
+                *ambiguous = name != NULL ? "names an index a rule takes"
+                                          : "is an index a rule names as a member";
             if (st->descent) {
                 child[w] |= 1ull << (b % 64);
                 any = true;
@@ -511,13 +531,12 @@ member_name(struct rw *rw, const uint64_t *set, uint64_t *child, const uint64_t 
             return malformed(rw, "U+0000 in a member name");
     }
     if (set != NULL) { /* encrypt only */
-        bool ambiguous = false;
+        const char *ambiguous = NULL;
         *cs = step_set(rw->rules, set, child, name, n, 0, &ambiguous);
-        if (ambiguous)
+        if (ambiguous != NULL)
             return field_fail(rw->err, FIELD_AMBIGUOUS,
-                              "member name at byte %zu differs from a rule's only in case: "
-                              "a backend could read it as the rule's",
-                              rw->pos);
+                              "member name at byte %zu %s: a backend could read it as the rule's",
+                              rw->pos, ambiguous);
     }
     skip_ws(rw);
     if (rw->pos >= rw->len || rw->in[rw->pos] != ':')
@@ -541,8 +560,15 @@ container(struct rw *rw, unsigned depth, const uint64_t *set)
         bool more = false;
         if (close == '}' && (r = member_name(rw, set, child, &cs)) != FIELD_OK)
             return r;
-        if (close == ']' && set != NULL)
-            cs = step_set(rw->rules, set, child, NULL, 0, idx, NULL);
+        if (close == ']' && set != NULL) {
+            const char *ambiguous = NULL;
+            cs = step_set(rw->rules, set, child, NULL, 0, idx, &ambiguous);
+            if (ambiguous != NULL)
+                return field_fail(rw->err, FIELD_AMBIGUOUS,
+                                  "element %zu at byte %zu %s: a backend could read it as the "
+                                  "rule's",
+                                  idx, rw->pos, ambiguous);
+        }
         if ((r = value(rw, depth + 1, cs)) != FIELD_OK ||
             (r = next_item(rw, close, &more)) != FIELD_OK)
             return r;

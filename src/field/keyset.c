@@ -3,6 +3,7 @@
  * serves two algorithms), the contexts keyed once, the nonce pool. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "core/file.h"
 #include "field/field_int.h"
@@ -112,17 +114,26 @@ unhex(const char *s, uint8_t *out, size_t n)
     return 0;
 }
 
-/* The key strings of the parsed document are wiped before it is freed. */
+/* Wipes every string under node: the keys, wherever a malformed file put
+ * them. */
+static void
+wipe_strings(cJSON *node)
+{
+    cJSON *c;
+
+    cJSON_ArrayForEach(c, node)
+    {
+        if (cJSON_IsString(c))
+            OPENSSL_cleanse(c->valuestring, strlen(c->valuestring));
+        wipe_strings(c);
+    }
+}
+
+/* The strings of the parsed document are wiped before it is freed. */
 static void
 doc_free(cJSON *doc)
 {
-    cJSON *keys = cJSON_GetObjectItemCaseSensitive(doc, "keys"), *k;
-    cJSON_ArrayForEach(k, keys)
-    {
-        cJSON *v = cJSON_GetObjectItemCaseSensitive(k, "key");
-        if (cJSON_IsString(v))
-            OPENSSL_cleanse(v->valuestring, strlen(v->valuestring));
-    }
+    wipe_strings(doc);
     cJSON_Delete(doc);
 }
 
@@ -133,19 +144,73 @@ fail_einval(char *err, const char *msg)
     return -EINVAL;
 }
 
+/* A name that two members of one object of node share, or NULL: cJSON
+ * keeps both and finds the first, so "primary" given twice (a rotation
+ * that added a line and kept the old one) would quietly keep the old key. */
+static const char *
+duplicate_member(const cJSON *node)
+{
+    const cJSON *a, *b;
+    const char *d;
+
+    cJSON_ArrayForEach(a, node)
+    {
+        if (cJSON_IsObject(node))
+            for (b = a->next; b != NULL; b = b->next)
+                if (strcmp(a->string, b->string) == 0)
+                    return a->string;
+        if ((d = duplicate_member(a)) != NULL)
+            return d;
+    }
+    return NULL;
+}
+
+/* Whether text[0..len) holds a NUL, raw or escaped (\u0000): cJSON's
+ * strings end there, so what followed would be quietly dropped. */
+static bool
+has_nul(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\0')
+            return true;
+        if (text[i] == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && i + 5 < len && strncmp(text + i + 2, "0000", 4) == 0)
+                return true;
+            i++; /* the escaped character */
+        }
+    }
+    return false;
+}
+
 int
 field_keyset_parse(const char *text, size_t len, struct field_keyset **out, char *err)
 {
     struct field_keyset *ks = NULL;
     uint8_t master[MASTER_LEN];
+    uint8_t(*digests)[SHA256_DIGEST_LENGTH] = NULL; /* of the keys so far: none twice */
     int rc = -EINVAL;
-    cJSON *doc = cJSON_ParseWithLength(text, len);
+    const char *end = NULL, *dup;
+    cJSON *doc = cJSON_ParseWithLengthOpts(text, len, &end, false);
     cJSON *tenant = cJSON_GetObjectItemCaseSensitive(doc, "tenant");
     cJSON *primary = cJSON_GetObjectItemCaseSensitive(doc, "primary");
     cJSON *keys = cJSON_GetObjectItemCaseSensitive(doc, "keys"), *k;
 
     if (!cJSON_IsObject(doc)) {
         rc = fail_einval(err, "not a JSON object");
+        goto fail;
+    }
+    while (end < text + len && strchr(" \t\r\n", *end) != NULL)
+        end++;
+    if (end != text + len) {
+        rc = fail_einval(err, "text after the JSON object");
+        goto fail;
+    }
+    if (has_nul(text, len)) {
+        rc = fail_einval(err, "a NUL (\\u0000) in a string");
+        goto fail;
+    }
+    if ((dup = duplicate_member(doc)) != NULL) {
+        snprintf(err, FIELD_ERR_MAX, "\"%.40s\" is given twice in one object", dup);
         goto fail;
     }
     if (!cJSON_IsString(tenant) || !id_ok(tenant->valuestring)) {
@@ -162,7 +227,9 @@ field_keyset_parse(const char *text, size_t len, struct field_keyset **out, char
         goto fail;
     }
     ks = calloc(1, sizeof(*ks));
-    if (ks == NULL || (ks->keys = calloc((size_t)nkeys, sizeof(*ks->keys))) == NULL) {
+    digests = calloc((size_t)nkeys, sizeof(*digests));
+    if (ks == NULL || digests == NULL ||
+        (ks->keys = calloc((size_t)nkeys, sizeof(*ks->keys))) == NULL) {
         rc = -ENOMEM;
         snprintf(err, FIELD_ERR_MAX, "out of memory");
         goto fail;
@@ -188,6 +255,21 @@ field_keyset_parse(const char *text, size_t len, struct field_keyset **out, char
                      id->valuestring);
             goto fail;
         }
+        /* all zero (a placeholder left in), or one key under two ids: no
+         * key of its own */
+        static const uint8_t zero[MASTER_LEN];
+        if (CRYPTO_memcmp(master, zero, MASTER_LEN) == 0) {
+            snprintf(err, FIELD_ERR_MAX, "keys[%zu].key (%s): all zero: expected 32 random bytes",
+                     i, id->valuestring);
+            goto fail;
+        }
+        SHA256(master, MASTER_LEN, digests[i]);
+        for (size_t j = 0; j < i; j++)
+            if (CRYPTO_memcmp(digests[i], digests[j], sizeof(digests[i])) == 0) {
+                snprintf(err, FIELD_ERR_MAX, "keys[%zu].key (%s): the same key as keys[%zu] (%s)",
+                         i, id->valuestring, j, ks->keys[j].id);
+                goto fail;
+            }
         snprintf(ks->keys[i].id, sizeof(ks->keys[i].id), "%s", id->valuestring);
         ks->nkeys++;
         if (key_open(&ks->keys[i], master) != 0) {
@@ -200,16 +282,24 @@ field_keyset_parse(const char *text, size_t len, struct field_keyset **out, char
             ks->primary = i;
     }
     if (ks->primary == SIZE_MAX) {
-        snprintf(err, FIELD_ERR_MAX, "\"primary\": no key has the id %.*s", FIELD_KEY_ID_MAX,
-                 primary->valuestring);
+        /* echoed only when it is an id: a key pasted there is not */
+        if (id_ok(primary->valuestring))
+            snprintf(err, FIELD_ERR_MAX, "\"primary\": no key has the id %s", primary->valuestring);
+        else
+            fail_einval(err, "\"primary\": expected the id of one of the keys (1-32 characters "
+                             "A-Z a-z 0-9 _ -)");
         goto fail;
     }
     OPENSSL_cleanse(master, sizeof(master));
     doc_free(doc);
+    free(digests);
     *out = ks;
     return 0;
 fail:
     OPENSSL_cleanse(master, sizeof(master));
+    if (digests != NULL)
+        OPENSSL_cleanse(digests, (size_t)cJSON_GetArraySize(keys) * sizeof(*digests));
+    free(digests);
     doc_free(doc);
     field_keyset_free(&ks);
     return rc;
@@ -226,7 +316,8 @@ field_keyset_load(const char *path, struct field_keyset **out, char *err)
     int fd = file_open_regular(path, O_RDONLY | O_NOFOLLOW, 0, &st);
 
     if (fd < 0) {
-        snprintf(err, FIELD_ERR_MAX, "%s: %s", path, file_strerror(fd));
+        snprintf(err, FIELD_ERR_MAX, "%s: %s", path,
+                 fd == -ELOOP ? "a symbolic link (name the keys' file itself)" : file_strerror(fd));
         return fd == -FILE_NOT_REGULAR ? -EPERM : fd;
     }
     rc = -EPERM;

@@ -813,6 +813,11 @@ test_lookalike_names(void **state)
     expect_marks("$['größe']", "{\"größe\": 1}", "{\"größe\": \"T\"}", 1);
     expect_refused("$['σ']", "{\"Σ\": 1}", FIELD_AMBIGUOUS);
     expect_refused("$['σ']", "{\"ς\": 1}", FIELD_AMBIGUOUS); /* final sigma */
+    /* an index and a member named by it are one to JavaScript and PHP */
+    expect_refused("$.items[0]", "{\"items\": {\"0\": \"s1\"}}", FIELD_AMBIGUOUS);
+    expect_refused("$.a.12", "{\"a\": [0,1,2,3,4,5,6,7,8,9,10,11,12]}", FIELD_AMBIGUOUS);
+    expect_marks("$.items[0]", "{\"items\": {\"00\": 1, \"1\": 2}}",
+                 "{\"items\": {\"00\": 1, \"1\": 2}}", 0);
     /* the exact name still matches; other names, and names at levels no rule
      * reaches, pass */
     expect_marks("$.card.number", "{\"card\": {\"number\": 1, \"numbers\": 2}}",
@@ -907,6 +912,31 @@ test_keyset_text(void **state)
         {"{\"tenant\": \"t\", \"primary\": \"k9\", \"keys\": [{\"id\": \"k1\", \"key\": \"" K1
          "\"}]}",
          "no key has the id k9"},
+        /* a key pasted as the primary is not echoed (checked below) */
+        {"{\"tenant\": \"t\", \"primary\": \"" K1 "\", \"keys\": [{\"id\": \"k1\", \"key\": \"" K1
+         "\"}]}",
+         "\"primary\": expected the id of one of the keys"},
+        /* what cJSON would take quietly: a member twice (the first wins),
+         * text after the object, a NUL that ends a string early */
+        {"{\"tenant\": \"t\", \"primary\": \"k1\", \"primary\": \"k2\", \"keys\": [{\"id\": "
+         "\"k1\", \"key\": \"" K1 "\"}, {\"id\": \"k2\", \"key\": \"" K2 "\"}]}",
+         "\"primary\" is given twice in one object"},
+        {"{\"tenant\": \"t\", \"primary\": \"k1\", \"keys\": [{\"id\": \"k1\", \"key\": \"" K1
+         "\", \"key\": \"" K2 "\"}]}",
+         "\"key\" is given twice in one object"},
+        {"{\"tenant\": \"t\", \"primary\": \"k1\", \"keys\": [{\"id\": \"k1\", \"key\": \"" K1
+         "\"}]} {",
+         "text after the JSON object"},
+        {"{\"tenant\": \"t\", \"primary\": \"k1\\u0000x\", \"keys\": [{\"id\": \"k1\", \"key\": "
+         "\"" K1 "\"}]}",
+         "a NUL"},
+        /* no key of its own: all zero, or another id's key */
+        {"{\"tenant\": \"t\", \"primary\": \"k1\", \"keys\": [{\"id\": \"k1\", \"key\": \""
+         "0000000000000000000000000000000000000000000000000000000000000000\"}]}",
+         "keys[0].key (k1): all zero"},
+        {"{\"tenant\": \"t\", \"primary\": \"k1\", \"keys\": [{\"id\": \"k1\", \"key\": \"" K1
+         "\"}, {\"id\": \"k2\", \"key\": \"" K1 "\"}]}",
+         "keys[1].key (k2): the same key as keys[0] (k1)"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct field_keyset *ks = NULL;
@@ -951,6 +981,7 @@ test_keyset_file(void **state)
     /* a symlink, a directory, a missing file */
     assert_int_equal(symlink(path, link), 0);
     assert_int_equal(field_keyset_load(link, &ks, err), -ELOOP);
+    assert_non_null(strstr(err, "a symbolic link"));
     assert_int_equal(field_keyset_load(dir, &ks, err), -EPERM);
     assert_non_null(strstr(err, "not a regular file"));
     unlink(link);
