@@ -20,10 +20,14 @@
 #include "proto/ctl.h"
 
 #define CTL_TIMEOUT_MS 5000
-/* connections open at once: a command takes milliseconds (an assign at most
- * assign_wait), so the oldest makes room; a tcp or vsock control endpoint
- * is open to whoever can connect, and those who connect and say nothing
- * push out only each other, not airlock's file descriptors */
+/* connections open at once. A newcomer takes the place of the oldest that
+ * has not sent its whole command yet; one whose command is being run (a
+ * directory request: an assign waits up to assign_wait) or answered is
+ * never pushed out, and when every one is, the newcomer is closed. So on a
+ * tcp or vsock control endpoint, open to whoever can connect, those who
+ * say nothing push out only each other, and the directory runs at most
+ * this many of the endpoint's requests at once (a closed connection's
+ * request would still run: a flood of them stalled the routers' assigns) */
 #define CONNS_MAX 32
 #define CLIENT_TIMEOUT_MS 15000
 
@@ -477,6 +481,18 @@ peer_allowed(const struct control *c, int fd, char *who, size_t wholen)
     return ok;
 }
 
+/* The oldest connection still reading its command, or NULL. */
+static struct ctl_conn *
+oldest_reading(struct control *c)
+{
+    for (struct list *p = c->conns.prev; p != &c->conns; p = p->prev) {
+        struct ctl_conn *cc = list_entry(p, struct ctl_conn, link);
+        if (cc->state == CC_READING)
+            return cc;
+    }
+    return NULL;
+}
+
 static void
 control_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
@@ -484,8 +500,14 @@ control_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t
     char who[48];
     (void)peer, (void)len;
 
-    if (c->n_conns >= CONNS_MAX)
-        conn_close(list_entry(c->conns.prev, struct ctl_conn, link));
+    if (c->n_conns >= CONNS_MAX) {
+        struct ctl_conn *old = oldest_reading(c);
+        if (old == NULL) { /* every one is being served: CONNS_MAX (above) */
+            close(fd);
+            return;
+        }
+        conn_close(old);
+    }
     struct ctl_conn *cc = calloc(1, sizeof(*cc));
     if (cc == NULL ||
         io_start(c->loop, &cc->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, conn_event, cc) != 0) {
