@@ -900,6 +900,8 @@ static const struct conf_row relay_rows[] = {
      .max = CONF_ALLOW_MAX, .expect = EXPECT_RULE, .list = &allow_list, .flags = BOTH},
     {.name = "max_connections", .set = conf_set_uint, .off = RC(max_connections),
      .max = CONF_MAXCONN_MAX, .expect = EXPECT_MAXCONN, .flags = BOTH},
+    {.name = "max_unproven_per_client", .set = conf_set_uint, .off = RC(max_unproven_per_client),
+     .max = CONF_MAXCONN_MAX, .expect = EXPECT_MAXCONN, .flags = BOTH},
     {.name = "connect_timeout", .set = conf_set_duration, .off = RC(connect_timeout_ms),
      .expect = EXPECT_DURATION, .flags = BOTH},
     {.name = "idle_timeout", .set = conf_set_duration, .off = RC(idle_timeout_ms),

@@ -213,7 +213,7 @@ render(struct strbuf *out, void *arg)
         {"airlock_connections_total", "counter", "Connections accepted.",
          offsetof(struct relay_stats, total)},
         {"airlock_connections_refused_total", "counter",
-         "Connections refused by the allowlist or max_connections.",
+         "Connections refused by the allowlist, max_connections or max_unproven_per_client.",
          offsetof(struct relay_stats, refused)},
         {"airlock_connect_errors_total", "counter", "Failed or timed out connects to the target.",
          offsetof(struct relay_stats, connect_errors)},

@@ -4,7 +4,21 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "net/transport.h"
+
+#define CLIENT_BUCKETS 1024
+
+/* One client's unproven connections in a group; freed when it holds none. */
+struct unproven_client {
+    struct unproven_client *next; /* in its bucket */
+    unsigned held;
+    char key[TRANSPORT_CLIENT_MAX];
+};
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct list registry = {&registry, &registry};
@@ -23,6 +37,8 @@ unproven_group_init(struct unproven_group *g, struct loop *const *loops, size_t 
         s->loop = loops[i];
         s->group = g;
     }
+    pthread_mutex_init(&g->clients_lock, NULL);
+    g->clients = NULL;
     pthread_mutex_lock(&registry_lock);
     list_add_tail(&registry, &g->link);
     pthread_mutex_unlock(&registry_lock);
@@ -39,6 +55,15 @@ unproven_group_fini(struct unproven_group *g)
     pthread_mutex_unlock(&registry_lock);
     free(g->shares);
     g->shares = NULL;
+    for (size_t i = 0; g->clients != NULL && i < CLIENT_BUCKETS; i++) {
+        while (g->clients[i] != NULL) {
+            struct unproven_client *u = g->clients[i];
+            g->clients[i] = u->next;
+            free(u);
+        }
+    }
+    free(g->clients);
+    pthread_mutex_destroy(&g->clients_lock);
 }
 
 void
@@ -107,6 +132,79 @@ unproven_unclaim(struct unproven_share *s)
 {
     atomic_fetch_sub(&s->claimed, 1);
 }
+
+/* ---- counts by client */
+
+/* The bucket of key: FNV-1a seeded with a random number, so that nobody
+ * picks addresses that all fall in one. */
+static struct unproven_client **
+client_bucket(struct unproven_group *g, const char *key)
+{
+    uint64_t h = 14695981039346656037u ^ g->clients_seed;
+
+    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++)
+        h = (h ^ *p) * 1099511628211u;
+    return &g->clients[(h ^ h >> 32) % CLIENT_BUCKETS];
+}
+
+int
+unproven_client_take(struct unproven_group *g, const char *key, unsigned max,
+                     struct unproven_client **held)
+{
+    struct unproven_client *u;
+    int rc = 0;
+
+    *held = NULL;
+    if (max == 0)
+        return 0;
+    pthread_mutex_lock(&g->clients_lock);
+    if (g->clients == NULL) {
+        if (getrandom(&g->clients_seed, sizeof(g->clients_seed), GRND_NONBLOCK) !=
+            (ssize_t)sizeof(g->clients_seed))
+            g->clients_seed = (uint64_t)loop_clock_ns();
+        g->clients = calloc(CLIENT_BUCKETS, sizeof(*g->clients));
+    }
+    struct unproven_client **bucket = g->clients != NULL ? client_bucket(g, key) : NULL;
+    for (u = bucket != NULL ? *bucket : NULL; u != NULL && strcmp(u->key, key) != 0; u = u->next)
+        ;
+    if (bucket == NULL) {
+        rc = -ENOMEM;
+    } else if (u != NULL && u->held >= max) {
+        rc = -EBUSY;
+    } else if (u == NULL && (u = calloc(1, sizeof(*u))) == NULL) {
+        rc = -ENOMEM;
+    } else {
+        if (u->held++ == 0) {
+            snprintf(u->key, sizeof(u->key), "%s", key);
+            u->next = *bucket;
+            *bucket = u;
+        }
+        *held = u;
+    }
+    pthread_mutex_unlock(&g->clients_lock);
+    return rc;
+}
+
+void
+unproven_client_give(struct unproven_group *g, struct unproven_client **held)
+{
+    struct unproven_client *u = *held;
+
+    if (u == NULL)
+        return;
+    *held = NULL;
+    pthread_mutex_lock(&g->clients_lock);
+    if (--u->held == 0) {
+        struct unproven_client **p = client_bucket(g, u->key);
+        while (*p != u)
+            p = &(*p)->next;
+        *p = u->next;
+        free(u);
+    }
+    pthread_mutex_unlock(&g->clients_lock);
+}
+
+/* ---- evictions */
 
 /* A reference to g's owner, unless its count is 0 (it is going). */
 static bool

@@ -18,18 +18,28 @@
  * thread). The group is kept by what outlives the listener's reloads (its
  * counters), so a newcomer also takes the place of a connection an earlier
  * generation of the listener accepted. Every group is in one registry, for
- * the evictions that free a descriptor (unproven_evict_any). */
+ * the evictions that free a descriptor (unproven_evict_any).
+ *
+ * Taking the oldest place lets one client that opens connections faster than
+ * others finish their handshakes push those out. So a group also counts its
+ * unproven connections by client (transport_client_key(): an address, an
+ * IPv6 /64), and a listener may bound how many one client holds: beyond, its
+ * newcomer is refused, and it never reaches the places of the others. */
 #ifndef AIRLOCK_NET_UNPROVEN_H
 #define AIRLOCK_NET_UNPROVEN_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <pthread.h>
 
 #include "core/list.h"
 #include "core/loop.h"
 
 struct unproven_group;
+struct unproven_client;
 
 struct unproven_share {
     atomic_uint held;    /* connections on list */
@@ -52,6 +62,11 @@ struct unproven_group {
     atomic_int *owner_refs;
     void (*drop)(void *owner);
     struct list link; /* in the registry */
+    /* unproven connections by client, in buckets by a hash of its key
+     * (made at the first unproven_client_take) */
+    pthread_mutex_t clients_lock;
+    struct unproven_client **clients;
+    uint64_t clients_seed;
 };
 
 /* Makes g's shares, one per loops[0..n) (the workers'), and registers it.
@@ -79,6 +94,19 @@ struct list *unproven_oldest(struct unproven_share *s);
  * worker, evicts (g->evict_oldest) and gives the claim back. */
 struct unproven_share *unproven_claim(struct unproven_group *g);
 void unproven_unclaim(struct unproven_share *s);
+
+/* The accepting loop, for a newcomer from the client key (its
+ * transport_client_key()) when one client may hold at most max unproven
+ * connections of g (0: no bound): counts it. Returns 0 with *held the
+ * count it is in (NULL without a bound), -EBUSY when the client holds max
+ * already, or -ENOMEM. */
+int unproven_client_take(struct unproven_group *g, const char *key, unsigned max,
+                         struct unproven_client **held);
+
+/* The connection counted in *held is proven, or closed, or never began:
+ * its client holds one less. Sets *held to NULL; nothing when it is NULL
+ * (any thread). */
+void unproven_client_give(struct unproven_group *g, struct unproven_client **held);
 
 /* Out of file descriptors (any thread): has the oldest unproven connection
  * of the share of any listener that holds the most closed, posted to its

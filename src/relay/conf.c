@@ -18,6 +18,7 @@ relay_conf_defaults(struct relay_conf *rc)
 {
     memset(rc, 0, sizeof(*rc));
     rc->max_connections = 0;
+    rc->max_unproven_per_client = RELAY_PER_CLIENT_AUTO;
     rc->connect_timeout_ms = 5 * 1000;
     rc->idle_timeout_ms = 60 * 60 * 1000;
     rc->preamble_timeout_ms = 10 * 1000;
@@ -48,13 +49,34 @@ relay_conf_is_dgram(const struct relay_conf *rc)
     return rc->listen.kind == EP_UDP || rc->target.kind == EP_UDP;
 }
 
+bool
+relay_conf_has_unproven(const struct relay_conf *rc)
+{
+    return !relay_conf_is_dgram(rc) &&
+           (rc->router.enabled || rc->tls.enabled || rc->egress || rc->accept_proxy != PROXY_NONE ||
+            rc->listen.kind == EP_HVSOCK);
+}
+
+unsigned
+relay_conf_per_client(const struct relay_conf *rc)
+{
+    if (!relay_conf_has_unproven(rc))
+        return 0;
+    if (rc->max_unproven_per_client != RELAY_PER_CLIENT_AUTO)
+        return rc->max_unproven_per_client;
+    if (rc->max_connections == 0 || rc->listen.kind != EP_TCP || rc->egress ||
+        rc->accept_proxy != PROXY_NONE)
+        return 0;
+    return rc->max_connections > 1 ? rc->max_connections / 2 : 1;
+}
+
 /* The compares below go field by field, strings by their text: a memcmp
  * of the whole would see the padding and whatever follows a string's NUL
  * (a config parsed into reused memory differs there), and would compare
  * pointers. A field added to one of these structs must be compared there:
  * these sizes (LP64 ABIs) fail the build until it is, and are then updated. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct relay_conf) == 55600, "relay_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct relay_conf) == 55608, "relay_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct health_conf) == 16, "relay_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct router_conf) == 912, "router_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct relay_tls_conf) == 4120, "tls_conf_equal(): compare the new field");
@@ -97,6 +119,7 @@ relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b)
         a->health.timeout_ms != b->health.timeout_ms || a->health.fall != b->health.fall ||
         a->health.rise != b->health.rise || a->n_allow != b->n_allow ||
         a->max_connections != b->max_connections ||
+        a->max_unproven_per_client != b->max_unproven_per_client ||
         a->connect_timeout_ms != b->connect_timeout_ms ||
         a->idle_timeout_ms != b->idle_timeout_ms ||
         a->preamble_timeout_ms != b->preamble_timeout_ms || a->keepalive != b->keepalive ||
@@ -315,6 +338,16 @@ relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
                           "PROXY header");
     if (rc->max_connections > CONF_MAXCONN_MAX)
         return conf_fault(f, "max_connections", EXPECT_MAXCONN);
+    if (rc->max_unproven_per_client != RELAY_PER_CLIENT_AUTO) {
+        if (!relay_conf_has_unproven(rc))
+            return conf_fault(f, "max_unproven_per_client",
+                              "expected only where connections are unproven for a while: "
+                              "routers, tls: listeners, relays with accept_proxy, an hvsock "
+                              "listener or target: egress");
+        if (rc->max_connections > 0 && rc->max_unproven_per_client > rc->max_connections)
+            return conf_fault(f, "max_unproven_per_client", "expected at most max_connections (%u)",
+                              rc->max_connections);
+    }
     if (rc->connect_timeout_ms == 0)
         return conf_fault(f, "connect_timeout", EXPECT_ABOVE_0);
     return relay_tls_fits(rc, f);

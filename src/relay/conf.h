@@ -5,6 +5,7 @@
 #ifndef AIRLOCK_RELAY_CONF_H
 #define AIRLOCK_RELAY_CONF_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -111,6 +112,7 @@ struct relay_conf {
     struct allow_rule allow[CONF_ALLOW_MAX];
     size_t n_allow;
     unsigned max_connections;
+    unsigned max_unproven_per_client; /* RELAY_PER_CLIENT_AUTO: see relay_conf_per_client() */
     unsigned connect_timeout_ms;
     unsigned idle_timeout_ms;
     unsigned preamble_timeout_ms; /* the hvsock line, PROXY header or CONNECT request */
@@ -134,6 +136,8 @@ struct relay_conf {
     struct relay_verify_conf verify; /* attested TLS to the target (client side) */
 };
 
+#define RELAY_PER_CLIENT_AUTO UINT_MAX /* max_unproven_per_client not set */
+
 /* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
  * keepalive and splice on, no PROXY, no limit, empty allowlists,
  * max_datagram 4096, flow_idle_timeout 60s, max_flows 256, max_fds 0;
@@ -143,6 +147,20 @@ void relay_conf_defaults(struct relay_conf *rc);
 
 /* Returns true when rc relays datagrams (its listen or target is udp). */
 bool relay_conf_is_dgram(const struct relay_conf *rc);
+
+/* Returns true when rc's connections are unproven for a while after their
+ * accept (net/unproven.h): a router's until its ClientHello, a tls:
+ * listener's until its handshake, a PROXY, hvsock or egress relay's until
+ * its preamble. A plain relay's is proven at its start. */
+bool relay_conf_has_unproven(const struct relay_conf *rc);
+
+/* How many unproven connections one client may hold at once (0: no
+ * bound): max_unproven_per_client where rc has unproven connections; when
+ * it is not set, half of max_connections (at least 1) for a router or a
+ * tls: listener on tcp without accept_proxy, whose clients are the
+ * Internet's own addresses; none elsewhere (a vsock, unix or PROXY peer is
+ * one address for every client behind it). */
+unsigned relay_conf_per_client(const struct relay_conf *rc);
 
 /* Returns true when a and b are the same settings: a reload keeps such a
  * relay as it is. Field by field, strings by their text and routes by

@@ -185,6 +185,7 @@ void
 conn_proven(struct conn *c)
 {
     unproven_del(c->share, &c->unproven_link);
+    unproven_client_give(&c->relay->stats->unproven, &c->counted);
 }
 
 bool
@@ -658,7 +659,8 @@ conn_step(struct conn *c)
 /* ---- creation and hand-off */
 
 struct conn *
-conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
+conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len,
+         struct unproven_client *counted)
 {
     struct conn *c = calloc(1, sizeof(*c));
 
@@ -676,6 +678,7 @@ conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_le
         c->ops = r->conf.tls.enabled ? &conn_tls_server_ops : &conn_tls_client_ops;
 #endif
     c->client.io.fd = fd;
+    c->counted = counted;
     c->target.io.fd = -1;
     memcpy(&c->peer, peer, peer_len);
     c->peer_len = peer_len;
@@ -690,6 +693,7 @@ conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_le
 static void
 conn_unbegun(struct conn *c)
 {
+    unproven_client_give(&c->relay->stats->unproven, &c->counted);
     atomic_fetch_sub(&c->worker->n_conns, 1);
     atomic_fetch_sub(&c->relay->stats->open, 1);
     relay_unref(c->relay);

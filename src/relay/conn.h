@@ -46,9 +46,12 @@ void worker_close_all(struct worker *w);
  * connections are closed. */
 void worker_free(struct worker *w);
 
-/* Creates a connection for an accepted client fd (ownership passes to the
- * connection) of relay r. Returns NULL on ENOMEM (the caller closes fd). */
-struct conn *conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len);
+/* Creates a connection for an accepted client fd of relay r, counted in
+ * its client's unproven connections (NULL: not counted). Ownership of fd
+ * and the count passes to the connection. Returns NULL on ENOMEM (the
+ * caller closes fd and gives the count back). */
+struct conn *conn_new(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len,
+                      struct unproven_client *counted);
 
 /* Returns a new connection id, unique in the process (for log lines); any
  * thread. */

@@ -39,11 +39,12 @@ struct peek;        /* conn_router.c */
 struct tls_conn;    /* conn_tls.c */
 
 struct conn {
-    struct list link;             /* in the worker's conns */
-    struct list unproven_link;    /* on share's list while it is unproven */
-    struct unproven_share *share; /* its relay's on its worker (net/unproven.h) */
-    bool place;                   /* accepted at max_connections: takes the place of
-                                     share's oldest unproven connection */
+    struct list link;                /* in the worker's conns */
+    struct list unproven_link;       /* on share's list while it is unproven */
+    struct unproven_share *share;    /* its relay's on its worker (net/unproven.h) */
+    struct unproven_client *counted; /* its client's count of unproven ones, or NULL */
+    bool place;                      /* accepted at max_connections: takes the place of
+                                        share's oldest unproven connection */
     struct worker *worker;
     struct relay *relay;
     const struct conn_ops *ops; /* the variant: plain, egress, router */

@@ -271,7 +271,8 @@ least_busy(struct relay *r)
     return best;
 }
 
-/* At max_connections a newcomer claims an unproven connection (of any
+/* A client at its bound of unproven connections is refused; at
+ * max_connections a newcomer claims an unproven connection (of any
  * generation of r) and begins on its worker, where it takes that place
  * (conn.c); when every connection is proven it is refused. */
 static void
@@ -279,40 +280,43 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_le
 {
     struct relay *r = a->data;
     struct unproven_share *place = NULL;
-    char desc[TRANSPORT_DESC_MAX];
-    unsigned max = r->conf.max_connections;
+    struct unproven_client *counted = NULL;
+    char desc[TRANSPORT_DESC_MAX], key[TRANSPORT_CLIENT_MAX];
+    unsigned max = r->conf.max_connections, per_client = relay_conf_per_client(&r->conf);
+    const char *why = NULL;
+    int err;
 
+    if (per_client > 0)
+        transport_client_key(fd, peer, key, sizeof(key));
     if (r->conf.n_allow > 0 && !allow_match(r->conf.allow, r->conf.n_allow, peer)) {
-        transport_describe(peer, peer_len, desc, sizeof(desc));
-        relay_refuse(r, fd, desc, "not_allowed");
-        return;
-    }
-    if (max > 0 && atomic_load(&r->stats->open) >= max &&
-        (place = unproven_claim(&r->stats->unproven)) == NULL) {
-        transport_describe(peer, peer_len, desc, sizeof(desc));
-        relay_refuse(r, fd, desc, "max_connections");
-        return;
-    }
-    if (relay_conf_is_dgram(&r->conf)) { /* a stream of datagram frames */
-        int rc = r->dgram != NULL ? dgram_accept(r, fd, peer, peer_len) : -ESHUTDOWN;
-        if (rc != 0) {
-            transport_describe(peer, peer_len, desc, sizeof(desc));
-            relay_refuse(r, fd, desc, rc == -EMFILE ? "max_fds" : "out_of_memory");
+        why = "not_allowed";
+    } else if (per_client > 0 &&
+               (err = unproven_client_take(&r->stats->unproven, key, per_client, &counted)) != 0) {
+        why = err == -EBUSY ? "max_unproven_per_client" : "out_of_memory";
+    } else if (max > 0 && atomic_load(&r->stats->open) >= max &&
+               (place = unproven_claim(&r->stats->unproven)) == NULL) {
+        why = "max_connections";
+    } else if (relay_conf_is_dgram(&r->conf)) { /* a stream of datagram frames */
+        err = r->dgram != NULL ? dgram_accept(r, fd, peer, peer_len) : -ESHUTDOWN;
+        if (err == 0)
+            return;
+        why = err == -EMFILE ? "max_fds" : "out_of_memory";
+    } else {
+        struct conn *c = conn_new(r, fd, peer, peer_len, counted);
+        if (c != NULL) {
+            atomic_fetch_add_explicit(&r->stats->open, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&r->stats->total, 1, memory_order_relaxed);
+            size_t i = place != NULL ? (size_t)(place - r->stats->unproven.shares) : least_busy(r);
+            conn_dispatch(c, r->workers[i], &r->stats->unproven.shares[i], place != NULL, r->loop);
+            return;
         }
-        return;
+        why = "out_of_memory";
     }
-    struct conn *c = conn_new(r, fd, peer, peer_len);
-    if (c == NULL) {
-        if (place != NULL)
-            unproven_unclaim(place);
-        transport_describe(peer, peer_len, desc, sizeof(desc));
-        relay_refuse(r, fd, desc, "out_of_memory");
-        return;
-    }
-    atomic_fetch_add_explicit(&r->stats->open, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&r->stats->total, 1, memory_order_relaxed);
-    size_t i = place != NULL ? (size_t)(place - r->stats->unproven.shares) : least_busy(r);
-    conn_dispatch(c, r->workers[i], &r->stats->unproven.shares[i], place != NULL, r->loop);
+    if (place != NULL)
+        unproven_unclaim(place);
+    unproven_client_give(&r->stats->unproven, &counted);
+    transport_describe(peer, peer_len, desc, sizeof(desc));
+    relay_refuse(r, fd, desc, why);
 }
 
 /* Out of file descriptors or memory: counted. Short of descriptors, an

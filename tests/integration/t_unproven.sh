@@ -64,10 +64,12 @@ YAML
 }
 
 # stallers PORT N TEXT: N connections to PORT, each sending TEXT then
-# nothing (tests/tools/stall.py); $T/stallers.N.ready when all are
-# connected, and a line "closed I" for each that airlock closes
+# nothing (tests/tools/stall.py), each from its own address (127.0.1.1 and
+# on: no client is at its max_unproven_per_client); $T/stallers.N.ready
+# when all are connected, and a line "closed I" for each that airlock closes
 stallers() {
-    start "stallers.$2" python3 -u "$ROOT/tests/tools/stall.py" "$1" "$2" "$3" "$T/stallers.$2.ready"
+    start "stallers.$2" python3 -u "$ROOT/tests/tools/stall.py" "$1" "$2" "$3" \
+        "$T/stallers.$2.ready" 127.0.1.1+
 }
 # the first bytes of a ClientHello (a record of 512 bytes, a hello of 508)
 HELLO='\x16\x03\x01\x02\x00\x01\x00\x01\xfc'

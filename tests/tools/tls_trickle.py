@@ -2,6 +2,7 @@
 """tls_trickle.py - a TLS client whose ClientHello goes out in small writes.
 
 usage: tls_trickle.py HOST PORT SNI [--step N] [--delay S] [--wait S] [--file HELLO]
+                      [--bind ADDR]
 
 Without --file: a real handshake (Python's ssl over memory BIOs) whose first
 flight is written N bytes at a time (default 1, TCP_NODELAY, S seconds
@@ -10,6 +11,7 @@ certificate (DER, in hex) on stdout. SNI "-" sends no server name.
 With --file: writes the bytes of HELLO the same way, then prints what the
 server sent until it closed (hex), for raw ClientHellos and garbage.
 --wait S: stay silent S seconds after the connect before the first write.
+--bind ADDR: connect from ADDR (e.g. 127.0.0.2: another client).
 """
 import socket
 import ssl
@@ -27,7 +29,7 @@ def trickle(sock, data, step, delay):
 def main():
     args = sys.argv[1:]
     host, port, sni = args[0], int(args[1]), args[2]
-    step, delay, wait, path = 1, 0.0, 0.0, None
+    step, delay, wait, path, bind = 1, 0.0, 0.0, None, None
     i = 3
     while i < len(args):
         if args[i] == "--step":
@@ -38,8 +40,10 @@ def main():
             wait = float(args[i + 1])
         elif args[i] == "--file":
             path = args[i + 1]
+        elif args[i] == "--bind":
+            bind = (args[i + 1], 0)
         i += 2
-    sock = socket.create_connection((host, port), timeout=10)
+    sock = socket.create_connection((host, port), timeout=10, source_address=bind)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     time.sleep(wait)
     if path is not None:

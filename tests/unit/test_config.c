@@ -26,6 +26,7 @@
     "[2001:db8::]/32:443)"
 
 /* A relay that is valid on its own, for tests about something else. */
+#define ROUTER_DEF "routers:\n  - listen: tcp:0.0.0.0:443\n    default: tcp:127.0.0.1:1\n"
 #define RELAY_OK "  - listen: tcp:0.0.0.0:8443\n    target: vsock:16:8443\n"
 
 static int
@@ -2134,6 +2135,56 @@ test_routers(void **state)
     config_free(&cfg);
 }
 
+/* max_unproven_per_client: its default where a client's address is its
+ * own (a router, a tls: listener on tcp), none elsewhere; set, it holds
+ * only where connections are unproven for a while. */
+static void
+test_per_client(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    must_parse("routers:\n"
+               "  - {listen: tcp:0.0.0.0:443, default: tcp:127.0.0.1:1, max_connections: 9}\n"
+               "  - {listen: tcp:0.0.0.0:444, default: tcp:127.0.0.1:1}\n"
+               "  - {listen: tcp:0.0.0.0:445, default: tcp:127.0.0.1:1, max_connections: 1}\n"
+               "  - {listen: tcp:0.0.0.0:446, default: tcp:127.0.0.1:1, max_connections: 9,\n"
+               "     accept_proxy: v2}\n"
+               "  - {listen: tcp:0.0.0.0:447, default: tcp:127.0.0.1:1, max_connections: 9,\n"
+               "     max_unproven_per_client: 0}\n"
+               "  - {listen: tcp:0.0.0.0:448, default: tcp:127.0.0.1:1,\n"
+               "     max_unproven_per_client: 7}\n"
+               "relays:\n"
+               "  - {listen: tcp:0.0.0.0:8443, target: tcp:127.0.0.1:1, max_connections: 9}\n"
+               "  - {listen: tcp:0.0.0.0:8444, target: tcp:127.0.0.1:1, max_connections: 9,\n"
+               "     accept_proxy: v2, max_unproven_per_client: 2}\n"
+               "  - {listen: vsock:any:8445, target: tcp:127.0.0.1:1, max_connections: 9,\n"
+               "     accept_proxy: v2}\n",
+               &cfg);
+    assert_int_equal(cfg.n_relays, 9);
+    assert_int_equal(relay_conf_per_client(&cfg.relays[0]), 0); /* plain: proven at once */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[1]), 2);
+    assert_int_equal(relay_conf_per_client(&cfg.relays[2]), 0); /* one peer for all */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[3]), 4); /* half of 9 */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[4]), 0); /* no max_connections */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[5]), 1);
+    assert_int_equal(relay_conf_per_client(&cfg.relays[6]), 0); /* a load balancer's */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[7]), 0); /* set: none */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[8]), 7);
+    config_free(&cfg);
+
+    expect_error("relays:\n" RELAY_OK "    max_unproven_per_client: 3\n",
+                 "airlock.yaml:4: relays[0].max_unproven_per_client: expected only where "
+                 "connections are unproven for a while: routers, tls: listeners, relays with "
+                 "accept_proxy, an hvsock listener or target: egress");
+    expect_error(ROUTER_DEF "    max_connections: 4\n    max_unproven_per_client: 5\n",
+                 "airlock.yaml:5: routers[0].max_unproven_per_client: expected at most "
+                 "max_connections (4)");
+    expect_error(ROUTER_DEF "    max_unproven_per_client: -1\n",
+                 "airlock.yaml:4: routers[0].max_unproven_per_client: expected an integer from "
+                 "0 to 10000000 (0: no limit)");
+}
+
 static void
 test_err_routers(void **state)
 {
@@ -2881,6 +2932,7 @@ main(void)
         cmocka_unit_test(test_routers),
         cmocka_unit_test(test_router_equal),
         cmocka_unit_test(test_router_equal_flags),
+        cmocka_unit_test(test_per_client),
         cmocka_unit_test(test_err_routers),
         cmocka_unit_test(test_pools),
         cmocka_unit_test(test_err_pools),
