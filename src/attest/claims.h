@@ -104,6 +104,8 @@ struct attest_policy {
     bool allow_debug;               /* SNP/TDX: accept debug guests */
     bool min_tcb_present;           /* SNP: reported_tcb must be at least min_tcb */
     uint8_t min_tcb[8];             /* same layout as attest_claims.reported_tcb */
+    bool vmpl_present;              /* SNP: the report's VMPL must be vmpl */
+    uint32_t vmpl;
 };
 
 #endif

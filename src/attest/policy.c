@@ -152,6 +152,8 @@ attest_policy_conf_fill(const struct attest_policy_conf *pc, time_t now, struct 
     pol->allow_debug = pc->allow_debug;
     pol->min_tcb_present = pc->has_min_tcb;
     memcpy(pol->min_tcb, pc->min_tcb, sizeof(pol->min_tcb));
+    pol->vmpl_present = pc->has_vmpl;
+    pol->vmpl = pc->vmpl;
 }
 
 enum attest_result

@@ -9,6 +9,7 @@
  *     sim_root: PATH         # nitro: accept sim evidence anchored at this root
  *     allow_debug: false     # snp, tdx: accept debug guests
  *     min_tcb: HEX           # snp: 8 bytes, as reported_tcb prints (2-5 reserved: 0)
+ *     vmpl: N                # snp: the report's VMPL must be N (0-3)
  *
  * The key broker's secrets and the relay's verify: take it. Parsing fills
  * the settings (pure: policy_conf.c, in every build); loading the
@@ -40,6 +41,8 @@ struct attest_policy_conf {
     bool allow_debug;
     bool has_min_tcb;
     uint8_t min_tcb[8];
+    bool has_vmpl;
+    unsigned vmpl;
     /* Owned, filled by attest_policy_conf_load(): the self-signed
      * certificates of roots (pinned) and the others (SNP's ASK), the sim
      * root. NULL until loaded. */
@@ -68,7 +71,7 @@ int attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fa
 
 /* For the keys that apply to some types only: NULL when the key applies to
  * pc's type, else why not. _nitro: pcrs, sim_root; _report: measurement,
- * allow_debug (snp, tdx); _snp: min_tcb. */
+ * allow_debug (snp, tdx); _snp: min_tcb, vmpl. */
 const char *attest_policy_nitro_only(const struct attest_policy_conf *pc);
 const char *attest_policy_report_only(const struct attest_policy_conf *pc);
 const char *attest_policy_snp_only(const struct attest_policy_conf *pc);

@@ -71,6 +71,7 @@ attest_policy_conf_equal(const struct attest_policy_conf *a, const struct attest
 {
     if (a->type != b->type || a->npcrs != b->npcrs || a->has_measurement != b->has_measurement ||
         a->allow_debug != b->allow_debug || a->has_min_tcb != b->has_min_tcb ||
+        a->has_vmpl != b->has_vmpl || (a->has_vmpl && a->vmpl != b->vmpl) ||
         strncmp(a->roots, b->roots, sizeof(a->roots)) != 0 ||
         strncmp(a->sim_root, b->sim_root, sizeof(a->sim_root)) != 0)
         return false;

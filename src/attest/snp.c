@@ -99,8 +99,15 @@ check_policy(const struct attest_policy *pol, const struct attest_claims *c, cha
     enum attest_result r =
         attest_report_policy(pol, c, "the guest policy allows debugging", "measurement", err);
 
-    if (r != ATTEST_OK || !pol->min_tcb_present)
+    if (r != ATTEST_OK)
         return r;
+    /* software at a less privileged VMPL of the same guest can ask for a
+     * report of its own: only the one the policy names speaks for it */
+    if (pol->vmpl_present && c->vmpl != pol->vmpl)
+        return attest_fail(err, ATTEST_POLICY, "policy: the report is from VMPL %u, not %u",
+                           c->vmpl, pol->vmpl);
+    if (!pol->min_tcb_present)
+        return ATTEST_OK;
     /* bytes 2 to 5 of reported_tcb are reserved: a minimum there is not
      * checked, so it is refused rather than ignored */
     for (int i = 0; i < 8; i++)

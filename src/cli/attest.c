@@ -50,8 +50,8 @@ attest_usage(FILE *f)
     fprintf(f,
             "usage: airlock attest verify [--type nitro|snp|tdx] [--at RFC3339] [--root PEM]\n"
             "           [--pcr N=HEX]... [--nonce HEX] [--user-data HEX] [--public-key HEX]\n"
-            "           [--measurement HEX] [--min-tcb HEX] [--allow-debug] [--vcek FILE]\n"
-            "           [--sim-root PEM] FILE|-\n"
+            "           [--measurement HEX] [--min-tcb HEX] [--vmpl N] [--allow-debug]\n"
+            "           [--vcek FILE] [--sim-root PEM] FILE|-\n"
             "       airlock attest verify --tls HOST:PORT [--sni NAME] [--nonce HEX|--fresh]\n"
             "           [policy options as above]\n"
             "       airlock attest get --provider nitro|tsm|sim [--user-data HEX] [--nonce HEX]\n"
@@ -288,6 +288,7 @@ enum {
     OPT_VCEK,
     OPT_MEASUREMENT,
     OPT_MIN_TCB,
+    OPT_VMPL,
     OPT_ALLOW_DEBUG,
     OPT_SIM_ROOT,
     OPT_PROVIDER,
@@ -315,6 +316,7 @@ static const struct option attest_opts[] = {
     {"vcek", required_argument, NULL, OPT_VCEK},
     {"measurement", required_argument, NULL, OPT_MEASUREMENT},
     {"min-tcb", required_argument, NULL, OPT_MIN_TCB},
+    {"vmpl", required_argument, NULL, OPT_VMPL},
     {"allow-debug", no_argument, NULL, OPT_ALLOW_DEBUG},
     {"sim-root", required_argument, NULL, OPT_SIM_ROOT},
     {"provider", required_argument, NULL, OPT_PROVIDER},
@@ -396,6 +398,12 @@ parse_args(int argc, char **argv, struct attest_args *a)
                 n != sizeof(a->pol.min_tcb))
                 bad = "--min-tcb wants 8 bytes of hex, as reported_tcb prints";
             a->pol.min_tcb_present = true;
+            break;
+        case OPT_VMPL:
+            if (strlen(optarg) != 1 || optarg[0] < '0' || optarg[0] > '3')
+                bad = "--vmpl wants 0, 1, 2 or 3";
+            a->pol.vmpl = (uint32_t)(optarg[0] - '0');
+            a->pol.vmpl_present = true;
             break;
         case OPT_ALLOW_DEBUG:
             a->pol.allow_debug = true;
@@ -512,6 +520,7 @@ verify_options_fit(const struct attest_args *a)
         {a->pol.public_key.present, "--public-key", nitro, "nitro"},
         {a->pol.measurement.present, "--measurement", snp | tdx, "snp and tdx"},
         {a->pol.min_tcb_present, "--min-tcb", snp, "snp"},
+        {a->pol.vmpl_present, "--vmpl", snp, "snp"},
         {a->pol.allow_debug, "--allow-debug", snp | tdx, "snp and tdx"},
         {a->sim_root != NULL, "--sim-root", nitro, "nitro"},
     };

@@ -615,13 +615,16 @@ static const struct conf_row policy_rows[] = {
      .applies = policy_report_only},
     {.name = "min_tcb", .set = set_hex, .off = AP(min_tcb), .off2 = AP(has_min_tcb),
      .max = 8, .expect = EXPECT_MIN_TCB, .flags = CONF_HAS, .applies = policy_snp_only},
+    {.name = "vmpl", .set = conf_set_uint, .off = AP(vmpl), .off2 = AP(has_vmpl), .max = 3,
+     .expect = "expected an integer from 0 to 3", .flags = CONF_HAS,
+     .applies = policy_snp_only},
 };
 /* clang-format on */
 
 static const struct conf_block policy_block = {
     ROWS(policy_rows),
     .what = "expected a mapping of policy settings (type, pcrs, measurement, roots, sim_root, "
-            "allow_debug, min_tcb)",
+            "allow_debug, min_tcb, vmpl)",
     .check = policy_check,
 };
 

@@ -110,6 +110,9 @@ unfit --min-tcb --at 2024-01-24T19:00:00Z --min-tcb 0000000000000000 "$ANJUNA"
 unfit --allow-debug --at 2024-01-24T19:00:00Z --allow-debug "$ANJUNA"
 unfit --min-tcb "${TDX[@]}" --min-tcb ffffffffffffffff "$TDXQ"
 unfit --min-tcb "${TDX[@]}" --min-tcb 0000000000000000 "$TDXQ"
+unfit --vmpl "${TDX[@]}" --vmpl 0 "$TDXQ"
+unfit --vmpl --at 2024-01-24T19:00:00Z --vmpl 0 "$ANJUNA"
+run 2 verify "${SNP[@]}" --vmpl 4 "$F/tsm/snp-milan-report-go-sev-guest.bin"
 for o in "--pcr 0=00" "--nonce 00" "--public-key 00" "--sim-root $T/none.pem"; do
     unfit "${o%% *}" "${TDX[@]}" $o "$TDXQ"
     unfit "${o%% *}" "${SNP[@]}" --allow-debug $o "$F/tsm/snp-milan-report-go-sev-guest.bin"
@@ -122,6 +125,9 @@ run 0 verify "${TDX[@]}" --measurement \
     6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86f22fc00b8dcd404bc10d5e119d7215cbb "$TDXQ"
 run 0 verify "${SNP[@]}" --allow-debug --min-tcb 0200000000000544 "$F/tsm/snp-milan-report-go-sev-guest.bin"
 refused verify "${SNP[@]}" --allow-debug --min-tcb ff000000000000ff "$F/tsm/snp-milan-report-go-sev-guest.bin"
+run 0 verify "${SNP[@]}" --allow-debug --vmpl 0 "$F/tsm/snp-milan-report-go-sev-guest.bin"
+refused verify "${SNP[@]}" --allow-debug --vmpl 1 "$F/tsm/snp-milan-report-go-sev-guest.bin"
+grep -q "the report is from VMPL 0, not 1" "$T/err" || fail "snp vmpl reason: $(cat "$T/err")"
 
 log "sim: fresh evidence verifies only against its root, and says sim"
 run 0 get --provider sim --sim-root "$T/sim.pem" --nonce 0a0b --user-data 75736572

@@ -352,6 +352,10 @@ test_unfit_policy(void **state)
     memset(pol.min_tcb, 0, sizeof(pol.min_tcb)); /* even the lowest TCB */
     assert_int_equal(verify(doc, len, &pol), ATTEST_POLICY);
     assert_non_null(strstr(err, "pins a minimum TCB, which nitro evidence does not carry"));
+    pol = at(anjuna_from + 60);
+    pol.vmpl_present = true;
+    assert_int_equal(verify(doc, len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "pins a VMPL, which nitro evidence does not carry"));
     /* a permission that does not apply changes nothing */
     pol = at(anjuna_from + 60);
     pol.allow_debug = true;

@@ -178,6 +178,13 @@ test_tcb_and_report_data_policy(void **state)
     assert_int_equal(verify(report, report_len, &pol), ATTEST_POLICY);
     assert_non_null(strstr(err, "reserved byte 3"));
     pol.min_tcb_present = false;
+    /* the fixture's report is from VMPL 0 */
+    pol.vmpl_present = true;
+    assert_int_equal(verify(report, report_len, &pol), ATTEST_OK);
+    pol.vmpl = 2;
+    assert_int_equal(verify(report, report_len, &pol), ATTEST_POLICY);
+    assert_string_equal(err, "policy: the report is from VMPL 0, not 2");
+    pol.vmpl_present = false;
     pol.user_data.present = true;
     pol.user_data.len = unhex("0102030405", pol.user_data.data, sizeof(pol.user_data.data));
     assert_int_equal(verify(report, report_len, &pol), ATTEST_OK);

@@ -144,6 +144,10 @@ test_unfit_policy(void **state)
     memset(pol.min_tcb, 0, sizeof(pol.min_tcb));
     assert_int_equal(verify(quote, quote_len, &pol), ATTEST_POLICY);
     pol = policy();
+    pol.vmpl_present = true; /* VMPL 0: an SNP notion */
+    assert_int_equal(verify(quote, quote_len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "pins a VMPL, which tdx evidence does not carry"));
+    pol = policy();
     pol.npcrs = 1;
     assert_int_equal(verify(quote, quote_len, &pol), ATTEST_POLICY);
     assert_non_null(strstr(err, "pins PCRs"));

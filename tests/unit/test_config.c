@@ -2638,7 +2638,7 @@ test_broker_policy(void **state)
                            "        roots: /etc/aws.pem\n"
                            "    - name: snp-key\n"
                            "      policy: {type: snp, roots: /etc/ark.pem, measurement: " PCR48
-                           ", min_tcb: 0300000000000873, allow_debug: true}\n"
+                           ", min_tcb: 0300000000000873, allow_debug: true, vmpl: 0}\n"
                            "    - name: tdx-key\n"
                            "      policy: {type: tdx}\n",
                &cfg);
@@ -2674,6 +2674,9 @@ test_broker_policy(void **state)
     assert_int_equal(p->min_tcb[0], 3);
     assert_int_equal(p->min_tcb[7], 0x73);
     assert_true(p->allow_debug);
+    assert_true(p->has_vmpl);
+    assert_int_equal(p->vmpl, 0);
+    assert_false(cfg.broker.secrets[0].policy.has_vmpl);
     assert_int_equal(cfg.broker.secrets[2].policy.type, ATTEST_KIND_TDX);
     assert_int_equal(cfg.n_relays, 0); /* a broker alone is a config */
     config_free(&cfg);
@@ -2695,6 +2698,10 @@ test_broker_policy(void **state)
     expect_error(SECRET("{type: snp, roots: /r, min_tcb: 0000000100000000}"),
                  "airlock.yaml:7: broker.secrets[0].policy.min_tcb: expected zero in bytes 2 to 5 "
                  "(reserved in reported_tcb: not checked)");
+    expect_error(SECRET("{type: tdx, vmpl: 0}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.vmpl: applies to type snp only");
+    expect_error(SECRET("{type: snp, roots: /r, vmpl: 4}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.vmpl: expected an integer from 0 to 3");
     expect_error(SECRET("{type: tdx, sim_root: /s}"),
                  "airlock.yaml:7: broker.secrets[0].policy.sim_root: applies to type nitro only");
     expect_error(SECRET("{type: tdx, measurement: 0011}"),
