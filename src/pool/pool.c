@@ -22,6 +22,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/privdir.h"
+#include "net/sockdiag.h"
 #include "pool/env.h"
 #include "pool/rules.h"
 #include "pool/spawn.h"
@@ -67,11 +68,12 @@ enum stop_why {
     WHY_UNVERIFIED,   /* a login the directory could not check (unreachable) */
     WHY_RECYCLE,
     WHY_SHUTDOWN,
+    WHY_TOOK_PORT, /* it holds a port of a pool, not its own */
 };
 
 static const char *const why_names[] = {
-    "logout",    "exit",         "trim",       "start_timeout", "hook_failed",
-    "bad_login", "forged_login", "unverified", "recycle",       "shutdown",
+    "logout",       "exit",       "trim",    "start_timeout", "hook_failed", "bad_login",
+    "forged_login", "unverified", "recycle", "shutdown",      "took_port",
 };
 
 enum hook_kind { HOOK_PROVISION, HOOK_DEPROVISION, HOOK_COUNT };
@@ -127,6 +129,7 @@ struct pool_stats {
     unsigned long long ready_buckets[READY_BUCKETS];
     unsigned long long ready_count, ready_sum_ms;
     unsigned long long forged_logins;
+    unsigned long long took_ports; /* instances stopped for holding a port not their own */
 };
 
 struct pool {
@@ -156,8 +159,12 @@ struct pool {
     struct timer scale_timer;
     struct task scale_task, free_task;
     struct pool_stats stats;
-    int store_lock; /* conf.state.store, held (state_store_lock()); -1: none */
+    int store_lock;   /* conf.state.store, held (state_store_lock()); -1: none */
+    struct list link; /* in all_pools */
 };
+
+/* Every pool (the main loop's): a port one holds may be another's. */
+static struct list all_pools = {&all_pools, &all_pools};
 
 static void scale_soon(struct pool *p);
 static void retire(struct instance *in, enum stop_why why, bool replace);
@@ -917,7 +924,7 @@ retire(struct instance *in, enum stop_why why, bool replace)
     set_state(in, INST_STOPPING);
     log_info("pool=%s instance=%s stopping why=%s", p->conf.name, in->name, why_names[why]);
     if (why == WHY_HOOK || why == WHY_BAD_LOGIN || why == WHY_FORGED_LOGIN ||
-        why == WHY_UNVERIFIED || why == WHY_START_TIMEOUT) {
+        why == WHY_UNVERIFIED || why == WHY_START_TIMEOUT || why == WHY_TOOK_PORT) {
         in->sent_term = true;
         proc_signal(&in->proc, SIGKILL);
     } else if (why != WHY_LOGOUT) {
@@ -1064,15 +1071,59 @@ hook_run(struct instance *in, enum hook_kind kind)
 
 /* ---- starting instances */
 
+/* The live instance of any pool that runs as uid, its own (uids:), or NULL:
+ * no other process runs as it. */
+static struct instance *
+instance_of_uid(uid_t uid)
+{
+    for (struct list *pl = all_pools.next; pl != &all_pools; pl = pl->next) {
+        struct pool *p = list_entry(pl, struct pool, link);
+        for (struct list *l = p->instances.next; l != &p->instances; l = l->next) {
+            struct instance *in = list_entry(l, struct instance, link);
+            if (in->own_uid && in->uid == uid && in->state != INST_WIPING)
+                return in;
+        }
+    }
+    return NULL;
+}
+
+/* Whether a socket holds port, which no instance of p was given: the start
+ * would fail. An instance of its own uid holding it took it (an instance
+ * may bind any free port, those of a pool's range too): it is stopped, and
+ * its session ends, so that no instance can keep others from starting, or
+ * wait on a port for another user's connections. */
+static bool
+port_held(struct pool *p, unsigned port)
+{
+    uid_t uids[16];
+    int n = sockdiag_port_uids((uint16_t)port, uids, 16);
+
+    if (n < 0)
+        log_debug("pool=%s: who holds port %u: %s", p->conf.name, port, strerror(-n));
+    for (int i = 0; i < n && i < 16; i++) {
+        struct instance *in = instance_of_uid(uids[i]);
+        if (in == NULL || in->state == INST_STOPPING || in->state == INST_DEPROVISIONING ||
+            (in->port[0] != '\0' && strtoul(in->port, NULL, 10) == port)) /* another pool's */
+            continue;
+        log_warnx("pool=%s instance=%s uid=%u holds port %u, not its own (port %s): stopped",
+                  in->pool->conf.name, in->name, (unsigned)in->uid, port,
+                  in->port[0] ? in->port : "none");
+        in->pool->stats.took_ports++;
+        retire(in, WHY_TOOK_PORT, true);
+    }
+    return n > 0;
+}
+
 /* A free port (none needed: ""). Returns 0, or -EAGAIN when every port is
- * held (by instances reloaded from a larger range). */
+ * held (by instances reloaded from a larger range, or by a socket there:
+ * tried again at the next start). */
 static int
 take_port(struct pool *p, struct instance *in)
 {
     if (p->n_ports == 0)
         return 0;
     for (unsigned i = 0; i < p->n_ports; i++) {
-        if (p->port_used[i])
+        if (p->port_used[i] || port_held(p, p->conf.port_min + i))
             continue;
         p->port_used[i] = true;
         in->port_idx = i;
@@ -1651,6 +1702,7 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
         goto fail;
     }
     sweep_store(p, pc);
+    list_add_tail(&all_pools, &p->link);
     log_info("pool=%s min_idle=%u max=%u max_idle=%u dir=%s", pc->name, pc->min_idle, pc->max,
              pc->max_idle, pc->dir);
     scale_soon(p);
@@ -1872,6 +1924,7 @@ pool_free(struct pool *p)
     if (p == NULL)
         return;
     p->stopping = true;
+    list_del(&p->link);
     dir_unwatch(p->dir, p->conf.name);
     timer_stop(p->loop, &p->scale_timer);
     struct list *pos, *tmp;
@@ -1946,6 +1999,12 @@ pool_metrics(struct strbuf *out, struct pool *const *pools, size_t n)
     for (size_t i = 0; i < n; i++)
         strbuf_printf(out, "airlock_pool_forged_logins_total{pool=\"%s\"} %llu\n",
                       pools[i]->conf.name, pools[i]->stats.forged_logins);
+    strbuf_printf(out, "# HELP airlock_pool_took_ports_total Instances that held a port not "
+                       "their own (instance killed).\n"
+                       "# TYPE airlock_pool_took_ports_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        strbuf_printf(out, "airlock_pool_took_ports_total{pool=\"%s\"} %llu\n", pools[i]->conf.name,
+                      pools[i]->stats.took_ports);
     strbuf_printf(out, "# HELP airlock_pool_ready_seconds Time from start to the ready line.\n"
                        "# TYPE airlock_pool_ready_seconds histogram\n");
     for (size_t i = 0; i < n; i++) {

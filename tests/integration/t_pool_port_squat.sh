@@ -1,0 +1,100 @@
+#!/bin/bash
+# t_pool_port_squat: an instance that binds ports of its pool's range that
+# are not its own. Instances share the host's network namespace, and before
+# this one such instance could keep every start failing (each fresh
+# instance found its port taken, exited, and the pool backed off) for as
+# long as its session lasted, and wait there for the connections meant for
+# the instance that would have had the port. Now the pool asks the kernel
+# who holds a port before it gives it (sock_diag, net/sockdiag.h):
+#   - a port held by a process that is no instance (a root listener on the
+#     range's first port): skipped, nothing stopped, no failed start;
+#   - dave's instance (uids: one uid per instance) listens on every free
+#     port of the range: at the next start it is stopped (why=took_port,
+#     SIGKILL, airlock_pool_took_ports_total; every process of its uid
+#     reaped, dave's session over), the port is not given, and a fresh
+#     instance starts once its ports are free; erin's instance, started
+#     before, is untouched.
+. "$(dirname "$0")/lib.sh"
+
+[ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
+need python3
+pool_setup
+chmod 755 "$T" # the instances pass through to their directories
+U0=$(free_uids 4)
+pool_conf "$CONF" "$P0" --state-wait 0 <<EOF
+    min_idle: 1
+    max: 4
+    uids: $U0-$((U0 + 3))
+EOF
+sed -i "s/^    ports: .*/    ports: $P0-$((P0 + 5))/" "$CONF"
+
+# listen PORT...: listens on each PORT of 127.0.0.1 that is free, then
+# sleeps (what the squatter runs; here as root, "a process that is no
+# instance")
+LISTEN='import socket, sys, time
+held = []
+for p in sys.argv[1:]:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", int(p)))
+        s.listen(1)
+        held.append(s)
+    except OSError:
+        s.close()
+time.sleep(600)'
+# holder PORT: the uid of the listener on PORT (ss says none for root)
+holder() { ss -Htlne "sport = :$1" | sed -n 's/.* uid:\([0-9]*\) .*/\1/p' | head -1; }
+pid_on() { ss -Htlnp "sport = :$1" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1; }
+
+log "a port held by a process that is no instance is skipped"
+start rootheld python3 -c "$LISTEN" "$P0"
+wait_for eval '[ -n "$(ss -Htln "sport = :$P0")" ]'
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+wait_for settled 1
+PE=$(assign_port erin)
+[ "$PE" != "$P0" ] || fail "an instance was given port $P0, which root holds"
+[ "$(app "$PE" "login erin")" = NOSTATE ] || fail "erin not served"
+wait_for settled 1
+[ "$(metric airlock_pool_restarts_total 'pool="fa"' "$MPORT")" = 0 ] ||
+    fail "a start failed: $(grep -E 'exit|stopping' "$LOG" | tail -3)"
+
+log "an instance that holds ports of the range, not its own, is stopped"
+PD=$(assign_port dave)
+[ "$(app "$PD" "login dave")" = NOSTATE ] || fail "dave not served"
+wait_for settled 1
+D=$(pid_on "$PD")
+UD=$(stat -c %u "/proc/$D")
+E=$(pid_on "$PE")
+ports=$(seq "$P0" $((P0 + 5)) | tr '\n' ' ')
+printf '%s\n' "$LISTEN" >"$T/squat.py"
+chmod 644 "$T/squat.py"
+[ "$(app "$PD" "sh /usr/bin/python3 $T/squat.py $ports >/dev/null 2>&1 & echo squatting")" = "OK squatting" ] ||
+    fail "the squatter did not start"
+# root has the first port, erin, dave and the idle instance three others:
+# the two left are now dave's
+squatted() {
+    local p n=0
+    for p in $ports; do [ "$p" != "$PD" ] && [ "$(holder "$p")" = "$UD" ] && n=$((n + 1)); done
+    [ "$n" = 2 ]
+}
+wait_for squatted
+# the next start: frank takes the idle instance, a fresh one is started
+PF=$(assign_port frank)
+[ "$(app "$PF" "login frank")" = NOSTATE ] || fail "frank not served"
+wait_log "$LOG" "pool=fa instance=[^ ]* uid=$UD holds port [0-9]+, not its own \(port $PD\): stopped"
+wait_log "$LOG" "stopping why=took_port"
+[ "$(metric airlock_pool_took_ports_total 'pool="fa"' "$MPORT")" = 1 ] ||
+    fail "airlock_pool_took_ports_total is $(metric airlock_pool_took_ports_total 'pool="fa"' "$MPORT")"
+wait_for eval '! running "$D"'
+wait_for eval '[ -z "$(uid_procs "$UD")" ]'
+wait_for settled 1
+for p in $ports; do
+    [ "$(holder "$p")" = "$UD" ] && fail "port $p is still held by uid $UD"
+done
+grep -q "starting pid=[0-9]* port=$P0\$" "$LOG" && fail "an instance was started on root's port $P0"
+[ -n "$(ss -Htln "sport = :$P0")" ] && [ -z "$(holder "$P0")" ] ||
+    fail "root's listener on $P0 was disturbed"
+running "$E" || fail "erin's instance was stopped"
+[ "$(app "$PE" "sh id -u")" = "OK $(stat -c %u "/proc/$E")" ] || fail "erin's instance does not answer"
+stop_clean "$AL" al
