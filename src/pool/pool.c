@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1961,6 +1962,19 @@ pool_free(struct pool *p)
     loop_defer(p->loop, &p->free_task, pool_reap, p);
 }
 
+/* The family airlock_pool_NAME_total of the counter at off in each pool's
+ * stats. */
+static void
+counter(struct strbuf *out, struct pool *const *pools, size_t n, const char *name, const char *help,
+        size_t off)
+{
+    strbuf_printf(out, "# HELP airlock_pool_%s_total %s\n# TYPE airlock_pool_%s_total counter\n",
+                  name, help, name);
+    for (size_t i = 0; i < n; i++)
+        strbuf_printf(out, "airlock_pool_%s_total{pool=\"%s\"} %llu\n", name, pools[i]->conf.name,
+                      *(const unsigned long long *)((const char *)&pools[i]->stats + off));
+}
+
 void
 pool_metrics(struct strbuf *out, struct pool *const *pools, size_t n)
 {
@@ -1972,17 +1986,10 @@ pool_metrics(struct strbuf *out, struct pool *const *pools, size_t n)
         for (int s = 0; s < INST_STATE_COUNT; s++)
             strbuf_printf(out, "airlock_pool_instances{pool=\"%s\",state=\"%s\"} %zu\n",
                           pools[i]->conf.name, state_names[s], pools[i]->n[s]);
-    strbuf_printf(out, "# HELP airlock_pool_starts_total Instances started.\n"
-                       "# TYPE airlock_pool_starts_total counter\n");
-    for (size_t i = 0; i < n; i++)
-        strbuf_printf(out, "airlock_pool_starts_total{pool=\"%s\"} %llu\n", pools[i]->conf.name,
-                      pools[i]->stats.starts);
-    strbuf_printf(out, "# HELP airlock_pool_restarts_total Instances started after a failed "
-                       "start or a crash (with backoff).\n"
-                       "# TYPE airlock_pool_restarts_total counter\n");
-    for (size_t i = 0; i < n; i++)
-        strbuf_printf(out, "airlock_pool_restarts_total{pool=\"%s\"} %llu\n", pools[i]->conf.name,
-                      pools[i]->stats.restarts);
+    counter(out, pools, n, "starts", "Instances started.", offsetof(struct pool_stats, starts));
+    counter(out, pools, n, "restarts",
+            "Instances started after a failed start or a crash (with backoff).",
+            offsetof(struct pool_stats, restarts));
     strbuf_printf(out, "# HELP airlock_pool_hook_failures_total Hooks that failed, by hook and "
                        "reason.\n# TYPE airlock_pool_hook_failures_total counter\n");
     for (size_t i = 0; i < n; i++)
@@ -1993,18 +2000,13 @@ pool_metrics(struct strbuf *out, struct pool *const *pools, size_t n)
                               "reason=\"%s\"} %llu\n",
                               pools[i]->conf.name, hook_names[h], hook_fail_names[r],
                               pools[i]->stats.hook_failures[h][r]);
-    strbuf_printf(out, "# HELP airlock_pool_forged_logins_total Login lines for a user the "
-                       "directory had not reserved the instance for (instance killed).\n"
-                       "# TYPE airlock_pool_forged_logins_total counter\n");
-    for (size_t i = 0; i < n; i++)
-        strbuf_printf(out, "airlock_pool_forged_logins_total{pool=\"%s\"} %llu\n",
-                      pools[i]->conf.name, pools[i]->stats.forged_logins);
-    strbuf_printf(out, "# HELP airlock_pool_took_ports_total Instances that held a port not "
-                       "their own (instance killed).\n"
-                       "# TYPE airlock_pool_took_ports_total counter\n");
-    for (size_t i = 0; i < n; i++)
-        strbuf_printf(out, "airlock_pool_took_ports_total{pool=\"%s\"} %llu\n", pools[i]->conf.name,
-                      pools[i]->stats.took_ports);
+    counter(out, pools, n, "forged_logins",
+            "Login lines for a user the directory had not reserved the instance for (instance "
+            "killed).",
+            offsetof(struct pool_stats, forged_logins));
+    counter(out, pools, n, "took_ports",
+            "Instances that held a port of a pool not their own (instance killed).",
+            offsetof(struct pool_stats, took_ports));
     strbuf_printf(out, "# HELP airlock_pool_ready_seconds Time from start to the ready line.\n"
                        "# TYPE airlock_pool_ready_seconds histogram\n");
     for (size_t i = 0; i < n; i++) {
