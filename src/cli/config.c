@@ -1071,6 +1071,8 @@ static const struct conf_row dir_rows[] = {
      .min = 1, .expect = EXPECT_DURATION, .low = "expected more than 0"},
     {.name = "session_ttl", .set = conf_set_duration, .off = DC(session_ttl_ms),
      .expect = EXPECT_DURATION},
+    {.name = "session_max", .set = conf_set_duration, .off = DC(session_max_ms),
+     .expect = EXPECT_DURATION},
     {.name = "assign_wait", .set = conf_set_duration, .off = DC(assign_wait_ms),
      .expect = EXPECT_DURATION},
     {.name = "max_pending_per_client", .set = conf_set_uint, .off = DC(max_pending_per_client),
@@ -1101,7 +1103,7 @@ static const struct conf_row dir_rows[] = {
 static const struct conf_block dir_block = {
     ROWS(dir_rows),
     .what = "expected a mapping of directory settings (backend, redis, prefix, reserve_timeout, "
-            "session_ttl, assign_wait, max_pending_per_client, pending_share, redis_user, "
+            "session_ttl, session_max, assign_wait, max_pending_per_client, pending_share, redis_user, "
             "redis_password_file, sentinels, sentinel_master, min_replicas_acked, node)",
     .check = dir_check,
 };

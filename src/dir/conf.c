@@ -65,7 +65,7 @@ dir_conf_redis_only(const struct dir_conf *conf)
 /* dir_conf_equal() compares each field: a new one must be added there, and
  * this size (LP64 ABIs) with it. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct dir_conf) == 5112, "dir_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct dir_conf) == 5120, "dir_conf_equal(): compare the new field");
 #endif
 
 bool
@@ -80,7 +80,7 @@ dir_conf_equal(const struct dir_conf *a, const struct dir_conf *b)
         a->min_replicas_acked != b->min_replicas_acked ||
         strncmp(a->prefix, b->prefix, sizeof(a->prefix)) != 0 ||
         a->reserve_timeout_ms != b->reserve_timeout_ms || a->session_ttl_ms != b->session_ttl_ms ||
-        a->assign_wait_ms != b->assign_wait_ms ||
+        a->session_max_ms != b->session_max_ms || a->assign_wait_ms != b->assign_wait_ms ||
         a->max_pending_per_client != b->max_pending_per_client ||
         a->pending_share != b->pending_share || strncmp(a->node, b->node, sizeof(a->node)) != 0)
         return false;

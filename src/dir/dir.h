@@ -84,6 +84,9 @@ struct dir_conf {
     char prefix[DIR_PREFIX_MAX];            /* redis key prefix; default "airlock:" */
     unsigned reserve_timeout_ms;            /* default 10s */
     unsigned session_ttl_ms;                /* default 1h; 0: sessions end only by report */
+    unsigned session_max_ms;                /* a session ends this long after its login at the
+                                               latest, however often it is assigned; 0 (default):
+                                               no bound */
     unsigned assign_wait_ms;                /* default 5s; 0: refuse at once */
     unsigned max_pending_per_client;        /* reservations not active yet per client address;
                                                default 2; 0: no bound */

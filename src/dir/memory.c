@@ -14,6 +14,7 @@
 struct minst {
     struct dir_instance pub;
     uint64_t deadline; /* reserved: reserve_timeout; active: session_ttl; 0: none */
+    uint64_t ends;     /* active: session_max after its login; 0: none */
     /* reserved by dir_assign(): who asked, and who holds it */
     char client[DIR_CLIENT_MAX];
     uint64_t rid;
@@ -108,6 +109,19 @@ after(const struct mem *m, unsigned ms)
     return loop_now(m->host->loop) + ms;
 }
 
+/* An active session's next deadline: session_ttl from now, never past the
+ * end session_max set at its login; 0: none. */
+static uint64_t
+session_deadline(const struct mem *m, const struct minst *in)
+{
+    uint64_t d = after(m, m->host->conf->session_ttl_ms), now = loop_now(m->host->loop);
+
+    if (in->ends == 0 || (d != 0 && d <= in->ends))
+        return d;
+    m->host->tick_within(m->host, (unsigned)(in->ends > now ? in->ends - now : 0));
+    return in->ends;
+}
+
 /* Reservations not active yet allowed in a pool of n instances: the
  * pending_share, at least 1 (a pool of one still serves). */
 static size_t
@@ -137,7 +151,7 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
         if ((in->pub.state == DIR_RESERVED || in->pub.state == DIR_ACTIVE) &&
             strcmp(in->pub.key, key) == 0) {
             if (in->pub.state == DIR_ACTIVE)
-                in->deadline = after(m, c->session_ttl_ms);
+                in->deadline = session_deadline(m, in);
             if (in->pub.state == DIR_RESERVED && cl->hold) {
                 in->holders++;
                 cl->rid = in->rid;
@@ -237,7 +251,11 @@ mem_activate(void *be, const char *pool, const char *name, const char *key, char
         return -EPERM;
     }
     in->withdrawn[0] = '\0';
-    set_state(in, DIR_ACTIVE, key, after(m, m->host->conf->session_ttl_ms));
+    if (in->pub.state != DIR_ACTIVE) {
+        unsigned max = m->host->conf->session_max_ms;
+        in->ends = max != 0 ? loop_now(m->host->loop) + max : 0;
+    }
+    set_state(in, DIR_ACTIVE, key, session_deadline(m, in));
     recount(m);
     return 0;
 }

@@ -116,6 +116,14 @@
     "  redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"                                       \
     "end\n"                                                                                        \
     "local function bell(ch) redis.pcall('PUBLISH', P .. 'bell' .. ch, '') end\n"                  \
+    /* an active session's next deadline: ttl from now, never past the end */                      \
+    /* session_max set at its login (field ends); nil: none */                                     \
+    "local function deadline(ik, tms)\n"                                                           \
+    "  local e = tonumber(redis.call('HGET', ik, 'ends') or '0')\n"                                \
+    "  local d = tms > 0 and now + tms or nil\n"                                                   \
+    "  if e > 0 and (not d or d > e) then d = e end\n"                                             \
+    "  return d\n"                                                                                 \
+    "end\n"                                                                                        \
     /* the node's name, held by one process (token) for ms: false when */                          \
     /* another process holds it */                                                                 \
     "local function claim(node, token, ms)\n"                                                      \
@@ -169,9 +177,8 @@ static const char lua_assign[] = LUA_PRELUDE
     "  local st = redis.call('HGET', ik, 'state')\n"
     "  if st == 'reserved' or st == 'active' then\n"
     "    local rid = 0\n"
-    "    if st == 'active' and tms > 0 then\n"
-    "      redis.call('ZADD', P .. 'dl', now + tms, pool .. ':' .. name)\n"
-    "    end\n"
+    "    local dl = st == 'active' and deadline(ik, tms)\n"
+    "    if dl then redis.call('ZADD', P .. 'dl', dl, pool .. ':' .. name) end\n"
     "    if st == 'reserved' and hold then\n"
     "      redis.call('HINCRBY', ik, 'holders', 1)\n"
     "      rid = tonumber(redis.call('HGET', ik, 'rid') or '0')\n"
@@ -277,7 +284,8 @@ static const char lua_report[] =
                 "  redis.call('HSET', ik, 'key', key)\n"
                 "  redis.call('SET', P .. 'k:' .. pool .. ':' .. key, name)\n"
                 "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"
-                "  if tms > 0 then redis.call('ZADD', P .. 'dl', now + tms, m)\n"
+                "  local dl = deadline(ik, tms)\n"
+                "  if dl then redis.call('ZADD', P .. 'dl', dl, m)\n"
                 "  else redis.call('ZREM', P .. 'dl', m) end\n"
                 "  return 0\n"
                 "end\n"
@@ -304,31 +312,36 @@ static const char lua_report[] =
                 "end\n"
                 "return 0\n";
 
-/* ARGV: prefix, pool, name, key, ttl_ms. The check and the change are one
- * script: between them no assign, sweep or drain of another process can
- * slip in. Returns {0} (active for key now), or {-1, holder} (not reserved
- * nor active for key: refused, nothing changed). */
-static const char lua_activate[] = LUA_PRELUDE
-    "local pool, name, key = ARGV[2], ARGV[3], ARGV[4]\n"
-    "local tms = tonumber(ARGV[5])\n"
-    "local ik, m = ikey(pool, name), pool .. ':' .. name\n"
-    "local h = redis.call('HMGET', ik, 'state', 'key', 'wkey')\n"
-    "local st, holder = h[1], h[2] or ''\n"
-    /* also a reservation withdrawn for key (its clients left) that the pool
-     * has not decided on yet: the login line came before it heard */
-    "local withdrawn = st == 'starting' and h[3] == key\n"
-    "if not withdrawn and ((st ~= 'reserved' and st ~= 'active') or holder ~= key or\n"
-    "   redis.call('GET', P .. 'k:' .. pool .. ':' .. key) ~= name) then\n"
-    "  return {-1, holder}\n"
-    "end\n"
-    "if withdrawn then\n"
-    "  redis.call('HSET', ik, 'key', key, 'wkey', '')\n"
-    "  redis.call('SET', P .. 'k:' .. pool .. ':' .. key, name)\n"
-    "end\n"
-    "if st ~= 'active' then redis.call('HSET', ik, 'state', 'active', 'since', now) end\n"
-    "if tms > 0 then redis.call('ZADD', P .. 'dl', now + tms, m)\n"
-    "else redis.call('ZREM', P .. 'dl', m) end\n"
-    "return {0}\n";
+/* ARGV: prefix, pool, name, key, ttl_ms, max_ms (session_max: the end set
+ * when the session begins). The check and the change are one script:
+ * between them no assign, sweep or drain of another process can slip in.
+ * Returns {0} (active for key now), or {-1, holder} (not reserved nor
+ * active for key: refused, nothing changed). */
+static const char lua_activate[] =
+    LUA_PRELUDE "local pool, name, key = ARGV[2], ARGV[3], ARGV[4]\n"
+                "local tms, smax = tonumber(ARGV[5]), tonumber(ARGV[6])\n"
+                "local ik, m = ikey(pool, name), pool .. ':' .. name\n"
+                "local h = redis.call('HMGET', ik, 'state', 'key', 'wkey')\n"
+                "local st, holder = h[1], h[2] or ''\n"
+                /* also a reservation withdrawn for key (its clients left) that the pool
+                 * has not decided on yet: the login line came before it heard */
+                "local withdrawn = st == 'starting' and h[3] == key\n"
+                "if not withdrawn and ((st ~= 'reserved' and st ~= 'active') or holder ~= key or\n"
+                "   redis.call('GET', P .. 'k:' .. pool .. ':' .. key) ~= name) then\n"
+                "  return {-1, holder}\n"
+                "end\n"
+                "if withdrawn then\n"
+                "  redis.call('HSET', ik, 'key', key, 'wkey', '')\n"
+                "  redis.call('SET', P .. 'k:' .. pool .. ':' .. key, name)\n"
+                "end\n"
+                "if st ~= 'active' then\n"
+                "  local ends = smax > 0 and now + smax or 0\n"
+                "  redis.call('HSET', ik, 'state', 'active', 'since', now, 'ends', ends)\n"
+                "end\n"
+                "local dl = deadline(ik, tms)\n"
+                "if dl then redis.call('ZADD', P .. 'dl', dl, m)\n"
+                "else redis.call('ZREM', P .. 'dl', m) end\n"
+                "return {0}\n";
 
 /* ARGV: prefix, pool, name. Returns 0, or -1 when there is no such instance. */
 static const char lua_drain[] =
@@ -976,13 +989,14 @@ static int
 rd_activate(void *be, const char *pool, const char *name, const char *key, char *holder)
 {
     struct rds *r = be;
-    char tms[16];
-    const char *argv[] = {pool, name, key, tms};
+    char tms[16], smax[16];
+    const char *argv[] = {pool, name, key, tms, smax};
     int rc = -EIO;
 
     holder[0] = '\0';
     snprintf(tms, sizeof(tms), "%u", r->host->conf->session_ttl_ms);
-    redisReply *rep = run(r, S_ACTIVATE, 4, argv);
+    snprintf(smax, sizeof(smax), "%u", r->host->conf->session_max_ms);
+    redisReply *rep = run(r, S_ACTIVATE, 5, argv);
     if (rep == NULL)
         return -EIO;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&

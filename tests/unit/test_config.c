@@ -1955,7 +1955,7 @@ test_err_directory(void **state)
     (void)state;
     expect_error("directory: x\n",
                  "airlock.yaml:1: directory: expected a mapping of directory settings (backend, "
-                 "redis, prefix, reserve_timeout, session_ttl, assign_wait, "
+                 "redis, prefix, reserve_timeout, session_ttl, session_max, assign_wait, "
                  "max_pending_per_client, pending_share, redis_user, redis_password_file, "
                  "sentinels, sentinel_master, min_replicas_acked, node), not a single value");
     expect_error("directory:\n  backend: redis\n  redis: tcp:127.0.0.1:6379\n  node: n1/a\n",

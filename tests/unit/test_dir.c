@@ -389,6 +389,47 @@ test_session_ttl(void **state)
     close_dir(d);
 }
 
+/* session_max: a session ends that long after its login however often it
+ * is assigned (by anyone: the router cannot tell a user's ClientHello from
+ * another's), and without session_ttl too. */
+static void
+test_session_max(void **state)
+{
+    char a[DIR_NAME_MAX], b[DIR_NAME_MAX];
+    (void)state;
+
+    for (int ttl = 0; ttl <= 300; ttl += 300) {
+        struct dir_conf c = conf(10000, (unsigned)ttl, 0);
+        c.session_max_ms = 600;
+        struct dir *d = open_dir(&c);
+        assert_int_equal(dir_watch(d, "p", loop, on_note, NULL), 0);
+        report(d, "p", "i1", DIR_IDLE);
+        report(d, "p", "i2", DIR_IDLE);
+        assert_int_equal(assign(d, "p", "alice", a), 0);
+        assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
+        sleep_loop(200);
+        /* a second login of the same session does not move its end */
+        assert_int_equal(activate(d, "p", a, "alice", NULL), 0);
+        /* renewed every 100 ms: still over at 600 ms */
+        for (int i = 0; i < 3; i++) {
+            sleep_loop(100);
+            assert_int_equal(assign(d, "p", "alice", NULL), 0);
+        }
+        uint64_t t0 = loop_now(loop);
+        assert_true(wait_note(a, DIR_DRAINING, 3000));
+        assert_true(loop_now(loop) - t0 < 1500);
+        /* the next session is a new one, with an end of its own */
+        report(d, "p", a, DIR_STOPPED);
+        assert_int_equal(assign(d, "p", "alice", b), 0);
+        assert_string_not_equal(a, b);
+        assert_int_equal(activate(d, "p", b, "alice", NULL), 0);
+        assert_false(wait_note(b, DIR_DRAINING, 300));
+        assert_true(wait_note(b, DIR_DRAINING, 3000));
+        dir_unwatch(d, "p");
+        close_dir(d);
+    }
+}
+
 static void
 test_wait_then_again(void **state)
 {
@@ -826,6 +867,7 @@ main(void)
         cmocka_unit_test(test_reservation_timeout),
         cmocka_unit_test(test_session_ends_on_report),
         cmocka_unit_test(test_session_ttl),
+        cmocka_unit_test(test_session_max),
         cmocka_unit_test(test_wait_for_stop),
         cmocka_unit_test(test_wait_then_again),
         cmocka_unit_test(test_wait_then_idle),
