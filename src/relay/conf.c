@@ -64,8 +64,8 @@ relay_conf_per_client(const struct relay_conf *rc)
         return 0;
     if (rc->max_unproven_per_client != RELAY_PER_CLIENT_AUTO)
         return rc->max_unproven_per_client;
-    if (rc->max_connections == 0 || rc->listen.kind != EP_TCP || rc->egress ||
-        rc->accept_proxy != PROXY_NONE)
+    if (rc->max_connections == 0 || rc->listen.kind != EP_TCP ||
+        !(rc->router.enabled || rc->tls.enabled))
         return 0;
     return rc->max_connections > 1 ? rc->max_connections / 2 : 1;
 }

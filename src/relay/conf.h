@@ -157,9 +157,10 @@ bool relay_conf_has_unproven(const struct relay_conf *rc);
 /* How many unproven connections one client may hold at once (0: no
  * bound): max_unproven_per_client where rc has unproven connections; when
  * it is not set, half of max_connections (at least 1) for a router or a
- * tls: listener on tcp without accept_proxy, whose clients are the
- * Internet's own addresses; none elsewhere (a vsock, unix or PROXY peer is
- * one address for every client behind it). */
+ * tls: listener on tcp, whose clients are the Internet's own addresses;
+ * none elsewhere (a vsock or unix peer is one address for every client
+ * behind it). With accept_proxy a client is the source its PROXY header
+ * names, counted from the header on. */
 unsigned relay_conf_per_client(const struct relay_conf *rc);
 
 /* Returns true when a and b are the same settings: a reload keeps such a

@@ -410,6 +410,7 @@ read_proxy_header(struct conn *c)
     c->proxy_len = hdr_len;
     if (info.cmd == PROXY_CMD_PROXY && info.family != AF_UNSPEC) {
         c->source = info.src; /* the front relay vouches for it (accept_proxy) */
+        c->vouched = true;
         char from[TRANSPORT_DESC_MAX], orig[TRANSPORT_DESC_MAX];
         transport_describe((struct sockaddr *)&c->peer, c->peer_len, from, sizeof(from));
         transport_describe((struct sockaddr *)&info.src, sizeof(info.src), orig, sizeof(orig));
@@ -429,6 +430,29 @@ side_drain(struct side *s)
         ;
 }
 
+/* With accept_proxy, a client counts against max_unproven_per_client by the
+ * source its PROXY header names (the front's own address would count every
+ * client as one), from the header on. Returns false when that client holds
+ * its bound already: c is refused and closed (end=denied). */
+static bool
+count_vouched(struct conn *c)
+{
+    struct relay *r = c->relay;
+    unsigned max = relay_conf_per_client(&r->conf);
+    char key[TRANSPORT_CLIENT_MAX], desc[TRANSPORT_DESC_MAX];
+    int err;
+
+    if (max == 0 || !c->vouched)
+        return true;
+    transport_client_key(-1, (struct sockaddr *)&c->source, key, sizeof(key));
+    if ((err = unproven_client_take(&r->stats->unproven, key, max, &c->counted)) == 0)
+        return true;
+    transport_describe((struct sockaddr *)&c->source, sizeof(c->source), desc, sizeof(desc));
+    relay_refused(r, desc, err == -EBUSY ? "max_unproven_per_client" : "out_of_memory");
+    conn_close(c, END_DENIED);
+    return false;
+}
+
 static void
 conn_preamble(struct conn *c)
 {
@@ -442,8 +466,9 @@ conn_preamble(struct conn *c)
                       (unsigned long long)c->id);
         c->hvsock_greeted = pr == PARSE_OK;
     }
-    if (pr == PARSE_OK && rc->accept_proxy == PROXY_V2)
-        pr = read_proxy_header(c);
+    if (pr == PARSE_OK && rc->accept_proxy == PROXY_V2 && (pr = read_proxy_header(c)) == PARSE_OK &&
+        !count_vouched(c))
+        return;
     if (pr == PARSE_OK && c->ops->preamble != NULL) {
         c->ops->preamble(c); /* connects, refuses, or waits for more */
         return;

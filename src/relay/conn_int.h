@@ -43,6 +43,7 @@ struct conn {
     struct list unproven_link;       /* on share's list while it is unproven */
     struct unproven_share *share;    /* its relay's on its worker (net/unproven.h) */
     struct unproven_client *counted; /* its client's count of unproven ones, or NULL */
+    bool vouched;                    /* its PROXY header named its client (source) */
     bool place;                      /* accepted at max_connections: takes the place of
                                         share's oldest unproven connection */
     struct worker *worker;

@@ -244,15 +244,21 @@ relay_listen(struct relay *r, struct relay *prev)
 }
 
 void
-relay_refuse(struct relay *r, int fd, const char *peer, const char *why)
+relay_refused(struct relay *r, const char *peer, const char *why)
 {
     unsigned long quiet;
 
-    close(fd);
     atomic_fetch_add_explicit(&r->stats->refused, 1, memory_order_relaxed);
     if (log_rate_ok(&r->stats->refusal_log, loop_clock_ns() / 1000000, 1000, &quiet))
         log_info("refused relay=%s client=%s reason=%s quiet_before=%lu", r->conf.name, peer, why,
                  quiet);
+}
+
+void
+relay_refuse(struct relay *r, int fd, const char *peer, const char *why)
+{
+    close(fd);
+    relay_refused(r, peer, why);
 }
 
 /* The index of the least busy worker; ties go round robin so that threads
@@ -283,6 +289,9 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_le
     struct unproven_client *counted = NULL;
     char desc[TRANSPORT_DESC_MAX], key[TRANSPORT_CLIENT_MAX];
     unsigned max = r->conf.max_connections, per_client = relay_conf_per_client(&r->conf);
+
+    if (r->conf.accept_proxy != PROXY_NONE)
+        per_client = 0; /* counted by the client its header names (conn.c) */
     const char *why = NULL;
     int err;
 

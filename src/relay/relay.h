@@ -37,7 +37,8 @@ enum conn_end {
     END_PREAMBLE_TIMEOUT,
     END_ERROR,             /* any other I/O error */
     END_SHUTDOWN,          /* closed by a drain deadline or process stop */
-    END_DENIED,            /* egress: the destination is not allowed */
+    END_DENIED,            /* egress: the destination is not allowed; with accept_proxy:
+                              the client its header names is at max_unproven_per_client */
     END_BAD_FRAME,         /* datagram relays: a malformed frame on the stream */
     END_BAD_HELLO,         /* routers: not a valid TLS ClientHello (or closed inside it) */
     END_PEEK_TIMEOUT,      /* routers: no whole ClientHello within peek_timeout */
@@ -168,6 +169,9 @@ bool relay_local_error(struct relay_stats *s, int err);
  * logged once a second at most per relay (a flood of refused clients must
  * not flood the log), with how many went unlogged before. Any thread. */
 void relay_refuse(struct relay *r, int fd, const char *peer, const char *why);
+
+/* The same for a connection begun, which its caller closes (end=denied). */
+void relay_refused(struct relay *r, const char *peer, const char *why);
 
 enum conn_end relay_dial_failed(struct relay *r, uint64_t id, const struct endpoint *target,
                                 int err, enum dial_result why);

@@ -13,9 +13,11 @@
 #   - the counts are given back: once the stallers are gone, and as each
 #     connection is proven, 127.0.0.1 is served again, 10 TLS clients one
 #     after another;
-#   - a PROXY relay (no default: behind a load balancer every client has
-#     its address) with max_unproven_per_client 2: the third partial header
-#     from 127.0.0.1 is refused, one from 127.0.0.3 is held.
+#   - behind a load balancer (accept_proxy: v2, every connection from
+#     127.0.0.1) a client is the source its PROXY header names: a router
+#     with max_connections 8 holds 4 partial ClientHellos whose headers name
+#     127.0.0.9, closes the fifth after its header (end=denied), and holds
+#     one whose header names 127.0.0.10.
 . "$(dirname "$0")/lib.sh"
 need openssl python3 socat xxd
 
@@ -37,14 +39,13 @@ routers:
       - {name: alpha.test, target: tcp:127.0.0.1:$A}
     peek_timeout: 60s
     max_connections: 8
-relays:
-  - name: p
+  - name: q
     listen: tcp:127.0.0.1:$P
-    target: tcp:127.0.0.1:$ECHO
+    routes:
+      - {name: alpha.test, target: tcp:127.0.0.1:$A}
     accept_proxy: v2
-    preamble_timeout: 60s
+    peek_timeout: 60s
     max_connections: 8
-    max_unproven_per_client: 2
 YAML
 airlock_up al run -c "$T/airlock.yaml"
 AL=$LAST_PID
@@ -84,20 +85,24 @@ for i in $(seq 10); do
             2>/dev/null | grep -q 's_server' || fail "TLS client $i from 127.0.0.1 was not served"
 done
 
-log "a PROXY relay with max_unproven_per_client 2"
-PARTIAL='\r\n\r\n\x00\r'
-start p1 python3 -u "$ROOT/tests/tools/stall.py" "$P" 3 "$PARTIAL" "$T/p1.ready" 127.0.0.1
-P1=$LAST_PID
-wait_for test -e "$T/p1.ready"
-wait_log "$T/p1.log" '^closed 2'
-refused p 127.0.0.1 || fail "the third partial header was not refused"
-start p3 python3 -u "$ROOT/tests/tools/stall.py" "$P" 1 "$PARTIAL" "$T/p3.ready" 127.0.0.3
-P3=$LAST_PID
-wait_for test -e "$T/p3.ready"
-wait_for opened p 3
+log "behind a load balancer, a client is the source its PROXY header names"
+# proxied SRC: a PROXY v2 header (TCP over IPv4, 127.0.0.SRC:12345 ->
+# 127.0.0.1:443), then the first bytes of a ClientHello
+proxied() { printf '%s' "\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\x7f\x00\x00\x$1\x7f\x00\x00\x01\x30\x39\x01\xbb$HELLO"; }
+start q9 python3 -u "$ROOT/tests/tools/stall.py" "$P" 5 "$(proxied 09)" "$T/q9.ready"
+Q9=$LAST_PID
+wait_for test -e "$T/q9.ready"
+wait_log "$T/q9.log" '^closed 4'
+wait_log "$T/al.log" 'refused relay=q client=127\.0\.0\.9:12345 reason=max_unproven_per_client'
+[ "$(metric airlock_connections_closed_total 'relay="q",end="denied"' "$M")" = 1 ] ||
+    fail "the fifth was not closed with end=denied"
+start q10 python3 -u "$ROOT/tests/tools/stall.py" "$P" 1 "$(proxied 0a)" "$T/q10.ready"
+Q10=$LAST_PID
+wait_for test -e "$T/q10.ready"
+wait_for opened q 5
 sleep 0.5
-grep -q '^closed' "$T/p3.log" && fail "a client from another address was refused"
-grep -q '^closed [01]' "$T/p1.log" && fail "a held partial header was closed"
-stop "$P1" || true
-stop "$P3" || true
+grep -q '^closed' "$T/q10.log" && fail "a client whose header names another source was refused"
+grep -q '^closed [0-3]' "$T/q9.log" && fail "a held partial ClientHello was closed"
+stop "$Q9" || true
+stop "$Q10" || true
 stop_clean "$AL" al

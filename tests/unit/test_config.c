@@ -2168,7 +2168,7 @@ test_per_client(void **state)
     assert_int_equal(relay_conf_per_client(&cfg.relays[3]), 4); /* half of 9 */
     assert_int_equal(relay_conf_per_client(&cfg.relays[4]), 0); /* no max_connections */
     assert_int_equal(relay_conf_per_client(&cfg.relays[5]), 1);
-    assert_int_equal(relay_conf_per_client(&cfg.relays[6]), 0); /* a load balancer's */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[6]), 4); /* by the PROXY source */
     assert_int_equal(relay_conf_per_client(&cfg.relays[7]), 0); /* set: none */
     assert_int_equal(relay_conf_per_client(&cfg.relays[8]), 7);
     config_free(&cfg);
