@@ -10,6 +10,18 @@
 #include "dir/backend.h"
 
 #define MEM_TICK_MAX_MS 1000
+#define MEM_ABANDONED_MAX 65536
+
+/* A reservation its client left before the login (its clients left, or
+ * reserve_timeout): it cost its pool a recycled instance, and counts
+ * against the client's max_pending_per_client until an instance of the
+ * pool is idle again (the oldest charge of the pool goes with each idle
+ * report), or `until` (reserve_timeout) at the latest. */
+struct abandoned {
+    char pool[DIR_NAME_MAX];
+    char client[DIR_CLIENT_MAX];
+    uint64_t until;
+};
 
 struct minst {
     struct dir_instance pub;
@@ -30,6 +42,8 @@ struct mem {
     uint64_t last_rid;
     char (*pools)[DIR_NAME_MAX]; /* every pool that ever reported */
     size_t n_pools, cap_pools;
+    struct abandoned *abandoned; /* oldest first */
+    size_t n_abandoned, cap_abandoned;
 };
 
 static int
@@ -62,6 +76,53 @@ find(struct mem *m, const char *pool, const char *name)
         if (strcmp(m->v[i].pub.pool, pool) == 0 && strcmp(m->v[i].pub.name, name) == 0)
             return &m->v[i];
     return NULL;
+}
+
+/* in's reservation ends before a login: its client is charged for it for
+ * reserve_timeout (the oldest charge goes when MEM_ABANDONED_MAX are held). */
+static void
+abandon(struct mem *m, const struct minst *in)
+{
+    if (in->client[0] == '\0')
+        return;
+    if (m->n_abandoned == MEM_ABANDONED_MAX)
+        memmove(m->abandoned, m->abandoned + 1, --m->n_abandoned * sizeof(*m->abandoned));
+    if (grow((void **)&m->abandoned, &m->cap_abandoned, m->n_abandoned, sizeof(*m->abandoned)) != 0)
+        return;
+    struct abandoned *a = &m->abandoned[m->n_abandoned++];
+    snprintf(a->pool, sizeof(a->pool), "%s", in->pub.pool);
+    snprintf(a->client, sizeof(a->client), "%s", in->client);
+    a->until = loop_now(m->host->loop) + m->host->conf->reserve_timeout_ms;
+}
+
+/* An instance of pool is idle (again): its oldest charge is paid. */
+static void
+repaid(struct mem *m, const char *pool)
+{
+    for (size_t i = 0; i < m->n_abandoned; i++)
+        if (strcmp(m->abandoned[i].pool, pool) == 0) {
+            memmove(m->abandoned + i, m->abandoned + i + 1,
+                    (--m->n_abandoned - i) * sizeof(*m->abandoned));
+            return;
+        }
+}
+
+/* The charges of client in pool (those past their time are dropped). */
+static size_t
+abandoned_by(struct mem *m, const char *pool, const char *client)
+{
+    uint64_t now = loop_now(m->host->loop);
+    size_t gone = 0, n = 0;
+
+    while (gone < m->n_abandoned && m->abandoned[gone].until <= now)
+        gone++;
+    if (gone > 0) {
+        m->n_abandoned -= gone;
+        memmove(m->abandoned, m->abandoned + gone, m->n_abandoned * sizeof(*m->abandoned));
+    }
+    for (size_t i = 0; i < m->n_abandoned; i++)
+        n += strcmp(m->abandoned[i].pool, pool) == 0 && strcmp(m->abandoned[i].client, client) == 0;
+    return n;
 }
 
 static void
@@ -172,7 +233,8 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
         return -EINPROGRESS;
     if (idle == NULL)
         return -EAGAIN;
-    if (cl->client != NULL && c->max_pending_per_client > 0 && mine >= c->max_pending_per_client)
+    if (cl->client != NULL && c->max_pending_per_client > 0 &&
+        mine + abandoned_by(m, pool, cl->client) >= c->max_pending_per_client)
         return -EDQUOT;
     if (c->pending_share < 100 && pending >= pending_limit(c, n))
         return -EBUSY;
@@ -229,6 +291,8 @@ mem_report(void *be, const char *pool, const char *name, enum dir_state st, cons
         in->ended[0] = '\0';
         set_state(in, st, NULL, 0);
     }
+    if (st == DIR_IDLE)
+        repaid(m, pool);
     recount(m);
     return 0;
 }
@@ -260,6 +324,21 @@ mem_activate(void *be, const char *pool, const char *name, const char *key, char
     return 0;
 }
 
+/* in's reservation ends before a login (its clients left, or
+ * reserve_timeout): not idle, since its client may have spoken to it; its
+ * pool recycles it (the key is told, for a login line that came first). */
+static void
+withdraw(struct mem *m, struct minst *in)
+{
+    abandon(m, in);
+    snprintf(in->withdrawn, sizeof(in->withdrawn), "%s", in->pub.key);
+    set_state(in, DIR_STARTING, NULL, 0);
+    recount(m);
+    struct dir_instance note = in->pub;
+    snprintf(note.key, sizeof(note.key), "%s", in->withdrawn);
+    m->host->changed(m->host, &note, 1);
+}
+
 static int
 mem_release(void *be, const char *pool, const char *name, const char *key, uint64_t rid)
 {
@@ -271,14 +350,7 @@ mem_release(void *be, const char *pool, const char *name, const char *key, uint6
         return 0; /* it became active, went back, or is another reservation now */
     if (in->holders > 0 && --in->holders > 0)
         return 0;
-    /* not idle: the pool first recycles it (what was brought in for the
-     * key goes) or offers it again */
-    set_state(in, DIR_STARTING, NULL, 0);
-    snprintf(in->withdrawn, sizeof(in->withdrawn), "%s", key);
-    recount(m);
-    struct dir_instance note = in->pub;
-    snprintf(note.key, sizeof(note.key), "%s", key);
-    m->host->changed(m->host, &note, 1);
+    withdraw(m, in);
     return 1;
 }
 
@@ -324,16 +396,15 @@ mem_tick(void *be)
                 next = in->deadline;
             continue;
         }
-        /* a reservation that never became active goes back to idle; an
-         * unused session ends and its instance is recycled */
-        if (in->pub.state == DIR_RESERVED)
-            set_state(in, DIR_IDLE, NULL, 0);
-        else
-            drain(in);
+        /* a reservation that never became active is withdrawn; an unused
+         * session ends: either way its instance is recycled */
+        if (in->pub.state == DIR_RESERVED) {
+            withdraw(m, in);
+            continue;
+        }
+        drain(in);
         recount(m);
         m->host->changed(m->host, &in->pub, 1);
-        if (in->pub.state == DIR_IDLE)
-            m->host->maybe_idle(m->host, in->pub.pool);
     }
     return (unsigned)(next - now);
 }
@@ -347,6 +418,7 @@ mem_free(void *be)
         return;
     free(m->v);
     free(m->pools);
+    free(m->abandoned);
     free(m);
 }
 

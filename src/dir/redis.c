@@ -124,6 +124,20 @@
     "  if e > 0 and (not d or d > e) then d = e end\n"                                             \
     "  return d\n"                                                                                 \
     "end\n"                                                                                        \
+    /* a reservation its client left before the login: it costs a recycle, */                      \
+    /* so it counts against the client (max_pending_per_client) until an */                        \
+    /* instance of the pool is idle again, or for the reservation's time */                        \
+    /* (P ab:POOL:CLIENT by end; P ab:POOL, "CLIENT rid" by age, to repay) */                       \
+    "local function abandon(pool, ik)\n"                                                           \
+    "  local h = redis.call('HMGET', ik, 'src', 'rms', 'rid')\n"                                   \
+    "  if not h[1] or h[1] == '' then return end\n"                                                \
+    "  local k, ms, rid = P .. 'ab:' .. pool .. ':' .. h[1], tonumber(h[2] or '0'), h[3] or now\n" \
+    "  redis.call('ZADD', k, now + ms, rid)\n"                                                     \
+    "  redis.call('PEXPIRE', k, math.max(ms, 1))\n"                                                \
+    "  local ak = P .. 'ab:' .. pool\n"                                                           \
+    "  redis.call('ZREMRANGEBYSCORE', ak, '-inf', now - ms)\n"                                     \
+    "  redis.call('ZADD', ak, now, h[1] .. ' ' .. rid)\n"                                          \
+    "end\n"                                                                                        \
     /* the node's name, held by one process (token) for ms: false when */                          \
     /* another process holds it */                                                                 \
     "local function claim(node, token, ms)\n"                                                      \
@@ -205,8 +219,15 @@ static const char lua_assign[] = LUA_PRELUDE
     "  end\n"
     "  return n\n"
     "end\n"
+    "local function abandoned(src)\n"
+    "  local k = P .. 'ab:' .. pool .. ':' .. src\n"
+    "  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)\n"
+    "  return redis.call('ZCARD', k)\n"
+    "end\n"
     "local ck = P .. 'c:' .. pool .. ':' .. client\n"
-    "if client ~= '' and maxpc > 0 and pending(ck, client) >= maxpc then return {-3} end\n"
+    "if client ~= '' and maxpc > 0 and pending(ck, client) + abandoned(client) >= maxpc then\n"
+    "  return {-3}\n"
+    "end\n"
     "local pk = P .. 'pend:' .. pool\n"
     "if share < 100 then\n"
     "  local n = redis.call('SCARD', P .. 'pool:' .. pool)\n"
@@ -231,7 +252,7 @@ static const char lua_assign[] = LUA_PRELUDE
     "local ik = ikey(pool, name)\n"
     "local rid = redis.call('INCR', P .. 'rid')\n"
     "redis.call('HSET', ik, 'state', 'reserved', 'key', key, 'since', now, 'src', client,\n"
-    "           'rid', rid, 'holders', hold and 1 or 0)\n"
+    "           'rid', rid, 'holders', hold and 1 or 0, 'rms', rms)\n"
     "redis.call('SET', kk, name)\n"
     "redis.call('ZADD', P .. 'dl', now + rms, pool .. ':' .. name)\n"
     "redis.call('SADD', pk, name)\n"
@@ -251,6 +272,7 @@ static const char lua_release[] =
                 "local h = redis.call('HMGET', ik, 'state', 'key', 'rid')\n"
                 "if h[1] ~= 'reserved' or h[2] ~= key or h[3] ~= rid then return 0 end\n"
                 "if redis.call('HINCRBY', ik, 'holders', -1) > 0 then return 0 end\n"
+                "abandon(pool, ik)\n"
                 "unkey(pool, name, key)\n"
                 "redis.call('HSET', ik, 'state', 'starting', 'key', '', 'since', now,\n"
                 "           'holders', 0, 'wkey', key)\n"
@@ -304,6 +326,17 @@ static const char lua_report[] =
                 "end\n"
                 "redis.call('HSET', ik, 'key', '')\n"
                 "redis.call('ZREM', P .. 'dl', m)\n"
+                "if st == 'idle' then\n"
+                /* an instance of the pool is idle: the oldest charge is paid */
+                "  local ak = P .. 'ab:' .. pool\n"
+                "  local old = redis.call('ZRANGE', ak, 0, 0)[1]\n"
+                "  if old then\n"
+                "    redis.call('ZREM', ak, old)\n"
+                "    local c = string.find(old, ' ', 1, true)\n"
+                "    local ck = ak .. ':' .. string.sub(old, 1, c - 1)\n"
+                "    redis.call('ZREM', ck, string.sub(old, c + 1))\n"
+                "  end\n"
+                "end\n"
                 "if st == 'idle' and redis.call('HGET', ik, 'ep') then\n"
                 "  redis.call('SADD', P .. 'idle:' .. pool, name)\n"
                 "  bell('')\n"
@@ -363,32 +396,36 @@ static const char lua_claim[] = LUA_PRELUDE "return claim(ARGV[2], ARGV[3], ARGV
 
 /* ARGV: prefix, node, token, alive_ms. Says the node is alive for alive_ms
  * (when it has a name: an error NODEHELD when another process holds it);
- * moves what is due; returns the pools that got an idle instance. */
+ * moves what is due (nothing becomes idle: a reservation due is withdrawn,
+ * its pool recycles the instance). Returns 0. */
 static const char lua_sweep[] =
     LUA_PRELUDE "if ARGV[2] ~= '' and not claim(ARGV[2], ARGV[3], ARGV[4]) then\n"
                 "  return redis.error_reply('NODEHELD by another airlock process')\n"
                 "end\n"
                 "local due = redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', now, 'LIMIT', 0, 256)\n"
-                "local idle = {}\n"
                 "for _, m in ipairs(due) do\n"
                 "  redis.call('ZREM', P .. 'dl', m)\n"
                 "  local c = string.find(m, ':', 1, true)\n"
                 "  local pool, name = string.sub(m, 1, c - 1), string.sub(m, c + 1)\n"
                 "  local ik = ikey(pool, name)\n"
                 "  local st = redis.call('HGET', ik, 'state')\n"
-                "  if st == 'reserved' or st == 'active' then\n"
+                /* a reservation that never became active is withdrawn (its */
+                /* client may have spoken to the instance: its pool recycles it), */
+                /* as when its last holder leaves; an unused session ends */
+                "  if st == 'reserved' then\n"
+                "    local key = redis.call('HGET', ik, 'key')\n"
+                "    abandon(pool, ik)\n"
+                "    unkey(pool, name, key)\n"
+                "    redis.call('HSET', ik, 'state', 'starting', 'key', '', 'since', now,\n"
+                "               'holders', 0, 'wkey', key)\n"
+                "    event(pool, name, 'starting', key)\n"
+                "  elseif st == 'active' then\n"
                 "    ending(pool, name, st, redis.call('HGET', ik, 'key'))\n"
-                "    local to = st == 'reserved' and 'idle' or 'draining'\n"
-                "    redis.call('HSET', ik, 'state', to, 'key', '', 'since', now)\n"
-                "    if to == 'idle' then\n"
-                "      redis.call('SADD', P .. 'idle:' .. pool, name)\n"
-                "      idle[#idle + 1] = pool\n"
-                "      bell('')\n"
-                "    end\n"
-                "    event(pool, name, to)\n"
+                "    redis.call('HSET', ik, 'state', 'draining', 'key', '', 'since', now)\n"
+                "    event(pool, name, 'draining')\n"
                 "  end\n"
                 "end\n"
-                "return idle\n";
+                "return 0\n";
 
 /* ARGV: prefix. Returns {pool, name, ep, state, key, since, ...}. */
 static const char lua_list[] = LUA_PRELUDE
@@ -1288,11 +1325,6 @@ rd_tick(void *be)
     redisReply *rep = run(r, S_SWEEP, 3, argv);
     if (rep == NULL)
         return DIR_REDIS_TICK_MS;
-    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++) {
-        char pool[DIR_NAME_MAX];
-        copy_str(pool, sizeof(pool), rep->element[i]);
-        r->host->maybe_idle(r->host, pool);
-    }
     freeReplyObject(rep);
     bell_open(r);
     pop_watched(r);

@@ -1,4 +1,5 @@
-/* sockdiag.c - the holders of a local TCP port; see sockdiag.h. */
+/* sockdiag.c - the holders of the local TCP ports of a range; see
+ * sockdiag.h. */
 #include "net/sockdiag.h"
 
 #include <errno.h>
@@ -6,36 +7,57 @@
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* Socket states (include/net/tcp_states.h): a listener, and a socket bound
- * but neither listening nor connected (dumped since Linux 6.5; an older
- * kernel ignores the bit, and such a socket goes unseen there). */
+/* Socket states (include/net/tcp_states.h). */
+#define STATE_TIME_WAIT 6
 #define STATE_LISTEN 10
-#define STATE_BOUND_INACTIVE 13
+#define STATE_BOUND_INACTIVE                                                                       \
+    13 /* bound, neither listening nor connected: dumped since                                     \
+          Linux 6.5 (an older kernel ignores the bit) */
 
-/* Asks for the TCP sockets of family in those states and counts the ones
- * on port into uids[*n...]. Returns 0 or -errno. */
-static int
-dump(int fd, int family, uint16_t port, uid_t *uids, size_t max, size_t *n)
+/* The request: every state but TIME_WAIT, and a filter the kernel runs on
+ * each socket: local port >= lo, then <= hi. A test that fails jumps past
+ * the end (rejected); passing both lands on it (accepted). */
+struct request {
+    struct nlmsghdr nlh;
+    struct inet_diag_req_v2 req;
+    struct nlattr attr;
+    struct inet_diag_bc_op filter[4];
+};
+
+static void
+request_init(struct request *r, int family, uint16_t lo, uint16_t hi)
 {
-    struct {
-        struct nlmsghdr nlh;
-        struct inet_diag_req_v2 req;
-    } msg = {
-        .nlh = {.nlmsg_len = sizeof(msg),
-                .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-                .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
-        .req = {.sdiag_family = (uint8_t)family,
-                .sdiag_protocol = IPPROTO_TCP,
-                .idiag_states = 1u << STATE_LISTEN | 1u << STATE_BOUND_INACTIVE},
-    };
+    memset(r, 0, sizeof(*r));
+    r->nlh.nlmsg_len = sizeof(*r);
+    r->nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    r->nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    r->req.sdiag_family = (uint8_t)family;
+    r->req.sdiag_protocol = IPPROTO_TCP;
+    r->req.idiag_states = ~(1u << STATE_TIME_WAIT);
+    r->attr.nla_len = sizeof(r->attr) + sizeof(r->filter);
+    r->attr.nla_type = INET_DIAG_REQ_BYTECODE;
+    r->filter[0] = (struct inet_diag_bc_op){INET_DIAG_BC_S_GE, 8, sizeof(r->filter) + 4};
+    r->filter[1] = (struct inet_diag_bc_op){0, 0, lo};
+    r->filter[2] = (struct inet_diag_bc_op){INET_DIAG_BC_S_LE, 8, sizeof(r->filter) / 2 + 4};
+    r->filter[3] = (struct inet_diag_bc_op){0, 0, hi};
+}
+
+/* One family's sockets in [lo, hi] to each. Returns 0 or -errno. */
+static int
+dump(int fd, int family, uint16_t lo, uint16_t hi,
+     void (*each)(void *arg, uint16_t port, uid_t uid, bool bound), void *arg)
+{
+    struct request r;
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
     long buf[8192 / sizeof(long)]; /* aligned for nlmsghdr */
 
-    if (sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+    request_init(&r, family, lo, hi);
+    if (sendto(fd, &r, sizeof(r), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
         return -errno;
     for (;;) {
         ssize_t len = recv(fd, buf, sizeof(buf), 0);
@@ -54,26 +76,39 @@ dump(int fd, int family, uint16_t port, uid_t *uids, size_t max, size_t *n)
             if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
                 return -EIO;
             const struct inet_diag_msg *m = NLMSG_DATA(h);
-            if (ntohs(m->id.idiag_sport) != port)
-                continue;
-            if (*n < max)
-                uids[*n] = m->idiag_uid;
-            ++*n;
+            uint16_t port = ntohs(m->id.idiag_sport);
+            if (port >= lo && port <= hi) /* the kernel filtered: this is belt and braces */
+                each(arg, port, m->idiag_uid,
+                     m->idiag_state == STATE_LISTEN || m->idiag_state == STATE_BOUND_INACTIVE);
         }
     }
 }
 
 int
-sockdiag_port_uids(uint16_t port, uid_t *uids, size_t max)
+sockdiag_ports(uint16_t lo, uint16_t hi,
+               void (*each)(void *arg, uint16_t port, uid_t uid, bool bound), void *arg)
 {
     int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-    size_t n = 0;
     int rc;
 
     if (fd < 0)
         return -errno;
-    if ((rc = dump(fd, AF_INET, port, uids, max, &n)) == 0)
-        rc = dump(fd, AF_INET6, port, uids, max, &n);
+    if ((rc = dump(fd, AF_INET, lo, hi, each, arg)) == 0)
+        rc = dump(fd, AF_INET6, lo, hi, each, arg);
     close(fd);
-    return rc < 0 ? rc : (int)n;
+    return rc;
+}
+
+bool
+sockdiag_ephemeral(uint16_t port)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+    unsigned lo = 32768, hi = 60999; /* the kernel's default */
+
+    if (f != NULL) {
+        if (fscanf(f, "%u %u", &lo, &hi) != 2)
+            lo = 32768, hi = 60999;
+        fclose(f);
+    }
+    return port >= lo && port <= hi;
 }

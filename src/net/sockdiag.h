@@ -1,18 +1,26 @@
-/* sockdiag.h - who holds a local TCP port: the uids of the sockets bound
- * to it, listening or bound and not listening yet, IPv4 and IPv6, from the
- * kernel's socket diagnostics (NETLINK_SOCK_DIAG: what ss(8) reads). The
- * uid of a socket is its creator's, so where each instance of a pool runs
- * as its own uid, it tells which one holds a port (pool.c). */
+/* sockdiag.h - who holds the local TCP ports of a range: the uid and state
+ * of every socket bound to one of them (listening, bound and not listening
+ * yet, connected; IPv4 and IPv6; TIME_WAIT is no one's), from the kernel's
+ * socket diagnostics (NETLINK_SOCK_DIAG: what ss(8) reads), filtered by the
+ * kernel. The uid of a socket is its creator's, so where each instance of a
+ * pool runs as its own uid, it tells which one holds a port (pool.c). */
 #ifndef AIRLOCK_NET_SOCKDIAG_H
 #define AIRLOCK_NET_SOCKDIAG_H
 
-#include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Writes the uids of the first max TCP sockets bound to local port (any
- * address) into uids. Returns how many there are (more than max: only max
- * written), or -errno. */
-int sockdiag_port_uids(uint16_t port, uid_t *uids, size_t max);
+/* Calls each(arg, port, uid, bound) for every TCP socket whose local port
+ * is in [lo, hi]; bound: the socket is listening, or bound and not
+ * listening (a port taken on purpose: a connected socket may have been
+ * given it as an ephemeral port). Returns 0 or -errno. */
+int sockdiag_ports(uint16_t lo, uint16_t hi,
+                   void (*each)(void *arg, uint16_t port, uid_t uid, bool bound), void *arg);
+
+/* Whether port is in the kernel's range of ephemeral ports
+ * (net.ipv4.ip_local_port_range), where connects and listens on port 0
+ * get theirs. */
+bool sockdiag_ephemeral(uint16_t port);
 
 #endif

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -93,8 +94,9 @@ struct instance {
     struct list link; /* in pool->instances */
     char name[DIR_NAME_MAX];
     char dir[CONF_FILE_PATH_MAX + DIR_NAME_MAX];
-    char port[8]; /* "" when the pool has no ports */
-    unsigned port_idx;
+    char port[8];      /* "" when the pool has no ports */
+    unsigned port_idx; /* in the pool's port_used, or PORT_NONE: no port, or one out of the
+                          range since a reload (kept, never given again) */
     struct endpoint ep;
     enum inst_state state;
     enum stop_why why;
@@ -123,6 +125,8 @@ struct instance {
     unsigned withdraw_turns;
     char withdrawn_key[DIR_KEY_MAX];
 };
+
+#define PORT_NONE UINT_MAX
 
 struct pool_stats {
     unsigned long long starts, restarts;
@@ -687,8 +691,9 @@ instance_done(struct instance *in)
     proc_close(&in->reaper);
     dir_activate_cancel(in->activating);
     in->activating = NULL;
-    if (in->port[0] != '\0')
+    if (in->port_idx != PORT_NONE)
         p->port_used[in->port_idx] = false;
+    in->port_idx = PORT_NONE;
     in->port[0] = '\0';
     report(in, DIR_STOPPED);
     log_info("pool=%s instance=%s stopped why=%s", p->conf.name, in->name, why_names[in->why]);
@@ -1088,31 +1093,50 @@ instance_of_uid(uid_t uid)
     return NULL;
 }
 
-/* Whether a socket holds port, which no instance of p was given: the start
- * would fail. An instance of its own uid holding it took it (an instance
- * may bind any free port, those of a pool's range too): it is stopped, and
- * its session ends, so that no instance can keep others from starting, or
- * wait on a port for another user's connections. */
-static bool
-port_held(struct pool *p, unsigned port)
-{
-    uid_t uids[16];
-    int n = sockdiag_port_uids((uint16_t)port, uids, 16);
+/* What holds the ports of p's range (ports_held()). */
+struct holders {
+    struct pool *pool;
+    bool *held; /* by index in the range */
+};
 
-    if (n < 0)
-        log_debug("pool=%s: who holds port %u: %s", p->conf.name, port, strerror(-n));
-    for (int i = 0; i < n && i < 16; i++) {
-        struct instance *in = instance_of_uid(uids[i]);
-        if (in == NULL || in->state == INST_STOPPING || in->state == INST_DEPROVISIONING ||
-            (in->port[0] != '\0' && strtoul(in->port, NULL, 10) == port)) /* another pool's */
-            continue;
-        log_warnx("pool=%s instance=%s uid=%u holds port %u, not its own (port %s): stopped",
-                  in->pool->conf.name, in->name, (unsigned)in->uid, port,
-                  in->port[0] ? in->port : "none");
-        in->pool->stats.took_ports++;
-        retire(in, WHY_TOOK_PORT, true);
-    }
-    return n > 0;
+/* A socket on port: the port is held (the start would fail). Unless an
+ * instance of p was given it, an instance of its own uid holding it took
+ * it (an instance may bind any free port, those of a pool's range too):
+ * it is stopped, and its session ends, so that no instance can keep others
+ * from starting, nor wait on a port for another user's connections. A
+ * connected socket on an ephemeral port (net.ipv4.ip_local_port_range) may
+ * have been given it by a connect: the port is skipped, nobody stopped. */
+static void
+port_holder(void *arg, uint16_t port, uid_t uid, bool bound)
+{
+    struct holders *h = arg;
+    struct pool *p = h->pool;
+    unsigned i = port - p->conf.port_min;
+    struct instance *in;
+
+    h->held[i] = true;
+    if (p->port_used[i] || (in = instance_of_uid(uid)) == NULL || in->state == INST_STOPPING ||
+        in->state == INST_DEPROVISIONING || strtoul(in->port, NULL, 10) == port ||
+        (!bound && sockdiag_ephemeral(port)))
+        return; /* p's, the instance's own (of another pool, or from before a reload) */
+    log_warnx("pool=%s instance=%s uid=%u holds port %u, not its own (port %s): stopped",
+              in->pool->conf.name, in->name, (unsigned)in->uid, port,
+              in->port[0] ? in->port : "none");
+    in->pool->stats.took_ports++;
+    retire(in, WHY_TOOK_PORT, true);
+}
+
+/* Marks in held (n_ports entries) the ports of p's range that a socket
+ * holds, one dump of the kernel's sockets for all of them. */
+static void
+ports_held(struct pool *p, bool *held)
+{
+    struct holders h = {.pool = p, .held = held};
+    int rc = sockdiag_ports((uint16_t)p->conf.port_min,
+                            (uint16_t)(p->conf.port_min + p->n_ports - 1), port_holder, &h);
+
+    if (rc != 0) /* the start will tell */
+        log_debug("pool=%s: who holds its ports: %s", p->conf.name, strerror(-rc));
 }
 
 /* A free port (none needed: ""). Returns 0, or -EAGAIN when every port is
@@ -1123,14 +1147,20 @@ take_port(struct pool *p, struct instance *in)
 {
     if (p->n_ports == 0)
         return 0;
+    bool *held = calloc(p->n_ports, sizeof(bool));
+    if (held == NULL)
+        return -ENOMEM;
+    ports_held(p, held);
     for (unsigned i = 0; i < p->n_ports; i++) {
-        if (p->port_used[i] || port_held(p, p->conf.port_min + i))
+        if (p->port_used[i] || held[i])
             continue;
         p->port_used[i] = true;
         in->port_idx = i;
         snprintf(in->port, sizeof(in->port), "%u", p->conf.port_min + i);
+        free(held);
         return 0;
     }
+    free(held);
     return -EAGAIN;
 }
 
@@ -1176,6 +1206,7 @@ instance_start(struct pool *p)
     if (in == NULL)
         return -ENOMEM;
     in->pool = p;
+    in->port_idx = PORT_NONE;
     in->hook.pidfd = in->hook.out_fd = in->proc.pidfd = in->proc.out_fd = -1;
     in->reaper.pidfd = in->reaper.out_fd = -1;
     char name[CONF_NAME_MAX + 24];
@@ -1235,7 +1266,7 @@ instance_start(struct pool *p)
     return 0;
 
 fail:
-    if (in->port[0] != '\0')
+    if (in->port_idx != PORT_NONE)
         p->port_used[in->port_idx] = false;
     if (in->own_uid)
         pool_env_put_uid(p->env, in->uid);
@@ -1361,14 +1392,11 @@ withdraw_check(struct task *t)
         loop_defer(p->loop, &in->withdraw, withdraw_check, in);
         return;
     }
-    if (in->state == INST_IDLE) {
-        log_info("pool=%s instance=%s: reservation for %s withdrawn before provisioning: idle",
-                 p->conf.name, in->name, in->withdrawn_key);
-        report(in, DIR_IDLE);
-        return;
-    }
-    log_info("pool=%s instance=%s: reservation for %s withdrawn, its clients left", p->conf.name,
-             in->name, in->user);
+    /* whoever held the reservation may have spoken to the instance: it
+     * serves nobody else (an unauthenticated client's bytes may have left
+     * something in it), even when nothing was brought in yet */
+    log_info("pool=%s instance=%s: reservation for %s withdrawn before a login: recycled",
+             p->conf.name, in->name, in->withdrawn_key);
     retire(in, WHY_RECYCLE, true);
 }
 
@@ -1387,9 +1415,9 @@ withdrawn(struct instance *in, const char *key)
 
 /* A reservation: bring the user's state in while their TLS handshake and
  * login request are on the way, so that the login does not wait for the
- * hook. A reservation that went back or was withdrawn, a session that
- * expired, a drain: the instance is recycled (a fresh process, its
- * directory wiped), unless nothing was brought in yet. */
+ * hook. A reservation withdrawn (its clients left, or reserve_timeout), a
+ * session that expired, a drain: the instance is recycled (a fresh
+ * process, its directory wiped). */
 static void
 watched(void *arg, const struct dir_instance *di)
 {
@@ -1410,10 +1438,6 @@ watched(void *arg, const struct dir_instance *di)
         log_info("pool=%s instance=%s reserved user=%s: provisioning ahead", p->conf.name, in->name,
                  in->user);
         hook_run(in, HOOK_PROVISION);
-    } else if (di->state == DIR_IDLE && in->state == INST_RESERVED) {
-        log_info("pool=%s instance=%s: reservation for %s went back", p->conf.name, in->name,
-                 in->user);
-        retire(in, WHY_RECYCLE, true);
     } else if (di->state == DIR_STARTING) {
         withdrawn(in, di->key);
     } else if (di->state == DIR_DRAINING && (in->state == INST_IDLE || holds_user(in))) {
@@ -1759,7 +1783,7 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc, char *kept, size_t 
             struct instance *in = list_entry(pos, struct instance, link);
             unsigned port = (unsigned)atoi(in->port);
             if (in->port[0] == '\0' || port < pc->port_min || port > pc->port_max) {
-                in->port[0] = '\0'; /* not in the new range: never reused */
+                in->port_idx = PORT_NONE; /* not in the new range: never given again */
                 continue;
             }
             in->port_idx = port - pc->port_min;

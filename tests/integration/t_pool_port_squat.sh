@@ -13,7 +13,11 @@
 #     SIGKILL, airlock_pool_took_ports_total; every process of its uid
 #     reaped, dave's session over), the port is not given, and a fresh
 #     instance starts once its ports are free; erin's instance, started
-#     before, is untouched.
+#     before, is untouched. The squatter holds its ports with sockets
+#     connected to themselves (bound, not listening);
+#   - a reload moves pool fa's range and gives its old one to a new pool fb:
+#     fa's instances on their old ports are not taken for squatters, fb
+#     starts on a port nobody holds.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
@@ -28,27 +32,34 @@ pool_conf "$CONF" "$P0" --state-wait 0 <<EOF
 EOF
 sed -i "s/^    ports: .*/    ports: $P0-$((P0 + 5))/" "$CONF"
 
-# listen PORT...: listens on each PORT of 127.0.0.1 that is free, then
-# sleeps (what the squatter runs; here as root, "a process that is no
-# instance")
-LISTEN='import socket, sys, time
+# take listen|connect PORT...: takes each PORT of 127.0.0.1 that is free,
+# by listening, or by binding and connecting to itself (a connected socket
+# holds its port as well as a listener), then sleeps (what the squatter
+# runs; here as root, "a process that is no instance"). SO_REUSEADDR, so
+# that the TIME_WAIT its connected sockets leave does not hold the ports
+# for 60 s more (docs/pool.md: not seen; fakeapp binds with it too)
+TAKE='import socket, sys, time
 held = []
-for p in sys.argv[1:]:
+for p in sys.argv[2:]:
     s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("127.0.0.1", int(p)))
-        s.listen(1)
+        if sys.argv[1] == "listen":
+            s.listen(1)
+        else:
+            s.connect(("127.0.0.1", int(p)))
         held.append(s)
     except OSError:
         s.close()
 time.sleep(600)'
-# holder PORT: the uid of the listener on PORT (ss says none for root)
-holder() { ss -Htlne "sport = :$1" | sed -n 's/.* uid:\([0-9]*\) .*/\1/p' | head -1; }
+# holder PORT: the uid of a socket on PORT (ss says none for root)
+holder() { ss -Htane "sport = :$1" | sed -n 's/.* uid:\([0-9]*\) .*/\1/p' | head -1; }
 pid_on() { ss -Htlnp "sport = :$1" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -1; }
 
 log "a port held by a process that is no instance is skipped"
-start rootheld python3 -c "$LISTEN" "$P0"
-wait_for eval '[ -n "$(ss -Htln "sport = :$P0")" ]'
+start rootheld python3 -c "$TAKE" listen "$P0"
+wait_for eval '[ -n "$(ss -Htan "sport = :$P0")" ]'
 airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for settled 1
@@ -67,9 +78,9 @@ D=$(pid_on "$PD")
 UD=$(stat -c %u "/proc/$D")
 E=$(pid_on "$PE")
 ports=$(seq "$P0" $((P0 + 5)) | tr '\n' ' ')
-printf '%s\n' "$LISTEN" >"$T/squat.py"
+printf '%s\n' "$TAKE" >"$T/squat.py"
 chmod 644 "$T/squat.py"
-[ "$(app "$PD" "sh /usr/bin/python3 $T/squat.py $ports >/dev/null 2>&1 & echo squatting")" = "OK squatting" ] ||
+[ "$(app "$PD" "sh /usr/bin/python3 $T/squat.py connect $ports >/dev/null 2>&1 & echo squatting")" = "OK squatting" ] ||
     fail "the squatter did not start"
 # root has the first port, erin, dave and the idle instance three others:
 # the two left are now dave's
@@ -89,12 +100,37 @@ wait_log "$LOG" "stopping why=took_port"
 wait_for eval '! running "$D"'
 wait_for eval '[ -z "$(uid_procs "$UD")" ]'
 wait_for settled 1
-for p in $ports; do
-    [ "$(holder "$p")" = "$UD" ] && fail "port $p is still held by uid $UD"
-done
+# (uid $UD may serve a fresh instance by now: the squatter itself is gone)
+pgrep -f "$T/squat.py" >/dev/null && fail "the squatter outlived its session"
 grep -q "starting pid=[0-9]* port=$P0\$" "$LOG" && fail "an instance was started on root's port $P0"
-[ -n "$(ss -Htln "sport = :$P0")" ] && [ -z "$(holder "$P0")" ] ||
+[ -n "$(ss -Htan "sport = :$P0")" ] && [ -z "$(holder "$P0")" ] ||
     fail "root's listener on $P0 was disturbed"
 running "$E" || fail "erin's instance was stopped"
 [ "$(app "$PE" "sh id -u")" = "OK $(stat -c %u "/proc/$E")" ] || fail "erin's instance does not answer"
+
+log "a reload moves the range: instances on their old ports are not taken for squatters"
+U1=$(free_uids 4)
+mkdir -p "$T/instb"
+sed -i "s/^    ports: .*/    ports: $((P0 + 10))-$((P0 + 15))/" "$CONF"
+cat >>"$CONF" <<EOF
+  - name: fb
+    command: [$FAKEAPP, --port, "{port}", --state-wait, "0"]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: $P0-$((P0 + 5))
+    dir: $T/instb
+    min_idle: 1
+    max: 2
+    uids: $U1-$((U1 + 3))
+    events:
+      ready: "^WAITING_LOGIN$"
+      login: "^LOGIN (.+)$"
+      logout: "^LOGOUT$"
+EOF
+kill -HUP "$AL"
+wait_log "$LOG" "reloaded"
+fb_idle() { metric_is airlock_pool_instances 'pool="fb",state="idle"' 1; }
+wait_for fb_idle
+[ "$(metric airlock_pool_took_ports_total 'pool="fa"' "$MPORT")" = 1 ] ||
+    fail "an instance on its own port was taken for a squatter: $(grep 'holds port' "$LOG")"
+running "$E" || fail "erin's instance was stopped by the reload"
 stop_clean "$AL" al

@@ -82,7 +82,7 @@ log "dave never logs in: the reservation goes back, the instance is recycled"
 hello dave
 wait_log "$LOG" "reserved user=dave: provisioning ahead"
 ID=$(reserved dave)
-wait_log "$LOG" "instance=$ID: reservation for dave went back"
+wait_log "$LOG" "instance=$ID: reservation for dave withdrawn before a login: recycled"
 wait_log "$LOG" "instance=$ID stopped why=recycle"
 [ ! -e "$T/inst/$ID" ] || fail "$ID's directory not wiped"
 grep -q "instance=$ID hook=deprovision" "$LOG" && fail "dave's unused state was stored back"

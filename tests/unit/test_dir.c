@@ -1,8 +1,8 @@
 /* test_dir.c - the directory's behaviour, the same cases for every backend:
  * memory by default, redis when AIRLOCK_TEST_REDIS names a redis server
  * (tests/integration/t_dir_redis.sh starts one). Sticky while the session
- * lives; an idle instance is reserved for a new key; a reservation goes
- * back to idle after reserve_timeout; a session ends on a draining or
+ * lives; an idle instance is reserved for a new key; a reservation is
+ * withdrawn after reserve_timeout; a session ends on a draining or
  * stopped report and on TTL expiry, and its key's next assign waits until
  * its instance is stopped (its state stored back); assign_wait then -EAGAIN, or an
  * instance freed meanwhile; cancel; listing and drain; activation only for
@@ -280,7 +280,15 @@ test_reservation_timeout(void **state)
         keyed |= notes.v[i].state == DIR_RESERVED && strcmp(notes.v[i].key, "alice") == 0;
     assert_true(keyed);
     assert_int_equal(assign(d, "p", "bob", NULL), -EAGAIN);
-    assert_true(wait_note("i1", DIR_IDLE, 3000)); /* back to idle, the pool hears */
+    /* withdrawn, not idle: alice's client may have spoken to it; the pool
+     * hears, with the key (a login line that came first still counts) */
+    assert_true(wait_note("i1", DIR_STARTING, 3000));
+    keyed = 0;
+    for (int i = 0; i < notes.n; i++)
+        keyed |= notes.v[i].state == DIR_STARTING && strcmp(notes.v[i].key, "alice") == 0;
+    assert_true(keyed);
+    assert_int_equal(assign(d, "p", "bob", NULL), -EAGAIN);
+    report(d, "p", "i1", DIR_IDLE); /* recycled (in airlock: a fresh instance) */
     assert_int_equal(assign(d, "p", "bob", b), 0);
     assert_string_equal(a, b);
     dir_unwatch(d, "p");
@@ -696,7 +704,7 @@ test_pending_waiters(void **state)
     struct dir_conf c = conf(10000, 0, 1500);
     struct dir_assign *h1, *h2, *w[3];
     struct answer ans[3] = {0};
-    char a[DIR_NAME_MAX];
+    char a[DIR_NAME_MAX], a1[DIR_NAME_MAX];
     (void)state;
 
     c.max_pending_per_client = 2;
@@ -704,7 +712,7 @@ test_pending_waiters(void **state)
     report(d, "p", "i1", DIR_IDLE);
     report(d, "p", "i2", DIR_IDLE);
     report(d, "p", "i3", DIR_IDLE);
-    assert_int_equal(assign_held(d, "u1", "10.0.0.1", a, &h1), 0);
+    assert_int_equal(assign_held(d, "u1", "10.0.0.1", a1, &h1), 0);
     assert_int_equal(assign_held(d, "u2", "10.0.0.1", a, &h2), 0);
     for (int i = 0; i < 3; i++) {
         char key[8];
@@ -717,15 +725,58 @@ test_pending_waiters(void **state)
     assert_true(ans[0].done);
     assert_int_equal(ans[0].err, -EDQUOT);
     assert_false(ans[1].done || ans[2].done);
-    dir_release(h1); /* u1 leaves: the newest, w2, gets an instance */
+    /* u1 logs in (no longer pending): the newest, w2, gets an instance */
+    assert_int_equal(activate(d, "p", a1, "u1", NULL), 0);
     run_until(&ans[2].done, GUARD_MS);
     assert_int_equal(ans[2].err, 0);
     assert_false(ans[1].done);
     run_until(&ans[1].done, GUARD_MS);
     assert_int_equal(ans[1].err, -EAGAIN); /* w1 waited in vain (at last for an idle one) */
+    dir_release(h1);
     dir_release(h2);
     for (int i = 0; i < 3; i++)
         dir_release(w[i]);
+    close_dir(d);
+}
+
+/* A reservation its client leaves before the login costs its pool a
+ * recycled instance: it counts against the client's
+ * max_pending_per_client until an instance of the pool is idle again (or
+ * reserve_timeout), so that one address cannot churn every instance of a
+ * pool (reserve, leave, again) faster than the pool gets them back. */
+static void
+test_abandoned_counts(void **state)
+{
+    struct dir_conf c = conf(400, 0, 0);
+    struct dir_assign *h;
+    char a[2][DIR_NAME_MAX];
+    (void)state;
+
+    c.max_pending_per_client = 2;
+    struct dir *d = open_dir(&c);
+    for (int i = 0; i < 5; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "i%d", i);
+        report(d, "p", name, DIR_IDLE);
+    }
+    for (int i = 0; i < 2; i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "x%d", i);
+        assert_int_equal(assign_held(d, key, "10.0.0.1", a[i], &h), 0);
+        dir_release(h); /* left before the login: withdrawn, being recycled */
+    }
+    assert_int_equal(assign_held(d, "x2", "10.0.0.1", NULL, &h), -EDQUOT);
+    dir_release(h);
+    assert_int_equal(assign_held(d, "y0", "10.0.0.2", NULL, &h), 0); /* another address */
+    dir_release(h);
+    report(d, "p", a[0], DIR_IDLE); /* one back: the oldest charge is paid */
+    assert_int_equal(assign_held(d, "x3", "10.0.0.1", NULL, &h), 0);
+    dir_release(h);
+    assert_int_equal(assign_held(d, "x4", "10.0.0.1", NULL, &h), -EDQUOT);
+    dir_release(h);
+    sleep_loop(500); /* reserve_timeout later the charges are gone */
+    assert_int_equal(assign_held(d, "x5", "10.0.0.1", NULL, &h), 0);
+    dir_release(h);
     close_dir(d);
 }
 
@@ -868,6 +919,7 @@ main(void)
         cmocka_unit_test(test_session_ends_on_report),
         cmocka_unit_test(test_session_ttl),
         cmocka_unit_test(test_session_max),
+        cmocka_unit_test(test_abandoned_counts),
         cmocka_unit_test(test_wait_for_stop),
         cmocka_unit_test(test_wait_then_again),
         cmocka_unit_test(test_wait_then_idle),
