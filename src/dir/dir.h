@@ -57,6 +57,9 @@
 #define DIR_CLIENT_MAX 64 /* client address key (transport_client_key()), bytes incl. NUL */
 #define DIR_PATH_MAX 256  /* a file path, bytes incl. NUL */
 #define DIR_SENTINELS_MAX 8
+/* connections that may hold one reservation before its login (sticky
+ * dir_assign_held()): beyond, one is refused as over its client's bound */
+#define DIR_HOLDERS_MAX 16
 #define DIR_NODE_MAX 13 /* a node name (directory: node:), bytes incl. NUL */
 
 enum dir_state {

@@ -214,6 +214,8 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
             if (in->pub.state == DIR_ACTIVE)
                 in->deadline = session_deadline(m, in);
             if (in->pub.state == DIR_RESERVED && cl->hold) {
+                if (in->holders >= DIR_HOLDERS_MAX)
+                    return -EDQUOT; /* nobody logged in yet: whoever sends the name */
                 in->holders++;
                 cl->rid = in->rid;
             }

@@ -166,7 +166,8 @@
     "end\n"
 
 /* ARGV: prefix, pool, key, reserve_ms, ttl_ms, client ("": none), hold
- * ("1": count a holder), max_pending_per_client, pending_share. Returns
+ * ("1": count a holder), max_pending_per_client, pending_share,
+ * DIR_HOLDERS_MAX. Returns
  * {1|0, name, ep, rid} (sticky | reserved; rid 0 when nothing is held),
  * {-1} none idle, {-2} unknown pool, {-3} the client's bound, {-4} the
  * pool's share of pending reservations, {-5} the key's last session is
@@ -175,7 +176,7 @@ static const char lua_assign[] = LUA_PRELUDE
     "local pool, key = ARGV[2], ARGV[3]\n"
     "local rms, tms = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "local client, hold = ARGV[6], ARGV[7] == '1'\n"
-    "local maxpc, share = tonumber(ARGV[8]), tonumber(ARGV[9])\n"
+    "local maxpc, share, maxh = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])\n"
     "if redis.call('SISMEMBER', P .. 'pools', pool) == 0 then return {-2} end\n"
     /* an instance of a node that is alive: a node cut off from redis
      * never hears of a reservation, and its instance would never be
@@ -194,6 +195,7 @@ static const char lua_assign[] = LUA_PRELUDE
     "    local dl = st == 'active' and deadline(ik, tms)\n"
     "    if dl then redis.call('ZADD', P .. 'dl', dl, pool .. ':' .. name) end\n"
     "    if st == 'reserved' and hold then\n"
+    "      if tonumber(redis.call('HGET', ik, 'holders') or '0') >= maxh then return {-3} end\n"
     "      redis.call('HINCRBY', ik, 'holders', 1)\n"
     "      rid = tonumber(redis.call('HGET', ik, 'rid') or '0')\n"
     "    end\n"
@@ -817,16 +819,18 @@ replicated(struct rds *r)
 static redisReply *
 run(struct rds *r, enum script s, int argc, const char **argv)
 {
-    const char *args[12];
+    const char *args[16];
     int n = 0;
 
+    if (argc > (int)(sizeof(args) / sizeof(args[0])) - 4) /* never: the scripts' own counts */
+        return NULL;
     if (conn(r) == NULL)
         return NULL;
     args[n++] = "EVALSHA";
     args[n++] = r->sha[s];
     args[n++] = "0";
     args[n++] = r->host->conf->prefix;
-    for (int i = 0; i < argc && n < 12; i++)
+    for (int i = 0; i < argc; i++)
         args[n++] = argv[i];
     redisReply *rep = redisCommandArgv(r->c, n, args, NULL);
     if (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
@@ -895,17 +899,18 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
 {
     struct rds *r = be;
     const struct dir_conf *c = r->host->conf;
-    char rms[16], tms[16], maxpc[16], share[16];
+    char rms[16], tms[16], maxpc[16], share[16], maxh[16];
     const char *argv[] = {
-        pool,  key,  rms, tms, cl->client != NULL ? cl->client : "", cl->hold ? "1" : "0",
-        maxpc, share};
+        pool,  key,   rms, tms, cl->client != NULL ? cl->client : "", cl->hold ? "1" : "0",
+        maxpc, share, maxh};
     int rc = -EIO;
 
     snprintf(rms, sizeof(rms), "%u", c->reserve_timeout_ms);
     snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
     snprintf(maxpc, sizeof(maxpc), "%u", c->max_pending_per_client);
     snprintf(share, sizeof(share), "%u", c->pending_share);
-    redisReply *rep = run(r, S_ASSIGN, 8, argv);
+    snprintf(maxh, sizeof(maxh), "%u", DIR_HOLDERS_MAX);
+    redisReply *rep = run(r, S_ASSIGN, 9, argv);
     if (rep == NULL)
         return -EIO;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&

@@ -12,7 +12,10 @@
  * withdrawn when its last holder releases it before the login (and not
  * before: sticky holders, active sessions; a login that came first still
  * activates it), and a pool that was not told of the reservation before
- * its withdrawal never hears of it. */
+ * its withdrawal never hears of it. A reservation withdrawn (or at its
+ * timeout) counts against its client until an instance is idle again; at
+ * most DIR_HOLDERS_MAX connections hold one reservation; a session ends
+ * session_max after its login however often it is assigned. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -436,6 +439,36 @@ test_session_max(void **state)
         dir_unwatch(d, "p");
         close_dir(d);
     }
+}
+
+/* Connections that hold one reservation before its login are bounded
+ * (DIR_HOLDERS_MAX): a ClientHello proves nothing, so one address cannot
+ * hold every connection slot of a router through one reservation. */
+static void
+test_holders_bounded(void **state)
+{
+    struct dir_conf c = conf(10000, 0, 0);
+    struct dir_assign *h[DIR_HOLDERS_MAX + 1];
+    char a[DIR_NAME_MAX], b[DIR_NAME_MAX];
+    (void)state;
+
+    struct dir *d = open_dir(&c);
+    report(d, "p", "i1", DIR_IDLE);
+    for (int i = 0; i < DIR_HOLDERS_MAX; i++) {
+        assert_int_equal(assign_held(d, "x", "10.0.0.1", b, &h[i]), 0);
+        if (i == 0)
+            snprintf(a, sizeof(a), "%s", b);
+        assert_string_equal(a, b); /* sticky */
+    }
+    assert_int_equal(assign_held(d, "x", "10.0.0.2", NULL, &h[DIR_HOLDERS_MAX]), -EDQUOT);
+    dir_release(h[DIR_HOLDERS_MAX]);
+    /* once logged in, a session's connections are its user's: not bounded */
+    assert_int_equal(activate(d, "p", a, "x", NULL), 0);
+    assert_int_equal(assign_held(d, "x", "10.0.0.2", b, &h[DIR_HOLDERS_MAX]), 0);
+    assert_string_equal(a, b);
+    for (int i = 0; i <= DIR_HOLDERS_MAX; i++)
+        dir_release(h[i]);
+    close_dir(d);
 }
 
 static void
@@ -920,6 +953,7 @@ main(void)
         cmocka_unit_test(test_session_ttl),
         cmocka_unit_test(test_session_max),
         cmocka_unit_test(test_abandoned_counts),
+        cmocka_unit_test(test_holders_bounded),
         cmocka_unit_test(test_wait_for_stop),
         cmocka_unit_test(test_wait_then_again),
         cmocka_unit_test(test_wait_then_idle),
