@@ -280,6 +280,17 @@ EOC
     } >"$file"
 }
 
+# dir_settings FILE memory|redis [SETTING...]: the directory pool_conf wrote
+# to FILE, on the memory backend or on the redis at $T/redis.sock (under a
+# key prefix of this test's own), with each SETTING ("reserve_timeout: 1s")
+dir_settings() {
+    local file=$1 dir="  backend: memory" s
+    [ "$2" = memory ] || dir="  backend: redis\n  redis: unix:$T/redis.sock\n  prefix: \"t$$:\""
+    shift 2
+    for s in "$@"; do dir+="\n  $s"; done
+    sed -i "s|^  backend: memory\$|$dir|" "$file"
+}
+
 # app PORT COMMAND [SECONDS]: sends one command line to the fakeapp on PORT
 # and prints the first line of its answer (nothing when it closed first, or
 # after SECONDS, 10 by default).

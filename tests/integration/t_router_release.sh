@@ -36,9 +36,7 @@ routers:
     directory: fa
     domain: grid.test
 EOF
-    local dir="  backend: memory"
-    [ "$1" = memory ] || dir="  backend: redis\n  redis: unix:$SOCK\n  prefix: \"rel$$:\""
-    sed -i "s|^  backend: memory\$|$dir\n  reserve_timeout: 60s\n  assign_wait: 1s|" "$CONF"
+    dir_settings "$CONF" "$1" "reserve_timeout: 60s" "assign_wait: 1s"
 }
 
 # reserved USER: the instance reserved for USER (from the log)

@@ -28,9 +28,7 @@ routers:
     directory: fa
     domain: grid.test
 EOF
-    local dir="  backend: memory"
-    [ "$1" = memory ] || dir="  backend: redis\n  redis: unix:$SOCK\n  prefix: \"rt$$:\""
-    sed -i "s|^  backend: memory\$|$dir\n  reserve_timeout: 1s|" "$CONF"
+    dir_settings "$CONF" "$1" "reserve_timeout: 1s"
 }
 
 start redis redis-server --port 0 --unixsocket "$SOCK" --save "" --appendonly no
