@@ -168,6 +168,7 @@ router_peek(struct conn *c)
               pr == PARSE_INVALID ? p->hello.err
               : n < 0             ? strerror((int)-n)
                                   : "connection closed inside it");
+    side_drain(&c->client); /* what it sent: a FIN, not a reset, ends it */
     conn_close(c, END_BAD_HELLO);
 }
 

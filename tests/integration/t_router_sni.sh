@@ -11,7 +11,8 @@
 # the backend their SNI names (exact, wildcard, mixed case), unknown names
 # and ClientHellos without SNI go to the default, or are refused with an
 # unrecognized_name alert; a ClientHello written one byte at a time still
-# routes; garbage is closed at once; a silent client and a trickling one are
+# routes; garbage is closed at once, and so is a ClientHello that is not
+# valid (a FIN: the client sees a close, not a reset); a silent client and a trickling one are
 # closed by the peek timeout while another client is served; a ClientHello
 # over max_hello is refused, and so at once is one under it in records that
 # take more than twice max_hello on the wire; the upstream gets a PROXY v2 header followed by
@@ -151,6 +152,12 @@ got=$(timeout 5 python3 "$TRICKLE" 127.0.0.1 "$STRICT" - --file "$T/garbage" --s
 [ -z "$got" ] || fail "garbage got an answer: $got"
 wait_log "$T/al.log" "bad ClientHello: not a TLS handshake record"
 
+log "a ClientHello that is not valid (a name with a trailing dot): closed, not reset"
+out=$(timeout 10 openssl s_client -connect "127.0.0.1:$STRICT" -servername alpha.test. </dev/null 2>&1) &&
+    fail "a ClientHello naming alpha.test. was routed"
+wait_log "$T/al.log" "bad ClientHello: "
+grep -qi "reset\|errno=104" <<<"$out" && fail "the client saw a reset: $out"
+
 log "a ClientHello over max_hello (the browser-like one, 741 bytes > 512B) is refused"
 got=$(timeout 5 python3 "$TRICKLE" 127.0.0.1 "$STRICT" - --file "$CORPUS/browser_grease_ech" --step 1000)
 [ -z "$got" ] || fail "oversized hello got an answer"
@@ -188,7 +195,7 @@ out=$(timeout 10 openssl s_client -connect "127.0.0.1:$USERS" -servername alice.
 wait_log "$T/al.log" "close relay=users conn=[0-9]+ client=[^ ]+ sni=alice.other.example target=- .*end=no_route"
 
 log "metrics count each outcome"
-for e in no_route:2 peek_timeout:2 bad_hello:3; do
+for e in no_route:2 peek_timeout:2 bad_hello:4; do
     got=$(metric airlock_connections_closed_total "relay=\"strict\",end=\"${e%%:*}\"" "$METRICS")
     [ "$got" = "${e#*:}" ] || fail "strict end=${e%%:*}: $got, expected ${e#*:}"
 done
