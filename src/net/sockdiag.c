@@ -99,16 +99,16 @@ sockdiag_ports(uint16_t lo, uint16_t hi,
     return rc;
 }
 
-bool
-sockdiag_ephemeral(uint16_t port)
+void
+sockdiag_ephemeral(uint16_t *lo, uint16_t *hi)
 {
     FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
-    unsigned lo = 32768, hi = 60999; /* the kernel's default */
+    unsigned a, b;
 
-    if (f != NULL) {
-        if (fscanf(f, "%u %u", &lo, &hi) != 2)
-            lo = 32768, hi = 60999;
-        fclose(f);
-    }
-    return port >= lo && port <= hi;
+    *lo = 32768, *hi = 60999; /* the kernel's default */
+    if (f == NULL)
+        return;
+    if (fscanf(f, "%u %u", &a, &b) == 2 && a <= b && b <= UINT16_MAX)
+        *lo = (uint16_t)a, *hi = (uint16_t)b;
+    fclose(f);
 }

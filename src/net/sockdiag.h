@@ -18,9 +18,8 @@
 int sockdiag_ports(uint16_t lo, uint16_t hi,
                    void (*each)(void *arg, uint16_t port, uid_t uid, bool bound), void *arg);
 
-/* Whether port is in the kernel's range of ephemeral ports
- * (net.ipv4.ip_local_port_range), where connects and listens on port 0
- * get theirs. */
-bool sockdiag_ephemeral(uint16_t port);
+/* The kernel's range of ephemeral ports (net.ipv4.ip_local_port_range),
+ * where connects and listens on port 0 get theirs, into *lo and *hi. */
+void sockdiag_ephemeral(uint16_t *lo, uint16_t *hi);
 
 #endif

@@ -1096,7 +1096,8 @@ instance_of_uid(uid_t uid)
 /* What holds the ports of p's range (ports_held()). */
 struct holders {
     struct pool *pool;
-    bool *held; /* by index in the range */
+    bool *held;                          /* by index in the range */
+    uint16_t ephemeral_lo, ephemeral_hi; /* sockdiag_ephemeral() */
 };
 
 /* A socket on port: the port is held (the start would fail). Unless an
@@ -1117,7 +1118,7 @@ port_holder(void *arg, uint16_t port, uid_t uid, bool bound)
     h->held[i] = true;
     if (p->port_used[i] || (in = instance_of_uid(uid)) == NULL || in->state == INST_STOPPING ||
         in->state == INST_DEPROVISIONING || strtoul(in->port, NULL, 10) == port ||
-        (!bound && sockdiag_ephemeral(port)))
+        (!bound && port >= h->ephemeral_lo && port <= h->ephemeral_hi))
         return; /* p's, the instance's own (of another pool, or from before a reload) */
     log_warnx("pool=%s instance=%s uid=%u holds port %u, not its own (port %s): stopped",
               in->pool->conf.name, in->name, (unsigned)in->uid, port,
@@ -1132,9 +1133,11 @@ static void
 ports_held(struct pool *p, bool *held)
 {
     struct holders h = {.pool = p, .held = held};
-    int rc = sockdiag_ports((uint16_t)p->conf.port_min,
-                            (uint16_t)(p->conf.port_min + p->n_ports - 1), port_holder, &h);
+    int rc;
 
+    sockdiag_ephemeral(&h.ephemeral_lo, &h.ephemeral_hi);
+    rc = sockdiag_ports((uint16_t)p->conf.port_min, (uint16_t)(p->conf.port_min + p->n_ports - 1),
+                        port_holder, &h);
     if (rc != 0) /* the start will tell */
         log_debug("pool=%s: who holds its ports: %s", p->conf.name, strerror(-rc));
 }

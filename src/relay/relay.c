@@ -288,10 +288,9 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_le
     struct unproven_share *place = NULL;
     struct unproven_client *counted = NULL;
     char desc[TRANSPORT_DESC_MAX], key[TRANSPORT_CLIENT_MAX];
-    unsigned max = r->conf.max_connections, per_client = relay_conf_per_client(&r->conf);
-
-    if (r->conf.accept_proxy != PROXY_NONE)
-        per_client = 0; /* counted by the client its header names (conn.c) */
+    unsigned max = r->conf.max_connections;
+    /* with accept_proxy, by the client its header names (conn.c) */
+    unsigned per_client = r->conf.accept_proxy == PROXY_NONE ? relay_conf_per_client(&r->conf) : 0;
     const char *why = NULL;
     int err;
 

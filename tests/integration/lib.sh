@@ -101,6 +101,16 @@ say_server() {
     start "$1" socat TCP-LISTEN:"$2",bind="${4:-127.0.0.1}",reuseaddr,fork SYSTEM:"echo $3"
 }
 
+# tls_origin NAME PORT: an openssl s_server on 127.0.0.1:PORT answering
+# pages (-www), with a fresh self-signed certificate of CN=NAME
+# ($T/NAME.crt and .key), started as s_NAME; returns once it listens.
+tls_origin() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+        -subj "/CN=$1" -keyout "$T/$1.key" -out "$T/$1.crt" 2>/dev/null
+    start "s_$1" openssl s_server -accept "127.0.0.1:$2" -cert "$T/$1.crt" -key "$T/$1.key" -www -quiet
+    wait_for tcp_up "$2"
+}
+
 # size_at_least FILE BYTES: true once FILE holds at least BYTES (for wait_for).
 size_at_least() { [ "$(file_size "$1")" -ge "$2" ]; }
 

@@ -19,10 +19,7 @@ need openssl python3 xxd
 TRICKLE=$ROOT/tests/tools/tls_trickle.py
 
 read -r A R L <<<"$(free_ports 3)"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj "/CN=alpha" -keyout "$T/alpha.key" -out "$T/alpha.crt" 2>/dev/null
-start s_alpha openssl s_server -accept "127.0.0.1:$A" -cert "$T/alpha.crt" -key "$T/alpha.key" -www -quiet
-wait_for tcp_up "$A"
+tls_origin alpha "$A"
 cat >"$T/airlock.yaml" <<YAML
 routers:
   - name: defer

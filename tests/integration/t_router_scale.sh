@@ -17,13 +17,8 @@
 need openssl python3
 N=20000
 read -r L W R <<<"$(free_ports 3)"
-for n in last wild; do
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-        -subj "/CN=$n" -keyout "$T/$n.key" -out "$T/$n.crt" 2>/dev/null
-done
-start s_last openssl s_server -accept "127.0.0.1:$L" -cert "$T/last.crt" -key "$T/last.key" -www -quiet
-start s_wild openssl s_server -accept "127.0.0.1:$W" -cert "$T/wild.crt" -key "$T/wild.key" -www -quiet
-for p in "$L" "$W"; do wait_for tcp_up "$p"; done
+tls_origin last "$L"
+tls_origin wild "$W"
 
 # write_conf LAST_PORT: the router's config, u$((N-1)) to LAST_PORT, in one rename
 write_conf() {

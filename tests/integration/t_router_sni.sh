@@ -27,13 +27,9 @@ TRICKLE=$ROOT/tests/tools/tls_trickle.py
 CORPUS=$ROOT/tests/fuzz/corpus/tls_hello
 
 read -r A W D OPEN STRICT PROXY CAP METRICS USERS CLI <<<"$(free_ports 10)"
-for n in alpha wild dflt; do
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-        -subj "/CN=$n" -keyout "$T/$n.key" -out "$T/$n.crt" 2>/dev/null
-done
-start s_alpha openssl s_server -accept "127.0.0.1:$A" -cert "$T/alpha.crt" -key "$T/alpha.key" -www -quiet
-start s_wild openssl s_server -accept "127.0.0.1:$W" -cert "$T/wild.crt" -key "$T/wild.key" -www -quiet
-start s_dflt openssl s_server -accept "127.0.0.1:$D" -cert "$T/dflt.crt" -key "$T/dflt.key" -www -quiet
+tls_origin alpha "$A"
+tls_origin wild "$W"
+tls_origin dflt "$D"
 # the capture: keeps what the router sends upstream, answers nothing
 start capture python3 -c "
 import socket
@@ -48,7 +44,7 @@ except socket.timeout: pass
 open('$T/captured.part', 'wb').write(got)
 import os; os.rename('$T/captured.part', '$T/captured')
 "
-for p in "$A" "$W" "$D" "$CAP"; do wait_for tcp_up "$p"; done
+wait_for tcp_up "$CAP"
 
 cat >"$T/airlock.yaml" <<YAML
 metrics: tcp:127.0.0.1:$METRICS

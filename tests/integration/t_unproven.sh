@@ -26,11 +26,8 @@ need openssl python3 socat
 read -r A R P ECHO M S <<<"$(free_ports 6)"
 "$AIRLOCK" attest get --provider sim --sim-root "$T/sim.pem" >/dev/null 2>&1 ||
     fail "cannot make the sim root"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-    -subj "/CN=alpha" -keyout "$T/alpha.key" -out "$T/alpha.crt" 2>/dev/null
-start s_alpha openssl s_server -accept "127.0.0.1:$A" -cert "$T/alpha.crt" -key "$T/alpha.key" -www -quiet
+tls_origin alpha "$A"
 start echo socat TCP-LISTEN:"$ECHO",bind=127.0.0.1,reuseaddr,fork PIPE
-wait_for tcp_up "$A"
 wait_for tcp_up "$ECHO"
 
 # conf [MAXCONN [IDLE]]: the router, max_connections MAXCONN (none
