@@ -22,6 +22,12 @@
 #define CERT_PCK_CHAIN 5
 #define QE_REPORT_LEN 384
 #define QE_REPORT_DATA_OFF 320
+/* Offsets in the QE report (an SGX report body). */
+#define QE_MISCSELECT 16
+#define QE_ATTRIBUTES 48
+#define QE_MRSIGNER 128
+#define QE_ISVPRODID 256
+#define QE_ISVSVN 258
 #define P256_SIG_LEN 64
 #define P256_KEY_LEN 64
 #define TD_ATTR_DEBUG 0x01 /* td_attributes bit 0 */
@@ -37,6 +43,21 @@ const uint8_t attest_tdx_intel_root_sha256[32] = {
     0x44, 0xa0, 0x19, 0x6b, 0x2b, 0x99, 0xf8, 0x89, 0xb8, 0xe1, 0x49, 0xe9, 0x5b, 0x80, 0x7a, 0x35,
     0x0e, 0x74, 0x24, 0x96, 0x43, 0x99, 0xe8, 0x85, 0xa7, 0xcb, 0xb8, 0xcc, 0xfa, 0xb6, 0x74, 0xd3,
 };
+
+/* Intel's TD quoting enclave, as Intel publishes its identity (PCS
+ * "Enclave Identity" TD_QE, version 2, TCB evaluation data numbers 14 to
+ * 18): its signer, product id 2, MISCSELECT 0 (mask FFFFFFFF), the first 8
+ * bytes of ATTRIBUTES under mask FBFFFFFFFFFFFFFF equal to 11000000 00000000
+ * (INIT and PROVISIONKEY set, DEBUG clear, MODE64BIT either), and ISVSVN 4,
+ * the lowest level listed (UpToDate; lower ones are not listed: revoked). */
+static const uint8_t td_qe_mrsigner[32] = {
+    0xdc, 0x9e, 0x2a, 0x7c, 0x6f, 0x94, 0x8f, 0x17, 0x47, 0x4e, 0x34, 0xa7, 0xfc, 0x43, 0xed, 0x03,
+    0x0f, 0x7c, 0x15, 0x63, 0xf1, 0xba, 0xbd, 0xdf, 0x63, 0x40, 0xc8, 0x2e, 0x0e, 0x54, 0xa8, 0xc5,
+};
+static const uint8_t td_qe_attributes[8] = {0x11, 0, 0, 0, 0, 0, 0, 0};
+static const uint8_t td_qe_attributes_mask[8] = {0xfb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+#define TD_QE_ISVPRODID 2
+#define TD_QE_MIN_ISVSVN 4
 
 /* A bounded reader over the signature data. */
 struct cursor {
@@ -56,13 +77,19 @@ take(struct cursor *c, size_t n)
     return p;
 }
 
+static unsigned
+u16le(const uint8_t *p)
+{
+    return (unsigned)(p[0] | p[1] << 8);
+}
+
 static bool
 take_u16(struct cursor *c, uint16_t *v)
 {
     const uint8_t *p = take(c, 2);
 
     if (p != NULL)
-        *v = (uint16_t)(p[0] | p[1] << 8);
+        *v = (uint16_t)u16le(p);
     return p != NULL;
 }
 
@@ -145,6 +172,35 @@ sha256_two(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, uint8_t
 
     EVP_MD_CTX_free(ctx);
     return ok;
+}
+
+/* The PCK signs the reports of any enclave its platform lets ask (one with
+ * the PROVISIONKEY attribute, which the host grants): only the report of
+ * Intel's TD quoting enclave vouches for an attestation key. */
+static enum attest_result
+check_qe_identity(const uint8_t *qe, char *err)
+{
+    static const uint8_t zero[4];
+
+    if (memcmp(qe + QE_MRSIGNER, td_qe_mrsigner, sizeof(td_qe_mrsigner)) != 0 ||
+        u16le(qe + QE_ISVPRODID) != TD_QE_ISVPRODID)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "quote: the QE report is not of Intel's TD quoting enclave "
+                           "(MRSIGNER, ISVPRODID %u)",
+                           u16le(qe + QE_ISVPRODID));
+    for (size_t i = 0; i < sizeof(td_qe_attributes); i++)
+        if ((qe[QE_ATTRIBUTES + i] & td_qe_attributes_mask[i]) != td_qe_attributes[i])
+            return attest_fail(err, ATTEST_UNTRUSTED,
+                               "quote: the quoting enclave's ATTRIBUTES are not Intel's "
+                               "(a debug enclave?)");
+    if (memcmp(qe + QE_MISCSELECT, zero, sizeof(zero)) != 0)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "quote: the quoting enclave's MISCSELECT is not Intel's");
+    if (u16le(qe + QE_ISVSVN) < TD_QE_MIN_ISVSVN)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "quote: the quoting enclave's ISVSVN %u is below %u (revoked)",
+                           u16le(qe + QE_ISVSVN), TD_QE_MIN_ISVSVN);
+    return ATTEST_OK;
 }
 
 /* The PCK chain (leaf first) to the pinned Intel root. */
@@ -245,6 +301,8 @@ attest_tdx_verify(const uint8_t *quote, size_t len, const struct attest_policy *
     if (r != ATTEST_OK)
         goto fail;
     if ((r = check_pck_chain(chain, pol, err)) != ATTEST_OK)
+        goto fail;
+    if ((r = check_qe_identity(s.qe_report, err)) != ATTEST_OK)
         goto fail;
     r = attest_report_policy(pol, c, "the TD is a debug TD", "MRTD", err);
 fail:

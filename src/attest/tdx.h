@@ -18,9 +18,11 @@ extern const uint8_t attest_tdx_intel_root_sha256[32];
  * auth data)), the QE report's signature by the PCK leaf of the embedded
  * chain, and that chain to the Intel SGX Root CA (pol->roots if given, else
  * the chain's own root when its SHA-256 is attest_tdx_intel_root_sha256), all
- * valid at pol->now; then the policy: debug TDs refused unless
- * pol->allow_debug, MRTD (pol->measurement), REPORTDATA (pol->user_data,
- * zero-padded). TCB Info, QE Identity and CRLs are NOT checked. Fills
+ * valid at pol->now; the QE report is of Intel's TD quoting enclave (its
+ * published identity, built in: signer, product, attributes, lowest SVN);
+ * then the policy: debug TDs refused unless pol->allow_debug, MRTD
+ * (pol->measurement), REPORTDATA (pol->user_data, zero-padded). TCB Info and
+ * CRLs are NOT checked. Fills
  * *claims (on ATTEST_OK completely). Returns ATTEST_OK or the failure with a
  * one-line reason in err (ATTEST_ERR_MAX bytes). */
 enum attest_result attest_tdx_verify(const uint8_t *quote, size_t len,

@@ -1,6 +1,8 @@
 /* test_attest_tdx.c - the real TDX quote v4 of tests/fixtures/attestation/tsm
  * (README.md there): the fields it carries, the quote signature, the QE
- * report's binding and signature, the PCK chain to the pinned Intel root. */
+ * report's binding and signature, the PCK chain to the pinned Intel root;
+ * and the same quote with its QE report changed and signed again by a PCK
+ * of a generated root: only Intel's TD quoting enclave is believed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "attest/sim.h"
 #include "attest/tdx.h"
@@ -27,6 +33,7 @@ static const char report_data[] =
 #define SIG_DATA (48 + 584 + 4)
 #define QE_REPORT (SIG_DATA + 64 + 64 + 6)
 #define QE_AUTH (QE_REPORT + 384 + 64 + 2)
+#define QE_SIG (QE_REPORT + 384)
 
 static uint8_t *quote;
 static size_t quote_len;
@@ -186,6 +193,156 @@ test_time_and_roots(void **state)
     EVP_PKEY_free(key);
 }
 
+/* Signs data with key (P-256, SHA-256) as the quote carries it: r || s,
+ * 32 bytes each, big-endian. */
+static void
+sign_p256(EVP_PKEY *key, const uint8_t *data, size_t len, uint8_t out[64])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char der[80];
+    size_t dlen = sizeof(der);
+
+    assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
+    assert_int_equal(EVP_DigestSign(md, der, &dlen, data, len), 1);
+    const unsigned char *p = der;
+    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
+    assert_non_null(sig);
+    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(sig), out, 32), 32);
+    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(sig), out + 32, 32), 32);
+    ECDSA_SIG_free(sig);
+    EVP_MD_CTX_free(md);
+}
+
+static void
+put_le(uint8_t *p, size_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The fixture with its QE report edited (edit NULL: as it is), signed by a
+ * PCK key of a root generated here (set in pol->roots), the chain in its
+ * certification data replaced by that PCK's certificate: what a host could
+ * present whose own enclave got the platform's PCK to sign its report. */
+static uint8_t *
+resigned(void (*edit)(uint8_t *qe), struct attest_policy *pol, size_t *len)
+{
+    EVP_PKEY *root_key, *pck_key = EVP_EC_gen("prime256v1");
+    X509 *root, *pck;
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem;
+
+    assert_int_equal(attest_sim_root_generate(pol->now, &root_key, &root), 0);
+    pck = attest_sim_cert("PCK", pck_key, root, root_key, pol->now - 60, pol->now + 60, false);
+    assert_non_null(pck);
+    assert_int_equal(PEM_write_bio_X509(bio, pck), 1);
+    long pem_len = BIO_get_mem_data(bio, &pem);
+
+    size_t auth_len = quote[QE_AUTH - 2] | (size_t)quote[QE_AUTH - 1] << 8;
+    size_t head = QE_AUTH + auth_len; /* everything before the chain's type */
+    *len = head + 6 + (size_t)pem_len;
+    uint8_t *q = malloc(*len);
+    memcpy(q, quote, head);
+    put_le(q + head, 5, 2);
+    put_le(q + head + 2, (size_t)pem_len, 4);
+    memcpy(q + head + 6, pem, (size_t)pem_len);
+    put_le(q + SIG_DATA - 4, *len - SIG_DATA, 4);   /* signature data length */
+    put_le(q + QE_REPORT - 4, *len - QE_REPORT, 4); /* certification data size */
+    if (edit != NULL)
+        edit(q + QE_REPORT);
+    sign_p256(pck_key, q + QE_REPORT, 384, q + QE_SIG);
+
+    pol->roots = sk_X509_new_null();
+    sk_X509_push(pol->roots, root);
+    X509_free(pck);
+    BIO_free(bio);
+    EVP_PKEY_free(pck_key);
+    EVP_PKEY_free(root_key);
+    return q;
+}
+
+static void
+mrsigner_other(uint8_t *qe)
+{
+    qe[128 + 31] ^= 1;
+}
+
+static void
+prodid_sgx_qe(uint8_t *qe)
+{
+    qe[256] = 1; /* the SGX quoting enclave: same signer, product 1 */
+}
+
+static void
+debug_enclave(uint8_t *qe)
+{
+    qe[48] |= 0x02; /* ATTRIBUTES.DEBUG */
+}
+
+static void
+not_init(uint8_t *qe)
+{
+    qe[48] &= (uint8_t)~0x01; /* ATTRIBUTES.INIT clear */
+}
+
+static void
+miscselect_set(uint8_t *qe)
+{
+    qe[16] = 1;
+}
+
+static void
+svn_revoked(uint8_t *qe)
+{
+    qe[258] = 3;
+    qe[259] = 0;
+}
+
+static void
+svn_newer(uint8_t *qe)
+{
+    qe[258] = 0;
+    qe[259] = 1; /* 256 */
+}
+
+static void
+kss(uint8_t *qe)
+{
+    qe[48] |= 0x80; /* ATTRIBUTES.KSS: key separation and sharing */
+}
+
+static void
+check_resigned(void (*edit)(uint8_t *qe), enum attest_result want, const char *why)
+{
+    struct attest_policy pol = policy();
+    size_t len;
+    uint8_t *q = resigned(edit, &pol, &len);
+
+    assert_int_equal(verify(q, len, &pol), want);
+    if (why != NULL)
+        assert_non_null(strstr(err, why));
+    sk_X509_pop_free(pol.roots, X509_free);
+    free(q);
+}
+
+/* Only Intel's TD quoting enclave vouches for an attestation key: the PCK
+ * signs the report of whatever enclave the platform lets ask. */
+static void
+test_qe_identity(void **state)
+{
+    (void)state;
+    /* as it is, signed again: the new signature and chain are accepted */
+    check_resigned(NULL, ATTEST_OK, NULL);
+    check_resigned(svn_newer, ATTEST_OK, NULL);
+    check_resigned(mrsigner_other, ATTEST_UNTRUSTED, "not of Intel's TD quoting enclave");
+    check_resigned(prodid_sgx_qe, ATTEST_UNTRUSTED, "ISVPRODID 1");
+    check_resigned(debug_enclave, ATTEST_UNTRUSTED, "ATTRIBUTES are not Intel's");
+    check_resigned(not_init, ATTEST_UNTRUSTED, "ATTRIBUTES are not Intel's");
+    check_resigned(kss, ATTEST_UNTRUSTED, "ATTRIBUTES are not Intel's");
+    check_resigned(miscselect_set, ATTEST_UNTRUSTED, "MISCSELECT");
+    check_resigned(svn_revoked, ATTEST_UNTRUSTED, "ISVSVN 3 is below 4");
+}
+
 static void
 test_truncated(void **state)
 {
@@ -210,9 +367,10 @@ main(void)
 {
     quote = fixture("tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat", &quote_len);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fields),    cmocka_unit_test(test_flipped_bits),
-        cmocka_unit_test(test_policy),    cmocka_unit_test(test_time_and_roots),
-        cmocka_unit_test(test_truncated), cmocka_unit_test(test_unfit_policy),
+        cmocka_unit_test(test_fields),      cmocka_unit_test(test_flipped_bits),
+        cmocka_unit_test(test_policy),      cmocka_unit_test(test_time_and_roots),
+        cmocka_unit_test(test_truncated),   cmocka_unit_test(test_unfit_policy),
+        cmocka_unit_test(test_qe_identity),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     free(quote);
