@@ -38,6 +38,8 @@
  * instances of a process with a node name, so that each machine's pool
  * hears only of its own instances), P alive:NODE (set by the node's sweep,
  * expiring: an idle instance of a node without it is not handed out),
+ * P run:POOL (the token of the process without a node name that runs POOL,
+ * set by its sweep, expiring),
  * P rid (the last reservation id), P pend:POOL and P c:POOL:CLIENT (sets of the instances
  * reserved, and reserved by one client address: the bounds on reservations
  * not active yet; members that are no longer reserved are dropped when the
@@ -134,18 +136,32 @@
     "  local k, ms, rid = P .. 'ab:' .. pool .. ':' .. h[1], tonumber(h[2] or '0'), h[3] or now\n" \
     "  redis.call('ZADD', k, now + ms, rid)\n"                                                     \
     "  redis.call('PEXPIRE', k, math.max(ms, 1))\n"                                                \
-    "  local ak = P .. 'ab:' .. pool\n"                                                           \
+    "  local ak = P .. 'ab:' .. pool\n"                                                            \
     "  redis.call('ZREMRANGEBYSCORE', ak, '-inf', now - ms)\n"                                     \
     "  redis.call('ZADD', ak, now, h[1] .. ' ' .. rid)\n"                                          \
     "end\n"                                                                                        \
-    /* the node's name, held by one process (token) for ms: false when */                          \
-    /* another process holds it */                                                                 \
-    "local function claim(node, token, ms)\n"                                                      \
-    "  local k = P .. 'alive:' .. node\n"                                                          \
+    /* a node's name (P alive:NODE), or a pool run without one (P run:POOL), */                    \
+    /* held by one process (token) for ms: false when another holds it */                          \
+    "local function claim(k, token, ms)\n"                                                         \
     "  local cur = redis.call('GET', k)\n"                                                         \
     "  if cur and cur ~= token then return false end\n"                                            \
     "  redis.call('SET', k, token, 'PX', ms)\n"                                                    \
     "  return true\n"                                                                              \
+    "end\n"                                                                                        \
+    /* ARGV[2..4] node, token, ms; ARGV[5..] pools: this process's names, */                       \
+    /* its node's, or without one each pool it runs; the first that */                             \
+    /* another process holds, or nil */                                                            \
+    "local function claim_all()\n"                                                                 \
+    "  if ARGV[2] ~= '' then\n"                                                                    \
+    "    if claim(P .. 'alive:' .. ARGV[2], ARGV[3], ARGV[4]) then return nil end\n"               \
+    "    return 'node ' .. ARGV[2]\n"                                                              \
+    "  end\n"                                                                                      \
+    "  for i = 5, #ARGV do\n"                                                                      \
+    "    if not claim(P .. 'run:' .. ARGV[i], ARGV[3], ARGV[4]) then\n"                            \
+    "      return 'pool ' .. ARGV[i] .. ' (run without a node name)'\n"                            \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "  return nil\n"                                                                               \
     "end\n"                                                                                        \
     /* an instance goes draining from state was: the key of its active */                          \
     /* session stays its own (skey) until it is stopped, after the store-back */                   \
@@ -391,18 +407,33 @@ static const char lua_drain[] =
                 "event(pool, name, 'draining')\n"
                 "return 0\n";
 
-/* ARGV: prefix, node, token, alive_ms. Returns 1 when the node's name is
- * this process's (token) for alive_ms now, 0 when another process holds
- * it. */
-static const char lua_claim[] = LUA_PRELUDE "return claim(ARGV[2], ARGV[3], ARGV[4]) and 1 or 0\n";
+/* ARGV: prefix, node, token, alive_ms, pools... Returns 1 when this
+ * process's names (claim_all()) are its own (token) for alive_ms now, or
+ * the name another process holds. */
+static const char lua_claim[] = LUA_PRELUDE "return claim_all() or 1\n";
 
-/* ARGV: prefix, node, token, alive_ms. Says the node is alive for alive_ms
- * (when it has a name: an error NODEHELD when another process holds it);
- * moves what is due (nothing becomes idle: a reservation due is withdrawn,
- * its pool recycles the instance). Returns 0. */
+/* ARGV: prefix, node, token, alive_ms, pools... Gives back those of
+ * this process's names that it holds (a clean stop: the next process
+ * need not wait for them to expire). Returns 0. */
+static const char lua_unclaim[] =
+    LUA_PRELUDE "local keys = {}\n"
+                "if ARGV[2] ~= '' then keys[1] = P .. 'alive:' .. ARGV[2] end\n"
+                "for i = 5, #ARGV do keys[#keys + 1] = P .. 'run:' .. ARGV[i] end\n"
+                "for _, k in ipairs(keys) do\n"
+                "  if redis.call('GET', k) == ARGV[3] then redis.call('DEL', k) end\n"
+                "end\n"
+                "return 0\n";
+
+/* ARGV: prefix, node, token, alive_ms, pools... Says the node (or each
+ * pool run without a node name) is this process's for alive_ms (an error
+ * NODEHELD when another process holds one); moves what is due (nothing
+ * becomes idle: a reservation due is withdrawn, its pool recycles the
+ * instance). Returns 0. */
 static const char lua_sweep[] =
-    LUA_PRELUDE "if ARGV[2] ~= '' and not claim(ARGV[2], ARGV[3], ARGV[4]) then\n"
-                "  return redis.error_reply('NODEHELD by another airlock process')\n"
+    LUA_PRELUDE "local held = claim_all()\n"
+                "if held then\n"
+                "  return redis.error_reply('NODEHELD ' .. held .. ' is held by another airlock "
+                "process')\n"
                 "end\n"
                 "local due = redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', now, 'LIMIT', 0, 256)\n"
                 "for _, m in ipairs(due) do\n"
@@ -442,11 +473,13 @@ static const char lua_list[] = LUA_PRELUDE
     "end\n"
     "return out\n";
 
-/* ARGV: prefix, node. Forgets every instance of node (as a report of
- * stopped would: the keys they held are free again); returns how many. */
+/* ARGV: prefix, node[, pool]. Forgets every instance of node (of pool
+ * only, when given) as a report of stopped would: the keys they held are
+ * free again; returns how many. */
 static const char lua_forget[] =
     LUA_PRELUDE "local node, n = ARGV[2], 0\n"
-                "for _, pool in ipairs(redis.call('SMEMBERS', P .. 'pools')) do\n"
+                "local pools = ARGV[3] and {ARGV[3]} or redis.call('SMEMBERS', P .. 'pools')\n"
+                "for _, pool in ipairs(pools) do\n"
                 "  for _, name in ipairs(redis.call('SMEMBERS', P .. 'pool:' .. pool)) do\n"
                 "    local h = redis.call('HMGET', ikey(pool, name), 'node', 'key')\n"
                 "    if h[1] == node then\n"
@@ -468,6 +501,7 @@ enum script {
     S_RELEASE,
     S_FORGET,
     S_CLAIM,
+    S_UNCLAIM,
     S_COUNT
 };
 
@@ -475,6 +509,7 @@ static const char *const scripts[S_COUNT] = {
     [S_ASSIGN] = lua_assign,   [S_REPORT] = lua_report, [S_ACTIVATE] = lua_activate,
     [S_DRAIN] = lua_drain,     [S_SWEEP] = lua_sweep,   [S_LIST] = lua_list,
     [S_RELEASE] = lua_release, [S_FORGET] = lua_forget, [S_CLAIM] = lua_claim,
+    [S_UNCLAIM] = lua_unclaim,
 };
 
 /* The last report this process made for one instance, to apply again
@@ -505,6 +540,10 @@ struct rds {
     unsigned ticks;
     int forgot;     /* the node's instances of an earlier run are forgotten */
     char token[17]; /* this process's, in P alive:NODE while it holds the node's name */
+    /* without a node name: the pools this process ran (P run:POOL holds
+     * token; their instances of an earlier run are forgotten) */
+    char claimed[WATCHED_MAX][DIR_NAME_MAX];
+    int n_claimed;
     /* the doorbell: a second connection, SUBSCRIBEd, read on the loop */
     redisContext *bell;
     struct io bell_io;
@@ -556,7 +595,68 @@ load_scripts(struct rds *r)
 }
 
 static int send_report(struct rds *r, const struct owned *o, int if_absent);
+static int take_pool(struct rds *r, const char *pool);
 static redisReply *run(struct rds *r, enum script s, int argc, const char **argv);
+
+/* The arguments of the claim and the sweep: node, token, alive_ms, then
+ * the pools claimed without a node name (only pool, when given). Returns
+ * the count. */
+static int
+names_argv(const struct rds *r, const char *pool, const char **argv)
+{
+    int n = 0;
+
+    argv[n++] = r->host->conf->node;
+    argv[n++] = r->token;
+    argv[n++] = NODE_ALIVE_MS;
+    if (pool != NULL)
+        argv[n++] = pool;
+    else
+        for (int i = 0; i < r->n_claimed; i++)
+            argv[n++] = r->claimed[i];
+    return n;
+}
+
+/* Holds this process's names (the node's; without one, pool, or every pool
+ * claimed). Returns 0, or -EIO (disconnected: another process holds one;
+ * this one waits for it as for redis). */
+static int
+claim(struct rds *r, const char *pool)
+{
+    const char *argv[3 + WATCHED_MAX];
+    redisReply *rep = run(r, S_CLAIM, names_argv(r, pool, argv), argv);
+
+    if (rep == NULL)
+        return -EIO;
+    if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 1) {
+        freeReplyObject(rep);
+        return 0;
+    }
+    char why[128];
+    snprintf(why, sizeof(why), "%s is held by another airlock process",
+             rep->type == REDIS_REPLY_STRING ? rep->str : "a name");
+    freeReplyObject(rep);
+    disconnect(r, why);
+    return -EIO;
+}
+
+/* Forgets the instances of this node (without one: of pool) that an
+ * earlier run reported. Returns 0, or -EIO. */
+static int
+forget(struct rds *r, const char *pool)
+{
+    const char *node = r->host->conf->node, *argv[] = {node, pool};
+    redisReply *rep = run(r, S_FORGET, pool != NULL ? 2 : 1, argv);
+
+    if (rep == NULL)
+        return -EIO;
+    if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
+        log_warnx("directory: %s %s: %lld instances of its earlier run forgotten (their "
+                  "sessions ended with it)",
+                  pool != NULL ? "pool" : "node", pool != NULL ? pool : node, rep->integer);
+    freeReplyObject(rep);
+    return 0;
+}
 
 /* At each connect of a process with a node name: the name is one
  * process's (P alive:NODE holds its token, renewed by each sweep), so a
@@ -569,37 +669,53 @@ static redisReply *run(struct rds *r, enum script s, int argc, const char **argv
  * of this node's airlock, which is gone, and its instances with it (they
  * die with it): forget them, so that their users get another instance at
  * once rather than at session_ttl. Before resync(), which reports this
- * run's instances. Returns 0, or -EIO (disconnected). */
+ * run's instances. Without a node name, the same for each pool this
+ * process runs (take_pool()). Returns 0, or -EIO (disconnected). */
 static int
 take_node(struct rds *r)
 {
     const char *node = r->host->conf->node;
-    const char *claim[] = {node, r->token, NODE_ALIVE_MS}, *argv[] = {node};
 
-    if (node[0] == '\0')
+    if (node[0] == '\0') {
+        if (r->n_claimed > 0 && claim(r, NULL) != 0)
+            return -EIO;
+        /* the pools of the reports to be made again, before any is */
+        for (size_t i = 0; i < r->n_own; i++)
+            if (take_pool(r, r->own[i].pool) != 0)
+                return -EIO;
         return 0;
-    redisReply *rep = run(r, S_CLAIM, 3, claim);
-    if (rep == NULL)
-        return -EIO;
-    bool held = rep->type != REDIS_REPLY_INTEGER || rep->integer != 1;
-    freeReplyObject(rep);
-    if (held) {
-        char why[128];
-        snprintf(why, sizeof(why), "node %s is held by another airlock process", node);
-        disconnect(r, why);
-        return -EIO;
     }
+    if (claim(r, NULL) != 0)
+        return -EIO;
     if (r->forgot)
         return 0;
-    rep = run(r, S_FORGET, 1, argv);
-    if (rep == NULL)
+    if (forget(r, NULL) != 0)
         return -EIO;
-    if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0)
-        log_warnx("directory: node %s: %lld instances of its earlier run forgotten (their "
-                  "sessions ended with it)",
-                  node, rep->integer);
-    freeReplyObject(rep);
     r->forgot = 1;
+    return 0;
+}
+
+/* Without a node name, the instances of a pool are POOL-N whichever
+ * process runs it: two processes running it on one redis would report
+ * each other's instances as their own. So a pool run without a node name
+ * is one process's, as a node's name is (P run:POOL, renewed by each
+ * sweep); at this process's first report of pool (or the first since it
+ * last ran none of it: keep_claims()), the pool is claimed and what an
+ * earlier run left of it is forgotten (that run is gone, and its instances
+ * with it). Returns 0, or -EIO (disconnected). */
+static int
+take_pool(struct rds *r, const char *pool)
+{
+    if (r->host->conf->node[0] != '\0')
+        return 0;
+    for (int i = 0; i < r->n_claimed; i++)
+        if (strcmp(r->claimed[i], pool) == 0)
+            return 0;
+    if (r->n_claimed == WATCHED_MAX) /* never: pools are fewer */
+        return 0;
+    if (claim(r, pool) != 0 || forget(r, pool) != 0)
+        return -EIO;
+    snprintf(r->claimed[r->n_claimed++], DIR_NAME_MAX, "%s", pool);
     return 0;
 }
 
@@ -819,7 +935,7 @@ replicated(struct rds *r)
 static redisReply *
 run(struct rds *r, enum script s, int argc, const char **argv)
 {
-    const char *args[16];
+    const char *args[4 + 3 + WATCHED_MAX];
     int n = 0;
 
     if (argc > (int)(sizeof(args) / sizeof(args[0])) - 4) /* never: the scripts' own counts */
@@ -969,6 +1085,8 @@ send_report(struct rds *r, const struct owned *o, int if_absent)
                           o->key,  tms,     if_absent ? "1" : "0", c->node};
 
     snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
+    if (take_pool(r, o->pool) != 0)
+        return -EIO;
     redisReply *rep = run(r, S_REPORT, 8, argv);
     if (rep == NULL)
         return -EIO;
@@ -1176,6 +1294,26 @@ pop_events(struct rds *r, const char *pool)
     return n;
 }
 
+/* Drops the claims of pools this process no longer runs: none of its
+ * instances is left and it does not watch the pool (a reload removed it).
+ * Their P run:POOL expires; another process may run them. */
+static void
+keep_claims(struct rds *r)
+{
+    char pools[WATCHED_MAX][DIR_NAME_MAX];
+    int n = r->n_claimed > 0 ? r->host->watched_pools(r->host, pools, WATCHED_MAX) : 0;
+
+    for (int i = 0; i < r->n_claimed; i++) {
+        bool runs = false;
+        for (int j = 0; j < n && !runs; j++)
+            runs = strcmp(r->claimed[i], pools[j]) == 0;
+        for (size_t j = 0; j < r->n_own && !runs; j++)
+            runs = strcmp(r->claimed[i], r->own[j].pool) == 0;
+        if (!runs)
+            memmove(r->claimed[i--], r->claimed[--r->n_claimed], DIR_NAME_MAX);
+    }
+}
+
 /* Pops the events of every pool this process watches; returns how many. */
 static size_t
 pop_watched(struct rds *r)
@@ -1326,8 +1464,9 @@ rd_tick(void *be)
     if (r->ticks % COUNT_EVERY_TICKS == 0)
         check_master(r);
 
-    const char *argv[] = {r->host->conf->node, r->token, NODE_ALIVE_MS};
-    redisReply *rep = run(r, S_SWEEP, 3, argv);
+    const char *argv[3 + WATCHED_MAX];
+    keep_claims(r);
+    redisReply *rep = run(r, S_SWEEP, names_argv(r, NULL, argv), argv);
     if (rep == NULL)
         return DIR_REDIS_TICK_MS;
     freeReplyObject(rep);
@@ -1351,6 +1490,11 @@ rd_free(void *be)
     if (r == NULL)
         return;
     bell_close(r);
+    if (r->c != NULL) {
+        const char *argv[3 + WATCHED_MAX];
+        redisReply *rep = run(r, S_UNCLAIM, names_argv(r, NULL, argv), argv);
+        freeReplyObject(rep);
+    }
     if (r->c != NULL)
         redisFree(r->c);
     if (r->password != NULL)
