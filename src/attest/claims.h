@@ -62,7 +62,7 @@ struct attest_pcr {
 struct attest_claims {
     enum attest_kind kind;
     bool sim;   /* anchored at the policy's sim root, not a hardware root */
-    bool debug; /* SNP policy DEBUG / TDX td_attributes DEBUG */
+    bool debug; /* SNP policy DEBUG / TDX td_attributes DEBUG / Nitro PCR0 all zero */
     /* Nitro */
     char module_id[ATTEST_MODULE_ID_MAX + 1];
     uint64_t timestamp_ms;
@@ -87,9 +87,9 @@ struct attest_claims {
 };
 
 /* The trust anchors and expectations one verification applies. A zeroed
- * policy (plus now and roots) accepts any authentic evidence: SNP and TDX
- * refuse a debug guest unless allow_debug, but a Nitro enclave in debug
- * mode differs only by its PCRs (all zero), which only npcrs pins. */
+ * policy (plus now and roots) accepts any authentic evidence but a debug
+ * guest's (SNP, TDX; a Nitro enclave in debug mode, whose PCR0 is zero),
+ * unless allow_debug. */
 struct attest_policy {
     enum attest_kind kind;  /* RA-TLS: the evidence must be of this type (ratls.h) */
     time_t now;             /* verify as of this time; never read from the clock here */
@@ -101,7 +101,7 @@ struct attest_policy {
     struct attest_blob user_data;   /* Nitro user_data; SNP/TDX REPORT_DATA, zero-padded */
     struct attest_blob public_key;  /* Nitro: when present, must equal the document's */
     struct attest_blob measurement; /* SNP measurement / TDX MRTD, when present */
-    bool allow_debug;               /* SNP/TDX: accept debug guests */
+    bool allow_debug;               /* accept debug guests (Nitro: debug-mode enclaves) */
     bool min_tcb_present;           /* SNP: reported_tcb must be at least min_tcb */
     uint8_t min_tcb[8];             /* same layout as attest_claims.reported_tcb */
     bool vmpl_present;              /* SNP: the report's VMPL must be vmpl */

@@ -410,6 +410,24 @@ attest_nitro_sig_structure(const uint8_t *prot, size_t plen, const uint8_t *payl
     return b;
 }
 
+/* A debug-mode enclave's NSM reports PCR0-2 as zeros: it runs whatever
+ * image its parent chose, and its console is the parent's to read. Its
+ * other PCRs (3: the parent's IAM role, 4: the parent instance) are set, so
+ * a policy pinning only those would accept it. PCR0, the image, is never
+ * zero otherwise. */
+static bool
+debug_mode(const struct attest_claims *c)
+{
+    for (size_t i = 0; i < c->npcrs; i++)
+        if (c->pcrs[i].index == 0) {
+            for (size_t j = 0; j < c->pcrs[i].len; j++)
+                if (c->pcrs[i].value[j] != 0)
+                    return false;
+            return true;
+        }
+    return true; /* no PCR0: nothing to say it is not */
+}
+
 static enum attest_result
 check_policy(const struct attest_policy *pol, const struct attest_claims *c, char *err)
 {
@@ -418,6 +436,9 @@ check_policy(const struct attest_policy *pol, const struct attest_claims *c, cha
 
     if (r != ATTEST_OK)
         return r;
+    /* sim documents carry zeros too: sim roots are for tests and demos */
+    if (c->debug && !c->sim && !pol->allow_debug)
+        return attest_fail(err, ATTEST_POLICY, "policy: a debug-mode enclave (PCR0 all zero)");
     for (size_t i = 0; i < pol->npcrs; i++) {
         const struct attest_pcr *want = &pol->pcrs[i];
         const struct attest_pcr *got = NULL;
@@ -580,6 +601,7 @@ attest_nitro_verify(const uint8_t *doc, size_t len, const struct attest_policy *
                             ES384_HALF, false, "document", err);
     if (r != ATTEST_OK)
         goto fail;
+    c->debug = debug_mode(c);
     r = check_policy(pol, c, err);
 fail:
     free(tbs);

@@ -131,29 +131,46 @@ parse_blob(const char *s, struct attest_blob *b)
     return b->present;
 }
 
+/* Whether s begins with the shape of tmpl: 'd' a digit, 'T' a date-time
+ * separator (T, t or a space), anything else itself. */
+static bool
+shaped(const char *s, const char *tmpl)
+{
+    for (; *tmpl != '\0'; s++, tmpl++) {
+        bool ok = *tmpl == 'd'   ? isdigit((unsigned char)*s)
+                  : *tmpl == 'T' ? *s == 'T' || *s == 't' || *s == ' '
+                                 : *s == *tmpl;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
 /* RFC 3339: 2024-01-24T19:00:00Z, with optional fraction (ignored: evidence
- * is checked to the second) and Z or a +HH:MM / -HH:MM offset. */
+ * is checked to the second) and Z or a +HH:MM / -HH:MM offset; every field
+ * of exactly its digits (strptime alone takes "1" for "01" and a sign). */
 static bool
 parse_rfc3339(const char *s, time_t *out)
 {
     struct tm tm = {0};
-    const char *p = strptime(s, "%Y-%m-%d", &tm);
+    const char *p = s + 19;
     int oh = 0, om = 0, sign = 1;
 
-    if (p == NULL || (*p != 'T' && *p != 't' && *p != ' '))
+    if (!shaped(s, "dddd-dd-ddTdd:dd:dd") || strptime(s, "%Y-%m-%d", &tm) == NULL ||
+        strptime(s + 11, "%H:%M:%S", &tm) == NULL)
         return false;
-    if ((p = strptime(p + 1, "%H:%M:%S", &tm)) == NULL)
-        return false;
-    if (*p == '.') {
+    if (*p == '.' && isdigit((unsigned char)p[1])) {
         do
             p++;
         while (isdigit((unsigned char)*p));
     }
     if (*p == 'Z' || *p == 'z') {
         p++;
-    } else if (*p == '+' || *p == '-') {
+    } else if ((*p == '+' || *p == '-') && shaped(p + 1, "dd:dd")) {
         sign = *p == '-' ? -1 : 1;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2 || strlen(p) != 6 || oh > 23 || om > 59)
+        oh = (p[1] - '0') * 10 + (p[2] - '0');
+        om = (p[4] - '0') * 10 + (p[5] - '0');
+        if (oh > 23 || om > 59)
             return false;
         p += 6;
     } else {
@@ -207,7 +224,8 @@ print_claims(const struct attest_claims *c, const uint8_t *pubkey_hash, bool fre
 {
     switch (c->kind) {
     case ATTEST_KIND_NITRO:
-        printf("{\"type\":\"nitro\",\"sim\":%s,", c->sim ? "true" : "false");
+        printf("{\"type\":\"nitro\",\"sim\":%s,\"debug\":%s,", c->sim ? "true" : "false",
+               c->debug ? "true" : "false");
         json_string("module_id", c->module_id);
         printf("\"timestamp\":%llu,\"digest\":\"%s\",\"pcrs\":{",
                (unsigned long long)c->timestamp_ms, c->digest);
@@ -521,7 +539,7 @@ verify_options_fit(const struct attest_args *a)
         {a->pol.measurement.present, "--measurement", snp | tdx, "snp and tdx"},
         {a->pol.min_tcb_present, "--min-tcb", snp, "snp"},
         {a->pol.vmpl_present, "--vmpl", snp, "snp"},
-        {a->pol.allow_debug, "--allow-debug", snp | tdx, "snp and tdx"},
+        {a->pol.allow_debug, "--allow-debug", nitro | snp | tdx, "nitro, snp and tdx"},
         {a->sim_root != NULL, "--sim-root", nitro, "nitro"},
     };
 

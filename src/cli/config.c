@@ -611,8 +611,7 @@ static const struct conf_row policy_rows[] = {
      .expect = EXPECT_POLICY_PATH},
     {.name = "sim_root", .set = set_path, .off = AP(sim_root), .max = ATTEST_POLICY_PATH_MAX,
      .expect = EXPECT_POLICY_PATH, .applies = policy_nitro_only},
-    {.name = "allow_debug", .set = conf_set_bool, .off = AP(allow_debug), .expect = EXPECT_BOOL,
-     .applies = policy_report_only},
+    {.name = "allow_debug", .set = conf_set_bool, .off = AP(allow_debug), .expect = EXPECT_BOOL},
     {.name = "min_tcb", .set = set_hex, .off = AP(min_tcb), .off2 = AP(has_min_tcb),
      .max = 8, .expect = EXPECT_MIN_TCB, .flags = CONF_HAS, .applies = policy_snp_only},
     {.name = "vmpl", .set = conf_set_uint, .off = AP(vmpl), .off2 = AP(has_vmpl), .max = 3,
@@ -1102,9 +1101,10 @@ static const struct conf_row dir_rows[] = {
 
 static const struct conf_block dir_block = {
     ROWS(dir_rows),
-    .what = "expected a mapping of directory settings (backend, redis, prefix, reserve_timeout, "
-            "session_ttl, session_max, assign_wait, max_pending_per_client, pending_share, redis_user, "
-            "redis_password_file, sentinels, sentinel_master, min_replicas_acked, node)",
+    .what =
+        "expected a mapping of directory settings (backend, redis, prefix, reserve_timeout, "
+        "session_ttl, session_max, assign_wait, max_pending_per_client, pending_share, redis_user, "
+        "redis_password_file, sentinels, sentinel_master, min_replicas_acked, node)",
     .check = dir_check,
 };
 

@@ -28,18 +28,20 @@ refused() {
 }
 
 log "a valid document: one JSON object with the fields scripts rely on"
-run 0 verify --at 2024-01-24T19:00:00Z "$ANJUNA"
+# the Anjuna document is of a debug-mode enclave (PCR0-2 zero)
+run 0 verify --at 2024-01-24T19:00:00Z --allow-debug "$ANJUNA"
 [ "$(wc -l <"$T/out")" = 1 ] || fail "not one line of JSON"
 jq -e '.module_id == "i-0e4fe5de7ee5abe78-enc018d3cadd7d66279" and .timestamp == 1706120065635
     and .digest == "SHA384" and (.pcrs | length) == 16 and (.pcrs["0"] | length) == 96
     and .user_data == "48656c6c6f20576f726c64210a" and .nonce == "4e6f6e63650a"
-    and (.public_key | startswith("30820122"))' "$T/out" >/dev/null ||
+    and (.public_key | startswith("30820122")) and .debug == true' "$T/out" >/dev/null ||
     fail "claims: $(cat "$T/out")"
 
 log "base64 input (wrapped lines), a PCR policy it meets, an offset in --at"
 base64 "$EVER" >"$T/ever.b64"
 run 0 verify --at 2022-10-13T12:00:00+02:00 --pcr 0=$PCR0 "$T/ever.b64"
-jq -e '.user_data == null and .public_key == null and .nonce != null and .pcrs["0"] == "'$PCR0'"' \
+jq -e '.user_data == null and .public_key == null and .nonce != null and .pcrs["0"] == "'$PCR0'"
+    and .debug == false' \
     "$T/out" >/dev/null || fail "evervault claims: $(cat "$T/out")"
 base64 -w0 "$EVER" | run 0 verify --at 2022-10-13T10:00:00.5Z -
 
@@ -55,12 +57,23 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:secp384r1 -nodes -subj /
     -keyout "$T/other.key" -out "$T/other.pem" -days 36500 2>/dev/null
 refused verify --at 2024-01-24T19:00:00Z --root "$T/other.pem" "$ANJUNA"
 grep -q "certificate chain" "$T/err" || fail "root reason: $(cat "$T/err")"
-run 0 verify --at 2024-01-24T19:00:00Z --root "$F/nitro/aws-nitro-enclaves-root-g1.pem" "$ANJUNA"
+run 0 verify --at 2024-01-24T19:00:00Z --allow-debug --root "$F/nitro/aws-nitro-enclaves-root-g1.pem" "$ANJUNA"
 refused verify --at 2022-10-13T10:00:00Z --pcr 0=${PCR0%??}00 "$EVER"
 grep -qx "airlock attest: invalid: policy: PCR 0 does not match" "$T/err" || fail "$(cat "$T/err")"
-refused verify --at 2024-01-24T19:00:00Z --nonce 00 "$ANJUNA"
-refused verify --at 2024-01-24T19:00:00Z --user-data 48656c6c6f "$ANJUNA"
-run 0 verify --at 2024-01-24T19:00:00Z --user-data 48656c6c6f20576f726c64210a --nonce 4e6f6e63650a "$ANJUNA"
+refused verify --at 2024-01-24T19:00:00Z --allow-debug --nonce 00 "$ANJUNA"
+grep -q "nonce" "$T/err" || fail "nonce reason: $(cat "$T/err")"
+refused verify --at 2024-01-24T19:00:00Z --allow-debug --user-data 48656c6c6f "$ANJUNA"
+run 0 verify --at 2024-01-24T19:00:00Z --allow-debug --user-data 48656c6c6f20576f726c64210a \
+    --nonce 4e6f6e63650a "$ANJUNA"
+# a debug-mode enclave runs whatever its parent chose: refused without
+# --allow-debug, also when only the PCRs of the parent (3, 4) are pinned
+P3=$(jq -r '.pcrs["3"]' "$T/out")
+P4=$(jq -r '.pcrs["4"]' "$T/out")
+refused verify --at 2024-01-24T19:00:00Z "$ANJUNA"
+grep -qx "airlock attest: invalid: policy: a debug-mode enclave (PCR0 all zero)" "$T/err" ||
+    fail "debug reason: $(cat "$T/err")"
+refused verify --at 2024-01-24T19:00:00Z --pcr 3="$P3" --pcr 4="$P4" "$ANJUNA"
+grep -q "debug-mode enclave" "$T/err" || fail "debug reason with PCR3/4: $(cat "$T/err")"
 refused verify --type tdx "$ANJUNA"
 head -c 100 "$ANJUNA" >"$T/short"
 refused verify "$T/short"
@@ -68,6 +81,11 @@ refused verify "$T/short"
 log "usage errors: exit 2"
 run 2 verify
 run 2 verify --at yesterday "$ANJUNA"
+# every field of exactly its digits: a signed or short one is no time
+for at in "2024-01-24T20:14:20+-1:-5" "2024-1-24T19:00:00Z" "2024-01-24T19:00:00+1:00" \
+    "2024-01-24T19:00:00.Z" "2024-01-24T19:00:00+01:00x"; do
+    run 2 verify --at "$at" --allow-debug "$ANJUNA"
+done
 run 2 verify --pcr 40=00 "$ANJUNA"
 run 2 verify --nonce xyz "$ANJUNA"
 run 2 verify --type sgx "$ANJUNA"
@@ -107,7 +125,6 @@ unfit() {
 unfit --measurement --at 2024-01-24T19:00:00Z --measurement "$ZERO48" "$ANJUNA"
 unfit --min-tcb --at 2024-01-24T19:00:00Z --min-tcb ffffffffffffffff "$ANJUNA"
 unfit --min-tcb --at 2024-01-24T19:00:00Z --min-tcb 0000000000000000 "$ANJUNA"
-unfit --allow-debug --at 2024-01-24T19:00:00Z --allow-debug "$ANJUNA"
 unfit --min-tcb "${TDX[@]}" --min-tcb ffffffffffffffff "$TDXQ"
 unfit --min-tcb "${TDX[@]}" --min-tcb 0000000000000000 "$TDXQ"
 unfit --vmpl "${TDX[@]}" --vmpl 0 "$TDXQ"

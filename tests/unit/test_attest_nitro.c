@@ -45,10 +45,12 @@ verify(const uint8_t *doc, size_t len, const struct attest_policy *pol)
     return verify_guarded(ATTEST_KIND_NITRO, doc, len, NULL, NULL, pol, &claims, err);
 }
 
+/* The Anjuna document is of a debug-mode enclave (PCR0-2 zero): the
+ * policies here allow that, except test_debug_mode's. */
 static struct attest_policy
 at(time_t now)
 {
-    return (struct attest_policy){.now = now};
+    return (struct attest_policy){.now = now, .allow_debug = true};
 }
 
 static void
@@ -356,11 +358,39 @@ test_unfit_policy(void **state)
     pol.vmpl_present = true;
     assert_int_equal(verify(doc, len, &pol), ATTEST_POLICY);
     assert_non_null(strstr(err, "pins a VMPL, which nitro evidence does not carry"));
-    /* a permission that does not apply changes nothing */
-    pol = at(anjuna_from + 60);
+    free(doc);
+}
+
+/* A debug-mode enclave runs whatever image its parent chose: refused unless
+ * allow_debug, also under a policy that pins only the PCRs the parent
+ * sets (3: its IAM role, 4: the instance), which such an enclave carries. */
+static void
+test_debug_mode(void **state)
+{
+    (void)state;
+    size_t len, elen;
+    uint8_t *doc = fixture(ANJUNA, &len), *ev = fixture(EVERVAULT, &elen);
+    struct attest_policy pol = {.now = anjuna_from + 60};
+    struct attest_pcr pcr3, pcr4;
+
+    assert_int_equal(verify(doc, len, &pol), ATTEST_POLICY);
+    assert_string_equal(err, "policy: a debug-mode enclave (PCR0 all zero)");
     pol.allow_debug = true;
     assert_int_equal(verify(doc, len, &pol), ATTEST_OK);
+    assert_true(claims.debug);
+    pcr3 = *pcr(3);
+    pcr4 = *pcr(4);
+    pol = (struct attest_policy){.now = anjuna_from + 60, .npcrs = 2, .pcrs = {pcr3, pcr4}};
+    assert_int_equal(verify(doc, len, &pol), ATTEST_POLICY);
+    assert_string_equal(err, "policy: a debug-mode enclave (PCR0 all zero)");
+    pol.allow_debug = true;
+    assert_int_equal(verify(doc, len, &pol), ATTEST_OK);
+    /* an enclave that is not in debug mode needs no permission */
+    pol = (struct attest_policy){.now = evervault_from + 60};
+    assert_int_equal(verify(ev, elen, &pol), ATTEST_OK);
+    assert_false(claims.debug);
     free(doc);
+    free(ev);
 }
 
 static void
@@ -524,13 +554,21 @@ main(void)
     evervault_from = utc(2022, 10, 13, 8, 57, 59);
     evervault_to = utc(2022, 10, 13, 11, 58, 2);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_anjuna_claims),  cmocka_unit_test(test_evervault_claims),
-        cmocka_unit_test(test_window),         cmocka_unit_test(test_flipped_bits),
-        cmocka_unit_test(test_flipped_pcr),    cmocka_unit_test(test_other_root),
-        cmocka_unit_test(test_pcr_policy),     cmocka_unit_test(test_data_policy),
-        cmocka_unit_test(test_truncated),      cmocka_unit_test(test_unfit_policy),
-        cmocka_unit_test(test_garbage),        cmocka_unit_test(test_envelope),
-        cmocka_unit_test(test_sim_round_trip), cmocka_unit_test(test_attacker_cabundle),
+        cmocka_unit_test(test_anjuna_claims),
+        cmocka_unit_test(test_evervault_claims),
+        cmocka_unit_test(test_window),
+        cmocka_unit_test(test_flipped_bits),
+        cmocka_unit_test(test_flipped_pcr),
+        cmocka_unit_test(test_other_root),
+        cmocka_unit_test(test_pcr_policy),
+        cmocka_unit_test(test_data_policy),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_unfit_policy),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_debug_mode),
+        cmocka_unit_test(test_sim_round_trip),
+        cmocka_unit_test(test_attacker_cabundle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,10 @@ test_nitro_pcrs(void **state)
     assert_int_equal(sk_X509_num(pc.root_certs), 1);
     attest_policy_conf_fill(&pc, now, &pol);
     assert_ptr_equal(pol.roots, pc.root_certs);
+    /* the document is of a debug-mode enclave: allow_debug from the block */
+    assert_int_equal(verify_file(&pc, &pol, ANJUNA, NULL, c, err), ATTEST_POLICY);
+    pc.allow_debug = true;
+    attest_policy_conf_fill(&pc, now, &pol);
     assert_int_equal(verify_file(&pc, &pol, ANJUNA, NULL, c, err), ATTEST_OK);
     /* the document's own PCR 0 passes; one flipped bit does not */
     pc.pcrs[0] = c->pcrs[0];
