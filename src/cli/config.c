@@ -1274,10 +1274,8 @@ static const struct conf_block pool_block = {
 static int
 set_method(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
-    static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
-
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcmp(s, names[i]) == 0) {
+    for (size_t i = 0; i < HTTP_RM_COUNT; i++)
+        if (strcmp(s, http_route_method_names[i]) == 0) {
             *AT(base, row->off, unsigned) |= 1u << i;
             return 0;
         }

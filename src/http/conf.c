@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *const http_route_method_names[HTTP_RM_COUNT] = {
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
+};
+
 void
 http_proxy_conf_defaults(struct http_proxy_conf *pc)
 {

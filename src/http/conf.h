@@ -43,6 +43,10 @@ enum http_route_method {
     HTTP_RM_DELETE = 1 << 5,
     HTTP_RM_OPTIONS = 1 << 6,
 };
+#define HTTP_RM_COUNT 7
+
+/* The methods' names: http_route_method_names[i] is bit 1 << i. */
+extern const char *const http_route_method_names[HTTP_RM_COUNT];
 
 /* A route: the requests it takes (methods, path prefix) and what is done
  * to their bodies. */

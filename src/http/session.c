@@ -186,8 +186,10 @@ send_client(struct sess *s, const char *body, size_t len)
 
 /* An answer of the proxy's own: a JSON body naming why. A request whose
  * body was not read whole, or whose framing is in doubt, closes after it. */
-void
-reply_error(struct sess *s, int status, enum http_fail why, const char *text)
+/* reply_error() with more header lines (each ending "\r\n"). */
+static void
+reply_error_with(struct sess *s, int status, enum http_fail why, const char *text,
+                 const char *headers)
 {
     if (s->stream != STREAM_OFF) {
         /* the response's head is out: cut it short, so that the client
@@ -207,13 +209,38 @@ reply_error(struct sess *s, int status, enum http_fail why, const char *text)
     strbuf_printf(&s->body, "{\"error\":\"%s\",\"message\":\"%s\"}\n", fail_names[why], text);
     strbuf_printf(&s->head,
                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
-                  "%zu\r\nCache-Control: no-store\r\n%s\r\n",
-                  status, http_status_str((enum http_status)status), s->body.len,
+                  "%zu\r\nCache-Control: no-store\r\n%s%s\r\n",
+                  status, http_status_str((enum http_status)status), s->body.len, headers,
                   s->close_after ? "Connection: close\r\n" : "");
     log_info("http proxy=%s conn=%llu status=%d reason=%s", s->p->conf.name,
              (unsigned long long)s->id, status, fail_names[why]);
     stats_observe(s, status);
     send_client(s, s->body.data, s->body.len);
+}
+
+void
+reply_error(struct sess *s, int status, enum http_fail why, const char *text)
+{
+    reply_error_with(s, status, why, text, "");
+}
+
+/* 405 for a body by a method route rc does not take, where rc seals fields:
+ * Allow names the methods it takes (RFC 9110 15.5.6). */
+static void
+reply_not_sealed(struct sess *s, const struct http_route_conf *rc)
+{
+    char allow[96] = "Allow: ";
+
+    for (size_t i = 0, n = 0; i < HTTP_RM_COUNT; i++)
+        if (rc->methods & 1u << i)
+            snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+                     n++ > 0 ? ", " : "", http_route_method_names[i]);
+    strcat(allow, "\r\n");
+    s->close_after = true;
+    reply_error_with(s, 405, FAIL_METHOD,
+                     "this path's fields are encrypted for other methods: a body by this one "
+                     "would pass in plaintext",
+                     allow);
 }
 
 /* ---- the request */
@@ -354,18 +381,27 @@ on_request_head(struct sess *s)
         reply_error(s, 400, FAIL_BAD_REQUEST, "the only transfer coding accepted is chunked");
         return;
     }
+    /* a route's methods narrow where it applies, never where its fields are
+     * sealed: a route before the one taken (or none) whose path this is and
+     * which seals fields, by a method it does not take, lets no body by */
+    int sealing = -1;
     s->route = -1;
-    for (size_t i = 0; i < pc->n_routes; i++) {
+    for (size_t i = 0; i < pc->n_routes && s->route < 0; i++) {
         const struct http_route_conf *rc = &pc->routes[i];
-        if ((rc->methods == 0 || (rc->methods & method_bit(m->parser.method)) != 0) &&
-            strncasecmp(path, rc->prefix, strlen(rc->prefix)) == 0) {
+        if (strncasecmp(path, rc->prefix, strlen(rc->prefix)) != 0)
+            continue;
+        if (rc->methods == 0 || (rc->methods & method_bit(m->parser.method)) != 0)
             s->route = (int)i;
-            break;
-        }
+        else if (rc->n_rules > 0 && sealing < 0)
+            sealing = (int)i;
     }
     bool body =
         m->chunked || (m->parser.content_length != ULLONG_MAX && m->parser.content_length > 0);
     bool out = pc->mode == HTTP_OUTBOUND;
+    if (body && sealing >= 0) {
+        reply_not_sealed(s, &pc->routes[sealing]);
+        return;
+    }
     if (out && s->route < 0) {
         s->close_after = true;
         reply_error(s, 404, FAIL_NO_ROUTE, "no route names a destination for this path");

@@ -179,8 +179,9 @@ last_body | has "$PLAIN" && fail "a media type with parameters evaded the route"
 post /pay "{\"card\":{\"number\":\"$PLAIN\"}}" -H 'Content-Encoding: gzip' && status_is 415
 head -c 70000 /dev/zero | tr '\0' ' ' >"$T/big"
 post /pay "@$T/big" && status_is 413
-post /pay "{\"card\":{\"number\":\"$PLAIN\"}}" -X PATCH && status_is 200 # not a method of the route
-[ "$(backend_lines)" = $((n + 2)) ] || fail "a refused body reached the backend: $(tail -3 "$T/backend.log")"
+# not a method of the route: its fields would pass in plaintext
+post /pay "{\"card\":{\"number\":\"$PLAIN\"}}" -X PATCH && status_is 405
+[ "$(backend_lines)" = $((n + 1)) ] || fail "a refused body reached the backend: $(tail -3 "$T/backend.log")"
 # the route is matched on the path the backend sees, however it is spelled
 post /%70ay/../pay "{\"card\":{\"number\":\"$PLAIN\"}}"
 status_is 200

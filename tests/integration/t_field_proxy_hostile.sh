@@ -25,7 +25,10 @@
 #   - max_header above libhttp-parser's 80 KiB takes effect (431, not 400);
 #     a hop-by-hop name of 64+ characters in Connection is dropped;
 #   - an HTTP/1.1 request without Host: 400; an HTTP/1.0 one goes on (as
-#     HTTP/1.1) with the backend's host and port as its Host.
+#     HTTP/1.1) with the backend's host and port as its Host;
+#   - a body on the path of a route that encrypts it, by a method the route
+#     does not take (PATCH, DELETE, one the config cannot name), is 405 with
+#     Allow, never passed on in plaintext; without a body it goes on.
 . "$(dirname "$0")/lib.sh"
 need curl socat
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
@@ -264,6 +267,22 @@ status_is 200 "HTTP/1.0 without Host"
 wait_for sh -c "cat '$T'/head.* 2>/dev/null | grep -q '^GET /old'"
 cat "$T"/head.* | tr -d '\r' | grep -qx "Host: 127.0.0.1:$HDRS" ||
     fail "HTTP/1.0 without Host went on without the backend's: $(cat "$T"/head.*)"
+
+log "methods: a body on /pay by a method the route does not take is 405, never plaintext"
+n=$(backend_lines)
+for m in PATCH DELETE MERGE OPTIONS; do
+    curl -sS -i --max-time 5 -X "$m" -H 'Content-Type: application/json' --data-binary "$CARD" \
+        "$URL/pay" >"$T/resp" || fail "curl $m: $?"
+    status_is 405 "$m with a body"
+    tr -d '\r' <"$T/resp" | grep -qx "Allow: POST, PUT" || fail "$m: no Allow: $(cat "$T/resp")"
+    reason_is method "$m with a body"
+done
+raw "PATCH /pay/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{}  \r\n0\r\n\r\n"
+status_is 405 "chunked PATCH"
+[ "$(backend_lines)" = "$n" ] || fail "a body by another method reached the backend"
+grep -q "$PLAIN" "$T/backend.log" && fail "plaintext reached the backend"
+curl -sS -i --max-time 5 -X DELETE "$URL/pay" >"$T/resp" || fail "curl DELETE: $?"
+status_is 200 "DELETE without a body"
 
 stop_clean "$(pgrep -f "$AIRLOCK run -c $T/airlock.yaml" | head -1)" airlock
 log "ok"
