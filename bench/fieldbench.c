@@ -95,7 +95,7 @@ main(int argc, char **argv)
     do {
         for (int i = 0; i < 100; i++, n++) {
             out.len = 0;
-            if (field_encrypt_body(brules, ks, body.data, body.len, &out, &nf, err))
+            if (field_encrypt_body(brules, ks, body.data, body.len, 0, &out, &nf, err))
                 die("body", err);
         }
     } while ((t = now() - t0) < secs);

@@ -123,7 +123,7 @@ cmd_field(int argc, char **argv)
                 e == -EFBIG ? "larger than 256 MiB" : strerror(-e));
         goto done;
     }
-    enum field_result r = enc   ? field_encrypt_body(rules, ks, in.data, in.len, &out, NULL, err)
+    enum field_result r = enc   ? field_encrypt_body(rules, ks, in.data, in.len, 0, &out, NULL, err)
                           : dec ? field_decrypt_body(ks, in.data, in.len, &out, NULL, err)
                                 : field_rewrap_body(ks, in.data, in.len, &out, NULL, err);
     if (r != FIELD_OK) {

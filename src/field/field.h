@@ -44,13 +44,17 @@ enum field_result {
                          that case-map to ASCII: ſ İ ı K), which a backend
                          that binds names without case would read as the
                          rule's: 422 */
+    FIELD_BODY_LARGE, /* encrypt: the body with its fields encrypted would be
+                         over the caller's bound (a token is some 60 bytes,
+                         a value may be 1: "[1,1,...]" grows 30 times): 413 */
 };
 
 /* The HTTP status of a request body refused with r (200 for FIELD_OK). */
 int field_status(enum field_result r);
 
 /* A short stable name of r for logs and metric labels: "ok", "malformed",
- * "not_scalar", "too_large", "bad_token", "internal", "ambiguous_name". */
+ * "not_scalar", "too_large", "bad_token", "internal", "ambiguous_name",
+ * "body_too_large". */
 const char *field_result_name(enum field_result r);
 
 /* ---- Rules: the encrypt paths of a route ------------------------------ */
@@ -111,10 +115,12 @@ const char *field_keyset_primary(const struct field_keyset *ks);
  * null) is replaced by a token string under the keyset's primary key, every
  * other byte (whitespace, escapes, number text) copied unchanged. Every
  * occurrence of a duplicate key is matched. *nfields (may be NULL) is set to
- * the number of values encrypted. On failure nothing is appended (out->len
- * is restored) and err says why; FIELD_OK with 0 fields copies the body. */
+ * the number of values encrypted. What is appended may be at most max_out
+ * bytes (0: no bound), checked as it grows (FIELD_BODY_LARGE). On failure
+ * nothing is appended (out->len is restored) and err says why; FIELD_OK
+ * with 0 fields copies the body. */
 enum field_result field_encrypt_body(const struct field_rules *rules, struct field_keyset *ks,
-                                     const char *in, size_t len, struct strbuf *out,
+                                     const char *in, size_t len, size_t max_out, struct strbuf *out,
                                      unsigned *nfields, char *err);
 
 /* Validates the JSON body and appends to out a copy in which every string

@@ -24,6 +24,7 @@ struct rw {
     size_t len, pos;
     size_t copied; /* in[0..copied) is in out already */
     struct strbuf *out;
+    size_t mark, max_out; /* out[mark..] is this body's: at most max_out bytes (0: any) */
     const struct field_rules *rules; /* RW_ENCRYPT */
     struct field_keyset *ks;
     enum rw_mode mode;
@@ -44,7 +45,7 @@ field_status(enum field_result r)
     static const int status[] = {
         [FIELD_OK] = 200,        [FIELD_MALFORMED] = 400, [FIELD_NOT_SCALAR] = 422,
         [FIELD_TOO_LARGE] = 413, [FIELD_BAD_TOKEN] = 400, [FIELD_INTERNAL] = 500,
-        [FIELD_AMBIGUOUS] = 422};
+        [FIELD_AMBIGUOUS] = 422, [FIELD_BODY_LARGE] = 413};
     return (unsigned)r < sizeof(status) / sizeof(status[0]) ? status[r] : 500;
 }
 
@@ -57,7 +58,8 @@ field_result_name(enum field_result r)
                                        [FIELD_TOO_LARGE] = "too_large",
                                        [FIELD_BAD_TOKEN] = "bad_token",
                                        [FIELD_INTERNAL] = "internal",
-                                       [FIELD_AMBIGUOUS] = "ambiguous_name"};
+                                       [FIELD_AMBIGUOUS] = "ambiguous_name",
+                                       [FIELD_BODY_LARGE] = "body_too_large"};
     return (unsigned)r < sizeof(name) / sizeof(name[0]) ? name[r] : "internal";
 }
 
@@ -246,6 +248,12 @@ encrypt_value(struct rw *rw, size_t start, size_t r, enum field_type type, const
     strbuf_append(rw->out, "\"", 1);
     rw->copied = rw->pos;
     rw->nfields++;
+    /* what is left of the input is copied at most as it is: stop at once */
+    if (res == FIELD_OK && rw->max_out > 0 &&
+        rw->out->len - rw->mark + (rw->len - rw->pos) > rw->max_out)
+        return field_fail(rw->err, FIELD_BODY_LARGE,
+                          "the body with its fields encrypted would be over %zu bytes",
+                          rw->max_out);
     return res;
 }
 
@@ -654,7 +662,7 @@ value(struct rw *rw, unsigned depth, const uint64_t *set)
 static enum field_result
 rewrite(struct rw *rw, unsigned *nfields)
 {
-    size_t mark = rw->out->len;
+    size_t mark = rw->mark = rw->out->len;
     uint64_t *sets = NULL;
     enum field_result r;
 
@@ -693,10 +701,16 @@ done:
 
 enum field_result
 field_encrypt_body(const struct field_rules *rules, struct field_keyset *ks, const char *in,
-                   size_t len, struct strbuf *out, unsigned *nfields, char *err)
+                   size_t len, size_t max_out, struct strbuf *out, unsigned *nfields, char *err)
 {
-    struct rw rw = {
-        .in = in, .len = len, .out = out, .rules = rules, .ks = ks, .mode = RW_ENCRYPT, .err = err};
+    struct rw rw = {.in = in,
+                    .len = len,
+                    .max_out = max_out,
+                    .out = out,
+                    .rules = rules,
+                    .ks = ks,
+                    .mode = RW_ENCRYPT,
+                    .err = err};
     return rewrite(&rw, nfields);
 }
 

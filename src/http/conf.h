@@ -90,6 +90,10 @@ struct http_proxy_conf {
     size_t n_routes;
 };
 
+/* An encrypted request body may grow to this many times max_body (and 64
+ * KiB): 413 body_too_large beyond (docs/field-encryption.md). */
+#define HTTP_SEALED_GROWTH 4
+
 /* Fills *pc with the defaults: max_header 16KiB, max_headers 100, max_body
  * 1MiB, max_response 16MiB, header_timeout 10s, body_timeout 30s,
  * idle_timeout 60s, connect_timeout 5s, response_timeout 60s, no routes. */

@@ -69,14 +69,19 @@ field_fail(enum field_result r)
         return FAIL_BAD_TOKEN;
     case FIELD_AMBIGUOUS:
         return FAIL_AMBIGUOUS_NAME;
+    case FIELD_BODY_LARGE:
+        return FAIL_BODY_LARGE;
     default:
         return FAIL_INTERNAL;
     }
 }
 
 /* Rewrites the body in[0..len) of s's route into s->body: its fields
- * encrypted (a request) or its tokens opened (a response). Returns 200, or
- * the status of the refusal with *why and err. */
+ * encrypted (a request) or its tokens opened (a response). An encrypted
+ * body may be at most HTTP_SEALED_GROWTH times max_body, and 64 KiB more:
+ * what a connection holds stays a multiple of what it may send, and so does
+ * the worker's time sealing it. Returns 200, or the status of the refusal
+ * with *why and err. */
 int
 route_rewrite(struct sess *s, bool encrypt, const char *in, size_t len, enum http_fail *why,
               char *err)
@@ -84,8 +89,10 @@ route_rewrite(struct sess *s, bool encrypt, const char *in, size_t len, enum htt
     struct route_rt *r = &s->p->routes[s->route];
     struct field_keyset *ks = r->ks[s->w->index];
     unsigned n = 0;
-    enum field_result fr = encrypt ? field_encrypt_body(r->rules, ks, in, len, &s->body, &n, err)
-                                   : field_decrypt_body(ks, in, len, &s->body, &n, err);
+    size_t max = HTTP_SEALED_GROWTH * s->p->conf.max_body + 64 * 1024;
+    enum field_result fr = encrypt
+                               ? field_encrypt_body(r->rules, ks, in, len, max, &s->body, &n, err)
+                               : field_decrypt_body(ks, in, len, &s->body, &n, err);
 
     if (fr != FIELD_OK) {
         *why = field_fail(fr);

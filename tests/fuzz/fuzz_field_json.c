@@ -38,7 +38,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned n = 0, n2 = 0;
 
     /* rules that match nothing: a copy, or a refusal that appends nothing */
-    enum field_result r = field_encrypt_body(rules_for(0), ks, in, len, &copy, &n, err);
+    enum field_result r = field_encrypt_body(rules_for(0), ks, in, len, 0, &copy, &n, err);
     check(r == FIELD_OK || r == FIELD_MALFORMED);
     check(r == FIELD_OK ? copy.len == len && n == 0 && (len == 0 || !memcmp(copy.data, in, len))
                         : copy.len == 0);
@@ -50,15 +50,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(r == FIELD_OK || dec2.len == 0);
     bool decrypts = r == FIELD_OK;
 
-    r = field_encrypt_body(rules_for(data[0] % 4), ks, in, len, &enc, &n, err);
+    r = field_encrypt_body(rules_for(data[0] % 4), ks, in, len, 0, &enc, &n, err);
     /* (a refusal comes at the first fault: an object a rule matches may
      * come before the syntax error) */
     check(valid ? r != FIELD_MALFORMED : r != FIELD_OK);
     check(r == FIELD_OK || enc.len == 0);
     if (r == FIELD_OK && decrypts) {
         check(field_decrypt_body(ks, enc.data, enc.len, &dec, &n2, err) == FIELD_OK);
-        check(field_encrypt_body(rules_for(data[0] % 4), ks, dec.data, dec.len, &enc2, &n2, err) ==
-              FIELD_OK);
+        check(field_encrypt_body(rules_for(data[0] % 4), ks, dec.data, dec.len, 0, &enc2, &n2,
+                                 err) == FIELD_OK);
         check(n2 == n);
     }
     strbuf_free(&copy);

@@ -28,7 +28,10 @@
 #     HTTP/1.1) with the backend's host and port as its Host;
 #   - a body on the path of a route that encrypts it, by a method the route
 #     does not take (PATCH, DELETE, one the config cannot name), is 405 with
-#     Allow, never passed on in plaintext; without a body it goes on.
+#     Allow, never passed on in plaintext; without a body it goes on;
+#   - a body of many one-byte values that encryption would grow 30 times is
+#     413 body_too_large once it would pass 4 x max_body (+64 KiB), never
+#     forwarded; one that stays under goes on.
 . "$(dirname "$0")/lib.sh"
 need curl socat
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
@@ -51,12 +54,16 @@ proxies:
     backend: tcp:127.0.0.1:$BACK
     keyset: $T/keys.json
     max_response: 64KiB
+    max_body: 256KiB
     response_timeout: 8s
     routes:
       - name: pay
         methods: [POST, PUT]
         path: /pay
         encrypt: ["\$.card.number", "\$['größe']"]
+      - name: bulk
+        path: /bulk
+        encrypt: ["\$.a[*]"]
   - name: big
     listen: tcp:127.0.0.1:$BIG
     backend: tcp:127.0.0.1:$HDRS
@@ -283,6 +290,20 @@ status_is 405 "chunked PATCH"
 grep -q "$PLAIN" "$T/backend.log" && fail "plaintext reached the backend"
 curl -sS -i --max-time 5 -X DELETE "$URL/pay" >"$T/resp" || fail "curl DELETE: $?"
 status_is 200 "DELETE without a body"
+
+log "growth: 256 KiB of one-byte values would be 7 MiB sealed: 413, never forwarded"
+ones() { printf '{"a":[1'; head -c "$1" /dev/zero | tr '\0' '\n' | sed 's/^/,1/' | tr -d '\n'; printf ']}'; }
+ones 131000 >"$T/ones.json"
+n=$(backend_lines)
+curl -sS -i --max-time 20 -H 'Content-Type: application/json' --data-binary "@$T/ones.json" \
+    "$URL/bulk" >"$T/resp" || fail "curl: $?"
+status_is 413 "a body that grows over the bound"
+reason_is body_too_large "a body that grows over the bound"
+[ "$(backend_lines)" = "$n" ] || fail "a body over the bound reached the backend"
+ones 2000 >"$T/ones.json"
+curl -sS -i --max-time 20 -H 'Content-Type: application/json' --data-binary "@$T/ones.json" \
+    "$URL/bulk" >"$T/resp" || fail "curl: $?"
+status_is 200 "a body under the bound"
 
 stop_clean "$(pgrep -f "$AIRLOCK run -c $T/airlock.yaml" | head -1)" airlock
 log "ok"

@@ -92,7 +92,7 @@ enc_marked(const char *path, const char *body, enum field_result *res, unsigned 
     char *in = (char *)guard_copy(&g, body, strlen(body));
     char *m = NULL;
 
-    *res = field_encrypt_body(r, ks, in, strlen(body), &out, nf, err);
+    *res = field_encrypt_body(r, ks, in, strlen(body), 0, &out, nf, err);
     if (*res == FIELD_OK)
         m = mark_tokens(out.data ? out.data : "");
     else
@@ -309,7 +309,7 @@ test_several_rules(void **state)
     unsigned nf = 0;
     assert_int_equal(field_rules_compile(specs, 3, &r, err), 0);
     const char *body = "{\"a\": \"x\", \"b\": \"x\", \"c\": {\"a\": \"x\"}}";
-    assert_int_equal(field_encrypt_body(r, ks, body, strlen(body), &out, &nf, err), FIELD_OK);
+    assert_int_equal(field_encrypt_body(r, ks, body, strlen(body), 0, &out, &nf, err), FIELD_OK);
     assert_int_equal(nf, 3);
     /* $.a (rule 1, first in order) is GCM: lower-case type; the others SIV */
     assert_non_null(strstr(out.data, "{\"a\": \"al1:k1:s:"));
@@ -414,7 +414,7 @@ test_every_prefix(void **state)
     for (size_t n = 0; n <= strlen(body); n++) {
         char *in = (char *)guard_copy(&g, body, n);
         out.len = 0;
-        enum field_result res = field_encrypt_body(r2, ks, in, n, &out, NULL, err);
+        enum field_result res = field_encrypt_body(r2, ks, in, n, 0, &out, NULL, err);
         assert_int_equal(res, n == strlen(body) ? FIELD_OK : FIELD_MALFORMED);
         res = field_decrypt_body(ks, in, n, &out, NULL, err);
         assert_int_equal(res, n == strlen(body) ? FIELD_OK : FIELD_MALFORMED);
@@ -423,7 +423,7 @@ test_every_prefix(void **state)
     /* and every prefix of a body full of tokens */
     struct strbuf enc = {0};
     const char *flat = "[\"a\", 1, true, \"\\u00e9\"]";
-    assert_int_equal(field_encrypt_body(r, ks, flat, strlen(flat), &enc, NULL, err), FIELD_OK);
+    assert_int_equal(field_encrypt_body(r, ks, flat, strlen(flat), 0, &enc, NULL, err), FIELD_OK);
     for (size_t n = 0; n < enc.len; n++) {
         char *in = (char *)guard_copy(&g, enc.data, n);
         out.len = 0;
@@ -446,7 +446,7 @@ roundtrip(const char *path, bool det, const char *body, const char *want)
     struct strbuf enc = {0}, dec = {0};
     char err[FIELD_ERR_MAX];
     unsigned ne = 0, nd = 0;
-    if (field_encrypt_body(r, ks, body, strlen(body), &enc, &ne, err) != FIELD_OK)
+    if (field_encrypt_body(r, ks, body, strlen(body), 0, &enc, &ne, err) != FIELD_OK)
         fail_msg("%s: %s", body, err);
     assert_null(strstr(enc.data, "secret"));
     if (field_decrypt_body(ks, enc.data, enc.len, &dec, &nd, err) != FIELD_OK)
@@ -483,7 +483,7 @@ test_roundtrip_types(void **state)
     struct strbuf enc = {0};
     char err[FIELD_ERR_MAX];
     const char *b = "{\"s\": \"1\", \"n\": 1, \"b\": true}";
-    assert_int_equal(field_encrypt_body(r, ks, b, strlen(b), &enc, NULL, err), FIELD_OK);
+    assert_int_equal(field_encrypt_body(r, ks, b, strlen(b), 0, &enc, NULL, err), FIELD_OK);
     assert_non_null(strstr(enc.data, "\"s\": \"al1:k1:s:"));
     assert_non_null(strstr(enc.data, "\"n\": \"al1:k1:n:"));
     assert_non_null(strstr(enc.data, "\"b\": \"al1:k1:b:"));
@@ -519,7 +519,7 @@ one_token(struct field_keyset *ks, const char *path, bool det, const char *body)
     struct field_rules *r = rules1(path, det);
     struct strbuf enc = {0};
     char err[FIELD_ERR_MAX];
-    assert_int_equal(field_encrypt_body(r, ks, body, strlen(body), &enc, NULL, err), FIELD_OK);
+    assert_int_equal(field_encrypt_body(r, ks, body, strlen(body), 0, &enc, NULL, err), FIELD_OK);
     field_rules_free(&r);
     return enc.data;
 }
@@ -623,9 +623,9 @@ test_rotation(void **state)
     unsigned nf = 0;
 
     assert_int_equal(field_rules_compile(specs, 3, &r, err), 0);
-    assert_int_equal(field_encrypt_body(r, v1, body, strlen(body), &old, NULL, err), FIELD_OK);
+    assert_int_equal(field_encrypt_body(r, v1, body, strlen(body), 0, &old, NULL, err), FIELD_OK);
     /* after rotation: new tokens under k2, old ones still decrypt */
-    assert_int_equal(field_encrypt_body(r, v2, body, strlen(body), &cur, NULL, err), FIELD_OK);
+    assert_int_equal(field_encrypt_body(r, v2, body, strlen(body), 0, &cur, NULL, err), FIELD_OK);
     assert_null(strstr(cur.data, "al1:k1:"));
     assert_non_null(strstr(cur.data, "al1:k2:"));
     assert_string_equal(field_keyset_primary(v2), "k2");
@@ -866,17 +866,58 @@ test_limits_and_statuses(void **state)
     struct strbuf out = {0};
     char err[FIELD_ERR_MAX];
     strbuf_append(&out, "head|", 5);
-    assert_int_equal(field_encrypt_body(r, ks, "{\"a\": 1}", 8, &out, NULL, err), FIELD_OK);
+    assert_int_equal(field_encrypt_body(r, ks, "{\"a\": 1}", 8, 0, &out, NULL, err), FIELD_OK);
     assert_int_equal(strncmp(out.data, "head|{\"a\": \"al1:k1:n:", 21), 0);
     size_t had = out.len;
-    assert_int_equal(field_encrypt_body(r, ks, "{\"a\": {}}", 9, &out, NULL, err),
+    assert_int_equal(field_encrypt_body(r, ks, "{\"a\": {}}", 9, 0, &out, NULL, err),
                      FIELD_NOT_SCALAR);
     assert_int_equal(out.len, had);
     assert_string_equal(err, "path 1 matches an object at byte 6: only strings, numbers and "
                              "booleans are encrypted");
-    assert_int_equal(field_encrypt_body(r, ks, "{\"a\" 1}", 7, &out, NULL, err), FIELD_MALFORMED);
+    assert_int_equal(field_encrypt_body(r, ks, "{\"a\" 1}", 7, 0, &out, NULL, err),
+                     FIELD_MALFORMED);
     assert_string_equal(err, "malformed JSON at byte 5: expected ':'");
     strbuf_free(&out);
+    field_rules_free(&r);
+    field_keyset_free(&ks);
+}
+
+/* A value of one byte becomes a token of some 60: a body of them grows 30
+ * times. The caller's bound stops it as it grows, and nothing is kept. */
+static void
+test_growth_bound(void **state)
+{
+    (void)state;
+    struct field_keyset *ks = keyset("k1", K1, NULL, NULL);
+    struct field_rules *r = rules1("$.a[*]", false);
+    struct strbuf body = {0}, out = {0};
+    char err[FIELD_ERR_MAX];
+    unsigned n = 0;
+
+    strbuf_append(&body, "{\"a\":[1", 7);
+    for (int i = 0; i < 9999; i++)
+        strbuf_append(&body, ",1", 2);
+    strbuf_append(&body, "]}", 2);
+    assert_int_equal(field_encrypt_body(r, ks, body.data, body.len, 0, &out, &n, err), FIELD_OK);
+    assert_int_equal(n, 10000);
+    assert_true(out.len > 20 * body.len);
+    size_t whole = out.len;
+    strbuf_free(&out);
+    strbuf_append(&out, "head|", 5);
+    assert_int_equal(field_encrypt_body(r, ks, body.data, body.len, 4 * body.len, &out, &n, err),
+                     FIELD_BODY_LARGE);
+    assert_int_equal(out.len, 5);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(err, "with its fields encrypted would be over"));
+    assert_int_equal(field_status(FIELD_BODY_LARGE), 413);
+    assert_string_equal(field_result_name(FIELD_BODY_LARGE), "body_too_large");
+    /* a bound the whole fits in */
+    strbuf_free(&out);
+    assert_int_equal(field_encrypt_body(r, ks, body.data, body.len, whole, &out, &n, err),
+                     FIELD_OK);
+    assert_int_equal(out.len, whole);
+    strbuf_free(&out);
+    strbuf_free(&body);
     field_rules_free(&r);
     field_keyset_free(&ks);
 }
@@ -1014,7 +1055,8 @@ main(void)
         cmocka_unit_test(test_tampered),        cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_siv_matches_openssl),
         cmocka_unit_test(test_lookalike_names), cmocka_unit_test(test_limits_and_statuses),
-        cmocka_unit_test(test_keyset_text),     cmocka_unit_test(test_keyset_file),
+        cmocka_unit_test(test_growth_bound),    cmocka_unit_test(test_keyset_text),
+        cmocka_unit_test(test_keyset_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
