@@ -584,7 +584,10 @@ read_request(struct sess *s)
             sess_arm(s, pc->header_timeout_ms);
         }
         enum http_msg_result fed = http_msg_feed(&s->req, s->in.data, s->in.len);
-        if (fed != HTTP_MSG_AGAIN) /* a whole head (or a bad one): no newcomer's place */
+        /* a whole request (or a bad one): no newcomer's place. Not a whole
+         * head: a body announced and never sent would hold the place for
+         * body_timeout, and a client could hold every place that way */
+        if (fed == HTTP_MSG_DONE || fed == HTTP_MSG_INVALID)
             unproven_del(s->share, &s->unproven_link);
         switch (fed) {
         case HTTP_MSG_AGAIN:

@@ -1,18 +1,22 @@
 #!/bin/bash
 # t_field_proxy_unproven: an HTTP proxy's clients that say too little hold
 # no slot against others. At max_connections 4 a newcomer takes the place
-# of the oldest connection without a whole request head, or kept alive
-# between two requests (airlock_http_connections_evicted_total); one in a
-# request is never evicted:
+# of the oldest connection without a whole request (head and body), or kept
+# alive between two requests (airlock_http_connections_evicted_total); one
+# whose request is whole (at the backend, its response going out) is never
+# evicted:
 #   - four connections with half a head each: curl is answered (before:
 #     refused until header_timeout), and the oldest of the four is closed;
 #   - the same after a reload that replaced the proxy (its counters and
 #     unproven connections are handed on);
 #   - four kept-alive connections, each answered once and silent since:
 #     curl is answered, and the oldest of the four is closed;
-#   - four connections in a request (a head with Content-Length: 100 and 10
-#     bytes of body): curl is refused (airlock_http_connections_refused_total)
-#     and none of the four is closed;
+#   - four connections with a whole head and part of the body (Content-Length:
+#     100 and 10 bytes; and with none of it): curl is answered, the oldest of
+#     the four is closed (before: refused for body_timeout);
+#   - four connections whose requests wait at the backend (/slow): curl is
+#     refused (airlock_http_connections_refused_total) and none of the four
+#     is closed;
 #   - out of file descriptors (a limit of 64, no max_connections), with the
 #     proxy full of half heads: curl is still answered.
 . "$(dirname "$0")/lib.sh"
@@ -92,13 +96,31 @@ counted evicted 3 || fail "airlock_http_connections_evicted_total is not 3"
 stop "$LAST_PID" || true # killed: 143
 wait_for opened 0
 
-log "connections in a request are not evicted"
+log "a whole head with a body that does not come: a newcomer takes the oldest one's place"
 stallers body 4 'POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789'
 wait_for opened 4
-answered third && fail "curl took the place of a connection in a request"
+answered third || fail "curl was not answered while bodies that do not come held max_connections"
+wait_log "$T/body.log" '^closed 0'
+counted evicted 4 || fail "airlock_http_connections_evicted_total is not 4"
+stop "$LAST_PID" || true # killed: 143
+wait_for opened 0
+stallers nobody 4 'POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n'
+wait_for opened 4
+answered fourth || fail "curl was not answered while announced bodies held max_connections"
+wait_log "$T/nobody.log" '^closed 0'
+counted evicted 5 || fail "airlock_http_connections_evicted_total is not 5"
+stop "$LAST_PID" || true # killed: 143
+wait_for opened 0
+
+log "connections whose requests are at the backend are not evicted"
+stallers slow 4 'POST /slow?ms=20000 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}'
+wait_for opened 4
+at_backend() { [ "$(grep -c 'POST /slow' "$T/backend.log")" = 4 ]; }
+wait_for at_backend
+answered fifth && fail "curl took the place of a connection in a request"
 counted refused 1 || fail "airlock_http_connections_refused_total is not 1"
-grep -q '^closed' "$T/body.log" && fail "a connection in a request was closed"
-counted evicted 3 || fail "a connection in a request was evicted"
+grep -q '^closed' "$T/slow.log" && fail "a connection in a request was closed"
+counted evicted 5 || fail "a connection in a request was evicted"
 stop "$LAST_PID" || true # killed: 143
 stop_clean "$AL" al
 
