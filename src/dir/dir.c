@@ -70,6 +70,7 @@ struct dir {
     /* metrics, read from any thread */
     atomic_ulong outcomes[DIR_OUTCOME_COUNT];
     atomic_ulong released;  /* reservations withdrawn by dir_release() */
+    atomic_ulong tries;     /* assigns asked of the backend: first tries and retries */
     atomic_ulong failovers; /* the backend followed its master to another server */
     atomic_int doorbell;    /* other processes' changes reach this one at once */
     atomic_ulong rung;      /* changes picked up at a ring of the doorbell */
@@ -456,6 +457,7 @@ assign_try(struct dir *d, struct dir_assign *a)
         return 1;
     }
     struct dir_claim cl = {.client = a->client[0] ? a->client : NULL, .hold = a->hold};
+    atomic_fetch_add(&d->tries, 1);
     int rc = d->ops->assign(d->be, a->pool, a->key, &cl, &inst);
     if (rc == -EAGAIN || rc == -EDQUOT || rc == -EBUSY || rc == -EINPROGRESS) {
         a->why = rc;
@@ -521,19 +523,70 @@ assign_start(void *arg)
     timer_start(d->loop, &a->wait_timer, d->conf.assign_wait_ms, wait_expired, a);
 }
 
+/* What one retry round saw: the pools it found nothing idle in, and the
+ * keys it gave an instance. */
+#define ROUND_MAX 16
+struct round {
+    char none[ROUND_MAX][DIR_NAME_MAX];
+    size_t n_none;
+    struct {
+        char pool[DIR_NAME_MAX], key[DIR_KEY_MAX];
+    } got[ROUND_MAX];
+    size_t n_got;
+    bool full; /* more keys got one than fit: skip nothing */
+};
+
+/* Whether a's retry is sure to find nothing idle: another waiter of its
+ * pool found none this round, and a's key got no instance this round (its
+ * retry would find it sticky). */
+static bool
+round_skips(const struct round *r, const struct dir_assign *a)
+{
+    bool none = false;
+
+    if (a->why != -EAGAIN || r->full)
+        return false;
+    for (size_t i = 0; i < r->n_none && !none; i++)
+        none = strcmp(r->none[i], a->pool) == 0;
+    for (size_t i = 0; i < r->n_got && none; i++)
+        none = strcmp(r->got[i].pool, a->pool) != 0 || strcmp(r->got[i].key, a->key) != 0;
+    return none;
+}
+
 static void
 maybe_idle(struct dir *d, const char *pool)
 {
+    struct round r;
+
+    r.n_none = r.n_got = 0;
+    r.full = false;
     /* newest first: under overload the oldest are the likeliest to have
      * given up, and a burst from one address (silent ClientHellos) cannot
-     * queue ahead of that address's later requests. Each retries, so a key
-     * that became sticky meanwhile finds its instance even when nothing is
-     * idle. */
+     * queue ahead of that address's later requests. Once a waiter of a
+     * pool finds nothing idle, the others of that pool waiting for an idle
+     * one are not asked again this round: with redis a try is a round trip,
+     * and waiters come from every client address (two each), so asking all
+     * of them at every tick and ring let many addresses load the
+     * directory. Those whose key just got an instance are (sticky), and so
+     * are those refused for other reasons (a client's bound, a store-back). */
     for (struct list *p = d->waits.prev, *prev; p != &d->waits; p = prev) {
         struct dir_assign *a = list_entry(p, struct dir_assign, wait_link);
         prev = p->prev; /* a may leave the list */
-        if (pool == NULL || strcmp(a->pool, pool) == 0)
-            (void)assign_try(d, a);
+        if ((pool != NULL && strcmp(a->pool, pool) != 0) || round_skips(&r, a))
+            continue;
+        char apool[DIR_NAME_MAX], akey[DIR_KEY_MAX];
+        memcpy(apool, a->pool, sizeof(apool));
+        memcpy(akey, a->key, sizeof(akey));
+        if (assign_try(d, a)) { /* a may be gone */
+            if (r.n_got == ROUND_MAX)
+                r.full = true;
+            else {
+                memcpy(r.got[r.n_got].pool, apool, sizeof(apool));
+                memcpy(r.got[r.n_got++].key, akey, sizeof(akey));
+            }
+        } else if (a->why == -EAGAIN && r.n_none < ROUND_MAX) {
+            memcpy(r.none[r.n_none++], apool, sizeof(apool));
+        }
     }
 }
 
@@ -1157,6 +1210,12 @@ dir_render(struct dir *d, struct strbuf *out)
                   "connection holding them ended before the login.\n"
                   "# TYPE airlock_dir_released_total counter\nairlock_dir_released_total %lu\n",
                   atomic_load(&d->released));
+    strbuf_printf(out,
+                  "# HELP airlock_dir_assign_tries_total Assigns asked of the backend: each "
+                  "request's first try and the retries of those waiting.\n"
+                  "# TYPE airlock_dir_assign_tries_total counter\n"
+                  "airlock_dir_assign_tries_total %lu\n",
+                  atomic_load(&d->tries));
     strbuf_printf(out,
                   "# HELP airlock_dir_failovers_total Times the redis backend found another "
                   "master than the one it used (a Sentinel failover it followed).\n"

@@ -772,6 +772,72 @@ test_pending_waiters(void **state)
     close_dir(d);
 }
 
+/* The directory's count of assigns asked of its backend. */
+static unsigned long
+tries(struct dir *d)
+{
+    struct strbuf out = {0};
+    unsigned long n = 0;
+
+    dir_render(d, &out);
+    const char *at = strstr(out.data, "\nairlock_dir_assign_tries_total ");
+    assert_non_null(at);
+    n = strtoul(at + strlen("\nairlock_dir_assign_tries_total "), NULL, 10);
+    strbuf_free(&out);
+    return n;
+}
+
+/* Waiters of many addresses cost one try per pool per retry round while
+ * nothing is idle (with redis a try is a round trip, and a round comes at
+ * every tick and ring), not one each; a key that got its instance in a
+ * round is still found by its other waiters (sticky). */
+static void
+test_waiters_retry_cost(void **state)
+{
+    struct dir_conf c = conf(10000, 0, 5000);
+    struct answer ans[20] = {0};
+    struct dir_assign *w[20];
+    (void)state;
+
+    struct dir *d = open_dir(&c);
+    report(d, "p", "i1", DIR_STARTING); /* the pool, nothing idle */
+    sleep_loop(100);
+    for (int i = 0; i < 20; i++) {
+        char key[8], client[16];
+        snprintf(key, sizeof(key), "w%d", i % 19); /* w0 twice: the oldest and the newest */
+        snprintf(client, sizeof(client), "10.0.0.%d", i + 1);
+        w[i] = dir_assign_held(d, "p", key, client, loop, on_assign, &ans[i]);
+        assert_non_null(w[i]);
+    }
+    sleep_loop(300);
+    unsigned long before = tries(d);
+    uint64_t t0 = loop_now(loop);
+    for (int k = 0; k < 10; k++) { /* a round each: a change, nothing idle */
+        report(d, "p", "i2", k % 2 ? DIR_STOPPED : DIR_DRAINING);
+        sleep_loop(20);
+    }
+    /* redis: one round per tick too */
+    unsigned long rounds = 10 + (unsigned long)(loop_now(loop) - t0) / 100 + 2;
+    unsigned long spent = tries(d) - before;
+    if (spent > 2 * rounds)
+        fail_msg("%lu tries in about %lu rounds of 20 waiters", spent, rounds);
+    for (int i = 0; i < 20; i++)
+        assert_false(ans[i].done);
+    /* one comes idle: the newest (w0) gets it, and so does the oldest, w0 too */
+    report(d, "p", "i3", DIR_IDLE);
+    run_until(&ans[19].done, GUARD_MS);
+    run_until(&ans[0].done, GUARD_MS);
+    assert_int_equal(ans[19].err, 0);
+    assert_int_equal(ans[0].err, 0);
+    assert_string_equal(ans[0].inst, "i3");
+    assert_string_equal(ans[19].inst, "i3");
+    for (int i = 1; i < 19; i++)
+        assert_false(ans[i].done);
+    for (int i = 0; i < 20; i++)
+        dir_release(w[i]);
+    close_dir(d);
+}
+
 /* A reservation its client leaves before the login costs its pool a
  * recycled instance: it counts against the client's
  * max_pending_per_client until an instance of the pool is idle again (or
@@ -966,6 +1032,7 @@ main(void)
         cmocka_unit_test(test_release_holders),
         cmocka_unit_test(test_release_coalesced),
         cmocka_unit_test(test_pending_waiters),
+        cmocka_unit_test(test_waiters_retry_cost),
     };
     int rc;
 
