@@ -111,6 +111,7 @@ struct broker {
     size_t n_secrets;
     struct kb_counts anon; /* secret="-": before a known secret is named */
     uint8_t key[SEAL_KEY_LEN];
+    EVP_PKEY *sign_key;          /* seal_sign_key(key): signs each SECRET */
     struct file_stamp key_stamp; /* key_file's, taken before it was read */
     struct loop *loop;
     pthread_t thread;
@@ -296,13 +297,14 @@ binding(const struct kb_conn *c, const struct attest_claims *cl, const uint8_t *
     return CRYPTO_memcmp(cl->report_data + NONCE_LEN, h, sizeof(h)) == 0 ? KB_REASONS : KB_KEY;
 }
 
-/* Verified and bound: unseal, wrap to the key, answer SECRET. */
+/* Verified and bound: unseal, wrap to the key (pub, spki in DER), sign,
+ * answer SECRET. */
 static void
-release(struct kb_conn *c, EVP_PKEY *pub, const char *claims)
+release(struct kb_conn *c, EVP_PKEY *pub, const uint8_t *spki, size_t spki_len, const char *claims)
 {
     struct kb_secret *s = c->secret;
-    char err[ATTEST_ERR_MAX] = "";
-    uint8_t *pt = NULL, *der = NULL;
+    char err[ATTEST_ERR_MAX] = "", sig_hex[2 * WRAP_SIG_LEN];
+    uint8_t *pt = NULL, *der = NULL, sig[WRAP_SIG_LEN];
     size_t pt_len = 0, der_len = 0;
 
     if (seal_read(c->b->conf.dir, s->conf.name, c->b->key, &pt, &pt_len, err) != 0) {
@@ -312,16 +314,29 @@ release(struct kb_conn *c, EVP_PKEY *pub, const char *claims)
     }
     int rc = wrap_secret(pub, pt, pt_len, &der, &der_len);
     seal_clear_free(pt, pt_len);
+    /* the requester's key went out in the clear: the signature tells this
+     * answer from one that whoever relays the connection wrapped to it */
+    struct wrap_answer a = {.name = s->conf.name,
+                            .nonce = c->nonce,
+                            .nonce_len = NONCE_LEN,
+                            .spki = spki,
+                            .spki_len = spki_len,
+                            .cms = der,
+                            .cms_len = der_len};
+    if (rc == 0)
+        rc = wrap_sign(c->b->sign_key, &a, sig);
     char *hex = rc == 0 ? malloc(2 * der_len) : NULL;
     if (hex == NULL) {
         OPENSSL_free(der);
-        refuse(c, KB_INTERNAL, claims, "cannot wrap the secret");
+        refuse(c, KB_INTERNAL, claims, "cannot wrap or sign the secret");
         return;
     }
     kb_hex(hex, der, der_len);
+    kb_hex(sig_hex, sig, sizeof(sig));
     OPENSSL_free(der);
     c->state = KB_ST_DONE;
-    strbuf_printf(&c->out, "SECRET %.*s\n", (int)(2 * der_len), hex);
+    strbuf_printf(&c->out, "SECRET %.*s %.*s\n", (int)(2 * der_len), hex, (int)sizeof(sig_hex),
+                  sig_hex);
     free(hex);
     if (c->out.failed) {
         refuse(c, KB_INTERNAL, claims, "out of memory");
@@ -387,7 +402,7 @@ on_attest(struct kb_conn *c, const struct kb_msg *m)
                                : "the evidence is bound to another public key");
         goto done;
     }
-    release(c, pub, claims);
+    release(c, pub, spki, spki_len, claims);
 done:
     X509_free(vcek);
     EVP_PKEY_free(pub);
@@ -644,6 +659,11 @@ broker_load(const struct broker_conf *conf, char *err, size_t errlen)
         broker_stop(b);
         return NULL;
     }
+    if ((b->sign_key = seal_sign_key(b->key)) == NULL) {
+        snprintf(err, errlen, "broker: key_file: cannot derive the signing key");
+        broker_stop(b);
+        return NULL;
+    }
     return b;
 fail:
     snprintf(err, errlen, "broker: %s", why);
@@ -731,6 +751,7 @@ broker_stop(struct broker *b)
         attest_policy_conf_free(&b->secrets[i].conf.policy);
     free(b->secrets);
     OPENSSL_cleanse(b->key, sizeof(b->key));
+    EVP_PKEY_free(b->sign_key);
     free(b);
 }
 

@@ -9,8 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 
 #include "attest/policy.h"
@@ -65,6 +67,30 @@ seal_key_load(const char *path, bool create, uint8_t key[SEAL_KEY_LEN], char *er
     }
     seal_clear_free(buf, n);
     return ret;
+}
+
+EVP_PKEY *
+seal_sign_key(const uint8_t key[SEAL_KEY_LEN])
+{
+    static const char info[] = "airlock-kb-sign-v1";
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *ctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, SEAL_KEY_LEN),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, sizeof(info) - 1),
+        OSSL_PARAM_construct_end(),
+    };
+    uint8_t seed[32];
+    EVP_PKEY *k = NULL;
+
+    if (ctx != NULL && EVP_KDF_derive(ctx, seed, sizeof(seed), params) == 1)
+        k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof(seed));
+    /* the seed is the private key */
+    OPENSSL_cleanse(seed, sizeof(seed));
+    EVP_KDF_CTX_free(ctx);
+    EVP_KDF_free(kdf);
+    return k;
 }
 
 void

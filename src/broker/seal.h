@@ -5,13 +5,18 @@
  *
  * A sealed file DIR/NAME.sealed is "airlock-seal-v1\n" (16 bytes), a
  * 12-byte random IV, the ciphertext, the 16-byte tag; the AAD is the magic
- * and NAME. The key file holds exactly 32 bytes, readable by its owner only. */
+ * and NAME. The key file holds exactly 32 bytes, readable by its owner only.
+ *
+ * The same key also yields the broker's signing key (seal_sign_key()), so
+ * a broker has one secret to keep, and nothing new to provision. */
 #ifndef AIRLOCK_BROKER_SEAL_H
 #define AIRLOCK_BROKER_SEAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <openssl/evp.h>
 
 #include "attest/claims.h"
 
@@ -24,6 +29,13 @@
  * made (O_EXCL, 0600) with a fresh random key. Returns 0, or -errno with a
  * one-line reason in err (ATTEST_ERR_MAX bytes). */
 int seal_key_load(const char *path, bool create, uint8_t key[SEAL_KEY_LEN], char *err);
+
+/* The broker's Ed25519 signing key: HKDF-SHA256 of the at-rest key (no
+ * salt, info "airlock-kb-sign-v1") is its 32-byte seed. The label keeps it
+ * independent of the AES key, and requesters check answers with its public
+ * half (airlock attest broker-key). Returns the key (the caller frees it
+ * with EVP_PKEY_free) or NULL. */
+EVP_PKEY *seal_sign_key(const uint8_t key[SEAL_KEY_LEN]);
 
 /* Seals len bytes (at most SEAL_SECRET_MAX) of pt for name into *out
  * (malloc'd, *out_len = len + SEAL_OVERHEAD bytes). Returns 0, -EINVAL or

@@ -7,6 +7,7 @@
 
 #include <openssl/cms.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 EVP_PKEY *
@@ -132,4 +133,64 @@ fail:
     BIO_free(in);
     BIO_free(out);
     return ret;
+}
+
+static const char sig_magic[] = "airlock-kb-v1 SECRET\n";
+
+/* The bytes a's signature covers (see wrap.h), malloc'd, *len bytes; NULL
+ * when out of memory. Ed25519 signs a whole message, not a digest fed in
+ * parts, so they are put together first. */
+static uint8_t *
+answer_bytes(const struct wrap_answer *a, size_t *len)
+{
+    size_t m = sizeof(sig_magic) - 1, n = strlen(a->name);
+    uint8_t *b = malloc(m + n + 1 + a->nonce_len + SHA256_DIGEST_LENGTH + a->cms_len), *p = b;
+
+    if (b == NULL)
+        return NULL;
+    memcpy(p, sig_magic, m);
+    p += m;
+    memcpy(p, a->name, n);
+    p += n;
+    *p++ = '\n';
+    memcpy(p, a->nonce, a->nonce_len);
+    p += a->nonce_len;
+    SHA256(a->spki, a->spki_len, p);
+    p += SHA256_DIGEST_LENGTH;
+    memcpy(p, a->cms, a->cms_len);
+    *len = (size_t)(p - b) + a->cms_len;
+    return b;
+}
+
+int
+wrap_sign(EVP_PKEY *key, const struct wrap_answer *a, uint8_t sig[WRAP_SIG_LEN])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t len = 0, sig_len = WRAP_SIG_LEN;
+    uint8_t *b = answer_bytes(a, &len);
+    int ret = 0;
+
+    if (ctx == NULL || b == NULL)
+        ret = -ENOMEM;
+    else if (EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 ||
+             EVP_DigestSign(ctx, sig, &sig_len, b, len) != 1 || sig_len != WRAP_SIG_LEN)
+        ret = -EIO;
+    free(b);
+    EVP_MD_CTX_free(ctx);
+    return ret;
+}
+
+bool
+wrap_verify(EVP_PKEY *pub, const struct wrap_answer *a, const uint8_t *sig, size_t len)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t n = 0;
+    uint8_t *b = answer_bytes(a, &n);
+    bool ok = ctx != NULL && b != NULL && len == WRAP_SIG_LEN &&
+              EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pub) == 1 &&
+              EVP_DigestVerify(ctx, sig, len, b, n) == 1;
+
+    free(b);
+    EVP_MD_CTX_free(ctx);
+    return ok;
 }

@@ -1,5 +1,6 @@
 /* attest.c - `airlock attest verify` and `airlock attest get` (the command
- * line of issue 14; docs/attestation.md). Verification results go to stdout
+ * line of issue 14; docs/attestation.md), and the key broker's `seal`,
+ * `fetch-secret` and `broker-key`. Verification results go to stdout
  * as one JSON object; a refusal is one line on stderr. */
 #include "cli/attest.h"
 
@@ -57,10 +58,12 @@ attest_usage(FILE *f)
             "       airlock attest get --provider nitro|tsm|sim [--user-data HEX] [--nonce HEX]\n"
             "           [--public-key FILE] [--sim-root FILE] [--tsm-dir DIR]\n"
             "           [--privlevel N] [--nsm-device PATH]\n"
-            "       airlock attest fetch-secret --broker ENDPOINT --provider nitro|tsm|sim\n"
-            "           [--sim-root FILE] [--tsm-dir DIR] [--privlevel N] [--nsm-device PATH]\n"
-            "           [--vcek FILE] [--timeout DURATION] [--out FILE] NAME\n"
-            "       airlock attest seal --key-file FILE --dir DIR NAME [FILE|-]\n");
+            "       airlock attest fetch-secret --broker ENDPOINT --broker-key FILE\n"
+            "           --provider nitro|tsm|sim [--sim-root FILE] [--tsm-dir DIR]\n"
+            "           [--privlevel N] [--nsm-device PATH] [--vcek FILE] [--timeout DURATION]\n"
+            "           [--out FILE] NAME\n"
+            "       airlock attest seal --key-file FILE --dir DIR NAME [FILE|-]\n"
+            "       airlock attest broker-key --key-file FILE\n");
 }
 
 /* Reads a whole file ("-": stdin) of at most INPUT_MAX bytes. It may be a
@@ -320,7 +323,8 @@ enum {
     OPT_OUT,
     OPT_KEY_FILE,
     OPT_DIR,
-    OPT_TIMEOUT
+    OPT_TIMEOUT,
+    OPT_BROKER_KEY
 };
 
 static const struct option attest_opts[] = {
@@ -349,6 +353,7 @@ static const struct option attest_opts[] = {
     {"key-file", required_argument, NULL, OPT_KEY_FILE},
     {"dir", required_argument, NULL, OPT_DIR},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"broker-key", required_argument, NULL, OPT_BROKER_KEY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -362,7 +367,7 @@ struct attest_args {
     bool fresh;            /* --fresh: a random nonce */
     bool tls_nonce;        /* --tls: pol.nonce is the fresh-evidence nonce */
     struct attest_provider_conf conf;
-    const char *broker, *out, *key_file, *dir; /* fetch-secret, seal */
+    const char *broker, *broker_key, *out, *key_file, *dir; /* fetch-secret, seal, broker-key */
     unsigned timeout_ms;
 };
 
@@ -477,6 +482,9 @@ parse_args(int argc, char **argv, struct attest_args *a)
         case OPT_DIR:
             a->dir = optarg;
             break;
+        case OPT_BROKER_KEY:
+            a->broker_key = optarg;
+            break;
         case OPT_TIMEOUT:
             if (units_duration(optarg, &a->timeout_ms) != 0 || a->timeout_ms == 0)
                 bad = "--timeout wants a duration above 0 (500ms, 10s)";
@@ -515,6 +523,29 @@ load_vcek(const char *path)
     }
     free(b);
     return x;
+}
+
+/* The broker's public key (PEM SubjectPublicKeyInfo, Ed25519) at path, as
+ * `airlock attest broker-key` prints it; NULL when it is not one. */
+static EVP_PKEY *
+load_broker_key(const char *path)
+{
+    uint8_t *b;
+    size_t n;
+    BIO *bio;
+    EVP_PKEY *k = NULL;
+
+    if (read_all(path, &b, &n) != 0)
+        return NULL;
+    if ((bio = BIO_new_mem_buf(b, (int)n)) != NULL)
+        k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    if (k != NULL && EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519) {
+        EVP_PKEY_free(k);
+        k = NULL;
+    }
+    BIO_free(bio);
+    free(b);
+    return k;
 }
 
 /* Each policy option of verify and the evidence types that can be held to
@@ -964,6 +995,7 @@ fail:
 
 #define FETCH_TIMEOUT_MS 10000
 #define FETCH_ANSWER_MAX (4 * SEAL_SECRET_MAX) /* a SECRET line: hex of a CMS envelope */
+#define FETCH_NOT_SIGNED "the answer is not signed by the broker's key"
 
 /* Sends one line; false after a message. */
 static bool
@@ -991,7 +1023,9 @@ fetch_send(int fd, const char *line, size_t len)
 
 /* Reads the broker's next message into in (cap bytes) until deadline (a
  * loop_clock_ms() value). Returns true with *m set, or false after a
- * message: a refusal says the broker's reason. */
+ * message: a refusal says the broker's reason. Where a SECRET is wanted,
+ * anything else is an answer the broker did not sign (an unsigned SECRET
+ * among them), and is said so. */
 static bool
 fetch_answer(int fd, char *in, size_t cap, uint64_t deadline, enum kb_verb want, struct kb_msg *m)
 {
@@ -1023,7 +1057,8 @@ fetch_answer(int fd, char *in, size_t cap, uint64_t deadline, enum kb_verb want,
         return false;
     }
     if (r != PARSE_OK || m->verb != want) {
-        fprintf(stderr, "airlock attest fetch-secret: unexpected answer from the broker\n");
+        fprintf(stderr, "airlock attest fetch-secret: %s\n",
+                want == KB_SECRET ? FETCH_NOT_SIGNED : "unexpected answer from the broker");
         return false;
     }
     return true;
@@ -1092,9 +1127,9 @@ cmd_fetch(struct attest_args *a, const char *name)
     struct strbuf line = {0};
     struct attest_sim sim = {0};
     struct attest_evidence ev = {0};
-    EVP_PKEY *root_key = NULL, *key = NULL;
+    EVP_PKEY *root_key = NULL, *key = NULL, *broker_key = NULL;
     X509 *root = NULL, *vcek = NULL;
-    uint8_t *spki = NULL, nonce[KB_NONCE_MAX], *cms = NULL, *secret = NULL;
+    uint8_t *spki = NULL, nonce[KB_NONCE_MAX], *cms = NULL, *secret = NULL, sig[WRAP_SIG_LEN];
     size_t secret_len = 0;
     int fd = -1, status = 2, spki_len;
     struct kb_msg m;
@@ -1116,10 +1151,22 @@ cmd_fetch(struct attest_args *a, const char *name)
     }
     if (!get_options_fit(a, p, "fetch-secret"))
         return 2;
+    /* whoever relays the connection could answer in the broker's place:
+     * no answer is taken without the key that tells them apart */
+    if (a->broker_key == NULL) {
+        fprintf(stderr, "airlock attest fetch-secret: --broker-key FILE is required (the broker's "
+                        "public key, from airlock attest broker-key)\n");
+        return 2;
+    }
+    if ((broker_key = load_broker_key(a->broker_key)) == NULL) {
+        fprintf(stderr, "airlock attest fetch-secret: %s: not an Ed25519 public key (PEM)\n",
+                a->broker_key);
+        return 2;
+    }
     if (a->vcek != NULL && (vcek = load_vcek(a->vcek)) == NULL) {
         fprintf(stderr, "airlock attest fetch-secret: %s: not a certificate (DER or PEM)\n",
                 a->vcek);
-        return 2;
+        goto fail;
     }
     if (p == &attest_provider_sim && (status = sim_open(a, &sim, &root_key, &root, err)) != 0)
         goto fail;
@@ -1169,8 +1216,25 @@ cmd_fetch(struct attest_args *a, const char *name)
     if (!sent || !fetch_answer(fd, in, FETCH_ANSWER_MAX, deadline, KB_SECRET, &m))
         goto fail;
     size_t cms_len = m.hex[0].len / 2;
-    if ((cms = malloc(cms_len)) == NULL || kb_unhex(m.hex[0], cms, cms_len) != cms_len ||
-        wrap_open(key, cms, cms_len, &secret, &secret_len) != 0) {
+    if ((cms = malloc(cms_len)) == NULL || kb_unhex(m.hex[0], cms, cms_len) != cms_len) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail;
+    }
+    /* checked before anything is opened or written: the ephemeral key went
+     * out in the clear, so anyone on the path can wrap a value to it */
+    struct wrap_answer ans = {.name = name,
+                              .nonce = nonce,
+                              .nonce_len = nonce_len,
+                              .spki = spki,
+                              .spki_len = (size_t)spki_len,
+                              .cms = cms,
+                              .cms_len = cms_len};
+    if (kb_unhex(m.hex[1], sig, sizeof(sig)) != sizeof(sig) ||
+        !wrap_verify(broker_key, &ans, sig, sizeof(sig))) {
+        snprintf(err, sizeof(err), FETCH_NOT_SIGNED);
+        goto fail;
+    }
+    if (wrap_open(key, cms, cms_len, &secret, &secret_len) != 0) {
         snprintf(err, sizeof(err), "the broker's answer does not open with the ephemeral key");
         goto fail;
     }
@@ -1191,6 +1255,7 @@ fail:
     strbuf_free(&line);
     OPENSSL_free(spki);
     EVP_PKEY_free(key);
+    EVP_PKEY_free(broker_key);
     X509_free(vcek);
     attest_evidence_free(&ev);
     attest_sim_close(&sim);
@@ -1233,6 +1298,40 @@ fail:
     return status;
 }
 
+/* Prints the public half of the broker's signing key (seal_sign_key()),
+ * what fetch-secret's --broker-key wants. The key file must exist: a new
+ * one would be a key of no broker. */
+static int
+cmd_broker_key(struct attest_args *a)
+{
+    uint8_t key[SEAL_KEY_LEN];
+    char err[ATTEST_ERR_MAX] = "";
+    EVP_PKEY *k = NULL;
+    int status = 1;
+
+    if (a->key_file == NULL) {
+        fprintf(stderr, "airlock attest broker-key: --key-file FILE is required\n");
+        return 2;
+    }
+    if (seal_key_load(a->key_file, false, key, err) != 0)
+        goto fail;
+    if ((k = seal_sign_key(key)) == NULL) {
+        snprintf(err, sizeof(err), "cannot derive the signing key");
+        goto fail;
+    }
+    if (PEM_write_PUBKEY(stdout, k) != 1 || fflush(stdout) != 0) {
+        snprintf(err, sizeof(err), "stdout: %s", strerror(errno != 0 ? errno : EIO));
+        goto fail;
+    }
+    status = 0;
+fail:
+    if (status != 0)
+        fprintf(stderr, "airlock attest broker-key: %s\n", err);
+    OPENSSL_cleanse(key, sizeof(key));
+    EVP_PKEY_free(k);
+    return status;
+}
+
 int
 cmd_attest(int argc, char **argv)
 {
@@ -1243,11 +1342,11 @@ cmd_attest(int argc, char **argv)
         attest_usage(stdout);
         return 0;
     }
-    static const char *const subs[] = {"verify", "get", "fetch-secret", "seal"};
-    size_t sub = 0;
-    while (argc >= 2 && sub < 4 && strcmp(argv[1], subs[sub]) != 0)
+    static const char *const subs[] = {"verify", "get", "fetch-secret", "seal", "broker-key"};
+    size_t sub = 0, nsubs = sizeof(subs) / sizeof(subs[0]);
+    while (argc >= 2 && sub < nsubs && strcmp(argv[1], subs[sub]) != 0)
         sub++;
-    if (argc < 2 || sub == 4) {
+    if (argc < 2 || sub == nsubs) {
         attest_usage(stderr);
         return 2;
     }
@@ -1277,6 +1376,11 @@ cmd_attest(int argc, char **argv)
         status = 2;
     } else if (sub == 2) {
         status = cmd_fetch(a, op[0]);
+    } else if (sub == 4 && operands != 0) {
+        fprintf(stderr, "airlock attest broker-key: no operands expected\n");
+        status = 2;
+    } else if (sub == 4) {
+        status = cmd_broker_key(a);
     } else if (operands != 1 && operands != 2) {
         fprintf(stderr, "airlock attest seal: NAME [FILE|-] expected\n");
         status = 2;

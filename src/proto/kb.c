@@ -13,7 +13,7 @@ struct verb {
 
 static const struct verb verbs[] = {
     {"REQUEST", KB_REQUEST, 0, 0}, {"CHALLENGE", KB_CHALLENGE, 1, 1}, {"ATTEST", KB_ATTEST, 2, 3},
-    {"SECRET", KB_SECRET, 1, 1},   {"REFUSED", KB_REFUSED, 0, 0},
+    {"SECRET", KB_SECRET, 2, 2},   {"REFUSED", KB_REFUSED, 0, 0},
 };
 
 static int

@@ -6,11 +6,13 @@
  *   REQUEST NAME                 ->
  *                                <-    CHALLENGE NONCE
  *   ATTEST EVIDENCE PUBKEY [VCEK] ->
- *                                <-    SECRET CMS     or    REFUSED REASON
+ *                                <-    SECRET CMS SIG    or    REFUSED REASON
  *
  * NAME is a secret's name (1-63 characters A-Z a-z 0-9 _ . -); NONCE,
- * EVIDENCE, PUBKEY (DER SubjectPublicKeyInfo), VCEK (DER, SEV-SNP only) and
- * CMS (DER EnvelopedData) are lower- or upper-case hex; REASON is one word
+ * EVIDENCE, PUBKEY (DER SubjectPublicKeyInfo), VCEK (DER, SEV-SNP only),
+ * CMS (DER EnvelopedData) and SIG (the broker's Ed25519 signature over
+ * NAME, NONCE, PUBKEY and CMS: broker/wrap.h) are lower- or upper-case
+ * hex; REASON is one word
  * of the same characters as NAME, then optionally a space and printable
  * ASCII text. Words are separated by one space. The broker may send
  * REFUSED at any step. Pure: no syscalls, no allocation. */
@@ -41,7 +43,7 @@ struct kb_msg {
     struct kb_slice name;               /* REQUEST: the secret; REFUSED: the reason word */
     struct kb_slice text;               /* REFUSED: the text after the reason, if any */
     struct kb_slice hex[KB_FIELDS_MAX]; /* CHALLENGE: nonce; ATTEST: evidence, pubkey,
-                                           vcek (optional); SECRET: cms */
+                                           vcek (optional); SECRET: cms, sig */
     size_t nhex;
 };
 

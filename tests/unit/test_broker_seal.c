@@ -1,7 +1,8 @@
 /* test_broker_seal.c - the key broker's secrets at rest (broker/seal.c:
  * tampering, another name or key, the key file's rules) and wrapped for a
  * requester (broker/wrap.c: the real KMS-shaped CMS fixture opens, a
- * round trip, keys refused). */
+ * round trip, keys refused) and signed (the signing key derived as
+ * documented, an answer bound to its name, nonce, key and envelope). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -189,14 +190,86 @@ test_wrap_round_trip(void **state)
     EVP_PKEY_free(k);
 }
 
+/* The signing key is HKDF-SHA256 of the at-rest key with the documented
+ * label: the public key of key bytes 0..31, as openssl computes it from the
+ * same recipe (`openssl kdf -keylen 32 -kdfopt digest:SHA256 -kdfopt
+ * hexkey:0001..1f -kdfopt info:airlock-kb-sign-v1 HKDF`, the seed as a raw
+ * Ed25519 private key). */
+static void
+test_sign_key(void **state)
+{
+    static const uint8_t want[32] = {
+        0x0b, 0xff, 0x75, 0xe5, 0x85, 0x36, 0xf2, 0xee, 0xa9, 0x51, 0x04,
+        0x67, 0x27, 0xa4, 0xc0, 0xe1, 0xb8, 0xa3, 0xed, 0x77, 0x72, 0xab,
+        0x7e, 0x64, 0x5c, 0xf4, 0x06, 0x49, 0x1b, 0xaa, 0xde, 0x5c,
+    };
+    uint8_t key[SEAL_KEY_LEN], pub[32];
+    size_t n = sizeof(pub);
+    EVP_PKEY *k;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(key); i++)
+        key[i] = (uint8_t)i;
+    k = seal_sign_key(key);
+    assert_non_null(k);
+    assert_int_equal(EVP_PKEY_get_base_id(k), EVP_PKEY_ED25519);
+    assert_int_equal(EVP_PKEY_get_raw_public_key(k, pub, &n), 1);
+    assert_int_equal(n, sizeof(want));
+    assert_memory_equal(pub, want, sizeof(want));
+    EVP_PKEY_free(k);
+}
+
+/* A signed answer verifies with the broker's key only, and only for the
+ * name, nonce, requester's key and envelope it was signed for. */
+static void
+test_sign_answer(void **state)
+{
+    uint8_t key[SEAL_KEY_LEN] = {1}, nonce[32] = {2}, spki[40] = {3}, cms[100] = {4};
+    uint8_t sig[WRAP_SIG_LEN];
+    struct wrap_answer a = {.name = "db-key",
+                            .nonce = nonce,
+                            .nonce_len = sizeof(nonce),
+                            .spki = spki,
+                            .spki_len = sizeof(spki),
+                            .cms = cms,
+                            .cms_len = sizeof(cms)};
+    EVP_PKEY *k = seal_sign_key(key), *other;
+
+    (void)state;
+    key[0] = 9;
+    other = seal_sign_key(key);
+    assert_non_null(k);
+    assert_non_null(other);
+    assert_int_equal(wrap_sign(k, &a, sig), 0);
+    assert_true(wrap_verify(k, &a, sig, sizeof(sig)));
+    assert_false(wrap_verify(other, &a, sig, sizeof(sig)));
+    assert_false(wrap_verify(k, &a, sig, sizeof(sig) - 1));
+    a.name = "db-kez"; /* another secret's release */
+    assert_false(wrap_verify(k, &a, sig, sizeof(sig)));
+    a.name = "db-key";
+    nonce[31] ^= 1; /* another exchange */
+    assert_false(wrap_verify(k, &a, sig, sizeof(sig)));
+    nonce[31] ^= 1;
+    spki[0] ^= 1; /* another requester's key */
+    assert_false(wrap_verify(k, &a, sig, sizeof(sig)));
+    spki[0] ^= 1;
+    cms[99] ^= 1; /* another envelope */
+    assert_false(wrap_verify(k, &a, sig, sizeof(sig)));
+    cms[99] ^= 1;
+    assert_true(wrap_verify(k, &a, sig, sizeof(sig)));
+    sig[0] ^= 1;
+    assert_false(wrap_verify(k, &a, sig, sizeof(sig)));
+    EVP_PKEY_free(other);
+    EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_seal_tamper),
-        cmocka_unit_test(test_seal_files),
-        cmocka_unit_test(test_wrap_fixture),
-        cmocka_unit_test(test_wrap_round_trip),
+        cmocka_unit_test(test_seal_tamper),  cmocka_unit_test(test_seal_files),
+        cmocka_unit_test(test_wrap_fixture), cmocka_unit_test(test_wrap_round_trip),
+        cmocka_unit_test(test_sign_key),     cmocka_unit_test(test_sign_answer),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_remove);
 }

@@ -1,7 +1,8 @@
 /* test_kb.c - unit tests for the key broker's message parser (proto/kb.c):
  * each message parses whole and every prefix of it asks for more; fields
- * are sliced right; wrong verbs, field counts, names, hex and over-long
- * lines are refused with a message. Every parse reads its input right
+ * are sliced right; wrong verbs, field counts (a SECRET without its
+ * signature among them), names, hex and over-long lines are refused with a
+ * message. Every parse reads its input right
  * before a guard page. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -100,9 +101,11 @@ test_messages(void **state)
     m = must_parse("ATTEST ab cd ef\n");
     assert_int_equal(m.nhex, 3);
     assert_slice(m.hex[2], "ef");
-    m = must_parse("SECRET 3082\n");
+    m = must_parse("SECRET 3082 A1b2\n");
     assert_int_equal(m.verb, KB_SECRET);
+    assert_int_equal(m.nhex, 2);
     assert_slice(m.hex[0], "3082");
+    assert_slice(m.hex[1], "A1b2");
     m = must_parse("REFUSED policy PCR0 differs: 'x'\n");
     assert_int_equal(m.verb, KB_REFUSED);
     assert_slice(m.name, "policy");
@@ -133,6 +136,10 @@ test_refused(void **state)
         "ATTEST ab  12\n",
         "ATTEST ab 12 \n",
         "SECRET\n",
+        "SECRET 3082\n", /* unsigned: the answer of a broker before signatures, or of a host */
+        "SECRET 3082 \n",
+        "SECRET 3082 a1b\n",
+        "SECRET 3082 a1b2 c3\n",
         "REFUSED\n",
         "REFUSED why \x01\n",
         "HELLO world\n",
