@@ -5,9 +5,11 @@
 # broker: block on loopback. Two numbers per run:
 #   release   the broker's own time per release, from its log (us=): from
 #             the ATTEST line read to the SECRET line queued (verify the
-#             evidence, bind it, read and open the sealed secret, wrap it)
+#             evidence, bind it, read and open the sealed secret, wrap it,
+#             sign the answer)
 #   fetch     the requester's wall time per fetch-secret process (process
-#             start, an RSA-2048 key, the exchange, sim evidence signed)
+#             start, an RSA-2048 key, the exchange, sim evidence signed,
+#             the answer's signature checked)
 #
 #   usage: bench/broker.sh [--fetches N] [--concurrency C] [--build DIR]
 #
@@ -33,6 +35,7 @@ scratch_dir W airlock-bench-broker
 openssl x509 -in "$W/sim.pem" -out "$W/simcert.pem"
 mkdir "$W/secrets"
 head -c 32 /dev/urandom | "$A" attest seal --key-file "$W/k" --dir "$W/secrets" db-key 2>/dev/null
+"$A" attest broker-key --key-file "$W/k" >"$W/k.pub"
 PORT=$(free_port)
 cat >"$W/airlock.yaml" <<EOC
 broker:
@@ -49,8 +52,8 @@ wait_log "$W/broker.log" 'airlock running' 10
 # one_fetch: one fetch-secret, its wall time in microseconds on stdout
 one_fetch() {
     local t0=$(date +%s%N)
-    "$A" attest fetch-secret --broker "tcp:127.0.0.1:$PORT" --provider sim --sim-root "$W/sim.pem" \
-        db-key >/dev/null
+    "$A" attest fetch-secret --broker "tcp:127.0.0.1:$PORT" --broker-key "$W/k.pub" --provider sim \
+        --sim-root "$W/sim.pem" db-key >/dev/null
     echo $((($(date +%s%N) - t0) / 1000))
 }
 export -f one_fetch

@@ -8,9 +8,13 @@
 # nonce_ttl are refused, garbage, oversized
 # and slow clients neither crash the broker nor hold up a good fetch, and
 # every release and refusal is a log line and a counter with its reason
-# (never the secret).
+# (never the secret). Every SECRET is signed with the key `airlock attest
+# broker-key` prints (openssl verifies it), and fetch-secret takes no other:
+# a host on the path that answers in the broker's place (broker_fake.py)
+# with a secret wrapped to the requester's key, unsigned or signed by a key
+# of its own, gets nothing written.
 . "$(dirname "$0")/lib.sh"
-need xxd openssl curl
+need xxd openssl curl python3
 
 SIM=$T/sim.pem
 "$AIRLOCK" attest get --provider sim --sim-root "$SIM" >/dev/null 2>&1 || fail "no sim root"
@@ -22,6 +26,17 @@ seal pcr-key 'pcr-secret-2'
 seal hw-key 'hw-secret-3'
 [ "$(stat -c %a "$T/bk.key")" = 600 ] || fail "the at-rest key is not 0600"
 ! grep -rq 'db-password-1' "$T/secrets" || fail "a sealed file holds the plaintext"
+
+log "broker-key: the public key of the signing key, from the at-rest key"
+"$AIRLOCK" attest broker-key --key-file "$T/bk.key" >"$T/bk.pub" 2>"$T/err" || fail "broker-key: $(cat "$T/err")"
+openssl pkey -pubin -in "$T/bk.pub" -noout -text | grep -q ED25519 || fail "not an Ed25519 key: $(cat "$T/bk.pub")"
+rc=0
+"$AIRLOCK" attest broker-key --key-file "$T/nokey" >"$T/out" 2>"$T/err" || rc=$?
+[ "$rc" = 1 ] && [ ! -s "$T/out" ] || fail "broker-key of a missing key file: $rc: $(cat "$T/err")"
+[ ! -e "$T/nokey" ] || fail "broker-key created a key file"
+rc=0
+"$AIRLOCK" attest broker-key >/dev/null 2>"$T/err" || rc=$?
+[ "$rc" = 2 ] && [ "$(wc -l <"$T/err")" = 1 ] || fail "broker-key without --key-file: $rc: $(cat "$T/err")"
 
 PORT=$(free_port)
 MPORT=$(free_port)
@@ -57,16 +72,18 @@ LOG=$T/broker.log
 fetch() {
     local want=$1 name=$2 rc=0
     shift 2
-    timeout 30 "$AIRLOCK" attest fetch-secret --broker "tcp:127.0.0.1:$PORT" --provider sim \
-        --sim-root "$SIM" "$@" "$name" >"$T/out" 2>"$T/err" || rc=$?
+    timeout 30 "$AIRLOCK" attest fetch-secret --broker "tcp:127.0.0.1:$PORT" --broker-key "$T/bk.pub" \
+        --provider sim --sim-root "$SIM" "$@" "$name" >"$T/out" 2>"$T/err" || rc=$?
     [ "$rc" = "$want" ] || fail "fetch $name exited $rc, expected $want: $(cat "$T/err")"
 }
 
-log "usage errors exit 2 with one line"
-for args in "--broker udp:127.0.0.1:$PORT --provider sim --sim-root $SIM db-key" \
-    "--broker tcp:127.0.0.1:$PORT --provider sim db-key" \
-    "--broker tcp:127.0.0.1:$PORT --provider sim --sim-root $SIM bad/name" \
-    "--provider sim --sim-root $SIM db-key"; do
+log "usage errors exit 2 with one line: without --broker-key too"
+for args in "--broker udp:127.0.0.1:$PORT --broker-key $T/bk.pub --provider sim --sim-root $SIM db-key" \
+    "--broker tcp:127.0.0.1:$PORT --broker-key $T/bk.pub --provider sim db-key" \
+    "--broker tcp:127.0.0.1:$PORT --broker-key $T/bk.pub --provider sim --sim-root $SIM bad/name" \
+    "--broker-key $T/bk.pub --provider sim --sim-root $SIM db-key" \
+    "--broker tcp:127.0.0.1:$PORT --broker-key $T/bk.key --provider sim --sim-root $SIM db-key" \
+    "--broker tcp:127.0.0.1:$PORT --provider sim --sim-root $SIM db-key"; do
     rc=0
     # shellcheck disable=SC2086
     "$AIRLOCK" attest fetch-secret $args >/dev/null 2>"$T/err" || rc=$?
@@ -138,11 +155,47 @@ N5=$(challenge 5)
 printf 'ATTEST %s %s\n' "$(evidence "$N5" "$T/a.pub")" "$(cat "$T/a.hex")" >&5
 A5=$(answer 5)
 [[ $A5 == "SECRET "* ]] || fail "good evidence by hand: '${A5:0:80}'"
-printf '%s' "${A5#SECRET }" | xxd -r -p >"$T/cms.der"
+read -r _ CMS SIG <<<"$A5"
+printf '%s' "$CMS" | xxd -r -p >"$T/cms.der"
 openssl cms -decrypt -inform DER -in "$T/cms.der" -inkey "$T/a.key" -out "$T/cms.out" ||
     fail "openssl cms cannot open the released envelope"
 [ "$(cat "$T/cms.out")" = db-password-1 ] || fail "the envelope holds '$(cat "$T/cms.out")'"
+# what SIG covers, put together as docs/attestation.md says
+{
+    printf 'airlock-kb-v1 SECRET\ndb-key\n'
+    printf '%s' "$N5" | xxd -r -p
+    xxd -r -p "$T/a.hex" | openssl dgst -sha256 -binary
+    cat "$T/cms.der"
+} >"$T/signed"
+printf '%s' "$SIG" | xxd -r -p >"$T/sig"
+openssl pkeyutl -verify -pubin -inkey "$T/bk.pub" -rawin -in "$T/signed" -sigfile "$T/sig" >/dev/null ||
+    fail "openssl does not verify the SECRET's signature with the broker-key"
 exec 5>&-
+
+log "a host that answers in the broker's place: unsigned, or signed by its own key: nothing written"
+openssl genpkey -algorithm ed25519 -out "$T/host.key"
+for fake in unsigned host-signed; do
+    FP=$(free_port)
+    mkdir "$T/$fake"
+    key=()
+    [ "$fake" = unsigned ] || key=("$T/host.key")
+    start "$fake" python3 "$(dirname "$0")/broker_fake.py" "$FP" "$T/$fake" "${key[@]}"
+    wait_log "$T/$fake.log" listening
+    rc=0
+    timeout 30 "$AIRLOCK" attest fetch-secret --broker "tcp:127.0.0.1:$FP" --broker-key "$T/bk.pub" \
+        --provider sim --sim-root "$SIM" --out "$T/$fake.secret" db-key >"$T/out" 2>"$T/err" || rc=$?
+    [ "$rc" = 1 ] || fail "$fake: fetch-secret exited $rc: $(cat "$T/err")"
+    [ "$(cat "$T/err")" = "airlock attest fetch-secret: the answer is not signed by the broker's key" ] ||
+        fail "$fake: $(cat "$T/err")"
+    grep -q 'answered db-key' "$T/$fake.log" || fail "$fake: the fake did not answer: $(cat "$T/$fake.log")"
+    # neither the file nor a temporary one on its way
+    ! ls "$T" | grep -q "^$fake\.secret" || fail "$fake: --out was written: $(ls "$T")"
+done
+# the host's signature is well made: only its key is not the broker's
+openssl pkey -in "$T/host.key" -pubout -out "$T/host.pub"
+timeout 30 "$AIRLOCK" attest fetch-secret --broker "tcp:127.0.0.1:$FP" --broker-key "$T/host.pub" \
+    --provider sim --sim-root "$SIM" db-key >"$T/out" 2>"$T/err" || fail "host.pub: $(cat "$T/err")"
+[ "$(cat "$T/out")" = evil ] || fail "the fake's value: '$(cat "$T/out")'"
 
 log "a challenge answered after nonce_ttl: refused (expired)"
 exec 5<>"/dev/tcp/127.0.0.1/$PORT"

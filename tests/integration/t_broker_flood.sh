@@ -30,6 +30,7 @@ printf 'db-password-1' | "$AIRLOCK" attest seal --key-file "$T/bk.key" --dir "$T
 head -c 65536 /dev/urandom >"$T/big"
 "$AIRLOCK" attest seal --key-file "$T/bk.key" --dir "$T/secrets" big-key "$T/big" 2>"$T/seal.err" ||
     fail "seal big-key: $(cat "$T/seal.err")"
+"$AIRLOCK" attest broker-key --key-file "$T/bk.key" >"$T/bk.pub" || fail "no broker key"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/a.key" 2>/dev/null
 openssl pkey -in "$T/a.key" -pubout -out "$T/a.pub"
 openssl pkey -in "$T/a.key" -pubout -outform DER | xxd -p | tr -d '\n' >"$T/a.hex"
@@ -113,8 +114,8 @@ line = s.makefile("rb").readline().decode()
 assert line.startswith("REFUSED busy every connection is an exchange under way"), line
 EOP
 rc=0
-timeout 30 "$AIRLOCK" attest fetch-secret --broker "tcp:127.0.0.1:$PORT" --provider sim \
-    --sim-root "$SIM" db-key >"$T/out" 2>"$T/err" || rc=$?
+timeout 30 "$AIRLOCK" attest fetch-secret --broker "tcp:127.0.0.1:$PORT" --broker-key "$T/bk.pub" \
+    --provider sim --sim-root "$SIM" db-key >"$T/out" 2>"$T/err" || rc=$?
 [ "$rc" = 0 ] && [ "$(cat "$T/out")" = db-password-1 ] || fail "fetch after the flood: $(cat "$T/err")"
 stop_clean "$PID" broker
 log "ok"

@@ -26,6 +26,7 @@ wait_for is_fuse || fail "fake_tsm did not mount: $(cat "$T/fake_tsm.log")"
 printf 'snp-secret' | "$AIRLOCK" attest seal --key-file "$T/k" --dir "$T/secrets" snp-key 2>/dev/null
 printf 'snp-secret' | "$AIRLOCK" attest seal --key-file "$T/k" --dir "$T/secrets" strict-key 2>/dev/null
 PORT=$(free_port)
+"$AIRLOCK" attest broker-key --key-file "$T/k" >"$T/k.pub" || fail "no broker key"
 cat >"$T/airlock.yaml" <<EOC
 broker:
   listen: tcp:127.0.0.1:$PORT
@@ -39,8 +40,8 @@ airlock_up broker run -c "$T/airlock.yaml"
 PID=$LAST_PID
 
 fetch() {
-    timeout 30 "$AIRLOCK" attest fetch-secret --broker "tcp:127.0.0.1:$PORT" --provider tsm \
-        --tsm-dir "$MNT" --vcek "$F/snp-milan-vcek-go-sev-guest.der" "$1" >"$T/out" 2>"$T/err" &&
+    timeout 30 "$AIRLOCK" attest fetch-secret --broker "tcp:127.0.0.1:$PORT" --broker-key "$T/k.pub" \
+        --provider tsm --tsm-dir "$MNT" --vcek "$F/snp-milan-vcek-go-sev-guest.der" "$1" >"$T/out" 2>"$T/err" &&
         fail "$1 released: $(cat "$T/out")"
     [ ! -s "$T/out" ] || fail "$1 printed something"
 }

@@ -40,7 +40,11 @@ broker:
     - {name: pinned-key, policy: {sim_root: $T/simcert.pem, pcrs: {0: $FF}}}
 EOF
 airlock_up broker run -c "$T/broker.yaml"
-fetch() { "$AIRLOCK" attest fetch-secret --broker "tcp:127.0.0.1:$BP" --provider sim --sim-root "$SIM" "$@"; }
+"$AIRLOCK" attest broker-key --key-file "$T/bk.key" >"$T/bk.pub" || fail "no broker key"
+fetch() {
+    "$AIRLOCK" attest fetch-secret --broker "tcp:127.0.0.1:$BP" --broker-key "$T/bk.pub" --provider sim \
+        --sim-root "$SIM" "$@"
+}
 fetch --out "$T/enclave/app.key" app-key 2>"$T/fetch.err" || fail "app-key not released: $(cat "$T/fetch.err")"
 [ "$(cat "$T/enclave/app.key")" = "$SECRET" ] || fail "the released key differs"
 rc=0
