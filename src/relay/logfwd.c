@@ -451,7 +451,7 @@ src_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len
     if (s != NULL)
         s->slot.data = s;
     /* admitted (perhaps in place of another app) before it is watched */
-    if (s == NULL || buf == NULL || streams_admit(&f->set, &s->slot, fd) != 0 ||
+    if (s == NULL || buf == NULL || streams_admit(&f->set, &s->slot, fd, true) != 0 ||
         io_start(f->loop, &s->io, fd, EPOLLIN | EPOLLRDHUP, src_event, s) != 0) {
         if (s != NULL)
             streams_remove(&s->slot);

@@ -309,16 +309,25 @@ hello_timeout(struct timer *t)
 
 /* A stream of a tcp or vsock listener from a port any process may bind:
  * not airlock's forwarder (relay/logfwd.c binds a reserved one). Its lines
- * are marked with where they came from. */
+ * are marked with where they came from, and it never takes a verified
+ * stream's place (streams.h). */
+static bool
+unverified(const struct logsink *s, const struct sockaddr *peer)
+{
+    enum ep_kind kind = s->conf.listen.kind;
+
+    return s->conf.mark_unverified && (kind == EP_TCP || kind == EP_VSOCK) &&
+           transport_port(peer) > TRANSPORT_RESERVED_HI;
+}
+
+/* Marks st's lines when it is unverified(). */
 static void
 mark_if_unverified(struct sink_stream *st, const struct sockaddr *peer, socklen_t len)
 {
     struct logsink *s = st->s;
     char desc[TRANSPORT_DESC_MAX];
-    enum ep_kind kind = s->conf.listen.kind;
 
-    if (!s->conf.mark_unverified || (kind != EP_TCP && kind != EP_VSOCK) ||
-        transport_port(peer) <= TRANSPORT_RESERVED_HI)
+    if (!unverified(s, peer))
         return;
     transport_describe(peer, len, desc, sizeof(desc));
     snprintf(st->prefix, sizeof(st->prefix), LOGSINK_UNVERIFIED "[%s]: ", desc);
@@ -336,7 +345,8 @@ sink_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t le
     if (st != NULL)
         st->slot.data = st;
     /* admitted (perhaps in place of another stream) before it is watched */
-    if (st == NULL || buf == NULL || streams_admit(&s->set, &st->slot, fd) != 0 ||
+    if (st == NULL || buf == NULL ||
+        streams_admit(&s->set, &st->slot, fd, !unverified(s, peer)) != 0 ||
         io_start(s->loop, &st->io, fd, EPOLLIN | EPOLLRDHUP, stream_event, st) != 0) {
         if (st != NULL)
             streams_remove(&st->slot);

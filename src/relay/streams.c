@@ -14,7 +14,7 @@
 #include "net/allow.h"
 #include "net/transport.h"
 
-#define PEER_KEY 17       /* a kind byte, then an IPv6 (or v4-mapped) address, CID or uid */
+#define PEER_KEY 18       /* a kind byte, an IPv6 (or v4-mapped) address, CID or uid, verified */
 #define LOG_EVERY_MS 1000 /* one log line per kind and second at most */
 
 enum log_kind { LOG_REFUSED, LOG_EVICTED, LOG_IDLE };
@@ -23,6 +23,7 @@ struct stream_peer {
     struct list link; /* in the set's peers */
     uint8_t key[PEER_KEY];
     size_t n; /* its streams in the set */
+    bool verified;
     char desc[TRANSPORT_DESC_MAX];
 };
 
@@ -101,9 +102,12 @@ peer_find(const struct streams *s, const uint8_t key[PEER_KEY])
 
 /* Of the streams of the peer with the most streams (mine, the newcomer's
  * peer, NULL when new, when it has as many): the least recently active that
- * never sent a whole line, else the least recently active. */
+ * never sent a whole line, else the least recently active. An unverified
+ * newcomer never takes a verified stream's place: any process at the
+ * forwarder's address (on vsock: any in the enclave) can open unverified
+ * ones, and would push the forwarder out, with the lines it had sent. */
 static struct stream_slot *
-victim(const struct streams *s, const struct stream_peer *mine)
+victim(const struct streams *s, const struct stream_peer *mine, bool verified)
 {
     const struct stream_peer *top = mine;
     struct stream_slot *first = NULL;
@@ -111,9 +115,11 @@ victim(const struct streams *s, const struct stream_peer *mine)
 
     list_for_each_safe(pos, tmp, &s->peers) {
         const struct stream_peer *p = list_entry(pos, struct stream_peer, link);
-        if (top == NULL || p->n > top->n)
+        if ((top == NULL || p->n > top->n) && (verified || !p->verified))
             top = p;
     }
+    if (top == NULL)
+        return NULL;
     list_for_each_safe(pos, tmp, &s->slots) {
         struct stream_slot *slot = list_entry(pos, struct stream_slot, link);
         if (slot->peer != top)
@@ -182,7 +188,7 @@ streams_set_limits(struct streams *s, const struct stream_limits *lim)
 }
 
 int
-streams_admit(struct streams *s, struct stream_slot *slot, int fd)
+streams_admit(struct streams *s, struct stream_slot *slot, int fd, bool verified)
 {
     struct sockaddr_storage ss;
     uint8_t key[PEER_KEY];
@@ -192,6 +198,7 @@ streams_admit(struct streams *s, struct stream_slot *slot, int fd)
 
     if (rc != 0)
         return rc;
+    key[PEER_KEY - 1] = verified;
     if (s->lim.n_allow > 0 && !allow_match(s->lim.allow, s->lim.n_allow, (struct sockaddr *)&ss)) {
         s->refused++;
         if (log_due(s, LOG_REFUSED))
@@ -200,8 +207,17 @@ streams_admit(struct streams *s, struct stream_slot *slot, int fd)
         return -EACCES;
     }
     /* a lowered max_streams (reload) is caught up with one eviction per newcomer */
-    struct stream_slot *v;
-    if (s->n >= s->lim.max_streams && (v = victim(s, peer_find(s, key))) != NULL) {
+    struct stream_slot *v = NULL;
+    if (s->n >= s->lim.max_streams && (v = victim(s, peer_find(s, key), verified)) == NULL) {
+        /* every stream is verified, and the newcomer is not */
+        s->refused++;
+        if (log_due(s, LOG_REFUSED))
+            log_info("%s: refused an unverified stream of %s: every stream is verified (%llu "
+                     "so far)",
+                     s->what, desc, (unsigned long long)s->refused);
+        return -EBUSY;
+    }
+    if (v != NULL) {
         s->evicted++;
         if (log_due(s, LOG_EVICTED))
             log_info("%s: %zu streams (max_streams): closed the least recently active one of "
@@ -213,6 +229,7 @@ streams_admit(struct streams *s, struct stream_slot *slot, int fd)
         if ((p = calloc(1, sizeof(*p))) == NULL)
             return -ENOMEM;
         memcpy(p->key, key, PEER_KEY);
+        p->verified = verified;
         snprintf(p->desc, sizeof(p->desc), "%s", desc);
         list_add(&s->peers, &p->link);
     }

@@ -10,7 +10,10 @@
  * least recently active. So a peer that opens streams and stays silent (or
  * sends bytes without a line) only ever displaces its own, and the one
  * stream of the real forwarder (or of an app) keeps its place, even among
- * such streams of its own address. A peer is an IP address (tcp), a CID (vsock) or a
+ * such streams of its own address. A stream the owner says is verified (a
+ * log sink's, from a reserved port) is a peer of its own, and an unverified
+ * newcomer never takes its place, however it keeps its streams busy (it is
+ * refused when every stream is verified). A peer is an IP address (tcp), a CID (vsock) or a
  * uid (unix, hvsock: SO_PEERCRED). A stream silent for idle_timeout_ms is
  * closed; active and silent count whole lines, not bytes. Each refusal,
  * eviction and timeout is counted.
@@ -69,11 +72,13 @@ void streams_init(struct streams *s, struct loop *loop, const char *what,
 /* New limits for the streams to come (a reload); the ones there stay. */
 void streams_set_limits(struct streams *s, const struct stream_limits *lim);
 
-/* Decides on fd, just accepted: -EACCES when its peer is not allowed
- * (counted; the caller closes it), -ENOMEM, or 0 when slot (zeroed by the
- * caller, data set) is now in the set. At the limit, another stream was
- * ended through close_cb first. */
-int streams_admit(struct streams *s, struct stream_slot *slot, int fd);
+/* Decides on fd, just accepted (verified: its peer proved who it is, or
+ * the listener does not tell): -EACCES when its peer is not allowed
+ * (counted; the caller closes it), -EBUSY when it is unverified and every
+ * stream is verified, -ENOMEM, or 0 when slot (zeroed by the caller, data
+ * set) is now in the set. At the limit, another stream was ended through
+ * close_cb first. */
+int streams_admit(struct streams *s, struct stream_slot *slot, int fd, bool verified);
 
 /* A whole line came from the stream: it is now the most recently active
  * (bytes without a line do not count: a peer that keeps its streams warm

@@ -15,12 +15,17 @@
 #     hide the mark;
 #   - airlock forwarding without the right to bind such a port (as nobody)
 #     says so at connect, and its lines arrive marked;
-#   - a sink with mark_unverified: false writes every line as it came.
+#   - a sink with mark_unverified: false writes every line as it came;
+#   - at max_streams, unverified streams of the forwarder's address that keep
+#     sending lines (a new one every 20 ms) never take the forwarder's
+#     place: every line of an app's arrives, none is lost with an evicted
+#     forwarder stream; when every stream is verified, an unverified one is
+#     refused.
 . "$(dirname "$0")/lib.sh"
 need socat curl setpriv ss
 is_root || skip "needs root: the forwarder binds a reserved port, setpriv drops to nobody"
 
-read -r SP SP2 HM <<<"$(free_ports 3)"
+read -r SP SP2 SP3 HM <<<"$(free_ports 4)"
 cat >"$T/host.yaml" <<EOF
 metrics: tcp:127.0.0.1:$HM
 log_sinks:
@@ -31,6 +36,10 @@ log_sinks:
     listen: tcp:127.0.0.1:$SP2
     file: $T/plain.out
     mark_unverified: false
+  - name: few
+    listen: tcp:127.0.0.1:$SP3
+    file: $T/few.out
+    max_streams: 8
 EOF
 airlock_up host run -c "$T/host.yaml"
 HOST=$LAST_PID
@@ -86,6 +95,71 @@ NOBODY=$LAST_PID
 wait_log "$T/nobody.log" 'log forward: connected from port [0-9]+, not a reserved one'
 wait_log "$T/main.out" '^unverified\[127\.0\.0\.1:[0-9]+\]: airlock: .* airlock running'
 stop "$NOBODY" || true
+
+log "at max_streams, busy unverified streams never take the forwarder's place"
+printf 'logs:\n  forward: tcp:127.0.0.1:%s\n  capture_stderr: true\n  listen: unix:%s\n' "$SP3" "$T/few.sock" >"$T/few.yaml"
+airlock_up fewfwd run -c "$T/few.yaml"
+FEW=$LAST_PID
+wait_log "$T/few.out" '^airlock: .* airlock running'
+# streams from ports anyone may bind, each sending a line every 20 ms, a new
+# one every 20 ms (the sink closes the least recently active of them)
+start busy python3 -u -c '
+import socket, sys, time
+port, streams = int(sys.argv[1]), []
+end = time.time() + 8
+while time.time() < end:
+    try:
+        streams.append(socket.create_connection(("127.0.0.1", port)))
+    except OSError:
+        pass
+    for s in list(streams):
+        try:
+            s.sendall(b"x\n")
+        except OSError:
+            streams.remove(s)
+    time.sleep(0.02)' "$SP3"
+sleep 1
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+for i in range(2000):
+    s.sendall(b"seq %d %s\n" % (i, b"y" * 200))
+    if i % 100 == 0:
+        time.sleep(0.2)' "$T/few.sock"
+got() { [ "$(grep -c '^app\[[0-9]*\]#[0-9]*: seq ' "$T/few.out")" = 2000 ]; }
+wait_until 20 got || fail "$(grep -c '^app\[[0-9]*\]#[0-9]*: seq ' "$T/few.out") of 2000 lines arrived"
+grep -q 'log forward to .* lost' "$T/fewfwd.log" && fail "the forwarder was pushed out: $(grep 'lost' "$T/fewfwd.log" | head -2)"
+grep -q 'closed the least recently active one of 127.0.0.1' "$T/host.log" ||
+    fail "the busy streams did not fill max_streams"
+stop "$LAST_PID" || true
+# every stream verified (reserved ports, as root): an unverified one is refused
+python3 -c '
+import socket, sys, time
+port, held = int(sys.argv[1]), []
+for p in range(600, 1000):
+    if len(held) == 7:
+        break
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+        s.connect(("127.0.0.1", port))
+        held.append(s)
+    except OSError:
+        s.close()
+time.sleep(0.5)
+u = socket.create_connection(("127.0.0.1", port))
+u.sendall(b"an unverified line\n")
+u.settimeout(5)
+try:
+    print("closed" if u.recv(1) == b"" else "open")
+except ConnectionResetError:
+    print("closed")' "$SP3" >"$T/refused.out" 2>&1 || true
+[ "$(cat "$T/refused.out")" = closed ] || fail "an unverified stream among verified ones: $(cat "$T/refused.out")"
+grep -q 'refused an unverified stream of 127.0.0.1: every stream is verified' "$T/host.log" ||
+    fail "the refusal was not logged"
+grep -q 'an unverified line' "$T/few.out" && fail "the refused stream's line was written"
+stop_clean "$FEW" fewfwd
 
 log "mark_unverified: false writes lines as they came"
 printf 'as it came\n' | socat -u - "TCP:127.0.0.1:$SP2"
