@@ -109,6 +109,15 @@ struct dstream {
     uint64_t started_ns; /* loop_clock_ns() at accept (udp side: at the dial) */
     uint64_t active;     /* a frame in or out last (stream side: idle_timeout) */
     uint64_t frames_in, frames_out;
+    struct dpeer *peer_of; /* stream side: its client */
+};
+
+/* Stream side: a client (transport_client_key()) and how many streams it
+ * holds. */
+struct dpeer {
+    struct list link; /* in d->peers */
+    char client[TRANSPORT_CLIENT_MAX];
+    size_t n;
 };
 
 struct dgram {
@@ -130,6 +139,7 @@ struct dgram {
     struct backoff backoff;
     /* stream side */
     struct list streams;
+    struct list peers;           /* the clients holding streams */
     unsigned fd_budget;          /* dgram_fd_budget() at the start: half for streams, */
     unsigned n_streams, n_socks; /* half for flow sockets */
     /* both */
@@ -467,6 +477,44 @@ ds_new(struct dgram *d, int fd)
     return s;
 }
 
+static struct dpeer *
+dpeer_find(struct dgram *d, const char *client)
+{
+    struct list *pos, *tmp;
+
+    list_for_each_safe(pos, tmp, &d->peers) {
+        struct dpeer *p = list_entry(pos, struct dpeer, link);
+        if (strcmp(p->client, client) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* One more stream of client; NULL on ENOMEM. */
+static struct dpeer *
+dpeer_take(struct dgram *d, const char *client)
+{
+    struct dpeer *p = dpeer_find(d, client);
+
+    if (p == NULL) {
+        if ((p = calloc(1, sizeof(*p))) == NULL)
+            return NULL;
+        snprintf(p->client, sizeof(p->client), "%s", client);
+        list_add(&d->peers, &p->link);
+    }
+    p->n++;
+    return p;
+}
+
+static void
+dpeer_give(struct dpeer *p)
+{
+    if (--p->n == 0) {
+        list_del(&p->link);
+        free(p);
+    }
+}
+
 static void
 ds_describe(const struct dstream *s, char *buf, size_t len)
 {
@@ -545,6 +593,7 @@ ds_close(struct dstream *s, enum conn_end end)
     } else {
         list_del(&s->link);
         d->n_streams--;
+        dpeer_give(s->peer_of);
     }
     s->dead_next = d->dead_streams;
     d->dead_streams = s;
@@ -1144,28 +1193,66 @@ target_datagram(struct dstream *s, const struct frame *fr)
     add(&d->r->stats->bytes_in, fr->len);
 }
 
+/* Stream side, at the bound on streams: the stream a newcomer from client
+ * takes the place of. Of the streams of the client holding the most (the
+ * newcomer's own when it holds as many): the least recently active of
+ * those that never carried a frame, else the least recently active. So
+ * streams opened and left silent (each would hold its place for
+ * idle_timeout) push out only each other, never the one stream of the
+ * enclave that carries its queries. */
+static struct dstream *
+ds_victim(struct dgram *d, const char *client)
+{
+    const struct dpeer *top = dpeer_find(d, client);
+    struct dstream *pick = NULL;
+    struct list *pos, *tmp;
+
+    list_for_each_safe(pos, tmp, &d->peers) {
+        const struct dpeer *p = list_entry(pos, struct dpeer, link);
+        if (top == NULL || p->n > top->n)
+            top = p;
+    }
+    list_for_each_safe(pos, tmp, &d->streams) {
+        struct dstream *s = list_entry(pos, struct dstream, link);
+        if (s->peer_of != top || s->state != DS_ST_UP)
+            continue;
+        bool silent = s->frames_in == 0 && s->frames_out == 0;
+        bool pick_silent = pick != NULL && pick->frames_in == 0 && pick->frames_out == 0;
+        if (pick == NULL || (silent && !pick_silent) ||
+            (silent == pick_silent && s->active < pick->active))
+            pick = s;
+    }
+    return pick;
+}
+
 int
 dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
     struct dgram *d = r->dgram;
-    struct dstream *s;
+    struct dstream *s, *v;
+    char client[TRANSPORT_CLIENT_MAX];
 
     if (d == NULL)
         return -ESHUTDOWN;
-    if (d->n_streams >= d->fd_budget / 2)
-        return -EMFILE;
-    if ((s = ds_new(d, fd)) == NULL || (s->flows = ft_new()) == NULL) {
-        free(s);
-        return -ENOMEM;
+    transport_client_key(fd, peer, client, sizeof(client));
+    if (d->n_streams >= d->fd_budget / 2) {
+        if ((v = ds_victim(d, client)) == NULL)
+            return -EMFILE;
+        ds_close(v, END_EVICTED);
     }
-    memcpy(&s->peer, peer, peer_len);
-    s->peer_len = peer_len;
-    int rc = io_start(d->loop, &s->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, ds_event, s);
-    if (rc != 0) {
-        free(s->flows);
+    int rc = -ENOMEM;
+    if ((s = ds_new(d, fd)) == NULL || (s->flows = ft_new()) == NULL ||
+        (s->peer_of = dpeer_take(d, client)) == NULL ||
+        (rc = io_start(d->loop, &s->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, ds_event, s)) != 0) {
+        if (s != NULL && s->peer_of != NULL)
+            dpeer_give(s->peer_of);
+        if (s != NULL)
+            free(s->flows);
         free(s);
         return rc;
     }
+    memcpy(&s->peer, peer, peer_len);
+    s->peer_len = peer_len;
     transport_tune(fd, r->conf.listen.kind, r->conf.keepalive);
     list_add(&d->streams, &s->link);
     d->n_streams++;
@@ -1241,6 +1328,7 @@ dgram_start(struct relay *r)
     d->r = r;
     d->loop = r->loop;
     list_init(&d->streams);
+    list_init(&d->peers);
     d->udp_side = r->conf.listen.kind == EP_UDP;
     d->backoff = (struct backoff)BACKOFF_INIT(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     d->next_flow = 1;
