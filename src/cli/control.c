@@ -65,8 +65,9 @@ struct control {
     struct control_ops ops;
     struct list conns; /* newest first */
     unsigned n_conns;
-    uid_t owner; /* ep.perm's, or -1: may issue commands too */
-    gid_t group; /* ep.perm's, or -1: its members may issue commands */
+    uid_t owner;                 /* ep.perm's, or -1: may issue commands too */
+    gid_t group;                 /* ep.perm's, or -1: its members may issue commands */
+    struct log_rate refused_log; /* anyone who may connect can make refusals */
 };
 
 static void
@@ -399,7 +400,10 @@ run_command(struct ctl_conn *cc)
 static void
 conn_refuse(struct ctl_conn *cc, const char *why)
 {
-    log_info("ctl refused: %s", why);
+    unsigned long quiet;
+
+    if (log_rate_ok(&cc->ctl->refused_log, loop_now(cc->ctl->loop), 1000, &quiet))
+        log_info("ctl refused: %s quiet_before=%lu", why, quiet);
     strbuf_printf(&cc->out, "ERR %s\n", why);
     conn_send(cc);
 }

@@ -179,22 +179,34 @@ relay_name(const struct dgram *d)
     return d->r->conf.name;
 }
 
-/* Counts a dropped datagram and logs it, at most once per reason and
- * second (with the number dropped quietly since the last line). */
-static void
-drop(struct dgram *d, enum dgram_drop why, uint32_t flow, size_t len)
+/* Whether a line about a datagram dropped for why is due: at most one per
+ * reason and second. Returns true with *quiet the drops not logged since
+ * the last line; else counts this one among them. */
+static bool
+drop_log_due(struct dgram *d, enum dgram_drop why, unsigned long long *quiet)
 {
     uint64_t now = loop_now(d->loop);
 
-    add(&d->r->stats->dropped[why], 1);
     if (d->drop_logged[why] != 0 && now - d->drop_logged[why] < DROP_LOG_MS) {
         d->drop_quiet[why]++;
-        return;
+        return false;
     }
-    log_info("drop relay=%s reason=%s flow=%u size=%zu quiet_before=%llu", relay_name(d),
-             drop_names[why], flow, len, (unsigned long long)d->drop_quiet[why]);
+    *quiet = d->drop_quiet[why];
     d->drop_logged[why] = now;
     d->drop_quiet[why] = 0;
+    return true;
+}
+
+/* Counts a dropped datagram and logs it (drop_log_due()). */
+static void
+drop(struct dgram *d, enum dgram_drop why, uint32_t flow, size_t len)
+{
+    unsigned long long quiet;
+
+    add(&d->r->stats->dropped[why], 1);
+    if (drop_log_due(d, why, &quiet))
+        log_info("drop relay=%s reason=%s flow=%u size=%zu quiet_before=%llu", relay_name(d),
+                 drop_names[why], flow, len, quiet);
 }
 
 /* ---- the send queue */
@@ -1147,17 +1159,22 @@ dns_check(struct dstream *s, const struct frame *fr)
     const char *why = NULL;
     uint8_t reply[DNS_REPLY_MAX];
 
+    unsigned long long quiet;
     enum parse_result pr = dns_parse_query(fr->payload, fr->len, &q, &why);
     if (pr == PARSE_OK) {
         for (size_t i = 0; i < rc->n_dns_allow; i++)
             if (dns_name_match(rc->dns_allow[i], q.name))
                 return 1;
-        log_info("dns_denied relay=%s conn=%llu flow=%u name=%s type=%u", rc->name,
-                 (unsigned long long)s->id, fr->flow, q.name[0] ? q.name : ".", q.qtype);
-    } else {
-        log_info("dns_denied relay=%s conn=%llu flow=%u reason=\"%s\"", rc->name,
-                 (unsigned long long)s->id, fr->flow, pr == PARSE_AGAIN ? "truncated query" : why);
     }
+    /* a peer may send denied queries as fast as it likes: lines as drops */
+    if (pr == PARSE_OK && drop_log_due(d, DROP_DENIED, &quiet))
+        log_info("dns_denied relay=%s conn=%llu flow=%u name=%s type=%u quiet_before=%llu",
+                 rc->name, (unsigned long long)s->id, fr->flow, q.name[0] ? q.name : ".", q.qtype,
+                 quiet);
+    else if (pr != PARSE_OK && drop_log_due(d, DROP_DENIED, &quiet))
+        log_info("dns_denied relay=%s conn=%llu flow=%u reason=\"%s\" quiet_before=%llu", rc->name,
+                 (unsigned long long)s->id, fr->flow, pr == PARSE_AGAIN ? "truncated query" : why,
+                 quiet);
     add(&d->r->stats->dropped[DROP_DENIED], 1);
     size_t n = dns_error_reply(fr->payload, fr->len, pr == PARSE_OK ? &q : NULL, DNS_RCODE_REFUSED,
                                reply, sizeof(reply));

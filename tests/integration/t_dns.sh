@@ -100,6 +100,27 @@ grep -q 'secret.other.test' "$T/dnsmasq.log" && fail "a denied query reached the
 [ "$(hmetric airlock_datagrams_dropped_total 'relay="dns-host",reason="denied"')" -ge 1 ] ||
     fail "denied not counted"
 [ "$(edig +short db.grid.test)" = 127.0.0.9 ] || fail "allowed name after a denied one"
+# a flood of denied queries: each REFUSED and counted, a log line a second
+before=$(hmetric airlock_datagrams_dropped_total 'relay="dns-host",reason="denied"')
+enc python3 -c '
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+q = lambda i: struct.pack(">HHHHHH", i, 0x100, 1, 0, 0, 0) + b"\x05flood\x05other\x04test\x00\x00\x01\x00\x01"
+for i in range(300):
+    s.sendto(q(i), ("127.0.0.1", 53))
+got = 0
+try:
+    while got < 300:
+        s.recv(512)
+        got += 1
+except socket.timeout:
+    pass
+print(got)' >"$T/flood.out" 2>&1 || fail "the flood: $(cat "$T/flood.out")"
+flooded() { [ "$(hmetric airlock_datagrams_dropped_total 'relay="dns-host",reason="denied"')" -ge $((before + 250)) ]; }
+wait_for flooded || fail "denied floods not counted: $(cat "$T/flood.out") answered"
+lines=$(grep -c 'dns_denied relay=dns-host .*name=flood.other.test' "$HLOG" || true)
+[ "$lines" -le 6 ] || fail "$lines dns_denied lines for a flood of 300 queries"
 
 log "40 concurrent clients each get their own answer"
 pids=()

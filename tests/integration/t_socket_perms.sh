@@ -106,6 +106,22 @@ airlock_up c1 run -c "$T/ctl.yaml"
 mode_is "$T/c.sock" "666 root root" || fail "c.sock: $(stat -c '%a %U %G' "$T/c.sock")"
 refused "unix:$T/c.sock"
 grep -q "ctl refused: permission denied (uid=$UID_U " "$T/c1.log" || fail "no refusal logged"
+# anyone who may connect makes refusals at will: a line a second, not one each
+as_user /usr/bin/python3 -c '
+import socket, sys
+refused = 0
+for i in range(300):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(sys.argv[1])
+        refused += s.recv(100).startswith(b"ERR permission denied")
+    except OSError:
+        pass
+    s.close()
+print(refused)' "$T/c.sock" >"$T/refused" 2>&1 || fail "the refused connects failed: $(cat "$T/refused")"
+[ "$(cat "$T/refused")" -ge 100 ] || fail "only $(cat "$T/refused") of 300 connects were refused"
+n=$(grep -c "ctl refused: permission denied" "$T/c1.log")
+[ "$n" -le 4 ] || fail "$n refusal lines for $(cat "$T/refused") refusals"
 stop_clean "$LAST_PID" c1
 ctl_conf "unix:@tsp$$-ctl"
 airlock_up c2 run -c "$T/ctl.yaml"
