@@ -54,9 +54,11 @@ enum parse_result line_next(struct line_split *ls, const uint8_t *in, size_t len
 enum parse_result line_flush(struct line_split *ls, struct line *out);
 
 /* A line that others wrote, to be read as one: with each control byte
- * (C0 but TAB, and DEL) written as \xHH, so that where the file is read (a
- * terminal, a reader that also splits on CR) it never shows as two lines,
- * or as one that begins otherwise. Returns in itself when it has none;
+ * (C0 but TAB, and DEL), each byte of no valid UTF-8 sequence, and each
+ * byte of a C1 control, U+2028, U+2029 or a bidi control written as \xHH,
+ * so that where the file is read (a terminal, a reader that also splits on
+ * CR, or on Unicode's line breaks) it never shows as two lines, or as one
+ * that begins otherwise. Returns in itself when it has none;
  * else the escaped text in out (max bytes, at least 4), its end cut (and
  * l->cut set) when it does not fit. */
 struct line line_escape(const struct line *l, uint8_t *out, size_t max);

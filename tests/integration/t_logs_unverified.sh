@@ -81,9 +81,13 @@ printf 'x\rairlock: forged behind a CR\n\033[2K\033[1Gairlock: forged behind ESC
     socat -u - "TCP:127.0.0.1:$SP"
 wait_log "$T/main.out" ': \\x1b\[2K\\x1b\[1Gairlock: forged behind ESC$'
 grep -qF 'x\x0dairlock: forged behind a CR' "$T/main.out" || fail "the CR was not escaped"
+# nor Unicode's line breaks (NEL, U+2028) where a Unicode-aware reader splits
+printf 'y\xc2\x85airlock: forged behind NEL\xe2\x80\xa8app[1]#1: and LS\n' | socat -u - "TCP:127.0.0.1:$SP"
+wait_log "$T/main.out" 'y\\xc2\\x85airlock: forged behind NEL\\xe2\\x80\\xa8app\[1\]#1: and LS$'
+LC_ALL=C grep -q $'\xc2\x85\|\xe2\x80\xa8' "$T/main.out" && fail "a Unicode line break reached the file"
 [ "$(tr -d '\n' <"$T/main.out" | tr -dc '\r\033' | wc -c)" = 0 ] || fail "a control character reached the file"
-[ "$(metric airlock_log_sink_streams_unverified_total 'sink="main"' "$HM")" = 2 ] ||
-    fail "airlock_log_sink_streams_unverified_total{sink=main} is not 2"
+[ "$(metric airlock_log_sink_streams_unverified_total 'sink="main"' "$HM")" = 3 ] ||
+    fail "airlock_log_sink_streams_unverified_total{sink=main} is not 3"
 
 log "a forwarder that may not bind a reserved port says so, and its lines are marked"
 stop_clean "$ENC" enc

@@ -189,13 +189,66 @@ test_lines_slices(void **state)
     assert_int_equal(used, 0);
 }
 
+/* line_escape() of text, as a C string ("" when returned as it is). */
+static const char *
+escaped(const char *text)
+{
+    static uint8_t out[256];
+    static char str[257];
+    struct line l = {.data = (const uint8_t *)text, .len = strlen(text)};
+    struct line e = line_escape(&l, out, sizeof(out));
+
+    if (e.data == l.data)
+        return "";
+    memcpy(str, e.data, e.len);
+    str[e.len] = '\0';
+    return str;
+}
+
+/* What a reader could split a line on, or a terminal act on, is written as
+ * \xHH: C0 controls (not TAB), DEL, C1 controls (NEL, CSI), U+2028/U+2029,
+ * bidi controls, and bytes of no valid UTF-8 sequence; other UTF-8 stays. */
+static void
+test_lines_escape(void **state)
+{
+    (void)state;
+    assert_string_equal(escaped("plain\ttext, gr\xc3\xb6\xc3\x9f\xe2\x82\xac \xf0\x9f\x98\x80"),
+                        "");
+    assert_string_equal(escaped("a\rb\x1b[2K\x7f"), "a\\x0db\\x1b[2K\\x7f");
+    assert_string_equal(escaped("x\xc2\x85"
+                                "airlock: forged"),
+                        "x\\xc2\\x85airlock: forged");
+    assert_string_equal(escaped("x\xc2\x9b"
+                                "2Ky"),
+                        "x\\xc2\\x9b2Ky");
+    assert_string_equal(escaped("x\xe2\x80\xa8"
+                                "app[1]#1: y\xe2\x80\xa9z"),
+                        "x\\xe2\\x80\\xa8app[1]#1: y\\xe2\\x80\\xa9z");
+    assert_string_equal(escaped("\xe2\x80\xae"
+                                "evil\xe2\x81\xa6"),
+                        "\\xe2\\x80\\xaeevil\\xe2\\x81\\xa6");
+    /* Latin-1 NEL, a lone continuation, overlong and surrogate forms, truncated */
+    assert_string_equal(escaped("a\x85"
+                                "b"),
+                        "a\\x85b");
+    assert_string_equal(escaped("\xc0\x8a"), "\\xc0\\x8a");
+    assert_string_equal(escaped("\xed\xa0\x80"), "\\xed\\xa0\\x80");
+    assert_string_equal(escaped("ok\xe2\x80"), "ok\\xe2\\x80");
+    /* cut where an escape would not fit whole */
+    uint8_t out[6];
+    struct line l = {.data = (const uint8_t *)"ab\xc2\x85", .len = 4};
+    struct line e = line_escape(&l, out, sizeof(out));
+    assert_true(e.cut);
+    assert_int_equal(e.len, 2);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines_basic),  cmocka_unit_test(test_lines_cut),
         cmocka_unit_test(test_lines_binary), cmocka_unit_test(test_lines_never_ending),
-        cmocka_unit_test(test_lines_slices),
+        cmocka_unit_test(test_lines_slices), cmocka_unit_test(test_lines_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
