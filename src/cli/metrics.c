@@ -33,6 +33,7 @@ struct request {
     size_t out_off;
     int greeted; /* hvsock listener: the device's CONNECT line answered */
     int closed;
+    char client[TRANSPORT_CLIENT_MAX]; /* transport_client_key() */
 };
 
 struct metrics {
@@ -201,14 +202,60 @@ request_event(struct io *io, uint32_t events)
     request_close(rq);
 }
 
+/* How many requests of client are still reading. */
+static unsigned
+reading(const struct metrics *m, const char *client)
+{
+    unsigned n = 0;
+
+    for (struct list *p = m->requests.next; p != &m->requests; p = p->next) {
+        const struct request *rq = list_entry(p, struct request, link);
+        n += rq->out.len == 0 && strcmp(rq->client, client) == 0;
+    }
+    return n;
+}
+
+/* At REQUESTS_MAX, the request a newcomer from client takes the place of:
+ * the oldest still reading of the client with the most still reading (the
+ * newcomer's own when it has as many). One whose whole request came is
+ * being answered and keeps its place, and so does a scraper's or a probe's
+ * among a flood of connects from elsewhere. NULL: every one is answered. */
+static struct request *
+evictable(const struct metrics *m, const char *client)
+{
+    struct request *old = NULL;
+    unsigned most = 0, mine = reading(m, client);
+
+    for (struct list *p = m->requests.prev; p != &m->requests; p = p->prev) {
+        struct request *rq = list_entry(p, struct request, link);
+        if (rq->out.len != 0)
+            continue;
+        unsigned n = strcmp(rq->client, client) == 0 ? mine : reading(m, rq->client);
+        if (n > most || (n == most && n == mine && strcmp(rq->client, client) == 0 &&
+                         (old == NULL || strcmp(old->client, client) != 0))) {
+            old = rq;
+            most = n;
+        }
+    }
+    return old;
+}
+
 static void
 metrics_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
     struct metrics *m = a->data;
-    (void)peer, (void)len;
+    (void)len;
 
-    if (m->n_requests >= REQUESTS_MAX)
-        request_close(list_entry(m->requests.prev, struct request, link));
+    char client[TRANSPORT_CLIENT_MAX];
+    transport_client_key(fd, peer, client, sizeof(client));
+    if (m->n_requests >= REQUESTS_MAX) {
+        struct request *old = evictable(m, client);
+        if (old == NULL) {
+            close(fd);
+            return;
+        }
+        request_close(old);
+    }
     struct request *rq = calloc(1, sizeof(*rq));
     if (rq == NULL ||
         io_start(m->loop, &rq->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, request_event, rq)) {
@@ -217,6 +264,7 @@ metrics_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t
         return;
     }
     rq->m = m;
+    memcpy(rq->client, client, sizeof(client));
     list_add(&m->requests, &rq->link);
     m->n_requests++;
     timer_start(m->loop, &rq->timer, REQUEST_TIMEOUT_MS, request_timeout, rq);

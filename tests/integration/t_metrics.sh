@@ -188,6 +188,30 @@ rc=0
 [ "$rc" != 124 ] || fail "oversized headers: connection not closed"
 grep -q '^HTTP/1.1 200' "$T/big2.out" && fail "oversized headers answered 200"
 exec 6>&-
+# a flood of connects (three processes, each connecting and closing as fast
+# as it can): at its 64 requests the endpoint lets the flooding address's go
+# first, never a scrape's from another address
+flooders=()
+for k in 1 2 3; do
+    start "flood$k" python3 -c '
+import socket, sys, time
+end = time.time() + 6
+while time.time() < end:
+    s = socket.socket()
+    try:
+        s.connect(("127.0.0.1", int(sys.argv[1])))
+    except OSError:
+        pass
+    s.close()' "$PM"
+    flooders+=("$LAST_PID")
+done
+sleep 0.5
+ok=0
+for i in $(seq 40); do
+    [ "$(code -m 3 --interface 127.0.0.2 "$URL")" = 200 ] && ok=$((ok + 1))
+done
+for p in "${flooders[@]}"; do stop "$p" || true; done
+[ "$ok" = 40 ] || fail "$ok of 40 scrapes answered during a flood of connects from another address"
 running "$AL" || fail "airlock died"
 [ "$(code "$URL")" = 200 ] || fail "metrics endpoint disturbed"
 timeout 10 socat -t 5 - TCP:127.0.0.1:"$PA" <"$T/data" >"$T/echoed2" || fail "echo client failed"
