@@ -97,6 +97,7 @@ struct dir_assign {
     /* the directory's loop */
     struct list wait_link; /* in d->waits while it waits */
     int why;               /* while waiting: the last try's refusal (-EAGAIN, -EDQUOT, -EBUSY) */
+    uint64_t tried_ms;     /* loop_now() of the last try */
     struct timer wait_timer;
     /* the answer */
     int err;
@@ -461,6 +462,7 @@ assign_try(struct dir *d, struct dir_assign *a)
     int rc = d->ops->assign(d->be, a->pool, a->key, &cl, &inst);
     if (rc == -EAGAIN || rc == -EDQUOT || rc == -EBUSY || rc == -EINPROGRESS) {
         a->why = rc;
+        a->tried_ms = loop_now(d->loop);
         return 0;
     }
     if (rc < 0) {
@@ -526,6 +528,11 @@ assign_start(void *arg)
 /* What one retry round saw: the pools it found nothing idle in, and the
  * keys it gave an instance. */
 #define ROUND_MAX 16
+/* A waiter skipped by rounds is asked again at the first round this long
+ * after its last try: its key may have got an instance through another
+ * process (a user's connections spread over routers), which makes it
+ * sticky, and nothing here says so. */
+#define ROUND_STALE_MS 1000
 struct round {
     char none[ROUND_MAX][DIR_NAME_MAX];
     size_t n_none;
@@ -538,13 +545,13 @@ struct round {
 
 /* Whether a's retry is sure to find nothing idle: another waiter of its
  * pool found none this round, and a's key got no instance this round (its
- * retry would find it sticky). */
+ * retry would find it sticky); unless a was last asked ROUND_STALE_MS ago. */
 static bool
-round_skips(const struct round *r, const struct dir_assign *a)
+round_skips(const struct round *r, const struct dir_assign *a, uint64_t now)
 {
     bool none = false;
 
-    if (a->why != -EAGAIN || r->full)
+    if (a->why != -EAGAIN || r->full || now - a->tried_ms >= ROUND_STALE_MS)
         return false;
     for (size_t i = 0; i < r->n_none && !none; i++)
         none = strcmp(r->none[i], a->pool) == 0;
@@ -557,6 +564,7 @@ static void
 maybe_idle(struct dir *d, const char *pool)
 {
     struct round r;
+    uint64_t now = loop_now(d->loop);
 
     r.n_none = r.n_got = 0;
     r.full = false;
@@ -567,12 +575,13 @@ maybe_idle(struct dir *d, const char *pool)
      * one are not asked again this round: with redis a try is a round trip,
      * and waiters come from every client address (two each), so asking all
      * of them at every tick and ring let many addresses load the
-     * directory. Those whose key just got an instance are (sticky), and so
-     * are those refused for other reasons (a client's bound, a store-back). */
+     * directory. Those whose key just got an instance are (sticky), so are
+     * those refused for other reasons (a client's bound, a store-back), and
+     * so is each at least once a second (ROUND_STALE_MS). */
     for (struct list *p = d->waits.prev, *prev; p != &d->waits; p = prev) {
         struct dir_assign *a = list_entry(p, struct dir_assign, wait_link);
         prev = p->prev; /* a may leave the list */
-        if ((pool != NULL && strcmp(a->pool, pool) != 0) || round_skips(&r, a))
+        if ((pool != NULL && strcmp(a->pool, pool) != 0) || round_skips(&r, a, now))
             continue;
         char apool[DIR_NAME_MAX], akey[DIR_KEY_MAX];
         memcpy(apool, a->pool, sizeof(apool));
