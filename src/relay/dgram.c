@@ -36,6 +36,7 @@
 #include "proto/dns.h"
 #include "proto/frame.h"
 #include "relay/conn.h"
+#include "relay/streams.h"
 
 #define FLOW_BUCKETS 1024          /* hash chains per flow table (a power of 2) */
 #define UDP_FLOWS_MAX 16384        /* flows of a udp listener: memory only */
@@ -109,15 +110,7 @@ struct dstream {
     uint64_t started_ns; /* loop_clock_ns() at accept (udp side: at the dial) */
     uint64_t active;     /* a frame in or out last (stream side: idle_timeout) */
     uint64_t frames_in, frames_out;
-    struct dpeer *peer_of; /* stream side: its client */
-};
-
-/* Stream side: a client (transport_client_key()) and how many streams it
- * holds. */
-struct dpeer {
-    struct list link; /* in d->peers */
-    char client[TRANSPORT_CLIENT_MAX];
-    size_t n;
+    struct stream_slot slot; /* stream side: in d->set */
 };
 
 struct dgram {
@@ -139,9 +132,14 @@ struct dgram {
     struct backoff backoff;
     /* stream side */
     struct list streams;
-    struct list peers;           /* the clients holding streams */
-    unsigned fd_budget;          /* dgram_fd_budget() at the start: half for streams, */
-    unsigned n_streams, n_socks; /* half for flow sockets */
+    /* who holds the streams: at half of fd_budget a newcomer takes the
+     * place of a stream of the peer holding the most, a silent one first
+     * (relay/streams.h; idle_timeout stays this file's: it counts frames
+     * both ways) */
+    struct streams set;
+    char what[CONF_NAME_MAX + 8]; /* "relay=NAME", for the set's log lines */
+    unsigned fd_budget;           /* dgram_fd_budget() at the start: half for streams, */
+    unsigned n_streams, n_socks;  /* half for flow sockets */
     /* both */
     struct timer sweep;
     struct task reap;
@@ -489,44 +487,6 @@ ds_new(struct dgram *d, int fd)
     return s;
 }
 
-static struct dpeer *
-dpeer_find(struct dgram *d, const char *client)
-{
-    struct list *pos, *tmp;
-
-    list_for_each_safe(pos, tmp, &d->peers) {
-        struct dpeer *p = list_entry(pos, struct dpeer, link);
-        if (strcmp(p->client, client) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-/* One more stream of client; NULL on ENOMEM. */
-static struct dpeer *
-dpeer_take(struct dgram *d, const char *client)
-{
-    struct dpeer *p = dpeer_find(d, client);
-
-    if (p == NULL) {
-        if ((p = calloc(1, sizeof(*p))) == NULL)
-            return NULL;
-        snprintf(p->client, sizeof(p->client), "%s", client);
-        list_add(&d->peers, &p->link);
-    }
-    p->n++;
-    return p;
-}
-
-static void
-dpeer_give(struct dpeer *p)
-{
-    if (--p->n == 0) {
-        list_del(&p->link);
-        free(p);
-    }
-}
-
 static void
 ds_describe(const struct dstream *s, char *buf, size_t len)
 {
@@ -605,7 +565,7 @@ ds_close(struct dstream *s, enum conn_end end)
     } else {
         list_del(&s->link);
         d->n_streams--;
-        dpeer_give(s->peer_of);
+        streams_remove(&s->slot);
     }
     s->dead_next = d->dead_streams;
     d->dead_streams = s;
@@ -698,6 +658,7 @@ ds_frames(struct dstream *s)
         }
         s->frames_in++;
         s->active = loop_now(s->d->loop);
+        streams_touch(&s->slot);
         if (s->d->udp_side)
             udp_reply(s->d, &fr);
         else
@@ -763,8 +724,10 @@ ds_flush(struct dstream *s)
         q->head += (size_t)n;
         txq_advance(q, &frames, &bytes);
         s->frames_out += frames;
-        if (frames > 0)
+        if (frames > 0) {
             s->active = loop_now(d->loop);
+            streams_touch(&s->slot);
+        }
         /* the udp side sends clients' datagrams; the stream side replies */
         add(d->udp_side ? &st->datagrams_in : &st->datagrams_out, frames);
         add(d->udp_side ? &st->bytes_in : &st->bytes_out, bytes);
@@ -1210,61 +1173,33 @@ target_datagram(struct dstream *s, const struct frame *fr)
     add(&d->r->stats->bytes_in, fr->len);
 }
 
-/* Stream side, at the bound on streams: the stream a newcomer from client
- * takes the place of. Of the streams of the client holding the most (the
- * newcomer's own when it holds as many): the least recently active of
- * those that never carried a frame, else the least recently active. So
- * streams opened and left silent (each would hold its place for
- * idle_timeout) push out only each other, never the one stream of the
- * enclave that carries its queries. */
-static struct dstream *
-ds_victim(struct dgram *d, const char *client)
+/* The set ends a stream: a newcomer takes its place (idle_timeout is
+ * this file's, the set's is 0). */
+static void
+ds_evicted(struct stream_slot *slot, enum streams_end why)
 {
-    const struct dpeer *top = dpeer_find(d, client);
-    struct dstream *pick = NULL;
-    struct list *pos, *tmp;
-
-    list_for_each_safe(pos, tmp, &d->peers) {
-        const struct dpeer *p = list_entry(pos, struct dpeer, link);
-        if (top == NULL || p->n > top->n)
-            top = p;
-    }
-    list_for_each_safe(pos, tmp, &d->streams) {
-        struct dstream *s = list_entry(pos, struct dstream, link);
-        if (s->peer_of != top || s->state != DS_ST_UP)
-            continue;
-        bool silent = s->frames_in == 0 && s->frames_out == 0;
-        bool pick_silent = pick != NULL && pick->frames_in == 0 && pick->frames_out == 0;
-        if (pick == NULL || (silent && !pick_silent) ||
-            (silent == pick_silent && s->active < pick->active))
-            pick = s;
-    }
-    return pick;
+    (void)why;
+    ds_close(slot->data, END_EVICTED);
 }
 
 int
 dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t peer_len)
 {
     struct dgram *d = r->dgram;
-    struct dstream *s, *v;
-    char client[TRANSPORT_CLIENT_MAX];
+    struct dstream *s;
 
     if (d == NULL)
         return -ESHUTDOWN;
-    transport_client_key(fd, peer, client, sizeof(client));
-    if (d->n_streams >= d->fd_budget / 2) {
-        if ((v = ds_victim(d, client)) == NULL)
-            return -EMFILE;
-        ds_close(v, END_EVICTED);
-    }
     int rc = -ENOMEM;
-    if ((s = ds_new(d, fd)) == NULL || (s->flows = ft_new()) == NULL ||
-        (s->peer_of = dpeer_take(d, client)) == NULL ||
+    if ((s = ds_new(d, fd)) != NULL)
+        s->slot.data = s;
+    if (s == NULL || (s->flows = ft_new()) == NULL ||
+        (rc = streams_admit(&d->set, &s->slot, fd, true)) != 0 ||
         (rc = io_start(d->loop, &s->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, ds_event, s)) != 0) {
-        if (s != NULL && s->peer_of != NULL)
-            dpeer_give(s->peer_of);
-        if (s != NULL)
+        if (s != NULL) {
+            streams_remove(&s->slot);
             free(s->flows);
+        }
         free(s);
         return rc;
     }
@@ -1345,11 +1280,15 @@ dgram_start(struct relay *r)
     d->r = r;
     d->loop = r->loop;
     list_init(&d->streams);
-    list_init(&d->peers);
     d->udp_side = r->conf.listen.kind == EP_UDP;
     d->backoff = (struct backoff)BACKOFF_INIT(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     d->next_flow = 1;
     d->fd_budget = dgram_fd_budget(&r->conf);
+    if (!d->udp_side) {
+        struct stream_limits lim = {.max_streams = d->fd_budget / 2};
+        snprintf(d->what, sizeof(d->what), "relay=%s", r->conf.name);
+        streams_init(&d->set, d->loop, d->what, &lim, ds_evicted);
+    }
     if (d->udp_side) {
         if ((d->flows = ft_new()) == NULL) {
             free(d);

@@ -1,5 +1,6 @@
 /* streams.h - who may hold one of the long-lived inbound streams of a log
- * listener (a log sink's listen, logs.listen), and for how long.
+ * listener (a log sink's listen, logs.listen) or of a stream -> udp datagram
+ * relay, and for how long.
  *
  * A stream is admitted when its peer matches the allow rules (tcp: CIDRs,
  * vsock: CIDs; config.h refuses rules on unix listeners, whose socket file
