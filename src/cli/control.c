@@ -23,11 +23,12 @@
 /* connections open at once. A newcomer takes the place of the oldest that
  * has not sent its whole command yet; one whose command is being run (a
  * directory request: an assign waits up to assign_wait) or answered is
- * never pushed out, and when every one is, the newcomer is closed. So on a
- * tcp or vsock control endpoint, open to whoever can connect, those who
- * say nothing push out only each other, and the directory runs at most
- * this many of the endpoint's requests at once (a closed connection's
- * request would still run: a flood of them stalled the routers' assigns) */
+ * never pushed out, and when every one is, the newcomer is told it is busy
+ * and closed. So on a tcp or vsock control endpoint, open to whoever can
+ * connect, those who say nothing push out only each other, and the
+ * directory runs at most this many of the endpoint's requests at once (a
+ * closed connection's request would still run: a flood of them stalled the
+ * routers' assigns) */
 #define CONNS_MAX 32
 #define CLIENT_TIMEOUT_MS 15000
 
@@ -398,12 +399,18 @@ run_command(struct ctl_conn *cc)
 }
 
 static void
-conn_refuse(struct ctl_conn *cc, const char *why)
+log_refused(struct control *c, const char *why)
 {
     unsigned long quiet;
 
-    if (log_rate_ok(&cc->ctl->refused_log, loop_now(cc->ctl->loop), 1000, &quiet))
+    if (log_rate_ok(&c->refused_log, loop_now(c->loop), 1000, &quiet))
         log_info("ctl refused: %s quiet_before=%lu", why, quiet);
+}
+
+static void
+conn_refuse(struct ctl_conn *cc, const char *why)
+{
+    log_refused(cc->ctl, why);
     strbuf_printf(&cc->out, "ERR %s\n", why);
     conn_send(cc);
 }
@@ -497,6 +504,25 @@ oldest_reading(struct control *c)
     return NULL;
 }
 
+/* Answers a newcomer while every connection is being served, without
+ * taking it on: one try at sending why, then what it already sent is read
+ * and dropped, so the close is a FIN rather than a reset. Before, it was
+ * closed unread: its command made the close a reset, and the client saw
+ * "connection reset" and not why. */
+static void
+refuse_busy(struct control *c, int fd)
+{
+    char line[80], drop[512];
+    int n =
+        snprintf(line, sizeof(line), "ERR busy: %d commands are being run; try again\n", CONNS_MAX);
+
+    log_refused(c, "busy");
+    (void)send(fd, line, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    for (int i = 0; i < 8 && recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; i++)
+        ;
+    close(fd);
+}
+
 static void
 control_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
@@ -507,7 +533,7 @@ control_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t
     if (c->n_conns >= CONNS_MAX) {
         struct ctl_conn *old = oldest_reading(c);
         if (old == NULL) { /* every one is being served: CONNS_MAX (above) */
-            close(fd);
+            refuse_busy(c, fd);
             return;
         }
         conn_close(old);
