@@ -147,6 +147,32 @@ http_proxy_conf_check(const struct http_proxy_conf *pc, struct conf_fault *f)
     return 0;
 }
 
+/* Replaces, in out[0..*len), each letter whose simple case mapping is an
+ * ASCII letter by that letter (http_path_normalize()). */
+static void
+fold_to_ascii(char *out, size_t *len)
+{
+    static const struct {
+        const char *utf8;
+        char ascii;
+    } folds[] = {{"\xc5\xbf", 's'}, {"\xc4\xb1", 'i'}, {"\xe2\x84\xaa", 'k'}};
+    size_t o = 0;
+
+    for (size_t i = 0; i < *len;) {
+        size_t k = 0;
+        while (k < sizeof(folds) / sizeof(folds[0]) &&
+               strncmp(out + i, folds[k].utf8, strlen(folds[k].utf8)) != 0)
+            k++;
+        if (k < sizeof(folds) / sizeof(folds[0])) {
+            out[o++] = folds[k].ascii;
+            i += strlen(folds[k].utf8);
+        } else {
+            out[o++] = out[i++];
+        }
+    }
+    *len = o;
+}
+
 enum http_path_result
 http_path_normalize(const char *p, size_t n, char *out, size_t size)
 {
@@ -210,6 +236,8 @@ http_path_normalize(const char *p, size_t n, char *out, size_t size)
             return HTTP_PATH_TOO_LONG;
         out[o++] = '/';
     }
+    out[o] = '\0';
+    fold_to_ascii(out, &o);
     out[o] = '\0';
     return HTTP_PATH_OK;
 }

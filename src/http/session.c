@@ -246,12 +246,19 @@ reply_not_sealed(struct sess *s, const struct http_route_conf *rc)
 /* ---- the request */
 
 /* The path of url[0..len) (origin or absolute form), normalized into out
- * (http_path_normalize()). */
+ * (http_path_normalize()). A target holds printable ASCII but '#' (RFC 9112
+ * 3.2, RFC 3986): libhttp-parser also takes a tab, bytes over 0x7f and a
+ * fragment, and backends read those differently. "/x#/../pay" is /x to the
+ * parser and /pay to one that cleans the whole target (Go's ServeMux;
+ * HAProxy's CVE-2023-45539), so it is refused, never routed as /x. */
 static enum http_path_result
 url_path(const char *url, size_t len, char *out, size_t size)
 {
     struct http_parser_url u;
 
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)url[i] <= ' ' || (unsigned char)url[i] >= 0x7f || url[i] == '#')
+            return HTTP_PATH_INVALID;
     http_parser_url_init(&u);
     if (http_parser_parse_url(url, len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
         return HTTP_PATH_INVALID;

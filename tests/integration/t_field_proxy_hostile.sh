@@ -10,6 +10,11 @@
 #     HTTP_REQ_PATH_MAX is 414, "/pay/" is not "/pay//";
 #   - path parameters: "/;/pay" and "/pay;x=1" are /pay (encrypted),
 #     "/x/..;/pay" (.. to a servlet container, a name to others) is 400;
+#   - a request target with a '#' ("/x#/../pay": /x to the parser, /pay to
+#     a backend that cleans the whole target), a tab, a control or a byte
+#     over 0x7f: 400, nothing reaches the backend; the letters whose case
+#     mappings are ASCII ("/kid%C5%BF": /kids to .NET and Java without
+#     case) match the route of that ASCII letter (encrypted);
 #   - a 304, 204 or 1xx with a Content-Length has no body (no 504 waiting
 #     for one); a HEAD response over max_response keeps one Content-Length;
 #   - a route prefix that is not normalized ("/v1//pay", "%XX") is refused
@@ -64,6 +69,9 @@ proxies:
       - name: bulk
         path: /bulk
         encrypt: ["\$.a[*]"]
+      - name: kids
+        path: /kids
+        encrypt: ["\$.card.number"]
   - name: big
     listen: tcp:127.0.0.1:$BIG
     backend: tcp:127.0.0.1:$HDRS
@@ -155,6 +163,22 @@ for p in '/x/..;/pay' '/x/..;a=b/pay' '/x/.;/../pay' '/x/..%3B/pay' '/x/%2e%2e;/
     status_is 400 "$p"
 done
 [ "$(backend_lines)" = "$n" ] || fail "a path with a dot segment with parameters reached the backend"
+
+log "request targets: '#', tabs, controls, raw non-ASCII are 400; ſ ı K match s i k"
+n=$(backend_lines)
+for p in '/x#/../pay' '/pay#' '/x\t/../pay' '/x\f/../pay' '/x\x7f/../pay' '/kid\xc5\xbf' \
+    'http://x/y#/../../pay'; do
+    raw "POST $p HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${#CARD}\r\n\r\n$CARD"
+    status_is 400 "$p"
+done
+[ "$(backend_lines)" = "$n" ] || fail "a target the backend may read as /pay reached it: $(tail -1 "$T/backend.log")"
+for p in '/%E2%84%AAids' '/k%C4%B1ds' '/kid%C5%BF' '/%E2%84%AA%C4%B1d%C5%BF/x' '/KID%C5%BF'; do
+    curl -sS -i --max-time 5 --path-as-is -H 'Content-Type: application/json' --data-binary "$CARD" \
+        "$URL$p" >"$T/resp" || fail "curl: $?"
+    status_is 200 "$p"
+    tail -1 "$T/backend.log" | has "$PLAIN" && fail "$p: plaintext reached the backend"
+    tail -1 "$T/backend.log" | has '"al1:k1:' || fail "$p: not encrypted: $(tail -1 "$T/backend.log")"
+done
 
 log "304, 204 and 1xx with a Content-Length have no body: no wait for one"
 answer 'HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\nETag: "x"\r\n\r\n'
