@@ -193,6 +193,7 @@ struct sess {
     bool close_after, is_head, reused, retried, strip_encoding;
     bool took_place;    /* out of descriptors, its dial had an unproven one evicted */
     bool b_idle;        /* the backend connection is between two exchanges */
+    bool b_private;     /* ... and authenticated for this client alone: never pooled */
     int b_route;        /* outbound: the route whose upstream bio is connected to */
     struct ssl_st *ssl; /* outbound: TLS on bio; NULL for plain backends */
     bool tls_hs;        /* outbound: the handshake is not done */

@@ -102,7 +102,8 @@ sess_close(struct sess *s)
         return;
     s->st = S_CLOSED;
     /* a backend connection between two exchanges outlives its client */
-    if (!(s->b_idle && s->bio.fd >= 0 && !s->br.hup && !s->br.readable && idle_put(s)))
+    if (!(s->b_idle && !s->b_private && s->bio.fd >= 0 && !s->br.hup && !s->br.readable &&
+          idle_put(s)))
         backend_close(s);
     sock_close(s, &s->cio);
     timer_stop(s->w->loop, &s->timer);

@@ -106,8 +106,19 @@ backend_close(struct sess *s)
     }
     outbound_close(s);
     s->via_hs = false;
+    s->b_private = false;
     sock_close(s, &s->bio);
     s->br = (struct ready){0};
+}
+
+/* Whether m authenticates the connection it comes on rather than the
+ * request: NTLM and Negotiate (Kerberos, SPNEGO) do, so a backend such a
+ * handshake is made on serves that client alone. Pooled, its next session
+ * would be another client, served as the one that authenticated. */
+static bool
+connection_auth(const struct http_msg *m, const char *header)
+{
+    return http_msg_auth_scheme(m, header, "NTLM") || http_msg_auth_scheme(m, header, "Negotiate");
 }
 
 static bool
@@ -236,6 +247,8 @@ backend_start(struct sess *s)
             close(fd);
     }
     s->reused = s->bio.fd >= 0;
+    if (connection_auth(&s->req, "authorization"))
+        s->b_private = true;
     if (!s->reused)
         backend_dial(s);
 }
@@ -518,6 +531,8 @@ backend_step(struct sess *s)
                 reply_error(s, 502, FAIL_BAD_RESPONSE, "the backend's response is malformed");
                 break;
             }
+            if (connection_auth(&s->resp, "www-authenticate"))
+                s->b_private = true;
             /* a length over max_response is not waited for; a response without a
              * body (to HEAD; 1xx, 204, 304) has nothing to stream, whatever its length */
             if (s->stream_ok && !s->resp.skip_body && !s->resp.chunked &&

@@ -364,6 +364,28 @@ http_msg_list(const struct http_msg *m, const char *name, const char *token, siz
 }
 
 bool
+http_msg_auth_scheme(const struct http_msg *m, const char *name, const char *scheme)
+{
+    size_t nlen = strlen(name), slen = strlen(scheme);
+
+    for (size_t i = 0; i < m->n_hdr; i++) {
+        const struct http_hdr *h = &m->hdr[i];
+        if (h->name.len != nlen || strncasecmp(m->buf + h->name.off, name, nlen) != 0)
+            continue;
+        const char *v = m->buf + h->value.off, *end = v + h->value.len;
+        /* each word: "NTLM", "Negotiate abc=", "Basic realm=x, NTLM" */
+        for (const char *e = v; e < end; e++) {
+            if (e > v && e[-1] != ',' && e[-1] != ' ' && e[-1] != '\t')
+                continue;
+            if ((size_t)(end - e) >= slen && strncasecmp(e, scheme, slen) == 0 &&
+                (e + slen == end || e[slen] == ' ' || e[slen] == '\t' || e[slen] == ','))
+                return true;
+        }
+    }
+    return false;
+}
+
+bool
 http_list_has(const char *value, size_t len, const char *token)
 {
     size_t same = 0, other = 0;

@@ -101,6 +101,12 @@ size_t http_msg_count(const struct http_msg *m, const char *name);
  * *other (unless NULL) gets how many other non-empty elements it has. */
 size_t http_msg_list(const struct http_msg *m, const char *name, const char *token, size_t *other);
 
+/* Whether a header called name holds the word scheme (case-insensitive;
+ * words split at ',', spaces and tabs): a challenge (WWW-Authenticate) or
+ * credentials (Authorization) of that authentication scheme, or the word
+ * inside a parameter (a caller that must not miss one takes that too). */
+bool http_msg_auth_scheme(const struct http_msg *m, const char *name, const char *scheme);
+
 /* Whether name (len bytes) is a hop-by-hop header: one of RFC 9110's list,
  * or named in one of the message's Connection headers. */
 bool http_msg_hop(const struct http_msg *m, const char *name, size_t len);

@@ -36,7 +36,11 @@
 #     Allow, never passed on in plaintext; without a body it goes on;
 #   - a body of many one-byte values that encryption would grow 30 times is
 #     413 body_too_large once it would pass 4 x max_body (+64 KiB), never
-#     forwarded; one that stays under goes on.
+#     forwarded; one that stays under goes on;
+#   - a backend connection an NTLM or Negotiate handshake went over (a
+#     challenge in the response, credentials in the request) is never pooled
+#     for another client's session, which the backend would serve as the
+#     one that authenticated; another one is.
 . "$(dirname "$0")/lib.sh"
 need curl socat
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
@@ -53,6 +57,7 @@ start heads socat TCP-LISTEN:"$HDRS",bind=127.0.0.1,reuseaddr,fork EXEC:"$T/head
 wait_port "$HDRS"
 keyset_file "$T/keys.json" acme k1 k1
 cat >"$T/airlock.yaml" <<EOF
+threads: 2
 proxies:
   - name: api
     listen: tcp:127.0.0.1:$FRONT
@@ -328,6 +333,29 @@ ones 2000 >"$T/ones.json"
 curl -sS -i --max-time 20 -H 'Content-Type: application/json' --data-binary "@$T/ones.json" \
     "$URL/bulk" >"$T/resp" || fail "curl: $?"
 status_is 200 "a body under the bound"
+
+log "a backend connection authenticated by NTLM or Negotiate serves its client alone"
+# conn_of: the backend connection of the last request
+conn_of() { tail -1 "$T/backend.log" | grep -o 'conn=[0-9]* '; }
+# others: 6 client connections one after the other (both workers, 3 times)
+others() { for i in 1 2 3 4 5 6; do curl -sf --max-time 5 "$URL/other$i" >/dev/null || fail "curl: $?"; done; }
+for scheme in NTLM 'Negotiate oYH1MIHyoAMKAQ' 'Basic realm="x", NTLM'; do
+    answer "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: $scheme\r\nContent-Length: 0\r\n\r\n"
+    status_is 401 "$scheme"
+    c=$(conn_of)
+    others
+    tail -6 "$T/backend.log" | grep -q "$c" && fail "the connection challenged with $scheme served another client"
+done
+curl -sf --max-time 5 -H 'Authorization: NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw==' \
+    "$URL/ntlm" >/dev/null || fail "curl: $?"
+c=$(conn_of)
+others
+tail -6 "$T/backend.log" | grep -q "$c" && fail "the connection of NTLM credentials served another client"
+# the same with Basic: the connection is pooled (else the checks above prove nothing)
+answer 'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="NTLMish"\r\nContent-Length: 0\r\n\r\n'
+c=$(conn_of)
+others
+tail -6 "$T/backend.log" | grep -q "$c" || fail "a Basic challenge's connection was not pooled"
 
 stop_clean "$(pgrep -f "$AIRLOCK run -c $T/airlock.yaml" | head -1)" airlock
 log "ok"

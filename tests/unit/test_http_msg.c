@@ -320,6 +320,28 @@ test_lists(void **state)
     assert_true(http_list_has(" , gzip ,identity ", 18, "identity"));
 }
 
+/* Authentication schemes are read as words over every header of the name:
+ * first, after a comma or in a parameter; never as part of a longer word. */
+static void
+test_auth_scheme(void **state)
+{
+    static const char in[] = "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"x\"\r\n"
+                             "WWW-Authenticate: Bearer, negotiate\r\n"
+                             "Authorization: NTLMv2 abc\r\nContent-Length: 0\r\n\r\n";
+    char buf[sizeof(in)];
+    struct http_msg m;
+
+    (void)state;
+    memcpy(buf, in, sizeof(in));
+    http_msg_init(&m, true, HEAD_MAX, 16, BODY_MAX);
+    assert_int_equal(http_msg_feed(&m, buf, sizeof(in) - 1), HTTP_MSG_HEAD);
+    assert_true(http_msg_auth_scheme(&m, "www-authenticate", "Negotiate"));
+    assert_true(http_msg_auth_scheme(&m, "www-authenticate", "basic"));
+    assert_false(http_msg_auth_scheme(&m, "www-authenticate", "NTLM"));
+    assert_false(http_msg_auth_scheme(&m, "authorization", "NTLM"));
+    assert_false(http_msg_auth_scheme(&m, "authorization", "Negotiate"));
+}
+
 static void
 test_eof(void **state)
 {
@@ -399,7 +421,7 @@ main(void)
         cmocka_unit_test(test_head_pause), cmocka_unit_test(test_bad),
         cmocka_unit_test(test_eof),        cmocka_unit_test(test_consume),
         cmocka_unit_test(test_folded),     cmocka_unit_test(test_bodyless),
-        cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_lists),      cmocka_unit_test(test_auth_scheme),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
