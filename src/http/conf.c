@@ -24,6 +24,17 @@ http_proxy_conf_defaults(struct http_proxy_conf *pc)
     pc->idle_timeout_ms = 60 * 1000;
     pc->connect_timeout_ms = 5 * 1000;
     pc->response_timeout_ms = 60 * 1000;
+    pc->max_unproven_per_client = UNPROVEN_PER_CLIENT_AUTO;
+}
+
+unsigned
+http_proxy_per_client(const struct http_proxy_conf *pc)
+{
+    if (pc->max_unproven_per_client != UNPROVEN_PER_CLIENT_AUTO)
+        return pc->max_unproven_per_client;
+    if (pc->max_connections == 0 || pc->accept_proxy == PROXY_NONE)
+        return 0;
+    return pc->max_connections > 1 ? pc->max_connections / 2 : 1;
 }
 
 void
@@ -121,6 +132,10 @@ http_proxy_conf_check(const struct http_proxy_conf *pc, struct conf_fault *f)
                           "CONNECT line first: put a relay in front)");
     if ((pc->mode == HTTP_OUTBOUND ? outbound_check(pc, f) : inbound_check(pc, f)) != 0)
         return -1;
+    if (pc->max_unproven_per_client != UNPROVEN_PER_CLIENT_AUTO && pc->max_connections > 0 &&
+        pc->max_unproven_per_client > pc->max_connections)
+        return conf_fault(f, "max_unproven_per_client", "expected at most max_connections (%u)",
+                          pc->max_connections);
     if (!stream_kind(pc->backend.kind))
         return conf_fault(f, "backend", "expected a stream endpoint (tcp, unix, vsock, hvsock)");
     if (pc->backend.kind == EP_VSOCK && pc->backend.cid == EP_CID_ANY)
@@ -336,7 +351,7 @@ http_proxy_has_via(const struct http_proxy_conf *pc)
  * structs must be compared there: these sizes (LP64 ABIs) fail the build
  * until it is, and are then updated. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct http_proxy_conf) == 27800, "http_proxy_conf_equal()");
+_Static_assert(sizeof(struct http_proxy_conf) == 27808, "http_proxy_conf_equal()");
 _Static_assert(sizeof(struct http_route_conf) == 13304, "http_route_conf_equal()");
 _Static_assert(sizeof(struct http_rule_conf) == 257, "http_route_conf_equal()");
 #endif
@@ -364,7 +379,9 @@ http_proxy_conf_equal(const struct http_proxy_conf *a, const struct http_proxy_c
     if (strncmp(a->name, b->name, sizeof(a->name)) != 0 ||
         !endpoint_conf_equal(&a->listen, &b->listen) || a->mode != b->mode ||
         !endpoint_conf_equal(&a->backend, &b->backend) ||
-        a->max_connections != b->max_connections || a->max_header != b->max_header ||
+        a->max_connections != b->max_connections ||
+        a->max_unproven_per_client != b->max_unproven_per_client ||
+        a->accept_proxy != b->accept_proxy || a->max_header != b->max_header ||
         a->max_headers != b->max_headers || a->max_body != b->max_body ||
         a->max_response != b->max_response || a->header_timeout_ms != b->header_timeout_ms ||
         a->body_timeout_ms != b->body_timeout_ms || a->idle_timeout_ms != b->idle_timeout_ms ||

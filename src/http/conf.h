@@ -10,6 +10,8 @@
 #include "core/units.h"
 #include "net/egress.h"
 #include "net/endpoint.h"
+#include "net/unproven.h"
+#include "proto/proxy_v2.h"
 
 #define HTTP_PROXIES_MAX 64
 #define HTTP_ROUTES_MAX 32
@@ -69,26 +71,34 @@ struct http_proxy_conf {
     char name[CONF_NAME_MAX];
     struct endpoint listen;
     enum http_mode mode;
-    struct endpoint backend;      /* inbound only; host "" (tcp): not given */
-    unsigned max_connections;     /* 0: no limit */
-    size_t max_header;            /* bytes of a request head */
-    unsigned max_headers;         /* header lines of a request */
-    size_t max_body;              /* bytes of a request body (after de-chunking) */
-    size_t max_response;          /* bytes of a response body read whole (else streamed) */
-    unsigned header_timeout_ms;   /* a started request head must be whole within it */
-    unsigned body_timeout_ms;     /* the body, from the end of the head */
-    unsigned idle_timeout_ms;     /* a kept-alive connection waits this long for a request */
-    unsigned connect_timeout_ms;  /* the backend: over it, 504 */
-    unsigned response_timeout_ms; /* the backend's whole response: over it, 504 */
-    char keyset[HTTP_FILE_MAX];   /* the routes' keyset file unless they name one */
-    char ca_file[HTTP_FILE_MAX];  /* outbound: CAs upstreams are verified with; "": system's */
-    struct endpoint via;          /* outbound: an egress relay upstreams are reached through (HTTP
-                                     CONNECT); host "" (tcp): upstreams are dialled directly */
+    struct endpoint backend;          /* inbound only; host "" (tcp): not given */
+    unsigned max_connections;         /* 0: no limit */
+    unsigned max_unproven_per_client; /* UNPROVEN_PER_CLIENT_AUTO: http_proxy_per_client() */
+    enum proxy_mode accept_proxy;     /* connections begin with a PROXY v2 header */
+    size_t max_header;                /* bytes of a request head */
+    unsigned max_headers;             /* header lines of a request */
+    size_t max_body;                  /* bytes of a request body (after de-chunking) */
+    size_t max_response;              /* bytes of a response body read whole (else streamed) */
+    unsigned header_timeout_ms;       /* a started request head must be whole within it */
+    unsigned body_timeout_ms;         /* the body, from the end of the head */
+    unsigned idle_timeout_ms;         /* a kept-alive connection waits this long for a request */
+    unsigned connect_timeout_ms;      /* the backend: over it, 504 */
+    unsigned response_timeout_ms;     /* the backend's whole response: over it, 504 */
+    char keyset[HTTP_FILE_MAX];       /* the routes' keyset file unless they name one */
+    char ca_file[HTTP_FILE_MAX];      /* outbound: CAs upstreams are verified with; "": system's */
+    struct endpoint via; /* outbound: an egress relay upstreams are reached through (HTTP
+                            CONNECT); host "" (tcp): upstreams are dialled directly */
     struct egress_rule egress_allow[HTTP_EGRESS_MAX]; /* outbound: the destinations allowed */
     size_t n_egress_allow;
     struct http_route_conf *routes; /* owned; n_routes */
     size_t n_routes;
 };
+
+/* How many unproven connections (no whole request yet) one client may hold
+ * at once, 0: no bound. Unless set, half of max_connections with
+ * accept_proxy (clients are the sources their headers name); else none: a
+ * proxy's peer is often a front every client shares (a tls: relay). */
+unsigned http_proxy_per_client(const struct http_proxy_conf *pc);
 
 /* An encrypted request body may grow to this many times max_body (and 64
  * KiB): 413 body_too_large beyond (docs/field-encryption.md). */

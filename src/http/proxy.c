@@ -262,9 +262,21 @@ least_busy(struct http_proxy *p)
     return best;
 }
 
-/* At max_connections a newcomer claims an unproven session (of any
- * generation of p) and begins on its worker, where it takes that place
- * (session.c); when every session is in a request it is refused. */
+void
+http_refused(struct http_proxy *p, const char *client, const char *why)
+{
+    unsigned long quiet;
+
+    count(&p->stats->refused, 1);
+    if (log_rate_ok(&p->stats->refusal_log, loop_clock_ns() / 1000000, 1000, &quiet))
+        log_info("http proxy=%s refused client=%s reason=%s quiet_before=%lu", p->conf.name, client,
+                 why, quiet);
+}
+
+/* A client at its bound of unproven sessions is refused; at
+ * max_connections a newcomer claims an unproven session (of any generation
+ * of p) and begins on its worker, where it takes that place (session.c);
+ * when every session is in a request it is refused. */
 static void
 admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
@@ -297,13 +309,16 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
     s->st = S_IDLE;
     s->t_admit = now_us();
     s->cr = (struct ready){.readable = true, .writable = true};
-    (void)len;
-    if (peer->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, s->client_ip,
-                  sizeof(s->client_ip));
-    else if (peer->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, s->client_ip,
-                  sizeof(s->client_ip));
+    /* with accept_proxy the client is the one the header names (session.c) */
+    s->preamble = p->conf.accept_proxy != PROXY_NONE;
+    if (!s->preamble && !sess_client(s, peer, len)) {
+        if (place != NULL)
+            unproven_unclaim(place);
+        close(fd);
+        http_proxy_unref(p);
+        free(s);
+        return;
+    }
     http_msg_init(&s->req, false, p->conf.max_header, p->conf.max_headers, p->conf.max_body);
     size_t i = place != NULL ? (size_t)(place - p->stats->unproven.shares) : least_busy(p);
     s->w = &p->env->w[i];

@@ -25,6 +25,7 @@
 
 #include "core/file.h"
 #include "core/list.h"
+#include "core/log.h"
 #include "core/loop.h"
 #include "core/strbuf.h"
 #include "http/proxy.h"
@@ -74,6 +75,7 @@ struct http_stats {
     atomic_int refs;
     atomic_uint_fast64_t open, total, refused;
     atomic_uint_fast64_t evicted;           /* unproven, closed for a newcomer (net/unproven.h) */
+    struct log_rate refusal_log;            /* refusals a client can cause: one line a second */
     char route[ROUTE_SLOTS][CONF_NAME_MAX]; /* slot 0: "-", no route */
     size_t n_routes;
     atomic_uint_fast64_t requests[ROUTE_SLOTS][6]; /* by status class: [1..5], [0] other */
@@ -167,11 +169,14 @@ struct ready {
 
 struct sess {
     struct list link;
-    struct list unproven_link;    /* on share's list while unproven: before a whole
-                                     request head, and between two requests */
-    struct unproven_share *share; /* its proxy's on its worker (net/unproven.h) */
-    bool place;                   /* accepted at max_connections: takes the place of
-                                     share's oldest unproven session */
+    struct list unproven_link;       /* on share's list while unproven: before a whole
+                                        request head, and between two requests */
+    struct unproven_share *share;    /* its proxy's on its worker (net/unproven.h) */
+    bool place;                      /* accepted at max_connections: takes the place of
+                                        share's oldest unproven session */
+    struct unproven_client *counted; /* its client's count of unproven connections, until
+                                        its first whole request (max_unproven_per_client) */
+    bool preamble;                   /* accept_proxy: its PROXY header is still to come */
     struct http_worker *w;
     struct http_proxy *p;
     uint64_t id;
@@ -210,6 +215,16 @@ struct sess {
     char client_ip[INET6_ADDRSTRLEN];
     uint64_t t_admit; /* us, when it was accepted (airlock ctl conns) */
 };
+
+/* A client refused (counted, and logged at most once a second): client
+ * as transport_describe() writes it, why its reason. */
+void http_refused(struct http_proxy *p, const char *client, const char *why);
+
+/* sa is s's client (its peer, or the source its PROXY header names): for
+ * X-Forwarded-For, and counted against that client's bound of unproven
+ * connections. False when it holds its bound already: s is refused (the
+ * caller closes it). */
+bool sess_client(struct sess *s, const struct sockaddr *sa, socklen_t len);
 
 /* The names of enum http_fail, for metrics and log lines. */
 extern const char *const fail_names[FAIL_COUNT];

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "field/field.h"
 #include "http/proxy_int.h"
+#include "net/transport.h"
 
 /* ---- buffers
  *
@@ -110,6 +111,7 @@ sess_close(struct sess *s)
     timer_stop(s->w->loop, &s->redial);
     loop_cancel(s->w->loop, &s->work);
     unproven_del(s->share, &s->unproven_link);
+    unproven_client_give(&s->p->stats->unproven, &s->counted);
     list_del(&s->link);
     atomic_fetch_sub(&s->w->n, 1);
     atomic_fetch_sub_explicit(&s->p->stats->open, 1, memory_order_relaxed);
@@ -580,13 +582,75 @@ request_fault(struct sess *s)
     }
 }
 
+bool
+sess_client(struct sess *s, const struct sockaddr *sa, socklen_t len)
+{
+    unsigned max = http_proxy_per_client(&s->p->conf);
+    char key[TRANSPORT_CLIENT_MAX], desc[TRANSPORT_DESC_MAX];
+    int err;
+
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, s->client_ip,
+                  sizeof(s->client_ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, s->client_ip,
+                  sizeof(s->client_ip));
+    if (max == 0)
+        return true;
+    transport_client_key(-1, sa, key, sizeof(key));
+    if ((err = unproven_client_take(&s->p->stats->unproven, key, max, &s->counted)) == 0)
+        return true;
+    transport_describe(sa, len, desc, sizeof(desc));
+    http_refused(s->p, desc, err == -EBUSY ? "max_unproven_per_client" : "out_of_memory");
+    return false;
+}
+
+/* accept_proxy: reads the PROXY v2 header the connection begins with (at
+ * most PROXY_V2_READ_MAX bytes, within header_timeout), whose source is
+ * the client. Returns true when the request may be read; false to wait
+ * for more, or when s was closed (a bad header, or a client at its bound). */
+static bool
+read_preamble(struct sess *s)
+{
+    struct proxy_info info;
+    size_t hdr_len;
+    const char *err = NULL;
+    enum parse_result pr =
+        proxy_v2_parse((const uint8_t *)s->in.data, s->in.len, &info, &hdr_len, &err);
+
+    if (pr == PARSE_AGAIN && s->in.len < PROXY_V2_READ_MAX && !s->cr.hup)
+        return false;
+    if (pr != PARSE_OK) {
+        log_warnx("http proxy=%s conn=%llu bad PROXY v2 header: %s", s->p->conf.name,
+                  (unsigned long long)s->id,
+                  pr == PARSE_INVALID ? err
+                  : s->cr.hup         ? "connection closed inside the header"
+                                      : "header larger than 4096 bytes");
+        sess_close(s);
+        return false;
+    }
+    s->preamble = false;
+    bool ok = info.cmd != PROXY_CMD_PROXY || info.family == AF_UNSPEC ||
+              sess_client(s, (struct sockaddr *)&info.src, sizeof(info.src));
+    hbuf_drop(&s->in, hdr_len);
+    if (!ok)
+        sess_close(s);
+    return ok;
+}
+
 /* Parses what the client sent, or reads more. Returns true on progress. */
 static bool
 read_request(struct sess *s)
 {
     const struct http_proxy_conf *pc = &s->p->conf;
 
-    if (s->in.len > s->req.fed) {
+    if (s->preamble && s->in.len > 0) {
+        if (read_preamble(s))
+            return true;
+        if (s->st == S_CLOSED)
+            return false;
+        /* not whole yet: read more below */
+    } else if (s->in.len > s->req.fed) {
         if (s->st == S_IDLE) {
             s->st = S_HEAD;
             sess_arm(s, pc->header_timeout_ms);
@@ -595,8 +659,10 @@ read_request(struct sess *s)
         /* a whole request (or a bad one): no newcomer's place. Not a whole
          * head: a body announced and never sent would hold the place for
          * body_timeout, and a client could hold every place that way */
-        if (fed == HTTP_MSG_DONE || fed == HTTP_MSG_INVALID)
+        if (fed == HTTP_MSG_DONE || fed == HTTP_MSG_INVALID) {
             unproven_del(s->share, &s->unproven_link);
+            unproven_client_give(&s->p->stats->unproven, &s->counted);
+        }
         switch (fed) {
         case HTTP_MSG_AGAIN:
             http_msg_squeeze(&s->req, s->in.data, &s->in.len);
@@ -747,6 +813,7 @@ take_place(struct sess *s)
 void
 sess_unbegun(struct sess *s)
 {
+    unproven_client_give(&s->p->stats->unproven, &s->counted);
     close(s->cio.fd);
     atomic_fetch_sub(&s->w->n, 1);
     atomic_fetch_sub(&s->p->stats->open, 1);

@@ -28,6 +28,7 @@
 #ifndef AIRLOCK_NET_UNPROVEN_H
 #define AIRLOCK_NET_UNPROVEN_H
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,6 +41,8 @@
 
 struct unproven_group;
 struct unproven_client;
+
+#define UNPROVEN_PER_CLIENT_AUTO UINT_MAX /* a listener's max_unproven_per_client not set */
 
 struct unproven_share {
     atomic_uint held;    /* connections on list */

@@ -18,8 +18,15 @@
 #define PROXY_V2_MAX_LEN (PROXY_V2_FIXED_LEN + 65535)
 #define PP2_TYPE_AIRLOCK_VSOCK 0xE0
 #define PP2_TYPE_AUTHORITY 0x02 /* the host name the client asked for (UTF-8) */
+/* The longest header airlock reads: a front's addresses and a few TLVs;
+ * one that has not ended by then is refused, not waited for. */
+#define PROXY_V2_READ_MAX 4096
 
 enum proxy_cmd { PROXY_CMD_LOCAL = 0, PROXY_CMD_PROXY = 1 };
+
+/* Whether a listener's connections begin with a header (accept_proxy), or
+ * its targets' get one (send_proxy). */
+enum proxy_mode { PROXY_NONE, PROXY_V2 };
 
 struct proxy_info {
     enum proxy_cmd cmd;

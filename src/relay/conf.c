@@ -18,7 +18,7 @@ relay_conf_defaults(struct relay_conf *rc)
 {
     memset(rc, 0, sizeof(*rc));
     rc->max_connections = 0;
-    rc->max_unproven_per_client = RELAY_PER_CLIENT_AUTO;
+    rc->max_unproven_per_client = UNPROVEN_PER_CLIENT_AUTO;
     rc->connect_timeout_ms = 5 * 1000;
     rc->idle_timeout_ms = 60 * 60 * 1000;
     rc->preamble_timeout_ms = 10 * 1000;
@@ -62,7 +62,7 @@ relay_conf_per_client(const struct relay_conf *rc)
 {
     if (!relay_conf_has_unproven(rc))
         return 0;
-    if (rc->max_unproven_per_client != RELAY_PER_CLIENT_AUTO)
+    if (rc->max_unproven_per_client != UNPROVEN_PER_CLIENT_AUTO)
         return rc->max_unproven_per_client;
     if (rc->max_connections == 0 || rc->listen.kind != EP_TCP ||
         !(rc->router.enabled || rc->tls.enabled))
@@ -272,11 +272,10 @@ relay_tls_fits(const struct relay_conf *rc, struct conf_fault *f)
         return conf_fault(f, "verify",
                           "expected policy type nitro or tdx: SEV-SNP evidence needs its VCEK, "
                           "which RA-TLS evidence does not carry");
-    if (rc->send_proxy != PROXY_NONE)
+    if (rc->verify.enabled && rc->send_proxy != PROXY_NONE)
         return conf_fault(f, "send_proxy",
-                          "expected none with %s: a PROXY header would go into the TLS stream's "
-                          "plaintext, which the other end does not expect",
-                          key);
+                          "expected none with verify: a PROXY header would go into the TLS "
+                          "stream's plaintext, which the other end does not expect");
     return 0;
 }
 
@@ -338,7 +337,7 @@ relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
                           "PROXY header");
     if (rc->max_connections > CONF_MAXCONN_MAX)
         return conf_fault(f, "max_connections", EXPECT_MAXCONN);
-    if (rc->max_unproven_per_client != RELAY_PER_CLIENT_AUTO) {
+    if (rc->max_unproven_per_client != UNPROVEN_PER_CLIENT_AUTO) {
         if (!relay_conf_has_unproven(rc))
             return conf_fault(f, "max_unproven_per_client",
                               "expected only where connections are unproven for a while: "

@@ -14,7 +14,9 @@
 #include "net/allow.h"
 #include "net/egress.h"
 #include "net/endpoint.h"
+#include "net/unproven.h"
 #include "proto/dns.h"
+#include "proto/proxy_v2.h"
 #include "router/route.h"
 
 #define CONF_ALLOW_MAX 64
@@ -47,8 +49,6 @@ struct health_conf {
     unsigned timeout_ms;
     unsigned fall, rise;
 };
-
-enum proxy_mode { PROXY_NONE, PROXY_V2 };
 
 /* Defaults and bounds of a router's settings. */
 #define ROUTER_PEEK_TIMEOUT_DEFAULT 5000 /* ms */
@@ -112,7 +112,7 @@ struct relay_conf {
     struct allow_rule allow[CONF_ALLOW_MAX];
     size_t n_allow;
     unsigned max_connections;
-    unsigned max_unproven_per_client; /* RELAY_PER_CLIENT_AUTO: see relay_conf_per_client() */
+    unsigned max_unproven_per_client; /* UNPROVEN_PER_CLIENT_AUTO: see relay_conf_per_client() */
     unsigned connect_timeout_ms;
     unsigned idle_timeout_ms;
     unsigned preamble_timeout_ms; /* the hvsock line, PROXY header or CONNECT request */
@@ -135,8 +135,6 @@ struct relay_conf {
     struct relay_tls_conf tls;       /* attested TLS listener (enclave side) */
     struct relay_verify_conf verify; /* attested TLS to the target (client side) */
 };
-
-#define RELAY_PER_CLIENT_AUTO UINT_MAX /* max_unproven_per_client not set */
 
 /* Fills *rc with the defaults (connect_timeout 5s, idle_timeout 1h,
  * keepalive and splice on, no PROXY, no limit, empty allowlists,

@@ -481,6 +481,17 @@ conn_preamble(struct conn *c)
 
 /* ---- connecting */
 
+/* Sends data[0..len) to the target ahead of the client's bytes: in the
+ * pump, or in tls:'s own buffer (the plaintext's, after the handshake). */
+static int
+prepend(struct conn *c, const void *data, size_t len)
+{
+    if (c->tls == NULL)
+        return pump_prepend(&c->up, data, len);
+    conn_tls_prepend(c, data, len);
+    return 0;
+}
+
 static int
 send_proxy_header(struct conn *c)
 {
@@ -490,7 +501,7 @@ send_proxy_header(struct conn *c)
     size_t n;
 
     if (c->proxy_hdr != NULL) /* pass on what the front load balancer said */
-        return pump_prepend(&c->up, c->proxy_hdr, c->proxy_len);
+        return prepend(c, c->proxy_hdr, c->proxy_len);
     if (getsockname(c->client.io.fd, (struct sockaddr *)&local, &len) != 0)
         return -errno;
     if (c->relay->conf.original_dst) {
@@ -511,7 +522,7 @@ send_proxy_header(struct conn *c)
     }
     n = proxy_v2_encode(hdr, sizeof(hdr), (struct sockaddr *)&c->peer, (struct sockaddr *)&local,
                         NULL, 0);
-    return n == 0 ? -EINVAL : pump_prepend(&c->up, hdr, n);
+    return n == 0 ? -EINVAL : prepend(c, hdr, n);
 }
 
 static void

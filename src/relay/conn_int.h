@@ -121,6 +121,11 @@ extern const struct conn_ops conn_router_ops;     /* conn_router.c */
 extern const struct conn_ops conn_tls_server_ops; /* conn_tls.c: tls: */
 extern const struct conn_ops conn_tls_client_ops; /* conn_tls.c: verify: */
 
+/* tls: (conn_tls.c): data[0..len) (at most PREAMBLE_MAX) goes to the
+ * target before the client's plaintext, as pump_prepend() does for plain
+ * relays. */
+void conn_tls_prepend(struct conn *c, const void *data, size_t len);
+
 /* ---- lent by conn.c */
 
 /* Ends c: the one way a connection ends; idempotent. c is freed later. */

@@ -220,6 +220,16 @@ tls_relay(struct conn *c)
         loop_defer(c->worker->loop, &c->work, tls_continue, c);
 }
 
+void
+conn_tls_prepend(struct conn *c, const void *data, size_t len)
+{
+    struct tls_dir *up = &c->tls->up;
+
+    memcpy(up->buf, data, len); /* nothing is read from the client before the target is connected */
+    up->off = 0;
+    up->len = len;
+}
+
 /* The target is connected: relay through TLS. */
 static void
 tls_ready(struct conn *c)

@@ -120,8 +120,8 @@ printf "$hdr    tls:\n      provider: sim\n      sim_root: /x.pem\n      validit
 broken tlsvalid 8 "relays[0].tls.validity" "expected a duration from 3s to 168h"
 printf "$hdr    tls:\n      provider: sim\n      sim_root: /x.pem\n      fresh_evidence_rate: 5/m\n" >tlsrate.yaml
 broken tlsrate 8 "relays[0].tls.fresh_evidence_rate" "expected a rate from 0 to 100000 per second"
-printf "$hdr    send_proxy: v2\n    tls: {provider: sim, sim_root: /x.pem}\n" >tlsproxy.yaml
-broken tlsproxy 5 "relays[0].send_proxy" "expected none with tls:"
+printf "$hdr    send_proxy: v2\n    verify: {policy: {}}\n" >tlsproxy.yaml
+broken tlsproxy 5 "relays[0].send_proxy" "expected none with verify:"
 printf "$hdr    tls: {provider: sim, sim_root: /x.pem}\n    verify: {policy: {}}\n" >tlsboth.yaml
 broken tlsboth 6 "relays[0].verify" "expected tls: or verify:, not both"
 printf 'relays:\n  - listen: udp:127.0.0.1:53\n    target: tcp:127.0.0.1:53\n    tls: {provider: sim, sim_root: /x.pem}\n' >tlsudp.yaml

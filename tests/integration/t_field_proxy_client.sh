@@ -1,0 +1,137 @@
+#!/bin/bash
+# t_field_proxy_client: an HTTP proxy behind a TLS relay knows its clients.
+# A proxy's peer is the relay that terminates TLS in front of it (every
+# client one address, 127.0.0.1); with accept_proxy: v2 each connection
+# begins with a PROXY v2 header, which the tls: relay now sends (send_proxy,
+# passing on the one its own front sent), and its source is the client:
+#   - the chain front relay (send_proxy) -> tls: relay (accept_proxy,
+#     send_proxy) -> proxy (accept_proxy): the backend's X-Forwarded-For is
+#     the client's own address (127.0.0.2), not the relay's;
+#   - a connection without a header (plain HTTP) is closed, logged, never
+#     reaches the backend;
+#   - max_unproven_per_client (half of max_connections with accept_proxy)
+#     counts by that source: a client holding 2 connections without a
+#     whole request is refused a third (reason=max_unproven_per_client),
+#     while another client is served and the two are not closed; once one
+#     of them sends its request, the client may open another;
+#   - set on a proxy without accept_proxy, it counts by the peer address.
+. "$(dirname "$0")/lib.sh"
+need curl openssl
+ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
+[ -x "$ECHO" ] || skip "tests/http_echo not built"
+
+read -r BACK FRONT TLS EDGE PLAIN <<<"$(free_ports 5)"
+start echo "$ECHO" "$BACK" "$T/backend.log"
+wait_port "$BACK"
+"$AIRLOCK" attest get --provider sim --sim-root "$T/sim.pem" >/dev/null 2>&1 ||
+    fail "cannot make the sim root"
+cat >"$T/airlock.yaml" <<EOF
+threads: 2
+relays:
+  - name: edge
+    listen: tcp:127.0.0.1:$EDGE
+    target: tcp:127.0.0.1:$TLS
+    send_proxy: v2
+  - name: tls
+    listen: tcp:127.0.0.1:$TLS
+    target: tcp:127.0.0.1:$FRONT
+    accept_proxy: v2
+    send_proxy: v2
+    tls: {provider: sim, sim_root: $T/sim.pem}
+proxies:
+  - name: api
+    listen: tcp:127.0.0.1:$FRONT
+    backend: tcp:127.0.0.1:$BACK
+    accept_proxy: v2
+    max_connections: 4
+    routes: [{path: /}]
+  - name: plain
+    listen: tcp:127.0.0.1:$PLAIN
+    backend: tcp:127.0.0.1:$BACK
+    max_unproven_per_client: 2
+    routes: [{path: /}]
+EOF
+airlock_up airlock run -c "$T/airlock.yaml"
+
+log "through the chain, the backend's X-Forwarded-For is the client's address"
+curl -sSk --max-time 10 --interface 127.0.0.2 "https://127.0.0.1:$EDGE/chain" -o /dev/null ||
+    fail "curl through the chain: $?"
+grep -q '^GET /chain conn=[0-9]* xff=127.0.0.2 ' "$T/backend.log" ||
+    fail "not the client's address: $(grep /chain "$T/backend.log")"
+
+log "a connection without a PROXY header is closed and logged"
+n=$(wc -l <"$T/backend.log")
+curl -sS --max-time 5 "http://127.0.0.1:$FRONT/bare" -o /dev/null 2>/dev/null &&
+    fail "a request without a header was answered"
+wait_for grep -q "http proxy=api conn=[0-9]* bad PROXY v2 header" "$T/airlock.log"
+[ "$(wc -l <"$T/backend.log")" = "$n" ] || fail "it reached the backend"
+
+log "a client holding 2 unproven connections is refused a third; others are served"
+# hold.py PORT SRC...: per SRC a connection with a PROXY header from SRC
+# (none for "-") and half a request head; prints "open" or "closed" for each
+# after a second, then on "finish" on stdin sends the rest of the first one's
+# head and prints its status line
+cat >"$T/hold.py" <<'PY'
+import socket, struct, sys, time
+port, srcs = int(sys.argv[1]), sys.argv[2:]
+def header(src):
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    addr = socket.inet_aton(src) + socket.inet_aton("127.0.0.1") + struct.pack("!HH", 40000, port)
+    return sig + bytes([0x21, 0x11]) + struct.pack("!H", len(addr)) + addr
+socks = []
+for src in srcs:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall((header(src) if src != "-" else b"") + b"GET /held HTTP/1.1\r\nHo")
+    socks.append(s)
+    time.sleep(0.2)
+time.sleep(1)
+for s in socks:
+    s.setblocking(False)
+    try:
+        print("closed" if s.recv(1) == b"" else "data")
+    except BlockingIOError:
+        print("open")
+    except ConnectionResetError:
+        print("closed")
+sys.stdout.flush()
+if sys.stdin.readline().strip() == "finish":
+    s = socks[0]
+    s.setblocking(True)
+    s.settimeout(5)
+    s.sendall(b"st: x\r\n\r\n")
+    print(s.recv(4096).split(b"\r\n")[0].decode())
+    sys.stdout.flush()
+    sys.stdin.readline()
+PY
+held() { # held NAME PORT SRC...: runs hold.py, its output in $T/NAME.out, its stdin the fifo $T/NAME.in
+    local name=$1
+    shift
+    mkfifo "$T/$name.in"
+    /usr/bin/python3 "$T/hold.py" "$@" <"$T/$name.in" >"$T/$name.out" 2>&1 &
+    exec {fd}>"$T/$name.in"
+    eval "${name}_fd=$fd"
+    wait_until 10 lines_at_least "$T/$name.out" $(($# - 1))
+}
+lines_at_least() { [ "$(wc -l <"$1")" -ge "$2" ]; }
+held a "$FRONT" 10.1.1.1 10.1.1.1 10.1.1.1
+[ "$(tr '\n' ' ' <"$T/a.out")" = "open open closed " ] ||
+    fail "expected the third of 10.1.1.1's connections refused: $(cat "$T/a.out")"
+wait_for grep -q "http proxy=api refused client=10.1.1.1:40000 reason=max_unproven_per_client" "$T/airlock.log"
+held b "$FRONT" 10.2.2.2
+[ "$(cat "$T/b.out")" = open ] || fail "another client was refused: $(cat "$T/b.out")"
+echo finish >&"$b_fd"
+wait_until 10 grep -q "HTTP/1.1 200" "$T/b.out" || fail "another client was not served: $(cat "$T/b.out")"
+grep -q '^GET /held conn=[0-9]* xff=10.2.2.2 ' "$T/backend.log" ||
+    fail "the header's source is not the client: $(grep /held "$T/backend.log")"
+echo finish >&"$a_fd"
+wait_until 10 grep -q "HTTP/1.1 200" "$T/a.out" || fail "a held connection was closed: $(cat "$T/a.out")"
+held c "$FRONT" 10.1.1.1
+[ "$(head -1 "$T/c.out")" = open ] || fail "a proven connection still counted: $(cat "$T/c.out")"
+
+log "set without accept_proxy, the bound counts by the peer's address"
+held d "$PLAIN" - - -
+[ "$(tr '\n' ' ' <"$T/d.out")" = "open open closed " ] ||
+    fail "expected the third connection from 127.0.0.1 refused: $(cat "$T/d.out")"
+curl -sS --max-time 5 --interface 127.0.0.3 "http://127.0.0.1:$PLAIN/other" -o /dev/null ||
+    fail "another address was refused: $?"
+log ok
