@@ -167,6 +167,13 @@ struct ready {
     bool readable, writable, hup;
 };
 
+/* Where in a request's target (its url) its parts are: the origin form
+ * (path and query) that is sent on, and an absolute form's authority. */
+struct req_target {
+    size_t off, len;
+    size_t authority_off, authority_len; /* 0: origin form */
+};
+
 struct sess {
     struct list link;
     struct list unproven_link;       /* on share's list while unproven: before a whole
@@ -195,6 +202,7 @@ struct sess {
     const char *obody;  /* the body sent after head */
     size_t olen, osent; /* head.len + body length; sent so far */
     int route;          /* index in p->routes, -1 none */
+    struct req_target target;
     bool close_after, is_head, reused, retried, strip_encoding;
     bool took_place;    /* out of descriptors, its dial had an unproven one evicted */
     bool b_idle;        /* the backend connection is between two exchanges */

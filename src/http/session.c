@@ -248,14 +248,35 @@ reply_not_sealed(struct sess *s, const struct http_route_conf *rc)
 
 /* ---- the request */
 
+/* Where field f of a parsed url starts and ends, and whether it is there. */
+static size_t
+url_from(const struct http_parser_url *u, int f)
+{
+    return u->field_data[f].off;
+}
+
+static size_t
+url_to(const struct http_parser_url *u, int f)
+{
+    return (size_t)u->field_data[f].off + u->field_data[f].len;
+}
+
+static bool
+url_has(const struct http_parser_url *u, int f)
+{
+    return (u->field_set & (1 << f)) != 0;
+}
+
 /* The path of url[0..len) (origin or absolute form), normalized into out
- * (http_path_normalize()). A target holds printable ASCII but '#' (RFC 9112
- * 3.2, RFC 3986): libhttp-parser also takes a tab, bytes over 0x7f and a
- * fragment, and backends read those differently. "/x#/../pay" is /x to the
- * parser and /pay to one that cleans the whole target (Go's ServeMux;
- * HAProxy's CVE-2023-45539), so it is refused, never routed as /x. */
+ * (http_path_normalize()), and in *t where its origin form (path and
+ * query) and an absolute form's authority are. A target holds printable
+ * ASCII but '#' (RFC 9112 3.2, RFC 3986): libhttp-parser also takes a tab,
+ * bytes over 0x7f and a fragment, and backends read those differently.
+ * "/x#/../pay" is /x to the parser and /pay to one that cleans the whole
+ * target (Go's ServeMux; HAProxy's CVE-2023-45539), so it is refused, never
+ * routed as /x. An absolute form is http or https without userinfo. */
 static enum http_path_result
-url_path(const char *url, size_t len, char *out, size_t size)
+url_path(const char *url, size_t len, char *out, size_t size, struct req_target *t)
 {
     struct http_parser_url u;
 
@@ -263,10 +284,29 @@ url_path(const char *url, size_t len, char *out, size_t size)
         if ((unsigned char)url[i] <= ' ' || (unsigned char)url[i] >= 0x7f || url[i] == '#')
             return HTTP_PATH_INVALID;
     http_parser_url_init(&u);
-    if (http_parser_parse_url(url, len, 0, &u) != 0 || !(u.field_set & (1 << UF_PATH)))
+    if (http_parser_parse_url(url, len, 0, &u) != 0 || !url_has(&u, UF_PATH) ||
+        url_has(&u, UF_USERINFO))
         return HTTP_PATH_INVALID;
-    return http_path_normalize(url + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len, out,
-                               size);
+    size_t path = url_from(&u, UF_PATH), path_len = url_to(&u, UF_PATH) - path;
+    *t = (struct req_target){.off = path,
+                             .len = url_to(&u, url_has(&u, UF_QUERY) ? UF_QUERY : UF_PATH) - path};
+    if (url_has(&u, UF_SCHEMA)) {
+        size_t slen = url_to(&u, UF_SCHEMA) - url_from(&u, UF_SCHEMA);
+        if (!((slen == 4 && strncasecmp(url + url_from(&u, UF_SCHEMA), "http", 4) == 0) ||
+              (slen == 5 && strncasecmp(url + url_from(&u, UF_SCHEMA), "https", 5) == 0)) ||
+            !url_has(&u, UF_HOST) || url_to(&u, UF_HOST) == url_from(&u, UF_HOST))
+            return HTTP_PATH_INVALID;
+        /* host[:port] as written, an IPv6 literal with its brackets */
+        size_t from = url_from(&u, UF_HOST),
+               to = url_has(&u, UF_PORT) ? url_to(&u, UF_PORT) : url_to(&u, UF_HOST);
+        if (from > 0 && url[from - 1] == '[') {
+            from--;
+            to += url_has(&u, UF_PORT) ? 0 : 1;
+        }
+        t->authority_off = from;
+        t->authority_len = to - from;
+    }
+    return http_path_normalize(url + path, path_len, out, size);
 }
 
 static unsigned
@@ -359,7 +399,7 @@ on_request_head(struct sess *s)
         reply_error(s, 501, FAIL_METHOD, "CONNECT and protocol upgrades are not proxied");
         return;
     }
-    switch (url_path(s->in.data + m->url.off, m->url.len, path, sizeof(path))) {
+    switch (url_path(s->in.data + m->url.off, m->url.len, path, sizeof(path), &s->target)) {
     case HTTP_PATH_OK:
         break;
     case HTTP_PATH_INVALID:
@@ -473,7 +513,7 @@ skip_request_header(const struct sess *s, const char *name, size_t len)
     if (len == 15 && strncasecmp(name, "x-forwarded-for", len) == 0)
         return !out; /* inbound: the client's address is appended */
     if (len == 4 && strncasecmp(name, "host", len) == 0)
-        return out; /* outbound: the upstream's */
+        return out || s->target.authority_len > 0; /* the upstream's; the target's authority */
     if (s->strip_encoding && len == 15 && strncasecmp(name, "accept-encoding", len) == 0)
         return true;
     return http_msg_hop(&s->req, name, len);
@@ -517,8 +557,10 @@ on_request(struct sess *s)
         body = s->body.data;
         blen = s->body.len;
     }
+    /* in origin form: an absolute form's authority is not passed on (a
+     * server reads it over Host: an upstream's other virtual host) */
     strbuf_printf(&s->head, "%s %.*s HTTP/1.1\r\n", http_method_str(m->parser.method),
-                  (int)m->url.len, s->in.data + m->url.off);
+                  (int)s->target.len, s->in.data + m->url.off + s->target.off);
     for (size_t i = 0; i < m->n_hdr; i++) {
         const struct http_hdr *h = &m->hdr[i];
         if (!skip_request_header(s, s->in.data + h->name.off, h->name.len))
@@ -530,9 +572,13 @@ on_request(struct sess *s)
         http_upstream_authority(&s->p->conf.routes[s->route].upstream, false, host, sizeof(host));
         strbuf_printf(&s->head, "Host: %s\r\n", host);
     } else {
-        /* an HTTP/1.0 request may come without a Host, but it goes on as
+        /* an absolute form's authority is the Host (RFC 9112 3.2.2); an
+         * HTTP/1.0 request may come without a Host, but it goes on as
          * HTTP/1.1, which must have one: the backend's */
-        if (http_msg_count(m, "host") == 0)
+        if (s->target.authority_len > 0)
+            strbuf_printf(&s->head, "Host: %.*s\r\n", (int)s->target.authority_len,
+                          s->in.data + m->url.off + s->target.authority_off);
+        else if (http_msg_count(m, "host") == 0)
             backend_host(&s->head, &s->p->conf.backend);
         /* every X-Forwarded-For the client sent, in order (one list), then its address */
         const char *sep = "X-Forwarded-For: ";

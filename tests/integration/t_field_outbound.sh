@@ -15,6 +15,10 @@
 #     CONNECT), the same: values over verified TLS, and a destination the
 #     relay's own list refuses gets nothing (403);
 #   - a tampered token is refused (400), never forwarded;
+#   - an absolute-form request target goes on in origin form with the
+#     upstream's Host: its authority never names another virtual host of
+#     the upstream's server (nginx serves the target's authority over Host);
+#     one with userinfo or another scheme is 400;
 #   - the failures are counted by reason; `airlock check` refuses bad
 #     outbound configs; the example of docs/field-encryption.md checks.
 . "$(dirname "$0")/lib.sh"
@@ -163,6 +167,22 @@ post "$OUT" /ip/x "$DOC"
 [ "$(last_body)" = "$PLAIN_DOC" ] || fail "by address, the third party got $(last_body)"
 tail -1 "$T/web.log" | has "host=127.0.0.1 POST /ip/x " || fail "nginx saw: $(tail -1 "$T/web.log")"
 
+log "an absolute-form target goes on in origin form, with the upstream's Host"
+for target in http://evil.test/v1/charge HTTP://EVIL.TEST:1/v1/charge 'http://[::1]:9/v1/charge?a=1'; do
+    code=$(curl -sS -o "$T/resp" -w '%{http_code}' --max-time 20 -H 'Content-Type: application/json' \
+        --request-target "$target" --data-binary "$DOC" "http://127.0.0.1:$OUT/") || fail "curl: $?"
+    [ "$code" = 200 ] || fail "$target: expected 200, got $code: $(cat "$T/resp")"
+    tail -1 "$T/web.log" | has "^sni=localhost host=localhost POST /v1/charge[? ]" ||
+        fail "$target: nginx saw: $(tail -1 "$T/web.log")"
+done
+n=$(third_lines)
+for target in ftp://evil.test/v1/charge http://a@evil.test/v1/charge http:///v1/charge; do
+    code=$(curl -sS -o "$T/resp" -w '%{http_code}' --max-time 20 -H 'Content-Type: application/json' \
+        --request-target "$target" --data-binary "$DOC" "http://127.0.0.1:$OUT/") || fail "curl: $?"
+    [ "$code" = 400 ] || fail "$target: expected 400, got $code: $(cat "$T/resp")"
+done
+[ "$(third_lines)" = "$n" ] || fail "a refused target reached the third party"
+
 log "a route without decrypt passes tokens as they are (still over verified TLS)"
 post "$OUT" /plain "$DOC"
 [ "$code" = 200 ] && [ "$(last_body)" = "$DOC" ] || fail "plain route: $code $(last_body)"
@@ -235,7 +255,7 @@ m() { metric "$1" "$2" "$METRICS"; }
 [ "$(m airlock_http_failures_total 'proxy="out",reason="upstream_unverified"')" = 1 ] || fail "name"
 [ "$(m airlock_http_failures_total 'proxy="otherca",reason="upstream_unverified"')" = 1 ] || fail "ca"
 [ "$(m airlock_http_failures_total 'proxy="out",reason="bad_token"')" = 1 ] || fail "bad_token"
-[ "$(m airlock_http_fields_decrypted_total 'proxy="out",route="pay"')" = 12 ] || fail "decrypted"
+[ "$(m airlock_http_fields_decrypted_total 'proxy="out",route="pay"')" = 24 ] || fail "decrypted"
 
 log "airlock check refuses bad outbound configs"
 bad() { # MESSAGE PROXY-SETTINGS

@@ -30,7 +30,9 @@
 #   - max_header above libhttp-parser's 80 KiB takes effect (431, not 400);
 #     a hop-by-hop name of 64+ characters in Connection is dropped;
 #   - an HTTP/1.1 request without Host: 400; an HTTP/1.0 one goes on (as
-#     HTTP/1.1) with the backend's host and port as its Host;
+#     HTTP/1.1) with the backend's host and port as its Host; an
+#     absolute-form target goes on in origin form with its authority as
+#     the Host (RFC 9112 3.2.2), one with userinfo or another scheme is 400;
 #   - a body on the path of a route that encrypts it, by a method the route
 #     does not take (PATCH, DELETE, one the config cannot name), is 405 with
 #     Allow, never passed on in plaintext; without a body it goes on;
@@ -303,6 +305,23 @@ status_is 200 "HTTP/1.0 without Host"
 wait_for sh -c "cat '$T'/head.* 2>/dev/null | grep -q '^GET /old'"
 cat "$T"/head.* | tr -d '\r' | grep -qx "Host: 127.0.0.1:$HDRS" ||
     fail "HTTP/1.0 without Host went on without the backend's: $(cat "$T"/head.*)"
+for target in 'http://api.example/abs?q=1' 'HTTPS://[::1]:8443/abs?q=1'; do
+    rm -f "$T"/head.*
+    printf 'GET %s HTTP/1.1\r\nHost: other.example\r\n\r\n' "$target" |
+        timeout 15 socat -t 15 - "TCP:127.0.0.1:$BIG" >"$T/resp" || fail "socat: $?"
+    status_is 200 "$target"
+    wait_for sh -c "cat '$T'/head.* 2>/dev/null | grep -q '^GET '"
+    authority=${target#*://}
+    authority=${authority%%/*}
+    cat "$T"/head.* | tr -d '\r' | grep -qx 'GET /abs?q=1 HTTP/1.1' &&
+        cat "$T"/head.* | tr -d '\r' | grep -qxF "Host: $authority" &&
+        [ "$(cat "$T"/head.* | grep -ci '^Host:')" = 1 ] ||
+        fail "$target went on as: $(cat "$T"/head.*)"
+done
+for target in 'ftp://api.example/abs' 'http://u:p@api.example/abs' 'http:///abs'; do
+    raw "GET $target HTTP/1.1\r\nHost: x\r\n\r\n"
+    status_is 400 "$target"
+done
 
 log "methods: a body on /pay by a method the route does not take is 405, never plaintext"
 n=$(backend_lines)
