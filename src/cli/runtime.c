@@ -917,6 +917,7 @@ proxies_apply(struct runtime *rt, const struct config *cfg)
             continue;
         if (find_proxy(next, n, http_proxy_conf(old)->name) == NULL)
             log_info("proxy=%s removed", http_proxy_conf(old)->name);
+        http_proxy_retire(old);
         http_proxy_stop(old);
         http_proxy_unref(old);
     }

@@ -235,6 +235,56 @@ fail:
     return NULL;
 }
 
+/* A retired proxy's sessions on one worker. */
+struct retire {
+    struct http_worker *w;
+    struct http_proxy *p;
+};
+
+/* On w: p's sessions between two requests close; the others close after
+ * the response they are in, which says so (one accepted just before: after
+ * its first). One that begins later closes after its first too (its
+ * request sees p->retired). */
+static void
+retire_posted(void *arg)
+{
+    struct retire *r = arg;
+    struct list *pos, *tmp;
+
+    list_for_each_safe(pos, tmp, &r->w->sessions) {
+        struct sess *s = list_entry(pos, struct sess, link);
+        if (s->p != r->p)
+            continue;
+        if (s->st == S_IDLE && s->kept)
+            sess_close(s);
+        else
+            s->close_after = true;
+    }
+    http_proxy_unref(r->p);
+    free(r);
+}
+
+void
+http_proxy_retire(struct http_proxy *p)
+{
+    if (atomic_exchange(&p->retired, true))
+        return;
+    for (size_t i = 0; i < p->env->n; i++) {
+        struct retire *r = malloc(sizeof(*r));
+        if (r == NULL) { /* its sessions still close after their next response */
+            log_warnx("http proxy=%s: cannot post the retirement to loop %zu", p->conf.name, i);
+            continue;
+        }
+        *r = (struct retire){.w = &p->env->w[i], .p = p};
+        proxy_ref(p);
+        if (loop_post(r->w->loop, retire_posted, r) != 0) {
+            log_warnx("http proxy=%s: cannot post the retirement to loop %zu", p->conf.name, i);
+            http_proxy_unref(p);
+            free(r);
+        }
+    }
+}
+
 void
 http_proxy_stop(struct http_proxy *p)
 {

@@ -134,6 +134,7 @@ struct http_proxy {
     struct ssl_ctx_st *tls;     /* outbound: the client context upstreams are verified with */
     struct file_stamp ca_stamp; /* outbound: ca_file's, taken before it was read */
     atomic_int refs;
+    atomic_bool retired; /* stopped (replaced, removed): its sessions take no new request */
     int listen_fd;
     struct acceptor acceptor; /* listen_fd's, while accepting */
     unsigned next;
@@ -204,6 +205,7 @@ struct sess {
     int route;          /* index in p->routes, -1 none */
     struct req_target target;
     bool close_after, is_head, reused, retried, strip_encoding;
+    bool kept;          /* kept alive after a response (S_IDLE: between two requests) */
     bool took_place;    /* out of descriptors, its dial had an unproven one evicted */
     bool b_idle;        /* the backend connection is between two exchanges */
     bool b_private;     /* ... and authenticated for this client alone: never pooled */

@@ -541,7 +541,7 @@ on_request(struct sess *s)
     size_t blen = m->body.len;
 
     s->t_req = now_us();
-    if (atomic_load(&s->p->env->draining))
+    if (atomic_load(&s->p->env->draining) || atomic_load(&s->p->retired))
         s->close_after = true;
     bool out = s->p->conf.mode == HTTP_OUTBOUND;
     /* inbound: fields encrypted; outbound: tokens opened, right before they leave */
@@ -768,7 +768,7 @@ exchange_done(struct sess *s)
     size_t used = s->req.done ? s->req.end : s->in.len;
 
     s->b_idle = true; /* a response was whole: what is left of the backend is reusable */
-    if (s->close_after) {
+    if (s->close_after || atomic_load(&s->p->retired)) {
         /* a FIN after the answer, not a reset that could discard it */
         shutdown(s->cio.fd, SHUT_WR);
         sess_close(s);
@@ -783,6 +783,7 @@ exchange_done(struct sess *s)
     s->t_req = 0;
     http_msg_init(&s->req, false, pc->max_header, pc->max_headers, pc->max_body);
     s->st = S_IDLE;
+    s->kept = true;
     unproven_add(s->share, &s->unproven_link); /* between requests: the newest */
     sess_arm(s, pc->idle_timeout_ms);
 }
