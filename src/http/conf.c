@@ -170,7 +170,12 @@ fold_to_ascii(char *out, size_t *len)
     static const struct {
         const char *utf8;
         char ascii;
-    } folds[] = {{"\xc5\xbf", 's'}, {"\xc4\xb1", 'i'}, {"\xe2\x84\xaa", 'k'}};
+    } folds[] = {
+        {"\xc5\xbf", 's'},     /* U+017F long s: upper case S */
+        {"\xc4\xb1", 'i'},     /* U+0131 dotless i: upper case I */
+        {"\xc4\xb0", 'i'},     /* U+0130 I with dot: lower case i */
+        {"\xe2\x84\xaa", 'k'}, /* U+212A Kelvin sign: lower case k */
+    };
     size_t o = 0;
 
     for (size_t i = 0; i < *len;) {

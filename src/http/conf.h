@@ -123,11 +123,12 @@ enum http_path_result {
  * encoded '/' (which backends read differently), or a "." or ".." segment
  * with parameters ("..;x": ".." to Tomcat or Jetty, a name to others, so no
  * one reading of it is safe); HTTP_PATH_TOO_LONG for a path over
- * HTTP_REQ_PATH_MAX bytes. The three letters whose case mappings are ASCII
- * (U+017F long s, U+0131 dotless i, U+212A Kelvin sign) come out as that
- * ASCII letter: a backend that compares without case by Unicode's mappings
- * (.NET's OrdinalIgnoreCase, Java's equalsIgnoreCase) reads "/ſsn" as
- * "/ssn", and so must the routes, which compare ASCII without case. */
+ * HTTP_REQ_PATH_MAX bytes. The four letters whose case mappings are ASCII
+ * (U+017F long s, U+0131 dotless i, U+0130 I with dot, U+212A Kelvin sign)
+ * come out as that ASCII letter: a backend that compares without case by
+ * Unicode's mappings (.NET's OrdinalIgnoreCase, Java's equalsIgnoreCase)
+ * reads "/ſsn" as "/ssn", and so must the routes, which compare ASCII
+ * without case. */
 enum http_path_result http_path_normalize(const char *p, size_t n, char *out, size_t size);
 
 /* Fills *rc with a route's defaults: any method, prefix "/", content type

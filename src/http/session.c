@@ -274,7 +274,8 @@ url_has(const struct http_parser_url *u, int f)
  * bytes over 0x7f and a fragment, and backends read those differently.
  * "/x#/../pay" is /x to the parser and /pay to one that cleans the whole
  * target (Go's ServeMux; HAProxy's CVE-2023-45539), so it is refused, never
- * routed as /x. An absolute form is http or https without userinfo. */
+ * routed as /x. An absolute form is http or https without userinfo; a
+ * path does not begin with "//". */
 static enum http_path_result
 url_path(const char *url, size_t len, char *out, size_t size, struct req_target *t)
 {
@@ -288,6 +289,11 @@ url_path(const char *url, size_t len, char *out, size_t size, struct req_target 
         url_has(&u, UF_USERINFO))
         return HTTP_PATH_INVALID;
     size_t path = url_from(&u, UF_PATH), path_len = url_to(&u, UF_PATH) - path;
+    /* "//x/kids" is the path /x/kids to the routes and to nginx, and host x,
+     * path /kids to a backend that reads it as a URL reference (Node's new
+     * URL(), Python's urlsplit): no one safe reading */
+    if (path_len >= 2 && url[path + 1] == '/')
+        return HTTP_PATH_INVALID;
     *t = (struct req_target){.off = path,
                              .len = url_to(&u, url_has(&u, UF_QUERY) ? UF_QUERY : UF_PATH) - path};
     if (url_has(&u, UF_SCHEMA)) {
