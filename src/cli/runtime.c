@@ -915,9 +915,10 @@ proxies_apply(struct runtime *rt, const struct config *cfg)
         struct http_proxy *old = rt->proxies[j];
         if (old == NULL)
             continue;
-        if (find_proxy(next, n, http_proxy_conf(old)->name) == NULL)
+        struct http_proxy *successor = find_proxy(next, n, http_proxy_conf(old)->name);
+        if (successor == NULL)
             log_info("proxy=%s removed", http_proxy_conf(old)->name);
-        http_proxy_retire(old);
+        http_proxy_retire(old, successor);
         http_proxy_stop(old);
         http_proxy_unref(old);
     }

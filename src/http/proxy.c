@@ -146,6 +146,7 @@ proxy_free(struct http_proxy *p)
     for (size_t i = 0; p->routes != NULL && i < p->conf.n_routes; i++)
         route_free(p, &p->routes[i]);
     outbound_free(p);
+    http_proxy_unref(p->successor);
     free(p->routes);
     if (p->listen_fd >= 0)
         close(p->listen_fd);
@@ -241,10 +242,10 @@ struct retire {
     struct http_proxy *p;
 };
 
-/* On w: p's sessions between two requests close; the others close after
- * the response they are in, which says so (one accepted just before: after
- * its first). One that begins later closes after its first too (its
- * request sees p->retired). */
+/* On w: p's sessions between two requests go on with its successor now;
+ * the others after the response they are in (exchange_done()), and when p
+ * was removed, that response says Connection: close. One that begins later
+ * follows at once (sess_begin()). */
 static void
 retire_posted(void *arg)
 {
@@ -255,9 +256,9 @@ retire_posted(void *arg)
         struct sess *s = list_entry(pos, struct sess, link);
         if (s->p != r->p)
             continue;
-        if (s->st == S_IDLE && s->kept)
-            sess_close(s);
-        else
+        if (s->st == S_IDLE)
+            sess_follow(s);
+        else if (r->p->successor == NULL)
             s->close_after = true;
     }
     http_proxy_unref(r->p);
@@ -265,13 +266,18 @@ retire_posted(void *arg)
 }
 
 void
-http_proxy_retire(struct http_proxy *p)
+http_proxy_retire(struct http_proxy *p, struct http_proxy *next)
 {
-    if (atomic_exchange(&p->retired, true))
+    if (atomic_load(&p->retired))
         return;
+    if (next != NULL && next->stats == p->stats) { /* sessions keep their counters' places */
+        proxy_ref(next);
+        p->successor = next;
+    }
+    atomic_store_explicit(&p->retired, true, memory_order_release);
     for (size_t i = 0; i < p->env->n; i++) {
         struct retire *r = malloc(sizeof(*r));
-        if (r == NULL) { /* its sessions still close after their next response */
+        if (r == NULL) { /* its sessions still follow after their next response */
             log_warnx("http proxy=%s: cannot post the retirement to loop %zu", p->conf.name, i);
             continue;
         }

@@ -72,12 +72,12 @@ int http_proxy_check_host(const struct http_proxy_conf *pc, char *why, size_t le
 /* Stops accepting and closes the listener (unless adopted). Idempotent. */
 void http_proxy_stop(struct http_proxy *p);
 
-/* A reload replaced or removed p: its sessions finish the request they are
- * in on its settings and take no other (those between two requests close
- * now). Kept alive, a client (outbound: the enclave's application) would go
- * on under routes and an egress_allow the reload took away. Idempotent;
- * while the workers run. */
-void http_proxy_retire(struct http_proxy *p);
+/* A reload replaced p by next (NULL: removed it): its sessions finish the
+ * request they are in on its settings and go on with next's (those between
+ * two requests at once), or close. Kept on p, a kept-alive client
+ * (outbound: the enclave's application) would go on under routes and an
+ * egress_allow the reload took away. Idempotent; while the workers run. */
+void http_proxy_retire(struct http_proxy *p, struct http_proxy *next);
 
 /* Drops the caller's reference; the proxy goes when its last session ends. */
 void http_proxy_unref(struct http_proxy *p);

@@ -134,7 +134,10 @@ struct http_proxy {
     struct ssl_ctx_st *tls;     /* outbound: the client context upstreams are verified with */
     struct file_stamp ca_stamp; /* outbound: ca_file's, taken before it was read */
     atomic_int refs;
-    atomic_bool retired; /* stopped (replaced, removed): its sessions take no new request */
+    atomic_bool retired; /* replaced or removed: its sessions take no new request on it */
+    /* retired: the proxy that replaced it (a reference), NULL when removed;
+     * written before retired is set */
+    struct http_proxy *successor;
     int listen_fd;
     struct acceptor acceptor; /* listen_fd's, while accepting */
     unsigned next;
@@ -205,7 +208,6 @@ struct sess {
     int route;          /* index in p->routes, -1 none */
     struct req_target target;
     bool close_after, is_head, reused, retried, strip_encoding;
-    bool kept;          /* kept alive after a response (S_IDLE: between two requests) */
     bool took_place;    /* out of descriptors, its dial had an unproven one evicted */
     bool b_idle;        /* the backend connection is between two exchanges */
     bool b_private;     /* ... and authenticated for this client alone: never pooled */
@@ -225,6 +227,12 @@ struct sess {
     char client_ip[INET6_ADDRSTRLEN];
     uint64_t t_admit; /* us, when it was accepted (airlock ctl conns) */
 };
+
+/* Between two requests (S_IDLE): when s's proxy was retired, s goes on with
+ * the proxy that replaced it (its backend connection closed: the old
+ * settings'), or is closed when it was removed. Returns false when s was
+ * closed. (On s's worker.) */
+bool sess_follow(struct sess *s);
 
 /* A client refused (counted, and logged at most once a second): client
  * as transport_describe() writes it, why its reason. */

@@ -547,7 +547,7 @@ on_request(struct sess *s)
     size_t blen = m->body.len;
 
     s->t_req = now_us();
-    if (atomic_load(&s->p->env->draining) || atomic_load(&s->p->retired))
+    if (atomic_load(&s->p->env->draining))
         s->close_after = true;
     bool out = s->p->conf.mode == HTTP_OUTBOUND;
     /* inbound: fields encrypted; outbound: tokens opened, right before they leave */
@@ -774,7 +774,7 @@ exchange_done(struct sess *s)
     size_t used = s->req.done ? s->req.end : s->in.len;
 
     s->b_idle = true; /* a response was whole: what is left of the backend is reusable */
-    if (s->close_after || atomic_load(&s->p->retired)) {
+    if (s->close_after) {
         /* a FIN after the answer, not a reset that could discard it */
         shutdown(s->cio.fd, SHUT_WR);
         sess_close(s);
@@ -787,11 +787,35 @@ exchange_done(struct sess *s)
     s->route = -1;
     s->retried = s->is_head = s->strip_encoding = s->took_place = false;
     s->t_req = 0;
-    http_msg_init(&s->req, false, pc->max_header, pc->max_headers, pc->max_body);
     s->st = S_IDLE;
-    s->kept = true;
+    if (!sess_follow(s))
+        return;
+    pc = &s->p->conf;
+    http_msg_init(&s->req, false, pc->max_header, pc->max_headers, pc->max_body);
     unproven_add(s->share, &s->unproven_link); /* between requests: the newest */
     sess_arm(s, pc->idle_timeout_ms);
+}
+
+bool
+sess_follow(struct sess *s)
+{
+    struct http_proxy *p = s->p;
+
+    while (atomic_load_explicit(&p->retired, memory_order_acquire)) {
+        if (p->successor == NULL) {
+            sess_close(s);
+            return false;
+        }
+        p = p->successor;
+    }
+    if (p == s->p)
+        return true;
+    backend_close(s);
+    proxy_ref(p);
+    http_proxy_unref(s->p);
+    s->p = p;
+    http_msg_init(&s->req, false, p->conf.max_header, p->conf.max_headers, p->conf.max_body);
+    return true;
 }
 
 static bool
@@ -891,6 +915,9 @@ sess_begin(void *arg)
         sess_close(s);
         return;
     }
+    if (!sess_follow(s)) /* accepted as a reload replaced its proxy */
+        return;
+    pc = &s->p->conf;
     sess_arm(s, pc->header_timeout_ms);
     sess_step(s);
 }
