@@ -102,6 +102,10 @@ sess_close(struct sess *s)
     if (s->st == S_CLOSED)
         return;
     s->st = S_CLOSED;
+    if (s->place) { /* refused waiting for its header (sess_begin()) */
+        unproven_unclaim(s->share);
+        s->place = false;
+    }
     /* a backend connection between two exchanges outlives its client */
     if (!(s->b_idle && !s->b_private && s->bio.fd >= 0 && !s->br.hup && !s->br.readable &&
           idle_put(s)))
@@ -634,6 +638,24 @@ request_fault(struct sess *s)
     }
 }
 
+/* s was accepted at max_connections on a claim of s->share: it takes the
+ * place of the oldest unproven session there, and gives the claim back.
+ * False (counted refused; the caller closes s) when there was none left
+ * (it proved itself meanwhile) and the proxy is still over its bound. */
+static bool
+take_place(struct sess *s)
+{
+    struct http_proxy *p = s->p;
+    bool took = sess_evict_oldest(s->share);
+
+    unproven_unclaim(s->share);
+    s->place = false;
+    if (took || atomic_load(&p->stats->open) <= p->conf.max_connections)
+        return true;
+    atomic_fetch_add_explicit(&p->stats->refused, 1, memory_order_relaxed);
+    return false;
+}
+
 bool
 sess_client(struct sess *s, const struct sockaddr *sa, socklen_t len)
 {
@@ -684,6 +706,10 @@ read_preamble(struct sess *s)
     s->preamble = false;
     bool ok = info.cmd != PROXY_CMD_PROXY || info.family == AF_UNSPEC ||
               sess_client(s, (struct sockaddr *)&info.src, sizeof(info.src));
+    if (ok && s->place)
+        ok = take_place(s);
+    if (ok) /* unproven from now on (an accepted newcomer: from its place) */
+        unproven_add(s->share, &s->unproven_link);
     hbuf_drop(&s->in, hdr_len);
     if (!ok)
         sess_close(s);
@@ -869,24 +895,6 @@ client_event(struct io *io, uint32_t events)
     sess_step(s);
 }
 
-/* s was accepted at max_connections on a claim of s->share: it takes the
- * place of the oldest unproven session there. Returns false (s refused and
- * freed) when there was none left (it proved itself meanwhile) and the
- * proxy is still over its bound. */
-static bool
-take_place(struct sess *s)
-{
-    struct http_proxy *p = s->p;
-    bool took = sess_evict_oldest(s->share);
-
-    unproven_unclaim(s->share);
-    if (took || atomic_load(&p->stats->open) <= p->conf.max_connections)
-        return true;
-    atomic_fetch_add_explicit(&p->stats->refused, 1, memory_order_relaxed);
-    sess_unbegun(s);
-    return false;
-}
-
 void
 sess_unbegun(struct sess *s)
 {
@@ -904,10 +912,16 @@ sess_begin(void *arg)
     struct sess *s = arg;
     const struct http_proxy_conf *pc = &s->p->conf;
 
-    if (s->place && !take_place(s))
+    /* with accept_proxy, only once its header named a client within its
+     * bound (read_preamble()): a client beyond never takes another's place */
+    bool later = s->place && s->preamble;
+    if (s->place && !later && !take_place(s)) {
+        sess_unbegun(s);
         return;
+    }
     list_add_tail(&s->w->sessions, &s->link);
-    unproven_add(s->share, &s->unproven_link);
+    if (!later)
+        unproven_add(s->share, &s->unproven_link);
     if (io_start(s->w->loop, &s->cio, s->cio.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, client_event,
                  s) != 0) {
         close(s->cio.fd);

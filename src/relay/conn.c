@@ -163,6 +163,10 @@ conn_close(struct conn *c, enum conn_end end)
     pump_release(&c->down, &w->pumps);
     timer_stop(w->loop, &c->timer);
     conn_proven(c);
+    if (c->place) { /* refused waiting for its PROXY header (conn_begin()) */
+        unproven_unclaim(c->share);
+        c->place = false;
+    }
     list_del(&c->link);
     atomic_fetch_sub(&w->n_conns, 1);
     atomic_fetch_sub_explicit(&st->open, 1, memory_order_relaxed);
@@ -453,6 +457,32 @@ count_vouched(struct conn *c)
     return false;
 }
 
+/* c's client for a refusal's line: the source its PROXY header named, else
+ * its peer. */
+static void
+client_describe(const struct conn *c, char *desc, size_t len)
+{
+    if (c->vouched)
+        transport_describe((const struct sockaddr *)&c->source, sizeof(c->source), desc, len);
+    else
+        transport_describe((const struct sockaddr *)&c->peer, c->peer_len, desc, len);
+}
+
+/* c was accepted at max_connections on a claim of c->share: it takes the
+ * place of the oldest unproven connection there, and gives the claim back.
+ * False when there was none left (it proved itself meanwhile) and the
+ * relay is still over its bound: c is to be refused. */
+static bool
+take_place(struct conn *c)
+{
+    struct relay *r = c->relay;
+    bool took = conn_evict_oldest(c->share);
+
+    unproven_unclaim(c->share);
+    c->place = false;
+    return took || atomic_load(&r->stats->open) <= r->conf.max_connections;
+}
+
 static void
 conn_preamble(struct conn *c)
 {
@@ -466,9 +496,18 @@ conn_preamble(struct conn *c)
                       (unsigned long long)c->id);
         c->hvsock_greeted = pr == PARSE_OK;
     }
-    if (pr == PARSE_OK && rc->accept_proxy == PROXY_V2 && (pr = read_proxy_header(c)) == PARSE_OK &&
-        !count_vouched(c))
-        return;
+    if (pr == PARSE_OK && rc->accept_proxy == PROXY_V2 && (pr = read_proxy_header(c)) == PARSE_OK) {
+        if (!count_vouched(c))
+            return;
+        if (c->place && !take_place(c)) {
+            char desc[TRANSPORT_DESC_MAX];
+            client_describe(c, desc, sizeof(desc));
+            relay_refused(c->relay, desc, "max_connections");
+            conn_close(c, END_DENIED);
+            return;
+        }
+        unproven_add(c->share, &c->unproven_link); /* an accepted newcomer: from its place */
+    }
     if (pr == PARSE_OK && c->ops->preamble != NULL) {
         c->ops->preamble(c); /* connects, refuses, or waits for more */
         return;
@@ -736,26 +775,6 @@ conn_unbegun(struct conn *c)
     free(c);
 }
 
-/* c was accepted at max_connections on a claim of c->share: it takes the
- * place of the oldest unproven connection there. Returns false (c refused
- * and freed) when there was none left (it proved itself meanwhile) and the
- * relay is still over its bound. */
-static bool
-take_place(struct conn *c)
-{
-    struct relay *r = c->relay;
-    char desc[TRANSPORT_DESC_MAX];
-    bool took = conn_evict_oldest(c->share);
-
-    unproven_unclaim(c->share);
-    if (took || atomic_load(&r->stats->open) <= r->conf.max_connections)
-        return true;
-    transport_describe((struct sockaddr *)&c->peer, c->peer_len, desc, sizeof(desc));
-    relay_refuse(r, c->client.io.fd, desc, "max_connections");
-    conn_unbegun(c);
-    return false;
-}
-
 static void
 conn_begin(void *arg)
 {
@@ -764,10 +783,19 @@ conn_begin(void *arg)
     const struct relay_conf *rc = &c->relay->conf;
     int fd = c->client.io.fd;
 
-    if (c->place && !take_place(c))
+    /* with accept_proxy, only once its header named a client within its
+     * bound (conn_preamble()): a client beyond never takes another's place */
+    bool later = c->place && rc->accept_proxy == PROXY_V2;
+    if (c->place && !later && !take_place(c)) {
+        char desc[TRANSPORT_DESC_MAX];
+        client_describe(c, desc, sizeof(desc));
+        relay_refuse(c->relay, fd, desc, "max_connections");
+        conn_unbegun(c);
         return;
+    }
     list_add(&w->conns, &c->link);
-    unproven_add(c->share, &c->unproven_link);
+    if (!later)
+        unproven_add(c->share, &c->unproven_link);
     c->started = loop_now(w->loop);
     /* the client socket has its options from the listener (relay.c) */
     int err = io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c);

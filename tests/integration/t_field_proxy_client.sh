@@ -13,20 +13,23 @@
 #     counts by that source: a client holding 2 connections without a
 #     whole request is refused a third (reason=max_unproven_per_client),
 #     while another client is served and the two are not closed; once one
-#     of them sends its request, the client may open another;
+#     of them sends its request, the client may open another; at
+#     max_connections, that client's newcomers are refused before they take
+#     anyone's place (before, each evicted another client's connection);
 #   - set on a proxy without accept_proxy, it counts by the peer address.
 . "$(dirname "$0")/lib.sh"
 need curl openssl
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
 [ -x "$ECHO" ] || skip "tests/http_echo not built"
 
-read -r BACK FRONT TLS EDGE PLAIN <<<"$(free_ports 5)"
+read -r BACK FRONT TLS EDGE PLAIN FULL M <<<"$(free_ports 7)"
 start echo "$ECHO" "$BACK" "$T/backend.log"
 wait_port "$BACK"
 "$AIRLOCK" attest get --provider sim --sim-root "$T/sim.pem" >/dev/null 2>&1 ||
     fail "cannot make the sim root"
 cat >"$T/airlock.yaml" <<EOF
 threads: 2
+metrics: tcp:127.0.0.1:$M
 relays:
   - name: edge
     listen: tcp:127.0.0.1:$EDGE
@@ -41,6 +44,12 @@ relays:
 proxies:
   - name: api
     listen: tcp:127.0.0.1:$FRONT
+    backend: tcp:127.0.0.1:$BACK
+    accept_proxy: v2
+    max_connections: 4
+    routes: [{path: /}]
+  - name: full
+    listen: tcp:127.0.0.1:$FULL
     backend: tcp:127.0.0.1:$BACK
     accept_proxy: v2
     max_connections: 4
@@ -127,6 +136,19 @@ echo finish >&"$a_fd"
 wait_until 10 grep -q "HTTP/1.1 200" "$T/a.out" || fail "a held connection was closed: $(cat "$T/a.out")"
 held c "$FRONT" 10.1.1.1
 [ "$(head -1 "$T/c.out")" = open ] || fail "a proven connection still counted: $(cat "$T/c.out")"
+
+log "at max_connections, a client at its bound takes no one's place"
+held e "$FULL" 10.2.2.2 10.2.2.2
+held f "$FULL" 10.1.1.1 10.1.1.1
+[ "$(cat "$T/e.out" "$T/f.out" | tr '\n' ' ')" = "open open open open " ] ||
+    fail "four clients' connections: $(cat "$T/e.out" "$T/f.out")"
+held g "$FULL" 10.1.1.1 10.1.1.1 10.1.1.1
+[ "$(tr '\n' ' ' <"$T/g.out")" = "closed closed closed " ] ||
+    fail "a client at its bound got in: $(cat "$T/g.out")"
+[ "$(metric airlock_http_connections_evicted_total 'proxy="full"' "$M")" = 0 ] ||
+    fail "a client at its bound evicted others: $(metric airlock_http_connections_evicted_total 'proxy="full"' "$M")"
+[ "$(metric airlock_http_connections_open 'proxy="full"' "$M")" = 4 ] ||
+    fail "not the four connections: $(metric airlock_http_connections_open 'proxy="full"' "$M")"
 
 log "set without accept_proxy, the bound counts by the peer's address"
 held d "$PLAIN" - - -
