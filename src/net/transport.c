@@ -9,12 +9,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How each kind builds its address; tcp needs resolution for names. */
@@ -404,19 +406,66 @@ transport_connect(const struct sockaddr *sa, socklen_t len, bool reserved, bool 
     return connect_from(sa, len, 0, pending);
 }
 
+#define UDP_TRIES 8 /* ports the kernel is asked for before a connect gives up */
+
+/* When each local UDP port was last given back (a monotonic second, plus
+ * one: 0 is never), by every relay of the process. */
+static _Atomic uint32_t udp_released[65536];
+
+static uint32_t
+mono_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)ts.tv_sec + 1;
+}
+
+static uint16_t
+local_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
 int
 transport_udp_connect(const struct sockaddr *sa, socklen_t len)
 {
-    int fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int aside[UDP_TRIES], n_aside = 0, fd = -EADDRINUSE;
+    uint32_t now = mono_seconds();
 
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, sa, len) != 0) {
-        int rc = -errno;
-        close(fd);
-        return rc;
+    for (int i = 0; i < UDP_TRIES; i++) {
+        if ((fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0) {
+            fd = -errno;
+            break;
+        }
+        if (connect(fd, sa, len) != 0) {
+            int rc = -errno;
+            close(fd);
+            fd = rc;
+            break;
+        }
+        uint32_t at = atomic_load_explicit(&udp_released[local_port(fd)], memory_order_relaxed);
+        if (at == 0 || now - at >= TRANSPORT_UDP_QUARANTINE_S)
+            break;
+        aside[n_aside++] = fd; /* held meanwhile, so that the kernel offers another port */
+        fd = -EADDRINUSE;
     }
+    for (int i = 0; i < n_aside; i++)
+        close(aside[i]);
     return fd;
+}
+
+void
+transport_udp_release(int fd)
+{
+    atomic_store_explicit(&udp_released[local_port(fd)], mono_seconds(), memory_order_relaxed);
+    close(fd);
 }
 
 int

@@ -65,9 +65,19 @@ int transport_connect(const struct sockaddr *sa, socklen_t len, bool reserved, b
 /* Returns the port of sa (tcp, vsock), or 0 for other families. */
 uint32_t transport_port(const struct sockaddr *sa);
 
-/* Opens a UDP socket connected to sa (so that it receives only from sa).
- * Returns the fd, or -errno. */
+/* Opens a UDP socket connected to sa (so that it receives only from sa),
+ * on a local port no socket gave back by transport_udp_release() in the
+ * last TRANSPORT_UDP_QUARANTINE_S seconds. A reply on its way to a socket
+ * that was closed would otherwise reach the next socket the kernel gives
+ * that port: another flow, another client. Returns the fd, or -errno
+ * (-EADDRINUSE when the ports the kernel offered were all that recent). */
 int transport_udp_connect(const struct sockaddr *sa, socklen_t len);
+
+/* Closes a socket of transport_udp_connect(): its port rests for the
+ * quarantine. */
+void transport_udp_release(int fd);
+
+#define TRANSPORT_UDP_QUARANTINE_S 10
 
 /* Returns 0 when a pending connect on fd succeeded, or -errno. */
 int transport_connect_result(int fd);

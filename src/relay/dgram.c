@@ -417,7 +417,7 @@ flow_release(struct dgram *d, struct flow_table *t, struct flow *f)
     atomic_fetch_sub_explicit(&d->r->stats->flows, 1, memory_order_relaxed);
     if (f->io.fd >= 0) {
         io_stop(d->loop, &f->io);
-        close(f->io.fd);
+        transport_udp_release(f->io.fd);
         f->io.fd = -1;
         d->n_socks--;
     }
