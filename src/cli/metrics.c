@@ -20,6 +20,10 @@
  * room, and clients that connect and say nothing push out only each other
  * (not airlock's file descriptors) */
 #define REQUESTS_MAX 64
+/* requests one client (transport_client_key()) holds at once, read or
+ * being answered: one whose answer it never reads holds its place for
+ * REQUEST_TIMEOUT_MS, and 64 such shut out every probe */
+#define CLIENT_REQUESTS_MAX 16
 
 struct request {
     struct list link; /* in m->requests until closed */
@@ -202,15 +206,15 @@ request_event(struct io *io, uint32_t events)
     request_close(rq);
 }
 
-/* How many requests of client are still reading. */
+/* How many requests client holds: still reading only, or all. */
 static unsigned
-reading(const struct metrics *m, const char *client)
+held(const struct metrics *m, const char *client, bool only_reading)
 {
     unsigned n = 0;
 
     for (struct list *p = m->requests.next; p != &m->requests; p = p->next) {
         const struct request *rq = list_entry(p, struct request, link);
-        n += rq->out.len == 0 && strcmp(rq->client, client) == 0;
+        n += (!only_reading || rq->out.len == 0) && strcmp(rq->client, client) == 0;
     }
     return n;
 }
@@ -224,13 +228,13 @@ static struct request *
 evictable(const struct metrics *m, const char *client)
 {
     struct request *old = NULL;
-    unsigned most = 0, mine = reading(m, client);
+    unsigned most = 0, mine = held(m, client, true);
 
     for (struct list *p = m->requests.prev; p != &m->requests; p = p->prev) {
         struct request *rq = list_entry(p, struct request, link);
         if (rq->out.len != 0)
             continue;
-        unsigned n = strcmp(rq->client, client) == 0 ? mine : reading(m, rq->client);
+        unsigned n = strcmp(rq->client, client) == 0 ? mine : held(m, rq->client, true);
         if (n > most || (n == most && n == mine && strcmp(rq->client, client) == 0 &&
                          (old == NULL || strcmp(old->client, client) != 0))) {
             old = rq;
@@ -248,6 +252,10 @@ metrics_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t
 
     char client[TRANSPORT_CLIENT_MAX];
     transport_client_key(fd, peer, client, sizeof(client));
+    if (held(m, client, false) >= CLIENT_REQUESTS_MAX) {
+        close(fd);
+        return;
+    }
     if (m->n_requests >= REQUESTS_MAX) {
         struct request *old = evictable(m, client);
         if (old == NULL) {
