@@ -304,7 +304,12 @@ static void
 server_start(struct conn *c)
 {
     struct tls_gen *gen = NULL;
-    SSL *ssl = relay_tls_accept(c->relay->tls, c->client.io.fd, &gen);
+    char client[TRANSPORT_CLIENT_MAX];
+    /* with accept_proxy, the client its header named */
+    transport_client_key(c->vouched ? -1 : c->client.io.fd,
+                         (const struct sockaddr *)(c->vouched ? &c->source : &c->peer), client,
+                         sizeof(client));
+    SSL *ssl = relay_tls_accept(c->relay->tls, c->client.io.fd, client, &gen);
 
     tls_begin(c, ssl, gen, &c->client, server_handshaken, c->relay->conf.tls.handshake_timeout_ms);
 }

@@ -22,6 +22,7 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/ssl_reason.h"
+#include "net/transport.h"
 #include "relay/relay.h"
 
 #define NONCE_LEN 32 /* bytes a client relay asks fresh evidence over */
@@ -48,6 +49,20 @@ struct tls_gen {
     time_t issued, expires;
 };
 
+/* Tokens refilled at a rate per second, as many at once. */
+struct bucket {
+    double tokens;
+    uint64_t refilled_ms;
+};
+
+/* One client's share of fresh evidence; key "" is free. */
+#define FRESH_CLIENTS 256
+#define FRESH_CLIENT_SHARE 4 /* a client may take a quarter of fresh_rate */
+struct client_bucket {
+    char key[TRANSPORT_CLIENT_MAX];
+    struct bucket b;
+};
+
 struct relay_tls {
     struct relay *relay; /* the owner (name, settings, counters) */
     /* verify: */
@@ -57,11 +72,11 @@ struct relay_tls {
     EVP_PKEY *sim_root_key; /* provider sim: the root it signs under */
     X509 *sim_root;
     struct file_stamp sim_root_stamp; /* its file's, taken before it was read */
-    pthread_mutex_t lock;             /* cur, and the fresh-evidence bucket */
+    pthread_mutex_t lock;             /* cur, and the fresh-evidence buckets */
     struct tls_gen *cur;
-    double tokens; /* fresh evidence that may be made now (<= fresh_rate) */
-    uint64_t refilled_ms;
-    struct loop *loop; /* renewals; NULL when stopped */
+    struct bucket fresh;                         /* the relay's: fresh_rate */
+    struct client_bucket clients[FRESH_CLIENTS]; /* a client's: its share */
+    struct loop *loop;                           /* renewals; NULL when stopped */
     struct timer renew;
     struct backoff retry;
 };
@@ -76,10 +91,64 @@ tls_gen_unref(struct tls_gen *g)
     free(g);
 }
 
+/* A server SSL's client (transport_client_key()), an allocated string. */
+static int client_index = -1;
+static pthread_once_t client_index_once = PTHREAD_ONCE_INIT;
+
+static void
+client_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    free(ptr);
+}
+
+static void
+client_index_init(void)
+{
+    client_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, client_free);
+}
+
+/* Refills b at rate per second (as many at once) to now; true when it had
+ * a token, which is then taken, or only looked at (take false). */
+static bool
+bucket_has(struct bucket *b, unsigned rate, uint64_t now, bool take)
+{
+    b->tokens += (double)(now - b->refilled_ms) * rate / 1000.0;
+    if (b->tokens > rate)
+        b->tokens = rate;
+    b->refilled_ms = now;
+    if (b->tokens < 1.0)
+        return false;
+    if (take)
+        b->tokens -= 1.0;
+    return true;
+}
+
+/* The bucket of client (under t->lock): its own, else a free one, else
+ * the one refilled longest ago (full again by now, or nearly), given to it. */
+static struct bucket *
+client_bucket(struct relay_tls *t, const char *client, unsigned share)
+{
+    struct client_bucket *cb = &t->clients[0];
+
+    for (size_t i = 0; i < FRESH_CLIENTS; i++) {
+        struct client_bucket *c = &t->clients[i];
+        if (strcmp(c->key, client) == 0)
+            return &c->b;
+        if (c->key[0] == '\0' || (cb->key[0] != '\0' && c->b.refilled_ms < cb->b.refilled_ms))
+            cb = c;
+    }
+    snprintf(cb->key, sizeof(cb->key), "%s", client);
+    cb->b = (struct bucket){.tokens = share, .refilled_ms = loop_clock_ms()};
+    return &cb->b;
+}
+
 /* Fresh evidence is made inside the handshake, on the worker's loop, for
  * as long as the provider takes: a ClientHello that asks for it takes a
- * token of the relay's bucket (fresh_rate per second, as many at once),
- * and is refused with a handshake_failure alert when there is none. */
+ * token of its client's bucket (a quarter of fresh_rate: one client cannot
+ * take the whole rate from the others) and of the relay's (fresh_rate per
+ * second, as many at once), and is refused with a handshake_failure alert
+ * when either has none. */
 static int
 fresh_gate(SSL *ssl, int *alert, void *arg)
 {
@@ -87,6 +156,8 @@ fresh_gate(SSL *ssl, int *alert, void *arg)
     struct relay_tls *t = arg;
     struct relay_stats *st = t->relay->stats;
     unsigned rate = t->relay->conf.tls.fresh_rate;
+    unsigned share = rate / FRESH_CLIENT_SHARE > 0 ? rate / FRESH_CLIENT_SHARE : 1;
+    const char *client = SSL_get_ex_data(ssl, client_index);
     const unsigned char *ext;
     size_t len;
     uint64_t now = loop_clock_ms();
@@ -96,13 +167,10 @@ fresh_gate(SSL *ssl, int *alert, void *arg)
     if (SSL_client_hello_get0_ext(ssl, RATLS_TLS_EXT, &ext, &len) != 1)
         return SSL_CLIENT_HELLO_SUCCESS; /* the certificate's evidence: nothing to make */
     pthread_mutex_lock(&t->lock);
-    t->tokens += (double)(now - t->refilled_ms) * rate / 1000.0;
-    if (t->tokens > rate)
-        t->tokens = rate;
-    t->refilled_ms = now;
-    ok = t->tokens >= 1.0;
+    struct bucket *mine = client_bucket(t, client != NULL ? client : "", share);
+    ok = bucket_has(mine, share, now, false) && bucket_has(&t->fresh, rate, now, true);
     if (ok)
-        t->tokens -= 1.0;
+        bucket_has(mine, share, now, true);
     pthread_mutex_unlock(&t->lock);
     atomic_fetch_add_explicit(&st->tls_fresh[ok ? TLS_FRESH_SERVED : TLS_FRESH_REFUSED], 1,
                               memory_order_relaxed);
@@ -281,8 +349,8 @@ server_open(struct relay_tls *t, char *err)
     int rc;
 
     t->retry = (struct backoff)BACKOFF_INIT(RENEW_RETRY_MIN_MS, RENEW_RETRY_MAX_MS);
-    t->tokens = tc->fresh_rate;
-    t->refilled_ms = loop_clock_ms();
+    t->fresh = (struct bucket){.tokens = tc->fresh_rate, .refilled_ms = loop_clock_ms()};
+    pthread_once(&client_index_once, client_index_init);
     t->provider = attest_provider_find(tc->provider);
     if (tc->sim_root[0] != '\0') {
         (void)file_stamp(tc->sim_root, &t->sim_root_stamp); /* before the read */
@@ -382,16 +450,19 @@ relay_tls_free(struct relay_tls *t)
 }
 
 SSL *
-relay_tls_accept(struct relay_tls *t, int fd, struct tls_gen **gen)
+relay_tls_accept(struct relay_tls *t, int fd, const char *client, struct tls_gen **gen)
 {
     struct tls_gen *g;
-    SSL *ssl;
+    SSL *ssl = NULL;
+    char *key = strdup(client);
 
     pthread_mutex_lock(&t->lock);
     g = t->cur;
     atomic_fetch_add(&g->refs, 1);
     pthread_mutex_unlock(&t->lock);
-    if ((ssl = SSL_new(g->ctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
+    if (key == NULL || (ssl = SSL_new(g->ctx)) == NULL || SSL_set_fd(ssl, fd) != 1 ||
+        SSL_set_ex_data(ssl, client_index, key) != 1) {
+        free(key);
         SSL_free(ssl);
         tls_gen_unref(g);
         return NULL;

@@ -48,10 +48,12 @@ void relay_tls_stop(struct relay_tls *t);
  * fine. */
 void relay_tls_free(struct relay_tls *t);
 
-/* A server SSL for the accepted socket fd on the current certificate, with
- * *gen the generation it uses (release with tls_gen_unref() once the
- * connection ends). Any thread. Returns NULL on ENOMEM. */
-SSL *relay_tls_accept(struct relay_tls *t, int fd, struct tls_gen **gen);
+/* A server SSL for the accepted socket fd of client (its
+ * transport_client_key(): a client's share of fresh evidence) on the
+ * current certificate, with *gen the generation it uses (release with
+ * tls_gen_unref() once the connection ends). Any thread. Returns NULL on
+ * ENOMEM. */
+SSL *relay_tls_accept(struct relay_tls *t, int fd, const char *client, struct tls_gen **gen);
 
 /* Gives back a connection's generation; NULL is fine. Any thread. */
 void tls_gen_unref(struct tls_gen *g);

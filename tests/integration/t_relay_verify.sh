@@ -11,14 +11,18 @@
 #     its own root, and one that copies the real certificate's extension
 #     onto its own key (with fresh evidence asked for, and without);
 #   - fresh evidence over fresh_evidence_rate is refused and counted, and a
-#     client that does not ask for it gets the certificate's evidence.
+#     client that does not ask for it gets the certificate's evidence; one
+#     client address gets a quarter of the rate (fresh_evidence_rate 4: 1 of
+#     6 ClientHellos from 127.0.0.1 served, then 1 of 2 from 127.0.0.2; a
+#     client's share refills in a second; before, one client took the whole
+#     bucket from the others).
 . "$(dirname "$0")/lib.sh"
 need openssl socat
 
 # one call: ports of two calls may overlap
 read -r REC ENC ENC_HALF NORATE PLAIN MITM1 MITM1_UP MITM2 HALF_BACK \
-    GOOD PCR NOSIM TOPLAIN TOMITM1 TOMITM2F TOMITM2C NR_FRESH NR_CERT HALF M_ENC M_CLI \
-    <<<"$(free_ports 21)"
+    GOOD PCR NOSIM TOPLAIN TOMITM1 TOMITM2F TOMITM2C NR_FRESH NR_CERT HALF M_ENC M_CLI SHARE \
+    <<<"$(free_ports 22)"
 "$AIRLOCK" attest get --provider sim --sim-root "$T/sim.pem" >/dev/null 2>&1 ||
     fail "cannot make the sim root"
 "$AIRLOCK" attest get --provider sim --sim-root "$T/mitm-sim.pem" >/dev/null 2>&1 ||
@@ -37,6 +41,8 @@ relays:
      tls: {provider: sim, sim_root: $T/sim.pem}}
   - {name: half, listen: "tcp:127.0.0.1:$ENC_HALF", target: "tcp:127.0.0.1:$HALF_BACK",
      tls: {provider: sim, sim_root: $T/sim.pem}}
+  - {name: share, listen: "tcp:127.0.0.1:$SHARE", target: "tcp:127.0.0.1:$REC",
+     tls: {provider: sim, sim_root: $T/sim.pem, fresh_evidence_rate: 4}}
   - {name: norate, listen: "tcp:127.0.0.1:$NORATE", target: "tcp:127.0.0.1:$REC",
      tls: {provider: sim, sim_root: $T/sim.pem, fresh_evidence_rate: 0}}
 EOF
@@ -155,6 +161,38 @@ grep -rq hello-good "$T/rec" || fail "the backend record is not working"
     fail "the fresh evidence refused is not counted"
 [ "$(metric airlock_tls_fresh_evidence_total 'relay="enc",result="served"' "$M_ENC")" -ge 3 ] ||
     fail "the fresh evidence served is not counted"
+
+log "one client address gets a quarter of fresh_evidence_rate"
+# hellos SRC N: N raw ClientHellos asking for fresh evidence, from SRC, at once
+hellos() {
+    python3 - "$SHARE" "$1" "$2" <<'PY'
+import os, socket, struct, sys, time
+port, src, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def ext(t, d): return struct.pack("!HH", t, len(d)) + d
+exts = ext(0x002b, b"\x02\x03\x04") + ext(0x000a, b"\x00\x02\x00\x1d")
+exts += ext(0x000d, b"\x00\x02\x04\x03") + ext(0x0033, b"\x00\x24\x00\x1d\x00\x20" + os.urandom(32))
+exts += ext(0xffa7, b"\x20" + os.urandom(32))  # RA-TLS: fresh evidence for this nonce
+body = b"\x03\x03" + os.urandom(32) + b"\x20" + os.urandom(32) + b"\x00\x02\x13\x01\x01\x00"
+body += struct.pack("!H", len(exts)) + exts
+hs = b"\x01" + struct.pack("!I", len(body))[1:] + body
+rec = b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
+socks = []
+for _ in range(n):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    s.sendall(rec)
+    socks.append(s)
+time.sleep(0.5)
+PY
+}
+fresh() { metric airlock_tls_fresh_evidence_total "relay=\"share\",result=\"$1\"" "$M_ENC"; }
+hellos 127.0.0.1 6
+wait_for eval '[ "$(( $(fresh served) + $(fresh refused) ))" = 6 ]'
+[ "$(fresh served)" = 1 ] || fail "one client got $(fresh served) of 6 fresh evidence (its share is 1)"
+hellos 127.0.0.2 2
+wait_for eval '[ "$(( $(fresh served) + $(fresh refused) ))" = 8 ]'
+[ "$(fresh served)" = 2 ] || fail "another client got $(($(fresh served) - 1)) of 2 fresh evidence"
 
 stop_clean "$CLIENT" client
 stop_clean "$ENCLAVE" enclave
