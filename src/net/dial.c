@@ -198,8 +198,12 @@ lookup_start(struct dial *d)
     int rc = l != NULL ? 0 : -ENOMEM;
 
     if (l != NULL) {
+        char client[TRANSPORT_CLIENT_MAX];
+        if (d->client != NULL)
+            transport_client_key(-1, d->client, client, sizeof(client));
         l->d = d;
-        rc = resolve_start(d->loop, d->target->host, lookup_done, l, &l->waiter);
+        rc = resolve_start(d->loop, d->target->host, d->client != NULL ? client : NULL, lookup_done,
+                           l, &l->waiter);
     }
     if (rc != 0) {
         free(l);

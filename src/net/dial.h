@@ -62,6 +62,9 @@ struct dial {
     dial_admit_cb admit;
     dial_done_cb done;
     void *arg;
+    /* whose dial it is (set after dial_start(); NULL: nobody's): its name
+     * lookups count against that client's share of the resolver's queue */
+    const struct sockaddr *client;
 };
 
 /* Dials target (tcp, unix, vsock, hvsock) on loop's thread: done(arg, ...)

@@ -30,6 +30,11 @@
 
 #define RESOLVE_MAX_ADDRS 8
 #define RESOLVE_KEEP_EXPIRED 60 /* seconds an expired entry is kept before it is freed */
+/* names cached at most: beyond, the one expiring first goes (a client
+ * naming hosts of a *.suffix rule without end would grow the cache, and
+ * its linear search, for each name's TTL) */
+#define RESOLVE_CACHE_MAX 4096
+#define RESOLVE_CLIENT_SHARE 4 /* one client's names take at most a quarter of the queue */
 
 struct entry {
     struct list link; /* in cache */
@@ -56,6 +61,7 @@ struct lookup {
     struct list link;       /* in inflight */
     struct list queue_link; /* in lookup_queue, while waiting for a thread */
     char *host;
+    char *client;                   /* who asked first (NULL: none): counted against its share */
     struct resolve_waiter *waiters; /* a stack; resolve_cancel() takes one out */
 };
 
@@ -216,19 +222,61 @@ lookup_dns(const char *host, struct entry *e)
  * an egress relay's *.suffix rules let an enclave name any number of
  * hosts, and the cache must not grow with every one it ever named. Runs
  * with cache_lock held. */
+static unsigned n_cached;
+
+static void
+lookup_free(struct lookup *l)
+{
+    if (l == NULL)
+        return;
+    free(l->host);
+    free(l->client);
+    free(l);
+}
+
+/* Whether client's names fill its share of the queue (under cache_lock). */
+static bool
+client_full(const char *client)
+{
+    unsigned share = max_queue / RESOLVE_CLIENT_SHARE > 0 ? max_queue / RESOLVE_CLIENT_SHARE : 1,
+             n = 0;
+    struct list *pos;
+
+    if (client == NULL)
+        return false;
+    for (pos = lookup_queue.next; pos != &lookup_queue && n < share; pos = pos->next) {
+        const struct lookup *l = list_entry(pos, struct lookup, queue_link);
+        n += l->client != NULL && strcmp(l->client, client) == 0;
+    }
+    return n >= share;
+}
+
+static void
+cache_drop(struct entry *e)
+{
+    list_del(&e->link);
+    free(e->host);
+    free(e);
+    n_cached--;
+}
+
+/* Frees the entries expired long enough, and the one expiring first when
+ * the cache is full. */
 static void
 cache_prune(uint64_t now)
 {
     struct list *pos, *tmp;
+    struct entry *first = NULL;
 
     list_for_each_safe(pos, tmp, &cache) {
         struct entry *e = list_entry(pos, struct entry, link);
-        if (e->expires + RESOLVE_KEEP_EXPIRED < now) {
-            list_del(&e->link);
-            free(e->host);
-            free(e);
-        }
+        if (e->expires + RESOLVE_KEEP_EXPIRED < now)
+            cache_drop(e);
+        else if (first == NULL || e->expires < first->expires)
+            first = e;
     }
+    if (n_cached >= RESOLVE_CACHE_MAX && first != NULL)
+        cache_drop(first);
 }
 
 static void
@@ -245,6 +293,7 @@ cache_store(const char *host, const struct entry *fresh)
             return;
         }
         list_add(&cache, &e->link);
+        n_cached++;
     }
     e->expires = fresh->expires;
     e->err = fresh->err;
@@ -293,8 +342,7 @@ lookup_run(struct lookup *l)
         w = next;
     }
     pthread_mutex_unlock(&cache_lock);
-    free(l->host);
-    free(l);
+    lookup_free(l);
 }
 
 /* A pool thread: runs queued lookups, oldest first, and waits for more;
@@ -347,8 +395,8 @@ pool_grow(void)
 }
 
 int
-resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int err), void *arg,
-              struct resolve_waiter **waiter)
+resolve_start(struct loop *loop, const char *host, const char *client,
+              void (*done)(void *arg, int err), void *arg, struct resolve_waiter **waiter)
 {
     struct resolve_waiter *w = calloc(1, sizeof(*w));
     struct lookup *l;
@@ -366,12 +414,13 @@ resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int e
             break;
     l = pos != &inflight ? list_entry(pos, struct lookup, link) : NULL;
     if (l == NULL) {
-        if (n_queued >= max_queue) {
+        if (n_queued >= max_queue || client_full(client)) {
             n_rejected++;
             rc = -EBUSY;
             goto out;
         }
-        if ((l = calloc(1, sizeof(*l))) == NULL || (l->host = strdup(host)) == NULL) {
+        if ((l = calloc(1, sizeof(*l))) == NULL || (l->host = strdup(host)) == NULL ||
+            (client != NULL && (l->client = strdup(client)) == NULL)) {
             rc = -ENOMEM;
             goto out;
         }
@@ -395,9 +444,7 @@ resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int e
 
 out:
     pthread_mutex_unlock(&cache_lock);
-    if (l != NULL)
-        free(l->host);
-    free(l);
+    lookup_free(l);
     free(w);
     return rc;
 }
@@ -410,14 +457,23 @@ resolve_cancel(struct resolve_waiter *waiter)
 
     pthread_mutex_lock(&cache_lock);
     list_for_each_safe(pos, tmp, &inflight) {
-        struct resolve_waiter **w = &list_entry(pos, struct lookup, link)->waiters;
+        struct lookup *l = list_entry(pos, struct lookup, link);
+        struct resolve_waiter **w = &l->waiters;
         while (*w != NULL && *w != waiter)
             w = &(*w)->next;
-        if (*w != NULL) {
-            *w = waiter->next;
-            found = true;
-            break;
+        if (*w == NULL)
+            continue;
+        *w = waiter->next;
+        found = true;
+        /* a lookup nobody waits for any more, still queued, goes: else
+         * clients that ask for names and leave would hold the queue */
+        if (l->waiters == NULL && list_linked(&l->queue_link)) {
+            list_del(&l->queue_link);
+            n_queued--;
+            list_del(&l->link);
+            lookup_free(l);
         }
+        break;
     }
     pthread_mutex_unlock(&cache_lock);
     if (found)

@@ -29,12 +29,14 @@ struct resolve_waiter;
 
 /* Resolves host on a helper thread, stores the answer in the cache, then
  * calls done(arg, err) on loop's thread (err 0 or -errno); *waiter (when
- * not NULL) is the handle for resolve_cancel() until then. Returns 0, or
- * -errno when the lookup could not be started (done is then never called):
- * -EBUSY when resolver_queue names already wait for a thread (counted in
- * resolve_stats()) or no thread could be started, or -ENOMEM. */
-int resolve_start(struct loop *loop, const char *host, void (*done)(void *arg, int err), void *arg,
-                  struct resolve_waiter **waiter);
+ * not NULL) is the handle for resolve_cancel() until then. client (a
+ * transport_client_key(), or NULL) is whose lookup it is: one client's
+ * names take at most a quarter of the queue. Returns 0, or -errno when the
+ * lookup could not be started (done is then never called): -EBUSY when
+ * resolver_queue names (or client's share) already wait for a thread
+ * (counted in resolve_stats()) or no thread could be started, or -ENOMEM. */
+int resolve_start(struct loop *loop, const char *host, const char *client,
+                  void (*done)(void *arg, int err), void *arg, struct resolve_waiter **waiter);
 
 /* Withdraws waiter before its answer. Returns true when done will never be
  * called (the caller frees arg; the lookup goes on for the cache), false

@@ -704,6 +704,9 @@ conn_connect(struct conn *c)
      * cannot lead to a private address (DNS rebinding) */
     dial_start(c->dial, c->worker->loop, conn_target(c), c->relay->conf.connect_timeout_ms,
                c->ops->admit != NULL ? conn_admit : NULL, conn_dialed, c);
+    /* its lookups take the client's share of the resolver (the one its
+     * PROXY header named, with accept_proxy) */
+    c->dial->client = (const struct sockaddr *)(c->vouched ? &c->source : &c->peer);
 }
 
 /* The dispatcher: runs the current state as far as it can go. */

@@ -461,7 +461,7 @@ target_addr(struct dgram *d, struct sockaddr_storage *ss, socklen_t *len)
         rc = resolve_cached(ep->host, (uint16_t)ep->port, ss, len);
     if (rc != -EAGAIN || d->resolving)
         return rc;
-    rc = resolve_start(d->loop, ep->host, resolved, d, &d->waiter);
+    rc = resolve_start(d->loop, ep->host, NULL, resolved, d, &d->waiter);
     if (rc != 0)
         return rc;
     d->resolving = 1;

@@ -17,7 +17,11 @@
 #     targets (airlock_connect_errors_total counts only the lookups that
 #     timed out or failed);
 #   - afterwards a fast name still connects (200), and the pool is still 4
-#     threads at most.
+#     threads at most;
+#   - one client's names take at most a quarter of the queue: 127.0.0.1
+#     asking for 30 distinct slow names at once gets 2 queued (beyond the 4
+#     running) and the rest 503, and a fast name from 127.0.0.2 right after
+#     is queued and connects (before: the 8 places were 127.0.0.1's, 503).
 . "$(dirname "$0")/lib.sh"
 
 need dnsmasq python3 curl socat ss
@@ -104,5 +108,43 @@ ok() { [ "$(timeout 20 python3 "$BURST" "$E" "$AL" 10 "www.fast.test:$ECHO" | gr
 wait_for ok
 [ "$(m airlock_resolver_threads)" -le 4 ] || fail "$(m airlock_resolver_threads) resolver threads"
 [ "$(nthreads)" -le $((base + 4)) ] || fail "airlock has $(nthreads) threads"
+
+log "one client's names take a quarter of the queue; another client's name still gets in"
+python3 - "$E" >"$T/share.out" <<'PY' &
+import socket, sys, time
+socks = []
+for i in range(30):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"CONNECT share%d.slow.test:443 HTTP/1.1\r\n\r\n" % i)
+    socks.append(s)
+time.sleep(2)
+busy = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        busy += s.recv(64).startswith(b"HTTP/1.1 503")
+    except BlockingIOError:
+        pass
+print("503", busy)
+sys.stdout.flush()
+time.sleep(3)
+PY
+share=$!
+wait_until 10 grep -q '^503 ' "$T/share.out" || fail "the client's names: $(cat "$T/share.out")"
+# refused: 30 less the 2 queued and those a free thread took at once (4 at most)
+refused=$(cut -d' ' -f2 "$T/share.out")
+[ "$refused" -ge 24 ] && [ "$refused" -le 28 ] ||
+    fail "expected 24 to 28 of 30 refused (2 queued, at most 4 running): $(cat "$T/share.out")"
+python3 - "$E" "$ECHO" >"$T/other.out" <<'PY'
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.2", 0))
+s.settimeout(10)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"CONNECT www.fast.test:%s HTTP/1.1\r\n\r\n" % sys.argv[2].encode())
+print(s.recv(64).split(b"\r\n")[0].decode())
+PY
+grep -q '^HTTP/1.1 200' "$T/other.out" || fail "another client's name: $(cat "$T/other.out")"
+wait "$share" || true
 stop_clean "$AL" airlock
 log "pass"

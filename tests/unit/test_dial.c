@@ -331,7 +331,7 @@ barrier_step(void *arg, int err)
      * come first); the second is a lookup of its own on the one resolver
      * thread, queued after that one had posted every answer */
     if (--barrier_left > 0)
-        assert_int_equal(resolve_start(loop, "localhost", barrier_step, NULL, NULL), 0);
+        assert_int_equal(resolve_start(loop, "localhost", NULL, barrier_step, NULL, NULL), 0);
     else
         loop_stop(loop);
 }
@@ -342,7 +342,7 @@ static void
 resolver_barrier(void)
 {
     barrier_left = 2;
-    assert_int_equal(resolve_start(loop, "localhost", barrier_step, NULL, NULL), 0);
+    assert_int_equal(resolve_start(loop, "localhost", NULL, barrier_step, NULL, NULL), 0);
     run();
 }
 
@@ -407,7 +407,7 @@ test_resolve_cancel(void **state)
         int calls = 0;
 
         assert_non_null(own);
-        assert_int_equal(resolve_start(own, "localhost", count_answer, &calls, &w), 0);
+        assert_int_equal(resolve_start(own, "localhost", NULL, count_answer, &calls, &w), 0);
         if (i % 2 == 1)
             usleep(5000); /* the lookup (/etc/hosts) most likely ends meanwhile */
         bool cancelled = resolve_cancel(w);
