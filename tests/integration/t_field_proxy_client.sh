@@ -18,7 +18,7 @@
 #     anyone's place (before, each evicted another client's connection);
 #   - set on a proxy without accept_proxy, it counts by the peer address.
 . "$(dirname "$0")/lib.sh"
-need curl openssl
+need curl openssl python3
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
 [ -x "$ECHO" ] || skip "tests/http_echo not built"
 
@@ -47,12 +47,14 @@ proxies:
     backend: tcp:127.0.0.1:$BACK
     accept_proxy: v2
     max_connections: 4
+    header_timeout: 30s # the held connections wait longer than the test on a slow machine
     routes: [{path: /}]
   - name: full
     listen: tcp:127.0.0.1:$FULL
     backend: tcp:127.0.0.1:$BACK
     accept_proxy: v2
     max_connections: 4
+    header_timeout: 30s # the held connections wait longer than the test on a slow machine
     routes: [{path: /}]
   - name: plain
     listen: tcp:127.0.0.1:$PLAIN
@@ -76,73 +78,36 @@ wait_for grep -q "http proxy=api conn=[0-9]* bad PROXY v2 header" "$T/airlock.lo
 [ "$(wc -l <"$T/backend.log")" = "$n" ] || fail "it reached the backend"
 
 log "a client holding 2 unproven connections is refused a third; others are served"
-# hold.py PORT SRC...: per SRC a connection with a PROXY header from SRC
-# (none for "-") and half a request head; prints "open" or "closed" for each
-# after a second, then on "finish" on stdin sends the rest of the first one's
-# head and prints its status line
-cat >"$T/hold.py" <<'PY'
-import socket, struct, sys, time
-port, srcs = int(sys.argv[1]), sys.argv[2:]
-def header(src):
-    sig = b"\r\n\r\n\x00\r\nQUIT\n"
-    addr = socket.inet_aton(src) + socket.inet_aton("127.0.0.1") + struct.pack("!HH", 40000, port)
-    return sig + bytes([0x21, 0x11]) + struct.pack("!H", len(addr)) + addr
-socks = []
-for src in srcs:
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall((header(src) if src != "-" else b"") + b"GET /held HTTP/1.1\r\nHo")
-    socks.append(s)
-    time.sleep(0.2)
-time.sleep(1)
-for s in socks:
-    s.setblocking(False)
-    try:
-        print("closed" if s.recv(1) == b"" else "data")
-    except BlockingIOError:
-        print("open")
-    except ConnectionResetError:
-        print("closed")
-sys.stdout.flush()
-if sys.stdin.readline().strip() == "finish":
-    s = socks[0]
-    s.setblocking(True)
-    s.settimeout(5)
-    s.sendall(b"st: x\r\n\r\n")
-    print(s.recv(4096).split(b"\r\n")[0].decode())
-    sys.stdout.flush()
-    sys.stdin.readline()
-PY
-held() { # held NAME PORT SRC...: runs hold.py, its output in $T/NAME.out, its stdin the fifo $T/NAME.in
+# clients NAME PORT SRC...: tests/tools/conn_hold.py held as NAME (lib.sh),
+# once it said which of its connections are open
+clients() {
     local name=$1
     shift
-    mkfifo "$T/$name.in"
-    /usr/bin/python3 "$T/hold.py" "$@" <"$T/$name.in" >"$T/$name.out" 2>&1 &
-    exec {fd}>"$T/$name.in"
-    eval "${name}_fd=$fd"
+    held "$name" python3 "$ROOT/tests/tools/conn_hold.py" "$@"
     wait_until 10 lines_at_least "$T/$name.out" $(($# - 1))
 }
 lines_at_least() { [ "$(wc -l <"$1")" -ge "$2" ]; }
-held a "$FRONT" 10.1.1.1 10.1.1.1 10.1.1.1
+clients a "$FRONT" 10.1.1.1 10.1.1.1 10.1.1.1
 [ "$(tr '\n' ' ' <"$T/a.out")" = "open open closed " ] ||
     fail "expected the third of 10.1.1.1's connections refused: $(cat "$T/a.out")"
 wait_for grep -q "http proxy=api refused client=10.1.1.1:40000 reason=max_unproven_per_client" "$T/airlock.log"
-held b "$FRONT" 10.2.2.2
+clients b "$FRONT" 10.2.2.2
 [ "$(cat "$T/b.out")" = open ] || fail "another client was refused: $(cat "$T/b.out")"
-echo finish >&"$b_fd"
+held_say b finish
 wait_until 10 grep -q "HTTP/1.1 200" "$T/b.out" || fail "another client was not served: $(cat "$T/b.out")"
 grep -q '^GET /held conn=[0-9]* xff=10.2.2.2 ' "$T/backend.log" ||
     fail "the header's source is not the client: $(grep /held "$T/backend.log")"
-echo finish >&"$a_fd"
+held_say a finish
 wait_until 10 grep -q "HTTP/1.1 200" "$T/a.out" || fail "a held connection was closed: $(cat "$T/a.out")"
-held c "$FRONT" 10.1.1.1
+clients c "$FRONT" 10.1.1.1
 [ "$(head -1 "$T/c.out")" = open ] || fail "a proven connection still counted: $(cat "$T/c.out")"
 
 log "at max_connections, a client at its bound takes no one's place"
-held e "$FULL" 10.2.2.2 10.2.2.2
-held f "$FULL" 10.1.1.1 10.1.1.1
+clients e "$FULL" 10.2.2.2 10.2.2.2
+clients f "$FULL" 10.1.1.1 10.1.1.1
 [ "$(cat "$T/e.out" "$T/f.out" | tr '\n' ' ')" = "open open open open " ] ||
     fail "four clients' connections: $(cat "$T/e.out" "$T/f.out")"
-held g "$FULL" 10.1.1.1 10.1.1.1 10.1.1.1
+clients g "$FULL" 10.1.1.1 10.1.1.1 10.1.1.1
 [ "$(tr '\n' ' ' <"$T/g.out")" = "closed closed closed " ] ||
     fail "a client at its bound got in: $(cat "$T/g.out")"
 [ "$(metric airlock_http_connections_evicted_total 'proxy="full"' "$M")" = 0 ] ||
@@ -151,7 +116,7 @@ held g "$FULL" 10.1.1.1 10.1.1.1 10.1.1.1
     fail "not the four connections: $(metric airlock_http_connections_open 'proxy="full"' "$M")"
 
 log "set without accept_proxy, the bound counts by the peer's address"
-held d "$PLAIN" - - -
+clients d "$PLAIN" - - -
 [ "$(tr '\n' ' ' <"$T/d.out")" = "open open closed " ] ||
     fail "expected the third connection from 127.0.0.1 refused: $(cat "$T/d.out")"
 curl -sS --max-time 5 --interface 127.0.0.3 "http://127.0.0.1:$PLAIN/other" -o /dev/null ||

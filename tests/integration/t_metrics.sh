@@ -223,26 +223,12 @@ grep -q '200 OK' "$T/nul.log" && fail "garbage with a NUL byte answered 200"
 
 log "one address holds 16 requests at once; its 17th is closed, others are served"
 # (one whose answer it never reads holds its place for 5 s: 64 of them shut out every probe)
-python3 -c '
-import socket, sys, time
-socks = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(17)]
-time.sleep(0.5)
-for s in socks:
-    s.setblocking(False)
-    try:
-        print("closed" if s.recv(1) == b"" else "data")
-    except BlockingIOError:
-        print("open")
-    except ConnectionResetError:
-        print("closed")
-sys.stdout.flush()
-time.sleep(1)' "$PM" >"$T/held.out" &
-held=$!
-wait_until 10 eval '[ "$(wc -l <"$T/held.out")" = 17 ]' || fail "the 17 connections: $(cat "$T/held.out")"
-[ "$(grep -c '^open$' "$T/held.out")" = 16 ] && [ "$(tail -1 "$T/held.out")" = closed ] ||
-    fail "expected the 17th closed: $(cat "$T/held.out")"
+held m17 python3 "$ROOT/tests/tools/conn_hold.py" --gap 0 "$PM" $(printf -- '- %.0s' $(seq 17))
+wait_until 15 eval '[ "$(wc -l <"$T/m17.out")" = 17 ]' || fail "the 17 connections: $(cat "$T/m17.out")"
+[ "$(grep -c '^open$' "$T/m17.out")" = 16 ] && [ "$(tail -1 "$T/m17.out")" = closed ] ||
+    fail "expected the 17th closed: $(cat "$T/m17.out")"
 [ "$(code -m 3 --interface 127.0.0.2 "$URL")" = 200 ] || fail "another address was not served"
-wait "$held" || true
+unhold m17
 
 log "metrics on a unix: endpoint"
 start unix "$AIRLOCK" relay tcp:127.0.0.1:"$PU" tcp:127.0.0.1:"$PE" --name u --metrics unix:"$T/metrics.sock"
