@@ -639,13 +639,16 @@ request_fault(struct sess *s)
 }
 
 /* s was accepted at max_connections on a claim of s->share: it takes the
- * place of the oldest unproven session there, and gives the claim back.
- * False (counted refused; the caller closes s) when there was none left
- * (it proved itself meanwhile) and the proxy is still over its bound. */
+ * place of the oldest unproven session there (not its own: off the list
+ * meanwhile, the caller puts it back), and gives the claim back. False
+ * (counted refused; the caller closes s) when there was none left (it
+ * proved itself meanwhile) and the proxy is still over its bound. */
 static bool
 take_place(struct sess *s)
 {
     struct http_proxy *p = s->p;
+
+    unproven_del(s->share, &s->unproven_link);
     bool took = sess_evict_oldest(s->share);
 
     unproven_unclaim(s->share);
@@ -708,7 +711,7 @@ read_preamble(struct sess *s)
               sess_client(s, (struct sockaddr *)&info.src, sizeof(info.src));
     if (ok && s->place)
         ok = take_place(s);
-    if (ok) /* unproven from now on (an accepted newcomer: from its place) */
+    if (ok) /* back on the list, the newest: it took its place */
         unproven_add(s->share, &s->unproven_link);
     hbuf_drop(&s->in, hdr_len);
     if (!ok)
@@ -913,15 +916,14 @@ sess_begin(void *arg)
     const struct http_proxy_conf *pc = &s->p->conf;
 
     /* with accept_proxy, only once its header named a client within its
-     * bound (read_preamble()): a client beyond never takes another's place */
-    bool later = s->place && s->preamble;
-    if (s->place && !later && !take_place(s)) {
+     * bound (read_preamble()): a client beyond never takes another's place.
+     * Meanwhile it is unproven like the others: newcomers may take its */
+    if (s->place && !s->preamble && !take_place(s)) {
         sess_unbegun(s);
         return;
     }
     list_add_tail(&s->w->sessions, &s->link);
-    if (!later)
-        unproven_add(s->share, &s->unproven_link);
+    unproven_add(s->share, &s->unproven_link);
     if (io_start(s->w->loop, &s->cio, s->cio.fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, client_event,
                  s) != 0) {
         close(s->cio.fd);

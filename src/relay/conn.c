@@ -469,13 +469,16 @@ client_describe(const struct conn *c, char *desc, size_t len)
 }
 
 /* c was accepted at max_connections on a claim of c->share: it takes the
- * place of the oldest unproven connection there, and gives the claim back.
- * False when there was none left (it proved itself meanwhile) and the
- * relay is still over its bound: c is to be refused. */
+ * place of the oldest unproven connection there (not its own: off the list
+ * meanwhile, the caller puts it back), and gives the claim back. False
+ * when there was none left (it proved itself meanwhile) and the relay is
+ * still over its bound: c is to be refused. */
 static bool
 take_place(struct conn *c)
 {
     struct relay *r = c->relay;
+
+    unproven_del(c->share, &c->unproven_link);
     bool took = conn_evict_oldest(c->share);
 
     unproven_unclaim(c->share);
@@ -506,7 +509,7 @@ conn_preamble(struct conn *c)
             conn_close(c, END_DENIED);
             return;
         }
-        unproven_add(c->share, &c->unproven_link); /* an accepted newcomer: from its place */
+        unproven_add(c->share, &c->unproven_link); /* back on the list: it took its place */
     }
     if (pr == PARSE_OK && c->ops->preamble != NULL) {
         c->ops->preamble(c); /* connects, refuses, or waits for more */
@@ -521,14 +524,12 @@ conn_preamble(struct conn *c)
 /* ---- connecting */
 
 /* Sends data[0..len) to the target ahead of the client's bytes: in the
- * pump, or in tls:'s own buffer (the plaintext's, after the handshake). */
+ * pump, or the variant's way (tls:: its plaintext buffer). */
 static int
 prepend(struct conn *c, const void *data, size_t len)
 {
-    if (c->tls == NULL)
-        return pump_prepend(&c->up, data, len);
-    conn_tls_prepend(c, data, len);
-    return 0;
+    return c->ops->prepend != NULL ? c->ops->prepend(c, data, len)
+                                   : pump_prepend(&c->up, data, len);
 }
 
 static int
@@ -787,9 +788,9 @@ conn_begin(void *arg)
     int fd = c->client.io.fd;
 
     /* with accept_proxy, only once its header named a client within its
-     * bound (conn_preamble()): a client beyond never takes another's place */
-    bool later = c->place && rc->accept_proxy == PROXY_V2;
-    if (c->place && !later && !take_place(c)) {
+     * bound (conn_preamble()): a client beyond never takes another's place.
+     * Meanwhile it is unproven like the others: newcomers may take its */
+    if (c->place && rc->accept_proxy != PROXY_V2 && !take_place(c)) {
         char desc[TRANSPORT_DESC_MAX];
         client_describe(c, desc, sizeof(desc));
         relay_refuse(c->relay, fd, desc, "max_connections");
@@ -797,8 +798,7 @@ conn_begin(void *arg)
         return;
     }
     list_add(&w->conns, &c->link);
-    if (!later)
-        unproven_add(c->share, &c->unproven_link);
+    unproven_add(c->share, &c->unproven_link);
     c->started = loop_now(w->loop);
     /* the client socket has its options from the listener (relay.c) */
     int err = io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c);

@@ -106,6 +106,10 @@ struct conn_ops {
     /* Tells the client how its connect went, as an HTTP status: 200 ready,
      * 502 failed, 503 out of local resources, 504 timed out. */
     void (*answer)(struct conn *c, int status);
+    /* data[0..len) (at most PREAMBLE_MAX: a PROXY header) goes to the
+     * target before the client's bytes; 0 or -errno. NULL: the pump's
+     * (pump_prepend()); tls: its own buffer of plaintext. */
+    int (*prepend)(struct conn *c, const void *data, size_t len);
     /* The target is connected (and told of the PROXY header, answered):
      * the variant goes on in a state of its own (TLS: the handshake with
      * the target, or relaying through TLS). NULL: the two pumps relay. */
@@ -120,11 +124,6 @@ extern const struct conn_ops conn_egress_ops;     /* conn_egress.c */
 extern const struct conn_ops conn_router_ops;     /* conn_router.c */
 extern const struct conn_ops conn_tls_server_ops; /* conn_tls.c: tls: */
 extern const struct conn_ops conn_tls_client_ops; /* conn_tls.c: verify: */
-
-/* tls: (conn_tls.c): data[0..len) (at most PREAMBLE_MAX) goes to the
- * target before the client's plaintext, as pump_prepend() does for plain
- * relays. */
-void conn_tls_prepend(struct conn *c, const void *data, size_t len);
 
 /* ---- lent by conn.c */
 

@@ -220,14 +220,15 @@ tls_relay(struct conn *c)
         loop_defer(c->worker->loop, &c->work, tls_continue, c);
 }
 
-void
-conn_tls_prepend(struct conn *c, const void *data, size_t len)
+static int
+tls_prepend(struct conn *c, const void *data, size_t len)
 {
     struct tls_dir *up = &c->tls->up;
 
     memcpy(up->buf, data, len); /* nothing is read from the client before the target is connected */
     up->off = 0;
     up->len = len;
+    return 0;
 }
 
 /* The target is connected: relay through TLS. */
@@ -369,6 +370,7 @@ tls_closing(struct conn *c, enum conn_end end, char *tag, size_t len)
 const struct conn_ops conn_tls_server_ops = {
     .start = server_start,
     .step = tls_step,
+    .prepend = tls_prepend,
     .ready = tls_ready,
     .closing = tls_closing,
 };

@@ -15,7 +15,9 @@
 #     while another client is served and the two are not closed; once one
 #     of them sends its request, the client may open another; at
 #     max_connections, that client's newcomers are refused before they take
-#     anyone's place (before, each evicted another client's connection);
+#     anyone's place (before, each evicted another client's connection),
+#     and newcomers that never send their header hold no place either: a
+#     client with a whole request after four of them is served;
 #   - set on a proxy without accept_proxy, it counts by the peer address.
 . "$(dirname "$0")/lib.sh"
 need curl openssl python3
@@ -114,6 +116,23 @@ clients g "$FULL" 10.1.1.1 10.1.1.1 10.1.1.1
     fail "a client at its bound evicted others: $(metric airlock_http_connections_evicted_total 'proxy="full"' "$M")"
 [ "$(metric airlock_http_connections_open 'proxy="full"' "$M")" = 4 ] ||
     fail "not the four connections: $(metric airlock_http_connections_open 'proxy="full"' "$M")"
+
+python3 - "$FULL" >"$T/silent.out" <<'PY'
+import socket, struct, sys
+port = int(sys.argv[1])
+silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+addr = socket.inet_aton("10.3.3.3") + socket.inet_aton("127.0.0.1") + struct.pack("!HH", 40000, port)
+hdr = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", len(addr)) + addr
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(10)
+s.sendall(hdr + b"GET /legit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+try:
+    print(s.recv(4096).split(b"\r\n")[0].decode() or "closed")
+except OSError as e:
+    print("error", e)
+PY
+grep -q '^HTTP/1.1 200' "$T/silent.out" ||
+    fail "a client after four silent newcomers was not served: $(cat "$T/silent.out")"
 
 log "set without accept_proxy, the bound counts by the peer's address"
 clients d "$PLAIN" - - -
