@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -710,6 +711,16 @@ conn_connect(struct conn *c)
     c->dial->client = (const struct sockaddr *)(c->vouched ? &c->source : &c->peer);
 }
 
+/* Whether s has bytes not read yet (a client that half-closed after them
+ * still wants them relayed). */
+static bool
+side_unread(const struct side *s)
+{
+    int n = 0;
+
+    return ioctl(s->io.fd, FIONREAD, &n) != 0 || n > 0;
+}
+
 /* The dispatcher: runs the current state as far as it can go. */
 static void
 conn_step(struct conn *c)
@@ -726,6 +737,8 @@ conn_step(struct conn *c)
         c->ops->step(c); /* the router's, the TLS variant's */
         break;
     case CONN_ST_CONNECTING: /* the dial calls back */
+        if (c->relay->conf.egress && c->client.hup && !side_unread(&c->client))
+            conn_close(c, END_EOF); /* its client left, nothing to send: its lookup goes too */
         break;
     case CONN_ST_RELAYING:
         conn_relay(c);

@@ -21,7 +21,10 @@
 #   - one client's names take at most a quarter of the queue: 127.0.0.1
 #     asking for 30 distinct slow names at once gets 2 queued (beyond the 4
 #     running) and the rest 503, and a fast name from 127.0.0.2 right after
-#     is queued and connects (before: the 8 places were 127.0.0.1's, 503).
+#     is queued and connects (before: the 8 places were 127.0.0.1's, 503);
+#   - clients of 8 addresses that each ask for a slow name and leave at once
+#     hold no place in the queue: a name asked right after is queued and
+#     connects (before: their lookups stayed queued until connect_timeout).
 . "$(dirname "$0")/lib.sh"
 
 need dnsmasq python3 curl socat ss
@@ -146,5 +149,34 @@ print(s.recv(64).split(b"\r\n")[0].decode())
 PY
 grep -q '^HTTP/1.1 200' "$T/other.out" || fail "another client's name: $(cat "$T/other.out")"
 wait "$share" || true
+log "clients that ask for names and leave hold no place in the queue"
+wait_for eval '[ "$(m airlock_resolver_queued)" = 0 ]'
+python3 - "$E" <<'PY'
+import socket, sys, time
+socks = []
+for i in range(12):  # 4 to run, 8 to queue (2 per address: each address's share)
+    s = socket.socket()
+    s.bind(("127.0.1.%d" % (i // 2 + 1), 0))
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+    s.sendall(b"CONNECT gone%d.slow.test:443 HTTP/1.1\r\n\r\n" % i)
+    socks.append(s)
+    time.sleep(0.05)
+time.sleep(0.3)
+for s in socks:
+    s.close()
+PY
+# at once: the lookups in the queue would otherwise take 4 s to run (2 s each, 4 threads)
+wait_until 1 eval '[ "$(m airlock_resolver_queued)" = 0 ]' ||
+    fail "lookups of clients that left still queued: $(m airlock_resolver_queued)"
+python3 - "$E" "$ECHO" >"$T/after.out" <<'PY'
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.9", 0))
+s.settimeout(10)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"CONNECT www.fast.test:%s HTTP/1.1\r\n\r\n" % sys.argv[2].encode())
+print(s.recv(64).split(b"\r\n")[0].decode())
+PY
+grep -q '^HTTP/1.1 200' "$T/after.out" || fail "a name after clients that left: $(cat "$T/after.out")"
 stop_clean "$AL" airlock
 log "pass"
