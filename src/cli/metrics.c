@@ -22,7 +22,9 @@
 #define REQUESTS_MAX 64
 /* requests one client (transport_client_key()) holds at once, read or
  * being answered: one whose answer it never reads holds its place for
- * REQUEST_TIMEOUT_MS, and 64 such shut out every probe */
+ * REQUEST_TIMEOUT_MS, and 64 such shut out every probe. Its newcomer takes
+ * the place of its own oldest still reading; when all are being answered,
+ * it is closed */
 #define CLIENT_REQUESTS_MAX 16
 
 struct request {
@@ -219,6 +221,18 @@ held(const struct metrics *m, const char *client, bool only_reading)
     return n;
 }
 
+/* The oldest request of client still reading, or NULL. */
+static struct request *
+oldest_reading(const struct metrics *m, const char *client)
+{
+    for (struct list *p = m->requests.prev; p != &m->requests; p = p->prev) {
+        struct request *rq = list_entry(p, struct request, link);
+        if (rq->out.len == 0 && strcmp(rq->client, client) == 0)
+            return rq;
+    }
+    return NULL;
+}
+
 /* At REQUESTS_MAX, the request a newcomer from client takes the place of:
  * the oldest still reading of the client with the most still reading (the
  * newcomer's own when it has as many). One whose whole request came is
@@ -253,8 +267,12 @@ metrics_admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t
     char client[TRANSPORT_CLIENT_MAX];
     transport_client_key(fd, peer, client, sizeof(client));
     if (held(m, client, false) >= CLIENT_REQUESTS_MAX) {
-        close(fd);
-        return;
+        struct request *own = oldest_reading(m, client);
+        if (own == NULL) { /* all of them being answered */
+            close(fd);
+            return;
+        }
+        request_close(own);
     }
     if (m->n_requests >= REQUESTS_MAX) {
         struct request *old = evictable(m, client);

@@ -221,12 +221,13 @@ expect airlock_connections_total 'relay="echo"' 3
 wait_exit "$NUL" 10 # the request timeout is 5 s
 grep -q '200 OK' "$T/nul.log" && fail "garbage with a NUL byte answered 200"
 
-log "one address holds 16 requests at once; its 17th is closed, others are served"
-# (one whose answer it never reads holds its place for 5 s: 64 of them shut out every probe)
+log "one address holds 16 requests at once: its 17th takes its own oldest one's place"
+# (one whose answer it never reads holds its place for 5 s: 64 of them shut out every
+# probe; those being answered keep their places, and a 17th is then closed)
 held m17 python3 "$ROOT/tests/tools/conn_hold.py" --gap 0 "$PM" $(printf -- '- %.0s' $(seq 17))
 wait_until 15 eval '[ "$(wc -l <"$T/m17.out")" = 17 ]' || fail "the 17 connections: $(cat "$T/m17.out")"
-[ "$(grep -c '^open$' "$T/m17.out")" = 16 ] && [ "$(tail -1 "$T/m17.out")" = closed ] ||
-    fail "expected the 17th closed: $(cat "$T/m17.out")"
+[ "$(grep -c '^open$' "$T/m17.out")" = 16 ] && [ "$(head -1 "$T/m17.out")" = closed ] ||
+    fail "expected the first of 17 closed: $(cat "$T/m17.out")"
 [ "$(code -m 3 --interface 127.0.0.2 "$URL")" = 200 ] || fail "another address was not served"
 unhold m17
 
