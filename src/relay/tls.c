@@ -113,10 +113,13 @@ client_index_init(void)
 static bool
 bucket_has(struct bucket *b, unsigned rate, uint64_t now, bool take)
 {
-    b->tokens += (double)(now - b->refilled_ms) * rate / 1000.0;
+    /* now was read before the lock: another thread may have refilled later */
+    if (now > b->refilled_ms) {
+        b->tokens += (double)(now - b->refilled_ms) * rate / 1000.0;
+        b->refilled_ms = now;
+    }
     if (b->tokens > rate)
         b->tokens = rate;
-    b->refilled_ms = now;
     if (b->tokens < 1.0)
         return false;
     if (take)
