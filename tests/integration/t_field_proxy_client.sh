@@ -117,10 +117,18 @@ clients g "$FULL" 10.1.1.1 10.1.1.1 10.1.1.1
 [ "$(metric airlock_http_connections_open 'proxy="full"' "$M")" = 4 ] ||
     fail "not the four connections: $(metric airlock_http_connections_open 'proxy="full"' "$M")"
 
-python3 - "$FULL" >"$T/silent.out" <<'PY'
-import socket, struct, sys
+python3 - "$FULL" "$M" >"$T/silent.out" <<'PY'
+import socket, struct, sys, time, urllib.request
 port = int(sys.argv[1])
 silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+# until all four began (each holds a claim until then: a newcomer meanwhile finds none)
+want = 'airlock_http_connections_open{proxy="full"} 8'
+deadline = time.time() + 10
+while time.time() < deadline:
+    page = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[2]).read().decode()
+    if want in page.splitlines():
+        break
+    time.sleep(0.05)
 addr = socket.inet_aton("10.3.3.3") + socket.inet_aton("127.0.0.1") + struct.pack("!HH", 40000, port)
 hdr = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", len(addr)) + addr
 s = socket.create_connection(("127.0.0.1", port))
