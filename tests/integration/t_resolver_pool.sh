@@ -112,6 +112,19 @@ wait_for ok
 [ "$(m airlock_resolver_threads)" -le 4 ] || fail "$(m airlock_resolver_threads) resolver threads"
 [ "$(nthreads)" -le $((base + 4)) ] || fail "airlock has $(nthreads) threads"
 
+# fast_from SRC: the status line of a CONNECT to a fast name from address SRC
+fast_from() {
+    python3 - "$E" "$ECHO" "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+s.bind((sys.argv[3], 0))
+s.settimeout(10)
+s.connect(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"CONNECT www.fast.test:%s HTTP/1.1\r\n\r\n" % sys.argv[2].encode())
+print(s.recv(64).split(b"\r\n")[0].decode())
+PY
+}
+
 log "one client's names take a quarter of the queue; another client's name still gets in"
 python3 - "$E" >"$T/share.out" <<'PY' &
 import socket, sys, time
@@ -138,15 +151,7 @@ wait_until 10 grep -q '^503 ' "$T/share.out" || fail "the client's names: $(cat 
 refused=$(cut -d' ' -f2 "$T/share.out")
 [ "$refused" -ge 24 ] && [ "$refused" -le 28 ] ||
     fail "expected 24 to 28 of 30 refused (2 queued, at most 4 running): $(cat "$T/share.out")"
-python3 - "$E" "$ECHO" >"$T/other.out" <<'PY'
-import socket, sys
-s = socket.socket()
-s.bind(("127.0.0.2", 0))
-s.settimeout(10)
-s.connect(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"CONNECT www.fast.test:%s HTTP/1.1\r\n\r\n" % sys.argv[2].encode())
-print(s.recv(64).split(b"\r\n")[0].decode())
-PY
+fast_from 127.0.0.2 >"$T/other.out"
 grep -q '^HTTP/1.1 200' "$T/other.out" || fail "another client's name: $(cat "$T/other.out")"
 wait "$share" || true
 log "clients that ask for names and leave hold no place in the queue"
@@ -168,15 +173,7 @@ PY
 # at once: the lookups in the queue would otherwise take 4 s to run (2 s each, 4 threads)
 wait_until 1 eval '[ "$(m airlock_resolver_queued)" = 0 ]' ||
     fail "lookups of clients that left still queued: $(m airlock_resolver_queued)"
-python3 - "$E" "$ECHO" >"$T/after.out" <<'PY'
-import socket, sys
-s = socket.socket()
-s.bind(("127.0.0.9", 0))
-s.settimeout(10)
-s.connect(("127.0.0.1", int(sys.argv[1])))
-s.sendall(b"CONNECT www.fast.test:%s HTTP/1.1\r\n\r\n" % sys.argv[2].encode())
-print(s.recv(64).split(b"\r\n")[0].decode())
-PY
+fast_from 127.0.0.9 >"$T/after.out"
 grep -q '^HTTP/1.1 200' "$T/after.out" || fail "a name after clients that left: $(cat "$T/after.out")"
 stop_clean "$AL" airlock
 log "pass"
