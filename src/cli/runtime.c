@@ -1018,6 +1018,7 @@ relays_apply(struct runtime *rt, const struct config *cfg, char *why, size_t why
         struct relay *old = rt->relays[i];
         if (find_relay(next, cfg->n_relays, old->conf.name) != old) {
             struct relay *succ = find_relay(next, cfg->n_relays, old->conf.name);
+            relay_retire(old, succ); /* its connections still choosing go by succ's rules */
             /* a successor on another endpoint, or none: close the old listener */
             if (succ == NULL || !endpoint_equal(&succ->conf.listen, &old->conf.listen))
                 relay_stop(old, 1);

@@ -141,6 +141,19 @@ egress_deny(struct conn *c, enum egress_verdict v, const struct sockaddr *sa, co
     conn_close(c, END_DENIED);
 }
 
+/* The allowlist that decides for c now, in *rules: its relay's, or that of
+ * the relay that replaced it at a reload since c was accepted (so a
+ * destination taken off the list is refused to a client that names it
+ * after the reload); none when the relay was removed. Returns its length. */
+static size_t
+egress_rules(const struct conn *c, const struct egress_rule **rules)
+{
+    const struct relay *now = relay_current(c->relay);
+
+    *rules = now != NULL ? now->conf.egress_allow : NULL;
+    return now != NULL ? now->conf.n_egress_allow : 0;
+}
+
 /* Sets the destination from host[0..len) (a name or an address literal)
  * and port, checks a name against the rules, and connects (which checks
  * the address). */
@@ -170,8 +183,9 @@ egress_go(struct conn *c, const char *host, size_t len, uint16_t port)
             egress_deny(c, EGRESS_BAD_DESTINATION, NULL, NULL);
             return;
         }
-        enum egress_verdict v =
-            egress_check_name(rc->egress_allow, rc->n_egress_allow, ep->host, port);
+        const struct egress_rule *rules;
+        size_t n = egress_rules(c, &rules);
+        enum egress_verdict v = egress_check_name(rules, n, ep->host, port);
         if (v != EGRESS_OK) {
             egress_deny(c, v, NULL, NULL);
             return;
@@ -303,11 +317,11 @@ egress_preamble(struct conn *c)
 static int
 egress_admit(struct conn *c, const struct sockaddr *sa)
 {
-    const struct relay_conf *rc = &c->relay->conf;
+    const struct egress_rule *rules;
+    size_t n = egress_rules(c, &rules);
     struct egress_dest *e = c->egress;
 
-    e->denied =
-        egress_check_addr(rc->egress_allow, rc->n_egress_allow, sa, e->is_name, &e->denied_range);
+    e->denied = egress_check_addr(rules, n, sa, e->is_name, &e->denied_range);
     if (e->denied == EGRESS_OK)
         return 0;
     memcpy(&e->denied_addr, sa,

@@ -107,16 +107,20 @@ static void
 router_route(struct conn *c)
 {
     const struct tls_hello *h = &c->peek->hello;
-    const struct router_conf *ro = &c->relay->conf.router;
+    /* the routes of now: a reload since the accept may have changed them
+     * (none when it removed the router) */
+    const struct relay *now = relay_current(c->relay);
+    const struct route_table *table = now != NULL ? &now->conf.router.table : NULL;
     char key[DIR_KEY_MAX];
-    enum route_kind kind;
+    enum route_kind kind = ROUTE_NONE;
 
     conn_proven(c); /* a whole ClientHello */
     if (h->has_sni && (c->sni = strdup(h->host)) == NULL) {
         conn_close(c, END_ERROR);
         return;
     }
-    kind = route_pick(&ro->table, c->sni, &c->route, key);
+    if (table != NULL)
+        kind = route_pick(table, c->sni, &c->route, key);
     free(c->peek);
     c->peek = NULL;
     timer_stop(c->worker->loop, &c->timer);
@@ -131,8 +135,8 @@ router_route(struct conn *c)
         transport_client_key(c->client.io.fd, (struct sockaddr *)&c->source, client,
                              sizeof(client));
         c->state = CONN_ST_ASSIGNING;
-        c->assign = dir_assign_held(c->relay->dir, ro->table.directory, key, client,
-                                    c->worker->loop, assigned, c);
+        c->assign = dir_assign_held(c->relay->dir, table->directory, key, client, c->worker->loop,
+                                    assigned, c);
         if (c->assign == NULL)
             assigned(c, -errno, NULL, NULL);
     }

@@ -200,12 +200,30 @@ relay_unref(struct relay *r)
     if (r->listen_fd >= 0)
         close(r->listen_fd);
     relay_stats_unref(r->stats);
+    relay_unref(r->successor);
     route_table_free(&r->conf.router.table);
     relay_targets_free(r);
 #ifdef AIRLOCK_WITH_ATTEST
     relay_tls_free(r->tls);
 #endif
     free(r);
+}
+
+void
+relay_retire(struct relay *r, struct relay *next)
+{
+    if (next != NULL)
+        relay_ref(next);
+    r->successor = next;
+    atomic_store_explicit(&r->retired, true, memory_order_release);
+}
+
+const struct relay *
+relay_current(const struct relay *r)
+{
+    while (r != NULL && atomic_load_explicit(&r->retired, memory_order_acquire))
+        r = r->successor;
+    return r;
 }
 
 /* The options accepted sockets inherit from r's listener (conn.c tunes no

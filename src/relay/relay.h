@@ -147,6 +147,12 @@ struct relay {
      * active checks on loop, once started */
     struct relay_target **targets;
     struct health_check *checks;
+
+    /* replaced or removed at a reload (relay_retire): the relay that
+     * replaced it (a reference), NULL when removed; written before retired
+     * is set */
+    struct relay *successor;
+    atomic_bool retired;
 };
 
 /* Returns a new counter set named name with one reference, or NULL. */
@@ -184,6 +190,17 @@ struct relay *relay_new(const struct relay_conf *conf, struct relay_stats *stats
                         struct worker **workers, size_t n_workers);
 void relay_ref(struct relay *r);
 void relay_unref(struct relay *r);
+
+/* Marks r replaced by next (a reference is taken), or removed (next NULL),
+ * at a reload: its connections that have not chosen their destination yet
+ * choose it by the rules of the relay that replaced it (relay_current).
+ * Main loop, once per relay. */
+void relay_retire(struct relay *r, struct relay *next);
+
+/* The generation of r whose rules decide now: r, the relay that replaced
+ * it at a reload (or the one that replaced that, ...), or NULL when one of
+ * them was removed. Valid as long as r is. Any thread. */
+const struct relay *relay_current(const struct relay *r);
 
 /* Opens the listener (or adopts the one of prev when prev listens on the
  * same endpoint; prev then no longer owns it). Returns 0 or -errno; does not

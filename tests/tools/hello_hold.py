@@ -2,12 +2,14 @@
 """hello_hold.py - a client that sends a TLS ClientHello and then holds the
 connection, for the tests of reservations and connection slots.
 
-usage: hello_hold.py PORT SNI [--bind ADDR] [--proxy SRC]
+usage: hello_hold.py PORT SNI [--bind ADDR] [--proxy SRC] [--split]
 
 Connects to 127.0.0.1:PORT (from ADDR with --bind, e.g. 127.0.0.2), sends a
 PROXY v2 header naming SRC as the client's address first with --proxy (an
 IPv4 or IPv6 address), then a real ClientHello for SNI (Python's ssl over
-memory BIOs) and goes silent. It prints "hello sent", then every line the
+memory BIOs) and goes silent. With --split it sends the hello's record
+header only, prints "part sent" and sends the rest on the line "rest" on
+stdin. It prints "hello sent", then every line the
 peer sends (non-printable bytes as '?') and "eof" when the peer closes.
 Each line on stdin "send TEXT" writes "\\nTEXT\\n" (a line command for the
 pool tests' fakeapp, after the hello's bytes); at the end of stdin it shuts
@@ -68,9 +70,13 @@ def main():
     if len(args) < 2:
         sys.exit(__doc__)
     port, sni = int(args[0]), args[1]
-    bind, proxy = None, None
+    bind, proxy, split = None, None, False
     i = 2
     while i < len(args):
+        if args[i] == "--split":
+            split = True
+            i += 1
+            continue
         if args[i] == "--bind":
             bind = args[i + 1]
         elif args[i] == "--proxy":
@@ -84,7 +90,15 @@ def main():
     sock.connect(("127.0.0.1", port))
     if proxy:
         sock.sendall(proxy_v2(proxy, port))
-    sock.sendall(client_hello(sni))
+    hello = client_hello(sni)
+    if split:
+        sock.sendall(hello[:5])
+        print("part sent", flush=True)
+        for line in sys.stdin:
+            if line.strip() == "rest":
+                break
+        hello = hello[5:]
+    sock.sendall(hello)
     print("hello sent", flush=True)
     rd = threading.Thread(target=reader, args=(sock,), daemon=True)
     rd.start()
