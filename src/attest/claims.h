@@ -37,6 +37,30 @@ attest_kind_name(enum attest_kind kind)
     return kind == ATTEST_KIND_SNP ? "snp" : kind == ATTEST_KIND_TDX ? "tdx" : "nitro";
 }
 
+/* The TCB status Intel's collateral gives a TDX platform (TCB Info) or its
+ * quoting enclave (QE Identity: UpToDate, OutOfDate or Revoked only). */
+enum attest_tcb_status {
+    ATTEST_TCB_UP_TO_DATE,
+    ATTEST_TCB_SW_HARDENING_NEEDED,
+    ATTEST_TCB_CONFIGURATION_NEEDED,
+    ATTEST_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED,
+    ATTEST_TCB_OUT_OF_DATE,
+    ATTEST_TCB_OUT_OF_DATE_CONFIGURATION_NEEDED,
+    ATTEST_TCB_REVOKED,
+    ATTEST_TCB_STATUS_COUNT,
+};
+
+/* Intel's names ("UpToDate", ...), indexed by enum attest_tcb_status. */
+static const char *const attest_tcb_status_names[ATTEST_TCB_STATUS_COUNT] = {
+    "UpToDate",
+    "SWHardeningNeeded",
+    "ConfigurationNeeded",
+    "ConfigurationAndSWHardeningNeeded",
+    "OutOfDate",
+    "OutOfDateConfigurationNeeded",
+    "Revoked",
+};
+
 /* Why evidence was not accepted: decoding, trust (signature, chain, time),
  * or the caller's policy. Each comes with a one-line message. */
 enum attest_result {
@@ -58,6 +82,8 @@ struct attest_pcr {
     size_t len;
     uint8_t value[ATTEST_PCR_LEN_MAX];
 };
+
+struct tdx_collateral;
 
 struct attest_claims {
     enum attest_kind kind;
@@ -84,6 +110,13 @@ struct attest_claims {
     uint8_t tee_tcb_svn[16];
     uint8_t td_attributes[8];
     uint8_t rtmr[ATTEST_RTMR_COUNT][ATTEST_MEASUREMENT_LEN];
+    /* TDX judged by collateral (pol->tdx_collateral): the platform's TCB
+     * level and the quoting enclave's, and the advisories of the platform's
+     * level (comma-separated, cut at the buffer's end) */
+    bool tcb_judged;
+    enum attest_tcb_status tcb_status, qe_status;
+    char tcb_date[24]; /* the level's tcbDate, as Intel writes it */
+    char advisories[512];
 };
 
 /* The trust anchors and expectations one verification applies. A zeroed
@@ -106,6 +139,11 @@ struct attest_policy {
     uint8_t min_tcb[8];             /* same layout as attest_claims.reported_tcb */
     bool vmpl_present;              /* SNP: the report's VMPL must be vmpl */
     uint32_t vmpl;
+    /* TDX: Intel's collateral (borrowed; tdx_collateral.h), NULL: not
+     * judged; then the TCB statuses accepted of the platform and of its
+     * quoting enclave (bit 1 << enum attest_tcb_status; 0: UpToDate only) */
+    const struct tdx_collateral *tdx_collateral;
+    unsigned tcb_status_ok;
 };
 
 #endif

@@ -14,6 +14,7 @@
 #include "attest/nitro.h"
 #include "attest/snp.h"
 #include "attest/tdx.h"
+#include "attest/tdx_collateral.h"
 #include "attest/trust.h"
 #include "core/file.h"
 
@@ -88,9 +89,11 @@ attest_policy_conf_free(struct attest_policy_conf *pc)
     sk_X509_pop_free(pc->root_certs, X509_free);
     sk_X509_pop_free(pc->intermediates, X509_free);
     X509_free(pc->sim_cert);
+    tdx_collateral_free(pc->tdx);
     pc->root_certs = NULL;
     pc->intermediates = NULL;
     pc->sim_cert = NULL;
+    pc->tdx = NULL;
 }
 
 int
@@ -120,6 +123,9 @@ attest_policy_conf_load(struct attest_policy_conf *pc, char *err)
         pc->sim_cert = sk_X509_shift(sim);
         sk_X509_pop_free(sim, X509_free);
     }
+    if (pc->collateral[0] != '\0' &&
+        (ret = tdx_collateral_load(pc->collateral, &pc->tdx, err)) != 0)
+        goto fail;
     return 0;
 fail:
     sk_X509_pop_free(chain, X509_free);
@@ -131,7 +137,8 @@ bool
 attest_policy_files_changed(const struct attest_policy_conf *pc)
 {
     return (pc->roots[0] != '\0' && !file_stamp_same(pc->roots, &pc->roots_stamp)) ||
-           (pc->sim_root[0] != '\0' && !file_stamp_same(pc->sim_root, &pc->sim_stamp));
+           (pc->sim_root[0] != '\0' && !file_stamp_same(pc->sim_root, &pc->sim_stamp)) ||
+           (pc->tdx != NULL && tdx_collateral_changed(pc->tdx));
 }
 
 void
@@ -154,6 +161,8 @@ attest_policy_conf_fill(const struct attest_policy_conf *pc, time_t now, struct 
     memcpy(pol->min_tcb, pc->min_tcb, sizeof(pol->min_tcb));
     pol->vmpl_present = pc->has_vmpl;
     pol->vmpl = pc->vmpl;
+    pol->tdx_collateral = pc->tdx;
+    pol->tcb_status_ok = pc->tcb_status_ok;
 }
 
 enum attest_result

@@ -10,6 +10,8 @@
  *     allow_debug: false     # snp, tdx: accept debug guests
  *     min_tcb: HEX           # snp: 8 bytes, as reported_tcb prints (2-5 reserved: 0)
  *     vmpl: N                # snp: the report's VMPL must be N (0-3)
+ *     collateral: DIR        # tdx: Intel's collateral (tdx_collateral.h): judge the TCB
+ *     tcb_status: [UpToDate] # tdx with collateral: the TCB statuses accepted
  *
  * The key broker's secrets and the relay's verify: take it. Parsing fills
  * the settings (pure: policy_conf.c, in every build); loading the
@@ -43,12 +45,15 @@ struct attest_policy_conf {
     uint8_t min_tcb[8];
     bool has_vmpl;
     unsigned vmpl;
+    char collateral[ATTEST_POLICY_PATH_MAX]; /* "": the TCB is not judged */
+    unsigned tcb_status_ok;                  /* bit 1 << enum attest_tcb_status; 0: UpToDate */
     /* Owned, filled by attest_policy_conf_load(): the self-signed
      * certificates of roots (pinned) and the others (SNP's ASK), the sim
      * root. NULL until loaded. */
     STACK_OF(X509) * root_certs;
     STACK_OF(X509) * intermediates;
     X509 *sim_cert;
+    struct tdx_collateral *tdx; /* collateral's, loaded */
     /* the files', taken before they were read (attest_policy_files_changed) */
     struct file_stamp roots_stamp, sim_stamp;
 };
@@ -65,16 +70,24 @@ void attest_policy_conf_defaults(struct attest_policy_conf *pc);
 bool attest_policy_conf_equal(const struct attest_policy_conf *a,
                               const struct attest_policy_conf *b);
 
-/* The rules that span keys (snp needs roots, min_tcb zero where reserved).
+/* The rules that span keys (snp needs roots, min_tcb zero where reserved,
+ * tcb_status needs collateral).
  * Returns 0, or -1 with *f naming the key at fault. */
 int attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault *f);
 
 /* For the keys that apply to some types only: NULL when the key applies to
  * pc's type, else why not. _nitro: pcrs, sim_root; _report: measurement,
- * allow_debug (snp, tdx); _snp: min_tcb, vmpl. */
+ * allow_debug (snp, tdx); _snp: min_tcb, vmpl; _tdx: collateral,
+ * tcb_status. */
 const char *attest_policy_nitro_only(const struct attest_policy_conf *pc);
 const char *attest_policy_report_only(const struct attest_policy_conf *pc);
 const char *attest_policy_snp_only(const struct attest_policy_conf *pc);
+const char *attest_policy_tdx_only(const struct attest_policy_conf *pc);
+
+/* Adds the TCB status named s (Intel's name: "UpToDate", "OutOfDate", ...)
+ * to the set *ok. Returns 0, or -EINVAL for a name Intel does not use and
+ * for "Revoked", which no policy accepts. */
+int attest_tcb_status_add(const char *s, unsigned *ok);
 
 /* Reads "nitro", "snp" or "tdx" into *kind; returns 0 or -EINVAL. */
 int attest_policy_type_parse(const char *s, enum attest_kind *kind);
@@ -83,12 +96,13 @@ int attest_policy_type_parse(const char *s, enum attest_kind *kind);
 
 /* Loads the certificates pc's roots and sim_root name (regular files, PEM,
  * at most ATTEST_PEM_MAX bytes; roots must hold a self-signed certificate,
- * sim_root's first certificate is the sim root). Idempotent over a loaded
+ * sim_root's first certificate is the sim root) and the collateral
+ * directory (tdx_collateral_load). Idempotent over a loaded
  * pc (loads again). Returns 0, or -errno with "PATH: what is wrong" in err
  * (ATTEST_ERR_MAX bytes) and nothing loaded. */
 int attest_policy_conf_load(struct attest_policy_conf *pc, char *err);
 
-/* Whether a file a loaded pc read (roots, sim_root) is not the one it read
+/* Whether a file a loaded pc read (roots, sim_root, collateral) is not the one it read
  * (rewritten, replaced, gone): a reload then loads it again, so that a root
  * taken out of the file is no longer trusted. */
 bool attest_policy_files_changed(const struct attest_policy_conf *pc);

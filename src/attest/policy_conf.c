@@ -19,6 +19,9 @@ attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault 
     /* the SNP verifier has no built-in AMD root: the ARK is pinned here */
     if (pc->type == ATTEST_KIND_SNP && pc->roots[0] == '\0')
         return conf_fault(f, "roots", "expected the PEM file of the ARK and ASK for type snp");
+    if (pc->tcb_status_ok != 0 && pc->collateral[0] == '\0')
+        return conf_fault(f, "tcb_status",
+                          "expected collateral too: without it the TCB is not judged");
     /* reported_tcb's bytes 2 to 5 are reserved: nothing to hold them to */
     if (pc->type == ATTEST_KIND_SNP && pc->has_min_tcb &&
         (pc->min_tcb[2] | pc->min_tcb[3] | pc->min_tcb[4] | pc->min_tcb[5]))
@@ -45,6 +48,24 @@ attest_policy_snp_only(const struct attest_policy_conf *pc)
     return pc->type == ATTEST_KIND_SNP ? NULL : "applies to type snp only";
 }
 
+const char *
+attest_policy_tdx_only(const struct attest_policy_conf *pc)
+{
+    return pc->type == ATTEST_KIND_TDX ? NULL : "applies to type tdx only";
+}
+
+int
+attest_tcb_status_add(const char *s, unsigned *ok)
+{
+    for (int i = 0; i < ATTEST_TCB_STATUS_COUNT; i++) {
+        if (strcmp(s, attest_tcb_status_names[i]) == 0 && i != ATTEST_TCB_REVOKED) {
+            *ok |= 1u << i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
 int
 attest_policy_type_parse(const char *s, enum attest_kind *kind)
 {
@@ -62,7 +83,7 @@ attest_policy_type_parse(const char *s, enum attest_kind *kind)
 /* attest_policy_conf_equal() compares each setting: a new one must be
  * added there, and these sizes (LP64 ABIs) with it. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct attest_policy_conf) == 4824, "attest_policy_conf_equal(): compare it");
+_Static_assert(sizeof(struct attest_policy_conf) == 5864, "attest_policy_conf_equal(): compare it");
 _Static_assert(sizeof(struct attest_pcr) == 80, "attest_policy_conf_equal(): compare it");
 #endif
 
@@ -72,6 +93,8 @@ attest_policy_conf_equal(const struct attest_policy_conf *a, const struct attest
     if (a->type != b->type || a->npcrs != b->npcrs || a->has_measurement != b->has_measurement ||
         a->allow_debug != b->allow_debug || a->has_min_tcb != b->has_min_tcb ||
         a->has_vmpl != b->has_vmpl || (a->has_vmpl && a->vmpl != b->vmpl) ||
+        a->tcb_status_ok != b->tcb_status_ok ||
+        strncmp(a->collateral, b->collateral, sizeof(a->collateral)) != 0 ||
         strncmp(a->roots, b->roots, sizeof(a->roots)) != 0 ||
         strncmp(a->sim_root, b->sim_root, sizeof(a->sim_root)) != 0)
         return false;

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include "attest/tdx_collateral.h"
 #include "attest/trust.h"
 
 #define HEADER_LEN 48
@@ -203,9 +204,9 @@ check_qe_identity(const uint8_t *qe, char *err)
     return ATTEST_OK;
 }
 
-/* The PCK chain (leaf first) to the pinned Intel root. */
-static enum attest_result
-check_pck_chain(STACK_OF(X509) * chain, const struct attest_policy *pol, char *err)
+enum attest_result
+attest_tdx_chain_verify(X509 *leaf, STACK_OF(X509) * others, const struct attest_policy *pol,
+                        const char *what, X509 **root, char *err)
 {
     enum attest_result r = ATTEST_UNTRUSTED;
     STACK_OF(X509) *untrusted = sk_X509_new_null();
@@ -215,10 +216,12 @@ check_pck_chain(STACK_OF(X509) * chain, const struct attest_policy *pol, char *e
         attest_fail(err, r, "out of memory");
         goto fail;
     }
-    for (int i = 1; i < sk_X509_num(chain); i++) {
-        X509 *x = sk_X509_value(chain, i);
+    for (int i = 0; i < sk_X509_num(others); i++) {
+        X509 *x = sk_X509_value(others, i);
         uint8_t md[32];
         unsigned mdlen = 0;
+        if (x == leaf)
+            continue;
         if (anchors != NULL && X509_digest(x, EVP_sha256(), md, &mdlen) == 1 &&
             mdlen == sizeof(md) && memcmp(md, attest_tdx_intel_root_sha256, sizeof(md)) == 0) {
             if (sk_X509_push(anchors, x) == 0)
@@ -228,11 +231,11 @@ check_pck_chain(STACK_OF(X509) * chain, const struct attest_policy *pol, char *e
         }
     }
     if (anchors != NULL && sk_X509_num(anchors) == 0) {
-        attest_fail(err, r, "quote: the PCK chain does not end at the Intel SGX Root CA");
+        attest_fail(err, r, "%s does not end at the Intel SGX Root CA", what);
         goto fail;
     }
-    r = attest_chain_verify(sk_X509_value(chain, 0), untrusted,
-                            anchors != NULL ? anchors : pol->roots, pol->now, NULL, err);
+    r = attest_chain_verify(leaf, untrusted, anchors != NULL ? anchors : pol->roots, pol->now, root,
+                            err);
 fail:
     sk_X509_free(anchors);
     sk_X509_free(untrusted);
@@ -300,9 +303,15 @@ attest_tdx_verify(const uint8_t *quote, size_t len, const struct attest_policy *
                             s.qe_sig + P256_SIG_LEN / 2, P256_SIG_LEN / 2, false, "QE report", err);
     if (r != ATTEST_OK)
         goto fail;
-    if ((r = check_pck_chain(chain, pol, err)) != ATTEST_OK)
+    if ((r = attest_tdx_chain_verify(sk_X509_value(chain, 0), chain, pol, "quote: the PCK chain",
+                                     NULL, err)) != ATTEST_OK)
         goto fail;
-    if ((r = check_qe_identity(s.qe_report, err)) != ATTEST_OK)
+    /* the quoting enclave and the platform's TCB by Intel's collateral, or
+     * the enclave by the identity built in */
+    r = pol->tdx_collateral != NULL
+            ? tdx_collateral_judge(pol->tdx_collateral, chain, body, s.qe_report, pol, c, err)
+            : check_qe_identity(s.qe_report, err);
+    if (r != ATTEST_OK)
         goto fail;
     r = attest_report_policy(pol, c, "the TD is a debug TD", "MRTD", err);
 fail:

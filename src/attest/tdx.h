@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/x509.h>
+
 #include "attest/claims.h"
 
 #define TDX_QUOTE_MAX 65536
@@ -20,13 +22,23 @@ extern const uint8_t attest_tdx_intel_root_sha256[32];
  * the chain's own root when its SHA-256 is attest_tdx_intel_root_sha256), all
  * valid at pol->now; the QE report is of Intel's TD quoting enclave (its
  * published identity, built in: signer, product, attributes, lowest SVN);
- * then the policy: debug TDs refused unless pol->allow_debug, MRTD
- * (pol->measurement), REPORTDATA (pol->user_data, zero-padded). TCB Info and
- * CRLs are NOT checked. Fills
+ * with pol->tdx_collateral, the QE and the platform's TCB are judged by
+ * Intel's collateral instead (tdx_collateral_judge); then the policy:
+ * debug TDs refused unless pol->allow_debug, MRTD (pol->measurement),
+ * REPORTDATA (pol->user_data, zero-padded). Fills
  * *claims (on ATTEST_OK completely). Returns ATTEST_OK or the failure with a
  * one-line reason in err (ATTEST_ERR_MAX bytes). */
 enum attest_result attest_tdx_verify(const uint8_t *quote, size_t len,
                                      const struct attest_policy *pol, struct attest_claims *claims,
                                      char *err);
+
+/* Verifies leaf through the other certificates of chain (leaf may be
+ * among them) to the Intel SGX Root CA: one of pol->roots if given, else
+ * the one of chain whose SHA-256 is attest_tdx_intel_root_sha256; all valid
+ * at pol->now. On success *root (may be NULL) is the root reached. what
+ * names the chain in err. Returns ATTEST_OK or ATTEST_UNTRUSTED. */
+enum attest_result attest_tdx_chain_verify(X509 *leaf, STACK_OF(X509) * chain,
+                                           const struct attest_policy *pol, const char *what,
+                                           X509 **root, char *err);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -269,4 +270,54 @@ attest_pcr_arg(const char *s, struct attest_pcr *p)
         return -EINVAL;
     p->index = (unsigned)idx;
     return 0;
+}
+
+/* Whether s begins with the shape of tmpl: 'd' a digit, 'T' a date-time
+ * separator (T, t or a space), anything else itself. */
+static bool
+shaped(const char *s, const char *tmpl)
+{
+    for (; *tmpl != '\0'; s++, tmpl++) {
+        bool ok = *tmpl == 'd'   ? isdigit((unsigned char)*s)
+                  : *tmpl == 'T' ? *s == 'T' || *s == 't' || *s == ' '
+                                 : *s == *tmpl;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* Every field of exactly its digits: strptime alone takes "1" for "01"
+ * and a sign. */
+bool
+attest_time_parse(const char *s, time_t *out)
+{
+    struct tm tm = {0};
+    const char *p = s + 19;
+    int oh = 0, om = 0, sign = 1;
+
+    if (!shaped(s, "dddd-dd-ddTdd:dd:dd") || strptime(s, "%Y-%m-%d", &tm) == NULL ||
+        strptime(s + 11, "%H:%M:%S", &tm) == NULL)
+        return false;
+    if (*p == '.' && isdigit((unsigned char)p[1])) {
+        do
+            p++;
+        while (isdigit((unsigned char)*p));
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && shaped(p + 1, "dd:dd")) {
+        sign = *p == '-' ? -1 : 1;
+        oh = (p[1] - '0') * 10 + (p[2] - '0');
+        om = (p[4] - '0') * 10 + (p[5] - '0');
+        if (oh > 23 || om > 59)
+            return false;
+        p += 6;
+    } else {
+        return false;
+    }
+    if (*p != '\0')
+        return false;
+    *out = timegm(&tm) - sign * (oh * 3600 + om * 60);
+    return true;
 }

@@ -68,6 +68,11 @@ bool attest_hex(const char *s, uint8_t *out, size_t cap, size_t *len);
  * the command lines take it. Returns 0 or -EINVAL. */
 int attest_pcr_arg(const char *s, struct attest_pcr *p);
 
+/* Parses an RFC 3339 time (2024-01-24T19:00:00Z, an optional fraction,
+ * ignored: evidence is checked to the second, and Z or a +HH:MM / -HH:MM
+ * offset) into *out; false when s is not one. */
+bool attest_time_parse(const char *s, time_t *out);
+
 /* Does the blob hold exactly these len bytes? */
 bool attest_blob_equal(const struct attest_blob *b, const uint8_t *data, size_t len);
 

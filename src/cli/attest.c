@@ -31,6 +31,7 @@
 #include "attest/provider.h"
 #include "attest/ratls.h"
 #include "attest/sim.h"
+#include "attest/tdx_collateral.h"
 #include "attest/trust.h"
 #include "broker/seal.h"
 #include "broker/wrap.h"
@@ -52,7 +53,8 @@ attest_usage(FILE *f)
             "usage: airlock attest verify [--type nitro|snp|tdx] [--at RFC3339] [--root PEM]\n"
             "           [--pcr N=HEX]... [--nonce HEX] [--user-data HEX] [--public-key HEX]\n"
             "           [--measurement HEX] [--min-tcb HEX] [--vmpl N] [--allow-debug]\n"
-            "           [--vcek FILE] [--sim-root PEM] FILE|-\n"
+            "           [--vcek FILE] [--sim-root PEM] [--collateral DIR]\n"
+            "           [--tcb-status STATUS[,STATUS]...] FILE|-\n"
             "       airlock attest verify --tls HOST:PORT [--sni NAME] [--nonce HEX|--fresh]\n"
             "           [policy options as above]\n"
             "       airlock attest get --provider nitro|tsm|sim [--user-data HEX] [--nonce HEX]\n"
@@ -132,57 +134,6 @@ parse_blob(const char *s, struct attest_blob *b)
 {
     b->present = attest_hex(s, b->data, sizeof(b->data), &b->len);
     return b->present;
-}
-
-/* Whether s begins with the shape of tmpl: 'd' a digit, 'T' a date-time
- * separator (T, t or a space), anything else itself. */
-static bool
-shaped(const char *s, const char *tmpl)
-{
-    for (; *tmpl != '\0'; s++, tmpl++) {
-        bool ok = *tmpl == 'd'   ? isdigit((unsigned char)*s)
-                  : *tmpl == 'T' ? *s == 'T' || *s == 't' || *s == ' '
-                                 : *s == *tmpl;
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-/* RFC 3339: 2024-01-24T19:00:00Z, with optional fraction (ignored: evidence
- * is checked to the second) and Z or a +HH:MM / -HH:MM offset; every field
- * of exactly its digits (strptime alone takes "1" for "01" and a sign). */
-static bool
-parse_rfc3339(const char *s, time_t *out)
-{
-    struct tm tm = {0};
-    const char *p = s + 19;
-    int oh = 0, om = 0, sign = 1;
-
-    if (!shaped(s, "dddd-dd-ddTdd:dd:dd") || strptime(s, "%Y-%m-%d", &tm) == NULL ||
-        strptime(s + 11, "%H:%M:%S", &tm) == NULL)
-        return false;
-    if (*p == '.' && isdigit((unsigned char)p[1])) {
-        do
-            p++;
-        while (isdigit((unsigned char)*p));
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if ((*p == '+' || *p == '-') && shaped(p + 1, "dd:dd")) {
-        sign = *p == '-' ? -1 : 1;
-        oh = (p[1] - '0') * 10 + (p[2] - '0');
-        om = (p[4] - '0') * 10 + (p[5] - '0');
-        if (oh > 23 || om > 59)
-            return false;
-        p += 6;
-    } else {
-        return false;
-    }
-    if (*p != '\0')
-        return false;
-    *out = timegm(&tm) - sign * (oh * 3600 + om * 60);
-    return true;
 }
 
 static void
@@ -269,6 +220,12 @@ print_claims(const struct attest_claims *c, const uint8_t *pubkey_hash, bool fre
                 printf("%02x", c->rtmr[i][j]);
             printf("\"%s", i + 1 < ATTEST_RTMR_COUNT ? "," : "],");
         }
+        if (c->tcb_judged) {
+            printf("\"tcb_status\":\"%s\",\"qe_tcb_status\":\"%s\",",
+                   attest_tcb_status_names[c->tcb_status], attest_tcb_status_names[c->qe_status]);
+            json_string("tcb_date", c->tcb_date);
+            json_string("advisories", c->advisories);
+        }
         json_hex("report_data", c->report_data, sizeof(c->report_data), false);
         break;
     }
@@ -310,6 +267,8 @@ enum {
     OPT_MEASUREMENT,
     OPT_MIN_TCB,
     OPT_VMPL,
+    OPT_COLLATERAL,
+    OPT_TCB_STATUS,
     OPT_ALLOW_DEBUG,
     OPT_SIM_ROOT,
     OPT_PROVIDER,
@@ -339,6 +298,8 @@ static const struct option attest_opts[] = {
     {"measurement", required_argument, NULL, OPT_MEASUREMENT},
     {"min-tcb", required_argument, NULL, OPT_MIN_TCB},
     {"vmpl", required_argument, NULL, OPT_VMPL},
+    {"collateral", required_argument, NULL, OPT_COLLATERAL},
+    {"tcb-status", required_argument, NULL, OPT_TCB_STATUS},
     {"allow-debug", no_argument, NULL, OPT_ALLOW_DEBUG},
     {"sim-root", required_argument, NULL, OPT_SIM_ROOT},
     {"provider", required_argument, NULL, OPT_PROVIDER},
@@ -362,7 +323,7 @@ struct attest_args {
     bool get; /* `get`: --public-key names a file */
     struct attest_policy pol;
     enum attest_kind kind;
-    const char *root, *vcek, *sim_root, *provider, *public_key_file;
+    const char *root, *vcek, *sim_root, *provider, *public_key_file, *collateral;
     const char *tls, *sni; /* verify --tls HOST:PORT, --sni NAME */
     bool fresh;            /* --fresh: a random nonce */
     bool tls_nonce;        /* --tls: pol.nonce is the fresh-evidence nonce */
@@ -383,7 +344,7 @@ parse_args(int argc, char **argv, struct attest_args *a)
         const char *bad = NULL;
         switch (opt) {
         case OPT_AT:
-            if (!parse_rfc3339(optarg, &a->pol.now))
+            if (!attest_time_parse(optarg, &a->pol.now))
                 bad = "--at wants an RFC 3339 time such as 2024-01-24T19:00:00Z";
             break;
         case OPT_ROOT:
@@ -421,6 +382,16 @@ parse_args(int argc, char **argv, struct attest_args *a)
                 n != sizeof(a->pol.min_tcb))
                 bad = "--min-tcb wants 8 bytes of hex, as reported_tcb prints";
             a->pol.min_tcb_present = true;
+            break;
+        case OPT_COLLATERAL:
+            a->collateral = optarg;
+            break;
+        case OPT_TCB_STATUS:
+            for (char *save = NULL, *st = strtok_r(optarg, ",", &save); st != NULL;
+                 st = strtok_r(NULL, ",", &save))
+                if (attest_tcb_status_add(st, &a->pol.tcb_status_ok) != 0)
+                    bad = "--tcb-status wants Intel's TCB statuses (UpToDate, "
+                          "SWHardeningNeeded, OutOfDate, ...; never Revoked), comma-separated";
             break;
         case OPT_VMPL:
             if (strlen(optarg) != 1 || optarg[0] < '0' || optarg[0] > '3')
@@ -572,6 +543,8 @@ verify_options_fit(const struct attest_args *a)
         {a->pol.vmpl_present, "--vmpl", snp, "snp"},
         {a->pol.allow_debug, "--allow-debug", nitro | snp | tdx, "nitro, snp and tdx"},
         {a->sim_root != NULL, "--sim-root", nitro, "nitro"},
+        {a->collateral != NULL, "--collateral", tdx, "tdx"},
+        {a->pol.tcb_status_ok != 0, "--tcb-status", tdx, "tdx"},
     };
 
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
@@ -582,6 +555,11 @@ verify_options_fit(const struct attest_args *a)
                     opts[i].opt, opts[i].which, attest_kind_name(a->kind));
             return false;
         }
+    if (a->pol.tcb_status_ok != 0 && a->collateral == NULL) {
+        fprintf(stderr, "airlock attest: --tcb-status needs --collateral: without it the TCB "
+                        "is not judged\n");
+        return false;
+    }
     if (a->pol.min_tcb_present &&
         (a->pol.min_tcb[2] | a->pol.min_tcb[3] | a->pol.min_tcb[4] | a->pol.min_tcb[5])) {
         fprintf(stderr, "airlock attest: --min-tcb: bytes 2 to 5 are reserved in reported_tcb "
@@ -611,6 +589,7 @@ cmd_verify(struct attest_args *a, const char *file)
     int status = 2;
     STACK_OF(X509) *roots = NULL, *sim = NULL, *chain = NULL, *intermediates = NULL;
     X509 *vcek = NULL;
+    struct tdx_collateral *collateral = NULL;
     uint8_t *doc = NULL;
     size_t len;
     char err[ATTEST_ERR_MAX] = "";
@@ -656,6 +635,13 @@ cmd_verify(struct attest_args *a, const char *file)
             goto fail;
         a->pol.sim_root = sk_X509_value(sim, 0);
     }
+    if (a->collateral != NULL) {
+        if (tdx_collateral_load(a->collateral, &collateral, err) != 0) {
+            fprintf(stderr, "airlock attest: %s\n", err);
+            goto fail;
+        }
+        a->pol.tdx_collateral = collateral;
+    }
     if (a->vcek != NULL && (vcek = load_vcek(a->vcek)) == NULL) {
         fprintf(stderr, "airlock attest: %s: not a certificate (DER or PEM)\n", a->vcek);
         goto fail;
@@ -700,6 +686,7 @@ fail:
     free(c);
     free(doc);
     X509_free(vcek);
+    tdx_collateral_free(collateral);
     sk_X509_free(roots);
     sk_X509_free(intermediates);
     sk_X509_pop_free(chain, X509_free);

@@ -90,6 +90,9 @@ _Static_assert(CONF_FILE_MAX >= ROUTES_MAX * 160, "a file must hold ROUTES_MAX r
 #define EXPECT_MEASUREMENT "expected 48 bytes of hex"
 #define EXPECT_MIN_TCB "expected 8 bytes of hex, as reported_tcb prints"
 #define EXPECT_POLICY_PATH "expected a file path of 1-1023 bytes"
+#define EXPECT_TCB_STATUS                                                                          \
+    "expected a list of TCB statuses (UpToDate, SWHardeningNeeded, ConfigurationNeeded, "          \
+    "ConfigurationAndSWHardeningNeeded, OutOfDate, OutOfDateConfigurationNeeded; never Revoked)"
 #define EXPECT_MESSAGE "expected a size from 1KiB to 1MiB " EXPECT_SIZE_UNITS
 #define MSG_HVSOCK_LISTEN                                                                          \
     "expected a unix, tcp or vsock endpoint%s; hvsock is the host's face of vsock"
@@ -593,9 +596,31 @@ node_pcrs(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, 
     return 0;
 }
 
+static int
+node_tcb_status(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v,
+                const char *key, void *base)
+{
+    struct attest_policy_conf *pc = base;
+
+    (void)row;
+    if (v->type != YAML_SEQUENCE_NODE || v->data.sequence.items.start == v->data.sequence.items.top)
+        return conf_fail(c, conf_line(v), key, EXPECT_TCB_STATUS);
+    for (yaml_node_item_t *i = v->data.sequence.items.start; i < v->data.sequence.items.top; i++) {
+        const yaml_node_t *item = yaml_document_get_node(c->doc, *i);
+        const char *name;
+        if (conf_scalar(c, item, key, EXPECT_TCB_STATUS, &name) != 0)
+            return -1;
+        if (attest_tcb_status_add(name, &pc->tcb_status_ok) != 0)
+            return conf_fail(c, conf_line(item), key, EXPECT_TCB_STATUS ": '%.40s' is not one",
+                             name);
+    }
+    return 0;
+}
+
 APPLIES(policy_nitro_only, attest_policy_nitro_only, struct attest_policy_conf)
 APPLIES(policy_report_only, attest_policy_report_only, struct attest_policy_conf)
 APPLIES(policy_snp_only, attest_policy_snp_only, struct attest_policy_conf)
+APPLIES(policy_tdx_only, attest_policy_tdx_only, struct attest_policy_conf)
 BLOCK_CHECK(policy_check, attest_policy_conf_check, struct attest_policy_conf)
 
 #define AP(field) offsetof(struct attest_policy_conf, field)
@@ -617,13 +642,17 @@ static const struct conf_row policy_rows[] = {
     {.name = "vmpl", .set = conf_set_uint, .off = AP(vmpl), .off2 = AP(has_vmpl), .max = 3,
      .expect = "expected an integer from 0 to 3", .flags = CONF_HAS,
      .applies = policy_snp_only},
+    {.name = "collateral", .set = set_path, .off = AP(collateral), .max = ATTEST_POLICY_PATH_MAX,
+     .expect = EXPECT_POLICY_PATH, .applies = policy_tdx_only},
+    {.name = "tcb_status", .node = node_tcb_status, .expect = EXPECT_TCB_STATUS,
+     .applies = policy_tdx_only},
 };
 /* clang-format on */
 
 static const struct conf_block policy_block = {
     ROWS(policy_rows),
     .what = "expected a mapping of policy settings (type, pcrs, measurement, roots, sim_root, "
-            "allow_debug, min_tcb, vmpl)",
+            "allow_debug, min_tcb, vmpl, collateral, tcb_status)",
     .check = policy_check,
 };
 

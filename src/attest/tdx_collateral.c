@@ -1,0 +1,882 @@
+/* tdx_collateral.c - judging a TDX quote's platform and quoting enclave by
+ * Intel's collateral; see tdx_collateral.h. The steps are those of Intel's
+ * Quote Verification Library and of the PCS API documentation: the TCB
+ * Info of the PCK certificate's FMSPC, its first TCB level that the PCK's
+ * SGX components and PCESVN and the TD report's TEE_TCB_SVN all reach, the
+ * QE Identity's first level the QE's ISVSVN reaches; both signed by Intel's
+ * TCB signing key, whose chain, like the PCK's, must not be revoked. */
+#include "attest/tdx_collateral.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include "attest/policy.h"
+#include "attest/tdx.h"
+#include "attest/trust.h"
+#include "core/file.h"
+#include "core/units.h"
+
+#define SVN_COMPONENTS 16
+#define FMSPC_LEN 6
+#define PCE_ID_LEN 2
+#define SIG_LEN 64 /* the JSON signatures: ECDSA P-256 r||s, in hex */
+/* in the TD report body */
+#define BODY_MRSIGNERSEAM 64
+#define BODY_SEAMATTRIBUTES 112
+#define MRSIGNERSEAM_LEN 48
+/* in the QE report (an SGX report body) */
+#define QE_MISCSELECT 16
+#define QE_ATTRIBUTES 48
+#define QE_MRSIGNER 128
+#define QE_ISVPRODID 256
+#define QE_ISVSVN 258
+#define QE_ATTRIBUTES_LEN 16
+#define QE_MRSIGNER_LEN 32
+/* the SGX extension of a PCK certificate (Intel's "PCK Certificate and
+ * CRL Profile") and the parts of it read here */
+#define OID_SGX "1.2.840.113741.1.13.1"
+#define OID_SGX_TCB OID_SGX ".2"
+#define OID_SGX_PCESVN OID_SGX_TCB ".17"
+#define OID_SGX_PCE_ID OID_SGX ".3"
+#define OID_SGX_FMSPC OID_SGX ".4"
+
+/* One TCB level of a TCB Info: reached when every component is. */
+struct tcb_level {
+    uint8_t sgx[SVN_COMPONENTS], tdx[SVN_COMPONENTS];
+    unsigned pcesvn;
+    enum attest_tcb_status status;
+    char date[24];
+    char advisories[512];
+};
+
+struct tcb_info {
+    uint8_t fmspc[FMSPC_LEN], pce_id[PCE_ID_LEN];
+    time_t issued, next_update;
+    uint8_t module_mrsigner[MRSIGNERSEAM_LEN], module_attributes[8], module_mask[8];
+    struct tcb_level *levels; /* in Intel's order: the highest first */
+    size_t nlevels;
+};
+
+struct qe_level {
+    unsigned isvsvn;
+    enum attest_tcb_status status;
+};
+
+struct tdx_collateral {
+    char dir[ATTEST_POLICY_PATH_MAX];
+    struct file_stamp dir_stamp;
+    struct tcb_info infos[TDX_COLLATERAL_TCB_INFOS];
+    size_t ninfos;
+    /* the QE Identity */
+    time_t qe_issued, qe_next_update;
+    uint8_t qe_mrsigner[QE_MRSIGNER_LEN];
+    unsigned qe_prodid;
+    uint8_t qe_misc[4], qe_misc_mask[4]; /* as Intel writes them: big-endian */
+    uint8_t qe_attributes[QE_ATTRIBUTES_LEN], qe_attributes_mask[QE_ATTRIBUTES_LEN];
+    struct qe_level *qe_levels;
+    size_t nqe_levels;
+    /* the signing key's chain (leaf first), the CRLs (each found by its
+     * issuer's name) */
+    STACK_OF(X509) * signer_chain;
+    X509_CRL *crls[TDX_COLLATERAL_CRLS];
+    size_t ncrls;
+    /* every file read, to tell a change */
+    struct file_stamp stamps[TDX_COLLATERAL_TCB_INFOS + TDX_COLLATERAL_CRLS + 2];
+    char paths[TDX_COLLATERAL_TCB_INFOS + TDX_COLLATERAL_CRLS + 2][ATTEST_POLICY_PATH_MAX];
+    size_t nfiles;
+};
+
+/* ---- reading the files */
+
+/* Reads dir/name whole, stamping it for tdx_collateral_changed(). */
+static int
+read_file(struct tdx_collateral *col, const char *name, uint8_t **buf, size_t *len, char *err)
+{
+    char *path = col->paths[col->nfiles];
+    size_t dlen = strlen(col->dir), nlen = strlen(name);
+
+    if (dlen + 1 + nlen >= ATTEST_POLICY_PATH_MAX) {
+        attest_fail(err, ATTEST_MALFORMED, "%s/%s: path too long", col->dir, name);
+        return -ENAMETOOLONG;
+    }
+    memcpy(path, col->dir, dlen);
+    path[dlen] = '/';
+    memcpy(path + dlen + 1, name, nlen + 1);
+    (void)file_stamp(path, &col->stamps[col->nfiles]);
+    int ret = attest_file_read(path, TDX_COLLATERAL_FILE_MAX, buf, len, err);
+    if (ret == 0)
+        col->nfiles++;
+    return ret;
+}
+
+/* Formats "DIR/FILE: why" into err and returns -EINVAL. */
+static int __attribute__((format(printf, 4, 5)))
+bad(const struct tdx_collateral *col, const char *name, char *err, const char *fmt, ...)
+{
+    char why[ATTEST_ERR_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    attest_fail(err, ATTEST_MALFORMED, "%s/%s: %s", col->dir, name, why);
+    return -EINVAL;
+}
+
+/* The end of the JSON value that starts at text[i] (valid JSON: cJSON
+ * parsed it first), or len when it runs past the text. */
+static size_t
+value_end(const char *text, size_t len, size_t i)
+{
+    size_t depth = 0;
+
+    do {
+        if (i >= len)
+            return len;
+        if (text[i] == '"') {
+            for (i++; i < len && text[i] != '"'; i++)
+                if (text[i] == '\\')
+                    i++;
+        } else if (text[i] == '{' || text[i] == '[') {
+            depth++;
+        } else if (text[i] == '}' || text[i] == ']') {
+            depth--;
+        } else if (depth == 0) {
+            while (i + 1 < len && strchr(",}] \t\r\n", text[i + 1]) == NULL)
+                i++;
+        }
+        i++;
+    } while (depth > 0);
+    return i;
+}
+
+static size_t
+skip_space(const char *text, size_t len, size_t i)
+{
+    while (i < len && strchr(" \t\r\n", text[i]) != NULL)
+        i++;
+    return i;
+}
+
+/* The bytes of the value of the top-level member name of the JSON object
+ * text: Intel signs them as they stand in the body, so they are taken from
+ * it, never serialised again. False when there is no such member. */
+static bool
+member_span(const char *text, size_t len, const char *name, const char **start, size_t *n)
+{
+    size_t i = skip_space(text, len, 0), nlen = strlen(name);
+
+    if (i >= len || text[i] != '{')
+        return false;
+    for (i = skip_space(text, len, i + 1); i < len && text[i] == '"';) {
+        size_t key = i + 1, key_end = value_end(text, len, i) - 1;
+        i = skip_space(text, len, key_end + 1);
+        if (i >= len || text[i] != ':')
+            return false;
+        size_t v = skip_space(text, len, i + 1), v_end = value_end(text, len, v);
+        if (v_end > len)
+            return false;
+        if (key_end - key == nlen && memcmp(text + key, name, nlen) == 0) {
+            *start = text + v;
+            *n = v_end - v;
+            return true;
+        }
+        i = skip_space(text, len, v_end);
+        if (i < len && text[i] == ',')
+            i = skip_space(text, len, i + 1);
+    }
+    return false;
+}
+
+/* The signed member of an Intel JSON body ({"NAME": {...}, "signature":
+ * HEX}): checks the signature by the TCB signing key, returns the member
+ * parsed (delete *root after). */
+static const cJSON *
+signed_member(const struct tdx_collateral *col, const char *file, const char *text, size_t len,
+              const char *name, cJSON **root, char *err)
+{
+    const cJSON *member, *sig;
+    const char *span;
+    size_t span_len, sig_len;
+    uint8_t rs[SIG_LEN];
+
+    *root = cJSON_ParseWithLength(text, len);
+    if (*root == NULL || !cJSON_IsObject(member = cJSON_GetObjectItemCaseSensitive(*root, name)) ||
+        !member_span(text, len, name, &span, &span_len)) {
+        bad(col, file, err, "expected Intel's JSON with a \"%s\" object", name);
+        return NULL;
+    }
+    sig = cJSON_GetObjectItemCaseSensitive(*root, "signature");
+    if (!cJSON_IsString(sig) || units_hex(sig->valuestring, rs, sizeof(rs), &sig_len) != 0 ||
+        sig_len != sizeof(rs)) {
+        bad(col, file, err, "expected a \"signature\" of 64 bytes of hex");
+        return NULL;
+    }
+    char why[ATTEST_ERR_MAX];
+    EVP_PKEY *key = X509_get0_pubkey(sk_X509_value(col->signer_chain, 0));
+    if (key == NULL ||
+        attest_ecdsa_verify(key, "prime256v1", EVP_sha256(), (const uint8_t *)span, span_len, rs,
+                            rs + SIG_LEN / 2, SIG_LEN / 2, false, name, why) != ATTEST_OK) {
+        bad(col, file, err, "not signed by the TCB signing key of tcb_chain.pem");
+        return NULL;
+    }
+    return member;
+}
+
+/* Reads hex of exactly n bytes from o's member name. */
+static bool
+hex_member(const cJSON *o, const char *name, uint8_t *out, size_t n)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    size_t len;
+
+    return cJSON_IsString(v) && units_hex(v->valuestring, out, n, &len) == 0 && len == n;
+}
+
+static bool
+time_member(const cJSON *o, const char *name, time_t *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    return cJSON_IsString(v) && attest_time_parse(v->valuestring, out);
+}
+
+/* An integer member in [0, max]. */
+static bool
+uint_member(const cJSON *o, const char *name, unsigned max, unsigned *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > max ||
+        v->valuedouble != (double)(unsigned)v->valuedouble)
+        return false;
+    *out = (unsigned)v->valuedouble;
+    return true;
+}
+
+static bool
+status_member(const cJSON *o, enum attest_tcb_status *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "tcbStatus");
+
+    for (int i = 0; cJSON_IsString(v) && i < ATTEST_TCB_STATUS_COUNT; i++) {
+        if (strcmp(v->valuestring, attest_tcb_status_names[i]) == 0) {
+            *out = (enum attest_tcb_status)i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The 16 "svn" of a components array. */
+static bool
+components(const cJSON *a, uint8_t out[SVN_COMPONENTS])
+{
+    const cJSON *e;
+    int i = 0;
+
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != SVN_COMPONENTS)
+        return false;
+    cJSON_ArrayForEach(e, a)
+    {
+        unsigned svn;
+        if (!uint_member(e, "svn", 255, &svn))
+            return false;
+        out[i++] = (uint8_t)svn;
+    }
+    return true;
+}
+
+static bool
+parse_tcb_level(const cJSON *l, struct tcb_level *out)
+{
+    const cJSON *tcb = cJSON_GetObjectItemCaseSensitive(l, "tcb");
+    const cJSON *date = cJSON_GetObjectItemCaseSensitive(l, "tcbDate");
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(l, "advisoryIDs"), *id;
+    const cJSON *list = cJSON_IsArray(ids) ? ids : NULL; /* none listed: none */
+
+    if (!components(cJSON_GetObjectItemCaseSensitive(tcb, "sgxtcbcomponents"), out->sgx) ||
+        !components(cJSON_GetObjectItemCaseSensitive(tcb, "tdxtcbcomponents"), out->tdx) ||
+        !uint_member(tcb, "pcesvn", 65535, &out->pcesvn) || !status_member(l, &out->status) ||
+        !cJSON_IsString(date) || strlen(date->valuestring) >= sizeof(out->date))
+        return false;
+    strcpy(out->date, date->valuestring);
+    out->advisories[0] = '\0';
+    cJSON_ArrayForEach(id, list)
+    {
+        size_t used = strlen(out->advisories);
+        if (!cJSON_IsString(id))
+            return false;
+        snprintf(out->advisories + used, sizeof(out->advisories) - used, "%s%s",
+                 used > 0 ? "," : "", id->valuestring);
+    }
+    return true;
+}
+
+static int
+load_tcb_info(struct tdx_collateral *col, const char *file, char *err)
+{
+    struct tcb_info *t = &col->infos[col->ninfos];
+    const cJSON *o, *module, *levels, *l, *id;
+    cJSON *root = NULL;
+    uint8_t *text;
+    size_t len;
+    unsigned version;
+    int ret = read_file(col, file, &text, &len, err);
+
+    if (ret != 0)
+        return ret;
+    ret = -EINVAL;
+    if ((o = signed_member(col, file, (const char *)text, len, "tcbInfo", &root, err)) == NULL)
+        goto out;
+    id = cJSON_GetObjectItemCaseSensitive(o, "id");
+    module = cJSON_GetObjectItemCaseSensitive(o, "tdxModule");
+    levels = cJSON_GetObjectItemCaseSensitive(o, "tcbLevels");
+    if (!cJSON_IsString(id) || strcmp(id->valuestring, "TDX") != 0 ||
+        !uint_member(o, "version", 65535, &version) || version != 3) {
+        bad(col, file, err, "expected a TDX TCB Info of version 3 (\"id\": \"TDX\")");
+        goto out;
+    }
+    if (!hex_member(o, "fmspc", t->fmspc, FMSPC_LEN) ||
+        !hex_member(o, "pceId", t->pce_id, PCE_ID_LEN) ||
+        !time_member(o, "issueDate", &t->issued) ||
+        !time_member(o, "nextUpdate", &t->next_update) ||
+        !hex_member(module, "mrsigner", t->module_mrsigner, MRSIGNERSEAM_LEN) ||
+        !hex_member(module, "attributes", t->module_attributes, 8) ||
+        !hex_member(module, "attributesMask", t->module_mask, 8) || !cJSON_IsArray(levels) ||
+        cJSON_GetArraySize(levels) == 0) {
+        bad(col, file, err,
+            "expected fmspc, pceId, issueDate, nextUpdate, tdxModule and tcbLevels");
+        goto out;
+    }
+    if ((t->levels = calloc((size_t)cJSON_GetArraySize(levels), sizeof(*t->levels))) == NULL) {
+        ret = -ENOMEM;
+        attest_fail(err, ATTEST_MALFORMED, "out of memory");
+        goto out;
+    }
+    cJSON_ArrayForEach(l, levels)
+    {
+        if (!parse_tcb_level(l, &t->levels[t->nlevels])) {
+            bad(col, file, err,
+                "tcbLevels[%zu]: expected 16 SGX and 16 TDX components, "
+                "pcesvn, tcbDate and a known tcbStatus",
+                t->nlevels);
+            goto out;
+        }
+        t->nlevels++;
+    }
+    for (size_t i = 0; i < col->ninfos; i++)
+        if (memcmp(col->infos[i].fmspc, t->fmspc, FMSPC_LEN) == 0) {
+            bad(col, file, err, "a second TCB Info of the same FMSPC");
+            goto out;
+        }
+    col->ninfos++;
+    ret = 0;
+out:
+    if (ret != 0) {
+        free(t->levels);
+        memset(t, 0, sizeof(*t));
+    }
+    cJSON_Delete(root);
+    free(text);
+    return ret;
+}
+
+static int
+load_qe_identity(struct tdx_collateral *col, char *err)
+{
+    static const char file[] = "qe_identity.json";
+    const cJSON *o, *levels, *l, *id;
+    cJSON *root = NULL;
+    uint8_t *text;
+    size_t len;
+    unsigned version;
+    int ret = read_file(col, file, &text, &len, err);
+
+    if (ret != 0)
+        return ret;
+    ret = -EINVAL;
+    if ((o = signed_member(col, file, (const char *)text, len, "enclaveIdentity", &root, err)) ==
+        NULL)
+        goto out;
+    id = cJSON_GetObjectItemCaseSensitive(o, "id");
+    levels = cJSON_GetObjectItemCaseSensitive(o, "tcbLevels");
+    if (!cJSON_IsString(id) || strcmp(id->valuestring, "TD_QE") != 0 ||
+        !uint_member(o, "version", 65535, &version) || version != 2) {
+        bad(col, file, err, "expected the TD_QE identity of version 2");
+        goto out;
+    }
+    if (!time_member(o, "issueDate", &col->qe_issued) ||
+        !time_member(o, "nextUpdate", &col->qe_next_update) ||
+        !hex_member(o, "mrsigner", col->qe_mrsigner, QE_MRSIGNER_LEN) ||
+        !uint_member(o, "isvprodid", 65535, &col->qe_prodid) ||
+        !hex_member(o, "miscselect", col->qe_misc, 4) ||
+        !hex_member(o, "miscselectMask", col->qe_misc_mask, 4) ||
+        !hex_member(o, "attributes", col->qe_attributes, QE_ATTRIBUTES_LEN) ||
+        !hex_member(o, "attributesMask", col->qe_attributes_mask, QE_ATTRIBUTES_LEN) ||
+        !cJSON_IsArray(levels) || cJSON_GetArraySize(levels) == 0) {
+        bad(col, file, err,
+            "expected issueDate, nextUpdate, mrsigner, isvprodid, miscselect, "
+            "attributes (and masks) and tcbLevels");
+        goto out;
+    }
+    if ((col->qe_levels = calloc((size_t)cJSON_GetArraySize(levels), sizeof(*col->qe_levels))) ==
+        NULL) {
+        ret = -ENOMEM;
+        attest_fail(err, ATTEST_MALFORMED, "out of memory");
+        goto out;
+    }
+    cJSON_ArrayForEach(l, levels)
+    {
+        struct qe_level *q = &col->qe_levels[col->nqe_levels];
+        if (!uint_member(cJSON_GetObjectItemCaseSensitive(l, "tcb"), "isvsvn", 65535, &q->isvsvn) ||
+            !status_member(l, &q->status)) {
+            bad(col, file, err, "tcbLevels[%zu]: expected tcb.isvsvn and a known tcbStatus",
+                col->nqe_levels);
+            goto out;
+        }
+        col->nqe_levels++;
+    }
+    ret = 0;
+out:
+    cJSON_Delete(root);
+    free(text);
+    return ret;
+}
+
+static int
+load_crl(struct tdx_collateral *col, const char *file, X509_CRL **out, char *err)
+{
+    uint8_t *der;
+    size_t len;
+    int ret = read_file(col, file, &der, &len, err);
+
+    if (ret != 0)
+        return ret;
+    const unsigned char *p = der;
+    *out = d2i_X509_CRL(NULL, &p, (long)len);
+    if (*out == NULL || p != der + len) {
+        X509_CRL_free(*out);
+        *out = NULL;
+        ret = bad(col, file, err, "expected one CRL in DER");
+    }
+    free(der);
+    return ret;
+}
+
+static int
+load_signer(struct tdx_collateral *col, char *err)
+{
+    static const char file[] = "tcb_chain.pem";
+    uint8_t *pem;
+    size_t len;
+    int ret = read_file(col, file, &pem, &len, err);
+
+    if (ret != 0)
+        return ret;
+    if ((col->signer_chain = attest_x509_pem((const char *)pem, len)) == NULL)
+        ret = bad(col, file, err, "expected the PEM certificates of the TCB signing chain");
+    free(pem);
+    return ret;
+}
+
+static bool
+named(const char *name, const char *prefix, const char *suffix)
+{
+    size_t n = strlen(name), p = strlen(prefix), s = strlen(suffix);
+
+    return n >= p + s && strncmp(name, prefix, p) == 0 && strcmp(name + n - s, suffix) == 0;
+}
+
+/* The tcb_info*.json, pck_crl*.der and root_crl*.der files of the
+ * directory, in name order (so that a failure names the same file each
+ * time). */
+static int
+load_listed(struct tdx_collateral *col, char *err)
+{
+    struct dirent **names = NULL;
+    int n = scandir(col->dir, &names, NULL, alphasort), ret = 0;
+
+    if (n < 0) {
+        attest_fail(err, ATTEST_MALFORMED, "%s: %s", col->dir, strerror(errno));
+        return -errno;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (ret == 0 && named(name, "tcb_info", ".json")) {
+            ret =
+                col->ninfos < TDX_COLLATERAL_TCB_INFOS
+                    ? load_tcb_info(col, name, err)
+                    : bad(col, name, err, "more than %d TCB Info files", TDX_COLLATERAL_TCB_INFOS);
+        } else if (ret == 0 &&
+                   (named(name, "pck_crl", ".der") || named(name, "root_crl", ".der"))) {
+            ret = col->ncrls < TDX_COLLATERAL_CRLS
+                      ? load_crl(col, name, &col->crls[col->ncrls++], err)
+                      : bad(col, name, err, "more than %d CRL files", TDX_COLLATERAL_CRLS);
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (ret == 0 && col->ninfos == 0)
+        ret = bad(col, "tcb_info*.json", err, "no TCB Info");
+    return ret;
+}
+
+int
+tdx_collateral_load(const char *dir, struct tdx_collateral **out, char *err)
+{
+    struct tdx_collateral *col = calloc(1, sizeof(*col));
+    int ret;
+
+    *out = NULL;
+    if (col == NULL) {
+        attest_fail(err, ATTEST_MALFORMED, "out of memory");
+        return -ENOMEM;
+    }
+    if (strlen(dir) >= sizeof(col->dir)) {
+        free(col);
+        attest_fail(err, ATTEST_MALFORMED, "%.64s...: path too long", dir);
+        return -ENAMETOOLONG;
+    }
+    strcpy(col->dir, dir);
+    (void)file_stamp(dir, &col->dir_stamp);
+    if ((ret = load_signer(col, err)) != 0 || (ret = load_qe_identity(col, err)) != 0 ||
+        (ret = load_listed(col, err)) != 0) {
+        tdx_collateral_free(col);
+        return ret;
+    }
+    *out = col;
+    return 0;
+}
+
+bool
+tdx_collateral_changed(const struct tdx_collateral *col)
+{
+    if (!file_stamp_same(col->dir, &col->dir_stamp))
+        return true;
+    for (size_t i = 0; i < col->nfiles; i++)
+        if (!file_stamp_same(col->paths[i], &col->stamps[i]))
+            return true;
+    return false;
+}
+
+void
+tdx_collateral_free(struct tdx_collateral *col)
+{
+    if (col == NULL)
+        return;
+    for (size_t i = 0; i < col->ninfos; i++)
+        free(col->infos[i].levels);
+    free(col->qe_levels);
+    sk_X509_pop_free(col->signer_chain, X509_free);
+    for (size_t i = 0; i < col->ncrls; i++)
+        X509_CRL_free(col->crls[i]);
+    free(col);
+}
+
+/* ---- the PCK certificate's SGX extension */
+
+/* What the PCK certificate says of its platform. */
+struct pck_tcb {
+    uint8_t sgx[SVN_COMPONENTS];
+    unsigned pcesvn;
+    uint8_t fmspc[FMSPC_LEN], pce_id[PCE_ID_LEN];
+    unsigned found; /* bits: 1 << component (0-15), 16 pcesvn, 17 fmspc, 18 pce id */
+};
+
+#define PCK_FOUND_ALL 0x7ffffu
+
+/* The elements of one DER SEQUENCE; NULL if it is not one. */
+static STACK_OF(ASN1_TYPE) * sequence(const unsigned char *der, long len)
+{
+    const unsigned char *p = der;
+    STACK_OF(ASN1_TYPE) *seq = d2i_ASN1_SEQUENCE_ANY(NULL, &p, len);
+
+    if (seq != NULL && p != der + len) {
+        sk_ASN1_TYPE_pop_free(seq, ASN1_TYPE_free);
+        return NULL;
+    }
+    return seq;
+}
+
+/* One {OID, value} pair of the extension: its OID in dotted form, its
+ * value; false if the element is not such a pair. */
+static bool
+pair(const ASN1_TYPE *t, STACK_OF(ASN1_TYPE) * *seq, char *oid, size_t oid_len,
+     const ASN1_TYPE **value)
+{
+    *seq = t->type == V_ASN1_SEQUENCE ? sequence(t->value.sequence->data, t->value.sequence->length)
+                                      : NULL;
+    if (*seq == NULL || sk_ASN1_TYPE_num(*seq) != 2)
+        return false;
+    const ASN1_TYPE *o = sk_ASN1_TYPE_value(*seq, 0);
+    *value = sk_ASN1_TYPE_value(*seq, 1);
+    return o->type == V_ASN1_OBJECT && OBJ_obj2txt(oid, (int)oid_len, o->value.object, 1) > 0;
+}
+
+static void
+read_tcb(const ASN1_TYPE *v, struct pck_tcb *out)
+{
+    STACK_OF(ASN1_TYPE) *tcb = v->type == V_ASN1_SEQUENCE
+                                   ? sequence(v->value.sequence->data, v->value.sequence->length)
+                                   : NULL;
+
+    for (int i = 0; i < sk_ASN1_TYPE_num(tcb); i++) {
+        STACK_OF(ASN1_TYPE) * kv;
+        const ASN1_TYPE *val;
+        char oid[64];
+        unsigned comp;
+        if (pair(sk_ASN1_TYPE_value(tcb, i), &kv, oid, sizeof(oid), &val) &&
+            val->type == V_ASN1_INTEGER &&
+            strncmp(oid, OID_SGX_TCB ".", strlen(OID_SGX_TCB) + 1) == 0 &&
+            sscanf(oid + strlen(OID_SGX_TCB) + 1, "%u", &comp) == 1) {
+            long n = ASN1_INTEGER_get(val->value.integer);
+            if (comp >= 1 && comp <= SVN_COMPONENTS && n >= 0 && n <= 255) {
+                out->sgx[comp - 1] = (uint8_t)n;
+                out->found |= 1u << (comp - 1);
+            } else if (strcmp(oid, OID_SGX_PCESVN) == 0 && n >= 0 && n <= 65535) {
+                out->pcesvn = (unsigned)n;
+                out->found |= 1u << 16;
+            }
+        }
+        sk_ASN1_TYPE_pop_free(kv, ASN1_TYPE_free);
+    }
+    sk_ASN1_TYPE_pop_free(tcb, ASN1_TYPE_free);
+}
+
+static bool
+octets(const ASN1_TYPE *v, uint8_t *out, size_t n)
+{
+    if (v->type != V_ASN1_OCTET_STRING || (size_t)v->value.octet_string->length != n)
+        return false;
+    memcpy(out, v->value.octet_string->data, n);
+    return true;
+}
+
+/* Reads the SGX extension of the PCK certificate; false if a part is
+ * missing. */
+static bool
+pck_tcb_read(X509 *pck, struct pck_tcb *out)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(OID_SGX, 1);
+    int idx = obj != NULL ? X509_get_ext_by_OBJ(pck, obj, -1) : -1;
+    ASN1_OCTET_STRING *data = idx >= 0 ? X509_EXTENSION_get_data(X509_get_ext(pck, idx)) : NULL;
+    STACK_OF(ASN1_TYPE) *ext = data != NULL ? sequence(data->data, data->length) : NULL;
+
+    memset(out, 0, sizeof(*out));
+    for (int i = 0; i < sk_ASN1_TYPE_num(ext); i++) {
+        STACK_OF(ASN1_TYPE) * kv;
+        const ASN1_TYPE *val;
+        char oid[64];
+        if (pair(sk_ASN1_TYPE_value(ext, i), &kv, oid, sizeof(oid), &val)) {
+            if (strcmp(oid, OID_SGX_TCB) == 0)
+                read_tcb(val, out);
+            else if (strcmp(oid, OID_SGX_FMSPC) == 0 && octets(val, out->fmspc, FMSPC_LEN))
+                out->found |= 1u << 17;
+            else if (strcmp(oid, OID_SGX_PCE_ID) == 0 && octets(val, out->pce_id, PCE_ID_LEN))
+                out->found |= 1u << 18;
+        }
+        sk_ASN1_TYPE_pop_free(kv, ASN1_TYPE_free);
+    }
+    sk_ASN1_TYPE_pop_free(ext, ASN1_TYPE_free);
+    ASN1_OBJECT_free(obj);
+    return out->found == PCK_FOUND_ALL;
+}
+
+/* ---- judging */
+
+static bool
+within(time_t now, time_t from, time_t until)
+{
+    return now >= from && now <= until;
+}
+
+/* The CRL of cert's issuer (found by its name, verified by issuer) is in
+ * force at now and does not list cert. what names cert in err. */
+static enum attest_result
+not_revoked(const struct tdx_collateral *col, X509 *issuer, X509 *cert, time_t now,
+            const char *what, char *err)
+{
+    X509_CRL *crl = NULL;
+    X509_REVOKED *entry;
+    EVP_PKEY *key = X509_get0_pubkey(issuer);
+
+    for (size_t i = 0; i < col->ncrls && crl == NULL; i++)
+        if (X509_NAME_cmp(X509_CRL_get_issuer(col->crls[i]), X509_get_issuer_name(cert)) == 0)
+            crl = col->crls[i];
+    if (crl == NULL)
+        return attest_fail(err, ATTEST_UNTRUSTED, "collateral: no CRL of the CA of %s", what);
+    const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
+    if (key == NULL || X509_CRL_verify(crl, key) != 1)
+        return attest_fail(err, ATTEST_UNTRUSTED, "collateral: the CRL for %s is not its CA's",
+                           what);
+    if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &now) > 0 || next == NULL ||
+        X509_cmp_time(next, &now) < 0)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "collateral: the CRL for %s is not in force at the time given "
+                           "(fetch it again)",
+                           what);
+    if (X509_CRL_get0_by_cert(crl, &entry, cert) == 1)
+        return attest_fail(err, ATTEST_UNTRUSTED, "collateral: %s is revoked", what);
+    return ATTEST_OK;
+}
+
+/* Both chains reach a root at now, and no certificate of them is revoked
+ * (the PCK by its CA's CRL, that CA and the TCB signing certificate by
+ * their roots'). */
+static enum attest_result
+judge_chains(const struct tdx_collateral *col, STACK_OF(X509) * chain,
+             const struct attest_policy *pol, char *err)
+{
+    X509 *pck = sk_X509_value(chain, 0), *ca = sk_X509_value(chain, 1);
+    X509 *signer = sk_X509_value(col->signer_chain, 0), *root = NULL, *pck_root = NULL;
+    enum attest_result r;
+
+    if ((r = attest_tdx_chain_verify(signer, col->signer_chain, pol,
+                                     "collateral: the TCB signing chain", &root, err)) != ATTEST_OK)
+        return r;
+    if (X509_check_issued(root, signer) != X509_V_OK)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "collateral: the TCB signing certificate is not issued by the root");
+    if (ca == NULL || X509_check_issued(ca, pck) != X509_V_OK ||
+        attest_tdx_chain_verify(ca, chain, pol, "quote: the PCK chain", &pck_root, err) !=
+            ATTEST_OK ||
+        X509_check_issued(pck_root, ca) != X509_V_OK)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "quote: the PCK chain is not PCK, its CA, the root");
+    if ((r = not_revoked(col, ca, pck, pol->now, "the PCK certificate", err)) != ATTEST_OK ||
+        (r = not_revoked(col, pck_root, ca, pol->now, "the PCK CA", err)) != ATTEST_OK ||
+        (r = not_revoked(col, root, signer, pol->now, "the TCB signing certificate", err)) !=
+            ATTEST_OK)
+        return r;
+    return ATTEST_OK;
+}
+
+/* The platform's TCB level: the TCB Info of its FMSPC, its first level
+ * that every component reaches. */
+static enum attest_result
+judge_platform(const struct tdx_collateral *col, const struct pck_tcb *pck, const uint8_t *body,
+               const struct attest_policy *pol, struct attest_claims *c, char *err)
+{
+    const struct tcb_info *t = NULL;
+    const uint8_t *svn = body; /* TEE_TCB_SVN, the body's first 16 bytes */
+
+    for (size_t i = 0; i < col->ninfos && t == NULL; i++)
+        if (memcmp(col->infos[i].fmspc, pck->fmspc, FMSPC_LEN) == 0)
+            t = &col->infos[i];
+    if (t == NULL)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "collateral: no TCB Info for the platform's FMSPC "
+                           "%02x%02x%02x%02x%02x%02x",
+                           pck->fmspc[0], pck->fmspc[1], pck->fmspc[2], pck->fmspc[3],
+                           pck->fmspc[4], pck->fmspc[5]);
+    if (memcmp(t->pce_id, pck->pce_id, PCE_ID_LEN) != 0)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "collateral: the TCB Info is of another PCE than the PCK's");
+    if (!within(pol->now, t->issued, t->next_update))
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "collateral: the TCB Info is not current at the time given "
+                           "(fetch it again)");
+    if (memcmp(body + BODY_MRSIGNERSEAM, t->module_mrsigner, MRSIGNERSEAM_LEN) != 0)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "quote: the TDX module is not signed as the TCB Info says");
+    for (size_t i = 0; i < sizeof(t->module_mask); i++)
+        if ((body[BODY_SEAMATTRIBUTES + i] & t->module_mask[i]) != t->module_attributes[i])
+            return attest_fail(err, ATTEST_UNTRUSTED,
+                               "quote: the TDX module's attributes are not the TCB Info's");
+    for (size_t l = 0; l < t->nlevels; l++) {
+        const struct tcb_level *lv = &t->levels[l];
+        bool reached = pck->pcesvn >= lv->pcesvn;
+        for (size_t i = 0; i < SVN_COMPONENTS && reached; i++)
+            reached = pck->sgx[i] >= lv->sgx[i] && svn[i] >= lv->tdx[i];
+        if (!reached)
+            continue;
+        /* TEE_TCB_SVN[1] is the TDX module's major version, not a level:
+         * a TCB Info whose level does not name it is not for this module */
+        if (svn[1] != lv->tdx[1])
+            return attest_fail(err, ATTEST_UNTRUSTED,
+                               "collateral: the TCB Info is not for this TDX module version");
+        c->tcb_status = lv->status;
+        snprintf(c->tcb_date, sizeof(c->tcb_date), "%s", lv->date);
+        snprintf(c->advisories, sizeof(c->advisories), "%s", lv->advisories);
+        return ATTEST_OK;
+    }
+    return attest_fail(err, ATTEST_UNTRUSTED,
+                       "collateral: no TCB level of the TCB Info matches the platform");
+}
+
+/* The quoting enclave against the QE Identity, and its level. */
+static enum attest_result
+judge_qe(const struct tdx_collateral *col, const uint8_t *qe, const struct attest_policy *pol,
+         struct attest_claims *c, char *err)
+{
+    unsigned isvsvn = (unsigned)(qe[QE_ISVSVN] | qe[QE_ISVSVN + 1] << 8);
+
+    if (!within(pol->now, col->qe_issued, col->qe_next_update))
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "collateral: the QE Identity is not current at the time given "
+                           "(fetch it again)");
+    if (memcmp(qe + QE_MRSIGNER, col->qe_mrsigner, QE_MRSIGNER_LEN) != 0 ||
+        (unsigned)(qe[QE_ISVPRODID] | qe[QE_ISVPRODID + 1] << 8) != col->qe_prodid)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "quote: the QE report is not of the TD quoting enclave Intel names "
+                           "(MRSIGNER, ISVPRODID)");
+    /* MISCSELECT is a little-endian word in the report, big-endian hex in
+     * the identity */
+    for (size_t i = 0; i < 4; i++)
+        if ((qe[QE_MISCSELECT + i] & col->qe_misc_mask[3 - i]) != col->qe_misc[3 - i])
+            return attest_fail(err, ATTEST_UNTRUSTED,
+                               "quote: the quoting enclave's MISCSELECT is not Intel's");
+    for (size_t i = 0; i < QE_ATTRIBUTES_LEN; i++)
+        if ((qe[QE_ATTRIBUTES + i] & col->qe_attributes_mask[i]) != col->qe_attributes[i])
+            return attest_fail(err, ATTEST_UNTRUSTED,
+                               "quote: the quoting enclave's ATTRIBUTES are not Intel's "
+                               "(a debug enclave?)");
+    for (size_t l = 0; l < col->nqe_levels; l++) {
+        if (isvsvn >= col->qe_levels[l].isvsvn) {
+            c->qe_status = col->qe_levels[l].status;
+            return ATTEST_OK;
+        }
+    }
+    return attest_fail(err, ATTEST_UNTRUSTED,
+                       "quote: the quoting enclave's ISVSVN %u is below every level Intel lists",
+                       isvsvn);
+}
+
+enum attest_result
+tdx_collateral_judge(const struct tdx_collateral *col, STACK_OF(X509) * chain, const uint8_t *body,
+                     const uint8_t *qe, const struct attest_policy *pol, struct attest_claims *c,
+                     char *err)
+{
+    unsigned ok = pol->tcb_status_ok != 0 ? pol->tcb_status_ok : 1u << ATTEST_TCB_UP_TO_DATE;
+    struct pck_tcb pck;
+    enum attest_result r;
+
+    if (!pck_tcb_read(sk_X509_value(chain, 0), &pck))
+        return attest_fail(err, ATTEST_MALFORMED,
+                           "quote: the PCK certificate has no SGX extension with its TCB, "
+                           "FMSPC and PCE ID");
+    if ((r = judge_chains(col, chain, pol, err)) != ATTEST_OK ||
+        (r = judge_platform(col, &pck, body, pol, c, err)) != ATTEST_OK ||
+        (r = judge_qe(col, qe, pol, c, err)) != ATTEST_OK)
+        return r;
+    c->tcb_judged = true;
+    if (!(ok & 1u << c->tcb_status))
+        return attest_fail(err, ATTEST_POLICY,
+                           "policy: the platform's TCB is %s (advisories: %s), not accepted",
+                           attest_tcb_status_names[c->tcb_status],
+                           c->advisories[0] != '\0' ? c->advisories : "none");
+    if (!(ok & 1u << c->qe_status))
+        return attest_fail(err, ATTEST_POLICY,
+                           "policy: the quoting enclave's TCB is %s, not accepted",
+                           attest_tcb_status_names[c->qe_status]);
+    return ATTEST_OK;
+}
