@@ -81,6 +81,24 @@ puts0(struct wbuf *w, const char *s)
     put(w, s, strlen(s));
 }
 
+/* s on a text line: a control byte (a newline, a carriage return, an
+ * escape) as \xNN, so that no byte a peer chose (a socket's name, a
+ * header) can end the line and forge the next one, or drive a terminal. */
+static void
+puts_text(struct wbuf *w, const char *s)
+{
+    for (const char *p = s; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == 0x7f) {
+            char esc[5];
+            snprintf(esc, sizeof(esc), "\\x%02x", c);
+            put(w, esc, 4);
+        } else {
+            put(w, p, 1);
+        }
+    }
+}
+
 /* s as the inside of a JSON string, which logfmt's quoted values share:
  * quotes, backslashes and control bytes escaped, invalid UTF-8 as U+FFFD. */
 static void
@@ -277,10 +295,10 @@ log_format_line(char *out, size_t cap, enum log_format f, const char *ts, enum l
         put(&w, " ", 1);
         puts0(&w, level_names[lvl]);
         put(&w, " ", 1);
-        puts0(&w, msg);
+        puts_text(&w, msg);
         if (err != NULL) {
             put(&w, ": ", 2);
-            puts0(&w, err);
+            puts_text(&w, err);
         }
     } else {
         put_field(&w, f, "ts", 2, false, ts, strlen(ts));

@@ -506,6 +506,26 @@ transport_tune_listener(int fd, enum ep_kind kind, bool keepalive, unsigned defe
     return 0;
 }
 
+/* "unix:" and the socket's name (n bytes of path, which a client chose
+ * when it bound it: any bytes) with every byte that is not a visible
+ * ASCII character, and the backslash, as \xNN: a name neither ends a log
+ * line or a row of `airlock ctl conns` nor reads as more fields. */
+static void
+describe_unix(const char *path, size_t n, bool abstract, char *buf, size_t buflen)
+{
+    size_t at = (size_t)snprintf(buf, buflen, "unix:%s", abstract ? "@" : "");
+
+    for (size_t i = 0; i < n && at + 5 <= buflen; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if (c > 0x20 && c < 0x7f && c != '\\')
+            buf[at++] = (char)c;
+        else
+            at += (size_t)snprintf(buf + at, buflen - at, "\\x%02x", c);
+    }
+    if (at < buflen)
+        buf[at] = '\0';
+}
+
 void
 transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
 {
@@ -532,9 +552,9 @@ transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t b
         if (n == 0 || (sun->sun_path[0] == '\0' && n == 1))
             snprintf(buf, buflen, "unix:-");
         else if (sun->sun_path[0] == '\0')
-            snprintf(buf, buflen, "unix:@%.*s", (int)(n - 1), sun->sun_path + 1);
+            describe_unix(sun->sun_path + 1, n - 1, true, buf, buflen);
         else
-            snprintf(buf, buflen, "unix:%.*s", (int)strnlen(sun->sun_path, n), sun->sun_path);
+            describe_unix(sun->sun_path, strnlen(sun->sun_path, n), false, buf, buflen);
         break;
     }
     case AF_VSOCK: {
