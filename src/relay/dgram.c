@@ -1041,35 +1041,39 @@ flow_event(struct io *io, uint32_t events)
     flow_read(io->data);
 }
 
-/* Makes room for a new flow socket of stream s. The relay's flow sockets
- * (half of its fd budget) are shared fairly: a stream at its cap - max_flows,
- * or its share of them - gives up its own least recently used flows; a
- * stream below it, when all are in use, takes one from the stream that holds
- * the most (which is then above its share). So no peer holds more than the
- * budget, nor keeps another stream from its share for long. */
+/* Makes room for a new flow socket of stream s. A stream holds at most
+ * max_flows; below that it takes a free socket while the relay has one (its
+ * flow sockets are half of its fd budget). When all are in use they are
+ * shared fairly among the streams that hold some (a stream that holds none,
+ * a silent one, takes no share from the others): a stream at its share
+ * gives up its own least recently used flow; one below it takes one from
+ * the stream that holds the most (which is then above its share). So no
+ * peer holds more than the budget, nor keeps another stream from its share
+ * for long, nor shrinks the others' shares by connections that send
+ * nothing. */
 static void
 flow_room(struct dstream *s)
 {
     struct dgram *d = s->d;
     unsigned socks = d->fd_budget - d->fd_budget / 2;
-    unsigned share = socks / d->n_streams; /* >= 1: streams are at most half the budget */
-    unsigned cap = share < d->r->conf.max_flows ? share : d->r->conf.max_flows;
+    unsigned holders = s->flows->n == 0; /* s, about to hold one */
+    struct dstream *most = s;
+    struct list *pos, *tmp;
 
-    if (s->flows->n >= cap) {
-        while (s->flows->n >= cap)
+    if (s->flows->n >= d->r->conf.max_flows) {
+        while (s->flows->n >= d->r->conf.max_flows)
             flow_evict(d, s->flows);
         return;
     }
     if (d->n_socks < socks)
         return;
-    struct dstream *most = s;
-    struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &d->streams) {
         struct dstream *o = list_entry(pos, struct dstream, link);
+        holders += o->flows->n > 0;
         if (o->flows->n > most->flows->n)
             most = o;
     }
-    flow_evict(d, most->flows);
+    flow_evict(d, s->flows->n >= socks / holders ? s->flows : most->flows);
 }
 
 /* A new flow of stream s: a socket connected to the target. Returns NULL

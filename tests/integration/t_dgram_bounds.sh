@@ -18,6 +18,12 @@
 # cannot shut the enclave's queries out for idle_timeout (before: refused,
 # reason=max_fds); idle_timeout closes a stream that carries no frame
 # (end=idle_timeout).
+#
+# Part 3, silent streams take no share of the flow sockets: with max_fds 20
+# (10 streams, 10 flow sockets), 9 streams that send nothing, and a tenth
+# that sends 4 queries at once to a server that answers 0.3 s later: all 4
+# are answered, no flow evicted (before: each new flow evicted the last, 1
+# answer of 4).
 . "$(dirname "$0")/lib.sh"
 
 need socat python3 curl ss
@@ -25,7 +31,8 @@ FLOOD=$ROOT/tests/tools/frame_flood.py
 NOFILE=1024
 BUDGET=$((NOFILE / 8))
 
-read -r M U BACK D D2 W <<<"$(free_ports 6)"
+read -r M U BACK D D2 W US <<<"$(free_ports 7)"
+MPORT=$M
 start echo python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -175,4 +182,32 @@ answers "$W" || fail "the idle relay does not answer"
 start silent python3 "$FLOOD" streams "$W" 1 "$T/silent"
 wait_log "$T/b.log" 'close relay=idle .* end=idle_timeout$'
 stop_clean "$AL" b
+
+log "part 3: silent streams take no share of the flow sockets"
+start slow python3 -c '
+import socket, sys, threading
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    data, addr = s.recvfrom(65536)
+    threading.Timer(0.3, s.sendto, (data, addr)).start()' "$US"
+wait_for bash -c "ss -Hluln 'sport = :$US' | grep -q ."
+cat >"$T/c.yaml" <<EOF
+threads: 1
+drain_timeout: 1s
+metrics: tcp:127.0.0.1:$M
+relays:
+  - name: share
+    listen: tcp:127.0.0.1:$D
+    target: udp:127.0.0.1:$US
+    max_fds: 20
+EOF
+limited c run -c "$T/c.yaml"
+start silent9 python3 "$FLOOD" streams "$D" 9 "$T/silent9"
+wait_for test -e "$T/silent9"
+wait_for metric_is airlock_connections_open 'relay="share"' 9
+answered=$(python3 "$FLOOD" parallel "$D" 4)
+[ "$answered" = 4 ] || fail "$answered of 4 parallel queries answered beside 9 silent streams"
+[ "$(m airlock_datagram_flows_evicted_total 'relay="share"')" = 0 ] || fail "flows evicted"
+stop_clean "$AL" c
 log "pass"

@@ -12,6 +12,9 @@
     frame_flood.py streams PORT N READYFILE
         opens N streams, writes READYFILE and holds them (sending nothing)
         until killed.
+    frame_flood.py parallel PORT N
+        one stream, N queries at once (flow ids 1..N, one write); prints
+        how many flows were answered within 3 s.
 
 Frames: A1 01 LEN16 FLOW32 PAYLOAD (src/proto/frame.h), big-endian.
 """
@@ -62,6 +65,24 @@ def ask(port, payload):
     return 1
 
 
+def parallel(port, n):
+    s = connect(port)
+    s.sendall(b"".join(frame(f, b"q%d" % f) for f in range(1, n + 1)))
+    buf, answered = b"", set()
+    deadline = time.time() + 3
+    while len(answered) < n and time.time() < deadline:
+        r, _, _ = select.select([s], [], [], max(0.0, deadline - time.time()))
+        chunk = s.recv(65536) if r else b""
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= 8 and len(buf) >= 8 + struct.unpack(">H", buf[2:4])[0]:
+            (size,) = struct.unpack(">H", buf[2:4])
+            answered.add(struct.unpack(">I", buf[4:8])[0])
+            buf = buf[8 + size :]
+    print(len(answered))
+
+
 def streams(port, n, ready):
     socks = [connect(port) for _ in range(n)]
     open(ready, "w").close()
@@ -74,6 +95,8 @@ def main(argv):
         flood(int(argv[2]), int(argv[3]), int(argv[4]), argv[5])
     elif len(argv) == 4 and argv[1] == "ask":
         return ask(int(argv[2]), argv[3])
+    elif len(argv) == 4 and argv[1] == "parallel":
+        parallel(int(argv[2]), int(argv[3]))
     elif len(argv) == 5 and argv[1] == "streams":
         streams(int(argv[2]), int(argv[3]), argv[4])
     else:
