@@ -1,0 +1,472 @@
+/* test_attest_tdx_collateral.c - the real TDX quote of
+ * tests/fixtures/attestation/tsm judged by Intel's collateral
+ * (tsm/tdx-collateral: TCB Info, QE Identity, the TCB signing chain and
+ * the CRLs Intel's PCS served for it in June 2023; provenance in
+ * tsm/README.md).
+ *
+ * As Intel published it, the collateral accepts the quote's chains and
+ * CRLs and its FMSPC, and then finds no TCB level the platform reaches
+ * (its TDX late microcode SVN, 4, is below every level's 5): Intel's
+ * algorithm refuses it, and so does airlock. To prove the levels, the QE
+ * Identity and the revocation checks both ways, the tests then sign edited
+ * copies with a TCB signing key of a root generated here, pinned beside the
+ * Intel root, as a PCCS of one's own could: the quote and its PCK chain stay
+ * Intel's. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "attest/sim.h"
+#include "attest/tdx.h"
+#include "attest/tdx_collateral.h"
+#include "attest/trust.h"
+#include "attest_util.h"
+
+#define COLLATERAL "tsm/tdx-collateral"
+
+static uint8_t *quote;
+static size_t quote_len;
+static struct attest_claims claims;
+static char err[ATTEST_ERR_MAX];
+static time_t july; /* inside every window of the collateral */
+
+static enum attest_result
+verify_with(const char *dir, struct attest_policy *pol)
+{
+    struct tdx_collateral *col = NULL;
+    char lerr[ATTEST_ERR_MAX];
+
+    if (tdx_collateral_load(dir, &col, lerr) != 0)
+        fail_msg("%s: %s", dir, lerr);
+    pol->tdx_collateral = col;
+    enum attest_result r = attest_tdx_verify(quote, quote_len, pol, &claims, err);
+    tdx_collateral_free(col);
+    return r;
+}
+
+static char *
+fixture_text(const char *name)
+{
+    char path[256];
+    size_t len;
+    uint8_t *b;
+
+    snprintf(path, sizeof(path), COLLATERAL "/%s", name);
+    b = fixture(path, &len);
+    char *s = malloc(len + 1);
+    memcpy(s, b, len);
+    s[len] = '\0';
+    free(b);
+    return s;
+}
+
+static void
+write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    assert_non_null(f = fopen(path, "wb"));
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    fclose(f);
+}
+
+static void
+copy_fixture(const char *dir, const char *name)
+{
+    char path[256];
+    size_t len;
+    uint8_t *b;
+
+    snprintf(path, sizeof(path), COLLATERAL "/%s", name);
+    b = fixture(path, &len);
+    write_file(dir, name, b, len);
+    free(b);
+}
+
+/* ---- Intel's collateral as published */
+
+static void
+test_intel_collateral(void **state)
+{
+    struct attest_policy pol = {.now = july};
+    char dir[512];
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/" COLLATERAL, ATTEST_FIXTURES);
+    assert_int_equal(verify_with(dir, &pol), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "no TCB level of the TCB Info matches the platform"));
+    /* before the TCB Info was issued (the CRLs were in force) */
+    pol.now = utc(2023, 6, 10, 0, 0, 0);
+    assert_int_equal(verify_with(dir, &pol), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "the TCB Info is not current"));
+    /* after the PCK CRL's next update */
+    pol.now = utc(2023, 8, 1, 0, 0, 0);
+    assert_int_equal(verify_with(dir, &pol), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "is not in force at the time given"));
+}
+
+/* A collateral directory with one of Intel's files changed, or left out:
+ * refused at the load, with the file named. */
+static void
+check_load_refused(const char *name, const char *from, const char *to, const char *why)
+{
+    static const char *const files[] = {"tcb_info.json", "qe_identity.json", "tcb_chain.pem",
+                                        "pck_crl_platform.der", "root_crl.der"};
+    struct tdx_collateral *col = NULL;
+    char dir[128], lerr[ATTEST_ERR_MAX];
+
+    snprintf(dir, sizeof(dir), "%s/load", attest_tmpdir);
+    mkdir(dir, 0700);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char path[256];
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+        if (strcmp(files[i], name) != 0) {
+            copy_fixture(dir, files[i]);
+        } else if (from != NULL) {
+            char *text = fixture_text(name), *at = strstr(text, from);
+            assert_non_null(at);
+            assert_int_equal(strlen(from), strlen(to));
+            memcpy(at, to, strlen(to));
+            write_file(dir, name, text, strlen(text));
+            free(text);
+        }
+    }
+    assert_int_not_equal(tdx_collateral_load(dir, &col, lerr), 0);
+    assert_null(col);
+    if (strstr(lerr, why) == NULL || (from != NULL && strstr(lerr, name) == NULL))
+        fail_msg("%s: \"%s\", expected \"%s\"", name, lerr, why);
+}
+
+static void
+test_load_refused(void **state)
+{
+    (void)state;
+    /* a changed level, status or identity breaks Intel's signature */
+    check_load_refused("tcb_info.json", "\"pcesvn\":11", "\"pcesvn\":10", "not signed");
+    check_load_refused("tcb_info.json", "\"tcbStatus\":\"OutOfDate\"",
+                       "\"tcbStatus\":\"UpToDate\"\x20", "not signed");
+    check_load_refused("qe_identity.json", "\"isvsvn\":4", "\"isvsvn\":3", "not signed");
+    check_load_refused("tcb_info.json", "{\"tcbInfo\"", "{\"tcbInfX\"", "\"tcbInfo\" object");
+    check_load_refused("tcb_chain.pem", "MII", "XII", "TCB signing chain");
+    check_load_refused("qe_identity.json", NULL, NULL, "No such file");
+    check_load_refused("tcb_info.json", NULL, NULL, "no TCB Info");
+}
+
+/* ---- edited copies, signed by a TCB signing key of a root made here */
+
+struct signer {
+    EVP_PKEY *root_key, *key;
+    X509 *root, *cert, *intel_root;
+    STACK_OF(X509) * roots; /* Intel's root and the one made here */
+};
+
+static struct signer sg;
+
+static void
+sign_hex(const char *text, size_t len, char hex[129])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char der[80], rs[64];
+    size_t dlen = sizeof(der);
+
+    assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, sg.key), 1);
+    assert_int_equal(EVP_DigestSign(md, der, &dlen, (const uint8_t *)text, len), 1);
+    const unsigned char *p = der;
+    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
+    assert_non_null(sig);
+    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(sig), rs, 32), 32);
+    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(sig), rs + 32, 32), 32);
+    for (int i = 0; i < 64; i++)
+        snprintf(hex + 2 * i, 3, "%02x", rs[i]);
+    ECDSA_SIG_free(sig);
+    EVP_MD_CTX_free(md);
+}
+
+/* Replaces the first from in s (malloc'd) by to; returns the new string. */
+static char *
+replace(char *s, const char *from, const char *to)
+{
+    char *at = strstr(s, from);
+
+    if (at == NULL)
+        fail_msg("\"%s\" not in the collateral", from);
+    size_t head = (size_t)(at - s), n = strlen(s) - strlen(from) + strlen(to);
+    char *out = malloc(n + 1);
+    memcpy(out, s, head);
+    strcpy(out + head, to);
+    strcat(out, at + strlen(from));
+    free(s);
+    return out;
+}
+
+/* Intel's JSON file name with its signed member edited (edits: pairs of
+ * from, to, applied in turn, NULL after the last) and signed again by the
+ * key made here. */
+static void
+write_signed(const char *dir, const char *name, const char *member, const char *const *edits)
+{
+    char *text = fixture_text(name), hex[129], *out, *end;
+
+    /* the member's value: from after {"member": to before ,"signature" */
+    assert_non_null(end = strstr(text, ",\"signature\":\""));
+    *end = '\0';
+    char *value = strdup(text + strlen(member) + 4);
+    for (size_t i = 0; edits != NULL && edits[i] != NULL; i += 2)
+        value = replace(value, edits[i], edits[i + 1]);
+    sign_hex(value, strlen(value), hex);
+    size_t n = strlen(value) + strlen(member) + 200;
+    out = malloc(n);
+    snprintf(out, n, "{\"%s\":%s,\"signature\":\"%s\"}", member, value, hex);
+    write_file(dir, name, out, strlen(out));
+    free(out);
+    free(value);
+    free(text);
+}
+
+/* A CRL of the root made here, listing revoked (may be NULL). */
+static void
+write_root_crl(const char *dir, X509 *revoked)
+{
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *from = ASN1_TIME_set(NULL, july - 86400), *to = ASN1_TIME_set(NULL, july + 86400);
+    unsigned char *der = NULL;
+
+    assert_int_equal(X509_CRL_set_version(crl, 1), 1);
+    assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(sg.root)), 1);
+    X509_CRL_set1_lastUpdate(crl, from);
+    X509_CRL_set1_nextUpdate(crl, to);
+    if (revoked != NULL) {
+        X509_REVOKED *r = X509_REVOKED_new();
+        X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoked));
+        X509_REVOKED_set_revocationDate(r, from);
+        X509_CRL_add0_revoked(crl, r);
+    }
+    assert_true(X509_CRL_sign(crl, sg.root_key, EVP_sha256()) > 0);
+    int n = i2d_X509_CRL(crl, &der);
+    assert_true(n > 0);
+    write_file(dir, "root_crl_own.der", der, (size_t)n);
+    OPENSSL_free(der);
+    ASN1_TIME_free(from);
+    ASN1_TIME_free(to);
+    X509_CRL_free(crl);
+}
+
+/* A directory of Intel's CRLs, the chain of the key made here and its
+ * root's CRL (listing revoked, may be NULL), and tcb_info.json and
+ * qe_identity.json with their edits (write_signed) signed again. */
+static const char *
+own_collateral(const char *const *tcb_edits, const char *const *qe_edits, X509 *revoked)
+{
+    static char dir[128];
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem;
+
+    snprintf(dir, sizeof(dir), "%s/own", attest_tmpdir);
+    mkdir(dir, 0700);
+    copy_fixture(dir, "pck_crl_platform.der");
+    copy_fixture(dir, "root_crl.der");
+    write_root_crl(dir, revoked);
+    PEM_write_bio_X509(bio, sg.cert);
+    PEM_write_bio_X509(bio, sg.root);
+    long n = BIO_get_mem_data(bio, &pem);
+    write_file(dir, "tcb_chain.pem", pem, (size_t)n);
+    BIO_free(bio);
+    write_signed(dir, "tcb_info.json", "tcbInfo", tcb_edits);
+    write_signed(dir, "qe_identity.json", "enclaveIdentity", qe_edits);
+    return dir;
+}
+
+/* The SGX components of a level up to the eighth: Intel's two levels ask
+ * for 5, 5, 2, 2, 3, 1, 0, 3, which the platform (3, 3, 2, 2, 2, 1, 0, 2)
+ * does not reach; its PCESVN (11) does. */
+#define SGX(a, b, e, h)                                                                            \
+    "{\"svn\":" #a ",\"category\":\"BIOS\",\"type\":\"Early Microcode Update\"},{\"svn\":" #b      \
+    ",\"category\":\"OS/VMM\",\"type\":\"SGX Late Microcode Update\"},{\"svn\":2,\"category\":"    \
+    "\"OS/VMM\",\"type\":\"TXT SINIT\"},{\"svn\":2,\"category\":\"BIOS\"},{\"svn\":" #e            \
+    ",\"category\":\"BIOS\"},{\"svn\":1,\"category\":\"BIOS\"},{\"svn\":0},{\"svn\":" #h ","
+/* The TDX components of a level up to its late microcode SVN: 5 in both
+ * levels, the platform's is 4. */
+#define TDX_SVN(n)                                                                                 \
+    "\"tdxtcbcomponents\":[{\"svn\":3,\"category\":\"OS/VMM\",\"type\":\"TDX Module\"},"           \
+    "{\"svn\":0,\"category\":\"OS/VMM\",\"type\":\"TDX Module\"},{\"svn\":" #n ","
+#define INTEL_SGX SGX(5, 5, 3, 3)
+#define PLATFORM_SGX SGX(3, 3, 2, 2)
+
+/* the first level lowered to the platform's: reached */
+static const char *const reached[] = {INTEL_SGX, PLATFORM_SGX, TDX_SVN(5), TDX_SVN(4), NULL};
+/* both levels' SGX components lowered, the first level's TDX ones not:
+ * the second (OutOfDate) reached */
+static const char *const second[] = {INTEL_SGX,  PLATFORM_SGX, INTEL_SGX,  PLATFORM_SGX,
+                                     TDX_SVN(5), "@",          TDX_SVN(5), TDX_SVN(4),
+                                     "@",        TDX_SVN(5),   NULL};
+
+static enum attest_result
+judged(const char *dir, unsigned ok)
+{
+    struct attest_policy pol = {.now = july, .roots = sg.roots, .tcb_status_ok = ok};
+
+    memset(&claims, 0, sizeof(claims));
+    return verify_with(dir, &pol);
+}
+
+static void
+test_levels(void **state)
+{
+    const char *dir;
+
+    (void)state;
+    /* the platform reaches the first level: UpToDate */
+    dir = own_collateral(reached, NULL, NULL);
+    if (judged(dir, 0) != ATTEST_OK)
+        fail_msg("%s", err);
+    assert_true(claims.tcb_judged);
+    assert_int_equal(claims.tcb_status, ATTEST_TCB_UP_TO_DATE);
+    assert_int_equal(claims.qe_status, ATTEST_TCB_UP_TO_DATE);
+    assert_string_equal(claims.tcb_date, "2023-02-15T00:00:00Z");
+    assert_string_equal(claims.advisories, "");
+
+    /* the second, OutOfDate with its advisories: refused by default,
+     * accepted where the policy lists OutOfDate */
+    dir = own_collateral(second, NULL, NULL);
+    assert_int_equal(judged(dir, 0), ATTEST_POLICY);
+    assert_non_null(strstr(err, "the platform's TCB is OutOfDate (advisories: INTEL-SA-00106,"));
+    assert_int_equal(claims.tcb_status, ATTEST_TCB_OUT_OF_DATE);
+    assert_int_equal(judged(dir, 1u << ATTEST_TCB_UP_TO_DATE | 1u << ATTEST_TCB_OUT_OF_DATE),
+                     ATTEST_OK);
+    assert_non_null(strstr(claims.advisories, "INTEL-SA-00477"));
+    /* the platform's PCESVN below the level's */
+    static const char *const pcesvn[] = {INTEL_SGX,        PLATFORM_SGX,     TDX_SVN(5), TDX_SVN(4),
+                                         "\"pcesvn\":11,", "\"pcesvn\":99,", NULL};
+    dir = own_collateral(pcesvn, NULL, NULL);
+    assert_int_equal(judged(dir, 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "no TCB level of the TCB Info matches the platform"));
+    /* its SGX components below the level's (the TDX ones reach it) */
+    static const char *const sgx_below[] = {TDX_SVN(5), TDX_SVN(4), NULL};
+    assert_int_equal(judged(own_collateral(sgx_below, NULL, NULL), 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "no TCB level of the TCB Info matches the platform"));
+}
+
+static void
+test_identities(void **state)
+{
+    static const char *const qe_svn5[] = {"\"isvsvn\":4", "\"isvsvn\":5", NULL};
+    static const char *const qe_signer[] = {"\"mrsigner\":\"DC9E", "\"mrsigner\":\"DC9F", NULL};
+    static const char *const qe_old[] = {"\"tcbStatus\":\"UpToDate\"",
+                                         "\"tcbStatus\":\"OutOfDate\"", NULL};
+    static const char *const module[] = {INTEL_SGX,  PLATFORM_SGX,          TDX_SVN(5),
+                                         TDX_SVN(4), "\"mrsigner\":\"0000", "\"mrsigner\":\"0100",
+                                         NULL};
+    static const char *const fmspc[] = {INTEL_SGX,
+                                        PLATFORM_SGX,
+                                        TDX_SVN(5),
+                                        TDX_SVN(4),
+                                        "\"fmspc\":\"50806f000000\"",
+                                        "\"fmspc\":\"50806f000001\"",
+                                        NULL};
+
+    (void)state;
+    /* the quoting enclave's ISVSVN (4) below the only level listed */
+    assert_int_equal(judged(own_collateral(reached, qe_svn5, NULL), 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "ISVSVN 4 is below every level"));
+    /* another quoting enclave's signer */
+    assert_int_equal(judged(own_collateral(reached, qe_signer, NULL), 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "not of the TD quoting enclave Intel names"));
+    /* the quoting enclave OutOfDate: refused unless listed */
+    assert_int_equal(judged(own_collateral(reached, qe_old, NULL), 0), ATTEST_POLICY);
+    assert_non_null(strstr(err, "the quoting enclave's TCB is OutOfDate"));
+    /* the TDX module signed by another than the TCB Info says */
+    assert_int_equal(judged(own_collateral(module, NULL, NULL), 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "the TDX module is not signed as the TCB Info says"));
+    /* a TCB Info of another platform model */
+    assert_int_equal(judged(own_collateral(fmspc, NULL, NULL), 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "no TCB Info for the platform's FMSPC 50806f000000"));
+}
+
+static void
+test_revoked(void **state)
+{
+    const char *dir;
+    char path[256];
+
+    (void)state;
+    /* the TCB signing certificate on its root's CRL */
+    assert_int_equal(judged(own_collateral(reached, NULL, sg.cert), 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "the TCB signing certificate is revoked"));
+    /* no CRL of the root made here */
+    dir = own_collateral(reached, NULL, NULL);
+    snprintf(path, sizeof(path), "%s/root_crl_own.der", dir);
+    unlink(path);
+    assert_int_equal(judged(dir, 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "no CRL of the CA of the TCB signing certificate"));
+    /* the PCK CA's CRL missing */
+    dir = own_collateral(reached, NULL, NULL);
+    snprintf(path, sizeof(path), "%s/pck_crl_platform.der", dir);
+    unlink(path);
+    assert_int_equal(judged(dir, 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "no CRL of the CA of the PCK certificate"));
+    /* the key made here, not pinned: only the Intel root is */
+    struct attest_policy pol = {.now = july};
+    assert_int_equal(verify_with(own_collateral(reached, NULL, NULL), &pol), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "the TCB signing chain does not end at the Intel SGX Root CA"));
+}
+
+static int
+setup(void **state)
+{
+    STACK_OF(X509) * intel;
+    size_t len;
+    uint8_t *pem = fixture(COLLATERAL "/tcb_chain.pem", &len);
+
+    (void)state;
+    july = utc(2023, 7, 1, 1, 0, 0);
+    assert_non_null(intel = attest_x509_pem((const char *)pem, len));
+    free(pem);
+    sg.intel_root = sk_X509_pop(intel);
+    sk_X509_pop_free(intel, X509_free);
+    assert_int_equal(attest_sim_root_generate(july, &sg.root_key, &sg.root), 0);
+    sg.key = EVP_EC_gen("prime256v1");
+    sg.cert = attest_sim_cert("Own TCB Signing", sg.key, sg.root, sg.root_key, july - 86400,
+                              july + 86400, false);
+    assert_non_null(sg.cert);
+    sg.roots = sk_X509_new_null();
+    sk_X509_push(sg.roots, sg.intel_root);
+    sk_X509_push(sg.roots, sg.root);
+    return tmpdir_make("attest-tdx-collateral");
+}
+
+static int
+teardown(void **state)
+{
+    sk_X509_free(sg.roots);
+    X509_free(sg.intel_root);
+    X509_free(sg.root);
+    X509_free(sg.cert);
+    EVP_PKEY_free(sg.key);
+    EVP_PKEY_free(sg.root_key);
+    return tmpdir_remove(state);
+}
+
+int
+main(void)
+{
+    quote = fixture("tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat", &quote_len);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_intel_collateral), cmocka_unit_test(test_load_refused),
+        cmocka_unit_test(test_levels),           cmocka_unit_test(test_identities),
+        cmocka_unit_test(test_revoked),
+    };
+    int failed = cmocka_run_group_tests(tests, setup, teardown);
+    free(quote);
+    return failed;
+}
