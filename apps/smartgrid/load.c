@@ -823,6 +823,7 @@ main(int argc, char **argv)
     if (g.ctx == NULL || SSL_CTX_load_verify_locations(g.ctx, ca, NULL) != 1)
         fatalx("cannot load %s", ca);
     SSL_CTX_set_verify(g.ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_options(g.ctx, SG_TLS_OPTIONS);
     attest_setup();
     if (g.o.csv != NULL) {
         g.csv = fopen(g.o.csv, "w");

@@ -276,6 +276,10 @@ parse_args(int argc, char **argv, struct opts *o)
     }
     if (optind != argc || o->out == NULL || strlen(o->prefix) > 40 || strlen(o->domain) > 200)
         usage();
+    /* a user is the first label of a server name, which the server reads in
+     * lower case (names are not case-sensitive) */
+    if (o->prefix[strspn(o->prefix, "abcdefghijklmnopqrstuvwxyz0123456789_-")] != '\0')
+        fatalx("--prefix: expected lower-case letters, digits, '_' and '-'");
 }
 
 int

@@ -28,12 +28,14 @@
  * longest. So silent connections push out only each other: they can
  * delay the user, never lock them out nor cut their handshake. */
 #include <cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <http_parser.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
+#include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/decoder.h>
 #include <openssl/rand.h>
@@ -70,6 +72,7 @@
  * much, not one answer per request it sent */
 #define OUT_HIGH (64 * 1024)
 #define USER_MAX 64
+#define READING_MAX 1e15  /* power, impedance, tension, a threshold: at most, either sign */
 #define CLOSE_LOG_MS 1000 /* closes a peer can cause: one line per second and reason */
 
 enum srv_state {
@@ -141,7 +144,9 @@ event_line(const char *fmt, const char *arg)
 
 /* ---- identity: SNI and client certificate */
 
-/* Copies the user of servername "<user><suffix>" into out; returns 0, or -1
+/* Copies the user of servername "<user><suffix>" into out, in lower case (a
+ * server name is not case-sensitive, and neither is the certificate check:
+ * USER1 and user1 are one user, whose state is user1's); returns 0, or -1
  * when the name is not below the suffix or the user is not [A-Za-z0-9_-]. */
 static int
 sni_user(const char *name, char *out)
@@ -154,7 +159,7 @@ sni_user(const char *name, char *out)
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-'))
             return -1;
-        out[i] = c;
+        out[i] = (char)tolower((unsigned char)c);
     }
     out[n - s] = '\0';
     return 0;
@@ -296,7 +301,7 @@ tls_context(const struct opts *o)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     /* no resumption: every connection presents and checks its certificate;
      * OpenSSL's copy of what it decrypted is wiped once read */
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_CLEANSE_PLAINTEXT);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_CLEANSE_PLAINTEXT | SG_TLS_OPTIONS);
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if ((o->cert != NULL && (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
@@ -418,12 +423,21 @@ metric_column(const char *m)
            (strcmp(m, "power") == 0 || strcmp(m, "impedance") == 0 || strcmp(m, "tension") == 0);
 }
 
+/* A reading or threshold: a finite number of at most READING_MAX in
+ * magnitude (cJSON reads 1e999 as infinity, which would make every average
+ * over it null for good; a sum of readings this size cannot overflow). */
+static bool
+reading(const cJSON *v)
+{
+    return cJSON_IsNumber(v) && isfinite(v->valuedouble) && fabs(v->valuedouble) <= READING_MAX;
+}
+
 static int
 bind_alarm(sqlite3_stmt *st, const cJSON *a)
 {
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(a, "metric");
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(a, "threshold");
-    if (!cJSON_IsString(m) || !metric_column(m->valuestring) || !cJSON_IsNumber(t))
+    if (!cJSON_IsString(m) || !metric_column(m->valuestring) || !reading(t))
         return -1;
     sqlite3_bind_text(st, 1, m->valuestring, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 2, t->valuedouble);
@@ -441,7 +455,7 @@ bind_metric(sqlite3_stmt *st, const cJSON *r)
     sqlite3_bind_int64(st, 1, (int64_t)ts->valuedouble);
     for (int i = 0; i < 3; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, cols[i]);
-        if (!cJSON_IsNumber(v))
+        if (!reading(v))
             return -1;
         sqlite3_bind_double(st, i + 2, v->valuedouble);
     }
@@ -859,7 +873,7 @@ service(struct conn *c)
             sg_tls_consume(&c->t, c->t.in_len);
         /* no readiness wanted: the step stopped at its read budget, and
          * poll() would not wake for what OpenSSL or the socket still hold */
-        int budget = c->events == 0 && !c->t.eof && c->t.in_len < c->t.in_cap;
+        int budget = c->events == 0 && !c->t.eof && c->t.in_len < c->t.in_max;
         if (serve_input(c) == 0 && !budget)
             break;
     }

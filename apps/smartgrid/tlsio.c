@@ -13,17 +13,18 @@
 
 /* Bound the reads per step so that one busy peer cannot starve others. */
 #define SG_TLS_READS_PER_STEP 32
+/* The input buffer's first size: one TLS record's plaintext. */
+#define SG_TLS_IN_FIRST 16384
 
 int
-sg_tls_open(struct sg_tls *t, int fd, SSL_CTX *ctx, int server, size_t in_cap)
+sg_tls_open(struct sg_tls *t, int fd, SSL_CTX *ctx, int server, size_t in_max)
 {
     memset(t, 0, sizeof(*t));
     t->fd = fd;
     t->state = SG_TLS_HANDSHAKE;
-    t->in_cap = in_cap;
-    t->in = malloc(in_cap);
+    t->in_max = in_max;
     t->ssl = SSL_new(ctx);
-    if (t->in == NULL || t->ssl == NULL || SSL_set_fd(t->ssl, fd) != 1) {
+    if (t->ssl == NULL || SSL_set_fd(t->ssl, fd) != 1) {
         sg_tls_close(t);
         return -ENOMEM;
     }
@@ -59,6 +60,26 @@ want(struct sg_tls *t, int r)
     default:
         return 0;
     }
+}
+
+/* Makes room for more input: doubles the buffer, up to in_max (not
+ * realloc(): the old block is wiped before it is freed). */
+static int
+in_grow(struct sg_tls *t)
+{
+    size_t cap = t->in_cap == 0 ? SG_TLS_IN_FIRST : 2 * t->in_cap;
+    uint8_t *in;
+
+    if (cap > t->in_max)
+        cap = t->in_max;
+    if ((in = malloc(cap)) == NULL)
+        return -ENOMEM;
+    if (t->in_len > 0)
+        memcpy(in, t->in, t->in_len);
+    OPENSSL_clear_free(t->in, t->in_cap);
+    t->in = in;
+    t->in_cap = cap;
+    return 0;
 }
 
 int
@@ -104,7 +125,9 @@ sg_tls_step(struct sg_tls *t, short *events)
         OPENSSL_cleanse(t->out, t->out_len); /* sent: no plaintext stays behind */
         t->out_off = t->out_len = 0;
     }
-    for (int i = 0; i < SG_TLS_READS_PER_STEP && !t->eof && t->in_len < t->in_cap; i++) {
+    for (int i = 0; i < SG_TLS_READS_PER_STEP && !t->eof && t->in_len < t->in_max; i++) {
+        if (t->in_len == t->in_cap && in_grow(t) != 0)
+            return -ENOMEM;
         r = SSL_read(t->ssl, t->in + t->in_len, (int)(t->in_cap - t->in_len));
         if (r > 0) {
             t->in_len += (size_t)r;
@@ -115,8 +138,8 @@ sg_tls_step(struct sg_tls *t, short *events)
             ev |= POLLIN;
         else if (e == SSL_ERROR_WANT_WRITE)
             ev |= POLLOUT;
-        else if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
-            t->eof = 1; /* close_notify, or EOF without one */
+        else if (e == SSL_ERROR_ZERO_RETURN)
+            t->eof = 1; /* close_notify, or EOF without one (SG_TLS_OPTIONS) */
         else {
             sg_tls_log_errors("read");
             return -ECONNRESET;
@@ -181,6 +204,6 @@ sg_tls_close(struct sg_tls *t)
     OPENSSL_clear_free(t->in, t->in_cap);
     OPENSSL_clear_free(t->out, t->out_cap);
     t->in = t->out = NULL;
-    t->in_len = t->in_cap = t->out_len = t->out_off = t->out_cap = 0;
+    t->in_len = t->in_cap = t->in_max = t->out_len = t->out_off = t->out_cap = 0;
     t->state = SG_TLS_CLOSED;
 }

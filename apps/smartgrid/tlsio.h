@@ -16,6 +16,12 @@ enum sg_tls_state {
     SG_TLS_CLOSED,    /* sg_tls_close() was called (or never opened) */
 };
 
+/* What both ends set on their SSL_CTX: a peer's EOF without close_notify
+ * ends its input like a close_notify (SSL_ERROR_ZERO_RETURN), so that a
+ * request followed by a half-close is still answered (each message is
+ * self-delimiting: a cut one is never served). */
+#define SG_TLS_OPTIONS SSL_OP_IGNORE_UNEXPECTED_EOF
+
 struct sg_tls {
     enum sg_tls_state state;
     int fd;
@@ -24,17 +30,19 @@ struct sg_tls {
     int paused;  /* server: the ClientHello callback suspended the handshake
                     (SSL_CLIENT_HELLO_RETRY): step again once what it waits for
                     may be there; the socket's readiness does not matter */
-    uint8_t *in; /* received plaintext: in[0..in_len) */
-    size_t in_len, in_cap;
+    uint8_t *in; /* received plaintext: in[0..in_len), in_cap allocated */
+    size_t in_len, in_cap, in_max;
     uint8_t *out; /* plaintext to send: out[out_off..out_len) */
     size_t out_len, out_off, out_cap;
 };
 
 /* Takes ownership of the connected, non-blocking fd and starts a TLS
- * handshake on it with ctx (server: 1 accepts, 0 connects). in_cap bounds
- * the input buffer. Returns 0, or -ENOMEM (fd is closed, *t is closed). The
- * caller may configure t->ssl (SNI, certificate) before the first step. */
-int sg_tls_open(struct sg_tls *t, int fd, SSL_CTX *ctx, int server, size_t in_cap);
+ * handshake on it with ctx (server: 1 accepts, 0 connects). in_max bounds
+ * the input buffer, which grows as input comes (a connection that sends
+ * little holds, and wipes at its close, little). Returns 0, or -ENOMEM (fd
+ * is closed, *t is closed). The caller may configure t->ssl (SNI,
+ * certificate) before the first step. */
+int sg_tls_open(struct sg_tls *t, int fd, SSL_CTX *ctx, int server, size_t in_max);
 
 /* Does the I/O that is possible now: finishes the handshake, sends pending
  * output, reads input until the buffer is full or the socket is drained.
