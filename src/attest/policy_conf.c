@@ -19,7 +19,7 @@ attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault 
     /* the SNP verifier has no built-in AMD root: the ARK is pinned here */
     if (pc->type == ATTEST_KIND_SNP && pc->roots[0] == '\0')
         return conf_fault(f, "roots", "expected the PEM file of the ARK and ASK for type snp");
-    if (pc->tcb_status_ok != 0 && pc->collateral[0] == '\0')
+    if (pc->type == ATTEST_KIND_TDX && pc->tcb_status_ok != 0 && pc->collateral[0] == '\0')
         return conf_fault(f, "tcb_status",
                           "expected collateral too: without it the TCB is not judged");
     /* reported_tcb's bytes 2 to 5 are reserved: nothing to hold them to */

@@ -236,6 +236,11 @@ attest_tdx_chain_verify(X509 *leaf, STACK_OF(X509) * others, const struct attest
     }
     r = attest_chain_verify(leaf, untrusted, anchors != NULL ? anchors : pol->roots, pol->now, root,
                             err);
+    if (r != ATTEST_OK) { /* say which chain */
+        char why[ATTEST_ERR_MAX];
+        snprintf(why, sizeof(why), "%s", err);
+        attest_fail(err, r, "%s: %s", what, why);
+    }
 fail:
     sk_X509_free(anchors);
     sk_X509_free(untrusted);

@@ -2640,7 +2640,8 @@ test_broker_policy(void **state)
                            "      policy: {type: snp, roots: /etc/ark.pem, measurement: " PCR48
                            ", min_tcb: 0300000000000873, allow_debug: true, vmpl: 0}\n"
                            "    - name: tdx-key\n"
-                           "      policy: {type: tdx}\n",
+                           "      policy: {type: tdx, collateral: /var/lib/pcs, tcb_status: "
+                           "[UpToDate, SWHardeningNeeded]}\n",
                &cfg);
     assert_true(cfg.broker.enabled);
     assert_endpoint(&cfg.broker.listen, "tcp:127.0.0.1:8600");
@@ -2677,7 +2678,13 @@ test_broker_policy(void **state)
     assert_true(p->has_vmpl);
     assert_int_equal(p->vmpl, 0);
     assert_false(cfg.broker.secrets[0].policy.has_vmpl);
-    assert_int_equal(cfg.broker.secrets[2].policy.type, ATTEST_KIND_TDX);
+    p = &cfg.broker.secrets[2].policy;
+    assert_int_equal(p->type, ATTEST_KIND_TDX);
+    assert_string_equal(p->collateral, "/var/lib/pcs");
+    assert_int_equal(p->tcb_status_ok,
+                     1u << ATTEST_TCB_UP_TO_DATE | 1u << ATTEST_TCB_SW_HARDENING_NEEDED);
+    assert_null(p->tdx); /* parsing loads nothing */
+    assert_int_equal(cfg.broker.secrets[0].policy.tcb_status_ok, 0);
     assert_int_equal(cfg.n_relays, 0); /* a broker alone is a config */
     config_free(&cfg);
     config_free(&cfg);
@@ -2702,6 +2709,23 @@ test_broker_policy(void **state)
                  "airlock.yaml:7: broker.secrets[0].policy.vmpl: applies to type snp only");
     expect_error(SECRET("{type: snp, roots: /r, vmpl: 4}"),
                  "airlock.yaml:7: broker.secrets[0].policy.vmpl: expected an integer from 0 to 3");
+    expect_error(SECRET("{type: snp, roots: /r, collateral: /c}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.collateral: applies to type tdx only");
+    expect_error(SECRET("{tcb_status: [UpToDate]}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.tcb_status: applies to type tdx only");
+    expect_error(SECRET("{type: tdx, tcb_status: [UpToDate]}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.tcb_status: expected collateral too: "
+                 "without it the TCB is not judged");
+    expect_error(SECRET("{type: tdx, collateral: /c, tcb_status: [UpToDate, Revoked]}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.tcb_status: expected a list of TCB "
+                 "statuses (UpToDate, SWHardeningNeeded, ConfigurationNeeded, "
+                 "ConfigurationAndSWHardeningNeeded, OutOfDate, OutOfDateConfigurationNeeded; "
+                 "never Revoked): 'Revoked' is not one");
+    expect_error(SECRET("{type: tdx, collateral: /c, tcb_status: uptodate}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.tcb_status: expected a list of TCB "
+                 "statuses (UpToDate, SWHardeningNeeded, ConfigurationNeeded, "
+                 "ConfigurationAndSWHardeningNeeded, OutOfDate, OutOfDateConfigurationNeeded; "
+                 "never Revoked)");
     expect_error(SECRET("{type: tdx, sim_root: /s}"),
                  "airlock.yaml:7: broker.secrets[0].policy.sim_root: applies to type nitro only");
     expect_error(SECRET("{type: tdx, measurement: 0011}"),
