@@ -62,24 +62,31 @@ want(struct sg_tls *t, int r)
     }
 }
 
-/* Makes room for more input: doubles the buffer, up to in_max (not
- * realloc(): the old block is wiped before it is freed). */
+/* Moves the len bytes of *buf (cap allocated) into a new buffer of size,
+ * wiping the old one before it is freed (not realloc(), which would leave
+ * the plaintext behind). */
+static int
+grow(uint8_t **buf, size_t *cap, size_t len, size_t size)
+{
+    uint8_t *b = malloc(size);
+
+    if (b == NULL)
+        return -ENOMEM;
+    if (len > 0)
+        memcpy(b, *buf, len);
+    OPENSSL_clear_free(*buf, *cap);
+    *buf = b;
+    *cap = size;
+    return 0;
+}
+
+/* Makes room for more input: doubles the buffer, up to in_max. */
 static int
 in_grow(struct sg_tls *t)
 {
     size_t cap = t->in_cap == 0 ? SG_TLS_IN_FIRST : 2 * t->in_cap;
-    uint8_t *in;
 
-    if (cap > t->in_max)
-        cap = t->in_max;
-    if ((in = malloc(cap)) == NULL)
-        return -ENOMEM;
-    if (t->in_len > 0)
-        memcpy(in, t->in, t->in_len);
-    OPENSSL_clear_free(t->in, t->in_cap);
-    t->in = in;
-    t->in_cap = cap;
-    return 0;
+    return grow(&t->in, &t->in_cap, t->in_len, cap < t->in_max ? cap : t->in_max);
 }
 
 int
@@ -157,15 +164,8 @@ sg_tls_send(struct sg_tls *t, const void *p, size_t n)
         size_t cap = t->out_cap ? t->out_cap : 4096;
         while (cap < t->out_len + n)
             cap *= 2;
-        /* not realloc(): the old block is wiped before it is freed */
-        uint8_t *o = malloc(cap);
-        if (o == NULL)
+        if (grow(&t->out, &t->out_cap, t->out_len, cap) != 0)
             return -ENOMEM;
-        if (t->out_len > 0)
-            memcpy(o, t->out, t->out_len);
-        OPENSSL_clear_free(t->out, t->out_cap);
-        t->out = o;
-        t->out_cap = cap;
     }
     memcpy(t->out + t->out_len, p, n);
     t->out_len += n;

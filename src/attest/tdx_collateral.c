@@ -276,6 +276,37 @@ status_member(const cJSON *o, enum attest_tcb_status *out)
     return false;
 }
 
+/* Reads file, an Intel JSON body ({"NAME": {...}, "signature": HEX}), and
+ * returns its signed member: the signature checked by the TCB signing key,
+ * its "id" and "version" as expected. NULL after a message, with *ret the
+ * -errno (delete *root in either case). */
+static const cJSON *
+read_signed(struct tdx_collateral *col, const char *file, const char *name, const char *id,
+            unsigned version, cJSON **root, int *ret, char *err)
+{
+    const cJSON *o, *i;
+    uint8_t *text;
+    size_t len;
+    unsigned v;
+
+    *root = NULL;
+    if ((*ret = read_file(col, file, &text, &len, err)) != 0)
+        return NULL;
+    o = signed_member(col, file, (const char *)text, len, name, root, err);
+    free(text);
+    *ret = -EINVAL;
+    if (o == NULL)
+        return NULL;
+    i = cJSON_GetObjectItemCaseSensitive(o, "id");
+    if (!cJSON_IsString(i) || strcmp(i->valuestring, id) != 0 ||
+        !uint_member(o, "version", 65535, &v) || v != version) {
+        bad(col, file, err, "expected \"id\": \"%s\" of version %u", id, version);
+        return NULL;
+    }
+    *ret = 0;
+    return o;
+}
+
 /* The 16 "svn" of a components array. */
 static bool
 components(const cJSON *a, uint8_t out[SVN_COMPONENTS])
@@ -325,26 +356,16 @@ static int
 load_tcb_info(struct tdx_collateral *col, const char *file, char *err)
 {
     struct tcb_info *t = &col->infos[col->ninfos];
-    const cJSON *o, *module, *levels, *l, *id;
-    cJSON *root = NULL;
-    uint8_t *text;
-    size_t len;
-    unsigned version;
-    int ret = read_file(col, file, &text, &len, err);
+    const cJSON *module, *levels, *l;
+    cJSON *root;
+    int ret;
+    const cJSON *o = read_signed(col, file, "tcbInfo", "TDX", 3, &root, &ret, err);
 
-    if (ret != 0)
-        return ret;
-    ret = -EINVAL;
-    if ((o = signed_member(col, file, (const char *)text, len, "tcbInfo", &root, err)) == NULL)
+    if (o == NULL)
         goto out;
-    id = cJSON_GetObjectItemCaseSensitive(o, "id");
+    ret = -EINVAL;
     module = cJSON_GetObjectItemCaseSensitive(o, "tdxModule");
     levels = cJSON_GetObjectItemCaseSensitive(o, "tcbLevels");
-    if (!cJSON_IsString(id) || strcmp(id->valuestring, "TDX") != 0 ||
-        !uint_member(o, "version", 65535, &version) || version != 3) {
-        bad(col, file, err, "expected a TDX TCB Info of version 3 (\"id\": \"TDX\")");
-        goto out;
-    }
     if (!hex_member(o, "fmspc", t->fmspc, FMSPC_LEN) ||
         !hex_member(o, "pceId", t->pce_id, PCE_ID_LEN) ||
         !time_member(o, "issueDate", &t->issued) ||
@@ -386,7 +407,6 @@ out:
         memset(t, 0, sizeof(*t));
     }
     cJSON_Delete(root);
-    free(text);
     return ret;
 }
 
@@ -394,26 +414,15 @@ static int
 load_qe_identity(struct tdx_collateral *col, char *err)
 {
     static const char file[] = "qe_identity.json";
-    const cJSON *o, *levels, *l, *id;
-    cJSON *root = NULL;
-    uint8_t *text;
-    size_t len;
-    unsigned version;
-    int ret = read_file(col, file, &text, &len, err);
+    const cJSON *levels, *l;
+    cJSON *root;
+    int ret;
+    const cJSON *o = read_signed(col, file, "enclaveIdentity", "TD_QE", 2, &root, &ret, err);
 
-    if (ret != 0)
-        return ret;
+    if (o == NULL)
+        goto out;
     ret = -EINVAL;
-    if ((o = signed_member(col, file, (const char *)text, len, "enclaveIdentity", &root, err)) ==
-        NULL)
-        goto out;
-    id = cJSON_GetObjectItemCaseSensitive(o, "id");
     levels = cJSON_GetObjectItemCaseSensitive(o, "tcbLevels");
-    if (!cJSON_IsString(id) || strcmp(id->valuestring, "TD_QE") != 0 ||
-        !uint_member(o, "version", 65535, &version) || version != 2) {
-        bad(col, file, err, "expected the TD_QE identity of version 2");
-        goto out;
-    }
     if (!time_member(o, "issueDate", &col->qe_issued) ||
         !time_member(o, "nextUpdate", &col->qe_next_update) ||
         !hex_member(o, "mrsigner", col->qe_mrsigner, QE_MRSIGNER_LEN) ||
@@ -448,7 +457,6 @@ load_qe_identity(struct tdx_collateral *col, char *err)
     ret = 0;
 out:
     cJSON_Delete(root);
-    free(text);
     return ret;
 }
 
