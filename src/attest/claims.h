@@ -110,6 +110,9 @@ struct attest_claims {
     uint8_t tee_tcb_svn[16];
     uint8_t td_attributes[8];
     uint8_t rtmr[ATTEST_RTMR_COUNT][ATTEST_MEASUREMENT_LEN];
+    bool tdx15; /* a TDX 1.5 report (quote version 5, body type 3): the two below */
+    uint8_t tee_tcb_svn2[16];
+    uint8_t mr_servicetd[ATTEST_MEASUREMENT_LEN];
     /* TDX judged by collateral (pol->tdx_collateral): the platform's TCB
      * level and the quoting enclave's, and the advisories of the platform's
      * level (comma-separated, cut at the buffer's end) */

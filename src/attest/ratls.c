@@ -172,7 +172,7 @@ ratls_format(const uint8_t *ev, size_t len)
     if (len >= 8) {
         unsigned version = ev[0] | (unsigned)ev[1] << 8;
         uint32_t tee = ev[4] | (uint32_t)ev[5] << 8 | (uint32_t)ev[6] << 16 | (uint32_t)ev[7] << 24;
-        if (version == 4 && tee == TDX_TEE_TYPE)
+        if ((version == 4 || version == 5) && tee == TDX_TEE_TYPE)
             return RATLS_FMT_TDX;
         if ((version == 3 || version == 4) && tee == 0)
             return RATLS_FMT_SGX;

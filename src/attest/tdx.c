@@ -1,6 +1,9 @@
-/* tdx.c - Intel TDX quote v4 verification (Intel TDX DCAP Quoting Library
- * API, "Quote Format"): header (48 bytes), TD report body (584), signature
- * data length (4), then the ECDSA quote signature data. Integers are
+/* tdx.c - Intel TDX quote verification, versions 4 and 5 (Intel TDX DCAP
+ * Quoting Library API, "Quote Format"): header (48 bytes); version 4: the TD
+ * report body (584); version 5: the body's type (2: TDX 1.0, 584 bytes; 3:
+ * TDX 1.5, 648: the same fields, then TEE_TCB_SVN2 and MRSERVICETD) and size
+ * (4 bytes), then the body; then the signature data length (4) and the ECDSA
+ * quote signature data, over everything before that length. Integers are
  * little-endian; ECDSA r||s and the P-256 key (x||y) are big-endian. */
 #include "attest/tdx.h"
 
@@ -14,9 +17,11 @@
 #include "attest/trust.h"
 
 #define HEADER_LEN 48
-#define BODY_LEN 584
-#define SIGNED_LEN (HEADER_LEN + BODY_LEN)
-#define QUOTE_VERSION 4
+#define BODY_LEN 584    /* TDX 1.0 */
+#define BODY_LEN_15 648 /* TDX 1.5 */
+#define BODY_TYPE_10 2  /* version 5's body types */
+#define BODY_TYPE_15 3
+#define DESCRIPTOR_LEN 6 /* version 5: the body's type and size */
 #define ATT_KEY_ECDSA_P256 2
 #define TEE_TYPE_TDX 0x81
 #define CERT_QE_REPORT 6
@@ -38,6 +43,8 @@
 #define BODY_TD_ATTRIBUTES 120
 #define BODY_MRTD 136
 #define BODY_RTMR0 328
+#define BODY_TEE_TCB_SVN2 584 /* TDX 1.5 */
+#define BODY_MRSERVICETD 600
 #define BODY_REPORT_DATA 520
 
 const uint8_t attest_tdx_intel_root_sha256[32] = {
@@ -110,10 +117,11 @@ struct tdx_sig {
     size_t qe_auth_len, pem_len;
 };
 
+/* The signature data after the signed_len bytes that it signs. */
 static enum attest_result
-parse_sig(const uint8_t *quote, size_t len, struct tdx_sig *s, char *err)
+parse_sig(const uint8_t *quote, size_t len, size_t signed_len, struct tdx_sig *s, char *err)
 {
-    struct cursor c = {quote + SIGNED_LEN, len - SIGNED_LEN};
+    struct cursor c = {quote + signed_len, len - signed_len};
     uint32_t sig_len, cert_len, pck_len;
     uint16_t type, auth_len;
 
@@ -247,6 +255,46 @@ fail:
     return r;
 }
 
+/* The header (an ECDSA P-256 quote of a TD, version 4 or 5) and where the
+ * TD report body is: *body, and the length of what the quote's signature
+ * covers (header, version 5's body descriptor, body). Sets c->version and
+ * c->tdx15. */
+static enum attest_result
+parse_body(const uint8_t *quote, size_t len, struct attest_claims *c, const uint8_t **body,
+           size_t *signed_len, char *err)
+{
+    if (len < HEADER_LEN + BODY_LEN + 4 || len > TDX_QUOTE_MAX)
+        return attest_fail(err, ATTEST_MALFORMED, "quote: %zu bytes, %d to %d expected", len,
+                           HEADER_LEN + BODY_LEN + 4, TDX_QUOTE_MAX);
+    c->version = u16le(quote);
+    if ((c->version != 4 && c->version != 5) || u16le(quote + 2) != ATT_KEY_ECDSA_P256 ||
+        quote[4] != TEE_TYPE_TDX || quote[5] != 0 || quote[6] != 0 || quote[7] != 0)
+        return attest_fail(err, ATTEST_MALFORMED,
+                           "quote: not a TDX ECDSA P-256 quote of version 4 or 5");
+    if (c->version == 4) {
+        *body = quote + HEADER_LEN;
+        *signed_len = HEADER_LEN + BODY_LEN;
+        return ATTEST_OK;
+    }
+    unsigned type = u16le(quote + HEADER_LEN);
+    uint32_t size;
+    struct cursor d = {quote + HEADER_LEN + 2, 4};
+    take_u32(&d, &size);
+    if (!((type == BODY_TYPE_10 && size == BODY_LEN) ||
+          (type == BODY_TYPE_15 && size == BODY_LEN_15)))
+        return attest_fail(err, ATTEST_MALFORMED,
+                           "quote: body type %u of %u bytes, TDX 1.0 (2, 584) or 1.5 (3, 648) "
+                           "expected",
+                           type, (unsigned)size);
+    *body = quote + HEADER_LEN + DESCRIPTOR_LEN;
+    *signed_len = HEADER_LEN + DESCRIPTOR_LEN + size;
+    if (*signed_len + 4 > len)
+        return attest_fail(err, ATTEST_MALFORMED, "quote: %zu bytes, at least %zu expected", len,
+                           *signed_len + 4);
+    c->tdx15 = type == BODY_TYPE_15;
+    return ATTEST_OK;
+}
+
 enum attest_result
 attest_tdx_verify(const uint8_t *quote, size_t len, const struct attest_policy *pol,
                   struct attest_claims *c, char *err)
@@ -259,22 +307,21 @@ attest_tdx_verify(const uint8_t *quote, size_t len, const struct attest_policy *
 
     memset(c, 0, sizeof(*c));
     c->kind = ATTEST_KIND_TDX;
-    if (len < SIGNED_LEN + 4 || len > TDX_QUOTE_MAX)
-        return attest_fail(err, ATTEST_MALFORMED, "quote: %zu bytes, %d to %d expected", len,
-                           SIGNED_LEN + 4, TDX_QUOTE_MAX);
-    c->version = (uint32_t)(quote[0] | quote[1] << 8);
-    if (c->version != QUOTE_VERSION || (quote[2] | quote[3] << 8) != ATT_KEY_ECDSA_P256 ||
-        quote[4] != TEE_TYPE_TDX || quote[5] != 0 || quote[6] != 0 || quote[7] != 0)
-        return attest_fail(err, ATTEST_MALFORMED,
-                           "quote: not a TDX ECDSA P-256 quote of version 4");
-    const uint8_t *body = quote + HEADER_LEN;
+    const uint8_t *body;
+    size_t signed_len;
+    if ((r = parse_body(quote, len, c, &body, &signed_len, err)) != ATTEST_OK)
+        return r;
     memcpy(c->tee_tcb_svn, body + BODY_TEE_TCB_SVN, sizeof(c->tee_tcb_svn));
     memcpy(c->td_attributes, body + BODY_TD_ATTRIBUTES, sizeof(c->td_attributes));
     c->debug = (c->td_attributes[0] & TD_ATTR_DEBUG) != 0;
     memcpy(c->measurement, body + BODY_MRTD, sizeof(c->measurement));
     memcpy(c->rtmr, body + BODY_RTMR0, sizeof(c->rtmr));
     memcpy(c->report_data, body + BODY_REPORT_DATA, sizeof(c->report_data));
-    if ((r = parse_sig(quote, len, &s, err)) != ATTEST_OK)
+    if (c->tdx15) {
+        memcpy(c->tee_tcb_svn2, body + BODY_TEE_TCB_SVN2, sizeof(c->tee_tcb_svn2));
+        memcpy(c->mr_servicetd, body + BODY_MRSERVICETD, sizeof(c->mr_servicetd));
+    }
+    if ((r = parse_sig(quote, len, signed_len, &s, err)) != ATTEST_OK)
         return r;
 
     r = ATTEST_UNTRUSTED;
@@ -282,7 +329,7 @@ attest_tdx_verify(const uint8_t *quote, size_t len, const struct attest_policy *
         attest_fail(err, r, "quote: the attestation key is not a P-256 point");
         goto fail;
     }
-    r = attest_ecdsa_verify(att_key, "prime256v1", EVP_sha256(), quote, SIGNED_LEN, s.sig,
+    r = attest_ecdsa_verify(att_key, "prime256v1", EVP_sha256(), quote, signed_len, s.sig,
                             s.sig + P256_SIG_LEN / 2, P256_SIG_LEN / 2, false, "quote", err);
     if (r != ATTEST_OK)
         goto fail;

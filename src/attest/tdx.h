@@ -1,4 +1,4 @@
-/* tdx.h - Intel TDX quotes, version 4 (docs/attestation.md). */
+/* tdx.h - Intel TDX quotes, versions 4 and 5 (docs/attestation.md). */
 #ifndef AIRLOCK_ATTEST_TDX_H
 #define AIRLOCK_ATTEST_TDX_H
 
@@ -14,9 +14,10 @@
 /* SHA-256 of the DER of "CN=Intel SGX Root CA", the default pinned root. */
 extern const uint8_t attest_tdx_intel_root_sha256[32];
 
-/* Verifies a TDX ECDSA quote v4 (att_key_type 2, tee_type 0x81) of len bytes:
- * the quote signature over header and TD report by the embedded attestation
- * key, the QE report's binding of that key (REPORTDATA = SHA-256(key || QE
+/* Verifies a TDX ECDSA quote, version 4 or 5 (att_key_type 2, tee_type 0x81;
+ * version 5 with a TDX 1.0 or 1.5 body) of len bytes: the quote signature
+ * over header (version 5: and body descriptor) and TD report by the
+ * embedded attestation key, the QE report's binding of that key (REPORTDATA = SHA-256(key || QE
  * auth data)), the QE report's signature by the PCK leaf of the embedded
  * chain, and that chain to the Intel SGX Root CA (pol->roots if given, else
  * the chain's own root when its SHA-256 is attest_tdx_intel_root_sha256), all

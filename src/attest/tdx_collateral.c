@@ -197,37 +197,40 @@ member_span(const char *text, size_t len, const char *name, const char **start, 
 }
 
 /* The signed member of an Intel JSON body ({"NAME": {...}, "signature":
- * HEX}): checks the signature by the TCB signing key, returns the member
- * parsed (delete *root after). */
-static const cJSON *
+ * HEX}): checks the signature by the TCB signing key over the member's
+ * bytes, and returns what those very bytes parse to (free with
+ * cJSON_Delete), never a member the body's parse picks: a key spelt with
+ * escapes ("tcb\u0049nfo") or given twice would make them differ, and
+ * unsigned content would decide. NULL after a message. */
+static cJSON *
 signed_member(const struct tdx_collateral *col, const char *file, const char *text, size_t len,
-              const char *name, cJSON **root, char *err)
+              const char *name, char *err)
 {
-    const cJSON *member, *sig;
+    cJSON *root = cJSON_ParseWithLength(text, len), *member = NULL;
+    const cJSON *sig;
     const char *span;
     size_t span_len, sig_len;
     uint8_t rs[SIG_LEN];
-
-    *root = cJSON_ParseWithLength(text, len);
-    if (*root == NULL || !cJSON_IsObject(member = cJSON_GetObjectItemCaseSensitive(*root, name)) ||
-        !member_span(text, len, name, &span, &span_len)) {
-        bad(col, file, err, "expected Intel's JSON with a \"%s\" object", name);
-        return NULL;
-    }
-    sig = cJSON_GetObjectItemCaseSensitive(*root, "signature");
-    if (!cJSON_IsString(sig) || units_hex(sig->valuestring, rs, sizeof(rs), &sig_len) != 0 ||
-        sig_len != sizeof(rs)) {
-        bad(col, file, err, "expected a \"signature\" of 64 bytes of hex");
-        return NULL;
-    }
     char why[ATTEST_ERR_MAX];
     EVP_PKEY *key = X509_get0_pubkey(sk_X509_value(col->signer_chain, 0));
-    if (key == NULL ||
-        attest_ecdsa_verify(key, "prime256v1", EVP_sha256(), (const uint8_t *)span, span_len, rs,
-                            rs + SIG_LEN / 2, SIG_LEN / 2, false, name, why) != ATTEST_OK) {
+
+    if (root == NULL || !member_span(text, len, name, &span, &span_len)) {
+        bad(col, file, err, "expected Intel's JSON with a \"%s\" object", name);
+    } else if (!cJSON_IsString(sig = cJSON_GetObjectItemCaseSensitive(root, "signature")) ||
+               units_hex(sig->valuestring, rs, sizeof(rs), &sig_len) != 0 ||
+               sig_len != sizeof(rs)) {
+        bad(col, file, err, "expected a \"signature\" of 64 bytes of hex");
+    } else if (key == NULL ||
+               attest_ecdsa_verify(key, "prime256v1", EVP_sha256(), (const uint8_t *)span, span_len,
+                                   rs, rs + SIG_LEN / 2, SIG_LEN / 2, false, name,
+                                   why) != ATTEST_OK) {
         bad(col, file, err, "not signed by the TCB signing key of tcb_chain.pem");
-        return NULL;
+    } else if (!cJSON_IsObject(member = cJSON_ParseWithLength(span, span_len))) {
+        cJSON_Delete(member);
+        member = NULL;
+        bad(col, file, err, "expected Intel's JSON with a \"%s\" object", name);
     }
+    cJSON_Delete(root);
     return member;
 }
 
@@ -277,9 +280,9 @@ status_member(const cJSON *o, enum attest_tcb_status *out)
 }
 
 /* Reads file, an Intel JSON body ({"NAME": {...}, "signature": HEX}), and
- * returns its signed member: the signature checked by the TCB signing key,
- * its "id" and "version" as expected. NULL after a message, with *ret the
- * -errno (delete *root in either case). */
+ * returns its signed member (signed_member: what the signed bytes parse
+ * to), its "id" and "version" as expected. NULL after a message, with *ret
+ * the -errno (cJSON_Delete *root in either case: the member, or NULL). */
 static const cJSON *
 read_signed(struct tdx_collateral *col, const char *file, const char *name, const char *id,
             unsigned version, cJSON **root, int *ret, char *err)
@@ -292,7 +295,7 @@ read_signed(struct tdx_collateral *col, const char *file, const char *name, cons
     *root = NULL;
     if ((*ret = read_file(col, file, &text, &len, err)) != 0)
         return NULL;
-    o = signed_member(col, file, (const char *)text, len, name, root, err);
+    o = *root = signed_member(col, file, (const char *)text, len, name, err);
     free(text);
     *ret = -EINVAL;
     if (o == NULL)
@@ -640,12 +643,13 @@ read_tcb(const ASN1_TYPE *v, struct pck_tcb *out)
     for (int i = 0; i < sk_ASN1_TYPE_num(tcb); i++) {
         STACK_OF(ASN1_TYPE) * kv;
         const ASN1_TYPE *val;
-        char oid[64];
-        unsigned comp;
+        char oid[64], *end;
+        unsigned long comp = 0;
+        /* OID_SGX_TCB.N, N a whole number (not N.M, N followed by more) */
         if (pair(sk_ASN1_TYPE_value(tcb, i), &kv, oid, sizeof(oid), &val) &&
             val->type == V_ASN1_INTEGER &&
             strncmp(oid, OID_SGX_TCB ".", strlen(OID_SGX_TCB) + 1) == 0 &&
-            sscanf(oid + strlen(OID_SGX_TCB) + 1, "%u", &comp) == 1) {
+            (comp = strtoul(oid + strlen(OID_SGX_TCB) + 1, &end, 10), *end == '\0')) {
             long n = ASN1_INTEGER_get(val->value.integer);
             if (comp >= 1 && comp <= SVN_COMPONENTS && n >= 0 && n <= 255) {
                 out->sgx[comp - 1] = (uint8_t)n;

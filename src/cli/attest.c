@@ -220,6 +220,10 @@ print_claims(const struct attest_claims *c, const uint8_t *pubkey_hash, bool fre
                 printf("%02x", c->rtmr[i][j]);
             printf("\"%s", i + 1 < ATTEST_RTMR_COUNT ? "," : "],");
         }
+        if (c->tdx15) {
+            json_hex("tee_tcb_svn2", c->tee_tcb_svn2, sizeof(c->tee_tcb_svn2), true);
+            json_hex("mrservicetd", c->mr_servicetd, sizeof(c->mr_servicetd), true);
+        }
         if (c->tcb_judged) {
             printf("\"tcb_status\":\"%s\",\"qe_tcb_status\":\"%s\",",
                    attest_tcb_status_names[c->tcb_status], attest_tcb_status_names[c->qe_status]);

@@ -1,8 +1,9 @@
-/* test_attest_tdx.c - the real TDX quote v4 of tests/fixtures/attestation/tsm
- * (README.md there): the fields it carries, the quote signature, the QE
- * report's binding and signature, the PCK chain to the pinned Intel root;
- * and the same quote with its QE report changed and signed again by a PCK
- * of a generated root: only Intel's TD quoting enclave is believed. */
+/* test_attest_tdx.c - the real TDX quotes of tests/fixtures/attestation/tsm
+ * (README.md there), version 4 (TDX 1.0) and version 5 (a TDX 1.5 report):
+ * the fields they carry, the quote signature, the QE report's binding and
+ * signature, the PCK chain to the pinned Intel root; and the version 4
+ * quote with its QE report changed and signed again by a PCK of a
+ * generated root: only Intel's TD quoting enclave is believed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -35,8 +36,8 @@ static const char report_data[] =
 #define QE_AUTH (QE_REPORT + 384 + 64 + 2)
 #define QE_SIG (QE_REPORT + 384)
 
-static uint8_t *quote;
-static size_t quote_len;
+static uint8_t *quote, *quote5;
+static size_t quote_len, quote5_len;
 static struct attest_claims claims;
 static char err[ATTEST_ERR_MAX];
 
@@ -362,17 +363,85 @@ test_truncated(void **state)
     free(q);
 }
 
+/* Version 5: the header, the body's type and size (3, TDX 1.5: 648 bytes),
+ * the body; the signature over all three. */
+#define V5_BODY (48 + 6)
+#define V5_SIG_DATA (V5_BODY + 648 + 4)
+
+static void
+test_v5(void **state)
+{
+    struct attest_policy pol = {.now = utc(2026, 6, 1, 0, 0, 0)};
+    uint8_t v[64];
+
+    (void)state;
+    assert_int_equal(verify(quote5, quote5_len, &pol), ATTEST_OK);
+    assert_int_equal(claims.version, 5);
+    assert_true(claims.tdx15);
+    unhex("0b010400", v, sizeof(v));
+    assert_memory_equal(claims.tee_tcb_svn, v, 4);
+    unhex("0d010400", v, sizeof(v));
+    assert_memory_equal(claims.tee_tcb_svn2, v, 4);
+    unhex("7348651a34b2d2d3462822e3a750ec6110125f36757c78480bbfc69cc0d21fb001a1ced3ee19747dda8f750"
+          "c3bc8f876",
+          v, sizeof(v));
+    assert_memory_equal(claims.measurement, v, 48);
+    unhex("945eaacf5abc1f719d8666a942fda03d", v, sizeof(v));
+    assert_memory_equal(claims.report_data, v, 16);
+    /* the measurement pinned: the MRTD of the 1.5 body */
+    pol.measurement.present = true;
+    pol.measurement.len = 48;
+    memcpy(pol.measurement.data, claims.measurement, 48);
+    assert_int_equal(verify(quote5, quote5_len, &pol), ATTEST_OK);
+    pol.measurement.data[0] ^= 1;
+    assert_int_equal(verify(quote5, quote5_len, &pol), ATTEST_POLICY);
+    /* before its PCK certificate */
+    pol = (struct attest_policy){.now = utc(2026, 1, 1, 0, 0, 0)};
+    assert_int_equal(verify(quote5, quote5_len, &pol), ATTEST_UNTRUSTED);
+
+    uint8_t *q = malloc(quote5_len);
+    pol.now = utc(2026, 6, 1, 0, 0, 0);
+    /* every byte the signature covers (header, descriptor, body: the 1.5
+     * fields too) and the QE report */
+    memcpy(q, quote5, quote5_len);
+    for (size_t i = 0; i < V5_SIG_DATA + 64 + 64 + 6 + 384 + 64; i += 5) {
+        q[i] ^= (uint8_t)(1u << (i % 8));
+        if (verify(q, quote5_len, &pol) == ATTEST_OK)
+            fail_msg("version 5 accepted with byte %zu altered", i);
+        q[i] ^= (uint8_t)(1u << (i % 8));
+    }
+    /* a descriptor that does not fit its body: type 2 (TDX 1.0) of 648 bytes */
+    q[48] = 2;
+    assert_int_equal(verify(q, quote5_len, &pol), ATTEST_MALFORMED);
+    assert_non_null(strstr(err, "body type 2 of 648 bytes"));
+    q[48] = 3;
+    q[50] = 0x10; /* a size past the quote */
+    q[51] = 0x27;
+    assert_int_equal(verify(q, quote5_len, &pol), ATTEST_MALFORMED);
+    q[50] = 0x88;
+    q[51] = 0x02;
+    q[0] = 6; /* version 6 */
+    assert_int_equal(verify(q, quote5_len, &pol), ATTEST_MALFORMED);
+    q[0] = 5;
+    for (size_t i = 0; i < V5_SIG_DATA + 4300; i++)
+        if (verify(q, i, &pol) == ATTEST_OK)
+            fail_msg("version 5 prefix of %zu bytes accepted", i);
+    free(q);
+}
+
 int
 main(void)
 {
     quote = fixture("tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat", &quote_len);
+    quote5 = fixture("tsm/tdx-quote-v5-go-tdx-guest.dat", &quote5_len);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fields),      cmocka_unit_test(test_flipped_bits),
         cmocka_unit_test(test_policy),      cmocka_unit_test(test_time_and_roots),
         cmocka_unit_test(test_truncated),   cmocka_unit_test(test_unfit_policy),
-        cmocka_unit_test(test_qe_identity),
+        cmocka_unit_test(test_qe_identity), cmocka_unit_test(test_v5),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     free(quote);
+    free(quote5);
     return failed;
 }

@@ -234,6 +234,66 @@ write_signed(const char *dir, const char *name, const char *member, const char *
     free(text);
 }
 
+/* Intel's tcb_info.json with a forged member put first: under the key
+ * spelt with an escape (which a JSON parser reads as "tcbInfo"), or under
+ * the key itself (given twice). The forged levels would let the platform
+ * pass as UpToDate. */
+static void
+check_forged_first(const char *key, enum attest_result want, const char *why)
+{
+    char dir[128], *intel = fixture_text("tcb_info.json");
+    struct tdx_collateral *col = NULL;
+    char lerr[ATTEST_ERR_MAX];
+
+    snprintf(dir, sizeof(dir), "%s/forged", attest_tmpdir);
+    mkdir(dir, 0700);
+    copy_fixture(dir, "qe_identity.json");
+    copy_fixture(dir, "tcb_chain.pem");
+    copy_fixture(dir, "pck_crl_platform.der");
+    copy_fixture(dir, "root_crl.der");
+    /* Intel's member, every level lowered to the platform's and UpToDate */
+    char *forged = strdup(intel + strlen("{\"tcbInfo\":"));
+    *strstr(forged, ",\"signature\":\"") = '\0';
+    for (int i = 0; i < 2; i++) {
+        forged =
+            replace(forged, "{\"svn\":5,\"category\":\"BIOS\"", "{\"svn\":0,\"category\":\"BIOS\"");
+        forged = replace(forged, "{\"svn\":5,\"category\":\"OS/VMM\",\"type\":\"SGX",
+                         "{\"svn\":0,\"category\":\"OS/VMM\",\"type\":\"SGX");
+        forged = replace(forged, "{\"svn\":3,\"category\":\"BIOS\"}",
+                         "{\"svn\":0,\"category\":\"BIOS\"}");
+        forged = replace(forged, "{\"svn\":3,\"category\":\"OS/VMM\",\"type\":\"SEAMLDR",
+                         "{\"svn\":0,\"category\":\"OS/VMM\",\"type\":\"SEAMLDR");
+        forged = replace(forged, "{\"svn\":5,\"category\":\"OS/VMM\",\"type\":\"TDX Late",
+                         "{\"svn\":0,\"category\":\"OS/VMM\",\"type\":\"TDX Late");
+    }
+    forged = replace(forged, "\"OutOfDate\"", "\"UpToDate\"");
+    size_t n = strlen(key) + strlen(forged) + strlen(intel) + 8;
+    char *body = malloc(n);
+    snprintf(body, n, "{\"%s\":%s,%s", key, forged, intel + 1);
+    write_file(dir, "tcb_info.json", body, strlen(body));
+    free(body);
+    free(forged);
+    free(intel);
+    if (want == ATTEST_MALFORMED) { /* refused at the load */
+        assert_int_not_equal(tdx_collateral_load(dir, &col, lerr), 0);
+        assert_non_null(strstr(lerr, why));
+        return;
+    }
+    struct attest_policy pol = {.now = july};
+    assert_int_equal(verify_with(dir, &pol), want);
+    assert_non_null(strstr(err, why));
+}
+
+static void
+test_forged_member(void **state)
+{
+    (void)state;
+    /* the signed bytes decide, not what a parse of the body picks */
+    check_forged_first("tcb\\u0049nfo", ATTEST_UNTRUSTED,
+                       "no TCB level of the TCB Info matches the platform");
+    check_forged_first("tcbInfo", ATTEST_MALFORMED, "not signed by the TCB signing key");
+}
+
 /* A CRL of the root made here, listing revoked (may be NULL). */
 static void
 write_root_crl(const char *dir, X509 *revoked)
@@ -464,7 +524,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_intel_collateral), cmocka_unit_test(test_load_refused),
         cmocka_unit_test(test_levels),           cmocka_unit_test(test_identities),
-        cmocka_unit_test(test_revoked),
+        cmocka_unit_test(test_revoked),          cmocka_unit_test(test_forged_member),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     free(quote);
