@@ -118,6 +118,8 @@ struct attest_claims {
      * level (comma-separated, cut at the buffer's end) */
     bool tcb_judged;
     enum attest_tcb_status tcb_status, qe_status;
+    bool module_judged; /* a TDX 1.5 module, by its identity in the TCB Info */
+    enum attest_tcb_status module_status;
     char tcb_date[24]; /* the level's tcbDate, as Intel writes it */
     char advisories[512];
 };

@@ -57,17 +57,35 @@ struct tcb_level {
     char advisories[512];
 };
 
-struct tcb_info {
-    uint8_t fmspc[FMSPC_LEN], pce_id[PCE_ID_LEN];
-    time_t issued, next_update;
-    uint8_t module_mrsigner[MRSIGNERSEAM_LEN], module_attributes[8], module_mask[8];
-    struct tcb_level *levels; /* in Intel's order: the highest first */
+/* A level of an enclave's or a module's ISVSVN (QE Identity, a TDX
+ * module identity): reached when the ISVSVN is at least isvsvn. */
+struct svn_level {
+    unsigned isvsvn;
+    enum attest_tcb_status status;
+};
+
+/* Who signed a TDX module and with which attributes. */
+struct module_signer {
+    uint8_t mrsigner[MRSIGNERSEAM_LEN], attributes[8], mask[8];
+};
+
+/* A TDX module identity of a TCB Info (TDX 1.5: "TDX_01", ...): the
+ * module of that major version, and the levels of its ISVSVN. */
+struct module_identity {
+    unsigned version;
+    struct module_signer signer;
+    struct svn_level *levels;
     size_t nlevels;
 };
 
-struct qe_level {
-    unsigned isvsvn;
-    enum attest_tcb_status status;
+struct tcb_info {
+    uint8_t fmspc[FMSPC_LEN], pce_id[PCE_ID_LEN];
+    time_t issued, next_update;
+    struct module_signer module; /* tdxModule: a TDX 1.0 module's */
+    struct tcb_level *levels;    /* in Intel's order: the highest first */
+    size_t nlevels;
+    struct module_identity *mods; /* tdxModuleIdentities, may be none */
+    size_t nmods;
 };
 
 struct tdx_collateral {
@@ -81,7 +99,7 @@ struct tdx_collateral {
     unsigned qe_prodid;
     uint8_t qe_misc[4], qe_misc_mask[4]; /* as Intel writes them: big-endian */
     uint8_t qe_attributes[QE_ATTRIBUTES_LEN], qe_attributes_mask[QE_ATTRIBUTES_LEN];
-    struct qe_level *qe_levels;
+    struct svn_level *qe_levels;
     size_t nqe_levels;
     /* the signing key's chain (leaf first), the CRLs (each found by its
      * issuer's name) */
@@ -310,6 +328,91 @@ read_signed(struct tdx_collateral *col, const char *file, const char *name, cons
     return o;
 }
 
+/* A non-empty tcbLevels array of {tcb: {isvsvn}, tcbStatus} into *out (n
+ * of them, the caller frees). Returns 0, or -errno after a message. */
+static int
+svn_levels(const struct tdx_collateral *col, const char *file, const cJSON *levels,
+           struct svn_level **out, size_t *n, char *err)
+{
+    const cJSON *l;
+
+    *n = 0;
+    if (!cJSON_IsArray(levels) || cJSON_GetArraySize(levels) == 0)
+        return bad(col, file, err, "expected tcbLevels");
+    if ((*out = calloc((size_t)cJSON_GetArraySize(levels), sizeof(**out))) == NULL) {
+        attest_fail(err, ATTEST_MALFORMED, "out of memory");
+        return -ENOMEM;
+    }
+    cJSON_ArrayForEach(l, levels)
+    {
+        struct svn_level *q = &(*out)[*n];
+        if (!uint_member(cJSON_GetObjectItemCaseSensitive(l, "tcb"), "isvsvn", 65535, &q->isvsvn) ||
+            !status_member(l, &q->status))
+            return bad(col, file, err, "tcbLevels[%zu]: expected tcb.isvsvn and a known tcbStatus",
+                       *n);
+        (*n)++;
+    }
+    return 0;
+}
+
+/* The status of the first level (Intel lists the highest first) that svn
+ * reaches; false when it reaches none. */
+static bool
+svn_status(const struct svn_level *levels, size_t n, unsigned svn, enum attest_tcb_status *out)
+{
+    for (size_t l = 0; l < n; l++) {
+        if (svn >= levels[l].isvsvn) {
+            *out = levels[l].status;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+module_signer(const cJSON *o, struct module_signer *out)
+{
+    return hex_member(o, "mrsigner", out->mrsigner, MRSIGNERSEAM_LEN) &&
+           hex_member(o, "attributes", out->attributes, 8) &&
+           hex_member(o, "attributesMask", out->mask, 8);
+}
+
+/* The tdxModuleIdentities of a TCB Info (none: TDX 1.0 only). */
+static int
+module_identities(const struct tdx_collateral *col, const char *file, const cJSON *ids,
+                  struct tcb_info *t, char *err)
+{
+    const cJSON *m, *id;
+    uint8_t version;
+    size_t vlen;
+
+    if (ids == NULL)
+        return 0;
+    if (!cJSON_IsArray(ids) ||
+        (t->mods = calloc((size_t)cJSON_GetArraySize(ids) + 1, sizeof(*t->mods))) == NULL)
+        return bad(col, file, err, "expected tdxModuleIdentities to be a list");
+    cJSON_ArrayForEach(m, ids)
+    {
+        struct module_identity *mi = &t->mods[t->nmods];
+        id = cJSON_GetObjectItemCaseSensitive(m, "id");
+        if (!cJSON_IsString(id) || strlen(id->valuestring) != 6 ||
+            strncmp(id->valuestring, "TDX_", 4) != 0 ||
+            units_hex(id->valuestring + 4, &version, 1, &vlen) != 0 ||
+            !module_signer(m, &mi->signer))
+            return bad(col, file, err,
+                       "tdxModuleIdentities[%zu]: expected id TDX_XX, mrsigner, attributes, "
+                       "attributesMask",
+                       t->nmods);
+        mi->version = version;
+        t->nmods++;
+        int ret = svn_levels(col, file, cJSON_GetObjectItemCaseSensitive(m, "tcbLevels"),
+                             &mi->levels, &mi->nlevels, err);
+        if (ret != 0)
+            return ret;
+    }
+    return 0;
+}
+
 /* The 16 "svn" of a components array. */
 static bool
 components(const cJSON *a, uint8_t out[SVN_COMPONENTS])
@@ -355,6 +458,15 @@ parse_tcb_level(const cJSON *l, struct tcb_level *out)
     return true;
 }
 
+static void
+tcb_info_free(struct tcb_info *t)
+{
+    for (size_t i = 0; i < t->nmods; i++)
+        free(t->mods[i].levels);
+    free(t->mods);
+    free(t->levels);
+}
+
 static int
 load_tcb_info(struct tdx_collateral *col, const char *file, char *err)
 {
@@ -372,11 +484,8 @@ load_tcb_info(struct tdx_collateral *col, const char *file, char *err)
     if (!hex_member(o, "fmspc", t->fmspc, FMSPC_LEN) ||
         !hex_member(o, "pceId", t->pce_id, PCE_ID_LEN) ||
         !time_member(o, "issueDate", &t->issued) ||
-        !time_member(o, "nextUpdate", &t->next_update) ||
-        !hex_member(module, "mrsigner", t->module_mrsigner, MRSIGNERSEAM_LEN) ||
-        !hex_member(module, "attributes", t->module_attributes, 8) ||
-        !hex_member(module, "attributesMask", t->module_mask, 8) || !cJSON_IsArray(levels) ||
-        cJSON_GetArraySize(levels) == 0) {
+        !time_member(o, "nextUpdate", &t->next_update) || !module_signer(module, &t->module) ||
+        !cJSON_IsArray(levels) || cJSON_GetArraySize(levels) == 0) {
         bad(col, file, err,
             "expected fmspc, pceId, issueDate, nextUpdate, tdxModule and tcbLevels");
         goto out;
@@ -397,6 +506,10 @@ load_tcb_info(struct tdx_collateral *col, const char *file, char *err)
         }
         t->nlevels++;
     }
+    if ((ret = module_identities(
+             col, file, cJSON_GetObjectItemCaseSensitive(o, "tdxModuleIdentities"), t, err)) != 0)
+        goto out;
+    ret = -EINVAL;
     for (size_t i = 0; i < col->ninfos; i++)
         if (memcmp(col->infos[i].fmspc, t->fmspc, FMSPC_LEN) == 0) {
             bad(col, file, err, "a second TCB Info of the same FMSPC");
@@ -406,7 +519,7 @@ load_tcb_info(struct tdx_collateral *col, const char *file, char *err)
     ret = 0;
 out:
     if (ret != 0) {
-        free(t->levels);
+        tcb_info_free(t);
         memset(t, 0, sizeof(*t));
     }
     cJSON_Delete(root);
@@ -417,7 +530,7 @@ static int
 load_qe_identity(struct tdx_collateral *col, char *err)
 {
     static const char file[] = "qe_identity.json";
-    const cJSON *levels, *l;
+    const cJSON *levels;
     cJSON *root;
     int ret;
     const cJSON *o = read_signed(col, file, "enclaveIdentity", "TD_QE", 2, &root, &ret, err);
@@ -433,31 +546,13 @@ load_qe_identity(struct tdx_collateral *col, char *err)
         !hex_member(o, "miscselect", col->qe_misc, 4) ||
         !hex_member(o, "miscselectMask", col->qe_misc_mask, 4) ||
         !hex_member(o, "attributes", col->qe_attributes, QE_ATTRIBUTES_LEN) ||
-        !hex_member(o, "attributesMask", col->qe_attributes_mask, QE_ATTRIBUTES_LEN) ||
-        !cJSON_IsArray(levels) || cJSON_GetArraySize(levels) == 0) {
+        !hex_member(o, "attributesMask", col->qe_attributes_mask, QE_ATTRIBUTES_LEN)) {
         bad(col, file, err,
             "expected issueDate, nextUpdate, mrsigner, isvprodid, miscselect, "
             "attributes (and masks) and tcbLevels");
         goto out;
     }
-    if ((col->qe_levels = calloc((size_t)cJSON_GetArraySize(levels), sizeof(*col->qe_levels))) ==
-        NULL) {
-        ret = -ENOMEM;
-        attest_fail(err, ATTEST_MALFORMED, "out of memory");
-        goto out;
-    }
-    cJSON_ArrayForEach(l, levels)
-    {
-        struct qe_level *q = &col->qe_levels[col->nqe_levels];
-        if (!uint_member(cJSON_GetObjectItemCaseSensitive(l, "tcb"), "isvsvn", 65535, &q->isvsvn) ||
-            !status_member(l, &q->status)) {
-            bad(col, file, err, "tcbLevels[%zu]: expected tcb.isvsvn and a known tcbStatus",
-                col->nqe_levels);
-            goto out;
-        }
-        col->nqe_levels++;
-    }
-    ret = 0;
+    ret = svn_levels(col, file, levels, &col->qe_levels, &col->nqe_levels, err);
 out:
     cJSON_Delete(root);
     return ret;
@@ -585,7 +680,7 @@ tdx_collateral_free(struct tdx_collateral *col)
     if (col == NULL)
         return;
     for (size_t i = 0; i < col->ninfos; i++)
-        free(col->infos[i].levels);
+        tcb_info_free(&col->infos[i]);
     free(col->qe_levels);
     sk_X509_pop_free(col->signer_chain, X509_free);
     for (size_t i = 0; i < col->ncrls; i++)
@@ -772,14 +867,57 @@ judge_chains(const struct tdx_collateral *col, STACK_OF(X509) * chain,
     return ATTEST_OK;
 }
 
+/* The TDX module signed by signer, its attributes under the mask. */
+static enum attest_result
+module_is(const struct module_signer *signer, const uint8_t *body, char *err)
+{
+    if (memcmp(body + BODY_MRSIGNERSEAM, signer->mrsigner, MRSIGNERSEAM_LEN) != 0)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "quote: the TDX module is not signed as the TCB Info says");
+    for (size_t i = 0; i < sizeof(signer->mask); i++)
+        if ((body[BODY_SEAMATTRIBUTES + i] & signer->mask[i]) != signer->attributes[i])
+            return attest_fail(err, ATTEST_UNTRUSTED,
+                               "quote: the TDX module's attributes are not the TCB Info's");
+    return ATTEST_OK;
+}
+
+/* A TDX 1.5 module (TEE_TCB_SVN[1], its major version, above 0): the TCB
+ * Info's identity of that version, and its level by TEE_TCB_SVN[0]. */
+static enum attest_result
+judge_module(const struct tcb_info *t, const uint8_t *body, struct attest_claims *c, char *err)
+{
+    const uint8_t *svn = body;
+    enum attest_result r;
+
+    for (size_t i = 0; i < t->nmods; i++) {
+        const struct module_identity *m = &t->mods[i];
+        if (m->version != svn[1])
+            continue;
+        if ((r = module_is(&m->signer, body, err)) != ATTEST_OK)
+            return r;
+        if (!svn_status(m->levels, m->nlevels, svn[0], &c->module_status))
+            return attest_fail(err, ATTEST_UNTRUSTED,
+                               "quote: the TDX module's SVN %u is below every level of TDX_%02X",
+                               svn[0], svn[1]);
+        c->module_judged = true;
+        return ATTEST_OK;
+    }
+    return attest_fail(err, ATTEST_UNTRUSTED,
+                       "collateral: the TCB Info has no identity of the TDX module TDX_%02X",
+                       svn[1]);
+}
+
 /* The platform's TCB level: the TCB Info of its FMSPC, its first level
- * that every component reaches. */
+ * that every component reaches (of a TDX 1.5 module, TEE_TCB_SVN from its
+ * third byte: the first two are judged by the module's identity). */
 static enum attest_result
 judge_platform(const struct tdx_collateral *col, const struct pck_tcb *pck, const uint8_t *body,
                const struct attest_policy *pol, struct attest_claims *c, char *err)
 {
     const struct tcb_info *t = NULL;
     const uint8_t *svn = body; /* TEE_TCB_SVN, the body's first 16 bytes */
+    size_t from = svn[1] > 0 ? 2 : 0;
+    enum attest_result r;
 
     for (size_t i = 0; i < col->ninfos && t == NULL; i++)
         if (memcmp(col->infos[i].fmspc, pck->fmspc, FMSPC_LEN) == 0)
@@ -797,25 +935,16 @@ judge_platform(const struct tdx_collateral *col, const struct pck_tcb *pck, cons
         return attest_fail(err, ATTEST_UNTRUSTED,
                            "collateral: the TCB Info is not current at the time given "
                            "(fetch it again)");
-    if (memcmp(body + BODY_MRSIGNERSEAM, t->module_mrsigner, MRSIGNERSEAM_LEN) != 0)
-        return attest_fail(err, ATTEST_UNTRUSTED,
-                           "quote: the TDX module is not signed as the TCB Info says");
-    for (size_t i = 0; i < sizeof(t->module_mask); i++)
-        if ((body[BODY_SEAMATTRIBUTES + i] & t->module_mask[i]) != t->module_attributes[i])
-            return attest_fail(err, ATTEST_UNTRUSTED,
-                               "quote: the TDX module's attributes are not the TCB Info's");
+    r = from > 0 ? judge_module(t, body, c, err) : module_is(&t->module, body, err);
+    if (r != ATTEST_OK)
+        return r;
     for (size_t l = 0; l < t->nlevels; l++) {
         const struct tcb_level *lv = &t->levels[l];
         bool reached = pck->pcesvn >= lv->pcesvn;
         for (size_t i = 0; i < SVN_COMPONENTS && reached; i++)
-            reached = pck->sgx[i] >= lv->sgx[i] && svn[i] >= lv->tdx[i];
+            reached = pck->sgx[i] >= lv->sgx[i] && (i < from || svn[i] >= lv->tdx[i]);
         if (!reached)
             continue;
-        /* TEE_TCB_SVN[1] is the TDX module's major version, not a level:
-         * a TCB Info whose level does not name it is not for this module */
-        if (svn[1] != lv->tdx[1])
-            return attest_fail(err, ATTEST_UNTRUSTED,
-                               "collateral: the TCB Info is not for this TDX module version");
         c->tcb_status = lv->status;
         snprintf(c->tcb_date, sizeof(c->tcb_date), "%s", lv->date);
         snprintf(c->advisories, sizeof(c->advisories), "%s", lv->advisories);
@@ -852,15 +981,12 @@ judge_qe(const struct tdx_collateral *col, const uint8_t *qe, const struct attes
             return attest_fail(err, ATTEST_UNTRUSTED,
                                "quote: the quoting enclave's ATTRIBUTES are not Intel's "
                                "(a debug enclave?)");
-    for (size_t l = 0; l < col->nqe_levels; l++) {
-        if (isvsvn >= col->qe_levels[l].isvsvn) {
-            c->qe_status = col->qe_levels[l].status;
-            return ATTEST_OK;
-        }
-    }
-    return attest_fail(err, ATTEST_UNTRUSTED,
-                       "quote: the quoting enclave's ISVSVN %u is below every level Intel lists",
-                       isvsvn);
+    if (!svn_status(col->qe_levels, col->nqe_levels, isvsvn, &c->qe_status))
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "quote: the quoting enclave's ISVSVN %u is below every level Intel "
+                           "lists",
+                           isvsvn);
+    return ATTEST_OK;
 }
 
 enum attest_result
@@ -886,6 +1012,9 @@ tdx_collateral_judge(const struct tdx_collateral *col, STACK_OF(X509) * chain, c
                            "policy: the platform's TCB is %s (advisories: %s), not accepted",
                            attest_tcb_status_names[c->tcb_status],
                            c->advisories[0] != '\0' ? c->advisories : "none");
+    if (c->module_judged && !(ok & 1u << c->module_status))
+        return attest_fail(err, ATTEST_POLICY, "policy: the TDX module's TCB is %s, not accepted",
+                           attest_tcb_status_names[c->module_status]);
     if (!(ok & 1u << c->qe_status))
         return attest_fail(err, ATTEST_POLICY,
                            "policy: the quoting enclave's TCB is %s, not accepted",

@@ -227,6 +227,8 @@ print_claims(const struct attest_claims *c, const uint8_t *pubkey_hash, bool fre
         if (c->tcb_judged) {
             printf("\"tcb_status\":\"%s\",\"qe_tcb_status\":\"%s\",",
                    attest_tcb_status_names[c->tcb_status], attest_tcb_status_names[c->qe_status]);
+            if (c->module_judged)
+                printf("\"module_tcb_status\":\"%s\",", attest_tcb_status_names[c->module_status]);
             json_string("tcb_date", c->tcb_date);
             json_string("advisories", c->advisories);
         }

@@ -173,24 +173,35 @@ struct signer {
 
 static struct signer sg;
 
+/* Signs data by key (P-256, SHA-256) as Intel does: r || s, 32 bytes
+ * each, big-endian. */
 static void
-sign_hex(const char *text, size_t len, char hex[129])
+sign_p256(EVP_PKEY *key, const uint8_t *data, size_t len, uint8_t rs[64])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char der[80], rs[64];
+    unsigned char der[80];
     size_t dlen = sizeof(der);
 
-    assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, sg.key), 1);
-    assert_int_equal(EVP_DigestSign(md, der, &dlen, (const uint8_t *)text, len), 1);
+    assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
+    assert_int_equal(EVP_DigestSign(md, der, &dlen, data, len), 1);
     const unsigned char *p = der;
     ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
     assert_non_null(sig);
     assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(sig), rs, 32), 32);
     assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(sig), rs + 32, 32), 32);
-    for (int i = 0; i < 64; i++)
-        snprintf(hex + 2 * i, 3, "%02x", rs[i]);
     ECDSA_SIG_free(sig);
     EVP_MD_CTX_free(md);
+}
+
+/* The signature of text by the signing key made here, in hex. */
+static void
+sign_hex(const char *text, size_t len, char hex[129])
+{
+    uint8_t rs[64];
+
+    sign_p256(sg.key, (const uint8_t *)text, len, rs);
+    for (int i = 0; i < 64; i++)
+        snprintf(hex + 2 * i, 3, "%02x", rs[i]);
 }
 
 /* Replaces the first from in s (malloc'd) by to; returns the new string. */
@@ -294,16 +305,18 @@ test_forged_member(void **state)
     check_forged_first("tcbInfo", ATTEST_MALFORMED, "not signed by the TCB signing key");
 }
 
-/* A CRL of the root made here, listing revoked (may be NULL). */
+/* DIR/name: a CRL of issuer (signed by its key), in force a day either
+ * side of at, listing revoked (may be NULL). */
 static void
-write_root_crl(const char *dir, X509 *revoked)
+write_crl(const char *dir, const char *name, X509 *issuer, EVP_PKEY *issuer_key, time_t at,
+          X509 *revoked)
 {
     X509_CRL *crl = X509_CRL_new();
-    ASN1_TIME *from = ASN1_TIME_set(NULL, july - 86400), *to = ASN1_TIME_set(NULL, july + 86400);
+    ASN1_TIME *from = ASN1_TIME_set(NULL, at - 86400), *to = ASN1_TIME_set(NULL, at + 86400);
     unsigned char *der = NULL;
 
     assert_int_equal(X509_CRL_set_version(crl, 1), 1);
-    assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(sg.root)), 1);
+    assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)), 1);
     X509_CRL_set1_lastUpdate(crl, from);
     X509_CRL_set1_nextUpdate(crl, to);
     if (revoked != NULL) {
@@ -312,14 +325,28 @@ write_root_crl(const char *dir, X509 *revoked)
         X509_REVOKED_set_revocationDate(r, from);
         X509_CRL_add0_revoked(crl, r);
     }
-    assert_true(X509_CRL_sign(crl, sg.root_key, EVP_sha256()) > 0);
+    assert_true(X509_CRL_sign(crl, issuer_key, EVP_sha256()) > 0);
     int n = i2d_X509_CRL(crl, &der);
     assert_true(n > 0);
-    write_file(dir, "root_crl_own.der", der, (size_t)n);
+    write_file(dir, name, der, (size_t)n);
     OPENSSL_free(der);
     ASN1_TIME_free(from);
     ASN1_TIME_free(to);
     X509_CRL_free(crl);
+}
+
+/* DIR/tcb_chain.pem: the signing certificate made here and its root. */
+static void
+write_chain(const char *dir)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem;
+
+    PEM_write_bio_X509(bio, sg.cert);
+    PEM_write_bio_X509(bio, sg.root);
+    long n = BIO_get_mem_data(bio, &pem);
+    write_file(dir, "tcb_chain.pem", pem, (size_t)n);
+    BIO_free(bio);
 }
 
 /* A directory of Intel's CRLs, the chain of the key made here and its
@@ -329,19 +356,13 @@ static const char *
 own_collateral(const char *const *tcb_edits, const char *const *qe_edits, X509 *revoked)
 {
     static char dir[128];
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *pem;
 
     snprintf(dir, sizeof(dir), "%s/own", attest_tmpdir);
     mkdir(dir, 0700);
     copy_fixture(dir, "pck_crl_platform.der");
     copy_fixture(dir, "root_crl.der");
-    write_root_crl(dir, revoked);
-    PEM_write_bio_X509(bio, sg.cert);
-    PEM_write_bio_X509(bio, sg.root);
-    long n = BIO_get_mem_data(bio, &pem);
-    write_file(dir, "tcb_chain.pem", pem, (size_t)n);
-    BIO_free(bio);
+    write_crl(dir, "root_crl_own.der", sg.root, sg.root_key, july, revoked);
+    write_chain(dir);
     write_signed(dir, "tcb_info.json", "tcbInfo", tcb_edits);
     write_signed(dir, "qe_identity.json", "enclaveIdentity", qe_edits);
     return dir;
@@ -481,6 +502,156 @@ test_revoked(void **state)
     assert_non_null(strstr(err, "the TCB signing chain does not end at the Intel SGX Root CA"));
 }
 
+/* ---- a TDX 1.5 quote: the version 5 fixture under a PCK chain made here */
+
+#define V5_QE_REPORT (48 + 6 + 648 + 4 + 64 + 64 + 6)
+#define V5_QE_AUTH (V5_QE_REPORT + 384 + 64 + 2)
+
+static void
+put_le(uint8_t *p, size_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The version 5 fixture (a TDX 1.5 report: module version 1, SVN 11) with
+ * its certification data's PCK chain replaced by a PCK certificate and CA
+ * of root (the PCK keeps the real certificate's SGX extension: its TCB,
+ * FMSPC 90c06f000000, PCE ID) and its QE report signed again by that PCK:
+ * what Intel's chain would vouch for, under a root the test can revoke
+ * and date. *ca_out: the PCK CA, *ca_key_out its key. */
+static uint8_t *
+tdx15_quote(X509 *root, EVP_PKEY *root_key, time_t at, X509 **ca_out, EVP_PKEY **ca_key_out,
+            size_t *len)
+{
+    size_t qlen, auth_len;
+    uint8_t *q5 = fixture("tsm/tdx-quote-v5-go-tdx-guest.dat", &qlen);
+    const uint8_t *begin = memmem(q5 + V5_QE_AUTH, qlen - V5_QE_AUTH, "-----BEGIN", 10);
+    STACK_OF(X509) *real = attest_x509_pem((const char *)begin, qlen - (size_t)(begin - q5));
+    ASN1_OBJECT *sgx = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
+    EVP_PKEY *ca_key = EVP_EC_gen("prime256v1"), *pck_key = EVP_EC_gen("prime256v1");
+    X509 *ca = attest_sim_cert("Own PCK CA", ca_key, root, root_key, at - 86400, at + 86400, true);
+    X509 *pck = attest_sim_cert("Own PCK", pck_key, ca, ca_key, at - 86400, at + 86400, false);
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *pem;
+
+    assert_non_null(real);
+    X509_EXTENSION *ext =
+        X509_get_ext(sk_X509_value(real, 0), X509_get_ext_by_OBJ(sk_X509_value(real, 0), sgx, -1));
+    assert_non_null(ext);
+    assert_int_equal(X509_add_ext(pck, ext, -1), 1);
+    assert_true(X509_sign(pck, ca_key, EVP_sha256()) > 0);
+    PEM_write_bio_X509(bio, pck);
+    PEM_write_bio_X509(bio, ca);
+    long pem_len = BIO_get_mem_data(bio, &pem);
+
+    auth_len = q5[V5_QE_AUTH - 2] | (size_t)q5[V5_QE_AUTH - 1] << 8;
+    size_t head = V5_QE_AUTH + auth_len;
+    *len = head + 6 + (size_t)pem_len;
+    uint8_t *q = malloc(*len);
+    memcpy(q, q5, head);
+    put_le(q + head, 5, 2);
+    put_le(q + head + 2, (size_t)pem_len, 4);
+    memcpy(q + head + 6, pem, (size_t)pem_len);
+    put_le(q + 48 + 6 + 648, *len - (48 + 6 + 648 + 4), 4); /* signature data length */
+    put_le(q + V5_QE_REPORT - 4, *len - V5_QE_REPORT, 4);   /* certification data size */
+    sign_p256(pck_key, q + V5_QE_REPORT, 384, q + V5_QE_REPORT + 384);
+    *ca_out = ca;
+    *ca_key_out = ca_key;
+    BIO_free(bio);
+    X509_free(pck);
+    EVP_PKEY_free(pck_key);
+    ASN1_OBJECT_free(sgx);
+    sk_X509_pop_free(real, X509_free);
+    free(q5);
+    return q;
+}
+
+/* Intel's TCB Info of February 2026 for that FMSPC, with TDX module
+ * identities (TDX_01: SVN 6 UpToDate, 4 and 2 OutOfDate), edited and signed
+ * again; the QE Identity's window moved to it. */
+static const char *const qe_2026[] = {
+    "\"issueDate\":\"2023-06-08T07:24:59Z\"", "\"issueDate\":\"2026-02-01T00:00:00Z\"",
+    "\"nextUpdate\":\"2023-07-08T07:24:59Z\"", "\"nextUpdate\":\"2026-03-03T00:00:00Z\"", NULL};
+
+static enum attest_result
+judged15(const char *const *tcb_edits, unsigned ok)
+{
+    time_t at = utc(2026, 2, 10, 0, 0, 0);
+    struct signer saved = sg;
+    X509 *ca;
+    EVP_PKEY *ca_key;
+    size_t len;
+    char dir[128];
+    struct tdx_collateral *col = NULL;
+    char lerr[ATTEST_ERR_MAX];
+
+    assert_int_equal(attest_sim_root_generate(at, &sg.root_key, &sg.root), 0);
+    sg.key = EVP_EC_gen("prime256v1");
+    sg.cert = attest_sim_cert("Own TCB Signing", sg.key, sg.root, sg.root_key, at - 86400,
+                              at + 86400, false);
+    uint8_t *q = tdx15_quote(sg.root, sg.root_key, at, &ca, &ca_key, &len);
+    snprintf(dir, sizeof(dir), "%s/tdx15", attest_tmpdir);
+    mkdir(dir, 0700);
+    write_chain(dir);
+    write_signed(dir, "tcb_info-90c06f000000.json", "tcbInfo", tcb_edits);
+    write_signed(dir, "qe_identity.json", "enclaveIdentity", qe_2026);
+    write_crl(dir, "root_crl.der", sg.root, sg.root_key, at, NULL);
+    write_crl(dir, "pck_crl.der", ca, ca_key, at, NULL);
+    if (tdx_collateral_load(dir, &col, lerr) != 0)
+        fail_msg("%s", lerr);
+    struct attest_policy pol = {
+        .now = at, .roots = sk_X509_new_null(), .tdx_collateral = col, .tcb_status_ok = ok};
+    sk_X509_push(pol.roots, sg.root);
+    memset(&claims, 0, sizeof(claims));
+    enum attest_result r = attest_tdx_verify(q, len, &pol, &claims, err);
+    sk_X509_free(pol.roots);
+    tdx_collateral_free(col);
+    free(q);
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+    X509_free(sg.root);
+    X509_free(sg.cert);
+    EVP_PKEY_free(sg.key);
+    EVP_PKEY_free(sg.root_key);
+    sg = saved;
+    return r;
+}
+
+static void
+test_tdx15(void **state)
+{
+    static const char *const module_gone[] = {"\"id\":\"TDX_01\"", "\"id\":\"TDX_02\"", NULL};
+    static const char *const module_old[] = {
+        "{\"isvsvn\":6},\"tcbDate\":\"2024-11-13T00:00:00Z\",\"tcbStatus\":\"UpToDate\"",
+        "{\"isvsvn\":6},\"tcbDate\":\"2024-11-13T00:00:00Z\",\"tcbStatus\":\"OutOfDate\"", NULL};
+    static const char *const module_signer[] = {"\"id\":\"TDX_01\",\"mrsigner\":\"0000",
+                                                "\"id\":\"TDX_01\",\"mrsigner\":\"0100", NULL};
+
+    (void)state;
+    /* the platform's level from TEE_TCB_SVN's third byte on, the module
+     * (version 1, SVN 11) by its identity: both UpToDate */
+    if (judged15(NULL, 0) != ATTEST_OK)
+        fail_msg("%s", err);
+    assert_int_equal(claims.version, 5);
+    assert_true(claims.tdx15);
+    assert_int_equal(claims.tcb_status, ATTEST_TCB_UP_TO_DATE);
+    assert_true(claims.module_judged);
+    assert_int_equal(claims.module_status, ATTEST_TCB_UP_TO_DATE);
+    /* no identity of module version 1 */
+    assert_int_equal(judged15(module_gone, 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "no identity of the TDX module TDX_01"));
+    /* the module's level OutOfDate: refused unless listed */
+    assert_int_equal(judged15(module_old, 0), ATTEST_POLICY);
+    assert_non_null(strstr(err, "the TDX module's TCB is OutOfDate"));
+    assert_int_equal(
+        judged15(module_old, 1u << ATTEST_TCB_UP_TO_DATE | 1u << ATTEST_TCB_OUT_OF_DATE),
+        ATTEST_OK);
+    /* the module signed by another than its identity says */
+    assert_int_equal(judged15(module_signer, 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "the TDX module is not signed as the TCB Info says"));
+}
+
 static int
 setup(void **state)
 {
@@ -522,9 +693,13 @@ main(void)
 {
     quote = fixture("tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat", &quote_len);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_intel_collateral), cmocka_unit_test(test_load_refused),
-        cmocka_unit_test(test_levels),           cmocka_unit_test(test_identities),
-        cmocka_unit_test(test_revoked),          cmocka_unit_test(test_forged_member),
+        cmocka_unit_test(test_intel_collateral),
+        cmocka_unit_test(test_load_refused),
+        cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_identities),
+        cmocka_unit_test(test_revoked),
+        cmocka_unit_test(test_forged_member),
+        cmocka_unit_test(test_tdx15),
     };
     int failed = cmocka_run_group_tests(tests, setup, teardown);
     free(quote);
