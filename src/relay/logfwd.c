@@ -31,6 +31,7 @@
 #define FWD_CONNECT_TIMEOUT_MS 5000
 #define FWD_BACKOFF_MIN_MS 100
 #define FWD_BACKOFF_MAX_MS 2000
+#define FWD_STABLE_MS 1000             /* a stream up this long resets the backoff */
 #define FWD_READ_BUDGET (256 * 1024)   /* per source and wakeup */
 #define FWD_WRITE_BUDGET (1024 * 1024) /* per wakeup */
 #define FWD_SCRATCH (64 * 1024)
@@ -69,7 +70,9 @@ struct logfwd {
     struct dial dial;   /* DIALING */
     struct timer timer; /* BACKOFF */
     struct backoff backoff;
-    unsigned failures; /* connect failures since the last success */
+    unsigned failures; /* failures since a stream last stayed up FWD_STABLE_MS */
+    uint64_t up_since; /* CONNECTED: when (loop ms) */
+    bool said_up;      /* the connect since failures was 0 was logged */
     bool said_port;    /* the warning that the stream is not from a reserved port */
     uint64_t errors;   /* connect failures and broken streams, for metrics */
     uint64_t connects; /* streams established */
@@ -115,19 +118,26 @@ backoff_fired(struct timer *t)
 }
 
 /* The stream failed to come up (connected false) or broke: close it and
- * try again after the backoff. Only the first failure in a row is logged,
- * so that a sink that is down for hours does not fill the buffer with our
- * own complaints. */
+ * try again after the backoff. A stream that stayed up FWD_STABLE_MS
+ * starts the backoff and the count of failures again; one that broke
+ * sooner (a sink that accepts and closes at once) does not, so that it is
+ * dialled ever less often, not every FWD_BACKOFF_MIN_MS. Only the first
+ * failure in a row is logged, so that a sink that is down or flapping for
+ * hours does not fill the buffer with our own complaints. */
 static void
 stream_failed(struct logfwd *f, const char *what, int err)
 {
     char ep[EP_HOST_MAX + EP_PATH_MAX + 32];
-    bool was_up = f->state == FWD_ST_CONNECTED;
 
+    if (f->state == FWD_ST_CONNECTED && loop_now(f->loop) - f->up_since >= FWD_STABLE_MS) {
+        f->failures = 0;
+        f->said_up = false;
+        backoff_reset(&f->backoff);
+    }
     describe_forward(f, ep, sizeof(ep));
     stream_close(f);
     f->errors++;
-    if (was_up || f->failures == 0) {
+    if (f->failures == 0) {
         struct logring_stats st;
         logring_stats(&f->ring, &st);
         log_warnx("log forward to %s %s: %s; buffering (%zu of %zu bytes used), retrying", ep, what,
@@ -190,12 +200,12 @@ stream_up(struct logfwd *f)
     f->state = FWD_ST_CONNECTED;
     f->connects++;
     describe_forward(f, ep, sizeof(ep));
-    if (f->failures > 1)
+    if (!f->said_up && f->failures > 1) /* once, until a stream stays up */
         log_info("log forward to %s connected after %u attempts", ep, f->failures);
-    else
+    else if (!f->said_up)
         log_info("log forward to %s connected", ep);
-    f->failures = 0;
-    backoff_reset(&f->backoff);
+    f->said_up = true;
+    f->up_since = loop_now(f->loop);
     kick(f);
 }
 
@@ -633,6 +643,7 @@ logfwd_reconfigure(struct logfwd *f, const struct log_conf *conf)
         f->conf.forward = conf->forward;
         f->conf.forward.reserved_port = true;
         f->failures = 0;
+        f->said_up = false;
         backoff_reset(&f->backoff);
         fwd_connect(f);
     }
