@@ -490,6 +490,13 @@ load_tcb_info(struct tdx_collateral *col, const char *file, char *err)
             "expected fmspc, pceId, issueDate, nextUpdate, tdxModule and tcbLevels");
         goto out;
     }
+    /* tcbType 0: levels compared component by component, as here; another
+     * type would mean another comparison, which this does not know */
+    unsigned type;
+    if (!uint_member(o, "tcbType", 65535, &type) || type != 0) {
+        bad(col, file, err, "expected tcbType 0 (the only comparison of TCB levels known)");
+        goto out;
+    }
     if ((t->levels = calloc((size_t)cJSON_GetArraySize(levels), sizeof(*t->levels))) == NULL) {
         ret = -ENOMEM;
         attest_fail(err, ATTEST_MALFORMED, "out of memory");

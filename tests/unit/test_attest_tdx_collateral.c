@@ -472,6 +472,12 @@ test_identities(void **state)
     /* a TCB Info of another platform model */
     assert_int_equal(judged(own_collateral(fmspc, NULL, NULL), 0), ATTEST_UNTRUSTED);
     assert_non_null(strstr(err, "no TCB Info for the platform's FMSPC 50806f000000"));
+    /* signed, but of a comparison of levels this does not know */
+    static const char *const type1[] = {"\"tcbType\":0", "\"tcbType\":1", NULL};
+    struct tdx_collateral *col = NULL;
+    char lerr[ATTEST_ERR_MAX];
+    assert_int_not_equal(tdx_collateral_load(own_collateral(type1, NULL, NULL), &col, lerr), 0);
+    assert_non_null(strstr(lerr, "expected tcbType 0"));
 }
 
 static void
