@@ -14,8 +14,13 @@ read -r EA EB SA SB EG RT M K <<<"$(free_ports 8)"
 for p in "$EA" "$EB"; do
     start "echo$p" socat "TCP-LISTEN:$p,fork,reuseaddr,bind=127.0.0.1" EXEC:cat
 done
-say_server sayA "$SA" from-A
-say_server sayB "$SB" from-B
+# the router's targets: each says its name and reads what comes (the
+# ClientHello) until the client goes, so that no write of it fails first
+for x in A B; do
+    p=S$x
+    start "say$x" socat "TCP-LISTEN:${!p},bind=127.0.0.1,reuseaddr,fork" \
+        SYSTEM:"echo from-$x; exec cat >/dev/null"
+done
 for p in "$EA" "$EB" "$SA" "$SB"; do wait_for tcp_up "$p"; done
 CONF=$T/airlock.yaml CTL=$T/ctl.sock LOG=$T/air.log MPORT=$M
 
