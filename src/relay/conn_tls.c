@@ -315,15 +315,23 @@ server_start(struct conn *c)
     tls_begin(c, ssl, gen, &c->client, server_handshaken, c->relay->conf.tls.handshake_timeout_ms);
 }
 
-/* The handshake with the target is done: its evidence decides. */
+/* The handshake with the target is done: its evidence decides, by the
+ * policy of now (a reload since the accept may have tightened it; a relay
+ * that was removed, or no longer verifies, lets nothing through). */
 static void
 client_handshaken(struct conn *c)
 {
     struct tls_conn *t = c->tls;
+    const struct relay *now = relay_current(c->relay);
     struct attest_claims claims;
     char err[ATTEST_ERR_MAX];
 
-    if (relay_tls_verify(c->relay->tls, t->ssl, &claims, err) != ATTEST_OK) {
+    if (now == NULL || now->tls == NULL || !now->conf.verify.enabled) {
+        snprintf(t->why, sizeof(t->why), "a reload removed the relay or its verify:");
+        conn_close(c, END_ATTEST_REFUSED);
+        return;
+    }
+    if (relay_tls_verify(now->tls, t->ssl, &claims, err) != ATTEST_OK) {
         snprintf(t->why, sizeof(t->why), "%s", err);
         conn_close(c, END_ATTEST_REFUSED);
         return;
