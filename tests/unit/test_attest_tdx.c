@@ -23,6 +23,7 @@
 #include "attest/trust.h"
 #include "attest_guarded.h"
 #include "attest_util.h"
+#include "tdx_sign.h"
 
 static const char mrtd[] = "6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86f22fc00b"
                            "8dcd404bc10d5e119d7215cbb";
@@ -192,33 +193,6 @@ test_time_and_roots(void **state)
     assert_non_null(strstr(err, "certificate chain"));
     sk_X509_pop_free(pol.roots, X509_free);
     EVP_PKEY_free(key);
-}
-
-/* Signs data with key (P-256, SHA-256) as the quote carries it: r || s,
- * 32 bytes each, big-endian. */
-static void
-sign_p256(EVP_PKEY *key, const uint8_t *data, size_t len, uint8_t out[64])
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char der[80];
-    size_t dlen = sizeof(der);
-
-    assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
-    assert_int_equal(EVP_DigestSign(md, der, &dlen, data, len), 1);
-    const unsigned char *p = der;
-    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
-    assert_non_null(sig);
-    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(sig), out, 32), 32);
-    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(sig), out + 32, 32), 32);
-    ECDSA_SIG_free(sig);
-    EVP_MD_CTX_free(md);
-}
-
-static void
-put_le(uint8_t *p, size_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* The fixture with its QE report edited (edit NULL: as it is), signed by a

@@ -29,6 +29,7 @@
 #include "attest/tdx_collateral.h"
 #include "attest/trust.h"
 #include "attest_util.h"
+#include "tdx_sign.h"
 
 #define COLLATERAL "tsm/tdx-collateral"
 
@@ -172,26 +173,6 @@ struct signer {
 };
 
 static struct signer sg;
-
-/* Signs data by key (P-256, SHA-256) as Intel does: r || s, 32 bytes
- * each, big-endian. */
-static void
-sign_p256(EVP_PKEY *key, const uint8_t *data, size_t len, uint8_t rs[64])
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char der[80];
-    size_t dlen = sizeof(der);
-
-    assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key), 1);
-    assert_int_equal(EVP_DigestSign(md, der, &dlen, data, len), 1);
-    const unsigned char *p = der;
-    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
-    assert_non_null(sig);
-    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(sig), rs, 32), 32);
-    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(sig), rs + 32, 32), 32);
-    ECDSA_SIG_free(sig);
-    EVP_MD_CTX_free(md);
-}
 
 /* The signature of text by the signing key made here, in hex. */
 static void
@@ -512,13 +493,6 @@ test_revoked(void **state)
 
 #define V5_QE_REPORT (48 + 6 + 648 + 4 + 64 + 64 + 6)
 #define V5_QE_AUTH (V5_QE_REPORT + 384 + 64 + 2)
-
-static void
-put_le(uint8_t *p, size_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
 
 /* The version 5 fixture (a TDX 1.5 report: module version 1, SVN 11) with
  * its certification data's PCK chain replaced by a PCK certificate and CA
