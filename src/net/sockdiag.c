@@ -2,12 +2,15 @@
  * sockdiag.h. */
 #include "net/sockdiag.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -50,7 +53,7 @@ request_init(struct request *r, int family, uint16_t lo, uint16_t hi)
 /* One family's sockets in [lo, hi] to each. Returns 0 or -errno. */
 static int
 dump(int fd, int family, uint16_t lo, uint16_t hi,
-     void (*each)(void *arg, uint16_t port, uid_t uid, bool bound), void *arg)
+     void (*each)(void *arg, const struct sockdiag_sock *s), void *arg)
 {
     struct request r;
     struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
@@ -76,17 +79,21 @@ dump(int fd, int family, uint16_t lo, uint16_t hi,
             if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
                 return -EIO;
             const struct inet_diag_msg *m = NLMSG_DATA(h);
-            uint16_t port = ntohs(m->id.idiag_sport);
-            if (port >= lo && port <= hi) /* the kernel filtered: this is belt and braces */
-                each(arg, port, m->idiag_uid,
-                     m->idiag_state == STATE_LISTEN || m->idiag_state == STATE_BOUND_INACTIVE);
+            struct sockdiag_sock sk = {
+                .port = ntohs(m->id.idiag_sport),
+                .uid = m->idiag_uid,
+                .inode = m->idiag_inode,
+                .bound = m->idiag_state == STATE_LISTEN || m->idiag_state == STATE_BOUND_INACTIVE,
+            };
+            if (sk.port >= lo && sk.port <= hi) /* the kernel filtered: this is belt and braces */
+                each(arg, &sk);
         }
     }
 }
 
 int
-sockdiag_ports(uint16_t lo, uint16_t hi,
-               void (*each)(void *arg, uint16_t port, uid_t uid, bool bound), void *arg)
+sockdiag_ports(uint16_t lo, uint16_t hi, void (*each)(void *arg, const struct sockdiag_sock *s),
+               void *arg)
 {
     int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     int rc;
@@ -96,6 +103,72 @@ sockdiag_ports(uint16_t lo, uint16_t hi,
     if ((rc = dump(fd, AF_INET, lo, hi, each, arg)) == 0)
         rc = dump(fd, AF_INET6, lo, hi, each, arg);
     close(fd);
+    return rc;
+}
+
+/* Whether process pid has the socket inode open (want: "socket:[inode]"). */
+static bool
+has_socket(const char *pid, const char *want)
+{
+    char path[sizeof("/proc/") + NAME_MAX + sizeof("/fd")], link[64];
+    DIR *d;
+    struct dirent *e;
+    bool found = false;
+
+    snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+    if ((d = opendir(path)) == NULL)
+        return false; /* gone meanwhile */
+    while (!found && (e = readdir(d)) != NULL) {
+        ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            found = strcmp(link, want) == 0;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* The real uid of process pid; false when it is gone. */
+static bool
+real_uid(const char *pid, uid_t *uid)
+{
+    char path[sizeof("/proc/") + NAME_MAX + sizeof("/status")], line[128];
+    FILE *f;
+    bool ok = false;
+    unsigned long v;
+
+    snprintf(path, sizeof(path), "/proc/%s/status", pid);
+    if ((f = fopen(path, "re")) == NULL)
+        return false;
+    while (!ok && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "Uid: %lu", &v) == 1) {
+            *uid = (uid_t)v;
+            ok = true;
+        }
+    fclose(f);
+    return ok;
+}
+
+int
+sockdiag_holder(ino_t inode, uid_t *uid)
+{
+    char want[48], self[24];
+    DIR *proc = opendir("/proc");
+    struct dirent *e;
+    int rc = -ENOENT;
+
+    if (proc == NULL)
+        return -errno;
+    snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)inode);
+    snprintf(self, sizeof(self), "%d", (int)getpid());
+    while (rc == -ENOENT && (e = readdir(proc)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || strcmp(e->d_name, self) == 0)
+            continue;
+        if (has_socket(e->d_name, want) && real_uid(e->d_name, uid))
+            rc = 0;
+    }
+    closedir(proc);
     return rc;
 }
 

@@ -1,9 +1,12 @@
-/* sockdiag.h - who holds the local TCP ports of a range: the uid and state
- * of every socket bound to one of them (listening, bound and not listening
- * yet, connected; IPv4 and IPv6; TIME_WAIT is no one's), from the kernel's
- * socket diagnostics (NETLINK_SOCK_DIAG: what ss(8) reads), filtered by the
- * kernel. The uid of a socket is its creator's, so where each instance of a
- * pool runs as its own uid, it tells which one holds a port (pool.c). */
+/* sockdiag.h - who holds the local TCP ports of a range: the sockets bound
+ * to one of them (listening, bound and not listening yet, connected; IPv4
+ * and IPv6; TIME_WAIT is no one's), from the kernel's socket diagnostics
+ * (NETLINK_SOCK_DIAG: what ss(8) reads), filtered by the kernel; and the
+ * process that holds one. A socket's uid is its creator's, which may have
+ * passed it on (SCM_RIGHTS) or left it (a connection closed with data
+ * unsent outlives every process): where each instance of a pool runs as its
+ * own uid, the uid of the process holding the socket tells which instance
+ * holds a port (pool.c). */
 #ifndef AIRLOCK_NET_SOCKDIAG_H
 #define AIRLOCK_NET_SOCKDIAG_H
 
@@ -11,12 +14,24 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Calls each(arg, port, uid, bound) for every TCP socket whose local port
- * is in [lo, hi]; bound: the socket is listening, or bound and not
- * listening (a port taken on purpose: a connected socket may have been
- * given it as an ephemeral port). Returns 0 or -errno. */
-int sockdiag_ports(uint16_t lo, uint16_t hi,
-                   void (*each)(void *arg, uint16_t port, uid_t uid, bool bound), void *arg);
+struct sockdiag_sock {
+    uint16_t port;
+    uid_t uid;   /* its creator's */
+    ino_t inode; /* what a holder's /proc/PID/fd/N links to: socket:[inode] */
+    bool bound;  /* listening, or bound and not listening: a port taken on
+                    purpose (a connected socket may have been given it as an
+                    ephemeral port) */
+};
+
+/* Calls each(arg, s) for every TCP socket whose local port is in [lo, hi].
+ * Returns 0 or -errno. */
+int sockdiag_ports(uint16_t lo, uint16_t hi, void (*each)(void *arg, const struct sockdiag_sock *s),
+                   void *arg);
+
+/* The real uid of a process, not the caller, that has the socket inode
+ * open: 0 with *uid, or -ENOENT when none has (an orphan the kernel alone
+ * keeps). Reads every process's /proc/PID/fd: as root. */
+int sockdiag_holder(ino_t inode, uid_t *uid);
 
 /* The kernel's range of ephemeral ports (net.ipv4.ip_local_port_range),
  * where connects and listens on port 0 get theirs, into *lo and *hi. */

@@ -1101,24 +1101,31 @@ struct holders {
 };
 
 /* A socket on port: the port is held (the start would fail). Unless an
- * instance of p was given it, an instance of its own uid holding it took
- * it (an instance may bind any free port, those of a pool's range too):
- * it is stopped, and its session ends, so that no instance can keep others
- * from starting, nor wait on a port for another user's connections. A
- * connected socket on an ephemeral port (net.ipv4.ip_local_port_range) may
- * have been given it by a connect: the port is skipped, nobody stopped. */
+ * instance of p was given it, the instance whose process has the socket
+ * open took it (an instance may bind any free port, those of a pool's
+ * range too): it is stopped, and its session ends, so that no instance can
+ * keep others from starting, nor wait on a port for another user's
+ * connections. The holder is found by the socket, not by its uid: a session
+ * can leave a socket behind (a connection closed with data unsent outlives
+ * every process of its uid) or pass it to another (SCM_RIGHTS), and the
+ * next instance of that uid did nothing. A socket no process has open is
+ * skipped, nobody stopped; so is a connected socket on an ephemeral port
+ * (net.ipv4.ip_local_port_range: a connect may have given it). */
 static void
-port_holder(void *arg, uint16_t port, uid_t uid, bool bound)
+port_holder(void *arg, const struct sockdiag_sock *s)
 {
     struct holders *h = arg;
     struct pool *p = h->pool;
+    uint16_t port = s->port;
     unsigned i = port - p->conf.port_min;
     struct instance *in;
+    uid_t uid;
 
     h->held[i] = true;
-    if (p->port_used[i] || (in = instance_of_uid(uid)) == NULL || in->state == INST_STOPPING ||
-        in->state == INST_DEPROVISIONING || strtoul(in->port, NULL, 10) == port ||
-        (!bound && port >= h->ephemeral_lo && port <= h->ephemeral_hi))
+    if (p->port_used[i] || (!s->bound && port >= h->ephemeral_lo && port <= h->ephemeral_hi) ||
+        sockdiag_holder(s->inode, &uid) != 0 || (in = instance_of_uid(uid)) == NULL ||
+        in->state == INST_STOPPING || in->state == INST_DEPROVISIONING ||
+        strtoul(in->port, NULL, 10) == port)
         return; /* p's, the instance's own (of another pool, or from before a reload) */
     log_warnx("pool=%s instance=%s uid=%u holds port %u, not its own (port %s): stopped",
               in->pool->conf.name, in->name, (unsigned)in->uid, port,
