@@ -1,10 +1,12 @@
-/* tdx_collateral.c - judging a TDX quote's platform and quoting enclave by
- * Intel's collateral; see tdx_collateral.h. The steps are those of Intel's
- * Quote Verification Library and of the PCS API documentation: the TCB
- * Info of the PCK certificate's FMSPC, its first TCB level that the PCK's
- * SGX components and PCESVN and the TD report's TEE_TCB_SVN all reach, the
- * QE Identity's first level the QE's ISVSVN reaches; both signed by Intel's
- * TCB signing key, whose chain, like the PCK's, must not be revoked. */
+/* tdx_collateral.c - judging a TDX quote's platform, TDX module and
+ * quoting enclave by Intel's collateral; see tdx_collateral.h. The steps are
+ * those of Intel's Quote Verification Library and of the PCS API
+ * documentation: the TCB Info of the PCK certificate's FMSPC, its first TCB
+ * level that the PCK's SGX components and PCESVN and the TD report's
+ * TEE_TCB_SVN all reach (a TDX 1.5 module: from TEE_TCB_SVN[2] on, the
+ * module itself by its identity in the TCB Info), the QE Identity's first
+ * level the QE's ISVSVN reaches; both signed by Intel's TCB signing key,
+ * whose chain, like the PCK's, must not be revoked. */
 #include "attest/tdx_collateral.h"
 
 #include <dirent.h>
