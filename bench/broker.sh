@@ -44,7 +44,7 @@ broker:
   key_file: $W/k
   max_connections: 256
   secrets:
-    - {name: db-key, policy: {sim_root: $W/simcert.pem}}
+    - {name: db-key, policy: {sim_root: $W/simcert.pem, any_image: true}}
 EOC
 proc_start "$W/broker.log" "$A" run -c "$W/airlock.yaml"
 wait_log "$W/broker.log" 'airlock running' 10

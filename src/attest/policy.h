@@ -7,6 +7,7 @@
  *     roots: PATH            # PEM of pinned roots (snp: the ARK and ASK, required);
  *                            #   default: the type's built-in root
  *     sim_root: PATH         # nitro: accept sim evidence anchored at this root
+ *     any_image: false       # accept every image: no pcrs or measurement pinned
  *     allow_debug: false     # snp, tdx: accept debug guests
  *     min_tcb: HEX           # snp: 8 bytes, as reported_tcb prints (2-5 reserved: 0)
  *     vmpl: N                # snp: the report's VMPL must be N (0-3)
@@ -40,6 +41,7 @@ struct attest_policy_conf {
     uint8_t measurement[ATTEST_MEASUREMENT_LEN];
     char roots[ATTEST_POLICY_PATH_MAX];    /* "": the type's built-in root */
     char sim_root[ATTEST_POLICY_PATH_MAX]; /* "": sim evidence refused */
+    bool any_image; /* no image pinned, and that is meant */
     bool allow_debug;
     bool has_min_tcb;
     uint8_t min_tcb[8];
@@ -70,8 +72,8 @@ void attest_policy_conf_defaults(struct attest_policy_conf *pc);
 bool attest_policy_conf_equal(const struct attest_policy_conf *a,
                               const struct attest_policy_conf *b);
 
-/* The rules that span keys (snp needs roots, min_tcb zero where reserved,
- * tcb_status needs collateral).
+/* The rules that span keys (an image pinned unless any_image, snp needs
+ * roots, min_tcb zero where reserved, tcb_status needs collateral).
  * Returns 0, or -1 with *f naming the key at fault. */
 int attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault *f);
 

@@ -27,6 +27,16 @@ attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault 
         (pc->min_tcb[2] | pc->min_tcb[3] | pc->min_tcb[4] | pc->min_tcb[5]))
         return conf_fault(f, "min_tcb",
                           "expected zero in bytes 2 to 5 (reserved in reported_tcb: not checked)");
+    /* without a pin, any enclave of the type passes: for snp and tdx a
+     * guest the host itself launched, for nitro any account's enclave */
+    if (pc->npcrs == 0 && !pc->has_measurement && !pc->any_image)
+        return conf_fault(f, pc->type == ATTEST_KIND_NITRO ? "pcrs" : "measurement",
+                          "missing: expected the image to pin (%s), or any_image: true to "
+                          "accept every %s enclave, whoever launched it",
+                          pc->type == ATTEST_KIND_NITRO ? "pcrs" : "measurement",
+                          attest_kind_name(pc->type));
+    if (pc->any_image && (pc->npcrs > 0 || pc->has_measurement))
+        return conf_fault(f, "any_image", "expected no pcrs or measurement with any_image: true");
     return 0;
 }
 
@@ -91,9 +101,9 @@ bool
 attest_policy_conf_equal(const struct attest_policy_conf *a, const struct attest_policy_conf *b)
 {
     if (a->type != b->type || a->npcrs != b->npcrs || a->has_measurement != b->has_measurement ||
-        a->allow_debug != b->allow_debug || a->has_min_tcb != b->has_min_tcb ||
-        a->has_vmpl != b->has_vmpl || (a->has_vmpl && a->vmpl != b->vmpl) ||
-        a->tcb_status_ok != b->tcb_status_ok ||
+        a->any_image != b->any_image || a->allow_debug != b->allow_debug ||
+        a->has_min_tcb != b->has_min_tcb || a->has_vmpl != b->has_vmpl ||
+        (a->has_vmpl && a->vmpl != b->vmpl) || a->tcb_status_ok != b->tcb_status_ok ||
         strncmp(a->collateral, b->collateral, sizeof(a->collateral)) != 0 ||
         strncmp(a->roots, b->roots, sizeof(a->roots)) != 0 ||
         strncmp(a->sim_root, b->sim_root, sizeof(a->sim_root)) != 0)

@@ -636,6 +636,7 @@ static const struct conf_row policy_rows[] = {
      .expect = EXPECT_POLICY_PATH},
     {.name = "sim_root", .set = set_path, .off = AP(sim_root), .max = ATTEST_POLICY_PATH_MAX,
      .expect = EXPECT_POLICY_PATH, .applies = policy_nitro_only},
+    {.name = "any_image", .set = conf_set_bool, .off = AP(any_image), .expect = EXPECT_BOOL},
     {.name = "allow_debug", .set = conf_set_bool, .off = AP(allow_debug), .expect = EXPECT_BOOL},
     {.name = "min_tcb", .set = set_hex, .off = AP(min_tcb), .off2 = AP(has_min_tcb),
      .max = 8, .expect = EXPECT_MIN_TCB, .flags = CONF_HAS, .applies = policy_snp_only},
@@ -651,8 +652,8 @@ static const struct conf_row policy_rows[] = {
 
 static const struct conf_block policy_block = {
     ROWS(policy_rows),
-    .what = "expected a mapping of policy settings (type, pcrs, measurement, roots, sim_root, "
-            "allow_debug, min_tcb, vmpl, collateral, tcb_status)",
+    .what = "expected a mapping of policy settings (type, pcrs, measurement, any_image, roots, "
+            "sim_root, allow_debug, min_tcb, vmpl, collateral, tcb_status)",
     .check = policy_check,
 };
 

@@ -438,11 +438,10 @@ conf_map(struct conf_ctx *c, const yaml_node_t *n, const char *path, const struc
             rc = conf_fail(c, conf_line(n), key, "missing from %s '%s'%s%s", b->noun,
                            (const char *)base, what[0] != '\0' ? ": " : "", what);
     }
-    /* the rules between keys hold only for values that are all valid */
+    /* the rules between keys hold only for values that are all valid, and
+     * that apply (a key the others make void is named first) */
     if (rc != 0)
         return rc;
-    if (b->check != NULL && b->check(base, &f) != 0)
-        return conf_report(c, n, path, &f);
     for (size_t i = 0; i < b->n; i++) {
         const char *why = b->rows[i].applies ? b->rows[i].applies(base) : NULL;
         if (seen[i] == 0 || why == NULL)
@@ -450,6 +449,8 @@ conf_map(struct conf_ctx *c, const yaml_node_t *n, const char *path, const struc
         conf_join(key, sizeof(key), path, b->rows[i].name);
         rc = conf_fail(c, conf_key_line(c, n, b->rows[i].name, CONF_NO_ITEM), key, "%s", why);
     }
+    if (rc == 0 && b->check != NULL && b->check(base, &f) != 0)
+        return conf_report(c, n, path, &f);
     return rc;
 }
 

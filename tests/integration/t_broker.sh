@@ -51,16 +51,16 @@ broker:
   timeout: 6s
   nonce_ttl: 3s
   secrets:
-    - {name: db-key, policy: {sim_root: $T/simcert.pem}}
+    - {name: db-key, policy: {sim_root: $T/simcert.pem, any_image: true}}
     - {name: pcr-key, policy: {sim_root: $T/simcert.pem, pcrs: {0: $FF}}}
-    - {name: hw-key, policy: {}}
+    - {name: hw-key, policy: {any_image: true}}
 EOC
 "$AIRLOCK" check -c "$T/airlock.yaml" >/dev/null || fail "check refused the config"
 log "check loads what the broker names: a missing key file, a missing root are refused"
 sed "s|key_file: .*|key_file: $T/nokey|" "$T/airlock.yaml" >"$T/bad.yaml"
 "$AIRLOCK" check -c "$T/bad.yaml" 2>"$T/err" && fail "check accepted a missing key file"
 grep -q "broker: key_file: $T/nokey: No such file or directory" "$T/err" || fail "$(cat "$T/err")"
-sed "s|sim_root: $T/simcert.pem}}$|sim_root: $T/none.pem}}|" "$T/airlock.yaml" >"$T/bad.yaml"
+sed "s|sim_root: $T/simcert.pem, any_image: true}}$|sim_root: $T/none.pem, any_image: true}}|" "$T/airlock.yaml" >"$T/bad.yaml"
 "$AIRLOCK" check -c "$T/bad.yaml" 2>"$T/err" && fail "check accepted a missing sim_root"
 grep -q "broker: secret 'db-key': policy: $T/none.pem: No such file or directory" "$T/err" ||
     fail "$(cat "$T/err")"

@@ -120,9 +120,9 @@ printf "$hdr    tls:\n      provider: sim\n      sim_root: /x.pem\n      validit
 broken tlsvalid 8 "relays[0].tls.validity" "expected a duration from 3s to 168h"
 printf "$hdr    tls:\n      provider: sim\n      sim_root: /x.pem\n      fresh_evidence_rate: 5/m\n" >tlsrate.yaml
 broken tlsrate 8 "relays[0].tls.fresh_evidence_rate" "expected a rate from 0 to 100000 per second"
-printf "$hdr    send_proxy: v2\n    verify: {policy: {}}\n" >tlsproxy.yaml
+printf "$hdr    send_proxy: v2\n    verify: {policy: {any_image: true}}\n" >tlsproxy.yaml
 broken tlsproxy 5 "relays[0].send_proxy" "expected none with verify:"
-printf "$hdr    tls: {provider: sim, sim_root: /x.pem}\n    verify: {policy: {}}\n" >tlsboth.yaml
+printf "$hdr    tls: {provider: sim, sim_root: /x.pem}\n    verify: {policy: {any_image: true}}\n" >tlsboth.yaml
 broken tlsboth 6 "relays[0].verify" "expected tls: or verify:, not both"
 printf 'relays:\n  - listen: udp:127.0.0.1:53\n    target: tcp:127.0.0.1:53\n    tls: {provider: sim, sim_root: /x.pem}\n' >tlsudp.yaml
 broken tlsudp 4 "relays[0].tls" "applies to stream relays with an endpoint target"
@@ -130,11 +130,11 @@ printf 'routers:\n  - listen: tcp:127.0.0.1:8080\n    default: tcp:127.0.0.1:80\
 broken tlsrouter 4 "routers[0]" "unknown key 'tls'"
 printf "$hdr    verify:\n      server_name: x.example\n" >verifynopol.yaml
 broken verifynopol 6 "relays[0].verify.policy" "missing: expected the attestation policy the target must meet"
-printf "$hdr    verify:\n      server_name: '*.example'\n      policy: {}\n" >verifysni.yaml
+printf "$hdr    verify:\n      server_name: '*.example'\n      policy: {any_image: true}\n" >verifysni.yaml
 broken verifysni 6 "relays[0].verify.server_name" "expected a DNS name (the TLS server name, SNI)"
-printf "$hdr    verify:\n      fresh: maybe\n      policy: {}\n" >verifyfresh.yaml
+printf "$hdr    verify:\n      fresh: maybe\n      policy: {any_image: true}\n" >verifyfresh.yaml
 broken verifyfresh 6 "relays[0].verify.fresh" "expected true or false"
-printf "$hdr    verify: {policy: {type: snp, roots: /r.pem}}\n" >verifysnp.yaml
+printf "$hdr    verify: {policy: {type: snp, roots: /r.pem, any_image: true}}\n" >verifysnp.yaml
 broken verifysnp 5 "relays[0].verify" "expected policy type nitro or tdx: SEV-SNP evidence needs its VCEK, which RA-TLS evidence does not carry"
 # a key of another type than the policy's: refused, never ignored
 printf "$hdr    verify: {policy: {type: tdx, min_tcb: ffffffffffffffff}}\n" >verifytcb.yaml
@@ -142,8 +142,13 @@ broken verifytcb 5 "relays[0].verify.policy.min_tcb" "applies to type snp only"
 printf "$hdr    verify: {policy: {measurement: %096d}}\n" 0 >verifymeas.yaml
 broken verifymeas 5 "relays[0].verify.policy.measurement" "applies to types snp and tdx only"
 # every type has debug guests (Nitro: debug-mode enclaves)
-printf "$hdr    verify: {policy: {allow_debug: true}}\n" >verifydebug.yaml
+printf "$hdr    verify: {policy: {allow_debug: true, any_image: true}}\n" >verifydebug.yaml
 run_al 0 check -c verifydebug.yaml
+# a policy that pins no image takes any enclave of its type: only when it says so
+printf "$hdr    verify:\n      policy: {type: tdx, allow_debug: true}\n" >verifyany.yaml
+broken verifyany 6 "relays[0].verify.policy.measurement" "missing: expected the image to pin (measurement), or any_image: true to accept every tdx enclave, whoever launched it"
+printf "$hdr    verify:\n      policy:\n        sim_root: /x.pem\n" >verifyanysim.yaml
+broken verifyanysim 7 "relays[0].verify.policy.pcrs" "missing: expected the image to pin (pcrs), or any_image: true to accept every nitro enclave, whoever launched it"
 # what the file alone cannot tell: the sim root and the policy's files load here
 printf "$hdr    tls: {provider: sim, sim_root: $T/none.pem}\n" >tlsnofile.yaml
 run_al 1 check -c tlsnofile.yaml
@@ -154,12 +159,12 @@ printf "$hdr    tls: {provider: sim, sim_root: $T/junk.pem}\n" >tlsjunk.yaml
 run_al 1 run -c tlsjunk.yaml
 [ "$(cat "$T/out")" = "airlock: tlsjunk.yaml: relays[0].tls.sim_root: $T/junk.pem: not a sim root (key and certificate, PEM)" ] ||
     fail "junk sim root: $(cat "$T/out")"
-printf "$hdr    verify: {policy: {sim_root: $T/none.pem}}\n" >verifynofile.yaml
+printf "$hdr    verify: {policy: {sim_root: $T/none.pem, any_image: true}}\n" >verifynofile.yaml
 run_al 1 check -c verifynofile.yaml
 [ "$(cat "$T/out")" = "airlock: verifynofile.yaml: relays[0].verify.policy: $T/none.pem: No such file or directory" ] ||
     fail "missing policy file: $(cat "$T/out")"
 "$AIRLOCK" attest get --provider sim --sim-root "$T/sim.pem" >/dev/null 2>&1 || fail "no sim root"
-printf "$hdr    tls: {provider: sim, sim_root: $T/sim.pem}\n  - listen: tcp:127.0.0.1:8081\n    target: tcp:127.0.0.1:80\n    verify: {policy: {sim_root: $T/sim.pem}}\n" >tlsok.yaml
+printf "$hdr    tls: {provider: sim, sim_root: $T/sim.pem}\n  - listen: tcp:127.0.0.1:8081\n    target: tcp:127.0.0.1:80\n    verify: {policy: {sim_root: $T/sim.pem, any_image: true}}\n" >tlsok.yaml
 run_al 0 check -c tlsok.yaml
 
 log "deep nesting, many anchors and directives: refused before libyaml's quadratic work"

@@ -56,7 +56,7 @@ relays:
   - {name: mitm, listen: "tcp:127.0.0.1:$MITM1", target: "tcp:127.0.0.1:$MITM1_UP",
      tls: {provider: sim, sim_root: $T/mitm-sim.pem}}
   - {name: up, listen: "tcp:127.0.0.1:$MITM1_UP", target: "tcp:127.0.0.1:$ENC",
-     verify: {policy: {sim_root: $T/sim.pem}}}
+     verify: {policy: {sim_root: $T/sim.pem, any_image: true}}}
 EOF
 airlock_up mitm run -c "$T/mitm.yaml"
 
@@ -78,7 +78,7 @@ start copy socat OPENSSL-LISTEN:"$MITM2",bind=127.0.0.1,reuseaddr,fork,cert="$T/
 wait_port "$PLAIN"
 wait_port "$MITM2"
 
-pol_a="{sim_root: $T/sim.pem}"
+pol_a="{sim_root: $T/sim.pem, any_image: true}"
 cat >"$T/client.yaml" <<EOF
 metrics: tcp:127.0.0.1:$M_CLI
 relays:
@@ -87,7 +87,7 @@ relays:
   - {name: pcr, listen: "tcp:127.0.0.1:$PCR", target: "tcp:127.0.0.1:$ENC",
      verify: {policy: {sim_root: $T/sim.pem, pcrs: {0: "$(printf '11%.0s' {1..48})"}}}}
   - {name: nosim, listen: "tcp:127.0.0.1:$NOSIM", target: "tcp:127.0.0.1:$ENC",
-     verify: {policy: {}}}
+     verify: {policy: {any_image: true}}}
   - {name: toplain, listen: "tcp:127.0.0.1:$TOPLAIN", target: "tcp:127.0.0.1:$PLAIN",
      verify: {policy: $pol_a}}
   - {name: tomitm1, listen: "tcp:127.0.0.1:$TOMITM1", target: "tcp:127.0.0.1:$MITM1",

@@ -48,7 +48,7 @@ cat >"$T/client.yaml" <<EOF
 control: unix:$T/client.sock
 relays:
   - {name: cli, listen: "tcp:127.0.0.1:$CLI", target: "tcp:127.0.0.1:$ENC",
-     verify: {policy: {sim_root: $T/trust.pem}}}
+     verify: {policy: {sim_root: $T/trust.pem, any_image: true}}}
 proxies:
   - name: out
     mode: outbound
@@ -62,7 +62,7 @@ broker:
   dir: $T/secrets
   key_file: $T/bk.key
   secrets:
-    - {name: s, policy: {sim_root: $T/trust.pem}}
+    - {name: s, policy: {sim_root: $T/trust.pem, any_image: true}}
 EOF
 airlock_up enclave run -c "$T/enclave.yaml"
 airlock_up client run -c "$T/client.yaml"

@@ -2641,7 +2641,7 @@ test_broker_policy(void **state)
                            ", min_tcb: 0300000000000873, allow_debug: true, vmpl: 0}\n"
                            "    - name: tdx-key\n"
                            "      policy: {type: tdx, collateral: /var/lib/pcs, tcb_status: "
-                           "[UpToDate, SWHardeningNeeded]}\n",
+                           "[UpToDate, SWHardeningNeeded], any_image: true}\n",
                &cfg);
     assert_true(cfg.broker.enabled);
     assert_endpoint(&cfg.broker.listen, "tcp:127.0.0.1:8600");
@@ -2658,6 +2658,8 @@ test_broker_policy(void **state)
     assert_string_equal(cfg.broker.secrets[0].name, "db-key");
     assert_int_equal(p->type, ATTEST_KIND_NITRO);
     assert_int_equal(p->npcrs, 2);
+    assert_false(p->any_image);
+    assert_true(cfg.broker.secrets[2].policy.any_image);
     assert_int_equal(p->pcrs[0].index, 0);
     assert_int_equal(p->pcrs[0].len, 48);
     assert_int_equal(p->pcrs[0].value[47], 0x2f);
@@ -2733,6 +2735,22 @@ test_broker_policy(void **state)
     expect_error(SECRET("{pcrs: {32: AB}}"),
                  "airlock.yaml:7: broker.secrets[0].policy.pcrs: expected a mapping of PCR index "
                  "(0-31) to hex ({0: HEX, 8: HEX}): '32' is no PCR index");
+    /* no image pinned: any enclave of the type would get the secret */
+    expect_error(SECRET("{type: tdx}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.measurement: missing: expected the "
+                 "image to pin (measurement), or any_image: true to accept every tdx enclave, "
+                 "whoever launched it");
+    expect_error(SECRET("{type: snp, roots: /r}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.measurement: missing: expected the "
+                 "image to pin (measurement), or any_image: true to accept every snp enclave, "
+                 "whoever launched it");
+    expect_error(SECRET("{sim_root: /s, roots: /r, allow_debug: true}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.pcrs: missing: expected the image to "
+                 "pin (pcrs), or any_image: true to accept every nitro enclave, whoever launched "
+                 "it");
+    expect_error(SECRET("{pcrs: {0: AB}, any_image: true}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.any_image: expected no pcrs or "
+                 "measurement with any_image: true");
     expect_error(SECRET("{pcrs: {}}"),
                  "airlock.yaml:7: broker.secrets[0].policy.pcrs: expected a mapping of PCR index "
                  "(0-31) to hex ({0: HEX, 8: HEX}): at least one (without pcrs, no PCR is "
@@ -2751,24 +2769,24 @@ test_broker_policy(void **state)
     expect_error(BROKER_HEAD "  secrets:\n    - name: s\n",
                  "airlock.yaml:6: broker.secrets[0].policy: missing: expected the attestation "
                  "policy a requester must meet");
-    expect_error(BROKER_HEAD "  secrets:\n    - {name: s, policy: {}}\n"
-                             "    - {name: s, policy: {}}\n",
+    expect_error(BROKER_HEAD "  secrets:\n    - {name: s, policy: {any_image: true}}\n"
+                             "    - {name: s, policy: {any_image: true}}\n",
                  "airlock.yaml:7: broker.secrets[1].name: expected a unique name; secrets[0] is "
                  "already 's'");
-    expect_error(BROKER_HEAD "  timeout: 2s\n  secrets:\n    - {name: s, policy: {}}\n",
+    expect_error(BROKER_HEAD "  timeout: 2s\n  secrets:\n    - {name: s, policy: {any_image: true}}\n",
                  "airlock.yaml:2: broker.nonce_ttl: expected at most timeout (2000 ms)");
     expect_error(BROKER_HEAD "  timeout: 2s\n  nonce_ttl: 1s\n  request_timeout: 3s\n"
-                             "  secrets:\n    - {name: s, policy: {}}\n",
+                             "  secrets:\n    - {name: s, policy: {any_image: true}}\n",
                  "airlock.yaml:7: broker.request_timeout: expected at most timeout (2000 ms)");
     expect_error(BROKER_HEAD "  max_connections: 4\n  max_per_peer: 5\n"
-                             "  secrets:\n    - {name: s, policy: {}}\n",
+                             "  secrets:\n    - {name: s, policy: {any_image: true}}\n",
                  "airlock.yaml:6: broker.max_per_peer: expected at most max_connections (4)");
-    expect_error(BROKER_HEAD "  max_per_peer: 0\n  secrets:\n    - {name: s, policy: {}}\n",
+    expect_error(BROKER_HEAD "  max_per_peer: 0\n  secrets:\n    - {name: s, policy: {any_image: true}}\n",
                  "airlock.yaml:5: broker.max_per_peer: expected an integer from 1 to 4096");
-    expect_error("broker:\n  dir: /d\n  key_file: /k\n  secrets:\n    - {name: s, policy: {}}\n",
+    expect_error("broker:\n  dir: /d\n  key_file: /k\n  secrets:\n    - {name: s, policy: {any_image: true}}\n",
                  "airlock.yaml:2: broker.listen: missing: expected an endpoint (" EP_FORMS ")");
     expect_error("relays:\n" RELAY_OK "broker:\n  listen: tcp:0.0.0.0:8443\n  dir: /d\n"
-                 "  key_file: /k\n  secrets:\n    - {name: s, policy: {}}\n",
+                 "  key_file: /k\n  secrets:\n    - {name: s, policy: {any_image: true}}\n",
                  "airlock.yaml:5: broker.listen: expected an endpoint nothing else listens on; "
                  "relays[0] ('relay1') already listens on tcp:0.0.0.0:8443");
 #undef SECRET

@@ -193,11 +193,11 @@ static const struct {
     {"relays[].tls",
      "{relays: [{listen: tcp:127.0.0.1:1, target: tcp:127.0.0.1:2, tls: {provider: nitro%s}}]}"},
     {"relays[].verify", "{relays: [{listen: tcp:127.0.0.1:1, target: tcp:127.0.0.1:2, "
-                        "verify: {policy: {type: nitro}%s}}]}"},
+                        "verify: {policy: {type: nitro, any_image: true}%s}}]}"},
     {"relays[].verify.policy", "{relays: [{listen: tcp:127.0.0.1:1, target: tcp:127.0.0.1:2, "
                                "verify: {policy: {pcrs: {0: '00'}%s}}}]}"},
     {"relays[].verify.policy", "{relays: [{listen: tcp:127.0.0.1:1, target: tcp:127.0.0.1:2, "
-                               "verify: {policy: {type: tdx%s}}}]}"},
+                               "verify: {policy: {type: tdx, any_image: true%s}}}]}"},
     {"routers[]", "{routers: [{listen: tcp:127.0.0.1:1, default: tcp:127.0.0.1:2%s}]}"},
     {"logs", "{logs: {forward: tcp:127.0.0.1:1, capture_stderr: true%s}}"},
     {"logs", "{logs: {forward: tcp:127.0.0.1:1, listen: tcp:127.0.0.1:2%s}}"},
@@ -225,11 +225,11 @@ static const struct {
     {"proxies[].routes[]", "{proxies: [{listen: tcp:127.0.0.1:1, backend: tcp:127.0.0.1:2, "
                            "keyset: /k, routes: [{encrypt: ['$.a']%s}]}]}"},
     {"broker", "{broker: {listen: tcp:127.0.0.1:1, dir: /b, key_file: /k, "
-               "secrets: [{name: s, policy: {type: nitro}}]%s}}"},
+               "secrets: [{name: s, policy: {type: nitro, any_image: true}}]%s}}"},
     {"broker.secrets[].policy", "{broker: {listen: tcp:127.0.0.1:1, dir: /b, key_file: /k, "
                                 "secrets: [{name: s, policy: {pcrs: {0: '00'}%s}}]}}"},
     {"broker.secrets[].policy", "{broker: {listen: tcp:127.0.0.1:1, dir: /b, key_file: /k, "
-                                "secrets: [{name: s, policy: {type: snp, roots: /r.pem%s}}]}}"},
+                                "secrets: [{name: s, policy: {type: snp, roots: /r.pem, any_image: true%s}}]}}"},
 };
 
 static int
