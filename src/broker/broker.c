@@ -107,6 +107,9 @@ struct kb_conn {
 
 struct broker {
     struct broker_conf conf; /* secrets point at kb_secret confs below */
+    /* what a reload swaps (broker_adopt()): changed on the broker's thread
+     * only, and under lock, which other threads take to read them */
+    pthread_mutex_t lock;
     struct kb_secret *secrets;
     size_t n_secrets;
     struct kb_counts anon; /* secret="-": before a known secret is named */
@@ -636,6 +639,7 @@ broker_load(const struct broker_conf *conf, char *err, size_t errlen)
     b->conf = *conf;
     b->per_peer = broker_conf_per_peer(conf);
     b->listen_fd = -1;
+    pthread_mutex_init(&b->lock, NULL);
     list_init(&b->conns);
     if ((b->secrets = calloc(conf->n_secrets, sizeof(*b->secrets))) == NULL)
         goto fail;
@@ -672,14 +676,122 @@ fail:
 }
 
 bool
-broker_files_changed(const struct broker *b)
+broker_files_changed(struct broker *b)
 {
-    if (!file_stamp_same(b->conf.key_file, &b->key_stamp))
-        return true;
-    for (size_t i = 0; i < b->n_secrets; i++)
-        if (attest_policy_files_changed(&b->secrets[i].conf.policy))
-            return true;
-    return false;
+    bool changed = false;
+
+    pthread_mutex_lock(&b->lock);
+    changed = !file_stamp_same(b->conf.key_file, &b->key_stamp);
+    for (size_t i = 0; i < b->n_secrets && !changed; i++)
+        changed = attest_policy_files_changed(&b->secrets[i].conf.policy);
+    pthread_mutex_unlock(&b->lock);
+    return changed;
+}
+
+/* ---- a reload */
+
+struct kb_adopt {
+    struct broker *b, *fresh;
+    pthread_mutex_t m;
+    pthread_cond_t done_cv;
+    bool done;
+};
+
+static struct kb_secret *
+secret_named(struct kb_secret *secrets, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(secrets[i].conf.name, name) == 0)
+            return &secrets[i];
+    return NULL;
+}
+
+static void
+swap_bytes(void *a, void *b, void *tmp, size_t n)
+{
+    memcpy(tmp, a, n);
+    memcpy(a, b, n);
+    memcpy(b, tmp, n);
+}
+
+#define SWAP(a, b)                                                                                 \
+    do {                                                                                           \
+        __typeof__(a) tmp_;                                                                        \
+        swap_bytes(&(a), &(b), &tmp_, sizeof(a));                                                  \
+    } while (0)
+
+/* On b's thread: fresh's secrets and settings into b, b's old ones into
+ * fresh (freed by the caller). */
+static void
+adopt_now(void *arg)
+{
+    struct kb_adopt *a = arg;
+    struct broker *b = a->b, *fresh = a->fresh;
+
+    for (size_t i = 0; i < fresh->n_secrets; i++) {
+        const struct kb_secret *old =
+            secret_named(b->secrets, b->n_secrets, fresh->secrets[i].conf.name);
+        if (old == NULL)
+            continue;
+        atomic_store(&fresh->secrets[i].counts.releases, atomic_load(&old->counts.releases));
+        for (int r = 0; r < KB_REASONS; r++)
+            atomic_store(&fresh->secrets[i].counts.refusals[r],
+                         atomic_load(&old->counts.refusals[r]));
+    }
+    for (struct list *p = b->conns.next, *next; p != &b->conns; p = next) {
+        struct kb_conn *c = list_entry(p, struct kb_conn, link);
+        next = p->next;
+        if (c->secret == NULL)
+            continue;
+        const char *name = c->secret->conf.name;
+        struct kb_secret *now = secret_named(fresh->secrets, fresh->n_secrets, name);
+        if (now == NULL && c->state == KB_ST_ATTEST) {
+            c->secret = NULL;
+            refuse(c, KB_UNKNOWN_SECRET, NULL, "no secret '%s' since the reload", name);
+            conn_flush(c); /* closes it once the answer is out */
+            continue;
+        }
+        c->secret = now;
+    }
+    pthread_mutex_lock(&b->lock);
+    SWAP(b->secrets, fresh->secrets);
+    SWAP(b->n_secrets, fresh->n_secrets);
+    SWAP(b->key, fresh->key);
+    SWAP(b->sign_key, fresh->sign_key);
+    SWAP(b->key_stamp, fresh->key_stamp);
+    SWAP(b->conf.dir, fresh->conf.dir);
+    SWAP(b->conf.key_file, fresh->conf.key_file);
+    b->conf.timeout_ms = fresh->conf.timeout_ms;
+    b->conf.request_timeout_ms = fresh->conf.request_timeout_ms;
+    b->conf.nonce_ttl_ms = fresh->conf.nonce_ttl_ms;
+    b->conf.max_per_peer = fresh->conf.max_per_peer;
+    b->per_peer = broker_conf_per_peer(&b->conf);
+    pthread_mutex_unlock(&b->lock);
+    pthread_mutex_lock(&a->m);
+    a->done = true;
+    pthread_cond_signal(&a->done_cv);
+    pthread_mutex_unlock(&a->m);
+}
+
+void
+broker_adopt(struct broker *b, struct broker *fresh)
+{
+    struct kb_adopt a = {.b = b, .fresh = fresh};
+
+    pthread_mutex_init(&a.m, NULL);
+    pthread_cond_init(&a.done_cv, NULL);
+    if (loop_post(b->loop, adopt_now, &a) == 0) {
+        pthread_mutex_lock(&a.m);
+        while (!a.done)
+            pthread_cond_wait(&a.done_cv, &a.m);
+        pthread_mutex_unlock(&a.m);
+        log_info("broker: reloaded, %zu secrets", b->n_secrets);
+    } else {
+        log_warnx("broker: out of memory: the running secrets kept");
+    }
+    pthread_cond_destroy(&a.done_cv);
+    pthread_mutex_destroy(&a.m);
+    broker_stop(fresh);
 }
 
 static void *
@@ -752,6 +864,7 @@ broker_stop(struct broker *b)
     free(b->secrets);
     OPENSSL_cleanse(b->key, sizeof(b->key));
     EVP_PKEY_free(b->sign_key);
+    pthread_mutex_destroy(&b->lock);
     free(b);
 }
 
@@ -767,8 +880,9 @@ refusal_lines(struct strbuf *out, const char *secret, const struct kb_counts *k)
 }
 
 void
-broker_metrics(const struct broker *b, struct strbuf *out)
+broker_metrics(struct broker *b, struct strbuf *out)
 {
+    pthread_mutex_lock(&b->lock);
     strbuf_printf(out, "# HELP airlock_broker_releases_total Secrets the key broker released.\n"
                        "# TYPE airlock_broker_releases_total counter\n");
     for (size_t i = 0; i < b->n_secrets; i++)
@@ -781,4 +895,5 @@ broker_metrics(const struct broker *b, struct strbuf *out)
     for (size_t i = 0; i < b->n_secrets; i++)
         refusal_lines(out, b->secrets[i].conf.name, &b->secrets[i].counts);
     refusal_lines(out, "-", &b->anon);
+    pthread_mutex_unlock(&b->lock);
 }

@@ -32,10 +32,19 @@ struct broker *broker_load(const struct broker_conf *conf, char *err, size_t err
  * -errno with a reason in err. */
 int broker_start(struct broker *b, char *err, size_t errlen);
 
-/* Whether a file b read (key_file, a policy's roots or sim_root) is not
- * the one it read (rewritten, replaced, gone). Any thread: what it reads
- * is set at load. */
-bool broker_files_changed(const struct broker *b);
+/* Whether a file b read (key_file, a policy's roots, sim_root or
+ * collateral) is not the one it read (rewritten, replaced, gone). Any
+ * thread. */
+bool broker_files_changed(struct broker *b);
+
+/* A reload: running b takes what fresh (broker_load() of the new config,
+ * not started) loaded: its secrets and their policies, the at-rest key,
+ * dir, the timeouts and max_per_peer; listen, max_connections and
+ * max_message stay b's until the next start (broker_conf_same_start()).
+ * Swapped on b's thread between two events, and waited for: exchanges
+ * under way are judged by the new policies (one whose secret is gone is
+ * refused), counters carry over by secret name. Frees fresh. */
+void broker_adopt(struct broker *b, struct broker *fresh);
 
 /* Stops the thread (if started), closes every connection and frees b;
  * NULL is harmless. */
@@ -43,6 +52,6 @@ void broker_stop(struct broker *b);
 
 /* Appends the broker's counters in Prometheus text: releases per secret,
  * refusals per secret and reason. Any thread. */
-void broker_metrics(const struct broker *b, struct strbuf *out);
+void broker_metrics(struct broker *b, struct strbuf *out);
 
 #endif

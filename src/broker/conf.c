@@ -54,6 +54,13 @@ _Static_assert(sizeof(struct broker_secret_conf) == 5928, "broker_conf_equal(): 
 #endif
 
 bool
+broker_conf_same_start(const struct broker_conf *a, const struct broker_conf *b)
+{
+    return a->enabled == b->enabled && endpoint_conf_equal(&a->listen, &b->listen) &&
+           a->max_connections == b->max_connections && a->max_message == b->max_message;
+}
+
+bool
 broker_conf_equal(const struct broker_conf *a, const struct broker_conf *b)
 {
     if (a->enabled != b->enabled || !endpoint_conf_equal(&a->listen, &b->listen) ||

@@ -70,6 +70,10 @@ unsigned broker_conf_per_peer(const struct broker_conf *bc);
  * secrets by content (their loaded certificates aside). */
 bool broker_conf_equal(const struct broker_conf *a, const struct broker_conf *b);
 
+/* Are the settings a running broker keeps until the next start (listen,
+ * max_connections, max_message) the same in a and b? */
+bool broker_conf_same_start(const struct broker_conf *a, const struct broker_conf *b);
+
 /* Secret i's name against those before it: 0, or -1 with *f (key "name"). */
 int broker_secret_unique(const struct broker_conf *bc, size_t i, struct conf_fault *f);
 

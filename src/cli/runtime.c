@@ -1101,23 +1101,78 @@ host_refused(const struct config *cfg, const char *path, char *why, size_t len)
     return refused;
 }
 
+/* The broker's part of a reload, before anything is applied: when its
+ * secrets, their policies, key or limits changed, or a file it read was
+ * rewritten (a policy's roots, a TDX collateral refreshed), *fresh is the
+ * new config's broker loaded (not started), for broker_reload_adopt(); a
+ * load that fails fails the reload (-1, err). What only a start changes
+ * (a broker: block added or removed; listen, max_connections,
+ * max_message) is a fault, and cfg keeps the running values of it. */
+static int
+broker_reload(struct runtime *rt, struct config *cfg, struct broker **fresh, char *err,
+              size_t errlen)
+{
+    struct broker_conf *now = &rt->cfg.broker, *next = &cfg->broker;
+
+    if (next->enabled != now->enabled) {
+        apply_fault(rt, false,
+                    "broker: a broker: block added or removed takes effect at the "
+                    "next start");
+        /* cfg keeps the running settings; each config frees its own secrets */
+        struct broker_conf running = *now;
+        *now = *next;
+        *next = running;
+        return 0;
+    }
+    if (!broker_conf_same_start(next, now)) {
+        apply_fault(rt, false,
+                    "broker: listen, max_connections and max_message: the running "
+                    "ones kept until the next start");
+        next->listen = now->listen;
+        next->max_connections = now->max_connections;
+        next->max_message = now->max_message;
+    }
+#ifdef AIRLOCK_WITH_ATTEST
+    if (rt->broker != NULL && next->enabled &&
+        (!broker_conf_equal(next, now) || broker_files_changed(rt->broker)) &&
+        (*fresh = broker_load(next, err, errlen)) == NULL)
+        return -1;
+#else
+    (void)fresh;
+    (void)err;
+    (void)errlen;
+#endif
+    return 0;
+}
+
+/* Frees what broker_reload() loaded for a reload that failed after it. */
+static void
+broker_reload_drop(struct broker *fresh)
+{
+#ifdef AIRLOCK_WITH_ATTEST
+    broker_stop(fresh);
+#else
+    (void)fresh;
+#endif
+}
+
+/* The running broker takes what broker_reload() loaded. */
+static void
+broker_reload_adopt(struct runtime *rt, struct broker *fresh)
+{
+#ifdef AIRLOCK_WITH_ATTEST
+    if (fresh != NULL)
+        broker_adopt(rt->broker, fresh);
+#else
+    (void)rt;
+    (void)fresh;
+#endif
+}
+
 /* Loads the config file, checks what only this host can tell, and applies
  * it. Returns 0 (the parts that could not be applied in rt->faults), or -1
  * with the running config kept and why[0..len) saying why (the text of the
  * log line). */
-/* Whether a file the running broker read was rewritten since: a reload
- * then says that the broker is not reloaded, as for a changed config. */
-static bool
-broker_files_changed_rt(const struct runtime *rt)
-{
-#ifdef AIRLOCK_WITH_ATTEST
-    return rt->broker != NULL && broker_files_changed(rt->broker);
-#else
-    (void)rt;
-    return false;
-#endif
-}
-
 static int
 reload_apply(struct runtime *rt, char *why, size_t len)
 {
@@ -1143,22 +1198,23 @@ reload_apply(struct runtime *rt, char *why, size_t len)
         cfg.has_control != rt->cfg.has_control ||
         !endpoint_conf_equal(&cfg.control, &rt->cfg.control))
         apply_fault(rt, false, "directory and control: the running ones kept until the next start");
-    if (!broker_conf_equal(&cfg.broker, &rt->cfg.broker) || broker_files_changed_rt(rt))
-        apply_fault(rt, false, "broker: the running one kept until the next start");
-    /* the running broker's settings stay, each config keeping its own
-     * secrets array to free */
-    struct broker_conf running = rt->cfg.broker;
-    rt->cfg.broker = cfg.broker;
-    cfg.broker = running;
+    struct broker *fresh = NULL;
+    if (broker_reload(rt, &cfg, &fresh, err, sizeof(err)) != 0) {
+        snprintf(why, len, "reload failed, keeping the running config: %s", err);
+        config_free(&cfg);
+        return -1;
+    }
     cfg.has_directory = rt->cfg.has_directory;
     cfg.directory = rt->cfg.directory;
     cfg.has_control = rt->cfg.has_control;
     cfg.control = rt->cfg.control;
     if (relays_apply(rt, &cfg, err, sizeof(err)) != 0) {
         snprintf(why, len, "reload failed, keeping the running config: %s", err);
+        broker_reload_drop(fresh);
         config_free(&cfg);
         return -1;
     }
+    broker_reload_adopt(rt, fresh);
     nofile_check(&cfg, rt->n_workers);
     resolve_configure(cfg.resolver_threads, cfg.resolver_queue);
     log_threshold = cfg.log_level;
