@@ -953,9 +953,12 @@ find_relay(struct relay **relays, size_t n, const char *name)
 }
 
 /* Builds the relay set of cfg, reusing the unchanged relays of the current
- * set and the listeners of changed ones. All or nothing: on failure the
- * current set is left as it was, -errno is returned and why says what
- * failed (for the caller's log line). */
+ * set and the listeners of changed ones. All or nothing: the running
+ * relays are touched only once every new one is built and listening (a
+ * changed one that stays on its endpoint then takes its predecessor's
+ * socket, with its own settings); on failure the current set is left as
+ * it was, -errno is returned and why says what failed (for the caller's
+ * log line). */
 static int
 relays_apply(struct runtime *rt, const struct config *cfg, char *why, size_t whylen)
 {
@@ -1006,6 +1009,21 @@ relays_apply(struct runtime *rt, const struct config *cfg, char *why, size_t why
         prevs[i] = old;
     }
     for (i = 0; i < cfg->n_relays; i++) {
+        if (!relay_takes_listener(next[i], prevs[i]))
+            continue;
+        if ((rc = relay_listener_settings(next[i], prevs[i]->listen_fd, prevs[i])) != 0) {
+            snprintf(why, whylen, "relay=%s: cannot set up its listener: %s", next[i]->conf.name,
+                     strerror(-rc));
+            for (size_t k = 0; k <= i; k++) /* the running settings back */
+                if (relay_takes_listener(next[k], prevs[k]))
+                    relay_listener_settings(prevs[k], prevs[k]->listen_fd, next[k]);
+            goto fail;
+        }
+    }
+    for (i = 0; i < cfg->n_relays; i++)
+        if (relay_takes_listener(next[i], prevs[i]))
+            relay_take_listener(next[i], prevs[i]);
+    for (i = 0; i < cfg->n_relays; i++) {
         if (next[i]->loop == NULL && (rc = relay_start(next[i], rt->loop)) != 0)
             apply_fault(rt, false, "relay=%s: cannot accept: %s", next[i]->conf.name,
                         strerror(-rc));
@@ -1036,19 +1054,12 @@ relays_apply(struct runtime *rt, const struct config *cfg, char *why, size_t why
     return 0;
 
 fail:
-    /* give adopted listeners back and drop what was built */
+    /* drop what was built: the running relays were not touched */
     for (size_t k = 0; next != NULL && k < cfg->n_relays; k++) {
         if (next[k] == NULL)
             break;
-        if (prevs[k] != NULL && next[k]->listen_fd >= 0) {
-            prevs[k]->listen_fd = next[k]->listen_fd;
-            next[k]->listen_fd = -1;
-            prevs[k]->loop = NULL;
-            relay_start(prevs[k], rt->loop);
-        } else if (next[k]->loop == NULL &&
-                   find_relay(rt->relays, rt->n_relays, next[k]->conf.name) != next[k]) {
-            relay_stop(next[k], 1);
-        }
+        if (find_relay(rt->relays, rt->n_relays, next[k]->conf.name) != next[k])
+            relay_stop(next[k], 1); /* its own new listener, if it has one */
         relay_unref(next[k]);
     }
     free(next);

@@ -239,21 +239,34 @@ relay_tune_listener(const struct relay *r, int fd)
                                    r->conf.router.enabled ? ROUTER_DEFER_ACCEPT_S : 0);
 }
 
-int
-relay_listen(struct relay *r, struct relay *prev)
+bool
+relay_takes_listener(const struct relay *r, const struct relay *prev)
 {
-    if (prev != NULL && prev->listen_fd >= 0 &&
-        endpoint_equal(&prev->conf.listen, &r->conf.listen)) {
-        int rc = transport_chperm(&r->conf.listen, &prev->conf.listen);
-        if (rc == 0) /* the new settings, on the socket it keeps */
-            rc = relay_tune_listener(r, prev->listen_fd);
-        if (rc != 0)
-            return rc;
-        relay_stop(prev, 0); /* stop its accepting, keep the socket */
-        r->listen_fd = prev->listen_fd;
-        prev->listen_fd = -1;
+    return prev != NULL && r->listen_fd < 0 && prev->listen_fd >= 0 &&
+           endpoint_equal(&prev->conf.listen, &r->conf.listen);
+}
+
+int
+relay_listener_settings(const struct relay *r, int fd, const struct relay *was)
+{
+    int rc = transport_chperm(&r->conf.listen, &was->conf.listen);
+
+    return rc != 0 ? rc : relay_tune_listener(r, fd);
+}
+
+void
+relay_take_listener(struct relay *r, struct relay *prev)
+{
+    relay_stop(prev, 0); /* stop its accepting, keep the socket */
+    r->listen_fd = prev->listen_fd;
+    prev->listen_fd = -1;
+}
+
+int
+relay_listen(struct relay *r, const struct relay *prev)
+{
+    if (relay_takes_listener(r, prev))
         return 0;
-    }
     int fd = transport_listen(&r->conf.listen);
     if (fd < 0)
         return fd;

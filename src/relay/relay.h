@@ -202,10 +202,24 @@ void relay_retire(struct relay *r, struct relay *next);
  * them was removed. Valid as long as r is. Any thread. */
 const struct relay *relay_current(const struct relay *r);
 
-/* Opens the listener (or adopts the one of prev when prev listens on the
- * same endpoint; prev then no longer owns it). Returns 0 or -errno; does not
- * accept yet. */
-int relay_listen(struct relay *r, struct relay *prev);
+/* Opens r's listener, unless prev listens on the same endpoint: r is then
+ * to take prev's socket (relay_take_listener()) once the whole reload is
+ * built, and nothing of prev is touched here. Returns 0 or -errno; does
+ * not accept yet. */
+int relay_listen(struct relay *r, const struct relay *prev);
+
+/* Whether r is to take prev's socket (relay_listen() left it to); false
+ * when prev is NULL. */
+bool relay_takes_listener(const struct relay *r, const struct relay *prev);
+
+/* Gives the socket fd, a listener on r's endpoint that was set up for was,
+ * r's settings: its socket file's owner and mode, the listener's options.
+ * Called back with r and was swapped, it undoes that. Returns 0 or -errno. */
+int relay_listener_settings(const struct relay *r, int fd, const struct relay *was);
+
+/* r takes prev's socket (relay_takes_listener()): prev stops accepting and
+ * no longer owns it. */
+void relay_take_listener(struct relay *r, struct relay *prev);
 
 /* Starts accepting on loop; a datagram relay (udp on one side) also starts
  * its datagram side there (dgram.h), a relay with targets: their health

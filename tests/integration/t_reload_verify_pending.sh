@@ -48,7 +48,7 @@ CONF=$T/airlock.yaml LOG=$T/air.log
 # write_conf [PCR]: the verify relay; its policy pins PCR 0 to a value the
 # sim evidence does not have when asked
 write_conf() {
-    local pcrs=
+    local pcrs=", any_image: true"
     [ -z "${1:-}" ] || pcrs=", pcrs: {0: \"$(printf '11%.0s' {1..48})\"}"
     cat >"$CONF.new" <<EOF
 control: unix:$T/ctl.sock
