@@ -28,6 +28,7 @@
 
 #include "core/log.h"
 #include "dir/dir.h"
+#include "net/allow.h"
 #include "net/transport.h"
 #include "relay/conn_int.h"
 #include "relay/health.h"
@@ -133,6 +134,17 @@ conn_reap(struct task *t)
     free(c);
 }
 
+/* c's client for a log line: the source its PROXY header named, else its
+ * peer. */
+static void
+client_describe(const struct conn *c, char *desc, size_t len)
+{
+    if (c->vouched)
+        transport_describe((const struct sockaddr *)&c->source, sizeof(c->source), desc, len);
+    else
+        transport_describe((const struct sockaddr *)&c->peer, c->peer_len, desc, len);
+}
+
 void
 conn_close(struct conn *c, enum conn_end end)
 {
@@ -175,7 +187,7 @@ conn_close(struct conn *c, enum conn_end end)
     relay_hist_observe(&st->conn_time, loop_clock_ns() - c->accepted_ns);
 
     if (logged)
-        transport_describe((struct sockaddr *)&c->peer, c->peer_len, client, sizeof(client));
+        client_describe(c, client, sizeof(client));
     log_info("close relay=%s conn=%llu client=%s%s duration_ms=%llu bytes_in=%llu bytes_out=%llu "
              "end=%s",
              c->relay->conf.name, (unsigned long long)c->id, client, tag,
@@ -435,18 +447,28 @@ side_drain(struct side *s)
         ;
 }
 
-/* With accept_proxy, a client counts against max_unproven_per_client by the
- * source its PROXY header names (the front's own address would count every
- * client as one), from the header on. Returns false when that client holds
- * its bound already: c is refused and closed (end=denied). */
+/* With accept_proxy, the client is the source its PROXY header names (the
+ * front's own address would make every client one; a LOCAL header, the
+ * front's own check, is judged by the front's address): allow judges it,
+ * and it counts against max_unproven_per_client, from the header on.
+ * Returns false when it is not allowed, or holds its bound already: c is
+ * refused and closed (end=denied). */
 static bool
-count_vouched(struct conn *c)
+judge_vouched(struct conn *c)
 {
     struct relay *r = c->relay;
     unsigned max = relay_conf_per_client(&r->conf);
     char key[TRANSPORT_CLIENT_MAX], desc[TRANSPORT_DESC_MAX];
     int err;
 
+    if (r->conf.n_allow > 0 &&
+        !allow_match(r->conf.allow, r->conf.n_allow,
+                     (const struct sockaddr *)(c->vouched ? &c->source : &c->peer))) {
+        client_describe(c, desc, sizeof(desc));
+        relay_refused(r, desc, "not_allowed");
+        conn_close(c, END_DENIED);
+        return false;
+    }
     if (max == 0 || !c->vouched)
         return true;
     transport_client_key(-1, (struct sockaddr *)&c->source, key, sizeof(key));
@@ -456,17 +478,6 @@ count_vouched(struct conn *c)
     relay_refused(r, desc, err == -EBUSY ? "max_unproven_per_client" : "out_of_memory");
     conn_close(c, END_DENIED);
     return false;
-}
-
-/* c's client for a refusal's line: the source its PROXY header named, else
- * its peer. */
-static void
-client_describe(const struct conn *c, char *desc, size_t len)
-{
-    if (c->vouched)
-        transport_describe((const struct sockaddr *)&c->source, sizeof(c->source), desc, len);
-    else
-        transport_describe((const struct sockaddr *)&c->peer, c->peer_len, desc, len);
 }
 
 /* c was accepted at max_connections on a claim of c->share: it takes the
@@ -501,7 +512,7 @@ conn_preamble(struct conn *c)
         c->hvsock_greeted = pr == PARSE_OK;
     }
     if (pr == PARSE_OK && rc->accept_proxy == PROXY_V2 && (pr = read_proxy_header(c)) == PARSE_OK) {
-        if (!count_vouched(c))
+        if (!judge_vouched(c))
             return;
         if (c->place && !take_place(c)) {
             char desc[TRANSPORT_DESC_MAX];

@@ -8,11 +8,15 @@
 #   - garbage instead of a header is closed at once (end=bad_preamble)
 #     while a request in flight through the same relay is unaffected;
 #   - a client that sends nothing is closed after the relay's
-#     preamble_timeout, 3 s here (end=preamble_timeout).
+#     preamble_timeout, 3 s here (end=preamble_timeout);
+#   - allow judges the client the header names, not the front that sent
+#     it, and the close line names that client (before: the front's
+#     address was judged and logged, so allow could not keep a client out
+#     behind a load balancer).
 . "$(dirname "$0")/lib.sh"
 command -v nginx >/dev/null || skip "nginx not installed (scripts/deps.sh)"
 
-read -r NGINX FRONT LPORT <<<"$(free_ports 3)"
+read -r NGINX FRONT LPORT GUARD <<<"$(free_ports 4)"
 mkdir -p "$T/nginx/tmp"
 cat >"$T/nginx/nginx.conf" <<EOF
 daemon off;
@@ -105,6 +109,27 @@ log "closed after $ms ms"
 [ "$ms" -ge 2500 ] && [ "$ms" -le 7000 ] || fail "closed after $ms ms, not about 3000"
 wait_ends "$T/back.log" preamble_timeout 1
 
+log "allow judges the header's client: 203.0.113.7 in, 198.51.100.9 out (the front, 127.0.0.1, is neither)"
+airlock_up guard relay "tcp:127.0.0.1:$GUARD" "tcp:127.0.0.1:$NGINX" --name guard \
+    --accept-proxy v2 --send-proxy v2 --allow 203.0.113.0/24
+guard=$LAST_PID
+# hdr_for A B C D: the header above, for source A.B.C.D:4242
+hdr_for() { printf '\r\n\r\n\0\r\nQUIT\n\041\021\0\014'"$(printf '\\%03o' "$@")"'\177\0\0\001\020\222\001\273'; }
+got=$({
+    hdr_for 203 0 113 7
+    printf 'GET / HTTP/1.0\r\n\r\n'
+} | timeout 10 socat -t 5 - "TCP:127.0.0.1:$GUARD" | tr -d '\r' | tail -1)
+[ "$got" = 203.0.113.7:4242 ] || fail "the allowed client got '$got'"
+wait_log "$T/guard.log" "close relay=guard conn=[0-9]* client=203.0.113.7:4242 .*end=eof"
+got=$({
+    hdr_for 198 51 100 9
+    printf 'GET / HTTP/1.0\r\n\r\n'
+} | timeout 10 socat -t 5 - "TCP:127.0.0.1:$GUARD" | tr -d '\r' | tail -1)
+[ -z "$got" ] || fail "a client outside allow was served: $got"
+wait_log "$T/guard.log" "refused relay=guard client=198.51.100.9:4242 reason=not_allowed"
+wait_log "$T/guard.log" "close relay=guard conn=[0-9]* client=198.51.100.9:4242 .*end=denied"
+
+stop_clean "$guard" guard
 stop_clean "$front" front
 stop_clean "$back" back
 log "pass"
