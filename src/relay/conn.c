@@ -387,11 +387,15 @@ conn_take_proxy_header(struct conn *c, const uint8_t *buf, size_t n, struct prox
     const char *err = NULL;
     enum parse_result pr = proxy_v2_parse(buf, n, info, hdr_len, &err);
 
+    /* the fixed part says how long the whole is */
+    bool too_long = n >= PROXY_V2_FIXED_LEN &&
+                    PROXY_V2_FIXED_LEN + ((size_t)buf[14] << 8 | buf[15]) > PREAMBLE_MAX;
+
     if (pr == PARSE_AGAIN) {
-        if (n < PREAMBLE_MAX && !c->client.hup)
+        if (n < PREAMBLE_MAX && !too_long && !c->client.hup)
             return PARSE_AGAIN;
-        err = n < PREAMBLE_MAX ? "connection closed inside the header"
-                               : "header larger than 4096 bytes";
+        err = n < PREAMBLE_MAX && !too_long ? "connection closed inside the header"
+                                            : "header larger than 4096 bytes";
         pr = PARSE_INVALID;
     } else if (pr == PARSE_OK && side_consume(&c->client, *hdr_len) != 0) {
         err = "cannot read the header";
