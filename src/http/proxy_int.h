@@ -195,7 +195,9 @@ struct sess {
     struct io cio, bio;  /* client, backend; fd -1 when closed */
     struct ready cr, br; /* client, backend */
     struct timer timer;
-    struct timer redial; /* that dial (took_place), tried again once */
+    struct timer redial;   /* that dial, tried again while redial_until allows */
+    uint64_t redial_until; /* loop_now() by which a dial short of descriptors
+                              gives up (0: none was) */
     struct task work, reap;
     struct dial dial;
     bool dialing;
@@ -208,7 +210,6 @@ struct sess {
     int route;          /* index in p->routes, -1 none */
     struct req_target target;
     bool close_after, is_head, reused, retried, strip_encoding;
-    bool took_place;    /* out of descriptors, its dial had an unproven one evicted */
     bool b_idle;        /* the backend connection is between two exchanges */
     bool b_private;     /* ... and authenticated for this client alone: never pooled */
     int b_route;        /* outbound: the route whose upstream bio is connected to */

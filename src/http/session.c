@@ -814,7 +814,8 @@ exchange_done(struct sess *s)
     strbuf_free(&s->body);
     hbuf_drop(&s->rin, s->rin.len);
     s->route = -1;
-    s->retried = s->is_head = s->strip_encoding = s->took_place = false;
+    s->retried = s->is_head = s->strip_encoding = false;
+    s->redial_until = 0;
     s->t_req = 0;
     s->st = S_IDLE;
     if (!sess_follow(s))

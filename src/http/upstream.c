@@ -172,10 +172,14 @@ dial_done(void *arg, int fd, enum dial_result why)
     int rc;
 
     s->dialing = false;
-    if ((fd == -EMFILE || fd == -ENFILE) && !s->took_place && unproven_evict_any()) {
+    uint64_t now = loop_now(s->w->loop);
+    if ((fd == -EMFILE || fd == -ENFILE) && s->redial_until == 0)
+        s->redial_until = now + s->p->conf.connect_timeout_ms;
+    if ((fd == -EMFILE || fd == -ENFILE) && now < s->redial_until && unproven_evict_any()) {
         /* out of descriptors: an unproven connection (of any listener, on
-         * any worker) gives its own up; the dial is tried again once, soon */
-        s->took_place = true;
+         * any worker) gives its own up, and the dial is tried again soon;
+         * the acceptor may take that one first, so again while unproven
+         * connections are left, within connect_timeout of the first */
         s->dialing = true; /* what backend_close() cancels */
         timer_start(s->w->loop, &s->redial, ACCEPTOR_RETRY_MS, redial, s);
         return;

@@ -631,11 +631,14 @@ conn_dial_failed(struct conn *c, int err, enum dial_result why)
         c->ops->refuse(c, err, why);
         return;
     }
-    if ((err == -EMFILE || err == -ENFILE) && !c->took_place && unproven_evict_any()) {
+    if ((err == -EMFILE || err == -ENFILE) &&
+        loop_now(c->worker->loop) - c->started < c->relay->conf.connect_timeout_ms &&
+        unproven_evict_any()) {
         /* out of descriptors: an unproven connection (of any listener, on
-         * any worker) gives its own up; the dial is tried again once, soon */
+         * any worker) gives its own up, and the dial is tried again soon;
+         * the acceptor may take that one first, so again while unproven
+         * connections are left, within connect_timeout of the start */
         relay_local_error(c->relay->stats, err);
-        c->took_place = true;
         timer_start(c->worker->loop, &c->timer, ACCEPTOR_RETRY_MS, conn_timeout, c);
         return;
     }

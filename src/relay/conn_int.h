@@ -73,8 +73,6 @@ struct conn {
                                      destination); NULL: the relay's target */
     struct relay_target *pick;    /* targets: the one chosen (health.h); NULL: none yet */
     bool failed_over;             /* targets: the dial moved to another target once */
-    bool took_place;              /* out of descriptors, the dial had an unproven
-                                     connection evicted once (net/unproven.h) */
     char *sni;                    /* routers: the server name, for the close line */
     struct dir_assign *assign;    /* directory routes: the request, and then the
                                      reservation this connection holds (dir_release()) */
