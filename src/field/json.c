@@ -29,7 +29,8 @@ struct rw {
     struct field_keyset *ks;
     enum rw_mode mode;
     unsigned nfields;
-    uint64_t *sets; /* [FIELD_DEPTH_MAX + 1][rules->nwords] */
+    uint64_t *sets;  /* [FIELD_DEPTH_MAX + 1][rules->nwords] */
+    bool ctor_value; /* RW_ENCRYPT: the value next read is a member "constructor"'s */
     char *err;
 };
 
@@ -514,10 +515,30 @@ next_item(struct rw *rw, char close, bool *more)
     return malformed(rw, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
 }
 
+/* Why JavaScript would read the members of the value of a member named
+ * name[0..n) as another object's, or NULL. A body's "__proto__" is an own
+ * member to JSON.parse, but Object.assign, a for-in copy or a deep merge
+ * assigns it, and the value becomes the prototype of the object it is
+ * copied into: {"card":{"__proto__":{"number":1}}} gives the copy of card a
+ * number. A "prototype" in a "constructor" is Object.prototype to a deep
+ * merge that follows constructor.prototype (lodash's defaultsDeep before
+ * 4.17.12, CVE-2019-10744): its members become every object's. in_ctor:
+ * the member is one of the value of a member "constructor". */
+static const char *
+proto_name(const uint8_t *name, size_t n, bool in_ctor)
+{
+    if (n == 9 && memcmp(name, "__proto__", 9) == 0)
+        return "is __proto__ (a prototype to JavaScript's copies and merges)";
+    if (in_ctor && n == 9 && memcmp(name, "prototype", 9) == 0)
+        return "is constructor.prototype (Object.prototype to JavaScript's deep merges)";
+    return NULL;
+}
+
 /* A member's name and its ':' (from the whitespace before the name); *cs
- * the state set of its value. */
+ * the state set of its value. in_ctor: the object is the value of a member
+ * "constructor" (proto_name()). */
 static enum field_result
-member_name(struct rw *rw, const uint64_t *set, uint64_t *child, const uint64_t **cs)
+member_name(struct rw *rw, const uint64_t *set, uint64_t *child, const uint64_t **cs, bool in_ctor)
 {
     const char *s;
     size_t n;
@@ -538,6 +559,15 @@ member_name(struct rw *rw, const uint64_t *set, uint64_t *child, const uint64_t 
         if (memchr(name, '\0', n) != NULL)
             return malformed(rw, "U+0000 in a member name");
     }
+    if (rw->mode == RW_ENCRYPT) {
+        const char *proto = proto_name(name, n, in_ctor);
+        if (proto != NULL)
+            return field_fail(rw->err, FIELD_AMBIGUOUS,
+                              "member name at byte %zu %s: a backend could read its members "
+                              "as an object's",
+                              rw->pos, proto);
+        rw->ctor_value = n == 11 && memcmp(name, "constructor", 11) == 0;
+    }
     if (set != NULL) { /* encrypt only */
         const char *ambiguous = NULL;
         *cs = step_set(rw->rules, set, child, name, n, 0, &ambiguous);
@@ -553,9 +583,10 @@ member_name(struct rw *rw, const uint64_t *set, uint64_t *child, const uint64_t 
     return FIELD_OK;
 }
 
-/* An object or array at in[pos]; set is its own state set. */
+/* An object or array at in[pos]; set is its own state set, in_ctor whether
+ * it is the value of a member "constructor". */
 static enum field_result
-container(struct rw *rw, unsigned depth, const uint64_t *set)
+container(struct rw *rw, unsigned depth, const uint64_t *set, bool in_ctor)
 {
     char close = rw->in[rw->pos] == '{' ? '}' : ']';
     uint64_t *child = child_sets(rw, depth);
@@ -566,7 +597,7 @@ container(struct rw *rw, unsigned depth, const uint64_t *set)
     for (size_t idx = 0;; idx++) {
         const uint64_t *cs = NULL;
         bool more = false;
-        if (close == '}' && (r = member_name(rw, set, child, &cs)) != FIELD_OK)
+        if (close == '}' && (r = member_name(rw, set, child, &cs, in_ctor)) != FIELD_OK)
             return r;
         if (close == ']' && set != NULL) {
             const char *ambiguous = NULL;
@@ -615,7 +646,9 @@ value(struct rw *rw, unsigned depth, const uint64_t *set)
 {
     size_t rule = rw->rules ? matched_rule(rw->rules, set) : SIZE_MAX;
     size_t start, used = 0;
+    bool in_ctor = rw->ctor_value;
 
+    rw->ctor_value = false;
     if (depth > FIELD_DEPTH_MAX)
         return malformed(rw, "nested deeper than 128");
     skip_ws(rw);
@@ -630,7 +663,7 @@ value(struct rw *rw, unsigned depth, const uint64_t *set)
                               "path %zu matches an %s at byte %zu: only strings, numbers and "
                               "booleans are encrypted",
                               rule + 1, rw->in[rw->pos] == '{' ? "object" : "array", rw->pos);
-        return container(rw, depth, set);
+        return container(rw, depth, set, in_ctor);
     case '"':
         return string_value(rw, rule);
     case 't':

@@ -20,8 +20,10 @@
 #   - a route prefix that is not normalized ("/v1//pay", "%XX") is refused
 #     at check (no request would match it: its rules would never run);
 #   - JSON member names with U+0000, or a rule's name in another case
-#     (Unicode's: "grÖße" for "größe"): 400 malformed_json and 422
-#     ambiguous_name, never forwarded;
+#     (Unicode's: "grÖße" for "größe"), "__proto__" and
+#     "constructor"."prototype" (JavaScript copies their members into
+#     another object): 400 malformed_json and 422 ambiguous_name, never
+#     forwarded;
 #   - a Content-Type whose charset is not UTF-8 (utf-7: "+AG4-umber" is
 #     "number" to a backend that honours it): 415;
 #   - Content-Encoding over several headers or codings ("gzip, identity"):
@@ -227,7 +229,9 @@ for b in "{\"card\":{\"number\\u0000\":\"$PLAIN\"}}" "{\"card\\u0000\":{\"number
 done
 for b in "{\"card\":{\"NUMBER\":\"$PLAIN\"}}" "{\"Card\":{\"number\":\"$PLAIN\"}}" \
     "{\"card\":{\"Numb\\u0065r\":\"$PLAIN\"}}" "{\"card\":{\"number\":\"1\",\"nUmber\":\"$PLAIN\"}}" \
-    "{\"grÖße\":\"$PLAIN\"}" "{\"GR\\u00d6\\u1e9eE\":\"$PLAIN\"}"; do
+    "{\"grÖße\":\"$PLAIN\"}" "{\"GR\\u00d6\\u1e9eE\":\"$PLAIN\"}" \
+    "{\"card\":{\"__proto__\":{\"number\":\"$PLAIN\"}}}" \
+    "{\"card\":{},\"constructor\":{\"prototype\":{\"number\":\"$PLAIN\"}}}"; do
     post "$b"
     status_is 422 "$b"
     reason_is ambiguous_name "$b"

@@ -830,6 +830,36 @@ test_lookalike_names(void **state)
     assert_string_equal(field_result_name(FIELD_AMBIGUOUS), "ambiguous_name");
 }
 
+/* Members JavaScript copies into another object (json.c proto_name()):
+ * "__proto__" anywhere, "prototype" in a "constructor"; refused whatever
+ * level a rule reaches, since a copy or merge moves them elsewhere. */
+static void
+test_prototype_names(void **state)
+{
+    (void)state;
+    expect_refused("$.card.number", "{\"card\": {\"__proto__\": {\"number\": \"4111\"}}}",
+                   FIELD_AMBIGUOUS);
+    expect_refused("$.card.number", "{\"__proto__\": {\"card\": {\"number\": 1}}}",
+                   FIELD_AMBIGUOUS);
+    expect_refused("$.card.number", "{\"x\": [{\"__pr\\u006fto__\": 1}]}", FIELD_AMBIGUOUS);
+    expect_refused("$.card.number",
+                   "{\"card\": {}, \"constructor\": {\"prototype\": {\"number\": 1}}}",
+                   FIELD_AMBIGUOUS);
+    expect_refused("$.a", "[{\"constructor\": {\"a\": 1, \"prototype\": {}}}]", FIELD_AMBIGUOUS);
+    /* other spellings are other names to JavaScript; "prototype" elsewhere,
+     * and a "constructor" that is no object, carry nothing */
+    expect_marks("$.a", "{\"__PROTO__\": 1, \"__proto\": 2, \"a\": 3}",
+                 "{\"__PROTO__\": 1, \"__proto\": 2, \"a\": \"T\"}", 1);
+    expect_marks("$.a", "{\"prototype\": {\"a\": 1}, \"constructor\": 2}",
+                 "{\"prototype\": {\"a\": 1}, \"constructor\": 2}", 0);
+    expect_marks("$.a", "[{\"constructor\": 1}, {\"prototype\": 2}]",
+                 "[{\"constructor\": 1}, {\"prototype\": 2}]", 0);
+    expect_marks("$.a", "{\"constructor\": [{\"prototype\": 1}]}",
+                 "{\"constructor\": [{\"prototype\": 1}]}", 0);
+    expect_marks("$.a", "{\"constructor\": {\"x\": {\"prototype\": 1}}}",
+                 "{\"constructor\": {\"x\": {\"prototype\": 1}}}", 0);
+}
+
 static void
 test_limits_and_statuses(void **state)
 {
@@ -1049,13 +1079,21 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_path_syntax),     cmocka_unit_test(test_path_matching),
-        cmocka_unit_test(test_several_rules),   cmocka_unit_test(test_json_forms),
-        cmocka_unit_test(test_every_prefix),    cmocka_unit_test(test_roundtrip_types),
-        cmocka_unit_test(test_tampered),        cmocka_unit_test(test_rotation),
-        cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_siv_matches_openssl),
-        cmocka_unit_test(test_lookalike_names), cmocka_unit_test(test_limits_and_statuses),
-        cmocka_unit_test(test_growth_bound),    cmocka_unit_test(test_keyset_text),
+        cmocka_unit_test(test_path_syntax),
+        cmocka_unit_test(test_path_matching),
+        cmocka_unit_test(test_several_rules),
+        cmocka_unit_test(test_json_forms),
+        cmocka_unit_test(test_every_prefix),
+        cmocka_unit_test(test_roundtrip_types),
+        cmocka_unit_test(test_tampered),
+        cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_siv_matches_openssl),
+        cmocka_unit_test(test_lookalike_names),
+        cmocka_unit_test(test_prototype_names),
+        cmocka_unit_test(test_limits_and_statuses),
+        cmocka_unit_test(test_growth_bound),
+        cmocka_unit_test(test_keyset_text),
         cmocka_unit_test(test_keyset_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
