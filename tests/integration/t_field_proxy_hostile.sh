@@ -10,6 +10,8 @@
 #     HTTP_REQ_PATH_MAX is 414, "/pay/" is not "/pay//";
 #   - path parameters: "/;/pay" and "/pay;x=1" are /pay (encrypted),
 #     "/x/..;/pay" (.. to a servlet container, a name to others) is 400;
+#   - a last segment ".", "%2e", "..", or ";" keeps the '/' before it
+#     (RFC 3986 5.2.4, Node's URL): "/v2/pay/." is the route /v2/pay/'s;
 #   - a request target with a '#' ("/x#/../pay": /x to the parser, /pay to
 #     a backend that cleans the whole target), a tab, a control or a byte
 #     over 0x7f: 400, nothing reaches the backend; the letters whose case
@@ -80,6 +82,9 @@ proxies:
         encrypt: ["\$.a[*]"]
       - name: kids
         path: /kids
+        encrypt: ["\$.card.number"]
+      - name: slash
+        path: /v2/pay/
         encrypt: ["\$.card.number"]
   - name: big
     listen: tcp:127.0.0.1:$BIG
@@ -177,6 +182,12 @@ for p in '/x/..;/pay' '/x/..;a=b/pay' '/x/.;/../pay' '/x/..%3B/pay' '/x/%2e%2e;/
     status_is 400 "$p"
 done
 [ "$(backend_lines)" = "$n" ] || fail "a path with a dot segment with parameters reached the backend"
+
+log "a last segment '.', '..' or ';' keeps its '/' (RFC 3986 5.2.4): /v2/pay/ takes it"
+for p in '/v2/pay/' '/v2/pay/.' '/v2/pay/%2e' '/v2/pay/x/..' '/v2/pay/x/%2E%2E' '/v2/pay/;' \
+    '/v2/pay/;a=b' '/V2/PAY/.'; do
+    sealed_at "$p"
+done
 
 log "request targets: '#', tabs, controls, raw non-ASCII are 400; ſ ı K match s i k"
 n=$(backend_lines)
