@@ -47,6 +47,10 @@ enum field_result {
     FIELD_BODY_LARGE, /* encrypt: the body with its fields encrypted would be
                          over the caller's bound (a token is some 60 bytes,
                          a value may be 1: "[1,1,...]" grows 30 times): 413 */
+    FIELD_SHAPE,      /* encrypt: an array where a rule's next step is a name,
+                         or a string, number or boolean where it is an index
+                         or *, which a binder that wraps or unwraps arrays of
+                         one would read as the rule's field: 422 */
 };
 
 /* The HTTP status of a request body refused with r (200 for FIELD_OK). */
@@ -54,7 +58,7 @@ int field_status(enum field_result r);
 
 /* A short stable name of r for logs and metric labels: "ok", "malformed",
  * "not_scalar", "too_large", "bad_token", "internal", "ambiguous_name",
- * "body_too_large". */
+ * "body_too_large", "shape_mismatch". */
 const char *field_result_name(enum field_result r);
 
 /* ---- Rules: the encrypt paths of a route ------------------------------ */

@@ -44,9 +44,9 @@ int
 field_status(enum field_result r)
 {
     static const int status[] = {
-        [FIELD_OK] = 200,        [FIELD_MALFORMED] = 400, [FIELD_NOT_SCALAR] = 422,
-        [FIELD_TOO_LARGE] = 413, [FIELD_BAD_TOKEN] = 400, [FIELD_INTERNAL] = 500,
-        [FIELD_AMBIGUOUS] = 422, [FIELD_BODY_LARGE] = 413};
+        [FIELD_OK] = 200,        [FIELD_MALFORMED] = 400,  [FIELD_NOT_SCALAR] = 422,
+        [FIELD_TOO_LARGE] = 413, [FIELD_BAD_TOKEN] = 400,  [FIELD_INTERNAL] = 500,
+        [FIELD_AMBIGUOUS] = 422, [FIELD_BODY_LARGE] = 413, [FIELD_SHAPE] = 422};
     return (unsigned)r < sizeof(status) / sizeof(status[0]) ? status[r] : 500;
 }
 
@@ -60,7 +60,8 @@ field_result_name(enum field_result r)
                                        [FIELD_BAD_TOKEN] = "bad_token",
                                        [FIELD_INTERNAL] = "internal",
                                        [FIELD_AMBIGUOUS] = "ambiguous_name",
-                                       [FIELD_BODY_LARGE] = "body_too_large"};
+                                       [FIELD_BODY_LARGE] = "body_too_large",
+                                       [FIELD_SHAPE] = "shape_mismatch"};
     return (unsigned)r < sizeof(name) / sizeof(name[0]) ? name[r] : "internal";
 }
 
@@ -482,6 +483,58 @@ step_set(const struct field_rules *rules, const uint64_t *parent, uint64_t *chil
 
 static enum field_result value(struct rw *rw, unsigned depth, const uint64_t *set);
 
+/* Whether the steps of ru from k on are all indexes or *: a scalar there
+ * is the rule's field once read as an array of one (or, in JavaScript, a
+ * character of a string by its index). */
+static bool
+only_elements(const struct field_rule *ru, size_t k)
+{
+    while (k < ru->nsteps && ru->steps[k].kind != STEP_NAME)
+        k++;
+    return k == ru->nsteps;
+}
+
+/* The value at in[pos] against what the steps its states wait for expect.
+ * A binder may read a value of another kind than the field's (Jackson's
+ * ACCEPT_SINGLE_VALUE_AS_ARRAY reads a value as an array of it, and
+ * UNWRAP_SINGLE_VALUE_ARRAYS an array of one as its element): so an array
+ * where a rule's next step is a name is refused, and so is a string, number
+ * or boolean where it is an index or * and only indexes or * follow; an
+ * object where it is [0] or * with steps after it is read as the array's
+ * element too (its states also go on past that step: $.a[*].b takes
+ * {"a":{"b":1}}). Descent steps expect nothing: they look at any depth. own
+ * is the value's state set (rw->sets' level of its depth), set as
+ * step_set() left it. */
+static enum field_result
+shape(struct rw *rw, uint64_t *own)
+{
+    const struct field_rules *rules = rw->rules;
+    char c = rw->in[rw->pos];
+    bool scalar = c != '\0' && strchr("\"tf-0123456789", c) != NULL; /* not null */
+
+    for (size_t w = 0; w < rules->nwords; w++)
+        for (uint64_t x = own[w]; x != 0; x &= x - 1) {
+            size_t b = w * 64 + (size_t)__builtin_ctzll(x), r = rules->state_rule[b];
+            const struct field_rule *ru = &rules->rule[r];
+            size_t k = rules->state_step[b];
+            if (k == ru->nsteps || ru->steps[k].descent)
+                continue;
+            const struct field_step *st = &ru->steps[k];
+            if (st->kind == STEP_NAME ? c == '[' : scalar && only_elements(ru, k))
+                return field_fail(rw->err, FIELD_SHAPE,
+                                  "path %zu expects %s at byte %zu: a backend could read "
+                                  "this value as the rule's",
+                                  r + 1, st->kind == STEP_NAME ? "an object" : "an array", rw->pos);
+            if (c == '{' && k + 1 < ru->nsteps &&
+                (st->kind == STEP_ANY || (st->kind == STEP_INDEX && st->index == 0))) {
+                own[(b + 1) / 64] |= 1ull << ((b + 1) % 64);
+                if ((b + 1) / 64 == w)
+                    x |= 1ull << ((b + 1) % 64);
+            }
+        }
+    return FIELD_OK;
+}
+
 /* Where the state sets of a container's members at depth + 1 go. */
 static uint64_t *
 child_sets(struct rw *rw, unsigned depth)
@@ -647,6 +700,7 @@ value(struct rw *rw, unsigned depth, const uint64_t *set)
     size_t rule = rw->rules ? matched_rule(rw->rules, set) : SIZE_MAX;
     size_t start, used = 0;
     bool in_ctor = rw->ctor_value;
+    enum field_result r;
 
     rw->ctor_value = false;
     if (depth > FIELD_DEPTH_MAX)
@@ -655,6 +709,9 @@ value(struct rw *rw, unsigned depth, const uint64_t *set)
     if (rw->pos >= rw->len)
         return malformed(rw, "expected a value");
     start = rw->pos;
+    /* a set is rw->sets' level depth: the root's, or its container's child_sets() */
+    if (set != NULL && (r = shape(rw, rw->sets + (size_t)depth * rw->rules->nwords)) != FIELD_OK)
+        return r;
     switch (rw->in[rw->pos]) {
     case '{':
     case '[':

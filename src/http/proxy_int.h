@@ -65,6 +65,8 @@ enum http_fail {
     FAIL_UPSTREAM_TLS,        /* outbound: another TLS failure with the upstream: 502 */
     FAIL_URI_TOO_LONG,        /* the request's path is over HTTP_REQ_PATH_MAX: 414 */
     FAIL_AMBIGUOUS_NAME, /* field: a member name a rule's name differs from only in case: 422 */
+    FAIL_SHAPE_MISMATCH, /* field: an array where a rule expects an object, a scalar where
+                            it expects an array: 422 */
     FAIL_COUNT,
 };
 

@@ -71,6 +71,8 @@ field_fail(enum field_result r)
         return FAIL_AMBIGUOUS_NAME;
     case FIELD_BODY_LARGE:
         return FAIL_BODY_LARGE;
+    case FIELD_SHAPE:
+        return FAIL_SHAPE_MISMATCH;
     default:
         return FAIL_INTERNAL;
     }

@@ -26,6 +26,10 @@
 #     "constructor"."prototype" (JavaScript copies their members into
 #     another object): 400 malformed_json and 422 ambiguous_name, never
 #     forwarded;
+#   - an array where a rule expects an object ({"card":[{"number":..}]}, a
+#     body [{"card":..}]), a scalar where it expects an array ({"a":"x"}
+#     under $.a[*]): 422 shape_mismatch (a binder that wraps or unwraps
+#     arrays of one reads them as the rule's field), never forwarded;
 #   - a Content-Type whose charset is not UTF-8 (utf-7: "+AG4-umber" is
 #     "number" to a backend that honours it): 415;
 #   - Content-Encoding over several headers or codings ("gzip, identity"):
@@ -250,6 +254,19 @@ done
 [ "$(backend_lines)" = "$n" ] || fail "a look-alike name reached the backend: $(tail -1 "$T/backend.log")"
 post "{\"card\":{\"number\":\"$PLAIN\",\"numbers\":\"1\"},\"NUMBER\":\"2\"}"
 status_is 200 "other names"
+
+log "shapes: an array where a rule expects an object, a scalar where it expects an array: 422"
+n=$(backend_lines)
+for b in "{\"card\":[{\"number\":\"$PLAIN\"}]}" "[{\"card\":{\"number\":\"$PLAIN\"}}]"; do
+    post "$b"
+    status_is 422 "$b"
+    reason_is shape_mismatch "$b"
+done
+curl -sS -i --max-time 5 -H 'Content-Type: application/json' --data-binary "{\"a\":\"$PLAIN\"}" \
+    "$URL/bulk" >"$T/resp" || fail "curl: $?"
+status_is 422 "a scalar under \$.a[*]"
+reason_is shape_mismatch "a scalar under \$.a[*]"
+[ "$(backend_lines)" = "$n" ] || fail "a body of another shape reached the backend: $(tail -1 "$T/backend.log")"
 
 log "Content-Encoding, Content-Type, Transfer-Encoding read over every header"
 n=$(backend_lines)

@@ -269,7 +269,6 @@ test_path_matching(void **state)
     /* a rule that matches nothing copies the body */
     expect_marks("$.nothing.here", body, body, 0);
     expect_marks("$.card[0]", body, body, 0);
-    expect_marks("$.patients.ssn", body, body, 0);
     /* descent through arrays and by index; wildcard over an array */
     expect_marks("$..[1]", "[0, 5, {\"a\": [3, 4]}, [6, 7]]",
                  "[0, \"T\", {\"a\": [3, \"T\"]}, [6, \"T\"]]", 3);
@@ -340,7 +339,7 @@ test_json_forms(void **state)
         "null",
     };
     for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++)
-        expect_marks("$.zz", same[i], same[i], 0);
+        expect_marks("$..zz", same[i], same[i], 0);
     /* what is refused, and with which reason */
     static const char *const bad[] = {
         "",
@@ -384,8 +383,9 @@ test_json_forms(void **state)
         "[\"unterminated]",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        expect_refused("$.a", bad[i], FIELD_MALFORMED);
-        expect_refused("$.zz", bad[i], FIELD_MALFORMED);
+        /* (an array where $.a expects an object is refused before it is read) */
+        expect_refused(bad[i][0] == '[' ? "$[*]" : "$.a", bad[i], FIELD_MALFORMED);
+        expect_refused("$..zz", bad[i], FIELD_MALFORMED);
     }
     /* nesting: FIELD_DEPTH_MAX levels inside the root pass, one more does not */
     char deep[2 * FIELD_DEPTH_MAX + 8];
@@ -815,7 +815,7 @@ test_lookalike_names(void **state)
     expect_refused("$['σ']", "{\"ς\": 1}", FIELD_AMBIGUOUS); /* final sigma */
     /* an index and a member named by it are one to JavaScript and PHP */
     expect_refused("$.items[0]", "{\"items\": {\"0\": \"s1\"}}", FIELD_AMBIGUOUS);
-    expect_refused("$.a.12", "{\"a\": [0,1,2,3,4,5,6,7,8,9,10,11,12]}", FIELD_AMBIGUOUS);
+    expect_refused("$..12", "{\"a\": [0,1,2,3,4,5,6,7,8,9,10,11,12]}", FIELD_AMBIGUOUS);
     expect_marks("$.items[0]", "{\"items\": {\"00\": 1, \"1\": 2}}",
                  "{\"items\": {\"00\": 1, \"1\": 2}}", 0);
     /* the exact name still matches; other names, and names at levels no rule
@@ -845,19 +845,61 @@ test_prototype_names(void **state)
     expect_refused("$.card.number",
                    "{\"card\": {}, \"constructor\": {\"prototype\": {\"number\": 1}}}",
                    FIELD_AMBIGUOUS);
-    expect_refused("$.a", "[{\"constructor\": {\"a\": 1, \"prototype\": {}}}]", FIELD_AMBIGUOUS);
+    expect_refused("$..a", "[{\"constructor\": {\"a\": 1, \"prototype\": {}}}]", FIELD_AMBIGUOUS);
     /* other spellings are other names to JavaScript; "prototype" elsewhere,
      * and a "constructor" that is no object, carry nothing */
     expect_marks("$.a", "{\"__PROTO__\": 1, \"__proto\": 2, \"a\": 3}",
                  "{\"__PROTO__\": 1, \"__proto\": 2, \"a\": \"T\"}", 1);
     expect_marks("$.a", "{\"prototype\": {\"a\": 1}, \"constructor\": 2}",
                  "{\"prototype\": {\"a\": 1}, \"constructor\": 2}", 0);
-    expect_marks("$.a", "[{\"constructor\": 1}, {\"prototype\": 2}]",
+    expect_marks("$..a", "[{\"constructor\": 1}, {\"prototype\": 2}]",
                  "[{\"constructor\": 1}, {\"prototype\": 2}]", 0);
     expect_marks("$.a", "{\"constructor\": [{\"prototype\": 1}]}",
                  "{\"constructor\": [{\"prototype\": 1}]}", 0);
     expect_marks("$.a", "{\"constructor\": {\"x\": {\"prototype\": 1}}}",
                  "{\"constructor\": {\"x\": {\"prototype\": 1}}}", 0);
+}
+
+/* A value of another kind than a rule's next step expects, which a binder
+ * that wraps a value into an array of one or unwraps an array of one
+ * (Jackson's ACCEPT_SINGLE_VALUE_AS_ARRAY, UNWRAP_SINGLE_VALUE_ARRAYS)
+ * would read as the rule's field: refused, or (an object where an array's
+ * element is expected) read as that element too. */
+static void
+test_shapes(void **state)
+{
+    (void)state;
+    /* a name step facing an array, at the root or below */
+    expect_refused("$.card.number", "{\"card\": [{\"number\": \"4111\"}]}", FIELD_SHAPE);
+    expect_refused("$.card.number", "[{\"card\": {\"number\": \"4111\"}}]", FIELD_SHAPE);
+    expect_refused("$.card.number", "{\"card\": []}", FIELD_SHAPE);
+    expect_refused("$.patients.ssn", "{\"patients\": [{\"ssn\": 1}]}", FIELD_SHAPE);
+    expect_refused("$..card.number", "{\"x\": {\"card\": [{\"number\": 1}]}}", FIELD_SHAPE);
+    /* an index or * step facing a string, number or boolean */
+    expect_refused("$.items[0]", "{\"items\": \"4111\"}", FIELD_SHAPE);
+    expect_refused("$.items[3]", "{\"items\": 4111}", FIELD_SHAPE);
+    expect_refused("$.tags[*]", "{\"tags\": true}", FIELD_SHAPE);
+    expect_refused("$.a[*][0]", "{\"a\": \"x\"}", FIELD_SHAPE);
+    expect_refused("$[0]", "\"4111\"", FIELD_SHAPE);
+    /* an object where [0] or * has steps after it: also the element */
+    expect_marks("$.patients[*].ssn", "{\"patients\": {\"ssn\": \"P\"}}",
+                 "{\"patients\": {\"ssn\": \"T\"}}", 1);
+    expect_marks("$.patients[*].ssn", "{\"patients\": {\"a\": {\"ssn\": 1}, \"ssn\": 2}}",
+                 "{\"patients\": {\"a\": {\"ssn\": \"T\"}, \"ssn\": \"T\"}}", 2);
+    expect_marks("$.items[0].n", "{\"items\": {\"n\": 1}}", "{\"items\": {\"n\": \"T\"}}", 1);
+    expect_marks("$.a[*][0].n", "{\"a\": {\"n\": 1}}", "{\"a\": {\"n\": \"T\"}}", 1);
+    expect_marks("$.items[1].n", "{\"items\": {\"n\": 1}}", "{\"items\": {\"n\": 1}}", 0);
+    /* what the rules expect: passed as before */
+    expect_marks("$.card.*", "{\"card\": {\"a\": 1}}", "{\"card\": {\"a\": \"T\"}}", 1);
+    expect_marks("$.items[0]", "{\"items\": {\"a\": 1}}", "{\"items\": {\"a\": 1}}", 0);
+    expect_marks("$.items[0]", "{\"items\": null}", "{\"items\": null}", 0);
+    expect_marks("$.patients[*].ssn", "{\"patients\": \"x\"}", "{\"patients\": \"x\"}", 0);
+    expect_marks("$.card.number", "{\"card\": \"x\"}", "{\"card\": \"x\"}", 0);
+    expect_marks("$.card.number", "{\"other\": [1]}", "{\"other\": [1]}", 0);
+    expect_marks("$..email", "[[{\"email\": 1}], 2]", "[[{\"email\": \"T\"}], 2]", 1);
+    expect_marks("$..[0]", "{\"a\": \"x\", \"b\": [1]}", "{\"a\": \"x\", \"b\": [\"T\"]}", 1);
+    assert_int_equal(field_status(FIELD_SHAPE), 422);
+    assert_string_equal(field_result_name(FIELD_SHAPE), "shape_mismatch");
 }
 
 static void
@@ -1079,21 +1121,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_path_syntax),
-        cmocka_unit_test(test_path_matching),
-        cmocka_unit_test(test_several_rules),
-        cmocka_unit_test(test_json_forms),
-        cmocka_unit_test(test_every_prefix),
-        cmocka_unit_test(test_roundtrip_types),
-        cmocka_unit_test(test_tampered),
-        cmocka_unit_test(test_rotation),
-        cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_siv_matches_openssl),
-        cmocka_unit_test(test_lookalike_names),
-        cmocka_unit_test(test_prototype_names),
-        cmocka_unit_test(test_limits_and_statuses),
-        cmocka_unit_test(test_growth_bound),
-        cmocka_unit_test(test_keyset_text),
+        cmocka_unit_test(test_path_syntax),     cmocka_unit_test(test_path_matching),
+        cmocka_unit_test(test_several_rules),   cmocka_unit_test(test_json_forms),
+        cmocka_unit_test(test_every_prefix),    cmocka_unit_test(test_roundtrip_types),
+        cmocka_unit_test(test_tampered),        cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_deterministic),   cmocka_unit_test(test_siv_matches_openssl),
+        cmocka_unit_test(test_lookalike_names), cmocka_unit_test(test_prototype_names),
+        cmocka_unit_test(test_shapes),          cmocka_unit_test(test_limits_and_statuses),
+        cmocka_unit_test(test_growth_bound),    cmocka_unit_test(test_keyset_text),
         cmocka_unit_test(test_keyset_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
