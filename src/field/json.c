@@ -424,17 +424,6 @@ fold_equal(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return i == an && j == bn;
 }
 
-/* Whether name[0..n) is idx in decimal, as JavaScript writes an index
- * ("0", "12"; not "00" or "+1"). */
-static bool
-names_index(const uint8_t *name, size_t n, size_t idx)
-{
-    char dec[24];
-    int len = snprintf(dec, sizeof(dec), "%zu", idx);
-
-    return (size_t)len == n && memcmp(dec, name, n) == 0;
-}
-
 /* The set of a member named name[0..n) (name != NULL) or of element idx of
  * an array, from its parent's set; NULL when no state survives. *ambiguous
  * is set (to why) when a rule's name step that the member did not match equals its
@@ -463,10 +452,9 @@ step_set(const struct field_rules *rules, const uint64_t *parent, uint64_t *chil
                 *ambiguous = "differs from a rule's only in case";
             /* JavaScript and PHP read o[0] and o["0"] alike: an index step
              * facing a member "0", or a name step "0" facing element 0 */
-            if (!hit &&
-                ((st->kind == STEP_INDEX && name != NULL && names_index(name, n, st->index)) ||
-                 (st->kind == STEP_NAME && name == NULL &&
-                  names_index((const uint8_t *)st->name, st->name_len, idx))))
+            if (!hit && ((st->kind == STEP_INDEX && name != NULL &&
+                          field_name_index((const char *)name, n) == st->index) ||
+                         (st->kind == STEP_NAME && name == NULL && st->name_index == (int64_t)idx)))
                 *ambiguous = name != NULL ? "names an index a rule takes"
                                           : "is an index a rule names as a member";
             if (st->descent) {
