@@ -95,12 +95,21 @@ int field_path_check(const char *path, char *err);
  * nonces, so it is used by one thread at a time: a proxy with several
  * workers loads one per worker. Key material is zeroed when freed. */
 struct field_keyset;
+struct file_stamp; /* core/file.h */
 
 /* Loads a keyset file (JSON, docs/field-encryption.md "Keys"): a regular
  * file, not a symlink, owned by the effective uid or root, mode without
  * group/other bits (0600 or 0400). Returns 0 and *out, or -errno with err
  * (the path and what is wrong; never the keys). */
 int field_keyset_load(const char *path, struct field_keyset **out, char *err);
+
+/* The same n times from one read of the file (out[0..n), all from the same
+ * bytes: a file replaced or rewritten meanwhile cannot give two of them
+ * other keys), and in *stamp (may be NULL) the stamp of the file those
+ * bytes are: a file that changed while it was read is read again, up to 3
+ * times, then -EAGAIN. On failure none of out[] is left. */
+int field_keyset_load_n(const char *path, struct field_keyset **out, size_t n,
+                        struct file_stamp *stamp, char *err);
 
 /* The same from text in memory (no file checks): tests and fuzzers. */
 int field_keyset_parse(const char *text, size_t len, struct field_keyset **out, char *err);

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
+#include "core/file.h"
 #include "field/field_int.h"
 #include "guard.h"
 
@@ -1143,6 +1144,16 @@ test_keyset_file(void **state)
     assert_string_equal(field_keyset_primary(ks), "k1");
     field_keyset_free(&ks);
     assert_null(ks);
+    /* n keysets from one read, and the stamp of the file read */
+    struct field_keyset *three[3];
+    struct file_stamp stamp, now;
+    assert_int_equal(field_keyset_load_n(path, three, 3, &stamp, err), 0);
+    assert_int_equal(file_stamp(path, &now), 0);
+    assert_true(file_stamp_equal(&stamp, &now));
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(field_keyset_primary(three[i]), "k1");
+        field_keyset_free(&three[i]);
+    }
     chmod(path, 0400);
     assert_int_equal(field_keyset_load(path, &ks, err), 0);
     field_keyset_free(&ks);
