@@ -277,6 +277,14 @@ http_route_conf_check(const struct http_route_conf *rc, struct conf_fault *f)
                           "not part of the path routes match)");
     if (strpbrk(rc->prefix, "?#") != NULL)
         return conf_fault(f, "path", "expected a path prefix without a query or fragment");
+    /* routes compare case in ASCII only: a backend that folds Unicode reads
+     * /CAF%C3%89 as /café, which the prefix /café would not take */
+    for (const char *c = rc->prefix; *c != '\0'; c++)
+        if ((unsigned char)*c >= 0x80)
+            return conf_fault(f, "path",
+                              "expected a path prefix in ASCII (routes compare case in ASCII "
+                              "only, a backend may fold it in all of Unicode: give the ASCII "
+                              "part before it)");
     /* requests are matched once normalized: a prefix that is not would
      * take none of them, and its rules would never run */
     char norm[HTTP_REQ_PATH_MAX + 2];

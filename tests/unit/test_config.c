@@ -2879,6 +2879,10 @@ test_proxies(void **state)
     expect_error(PX "    keyset: /k\n    routes:\n      - path: p\n",
                  "airlock.yaml:6: proxies[0].routes[0].path: expected a path prefix starting "
                  "with '/' of at most 255 bytes");
+    expect_error(PX "    keyset: /k\n    routes:\n      - path: /caf\xc3\xa9\n",
+                 "airlock.yaml:6: proxies[0].routes[0].path: expected a path prefix in ASCII "
+                 "(routes compare case in ASCII only, a backend may fold it in all of Unicode: "
+                 "give the ASCII part before it)");
     expect_error(PX "    keyset: /k\n    routes:\n      - path: /p\n        encrypt: [$.a, $.a]\n",
                  "airlock.yaml:7: proxies[0].routes[0].encrypt: expected each path once; $.a is "
                  "given twice");
