@@ -44,7 +44,9 @@
 #     the Host (RFC 9112 3.2.2), one with userinfo or another scheme is 400;
 #   - a body on the path of a route that encrypts it, by a method the route
 #     does not take (PATCH, DELETE, one the config cannot name), is 405 with
-#     Allow, never passed on in plaintext; without a body it goes on;
+#     Allow, never passed on in plaintext; without a body it goes on; a
+#     later route of the path that takes the method and seals every field
+#     of the first ("acct-put") takes it;
 #   - a body of many one-byte values that encryption would grow 30 times is
 #     413 body_too_large once it would pass 4 x max_body (+64 KiB), never
 #     forwarded; one that stays under goes on;
@@ -91,6 +93,10 @@ proxies:
       - name: slash
         path: /v2/pay/
         encrypt: ["\$.card.number"]
+      - {name: acct-post, methods: [POST], path: /acct, encrypt: ["\$.ssn"]}
+      - {name: acct-put, methods: [PUT], path: /acct, encrypt: ["\$.email", "\$.ssn"]}
+      - {name: half-post, methods: [POST], path: /half, encrypt: ["\$.ssn"]}
+      - {name: half-put, methods: [PUT], path: /half, encrypt: ["\$.email"]}
   - name: big
     listen: tcp:127.0.0.1:$BIG
     backend: tcp:127.0.0.1:$HDRS
@@ -372,6 +378,19 @@ status_is 405 "chunked PATCH"
 grep -q "$PLAIN" "$T/backend.log" && fail "plaintext reached the backend"
 curl -sS -i --max-time 5 -X DELETE "$URL/pay" >"$T/resp" || fail "curl DELETE: $?"
 status_is 200 "DELETE without a body"
+# a later route of the path for the method takes it when it seals every field the
+# earlier one does, and only then
+curl -sS -i --max-time 5 -X PUT -H 'Content-Type: application/json' \
+    --data-binary "{\"ssn\":\"$PLAIN\",\"email\":\"e\"}" "$URL/acct" >"$T/resp" || fail "curl: $?"
+status_is 200 "PUT on /acct (acct-put seals acct-post's fields)"
+tail -1 "$T/backend.log" | has "$PLAIN" && fail "PUT /acct: plaintext reached the backend"
+tail -1 "$T/backend.log" | has '"ssn":"al1:k1:' || fail "PUT /acct: not encrypted: $(tail -1 "$T/backend.log")"
+n=$(backend_lines)
+curl -sS -i --max-time 5 -X PUT -H 'Content-Type: application/json' \
+    --data-binary "{\"ssn\":\"$PLAIN\"}" "$URL/half" >"$T/resp" || fail "curl: $?"
+status_is 405 "PUT on /half (half-put does not seal half-post's \$.ssn)"
+tr -d '\r' <"$T/resp" | grep -qx "Allow: POST" || fail "PUT /half: no Allow: $(cat "$T/resp")"
+[ "$(backend_lines)" = "$n" ] || fail "PUT /half reached the backend"
 
 log "growth: 256 KiB of one-byte values would be 7 MiB sealed: 413, never forwarded"
 ones() { printf '{"a":[1'; head -c "$1" /dev/zero | tr '\0' '\n' | sed 's/^/,1/' | tr -d '\n'; printf ']}'; }
