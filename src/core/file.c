@@ -92,8 +92,14 @@ file_stamp(const char *path, struct file_stamp *out)
     memset(out, 0, sizeof(*out));
     if (stat(path, &st) != 0)
         return -errno;
-    *out = (struct file_stamp){st.st_dev, st.st_ino, st.st_size, st.st_mtim, st.st_ctim};
+    file_stamp_stat(&st, out);
     return 0;
+}
+
+void
+file_stamp_stat(const struct stat *st, struct file_stamp *out)
+{
+    *out = (struct file_stamp){st->st_dev, st->st_ino, st->st_size, st->st_mtim, st->st_ctim};
 }
 
 bool

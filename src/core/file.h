@@ -48,6 +48,9 @@ struct file_stamp {
  * -errno; a path that cannot be stamped has a zeroed stamp. */
 int file_stamp(const char *path, struct file_stamp *out);
 
+/* The stamp of the file st describes (a file's fstat: the one opened). */
+void file_stamp_stat(const struct stat *st, struct file_stamp *out);
+
 /* Whether a and b are the same file with the same content, as far as its
  * stamp can tell. */
 bool file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b);

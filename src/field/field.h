@@ -47,6 +47,10 @@ enum field_result {
     FIELD_BODY_LARGE, /* encrypt: the body with its fields encrypted would be
                          over the caller's bound (a token is some 60 bytes,
                          a value may be 1: "[1,1,...]" grows 30 times): 413 */
+    FIELD_SHAPE,      /* encrypt: an array where a rule's next step is a name,
+                         or a string, number or boolean where it is an index
+                         or *, which a binder that wraps or unwraps arrays of
+                         one would read as the rule's field: 422 */
 };
 
 /* The HTTP status of a request body refused with r (200 for FIELD_OK). */
@@ -54,7 +58,7 @@ int field_status(enum field_result r);
 
 /* A short stable name of r for logs and metric labels: "ok", "malformed",
  * "not_scalar", "too_large", "bad_token", "internal", "ambiguous_name",
- * "body_too_large". */
+ * "body_too_large", "shape_mismatch". */
 const char *field_result_name(enum field_result r);
 
 /* ---- Rules: the encrypt paths of a route ------------------------------ */
@@ -91,12 +95,21 @@ int field_path_check(const char *path, char *err);
  * nonces, so it is used by one thread at a time: a proxy with several
  * workers loads one per worker. Key material is zeroed when freed. */
 struct field_keyset;
+struct file_stamp; /* core/file.h */
 
 /* Loads a keyset file (JSON, docs/field-encryption.md "Keys"): a regular
  * file, not a symlink, owned by the effective uid or root, mode without
  * group/other bits (0600 or 0400). Returns 0 and *out, or -errno with err
  * (the path and what is wrong; never the keys). */
 int field_keyset_load(const char *path, struct field_keyset **out, char *err);
+
+/* The same n times from one read of the file (out[0..n), all from the same
+ * bytes: a file replaced or rewritten meanwhile cannot give two of them
+ * other keys), and in *stamp (may be NULL) the stamp of the file those
+ * bytes are: a file that changed while it was read is read again, up to 3
+ * times, then -EAGAIN. On failure none of out[] is left. */
+int field_keyset_load_n(const char *path, struct field_keyset **out, size_t n,
+                        struct file_stamp *stamp, char *err);
 
 /* The same from text in memory (no file checks): tests and fuzzers. */
 int field_keyset_parse(const char *text, size_t len, struct field_keyset **out, char *err);

@@ -25,7 +25,8 @@ struct field_step {
     bool descent; /* reached through "..": matches at any depth below */
     char *name;   /* STEP_NAME: decoded UTF-8, owned */
     size_t name_len;
-    uint32_t index; /* STEP_INDEX */
+    int64_t name_index; /* STEP_NAME: the index the name writes (field_name_index()) */
+    uint32_t index;     /* STEP_INDEX */
 };
 
 struct field_rule {
@@ -97,6 +98,12 @@ size_t field_aead_overhead(bool det);
 enum field_result field_token_seal(struct field_keyset *ks, const uint8_t rule[FIELD_RULE_ID_LEN],
                                    bool det, enum field_type type, const uint8_t *v, size_t len,
                                    struct strbuf *out, char *err);
+
+/* The array index name[0..n) writes in decimal as JavaScript and PHP write
+ * an index ("0", "12"; not "00", "+1" or "1.0"), to which they take the
+ * member of that name for the element (o[0] is o["0"]); -1 for a name that
+ * writes none (or one past 18 digits, past any body's elements). */
+int64_t field_name_index(const char *name, size_t n);
 
 /* Checks that s[0..len) is valid UTF-8 (no overlong forms, no surrogates,
  * nothing past U+10FFFF): 0 or -1. */

@@ -29,7 +29,8 @@ struct rw {
     struct field_keyset *ks;
     enum rw_mode mode;
     unsigned nfields;
-    uint64_t *sets; /* [FIELD_DEPTH_MAX + 1][rules->nwords] */
+    uint64_t *sets;  /* [FIELD_DEPTH_MAX + 1][rules->nwords] */
+    bool ctor_value; /* RW_ENCRYPT: the value next read is a member "constructor"'s */
     char *err;
 };
 
@@ -43,9 +44,9 @@ int
 field_status(enum field_result r)
 {
     static const int status[] = {
-        [FIELD_OK] = 200,        [FIELD_MALFORMED] = 400, [FIELD_NOT_SCALAR] = 422,
-        [FIELD_TOO_LARGE] = 413, [FIELD_BAD_TOKEN] = 400, [FIELD_INTERNAL] = 500,
-        [FIELD_AMBIGUOUS] = 422, [FIELD_BODY_LARGE] = 413};
+        [FIELD_OK] = 200,        [FIELD_MALFORMED] = 400,  [FIELD_NOT_SCALAR] = 422,
+        [FIELD_TOO_LARGE] = 413, [FIELD_BAD_TOKEN] = 400,  [FIELD_INTERNAL] = 500,
+        [FIELD_AMBIGUOUS] = 422, [FIELD_BODY_LARGE] = 413, [FIELD_SHAPE] = 422};
     return (unsigned)r < sizeof(status) / sizeof(status[0]) ? status[r] : 500;
 }
 
@@ -59,7 +60,8 @@ field_result_name(enum field_result r)
                                        [FIELD_BAD_TOKEN] = "bad_token",
                                        [FIELD_INTERNAL] = "internal",
                                        [FIELD_AMBIGUOUS] = "ambiguous_name",
-                                       [FIELD_BODY_LARGE] = "body_too_large"};
+                                       [FIELD_BODY_LARGE] = "body_too_large",
+                                       [FIELD_SHAPE] = "shape_mismatch"};
     return (unsigned)r < sizeof(name) / sizeof(name[0]) ? name[r] : "internal";
 }
 
@@ -422,17 +424,6 @@ fold_equal(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return i == an && j == bn;
 }
 
-/* Whether name[0..n) is idx in decimal, as JavaScript writes an index
- * ("0", "12"; not "00" or "+1"). */
-static bool
-names_index(const uint8_t *name, size_t n, size_t idx)
-{
-    char dec[24];
-    int len = snprintf(dec, sizeof(dec), "%zu", idx);
-
-    return (size_t)len == n && memcmp(dec, name, n) == 0;
-}
-
 /* The set of a member named name[0..n) (name != NULL) or of element idx of
  * an array, from its parent's set; NULL when no state survives. *ambiguous
  * is set (to why) when a rule's name step that the member did not match equals its
@@ -461,10 +452,9 @@ step_set(const struct field_rules *rules, const uint64_t *parent, uint64_t *chil
                 *ambiguous = "differs from a rule's only in case";
             /* JavaScript and PHP read o[0] and o["0"] alike: an index step
              * facing a member "0", or a name step "0" facing element 0 */
-            if (!hit &&
-                ((st->kind == STEP_INDEX && name != NULL && names_index(name, n, st->index)) ||
-                 (st->kind == STEP_NAME && name == NULL &&
-                  names_index((const uint8_t *)st->name, st->name_len, idx))))
+            if (!hit && ((st->kind == STEP_INDEX && name != NULL &&
+                          field_name_index((const char *)name, n) == st->index) ||
+                         (st->kind == STEP_NAME && name == NULL && st->name_index == (int64_t)idx)))
                 *ambiguous = name != NULL ? "names an index a rule takes"
                                           : "is an index a rule names as a member";
             if (st->descent) {
@@ -480,6 +470,58 @@ step_set(const struct field_rules *rules, const uint64_t *parent, uint64_t *chil
 }
 
 static enum field_result value(struct rw *rw, unsigned depth, const uint64_t *set);
+
+/* Whether the steps of ru from k on are all indexes or *: a scalar there
+ * is the rule's field once read as an array of one (or, in JavaScript, a
+ * character of a string by its index). */
+static bool
+only_elements(const struct field_rule *ru, size_t k)
+{
+    while (k < ru->nsteps && ru->steps[k].kind != STEP_NAME)
+        k++;
+    return k == ru->nsteps;
+}
+
+/* The value at in[pos] against what the steps its states wait for expect.
+ * A binder may read a value of another kind than the field's (Jackson's
+ * ACCEPT_SINGLE_VALUE_AS_ARRAY reads a value as an array of it, and
+ * UNWRAP_SINGLE_VALUE_ARRAYS an array of one as its element): so an array
+ * where a rule's next step is a name is refused, and so is a string, number
+ * or boolean where it is an index or * and only indexes or * follow; an
+ * object where it is [0] or * with steps after it is read as the array's
+ * element too (its states also go on past that step: $.a[*].b takes
+ * {"a":{"b":1}}). Descent steps expect nothing: they look at any depth. own
+ * is the value's state set (rw->sets' level of its depth), set as
+ * step_set() left it. */
+static enum field_result
+shape(struct rw *rw, uint64_t *own)
+{
+    const struct field_rules *rules = rw->rules;
+    char c = rw->in[rw->pos];
+    bool scalar = c != '\0' && strchr("\"tf-0123456789", c) != NULL; /* not null */
+
+    for (size_t w = 0; w < rules->nwords; w++)
+        for (uint64_t x = own[w]; x != 0; x &= x - 1) {
+            size_t b = w * 64 + (size_t)__builtin_ctzll(x), r = rules->state_rule[b];
+            const struct field_rule *ru = &rules->rule[r];
+            size_t k = rules->state_step[b];
+            if (k == ru->nsteps || ru->steps[k].descent)
+                continue;
+            const struct field_step *st = &ru->steps[k];
+            if (st->kind == STEP_NAME ? c == '[' : scalar && only_elements(ru, k))
+                return field_fail(rw->err, FIELD_SHAPE,
+                                  "path %zu expects %s at byte %zu: a backend could read "
+                                  "this value as the rule's",
+                                  r + 1, st->kind == STEP_NAME ? "an object" : "an array", rw->pos);
+            if (c == '{' && k + 1 < ru->nsteps &&
+                (st->kind == STEP_ANY || (st->kind == STEP_INDEX && st->index == 0))) {
+                own[(b + 1) / 64] |= 1ull << ((b + 1) % 64);
+                if ((b + 1) / 64 == w)
+                    x |= 1ull << ((b + 1) % 64);
+            }
+        }
+    return FIELD_OK;
+}
 
 /* Where the state sets of a container's members at depth + 1 go. */
 static uint64_t *
@@ -514,10 +556,30 @@ next_item(struct rw *rw, char close, bool *more)
     return malformed(rw, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
 }
 
+/* Why JavaScript would read the members of the value of a member named
+ * name[0..n) as another object's, or NULL. A body's "__proto__" is an own
+ * member to JSON.parse, but Object.assign, a for-in copy or a deep merge
+ * assigns it, and the value becomes the prototype of the object it is
+ * copied into: {"card":{"__proto__":{"number":1}}} gives the copy of card a
+ * number. A "prototype" in a "constructor" is Object.prototype to a deep
+ * merge that follows constructor.prototype (lodash's defaultsDeep before
+ * 4.17.12, CVE-2019-10744): its members become every object's. in_ctor:
+ * the member is one of the value of a member "constructor". */
+static const char *
+proto_name(const uint8_t *name, size_t n, bool in_ctor)
+{
+    if (n == 9 && memcmp(name, "__proto__", 9) == 0)
+        return "is __proto__ (a prototype to JavaScript's copies and merges)";
+    if (in_ctor && n == 9 && memcmp(name, "prototype", 9) == 0)
+        return "is constructor.prototype (Object.prototype to JavaScript's deep merges)";
+    return NULL;
+}
+
 /* A member's name and its ':' (from the whitespace before the name); *cs
- * the state set of its value. */
+ * the state set of its value. in_ctor: the object is the value of a member
+ * "constructor" (proto_name()). */
 static enum field_result
-member_name(struct rw *rw, const uint64_t *set, uint64_t *child, const uint64_t **cs)
+member_name(struct rw *rw, const uint64_t *set, uint64_t *child, const uint64_t **cs, bool in_ctor)
 {
     const char *s;
     size_t n;
@@ -538,6 +600,15 @@ member_name(struct rw *rw, const uint64_t *set, uint64_t *child, const uint64_t 
         if (memchr(name, '\0', n) != NULL)
             return malformed(rw, "U+0000 in a member name");
     }
+    if (rw->mode == RW_ENCRYPT) {
+        const char *proto = proto_name(name, n, in_ctor);
+        if (proto != NULL)
+            return field_fail(rw->err, FIELD_AMBIGUOUS,
+                              "member name at byte %zu %s: a backend could read its members "
+                              "as an object's",
+                              rw->pos, proto);
+        rw->ctor_value = n == 11 && memcmp(name, "constructor", 11) == 0;
+    }
     if (set != NULL) { /* encrypt only */
         const char *ambiguous = NULL;
         *cs = step_set(rw->rules, set, child, name, n, 0, &ambiguous);
@@ -553,9 +624,10 @@ member_name(struct rw *rw, const uint64_t *set, uint64_t *child, const uint64_t 
     return FIELD_OK;
 }
 
-/* An object or array at in[pos]; set is its own state set. */
+/* An object or array at in[pos]; set is its own state set, in_ctor whether
+ * it is the value of a member "constructor". */
 static enum field_result
-container(struct rw *rw, unsigned depth, const uint64_t *set)
+container(struct rw *rw, unsigned depth, const uint64_t *set, bool in_ctor)
 {
     char close = rw->in[rw->pos] == '{' ? '}' : ']';
     uint64_t *child = child_sets(rw, depth);
@@ -566,7 +638,7 @@ container(struct rw *rw, unsigned depth, const uint64_t *set)
     for (size_t idx = 0;; idx++) {
         const uint64_t *cs = NULL;
         bool more = false;
-        if (close == '}' && (r = member_name(rw, set, child, &cs)) != FIELD_OK)
+        if (close == '}' && (r = member_name(rw, set, child, &cs, in_ctor)) != FIELD_OK)
             return r;
         if (close == ']' && set != NULL) {
             const char *ambiguous = NULL;
@@ -615,13 +687,19 @@ value(struct rw *rw, unsigned depth, const uint64_t *set)
 {
     size_t rule = rw->rules ? matched_rule(rw->rules, set) : SIZE_MAX;
     size_t start, used = 0;
+    bool in_ctor = rw->ctor_value;
+    enum field_result r;
 
+    rw->ctor_value = false;
     if (depth > FIELD_DEPTH_MAX)
         return malformed(rw, "nested deeper than 128");
     skip_ws(rw);
     if (rw->pos >= rw->len)
         return malformed(rw, "expected a value");
     start = rw->pos;
+    /* a set is rw->sets' level depth: the root's, or its container's child_sets() */
+    if (set != NULL && (r = shape(rw, rw->sets + (size_t)depth * rw->rules->nwords)) != FIELD_OK)
+        return r;
     switch (rw->in[rw->pos]) {
     case '{':
     case '[':
@@ -630,7 +708,7 @@ value(struct rw *rw, unsigned depth, const uint64_t *set)
                               "path %zu matches an %s at byte %zu: only strings, numbers and "
                               "booleans are encrypted",
                               rule + 1, rw->in[rw->pos] == '{' ? "object" : "array", rw->pos);
-        return container(rw, depth, set);
+        return container(rw, depth, set, in_ctor);
     case '"':
         return string_value(rw, rule);
     case 't':

@@ -21,6 +21,7 @@
 #include "field/field_int.h"
 
 #define KEYSET_FILE_MAX (1 << 20)
+#define KEYSET_READS 3 /* reads of a file that changes while it is read */
 #define MASTER_LEN 32
 
 /* key_len bytes of HKDF-SHA256(master, info) into out: 0 or -1. */
@@ -305,63 +306,115 @@ fail:
     return rc;
 }
 
+/* Reads st->st_size bytes of the file open at fd from its start into text
+ * (KEYSET_FILE_MAX bytes): 0 and *len, or -errno. Fewer bytes are read of
+ * a file that shrank meanwhile (its stamp tells). */
+static int
+read_whole(int fd, const struct stat *st, char *text, size_t *len)
+{
+    *len = 0;
+    while (*len < (size_t)st->st_size) {
+        ssize_t n = pread(fd, text + *len, (size_t)st->st_size - *len, (off_t)*len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;
+        *len += (size_t)n;
+    }
+    return 0;
+}
+
+/* The checks of the file open at fd that st describes: 0, or -errno with
+ * err. */
+static int
+file_fit(const char *path, const struct stat *st, char *err)
+{
+    if (st->st_uid != geteuid() && st->st_uid != 0) {
+        snprintf(err, FIELD_ERR_MAX, "%s: owned by uid %u, expected %u or root", path,
+                 (unsigned)st->st_uid, (unsigned)geteuid());
+        return -EPERM;
+    }
+    if (st->st_mode & 077) {
+        snprintf(err, FIELD_ERR_MAX, "%s: mode %04o lets others read the keys, expected 0600", path,
+                 (unsigned)(st->st_mode & 07777));
+        return -EPERM;
+    }
+    if (st->st_size > KEYSET_FILE_MAX) {
+        snprintf(err, FIELD_ERR_MAX, "%s: larger than 1 MiB", path);
+        return -EFBIG;
+    }
+    return 0;
+}
+
 int
-field_keyset_load(const char *path, struct field_keyset **out, char *err)
+field_keyset_load_n(const char *path, struct field_keyset **out, size_t n, struct file_stamp *stamp,
+                    char *err)
 {
     char line[FIELD_ERR_MAX];
-    struct stat st;
+    struct stat st, after;
+    struct file_stamp before, now;
     char *text = NULL;
-    size_t len = 0;
-    int rc;
-    int fd = file_open_regular(path, O_RDONLY | O_NOFOLLOW, 0, &st);
+    size_t len = 0, wipe = 0;
+    int rc, fd = file_open_regular(path, O_RDONLY | O_NOFOLLOW, 0, &st);
 
+    memset(out, 0, n * sizeof(*out));
     if (fd < 0) {
         snprintf(err, FIELD_ERR_MAX, "%s: %s", path,
                  fd == -ELOOP ? "a symbolic link (name the keys' file itself)" : file_strerror(fd));
         return fd == -FILE_NOT_REGULAR ? -EPERM : fd;
     }
-    rc = -EPERM;
-    if (st.st_uid != geteuid() && st.st_uid != 0) {
-        snprintf(err, FIELD_ERR_MAX, "%s: owned by uid %u, expected %u or root", path,
-                 (unsigned)st.st_uid, (unsigned)geteuid());
-        goto fail;
-    }
-    if (st.st_mode & 077) {
-        snprintf(err, FIELD_ERR_MAX, "%s: mode %04o lets others read the keys, expected 0600", path,
-                 (unsigned)(st.st_mode & 07777));
-        goto fail;
-    }
-    rc = -EFBIG;
-    if (st.st_size > KEYSET_FILE_MAX) {
-        snprintf(err, FIELD_ERR_MAX, "%s: larger than 1 MiB", path);
-        goto fail;
-    }
     rc = -ENOMEM;
-    if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
+    if ((text = malloc(KEYSET_FILE_MAX)) == NULL) {
         snprintf(err, FIELD_ERR_MAX, "%s: out of memory", path);
         goto fail;
     }
-    while (len < (size_t)st.st_size) {
-        ssize_t n = read(fd, text + len, (size_t)st.st_size - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            rc = n < 0 ? -errno : -EIO;
-            snprintf(err, FIELD_ERR_MAX, "%s: read: %s", path,
-                     n < 0 ? strerror(-rc) : "file shrank");
+    /* the bytes parsed are those of one state of the file, the stamp's: a
+     * file rewritten in place while it is read is read again */
+    for (int reads = 1;; reads++) {
+        if ((rc = file_fit(path, &st, err)) != 0)
+            goto fail;
+        file_stamp_stat(&st, &before);
+        rc = read_whole(fd, &st, text, &len);
+        wipe = len > wipe ? len : wipe;
+        if (rc == 0 && fstat(fd, &after) != 0)
+            rc = -errno;
+        if (rc != 0) {
+            snprintf(err, FIELD_ERR_MAX, "%s: read: %s", path, strerror(-rc));
             goto fail;
         }
-        len += (size_t)n;
+        file_stamp_stat(&after, &now);
+        if (file_stamp_equal(&before, &now) && len == (size_t)st.st_size)
+            break;
+        rc = -EAGAIN;
+        if (reads == KEYSET_READS) {
+            snprintf(err, FIELD_ERR_MAX, "%s: changed while it was read, %d times", path, reads);
+            goto fail;
+        }
+        st = after;
     }
-    rc = field_keyset_parse(text, len, out, line);
-    if (rc != 0)
-        snprintf(err, FIELD_ERR_MAX, "%.100s: %.150s", path, line);
+    for (size_t k = 0; k < n; k++)
+        if ((rc = field_keyset_parse(text, len, &out[k], line)) != 0) {
+            snprintf(err, FIELD_ERR_MAX, "%.100s: %.150s", path, line);
+            goto fail;
+        }
+    if (stamp != NULL)
+        *stamp = before;
 fail:
+    for (size_t k = 0; rc != 0 && k < n; k++)
+        field_keyset_free(&out[k]);
     if (text != NULL)
-        OPENSSL_cleanse(text, len);
+        OPENSSL_cleanse(text, wipe);
     free(text);
     close(fd);
     return rc;
+}
+
+int
+field_keyset_load(const char *path, struct field_keyset **out, char *err)
+{
+    return field_keyset_load_n(path, out, 1, NULL, err);
 }
 
 void

@@ -39,6 +39,21 @@ stop(struct path_parser *pp, const char *why)
     return -1;
 }
 
+int64_t
+field_name_index(const char *name, size_t n)
+{
+    int64_t v = 0;
+
+    if (n == 0 || n > 18 || (name[0] == '0' && n > 1))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return -1;
+        v = v * 10 + (name[i] - '0');
+    }
+    return v;
+}
+
 /* Appends a step; name[0..len) is copied (NUL-terminated). */
 static int
 add_step(struct path_parser *pp, enum field_step_kind kind, bool descent, const char *name,
@@ -54,6 +69,7 @@ add_step(struct path_parser *pp, enum field_step_kind kind, bool descent, const 
         memcpy(st->name, name, len);
         st->name[len] = '\0';
         st->name_len = len;
+        st->name_index = field_name_index(name, len);
     }
     pp->n++;
     return 0;

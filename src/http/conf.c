@@ -197,6 +197,7 @@ enum http_path_result
 http_path_normalize(const char *p, size_t n, char *out, size_t size)
 {
     size_t o = 0;
+    bool dir = false; /* the last segment names a directory: "", ".", "..", ";x" */
 
     /* out gets at most a '/' and a byte per byte of p, and its NUL */
     if (n > HTTP_REQ_PATH_MAX || size < HTTP_REQ_PATH_MAX + 2)
@@ -241,6 +242,8 @@ http_path_normalize(const char *p, size_t n, char *out, size_t size)
         bool dotdot = sl == 2 && out[seg + 1] == '.' && out[seg + 2] == '.';
         if (param && (dot || dotdot))
             return HTTP_PATH_INVALID;
+        /* RFC 3986 5.2.4 keeps the '/' before a last "." or "..": "/a/b/.." is "/a/" */
+        dir = sl == 0 || dot || dotdot;
         if (sl == 0 || dot) {
             o = seg;
         } else if (dotdot) {
@@ -251,7 +254,7 @@ http_path_normalize(const char *p, size_t n, char *out, size_t size)
                 o--;
         }
     }
-    if (o == 0 || (n > 0 && p[n - 1] == '/')) {
+    if (o == 0 || dir) {
         if (o + 1 >= size)
             return HTTP_PATH_TOO_LONG;
         out[o++] = '/';
@@ -274,6 +277,14 @@ http_route_conf_check(const struct http_route_conf *rc, struct conf_fault *f)
                           "not part of the path routes match)");
     if (strpbrk(rc->prefix, "?#") != NULL)
         return conf_fault(f, "path", "expected a path prefix without a query or fragment");
+    /* routes compare case in ASCII only: a backend that folds Unicode reads
+     * /CAF%C3%89 as /café, which the prefix /café would not take */
+    for (const char *c = rc->prefix; *c != '\0'; c++)
+        if ((unsigned char)*c >= 0x80)
+            return conf_fault(f, "path",
+                              "expected a path prefix in ASCII (routes compare case in ASCII "
+                              "only, a backend may fold it in all of Unicode: give the ASCII "
+                              "part before it)");
     /* requests are matched once normalized: a prefix that is not would
      * take none of them, and its rules would never run */
     char norm[HTTP_REQ_PATH_MAX + 2];

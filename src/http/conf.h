@@ -117,7 +117,9 @@ enum http_path_result {
 
 /* Decodes %XX, drops empty and "." segments, path parameters (";..." to the
  * segment's end) and resolves ".." in the path p[0..n) into out
- * (HTTP_REQ_PATH_MAX + 2 bytes): routes match what the backend will see,
+ * (HTTP_REQ_PATH_MAX + 2 bytes); a path whose last segment is empty, ".",
+ * ".." or parameters only ends with '/' (RFC 3986 5.2.4: "/a/." and
+ * "/a/b/.." are "/a/"): routes match what the backend will see,
  * however the client spells it, and a route's prefix must be its own
  * normal form. HTTP_PATH_INVALID for a bad escape, a NUL, a backslash, an
  * encoded '/' (which backends read differently), or a "." or ".." segment

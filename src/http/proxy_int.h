@@ -65,6 +65,8 @@ enum http_fail {
     FAIL_UPSTREAM_TLS,        /* outbound: another TLS failure with the upstream: 502 */
     FAIL_URI_TOO_LONG,        /* the request's path is over HTTP_REQ_PATH_MAX: 414 */
     FAIL_AMBIGUOUS_NAME, /* field: a member name a rule's name differs from only in case: 422 */
+    FAIL_SHAPE_MISMATCH, /* field: an array where a rule expects an object, a scalar where
+                            it expects an array: 422 */
     FAIL_COUNT,
 };
 
@@ -116,7 +118,7 @@ struct http_env {
 struct route_rt {
     struct field_rules *rules;
     struct field_keyset **ks;   /* env->n of them, or NULL without keys */
-    struct file_stamp ks_stamp; /* the keyset file's, taken before it was read */
+    struct file_stamp ks_stamp; /* the keyset file's, of the bytes read */
     size_t slot;                /* in stats */
     /* outbound: the upstream's host as the allowlist sees it */
     char up_name[EGRESS_NAME_MAX]; /* normalized name, or the address literal */
@@ -358,8 +360,10 @@ void idle_close(struct idle_conn *ic);
 
 /* ---- rules.c */
 
-/* Compiles route i's rules and loads its keyset (one per worker): 0, or
- * -errno with msg (HTTP_MSG_MAX) saying why. */
+/* Compiles route i's rules and loads its keyset (one per worker, the
+ * routes after it that name the same file from the same read of it): 0,
+ * or -errno with msg (HTTP_MSG_MAX) saying why. Called for each route in
+ * order. */
 int route_load(struct http_proxy *p, size_t i, char *msg);
 
 void route_free(struct http_proxy *p, struct route_rt *r);

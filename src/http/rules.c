@@ -1,11 +1,12 @@
 /* rules.c - a proxy route's rules: its JSON paths compiled, its keyset
- * loaded once per worker, and bodies rewritten through src/field/ (fields
- * encrypted, tokens opened); field results mapped to the proxy's failure
- * reasons. Without field encryption (the static build) a route with rules
+ * read once and loaded once per worker, and bodies rewritten through
+ * src/field/ (fields encrypted, tokens opened); field results mapped to the
+ * proxy's failure reasons. Without field encryption (the static build) a route with rules
  * does not load. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/file.h"
 #include "field/field.h"
@@ -14,7 +15,56 @@
 /* ---- routes: their rules and keys (src/field/, not in the static build) */
 
 #ifdef AIRLOCK_WITH_FIELD
-/* Compiles route i's rules and loads its keyset once per worker. */
+/* Whether route j's keyset is the file named file. */
+static bool
+keyset_is(const struct http_proxy *p, size_t j, const char *file)
+{
+    const char *f = http_route_keyset(&p->conf, j);
+
+    return f != NULL && strcmp(f, file) == 0;
+}
+
+/* Loads the keyset file of route i for every worker, and of the routes
+ * after it that name the same file, from one read of the file: a file
+ * replaced while the proxy loads (a rename over it, during a reload)
+ * cannot leave two workers or two routes with other keys. Each route gets
+ * the stamp of the bytes read, so the next reload tells a later change. */
+static int
+keysets_load(struct http_proxy *p, size_t i, const char *file, char *msg)
+{
+    size_t nw = p->env->n, m = 0;
+    struct field_keyset **all = NULL;
+    struct file_stamp stamp;
+    char err[FIELD_ERR_MAX];
+    int rc;
+
+    for (size_t j = i; j < p->conf.n_routes; j++)
+        if (keyset_is(p, j, file)) {
+            if ((p->routes[j].ks = calloc(nw, sizeof(*p->routes[j].ks))) == NULL)
+                goto nomem;
+            m++;
+        }
+    if ((all = calloc(m * nw, sizeof(*all))) == NULL)
+        goto nomem;
+    if ((rc = field_keyset_load_n(file, all, m * nw, &stamp, err)) != 0) {
+        snprintf(msg, HTTP_MSG_MAX, "route %s: %s", p->conf.routes[i].name, err);
+        free(all);
+        return rc;
+    }
+    for (size_t j = i, q = 0; j < p->conf.n_routes; j++)
+        if (keyset_is(p, j, file)) {
+            memcpy(p->routes[j].ks, all + q++ * nw, nw * sizeof(*all));
+            p->routes[j].ks_stamp = stamp;
+        }
+    free(all);
+    return 0;
+nomem:
+    snprintf(msg, HTTP_MSG_MAX, "out of memory");
+    return -ENOMEM;
+}
+
+/* Compiles route i's rules and loads its keyset once per worker, unless a
+ * route before it that names the same file did (keysets_load()). */
 int
 route_load(struct http_proxy *p, size_t i, char *msg)
 {
@@ -31,19 +81,9 @@ route_load(struct http_proxy *p, size_t i, char *msg)
         snprintf(msg, HTTP_MSG_MAX, "route %s: %s", rc->name, err);
         return rc_;
     }
-    if (file == NULL) /* nothing to encrypt or decrypt */
+    if (file == NULL || r->ks != NULL) /* nothing to encrypt or decrypt, or loaded */
         return 0;
-    /* before the reads: a file replaced meanwhile differs from the stamp
-     * at the next reload, which reads it again */
-    (void)file_stamp(file, &r->ks_stamp);
-    if ((r->ks = calloc(p->env->n, sizeof(*r->ks))) == NULL)
-        return -ENOMEM;
-    for (size_t k = 0; k < p->env->n; k++)
-        if ((rc_ = field_keyset_load(file, &r->ks[k], err)) != 0) {
-            snprintf(msg, HTTP_MSG_MAX, "route %s: %s", rc->name, err);
-            return rc_;
-        }
-    return 0;
+    return keysets_load(p, i, file, msg);
 }
 
 void
@@ -71,6 +111,8 @@ field_fail(enum field_result r)
         return FAIL_AMBIGUOUS_NAME;
     case FIELD_BODY_LARGE:
         return FAIL_BODY_LARGE;
+    case FIELD_SHAPE:
+        return FAIL_SHAPE_MISMATCH;
     default:
         return FAIL_INTERNAL;
     }

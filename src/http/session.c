@@ -252,6 +252,28 @@ reply_not_sealed(struct sess *s, const struct http_route_conf *rc)
 
 /* ---- the request */
 
+/* Whether the normalized path is one of rc's (its prefix, without case). */
+static bool
+route_path(const struct http_route_conf *rc, const char *path)
+{
+    return strncasecmp(path, rc->prefix, strlen(rc->prefix)) == 0;
+}
+
+/* Whether route a seals every field route b does: each of b's paths is one
+ * of a's (in either mode). */
+static bool
+route_covers(const struct http_route_conf *a, const struct http_route_conf *b)
+{
+    for (size_t i = 0; i < b->n_rules; i++) {
+        size_t j = 0;
+        while (j < a->n_rules && strcmp(a->rules[j].path, b->rules[i].path) != 0)
+            j++;
+        if (j == a->n_rules)
+            return false;
+    }
+    return true;
+}
+
 /* Where field f of a parsed url starts and ends, and whether it is there. */
 static size_t
 url_from(const struct http_parser_url *u, int f)
@@ -443,16 +465,20 @@ on_request_head(struct sess *s)
     }
     /* a route's methods narrow where it applies, never where its fields are
      * sealed: a route before the one taken (or none) whose path this is and
-     * which seals fields, by a method it does not take, lets no body by */
+     * which seals fields, by a method it does not take, lets no body by,
+     * unless the route taken seals every field it does */
     int sealing = -1;
     s->route = -1;
     for (size_t i = 0; i < pc->n_routes && s->route < 0; i++) {
         const struct http_route_conf *rc = &pc->routes[i];
-        if (strncasecmp(path, rc->prefix, strlen(rc->prefix)) != 0)
-            continue;
-        if (rc->methods == 0 || (rc->methods & method_bit(m->parser.method)) != 0)
+        if (route_path(rc, path) &&
+            (rc->methods == 0 || (rc->methods & method_bit(m->parser.method)) != 0))
             s->route = (int)i;
-        else if (rc->n_rules > 0 && sealing < 0)
+    }
+    for (size_t i = 0; i < pc->n_routes && (int)i != s->route && sealing < 0; i++) {
+        const struct http_route_conf *rc = &pc->routes[i];
+        if (rc->n_rules > 0 && route_path(rc, path) &&
+            (s->route < 0 || !route_covers(&pc->routes[s->route], rc)))
             sealing = (int)i;
     }
     bool body =

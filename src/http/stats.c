@@ -30,6 +30,7 @@ const char *const fail_names[FAIL_COUNT] = {
     [FAIL_UPSTREAM_TLS] = "upstream_tls",
     [FAIL_URI_TOO_LONG] = "uri_too_long",
     [FAIL_AMBIGUOUS_NAME] = "ambiguous_name",
+    [FAIL_SHAPE_MISMATCH] = "shape_mismatch",
 };
 
 /* Upper bounds of the latency histogram, in microseconds. */

@@ -10,6 +10,8 @@
 #     HTTP_REQ_PATH_MAX is 414, "/pay/" is not "/pay//";
 #   - path parameters: "/;/pay" and "/pay;x=1" are /pay (encrypted),
 #     "/x/..;/pay" (.. to a servlet container, a name to others) is 400;
+#   - a last segment ".", "%2e", "..", or ";" keeps the '/' before it
+#     (RFC 3986 5.2.4, Node's URL): "/v2/pay/." is the route /v2/pay/'s;
 #   - a request target with a '#' ("/x#/../pay": /x to the parser, /pay to
 #     a backend that cleans the whole target), a tab, a control or a byte
 #     over 0x7f: 400, nothing reaches the backend; the letters whose case
@@ -18,10 +20,17 @@
 #   - a 304, 204 or 1xx with a Content-Length has no body (no 504 waiting
 #     for one); a HEAD response over max_response keeps one Content-Length;
 #   - a route prefix that is not normalized ("/v1//pay", "%XX") is refused
-#     at check (no request would match it: its rules would never run);
+#     at check (no request would match it: its rules would never run), and
+#     so is one not in ASCII ("/café": /CAF%C3%89 would pass it by);
 #   - JSON member names with U+0000, or a rule's name in another case
-#     (Unicode's: "grÖße" for "größe"): 400 malformed_json and 422
-#     ambiguous_name, never forwarded;
+#     (Unicode's: "grÖße" for "größe"), "__proto__" and
+#     "constructor"."prototype" (JavaScript copies their members into
+#     another object): 400 malformed_json and 422 ambiguous_name, never
+#     forwarded;
+#   - an array where a rule expects an object ({"card":[{"number":..}]}, a
+#     body [{"card":..}]), a scalar where it expects an array ({"a":"x"}
+#     under $.a[*]): 422 shape_mismatch (a binder that wraps or unwraps
+#     arrays of one reads them as the rule's field), never forwarded;
 #   - a Content-Type whose charset is not UTF-8 (utf-7: "+AG4-umber" is
 #     "number" to a backend that honours it): 415;
 #   - Content-Encoding over several headers or codings ("gzip, identity"):
@@ -35,7 +44,9 @@
 #     the Host (RFC 9112 3.2.2), one with userinfo or another scheme is 400;
 #   - a body on the path of a route that encrypts it, by a method the route
 #     does not take (PATCH, DELETE, one the config cannot name), is 405 with
-#     Allow, never passed on in plaintext; without a body it goes on;
+#     Allow, never passed on in plaintext; without a body it goes on; a
+#     later route of the path that takes the method and seals every field
+#     of the first ("acct-put") takes it;
 #   - a body of many one-byte values that encryption would grow 30 times is
 #     413 body_too_large once it would pass 4 x max_body (+64 KiB), never
 #     forwarded; one that stays under goes on;
@@ -79,6 +90,13 @@ proxies:
       - name: kids
         path: /kids
         encrypt: ["\$.card.number"]
+      - name: slash
+        path: /v2/pay/
+        encrypt: ["\$.card.number"]
+      - {name: acct-post, methods: [POST], path: /acct, encrypt: ["\$.ssn"]}
+      - {name: acct-put, methods: [PUT], path: /acct, encrypt: ["\$.email", "\$.ssn"]}
+      - {name: half-post, methods: [POST], path: /half, encrypt: ["\$.ssn"]}
+      - {name: half-put, methods: [PUT], path: /half, encrypt: ["\$.email"]}
   - name: big
     listen: tcp:127.0.0.1:$BIG
     backend: tcp:127.0.0.1:$HDRS
@@ -145,7 +163,7 @@ done
 grep -q "$PLAIN" "$T/backend.log" && fail "plaintext reached the backend"
 
 log "route prefixes no request is matched as are refused at check"
-for p in /v1//pay /v1/./pay /v1/../pay /caf%C3%A9 /pay/ /a%2Fb '/a?b' '/a#b'; do
+for p in /v1//pay /v1/./pay /v1/../pay /caf%C3%A9 /café /pay/ /a%2Fb '/a?b' '/a#b'; do
     sed "s|path: /pay\$|path: '$p'|" "$T/airlock.yaml" >"$T/prefix.yaml"
     if [ "$p" = /pay/ ]; then
         "$AIRLOCK" check -c "$T/prefix.yaml" >/dev/null 2>&1 || fail "a normalized prefix $p is refused"
@@ -175,6 +193,12 @@ for p in '/x/..;/pay' '/x/..;a=b/pay' '/x/.;/../pay' '/x/..%3B/pay' '/x/%2e%2e;/
     status_is 400 "$p"
 done
 [ "$(backend_lines)" = "$n" ] || fail "a path with a dot segment with parameters reached the backend"
+
+log "a last segment '.', '..' or ';' keeps its '/' (RFC 3986 5.2.4): /v2/pay/ takes it"
+for p in '/v2/pay/' '/v2/pay/.' '/v2/pay/%2e' '/v2/pay/x/..' '/v2/pay/x/%2E%2E' '/v2/pay/;' \
+    '/v2/pay/;a=b' '/V2/PAY/.'; do
+    sealed_at "$p"
+done
 
 log "request targets: '#', tabs, controls, raw non-ASCII are 400; ſ ı K match s i k"
 n=$(backend_lines)
@@ -227,7 +251,9 @@ for b in "{\"card\":{\"number\\u0000\":\"$PLAIN\"}}" "{\"card\\u0000\":{\"number
 done
 for b in "{\"card\":{\"NUMBER\":\"$PLAIN\"}}" "{\"Card\":{\"number\":\"$PLAIN\"}}" \
     "{\"card\":{\"Numb\\u0065r\":\"$PLAIN\"}}" "{\"card\":{\"number\":\"1\",\"nUmber\":\"$PLAIN\"}}" \
-    "{\"grÖße\":\"$PLAIN\"}" "{\"GR\\u00d6\\u1e9eE\":\"$PLAIN\"}"; do
+    "{\"grÖße\":\"$PLAIN\"}" "{\"GR\\u00d6\\u1e9eE\":\"$PLAIN\"}" \
+    "{\"card\":{\"__proto__\":{\"number\":\"$PLAIN\"}}}" \
+    "{\"card\":{},\"constructor\":{\"prototype\":{\"number\":\"$PLAIN\"}}}"; do
     post "$b"
     status_is 422 "$b"
     reason_is ambiguous_name "$b"
@@ -235,6 +261,19 @@ done
 [ "$(backend_lines)" = "$n" ] || fail "a look-alike name reached the backend: $(tail -1 "$T/backend.log")"
 post "{\"card\":{\"number\":\"$PLAIN\",\"numbers\":\"1\"},\"NUMBER\":\"2\"}"
 status_is 200 "other names"
+
+log "shapes: an array where a rule expects an object, a scalar where it expects an array: 422"
+n=$(backend_lines)
+for b in "{\"card\":[{\"number\":\"$PLAIN\"}]}" "[{\"card\":{\"number\":\"$PLAIN\"}}]"; do
+    post "$b"
+    status_is 422 "$b"
+    reason_is shape_mismatch "$b"
+done
+curl -sS -i --max-time 5 -H 'Content-Type: application/json' --data-binary "{\"a\":\"$PLAIN\"}" \
+    "$URL/bulk" >"$T/resp" || fail "curl: $?"
+status_is 422 "a scalar under \$.a[*]"
+reason_is shape_mismatch "a scalar under \$.a[*]"
+[ "$(backend_lines)" = "$n" ] || fail "a body of another shape reached the backend: $(tail -1 "$T/backend.log")"
 
 log "Content-Encoding, Content-Type, Transfer-Encoding read over every header"
 n=$(backend_lines)
@@ -339,6 +378,19 @@ status_is 405 "chunked PATCH"
 grep -q "$PLAIN" "$T/backend.log" && fail "plaintext reached the backend"
 curl -sS -i --max-time 5 -X DELETE "$URL/pay" >"$T/resp" || fail "curl DELETE: $?"
 status_is 200 "DELETE without a body"
+# a later route of the path for the method takes it when it seals every field the
+# earlier one does, and only then
+curl -sS -i --max-time 5 -X PUT -H 'Content-Type: application/json' \
+    --data-binary "{\"ssn\":\"$PLAIN\",\"email\":\"e\"}" "$URL/acct" >"$T/resp" || fail "curl: $?"
+status_is 200 "PUT on /acct (acct-put seals acct-post's fields)"
+tail -1 "$T/backend.log" | has "$PLAIN" && fail "PUT /acct: plaintext reached the backend"
+tail -1 "$T/backend.log" | has '"ssn":"al1:k1:' || fail "PUT /acct: not encrypted: $(tail -1 "$T/backend.log")"
+n=$(backend_lines)
+curl -sS -i --max-time 5 -X PUT -H 'Content-Type: application/json' \
+    --data-binary "{\"ssn\":\"$PLAIN\"}" "$URL/half" >"$T/resp" || fail "curl: $?"
+status_is 405 "PUT on /half (half-put does not seal half-post's \$.ssn)"
+tr -d '\r' <"$T/resp" | grep -qx "Allow: POST" || fail "PUT /half: no Allow: $(cat "$T/resp")"
+[ "$(backend_lines)" = "$n" ] || fail "PUT /half reached the backend"
 
 log "growth: 256 KiB of one-byte values would be 7 MiB sealed: 413, never forwarded"
 ones() { printf '{"a":[1'; head -c "$1" /dev/zero | tr '\0' '\n' | sed 's/^/,1/' | tr -d '\n'; printf ']}'; }

@@ -2792,6 +2792,49 @@ test_broker_policy(void **state)
 #undef SECRET
 }
 
+/* The form request paths are matched in (http_path_normalize()): a last
+ * segment that is empty, ".", ".." or parameters only keeps its '/', as
+ * RFC 3986 5.2.4 and URL parsers do; a route /v2/pay/ takes them all. */
+static void
+test_http_path_normalize(void **state)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"/v2/pay/", "/v2/pay/"},
+        {"/v2/pay/.", "/v2/pay/"},
+        {"/v2/pay/%2e", "/v2/pay/"},
+        {"/v2/pay/%2E", "/v2/pay/"},
+        {"/v2/pay/x/..", "/v2/pay/"},
+        {"/v2/pay/x/%2e%2e", "/v2/pay/"},
+        {"/v2/pay/;", "/v2/pay/"},
+        {"/v2/pay/;a=b", "/v2/pay/"},
+        {"/v2/pay/%3B", "/v2/pay/"},
+        {"/v2/pay//", "/v2/pay/"},
+        {"/v2/pay", "/v2/pay"},
+        {"/v2/pay;x", "/v2/pay"},
+        {"/v2/pay/./x", "/v2/pay/x"},
+        {"/v2/pay/x/../y", "/v2/pay/y"},
+        {"/%70ay/../pay", "/pay"},
+        {"/..", "/"},
+        {"/.", "/"},
+        {"/a/..", "/"},
+        {"", "/"},
+        {"/", "/"},
+        {"/kid%C5%BF", "/kids"},
+    };
+    char out[HTTP_REQ_PATH_MAX + 2];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(http_path_normalize(cases[i].in, strlen(cases[i].in), out, sizeof(out)),
+                         HTTP_PATH_OK);
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("%s: got %s, want %s", cases[i].in, out, cases[i].want);
+    }
+    assert_int_equal(http_path_normalize("/x/..;/pay", 10, out, sizeof(out)), HTTP_PATH_INVALID);
+}
+
 /* proxies: the HTTP proxy role and its routes (docs/field-encryption.md). */
 static void
 test_proxies(void **state)
@@ -2836,6 +2879,10 @@ test_proxies(void **state)
     expect_error(PX "    keyset: /k\n    routes:\n      - path: p\n",
                  "airlock.yaml:6: proxies[0].routes[0].path: expected a path prefix starting "
                  "with '/' of at most 255 bytes");
+    expect_error(PX "    keyset: /k\n    routes:\n      - path: /caf\xc3\xa9\n",
+                 "airlock.yaml:6: proxies[0].routes[0].path: expected a path prefix in ASCII "
+                 "(routes compare case in ASCII only, a backend may fold it in all of Unicode: "
+                 "give the ASCII part before it)");
     expect_error(PX "    keyset: /k\n    routes:\n      - path: /p\n        encrypt: [$.a, $.a]\n",
                  "airlock.yaml:7: proxies[0].routes[0].encrypt: expected each path once; $.a is "
                  "given twice");
@@ -2945,6 +2992,7 @@ main(void)
         cmocka_unit_test(test_err_duplicate_key),
         cmocka_unit_test(test_err_wrong_type),
         cmocka_unit_test(test_err_relays),
+        cmocka_unit_test(test_http_path_normalize),
         cmocka_unit_test(test_proxies),
         cmocka_unit_test(test_err_missing),
         cmocka_unit_test(test_err_numbers),

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "core/loop.h"
+#include "field/field.h"
 #include "http/proxy.h"
 #include "http/proxy_int.h" /* the sessions' buffers, looked at between requests */
 #include "net/endpoint.h"
@@ -294,11 +295,121 @@ test_session_wipes(void **state)
                  atomic_load(&wipe_leaks), atomic_load(&wipe_moved));
 }
 
+/* Writes a keyset of 64 keys, ids c0..c63 (c0 the primary), over path by a
+ * rename: false when it could not. */
+static bool
+write_keyset(const char *path, char c)
+{
+    char tmp[200], text[16384];
+    int n =
+        snprintf(text, sizeof(text), "{\"tenant\": \"t\", \"primary\": \"%c0\", \"keys\": [", c);
+
+    for (unsigned i = 0; i < 64; i++)
+        n += snprintf(text + n, sizeof(text) - (size_t)n,
+                      "%s{\"id\": \"%c%u\", \"key\": \"%02x%062x\"}", i > 0 ? "," : "", c, i,
+                      (unsigned)c, i + 1);
+    n += snprintf(text + n, sizeof(text) - (size_t)n, "]}");
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return false;
+    bool ok = write_all(fd, text, (size_t)n);
+    close(fd);
+    return ok && rename(tmp, path) == 0;
+}
+
+struct flipper {
+    const char *path;
+    atomic_bool stop;
+};
+
+/* Replaces the keyset file by one of two keysets, then the other, until
+ * stopped: what a key rotation does, as fast as it can. */
+static void *
+flip(void *arg)
+{
+    struct flipper *f = arg;
+
+    for (unsigned i = 0; !atomic_load(&f->stop); i++)
+        (void)write_keyset(f->path, i % 2 == 0 ? 'b' : 'a');
+    return NULL;
+}
+
+/* A proxy's load (at start, at a reload) reads its keyset file once: its
+ * workers and its routes that name the file all get the keys of the same
+ * bytes, however fast the file is replaced meanwhile (each read of it would
+ * get the keys of the moment: workers would seal under two keysets until
+ * the next reload). */
+static void
+test_keyset_one_read(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/test_http_session.XXXXXX", keys[160], ep[200], msg[HTTP_MSG_MAX];
+    struct flipper f = {.path = keys};
+    struct http_proxy_conf pc;
+    struct http_route_conf rc[2];
+    struct loop *loops[8];
+    const char *why;
+    pthread_t th;
+    int err = 0, split = 0;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(keys, sizeof(keys), "%s/keys.json", dir);
+    assert_true(write_keyset(keys, 'a'));
+    http_proxy_conf_defaults(&pc);
+    snprintf(pc.name, sizeof(pc.name), "keys");
+    snprintf(ep, sizeof(ep), "unix:%s/proxy.sock", dir);
+    assert_int_equal(endpoint_parse(ep, &pc.listen, &why), PARSE_OK);
+    assert_int_equal(endpoint_parse("tcp:127.0.0.1:1", &pc.backend, &why), PARSE_OK);
+    snprintf(pc.keyset, sizeof(pc.keyset), "%s", keys);
+    for (int i = 0; i < 2; i++) {
+        http_route_conf_defaults(&rc[i]);
+        snprintf(rc[i].name, sizeof(rc[i].name), "r%d", i);
+        snprintf(rc[i].prefix, sizeof(rc[i].prefix), "/r%d", i);
+        snprintf(rc[i].rules[0].path, sizeof(rc[i].rules[0].path), "$.a");
+        rc[i].n_rules = 1;
+    }
+    pc.routes = rc;
+    pc.n_routes = 2;
+    loops[0] = loop_new();
+    assert_non_null(loops[0]);
+    for (int i = 1; i < 8; i++)
+        loops[i] = loops[0];
+    struct http_env *env = http_env_new(loops, 8);
+    assert_non_null(env);
+
+    assert_int_equal(pthread_create(&th, NULL, flip, &f), 0);
+    for (int round = 0; round < 20 && split == 0 && err == 0; round++) {
+        struct http_proxy *p = http_proxy_new(env, &pc, NULL, &err, msg);
+        if (p == NULL)
+            break;
+        const char *first = field_keyset_primary(p->routes[0].ks[0]);
+        for (size_t r = 0; r < 2; r++)
+            for (size_t k = 0; k < env->n; k++)
+                split += strcmp(field_keyset_primary(p->routes[r].ks[k]), first) != 0;
+        http_proxy_stop(p);
+        http_proxy_unref(p);
+    }
+    atomic_store(&f.stop, true);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(loop_post(loops[0], stop_loop, loops[0]), 0);
+    assert_int_equal(loop_run(loops[0]), 0);
+    http_env_free(env);
+    loop_free(loops[0]);
+    unlink(keys);
+    rmdir(dir);
+    if (err != 0)
+        fail_msg("http_proxy_new: %s", msg);
+    if (split != 0)
+        fail_msg("one load gave %d of 16 keysets (2 routes, 8 workers) other keys", split);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session_wipes),
+        cmocka_unit_test(test_keyset_one_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
