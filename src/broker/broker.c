@@ -429,17 +429,23 @@ peer_exchanges(const struct broker *b, const char *who)
     return n;
 }
 
+/* The secret of secrets[0..n) named name[0..len), or NULL. */
+static struct kb_secret *
+secret_named(struct kb_secret *secrets, size_t n, const char *name, size_t len)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(secrets[i].conf.name) == len && memcmp(secrets[i].conf.name, name, len) == 0)
+            return &secrets[i];
+    return NULL;
+}
+
 static void
 on_request(struct kb_conn *c, const struct kb_msg *m)
 {
     struct broker *b = c->b;
     char nonce_hex[2 * NONCE_LEN];
 
-    for (size_t i = 0; i < b->n_secrets; i++) {
-        const char *name = b->secrets[i].conf.name;
-        if (strlen(name) == m->name.len && memcmp(name, m->name.p, m->name.len) == 0)
-            c->secret = &b->secrets[i];
-    }
+    c->secret = secret_named(b->secrets, b->n_secrets, m->name.p, m->name.len);
     if (c->secret == NULL) {
         refuse(c, KB_UNKNOWN_SECRET, NULL, "no secret '%.*s'", (int)m->name.len, m->name.p);
         return;
@@ -697,15 +703,6 @@ struct kb_adopt {
     bool done;
 };
 
-static struct kb_secret *
-secret_named(struct kb_secret *secrets, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(secrets[i].conf.name, name) == 0)
-            return &secrets[i];
-    return NULL;
-}
-
 static void
 swap_bytes(void *a, void *b, void *tmp, size_t n)
 {
@@ -729,8 +726,8 @@ adopt_now(void *arg)
     struct broker *b = a->b, *fresh = a->fresh;
 
     for (size_t i = 0; i < fresh->n_secrets; i++) {
-        const struct kb_secret *old =
-            secret_named(b->secrets, b->n_secrets, fresh->secrets[i].conf.name);
+        const char *name = fresh->secrets[i].conf.name;
+        const struct kb_secret *old = secret_named(b->secrets, b->n_secrets, name, strlen(name));
         if (old == NULL)
             continue;
         atomic_store(&fresh->secrets[i].counts.releases, atomic_load(&old->counts.releases));
@@ -744,7 +741,7 @@ adopt_now(void *arg)
         if (c->secret == NULL)
             continue;
         const char *name = c->secret->conf.name;
-        struct kb_secret *now = secret_named(fresh->secrets, fresh->n_secrets, name);
+        struct kb_secret *now = secret_named(fresh->secrets, fresh->n_secrets, name, strlen(name));
         if (now == NULL && c->state == KB_ST_ATTEST) {
             c->secret = NULL;
             refuse(c, KB_UNKNOWN_SECRET, NULL, "no secret '%s' since the reload", name);
