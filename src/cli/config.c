@@ -1117,6 +1117,10 @@ static const struct conf_row dir_rows[] = {
     {.name = "sentinels", .set = set_endpoint_item, .off = DC(sentinels), .off2 = DC(n_sentinels),
      .max = DIR_SENTINELS_MAX, .expect = EP_EXPECT, .list = &sentinels_list,
      .ep_check = ep_redis, .applies = dir_redis_only},
+    {.name = "sentinel_password_file", .set = set_path, .off = DC(sentinel_password_file),
+     .max = DIR_PATH_MAX,
+     .expect = "expected the path of a file (mode 0600) holding the sentinels' password",
+     .applies = dir_redis_only},
     {.name = "sentinel_master", .set = set_prefix, .off = DC(sentinel_master),
      .max = DIR_NAME_MAX, .expect = "expected the master's name at the sentinels (1-63 bytes)",
      .applies = dir_redis_only},
@@ -1134,7 +1138,8 @@ static const struct conf_block dir_block = {
     .what =
         "expected a mapping of directory settings (backend, redis, prefix, reserve_timeout, "
         "session_ttl, session_max, assign_wait, max_pending_per_client, pending_share, redis_user, "
-        "redis_password_file, sentinels, sentinel_master, min_replicas_acked, node)",
+        "redis_password_file, sentinels, sentinel_password_file, sentinel_master, "
+        "min_replicas_acked, node)",
     .check = dir_check,
 };
 
@@ -2043,6 +2048,31 @@ check_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_node_t 
     return rc;
 }
 
+/* A redis directory next to pools needs passwords: their instances run
+ * code their users control on this host's network, and one that could
+ * write the directory would have the router send other users' connections
+ * where it says; one that could send a sentinel commands would have it
+ * name a master of its own, and airlock would log in there with redis's
+ * password (docs/directory.md). */
+static int
+directory_unguarded(struct conf_ctx *c, const yaml_node_t *root, const struct dir_conf *dc)
+{
+    const yaml_node_t *k = NULL;
+
+    (void)value_of(c, root, "directory", &k);
+    if (dc->redis_password_file[0] == '\0')
+        return conf_fail(c, conf_line(k), "directory",
+                         "expected redis_password_file: next to pools (their instances can reach "
+                         "redis: without a password one could rewrite where the router sends "
+                         "other users)");
+    if (dc->n_sentinels > 0 && dc->sentinel_password_file[0] == '\0')
+        return conf_fail(c, conf_line(k), "directory",
+                         "expected sentinel_password_file: next to pools (their instances can "
+                         "reach the sentinels: one could have them name a master of its own and "
+                         "read redis's password there)");
+    return 0;
+}
+
 /* The rules that span blocks, once every block is walked. */
 static int
 check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg)
@@ -2065,6 +2095,9 @@ check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg
         return conf_fail(c, conf_line(k), "pools",
                          "expected a directory: block too (a login line is believed only for the "
                          "user the directory reserved the instance for)");
+    if (cfg->n_pools > 0 && cfg->directory.backend == DIR_REDIS &&
+        directory_unguarded(c, root, &cfg->directory) != 0)
+        return -1;
     for (size_t j = 0; cfg->has_metrics && j < cfg->n_relays; j++) {
         if (!listen_clash(&cfg->relays[j].listen, &cfg->metrics))
             continue;

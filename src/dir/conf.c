@@ -49,6 +49,9 @@ dir_conf_check(const struct dir_conf *conf, struct conf_fault *f)
         return conf_fault(f, has_sentinels ? "sentinel_master" : "sentinels",
                           "expected sentinels: and sentinel_master: together (the sentinels are "
                           "asked for the master of that name)");
+    if (conf->sentinel_password_file[0] != '\0' && !has_sentinels)
+        return conf_fault(f, "sentinel_password_file",
+                          "expected it with sentinels: only (the sentinels' password)");
     if (conf->redis_user[0] != '\0' && conf->redis_password_file[0] == '\0')
         return conf_fault(f, "redis_password_file",
                           "missing: expected it with redis_user (AUTH needs the user's password)");
@@ -65,7 +68,7 @@ dir_conf_redis_only(const struct dir_conf *conf)
 /* dir_conf_equal() compares each field: a new one must be added there, and
  * this size (LP64 ABIs) with it. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct dir_conf) == 5120, "dir_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct dir_conf) == 5376, "dir_conf_equal(): compare the new field");
 #endif
 
 bool
@@ -77,6 +80,8 @@ dir_conf_equal(const struct dir_conf *a, const struct dir_conf *b)
         strncmp(a->redis_user, b->redis_user, sizeof(a->redis_user)) != 0 ||
         strncmp(a->redis_password_file, b->redis_password_file, sizeof(a->redis_password_file)) !=
             0 ||
+        strncmp(a->sentinel_password_file, b->sentinel_password_file,
+                sizeof(a->sentinel_password_file)) != 0 ||
         a->min_replicas_acked != b->min_replicas_acked ||
         strncmp(a->prefix, b->prefix, sizeof(a->prefix)) != 0 ||
         a->reserve_timeout_ms != b->reserve_timeout_ms || a->session_ttl_ms != b->session_ttl_ms ||

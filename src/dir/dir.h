@@ -99,6 +99,9 @@ struct dir_conf {
      * instances are POOL-NODE-N, the directory's events about them go to
      * this process only */
     char node[DIR_NODE_MAX];
+    /* "" or the sentinels' password (their requirepass), as
+     * redis_password_file */
+    char sentinel_password_file[DIR_PATH_MAX];
 };
 
 /* One instance as the directory knows it (listings and callbacks). */

@@ -530,6 +530,7 @@ struct rds {
     const struct dir_host *host;
     redisContext *c;
     char *password;                     /* NULL: no AUTH */
+    char *sentinel_password;            /* NULL: the sentinels are asked without AUTH */
     char master[ENDPOINT_TEXT_MAX + 8]; /* with sentinels: HOST:PORT last connected to */
     struct owned *own;
     size_t n_own, cap_own;
@@ -747,7 +748,9 @@ dial(const struct endpoint *ep, struct timeval tv)
 }
 
 /* Asks the sentinels in turn for the master's address: 0 with it in
- * host, *port and master (HOST:PORT), or -EIO with why. */
+ * host, *port and master (HOST:PORT), or -EIO with why. AUTH first with
+ * sentinel_password_file's: whoever may send a sentinel commands can tell
+ * it which master to name, and airlock sends that master its password. */
 static int
 ask_sentinels(struct rds *r, char (*host)[256], int *port, char *master, size_t mlen, char *why,
               size_t wlen)
@@ -760,11 +763,19 @@ ask_sentinels(struct rds *r, char (*host)[256], int *port, char *master, size_t 
         char ep[ENDPOINT_TEXT_MAX];
         redisContext *s = dial(&c->sentinels[i], tv);
         redisReply *rep = NULL;
+        bool refused = false;
         int ok;
 
         if (s != NULL && s->err == 0) {
             redisSetTimeout(s, tv);
-            rep = redisCommand(s, "SENTINEL get-master-addr-by-name %s", c->sentinel_master);
+            if (r->sentinel_password != NULL) {
+                rep = redisCommand(s, "AUTH %s", r->sentinel_password);
+                refused = rep != NULL && rep->type == REDIS_REPLY_ERROR;
+            }
+            if (!refused) {
+                freeReplyObject(rep);
+                rep = redisCommand(s, "SENTINEL get-master-addr-by-name %s", c->sentinel_master);
+            }
         }
         ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
              rep->element[0]->type == REDIS_REPLY_STRING &&
@@ -775,7 +786,7 @@ ask_sentinels(struct rds *r, char (*host)[256], int *port, char *master, size_t 
             snprintf(master, mlen, "%s:%d", *host, *port);
         } else {
             endpoint_format(&c->sentinels[i], ep, sizeof(ep));
-            snprintf(why, wlen, "sentinel %.120s: %.120s", ep,
+            snprintf(why, wlen, "sentinel %.100s: %s%.100s", ep, refused ? "AUTH refused: " : "",
                      s == NULL                        ? "out of memory"
                      : s->err != 0 || !rep            ? s->errstr
                      : rep->type == REDIS_REPLY_ERROR ? rep->str
@@ -1483,6 +1494,14 @@ rd_tick(void *be)
 }
 
 static void
+forget_password(char *password)
+{
+    if (password != NULL)
+        explicit_bzero(password, strlen(password));
+    free(password);
+}
+
+static void
 rd_free(void *be)
 {
     struct rds *r = be;
@@ -1497,18 +1516,18 @@ rd_free(void *be)
     }
     if (r->c != NULL)
         redisFree(r->c);
-    if (r->password != NULL)
-        explicit_bzero(r->password, strlen(r->password));
-    free(r->password);
+    forget_password(r->password);
+    forget_password(r->sentinel_password);
     free(r->own);
     free(r);
 }
 
-/* Reads the password: the first line of path, a regular file of this user
- * or root that nobody else may read (mode 0600 or stricter). Returns 0,
- * or -errno with the reason logged (never the password). */
+/* Reads the password of key (redis_password_file, sentinel_password_file):
+ * the first line of path, a regular file of this user or root that nobody
+ * else may read (mode 0600 or stricter). Returns 0, or -errno with the
+ * reason logged (never the password). */
 static int
-read_password(const char *path, char **out)
+read_password(const char *key, const char *path, char **out)
 {
     struct stat st;
     char buf[PASSWORD_MAX + 2];
@@ -1516,20 +1535,20 @@ read_password(const char *path, char **out)
     int rc, fd = file_open_regular(path, O_RDONLY | O_NOFOLLOW, 0, &st);
 
     if (fd < 0) {
-        log_warnx("directory: redis_password_file %s: %s", path, file_strerror(fd));
+        log_warnx("directory: %s %s: %s", key, path, file_strerror(fd));
         return fd == -FILE_NOT_REGULAR ? -EPERM : fd;
     }
     rc = -EPERM;
     if (st.st_uid != geteuid() && st.st_uid != 0)
-        log_warnx("directory: redis_password_file %s: owned by uid %u, expected %u or root", path,
+        log_warnx("directory: %s %s: owned by uid %u, expected %u or root", key, path,
                   (unsigned)st.st_uid, (unsigned)geteuid());
     else if (st.st_mode & 077)
-        log_warnx("directory: redis_password_file %s: mode %04o lets others read it, expected "
+        log_warnx("directory: %s %s: mode %04o lets others read it, expected "
                   "0600",
-                  path, (unsigned)(st.st_mode & 07777));
+                  key, path, (unsigned)(st.st_mode & 07777));
     else if ((n = read(fd, buf, sizeof(buf) - 1)) < 0) {
         rc = -errno;
-        log_warn("directory: redis_password_file %s", path);
+        log_warn("directory: %s %s", key, path);
     } else {
         rc = 0;
     }
@@ -1539,9 +1558,9 @@ read_password(const char *path, char **out)
     buf[n] = '\0';
     buf[strcspn(buf, "\r\n")] = '\0';
     if (buf[0] == '\0' || strlen(buf) > PASSWORD_MAX) {
-        log_warnx("directory: redis_password_file %s: expected a password of 1-%d bytes on its "
+        log_warnx("directory: %s %s: expected a password of 1-%d bytes on its "
                   "first line",
-                  path, PASSWORD_MAX);
+                  key, path, PASSWORD_MAX);
         rc = -EINVAL;
     } else if ((*out = strdup(buf)) == NULL) {
         rc = -ENOMEM;
@@ -1565,13 +1584,17 @@ rd_open(const struct dir_host *host)
         return NULL;
     }
     snprintf(r->token, sizeof(r->token), "%016llx", (unsigned long long)id);
-    if (host->conf->redis_password_file[0] != '\0') {
-        int rc = read_password(host->conf->redis_password_file, &r->password);
-        if (rc != 0) {
-            rd_free(r);
-            errno = -rc;
-            return NULL;
-        }
+    const struct dir_conf *c = host->conf;
+    int rc = 0;
+    if (c->redis_password_file[0] != '\0')
+        rc = read_password("redis_password_file", c->redis_password_file, &r->password);
+    if (rc == 0 && c->sentinel_password_file[0] != '\0')
+        rc = read_password("sentinel_password_file", c->sentinel_password_file,
+                           &r->sentinel_password);
+    if (rc != 0) {
+        rd_free(r);
+        errno = -rc;
+        return NULL;
     }
     return r;
 }

@@ -61,12 +61,14 @@ cl_net() {
 }
 
 # cl_redis [NAME]: the directory's redis on the host side of the bridge
-# (no persistence: a restart loses everything, the nodes report again);
+# (no persistence: a restart loses everything, the nodes report again),
+# with redis_password's password (the instances reach that address too);
 # its log is $T/NAME.log (default redis).
 cl_redis() {
     local name=${1:-redis}
+    redis_password
     start "$name" redis-server --bind "$CL_NET.1" --port 6379 --protected-mode no --save '' \
-        --appendonly no --dir "$T"
+        --appendonly no --dir "$T" --requirepass "$REDISCLI_AUTH"
     CL_PID[redis]=$LAST_PID
     wait_log "$T/$name.log" 'Ready to accept connections' 10 "$LAST_PID"
 }
@@ -99,6 +101,7 @@ cl_dir_yaml() {
 directory:
   backend: redis
   redis: tcp:$CL_REDIS
+  redis_password_file: $T/redis.pw
   prefix: "$CL_PREFIX"
   reserve_timeout: 10s
   assign_wait: 5s

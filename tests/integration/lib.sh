@@ -290,12 +290,32 @@ EOC
     } >"$file"
 }
 
+# redis_password: the test's redis password, in $T/redis.pw (mode 0600,
+# made once: airlock's redis_password_file; a redis directory next to pools
+# needs one, docs/directory.md) and in $REDISCLI_AUTH (redis-cli sends it).
+redis_password() {
+    [ -s "$T/redis.pw" ] || (umask 077 && printf 'pw-%s\n' "$$$RANDOM$RANDOM" >"$T/redis.pw")
+    export REDISCLI_AUTH
+    REDISCLI_AUTH=$(cat "$T/redis.pw")
+}
+
+# redis_unix [NAME]: a redis-server on $T/redis.sock (no persistence), its
+# log $T/NAME.log (default redis), that wants redis_password's password.
+# Returns once it accepts connections.
+redis_unix() {
+    redis_password
+    start "${1:-redis}" redis-server --port 0 --unixsocket "$T/redis.sock" --save '' \
+        --appendonly no --requirepass "$REDISCLI_AUTH"
+    wait_for unix_up "$T/redis.sock"
+}
+
 # dir_settings FILE memory|redis [SETTING...]: the directory pool_conf wrote
-# to FILE, on the memory backend or on the redis at $T/redis.sock (under a
-# key prefix of this test's own), with each SETTING ("reserve_timeout: 1s")
+# to FILE, on the memory backend or on redis_unix's (under a key prefix of
+# this test's own), with each SETTING ("reserve_timeout: 1s")
 dir_settings() {
     local file=$1 dir="  backend: memory" s
-    [ "$2" = memory ] || dir="  backend: redis\n  redis: unix:$T/redis.sock\n  prefix: \"t$$:\""
+    [ "$2" = memory ] ||
+        dir="  backend: redis\n  redis: unix:$T/redis.sock\n  redis_password_file: $T/redis.pw\n  prefix: \"t$$:\""
     shift 2
     for s in "$@"; do dir+="\n  $s"; done
     sed -i "s|^  backend: memory\$|$dir|" "$file"

@@ -9,7 +9,11 @@
 # (0644), an empty one or a missing one stops the directory from starting,
 # with the reason; the AUTH is sent again on every reconnect (the server
 # drops every client; assigns succeed again); airlock itself takes the keys
-# from YAML and refuses a password file of mode 0644 at startup.
+# from YAML and refuses a password file of mode 0644 at startup. Sentinels
+# with a password (requirepass; sentinel_password_file): the right one
+# gets the master named and assignments from it; none, or a wrong one, each
+# fails every assign with -EIO, said in one log line (NOAUTH; AUTH refused:
+# WRONGPASS); a sentinel password file of mode 0644 stops the start.
 . "$(dirname "$0")/lib.sh"
 need redis-server redis-cli
 DIRTOOL=$(dirname "$AIRLOCK")/tests/dirtool
@@ -21,6 +25,8 @@ ACLPW="s3cret-$RANDOM-acl"
 umask 077
 printf '%s\n' "$PW" >"$T/pw"
 printf '%s\n' "$ACLPW" >"$T/aclpw"
+SPW="s3cret-$RANDOM-sentinel"
+printf '%s\n' "$SPW" >"$T/spw"
 printf '%s\n' "wrong-$RANDOM" >"$T/wrongpw"
 : >"$T/emptypw"
 cp "$T/pw" "$T/openpw" && chmod 0644 "$T/openpw"
@@ -38,7 +44,7 @@ dt() {
     "$DIRTOOL" "$@" >"$T/$name.out" 2>"$T/$name.err"
 }
 no_secret() {
-    ! grep -qF -e "$PW" -e "$ACLPW" "$T"/*.err "$T"/*.log 2>/dev/null ||
+    ! grep -qF -e "$PW" -e "$ACLPW" -e "$SPW" "$T"/*.err "$T"/*.log 2>/dev/null ||
         fail "a password reached a log"
 }
 
@@ -50,12 +56,13 @@ dt a1 assign unix:$SOCK airlock: alice || fail "assign with the password: $(cat 
 dt act activate unix:$SOCK airlock: i0 alice || fail "activate: $(cat "$T/act.out")"
 [ "$(cat "$T/act.out")" = active ] || fail "activate said $(cat "$T/act.out")"
 
-# refused NAME WHY-REGEX ARGS...: assign fails with -EIO within 1.5 s, logged
+# refused NAME WHY-REGEX ARGS...: assign at $BACKEND (the unix socket by
+# default) fails with -EIO within 1.5 s, logged
 refused() {
     local name=$1 why=$2 t0
     shift 2
     t0=$(date +%s%N)
-    if dt "$name" assign unix:$SOCK airlock: alice "$@"; then
+    if dt "$name" assign "${BACKEND:-unix:$SOCK}" airlock: alice "$@"; then
         fail "$name: assigned $(cat "$T/$name.out")"
     fi
     [ "$(cat "$T/$name.out")" = "Input/output error" ] || fail "$name: $(cat "$T/$name.out")"
@@ -97,8 +104,39 @@ wait_exit "$OUT" 15
 [ "$(grep -c 'connected to redis' "$T/outage.log")" -ge 2 ] || fail "no reconnect logged"
 [ "$n0" -ge 1 ] || fail "no assign before the drop"
 
-log "airlock: the keys in YAML; a password file of mode 0644 is refused at startup"
 unset DIRTOOL_REDIS_USER DIRTOOL_REDIS_PASSWORD_FILE
+log "sentinels with a password: asked with AUTH, or refused and said why"
+read -r RP SP <<<"$(free_ports 2)"
+start redis-tcp redis-server --port "$RP" --bind 127.0.0.1 --dir "$T" --save '' --appendonly no \
+    --requirepass "$PW"
+wait_log "$T/redis-tcp.log" 'Ready to accept connections' 10 "$LAST_PID"
+cat >"$T/sentinel.conf" <<CONF
+port $SP
+bind 127.0.0.1
+dir $T
+requirepass $SPW
+sentinel monitor auth 127.0.0.1 $RP 1
+sentinel auth-pass auth $PW
+CONF
+start sentinel redis-server "$T/sentinel.conf" --sentinel
+wait_log "$T/sentinel.log" '\+monitor master auth' 10 "$LAST_PID"
+export DIRTOOL_SENTINELS=tcp:127.0.0.1:$SP DIRTOOL_REDIS_PASSWORD_FILE=$T/pw BACKEND=sentinels:auth
+DIRTOOL_SENTINEL_PASSWORD_FILE=$T/spw dt sreg register sentinels:auth airlock: 1 ||
+    fail "register through the sentinel: $(cat "$T/sreg.err")"
+DIRTOOL_SENTINEL_PASSWORD_FILE=$T/spw dt s1 assign sentinels:auth airlock: alice ||
+    fail "assign through the sentinel: $(cat "$T/s1.err")"
+[ "$(cat "$T/s1.out")" = i0 ] || fail "alice got $(cat "$T/s1.out") through the sentinel"
+grep -q "connected to redis master 127.0.0.1:$RP" "$T/s1.err" || fail "$(cat "$T/s1.err")"
+DIRTOOL_SENTINEL_PASSWORD_FILE=$T/wrongpw refused swrong \
+    "sentinel tcp:127.0.0.1:$SP: AUTH refused: WRONGPASS"
+refused snone "sentinel tcp:127.0.0.1:$SP: NOAUTH"
+DIRTOOL_SENTINEL_PASSWORD_FILE=$T/openpw dt sopen assign sentinels:auth airlock: alice &&
+    fail "started with a sentinel password file of mode 0644"
+grep -q "sentinel_password_file $T/openpw: mode 0644 lets others read it" "$T/sopen.err" ||
+    fail "sentinel password file 0644: $(cat "$T/sopen.err")"
+unset DIRTOOL_SENTINELS DIRTOOL_REDIS_PASSWORD_FILE BACKEND
+
+log "airlock: the keys in YAML; a password file of mode 0644 is refused at startup"
 dir_yaml() {
     cat <<YAML
 control: unix:$T/ctl-$1.sock

@@ -22,8 +22,7 @@ need redis-server redis-cli curl
 [ -x "$FAKEAPP" ] || fail "build $FAKEAPP first"
 
 P="t_dir_doorbell$$:"
-start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
-wait_for unix_up "$T/redis.sock"
+redis_unix
 rcli() { redis-cli -s "$T/redis.sock" "$@"; }
 subscribers() { rcli PUBSUB NUMSUB "$1" | sed -n 2p; }
 # rang CHANNEL: the test's subscriber got a message on CHANNEL (redis-cli
@@ -50,6 +49,7 @@ metrics: unix:$T/$name.metrics
 directory:
   backend: redis
   redis: unix:$T/redis.sock
+  redis_password_file: $T/redis.pw
   prefix: "$P"
   node: $name
   reserve_timeout: 1m
@@ -125,7 +125,8 @@ log "an ACL user without the channels: no doorbell, reservations as before"
 umask 077
 printf 'pw-%s\n' "$RANDOM$RANDOM" >"$T/pw"
 rcli ACL SETUSER nochan on ">$(cat "$T/pw")" resetchannels "~${P}*" '+@all' >/dev/null
-node c "  redis_user: nochan" "  redis_password_file: $T/pw"
+node c "  redis_user: nochan"
+sed -i "s|redis_password_file: .*|redis_password_file: $T/pw|" "$T/c.yaml"
 airlock_up c run -c "$T/c.yaml"
 wait_log "$T/c.log" "directory: no redis doorbell \\(SUBSCRIBE refused: NOPERM"
 wait_log "$T/c.log" "changes are picked up every 100 ms"

@@ -15,8 +15,7 @@
 need redis-server redis-cli
 [ -x "$FAKEAPP" ] || fail "build $FAKEAPP first"
 
-start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
-wait_for unix_up "$T/redis.sock"
+redis_unix
 pool_setup
 pool_conf "$CONF" "$P0" <<'EOC'
     min_idle: 2
@@ -87,6 +86,7 @@ control: unix:$T/ctl3.sock
 directory:
   backend: redis
   redis: unix:$T/redis.sock
+  redis_password_file: $T/redis.pw
   prefix: "t$$:"
 EOF
 airlock_up router run -c "$T/router.yaml"

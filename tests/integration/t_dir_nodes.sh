@@ -23,8 +23,7 @@
 need redis-server curl
 [ -x "$FAKEAPP" ] || fail "build $FAKEAPP first"
 
-start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
-wait_for unix_up "$T/redis.sock"
+redis_unix
 
 # node NAME FIRST_PORT: the airlock of node NAME ($T/NAME.yaml, $T/NAME.log,
 # control socket $T/NAME.sock), pool fa of two standby fakeapps
@@ -35,6 +34,7 @@ control: unix:$T/$1.sock
 directory:
   backend: redis
   redis: unix:$T/redis.sock
+  redis_password_file: $T/redis.pw
   prefix: "t_dir_nodes$$:"
   node: $1
   reserve_timeout: 1m

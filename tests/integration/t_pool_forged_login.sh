@@ -56,7 +56,7 @@ routers:
     domain: grid.test
 EOF
     if [ "$backend" = redis ]; then
-        sed -i "s|^  backend: memory\$|  backend: redis\n  redis: unix:$T/redis.sock\n  prefix: \"forged$$:\"|" "$CONF"
+        sed -i "s|^  backend: memory\$|  backend: redis\n  redis: unix:$T/redis.sock\n  redis_password_file: $T/redis.pw\n  prefix: \"forged$$:\"|" "$CONF"
     fi
     airlock_up "al-$backend" run -c "$CONF"
     local al=$LAST_PID
@@ -133,7 +133,6 @@ EOF
 }
 
 scenario memory
-start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
-wait_for unix_up "$T/redis.sock"
+redis_unix
 scenario redis
 log "ok"

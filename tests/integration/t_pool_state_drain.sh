@@ -66,8 +66,7 @@ growfile_umount
 stop_clean "$AL" al
 
 log "node n1 stops while dave's store-back runs; dave is back on node n2"
-start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
-wait_for unix_up "$T/redis.sock"
+redis_unix
 sed -i 's/^  - name: fb$/  - name: fa/' "$CONF"
 # node_conf N: node N of the cluster: $T/N.yaml, pool fa on the store, its
 # own metrics, control socket $T/N.sock, ports and directory
@@ -76,7 +75,7 @@ node_conf() {
     p=$(free_range 50)
     sed -e "s|127.0.0.1:$MPORT\$|127.0.0.1:$(free_port)|" -e "s|$T/ctl.sock|$T/$1.sock|" \
         -e "s|ports: .*|ports: $p-$((p + 49))|" -e "s|dir: $T/inst\$|dir: $T/inst-$1|" \
-        -e "s|^  backend: memory\$|  backend: redis\n  redis: unix:$T/redis.sock\n  node: $1|" \
+        -e "s|^  backend: memory\$|  backend: redis\n  redis: unix:$T/redis.sock\n  redis_password_file: $T/redis.pw\n  node: $1|" \
         "$CONF" >"$T/$1.yaml"
 }
 node_conf n1

@@ -99,8 +99,7 @@ stop_clean "$AL3" al3
 stop_clean "$AL2" al2
 
 log "the nodes of a cluster share a store; an airlock that is not a node is refused on it"
-start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
-wait_for unix_up "$T/redis.sock"
+redis_unix
 mkdir -m 0700 "$T/store4"
 printf 'in flight\n' >"$T/store4/$tmp"
 # node_conf FILE NAME [NODE]: pool fb on $T/store4, its own metrics, control
@@ -112,7 +111,7 @@ node_conf() {
     sed -e "s|127.0.0.1:$MPORT2\$|127.0.0.1:$m|" -e "s|$T/ctl2.sock|$T/ctl-$2.sock|" \
         -e "s|ports: .*|ports: $p-$((p + 49))|" -e "s|dir: $T/inst2\$|dir: $T/inst-$2|" \
         -e "s|store: $S\$|store: $T/store4|" "$CONF2" >"$1"
-    [ -z "${3:-}" ] || sed -i "s|^  backend: memory\$|  backend: redis\n  redis: unix:$T/redis.sock\n  node: $3|" "$1"
+    [ -z "${3:-}" ] || sed -i "s|^  backend: memory\$|  backend: redis\n  redis: unix:$T/redis.sock\n  redis_password_file: $T/redis.pw\n  node: $3|" "$1"
 }
 for n in n1 n2; do
     node_conf "$T/$n.yaml" "$n" "$n"

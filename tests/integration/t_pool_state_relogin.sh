@@ -45,7 +45,7 @@ $prov
 EOF
     sed -i "s|^  backend: memory\$|&\n  assign_wait: 10s|" "$CONF" # a slow machine's store-back
     [ "${1:-}" != redis ] ||
-        sed -i "s|^  backend: memory\$|  backend: redis\n  redis: unix:$T/redis.sock\n  prefix: \"relogin$$:\"|" "$CONF"
+        sed -i "s|^  backend: memory\$|  backend: redis\n  redis: unix:$T/redis.sock\n  redis_password_file: $T/redis.pw\n  prefix: \"relogin$$:\"|" "$CONF"
     airlock_up al run -c "$CONF"
     AL=$LAST_PID
     wait_for settled 2
@@ -98,9 +98,8 @@ stop_clean "$AL" al
 
 log "redis directory: a drained session, its user back within the grace"
 need redis-server redis-cli
-start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
+redis_unix
 REDIS=$LAST_PID
-wait_for unix_up "$T/redis.sock"
 : >"$LOG"
 up redis
 session dave dave-v4
@@ -115,7 +114,7 @@ session dave dave-v5
 ctl drain "fa/$NAME" >/dev/null || fail "drain fa/$NAME"
 wait_for eval '[ "$(redis-cli -s "$T/redis.sock" HGET "relogin$$:i:fa:$NAME" skey)" = dave ]'
 stop "$REDIS" || true
-start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
+redis_unix
 REDIS=$LAST_PID
 wait_log "$LOG" 'instances reported again to redis'
 ! grep -q "instance=$NAME stopped" "$LOG" || fail "$NAME stopped before the resync: nothing to hold"

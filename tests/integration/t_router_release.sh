@@ -50,8 +50,7 @@ released() { [ "$(released_total)" = "$1" ]; }
 # standby: the reserve of 2 idle and none starting
 standby() { [ "$(pool_metric idle)" = 2 ] && [ "$(pool_metric starting)" = 0 ]; }
 
-start redis redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no
-wait_for unix_up "$SOCK"
+redis_unix
 
 for backend in memory redis; do
     log "== $backend directory"

@@ -31,7 +31,7 @@ EOF
     dir_settings "$CONF" "$1" "reserve_timeout: 1s"
 }
 
-start redis redis-server --port 0 --unixsocket "$SOCK" --save "" --appendonly no
+redis_unix
 wait_for test -S "$SOCK"
 
 for backend in memory redis; do

@@ -43,9 +43,9 @@
  *
  * BACKEND sentinels:MASTER asks the sentinels in $DIRTOOL_SENTINELS
  * (endpoints separated by spaces) for MASTER. $DIRTOOL_REDIS_USER,
- * $DIRTOOL_REDIS_PASSWORD_FILE and $DIRTOOL_MIN_REPLICAS_ACKED set the
- * directory keys of those names; with $DIRTOOL_METRICS the directory's
- * metrics go to stderr at the end. */
+ * $DIRTOOL_REDIS_PASSWORD_FILE, $DIRTOOL_SENTINEL_PASSWORD_FILE and
+ * $DIRTOOL_MIN_REPLICAS_ACKED set the directory keys of those names; with $DIRTOOL_METRICS the
+ * directory's metrics go to stderr at the end. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -596,6 +596,9 @@ main(int argc, char **argv)
     if (getenv("DIRTOOL_REDIS_PASSWORD_FILE") != NULL)
         snprintf(conf.redis_password_file, sizeof(conf.redis_password_file), "%s",
                  getenv("DIRTOOL_REDIS_PASSWORD_FILE"));
+    if (getenv("DIRTOOL_SENTINEL_PASSWORD_FILE") != NULL)
+        snprintf(conf.sentinel_password_file, sizeof(conf.sentinel_password_file), "%s",
+                 getenv("DIRTOOL_SENTINEL_PASSWORD_FILE"));
     if (getenv("DIRTOOL_NODE") != NULL)
         snprintf(conf.node, sizeof(conf.node), "%s", getenv("DIRTOOL_NODE"));
     if (getenv("DIRTOOL_MIN_REPLICAS_ACKED") != NULL)

@@ -71,6 +71,30 @@ def mounted(spec, container, path):
     return vols.get(best["name"])
 
 
+def secret_keys(container):
+    """The keys of Secret airlock-redis in CONTAINER's environment."""
+    return {e["valueFrom"]["secretKeyRef"]["key"] for e in container.get("env", [])
+            if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "airlock-redis"}
+
+
+def passwords(what, spec, container, conf):
+    """The directory's password files: on a memory volume the init container
+    fills from Secret airlock-redis (the instances reach redis and the
+    sentinels: airlock check refuses a node without them)."""
+    init = " ".join(" ".join(c["command"]) for c in spec.get("initContainers", []))
+    for key in ("redis_password_file", "sentinel_password_file"):
+        path = conf["directory"].get(key)
+        check(path is not None, f"{what}: the directory has no {key}")
+        if path is None:
+            continue
+        vol = mounted(spec, container, path)
+        check(vol is not None and vol.get("emptyDir", {}).get("medium") == "Memory",
+              f"{what}: {key} {path} is not on a memory volume")
+        check(path in init, f"{what}: no init container writes {path}")
+    check(any(v.get("secret", {}).get("secretName") == "airlock-redis" for v in spec.get("volumes", [])),
+          f"{what}: no volume of Secret airlock-redis")
+
+
 def main():
     rendered, outdir = sys.argv[1], sys.argv[2]
     objs = [o for o in yaml.safe_load_all(open(rendered)) if o]
@@ -110,6 +134,7 @@ def main():
     svc = [o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == "airlock-router"]
     check(len(svc) == 1 and svc[0]["spec"]["ports"][0]["targetPort"] == "tls",
           "Service airlock-router does not target the tls port")
+    passwords("router", spec, c, router_conf)
     grace = spec.get("terminationGracePeriodSeconds", 30)
     drain = int(str(router_conf.get("drain_timeout", "30s")).rstrip("s"))
     check(grace > drain, f"router: terminationGracePeriodSeconds {grace} <= drain_timeout {drain}s")
@@ -134,6 +159,7 @@ def main():
     paths += [pool["state"]["store"]]  # built-in provisioning's store
     for p in paths:
         mounted(spec, c, p)
+    passwords("node", spec, c, node_conf)
     store = mounted(spec, c, pool["state"]["store"])
     claim = (store or {}).get("persistentVolumeClaim", {}).get("claimName")
     pvc = [o for o in objs if o["kind"] == "PersistentVolumeClaim" and o["metadata"]["name"] == claim]
@@ -167,6 +193,15 @@ def main():
         check(len(sts) == 1 and pod == f"{sts[0]['metadata']['name']}-0",
               f"the sentinels watch {host}, not the first pod of a StatefulSet behind Service {svcname}")
         check(int(monitor.group(4)) <= sts[0]["spec"]["replicas"] if sts else False, "quorum larger than the sentinels")
+    # redis and the sentinels want the passwords
+    redis = workload("StatefulSet", "redis", objs).get("containers", [{}])[0]
+    check("requirepass" in " ".join(redis.get("command", [])) and "redis-password" in secret_keys(redis),
+          "redis does not want the password of Secret airlock-redis")
+    init = workload("StatefulSet", "redis-sentinel", objs).get("initContainers", [{}])[0]
+    cmd = " ".join(init.get("command", []))
+    check("requirepass" in cmd and "auth-pass" in cmd and
+          secret_keys(init) == {"redis-password", "sentinel-password"},
+          "the sentinels do not want a password, or do not log in to redis with its own")
 
     # sizes
     for o in objs:

@@ -1957,7 +1957,8 @@ test_err_directory(void **state)
                  "airlock.yaml:1: directory: expected a mapping of directory settings (backend, "
                  "redis, prefix, reserve_timeout, session_ttl, session_max, assign_wait, "
                  "max_pending_per_client, pending_share, redis_user, redis_password_file, "
-                 "sentinels, sentinel_master, min_replicas_acked, node), not a single value");
+                 "sentinels, sentinel_password_file, sentinel_master, min_replicas_acked, node), "
+                 "not a single value");
     expect_error("directory:\n  backend: redis\n  redis: tcp:127.0.0.1:6379\n  node: n1/a\n",
                  "airlock.yaml:4: directory.node: expected this machine's name in the directory: "
                  "1-12 of A-Z a-z 0-9 _ . -");
@@ -1998,6 +1999,10 @@ test_err_directory(void **state)
     expect_error("directory:\n  backend: redis\n  redis: tcp:127.0.0.1:6379\n  redis_user: u\n",
                  "airlock.yaml:2: directory.redis_password_file: missing: expected it with "
                  "redis_user (AUTH needs the user's password)");
+    expect_error("directory:\n  backend: redis\n  redis: tcp:127.0.0.1:6379\n"
+                 "  sentinel_password_file: /spw\n",
+                 "airlock.yaml:4: directory.sentinel_password_file: expected it with sentinels: "
+                 "only (the sentinels' password)");
     expect_error("directory:\n  redis_password_file: /pw\n",
                  "airlock.yaml:2: directory.redis_password_file: applies to backend: redis only "
                  "(the backend is memory)");
@@ -2441,6 +2446,23 @@ test_err_pools(void **state)
     expect_error(POOL_HEAD POOL_EVENTS,
                  "airlock.yaml:1: pools: expected a directory: block too (a login line is "
                  "believed only for the user the directory reserved the instance for)");
+    /* their instances can reach redis and the sentinels: both need passwords */
+    expect_error(POOL_HEAD POOL_EVENTS "directory:\n  backend: redis\n  redis: unix:/run/r.sock\n",
+                 "airlock.yaml:10: directory: expected redis_password_file: next to pools (their "
+                 "instances can reach redis: without a password one could rewrite where the "
+                 "router sends other users)");
+#define SENTINELS "  sentinels: [tcp:127.0.0.1:26379]\n  sentinel_master: m\n"
+    expect_error(POOL_HEAD POOL_EVENTS "directory:\n  backend: redis\n" SENTINELS
+                                       "  redis_password_file: /pw\n",
+                 "airlock.yaml:10: directory: expected sentinel_password_file: next to pools "
+                 "(their instances can reach the sentinels: one could have them name a master of "
+                 "its own and read redis's password there)");
+    must_parse(POOL_HEAD POOL_EVENTS "directory:\n  backend: redis\n" SENTINELS
+                                     "  redis_password_file: /pw\n  sentinel_password_file: /spw\n",
+               &cfg);
+    assert_string_equal(cfg.directory.sentinel_password_file, "/spw");
+    config_free(&cfg);
+#undef SENTINELS
 }
 
 /* The bounds of the data path: datagram flows and fds, the resolver pool. */
@@ -2773,7 +2795,8 @@ test_broker_policy(void **state)
                              "    - {name: s, policy: {any_image: true}}\n",
                  "airlock.yaml:7: broker.secrets[1].name: expected a unique name; secrets[0] is "
                  "already 's'");
-    expect_error(BROKER_HEAD "  timeout: 2s\n  secrets:\n    - {name: s, policy: {any_image: true}}\n",
+    expect_error(BROKER_HEAD
+                 "  timeout: 2s\n  secrets:\n    - {name: s, policy: {any_image: true}}\n",
                  "airlock.yaml:2: broker.nonce_ttl: expected at most timeout (2000 ms)");
     expect_error(BROKER_HEAD "  timeout: 2s\n  nonce_ttl: 1s\n  request_timeout: 3s\n"
                              "  secrets:\n    - {name: s, policy: {any_image: true}}\n",
@@ -2781,9 +2804,11 @@ test_broker_policy(void **state)
     expect_error(BROKER_HEAD "  max_connections: 4\n  max_per_peer: 5\n"
                              "  secrets:\n    - {name: s, policy: {any_image: true}}\n",
                  "airlock.yaml:6: broker.max_per_peer: expected at most max_connections (4)");
-    expect_error(BROKER_HEAD "  max_per_peer: 0\n  secrets:\n    - {name: s, policy: {any_image: true}}\n",
+    expect_error(BROKER_HEAD
+                 "  max_per_peer: 0\n  secrets:\n    - {name: s, policy: {any_image: true}}\n",
                  "airlock.yaml:5: broker.max_per_peer: expected an integer from 1 to 4096");
-    expect_error("broker:\n  dir: /d\n  key_file: /k\n  secrets:\n    - {name: s, policy: {any_image: true}}\n",
+    expect_error("broker:\n  dir: /d\n  key_file: /k\n  secrets:\n    - {name: s, policy: "
+                 "{any_image: true}}\n",
                  "airlock.yaml:2: broker.listen: missing: expected an endpoint (" EP_FORMS ")");
     expect_error("relays:\n" RELAY_OK "broker:\n  listen: tcp:0.0.0.0:8443\n  dir: /d\n"
                  "  key_file: /k\n  secrets:\n    - {name: s, policy: {any_image: true}}\n",
