@@ -107,7 +107,8 @@ struct instance {
     bool run_as;  /* runs as uid/gid (else as airlock) */
     bool own_uid; /* a uid of the pool's uids: taken from p->env, given back after the wipe */
     bool reaped;  /* own_uid: no process of the uid is left */
-    bool spoilt;  /* own_uid: the uid keeps keys the reaper cannot clear: not used again */
+    bool spoilt;  /* own_uid: the uid keeps keys or SysV IPC objects the reaper could not
+                     remove: not used again */
     uid_t uid;
     gid_t gid;
     char uid_s[12], gid_s[12]; /* {uid} {gid} */
@@ -739,9 +740,9 @@ reaper_exit(struct proc *pr, int status)
         instance_reaped(in);
         return;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_KEYS_LEFT) {
-        log_warnx("pool=%s instance=%s uid=%u: no process left, but keys of the uid are; the "
-                  "uid is not used again",
+    if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_LEFTOVERS) {
+        log_warnx("pool=%s instance=%s uid=%u: no process left, but keys or SysV IPC objects of "
+                  "the uid are; the uid is not used again",
                   p->conf.name, in->name, (unsigned)in->uid);
         in->spoilt = true;
         instance_reaped(in);
