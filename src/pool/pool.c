@@ -1520,6 +1520,22 @@ pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len)
     }
     if (pool_conf_uids(pc) == 0)
         return 0;
+    /* an instance that binds ports of the range not its own is found by
+     * the process that has the socket open: unseen, it would keep the pool
+     * from starting instances and wait there for others' connections. As
+     * root only: as another user, check is a lint and run refuses uids: */
+    if (pool_conf_ports(pc) > 0 && geteuid() == 0 && (rc = sockdiag_holder_check()) != 0) {
+        if (rc == -EPERM)
+            snprintf(why, len,
+                     "uids: with ports:, airlock needs CAP_SYS_PTRACE (to read the instances' "
+                     "/proc/PID/fd), which it does not have: without it an instance that holds "
+                     "a port of the range not its own is never found and stopped "
+                     "(why=took_port); run airlock with it (dist/airlock.service gives it; in "
+                     "a container, --cap-add SYS_PTRACE)");
+        else
+            snprintf(why, len, "uids: cannot read airlock's capabilities: %s", strerror(-rc));
+        return rc;
+    }
     /* an instance must not share a uid (its files, its processes) or a gid
      * (the group's rights) with anyone else */
     setpwent();

@@ -8,11 +8,19 @@
 #    uid) are removed after its session, and the uid serves again: root
 #    without CAP_SYS_ADMIN may not remove another uid's objects, so the
 #    reaper removes them as the uid (a pool of one uid lost it to the
-#    first session that made one).
+#    first session that made one);
+#  - an instance that listens on ports of the range not its own, from a
+#    process that made itself non-dumpable (its /proc/PID/fd is root's), is
+#    found and stopped (why=took_port, as in t_pool_port_squat with all
+#    capabilities): root needs CAP_SYS_PTRACE to read another uid's
+#    /proc/PID/fd, and without it airlock found no squatter, ever;
+#  - so airlock without CAP_SYS_PTRACE refuses a pool with uids: and
+#    ports: (check and run say why), rather than run it with that defense
+#    off.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
-need setpriv
+need setpriv python3
 pool_setup
 chmod 755 "$T" # the instances pass through to their directories
 
@@ -68,5 +76,70 @@ kept=$(grep -E "instance=$NAME[: ].*(cannot|not used again)" "$LOG" || true)
 [ -z "$(sysv_of "$U0")" ] || fail "SysV objects of uid $U0 outlived its session: $(sysv_of "$U0" | tr '\n' ' ')"
 wait_for settled 1
 [ -n "$(uid_procs "$U0")" ] || fail "uid $U0 serves no fresh instance"
+stop_clean "$AL" al
+
+log "without CAP_SYS_PTRACE a pool with uids: and ports: is refused"
+for cmd in check run; do
+    # (the timeout only ends an airlock that took it)
+    out=$(timeout 30 setpriv --bounding-set "$UNIT_CAPS,-sys_ptrace" -- "$AIRLOCK" $cmd -c "$CONF" 2>&1) &&
+        fail "airlock $cmd took the pool without CAP_SYS_PTRACE: $out"
+    has "pools\[0\]\.uids: .*CAP_SYS_PTRACE" <<<"$out" || fail "airlock $cmd says: $out"
+done
+
+log "an instance that squats ports of the range from a non-dumpable process is stopped"
+U1=$(free_uids 3)
+pool_conf "$CONF" "$P0" --state-wait 0 <<EOF
+    min_idle: 1
+    max: 3
+    uids: $U1-$((U1 + 2))
+EOF
+sed -i "s/^    ports: .*/    ports: $P0-$((P0 + 3))/" "$CONF"
+rm -f "$LOG"
+airlock_caps al run -c "$CONF"
+AL=$LAST_PID
+wait_for settled 1
+PD=$(assign_port dave)
+[ "$(app "$PD" "login dave")" = NOSTATE ] || fail "dave not served"
+wait_for settled 1
+UD=$(app "$PD" "sh id -u")
+UD=${UD#OK }
+# squat.py PORT...: listens on each free PORT of 127.0.0.1, non-dumpable
+cat >"$T/squat.py" <<'PY'
+import ctypes, socket, sys, time
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+held = []
+for p in sys.argv[1:]:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind(("127.0.0.1", int(p)))
+        s.listen(1)
+        held.append(s)
+    except OSError:
+        s.close()
+time.sleep(600)
+PY
+chmod 644 "$T/squat.py"
+ports=$(seq "$P0" $((P0 + 3)) | tr '\n' ' ')
+[ "$(app "$PD" "sh /usr/bin/python3 $T/squat.py $ports >/dev/null 2>&1 & echo squatting")" = "OK squatting" ] ||
+    fail "the squatter did not start"
+# dave and the idle instance hold a port each; the two others are the squatter's
+squatted() {
+    local p n=0
+    for p in $ports; do
+        [ "$p" != "$PD" ] && ss -Htlne "sport = :$p" | has " uid:$UD " && n=$((n + 1))
+    done
+    [ "$n" = 2 ]
+}
+wait_for squatted
+S=$(pgrep -u "$UD" -f "^/usr/bin/python3 $T/squat.py")
+[ "$(stat -c %u "/proc/$S/fd")" = 0 ] || fail "the squatter is dumpable: its /proc/$S/fd is not root's"
+# frank takes the idle instance: the pool starts a fresh one, which needs a port
+PF=$(assign_port frank)
+[ "$(app "$PF" "login frank")" = NOSTATE ] || fail "frank not served"
+wait_log "$LOG" "uid=$UD holds port [0-9]+, not its own \(port $PD\): stopped"
+wait_log "$LOG" "stopping why=took_port"
+wait_for eval '! running "$S"'
+wait_for settled 1
 stop_clean "$AL" al
 log "ok"
