@@ -30,8 +30,17 @@ int sockdiag_ports(uint16_t lo, uint16_t hi, void (*each)(void *arg, const struc
 
 /* The real uid of a process, not the caller, that has the socket inode
  * open: 0 with *uid, or -ENOENT when none has (an orphan the kernel alone
- * keeps). Reads every process's /proc/PID/fd: as root. */
+ * keeps). Reads every process's /proc/PID/fd: as root, with
+ * CAP_SYS_PTRACE (sockdiag_holder_check()). */
 int sockdiag_holder(ino_t inode, uid_t *uid);
+
+/* Whether sockdiag_holder() sees the sockets of every process: the kernel
+ * lets root read another uid's /proc/PID/fd only with CAP_SYS_PTRACE (its
+ * ptrace read check), which also reaches a process that made itself
+ * non-dumpable; without it, none of another uid's is found. Returns 0,
+ * -EPERM when CAP_SYS_PTRACE is not in the caller's effective set, or
+ * -errno when its capabilities cannot be read. */
+int sockdiag_holder_check(void);
 
 /* The kernel's range of ephemeral ports (net.ipv4.ip_local_port_range),
  * where connects and listens on port 0 get theirs, into *lo and *hi. */

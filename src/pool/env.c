@@ -10,10 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/msg.h>
 #include <sys/random.h>
-#include <sys/sem.h>
-#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -327,56 +324,6 @@ wipe_shared_dirs(struct walk *wk)
     return rc;
 }
 
-/* Removes the SysV IPC objects (shared memory, semaphores, message queues)
- * created by or given to uid: they outlive their processes too. The uid
- * and cuid columns of /proc/sysvipc/{shm,sem,msg}. */
-static int
-wipe_sysv_ipc(uid_t uid)
-{
-    static const struct {
-        const char *path;
-        int id_col, uid_col, cuid_col;
-    } tables[] = {{"/proc/sysvipc/shm", 1, 7, 9},
-                  {"/proc/sysvipc/sem", 1, 4, 6},
-                  {"/proc/sysvipc/msg", 1, 7, 9}};
-    int rc = 0;
-
-    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
-        FILE *f = fopen(tables[t].path, "re");
-        char line[512];
-        if (f == NULL)
-            continue;
-        if (fgets(line, sizeof(line), f) == NULL) { /* the header */
-            fclose(f);
-            continue;
-        }
-        while (fgets(line, sizeof(line), f) != NULL) {
-            unsigned long long col[12] = {0};
-            char *p = line, *end;
-            int n = 0;
-            for (; n < 12; n++, p = end) {
-                col[n] = strtoull(p, &end, 10);
-                if (end == p)
-                    break;
-            }
-            if (n <= tables[t].cuid_col ||
-                (col[tables[t].uid_col] != uid && col[tables[t].cuid_col] != uid))
-                continue;
-            int id = (int)col[tables[t].id_col], r = 0;
-            if (t == 0)
-                r = shmctl(id, IPC_RMID, NULL);
-            else if (t == 1)
-                r = semctl(id, 0, IPC_RMID);
-            else
-                r = msgctl(id, IPC_RMID, NULL);
-            if (r != 0 && errno != EINVAL && errno != EIDRM && rc == 0)
-                rc = -errno;
-        }
-        fclose(f);
-    }
-    return rc;
-}
-
 static void
 wipe_tree(struct wipe *w)
 {
@@ -391,12 +338,10 @@ wipe_tree(struct wipe *w)
     w->err = wipe_top(&wk, w->name);
     close(wk.base);
     /* the uid goes back: the next instance of it must not find what this
-     * one left outside its directory either */
+     * one left outside its directory either (its keys and SysV IPC objects
+     * are the reaper's: only the uid may remove them without CAP_SYS_ADMIN) */
     if (w->give_uid) {
         int r = wipe_shared_dirs(&wk);
-        int ipc = wipe_sysv_ipc(w->uid);
-        if (r == 0)
-            r = ipc;
         if (r != 0 && w->err == 0)
             w->err = r;
     }

@@ -107,7 +107,8 @@ struct instance {
     bool run_as;  /* runs as uid/gid (else as airlock) */
     bool own_uid; /* a uid of the pool's uids: taken from p->env, given back after the wipe */
     bool reaped;  /* own_uid: no process of the uid is left */
-    bool spoilt;  /* own_uid: the uid keeps keys the reaper cannot clear: not used again */
+    bool spoilt;  /* own_uid: the uid keeps keys or SysV IPC objects the reaper could not
+                     remove: not used again */
     uid_t uid;
     gid_t gid;
     char uid_s[12], gid_s[12]; /* {uid} {gid} */
@@ -739,9 +740,9 @@ reaper_exit(struct proc *pr, int status)
         instance_reaped(in);
         return;
     }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_KEYS_LEFT) {
-        log_warnx("pool=%s instance=%s uid=%u: no process left, but keys of the uid are; the "
-                  "uid is not used again",
+    if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_LEFTOVERS) {
+        log_warnx("pool=%s instance=%s uid=%u: no process left, but keys or SysV IPC objects of "
+                  "the uid are; the uid is not used again",
                   p->conf.name, in->name, (unsigned)in->uid);
         in->spoilt = true;
         instance_reaped(in);
@@ -1519,6 +1520,22 @@ pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len)
     }
     if (pool_conf_uids(pc) == 0)
         return 0;
+    /* an instance that binds ports of the range not its own is found by
+     * the process that has the socket open: unseen, it would keep the pool
+     * from starting instances and wait there for others' connections. As
+     * root only: as another user, check is a lint and run refuses uids: */
+    if (pool_conf_ports(pc) > 0 && geteuid() == 0 && (rc = sockdiag_holder_check()) != 0) {
+        if (rc == -EPERM)
+            snprintf(why, len,
+                     "uids: with ports:, airlock needs CAP_SYS_PTRACE (to read the instances' "
+                     "/proc/PID/fd), which it does not have: without it an instance that holds "
+                     "a port of the range not its own is never found and stopped "
+                     "(why=took_port); run airlock with it (dist/airlock.service gives it; in "
+                     "a container, --cap-add SYS_PTRACE)");
+        else
+            snprintf(why, len, "uids: cannot read airlock's capabilities: %s", strerror(-rc));
+        return rc;
+    }
     /* an instance must not share a uid (its files, its processes) or a gid
      * (the group's rights) with anyone else */
     setpwent();

@@ -38,8 +38,10 @@
 struct pool;
 
 /* Checks what pc's file cannot tell, on this machine: the run-as user
- * exists, no account or group has a uid or gid of the uids range. Returns 0,
- * or -errno with a message ("KEY: ...") in why. */
+ * exists, no account or group has a uid or gid of the uids range, and
+ * airlock, as root, has CAP_SYS_PTRACE for a pool with uids and ports
+ * (sockdiag_holder_check()). Returns 0, or -errno with a message
+ * ("KEY: ...") in why. */
 int pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len);
 
 /* Starts a pool as pc says on loop, reporting to d (required, since logins

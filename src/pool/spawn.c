@@ -13,8 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -255,11 +258,144 @@ clear_keyrings(void)
     return 0;
 }
 
+/* SysV IPC objects outlive their processes too, and root may remove
+ * another uid's only with CAP_SYS_ADMIN (which dist/airlock.service does
+ * not give): their owner or creator may, so the reaper does, as the uid.
+ * Each table of /proc/sysvipc: the columns of an object's owner and
+ * creator (its id is column 1), and how to remove one. */
+static int
+rmid_shm(int id)
+{
+    return shmctl(id, IPC_RMID, NULL);
+}
+
+static int
+rmid_sem(int id)
+{
+    return semctl(id, 0, IPC_RMID);
+}
+
+static int
+rmid_msg(int id)
+{
+    return msgctl(id, IPC_RMID, NULL);
+}
+
+static const struct sysv_table {
+    const char *path;
+    int uid_col, cuid_col;
+    int (*rmid)(int id);
+} sysv_tables[] = {
+    {"/proc/sysvipc/shm", 7, 9, rmid_shm},
+    {"/proc/sysvipc/sem", 4, 6, rmid_sem},
+    {"/proc/sysvipc/msg", 7, 9, rmid_msg},
+};
+
+#define SYSV_COLS 10 /* enough for the creator's column of every table */
+
+/* Reads the first n columns of the row in [p, end) into col: decimal
+ * numbers apart by spaces (a key's sign is dropped: it is not looked at).
+ * Returns how many. */
+static int
+sysv_columns(const char *p, const char *end, unsigned long long *col, int n)
+{
+    int i = 0;
+
+    for (; i < n; i++) {
+        while (p < end && (*p == ' ' || *p == '-'))
+            p++;
+        if (p == end || *p < '0' || *p > '9')
+            break;
+        for (col[i] = 0; p < end && *p >= '0' && *p <= '9'; p++)
+            col[i] = col[i] * 10 + (unsigned)(*p - '0');
+    }
+    return i;
+}
+
+/* Removes the object of row [p, end) of t if uid owns or created it.
+ * Returns 0 (also when another removed it meanwhile) or -errno. */
+static int
+sysv_row(const struct sysv_table *t, const char *p, const char *end, uid_t uid)
+{
+    unsigned long long col[SYSV_COLS];
+
+    if (sysv_columns(p, end, col, SYSV_COLS) <= t->cuid_col ||
+        (col[t->uid_col] != uid && col[t->cuid_col] != uid))
+        return 0;
+    if (t->rmid((int)col[1]) != 0 && errno != EINVAL && errno != EIDRM)
+        return -errno;
+    return 0;
+}
+
+/* Removes the objects of table t that uid owns or created: open() and
+ * read() into a buffer on the stack, a row cut by a read completed by the
+ * next (the reaper runs in a fork of a threaded process: no stdio, no
+ * malloc). The kernel lists the objects by their index, so one removed
+ * between two reads moves no other. Returns 0 or -errno (the first). */
+static int
+sysv_remove(const struct sysv_table *t, uid_t uid)
+{
+    char buf[4096];
+    size_t have = 0;
+    bool header = true;
+    int fd = open(t->path, O_RDONLY | O_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno; /* a kernel without SysV IPC: none made */
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof(buf) - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : rc;
+            break;
+        }
+        have += (size_t)n;
+        char *row = buf, *nl;
+        while ((nl = memchr(row, '\n', have - (size_t)(row - buf))) != NULL) {
+            int r = header ? 0 : sysv_row(t, row, nl, uid);
+            rc = rc == 0 ? r : rc;
+            header = false;
+            row = nl + 1;
+        }
+        have -= (size_t)(row - buf);
+        if (have == sizeof(buf)) { /* a row longer than the buffer: not the kernel's */
+            rc = -EOVERFLOW;
+            break;
+        }
+        memmove(buf, row, have);
+    }
+    close(fd);
+    return rc;
+}
+
+/* What the uid's processes leave that outlives them, once none is left
+ * (nothing makes more meanwhile): its keys and SysV IPC objects. Returns
+ * 0 when all went, else PROC_REAP_LEFTOVERS with a line saying why. */
+static int
+clear_leftovers(uid_t uid)
+{
+    int rc = clear_keyrings(), status = 0;
+
+    if (rc != 0) {
+        child_say("reaper: cannot clear the uid's keyrings", "", -rc);
+        status = PROC_REAP_LEFTOVERS;
+    }
+    for (size_t i = 0; i < sizeof(sysv_tables) / sizeof(sysv_tables[0]); i++) {
+        if ((rc = sysv_remove(&sysv_tables[i], uid)) != 0) {
+            child_say("reaper: cannot remove the uid's SysV IPC objects in", sysv_tables[i].path,
+                      -rc);
+            status = PROC_REAP_LEFTOVERS;
+        }
+    }
+    return status;
+}
+
 /* The reaper: as uid, kill(-1, SIGKILL) reaches every process of uid at
  * once (a fork in flight included), and no other; then wait until they are
  * gone (one in an uninterruptible sleep dies when it wakes). Every round
  * kills again, in case a process of uid was stopped or being created.
- * Then the uid's keys go. */
+ * Then what they left that outlives them goes. */
 static void
 reap_child(uid_t uid, gid_t gid)
 {
@@ -271,13 +407,8 @@ reap_child(uid_t uid, gid_t gid)
     }
     for (long wait = 1;; wait = wait < 100 ? wait * 2 : 100) {
         kill(-1, SIGKILL);
-        if ((rc = count_uid(uid)) == 0) {
-            if ((rc = clear_keyrings()) != 0) {
-                child_say("reaper: cannot clear the uid's keyrings", "", -rc);
-                _exit(PROC_REAP_KEYS_LEFT);
-            }
-            _exit(0);
-        }
+        if ((rc = count_uid(uid)) == 0)
+            _exit(clear_leftovers(uid));
         if (rc < 0) {
             child_say("reaper: /proc", "", -rc);
             _exit(1);

@@ -65,12 +65,15 @@ int proc_spawn(struct proc *p, struct loop *loop, char *const argv[], const stru
 
 /* Starts a child that kills every process of uid (reaching exactly those:
  * it switches to uid and kill(-1, SIGKILL)s) and, once /proc shows none
- * left but zombies, clears the uid's keyrings (user, user-session,
- * persistent) and exits 0; PROC_REAP_KEYS_LEFT when no process is left
- * but a keyring cannot be cleared (the uid must not serve anyone again), 1
- * when it cannot do its work; each with a line saying why. p must be
- * zeroed or closed; on_exit as for proc_spawn(). Returns 0 or -errno. */
-#define PROC_REAP_KEYS_LEFT 3
+ * left but zombies, removes what the uid's processes leave behind them and
+ * only the uid may remove without CAP_SYS_ADMIN: it clears the uid's
+ * keyrings (user, user-session, persistent) and removes the SysV IPC
+ * objects it owns or created, and exits 0; PROC_REAP_LEFTOVERS when no
+ * process is left but some of that cannot be removed (the uid must not
+ * serve anyone again), 1 when it cannot do its work; each with a line
+ * saying why. p must be zeroed or closed; on_exit as for proc_spawn().
+ * Returns 0 or -errno. */
+#define PROC_REAP_LEFTOVERS 3
 int proc_reap_uid(struct proc *p, struct loop *loop, uid_t uid, gid_t gid, proc_line_cb on_line,
                   proc_exit_cb on_exit, void *data);
 

@@ -161,7 +161,7 @@ FORKED=$(app "$PB" "procs 40")
 app "$PB" crash >/dev/null || true
 wait_for eval '! running "$D"'
 wait_for eval '[ -z "$(uid_procs "$UB")" ]'
-wait_log "$LOG" "uid=$UB: no process left, but keys of the uid are; the uid is not used again"
+wait_log "$LOG" "uid=$UB: no process left, but keys or SysV IPC objects of the uid are; the uid is not used again"
 for i in $(seq 4); do # fresh instances take the lowest free uid, never $UB
     wait_for settled 2
     [ -z "$(uid_procs "$UB")" ] || fail "uid $UB, with keys left, serves again"

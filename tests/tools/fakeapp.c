@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -45,11 +47,13 @@ static const char usage_text[] =
     "  read PATH    answers \"OK <first line of PATH>\" or \"ERR <why>\"\n"
     "  write PATH TEXT  writes TEXT into PATH (/tmp/x, /dev/shm/x); answers OK\n"
     "               or \"ERR <why>\"\n"
-    "  shm          makes a SysV shared memory segment; answers \"OK <id>\"\n"
+    "  shm [UID]    makes a SysV shared memory segment, given to UID if named (its\n"
+    "               creator stays this uid); answers \"OK <id>\"\n"
+    "  sem, msg     makes a SysV semaphore set, message queue; answers \"OK <id>\"\n"
     "  key NAME TEXT  adds a key to the uid's user keyring; answers OK\n"
     "  keys         answers \"OK <n>\": the keys in the uid's user keyring\n"
     "  keylock      takes away its own right to change its user keyring; answers OK\n"
-    "  mq NAME      makes a POSIX message queue /NAME; answers OK"
+    "  mq NAME      makes a POSIX message queue /NAME; answers OK\n"
     "  open PATH    opens PATH for reading: answers OK or \"ERR <why>\" (/proc/PID/mem)\n"
     "  signal PID   kill(PID, 0): answers OK or \"ERR <why>\"\n"
     "  daemon       double fork and setsid(): a process outside its group and\n"
@@ -159,6 +163,30 @@ plant(const char *prefix, const char *target)
         made += symlink(target, path) == 0;
     }
     return made;
+}
+
+/* The SysV object cmd asks for ("shm [UID]", "sem", "msg"): its id, or
+ * -errno. A segment given to UID keeps this uid as its creator. */
+static int
+sysv_make(const char *cmd)
+{
+    struct shmid_ds ds;
+    int id;
+
+    if (strcmp(cmd, "sem") == 0)
+        id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    else if (strcmp(cmd, "msg") == 0)
+        id = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+    else
+        id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    if (id < 0)
+        return -errno;
+    if (strncmp(cmd, "shm ", 4) != 0)
+        return id;
+    if (shmctl(id, IPC_STAT, &ds) != 0)
+        return -errno;
+    ds.shm_perm.uid = (uid_t)atol(cmd + 4);
+    return shmctl(id, IPC_SET, &ds) == 0 ? id : -errno;
 }
 
 static void
@@ -279,10 +307,10 @@ answer(FILE *c, const char *cmd, long state_wait)
         fprintf(c, q != (mqd_t)-1 ? "OK\n" : "ERR %s\n", strerror(errno));
         if (q != (mqd_t)-1)
             mq_close(q);
-    } else if (strcmp(cmd, "shm") == 0) {
-        int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+    } else if (strncmp(cmd, "shm", 3) == 0 || strcmp(cmd, "sem") == 0 || strcmp(cmd, "msg") == 0) {
+        int id = sysv_make(cmd);
         if (id < 0)
-            fprintf(c, "ERR %s\n", strerror(errno));
+            fprintf(c, "ERR %s\n", strerror(-id));
         else
             fprintf(c, "OK %d\n", id);
     } else if (strncmp(cmd, "sh ", 3) == 0) {
