@@ -33,6 +33,7 @@ unproven_group_init(struct unproven_group *g, struct loop *const *loops, size_t 
         struct unproven_share *s = &g->shares[i];
         atomic_init(&s->held, 0);
         atomic_init(&s->claimed, 0);
+        atomic_init(&s->placed, 0);
         list_init(&s->list);
         s->loop = loops[i];
         s->group = g;
@@ -90,24 +91,26 @@ unproven_oldest(struct unproven_share *s)
     return list_empty(&s->list) ? NULL : s->list.next;
 }
 
-/* How many of s's connections are not claimed yet. */
+/* How many of s's connections are not claimed yet; without the placed
+ * newcomers, unless placed_too. */
 static unsigned
-unclaimed(struct unproven_share *s)
+unclaimed(struct unproven_share *s, bool placed_too)
 {
     unsigned held = atomic_load(&s->held), claimed = atomic_load(&s->claimed);
+    unsigned others = claimed + (placed_too ? 0 : atomic_load(&s->placed));
 
-    return held > claimed ? held - claimed : 0;
+    return held > others ? held - others : 0;
 }
 
 /* The share of g with the most unclaimed, and at least more than *most
  * (updated); NULL when none has. */
 static struct unproven_share *
-most_unclaimed(struct unproven_group *g, unsigned *most)
+most_unclaimed(struct unproven_group *g, unsigned *most, bool placed_too)
 {
     struct unproven_share *best = NULL;
 
     for (size_t i = 0; i < g->n; i++) {
-        unsigned k = unclaimed(&g->shares[i]);
+        unsigned k = unclaimed(&g->shares[i], placed_too);
         if (k > *most) {
             best = &g->shares[i];
             *most = k;
@@ -120,8 +123,12 @@ struct unproven_share *
 unproven_claim(struct unproven_group *g)
 {
     unsigned most = 0;
-    struct unproven_share *s = most_unclaimed(g, &most);
+    struct unproven_share *s = most_unclaimed(g, &most, false);
 
+    /* every other is claimed: a placed newcomer that sends nothing is as
+     * unproven as the rest (its claim moves on to the next) */
+    if (s == NULL)
+        s = most_unclaimed(g, &most, true);
     if (s != NULL)
         atomic_fetch_add(&s->claimed, 1);
     return s;
@@ -131,6 +138,19 @@ void
 unproven_unclaim(struct unproven_share *s)
 {
     atomic_fetch_sub(&s->claimed, 1);
+}
+
+void
+unproven_placed(struct unproven_share *s)
+{
+    atomic_fetch_add(&s->placed, 1);
+}
+
+void
+unproven_unplace(struct unproven_share *s)
+{
+    atomic_fetch_sub(&s->placed, 1);
+    unproven_unclaim(s);
 }
 
 /* ---- counts by client */
@@ -229,18 +249,24 @@ evict_posted(void *arg)
     g->drop(g->owner);
 }
 
-bool
-unproven_evict_any(void)
+/* Has the oldest unproven connection of the share of only (any group
+ * when NULL) that holds the most closed, posted to its worker; placed
+ * newcomers counted last, as by unproven_claim(). */
+static bool
+evict_in(struct unproven_group *only)
 {
     struct unproven_share *best = NULL;
     unsigned most = 0;
 
     pthread_mutex_lock(&registry_lock);
-    for (struct list *it = registry.next; it != &registry; it = it->next) {
-        struct unproven_group *g = list_entry(it, struct unproven_group, link);
-        struct unproven_share *s = most_unclaimed(g, &most);
-        if (s != NULL)
-            best = s;
+    for (int placed_too = 0; placed_too < 2 && best == NULL; placed_too++) {
+        for (struct list *it = registry.next; it != &registry; it = it->next) {
+            struct unproven_group *g = list_entry(it, struct unproven_group, link);
+            struct unproven_share *s =
+                only == NULL || g == only ? most_unclaimed(g, &most, placed_too) : NULL;
+            if (s != NULL)
+                best = s;
+        }
     }
     if (best != NULL && hold(best->group))
         atomic_fetch_add(&best->claimed, 1);
@@ -255,4 +281,16 @@ unproven_evict_any(void)
         return false;
     }
     return true;
+}
+
+bool
+unproven_evict_any(void)
+{
+    return evict_in(NULL);
+}
+
+bool
+unproven_evict_elsewhere(struct unproven_group *g)
+{
+    return evict_in(g);
 }

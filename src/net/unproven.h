@@ -47,6 +47,7 @@ struct unproven_client;
 struct unproven_share {
     atomic_uint held;    /* connections on list */
     atomic_uint claimed; /* evictions on their way to the worker */
+    atomic_uint placed;  /* of held: newcomers on list that hold a claim (unproven_placed()) */
     struct list list;    /* the unproven connections, oldest first (the worker's) */
     struct loop *loop;   /* the worker's */
     struct unproven_group *group;
@@ -94,9 +95,17 @@ struct list *unproven_oldest(struct unproven_share *s);
 /* The accepting loop, at max_connections: claims an unproven connection on
  * the share of g that holds the most not yet claimed, and returns it (NULL:
  * every one is proven or claimed). The newcomer then begins on that share's
- * worker, evicts (g->evict_oldest) and gives the claim back. */
+ * worker, evicts (g->evict_oldest) and gives the claim back. Newcomers
+ * that hold claims are counted last: a claim goes to the share of the
+ * connections it is to evict, not to the newcomers that went there before
+ * (they would evict each other while others kept their places). */
 struct unproven_share *unproven_claim(struct unproven_group *g);
 void unproven_unclaim(struct unproven_share *s);
+/* A newcomer that holds a claim of s waits on s's list (for its PROXY
+ * header) before it evicts: counted as placed until unproven_unplace()
+ * gives the claim back (it evicted, or closed). */
+void unproven_placed(struct unproven_share *s);
+void unproven_unplace(struct unproven_share *s);
 
 /* The accepting loop, for a newcomer from the client key (its
  * transport_client_key()) when one client may hold at most max unproven
@@ -115,5 +124,9 @@ void unproven_client_give(struct unproven_group *g, struct unproven_client **hel
  * of the share of any listener that holds the most closed, posted to its
  * worker. Returns true when one is on its way. */
 bool unproven_evict_any(void);
+/* A newcomer of g found no unproven connection left on its claim's share
+ * (on that worker): has the oldest of the share of g that holds the most
+ * closed, posted to its worker. Returns true when one is on its way. */
+bool unproven_evict_elsewhere(struct unproven_group *g);
 
 #endif

@@ -177,7 +177,7 @@ conn_close(struct conn *c, enum conn_end end)
     timer_stop(w->loop, &c->timer);
     conn_proven(c);
     if (c->place) { /* refused waiting for its PROXY header (conn_begin()) */
-        unproven_unclaim(c->share);
+        unproven_unplace(c->share);
         c->place = false;
     }
     list_del(&c->link);
@@ -486,18 +486,24 @@ judge_vouched(struct conn *c)
 
 /* c was accepted at max_connections on a claim of c->share: it takes the
  * place of the oldest unproven connection there (not its own: off the list
- * meanwhile, the caller puts it back), and gives the claim back. False
- * when there was none left (it proved itself meanwhile) and the relay is
- * still over its bound: c is to be refused. */
+ * meanwhile, the caller puts it back), or when none is left there (it
+ * proved itself meanwhile, or the claim was made while another worker's
+ * counts were changing) of one on another worker, and gives the claim
+ * back. False when there was none anywhere and the relay is still over
+ * its bound: c is to be refused. */
 static bool
 take_place(struct conn *c)
 {
     struct relay *r = c->relay;
+    bool placed = list_linked(&c->unproven_link); /* waited for its PROXY header */
 
     unproven_del(c->share, &c->unproven_link);
-    bool took = conn_evict_oldest(c->share);
+    bool took = conn_evict_oldest(c->share) || unproven_evict_elsewhere(&r->stats->unproven);
 
-    unproven_unclaim(c->share);
+    if (placed)
+        unproven_unplace(c->share);
+    else
+        unproven_unclaim(c->share);
     c->place = false;
     return took || atomic_load(&r->stats->open) <= r->conf.max_connections;
 }
@@ -830,6 +836,8 @@ conn_begin(void *arg)
     }
     list_add(&w->conns, &c->link);
     unproven_add(c->share, &c->unproven_link);
+    if (c->place) /* with accept_proxy: evicts once its header is whole */
+        unproven_placed(c->share);
     c->started = loop_now(w->loop);
     /* the client socket has its options from the listener (relay.c) */
     int err = io_start(w->loop, &c->client.io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP, side_event, c);
