@@ -727,6 +727,8 @@ reaper_line(struct proc *pr, const char *line, bool cut)
     log_line(pr->data, "reaper", line, cut);
 }
 
+#define LEFTOVERS "no process left, but keys or SysV IPC objects of the uid are"
+
 static void
 reaper_exit(struct proc *pr, int status)
 {
@@ -741,8 +743,7 @@ reaper_exit(struct proc *pr, int status)
         return;
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_LEFTOVERS) {
-        log_warnx("pool=%s instance=%s uid=%u: no process left, but keys or SysV IPC objects of "
-                  "the uid are; the uid is not used again",
+        log_warnx("pool=%s instance=%s uid=%u: " LEFTOVERS "; the uid is not used again",
                   p->conf.name, in->name, (unsigned)in->uid);
         in->spoilt = true;
         instance_reaped(in);
@@ -1965,8 +1966,10 @@ reap_all(struct pool *p)
             continue;
         }
         proc_close(&in->reaper);
-        log_warnx("pool=%s instance=%s uid=%u: processes may be left; the uid is not used again",
-                  p->conf.name, in->name, (unsigned)in->uid);
+        bool leftovers =
+            status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_LEFTOVERS;
+        log_warnx("pool=%s instance=%s uid=%u: %s; the uid is not used again", p->conf.name,
+                  in->name, (unsigned)in->uid, leftovers ? LEFTOVERS : "processes may be left");
     }
 }
 
