@@ -108,7 +108,9 @@ request_answer(struct request *rq)
 {
     static const char text_type[] = "text/plain; version=0.0.4; charset=utf-8";
 
-    if (is_get(rq, "/healthz")) {
+    if (memchr(rq->in, '\0', rq->in_len) != NULL) {
+        respond(rq, "400 Bad Request", "text/plain", "a NUL byte in the request\n", 26);
+    } else if (is_get(rq, "/healthz")) {
         /* answered by the loop that owns the listeners and the signals: an
          * answer is the proof that it turns */
         respond(rq, "200 OK", "text/plain", "ok\n", 3);
@@ -186,7 +188,9 @@ request_event(struct io *io, uint32_t events)
             if (g == 0)
                 continue;
         }
-        if (strstr(rq->in, "\r\n\r\n") != NULL || strstr(rq->in, "\n\n") != NULL) {
+        /* the end of the head, after a NUL byte too (answered 400) */
+        if (memmem(rq->in, rq->in_len, "\r\n\r\n", 4) != NULL ||
+            memmem(rq->in, rq->in_len, "\n\n", 2) != NULL) {
             request_answer(rq);
             if (rq->out.failed) {
                 request_close(rq);
