@@ -33,10 +33,15 @@
 #define CLIENT_TIMEOUT_MS 15000
 
 enum cc_state {
-    CC_READING, /* waiting for the command line */
-    CC_WAITING, /* a directory request or a pending command is out; its callback owns the conn */
-    CC_WRITING, /* sending the answer */
+    CC_READING,   /* waiting for the command line */
+    CC_WAITING,   /* a directory request or a pending command is out; its callback owns the conn */
+    CC_WRITING,   /* sending the answer */
+    CC_LINGERING, /* answer sent: reading what the peer sent beyond its command, till it closes */
 };
+
+/* What a lingering conn reads and drops at most (a peer that sends on
+ * and on is closed: only a huge over-long line loses its answer) */
+#define LINGER_MAX (256 * 1024)
 
 struct ctl_conn {
     struct list link; /* in ctl->conns until closed */
@@ -56,6 +61,7 @@ struct ctl_conn {
     struct strbuf body;        /* control_ops.run's answer, before its OK or ERR */
     struct strbuf out;
     size_t out_off;
+    size_t lingered; /* bytes dropped while lingering */
 };
 
 struct control {
@@ -107,6 +113,26 @@ conn_close(struct ctl_conn *cc)
         loop_defer(cc->ctl->loop, &cc->reap, conn_reap, cc);
 }
 
+/* The answer is sent and the write side shut. A close with unread input
+ * (what the peer sent beyond a refused or over-long command) would be a
+ * reset, and a reset drops the answer before the peer reads it: what
+ * comes is read and dropped until the peer closes, within the answer's
+ * timeout and LINGER_MAX bytes. */
+static void
+conn_linger(struct ctl_conn *cc)
+{
+    char drop[4096];
+
+    for (;;) {
+        ssize_t n = read(cc->io.fd, drop, sizeof(drop));
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0 || (cc->lingered += (size_t)n) > LINGER_MAX)
+            break;
+    }
+    conn_close(cc);
+}
+
 static void
 conn_write(struct ctl_conn *cc)
 {
@@ -118,6 +144,11 @@ conn_write(struct ctl_conn *cc)
             break;
         cc->out_off += (size_t)n;
     }
+    if (cc->out_off == cc->out.len && shutdown(cc->io.fd, SHUT_WR) == 0) {
+        cc->state = CC_LINGERING;
+        conn_linger(cc);
+        return;
+    }
     conn_close(cc);
 }
 
@@ -126,8 +157,9 @@ conn_send_timeout(struct timer *t)
 {
     struct ctl_conn *cc = t->data;
 
-    log_info("ctl answer not taken in %d ms: closed (%zu of %zu bytes sent)", CTL_TIMEOUT_MS,
-             cc->out_off, cc->out.len);
+    if (cc->state == CC_WRITING)
+        log_info("ctl answer not taken in %d ms: closed (%zu of %zu bytes sent)", CTL_TIMEOUT_MS,
+                 cc->out_off, cc->out.len);
     conn_close(cc);
 }
 
@@ -427,6 +459,10 @@ conn_event(struct io *io, uint32_t events)
         conn_write(cc);
         return;
     }
+    if (cc->state == CC_LINGERING) {
+        conn_linger(cc);
+        return;
+    }
     while (cc->state == CC_READING) {
         ssize_t n = read(io->fd, cc->in + cc->in_len, sizeof(cc->in) - cc->in_len);
         if (n < 0 && errno == EAGAIN)
@@ -492,13 +528,14 @@ peer_allowed(const struct control *c, int fd, char *who, size_t wholen)
     return ok;
 }
 
-/* The oldest connection still reading its command, or NULL. */
+/* The oldest connection still reading its command or answered already
+ * (lingering), or NULL. */
 static struct ctl_conn *
 oldest_reading(struct control *c)
 {
     for (struct list *p = c->conns.prev; p != &c->conns; p = p->prev) {
         struct ctl_conn *cc = list_entry(p, struct ctl_conn, link);
-        if (cc->state == CC_READING)
+        if (cc->state == CC_READING || cc->state == CC_LINGERING)
             return cc;
     }
     return NULL;
