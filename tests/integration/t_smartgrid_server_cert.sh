@@ -142,6 +142,7 @@ pool_run() {
         if [ "$b" = redis ]; then
             echo "  backend: redis"
             echo "  redis: unix:$T/redis.sock"
+            echo "  redis_password_file: $T/redis.pw"
             echo "  prefix: \"sgcert$$:\""
         else
             echo "  backend: memory"
@@ -180,8 +181,7 @@ pool_run() {
 log "through airlock, memory directory"
 pool_run memory
 log "through airlock, redis directory"
-start redis redis-server --port 0 --unixsocket "$T/redis.sock" --save '' --appendonly no
-wait_for unix_up "$T/redis.sock"
+redis_unix
 pool_run redis
 running "$SRV" || fail "the first server died"
 echo PASS
