@@ -2048,31 +2048,6 @@ check_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_node_t 
     return rc;
 }
 
-/* A redis directory next to pools needs passwords: their instances run
- * code their users control on this host's network, and one that could
- * write the directory would have the router send other users' connections
- * where it says; one that could send a sentinel commands would have it
- * name a master of its own, and airlock would log in there with redis's
- * password (docs/directory.md). */
-static int
-directory_unguarded(struct conf_ctx *c, const yaml_node_t *root, const struct dir_conf *dc)
-{
-    const yaml_node_t *k = NULL;
-
-    (void)value_of(c, root, "directory", &k);
-    if (dc->redis_password_file[0] == '\0')
-        return conf_fail(c, conf_line(k), "directory",
-                         "expected redis_password_file: next to pools (their instances can reach "
-                         "redis: without a password one could rewrite where the router sends "
-                         "other users)");
-    if (dc->n_sentinels > 0 && dc->sentinel_password_file[0] == '\0')
-        return conf_fail(c, conf_line(k), "directory",
-                         "expected sentinel_password_file: next to pools (their instances can "
-                         "reach the sentinels: one could have them name a master of its own and "
-                         "read redis's password there)");
-    return 0;
-}
-
 /* The rules that span blocks, once every block is walked. */
 static int
 check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg)
@@ -2095,9 +2070,6 @@ check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg
         return conf_fail(c, conf_line(k), "pools",
                          "expected a directory: block too (a login line is believed only for the "
                          "user the directory reserved the instance for)");
-    if (cfg->n_pools > 0 && cfg->directory.backend == DIR_REDIS &&
-        directory_unguarded(c, root, &cfg->directory) != 0)
-        return -1;
     for (size_t j = 0; cfg->has_metrics && j < cfg->n_relays; j++) {
         if (!listen_clash(&cfg->relays[j].listen, &cfg->metrics))
             continue;

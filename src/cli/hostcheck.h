@@ -8,7 +8,8 @@
 
 /* The run-as users of cfg's pools exist here and their uids are nobody's,
  * airlock has the capability a pool with uids needs to find who squats its
- * ports, their state stores are directories; the files of tls: and verify: and
+ * ports, a redis directory those uids can reach has passwords, their state
+ * stores are directories; the files of tls: and verify: and
  * the proxies' keysets and outbound CA files load. Adds to errs an error
  * "PATH: BLOCK[i].KEY: what is wrong" for each fault; path names the file
  * in them. */

@@ -1479,6 +1479,42 @@ group_gid(const char *group, gid_t *gid)
     return *gid == 0 ? -EPERM : 0;
 }
 
+/* Whether one of pc's uids may do what bit (S_IXOTH: pass, S_IWOTH:
+ * write) says to what st describes, by its owner, group or other bits. */
+static bool
+uids_may(const struct pool_conf *pc, bool has_group, gid_t group, const struct stat *st, mode_t bit)
+{
+    bool owner = st->st_uid >= pc->uid_min && st->st_uid <= pc->uid_max;
+    bool in_group =
+        has_group ? st->st_gid == group : st->st_gid >= pc->uid_min && st->st_gid <= pc->uid_max;
+
+    return (st->st_mode & bit) || (owner && (st->st_mode & (bit << 6))) ||
+           (in_group && (st->st_mode & (bit << 3)));
+}
+
+bool
+pool_conf_reaches(const struct pool_conf *pc, const struct endpoint *ep)
+{
+    char path[EP_PATH_MAX];
+    struct stat st;
+    gid_t group = 0;
+    bool has_group = pc->group[0] != '\0' && group_gid(pc->group, &group) == 0;
+
+    if (ep->kind != EP_UNIX || ep->path[0] != '/')
+        return true;
+    snprintf(path, sizeof(path), "%s", ep->path);
+    for (char *slash = strchr(path + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        bool pass = stat(path, &st) == 0 && uids_may(pc, has_group, group, &st, S_IXOTH);
+        *slash = '/';
+        if (!pass)
+            return false;
+    }
+    if (stat("/", &st) != 0 || !uids_may(pc, has_group, group, &st, S_IXOTH))
+        return false;
+    return stat(path, &st) != 0 || uids_may(pc, has_group, group, &st, S_IWOTH);
+}
+
 /* Who pc's instances run as: the shared user (user:), the group of uids:;
  * p keeps what it had when pc's user or group does not exist. */
 static int

@@ -44,6 +44,13 @@ struct pool;
  * ("KEY: ...") in why. */
 int pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len);
 
+/* Whether an instance of pc (a pool with uids) could connect to ep on this
+ * machine: any tcp endpoint and abstract unix socket; a unix socket whose
+ * directories it may pass and that it may write to by the owner, group or
+ * other bits of each, or that does not exist yet where it could (it cannot
+ * be told). */
+bool pool_conf_reaches(const struct pool_conf *pc, const struct endpoint *ep);
+
 /* Starts a pool as pc says on loop, reporting to d (required, since logins
  * are checked against its reservations: -EINVAL without), taking uids and
  * wiping through env (shared by every pool of the process; it must outlive

@@ -291,8 +291,8 @@ EOC
 }
 
 # redis_password: the test's redis password, in $T/redis.pw (mode 0600,
-# made once: airlock's redis_password_file; a redis directory next to pools
-# needs one, docs/directory.md) and in $REDISCLI_AUTH (redis-cli sends it).
+# made once: airlock's redis_password_file; one the instances of pools with uids
+# can reach needs, docs/directory.md) and in $REDISCLI_AUTH (redis-cli sends it).
 redis_password() {
     [ -s "$T/redis.pw" ] || (umask 077 && printf 'pw-%s\n' "$$$RANDOM$RANDOM" >"$T/redis.pw")
     export REDISCLI_AUTH

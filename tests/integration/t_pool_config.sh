@@ -9,8 +9,12 @@
 # not a directory, or that others than airlock's user and root may change
 # (mode 0777, another uid's, under a parent of mode 0777 without the sticky
 # bit, reached through a link), a state max_file_size out of bounds, a
-# max_session_size below max_file_size; a valid
-# pool passes check (a store under a sticky parent, as /tmp, too).
+# max_session_size below max_file_size; a redis directory that the
+# instances of a pool with uids could connect to, without a password (a tcp
+# one, an abstract or a unix socket they may pass to and write, or one not
+# there yet where they could be), or sentinels without theirs; a valid
+# pool passes check (a store under a sticky parent, as /tmp, too; a unix
+# redis socket out of the instances' reach without a password).
 . "$(dirname "$0")/lib.sh"
 
 cd "$T" || exit 1
@@ -117,4 +121,34 @@ if [ "$(id -u)" = 0 ] && command -v groupadd >/dev/null; then
     refused uids-group ": pools[0].uids: $G-$((G + 9)) holds gid $((G + 5)) of group '$GROUP' (instances run with gid = uid)" "$events
     uids: $G-$((G + 9))"
 fi
+
+log "a redis directory the instances can reach needs passwords"
+U0=$(free_uids 10)
+uids="$events
+    uids: $U0-$((U0 + 9))"
+reach=": directory.redis_password_file: expected one: the instances of pools[0] can reach"
+redis() { directory=$(printf 'directory:\n  backend: redis\n%s' "$1"); }
+redis "  redis: tcp:127.0.0.1:6379"
+refused redis-tcp "$reach tcp:127.0.0.1:6379 (one could rewrite where the router sends other users)" "$uids"
+redis "  redis: unix:@airlock-redis"
+refused redis-abstract "$reach unix:@airlock-redis" "$uids"
+mkdir -m 0755 rsock rsock-closed && chmod 0700 rsock-closed && chmod 0755 "$T"
+redis "  redis: unix:$T/rsock/redis.sock"
+refused redis-not-there "$reach unix:$T/rsock/redis.sock" "$uids"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/rsock/redis.sock"
+chmod 0777 rsock/redis.sock
+refused redis-writable "$reach unix:$T/rsock/redis.sock" "$uids"
+redis "  sentinels: [tcp:127.0.0.1:26379]
+  sentinel_master: m"
+refused sentinels-no-redis-pw "$reach the master the sentinels name" "$uids"
+redis "  sentinels: [tcp:127.0.0.1:26379]
+  sentinel_master: m
+  redis_password_file: $T/redis.pw"
+refused sentinels-no-pw ": directory.sentinel_password_file: expected one: the instances of pools[0] can reach the sentinel tcp:127.0.0.1:26379 (one could have it name a master of its own and read redis's password there)" "$uids"
+# out of their reach: a socket they may not write, one in a directory they may not pass
+chmod 0755 rsock/redis.sock
+for sock in "$T/rsock/redis.sock" "$T/rsock-closed/redis.sock"; do
+    printf '%s\n%s\ndirectory:\n  backend: redis\n  redis: unix:%s\n' "$head" "$uids" "$sock" >unreached.yaml
+    "$AIRLOCK" check -c unreached.yaml >out 2>&1 || fail "a redis socket out of the instances' reach ($sock): $(cat out)"
+done
 log "ok"

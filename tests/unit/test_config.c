@@ -2446,23 +2446,13 @@ test_err_pools(void **state)
     expect_error(POOL_HEAD POOL_EVENTS,
                  "airlock.yaml:1: pools: expected a directory: block too (a login line is "
                  "believed only for the user the directory reserved the instance for)");
-    /* their instances can reach redis and the sentinels: both need passwords */
-    expect_error(POOL_HEAD POOL_EVENTS "directory:\n  backend: redis\n  redis: unix:/run/r.sock\n",
-                 "airlock.yaml:10: directory: expected redis_password_file: next to pools (their "
-                 "instances can reach redis: without a password one could rewrite where the "
-                 "router sends other users)");
-#define SENTINELS "  sentinels: [tcp:127.0.0.1:26379]\n  sentinel_master: m\n"
-    expect_error(POOL_HEAD POOL_EVENTS "directory:\n  backend: redis\n" SENTINELS
-                                       "  redis_password_file: /pw\n",
-                 "airlock.yaml:10: directory: expected sentinel_password_file: next to pools "
-                 "(their instances can reach the sentinels: one could have them name a master of "
-                 "its own and read redis's password there)");
-    must_parse(POOL_HEAD POOL_EVENTS "directory:\n  backend: redis\n" SENTINELS
+    /* the sentinels' password (whether one is needed is the host's check) */
+    must_parse(POOL_HEAD POOL_EVENTS "directory:\n  backend: redis\n"
+                                     "  sentinels: [tcp:127.0.0.1:26379]\n  sentinel_master: m\n"
                                      "  redis_password_file: /pw\n  sentinel_password_file: /spw\n",
                &cfg);
     assert_string_equal(cfg.directory.sentinel_password_file, "/spw");
     config_free(&cfg);
-#undef SENTINELS
 }
 
 /* The bounds of the data path: datagram flows and fds, the resolver pool. */
