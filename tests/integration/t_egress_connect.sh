@@ -23,7 +23,7 @@
 # it keeps working, and the host relay's sockets return to their count.
 . "$(dirname "$0")/lib.sh"
 
-need openssl curl socat nsenter
+need openssl curl socat nsenter python3
 host_namespaces
 
 resolv_conf 1
@@ -77,8 +77,25 @@ via_curl() {
     enc env HTTPS_PROXY=http://127.0.0.1:3128 curl -s -o /dev/null --max-time 10 \
         --cacert "$T/cert.pem" -w '%{http_connect}' "$1" || true
 }
-# raw LINE: what the proxy answers a hand-written request (sent as printf %b)
-raw() { printf '%b' "$1" | enc timeout 5 socat -t 5 - TCP:127.0.0.1:3128 | tr -d '\r'; }
+# raw LINE: what the proxy answers a hand-written request (sent as printf %b),
+# read until it closes. The client's side stays open meanwhile: one that
+# closes it before its tunnel is dropped at once, lookup and all
+# (docs/architecture.md), and would race its own answer.
+raw() {
+    printf '%b' "$1" | enc timeout 5 python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", 3128), timeout=5)
+s.sendall(sys.stdin.buffer.read())
+while True:
+    try:
+        d = s.recv(4096)
+    except OSError:
+        break
+    if not d:
+        break
+    sys.stdout.buffer.write(d)
+' | tr -d '\r'
+}
 
 log "a tunnel held open through what follows (CONNECT to an echo server)"
 coproc HELD { enc socat -t 30 - TCP:127.0.0.1:3128; }
