@@ -39,10 +39,6 @@ enum cc_state {
     CC_LINGERING, /* answer sent: reading what the peer sent beyond its command, till it closes */
 };
 
-/* What a lingering conn reads and drops at most (a peer that sends on
- * and on is closed: only a huge over-long line loses its answer) */
-#define LINGER_MAX (256 * 1024)
-
 struct ctl_conn {
     struct list link; /* in ctl->conns until closed */
     struct control *ctl;
@@ -113,24 +109,14 @@ conn_close(struct ctl_conn *cc)
         loop_defer(cc->ctl->loop, &cc->reap, conn_reap, cc);
 }
 
-/* The answer is sent and the write side shut. A close with unread input
- * (what the peer sent beyond a refused or over-long command) would be a
- * reset, and a reset drops the answer before the peer reads it: what
- * comes is read and dropped until the peer closes, within the answer's
- * timeout and LINGER_MAX bytes. */
+/* The answer is sent and the write side shut: what the peer sent beyond
+ * its command is dropped until it closes (transport_linger()), within the
+ * answer's timeout. */
 static void
 conn_linger(struct ctl_conn *cc)
 {
-    char drop[4096];
-
-    for (;;) {
-        ssize_t n = read(cc->io.fd, drop, sizeof(drop));
-        if (n < 0 && errno == EAGAIN)
-            return;
-        if (n <= 0 || (cc->lingered += (size_t)n) > LINGER_MAX)
-            break;
-    }
-    conn_close(cc);
+    if (transport_linger(cc->io.fd, &cc->lingered))
+        conn_close(cc);
 }
 
 static void

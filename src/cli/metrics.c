@@ -37,7 +37,9 @@ struct request {
     size_t in_len;
     struct strbuf out;
     size_t out_off;
-    int greeted; /* hvsock listener: the device's CONNECT line answered */
+    size_t lingered; /* bytes dropped after the answer */
+    int lingering;   /* answer sent, write side shut */
+    int greeted;     /* hvsock listener: the device's CONNECT line answered */
     int closed;
     char client[TRANSPORT_CLIENT_MAX]; /* transport_client_key() */
 };
@@ -169,6 +171,11 @@ request_event(struct io *io, uint32_t events)
     struct request *rq = io->data;
     (void)events;
 
+    if (rq->lingering) {
+        if (transport_linger(io->fd, &rq->lingered))
+            request_close(rq);
+        return;
+    }
     while (rq->out.len == 0) {
         ssize_t n = read(io->fd, rq->in + rq->in_len, sizeof(rq->in) - 1 - rq->in_len);
         if (n < 0 && errno == EAGAIN)
@@ -190,13 +197,12 @@ request_event(struct io *io, uint32_t events)
         }
         /* the end of the head, after a NUL byte too (answered 400) */
         if (memmem(rq->in, rq->in_len, "\r\n\r\n", 4) != NULL ||
-            memmem(rq->in, rq->in_len, "\n\n", 2) != NULL) {
+            memmem(rq->in, rq->in_len, "\n\n", 2) != NULL)
             request_answer(rq);
-            if (rq->out.failed) {
-                request_close(rq);
-                return;
-            }
-        } else if (rq->in_len == sizeof(rq->in) - 1) {
+        else if (rq->in_len == sizeof(rq->in) - 1)
+            respond(rq, "431 Request Header Fields Too Large", "text/plain",
+                    "a request head of at most 4095 bytes\n", 37);
+        if (rq->out.failed) {
             request_close(rq);
             return;
         }
@@ -208,6 +214,13 @@ request_event(struct io *io, uint32_t events)
         if (n <= 0)
             break;
         rq->out_off += (size_t)n;
+    }
+    /* what the client sent beyond the head would make the close a reset,
+     * and a reset drops the answer before it is read */
+    if (rq->out_off == rq->out.len && shutdown(io->fd, SHUT_WR) == 0) {
+        rq->lingering = 1;
+        if (!transport_linger(io->fd, &rq->lingered))
+            return;
     }
     request_close(rq);
 }

@@ -526,6 +526,22 @@ describe_unix(const char *path, size_t n, bool abstract, char *buf, size_t bufle
         buf[at] = '\0';
 }
 
+int
+transport_linger(int fd, size_t *dropped)
+{
+    char drop[4096];
+
+    for (;;) {
+        ssize_t n = read(fd, drop, sizeof(drop));
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (*dropped += (size_t)n) > TRANSPORT_LINGER_MAX)
+            return 1;
+    }
+}
+
 void
 transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
 {

@@ -111,6 +111,18 @@ int transport_hvsock_answer(int fd, const char *line, uint32_t port);
  * caller then waits for the "OK" line. */
 int transport_hvsock_hello(int fd, uint32_t port);
 
+/* The tail of a connection whose answer is written and whose write side is
+ * shut: closing it with input unread would send a reset, and a reset drops
+ * the answer before the peer reads it, so what still comes (the rest of a
+ * refused or over-long request) is read and dropped until the peer closes.
+ * *dropped counts what was dropped. Returns 0 while the peer may send more
+ * (wait for the next readable event), 1 when fd may be closed now: at its
+ * end, an error, or past TRANSPORT_LINGER_MAX bytes (a peer that sends on
+ * and on is closed: only a huge over-long request loses its answer; the
+ * caller's timer bounds the time). */
+#define TRANSPORT_LINGER_MAX (256 * 1024)
+int transport_linger(int fd, size_t *dropped);
+
 /* Writes "1.2.3.4:5", "[::1]:5", "unix:/p", "vsock:3:5" for sa into buf. */
 void transport_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);
 
