@@ -464,21 +464,29 @@ on_request_head(struct sess *s)
         return;
     }
     /* a route's methods narrow where it applies, never where its fields are
-     * sealed: a route before the one taken (or none) whose path this is and
-     * which seals fields, by a method it does not take, lets no body by,
-     * unless the route taken seals every field it does */
+     * sealed: a route whose path this is and which seals fields, by a method
+     * it does not take, lets no body by, unless the route taken seals every
+     * field it does. Before the route taken (or with none), and after it
+     * when the route taken seals nothing: a rule-less GET route before a
+     * POST one that seals passed GET bodies in plaintext. A later route
+     * that seals other fields than a sealing route taken is that method's
+     * choice */
     int sealing = -1;
+    unsigned mbit = method_bit(m->parser.method);
     s->route = -1;
     for (size_t i = 0; i < pc->n_routes && s->route < 0; i++) {
         const struct http_route_conf *rc = &pc->routes[i];
-        if (route_path(rc, path) &&
-            (rc->methods == 0 || (rc->methods & method_bit(m->parser.method)) != 0))
+        if (route_path(rc, path) && (rc->methods == 0 || (rc->methods & mbit) != 0))
             s->route = (int)i;
     }
-    for (size_t i = 0; i < pc->n_routes && (int)i != s->route && sealing < 0; i++) {
+    for (size_t i = 0; i < pc->n_routes && sealing < 0; i++) {
         const struct http_route_conf *rc = &pc->routes[i];
-        if (rc->n_rules > 0 && route_path(rc, path) &&
-            (s->route < 0 || !route_covers(&pc->routes[s->route], rc)))
+        const struct http_route_conf *taken = s->route >= 0 ? &pc->routes[s->route] : NULL;
+        if ((int)i == s->route || rc->n_rules == 0 || !route_path(rc, path) || rc->methods == 0 ||
+            (rc->methods & mbit) != 0)
+            continue;
+        if (taken == NULL ||
+            (((int)i < s->route || taken->n_rules == 0) && !route_covers(taken, rc)))
             sealing = (int)i;
     }
     bool body =

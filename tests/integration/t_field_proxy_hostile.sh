@@ -46,7 +46,9 @@
 #     does not take (PATCH, DELETE, one the config cannot name), is 405 with
 #     Allow, never passed on in plaintext; without a body it goes on; a
 #     later route of the path that takes the method and seals every field
-#     of the first ("acct-put") takes it;
+#     of the first ("acct-put") takes it; an earlier route of the path that
+#     seals nothing ("users-get") does not take a body a later one would
+#     seal (405), only requests without one;
 #   - a body of many one-byte values that encryption would grow 30 times is
 #     413 body_too_large once it would pass 4 x max_body (+64 KiB), never
 #     forwarded; one that stays under goes on;
@@ -97,6 +99,8 @@ proxies:
       - {name: acct-put, methods: [PUT], path: /acct, encrypt: ["\$.email", "\$.ssn"]}
       - {name: half-post, methods: [POST], path: /half, encrypt: ["\$.ssn"]}
       - {name: half-put, methods: [PUT], path: /half, encrypt: ["\$.email"]}
+      - {name: users-get, methods: [GET], path: /users, decrypt: true}
+      - {name: users-write, methods: [POST, PUT], path: /users, encrypt: ["\$.ssn"]}
   - name: big
     listen: tcp:127.0.0.1:$BIG
     backend: tcp:127.0.0.1:$HDRS
@@ -391,6 +395,20 @@ curl -sS -i --max-time 5 -X PUT -H 'Content-Type: application/json' \
 status_is 405 "PUT on /half (half-put does not seal half-post's \$.ssn)"
 tr -d '\r' <"$T/resp" | grep -qx "Allow: POST" || fail "PUT /half: no Allow: $(cat "$T/resp")"
 [ "$(backend_lines)" = "$n" ] || fail "PUT /half reached the backend"
+# an earlier route of the path that takes the method but seals nothing lets
+# no body by that a later route of the path seals for its methods
+n=$(backend_lines)
+curl -sS -i --max-time 5 -X GET -H 'Content-Type: application/json' \
+    --data-binary "{\"ssn\":\"$PLAIN\"}" "$URL/users" >"$T/resp" || fail "curl: $?"
+status_is 405 "GET on /users with a body (users-get seals nothing, users-write seals \$.ssn)"
+tr -d '\r' <"$T/resp" | grep -qx "Allow: POST, PUT" || fail "GET /users: no Allow: $(cat "$T/resp")"
+[ "$(backend_lines)" = "$n" ] || fail "GET /users with a body reached the backend"
+curl -sS -i --max-time 5 "$URL/users" >"$T/resp" || fail "curl: $?"
+status_is 200 "GET on /users without a body"
+curl -sS -i --max-time 5 -H 'Content-Type: application/json' \
+    --data-binary "{\"ssn\":\"$PLAIN\"}" "$URL/users" >"$T/resp" || fail "curl: $?"
+status_is 200 "POST on /users"
+tail -1 "$T/backend.log" | has '"ssn":"al1:k1:' || fail "POST /users: not encrypted: $(tail -1 "$T/backend.log")"
 
 log "growth: 256 KiB of one-byte values would be 7 MiB sealed: 413, never forwarded"
 ones() { printf '{"a":[1'; head -c "$1" /dev/zero | tr '\0' '\n' | sed 's/^/,1/' | tr -d '\n'; printf ']}'; }
