@@ -259,6 +259,13 @@ http_path_normalize(const char *p, size_t n, char *out, size_t size)
             return HTTP_PATH_TOO_LONG;
         out[o++] = '/';
     }
+    /* a '%' here was "%25": with two hex digits after it, a backend (or a
+     * hop before it) that decodes twice reads another path, "/%2570ay" as
+     * /pay (Spring Security's firewall refuses "%25" for that reason) */
+    for (size_t i = 0; i + 2 < o; i++)
+        if (out[i] == '%' && isxdigit((unsigned char)out[i + 1]) &&
+            isxdigit((unsigned char)out[i + 2]))
+            return HTTP_PATH_INVALID;
     out[o] = '\0';
     fold_to_ascii(out, &o);
     out[o] = '\0';

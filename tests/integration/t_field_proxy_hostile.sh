@@ -14,7 +14,8 @@
 #     (RFC 3986 5.2.4, Node's URL): "/v2/pay/." is the route /v2/pay/'s;
 #   - a request target with a '#' ("/x#/../pay": /x to the parser, /pay to
 #     a backend that cleans the whole target), a tab, a control or a byte
-#     over 0x7f: 400, nothing reaches the backend; the letters whose case
+#     over 0x7f, an escape of an escape ("/%2570ay": /pay to a backend that
+#     decodes twice): 400, nothing reaches the backend; the letters whose case
 #     mappings are ASCII ("/kid%C5%BF", "/k%C4%B0ds": /kids to .NET and Java without
 #     case) match the route of that ASCII letter (encrypted);
 #   - a 304, 204 or 1xx with a Content-Length has no body (no 504 waiting
@@ -204,10 +205,10 @@ for p in '/v2/pay/' '/v2/pay/.' '/v2/pay/%2e' '/v2/pay/x/..' '/v2/pay/x/%2E%2E' 
     sealed_at "$p"
 done
 
-log "request targets: '#', tabs, controls, raw non-ASCII are 400; ſ ı K match s i k"
+log "request targets: '#', tabs, controls, raw non-ASCII, escapes of escapes are 400; ſ ı K match s i k"
 n=$(backend_lines)
 for p in '/x#/../pay' '/pay#' '/x\t/../pay' '/x\f/../pay' '/x\x7f/../pay' '/kid\xc5\xbf' \
-    'http://x/y#/../../pay'; do
+    'http://x/y#/../../pay' '/%2570ay' '/p%2561y' '/x/..%252f..%252fpay'; do
     raw "POST $p HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${#CARD}\r\n\r\n$CARD"
     status_is 400 "$p"
 done
