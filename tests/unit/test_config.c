@@ -2908,6 +2908,22 @@ test_proxies(void **state)
                  "airlock.yaml:6: proxies[0].routes[0].path: expected a path prefix in ASCII "
                  "(routes compare case in ASCII only, a backend may fold it in all of Unicode: "
                  "give the ASCII part before it)");
+    /* a route behind one that takes all its requests: its rules never run */
+    expect_error(PX "    keyset: /k\n    routes:\n      - path: /\n      - path: /pay\n"
+                    "        encrypt: [$.a]\n",
+                 "airlock.yaml:7: proxies[0].routes[1]: expected a route some request reaches: "
+                 "routes[0] ('route1') comes first and takes every request route 'route2' "
+                 "would, whose rules would never run");
+    expect_error(PX "    keyset: /k\n    routes:\n      - {path: /PA, methods: [GET, POST]}\n"
+                    "      - {path: /pay, methods: [POST], decrypt: true}\n",
+                 "airlock.yaml:7: proxies[0].routes[1]: expected a route some request reaches: "
+                 "routes[0] ('route1') comes first and takes every request route 'route2' "
+                 "would, whose rules would never run");
+    must_parse(PX "    keyset: /k\n    routes:\n      - {path: /pay, methods: [GET]}\n"
+                  "      - {path: /pay, methods: [POST], encrypt: [$.a]}\n"
+                  "      - {path: /pay/public}\n      - {path: /pay, encrypt: [$.a]}\n",
+               &cfg);
+    config_free(&cfg);
     expect_error(PX "    keyset: /k\n    routes:\n      - path: /p\n        encrypt: [$.a, $.a]\n",
                  "airlock.yaml:7: proxies[0].routes[0].encrypt: expected each path once; $.a is "
                  "given twice");
