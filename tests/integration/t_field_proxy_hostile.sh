@@ -49,7 +49,9 @@
 #     later route of the path that takes the method and seals every field
 #     of the first ("acct-put") takes it; an earlier route of the path that
 #     seals nothing ("users-get") does not take a body a later one would
-#     seal (405), only requests without one;
+#     seal (405), only requests without one; nor does a method-override
+#     header (X-HTTP-Method-Override: PUT on a POST) pass a body the
+#     overriding method's route seals and the route taken does not (405);
 #   - a body of many one-byte values that encryption would grow 30 times is
 #     413 body_too_large once it would pass 4 x max_body (+64 KiB), never
 #     forwarded; one that stays under goes on;
@@ -410,6 +412,19 @@ curl -sS -i --max-time 5 -H 'Content-Type: application/json' \
     --data-binary "{\"ssn\":\"$PLAIN\"}" "$URL/users" >"$T/resp" || fail "curl: $?"
 status_is 200 "POST on /users"
 tail -1 "$T/backend.log" | has '"ssn":"al1:k1:' || fail "POST /users: not encrypted: $(tail -1 "$T/backend.log")"
+# a method-override header gives the body the other method's route: a backend
+# with such middleware serves POST /half as PUT, whose route seals $.email
+n=$(backend_lines)
+for h in 'X-HTTP-Method-Override: PUT' 'x-http-method:  put ' 'X-Method-Override: MERGE'; do
+    curl -sS -i --max-time 5 -H "$h" -H 'Content-Type: application/json' \
+        --data-binary "{\"email\":\"$PLAIN\"}" "$URL/half" >"$T/resp" || fail "curl: $?"
+    status_is 405 "POST /half with $h"
+done
+[ "$(backend_lines)" = "$n" ] || fail "an overridden POST /half reached the backend"
+curl -sS -i --max-time 5 -X PUT -H 'X-HTTP-Method-Override: POST' -H 'Content-Type: application/json' \
+    --data-binary "{\"ssn\":\"$PLAIN\",\"email\":\"e\"}" "$URL/acct" >"$T/resp" || fail "curl: $?"
+status_is 200 "PUT /acct as POST (acct-put seals acct-post's fields)"
+tail -1 "$T/backend.log" | has "$PLAIN" && fail "PUT /acct as POST: plaintext reached the backend"
 
 log "growth: 256 KiB of one-byte values would be 7 MiB sealed: 413, never forwarded"
 ones() { printf '{"a":[1'; head -c "$1" /dev/zero | tr '\0' '\n' | sed 's/^/,1/' | tr -d '\n'; printf ']}'; }
