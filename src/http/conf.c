@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *const http_route_method_names[HTTP_RM_COUNT] = {
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
@@ -158,6 +159,22 @@ http_proxy_conf_check(const struct http_proxy_conf *pc, struct conf_fault *f)
                 f->item = i;
                 return -1;
             }
+        /* the first route that matches takes a request: behind one whose
+         * prefix and methods take all of its requests, a route's rules never
+         * run ("/" before "/pay": its fields would all pass in plaintext) */
+        for (size_t j = 0; j < i && (rc->n_rules > 0 || rc->decrypt); j++) {
+            const struct http_route_conf *rj = &pc->routes[j];
+            if (strncasecmp(rc->prefix, rj->prefix, strlen(rj->prefix)) == 0 &&
+                (rj->methods == 0 || (rc->methods != 0 && (rc->methods & ~rj->methods) == 0))) {
+                conf_fault(f, "routes",
+                           "expected a route some request reaches: routes[%zu] ('%s') comes "
+                           "first and takes every request route '%s' would, whose rules would "
+                           "never run",
+                           j, rj->name, rc->name);
+                f->item = i;
+                return -1;
+            }
+        }
     }
     return 0;
 }
@@ -259,6 +276,13 @@ http_path_normalize(const char *p, size_t n, char *out, size_t size)
             return HTTP_PATH_TOO_LONG;
         out[o++] = '/';
     }
+    /* a '%' here was "%25": with two hex digits after it, a backend (or a
+     * hop before it) that decodes twice reads another path, "/%2570ay" as
+     * /pay (Spring Security's firewall refuses "%25" for that reason) */
+    for (size_t i = 0; i + 2 < o; i++)
+        if (out[i] == '%' && isxdigit((unsigned char)out[i + 1]) &&
+            isxdigit((unsigned char)out[i + 2]))
+            return HTTP_PATH_INVALID;
     out[o] = '\0';
     fold_to_ascii(out, &o);
     out[o] = '\0';

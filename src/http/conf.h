@@ -124,7 +124,8 @@ enum http_path_result {
  * normal form. HTTP_PATH_INVALID for a bad escape, a NUL, a backslash, an
  * encoded '/' (which backends read differently), or a "." or ".." segment
  * with parameters ("..;x": ".." to Tomcat or Jetty, a name to others, so no
- * one reading of it is safe); HTTP_PATH_TOO_LONG for a path over
+ * one reading of it is safe), or an escape that decodes to another one
+ * ("%2570": /pay to a backend that decodes twice); HTTP_PATH_TOO_LONG for a path over
  * HTTP_REQ_PATH_MAX bytes. The four letters whose case mappings are ASCII
  * (U+017F long s, U+0131 dotless i, U+0130 I with dot, U+212A Kelvin sign)
  * come out as that ASCII letter: a backend that compares without case by

@@ -413,6 +413,84 @@ http_media_is(const char *value, size_t len, const char *type)
     return true;
 }
 
+/* The route the method of bit mbit takes on path (-1: none), and in
+ * *sealing a route of the path that seals fields it does not (-1: none).
+ * A route's methods narrow where it applies, never where its fields are
+ * sealed: a route whose path this is and which seals fields, by a method it
+ * does not take, lets no body by, unless the route taken seals every field
+ * it does. Before the route taken (or with none), and after it when the
+ * route taken seals nothing: a rule-less GET route before a POST one that
+ * seals passed GET bodies in plaintext. A later route that seals other
+ * fields than a sealing route taken is that method's choice. */
+static int
+route_pick(const struct http_proxy_conf *pc, const char *path, unsigned mbit, int *sealing)
+{
+    int taken = -1;
+
+    for (size_t i = 0; i < pc->n_routes && taken < 0; i++) {
+        const struct http_route_conf *rc = &pc->routes[i];
+        if (route_path(rc, path) && (rc->methods == 0 || (rc->methods & mbit) != 0))
+            taken = (int)i;
+    }
+    *sealing = -1;
+    for (size_t i = 0; i < pc->n_routes && *sealing < 0; i++) {
+        const struct http_route_conf *rc = &pc->routes[i];
+        const struct http_route_conf *t = taken >= 0 ? &pc->routes[taken] : NULL;
+        if ((int)i == taken || rc->n_rules == 0 || !route_path(rc, path) || rc->methods == 0 ||
+            (rc->methods & mbit) != 0)
+            continue;
+        if (t == NULL || (((int)i < taken || t->n_rules == 0) && !route_covers(t, rc)))
+            *sealing = (int)i;
+    }
+    return taken;
+}
+
+/* A request whose body a method-override header (X-HTTP-Method-Override,
+ * X-HTTP-Method, X-Method-Override) gives another method: a backend with
+ * such middleware (Express's method-override, Symfony, Laravel) serves it
+ * as that method, whose route may seal fields the route taken does not.
+ * Returns a route of the path that would seal a field the route taken
+ * leaves in plaintext (its 405), or -1. */
+static int
+override_sealing(const struct sess *s, const char *path)
+{
+    static const char *const names[] = {"x-http-method-override", "x-http-method",
+                                        "x-method-override"};
+    const struct http_proxy_conf *pc = &s->p->conf;
+    const struct http_msg *m = &s->req;
+    const struct http_route_conf *taken = s->route >= 0 ? &pc->routes[s->route] : NULL;
+
+    for (size_t i = 0; i < m->n_hdr; i++) {
+        const struct http_hdr *h = &m->hdr[i];
+        const char *name = s->in.data + h->name.off, *v = s->in.data + h->value.off;
+        size_t k = 0, b = 0, e = h->value.len;
+        while (k < sizeof(names) / sizeof(names[0]) &&
+               !(strlen(names[k]) == h->name.len && strncasecmp(names[k], name, h->name.len) == 0))
+            k++;
+        if (k == sizeof(names) / sizeof(names[0]))
+            continue;
+        ows_trim(v, &b, &e);
+        unsigned mbit = 0;
+        for (size_t j = 0; j < HTTP_RM_COUNT; j++)
+            if (strlen(http_route_method_names[j]) == e - b &&
+                strncasecmp(http_route_method_names[j], v + b, e - b) == 0)
+                mbit = 1u << j;
+        /* a method routes cannot name: no telling what the backend makes of
+         * it, so every route of the path must be sealed by the one taken */
+        for (size_t j = 0; mbit == 0 && j < pc->n_routes; j++)
+            if (pc->routes[j].n_rules > 0 && route_path(&pc->routes[j], path) &&
+                (taken == NULL || !route_covers(taken, &pc->routes[j])))
+                return (int)j;
+        int sealing, r = route_pick(pc, path, mbit, &sealing);
+        if (r >= 0 && r != s->route && pc->routes[r].n_rules > 0 &&
+            (taken == NULL || !route_covers(taken, &pc->routes[r])))
+            return r;
+        if (sealing >= 0 && (taken == NULL || !route_covers(taken, &pc->routes[sealing])))
+            return sealing;
+    }
+    return -1;
+}
+
 /* The head is whole: the route, refusals that need no body, 100-continue. */
 static void
 on_request_head(struct sess *s)
@@ -463,27 +541,13 @@ on_request_head(struct sess *s)
         reply_error(s, 400, FAIL_BAD_REQUEST, "the only transfer coding accepted is chunked");
         return;
     }
-    /* a route's methods narrow where it applies, never where its fields are
-     * sealed: a route before the one taken (or none) whose path this is and
-     * which seals fields, by a method it does not take, lets no body by,
-     * unless the route taken seals every field it does */
     int sealing = -1;
-    s->route = -1;
-    for (size_t i = 0; i < pc->n_routes && s->route < 0; i++) {
-        const struct http_route_conf *rc = &pc->routes[i];
-        if (route_path(rc, path) &&
-            (rc->methods == 0 || (rc->methods & method_bit(m->parser.method)) != 0))
-            s->route = (int)i;
-    }
-    for (size_t i = 0; i < pc->n_routes && (int)i != s->route && sealing < 0; i++) {
-        const struct http_route_conf *rc = &pc->routes[i];
-        if (rc->n_rules > 0 && route_path(rc, path) &&
-            (s->route < 0 || !route_covers(&pc->routes[s->route], rc)))
-            sealing = (int)i;
-    }
+    s->route = route_pick(pc, path, method_bit(m->parser.method), &sealing);
     bool body =
         m->chunked || (m->parser.content_length != ULLONG_MAX && m->parser.content_length > 0);
     bool out = pc->mode == HTTP_OUTBOUND;
+    if (body && sealing < 0)
+        sealing = override_sealing(s, path);
     if (body && sealing >= 0) {
         reply_not_sealed(s, &pc->routes[sealing]);
         return;

@@ -14,7 +14,8 @@
 #     (RFC 3986 5.2.4, Node's URL): "/v2/pay/." is the route /v2/pay/'s;
 #   - a request target with a '#' ("/x#/../pay": /x to the parser, /pay to
 #     a backend that cleans the whole target), a tab, a control or a byte
-#     over 0x7f: 400, nothing reaches the backend; the letters whose case
+#     over 0x7f, an escape of an escape ("/%2570ay": /pay to a backend that
+#     decodes twice): 400, nothing reaches the backend; the letters whose case
 #     mappings are ASCII ("/kid%C5%BF", "/k%C4%B0ds": /kids to .NET and Java without
 #     case) match the route of that ASCII letter (encrypted);
 #   - a 304, 204 or 1xx with a Content-Length has no body (no 504 waiting
@@ -46,7 +47,11 @@
 #     does not take (PATCH, DELETE, one the config cannot name), is 405 with
 #     Allow, never passed on in plaintext; without a body it goes on; a
 #     later route of the path that takes the method and seals every field
-#     of the first ("acct-put") takes it;
+#     of the first ("acct-put") takes it; an earlier route of the path that
+#     seals nothing ("users-get") does not take a body a later one would
+#     seal (405), only requests without one; nor does a method-override
+#     header (X-HTTP-Method-Override: PUT on a POST) pass a body the
+#     overriding method's route seals and the route taken does not (405);
 #   - a body of many one-byte values that encryption would grow 30 times is
 #     413 body_too_large once it would pass 4 x max_body (+64 KiB), never
 #     forwarded; one that stays under goes on;
@@ -97,6 +102,8 @@ proxies:
       - {name: acct-put, methods: [PUT], path: /acct, encrypt: ["\$.email", "\$.ssn"]}
       - {name: half-post, methods: [POST], path: /half, encrypt: ["\$.ssn"]}
       - {name: half-put, methods: [PUT], path: /half, encrypt: ["\$.email"]}
+      - {name: users-get, methods: [GET], path: /users, decrypt: true}
+      - {name: users-write, methods: [POST, PUT], path: /users, encrypt: ["\$.ssn"]}
   - name: big
     listen: tcp:127.0.0.1:$BIG
     backend: tcp:127.0.0.1:$HDRS
@@ -200,10 +207,10 @@ for p in '/v2/pay/' '/v2/pay/.' '/v2/pay/%2e' '/v2/pay/x/..' '/v2/pay/x/%2E%2E' 
     sealed_at "$p"
 done
 
-log "request targets: '#', tabs, controls, raw non-ASCII are 400; ſ ı K match s i k"
+log "request targets: '#', tabs, controls, raw non-ASCII, escapes of escapes are 400; ſ ı K match s i k"
 n=$(backend_lines)
 for p in '/x#/../pay' '/pay#' '/x\t/../pay' '/x\f/../pay' '/x\x7f/../pay' '/kid\xc5\xbf' \
-    'http://x/y#/../../pay'; do
+    'http://x/y#/../../pay' '/%2570ay' '/p%2561y' '/x/..%252f..%252fpay'; do
     raw "POST $p HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${#CARD}\r\n\r\n$CARD"
     status_is 400 "$p"
 done
@@ -391,6 +398,33 @@ curl -sS -i --max-time 5 -X PUT -H 'Content-Type: application/json' \
 status_is 405 "PUT on /half (half-put does not seal half-post's \$.ssn)"
 tr -d '\r' <"$T/resp" | grep -qx "Allow: POST" || fail "PUT /half: no Allow: $(cat "$T/resp")"
 [ "$(backend_lines)" = "$n" ] || fail "PUT /half reached the backend"
+# an earlier route of the path that takes the method but seals nothing lets
+# no body by that a later route of the path seals for its methods
+n=$(backend_lines)
+curl -sS -i --max-time 5 -X GET -H 'Content-Type: application/json' \
+    --data-binary "{\"ssn\":\"$PLAIN\"}" "$URL/users" >"$T/resp" || fail "curl: $?"
+status_is 405 "GET on /users with a body (users-get seals nothing, users-write seals \$.ssn)"
+tr -d '\r' <"$T/resp" | grep -qx "Allow: POST, PUT" || fail "GET /users: no Allow: $(cat "$T/resp")"
+[ "$(backend_lines)" = "$n" ] || fail "GET /users with a body reached the backend"
+curl -sS -i --max-time 5 "$URL/users" >"$T/resp" || fail "curl: $?"
+status_is 200 "GET on /users without a body"
+curl -sS -i --max-time 5 -H 'Content-Type: application/json' \
+    --data-binary "{\"ssn\":\"$PLAIN\"}" "$URL/users" >"$T/resp" || fail "curl: $?"
+status_is 200 "POST on /users"
+tail -1 "$T/backend.log" | has '"ssn":"al1:k1:' || fail "POST /users: not encrypted: $(tail -1 "$T/backend.log")"
+# a method-override header gives the body the other method's route: a backend
+# with such middleware serves POST /half as PUT, whose route seals $.email
+n=$(backend_lines)
+for h in 'X-HTTP-Method-Override: PUT' 'x-http-method:  put ' 'X-Method-Override: MERGE'; do
+    curl -sS -i --max-time 5 -H "$h" -H 'Content-Type: application/json' \
+        --data-binary "{\"email\":\"$PLAIN\"}" "$URL/half" >"$T/resp" || fail "curl: $?"
+    status_is 405 "POST /half with $h"
+done
+[ "$(backend_lines)" = "$n" ] || fail "an overridden POST /half reached the backend"
+curl -sS -i --max-time 5 -X PUT -H 'X-HTTP-Method-Override: POST' -H 'Content-Type: application/json' \
+    --data-binary "{\"ssn\":\"$PLAIN\",\"email\":\"e\"}" "$URL/acct" >"$T/resp" || fail "curl: $?"
+status_is 200 "PUT /acct as POST (acct-put seals acct-post's fields)"
+tail -1 "$T/backend.log" | has "$PLAIN" && fail "PUT /acct as POST: plaintext reached the backend"
 
 log "growth: 256 KiB of one-byte values would be 7 MiB sealed: 413, never forwarded"
 ones() { printf '{"a":[1'; head -c "$1" /dev/zero | tr '\0' '\n' | sed 's/^/,1/' | tr -d '\n'; printf ']}'; }

@@ -2848,6 +2848,16 @@ test_http_path_normalize(void **state)
             fail_msg("%s: got %s, want %s", cases[i].in, out, cases[i].want);
     }
     assert_int_equal(http_path_normalize("/x/..;/pay", 10, out, sizeof(out)), HTTP_PATH_INVALID);
+    /* an escape that decodes to another escape: another path to a backend
+     * that decodes twice; a '%' without two hex digits after it is a '%' */
+    static const char *const twice[] = {"/%2570ay", "/p%2561y",     "/pay%252e%252e",
+                                        "/%252F",   "/%25%37%30ay", "/pay/..%252f"};
+    for (size_t i = 0; i < sizeof(twice) / sizeof(twice[0]); i++)
+        if (http_path_normalize(twice[i], strlen(twice[i]), out, sizeof(out)) != HTTP_PATH_INVALID)
+            fail_msg("%s: not refused", twice[i]);
+    assert_int_equal(http_path_normalize("/100%25", 7, out, sizeof(out)), HTTP_PATH_OK);
+    assert_string_equal(out, "/100%");
+    assert_int_equal(http_path_normalize("/a%25zz", 7, out, sizeof(out)), HTTP_PATH_OK);
 }
 
 /* proxies: the HTTP proxy role and its routes (docs/field-encryption.md). */
@@ -2898,6 +2908,22 @@ test_proxies(void **state)
                  "airlock.yaml:6: proxies[0].routes[0].path: expected a path prefix in ASCII "
                  "(routes compare case in ASCII only, a backend may fold it in all of Unicode: "
                  "give the ASCII part before it)");
+    /* a route behind one that takes all its requests: its rules never run */
+    expect_error(PX "    keyset: /k\n    routes:\n      - path: /\n      - path: /pay\n"
+                    "        encrypt: [$.a]\n",
+                 "airlock.yaml:7: proxies[0].routes[1]: expected a route some request reaches: "
+                 "routes[0] ('route1') comes first and takes every request route 'route2' "
+                 "would, whose rules would never run");
+    expect_error(PX "    keyset: /k\n    routes:\n      - {path: /PA, methods: [GET, POST]}\n"
+                    "      - {path: /pay, methods: [POST], decrypt: true}\n",
+                 "airlock.yaml:7: proxies[0].routes[1]: expected a route some request reaches: "
+                 "routes[0] ('route1') comes first and takes every request route 'route2' "
+                 "would, whose rules would never run");
+    must_parse(PX "    keyset: /k\n    routes:\n      - {path: /pay, methods: [GET]}\n"
+                  "      - {path: /pay, methods: [POST], encrypt: [$.a]}\n"
+                  "      - {path: /pay/public}\n      - {path: /pay, encrypt: [$.a]}\n",
+               &cfg);
+    config_free(&cfg);
     expect_error(PX "    keyset: /k\n    routes:\n      - path: /p\n        encrypt: [$.a, $.a]\n",
                  "airlock.yaml:7: proxies[0].routes[0].encrypt: expected each path once; $.a is "
                  "given twice");
