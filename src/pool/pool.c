@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1395,12 +1394,10 @@ withdraw_check(struct task *t)
 {
     struct instance *in = t->data;
     struct pool *p = in->pool;
-    int unread = 0;
 
     if ((in->state != INST_RESERVED && in->state != INST_IDLE) || p->stopping)
         return; /* the login came first, or it is going anyway */
-    if (ioctl(in->proc.out_fd, FIONREAD, &unread) == 0 && unread > 0 &&
-        ++in->withdraw_turns < WITHDRAW_TURNS_MAX) {
+    if (proc_output_pending(&in->proc) && ++in->withdraw_turns < WITHDRAW_TURNS_MAX) {
         loop_defer(p->loop, &in->withdraw, withdraw_check, in);
         return;
     }
