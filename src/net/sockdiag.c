@@ -108,27 +108,36 @@ sockdiag_ports(uint16_t lo, uint16_t hi, void (*each)(void *arg, const struct so
     return rc;
 }
 
-/* Whether process pid has the socket inode open (want: "socket:[inode]"). */
-static bool
-has_socket(const char *pid, const char *want)
+/* Marks in mine (h->n entries) the sockets of h, not found yet, that
+ * process pid has open, in one pass over its fds. Returns how many. */
+static size_t
+open_sockets(const char *pid, const struct sockdiag_holders *h, bool *mine)
 {
     char path[sizeof("/proc/") + NAME_MAX + sizeof("/fd")], link[64];
     DIR *d;
     struct dirent *e;
-    bool found = false;
+    size_t n = 0;
 
     snprintf(path, sizeof(path), "/proc/%s/fd", pid);
     if ((d = opendir(path)) == NULL)
-        return false; /* gone meanwhile */
-    while (!found && (e = readdir(d)) != NULL) {
-        ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
-        if (n > 0) {
-            link[n] = '\0';
-            found = strcmp(link, want) == 0;
-        }
+        return 0; /* gone meanwhile */
+    while ((e = readdir(d)) != NULL) {
+        unsigned long long ino;
+        char end;
+        ssize_t len = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+        if (len <= 0)
+            continue;
+        link[len] = '\0';
+        if (sscanf(link, "socket:[%llu%c", &ino, &end) != 2 || end != ']')
+            continue;
+        for (size_t i = 0; i < h->n; i++)
+            if (!h->found[i] && !mine[i] && h->inodes[i] == (ino_t)ino) {
+                mine[i] = true;
+                n++;
+            }
     }
     closedir(d);
-    return found;
+    return n;
 }
 
 /* The real uid of process pid; false when it is gone. */
@@ -152,26 +161,36 @@ real_uid(const char *pid, uid_t *uid)
     return ok;
 }
 
-int
-sockdiag_holder(ino_t inode, uid_t *uid)
+void
+sockdiag_holders(struct sockdiag_holders *h)
 {
-    char want[48], self[24];
-    DIR *proc = opendir("/proc");
+    char self[24];
+    bool *mine = calloc(h->n ? h->n : 1, sizeof(*mine));
+    DIR *proc = mine != NULL ? opendir("/proc") : NULL;
     struct dirent *e;
-    int rc = -ENOENT;
+    size_t left = h->n;
+    uid_t uid;
 
-    if (proc == NULL)
-        return -errno;
-    snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)inode);
+    if (proc == NULL) {
+        free(mine);
+        return;
+    }
     snprintf(self, sizeof(self), "%d", (int)getpid());
-    while (rc == -ENOENT && (e = readdir(proc)) != NULL) {
+    while (left > 0 && (e = readdir(proc)) != NULL) {
         if (e->d_name[0] < '1' || e->d_name[0] > '9' || strcmp(e->d_name, self) == 0)
             continue;
-        if (has_socket(e->d_name, want) && real_uid(e->d_name, uid))
-            rc = 0;
+        memset(mine, 0, h->n * sizeof(*mine));
+        if (open_sockets(e->d_name, h, mine) == 0 || !real_uid(e->d_name, &uid))
+            continue;
+        for (size_t i = 0; i < h->n; i++)
+            if (mine[i]) {
+                h->found[i] = true;
+                h->uids[i] = uid;
+                left--;
+            }
     }
     closedir(proc);
-    return rc;
+    free(mine);
 }
 
 int
