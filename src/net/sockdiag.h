@@ -21,12 +21,20 @@ struct sockdiag_sock {
     bool bound;  /* listening, or bound and not listening: a port taken on
                     purpose (a connected socket may have been given it as an
                     ephemeral port) */
+    int family;  /* AF_INET or AF_INET6 */
+    uint16_t dport;
+    uint8_t src[16], dst[16]; /* the addresses, network order (4 bytes for AF_INET) */
 };
 
 /* Calls each(arg, s) for every TCP socket whose local port is in [lo, hi].
  * Returns 0 or -errno. */
 int sockdiag_ports(uint16_t lo, uint16_t hi, void (*each)(void *arg, const struct sockdiag_sock *s),
                    void *arg);
+
+/* The creator's uid of the other end of fd, a connected TCP socket, when
+ * that end is on this machine: 0 with *uid, -ENOENT when it is elsewhere
+ * (or gone), or -errno. */
+int sockdiag_peer_uid(int fd, uid_t *uid);
 
 /* Sockets to find the holders of: n inodes (what a holder's
  * /proc/PID/fd/N links to: socket:[inode]), and for each whether a process
