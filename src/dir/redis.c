@@ -752,11 +752,12 @@ dial_tcp(const char *host, int port, struct timeval tv)
 {
     redisContext *c = redisConnectWithTimeout(host, port, tv);
     struct passwd pw, *found = NULL;
-    char buf[1024];
+    char buf[4096];
     uid_t uid;
 
+    /* an account that cannot be read (ERANGE) is one */
     if (c == NULL || c->err != 0 || sockdiag_peer_uid(c->fd, &uid) != 0 || uid == 0 ||
-        (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) == 0 && found != NULL))
+        getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || found != NULL)
         return c;
     log_warnx("directory: %s:%d is served by uid %u, which has no account (an instance's?): "
               "refused, nothing sent",
