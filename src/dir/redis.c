@@ -61,6 +61,7 @@
  * acknowledged). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "dir/backend.h"
+#include "net/sockdiag.h"
 
 #define DIR_REDIS_TICK_MS 100
 /* a node's idle instances are handed out while its sweep (every tick) was
@@ -739,12 +741,40 @@ resync(struct rds *r)
         log_info("directory: %zu instances reported again to redis", applied);
 }
 
+/* Connects to host:port over TCP. A server on this machine must not be an
+ * instance's: a pool's instance may bind the port of a redis or sentinel
+ * that is down (a restart, a crash) and read the password airlock sends,
+ * then rewrite the directory. The instances' uids have no account (airlock
+ * check), so a server whose socket is of a uid without one is refused
+ * before a byte is sent (c->err set, the context kept for its message). */
+static redisContext *
+dial_tcp(const char *host, int port, struct timeval tv)
+{
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    struct passwd pw, *found = NULL;
+    char buf[4096];
+    uid_t uid;
+
+    /* an account that cannot be read (ERANGE) is one */
+    if (c == NULL || c->err != 0 || sockdiag_peer_uid(c->fd, &uid) != 0 || uid == 0 ||
+        getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || found != NULL)
+        return c;
+    log_warnx("directory: %s:%d is served by uid %u, which has no account (an instance's?): "
+              "refused, nothing sent",
+              host, port, (unsigned)uid);
+    c->err = REDIS_ERR_OTHER;
+    snprintf(c->errstr, sizeof(c->errstr),
+             "%s:%d refused: served by uid %u, which has no account (an instance's?)", host, port,
+             (unsigned)uid);
+    return c;
+}
+
 static redisContext *
 dial(const struct endpoint *ep, struct timeval tv)
 {
     if (ep->kind == EP_UNIX)
         return redisConnectUnixWithTimeout(ep->path, tv);
-    return redisConnectWithTimeout(ep->host, (int)ep->port, tv);
+    return dial_tcp(ep->host, (int)ep->port, tv);
 }
 
 /* Asks the sentinels in turn for the master's address: 0 with it in
@@ -859,7 +889,7 @@ dial_master(struct rds *r, char *master, size_t mlen, char *why, size_t wlen)
         int port;
         if (ask_sentinels(r, &host, &port, master, mlen, why, wlen) != 0)
             return NULL;
-        c = redisConnectWithTimeout(host, port, tv);
+        c = dial_tcp(host, port, tv);
     } else {
         c = dial(&conf->redis, tv);
     }

@@ -86,7 +86,11 @@ dump(int fd, int family, uint16_t lo, uint16_t hi,
                 .uid = m->idiag_uid,
                 .inode = m->idiag_inode,
                 .bound = m->idiag_state == STATE_LISTEN || m->idiag_state == STATE_BOUND_INACTIVE,
+                .family = family,
+                .dport = ntohs(m->id.idiag_dport),
             };
+            memcpy(sk.src, m->id.idiag_src, sizeof(sk.src));
+            memcpy(sk.dst, m->id.idiag_dst, sizeof(sk.dst));
             if (sk.port >= lo && sk.port <= hi) /* the kernel filtered: this is belt and braces */
                 each(arg, &sk);
         }
@@ -108,27 +112,108 @@ sockdiag_ports(uint16_t lo, uint16_t hi, void (*each)(void *arg, const struct so
     return rc;
 }
 
-/* Whether process pid has the socket inode open (want: "socket:[inode]"). */
-static bool
-has_socket(const char *pid, const char *want)
+/* The other end of a connection: its address and port, ours. */
+struct peer {
+    int family;
+    uint8_t addr[16], ours[16];
+    uint16_t port, our_port;
+    bool found;
+    uid_t uid;
+};
+
+static void
+peer_each(void *arg, const struct sockdiag_sock *s)
+{
+    struct peer *p = arg;
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    bool same;
+
+    if (s->port != p->port || s->dport != p->our_port)
+        return;
+    if (s->family == p->family)
+        same = memcmp(s->src, p->addr, p->family == AF_INET ? 4 : 16) == 0 &&
+               memcmp(s->dst, p->ours, p->family == AF_INET ? 4 : 16) == 0;
+    else /* our IPv4 connection accepted by a dual-stack IPv6 listener: ::ffff:a.b.c.d */
+        same = p->family == AF_INET && memcmp(s->src, mapped, 12) == 0 &&
+               memcmp(s->src + 12, p->addr, 4) == 0 && memcmp(s->dst, mapped, 12) == 0 &&
+               memcmp(s->dst + 12, p->ours, 4) == 0;
+    if (same) {
+        p->found = true;
+        p->uid = s->uid;
+    }
+}
+
+int
+sockdiag_peer_uid(int fd, uid_t *uid)
+{
+    struct sockaddr_storage a, b;
+    socklen_t alen = sizeof(a), blen = sizeof(b);
+    struct peer p = {0};
+    int nl, rc;
+
+    if (getpeername(fd, (struct sockaddr *)&a, &alen) != 0 ||
+        getsockname(fd, (struct sockaddr *)&b, &blen) != 0)
+        return -errno;
+    p.family = a.ss_family;
+    if (a.ss_family == AF_INET) {
+        const struct sockaddr_in *pa = (const void *)&a, *pb = (const void *)&b;
+        memcpy(p.addr, &pa->sin_addr, 4);
+        memcpy(p.ours, &pb->sin_addr, 4);
+        p.port = ntohs(pa->sin_port);
+        p.our_port = ntohs(pb->sin_port);
+    } else if (a.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *pa = (const void *)&a, *pb = (const void *)&b;
+        memcpy(p.addr, &pa->sin6_addr, 16);
+        memcpy(p.ours, &pb->sin6_addr, 16);
+        p.port = ntohs(pa->sin6_port);
+        p.our_port = ntohs(pb->sin6_port);
+    } else {
+        return -EAFNOSUPPORT;
+    }
+    if ((nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) < 0)
+        return -errno;
+    rc = dump(nl, p.family, p.port, p.port, peer_each, &p);
+    if (rc == 0 && !p.found && p.family == AF_INET)
+        rc = dump(nl, AF_INET6, p.port, p.port, peer_each, &p);
+    close(nl);
+    if (rc != 0)
+        return rc;
+    if (!p.found)
+        return -ENOENT;
+    *uid = p.uid;
+    return 0;
+}
+
+/* Marks in mine (h->n entries) the sockets of h, not found yet, that
+ * process pid has open, in one pass over its fds. Returns how many. */
+static size_t
+open_sockets(const char *pid, const struct sockdiag_holders *h, bool *mine)
 {
     char path[sizeof("/proc/") + NAME_MAX + sizeof("/fd")], link[64];
     DIR *d;
     struct dirent *e;
-    bool found = false;
+    size_t n = 0;
 
     snprintf(path, sizeof(path), "/proc/%s/fd", pid);
     if ((d = opendir(path)) == NULL)
-        return false; /* gone meanwhile */
-    while (!found && (e = readdir(d)) != NULL) {
-        ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
-        if (n > 0) {
-            link[n] = '\0';
-            found = strcmp(link, want) == 0;
-        }
+        return 0; /* gone meanwhile */
+    while ((e = readdir(d)) != NULL) {
+        unsigned long long ino;
+        char end;
+        ssize_t len = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+        if (len <= 0)
+            continue;
+        link[len] = '\0';
+        if (sscanf(link, "socket:[%llu%c", &ino, &end) != 2 || end != ']')
+            continue;
+        for (size_t i = 0; i < h->n; i++)
+            if (!h->found[i] && !mine[i] && h->inodes[i] == (ino_t)ino) {
+                mine[i] = true;
+                n++;
+            }
     }
     closedir(d);
-    return found;
+    return n;
 }
 
 /* The real uid of process pid; false when it is gone. */
@@ -152,26 +237,36 @@ real_uid(const char *pid, uid_t *uid)
     return ok;
 }
 
-int
-sockdiag_holder(ino_t inode, uid_t *uid)
+void
+sockdiag_holders(struct sockdiag_holders *h)
 {
-    char want[48], self[24];
-    DIR *proc = opendir("/proc");
+    char self[24];
+    bool *mine = calloc(h->n ? h->n : 1, sizeof(*mine));
+    DIR *proc = mine != NULL ? opendir("/proc") : NULL;
     struct dirent *e;
-    int rc = -ENOENT;
+    size_t left = h->n;
+    uid_t uid;
 
-    if (proc == NULL)
-        return -errno;
-    snprintf(want, sizeof(want), "socket:[%llu]", (unsigned long long)inode);
+    if (proc == NULL) {
+        free(mine);
+        return;
+    }
     snprintf(self, sizeof(self), "%d", (int)getpid());
-    while (rc == -ENOENT && (e = readdir(proc)) != NULL) {
+    while (left > 0 && (e = readdir(proc)) != NULL) {
         if (e->d_name[0] < '1' || e->d_name[0] > '9' || strcmp(e->d_name, self) == 0)
             continue;
-        if (has_socket(e->d_name, want) && real_uid(e->d_name, uid))
-            rc = 0;
+        memset(mine, 0, h->n * sizeof(*mine));
+        if (open_sockets(e->d_name, h, mine) == 0 || !real_uid(e->d_name, &uid))
+            continue;
+        for (size_t i = 0; i < h->n; i++)
+            if (mine[i]) {
+                h->found[i] = true;
+                h->uids[i] = uid;
+                left--;
+            }
     }
     closedir(proc);
-    return rc;
+    free(mine);
 }
 
 int

@@ -21,6 +21,9 @@ struct sockdiag_sock {
     bool bound;  /* listening, or bound and not listening: a port taken on
                     purpose (a connected socket may have been given it as an
                     ephemeral port) */
+    int family;  /* AF_INET or AF_INET6 */
+    uint16_t dport;
+    uint8_t src[16], dst[16]; /* the addresses, network order (4 bytes for AF_INET) */
 };
 
 /* Calls each(arg, s) for every TCP socket whose local port is in [lo, hi].
@@ -28,13 +31,29 @@ struct sockdiag_sock {
 int sockdiag_ports(uint16_t lo, uint16_t hi, void (*each)(void *arg, const struct sockdiag_sock *s),
                    void *arg);
 
-/* The real uid of a process, not the caller, that has the socket inode
- * open: 0 with *uid, or -ENOENT when none has (an orphan the kernel alone
- * keeps). Reads every process's /proc/PID/fd: as root, with
- * CAP_SYS_PTRACE (sockdiag_holder_check()). */
-int sockdiag_holder(ino_t inode, uid_t *uid);
+/* The creator's uid of the other end of fd, a connected TCP socket, when
+ * that end is on this machine: 0 with *uid, -ENOENT when it is elsewhere
+ * (or gone), or -errno. */
+int sockdiag_peer_uid(int fd, uid_t *uid);
 
-/* Whether sockdiag_holder() sees the sockets of every process: the kernel
+/* Sockets to find the holders of: n inodes (what a holder's
+ * /proc/PID/fd/N links to: socket:[inode]), and for each whether a process
+ * (not the caller) has it open and that process's real uid. */
+struct sockdiag_holders {
+    size_t n;
+    const ino_t *inodes;
+    bool *found;
+    uid_t *uids;
+};
+
+/* Finds the holders of h's sockets (found all false on entry) in one pass
+ * over every process's /proc/PID/fd: one that none has open is an orphan
+ * the kernel alone keeps. As many fds as the processes hold are read, so
+ * it may take seconds (an instance may open millions): never on the main
+ * loop. As root, with CAP_SYS_PTRACE (sockdiag_holder_check()). */
+void sockdiag_holders(struct sockdiag_holders *h);
+
+/* Whether sockdiag_holders() sees the sockets of every process: the kernel
  * lets root read another uid's /proc/PID/fd only with CAP_SYS_PTRACE (its
  * ptrace read check), which also reaches a process that made itself
  * non-dumpable; without it, none of another uid's is found. Returns 0,

@@ -15,7 +15,7 @@
  * waits for (ENV_URGENT: a user's state brought in), so that it never waits
  * behind another user's state that is large or slow to read; the other work
  * of the pools (pool_env_run(): a user's state stored back, a store's
- * release); and wipes, so that a directory of millions of files holds back
+ * release, who holds a port); and wipes, so that a directory of millions of files holds back
  * neither the store-backs nor the other wipes. Nothing starts before the
  * work queued earlier in the queues before its own has ended: a store-back
  * waits for the fetch into its directory, a wipe for the store-back of it. */

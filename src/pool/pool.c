@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -165,8 +164,9 @@ struct pool {
     struct timer scale_timer;
     struct task scale_task, free_task;
     struct pool_stats stats;
-    int store_lock;   /* conf.state.store, held (state_store_lock()); -1: none */
-    struct list link; /* in all_pools */
+    int store_lock;       /* conf.state.store, held (state_store_lock()); -1: none */
+    struct wipe *holders; /* holders_run() under way, or NULL */
+    struct list link;     /* in all_pools */
 };
 
 /* Every pool (the main loop's): a port one holds may be another's. */
@@ -1095,60 +1095,139 @@ instance_of_uid(uid_t uid)
     return NULL;
 }
 
-/* What holds the ports of p's range (ports_held()). */
+/* What holds the ports of p's range (ports_held()), and the sockets of
+ * others there, whose holders are looked for off the loop. */
 struct holders {
     struct pool *pool;
     bool *held;                          /* by index in the range */
     uint16_t ephemeral_lo, ephemeral_hi; /* sockdiag_ephemeral() */
+    size_t n, cap;
+    struct holder {
+        uint16_t port;
+        ino_t inode;
+        bool found;
+        uid_t uid;
+    } * socks;
 };
+
+static void
+holders_free(void *ctx)
+{
+    struct holders *h = ctx;
+
+    free(h->socks);
+    free(h);
+}
 
 /* A socket on port: the port is held (the start would fail). Unless an
  * instance of p was given it, the instance whose process has the socket
  * open took it (an instance may bind any free port, those of a pool's
- * range too): it is stopped, and its session ends, so that no instance can
- * keep others from starting, nor wait on a port for another user's
- * connections. The holder is found by the socket, not by its uid: a session
- * can leave a socket behind (a connection closed with data unsent outlives
- * every process of its uid) or pass it to another (SCM_RIGHTS), and the
- * next instance of that uid did nothing. A socket no process has open is
- * skipped, nobody stopped; so is a connected socket on an ephemeral port
- * (net.ipv4.ip_local_port_range: a connect may have given it). */
+ * range too): holders_done() stops it. The holder is found by the socket,
+ * not by its uid: a session can leave a socket behind (a connection closed
+ * with data unsent outlives every process of its uid) or pass it to
+ * another (SCM_RIGHTS), and the next instance of that uid did nothing. A
+ * connected socket on an ephemeral port (net.ipv4.ip_local_port_range: a
+ * connect may have given it) is nobody's concern. */
 static void
 port_holder(void *arg, const struct sockdiag_sock *s)
 {
     struct holders *h = arg;
     struct pool *p = h->pool;
-    uint16_t port = s->port;
-    unsigned i = port - p->conf.port_min;
-    struct instance *in;
-    uid_t uid;
+    unsigned i = s->port - p->conf.port_min;
 
     h->held[i] = true;
-    if (p->port_used[i] || (!s->bound && port >= h->ephemeral_lo && port <= h->ephemeral_hi) ||
-        sockdiag_holder(s->inode, &uid) != 0 || (in = instance_of_uid(uid)) == NULL ||
-        in->state == INST_STOPPING || in->state == INST_DEPROVISIONING ||
-        strtoul(in->port, NULL, 10) == port)
-        return; /* p's, the instance's own (of another pool, or from before a reload) */
-    log_warnx("pool=%s instance=%s uid=%u holds port %u, not its own (port %s): stopped",
-              in->pool->conf.name, in->name, (unsigned)in->uid, port,
-              in->port[0] ? in->port : "none");
-    in->pool->stats.took_ports++;
-    retire(in, WHY_TOOK_PORT, true);
+    if (p->port_used[i] || (!s->bound && s->port >= h->ephemeral_lo && s->port <= h->ephemeral_hi))
+        return;
+    /* all of them: decoys (sockets no process holds) must not hide one */
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 16;
+        struct holder *grown = realloc(h->socks, cap * sizeof(*grown));
+        if (grown == NULL)
+            return; /* looked for at a later start */
+        h->socks = grown;
+        h->cap = cap;
+    }
+    h->socks[h->n++] = (struct holder){.port = s->port, .inode = s->inode};
+}
+
+/* On an env thread: the holders of h's sockets, one pass over every
+ * process's fds, which an instance may make millions (it held the main
+ * loop for minutes). */
+static int
+holders_run(void *ctx)
+{
+    struct holders *h = ctx;
+    ino_t *inodes = calloc(h->n, sizeof(*inodes));
+    bool *found = calloc(h->n, sizeof(*found));
+    uid_t *uids = calloc(h->n, sizeof(*uids));
+    int rc = -ENOMEM;
+
+    if (inodes != NULL && found != NULL && uids != NULL) {
+        for (size_t k = 0; k < h->n; k++)
+            inodes[k] = h->socks[k].inode;
+        struct sockdiag_holders sh = {.n = h->n, .inodes = inodes, .found = found, .uids = uids};
+        sockdiag_holders(&sh);
+        for (size_t k = 0; k < h->n; k++) {
+            h->socks[k].found = found[k];
+            h->socks[k].uid = uids[k];
+        }
+        rc = 0;
+    }
+    free(inodes);
+    free(found);
+    free(uids);
+    return rc;
+}
+
+/* Stops each instance that held a port not its own when holders_run()
+ * looked (a socket no process has open only made its port skipped). */
+static void
+holders_done(void *arg, void *ctx, int err)
+{
+    struct pool *p = arg;
+    const struct holders *h = ctx;
+    (void)err;
+
+    p->holders = NULL;
+    for (size_t k = 0; k < h->n; k++) {
+        const struct holder *o = &h->socks[k];
+        struct instance *in;
+        if (!o->found || (in = instance_of_uid(o->uid)) == NULL || in->state == INST_STOPPING ||
+            in->state == INST_DEPROVISIONING || strtoul(in->port, NULL, 10) == o->port)
+            continue; /* the instance's own (of another pool, or from before a reload) */
+        log_warnx("pool=%s instance=%s uid=%u holds port %u, not its own (port %s): stopped",
+                  in->pool->conf.name, in->name, (unsigned)in->uid, o->port,
+                  in->port[0] ? in->port : "none");
+        in->pool->stats.took_ports++;
+        retire(in, WHY_TOOK_PORT, true);
+    }
 }
 
 /* Marks in held (n_ports entries) the ports of p's range that a socket
- * holds, one dump of the kernel's sockets for all of them. */
+ * holds, one dump of the kernel's sockets for all of them, and looks for
+ * the holders of the sockets of others there on an env thread (one search
+ * at a time per pool). */
 static void
 ports_held(struct pool *p, bool *held)
 {
-    struct holders h = {.pool = p, .held = held};
+    struct holders *h = calloc(1, sizeof(*h));
     int rc;
 
-    sockdiag_ephemeral(&h.ephemeral_lo, &h.ephemeral_hi);
+    if (h == NULL)
+        return; /* the start will tell */
+    h->pool = p;
+    h->held = held;
+    sockdiag_ephemeral(&h->ephemeral_lo, &h->ephemeral_hi);
     rc = sockdiag_ports((uint16_t)p->conf.port_min, (uint16_t)(p->conf.port_min + p->n_ports - 1),
-                        port_holder, &h);
+                        port_holder, h);
     if (rc != 0) /* the start will tell */
         log_debug("pool=%s: who holds its ports: %s", p->conf.name, strerror(-rc));
+    if (h->n == 0 || p->holders != NULL) {
+        holders_free(h);
+        return;
+    }
+    h->held = NULL; /* the caller's */
+    p->holders = pool_env_run(p->env, holders_run, h, holders_free, ENV_STORE, holders_done, p);
 }
 
 /* A free port (none needed: ""). Returns 0, or -EAGAIN when every port is
@@ -1395,12 +1474,10 @@ withdraw_check(struct task *t)
 {
     struct instance *in = t->data;
     struct pool *p = in->pool;
-    int unread = 0;
 
     if ((in->state != INST_RESERVED && in->state != INST_IDLE) || p->stopping)
         return; /* the login came first, or it is going anyway */
-    if (ioctl(in->proc.out_fd, FIONREAD, &unread) == 0 && unread > 0 &&
-        ++in->withdraw_turns < WITHDRAW_TURNS_MAX) {
+    if (proc_output_pending(&in->proc) && ++in->withdraw_turns < WITHDRAW_TURNS_MAX) {
         loop_defer(p->loop, &in->withdraw, withdraw_check, in);
         return;
     }
@@ -2044,6 +2121,9 @@ pool_free(struct pool *p)
             pool_env_wipe_detach(in->wipe);
         instance_forget(in);
     }
+    if (p->holders != NULL)
+        pool_env_wipe_detach(p->holders);
+    p->holders = NULL;
     rules_free(&p->rules);
     free(p->port_used);
     p->port_used = NULL;

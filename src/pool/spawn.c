@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -23,8 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READ_SLICE 16 /* reads of READ_CHUNK per wakeup, then the loop moves on */
-#define READ_CHUNK 4096
+#define READ_SLICE 16 /* reads of PROC_READ_CHUNK per wakeup, then the loop moves on */
+/* lines per wakeup: each is logged and matched, so a flood of short lines
+ * (a chunk of newlines is 4096 of them) held the loop for as long as the
+ * bytes allowed */
+#define LINE_SLICE 64
 #define CHILD_STACK (64 * 1024) /* a child's until its exec; execvp's path search is on it */
 /* Code that runs in a child sharing airlock's memory: not instrumented by
  * ASan, whose shadow of that memory is airlock's (poisoning the child's
@@ -39,33 +43,40 @@ out_close(struct proc *p)
     if (p->out_fd < 0)
         return;
     struct line l;
-    if (line_flush(&p->ls, &l) == PARSE_OK && p->on_line != NULL) {
+    /* the partial line goes on in what was not handed out: not a line */
+    if (p->chunk_off == p->chunk_len && line_flush(&p->ls, &l) == PARSE_OK && p->on_line != NULL) {
         memcpy(p->linebuf, l.data, l.len);
         p->linebuf[l.len] = '\0';
         p->on_line(p, (const char *)p->linebuf, l.cut);
     }
+    p->chunk_off = p->chunk_len = 0;
     io_stop(p->loop, &p->out_io);
     close(p->out_fd);
     p->out_fd = -1;
 }
 
-/* Hands complete lines of in[0..len) to on_line. The line buffer is the
- * splitter's own storage, so a line is copied out before the NUL goes in. */
+/* Hands the complete lines of p's chunk to on_line, at most *budget of
+ * them (counted down). The line buffer is the splitter's own storage, so a
+ * line is copied out before the NUL goes in. */
 static void
-out_lines(struct proc *p, const uint8_t *in, size_t len)
+out_lines(struct proc *p, int *budget)
 {
     char line[PROC_LINE_MAX + 1];
 
-    while (len > 0) {
+    while (*budget > 0 && p->chunk_off < p->chunk_len) {
         struct line l;
         size_t used = 0;
-        if (line_next(&p->ls, in, len, &used, &l) == PARSE_OK && p->on_line != NULL) {
-            memcpy(line, l.data, l.len);
-            line[l.len] = '\0';
-            p->on_line(p, line, l.cut);
-        }
-        in += used;
-        len -= used;
+        enum parse_result r =
+            line_next(&p->ls, p->chunk + p->chunk_off, p->chunk_len - p->chunk_off, &used, &l);
+        p->chunk_off += used;
+        if (r != PARSE_OK)
+            continue;
+        (*budget)--;
+        if (p->on_line == NULL)
+            continue;
+        memcpy(line, l.data, l.len);
+        line[l.len] = '\0';
+        p->on_line(p, line, l.cut);
         if (p->out_fd < 0) /* the callback closed p */
             return;
     }
@@ -80,22 +91,37 @@ out_more(struct task *t)
 static void
 out_drain(struct proc *p)
 {
-    uint8_t buf[READ_CHUNK];
+    int lines = LINE_SLICE;
 
-    for (int i = 0; i < READ_SLICE && p->out_fd >= 0; i++) {
-        ssize_t n = read(p->out_fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        if (n <= 0) {
-            out_close(p);
-            return;
+    for (int i = 0; i < READ_SLICE && lines > 0 && p->out_fd >= 0;) {
+        if (p->chunk_off == p->chunk_len) {
+            ssize_t n = read(p->out_fd, p->chunk, sizeof(p->chunk));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && errno == EAGAIN)
+                return;
+            if (n <= 0) {
+                out_close(p);
+                return;
+            }
+            p->chunk_off = 0;
+            p->chunk_len = (size_t)n;
+            i++;
         }
-        out_lines(p, buf, (size_t)n);
+        out_lines(p, &lines);
     }
     if (p->out_fd >= 0) /* more may be waiting: edge-triggered, come back */
         loop_defer(p->loop, &p->more, out_more, p);
+}
+
+bool
+proc_output_pending(const struct proc *p)
+{
+    int unread = 0;
+
+    if (p->out_fd < 0)
+        return false;
+    return p->chunk_off < p->chunk_len || (ioctl(p->out_fd, FIONREAD, &unread) == 0 && unread > 0);
 }
 
 static void

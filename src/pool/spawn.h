@@ -3,7 +3,7 @@
  * A proc runs in its own session and process group (setsid), in its own
  * working directory, with stdin on /dev/null and stdout and stderr on one
  * pipe whose lines come back through on_line (bounded length; a flood is
- * read in bounded slices per loop turn). It inherits no other fd (made
+ * read in bounded slices per loop turn, of bytes and of lines). It inherits no other fd (made
  * close-on-exec by close_range), default signal dispositions and an empty
  * signal mask, and optionally runs as another user. Its exit comes back
  * once through on_exit (a pidfd on the loop; the pool is the only reaper,
@@ -19,6 +19,7 @@
 #include "proto/lines.h"
 
 #define PROC_LINE_MAX 4096 /* longer output lines are cut */
+#define PROC_READ_CHUNK 4096
 
 enum proc_state { PROC_IDLE, PROC_RUNNING, PROC_EXITED };
 
@@ -38,6 +39,8 @@ struct proc {
     struct task more; /* output left to read after a bounded slice */
     struct line_split ls;
     uint8_t linebuf[PROC_LINE_MAX + 1];
+    uint8_t chunk[PROC_READ_CHUNK]; /* read, its lines not all handed out yet */
+    size_t chunk_off, chunk_len;
     proc_line_cb on_line;
     proc_exit_cb on_exit;
     void *data;
@@ -82,6 +85,10 @@ int proc_reap_uid(struct proc *p, struct loop *loop, uid_t uid, gid_t gid, proc_
  * status as from waitpid(), -ETIMEDOUT (p runs on) or -ECHILD (it was not
  * running). */
 int proc_wait(struct proc *p, int timeout_ms);
+
+/* Whether p has output not handed to on_line yet (in its pipe, or read
+ * beyond a turn's slice). */
+bool proc_output_pending(const struct proc *p);
 
 /* Sends sig to p's whole process group; harmless when it is not running. */
 void proc_signal(struct proc *p, int sig);
