@@ -14,6 +14,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "core/units.h"
 
@@ -122,6 +123,22 @@ fail:
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
     return res;
+}
+
+enum attest_result
+attest_signer_check(X509 *x, const char *what, char *err)
+{
+    uint32_t flags = X509_get_extension_flags(x);
+
+    /* a CA's key is vouched for to sign certificates: what it signs as
+     * evidence is not what its issuer certified (NSM leaves, VCEKs, PCK and
+     * TCB signing certificates are end entities) */
+    if ((flags & EXFLAG_CA) != 0)
+        return attest_fail(err, ATTEST_UNTRUSTED, "%s: a CA certificate, not an end entity", what);
+    if ((flags & EXFLAG_KUSAGE) != 0 && (X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE) == 0)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "%s: its key usage does not allow digital signatures", what);
+    return ATTEST_OK;
 }
 
 X509 *
