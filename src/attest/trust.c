@@ -335,6 +335,13 @@ attest_time_parse(const char *s, time_t *out)
     }
     if (*p != '\0')
         return false;
+    /* strptime takes any day up to 31 in any month: a day the month does
+     * not have (February 30) is no date, not the one timegm() moves it to
+     * (the day alone: 23:59:60, a leap second, is a time) */
+    struct tm day = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = tm.tm_mday};
+    (void)timegm(&day);
+    if (day.tm_mday != tm.tm_mday || day.tm_mon != tm.tm_mon)
+        return false;
     *out = timegm(&tm) - sign * (oh * 3600 + om * 60);
     return true;
 }
