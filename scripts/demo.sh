@@ -202,14 +202,17 @@ cat <<EOF
 first check that the server is an attested instance: fresh evidence over a random nonce,
 bound to the certificate it presents (SIM evidence: this machine has no TEE, the sim root
 stands in for the hardware vendor's and proves nothing), and only then send the key
-(the key from keys.csv opens the user's encrypted database); keep the token:
-  $AIRLOCK attest verify --tls 127.0.0.1:$PORT --sni \$U.grid.$DOMAIN --fresh --sim-root \$G/sim-root.pem &&
-  curl -s \$TLS \$URL/login -d "{\"key\":\"\$K\"}"; echo
+(the key from keys.csv opens the user's encrypted database), to that attested key alone:
+curl pins it, so a connection to anything else (a certificate of the same CA included)
+fails before the key is sent; keep the token:
+  V=\$($AIRLOCK attest verify --tls 127.0.0.1:$PORT --sni \$U.grid.$DOMAIN --fresh --sim-root \$G/sim-root.pem) &&
+  PIN="--pinnedpubkey sha256//\$(printf %s "\$V" | sed -n 's/.*"pubkey_hash": *"\([0-9a-f]*\)".*/\\1/p' | tr a-f A-F | basenc --base16 -d | base64)" &&
+  curl -s \$TLS \$PIN \$URL/login -d "{\"key\":\"\$K\"}"; echo
   T=...the token...
-  curl -s \$TLS -H "Authorization: Bearer \$T" "\$URL/query_avg?metric=power"; echo
-  curl -s \$TLS -H "Authorization: Bearer \$T" \$URL/write -d '{"alarms":[{"metric":"power","threshold":2.5}]}'; echo
+  curl -s \$TLS \$PIN -H "Authorization: Bearer \$T" "\$URL/query_avg?metric=power"; echo
+  curl -s \$TLS \$PIN -H "Authorization: Bearer \$T" \$URL/write -d '{"alarms":[{"metric":"power","threshold":2.5}]}'; echo
   $AIRLOCK ctl -s $CTL sessions
-  curl -s \$TLS -H "Authorization: Bearer \$T" -X POST \$URL/logout; echo
+  curl -s \$TLS \$PIN -H "Authorization: Bearer \$T" -X POST \$URL/logout; echo
 another user's certificate for \$U's name is refused: the server aborts the TLS handshake
   curl -s --cacert \$G/ca.pem --cert \$G/users/user0002.pem --key \$G/users/user0002.key \\
        --resolve \$U.grid.$DOMAIN:$PORT:127.0.0.1 \$URL/login; echo "curl exit \$?"

@@ -517,6 +517,8 @@ check_chain(const struct nitro_certs *certs, const struct attest_policy *pol, X5
     }
     if ((r = attest_chain_verify(*leaf, untrusted, anchors, pol->now, &top, err)) != ATTEST_OK)
         goto fail;
+    if ((r = attest_signer_check(*leaf, "certificate", err)) != ATTEST_OK)
+        goto fail;
     c->sim = pol->sim_root != NULL && top == pol->sim_root;
 fail:
     sk_X509_free(anchors);

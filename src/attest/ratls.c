@@ -412,6 +412,35 @@ format_fits(const struct attest_policy *pol, enum ratls_format f, char *err)
     return attest_fail(err, ATTEST_MALFORMED, "ratls: evidence of an unknown format");
 }
 
+/* RFC 5280: a certificate with a critical extension its user does not
+ * process is refused. OpenSSL's chain check would do it; here nothing else
+ * reads the certificate (its key is trusted through the evidence), so the
+ * extensions OpenSSL knows and the RA-TLS one are the ones processed. */
+static enum attest_result
+check_critical(X509 *cert, char *err)
+{
+    ASN1_OBJECT *ratls = OBJ_txt2obj(RATLS_OID, 1);
+    enum attest_result r = ATTEST_OK;
+    char oid[80];
+
+    if (ratls == NULL)
+        return attest_fail(err, ATTEST_MALFORMED, "ratls: out of memory");
+    for (int i = 0; i < X509_get_ext_count(cert) && r == ATTEST_OK; i++) {
+        X509_EXTENSION *e = X509_get_ext(cert, i);
+        ASN1_OBJECT *o = X509_EXTENSION_get_object(e);
+        if (X509_EXTENSION_get_critical(e) == 0 || X509_supported_extension(e) ||
+            OBJ_cmp(o, ratls) == 0)
+            continue;
+        OBJ_obj2txt(oid, sizeof(oid), o, 1);
+        r = attest_fail(err, ATTEST_UNTRUSTED,
+                        "ratls: the certificate has a critical extension %s, which is not "
+                        "processed",
+                        oid);
+    }
+    ASN1_OBJECT_free(ratls);
+    return r;
+}
+
 /* Tagged evidence p[0..len) bound to cert's key (and to nonce when not
  * NULL), verified under pol. */
 static enum attest_result
@@ -424,6 +453,8 @@ verify_tagged(const uint8_t *p, size_t len, X509 *cert, const struct attest_poli
     enum attest_result r;
 
     memset(claims, 0, sizeof(*claims));
+    if ((r = check_critical(cert, err)) != ATTEST_OK)
+        return r;
     if ((r = ratls_parse(p, len, &t, err)) != ATTEST_OK)
         return r;
     if (!t.has_pubkey_hash)

@@ -159,6 +159,8 @@ attest_snp_verify(const uint8_t *report, size_t len, X509 *vcek, STACK_OF(X509) 
     if ((r = attest_chain_verify(vcek, intermediates, pol->roots, pol->now, NULL, err)) !=
         ATTEST_OK)
         return r;
+    if ((r = attest_signer_check(vcek, "VCEK", err)) != ATTEST_OK)
+        return r;
     if ((r = check_vcek_binding(vcek, c, err)) != ATTEST_OK)
         return r;
     EVP_PKEY *key = X509_get0_pubkey(vcek);

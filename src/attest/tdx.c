@@ -358,6 +358,9 @@ attest_tdx_verify(const uint8_t *quote, size_t len, const struct attest_policy *
     if ((r = attest_tdx_chain_verify(sk_X509_value(chain, 0), chain, pol, "quote: the PCK chain",
                                      NULL, err)) != ATTEST_OK)
         goto fail;
+    if ((r = attest_signer_check(sk_X509_value(chain, 0), "quote: the PCK certificate", err)) !=
+        ATTEST_OK)
+        goto fail;
     /* the quoting enclave and the platform's TCB by Intel's collateral, or
      * the enclave by the identity built in */
     r = pol->tdx_collateral != NULL

@@ -862,6 +862,9 @@ judge_chains(const struct tdx_collateral *col, STACK_OF(X509) * chain,
     if (X509_check_issued(root, signer) != X509_V_OK)
         return attest_fail(err, ATTEST_UNTRUSTED,
                            "collateral: the TCB signing certificate is not issued by the root");
+    if ((r = attest_signer_check(signer, "collateral: the TCB signing certificate", err)) !=
+        ATTEST_OK)
+        return r;
     if (ca == NULL || X509_check_issued(ca, pck) != X509_V_OK ||
         attest_tdx_chain_verify(ca, chain, pol, "quote: the PCK chain", &pck_root, err) !=
             ATTEST_OK ||

@@ -14,6 +14,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include "core/units.h"
 
@@ -122,6 +123,22 @@ fail:
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
     return res;
+}
+
+enum attest_result
+attest_signer_check(X509 *x, const char *what, char *err)
+{
+    uint32_t flags = X509_get_extension_flags(x);
+
+    /* a CA's key is vouched for to sign certificates: what it signs as
+     * evidence is not what its issuer certified (NSM leaves, VCEKs, PCK and
+     * TCB signing certificates are end entities) */
+    if ((flags & EXFLAG_CA) != 0)
+        return attest_fail(err, ATTEST_UNTRUSTED, "%s: a CA certificate, not an end entity", what);
+    if ((flags & EXFLAG_KUSAGE) != 0 && (X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE) == 0)
+        return attest_fail(err, ATTEST_UNTRUSTED,
+                           "%s: its key usage does not allow digital signatures", what);
+    return ATTEST_OK;
 }
 
 X509 *
@@ -317,6 +334,13 @@ attest_time_parse(const char *s, time_t *out)
         return false;
     }
     if (*p != '\0')
+        return false;
+    /* strptime takes any day up to 31 in any month: a day the month does
+     * not have (February 30) is no date, not the one timegm() moves it to
+     * (the day alone: 23:59:60, a leap second, is a time) */
+    struct tm day = {.tm_year = tm.tm_year, .tm_mon = tm.tm_mon, .tm_mday = tm.tm_mday};
+    (void)timegm(&day);
+    if (day.tm_mday != tm.tm_mday || day.tm_mon != tm.tm_mon)
         return false;
     *out = timegm(&tm) - sign * (oh * 3600 + om * 60);
     return true;

@@ -33,6 +33,10 @@ enum attest_result attest_ecdsa_verify(EVP_PKEY *key, const char *group, const E
 enum attest_result attest_chain_verify(X509 *leaf, STACK_OF(X509) * untrusted,
                                        STACK_OF(X509) * anchors, time_t now, X509 **top, char *err);
 
+/* Whether x may sign evidence: an end entity (not CA:TRUE) whose key usage,
+ * when given, allows signatures. ATTEST_OK or ATTEST_UNTRUSTED naming what. */
+enum attest_result attest_signer_check(X509 *x, const char *what, char *err);
+
 /* Parses exactly len bytes of DER as one certificate; NULL if they are not. */
 X509 *attest_x509_der(const uint8_t *der, size_t len);
 

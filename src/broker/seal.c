@@ -58,9 +58,14 @@ seal_key_load(const char *path, bool create, uint8_t key[SEAL_KEY_LEN], char *er
         return key_create(path, key, err);
     if ((ret = attest_file_read(path, SEAL_KEY_LEN, &buf, &n, err)) != 0)
         return ret;
-    /* the key opens every secret: refuse one that others can read */
-    if (n != SEAL_KEY_LEN || lstat(path, &st) != 0 || (st.st_mode & 077) != 0) {
-        attest_fail(err, ATTEST_MALFORMED, "%s: expected 32 bytes, mode 0600 or stricter", path);
+    /* the key opens every secret and makes the signing key: refuse one
+     * that others can read, or whose owner (another user) can read it or
+     * put a key of their own in its place */
+    if (n != SEAL_KEY_LEN || lstat(path, &st) != 0 || (st.st_mode & 077) != 0 ||
+        (st.st_uid != geteuid() && st.st_uid != 0)) {
+        attest_fail(err, ATTEST_MALFORMED,
+                    "%s: expected 32 bytes, mode 0600 or stricter, owned by this user or root",
+                    path);
         ret = -EINVAL;
     } else {
         memcpy(key, buf, SEAL_KEY_LEN);

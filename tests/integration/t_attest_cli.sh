@@ -83,7 +83,8 @@ run 2 verify
 run 2 verify --at yesterday "$ANJUNA"
 # every field of exactly its digits: a signed or short one is no time
 for at in "2024-01-24T20:14:20+-1:-5" "2024-1-24T19:00:00Z" "2024-01-24T19:00:00+1:00" \
-    "2024-01-24T19:00:00.Z" "2024-01-24T19:00:00+01:00x"; do
+    "2024-01-24T19:00:00.Z" "2024-01-24T19:00:00+01:00x" "2024-02-30T19:00:00Z" \
+    "2023-02-29T19:00:00Z" "2024-04-31T19:00:00Z"; do
     run 2 verify --at "$at" --allow-debug "$ANJUNA"
 done
 run 2 verify --pcr 40=00 "$ANJUNA"

@@ -60,6 +60,13 @@ log "check loads what the broker names: a missing key file, a missing root are r
 sed "s|key_file: .*|key_file: $T/nokey|" "$T/airlock.yaml" >"$T/bad.yaml"
 "$AIRLOCK" check -c "$T/bad.yaml" 2>"$T/err" && fail "check accepted a missing key file"
 grep -q "broker: key_file: $T/nokey: No such file or directory" "$T/err" || fail "$(cat "$T/err")"
+# owner-only means this user's (or root's): another user could read it or put a key in its place
+cp "$T/bk.key" "$T/other.key"
+chown 65534 "$T/other.key"
+sed "s|key_file: .*|key_file: $T/other.key|" "$T/airlock.yaml" >"$T/bad.yaml"
+"$AIRLOCK" check -c "$T/bad.yaml" 2>"$T/err" && fail "check accepted a key file of another user"
+grep -q "broker: key_file: $T/other.key: expected 32 bytes, mode 0600 or stricter, owned by this user or root" "$T/err" ||
+    fail "$(cat "$T/err")"
 sed "s|sim_root: $T/simcert.pem, any_image: true}}$|sim_root: $T/none.pem, any_image: true}}|" "$T/airlock.yaml" >"$T/bad.yaml"
 "$AIRLOCK" check -c "$T/bad.yaml" 2>"$T/err" && fail "check accepted a missing sim_root"
 grep -q "broker: secret 'db-key': policy: $T/none.pem: No such file or directory" "$T/err" ||

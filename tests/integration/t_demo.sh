@@ -9,9 +9,10 @@
 #     sends a key;
 #   - while it keeps running, the by-hand instructions it printed work:
 #     `airlock attest verify --tls ... --fresh --sim-root` accepts the user's
-#     instance (sim evidence, said so), then curl with a user's certificate
-#     logs in, queries the day of data, logs out; another user's certificate
-#     is refused;
+#     instance (sim evidence, said so), then curl with a user's certificate,
+#     pinned to the attested key, logs in, queries the day of data, logs out;
+#     the pinned login refuses a server with a certificate of the same CA and
+#     another key; another user's certificate is refused;
 #   - it stops by itself cleanly: exit 0, no namespace, process or run
 #     directory left behind.
 . "$(dirname "$0")/lib.sh"
@@ -58,24 +59,45 @@ log "the by-hand instructions work while it runs"
 eval "$(sed -n '/paste these first/,/^then/p' "$out" | sed -n '2,4p')"
 [ -n "${TLS:-}" ] && [ -n "${URL:-}" ] && [ -n "${K:-}" ] || fail "no instructions printed"
 grep -q -- '--attest-sim-root' "$out" || fail "the load does not check attestation"
-verify=$(sed -n 's/^  \(.*attest verify --tls .*\) &&$/\1/p' "$out")
-[ -n "$verify" ] || fail "no attest verify line before the login"
-eval "$verify" >"$T/verify.out" 2>"$T/verify.err" || fail "attest verify: $(cat "$T/verify.err")"
-grep -q '"sim":true' "$T/verify.out" && grep -q '"fresh":true' "$T/verify.out" ||
-    fail "not fresh sim evidence: $(cat "$T/verify.out")"
+verify=$(sed -n 's/^  \(V=.*attest verify --tls .*\) &&$/\1/p' "$out")
+pin=$(sed -n 's/^  \(PIN=.*\) &&$/\1/p' "$out")
+[ -n "$verify" ] && [ -n "$pin" ] || fail "no attest verify and pin lines before the login"
+grep -q '^  curl -s $TLS $PIN $URL/login ' "$out" || fail "the login does not pin the attested key"
+eval "$verify" 2>"$T/verify.err" || fail "attest verify: $(cat "$T/verify.err")"
+grep -q '"sim":true' <<<"$V" && grep -q '"fresh":true' <<<"$V" || fail "not fresh sim evidence: $V"
 grep -q 'sim evidence' "$T/verify.err" || fail "does not say sim: $(cat "$T/verify.err")"
+eval "$pin"
+# a server with a certificate of the same CA for the name, and another key
+# (what a man in the middle holding one would present), gets nothing
+# through the pin, while the CA alone would have let the key go to it
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$U.grid.example" \
+    -keyout "$T/mitm.key" -out "$T/mitm.csr" 2>/dev/null
+printf 'subjectAltName=DNS:%s\n' "$U.grid.example" >"$T/mitm.ext"
+openssl x509 -req -in "$T/mitm.csr" -CA "$G/ca.pem" -CAkey "$G/ca.key" -CAserial "$T/mitm.srl" -CAcreateserial -days 1 \
+    -extfile "$T/mitm.ext" -out "$T/mitm.crt" 2>/dev/null || fail "cannot issue the mitm certificate"
+MITM=$(free_port)
+start mitm openssl s_server -accept "127.0.0.1:$MITM" -cert "$T/mitm.crt" -key "$T/mitm.key" -www -quiet
+wait_for tcp_up "$MITM"
+murl=https://$U.grid.example:$MITM
+mres="--resolve $U.grid.example:$MITM:127.0.0.1"
 # shellcheck disable=SC2086
-login=$(curl -sS $TLS "$URL/login" -d "{\"key\":\"$K\"}") || fail "login: $login"
+curl -sS $TLS $mres -o /dev/null "$murl/" || fail "the CA does not accept the mitm certificate"
+rc=0
+# shellcheck disable=SC2086
+curl -sS $TLS $PIN $mres -o /dev/null "$murl/login" -d "{\"key\":\"$K\"}" 2>"$T/mitm.err" || rc=$?
+[ "$rc" = 90 ] || fail "the pinned login went to another key: curl exit $rc: $(cat "$T/mitm.err")"
+# shellcheck disable=SC2086
+login=$(curl -sS $TLS $PIN "$URL/login" -d "{\"key\":\"$K\"}") || fail "login: $login"
 tok=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' <<<"$login") ||
     fail "no token: $login"
 # shellcheck disable=SC2086
-avg=$(curl -sS $TLS -H "Authorization: Bearer $tok" "$URL/query_avg?metric=power")
+avg=$(curl -sS $TLS $PIN -H "Authorization: Bearer $tok" "$URL/query_avg?metric=power")
 python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["count"] == 5760, d' <<<"$avg" ||
     fail "query_avg: $avg"
 ctl=$(sed -n 's|^  \(.*airlock ctl -s [^ ]*\) sessions$|\1|p' "$out")
 $ctl sessions | has " active  *$U " || fail "no active session for $U: $($ctl sessions)"
 # shellcheck disable=SC2086
-curl -sS $TLS -H "Authorization: Bearer $tok" -X POST "$URL/logout" | has 'logged out' ||
+curl -sS $TLS $PIN -H "Authorization: Bearer $tok" -X POST "$URL/logout" | has 'logged out' ||
     fail "logout"
 rc=0
 # shellcheck disable=SC2086

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "attest/nitro.h"
 #include "attest/sim.h"
@@ -546,6 +547,65 @@ test_attacker_cabundle(void **state)
     sim_teardown(&f);
 }
 
+/* The leaf f's sim key signs documents with, replaced: issued by the root
+ * with basicConstraints ca, and key usage ku (NULL: as attest_sim_cert()
+ * gives it). */
+static void
+sim_leaf(struct sim_fixture *f, time_t now, bool ca, const char *ku)
+{
+    X509 *x = attest_sim_cert("leaf", f->sim.key, f->root, f->root_key, now - 60, now + 3600, ca);
+
+    assert_non_null(x);
+    if (ku != NULL) {
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, ku);
+        X509_EXTENSION_free(X509_delete_ext(x, X509_get_ext_by_NID(x, NID_key_usage, -1)));
+        assert_int_equal(X509_add_ext(x, e, -1), 1);
+        X509_EXTENSION_free(e);
+        assert_true(X509_sign(x, f->root_key, EVP_sha384()) > 0);
+    }
+    X509_free(f->sim.leaf);
+    f->sim.leaf = x;
+}
+
+/* Only an end entity's key signs evidence: a leaf the root made a CA, or
+ * one whose key usage has no digitalSignature, chains and signs, and is
+ * refused all the same. */
+static void
+test_signer_end_entity(void **state)
+{
+    (void)state;
+    time_t now = utc(2025, 6, 1, 12, 0, 0);
+    struct sim_fixture f;
+    struct attest_policy pol = at(now);
+    size_t len;
+    uint8_t *doc;
+
+    sim_setup(&f, now);
+    pol.sim_root = f.root;
+    doc = sim_doc(&f, false, NULL, NULL, &len);
+    assert_int_equal(verify(doc, len, &pol), ATTEST_OK);
+    free(doc);
+    sim_leaf(&f, now, true, NULL);
+    doc = sim_doc(&f, false, NULL, NULL, &len);
+    assert_int_equal(verify(doc, len, &pol), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "a CA certificate"));
+    free(doc);
+    static const char *const bad_ku[] = {"critical,keyCertSign", "critical,nonRepudiation",
+                                         "keyEncipherment"};
+    for (size_t i = 0; i < sizeof(bad_ku) / sizeof(bad_ku[0]); i++) {
+        sim_leaf(&f, now, false, bad_ku[i]);
+        doc = sim_doc(&f, false, NULL, NULL, &len);
+        assert_int_equal(verify(doc, len, &pol), ATTEST_UNTRUSTED);
+        assert_non_null(strstr(err, "key usage"));
+        free(doc);
+    }
+    sim_leaf(&f, now, false, "digitalSignature,nonRepudiation"); /* as NSM's */
+    doc = sim_doc(&f, false, NULL, NULL, &len);
+    assert_int_equal(verify(doc, len, &pol), ATTEST_OK);
+    free(doc);
+    sim_teardown(&f);
+}
+
 int
 main(void)
 {
@@ -569,6 +629,7 @@ main(void)
         cmocka_unit_test(test_debug_mode),
         cmocka_unit_test(test_sim_round_trip),
         cmocka_unit_test(test_attacker_cabundle),
+        cmocka_unit_test(test_signer_end_entity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -160,6 +160,65 @@ test_copied_extension_refused(void **state)
     EVP_PKEY_free(key);
 }
 
+/* An extension oid (critical or not) of value val[0..len) added to cert,
+ * signed again with key. */
+static void
+add_ext(X509 *cert, EVP_PKEY *key, const char *oid, bool critical, const void *val, size_t len)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+
+    assert_int_equal(ASN1_OCTET_STRING_set(os, val, (int)len), 1);
+    X509_EXTENSION *ext = X509_EXTENSION_create_by_OBJ(NULL, obj, critical, os);
+    assert_int_equal(X509_add_ext(cert, ext, -1), 1);
+    assert_true(X509_sign(cert, key, EVP_sha256()) > 0);
+    X509_EXTENSION_free(ext);
+    ASN1_OCTET_STRING_free(os);
+    ASN1_OBJECT_free(obj);
+}
+
+/* The RA-TLS extension is taken critical or not, and only once; another
+ * critical extension nothing here processes refuses the certificate
+ * (RFC 5280), a non-critical one is ignored. */
+static void
+test_extensions(void **state)
+{
+    struct attest_policy pol = trusting(now);
+    EVP_PKEY *key;
+    X509 *cert, *x;
+    const uint8_t *p;
+    size_t len;
+
+    (void)state;
+    issue(&key, &cert, 3600);
+    assert_int_equal(ratls_cert_extension(cert, &p, &len), 0);
+    uint8_t *val = malloc(len);
+    memcpy(val, p, len);
+    add_ext(cert, key, "1.3.6.1.4.1.99999.1", false, "\x05\x00", 2);
+    assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_OK);
+
+    x = X509_dup(cert);
+    add_ext(x, key, "1.3.6.1.4.1.99999.2", true, "\x05\x00", 2);
+    assert_int_equal(verify_cert(x, &pol, NULL, 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "critical extension 1.3.6.1.4.1.99999.2"));
+    X509_free(x);
+
+    x = X509_dup(cert);
+    add_ext(x, key, RATLS_OID, false, val, len);
+    assert_int_equal(verify_cert(x, &pol, NULL, 0), ATTEST_MALFORMED);
+    assert_non_null(strstr(err, "several"));
+    X509_free(x);
+
+    ASN1_OBJECT *obj = OBJ_txt2obj(RATLS_OID, 1);
+    X509_EXTENSION_free(X509_delete_ext(cert, X509_get_ext_by_OBJ(cert, obj, -1)));
+    ASN1_OBJECT_free(obj);
+    add_ext(cert, key, RATLS_OID, true, val, len);
+    assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_OK);
+    free(val);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
 static void
 test_policy(void **state)
 {
@@ -501,6 +560,7 @@ main(void)
         cmocka_unit_test(test_issue_verify),
         cmocka_unit_test(test_capped_by_evidence),
         cmocka_unit_test(test_copied_extension_refused),
+        cmocka_unit_test(test_extensions),
         cmocka_unit_test(test_policy),
         cmocka_unit_test(test_parse_prefixes),
         cmocka_unit_test(test_fresh_any_certificate),

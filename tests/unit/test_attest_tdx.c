@@ -199,6 +199,8 @@ test_time_and_roots(void **state)
  * PCK key of a root generated here (set in pol->roots), the chain in its
  * certification data replaced by that PCK's certificate: what a host could
  * present whose own enclave got the platform's PCK to sign its report. */
+static bool pck_is_ca; /* resigned(): the PCK certificate says CA:TRUE */
+
 static uint8_t *
 resigned(void (*edit)(uint8_t *qe), struct attest_policy *pol, size_t *len)
 {
@@ -208,7 +210,7 @@ resigned(void (*edit)(uint8_t *qe), struct attest_policy *pol, size_t *len)
     char *pem;
 
     assert_int_equal(attest_sim_root_generate(pol->now, &root_key, &root), 0);
-    pck = attest_sim_cert("PCK", pck_key, root, root_key, pol->now - 60, pol->now + 60, false);
+    pck = attest_sim_cert("PCK", pck_key, root, root_key, pol->now - 60, pol->now + 60, pck_is_ca);
     assert_non_null(pck);
     assert_int_equal(PEM_write_bio_X509(bio, pck), 1);
     long pem_len = BIO_get_mem_data(bio, &pem);
@@ -316,6 +318,10 @@ test_qe_identity(void **state)
     check_resigned(kss, ATTEST_UNTRUSTED, "ATTRIBUTES are not Intel's");
     check_resigned(miscselect_set, ATTEST_UNTRUSTED, "MISCSELECT");
     check_resigned(svn_revoked, ATTEST_UNTRUSTED, "ISVSVN 3 is below 4");
+    /* a CA's key vouches for certificates, not for a QE report */
+    pck_is_ca = true;
+    check_resigned(NULL, ATTEST_UNTRUSTED, "the PCK certificate: a CA certificate");
+    pck_is_ca = false;
 }
 
 static void
