@@ -370,6 +370,18 @@ metric_is() { [ "$(metric "$1" "$2" "$MPORT")" = "$3" ]; }
 settled() { metric_is airlock_pool_instances 'pool="fa",state="idle"' "$1" &&
     metric_is airlock_pool_instances 'pool="fa",state="starting"' 0; }
 
+# pool_echo_up ECHO: an echo server on 127.0.0.1:ECHO, and airlock ($AL) on
+# $CONF at log level info (no debug line per connection: for the tests that
+# time a relay while an instance attacks the loop), one instance idle.
+pool_echo_up() {
+    sed -i 's/^log_level: debug/log_level: info/' "$CONF"
+    start echo socat TCP-LISTEN:"$1",bind=127.0.0.1,reuseaddr,fork PIPE
+    airlock_up al run -c "$CONF"
+    AL=$LAST_PID
+    wait_for settled 1
+    wait_for tcp_up "$1"
+}
+
 # ctl ARGS...: airlock ctl on the control socket of pool_conf.
 ctl() { "$AIRLOCK" ctl -s "unix:$T/ctl.sock" "$@"; }
 

@@ -19,12 +19,7 @@ relays:
   - listen: tcp:127.0.0.1:$RL
     target: tcp:127.0.0.1:$ECHO
 EOF
-sed -i 's/^log_level: debug/log_level: info/' "$CONF"
-start echo socat TCP-LISTEN:"$ECHO",bind=127.0.0.1,reuseaddr,fork PIPE
-airlock_up al run -c "$CONF"
-AL=$LAST_PID
-wait_for settled 1
-wait_for tcp_up "$ECHO"
+pool_echo_up "$ECHO"
 
 # probe: the median and the worst time in ms of 15 connections through the
 # relay, each one line echoed

@@ -27,12 +27,7 @@ relays:
   - listen: tcp:127.0.0.1:$RL
     target: tcp:127.0.0.1:$ECHO
 EOF
-sed -i 's/^log_level: debug/log_level: info/' "$CONF"
-start echo socat TCP-LISTEN:"$ECHO",bind=127.0.0.1,reuseaddr,fork PIPE
-airlock_up al run -c "$CONF"
-AL=$LAST_PID
-wait_for settled 1
-wait_for tcp_up "$ECHO"
+pool_echo_up "$ECHO"
 echo_ok() { [ "$(echo hello | timeout 5 socat -t 5 - "TCP:127.0.0.1:$RL")" = hello ]; }
 echo_ok || fail "the relay does not answer"
 

@@ -5,19 +5,14 @@ instance's session (a double fork, setsid), binds 127.0.0.1:PORT as soon
 as it is free, and for each connection appends "conn" and then whatever
 the client sends (airlock's AUTH and its password, before the fix) to OUT,
 answering an error. Runs until killed."""
-import os
 import socket
 import sys
 import time
 
+from detach import detach
+
 port, out = int(sys.argv[1]), sys.argv[2]
-if os.fork():
-    sys.exit(0)
-os.setsid()
-if os.fork():
-    sys.exit(0)
-for fd in (0, 1, 2):
-    os.close(fd)
+detach()
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 while True:

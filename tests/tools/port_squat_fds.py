@@ -11,14 +11,10 @@ import socket
 import sys
 import time
 
+from detach import detach
+
 port, nsock, nproc, nfd = map(int, sys.argv[1:5])
-if os.fork():
-    sys.exit(0)
-os.setsid()
-if os.fork():
-    sys.exit(0)
-for fd in (0, 1, 2):
-    os.close(fd)
+detach()
 _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 null = os.open("/dev/null", os.O_RDONLY)
