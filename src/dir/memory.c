@@ -107,7 +107,8 @@ repaid(struct mem *m, const char *pool)
         }
 }
 
-/* The charges of client in pool (those past their time are dropped). */
+/* The charges of client in pool, of every client when NULL (those past
+ * their time are dropped). */
 static size_t
 abandoned_by(struct mem *m, const char *pool, const char *client)
 {
@@ -121,7 +122,8 @@ abandoned_by(struct mem *m, const char *pool, const char *client)
         memmove(m->abandoned, m->abandoned + gone, m->n_abandoned * sizeof(*m->abandoned));
     }
     for (size_t i = 0; i < m->n_abandoned; i++)
-        n += strcmp(m->abandoned[i].pool, pool) == 0 && strcmp(m->abandoned[i].client, client) == 0;
+        n += strcmp(m->abandoned[i].pool, pool) == 0 &&
+             (client == NULL || strcmp(m->abandoned[i].client, client) == 0);
     return n;
 }
 
@@ -238,7 +240,10 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
     if (cl->client != NULL && c->max_pending_per_client > 0 &&
         mine + abandoned_by(m, pool, cl->client) >= c->max_pending_per_client)
         return -EDQUOT;
-    if (c->pending_share < 100 && pending >= pending_limit(c, n))
+    /* a withdrawn reservation holds its instance (recycling) as long as
+     * it is charged: clients from many addresses would churn the whole
+     * pool, each within its own bound */
+    if (c->pending_share < 100 && pending + abandoned_by(m, pool, NULL) >= pending_limit(c, n))
         return -EBUSY;
     set_state(idle, DIR_RESERVED, key, after(m, c->reserve_timeout_ms));
     snprintf(idle->client, sizeof(idle->client), "%s", cl->client != NULL ? cl->client : "");

@@ -252,7 +252,13 @@ static const char lua_assign[] = LUA_PRELUDE
     "if share < 100 then\n"
     "  local n = redis.call('SCARD', P .. 'pool:' .. pool)\n"
     "  local limit = math.max(1, math.ceil(n * share / 100))\n"
-    "  if redis.call('SCARD', pk) >= limit and pending(pk) >= limit then return {-4} end\n"
+    /* a withdrawn reservation holds its instance (recycling) while its
+     * charge lasts: clients from many addresses would churn the whole
+     * pool, each within its own bound */
+    "  local ab = redis.call('ZCOUNT', P .. 'ab:' .. pool, now - rms, '+inf')\n"
+    "  if redis.call('SCARD', pk) + ab >= limit and pending(pk) + ab >= limit then\n"
+    "    return {-4}\n"
+    "  end\n"
     "end\n"
     /* one member at a time: SRANDMEMBER with a count answers a small set
      * whole, in the same order every time, so its first would be the same
