@@ -67,7 +67,8 @@ struct dir_ops {
      * to DIR_STARTING (activate() still accepts key there, until the pool
      * reports it) and the pool's watcher hears. Returns 1 (withdrawn), 0
      * (still held, or no longer that reservation), -EIO. */
-    int (*release)(void *be, const char *pool, const char *name, const char *key, uint64_t rid);
+    int (*release)(void *be, const char *pool, const char *name, const char *key, uint64_t rid,
+                   const char *client);
     /* Applies a pool's report (starting, idle, draining, stopped); ep is
      * endpoint_format() text or "". */
     int (*report)(void *be, const char *pool, const char *name, enum dir_state st, const char *ep);

@@ -129,7 +129,8 @@ struct req {
     enum req_kind kind;
     char pool[DIR_NAME_MAX];
     char name[DIR_NAME_MAX];
-    char key[DIR_KEY_MAX]; /* REQ_RELEASE */
+    char key[DIR_KEY_MAX];       /* REQ_RELEASE */
+    char client[DIR_CLIENT_MAX]; /* REQ_RELEASE: the holder's client ("": none) */
     char ep[ENDPOINT_TEXT_MAX];
     enum dir_state st;
     uint64_t rid; /* REQ_RELEASE */
@@ -475,7 +476,7 @@ assign_try(struct dir *d, struct dir_assign *a)
         log_warnx("dir pool=%s instance=%s: bad endpoint: %s", inst.pool, inst.name,
                   why ? why : "invalid");
         if (a->rid != 0) /* nobody will connect: let go of it now */
-            (void)d->ops->release(d->be, a->pool, a->instance, a->key, a->rid);
+            (void)d->ops->release(d->be, a->pool, a->instance, a->key, a->rid, a->client);
         assign_answer(d, a, -EIO, DIR_OUT_ERROR);
         return 1;
     }
@@ -696,6 +697,7 @@ release_post(struct dir_assign *a)
         memcpy(r->pool, a->pool, sizeof(r->pool));
         memcpy(r->name, a->instance, sizeof(r->name));
         memcpy(r->key, a->key, sizeof(r->key));
+        memcpy(r->client, a->client, sizeof(r->client));
         r->rid = a->rid;
         if (req_post(a->d, r) == 0)
             return;
@@ -746,7 +748,7 @@ req_run(void *arg)
         free(r);
         return;
     case REQ_RELEASE:
-        if (d->ops->release(d->be, r->pool, r->name, r->key, r->rid) == 1) {
+        if (d->ops->release(d->be, r->pool, r->name, r->key, r->rid, r->client) == 1) {
             atomic_fetch_add(&d->released, 1);
             log_info("dir pool=%s instance=%s: reservation for %s withdrawn, its clients left",
                      r->pool, r->name, r->key);

@@ -31,6 +31,7 @@ struct minst {
     char client[DIR_CLIENT_MAX];
     uint64_t rid;
     unsigned holders;
+    char held_by[DIR_HOLDERS_MAX][DIR_CLIENT_MAX]; /* each holder's client ("": none) */
     char withdrawn[DIR_KEY_MAX]; /* starting after a withdrawal: the key it was for */
     char ended[DIR_KEY_MAX];     /* draining: the key of its session that ended */
 };
@@ -195,6 +196,23 @@ pending_limit(const struct dir_conf *c, size_t n)
     return limit > 0 ? limit : 1;
 }
 
+/* How many of in's holders came from client. */
+static unsigned
+holders_of(const struct minst *in, const char *client)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < in->holders; i++)
+        n += strcmp(in->held_by[i], client) == 0;
+    return n;
+}
+
+static void
+hold_add(struct minst *in, const char *client)
+{
+    snprintf(in->held_by[in->holders++], DIR_CLIENT_MAX, "%s", client != NULL ? client : "");
+}
+
 static int
 mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
            struct dir_instance *out)
@@ -216,9 +234,14 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
             if (in->pub.state == DIR_ACTIVE)
                 in->deadline = session_deadline(m, in);
             if (in->pub.state == DIR_RESERVED && cl->hold) {
-                if (in->holders >= DIR_HOLDERS_MAX)
-                    return -EDQUOT; /* nobody logged in yet: whoever sends the name */
-                in->holders++;
+                /* nobody logged in yet: whoever sends the name holds it, so
+                 * one address holds no more of it than its bound, or it
+                 * would shut the user out */
+                if (in->holders >= DIR_HOLDERS_MAX ||
+                    (cl->client != NULL && c->max_pending_per_client > 0 &&
+                     holders_of(in, cl->client) >= c->max_pending_per_client))
+                    return -EDQUOT;
+                hold_add(in, cl->client);
                 cl->rid = in->rid;
             }
             *out = in->pub;
@@ -248,7 +271,9 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
     set_state(idle, DIR_RESERVED, key, after(m, c->reserve_timeout_ms));
     snprintf(idle->client, sizeof(idle->client), "%s", cl->client != NULL ? cl->client : "");
     idle->rid = ++m->last_rid;
-    idle->holders = cl->hold ? 1 : 0;
+    idle->holders = 0;
+    if (cl->hold)
+        hold_add(idle, cl->client);
     if (cl->hold)
         cl->rid = idle->rid;
     recount(m);
@@ -347,15 +372,23 @@ withdraw(struct mem *m, struct minst *in)
 }
 
 static int
-mem_release(void *be, const char *pool, const char *name, const char *key, uint64_t rid)
+mem_release(void *be, const char *pool, const char *name, const char *key, uint64_t rid,
+            const char *client)
 {
     struct mem *m = be;
     struct minst *in = find(m, pool, name);
+    unsigned i = 0;
 
     if (in == NULL || in->pub.state != DIR_RESERVED || in->rid != rid ||
         strcmp(in->pub.key, key) != 0)
         return 0; /* it became active, went back, or is another reservation now */
-    if (in->holders > 0 && --in->holders > 0)
+    while (i + 1 < in->holders && strcmp(in->held_by[i], client != NULL ? client : "") != 0)
+        i++;
+    if (in->holders > 0) {
+        in->holders--;
+        memcpy(in->held_by[i], in->held_by[in->holders], DIR_CLIENT_MAX);
+    }
+    if (in->holders > 0)
         return 0;
     withdraw(m, in);
     return 1;

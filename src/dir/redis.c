@@ -45,8 +45,8 @@
  * not active yet; members that are no longer reserved are dropped when the
  * set is counted, and a client's set expires reserve_timeout after its last
  * reservation). The hash of a reserved instance also has src (the client
- * key), rid and holders (dir_assign_held() connections that hold it). Pool
- * names hold no ':'.
+ * key), rid and holders (dir_assign_held() connections that hold it);
+ * P hc:POOL:NAME counts them by client address. Pool names hold no ':'.
  * One redis server, not a cluster (the scripts compute key names).
  *
  * Production (docs/directory.md): AUTH (a password from a file, an ACL
@@ -214,6 +214,15 @@ static const char lua_assign[] = LUA_PRELUDE
     "    if dl then redis.call('ZADD', P .. 'dl', dl, pool .. ':' .. name) end\n"
     "    if st == 'reserved' and hold then\n"
     "      if tonumber(redis.call('HGET', ik, 'holders') or '0') >= maxh then return {-3} end\n"
+    /* nobody logged in yet: whoever sends the name holds it, so one
+     * address holds no more of it than its bound, or it would shut the
+     * user out (P hc:POOL:NAME, holders by client) */
+    "      local hk = P .. 'hc:' .. pool .. ':' .. name\n"
+    "      if client ~= '' and maxpc > 0 and\n"
+    "         tonumber(redis.call('HGET', hk, client) or '0') >= maxpc then\n"
+    "        return {-3}\n"
+    "      end\n"
+    "      redis.call('HINCRBY', hk, client, 1)\n"
     "      redis.call('HINCRBY', ik, 'holders', 1)\n"
     "      rid = tonumber(redis.call('HGET', ik, 'rid') or '0')\n"
     "    end\n"
@@ -280,6 +289,12 @@ static const char lua_assign[] = LUA_PRELUDE
     "redis.call('HSET', ik, 'state', 'reserved', 'key', key, 'since', now, 'src', client,\n"
     "           'rid', rid, 'holders', hold and 1 or 0, 'rms', rms)\n"
     "redis.call('SET', kk, name)\n"
+    "local hk = P .. 'hc:' .. pool .. ':' .. name\n"
+    "redis.call('DEL', hk)\n"
+    "if hold then\n"
+    "  redis.call('HSET', hk, client, 1)\n"
+    "  redis.call('PEXPIRE', hk, rms)\n"
+    "end\n"
     "redis.call('ZADD', P .. 'dl', now + rms, pool .. ':' .. name)\n"
     "redis.call('SADD', pk, name)\n"
     "if client ~= '' then\n"
@@ -289,7 +304,7 @@ static const char lua_assign[] = LUA_PRELUDE
     "event(pool, name, 'reserved', key)\n"
     "return {0, name, redis.call('HGET', ik, 'ep') or '', hold and rid or 0}\n";
 
-/* ARGV: prefix, pool, name, key, rid. Drops one holder of reservation rid;
+/* ARGV: prefix, pool, name, key, rid, client. Drops one holder of reservation rid;
  * the last one withdraws it (to starting, until the pool reports again).
  * Returns 1 when withdrawn, else 0. */
 static const char lua_release[] =
@@ -297,6 +312,10 @@ static const char lua_release[] =
                 "local ik = ikey(pool, name)\n"
                 "local h = redis.call('HMGET', ik, 'state', 'key', 'rid')\n"
                 "if h[1] ~= 'reserved' or h[2] ~= key or h[3] ~= rid then return 0 end\n"
+                "local hk = P .. 'hc:' .. pool .. ':' .. name\n"
+                "if redis.call('HINCRBY', hk, ARGV[6], -1) <= 0 then\n"
+                "  redis.call('HDEL', hk, ARGV[6])\n"
+                "end\n"
                 "if redis.call('HINCRBY', ik, 'holders', -1) > 0 then return 0 end\n"
                 "abandon(pool, ik)\n"
                 "unkey(pool, name, key)\n"
@@ -1107,15 +1126,16 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
 }
 
 static int
-rd_release(void *be, const char *pool, const char *name, const char *key, uint64_t rid)
+rd_release(void *be, const char *pool, const char *name, const char *key, uint64_t rid,
+           const char *client)
 {
     struct rds *r = be;
     char rids[24];
-    const char *argv[] = {pool, name, key, rids};
+    const char *argv[] = {pool, name, key, rids, client != NULL ? client : ""};
     int rc;
 
     snprintf(rids, sizeof(rids), "%llu", (unsigned long long)rid);
-    redisReply *rep = run(r, S_RELEASE, 4, argv);
+    redisReply *rep = run(r, S_RELEASE, 5, argv);
     if (rep == NULL)
         return -EIO;
     rc = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1 ? 1 : 0;

@@ -458,7 +458,7 @@ dir_sessions() { curl -sf "http://127.0.0.1:$MPORT/metrics" | awk '$1 == "airloc
 no_zombies() { ! ps -o stat= --ppid "$1" | has Z; }
 
 # ---- held clients (t_pool_preload, t_router_release, t_router_bounds, t_router_churn,
-# t_smartgrid_slots)
+# t_router_holders, t_smartgrid_slots)
 
 declare -A HOLD_FD=()
 

@@ -442,25 +442,37 @@ test_session_max(void **state)
 }
 
 /* Connections that hold one reservation before its login are bounded
- * (DIR_HOLDERS_MAX): a ClientHello proves nothing, so one address cannot
- * hold every connection slot of a router through one reservation. */
+ * (DIR_HOLDERS_MAX, and max_pending_per_client from one address): a
+ * ClientHello proves nothing, so one address can neither hold every
+ * connection slot of a router through one reservation nor take every place
+ * of a user's reservation (the user would be shut out); a place one
+ * address gave back is its again. */
 static void
 test_holders_bounded(void **state)
 {
     struct dir_conf c = conf(10000, 0, 0);
-    struct dir_assign *h[DIR_HOLDERS_MAX + 1];
-    char a[DIR_NAME_MAX], b[DIR_NAME_MAX];
+    struct dir_assign *h[DIR_HOLDERS_MAX + 1], *more;
+    char a[DIR_NAME_MAX], b[DIR_NAME_MAX], client[32];
     (void)state;
 
+    c.max_pending_per_client = 2;
     struct dir *d = open_dir(&c);
     report(d, "p", "i1", DIR_IDLE);
     for (int i = 0; i < DIR_HOLDERS_MAX; i++) {
-        assert_int_equal(assign_held(d, "x", "10.0.0.1", b, &h[i]), 0);
+        snprintf(client, sizeof(client), "10.0.0.%d", i / 2 + 1);
+        assert_int_equal(assign_held(d, "x", client, b, &h[i]), 0);
         if (i == 0)
             snprintf(a, sizeof(a), "%s", b);
         assert_string_equal(a, b); /* sticky */
+        if (i == 1) {
+            /* 10.0.0.1 has its two places */
+            assert_int_equal(assign_held(d, "x", "10.0.0.1", NULL, &more), -EDQUOT);
+            dir_release(more);
+        }
     }
-    assert_int_equal(assign_held(d, "x", "10.0.0.2", NULL, &h[DIR_HOLDERS_MAX]), -EDQUOT);
+    dir_release(h[1]); /* 10.0.0.1 gives one back, takes it again */
+    assert_int_equal(assign_held(d, "x", "10.0.0.1", b, &h[1]), 0);
+    assert_int_equal(assign_held(d, "x", "10.0.1.1", NULL, &h[DIR_HOLDERS_MAX]), -EDQUOT);
     dir_release(h[DIR_HOLDERS_MAX]);
     /* once logged in, a session's connections are its user's: not bounded */
     assert_int_equal(activate(d, "p", a, "x", NULL), 0);
