@@ -272,10 +272,10 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
     snprintf(idle->client, sizeof(idle->client), "%s", cl->client != NULL ? cl->client : "");
     idle->rid = ++m->last_rid;
     idle->holders = 0;
-    if (cl->hold)
+    if (cl->hold) {
         hold_add(idle, cl->client);
-    if (cl->hold)
         cl->rid = idle->rid;
+    }
     recount(m);
     m->host->changed(m->host, &idle->pub,
                      1); /* its pool may provision the user ahead of the login */
