@@ -952,11 +952,40 @@ find_relay(struct relay **relays, size_t n, const char *name)
     return NULL;
 }
 
+/* The running relay whose listener the new relay c is to take: its
+ * predecessor by name when that stays on c's endpoint, else the one that
+ * listens there now and gives it up (removed, renamed, or moved elsewhere:
+ * the config has no other relay on one endpoint), unless an earlier relay
+ * of the new set took it already. A bind would find the endpoint in use:
+ * without this, renaming a relay or swapping two relays' endpoints failed
+ * the whole reload. */
+static struct relay *
+listener_donor(struct runtime *rt, const struct config *cfg, struct relay *const *prevs,
+               size_t n_prevs, const struct relay_conf *c, struct relay *old)
+{
+    if (old != NULL && endpoint_equal(&old->conf.listen, &c->listen))
+        return old;
+    for (size_t j = 0; j < rt->n_relays; j++) {
+        struct relay *r = rt->relays[j];
+        bool kept = false, taken = false;
+        if (r->listen_fd < 0 || !endpoint_equal(&r->conf.listen, &c->listen))
+            continue;
+        for (size_t k = 0; k < cfg->n_relays; k++)
+            kept = kept || (strcmp(cfg->relays[k].name, r->conf.name) == 0 &&
+                            endpoint_equal(&cfg->relays[k].listen, &r->conf.listen));
+        for (size_t k = 0; k < n_prevs; k++)
+            taken = taken || prevs[k] == r;
+        if (!kept && !taken)
+            return r;
+    }
+    return NULL;
+}
+
 /* Builds the relay set of cfg, reusing the unchanged relays of the current
  * set and the listeners of changed ones. All or nothing: the running
- * relays are touched only once every new one is built and listening (a
- * changed one that stays on its endpoint then takes its predecessor's
- * socket, with its own settings); on failure the current set is left as
+ * relays are touched only once every new one is built and listening (one
+ * on an endpoint a running relay gives up, its predecessor or another,
+ * then takes that socket, with its own settings); on failure the current set is left as
  * it was, -errno is returned and why says what failed (for the caller's
  * log line). */
 static int
@@ -997,7 +1026,8 @@ relays_apply(struct runtime *rt, const struct config *cfg, char *why, size_t why
             goto fail;
         }
 #endif
-        if ((rc = relay_listen(next[i], old)) != 0) {
+        prevs[i] = listener_donor(rt, cfg, prevs, i, rc_new, old);
+        if ((rc = relay_listen(next[i], prevs[i])) != 0) {
             char ep[EP_HOST_MAX + 32];
             endpoint_format(&rc_new->listen, ep, sizeof(ep));
             snprintf(why, whylen, "relay=%s: cannot listen on %s: %s", rc_new->name, ep,
@@ -1006,7 +1036,6 @@ relays_apply(struct runtime *rt, const struct config *cfg, char *why, size_t why
             next[i] = NULL;
             goto fail;
         }
-        prevs[i] = old;
     }
     for (i = 0; i < cfg->n_relays; i++) {
         if (!relay_takes_listener(next[i], prevs[i]))
