@@ -866,6 +866,30 @@ find_proxy(struct http_proxy **proxies, size_t n, const char *name)
     return NULL;
 }
 
+/* The running proxy whose listener pc is to take (http_proxy_new()): old
+ * when it stays on pc's endpoint, else the one that listens there now and
+ * is not kept on it (removed, renamed, moved: the config has no other
+ * listener on one endpoint). Without it, a renamed proxy's bind found its
+ * endpoint in use, and the reload left nothing listening there. */
+static struct http_proxy *
+proxy_donor(struct runtime *rt, const struct config *cfg, const struct http_proxy_conf *pc,
+            struct http_proxy *old)
+{
+    for (size_t j = 0; j < rt->n_proxies; j++) {
+        struct http_proxy *p = rt->proxies[j];
+        const struct http_proxy_conf *c = p != NULL ? http_proxy_conf(p) : NULL;
+        bool kept = false;
+        if (c == NULL || !endpoint_equal(&c->listen, &pc->listen))
+            continue;
+        for (size_t k = 0; p != old && k < cfg->n_proxies; k++)
+            kept = kept || (strcmp(cfg->proxies[k].name, c->name) == 0 &&
+                            endpoint_equal(&cfg->proxies[k].listen, &c->listen));
+        if (!kept)
+            return p;
+    }
+    return NULL;
+}
+
 /* Starts, replaces or stops the proxies as cfg says: an unchanged proxy
  * keeps running; a changed one is replaced (its listener adopted, its
  * sessions finishing on the old settings); a removed one stops listening.
@@ -889,7 +913,7 @@ proxies_apply(struct runtime *rt, const struct config *cfg)
          * taken out) counts as a change: the file is read again */
         bool rekeyed = old != NULL && http_proxy_files_changed(old);
         if (old == NULL || rekeyed || !http_proxy_conf_equal(http_proxy_conf(old), pc))
-            p = http_proxy_new(rt->http, pc, old, &err, msg);
+            p = http_proxy_new(rt->http, pc, old, proxy_donor(rt, cfg, pc, old), &err, msg);
         if (p == NULL) {
             apply_fault(rt, false, "proxy=%s: cannot start: %s%s", pc->name, msg,
                         old != NULL ? "; it runs on as it was" : "");
