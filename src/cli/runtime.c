@@ -866,6 +866,30 @@ find_proxy(struct http_proxy **proxies, size_t n, const char *name)
     return NULL;
 }
 
+/* The running proxy whose listener pc is to take (http_proxy_new()): old
+ * when it stays on pc's endpoint, else the one that listens there now and
+ * is not kept on it (removed, renamed, moved: the config has no other
+ * listener on one endpoint). Without it, a renamed proxy's bind found its
+ * endpoint in use, and the reload left nothing listening there. */
+static struct http_proxy *
+proxy_donor(struct runtime *rt, const struct config *cfg, const struct http_proxy_conf *pc,
+            struct http_proxy *old)
+{
+    for (size_t j = 0; j < rt->n_proxies; j++) {
+        struct http_proxy *p = rt->proxies[j];
+        const struct http_proxy_conf *c = p != NULL ? http_proxy_conf(p) : NULL;
+        bool kept = false;
+        if (c == NULL || !endpoint_equal(&c->listen, &pc->listen))
+            continue;
+        for (size_t k = 0; p != old && k < cfg->n_proxies; k++)
+            kept = kept || (strcmp(cfg->proxies[k].name, c->name) == 0 &&
+                            endpoint_equal(&cfg->proxies[k].listen, &c->listen));
+        if (!kept)
+            return p;
+    }
+    return NULL;
+}
+
 /* Starts, replaces or stops the proxies as cfg says: an unchanged proxy
  * keeps running; a changed one is replaced (its listener adopted, its
  * sessions finishing on the old settings); a removed one stops listening.
@@ -889,7 +913,7 @@ proxies_apply(struct runtime *rt, const struct config *cfg)
          * taken out) counts as a change: the file is read again */
         bool rekeyed = old != NULL && http_proxy_files_changed(old);
         if (old == NULL || rekeyed || !http_proxy_conf_equal(http_proxy_conf(old), pc))
-            p = http_proxy_new(rt->http, pc, old, &err, msg);
+            p = http_proxy_new(rt->http, pc, old, proxy_donor(rt, cfg, pc, old), &err, msg);
         if (p == NULL) {
             apply_fault(rt, false, "proxy=%s: cannot start: %s%s", pc->name, msg,
                         old != NULL ? "; it runs on as it was" : "");
@@ -952,11 +976,40 @@ find_relay(struct relay **relays, size_t n, const char *name)
     return NULL;
 }
 
+/* The running relay whose listener the new relay c is to take: its
+ * predecessor by name when that stays on c's endpoint, else the one that
+ * listens there now and gives it up (removed, renamed, or moved elsewhere:
+ * the config has no other relay on one endpoint), unless an earlier relay
+ * of the new set took it already. A bind would find the endpoint in use:
+ * without this, renaming a relay or swapping two relays' endpoints failed
+ * the whole reload. */
+static struct relay *
+listener_donor(struct runtime *rt, const struct config *cfg, struct relay *const *prevs,
+               size_t n_prevs, const struct relay_conf *c, struct relay *old)
+{
+    if (old != NULL && endpoint_equal(&old->conf.listen, &c->listen))
+        return old;
+    for (size_t j = 0; j < rt->n_relays; j++) {
+        struct relay *r = rt->relays[j];
+        bool kept = false, taken = false;
+        if (r->listen_fd < 0 || !endpoint_equal(&r->conf.listen, &c->listen))
+            continue;
+        for (size_t k = 0; k < cfg->n_relays; k++)
+            kept = kept || (strcmp(cfg->relays[k].name, r->conf.name) == 0 &&
+                            endpoint_equal(&cfg->relays[k].listen, &r->conf.listen));
+        for (size_t k = 0; k < n_prevs; k++)
+            taken = taken || prevs[k] == r;
+        if (!kept && !taken)
+            return r;
+    }
+    return NULL;
+}
+
 /* Builds the relay set of cfg, reusing the unchanged relays of the current
  * set and the listeners of changed ones. All or nothing: the running
- * relays are touched only once every new one is built and listening (a
- * changed one that stays on its endpoint then takes its predecessor's
- * socket, with its own settings); on failure the current set is left as
+ * relays are touched only once every new one is built and listening (one
+ * on an endpoint a running relay gives up, its predecessor or another,
+ * then takes that socket, with its own settings); on failure the current set is left as
  * it was, -errno is returned and why says what failed (for the caller's
  * log line). */
 static int
@@ -997,7 +1050,8 @@ relays_apply(struct runtime *rt, const struct config *cfg, char *why, size_t why
             goto fail;
         }
 #endif
-        if ((rc = relay_listen(next[i], old)) != 0) {
+        prevs[i] = listener_donor(rt, cfg, prevs, i, rc_new, old);
+        if ((rc = relay_listen(next[i], prevs[i])) != 0) {
             char ep[EP_HOST_MAX + 32];
             endpoint_format(&rc_new->listen, ep, sizeof(ep));
             snprintf(why, whylen, "relay=%s: cannot listen on %s: %s", rc_new->name, ep,
@@ -1006,7 +1060,6 @@ relays_apply(struct runtime *rt, const struct config *cfg, char *why, size_t why
             next[i] = NULL;
             goto fail;
         }
-        prevs[i] = old;
     }
     for (i = 0; i < cfg->n_relays; i++) {
         if (!relay_takes_listener(next[i], prevs[i]))

@@ -173,7 +173,7 @@ static bool accept_limit(struct acceptor *a, int err);
 
 struct http_proxy *
 http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc, struct http_proxy *prev,
-               int *err, char *msg)
+               struct http_proxy *donor, int *err, char *msg)
 {
     struct http_proxy *p = calloc(1, sizeof(*p));
     int rc = -ENOMEM;
@@ -209,10 +209,11 @@ http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc, struct ht
     }
     if ((rc = outbound_open(p, msg)) != 0)
         goto fail;
-    if (prev != NULL && prev->listen_fd >= 0 && endpoint_equal(&prev->conf.listen, &pc->listen)) {
-        acceptor_stop(&prev->acceptor);
-        p->listen_fd = prev->listen_fd;
-        prev->listen_fd = -1;
+    if (donor != NULL && donor->listen_fd >= 0 &&
+        endpoint_equal(&donor->conf.listen, &pc->listen)) {
+        acceptor_stop(&donor->acceptor);
+        p->listen_fd = donor->listen_fd;
+        donor->listen_fd = -1;
     } else if ((p->listen_fd = transport_listen(&pc->listen)) < 0) {
         rc = p->listen_fd;
         p->listen_fd = -1;

@@ -58,11 +58,14 @@ void http_env_free(struct http_env *env);
 /* Starts the proxy pc (copied, routes included) on env: compiles its
  * rules, loads its keysets (one per loop), listens and accepts on loops[0].
  * prev (may be NULL): the proxy of the same name it replaces; its counters
- * go on and its listener is adopted when the endpoint is the same. Returns
+ * go on. donor (may be NULL): the running proxy on pc's endpoint that gives
+ * it up (prev, or one removed, renamed or moved): its listener is adopted,
+ * since a bind would find the endpoint in use by this process. Returns
  * NULL with *err (-errno) and msg (MSG_MAX bytes) saying why. */
 #define HTTP_MSG_MAX 512
 struct http_proxy *http_proxy_new(struct http_env *env, const struct http_proxy_conf *pc,
-                                  struct http_proxy *prev, int *err, char *msg);
+                                  struct http_proxy *prev, struct http_proxy *donor, int *err,
+                                  char *msg);
 
 /* What pc's file alone cannot tell (airlock check and run, before anything
  * starts): mode outbound's ca_file loads. Returns 0, or -errno with "KEY:

@@ -257,7 +257,7 @@ test_session_wipes(void **state)
     struct http_env *env = http_env_new(&pe.loop, 1);
     assert_non_null(env);
     pe.env = env;
-    struct http_proxy *p = http_proxy_new(env, &pc, NULL, &err, msg);
+    struct http_proxy *p = http_proxy_new(env, &pc, NULL, NULL, &err, msg);
     if (p == NULL)
         fail_msg("http_proxy_new: %s", msg);
 
@@ -380,7 +380,7 @@ test_keyset_one_read(void **state)
 
     assert_int_equal(pthread_create(&th, NULL, flip, &f), 0);
     for (int round = 0; round < 20 && split == 0 && err == 0; round++) {
-        struct http_proxy *p = http_proxy_new(env, &pc, NULL, &err, msg);
+        struct http_proxy *p = http_proxy_new(env, &pc, NULL, NULL, &err, msg);
         if (p == NULL)
             break;
         const char *first = field_keyset_primary(p->routes[0].ks[0]);
