@@ -57,6 +57,6 @@ done
 kill -CONT "$AIR"
 
 "$AIRLOCK" ctl -s "tcp:127.0.0.1:$C" stats >/dev/null || fail "no control answer after the burst"
-curl -sf "http://127.0.0.1:$M/metrics" | grep -q '^airlock_' || fail "no metrics after the burst"
+curl -sf "http://127.0.0.1:$M/metrics" | has '^airlock_' || fail "no metrics after the burst"
 stop_clean "$AIR" air
 echo PASS

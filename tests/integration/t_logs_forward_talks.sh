@@ -48,7 +48,7 @@ done
 log "a real sink in the talker's place gets a line buffered meanwhile"
 kill "$TALKER"
 wait_for eval '! tcp_up "$SINK"'
-down() { curl -sf "http://127.0.0.1:$M/metrics" | grep -qx "airlock_log_forward_connected 0"; }
+down() { curl -sf "http://127.0.0.1:$M/metrics" | has -x "airlock_log_forward_connected 0"; }
 wait_for down # nothing listens: no stream can come up again
 python3 -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"kept for the sink\n")' \

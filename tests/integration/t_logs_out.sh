@@ -206,7 +206,7 @@ printf 'ok\rairlock: 2026-01-01T00:00:00.000Z error FAKE\033[2K\n' |
 wait_for grep -a -q 'FAKE' "$FILE"
 grep -a -qxF 'ok\x0dairlock: 2026-01-01T00:00:00.000Z error FAKE\x1b[2K' \
     <(sed -n 's/^app\[[0-9]*\]#[0-9]*: //p' "$FILE") || fail "not escaped: $(grep -a FAKE "$FILE" | od -c | head -3)"
-! grep -a 'FAKE' "$FILE" | grep -q $'\r' || fail "a CR reached the file"
+! grep -a 'FAKE' "$FILE" | has $'\r' || fail "a CR reached the file"
 
 log "host side down: lines buffered, then dropped and counted"
 stop_clean "$HOST" host

@@ -78,7 +78,7 @@ mark=$(wc -l <"$LOG")
 pool_assign gina # its LOGIN starts a replacement, which asks who holds the range's ports
 app "$P" "login gina" >/dev/null
 wait_for settled 1
-! tail -n +"$mark" "$LOG" | grep -q "holds port $SQ" || fail "an instance was blamed for the orphan"
+! tail -n +"$mark" "$LOG" | has "holds port $SQ" || fail "an instance was blamed for the orphan"
 ! grep -q "instance=$FRANK .*why=took_port" "$LOG" || fail "frank's instance was stopped"
 [ -n "$(app "$FP" pid)" ] || fail "frank's session did not go on"
 log "ok"

@@ -101,7 +101,7 @@ wait_log "$T/client.log" "close relay=cli .*end=attest_refused"
 out=$(fetch a)
 [[ $out == *"refused: untrusted"* ]] || fail "the broker still releases to root a: $out"
 [ "$(fetch b)" = s3cret ] || fail "the broker does not release to root b: $(fetch b)"
-curl -s "http://127.0.0.1:$MET/metrics" | grep -qx 'airlock_broker_releases_total{secret="s"} 2' ||
+curl -s "http://127.0.0.1:$MET/metrics" | has -x 'airlock_broker_releases_total{secret="s"} 2' ||
     fail "the releases before the reload are not counted: $(curl -s "http://127.0.0.1:$MET/metrics" | grep broker_releases)"
 
 log "a broker file that no longer loads fails the reload; the running broker goes on"
