@@ -370,6 +370,12 @@ metric_is() { [ "$(metric "$1" "$2" "$MPORT")" = "$3" ]; }
 settled() { metric_is airlock_pool_instances 'pool="fa",state="idle"' "$1" &&
     metric_is airlock_pool_instances 'pool="fa",state="starting"' 0; }
 
+# grid_router: the routers: block of a pool_conf config, router grid on
+# 127.0.0.1:$RPORT sending USER.grid.test to pool fa's directory.
+grid_router() {
+    printf 'routers:\n  - name: grid\n    listen: tcp:127.0.0.1:%s\n    directory: fa\n    domain: grid.test\n' "$RPORT"
+}
+
 # pool_echo_up ECHO: an echo server on 127.0.0.1:ECHO, and airlock ($AL) on
 # $CONF at log level info (no debug line per connection: for the tests that
 # time a relay while an instance attacks the loop), one instance idle.

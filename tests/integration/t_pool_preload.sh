@@ -31,11 +31,7 @@ pool_conf "$CONF" "$P0" <<EOF
     deprovision:
       command: [cp, "{dir}/{user}.db", "$T/store/{user}.db"]
       timeout: 5s
-routers:
-  - name: grid
-    listen: tcp:127.0.0.1:$RPORT
-    directory: fa
-    domain: grid.test
+$(grid_router)
 EOF
 sed -i 's/^  backend: memory$/  backend: memory\n  reserve_timeout: 1500ms/' "$CONF"
 airlock_up al run -c "$CONF"

@@ -33,11 +33,7 @@ for backend in memory redis; do
     min_idle: 6
     max: 6
     max_idle: 6
-routers:
-  - name: grid
-    listen: tcp:127.0.0.1:$RPORT
-    directory: fa
-    domain: grid.test
+$(grid_router)
 EOF
     sed -i "s|command: \[$FAKEAPP, --port, \"{port}\"\]|command: [$T/app.sh, \"{port}\"]|" "$CONF"
     grep -q "app.sh" "$CONF" || fail "the pool's command was not replaced"

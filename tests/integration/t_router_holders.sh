@@ -25,11 +25,7 @@ for backend in memory redis; do
     min_idle: 3
     max: 3
     max_idle: 3
-routers:
-  - name: grid
-    listen: tcp:127.0.0.1:$RPORT
-    directory: fa
-    domain: grid.test
+$(grid_router)
 EOF
     dir_settings "$CONF" "$backend" "reserve_timeout: 60s" "assign_wait: 0s" \
         "max_pending_per_client: 2"

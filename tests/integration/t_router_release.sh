@@ -30,11 +30,7 @@ conf() {
     deprovision:
       command: [cp, "{dir}/{user}.db", "$T/store/{user}.db"]
       timeout: 5s
-routers:
-  - name: grid
-    listen: tcp:127.0.0.1:$RPORT
-    directory: fa
-    domain: grid.test
+$(grid_router)
 EOF
     dir_settings "$CONF" "$1" "reserve_timeout: 60s" "assign_wait: 1s"
 }

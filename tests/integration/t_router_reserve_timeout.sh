@@ -22,11 +22,7 @@ conf() {
     min_idle: 2
     max: 3
     max_idle: 2
-routers:
-  - name: grid
-    listen: tcp:127.0.0.1:$RPORT
-    directory: fa
-    domain: grid.test
+$(grid_router)
 EOF
     dir_settings "$CONF" "$1" "reserve_timeout: 1s"
 }
