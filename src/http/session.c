@@ -581,9 +581,7 @@ on_request_head(struct sess *s)
                         "this route rewrites fields of JSON bodies: expected its content type");
             return;
         }
-        /* every coding of every Content-Encoding header ("gzip, identity" is gzip) */
-        (void)http_msg_list(m, "content-encoding", "identity", &other);
-        if (body && reads && other != 0) {
+        if (body && reads && http_msg_coded(m)) {
             s->close_after = true;
             reply_error(s, 415, FAIL_CONTENT_TYPE, "this route cannot read encoded bodies");
             return;
@@ -614,7 +612,9 @@ skip_request_header(const struct sess *s, const char *name, size_t len)
         return !out; /* inbound: the client's address is appended */
     if (len == 4 && strncasecmp(name, "host", len) == 0)
         return out || s->target.authority_len > 0; /* the upstream's; the target's authority */
-    if (s->strip_encoding && len == 15 && strncasecmp(name, "accept-encoding", len) == 0)
+    /* a response to decrypt is asked uncoded and whole (response_unreadable()) */
+    if (s->strip_encoding && ((len == 15 && strncasecmp(name, "accept-encoding", len) == 0) ||
+                              (len == 5 && strncasecmp(name, "range", len) == 0)))
         return true;
     return http_msg_hop(&s->req, name, len);
 }

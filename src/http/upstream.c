@@ -621,6 +621,22 @@ response_head(struct sess *s, const char *framing)
     strbuf_printf(&s->head, "\r\n");
 }
 
+/* What keeps the JSON body of m, a response to decrypt, from being read as
+ * the JSON document (NULL: nothing): a content coding (gzip, or one the
+ * proxy does not know: opened as they came, a body labelled gzip that is
+ * plain JSON went to the client opened under its gzip label), or a part of
+ * it (206: a range that is a token alone opened, its Content-Range no longer
+ * the bytes'). The proxy asks for neither (skip_request_header()). */
+static const char *
+response_unreadable(const struct http_msg *m)
+{
+    if (http_msg_coded(m))
+        return "the body has a content coding";
+    if (m->parser.status_code == 206)
+        return "the body is a part (206)";
+    return NULL;
+}
+
 /* The backend's response is whole: decrypt, then the client's head. */
 static void
 on_response(struct sess *s)
@@ -639,10 +655,16 @@ on_response(struct sess *s)
         backend_close(s); /* bytes after the response: not a connection to reuse */
     strbuf_free(&s->body);
     const char *ct = http_msg_header(m, "content-type", &vlen);
-    if (s->route >= 0 && !outbound(s) && s->p->conf.routes[s->route].decrypt && blen > 0 &&
-        ct != NULL && http_media_is(ct, vlen, "application/json")) {
+    if (!s->stream_ok && blen > 0 && ct != NULL && http_media_is(ct, vlen, "application/json")) {
         char err[FIELD_ERR_MAX];
         enum http_fail why;
+        const char *unread = response_unreadable(m);
+        if (unread != NULL) {
+            log_warnx("http proxy=%s conn=%llu response refused: %s", s->p->conf.name,
+                      (unsigned long long)s->id, unread);
+            reply_error(s, 502, FAIL_BAD_RESPONSE, "the backend's response cannot be decrypted");
+            return;
+        }
         if (route_rewrite(s, false, body, blen, &why, err) != 200) {
             log_warnx("http proxy=%s conn=%llu response refused: %s", s->p->conf.name,
                       (unsigned long long)s->id, err);

@@ -364,6 +364,15 @@ http_msg_list(const struct http_msg *m, const char *name, const char *token, siz
 }
 
 bool
+http_msg_coded(const struct http_msg *m)
+{
+    size_t other;
+
+    (void)http_msg_list(m, "content-encoding", "identity", &other);
+    return other != 0;
+}
+
+bool
 http_msg_auth_scheme(const struct http_msg *m, const char *name, const char *scheme)
 {
     size_t nlen = strlen(name), slen = strlen(scheme);

@@ -101,6 +101,11 @@ size_t http_msg_count(const struct http_msg *m, const char *name);
  * *other (unless NULL) gets how many other non-empty elements it has. */
 size_t http_msg_list(const struct http_msg *m, const char *name, const char *token, size_t *other);
 
+/* Whether m's body has a content coding (RFC 9110 8.4): any but identity
+ * (case-insensitive) in every coding of every Content-Encoding line, so
+ * "gzip, identity" and "IDENTITY, gzip" are coded, "Identity" is not. */
+bool http_msg_coded(const struct http_msg *m);
+
 /* Whether a header called name holds the word scheme (case-insensitive;
  * words split at ',', spaces and tabs): a challenge (WWW-Authenticate) or
  * credentials (Authorization) of that authentication scheme, or the word
