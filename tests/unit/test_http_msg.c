@@ -308,6 +308,7 @@ test_lists(void **state)
     assert_int_equal(other, 1);
     assert_int_equal(http_msg_list(&m, "content-type", "identity", &other), 0);
     assert_int_equal(other, 0);
+    assert_true(http_msg_coded(&m)); /* br on the second line */
     assert_true(http_msg_hop(&m, "X-Secret", 8));
     assert_true(http_msg_hop(&m, lng, strlen(lng)));
     assert_false(http_msg_hop(&m, lng, strlen(lng) - 1));
@@ -318,6 +319,36 @@ test_lists(void **state)
     assert_true(http_list_has(v, vlen, "close"));
     assert_false(http_list_has("gzip, identity", 14, "br"));
     assert_true(http_list_has(" , gzip ,identity ", 18, "identity"));
+}
+
+/* A content coding is any but identity, in any case, on any line; no
+ * Content-Encoding, or only empty ones, is none. */
+static void
+test_coded(void **state)
+{
+    static const struct {
+        const char *headers;
+        bool coded;
+    } cases[] = {
+        {"", false},
+        {"Content-Encoding: IDENTITY\r\nContent-Encoding: \r\n", false},
+        {"Content-Encoding: Identity , identity\r\n", false},
+        {"Content-Encoding: x-gzip\r\n", true},
+        {"Content-Encoding: gzip, gzip\r\n", true},
+        {"Content-Encoding: \"identity\"\r\n", true},
+        {"Content-Encoding: identity\r\nContent-Encoding: br\r\n", true},
+    };
+    char buf[256];
+    struct http_msg m;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int n = snprintf(buf, sizeof(buf), "HTTP/1.1 200 OK\r\n%sContent-Length: 0\r\n\r\n",
+                         cases[i].headers);
+        http_msg_init(&m, true, HEAD_MAX, 16, BODY_MAX);
+        assert_int_equal(http_msg_feed(&m, buf, (size_t)n), HTTP_MSG_HEAD);
+        assert_int_equal(http_msg_coded(&m), cases[i].coded);
+    }
 }
 
 /* Authentication schemes are read as words over every header of the name:
@@ -417,11 +448,12 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ok),         cmocka_unit_test(test_trailers),
-        cmocka_unit_test(test_head_pause), cmocka_unit_test(test_bad),
-        cmocka_unit_test(test_eof),        cmocka_unit_test(test_consume),
-        cmocka_unit_test(test_folded),     cmocka_unit_test(test_bodyless),
-        cmocka_unit_test(test_lists),      cmocka_unit_test(test_auth_scheme),
+        cmocka_unit_test(test_ok),          cmocka_unit_test(test_trailers),
+        cmocka_unit_test(test_head_pause),  cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_eof),         cmocka_unit_test(test_consume),
+        cmocka_unit_test(test_folded),      cmocka_unit_test(test_bodyless),
+        cmocka_unit_test(test_lists),       cmocka_unit_test(test_coded),
+        cmocka_unit_test(test_auth_scheme),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
