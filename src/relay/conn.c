@@ -8,7 +8,9 @@
  * dial (net/dial.c: the target's name, the connect, an hvsock target's
  * "OK" line), which lives in a struct dial allocated only meanwhile. Each
  * state that is skipped is passed through at once. In RELAYING, two pumps
- * (pump.c) move bytes, one per direction.
+ * (pump.c) move bytes, one per direction. A connection refused with an
+ * answer (an HTTP status, a TLS alert) goes through LINGER to CLOSED: its
+ * client's further bytes are dropped until it closes (conn_close()).
  *
  * What a variant does differently - an egress relay (conn_egress.c), a
  * router (conn_router.c) - it does through the hooks of its struct
@@ -145,6 +147,40 @@ client_describe(const struct conn *c, char *desc, size_t len)
         transport_describe((const struct sockaddr *)&c->peer, c->peer_len, desc, len);
 }
 
+/* The last of c: its client socket closes, and it goes from the worker's
+ * connections and the counts (it held its place till now). */
+static void
+conn_finish(struct conn *c)
+{
+    struct worker *w = c->worker;
+
+    side_close(c, &c->client, c->end == END_RESET);
+    unproven_del(c->share, &c->unproven_link); /* a lingering one is on the list */
+    timer_stop(w->loop, &c->timer);
+    c->state = CONN_ST_CLOSED;
+    list_del(&c->link);
+    atomic_fetch_sub(&w->n_conns, 1);
+    atomic_fetch_sub_explicit(&c->relay->stats->open, 1, memory_order_relaxed);
+    loop_defer(w->loop, &c->reap, conn_reap, c);
+}
+
+/* c answered its client and ended: lingers (conn_close()). Returns false
+ * when the client socket may be closed at once: its client closed
+ * already, sent too much, or the socket failed. */
+static bool
+conn_linger(struct conn *c)
+{
+    int fd = c->client.io.fd;
+
+    if (fd < 0 || shutdown(fd, SHUT_WR) != 0 || transport_linger(fd, &c->lingered) != 0 ||
+        io_update(c->worker->loop, &c->client.io, EPOLLIN | EPOLLRDHUP) != 0)
+        return false;
+    c->state = CONN_ST_LINGER;
+    unproven_add(c->share, &c->unproven_link);
+    timer_start(c->worker->loop, &c->timer, CONN_LINGER_MS, conn_timeout, c);
+    return true;
+}
+
 void
 conn_close(struct conn *c, enum conn_end end)
 {
@@ -155,6 +191,8 @@ conn_close(struct conn *c, enum conn_end end)
     /* the close line is formatted only when the log level keeps it */
     bool logged = LOG_LVL_INFO <= log_threshold;
 
+    if (c->state == CONN_ST_LINGER) /* taken its place, or the process ends */
+        conn_finish(c);
     if (c->state == CONN_ST_CLOSED)
         return;
     if (c->ops->closing != NULL)
@@ -166,7 +204,6 @@ conn_close(struct conn *c, enum conn_end end)
         free(c->dial);
         c->dial = NULL;
     }
-    side_close(c, &c->client, end == END_RESET);
     side_close(c, &c->target, end == END_RESET);
     if (c->pick != NULL) {
         relay_target_release(c->pick);
@@ -180,9 +217,6 @@ conn_close(struct conn *c, enum conn_end end)
         unproven_unplace(c->share);
         c->place = false;
     }
-    list_del(&c->link);
-    atomic_fetch_sub(&w->n_conns, 1);
-    atomic_fetch_sub_explicit(&st->open, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&st->ended[end], 1, memory_order_relaxed);
     relay_hist_observe(&st->conn_time, loop_clock_ns() - c->accepted_ns);
 
@@ -193,7 +227,8 @@ conn_close(struct conn *c, enum conn_end end)
              c->relay->conf.name, (unsigned long long)c->id, client, tag,
              (unsigned long long)(loop_now(w->loop) - c->started), (unsigned long long)c->up.bytes,
              (unsigned long long)c->down.bytes, end_names[end]);
-    loop_defer(w->loop, &c->reap, conn_reap, c);
+    if (!c->linger || end == END_RESET || end == END_SHUTDOWN || !conn_linger(c))
+        conn_finish(c);
 }
 
 /* ---- unproven connections (net/unproven.h) */
@@ -251,6 +286,9 @@ conn_timeout(struct timer *t)
             conn_close(c, END_IDLE);
         else
             timer_start(c->worker->loop, &c->timer, idle - (now - c->active), conn_timeout, c);
+        break;
+    case CONN_ST_LINGER:
+        conn_finish(c);
         break;
     case CONN_ST_CLOSED:
         break;
@@ -439,16 +477,6 @@ read_proxy_header(struct conn *c)
                   (unsigned long long)c->id, from, orig);
     }
     return PARSE_OK;
-}
-
-/* Up to 64 KiB, so that a client that keeps sending cannot hold the loop. */
-void
-side_drain(struct side *s)
-{
-    uint8_t sink[PREAMBLE_MAX];
-
-    for (int i = 0; i < 16 && recv(s->io.fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
-        ;
 }
 
 /* With accept_proxy, the client is the source its PROXY header names (the
@@ -766,6 +794,10 @@ conn_step(struct conn *c)
         break;
     case CONN_ST_RELAYING:
         conn_relay(c);
+        break;
+    case CONN_ST_LINGER:
+        if (transport_linger(c->client.io.fd, &c->lingered))
+            conn_finish(c);
         break;
     case CONN_ST_CLOSED:
         break;

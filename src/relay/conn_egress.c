@@ -42,7 +42,8 @@ struct egress_dest {
 };
 
 /* Writes an HTTP response with a one-line text body to a CONNECT client.
- * Best effort: the client socket is fresh, so a short reply fits. */
+ * Best effort: the client socket is fresh, so a short reply fits. Any
+ * status but 200 ends the connection: its close lingers (conn_close()). */
 static void
 egress_reply(struct conn *c, int status, const char *reason, const char *body)
 {
@@ -53,6 +54,7 @@ egress_reply(struct conn *c, int status, const char *reason, const char *body)
         c->client.io.fd < 0)
         return;
     c->egress->replied = 1;
+    c->linger = status != 200;
     if (status == 200)
         len = snprintf(buf, sizeof(buf), "HTTP/1.1 200 Connection established\r\n\r\n");
     else
@@ -127,7 +129,7 @@ egress_deny(struct conn *c, enum egress_verdict v, const struct sockaddr *sa, co
              c->egress->via == EGRESS_VIA_CONNECT ? "connect" : "proxy", dest, addr,
              range != NULL ? range : "-", egress_verdict_name(v));
     snprintf(body, sizeof(body), "egress denied: %s", egress_verdict_name(v));
-    side_drain(&c->client);
+    c->linger = true; /* a PROXY client too: a FIN, not a reset, ends it */
     if (v == EGRESS_RESOLVE_FAILED) {
         egress_reply(c, 502, "Bad Gateway", body);
         atomic_fetch_add_explicit(&c->relay->stats->connect_errors, 1, memory_order_relaxed);
@@ -267,7 +269,6 @@ egress_from_connect(struct conn *c, const uint8_t *buf, size_t n)
         else
             log_warnx("relay=%s conn=%llu HTTP %s request: only CONNECT is served",
                       c->relay->conf.name, (unsigned long long)c->id, req.method);
-        side_drain(&c->client);
         if (pr != PARSE_OK)
             egress_reply(c, 400, "Bad Request", "egress: expected CONNECT host:port HTTP/1.1");
         else

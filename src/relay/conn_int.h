@@ -30,7 +30,8 @@ enum conn_state {
     CONN_ST_CONNECTING, /* the dial: name, connect, hvsock handshake */
     CONN_ST_HANDSHAKE,  /* tls:/verify: the TLS handshake (and verification) */
     CONN_ST_RELAYING,
-    CONN_ST_TLS, /* tls:/verify: relaying through TLS, by the variant's step */
+    CONN_ST_TLS,    /* tls:/verify: relaying through TLS, by the variant's step */
+    CONN_ST_LINGER, /* ended after an answer: its client socket lingers (conn_close()) */
     CONN_ST_CLOSED,
 };
 
@@ -52,6 +53,8 @@ struct conn {
     uint64_t id;
     enum conn_state state;
     enum conn_end end;
+    bool linger;     /* its client was answered (or refused): the close lingers */
+    size_t lingered; /* LINGER: bytes of the client's dropped (transport_linger()) */
     struct side client, target;
     struct pump up;   /* client -> target */
     struct pump down; /* target -> client */
@@ -125,7 +128,15 @@ extern const struct conn_ops conn_tls_client_ops; /* conn_tls.c: verify: */
 
 /* ---- lent by conn.c */
 
-/* Ends c: the one way a connection ends; idempotent. c is freed later. */
+/* Ends c: the one way a connection ends; idempotent. c is freed later.
+ * When c->linger is set (its client was answered: a status line, an
+ * alert; or refused), the client socket's write side is shut and what the
+ * client still sends is read and dropped (transport_linger()) until it
+ * closes, for at most CONN_LINGER_MS: closing it with input unread would
+ * send a reset, which can discard the answer before the client reads it.
+ * Meanwhile c holds its place of max_connections as an unproven
+ * connection, which a newcomer may take; closing it again ends that. */
+#define CONN_LINGER_MS 5000
 void conn_close(struct conn *c, enum conn_end end);
 
 /* Dials c's target (c->route, else one of the relay's targets: picked by
@@ -152,11 +163,6 @@ ssize_t side_peek(struct side *s, uint8_t *buf, size_t len);
 /* Consumes n (at most PREAMBLE_MAX) bytes already seen by side_peek().
  * Returns 0 or -EIO. */
 int side_consume(struct side *s, size_t n);
-
-/* Reads and drops what the peer sent so far (up to 64 KiB), so that closing
- * the socket sends a FIN after a reply rather than a reset that could
- * discard it. */
-void side_drain(struct side *s);
 
 /* Parses and consumes the PROXY v2 header at the start of c's client bytes
  * buf[0..n) (peeked). PARSE_AGAIN: wait for more. PARSE_INVALID: logged,

@@ -30,13 +30,14 @@ struct peek {
 
 /* Answers a ClientHello nothing is routed for with a fatal
  * unrecognized_name alert (RFC 6066 3), so the client learns why, then
- * closes. Best effort: the client's socket is fresh, so 7 bytes fit. */
+ * closes, lingering (conn_close()). Best effort: the client's socket is
+ * fresh, so 7 bytes fit. */
 static void
 refuse_no_route(struct conn *c)
 {
     static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, 112};
 
-    side_drain(&c->client);
+    c->linger = true;
     if (write(c->client.io.fd, alert, sizeof(alert)) != (ssize_t)sizeof(alert))
         log_debug("relay=%s conn=%llu: alert not sent", c->relay->conf.name,
                   (unsigned long long)c->id);
@@ -89,7 +90,7 @@ assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
             log_info("router refused relay=%s conn=%llu sni=%s reason=%s quiet_before=%lu",
                      c->relay->conf.name, (unsigned long long)c->id, c->sni, refusal_reason(err),
                      quiet);
-        side_drain(&c->client); /* the hello: a FIN, not a reset, ends it */
+        c->linger = true; /* the hello: a FIN, not a reset, ends it */
         conn_close(c, END_NO_INSTANCE);
         return;
     }
@@ -172,7 +173,7 @@ router_peek(struct conn *c)
               pr == PARSE_INVALID ? p->hello.err
               : n < 0             ? strerror((int)-n)
                                   : "connection closed inside it");
-    side_drain(&c->client); /* what it sent: a FIN, not a reset, ends it */
+    c->linger = true; /* what it sent: a FIN, not a reset, ends it */
     conn_close(c, END_BAD_HELLO);
 }
 

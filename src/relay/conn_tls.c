@@ -275,6 +275,7 @@ tls_step(struct conn *c)
         return;
     if (rc == 0) /* a close_notify in place of a handshake */
         tls_failed(t, ECONNABORTED);
+    c->linger = t->side == &c->client; /* the alert OpenSSL sent it (conn_close()) */
     conn_close(c, rc == -ECONNRESET ? END_RESET : END_TLS_FAILED);
 }
 
