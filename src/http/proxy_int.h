@@ -151,6 +151,7 @@ enum sess_state {
     S_BODY,
     S_BACKEND, /* connecting, sending, reading the response */
     S_WRITE,   /* the response (or an error) to the client */
+    S_LINGER,  /* answered, write side shut: the client's rest dropped till it closes */
     S_CLOSED,
 };
 
@@ -212,6 +213,7 @@ struct sess {
     int route;          /* index in p->routes, -1 none */
     struct req_target target;
     bool close_after, is_head, reused, retried, strip_encoding;
+    size_t lingered;    /* S_LINGER: bytes of the client's dropped (transport_linger()) */
     bool b_idle;        /* the backend connection is between two exchanges */
     bool b_private;     /* ... and authenticated for this client alone: never pooled */
     int b_route;        /* outbound: the route whose upstream bio is connected to */

@@ -96,6 +96,16 @@ sess_reap(struct task *t)
     free(s);
 }
 
+/* Ends s's part of its backend connection: one between two exchanges
+ * outlives its client (kept for the next session), any other closes. */
+static void
+backend_release(struct sess *s)
+{
+    if (!(s->b_idle && !s->b_private && s->bio.fd >= 0 && !s->br.hup && !s->br.readable &&
+          idle_put(s)))
+        backend_close(s);
+}
+
 void
 sess_close(struct sess *s)
 {
@@ -106,10 +116,7 @@ sess_close(struct sess *s)
         unproven_unclaim(s->share);
         s->place = false;
     }
-    /* a backend connection between two exchanges outlives its client */
-    if (!(s->b_idle && !s->b_private && s->bio.fd >= 0 && !s->br.hup && !s->br.readable &&
-          idle_put(s)))
-        backend_close(s);
+    backend_release(s);
     sock_close(s, &s->cio);
     timer_stop(s->w->loop, &s->timer);
     timer_stop(s->w->loop, &s->redial);
@@ -162,6 +169,7 @@ sess_timeout(struct timer *t)
         reply_error(s, 504, FAIL_BACKEND_TIMEOUT, "the backend did not answer in time");
         break;
     case S_WRITE: /* the client does not read its response */
+    case S_LINGER:
     case S_CLOSED:
         sess_close(s);
         return;
@@ -885,6 +893,26 @@ read_request(struct sess *s)
 
 /* ---- the client's side */
 
+/* s answered and ends: a FIN after the answer, and what the client still
+ * sends (the rest of a refused request) read and dropped until it closes,
+ * for at most TRANSPORT_LINGER_MS: closing with input unread would send a
+ * reset, which can discard the answer before the client reads it. The
+ * backend is let go at once; s keeps its place as an unproven session, which
+ * a newcomer may take. Returns false when s may close now (its client
+ * closed already, sent too much, or the socket failed). */
+static bool
+sess_linger(struct sess *s)
+{
+    backend_release(s);
+    if (shutdown(s->cio.fd, SHUT_WR) != 0 || transport_linger(s->cio.fd, &s->lingered) != 0)
+        return false;
+    s->st = S_LINGER;
+    s->cr.readable = false;
+    unproven_add(s->share, &s->unproven_link);
+    sess_arm(s, TRANSPORT_LINGER_MS);
+    return true;
+}
+
 /* The exchange is over: the next request, or the end. */
 void
 exchange_done(struct sess *s)
@@ -894,9 +922,8 @@ exchange_done(struct sess *s)
 
     s->b_idle = true; /* a response was whole: what is left of the backend is reusable */
     if (s->close_after) {
-        /* a FIN after the answer, not a reset that could discard it */
-        shutdown(s->cio.fd, SHUT_WR);
-        sess_close(s);
+        if (!sess_linger(s))
+            sess_close(s);
         return;
     }
     hbuf_drop(&s->in, used);
@@ -970,6 +997,11 @@ sess_step(struct sess *s)
         case S_WRITE:
             more = write_client(s);
             break;
+        case S_LINGER:
+            if (s->cr.readable && transport_linger(s->cio.fd, &s->lingered) != 0)
+                sess_close(s);
+            s->cr.readable = false;
+            return;
         case S_CLOSED:
             return;
         }

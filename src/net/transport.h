@@ -121,6 +121,7 @@ int transport_hvsock_hello(int fd, uint32_t port);
  * and on is closed: only a huge over-long request loses its answer; the
  * caller's timer bounds the time). */
 #define TRANSPORT_LINGER_MAX (256 * 1024)
+#define TRANSPORT_LINGER_MS 5000 /* how long a caller lingers at most */
 int transport_linger(int fd, size_t *dropped);
 
 /* Writes "1.2.3.4:5", "[::1]:5", "unix:/p", "vsock:3:5" for sa into buf. */

@@ -177,7 +177,7 @@ conn_linger(struct conn *c)
         return false;
     c->state = CONN_ST_LINGER;
     unproven_add(c->share, &c->unproven_link);
-    timer_start(c->worker->loop, &c->timer, CONN_LINGER_MS, conn_timeout, c);
+    timer_start(c->worker->loop, &c->timer, TRANSPORT_LINGER_MS, conn_timeout, c);
     return true;
 }
 

@@ -132,11 +132,10 @@ extern const struct conn_ops conn_tls_client_ops; /* conn_tls.c: verify: */
  * When c->linger is set (its client was answered: a status line, an
  * alert; or refused), the client socket's write side is shut and what the
  * client still sends is read and dropped (transport_linger()) until it
- * closes, for at most CONN_LINGER_MS: closing it with input unread would
+ * closes, for at most TRANSPORT_LINGER_MS: closing it with input unread would
  * send a reset, which can discard the answer before the client reads it.
  * Meanwhile c holds its place of max_connections as an unproven
  * connection, which a newcomer may take; closing it again ends that. */
-#define CONN_LINGER_MS 5000
 void conn_close(struct conn *c, enum conn_end end);
 
 /* Dials c's target (c->route, else one of the relay's targets: picked by

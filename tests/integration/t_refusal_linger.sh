@@ -17,14 +17,16 @@
 # close. Refusals: a name not listed (403), an address not listed (403,
 # after the dial began), a name that does not resolve (502), a connect
 # that fails (502, from the closing hook), a GET (405), garbage (400), and
-# a router's unrecognized_name alert. Afterwards every socket is closed.
+# a router's unrecognized_name alert; and the field-encryption proxy's
+# answers that close (a body over max_body: 413, a bad request line: 400),
+# which closed at once too. Afterwards every socket is closed.
 . "$(dirname "$0")/lib.sh"
 
 need iptables python3 ss
 host_namespaces
 resolv_conf 1
 
-read -r E R CLOSED M <<<"$(free_ports 4)"
+read -r E R CLOSED M P <<<"$(free_ports 5)"
 cat >"$T/airlock.yaml" <<EOF
 metrics: tcp:127.0.0.1:$M
 relays:
@@ -41,6 +43,19 @@ routers:
     routes:
       - {name: alpha.test, target: tcp:127.0.0.1:$CLOSED}
 EOF
+if has_field; then
+    keyset_file "$T/keys.json" acme k1 k1
+    cat >>"$T/airlock.yaml" <<EOF
+proxies:
+  - name: api
+    listen: tcp:127.0.0.1:$P
+    backend: tcp:127.0.0.1:$CLOSED
+    keyset: $T/keys.json
+    max_body: 1KiB
+    routes:
+      - {name: seal, path: /seal, encrypt: ["\$.ssn"]}
+EOF
+fi
 airlock_up al run -c "$T/airlock.yaml"
 pid=$LAST_PID
 LOG=$T/al.log
@@ -52,7 +67,7 @@ base=$(sockets)
 # connection ended (eof, or the exception)
 refused() {
     python3 - "$1" "$2" "$LOG" <<'PY'
-import socket, ssl, subprocess, sys, time
+import re, socket, ssl, subprocess, sys, time
 port, req, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 if req.startswith("hello:"):
     bio_in, bio_out = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -65,7 +80,8 @@ if req.startswith("hello:"):
 else:
     data = req.encode().decode("unicode_escape").encode("latin1")
 rule = ["OUTPUT", "-p", "tcp", "--sport", str(port), "-j", "DROP"]
-closes = lambda: open(log).read().count(" close relay=")
+# an answer that ends a connection: a relay's close line, a proxy's status
+closes = lambda: len(re.findall(r" close relay=| http proxy=\S+ conn=\d+ status=", open(log).read()))
 before = closes()
 s = socket.create_connection(("127.0.0.1", port), timeout=30)
 subprocess.run(["iptables", "-I"] + rule, check=True)
@@ -112,6 +128,13 @@ expect "$E" 'GET / HTTP/1.1\r\nHost: x\r\n\r\n' "HTTP/1.1 405 Method Not Allowed
 expect "$E" 'not http at all\r\n\r\n' "HTTP/1.1 400 Bad Request"
 log "a router's unrecognized_name alert"
 expect "$R" "hello:nope.test" 15030300020270
+
+if has_field; then
+    log "the proxy's answers that close: 413 (a body over max_body), 400"
+    expect "$P" 'POST /seal HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n' \
+        "HTTP/1.1 413 Payload Too Large"
+    expect "$P" 'not http at all\r\n\r\n' "HTTP/1.1 400 Bad Request"
+fi
 
 grep -q "egress denied relay=egress conn=[0-9]* via=connect dest=denied.egress.test:443 .*reason=not_allowed_name" "$LOG" ||
     fail "no log line for the denied name"
