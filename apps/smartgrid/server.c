@@ -812,9 +812,10 @@ oldest_identified(const struct conn *except)
     return best;
 }
 
-/* How far a handshake got: no whole ClientHello yet (silent, or part of
- * one), a ClientHello naming a user this instance may serve, paused for
- * that user's certificate (the first login of a pooled instance). */
+/* How far a handshake got: no whole ClientHello yet (silent, part of one,
+ * or its PROXY header not read), a ClientHello naming a user this
+ * instance may serve, paused for that user's certificate (the first login
+ * of a pooled instance). */
 static int
 progress(const struct conn *c)
 {
@@ -834,6 +835,19 @@ client_handshakes(const struct conn *c)
     return n;
 }
 
+/* Whether handshake c, whose client address holds n handshake slots, is to
+ * be pushed out before handshake b, whose holds bn: more slots, then less
+ * far, then idle longer. */
+static bool
+evicted_before(const struct conn *c, int n, const struct conn *b, int bn)
+{
+    if (n != bn)
+        return n > bn;
+    if (progress(c) != progress(b))
+        return progress(c) < progress(b);
+    return c->active_ms < b->active_ms;
+}
+
 /* The handshake a newcomer takes the place of when the handshake slots are
  * full: of the client address that holds the most of them, the one that
  * got least far, idle the longest. So one address's connections push out
@@ -849,9 +863,7 @@ handshake_victim(void)
         if (c->t.state == SG_TLS_CLOSED || c->identified)
             continue;
         int n = client_handshakes(c);
-        if (best == NULL || n > best_n ||
-            (n == best_n && (progress(c) < progress(best) ||
-                             (progress(c) == progress(best) && c->active_ms < best->active_ms)))) {
+        if (best == NULL || evicted_before(c, n, best, best_n)) {
             best = c;
             best_n = n;
         }
