@@ -197,6 +197,7 @@ directory:
 routers:
   - name: grid
     listen: tcp:127.0.0.1:$GW
+    send_proxy: v2
     directory: grid
     domain: grid.$DOMAIN
 EOF

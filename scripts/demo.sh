@@ -118,6 +118,7 @@ relays:
 routers:
   - name: grid
     listen: tcp:127.0.0.1:8443
+    send_proxy: v2 # the instances read it (pool-yaml.sh)
     directory: grid
     domain: grid.$DOMAIN
 EOF

@@ -33,7 +33,10 @@
 # instance directory, and brings the user's own server certificate and key
 # in before it (the database's arrival tells the server the state is
 # complete): the instances get no --cert, no certificate valid for another
-# user is ever in an instance.
+# user is ever in an instance. The instances read the client's address
+# from a PROXY v2 header (--accept-proxy v2: the handshake slots count by
+# it, apps/smartgrid/README.md): every router that sends to the pool needs
+# send_proxy: v2.
 set -eu
 attest=
 [ -z "${POOL_SIM_ROOT:-}" ] || attest=", --attest-provider, sim, --sim-root, $POOL_SIM_ROOT"
@@ -51,7 +54,7 @@ cat <<YAML
 pools:
   - name: grid
     command: [$1/smartgrid-server, --listen, "tcp:${POOL_ADDR:-127.0.0.1}:{port}", --dir, "{dir}",
-              --ca, $2/ca.pem, --domain, ${10:-example}$attest]
+              --ca, $2/ca.pem, --domain, ${10:-example}, --accept-proxy, v2$attest]
     endpoint: "tcp:${POOL_ADDR:-127.0.0.1}:{port}"
     ports: $5
     dir: $4$run_as

@@ -20,13 +20,18 @@
  * the rest are kept for connections whose handshake proved the bound
  * user's client certificate. A handshake gets --handshake-timeout, an
  * established connection closes after --idle-timeout without traffic. A
- * new connection that finds the handshake slots full takes the slot of
- * the handshake that got least far (no ClientHello yet, then a
- * ClientHello, then one paused for the user's certificate), the one idle
- * the longest among those; a handshake that completes when the
- * established slots are full takes the slot of the connection idle the
- * longest. So silent connections push out only each other: they can
- * delay the user, never lock them out nor cut their handshake. */
+ * new connection that finds the handshake slots full takes the slot of a
+ * handshake of the client address that holds the most of them (a /64 for
+ * IPv6; behind a router, --accept-proxy v2: the address its PROXY header
+ * names), of those the one that got least far (no ClientHello yet, then
+ * a ClientHello, then one paused for the user's certificate), idle the
+ * longest; a handshake that completes when the established slots are
+ * full takes the slot of the connection idle the longest. So connections
+ * from one address push out only each other once they hold two slots, and
+ * never a handshake of an address that holds fewer: one address, or fewer
+ * than --max-handshakes - 1, can delay the user, never lock them out nor
+ * cut the handshake of one connection of theirs (ClientHellos naming the
+ * user included: once the user logged in, the router passes them all on). */
 #include <cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -48,6 +53,7 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -63,6 +69,7 @@
 #include "http.h"
 #include "net/endpoint.h"
 #include "net/transport.h"
+#include "proto/proxy_v2.h"
 #include "tlsio.h"
 
 #define MAX_CONNS 16
@@ -91,6 +98,12 @@ struct conn {
     int close_after;             /* close once the output is sent */
     uint64_t linger_until;       /* then discard input until EOF or this time */
     short events;
+    /* the client's address as the handshake slots count it
+     * (transport_client_key()); "" while its PROXY header is due */
+    char client[TRANSPORT_CLIENT_MAX];
+    int header_due; /* --accept-proxy: the header is not read yet */
+    size_t hdr_len; /* of it, read so far into hdr */
+    uint8_t hdr[PROXY_V2_READ_MAX];
 };
 
 struct opts {
@@ -100,6 +113,7 @@ struct opts {
     unsigned ttl_ms, state_wait_ms;
     unsigned handshake_ms, idle_ms; /* 0: no idle timeout */
     unsigned max_handshakes;        /* slots for connections still in the handshake */
+    enum proxy_mode accept_proxy;   /* connections begin with a PROXY v2 header */
     size_t max_body;
     bool state_poll; /* --state-poll: look for the state every 10 ms, no inotify */
     const char *attest_provider, *sim_root; /* RA-TLS fresh evidence (NULL: none) */
@@ -775,8 +789,9 @@ conn_drop(struct conn *c, enum close_why why)
 
     total[why]++;
     if (log_rate_ok(&rate[why], now_ms(), CLOSE_LOG_MS, &quiet))
-        log_info("connection closed reason=%s user=%s total=%llu quiet_before=%lu",
-                 close_names[why], c->identified ? srv.user : "-", total[why], quiet);
+        log_info("connection closed reason=%s user=%s client=%s total=%llu quiet_before=%lu",
+                 close_names[why], c->identified ? srv.user : "-",
+                 c->client[0] != '\0' ? c->client : "-", total[why], quiet);
     conn_close(c);
 }
 
@@ -797,31 +812,61 @@ oldest_identified(const struct conn *except)
     return best;
 }
 
-/* How far a handshake got: no whole ClientHello yet (silent, or part of
- * one), a ClientHello naming a user this instance may serve, paused for
- * that user's certificate (the first login of a pooled instance). */
+/* How far a handshake got: no whole ClientHello yet (silent, part of one,
+ * or its PROXY header not read), a ClientHello naming a user this
+ * instance may serve, paused for that user's certificate (the first login
+ * of a pooled instance). */
 static int
 progress(const struct conn *c)
 {
     return c->t.paused ? 2 : c->sni_user[0] != '\0' ? 1 : 0;
 }
 
+/* The handshake slots c's client address holds (c's own included). */
+static int
+client_handshakes(const struct conn *c)
+{
+    int n = 0;
+
+    for (int i = 0; i < MAX_CONNS; i++) {
+        const struct conn *o = &srv.conns[i];
+        n += o->t.state != SG_TLS_CLOSED && !o->identified && strcmp(o->client, c->client) == 0;
+    }
+    return n;
+}
+
+/* Whether handshake c, whose client address holds n handshake slots, is to
+ * be pushed out before handshake b, whose holds bn: more slots, then less
+ * far, then idle longer. */
+static bool
+evicted_before(const struct conn *c, int n, const struct conn *b, int bn)
+{
+    if (n != bn)
+        return n > bn;
+    if (progress(c) != progress(b))
+        return progress(c) < progress(b);
+    return c->active_ms < b->active_ms;
+}
+
 /* The handshake a newcomer takes the place of when the handshake slots are
- * full: of those that got least far, the one idle the longest. So
- * connections that say nothing (or part of a ClientHello) push out only
- * each other, never a handshake of the user on its way. */
+ * full: of the client address that holds the most of them, the one that
+ * got least far, idle the longest. So one address's connections push out
+ * each other, not the handshake of a user on its way from another. */
 static struct conn *
 handshake_victim(void)
 {
     struct conn *best = NULL;
+    int best_n = 0;
 
     for (int i = 0; i < MAX_CONNS; i++) {
         struct conn *c = &srv.conns[i];
         if (c->t.state == SG_TLS_CLOSED || c->identified)
             continue;
-        if (best == NULL || progress(c) < progress(best) ||
-            (progress(c) == progress(best) && c->active_ms < best->active_ms))
+        int n = client_handshakes(c);
+        if (best == NULL || evicted_before(c, n, best, best_n)) {
             best = c;
+            best_n = n;
+        }
     }
     return best;
 }
@@ -846,12 +891,77 @@ make_room(struct conn *c)
         conn_drop(oldest_identified(c), CW_IDLE_EVICTED);
 }
 
+/* c's client is the peer of its socket fd (left "" when it has none). */
+static void
+client_of_peer(struct conn *c, int fd)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+
+    if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
+        transport_client_key(fd, (struct sockaddr *)&peer, c->client, sizeof(c->client));
+}
+
+/* --accept-proxy v2: reads the PROXY v2 header c begins with into c->hdr,
+ * the fixed part and then the length it gives, never a byte of the TLS
+ * behind it; its source becomes c's client (a LOCAL header: the peer's
+ * own address). Returns PARSE_AGAIN until it is whole, PARSE_INVALID for a
+ * bad header, one over PROXY_V2_READ_MAX bytes or a client that closed
+ * inside it (logged: c is to be closed). */
+static enum parse_result
+proxy_header(struct conn *c)
+{
+    struct proxy_info info;
+    size_t len;
+    const char *err = "connection closed inside the header";
+    enum parse_result r = PARSE_AGAIN;
+
+    while (r == PARSE_AGAIN) {
+        size_t want = PROXY_V2_FIXED_LEN;
+        if (c->hdr_len >= PROXY_V2_FIXED_LEN)
+            want += (size_t)c->hdr[14] << 8 | c->hdr[15];
+        if (want > sizeof(c->hdr)) {
+            err = "header larger than 4096 bytes";
+            break;
+        }
+        ssize_t n = recv(c->t.fd, c->hdr + c->hdr_len, want - c->hdr_len, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return PARSE_AGAIN;
+        if (n <= 0)
+            break;
+        c->hdr_len += (size_t)n;
+        r = proxy_v2_parse(c->hdr, c->hdr_len, &info, &len, &err);
+    }
+    if (r != PARSE_OK) {
+        log_info("connection refused reason=bad_proxy_header error=\"%s\"", err);
+        return PARSE_INVALID;
+    }
+    c->header_due = 0;
+    if (info.cmd == PROXY_CMD_PROXY && info.family != AF_UNSPEC)
+        transport_client_key(-1, (struct sockaddr *)&info.src, c->client, sizeof(c->client));
+    else
+        client_of_peer(c, c->t.fd);
+    log_debug("proxy header client=%s", c->client);
+    return PARSE_OK;
+}
+
 /* Once its answer is sent, a connection to close lingers (up to 1 s): the
  * input is read and dropped until the client closes, so that a client still
  * sending a refused body reads the answer instead of a reset. */
 static void
 service(struct conn *c)
 {
+    if (c->header_due) {
+        enum parse_result r = proxy_header(c);
+        if (r == PARSE_INVALID) {
+            conn_close(c);
+            return;
+        }
+        if (r == PARSE_AGAIN) {
+            c->events = POLLIN;
+            return;
+        }
+    }
     for (;;) {
         if (sg_tls_step(&c->t, &c->events) != 0) {
             const char *why = srv.attest.provider != NULL ? ratls_ssl_error(c->t.ssl) : NULL;
@@ -925,6 +1035,9 @@ accept_all(void)
             sim_renew();
         memset(c, 0, sizeof(*c));
         c->accepted_ms = c->active_ms = now_ms();
+        c->header_due = srv.o.accept_proxy == PROXY_V2;
+        if (!c->header_due)
+            client_of_peer(c, fd);
         if (sg_tls_open(&c->t, fd, srv.ctx, 1, MAX_HEAD + srv.o.max_body) != 0)
             continue;
         SSL_set_app_data(c->t.ssl, c);
@@ -1053,6 +1166,7 @@ usage(void)
             "           [--cert PEM --key PEM] [--domain example] [--session-ttl 15m]\n"
             "           [--state-wait 10s] [--state-poll] [--max-body 4MiB]\n"
             "           [--handshake-timeout 3s] [--idle-timeout 60s] [--max-handshakes 4]\n"
+            "           [--accept-proxy v2|none]\n"
             "           [--log-level info] [--attest-provider nitro|tsm|sim [--sim-root FILE]]\n"
             "Without --cert/--key, each user's own certificate DIR/<user>.crt and .key.\n");
     exit(2);
@@ -1077,6 +1191,7 @@ parse_args(int argc, char **argv, struct opts *o)
                                           {"attest-provider", required_argument, NULL, 'A'},
                                           {"sim-root", required_argument, NULL, 'R'},
                                           {"state-poll", no_argument, NULL, 'P'},
+                                          {"accept-proxy", required_argument, NULL, 'X'},
                                           {NULL, 0, NULL, 0}};
     const char *listen = NULL, *domain = "example", *err;
     int ch;
@@ -1147,6 +1262,11 @@ parse_args(int argc, char **argv, struct opts *o)
             break;
         case 'P':
             o->state_poll = true;
+            break;
+        case 'X':
+            if (strcmp(optarg, "v2") != 0 && strcmp(optarg, "none") != 0)
+                fatalx("--accept-proxy: expected v2 or none");
+            o->accept_proxy = strcmp(optarg, "v2") == 0 ? PROXY_V2 : PROXY_NONE;
             break;
         default:
             usage();

@@ -147,6 +147,7 @@ routers:
   - name: grid
     listen: tcp:$(cl_ip "$i"):8443
     accept_proxy: v2
+    send_proxy: v2
     directory: grid
     domain: grid.$SG_DOMAIN
 EOF

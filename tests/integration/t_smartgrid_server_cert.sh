@@ -150,6 +150,7 @@ pool_run() {
         echo "routers:"
         echo "  - name: grid"
         echo "    listen: tcp:127.0.0.1:$rport"
+        echo "    send_proxy: v2"
         echo "    directory: grid"
         echo "    domain: grid.example"
         "$ROOT/apps/smartgrid/pool-yaml.sh" "$SG_BIN" "$SG" "$T/store" "$T/pool-$b" \

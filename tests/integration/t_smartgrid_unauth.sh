@@ -32,6 +32,7 @@ directory:
 routers:
   - name: grid
     listen: tcp:127.0.0.1:$R
+    send_proxy: v2
     directory: grid
     domain: grid.example
 EOF
