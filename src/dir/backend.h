@@ -14,6 +14,7 @@ struct dir_claim {
     const char *client; /* address key, or NULL: not bounded per client */
     int hold;           /* the caller holds what it gets (dir_assign_held()) */
     uint64_t rid;       /* out: the held reservation's id; 0: nothing held */
+    uint64_t hid;       /* out: the caller's place among its holders; 0: nothing held */
 };
 
 /* What the directory gives its backend at open: all a backend may use of
@@ -31,6 +32,9 @@ struct dir_host {
     /* Copies the names of the watched pools into out (at most max); returns
      * how many. */
     int (*watched_pools)(const struct dir_host *h, char (*out)[DIR_NAME_MAX], int max);
+    /* The holder hid of this process lost its place to a newcomer (assign());
+     * its connection is closed. */
+    void (*evicted)(const struct dir_host *h, uint64_t hid);
     /* Makes the backend's tick() run within ms from now. */
     void (*tick_within)(const struct dir_host *h, unsigned ms);
     /* Whether the backend reaches its store now (dir_up()); a backend that
@@ -59,16 +63,22 @@ struct dir_ops {
      * ended and its instance is not stopped yet: its state is being stored
      * back), -ENOENT (unknown pool), -EIO. With
      * cl->hold, a reservation returned counts one more holder and its id
-     * goes to cl->rid. */
+     * goes to cl->rid, the holder's to cl->hid. Before its login a
+     * reservation has at most DIR_HOLDERS_MAX holders, and at most
+     * max_pending_per_client from one client address (else -EDQUOT); when
+     * they are all taken, a newcomer whose address would still hold fewer
+     * than the address holding the most takes the place of that address's
+     * oldest holder, whose process hears of it (host->evicted()). */
     int (*assign)(void *be, const char *pool, const char *key, struct dir_claim *cl,
                   struct dir_instance *out);
-    /* Drops one holder of reservation rid of name for key; the last one
+    /* Drops holder hid of reservation rid of name for key; the last one
      * withdraws it when it is still reserved (not active): the instance goes
      * to DIR_STARTING (activate() still accepts key there, until the pool
      * reports it) and the pool's watcher hears. Returns 1 (withdrawn), 0
-     * (still held, or no longer that reservation), -EIO. */
+     * (still held, no longer that reservation, or hid lost its place
+     * already), -EIO. */
     int (*release)(void *be, const char *pool, const char *name, const char *key, uint64_t rid,
-                   const char *client);
+                   uint64_t hid);
     /* Applies a pool's report (starting, idle, draining, stopped); ep is
      * endpoint_format() text or "". */
     int (*report)(void *be, const char *pool, const char *name, enum dir_state st, const char *ep);

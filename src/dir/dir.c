@@ -8,7 +8,11 @@
  * the cancel or once the callback ran; a dir_assign_held() caller drops it
  * with dir_release(), after the answer too). Cancel and the answer both run
  * on the caller's loop, so the cancelled flag decides without a race
- * whether the callback runs. */
+ * whether the callback runs. A request answered with a holder's place
+ * (dir_assign_held()) has a third reference, the directory's list of them
+ * (struct dir, held), from the answer until its release (or its eviction,
+ * which hands it to the post that tells the caller) reaches the directory's
+ * loop. */
 #include "dir/dir.h"
 
 #include <errno.h>
@@ -65,6 +69,7 @@ struct dir {
     void *be;
     struct timer tick;
     struct list waits; /* d->loop: waiting assigns, oldest first */
+    struct list held;  /* d->loop: assigns that hold a place (hid), to tell one evicted */
     pthread_mutex_t watch_lock;
     struct list watches;
     /* metrics, read from any thread */
@@ -89,6 +94,7 @@ struct dir_assign {
     int hold;                    /* dir_assign_held(): the caller keeps its reference */
     struct loop *on;
     dir_assign_cb cb;
+    dir_evict_cb evicted; /* dir_assign_held(): its place was taken */
     void *arg;
     atomic_int refs;
     atomic_int cancelled;
@@ -103,7 +109,9 @@ struct dir_assign {
     int err;
     char instance[DIR_NAME_MAX];
     struct endpoint ep;
-    uint64_t rid; /* the reservation held for the caller; 0: none */
+    uint64_t rid;          /* the reservation held for the caller; 0: none */
+    uint64_t hid;          /* the caller's place among its holders; 0: none */
+    struct list held_link; /* d->loop: in d->held while it holds that place */
 };
 
 struct dir_activate {
@@ -129,11 +137,9 @@ struct req {
     enum req_kind kind;
     char pool[DIR_NAME_MAX];
     char name[DIR_NAME_MAX];
-    char key[DIR_KEY_MAX];       /* REQ_RELEASE */
-    char client[DIR_CLIENT_MAX]; /* REQ_RELEASE: the holder's client ("": none) */
     char ep[ENDPOINT_TEXT_MAX];
     enum dir_state st;
-    uint64_t rid; /* REQ_RELEASE */
+    struct dir_assign *held; /* REQ_RELEASE: the holder (a reference) */
     struct loop *on;
     dir_list_cb list_cb;
     dir_done_cb done_cb;
@@ -361,6 +367,50 @@ assign_unref(struct dir_assign *a)
 
 static void release_post(struct dir_assign *a);
 
+/* a no longer holds its place (released or evicted): off d->held, whose
+ * reference goes. On the directory's loop. */
+static void
+held_drop(struct dir_assign *a)
+{
+    if (!list_linked(&a->held_link))
+        return;
+    list_del(&a->held_link);
+    assign_unref(a);
+}
+
+/* On the caller's loop: its connection lost its place, unless it was
+ * released first. */
+static void
+evict_deliver(void *arg)
+{
+    struct dir_assign *a = arg;
+
+    if (!atomic_load(&a->cancelled) && a->evicted != NULL)
+        a->evicted(a->arg);
+    assign_unref(a); /* the list's, handed over with the post */
+}
+
+/* The backend gave holder hid's place to a newcomer: its caller hears. */
+static void
+host_evicted(const struct dir_host *h, uint64_t hid)
+{
+    struct dir *d = host_dir(h);
+    struct list *p;
+
+    for (p = d->held.next; p != &d->held; p = p->next)
+        if (list_entry(p, struct dir_assign, held_link)->hid == hid)
+            break;
+    if (p == &d->held)
+        return; /* released meanwhile */
+    struct dir_assign *a = list_entry(p, struct dir_assign, held_link);
+    list_del(&a->held_link);
+    if (d->stopped || loop_post(a->on, evict_deliver, a) != 0) {
+        log_warnx("dir pool=%s instance=%s: a holder lost its place, its connection not told",
+                  a->pool, a->instance);
+        assign_unref(a);
+    }
+}
+
 static void
 assign_deliver(void *arg)
 {
@@ -472,13 +522,18 @@ assign_try(struct dir *d, struct dir_assign *a)
     }
     memcpy(a->instance, inst.name, sizeof(a->instance));
     a->rid = cl.rid;
+    a->hid = cl.hid;
     if (endpoint_parse(inst.endpoint, &a->ep, &why) != PARSE_OK) {
         log_warnx("dir pool=%s instance=%s: bad endpoint: %s", inst.pool, inst.name,
                   why ? why : "invalid");
-        if (a->rid != 0) /* nobody will connect: let go of it now */
-            (void)d->ops->release(d->be, a->pool, a->instance, a->key, a->rid, a->client);
+        if (a->hid != 0) /* nobody will connect: let go of it now */
+            (void)d->ops->release(d->be, a->pool, a->instance, a->key, a->rid, a->hid);
         assign_answer(d, a, -EIO, DIR_OUT_ERROR);
         return 1;
+    }
+    if (a->hid != 0) {
+        atomic_fetch_add(&a->refs, 1);
+        list_add_tail(&d->held, &a->held_link);
     }
     assign_answer(d, a, 0, rc == 1 ? DIR_OUT_STICKY : DIR_OUT_RESERVED);
     return 1;
@@ -608,7 +663,7 @@ host_maybe_idle(const struct dir_host *h, const char *pool)
 
 static struct dir_assign *
 assign_new(struct dir *d, const char *pool, const char *key, const char *client, int hold,
-           struct loop *on, dir_assign_cb cb, void *arg)
+           struct loop *on, dir_assign_cb cb, dir_evict_cb evicted, void *arg)
 {
     struct dir_assign *a = calloc(1, sizeof(*a));
 
@@ -627,6 +682,7 @@ assign_new(struct dir *d, const char *pool, const char *key, const char *client,
     a->d = d;
     a->on = on;
     a->cb = cb;
+    a->evicted = evicted;
     a->arg = arg;
     a->start_us = mono_us();
     atomic_init(&a->refs, 2);
@@ -643,14 +699,14 @@ struct dir_assign *
 dir_assign(struct dir *d, const char *pool, const char *key, struct loop *on, dir_assign_cb cb,
            void *arg)
 {
-    return assign_new(d, pool, key, NULL, 0, on, cb, arg);
+    return assign_new(d, pool, key, NULL, 0, on, cb, NULL, arg);
 }
 
 struct dir_assign *
 dir_assign_held(struct dir *d, const char *pool, const char *key, const char *client,
-                struct loop *on, dir_assign_cb cb, void *arg)
+                struct loop *on, dir_assign_cb cb, dir_evict_cb evicted, void *arg)
 {
-    return assign_new(d, pool, key, client, 1, on, cb, arg);
+    return assign_new(d, pool, key, client, 1, on, cb, evicted, arg);
 }
 
 static void
@@ -671,11 +727,11 @@ dir_assign_cancel(struct dir_assign *a)
 {
     if (a == NULL)
         return;
-    if (a->delivered) { /* a holder after the answer: nothing is pending */
+    atomic_store(&a->cancelled, 1); /* nor is an eviction told */
+    if (a->delivered) {             /* a holder after the answer: nothing is pending */
         assign_unref(a);
         return;
     }
-    atomic_store(&a->cancelled, 1);
     atomic_fetch_add(&a->refs, 1);
     if (loop_post(a->d->loop, cancel_posted, a) != 0)
         atomic_fetch_sub(&a->refs, 1); /* it times out by itself, then is freed */
@@ -691,16 +747,14 @@ release_post(struct dir_assign *a)
 {
     struct req *r;
 
-    if (a->rid == 0)
+    if (a->hid == 0)
         return; /* an active session, or nothing: not held */
     if (req_new(REQ_RELEASE, NULL, NULL, &r) == 0) {
-        memcpy(r->pool, a->pool, sizeof(r->pool));
-        memcpy(r->name, a->instance, sizeof(r->name));
-        memcpy(r->key, a->key, sizeof(r->key));
-        memcpy(r->client, a->client, sizeof(r->client));
-        r->rid = a->rid;
+        atomic_fetch_add(&a->refs, 1);
+        r->held = a;
         if (req_post(a->d, r) == 0)
             return;
+        assign_unref(a);
     }
     log_warnx("dir pool=%s instance=%s: out of memory releasing; it goes back after "
               "reserve_timeout",
@@ -747,15 +801,19 @@ req_run(void *arg)
             maybe_idle(d, r->pool);
         free(r);
         return;
-    case REQ_RELEASE:
-        if (d->ops->release(d->be, r->pool, r->name, r->key, r->rid, r->client) == 1) {
+    case REQ_RELEASE: {
+        struct dir_assign *a = r->held;
+        held_drop(a);
+        if (d->ops->release(d->be, a->pool, a->instance, a->key, a->rid, a->hid) == 1) {
             atomic_fetch_add(&d->released, 1);
             log_info("dir pool=%s instance=%s: reservation for %s withdrawn, its clients left",
-                     r->pool, r->name, r->key);
-            maybe_idle(d, r->pool); /* it no longer counts against the bounds */
+                     a->pool, a->instance, a->key);
+            maybe_idle(d, a->pool); /* it no longer counts against the bounds */
         }
+        assign_unref(a); /* the request's */
         free(r);
         return;
+    }
     case REQ_LIST:
         r->n = d->ops->list(d->be, &r->list);
         if (r->n < 0)
@@ -1070,6 +1128,7 @@ dir_new(const struct dir_conf *conf, struct loop *main)
         return NULL;
     d->conf = *conf;
     list_init(&d->waits);
+    list_init(&d->held);
     list_init(&d->watches);
     pthread_mutex_init(&d->watch_lock, NULL);
     /* the memory backend never blocks: it runs on main, where a router's
@@ -1087,6 +1146,7 @@ dir_new(const struct dir_conf *conf, struct loop *main)
         .loop = d->loop,
         .changed = host_changed,
         .maybe_idle = host_maybe_idle,
+        .evicted = host_evicted,
         .watched_pools = host_watched_pools,
         .tick_within = host_tick_within,
         .set_up = host_set_up,
@@ -1174,6 +1234,9 @@ dir_free(struct dir *d)
         /* waiters left (their callers did not wait for an answer) */
         waits_drop(d);
     }
+    /* holders whose release did not reach the directory (out of memory) */
+    while (!list_empty(&d->held))
+        held_drop(list_entry(d->held.next, struct dir_assign, held_link));
     if (d->ops != NULL)
         d->ops->free(d->be);
     d->ops = NULL;

@@ -28,12 +28,14 @@
  * those that find no idle instance, as many per address and pool as the
  * address may hold (a newer one takes the place of the oldest), and
  * waiting requests are retried newest first. A router holds the reservation
- * its connection got (dir_assign_held()) and gives it back when the
- * connection ends (dir_release()): when no connection holds it any more and
- * the instance has not seen the login, it is withdrawn at once. A withdrawn
- * instance waits in DIR_STARTING until its pool offers it again (idle) or
- * recycles it, so it is never handed to the next client while its pool is
- * still wiping what the last one's reservation brought in.
+ * its connection got (dir_assign_held(); so do the key's later connections,
+ * a bounded number of them, the addresses that hold fewest first) and gives
+ * it back when the connection ends (dir_release()): when no connection
+ * holds it any more and the instance has not seen the login, it is
+ * withdrawn at once. A withdrawn instance waits in DIR_STARTING until its
+ * pool offers it again (idle) or recycles it, so it is never handed to the
+ * next client while its pool is still wiping what the last one's
+ * reservation brought in.
  *
  * Backends: memory (this process only) and redis (several routers and pools
  * in other processes and on other machines share one directory; every
@@ -58,7 +60,8 @@
 #define DIR_PATH_MAX 256  /* a file path, bytes incl. NUL */
 #define DIR_SENTINELS_MAX 8
 /* connections that may hold one reservation before its login (sticky
- * dir_assign_held()): beyond, one is refused as over its client's bound */
+ * dir_assign_held()): beyond, a newcomer takes the place of one from the
+ * address that holds the most, or is refused as over its client's bound */
 #define DIR_HOLDERS_MAX 16
 #define DIR_NODE_MAX 13 /* a node name (directory: node:), bytes incl. NUL */
 
@@ -196,15 +199,27 @@ struct dir_assign *dir_assign(struct dir *d, const char *pool, const char *key, 
  * reserve_timeout (a reconnecting client finds it: sticky). */
 void dir_assign_cancel(struct dir_assign *a);
 
+/* The connection of a dir_assign_held() request lost its place among the
+ * holders of its reservation to a newcomer: the caller closes it (and ends
+ * the request with dir_release(), as always). */
+typedef void (*dir_evict_cb)(void *arg);
+
 /* Like dir_assign(), for a client connection that holds what it gets:
  * client is its address key (transport_client_key(); NULL or "": not
  * bounded per client). A reservation made or found for it counts the
- * connection as one of its holders. The caller keeps its reference after
- * the callback ran and ends the request with dir_release() (exactly once,
- * before or after the answer). */
+ * connection as one of its holders. Before the login a reservation has at
+ * most DIR_HOLDERS_MAX holders, at most max_pending_per_client of them
+ * from one address (-EDQUOT beyond): whoever sends the user's name holds
+ * it, so when all places are taken, a newcomer whose address would still
+ * hold fewer than the address holding the most takes the place of that
+ * address's oldest holder, and evicted(arg) runs on `on` for that one
+ * (whichever process of those sharing a redis directory holds it; with
+ * redis within a tick), unless its request ended first. The caller keeps
+ * its reference after the callback ran and ends the request with
+ * dir_release() (exactly once, before or after the answer). */
 struct dir_assign *dir_assign_held(struct dir *d, const char *pool, const char *key,
                                    const char *client, struct loop *on, dir_assign_cb cb,
-                                   void *arg);
+                                   dir_evict_cb evicted, void *arg);
 
 /* Ends a dir_assign_held() request; call on loop `on`'s thread. Before the
  * answer it cancels it (see dir_assign_cancel()). After it, the connection

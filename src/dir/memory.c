@@ -23,6 +23,12 @@ struct abandoned {
     uint64_t until;
 };
 
+/* One connection that holds a reservation (dir_assign_held()). */
+struct holder {
+    uint64_t hid;
+    char client[DIR_CLIENT_MAX]; /* "": none */
+};
+
 struct minst {
     struct dir_instance pub;
     uint64_t deadline; /* reserved: reserve_timeout; active: session_ttl; 0: none */
@@ -31,7 +37,7 @@ struct minst {
     char client[DIR_CLIENT_MAX];
     uint64_t rid;
     unsigned holders;
-    char held_by[DIR_HOLDERS_MAX][DIR_CLIENT_MAX]; /* each holder's client ("": none) */
+    struct holder held_by[DIR_HOLDERS_MAX];
     char withdrawn[DIR_KEY_MAX]; /* starting after a withdrawal: the key it was for */
     char ended[DIR_KEY_MAX];     /* draining: the key of its session that ended */
 };
@@ -40,7 +46,7 @@ struct mem {
     const struct dir_host *host;
     struct minst *v;
     size_t n, cap;
-    uint64_t last_rid;
+    uint64_t last_rid;           /* the last reservation or holder id */
     char (*pools)[DIR_NAME_MAX]; /* every pool that ever reported */
     size_t n_pools, cap_pools;
     struct abandoned *abandoned; /* oldest first */
@@ -203,14 +209,50 @@ holders_of(const struct minst *in, const char *client)
     unsigned n = 0;
 
     for (unsigned i = 0; i < in->holders; i++)
-        n += strcmp(in->held_by[i], client) == 0;
+        n += strcmp(in->held_by[i].client, client) == 0;
     return n;
 }
 
-static void
-hold_add(struct minst *in, const char *client)
+/* Makes room among in's holders (before its login) for one from client
+ * ("": none): -EDQUOT when client holds max_pending_per_client of them, or
+ * all DIR_HOLDERS_MAX are taken and client would not hold fewer than the
+ * address that holds the most; else 0, after the oldest holder of that
+ * address gave its place up (its connection is closed). Whoever sends the
+ * user's name holds the reservation: without this, a few addresses could
+ * take every place and shut the user out. */
+static int
+hold_room(struct mem *m, struct minst *in, const char *client)
 {
-    snprintf(in->held_by[in->holders++], DIR_CLIENT_MAX, "%s", client != NULL ? client : "");
+    unsigned mine = holders_of(in, client), most = 0, v = 0;
+    unsigned max = m->host->conf->max_pending_per_client;
+
+    if (client[0] != '\0' && max > 0 && mine >= max)
+        return -EDQUOT;
+    if (in->holders < DIR_HOLDERS_MAX)
+        return 0;
+    for (unsigned i = 0; i < in->holders; i++) {
+        unsigned n = holders_of(in, in->held_by[i].client);
+        if (n > most || (n == most && in->held_by[i].hid < in->held_by[v].hid)) {
+            most = n;
+            v = i;
+        }
+    }
+    if (mine + 1 >= most)
+        return -EDQUOT;
+    m->host->evicted(m->host, in->held_by[v].hid);
+    in->held_by[v] = in->held_by[--in->holders];
+    return 0;
+}
+
+/* One more holder of in, from client; returns its id. */
+static uint64_t
+hold_add(struct mem *m, struct minst *in, const char *client)
+{
+    struct holder *h = &in->held_by[in->holders++];
+
+    h->hid = ++m->last_rid;
+    snprintf(h->client, sizeof(h->client), "%s", client);
+    return h->hid;
 }
 
 static int
@@ -234,14 +276,10 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
             if (in->pub.state == DIR_ACTIVE)
                 in->deadline = session_deadline(m, in);
             if (in->pub.state == DIR_RESERVED && cl->hold) {
-                /* nobody logged in yet: whoever sends the name holds it, so
-                 * one address holds no more of it than its bound, or it
-                 * would shut the user out */
-                if (in->holders >= DIR_HOLDERS_MAX ||
-                    (cl->client != NULL && c->max_pending_per_client > 0 &&
-                     holders_of(in, cl->client) >= c->max_pending_per_client))
+                const char *client = cl->client != NULL ? cl->client : "";
+                if (hold_room(m, in, client) != 0)
                     return -EDQUOT;
-                hold_add(in, cl->client);
+                cl->hid = hold_add(m, in, client);
                 cl->rid = in->rid;
             }
             *out = in->pub;
@@ -273,7 +311,7 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
     idle->rid = ++m->last_rid;
     idle->holders = 0;
     if (cl->hold) {
-        hold_add(idle, cl->client);
+        cl->hid = hold_add(m, idle, cl->client != NULL ? cl->client : "");
         cl->rid = idle->rid;
     }
     recount(m);
@@ -373,7 +411,7 @@ withdraw(struct mem *m, struct minst *in)
 
 static int
 mem_release(void *be, const char *pool, const char *name, const char *key, uint64_t rid,
-            const char *client)
+            uint64_t hid)
 {
     struct mem *m = be;
     struct minst *in = find(m, pool, name);
@@ -382,12 +420,11 @@ mem_release(void *be, const char *pool, const char *name, const char *key, uint6
     if (in == NULL || in->pub.state != DIR_RESERVED || in->rid != rid ||
         strcmp(in->pub.key, key) != 0)
         return 0; /* it became active, went back, or is another reservation now */
-    while (i + 1 < in->holders && strcmp(in->held_by[i], client != NULL ? client : "") != 0)
+    while (i < in->holders && in->held_by[i].hid != hid)
         i++;
-    if (in->holders > 0) {
-        in->holders--;
-        memcpy(in->held_by[i], in->held_by[in->holders], DIR_CLIENT_MAX);
-    }
+    if (i == in->holders)
+        return 0; /* its place was taken (hold_room()) */
+    in->held_by[i] = in->held_by[--in->holders];
     if (in->holders > 0)
         return 0;
     withdraw(m, in);

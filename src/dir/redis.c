@@ -40,14 +40,16 @@
  * expiring: an idle instance of a node without it is not handed out),
  * P run:POOL (the token of the process without a node name that runs POOL,
  * set by its sweep, expiring),
- * P rid (the last reservation id), P pend:POOL and P c:POOL:CLIENT (sets of the instances
- * reserved, and reserved by one client address: the bounds on reservations
- * not active yet; members that are no longer reserved are dropped when the
- * set is counted, and a client's set expires reserve_timeout after its last
- * reservation). The hash of a reserved instance also has src (the client
- * key), rid and holders (dir_assign_held() connections that hold it);
- * P hc:POOL:NAME counts them by client address. Pool names hold no ':'.
- * One redis server, not a cluster (the scripts compute key names).
+ * P rid (the last reservation or holder id), P pend:POOL and P c:POOL:CLIENT
+ * (sets of the instances reserved, and reserved by one client address: the
+ * bounds on reservations not active yet; members that are no longer
+ * reserved are dropped when the set is counted, and a client's set expires
+ * reserve_timeout after its last reservation). The hash of a reserved instance also has src (the
+ * client key) and rid; P hd:POOL:NAME (hash) maps the id of each dir_assign_held() connection that
+ * holds it to "TOKEN CLIENT" (its process's token, its client address), dropped when the instance
+ * leaves reserved (and expiring); P out:TOKEN (list, expiring) the ids of a process's holders whose
+ * place a newcomer took, popped by its sweep. Pool names hold no ':'. One redis server, not a
+ * cluster (the scripts compute key names).
  *
  * Production (docs/directory.md): AUTH (a password from a file, an ACL
  * user) is the first command on every connection. With sentinels, every
@@ -107,10 +109,14 @@
     "    local kk = P .. 'k:' .. pool .. ':' .. key\n"                                             \
     "    if redis.call('GET', kk) == name then redis.call('DEL', kk) end\n"                        \
     "  end\n"                                                                                      \
-    "end\n" /* an instance that is gone: its key (if it still names it) is free, and so is the */  \
+    "end\n"                                                                                        \
+    /* the holders of a reservation that is no longer one (P hd:POOL:NAME) */                      \
+    "local function unhold(pool, name) redis.call('DEL', P .. 'hd:' .. pool .. ':' .. name) end\n" \
+    /* an instance that is gone: its key (if it still names it) is free, and so is the */          \
     /* key of its session that ended (skey): assigns waiting for it go on */                       \
     "local function forget(pool, name, key)\n"                                                     \
     "  unkey(pool, name, key)\n"                                                                   \
+    "  unhold(pool, name)\n"                                                                       \
     "  local skey = redis.call('HGET', ikey(pool, name), 'skey')\n"                                \
     "  unkey(pool, name, skey)\n"                                                                  \
     "  if skey then redis.pcall('PUBLISH', P .. 'bell', '') end\n"                                 \
@@ -185,8 +191,10 @@
 
 /* ARGV: prefix, pool, key, reserve_ms, ttl_ms, client ("": none), hold
  * ("1": count a holder), max_pending_per_client, pending_share,
- * DIR_HOLDERS_MAX. Returns
- * {1|0, name, ep, rid} (sticky | reserved; rid 0 when nothing is held),
+ * DIR_HOLDERS_MAX, token (this process's: a holder it loses is told in
+ * P out:TOKEN). Returns
+ * {1|0, name, ep, rid, hid} (sticky | reserved; rid and hid 0 when nothing
+ * is held),
  * {-1} none idle, {-2} unknown pool, {-3} the client's bound, {-4} the
  * pool's share of pending reservations, {-5} the key's last session is
  * being stored back (its instance drains). */
@@ -195,7 +203,48 @@ static const char lua_assign[] = LUA_PRELUDE
     "local rms, tms = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "local client, hold = ARGV[6], ARGV[7] == '1'\n"
     "local maxpc, share, maxh = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])\n"
+    "local token = ARGV[11]\n"
     "if redis.call('SISMEMBER', P .. 'pools', pool) == 0 then return {-2} end\n"
+    /* the holders of a reservation before its login: P hd:POOL:NAME, each
+     * holder's id to "TOKEN CLIENT" (TOKEN: its process's, 16 characters).
+     * Whoever sends the user's name holds it: so that a few addresses
+     * cannot take every place and shut the user out, client holds at most
+     * maxpc of them, and when all maxh are taken it takes the place of the
+     * oldest holder of the address holding the most, if it would still
+     * hold fewer; that holder's process pops its id from P out:TOKEN (the
+     * sweep) and closes its connection. Returns false when client may not
+     * hold it. */
+    "local function room(hk)\n"
+    "  local hs, by = redis.call('HGETALL', hk), {}\n"
+    "  for i = 2, #hs, 2 do\n"
+    "    local c = string.sub(hs[i], 18)\n"
+    "    by[c] = (by[c] or 0) + 1\n"
+    "  end\n"
+    "  local mine = by[client] or 0\n"
+    "  if client ~= '' and maxpc > 0 and mine >= maxpc then return false end\n"
+    "  if #hs / 2 < maxh then return true end\n"
+    "  local v, most = 1, 0\n"
+    "  for i = 1, #hs, 2 do\n"
+    "    local n = by[string.sub(hs[i + 1], 18)]\n"
+    "    if n > most or (n == most and tonumber(hs[i]) < tonumber(hs[v])) then\n"
+    "      v, most = i, n\n"
+    "    end\n"
+    "  end\n"
+    "  if mine + 1 >= most then return false end\n"
+    "  redis.call('HDEL', hk, hs[v])\n"
+    "  local ok = P .. 'out:' .. string.sub(hs[v + 1], 1, 16)\n"
+    "  redis.call('RPUSH', ok, hs[v])\n"
+    "  redis.call('PEXPIRE', ok, math.max(rms, 1000))\n"
+    "  return true\n"
+    "end\n"
+    /* one more holder, from client: its id; the hash lasts as long as the
+     * reservation at least (unhold() drops it when it ends) */
+    "local function hold_add(hk)\n"
+    "  local hid = redis.call('INCR', P .. 'rid')\n"
+    "  redis.call('HSET', hk, hid, token .. ' ' .. client)\n"
+    "  redis.call('PEXPIRE', hk, math.max(rms, 1))\n"
+    "  return hid\n"
+    "end\n"
     /* an instance of a node that is alive: a node cut off from redis
      * never hears of a reservation, and its instance would never be
      * provisioned (node '': one machine, always alive) */
@@ -209,24 +258,16 @@ static const char lua_assign[] = LUA_PRELUDE
     "  local ik = ikey(pool, name)\n"
     "  local st = redis.call('HGET', ik, 'state')\n"
     "  if st == 'reserved' or st == 'active' then\n"
-    "    local rid = 0\n"
+    "    local rid, hid = 0, 0\n"
     "    local dl = st == 'active' and deadline(ik, tms)\n"
     "    if dl then redis.call('ZADD', P .. 'dl', dl, pool .. ':' .. name) end\n"
     "    if st == 'reserved' and hold then\n"
-    "      if tonumber(redis.call('HGET', ik, 'holders') or '0') >= maxh then return {-3} end\n"
-    /* nobody logged in yet: whoever sends the name holds it, so one
-     * address holds no more of it than its bound, or it would shut the
-     * user out (P hc:POOL:NAME, holders by client) */
-    "      local hk = P .. 'hc:' .. pool .. ':' .. name\n"
-    "      if client ~= '' and maxpc > 0 and\n"
-    "         tonumber(redis.call('HGET', hk, client) or '0') >= maxpc then\n"
-    "        return {-3}\n"
-    "      end\n"
-    "      redis.call('HINCRBY', hk, client, 1)\n"
-    "      redis.call('HINCRBY', ik, 'holders', 1)\n"
+    "      local hk = P .. 'hd:' .. pool .. ':' .. name\n"
+    "      if not room(hk) then return {-3} end\n"
+    "      hid = hold_add(hk)\n"
     "      rid = tonumber(redis.call('HGET', ik, 'rid') or '0')\n"
     "    end\n"
-    "    return {1, name, redis.call('HGET', ik, 'ep') or '', rid}\n"
+    "    return {1, name, redis.call('HGET', ik, 'ep') or '', rid, hid}\n"
     "  end\n"
     /* the key's last session ended and its state is not stored back yet:
      * wait (for the instance's stop), never hand out the state before it */
@@ -287,14 +328,10 @@ static const char lua_assign[] = LUA_PRELUDE
     "local ik = ikey(pool, name)\n"
     "local rid = redis.call('INCR', P .. 'rid')\n"
     "redis.call('HSET', ik, 'state', 'reserved', 'key', key, 'since', now, 'src', client,\n"
-    "           'rid', rid, 'holders', hold and 1 or 0, 'rms', rms)\n"
+    "           'rid', rid, 'rms', rms)\n"
     "redis.call('SET', kk, name)\n"
-    "local hk = P .. 'hc:' .. pool .. ':' .. name\n"
-    "redis.call('DEL', hk)\n"
-    "if hold then\n"
-    "  redis.call('HSET', hk, client, 1)\n"
-    "  redis.call('PEXPIRE', hk, rms)\n"
-    "end\n"
+    "unhold(pool, name)\n"
+    "local hid = hold and hold_add(P .. 'hd:' .. pool .. ':' .. name) or 0\n"
     "redis.call('ZADD', P .. 'dl', now + rms, pool .. ':' .. name)\n"
     "redis.call('SADD', pk, name)\n"
     "if client ~= '' then\n"
@@ -302,28 +339,26 @@ static const char lua_assign[] = LUA_PRELUDE
     "  redis.call('PEXPIRE', ck, rms)\n"
     "end\n"
     "event(pool, name, 'reserved', key)\n"
-    "return {0, name, redis.call('HGET', ik, 'ep') or '', hold and rid or 0}\n";
+    "return {0, name, redis.call('HGET', ik, 'ep') or '', hold and rid or 0, hid}\n";
 
-/* ARGV: prefix, pool, name, key, rid, client. Drops one holder of reservation rid;
- * the last one withdraws it (to starting, until the pool reports again).
- * Returns 1 when withdrawn, else 0. */
-static const char lua_release[] =
-    LUA_PRELUDE "local pool, name, key, rid = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
-                "local ik = ikey(pool, name)\n"
-                "local h = redis.call('HMGET', ik, 'state', 'key', 'rid')\n"
-                "if h[1] ~= 'reserved' or h[2] ~= key or h[3] ~= rid then return 0 end\n"
-                "local hk = P .. 'hc:' .. pool .. ':' .. name\n"
-                "if redis.call('HINCRBY', hk, ARGV[6], -1) <= 0 then\n"
-                "  redis.call('HDEL', hk, ARGV[6])\n"
-                "end\n"
-                "if redis.call('HINCRBY', ik, 'holders', -1) > 0 then return 0 end\n"
-                "abandon(pool, ik)\n"
-                "unkey(pool, name, key)\n"
-                "redis.call('HSET', ik, 'state', 'starting', 'key', '', 'since', now,\n"
-                "           'holders', 0, 'wkey', key)\n"
-                "redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"
-                "event(pool, name, 'starting', key)\n"
-                "return 1\n";
+/* ARGV: prefix, pool, name, key, rid, hid. Drops holder hid of reservation
+ * rid (nothing when its place was taken); the last one withdraws it (to
+ * starting, until the pool reports again). Returns 1 when withdrawn, else 0. */
+static const char lua_release[] = LUA_PRELUDE
+    "local pool, name, key, rid = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n"
+    "local ik = ikey(pool, name)\n"
+    "local h = redis.call('HMGET', ik, 'state', 'key', 'rid')\n"
+    "if h[1] ~= 'reserved' or h[2] ~= key or h[3] ~= rid then return 0 end\n"
+    "local hk = P .. 'hd:' .. pool .. ':' .. name\n"
+    "if redis.call('HDEL', hk, ARGV[6]) == 0 or redis.call('EXISTS', hk) == 1 then\n"
+    "  return 0\n"
+    "end\n"
+    "abandon(pool, ik)\n"
+    "unkey(pool, name, key)\n"
+    "redis.call('HSET', ik, 'state', 'starting', 'key', '', 'since', now, 'wkey', key)\n"
+    "redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"
+    "event(pool, name, 'starting', key)\n"
+    "return 1\n";
 
 /* ARGV: prefix, pool, name, state, ep, key, ttl_ms, if_absent
  * ("1": only when redis does not know the instance, for the resync), node
@@ -344,6 +379,7 @@ static const char lua_report[] =
                 "  return 0\n"
                 "end\n"
                 "redis.call('SADD', P .. 'pool:' .. pool, name)\n"
+                "unhold(pool, name)\n"
                 "if ep ~= '' then redis.call('HSET', ik, 'ep', ep) end\n"
                 "redis.call('HSET', ik, 'state', st, 'since', now, 'wkey', '', 'node', ARGV[9])\n"
                 "if st == 'active' then\n"
@@ -415,6 +451,7 @@ static const char lua_activate[] =
                 "if st ~= 'active' then\n"
                 "  local ends = smax > 0 and now + smax or 0\n"
                 "  redis.call('HSET', ik, 'state', 'active', 'since', now, 'ends', ends)\n"
+                "  unhold(pool, name)\n"
                 "end\n"
                 "local dl = deadline(ik, tms)\n"
                 "if dl then redis.call('ZADD', P .. 'dl', dl, m)\n"
@@ -428,6 +465,7 @@ static const char lua_drain[] =
                 "if redis.call('EXISTS', ik) == 0 then return -1 end\n"
                 "local h = redis.call('HMGET', ik, 'state', 'key')\n"
                 "ending(pool, name, h[1], h[2])\n"
+                "unhold(pool, name)\n"
                 "redis.call('HSET', ik, 'state', 'draining', 'key', '', 'since', now)\n"
                 "redis.call('SREM', P .. 'idle:' .. pool, name)\n"
                 "redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"
@@ -455,37 +493,41 @@ static const char lua_unclaim[] =
  * pool run without a node name) is this process's for alive_ms (an error
  * NODEHELD when another process holds one); moves what is due (nothing
  * becomes idle: a reservation due is withdrawn, its pool recycles the
- * instance). Returns 0. */
-static const char lua_sweep[] =
-    LUA_PRELUDE "local held = claim_all()\n"
-                "if held then\n"
-                "  return redis.error_reply('NODEHELD ' .. held .. ' is held by another airlock "
-                "process')\n"
-                "end\n"
-                "local due = redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', now, 'LIMIT', 0, 256)\n"
-                "for _, m in ipairs(due) do\n"
-                "  redis.call('ZREM', P .. 'dl', m)\n"
-                "  local c = string.find(m, ':', 1, true)\n"
-                "  local pool, name = string.sub(m, 1, c - 1), string.sub(m, c + 1)\n"
-                "  local ik = ikey(pool, name)\n"
-                "  local st = redis.call('HGET', ik, 'state')\n"
-                /* a reservation that never became active is withdrawn (its */
-                /* client may have spoken to the instance: its pool recycles it), */
-                /* as when its last holder leaves; an unused session ends */
-                "  if st == 'reserved' then\n"
-                "    local key = redis.call('HGET', ik, 'key')\n"
-                "    abandon(pool, ik)\n"
-                "    unkey(pool, name, key)\n"
-                "    redis.call('HSET', ik, 'state', 'starting', 'key', '', 'since', now,\n"
-                "               'holders', 0, 'wkey', key)\n"
-                "    event(pool, name, 'starting', key)\n"
-                "  elseif st == 'active' then\n"
-                "    ending(pool, name, st, redis.call('HGET', ik, 'key'))\n"
-                "    redis.call('HSET', ik, 'state', 'draining', 'key', '', 'since', now)\n"
-                "    event(pool, name, 'draining')\n"
-                "  end\n"
-                "end\n"
-                "return 0\n";
+ * instance). Returns the ids of this process's holders that lost their
+ * place since the last sweep (P out:TOKEN). */
+static const char lua_sweep[] = LUA_PRELUDE
+    "local held = claim_all()\n"
+    "if held then\n"
+    "  return redis.error_reply('NODEHELD ' .. held .. ' is held by another airlock "
+    "process')\n"
+    "end\n"
+    "local due = redis.call('ZRANGEBYSCORE', P .. 'dl', '-inf', now, 'LIMIT', 0, 256)\n"
+    "for _, m in ipairs(due) do\n"
+    "  redis.call('ZREM', P .. 'dl', m)\n"
+    "  local c = string.find(m, ':', 1, true)\n"
+    "  local pool, name = string.sub(m, 1, c - 1), string.sub(m, c + 1)\n"
+    "  local ik = ikey(pool, name)\n"
+    "  local st = redis.call('HGET', ik, 'state')\n"
+    /* a reservation that never became active is withdrawn (its */
+    /* client may have spoken to the instance: its pool recycles it), */
+    /* as when its last holder leaves; an unused session ends */
+    "  if st == 'reserved' then\n"
+    "    local key = redis.call('HGET', ik, 'key')\n"
+    "    abandon(pool, ik)\n"
+    "    unkey(pool, name, key)\n"
+    "    unhold(pool, name)\n"
+    "    redis.call('HSET', ik, 'state', 'starting', 'key', '', 'since', now, 'wkey', key)\n"
+    "    event(pool, name, 'starting', key)\n"
+    "  elseif st == 'active' then\n"
+    "    ending(pool, name, st, redis.call('HGET', ik, 'key'))\n"
+    "    redis.call('HSET', ik, 'state', 'draining', 'key', '', 'since', now)\n"
+    "    event(pool, name, 'draining')\n"
+    "  end\n"
+    "end\n"
+    "local ok = P .. 'out:' .. ARGV[3]\n"
+    "local out = redis.call('LRANGE', ok, 0, -1)\n"
+    "redis.call('DEL', ok)\n"
+    "return out\n";
 
 /* ARGV: prefix. Returns {pool, name, ep, state, key, since, ...}. */
 static const char lua_list[] = LUA_PRELUDE
@@ -1083,8 +1125,8 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
     const struct dir_conf *c = r->host->conf;
     char rms[16], tms[16], maxpc[16], share[16], maxh[16];
     const char *argv[] = {
-        pool,  key,   rms, tms, cl->client != NULL ? cl->client : "", cl->hold ? "1" : "0",
-        maxpc, share, maxh};
+        pool,  key,   rms,  tms,     cl->client != NULL ? cl->client : "", cl->hold ? "1" : "0",
+        maxpc, share, maxh, r->token};
     int rc = -EIO;
 
     snprintf(rms, sizeof(rms), "%u", c->reserve_timeout_ms);
@@ -1092,7 +1134,7 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
     snprintf(maxpc, sizeof(maxpc), "%u", c->max_pending_per_client);
     snprintf(share, sizeof(share), "%u", c->pending_share);
     snprintf(maxh, sizeof(maxh), "%u", DIR_HOLDERS_MAX);
-    redisReply *rep = run(r, S_ASSIGN, 9, argv);
+    redisReply *rep = run(r, S_ASSIGN, 10, argv);
     if (rep == NULL)
         return -EIO;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
@@ -1108,7 +1150,8 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
             rc = -EBUSY;
         else if (v == -5)
             rc = -EINPROGRESS;
-        else if (rep->elements == 4 && rep->element[3]->type == REDIS_REPLY_INTEGER) {
+        else if (rep->elements == 5 && rep->element[3]->type == REDIS_REPLY_INTEGER &&
+                 rep->element[4]->type == REDIS_REPLY_INTEGER) {
             memset(out, 0, sizeof(*out));
             snprintf(out->pool, sizeof(out->pool), "%s", pool);
             copy_str(out->name, sizeof(out->name), rep->element[1]);
@@ -1116,6 +1159,7 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
             snprintf(out->key, sizeof(out->key), "%s", key);
             out->state = DIR_RESERVED;
             cl->rid = (uint64_t)rep->element[3]->integer;
+            cl->hid = (uint64_t)rep->element[4]->integer;
             rc = v == 1 ? 1 : 0;
         }
     }
@@ -1127,14 +1171,15 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
 
 static int
 rd_release(void *be, const char *pool, const char *name, const char *key, uint64_t rid,
-           const char *client)
+           uint64_t hid)
 {
     struct rds *r = be;
-    char rids[24];
-    const char *argv[] = {pool, name, key, rids, client != NULL ? client : ""};
+    char rids[24], hids[24];
+    const char *argv[] = {pool, name, key, rids, hids};
     int rc;
 
     snprintf(rids, sizeof(rids), "%llu", (unsigned long long)rid);
+    snprintf(hids, sizeof(hids), "%llu", (unsigned long long)hid);
     redisReply *rep = run(r, S_RELEASE, 5, argv);
     if (rep == NULL)
         return -EIO;
@@ -1536,6 +1581,10 @@ rd_tick(void *be)
     redisReply *rep = run(r, S_SWEEP, names_argv(r, NULL, argv), argv);
     if (rep == NULL)
         return DIR_REDIS_TICK_MS;
+    /* this process's holders that lost their place (lua_assign's room()) */
+    for (size_t i = 0; rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        if (rep->element[i]->type == REDIS_REPLY_STRING)
+            r->host->evicted(r->host, strtoull(rep->element[i]->str, NULL, 10));
     freeReplyObject(rep);
     bell_open(r);
     pop_watched(r);

@@ -6,8 +6,9 @@
  * unchanged, and its server name picks the route. A directory route then
  * waits in ASSIGNING for the directory to name the user's instance, reading
  * nothing; the connection holds that reservation until it closes or the
- * instance closes its side. Refusals (no route, no instance) are one log
- * line and a close. */
+ * instance closes its side, or, before the login, a newcomer from an
+ * address holding fewer of its places takes this one's (dir.h). Refusals
+ * (no route, no instance) are one log line and a close. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,15 @@ assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
     router_go(c);
 }
 
+/* The directory gave c's place among the holders of its reservation to a
+ * newcomer (on c's worker loop): c came from the address that held the
+ * most of them, and nobody logged in yet. */
+static void
+evicted(void *arg)
+{
+    conn_close(arg, END_EVICTED);
+}
+
 /* Picks the target for the complete ClientHello: connects, asks the
  * directory, or refuses. */
 static void
@@ -137,7 +147,7 @@ router_route(struct conn *c)
                              sizeof(client));
         c->state = CONN_ST_ASSIGNING;
         c->assign = dir_assign_held(c->relay->dir, table->directory, key, client, c->worker->loop,
-                                    assigned, c);
+                                    assigned, evicted, c);
         if (c->assign == NULL)
             assigned(c, -errno, NULL, NULL);
     }

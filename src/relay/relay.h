@@ -47,7 +47,8 @@ enum conn_end {
     END_TLS_FAILED,        /* tls:/verify: the TLS handshake or a TLS record failed */
     END_HANDSHAKE_TIMEOUT, /* tls:/verify: no whole handshake within handshake_timeout */
     END_ATTEST_REFUSED,    /* verify: the server's evidence does not meet the policy */
-    END_EVICTED,           /* unproven, its place taken by a newcomer (net/unproven.h) */
+    END_EVICTED,           /* unproven, its place taken by a newcomer (net/unproven.h);
+                              routers: its place among the holders of a reservation (dir.h) */
     END_COUNT,
 };
 

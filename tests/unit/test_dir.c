@@ -38,6 +38,7 @@ static int case_no;
 
 struct answer {
     int done;
+    int evicted; /* dir_assign_held(): its place was taken */
     int err;
     char inst[DIR_NAME_MAX];
     char ep[ENDPOINT_TEXT_MAX];
@@ -102,6 +103,29 @@ assign(struct dir *d, const char *pool, const char *key, char *inst)
     return a.err;
 }
 
+static void
+on_evicted(void *arg)
+{
+    struct answer *a = arg;
+
+    a->evicted = 1;
+    loop_stop(loop);
+}
+
+/* A held assign (a router connection from client) answered in *a, which
+ * hears of an eviction until dir_release(*held). Returns its error. */
+static int
+hold_in(struct dir *d, const char *key, const char *client, struct answer *a,
+        struct dir_assign **held)
+{
+    memset(a, 0, sizeof(*a));
+    *held = dir_assign_held(d, "p", key, client, loop, on_assign, on_evicted, a);
+    assert_non_null(*held);
+    run_until(&a->done, GUARD_MS);
+    assert_true(a->done);
+    return a->err;
+}
+
 /* A held assign (a router connection from client): its answer, and the
  * request in *held for dir_release(). */
 static int
@@ -110,7 +134,7 @@ assign_held(struct dir *d, const char *key, const char *client, char *inst,
 {
     struct answer a = {0};
 
-    *held = dir_assign_held(d, "p", key, client, loop, on_assign, &a);
+    *held = dir_assign_held(d, "p", key, client, loop, on_assign, NULL, &a);
     assert_non_null(*held);
     run_until(&a.done, GUARD_MS);
     assert_true(a.done);
@@ -441,48 +465,6 @@ test_session_max(void **state)
     }
 }
 
-/* Connections that hold one reservation before its login are bounded
- * (DIR_HOLDERS_MAX, and max_pending_per_client from one address): a
- * ClientHello proves nothing, so one address can neither hold every
- * connection slot of a router through one reservation nor take every place
- * of a user's reservation (the user would be shut out); a place one
- * address gave back is its again. */
-static void
-test_holders_bounded(void **state)
-{
-    struct dir_conf c = conf(10000, 0, 0);
-    struct dir_assign *h[DIR_HOLDERS_MAX + 1], *more;
-    char a[DIR_NAME_MAX], b[DIR_NAME_MAX], client[32];
-    (void)state;
-
-    c.max_pending_per_client = 2;
-    struct dir *d = open_dir(&c);
-    report(d, "p", "i1", DIR_IDLE);
-    for (int i = 0; i < DIR_HOLDERS_MAX; i++) {
-        snprintf(client, sizeof(client), "10.0.0.%d", i / 2 + 1);
-        assert_int_equal(assign_held(d, "x", client, b, &h[i]), 0);
-        if (i == 0)
-            snprintf(a, sizeof(a), "%s", b);
-        assert_string_equal(a, b); /* sticky */
-        if (i == 1) {
-            /* 10.0.0.1 has its two places */
-            assert_int_equal(assign_held(d, "x", "10.0.0.1", NULL, &more), -EDQUOT);
-            dir_release(more);
-        }
-    }
-    dir_release(h[1]); /* 10.0.0.1 gives one back, takes it again */
-    assert_int_equal(assign_held(d, "x", "10.0.0.1", b, &h[1]), 0);
-    assert_int_equal(assign_held(d, "x", "10.0.1.1", NULL, &h[DIR_HOLDERS_MAX]), -EDQUOT);
-    dir_release(h[DIR_HOLDERS_MAX]);
-    /* once logged in, a session's connections are its user's: not bounded */
-    assert_int_equal(activate(d, "p", a, "x", NULL), 0);
-    assert_int_equal(assign_held(d, "x", "10.0.0.2", b, &h[DIR_HOLDERS_MAX]), 0);
-    assert_string_equal(a, b);
-    for (int i = 0; i <= DIR_HOLDERS_MAX; i++)
-        dir_release(h[i]);
-    close_dir(d);
-}
-
 static void
 test_wait_then_again(void **state)
 {
@@ -762,7 +744,7 @@ test_pending_waiters(void **state)
     for (int i = 0; i < 3; i++) {
         char key[8];
         snprintf(key, sizeof(key), "w%d", i);
-        w[i] = dir_assign_held(d, "p", key, "10.0.0.1", loop, on_assign, &ans[i]);
+        w[i] = dir_assign_held(d, "p", key, "10.0.0.1", loop, on_assign, NULL, &ans[i]);
         assert_non_null(w[i]);
         sleep_loop(100);
     }
@@ -819,7 +801,7 @@ test_waiters_retry_cost(void **state)
         char key[8], client[16];
         snprintf(key, sizeof(key), "w%d", i % 19); /* w0 twice: the oldest and the newest */
         snprintf(client, sizeof(client), "10.0.0.%d", i + 1);
-        w[i] = dir_assign_held(d, "p", key, client, loop, on_assign, &ans[i]);
+        w[i] = dir_assign_held(d, "p", key, client, loop, on_assign, NULL, &ans[i]);
         assert_non_null(w[i]);
     }
     sleep_loop(300);
@@ -939,6 +921,93 @@ test_release(void **state)
     close_dir(d);
 }
 
+/* Connections that hold one reservation before its login are bounded
+ * (DIR_HOLDERS_MAX, and max_pending_per_client from one address): a
+ * ClientHello proves nothing, so one address can neither hold every
+ * connection slot of a router through one reservation nor, with others,
+ * take every place of a user's reservation (the user would be shut out):
+ * when all are taken, a newcomer from an address that would still hold
+ * fewer than the one holding the most takes the place of that one's
+ * oldest, which is told (with redis through a second handle: another
+ * router's holder); a place one address gave back is its again. The
+ * counts stay exact: an evicted holder's release counts nothing, the
+ * last holder's withdraws the reservation. */
+static void
+test_holders_bounded(void **state)
+{
+    struct dir_conf c = conf(10000, 0, 0);
+    struct dir_assign *h[DIR_HOLDERS_MAX + 2], *more;
+    struct answer ans[DIR_HOLDERS_MAX + 2], no;
+    struct dir_instance out[9];
+    char a[DIR_NAME_MAX], client[32];
+    (void)state;
+
+    c.max_pending_per_client = 2;
+    struct dir *d = open_dir(&c), *d2 = c.backend == DIR_REDIS ? open_dir(&c) : d;
+    report(d, "p", "i1", DIR_IDLE);
+    report(d, "p", "i2", DIR_IDLE);
+    for (int i = 0; i < DIR_HOLDERS_MAX; i++) {
+        snprintf(client, sizeof(client), "10.0.0.%d", i / 2 + 1);
+        assert_int_equal(hold_in(d, "x", client, &ans[i], &h[i]), 0);
+        if (i == 0)
+            snprintf(a, sizeof(a), "%s", ans[0].inst);
+        assert_string_equal(a, ans[i].inst); /* sticky */
+        if (i == 1) {
+            /* 10.0.0.1 has its two places */
+            assert_int_equal(hold_in(d, "x", "10.0.0.1", &no, &more), -EDQUOT);
+            dir_release(more);
+        }
+    }
+    dir_release(h[1]); /* 10.0.0.1 gives one back, takes it again */
+    assert_int_equal(hold_in(d, "x", "10.0.0.1", &ans[1], &h[1]), 0);
+
+    /* all 16 taken, two by each of 8 addresses: 10.0.1.1 takes the place of
+     * the oldest, 10.0.0.1's first */
+    assert_int_equal(hold_in(d2, "x", "10.0.1.1", &ans[16], &h[16]), 0);
+    assert_string_equal(a, ans[16].inst);
+    run_until(&ans[0].evicted, GUARD_MS);
+    assert_true(ans[0].evicted);
+    /* neither 10.0.0.1 (one left) nor 10.0.1.1 would hold fewer than two */
+    assert_int_equal(hold_in(d, "x", "10.0.0.1", &no, &more), -EDQUOT);
+    dir_release(more);
+    assert_int_equal(hold_in(d2, "x", "10.0.1.1", &no, &more), -EDQUOT);
+    dir_release(more);
+    /* a third address takes the place of 10.0.0.2's oldest */
+    assert_int_equal(hold_in(d2, "x", "10.0.2.1", &ans[17], &h[17]), 0);
+    run_until(&ans[2].evicted, GUARD_MS);
+    assert_true(ans[2].evicted);
+    for (int i = 0; i < DIR_HOLDERS_MAX + 2; i++)
+        assert_int_equal(ans[i].evicted, i == 0 || i == 2);
+
+    /* the evicted leave: nothing changes; the others leave, the last one
+     * withdraws it */
+    dir_release(h[0]);
+    dir_release(h[2]);
+    for (int i = 1; i < DIR_HOLDERS_MAX + 2; i++)
+        if (i != 2 && i != 16)
+            dir_release(h[i]);
+    sleep_loop(300);
+    assert_int_equal(listed(out, list(d, out), a)->state, DIR_RESERVED);
+    dir_release(h[16]);
+    for (int i = 0; i < 60 && listed(out, list(d, out), a)->state != DIR_STARTING; i++)
+        sleep_loop(50);
+    assert_int_equal(listed(out, list(d, out), a)->state, DIR_STARTING);
+
+    /* once logged in, a session's connections are its user's: not bounded */
+    assert_int_equal(hold_in(d, "y", "10.0.0.1", &ans[0], &h[0]), 0);
+    snprintf(a, sizeof(a), "%s", ans[0].inst);
+    assert_int_equal(activate(d, "p", a, "y", NULL), 0);
+    for (int i = 1; i < DIR_HOLDERS_MAX + 2; i++) {
+        assert_int_equal(hold_in(d, "y", "10.0.0.1", &ans[i], &h[i]), 0);
+        assert_string_equal(a, ans[i].inst);
+    }
+    for (int i = 0; i < DIR_HOLDERS_MAX + 2; i++)
+        dir_release(h[i]);
+    if (d2 != d)
+        close_dir(d2);
+    close_dir(d);
+}
+
 /* Two connections of one user hold one reservation: the first to leave
  * does not withdraw it; the last does. After the login, leaving changes
  * nothing. A request released before its answer leaves nothing reserved. */
@@ -976,7 +1045,8 @@ test_release_holders(void **state)
     /* released before the answer came */
     report(d, "p", a, DIR_IDLE);
     struct answer never = {0};
-    struct dir_assign *h4 = dir_assign_held(d, "p", "carol", "10.0.0.1", loop, on_assign, &never);
+    struct dir_assign *h4 =
+        dir_assign_held(d, "p", "carol", "10.0.0.1", loop, on_assign, NULL, &never);
     assert_non_null(h4);
     dir_release(h4);
     sleep_loop(300);
