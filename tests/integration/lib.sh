@@ -53,6 +53,15 @@ fd_count() { ls "/proc/$1/fd" | wc -l; }
 
 # need_field: skips the test when this airlock has no field encryption (the
 # static build), which it says when asked to check a route that decrypts
+# heads_backend PORT: an HTTP backend on 127.0.0.1:PORT that writes each
+# request's head to a file $T/head.PID and answers 200 with no body.
+heads_backend() {
+    printf '#!/bin/sh\nsed -u "/^\\r\\?$/q" >"%s/head.$$"\nprintf "HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n"\n' "$T" >"$T/heads.sh"
+    chmod +x "$T/heads.sh"
+    start heads socat TCP-LISTEN:"$1",bind=127.0.0.1,reuseaddr,fork EXEC:"$T/heads.sh"
+    wait_port "$1"
+}
+
 # has_field: whether this build has field encryption (proxies:)
 has_field() {
     # a file: airlock reads regular files only

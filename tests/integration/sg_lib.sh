@@ -92,3 +92,11 @@ sg_sql() {
 
 # json FIELD: a field of $T/body (numbers and strings; null as "null").
 json() { sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p" "$T/body"; }
+
+# sg_router PORT: the routers: block of a config with the pool of
+# pool-yaml.sh: router grid on 127.0.0.1:PORT sending USER.grid.example to
+# pool grid's directory, with the client's address (PROXY v2, which the
+# instances read: --accept-proxy v2).
+sg_router() {
+    printf 'routers:\n  - name: grid\n    listen: tcp:127.0.0.1:%s\n    send_proxy: v2\n    directory: grid\n    domain: grid.example\n' "$1"
+}

@@ -68,11 +68,7 @@ need_field
 read -r BACK FRONT BIG HDRS <<<"$(free_ports 4)"
 start echo "$ECHO" "$BACK" "$T/backend.log"
 wait_port "$BACK"
-# a backend that writes each request's head to a file and answers 200
-printf '#!/bin/sh\nsed -u "/^\\r\\?$/q" >"%s/head.$$"\nprintf "HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n"\n' "$T" >"$T/heads.sh"
-chmod +x "$T/heads.sh"
-start heads socat TCP-LISTEN:"$HDRS",bind=127.0.0.1,reuseaddr,fork EXEC:"$T/heads.sh"
-wait_port "$HDRS"
+heads_backend "$HDRS"
 keyset_file "$T/keys.json" acme k1 k1
 cat >"$T/airlock.yaml" <<EOF
 threads: 2

@@ -147,12 +147,7 @@ pool_run() {
         else
             echo "  backend: memory"
         fi
-        echo "routers:"
-        echo "  - name: grid"
-        echo "    listen: tcp:127.0.0.1:$rport"
-        echo "    send_proxy: v2"
-        echo "    directory: grid"
-        echo "    domain: grid.example"
+        sg_router "$rport"
         "$ROOT/apps/smartgrid/pool-yaml.sh" "$SG_BIN" "$SG" "$T/store" "$T/pool-$b" \
             "$p0-$((p0 + 19))" 2 4 2 5s example
     } >"$T/pool-$b.yaml"

@@ -28,13 +28,8 @@ log_level: info
 metrics: tcp:127.0.0.1:$MPORT
 directory:
   backend: memory
-routers:
-  - name: grid
-    listen: tcp:127.0.0.1:$R
-    send_proxy: v2
-    directory: grid
-    domain: grid.example
 EOC
+    sg_router "$R"
     "$ROOT/apps/smartgrid/pool-yaml.sh" "$SG_BIN" "$SG" "$T/store" "$T/inst" \
         "$P0-$((P0 + 3))" 1 2 1 1s example
 } >"$T/al.yaml"

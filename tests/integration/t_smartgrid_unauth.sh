@@ -29,13 +29,8 @@ log_level: debug
 metrics: tcp:127.0.0.1:$MPORT
 directory:
   backend: memory
-routers:
-  - name: grid
-    listen: tcp:127.0.0.1:$R
-    send_proxy: v2
-    directory: grid
-    domain: grid.example
 EOF
+    sg_router "$R"
     "$ROOT/apps/smartgrid/pool-yaml.sh" "$SG_BIN" "$SG" "$T/store" "$T/inst" \
         "$P0-$((P0 + 19))" 3 4 3 1s example
 } >"$T/al.yaml"
