@@ -3,12 +3,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/close_range.h>
+#include <linux/filter.h>
 #include <linux/keyctl.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,6 +447,48 @@ reap_child(uid_t uid, gid_t gid)
     }
 }
 
+#if defined(__x86_64__)
+#define NATIVE_ARCH AUDIT_ARCH_X86_64
+#define NR_MASK (~0x40000000U) /* x32's numbers are the same with this bit */
+#elif defined(__aarch64__)
+#define NATIVE_ARCH AUDIT_ARCH_AARCH64
+#define NR_MASK (~0U)
+#else
+#error "the instances' seccomp filter knows x86_64 and aarch64 only"
+#endif
+
+/* No user namespace for an instance: in one of its own it may mount a FUSE
+ * filesystem it serves, and a thread of it that asks that filesystem, once
+ * the request is read, waits for the answer uninterruptibly, even after
+ * SIGKILL, holding the server's fd open: neither ends, ever. Its session
+ * would never end (or, its main thread gone, the reaper took it for a
+ * zombie and gave the uid on with it alive). So clone() and unshare() with
+ * CLONE_NEWUSER fail (EPERM, as where user namespaces are off), clone3(),
+ * whose flags a filter cannot read, is ENOSYS (libc then uses clone()), and
+ * so is any call of another architecture (i386's numbers on x86_64). */
+IN_CHILD static int
+deny_userns(void)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_STMT(BPF_ALU | BPF_AND | BPF_K, NR_MASK),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 1, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_unshare, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_NEWUSER, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof(f) / sizeof(f[0]), f};
+
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 ? 0 : -errno;
+}
+
 /* What a child is started for: exec argv as o says, or reap a uid. */
 struct job {
     char *const *argv;
@@ -495,6 +541,10 @@ child(const struct job *j, int devnull, int out)
      * neither another instance nor its own next user's */
     if (o->run_as && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         child_say("cannot set no_new_privs", "", errno);
+        _exit(127);
+    }
+    if (o->run_as && (rc = deny_userns()) != 0) {
+        child_say("cannot deny user namespaces", "", -rc);
         _exit(127);
     }
     const struct rlimit none_at_all = {0, 0};
