@@ -243,16 +243,17 @@ print_claims(const struct attest_claims *c, const uint8_t *pubkey_hash, bool fre
     printf("}\n");
 }
 
-/* Every certificate of a PEM file; NULL (and a message) if there is none. */
+/* Every certificate of a PEM file of trust anchors (attest_file_read():
+ * nothing others may change); NULL (and a message) if there is none. */
 static STACK_OF(X509) * load_pem_certs(const char *path)
 {
+    char err[ATTEST_ERR_MAX];
     uint8_t *b;
     size_t n;
-    int e = read_all(path, &b, &n);
     STACK_OF(X509) * sk;
 
-    if (e != 0) {
-        fprintf(stderr, "airlock attest: %s: %s\n", path, strerror(-e));
+    if (attest_file_read(path, false, ATTEST_PEM_MAX, &b, &n, err) != 0) {
+        fprintf(stderr, "airlock attest: %s\n", err);
         return NULL;
     }
     if ((sk = attest_x509_pem((const char *)b, n)) == NULL)
@@ -706,10 +707,11 @@ static int
 sim_root_load(const char *path, time_t now, EVP_PKEY **key, X509 **cert)
 {
     FILE *f;
-    int fd, ret = attest_sim_root_read(path, key, cert);
+    char why[ATTEST_ERR_MAX];
+    int fd, ret = attest_sim_root_read(path, key, cert, why, sizeof(why));
 
-    if (ret == -EINVAL)
-        fprintf(stderr, "airlock attest: %s: not a sim root (key and certificate)\n", path);
+    if (ret != 0 && ret != -ENOENT)
+        fprintf(stderr, "airlock attest: %s\n", why);
     if (ret != -ENOENT)
         goto out;
     if ((ret = attest_sim_root_generate(now, key, cert)) != 0) {
