@@ -120,6 +120,13 @@ struct attest_claims {
     enum attest_tcb_status tcb_status, qe_status;
     bool module_judged; /* a TDX 1.5 module, by its identity in the TCB Info */
     enum attest_tcb_status module_status;
+    /* a TDX 1.5 report judged by its TEE_TCB_SVN2 too (the module running
+     * now, after TD-preserving updates): the platform's level and the
+     * module's by that SVN */
+    bool tcb2_judged;
+    enum attest_tcb_status tcb_status2;
+    bool module2_judged;
+    enum attest_tcb_status module_status2;
     char tcb_date[24]; /* the level's tcbDate, as Intel writes it */
     char advisories[512];
 };

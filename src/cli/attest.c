@@ -229,6 +229,11 @@ print_claims(const struct attest_claims *c, const uint8_t *pubkey_hash, bool fre
                    attest_tcb_status_names[c->tcb_status], attest_tcb_status_names[c->qe_status]);
             if (c->module_judged)
                 printf("\"module_tcb_status\":\"%s\",", attest_tcb_status_names[c->module_status]);
+            if (c->tcb2_judged)
+                printf("\"tcb_status2\":\"%s\",", attest_tcb_status_names[c->tcb_status2]);
+            if (c->module2_judged)
+                printf("\"module_tcb_status2\":\"%s\",",
+                       attest_tcb_status_names[c->module_status2]);
             json_string("tcb_date", c->tcb_date);
             json_string("advisories", c->advisories);
         }
