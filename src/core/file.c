@@ -154,13 +154,9 @@ trusted_dir(const char *path, char *rest, size_t cap, const char **base, char *w
     int hops = 0, fd = -1;
 
     for (;;) {
-        if (fd < 0) { /* the start, or a link to an absolute path */
-            int nfd = trusted_step(path, AT_FDCWD, *p == '/' ? "/" : ".", &st, why, len);
-            if (fd >= 0)
-                close(fd);
-            if ((fd = nfd) < 0)
-                return fd;
-        }
+        /* the start, or a link to an absolute path */
+        if (fd < 0 && (fd = trusted_step(path, AT_FDCWD, *p == '/' ? "/" : ".", &st, why, len)) < 0)
+            return fd;
         while (*p == '/')
             p++;
         char *slash = strchr(p, '/');
@@ -169,7 +165,7 @@ trusted_dir(const char *path, char *rest, size_t cap, const char **base, char *w
         *slash = '\0';
         int nfd = trusted_step(path, fd, p, &st, why, len);
         if (nfd >= 0 && S_ISLNK(st.st_mode)) {
-            ssize_t n = readlinkat(fd, p, link, sizeof(link) - 1);
+            ssize_t n = readlinkat(nfd, "", link, sizeof(link) - 1); /* the one checked */
             close(nfd);
             nfd = -ELOOP;
             if (n > 0 && ++hops <= 40) {
