@@ -509,17 +509,21 @@ load_vcek(const char *path)
 }
 
 /* The broker's public key (PEM SubjectPublicKeyInfo, Ed25519) at path, as
- * `airlock attest broker-key` prints it; NULL when it is not one. */
+ * `airlock attest broker-key` prints it: a trust anchor (attest_file_read():
+ * nothing others may change); NULL (and a message) when it is not one. */
 static EVP_PKEY *
 load_broker_key(const char *path)
 {
+    char err[ATTEST_ERR_MAX];
     uint8_t *b;
     size_t n;
     BIO *bio;
     EVP_PKEY *k = NULL;
 
-    if (read_all(path, &b, &n) != 0)
+    if (attest_file_read(path, false, INPUT_MAX, &b, &n, err) != 0) {
+        fprintf(stderr, "airlock attest fetch-secret: %s\n", err);
         return NULL;
+    }
     if ((bio = BIO_new_mem_buf(b, (int)n)) != NULL)
         k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     if (k != NULL && EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519) {
@@ -528,6 +532,8 @@ load_broker_key(const char *path)
     }
     BIO_free(bio);
     free(b);
+    if (k == NULL)
+        fprintf(stderr, "airlock attest fetch-secret: %s: not an Ed25519 public key (PEM)\n", path);
     return k;
 }
 
@@ -1158,11 +1164,8 @@ cmd_fetch(struct attest_args *a, const char *name)
                         "public key, from airlock attest broker-key)\n");
         return 2;
     }
-    if ((broker_key = load_broker_key(a->broker_key)) == NULL) {
-        fprintf(stderr, "airlock attest fetch-secret: %s: not an Ed25519 public key (PEM)\n",
-                a->broker_key);
+    if ((broker_key = load_broker_key(a->broker_key)) == NULL)
         return 2;
-    }
     if (a->vcek != NULL && (vcek = load_vcek(a->vcek)) == NULL) {
         fprintf(stderr, "airlock attest fetch-secret: %s: not a certificate (DER or PEM)\n",
                 a->vcek);

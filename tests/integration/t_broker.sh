@@ -126,6 +126,12 @@ fetch 0 db-key --out "$T/db.secret"
 [ "$(stat -c %a "$T/db.secret")" = 600 ] || fail "--out is not 0600"
 wait_log "$LOG" 'released secret=db-key peer=127.0.0.1:[0-9]* type=nitro sim=yes module_id=sim-'
 
+log "a broker key others may change pins nothing: fetch-secret takes none (exit 2)"
+cp "$T/bk.pub" "$T/open.pub"
+chmod 0666 "$T/open.pub"
+fetch 2 db-key --broker-key "$T/open.pub"
+grep -q "$T/open.pub: uid 0, mode 0666: others than airlock's user" "$T/err" || fail "$(cat "$T/err")"
+
 log "a sealed secret another user may change: refused (sealed), released once it is airlock's again"
 chown 65534 "$T/secrets/db-key.sealed"
 fetch 1 db-key
