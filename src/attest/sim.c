@@ -98,7 +98,7 @@ attest_sim_root_read(const char *path, EVP_PKEY **key, X509 **cert, char *why, s
 {
     char *pem;
     size_t len;
-    int rc = file_read_trusted(path, true, ATTEST_PEM_MAX, &pem, &len, why, why_len);
+    int rc = file_read_trusted(path, false, ATTEST_PEM_MAX, &pem, &len, why, why_len);
     BIO *bio;
 
     *key = NULL;

@@ -39,12 +39,13 @@ struct attest_sim_request {
 int attest_sim_root_generate(time_t now, EVP_PKEY **key, X509 **cert);
 
 /* Reads a sim root's key and certificate (PEM, both in one file, as
- * `airlock attest get --provider sim --sim-root FILE` writes it): a
- * secret, read with file_read_trusted() (core/file.h: not a link, mode
- * 0600 or stricter, nothing on its way that others than airlock's user
- * and root may change). Returns 0 with *key and *cert owned by the
+ * `airlock attest get --provider sim --sim-root FILE` writes it) with
+ * file_read_trusted() (core/file.h: not a link, nothing on its way that
+ * others than airlock's user and root may change). Not held to 0600: a
+ * pool's instances share one sim root by design (the sim is no security
+ * boundary), so others may read it, never change it. Returns 0 with *key and *cert owned by the
  * caller, -errno when the file cannot be opened or is refused (-ENOENT:
- * none; -EPERM: others may change or read it; -FILE_NOT_REGULAR), or
+ * none; -EPERM: others may change it; -FILE_NOT_REGULAR), or
  * -EINVAL when it does not hold a matching key and certificate; on
  * failure why (why_len bytes) says "PATH: what is wrong". */
 int attest_sim_root_read(const char *path, EVP_PKEY **key, X509 **cert, char *why, size_t why_len);
