@@ -9,7 +9,8 @@
  *     sim_root: PATH         # nitro: accept sim evidence anchored at this root
  *     any_image: false       # accept every image: no pcrs or measurement pinned
  *     allow_debug: false     # snp, tdx: accept debug guests
- *     min_tcb: HEX           # snp: 8 bytes, as reported_tcb prints (2-5 reserved: 0)
+ *     min_tcb: HEX           # snp: 8 bytes, as reported_tcb prints (2-5 reserved: 0);
+ *                            #   every TCB of the report must reach it
  *     vmpl: N                # snp: the report's VMPL must be N (0-3)
  *     collateral: DIR        # tdx: Intel's collateral (tdx_collateral.h): judge the TCB
  *     tcb_status: [UpToDate] # tdx with collateral: the TCB statuses accepted

@@ -205,6 +205,9 @@ print_claims(const struct attest_claims *c, const uint8_t *pubkey_hash, bool fre
         json_hex("report_data", c->report_data, sizeof(c->report_data), true);
         json_hex("host_data", c->host_data, sizeof(c->host_data), true);
         json_hex("reported_tcb", c->reported_tcb, sizeof(c->reported_tcb), true);
+        json_hex("current_tcb", c->current_tcb, sizeof(c->current_tcb), true);
+        json_hex("committed_tcb", c->committed_tcb, sizeof(c->committed_tcb), true);
+        json_hex("launch_tcb", c->launch_tcb, sizeof(c->launch_tcb), true);
         json_hex("chip_id", c->chip_id, sizeof(c->chip_id), false);
         break;
     case ATTEST_KIND_TDX:
