@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attest/policy.h"
 #include "attest/ratls.h"
 #include "attest/trust.h"
 #include "core/log.h"
@@ -779,7 +780,9 @@ parse_args(int argc, char **argv, struct opts *o)
 static void
 attest_setup(void)
 {
-    FILE *f;
+    char err[ATTEST_ERR_MAX];
+    uint8_t *pem;
+    size_t len;
 
     if (g.o.attest_sim_root != NULL && g.o.attest == NULL &&
         (g.o.attest = calloc(1, sizeof(*g.o.attest))) == NULL)
@@ -787,10 +790,13 @@ attest_setup(void)
     if (g.o.attest == NULL)
         return;
     if (g.o.attest_sim_root != NULL) {
-        if ((f = fopen(g.o.attest_sim_root, "re")) == NULL)
-            fatal("%s", g.o.attest_sim_root);
-        g.o.attest->sim_root = PEM_read_X509(f, NULL, NULL, NULL);
-        fclose(f);
+        /* a trust anchor: refused when others may change it */
+        if (attest_file_read(g.o.attest_sim_root, false, ATTEST_PEM_MAX, &pem, &len, err) != 0)
+            fatalx("--attest-sim-root %s", err);
+        BIO *bio = BIO_new_mem_buf(pem, (int)len);
+        g.o.attest->sim_root = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+        free(pem);
         if (g.o.attest->sim_root == NULL)
             fatalx("--attest-sim-root %s: no PEM certificate", g.o.attest_sim_root);
     }

@@ -1287,7 +1287,6 @@ static void
 attest_setup(void)
 {
     const struct attest_provider *p = NULL;
-    int e;
 
     if (srv.o.attest_provider != NULL && (p = attest_provider_find(srv.o.attest_provider)) == NULL)
         fatalx("--attest-provider: expected nitro, tsm or sim");
@@ -1297,10 +1296,12 @@ attest_setup(void)
         return;
     srv.attest.provider = p;
     if (p == &attest_provider_sim) {
-        if ((e = attest_sim_root_read(srv.o.sim_root, &srv.sim_key, &srv.sim_root)) != 0)
-            fatalx("--sim-root %s: %s (make one with `airlock attest get --provider sim "
+        char why[ATTEST_ERR_MAX];
+        if (attest_sim_root_read(srv.o.sim_root, &srv.sim_key, &srv.sim_root, why, sizeof(why)) !=
+            0)
+            fatalx("--sim-root %s (make one with `airlock attest get --provider sim "
                    "--sim-root FILE`)",
-                   srv.o.sim_root, e == -EINVAL ? "not a sim root" : strerror(-e));
+                   why);
         sim_renew();
         srv.attest.conf.sim = &srv.sim;
     }

@@ -104,6 +104,7 @@ struct attest_claims {
     uint32_t guest_svn, vmpl;
     uint64_t snp_policy;
     uint8_t reported_tcb[8]; /* as stored: bl, tee, 4 reserved, snp, microcode */
+    uint8_t current_tcb[8], committed_tcb[8], launch_tcb[8]; /* the same layout */
     uint8_t chip_id[64];
     uint8_t host_data[32];
     /* TDX */
@@ -120,6 +121,13 @@ struct attest_claims {
     enum attest_tcb_status tcb_status, qe_status;
     bool module_judged; /* a TDX 1.5 module, by its identity in the TCB Info */
     enum attest_tcb_status module_status;
+    /* a TDX 1.5 report judged by its TEE_TCB_SVN2 too (the module running
+     * now, after TD-preserving updates): the platform's level and the
+     * module's by that SVN */
+    bool tcb2_judged;
+    enum attest_tcb_status tcb_status2;
+    bool module2_judged;
+    enum attest_tcb_status module_status2;
     char tcb_date[24]; /* the level's tcbDate, as Intel writes it */
     char advisories[512];
 };
@@ -140,7 +148,8 @@ struct attest_policy {
     struct attest_blob public_key;  /* Nitro: when present, must equal the document's */
     struct attest_blob measurement; /* SNP measurement / TDX MRTD, when present */
     bool allow_debug;               /* accept debug guests (Nitro: debug-mode enclaves) */
-    bool min_tcb_present;           /* SNP: reported_tcb must be at least min_tcb */
+    bool min_tcb_present;           /* SNP: reported, current, committed and launch TCB
+                                     * must each be at least min_tcb */
     uint8_t min_tcb[8];             /* same layout as attest_claims.reported_tcb */
     bool vmpl_present;              /* SNP: the report's VMPL must be vmpl */
     uint32_t vmpl;

@@ -3,11 +3,8 @@
 #include "attest/policy.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/x509v3.h>
 
@@ -19,10 +16,10 @@
 #include "core/file.h"
 
 int
-attest_file_read(const char *path, size_t max, uint8_t **out, size_t *len, char *err)
+attest_file_read(const char *path, bool secret, size_t max, uint8_t **out, size_t *len, char *err)
 {
-    char *buf;
-    int ret = file_read_regular(path, O_NOFOLLOW, max, &buf, len);
+    char *buf, why[ATTEST_ERR_MAX];
+    int ret = file_read_trusted(path, secret, max, &buf, len, why, sizeof(why));
 
     if (ret == -FILE_NOT_REGULAR || ret == -EFBIG) {
         attest_fail(err, ATTEST_MALFORMED, "%s: expected a regular file of at most %zu bytes", path,
@@ -30,7 +27,7 @@ attest_file_read(const char *path, size_t max, uint8_t **out, size_t *len, char 
         return -EINVAL;
     }
     if (ret != 0) {
-        attest_fail(err, ATTEST_MALFORMED, "%s: %s", path, strerror(-ret));
+        attest_fail(err, ATTEST_MALFORMED, "%s", why);
         return ret;
     }
     *out = (uint8_t *)buf;
@@ -43,7 +40,7 @@ pem_load(const char *path, STACK_OF(X509) * *out, char *err)
 {
     uint8_t *buf;
     size_t n;
-    int ret = attest_file_read(path, ATTEST_PEM_MAX, &buf, &n, err);
+    int ret = attest_file_read(path, false, ATTEST_PEM_MAX, &buf, &n, err);
 
     *out = NULL;
     if (ret != 0)

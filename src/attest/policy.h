@@ -9,7 +9,8 @@
  *     sim_root: PATH         # nitro: accept sim evidence anchored at this root
  *     any_image: false       # accept every image: no pcrs or measurement pinned
  *     allow_debug: false     # snp, tdx: accept debug guests
- *     min_tcb: HEX           # snp: 8 bytes, as reported_tcb prints (2-5 reserved: 0)
+ *     min_tcb: HEX           # snp: 8 bytes, as reported_tcb prints (2-5 reserved: 0);
+ *                            #   every TCB of the report must reach it
  *     vmpl: N                # snp: the report's VMPL must be N (0-3)
  *     collateral: DIR        # tdx: Intel's collateral (tdx_collateral.h): judge the TCB
  *     tcb_status: [UpToDate] # tdx with collateral: the TCB statuses accepted
@@ -119,12 +120,16 @@ void attest_policy_conf_free(struct attest_policy_conf *pc);
 void attest_policy_conf_fill(const struct attest_policy_conf *pc, time_t now,
                              struct attest_policy *pol);
 
-/* Reads the whole file at path: a regular file (not a symlink, a fifo
- * that would block, or a device) of at most max bytes. On success *out
+/* Reads the whole file at path, a file the trust layer rests on (a root,
+ * collateral, a sealed secret; with secret, a key only airlock may read):
+ * file_read_trusted(), so a file or a directory on its way that others
+ * than airlock's user and root may change is refused, and so is a
+ * symbolic link; at most max bytes. On success *out
  * (malloc'd, NUL-terminated past *len; the caller frees it) holds *len
  * bytes. Returns 0, or -errno with "PATH: what is wrong" in err
  * (ATTEST_ERR_MAX bytes). */
-int attest_file_read(const char *path, size_t max, uint8_t **out, size_t *len, char *err);
+int attest_file_read(const char *path, bool secret, size_t max, uint8_t **out, size_t *len,
+                     char *err);
 
 /* Splits chain (borrowed) into its self-signed certificates (*roots) and
  * the others (*intermediates), both new stacks borrowing chain's

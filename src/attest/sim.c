@@ -94,11 +94,11 @@ attest_sim_root_generate(time_t now, EVP_PKEY **key, X509 **cert)
 }
 
 int
-attest_sim_root_read(const char *path, EVP_PKEY **key, X509 **cert)
+attest_sim_root_read(const char *path, EVP_PKEY **key, X509 **cert, char *why, size_t why_len)
 {
     char *pem;
     size_t len;
-    int rc = file_read_regular(path, 0, ATTEST_PEM_MAX, &pem, &len);
+    int rc = file_read_trusted(path, false, ATTEST_PEM_MAX, &pem, &len, why, why_len);
     BIO *bio;
 
     *key = NULL;
@@ -119,6 +119,7 @@ attest_sim_root_read(const char *path, EVP_PKEY **key, X509 **cert)
         X509_free(*cert);
         *key = NULL;
         *cert = NULL;
+        snprintf(why, why_len, "%s: not a sim root (key and certificate, PEM)", path);
         return -EINVAL;
     }
     return 0;

@@ -39,11 +39,16 @@ struct attest_sim_request {
 int attest_sim_root_generate(time_t now, EVP_PKEY **key, X509 **cert);
 
 /* Reads a sim root's key and certificate (PEM, both in one file, as
- * `airlock attest get --provider sim --sim-root FILE` writes it). Returns 0
- * with *key and *cert owned by the caller, -errno when the file cannot be
- * opened (-ENOENT: none; -FILE_NOT_REGULAR, core/file.h: not a regular
- * file), or -EINVAL when it does not hold a matching key and certificate. */
-int attest_sim_root_read(const char *path, EVP_PKEY **key, X509 **cert);
+ * `airlock attest get --provider sim --sim-root FILE` writes it) with
+ * file_read_trusted() (core/file.h: not a link, nothing on its way that
+ * others than airlock's user and root may change). Not held to 0600: a
+ * pool's instances share one sim root by design (the sim is no security
+ * boundary), so others may read it, never change it. Returns 0 with *key and *cert owned by the
+ * caller, -errno when the file cannot be opened or is refused (-ENOENT:
+ * none; -EPERM: others may change it; -FILE_NOT_REGULAR), or
+ * -EINVAL when it does not hold a matching key and certificate; on
+ * failure why (why_len bytes) says "PATH: what is wrong". */
+int attest_sim_root_read(const char *path, EVP_PKEY **key, X509 **cert, char *why, size_t why_len);
 
 /* Prepares sim to sign with root_key/root (referenced, not taken over):
  * issues a leaf valid from now - 1 min to now + 3 h, as NSM's are. Returns 0

@@ -18,12 +18,15 @@
 #define OFF_GUEST_SVN 0x04
 #define OFF_POLICY 0x08
 #define OFF_VMPL 0x30
+#define OFF_CURRENT_TCB 0x38
 #define OFF_SIG_ALGO 0x34
 #define OFF_REPORT_DATA 0x50
 #define OFF_MEASUREMENT 0x90
 #define OFF_HOST_DATA 0xc0
 #define OFF_REPORTED_TCB 0x180
 #define OFF_CHIP_ID 0x1a0
+#define OFF_COMMITTED_TCB 0x1e0
+#define OFF_LAUNCH_TCB 0x1f0
 #define OFF_SIGNATURE 0x2a0 /* the signed bytes are those before it */
 #define SIG_FIELD_LEN 72
 #define SIG_ALGO_ECDSA_P384_SHA384 1
@@ -116,10 +119,23 @@ check_policy(const struct attest_policy *pol, const struct attest_claims *c, cha
                                "policy: min_tcb pins reserved byte %d of reported_tcb, which is "
                                "not checked (refused, not ignored)",
                                i);
-    for (int i = 0; i < 8; i++)
-        if (tcb_names[i] != NULL && c->reported_tcb[i] < pol->min_tcb[i])
-            return attest_fail(err, ATTEST_POLICY, "policy: %s SPL %u is below %u", tcb_names[i],
-                               c->reported_tcb[i], pol->min_tcb[i]);
+    /* reported_tcb is what the VCEK is of, and the host may set it below
+     * the firmware's; the guest may have been launched under older
+     * firmware than runs now: each TCB the report carries must reach it */
+    const struct {
+        const char *what;
+        const uint8_t *tcb;
+    } tcbs[] = {
+        {"", c->reported_tcb},
+        {"current_tcb: ", c->current_tcb},
+        {"committed_tcb: ", c->committed_tcb},
+        {"launch_tcb: ", c->launch_tcb},
+    };
+    for (size_t t = 0; t < sizeof(tcbs) / sizeof(tcbs[0]); t++)
+        for (int i = 0; i < 8; i++)
+            if (tcb_names[i] != NULL && tcbs[t].tcb[i] < pol->min_tcb[i])
+                return attest_fail(err, ATTEST_POLICY, "policy: %s%s SPL %u is below %u",
+                                   tcbs[t].what, tcb_names[i], tcbs[t].tcb[i], pol->min_tcb[i]);
     return ATTEST_OK;
 }
 
@@ -150,6 +166,9 @@ attest_snp_verify(const uint8_t *report, size_t len, X509 *vcek, STACK_OF(X509) 
     memcpy(c->measurement, report + OFF_MEASUREMENT, sizeof(c->measurement));
     memcpy(c->host_data, report + OFF_HOST_DATA, sizeof(c->host_data));
     memcpy(c->reported_tcb, report + OFF_REPORTED_TCB, sizeof(c->reported_tcb));
+    memcpy(c->current_tcb, report + OFF_CURRENT_TCB, sizeof(c->current_tcb));
+    memcpy(c->committed_tcb, report + OFF_COMMITTED_TCB, sizeof(c->committed_tcb));
+    memcpy(c->launch_tcb, report + OFF_LAUNCH_TCB, sizeof(c->launch_tcb));
     memcpy(c->chip_id, report + OFF_CHIP_ID, sizeof(c->chip_id));
 
     if (vcek == NULL)

@@ -4,7 +4,8 @@
  * documentation: the TCB Info of the PCK certificate's FMSPC, its first TCB
  * level that the PCK's SGX components and PCESVN and the TD report's
  * TEE_TCB_SVN all reach (a TDX 1.5 module: from TEE_TCB_SVN[2] on, the
- * module itself by its identity in the TCB Info), the QE Identity's first
+ * module itself by its identity in the TCB Info; a TDX 1.5 report by its
+ * TEE_TCB_SVN2 too, judged the same way), the QE Identity's first
  * level the QE's ISVSVN reaches; both signed by Intel's TCB signing key,
  * whose chain, like the PCK's, must not be revoked. */
 #include "attest/tdx_collateral.h"
@@ -31,6 +32,9 @@
 #define PCE_ID_LEN 2
 #define SIG_LEN 64 /* the JSON signatures: ECDSA P-256 r||s, in hex */
 /* in the TD report body */
+#define BODY_TEE_TCB_SVN 0
+#define BODY_TEE_TCB_SVN2 584 /* TDX 1.5 */
+#define SVN2_WHICH " by TEE_TCB_SVN2 (the module running now)"
 #define BODY_MRSIGNERSEAM 64
 #define BODY_SEAMATTRIBUTES 112
 #define MRSIGNERSEAM_LEN 48
@@ -131,7 +135,7 @@ read_file(struct tdx_collateral *col, const char *name, uint8_t **buf, size_t *l
     path[dlen] = '/';
     memcpy(path + dlen + 1, name, nlen + 1);
     (void)file_stamp(path, &col->stamps[col->nfiles]);
-    int ret = attest_file_read(path, TDX_COLLATERAL_FILE_MAX, buf, len, err);
+    int ret = attest_file_read(path, false, TDX_COLLATERAL_FILE_MAX, buf, len, err);
     if (ret == 0)
         col->nfiles++;
     return ret;
@@ -893,12 +897,21 @@ module_is(const struct module_signer *signer, const uint8_t *body, char *err)
     return ATTEST_OK;
 }
 
-/* A TDX 1.5 module (TEE_TCB_SVN[1], its major version, above 0): the TCB
- * Info's identity of that version, and its level by TEE_TCB_SVN[0]. */
+/* What the TCB Info says of one TEE_TCB_SVN: the platform's level, and a
+ * TDX 1.5 module's by its identity. */
+struct svn_judged {
+    const struct tcb_level *level;
+    bool module_judged;
+    enum attest_tcb_status module;
+};
+
+/* A TDX 1.5 module (svn[1], its major version, above 0): the TCB Info's
+ * identity of that version, and its level by svn[0]. which names svn in
+ * err ("" for TEE_TCB_SVN). */
 static enum attest_result
-judge_module(const struct tcb_info *t, const uint8_t *body, struct attest_claims *c, char *err)
+judge_module(const struct tcb_info *t, const uint8_t *body, const uint8_t *svn, const char *which,
+             struct svn_judged *out, char *err)
 {
-    const uint8_t *svn = body;
     enum attest_result r;
 
     for (size_t i = 0; i < t->nmods; i++) {
@@ -907,28 +920,56 @@ judge_module(const struct tcb_info *t, const uint8_t *body, struct attest_claims
             continue;
         if ((r = module_is(&m->signer, body, err)) != ATTEST_OK)
             return r;
-        if (!svn_status(m->levels, m->nlevels, svn[0], &c->module_status))
+        if (!svn_status(m->levels, m->nlevels, svn[0], &out->module))
             return attest_fail(err, ATTEST_UNTRUSTED,
-                               "quote: the TDX module's SVN %u is below every level of TDX_%02X",
-                               svn[0], svn[1]);
-        c->module_judged = true;
+                               "quote: the TDX module's SVN %u%s is below every level of TDX_%02X",
+                               svn[0], which, svn[1]);
+        out->module_judged = true;
         return ATTEST_OK;
     }
     return attest_fail(err, ATTEST_UNTRUSTED,
-                       "collateral: the TCB Info has no identity of the TDX module TDX_%02X",
-                       svn[1]);
+                       "collateral: the TCB Info has no identity of the TDX module TDX_%02X%s",
+                       svn[1], which);
 }
 
-/* The platform's TCB level: the TCB Info of its FMSPC, its first level
- * that every component reaches (of a TDX 1.5 module, TEE_TCB_SVN from its
- * third byte: the first two are judged by the module's identity). */
+/* The module and the first level of t that the PCK's components and svn
+ * (16 bytes: of a TDX 1.5 module from its third byte, the first two are
+ * judged by the module's identity) all reach. */
+static enum attest_result
+judge_svn(const struct tcb_info *t, const struct pck_tcb *pck, const uint8_t *body,
+          const uint8_t *svn, const char *which, struct svn_judged *out, char *err)
+{
+    size_t from = svn[1] > 0 ? 2 : 0;
+    enum attest_result r;
+
+    memset(out, 0, sizeof(*out));
+    r = from > 0 ? judge_module(t, body, svn, which, out, err) : module_is(&t->module, body, err);
+    if (r != ATTEST_OK)
+        return r;
+    for (size_t l = 0; l < t->nlevels; l++) {
+        const struct tcb_level *lv = &t->levels[l];
+        bool reached = pck->pcesvn >= lv->pcesvn;
+        for (size_t i = 0; i < SVN_COMPONENTS && reached; i++)
+            reached = pck->sgx[i] >= lv->sgx[i] && (i < from || svn[i] >= lv->tdx[i]);
+        if (reached) {
+            out->level = lv;
+            return ATTEST_OK;
+        }
+    }
+    return attest_fail(err, ATTEST_UNTRUSTED,
+                       "collateral: no TCB level of the TCB Info matches the platform%s", which);
+}
+
+/* The platform's TCB level: the TCB Info of its FMSPC, judged by
+ * TEE_TCB_SVN and, of a TDX 1.5 report, by TEE_TCB_SVN2 too: the TDX
+ * module running now, which made the report (a TD-preserving update
+ * replaces the module the TD was launched under). */
 static enum attest_result
 judge_platform(const struct tdx_collateral *col, const struct pck_tcb *pck, const uint8_t *body,
                const struct attest_policy *pol, struct attest_claims *c, char *err)
 {
     const struct tcb_info *t = NULL;
-    const uint8_t *svn = body; /* TEE_TCB_SVN, the body's first 16 bytes */
-    size_t from = svn[1] > 0 ? 2 : 0;
+    struct svn_judged j;
     enum attest_result r;
 
     for (size_t i = 0; i < col->ninfos && t == NULL; i++)
@@ -947,23 +988,22 @@ judge_platform(const struct tdx_collateral *col, const struct pck_tcb *pck, cons
         return attest_fail(err, ATTEST_UNTRUSTED,
                            "collateral: the TCB Info is not current at the time given "
                            "(fetch it again)");
-    r = from > 0 ? judge_module(t, body, c, err) : module_is(&t->module, body, err);
-    if (r != ATTEST_OK)
+    if ((r = judge_svn(t, pck, body, body + BODY_TEE_TCB_SVN, "", &j, err)) != ATTEST_OK)
         return r;
-    for (size_t l = 0; l < t->nlevels; l++) {
-        const struct tcb_level *lv = &t->levels[l];
-        bool reached = pck->pcesvn >= lv->pcesvn;
-        for (size_t i = 0; i < SVN_COMPONENTS && reached; i++)
-            reached = pck->sgx[i] >= lv->sgx[i] && (i < from || svn[i] >= lv->tdx[i]);
-        if (!reached)
-            continue;
-        c->tcb_status = lv->status;
-        snprintf(c->tcb_date, sizeof(c->tcb_date), "%s", lv->date);
-        snprintf(c->advisories, sizeof(c->advisories), "%s", lv->advisories);
+    c->tcb_status = j.level->status;
+    c->module_judged = j.module_judged;
+    c->module_status = j.module;
+    snprintf(c->tcb_date, sizeof(c->tcb_date), "%s", j.level->date);
+    snprintf(c->advisories, sizeof(c->advisories), "%s", j.level->advisories);
+    if (!c->tdx15)
         return ATTEST_OK;
-    }
-    return attest_fail(err, ATTEST_UNTRUSTED,
-                       "collateral: no TCB level of the TCB Info matches the platform");
+    if ((r = judge_svn(t, pck, body, body + BODY_TEE_TCB_SVN2, SVN2_WHICH, &j, err)) != ATTEST_OK)
+        return r;
+    c->tcb2_judged = true;
+    c->tcb_status2 = j.level->status;
+    c->module2_judged = j.module_judged;
+    c->module_status2 = j.module;
+    return ATTEST_OK;
 }
 
 /* The quoting enclave against the QE Identity, and its level. */
@@ -1027,6 +1067,12 @@ tdx_collateral_judge(const struct tdx_collateral *col, STACK_OF(X509) * chain, c
     if (c->module_judged && !(ok & 1u << c->module_status))
         return attest_fail(err, ATTEST_POLICY, "policy: the TDX module's TCB is %s, not accepted",
                            attest_tcb_status_names[c->module_status]);
+    if (c->tcb2_judged && !(ok & 1u << c->tcb_status2))
+        return attest_fail(err, ATTEST_POLICY, "policy: the platform's TCB%s is %s, not accepted",
+                           SVN2_WHICH, attest_tcb_status_names[c->tcb_status2]);
+    if (c->module2_judged && !(ok & 1u << c->module_status2))
+        return attest_fail(err, ATTEST_POLICY, "policy: the TDX module's TCB%s is %s, not accepted",
+                           SVN2_WHICH, attest_tcb_status_names[c->module_status2]);
     if (!(ok & 1u << c->qe_status))
         return attest_fail(err, ATTEST_POLICY,
                            "policy: the quoting enclave's TCB is %s, not accepted",

@@ -51,8 +51,9 @@ void tdx_collateral_free(struct tdx_collateral *col);
  * certificate of either chain in its CRL; the TCB Info of the PCK's FMSPC
  * and PCE ID, the TDX module's signer and attributes, the platform's TCB
  * level (its SGX components and PCESVN from the PCK certificate, its TDX
- * components from TEE_TCB_SVN); the quoting enclave against the QE
- * Identity and its level. Fills claims' tcb fields. Returns ATTEST_OK,
+ * components from TEE_TCB_SVN; of a TDX 1.5 report from TEE_TCB_SVN2 as
+ * well, each status held to the policy); the quoting enclave against the
+ * QE Identity and its level. Fills claims' tcb fields. Returns ATTEST_OK,
  * ATTEST_UNTRUSTED (not Intel's, out of date collateral, revoked
  * certificates, no level matches), or ATTEST_POLICY (a status not in
  * pol->tcb_status_ok), with a one-line reason in err. */

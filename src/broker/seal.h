@@ -24,8 +24,9 @@
 #define SEAL_SECRET_MAX (64 * 1024) /* bytes of one secret */
 #define SEAL_OVERHEAD (16 + 12 + 16)
 
-/* Reads the at-rest key from path (regular, not a symlink, exactly 32
- * bytes, no access for group or others). With create, a missing file is
+/* Reads the at-rest key from path, a secret (attest_file_read(): regular,
+ * not a symlink, of this user or root, no access for group or others,
+ * nothing on its way others may change), exactly 32 bytes. With create, a missing file is
  * made (O_EXCL, 0600) with a fresh random key. Returns 0, or -errno with a
  * one-line reason in err (ATTEST_ERR_MAX bytes). */
 int seal_key_load(const char *path, bool create, uint8_t key[SEAL_KEY_LEN], char *err);

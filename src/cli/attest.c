@@ -205,6 +205,9 @@ print_claims(const struct attest_claims *c, const uint8_t *pubkey_hash, bool fre
         json_hex("report_data", c->report_data, sizeof(c->report_data), true);
         json_hex("host_data", c->host_data, sizeof(c->host_data), true);
         json_hex("reported_tcb", c->reported_tcb, sizeof(c->reported_tcb), true);
+        json_hex("current_tcb", c->current_tcb, sizeof(c->current_tcb), true);
+        json_hex("committed_tcb", c->committed_tcb, sizeof(c->committed_tcb), true);
+        json_hex("launch_tcb", c->launch_tcb, sizeof(c->launch_tcb), true);
         json_hex("chip_id", c->chip_id, sizeof(c->chip_id), false);
         break;
     case ATTEST_KIND_TDX:
@@ -229,6 +232,11 @@ print_claims(const struct attest_claims *c, const uint8_t *pubkey_hash, bool fre
                    attest_tcb_status_names[c->tcb_status], attest_tcb_status_names[c->qe_status]);
             if (c->module_judged)
                 printf("\"module_tcb_status\":\"%s\",", attest_tcb_status_names[c->module_status]);
+            if (c->tcb2_judged)
+                printf("\"tcb_status2\":\"%s\",", attest_tcb_status_names[c->tcb_status2]);
+            if (c->module2_judged)
+                printf("\"module_tcb_status2\":\"%s\",",
+                       attest_tcb_status_names[c->module_status2]);
             json_string("tcb_date", c->tcb_date);
             json_string("advisories", c->advisories);
         }
@@ -243,16 +251,17 @@ print_claims(const struct attest_claims *c, const uint8_t *pubkey_hash, bool fre
     printf("}\n");
 }
 
-/* Every certificate of a PEM file; NULL (and a message) if there is none. */
+/* Every certificate of a PEM file of trust anchors (attest_file_read():
+ * nothing others may change); NULL (and a message) if there is none. */
 static STACK_OF(X509) * load_pem_certs(const char *path)
 {
+    char err[ATTEST_ERR_MAX];
     uint8_t *b;
     size_t n;
-    int e = read_all(path, &b, &n);
     STACK_OF(X509) * sk;
 
-    if (e != 0) {
-        fprintf(stderr, "airlock attest: %s: %s\n", path, strerror(-e));
+    if (attest_file_read(path, false, ATTEST_PEM_MAX, &b, &n, err) != 0) {
+        fprintf(stderr, "airlock attest: %s\n", err);
         return NULL;
     }
     if ((sk = attest_x509_pem((const char *)b, n)) == NULL)
@@ -503,17 +512,21 @@ load_vcek(const char *path)
 }
 
 /* The broker's public key (PEM SubjectPublicKeyInfo, Ed25519) at path, as
- * `airlock attest broker-key` prints it; NULL when it is not one. */
+ * `airlock attest broker-key` prints it: a trust anchor (attest_file_read():
+ * nothing others may change); NULL (and a message) when it is not one. */
 static EVP_PKEY *
 load_broker_key(const char *path)
 {
+    char err[ATTEST_ERR_MAX];
     uint8_t *b;
     size_t n;
     BIO *bio;
     EVP_PKEY *k = NULL;
 
-    if (read_all(path, &b, &n) != 0)
+    if (attest_file_read(path, false, INPUT_MAX, &b, &n, err) != 0) {
+        fprintf(stderr, "airlock attest fetch-secret: %s\n", err);
         return NULL;
+    }
     if ((bio = BIO_new_mem_buf(b, (int)n)) != NULL)
         k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     if (k != NULL && EVP_PKEY_get_base_id(k) != EVP_PKEY_ED25519) {
@@ -522,6 +535,8 @@ load_broker_key(const char *path)
     }
     BIO_free(bio);
     free(b);
+    if (k == NULL)
+        fprintf(stderr, "airlock attest fetch-secret: %s: not an Ed25519 public key (PEM)\n", path);
     return k;
 }
 
@@ -706,10 +721,11 @@ static int
 sim_root_load(const char *path, time_t now, EVP_PKEY **key, X509 **cert)
 {
     FILE *f;
-    int fd, ret = attest_sim_root_read(path, key, cert);
+    char why[ATTEST_ERR_MAX];
+    int fd, ret = attest_sim_root_read(path, key, cert, why, sizeof(why));
 
-    if (ret == -EINVAL)
-        fprintf(stderr, "airlock attest: %s: not a sim root (key and certificate)\n", path);
+    if (ret != 0 && ret != -ENOENT)
+        fprintf(stderr, "airlock attest: %s\n", why);
     if (ret != -ENOENT)
         goto out;
     if ((ret = attest_sim_root_generate(now, key, cert)) != 0) {
@@ -1151,11 +1167,8 @@ cmd_fetch(struct attest_args *a, const char *name)
                         "public key, from airlock attest broker-key)\n");
         return 2;
     }
-    if ((broker_key = load_broker_key(a->broker_key)) == NULL) {
-        fprintf(stderr, "airlock attest fetch-secret: %s: not an Ed25519 public key (PEM)\n",
-                a->broker_key);
+    if ((broker_key = load_broker_key(a->broker_key)) == NULL)
         return 2;
-    }
     if (a->vcek != NULL && (vcek = load_vcek(a->vcek)) == NULL) {
         fprintf(stderr, "airlock attest fetch-secret: %s: not a certificate (DER or PEM)\n",
                 a->vcek);

@@ -34,6 +34,30 @@ int file_open_regular(const char *path, int flags, mode_t mode, struct stat *st)
  * or -errno. */
 int file_read_regular(const char *path, int flags, size_t max, char **out, size_t *len);
 
+/* Opens path for reading as a file airlock trusts: a trust anchor (a
+ * pinned root, collateral, a sealed secret) or, with secret, a key only
+ * airlock may read. Whoever may change it, or change which file path names,
+ * could have airlock trust what they chose, so: every name on the way is
+ * opened with openat() and O_NOFOLLOW from "/" (or the current directory)
+ * and checked as reached (fstat): each directory, and each symbolic link
+ * on the way (followed by its text), must be root's or airlock's user's
+ * (its effective uid), and no directory writable by others (a group
+ * other than root's counts) unless it has the sticky bit. The file itself
+ * must not be a link, must be a regular file of root or airlock's user
+ * that no one else may write (with secret: nor read, mode 0600 or
+ * stricter). Fills *st. Returns the fd (the caller closes it), or
+ * -errno (-EPERM: others may change it or, with secret, read it;
+ * -ELOOP: a link; -FILE_NOT_REGULAR) with "PATH: what is wrong" in why
+ * (len bytes). */
+int file_open_trusted(const char *path, bool secret, struct stat *st, char *why, size_t len);
+
+/* file_open_trusted(), then reads the file whole as file_read_regular()
+ * does (wiping what it gives back). Returns 0, or -errno (-EFBIG when it
+ * is longer than max) with "PATH: what is wrong" in why (why_len
+ * bytes). */
+int file_read_trusted(const char *path, bool secret, size_t max, char **out, size_t *len, char *why,
+                      size_t why_len);
+
 /* What tells a file's content changed without reading it: a rename over it
  * (device, inode) or a rewrite in place (size, modification and change
  * times, to the nanosecond). */

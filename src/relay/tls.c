@@ -300,11 +300,11 @@ renew(struct timer *tm)
 static int
 sim_root_read(const char *path, EVP_PKEY **key, X509 **cert, char *err)
 {
-    int rc = attest_sim_root_read(path, key, cert);
+    char why[ATTEST_ERR_MAX];
+    int rc = attest_sim_root_read(path, key, cert, why, sizeof(why));
 
     if (rc != 0)
-        snprintf(err, ATTEST_ERR_MAX, "sim_root: %.180s: %s", path,
-                 rc == -EINVAL ? "not a sim root (key and certificate, PEM)" : file_strerror(rc));
+        snprintf(err, ATTEST_ERR_MAX, "sim_root: %.240s", why);
     return rc;
 }
 

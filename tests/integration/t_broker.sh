@@ -65,8 +65,29 @@ cp "$T/bk.key" "$T/other.key"
 chown 65534 "$T/other.key"
 sed "s|key_file: .*|key_file: $T/other.key|" "$T/airlock.yaml" >"$T/bad.yaml"
 "$AIRLOCK" check -c "$T/bad.yaml" 2>"$T/err" && fail "check accepted a key file of another user"
-grep -q "broker: key_file: $T/other.key: expected 32 bytes, mode 0600 or stricter, owned by this user or root" "$T/err" ||
+grep -q "broker: key_file: $T/other.key: uid 65534, mode 0600: others than airlock's user (uid 0) and root may change it" "$T/err" ||
     fail "$(cat "$T/err")"
+# nor a key file, nor a root, that others may change, or that a name on the way lets them swap
+mkdir -m 0777 "$T/open"
+cp -p "$T/bk.key" "$T/open/bk.key"
+sed "s|key_file: .*|key_file: $T/open/bk.key|" "$T/airlock.yaml" >"$T/bad.yaml"
+"$AIRLOCK" check -c "$T/bad.yaml" 2>"$T/err" && fail "check accepted a key file in a directory all may write"
+grep -q "broker: key_file: $T/open/bk.key: the directory open on its way (uid 0, mode 0777) may be changed by others" "$T/err" ||
+    fail "$(cat "$T/err")"
+cp "$T/simcert.pem" "$T/opencert.pem"
+for how in "chmod 0666" "chown 65534"; do
+    $how "$T/opencert.pem"
+    sed "s|sim_root: $T/simcert.pem, any_image|sim_root: $T/opencert.pem, any_image|" "$T/airlock.yaml" >"$T/bad.yaml"
+    "$AIRLOCK" check -c "$T/bad.yaml" 2>"$T/err" && fail "check accepted a sim_root after $how"
+    grep -q "broker: secret 'db-key': policy: $T/opencert.pem: uid [0-9]*, mode 06[46]6: others than airlock's user" "$T/err" ||
+        fail "$how: $(cat "$T/err")"
+done
+ln -s "$T" "$T/link"
+sed "s|sim_root: $T/simcert.pem, any_image|sim_root: $T/link/simcert.pem, any_image|" "$T/airlock.yaml" >"$T/bad.yaml"
+"$AIRLOCK" check -c "$T/bad.yaml" >/dev/null || fail "check refused a root through a link of root's"
+chown -h 65534 "$T/link"
+"$AIRLOCK" check -c "$T/bad.yaml" 2>"$T/err" && fail "check accepted a root through a link of another user"
+grep -q "policy: $T/link/simcert.pem: the link link on its way (uid 65534" "$T/err" || fail "$(cat "$T/err")"
 sed "s|sim_root: $T/simcert.pem, any_image: true}}$|sim_root: $T/none.pem, any_image: true}}|" "$T/airlock.yaml" >"$T/bad.yaml"
 "$AIRLOCK" check -c "$T/bad.yaml" 2>"$T/err" && fail "check accepted a missing sim_root"
 grep -q "broker: secret 'db-key': policy: $T/none.pem: No such file or directory" "$T/err" ||
@@ -104,6 +125,23 @@ fetch 0 db-key --out "$T/db.secret"
 [ "$(cat "$T/db.secret")" = db-password-1 ] || fail "--out holds '$(cat "$T/db.secret")'"
 [ "$(stat -c %a "$T/db.secret")" = 600 ] || fail "--out is not 0600"
 wait_log "$LOG" 'released secret=db-key peer=127.0.0.1:[0-9]* type=nitro sim=yes module_id=sim-'
+
+log "a broker key others may change pins nothing: fetch-secret takes none (exit 2)"
+cp "$T/bk.pub" "$T/open.pub"
+chmod 0666 "$T/open.pub"
+fetch 2 db-key --broker-key "$T/open.pub"
+grep -q "$T/open.pub: uid 0, mode 0666: others than airlock's user" "$T/err" || fail "$(cat "$T/err")"
+
+log "a sealed secret another user may change: refused (sealed), released once it is airlock's again"
+chown 65534 "$T/secrets/db-key.sealed"
+fetch 1 db-key
+wait_log "$LOG" "broker: secret=db-key: $T/secrets/db-key.sealed: uid 65534, mode 0600: others than airlock's user"
+chown 0 "$T/secrets/db-key.sealed"
+chmod 0622 "$T/secrets/db-key.sealed"
+fetch 1 db-key
+chmod 0600 "$T/secrets/db-key.sealed"
+fetch 0 db-key
+[ "$(cat "$T/out")" = db-password-1 ] || fail "released '$(cat "$T/out")'"
 
 log "a PCR the evidence does not have: refused (policy)"
 fetch 1 pcr-key
@@ -253,7 +291,7 @@ m() { metric "$1" "$2" "$MPORT"; }
 [ "$(m airlock_broker_releases_total 'secret="db-key"')" -ge 5 ] ||
     fail "releases: $(curl -s "http://127.0.0.1:$MPORT/metrics" | grep broker)"
 for want in 'db-key nonce' 'db-key key' 'db-key expired' 'pcr-key policy' 'hw-key untrusted' \
-    '- unknown_secret' '- malformed' '- too_large' 'db-key timeout' '- timeout' '- busy'; do
+    '- unknown_secret' '- malformed' '- too_large' 'db-key timeout' '- timeout' '- busy' 'db-key sealed'; do
     set -- $want
     v=$(m airlock_broker_refusals_total "secret=\"$1\",reason=\"$2\"")
     [ "${v:-0}" -ge 1 ] || fail "no refusal counted for $want: $(curl -s "http://127.0.0.1:$MPORT/metrics" | grep broker)"

@@ -156,6 +156,12 @@ run_al 1 check -c tlsnofile.yaml
     fail "missing sim root: $(cat "$T/out")"
 echo "not a key" >"$T/junk.pem"
 printf "$hdr    tls: {provider: sim, sim_root: $T/junk.pem}\n" >tlsjunk.yaml
+# a sim root others may change is not read at all
+chmod 0646 "$T/junk.pem"
+run_al 1 run -c tlsjunk.yaml
+[ "$(cat "$T/out")" = "airlock: tlsjunk.yaml: relays[0].tls.sim_root: $T/junk.pem: uid 0, mode 0646: others than airlock's user (uid 0) and root may change it" ] ||
+    fail "sim root others may change: $(cat "$T/out")"
+chmod 0644 "$T/junk.pem"
 run_al 1 run -c tlsjunk.yaml
 [ "$(cat "$T/out")" = "airlock: tlsjunk.yaml: relays[0].tls.sim_root: $T/junk.pem: not a sim root (key and certificate, PEM)" ] ||
     fail "junk sim root: $(cat "$T/out")"

@@ -23,7 +23,11 @@ read -r ENC ENC2 SHORT IDLE ECHO WEB SUM METRICS <<<"$(free_ports 8)"
 gen_data big $((4 << 20)) >"$T/big"
 gen_data up $((3 << 20)) >"$T/up"
 
-mkdir -p "$T/www" && cp "$T/big" "$T/www/big"
+# nginx gives its temp paths to its worker's user: not $T, where the sim
+# root is (airlock refuses a key in a directory another user may change);
+# the worker passes through $T to what it serves
+mkdir -p "$T/www" "$T/ngx" && cp "$T/big" "$T/www/big"
+chmod 711 "$T"
 cat >"$T/nginx.conf" <<EOF
 daemon off;
 pid $T/nginx.pid;
@@ -31,11 +35,11 @@ error_log $T/nginx.err;
 events {}
 http {
     access_log off;
-    client_body_temp_path $T;
-    proxy_temp_path $T;
-    fastcgi_temp_path $T;
-    uwsgi_temp_path $T;
-    scgi_temp_path $T;
+    client_body_temp_path $T/ngx;
+    proxy_temp_path $T/ngx;
+    fastcgi_temp_path $T/ngx;
+    uwsgi_temp_path $T/ngx;
+    scgi_temp_path $T/ngx;
     server { listen 127.0.0.1:$WEB; root $T/www; }
 }
 EOF

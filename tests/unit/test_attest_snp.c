@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/x509v3.h>
+
 #include "attest/sim.h"
 #include "attest/snp.h"
 #include "attest/trust.h"
@@ -261,6 +265,87 @@ test_truncated(void **state)
     free(more);
 }
 
+/* The fixture's report with the 8 bytes at off set to tcb, signed again
+ * by a VCEK made here (the real one's chip and TCB extensions) under a
+ * root made here: *own_vcek and *root (the caller frees them). */
+static uint8_t *
+resigned_tcb(size_t off, const char *tcb, X509 **own_vcek, STACK_OF(X509) * *root, time_t now)
+{
+    EVP_PKEY *root_key, *key = EVP_EC_gen("secp384r1");
+    X509 *root_cert;
+    uint8_t *r = malloc(report_len), der[128];
+    size_t dlen = sizeof(der);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+    assert_int_equal(attest_sim_root_generate(now, &root_key, &root_cert), 0);
+    *own_vcek = attest_sim_cert("Own VCEK", key, root_cert, root_key, now - 60, now + 3600, false);
+    for (int i = 0; i < X509_get_ext_count(vcek); i++) {
+        X509_EXTENSION *e = X509_get_ext(vcek, i);
+        char txt[64];
+        OBJ_obj2txt(txt, sizeof(txt), X509_EXTENSION_get_object(e), 1);
+        if (strncmp(txt, "1.3.6.1.4.1.3704.1.", 19) == 0)
+            assert_int_equal(X509_add_ext(*own_vcek, e, -1), 1);
+    }
+    assert_true(X509_sign(*own_vcek, root_key, EVP_sha384()) > 0);
+    memcpy(r, report, report_len);
+    unhex(tcb, r + off, 8);
+    assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, key), 1);
+    assert_int_equal(EVP_DigestSign(md, der, &dlen, r, 0x2a0), 1);
+    const unsigned char *p = der;
+    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
+    assert_non_null(sig);
+    assert_int_equal(BN_bn2lebinpad(ECDSA_SIG_get0_r(sig), r + 0x2a0, 72), 72);
+    assert_int_equal(BN_bn2lebinpad(ECDSA_SIG_get0_s(sig), r + 0x2a0 + 72, 72), 72);
+    *root = sk_X509_new_null();
+    sk_X509_push(*root, root_cert);
+    ECDSA_SIG_free(sig);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(root_key);
+    return r;
+}
+
+/* min_tcb holds every TCB the report carries: the one its VCEK is of
+ * (reported_tcb, which the host may set below the others), the firmware's
+ * now and committed (current_tcb, committed_tcb), and the one the guest
+ * was launched under (launch_tcb, which an update since does not raise). */
+static void
+test_every_tcb(void **state)
+{
+    static const struct {
+        size_t off;
+        const char *name;
+    } tcbs[] = {{0x38, "current_tcb"}, {0x1e0, "committed_tcb"}, {0x1f0, "launch_tcb"}};
+    time_t now = utc(2023, 1, 1, 0, 0, 0);
+    char why[96];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(tcbs) / sizeof(tcbs[0]); i++) {
+        X509 *own;
+        STACK_OF(X509) * root;
+        struct attest_policy pol = {.now = now, .allow_debug = true, .min_tcb_present = true};
+        unhex("0200000000000544", pol.min_tcb, sizeof(pol.min_tcb));
+        /* as the fixture: accepted under the root made here */
+        uint8_t *r = resigned_tcb(tcbs[i].off, "0200000000000544", &own, &root, now);
+        pol.roots = root;
+        if (attest_snp_verify(r, report_len, own, NULL, &pol, &claims, err) != ATTEST_OK)
+            fail_msg("%s: %s", tcbs[i].name, err);
+        free(r);
+        X509_free(own);
+        sk_X509_pop_free(root, X509_free);
+        /* its snp SPL 4, below the policy's 5 */
+        r = resigned_tcb(tcbs[i].off, "0200000000000444", &own, &root, now);
+        pol.roots = root;
+        assert_int_equal(attest_snp_verify(r, report_len, own, NULL, &pol, &claims, err),
+                         ATTEST_POLICY);
+        snprintf(why, sizeof(why), "policy: %s: snp SPL 4 is below 5", tcbs[i].name);
+        assert_string_equal(err, why);
+        free(r);
+        X509_free(own);
+        sk_X509_pop_free(root, X509_free);
+    }
+}
+
 int
 main(void)
 {
@@ -270,6 +355,7 @@ main(void)
         cmocka_unit_test(test_flipped_bits),
         cmocka_unit_test(test_measurement_policy),
         cmocka_unit_test(test_tcb_and_report_data_policy),
+        cmocka_unit_test(test_every_tcb),
         cmocka_unit_test(test_unfit_policy),
         cmocka_unit_test(test_time_and_roots),
         cmocka_unit_test(test_truncated),

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -491,18 +492,50 @@ test_revoked(void **state)
 
 /* ---- a TDX 1.5 quote: the version 5 fixture under a PCK chain made here */
 
-#define V5_QE_REPORT (48 + 6 + 648 + 4 + 64 + 64 + 6)
+#define V5_SIG (48 + 6 + 648 + 4)
+#define V5_QE_REPORT (V5_SIG + 64 + 64 + 6)
 #define V5_QE_AUTH (V5_QE_REPORT + 384 + 64 + 2)
+#define V5_TEE_TCB_SVN2 (48 + 6 + 584)
+
+/* The quote q (len bytes, its QE report signed again after) with the 16
+ * bytes of TEE_TCB_SVN2 set to svn2 and signed by an attestation key made
+ * here, which its QE report binds (REPORTDATA = SHA-256(key || auth
+ * data)), as the quoting enclave would for a TD whose module reports it. */
+static void
+svn2_signed(uint8_t *q, const uint8_t svn2[16])
+{
+    EVP_PKEY *att = EVP_EC_gen("prime256v1");
+    uint8_t point[65];
+    size_t plen = sizeof(point);
+    size_t auth_len = q[V5_QE_AUTH - 2] | (size_t)q[V5_QE_AUTH - 1] << 8;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned dlen = 0;
+
+    memcpy(q + V5_TEE_TCB_SVN2, svn2, 16);
+    assert_int_equal(
+        EVP_PKEY_get_octet_string_param(att, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof(point), &plen),
+        1);
+    memcpy(q + V5_SIG + 64, point + 1, 64);
+    assert_int_equal(EVP_DigestInit_ex(md, EVP_sha256(), NULL), 1);
+    assert_int_equal(EVP_DigestUpdate(md, point + 1, 64), 1);
+    assert_int_equal(EVP_DigestUpdate(md, q + V5_QE_AUTH, auth_len), 1);
+    assert_int_equal(EVP_DigestFinal_ex(md, q + V5_QE_REPORT + 320, &dlen), 1);
+    memset(q + V5_QE_REPORT + 352, 0, 32);
+    sign_p256(att, q, V5_SIG - 4, q + V5_SIG);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(att);
+}
 
 /* The version 5 fixture (a TDX 1.5 report: module version 1, SVN 11) with
  * its certification data's PCK chain replaced by a PCK certificate and CA
  * of root (the PCK keeps the real certificate's SGX extension: its TCB,
  * FMSPC 90c06f000000, PCE ID) and its QE report signed again by that PCK:
  * what Intel's chain would vouch for, under a root the test can revoke
- * and date. *ca_out: the PCK CA, *ca_key_out its key. */
+ * and date; with svn2 (not NULL), its TEE_TCB_SVN2 that, signed again
+ * (svn2_signed()). *ca_out: the PCK CA, *ca_key_out its key. */
 static uint8_t *
-tdx15_quote(X509 *root, EVP_PKEY *root_key, time_t at, X509 **ca_out, EVP_PKEY **ca_key_out,
-            size_t *len)
+tdx15_quote(X509 *root, EVP_PKEY *root_key, time_t at, const uint8_t *svn2, X509 **ca_out,
+            EVP_PKEY **ca_key_out, size_t *len)
 {
     size_t qlen, auth_len;
     uint8_t *q5 = fixture("tsm/tdx-quote-v5-go-tdx-guest.dat", &qlen);
@@ -535,6 +568,8 @@ tdx15_quote(X509 *root, EVP_PKEY *root_key, time_t at, X509 **ca_out, EVP_PKEY *
     memcpy(q + head + 6, pem, (size_t)pem_len);
     put_le(q + 48 + 6 + 648, *len - (48 + 6 + 648 + 4), 4); /* signature data length */
     put_le(q + V5_QE_REPORT - 4, *len - V5_QE_REPORT, 4);   /* certification data size */
+    if (svn2 != NULL)
+        svn2_signed(q, svn2);
     sign_p256(pck_key, q + V5_QE_REPORT, 384, q + V5_QE_REPORT + 384);
     *ca_out = ca;
     *ca_key_out = ca_key;
@@ -555,7 +590,7 @@ static const char *const qe_2026[] = {
     "\"nextUpdate\":\"2023-07-08T07:24:59Z\"", "\"nextUpdate\":\"2026-03-03T00:00:00Z\"", NULL};
 
 static enum attest_result
-judged15(const char *const *tcb_edits, unsigned ok)
+judged15(const char *const *tcb_edits, const uint8_t *svn2, unsigned ok)
 {
     time_t at = utc(2026, 2, 10, 0, 0, 0);
     struct signer saved = sg;
@@ -570,7 +605,7 @@ judged15(const char *const *tcb_edits, unsigned ok)
     sg.key = EVP_EC_gen("prime256v1");
     sg.cert = attest_sim_cert("Own TCB Signing", sg.key, sg.root, sg.root_key, at - 86400,
                               at + 86400, false);
-    uint8_t *q = tdx15_quote(sg.root, sg.root_key, at, &ca, &ca_key, &len);
+    uint8_t *q = tdx15_quote(sg.root, sg.root_key, at, svn2, &ca, &ca_key, &len);
     snprintf(dir, sizeof(dir), "%s/tdx15", attest_tmpdir);
     mkdir(dir, 0700);
     write_chain(dir);
@@ -611,7 +646,7 @@ test_tdx15(void **state)
     (void)state;
     /* the platform's level from TEE_TCB_SVN's third byte on, the module
      * (version 1, SVN 11) by its identity: both UpToDate */
-    if (judged15(NULL, 0) != ATTEST_OK)
+    if (judged15(NULL, NULL, 0) != ATTEST_OK)
         fail_msg("%s", err);
     assert_int_equal(claims.version, 5);
     assert_true(claims.tdx15);
@@ -619,17 +654,48 @@ test_tdx15(void **state)
     assert_true(claims.module_judged);
     assert_int_equal(claims.module_status, ATTEST_TCB_UP_TO_DATE);
     /* no identity of module version 1 */
-    assert_int_equal(judged15(module_gone, 0), ATTEST_UNTRUSTED);
+    assert_int_equal(judged15(module_gone, NULL, 0), ATTEST_UNTRUSTED);
     assert_non_null(strstr(err, "no identity of the TDX module TDX_01"));
     /* the module's level OutOfDate: refused unless listed */
-    assert_int_equal(judged15(module_old, 0), ATTEST_POLICY);
+    assert_int_equal(judged15(module_old, NULL, 0), ATTEST_POLICY);
     assert_non_null(strstr(err, "the TDX module's TCB is OutOfDate"));
     assert_int_equal(
-        judged15(module_old, 1u << ATTEST_TCB_UP_TO_DATE | 1u << ATTEST_TCB_OUT_OF_DATE),
+        judged15(module_old, NULL, 1u << ATTEST_TCB_UP_TO_DATE | 1u << ATTEST_TCB_OUT_OF_DATE),
         ATTEST_OK);
     /* the module signed by another than its identity says */
-    assert_int_equal(judged15(module_signer, 0), ATTEST_UNTRUSTED);
+    assert_int_equal(judged15(module_signer, NULL, 0), ATTEST_UNTRUSTED);
     assert_non_null(strstr(err, "the TDX module is not signed as the TCB Info says"));
+
+    /* TEE_TCB_SVN2, the module running now (TD-preserving updates), is
+     * judged as TEE_TCB_SVN is: the fixture's (SVN 13) UpToDate too */
+    static const uint8_t svn2_same[16] = {0x0d, 0x01, 0x04};
+    if (judged15(NULL, svn2_same, 0) != ATTEST_OK)
+        fail_msg("%s", err);
+    assert_true(claims.tcb2_judged);
+    assert_int_equal(claims.tcb_status2, ATTEST_TCB_UP_TO_DATE);
+    assert_true(claims.module2_judged);
+    assert_int_equal(claims.module_status2, ATTEST_TCB_UP_TO_DATE);
+    /* a module of SVN 4 running now: OutOfDate, refused unless listed */
+    static const uint8_t svn2_old[16] = {0x04, 0x01, 0x04};
+    assert_int_equal(judged15(NULL, svn2_old, 0), ATTEST_POLICY);
+    if (strstr(err, "the TDX module's TCB by TEE_TCB_SVN2") == NULL ||
+        strstr(err, "OutOfDate") == NULL)
+        fail_msg("%s", err);
+    assert_int_equal(
+        judged15(NULL, svn2_old, 1u << ATTEST_TCB_UP_TO_DATE | 1u << ATTEST_TCB_OUT_OF_DATE),
+        ATTEST_OK);
+    assert_int_equal(claims.module_status2, ATTEST_TCB_OUT_OF_DATE);
+    /* below every level of its module, of a module version the TCB Info
+     * does not know, a platform below every level: refused */
+    static const uint8_t svn2_low[16] = {0x01, 0x01, 0x04};
+    assert_int_equal(judged15(NULL, svn2_low, 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "TEE_TCB_SVN2"));
+    static const uint8_t svn2_v9[16] = {0x0d, 0x09, 0x04};
+    assert_int_equal(judged15(NULL, svn2_v9, 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "TDX_09"));
+    static const uint8_t svn2_mcu[16] = {0x0d, 0x01, 0x00};
+    assert_int_equal(judged15(NULL, svn2_mcu, 0), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "TEE_TCB_SVN2"));
 }
 
 static int

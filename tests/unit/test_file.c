@@ -1,5 +1,6 @@
 /* test_file.c - file_read_regular() (core/file.c) leaves no copy of what it
- * read in the memory it gives back.
+ * read in the memory it gives back; file_open_trusted() refuses a file
+ * that others than this user and root may change (or, a secret, read).
  *
  * What it reads may be a secret (a key, a keyset, a password). Its first
  * guess of the size is fstat()'s; a file that is bigger than that (it grew
@@ -129,6 +130,95 @@ test_proc_file(void **state)
     read_watched("/proc/self/environ", 1 << 20, 0);
 }
 
+/* t/NAME, a file or a link of uid 65534 when asked (as root only) */
+static char t[sizeof(dir) + 8];
+
+static void
+put(const char *name, mode_t mode, bool other)
+{
+    char p[sizeof(t) + 64];
+    int fd;
+
+    snprintf(p, sizeof(p), "%s/%s", t, name);
+    assert_true((fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode)) >= 0);
+    assert_int_equal(fchmod(fd, mode), 0);
+    assert_int_equal(fchown(fd, other ? 65534 : geteuid(), 0), 0);
+    close(fd);
+}
+
+/* file_open_trusted(t/name): want, and why names the fault */
+static void
+opens(const char *name, bool secret, int want, const char *why)
+{
+    char p[sizeof(t) + 64], err[256] = "";
+    struct stat st;
+    int fd;
+
+    snprintf(p, sizeof(p), "%s/%s", t, name);
+    fd = file_open_trusted(p, secret, &st, err, sizeof(err));
+    if (want == 0 && fd < 0)
+        fail_msg("%s: %d %s", p, fd, err);
+    if (want == 0) {
+        close(fd);
+        return;
+    }
+    if (fd >= 0)
+        fail_msg("%s: opened, %d expected", p, want);
+    assert_int_equal(fd, want);
+    if (strstr(err, why) == NULL)
+        fail_msg("%s: '%s' does not say '%s'", p, err, why);
+}
+
+static void
+test_trusted(void **state)
+{
+    char p[sizeof(t) + 64], q[sizeof(t) + 64];
+
+    (void)state;
+    if (geteuid() != 0)
+        skip(); /* files of another uid need root */
+    snprintf(t, sizeof(t), "%s/t", dir);
+    assert_int_equal(mkdir(t, 0700), 0);
+    snprintf(p, sizeof(p), "%s/d", t);
+    assert_int_equal(mkdir(p, 0755), 0);
+    put("a", 0644, false);
+    put("d/a", 0644, false);
+    put("d/k", 0600, false);
+    opens("a", false, 0, NULL);
+    opens("d/k", true, 0, NULL);
+    opens("a", true, -EPERM, "mode 0644 lets others read it");
+    put("a", 0664, false); /* root's group */
+    opens("a", false, 0, NULL);
+    assert_int_equal(chown(strcat(strcpy(q, t), "/a"), 0, 100), 0);
+    opens("a", false, -EPERM, "mode 0664");
+    put("a", 0646, false);
+    opens("a", false, -EPERM, "others than airlock's user");
+    put("a", 0600, true);
+    opens("a", true, -EPERM, "uid 65534");
+    /* the file a link: refused; a link on the way: followed, checked */
+    assert_int_equal(symlink("d/a", strcat(strcpy(q, t), "/l")), 0);
+    opens("l", false, -ELOOP, "a symbolic link");
+    assert_int_equal(symlink("d", strcat(strcpy(q, t), "/ld")), 0);
+    assert_int_equal(symlink(p, strcat(strcpy(q, t), "/abs")), 0);
+    assert_int_equal(symlink("../d", strcat(strcpy(q, t), "/d/up")), 0);
+    opens("ld/a", false, 0, NULL);
+    opens("abs/a", false, 0, NULL);
+    opens("d/up/up/../d/a", false, 0, NULL);
+    assert_int_equal(lchown(strcat(strcpy(q, t), "/ld"), 65534, 65534), 0);
+    opens("ld/a", false, -EPERM, "the link ld on its way");
+    /* a directory others may write: refused, unless sticky */
+    assert_int_equal(chmod(p, 0777), 0);
+    opens("d/a", false, -EPERM, "the directory d on its way (uid 0, mode 0777)");
+    opens("abs/a", false, -EPERM, "the directory d on its way");
+    assert_int_equal(chmod(p, 01777), 0);
+    opens("d/a", false, 0, NULL);
+    assert_int_equal(chmod(p, 0755), 0);
+    opens("d/", false, -EISDIR, "expected a file");
+    opens("d/a/b", false, -ENOTDIR, "Not a directory");
+    opens("none", false, -ENOENT, "No such file");
+    assert_int_equal(system(strcat(strcpy(q, "rm -rf "), t)), 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -151,6 +241,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_grows_while_read),
         cmocka_unit_test(test_too_long),
         cmocka_unit_test(test_proc_file),
+        cmocka_unit_test(test_trusted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
