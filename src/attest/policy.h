@@ -42,7 +42,7 @@ struct attest_policy_conf {
     uint8_t measurement[ATTEST_MEASUREMENT_LEN];
     char roots[ATTEST_POLICY_PATH_MAX];    /* "": the type's built-in root */
     char sim_root[ATTEST_POLICY_PATH_MAX]; /* "": sim evidence refused */
-    bool any_image; /* no image pinned, and that is meant */
+    bool any_image;                        /* no image pinned, and that is meant */
     bool allow_debug;
     bool has_min_tcb;
     uint8_t min_tcb[8];

@@ -228,8 +228,9 @@ static const struct {
                "secrets: [{name: s, policy: {type: nitro, any_image: true}}]%s}}"},
     {"broker.secrets[].policy", "{broker: {listen: tcp:127.0.0.1:1, dir: /b, key_file: /k, "
                                 "secrets: [{name: s, policy: {pcrs: {0: '00'}%s}}]}}"},
-    {"broker.secrets[].policy", "{broker: {listen: tcp:127.0.0.1:1, dir: /b, key_file: /k, "
-                                "secrets: [{name: s, policy: {type: snp, roots: /r.pem, any_image: true%s}}]}}"},
+    {"broker.secrets[].policy",
+     "{broker: {listen: tcp:127.0.0.1:1, dir: /b, key_file: /k, "
+     "secrets: [{name: s, policy: {type: snp, roots: /r.pem, any_image: true%s}}]}}"},
 };
 
 static int
