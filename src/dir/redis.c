@@ -48,8 +48,10 @@
  * client key) and rid; P hd:POOL:NAME (hash) maps the id of each dir_assign_held() connection that
  * holds it to "TOKEN CLIENT" (its process's token, its client address), dropped when the instance
  * leaves reserved (and expiring); P out:TOKEN (list, expiring) the ids of a process's holders whose
- * place a newcomer took, popped by its sweep. Pool names hold no ':'. One redis server, not a
- * cluster (the scripts compute key names).
+ * place a newcomer took, popped by its sweep; P epoch (random, names the data: another one
+ * than a process saw means redis lost it) and P recovering (expiring: keys it does not know
+ * wait for their nodes to report again, lua_epoch). Pool names hold no ':'. One redis server,
+ * not a cluster (the scripts compute key names).
  *
  * Production (docs/directory.md): AUTH (a password from a file, an ACL
  * user) is the first command on every connection. With sentinels, every
@@ -802,15 +804,29 @@ take_node(struct rds *r)
     return 0;
 }
 
+/* Sets out to 16 random hex digits. Returns 0, or -EIO. */
+static int
+random_token(char (*out)[17])
+{
+    uint64_t id;
+
+    if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+        return -EIO;
+    snprintf(*out, sizeof(*out), "%016llx", (unsigned long long)id);
+    return 0;
+}
+
 /* At each connect, before any report: the directory's epoch (lua_epoch).
  * A different one than this process last saw means redis lost what this
  * process reported: resync() reports it all again. Returns 0, or -EIO. */
 static int
 take_epoch(struct rds *r)
 {
-    char hold[16];
-    const char *argv[] = {r->epoch, r->token, hold};
+    char hold[16], fresh[17];
+    const char *argv[] = {r->epoch, fresh, hold};
 
+    if (random_token(&fresh) != 0)
+        return -EIO;
     snprintf(hold, sizeof(hold), "%d", RECOVER_MS);
     redisReply *rep = run(r, S_EPOCH, 3, argv);
     if (rep == NULL)
@@ -1750,12 +1766,10 @@ rd_open(const struct dir_host *host)
         return NULL;
     r->host = host;
     r->backoff = (struct backoff)BACKOFF_INIT(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
-    uint64_t id;
-    if (getrandom(&id, sizeof(id), 0) != sizeof(id)) {
+    if (random_token(&r->token) != 0) {
         rd_free(r);
         return NULL;
     }
-    snprintf(r->token, sizeof(r->token), "%016llx", (unsigned long long)id);
     const struct dir_conf *c = host->conf;
     int rc = 0;
     if (c->redis_password_file[0] != '\0')
