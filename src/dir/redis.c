@@ -48,8 +48,10 @@
  * client key) and rid; P hd:POOL:NAME (hash) maps the id of each dir_assign_held() connection that
  * holds it to "TOKEN CLIENT" (its process's token, its client address), dropped when the instance
  * leaves reserved (and expiring); P out:TOKEN (list, expiring) the ids of a process's holders whose
- * place a newcomer took, popped by its sweep. Pool names hold no ':'. One redis server, not a
- * cluster (the scripts compute key names).
+ * place a newcomer took, popped by its sweep; P epoch (random, names the data: another one
+ * than a process saw means redis lost it) and P recovering (expiring: keys it does not know
+ * wait for their nodes to report again, lua_epoch). Pool names hold no ':'. One redis server,
+ * not a cluster (the scripts compute key names).
  *
  * Production (docs/directory.md): AUTH (a password from a file, an ACL
  * user) is the first command on every connection. With sentinels, every
@@ -89,9 +91,14 @@
 #define REDIS_TIMEOUT_MS 1000
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+/* a directory that lost its data waits this long for the nodes to report
+ * their sessions again: each one that was connected is back within a
+ * backoff, a connect and a command; twice that (lua_epoch) */
+#define RECOVER_MS (2 * (BACKOFF_MAX_MS + 2 * REDIS_TIMEOUT_MS))
 #define COUNT_EVERY_TICKS 10 /* refresh this process's view of the counts */
 #define EVENTS_PER_TICK 64
 #define WATCHED_MAX 64
+#define NAMES_ARGS (4 + WATCHED_MAX) /* names_argv()'s most */
 #define BELL_RETRY_MS 10000 /* a doorbell refused: subscribe again after (lost: next tick) */
 #define PASSWORD_MAX 512
 /* WAIT's own timeout, below REDIS_TIMEOUT_MS so that hiredis hears its answer */
@@ -156,15 +163,15 @@
     "  redis.call('SET', k, token, 'PX', ms)\n"                                                    \
     "  return true\n"                                                                              \
     "end\n"                                                                                        \
-    /* ARGV[2..4] node, token, ms; ARGV[5..] pools: this process's names, */                       \
-    /* its node's, or without one each pool it runs; the first that */                             \
+    /* ARGV[2..5] node, token, ms, epoch; ARGV[6..] pools: this process's */                       \
+    /* names, its node's, or without one each pool it runs; the first that */                      \
     /* another process holds, or nil */                                                            \
     "local function claim_all()\n"                                                                 \
     "  if ARGV[2] ~= '' then\n"                                                                    \
     "    if claim(P .. 'alive:' .. ARGV[2], ARGV[3], ARGV[4]) then return nil end\n"               \
     "    return 'node ' .. ARGV[2]\n"                                                              \
     "  end\n"                                                                                      \
-    "  for i = 5, #ARGV do\n"                                                                      \
+    "  for i = 6, #ARGV do\n"                                                                      \
     "    if not claim(P .. 'run:' .. ARGV[i], ARGV[3], ARGV[4]) then\n"                            \
     "      return 'pool ' .. ARGV[i] .. ' (run without a node name)'\n"                            \
     "    end\n"                                                                                    \
@@ -197,7 +204,8 @@
  * is held),
  * {-1} none idle, {-2} unknown pool, {-3} the client's bound, {-4} the
  * pool's share of pending reservations, {-5} the key's last session is
- * being stored back (its instance drains). */
+ * being stored back (its instance drains), or may be on a node that has
+ * not reported again to a redis that lost its data (P recovering). */
 static const char lua_assign[] = LUA_PRELUDE
     "local pool, key = ARGV[2], ARGV[3]\n"
     "local rms, tms = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
@@ -276,6 +284,10 @@ static const char lua_assign[] = LUA_PRELUDE
     "  end\n"
     "  redis.call('DEL', kk)\n"
     "end\n"
+    /* a redis that lost its data (lua_epoch): the key's session may be on
+     * a node that has not reported it again yet; wait for it as for a
+     * store-back, never hand out the state before it */
+    "if redis.call('EXISTS', P .. 'recovering') == 1 then return {-5} end\n"
     "local idle = P .. 'idle:' .. pool\n"
     "if redis.call('SCARD', idle) == 0 then return {-1} end\n"
     /* counts the members of set still reserved (by src, when given) and
@@ -472,30 +484,54 @@ static const char lua_drain[] =
                 "event(pool, name, 'draining')\n"
                 "return 0\n";
 
-/* ARGV: prefix, node, token, alive_ms, pools... Returns 1 when this
+/* ARGV: prefix, node, token, alive_ms, epoch, pools... Returns 1 when this
  * process's names (claim_all()) are its own (token) for alive_ms now, or
  * the name another process holds. */
 static const char lua_claim[] = LUA_PRELUDE "return claim_all() or 1\n";
 
-/* ARGV: prefix, node, token, alive_ms, pools... Gives back those of
+/* ARGV: prefix, node, token, alive_ms, epoch, pools... Gives back those of
  * this process's names that it holds (a clean stop: the next process
  * need not wait for them to expire). Returns 0. */
 static const char lua_unclaim[] =
     LUA_PRELUDE "local keys = {}\n"
                 "if ARGV[2] ~= '' then keys[1] = P .. 'alive:' .. ARGV[2] end\n"
-                "for i = 5, #ARGV do keys[#keys + 1] = P .. 'run:' .. ARGV[i] end\n"
+                "for i = 6, #ARGV do keys[#keys + 1] = P .. 'run:' .. ARGV[i] end\n"
                 "for _, k in ipairs(keys) do\n"
                 "  if redis.call('GET', k) == ARGV[3] then redis.call('DEL', k) end\n"
                 "end\n"
                 "return 0\n";
 
-/* ARGV: prefix, node, token, alive_ms, pools... Says the node (or each
- * pool run without a node name) is this process's for alive_ms (an error
- * NODEHELD when another process holds one); moves what is due (nothing
+/* ARGV: prefix, known, fresh, hold_ms. P epoch names the directory's
+ * data: set (to fresh) by the first process that finds none. A process
+ * that knew another one (known) reported to a directory that is gone (a
+ * redis restarted empty, flushed, or failed over to a replica without the
+ * data): the sessions in it come back only as their nodes report them
+ * again, each at its own reconnect. Until then, P recovering for hold_ms
+ * (from the last such process's connect) makes assigns of keys the
+ * directory does not know wait, as for a store-back. Returns the epoch. */
+static const char lua_epoch[] =
+    LUA_PRELUDE "local k = P .. 'epoch'\n"
+                "local cur = redis.call('GET', k)\n"
+                "if not cur then\n"
+                "  cur = ARGV[3]\n"
+                "  redis.call('SET', k, cur)\n"
+                "end\n"
+                "if ARGV[2] ~= '' and cur ~= ARGV[2] then\n"
+                "  redis.call('SET', P .. 'recovering', ARGV[2], 'PX', ARGV[4])\n"
+                "end\n"
+                "return cur\n";
+
+/* ARGV: prefix, node, token, alive_ms, epoch, pools... Says the node (or
+ * each pool run without a node name) is this process's for alive_ms (an
+ * error NODEHELD when another process holds one; EPOCH when the directory
+ * is no longer the one this process reported to, lua_epoch); moves what is due (nothing
  * becomes idle: a reservation due is withdrawn, its pool recycles the
  * instance). Returns the ids of this process's holders that lost their
  * place since the last sweep (P out:TOKEN). */
 static const char lua_sweep[] = LUA_PRELUDE
+    "if redis.call('GET', P .. 'epoch') ~= ARGV[5] then\n"
+    "  return redis.error_reply('EPOCH the directory lost its data')\n"
+    "end\n"
     "local held = claim_all()\n"
     "if held then\n"
     "  return redis.error_reply('NODEHELD ' .. held .. ' is held by another airlock "
@@ -571,6 +607,7 @@ enum script {
     S_FORGET,
     S_CLAIM,
     S_UNCLAIM,
+    S_EPOCH,
     S_COUNT
 };
 
@@ -578,7 +615,7 @@ static const char *const scripts[S_COUNT] = {
     [S_ASSIGN] = lua_assign,   [S_REPORT] = lua_report, [S_ACTIVATE] = lua_activate,
     [S_DRAIN] = lua_drain,     [S_SWEEP] = lua_sweep,   [S_LIST] = lua_list,
     [S_RELEASE] = lua_release, [S_FORGET] = lua_forget, [S_CLAIM] = lua_claim,
-    [S_UNCLAIM] = lua_unclaim,
+    [S_UNCLAIM] = lua_unclaim, [S_EPOCH] = lua_epoch,
 };
 
 /* The last report this process made for one instance, to apply again
@@ -610,6 +647,7 @@ struct rds {
     unsigned ticks;
     int forgot;     /* the node's instances of an earlier run are forgotten */
     char token[17]; /* this process's, in P alive:NODE while it holds the node's name */
+    char epoch[17]; /* P epoch of the directory this process reports to ("": none yet) */
     /* without a node name: the pools this process ran (P run:POOL holds
      * token; their instances of an earlier run are forgotten) */
     char claimed[WATCHED_MAX][DIR_NAME_MAX];
@@ -668,9 +706,9 @@ static int send_report(struct rds *r, const struct owned *o, int if_absent);
 static int take_pool(struct rds *r, const char *pool);
 static redisReply *run(struct rds *r, enum script s, int argc, const char **argv);
 
-/* The arguments of the claim and the sweep: node, token, alive_ms, then
- * the pools claimed without a node name (only pool, when given). Returns
- * the count. */
+/* The arguments of the claim and the sweep: node, token, alive_ms, epoch,
+ * then the pools claimed without a node name (only pool, when given).
+ * Returns the count. */
 static int
 names_argv(const struct rds *r, const char *pool, const char **argv)
 {
@@ -679,6 +717,7 @@ names_argv(const struct rds *r, const char *pool, const char **argv)
     argv[n++] = r->host->conf->node;
     argv[n++] = r->token;
     argv[n++] = NODE_ALIVE_MS;
+    argv[n++] = r->epoch;
     if (pool != NULL)
         argv[n++] = pool;
     else
@@ -693,7 +732,7 @@ names_argv(const struct rds *r, const char *pool, const char **argv)
 static int
 claim(struct rds *r, const char *pool)
 {
-    const char *argv[3 + WATCHED_MAX];
+    const char *argv[NAMES_ARGS];
     redisReply *rep = run(r, S_CLAIM, names_argv(r, pool, argv), argv);
 
     if (rep == NULL)
@@ -763,6 +802,45 @@ take_node(struct rds *r)
         return -EIO;
     r->forgot = 1;
     return 0;
+}
+
+/* Sets out to 16 random hex digits. Returns 0, or -EIO. */
+static int
+random_token(char (*out)[17])
+{
+    uint64_t id;
+
+    if (getrandom(&id, sizeof(id), 0) != sizeof(id))
+        return -EIO;
+    snprintf(*out, sizeof(*out), "%016llx", (unsigned long long)id);
+    return 0;
+}
+
+/* At each connect, before any report: the directory's epoch (lua_epoch).
+ * A different one than this process last saw means redis lost what this
+ * process reported: resync() reports it all again. Returns 0, or -EIO. */
+static int
+take_epoch(struct rds *r)
+{
+    char hold[16], fresh[17];
+    const char *argv[] = {r->epoch, fresh, hold};
+
+    if (random_token(&fresh) != 0)
+        return -EIO;
+    snprintf(hold, sizeof(hold), "%d", RECOVER_MS);
+    redisReply *rep = run(r, S_EPOCH, 3, argv);
+    if (rep == NULL)
+        return -EIO;
+    int ok = rep->type == REDIS_REPLY_STRING && rep->len == sizeof(r->epoch) - 1;
+    if (ok && r->epoch[0] != '\0' && strcmp(r->epoch, rep->str) != 0)
+        log_warnx("directory: redis lost the directory's data (restarted empty?): every "
+                  "instance is reported again, and keys it does not know wait %d ms for "
+                  "their nodes",
+                  RECOVER_MS);
+    if (ok)
+        memcpy(r->epoch, rep->str, sizeof(r->epoch));
+    freeReplyObject(rep);
+    return ok ? 0 : -EIO;
 }
 
 /* Without a node name, the instances of a pool are POOL-N whichever
@@ -1002,8 +1080,11 @@ conn(struct rds *r)
         disconnect(r, "loading the scripts failed");
         return NULL;
     }
-    if (take_node(r) != 0)
+    if (take_epoch(r) != 0 || take_node(r) != 0) {
+        if (r->c != NULL) /* a script error: not connected until they pass */
+            disconnect(r, "the directory's first scripts failed");
         return NULL;
+    }
     log_info("directory: connected to redis%s%s", r->master[0] ? " master " : "", r->master);
     r->down_logged = 0;
     r->host->set_up(r->host, 1);
@@ -1043,7 +1124,7 @@ replicated(struct rds *r)
 static redisReply *
 run(struct rds *r, enum script s, int argc, const char **argv)
 {
-    const char *args[4 + 3 + WATCHED_MAX];
+    const char *args[4 + NAMES_ARGS];
     int n = 0;
 
     if (argc > (int)(sizeof(args) / sizeof(args[0])) - 4) /* never: the scripts' own counts */
@@ -1073,8 +1154,10 @@ run(struct rds *r, enum script s, int argc, const char **argv)
         char why[160];
         /* a demoted master (a failover the sentinels made while this was
          * connected): ask them again; the node's name taken by another
-         * process: wait for it as for redis (take_node()) */
-        int again = strstr(rep->str, "READONLY") != NULL || strstr(rep->str, "NODEHELD") != NULL;
+         * process: wait for it as for redis (take_node()); the data lost
+         * (EPOCH): connect again, which reports it all again */
+        int again = strstr(rep->str, "READONLY") != NULL || strstr(rep->str, "NODEHELD") != NULL ||
+                    strncmp(rep->str, "EPOCH", 5) == 0;
         snprintf(why, sizeof(why), "%s", rep->str);
         freeReplyObject(rep);
         if (again)
@@ -1576,7 +1659,7 @@ rd_tick(void *be)
     if (r->ticks % COUNT_EVERY_TICKS == 0)
         check_master(r);
 
-    const char *argv[3 + WATCHED_MAX];
+    const char *argv[NAMES_ARGS];
     keep_claims(r);
     redisReply *rep = run(r, S_SWEEP, names_argv(r, NULL, argv), argv);
     if (rep == NULL)
@@ -1615,7 +1698,7 @@ rd_free(void *be)
         return;
     bell_close(r);
     if (r->c != NULL) {
-        const char *argv[3 + WATCHED_MAX];
+        const char *argv[NAMES_ARGS];
         redisReply *rep = run(r, S_UNCLAIM, names_argv(r, NULL, argv), argv);
         freeReplyObject(rep);
     }
@@ -1683,12 +1766,10 @@ rd_open(const struct dir_host *host)
         return NULL;
     r->host = host;
     r->backoff = (struct backoff)BACKOFF_INIT(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
-    uint64_t id;
-    if (getrandom(&id, sizeof(id), 0) != sizeof(id)) {
+    if (random_token(&r->token) != 0) {
         rd_free(r);
         return NULL;
     }
-    snprintf(r->token, sizeof(r->token), "%016llx", (unsigned long long)id);
     const struct dir_conf *c = host->conf;
     int rc = 0;
     if (c->redis_password_file[0] != '\0')

@@ -235,13 +235,17 @@ return out" 0 "$CL_PREFIX"
 }
 
 # cl_ledger_watch: samples the ledger every 50 ms until the test ends; a key
-# on two instances at once goes to $T/ledger.bad (cl_ledger_check).
+# on two instances at once goes to $T/ledger.bad (cl_ledger_check). A sample
+# while redis is away counts nothing (under set -e its failure ended the
+# sampler, silently, at a test's first redis restart).
 cl_ledger_watch() {
     (
         while [ -d "$T" ]; do
-            cl_ledger 2>/dev/null | awk 'seen[$1]++ { print "key " $1 " on two instances at once" }' \
-                >>"$T/ledger.bad"
-            echo >>"$T/ledger.samples"
+            if cl_ledger >"$T/ledger.now" 2>/dev/null; then
+                awk 'seen[$1]++ { print "key " $1 " on two instances at once" }' "$T/ledger.now" \
+                    >>"$T/ledger.bad"
+                echo >>"$T/ledger.samples"
+            fi
             sleep 0.05
         done
     ) &
