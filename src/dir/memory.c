@@ -285,7 +285,11 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
             *out = in->pub;
             return 1;
         }
-        ending |= in->pub.state == DIR_DRAINING && strcmp(in->ended, key) == 0;
+        /* key's last session is being stored back, or its reservation was
+         * withdrawn and the pool has not decided yet (a login line it read
+         * first makes it the session): wait, never a second instance */
+        ending |= (in->pub.state == DIR_DRAINING && strcmp(in->ended, key) == 0) ||
+                  (in->pub.state == DIR_STARTING && strcmp(in->withdrawn, key) == 0);
         n++;
         if (in->pub.state == DIR_RESERVED) {
             pending++;

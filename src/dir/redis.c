@@ -124,8 +124,10 @@
     "local function forget(pool, name, key)\n"                                                     \
     "  unkey(pool, name, key)\n"                                                                   \
     "  unhold(pool, name)\n"                                                                       \
-    "  local skey = redis.call('HGET', ikey(pool, name), 'skey')\n"                                \
+    "  local h = redis.call('HMGET', ikey(pool, name), 'skey', 'wkey')\n"                        \
+    "  local skey = h[1]\n"                                                                        \
     "  unkey(pool, name, skey)\n"                                                                  \
+    "  unkey(pool, name, h[2])\n"                                                                  \
     "  if skey then redis.pcall('PUBLISH', P .. 'bell', '') end\n"                                 \
     "  redis.call('DEL', ikey(pool, name))\n"                                                      \
     "  redis.call('SREM', P .. 'pool:' .. pool, name)\n"                                           \
@@ -264,8 +266,9 @@ static const char lua_assign[] = LUA_PRELUDE
     "local name = redis.call('GET', kk)\n"
     "if name then\n"
     "  local ik = ikey(pool, name)\n"
-    "  local st = redis.call('HGET', ik, 'state')\n"
-    "  if st == 'reserved' or st == 'active' then\n"
+    "  local h = redis.call('HMGET', ik, 'state', 'key', 'skey', 'wkey')\n"
+    "  local st = h[1]\n"
+    "  if (st == 'reserved' or st == 'active') and h[2] == key then\n"
     "    local rid, hid = 0, 0\n"
     "    local dl = st == 'active' and deadline(ik, tms)\n"
     "    if dl then redis.call('ZADD', P .. 'dl', dl, pool .. ':' .. name) end\n"
@@ -277,9 +280,13 @@ static const char lua_assign[] = LUA_PRELUDE
     "    end\n"
     "    return {1, name, redis.call('HGET', ik, 'ep') or '', rid, hid}\n"
     "  end\n"
-    /* the key's last session ended and its state is not stored back yet:
-     * wait (for the instance's stop), never hand out the state before it */
-    "  if st == 'draining' and redis.call('HGET', ik, 'skey') == key and alive(name) then\n"
+    /* the key's last session ended and its state is not stored back yet,
+     * or its reservation was withdrawn (its clients left) and the pool has
+     * not decided yet (a login line it read first makes it the session):
+     * wait (for the instance's stop or activation), never hand out the
+     * state before it, nor a second instance */
+    "  if ((st == 'draining' and h[3] == key) or (st == 'starting' and h[4] == key)) and\n"
+    "     alive(name) then\n"
     "    return {-5}\n"
     "  end\n"
     "  redis.call('DEL', kk)\n"
@@ -366,7 +373,6 @@ static const char lua_release[] = LUA_PRELUDE
     "  return 0\n"
     "end\n"
     "abandon(pool, ik)\n"
-    "unkey(pool, name, key)\n"
     "redis.call('HSET', ik, 'state', 'starting', 'key', '', 'since', now, 'wkey', key)\n"
     "redis.call('ZREM', P .. 'dl', pool .. ':' .. name)\n"
     "event(pool, name, 'starting', key)\n"
@@ -393,6 +399,9 @@ static const char lua_report[] =
                 "redis.call('SADD', P .. 'pool:' .. pool, name)\n"
                 "unhold(pool, name)\n"
                 "if ep ~= '' then redis.call('HSET', ik, 'ep', ep) end\n"
+                /* the pool decided on a withdrawn reservation: its key is free */
+                "local wk = redis.call('HGET', ik, 'wkey')\n"
+                "if wk and wk ~= key then unkey(pool, name, wk) end\n"
                 "redis.call('HSET', ik, 'state', st, 'since', now, 'wkey', '', 'node', ARGV[9])\n"
                 "if st == 'active' then\n"
                 "  if key ~= oldkey then unkey(pool, name, oldkey) end\n"
@@ -452,14 +461,11 @@ static const char lua_activate[] =
                 /* also a reservation withdrawn for key (its clients left) that the pool
                  * has not decided on yet: the login line came before it heard */
                 "local withdrawn = st == 'starting' and h[3] == key\n"
-                "if not withdrawn and ((st ~= 'reserved' and st ~= 'active') or holder ~= key or\n"
-                "   redis.call('GET', P .. 'k:' .. pool .. ':' .. key) ~= name) then\n"
+                "local ok = withdrawn or ((st == 'reserved' or st == 'active') and holder == key)\n"
+                "if not ok or redis.call('GET', P .. 'k:' .. pool .. ':' .. key) ~= name then\n"
                 "  return {-1, holder}\n"
                 "end\n"
-                "if withdrawn then\n"
-                "  redis.call('HSET', ik, 'key', key, 'wkey', '')\n"
-                "  redis.call('SET', P .. 'k:' .. pool .. ':' .. key, name)\n"
-                "end\n"
+                "if withdrawn then redis.call('HSET', ik, 'key', key, 'wkey', '') end\n"
                 "if st ~= 'active' then\n"
                 "  local ends = smax > 0 and now + smax or 0\n"
                 "  redis.call('HSET', ik, 'state', 'active', 'since', now, 'ends', ends)\n"
@@ -550,7 +556,6 @@ static const char lua_sweep[] = LUA_PRELUDE
     "  if st == 'reserved' then\n"
     "    local key = redis.call('HGET', ik, 'key')\n"
     "    abandon(pool, ik)\n"
-    "    unkey(pool, name, key)\n"
     "    unhold(pool, name)\n"
     "    redis.call('HSET', ik, 'state', 'starting', 'key', '', 'since', now, 'wkey', key)\n"
     "    event(pool, name, 'starting', key)\n"

@@ -879,7 +879,8 @@ test_abandoned_counts(void **state)
 /* The client that caused a reservation leaves before the login: it is
  * withdrawn at once, the pool hears (starting, with the key), and the
  * instance is handed out again only once its pool reports it idle; until
- * then a login of that key (its line came first) is still activated. */
+ * then a login of that key (its line came first) is still activated, and
+ * the key waits (-EINPROGRESS), never reserved a second instance. */
 static void
 test_release(void **state)
 {
@@ -908,10 +909,14 @@ test_release(void **state)
     assert_int_equal(assign_held(d, "bob", "10.0.0.1", b, &h2), 0);
     assert_string_equal(a, b);
 
-    /* bob's login line was printed before his client left: it still counts */
+    /* bob's login line was printed before his client left: it still counts,
+     * and until the pool has decided bob's next connection waits, never
+     * given a second instance (both would have become his session) */
     dir_release(h2);
     for (int i = 0; i < 60 && listed(out, list(d, out), b)->state != DIR_STARTING; i++)
         sleep_loop(50);
+    report(d, "p", "i2", DIR_IDLE);
+    assert_int_equal(assign(d, "p", "bob", NULL), -EINPROGRESS);
     assert_int_equal(activate(d, "p", b, "carol", NULL), -EPERM);
     assert_int_equal(activate(d, "p", b, "bob", NULL), 0);
     assert_int_equal(assign(d, "p", "bob", a), 0); /* sticky again: his session */
