@@ -274,7 +274,7 @@ tls_hello_feed(struct tls_hello *h, const uint8_t *data, size_t len, size_t *use
                 h->step = TLS_HELLO_RECORD_HEADER;
         }
         /* as soon as it is known: a caller that offers no more than the
-         * limit (the router's peek) would otherwise wait for nothing */
+         * limit (the router reads no more) would otherwise wait for nothing */
         if (r == PARSE_AGAIN && h->wire >= 2 * h->cap)
             return invalid(h, "ClientHello records larger than twice the limit (max_hello)");
     }

@@ -129,7 +129,6 @@ conn_reap(struct task *t)
     relay_unref(c->relay);
     free(c->proxy_hdr);
     free(c->egress);
-    free(c->peek);
     free(c->sni);
     free(c->assigned);
     free(c->tls);

@@ -1,9 +1,9 @@
 /* conn_router.c - the router variant of a connection (routers:): the
  * ClientHello picks the target.
  *
- * After the preamble the connection PEEKs: the TLS ClientHello is read with
- * MSG_PEEK, so that it stays in the socket and goes to the upstream
- * unchanged, and its server name picks the route. A directory route then
+ * After the preamble the connection reads the TLS ClientHello (PEEK): what
+ * it reads is kept and goes to the upstream first, unchanged, and the
+ * server name picks the route. A directory route then
  * waits in ASSIGNING for the directory to name the user's instance, reading
  * nothing; the connection holds that reservation until it closes or the
  * instance closes its side, or, before the login, a newcomer from an
@@ -21,13 +21,28 @@
 #include "proto/tls_hello.h"
 #include "relay/conn_int.h"
 
+_Static_assert(2 * ROUTER_HELLO_MAX <= PUMP_CHUNK, "the hello's records fit the scratch buffer");
+
 /* A router connection while its ClientHello comes in: the parser and the
- * buffer it joins fragments in (router.max_hello bytes follow). */
+ * buffer it joins fragments in (router.max_hello bytes follow), and the
+ * bytes read from the client, for the upstream. */
 struct peek {
     struct tls_hello hello;
-    size_t fed; /* bytes of the socket's queue given to the parser so far */
+    uint8_t *wire; /* what the client sent so far, as it sent it */
+    size_t len;    /* bytes in wire */
+    size_t cap;    /* its size: grows to twice max_hello at most */
     uint8_t buf[];
 };
+
+/* Frees what c holds while its ClientHello comes in. Idempotent. */
+static void
+peek_free(struct conn *c)
+{
+    if (c->peek != NULL)
+        free(c->peek->wire);
+    free(c->peek);
+    c->peek = NULL;
+}
 
 /* Answers a ClientHello nothing is routed for with a fatal
  * unrecognized_name alert (RFC 6066 3), so the client learns why, then
@@ -45,8 +60,9 @@ refuse_no_route(struct conn *c)
     conn_close(c, END_NO_ROUTE);
 }
 
-/* Connects to the chosen target: the hello is still queued and no new
- * edge will announce it (the client waits for the server's answer). */
+/* Connects to the chosen target: what followed the hello may be queued
+ * and no new edge will announce it (the client waits for the server's
+ * answer). */
 static void
 router_go(struct conn *c)
 {
@@ -132,8 +148,13 @@ router_route(struct conn *c)
     }
     if (table != NULL)
         kind = route_pick(table, c->sni, &c->route, key);
-    free(c->peek);
-    c->peek = NULL;
+    /* what the client sent goes first, after a PROXY v2 header (prepended
+     * in front of it once the target is connected) */
+    if (kind != ROUTE_NONE && pump_prepend(&c->up, c->peek->wire, c->peek->len) != 0) {
+        conn_close(c, END_ERROR);
+        return;
+    }
+    peek_free(c);
     timer_stop(c->worker->loop, &c->timer);
     if (kind == ROUTE_NONE) {
         log_info("router refused relay=%s conn=%llu sni=%s reason=no_route", c->relay->conf.name,
@@ -153,35 +174,65 @@ router_route(struct conn *c)
     }
 }
 
-/* Peeks at the client's queue and feeds the bytes not seen yet to the
- * parser. The queue is read, never consumed: it is relayed as it is. */
+/* Appends data[0..len) to what p read, growing it geometrically (a client
+ * may send a byte at a time). Returns 0 or -ENOMEM. */
+static int
+peek_keep(struct peek *p, const uint8_t *data, size_t len)
+{
+    if (p->len + len > p->cap) {
+        size_t cap = p->cap != 0 ? p->cap : 1024;
+        while (cap < p->len + len)
+            cap *= 2;
+        uint8_t *w = realloc(p->wire, cap);
+        if (w == NULL)
+            return -ENOMEM;
+        p->wire = w;
+        p->cap = cap;
+    }
+    memcpy(p->wire + p->len, data, len);
+    p->len += len;
+    return 0;
+}
+
+/* Reads what the client sent, keeps it for the upstream and feeds it to the
+ * parser, until the ClientHello is whole or the socket is empty. Read, not
+ * peeked at: peeking again at every edge at a queue that grows a byte per
+ * segment costs the kernel the square of its segments per peek (it walks
+ * the queue from its head for each one), seconds of the worker's for a
+ * 30 KiB ClientHello while its other connections wait. */
 static void
 router_peek(struct conn *c)
 {
     struct peek *p = c->peek;
     uint8_t *buf = (uint8_t *)c->worker->pumps.scratch;
     size_t cap = 2 * c->relay->conf.router.max_hello; /* the parser's limit on the wire */
-    ssize_t n = side_peek(&c->client, buf, cap < PUMP_CHUNK ? cap : PUMP_CHUNK);
     enum parse_result pr = PARSE_AGAIN;
+    ssize_t n;
+    int err = 0;
 
-    if (n == -EAGAIN)
-        return;
-    if (n > 0 && (size_t)n > p->fed) {
-        pr = tls_hello_feed(&p->hello, buf + p->fed, (size_t)n - p->fed, NULL);
-        p->fed = (size_t)n;
+    /* while AGAIN the parser took less than cap: there is room to read */
+    while ((n = recv(c->client.io.fd, buf, cap - p->len, 0)) > 0) {
+        if (peek_keep(p, buf, (size_t)n) != 0) {
+            conn_close(c, END_ERROR);
+            return;
+        }
+        if ((pr = tls_hello_feed(&p->hello, buf, (size_t)n, NULL)) != PARSE_AGAIN)
+            break;
     }
+    if (n < 0)
+        err = errno;
     if (pr == PARSE_OK) {
         router_route(c);
         return;
     }
-    if (pr == PARSE_AGAIN && n > 0 && !c->client.hup) {
-        c->client.readable = 0; /* all of it was seen: wait for the next edge */
+    if (pr == PARSE_AGAIN && err == EAGAIN) {
+        c->client.readable = 0; /* all of it was read: wait for the next edge */
         return;
     }
     log_warnx("relay=%s conn=%llu bad ClientHello: %s", c->relay->conf.name,
               (unsigned long long)c->id,
               pr == PARSE_INVALID ? p->hello.err
-              : n < 0             ? strerror((int)-n)
+              : n < 0             ? strerror(err)
                                   : "connection closed inside it");
     c->linger = true; /* what it sent: a FIN, not a reset, ends it */
     conn_close(c, END_BAD_HELLO);
@@ -193,16 +244,15 @@ router_start(struct conn *c)
 {
     const struct router_conf *ro = &c->relay->conf.router;
 
-    if ((c->peek = malloc(sizeof(*c->peek) + ro->max_hello)) == NULL) {
+    if ((c->peek = calloc(1, sizeof(*c->peek) + ro->max_hello)) == NULL) {
         conn_close(c, END_ERROR);
         return;
     }
     tls_hello_init(&c->peek->hello, c->peek->buf, ro->max_hello);
-    c->peek->fed = 0;
     c->state = CONN_ST_PEEK;
     timer_start(c->worker->loop, &c->timer, ro->peek_timeout_ms, conn_timeout, c);
     /* the hello is most likely queued already (a tcp listener accepts once
-     * it arrived; a preamble comes with what follows it): peek at once
+     * it arrived; a preamble comes with what follows it): read at once
      * instead of waiting for an edge. Nothing there costs one recv. */
     c->client.readable = 1;
     router_peek(c);
@@ -237,6 +287,7 @@ router_closing(struct conn *c, enum conn_end end, char *tag, size_t len)
     char target[ENDPOINT_TEXT_MAX] = "-";
 
     (void)end;
+    peek_free(c);
     dir_release(c->assign);
     c->assign = NULL;
     if (len == 0) /* the close line is not logged */

@@ -84,9 +84,11 @@ pump_release(struct pump *p, struct pump_cache *cache)
 int
 pump_prepend(struct pump *p, const void *data, size_t len)
 {
-    char *nb = realloc(p->buf, p->len + len > PUMP_CHUNK ? p->len + len : PUMP_CHUNK);
+    char *nb;
 
-    if (nb == NULL)
+    if (len == 0)
+        return 0;
+    if ((nb = realloc(p->buf, p->len + len)) == NULL)
         return -ENOMEM;
     memmove(nb + len, nb + p->off, p->len - p->off);
     memcpy(nb, data, len);

@@ -71,8 +71,8 @@ struct pump {
 void pump_init(struct pump *p, struct side *from, struct side *to, int splice,
                atomic_uint_fast64_t *counter);
 
-/* Queues data[0..len) to be written before anything else (a PROXY header).
- * Returns 0 or -ENOMEM. */
+/* Queues data[0..len) to be written before anything else (a PROXY header,
+ * the ClientHello a router read). Returns 0 or -ENOMEM. */
 int pump_prepend(struct pump *p, const void *data, size_t len);
 
 /* Moves bytes until the source is dry, the destination is full, the source
