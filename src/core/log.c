@@ -326,6 +326,14 @@ log_format_line(char *out, size_t cap, enum log_format f, const char *ts, enum l
     return w.n;
 }
 
+void
+log_quotable(char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '"')
+            *s = '?';
+}
+
 /* The time of now as a line starts with it: 2025-01-01T10:00:00.123Z. */
 static void
 log_stamp(char *stamp, size_t len)

@@ -40,6 +40,12 @@ void log_set_tee(log_tee_fn fn, void *arg);
  * (lines then wait as before). */
 int log_stderr_nowait(void);
 
+/* Makes s, text a peer chose, fit for a quoted field (key="s") in place:
+ * control bytes, bytes outside ASCII and quotes become '?', so the value
+ * ends at airlock's closing quote in every format and can forge neither a
+ * line nor a field of one. */
+void log_quotable(char *s);
+
 /* Parses "error", "warn", "info" or "debug"; returns 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);
 
