@@ -185,16 +185,6 @@ conn_flush(struct kb_conn *c)
     return true;
 }
 
-/* Only characters a log line and a REFUSED text may carry, from a message
- * that may quote the evidence. */
-static void
-printable(char *s)
-{
-    for (; *s != '\0'; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '"')
-            *s = '?';
-}
-
 /* Busy refusals come in floods: at most one log line a second says so,
  * with how many went unlogged since (the counter has them all). Returns
  * whether to log this one. */
@@ -230,7 +220,7 @@ refuse(struct kb_conn *c, enum kb_reason r, const char *claims, const char *fmt,
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    printable(why);
+    log_quotable(why); /* it may quote the evidence; REFUSED carries it too */
     atomic_fetch_add(&counts_of(c)->refusals[r], 1);
     if (r != KB_BUSY || busy_log(c->b))
         log_info("broker: refused secret=%s reason=%s peer=%s%s%s why=\"%s\"",
@@ -261,7 +251,7 @@ claims_summary(const struct attest_claims *cl, char *out, size_t len)
         /* a prefix of module_id: it comes from the evidence */
         memcpy(id, cl->module_id, sizeof(id) - 1);
         id[sizeof(id) - 1] = '\0';
-        printable(id);
+        log_quotable(id);
         hex_prefix(h, cl->npcrs > 0 ? cl->pcrs[0].value : (const uint8_t *)"",
                    cl->npcrs > 0 ? 8 : 0);
         snprintf(out, len, "type=nitro sim=%s module_id=%s pcr0=%s", cl->sim ? "yes" : "no", id, h);

@@ -2310,10 +2310,38 @@ unknown_option(const char *arg, const char *flag, const struct conf_block *b, ch
     return -1;
 }
 
+#define N_ROWS(rows) (sizeof(rows) / sizeof((rows)[0]))
+
 /* Where the settings of the command line came from, for messages. */
 struct given {
-    const char *value[sizeof(relay_rows) / sizeof(relay_rows[0])]; /* of each relay row */
+    const char *value[N_ROWS(relay_rows)]; /* of each relay row */
+    /* the rows an option set so far (find_option(): a relay's or a
+     * router's, the top level's, a socket file's, --redis) */
+    const struct conf_row *set[N_ROWS(relay_rows) + N_ROWS(top_rows) + N_ROWS(listen_rows) + 1];
+    size_t n_set;
 };
+
+/* Records that an option set row. A list's option (--allow, --route)
+ * adds to it each time; any other given again would quietly replace the
+ * first value, where a file's duplicate key is an error: -1 with why in
+ * err. */
+static int
+given_once(struct given *g, const struct conf_row *row, const char *arg, char *err, size_t errlen)
+{
+    if (row->list != NULL || row->set == set_route)
+        return 0;
+    for (size_t i = 0; i < g->n_set; i++)
+        if (g->set[i] == row) {
+            snprintf(err, errlen,
+                     "%s: given twice (only a list's option, --allow, --route, "
+                     "..., is repeatable)",
+                     arg);
+            return -1;
+        }
+    if (g->n_set < N_ROWS(g->set))
+        g->set[g->n_set++] = row;
+    return 0;
+}
 
 /* Reports f (of the relay or router block) as the option that set its key. */
 static int
@@ -2384,6 +2412,8 @@ set_option(int argc, char **argv, int *i, const struct conf_block *b, struct con
         return unknown_option(arg, flag, b, err, errlen);
     snprintf(shown, sizeof(shown), "%.*s", (int)len, arg); /* without "=VALUE" */
     arg = shown;
+    if (given_once(g, o.row, arg, err, errlen) != 0)
+        return -1;
     if (value != NULL && o.negated) {
         snprintf(err, errlen, "%s: takes no value", arg);
         return -1;

@@ -1655,6 +1655,8 @@ runtime_run(struct config *cfg, const char *path)
     memset(cfg, 0, sizeof(*cfg));
     log_threshold = rt.cfg.log_level;
     log_format = rt.cfg.log_format;
+    if ((rc = log_stderr_nowait()) != 0)
+        log_warnx("stderr: %s: lines may wait for its reader", strerror(-rc));
     if ((rc = notify_init()) != 0)
         log_warnx("NOTIFY_SOCKET: %s: not telling the service manager", strerror(-rc));
     nofile_raise();

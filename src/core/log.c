@@ -2,11 +2,14 @@
 #include "core/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +26,13 @@ static const char *const format_names[] = {"text", "logfmt", "json"};
 static pthread_mutex_t tee_lock = PTHREAD_MUTEX_INITIALIZER;
 static log_tee_fn tee_fn;
 static void *tee_arg;
+
+/* Where lines go: stderr, or (log_stderr_nowait()) a description of it of
+ * our own that never waits for its reader. */
+static int out_fd = STDERR_FILENO;
+static bool out_sock;         /* send() it: a socket (journald's) */
+static atomic_ulong out_lost; /* lines stderr did not take since one it did */
+static atomic_bool out_torn;  /* the last of them went out in part */
 
 void
 log_set_tee(log_tee_fn fn, void *arg)
@@ -316,27 +326,102 @@ log_format_line(char *out, size_t cap, enum log_format f, const char *ts, enum l
     return w.n;
 }
 
-/* Formats the whole line first and writes it with one write(2), so lines
- * from several threads never interleave. */
-static void
-log_vemit(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
+void
+log_quotable(char *s)
 {
-    static _Thread_local char line[LOG_OUT_MAX];
-    int saved = errno;
-    char msg[LOG_MSG_MAX], stamp[40];
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f || *s == '"')
+            *s = '?';
+}
+
+/* The time of now as a line starts with it: 2025-01-01T10:00:00.123Z. */
+static void
+log_stamp(char *stamp, size_t len)
+{
     struct timespec ts;
     struct tm tm;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    size_t k = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(stamp + k, sizeof(stamp) - k, ".%03ldZ", ts.tv_nsec / 1000000);
+    size_t k = strftime(stamp, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp + k, len - k, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+int
+log_stderr_nowait(void)
+{
+    struct stat st;
+    int fd;
+
+    if (fstat(STDERR_FILENO, &st) != 0)
+        return -errno;
+    if (S_ISSOCK(st.st_mode)) {
+        out_sock = true;
+        return 0;
+    }
+    if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+        return 0; /* a file: it waits for the disk, never for a reader */
+    /* a description of our own: O_NONBLOCK on fd 2's would reach every
+     * process that shares it (the shell's terminal) */
+    if ((fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0)
+        return -errno;
+    out_fd = fd;
+    return 0;
+}
+
+/* Whether all of line went to stderr at once; a line cut short is lost
+ * too, and the next one stderr takes begins on a line of its own. */
+static bool
+out_put(const char *line, size_t n)
+{
+    ssize_t w =
+        out_sock ? send(out_fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(out_fd, line, n);
+
+    if (w > 0 && (size_t)w < n)
+        atomic_store(&out_torn, true);
+    return w == (ssize_t)n;
+}
+
+/* Writes line to stderr, after a note of the lines it did not take before
+ * (formatted in note, LOG_OUT_MAX + 1 bytes). Nothing waits for stderr's
+ * reader: a line it does not take at once is counted and dropped, as the
+ * forward buffer drops lines (docs/observability.md). */
+static void
+out_write(const char *line, size_t n, const char *stamp, char *note)
+{
+    unsigned long lost = atomic_exchange(&out_lost, 0);
+    char msg[96];
+
+    if (lost > 0) {
+        size_t torn = atomic_exchange(&out_torn, false) ? 1 : 0;
+        snprintf(msg, sizeof(msg), "log: stderr took no more lines: lines_dropped=%lu", lost);
+        note[0] = '\n';
+        size_t k =
+            log_format_line(note + torn, LOG_OUT_MAX, log_format, stamp, LOG_LVL_WARN, msg, NULL);
+        if (!out_put(note, k + torn)) {
+            atomic_fetch_add(&out_lost, lost + 1);
+            return;
+        }
+    }
+    if (!out_put(line, n))
+        atomic_fetch_add(&out_lost, 1);
+}
+
+/* Formats the whole line first and writes it with one write(2), so lines
+ * from several threads never interleave. */
+static void
+log_vemit(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
+{
+    static _Thread_local char line[LOG_OUT_MAX], note[LOG_OUT_MAX + 1];
+    int saved = errno;
+    char msg[LOG_MSG_MAX], stamp[40];
+
+    log_stamp(stamp, sizeof(stamp));
     if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
         msg[0] = '\0';
     size_t n = log_format_line(line, sizeof(line), log_format, stamp, lvl, msg,
                                with_errno ? strerror(saved) : NULL);
-    ssize_t w = write(STDERR_FILENO, line, n);
-    (void)w;
+    out_write(line, n, stamp, note);
     pthread_mutex_lock(&tee_lock);
     if (tee_fn != NULL)
         tee_fn(line, n, tee_arg);

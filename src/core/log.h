@@ -32,6 +32,20 @@ typedef void (*log_tee_fn)(const char *line, size_t len, void *arg);
  * may be freed. */
 void log_set_tee(log_tee_fn fn, void *arg);
 
+/* From now on, lines never wait for stderr's reader (a pipe or a socket:
+ * journald, a container runtime, a terminal), which would hold every
+ * thread that logs, the relays' too: a line it does not take at once is
+ * dropped, and the next one it takes follows a warning with how many were
+ * ("lines_dropped=N"). Call it before threads log. Returns 0 or -errno
+ * (lines then wait as before). */
+int log_stderr_nowait(void);
+
+/* Makes s, text a peer chose, fit for a quoted field (key="s") in place:
+ * control bytes, bytes outside ASCII and quotes become '?', so the value
+ * ends at airlock's closing quote in every format and can forge neither a
+ * line nor a field of one. */
+void log_quotable(char *s);
+
 /* Parses "error", "warn", "info" or "debug"; returns 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);
 

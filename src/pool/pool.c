@@ -445,17 +445,18 @@ expand_argv(const struct instance *in, const struct argv_conf *const *parts, siz
 
 /* ---- output lines and events */
 
-/* One line of an instance or hook in the log: printable ASCII only. */
+/* One line of an instance or hook in the log, as the quoted value of the
+ * field what (out="LINE"): an instance may write " pool=other login ...",
+ * which in words of their own read as fields of the line, json's and
+ * logfmt's too. */
 static void
 log_line(const struct instance *in, const char *what, const char *line, bool cut)
 {
     char shown[PROC_LINE_MAX + 1];
-    size_t i;
 
-    for (i = 0; line[i] != '\0' && i < PROC_LINE_MAX; i++)
-        shown[i] = line[i] >= 0x20 && line[i] < 0x7f ? line[i] : '?';
-    shown[i] = '\0';
-    log_info("pool=%s instance=%s %s: %s%s", in->pool->conf.name, in->name, what, shown,
+    snprintf(shown, sizeof(shown), "%s", line);
+    log_quotable(shown);
+    log_info("pool=%s instance=%s %s=\"%s\"%s", in->pool->conf.name, in->name, what, shown,
              cut ? " [cut]" : "");
 }
 

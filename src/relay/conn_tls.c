@@ -362,10 +362,7 @@ tls_closing(struct conn *c, enum conn_end end, char *tag, size_t len)
     (void)end;
     if (t == NULL)
         return;
-    /* a reason may quote what the peer sent: one line, no quotes of its own */
-    for (char *p = t->why; *p != '\0'; p++)
-        if (*p < 0x20 || *p > 0x7e || *p == '"')
-            *p = '?';
+    log_quotable(t->why); /* a reason may quote what the peer sent */
     if (t->why[0] != '\0')
         snprintf(tag, len, " reason=\"%.200s\"", t->why);
     SSL_free(t->ssl);

@@ -2,7 +2,7 @@
 # t_check_config: `airlock check -c` exits 0 on a valid file and 1 on a broken
 # one with an error naming file:line and the key; `airlock run -c` refuses a
 # broken file the same way before listening; `airlock relay` with bad
-# arguments exits 2 with a clear message. A file with several errors gets
+# arguments (an option given twice among them) exits 2 with a clear message. A file with several errors gets
 # them all, in file order, then their number (50 at most shown); an unquoted
 # IPv6 CIDR is named as YAML's list with how to quote it; what run would fail
 # on is refused by check too (listeners that cannot bind side by side, a name
@@ -333,6 +333,14 @@ relay_bad "airlock relay: --name 'a b': expected a name of 1-63" "$L" tcp:127.0.
 relay_bad "airlock relay: unrecognized option '--idle-timout' (did you mean '--idle-timeout'?)" "$L" tcp:127.0.0.1:1 --idle-timout 5s
 relay_bad "airlock relay: --max-flows '0': expected an integer from 1 to 65536" "$L" udp:127.0.0.1:1 --max-flows 0
 relay_bad "airlock relay: --max-datagram: applies to datagram relays" "$L" tcp:127.0.0.1:1 --max-datagram 512
+# an option given twice is refused, as a file's duplicate key is (before, the
+# last one won quietly); a list's option adds to it
+relay_bad "airlock relay: --name: given twice" "$L" tcp:127.0.0.1:1 --name a --name b
+relay_bad "airlock relay: --no-splice: given twice" "$L" tcp:127.0.0.1:1 --splice --no-splice
+relay_bad "airlock relay: --metrics: given twice" "$L" tcp:127.0.0.1:1 --metrics tcp:127.0.0.1:1 --metrics=tcp:127.0.0.1:2
+relay_bad "airlock relay: unrecognized option '--bogus'" "$L" tcp:127.0.0.1:1 --allow 10.0.0.0/8 --allow 10.1.0.0/16 --bogus
+run_al 2 router "$L" --route a.example=tcp:127.0.0.1:1 --route b.example=tcp:127.0.0.1:2 --peek-timeout 1s --peek-timeout 2s
+grep -qF "airlock router: --peek-timeout: given twice" "$T/out" || fail "router option twice: $(head -1 "$T/out")"
 run_al 2 router "$L" --egress-allow x:1
 grep -qF "airlock router: --egress-allow: applies to airlock relay only" "$T/out" ||
     fail "router with a relay option: $(head -1 "$T/out")"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # t_cli_help: every subcommand's --help (and -h) prints its usage line on
 # stdout and exits 0; a mistyped command or long option gets "did you mean"
-# with the closest known one and exits 2; a far-off word gets no hint.
+# with the closest known one and exits 2; a far-off word gets no hint; the
+# bash completion offers every option the usage lists.
 . "$(dirname "$0")/lib.sh"
 
 cd "$T" || exit 1
@@ -100,4 +101,10 @@ for args in "xyzzyq" "frobnicate" "check --xyzzyq" "ctl --frobnicate x" \
 done
 grep -q "^airlock: unknown command 'xyzzyq'$" <(timeout 10 "$AIRLOCK" xyzzyq 2>&1) ||
     fail "xyzzyq: no plain 'unknown command' line"
+
+# bash completion offers every option the usage lists (--log-format was missing)
+for opt in $("$AIRLOCK" --help | sed -n 's/^  \(--[a-z-]*\).*/\1/p'); do
+    grep -qE -- "$opt( |\$|\))" "$ROOT/dist/airlock.bash-completion" ||
+        fail "dist/airlock.bash-completion does not offer $opt"
+done
 log "ok"

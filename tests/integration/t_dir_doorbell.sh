@@ -102,7 +102,7 @@ for i in $(seq 10); do
     got=$(ctl b assign fa "user$i") || fail "assign user$i: $got"
     name=${got#fa/}
     name=${name%% *}
-    wait_log "$T/a.log" "instance=$name provision: fetched user$i for $name"
+    wait_log "$T/a.log" "instance=$name provision=\"fetched user$i for $name\""
 done
 wait_until 10 rang "${P}bell:a" || fail "no reservation rang ${P}bell:a"
 rung=$(dir_metric a airlock_dir_doorbell_changes_total)
@@ -119,7 +119,7 @@ wait_until 10 resubscribed b || fail "node b did not subscribe again"
 got=$(ctl b assign fa user-after) || fail "assign after the doorbells came back: $got"
 name=${got#fa/}
 name=${name%% *}
-wait_log "$T/a.log" "instance=$name provision: fetched user-after for $name"
+wait_log "$T/a.log" "instance=$name provision=\"fetched user-after for $name\""
 
 log "an ACL user without the channels: no doorbell, reservations as before"
 umask 077
@@ -135,6 +135,6 @@ wait_until 30 idle3 || fail "pool fa has not 3 idle instances"
 got=$(ctl c assign fa user-nochan) || fail "assign as the ACL user without channels: $got"
 name=${got#fa/}
 name=${name%% *}
-wait_log "$T/a.log" "instance=$name provision: fetched user-nochan for $name"
+wait_log "$T/a.log" "instance=$name provision=\"fetched user-nochan for $name\""
 [ "$(grep -c "no redis doorbell" "$T/c.log")" = 1 ] || fail "node c warned more than once"
 log "ok"

@@ -92,7 +92,7 @@ for u in u1 u2 u3 u4; do
     owner=${owner%%-*}
     other=a
     [ "$owner" = b ] || other=b
-    wait_log "$T/$owner.log" "instance=$name provision: fetched $u for $name"
+    wait_log "$T/$owner.log" "instance=$name provision=\"fetched $u for $name\""
     ! grep -q "instance=$name " "$T/$other.log" || fail "node $other heard of $name"
 done
 

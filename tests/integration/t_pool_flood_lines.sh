@@ -52,9 +52,9 @@ app "$P" "login dave" 1 >/dev/null || true # no state here: only its login line 
 wait_log "$LOG" "instance=fa-1 login user=dave"
 # stderr of fakeapp's shell: the pipe to airlock
 [ "$(app "$P" "sh yes '' >&2 & echo flooding")" = "OK flooding" ] || fail "no flood"
-wait_for eval '[ "$(grep -c "instance=fa-1 out: $" "$LOG")" -gt 100000 ]'
+wait_for eval '[ "$(grep -c "instance=fa-1 out=\"\"$" "$LOG")" -gt 100000 ]'
 read -r during worst <<<"$(probe)"
-log "during the flood: median $during ms, worst $worst ms ($(grep -c "instance=fa-1 out: $" "$LOG") lines so far)"
+log "during the flood: median $during ms, worst $worst ms ($(grep -c "instance=fa-1 out=\"\"$" "$LOG") lines so far)"
 [ "$during" -lt $((before + 100)) ] ||
     fail "a relay answered in $during ms (median) while an instance flooded its output, $before ms before"
 

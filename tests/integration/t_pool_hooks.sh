@@ -58,7 +58,7 @@ assign_pid failuser
 out=$(app "$P" "login failuser")
 [ -z "$out" ] || fail "the user was answered without their state: '$out'"
 wait_log "$LOG" "hook=provision failed reason=exit"
-wait_log "$LOG" "provision: no state for failuser"
+wait_log "$LOG" "provision=\"no state for failuser"
 wait_exit_any() { ! running "$1"; }
 wait_for wait_exit_any "$PID"
 wait_for metric_is airlock_pool_hook_failures_total 'pool="fa",hook="provision",reason="exit"' 1
