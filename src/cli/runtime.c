@@ -187,6 +187,15 @@ render_dgram(struct strbuf *out, const struct runtime *rt)
             strbuf_printf(out, "airlock_datagram_flows_evicted_total{relay=\"%s\"} %llu\n",
                           rt->relays[i]->stats->name,
                           (unsigned long long)atomic_load(&rt->relays[i]->stats->flows_evicted));
+    strbuf_printf(out, "# HELP airlock_datagram_flows_evicted_waiting_total Flows evicted while "
+                       "waiting for an answer (it is lost).\n"
+                       "# TYPE airlock_datagram_flows_evicted_waiting_total counter\n");
+    for (size_t i = 0; i < rt->n_relays; i++)
+        if (relay_conf_is_dgram(&rt->relays[i]->conf))
+            strbuf_printf(
+                out, "airlock_datagram_flows_evicted_waiting_total{relay=\"%s\"} %llu\n",
+                rt->relays[i]->stats->name,
+                (unsigned long long)atomic_load(&rt->relays[i]->stats->flows_evicted_waiting));
     strbuf_printf(out, "# HELP airlock_datagrams_dropped_total Datagrams dropped, by reason.\n"
                        "# TYPE airlock_datagrams_dropped_total counter\n");
     for (size_t i = 0; i < rt->n_relays; i++) {

@@ -72,9 +72,10 @@ struct txq {
 
 struct flow {
     struct flow *id_next, *addr_next; /* hash chains */
-    struct list age;                  /* in the table's ages */
+    struct list age;                  /* in the table's answered or waiting list */
     struct flow *dead_next;
     uint32_t id;
+    uint32_t pending; /* datagrams sent towards the target not yet answered */
     uint64_t active;
     struct sockaddr_storage addr; /* udp side: the client */
     socklen_t addr_len;
@@ -86,7 +87,9 @@ struct flow {
 struct flow_table {
     struct flow *by_id[FLOW_BUCKETS];
     struct flow *by_addr[FLOW_BUCKETS]; /* udp side only */
-    struct list ages;                   /* least recently used first */
+    /* least recently used first, each: flows with as many answers as
+     * datagrams sent, and flows still waiting for some */
+    struct list answered, waiting;
     size_t n;
 };
 
@@ -264,7 +267,15 @@ txq_clear(struct txq *q)
     return n;
 }
 
-/* ---- flow tables: by id, by client address (udp side), and by age */
+/* ---- flow tables: by id, by client address (udp side), and by age
+ *
+ * A full table gives up a flow that has had its answers first (its client
+ * is most likely done), the least recently used of them; only when every
+ * flow waits for an answer, the least recently used of those (its answer
+ * is lost). So a client opening flows faster than they expire, each
+ * answered, recycles its own flows, not another client's in flight; one
+ * whose datagrams stay unanswered still recycles the oldest flows in
+ * flight (the stream side cannot tell the enclave's clients apart). */
 
 static size_t
 id_bucket(uint32_t id)
@@ -309,18 +320,29 @@ ft_new(void)
 {
     struct flow_table *t = calloc(1, sizeof(*t));
 
-    if (t != NULL)
-        list_init(&t->ages);
+    if (t != NULL) {
+        list_init(&t->answered);
+        list_init(&t->waiting);
+    }
     return t;
 }
 
-/* Returns t's least recently used flow, NULL when t is empty. */
+/* Returns the least recently used flow of list l, NULL when it is empty. */
 static struct flow *
-ft_oldest(const struct flow_table *t)
+ft_first(const struct list *l)
 {
-    struct list *first = list_first(&t->ages);
+    struct list *first = list_first(l);
 
     return first != NULL ? list_entry(first, struct flow, age) : NULL;
+}
+
+/* Returns the flow t gives up first (see above), NULL when t is empty. */
+static struct flow *
+ft_victim(const struct flow_table *t)
+{
+    struct flow *f = ft_first(&t->answered);
+
+    return f != NULL ? f : ft_first(&t->waiting);
 }
 
 static void
@@ -335,7 +357,7 @@ ft_insert(struct flow_table *t, struct flow *f, int by_addr)
         f->addr_next = t->by_addr[b];
         t->by_addr[b] = f;
     }
-    list_add_tail(&t->ages, &f->age);
+    list_add_tail(&t->answered, &f->age);
     t->n++;
 }
 
@@ -357,12 +379,32 @@ ft_remove(struct flow_table *t, struct flow *f, int by_addr)
     t->n--;
 }
 
+/* Marks f used now: to the end of its list. */
 static void
 ft_touch(struct flow_table *t, struct flow *f, uint64_t now)
 {
     f->active = now;
     list_del(&f->age);
-    list_add_tail(&t->ages, &f->age);
+    list_add_tail(f->pending > 0 ? &t->waiting : &t->answered, &f->age);
+}
+
+/* A datagram of f went towards the target: f waits for its answer. */
+static void
+ft_sent(struct flow_table *t, struct flow *f, uint64_t now)
+{
+    if (f->pending < UINT32_MAX)
+        f->pending++;
+    ft_touch(t, f, now);
+}
+
+/* A datagram for f came from the target: an answer (a target that answers
+ * one datagram with several leaves f answered). */
+static void
+ft_answered(struct flow_table *t, struct flow *f, uint64_t now)
+{
+    if (f->pending > 0)
+        f->pending--;
+    ft_touch(t, f, now);
 }
 
 /* ---- freeing after the loop turn */
@@ -426,13 +468,18 @@ flow_release(struct dgram *d, struct flow_table *t, struct flow *f)
     schedule_reap(d);
 }
 
-/* Makes room in t for a new flow: its least recently used one goes before
- * its idle timeout, counted. */
+/* Makes room in t for a new flow: ft_victim() goes before its idle
+ * timeout, counted; counted apart too when it still waited for an answer
+ * (lost with it). */
 static void
 flow_evict(struct dgram *d, struct flow_table *t)
 {
+    struct flow *f = ft_victim(t);
+
     add(&d->r->stats->flows_evicted, 1);
-    flow_release(d, t, ft_oldest(t));
+    if (f->pending > 0)
+        add(&d->r->stats->flows_evicted_waiting, 1);
+    flow_release(d, t, f);
 }
 
 /* ---- the udp target's address (stream side) */
@@ -533,7 +580,7 @@ ds_close(struct dstream *s, enum conn_end end)
     free(s->rx);
     s->rx = NULL;
     if (s->flows != NULL) {
-        for (struct flow *f; (f = ft_oldest(s->flows)) != NULL;)
+        for (struct flow *f; (f = ft_victim(s->flows)) != NULL;)
             flow_release(d, s->flows, f);
         free(s->flows);
         s->flows = NULL;
@@ -920,6 +967,7 @@ udp_datagram(struct dgram *d, const struct sockaddr_storage *from, socklen_t fro
         drop(d, DROP_BACKLOG, f->id, len);
         return;
     }
+    ft_sent(d->flows, f, loop_now(d->loop));
     if (s->state == DS_ST_UP)
         ds_kick(s);
 }
@@ -977,6 +1025,7 @@ udp_reply(struct dgram *d, const struct frame *fr)
         drop(d, DROP_NO_FLOW, fr->flow, fr->len);
         return;
     }
+    ft_answered(d->flows, f, loop_now(d->loop));
     if (fr->len > d->r->conf.max_datagram) {
         drop(d, DROP_OVERSIZE, fr->flow, fr->len);
         return;
@@ -987,7 +1036,6 @@ udp_reply(struct dgram *d, const struct frame *fr)
         drop(d, errno == EAGAIN || errno == ENOBUFS ? DROP_BACKLOG : DROP_ERROR, fr->flow, fr->len);
         return;
     }
-    ft_touch(d->flows, f, loop_now(d->loop));
     add(&d->r->stats->datagrams_out, 1);
     add(&d->r->stats->bytes_out, fr->len);
 }
@@ -1022,7 +1070,7 @@ flow_read(struct flow *f)
             /* EINTR; ECONNREFUSED: an earlier datagram met a closed port */
             continue;
         }
-        ft_touch(s->flows, f, loop_now(d->loop));
+        ft_answered(s->flows, f, loop_now(d->loop));
         if ((size_t)n > d->r->conf.max_datagram) {
             drop(d, DROP_OVERSIZE, f->id, (size_t)n);
             continue;
@@ -1173,6 +1221,7 @@ target_datagram(struct dstream *s, const struct frame *fr)
         drop(d, errno == EAGAIN || errno == ENOBUFS ? DROP_BACKLOG : DROP_ERROR, fr->flow, fr->len);
         return;
     }
+    ft_sent(s->flows, f, loop_now(d->loop));
     add(&d->r->stats->datagrams_in, 1);
     add(&d->r->stats->bytes_in, fr->len);
 }
@@ -1228,14 +1277,20 @@ dgram_accept(struct relay *r, int fd, const struct sockaddr *peer, socklen_t pee
 /* ---- idle flows */
 
 static void
-sweep_table(struct dgram *d, struct flow_table *t, uint64_t now)
+sweep_list(struct dgram *d, struct flow_table *t, const struct list *l, uint64_t now)
 {
     unsigned idle = d->r->conf.flow_idle_timeout_ms;
-
     struct flow *f;
 
-    while ((f = ft_oldest(t)) != NULL && now - f->active >= idle)
+    while ((f = ft_first(l)) != NULL && now - f->active >= idle)
         flow_release(d, t, f);
+}
+
+static void
+sweep_table(struct dgram *d, struct flow_table *t, uint64_t now)
+{
+    sweep_list(d, t, &t->answered, now);
+    sweep_list(d, t, &t->waiting, now);
 }
 
 static unsigned
@@ -1332,7 +1387,7 @@ dgram_stop(struct relay *r)
         ds_close(d->out, END_SHUTDOWN);
     while (!list_empty(&d->streams))
         ds_close(list_entry(d->streams.next, struct dstream, link), END_SHUTDOWN);
-    for (struct flow *f; d->flows != NULL && (f = ft_oldest(d->flows)) != NULL;)
+    for (struct flow *f; d->flows != NULL && (f = ft_victim(d->flows)) != NULL;)
         flow_release(d, d->flows, f);
     schedule_reap(d);
 }

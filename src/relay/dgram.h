@@ -9,8 +9,9 @@
  *                  connected UDP socket towards the target, so replies come
  *                  back per flow; optional dns_allow answers REFUSED itself.
  *
- * Flows are forgotten after flow_idle_timeout, or the least recently used
- * one when a table is full (evicted, counted). The stream side holds at most
+ * Flows are forgotten after flow_idle_timeout, or when a table is full
+ * (evicted, counted) the least recently used one that has had its answers,
+ * else the least recently used one still waiting (counted apart too). The stream side holds at most
  * dgram_fd_budget() fds: half of them for streams (more are refused), half
  * for flow sockets, shared fairly among the streams (at most max_flows
  * each); its streams close after idle_timeout without a frame. Datagrams

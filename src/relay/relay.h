@@ -117,8 +117,9 @@ struct relay_stats {
     /* datagram relays; in: client -> target, out: target -> client */
     atomic_uint_fast64_t datagrams_in, datagrams_out;
     atomic_uint_fast64_t dropped[DROP_COUNT];
-    atomic_uint_fast64_t flows;         /* datagram relays: flows open now (gauge) */
-    atomic_uint_fast64_t flows_evicted; /* closed before their idle timeout to make room */
+    atomic_uint_fast64_t flows;                 /* datagram relays: flows open now (gauge) */
+    atomic_uint_fast64_t flows_evicted;         /* closed before their idle timeout to make room */
+    atomic_uint_fast64_t flows_evicted_waiting; /* of those, still waiting for an answer */
     atomic_uint_fast64_t local_errors[LOCAL_COUNT];
     atomic_uint_fast64_t tls_renewals[TLS_RENEW_COUNT]; /* tls: certificates renewed */
     atomic_uint_fast64_t tls_fresh[TLS_FRESH_COUNT];    /* tls: fresh evidence asked */
