@@ -209,6 +209,11 @@ grep -a -qxF 'ok\x0dairlock: 2026-01-01T00:00:00.000Z error FAKE\x1b[2K' \
 ! grep -a 'FAKE' "$FILE" | has $'\r' || fail "a CR reached the file"
 
 log "host side down: lines buffered, then dropped and counted"
+# the stream up a second (the forwarder's FWD_STABLE_MS): its loss is then
+# the first failure in a row, and the reconnect says after how many (the
+# steps above can take less than that on a fast machine)
+sleep 1.1
+errors0=$(emetric airlock_log_forward_errors_total)
 stop_clean "$HOST" host
 wait_metric airlock_log_forward_connected "" 0
 before_lines=$(emetric airlock_log_lines_total 'source="app"')
@@ -242,6 +247,10 @@ log "flood: $accepted lines buffered ($buffered bytes), $dropped dropped"
 running "$ENC" || fail "enclave airlock died"
 
 log "host side back: buffered lines arrive, then new ones"
+# two attempts failed at least (the loss and one more), so that the
+# reconnect line names them, however fast the flood above went
+failed_twice() { [ "$(emetric airlock_log_forward_errors_total)" -ge $((errors0 + 2)) ]; }
+wait_for failed_twice
 host_up
 wait_metric airlock_log_forward_connected "" 1
 wait_metric airlock_log_buffer_bytes "" 0
