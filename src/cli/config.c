@@ -1148,6 +1148,10 @@ static const struct conf_block dir_block = {
 APPLIES(pool_uids_only, pool_conf_uids_only, struct pool_conf)
 
 #define EXPECT_PROCESSES "expected an integer from 0 (no limit) to 4194304"
+#define EXPECT_CGROUP                                                                              \
+    "expected \"" CGROUP_OWN "\" or an absolute cgroup path of at most 511 bytes (/airlock)"
+#define EXPECT_MEMORY "expected a size from 1MiB to 1024GiB " EXPECT_SIZE_UNITS
+#define EXPECT_CORES "expected a number of cores from 0.01 to 1024, at most two decimals (0.5)"
 #define PC(field) offsetof(struct pool_conf, field)
 #define HC(field) offsetof(struct hook_conf, field)
 #define INST (TMPL_PORT | TMPL_DIR | TMPL_INSTANCE)
@@ -1240,6 +1244,18 @@ static const struct conf_block state_block = {
 
 BLOCK_CHECK(pool_check, pool_conf_check, struct pool_conf)
 
+/* A number of cores (cpu_max) into the unsigned at off, in hundredths. */
+static int
+set_cores(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
+{
+    uint64_t v;
+
+    if (units_fixed(s, 2, row->max, &v) != 0 || v < row->min)
+        return refuse(msg, len, "%s", row->expect);
+    *AT(base, row->off, unsigned) = (unsigned)v;
+    return 0;
+}
+
 /* clang-format off */
 static const struct conf_row pool_rows[] = {
     {.name = "name", .set = conf_set_name, .off = PC(name), .max = CONF_NAME_MAX,
@@ -1261,6 +1277,12 @@ static const struct conf_row pool_rows[] = {
     {.name = "group", .set = set_account, .off = PC(group), .expect = EXPECT_GROUP},
     {.name = "max_processes", .set = conf_set_uint, .off = PC(max_processes),
      .max = POOL_PROCESSES_MAX, .expect = EXPECT_PROCESSES, .applies = pool_uids_only},
+    {.name = "cgroup", .set = set_prefix, .off = PC(cgroup), .max = CONF_CGROUP_MAX,
+     .expect = EXPECT_CGROUP},
+    {.name = "memory_max", .set = conf_set_size, .off = PC(memory_max), .min = POOL_MEMORY_MIN,
+     .max = POOL_MEMORY_MAX, .expect = EXPECT_MEMORY},
+    {.name = "cpu_max", .set = set_cores, .off = PC(cpu_max), .min = 1, .max = POOL_CPU_MAX,
+     .expect = EXPECT_CORES},
     {.name = "min_idle", .set = conf_set_uint, .off = PC(min_idle), .max = CONF_INSTANCES_MAX,
      .expect = EXPECT_COUNT},
     {.name = "max", .set = conf_set_uint, .off = PC(max), .max = CONF_INSTANCES_MAX,

@@ -85,11 +85,13 @@ directory_unguarded(const struct config *cfg, size_t i, const char *path,
 void
 config_host_faults(const struct config *cfg, const char *path, struct config_errors *errs)
 {
-    char why[512];
+    char why[1024]; /* room for a path or two */
 
     for (size_t i = 0; i < cfg->n_pools; i++) {
         directory_unguarded(cfg, i, path, errs);
         if (pool_conf_check_host(&cfg->pools[i], why, sizeof(why)) != 0)
+            config_error_add(errs, SIZE_MAX, "%s: pools[%zu].%s", path, i, why);
+        if (pool_conf_check_cgroup(&cfg->pools[i], why, sizeof(why)) != 0)
             config_error_add(errs, SIZE_MAX, "%s: pools[%zu].%s", path, i, why);
         if (state_conf_check_host(&cfg->pools[i].state, why, sizeof(why)) != 0)
             config_error_add(errs, SIZE_MAX, "%s: pools[%zu].%s", path, i, why);

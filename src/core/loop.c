@@ -46,6 +46,15 @@ loop_clock_ms(void)
     return loop_clock_ns() / 1000000;
 }
 
+void
+loop_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 uint64_t
 loop_clock_ns(void)
 {

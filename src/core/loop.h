@@ -63,6 +63,10 @@ uint64_t loop_now(const struct loop *loop);
 /* Returns the monotonic clock in ms now (any thread; no loop needed). */
 uint64_t loop_clock_ms(void);
 
+/* Sleeps ms, blocking: for the work done off the loop (a thread, a forked
+ * child: nanosleep() only, restarted after a signal). */
+void loop_sleep_ms(long ms);
+
 /* Returns the monotonic clock in ns now (any thread; vDSO, no syscall):
  * for durations finer than loop_now(), such as the metrics' histograms. */
 uint64_t loop_clock_ns(void);

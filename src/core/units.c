@@ -90,6 +90,33 @@ units_size(const char *s, size_t *bytes)
 }
 
 int
+units_fixed(const char *s, unsigned places, uint64_t max, uint64_t *out)
+{
+    char whole[24];
+    const char *dot = s != NULL ? strchr(s, '.') : NULL;
+    size_t len = dot != NULL ? (size_t)(dot - s) : (s != NULL ? strlen(s) : 0);
+    size_t decimals = dot != NULL ? strlen(dot + 1) : 0;
+    uint64_t v, frac = 0, scale = 1;
+
+    if (s == NULL || len == 0 || len >= sizeof(whole) || (dot != NULL && decimals == 0) ||
+        decimals > places || places > 9)
+        return -EINVAL;
+    memcpy(whole, s, len);
+    whole[len] = '\0';
+    for (unsigned i = 0; i < places; i++)
+        scale *= 10;
+    if (units_uint(whole, max / scale, &v) != 0 ||
+        (decimals > 0 && units_uint(dot + 1, UINT64_MAX, &frac) != 0))
+        return -EINVAL;
+    for (size_t i = decimals; i < places; i++)
+        frac *= 10;
+    if (v * scale + frac > max)
+        return -EINVAL;
+    *out = v * scale + frac;
+    return 0;
+}
+
+int
 units_mode(const char *s, unsigned *mode)
 {
     unsigned v = 0;

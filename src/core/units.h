@@ -29,6 +29,12 @@ int units_duration(const char *s, unsigned *ms);
  * bytes) into *bytes; values past 2^40 are refused. */
 int units_size(const char *s, size_t *bytes);
 
+/* A decimal number with at most places digits after the point ("0.5",
+ * "2", "1.25": at least one digit before it, none or 1..places after it)
+ * into *out in units of 10^-places ("0.5" with 2 places: 50); a value past
+ * max (in those units) is refused. */
+int units_fixed(const char *s, unsigned places, uint64_t max, uint64_t *out);
+
 /* An octal file mode ("0660", "600": 1-4 octal digits, 0001-0777). */
 int units_mode(const char *s, unsigned *mode);
 

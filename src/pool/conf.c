@@ -50,6 +50,39 @@ pool_conf_uids(const struct pool_conf *pc)
     return pc->uid_max == 0 ? 0 : pc->uid_max - pc->uid_min + 1;
 }
 
+bool
+pool_conf_cgroups(const struct pool_conf *pc)
+{
+    return pc->cgroup[0] != '\0' || pc->memory_max > 0 || pc->cpu_max > 0;
+}
+
+const char *
+pool_conf_cgroup(const struct pool_conf *pc)
+{
+    return pc->cgroup[0] != '\0' ? pc->cgroup : CGROUP_OWN;
+}
+
+/* cgroup: CGROUP_OWN, or an absolute cgroup path whose components are
+ * names (no "." or "..", no empty one): it is joined to each hierarchy's
+ * mount point, and must stay under it. */
+static bool
+cgroup_path_ok(const char *s)
+{
+    if (s[0] == '\0' || strcmp(s, CGROUP_OWN) == 0)
+        return true;
+    if (s[0] != '/')
+        return false;
+    for (const char *c = s + 1; *c != '\0';) {
+        size_t len = strcspn(c, "/");
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.') ||
+            strcspn(c, "\n") < len)
+            return false;
+        c += len;
+        c += *c == '/';
+    }
+    return true;
+}
+
 const char *
 pool_conf_uids_only(const struct pool_conf *pc)
 {
@@ -133,6 +166,10 @@ pool_conf_check(struct pool_conf *pc, struct conf_fault *f)
                           "expected at least max_file_size (%zu bytes): the bound of all the files "
                           "of one session",
                           sc->max_file_size);
+    if (!cgroup_path_ok(pc->cgroup))
+        return conf_fault(f, "cgroup",
+                          "expected \"" CGROUP_OWN "\" or an absolute cgroup path (/airlock, as in "
+                          "/proc/self/cgroup) without . or .. components");
     if (pool_conf_uids(pc) != 0 && pool_conf_uids(pc) < pc->max)
         return conf_fault(f, "uids", "expected at least max (%u) uids, not %u", pc->max,
                           pool_conf_uids(pc));

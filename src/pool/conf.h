@@ -20,6 +20,11 @@
 #define STATE_FILE_SIZE_DEFAULT ((size_t)256 << 20)  /* state.max_file_size (docs/pool.md) */
 #define STATE_FILE_SIZE_MAX ((size_t)1 << 40)        /* the largest size units_size() reads */
 #define STATE_SESSION_SIZE_DEFAULT ((size_t)1 << 30) /* state.max_session_size (docs/pool.md) */
+#define CONF_CGROUP_MAX 512                          /* bytes of cgroup:, incl. NUL */
+#define CGROUP_OWN "own"                  /* cgroup: airlock's own cgroup (the default) */
+#define POOL_MEMORY_MIN ((size_t)1 << 20) /* memory_max: an instance needs some to exec */
+#define POOL_MEMORY_MAX ((size_t)1 << 40) /* the largest size units_size() reads */
+#define POOL_CPU_MAX 102400u              /* cpu_max, in hundredths of a core: 1024 cores */
 
 /* An argv template: words with {port}, {dir}, {instance}, {uid}, {gid} (and
  * {user} in hooks). */
@@ -61,6 +66,12 @@ struct pool_conf {
     char group[CONF_NAME_MAX];           /* with uids: every instance's gid; "": gid = uid */
     unsigned max_processes;              /* with uids: RLIMIT_NPROC of each instance; default
                                             1024 (processes and threads of its uid); 0: none */
+    char cgroup[CONF_CGROUP_MAX];        /* where each instance gets a cgroup of its own
+                                            (pool/cgroup.h): a cgroup path ("/airlock"), or
+                                            CGROUP_OWN; "": none, unless a limit below is set */
+    size_t memory_max;                   /* of each instance's cgroup; 0: none */
+    unsigned cpu_max;                    /* of each instance's cgroup, in hundredths of a
+                                            core; 0: none */
     unsigned min_idle;                   /* default 1 */
     unsigned max;                        /* default 10, at most CONF_INSTANCES_MAX */
     unsigned max_idle;                   /* default min_idle */
@@ -97,6 +108,14 @@ unsigned pool_conf_ports(const struct pool_conf *pc);
 
 /* Returns the size of pc's uid range (0 without uids:). */
 unsigned pool_conf_uids(const struct pool_conf *pc);
+
+/* Whether pc's instances get a cgroup each (cgroup:, memory_max or
+ * cpu_max given). */
+bool pool_conf_cgroups(const struct pool_conf *pc);
+
+/* The cgroup path pc's instances get their cgroups under: pc->cgroup, or
+ * CGROUP_OWN when only a limit is given. Only when pool_conf_cgroups(). */
+const char *pool_conf_cgroup(const struct pool_conf *pc);
 
 /* For the keys that apply with uids only: NULL, or why not. */
 const char *pool_conf_uids_only(const struct pool_conf *pc);

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/privdir.h"
 #include "net/sockdiag.h"
+#include "pool/cgroup.h"
 #include "pool/env.h"
 #include "pool/rules.h"
 #include "pool/spawn.h"
@@ -32,6 +33,7 @@
 
 #define REAP_PATIENCE_MS 2000 /* a reaper still running then is killed and started again */
 #define REAP_WAIT_MS 5000     /* pool_free(): how long the reapers may take, in all */
+#define CG_SWEEP_MS 2000      /* how long a cgroup left by an earlier airlock may take to empty */
 #define GIVE_ENTRIES_MAX 4096 /* a provisioning hook's entries handed over, at most */
 #define WITHDRAW_TURNS_MAX 8  /* loop turns a withdrawal waits for the instance's output */
 #define ARG_EXPANDED_MAX (CONF_ARG_MAX + CONF_FILE_PATH_MAX + DIR_KEY_MAX)
@@ -69,12 +71,13 @@ enum stop_why {
     WHY_UNVERIFIED,   /* a login the directory could not check (unreachable) */
     WHY_RECYCLE,
     WHY_SHUTDOWN,
-    WHY_TOOK_PORT, /* it holds a port of a pool, not its own */
+    WHY_TOOK_PORT,    /* it holds a port of a pool, not its own */
+    WHY_MEMORY_LIMIT, /* the kernel killed it at its memory_max */
 };
 
 static const char *const why_names[] = {
     "logout",       "exit",       "trim",    "start_timeout", "hook_failed", "bad_login",
-    "forged_login", "unverified", "recycle", "shutdown",      "took_port",
+    "forged_login", "unverified", "recycle", "shutdown",      "took_port",   "memory_limit",
 };
 
 enum hook_kind { HOOK_PROVISION, HOOK_DEPROVISION, HOOK_COUNT };
@@ -112,6 +115,7 @@ struct instance {
     gid_t gid;
     char uid_s[12], gid_s[12]; /* {uid} {gid} */
     unsigned reap_tries;
+    struct cgroup cg; /* its own (cg.n 0: none); removed by its reaper */
     struct proc proc, hook, reaper;
     enum hook_kind hook_kind;
     struct wipe *xfer; /* built-in provisioning (state:) on an env thread, in place of hook */
@@ -134,7 +138,8 @@ struct pool_stats {
     unsigned long long ready_buckets[READY_BUCKETS];
     unsigned long long ready_count, ready_sum_ms;
     unsigned long long forged_logins;
-    unsigned long long took_ports; /* instances stopped for holding a port not their own */
+    unsigned long long took_ports;   /* instances stopped for holding a port not their own */
+    unsigned long long memory_kills; /* instances the kernel killed at memory_max */
 };
 
 struct pool {
@@ -166,7 +171,10 @@ struct pool {
     struct pool_stats stats;
     int store_lock;       /* conf.state.store, held (state_store_lock()); -1: none */
     struct wipe *holders; /* holders_run() under way, or NULL */
-    struct list link;     /* in all_pools */
+    bool cgroups;         /* each instance gets a cgroup of its own, in cgp */
+    struct cgroup_parent cgp;
+    struct wipe *cg_sweep; /* the cgroups of an earlier airlock being removed: no start before */
+    struct list link;      /* in all_pools */
 };
 
 /* Every pool (the main loop's): a port one holds may be another's. */
@@ -737,6 +745,9 @@ reaper_exit(struct proc *pr, int status)
     struct pool *p = in->pool;
 
     timer_stop(p->loop, &in->timer);
+    if (WIFEXITED(status) &&
+        (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == PROC_REAP_LEFTOVERS))
+        in->cg.n = 0; /* removed before the uid's turn */
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         log_debug("pool=%s instance=%s uid=%u: no process left", p->conf.name, in->name,
                   (unsigned)in->uid);
@@ -761,8 +772,27 @@ reaper_exit(struct proc *pr, int status)
                 instance_timer, in);
 }
 
-/* Kills every process of in's uid: what it started outside its process
- * group (setsid(), double forks) must not outlive the session. */
+/* Whether in has a reaper to run once its process is gone: a cgroup or a
+ * uid of its own. */
+static bool
+has_reaper(const struct instance *in)
+{
+    return in->own_uid || in->cg.n > 0;
+}
+
+/* Starts in's reaper (proc_reap()): every process of its cgroup and of its
+ * own uid is killed; what it started outside its process group
+ * (setsid(), double forks) must not outlive the session. */
+static int
+reaper_start(struct instance *in)
+{
+    const struct reap_opts o = {
+        .cg = in->cg.n > 0 ? &in->cg : NULL, .by_uid = in->own_uid, .uid = in->uid, .gid = in->gid};
+
+    return proc_reap(&in->reaper, in->pool->loop, &o, reaper_line, reaper_exit, in);
+}
+
+/* Runs in's reaper, bounded by REAP_PATIENCE_MS (instance_timer()). */
 static void
 reap_start(struct instance *in)
 {
@@ -770,8 +800,7 @@ reap_start(struct instance *in)
     int rc;
 
     in->reap_tries++;
-    if ((rc = proc_reap_uid(&in->reaper, p->loop, in->uid, in->gid, reaper_line, reaper_exit,
-                            in)) != 0)
+    if ((rc = reaper_start(in)) != 0)
         log_warnx("pool=%s instance=%s uid=%u: cannot start the reaper: %s", p->conf.name, in->name,
                   (unsigned)in->uid, strerror(-rc));
     timer_start(p->loop, &in->timer, REAP_PATIENCE_MS, instance_timer, in);
@@ -791,7 +820,7 @@ instance_gone(struct instance *in)
         timer_start(p->loop, &in->timer, hook_timeout_ms(p, HOOK_PROVISION), instance_timer, in);
         return;
     }
-    if (in->own_uid) {
+    if (has_reaper(in)) {
         reap_start(in);
         return;
     }
@@ -814,6 +843,16 @@ instance_exit(struct proc *pr, int status)
             in->provisioned = false;
         }
         in->why = WHY_EXIT;
+        /* the kernel's OOM killer, at the limit of its cgroup: told apart
+         * from a crash, which is the application's own */
+        unsigned long long oom = cgroup_oom_kills(&in->cg);
+        if (oom > 0) {
+            in->why = WHY_MEMORY_LIMIT;
+            p->stats.memory_kills++;
+            log_warnx(
+                "pool=%s instance=%s: killed by its memory limit memory_max=%zu oom_kills=%llu",
+                p->conf.name, in->name, in->cg.memory_max, oom);
+        }
         in->replace = session; /* else min_idle brings a fresh one, after the backoff */
         if (session)
             report(in, DIR_DRAINING);
@@ -1331,16 +1370,31 @@ instance_start(struct pool *p)
                   strerror(-rc));
         goto fail;
     }
+    int cg_fds[CGROUP_DIRS_MAX];
+    char why_cg[CGROUP_PATH_MAX + 128];
+    if (p->cgroups &&
+        (rc = cgroup_make(&p->cgp, in->name, &in->cg, cg_fds, why_cg, sizeof(why_cg))) != 0) {
+        log_warnx("pool=%s instance=%s: cannot make its cgroup: %s", p->conf.name, in->name,
+                  why_cg);
+        wipe_start(in, NULL); /* empty; the uid goes back below, nothing ran as it */
+        goto fail;
+    }
     struct proc_opts o = {.cwd = in->dir,
                           .uid = in->uid,
                           .gid = in->gid,
                           .run_as = in->run_as,
                           .own_uid = in->own_uid,
                           .no_mqueue = in->own_uid && !pool_env_mqueues_wiped(),
-                          .max_processes = in->own_uid ? p->conf.max_processes : 0};
-    if ((rc = proc_spawn(&in->proc, p->loop, argv, &o, instance_line, instance_exit, in)) != 0) {
+                          .max_processes = in->own_uid ? p->conf.max_processes : 0,
+                          .cgroup_fds = cg_fds,
+                          .n_cgroup_fds = in->cg.n};
+    rc = proc_spawn(&in->proc, p->loop, argv, &o, instance_line, instance_exit, in);
+    for (size_t i = 0; i < in->cg.n; i++)
+        close(cg_fds[i]);
+    if (rc != 0) {
         log_warnx("pool=%s instance=%s: cannot start: %s", p->conf.name, in->name, strerror(-rc));
-        wipe_start(in, NULL); /* empty; the uid goes back below, nothing ran as it */
+        cgroup_clear(&in->cg, 0); /* empty: nothing ran in it */
+        wipe_start(in, NULL);     /* empty; the uid goes back below, nothing ran as it */
         goto fail;
     }
     in->started = loop_now(p->loop);
@@ -1402,8 +1456,9 @@ scale(struct pool *p)
     } else {
         p->calm_until = 0; /* what was owed starts now: the next take waits afresh */
     }
-    /* directories being wiped hold a uid, not a process */
-    while (need > 0 && p->total - p->n[INST_WIPING] < p->conf.max) {
+    /* directories being wiped hold a uid, not a process; an earlier
+     * airlock's cgroups go first (cg_sweep_done() comes back here) */
+    while (need > 0 && p->cg_sweep == NULL && p->total - p->n[INST_WIPING] < p->conf.max) {
         if (now < p->not_before) {
             due = p->not_before;
             break;
@@ -1673,6 +1728,111 @@ pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len)
     return rc;
 }
 
+int
+pool_conf_check_cgroup(const struct pool_conf *pc, char *why, size_t len)
+{
+    if (!pool_conf_cgroups(pc))
+        return 0;
+    return cgroup_check_host(pool_conf_cgroup(pc), pc->memory_max, pc->cpu_max, why, len);
+}
+
+/* Where pc's instances get their cgroups, into p->cgp (p->cgroups), the
+ * parent readied for them (cgroup_prepare()). Returns 0, or -errno with
+ * why; p keeps what it had then. */
+static int
+apply_cgroups(struct pool *p, const struct pool_conf *pc, char *why, size_t len)
+{
+    struct cgroup_parent cp;
+    int rc;
+
+    if (!pool_conf_cgroups(pc)) {
+        p->cgroups = false;
+        return 0;
+    }
+    if ((rc = cgroup_resolve(pool_conf_cgroup(pc), pc->memory_max, pc->cpu_max, &cp, why, len)) !=
+            0 ||
+        (rc = cgroup_prepare(&cp, why, len)) != 0)
+        return rc;
+    p->cgp = cp;
+    p->cgroups = true;
+    return 0;
+}
+
+/* The removal of the cgroups an earlier airlock left for instances of a
+ * pool of this name (cgroup_stale()), off the loop: their processes are
+ * killed until none is left, which may take a while. */
+struct cg_sweep {
+    char pool[CONF_NAME_MAX];
+    struct cgroup *stale;
+    size_t n;
+    unsigned removed;
+    int err;                    /* of the last one that could not be removed */
+    char left[CGROUP_PATH_MAX]; /* its path */
+};
+
+static int
+cg_sweep_run(void *ctx)
+{
+    struct cg_sweep *s = ctx;
+
+    for (size_t i = 0; i < s->n; i++) {
+        int rc = cgroup_clear(&s->stale[i], CG_SWEEP_MS);
+        if (rc == 0) {
+            s->removed++;
+            continue;
+        }
+        s->err = rc;
+        memcpy(s->left, s->stale[i].dir[0], sizeof(s->left));
+    }
+    return s->err;
+}
+
+static void
+cg_sweep_free(void *ctx)
+{
+    struct cg_sweep *s = ctx;
+
+    free(s->stale);
+    free(s);
+}
+
+static void
+cg_sweep_done(void *arg, void *ctx, int err)
+{
+    struct pool *p = arg;
+    const struct cg_sweep *s = ctx;
+
+    p->cg_sweep = NULL;
+    log_info("pool=%s: removed %u cgroups left by an earlier airlock", s->pool, s->removed);
+    if (err != 0) /* its name is not given again: the start fails (cgroup_make()) */
+        log_warnx("pool=%s: cannot remove %s (and %zu more): %s", s->pool, s->left,
+                  s->n - s->removed - 1, strerror(-err));
+    scale_soon(p);
+}
+
+/* Queues the removal of the cgroups an earlier airlock (killed: its
+ * instances' daemons live on there) left in p's parents; p starts no
+ * instance before it is done. */
+static void
+cg_sweep_start(struct pool *p)
+{
+    char prefix[CONF_NAME_MAX + DIR_NODE_MAX + 2];
+    const char *node = dir_node(p->dir);
+    struct cg_sweep *s;
+
+    /* instances are named POOL-N, or POOL-NODE-N */
+    snprintf(prefix, sizeof(prefix), "%s%s%s", p->conf.name, node[0] ? "-" : "", node);
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return; /* at the next start */
+    snprintf(s->pool, sizeof(s->pool), "%s", p->conf.name);
+    if ((s->stale = cgroup_stale(&p->cgp, prefix, &s->n)) == NULL) {
+        free(s);
+        return;
+    }
+    log_info("pool=%s: removing %zu cgroups left by an earlier airlock", p->conf.name, s->n);
+    p->cg_sweep = pool_env_run(p->env, cg_sweep_run, s, cg_sweep_free, ENV_STORE, cg_sweep_done, p);
+}
+
 /* The base of the instance directories, made when missing (0711: a run-as
  * user may pass through to its own directory, but not list the others).
  * It must be airlock's and writable by airlock only, its parents too
@@ -1864,11 +2024,17 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
                  pc->name);
     if ((rc = apply_user(p, pc)) != 0 || (rc = base_prepare(p, pc)) != 0)
         goto fail;
+    if ((rc = apply_cgroups(p, pc, why, sizeof(why))) != 0) {
+        log_warnx("pool=%s: %s", pc->name, why);
+        goto fail;
+    }
     if ((rc = dir_watch(d, pc->name, loop, watched, p)) != 0) {
         log_warnx("pool=%s: cannot watch the directory: %s", pc->name, strerror(-rc));
         goto fail;
     }
     sweep_store(p, pc);
+    if (p->cgroups)
+        cg_sweep_start(p);
     list_add_tail(&all_pools, &p->link);
     log_info("pool=%s min_idle=%u max=%u max_idle=%u dir=%s", pc->name, pc->min_idle, pc->max,
              pc->max_idle, pc->dir);
@@ -1969,6 +2135,14 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc, char *kept, size_t 
         store_release(p);
         p->store_lock = lock;
     }
+    bool cg_moved = strcmp(pc->cgroup, p->conf.cgroup) != 0 ||
+                    pc->memory_max != p->conf.memory_max || pc->cpu_max != p->conf.cpu_max;
+    if (cg_moved && apply_cgroups(p, pc, why, sizeof(why)) != 0) {
+        kept_add(pc->name, kept, len, "%s; new instances keep the running cgroup settings", why);
+        memcpy(next.cgroup, p->conf.cgroup, sizeof(next.cgroup));
+        next.memory_max = p->conf.memory_max;
+        next.cpu_max = p->conf.cpu_max;
+    }
     if (strcmp(pc->dir, p->conf.dir) != 0 && base_prepare(p, pc) != 0) {
         kept_add(pc->name, kept, len, "dir: new instances keep their directories in %s",
                  p->conf.dir);
@@ -2060,11 +2234,10 @@ reap_all(struct pool *p)
 
     list_for_each_safe(pos, tmp, &p->instances) {
         struct instance *in = list_entry(pos, struct instance, link);
-        if (!in->own_uid || in->reaped || in->state == INST_WIPING ||
+        if (!has_reaper(in) || in->reaped || in->state == INST_WIPING ||
             in->reaper.state == PROC_RUNNING)
             continue;
-        if ((rc = proc_reap_uid(&in->reaper, p->loop, in->uid, in->gid, reaper_line, reaper_exit,
-                                in)) != 0)
+        if ((rc = reaper_start(in)) != 0)
             log_warnx("pool=%s instance=%s uid=%u: cannot start the reaper: %s", p->conf.name,
                       in->name, (unsigned)in->uid, strerror(-rc));
     }
@@ -2077,13 +2250,18 @@ reap_all(struct pool *p)
         int status = proc_wait(&in->reaper, now < deadline ? (int)(deadline - now) : 0);
         if (status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
             in->reaped = true;
+            in->cg.n = 0;
             continue;
         }
         proc_close(&in->reaper);
         bool leftovers =
             status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_LEFTOVERS;
-        log_warnx("pool=%s instance=%s uid=%u: %s; the uid is not used again", p->conf.name,
-                  in->name, (unsigned)in->uid, leftovers ? LEFTOVERS : "processes may be left");
+        if (in->cg.n > 0 && !leftovers) /* its next start removes it (cg_sweep_start()) */
+            log_warnx("pool=%s instance=%s: processes may be left in its cgroup %s", p->conf.name,
+                      in->name, in->cg.dir[0]);
+        if (in->own_uid)
+            log_warnx("pool=%s instance=%s uid=%u: %s; the uid is not used again", p->conf.name,
+                      in->name, (unsigned)in->uid, leftovers ? LEFTOVERS : "processes may be left");
     }
 }
 
@@ -2125,6 +2303,9 @@ pool_free(struct pool *p)
     if (p->holders != NULL)
         pool_env_wipe_detach(p->holders);
     p->holders = NULL;
+    if (p->cg_sweep != NULL)
+        pool_env_wipe_detach(p->cg_sweep);
+    p->cg_sweep = NULL;
     rules_free(&p->rules);
     free(p->port_used);
     p->port_used = NULL;
@@ -2178,6 +2359,10 @@ pool_metrics(struct strbuf *out, struct pool *const *pools, size_t n)
     counter(out, pools, n, "took_ports",
             "Instances that held a port of a pool not their own (instance killed).",
             offsetof(struct pool_stats, took_ports));
+    counter(out, pools, n, "memory_kills",
+            "Instances the kernel killed at their memory limit, memory_max (session ended, "
+            "why=memory_limit).",
+            offsetof(struct pool_stats, memory_kills));
     strbuf_printf(out, "# HELP airlock_pool_ready_seconds Time from start to the ready line.\n"
                        "# TYPE airlock_pool_ready_seconds histogram\n");
     for (size_t i = 0; i < n; i++) {

@@ -44,6 +44,12 @@ struct pool;
  * ("KEY: ...") in why. */
 int pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len);
 
+/* Checks, when pc's instances get cgroups (pool_conf_cgroups()), that
+ * this airlock can make them where pc says, with the controllers its
+ * limits need (cgroup_check_host()). Returns 0, or -errno with a message
+ * ("KEY: ...") in why. */
+int pool_conf_check_cgroup(const struct pool_conf *pc, char *why, size_t len);
+
 /* Whether an instance of pc (a pool with uids) could connect to ep on this
  * machine: any tcp endpoint and abstract unix socket; a unix socket whose
  * directories it may pass and that it may write to by the owner, group or
@@ -57,8 +63,10 @@ bool pool_conf_reaches(const struct pool_conf *pc, const struct endpoint *ep);
  * p). Checks pc with pool_conf_check_host(), creates pc->dir (mode 0711:
  * passable, not listable) when missing (it must be airlock's and not
  * writable by others) and queues the wipe of what an earlier airlock left
- * in it. Returns the pool, or NULL with *err = -errno (-ENOENT: no such
- * user). Free with pool_free(). */
+ * in it; with cgroups, readies their parent and queues the removal of
+ * those an earlier airlock left (no instance starts before it is done).
+ * Returns the pool, or NULL with *err = -errno (-ENOENT: no such user).
+ * Free with pool_free(). */
 struct pool *pool_new(struct loop *loop, struct dir *d, struct pool_env *env,
                       const struct pool_conf *pc, int *err);
 

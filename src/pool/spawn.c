@@ -25,7 +25,6 @@
 #include <sys/shm.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define READ_SLICE 16 /* reads of PROC_READ_CHUNK per wakeup, then the loop moves on */
@@ -181,14 +180,6 @@ child_become(uid_t uid, gid_t gid)
         syscall(SYS_setresuid, uid, uid, uid) != 0)
         return -errno;
     return 0;
-}
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
 }
 
 /* Whether the process whose /proc/PID/status is in buf (NUL-terminated) is
@@ -421,17 +412,25 @@ clear_leftovers(uid_t uid)
     return status;
 }
 
-/* The reaper: as uid, kill(-1, SIGKILL) reaches every process of uid at
- * once (a fork in flight included), and no other; then wait until they are
- * gone (one in an uninterruptible sleep dies when it wakes). Every round
- * kills again, in case a process of uid was stopped or being created.
- * Then what they left that outlives them goes. */
+/* The reaper: the cgroup's processes killed and the cgroup removed; then,
+ * as uid, kill(-1, SIGKILL) reaches every process of uid at once (a fork
+ * in flight included), and no other; then wait until they are gone (one in
+ * an uninterruptible sleep dies when it wakes). Every round kills again,
+ * in case a process of uid was stopped or being created. Then what they
+ * left that outlives them goes. */
 static void
-reap_child(uid_t uid, gid_t gid)
+reap_child(const struct reap_opts *o)
 {
-    int rc = child_become(uid, gid);
+    uid_t uid = o->uid;
+    int rc;
 
-    if (rc != 0) {
+    if (o->cg != NULL && (rc = cgroup_clear(o->cg, -1)) != 0) {
+        child_say("reaper: cannot clear the cgroup", o->cg->dir[0], -rc);
+        _exit(1);
+    }
+    if (!o->by_uid)
+        _exit(0);
+    if ((rc = child_become(uid, o->gid)) != 0) {
         child_say("reaper: cannot switch to the uid", "", -rc);
         _exit(1);
     }
@@ -443,7 +442,7 @@ reap_child(uid_t uid, gid_t gid)
             child_say("reaper: /proc", "", -rc);
             _exit(1);
         }
-        sleep_ms(wait);
+        loop_sleep_ms(wait);
     }
 }
 
@@ -489,14 +488,12 @@ deny_userns(void)
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 ? 0 : -errno;
 }
 
-/* What a child is started for: exec argv as o says, or reap a uid. */
+/* What a child is started for: exec argv as o says, or reap as r says. */
 struct job {
     char *const *argv;
     const struct proc_opts *o;
-    bool reap;
-    uid_t uid;
-    gid_t gid;
-    pid_t parent; /* airlock's pid at the fork */
+    const struct reap_opts *r; /* NULL: exec */
+    pid_t parent;              /* airlock's pid at the fork */
 };
 
 /* In the child, between its creation and its exec: async-signal-safe calls
@@ -526,11 +523,19 @@ child(const struct job *j, int devnull, int out)
      * flushes, and on FUSE or NFS a flush waits for the server, busy with
      * that copy for seconds, while the vfork held airlock's loop. The
      * reaper never execs: it closes them (its fork holds nothing) */
-    if (j->reap || syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
+    if (j->r != NULL || syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0)
         syscall(SYS_close_range, 3U, ~0U, 0U);
-    if (j->reap)
-        reap_child(j->uid, j->gid);
+    if (j->r != NULL)
+        reap_child(j->r);
     const struct proc_opts *o = j->o;
+    /* into its cgroup while it has airlock's rights (the cgroup's files
+     * are airlock's), before it runs anything of its own: whatever it
+     * starts is born there (cgroup.h) */
+    for (size_t i = 0; i < o->n_cgroup_fds; i++)
+        if (write(o->cgroup_fds[i], "0", 1) != 1) {
+            child_say("cannot join its cgroup", "", errno);
+            _exit(127);
+        }
     int rc = o->run_as ? child_become(o->uid, o->gid) : 0;
     if (rc != 0) {
         child_say("cannot switch user", "", -rc);
@@ -608,7 +613,7 @@ child_create(const struct job *j, int devnull, int out)
 
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    if (j->reap) {
+    if (j->r != NULL) {
         pid = fork();
         if (pid == 0)
             child(j, devnull, out);
@@ -682,10 +687,10 @@ proc_spawn(struct proc *p, struct loop *loop, char *const argv[], const struct p
 }
 
 int
-proc_reap_uid(struct proc *p, struct loop *loop, uid_t uid, gid_t gid, proc_line_cb on_line,
-              proc_exit_cb on_exit, void *data)
+proc_reap(struct proc *p, struct loop *loop, const struct reap_opts *o, proc_line_cb on_line,
+          proc_exit_cb on_exit, void *data)
 {
-    const struct job j = {.reap = true, .uid = uid, .gid = gid};
+    const struct job j = {.r = o};
 
     return start(p, loop, &j, on_line, on_exit, data);
 }

@@ -5,9 +5,9 @@
  * pipe whose lines come back through on_line (bounded length; a flood is
  * read in bounded slices per loop turn, of bytes and of lines). It inherits no other fd (made
  * close-on-exec by close_range), default signal dispositions and an empty
- * signal mask, and optionally runs as another user. Its exit comes back
- * once through on_exit (a pidfd on the loop; the pool is the only reaper,
- * so no zombie stays). */
+ * signal mask, and optionally runs as another user, in cgroups of its own
+ * (joined before its exec). Its exit comes back once through on_exit (a
+ * pidfd on the loop; the pool is the only reaper, so no zombie stays). */
 #ifndef AIRLOCK_POOL_SPAWN_H
 #define AIRLOCK_POOL_SPAWN_H
 
@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "core/loop.h"
+#include "pool/cgroup.h"
 #include "proto/lines.h"
 
 #define PROC_LINE_MAX 4096 /* longer output lines are cut */
@@ -57,6 +58,9 @@ struct proc_opts {
     bool no_mqueue;         /* RLIMIT_MSGQUEUE 0 (soft and hard): it can make no POSIX message
                                queue, where none could be found to be wiped */
     unsigned max_processes; /* run_as: RLIMIT_NPROC, soft and hard (0: as airlock's) */
+    const int *cgroup_fds;  /* the cgroup.procs of its cgroup (cgroup_make()): it joins them
+                               first, before anything of it runs as another user */
+    size_t n_cgroup_fds;
 };
 
 /* Starts argv (argv[0] looked up in PATH) as described above; p must be
@@ -66,19 +70,30 @@ struct proc_opts {
 int proc_spawn(struct proc *p, struct loop *loop, char *const argv[], const struct proc_opts *o,
                proc_line_cb on_line, proc_exit_cb on_exit, void *data);
 
-/* Starts a child that kills every process of uid (reaching exactly those:
- * it switches to uid and kill(-1, SIGKILL)s) and, once /proc shows none
- * left but zombies, removes what the uid's processes leave behind them and
- * only the uid may remove without CAP_SYS_ADMIN: it clears the uid's
- * keyrings (user, user-session, persistent) and removes the SysV IPC
- * objects it owns or created, and exits 0; PROC_REAP_LEFTOVERS when no
- * process is left but some of that cannot be removed (the uid must not
- * serve anyone again), 1 when it cannot do its work; each with a line
- * saying why. p must be zeroed or closed; on_exit as for proc_spawn().
+/* What a reaper kills: the processes of a cgroup, of a uid, or both. */
+struct reap_opts {
+    const struct cgroup *cg; /* NULL: none */
+    bool by_uid;
+    uid_t uid;
+    gid_t gid;
+};
+
+/* Starts a child that kills what an instance left. First every process in
+ * o->cg, which it then removes (cgroup_clear()). Then, with o->by_uid, every
+ * process of uid (reaching exactly those: it switches to uid and
+ * kill(-1, SIGKILL)s) and, once /proc shows none left but zombies, removes
+ * what the uid's processes leave behind them and only the uid may remove
+ * without CAP_SYS_ADMIN: it clears the uid's keyrings (user, user-session,
+ * persistent) and removes the SysV IPC objects it owns or created. It exits
+ * 0 when all is gone; PROC_REAP_LEFTOVERS when no process is left but some
+ * of that cannot be removed (the uid must not serve anyone again), 1 when
+ * it cannot do its work; each with a line saying why. It runs until done:
+ * the caller bounds it (a process in an uninterruptible sleep dies only
+ * when it wakes). p must be zeroed or closed; on_exit as for proc_spawn().
  * Returns 0 or -errno. */
 #define PROC_REAP_LEFTOVERS 3
-int proc_reap_uid(struct proc *p, struct loop *loop, uid_t uid, gid_t gid, proc_line_cb on_line,
-                  proc_exit_cb on_exit, void *data);
+int proc_reap(struct proc *p, struct loop *loop, const struct reap_opts *o, proc_line_cb on_line,
+              proc_exit_cb on_exit, void *data);
 
 /* Waits up to timeout_ms for p to exit, blocking (for the teardown of a
  * pool, never on the data path), and reaps it without on_exit. Returns its

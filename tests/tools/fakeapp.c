@@ -61,6 +61,8 @@ static const char usage_text[] =
     "  hopper       a daemon that forks anew and exits every few ms (its pid\n"
     "               never stays the same); answers OK\n"
     "  files N      makes N empty files in its directory; answers OK\n"
+    "  alloc MIB    allocates MIB mebibytes in its own process and writes every page;\n"
+    "               answers OK once done (a memory limit kills it first)\n"
     "  procs N      forks N children that sleep (in its process group); answers\n"
     "               \"OK <how many it could fork>\"\n"
     "  symlink NAME TARGET  replaces ./NAME with a symlink to TARGET; answers OK\n"
@@ -339,6 +341,17 @@ answer(FILE *c, const char *cmd, long state_wait)
                 sleep_ms(5);
             }
         fprintf(c, pid > 0 ? "OK\n" : "ERR\n");
+    } else if (strncmp(cmd, "alloc ", 6) == 0) {
+        size_t size = (size_t)atol(cmd + 6) << 20;
+        char *mem = malloc(size);
+        if (mem == NULL) {
+            fprintf(c, "ERR %s\n", strerror(errno));
+            return;
+        }
+        memset(mem, 1, size);
+        __asm__ volatile("" : : "r"(mem) : "memory"); /* the pages are written, not elided */
+        free(mem);
+        fprintf(c, "OK\n");
     } else if (strncmp(cmd, "procs ", 6) == 0) {
         long n = atol(cmd + 6), made = 0;
         for (long i = 0; i < n; i++) {

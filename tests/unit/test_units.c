@@ -59,6 +59,31 @@ test_duration_size(void **state)
 }
 
 static void
+test_fixed(void **state)
+{
+    (void)state;
+    uint64_t v = 7;
+
+    assert_int_equal(units_fixed("0.5", 2, 102400, &v), 0);
+    assert_int_equal(v, 50);
+    assert_int_equal(units_fixed("2", 2, 102400, &v), 0);
+    assert_int_equal(v, 200);
+    assert_int_equal(units_fixed("1.25", 2, 102400, &v), 0);
+    assert_int_equal(v, 125);
+    assert_int_equal(units_fixed("0.01", 2, 102400, &v), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(units_fixed("1024", 2, 102400, &v), 0);
+    assert_int_equal(v, 102400);
+    v = 7;
+    const char *bad[] = {"",    ".5", "1.", "0.001", "1024.01", "1025", "-1",  "+1",
+                         "1e2", " 1", "1 ", "1.2.3", "0x1",     "1,5",  "1.-5"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(units_fixed(bad[i], 2, 102400, &v), -EINVAL);
+    assert_int_equal(units_fixed(NULL, 2, 102400, &v), -EINVAL);
+    assert_int_equal(v, 7);
+}
+
+static void
 test_mode_range(void **state)
 {
     (void)state;
@@ -149,9 +174,10 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_uint),       cmocka_unit_test(test_duration_size),
-        cmocka_unit_test(test_mode_range), cmocka_unit_test(test_names),
-        cmocka_unit_test(test_fault),      cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_uint),  cmocka_unit_test(test_duration_size),
+        cmocka_unit_test(test_fixed), cmocka_unit_test(test_mode_range),
+        cmocka_unit_test(test_names), cmocka_unit_test(test_fault),
+        cmocka_unit_test(test_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
