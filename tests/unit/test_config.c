@@ -2327,12 +2327,26 @@ test_pools(void **state)
     assert_int_equal(cfg.pools[0].uid_max, 4294967294u);
     config_free(&cfg);
 
-    /* defaults: max_idle follows min_idle */
+    /* a cgroup per instance: with a limit, under airlock's own by default */
+    must_parse(POOL_HEAD POOL_EVENTS "    memory_max: 512MiB\n    cpu_max: 1.25\n" POOL_DIRECTORY,
+               &cfg);
+    assert_int_equal(cfg.pools[0].memory_max, (size_t)512 << 20);
+    assert_int_equal(cfg.pools[0].cpu_max, 125);
+    assert_true(pool_conf_cgroups(&cfg.pools[0]));
+    assert_string_equal(pool_conf_cgroup(&cfg.pools[0]), "own");
+    config_free(&cfg);
+    must_parse(POOL_HEAD POOL_EVENTS "    cgroup: /airlock.slice/pools\n" POOL_DIRECTORY, &cfg);
+    assert_true(pool_conf_cgroups(&cfg.pools[0]));
+    assert_string_equal(pool_conf_cgroup(&cfg.pools[0]), "/airlock.slice/pools");
+    config_free(&cfg);
+
+    /* defaults: max_idle follows min_idle; no cgroups */
     must_parse(POOL_HEAD POOL_EVENTS POOL_DIRECTORY, &cfg);
     assert_int_equal(cfg.pools[0].min_idle, 1);
     assert_int_equal(cfg.pools[0].max_idle, 1);
     assert_int_equal(cfg.pools[0].max, 10);
     assert_int_equal(cfg.pools[0].start_timeout_ms, 30000);
+    assert_false(pool_conf_cgroups(&cfg.pools[0]));
     config_free(&cfg);
 }
 
@@ -2396,6 +2410,21 @@ test_err_pools(void **state)
     expect_error(POOL_HEAD POOL_EVENTS "    max_processes: 64\n",
                  "airlock.yaml:10: pools[0].max_processes: applies with uids only (a limit per "
                  "instance's uid)");
+    expect_error(POOL_HEAD POOL_EVENTS "    memory_max: 1000KiB\n",
+                 "airlock.yaml:10: pools[0].memory_max: expected a size from 1MiB to 1024GiB (B, "
+                 "KiB, MiB, GiB; a bare integer is bytes)");
+    expect_error(POOL_HEAD POOL_EVENTS "    cpu_max: 0.001\n",
+                 "airlock.yaml:10: pools[0].cpu_max: expected a number of cores from 0.01 to "
+                 "1024, at most two decimals (0.5)");
+    expect_error(POOL_HEAD POOL_EVENTS "    cpu_max: 1024.01\n",
+                 "airlock.yaml:10: pools[0].cpu_max: expected a number of cores from 0.01 to "
+                 "1024, at most two decimals (0.5)");
+    expect_error(POOL_HEAD POOL_EVENTS "    cgroup: /a/../b\n",
+                 "airlock.yaml:10: pools[0].cgroup: expected \"own\" or an absolute cgroup path "
+                 "(/airlock, as in /proc/self/cgroup) without . or .. components");
+    expect_error(POOL_HEAD POOL_EVENTS "    cgroup: \"a b\"\n",
+                 "airlock.yaml:10: pools[0].cgroup: expected \"own\" or an absolute cgroup path of "
+                 "at most 511 bytes (/airlock)");
     expect_error(POOL_HEAD POOL_EVENTS "    uids: 61000-61999\n    max_processes: 4194305\n",
                  "airlock.yaml:11: pools[0].max_processes: expected an integer from 0 (no limit) "
                  "to 4194304");
