@@ -1381,10 +1381,11 @@ wiping_free(void *p)
 int
 main(int argc, char **argv)
 {
-    /* first of all: no other process, even of this uid (a neighbour under a
-     * pool's shared user:, a descendant of this one), can read this
-     * process's memory (the key, the decrypted pages) through ptrace or
-     * /proc/PID/mem; no core dump holds them either */
+    log_std_fds();
+    /* before anything is read: no other process, even of this uid (a
+     * neighbour under a pool's shared user:, a descendant of this one), can
+     * read this process's memory (the key, the decrypted pages) through
+     * ptrace or /proc/PID/mem; no core dump holds them either */
     if (prctl(PR_SET_DUMPABLE, 0) != 0)
         fatal("prctl PR_SET_DUMPABLE");
     cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = malloc, .free_fn = wiping_free});

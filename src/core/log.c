@@ -347,6 +347,18 @@ log_stamp(char *stamp, size_t len)
     snprintf(stamp + k, len - k, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
+void
+log_std_fds(void)
+{
+    for (int fd = 0; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        /* open() takes the lowest free number: fd, as those below are open */
+        if (open("/dev/null", O_RDWR) < 0)
+            fatal("cannot open /dev/null for the closed fd %d", fd);
+    }
+}
+
 int
 log_stderr_nowait(void)
 {
