@@ -334,6 +334,14 @@ log_quotable(char *s)
             *s = '?';
 }
 
+char *
+log_quoted(char *buf, size_t len, const char *s)
+{
+    snprintf(buf, len, "%s", s);
+    log_quotable(buf);
+    return buf;
+}
+
 /* The time of now as a line starts with it: 2025-01-01T10:00:00.123Z. */
 static void
 log_stamp(char *stamp, size_t len)

@@ -54,6 +54,10 @@ void log_std_fds(void);
  * line nor a field of one. */
 void log_quotable(char *s);
 
+/* Copies s into buf (len bytes, cut to fit) and makes the copy
+ * log_quotable(); returns buf, the value of a quoted field (key="%s"). */
+char *log_quoted(char *buf, size_t len, const char *s);
+
 /* Parses "error", "warn", "info" or "debug"; returns 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);
 
