@@ -36,11 +36,11 @@
  *       "sent=.. rate=.. p50_us=.. p99_us=.. p999_us=.. max_us=.. errors=.."
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,20 +52,23 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
+static double
+now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void die(const char *what)
+static void
+die(const char *what)
 {
     fprintf(stderr, "benchtool: %s: %s\n", what, strerror(errno));
     exit(2);
 }
 
-static void raise_nofile(void)
+static void
+raise_nofile(void)
 {
     struct rlimit r;
     if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
@@ -74,32 +77,38 @@ static void raise_nofile(void)
     }
 }
 
-static int max_fds(void)
+static int
+max_fds(void)
 {
     struct rlimit r;
-    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY) return 1 << 20;
+    if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur == RLIM_INFINITY)
+        return 1 << 20;
     return (int)r.rlim_cur;
 }
 
-static struct sockaddr_in loopback(unsigned port)
+static struct sockaddr_in
+loopback(unsigned port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return a;
 }
 
-static void nodelay(int fd)
+static void
+nodelay(int fd)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 /* non-blocking connect; returns fd (connect in progress or done) or -1 */
-static int nb_connect(unsigned port)
+static int
+nb_connect(unsigned port)
 {
     struct sockaddr_in a = loopback(port);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
+    if (fd < 0)
+        return -1;
     nodelay(fd);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {
         close(fd);
@@ -108,15 +117,18 @@ static int nb_connect(unsigned port)
     return fd;
 }
 
-static int sock_error(int fd)
+static int
+sock_error(int fd)
 {
     int e = 0;
     socklen_t l = sizeof e;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0) return errno;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0)
+        return errno;
     return e;
 }
 
-static int cmp_d(const void *a, const void *b)
+static int
+cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -128,19 +140,23 @@ struct samples {
     size_t n, cap;
 };
 
-static void push(struct samples *s, double x)
+static void
+push(struct samples *s, double x)
 {
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 4096;
         s->v = realloc(s->v, s->cap * sizeof *s->v);
-        if (!s->v) die("realloc");
+        if (!s->v)
+            die("realloc");
     }
     s->v[s->n++] = x;
 }
 
-static double pct(struct samples *s, double p)
+static double
+pct(struct samples *s, double p)
 {
-    if (!s->n) return 0;
+    if (!s->n)
+        return 0;
     size_t i = (size_t)(p * (double)(s->n - 1) + 0.5);
     return s->v[i];
 }
@@ -152,24 +168,29 @@ struct pend {
     size_t off, len;
 };
 
-static int cmd_echo(unsigned port)
+static int
+cmd_echo(unsigned port)
 {
     static char rbuf[256 * 1024];
     int one = 1, nfds = max_fds();
     struct sockaddr_in a = loopback(port);
     struct pend *pend = calloc((size_t)nfds, sizeof *pend);
     int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (!pend || l < 0) die("echo setup");
+    if (!pend || l < 0)
+        die("echo setup");
     setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0) die("bind");
-    if (listen(l, 4096) < 0) die("listen");
+    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0)
+        die("bind");
+    if (listen(l, 4096) < 0)
+        die("listen");
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = l}, evs[512];
     epoll_ctl(ep, EPOLL_CTL_ADD, l, &ev);
     for (;;) {
         int n = epoll_wait(ep, evs, 512, -1);
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             die("epoll_wait");
         }
         for (int i = 0; i < n; i++) {
@@ -177,8 +198,12 @@ static int cmd_echo(unsigned port)
             if (fd == l) {
                 for (;;) {
                     int c = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                    if (c < 0) break;
-                    if (c >= nfds) { close(c); continue; }
+                    if (c < 0)
+                        break;
+                    if (c >= nfds) {
+                        close(c);
+                        continue;
+                    }
                     nodelay(c);
                     struct epoll_event ce = {.events = EPOLLIN | EPOLLRDHUP, .data.fd = c};
                     epoll_ctl(ep, EPOLL_CTL_ADD, c, &ce);
@@ -189,8 +214,10 @@ static int cmd_echo(unsigned port)
             int closeit = 0;
             if (p->len) { /* flush what is pending */
                 ssize_t w = write(fd, p->buf + p->off, p->len - p->off);
-                if (w < 0 && errno != EAGAIN) closeit = 1;
-                if (w > 0) p->off += (size_t)w;
+                if (w < 0 && errno != EAGAIN)
+                    closeit = 1;
+                if (w > 0)
+                    p->off += (size_t)w;
                 if (p->off == p->len) {
                     free(p->buf);
                     *p = (struct pend){0};
@@ -206,7 +233,8 @@ static int cmd_echo(unsigned port)
                     if (w < 0 && errno != EAGAIN) {
                         closeit = 1;
                     } else {
-                        if (w < 0) w = 0;
+                        if (w < 0)
+                            w = 0;
                         if (w < r) {
                             p->buf = malloc((size_t)(r - w));
                             memcpy(p->buf, rbuf + w, (size_t)(r - w));
@@ -230,44 +258,55 @@ static int cmd_echo(unsigned port)
 
 /* ------------------------------------------------------------ pingpong */
 
-static int readn(int fd, char *b, size_t n)
+static int
+readn(int fd, char *b, size_t n)
 {
     size_t got = 0;
     while (got < n) {
         ssize_t r = read(fd, b + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
         got += (size_t)r;
     }
     return 0;
 }
 
-static int writen(int fd, const char *b, size_t n)
+static int
+writen(int fd, const char *b, size_t n)
 {
     size_t put = 0;
     while (put < n) {
         ssize_t w = write(fd, b + put, n - put);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return -1;
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
         put += (size_t)w;
     }
     return 0;
 }
 
-static int cmd_pingpong(unsigned port, size_t size, double secs)
+static int
+cmd_pingpong(unsigned port, size_t size, double secs)
 {
     struct sockaddr_in a = loopback(port);
     char *buf = calloc(1, size);
     struct samples s = {0};
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || !buf) die("pingpong setup");
+    if (fd < 0 || !buf)
+        die("pingpong setup");
     nodelay(fd);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) die("connect");
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0)
+        die("connect");
     for (int i = 0; i < 500; i++) /* warm-up */
-        if (writen(fd, buf, size) || readn(fd, buf, size)) die("pingpong warm-up");
+        if (writen(fd, buf, size) || readn(fd, buf, size))
+            die("pingpong warm-up");
     double t0 = now(), end = t0 + secs, t = t0;
     while (t < end) {
-        if (writen(fd, buf, size) || readn(fd, buf, size)) die("pingpong");
+        if (writen(fd, buf, size) || readn(fd, buf, size))
+            die("pingpong");
         double t1 = now();
         push(&s, (t1 - t) * 1e6);
         t = t1;
@@ -287,7 +326,8 @@ struct cslot {
     double t0;
 };
 
-static int cmd_churn(unsigned port, double secs, int par)
+static int
+cmd_churn(unsigned port, double secs, int par)
 {
     static const char req[16] = "GET /churn 0001\n";
     char buf[64];
@@ -296,31 +336,35 @@ static int cmd_churn(unsigned port, double secs, int par)
     struct cslot *slot = calloc((size_t)nfds, sizeof *slot);
     struct samples lat = {0};
     long done = 0, errors = 0;
-    if (!slot || ep < 0) die("churn setup");
+    if (!slot || ep < 0)
+        die("churn setup");
     int active = 0;
     double t0 = now(), end = t0 + secs;
 
-#define START_ONE()                                                                      \
-    do {                                                                                 \
-        int fd_ = nb_connect(port);                                                      \
-        if (fd_ < 0) {                                                                   \
-            errors++;                                                                    \
-            break;                                                                       \
-        }                                                                                \
-        slot[fd_] = (struct cslot){.fd = fd_, .state = 0, .got = 0, .t0 = now()};        \
-        struct epoll_event e_ = {.events = EPOLLOUT, .data.fd = fd_};                   \
-        epoll_ctl(ep, EPOLL_CTL_ADD, fd_, &e_);                                          \
-        active++;                                                                        \
+#define START_ONE()                                                                                \
+    do {                                                                                           \
+        int fd_ = nb_connect(port);                                                                \
+        if (fd_ < 0) {                                                                             \
+            errors++;                                                                              \
+            break;                                                                                 \
+        }                                                                                          \
+        slot[fd_] = (struct cslot){.fd = fd_, .state = 0, .got = 0, .t0 = now()};                  \
+        struct epoll_event e_ = {.events = EPOLLOUT, .data.fd = fd_};                              \
+        epoll_ctl(ep, EPOLL_CTL_ADD, fd_, &e_);                                                    \
+        active++;                                                                                  \
     } while (0)
 
-    for (int i = 0; i < par; i++) START_ONE();
+    for (int i = 0; i < par; i++)
+        START_ONE();
     struct epoll_event evs[512];
     while (active > 0) {
         int n = epoll_wait(ep, evs, 512, 200);
-        if (n < 0 && errno != EINTR) die("epoll_wait");
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait");
         double t = now();
         int stop = t >= end;
-        if (errors > 100000) break;
+        if (errors > 100000)
+            break;
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             struct cslot *c = &slot[fd];
@@ -337,7 +381,8 @@ static int cmd_churn(unsigned port, double secs, int par)
                 ssize_t r = read(fd, buf, sizeof buf);
                 if (r > 0) {
                     c->got += (size_t)r;
-                    if (c->got >= sizeof req) finished = 1;
+                    if (c->got >= sizeof req)
+                        finished = 1;
                 } else if (r == 0 || errno != EAGAIN) {
                     failed = 1;
                 }
@@ -351,16 +396,19 @@ static int cmd_churn(unsigned port, double secs, int par)
                 } else {
                     errors++;
                 }
-                if (!stop) START_ONE();
+                if (!stop)
+                    START_ONE();
             }
         }
-        if (stop && n == 0) break; /* stragglers after the end */
+        if (stop && n == 0)
+            break; /* stragglers after the end */
     }
     double dt = now() - t0;
-    if (dt > secs) dt = secs + (dt - secs > 0.2 ? 0.2 : dt - secs);
+    if (dt > secs)
+        dt = secs + (dt - secs > 0.2 ? 0.2 : dt - secs);
     qsort(lat.v, lat.n, sizeof *lat.v, cmp_d);
-    printf("conn_per_s=%.1f p50_us=%.1f p99_us=%.1f errors=%ld\n", (double)done / dt, pct(&lat, 0.5),
-           pct(&lat, 0.99), errors);
+    printf("conn_per_s=%.1f p50_us=%.1f p99_us=%.1f errors=%ld\n", (double)done / dt,
+           pct(&lat, 0.5), pct(&lat, 0.99), errors);
     return 0;
 }
 
@@ -371,14 +419,16 @@ struct lconn {
     size_t off;
 };
 
-static int cmd_load(unsigned port, int conns, double secs, size_t size)
+static int
+cmd_load(unsigned port, int conns, double secs, size_t size)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC), nfds = max_fds();
     struct lconn *lc = calloc((size_t)nfds, sizeof *lc);
     char *wbuf = calloc(1, size), *rbuf = malloc(size + 65536);
     long reqs = 0, errors = 0;
     int open_ = 0, connected = 0, started = 0;
-    if (!lc || !wbuf || !rbuf || ep < 0) die("load setup");
+    if (!lc || !wbuf || !rbuf || ep < 0)
+        die("load setup");
     double t_start = 0, t_end = 0, t_limit = now() + 30; /* all connected within 30 s */
     int counting = 0;
     struct epoll_event evs[512];
@@ -388,7 +438,10 @@ static int cmd_load(unsigned port, int conns, double secs, size_t size)
         while (started < conns && connecting < inflight_max) {
             int fd = nb_connect(port);
             started++;
-            if (fd < 0) { errors++; continue; }
+            if (fd < 0) {
+                errors++;
+                continue;
+            }
             lc[fd] = (struct lconn){0};
             struct epoll_event e = {.events = EPOLLOUT, .data.fd = fd};
             epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
@@ -400,23 +453,35 @@ static int cmd_load(unsigned port, int conns, double secs, size_t size)
             t_start = t + 0.5; /* warm-up once everything is connected */
             t_end = t_start + secs;
         }
-        if (!counting && t_start && t >= t_start) { counting = 1; reqs = 0; }
-        if (t_end && t >= t_end) break;
+        if (!counting && t_start && t >= t_start) {
+            counting = 1;
+            reqs = 0;
+        }
+        if (t_end && t >= t_end)
+            break;
         int n = epoll_wait(ep, evs, 512, 100);
-        if (n < 0 && errno != EINTR) die("epoll_wait");
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait");
         for (int i = 0; i < n; i++) {
             int fd = evs[i].data.fd;
             struct lconn *c = &lc[fd];
             int failed = 0;
             if (c->state == 0) {
                 connecting--;
-                if (sock_error(fd)) failed = 1;
-                else { connected++; c->state = 1; c->off = 0; }
+                if (sock_error(fd))
+                    failed = 1;
+                else {
+                    connected++;
+                    c->state = 1;
+                    c->off = 0;
+                }
             }
             if (!failed && c->state == 1) {
                 ssize_t w = write(fd, wbuf + c->off, size - c->off);
-                if (w < 0 && errno != EAGAIN) failed = 1;
-                else if (w > 0) c->off += (size_t)w;
+                if (w < 0 && errno != EAGAIN)
+                    failed = 1;
+                else if (w > 0)
+                    c->off += (size_t)w;
                 if (!failed && c->off == size) {
                     c->state = 2;
                     c->off = 0;
@@ -428,7 +493,8 @@ static int cmd_load(unsigned port, int conns, double secs, size_t size)
                 }
             } else if (!failed && c->state == 2) {
                 ssize_t r = read(fd, rbuf, size + 65536);
-                if (r == 0 || (r < 0 && errno != EAGAIN)) failed = 1;
+                if (r == 0 || (r < 0 && errno != EAGAIN))
+                    failed = 1;
                 else if (r > 0) {
                     c->off += (size_t)r;
                     if (c->off >= size) { /* reply complete: next request */
@@ -436,11 +502,15 @@ static int cmd_load(unsigned port, int conns, double secs, size_t size)
                         c->state = 1;
                         c->off = 0;
                         ssize_t w = write(fd, wbuf, size);
-                        if (w < 0 && errno != EAGAIN) failed = 1;
+                        if (w < 0 && errno != EAGAIN)
+                            failed = 1;
                         else {
-                            if (w > 0) c->off = (size_t)w;
-                            if (c->off == size) { c->state = 2; c->off = 0; }
-                            else {
+                            if (w > 0)
+                                c->off = (size_t)w;
+                            if (c->off == size) {
+                                c->state = 2;
+                                c->off = 0;
+                            } else {
                                 struct epoll_event e = {.events = EPOLLOUT, .data.fd = fd};
                                 epoll_ctl(ep, EPOLL_CTL_MOD, fd, &e);
                             }
@@ -465,7 +535,8 @@ static int cmd_load(unsigned port, int conns, double secs, size_t size)
 /* Opens n connections, exchanging one byte each way on each (so that each
  * is established end to end through a proxy); their fds go to fds[0..k).
  * Returns k; *errors counts those that failed. */
-static int establish(unsigned port, int n, int *fds, int *errors)
+static int
+establish(unsigned port, int n, int *fds, int *errors)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC), nfds = max_fds();
     char *st = calloc((size_t)nfds, 1); /* 0 none, 1 connecting, 2 waiting echo, 3 done */
@@ -473,13 +544,17 @@ static int establish(unsigned port, int n, int *fds, int *errors)
     const int inflight_max = 200;
     double limit = now() + 120;
     struct epoll_event evs[512];
-    if (!st || ep < 0) die("idle setup");
+    if (!st || ep < 0)
+        die("idle setup");
     *errors = 0;
     while ((est + *errors < n) && now() < limit) {
         while (started < n && pending < inflight_max) {
             int fd = nb_connect(port);
             started++;
-            if (fd < 0) { (*errors)++; continue; }
+            if (fd < 0) {
+                (*errors)++;
+                continue;
+            }
             st[fd] = 1;
             struct epoll_event e = {.events = EPOLLOUT, .data.fd = fd};
             epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
@@ -491,7 +566,8 @@ static int establish(unsigned port, int n, int *fds, int *errors)
             char b = 'x';
             int failed = 0;
             if (st[fd] == 1) {
-                if (sock_error(fd) || write(fd, &b, 1) != 1) failed = 1;
+                if (sock_error(fd) || write(fd, &b, 1) != 1)
+                    failed = 1;
                 else {
                     st[fd] = 2;
                     struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
@@ -504,7 +580,8 @@ static int establish(unsigned port, int n, int *fds, int *errors)
                     fds[est++] = fd;
                     pending--;
                     epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
-                } else if (r == 0 || errno != EAGAIN) failed = 1;
+                } else if (r == 0 || errno != EAGAIN)
+                    failed = 1;
             }
             if (failed) {
                 (*errors)++;
@@ -519,21 +596,26 @@ static int establish(unsigned port, int n, int *fds, int *errors)
     return est;
 }
 
-static void write_file(const char *path, const char *text)
+static void
+write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) die(path);
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+        die(path);
 }
 
-static int cmd_idle(unsigned port, int n, const char *readyfile)
+static int
+cmd_idle(unsigned port, int n, const char *readyfile)
 {
     int *fds = calloc((size_t)n, sizeof *fds), errors;
     char line[128];
-    if (!fds) die("idle setup");
+    if (!fds)
+        die("idle setup");
     int est = establish(port, n, fds, &errors);
     snprintf(line, sizeof line, "established=%d errors=%d\n", est, errors);
     write_file(readyfile, line);
-    for (;;) pause();
+    for (;;)
+        pause();
     return 0;
 }
 
@@ -541,8 +623,9 @@ static int cmd_idle(unsigned port, int n, const char *readyfile)
 
 /* hold: n established connections, then ping-pong on `active` of them for
  * secs while the rest stay idle; then checks that every one is still open. */
-static int cmd_hold(unsigned port, int n, int active, double secs, size_t size, const char *readyfile,
-                    const char *gofile)
+static int
+cmd_hold(unsigned port, int n, int active, double secs, size_t size, const char *readyfile,
+         const char *gofile)
 {
     int *fds = calloc((size_t)n, sizeof *fds), errors, nfds = max_fds();
     double *sent = calloc((size_t)nfds, sizeof *sent);
@@ -550,21 +633,26 @@ static int cmd_hold(unsigned port, int n, int active, double secs, size_t size, 
     char *wbuf = calloc(1, size), *rbuf = malloc(size + 65536), line[512];
     struct samples rtt = {0};
     long failed = 0;
-    if (!fds || !sent || !got || !wbuf || !rbuf) die("hold setup");
+    if (!fds || !sent || !got || !wbuf || !rbuf)
+        die("hold setup");
     int est = establish(port, n, fds, &errors);
     snprintf(line, sizeof line, "established=%d errors=%d\n", est, errors);
     write_file(readyfile, line);
-    while (access(gofile, F_OK) != 0) usleep(20000);
+    while (access(gofile, F_OK) != 0)
+        usleep(20000);
 
-    if (active > est) active = est;
+    if (active > est)
+        active = est;
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event evs[512];
-    if (ep < 0) die("epoll");
+    if (ep < 0)
+        die("epoll");
     for (int i = 0; i < active; i++) {
         struct epoll_event e = {.events = EPOLLIN, .data.fd = fds[i]};
         epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &e);
         sent[fds[i]] = now();
-        if (write(fds[i], wbuf, size) != (ssize_t)size) failed++;
+        if (write(fds[i], wbuf, size) != (ssize_t)size)
+            failed++;
     }
     double t_end = now() + secs;
     while (now() < t_end) {
@@ -577,14 +665,17 @@ static int cmd_hold(unsigned port, int n, int active, double secs, size_t size, 
                 epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
                 continue;
             }
-            if (r < 0) continue;
+            if (r < 0)
+                continue;
             got[fd] += (size_t)r;
-            if (got[fd] < size) continue;
+            if (got[fd] < size)
+                continue;
             double t = now();
             push(&rtt, (t - sent[fd]) * 1e6);
             got[fd] = 0;
             sent[fd] = t;
-            if (write(fd, wbuf, size) != (ssize_t)size) failed++;
+            if (write(fd, wbuf, size) != (ssize_t)size)
+                failed++;
         }
     }
     qsort(rtt.v, rtt.n, sizeof *rtt.v, cmp_d);
@@ -592,7 +683,8 @@ static int cmd_hold(unsigned port, int n, int active, double secs, size_t size, 
     for (int i = 0; i < est; i++) {
         char b;
         ssize_t r = recv(fds[i], &b, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (r > 0 || (r < 0 && errno == EAGAIN)) still++;
+        if (r > 0 || (r < 0 && errno == EAGAIN))
+            still++;
     }
     snprintf(line, sizeof line,
              "established=%d errors=%d req_per_s=%.0f rtt_p50_us=%.0f rtt_p99_us=%.0f "
@@ -601,10 +693,10 @@ static int cmd_hold(unsigned port, int n, int active, double secs, size_t size, 
     char done[4096];
     snprintf(done, sizeof done, "%s.done", readyfile);
     write_file(done, line);
-    for (;;) pause();
+    for (;;)
+        pause();
     return 0;
 }
-
 
 /* -------------------------------------------------------------- httprate */
 
@@ -616,32 +708,40 @@ struct hconn {
 };
 
 /* The length of the first whole response in b[0..n), or 0 (not yet), or -1. */
-static long http_whole(const char *b, size_t n)
+static long
+http_whole(const char *b, size_t n)
 {
     const char *end = memmem(b, n, "\r\n\r\n", 4);
-    if (!end) return 0;
+    if (!end)
+        return 0;
     const char *cl = memmem(b, (size_t)(end - b), "Content-Length:", 15);
-    if (!cl) cl = memmem(b, (size_t)(end - b), "content-length:", 15);
-    if (!cl) return -1;
+    if (!cl)
+        cl = memmem(b, (size_t)(end - b), "content-length:", 15);
+    if (!cl)
+        return -1;
     long len = atol(cl + 15), head = end + 4 - b;
     return (size_t)(head + len) <= n ? head + len : 0;
 }
 
-static int cmd_httprate(unsigned port, double rate, double secs, int nconn, const char *reqfile)
+static int
+cmd_httprate(unsigned port, double rate, double secs, int nconn, const char *reqfile)
 {
     FILE *f = fopen(reqfile, "rb");
     static char req[65536];
     size_t rlen = f ? fread(req, 1, sizeof req, f) : 0;
-    if (!f || rlen == 0) die(reqfile);
+    if (!f || rlen == 0)
+        die(reqfile);
     fclose(f);
     struct hconn *c = calloc((size_t)nconn, sizeof *c);
     int ep = epoll_create1(EPOLL_CLOEXEC), errors = 0;
     struct samples lat = {0};
-    if (!c || ep < 0) die("setup");
+    if (!c || ep < 0)
+        die("setup");
     for (int i = 0; i < nconn; i++) {
         struct sockaddr_in a = loopback(port);
         c[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (c[i].fd < 0 || connect(c[i].fd, (struct sockaddr *)&a, sizeof a) < 0) die("connect");
+        if (c[i].fd < 0 || connect(c[i].fd, (struct sockaddr *)&a, sizeof a) < 0)
+            die("connect");
         nodelay(c[i].fd);
         fcntl(c[i].fd, F_SETFL, O_NONBLOCK);
         struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
@@ -651,13 +751,15 @@ static int cmd_httprate(unsigned port, double rate, double secs, int nconn, cons
     size_t qcap = (size_t)(rate * secs) + 16, qh = 0, qt = 0;
     double *q = malloc(qcap * sizeof *q), start = now() + 0.2, interval = 1.0 / rate;
     long due_n = 0, sent = 0, done = 0, total = (long)(rate * secs);
-    if (!q) die("malloc");
+    if (!q)
+        die("malloc");
     while (done + errors < total) {
         double t = now();
         while (due_n < total && start + (double)due_n * interval <= t)
             q[qt++ % qcap] = start + (double)due_n++ * interval;
         for (int i = 0; i < nconn && qh != qt; i++) {
-            if (c[i].due != 0 || c[i].fd < 0) continue;
+            if (c[i].due != 0 || c[i].fd < 0)
+                continue;
             c[i].due = q[qh++ % qcap];
             if (writen(c[i].fd, req, rlen) != 0) { /* the connection broke: count, drop it */
                 errors++;
@@ -677,24 +779,32 @@ static int cmd_httprate(unsigned port, double rate, double secs, int nconn, cons
         for (int k = 0; k < n; k++) {
             struct hconn *h = &c[ev[k].data.u32];
             ssize_t r;
-            while ((r = read(h->fd, h->in + h->have, sizeof h->in - h->have)) > 0) h->have += (size_t)r;
+            while ((r = read(h->fd, h->in + h->have, sizeof h->in - h->have)) > 0)
+                h->have += (size_t)r;
             long w;
             while (h->due != 0 && (w = http_whole(h->in, h->have)) != 0) {
-                if (w < 0 || strncmp(h->in, "HTTP/1.1 200", 12) != 0) errors++;
-                else { push(&lat, (now() - h->due) * 1e6); done++; }
-                memmove(h->in, h->in + (w > 0 ? w : (long)h->have), h->have - (size_t)(w > 0 ? w : (long)h->have));
+                if (w < 0 || strncmp(h->in, "HTTP/1.1 200", 12) != 0)
+                    errors++;
+                else {
+                    push(&lat, (now() - h->due) * 1e6);
+                    done++;
+                }
+                memmove(h->in, h->in + (w > 0 ? w : (long)h->have),
+                        h->have - (size_t)(w > 0 ? w : (long)h->have));
                 h->have -= (size_t)(w > 0 ? w : (long)h->have);
                 h->due = 0;
             }
             if (r == 0 && h->fd >= 0) {
-                if (h->due != 0) errors++;
+                if (h->due != 0)
+                    errors++;
                 epoll_ctl(ep, EPOLL_CTL_DEL, h->fd, NULL);
                 close(h->fd);
                 h->fd = -1;
                 h->due = 0;
             }
         }
-        if (now() > start + secs + 10) break; /* responses that never come */
+        if (now() > start + secs + 10)
+            break; /* responses that never come */
     }
     qsort(lat.v, lat.n, sizeof *lat.v, cmp_d);
     printf("sent=%ld rate=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f errors=%d\n", sent,
@@ -703,20 +813,24 @@ static int cmd_httprate(unsigned port, double rate, double secs, int nconn, cons
     return 0;
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *c = argc > 1 ? argv[1] : "";
-    if (!strcmp(c, "echo") && argc == 3) return cmd_echo((unsigned)atoi(argv[2]));
+    if (!strcmp(c, "echo") && argc == 3)
+        return cmd_echo((unsigned)atoi(argv[2]));
     if (!strcmp(c, "pingpong") && argc == 5)
         return cmd_pingpong((unsigned)atoi(argv[2]), (size_t)atol(argv[3]), atof(argv[4]));
     if (!strcmp(c, "churn") && argc == 5)
         return cmd_churn((unsigned)atoi(argv[2]), atof(argv[3]), atoi(argv[4]));
     if (!strcmp(c, "load") && argc == 6)
-        return cmd_load((unsigned)atoi(argv[2]), atoi(argv[3]), atof(argv[4]), (size_t)atol(argv[5]));
-    if (!strcmp(c, "idle") && argc == 5) return cmd_idle((unsigned)atoi(argv[2]), atoi(argv[3]), argv[4]);
+        return cmd_load((unsigned)atoi(argv[2]), atoi(argv[3]), atof(argv[4]),
+                        (size_t)atol(argv[5]));
+    if (!strcmp(c, "idle") && argc == 5)
+        return cmd_idle((unsigned)atoi(argv[2]), atoi(argv[3]), argv[4]);
     if (!strcmp(c, "hold") && argc == 9)
         return cmd_hold((unsigned)atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), atof(argv[5]),
                         (size_t)atol(argv[6]), argv[7], argv[8]);

@@ -81,6 +81,7 @@
 #define USER_MAX 64
 #define READING_MAX 1e15  /* power, impedance, tension, a threshold: at most, either sign */
 #define CLOSE_LOG_MS 1000 /* closes a peer can cause: one line per second and reason */
+#define LINGER_MS 1000    /* a connection to close drops its input this long at most */
 
 enum srv_state {
     SRV_WAITING, /* no user yet: WAITING_LOGIN */
@@ -97,6 +98,8 @@ struct conn {
     uint64_t active_ms;          /* the last traffic (the idle timeout) */
     int close_after;             /* close once the output is sent */
     uint64_t linger_until;       /* then discard input until EOF or this time */
+    int refused;                 /* a bad PROXY header: input discarded as above */
+    size_t dropped;              /* what was discarded (transport_linger()) */
     short events;
     /* the client's address as the handshake slots count it
      * (transport_client_key()); "" while its PROXY header is due */
@@ -933,7 +936,12 @@ proxy_header(struct conn *c)
         r = proxy_v2_parse(c->hdr, c->hdr_len, &info, &len, &err);
     }
     if (r != PARSE_OK) {
-        log_info("connection refused reason=bad_proxy_header error=\"%s\"", err);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        char desc[TRANSPORT_DESC_MAX] = "-";
+        if (getpeername(c->t.fd, (struct sockaddr *)&peer, &plen) == 0)
+            transport_describe((struct sockaddr *)&peer, plen, desc, sizeof(desc));
+        log_info("connection refused reason=bad_proxy_header client=%s error=\"%s\"", desc, err);
         return PARSE_INVALID;
     }
     c->header_due = 0;
@@ -945,16 +953,36 @@ proxy_header(struct conn *c)
     return PARSE_OK;
 }
 
-/* Once its answer is sent, a connection to close lingers (up to 1 s): the
- * input is read and dropped until the client closes, so that a client still
- * sending a refused body reads the answer instead of a reset. */
+/* c sent a bad PROXY header: its write side is shut and what it sent on
+ * is read and dropped until it closes (up to LINGER_MS), so that it sees
+ * an end, not the reset of a socket closed with input unread. */
+static void
+conn_refuse(struct conn *c)
+{
+    if (shutdown(c->t.fd, SHUT_WR) != 0 || transport_linger(c->t.fd, &c->dropped) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->refused = 1;
+    c->events = POLLIN;
+    c->linger_until = now_ms() + LINGER_MS;
+}
+
+/* Once its answer is sent, a connection to close lingers (up to LINGER_MS):
+ * the input is read and dropped until the client closes, so that a client
+ * still sending a refused body reads the answer instead of a reset. */
 static void
 service(struct conn *c)
 {
+    if (c->refused) {
+        if (transport_linger(c->t.fd, &c->dropped) != 0 || now_ms() >= c->linger_until)
+            conn_close(c);
+        return;
+    }
     if (c->header_due) {
         enum parse_result r = proxy_header(c);
         if (r == PARSE_INVALID) {
-            conn_close(c);
+            conn_refuse(c);
             return;
         }
         if (r == PARSE_AGAIN) {
@@ -992,7 +1020,7 @@ service(struct conn *c)
     if (c->t.eof || (c->close_after && c->linger_until != 0 && now_ms() >= c->linger_until))
         conn_close(c);
     else if (c->close_after && c->linger_until == 0)
-        c->linger_until = now_ms() + 1000;
+        c->linger_until = now_ms() + LINGER_MS;
 }
 
 /* The sim leaf lasts 3 h (as NSM's do): a server up for longer signs its
@@ -1381,10 +1409,11 @@ wiping_free(void *p)
 int
 main(int argc, char **argv)
 {
-    /* first of all: no other process, even of this uid (a neighbour under a
-     * pool's shared user:, a descendant of this one), can read this
-     * process's memory (the key, the decrypted pages) through ptrace or
-     * /proc/PID/mem; no core dump holds them either */
+    log_std_fds();
+    /* before anything is read: no other process, even of this uid (a
+     * neighbour under a pool's shared user:, a descendant of this one), can
+     * read this process's memory (the key, the decrypted pages) through
+     * ptrace or /proc/PID/mem; no core dump holds them either */
     if (prctl(PR_SET_DUMPABLE, 0) != 0)
         fatal("prctl PR_SET_DUMPABLE");
     cJSON_InitHooks(&(cJSON_Hooks){.malloc_fn = malloc, .free_fn = wiping_free});

@@ -248,13 +248,11 @@ claims_summary(const struct attest_claims *cl, char *out, size_t len)
 
     switch (cl->kind) {
     case ATTEST_KIND_NITRO:
-        /* a prefix of module_id: it comes from the evidence */
-        memcpy(id, cl->module_id, sizeof(id) - 1);
-        id[sizeof(id) - 1] = '\0';
-        log_quotable(id);
         hex_prefix(h, cl->npcrs > 0 ? cl->pcrs[0].value : (const uint8_t *)"",
                    cl->npcrs > 0 ? 8 : 0);
-        snprintf(out, len, "type=nitro sim=%s module_id=%s pcr0=%s", cl->sim ? "yes" : "no", id, h);
+        /* a prefix of module_id, quoted: it comes from the evidence */
+        snprintf(out, len, "type=nitro sim=%s module_id=\"%s\" pcr0=%s", cl->sim ? "yes" : "no",
+                 log_quoted(id, sizeof(id), cl->module_id), h);
         break;
     case ATTEST_KIND_SNP:
     case ATTEST_KIND_TDX:

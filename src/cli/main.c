@@ -455,6 +455,7 @@ unknown_command(const char *cmd)
 int
 main(int argc, char **argv)
 {
+    log_std_fds();
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -334,6 +334,14 @@ log_quotable(char *s)
             *s = '?';
 }
 
+char *
+log_quoted(char *buf, size_t len, const char *s)
+{
+    snprintf(buf, len, "%s", s);
+    log_quotable(buf);
+    return buf;
+}
+
 /* The time of now as a line starts with it: 2025-01-01T10:00:00.123Z. */
 static void
 log_stamp(char *stamp, size_t len)
@@ -345,6 +353,18 @@ log_stamp(char *stamp, size_t len)
     gmtime_r(&ts.tv_sec, &tm);
     size_t k = strftime(stamp, len, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(stamp + k, len - k, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+void
+log_std_fds(void)
+{
+    for (int fd = 0; fd <= STDERR_FILENO; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        /* open() takes the lowest free number: fd, as those below are open */
+        if (open("/dev/null", O_RDWR) < 0)
+            fatal("cannot open /dev/null for the closed fd %d", fd);
+    }
 }
 
 int

@@ -40,11 +40,23 @@ void log_set_tee(log_tee_fn fn, void *arg);
  * (lines then wait as before). */
 int log_stderr_nowait(void);
 
+/* Opens /dev/null (read and write) on each of fds 0, 1 and 2 that is not
+ * open. Started with them closed (a supervisor, a script's `2>&-`), a
+ * process would give their numbers to the first files and sockets it opens,
+ * and its log lines (fd 2) and output (fd 1) would go into a listener, a
+ * client's connection or a file. Call it first in main(), before anything
+ * opens a file. Exits (fatal) when /dev/null cannot be opened. */
+void log_std_fds(void);
+
 /* Makes s, text a peer chose, fit for a quoted field (key="s") in place:
  * control bytes, bytes outside ASCII and quotes become '?', so the value
  * ends at airlock's closing quote in every format and can forge neither a
  * line nor a field of one. */
 void log_quotable(char *s);
+
+/* Copies s into buf (len bytes, cut to fit) and makes the copy
+ * log_quotable(); returns buf, the value of a quoted field (key="%s"). */
+char *log_quoted(char *buf, size_t len, const char *s);
 
 /* Parses "error", "warn", "info" or "debug"; returns 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *out);

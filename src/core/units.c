@@ -163,6 +163,17 @@ units_name(const char *s, size_t size)
 }
 
 int
+units_key(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len >= UNITS_KEY_MAX || s[0] == '-' || s[0] == '.' ||
+        strspn(s, NAME_CHARS "@") != len)
+        return -EINVAL;
+    return 0;
+}
+
+int
 units_account(const char *s)
 {
     return s[0] == '-' ? -EINVAL : units_name(s, UNITS_ACCOUNT_MAX);

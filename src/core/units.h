@@ -17,6 +17,7 @@
 #define CONF_NAME_MAX 64        /* a relay, sink or pool name, incl. NUL */
 #define CONF_FILE_PATH_MAX 4096 /* a file or directory path, incl. NUL */
 #define UNITS_ACCOUNT_MAX 64    /* a user or group name or number, incl. NUL */
+#define UNITS_KEY_MAX 128       /* a user key, incl. NUL */
 
 /* Reads decimal digits only (at least one), value <= max, into *out. */
 int units_uint(const char *s, uint64_t max, uint64_t *out);
@@ -45,6 +46,12 @@ int units_range(const char *s, uint64_t max, unsigned *first, unsigned *last);
  * _ . - (what relay, sink and pool names are: safe in logs and in
  * Prometheus labels), else -EINVAL. */
 int units_name(const char *s, size_t size);
+
+/* Returns 0 when s is a user key (what a pool's login names and the
+ * directory holds): 1 to UNITS_KEY_MAX-1 characters from A-Z a-z 0-9 _ . @ -,
+ * not starting with '-' or '.' (safe in logs and in file names), else
+ * -EINVAL. */
+int units_key(const char *s);
 
 /* Returns 0 when s can name a user or group (or be a uid or gid): a name
  * (units_name(), UNITS_ACCOUNT_MAX) not starting with '-'; else -EINVAL. */

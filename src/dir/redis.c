@@ -81,7 +81,9 @@
 #include "core/file.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/units.h"
 #include "dir/backend.h"
+#include "net/endpoint.h"
 #include "net/sockdiag.h"
 
 #define DIR_REDIS_TICK_MS 100
@@ -678,9 +680,13 @@ bell_close(struct rds *r)
 static void
 disconnect(struct rds *r, const char *why)
 {
-    /* why may point into r->c: log before freeing it */
+    char q[256];
+
+    /* why may point into r->c: log before freeing it; quoted, for it may
+     * quote redis's words */
     if (!r->down_logged)
-        log_warnx("directory: redis unreachable (%s); requests fail until it is back", why);
+        log_warnx("directory: redis unreachable why=\"%s\" (requests fail until it is back)",
+                  log_quoted(q, sizeof(q), why));
     r->down_logged = 1;
     r->host->set_up(r->host, 0);
     if (r->c != NULL)
@@ -693,13 +699,16 @@ disconnect(struct rds *r, const char *why)
 static int
 load_scripts(struct rds *r)
 {
+    char q[256];
+
     for (int s = 0; s < S_COUNT; s++) {
         redisReply *rep = redisCommand(r->c, "SCRIPT LOAD %s", scripts[s]);
         int ok = rep != NULL && rep->type == REDIS_REPLY_STRING && rep->len == 40;
         if (ok)
             memcpy(r->sha[s], rep->str, 41);
         else if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
-            log_warnx("directory: redis refused a script: %s", rep->str);
+            log_warnx("directory: redis refused a script why=\"%s\"",
+                      log_quoted(q, sizeof(q), rep->str));
         freeReplyObject(rep);
         if (!ok)
             return -EIO;
@@ -927,6 +936,26 @@ dial(const struct endpoint *ep, struct timeval tv)
     return dial_tcp(ep->host, (int)ep->port, tv);
 }
 
+/* The master a sentinel named (host, port: its words) into host and *port
+ * when it is an address or a host name and a port (endpoint_parse()): a
+ * sentinel that anyone may command could name anything, and the name goes
+ * into log lines (master HOST:PORT). */
+static bool
+master_parse(const char *h, const char *p, char (*host)[256], int *port)
+{
+    char text[ENDPOINT_TEXT_MAX];
+    struct endpoint ep;
+    const char *err;
+
+    if ((size_t)snprintf(text, sizeof(text), strchr(h, ':') != NULL ? "tcp:[%s]:%s" : "tcp:%s:%s",
+                         h, p) >= sizeof(text) ||
+        endpoint_parse(text, &ep, &err) != PARSE_OK || ep.kind != EP_TCP)
+        return false;
+    snprintf(*host, sizeof(*host), "%s", ep.host);
+    *port = (int)ep.port;
+    return true;
+}
+
 /* Asks the sentinels in turn for the master's address: 0 with it in
  * host, *port and master (HOST:PORT), or -EIO with why. AUTH first with
  * sentinel_password_file's: whoever may send a sentinel commands can tell
@@ -960,9 +989,11 @@ ask_sentinels(struct rds *r, char (*host)[256], int *port, char *master, size_t 
         ok = rep != NULL && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
              rep->element[0]->type == REDIS_REPLY_STRING &&
              rep->element[1]->type == REDIS_REPLY_STRING;
-        if (ok) {
-            snprintf(*host, sizeof(*host), "%s", rep->element[0]->str);
-            *port = atoi(rep->element[1]->str);
+        if (ok && !master_parse(rep->element[0]->str, rep->element[1]->str, host, port)) {
+            endpoint_format(&c->sentinels[i], ep, sizeof(ep));
+            snprintf(why, wlen, "sentinel %.100s: the master it names is not a host and port", ep);
+            ok = 0;
+        } else if (ok) {
             snprintf(master, mlen, "%s:%d", *host, *port);
         } else {
             endpoint_format(&c->sentinels[i], ep, sizeof(ep));
@@ -1165,10 +1196,12 @@ run(struct rds *r, enum script s, int argc, const char **argv)
                     strncmp(rep->str, "EPOCH", 5) == 0;
         snprintf(why, sizeof(why), "%s", rep->str);
         freeReplyObject(rep);
-        if (again)
+        if (again) {
             disconnect(r, why);
-        else
-            log_warnx("directory: redis script error: %s", why);
+        } else {
+            log_quotable(why); /* quoted: redis's words */
+            log_warnx("directory: redis script error why=\"%s\"", why);
+        }
         return NULL;
     }
     return rep;
@@ -1181,6 +1214,15 @@ copy_str(char *dst, size_t size, const redisReply *rep)
         snprintf(dst, size, "%.*s", (int)rep->len, rep->str);
     else
         dst[0] = '\0';
+}
+
+/* Whether name, an instance's name that redis handed back, is one airlock
+ * gives (units_name()): what another is goes into log lines
+ * (instance=NAME) unquoted, and is not taken. */
+static bool
+name_ok(const char *name)
+{
+    return units_name(name, DIR_NAME_MAX) == 0;
 }
 
 /* Copies the string src into dst (size bytes) when it fits; false, dst
@@ -1248,7 +1290,7 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
             out->state = DIR_RESERVED;
             cl->rid = (uint64_t)rep->element[3]->integer;
             cl->hid = (uint64_t)rep->element[4]->integer;
-            rc = v == 1 ? 1 : 0;
+            rc = !name_ok(out->name) ? -EIO : v == 1 ? 1 : 0;
         }
     }
     freeReplyObject(rep);
@@ -1364,6 +1406,8 @@ rd_activate(void *be, const char *pool, const char *name, const char *key, char 
         rc = rep->element[0]->integer == 0 ? 0 : -EPERM;
         if (rc != 0 && rep->elements == 2)
             copy_str(holder, DIR_KEY_MAX, rep->element[1]);
+        if (holder[0] != '\0' && units_key(holder) != 0)
+            holder[0] = '\0'; /* not a key: not named (pool.c logs it) */
     }
     freeReplyObject(rep);
     if (rc == 0 && replicated(r) != 0)
@@ -1480,8 +1524,9 @@ pop_events(struct rds *r, const char *pool)
         if (!text_set(in.pool, sizeof(in.pool), pool) ||
             !text_set(in.name, sizeof(in.name), name) ||
             !text_set(in.endpoint, sizeof(in.endpoint), ep) ||
-            !text_set(in.key, sizeof(in.key), ukey != NULL ? ukey : "")) {
-            log_warnx("directory: pool %s: an event with an over-long field dropped", pool);
+            !text_set(in.key, sizeof(in.key), ukey != NULL ? ukey : "") || !name_ok(in.name) ||
+            (in.key[0] != '\0' && units_key(in.key) != 0)) {
+            log_warnx("directory: pool %s: an event with an over-long or bad field dropped", pool);
             continue;
         }
         in.state = state_parse(line);
@@ -1622,10 +1667,12 @@ bell_open(struct rds *r)
     if (!ok) {
         redisFree(c);
         r->bell_retry_at = loop_now(r->host->loop) + BELL_RETRY_MS;
-        if (!r->bell_logged)
-            log_warnx("directory: no redis doorbell (%s); changes are picked up every %d ms "
-                      "(docs/directory.md)",
+        if (!r->bell_logged) {
+            log_quotable(why); /* quoted: it may quote redis's words */
+            log_warnx("directory: no redis doorbell why=\"%s\" (changes are picked up every %d "
+                      "ms; docs/directory.md)",
                       why, DIR_REDIS_TICK_MS);
+        }
         r->bell_logged = 1;
         return;
     }

@@ -106,16 +106,26 @@ backend_release(struct sess *s)
         backend_close(s);
 }
 
+static bool sess_linger(struct sess *s);
+
+/* s gives back the claim on its share that it was accepted with at
+ * max_connections: refused waiting for its header (sess_begin()). */
+static void
+sess_unplace(struct sess *s)
+{
+    if (s->place) {
+        unproven_unclaim(s->share);
+        s->place = false;
+    }
+}
+
 void
 sess_close(struct sess *s)
 {
     if (s->st == S_CLOSED)
         return;
     s->st = S_CLOSED;
-    if (s->place) { /* refused waiting for its header (sess_begin()) */
-        unproven_unclaim(s->share);
-        s->place = false;
-    }
+    sess_unplace(s);
     backend_release(s);
     sock_close(s, &s->cio);
     timer_stop(s->w->loop, &s->timer);
@@ -783,7 +793,8 @@ sess_client(struct sess *s, const struct sockaddr *sa, socklen_t len)
 /* accept_proxy: reads the PROXY v2 header the connection begins with (at
  * most PROXY_V2_READ_MAX bytes, within header_timeout), whose source is
  * the client. Returns true when the request may be read; false to wait
- * for more, or when s was closed (a bad header, or a client at its bound). */
+ * for more, or when s was closed (a client at its bound) or lingers (a bad
+ * header: what the client sent on is unread, and a close would reset). */
 static bool
 read_preamble(struct sess *s)
 {
@@ -796,12 +807,18 @@ read_preamble(struct sess *s)
     if (pr == PARSE_AGAIN && s->in.len < PROXY_V2_READ_MAX && !s->cr.hup)
         return false;
     if (pr != PARSE_OK) {
-        log_warnx("http proxy=%s conn=%llu bad PROXY v2 header: %s", s->p->conf.name,
-                  (unsigned long long)s->id,
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        char desc[TRANSPORT_DESC_MAX] = "-";
+        if (getpeername(s->cio.fd, (struct sockaddr *)&peer, &len) == 0)
+            transport_describe((struct sockaddr *)&peer, len, desc, sizeof(desc));
+        log_warnx("http proxy=%s conn=%llu client=%s bad PROXY v2 header: %s", s->p->conf.name,
+                  (unsigned long long)s->id, desc,
                   pr == PARSE_INVALID ? err
                   : s->cr.hup         ? "connection closed inside the header"
                                       : "header larger than 4096 bytes");
-        sess_close(s);
+        if (!sess_linger(s))
+            sess_close(s);
         return false;
     }
     s->preamble = false;
@@ -826,7 +843,7 @@ read_request(struct sess *s)
     if (s->preamble && s->in.len > 0) {
         if (read_preamble(s))
             return true;
-        if (s->st == S_CLOSED)
+        if (s->st != S_IDLE) /* closed, or lingering */
             return false;
         /* not whole yet: read more below */
     } else if (s->in.len > s->req.fed) {
@@ -893,16 +910,18 @@ read_request(struct sess *s)
 
 /* ---- the client's side */
 
-/* s answered and ends: a FIN after the answer, and what the client still
- * sends (the rest of a refused request) read and dropped until it closes,
- * for at most TRANSPORT_LINGER_MS: closing with input unread would send a
- * reset, which can discard the answer before the client reads it. The
- * backend is let go at once; s keeps its place as an unproven session, which
- * a newcomer may take. Returns false when s may close now (its client
- * closed already, sent too much, or the socket failed). */
+/* s answered (or refused a bad PROXY header) and ends: a FIN after the
+ * answer, and what the client still sends (the rest of a refused request)
+ * read and dropped until it closes, for at most TRANSPORT_LINGER_MS:
+ * closing with input unread would send a reset, which can discard the
+ * answer before the client reads it. The backend is let go at once, and a
+ * claim s still holds (sess_unplace()); s keeps its place as an unproven
+ * session, which a newcomer may take. Returns false when s may close now
+ * (its client closed already, sent too much, or the socket failed). */
 static bool
 sess_linger(struct sess *s)
 {
+    sess_unplace(s);
     backend_release(s);
     if (shutdown(s->cio.fd, SHUT_WR) != 0 || transport_linger(s->cio.fd, &s->lingered) != 0)
         return false;

@@ -320,8 +320,13 @@ give_entries(void *ctx)
                 close(f);
             continue;
         }
-        if (fchownat(f, "", g->uid, g->gid, AT_EMPTY_PATH) != 0)
-            log_warn("%s: chown %s", g->what, e->d_name);
+        if (fchownat(f, "", g->uid, g->gid, AT_EMPTY_PATH) != 0) {
+            char name[sizeof(e->d_name)]; /* quoted: the hook chose it */
+            int err = errno;
+            log_quoted(name, sizeof(name), e->d_name);
+            errno = err; /* the chown's, for log_warn() */
+            log_warn("%s: chown name=\"%s\"", g->what, name);
+        }
         close(f);
     }
     closedir(d);
@@ -462,10 +467,8 @@ log_line(const struct instance *in, const char *what, const char *line, bool cut
 {
     char shown[PROC_LINE_MAX + 1];
 
-    snprintf(shown, sizeof(shown), "%s", line);
-    log_quotable(shown);
-    log_info("pool=%s instance=%s %s=\"%s\"%s", in->pool->conf.name, in->name, what, shown,
-             cut ? " [cut]" : "");
+    log_info("pool=%s instance=%s %s=\"%s\"%s", in->pool->conf.name, in->name, what,
+             log_quoted(shown, sizeof(shown), line), cut ? " [cut]" : "");
 }
 
 static void hook_run(struct instance *in, enum hook_kind kind);

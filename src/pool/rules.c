@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/units.h"
+
 int
 rules_compile(struct rules *r, const struct pool_conf *pc)
 {
@@ -39,13 +41,6 @@ rules_free(struct rules *r)
     r->has_logout = false;
 }
 
-static bool
-user_char(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '_' || ch == '.' || ch == '@' || ch == '-';
-}
-
 enum rule_event
 rules_match(const struct rules *r, const char *line, char *user, size_t userlen)
 {
@@ -56,14 +51,11 @@ rules_match(const struct rules *r, const char *line, char *user, size_t userlen)
             return RULE_BAD_LOGIN;
         size_t len = (size_t)(m[1].rm_eo - m[1].rm_so);
         const char *u = line + m[1].rm_so;
-        if (len == 0 || len >= userlen || u[0] == '-' || u[0] == '.')
+        if (len >= userlen)
             return RULE_BAD_LOGIN;
-        for (size_t i = 0; i < len; i++)
-            if (!user_char(u[i]))
-                return RULE_BAD_LOGIN;
         memcpy(user, u, len);
         user[len] = '\0';
-        return RULE_LOGIN;
+        return units_key(user) == 0 ? RULE_LOGIN : RULE_BAD_LOGIN;
     }
     if (r->has_logout && regexec(&r->logout, line, 0, NULL, 0) == 0)
         return RULE_LOGOUT;

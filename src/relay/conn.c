@@ -416,7 +416,9 @@ read_hvsock_connect(struct conn *c)
 }
 
 /* A header that cannot complete (the client shut down, or PREAMBLE_MAX is
- * reached) is invalid at once, not at the timeout. */
+ * reached) is invalid at once, not at the timeout. A bad one is logged with
+ * its peer and the reason, and c is set to linger: what the client sent is
+ * unread, and closing it so would answer with a reset. */
 enum parse_result
 conn_take_proxy_header(struct conn *c, const uint8_t *buf, size_t n, struct proxy_info *info,
                        size_t *hdr_len)
@@ -438,9 +440,13 @@ conn_take_proxy_header(struct conn *c, const uint8_t *buf, size_t n, struct prox
         err = "cannot read the header";
         pr = PARSE_INVALID;
     }
-    if (pr == PARSE_INVALID)
-        log_warnx("relay=%s conn=%llu bad PROXY v2 header: %s", c->relay->conf.name,
-                  (unsigned long long)c->id, err);
+    if (pr == PARSE_INVALID) {
+        char peer[TRANSPORT_DESC_MAX];
+        client_describe(c, peer, sizeof(peer));
+        log_warnx("relay=%s conn=%llu client=%s bad PROXY v2 header: %s", c->relay->conf.name,
+                  (unsigned long long)c->id, peer, err);
+        c->linger = true;
+    }
     return pr;
 }
 
@@ -455,8 +461,10 @@ read_proxy_header(struct conn *c)
     if (n == -EAGAIN)
         return PARSE_AGAIN;
     if (n <= 0) {
-        log_warnx("relay=%s conn=%llu bad PROXY v2 header: connection closed before it",
-                  c->relay->conf.name, (unsigned long long)c->id);
+        char peer[TRANSPORT_DESC_MAX];
+        client_describe(c, peer, sizeof(peer));
+        log_warnx("relay=%s conn=%llu client=%s bad PROXY v2 header: connection closed before it",
+                  c->relay->conf.name, (unsigned long long)c->id, peer);
         return PARSE_INVALID;
     }
     enum parse_result pr = conn_take_proxy_header(c, buf, (size_t)n, &info, &hdr_len);
@@ -543,9 +551,11 @@ conn_preamble(struct conn *c)
 
     if (rc->listen.kind == EP_HVSOCK && !c->hvsock_greeted) {
         pr = read_hvsock_connect(c);
-        if (pr == PARSE_INVALID)
+        if (pr == PARSE_INVALID) {
             log_warnx("relay=%s conn=%llu bad hvsock CONNECT line", rc->name,
                       (unsigned long long)c->id);
+            c->linger = true; /* the line is unread: a FIN, not a reset, ends it */
+        }
         c->hvsock_greeted = pr == PARSE_OK;
     }
     if (pr == PARSE_OK && rc->accept_proxy == PROXY_V2 && (pr = read_proxy_header(c)) == PARSE_OK) {

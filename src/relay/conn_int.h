@@ -164,8 +164,8 @@ ssize_t side_peek(struct side *s, uint8_t *buf, size_t len);
 int side_consume(struct side *s, size_t n);
 
 /* Parses and consumes the PROXY v2 header at the start of c's client bytes
- * buf[0..n) (peeked). PARSE_AGAIN: wait for more. PARSE_INVALID: logged,
- * the caller closes. */
+ * buf[0..n) (peeked). PARSE_AGAIN: wait for more. PARSE_INVALID: logged and
+ * c->linger set, the caller closes. */
 enum parse_result conn_take_proxy_header(struct conn *c, const uint8_t *buf, size_t n,
                                          struct proxy_info *info, size_t *hdr_len);
 

@@ -337,9 +337,10 @@ client_handshaken(struct conn *c)
         conn_close(c, END_ATTEST_REFUSED);
         return;
     }
-    log_debug("relay=%s conn=%llu attested %s%s module_id=%s", c->relay->conf.name,
+    char id[ATTEST_MODULE_ID_MAX + 1]; /* quoted: it comes from the evidence */
+    log_debug("relay=%s conn=%llu attested %s%s module_id=\"%s\"", c->relay->conf.name,
               (unsigned long long)c->id, SSL_get_version(t->ssl), claims.sim ? " sim" : "",
-              claims.module_id);
+              log_quoted(id, sizeof(id), claims.module_id));
     tls_ready(c);
 }
 

@@ -124,7 +124,7 @@ fetch 0 db-key
 fetch 0 db-key --out "$T/db.secret"
 [ "$(cat "$T/db.secret")" = db-password-1 ] || fail "--out holds '$(cat "$T/db.secret")'"
 [ "$(stat -c %a "$T/db.secret")" = 600 ] || fail "--out is not 0600"
-wait_log "$LOG" 'released secret=db-key peer=127.0.0.1:[0-9]* type=nitro sim=yes module_id=sim-'
+wait_log "$LOG" 'released secret=db-key peer=127.0.0.1:[0-9]* type=nitro sim=yes module_id="sim-'
 
 log "a broker key others may change pins nothing: fetch-secret takes none (exit 2)"
 cp "$T/bk.pub" "$T/open.pub"

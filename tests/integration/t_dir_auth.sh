@@ -71,7 +71,7 @@ refused() {
 }
 log "a wrong password, no password: refused at once, and said why"
 DIRTOOL_REDIS_PASSWORD_FILE=$T/wrongpw refused wrong \
-    'redis unreachable \(AUTH as default user refused: WRONGPASS'
+    'redis unreachable why="AUTH as default user refused: WRONGPASS'
 DIRTOOL_REDIS_PASSWORD_FILE='' refused none 'NOAUTH'
 
 log "an ACL user"

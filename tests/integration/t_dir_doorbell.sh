@@ -128,7 +128,7 @@ rcli ACL SETUSER nochan on ">$(cat "$T/pw")" resetchannels "~${P}*" '+@all' >/de
 node c "  redis_user: nochan"
 sed -i "s|redis_password_file: .*|redis_password_file: $T/pw|" "$T/c.yaml"
 airlock_up c run -c "$T/c.yaml"
-wait_log "$T/c.log" "directory: no redis doorbell \\(SUBSCRIBE refused: NOPERM"
+wait_log "$T/c.log" "directory: no redis doorbell why=\"SUBSCRIBE refused: NOPERM"
 wait_log "$T/c.log" "changes are picked up every 100 ms"
 [ "$(dir_metric c airlock_dir_doorbell)" = 0 ] || fail "node c: airlock_dir_doorbell not 0"
 wait_until 30 idle3 || fail "pool fa has not 3 idle instances"

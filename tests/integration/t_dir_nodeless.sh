@@ -66,7 +66,7 @@ grep -q "ports: $P1-" "$T/second.yaml" || fail "second.yaml has not its own port
 airlock_up second run -c "$T/second.yaml"
 SECOND_PID=$LAST_PID
 wait_log "$T/second.log" \
-    "redis unreachable \(pool fa \(run without a node name\) is held by another airlock process\)" 15
+    "redis unreachable why=\"pool fa \(run without a node name\) is held by another airlock process\"" 15
 wait_log "$T/second.log" "instance=fa-[0-9]* ready" 15
 sleep 1 # its reports, had any gone out, would be in redis by now
 ! grep -q "instances of its earlier run forgotten" "$T/second.log" ||

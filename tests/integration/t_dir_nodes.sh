@@ -167,7 +167,7 @@ sleep 2 # what a3 would have done by now, it did at its first connect
 ! grep -q "instances of its earlier run forgotten" "$T/a3.log" || fail "a3 forgot node a's instances in use"
 [ "$(rcli GET "t_dir_nodes$$:k:fa:keep1")" = "$kept" ] || fail "keep1's reservation of $kept is gone"
 [ -z "$(comm -23 <(a_names) <(a2_names))" ] || fail "a3 reported instances: $(comm -23 <(a_names) <(a2_names))"
-has "directory: redis unreachable (node a is held by another airlock process)" <"$T/a3.log" ||
+has "directory: redis unreachable why=\"node a is held by another airlock process\"" <"$T/a3.log" ||
     fail "a3 does not say why it waits"
 stop_clean "$A2_PID" a2
 wait_log "$T/a3.log" "directory: connected to redis" 15

@@ -175,7 +175,7 @@ log "a broken PROXY v2 header straight to the egress relay: closed, logged"
 got=$(printf '\r\n\r\n\0\r\nQUIT\n\x99garbage' | timeout 5 socat -t 5 - "UNIX-CONNECT:$T/egress.sock") ||
     fail "the PROXY garbage client was not closed"
 [ -z "$got" ] || fail "PROXY garbage got an answer: $got"
-wait_log "$LOG" "relay=egress conn=[0-9]+ bad PROXY v2 header: "
+wait_log "$LOG" "relay=egress conn=[0-9]+ client=unix:- bad PROXY v2 header: "
 
 log "a PROXY v2 header whose authority TLV names the destination"
 # v2 PROXY TCP4, 203.0.113.5:4242 -> 192.0.2.99:$ECHO (refused if used), then

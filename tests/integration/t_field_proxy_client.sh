@@ -76,7 +76,7 @@ log "a connection without a PROXY header is closed and logged"
 n=$(wc -l <"$T/backend.log")
 curl -sS --max-time 5 "http://127.0.0.1:$FRONT/bare" -o /dev/null 2>/dev/null &&
     fail "a request without a header was answered"
-wait_for grep -q "http proxy=api conn=[0-9]* bad PROXY v2 header" "$T/airlock.log"
+wait_for grep -q "http proxy=api conn=[0-9]* client=127.0.0.1:[0-9]* bad PROXY v2 header" "$T/airlock.log"
 [ "$(wc -l <"$T/backend.log")" = "$n" ] || fail "it reached the backend"
 
 log "a client holding 2 unproven connections is refused a third; others are served"

@@ -86,14 +86,14 @@ garbage=$(printf 'GET / HTTP/1.0\r\n\r\n' | timeout 5 socat -t 5 - "UNIX-CONNECT
 [ -z "$garbage" ] || fail "the garbage got an answer: $garbage"
 # the client saw the close; the relay's lines may still be on their way
 wait_ends "$T/back.log" bad_preamble 1
-grep -q "relay=back conn=[0-9]* bad PROXY v2 header: bad signature" "$T/back.log" ||
+grep -q "relay=back conn=[0-9]* client=unix:- bad PROXY v2 header: bad signature" "$T/back.log" ||
     fail "no 'bad signature' warning"
 log "a client that shuts down inside the header is closed at once, not at the timeout"
 t1=$(date +%s%N)
-# closed with the rest unread, the socket may answer with a reset (status 3)
+# an orderly end, not a reset (netpeer's status 3): what it sent is read first
 st=0
 printf '\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c\x7f' | timeout 5 "$NETPEER" connect "unix:$T/pp.sock" || st=$?
-[ "$st" = 0 ] || [ "$st" = 3 ] || fail "the client cut short inside the header: status $st"
+[ "$st" = 0 ] || fail "the client cut short inside the header: status $st"
 ms=$(elapsed_ms "$t1")
 [ "$ms" -le 3000 ] || fail "the cut-short header was closed after $ms ms"
 wait_for grep -q "bad PROXY v2 header: connection closed inside the header" "$T/back.log"
@@ -103,7 +103,7 @@ t1=$(date +%s%N)
 st=0
 printf '\r\n\r\n\0\r\nQUIT\n\x21\x11\xff\xff' |
     timeout 5 "$NETPEER" connect "unix:$T/pp.sock" --no-shut || st=$?
-[ "$st" = 0 ] || [ "$st" = 3 ] || fail "the client of the too long header: status $st"
+[ "$st" = 0 ] || fail "the client of the too long header: status $st"
 ms=$(elapsed_ms "$t1")
 [ "$ms" -le 2000 ] || fail "the too long header was closed after $ms ms"
 wait_for grep -q "bad PROXY v2 header: header larger than 4096 bytes" "$T/back.log"

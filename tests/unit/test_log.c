@@ -3,12 +3,14 @@
  * the count comes with the next line; from several threads at once, one
  * line per period and nothing lost from the count. The three line formats
  * (log_format_line): text as it always was, logfmt and json with msg words
- * and k=v fields apart, quoted values, escaping and invalid UTF-8. */
+ * and k=v fields apart, quoted values, escaping and invalid UTF-8; a
+ * peer's text made a quoted value by log_quoted() stays one field. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -165,6 +167,24 @@ test_json(void **state)
     assert_true(strstr(line, "\"error\":\"err\"}\n") != NULL);
 }
 
+/* Text a peer chose, given by log_quoted() as a quoted field's value, is
+ * that one field whatever it holds: no field, line or quote of its own. */
+static void
+test_quoted(void **state)
+{
+    char q[32], msg[128];
+    (void)state;
+
+    snprintf(msg, sizeof(msg), "redis why=\"%s\" next=1",
+             log_quoted(q, sizeof(q), "a level=error\nforged=1 \"b\xc3\xa9"));
+    assert_string_equal(q, "a level=error?forged=1 ?b??");
+    assert_string_equal(fmt(LOG_FMT_JSON, LOG_LVL_INFO, msg, NULL),
+                        "{\"ts\":\"" TS "\",\"level\":\"info\",\"msg\":\"redis\","
+                        "\"why\":\"a level=error?forged=1 ?b??\",\"next\":\"1\"}\n");
+    /* cut to the buffer */
+    assert_string_equal(log_quoted(q, 4, "abcdef"), "abc");
+}
+
 static void
 test_parse(void **state)
 {
@@ -187,7 +207,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_periods), cmocka_unit_test(test_threads),
         cmocka_unit_test(test_text),    cmocka_unit_test(test_logfmt),
-        cmocka_unit_test(test_json),    cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_json),    cmocka_unit_test(test_quoted),
+        cmocka_unit_test(test_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -118,7 +118,7 @@ static void
 test_names(void **state)
 {
     (void)state;
-    char long_name[80];
+    char long_name[80], long_key[UNITS_KEY_MAX + 1];
 
     assert_int_equal(units_name("web-1_a.b", 64), 0);
     assert_int_equal(units_name("-x", 64), 0);
@@ -136,6 +136,20 @@ test_names(void **state)
     assert_int_equal(units_account("1000"), 0);
     assert_int_equal(units_account("-x"), -EINVAL);
     assert_int_equal(units_account("a:b"), -EINVAL);
+    /* keys: a login's user, a directory's key */
+    assert_int_equal(units_key("dave@example.org_1-2"), 0);
+    assert_int_equal(units_key(""), -EINVAL);
+    assert_int_equal(units_key("-x"), -EINVAL);
+    assert_int_equal(units_key(".x"), -EINVAL);
+    assert_int_equal(units_key("a b"), -EINVAL);
+    assert_int_equal(units_key("a=b"), -EINVAL);
+    assert_int_equal(units_key("a\nb"), -EINVAL);
+    memset(long_key, 'k', sizeof(long_key));
+    long_key[UNITS_KEY_MAX - 1] = '\0';
+    assert_int_equal(units_key(long_key), 0);
+    long_key[UNITS_KEY_MAX - 1] = 'k';
+    long_key[UNITS_KEY_MAX] = '\0';
+    assert_int_equal(units_key(long_key), -EINVAL);
 }
 
 static void

@@ -44,7 +44,8 @@
 #define CHUNK 65536
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fail(const char *fmt, ...)
+static void
+fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -54,7 +55,8 @@ static void fail(const char *fmt, ...)
     exit(1);
 }
 
-static double now(void)
+static double
+now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -63,7 +65,8 @@ static double now(void)
 
 /* Deterministic data: the 8-byte word at index k of stream `seed` is
  * splitmix64(seed * 2^32 + k), so any offset can be generated or checked. */
-static uint64_t mix(uint64_t x)
+static uint64_t
+mix(uint64_t x)
 {
     x += 0x9e3779b97f4a7c15ULL;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -71,7 +74,8 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static void gen(uint64_t seed, uint64_t off, unsigned char *buf, size_t len)
+static void
+gen(uint64_t seed, uint64_t off, unsigned char *buf, size_t len)
 {
     for (size_t i = 0; i < len;) {
         uint64_t pos = off + i, w = mix((seed << 32) + pos / 8);
@@ -88,21 +92,23 @@ struct end {
     const char *name;
     int fd;
     uint64_t tx_seed, tx_len, tx_done;
-    int tx_shut;            /* shutdown(SHUT_WR) once everything is sent */
+    int tx_shut; /* shutdown(SHUT_WR) once everything is sent */
     uint64_t rx_seed, rx_want, rx_done;
-    int rx_to_eof;          /* the phase ends at EOF (else after rx_want bytes) */
-    int eof, err;           /* saw EOF; errno of a failed read/write */
-    int reset_ok;           /* ECONNRESET counts as an end, not a failure */
+    int rx_to_eof; /* the phase ends at EOF (else after rx_want bytes) */
+    int eof, err;  /* saw EOF; errno of a failed read/write */
+    int reset_ok;  /* ECONNRESET counts as an end, not a failure */
 };
 
-static int end_idle(const struct end *e)
+static int
+end_idle(const struct end *e)
 {
     int tx_ok = e->tx_done == e->tx_len;
     int rx_ok = e->eof || e->err || (!e->rx_to_eof && e->rx_done >= e->rx_want);
     return (tx_ok && rx_ok) || e->err;
 }
 
-static void do_read(struct end *e)
+static void
+do_read(struct end *e)
 {
     unsigned char buf[CHUNK], want[CHUNK];
     ssize_t n = read(e->fd, buf, sizeof buf);
@@ -128,7 +134,8 @@ static void do_read(struct end *e)
     e->rx_done += (uint64_t)n;
 }
 
-static void do_write(struct end *e)
+static void
+do_write(struct end *e)
 {
     unsigned char buf[CHUNK];
     uint64_t left = e->tx_len - e->tx_done;
@@ -146,7 +153,8 @@ static void do_write(struct end *e)
 }
 
 /* Move data on both ends until both are idle or `secs` have passed. */
-static void pump(struct end *a, struct end *b, double secs, const char *phase)
+static void
+pump(struct end *a, struct end *b, double secs, const char *phase)
 {
     struct end *ends[2] = {a, b};
     double deadline = now() + secs;
@@ -188,7 +196,8 @@ static void pump(struct end *a, struct end *b, double secs, const char *phase)
                  (unsigned long long)ends[k]->rx_want);
 }
 
-static void expect_all(const struct end *e, const char *phase)
+static void
+expect_all(const struct end *e, const char *phase)
 {
     if (e->rx_done != e->rx_want)
         fail("%s: %s got %llu of %llu bytes before EOF", phase, e->name,
@@ -196,7 +205,8 @@ static void expect_all(const struct end *e, const char *phase)
 }
 
 /* Set up the next phase of an end: send `tx` more bytes, expect `rx` more. */
-static void plan(struct end *e, uint64_t tx, int shut, uint64_t rx, int to_eof)
+static void
+plan(struct end *e, uint64_t tx, int shut, uint64_t rx, int to_eof)
 {
     e->tx_len += tx;
     e->tx_shut = shut;
@@ -204,7 +214,8 @@ static void plan(struct end *e, uint64_t tx, int shut, uint64_t rx, int to_eof)
     e->rx_to_eof = to_eof;
 }
 
-static int tcp_socket(void)
+static int
+tcp_socket(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -214,7 +225,8 @@ static int tcp_socket(void)
     return fd;
 }
 
-static struct sockaddr_in loopback(int port)
+static struct sockaddr_in
+loopback(int port)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -223,7 +235,8 @@ static struct sockaddr_in loopback(int port)
 
 /* Both ends of one connection through the chain: connect to the entry and
  * accept what arrives at the exit within `secs`. */
-static void open_pair(int entry, int exit_port, double secs, struct end *cli, struct end *srv)
+static void
+open_pair(int entry, int exit_port, double secs, struct end *cli, struct end *srv)
 {
     int one = 1, ls = tcp_socket(), c = tcp_socket(), s;
     struct sockaddr_in sa = loopback(exit_port);
@@ -248,7 +261,8 @@ static void open_pair(int entry, int exit_port, double secs, struct end *cli, st
 }
 
 /* Abort `a` with RST; `b` must see the end of the connection within `secs`. */
-static void check_reset(struct end *a, struct end *b, double secs)
+static void
+check_reset(struct end *a, struct end *b, double secs)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     if (setsockopt(a->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0)
@@ -259,13 +273,14 @@ static void check_reset(struct end *a, struct end *b, double secs)
     b->reset_ok = 1;
     struct end dead = {.name = a->name, .fd = -1, .eof = 1};
     pump(&dead, b, secs, "after the reset");
-    printf("%s saw %s %.0f ms after the %s's RST\n", b->name,
-           b->err ? strerror(b->err) : "EOF", (now() - t0) * 1000, a->name);
+    printf("%s saw %s %.0f ms after the %s's RST\n", b->name, b->err ? strerror(b->err) : "EOF",
+           (now() - t0) * 1000, a->name);
 }
 
 /* The udp case: the relay chain must carry each datagram whole, and the
  * echo back to the address it came from. */
-static void udp_case(int entry, int exit_port, int n)
+static void
+udp_case(int entry, int exit_port, int n)
 {
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct sockaddr_in from;
@@ -299,7 +314,8 @@ static void udp_case(int entry, int exit_port, int n)
     printf("%d datagrams there and back, each intact\n", n);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
     if (argc < 4) {
         fprintf(stderr, "usage: vmpeer ping|xfer|halfclose|rst-client|rst-server|udp "
@@ -326,18 +342,19 @@ int main(int argc, char **argv)
         expect_all(&c, "xfer");
         expect_all(&s, "xfer");
         double dt = now() - t0;
-        printf("%llu bytes each way, checked, then EOF both ways, in %.1f s (%.1f MiB/s each way)\n",
-               (unsigned long long)n, dt, (double)n / dt / 1048576);
+        printf(
+            "%llu bytes each way, checked, then EOF both ways, in %.1f s (%.1f MiB/s each way)\n",
+            (unsigned long long)n, dt, (double)n / dt / 1048576);
     } else if (strcmp(cas, "halfclose") == 0) {
         open_pair(entry, exit_port, 10, &c, &s);
-        plan(&c, 65536, 1, 0, 0);         /* request, then SHUT_WR */
-        plan(&s, 0, 0, 65536, 1);         /* server reads it up to EOF */
+        plan(&c, 65536, 1, 0, 0); /* request, then SHUT_WR */
+        plan(&s, 0, 0, 65536, 1); /* server reads it up to EOF */
         pump(&c, &s, 30, "request");
         expect_all(&s, "request");
         usleep(1000000);
         if (c.eof)
             fail("client saw EOF right after its own half-close, before any reply");
-        plan(&s, 1048576, 1, 0, 0);       /* reply 1 MiB, then close */
+        plan(&s, 1048576, 1, 0, 0); /* reply 1 MiB, then close */
         plan(&c, 0, 0, 1048576, 1);
         pump(&c, &s, 30, "reply");
         expect_all(&c, "reply");
