@@ -1145,7 +1145,7 @@ static const struct conf_block dir_block = {
 
 /* ---- pools: */
 
-APPLIES(pool_uids_only, pool_conf_uids_only, struct pool_conf)
+APPLIES(pool_processes_apply, pool_conf_processes_apply, struct pool_conf)
 
 #define EXPECT_PROCESSES "expected an integer from 0 (no limit) to 4194304"
 #define EXPECT_CGROUP                                                                              \
@@ -1276,7 +1276,7 @@ static const struct conf_row pool_rows[] = {
      .max = POOL_UID_LAST, .expect = EXPECT_UIDS},
     {.name = "group", .set = set_account, .off = PC(group), .expect = EXPECT_GROUP},
     {.name = "max_processes", .set = conf_set_uint, .off = PC(max_processes),
-     .max = POOL_PROCESSES_MAX, .expect = EXPECT_PROCESSES, .applies = pool_uids_only},
+     .max = POOL_PROCESSES_MAX, .expect = EXPECT_PROCESSES, .applies = pool_processes_apply},
     {.name = "cgroup", .set = set_prefix, .off = PC(cgroup), .max = CONF_CGROUP_MAX,
      .expect = EXPECT_CGROUP},
     {.name = "memory_max", .set = conf_set_size, .off = PC(memory_max), .min = POOL_MEMORY_MIN,

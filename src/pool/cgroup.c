@@ -221,11 +221,33 @@ locate(const struct mount *m, const char *controller, const char *cgroup, char *
     return 0;
 }
 
+/* Each limit: its key, and the controller it needs (v2), or the hierarchy
+ * its directory is in (v1). */
+static const struct {
+    unsigned bit;
+    const char *key, *controller;
+} limit_keys[] = {
+    {CGROUP_LIMIT_MEMORY, "memory_max", "memory"},
+    {CGROUP_LIMIT_CPU, "cpu_max", "cpu"},
+    {CGROUP_LIMIT_PIDS, "max_processes", "pids"},
+};
+#define LIMIT_KEYS (sizeof(limit_keys) / sizeof(limit_keys[0]))
+
+/* The key of the first limit of the mask limits, or "cgroup" without one. */
+static const char *
+limits_key(unsigned limits)
+{
+    for (size_t k = 0; k < LIMIT_KEYS; k++)
+        if (limits & limit_keys[k].bit)
+            return limit_keys[k].key;
+    return "cgroup";
+}
+
 /* Appends to cp the directory of cgroup in the hierarchy of controller
- * (v1) or the v2 one (controller NULL), where the children get memory_max
- * (memory) and cpu_max (cpu). Returns 0 or -errno with why. */
+ * (v1) or the v2 one (controller NULL), where the children get the limits
+ * of the mask limits (CGROUP_LIMIT_*). Returns 0 or -errno with why. */
 static int
-add_dir(struct cgroup_parent *cp, const char *controller, const char *cgroup, bool memory, bool cpu,
+add_dir(struct cgroup_parent *cp, const char *controller, const char *cgroup, unsigned limits,
         char *why, size_t len)
 {
     char *dir = cp->dir[cp->n], text[512];
@@ -235,10 +257,7 @@ add_dir(struct cgroup_parent *cp, const char *controller, const char *cgroup, bo
 
     if (find_mount(controller ? "cgroup" : "cgroup2", controller ? NULL : CGROUP_MOUNT, controller,
                    &m) != 0) {
-        snprintf(why, len, "%s: no cgroup %s hierarchy%s%s is mounted",
-                 memory ? "memory_max"
-                 : cpu  ? "cpu_max"
-                        : "cgroup",
+        snprintf(why, len, "%s: no cgroup %s hierarchy%s%s is mounted", limits_key(limits),
                  controller ? "v1" : "v2",
                  controller ? " with the controller " : " at " CGROUP_MOUNT,
                  controller ? controller : "");
@@ -257,33 +276,34 @@ add_dir(struct cgroup_parent *cp, const char *controller, const char *cgroup, bo
     /* v2: a child gets only the controllers its parent may enable */
     char path[FILE_PATH_MAX];
     snprintf(path, sizeof(path), "%s/cgroup.controllers", dir);
-    if (controller == NULL && (memory || cpu)) {
+    if (controller == NULL && limits != 0) {
         if ((rc = read_text(path, text, sizeof(text))) < 0) {
             snprintf(why, len, "cgroup: %s: %s", path, strerror(-rc));
             return rc;
         }
         text[strcspn(text, "\n")] = '\0';
-        const char *missing = memory && !has_word(text, "memory", " ") ? "memory"
-                              : cpu && !has_word(text, "cpu", " ")     ? "cpu"
-                                                                       : NULL;
-        if (missing != NULL) {
+        for (size_t k = 0; k < LIMIT_KEYS; k++) {
+            if (!(limits & limit_keys[k].bit) || has_word(text, limit_keys[k].controller, " "))
+                continue;
             snprintf(why, len,
                      "%s: %s offers no %s controller (its cgroup.controllers: \"%s\"; systemd: "
-                     "Delegate=yes)",
-                     strcmp(missing, "memory") == 0 ? "memory_max" : "cpu_max", dir, missing, text);
+                     "Delegate=yes)%s",
+                     limit_keys[k].key, dir, limit_keys[k].controller, text,
+                     limit_keys[k].bit == CGROUP_LIMIT_PIDS ? "; max_processes: 0 asks for none"
+                                                            : "");
             return -EOPNOTSUPP;
         }
     }
-    cp->memory[cp->n] = memory;
-    cp->cpu[cp->n] = cpu;
-    cp->n++;
+    cp->limits[cp->n++] = limits;
     return 0;
 }
 
 int
-cgroup_resolve(const char *cgroup, size_t memory_max, unsigned cpu_max, struct cgroup_parent *cp,
-               char *why, size_t len)
+cgroup_resolve(const char *cgroup, size_t memory_max, unsigned cpu_max, unsigned pids_max,
+               struct cgroup_parent *cp, char *why, size_t len)
 {
+    unsigned limits = (memory_max > 0 ? CGROUP_LIMIT_MEMORY : 0) |
+                      (cpu_max > 0 ? CGROUP_LIMIT_CPU : 0) | (pids_max > 0 ? CGROUP_LIMIT_PIDS : 0);
     struct statfs fs;
     struct mount m;
     int rc = 0;
@@ -291,6 +311,7 @@ cgroup_resolve(const char *cgroup, size_t memory_max, unsigned cpu_max, struct c
     memset(cp, 0, sizeof(*cp));
     cp->memory_max = memory_max;
     cp->cpu_max = cpu_max;
+    cp->pids_max = pids_max;
     if (statfs(CGROUP_MOUNT, &fs) != 0) {
         rc = -errno;
         snprintf(why, len, "cgroup: %s: %s", CGROUP_MOUNT, strerror(-rc));
@@ -298,24 +319,30 @@ cgroup_resolve(const char *cgroup, size_t memory_max, unsigned cpu_max, struct c
     }
     cp->v2 = fs.f_type == CGROUP2_SUPER_MAGIC;
     if (cp->v2)
-        return add_dir(cp, NULL, cgroup, memory_max > 0, cpu_max > 0, why, len);
+        return add_dir(cp, NULL, cgroup, limits, why, len);
     /* the first directory lists the processes: memory's, or where no
-     * memory hierarchy is and no limit needs it, the pids one */
-    if (memory_max > 0 || cpu_max == 0)
-        rc = add_dir(
-            cp, memory_max > 0 || find_mount("cgroup", NULL, "memory", &m) == 0 ? "memory" : "pids",
-            cgroup, memory_max > 0, false, why, len);
+     * memory limit needs it, the pids one when a pids limit does or no
+     * memory hierarchy is (with cpu_max alone, the cpu one) */
+    bool pids_first =
+        memory_max == 0 &&
+        (pids_max > 0 || (cpu_max == 0 && find_mount("cgroup", NULL, "memory", &m) != 0));
+    if (memory_max > 0 || pids_max > 0 || cpu_max == 0)
+        rc = add_dir(cp, pids_first ? "pids" : "memory", cgroup,
+                     limits & (pids_first ? CGROUP_LIMIT_PIDS : CGROUP_LIMIT_MEMORY), why, len);
     if (rc == 0 && cpu_max > 0)
-        rc = add_dir(cp, "cpu", cgroup, false, true, why, len);
+        rc = add_dir(cp, "cpu", cgroup, CGROUP_LIMIT_CPU, why, len);
+    if (rc == 0 && pids_max > 0 && !pids_first)
+        rc = add_dir(cp, "pids", cgroup, CGROUP_LIMIT_PIDS, why, len);
     return rc;
 }
 
 int
-cgroup_check_host(const char *cgroup, size_t memory_max, unsigned cpu_max, char *why, size_t len)
+cgroup_check_host(const char *cgroup, size_t memory_max, unsigned cpu_max, unsigned pids_max,
+                  char *why, size_t len)
 {
     struct cgroup_parent cp;
     char probe[FILE_PATH_MAX];
-    int rc = cgroup_resolve(cgroup, memory_max, cpu_max, &cp, why, len);
+    int rc = cgroup_resolve(cgroup, memory_max, cpu_max, pids_max, &cp, why, len);
 
     for (size_t i = 0; rc == 0 && i < cp.n; i++) {
         /* no instance's name (those end in -N), nor an earlier one's to sweep */
@@ -334,7 +361,7 @@ cgroup_check_host(const char *cgroup, size_t memory_max, unsigned cpu_max, char 
 
 /* ---- limits */
 
-/* Enables controller (memory, cpu) for dir's children. */
+/* Enables controller (memory, cpu, pids) for dir's children. */
 static int
 enable(const char *dir, const char *controller)
 {
@@ -358,15 +385,14 @@ cgroup_prepare(const struct cgroup_parent *cp, char *why, size_t len)
     struct mount m;
     int rc = 0;
 
-    if (!cp->v2 || (!cp->memory[0] && !cp->cpu[0]))
+    if (!cp->v2 || cp->limits[0] == 0)
         return 0;
     for (int round = 0; round < 2; round++) {
-        rc = cp->memory[0] ? enable(dir, "memory") : 0;
-        const char *ctl = "memory";
-        if (rc == 0 && cp->cpu[0]) {
-            rc = enable(dir, "cpu");
-            ctl = "cpu";
-        }
+        const char *ctl = "";
+        rc = 0;
+        for (size_t k = 0; rc == 0 && k < LIMIT_KEYS; k++)
+            if (cp->limits[0] & limit_keys[k].bit)
+                rc = enable(dir, ctl = limit_keys[k].controller);
         /* the parent holds processes: airlock's own cgroup, airlock being
          * one of them, is left for a leaf of it */
         if (rc != -EBUSY || round > 0 || find_mount("cgroup2", CGROUP_MOUNT, NULL, &m) != 0 ||
@@ -403,7 +429,7 @@ limit(const struct cgroup_parent *cp, size_t i, const char *dir, const char **fi
     char v[32];
     int rc = 0;
 
-    if (cp->memory[i]) {
+    if (cp->limits[i] & CGROUP_LIMIT_MEMORY) {
         snprintf(v, sizeof(v), "%zu", cp->memory_max);
         if (cp->v2) {
             /* no swap: memory_max bounds what it holds in memory and swap
@@ -421,17 +447,26 @@ limit(const struct cgroup_parent *cp, size_t i, const char *dir, const char **fi
                 return rc;
         }
     }
-    if (cp->cpu[i]) {
+    if (cp->limits[i] & CGROUP_LIMIT_CPU) {
         unsigned quota = cp->cpu_max * (CPU_PERIOD_US / 100);
         if (cp->v2) {
             snprintf(v, sizeof(v), "%u %u", quota, CPU_PERIOD_US);
-            return write_text(dir, *file = "cpu.max", v);
+            rc = write_text(dir, *file = "cpu.max", v);
+        } else {
+            snprintf(v, sizeof(v), "%u", CPU_PERIOD_US);
+            if ((rc = write_text(dir, *file = "cpu.cfs_period_us", v)) == 0) {
+                snprintf(v, sizeof(v), "%u", quota);
+                rc = write_text(dir, *file = "cpu.cfs_quota_us", v);
+            }
         }
-        snprintf(v, sizeof(v), "%u", CPU_PERIOD_US);
-        if ((rc = write_text(dir, *file = "cpu.cfs_period_us", v)) != 0)
+        if (rc != 0)
             return rc;
-        snprintf(v, sizeof(v), "%u", quota);
-        return write_text(dir, *file = "cpu.cfs_quota_us", v);
+    }
+    if (cp->limits[i] & CGROUP_LIMIT_PIDS) {
+        /* processes and threads, as RLIMIT_NPROC counts them, but of this
+         * instance alone whatever its uid: a fork there fails with EAGAIN */
+        snprintf(v, sizeof(v), "%u", cp->pids_max);
+        return write_text(dir, *file = "pids.max", v);
     }
     return 0;
 }
@@ -462,7 +497,7 @@ cgroup_make(const struct cgroup_parent *cp, const char *name, struct cgroup *cg,
             goto fail;
         }
         cg->n = i + 1;
-        if (cp->memory[i]) {
+        if (cp->limits[i] & CGROUP_LIMIT_MEMORY) {
             cg->memory = (int)i;
             cg->memory_max = cp->memory_max;
         }

@@ -1,18 +1,19 @@
 /* cgroup.h - a cgroup of its own for each instance of a pool (docs/pool.md,
- * Isolation): the limits of one instance (memory_max, cpu_max), and the
- * kill of every process it started, wherever it went (setsid(), double
- * forks) and whatever uid it runs as, which a process group or a shared
- * uid cannot reach.
+ * Isolation): the limits of one instance (memory_max, cpu_max,
+ * max_processes), and the kill of every process it started, wherever it
+ * went (setsid(), double forks) and whatever uid it runs as, which a
+ * process group or a shared uid cannot reach.
  *
  * cgroup v2 (/sys/fs/cgroup is a cgroup2 mount): PARENT/airlock-NAME in the
- * one hierarchy, with memory.max (memory.swap.max 0, memory.oom.group 1)
- * and cpu.max; everything in it killed at once through cgroup.kill.
+ * one hierarchy, with memory.max (memory.swap.max 0, memory.oom.group 1),
+ * cpu.max and pids.max; everything in it killed at once through
+ * cgroup.kill.
  * cgroup v1, and hybrid hosts (/sys/fs/cgroup a tmpfs of v1 hierarchies;
  * their unified hierarchy has no controllers and is not used):
  * PARENT/airlock-NAME in the memory hierarchy (memory.limit_in_bytes and
- * memory.memsw.limit_in_bytes) and, with cpu_max, in the cpu one
- * (cpu.cfs_quota_us); the processes listed in the first one and killed
- * until none is left.
+ * memory.memsw.limit_in_bytes), with cpu_max in the cpu one
+ * (cpu.cfs_quota_us), with max_processes in the pids one (pids.max); the
+ * processes listed in the first one and killed until none is left.
  *
  * PARENT is a cgroup path as /proc/self/cgroup shows them, under each
  * hierarchy's mount point, or airlock's own cgroup in each (CGROUP_OWN).
@@ -25,20 +26,25 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CGROUP_DIRS_MAX 2    /* v1: the memory and cpu hierarchies; v2: one */
+#define CGROUP_DIRS_MAX 3    /* v1: the memory, cpu and pids hierarchies; v2: one */
 #define CGROUP_PATH_MAX 1024 /* a cgroup's directory, incl. NUL */
 #define CGROUP_PREFIX "airlock-"
+
+/* The limits a directory's children get (struct cgroup_parent). */
+#define CGROUP_LIMIT_MEMORY 1u /* memory_max */
+#define CGROUP_LIMIT_CPU 2u    /* cpu_max */
+#define CGROUP_LIMIT_PIDS 4u   /* pids_max */
 
 /* Where, and with which limits, a pool's instances get their cgroups on
  * this host (cgroup_resolve()). */
 struct cgroup_parent {
     bool v2;
-    size_t n;                                   /* directories: 1 or 2 */
+    size_t n;                                   /* directories: 1 to 3 */
     char dir[CGROUP_DIRS_MAX][CGROUP_PATH_MAX]; /* dir[0]: where processes are listed */
-    bool memory[CGROUP_DIRS_MAX];               /* memory_max is written in dir[i]'s children */
-    bool cpu[CGROUP_DIRS_MAX];                  /* cpu_max is */
+    unsigned limits[CGROUP_DIRS_MAX];           /* CGROUP_LIMIT_*: written in dir[i]'s children */
     size_t memory_max;                          /* bytes; 0: none */
     unsigned cpu_max;                           /* hundredths of a core; 0: none */
+    unsigned pids_max;                          /* processes and threads; 0: none */
 };
 
 /* One instance's cgroup: a directory in each hierarchy (n 0: none). */
@@ -51,18 +57,19 @@ struct cgroup {
 };
 
 /* Finds where cgroup (CGROUP_OWN or a cgroup path) is on this host, in the
- * hierarchies that memory_max (bytes) and cpu_max (hundredths of a core)
- * need (0: not set; the memory hierarchy, else the pids one, on v1 to list
- * the processes of a cgroup without limits), into *cp. Checks that each
- * directory exists and, on v2, offers the controllers. Returns 0, or
- * -errno with why saying "KEY: what is wrong" (naming the path). */
-int cgroup_resolve(const char *cgroup, size_t memory_max, unsigned cpu_max,
+ * hierarchies that memory_max (bytes), cpu_max (hundredths of a core) and
+ * pids_max (processes and threads) need (0: not set; on v1 the memory
+ * hierarchy, else the pids one, lists the processes of a cgroup without
+ * limits), into *cp. Checks that each directory exists and, on v2, offers
+ * the controllers. Returns 0, or -errno with why saying "KEY: what is
+ * wrong" (naming the path). */
+int cgroup_resolve(const char *cgroup, size_t memory_max, unsigned cpu_max, unsigned pids_max,
                    struct cgroup_parent *cp, char *why, size_t len);
 
 /* cgroup_resolve(), then makes and removes a cgroup in each directory, as
  * a start would (airlock check). Returns 0 or -errno with why. */
-int cgroup_check_host(const char *cgroup, size_t memory_max, unsigned cpu_max, char *why,
-                      size_t len);
+int cgroup_check_host(const char *cgroup, size_t memory_max, unsigned cpu_max, unsigned pids_max,
+                      char *why, size_t len);
 
 /* Readies cp's directories for children with limits: on v2, enables the
  * controllers in the parent's cgroup.subtree_control. A cgroup with

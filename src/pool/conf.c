@@ -84,9 +84,13 @@ cgroup_path_ok(const char *s)
 }
 
 const char *
-pool_conf_uids_only(const struct pool_conf *pc)
+pool_conf_processes_apply(const struct pool_conf *pc)
 {
-    return pool_conf_uids(pc) != 0 ? NULL : "applies with uids only (a limit per instance's uid)";
+    /* a shared uid's RLIMIT_NPROC would bound all the instances together */
+    return pool_conf_uids(pc) != 0 || pool_conf_cgroups(pc)
+               ? NULL
+               : "applies with uids (a limit per instance's uid) or a cgroup per instance "
+                 "(memory_max, cpu_max or cgroup: its pids.max)";
 }
 
 /* The endpoint template, expanded for a sample instance, must be a stream

@@ -64,8 +64,9 @@ struct pool_conf {
     char user[CONF_NAME_MAX];            /* run-as user; "" keeps airlock's */
     unsigned uid_min, uid_max;           /* uids: A-B, one per instance; 0-0 when not set */
     char group[CONF_NAME_MAX];           /* with uids: every instance's gid; "": gid = uid */
-    unsigned max_processes;              /* with uids: RLIMIT_NPROC of each instance; default
-                                            1024 (processes and threads of its uid); 0: none */
+    unsigned max_processes;              /* processes and threads of each instance, default
+                                            1024, 0: none; with uids: RLIMIT_NPROC of its uid;
+                                            with a cgroup: its pids.max (whatever its uid) */
     char cgroup[CONF_CGROUP_MAX];        /* where each instance gets a cgroup of its own
                                             (pool/cgroup.h): a cgroup path ("/airlock"), or
                                             CGROUP_OWN; "": none, unless a limit below is set */
@@ -117,7 +118,8 @@ bool pool_conf_cgroups(const struct pool_conf *pc);
  * CGROUP_OWN when only a limit is given. Only when pool_conf_cgroups(). */
 const char *pool_conf_cgroup(const struct pool_conf *pc);
 
-/* For the keys that apply with uids only: NULL, or why not. */
-const char *pool_conf_uids_only(const struct pool_conf *pc);
+/* For max_processes, which bounds each instance's uid (uids) or each
+ * instance's cgroup (pool_conf_cgroups()): NULL, or why it does not apply. */
+const char *pool_conf_processes_apply(const struct pool_conf *pc);
 
 #endif

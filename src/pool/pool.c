@@ -1736,7 +1736,8 @@ pool_conf_check_cgroup(const struct pool_conf *pc, char *why, size_t len)
 {
     if (!pool_conf_cgroups(pc))
         return 0;
-    return cgroup_check_host(pool_conf_cgroup(pc), pc->memory_max, pc->cpu_max, why, len);
+    return cgroup_check_host(pool_conf_cgroup(pc), pc->memory_max, pc->cpu_max, pc->max_processes,
+                             why, len);
 }
 
 /* Where pc's instances get their cgroups, into p->cgp (p->cgroups), the
@@ -1752,8 +1753,8 @@ apply_cgroups(struct pool *p, const struct pool_conf *pc, char *why, size_t len)
         p->cgroups = false;
         return 0;
     }
-    if ((rc = cgroup_resolve(pool_conf_cgroup(pc), pc->memory_max, pc->cpu_max, &cp, why, len)) !=
-            0 ||
+    if ((rc = cgroup_resolve(pool_conf_cgroup(pc), pc->memory_max, pc->cpu_max, pc->max_processes,
+                             &cp, why, len)) != 0 ||
         (rc = cgroup_prepare(&cp, why, len)) != 0)
         return rc;
     p->cgp = cp;
@@ -2139,12 +2140,14 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc, char *kept, size_t 
         p->store_lock = lock;
     }
     bool cg_moved = strcmp(pc->cgroup, p->conf.cgroup) != 0 ||
-                    pc->memory_max != p->conf.memory_max || pc->cpu_max != p->conf.cpu_max;
+                    pc->memory_max != p->conf.memory_max || pc->cpu_max != p->conf.cpu_max ||
+                    pc->max_processes != p->conf.max_processes;
     if (cg_moved && apply_cgroups(p, pc, why, sizeof(why)) != 0) {
         kept_add(pc->name, kept, len, "%s; new instances keep the running cgroup settings", why);
         memcpy(next.cgroup, p->conf.cgroup, sizeof(next.cgroup));
         next.memory_max = p->conf.memory_max;
         next.cpu_max = p->conf.cpu_max;
+        next.max_processes = p->conf.max_processes;
     }
     if (strcmp(pc->dir, p->conf.dir) != 0 && base_prepare(p, pc) != 0) {
         kept_add(pc->name, kept, len, "dir: new instances keep their directories in %s",

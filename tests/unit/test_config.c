@@ -2338,6 +2338,14 @@ test_pools(void **state)
     must_parse(POOL_HEAD POOL_EVENTS "    cgroup: /airlock.slice/pools\n" POOL_DIRECTORY, &cfg);
     assert_true(pool_conf_cgroups(&cfg.pools[0]));
     assert_string_equal(pool_conf_cgroup(&cfg.pools[0]), "/airlock.slice/pools");
+    assert_int_equal(cfg.pools[0].max_processes, 1024); /* its pids.max */
+    config_free(&cfg);
+    /* max_processes without uids: the cgroup's pids.max, given after it too */
+    must_parse(POOL_HEAD POOL_EVENTS
+               "    user: nobody\n    max_processes: 64\n    cgroup: own\n" POOL_DIRECTORY,
+               &cfg);
+    assert_int_equal(cfg.pools[0].max_processes, 64);
+    assert_true(pool_conf_cgroups(&cfg.pools[0]));
     config_free(&cfg);
 
     /* defaults: max_idle follows min_idle; no cgroups */
@@ -2408,8 +2416,9 @@ test_err_pools(void **state)
                  "airlock.yaml:10: pools[0].group: applies with uids only (the gid of every "
                  "instance)");
     expect_error(POOL_HEAD POOL_EVENTS "    max_processes: 64\n",
-                 "airlock.yaml:10: pools[0].max_processes: applies with uids only (a limit per "
-                 "instance's uid)");
+                 "airlock.yaml:10: pools[0].max_processes: applies with uids (a limit per "
+                 "instance's uid) or a cgroup per instance (memory_max, cpu_max or cgroup: its "
+                 "pids.max)");
     expect_error(POOL_HEAD POOL_EVENTS "    memory_max: 1000KiB\n",
                  "airlock.yaml:10: pools[0].memory_max: expected a size from 1MiB to 1024GiB (B, "
                  "KiB, MiB, GiB; a bare integer is bytes)");
