@@ -4,8 +4,9 @@
 # user (user: nobody), so that neither a uid of their own nor the uid
 # reaper separates them.
 #  - cgroup v1 (this host's hierarchies): an instance runs in its own
-#    memory and cpu cgroups with memory_max and cpu_max, root's, which it
-#    can neither write (raise its limit) nor leave (move itself out);
+#    memory, cpu and pids cgroups with memory_max, cpu_max and
+#    max_processes (1024 by default), root's, which it can neither write
+#    (raise its limit) nor leave (move itself out);
 #  - an instance whose user makes it allocate beyond memory_max is killed
 #    by the kernel: its session ends (why=memory_limit, logged, counted),
 #    another user's session on the pool goes on, a replacement starts, its
@@ -14,20 +15,25 @@
 #    changes every few ms) an instance left die when its session ends;
 #  - airlock killed (kill -9): the daemon lives on in its cgroup, which
 #    the next start kills and removes before it starts an instance;
+#  - max_processes with user: nobody and a cgroup only: an instance's
+#    fork bomb stops at its pids.max (EAGAIN), root's; another user's
+#    instance still forks, airlock still starts instances;
 #  - cgroup v2 (a cgroup2 mount over /sys/fs/cgroup in a mount namespace:
 #    the controllers are v1's here, so only the kill is tried there): the
 #    daemon dies with its session too;
 #  - refused at check and run, naming the path: a parent that does not
 #    exist, one airlock cannot write (a read-only mount, as systemd's
-#    ProtectControlGroups=yes makes), a v2 parent without the memory
-#    controller; and values out of bounds.
+#    ProtectControlGroups=yes makes), a v2 parent without the memory or
+#    the pids controller, no v1 pids hierarchy; max_processes without uids
+#    nor a cgroup; and values out of bounds.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to make cgroups and run instances as nobody"
 id nobody >/dev/null 2>&1 || skip "no user nobody"
 need unshare setpriv
-[ "$(stat -f -c %T /sys/fs/cgroup)" = tmpfs ] && [ -d /sys/fs/cgroup/memory ] && [ -d /sys/fs/cgroup/cpu ] ||
-    skip "needs the cgroup v1 memory and cpu hierarchies at /sys/fs/cgroup (this test's host)"
+[ "$(stat -f -c %T /sys/fs/cgroup)" = tmpfs ] && [ -d /sys/fs/cgroup/memory ] && [ -d /sys/fs/cgroup/cpu ] &&
+    [ -d /sys/fs/cgroup/pids ] ||
+    skip "needs the cgroup v1 memory, cpu and pids hierarchies at /sys/fs/cgroup (this test's host)"
 pool_setup
 chmod 755 "$T" # the instances pass through to their directories
 NOBODY=$(id -u nobody)
@@ -36,7 +42,8 @@ NOBODY=$(id -u nobody)
 own() { echo "/sys/fs/cgroup/$1$(sed -n "s/^[0-9]*:$1:\(\/*\)/\//p" /proc/self/cgroup | sed 's|/$||')"; }
 OWNM=$(own memory)
 OWNC=$(own cpu)
-[ -d "$OWNM" ] && [ -d "$OWNC" ] || fail "no cgroup directories $OWNM $OWNC"
+OWNP=$(own pids)
+[ -d "$OWNM" ] && [ -d "$OWNC" ] && [ -d "$OWNP" ] || fail "no cgroup directories $OWNM $OWNC $OWNP"
 # cg_gone DIR: no cgroup DIR any more
 cg_gone() { [ ! -d "$1" ]; }
 # cg_clean DIR...: what a failed run leaves: every process in the cgroups
@@ -51,7 +58,7 @@ cg_clean() {
         done
     done
 }
-at_exit "cg_clean '$OWNM' '$OWNC'"
+at_exit "cg_clean '$OWNM' '$OWNC' '$OWNP'"
 
 pool_conf "$CONF" "$P0" --state-wait 0 <<EOF
     user: nobody
@@ -78,17 +85,20 @@ NAMEB=$(basename "$(readlink "/proc/$B/cwd")")
 [ "$(stat -c %u "/proc/$A")" = "$NOBODY" ] || fail "A runs as $(stat -c %u "/proc/$A")"
 CGA=$OWNM/airlock-$NAMEA
 CPA=$OWNC/airlock-$NAMEA
+PPA=$OWNP/airlock-$NAMEA
 CGB=$OWNM/airlock-$NAMEB
 [ "$(cat "$CGA/memory.limit_in_bytes")" = $((64 << 20)) ] || fail "A's memory limit: $(cat "$CGA/memory.limit_in_bytes")"
 [ "$(cat "$CPA/cpu.cfs_quota_us") $(cat "$CPA/cpu.cfs_period_us")" = "50000 100000" ] ||
     fail "A's cpu quota: $(cat "$CPA/cpu.cfs_quota_us") $(cat "$CPA/cpu.cfs_period_us")"
-grep -qx "$A" "$CGA/cgroup.procs" && grep -qx "$A" "$CPA/cgroup.procs" || fail "A is not in its cgroups"
+[ "$(cat "$PPA/pids.max")" = 1024 ] || fail "A's pids limit (max_processes' default): $(cat "$PPA/pids.max")"
+grep -qx "$A" "$CGA/cgroup.procs" && grep -qx "$A" "$CPA/cgroup.procs" && grep -qx "$A" "$PPA/cgroup.procs" ||
+    fail "A is not in its cgroups"
 grep -qx "$B" "$CGB/cgroup.procs" || fail "B is not in its cgroup"
 [ "$(stat -c '%u %a' "$CGA")" = "0 755" ] || fail "A's cgroup: $(stat -c '%u %a' "$CGA")"
 
 log "the instance cannot raise its limit, nor leave its cgroup"
 for f in "$CGA/memory.limit_in_bytes" "$CGA/memory.memsw.limit_in_bytes" "$CPA/cpu.cfs_quota_us" \
-    "$OWNM/cgroup.procs" "$OWNC/cgroup.procs" "$CGA/cgroup.procs"; do
+    "$PPA/pids.max" "$OWNM/cgroup.procs" "$OWNC/cgroup.procs" "$OWNP/cgroup.procs" "$CGA/cgroup.procs"; do
     got=$(app "$PA" "sh (echo -1 >$f) 2>&1 && echo written")
     [[ $got == *"Permission denied"* ]] || fail "the instance wrote $f: $got"
 done
@@ -107,6 +117,7 @@ grep -q "instance=$NAMEA: killed by its memory limit memory_max=$((64 << 20)) oo
 metric_is airlock_pool_memory_kills_total 'pool="fa"' 1 || fail "memory_kills: $(metric airlock_pool_memory_kills_total 'pool="fa"' "$MPORT")"
 wait_for cg_gone "$CGA"
 wait_for cg_gone "$CPA"
+wait_for cg_gone "$PPA"
 running "$A" && fail "A is still running"
 wait_for settled 2
 [ "$(grep -c " starting pid=" "$LOG")" -gt "$STARTS" ] || fail "no replacement started"
@@ -167,9 +178,45 @@ NEW=$(basename "$(readlink "/proc/$(pid_of_port "$(idle_port "$LOG")")/cwd")")
 [ "$(cat "$OWNM/airlock-$NEW/memory.limit_in_bytes")" = $((96 << 20)) ] || fail "the new instance's limit: $(cat "$OWNM/airlock-$NEW/memory.limit_in_bytes")"
 [ "$(cat "$OWNC/airlock-$NEW/cpu.cfs_quota_us")" = 125000 ] || fail "the new instance's cpu quota: $(cat "$OWNC/airlock-$NEW/cpu.cfs_quota_us")"
 stop_clean "$AL" al
-for c in "$OWNM"/airlock-fa-* "$OWNC"/airlock-fa-*; do
+for c in "$OWNM"/airlock-fa-* "$OWNC"/airlock-fa-* "$OWNP"/airlock-fa-*; do
     [ ! -d "$c" ] || fail "a cgroup outlived airlock: $c"
 done
+
+log "max_processes, one user for all (no RLIMIT_NPROC per instance): a fork bomb stops at its cgroup's pids.max"
+pool_conf "$CONF" "$P0" --state-wait 0 <<EOF
+    user: nobody
+    min_idle: 1
+    max: 3
+    cgroup: own
+    max_processes: 16
+EOF
+airlock_up al run -c "$CONF"
+AL=$LAST_PID
+wait_for settled 1
+PA=$(assign_port dave)
+[ "$(app "$PA" "login dave")" = NOSTATE ] || fail "dave's login"
+A=$(pid_of_port "$PA")
+NAMEA=$(basename "$(readlink "/proc/$A/cwd")")
+PPA=$OWNP/airlock-$NAMEA
+[ "$(cat "$PPA/pids.max")" = 16 ] || fail "A's pids limit: $(cat "$PPA/pids.max")"
+[ "$(stat -c '%u %a' "$PPA/pids.max")" = "0 644" ] || fail "A's pids.max: $(stat -c '%u %a' "$PPA/pids.max")"
+grep -qx "$A" "$PPA/cgroup.procs" || fail "A is not in its pids cgroup"
+got=$(app "$PA" "sh (echo max >$PPA/pids.max) 2>&1 && echo written")
+[[ $got == *"Permission denied"* ]] || fail "the instance raised its pids.max: $got"
+wait_for settled 1 # A's replacement
+STARTS=$(grep -c " starting pid=" "$LOG")
+FORKED=$(app "$PA" "procs 40")
+[[ $FORKED == "OK "* ]] && [ "${FORKED#OK }" -lt 16 ] || fail "A, with max_processes 16, forked: $FORKED"
+[ "$(cat "$PPA/pids.current")" -le 16 ] || fail "A's cgroup holds $(cat "$PPA/pids.current") processes"
+PB=$(assign_port erin) # while A's cgroup is full: airlock starts erin's replacement
+[ "$(app "$PB" "login erin")" = NOSTATE ] || fail "erin's login beside the fork bomb"
+[ "$(app "$PB" "procs 4")" = "OK 4" ] || fail "erin's instance cannot fork beside the fork bomb"
+wait_for eval '[ "$(grep -c " starting pid=" "$LOG")" -gt "$STARTS" ]'
+wait_for settled 1
+[ "$(app "$PA" logout)" = BYE ] || fail "A's logout"
+wait_log "$LOG" "instance=$NAMEA stopped why=logout"
+wait_for cg_gone "$PPA"
+stop_clean "$AL" al
 
 log "cgroup v2 (a cgroup2 mount in a mount namespace): the daemon dies with its session"
 V2=/sys/fs/cgroup/unified
@@ -184,6 +231,7 @@ else
     min_idle: 1
     max: 2
     cgroup: /$PARENT
+    max_processes: 0
 EOF
     : >"$LOG"
     start al unshare -m sh -c 'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' _ "$AIRLOCK" run -c "$CONF"
@@ -211,6 +259,13 @@ EOF
         fail "v2: memory_max without the memory controller accepted: $out"
     [[ $out == *"pools[0].memory_max: /sys/fs/cgroup/$PARENT offers no memory controller"* ]] ||
         fail "v2: $out"
+
+    log "v2 without the pids controller: max_processes (its default too) refused"
+    sed -i '/^    memory_max: 64MiB$/d; /^    max_processes: 0$/d' "$CONF"
+    out=$(unshare -m sh -c 'mount -t cgroup2 none /sys/fs/cgroup && exec "$@"' _ "$AIRLOCK" check -c "$CONF" 2>&1) &&
+        fail "v2: max_processes without the pids controller accepted: $out"
+    [[ $out == *"pools[0].max_processes: /sys/fs/cgroup/$PARENT offers no pids controller"* ]] ||
+        fail "v2: $out"
 fi
 
 log "refused: a parent that does not exist, one airlock cannot write; bad values"
@@ -219,7 +274,7 @@ pool_conf "$CONF" "$P0" <<EOF
     cgroup: /t_pool_limits-missing-$$
 EOF
 out=$("$AIRLOCK" check -c "$CONF" 2>&1) && fail "a missing parent accepted: $out"
-[[ $out == *"pools[0].cgroup: /sys/fs/cgroup/memory/t_pool_limits-missing-$$: No such file or directory"* ]] ||
+[[ $out == *"pools[0].cgroup: /sys/fs/cgroup/pids/t_pool_limits-missing-$$: No such file or directory"* ]] ||
     fail "missing: $out"
 out=$("$AIRLOCK" run -c "$CONF" 2>&1) && fail "run started with a missing parent: $out"
 [[ $out == *"t_pool_limits-missing-$$: No such file or directory"* ]] || fail "run, missing: $out"
@@ -233,6 +288,20 @@ out=$(ro "$AIRLOCK" check -c "$CONF" 2>&1) && fail "a read-only cgroup accepted:
 [[ $out == *"pools[0].cgroup: cannot make a cgroup in $OWNM: Read-only file system"* ]] || fail "read-only: $out"
 out=$(ro "$AIRLOCK" run -c "$CONF" 2>&1) && fail "run started on a read-only cgroup: $out"
 [[ $out == *"cannot make a cgroup in $OWNM: Read-only file system"* ]] || fail "run, read-only: $out"
+log "refused: no v1 pids hierarchy with max_processes; max_processes without uids nor a cgroup"
+pool_conf "$CONF" "$P0" <<EOF
+    user: nobody
+    cgroup: own
+    max_processes: 16
+EOF
+out=$(unshare -m sh -c 'umount /sys/fs/cgroup/pids && exec "$@"' _ "$AIRLOCK" check -c "$CONF" 2>&1) &&
+    fail "max_processes without a pids hierarchy accepted: $out"
+[[ $out == *"pools[0].max_processes: no cgroup v1 hierarchy with the controller pids is mounted"* ]] ||
+    fail "no pids hierarchy: $out"
+sed -i '/^    cgroup: own$/d' "$CONF"
+out=$("$AIRLOCK" check -c "$CONF" 2>&1) && fail "max_processes with user and no cgroup accepted: $out"
+[[ $out == *"pools[0].max_processes: applies with uids (a limit per instance's uid) or a cgroup per instance"* ]] ||
+    fail "max_processes alone: $out"
 for bad in "memory_max: 12" "memory_max: 2TiB" "cpu_max: 0.001" "cpu_max: 1025" "cpu_max: 0" "cpu_max: 1.5.0" \
     "cgroup: relative/path" "cgroup: /a/../b" "cgroup: //a"; do
     pool_conf "$CONF" "$P0" <<EOF
