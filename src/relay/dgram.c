@@ -60,6 +60,7 @@ enum ds_state {
     DS_ST_DIALING,  /* udp side: d->dial resolves, connects, greets an hvsock device */
     DS_ST_GREETING, /* stream side, hvsock listener: waiting for "CONNECT port" */
     DS_ST_UP,
+    DS_ST_LINGER, /* stream side, refused: closed but for its socket (ds_linger()) */
     DS_ST_CLOSED,
 };
 
@@ -94,7 +95,7 @@ struct flow_table {
 };
 
 struct dstream {
-    struct list link; /* stream side: in d->streams */
+    struct list link; /* stream side: in d->streams (LINGER: d->lingering) */
     struct dstream *dead_next;
     struct dgram *d;
     uint64_t id;
@@ -113,6 +114,7 @@ struct dstream {
     uint64_t started_ns; /* loop_clock_ns() at accept (udp side: at the dial) */
     uint64_t active;     /* a frame in or out last (stream side: idle_timeout) */
     uint64_t frames_in, frames_out;
+    size_t lingered;         /* LINGER: the peer's bytes dropped (transport_linger()) */
     struct stream_slot slot; /* stream side: in d->set */
 };
 
@@ -135,6 +137,7 @@ struct dgram {
     struct backoff backoff;
     /* stream side */
     struct list streams;
+    struct list lingering; /* refused streams waiting for their peers' close */
     /* who holds the streams: at half of fd_budget a newcomer takes the
      * place of a stream of the peer holding the most, a silent one first
      * (relay/streams.h; idle_timeout stays this file's: it counts frames
@@ -166,6 +169,7 @@ dgram_drop_name(enum dgram_drop d)
 }
 
 static void ds_step(struct dstream *s);
+static void ds_timeout(struct timer *t);
 static void out_connect(struct dgram *d);
 
 static void
@@ -549,8 +553,64 @@ retry_event(struct timer *t)
     out_connect(t->data);
 }
 
+/* The last of s: its socket closes, it leaves the streams (stream side)
+ * and is freed after the loop turn. */
+static void
+ds_finish(struct dstream *s, bool reset)
+{
+    struct dgram *d = s->d;
+
+    s->state = DS_ST_CLOSED;
+    if (s->io.fd >= 0) {
+        if (reset) {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
+        io_stop(d->loop, &s->io);
+        close(s->io.fd);
+        s->io.fd = -1;
+    }
+    timer_stop(d->loop, &s->timer);
+    if (!d->udp_side) {
+        list_del(&s->link);
+        d->n_streams--;
+        streams_remove(&s->slot);
+    }
+    s->dead_next = d->dead_streams;
+    d->dead_streams = s;
+    schedule_reap(d);
+}
+
+/* Stream side, refused (a bad CONNECT line, a bad frame): its peer may
+ * have sent more, and a close with that unread would be a reset, which
+ * may also drop what was written to it before (an hvsock device's
+ * handshake, replies). So the write side is shut and what still comes is
+ * dropped until the peer closes, as the stream relays do (conn.c, LINGER):
+ * for TRANSPORT_LINGER_MS at most, its place kept (the streams stay
+ * bounded) but the first a newcomer takes. Returns false when the socket
+ * may be closed at once: no refusal, the peer closed already, sent too
+ * much, or the socket failed. */
+static bool
+ds_linger(struct dstream *s, enum conn_end end)
+{
+    struct dgram *d = s->d;
+
+    if (d->udp_side || (end != END_BAD_PREAMBLE && end != END_BAD_FRAME) || s->io.fd < 0 ||
+        shutdown(s->io.fd, SHUT_WR) != 0 || transport_linger(s->io.fd, &s->lingered) != 0 ||
+        io_update(d->loop, &s->io, EPOLLIN | EPOLLRDHUP) != 0)
+        return false;
+    s->state = DS_ST_LINGER;
+    s->readable = 0; /* read to EAGAIN: the next edge says more came */
+    list_del(&s->link);
+    list_add(&d->lingering, &s->link);
+    streams_retire(&s->slot);
+    timer_start(d->loop, &s->timer, TRANSPORT_LINGER_MS, ds_timeout, s);
+    return true;
+}
+
 /* The one way a stream ends: idempotent. The udp side schedules the next
- * stream; its flows stay. */
+ * stream; its flows stay. A lingering stream (its end logged already) is
+ * finished: taken its place, its time is up, or the relay stops. */
 static void
 ds_close(struct dstream *s, enum conn_end end)
 {
@@ -560,20 +620,13 @@ ds_close(struct dstream *s, enum conn_end end)
     uint64_t now = loop_now(d->loop);
     char peer[TRANSPORT_DESC_MAX];
 
+    if (s->state == DS_ST_LINGER)
+        ds_finish(s, false);
     if (s->state == DS_ST_CLOSED)
         return;
     s->state = DS_ST_CLOSED;
     if (was == DS_ST_DIALING)
         dial_cancel(&d->dial);
-    if (s->io.fd >= 0) {
-        if (end == END_RESET) {
-            struct linger lg = {.l_onoff = 1, .l_linger = 0};
-            setsockopt(s->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-        }
-        io_stop(d->loop, &s->io);
-        close(s->io.fd);
-        s->io.fd = -1;
-    }
     timer_stop(d->loop, &s->timer);
     uint64_t lost = txq_clear(&s->tx);
     add(&st->dropped[DROP_BACKLOG], lost);
@@ -609,14 +662,9 @@ ds_close(struct dstream *s, enum conn_end end)
                      was == DS_ST_UP ? "lost" : "not established", delay);
             timer_start(d->loop, &d->retry, delay, retry_event, d);
         }
-    } else {
-        list_del(&s->link);
-        d->n_streams--;
-        streams_remove(&s->slot);
     }
-    s->dead_next = d->dead_streams;
-    d->dead_streams = s;
-    schedule_reap(d);
+    if (!ds_linger(s, end))
+        ds_finish(s, end == END_RESET);
 }
 
 static void
@@ -635,6 +683,9 @@ ds_timeout(struct timer *t)
             ds_close(s, END_IDLE);
         else
             timer_start(s->d->loop, &s->timer, idle - (now - s->active), ds_timeout, s);
+        break;
+    case DS_ST_LINGER: /* its peer did not close in time */
+        ds_finish(s, false);
         break;
     case DS_ST_DIALING: /* the dial has its own timeout */
     case DS_ST_CLOSED:
@@ -849,6 +900,13 @@ ds_step(struct dstream *s)
             ds_kick(s);
         break;
     }
+    case DS_ST_LINGER:
+        if (s->readable && transport_linger(s->io.fd, &s->lingered)) {
+            ds_finish(s, false);
+            break;
+        }
+        s->readable = 0;
+        break;
     case DS_ST_CLOSED:
         break;
     }
@@ -1339,6 +1397,7 @@ dgram_start(struct relay *r)
     d->r = r;
     d->loop = r->loop;
     list_init(&d->streams);
+    list_init(&d->lingering);
     d->udp_side = r->conf.listen.kind == EP_UDP;
     d->backoff = (struct backoff)BACKOFF_INIT(BACKOFF_MIN_MS, BACKOFF_MAX_MS);
     d->next_flow = 1;
@@ -1387,6 +1446,8 @@ dgram_stop(struct relay *r)
         ds_close(d->out, END_SHUTDOWN);
     while (!list_empty(&d->streams))
         ds_close(list_entry(d->streams.next, struct dstream, link), END_SHUTDOWN);
+    while (!list_empty(&d->lingering))
+        ds_close(list_entry(d->lingering.next, struct dstream, link), END_SHUTDOWN);
     for (struct flow *f; d->flows != NULL && (f = ft_victim(d->flows)) != NULL;)
         flow_release(d, d->flows, f);
     schedule_reap(d);

@@ -100,12 +100,14 @@ peer_find(const struct streams *s, const uint8_t key[PEER_KEY])
     return NULL;
 }
 
-/* Of the streams of the peer with the most streams (mine, the newcomer's
- * peer, NULL when new, when it has as many): the least recently active that
- * never sent a whole line, else the least recently active. An unverified
- * newcomer never takes a verified stream's place: any process at the
- * forwarder's address (on vsock: any in the enclave) can open unverified
- * ones, and would push the forwarder out, with the lines it had sent. */
+/* A retired stream (streams_retire()) first, whoever its peer: it holds
+ * nothing any more. Else of the streams of the peer with the most streams
+ * (mine, the newcomer's peer, NULL when new, when it has as many): the
+ * least recently active that never sent a whole line, else the least
+ * recently active. An unverified newcomer never takes a verified stream's
+ * place: any process at the forwarder's address (on vsock: any in the
+ * enclave) can open unverified ones, and would push the forwarder out, with
+ * the lines it had sent. */
 static struct stream_slot *
 victim(const struct streams *s, const struct stream_peer *mine, bool verified)
 {
@@ -113,6 +115,11 @@ victim(const struct streams *s, const struct stream_peer *mine, bool verified)
     struct stream_slot *first = NULL;
     struct list *pos, *tmp;
 
+    list_for_each_safe(pos, tmp, &s->slots) {
+        struct stream_slot *slot = list_entry(pos, struct stream_slot, link);
+        if (slot->retired)
+            return slot;
+    }
     list_for_each_safe(pos, tmp, &s->peers) {
         const struct stream_peer *p = list_entry(pos, struct stream_peer, link);
         if ((top == NULL || p->n > top->n) && (verified || !p->verified))
@@ -217,14 +224,15 @@ streams_admit(struct streams *s, struct stream_slot *slot, int fd, bool verified
                      s->what, desc, (unsigned long long)s->refused);
         return -EBUSY;
     }
-    if (v != NULL) {
+    if (v != NULL && !v->retired) {
         s->evicted++;
         if (log_due(s, LOG_EVICTED))
             log_info("%s: %zu streams (max_streams): closed the least recently active one of "
                      "%s for one of %s (%llu so far)",
                      s->what, s->n, v->peer->desc, desc, (unsigned long long)s->evicted);
-        s->close_cb(v, STREAMS_EVICTED);
     }
+    if (v != NULL)
+        s->close_cb(v, STREAMS_EVICTED);
     if ((p = peer_find(s, key)) == NULL) { /* after the eviction, which may free it */
         if ((p = calloc(1, sizeof(*p))) == NULL)
             return -ENOMEM;
@@ -254,6 +262,19 @@ streams_touch(struct stream_slot *slot)
     slot->spoke = true;
     list_del(&slot->link);
     list_add_tail(&s->slots, &slot->link);
+}
+
+void
+streams_retire(struct stream_slot *slot)
+{
+    struct streams *s = slot->set;
+
+    if (s == NULL)
+        return;
+    slot->retired = true;
+    timer_stop(s->loop, &slot->idle);
+    list_del(&slot->link);
+    list_add(&s->slots, &slot->link); /* before every active one */
 }
 
 struct stream_slot *

@@ -49,6 +49,7 @@ struct stream_slot {
     struct stream_peer *peer;
     uint64_t active_ms; /* loop_now() when a whole line last came (or it came) */
     bool spoke;         /* a whole line came from it */
+    bool retired;       /* the owner refused it and waits for its peer to close */
     struct timer idle;
     void *data; /* the owner's stream */
 };
@@ -85,6 +86,14 @@ int streams_admit(struct streams *s, struct stream_slot *slot, int fd, bool veri
  * (bytes without a line do not count: a peer that keeps its streams warm
  * with them neither keeps their places nor escapes idle_timeout). */
 void streams_touch(struct stream_slot *slot);
+
+/* The owner refused the stream and only waits, for a bounded time, for its
+ * peer to close it (what the peer still sends is dropped: a close with
+ * input unread would be a reset). It keeps its place meanwhile, so that
+ * such streams stay bounded, but it is the first a newcomer takes, whoever
+ * its peer (close_cb, STREAMS_EVICTED, neither counted nor logged as an
+ * eviction), and no idle timeout ends it. */
+void streams_retire(struct stream_slot *slot);
 
 /* Returns the least recently active stream's slot, NULL when there is none. */
 struct stream_slot *streams_oldest(const struct streams *s);
