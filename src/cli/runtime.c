@@ -28,6 +28,7 @@
 #include "net/resolve.h"
 #include "net/transport.h"
 #include "pool/pool.h"
+#include "pool/spawn.h"
 #include "relay/conn.h"
 #include "relay/dgram.h"
 #include "relay/health.h"
@@ -428,7 +429,8 @@ metrics_apply(struct runtime *rt, const struct config *cfg)
 /* ---- open files */
 
 /* Raises the soft RLIMIT_NOFILE to the hard one: the soft default (1024)
- * is there for select() users, not for a relay of thousands of sockets. */
+ * is there for select() users, not for a relay of thousands of sockets.
+ * What airlock starts keeps the one it was given. */
 static void
 nofile_raise(void)
 {
@@ -441,6 +443,7 @@ nofile_raise(void)
         return;
     }
     rlim_t was = rl.rlim_cur;
+    proc_set_nofile(was);
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
         log_warn("open files limit: cannot raise %llu to %llu", (unsigned long long)was,

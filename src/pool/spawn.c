@@ -40,6 +40,14 @@
 
 static void out_drain(struct proc *p);
 
+static rlim_t child_nofile; /* proc_set_nofile() */
+
+void
+proc_set_nofile(rlim_t soft)
+{
+    child_nofile = soft;
+}
+
 static void
 out_close(struct proc *p)
 {
@@ -551,6 +559,15 @@ child(const struct job *j, int devnull, int out)
     if (o->run_as && (rc = deny_userns()) != 0) {
         child_say("cannot deny user namespaces", "", -rc);
         _exit(127);
+    }
+    struct rlimit nofile;
+    if (child_nofile != 0 && getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+        nofile.rlim_cur > child_nofile) {
+        nofile.rlim_cur = child_nofile;
+        if (setrlimit(RLIMIT_NOFILE, &nofile) != 0) {
+            child_say("cannot set the open files limit", "", errno);
+            _exit(127);
+        }
     }
     const struct rlimit none_at_all = {0, 0};
     if (o->no_mqueue && setrlimit(RLIMIT_MSGQUEUE, &none_at_all) != 0) {

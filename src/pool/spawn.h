@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "core/loop.h"
@@ -62,6 +63,14 @@ struct proc_opts {
                                first, before anything of it runs as another user */
     size_t n_cgroup_fds;
 };
+
+/* The soft open-files limit of everything started hereafter (instances,
+ * hooks): the one airlock was given, before it raised its own for its
+ * sockets. A program that uses select() breaks past FD_SETSIZE (1024) fds,
+ * which is what the default soft limit guards; airlock's raise must not
+ * take that from the programs it starts. Once, at start; 0 (the default):
+ * they get airlock's. */
+void proc_set_nofile(rlim_t soft);
 
 /* Starts argv (argv[0] looked up in PATH) as described above; p must be
  * zeroed or closed. on_line may be NULL (lines are dropped). Returns 0 or
