@@ -45,6 +45,10 @@ jq -e '.user_data == null and .public_key == null and .nonce != null and .pcrs["
     "$T/out" >/dev/null || fail "evervault claims: $(cat "$T/out")"
 base64 -w0 "$EVER" | run 0 verify --at 2022-10-13T10:00:00.5Z -
 
+log "the window's ends: valid through the leaf's notAfter (21:14:17, RFC 5280), not after"
+run 0 verify --at 2024-01-24T18:14:14Z --allow-debug "$ANJUNA"
+run 0 verify --at 2024-01-24T21:14:17Z --allow-debug "$ANJUNA"
+
 log "refusals: expired, not yet valid, altered, another root, policies not met"
 refused verify --at 2024-01-24T21:14:18Z "$ANJUNA"
 grep -q "expired" "$T/err" || fail "expiry reason: $(cat "$T/err")"
