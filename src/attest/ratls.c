@@ -496,7 +496,6 @@ ratls_verify_cert(X509 *cert, const struct attest_policy *pol, const uint8_t *no
     const uint8_t *p;
     size_t len;
     int e = ratls_cert_extension(cert, &p, &len);
-    time_t now = pol->now;
 
     memset(claims, 0, sizeof(*claims));
     if (e == -ENOENT)
@@ -505,8 +504,7 @@ ratls_verify_cert(X509 *cert, const struct attest_policy *pol, const uint8_t *no
     if (e != 0)
         return attest_fail(err, ATTEST_MALFORMED,
                            "ratls: the certificate has several " RATLS_OID " extensions");
-    if (X509_cmp_time(X509_get0_notBefore(cert), &now) != -1 ||
-        X509_cmp_time(X509_get0_notAfter(cert), &now) != 1)
+    if (!attest_time_within(X509_get0_notBefore(cert), X509_get0_notAfter(cert), pol->now))
         return attest_fail(err, ATTEST_UNTRUSTED,
                            "ratls: the certificate is not valid at the given time");
     return verify_tagged(p, len, cert, pol, nonce, nonce_len, claims, err);

@@ -834,12 +834,10 @@ not_revoked(const struct tdx_collateral *col, X509 *issuer, X509 *cert, time_t n
             crl = col->crls[i];
     if (crl == NULL)
         return attest_fail(err, ATTEST_UNTRUSTED, "collateral: no CRL of the CA of %s", what);
-    const ASN1_TIME *next = X509_CRL_get0_nextUpdate(crl);
     if (key == NULL || X509_CRL_verify(crl, key) != 1)
         return attest_fail(err, ATTEST_UNTRUSTED, "collateral: the CRL for %s is not its CA's",
                            what);
-    if (X509_cmp_time(X509_CRL_get0_lastUpdate(crl), &now) > 0 || next == NULL ||
-        X509_cmp_time(next, &now) < 0)
+    if (!attest_time_within(X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl), now))
         return attest_fail(err, ATTEST_UNTRUSTED,
                            "collateral: the CRL for %s is not in force at the time given "
                            "(fetch it again)",

@@ -27,9 +27,15 @@ enum attest_result attest_ecdsa_verify(EVP_PKEY *key, const char *group, const E
                                        const uint8_t *s, size_t n, bool little_endian,
                                        const char *what, char *err);
 
+/* Whether now is within from..until, both included: RFC 5280 4.1.2.5 has
+ * a certificate valid from notBefore through notAfter, inclusive, and a
+ * CRL is taken in force the same way from thisUpdate through nextUpdate.
+ * False when either is NULL or unreadable. */
+bool attest_time_within(const ASN1_TIME *from, const ASN1_TIME *until, time_t now);
+
 /* Verifies that leaf chains through untrusted (may be NULL) to one of anchors,
- * every certificate valid at now. On success *top (if not NULL) is the anchor
- * reached (borrowed from anchors). Returns ATTEST_OK or ATTEST_UNTRUSTED. */
+ * every certificate valid at now (attest_time_within()). On success *top (if not NULL) is the
+ * anchor reached (borrowed from anchors). Returns ATTEST_OK or ATTEST_UNTRUSTED. */
 enum attest_result attest_chain_verify(X509 *leaf, STACK_OF(X509) * untrusted,
                                        STACK_OF(X509) * anchors, time_t now, X509 **top, char *err);
 

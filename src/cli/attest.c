@@ -334,8 +334,51 @@ static const struct option attest_opts[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* The subcommands, in the order cmd_attest() names them, as bits. */
+enum {
+    SUB_VERIFY = 1 << 0,
+    SUB_GET = 1 << 1,
+    SUB_FETCH = 1 << 2,
+    SUB_SEAL = 1 << 3,
+    SUB_BROKER_KEY = 1 << 4,
+};
+
+/* The subcommands that take each option (as the usage lists them): one
+ * given to another subcommand is a usage error, never ignored. */
+static const unsigned opt_subs[] = {
+    [OPT_AT - OPT_AT] = SUB_VERIFY,
+    [OPT_ROOT - OPT_AT] = SUB_VERIFY,
+    [OPT_PCR - OPT_AT] = SUB_VERIFY,
+    [OPT_NONCE - OPT_AT] = SUB_VERIFY | SUB_GET,
+    [OPT_USER_DATA - OPT_AT] = SUB_VERIFY | SUB_GET,
+    [OPT_PUBLIC_KEY - OPT_AT] = SUB_VERIFY | SUB_GET,
+    [OPT_TYPE - OPT_AT] = SUB_VERIFY,
+    [OPT_VCEK - OPT_AT] = SUB_VERIFY | SUB_FETCH,
+    [OPT_MEASUREMENT - OPT_AT] = SUB_VERIFY,
+    [OPT_MIN_TCB - OPT_AT] = SUB_VERIFY,
+    [OPT_VMPL - OPT_AT] = SUB_VERIFY,
+    [OPT_COLLATERAL - OPT_AT] = SUB_VERIFY,
+    [OPT_TCB_STATUS - OPT_AT] = SUB_VERIFY,
+    [OPT_ALLOW_DEBUG - OPT_AT] = SUB_VERIFY,
+    [OPT_SIM_ROOT - OPT_AT] = SUB_VERIFY | SUB_GET | SUB_FETCH,
+    [OPT_PROVIDER - OPT_AT] = SUB_GET | SUB_FETCH,
+    [OPT_TSM_DIR - OPT_AT] = SUB_GET | SUB_FETCH,
+    [OPT_PRIVLEVEL - OPT_AT] = SUB_GET | SUB_FETCH,
+    [OPT_NSM_DEVICE - OPT_AT] = SUB_GET | SUB_FETCH,
+    [OPT_TLS - OPT_AT] = SUB_VERIFY,
+    [OPT_SNI - OPT_AT] = SUB_VERIFY,
+    [OPT_FRESH - OPT_AT] = SUB_VERIFY,
+    [OPT_BROKER - OPT_AT] = SUB_FETCH,
+    [OPT_OUT - OPT_AT] = SUB_FETCH,
+    [OPT_KEY_FILE - OPT_AT] = SUB_SEAL | SUB_BROKER_KEY,
+    [OPT_DIR - OPT_AT] = SUB_SEAL,
+    [OPT_TIMEOUT - OPT_AT] = SUB_FETCH,
+    [OPT_BROKER_KEY - OPT_AT] = SUB_FETCH,
+};
+
 struct attest_args {
-    bool get; /* `get`: --public-key names a file */
+    unsigned sub;    /* SUB_*: the subcommand */
+    const char *cmd; /* its name */
     struct attest_policy pol;
     enum attest_kind kind;
     const char *root, *vcek, *sim_root, *provider, *public_key_file, *collateral;
@@ -351,12 +394,17 @@ struct attest_args {
 static int
 parse_args(int argc, char **argv, struct attest_args *a)
 {
-    int opt;
+    int opt, li = 0;
     size_t n;
 
     a->pol.now = time(NULL);
-    while ((opt = getopt_long(argc, argv, "h", attest_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "h", attest_opts, &li)) != -1) {
         const char *bad = NULL;
+        if (opt >= OPT_AT && opt <= OPT_BROKER_KEY && (opt_subs[opt - OPT_AT] & a->sub) == 0) {
+            fprintf(stderr, "airlock attest %s: --%s is not an option of %s\n", a->cmd,
+                    attest_opts[li].name, a->cmd);
+            return 2;
+        }
         switch (opt) {
         case OPT_AT:
             if (!attest_time_parse(optarg, &a->pol.now))
@@ -371,6 +419,11 @@ parse_args(int argc, char **argv, struct attest_args *a)
                 bad = "--pcr wants N=HEX (N from 0 to 31)";
                 break;
             }
+            /* two values for one PCR: no document meets both (the config
+             * refuses it too) */
+            for (size_t i = 0; i < a->pol.npcrs; i++)
+                if (a->pol.pcrs[i].index == a->pol.pcrs[a->pol.npcrs].index)
+                    bad = "--pcr wants each PCR once";
             a->pol.npcrs++;
             break;
         case OPT_NONCE:
@@ -382,7 +435,7 @@ parse_args(int argc, char **argv, struct attest_args *a)
                 bad = "--user-data wants hex of at most 1024 bytes";
             break;
         case OPT_PUBLIC_KEY:
-            if (a->get)
+            if (a->sub == SUB_GET)
                 a->public_key_file = optarg;
             else if (!parse_blob(optarg, &a->pol.public_key))
                 bad = "--public-key wants hex of at most 1024 bytes";
@@ -1358,7 +1411,8 @@ cmd_attest(int argc, char **argv)
     }
     if ((a = calloc(1, sizeof(*a))) == NULL)
         return 1;
-    a->get = sub == 1;
+    a->sub = 1u << sub;
+    a->cmd = subs[sub];
     optind = 1;
     status = parse_args(argc - 1, argv + 1, a);
     int operands = argc - 1 - optind;

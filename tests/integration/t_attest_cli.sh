@@ -45,6 +45,10 @@ jq -e '.user_data == null and .public_key == null and .nonce != null and .pcrs["
     "$T/out" >/dev/null || fail "evervault claims: $(cat "$T/out")"
 base64 -w0 "$EVER" | run 0 verify --at 2022-10-13T10:00:00.5Z -
 
+log "the window's ends: valid through the leaf's notAfter (21:14:17, RFC 5280), not after"
+run 0 verify --at 2024-01-24T18:14:14Z --allow-debug "$ANJUNA"
+run 0 verify --at 2024-01-24T21:14:17Z --allow-debug "$ANJUNA"
+
 log "refusals: expired, not yet valid, altered, another root, policies not met"
 refused verify --at 2024-01-24T21:14:18Z "$ANJUNA"
 grep -q "expired" "$T/err" || fail "expiry reason: $(cat "$T/err")"
@@ -160,4 +164,28 @@ run 2 get --provider nitro --sim-root "$T/sim.pem"
 run 2 get --provider sim --sim-root "$T/sim.pem" --user-data "$(printf '%0130d' 0)" # 65 bytes
 run 1 get --provider nitro --nsm-device "$T/no-nsm"
 grep -qx "airlock attest get: nitro: $T/no-nsm: No such file or directory" "$T/err" || fail "$(cat "$T/err")"
+log "an option of another subcommand: exit 2 naming it, never ignored"
+# foreign SUB OPT ARGS...: airlock attest SUB OPT ARGS exits 2, one line naming OPT
+foreign() {
+    local sub=$1 opt=$2
+    shift 2
+    run 2 "$sub" "$opt" "$@"
+    [ "$(cat "$T/err")" = "airlock attest $sub: $opt is not an option of $sub" ] ||
+        fail "attest $sub $opt $*: $(cat "$T/err")"
+}
+foreign verify --timeout 1s "$ANJUNA"
+foreign verify --provider sim "$ANJUNA"
+foreign verify --out "$T/claims" "$ANJUNA"
+foreign get --pcr 0=$PCR0 --provider sim --sim-root "$T/sim.pem"
+foreign get --at 2024-01-24T19:00:00Z --provider sim --sim-root "$T/sim.pem"
+foreign get --allow-debug --provider sim --sim-root "$T/sim.pem"
+foreign fetch-secret --nonce 00 --broker tcp:127.0.0.1:1 --broker-key "$T/none" --provider sim \
+    --sim-root "$T/sim.pem" db-key
+foreign fetch-secret --user-data 00 --broker tcp:127.0.0.1:1 --broker-key "$T/none" \
+    --provider sim --sim-root "$T/sim.pem" db-key
+foreign seal --provider sim --key-file "$T/seal.key" --dir "$T" db-key /dev/null
+foreign broker-key --dir "$T" --key-file "$T/seal.key"
+# two values for one PCR: no document meets both (the config refuses it too)
+run 2 verify --at 2022-10-13T10:00:00Z --pcr 0=$PCR0 --pcr 0=${PCR0%??}00 "$EVER"
+grep -qx "airlock attest: --pcr wants each PCR once" "$T/err" || fail "$(cat "$T/err")"
 log "ok"

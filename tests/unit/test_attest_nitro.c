@@ -132,8 +132,9 @@ test_evervault_claims(void **state)
     free(doc);
 }
 
-/* Valid from the first second of the window to the last; refused one second
- * either side (before the leaf's notBefore, after the first notAfter). */
+/* Valid from the first second of the window to the last, the first
+ * notAfter itself (RFC 5280 4.1.2.5: notBefore through notAfter,
+ * inclusive); refused one second either side. */
 static void
 check_window(const char *name, time_t from, time_t to)
 {
@@ -145,6 +146,9 @@ check_window(const char *name, time_t from, time_t to)
     assert_int_equal(verify(doc, len, &pol), ATTEST_OK);
     pol = at(to - 1);
     assert_int_equal(verify(doc, len, &pol), ATTEST_OK);
+    pol = at(to);
+    if (verify(doc, len, &pol) != ATTEST_OK)
+        fail_msg("%s: refused at its last second: %s", name, err);
     pol = at(from - 1);
     assert_int_equal(verify(doc, len, &pol), ATTEST_UNTRUSTED);
     assert_non_null(strstr(err, "not yet valid"));

@@ -106,10 +106,15 @@ test_issue_verify(void **state)
     assert_int_equal(claims.kind, ATTEST_KIND_NITRO);
     assert_true(claims.user_data.present && claims.user_data.len == RATLS_HASH_LEN);
     assert_int_equal(ratls_cert_expires(cert), now + 3600);
-    /* one second before and at notAfter: refused */
+    /* notBefore through notAfter, inclusive (RFC 5280); refused a second
+     * either side */
+    pol.now = now - 60;
+    assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_OK);
+    pol.now = now + 3600;
+    assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_OK);
     pol.now = now - 61;
     assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_UNTRUSTED);
-    pol.now = now + 3600;
+    pol.now = now + 3601;
     assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_UNTRUSTED);
     X509_free(cert);
     EVP_PKEY_free(key);
@@ -128,7 +133,7 @@ test_capped_by_evidence(void **state)
     issue(&key, &cert, 86400);
     assert_int_equal(ratls_cert_expires(cert), ratls_cert_expires(sim.leaf));
     /* inside the window: fine; after the evidence expired: refused */
-    pol.now = ratls_cert_expires(cert) - 1;
+    pol.now = ratls_cert_expires(cert);
     assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_OK);
     pol.now = ratls_cert_expires(cert) + 1;
     assert_int_equal(verify_cert(cert, &pol, NULL, 0), ATTEST_UNTRUSTED);

@@ -232,6 +232,8 @@ test_time_and_roots(void **state)
     assert_int_equal(verify(report, report_len, &pol), ATTEST_OK);
     pol.now -= 1;
     assert_int_equal(verify(report, report_len, &pol), ATTEST_UNTRUSTED);
+    pol.now = utc(2029, 9, 24, 0, 55, 28); /* its notAfter: the last second (RFC 5280) */
+    assert_int_equal(verify(report, report_len, &pol), ATTEST_OK);
     pol.now = utc(2029, 9, 24, 0, 55, 29);
     assert_int_equal(verify(report, report_len, &pol), ATTEST_UNTRUSTED);
     assert_non_null(strstr(err, "expired"));

@@ -111,7 +111,15 @@ test_intel_collateral(void **state)
     pol.now = utc(2023, 6, 10, 0, 0, 0);
     assert_int_equal(verify_with(dir, &pol), ATTEST_UNTRUSTED);
     assert_non_null(strstr(err, "the TCB Info is not current"));
-    /* after the PCK CRL's next update */
+    /* the PCK CRL is in force through its next update (07:27:52, RFC
+     * 5280's inclusive end), so what refuses there is what refuses in July;
+     * a second later, the CRL */
+    pol.now = utc(2023, 7, 8, 7, 27, 52);
+    assert_int_equal(verify_with(dir, &pol), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "no TCB level of the TCB Info matches the platform"));
+    pol.now += 1;
+    assert_int_equal(verify_with(dir, &pol), ATTEST_UNTRUSTED);
+    assert_non_null(strstr(err, "is not in force at the time given"));
     pol.now = utc(2023, 8, 1, 0, 0, 0);
     assert_int_equal(verify_with(dir, &pol), ATTEST_UNTRUSTED);
     assert_non_null(strstr(err, "is not in force at the time given"));
