@@ -231,7 +231,11 @@ reply_error_with(struct sess *s, int status, enum http_fail why, const char *tex
     count(&s->p->stats->failures[why], 1);
     if (s->st != S_BACKEND && s->st != S_WRITE && !s->req.done)
         s->close_after = true;
-    strbuf_printf(&s->body, "{\"error\":\"%s\",\"message\":\"%s\"}\n", fail_names[why], text);
+    /* the message as a JSON string: one with a quote or a control byte
+     * (a token's key id, say) cannot end it or break the body */
+    strbuf_printf(&s->body, "{\"error\":\"%s\",\"message\":", fail_names[why]);
+    strbuf_json_string(&s->body, text);
+    strbuf_printf(&s->body, "}\n");
     strbuf_printf(&s->head,
                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
                   "%zu\r\nCache-Control: no-store\r\n%s%s\r\n",
