@@ -109,39 +109,15 @@ puts_text(struct wbuf *w, const char *s)
     }
 }
 
-/* s as the inside of a JSON string, which logfmt's quoted values share:
- * quotes, backslashes and control bytes escaped, invalid UTF-8 as U+FFFD. */
+/* s as the inside of a JSON string, which logfmt's quoted values share
+ * (utf8_json_char()). */
 static void
 put_escaped(struct wbuf *w, const char *s, size_t len)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    char esc[8];
+    char esc[UTF8_JSON_CHAR_MAX];
 
-    for (size_t i = 0; i < len;) {
-        size_t k = utf8_seq_len(u + i, len - i);
-        if (k == 0) {
-            puts0(w, "\\ufffd");
-            i++;
-            continue;
-        }
-        if (u[i] == '"' || u[i] == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)u[i];
-            put(w, esc, 2);
-        } else if (u[i] == '\n') {
-            puts0(w, "\\n");
-        } else if (u[i] == '\t') {
-            puts0(w, "\\t");
-        } else if (u[i] == '\r') {
-            puts0(w, "\\r");
-        } else if (u[i] < 0x20 || u[i] == 0x7f) {
-            snprintf(esc, sizeof(esc), "\\u%04x", u[i]);
-            put(w, esc, 6);
-        } else {
-            put(w, s + i, k);
-        }
-        i += k;
-    }
+    for (size_t i = 0, used; i < len; i += used)
+        put(w, esc, utf8_json_char((const uint8_t *)s + i, len - i, esc, &used));
 }
 
 /* A logfmt value bare when it can be (printable ASCII without spaces,

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
+
 /* Grows sb so that n more bytes and a NUL fit; 0 or -1 (failed set). */
 static int
 strbuf_grow(struct strbuf *sb, size_t n)
@@ -45,6 +47,18 @@ strbuf_append(struct strbuf *sb, const void *p, size_t n)
     memcpy(sb->data + sb->len, p, n);
     sb->len += n;
     sb->data[sb->len] = '\0';
+}
+
+void
+strbuf_json_string(struct strbuf *sb, const char *s)
+{
+    size_t len = strlen(s);
+    char esc[UTF8_JSON_CHAR_MAX];
+
+    strbuf_append(sb, "\"", 1);
+    for (size_t i = 0, used; i < len; i += used)
+        strbuf_append(sb, esc, utf8_json_char((const uint8_t *)s + i, len - i, esc, &used));
+    strbuf_append(sb, "\"", 1);
 }
 
 void

@@ -29,6 +29,11 @@ char *strbuf_room(struct strbuf *sb, size_t n);
  * sb->failed and keeps what it had. */
 void strbuf_append(struct strbuf *sb, const void *p, size_t n);
 
+/* Appends the text s as a JSON string, its quotes included: quotes,
+ * backslashes and control bytes escaped, invalid UTF-8 as U+FFFD
+ * (utf8_json_char()); on ENOMEM sets sb->failed. */
+void strbuf_json_string(struct strbuf *sb, const char *s);
+
 /* Drops the bytes from n on (n <= sb->len), wiped: the buffer is reused
  * from there. */
 void strbuf_truncate(struct strbuf *sb, size_t n);

@@ -324,6 +324,12 @@ void sock_close(struct sess *s, struct io *io);
  * parameters are ignored. */
 bool http_media_is(const char *value, size_t len, const char *type);
 
+/* Whether the media type in value[0..len) is JSON: type (a route's
+ * content_type; "" none), application/json, or one with the suffix +json
+ * (RFC 6839: application/problem+json, application/vnd.api+json), whatever
+ * its charset; *utf8 gets whether it names no charset but UTF-8. */
+bool http_media_json(const char *value, size_t len, const char *type, bool *utf8);
+
 /* Makes room for at least want more bytes in b, at most max in all.
  * Returns the room (0 when at max), or -ENOMEM. */
 ssize_t hbuf_room(struct hbuf *b, size_t want, size_t max);

@@ -231,7 +231,11 @@ reply_error_with(struct sess *s, int status, enum http_fail why, const char *tex
     count(&s->p->stats->failures[why], 1);
     if (s->st != S_BACKEND && s->st != S_WRITE && !s->req.done)
         s->close_after = true;
-    strbuf_printf(&s->body, "{\"error\":\"%s\",\"message\":\"%s\"}\n", fail_names[why], text);
+    /* the message as a JSON string: one with a quote or a control byte
+     * (a token's key id, say) cannot end it or break the body */
+    strbuf_printf(&s->body, "{\"error\":\"%s\",\"message\":", fail_names[why]);
+    strbuf_json_string(&s->body, text);
+    strbuf_printf(&s->body, "}\n");
     strbuf_printf(&s->head,
                   "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: "
                   "%zu\r\nCache-Control: no-store\r\n%s%s\r\n",
@@ -402,23 +406,31 @@ ows_trim(const char *s, size_t *b, size_t *e)
         (*e)--;
 }
 
-bool
-http_media_is(const char *value, size_t len, const char *type)
+/* The media type of value[0..len), its parameters left out: [*b..*e). */
+static void
+media_type(const char *value, size_t len, size_t *b, size_t *e)
 {
-    size_t t = strlen(type);
+    const char *semi = memchr(value, ';', len);
 
-    /* the type, then each parameter, between ';'s */
-    for (size_t i = 0, part = 0; i <= len; i++, part++) {
+    *b = 0;
+    *e = semi != NULL ? (size_t)(semi - value) : len;
+    ows_trim(value, b, e);
+}
+
+/* Whether the parameters of the media type in value[0..len) name no
+ * charset but UTF-8. */
+static bool
+media_utf8(const char *value, size_t len)
+{
+    const char *semi = memchr(value, ';', len);
+
+    /* each parameter, between ';'s */
+    for (size_t i = semi != NULL ? (size_t)(semi - value) + 1 : len; i < len; i++) {
         size_t b = i, e;
         while (i < len && value[i] != ';')
             i++;
         e = i;
         ows_trim(value, &b, &e);
-        if (part == 0) {
-            if (e - b != t || strncasecmp(value + b, type, t) != 0)
-                return false;
-            continue;
-        }
         const char *eq = memchr(value + b, '=', e - b);
         size_t nb = b, ne = eq != NULL ? (size_t)(eq - value) : e;
         size_t vb = eq != NULL ? ne + 1 : e, ve = e;
@@ -429,6 +441,28 @@ http_media_is(const char *value, size_t len, const char *type)
             return false;
     }
     return true;
+}
+
+bool
+http_media_is(const char *value, size_t len, const char *type)
+{
+    size_t t = strlen(type), b, e;
+
+    media_type(value, len, &b, &e);
+    return e - b == t && strncasecmp(value + b, type, t) == 0 && media_utf8(value, len);
+}
+
+bool
+http_media_json(const char *value, size_t len, const char *type, bool *utf8)
+{
+    size_t t = strlen(type), b, e;
+
+    media_type(value, len, &b, &e);
+    *utf8 = media_utf8(value, len);
+    return (e - b == t && t > 0 && strncasecmp(value + b, type, t) == 0) ||
+           (e - b == 16 && strncasecmp(value + b, "application/json", 16) == 0) ||
+           (e - b > 5 && strncasecmp(value + e - 5, "+json", 5) == 0 &&
+            memchr(value + b, '/', e - b) != NULL);
 }
 
 /* The route the method of bit mbit takes on path (-1: none), and in

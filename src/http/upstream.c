@@ -624,16 +624,20 @@ response_head(struct sess *s, const char *framing)
 /* What keeps the JSON body of m, a response to decrypt, from being read as
  * the JSON document (NULL: nothing): a content coding (gzip, or one the
  * proxy does not know: opened as they came, a body labelled gzip that is
- * plain JSON went to the client opened under its gzip label), or a part of
- * it (206: a range that is a token alone opened, its Content-Range no longer
- * the bytes'). The proxy asks for neither (skip_request_header()). */
+ * plain JSON went to the client opened under its gzip label), a part of it
+ * (206: a range that is a token alone opened, its Content-Range no longer
+ * the bytes'), or a charset but UTF-8 (utf8 false: a client that decodes
+ * the body so reads other text than the proxy). The proxy asks for neither
+ * of the first two (skip_request_header()). */
 static const char *
-response_unreadable(const struct http_msg *m)
+response_unreadable(const struct http_msg *m, bool utf8)
 {
     if (http_msg_coded(m))
         return "the body has a content coding";
     if (m->parser.status_code == 206)
         return "the body is a part (206)";
+    if (!utf8)
+        return "the body's charset is not UTF-8";
     return NULL;
 }
 
@@ -654,11 +658,15 @@ on_response(struct sess *s)
     if (!m->keep_alive || s->rin.len > m->end)
         backend_close(s); /* bytes after the response: not a connection to reuse */
     strbuf_free(&s->body);
+    /* JSON by any of its names: one passed on unopened would take its
+     * tokens, a tampered one too, to the client */
     const char *ct = http_msg_header(m, "content-type", &vlen);
-    if (!s->stream_ok && blen > 0 && ct != NULL && http_media_is(ct, vlen, "application/json")) {
+    bool utf8 = true;
+    if (!s->stream_ok && blen > 0 && ct != NULL &&
+        http_media_json(ct, vlen, s->p->conf.routes[s->route].content_type, &utf8)) {
         char err[FIELD_ERR_MAX];
         enum http_fail why;
-        const char *unread = response_unreadable(m);
+        const char *unread = response_unreadable(m, utf8);
         if (unread != NULL) {
             log_warnx("http proxy=%s conn=%llu response refused: %s", s->p->conf.name,
                       (unsigned long long)s->id, unread);

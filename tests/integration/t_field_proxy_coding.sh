@@ -13,7 +13,12 @@
 #     other routes pass both, and pass coded responses on as they are;
 #   - a request body with a content coding (gzip, x-gzip, deflate, br,
 #     "gzip, gzip", quoted "identity") on a route that seals fields: 415,
-#     nothing reaches the backend; "IDENTITY" is sealed.
+#     nothing reaches the backend; "IDENTITY" is sealed;
+#   - a JSON response to decrypt by another name (a +json type such as
+#     application/problem+json, the route's own content_type) is opened, a
+#     tampered token in it is 502 bad_token (until 2026-12-07 both passed
+#     unopened, the tampered token to the client); one whose charset is not
+#     UTF-8 is 502 bad_response, never passed on unopened.
 . "$(dirname "$0")/lib.sh"
 need curl socat python3
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
@@ -35,6 +40,7 @@ proxies:
     routes:
       - {name: seal, path: /seal, encrypt: ["\$.ssn"]}
       - {name: pass, path: /rawpass}
+      - {name: own, path: /rawown, content_type: text/json, decrypt: true}
       - {name: open, path: /raw, decrypt: true}
   - name: hdr
     listen: tcp:127.0.0.1:$HFRONT
@@ -60,9 +66,20 @@ answer() {
     curl -sS -i --max-time 10 "$URL$1?resp=$q" >"$T/resp" 2>"$T/curl.err" ||
         fail "curl: $? $(cat "$T/curl.err")"
 }
-# json_answer PATH HEADERS BODY: a 200 JSON response with HEADERS (each ending \r\n)
-json_answer() {
-    answer "$1" "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n$2Content-Length: ${#3}\r\n\r\n$3"
+# type_answer PATH TYPE BODY [HEADERS]: a 200 response of Content-Type TYPE
+# with HEADERS (each ending \r\n)
+type_answer() {
+    answer "$1" "HTTP/1.1 200 OK\r\nContent-Type: $2\r\n${4:-}Content-Length: ${#3}\r\n\r\n$3"
+}
+# json_answer PATH HEADERS BODY: a 200 JSON response with HEADERS
+json_answer() { type_answer "$1" application/json "$3" "$2"; }
+# refused WHAT: the answer is 502 bad_response, its tokens neither opened nor
+# passed on; counted in n
+refused() {
+    status_is 502 "$1"
+    reason_is bad_response "$1"
+    grep -q "$TOK\|$PLAIN" "$T/resp" && fail "$1: passed on: $(cat "$T/resp")"
+    n=$((n + 1))
 }
 
 curl -sS --max-time 10 -H 'Content-Type: application/json' --data-binary "{\"ssn\":\"$PLAIN\"}" \
@@ -76,16 +93,12 @@ n=0
 for ce in 'gzip' 'deflate' 'br' 'x-gzip' 'compress' 'gzip, gzip' 'identity, gzip' 'GZIP' \
     '"identity"' 'identity\r\nContent-Encoding: gzip'; do
     json_answer /raw "Content-Encoding: $ce\r\n" "$DOC"
-    status_is 502 "Content-Encoding: $ce"
-    reason_is bad_response "Content-Encoding: $ce"
-    grep -q "$PLAIN" "$T/resp" && fail "$ce: opened: $(cat "$T/resp")"
-    n=$((n + 1))
+    refused "Content-Encoding: $ce"
 done
 # the body really compressed: refused too, not passed on
 printf '%s' "$DOC" | gzip -c >"$T/doc.gz"
 answer /raw "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: $(file_size "$T/doc.gz")\r\n\r\n" "$T/doc.gz"
-status_is 502 "a gzip body"
-n=$((n + 1))
+refused "a gzip body"
 coded_logged() { [ "$(grep -c 'response refused: the body has a content coding' "$T/airlock.log")" = "$1" ]; }
 poll_until 10 coded_logged "$n" || fail "not each refusal logged: $(grep -c 'response refused' "$T/airlock.log") of $n"
 
@@ -138,6 +151,28 @@ curl -sS -i --max-time 10 -H 'Content-Type: application/json' -H 'Content-Encodi
     --data-binary "{\"ssn\":\"$PLAIN\"}" "$URL/seal" >"$T/resp" || fail "curl: $?"
 status_is 200 "request Content-Encoding: IDENTITY"
 grep -q "$PLAIN" "$T/backend.log" && fail "plaintext reached the backend: $(tail -1 "$T/backend.log")"
+
+log "a JSON response by another name is opened, and its tokens must open"
+c=${TOK:${#TOK}-10:1}
+BAD=${TOK:0:${#TOK}-10}$([ "$c" = A ] && echo B || echo A)${TOK:${#TOK}-9}
+for ct in 'application/problem+json' 'application/vnd.api+json; charset=utf-8' 'APPLICATION/LD+JSON'; do
+    type_answer /raw "$ct" "$DOC"
+    status_is 200 "$ct"
+    grep -q "{\"a\":\"$PLAIN\"}" "$T/resp" || fail "$ct: not opened: $(cat "$T/resp")"
+    type_answer /raw "$ct" "{\"a\":\"$BAD\"}"
+    status_is 502 "$ct, a tampered token"
+    reason_is bad_token "$ct, a tampered token"
+done
+type_answer /rawown 'text/json' "$DOC"
+grep -q "{\"a\":\"$PLAIN\"}" "$T/resp" || fail "the route's content_type: not opened: $(cat "$T/resp")"
+type_answer /raw 'text/json' "$DOC"
+grep -q "$TOK" "$T/resp" || fail "another route's content_type: not as it was: $(cat "$T/resp")"
+for cs in utf-16 utf-7 latin1 '"utf-16"'; do
+    type_answer /raw "application/json; charset=$cs" "$DOC"
+    refused "charset=$cs"
+done
+has_charset_line() { [ "$(grep -c "response refused: the body's charset is not UTF-8" "$T/airlock.log")" = 4 ]; }
+poll_until 10 has_charset_line || fail "charset refusals not logged: $(grep 'response refused' "$T/airlock.log")"
 
 bad_responses() { [ "$(metric airlock_http_failures_total 'proxy="api",reason="bad_response"' "$MPORT")" = "$1" ]; }
 poll_until 10 bad_responses $((n + 1)) ||
