@@ -154,21 +154,15 @@ json_blob(const char *key, const struct attest_blob *b)
         printf("\"%s\":null,", key);
 }
 
-/* module_id comes from the evidence: escape what JSON requires. */
+/* module_id comes from the evidence: a JSON string whatever its bytes. */
 static void
 json_string(const char *key, const char *s)
 {
-    printf("\"%s\":\"", key);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    printf("\",");
+    struct strbuf v = {0};
+
+    strbuf_json_string(&v, s);
+    printf("\"%s\":%s,", key, v.data != NULL && !v.failed ? v.data : "null");
+    strbuf_free(&v);
 }
 
 /* The claims as one JSON object; with --tls also the peer's pubkey_hash
