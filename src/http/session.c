@@ -580,6 +580,16 @@ on_request_head(struct sess *s)
         reply_error(s, 400, FAIL_BAD_REQUEST, "Host or Content-Type is given more than once");
         return;
     }
+    /* a backend behind a rewriting front (Symfony and Zend behind IIS:
+     * CVE-2018-14773) serves the path these name, not the one the routes
+     * read: another route's rules (fields in plaintext, tokens opened where
+     * that path does not allow it). A client has no need of them */
+    if (http_msg_count(m, "x-original-url") > 0 || http_msg_count(m, "x-rewrite-url") > 0) {
+        s->close_after = true;
+        reply_error(s, 400, FAIL_BAD_REQUEST,
+                    "X-Original-URL and X-Rewrite-URL are refused: a backend may route by them");
+        return;
+    }
     if (m->parser.http_minor >= 1 && http_msg_count(m, "host") == 0) {
         s->close_after = true;
         reply_error(s, 400, FAIL_BAD_REQUEST, "an HTTP/1.1 request needs a Host (RFC 9112 3.2)");

@@ -52,6 +52,8 @@
 #     seal (405), only requests without one; nor does a method-override
 #     header (X-HTTP-Method-Override: PUT on a POST) pass a body the
 #     overriding method's route seals and the route taken does not (405);
+#     a path-override header (X-Original-URL, X-Rewrite-URL) is 400, never
+#     forwarded, with a body or without;
 #   - a body of many one-byte values that encryption would grow 30 times is
 #     413 body_too_large once it would pass 4 x max_body (+64 KiB), never
 #     forwarded; one that stays under goes on;
@@ -421,6 +423,19 @@ curl -sS -i --max-time 5 -X PUT -H 'X-HTTP-Method-Override: POST' -H 'Content-Ty
     --data-binary "{\"ssn\":\"$PLAIN\",\"email\":\"e\"}" "$URL/acct" >"$T/resp" || fail "curl: $?"
 status_is 200 "PUT /acct as POST (acct-put seals acct-post's fields)"
 tail -1 "$T/backend.log" | has "$PLAIN" && fail "PUT /acct as POST: plaintext reached the backend"
+# a path-override header would have a backend behind a rewriting front
+# serve another path than the routes read (POST /open as /users): refused,
+# with a body or without
+n=$(backend_lines)
+for h in 'X-Original-URL: /users' 'x-rewrite-url:/users?x=1'; do
+    curl -sS -i --max-time 5 -H "$h" -H 'Content-Type: application/json' \
+        --data-binary "{\"ssn\":\"$PLAIN\"}" "$URL/open" >"$T/resp" || fail "curl: $?"
+    status_is 400 "POST /open with $h"
+    reason_is bad_request "POST /open with $h"
+    curl -sS -i --max-time 5 -H "$h" "$URL/open" >"$T/resp" || fail "curl: $?"
+    status_is 400 "GET /open with $h"
+done
+[ "$(backend_lines)" = "$n" ] || fail "a request with a path-override header reached the backend"
 
 log "growth: 256 KiB of one-byte values would be 7 MiB sealed: 413, never forwarded"
 ones() { printf '{"a":[1'; head -c "$1" /dev/zero | tr '\0' '\n' | sed 's/^/,1/' | tr -d '\n'; printf ']}'; }
