@@ -556,6 +556,13 @@ on_request_head(struct sess *s)
     s->is_head = m->parser.method == HTTP_HEAD;
     if (!m->keep_alive)
         s->close_after = true;
+    /* HTTP/2.0 or 9.9 in a request line is no HTTP/1.x request: read as
+     * one, it would reach the backend as what it is not (RFC 9110 15.6.6) */
+    if (m->parser.http_major != 1) {
+        s->close_after = true;
+        reply_error(s, 505, FAIL_BAD_REQUEST, "only HTTP/1.0 and HTTP/1.1 requests are proxied");
+        return;
+    }
     if (m->parser.method == HTTP_CONNECT || m->parser.upgrade) {
         s->close_after = true;
         reply_error(s, 501, FAIL_METHOD, "CONNECT and protocol upgrades are not proxied");

@@ -340,6 +340,14 @@ status_is 200 "hop-by-hop"
 wait_for sh -c "cat '$T'/head.* 2>/dev/null | grep -q X-Kept"
 cat "$T"/head.* | grep -qi "$LONG\|X-Short" && fail "a hop-by-hop header was forwarded: $(cat "$T"/head.*)"
 
+log "a request line of another major version (HTTP/2.0, 9.9, 0.9) is 505, never forwarded"
+n=$(backend_lines)
+for v in 2.0 9.9 0.9; do
+    raw "POST /open HTTP/$v\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${#CARD}\r\n\r\n$CARD"
+    status_is 505 "HTTP/$v"
+done
+[ "$(backend_lines)" = "$n" ] || fail "a request of another HTTP version reached the backend"
+
 log "Host: an HTTP/1.1 request without one is 400; an HTTP/1.0 one goes on with the backend's"
 raw "GET /pay HTTP/1.1\r\n\r\n"
 status_is 400 "HTTP/1.1 without Host"
