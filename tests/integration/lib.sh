@@ -354,9 +354,10 @@ free_uids() {
     done
 }
 
-# uid_procs UID: the pids of the live processes whose real or saved uid is UID.
+# uid_procs UID: the pids of the live processes whose real or saved uid is
+# UID (a zombie whose threads run on, its main thread gone, is one).
 uid_procs() {
-    ps -eo pid=,ruid=,suid=,stat= | awk -v u="$1" '($2 == u || $3 == u) && $4 !~ /^Z/ { print $1 }'
+    ps -eo pid=,ruid=,suid=,stat=,nlwp= | awk -v u="$1" '($2 == u || $3 == u) && ($4 !~ /^Z/ || $5 > 1) { print $1 }'
 }
 
 # idle_port LOG: the port of one instance that the log shows idle (ready,
