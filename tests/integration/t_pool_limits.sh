@@ -112,14 +112,21 @@ got=$(app "$PA" "sh mkdir $CGA/sub 2>&1 && echo made")
 [ "$(cat "$CGA/memory.limit_in_bytes")" = $((64 << 20)) ] || fail "A's limit changed"
 grep -qx "$A" "$CGA/cgroup.procs" || fail "A left its cgroup"
 
+# memory_killed NAME N: instance NAME ended at memory_max (one process
+# killed by the kernel), logged and counted: the N-th of the pool
+memory_killed() {
+    wait_log "$LOG" "instance=$1 stopped why=memory_limit"
+    grep -q "instance=$1: killed by its memory limit memory_max=$((64 << 20)) oom_kills=1" "$LOG" ||
+        fail "no line saying why: $(grep "instance=$1" "$LOG" | tail -5)"
+    metric_is airlock_pool_memory_kills_total 'pool="fa"' "$2" ||
+        fail "memory_kills: $(metric airlock_pool_memory_kills_total 'pool="fa"' "$MPORT")"
+}
+
 log "A allocates beyond memory_max: the kernel kills it, its session ends, the pool goes on"
 STARTS=$(grep -c " starting pid=" "$LOG")
 got=$(app "$PA" "alloc 256" 30)
 [ -z "$got" ] || fail "A allocated 256 MiB with memory_max 64MiB: $got"
-wait_log "$LOG" "instance=$NAMEA stopped why=memory_limit"
-grep -q "instance=$NAMEA: killed by its memory limit memory_max=$((64 << 20)) oom_kills=1" "$LOG" ||
-    fail "no line saying why: $(grep "instance=$NAMEA" "$LOG" | tail -5)"
-metric_is airlock_pool_memory_kills_total 'pool="fa"' 1 || fail "memory_kills: $(metric airlock_pool_memory_kills_total 'pool="fa"' "$MPORT")"
+memory_killed "$NAMEA" 1
 wait_for cg_gone "$CGA"
 wait_for cg_gone "$CPA"
 wait_for cg_gone "$PPA"
@@ -137,10 +144,7 @@ NAMED=$(basename "$(readlink "/proc/$D/cwd")")
 CGD=$OWNM/airlock-$NAMED
 # the kernel kills the largest process of the cgroup: dd, with its 256 MiB buffer
 app "$PD" "sh dd if=/dev/zero of=/dev/null bs=256M count=1 2>&1 | tail -1" 30 >/dev/null
-wait_log "$LOG" "instance=$NAMED stopped why=memory_limit"
-grep -q "instance=$NAMED: killed by its memory limit memory_max=$((64 << 20)) oom_kills=1" "$LOG" ||
-    fail "no line saying why: $(grep "instance=$NAMED" "$LOG" | tail -5)"
-metric_is airlock_pool_memory_kills_total 'pool="fa"' 2 || fail "memory_kills: $(metric airlock_pool_memory_kills_total 'pool="fa"' "$MPORT")"
+memory_killed "$NAMED" 2
 wait_for eval '! running "$D"'
 wait_for cg_gone "$CGD"
 [ "$(app "$PB" "save erin-was-here")" = OK ] || fail "erin's session did not go on"

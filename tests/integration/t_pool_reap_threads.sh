@@ -14,14 +14,7 @@
 [ -c /dev/fuse ] || skip "no /dev/fuse"
 STUCK=$(dirname "$AIRLOCK")/tests/fuse_stuck
 [ -x "$STUCK" ] || fail "no $STUCK"
-pool_setup
-chmod 755 "$T"
-U0=$(free_uids 2)
-pool_conf "$CONF" "$P0" <<EOF2
-    min_idle: 1
-    max: 1
-    uids: $U0-$((U0 + 1))
-EOF2
+pool_one_uid
 MNT=$T/mnt
 start fuse "$STUCK" --serve "$MNT"
 FUSE=$LAST_PID

@@ -121,11 +121,25 @@ waiter(void *arg)
     return NULL;
 }
 
+/* The status text of a zombie (what, printed) says threads and whether it
+ * lives. */
+static void
+zombie_is(const char *what, const char *text, unsigned long threads, bool alive)
+{
+    struct procstatus st;
+
+    must_parse(text, &st);
+    print_message("%s: State: %c, Threads: %lu\n", what, st.state, st.threads);
+    assert_int_equal(st.state, 'Z');
+    assert_int_equal(st.threads, threads);
+    assert_int_equal(procstatus_alive(&st), alive);
+    assert_true(procstatus_has_uid(&st, getuid()));
+}
+
 static void
 test_zombie_leader(void **state)
 {
     char buf[4096];
-    struct procstatus st;
     pthread_t t;
     siginfo_t si;
     (void)state;
@@ -142,22 +156,13 @@ test_zombie_leader(void **state)
     close(ask[0]);
     /* the main thread gone, the other one waiting: a zombie that lives */
     wait_zombie(pid, buf, sizeof(buf));
-    print_message("zombie leader:\n%s", buf);
-    must_parse(buf, &st);
-    assert_int_equal(st.state, 'Z');
-    assert_int_equal(st.threads, 2);
-    assert_true(procstatus_alive(&st));
-    assert_true(procstatus_has_uid(&st, getuid()));
+    zombie_is("zombie leader", buf, 2, true);
 
     /* its last thread gone too: a plain zombie (waitable, not reaped yet) */
     close(ask[1]);
     assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
     read_status(pid, buf, sizeof(buf));
-    print_message("plain zombie:\n%s", buf);
-    must_parse(buf, &st);
-    assert_int_equal(st.state, 'Z');
-    assert_int_equal(st.threads, 1);
-    assert_false(procstatus_alive(&st));
+    zombie_is("plain zombie", buf, 1, false);
     assert_int_equal(waitpid(pid, NULL, 0), pid);
 }
 
