@@ -276,11 +276,13 @@ proc_start() {
     [ "$group" = 0 ] || PROC_GROUP[$LAST_PID]=1
 }
 
-# running PID: true while PID is alive (a zombie counts as exited).
+# running PID: true while PID is alive: a zombie counts as exited, unless
+# threads of it run on (its main thread exited: num_threads, the 18th field
+# after the name in /proc/PID/stat, counts them and the zombie leader).
 running() {
-    local st
-    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
-    [ -n "$st" ] && [ "$st" != Z ]
+    local f
+    read -r -a f < <(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "${#f[@]}" -ge 18 ] && { [ "${f[0]}" != Z ] || [ "${f[17]}" -gt 1 ]; }
 }
 exited() { ! running "$1"; }
 

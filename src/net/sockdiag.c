@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/inet_diag.h>
+#include <linux/kcmp.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
@@ -16,6 +17,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#define TABLES_MAX 16 /* fd tables of one process a thread's is compared with */
 
 /* Socket states (include/net/tcp_states.h). */
 #define STATE_TIME_WAIT 6
@@ -184,18 +187,18 @@ sockdiag_peer_uid(int fd, uid_t *uid)
     return 0;
 }
 
-/* Marks in mine (h->n entries) the sockets of h, not found yet, that
- * process pid has open, in one pass over its fds. Returns how many. */
+/* Marks in mine (h->n entries) the sockets of h, not found yet, that the
+ * fd table listed in dir (/proc/PID/fd, /proc/PID/task/TID/fd) holds, in
+ * one pass over its fds. Returns how many. */
 static size_t
-open_sockets(const char *pid, const struct sockdiag_holders *h, bool *mine)
+open_sockets(const char *dir, const struct sockdiag_holders *h, bool *mine)
 {
-    char path[sizeof("/proc/") + NAME_MAX + sizeof("/fd")], link[64];
+    char link[64];
     DIR *d;
     struct dirent *e;
     size_t n = 0;
 
-    snprintf(path, sizeof(path), "/proc/%s/fd", pid);
-    if ((d = opendir(path)) == NULL)
+    if ((d = opendir(dir)) == NULL)
         return 0; /* gone meanwhile */
     while ((e = readdir(d)) != NULL) {
         unsigned long long ino;
@@ -211,6 +214,46 @@ open_sockets(const char *pid, const struct sockdiag_holders *h, bool *mine)
                 mine[i] = true;
                 n++;
             }
+    }
+    closedir(d);
+    return n;
+}
+
+/* Marks in mine the sockets of h that process pid has open, in each fd
+ * table of its threads, each read once: /proc/PID/fd lists its main
+ * thread's, which is empty once that thread exited while others run on (a
+ * zombie leader, procstatus.h), and a thread made without CLONE_FILES has
+ * a table of its own. A thread whose table is one read already
+ * (kcmp(KCMP_FILES), against the first TABLES_MAX read) is skipped.
+ * Returns how many. */
+static size_t
+process_sockets(const char *pid, const struct sockdiag_holders *h, bool *mine)
+{
+    char path[sizeof("/proc/") + 2 * NAME_MAX + sizeof("/task//fd")];
+    long read_by[TABLES_MAX], leader = strtol(pid, NULL, 10);
+    size_t n, n_read = 0;
+    struct dirent *e;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+    n = open_sockets(path, h, mine);
+    read_by[n_read++] = leader;
+    snprintf(path, sizeof(path), "/proc/%s/task", pid);
+    if ((d = opendir(path)) == NULL)
+        return n; /* gone meanwhile */
+    while ((e = readdir(d)) != NULL) {
+        long tid = strtol(e->d_name, NULL, 10);
+        bool known = false;
+        if (e->d_name[0] < '1' || e->d_name[0] > '9' || tid == leader)
+            continue;
+        for (size_t k = 0; k < n_read && !known; k++)
+            known = syscall(SYS_kcmp, (pid_t)read_by[k], (pid_t)tid, KCMP_FILES, 0UL, 0UL) == 0;
+        if (known)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/task/%s/fd", pid, e->d_name);
+        n += open_sockets(path, h, mine);
+        if (n_read < TABLES_MAX)
+            read_by[n_read++] = tid;
     }
     closedir(d);
     return n;
@@ -256,7 +299,7 @@ sockdiag_holders(struct sockdiag_holders *h)
         if (e->d_name[0] < '1' || e->d_name[0] > '9' || strcmp(e->d_name, self) == 0)
             continue;
         memset(mine, 0, h->n * sizeof(*mine));
-        if (open_sockets(e->d_name, h, mine) == 0 || !real_uid(e->d_name, &uid))
+        if (process_sockets(e->d_name, h, mine) == 0 || !real_uid(e->d_name, &uid))
             continue;
         for (size_t i = 0; i < h->n; i++)
             if (mine[i]) {

@@ -47,7 +47,9 @@ struct sockdiag_holders {
 };
 
 /* Finds the holders of h's sockets (found all false on entry) in one pass
- * over every process's /proc/PID/fd: one that none has open is an orphan
+ * over every process's fd tables (/proc/PID/fd, and /proc/PID/task/TID/fd
+ * of a thread with a table of its own: a zombie leader's /proc/PID/fd is
+ * empty while its threads hold theirs): one that none has open is an orphan
  * the kernel alone keeps. As many fds as the processes hold are read, so
  * it may take seconds (an instance may open millions): never on the main
  * loop. As root, with CAP_SYS_PTRACE (sockdiag_holder_check()). */

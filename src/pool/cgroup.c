@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -672,6 +673,34 @@ cgroup_oom_kills(const struct cgroup *cg)
         l += *l == '\n';
     }
     return 0;
+}
+
+int
+cgroup_oom_watch(const struct cgroup *cg)
+{
+    char path[FILE_PATH_MAX], line[32];
+    int efd, cfd, rc = 0;
+
+    if (cg->v2 || cg->n == 0 || cg->memory < 0)
+        return -EOPNOTSUPP;
+    snprintf(path, sizeof(path), "%s/memory.oom_control", cg->dir[cg->memory]);
+    if ((cfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -errno;
+    if ((efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    /* "<eventfd> <fd of memory.oom_control>": the kernel keeps a reference
+     * to the eventfd, not to cfd */
+    snprintf(line, sizeof(line), "%d %d", efd, cfd);
+    if ((rc = write_text(cg->dir[cg->memory], "cgroup.event_control", line)) != 0) {
+        close(efd);
+        goto out;
+    }
+    rc = efd;
+out:
+    close(cfd);
+    return rc;
 }
 
 /* CGROUP_PREFIX PREFIX-<digits>: the cgroup of an instance named PREFIX-N. */

@@ -101,6 +101,16 @@ int cgroup_clear(const struct cgroup *cg, long timeout_ms);
  * no directory: none). */
 unsigned long long cgroup_oom_kills(const struct cgroup *cg);
 
+/* On v1, an eventfd (non-blocking, close-on-exec; the caller closes it)
+ * the kernel signals at an OOM in cg's memory cgroup, its own limit's or
+ * an ancestor's (cgroup.event_control on memory.oom_control): v1 has no
+ * memory.oom.group, so its OOM killer kills one process of the instance,
+ * and the pool ends the rest. The notification comes before the kill is
+ * counted (cgroup_oom_kills()). It is signalled once more when the cgroup is
+ * removed. Returns the fd, -EOPNOTSUPP on v2 (memory.oom.group 1 kills the
+ * whole cgroup) or without a memory limit, or -errno. */
+int cgroup_oom_watch(const struct cgroup *cg);
+
 /* The cgroups an earlier airlock left in cp's directories for instances
  * named PREFIX-<digits> (CGROUP_PREFIX PREFIX-N), each as one cgroup of
  * one directory. Returns an array of *n (free() it), or NULL when there are

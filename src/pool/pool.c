@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -116,6 +117,11 @@ struct instance {
     char uid_s[12], gid_s[12]; /* {uid} {gid} */
     unsigned reap_tries;
     struct cgroup cg; /* its own (cg.n 0: none); removed by its reaper */
+    int oom_fd;       /* v1: signalled at an OOM in its memory cgroup (cgroup_oom_watch()); -1 */
+    struct io oom_io;
+    struct timer oom_timer; /* the kill that follows an OOM, looked for again */
+    uint64_t oom_until;     /* looked for until this loop_now() */
+    unsigned oom_wait_ms;
     struct proc proc, hook, reaper;
     enum hook_kind hook_kind;
     struct wipe *xfer; /* built-in provisioning (state:) on an env thread, in place of hook */
@@ -131,6 +137,12 @@ struct instance {
 };
 
 #define PORT_NONE UINT_MAX
+/* After an OOM notification (v1), its kill is looked for this long, at
+ * most OOM_WAIT_MAX_MS apart: it is counted a moment after it (the OOM
+ * killer picks and kills the victim in the same kernel call, which may
+ * print a report first). */
+#define OOM_LOOK_MS 5000
+#define OOM_WAIT_MAX_MS 100
 
 struct pool_stats {
     unsigned long long starts, restarts;
@@ -183,6 +195,7 @@ static struct list all_pools = {&all_pools, &all_pools};
 static void scale_soon(struct pool *p);
 static void retire(struct instance *in, enum stop_why why, bool replace);
 static void instance_timer(struct timer *t);
+static void oom_timer(struct timer *t);
 
 /* ---- hooks and built-in provisioning (state:): what the rest sees of them */
 
@@ -633,6 +646,102 @@ backoff(struct pool *p)
     log_info("pool=%s restart backoff ms=%u", p->conf.name, p->backoff.cur_ms);
 }
 
+/* The kernel killed oom (> 0) processes of in at its memory limit. */
+static void
+memory_killed(struct instance *in, unsigned long long oom)
+{
+    struct pool *p = in->pool;
+
+    in->why = WHY_MEMORY_LIMIT;
+    p->stats.memory_kills++;
+    log_warnx("pool=%s instance=%s: killed by its memory limit memory_max=%zu oom_kills=%llu",
+              p->conf.name, in->name, in->cg.memory_max, oom);
+}
+
+/* Stops watching in's memory cgroup for OOMs; idempotent. */
+static void
+oom_unwatch(struct instance *in)
+{
+    timer_stop(in->pool->loop, &in->oom_timer);
+    if (in->oom_fd < 0)
+        return;
+    io_stop(in->pool->loop, &in->oom_io);
+    close(in->oom_fd);
+    in->oom_fd = -1;
+}
+
+/* After an OOM in in's memory cgroup (v1): a process of it killed ends all
+ * of it, as v2's memory.oom.group has the kernel do, and as after a crash
+ * (its session ends, why=memory_limit). The kill is counted after the
+ * notification: it is looked for again, up to OOM_LOOK_MS; none may come
+ * (an ancestor's OOM whose victim was elsewhere, or one already dying). */
+static void
+oom_check(struct instance *in)
+{
+    struct pool *p = in->pool;
+    unsigned long long oom;
+
+    if (in->state == INST_STOPPING || in->state == INST_DEPROVISIONING || in->state == INST_WIPING)
+        return; /* ending: its reaper kills all of it */
+    if ((oom = cgroup_oom_kills(&in->cg)) == 0) {
+        if (loop_now(p->loop) >= in->oom_until)
+            return;
+        in->oom_wait_ms = in->oom_wait_ms == 0 ? 1 : in->oom_wait_ms * 2;
+        if (in->oom_wait_ms > OOM_WAIT_MAX_MS)
+            in->oom_wait_ms = OOM_WAIT_MAX_MS;
+        timer_start(p->loop, &in->oom_timer, in->oom_wait_ms, oom_timer, in);
+        return;
+    }
+    bool session = holds_user(in);
+    memory_killed(in, oom);
+    oom_unwatch(in);
+    if (!session)
+        backoff(p); /* as for a crash; before retire(): it lets autoscaling start the next one */
+    retire(in, WHY_MEMORY_LIMIT, session);
+}
+
+static void
+oom_timer(struct timer *t)
+{
+    oom_check(t->data);
+}
+
+static void
+oom_event(struct io *io, uint32_t events)
+{
+    struct instance *in = io->data;
+    uint64_t n;
+    (void)events;
+
+    while (read(in->oom_fd, &n, sizeof(n)) == (ssize_t)sizeof(n))
+        ;
+    in->oom_wait_ms = 0;
+    in->oom_until = loop_now(in->pool->loop) + OOM_LOOK_MS;
+    oom_check(in);
+}
+
+/* Watches in's memory cgroup for OOMs where the kernel would kill only one
+ * of its processes (cgroup v1). */
+static void
+oom_watch(struct instance *in)
+{
+    struct pool *p = in->pool;
+    int rc = cgroup_oom_watch(&in->cg);
+
+    if (rc == -EOPNOTSUPP)
+        return;
+    if (rc >= 0) {
+        in->oom_fd = rc;
+        if ((rc = io_start(p->loop, &in->oom_io, in->oom_fd, EPOLLIN, oom_event, in)) == 0)
+            return;
+        close(in->oom_fd);
+        in->oom_fd = -1;
+    }
+    /* its start goes on: a kill at its limit is still told at its exit */
+    log_warnx("pool=%s instance=%s: cannot watch its memory cgroup for OOMs: %s", p->conf.name,
+              in->name, strerror(-rc));
+}
+
 static void
 instance_reap(struct task *t)
 {
@@ -699,6 +808,7 @@ instance_done(struct instance *in)
     struct pool *p = in->pool;
 
     timer_stop(p->loop, &in->timer);
+    oom_unwatch(in);
     proc_close(&in->proc);
     hook_cancel(in);
     proc_close(&in->reaper);
@@ -836,6 +946,7 @@ instance_exit(struct proc *pr, int status)
     struct instance *in = pr->data;
     struct pool *p = in->pool;
 
+    oom_unwatch(in);
     if (in->state != INST_STOPPING) {
         /* an exit nobody asked for: a crash, or the end of a session
          * without a logout line */
@@ -849,13 +960,8 @@ instance_exit(struct proc *pr, int status)
         /* the kernel's OOM killer, at the limit of its cgroup: told apart
          * from a crash, which is the application's own */
         unsigned long long oom = cgroup_oom_kills(&in->cg);
-        if (oom > 0) {
-            in->why = WHY_MEMORY_LIMIT;
-            p->stats.memory_kills++;
-            log_warnx(
-                "pool=%s instance=%s: killed by its memory limit memory_max=%zu oom_kills=%llu",
-                p->conf.name, in->name, in->cg.memory_max, oom);
-        }
+        if (oom > 0)
+            memory_killed(in, oom);
         in->replace = session; /* else min_idle brings a fresh one, after the backoff */
         if (session)
             report(in, DIR_DRAINING);
@@ -975,7 +1081,8 @@ retire(struct instance *in, enum stop_why why, bool replace)
     set_state(in, INST_STOPPING);
     log_info("pool=%s instance=%s stopping why=%s", p->conf.name, in->name, why_names[why]);
     if (why == WHY_HOOK || why == WHY_BAD_LOGIN || why == WHY_FORGED_LOGIN ||
-        why == WHY_UNVERIFIED || why == WHY_START_TIMEOUT || why == WHY_TOOK_PORT) {
+        why == WHY_UNVERIFIED || why == WHY_START_TIMEOUT || why == WHY_TOOK_PORT ||
+        why == WHY_MEMORY_LIMIT) {
         in->sent_term = true;
         proc_signal(&in->proc, SIGKILL);
     } else if (why != WHY_LOGOUT) {
@@ -1343,6 +1450,7 @@ instance_start(struct pool *p)
     in->port_idx = PORT_NONE;
     in->hook.pidfd = in->hook.out_fd = in->proc.pidfd = in->proc.out_fd = -1;
     in->reaper.pidfd = in->reaper.out_fd = -1;
+    in->oom_fd = -1;
     char name[CONF_NAME_MAX + 24];
     /* the node's name makes the name unique among the machines that share
      * one redis directory with a pool of this name */
@@ -1382,6 +1490,7 @@ instance_start(struct pool *p)
         wipe_start(in, NULL); /* empty; the uid goes back below, nothing ran as it */
         goto fail;
     }
+    oom_watch(in); /* before anything runs in its cgroup */
     struct proc_opts o = {.cwd = in->dir,
                           .uid = in->uid,
                           .gid = in->gid,
@@ -1396,6 +1505,7 @@ instance_start(struct pool *p)
         close(cg_fds[i]);
     if (rc != 0) {
         log_warnx("pool=%s instance=%s: cannot start: %s", p->conf.name, in->name, strerror(-rc));
+        oom_unwatch(in);
         cgroup_clear(&in->cg, 0); /* empty: nothing ran in it */
         wipe_start(in, NULL);     /* empty; the uid goes back below, nothing ran as it */
         goto fail;
@@ -2284,6 +2394,7 @@ pool_free(struct pool *p)
     list_for_each_safe(pos, tmp, &p->instances) {
         struct instance *in = list_entry(pos, struct instance, link);
         timer_stop(p->loop, &in->timer);
+        oom_unwatch(in);
         proc_close(&in->proc);
         hook_cancel(in);
         dir_activate_cancel(in->activating);

@@ -27,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proto/procstatus.h"
+
 #define READ_SLICE 16 /* reads of PROC_READ_CHUNK per wakeup, then the loop moves on */
 /* lines per wakeup: each is logged and matched, so a flood of short lines
  * (a chunk of newlines is 4096 of them) held the loop for as long as the
@@ -190,38 +192,16 @@ child_become(uid_t uid, gid_t gid)
     return 0;
 }
 
-/* Whether the process whose /proc/PID/status is in buf (NUL-terminated) is
- * alive (not a zombie) and runs with uid as real or saved uid: exactly the
- * processes a kill() from uid reaches. */
-static bool
-status_has_uid(const char *buf, uid_t uid)
-{
-    const char *state = strstr(buf, "\nState:\t");
-    const char *ids = strstr(buf, "\nUid:\t");
-    unsigned long v[4] = {0};
-
-    if (state == NULL || ids == NULL)
-        return false; /* gone while being read */
-    state += strlen("\nState:\t");
-    if (*state == 'Z' || *state == 'X')
-        return false;
-    ids += strlen("\nUid:\t");
-    for (int i = 0; i < 4; i++) {
-        while (*ids == '\t' || *ids == ' ')
-            ids++;
-        for (; *ids >= '0' && *ids <= '9'; ids++)
-            v[i] = v[i] * 10 + (unsigned long)(*ids - '0');
-    }
-    return v[0] == uid || v[2] == uid;
-}
-
-/* Counts the live processes of uid in /proc but the caller; -errno when
- * /proc cannot be read. Raw syscalls only (runs in a forked child). */
+/* Counts the live processes of uid in /proc but the caller: those whose
+ * real or saved uid it is (what a kill() from uid reaches), zombie leaders
+ * whose threads run on included (procstatus.h), and one whose status
+ * could not be read whole, to be safe; -errno when /proc cannot be read.
+ * Raw syscalls only (runs in a forked child). */
 static int
 count_uid(uid_t uid)
 {
-    _Alignas(8) char buf[4096]; /* linux_dirent64 records, 8-byte aligned */
-    char status[1024], path[64];
+    _Alignas(8) char buf[4096];  /* linux_dirent64 records, 8-byte aligned */
+    char status[4096], path[64]; /* a status is some 1.5 KiB */
     int fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC), n = 0;
     long got;
     pid_t self = getpid();
@@ -246,11 +226,13 @@ count_uid(uid_t uid)
             int sfd = openat(fd, path, O_RDONLY | O_CLOEXEC);
             if (sfd < 0)
                 continue; /* gone meanwhile */
-            status[0] = '\n';
-            ssize_t len = read(sfd, status + 1, sizeof(status) - 2);
+            ssize_t len = read(sfd, status, sizeof(status));
             close(sfd);
-            status[len > 0 ? len + 1 : 1] = '\0';
-            n += status_has_uid(status, uid);
+            struct procstatus st;
+            enum parse_result r =
+                len > 0 ? procstatus_parse(status, (size_t)len, &st, NULL) : PARSE_INVALID;
+            n += r != PARSE_INVALID && procstatus_has_uid(&st, uid) &&
+                 (r == PARSE_AGAIN || procstatus_alive(&st));
         }
     }
     int rc = got < 0 ? -errno : n;
@@ -468,8 +450,8 @@ reap_child(const struct reap_opts *o)
  * filesystem it serves, and a thread of it that asks that filesystem, once
  * the request is read, waits for the answer uninterruptibly, even after
  * SIGKILL, holding the server's fd open: neither ends, ever. Its session
- * would never end (or, its main thread gone, the reaper took it for a
- * zombie and gave the uid on with it alive). So clone() and unshare() with
+ * would never end (and, its main thread gone, neither would its reaper:
+ * count_uid()). So clone() and unshare() with
  * CLONE_NEWUSER fail (EPERM, as where user namespaces are off), clone3(),
  * whose flags a filter cannot read, is ENOSYS (libc then uses clone()), and
  * so is any call of another architecture (i386's numbers on x86_64). */

@@ -90,7 +90,8 @@ struct reap_opts {
 /* Starts a child that kills what an instance left. First every process in
  * o->cg, which it then removes (cgroup_clear()). Then, with o->by_uid, every
  * process of uid (reaching exactly those: it switches to uid and
- * kill(-1, SIGKILL)s) and, once /proc shows none left but zombies, removes
+ * kill(-1, SIGKILL)s) and, once /proc shows none left but zombies (a zombie
+ * leader whose threads run on is not one: procstatus.h), removes
  * what the uid's processes leave behind them and only the uid may remove
  * without CAP_SYS_ADMIN: it clears the uid's keyrings (user, user-session,
  * persistent) and removes the SysV IPC objects it owns or created. It exits

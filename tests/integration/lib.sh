@@ -302,6 +302,20 @@ EOC
     } >"$file"
 }
 
+# pool_one_uid: pool_setup, then in $CONF a pool_conf of one instance at a
+# time (min_idle 1, max 1) with two uids of its own, the first $U0
+# (t_pool_userns, t_pool_reap_threads)
+pool_one_uid() {
+    pool_setup
+    chmod 755 "$T" # the instances pass through to their directories
+    U0=$(free_uids 2)
+    pool_conf "$CONF" "$P0" <<EOC
+    min_idle: 1
+    max: 1
+    uids: $U0-$((U0 + 1))
+EOC
+}
+
 # redis_password: the test's redis password, in $T/redis.pw (mode 0600,
 # made once: airlock's redis_password_file; one the instances of pools with uids
 # can reach needs, docs/directory.md) and in $REDISCLI_AUTH (redis-cli sends it).
@@ -354,9 +368,10 @@ free_uids() {
     done
 }
 
-# uid_procs UID: the pids of the live processes whose real or saved uid is UID.
+# uid_procs UID: the pids of the live processes whose real or saved uid is
+# UID (a zombie whose threads run on, its main thread gone, is one).
 uid_procs() {
-    ps -eo pid=,ruid=,suid=,stat= | awk -v u="$1" '($2 == u || $3 == u) && $4 !~ /^Z/ { print $1 }'
+    ps -eo pid=,ruid=,suid=,stat=,nlwp= | awk -v u="$1" '($2 == u || $3 == u) && ($4 !~ /^Z/ || $5 > 1) { print $1 }'
 }
 
 # idle_port LOG: the port of one instance that the log shows idle (ready,

@@ -11,6 +11,11 @@
 #    by the kernel: its session ends (why=memory_limit, logged, counted),
 #    another user's session on the pool goes on, a replacement starts, its
 #    cgroups are removed;
+#  - an instance whose child allocates beyond memory_max while the instance
+#    itself stays small ends whole the same way (v1 has no memory.oom.group:
+#    the kernel kills only the child, airlock hears the OOM through
+#    cgroup.event_control and kills the rest; before, the session went on
+#    without its child, and nothing was said);
 #  - a daemon (double fork and setsid()) and a hopper (a daemon whose pid
 #    changes every few ms) an instance left die when its session ends;
 #  - airlock killed (kill -9): the daemon lives on in its cgroup, which
@@ -107,14 +112,21 @@ got=$(app "$PA" "sh mkdir $CGA/sub 2>&1 && echo made")
 [ "$(cat "$CGA/memory.limit_in_bytes")" = $((64 << 20)) ] || fail "A's limit changed"
 grep -qx "$A" "$CGA/cgroup.procs" || fail "A left its cgroup"
 
+# memory_killed NAME N: instance NAME ended at memory_max (one process
+# killed by the kernel), logged and counted: the N-th of the pool
+memory_killed() {
+    wait_log "$LOG" "instance=$1 stopped why=memory_limit"
+    grep -q "instance=$1: killed by its memory limit memory_max=$((64 << 20)) oom_kills=1" "$LOG" ||
+        fail "no line saying why: $(grep "instance=$1" "$LOG" | tail -5)"
+    metric_is airlock_pool_memory_kills_total 'pool="fa"' "$2" ||
+        fail "memory_kills: $(metric airlock_pool_memory_kills_total 'pool="fa"' "$MPORT")"
+}
+
 log "A allocates beyond memory_max: the kernel kills it, its session ends, the pool goes on"
 STARTS=$(grep -c " starting pid=" "$LOG")
 got=$(app "$PA" "alloc 256" 30)
 [ -z "$got" ] || fail "A allocated 256 MiB with memory_max 64MiB: $got"
-wait_log "$LOG" "instance=$NAMEA stopped why=memory_limit"
-grep -q "instance=$NAMEA: killed by its memory limit memory_max=$((64 << 20)) oom_kills=1" "$LOG" ||
-    fail "no line saying why: $(grep "instance=$NAMEA" "$LOG" | tail -5)"
-metric_is airlock_pool_memory_kills_total 'pool="fa"' 1 || fail "memory_kills: $(metric airlock_pool_memory_kills_total 'pool="fa"' "$MPORT")"
+memory_killed "$NAMEA" 1
 wait_for cg_gone "$CGA"
 wait_for cg_gone "$CPA"
 wait_for cg_gone "$PPA"
@@ -123,6 +135,20 @@ wait_for settled 2
 [ "$(grep -c " starting pid=" "$LOG")" -gt "$STARTS" ] || fail "no replacement started"
 [ "$(app "$PB" "save erin-was-here")" = OK ] || fail "erin's session did not go on"
 running "$B" || fail "B died with A"
+
+log "a child of D allocates beyond memory_max, D itself stays small: the whole instance ends (v1: no memory.oom.group)"
+PD=$(assign_port grace)
+[ "$(app "$PD" "login grace")" = NOSTATE ] || fail "grace's login"
+D=$(pid_of_port "$PD")
+NAMED=$(basename "$(readlink "/proc/$D/cwd")")
+CGD=$OWNM/airlock-$NAMED
+# the kernel kills the largest process of the cgroup: dd, with its 256 MiB buffer
+app "$PD" "sh dd if=/dev/zero of=/dev/null bs=256M count=1 2>&1 | tail -1" 30 >/dev/null
+memory_killed "$NAMED" 2
+wait_for eval '! running "$D"'
+wait_for cg_gone "$CGD"
+[ "$(app "$PB" "save erin-was-here")" = OK ] || fail "erin's session did not go on"
+wait_for settled 2
 
 log "B's daemons die with B's session (one uid for all: only the cgroup tells them apart)"
 D=$(app "$PB" daemon)

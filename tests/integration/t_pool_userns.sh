@@ -22,14 +22,7 @@ if [ -w "$TMO" ]; then
     at_exit "echo $(cat "$TMO") >$TMO"
     echo 10 >"$TMO"
 fi
-pool_setup
-chmod 755 "$T"
-U0=$(free_uids 2)
-pool_conf "$CONF" "$P0" <<EOF2
-    min_idle: 1
-    max: 1
-    uids: $U0-$((U0 + 1))
-EOF2
+pool_one_uid
 airlock_up al run -c "$CONF"
 wait_for settled 1
 
