@@ -193,6 +193,11 @@ next_token(const char **p, struct token *t)
         ;
     t->val = s;
     t->vlen = (size_t)(e - s);
+    /* "pool=P instance=I: why": the colon ends the fields, it is no part
+     * of the value (airlock writes addresses as [v6]:port, never with a
+     * ':' at the end) */
+    if (t->key != NULL && t->vlen > 0 && s[t->vlen - 1] == ':')
+        t->vlen--;
     *p = e;
     return true;
 }

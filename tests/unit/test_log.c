@@ -3,7 +3,8 @@
  * the count comes with the next line; from several threads at once, one
  * line per period and nothing lost from the count. The three line formats
  * (log_format_line): text as it always was, logfmt and json with msg words
- * and k=v fields apart, quoted values, escaping and invalid UTF-8; a
+ * and k=v fields apart (a colon after the fields no part of a value),
+ * quoted values, escaping and invalid UTF-8; a
  * peer's text made a quoted value by log_quoted() stays one field. */
 #include <errno.h>
 #include <setjmp.h>
@@ -124,6 +125,13 @@ test_logfmt(void **state)
     /* a key named like a fixed one gets a '_', so keys stay unique */
     assert_string_equal(fmt(LOG_FMT_LOGFMT, LOG_LVL_INFO, "x msg=hi level=9", NULL),
                         "ts=" TS " level=info msg=x _msg=hi _level=9\n");
+    /* the colon after a line's fields is no part of the last one */
+    assert_string_equal(
+        fmt(LOG_FMT_LOGFMT, LOG_LVL_INFO, "dir pool=p instance=i-2: reservation withdrawn", NULL),
+        "ts=" TS " level=info msg=\"dir reservation withdrawn\" pool=p instance=i-2\n");
+    assert_string_equal(fmt(LOG_FMT_JSON, LOG_LVL_WARN, "log_sink=s: write to f", "No space"),
+                        "{\"ts\":\"" TS "\",\"level\":\"warn\",\"msg\":\"write to f\","
+                        "\"log_sink\":\"s\",\"error\":\"No space\"}\n");
     /* control bytes and invalid UTF-8 escaped; valid UTF-8 kept */
     assert_string_equal(
         fmt(LOG_FMT_LOGFMT, LOG_LVL_INFO, "bad name=\"a\tb\x01\xff\xc3\xa9\"", NULL),
