@@ -1723,17 +1723,21 @@ runtime_run(struct config *cfg, const char *path)
     for (size_t i = 0; i < rt.n_relays; i++) {
         char l[EP_HOST_MAX + 32], t[EP_HOST_MAX + 32];
         endpoint_format(&rt.relays[i]->conf.listen, l, sizeof(l));
+        /* fields only: logfmt and json keep each key's kind of value */
         if (rt.relays[i]->conf.egress)
-            snprintf(t, sizeof(t), "egress (%zu rules)", rt.relays[i]->conf.n_egress_allow);
+            snprintf(t, sizeof(t), "target=egress rules=%zu", rt.relays[i]->conf.n_egress_allow);
         else if (rt.relays[i]->conf.router.enabled)
-            snprintf(t, sizeof(t), "sni (%zu routes%s)", rt.relays[i]->conf.router.table.n,
-                     rt.relays[i]->conf.router.table.has_default ? ", default" : "");
+            snprintf(t, sizeof(t), "target=sni routes=%zu default=%s",
+                     rt.relays[i]->conf.router.table.n,
+                     rt.relays[i]->conf.router.table.has_default ? "yes" : "no");
         else if (rt.relays[i]->conf.n_targets > 0)
-            snprintf(t, sizeof(t), "%zu targets (balance %s)", rt.relays[i]->conf.n_targets,
+            snprintf(t, sizeof(t), "targets=%zu balance=%s", rt.relays[i]->conf.n_targets,
                      rt.relays[i]->conf.balance == BALANCE_FIRST ? "first" : "least_conn");
-        else
-            endpoint_format(&rt.relays[i]->conf.target, t, sizeof(t));
-        log_info("relay=%s listen=%s target=%s", rt.relays[i]->conf.name, l, t);
+        else {
+            memcpy(t, "target=", 7);
+            endpoint_format(&rt.relays[i]->conf.target, t + 7, sizeof(t) - 7);
+        }
+        log_info("relay=%s listen=%s %s", rt.relays[i]->conf.name, l, t);
     }
     for (size_t i = 0; i < rt.n_sinks; i++) {
         const struct log_sink_conf *sc = logsink_conf(rt.sinks[i]);

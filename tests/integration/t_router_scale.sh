@@ -51,7 +51,7 @@ log "load $N routes"
 airlock al run -c "$T/airlock.yaml"
 AL=$LAST_PID
 wait_log "$T/al.log" 'airlock running' 120 "$AL"
-has -E "relay=scale listen=tcp:127.0.0.1:$R target=sni \($((N + 1)) routes\)" <"$T/al.log" ||
+has -E "relay=scale listen=tcp:127.0.0.1:$R target=sni routes=$((N + 1)) default=no" <"$T/al.log" ||
     fail "the router did not load $((N + 1)) routes"
 
 expect_cn "u$((N - 1)).scale.test" last
