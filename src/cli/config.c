@@ -1543,8 +1543,9 @@ entry_path(const struct config *cfg, size_t j, char *buf, size_t len)
 }
 
 /* Checks cfg->relays[idx] (relays and routers alike, mapping n at path)
- * against the ones before it: names and listen endpoints must be unique. */
-static int
+ * against the ones before it: names and listen endpoints must be unique.
+ * Each that is not is reported (its first clash). */
+static void
 check_unique(struct conf_ctx *c, const struct config *cfg, size_t idx, const yaml_node_t *n,
              const char *path)
 {
@@ -1559,11 +1560,12 @@ check_unique(struct conf_ctx *c, const struct config *cfg, size_t idx, const yam
         entry_path(cfg, j, other, sizeof(other));
         conf_join(key, sizeof(key), path, "name");
         if (name_line != 0)
-            return conf_fail(c, name_line, key, "expected a unique name; %s is already called '%s'",
-                             other, o->name);
-        return conf_fail(c, conf_line(n), key,
-                         "expected a name: the default '%s' is already used by %s", rc->name,
-                         other);
+            conf_fail(c, name_line, key, "expected a unique name; %s is already called '%s'", other,
+                      o->name);
+        else
+            conf_fail(c, conf_line(n), key,
+                      "expected a name: the default '%s' is already used by %s", rc->name, other);
+        break;
     }
     for (size_t j = 0; j < idx; j++) {
         const struct relay_conf *o = &cfg->relays[j];
@@ -1572,12 +1574,11 @@ check_unique(struct conf_ctx *c, const struct config *cfg, size_t idx, const yam
         endpoint_format(&o->listen, ep, sizeof(ep));
         entry_path(cfg, j, other, sizeof(other));
         conf_join(key, sizeof(key), path, "listen");
-        return conf_fail(c, conf_key_line(c, n, "listen", CONF_NO_ITEM), key,
-                         "expected an endpoint no other relay listens on; %s ('%s') "
-                         "already listens on %s",
-                         other, o->name, ep);
+        conf_fail(c, conf_key_line(c, n, "listen", CONF_NO_ITEM), key,
+                  "expected an endpoint no other relay listens on; %s ('%s') already listens on %s",
+                  other, o->name, ep);
+        break;
     }
-    return 0;
 }
 
 /* A relay or router: relays[i] or routers[i], at cfg->relays[n_relays]. */
@@ -1596,7 +1597,10 @@ relay_item(struct conf_ctx *c, const yaml_node_t *item, const char *key, size_t 
     cfg->n_relays++;
     if (conf_map(c, item, key, router ? &router_block : &relay_block, rc) != 0)
         return -1;
-    return check_unique(c, cfg, cfg->n_relays - 1, item, key);
+    /* a clash is an error of the file, not of this block: the rules
+     * between blocks still run (parse_root()) */
+    check_unique(c, cfg, cfg->n_relays - 1, item, key);
+    return 0;
 }
 
 static const struct conf_list relays_list = {
@@ -2055,7 +2059,7 @@ check_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_node_t 
         o[k].line = conf_line(value_of(c, root, "control", &key));
         snprintf(o[k++].what, sizeof(o[0].what), "the control socket");
     }
-    for (size_t i = 0; i < k && rc == 0; i++) {
+    for (size_t i = 0; i < k; i++) {
         for (size_t j = 0; o[i].key[0] != '\0' && j < i; j++) {
             if (!listen_clash(o[i].ep, o[j].ep))
                 continue;
@@ -2070,45 +2074,51 @@ check_listeners(struct conf_ctx *c, const struct config *cfg, const yaml_node_t 
     return rc;
 }
 
-/* The rules that span blocks, once every block is walked. */
+/* The rules that span blocks, once every block is walked: each one that
+ * fails is reported. */
 static int
 check_root(struct conf_ctx *c, const yaml_node_t *root, const struct config *cfg)
 {
     const yaml_node_t *k = NULL, *v;
     char ep[ENDPOINT_TEXT_MAX], path[32];
+    int rc = 0;
 
     for (size_t j = 0; !cfg->has_directory && j < cfg->n_relays; j++) {
         if (cfg->relays[j].router.table.directory[0] == '\0')
             continue;
         entry_path(cfg, j, path, sizeof(path));
-        return conf_fail(c, conf_line(value_of(c, root, "routers", &k)), "routers",
-                         "%s ('%s') routes to directory pool '%s': expected a directory: block too",
-                         path, cfg->relays[j].name, cfg->relays[j].router.table.directory);
+        rc = conf_fail(c, conf_line(value_of(c, root, "routers", &k)), "routers",
+                       "%s ('%s') routes to directory pool '%s': expected a directory: block too",
+                       path, cfg->relays[j].name, cfg->relays[j].router.table.directory);
+        break;
     }
     if (cfg->n_relays == 0 && !cfg->logs.enabled && cfg->n_sinks == 0 && !cfg->has_directory &&
         cfg->n_pools == 0 && !cfg->broker.enabled && cfg->n_proxies == 0)
-        return conf_fail(c, conf_line(root), "relays", "expected at least one relay");
+        rc = conf_fail(c, conf_line(root), "relays", "expected at least one relay");
     if (cfg->n_pools > 0 && !cfg->has_directory && value_of(c, root, "pools", &k) != NULL)
-        return conf_fail(c, conf_line(k), "pools",
-                         "expected a directory: block too (a login line is believed only for the "
-                         "user the directory reserved the instance for)");
+        rc = conf_fail(c, conf_line(k), "pools",
+                       "expected a directory: block too (a login line is believed only for the "
+                       "user the directory reserved the instance for)");
     for (size_t j = 0; cfg->has_metrics && j < cfg->n_relays; j++) {
         if (!listen_clash(&cfg->relays[j].listen, &cfg->metrics))
             continue;
         v = value_of(c, root, "metrics", &k);
         endpoint_format(&cfg->relays[j].listen, ep, sizeof(ep));
-        return conf_fail(c, conf_line(v), "metrics",
-                         "expected an endpoint no relay listens on; relays[%zu] ('%s') already "
-                         "listens on %s",
-                         j, cfg->relays[j].name, ep);
+        rc = conf_fail(c, conf_line(v), "metrics",
+                       "expected an endpoint no relay listens on; relays[%zu] ('%s') already "
+                       "listens on %s",
+                       j, cfg->relays[j].name, ep);
+        break;
     }
-    return check_listeners(c, cfg, root);
+    return check_listeners(c, cfg, root) != 0 ? -1 : rc;
 }
 
 static int
 parse_root(struct conf_ctx *c, const yaml_node_t *root, struct config *cfg)
 {
     const yaml_node_t *k, *routers;
+
+    size_t errors = c->errs->total;
 
     if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
         return conf_fail(c, conf_line(root), NULL,
@@ -2118,8 +2128,11 @@ parse_root(struct conf_ctx *c, const yaml_node_t *root, struct config *cfg)
     if (routers != NULL &&
         node_relays(c, conf_row(&top_block, "routers", 7), routers, "routers", cfg) != 0)
         rc = -1;
-    /* the rules between blocks hold only for blocks that are all valid */
-    return rc != 0 ? rc : check_root(c, root, cfg);
+    /* the rules between blocks hold only for blocks that are all valid
+     * (relays that clash with each other are) */
+    if (rc == 0)
+        rc = check_root(c, root, cfg);
+    return rc != 0 || c->errs->total > errors ? -1 : 0;
 }
 
 /* ---- config_dump(): the keys whose setters are this file's */

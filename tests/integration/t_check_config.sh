@@ -5,7 +5,8 @@
 # arguments (an option given twice among them) exits 2 with a clear message. A file with several errors gets
 # them all, in file order, then their number (50 at most shown); an unquoted
 # IPv6 CIDR is named as YAML's list with how to quote it; what run would fail
-# on is refused by check too (listeners that cannot bind side by side, a name
+# on is refused by check too (listeners that cannot bind side by side, each
+# clash told, a name
 # as a listen address, missing directories, a file in the way of a socket, a
 # keyset that does not load). YAML that would cost libyaml quadratic time
 # (100k levels of nesting in each form, 40k anchors, 20k directives) is
@@ -208,7 +209,7 @@ run_al 2 check
 grep -q '^usage: airlock' "$T/out" || fail "check without -c: no usage"
 
 log "every error, in file order, then how many"
-P2=$(free_port)
+read -r P2 P3 <<<"$(free_ports 2)"
 cat >many.yaml <<EOF
 threads: 999
 relays:
@@ -252,6 +253,41 @@ broken v6 4 "invalid YAML" "found unexpected ':' (while scanning a plain scalar 
 log "what run would fail on: bind conflicts, names, missing directories, files in the way"
 printf 'relays:\n  - listen: tcp:0.0.0.0:%s\n    target: tcp:127.0.0.1:80\n  - listen: tcp:127.0.0.1:%s\n    target: tcp:127.0.0.1:81\n' "$P" "$P" >wildcard.yaml
 broken wildcard 4 "relays[1].listen" "expected an endpoint no other relay listens on; relays[0] ('relay1') already listens on tcp:0.0.0.0:$P"
+# each clash between blocks is told, not only the first: a relay whose
+# name and listener both clash, metrics on a relay's port, the control
+# socket on a relay's socket file, two sinks on one port
+cat >clashes.yaml <<EOF
+metrics: tcp:0.0.0.0:$P2
+control: unix:$T/c.sock
+relays:
+  - name: web
+    listen: tcp:0.0.0.0:$P
+    target: tcp:127.0.0.1:80
+  - name: web
+    listen: tcp:127.0.0.1:$P
+    target: tcp:127.0.0.1:81
+  - name: m
+    listen: tcp:127.0.0.1:$P2
+    target: tcp:127.0.0.1:82
+  - name: u
+    listen: unix:$T/c.sock
+    target: tcp:127.0.0.1:83
+log_sinks:
+  - {name: a, listen: "tcp:127.0.0.1:$P3", file: $T/a.log}
+  - {name: b, listen: "tcp:[::1]:$P3", file: $T/b.log}
+  - {name: c, listen: "tcp:0.0.0.0:$P3", file: $T/c.log}
+directory: {backend: memory}
+EOF
+for cmd in check run; do
+    run_al 1 $cmd -c clashes.yaml
+    [ "$(cat "$T/out")" = "airlock: clashes.yaml:1: metrics: expected an endpoint no relay listens on; relays[2] ('m') already listens on tcp:127.0.0.1:$P2
+airlock: clashes.yaml:2: control: expected an endpoint nothing else listens on; relays[3] ('u') already listens on unix:$T/c.sock
+airlock: clashes.yaml:7: relays[1].name: expected a unique name; relays[0] is already called 'web'
+airlock: clashes.yaml:8: relays[1].listen: expected an endpoint no other relay listens on; relays[0] ('web') already listens on tcp:0.0.0.0:$P
+airlock: clashes.yaml:19: log_sinks[2].listen: expected an endpoint nothing else listens on; log_sinks[0] ('a') already listens on tcp:127.0.0.1:$P3
+5 errors" ] || fail "clashes ($cmd): $(cat "$T/out")"
+done
+! tcp_up "$P" && ! tcp_up "$P2" && ! tcp_up "$P3" || fail "a refused config listened"
 printf 'relays:\n  - listen: tcp:localhost:%s\n    target: tcp:127.0.0.1:80\n' "$P" >byname.yaml
 broken byname 2 "relays[0].listen" "expected an IP address to listen on (0.0.0.0, 127.0.0.1, [::1]), not the name 'localhost'"
 : >"$T/in-the-way.sock"
