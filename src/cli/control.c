@@ -636,14 +636,16 @@ static int
 client_connect(const struct endpoint *ep)
 {
     enum dial_result why;
+    char name[ENDPOINT_TEXT_MAX];
     int fd = dial_sync(ep, CLIENT_TIMEOUT_MS, &why);
 
     if (fd >= 0)
         return fd;
+    endpoint_format(ep, name, sizeof(name));
     if (why == DIAL_CONNECT_FAILED) /* what connect(2) said is reason enough */
-        fprintf(stderr, "airlock ctl: cannot connect: %s\n", strerror(-fd));
+        fprintf(stderr, "airlock ctl: cannot connect to %s: %s\n", name, strerror(-fd));
     else
-        fprintf(stderr, "airlock ctl: cannot connect: %s: %s\n", dial_result_name(why),
+        fprintf(stderr, "airlock ctl: cannot connect to %s: %s: %s\n", name, dial_result_name(why),
                 strerror(-fd));
     return -1;
 }

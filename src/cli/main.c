@@ -429,6 +429,28 @@ cmd_ctl(int argc, char **argv)
     for (int i = optind; i < argc; i++)
         snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s%s", i > optind ? " " : "",
                  argv[i]);
+    /* what the server would refuse as a command is a usage error here,
+     * told before any connect */
+    size_t len = strlen(line), used;
+    struct ctl_cmd cmd;
+    line[len] = '\n';
+    if (ctl_parse(line, len + 1, &cmd, &used, &why) != PARSE_OK) {
+        const char *verbs[CTL_VERB_COUNT], *hint = NULL;
+        bool known = false;
+        for (int v = 0; v < CTL_VERB_COUNT; v++) {
+            verbs[v] = ctl_verb_name((enum ctl_verb)v);
+            known = known || strcmp(argv[optind], verbs[v]) == 0;
+        }
+        if (!known)
+            hint = closest_word(argv[optind], strlen(argv[optind]), verbs, CTL_VERB_COUNT);
+        if (hint != NULL)
+            fprintf(stderr, "airlock ctl: unknown command '%s' (did you mean '%s'?)\n",
+                    argv[optind], hint);
+        else
+            fprintf(stderr, "airlock ctl: %s\n", why);
+        return 2;
+    }
+    line[len] = '\0';
     return control_client(&ep, line);
 }
 
@@ -437,8 +459,8 @@ cmd_ctl(int argc, char **argv)
 static void
 unknown_command(const char *cmd)
 {
-    static const char *const cmds[] = {"relay", "router", "run",     "check",
-                                       "ctl",   "field",  "version", "help",
+    static const char *const cmds[] = {"relay", "router",  "run",       "check", "ctl",
+                                       "field", "version", "--version", "help",  "--help",
 #ifdef AIRLOCK_WITH_ATTEST
                                        "attest"
 #endif

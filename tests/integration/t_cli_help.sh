@@ -1,6 +1,7 @@
 #!/bin/bash
 # t_cli_help: every subcommand's --help (and -h) prints its usage line on
-# stdout and exits 0; a mistyped command or long option gets "did you mean"
+# stdout and exits 0; a mistyped command (--version and --help too, a ctl
+# command before any connect) or long option gets "did you mean"
 # with the closest known one and exits 2; a far-off word gets no hint; the
 # bash completion offers every option the usage lists.
 . "$(dirname "$0")/lib.sh"
@@ -73,6 +74,9 @@ hint rleay -- "(did you mean 'relay'?)" # two letters swapped: one edit
 hint routr -- "(did you mean 'router'?)"
 hint versoin -- "(did you mean 'version'?)"
 hint ctll -- "(did you mean 'ctl'?)"
+hint --verison -- "airlock: unknown command '--verison' (did you mean '--version'?)"
+hint --hlep -- "(did you mean '--help'?)"
+hint ctl -s unix:/nonexistent relaod -- "airlock ctl: unknown command 'relaod' (did you mean 'reload'?)"
 [ -z "$has_attest" ] || hint atest -- "(did you mean 'attest'?)"
 [ -z "$has_field" ] || hint feild -- "(did you mean 'field'?)"
 hint check --hlep -- "airlock check: did you mean '--help'?"

@@ -5,8 +5,9 @@
 # and a NAME unique across pools (the pool's event list in redis gets the
 # drain, so the pool's process hears of it), refuses an ambiguous or unknown
 # NAME with a non-zero exit; assign POOL KEY reserves an idle instance for
-# KEY as a router does (sticky), refusing an unknown pool and a malformed
-# key. Malformed, over-long and silent commands get
+# KEY as a router does (sticky), refusing an unknown pool (exit 1) and a
+# malformed key (a usage error, exit 2). Malformed, over-long and silent
+# commands sent to the socket get
 # "ERR" and a close, and airlock keeps serving; the directory's metrics
 # count the instances by state. A SCRIPT FLUSH on redis does not disturb it.
 . "$(dirname "$0")/lib.sh"
@@ -58,7 +59,7 @@ rc=0; ctl drain i0 2>"$T/err" || rc=$?
 rc=0; ctl drain grid/nosuch 2>"$T/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "no instance grid/nosuch" "$T/err" || fail "unknown instance: $rc"
 rc=0; ctl drain 'bad name' 2>"$T/err" || rc=$?
-[ "$rc" = 1 ] && grep -q "drain: expected NAME or POOL/NAME" "$T/err" || fail "bad name: $rc"
+[ "$rc" = 2 ] && grep -q "drain: expected NAME or POOL/NAME" "$T/err" || fail "bad name: $rc"
 
 log "malformed, over-long and silent commands"
 start silent socat -u "UNIX-CONNECT:$CTL" STDOUT # sends nothing: times out after 5 s
@@ -94,7 +95,7 @@ ctl sessions | has -E "^grid +${n#grid/} +reserved +bob " || fail "bob not reser
 rc=0; ctl assign nosuch bob 2>"$T/err" || rc=$?
 [ "$rc" = 1 ] && grep -q "no pool nosuch" "$T/err" || fail "unknown pool: $rc $(cat "$T/err")"
 rc=0; ctl assign grid -bob 2>"$T/err" || rc=$?
-[ "$rc" = 1 ] && grep -q "assign: expected POOL KEY" "$T/err" || fail "bad key: $rc $(cat "$T/err")"
+[ "$rc" = 2 ] && grep -q "assign: expected POOL KEY" "$T/err" || fail "bad key: $rc $(cat "$T/err")"
 running "$AIR" || fail "airlock died"
 
 log "nothing listening: the reason connect(2) gave, not 'Success'"
@@ -102,7 +103,7 @@ log "nothing listening: the reason connect(2) gave, not 'Success'"
 no_server() {
     local rc=0
     "$AIRLOCK" ctl -s "$1" sessions 2>"$T/err" || rc=$?
-    [ "$rc" = 1 ] && [ "$(cat "$T/err")" = "airlock ctl: cannot connect: $2" ] ||
+    [ "$rc" = 1 ] && [ "$(cat "$T/err")" = "airlock ctl: cannot connect to $1: $2" ] ||
         fail "no server on $1: status $rc, $(cat "$T/err")"
 }
 no_server "unix:$T/none.sock" "No such file or directory"

@@ -24,7 +24,7 @@ out=$("$AIRLOCK" ctl -s "tcp:localhost:$C" sessions 2>&1) || fail "ctl by name: 
 log "nothing listening: the reason connect(2) gave"
 rc=0
 "$AIRLOCK" ctl -s "tcp:localhost:$DEAD" sessions 2>"$T/err" || rc=$?
-[ "$rc" = 1 ] && [ "$(cat "$T/err")" = "airlock ctl: cannot connect: Connection refused" ] ||
+[ "$rc" = 1 ] && [ "$(cat "$T/err")" = "airlock ctl: cannot connect to tcp:localhost:$DEAD: Connection refused" ] ||
     fail "no server: status $rc, $(cat "$T/err")"
 
 log "an over-long command gets its answer"

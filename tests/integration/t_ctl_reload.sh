@@ -46,6 +46,20 @@ for cmd in sessions instances "drain x" "assign grid alice"; do
         fail "$cmd: $(cat "$T/err")"
 done
 
+log "a command the server would refuse: a usage error (exit 2), told before any connect"
+for cmd in "relaod:unknown command 'relaod' (did you mean 'reload'?)" \
+    "sessoins:unknown command 'sessoins' (did you mean 'sessions'?)" \
+    "frob now:unknown command (sessions, instances, drain NAME, assign POOL KEY, reload, conns, stats, config)" \
+    "drain:drain: expected NAME or POOL/NAME (1-63 of A-Z a-z 0-9 _ . -)" \
+    "assign grid:assign: expected POOL KEY (a pool name; a key of 1-127 of A-Z a-z 0-9 _ . @ -, not starting with - or .)" \
+    "stats all:sessions, instances, reload, conns, stats and config take no argument"; do
+    rc=0
+    # shellcheck disable=SC2086 # the words of the command
+    "$AIRLOCK" ctl -s "unix:$T/none.sock" ${cmd%%:*} >"$T/out" 2>"$T/err" || rc=$?
+    [ "$rc" = 2 ] && [ "$(cat "$T/err")" = "airlock ctl: ${cmd#*:}" ] ||
+        fail "ctl ${cmd%%:*}: exit $rc: $(cat "$T/err")"
+done
+
 log "stats: the relay's counters, as /metrics has them"
 echo_via "$PA" || fail "relay a does not relay"
 wait_for metric_is airlock_connections_closed_total 'relay="a",end="eof"' 1

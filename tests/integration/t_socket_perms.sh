@@ -73,7 +73,7 @@ for s in ctl app log vm; do
 done
 rc=0
 as_user "$AIRLOCK" ctl -s "unix:$T/ctl.sock" drain "fa/$NAME" 2>"$T/err" || rc=$?
-[ "$rc" = 1 ] && [ "$(cat "$T/err")" = "airlock ctl: cannot connect: Permission denied" ] ||
+[ "$rc" = 1 ] && [ "$(cat "$T/err")" = "airlock ctl: cannot connect to unix:$T/ctl.sock: Permission denied" ] ||
     fail "drain as $U: status $rc, $(cat "$T/err")"
 ctl instances | has -E "^fa +$NAME +idle " || fail "$NAME is not idle any more: $(ctl instances)"
 ctl drain "fa/$NAME" | has -x "drained fa/$NAME" || fail "root cannot drain"
@@ -136,7 +136,7 @@ as_user --in-group "$AIRLOCK" ctl -s "unix:$T/c.sock" instances | has -x '0 inst
     fail "a member of $G was refused"
 rc=0
 as_user "$AIRLOCK" ctl -s "unix:$T/c.sock" instances 2>"$T/err" || rc=$?
-[ "$rc" = 1 ] && grep -q "cannot connect: Permission denied" "$T/err" || fail "not in $G: $(cat "$T/err")"
+[ "$rc" = 1 ] && grep -q "cannot connect to unix:$T/c.sock: Permission denied" "$T/err" || fail "not in $G: $(cat "$T/err")"
 stop_clean "$LAST_PID" c3
 
 log "airlock relay: 0660 by default, --socket-mode and --socket-group"
