@@ -1153,28 +1153,42 @@ broker_apply(struct runtime *rt)
     return 0;
 }
 
-/* Whether cfg has a fault only this host can tell (a keyset, CA file,
- * certificate or key that does not load, a pool's user or store): then
- * nothing of it is applied, and why[0..len) names each (file and reason). */
-static bool
-host_refused(const struct config *cfg, const char *path, char *why, size_t len)
+/* why[0..len): the refused reload's answer, naming each of errs. */
+static void
+refused_why(const struct config_errors *errs, char *why, size_t len)
 {
-    struct config_errors *errs = calloc(1, sizeof(*errs));
-    size_t at;
+    size_t at = (size_t)snprintf(why, len, "reload failed, keeping the running config: ");
 
-    if (errs == NULL) {
-        snprintf(why, len, "reload failed, keeping the running config: out of memory");
-        return true;
-    }
-    config_host_faults(cfg, path, errs);
-    at = (size_t)snprintf(why, len, "reload failed, keeping the running config: ");
     for (size_t i = 0; i < errs->n && at < len; i++)
         at += (size_t)snprintf(why + at, len - at, "%s%s", i > 0 ? "; " : "", errs->e[i].msg);
     if (errs->total > errs->n && at < len)
         snprintf(why + at, len - at, "; %zu more errors", errs->total - errs->n);
-    bool refused = errs->total > 0;
+}
+
+/* Loads the config file at path into *cfg, as airlock check does, with
+ * what only this host can tell (a keyset, CA file, certificate or key that
+ * does not load, a pool's user or store). Returns 0 (free *cfg with
+ * config_free()), or -1 with nothing loaded and why[0..len) naming every
+ * fault (file, line and reason). */
+static int
+reload_load(const char *path, struct config *cfg, char *why, size_t len)
+{
+    struct config_errors *errs = calloc(1, sizeof(*errs));
+
+    if (errs == NULL) {
+        snprintf(why, len, "reload failed, keeping the running config: out of memory");
+        return -1;
+    }
+    if (config_load_all(path, cfg, errs) == 0) {
+        config_host_faults(cfg, path, errs);
+        if (errs->total > 0)
+            config_free(cfg);
+    }
+    int rc = errs->total > 0 ? -1 : 0;
+    if (rc != 0)
+        refused_why(errs, why, len);
     free(errs);
-    return refused;
+    return rc;
 }
 
 /* The broker's part of a reload, before anything is applied: when its
@@ -1259,14 +1273,8 @@ reload_apply(struct runtime *rt, char *why, size_t len)
         snprintf(why, len, "reload: no config file (started from the command line)");
         return -1;
     }
-    if (config_load(rt->path, &cfg, err, sizeof(err)) != 0) {
-        snprintf(why, len, "reload failed, keeping the running config: %s", err);
+    if (reload_load(rt->path, &cfg, why, len) != 0)
         return -1;
-    }
-    if (host_refused(&cfg, rt->path, why, len)) {
-        config_free(&cfg);
-        return -1;
-    }
     if (cfg.threads != rt->cfg.threads)
         apply_fault(rt, false, "threads: the running %zu kept until the next start", rt->n_workers);
     if (cfg.has_directory != rt->cfg.has_directory ||

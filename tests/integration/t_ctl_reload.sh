@@ -4,8 +4,10 @@
 # shows the relay's counters (the numbers /metrics has); `airlock ctl
 # reload` reloads as SIGHUP does and waits for the outcome: "reloaded
 # (generation N)" and exit 0, or the log line's text and exit 1 (a broken
-# file, a listen endpoint in use); concurrent reloads are serialised (each
-# gets its own generation) and the reload counters agree; while draining
+# file, each of its errors named; a listen endpoint in use); concurrent
+# reloads are serialised (each gets its own generation) and the reload
+# counters agree; a command the server would refuse (a typo: with "did you
+# mean") exits 2 before any connect; while draining
 # (SIGTERM, a connection still open) a reload is refused, saying why. A
 # control socket that never answers: the request gives up (15 s), exit 1.
 . "$(dirname "$0")/lib.sh"
@@ -79,13 +81,13 @@ has -x 'reloaded (generation 2)' <"$T/out" || fail "reload said: $(cat "$T/out")
 echo_via "$PB" || fail "relay b does not serve right after the reload's answer"
 has 'reloaded .*: 2 relays, 0 pools (generation 2)' <"$LOG" || fail "the log's reload line"
 
-log "reload of a broken file: the log's text, exit 1, the running config kept"
-printf 'relays:\n  - name: a\n    listen: tcp:127.0.0.1:%s\n    target: tcp:127.0.0.1:%s\n    idle_timout: 5s\n' \
+log "reload of a broken file: the log's text naming every error, exit 1, the running config kept"
+printf 'relays:\n  - name: a\n    listen: tcp:127.0.0.1:%s\n    target: tcp:127.0.0.1:%s\n    idle_timout: 5s\n    splice: maybe\n' \
     "$PA" "$PA" >"$CONF"
 rc=0
 ctl reload >"$T/out" 2>"$T/err" || rc=$?
 [ "$rc" = 1 ] || fail "a broken file: exit $rc"
-has "^airlock ctl: reload failed, keeping the running config: $CONF:5: relays\[0\]: unknown key 'idle_timout'" <"$T/err" ||
+has -x "airlock ctl: reload failed, keeping the running config: $CONF:5: relays\[0\]: unknown key 'idle_timout' (did you mean 'idle_timeout'?); $CONF:6: relays\[0\].splice: expected true or false" <"$T/err" ||
     fail "broken file: $(cat "$T/err")"
 grep -qF -- "$(sed 's/^airlock ctl: //' "$T/err")" "$LOG" || fail "not the log's text"
 echo_via "$PB" || fail "relay b went away with a failed reload"
