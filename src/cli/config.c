@@ -25,6 +25,7 @@
 #include "core/file.h"
 #include "field/field.h"
 #include "net/addr.h"
+#include "net/resolve.h"
 #include "pool/template.h"
 
 /* Bounds the allocation for the relays array (a few KiB each) on hostile
@@ -2247,6 +2248,8 @@ config_defaults(struct config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->log_level = LOG_LVL_INFO;
     cfg->drain_timeout_ms = 30 * 1000;
+    cfg->resolver_threads = RESOLVE_THREADS_DEFAULT;
+    cfg->resolver_queue = RESOLVE_QUEUE_DEFAULT;
     log_conf_defaults(&cfg->logs);
     dir_conf_defaults(&cfg->directory);
     broker_conf_defaults(&cfg->broker);

@@ -49,8 +49,8 @@ struct config {
     size_t n_pools;
     struct http_proxy_conf *proxies; /* owned; n_proxies entries */
     size_t n_proxies;
-    unsigned resolver_threads; /* 0: the default (net/resolve.h) */
-    unsigned resolver_queue;   /* 0: the default */
+    unsigned resolver_threads;
+    unsigned resolver_queue;
     struct broker_conf broker; /* broker_conf_defaults() unless given */
     char *text;                /* the file as parsed (config_dump()), owned; NULL: from arguments */
     size_t text_len;

@@ -3,7 +3,7 @@
 # every block of a running airlock (relays, an egress relay, a datagram
 # relay, a router with routes, a log sink, a redis directory that logs in
 # with a password file, the control and metrics sockets) with the defaults
-# filled in; `airlock check` accepts it, and a second airlock started from
+# filled in (every top-level one docs/config.md gives); `airlock check` accepts it, and a second airlock started from
 # it (on other ports) prints the same config again. The password file's
 # path is shown, its content never. After a reload it shows the new config
 # (its generation); after a failed reload, still the running one.
@@ -65,6 +65,14 @@ has -x '    connect_timeout: 5000ms' <"$T/dump.yaml" || fail "a default (connect
 has -x 'log_level: info' <"$T/dump.yaml" || fail "a default (log_level) is missing"
 has -x '  session_ttl: 3600000ms' <"$T/dump.yaml" || fail "a directory default is missing"
 has -x 'drain_timeout: 7000ms' <"$T/dump.yaml" || fail "drain_timeout as set"
+# every top-level key docs/config.md gives a default is there
+for k in $(awk '/^### Top level/ { on = 1; next } /^###/ { on = 0 }
+    on && /^\| `[a-z_]+` \|/ && $0 ~ /\| `[^|]*` \| either/ { gsub(/[`| ]/, "", $2); print $2 }' \
+    "$ROOT/docs/config.md"); do
+    has "^$k: " <"$T/dump.yaml" || fail "the default of $k is missing"
+done
+has -x 'resolver_threads: 4' <"$T/dump.yaml" && has -x 'resolver_queue: 256' <"$T/dump.yaml" ||
+    fail "the resolver's defaults"
 has -x "  redis_password_file: $T/redis.pw" <"$T/dump.yaml" || fail "the password file's path"
 ! grep -q "$PW" "$T/dump.yaml" || fail "the password is printed"
 has -x '    target: egress' <"$T/dump.yaml" || fail "the egress relay"
