@@ -2535,6 +2535,13 @@ config_args(int argc, char **argv, bool router, struct config *cfg, char *err, s
         snprintf(err, errlen, "--metrics: %s", msg);
         goto fail;
     }
+    if (cfg->has_metrics && listen_clash(&rc->listen, &cfg->metrics)) {
+        endpoint_format(&cfg->metrics, msg, sizeof(msg));
+        snprintf(err, errlen,
+                 "--metrics '%s': expected an endpoint no relay listens on; LISTEN is '%s'", msg,
+                 pos[0]);
+        goto fail;
+    }
     if (apply_perm(cfg, &perm, err, errlen) != 0)
         goto fail;
     if (router && !cfg->has_directory &&

@@ -2,15 +2,15 @@
 # t_check_config: `airlock check -c` exits 0 on a valid file and 1 on a broken
 # one with an error naming file:line and the key; `airlock run -c` refuses a
 # broken file the same way before listening; `airlock relay` with bad
-# arguments (an option given twice among them) exits 2 with a clear message. A file with several errors gets
-# them all, in file order, then their number (50 at most shown); an unquoted
-# IPv6 CIDR is named as YAML's list with how to quote it; what run would fail
-# on is refused by check too (listeners that cannot bind side by side, each
-# clash told, a name
-# as a listen address, missing directories, a file in the way of a socket, a
-# keyset that does not load). YAML that would cost libyaml quadratic time
-# (100k levels of nesting in each form, 40k anchors, 20k directives) is
-# refused at once.
+# arguments (an option given twice among them, --metrics on LISTEN) exits 2
+# with a clear message. A file with several errors gets them all, in file
+# order, then their number (50 at most shown); an unquoted IPv6 CIDR is
+# named as YAML's list with how to quote it; what run would fail on is
+# refused by check too (listeners that cannot bind side by side, each clash
+# told, a name as a listen address, missing directories, a file in the way
+# of a socket, a keyset that does not load). YAML that would cost libyaml
+# quadratic time (100k levels of nesting in each form, 40k anchors, 20k
+# directives) is refused at once.
 . "$(dirname "$0")/lib.sh"
 
 cd "$T" || exit 1
@@ -354,6 +354,8 @@ relay_bad "airlock relay: --idle-timeout 'xyz': expected a duration" "$L" tcp:12
 relay_bad "airlock relay: --connect-timeout '0': expected a duration" "$L" tcp:127.0.0.1:1 --connect-timeout 0
 relay_bad "airlock relay: --send-proxy 'v1': expected v2 or none" "$L" tcp:127.0.0.1:1 --send-proxy v1
 relay_bad "airlock relay: --max-connections '-1': expected an integer from 0 to 10000000" "$L" tcp:127.0.0.1:1 --max-connections -1
+relay_bad "airlock relay: --metrics 'tcp:0.0.0.0:$P': expected an endpoint no relay listens on; LISTEN is '$L'" "$L" tcp:127.0.0.1:1 --metrics "tcp:0.0.0.0:$P"
+relay_bad "airlock relay: --metrics 'unix:$T/r.sock': expected an endpoint no relay listens on" "unix:$T/r.sock" tcp:127.0.0.1:1 --metrics "unix:$T/r.sock"
 relay_bad "airlock relay: --threads '999': expected an integer from 0 to 256" "$L" tcp:127.0.0.1:1 --threads 999
 relay_bad "airlock relay: --log-level 'loud': expected error, warn, info or debug" "$L" tcp:127.0.0.1:1 --log-level loud
 relay_bad "airlock relay: --allow '300.0.0.0/8': expected a CIDR (10.0.0.0/8, [2001:db8::]/32), an address or cid:N: invalid IPv4 address" "$L" tcp:127.0.0.1:1 --allow 300.0.0.0/8
