@@ -196,6 +196,8 @@ conn_close(struct conn *c, enum conn_end end)
         return;
     if (c->ops->closing != NULL)
         c->ops->closing(c, end, tag, logged ? sizeof(tag) : 0);
+    else if (logged && c->relay->conf.n_targets > 0) /* which of them it went to */
+        snprintf(tag, sizeof(tag), " target=%s", c->pick != NULL ? c->pick->text : "-");
     c->state = CONN_ST_CLOSED;
     c->end = end;
     if (c->dial != NULL) { /* a lookup still to answer is withdrawn too */

@@ -1,7 +1,8 @@
 #!/bin/bash
 # t_relay_targets_tcp: targets: on tcp (t_relay_targets has hvsock):
 #   - least_conn spreads held connections A, B, A, B (ties go by order) and
-#     the gauges say 2 and 2, then 0 and 0 once they end;
+#     the gauges say 2 and 2, then 0 and 0 once they end; their close lines
+#     name their targets;
 #   - a target that accepts and resets at once: each connection to it is
 #     reset (the reset came after the connect was seen through) or fails
 #     over to A (it came before); one held through A goes on;
@@ -58,6 +59,10 @@ open_is "$A" 2 && open_is "$B" 2 || fail "open: A $(open_to "$A") B $(open_to "$
 for c in c1 c2 c3 c4; do kill "${CPID[$c]}"; done
 poll_until 10 open_is "$A" 0 || fail "A's connections did not go back to 0"
 poll_until 10 open_is "$B" 0 || fail "B's connections did not go back to 0"
+# each close line names the target its connection went to
+closes_to() { [ "$(grep -c "close relay=lc conn=[0-9]* client=[^ ]* target=$1 " "$T/relay.log")" = "$2" ]; }
+poll_until 10 closes_to "$A" 2 && closes_to "$B" 2 ||
+    fail "close lines: $(grep 'close relay=lc' "$T/relay.log")"
 
 log "B's port closed: down by its checks alone (no connection tried it)"
 stop "$SRV_B" || true
