@@ -1400,6 +1400,8 @@ cmd_attest(int argc, char **argv)
     while (argc >= 2 && sub < nsubs && strcmp(argv[1], subs[sub]) != 0)
         sub++;
     if (argc < 2 || sub == nsubs) {
+        if (argc >= 2)
+            closest_unknown(stderr, "airlock attest", "subcommand", argv[1], subs, nsubs);
         attest_usage(stderr);
         return 2;
     }

@@ -80,6 +80,9 @@ cmd_field(int argc, char **argv)
         return 0;
     }
     if (!enc && !dec && strcmp(sub, "rewrap") != 0) {
+        static const char *const subs[] = {"encrypt", "decrypt", "rewrap"};
+        if (argc > 1)
+            closest_unknown(stderr, "airlock field", "subcommand", sub, subs, 3);
         field_usage(stderr);
         return 2;
     }

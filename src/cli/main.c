@@ -435,17 +435,14 @@ cmd_ctl(int argc, char **argv)
     struct ctl_cmd cmd;
     line[len] = '\n';
     if (ctl_parse(line, len + 1, &cmd, &used, &why) != PARSE_OK) {
-        const char *verbs[CTL_VERB_COUNT], *hint = NULL;
+        const char *verbs[CTL_VERB_COUNT];
         bool known = false;
         for (int v = 0; v < CTL_VERB_COUNT; v++) {
             verbs[v] = ctl_verb_name((enum ctl_verb)v);
             known = known || strcmp(argv[optind], verbs[v]) == 0;
         }
-        if (!known)
-            hint = closest_word(argv[optind], strlen(argv[optind]), verbs, CTL_VERB_COUNT);
-        if (hint != NULL)
-            fprintf(stderr, "airlock ctl: unknown command '%s' (did you mean '%s'?)\n",
-                    argv[optind], hint);
+        if (!known && closest_word(argv[optind], strlen(argv[optind]), verbs, CTL_VERB_COUNT))
+            closest_unknown(stderr, "airlock ctl", "command", argv[optind], verbs, CTL_VERB_COUNT);
         else
             fprintf(stderr, "airlock ctl: %s\n", why);
         return 2;
@@ -465,12 +462,8 @@ unknown_command(const char *cmd)
                                        "attest"
 #endif
     };
-    const char *hint = closest_word(cmd, strlen(cmd), cmds, sizeof(cmds) / sizeof(cmds[0]));
 
-    if (hint != NULL)
-        fprintf(stderr, "airlock: unknown command '%s' (did you mean '%s'?)\n", cmd, hint);
-    else
-        fprintf(stderr, "airlock: unknown command '%s'\n", cmd);
+    closest_unknown(stderr, "airlock", "command", cmd, cmds, sizeof(cmds) / sizeof(cmds[0]));
     usage(stderr);
 }
 

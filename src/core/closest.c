@@ -84,3 +84,15 @@ closest_option_hint(FILE *f, const char *prog, const char *arg, const struct opt
     if (best != NULL)
         fprintf(f, "%s: did you mean '--%s'?\n", prog, best);
 }
+
+void
+closest_unknown(FILE *f, const char *prog, const char *what, const char *word,
+                const char *const *words, size_t n)
+{
+    const char *hint = closest_word(word, strlen(word), words, n);
+
+    if (hint != NULL)
+        fprintf(f, "%s: unknown %s '%s' (did you mean '%s'?)\n", prog, what, word, hint);
+    else
+        fprintf(f, "%s: unknown %s '%s'\n", prog, what, word);
+}

@@ -2,7 +2,8 @@
  *
  * One measure for every hint airlock gives: config keys (cli/confmap.c),
  * commands and long options (cli/main.c, attest.c, field.c). No state, no
- * allocation; only closest_option_hint() writes (its hint, to a FILE). */
+ * allocation; only closest_option_hint() and closest_unknown() write (to a
+ * FILE). */
 #ifndef AIRLOCK_CORE_CLOSEST_H
 #define AIRLOCK_CORE_CLOSEST_H
 
@@ -30,5 +31,11 @@ const char *closest_word(const char *s, size_t len, const char *const *words, si
  * an unknown long option ("--name" or "--name=VALUE") near one of opts,
  * prints "PROG: did you mean '--NAME'?" to f. Nothing otherwise. */
 void closest_option_hint(FILE *f, const char *prog, const char *arg, const struct option *opts);
+
+/* Prints "PROG: unknown WHAT 'word'" to f, with " (did you mean 'W'?)"
+ * when the closest of words[0..n) is near: a mistyped command or
+ * subcommand. */
+void closest_unknown(FILE *f, const char *prog, const char *what, const char *word,
+                     const char *const *words, size_t n);
 
 #endif

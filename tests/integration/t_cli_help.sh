@@ -1,9 +1,10 @@
 #!/bin/bash
 # t_cli_help: every subcommand's --help (and -h) prints its usage line on
 # stdout and exits 0; a mistyped command (--version and --help too, a ctl
-# command before any connect) or long option gets "did you mean"
-# with the closest known one and exits 2; a far-off word gets no hint; the
-# bash completion offers every option the usage lists.
+# command before any connect, attest's and field's subcommands) or long
+# option gets "did you mean" with the closest known one and exits 2; a
+# far-off word gets no hint; the bash completion offers every option the
+# usage lists.
 . "$(dirname "$0")/lib.sh"
 
 cd "$T" || exit 1
@@ -79,6 +80,9 @@ hint --hlep -- "(did you mean '--help'?)"
 hint ctl -s unix:/nonexistent relaod -- "airlock ctl: unknown command 'relaod' (did you mean 'reload'?)"
 [ -z "$has_attest" ] || hint atest -- "(did you mean 'attest'?)"
 [ -z "$has_field" ] || hint feild -- "(did you mean 'field'?)"
+[ -z "$has_attest" ] || hint attest verfy x -- "airlock attest: unknown subcommand 'verfy' (did you mean 'verify'?)"
+[ -z "$has_attest" ] || hint attest brokerkey -- "(did you mean 'broker-key'?)"
+[ -z "$has_field" ] || hint field encrpt --keys k -- "airlock field: unknown subcommand 'encrpt' (did you mean 'encrypt'?)"
 hint check --hlep -- "airlock check: did you mean '--help'?"
 hint run --hepl -- "airlock run: did you mean '--help'?"
 hint ctl --hepl sessions -- "airlock ctl: did you mean '--help'?"
