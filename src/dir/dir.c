@@ -110,9 +110,10 @@ struct dir_assign {
     int err;
     char instance[DIR_NAME_MAX];
     struct endpoint ep;
-    uint64_t rid;          /* the reservation held for the caller; 0: none */
-    uint64_t hid;          /* the caller's place among its holders; 0: none */
-    struct list held_link; /* d->loop: in d->held while it holds that place */
+    uint64_t rid;              /* the reservation held for the caller; 0: none */
+    uint64_t hid;              /* the caller's place among its holders; 0: none */
+    struct list held_link;     /* d->loop: in d->held while it holds that place */
+    uint64_t unreleased_until; /* d->loop: its release is asked again until then */
 };
 
 struct dir_activate {
@@ -793,13 +794,18 @@ req_deliver(void *arg)
  * client that left during an outage gives its reservation back when the
  * backend is back, not at reserve_timeout: a is kept on d->unreleased
  * meanwhile (at most one per reservation held when the outage began:
- * nothing is reserved during one). Returns 0, or -EIO when a was kept. */
+ * nothing is reserved during one), for reserve_timeout at most (the
+ * reservation is withdrawn by then anyway). Returns 0, or -EIO when a was
+ * kept. */
 static int
 release_run(struct dir *d, struct dir_assign *a)
 {
     int rc = d->ops->release(d->be, a->pool, a->instance, a->key, a->rid, a->hid);
+    uint64_t now = loop_now(d->loop);
 
-    if (rc == -EIO) {
+    if (a->unreleased_until == 0)
+        a->unreleased_until = now + d->conf.reserve_timeout_ms;
+    if (rc == -EIO && now < a->unreleased_until) {
         list_add_tail(&d->unreleased, &a->held_link);
         return rc;
     }
