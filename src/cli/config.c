@@ -949,6 +949,8 @@ static const struct conf_row relay_rows[] = {
      .flags = BOTH},
     {.name = "accept_proxy", .set = set_proxy, .off = RC(accept_proxy), .expect = EXPECT_PROXY,
      .flags = BOTH},
+    {.name = "proxy_from", .set = set_allow, .off = RC(proxy_from), .off2 = RC(n_proxy_from),
+     .max = CONF_ALLOW_MAX, .expect = EXPECT_RULE, .list = &allow_list, .flags = BOTH},
     {.name = "original_dst", .set = conf_set_bool, .off = RC(original_dst),
      .expect = EXPECT_BOOL, .flags = CONF_RELAY},
     {.name = "egress_allow", .set = set_egress, .off = RC(egress_allow),

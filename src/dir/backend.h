@@ -76,7 +76,8 @@ struct dir_ops {
      * to DIR_STARTING (activate() still accepts key there, until the pool
      * reports it) and the pool's watcher hears. Returns 1 (withdrawn), 0
      * (still held, no longer that reservation, or hid lost its place
-     * already), -EIO. */
+     * already), -EIO (the directory asks again while the backend is up,
+     * at each tick: a repeat of one that was made is 0). */
     int (*release)(void *be, const char *pool, const char *name, const char *key, uint64_t rid,
                    uint64_t hid);
     /* Applies a pool's report (starting, idle, draining, stopped); ep is

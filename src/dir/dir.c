@@ -68,8 +68,9 @@ struct dir {
     const struct dir_ops *ops;
     void *be;
     struct timer tick;
-    struct list waits; /* d->loop: waiting assigns, oldest first */
-    struct list held;  /* d->loop: assigns that hold a place (hid), to tell one evicted */
+    struct list waits;      /* d->loop: waiting assigns, oldest first */
+    struct list held;       /* d->loop: assigns that hold a place (hid), to tell one evicted */
+    struct list unreleased; /* d->loop: releases the backend could not be told (-EIO) */
     pthread_mutex_t watch_lock;
     struct list watches;
     /* metrics, read from any thread */
@@ -109,9 +110,10 @@ struct dir_assign {
     int err;
     char instance[DIR_NAME_MAX];
     struct endpoint ep;
-    uint64_t rid;          /* the reservation held for the caller; 0: none */
-    uint64_t hid;          /* the caller's place among its holders; 0: none */
-    struct list held_link; /* d->loop: in d->held while it holds that place */
+    uint64_t rid;              /* the reservation held for the caller; 0: none */
+    uint64_t hid;              /* the caller's place among its holders; 0: none */
+    struct list held_link;     /* d->loop: in d->held while it holds that place */
+    uint64_t unreleased_until; /* d->loop: its release is asked again until then */
 };
 
 struct dir_activate {
@@ -786,6 +788,50 @@ req_deliver(void *arg)
     free(r);
 }
 
+/* Tells the backend that a's caller left; takes the reference the caller
+ * of this gave. A backend that cannot be reached (-EIO: redis is down)
+ * is told again at each tick until it answers (releases_retry()), so that a
+ * client that left during an outage gives its reservation back when the
+ * backend is back, not at reserve_timeout: a is kept on d->unreleased
+ * meanwhile (at most one per reservation held when the outage began:
+ * nothing is reserved during one), for reserve_timeout at most (the
+ * reservation is withdrawn by then anyway). Returns 0, or -EIO when a was
+ * kept. */
+static int
+release_run(struct dir *d, struct dir_assign *a)
+{
+    int rc = d->ops->release(d->be, a->pool, a->instance, a->key, a->rid, a->hid);
+    uint64_t now = loop_now(d->loop);
+
+    if (a->unreleased_until == 0)
+        a->unreleased_until = now + d->conf.reserve_timeout_ms;
+    if (rc == -EIO && now < a->unreleased_until) {
+        list_add_tail(&d->unreleased, &a->held_link);
+        return rc;
+    }
+    if (rc == 1) {
+        atomic_fetch_add(&d->released, 1);
+        log_info("dir pool=%s instance=%s: reservation for %s withdrawn, its clients left", a->pool,
+                 a->instance, a->key);
+        maybe_idle(d, a->pool); /* it no longer counts against the bounds */
+    }
+    assign_unref(a);
+    return 0;
+}
+
+/* Makes the releases the backend could not take, while it is up; stops at
+ * the first it cannot take again. */
+static void
+releases_retry(struct dir *d)
+{
+    while (!list_empty(&d->unreleased) && atomic_load(&d->up)) {
+        struct dir_assign *a = list_entry(list_first(&d->unreleased), struct dir_assign, held_link);
+        list_del(&a->held_link);
+        if (release_run(d, a) != 0)
+            return;
+    }
+}
+
 static void
 req_run(void *arg)
 {
@@ -801,19 +847,11 @@ req_run(void *arg)
             maybe_idle(d, r->pool);
         free(r);
         return;
-    case REQ_RELEASE: {
-        struct dir_assign *a = r->held;
-        held_drop(a);
-        if (d->ops->release(d->be, a->pool, a->instance, a->key, a->rid, a->hid) == 1) {
-            atomic_fetch_add(&d->released, 1);
-            log_info("dir pool=%s instance=%s: reservation for %s withdrawn, its clients left",
-                     a->pool, a->instance, a->key);
-            maybe_idle(d, a->pool); /* it no longer counts against the bounds */
-        }
-        assign_unref(a); /* the request's */
+    case REQ_RELEASE:
+        held_drop(r->held);
+        (void)release_run(d, r->held); /* the request's reference goes with it */
         free(r);
         return;
-    }
     case REQ_LIST:
         r->n = d->ops->list(d->be, &r->list);
         if (r->n < 0)
@@ -1070,9 +1108,11 @@ static void
 tick(struct timer *t)
 {
     struct dir *d = t->data;
+    unsigned ms = d->ops->tick(d->be);
 
+    releases_retry(d);
     /* the backend may have asked for an earlier run meanwhile */
-    tick_within(d, d->ops->tick(d->be));
+    tick_within(d, ms);
 }
 
 static void
@@ -1129,6 +1169,7 @@ dir_new(const struct dir_conf *conf, struct loop *main)
     d->conf = *conf;
     list_init(&d->waits);
     list_init(&d->held);
+    list_init(&d->unreleased);
     list_init(&d->watches);
     pthread_mutex_init(&d->watch_lock, NULL);
     /* the memory backend never blocks: it runs on main, where a router's
@@ -1237,6 +1278,9 @@ dir_free(struct dir *d)
     /* holders whose release did not reach the directory (out of memory) */
     while (!list_empty(&d->held))
         held_drop(list_entry(d->held.next, struct dir_assign, held_link));
+    /* and whose release the backend never took (the same link) */
+    while (!list_empty(&d->unreleased))
+        held_drop(list_entry(d->unreleased.next, struct dir_assign, held_link));
     if (d->ops != NULL)
         d->ops->free(d->be);
     d->ops = NULL;

@@ -76,7 +76,7 @@ relay_conf_per_client(const struct relay_conf *rc)
  * pointers. A field added to one of these structs must be compared there:
  * these sizes (LP64 ABIs) fail the build until it is, and are then updated. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct relay_conf) == 56648, "relay_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct relay_conf) == 58448, "relay_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct health_conf) == 16, "relay_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct router_conf) == 912, "router_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct relay_tls_conf) == 4120, "tls_conf_equal(): compare the new field");
@@ -124,12 +124,13 @@ relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b)
         a->idle_timeout_ms != b->idle_timeout_ms ||
         a->preamble_timeout_ms != b->preamble_timeout_ms || a->keepalive != b->keepalive ||
         a->splice != b->splice || a->send_proxy != b->send_proxy ||
-        a->accept_proxy != b->accept_proxy || a->original_dst != b->original_dst ||
-        a->egress != b->egress || a->n_egress_allow != b->n_egress_allow ||
-        a->max_datagram != b->max_datagram || a->flow_idle_timeout_ms != b->flow_idle_timeout_ms ||
-        a->max_flows != b->max_flows || a->max_fds != b->max_fds ||
-        a->n_dns_allow != b->n_dns_allow || !router_conf_equal(&a->router, &b->router) ||
-        !tls_conf_equal(&a->tls, &b->tls) || !verify_conf_equal(&a->verify, &b->verify))
+        a->accept_proxy != b->accept_proxy || a->n_proxy_from != b->n_proxy_from ||
+        a->original_dst != b->original_dst || a->egress != b->egress ||
+        a->n_egress_allow != b->n_egress_allow || a->max_datagram != b->max_datagram ||
+        a->flow_idle_timeout_ms != b->flow_idle_timeout_ms || a->max_flows != b->max_flows ||
+        a->max_fds != b->max_fds || a->n_dns_allow != b->n_dns_allow ||
+        !router_conf_equal(&a->router, &b->router) || !tls_conf_equal(&a->tls, &b->tls) ||
+        !verify_conf_equal(&a->verify, &b->verify))
         return false;
     /* the counts are bounded by the parser; the bounds here keep a
      * hand-made struct from reading past the arrays */
@@ -138,6 +139,9 @@ relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b)
             return false;
     for (size_t i = 0; i < a->n_allow && i < CONF_ALLOW_MAX; i++)
         if (!allow_rule_equal(&a->allow[i], &b->allow[i]))
+            return false;
+    for (size_t i = 0; i < a->n_proxy_from && i < CONF_ALLOW_MAX; i++)
+        if (!allow_rule_equal(&a->proxy_from[i], &b->proxy_from[i]))
             return false;
     for (size_t i = 0; i < a->n_egress_allow && i < CONF_EGRESS_MAX; i++)
         if (!egress_rule_equal(&a->egress_allow[i], &b->egress_allow[i]))
@@ -314,6 +318,12 @@ relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
     if (rc->n_allow > CONF_ALLOW_MAX)
         return conf_fault(f, "allow", "expected at most %d rules", CONF_ALLOW_MAX);
     if (relay_allow_check(rc->listen.kind, rc->allow, rc->n_allow, "allow", f) != 0)
+        return -1;
+    if (rc->n_proxy_from > CONF_ALLOW_MAX)
+        return conf_fault(f, "proxy_from", "expected at most %d rules", CONF_ALLOW_MAX);
+    if (rc->n_proxy_from > 0 && rc->accept_proxy == PROXY_NONE)
+        return conf_fault(f, "proxy_from", "applies with accept_proxy: v2");
+    if (relay_allow_check(rc->listen.kind, rc->proxy_from, rc->n_proxy_from, "proxy_from", f) != 0)
         return -1;
     if (rc->n_egress_allow > 0 && !rc->egress)
         return conf_fault(f, "egress_allow", "egress_allow applies to relays with target: egress");

@@ -120,6 +120,10 @@ struct relay_conf {
     bool splice;
     enum proxy_mode send_proxy;
     enum proxy_mode accept_proxy;
+    /* with accept_proxy: the peers whose headers are believed (the fronts);
+     * another is refused at accept. None: any peer */
+    struct allow_rule proxy_from[CONF_ALLOW_MAX];
+    size_t n_proxy_from;
     bool original_dst; /* send SO_ORIGINAL_DST as the PROXY destination */
     bool egress;       /* target: egress; target is unused */
     struct egress_rule egress_allow[CONF_EGRESS_MAX];

@@ -327,9 +327,12 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t peer_le
 
     if (per_client > 0)
         transport_client_key(fd, peer, key, sizeof(key));
-    /* with accept_proxy, allow judges the client the header names (conn.c) */
-    if (r->conf.n_allow > 0 && r->conf.accept_proxy == PROXY_NONE &&
-        !allow_match(r->conf.allow, r->conf.n_allow, peer)) {
+    /* with accept_proxy, allow judges the client the header names (conn.c),
+     * and proxy_from the peer that would send it */
+    if ((r->conf.n_allow > 0 && r->conf.accept_proxy == PROXY_NONE &&
+         !allow_match(r->conf.allow, r->conf.n_allow, peer)) ||
+        (r->conf.n_proxy_from > 0 &&
+         !allow_match(r->conf.proxy_from, r->conf.n_proxy_from, peer))) {
         why = "not_allowed";
     } else if (per_client > 0 &&
                (err = unproven_client_take(&r->stats->unproven, key, per_client, &counted)) != 0) {
