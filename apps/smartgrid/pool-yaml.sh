@@ -23,6 +23,11 @@
 #               when routers on other machines connect to them)
 #   POOL_LAUNCHER  an argv prefix of the command, as a YAML flow list's
 #               items (bench/standby.sh --launcher qemu: bench/qemu-instance.sh)
+#   POOL_PROXY_UID  the uid of the routers on this machine (default: this
+#               script's, the uid airlock runs as): an instance believes a
+#               PROXY header from a local peer of that uid only, not from a
+#               neighbouring instance (--proxy-uid); peers on other machines
+#               are the network's to allow
 #   POOL_START_TIMEOUT  the pool's start_timeout (default 10s)
 #   POOL_SIM_ROOT  FILE: the instances attest with the sim provider signing
 #               from this sim root (--attest-provider sim --sim-root FILE):
@@ -54,7 +59,8 @@ cat <<YAML
 pools:
   - name: grid
     command: [$1/smartgrid-server, --listen, "tcp:${POOL_ADDR:-127.0.0.1}:{port}", --dir, "{dir}",
-              --ca, $2/ca.pem, --domain, ${10:-example}, --accept-proxy, v2$attest]
+              --ca, $2/ca.pem, --domain, ${10:-example}, --accept-proxy, v2,
+              --proxy-uid, "${POOL_PROXY_UID:-$(id -u)}"$attest]
     endpoint: "tcp:${POOL_ADDR:-127.0.0.1}:{port}"
     ports: $5
     dir: $4$run_as

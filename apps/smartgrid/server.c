@@ -68,6 +68,7 @@
 #include "db.h"
 #include "http.h"
 #include "net/endpoint.h"
+#include "net/sockdiag.h"
 #include "net/transport.h"
 #include "proto/proxy_v2.h"
 #include "tlsio.h"
@@ -117,6 +118,7 @@ struct opts {
     unsigned handshake_ms, idle_ms; /* 0: no idle timeout */
     unsigned max_handshakes;        /* slots for connections still in the handshake */
     enum proxy_mode accept_proxy;   /* connections begin with a PROXY v2 header */
+    long proxy_uid;                 /* its sender's uid, when on this machine (-1: any) */
     size_t max_body;
     bool state_poll; /* --state-poll: look for the state every 10 ms, no inotify */
     const char *attest_provider, *sim_root; /* RA-TLS fresh evidence (NULL: none) */
@@ -905,6 +907,42 @@ client_of_peer(struct conn *c, int fd)
         transport_client_key(fd, (struct sockaddr *)&peer, c->client, sizeof(c->client));
 }
 
+/* --proxy-uid: a PROXY header is believed from a peer on this machine only
+ * when its socket is that uid's (the router's). Another local process, a
+ * neighbouring instance whose uid reaches this port on loopback, would
+ * name any address it likes, and so push the user's handshakes out of
+ * their slots. A peer on another machine is the network's to allow. */
+static bool
+proxy_peer_ok(int fd)
+{
+    struct ucred cred;
+    socklen_t clen = sizeof(cred);
+    uid_t uid;
+    int rc;
+
+    if (srv.o.accept_proxy != PROXY_V2 || srv.o.proxy_uid < 0)
+        return true;
+    if (srv.o.listen.kind == EP_UNIX)
+        rc = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 ? 0 : -errno;
+    else
+        rc = sockdiag_peer_uid(fd, &uid);
+    if (srv.o.listen.kind == EP_UNIX && rc == 0)
+        uid = cred.uid;
+    if ((rc == 0 && uid == (uid_t)srv.o.proxy_uid) || rc == -ENOENT)
+        return true;
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof(peer);
+    char desc[TRANSPORT_DESC_MAX] = "-";
+    if (getpeername(fd, (struct sockaddr *)&peer, &plen) == 0)
+        transport_describe((struct sockaddr *)&peer, plen, desc, sizeof(desc));
+    if (rc == 0)
+        log_info("connection refused reason=proxy_peer client=%s uid=%u", desc, (unsigned)uid);
+    else
+        log_info("connection refused reason=proxy_peer client=%s error=\"%s\"", desc,
+                 strerror(-rc));
+    return false;
+}
+
 /* --accept-proxy v2: reads the PROXY v2 header c begins with into c->hdr,
  * the fixed part and then the length it gives, never a byte of the TLS
  * behind it; its source becomes c's client (a LOCAL header: the peer's
@@ -1045,6 +1083,10 @@ accept_all(void)
         if (fd < 0)
             return;
         transport_tune(fd, srv.o.listen.kind, false);
+        if (!proxy_peer_ok(fd)) {
+            close(fd);
+            continue;
+        }
         /* the handshake slots full: the one that got least far makes room
          * (the established slots are never taken by an unauthenticated
          * peer) */
@@ -1194,7 +1236,7 @@ usage(void)
             "           [--cert PEM --key PEM] [--domain example] [--session-ttl 15m]\n"
             "           [--state-wait 10s] [--state-poll] [--max-body 4MiB]\n"
             "           [--handshake-timeout 3s] [--idle-timeout 60s] [--max-handshakes 4]\n"
-            "           [--accept-proxy v2|none]\n"
+            "           [--accept-proxy v2|none [--proxy-uid UID]]\n"
             "           [--log-level info] [--attest-provider nitro|tsm|sim [--sim-root FILE]]\n"
             "Without --cert/--key, each user's own certificate DIR/<user>.crt and .key.\n");
     exit(2);
@@ -1220,6 +1262,7 @@ parse_args(int argc, char **argv, struct opts *o)
                                           {"sim-root", required_argument, NULL, 'R'},
                                           {"state-poll", no_argument, NULL, 'P'},
                                           {"accept-proxy", required_argument, NULL, 'X'},
+                                          {"proxy-uid", required_argument, NULL, 'U'},
                                           {NULL, 0, NULL, 0}};
     const char *listen = NULL, *domain = "example", *err;
     int ch;
@@ -1230,6 +1273,7 @@ parse_args(int argc, char **argv, struct opts *o)
     o->handshake_ms = 3 * 1000;
     o->idle_ms = 60 * 1000;
     o->max_handshakes = 4;
+    o->proxy_uid = -1;
     while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (ch) {
         case 'l':
@@ -1296,6 +1340,14 @@ parse_args(int argc, char **argv, struct opts *o)
                 fatalx("--accept-proxy: expected v2 or none");
             o->accept_proxy = strcmp(optarg, "v2") == 0 ? PROXY_V2 : PROXY_NONE;
             break;
+        case 'U': {
+            char *end;
+            unsigned long u = strtoul(optarg, &end, 10);
+            if (*optarg < '0' || *optarg > '9' || *end != '\0' || u >= (uid_t)-1)
+                fatalx("--proxy-uid: expected a uid (a number)");
+            o->proxy_uid = (long)u;
+            break;
+        }
         default:
             usage();
         }
@@ -1307,6 +1359,8 @@ parse_args(int argc, char **argv, struct opts *o)
         fatalx("--listen: expected tcp:HOST:PORT or unix:PATH");
     if ((size_t)snprintf(o->suffix, sizeof(o->suffix), ".grid.%s", domain) >= sizeof(o->suffix))
         fatalx("--domain: too long");
+    if (o->proxy_uid >= 0 && o->accept_proxy != PROXY_V2)
+        fatalx("--proxy-uid: only with --accept-proxy v2");
 }
 
 /* --attest-provider: every client that brings a nonce gets fresh evidence

@@ -6,7 +6,9 @@
 # (--accept-proxy v2, send_proxy: v2):
 #  - user0001 logs in through the router (127.0.0.1);
 #  - a connection straight to the instance without a PROXY header is
-#    refused (bad_proxy_header);
+#    refused (bad_proxy_header), and so is one with a header from a local
+#    process of another uid than airlock's (proxy_peer: a neighbouring
+#    instance could name any address; before, it was believed);
 #  - user0001 starts a handshake on a slow link: ClientHello sent, the
 #    server's answer read, its certificate not sent yet (tls_pause.py);
 #  - meanwhile 16 ClientHellos naming user0001 from 127.0.0.2, one every
@@ -16,7 +18,8 @@
 #    handshake that got as far and was idle the longest).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sg_lib.sh"
-need python3
+need python3 setpriv
+[ -x /usr/bin/python3 ] || skip "no /usr/bin/python3 (uid 65534 runs it)"
 sg_provision 1
 U=user0001
 read -r R MPORT <<<"$(free_ports 2)"
@@ -50,6 +53,13 @@ port=$(sed -n "s/.*close relay=grid .* target=tcp:127.0.0.1:\([0-9]*\) .*/\1/p" 
 hold bare "$port" "$U.grid.example"
 wait_log "$T/bare.out" '^eof$'
 wait_log "$LOG" 'connection refused reason=bad_proxy_header'
+
+log "a PROXY header from a local process of another uid (a neighbouring instance's) is refused"
+held stranger setpriv --reuid=65534 --regid=65534 --clear-groups \
+    /usr/bin/python3 "$ROOT/tests/tools/hello_hold.py" "$port" "$U.grid.example" --proxy 10.9.9.9
+wait_log "$T/stranger.out" '^eof$|ConnectionResetError' # closed at accept: a reset
+wait_log "$LOG" 'connection refused reason=proxy_peer client=127\.0\.0\.1:[0-9]+ uid=65534'
+! grep -q 'client=10\.9\.9\.9' "$LOG" || fail "the stranger's header was believed"
 
 log "the user's slow handshake, and 16 ClientHellos naming the user from another address"
 held user python3 "$ROOT/tests/tools/tls_pause.py" "$R" "$U.grid.example" "$SG/ca.pem" \
