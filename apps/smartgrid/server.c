@@ -1083,10 +1083,6 @@ accept_all(void)
         if (fd < 0)
             return;
         transport_tune(fd, srv.o.listen.kind, false);
-        if (!proxy_peer_ok(fd)) {
-            close(fd);
-            continue;
-        }
         /* the handshake slots full: the one that got least far makes room
          * (the established slots are never taken by an unauthenticated
          * peer) */
@@ -1111,6 +1107,10 @@ accept_all(void)
         if (sg_tls_open(&c->t, fd, srv.ctx, 1, MAX_HEAD + srv.o.max_body) != 0)
             continue;
         SSL_set_app_data(c->t.ssl, c);
+        if (!proxy_peer_ok(fd)) {
+            conn_refuse(c); /* it sees an end, not a reset */
+            continue;
+        }
         service(c);
     }
 }
