@@ -455,7 +455,7 @@ user_step(struct user *u)
     if (u->t.state == SG_TLS_CLOSED)
         return;
     if (u->state == U_CONNECTING) {
-        int r = transport_connect_result(u->t.fd);
+        int r = transport_sock_error(u->t.fd);
         if (r == -EINPROGRESS || r == -EAGAIN)
             return;
         if (r != 0) {

@@ -158,7 +158,7 @@ dial_event(struct io *io, uint32_t events)
     /* a socket is writable only once connected, and a failed connect
      * reports EPOLLERR: SO_ERROR is read only then (one syscall less per
      * connection) */
-    int rc = events & (EPOLLHUP | EPOLLERR) ? transport_connect_result(d->io.fd) : 0;
+    int rc = events & (EPOLLHUP | EPOLLERR) ? transport_sock_error(d->io.fd) : 0;
     if (rc != 0)
         finish(d, rc, DIAL_CONNECT_FAILED);
     else

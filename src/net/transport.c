@@ -469,7 +469,7 @@ transport_udp_release(int fd)
 }
 
 int
-transport_connect_result(int fd)
+transport_sock_error(int fd)
 {
     int err = 0;
     socklen_t len = sizeof(err);

@@ -54,7 +54,7 @@ int transport_addr(const struct endpoint *ep, struct sockaddr_storage *ss, sockl
  * port out); without the right to bind one (CAP_NET_BIND_SERVICE), or with
  * none free, from any port (getsockname() and transport_port() tell). Returns the fd and sets
  * *pending when the connect is still in progress (wait for EPOLLOUT, then
- * transport_connect_result()), or returns -errno. */
+ * transport_sock_error()), or returns -errno. */
 int transport_connect(const struct sockaddr *sa, socklen_t len, bool reserved, bool *pending);
 
 /* The first and last port of transport_connect()'s reserved range: below
@@ -79,8 +79,9 @@ void transport_udp_release(int fd);
 
 #define TRANSPORT_UDP_QUARANTINE_S 10
 
-/* Returns 0 when a pending connect on fd succeeded, or -errno. */
-int transport_connect_result(int fd);
+/* The error pending on socket fd (SO_ERROR, which this clears): 0 or -errno.
+ * After a non-blocking connect: whether it succeeded. */
+int transport_sock_error(int fd);
 
 /* Sets the options a relayed stream socket of kind wants: for tcp,
  * TCP_NODELAY always and keepalive when asked; nothing for other kinds. */

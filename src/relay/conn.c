@@ -707,6 +707,17 @@ side_event(struct io *io, uint32_t events)
         s->hup = 1;
     if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
         s->writable = 1;
+    /* a reset (or another error) of either side ends c at once: the pump
+     * that reads s learns it only once its destination took what it holds,
+     * which a peer that does not read may never do, and until then the
+     * other peer would not learn it either */
+    int err = events & EPOLLERR && (c->state == CONN_ST_RELAYING || c->state == CONN_ST_TLS)
+                  ? transport_sock_error(s->io.fd)
+                  : 0;
+    if (err != 0) {
+        conn_close(c, err == -ECONNRESET || err == -EPIPE ? END_RESET : END_ERROR);
+        return;
+    }
     conn_step(c);
 }
 

@@ -104,6 +104,8 @@ struct dstream {
     int readable, writable;
     uint8_t *rx; /* FRAME_MAX_LEN bytes; rx_len of them hold a partial frame */
     size_t rx_len;
+    bool eof; /* stream side: its peer sent its last frame (a half-close): the
+                 stream stays for the replies still awaited (ds_done()) */
     struct txq tx;
     struct flow_table *flows; /* stream side */
     struct timer timer;       /* greeting deadline; stream side: idle_timeout */
@@ -768,6 +770,44 @@ ds_frames(struct dstream *s)
     return 0;
 }
 
+/* The peer of s shut down its side: a frame begun is refused; on the
+ * stream side, what it sent still gets its replies (ds_done()). Returns -1
+ * when s was closed. */
+static int
+ds_eof(struct dstream *s)
+{
+    if (s->state != DS_ST_UP) { /* greeting */
+        ds_close(s, END_EOF);
+        return -1;
+    }
+    if (s->rx_len > 0) {
+        char peer[TRANSPORT_DESC_MAX];
+        ds_describe(s, peer, sizeof(peer));
+        log_warnx("relay=%s conn=%llu peer=%s bad frame after %llu frames: the stream ended "
+                  "inside one (%zu bytes of it)",
+                  relay_name(s->d), (unsigned long long)s->id, peer,
+                  (unsigned long long)s->frames_in, s->rx_len);
+        ds_close(s, END_BAD_FRAME);
+        return -1;
+    }
+    if (s->d->udp_side) {
+        ds_close(s, END_EOF);
+        return -1;
+    }
+    s->eof = true;
+    s->readable = 0;
+    return 0;
+}
+
+/* Stream side, half-closed: whether nothing is left to send, nor awaited
+ * from the target (a flow that still waits is forgotten at
+ * flow_idle_timeout, and sweep() looks again). */
+static bool
+ds_done(const struct dstream *s)
+{
+    return s->eof && s->tx.head == s->tx.tail && list_empty(&s->flows->waiting);
+}
+
 /* Reads what the stream has into rx, up to *budget bytes. Returns the
  * count, 0 when nothing was there, or -1 when the stream was closed. */
 static ssize_t
@@ -783,10 +823,8 @@ ds_fill(struct dstream *s)
             s->rx_len += (size_t)n;
             return n;
         }
-        if (n == 0) {
-            ds_close(s, END_EOF);
-            return -1;
-        }
+        if (n == 0)
+            return ds_eof(s);
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN) {
@@ -896,7 +934,9 @@ ds_step(struct dstream *s)
         }
         if (ds_flush(s) != 0)
             return;
-        if (s->readable) /* over budget: continue after others had a turn */
+        if (ds_done(s))
+            ds_close(s, END_EOF);
+        else if (s->readable) /* over budget: continue after others had a turn */
             ds_kick(s);
         break;
     }
@@ -1368,8 +1408,12 @@ sweep(struct timer *t)
 
     if (d->flows != NULL)
         sweep_table(d, d->flows, now);
-    list_for_each_safe(pos, tmp, &d->streams)
-        sweep_table(d, list_entry(pos, struct dstream, link)->flows, now);
+    list_for_each_safe(pos, tmp, &d->streams) {
+        struct dstream *s = list_entry(pos, struct dstream, link);
+        sweep_table(d, s->flows, now);
+        if (s->eof) /* closes once nothing is awaited any more */
+            ds_kick(s);
+    }
     timer_start(d->loop, &d->sweep, sweep_period(d), sweep, d);
 }
 

@@ -50,6 +50,8 @@ airlock() {
 }
 
 fd_count() { ls "/proc/$1/fd" | wc -l; }
+# fds_at_most PID BASE: true once PID holds at most BASE fds (for poll_until).
+fds_at_most() { [ "$(fd_count "$1")" -le "$2" ]; }
 
 # need_field: skips the test when this airlock has no field encryption (the
 # static build), which it says when asked to check a route that decrypts
