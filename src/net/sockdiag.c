@@ -115,35 +115,52 @@ sockdiag_ports(uint16_t lo, uint16_t hi, void (*each)(void *arg, const struct so
     return rc;
 }
 
-/* The other end of a connection: its address and port, ours. */
-struct peer {
-    int family;
-    uint8_t addr[16], ours[16];
-    uint16_t port, our_port;
-    bool found;
-    uid_t uid;
-};
-
-static void
-peer_each(void *arg, const struct sockdiag_sock *s)
+/* The socket of this machine whose local end is (addr, port) and remote
+ * end (ours, our_port), both of family's size, looked up by the kernel in
+ * its tables (one request, no dump: what any uid may ask). Returns 0 with
+ * *uid, its creator's, -ENOENT when there is none, or -errno. */
+static int
+lookup(int fd, int family, const void *addr, uint16_t port, const void *ours, uint16_t our_port,
+       uid_t *uid)
 {
-    struct peer *p = arg;
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    bool same;
+    struct {
+        struct nlmsghdr nlh;
+        struct inet_diag_req_v2 req;
+    } r = {
+        .nlh = {.nlmsg_len = sizeof(r),
+                .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                .nlmsg_flags = NLM_F_REQUEST},
+        .req = {.sdiag_family = (uint8_t)family,
+                .sdiag_protocol = IPPROTO_TCP,
+                .idiag_states = ~0u,
+                .id = {.idiag_sport = htons(port),
+                       .idiag_dport = htons(our_port),
+                       .idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}}},
+    };
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    long buf[1024 / sizeof(long)]; /* aligned for nlmsghdr */
+    size_t alen = family == AF_INET ? 4 : 16;
+    ssize_t len;
 
-    if (s->port != p->port || s->dport != p->our_port)
-        return;
-    if (s->family == p->family)
-        same = memcmp(s->src, p->addr, p->family == AF_INET ? 4 : 16) == 0 &&
-               memcmp(s->dst, p->ours, p->family == AF_INET ? 4 : 16) == 0;
-    else /* our IPv4 connection accepted by a dual-stack IPv6 listener: ::ffff:a.b.c.d */
-        same = p->family == AF_INET && memcmp(s->src, mapped, 12) == 0 &&
-               memcmp(s->src + 12, p->addr, 4) == 0 && memcmp(s->dst, mapped, 12) == 0 &&
-               memcmp(s->dst + 12, p->ours, 4) == 0;
-    if (same) {
-        p->found = true;
-        p->uid = s->uid;
+    memcpy(r.req.id.idiag_src, addr, alen);
+    memcpy(r.req.id.idiag_dst, ours, alen);
+    if (sendto(fd, &r, sizeof(r), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+        return -errno;
+    while ((len = recv(fd, buf, sizeof(buf), 0)) < 0 && errno == EINTR)
+        ;
+    if (len < 0)
+        return -errno;
+    const struct nlmsghdr *h = (const struct nlmsghdr *)buf;
+    if (!NLMSG_OK(h, len))
+        return -EIO;
+    if (h->nlmsg_type == NLMSG_ERROR) {
+        const struct nlmsgerr *e = NLMSG_DATA(h);
+        return h->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0 ? e->error : -EIO;
     }
+    if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
+        return -EIO;
+    *uid = ((const struct inet_diag_msg *)NLMSG_DATA(h))->idiag_uid;
+    return 0;
 }
 
 int
@@ -151,40 +168,29 @@ sockdiag_peer_uid(int fd, uid_t *uid)
 {
     struct sockaddr_storage a, b;
     socklen_t alen = sizeof(a), blen = sizeof(b);
-    struct peer p = {0};
     int nl, rc;
 
     if (getpeername(fd, (struct sockaddr *)&a, &alen) != 0 ||
         getsockname(fd, (struct sockaddr *)&b, &blen) != 0)
         return -errno;
-    p.family = a.ss_family;
-    if (a.ss_family == AF_INET) {
-        const struct sockaddr_in *pa = (const void *)&a, *pb = (const void *)&b;
-        memcpy(p.addr, &pa->sin_addr, 4);
-        memcpy(p.ours, &pb->sin_addr, 4);
-        p.port = ntohs(pa->sin_port);
-        p.our_port = ntohs(pb->sin_port);
-    } else if (a.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *pa = (const void *)&a, *pb = (const void *)&b;
-        memcpy(p.addr, &pa->sin6_addr, 16);
-        memcpy(p.ours, &pb->sin6_addr, 16);
-        p.port = ntohs(pa->sin6_port);
-        p.our_port = ntohs(pb->sin6_port);
-    } else {
-        return -EAFNOSUPPORT;
-    }
     if ((nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)) < 0)
         return -errno;
-    rc = dump(nl, p.family, p.port, p.port, peer_each, &p);
-    if (rc == 0 && !p.found && p.family == AF_INET)
-        rc = dump(nl, AF_INET6, p.port, p.port, peer_each, &p);
+    /* the peer's local end is our remote one, and the other way round; the
+     * kernel finds an IPv4 connection whichever family its sockets are (a
+     * dual-stack IPv6 one sees ::ffff:a.b.c.d), as it delivers its packets */
+    if (a.ss_family == AF_INET) {
+        const struct sockaddr_in *pa = (const void *)&a, *pb = (const void *)&b;
+        rc = lookup(nl, AF_INET, &pa->sin_addr, ntohs(pa->sin_port), &pb->sin_addr,
+                    ntohs(pb->sin_port), uid);
+    } else if (a.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *pa = (const void *)&a, *pb = (const void *)&b;
+        rc = lookup(nl, AF_INET6, &pa->sin6_addr, ntohs(pa->sin6_port), &pb->sin6_addr,
+                    ntohs(pb->sin6_port), uid);
+    } else {
+        rc = -EAFNOSUPPORT;
+    }
     close(nl);
-    if (rc != 0)
-        return rc;
-    if (!p.found)
-        return -ENOENT;
-    *uid = p.uid;
-    return 0;
+    return rc;
 }
 
 /* Marks in mine (h->n entries) the sockets of h, not found yet, that the

@@ -33,7 +33,8 @@ int sockdiag_ports(uint16_t lo, uint16_t hi, void (*each)(void *arg, const struc
 
 /* The creator's uid of the other end of fd, a connected TCP socket, when
  * that end is on this machine: 0 with *uid, -ENOENT when it is elsewhere
- * (or gone), or -errno. */
+ * (or gone), or -errno. One lookup by the four-tuple, not a dump: a few
+ * microseconds whatever the number of sockets. */
 int sockdiag_peer_uid(int fd, uid_t *uid);
 
 /* Sockets to find the holders of: n inodes (what a holder's
