@@ -71,10 +71,18 @@ cl_login user0001
 cl_write user0001
 TOK=$SG_TOKEN
 was=$(cl_ledger | awk '$1 == "user0001" { print $2 }')
+declare -A seen=()
+for i in 1 2 3; do seen[$i]=$(cl_count "$T/r$i.log" 'directory: connected to redis'); done
 rcli FLUSHALL >/dev/null
 log "user0001 logged in on $was; redis flushed"
 wait_until 30 on_it || fail "user0001's session is not back on $was: $(cl_ledger | xargs)"
 wait_until 30 cl_idle 1 || fail "no idle instance reported again"
+# each router notices the loss at its own next sweep and refuses until it
+# has connected again (a moment HAProxy's checks, 300 ms apart, may miss)
+for i in 1 2 3; do
+    wait_until 30 cl_more "$T/r$i.log" 'directory: connected to redis' "${seen[$i]}" ||
+        fail "router $i did not connect to redis again after the flush"
+done
 log "every node reported again: user0001's session on $was"
 cl_write user0001
 cl_logout user0001
