@@ -1500,6 +1500,8 @@ static const struct conf_row proxy_rows[] = {
      .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
     {.name = "body_timeout", .set = conf_set_duration, .off = PXC(body_timeout_ms), .min = 1,
      .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
+    {.name = "proxy_from", .set = set_allow, .off = PXC(proxy_from), .off2 = PXC(n_proxy_from),
+     .max = CONF_ALLOW_MAX, .expect = EXPECT_RULE, .list = &allow_list},
     {.name = "idle_timeout", .set = conf_set_duration, .off = PXC(idle_timeout_ms), .min = 1,
      .expect = EXPECT_DURATION, .low = EXPECT_ABOVE_0},
     {.name = "connect_timeout", .set = conf_set_duration, .off = PXC(connect_timeout_ms),

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "core/units.h"
+#include "net/allow.h"
 #include "net/egress.h"
 #include "net/endpoint.h"
 #include "net/unproven.h"
@@ -90,6 +91,10 @@ struct http_proxy_conf {
                             CONNECT); host "" (tcp): upstreams are dialled directly */
     struct egress_rule egress_allow[HTTP_EGRESS_MAX]; /* outbound: the destinations allowed */
     size_t n_egress_allow;
+    /* with accept_proxy: the peers whose headers are believed (the fronts);
+     * another is refused at accept. None: any peer (as a relay's) */
+    struct allow_rule proxy_from[CONF_ALLOW_MAX];
+    size_t n_proxy_from;
     struct http_route_conf *routes; /* owned; n_routes */
     size_t n_routes;
 };

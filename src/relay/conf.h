@@ -19,7 +19,6 @@
 #include "proto/proxy_v2.h"
 #include "router/route.h"
 
-#define CONF_ALLOW_MAX 64
 #define CONF_EGRESS_MAX 64
 #define CONF_DNS_ALLOW_MAX 64
 #define CONF_MAXCONN_MAX 10000000u
@@ -194,11 +193,5 @@ const char *relay_conf_dgram_only(const struct relay_conf *rc);
 const char *relay_conf_stream_side_only(const struct relay_conf *rc);
 /* balance, health: relays with targets: only. */
 const char *relay_conf_targets_only(const struct relay_conf *rc);
-
-/* Whether the n allow rules suit a listener of kind: none on unix and
- * hvsock, cid:N on vsock, CIDRs on tcp and udp. Returns 0, or -1 with *f
- * naming key (with the rule at fault as item, or the list as a whole). */
-int relay_allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, const char *key,
-                      struct conf_fault *f);
 
 #endif
