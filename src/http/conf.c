@@ -33,9 +33,8 @@ http_proxy_per_client(const struct http_proxy_conf *pc)
 {
     if (pc->max_unproven_per_client != UNPROVEN_PER_CLIENT_AUTO)
         return pc->max_unproven_per_client;
-    if (pc->max_connections == 0 || pc->accept_proxy == PROXY_NONE)
-        return 0;
-    return pc->max_connections > 1 ? pc->max_connections / 2 : 1;
+    return unproven_per_client_default(pc->max_connections, pc->listen.kind,
+                                       pc->accept_proxy != PROXY_NONE);
 }
 
 void

@@ -100,9 +100,10 @@ struct http_proxy_conf {
 };
 
 /* How many unproven connections (no whole request yet) one client may hold
- * at once, 0: no bound. Unless set, half of max_connections with
- * accept_proxy (clients are the sources their headers name); else none: a
- * proxy's peer is often a front every client shares (a tls: relay). */
+ * at once, 0: no bound: max_unproven_per_client, or when it is not set
+ * unproven_per_client_default() (as a relay's). With accept_proxy a client
+ * is the source its header names; without, the peer (behind a tls: relay
+ * that sends no header, the relay: every client is one). */
 unsigned http_proxy_per_client(const struct http_proxy_conf *pc);
 
 /* An encrypted request body may grow to this many times max_body (and 64

@@ -64,10 +64,8 @@ relay_conf_per_client(const struct relay_conf *rc)
         return 0;
     if (rc->max_unproven_per_client != UNPROVEN_PER_CLIENT_AUTO)
         return rc->max_unproven_per_client;
-    if (rc->max_connections == 0 || rc->listen.kind != EP_TCP ||
-        !(rc->router.enabled || rc->tls.enabled))
-        return 0;
-    return rc->max_connections > 1 ? rc->max_connections / 2 : 1;
+    return unproven_per_client_default(rc->max_connections, rc->listen.kind,
+                                       rc->accept_proxy != PROXY_NONE);
 }
 
 /* The compares below go field by field, strings by their text: a memcmp
@@ -163,6 +161,15 @@ relay_conf_stream_side_only(const struct relay_conf *rc)
     if (rc->target.kind == EP_UDP && rc->listen.kind != EP_UDP)
         return NULL;
     return "applies to stream -> udp relays only (the host side, which opens a socket per flow)";
+}
+
+const char *
+relay_conf_unproven_only(const struct relay_conf *rc)
+{
+    return relay_conf_has_unproven(rc)
+               ? NULL
+               : "expected only where connections are unproven for a while: routers, tls: "
+                 "listeners, relays with accept_proxy, an hvsock listener or target: egress";
 }
 
 const char *
@@ -312,11 +319,9 @@ relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
     if (rc->max_connections > CONF_MAXCONN_MAX)
         return conf_fault(f, "max_connections", EXPECT_MAXCONN);
     if (rc->max_unproven_per_client != UNPROVEN_PER_CLIENT_AUTO) {
-        if (!relay_conf_has_unproven(rc))
-            return conf_fault(f, "max_unproven_per_client",
-                              "expected only where connections are unproven for a while: "
-                              "routers, tls: listeners, relays with accept_proxy, an hvsock "
-                              "listener or target: egress");
+        const char *why = relay_conf_unproven_only(rc);
+        if (why != NULL)
+            return conf_fault(f, "max_unproven_per_client", "%s", why);
         if (rc->max_connections > 0 && rc->max_unproven_per_client > rc->max_connections)
             return conf_fault(f, "max_unproven_per_client", "expected at most max_connections (%u)",
                               rc->max_connections);
