@@ -40,18 +40,19 @@ airlock_up airlock run -c "$T/airlock.yaml"
 # a whole request for PATH; prints the answer's status line, or "closed"
 # when the proxy ends the connection without one (a close or a reset)
 request() {
-    python3 - "$FRONT" "$@" <<'PY'
-import socket, struct, sys
+    python3 - "$FRONT" "$@" <<PY
+import socket, sys
+sys.path.insert(0, "$ROOT/tests/tools")
+from hello_hold import proxy_v2
 port, frm, src, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-addr = socket.inet_aton(src) + socket.inet_aton("127.0.0.1") + struct.pack("!HH", 40000, port)
-hdr = b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack("!H", len(addr)) + addr
+hdr = proxy_v2(src, port)
 s = socket.socket()
 s.bind((frm, 0))
 s.connect(("127.0.0.1", port))
 s.settimeout(10)
 try:
-    s.sendall(hdr + ("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
-    print(s.recv(4096).split(b"\r\n")[0].decode() or "closed")
+    s.sendall(hdr + ("GET %s HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n" % path).encode())
+    print(s.recv(4096).split(b"\\r\\n")[0].decode() or "closed")
 except (ConnectionResetError, BrokenPipeError):
     print("closed")
 PY
