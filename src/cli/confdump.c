@@ -127,7 +127,9 @@ generic(const struct conf_row *r, const void *base, char *buf, size_t len)
         endpoint_format(AT(base, r->off, struct endpoint), buf, len);
         return endpoint_parse(buf, &ep, &why) == PARSE_OK ? 0 : -1;
     }
-    if (r->set == conf_set_uint || r->set == conf_set_duration)
+    if (r->in_force != NULL)
+        v = r->in_force(base);
+    else if (r->set == conf_set_uint || r->set == conf_set_duration)
         v = *AT(base, r->off, unsigned);
     else if (r->set == conf_set_size)
         v = *AT(base, r->off, size_t);

@@ -5,7 +5,9 @@
  * A block is written key by key in its table's order: a key whose setter
  * is a generic one (numbers, durations, sizes, booleans, names, endpoints)
  * from the parsed struct, given or not, so defaults show (except where a
- * rule says it does not apply, or its value would not read back); a key
+ * rule says it does not apply, or its value would not read back; a number
+ * whose default depends on other keys as the row's in_force computes it,
+ * the value in force); a key
  * with a sub-block recursively; a list of blocks element by element; any
  * other key as the file gave it (the document's node, re-quoted), or
  * through put when the caller knows its type. The config file holds no

@@ -115,6 +115,11 @@ _Static_assert(CONF_FILE_MAX >= ROUTES_MAX * 160, "a file must hold ROUTES_MAX r
     {                                                                                              \
         return fn((const type *)base);                                                             \
     }
+#define IN_FORCE(name, fn, type)                                                                   \
+    static unsigned name(const void *base)                                                         \
+    {                                                                                              \
+        return fn((const type *)base);                                                             \
+    }
 
 _Static_assert(EP_ID_MAX == UNITS_ACCOUNT_MAX, "owner and group names are accounts");
 
@@ -756,6 +761,10 @@ APPLIES(relay_stream_side_only, relay_conf_stream_side_only, struct relay_conf)
 
 APPLIES(relay_targets_only, relay_conf_targets_only, struct relay_conf)
 
+APPLIES(relay_unproven_only, relay_conf_unproven_only, struct relay_conf)
+
+IN_FORCE(relay_per_client, relay_conf_per_client, struct relay_conf)
+
 BLOCK_CHECK(relay_check, relay_conf_check, struct relay_conf)
 
 BLOCK_CHECK(router_check, router_conf_check, struct relay_conf)
@@ -934,7 +943,8 @@ static const struct conf_row relay_rows[] = {
     {.name = "max_connections", .set = conf_set_uint, .off = RC(max_connections),
      .max = CONF_MAXCONN_MAX, .expect = EXPECT_MAXCONN, .flags = BOTH},
     {.name = "max_unproven_per_client", .set = conf_set_uint, .off = RC(max_unproven_per_client),
-     .max = CONF_MAXCONN_MAX, .expect = EXPECT_MAXCONN, .flags = BOTH},
+     .max = CONF_MAXCONN_MAX, .expect = EXPECT_MAXCONN, .applies = relay_unproven_only,
+     .in_force = relay_per_client, .flags = BOTH},
     {.name = "connect_timeout", .set = conf_set_duration, .off = RC(connect_timeout_ms),
      .expect = EXPECT_DURATION, .flags = BOTH},
     {.name = "idle_timeout", .set = conf_set_duration, .off = RC(idle_timeout_ms),
@@ -1416,6 +1426,7 @@ static const struct conf_list path_list = {
 
 BLOCK_CHECK(hroute_check, http_route_conf_check, struct http_route_conf)
 BLOCK_CHECK(proxy_check, http_proxy_conf_check, struct http_proxy_conf)
+IN_FORCE(proxy_per_client, http_proxy_per_client, struct http_proxy_conf)
 
 /* clang-format off */
 static const struct conf_row hroute_rows[] = {
@@ -1486,8 +1497,11 @@ static const struct conf_row proxy_rows[] = {
     {.name = "max_connections", .set = conf_set_uint, .off = PXC(max_connections),
      .max = HTTP_MAXCONN_MAX, .expect = EXPECT_MAXCONN},
     {.name = "max_unproven_per_client", .set = conf_set_uint,
-     .off = PXC(max_unproven_per_client), .max = HTTP_MAXCONN_MAX, .expect = EXPECT_MAXCONN},
+     .off = PXC(max_unproven_per_client), .max = HTTP_MAXCONN_MAX, .expect = EXPECT_MAXCONN,
+     .in_force = proxy_per_client},
     {.name = "accept_proxy", .set = set_proxy, .off = PXC(accept_proxy), .expect = EXPECT_PROXY},
+    {.name = "proxy_from", .set = set_allow, .off = PXC(proxy_from), .off2 = PXC(n_proxy_from),
+     .max = CONF_ALLOW_MAX, .expect = EXPECT_RULE, .list = &allow_list},
     {.name = "max_header", .set = conf_set_size, .off = PXC(max_header), .min = 1024,
      .max = HTTP_MAX_HEADER_LIMIT, .expect = EXPECT_HEAD_SIZE},
     {.name = "max_headers", .set = conf_set_uint, .off = PXC(max_headers), .min = 1,

@@ -106,6 +106,9 @@ struct conf_row {
                                      its block, for confdump.h) */
     conf_ep_fn ep_check;          /* endpoints */
     conf_applies_fn applies;
+    /* a number whose default depends on other keys: the value in force,
+     * for confdump.h (max_unproven_per_client); NULL: the field's own */
+    unsigned (*in_force)(const void *base);
     unsigned flags;
 };
 

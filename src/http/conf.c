@@ -33,9 +33,8 @@ http_proxy_per_client(const struct http_proxy_conf *pc)
 {
     if (pc->max_unproven_per_client != UNPROVEN_PER_CLIENT_AUTO)
         return pc->max_unproven_per_client;
-    if (pc->max_connections == 0 || pc->accept_proxy == PROXY_NONE)
-        return 0;
-    return pc->max_connections > 1 ? pc->max_connections / 2 : 1;
+    return unproven_per_client_default(pc->max_connections, pc->listen.kind,
+                                       pc->accept_proxy != PROXY_NONE);
 }
 
 void
@@ -131,7 +130,9 @@ http_proxy_conf_check(const struct http_proxy_conf *pc, struct conf_fault *f)
         return conf_fault(f, "listen",
                           "expected a tcp, unix or vsock endpoint (an hvsock device speaks its "
                           "CONNECT line first: put a relay in front)");
-    if ((pc->mode == HTTP_OUTBOUND ? outbound_check(pc, f) : inbound_check(pc, f)) != 0)
+    if ((pc->mode == HTTP_OUTBOUND ? outbound_check(pc, f) : inbound_check(pc, f)) != 0 ||
+        allow_proxy_from_check(pc->listen.kind, pc->accept_proxy != PROXY_NONE, pc->proxy_from,
+                               pc->n_proxy_from, f) != 0)
         return -1;
     if (pc->max_unproven_per_client != UNPROVEN_PER_CLIENT_AUTO && pc->max_connections > 0 &&
         pc->max_unproven_per_client > pc->max_connections)
@@ -391,7 +392,7 @@ http_proxy_has_via(const struct http_proxy_conf *pc)
  * structs must be compared there: these sizes (LP64 ABIs) fail the build
  * until it is, and are then updated. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct http_proxy_conf) == 27808, "http_proxy_conf_equal()");
+_Static_assert(sizeof(struct http_proxy_conf) == 29608, "http_proxy_conf_equal()");
 _Static_assert(sizeof(struct http_route_conf) == 13304, "http_route_conf_equal()");
 _Static_assert(sizeof(struct http_rule_conf) == 257, "http_route_conf_equal()");
 #endif
@@ -421,10 +422,12 @@ http_proxy_conf_equal(const struct http_proxy_conf *a, const struct http_proxy_c
         !endpoint_conf_equal(&a->backend, &b->backend) ||
         a->max_connections != b->max_connections ||
         a->max_unproven_per_client != b->max_unproven_per_client ||
-        a->accept_proxy != b->accept_proxy || a->max_header != b->max_header ||
-        a->max_headers != b->max_headers || a->max_body != b->max_body ||
-        a->max_response != b->max_response || a->header_timeout_ms != b->header_timeout_ms ||
-        a->body_timeout_ms != b->body_timeout_ms || a->idle_timeout_ms != b->idle_timeout_ms ||
+        a->accept_proxy != b->accept_proxy || a->n_proxy_from != b->n_proxy_from ||
+        !allow_rules_equal(a->proxy_from, b->proxy_from, a->n_proxy_from) ||
+        a->max_header != b->max_header || a->max_headers != b->max_headers ||
+        a->max_body != b->max_body || a->max_response != b->max_response ||
+        a->header_timeout_ms != b->header_timeout_ms || a->body_timeout_ms != b->body_timeout_ms ||
+        a->idle_timeout_ms != b->idle_timeout_ms ||
         a->connect_timeout_ms != b->connect_timeout_ms ||
         a->response_timeout_ms != b->response_timeout_ms ||
         strncmp(a->keyset, b->keyset, sizeof(a->keyset)) != 0 ||

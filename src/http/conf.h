@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "core/units.h"
+#include "net/allow.h"
 #include "net/egress.h"
 #include "net/endpoint.h"
 #include "net/unproven.h"
@@ -90,14 +91,19 @@ struct http_proxy_conf {
                             CONNECT); host "" (tcp): upstreams are dialled directly */
     struct egress_rule egress_allow[HTTP_EGRESS_MAX]; /* outbound: the destinations allowed */
     size_t n_egress_allow;
+    /* with accept_proxy: the peers whose headers are believed (the fronts);
+     * another is refused at accept. None: any peer (as a relay's) */
+    struct allow_rule proxy_from[CONF_ALLOW_MAX];
+    size_t n_proxy_from;
     struct http_route_conf *routes; /* owned; n_routes */
     size_t n_routes;
 };
 
 /* How many unproven connections (no whole request yet) one client may hold
- * at once, 0: no bound. Unless set, half of max_connections with
- * accept_proxy (clients are the sources their headers name); else none: a
- * proxy's peer is often a front every client shares (a tls: relay). */
+ * at once, 0: no bound: max_unproven_per_client, or when it is not set
+ * unproven_per_client_default() (as a relay's). With accept_proxy a client
+ * is the source its header names; without, the peer (behind a tls: relay
+ * that sends no header, the relay: every client is one). */
 unsigned http_proxy_per_client(const struct http_proxy_conf *pc);
 
 /* An encrypted request body may grow to this many times max_body (and 64

@@ -341,6 +341,14 @@ admit(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
     unsigned max = p->conf.max_connections;
     struct unproven_share *place = NULL;
 
+    /* with accept_proxy, only a front may name the client (relay.c alike) */
+    if (!allow_match(p->conf.proxy_from, p->conf.n_proxy_from, peer)) {
+        char desc[TRANSPORT_DESC_MAX];
+        transport_describe(peer, len, desc, sizeof(desc));
+        close(fd);
+        http_refused(p, desc, "not_allowed");
+        return;
+    }
     if (max > 0 && atomic_load(&p->stats->open) >= max &&
         (place = unproven_claim(&p->stats->unproven)) == NULL) {
         close(fd);

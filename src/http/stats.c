@@ -132,7 +132,7 @@ http_proxy_render(struct http_proxy *const *proxies, size_t n, struct strbuf *ou
         {"airlock_http_connections_total", "counter", "Client connections accepted.",
          offsetof(struct http_stats, total)},
         {"airlock_http_connections_refused_total", "counter",
-         "Client connections refused by max_connections or max_unproven_per_client.",
+         "Client connections refused by max_connections, max_unproven_per_client or proxy_from.",
          offsetof(struct http_stats, refused)},
         {"airlock_http_connections_evicted_total", "counter",
          "Client connections closed before a whole request head (or between two requests) for "

@@ -177,3 +177,50 @@ allow_rule_equal(const struct allow_rule *a, const struct allow_rule *b)
         return a->cid == b->cid;
     return a->prefix == b->prefix && addr_prefix_equal(a->addr, b->addr, a->prefix);
 }
+
+bool
+allow_rules_equal(const struct allow_rule *a, const struct allow_rule *b, size_t n)
+{
+    for (size_t i = 0; i < n && i < CONF_ALLOW_MAX; i++)
+        if (!allow_rule_equal(&a[i], &b[i]))
+            return false;
+    return true;
+}
+
+int
+allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, const char *key,
+            struct conf_fault *f)
+{
+    if (n > CONF_ALLOW_MAX)
+        return conf_fault(f, key, "expected at most %d rules", CONF_ALLOW_MAX);
+    if (n > 0 && kind != EP_TCP && kind != EP_UDP && kind != EP_VSOCK)
+        return conf_fault(f, key,
+                          "allow applies to tcp, udp and vsock listeners; "
+                          "restrict a unix socket with file permissions");
+    for (size_t i = 0; i < n; i++) {
+        bool is_cid = rules[i].kind == ALLOW_CID;
+        int rc = 0;
+        if ((kind == EP_TCP || kind == EP_UDP) && is_cid)
+            rc = conf_fault(f, key,
+                            "expected a CIDR or address: a tcp or udp listener sees IP peers, "
+                            "cid: rules are for vsock listeners");
+        if (kind == EP_VSOCK && !is_cid)
+            rc = conf_fault(f, key,
+                            "expected a cid:N rule: a vsock listener sees CID peers, "
+                            "CIDRs are for tcp listeners");
+        if (rc != 0) {
+            f->item = i;
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int
+allow_proxy_from_check(enum ep_kind kind, bool accept_proxy, const struct allow_rule *rules,
+                       size_t n, struct conf_fault *f)
+{
+    if (n > 0 && !accept_proxy)
+        return conf_fault(f, "proxy_from", "applies with accept_proxy: v2");
+    return allow_check(kind, rules, n, "proxy_from", f);
+}

@@ -9,7 +9,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/units.h"
+#include "net/endpoint.h"
 #include "proto/parse.h"
+
+#define CONF_ALLOW_MAX 64 /* the rules of one list (allow, proxy_from) */
 
 enum allow_kind { ALLOW_V4, ALLOW_V6, ALLOW_CID };
 
@@ -33,5 +37,22 @@ int allow_match(const struct allow_rule *rules, size_t n, const struct sockaddr 
 /* Returns true when a and b are the same rule (the bits of the prefix, not
  * the bytes after them or the padding). */
 bool allow_rule_equal(const struct allow_rule *a, const struct allow_rule *b);
+
+/* Returns true when the first n rules of a and of b are the same, each by
+ * allow_rule_equal() (n is bounded by CONF_ALLOW_MAX). */
+bool allow_rules_equal(const struct allow_rule *a, const struct allow_rule *b, size_t n);
+
+/* Whether the n rules of list key suit a listener of kind: none on unix
+ * and hvsock, cid:N on vsock, CIDRs on tcp and udp. Returns 0, or -1 with
+ * *f naming key (with the rule at fault as item, or the list as a whole). */
+int allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, const char *key,
+                struct conf_fault *f);
+
+/* Checks proxy_from, the peers whose PROXY v2 headers a listener of kind
+ * believes (relays, routers and HTTP proxies alike): at most
+ * CONF_ALLOW_MAX rules, given only with accept_proxy, suited to the
+ * listener (allow_check()). Returns 0, or -1 with *f. */
+int allow_proxy_from_check(enum ep_kind kind, bool accept_proxy, const struct allow_rule *rules,
+                           size_t n, struct conf_fault *f);
 
 #endif

@@ -38,11 +38,27 @@
 
 #include "core/list.h"
 #include "core/loop.h"
+#include "net/endpoint.h"
 
 struct unproven_group;
 struct unproven_client;
 
 #define UNPROVEN_PER_CLIENT_AUTO UINT_MAX /* a listener's max_unproven_per_client not set */
+
+/* The max_unproven_per_client of a listener of kind whose connections are
+ * unproven for a while when it is not set, for relays, routers and HTTP
+ * proxies alike: half of max_connections (at least 1) where clients are
+ * told apart, by the source a PROXY v2 header names (by_header: with
+ * accept_proxy) or by their address on a tcp listener; else 0, no bound
+ * (every peer of a vsock or unix listener is one address), and 0 without
+ * max_connections. */
+static inline unsigned
+unproven_per_client_default(unsigned max_connections, enum ep_kind kind, bool by_header)
+{
+    if (max_connections == 0 || (kind != EP_TCP && !by_header))
+        return 0;
+    return max_connections > 1 ? max_connections / 2 : 1;
+}
 
 struct unproven_share {
     atomic_uint held;    /* connections on list */

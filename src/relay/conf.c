@@ -64,10 +64,8 @@ relay_conf_per_client(const struct relay_conf *rc)
         return 0;
     if (rc->max_unproven_per_client != UNPROVEN_PER_CLIENT_AUTO)
         return rc->max_unproven_per_client;
-    if (rc->max_connections == 0 || rc->listen.kind != EP_TCP ||
-        !(rc->router.enabled || rc->tls.enabled))
-        return 0;
-    return rc->max_connections > 1 ? rc->max_connections / 2 : 1;
+    return unproven_per_client_default(rc->max_connections, rc->listen.kind,
+                                       rc->accept_proxy != PROXY_NONE);
 }
 
 /* The compares below go field by field, strings by their text: a memcmp
@@ -137,12 +135,9 @@ relay_conf_equal(const struct relay_conf *a, const struct relay_conf *b)
     for (size_t i = 0; i < a->n_targets && i < CONF_TARGETS_MAX; i++)
         if (!endpoint_conf_equal(&a->targets[i], &b->targets[i]))
             return false;
-    for (size_t i = 0; i < a->n_allow && i < CONF_ALLOW_MAX; i++)
-        if (!allow_rule_equal(&a->allow[i], &b->allow[i]))
-            return false;
-    for (size_t i = 0; i < a->n_proxy_from && i < CONF_ALLOW_MAX; i++)
-        if (!allow_rule_equal(&a->proxy_from[i], &b->proxy_from[i]))
-            return false;
+    if (!allow_rules_equal(a->allow, b->allow, a->n_allow) ||
+        !allow_rules_equal(a->proxy_from, b->proxy_from, a->n_proxy_from))
+        return false;
     for (size_t i = 0; i < a->n_egress_allow && i < CONF_EGRESS_MAX; i++)
         if (!egress_rule_equal(&a->egress_allow[i], &b->egress_allow[i]))
             return false;
@@ -166,6 +161,15 @@ relay_conf_stream_side_only(const struct relay_conf *rc)
     if (rc->target.kind == EP_UDP && rc->listen.kind != EP_UDP)
         return NULL;
     return "applies to stream -> udp relays only (the host side, which opens a socket per flow)";
+}
+
+const char *
+relay_conf_unproven_only(const struct relay_conf *rc)
+{
+    return relay_conf_has_unproven(rc)
+               ? NULL
+               : "expected only where connections are unproven for a while: routers, tls: "
+                 "listeners, relays with accept_proxy, an hvsock listener or target: egress";
 }
 
 const char *
@@ -211,33 +215,6 @@ relay_targets_check(const struct relay_conf *rc, struct conf_fault *f)
     if (rc->health.fall < 1 || rc->health.fall > HEALTH_COUNT_MAX || rc->health.rise < 1 ||
         rc->health.rise > HEALTH_COUNT_MAX)
         return conf_fault(f, "health", "expected fall and rise from 1 to %d", HEALTH_COUNT_MAX);
-    return 0;
-}
-
-int
-relay_allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, const char *key,
-                  struct conf_fault *f)
-{
-    if (n > 0 && kind != EP_TCP && kind != EP_UDP && kind != EP_VSOCK)
-        return conf_fault(f, key,
-                          "allow applies to tcp, udp and vsock listeners; "
-                          "restrict a unix socket with file permissions");
-    for (size_t i = 0; i < n; i++) {
-        bool is_cid = rules[i].kind == ALLOW_CID;
-        int rc = 0;
-        if ((kind == EP_TCP || kind == EP_UDP) && is_cid)
-            rc = conf_fault(f, key,
-                            "expected a CIDR or address: a tcp or udp listener sees IP peers, "
-                            "cid: rules are for vsock listeners");
-        if (kind == EP_VSOCK && !is_cid)
-            rc = conf_fault(f, key,
-                            "expected a cid:N rule: a vsock listener sees CID peers, "
-                            "CIDRs are for tcp listeners");
-        if (rc != 0) {
-            f->item = i;
-            return rc;
-        }
-    }
     return 0;
 }
 
@@ -315,15 +292,9 @@ relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
     if (rc->target.kind == EP_VSOCK && rc->target.cid == EP_CID_ANY)
         return conf_fault(f, "target",
                           "expected the CID to connect to; vsock:any is for listeners");
-    if (rc->n_allow > CONF_ALLOW_MAX)
-        return conf_fault(f, "allow", "expected at most %d rules", CONF_ALLOW_MAX);
-    if (relay_allow_check(rc->listen.kind, rc->allow, rc->n_allow, "allow", f) != 0)
-        return -1;
-    if (rc->n_proxy_from > CONF_ALLOW_MAX)
-        return conf_fault(f, "proxy_from", "expected at most %d rules", CONF_ALLOW_MAX);
-    if (rc->n_proxy_from > 0 && rc->accept_proxy == PROXY_NONE)
-        return conf_fault(f, "proxy_from", "applies with accept_proxy: v2");
-    if (relay_allow_check(rc->listen.kind, rc->proxy_from, rc->n_proxy_from, "proxy_from", f) != 0)
+    if (allow_check(rc->listen.kind, rc->allow, rc->n_allow, "allow", f) != 0 ||
+        allow_proxy_from_check(rc->listen.kind, rc->accept_proxy != PROXY_NONE, rc->proxy_from,
+                               rc->n_proxy_from, f) != 0)
         return -1;
     if (rc->n_egress_allow > 0 && !rc->egress)
         return conf_fault(f, "egress_allow", "egress_allow applies to relays with target: egress");
@@ -348,11 +319,9 @@ relay_conf_check(const struct relay_conf *rc, struct conf_fault *f)
     if (rc->max_connections > CONF_MAXCONN_MAX)
         return conf_fault(f, "max_connections", EXPECT_MAXCONN);
     if (rc->max_unproven_per_client != UNPROVEN_PER_CLIENT_AUTO) {
-        if (!relay_conf_has_unproven(rc))
-            return conf_fault(f, "max_unproven_per_client",
-                              "expected only where connections are unproven for a while: "
-                              "routers, tls: listeners, relays with accept_proxy, an hvsock "
-                              "listener or target: egress");
+        const char *why = relay_conf_unproven_only(rc);
+        if (why != NULL)
+            return conf_fault(f, "max_unproven_per_client", "%s", why);
         if (rc->max_connections > 0 && rc->max_unproven_per_client > rc->max_connections)
             return conf_fault(f, "max_unproven_per_client", "expected at most max_connections (%u)",
                               rc->max_connections);

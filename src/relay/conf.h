@@ -19,7 +19,6 @@
 #include "proto/proxy_v2.h"
 #include "router/route.h"
 
-#define CONF_ALLOW_MAX 64
 #define CONF_EGRESS_MAX 64
 #define CONF_DNS_ALLOW_MAX 64
 #define CONF_MAXCONN_MAX 10000000u
@@ -157,12 +156,11 @@ bool relay_conf_is_dgram(const struct relay_conf *rc);
 bool relay_conf_has_unproven(const struct relay_conf *rc);
 
 /* How many unproven connections one client may hold at once (0: no
- * bound): max_unproven_per_client where rc has unproven connections; when
- * it is not set, half of max_connections (at least 1) for a router or a
- * tls: listener on tcp, whose clients are the Internet's own addresses;
- * none elsewhere (a vsock or unix peer is one address for every client
- * behind it). With accept_proxy a client is the source its PROXY header
- * names, counted from the header on. */
+ * bound): max_unproven_per_client where rc has unproven connections (a
+ * router, a tls: listener, accept_proxy, an hvsock listener, target:
+ * egress); when it is not set, unproven_per_client_default(). With
+ * accept_proxy a client is the source its PROXY header names, counted from
+ * the header on. */
 unsigned relay_conf_per_client(const struct relay_conf *rc);
 
 /* Returns true when a and b are the same settings: a reload keeps such a
@@ -192,13 +190,10 @@ int router_conf_check(const struct relay_conf *rc, struct conf_fault *f);
  * max_flows, max_fds (stream -> udp relays). */
 const char *relay_conf_dgram_only(const struct relay_conf *rc);
 const char *relay_conf_stream_side_only(const struct relay_conf *rc);
+/* max_unproven_per_client: relays whose connections are unproven for a
+ * while only (relay_conf_has_unproven()). */
+const char *relay_conf_unproven_only(const struct relay_conf *rc);
 /* balance, health: relays with targets: only. */
 const char *relay_conf_targets_only(const struct relay_conf *rc);
-
-/* Whether the n allow rules suit a listener of kind: none on unix and
- * hvsock, cid:N on vsock, CIDRs on tcp and udp. Returns 0, or -1 with *f
- * naming key (with the rule at fault as item, or the list as a whole). */
-int relay_allow_check(enum ep_kind kind, const struct allow_rule *rules, size_t n, const char *key,
-                      struct conf_fault *f);
 
 #endif

@@ -39,7 +39,7 @@ log_conf_check(const struct log_conf *lc, struct conf_fault *f)
         return conf_fault(f, "listen",
                           "expected an endpoint other than forward (lines would loop)");
     if (lc->has_listen &&
-        relay_allow_check(lc->listen.kind, lc->limits.allow, lc->limits.n_allow, "allow", f) != 0)
+        allow_check(lc->listen.kind, lc->limits.allow, lc->limits.n_allow, "allow", f) != 0)
         return -1;
     /* the default line_max fits the smallest buffer: only a given one can fail */
     if (lc->line_max > lc->buffer / 4)
@@ -52,7 +52,7 @@ log_conf_check(const struct log_conf *lc, struct conf_fault *f)
 int
 log_sink_conf_check(const struct log_sink_conf *sc, struct conf_fault *f)
 {
-    return relay_allow_check(sc->listen.kind, sc->limits.allow, sc->limits.n_allow, "allow", f);
+    return allow_check(sc->listen.kind, sc->limits.allow, sc->limits.n_allow, "allow", f);
 }
 
 /* log_sink_conf_equal() compares each field: a new one must be added
@@ -75,8 +75,5 @@ log_sink_conf_equal(const struct log_sink_conf *a, const struct log_sink_conf *b
         x->n_allow != y->n_allow || x->max_streams != y->max_streams ||
         x->idle_timeout_ms != y->idle_timeout_ms || a->mark_unverified != b->mark_unverified)
         return false;
-    for (size_t i = 0; i < x->n_allow && i < CONF_ALLOW_MAX; i++)
-        if (!allow_rule_equal(&x->allow[i], &y->allow[i]))
-            return false;
-    return true;
+    return allow_rules_equal(x->allow, y->allow, x->n_allow);
 }

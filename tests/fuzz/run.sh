@@ -11,8 +11,8 @@ flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
 declare -A srcs=(
     [endpoint]="src/net/endpoint.c src/net/addr.c"
     [proxy_v2]="src/proto/proxy_v2.c"
-    [http_connect]="src/proto/http_connect.c src/net/egress.c src/net/allow.c src/net/addr.c"
-    [egress_rule]="src/net/egress.c src/net/allow.c src/net/addr.c"
+    [http_connect]="src/proto/http_connect.c src/net/egress.c src/net/allow.c src/net/addr.c src/core/units.c"
+    [egress_rule]="src/net/egress.c src/net/allow.c src/net/addr.c src/core/units.c"
     [frame]="src/proto/frame.c"
     [dns]="src/proto/dns.c"
     [ctl]="src/proto/ctl.c"

@@ -170,6 +170,14 @@ airlock_nofile() {
     wait_log "$T/$name.log" 'airlock running' 10 "$LAST_PID"
 }
 
+# check_refuses FILE SED MESSAGE: `airlock check` refuses the config FILE
+# edited by the sed expression SED, saying MESSAGE (a fixed string).
+check_refuses() {
+    sed "$2" "$1" >"$T/bad.yaml"
+    "$AIRLOCK" check -c "$T/bad.yaml" >"$T/bad.out" 2>&1 && fail "airlock check took: $2"
+    has -F "$3" <"$T/bad.out" || fail "airlock check said: $(cat "$T/bad.out")"
+}
+
 # stop_clean PID NAME: SIGTERM, and fail unless the process exits with 0
 # (with the sanitizers, a leak or an error at exit makes it non-zero).
 stop_clean() {

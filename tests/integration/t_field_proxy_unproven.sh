@@ -48,10 +48,12 @@ YAML
 }
 
 # stallers NAME N TEXT: N connections sending TEXT then nothing
-# (tests/tools/stall.py); $T/NAME.ready when all are connected, a line
-# "closed I" in $T/NAME.log for each the proxy closes
+# (tests/tools/stall.py), each from its own address (127.0.1.1 and on: no
+# client is at its max_unproven_per_client, by default 2); $T/NAME.ready
+# when all are connected, a line "closed I" in $T/NAME.log for each the
+# proxy closes
 stallers() {
-    start "$1" python3 -u "$ROOT/tests/tools/stall.py" "$FRONT" "$2" "$3" "$T/$1.ready"
+    start "$1" python3 -u "$ROOT/tests/tools/stall.py" "$FRONT" "$2" "$3" "$T/$1.ready" 127.0.1.1+
     wait_for test -e "$T/$1.ready"
 }
 opened() { [ "$(metric airlock_http_connections_open 'proxy="api"' "$M")" = "$1" ]; }

@@ -2140,9 +2140,11 @@ test_routers(void **state)
     config_free(&cfg);
 }
 
-/* max_unproven_per_client: its default where a client's address is its
- * own (a router, a tls: listener on tcp), none elsewhere; set, it holds
- * only where connections are unproven for a while. */
+/* max_unproven_per_client: its default wherever connections are unproven
+ * for a while and clients are told apart (a tcp listener's peers, the
+ * sources PROXY headers name), relays, routers and HTTP proxies alike;
+ * none elsewhere; set, it holds only where connections are unproven for a
+ * while. `airlock ctl config` shows the value in force. */
 static void
 test_per_client(void **state)
 {
@@ -2164,18 +2166,48 @@ test_per_client(void **state)
                "  - {listen: tcp:0.0.0.0:8444, target: tcp:127.0.0.1:1, max_connections: 9,\n"
                "     accept_proxy: v2, max_unproven_per_client: 2}\n"
                "  - {listen: vsock:any:8445, target: tcp:127.0.0.1:1, max_connections: 9,\n"
-               "     accept_proxy: v2}\n",
+               "     accept_proxy: v2}\n"
+               "  - {listen: tcp:0.0.0.0:8446, target: egress, egress_allow: [a.example:443],\n"
+               "     max_connections: 10}\n"
+               "  - {listen: vsock:any:8447, target: egress, egress_allow: [a.example:443],\n"
+               "     max_connections: 10}\n"
+               "  - {listen: unix:/run/p.sock, target: tcp:127.0.0.1:1, max_connections: 9}\n"
+               "proxies:\n"
+               "  - {listen: tcp:127.0.0.1:80, backend: tcp:127.0.0.1:81, max_connections: 9,\n"
+               "     routes: [{path: /}]}\n"
+               "  - {listen: unix:/run/h.sock, backend: tcp:127.0.0.1:81, max_connections: 9,\n"
+               "     accept_proxy: v2, routes: [{path: /}]}\n"
+               "  - {listen: unix:/run/i.sock, backend: tcp:127.0.0.1:81, max_connections: 9,\n"
+               "     routes: [{path: /}]}\n",
                &cfg);
-    assert_int_equal(cfg.n_relays, 9);
+    assert_int_equal(cfg.n_relays, 12);
     assert_int_equal(relay_conf_per_client(&cfg.relays[0]), 0); /* plain: proven at once */
     assert_int_equal(relay_conf_per_client(&cfg.relays[1]), 2);
-    assert_int_equal(relay_conf_per_client(&cfg.relays[2]), 0); /* one peer for all */
-    assert_int_equal(relay_conf_per_client(&cfg.relays[3]), 4); /* half of 9 */
-    assert_int_equal(relay_conf_per_client(&cfg.relays[4]), 0); /* no max_connections */
-    assert_int_equal(relay_conf_per_client(&cfg.relays[5]), 1);
-    assert_int_equal(relay_conf_per_client(&cfg.relays[6]), 4); /* by the PROXY source */
-    assert_int_equal(relay_conf_per_client(&cfg.relays[7]), 0); /* set: none */
-    assert_int_equal(relay_conf_per_client(&cfg.relays[8]), 7);
+    assert_int_equal(relay_conf_per_client(&cfg.relays[2]), 4); /* by the PROXY source */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[3]), 5); /* egress on tcp */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[4]), 0); /* one peer for all */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[5]), 0); /* plain */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[6]), 4); /* half of 9 */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[7]), 0); /* no max_connections */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[8]), 1);
+    assert_int_equal(relay_conf_per_client(&cfg.relays[9]), 4);  /* by the PROXY source */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[10]), 0); /* set: none */
+    assert_int_equal(relay_conf_per_client(&cfg.relays[11]), 7);
+    assert_int_equal(http_proxy_per_client(&cfg.proxies[0]), 4); /* tcp peers */
+    assert_int_equal(http_proxy_per_client(&cfg.proxies[1]), 4); /* by the PROXY source */
+    assert_int_equal(http_proxy_per_client(&cfg.proxies[2]), 0); /* one peer for all */
+
+    /* the dump shows the value in force, not the default's absence */
+    struct strbuf out = {0};
+    char err[512] = "";
+    assert_int_equal(config_dump(&cfg, &out, err, sizeof(err)), 0);
+    assert_non_null(strstr(out.data, "    max_connections: 10\n    max_unproven_per_client: 5\n"));
+    assert_non_null(strstr(out.data, "    max_connections: 9\n    max_unproven_per_client: 4\n"));
+    size_t shown = 0; /* each block but the two plain relays, whose connections are proven */
+    for (const char *at = out.data; (at = strstr(at, "max_unproven_per_client: ")) != NULL; at++)
+        shown++;
+    assert_int_equal(shown, 13);
+    strbuf_free(&out);
     config_free(&cfg);
 
     expect_error("relays:\n" RELAY_OK "    max_unproven_per_client: 3\n",
