@@ -376,6 +376,11 @@ uid_procs() {
     ps -eo pid=,ruid=,suid=,stat=,nlwp= | awk -v u="$1" '($2 == u || $3 == u) && ($4 !~ /^Z/ || $5 > 1) { print $1 }'
 }
 
+# started_since N: the pids of the instances the log ($LOG) shows started
+# after its first N lines (a uid, once its session's processes are gone and
+# it is wiped, may serve a fresh instance: that one is no leftover).
+started_since() { tail -n +"$(($1 + 1))" "$LOG" | sed -n 's/.* starting pid=\([0-9]*\) .*/\1/p'; }
+
 # idle_port LOG: the port of one instance that the log shows idle (ready,
 # no login, not stopping), or nothing.
 idle_port() {
