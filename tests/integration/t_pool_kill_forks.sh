@@ -19,28 +19,8 @@ id nobody >/dev/null 2>&1 || skip "no user nobody"
 pool_setup
 chmod 755 "$T" # the instances pass through to their directories
 
-# own CONTROLLER: airlock's (this shell's) cgroup directory in a v1 hierarchy
-own() { echo "/sys/fs/cgroup/$1$(sed -n "s/^[0-9]*:$1:\(\/*\)/\//p" /proc/self/cgroup | sed 's|/$||')"; }
-OWNP=$(own pids)
-OWNF=$(own freezer)
-cg_gone() { [ ! -d "$1" ]; }
-# what a failed run leaves: no fork in the cgroups DIR/airlock-fa-* any more
-# (pids.max 0), their processes killed until none is left, the cgroups removed
-cg_clean() {
-    local d c
-    for d in "$@"; do
-        for c in "$d"/airlock-fa-*; do
-            [ -d "$c" ] || continue
-            [ ! -f "$c/pids.max" ] || echo 0 >"$c/pids.max"
-            for _ in $(seq 100); do
-                [ -s "$c/cgroup.procs" ] || break
-                xargs -r kill -9 <"$c/cgroup.procs" 2>/dev/null || true
-                sleep 0.1
-            done
-            for _ in $(seq 50); do rmdir "$c" 2>/dev/null && break; sleep 0.1; done
-        done
-    done
-}
+OWNP=$(cg_own pids)
+OWNF=$(cg_own freezer)
 at_exit "cg_clean '$OWNP' '$OWNF'"
 
 pool_conf "$CONF" "$P0" --state-wait 0 <<EOF

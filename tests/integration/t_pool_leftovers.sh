@@ -14,24 +14,13 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids and mount FUSE"
-[ -c /dev/fuse ] || skip "no /dev/fuse"
-STUCK=$(dirname "$AIRLOCK")/tests/fuse_stuck
-[ -x "$STUCK" ] || fail "no $STUCK"
 pool_one_uid
 U1=$((U0 + 1))
-MNT=$T/mnt
-start fuse "$STUCK" --serve "$MNT"
-FUSE=$LAST_PID
-at_exit "umount -l '$MNT'"
-wait_for eval 'awk -v m="$MNT" "\$5 == m { f = 1 } END { exit !f }" /proc/self/mountinfo'
+fuse_stuck_up
 airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for settled 1
 
-# the zombie leaders of uid $1 with threads running (t_pool_reap_threads)
-uid_zombie_leaders() {
-    ps -eo pid=,ruid=,suid=,stat=,nlwp= | awk -v u="$1" '($2 == u || $3 == u) && $4 ~ /^Z/ && $5 > 1 { print $1 }'
-}
 # the uid of the instance idle on a port now
 idle_uid() { stat -c %u "/proc/$(pid_of_port "$(idle_port "$LOG")")"; }
 
