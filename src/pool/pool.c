@@ -1629,6 +1629,9 @@ instance_start(struct pool *p)
     in->hook.pidfd = in->hook.out_fd = in->proc.pidfd = in->proc.out_fd = -1;
     in->reaper.pidfd = in->reaper.out_fd = -1;
     in->oom_fd = -1;
+    /* first: a start that waits for a uid takes no name */
+    if ((rc = take_uid(p, in)) != 0 || (rc = take_port(p, in)) != 0)
+        goto fail;
     char name[CONF_NAME_MAX + 24];
     /* the node's name makes the name unique among the machines that share
      * one redis directory with a pool of this name */
@@ -1638,13 +1641,11 @@ instance_start(struct pool *p)
     else
         snprintf(name, sizeof(name), "%s-%llu", p->conf.name, ++p->seq);
     if (strlen(name) >= sizeof(in->name)) { /* POOL_NAME_MAX keeps it short */
-        free(in);
-        return -ENAMETOOLONG;
+        rc = -ENAMETOOLONG;
+        goto fail;
     }
     memcpy(in->name, name, strlen(name) + 1);
     snprintf(in->dir, sizeof(in->dir), "%s/%s", p->conf.dir, in->name);
-    if ((rc = take_uid(p, in)) != 0 || (rc = take_port(p, in)) != 0)
-        goto fail;
     struct tmpl_vars tv = {.port = in->port, .dir = in->dir, .instance = in->name};
     if (tmpl_expand(p->conf.endpoint, &tv, ep, sizeof(ep), &why) != 0 ||
         endpoint_parse(ep, &in->ep, &why) != PARSE_OK) {
