@@ -25,6 +25,7 @@
 #define CPU_PERIOD_US 100000 /* cpu_max's period: cpu_max hundredths = quota in ms */
 #define KILL_BATCH 128       /* pids signalled per read of cgroup.procs */
 #define STALE_MAX 1024       /* cgroups of an earlier airlock removed at a pool's start */
+#define FREEZE_TRIES 20      /* reads of freezer.state, 1 ms apart, before it is taken for stuck */
 #define FILE_PATH_MAX (CGROUP_PATH_MAX + 32)
 
 /* ---- small files of cgroupfs and procfs (raw calls: cgroup_clear() runs in forked children) */
@@ -310,6 +311,7 @@ cgroup_resolve(const char *cgroup, size_t memory_max, unsigned cpu_max, unsigned
     int rc = 0;
 
     memset(cp, 0, sizeof(*cp));
+    cp->freezer = -1;
     cp->memory_max = memory_max;
     cp->cpu_max = cpu_max;
     cp->pids_max = pids_max;
@@ -334,6 +336,16 @@ cgroup_resolve(const char *cgroup, size_t memory_max, unsigned cpu_max, unsigned
         rc = add_dir(cp, "cpu", cgroup, CGROUP_LIMIT_CPU, why, len);
     if (rc == 0 && pids_max > 0 && !pids_first)
         rc = add_dir(cp, "pids", cgroup, CGROUP_LIMIT_PIDS, why, len);
+    /* the freezer where airlock may use it (else the kill goes without):
+     * the processes cannot fork while they are being killed */
+    char scratch[CGROUP_PATH_MAX + 128];
+    if (rc == 0 && find_mount("cgroup", NULL, "freezer", &m) == 0 &&
+        add_dir(cp, "freezer", cgroup, 0, scratch, sizeof(scratch)) == 0) {
+        if (access(cp->dir[cp->n - 1], W_OK) == 0)
+            cp->freezer = (int)cp->n - 1;
+        else
+            cp->n--;
+    }
     return rc;
 }
 
@@ -484,6 +496,7 @@ cgroup_make(const struct cgroup_parent *cp, const char *name, struct cgroup *cg,
     memset(cg, 0, sizeof(*cg));
     cg->v2 = cp->v2;
     cg->memory = -1;
+    cg->freezer = -1;
     for (i = 0; i < cp->n; i++)
         fds[i] = -1;
     for (i = 0; i < cp->n; i++) {
@@ -502,6 +515,8 @@ cgroup_make(const struct cgroup_parent *cp, const char *name, struct cgroup *cg,
             cg->memory = (int)i;
             cg->memory_max = cp->memory_max;
         }
+        if ((int)i == cp->freezer)
+            cg->freezer = (int)i;
         if ((rc = limit(cp, i, dir, &file)) != 0)
             goto fail;
         snprintf(path, sizeof(path), "%s/%s", dir, file = "cgroup.procs");
@@ -618,16 +633,60 @@ kill_round(const char *dir)
     return n;
 }
 
-/* Kills what dir holds until none is left, then removes it (deadline:
- * loop_clock_ms(), 0 none). */
+static void
+kill_pid(pid_t pid, void *arg)
+{
+    (void)arg;
+    kill(pid, SIGKILL);
+}
+
+/* Whether dir's freezer.state reads FROZEN, within FREEZE_TRIES: every
+ * process of it stopped (one that does not stop soon, in an uninterruptible
+ * sleep, keeps it FREEZING). */
+static bool
+frozen(const char *dir)
+{
+    char path[FILE_PATH_MAX], state[32];
+
+    snprintf(path, sizeof(path), "%s/freezer.state", dir);
+    for (int i = 0; i < FREEZE_TRIES; i++) {
+        if (read_text(path, state, sizeof(state)) < 0)
+            return false;
+        if (strncmp(state, "FROZEN", 6) == 0)
+            return true;
+        loop_sleep_ms(1);
+    }
+    return false;
+}
+
+/* v1's freezer, as systemd and runc use it: dir frozen, so that none of
+ * its processes forks into the places the others free while they are
+ * killed, each listed SIGKILLed (frozen, none exits: a pid read is its
+ * process's; while still freezing, as kill_round()), then thawed for them
+ * to die. Returns how many were listed, or -errno. */
 static int
-clear_dir(const char *dir, bool v2, uint64_t deadline)
+kill_frozen(const char *dir)
+{
+    int rc = write_text(dir, "freezer.state", "FROZEN");
+
+    if (rc != 0)
+        return rc;
+    int n = frozen(dir) ? procs_each(dir, kill_pid, NULL) : kill_round(dir);
+    if ((rc = write_text(dir, "freezer.state", "THAWED")) != 0 && n >= 0)
+        n = rc;
+    return n;
+}
+
+/* Kills what dir holds until none is left (frozen each round: a freezer
+ * cgroup), then removes it (deadline: loop_clock_ms(), 0 none). */
+static int
+clear_dir(const char *dir, bool v2, bool freezer, uint64_t deadline)
 {
     /* at once, forks in flight too (the kernel's; 5.14 and later) */
     if (v2)
         (void)write_text(dir, "cgroup.kill", "1");
     for (long wait = 1;; wait = wait < 100 ? wait * 2 : 100) {
-        int n = kill_round(dir);
+        int n = freezer ? kill_frozen(dir) : kill_round(dir);
         if (n == -ENOENT)
             return 0;
         if (n < 0)
@@ -650,8 +709,12 @@ cgroup_clear(const struct cgroup *cg, long timeout_ms)
     uint64_t deadline = timeout_ms < 0 ? 0 : loop_clock_ms() + (uint64_t)timeout_ms + 1;
     int rc = 0;
 
+    /* the freezer's first: the others are empty then */
+    if (cg->freezer >= 0)
+        rc = clear_dir(cg->dir[cg->freezer], false, true, deadline);
     for (size_t i = 0; rc == 0 && i < cg->n; i++)
-        rc = clear_dir(cg->dir[i], cg->v2, deadline);
+        if ((int)i != cg->freezer)
+            rc = clear_dir(cg->dir[i], cg->v2, false, deadline);
     return rc;
 }
 
@@ -722,7 +785,9 @@ cgroup_stale(const struct cgroup_parent *cp, const char *prefix, size_t *n)
     size_t cap = 0;
 
     *n = 0;
-    for (size_t i = 0; i < cp->n; i++) {
+    for (size_t k = 0; k < cp->n; k++) {
+        /* the freezer's first */
+        size_t i = cp->freezer < 0 ? k : (k + (size_t)cp->freezer) % cp->n;
         DIR *d = opendir(cp->dir[i]);
         struct dirent *e;
         while (d != NULL && (e = readdir(d)) != NULL && *n < STALE_MAX) {
@@ -740,6 +805,7 @@ cgroup_stale(const struct cgroup_parent *cp, const char *prefix, size_t *n)
             memset(cg, 0, sizeof(*cg));
             cg->v2 = cp->v2;
             cg->memory = -1;
+            cg->freezer = (int)i == cp->freezer ? 0 : -1;
             if ((size_t)snprintf(cg->dir[0], CGROUP_PATH_MAX, "%s/%s", cp->dir[i], e->d_name) <
                 CGROUP_PATH_MAX) {
                 cg->n = 1;

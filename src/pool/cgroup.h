@@ -12,8 +12,11 @@
  * their unified hierarchy has no controllers and is not used):
  * PARENT/airlock-NAME in the memory hierarchy (memory.limit_in_bytes and
  * memory.memsw.limit_in_bytes), with cpu_max in the cpu one
- * (cpu.cfs_quota_us), with max_processes in the pids one (pids.max); the
- * processes listed in the first one and killed until none is left.
+ * (cpu.cfs_quota_us), with max_processes in the pids one (pids.max), and
+ * in the freezer one where it is mounted (and airlock may write there); the
+ * processes killed until none is left: with the freezer, each time frozen
+ * while they are signalled (none forks meanwhile), then thawed; without it,
+ * those listed in the first one.
  *
  * PARENT is a cgroup path as /proc/self/cgroup shows them, under each
  * hierarchy's mount point, or airlock's own cgroup in each (CGROUP_OWN).
@@ -26,7 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CGROUP_DIRS_MAX 3    /* v1: the memory, cpu and pids hierarchies; v2: one */
+#define CGROUP_DIRS_MAX 4    /* v1: the memory, cpu, pids and freezer hierarchies; v2: one */
 #define CGROUP_PATH_MAX 1024 /* a cgroup's directory, incl. NUL */
 #define CGROUP_PREFIX "airlock-"
 
@@ -42,9 +45,10 @@ struct cgroup_parent {
     size_t n;                                   /* directories: 1 to 3 */
     char dir[CGROUP_DIRS_MAX][CGROUP_PATH_MAX]; /* dir[0]: where processes are listed */
     unsigned limits[CGROUP_DIRS_MAX];           /* CGROUP_LIMIT_*: written in dir[i]'s children */
-    size_t memory_max;                          /* bytes; 0: none */
-    unsigned cpu_max;                           /* hundredths of a core; 0: none */
-    unsigned pids_max;                          /* processes and threads; 0: none */
+    int freezer;       /* v1: the index of the directory in the freezer hierarchy, or -1 */
+    size_t memory_max; /* bytes; 0: none */
+    unsigned cpu_max;  /* hundredths of a core; 0: none */
+    unsigned pids_max; /* processes and threads; 0: none */
 };
 
 /* One instance's cgroup: a directory in each hierarchy (n 0: none). */
@@ -53,6 +57,7 @@ struct cgroup {
     size_t n;
     int memory;        /* the index of the directory with the memory controller, or -1 */
     size_t memory_max; /* its limit there */
+    int freezer;       /* v1: the index of the directory in the freezer hierarchy, or -1 */
     char dir[CGROUP_DIRS_MAX][CGROUP_PATH_MAX];
 };
 
@@ -89,9 +94,12 @@ int cgroup_make(const struct cgroup_parent *cp, const char *name, struct cgroup 
 
 /* Kills every process in cg and removes it: v2's cgroup.kill, then (and
  * on v1 from the start) each process listed in cgroup.procs, again until
- * none is left, then each directory is removed. A pid is signalled through
- * a pidfd opened before the list was read again and still listed, so no
- * process that took a pid freed meanwhile is ever hit. Blocking, with no
+ * none is left, then each directory is removed; on v1 with the freezer,
+ * that directory first, frozen while its processes are signalled and then
+ * thawed, each round. A pid is signalled through a pidfd opened before the
+ * list was read again and still listed (or while the cgroup is frozen: no
+ * process of it exits), so no process that took a pid freed meanwhile is
+ * ever hit. Blocking, with no
  * allocation: for a forked child or a thread. timeout_ms < 0: until done.
  * Returns 0 (also when it was gone), -EBUSY at the timeout, or -errno. */
 int cgroup_clear(const struct cgroup *cg, long timeout_ms);
@@ -113,7 +121,8 @@ int cgroup_oom_watch(const struct cgroup *cg);
 
 /* The cgroups an earlier airlock left in cp's directories for instances
  * named PREFIX-<digits> (CGROUP_PREFIX PREFIX-N), each as one cgroup of
- * one directory. Returns an array of *n (free() it), or NULL when there are
+ * one directory, those of the freezer first (cleared in this order, they
+ * are emptied frozen). Returns an array of *n (free() it), or NULL when there are
  * none (or no memory to list them). */
 struct cgroup *cgroup_stale(const struct cgroup_parent *cp, const char *prefix, size_t *n);
 

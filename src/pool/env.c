@@ -71,11 +71,17 @@ struct worker {
     pthread_t thread;
 };
 
+/* Uids, ascending. */
+struct uid_set {
+    uid_t *v;
+    size_t n, cap;
+};
+
 struct pool_env {
     struct loop *loop;
-    uid_t *uids; /* held, ascending */
-    size_t n_uids, cap_uids;
-    char tag[24]; /* aside names: .wipe-TAG-SEQ, TAG = PID-RANDOM of this env */
+    struct uid_set held;   /* given to instances (or kept for ever) */
+    struct uid_set reaped; /* reaped since e started: nothing of an earlier airlock runs as them */
+    char tag[24];          /* aside names: .wipe-TAG-SEQ, TAG = PID-RANDOM of this env */
     unsigned long long seq;
     int wakefd; /* eventfd: a thread says "wipes done" */
     struct io wake_io;
@@ -91,15 +97,15 @@ struct pool_env {
 
 /* ---- uids */
 
-/* The index of the first held uid >= uid. */
+/* The index of the first uid of set >= uid. */
 static size_t
-uid_index(const struct pool_env *e, uid_t uid)
+uid_index(const struct uid_set *set, uid_t uid)
 {
-    size_t lo = 0, hi = e->n_uids;
+    size_t lo = 0, hi = set->n;
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (e->uids[mid] < uid)
+        if (set->v[mid] < uid)
             lo = mid + 1;
         else
             hi = mid;
@@ -107,28 +113,46 @@ uid_index(const struct pool_env *e, uid_t uid)
     return lo;
 }
 
+/* Puts uid into set at its index i. Returns 0 or -ENOMEM. */
+static int
+uid_insert(struct uid_set *set, size_t i, uid_t uid)
+{
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? 2 * set->cap : 64;
+        uid_t *grown = realloc(set->v, cap * sizeof(*grown));
+        if (grown == NULL)
+            return -ENOMEM;
+        set->v = grown;
+        set->cap = cap;
+    }
+    memmove(&set->v[i + 1], &set->v[i], (set->n - i) * sizeof(*set->v));
+    set->v[i] = uid;
+    set->n++;
+    return 0;
+}
+
+static bool
+uid_member(const struct uid_set *set, uid_t uid)
+{
+    size_t i = uid_index(set, uid);
+
+    return i < set->n && set->v[i] == uid;
+}
+
 int
 pool_env_take_uid(struct pool_env *e, uid_t first, uid_t last, uid_t *uid)
 {
-    size_t i = uid_index(e, first);
+    size_t i = uid_index(&e->held, first);
     uid_t u = first;
+    int rc;
 
-    for (; i < e->n_uids && e->uids[i] == u; i++, u++)
+    for (; i < e->held.n && e->held.v[i] == u; i++, u++)
         if (u == last)
             return -EAGAIN;
     if (u > last)
         return -EAGAIN;
-    if (e->n_uids == e->cap_uids) {
-        size_t cap = e->cap_uids ? 2 * e->cap_uids : 64;
-        uid_t *grown = realloc(e->uids, cap * sizeof(*grown));
-        if (grown == NULL)
-            return -ENOMEM;
-        e->uids = grown;
-        e->cap_uids = cap;
-    }
-    memmove(&e->uids[i + 1], &e->uids[i], (e->n_uids - i) * sizeof(*e->uids));
-    e->uids[i] = u;
-    e->n_uids++;
+    if ((rc = uid_insert(&e->held, i, u)) != 0)
+        return rc;
     *uid = u;
     return 0;
 }
@@ -136,12 +160,25 @@ pool_env_take_uid(struct pool_env *e, uid_t first, uid_t last, uid_t *uid)
 void
 pool_env_put_uid(struct pool_env *e, uid_t uid)
 {
-    size_t i = uid_index(e, uid);
+    size_t i = uid_index(&e->held, uid);
 
-    if (i == e->n_uids || e->uids[i] != uid)
+    if (i == e->held.n || e->held.v[i] != uid)
         return;
-    memmove(&e->uids[i], &e->uids[i + 1], (e->n_uids - i - 1) * sizeof(*e->uids));
-    e->n_uids--;
+    memmove(&e->held.v[i], &e->held.v[i + 1], (e->held.n - i - 1) * sizeof(*e->held.v));
+    e->held.n--;
+}
+
+bool
+pool_env_uid_reaped(const struct pool_env *e, uid_t uid)
+{
+    return uid_member(&e->reaped, uid);
+}
+
+int
+pool_env_set_reaped(struct pool_env *e, uid_t uid)
+{
+    return uid_member(&e->reaped, uid) ? 0
+                                       : uid_insert(&e->reaped, uid_index(&e->reaped, uid), uid);
 }
 
 /* ---- the wipe thread */
@@ -699,6 +736,7 @@ pool_env_free(struct pool_env *e)
     }
     pthread_cond_destroy(&e->cond);
     pthread_mutex_destroy(&e->lock);
-    free(e->uids);
+    free(e->held.v);
+    free(e->reaped.v);
     free(e);
 }

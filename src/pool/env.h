@@ -49,6 +49,16 @@ int pool_env_take_uid(struct pool_env *e, uid_t first, uid_t last, uid_t *uid);
 /* Gives uid back (taken with pool_env_take_uid()). */
 void pool_env_put_uid(struct pool_env *e, uid_t uid);
 
+/* Whether uid was reaped since e started (pool_env_set_reaped()): an
+ * earlier airlock, killed with sessions running, left what their instances
+ * started running as their uids, and a uid not reaped yet is not to serve
+ * anyone. */
+bool pool_env_uid_reaped(const struct pool_env *e, uid_t uid);
+
+/* Notes that no process of uid is left (its reaper said so) and none
+ * started since but by an instance of e's pools. Returns 0 or -ENOMEM. */
+int pool_env_set_reaped(struct pool_env *e, uid_t uid);
+
 /* Whether a wipe that gives a uid back finds the POSIX message queues the
  * uid left: /dev/mqueue is the mqueue filesystem (without it, nothing
  * lists them). */

@@ -186,6 +186,7 @@ struct pool {
     bool cgroups;         /* each instance gets a cgroup of its own, in cgp */
     struct cgroup_parent cgp;
     struct wipe *cg_sweep; /* the cgroups of an earlier airlock being removed: no start before */
+    struct list uid_reaps; /* struct uid_reap: uids reaped before their first use */
     struct list link;      /* in all_pools */
 };
 
@@ -471,17 +472,24 @@ expand_argv(const struct instance *in, const struct argv_conf *const *parts, siz
 
 /* ---- output lines and events */
 
-/* One line of an instance or hook in the log, as the quoted value of the
- * field what (out="LINE"): an instance may write " pool=other login ...",
- * which in words of their own read as fields of the line, json's and
- * logfmt's too. */
+/* One line of an instance, hook or reaper in the log (of key=value), as the
+ * quoted value of the field what (out="LINE"): an instance may write
+ * " pool=other login ...", which in words of their own read as fields of
+ * the line, json's and logfmt's too. */
 static void
-log_line(const struct instance *in, const char *what, const char *line, bool cut)
+log_said(const struct pool *p, const char *key, const char *value, const char *what,
+         const char *line, bool cut)
 {
     char shown[PROC_LINE_MAX + 1];
 
-    log_info("pool=%s instance=%s %s=\"%s\"%s", in->pool->conf.name, in->name, what,
+    log_info("pool=%s %s=%s %s=\"%s\"%s", p->conf.name, key, value, what,
              log_quoted(shown, sizeof(shown), line), cut ? " [cut]" : "");
+}
+
+static void
+log_line(const struct instance *in, const char *what, const char *line, bool cut)
+{
+    log_said(in->pool, "instance", in->name, what, line, cut);
 }
 
 static void hook_run(struct instance *in, enum hook_kind kind);
@@ -851,6 +859,17 @@ reaper_line(struct proc *pr, const char *line, bool cut)
 
 #define LEFTOVERS "no process left, but keys or SysV IPC objects of the uid are"
 
+/* When a reaper that ended without its work done (a process of the uid may
+ * have stopped or killed it before it killed them) is started again, after
+ * tries: sooner the first times (the uid is not used before one succeeds). */
+static unsigned
+reap_again_ms(unsigned tries)
+{
+    unsigned delay = tries < 8 ? 10u << tries : REAP_PATIENCE_MS;
+
+    return delay < REAP_PATIENCE_MS ? delay : REAP_PATIENCE_MS;
+}
+
 static void
 reaper_exit(struct proc *pr, int status)
 {
@@ -874,15 +893,10 @@ reaper_exit(struct proc *pr, int status)
         instance_reaped(in);
         return;
     }
-    /* a process of the uid may have stopped or killed it before it killed
-     * them: start over, sooner the first times (the uid is not used again
-     * before one succeeds) */
-    unsigned delay = in->reap_tries < 8 ? 10u << in->reap_tries : REAP_PATIENCE_MS;
+    unsigned delay = reap_again_ms(in->reap_tries);
     log_warnx("pool=%s instance=%s uid=%u: reaper ended with status 0x%x: again in %u ms",
-              p->conf.name, in->name, (unsigned)in->uid, (unsigned)status,
-              delay < REAP_PATIENCE_MS ? delay : REAP_PATIENCE_MS);
-    timer_start(p->loop, &in->timer, delay < REAP_PATIENCE_MS ? delay : REAP_PATIENCE_MS,
-                instance_timer, in);
+              p->conf.name, in->name, (unsigned)in->uid, (unsigned)status, delay);
+    timer_start(p->loop, &in->timer, delay, instance_timer, in);
 }
 
 /* Whether in has a reaper to run once its process is gone: a cgroup or a
@@ -1405,17 +1419,181 @@ take_port(struct pool *p, struct instance *in)
     return -EAGAIN;
 }
 
+/* ---- a uid's first use */
+
+/* A uid of uids: not reaped since this airlock started: an earlier
+ * airlock, killed (kill -9, a crash, the OOM killer) with sessions running,
+ * left running as it what their instances started outside their process
+ * groups (setsid(), double forks), which PR_SET_PDEATHSIG does not reach,
+ * and a thread waiting uninterruptibly (on a FUSE or NFS file) outlives
+ * even SIGKILL. The uid is reaped as at a session's end (proc_reap()),
+ * held meanwhile, before it serves anyone; one whose processes do not go
+ * is reaped again every REAP_PATIENCE_MS and serves nobody until they
+ * have, the pool running on its other uids. */
+struct uid_reap {
+    struct pool *pool;
+    struct list link; /* in pool->uid_reaps */
+    uid_t uid;
+    unsigned tries;
+    bool slow; /* past REAP_PATIENCE_MS: the pool takes its other uids meanwhile */
+    struct proc reaper;
+    struct timer timer; /* REAP_PATIENCE_MS, or the wait before it starts again */
+    struct task free;
+};
+
+/* The gid of an instance of uid. */
+static gid_t
+uid_gid(const struct pool *p, uid_t uid)
+{
+    return p->has_group ? p->group_gid : (gid_t)uid;
+}
+
+static void
+uid_reap_free(struct task *t)
+{
+    free(t->data);
+}
+
+/* Ends r: its uid goes back to the pool's takes (marked reaped when
+ * reaped), or is kept for ever (keep: something of it remains). */
+static void
+uid_reap_end(struct uid_reap *r, bool reaped, bool keep)
+{
+    struct pool *p = r->pool;
+
+    timer_stop(p->loop, &r->timer);
+    proc_close(&r->reaper);
+    list_del(&r->link);
+    if (reaped && pool_env_set_reaped(p->env, r->uid) != 0)
+        log_warnx("pool=%s uid=%u: out of memory: reaped again at its next take", p->conf.name,
+                  (unsigned)r->uid);
+    if (!keep)
+        pool_env_put_uid(p->env, r->uid);
+    loop_defer(p->loop, &r->free, uid_reap_free, r);
+}
+
+static void uid_reap_timer(struct timer *t);
+
+static void
+uid_reap_line(struct proc *pr, const char *line, bool cut)
+{
+    const struct uid_reap *r = pr->data;
+    char uid[12];
+
+    snprintf(uid, sizeof(uid), "%u", (unsigned)r->uid);
+    log_said(r->pool, "uid", uid, "reaper", line, cut);
+}
+
+static void
+uid_reap_exit(struct proc *pr, int status)
+{
+    struct uid_reap *r = pr->data;
+    struct pool *p = r->pool;
+
+    timer_stop(p->loop, &r->timer);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        if (r->slow)
+            log_info("pool=%s uid=%u: the processes left by an earlier airlock are gone",
+                     p->conf.name, (unsigned)r->uid);
+        else
+            log_debug("pool=%s uid=%u: reaped before its first use", p->conf.name,
+                      (unsigned)r->uid);
+        uid_reap_end(r, true, false);
+        scale_soon(p);
+        return;
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_LEFTOVERS) {
+        log_warnx("pool=%s uid=%u: " LEFTOVERS " (left by an earlier airlock); the uid is not "
+                  "used again",
+                  p->conf.name, (unsigned)r->uid);
+        uid_reap_end(r, false, true);
+        scale_soon(p);
+        return;
+    }
+    unsigned delay = reap_again_ms(r->tries);
+    log_warnx("pool=%s uid=%u: reaper ended with status 0x%x: again in %u ms", p->conf.name,
+              (unsigned)r->uid, (unsigned)status, delay);
+    timer_start(p->loop, &r->timer, delay, uid_reap_timer, r);
+}
+
+/* Runs r's reaper, bounded by REAP_PATIENCE_MS (uid_reap_timer()). */
+static void
+uid_reap_run(struct uid_reap *r)
+{
+    struct pool *p = r->pool;
+    const struct reap_opts o = {.by_uid = true, .uid = r->uid, .gid = uid_gid(p, r->uid)};
+    int rc;
+
+    r->tries++;
+    if ((rc = proc_reap(&r->reaper, p->loop, &o, uid_reap_line, uid_reap_exit, r)) != 0)
+        log_warnx("pool=%s uid=%u: cannot start the reaper: %s", p->conf.name, (unsigned)r->uid,
+                  strerror(-rc));
+    timer_start(p->loop, &r->timer, REAP_PATIENCE_MS, uid_reap_timer, r);
+}
+
+static void
+uid_reap_timer(struct timer *t)
+{
+    struct uid_reap *r = t->data;
+    struct pool *p = r->pool;
+
+    if (r->reaper.state == PROC_RUNNING) {
+        /* a process in an uninterruptible sleep, or one that stopped the
+         * reaper: the pool goes on with its other uids */
+        log_warnx("pool=%s uid=%u: processes left by an earlier airlock after %u ms: killing "
+                  "again; the uid serves nobody until they are gone",
+                  p->conf.name, (unsigned)r->uid, r->tries * REAP_PATIENCE_MS);
+        r->slow = true;
+        scale_soon(p);
+    }
+    proc_close(&r->reaper);
+    uid_reap_run(r);
+}
+
+/* Takes a uid of p's uids, reaped since this airlock started, into *uid.
+ * The lowest free one is reaped first when it was not (held meanwhile, one
+ * at a time unless the others are slow): -EAGAIN until then (its end comes
+ * back to scale()), as when every uid is held. Returns 0 or -errno. */
+static int
+take_reaped_uid(struct pool *p, uid_t *uid)
+{
+    struct list *pos, *tmp;
+    int rc;
+
+    if ((rc = pool_env_take_uid(p->env, p->conf.uid_min, p->conf.uid_max, uid)) != 0 ||
+        pool_env_uid_reaped(p->env, *uid))
+        return rc;
+    list_for_each_safe(pos, tmp, &p->uid_reaps) {
+        if (!list_entry(pos, struct uid_reap, link)->slow) {
+            pool_env_put_uid(p->env, *uid);
+            return -EAGAIN;
+        }
+    }
+    struct uid_reap *r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        pool_env_put_uid(p->env, *uid);
+        return -ENOMEM;
+    }
+    r->pool = p;
+    r->uid = *uid;
+    r->reaper.pidfd = r->reaper.out_fd = -1;
+    list_add_tail(&p->uid_reaps, &r->link);
+    uid_reap_run(r);
+    return -EAGAIN;
+}
+
 /* Who in runs as: a uid of its own from uids:, the shared user:, or
- * airlock's. Returns 0, or -EAGAIN when every uid is held. */
+ * airlock's. Returns 0, or -EAGAIN when every uid is held or being reaped
+ * before its first use. */
 static int
 take_uid(struct pool *p, struct instance *in)
 {
     int rc;
 
     if (pool_conf_uids(&p->conf) > 0) {
-        if ((rc = pool_env_take_uid(p->env, p->conf.uid_min, p->conf.uid_max, &in->uid)) != 0)
+        if ((rc = take_reaped_uid(p, &in->uid)) != 0)
             return rc;
-        in->gid = p->has_group ? p->group_gid : (gid_t)in->uid;
+        in->gid = uid_gid(p, in->uid);
         in->run_as = in->own_uid = true;
     } else if (p->run_as) {
         in->uid = p->uid;
@@ -1451,6 +1629,9 @@ instance_start(struct pool *p)
     in->hook.pidfd = in->hook.out_fd = in->proc.pidfd = in->proc.out_fd = -1;
     in->reaper.pidfd = in->reaper.out_fd = -1;
     in->oom_fd = -1;
+    /* first: a start that waits for a uid takes no name */
+    if ((rc = take_uid(p, in)) != 0 || (rc = take_port(p, in)) != 0)
+        goto fail;
     char name[CONF_NAME_MAX + 24];
     /* the node's name makes the name unique among the machines that share
      * one redis directory with a pool of this name */
@@ -1460,13 +1641,11 @@ instance_start(struct pool *p)
     else
         snprintf(name, sizeof(name), "%s-%llu", p->conf.name, ++p->seq);
     if (strlen(name) >= sizeof(in->name)) { /* POOL_NAME_MAX keeps it short */
-        free(in);
-        return -ENAMETOOLONG;
+        rc = -ENAMETOOLONG;
+        goto fail;
     }
     memcpy(in->name, name, strlen(name) + 1);
     snprintf(in->dir, sizeof(in->dir), "%s/%s", p->conf.dir, in->name);
-    if ((rc = take_uid(p, in)) != 0 || (rc = take_port(p, in)) != 0)
-        goto fail;
     struct tmpl_vars tv = {.port = in->port, .dir = in->dir, .instance = in->name};
     if (tmpl_expand(p->conf.endpoint, &tv, ep, sizeof(ep), &why) != 0 ||
         endpoint_parse(ep, &in->ep, &why) != PARSE_OK) {
@@ -1495,7 +1674,6 @@ instance_start(struct pool *p)
                           .uid = in->uid,
                           .gid = in->gid,
                           .run_as = in->run_as,
-                          .own_uid = in->own_uid,
                           .no_mqueue = in->own_uid && !pool_env_mqueues_wiped(),
                           .max_processes = in->own_uid ? p->conf.max_processes : 0,
                           .cgroup_fds = cg_fds,
@@ -2106,6 +2284,7 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
         goto fail;
     p->store_lock = -1;
     list_init(&p->instances);
+    list_init(&p->uid_reaps);
     if (d == NULL) { /* no login could be checked: config.c requires directory: */
         log_warnx("pool=%s: no directory to check logins against", pc->name);
         rc = -EINVAL;
@@ -2401,6 +2580,8 @@ pool_free(struct pool *p)
         in->activating = NULL;
     }
     reap_all(p);
+    while (!list_empty(&p->uid_reaps)) /* not reaped: reaped at the uid's next take */
+        uid_reap_end(list_entry(p->uid_reaps.next, struct uid_reap, link), false, false);
     /* the wipes go on without the pool; their uids go back when done */
     while (!list_empty(&p->instances)) {
         struct instance *in = list_entry(p->instances.next, struct instance, link);

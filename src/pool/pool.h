@@ -18,7 +18,9 @@
  * for a session whose provisioning hook succeeded. Then DIR_STOPPED is
  * reported, the directory is wiped off the loop (the uid is held until it
  * is done) and a fresh process takes the place of an instance that served a
- * session or failed. Autoscaling keeps min_idle instances starting
+ * session or failed. A uid is reaped the same way before its first instance
+ * (an earlier airlock, killed, left running as it what its sessions
+ * started), held until no process of it is left. Autoscaling keeps min_idle instances starting
  * or idle, never more than max in total, and trims idle ones above max_idle
  * after cooldown. Starts that fail back off exponentially. Every state
  * change is reported to the directory.

@@ -568,10 +568,6 @@ child(const struct job *j, int devnull, int out)
      * clears it); the parent may be gone already */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != j->parent)
         _exit(127);
-    /* a uid of its own: anything else running as uid is a leftover (of an
-     * airlock that was killed) that must not meet this instance's user */
-    if (o->run_as && o->own_uid)
-        kill(-1, SIGKILL);
     if (chdir(o->cwd) != 0) {
         child_say("chdir", o->cwd, errno);
         _exit(127);

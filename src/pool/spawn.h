@@ -54,8 +54,6 @@ struct proc_opts {
     uid_t uid;       /* run_as: setgroups/setgid/setuid to these */
     gid_t gid;
     bool run_as;
-    bool own_uid;           /* run_as a uid of its own: whatever else runs as uid (a leftover of an
-                               earlier airlock) is killed before the exec */
     bool no_mqueue;         /* RLIMIT_MSGQUEUE 0 (soft and hard): it can make no POSIX message
                                queue, where none could be found to be wiped */
     unsigned max_processes; /* run_as: RLIMIT_NPROC, soft and hard (0: as airlock's) */

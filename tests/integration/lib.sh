@@ -378,11 +378,63 @@ free_uids() {
     done
 }
 
+# fuse_stuck_up: a FUSE server of the test's (root) mounted at $MNT ($T/mnt)
+# that reads the first question asked there and never answers it (its
+# asker waits uninterruptibly: SIGKILL does not end it until the server is
+# gone), $FUSE, logging to $T/fuse.log; $STUCK the program (--ask MNT asks).
+fuse_stuck_up() {
+    [ -c /dev/fuse ] || skip "no /dev/fuse"
+    STUCK=$(dirname "$AIRLOCK")/tests/fuse_stuck
+    [ -x "$STUCK" ] || fail "no $STUCK"
+    MNT=$T/mnt
+    start fuse "$STUCK" --serve "$MNT"
+    FUSE=$LAST_PID
+    at_exit "umount -l '$MNT'"
+    # (not stat(): only the asker's question may reach the server)
+    wait_for eval 'awk -v m="$MNT" "\$5 == m { f = 1 } END { exit !f }" /proc/self/mountinfo'
+}
+
+# uid_zombie_leaders UID: the zombie leaders of uid UID with threads running
+# (their main thread exited, another runs on)
+uid_zombie_leaders() {
+    ps -eo pid=,ruid=,suid=,stat=,nlwp= | awk -v u="$1" '($2 == u || $3 == u) && $4 ~ /^Z/ && $5 > 1 { print $1 }'
+}
+
+# cg_own CONTROLLER: the test's (airlock's) cgroup directory in a v1 hierarchy
+cg_own() { echo "/sys/fs/cgroup/$1$(sed -n "s/^[0-9]*:$1:\(\/*\)/\//p" /proc/self/cgroup | sed 's|/$||')"; }
+
+# cg_gone DIR: no cgroup DIR any more
+cg_gone() { [ ! -d "$1" ]; }
+
+# cg_clean DIR...: what a failed run leaves: no fork in the cgroups
+# DIR/airlock-fa-* any more (pids.max 0, where there is one), their processes
+# killed until none is left (a fork loop's too), the cgroups removed
+cg_clean() {
+    local d c
+    for d in "$@"; do
+        for c in "$d"/airlock-fa-*; do
+            [ -d "$c" ] || continue
+            [ ! -f "$c/pids.max" ] || echo 0 >"$c/pids.max"
+            for _ in $(seq 100); do
+                [ -s "$c/cgroup.procs" ] || break
+                xargs -r kill -9 <"$c/cgroup.procs" 2>/dev/null || true
+                sleep 0.1
+            done
+            for _ in $(seq 50); do rmdir "$c" 2>/dev/null && break; sleep 0.1; done
+        done
+    done
+}
+
 # uid_procs UID: the pids of the live processes whose real or saved uid is
 # UID (a zombie whose threads run on, its main thread gone, is one).
 uid_procs() {
     ps -eo pid=,ruid=,suid=,stat=,nlwp= | awk -v u="$1" '($2 == u || $3 == u) && ($4 !~ /^Z/ || $5 > 1) { print $1 }'
 }
+
+# started_since N: the pids of the instances the log ($LOG) shows started
+# after its first N lines (a uid, once its session's processes are gone and
+# it is wiped, may serve a fresh instance: that one is no leftover).
+started_since() { tail -n +"$(($1 + 1))" "$LOG" | sed -n 's/.* starting pid=\([0-9]*\) .*/\1/p'; }
 
 # idle_port LOG: the port of one instance that the log shows idle (ready,
 # no login, not stopping), or nothing.

@@ -43,27 +43,12 @@ pool_setup
 chmod 755 "$T" # the instances pass through to their directories
 NOBODY=$(id -u nobody)
 
-# own CONTROLLER: airlock's (this shell's) cgroup directory in a v1 hierarchy
-own() { echo "/sys/fs/cgroup/$1$(sed -n "s/^[0-9]*:$1:\(\/*\)/\//p" /proc/self/cgroup | sed 's|/$||')"; }
-OWNM=$(own memory)
-OWNC=$(own cpu)
-OWNP=$(own pids)
+OWNM=$(cg_own memory)
+OWNC=$(cg_own cpu)
+OWNP=$(cg_own pids)
+OWNF=$(cg_own freezer)
 [ -d "$OWNM" ] && [ -d "$OWNC" ] && [ -d "$OWNP" ] || fail "no cgroup directories $OWNM $OWNC $OWNP"
-# cg_gone DIR: no cgroup DIR any more
-cg_gone() { [ ! -d "$1" ]; }
-# cg_clean DIR...: what a failed run leaves: every process in the cgroups
-# DIR/airlock-* killed, and those removed (and DIR, when the test made it)
-cg_clean() {
-    local d
-    for d in "$@"; do
-        for c in "$d"/airlock-*; do
-            [ -d "$c" ] || continue
-            xargs -r kill -9 <"$c/cgroup.procs" 2>/dev/null || true
-            for _ in $(seq 50); do rmdir "$c" 2>/dev/null && break; sleep 0.1; done
-        done
-    done
-}
-at_exit "cg_clean '$OWNM' '$OWNC' '$OWNP'"
+at_exit "cg_clean '$OWNM' '$OWNC' '$OWNP' '$OWNF'"
 
 pool_conf "$CONF" "$P0" --state-wait 0 <<EOF
     user: nobody
@@ -204,7 +189,7 @@ NEW=$(basename "$(readlink "/proc/$(pid_of_port "$(idle_port "$LOG")")/cwd")")
 [ "$(cat "$OWNM/airlock-$NEW/memory.limit_in_bytes")" = $((96 << 20)) ] || fail "the new instance's limit: $(cat "$OWNM/airlock-$NEW/memory.limit_in_bytes")"
 [ "$(cat "$OWNC/airlock-$NEW/cpu.cfs_quota_us")" = 125000 ] || fail "the new instance's cpu quota: $(cat "$OWNC/airlock-$NEW/cpu.cfs_quota_us")"
 stop_clean "$AL" al
-for c in "$OWNM"/airlock-fa-* "$OWNC"/airlock-fa-* "$OWNP"/airlock-fa-*; do
+for c in "$OWNM"/airlock-fa-* "$OWNC"/airlock-fa-* "$OWNP"/airlock-fa-* "$OWNF"/airlock-fa-*; do
     [ ! -d "$c" ] || fail "a cgroup outlived airlock: $c"
 done
 

@@ -11,27 +11,18 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids and mount FUSE"
-[ -c /dev/fuse ] || skip "no /dev/fuse"
-STUCK=$(dirname "$AIRLOCK")/tests/fuse_stuck
-[ -x "$STUCK" ] || fail "no $STUCK"
 pool_one_uid
-MNT=$T/mnt
-start fuse "$STUCK" --serve "$MNT"
-FUSE=$LAST_PID
-at_exit "umount -l '$MNT'"
-# (not stat(): only the asker's question may reach the server)
-wait_for eval 'awk -v m="$MNT" "\$5 == m { f = 1 } END { exit !f }" /proc/self/mountinfo'
+fuse_stuck_up
 airlock_up al run -c "$CONF"
 wait_for settled 1
 
 # the threads of uid $1 that are not zombies (a zombie leader's live thread
-# is one), with their process, state and what they wait in
+# is one) nor of an instance started after the first $LINES lines of the
+# log, with their process, state and what they wait in
+LINES=0
 uid_threads() {
-    ps -eLo pid=,lwp=,ruid=,suid=,stat=,wchan:32= | awk -v u="$1" '($3 == u || $4 == u) && $5 !~ /^Z/'
-}
-# the zombie leaders of uid $1 with threads running
-uid_zombie_leaders() {
-    ps -eo pid=,ruid=,suid=,stat=,nlwp= | awk -v u="$1" '($2 == u || $3 == u) && $4 ~ /^Z/ && $5 > 1 { print $1 }'
+    ps -eLo pid=,lwp=,ruid=,suid=,stat=,wchan:32= | awk -v u="$1" -v new=" $(started_since "$LINES" | tr '\n' ' ')" \
+        '($3 == u || $4 == u) && $5 !~ /^Z/ && index(new, " " $1 " ") == 0'
 }
 
 P=$(assign_port dave)
@@ -48,6 +39,7 @@ grep -q "^Threads:[[:space:]]*2$" "/proc/$Z/status" || fail "the asker: $(grep -
 running "$Z" || fail "lib.sh's running takes the asker $Z for gone"
 
 log "the session ends: the reaper SIGKILLs uid $U0, the asking thread lives on"
+LINES=$(wc -l <"$LOG")
 [ "$(app "$P" logout)" = BYE ] || fail "logout"
 wait_for eval 'grep -q "instance=$NAME uid=$U0: processes left after\|instance=$NAME wiped" "$LOG"'
 ! grep -q "instance=$NAME wiped" "$LOG" ||

@@ -138,9 +138,11 @@ running "$D" || fail "no daemon"
 [ "$(ps -o sid= -p "$D" | tr -d ' ')" != "$A" ] || fail "the daemon did not leave A's session"
 [ "$(app "$PA" hopper)" = OK ] || fail "no hopper"
 [ "$(uid_procs "$UA" | wc -l)" -ge 2 ] || fail "A and its daemon: $(uid_procs "$UA")"
+LINES=$(wc -l <"$LOG")
 [ "$(app "$PA" logout)" = BYE ] || fail "logout"
 wait_for eval '! running "$D"'
-wait_for eval '[ -z "$(uid_procs "$UA")" ]'
+# (once wiped, uid $UA may serve a fresh instance: it is none of A's)
+wait_for eval '[ -z "$(uid_procs "$UA" | grep -vxF -f <(started_since "$LINES"))" ]'
 wait_log "$LOG" "instance=$NAMEA wiped"
 [ ! -e "$SUID" ] || fail "A's setuid program outlived its session"
 for d in $SHARED; do

@@ -26,9 +26,11 @@ pool_one_uid
 airlock_up al run -c "$CONF"
 wait_for settled 1
 
-# every thread (not only the processes) of uid $1 that is not a zombie
+# every thread (not only the processes) of uid $1 that is not a zombie nor
+# of an instance started after the first $LINES lines of the log
 uid_threads() {
-    ps -eLo lwp=,ruid=,suid=,stat= | awk -v u="$1" '($2 == u || $3 == u) && $4 !~ /^Z/ { print $1 }'
+    ps -eLo pid=,lwp=,ruid=,suid=,stat= | awk -v u="$1" -v new=" $(started_since "$LINES" | tr '\n' ' ')" \
+        '($3 == u || $4 == u) && $5 !~ /^Z/ && index(new, " " $1 " ") == 0 { print $2 }'
 }
 
 P=$(assign_port dave)
@@ -39,6 +41,7 @@ wait_for eval "[ -s '$T/inst/$NAME/stuck.out' ]"
 out=$(cat "$T/inst/$NAME/stuck.out")
 log "fuse_stuck: $out"
 [ "$out" = "ERR unshare: Operation not permitted" ] || fail "the instance got a user namespace: $out"
+LINES=$(wc -l <"$LOG")
 [ "$(app "$P" logout)" = BYE ] || fail "logout"
 wait_log "$LOG" "instance=$NAME wiped"
 [ -z "$(uid_threads "$U0")" ] || fail "threads of uid $U0 outlived the session: $(ps -eLo pid,lwp,ruid,stat,wchan:24,cmd | awk -v u="$U0" '$3 == u')"

@@ -9,6 +9,7 @@
 #include <linux/keyctl.h>
 #include <mqueue.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,10 @@ static const char usage_text[] =
     "               session that sleeps; answers its pid\n"
     "  hopper       a daemon that forks anew and exits every few ms (its pid\n"
     "               never stays the same); answers OK\n"
+    "  forks        a daemon of which every process forks for ever (as far as\n"
+    "               the limits let it: a fork that fails is tried again; no zombies:\n"
+    "               a killed one's place is free at once; on CPU 0 at nice 19);\n"
+    "               answers OK\n"
     "  files N      makes N empty files in its directory; answers OK\n"
     "  alloc MIB    allocates MIB mebibytes in its own process and writes every page;\n"
     "               answers OK once done (a memory limit kills it first)\n"
@@ -340,6 +345,21 @@ answer(FILE *c, const char *cmd, long state_wait)
                     _exit(0); /* the child goes on under a new pid */
                 sleep_ms(5);
             }
+        fprintf(c, pid > 0 ? "OK\n" : "ERR\n");
+    } else if (strcmp(cmd, "forks") == 0) {
+        pid_t pid = escape();
+        if (pid == 0) {
+            /* one core at the lowest priority: the machine's others stay usable */
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(0, &one);
+            (void)!sched_setaffinity(0, sizeof(one), &one);
+            (void)!nice(19);
+            signal(SIGCHLD, SIG_IGN); /* a killed child frees its place at once */
+            for (;;)
+                if (fork() < 0)
+                    sched_yield(); /* at the limit: once a place is free */
+        }
         fprintf(c, pid > 0 ? "OK\n" : "ERR\n");
     } else if (strncmp(cmd, "alloc ", 6) == 0) {
         size_t size = (size_t)atol(cmd + 6) << 20;
