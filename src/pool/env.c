@@ -367,13 +367,17 @@ wipe_tree(struct wipe *w)
     struct walk wk = {.w = w};
     uint64_t start = loop_clock_ms();
 
-    wk.base = open(w->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (wk.base < 0) {
-        w->err = -errno;
-        return;
+    /* none: only what the uid left in the shared directories
+     * (pool_env_wipe_uid()) */
+    if (w->name[0] != '\0') {
+        wk.base = open(w->base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (wk.base < 0) {
+            w->err = -errno;
+            return;
+        }
+        w->err = wipe_top(&wk, w->name);
+        close(wk.base);
     }
-    w->err = wipe_top(&wk, w->name);
-    close(wk.base);
     /* the uid goes back: the next instance of it must not find what this
      * one left outside its directory either (its keys and SysV IPC objects
      * are the reaper's: only the uid may remove them without CAP_SYS_ADMIN) */
@@ -580,6 +584,19 @@ fail:
     free(w);
     *err = rc;
     return NULL;
+}
+
+struct wipe *
+pool_env_wipe_uid(struct pool_env *e, uid_t uid, wipe_done_cb done, void *arg, int *err)
+{
+    struct wipe *w = wipe_new("", true, uid, done, arg);
+
+    if (w == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    enqueue(e, w, LANE_WIPE);
+    return w;
 }
 
 struct wipe *

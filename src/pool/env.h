@@ -71,6 +71,16 @@ bool pool_env_mqueues_wiped(void);
 struct wipe *pool_env_wipe(struct pool_env *e, const char *base, const char *name, bool give_uid,
                            uid_t uid, wipe_done_cb done, void *arg, int *err);
 
+/* Queues the removal of what uid left where every uid may write (/tmp,
+ * /var/tmp, /dev/shm, /dev/mqueue, /run/lock), as pool_env_wipe() does
+ * after an instance's directory, for a uid no process of which is left but
+ * whose last sessions were not wiped (an earlier airlock's, killed); then
+ * uid goes back (unless something of it may remain: err) and done(arg,
+ * ...) runs on the loop. Returns the queued wipe, or NULL with *err =
+ * -ENOMEM and nothing done. */
+struct wipe *pool_env_wipe_uid(struct pool_env *e, uid_t uid, wipe_done_cb done, void *arg,
+                               int *err);
+
 /* Work for a thread: returns 0 or -errno (the thread's only access to
  * ctx until it returns). */
 typedef int (*env_work_fn)(void *ctx);

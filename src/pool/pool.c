@@ -1438,6 +1438,7 @@ struct uid_reap {
     bool slow; /* past REAP_PATIENCE_MS: the pool takes its other uids meanwhile */
     struct proc reaper;
     struct timer timer; /* REAP_PATIENCE_MS, or the wait before it starts again */
+    struct wipe *wipe;  /* then what its sessions left in /tmp and the like */
     struct task free;
 };
 
@@ -1461,6 +1462,10 @@ uid_reap_end(struct uid_reap *r, bool reaped, bool keep)
 {
     struct pool *p = r->pool;
 
+    if (r->wipe != NULL) { /* it gives the uid back when done */
+        pool_env_wipe_detach(r->wipe);
+        keep = true;
+    }
     timer_stop(p->loop, &r->timer);
     proc_close(&r->reaper);
     list_del(&r->link);
@@ -1485,10 +1490,31 @@ uid_reap_line(struct proc *pr, const char *line, bool cut)
 }
 
 static void
+uid_reap_wiped(void *arg, int err, uint64_t entries, uint64_t ms)
+{
+    struct uid_reap *r = arg;
+    struct pool *p = r->pool;
+
+    r->wipe = NULL;
+    if (err != 0)
+        log_warnx("pool=%s uid=%u: cannot remove what an earlier airlock's sessions left: %s; "
+                  "the uid is not used again",
+                  p->conf.name, (unsigned)r->uid, strerror(-err));
+    else if (entries > 0)
+        log_info("pool=%s uid=%u: removed %llu entries an earlier airlock's sessions left "
+                 "(%llu ms)",
+                 p->conf.name, (unsigned)r->uid, (unsigned long long)entries,
+                 (unsigned long long)ms);
+    uid_reap_end(r, err == 0, true); /* the wipe gave it back, or kept it */
+    scale_soon(p);
+}
+
+static void
 uid_reap_exit(struct proc *pr, int status)
 {
     struct uid_reap *r = pr->data;
     struct pool *p = r->pool;
+    int err;
 
     timer_stop(p->loop, &r->timer);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
@@ -1498,8 +1524,15 @@ uid_reap_exit(struct proc *pr, int status)
         else
             log_debug("pool=%s uid=%u: reaped before its first use", p->conf.name,
                       (unsigned)r->uid);
-        uid_reap_end(r, true, false);
-        scale_soon(p);
+        /* what they left in /tmp and the like goes too, as at a session's
+         * end, before the uid serves anyone */
+        if ((r->wipe = pool_env_wipe_uid(p->env, r->uid, uid_reap_wiped, r, &err)) == NULL) {
+            log_warnx("pool=%s uid=%u: cannot wipe what it left: %s; reaped again at its next "
+                      "take",
+                      p->conf.name, (unsigned)r->uid, strerror(-err));
+            uid_reap_end(r, false, false);
+            scale_soon(p);
+        }
         return;
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_LEFTOVERS) {

@@ -3,12 +3,13 @@
 # as the session's uid, what its instance started outside its process
 # group: a daemon (double fork + setsid()), and a thread waiting
 # uninterruptibly (here for a FUSE server of the test's, as root, that read
-# its question and does not answer), which outlives SIGKILL. The next
+# its question and does not answer), which outlives SIGKILL, and files in
+# /tmp, /var/tmp and /dev/shm, which a session's end would wipe. The next
 # airlock on the same config reaps a uid (kills every process of it and
 # waits until none is left, as at a session's end) before it gives the uid
 # to an instance: the daemon dies first, and the uid whose thread lives on
 # serves nobody while the pool runs on its other uid; once the thread is
-# gone, the uid serves again. Before, the child killed the leftovers of its
+# gone, the files go too, and the uid serves again. Before, the child killed the leftovers of its
 # uid (kill(-1, SIGKILL)) and went on at once: the new instance served the
 # next user as that uid with the thread of the killed session still there.
 . "$(dirname "$0")/lib.sh"
@@ -29,6 +30,11 @@ P=$(assign_port dave)
 [ "$(app "$P" "login dave")" = NOSTATE ] || fail "dave's login"
 A=$(pid_of_port "$P")
 [ "$(stat -c %u "/proc/$A")" = "$U0" ] || fail "the instance runs as $(stat -c %u "/proc/$A"), not $U0"
+# and files where every uid may write, which a session's end wipes
+LEFT="/tmp/airlock-left-$$ /dev/shm/airlock-left-$$ /var/tmp/airlock-left-$$"
+[ "$(app "$P" "sh for f in $LEFT; do mkdir \$f && echo dave > \$f/secret || exit; done; echo made")" = "OK made" ] ||
+    fail "dave's files"
+for f in $LEFT; do [ "$(stat -c %u "$f/secret")" = "$U0" ] || fail "$f/secret is not dave's uid's"; done
 D=$(app "$P" daemon)
 running "$D" || fail "no daemon"
 # (without the instance's sockets: one on its port would get the next
@@ -74,6 +80,9 @@ wait_log "$LOG" "pool=fa uid=$U0: the processes left by an earlier airlock are g
 wait_log "$LOG" "instance=.* stopped why=logout"
 wait_for settled 1
 [ "$(idle_uid)" = "$U0" ] || fail "the instance after erin's runs as $(idle_uid), not $U0"
+for f in $LEFT; do [ ! -e "$f" ] || fail "uid $U0 serves again with the killed session's $f there"; done
+grep -q "pool=fa uid=$U0: removed 6 entries an earlier airlock's sessions left" "$LOG" ||
+    fail "no line of the removal: $(grep "uid=$U0" "$LOG")"
 ! grep -q "not used again" "$LOG" || fail "$(grep "not used again" "$LOG")"
 stop_clean "$AL" al
 log "ok"
