@@ -25,16 +25,6 @@ $(grid_router)
 EOF2
 dir_settings "$CONF" redis "assign_wait: ${WAIT_MS}ms"
 PREFIX=t$$:
-redis_password
-mkdir -p "$T/rdata"
-# redis_up: redis on $T/redis.sock, its data in an append-only file in $T/rdata
-redis_up() {
-    rm -f "$T/redis.sock"
-    start redis redis-server --port 0 --unixsocket "$T/redis.sock" --dir "$T/rdata" --save '' \
-        --appendonly yes --appendfsync always --requirepass "$REDISCLI_AUTH"
-    REDIS=$LAST_PID
-    wait_for unix_up "$T/redis.sock"
-}
 # count REGEX: the lines of airlock's log that match
 count() { grep -Ec -- "$1" "$LOG" || true; }
 more() { [ "$(count "$1")" -gt "$2" ]; }
@@ -44,9 +34,9 @@ redis_down() {
     n=$(count 'directory: redis unreachable')
     kill -9 "$REDIS"
     wait_exit "$REDIS"
-    wait_until 10 more 'directory: redis unreachable' "$n" || fail "airlock did not notice redis gone"
+    poll_until 10 more 'directory: redis unreachable' "$n" || fail "airlock did not notice redis gone"
 }
-redis_up
+redis_aof
 airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for settled 2
@@ -76,7 +66,7 @@ arrives() {
 log "redis dies; a new user arrives meanwhile and is held until it is back"
 redis_down
 arrives alice
-redis_up
+redis_aof
 served alice
 log "alice was served once redis was back"
 
@@ -102,14 +92,14 @@ waited=$(sed -n 's/.*dir assign refused pool=fa client=[^ ]* reason=unavailable 
 [ "$waited" -ge $((WAIT_MS - 100)) ] || fail "refused after $waited ms, before assign_wait ($WAIT_MS ms)"
 log "refused after $waited ms"
 n=$(count 'directory: connected to redis')
-redis_up
-wait_until 30 more 'directory: connected to redis' "$n" || fail "airlock did not connect to redis again"
+redis_aof
+poll_until 30 more 'directory: connected to redis' "$n" || fail "airlock did not connect to redis again"
 
 log "redis comes back empty while a new user waits: it waits for the nodes, then is served"
 redis_down
 rm -rf "${T:?}"/rdata/*
 arrives dave
-redis_up
+redis_aof
 wait_log "$LOG" "directory: redis lost the directory's data" 30
 tried=$(tries)
 # (not $n: poll_until's local n would hide it)
