@@ -341,6 +341,8 @@ assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
                       cc->key);
     } else if (err == -ENOENT) {
         strbuf_printf(&cc->out, "ERR no pool %s\n", cc->pool);
+    } else if (err == -ENOTCONN) {
+        strbuf_printf(&cc->out, "ERR directory unreachable all through assign_wait\n");
     } else {
         strbuf_printf(&cc->out, "ERR directory: %s\n", strerror(-err));
     }

@@ -61,7 +61,11 @@ struct dir_ops {
      * max_pending_per_client reservations not active yet), -EBUSY (the
      * pool's pending_share is taken), -EINPROGRESS (the key's last session
      * ended and its instance is not stopped yet: its state is being stored
-     * back), -ENOENT (unknown pool), -EIO. With
+     * back), -ENOENT (unknown pool), -ENOTCONN (the store cannot be
+     * reached now, or the connection was lost during the request: the
+     * directory asks again when the backend is back, within assign_wait,
+     * and an assign is sticky per key, so a repeat of one that was made
+     * finds its reservation), -EIO (any other failure). With
      * cl->hold, a reservation returned counts one more holder and its id
      * goes to cl->rid, the holder's to cl->hid. Before its login a
      * reservation has at most DIR_HOLDERS_MAX holders, and at most

@@ -103,7 +103,7 @@ struct dir_assign {
     unsigned long long start_us; /* for the latency histogram */
     /* the directory's loop */
     struct list wait_link; /* in d->waits while it waits */
-    int why;               /* while waiting: the last try's refusal (-EAGAIN, -EDQUOT, -EBUSY) */
+    int why;               /* while waiting: the last try's refusal (one assign_try() waits on) */
     uint64_t tried_ms;     /* loop_now() of the last try */
     struct timer wait_timer;
     /* the answer */
@@ -162,6 +162,7 @@ static const char *const outcome_names[DIR_OUTCOME_COUNT] = {
     [DIR_OUT_CLIENT_LIMIT] = "client_limit",
     [DIR_OUT_PENDING_LIMIT] = "pending_limit",
     [DIR_OUT_STORING] = "storing",
+    [DIR_OUT_UNAVAILABLE] = "unavailable",
 };
 
 static unsigned long long
@@ -459,7 +460,7 @@ assign_answer(struct dir *d, struct dir_assign *a, int err, enum dir_outcome o)
     unsigned long quiet;
 
     if ((o == DIR_OUT_NONE_FREE || o == DIR_OUT_CLIENT_LIMIT || o == DIR_OUT_PENDING_LIMIT ||
-         o == DIR_OUT_STORING) &&
+         o == DIR_OUT_STORING || o == DIR_OUT_UNAVAILABLE) &&
         log_rate_ok(&d->refusal_log[o], mono_us() / 1000, REFUSAL_LOG_MS, &quiet))
         log_info("dir assign refused pool=%s client=%s reason=%s waited_ms=%llu quiet_before=%lu",
                  a->pool, a->client[0] ? a->client : "-", outcome_names[o],
@@ -478,14 +479,15 @@ assign_answer(struct dir *d, struct dir_assign *a, int err, enum dir_outcome o)
     }
 }
 
-/* The outcome of a refusal that waited: -EAGAIN, -EDQUOT, -EBUSY or
- * -EINPROGRESS. */
+/* The outcome of a refusal that waited: -EAGAIN, -EDQUOT, -EBUSY,
+ * -EINPROGRESS or -ENOTCONN. */
 static enum dir_outcome
 refusal_outcome(int why)
 {
     return why == -EDQUOT        ? DIR_OUT_CLIENT_LIMIT
            : why == -EBUSY       ? DIR_OUT_PENDING_LIMIT
            : why == -EINPROGRESS ? DIR_OUT_STORING
+           : why == -ENOTCONN    ? DIR_OUT_UNAVAILABLE
                                  : DIR_OUT_NONE_FREE;
 }
 
@@ -513,7 +515,10 @@ assign_try(struct dir *d, struct dir_assign *a)
     struct dir_claim cl = {.client = a->client[0] ? a->client : NULL, .hold = a->hold};
     atomic_fetch_add(&d->tries, 1);
     int rc = d->ops->assign(d->be, a->pool, a->key, &cl, &inst);
-    if (rc == -EAGAIN || rc == -EDQUOT || rc == -EBUSY || rc == -EINPROGRESS) {
+    /* the backend away (redis restarting, failing over, reconnecting after
+     * it lost its data) costs a new client the wait for it, not a refusal:
+     * the backend's next tick after it is back retries every waiter */
+    if (rc == -EAGAIN || rc == -EDQUOT || rc == -EBUSY || rc == -EINPROGRESS || rc == -ENOTCONN) {
         a->why = rc;
         a->tried_ms = loop_now(d->loop);
         return 0;

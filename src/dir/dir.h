@@ -183,8 +183,12 @@ int dir_up(struct dir *d);
  * assign_wait, or a newer request of the address took this one's place
  * among its waiting ones), -EBUSY (the pool's pending_share was taken, all through
  * assign_wait), -EINPROGRESS (the key's last session was being stored back
- * all through assign_wait), -ENOENT (no such pool has ever reported), -EIO (the backend
- * is unreachable), -ENOMEM. ep and instance are valid during the call only. */
+ * all through assign_wait), -ENOENT (no such pool has ever reported), -ENOTCONN (the
+ * backend was unreachable all through assign_wait: a request made while it
+ * is away, or cut off by a lost connection, waits for it like one waiting
+ * for an idle instance), -EIO (the backend failed otherwise: a script error,
+ * a write the replicas did not acknowledge), -ENOMEM. ep and instance are
+ * valid during the call only. */
 typedef void (*dir_assign_cb)(void *arg, int err, const char *instance, const struct endpoint *ep);
 
 /* Asks for key's instance in pool. cb(arg, ...) runs exactly once on loop
@@ -307,11 +311,12 @@ enum dir_outcome {
     DIR_OUT_RESERVED,      /* an idle instance, now reserved */
     DIR_OUT_NONE_FREE,     /* -EAGAIN */
     DIR_OUT_NO_POOL,       /* -ENOENT */
-    DIR_OUT_ERROR,         /* -EIO and the like */
+    DIR_OUT_ERROR,         /* -EIO: the backend failed */
     DIR_OUT_CANCELLED,     /* dir_assign_cancel() before the answer */
     DIR_OUT_CLIENT_LIMIT,  /* -EDQUOT: max_pending_per_client */
     DIR_OUT_PENDING_LIMIT, /* -EBUSY: pending_share */
     DIR_OUT_STORING,       /* -EINPROGRESS: the key's last session is being stored back */
+    DIR_OUT_UNAVAILABLE,   /* -ENOTCONN: the backend was unreachable all through assign_wait */
     DIR_OUTCOME_COUNT,
 };
 

@@ -27,9 +27,11 @@
  *
  * Blocking: hiredis's synchronous API on the directory's own thread, with
  * connect and command timeouts (REDIS_TIMEOUT_MS); no other loop ever
- * waits on redis. When redis is unreachable, requests fail with -EIO at
- * once, and the connection is retried with a doubling backoff. Reports
- * made during an outage are kept and sent on reconnecting (struct owned).
+ * waits on redis. When redis is unreachable, requests fail at once (an
+ * assign with -ENOTCONN, which the directory holds and asks again when it
+ * is back, within assign_wait; the others with -EIO), and the connection
+ * is retried with a doubling backoff. Reports made during an outage are
+ * kept and sent on reconnecting (struct owned).
  *
  * Keys (P is the prefix): P pools (set of pool names), P pool:POOL (set of
  * instance names), P i:POOL:NAME (hash: ep, state, key, since), P k:POOL:KEY
@@ -1266,7 +1268,7 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
     snprintf(maxh, sizeof(maxh), "%u", DIR_HOLDERS_MAX);
     redisReply *rep = run(r, S_ASSIGN, 10, argv);
     if (rep == NULL)
-        return -EIO;
+        return r->c == NULL ? -ENOTCONN : -EIO;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
         rep->element[0]->type == REDIS_REPLY_INTEGER) {
         long long v = rep->element[0]->integer;
@@ -1295,7 +1297,7 @@ rd_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
     }
     freeReplyObject(rep);
     if (rc >= 0 && replicated(r) != 0)
-        return -EIO;
+        return r->c == NULL ? -ENOTCONN : -EIO;
     return rc;
 }
 

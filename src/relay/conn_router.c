@@ -87,6 +87,8 @@ refusal_reason(int err)
         return "storing"; /* the user's last session is still being stored back */
     case -ENOENT:
         return "no_such_pool";
+    case -ENOTCONN:
+        return "directory_unavailable"; /* its redis was away all through assign_wait */
     default:
         return strerror(-err);
     }

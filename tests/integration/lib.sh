@@ -345,6 +345,18 @@ redis_unix() {
     wait_for unix_up "$T/redis.sock"
 }
 
+# redis_aof: redis_unix's redis, its data in an append-only file in $T/rdata
+# (kept across a kill -9: started again, it has it all), its pid in $REDIS.
+redis_aof() {
+    redis_password
+    mkdir -p "$T/rdata"
+    rm -f "$T/redis.sock"
+    start redis redis-server --port 0 --unixsocket "$T/redis.sock" --dir "$T/rdata" --save '' \
+        --appendonly yes --appendfsync always --requirepass "$REDISCLI_AUTH"
+    REDIS=$LAST_PID
+    wait_for unix_up "$T/redis.sock"
+}
+
 # dir_settings FILE memory|redis [SETTING...]: the directory pool_conf wrote
 # to FILE, on the memory backend or on redis_unix's (under a key prefix of
 # this test's own), with each SETTING ("reserve_timeout: 1s")

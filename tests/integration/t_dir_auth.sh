@@ -57,7 +57,8 @@ dt act activate unix:$SOCK airlock: i0 alice || fail "activate: $(cat "$T/act.ou
 [ "$(cat "$T/act.out")" = active ] || fail "activate said $(cat "$T/act.out")"
 
 # refused NAME WHY-REGEX ARGS...: assign at $BACKEND (the unix socket by
-# default) fails with -EIO within 1.5 s, logged
+# default) fails with -ENOTCONN (unreachable; dirtool's assign_wait is 0)
+# within 1.5 s, logged
 refused() {
     local name=$1 why=$2 t0
     shift 2
@@ -65,7 +66,7 @@ refused() {
     if dt "$name" assign "${BACKEND:-unix:$SOCK}" airlock: alice "$@"; then
         fail "$name: assigned $(cat "$T/$name.out")"
     fi
-    [ "$(cat "$T/$name.out")" = "Input/output error" ] || fail "$name: $(cat "$T/$name.out")"
+    [ "$(cat "$T/$name.out")" = "Transport endpoint is not connected" ] || fail "$name: $(cat "$T/$name.out")"
     [ "$(elapsed_ms "$t0")" -lt 1500 ] || fail "$name: took $(elapsed_ms "$t0") ms to fail"
     grep -Eq "$why" "$T/$name.err" || { cat "$T/$name.err" >&2; fail "$name: not logged: $why"; }
 }

@@ -30,17 +30,7 @@ pool_conf "$CONF" "$P0" <<EOF2
 $(grid_router)
 EOF2
 dir_settings "$CONF" redis "reserve_timeout: 10m" "assign_wait: 1s"
-# redis_up: redis on $T/redis.sock, its data in an append-only file in $T/rdata
-redis_password
-mkdir -p "$T/rdata"
-redis_up() {
-    rm -f "$T/redis.sock"
-    start redis redis-server --port 0 --unixsocket "$T/redis.sock" --dir "$T/rdata" --save '' \
-        --appendonly yes --appendfsync always --requirepass "$REDISCLI_AUTH"
-    REDIS=$LAST_PID
-    wait_for unix_up "$T/redis.sock"
-}
-redis_up
+redis_aof
 airlock_up al run -c "$CONF"
 AL=$LAST_PID
 wait_for settled 2
@@ -71,7 +61,7 @@ wait_log "$LOG" "close relay=grid .* sni=dave.grid.test "
 ctl instances >/dev/null 2>&1 && fail "the directory answered without redis"
 
 log "redis is back: dave's reservation is withdrawn, the hook killed, the instance recycled"
-redis_up
+redis_aof
 wait_log "$LOG" "instance=$ID: reservation for dave withdrawn, its clients left" 30
 wait_log "$LOG" "instance=$ID stopped why=recycle" 30
 wait_for released 1
