@@ -28,7 +28,8 @@
 #include "core/log.h"
 #include "dir/backend.h"
 
-#define REFUSAL_LOG_MS 1000 /* refusals are logged once per second and reason */
+#define REFUSAL_LOG_MS 1000   /* refusals are logged once per second and reason */
+#define ACTIVATE_RETRY_MS 100 /* an activation asked again while the backend is away */
 
 /* Assign latency buckets, microseconds (the last is +Inf). */
 static const unsigned long long lat_bounds_us[] = {100,   250,   500,    1000,   2500,    5000,
@@ -71,6 +72,7 @@ struct dir {
     struct list waits;      /* d->loop: waiting assigns, oldest first */
     struct list held;       /* d->loop: assigns that hold a place (hid), to tell one evicted */
     struct list unreleased; /* d->loop: releases the backend could not be told (-EIO) */
+    struct list activating; /* d->loop: activations waiting for the backend to be back */
     pthread_mutex_t watch_lock;
     struct list watches;
     /* metrics, read from any thread */
@@ -126,6 +128,10 @@ struct dir_activate {
     void *arg;
     atomic_int refs;
     atomic_int cancelled;
+    /* the directory's loop */
+    uint64_t deadline_ms; /* loop_now(): asked again until then while the backend is away */
+    struct timer retry;
+    struct list link; /* in d->activating while it waits for that */
     /* the answer */
     int err;
     char holder[DIR_KEY_MAX];
@@ -961,20 +967,58 @@ activate_deliver(void *arg)
     activate_unref(a); /* the directory's, handed over with the post */
 }
 
+static void activate_retry(struct timer *t);
+
 static void
 activate_run(void *arg)
 {
     struct dir_activate *a = arg;
     struct dir *d = a->d;
 
+    if (a->deadline_ms == 0)
+        a->deadline_ms = loop_now(d->loop) + d->conf.assign_wait_ms;
     /* withdrawn before its turn: its instance is being stopped anyway */
     if (!atomic_load(&a->cancelled)) {
         a->err = d->ops->activate(d->be, a->pool, a->name, a->key, a->holder);
+        /* the backend away (redis restarting, failing over): a login in
+         * flight costs its user the wait for it, as a new user's assign
+         * does, not the instance; the activation of a key already active
+         * for it is answered 0, so asking again is safe */
+        if (a->err == -ENOTCONN && !d->stopped && loop_now(d->loop) < a->deadline_ms) {
+            if (!list_linked(&a->link)) {
+                log_info("dir activate pool=%s instance=%s key=%s: the backend is away: asked "
+                         "again until it is back, for up to %u ms",
+                         a->pool, a->name, a->key, d->conf.assign_wait_ms);
+                list_add_tail(&d->activating, &a->link);
+            }
+            timer_start(d->loop, &a->retry, ACTIVATE_RETRY_MS, activate_retry, a);
+            return;
+        }
         if (a->err == 0) /* no longer pending: the bounds may let a waiter in */
             maybe_idle(d, a->pool);
     }
+    list_del(&a->link);
     if (d->stopped || atomic_load(&a->cancelled) || loop_post(a->on, activate_deliver, a) != 0)
         activate_unref(a);
+}
+
+static void
+activate_retry(struct timer *t)
+{
+    activate_run(t->data);
+}
+
+/* Drops the activations waiting for the backend unanswered (on the
+ * directory's loop). */
+static void
+activating_drop(struct dir *d)
+{
+    while (!list_empty(&d->activating)) {
+        struct dir_activate *a = list_entry(d->activating.next, struct dir_activate, link);
+        timer_stop(d->loop, &a->retry);
+        list_del(&a->link);
+        activate_unref(a);
+    }
 }
 
 struct dir_activate *
@@ -1175,6 +1219,7 @@ dir_new(const struct dir_conf *conf, struct loop *main)
     list_init(&d->waits);
     list_init(&d->held);
     list_init(&d->unreleased);
+    list_init(&d->activating);
     list_init(&d->watches);
     pthread_mutex_init(&d->watch_lock, NULL);
     /* the memory backend never blocks: it runs on main, where a router's
@@ -1229,6 +1274,7 @@ stop_posted(void *arg)
     struct dir *d = arg;
 
     timer_stop(d->loop, &d->tick);
+    activating_drop(d);
     loop_stop(d->loop);
 }
 
@@ -1260,6 +1306,7 @@ dir_stop(struct dir *d)
         /* on main, which may be freed before d: nothing of d stays on it */
         timer_stop(d->loop, &d->tick);
         waits_drop(d);
+        activating_drop(d);
     }
     d->started = 0;
     d->stopped = 1;
@@ -1279,6 +1326,7 @@ dir_free(struct dir *d)
         loop_run(d->loop);
         /* waiters left (their callers did not wait for an answer) */
         waits_drop(d);
+        activating_drop(d);
     }
     /* holders whose release did not reach the directory (out of memory) */
     while (!list_empty(&d->held))

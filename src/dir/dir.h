@@ -247,8 +247,10 @@ int dir_report(struct dir *d, const char *pool, const char *name, enum dir_state
 /* err: 0 (instance name of pool is now active for key: it was reserved or
  * already active for key), -EPERM (it is not: idle, reserved or active for
  * another key, starting, draining or unknown; holder is the key it is
- * reserved or active for, "" when none), -EIO (the backend is unreachable:
- * nothing changed), -ENOMEM. holder is valid during the call only. */
+ * reserved or active for, "" when none), -ENOTCONN (the backend was
+ * unreachable all through assign_wait, asked again every 100 ms
+ * meanwhile), -EIO (it failed otherwise), -ENOMEM. holder is valid during
+ * the call only. */
 typedef void (*dir_activate_cb)(void *arg, int err, const char *holder);
 
 /* Makes instance name of pool active for key if, and only if, the

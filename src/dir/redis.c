@@ -1402,7 +1402,7 @@ rd_activate(void *be, const char *pool, const char *name, const char *key, char 
     snprintf(smax, sizeof(smax), "%u", r->host->conf->session_max_ms);
     redisReply *rep = run(r, S_ACTIVATE, 5, argv);
     if (rep == NULL)
-        return -EIO;
+        return r->c == NULL ? -ENOTCONN : -EIO;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements >= 1 &&
         rep->element[0]->type == REDIS_REPLY_INTEGER) {
         rc = rep->element[0]->integer == 0 ? 0 : -EPERM;
@@ -1413,7 +1413,7 @@ rd_activate(void *be, const char *pool, const char *name, const char *key, char 
     }
     freeReplyObject(rep);
     if (rc == 0 && replicated(r) != 0)
-        return -EIO;
+        return r->c == NULL ? -ENOTCONN : -EIO;
     struct owned *o = rc == 0 ? owned(r, pool, name) : NULL;
     if (o != NULL) {
         /* what the resync restores on a redis that lost it */

@@ -5,6 +5,10 @@
 #  - redis dies (kill -9; its data in an append-only file) and a new user's
 #    ClientHello comes meanwhile: held; redis is back, and the user gets an
 #    instance and logs in. Before, the router refused it at once (-EIO);
+#  - a user logs in while redis is away: the instance's login is checked
+#    with the directory (activation) once redis is back, within assign_wait,
+#    and the session goes on. Before, the check failed at once and the
+#    instance was killed (why=unverified);
 #  - redis stays away past assign_wait: three users from one address; the
 #    oldest gives its place to the third at once (max_pending_per_client,
 #    as among waiters), the other two are refused when assign_wait runs out
@@ -69,6 +73,20 @@ arrives alice
 redis_aof
 served alice
 log "alice was served once redis was back"
+
+log "a login in flight while redis is away waits for it: the session goes on"
+hold erin "$RPORT" erin.grid.test
+wait_log "$LOG" "router assigned relay=grid .* sni=erin.grid.test "
+redis_down
+hold_send erin "login erin"
+wait_log "$T/erin.out" '^NOSTATE$'
+wait_log "$LOG" "dir activate pool=fa instance=[^ ]* key=erin: the backend is away"
+redis_aof
+wait_log "$LOG" "instance=[^ ]* login user=erin "
+! grep -q "login of erin not verified" "$LOG" || fail "$(grep "login of erin not verified" "$LOG")"
+hold_send erin "id"
+wait_log "$T/erin.out" '^[0-9]* [0-9]*$'
+unhold erin
 
 log "redis stays away past assign_wait: refused then, with the reason"
 redis_down
