@@ -218,6 +218,12 @@ static const char lua_assign[] = LUA_PRELUDE
     "local client, hold = ARGV[6], ARGV[7] == '1'\n"
     "local maxpc, share, maxh = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])\n"
     "local token = ARGV[11]\n"
+    /* no P epoch: redis lost its data (flushed, restarted empty, a replica
+     * without it) and no process noticed yet (its next sweep sets P
+     * recovering, lua_epoch); what was reported since, an instance idle,
+     * may be handed out while the key's session is on a node not reported
+     * again yet: wait, as while recovering */
+    "if redis.call('EXISTS', P .. 'epoch') == 0 then return {-5} end\n"
     "if redis.call('SISMEMBER', P .. 'pools', pool) == 0 then return {-2} end\n"
     /* the holders of a reservation before its login: P hd:POOL:NAME, each
      * holder's id to "TOKEN CLIENT" (TOKEN: its process's, 16 characters).

@@ -35,7 +35,7 @@ AIRLOCK_TEST_REDIS=unix:$SOCK "$TEST_DIR" >"$T/suite.log" 2>&1 || {
     cat "$T/suite.log" >&2
     fail "test_dir failed on redis"
 }
-grep -q '\[  PASSED  \] 21 test' "$T/suite.log" || fail "test_dir did not run all cases on redis"
+grep -q '\[  PASSED  \] 22 test' "$T/suite.log" || fail "test_dir did not run all cases on redis"
 grep -q 'SKIPPED' "$T/suite.log" && fail "a case was skipped on redis"
 
 log "two processes race for two instances with 4000 new keys"
