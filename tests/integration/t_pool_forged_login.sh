@@ -116,10 +116,12 @@ EOF
 
     log "$backend: frank's legitimate session is provisioned and stored back"
     p=$(assign_port frank)
+    z=$(name_of_port "$p")
     [ "$(app "$p" "login frank")" = "OK state-of-frank" ] || fail "$backend: frank not served"
     [ "$(app "$p" "save frank-v2")" = OK ] || fail "save"
     [ "$(app "$p" logout)" = BYE ] || fail "logout"
-    wait_for grep -qx frank "$T/deprovisioned.users"
+    # the hook's end (it names the user before its copy)
+    wait_log "$LOG" "instance=$z hook=deprovision ok"
     [ "$(cat "$T/store/frank.db")" = frank-v2 ] || fail "$backend: frank's state not stored back"
 
     log "$backend: no state of a forged login moved either way"
