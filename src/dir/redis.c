@@ -455,6 +455,14 @@ static const char lua_report[] =
                 "else\n"
                 "  redis.call('SREM', P .. 'idle:' .. pool, name)\n"
                 "end\n"
+                /* the resync of a reservation, on a redis that lost it: withdrawn
+                 * for its key, which waits for the pool's decision (its user's
+                 * login line may have come; lua_activate), as any withdrawal */
+                "if st == 'starting' and key ~= '' and not was then\n"
+                "  redis.call('HSET', ik, 'wkey', key)\n"
+                "  redis.call('SET', P .. 'k:' .. pool .. ':' .. key, name, 'NX')\n"
+                "  event(pool, name, 'starting', key)\n"
+                "end\n"
                 "return 0\n";
 
 /* ARGV: prefix, pool, name, key, ttl_ms, max_ms (session_max: the end set
@@ -644,6 +652,9 @@ struct owned {
     enum dir_state st;
     char ep[ENDPOINT_TEXT_MAX];
     char key[DIR_KEY_MAX]; /* active: its session's; draining: the ended session's */
+    /* idle in its last report, and reserved for this key since (an event):
+     * on a redis that lost it, the reservation is withdrawn (send_report()) */
+    char rkey[DIR_KEY_MAX];
     int pending;
 };
 
@@ -1331,8 +1342,18 @@ send_report(struct rds *r, const struct owned *o, int if_absent)
 {
     const struct dir_conf *c = r->host->conf;
     char tms[16];
-    const char *argv[] = {o->pool, o->name, dir_state_name(o->st), o->ep,
-                          o->key,  tms,     if_absent ? "1" : "0", c->node};
+    /* reserved since its last report (idle): on a redis that lost it, not
+     * idle again, which would give it to another key while its user may be
+     * on it, but withdrawn (lua_report); the pool decides, as at any */
+    bool withdraw = if_absent && o->st == DIR_IDLE && o->rkey[0] != '\0';
+    const char *argv[] = {o->pool,
+                          o->name,
+                          withdraw ? "starting" : dir_state_name(o->st),
+                          o->ep,
+                          withdraw ? o->rkey : o->key,
+                          tms,
+                          if_absent ? "1" : "0",
+                          c->node};
 
     snprintf(tms, sizeof(tms), "%u", c->session_ttl_ms);
     if (take_pool(r, o->pool) != 0)
@@ -1366,6 +1387,23 @@ owned(struct rds *r, const char *pool, const char *name)
     return o;
 }
 
+/* Notes in the resync table a reservation of an instance this process
+ * reported idle (ev: an event of its pool), or its withdrawal. */
+static void
+reserved_since(struct rds *r, const struct dir_instance *ev)
+{
+    for (size_t i = 0; i < r->n_own; i++) {
+        struct owned *o = &r->own[i];
+        if (strcmp(o->pool, ev->pool) != 0 || strcmp(o->name, ev->name) != 0)
+            continue;
+        if (ev->state == DIR_RESERVED && o->st == DIR_IDLE)
+            snprintf(o->rkey, sizeof(o->rkey), "%s", ev->key);
+        else if (ev->state != DIR_RESERVED)
+            o->rkey[0] = '\0';
+        return;
+    }
+}
+
 static int
 rd_report(void *be, const char *pool, const char *name, enum dir_state st, const char *ep)
 {
@@ -1379,6 +1417,7 @@ rd_report(void *be, const char *pool, const char *name, enum dir_state st, const
      * stopped (lua_report), on a redis that lost it too */
     if (st != DIR_DRAINING || o->st != DIR_ACTIVE)
         o->key[0] = '\0';
+    o->rkey[0] = '\0';
     o->st = st;
     if (ep[0] != '\0')
         snprintf(o->ep, sizeof(o->ep), "%s", ep);
@@ -1425,6 +1464,7 @@ rd_activate(void *be, const char *pool, const char *name, const char *key, char 
         /* what the resync restores on a redis that lost it */
         o->st = DIR_ACTIVE;
         snprintf(o->key, sizeof(o->key), "%s", key);
+        o->rkey[0] = '\0';
     }
     return rc;
 }
@@ -1539,6 +1579,7 @@ pop_events(struct rds *r, const char *pool)
         }
         in.state = state_parse(line);
         in.since_ms = dir_wall_ms();
+        reserved_since(r, &in);
         batch[n++] = in;
     }
     freeReplyObject(rep);

@@ -16,7 +16,12 @@
 #  - redis comes back empty (no data: the directory lost it) while a new
 #    user waits: the request then waits for the nodes to report again
 #    (P recovering, outcome "storing" until then), as a new key does, and is
-#    served once that wait is over (cut short here).
+#    served once that wait is over (cut short here);
+#  - redis comes back empty between a user's reservation and the check of
+#    their login (held meanwhile): the pool's airlock reports the instance
+#    again as the reservation withdrawn for that user (not idle, which
+#    would give it to anyone), so the login goes on there. Before, it was
+#    reported idle, and the login was killed as forged.
 . "$(dirname "$0")/lib.sh"
 need python3 redis-server redis-cli
 pool_setup
@@ -128,5 +133,24 @@ redis-cli -s "$T/redis.sock" DEL "${PREFIX}recovering" >/dev/null
 served dave
 [ "$(outcome unavailable)" = 2 ] || fail "unavailable: $(outcome unavailable)"
 [ "$(outcome storing)" = 0 ] || fail "storing: $(outcome storing)"
+
+log "redis comes back empty between a reservation and its login: the login goes on there"
+hold frank "$RPORT" frank.grid.test
+wait_log "$LOG" "router assigned relay=grid .* sni=frank.grid.test "
+X=$(sed -n 's/.*router assigned relay=grid .* sni=frank.grid.test instance=\([^ ]*\).*/\1/p' "$LOG" | tail -1)
+wait_log "$LOG" "dir pool=fa instance=$X state=reserved"
+redis_down
+rm -rf "${T:?}"/rdata/*
+hold_send frank "login frank"
+wait_log "$T/frank.out" '^NOSTATE$'
+wait_log "$LOG" "dir activate pool=fa instance=$X key=frank: the backend is away"
+redis_aof
+wait_log "$LOG" "instance=$X login user=frank "
+! grep -q "forged login user=frank" "$LOG" || fail "$(grep "forged login user=frank" "$LOG")"
+[ "$(redis-cli -s "$T/redis.sock" GET "${PREFIX}k:fa:frank")" = "$X" ] || fail "frank's key is not on $X"
+[ "$(redis-cli -s "$T/redis.sock" SISMEMBER "${PREFIX}idle:fa" "$X")" = 0 ] || fail "$X is idle in redis"
+hold_send frank "id"
+wait_log "$T/frank.out" '^[0-9]* [0-9]*$'
+unhold frank
 stop_clean "$AL" al
 log "ok"
