@@ -51,6 +51,9 @@ session() {
     name=${a#fa/}
     NAME=${name%% *}
     [ "$(app "$P" "login $1")" = "OK state-of-$1" ] || fail "$1 not served"
+    # confirmed by the directory: a session (an exit before that stores
+    # nothing back, as for a login never confirmed)
+    wait_log "$LOG" "instance=$NAME login user=$1 "
     [ "$(app "$P" "save $1-v2")" = OK ] || fail "$1: save"
     app "$P" "$2" >/dev/null
     wait_log "$LOG" "instance=$NAME (exited|stopping)"

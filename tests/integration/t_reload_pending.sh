@@ -34,7 +34,9 @@ write_conf() {
         if [ "${3:-}" != removed ]; then
             printf '  - name: egress\n    listen: tcp:127.0.0.1:%s\n' "$EG"
             printf '    target: egress\n    egress_allow: ["127.0.0.1:%s"]\n' "$1"
-            printf 'routers:\n  - name: rt\n    listen: tcp:127.0.0.1:%s\n' "$RT"
+            # (its clients hold their ClientHellos across the test's steps:
+            # longer than the default 5 s on a busy machine)
+            printf 'routers:\n  - name: rt\n    listen: tcp:127.0.0.1:%s\n    peek_timeout: 60s\n' "$RT"
             printf '    routes:\n      - {name: x.test, target: "tcp:127.0.0.1:%s"}\n' "$2"
         fi
     } >"$CONF.new"
