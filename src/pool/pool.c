@@ -125,7 +125,9 @@ struct instance {
     struct proc proc, hook, reaper;
     enum hook_kind hook_kind;
     struct wipe *xfer; /* built-in provisioning (state:) on an env thread, in place of hook */
-    struct dir_activate *activating; /* INST_VERIFYING: the directory's answer to come */
+    struct dir_activate *activating; /* the directory's answer to its login line, to come
+                                        (INST_VERIFYING, or INST_STOPPING after it) */
+    bool logged_out;                 /* INST_VERIFYING: its logout line came before the answer */
     struct timer timer; /* start timeout, hook timeout, stop escalation, reaper patience */
     struct wipe *wipe;  /* INST_WIPING */
     uint64_t started;
@@ -195,6 +197,8 @@ static struct list all_pools = {&all_pools, &all_pools};
 
 static void scale_soon(struct pool *p);
 static void retire(struct instance *in, enum stop_why why, bool replace);
+static void instance_gone(struct instance *in);
+static void instance_reaped(struct instance *in);
 static void instance_timer(struct timer *t);
 static void oom_timer(struct timer *t);
 
@@ -531,6 +535,47 @@ forged(struct instance *in, const char *user, const char *holder)
     retire(in, WHY_FORGED_LOGIN, true);
 }
 
+/* The directory's answer to a login line that came before its instance
+ * ended (a crash, an exit without a logout line, a stop): the session may
+ * have written its user's state, which is stored back once the login is
+ * confirmed, as for any session; a refused or unchecked login stores
+ * nothing back, and its fetch, if it still runs, is given up. */
+static void
+answered_after_end(struct instance *in, int err, const char *holder)
+{
+    struct pool *p = in->pool;
+
+    /* reported once answered: the directory, redis, may be away, and would
+     * hear of the end of the session before the login it checks */
+    report(in, DIR_DRAINING);
+    if (err == 0) {
+        if (!in->provisioned && !hook_busy(in) && !has_hook(p, HOOK_PROVISION))
+            in->provisioned = true; /* with no provisioning hook: store back what it leaves */
+        log_info("pool=%s instance=%s login user=%s confirmed after its end", p->conf.name,
+                 in->name, in->user);
+    } else {
+        if (err == -EPERM) {
+            p->stats.forged_logins++;
+            log_warnx("pool=%s instance=%s forged login user=%s reserved=%s: nothing stored back",
+                      p->conf.name, in->name, in->user, holder[0] != '\0' ? holder : "-");
+        } else {
+            log_warnx("pool=%s instance=%s: login of %s not verified: directory: %s: nothing "
+                      "stored back",
+                      p->conf.name, in->name, in->user, strerror(-err));
+        }
+        in->provisioned = false;
+        if (hook_busy(in)) {
+            hook_cancel(in);
+            if (in->proc.state != PROC_RUNNING) { /* instance_gone() waited for the fetch */
+                instance_gone(in);
+                return;
+            }
+        }
+    }
+    if (in->reaped) /* instance_reaped() waited for this answer */
+        instance_reaped(in);
+}
+
 /* The directory's answer to the login of in->user (INST_VERIFYING). */
 static void
 activated(void *arg, int err, const char *holder)
@@ -539,6 +584,10 @@ activated(void *arg, int err, const char *holder)
     struct pool *p = in->pool;
 
     in->activating = NULL;
+    if (in->state == INST_STOPPING) {
+        answered_after_end(in, err, holder);
+        return;
+    }
     if (err == -EPERM) {
         forged(in, in->user, holder);
         return;
@@ -566,6 +615,8 @@ activated(void *arg, int err, const char *holder)
         in->provisioned = true; /* with no provisioning hook: store back what it leaves */
         set_state(in, INST_ACTIVE);
     }
+    if (in->logged_out)
+        retire(in, WHY_LOGOUT, true);
 }
 
 /* A login line: believed only once the directory confirms that it reserved
@@ -634,6 +685,8 @@ instance_line(struct proc *pr, const char *line, bool cut)
     case RULE_LOGOUT:
         if (in->state == INST_ACTIVE || in->state == INST_PROVISIONING)
             retire(in, WHY_LOGOUT, true);
+        else if (in->state == INST_VERIFYING)
+            in->logged_out = true; /* the session ends once its login is confirmed */
         break;
     case RULE_NONE:
         break;
@@ -843,6 +896,8 @@ instance_reaped(struct instance *in)
     struct pool *p = in->pool;
 
     in->reaped = true;
+    if (in->activating != NULL)
+        return; /* whether to store back waits for the answer: answered_after_end() */
     if (in->provisioned && has_hook(p, HOOK_DEPROVISION)) {
         set_state(in, INST_DEPROVISIONING);
         hook_run(in, HOOK_DEPROVISION);
@@ -965,8 +1020,9 @@ instance_exit(struct proc *pr, int status)
         /* an exit nobody asked for: a crash, or the end of a session
          * without a logout line */
         bool session = holds_user(in);
-        /* brought in, never used (or by a login never confirmed): the store has it */
-        if (in->state == INST_RESERVED || in->state == INST_VERIFYING) {
+        /* brought in, never used: the store has it. After a login line the
+         * directory's answer decides (answered_after_end()). */
+        if (in->state == INST_RESERVED) {
             hook_cancel(in);
             in->provisioned = false;
         }
@@ -977,9 +1033,9 @@ instance_exit(struct proc *pr, int status)
         if (oom > 0)
             memory_killed(in, oom);
         in->replace = session; /* else min_idle brings a fresh one, after the backoff */
-        if (session)
+        if (session && in->activating == NULL)
             report(in, DIR_DRAINING);
-        else
+        else if (!session)
             backoff(p);
         set_state(in, INST_STOPPING);
     }
@@ -1078,18 +1134,22 @@ retire(struct instance *in, enum stop_why why, bool replace)
 
     if (in->state == INST_STOPPING || in->state == INST_DEPROVISIONING || in->state == INST_WIPING)
         return;
-    if (holds_user(in))
-        report(in, DIR_DRAINING);
-    dir_activate_cancel(in->activating); /* its answer no longer matters */
-    in->activating = NULL;
-    /* its login never confirmed: nothing to store back. A confirmed login
-     * whose fetch still runs (INST_PROVISIONING) was served the state the
-     * fetch had already written: instance_gone() lets the fetch end and what
-     * the session wrote is stored back. */
-    if (in->state == INST_RESERVED || in->state == INST_VERIFYING) {
+    /* No login line yet, or one not believed: nothing to store back, the
+     * answer no longer matters. A login line still being checked may have
+     * been served its user's state: the answer decides
+     * (answered_after_end()). A confirmed login whose fetch still runs
+     * (INST_PROVISIONING) was served the state the fetch had already
+     * written: instance_gone() lets the fetch end and what the session
+     * wrote is stored back. */
+    bool distrusted = why == WHY_BAD_LOGIN || why == WHY_FORGED_LOGIN || why == WHY_UNVERIFIED;
+    if (in->state == INST_RESERVED || (in->state == INST_VERIFYING && distrusted)) {
+        dir_activate_cancel(in->activating);
+        in->activating = NULL;
         hook_cancel(in);
         in->provisioned = false;
     }
+    if (holds_user(in) && in->activating == NULL)
+        report(in, DIR_DRAINING);
     in->why = why;
     in->replace = replace;
     set_state(in, INST_STOPPING);
@@ -2518,7 +2578,8 @@ pool_storing(const struct pool *p)
     list_for_each_safe(pos, tmp, &p->instances) {
         const struct instance *in = list_entry(pos, struct instance, link);
         if (in->state == INST_DEPROVISIONING ||
-            (reaping && in->state == INST_STOPPING && (in->provisioned || hook_busy(in))))
+            (reaping && in->state == INST_STOPPING &&
+             (in->provisioned || hook_busy(in) || in->activating != NULL)))
             n++;
     }
     return n;

@@ -51,8 +51,8 @@ session() {
     name=${a#fa/}
     NAME=${name%% *}
     [ "$(app "$P" "login $1")" = "OK state-of-$1" ] || fail "$1 not served"
-    # confirmed by the directory: a session (an exit before that stores
-    # nothing back, as for a login never confirmed)
+    # confirmed by the directory while the hook lingers (an end before the
+    # answer is t_pool_login_unconfirmed's)
     wait_log "$LOG" "instance=$NAME login user=$1 "
     [ "$(app "$P" "save $1-v2")" = OK ] || fail "$1: save"
     app "$P" "$2" >/dev/null
