@@ -554,7 +554,11 @@ answered_after_end(struct instance *in, int err, const char *holder)
         log_info("pool=%s instance=%s login user=%s confirmed after its end", p->conf.name,
                  in->name, in->user);
     } else {
-        if (err == -EPERM) {
+        if (err == -EPERM && in->why == WHY_RECYCLE) { /* the directory ended it first */
+            log_info("pool=%s instance=%s: login of %s refused: the directory had ended its "
+                     "reservation: nothing stored back",
+                     p->conf.name, in->name, in->user);
+        } else if (err == -EPERM) {
             p->stats.forged_logins++;
             log_warnx("pool=%s instance=%s forged login user=%s reserved=%s: nothing stored back",
                       p->conf.name, in->name, in->user, holder[0] != '\0' ? holder : "-");
