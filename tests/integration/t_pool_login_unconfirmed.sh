@@ -38,11 +38,7 @@ wait_for settled 2
 # login USER: USER is reserved an instance (NAME, on port P), their state
 # brought in; redis is paused, and USER logs in: the login is being checked
 login() {
-    local a name
-    a=$(ctl assign fa "$1") || fail "airlock ctl assign fa $1 failed"
-    P=${a##*:}
-    name=${a#fa/}
-    NAME=${name%% *}
+    pool_assign "$1"
     wait_log "$LOG" "instance=$NAME hook=provision ok"
     kill -STOP "$REDIS"
     [ "$(app "$P" "login $1")" = "OK state-of-$1" ] || fail "$1 not served"
