@@ -343,6 +343,8 @@ assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
         strbuf_printf(&cc->out, "ERR no pool %s\n", cc->pool);
     } else if (err == -ENOTCONN) {
         strbuf_printf(&cc->out, "ERR directory unreachable all through assign_wait\n");
+    } else if (err == -EBUSY) {
+        strbuf_printf(&cc->out, "ERR %s's pending_share taken all through assign_wait\n", cc->pool);
     } else {
         strbuf_printf(&cc->out, "ERR directory: %s\n", strerror(-err));
     }

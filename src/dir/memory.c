@@ -192,8 +192,9 @@ session_deadline(const struct mem *m, const struct minst *in)
     return in->ends;
 }
 
-/* Reservations not active yet allowed in a pool of n instances: the
- * pending_share, at least 1 (a pool of one still serves). */
+/* Reservations not active yet allowed where n instances could serve a
+ * newcomer (idle, reserved, or recycling after a withdrawn reservation):
+ * the pending_share, at least 1 (a pool of one still serves). */
 static size_t
 pending_limit(const struct dir_conf *c, size_t n)
 {
@@ -290,7 +291,7 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
          * first makes it the session): wait, never a second instance */
         ending |= (in->pub.state == DIR_DRAINING && strcmp(in->ended, key) == 0) ||
                   (in->pub.state == DIR_STARTING && strcmp(in->withdrawn, key) == 0);
-        n++;
+        n += in->pub.state == DIR_IDLE || in->pub.state == DIR_RESERVED;
         if (in->pub.state == DIR_RESERVED) {
             pending++;
             mine += cl->client != NULL && strcmp(in->client, cl->client) == 0;
@@ -307,8 +308,12 @@ mem_assign(void *be, const char *pool, const char *key, struct dir_claim *cl,
         return -EDQUOT;
     /* a withdrawn reservation holds its instance (recycling) as long as
      * it is charged: clients from many addresses would churn the whole
-     * pool, each within its own bound */
-    if (c->pending_share < 100 && pending + abandoned_by(m, pool, NULL) >= pending_limit(c, n))
+     * pool, each within its own bound. The share is of the instances a
+     * newcomer could have, not of those in sessions: else, with a quarter
+     * of the pool in sessions, unauthenticated clients could hold all the
+     * rest. */
+    size_t ab = c->pending_share < 100 ? abandoned_by(m, pool, NULL) : 0;
+    if (c->pending_share < 100 && pending + ab >= pending_limit(c, n + ab))
         return -EBUSY;
     set_state(idle, DIR_RESERVED, key, after(m, c->reserve_timeout_ms));
     snprintf(idle->client, sizeof(idle->client), "%s", cl->client != NULL ? cl->client : "");

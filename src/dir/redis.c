@@ -329,13 +329,19 @@ static const char lua_assign[] = LUA_PRELUDE
     "end\n"
     "local pk = P .. 'pend:' .. pool\n"
     "if share < 100 then\n"
-    "  local n = redis.call('SCARD', P .. 'pool:' .. pool)\n"
-    "  local limit = math.max(1, math.ceil(n * share / 100))\n"
     /* a withdrawn reservation holds its instance (recycling) while its
      * charge lasts: clients from many addresses would churn the whole
-     * pool, each within its own bound */
+     * pool, each within its own bound. The share is of the instances a
+     * newcomer could have (idle, reserved, recycling), not of those in
+     * sessions: else, with a quarter of the pool in sessions,
+     * unauthenticated clients could hold all the rest. The members of pk
+     * are counted exactly (pending()) only when their number says the
+     * bound may be reached: one more pending raises the limit by less */
     "  local ab = redis.call('ZCOUNT', P .. 'ab:' .. pool, now - rms, '+inf')\n"
-    "  if redis.call('SCARD', pk) + ab >= limit and pending(pk) + ab >= limit then\n"
+    "  local free = redis.call('SCARD', idle) + ab\n"
+    "  local function over(p) return p + ab >= math.max(1, math.ceil((free + p) * share / 100)) "
+    "end\n"
+    "  if over(redis.call('SCARD', pk)) and over(pending(pk)) then\n"
     "    return {-4}\n"
     "  end\n"
     "end\n"
