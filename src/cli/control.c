@@ -236,6 +236,17 @@ table(struct strbuf *out, struct dir_instance *list, long n, int sessions)
     }
 }
 
+/* The answer to a directory request that failed with err. */
+static void
+dir_error(struct ctl_conn *cc, int err)
+{
+    if (err == -ENOTCONN)
+        strbuf_printf(&cc->out, "ERR directory unreachable (redis away): try again once it is "
+                                "back\n");
+    else
+        strbuf_printf(&cc->out, "ERR directory: %s\n", strerror(-err));
+}
+
 static void
 drained(void *arg, int err)
 {
@@ -248,7 +259,7 @@ drained(void *arg, int err)
     else if (err == -ENOENT)
         strbuf_printf(&cc->out, "ERR no instance %s/%s\n", cc->pool, cc->name);
     else
-        strbuf_printf(&cc->out, "ERR directory: %s\n", strerror(-err));
+        dir_error(cc, err);
     conn_answer(cc);
 }
 
@@ -260,7 +271,7 @@ requested(struct ctl_conn *cc, int rc)
         cc->state = CC_WAITING;
         return;
     }
-    strbuf_printf(&cc->out, "ERR directory: %s\n", strerror(-rc));
+    dir_error(cc, rc);
     conn_answer(cc);
 }
 
@@ -302,7 +313,7 @@ listed(void *arg, const struct dir_instance *list, long n)
     if (conn_back(cc))
         return;
     if (n < 0) {
-        strbuf_printf(&cc->out, "ERR directory: %s\n", strerror((int)-n));
+        dir_error(cc, (int)n);
         conn_answer(cc);
         return;
     }
@@ -346,7 +357,7 @@ assigned(void *arg, int err, const char *instance, const struct endpoint *ep)
     } else if (err == -EBUSY) {
         strbuf_printf(&cc->out, "ERR %s's pending_share taken all through assign_wait\n", cc->pool);
     } else {
-        strbuf_printf(&cc->out, "ERR directory: %s\n", strerror(-err));
+        dir_error(cc, err);
     }
     conn_answer(cc);
 }

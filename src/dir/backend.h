@@ -93,9 +93,10 @@ struct dir_ops {
      * holder[DIR_KEY_MAX] ("" when none); -EIO. */
     int (*activate)(void *be, const char *pool, const char *name, const char *key, char *holder);
     /* Hands back every instance in a malloc'd *out (caller frees); returns
-     * the count or -errno. */
+     * the count or -errno (-ENOTCONN: the backend is away). */
     long (*list)(void *be, struct dir_instance **out);
-    /* Drains one instance: 0, -ENOENT, -EIO. */
+    /* Drains one instance: 0, -ENOENT, -ENOTCONN (the backend is away),
+     * -EIO. */
     int (*drain)(void *be, const char *pool, const char *name);
     /* Expires reservations and sessions that are due, and picks up changes
      * made elsewhere. Returns the delay in ms until it wants to run again. */

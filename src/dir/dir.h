@@ -299,8 +299,8 @@ int dir_list(struct dir *d, struct loop *on, dir_list_cb cb, void *arg);
 
 /* Asks that instance name of pool be drained: its session ends and its
  * pool (whichever process runs it) is told through dir_watch(). cb(arg,
- * err) runs once on `on`: 0, -ENOENT (no such instance), -EIO. Returns 0
- * or -errno. */
+ * err) runs once on `on`: 0, -ENOENT (no such instance), -ENOTCONN (the
+ * backend is away), -EIO. Returns 0 or -errno. */
 typedef void (*dir_done_cb)(void *arg, int err);
 int dir_drain(struct dir *d, const char *pool, const char *name, struct loop *on, dir_done_cb cb,
               void *arg);

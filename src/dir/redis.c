@@ -1507,7 +1507,7 @@ rd_list(void *be, struct dir_instance **out)
     long n;
 
     if (rep == NULL)
-        return -EIO;
+        return r->c == NULL ? -ENOTCONN : -EIO;
     n = parse_list(rep, out);
     freeReplyObject(rep);
     if (n >= 0) {
@@ -1528,7 +1528,7 @@ rd_drain(void *be, const char *pool, const char *name)
     int rc;
 
     if (rep == NULL)
-        return -EIO;
+        return r->c == NULL ? -ENOTCONN : -EIO;
     rc = rep->type == REDIS_REPLY_INTEGER && rep->integer == 0 ? 0 : -ENOENT;
     freeReplyObject(rep);
     return rc;

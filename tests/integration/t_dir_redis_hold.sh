@@ -13,6 +13,7 @@
 #    oldest gives its place to the third at once (max_pending_per_client,
 #    as among waiters), the other two are refused when assign_wait runs out
 #    (reason=directory_unavailable, outcome="unavailable"), not before;
+#    an operator's listing and drain fail at once, saying redis is away;
 #  - redis comes back empty (no data: the directory lost it) while a new
 #    user waits: the request then waits for the nodes to report again
 #    (P recovering, outcome "storing" until then), as a new key does, and is
@@ -114,6 +115,13 @@ waited=$(sed -n 's/.*dir assign refused pool=fa client=[^ ]* reason=unavailable 
 # few ms behind the request's own
 [ "$waited" -ge $((WAIT_MS - 100)) ] || fail "refused after $waited ms, before assign_wait ($WAIT_MS ms)"
 log "refused after $waited ms"
+# an operator's listing and drain say why they fail (before: Input/output error)
+for cmd in instances "drain fa/fa-1"; do
+    # shellcheck disable=SC2086 # the command's words
+    ctl $cmd >"$T/ctl.out" 2>&1 && fail "ctl $cmd: $(cat "$T/ctl.out")"
+    grep -q "directory unreachable (redis away): try again once it is back" "$T/ctl.out" ||
+        fail "ctl $cmd: $(cat "$T/ctl.out")"
+done
 n=$(count 'directory: connected to redis')
 redis_aof
 poll_until 30 more 'directory: connected to redis' "$n" || fail "airlock did not connect to redis again"
