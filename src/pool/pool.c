@@ -522,15 +522,17 @@ on_ready(struct instance *in)
  * (holder: the user it is reserved or active for, "" when none): whatever
  * it runs, it may not serve or impersonate that user. SIGKILL at once, no
  * hook, nothing stored back (an instance that lies about its user is
- * trusted with no one's state), counted; a fresh one takes its place. */
+ * trusted with no one's state), counted; a fresh one takes its place. One
+ * that has ended already (answered_after_end()) is only counted. */
 static void
 forged(struct instance *in, const char *user, const char *holder)
 {
     struct pool *p = in->pool;
 
     p->stats.forged_logins++;
-    log_warnx("pool=%s instance=%s forged login user=%s reserved=%s: killed", p->conf.name,
-              in->name, user, holder[0] != '\0' ? holder : "-");
+    log_warnx("pool=%s instance=%s forged login user=%s reserved=%s: %s", p->conf.name, in->name,
+              user, holder[0] != '\0' ? holder : "-",
+              in->state == INST_STOPPING ? "nothing stored back" : "killed");
     in->provisioned = false;
     retire(in, WHY_FORGED_LOGIN, true);
 }
@@ -559,9 +561,7 @@ answered_after_end(struct instance *in, int err, const char *holder)
                      "reservation: nothing stored back",
                      p->conf.name, in->name, in->user);
         } else if (err == -EPERM) {
-            p->stats.forged_logins++;
-            log_warnx("pool=%s instance=%s forged login user=%s reserved=%s: nothing stored back",
-                      p->conf.name, in->name, in->user, holder[0] != '\0' ? holder : "-");
+            forged(in, in->user, holder);
         } else {
             log_warnx("pool=%s instance=%s: login of %s not verified: directory: %s: nothing "
                       "stored back",
