@@ -114,8 +114,11 @@ line_escape(const struct line *l, uint8_t *out, size_t max)
         i += k;
     if (i == l->len)
         return *l;
-    if (i > max)
-        i = max;
+    if (i > max) {
+        /* cut where a sequence begins: data[0..i) holds whole ones only */
+        for (i = max; i > 0 && (l->data[i] & 0xc0) == 0x80; i--)
+            ;
+    }
     memcpy(out, l->data, i);
     for (e.len = i; i < l->len; i += k) {
         k = unit(l->data + i, l->len - i, &esc);

@@ -240,6 +240,12 @@ test_lines_escape(void **state)
     struct line e = line_escape(&l, out, sizeof(out));
     assert_true(e.cut);
     assert_int_equal(e.len, 2);
+    /* a plain part longer than max is cut where a sequence begins */
+    l = (struct line){.data = (const uint8_t *)"a\xc3\xb6\xc3\xb6\x01", .len = 6};
+    e = line_escape(&l, out, 4);
+    assert_true(e.cut);
+    assert_int_equal(e.len, 3);
+    assert_memory_equal(e.data, "a\xc3\xb6", 3);
 }
 
 int
