@@ -23,12 +23,12 @@ declare -A srcs=(
     [lines]="src/proto/lines.c"
     [procstatus]="src/proto/procstatus.c"
     [attest_nitro]="src/attest/nitro.c src/attest/trust.c src/core/units.c"
-    [attest_ratls]="src/attest/ratls.c src/attest/nitro.c src/attest/trust.c src/attest/sim.c src/attest/tdx.c src/attest/provider.c src/attest/tsm.c src/attest/nsm.c src/core/units.c"
+    [attest_ratls]="$(echo src/attest/*.c) src/core/units.c src/core/file.c src/core/strbuf.c"
     [attest_tdx]="$(echo src/attest/*.c) src/core/units.c src/core/file.c src/core/strbuf.c"
-    [field_path]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c"
-    [field_token]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c"
-    [field_json]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c"
-    [config]="src/cli/config.c src/cli/confmap.c src/cli/confdump.c src/core/strbuf.c src/core/units.c src/relay/conf.c src/relay/log_conf.c src/pool/conf.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c src/net/addr.c src/router/route.c src/proto/tls_hello.c src/dir/conf.c src/pool/template.c src/broker/conf.c src/attest/policy_conf.c src/http/conf.c"
+    [field_path]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c src/core/file.c"
+    [field_token]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c src/core/file.c"
+    [field_json]="src/field/path.c src/field/json.c src/field/token.c src/field/aead.c src/field/keyset.c src/core/strbuf.c src/core/file.c"
+    [config]="src/cli/config.c src/core/closest.c src/core/file.c src/cli/confmap.c src/cli/confdump.c src/core/strbuf.c src/core/units.c src/relay/conf.c src/relay/log_conf.c src/pool/conf.c src/net/endpoint.c src/net/allow.c src/net/egress.c src/proto/dns.c src/core/log.c src/net/addr.c src/router/route.c src/proto/tls_hello.c src/dir/conf.c src/pool/template.c src/broker/conf.c src/attest/policy_conf.c src/http/conf.c"
 )
 for name in "${!srcs[@]}"; do
     # shellcheck disable=SC2086
