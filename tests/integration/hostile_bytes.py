@@ -1,0 +1,104 @@
+"""hostile_bytes.py SEED N ENDPOINT... - N connections (datagrams to udp
+endpoints), each to one of the endpoints: a mutation of a message some
+listener of airlock reads (an HTTP request, a PROXY v2 header, a CONNECT, a
+ClientHello, a datagram frame, a control command) or random bytes, sent in
+random pieces, half-closed or not, then closed or reset. The inputs follow
+from SEED. ENDPOINT: tcp:PORT, unix:PATH or udp:PORT (on 127.0.0.1). Prints
+a summary; exits 1 when a listener stopped accepting."""
+import random
+import socket
+import sys
+
+SEEDS = [
+    b"POST /pay HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+    b"Content-Length: 27\r\n\r\n{\"card\":{\"number\":\"4111\"}}",
+    b"POST /pay HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+    b"Content-Type: application/json\r\n\r\n5\r\n{\"a\":\r\n2\r\n1}\r\n0\r\n\r\n",
+    b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.0\r\n\r\n",
+    b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\x7f\x00\x00\x01\x7f\x00\x00\x01\x30\x39\x01\xbbhello",
+    b"CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n",
+    bytes.fromhex("16030100c4010000c00303") + bytes(32)
+    + bytes.fromhex("000002130101000095000000140012000f7777772e6578616d706c652e636f6d")
+    + bytes(120),
+    b"\xa1\x01\x00\x05\x00\x00\x00\x07hello\xa1\x01\x00\x03\x00\x00\x00\x08abc",
+    b"list\ndrain x/y\nassign grid alice\nstats\nconfig\n",
+]
+
+
+def mutate(rng, data):
+    b = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        op = rng.random()
+        if op < 0.3 and b:
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        elif op < 0.5:
+            i = rng.randrange(len(b) + 1)
+            b[i:i] = rng.randbytes(rng.randint(1, 64))
+        elif op < 0.7 and b:
+            i = rng.randrange(len(b))
+            del b[i:i + rng.randint(1, 32)]
+        elif op < 0.8:
+            b += rng.randbytes(rng.randint(0, 4096))
+        elif op < 0.9 and b:
+            i = rng.randrange(len(b))
+            b[i:i] = b[i:i + rng.randint(1, 64)] * rng.randint(1, 20)
+        else:
+            del b[rng.randrange(len(b) + 1):]
+    return bytes(b)
+
+
+def connect(ep):
+    """A connected socket (within 5 s: a loaded machine's listener may be
+    slow to accept) that waits at most 50 ms for an answer."""
+    kind, where = ep.split(":", 1)
+    if kind == "unix":
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(where)
+    elif kind == "udp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect(("127.0.0.1", int(where)))
+    else:
+        s = socket.create_connection(("127.0.0.1", int(where)), timeout=5)
+    s.settimeout(0.05)
+    return s
+
+
+def main():
+    rng = random.Random(int(sys.argv[1]))
+    n, eps = int(sys.argv[2]), sys.argv[3:]
+    refused = 0
+    for _ in range(n):
+        ep = rng.choice(eps)
+        if rng.random() < 0.85:
+            data = mutate(rng, rng.choice(SEEDS))
+        else:
+            data = rng.randbytes(rng.randint(0, 2000))
+        try:
+            s = connect(ep)
+        except OSError as e:
+            refused += 1
+            print(f"{ep}: {e}", file=sys.stderr)
+            continue
+        try:
+            if ep.startswith("udp"):
+                s.send(data[:1400] or b"x")
+            else:
+                off = 0
+                while off < len(data):
+                    k = rng.randint(1, max(1, len(data)))
+                    s.sendall(data[off:off + k])
+                    off += k
+                if rng.random() < 0.5:
+                    s.shutdown(socket.SHUT_WR)
+            s.recv(65536)
+        except OSError:
+            pass  # refused, reset, timed out: all fine
+        if rng.random() < 0.3 and not ep.startswith("udp"):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        s.close()
+    print(f"sent {n}, connects refused {refused}")
+    return 1 if refused > 0 else 0
+
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+#!/bin/bash
+# t_hostile_bytes: malformed input at every kind of listener at once never
+# crashes airlock nor disturbs another connection. One airlock holds a
+# relay with accept_proxy, a plain relay, an egress relay, a datagram relay
+# pair (udp -> unix -> udp), a router, a log sink, a field-encryption proxy,
+# the metrics endpoint and the control socket; hostile_bytes.py sends 2500
+# connections (datagrams on udp) of mutated messages and random bytes,
+# in random pieces, half-closed or reset, spread over them (a fixed seed).
+# Meanwhile a bystander holds one connection through the plain relay and
+# echoes a line every 20 ms, and asks a question through the datagram pair
+# with each. Then: airlock runs, /healthz answers, no sanitizer spoke, the
+# bystander got every echo and every answer, the field proxy still
+# encrypts a field, and the fds airlock holds come back to where they were
+# (flows and streams expire; nothing leaks).
+. "$(dirname "$0")/lib.sh"
+need python3 curl
+need_field
+ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
+[ -x "$ECHO" ] || skip "tests/http_echo not built"
+read -r ORIGIN BACK FRONT M PROXIED CALM ROUTER EGRESS DNS <<<"$(free_ports 9)"
+
+# the origin: echoes tcp and udp on one port
+start origin python3 -c '
+import socket, sys, threading
+port = int(sys.argv[1])
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.bind(("127.0.0.1", port))
+def udp():
+    while True:
+        data, addr = u.recvfrom(65536)
+        u.sendto(data, addr)
+threading.Thread(target=udp, daemon=True).start()
+t = socket.create_server(("127.0.0.1", port), backlog=128)
+def serve(c):
+    with c:
+        while data := c.recv(65536):
+            c.sendall(data)
+while True:
+    threading.Thread(target=serve, args=(t.accept()[0],), daemon=True).start()' "$ORIGIN"
+start echo "$ECHO" "$BACK" "$T/backend.log"
+wait_port "$ORIGIN"
+wait_port "$BACK"
+keyset_file "$T/keys.json" acme k1 k1
+cat >"$T/airlock.yaml" <<YAML
+threads: 2
+metrics: tcp:127.0.0.1:$M
+directory: {backend: memory}
+control: unix:$T/ctl.sock
+relays:
+  - name: proxied
+    listen: tcp:127.0.0.1:$PROXIED
+    target: tcp:127.0.0.1:$ORIGIN
+    accept_proxy: v2
+  - name: calm
+    listen: tcp:127.0.0.1:$CALM
+    target: tcp:127.0.0.1:$ORIGIN
+  - name: egress
+    listen: tcp:127.0.0.1:$EGRESS
+    target: egress
+    egress_allow: [127.0.0.1:$ORIGIN]
+  - name: dns
+    listen: udp:127.0.0.1:$DNS
+    target: unix:$T/dns.sock
+    flow_idle_timeout: 2s
+  - name: dns-out
+    listen: unix:$T/dns.sock
+    target: udp:127.0.0.1:$ORIGIN
+    flow_idle_timeout: 2s
+    idle_timeout: 5s
+routers:
+  - name: edge
+    listen: tcp:127.0.0.1:$ROUTER
+    routes:
+      - {name: www.example.com, target: tcp:127.0.0.1:$ORIGIN}
+      - {name: "*.example.org", target: tcp:127.0.0.1:$ORIGIN}
+log_sinks:
+  - name: sink
+    listen: unix:$T/sink.sock
+    file: $T/sink.out
+proxies:
+  - name: api
+    listen: tcp:127.0.0.1:$FRONT
+    backend: tcp:127.0.0.1:$BACK
+    keyset: $T/keys.json
+    routes:
+      - {name: pay, path: /pay, encrypt: ["\$.card.number"]}
+YAML
+airlock airlock run -c "$T/airlock.yaml"
+pid=$LAST_PID
+for p in "$M" "$PROXIED" "$CALM" "$ROUTER" "$EGRESS" "$FRONT"; do wait_port "$p"; done
+wait_for curl -sf "http://127.0.0.1:$M/readyz" -o /dev/null
+fds0=$(fd_count "$pid")
+
+# the bystander: one line echoed through the calm relay, one datagram
+# answered through the pair, every 20 ms until told to stop
+start bystander python3 -c '
+import os, socket, sys, time
+tcp = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+udp.connect(("127.0.0.1", int(sys.argv[2])))
+udp.settimeout(10)
+n = 0
+while not os.path.exists(sys.argv[3]):
+    line = b"line %d\n" % n
+    tcp.sendall(line)
+    got = b""
+    while len(got) < len(line):
+        got += tcp.recv(len(line) - len(got))
+    assert got == line, (got, line)
+    udp.send(b"ask %d" % n)
+    assert udp.recv(100) == b"ask %d" % n
+    n += 1
+    time.sleep(0.02)
+print("echoed", n)' "$CALM" "$DNS" "$T/stop"
+bystander=$LAST_PID
+
+python3 "$(dirname "$0")/hostile_bytes.py" 7 2500 "tcp:$PROXIED" "tcp:$CALM" "tcp:$ROUTER" \
+    "tcp:$EGRESS" "udp:$DNS" "unix:$T/dns.sock" "unix:$T/sink.sock" "tcp:$FRONT" "tcp:$M" \
+    "unix:$T/ctl.sock" >"$T/hostile.out" 2>&1 || fail "a listener stopped accepting: $(tail -3 "$T/hostile.out")"
+touch "$T/stop"
+wait_exit "$bystander"
+kill -0 "$pid" || fail "airlock is gone"
+curl -sf "http://127.0.0.1:$M/healthz" -o /dev/null || fail "/healthz does not answer"
+! grep -E "Sanitizer|runtime error" "$T/airlock.log" || fail "a sanitizer spoke"
+grep -q "^echoed [1-9]" "$T/bystander.log" || fail "the bystander was disturbed: $(tail -3 "$T/bystander.log")"
+curl -sf -X POST -H 'Content-Type: application/json' --data '{"card":{"number":"4111"}}' \
+    "http://127.0.0.1:$FRONT/pay" -o /dev/null || fail "the field proxy no longer answers"
+grep -q '"number":"4111"' "$T/backend.log" && fail "the field proxy forwarded plaintext"
+wait_until 30 fds_at_most "$pid" "$fds0" || fail "airlock holds $(fd_count "$pid") fds, $fds0 before"
+echo "PASS t_hostile_bytes: $(cat "$T/hostile.out"); bystander $(cat "$T/bystander.log")"
