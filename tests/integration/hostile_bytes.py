@@ -1,9 +1,9 @@
 """hostile_bytes.py SEED N ENDPOINT... - N connections (datagrams to udp
 endpoints), each to one of the endpoints: a mutation of a message some
 listener of airlock reads (an HTTP request, a PROXY v2 header, a CONNECT, a
-ClientHello, a datagram frame, a control command) or random bytes, sent in
-random pieces, half-closed or not, then closed or reset. The inputs follow
-from SEED. ENDPOINT: tcp:PORT, unix:PATH or udp:PORT (on 127.0.0.1). Prints
+ClientHello, a datagram frame, a control command, a key broker request) or
+random bytes, sent in random pieces, half-closed or not, then closed or
+reset. The inputs follow from SEED. ENDPOINT: tcp:PORT, unix:PATH or udp:PORT (on 127.0.0.1). Prints
 a summary; exits 1 when a listener stopped accepting."""
 import random
 import socket
@@ -22,6 +22,7 @@ SEEDS = [
     + bytes(120),
     b"\xa1\x01\x00\x05\x00\x00\x00\x07hello\xa1\x01\x00\x03\x00\x00\x00\x08abc",
     b"list\ndrain x/y\nassign grid alice\nstats\nconfig\n",
+    b"REQUEST db-key\nATTEST d28443a10138 3082010a3082\n",
 ]
 
 

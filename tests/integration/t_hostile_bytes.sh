@@ -1,9 +1,10 @@
 #!/bin/bash
 # t_hostile_bytes: malformed input at every kind of listener at once never
 # crashes airlock nor disturbs another connection. One airlock holds a
-# relay with accept_proxy, a plain relay, an egress relay, a datagram relay
-# pair (udp -> unix -> udp), a router, a log sink, a field-encryption proxy,
-# the metrics endpoint and the control socket; hostile_bytes.py sends 2500
+# relay with accept_proxy, a plain relay, an attested TLS relay (sim
+# provider), an egress relay, a datagram relay pair (udp -> unix -> udp), a
+# router, a log sink, a field-encryption proxy, the key broker, the metrics
+# endpoint and the control socket; hostile_bytes.py sends 2500
 # connections (datagrams on udp) of mutated messages and random bytes,
 # in random pieces, half-closed or reset, spread over them (a fixed seed).
 # Meanwhile a bystander holds one connection through the plain relay and
@@ -13,11 +14,11 @@
 # encrypts a field, and the fds airlock holds come back to where they were
 # (flows and streams expire; nothing leaks).
 . "$(dirname "$0")/lib.sh"
-need python3 curl
+need python3 curl openssl
 need_field
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
 [ -x "$ECHO" ] || skip "tests/http_echo not built"
-read -r ORIGIN BACK FRONT M PROXIED CALM ROUTER EGRESS DNS <<<"$(free_ports 9)"
+read -r ORIGIN BACK FRONT M PROXIED CALM ROUTER EGRESS DNS ATLS BROKER <<<"$(free_ports 11)"
 
 # the origin: echoes tcp and udp on one port
 start origin python3 -c '
@@ -41,6 +42,11 @@ start echo "$ECHO" "$BACK" "$T/backend.log"
 wait_port "$ORIGIN"
 wait_port "$BACK"
 keyset_file "$T/keys.json" acme k1 k1
+"$AIRLOCK" attest get --provider sim --sim-root "$T/sim.pem" >/dev/null 2>&1 || fail "no sim root"
+openssl x509 -in "$T/sim.pem" -out "$T/simcert.pem"
+mkdir "$T/secrets"
+printf 'a secret' | "$AIRLOCK" attest seal --key-file "$T/bk.key" --dir "$T/secrets" db-key 2>/dev/null ||
+    fail "cannot seal"
 cat >"$T/airlock.yaml" <<YAML
 threads: 2
 metrics: tcp:127.0.0.1:$M
@@ -54,6 +60,10 @@ relays:
   - name: calm
     listen: tcp:127.0.0.1:$CALM
     target: tcp:127.0.0.1:$ORIGIN
+  - name: attested
+    listen: tcp:127.0.0.1:$ATLS
+    target: tcp:127.0.0.1:$ORIGIN
+    tls: {provider: sim, sim_root: $T/sim.pem}
   - name: egress
     listen: tcp:127.0.0.1:$EGRESS
     target: egress
@@ -77,6 +87,12 @@ log_sinks:
   - name: sink
     listen: unix:$T/sink.sock
     file: $T/sink.out
+broker:
+  listen: tcp:127.0.0.1:$BROKER
+  dir: $T/secrets
+  key_file: $T/bk.key
+  secrets:
+    - {name: db-key, policy: {sim_root: $T/simcert.pem, any_image: true}}
 proxies:
   - name: api
     listen: tcp:127.0.0.1:$FRONT
@@ -87,7 +103,7 @@ proxies:
 YAML
 airlock airlock run -c "$T/airlock.yaml"
 pid=$LAST_PID
-for p in "$M" "$PROXIED" "$CALM" "$ROUTER" "$EGRESS" "$FRONT"; do wait_port "$p"; done
+for p in "$M" "$PROXIED" "$CALM" "$ATLS" "$ROUTER" "$EGRESS" "$FRONT" "$BROKER"; do wait_port "$p"; done
 wait_for curl -sf "http://127.0.0.1:$M/readyz" -o /dev/null
 fds0=$(fd_count "$pid")
 
@@ -116,7 +132,7 @@ bystander=$LAST_PID
 
 python3 "$(dirname "$0")/hostile_bytes.py" 7 2500 "tcp:$PROXIED" "tcp:$CALM" "tcp:$ROUTER" \
     "tcp:$EGRESS" "udp:$DNS" "unix:$T/dns.sock" "unix:$T/sink.sock" "tcp:$FRONT" "tcp:$M" \
-    "unix:$T/ctl.sock" >"$T/hostile.out" 2>&1 || fail "a listener stopped accepting: $(tail -3 "$T/hostile.out")"
+    "unix:$T/ctl.sock" "tcp:$ATLS" "tcp:$BROKER" >"$T/hostile.out" 2>&1 || fail "a listener stopped accepting: $(tail -3 "$T/hostile.out")"
 touch "$T/stop"
 wait_exit "$bystander"
 kill -0 "$pid" || fail "airlock is gone"
