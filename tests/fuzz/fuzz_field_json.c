@@ -1,10 +1,10 @@
 /* fuzz_field_json.c - libFuzzer harness for the JSON rewriter. The first
  * byte picks the rules. A body is valid or refused as a whole (nothing
  * appended); a valid body with rules that match nothing is copied byte for
- * byte, or refused for a name or a shape a backend could read as a rule's
- * (which tells nothing of its validity); a body that decrypts was valid
- * JSON, and then its encryption decrypts too, to a body whose encryption
- * under the same rules encrypts as many fields. */
+ * byte, or refused for a name or a shape a backend could read as a rule's,
+ * or for U+0000 in a name (which tell nothing of its validity); a body that
+ * decrypts was valid JSON, and then its encryption decrypts too, to a body
+ * whose encryption under the same rules encrypts as many fields. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +43,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(r == FIELD_OK || r == FIELD_MALFORMED || r == FIELD_AMBIGUOUS || r == FIELD_SHAPE);
     check(r == FIELD_OK ? copy.len == len && n == 0 && (len == 0 || !memcmp(copy.data, in, len))
                         : copy.len == 0);
-    bool valid = r == FIELD_OK, invalid = r == FIELD_MALFORMED;
+    /* (U+0000 in a member name is valid JSON, refused as malformed by
+     * encryption only: a backend could read the name as a C string) */
+    bool valid = r == FIELD_OK, invalid = r == FIELD_MALFORMED && !strstr(err, "U+0000");
 
     r = field_decrypt_body(ks, in, len, &dec2, &n2, err);
     check(r == FIELD_OK || r == FIELD_MALFORMED || r == FIELD_BAD_TOKEN);
