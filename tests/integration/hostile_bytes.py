@@ -1,13 +1,27 @@
-"""hostile_bytes.py SEED N ENDPOINT... - N connections (datagrams to udp
-endpoints), each to one of the endpoints: a mutation of a message some
-listener of airlock reads (an HTTP request, a PROXY v2 header, a CONNECT, a
-ClientHello, a datagram frame, a control command, a key broker request) or
-random bytes, sent in random pieces, half-closed or not, then closed or
-reset. The inputs follow from SEED. ENDPOINT: tcp:PORT, unix:PATH or udp:PORT (on 127.0.0.1). Prints
-a summary; exits 1 when a listener stopped accepting."""
+"""hostile_bytes.py - malformed input for every kind of listener of
+airlock, and a backend that answers with malformed responses.
+
+  hostile_bytes.py send SEED N ENDPOINT...
+    N connections (datagrams to udp endpoints), each to one of the
+    endpoints: a mutation of a message some listener of airlock reads (an
+    HTTP request, a PROXY v2 header, a CONNECT, a ClientHello, a datagram
+    frame, a control command, a key broker request) or random bytes, sent in
+    random pieces, half-closed or not, then closed or reset. ENDPOINT:
+    tcp:PORT, unix:PATH or udp:PORT (on 127.0.0.1), or http:PORT: a tcp
+    endpoint that gets a whole request unchanged half of the time (to reach
+    the backend). Prints a summary; exits 1 when a listener stopped
+    accepting.
+  hostile_bytes.py serve SEED PORT TOKEN
+    An HTTP backend on 127.0.0.1:PORT: each request is answered with a
+    mutation of a response (JSON holding the field token TOKEN, plain,
+    chunked, ended by the close, interim 1xx, bodiless with a length), or
+    random bytes, in random pieces, then closed, reset or kept.
+
+The inputs follow from SEED."""
 import random
 import socket
 import sys
+import threading
 
 SEEDS = [
     b"POST /pay HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
@@ -59,19 +73,20 @@ def connect(ep):
     elif kind == "udp":
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.connect(("127.0.0.1", int(where)))
-    else:
+    else:  # tcp, http
         s = socket.create_connection(("127.0.0.1", int(where)), timeout=5)
     s.settimeout(0.05)
     return s
 
 
-def main():
-    rng = random.Random(int(sys.argv[1]))
-    n, eps = int(sys.argv[2]), sys.argv[3:]
+def send(seed, n, eps):
+    rng = random.Random(seed)
     refused = 0
     for _ in range(n):
         ep = rng.choice(eps)
-        if rng.random() < 0.85:
+        if ep.startswith("http") and rng.random() < 0.5:
+            data = rng.choice(SEEDS[:2])
+        elif rng.random() < 0.85:
             data = mutate(rng, rng.choice(SEEDS))
         else:
             data = rng.randbytes(rng.randint(0, 2000))
@@ -85,11 +100,7 @@ def main():
             if ep.startswith("udp"):
                 s.send(data[:1400] or b"x")
             else:
-                off = 0
-                while off < len(data):
-                    k = rng.randint(1, max(1, len(data)))
-                    s.sendall(data[off:off + k])
-                    off += k
+                pieces(rng, s, data)
                 if rng.random() < 0.5:
                     s.shutdown(socket.SHUT_WR)
             s.recv(65536)
@@ -102,4 +113,64 @@ def main():
     return 1 if refused > 0 else 0
 
 
-sys.exit(main())
+def pieces(rng, s, data):
+    off = 0
+    while off < len(data):
+        k = rng.randint(1, max(1, len(data)))
+        s.sendall(data[off:off + k])
+        off += k
+
+
+def responses(token):
+    body = b'{"card":{"number":"%s"},"n":1}' % token
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    return [
+        head + b"Content-Length: %d\r\n\r\n" % len(body) + body,
+        head + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % len(body) + body
+        + b"\r\n0\r\n\r\n",
+        head + b"Connection: close\r\n\r\n" + body,
+        b"HTTP/1.1 100 Continue\r\n\r\n" + head + b"Content-Length: 2\r\n\r\n{}",
+        b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+        b"HTTP/1.1 206 Partial Content\r\nContent-Type: application/json\r\n"
+        b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body) + body,
+    ]
+
+
+def answer(rng, c, seeds):
+    with c:
+        c.settimeout(0.5)
+        while True:
+            try:
+                if not c.recv(65536):
+                    return
+            except OSError:
+                return
+            if rng.random() < 0.85:
+                data = mutate(rng, rng.choice(seeds))
+            else:
+                data = rng.randbytes(rng.randint(0, 2000))
+            try:
+                pieces(rng, c, data)
+            except OSError:
+                return
+            end = rng.random()
+            if end < 0.3:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                return
+            if end < 0.6:
+                return
+
+
+def serve(seed, port, token):
+    seeds = responses(token.encode())
+    listener = socket.create_server(("127.0.0.1", port), backlog=128)
+    print("ready", flush=True)
+    for i in range(1 << 62):
+        c = listener.accept()[0]
+        rng = random.Random(seed * 1000003 + i)
+        threading.Thread(target=answer, args=(rng, c, seeds), daemon=True).start()
+
+
+if sys.argv[1] == "send":
+    sys.exit(send(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]))
+serve(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])

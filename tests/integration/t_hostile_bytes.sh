@@ -3,14 +3,15 @@
 # crashes airlock nor disturbs another connection. One airlock holds a
 # relay with accept_proxy, a plain relay, an attested TLS relay (sim
 # provider), an egress relay, a datagram relay pair (udp -> unix -> udp), a
-# router, a log sink, a field-encryption proxy, the key broker, the metrics
-# endpoint and the control socket; hostile_bytes.py sends 2500
-# connections (datagrams on udp) of mutated messages and random bytes,
-# in random pieces, half-closed or reset, spread over them (a fixed seed).
-# Meanwhile a bystander holds one connection through the plain relay and
-# echoes a line every 20 ms, and asks a question through the datagram pair
-# with each. Then: airlock runs, /healthz answers, no sanitizer spoke, the
-# bystander got every echo and every answer, the field proxy still
+# router, a log sink, two field-encryption proxies (one in front of a
+# backend that answers every request with a malformed response), the key
+# broker, the metrics endpoint and the control socket. hostile_bytes.py
+# sends 2500 connections (datagrams on udp) of mutated messages and random
+# bytes, in random pieces, half-closed or reset, spread over them (a fixed
+# seed). Meanwhile a bystander holds one connection through the plain relay
+# and echoes a line every 20 ms, and asks a question through the datagram
+# pair with each. Then: airlock runs, /healthz answers, no sanitizer spoke,
+# the bystander got every echo and every answer, the field proxy still
 # encrypts a field, and the fds airlock holds come back to where they were
 # (flows and streams expire; nothing leaks).
 . "$(dirname "$0")/lib.sh"
@@ -18,7 +19,7 @@ need python3 curl openssl
 need_field
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
 [ -x "$ECHO" ] || skip "tests/http_echo not built"
-read -r ORIGIN BACK FRONT M PROXIED CALM ROUTER EGRESS DNS ATLS BROKER <<<"$(free_ports 11)"
+read -r ORIGIN BACK FRONT M PROXIED CALM ROUTER EGRESS DNS ATLS BROKER HBACK HFRONT <<<"$(free_ports 13)"
 
 # the origin: echoes tcp and udp on one port
 start origin python3 -c '
@@ -44,6 +45,10 @@ wait_port "$BACK"
 keyset_file "$T/keys.json" acme k1 k1
 "$AIRLOCK" attest get --provider sim --sim-root "$T/sim.pem" >/dev/null 2>&1 || fail "no sim root"
 openssl x509 -in "$T/sim.pem" -out "$T/simcert.pem"
+token=$(echo '{"n":"4111"}' | "$AIRLOCK" field encrypt --keys "$T/keys.json" --path '$.n' |
+    sed 's/.*"n":"\([^"]*\)".*/\1/') || fail "no token"
+start hostile python3 "$(dirname "$0")/hostile_bytes.py" serve 11 "$HBACK" "$token"
+wait_port "$HBACK"
 mkdir "$T/secrets"
 printf 'a secret' | "$AIRLOCK" attest seal --key-file "$T/bk.key" --dir "$T/secrets" db-key 2>/dev/null ||
     fail "cannot seal"
@@ -100,11 +105,26 @@ proxies:
     keyset: $T/keys.json
     routes:
       - {name: pay, path: /pay, encrypt: ["\$.card.number"]}
+  - name: hostile
+    listen: tcp:127.0.0.1:$HFRONT
+    backend: tcp:127.0.0.1:$HBACK
+    keyset: $T/keys.json
+    response_timeout: 1s
+    routes:
+      - {name: pay, path: /pay, encrypt: ["\$.card.number"], decrypt: true}
 YAML
 airlock airlock run -c "$T/airlock.yaml"
 pid=$LAST_PID
-for p in "$M" "$PROXIED" "$CALM" "$ATLS" "$ROUTER" "$EGRESS" "$FRONT" "$BROKER"; do wait_port "$p"; done
+for p in "$M" "$PROXIED" "$CALM" "$ATLS" "$ROUTER" "$EGRESS" "$FRONT" "$BROKER" "$HFRONT"; do wait_port "$p"; done
 wait_for curl -sf "http://127.0.0.1:$M/readyz" -o /dev/null
+# one answer through the datagram pair first: its stream is up before the count
+python3 -c '
+import socket, sys
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(10)
+u.connect(("127.0.0.1", int(sys.argv[1])))
+u.send(b"warm")
+assert u.recv(100) == b"warm"' "$DNS" || fail "no answer through the datagram pair"
 fds0=$(fd_count "$pid")
 
 # the bystander: one line echoed through the calm relay, one datagram
@@ -130,9 +150,9 @@ while not os.path.exists(sys.argv[3]):
 print("echoed", n)' "$CALM" "$DNS" "$T/stop"
 bystander=$LAST_PID
 
-python3 "$(dirname "$0")/hostile_bytes.py" 7 2500 "tcp:$PROXIED" "tcp:$CALM" "tcp:$ROUTER" \
+python3 "$(dirname "$0")/hostile_bytes.py" send 7 2500 "tcp:$PROXIED" "tcp:$CALM" "tcp:$ROUTER" \
     "tcp:$EGRESS" "udp:$DNS" "unix:$T/dns.sock" "unix:$T/sink.sock" "tcp:$FRONT" "tcp:$M" \
-    "unix:$T/ctl.sock" "tcp:$ATLS" "tcp:$BROKER" >"$T/hostile.out" 2>&1 || fail "a listener stopped accepting: $(tail -3 "$T/hostile.out")"
+    "unix:$T/ctl.sock" "tcp:$ATLS" "tcp:$BROKER" "http:$HFRONT" "http:$HFRONT" >"$T/hostile.out" 2>&1 || fail "a listener stopped accepting: $(tail -3 "$T/hostile.out")"
 touch "$T/stop"
 wait_exit "$bystander"
 kill -0 "$pid" || fail "airlock is gone"
