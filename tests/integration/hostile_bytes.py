@@ -23,6 +23,17 @@ import socket
 import sys
 import threading
 
+def hello(name):
+    """A TLS ClientHello naming name (SNI), padded."""
+    sni = b"\x00\x00" + (len(name) + 5).to_bytes(2, "big") + (len(name) + 3).to_bytes(2, "big")
+    sni += b"\x00" + len(name).to_bytes(2, "big") + name
+    exts = sni + b"\x00\x15\x00\x78" + bytes(120)
+    body = b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00"
+    body += len(exts).to_bytes(2, "big") + exts
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + len(hs).to_bytes(2, "big") + hs
+
+
 SEEDS = [
     b"POST /pay HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
     b"Content-Length: 27\r\n\r\n{\"card\":{\"number\":\"4111\"}}",
@@ -31,9 +42,8 @@ SEEDS = [
     b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.0\r\n\r\n",
     b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\x7f\x00\x00\x01\x7f\x00\x00\x01\x30\x39\x01\xbbhello",
     b"CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n",
-    bytes.fromhex("16030100c4010000c00303") + bytes(32)
-    + bytes.fromhex("000002130101000095000000140012000f7777772e6578616d706c652e636f6d")
-    + bytes(120),
+    hello(b"www.example.com"),
+    hello(b"alice.grid.test"),
     b"\xa1\x01\x00\x05\x00\x00\x00\x07hello\xa1\x01\x00\x03\x00\x00\x00\x08abc",
     b"list\ndrain x/y\nassign grid alice\nstats\nconfig\n",
     b"REQUEST db-key\nATTEST d28443a10138 3082010a3082\n",

@@ -3,23 +3,26 @@
 # crashes airlock nor disturbs another connection. One airlock holds a
 # relay with accept_proxy, a plain relay, an attested TLS relay (sim
 # provider), an egress relay, a datagram relay pair (udp -> unix -> udp), a
-# router, a log sink, two field-encryption proxies (one in front of a
-# backend that answers every request with a malformed response), the key
-# broker, the metrics endpoint and the control socket. hostile_bytes.py
+# router with static routes and one on the directory with a pool of
+# fakeapp instances, a log sink, two field-encryption proxies (one in front
+# of a backend that answers every request with a malformed response), the
+# key broker, the metrics endpoint and the control socket. hostile_bytes.py
 # sends 2500 connections (datagrams on udp) of mutated messages and random
 # bytes, in random pieces, half-closed or reset, spread over them (a fixed
 # seed). Meanwhile a bystander holds one connection through the plain relay
 # and echoes a line every 20 ms, and asks a question through the datagram
 # pair with each. Then: airlock runs, /healthz answers, no sanitizer spoke,
 # the bystander got every echo and every answer, the field proxy still
-# encrypts a field, and the fds airlock holds come back to where they were
-# (flows and streams expire; nothing leaks).
+# encrypts a field, the pool is back to its idle instances with nothing
+# reserved, and the fds airlock holds come back to where they were (flows,
+# streams and reservations expire; nothing leaks).
 . "$(dirname "$0")/lib.sh"
 need python3 curl openssl
 need_field
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
 [ -x "$ECHO" ] || skip "tests/http_echo not built"
-read -r ORIGIN BACK FRONT M PROXIED CALM ROUTER EGRESS DNS ATLS BROKER HBACK HFRONT <<<"$(free_ports 13)"
+read -r ORIGIN BACK FRONT M PROXIED CALM ROUTER EGRESS DNS ATLS BROKER HBACK HFRONT GRID <<<"$(free_ports 14)"
+P0=$(free_range 20)
 
 # the origin: echoes tcp and udp on one port
 start origin python3 -c '
@@ -55,7 +58,7 @@ printf 'a secret' | "$AIRLOCK" attest seal --key-file "$T/bk.key" --dir "$T/secr
 cat >"$T/airlock.yaml" <<YAML
 threads: 2
 metrics: tcp:127.0.0.1:$M
-directory: {backend: memory}
+directory: {backend: memory, reserve_timeout: 2s}
 control: unix:$T/ctl.sock
 relays:
   - name: proxied
@@ -88,6 +91,19 @@ routers:
     routes:
       - {name: www.example.com, target: tcp:127.0.0.1:$ORIGIN}
       - {name: "*.example.org", target: tcp:127.0.0.1:$ORIGIN}
+  - name: grid
+    listen: tcp:127.0.0.1:$GRID
+    directory: fa
+    domain: grid.test
+pools:
+  - name: fa
+    command: [$FAKEAPP, --port, "{port}"]
+    endpoint: "tcp:127.0.0.1:{port}"
+    ports: $P0-$((P0 + 19))
+    dir: $T/inst
+    min_idle: 2
+    max: 10
+    events: {ready: "^WAITING_LOGIN\$", login: "^LOGIN (.+)\$", logout: "^LOGOUT\$"}
 log_sinks:
   - name: sink
     listen: unix:$T/sink.sock
@@ -115,8 +131,10 @@ proxies:
 YAML
 airlock airlock run -c "$T/airlock.yaml"
 pid=$LAST_PID
-for p in "$M" "$PROXIED" "$CALM" "$ATLS" "$ROUTER" "$EGRESS" "$FRONT" "$BROKER" "$HFRONT"; do wait_port "$p"; done
+for p in "$M" "$PROXIED" "$CALM" "$ATLS" "$ROUTER" "$EGRESS" "$FRONT" "$BROKER" "$HFRONT" "$GRID"; do wait_port "$p"; done
 wait_for curl -sf "http://127.0.0.1:$M/readyz" -o /dev/null
+MPORT=$M
+wait_for settled 2
 # one answer through the datagram pair first: its stream is up before the count
 python3 -c '
 import socket, sys
@@ -152,7 +170,8 @@ bystander=$LAST_PID
 
 python3 "$(dirname "$0")/hostile_bytes.py" send 7 2500 "tcp:$PROXIED" "tcp:$CALM" "tcp:$ROUTER" \
     "tcp:$EGRESS" "udp:$DNS" "unix:$T/dns.sock" "unix:$T/sink.sock" "tcp:$FRONT" "tcp:$M" \
-    "unix:$T/ctl.sock" "tcp:$ATLS" "tcp:$BROKER" "http:$HFRONT" "http:$HFRONT" >"$T/hostile.out" 2>&1 || fail "a listener stopped accepting: $(tail -3 "$T/hostile.out")"
+    "unix:$T/ctl.sock" "tcp:$ATLS" "tcp:$BROKER" "http:$HFRONT" "http:$HFRONT" "tcp:$GRID" "tcp:$GRID" \
+    >"$T/hostile.out" 2>&1 || fail "a listener stopped accepting: $(tail -3 "$T/hostile.out")"
 touch "$T/stop"
 wait_exit "$bystander"
 kill -0 "$pid" || fail "airlock is gone"
@@ -162,5 +181,8 @@ grep -q "^echoed [1-9]" "$T/bystander.log" || fail "the bystander was disturbed:
 curl -sf -X POST -H 'Content-Type: application/json' --data '{"card":{"number":"4111"}}' \
     "http://127.0.0.1:$FRONT/pay" -o /dev/null || fail "the field proxy no longer answers"
 grep -q '"number":"4111"' "$T/backend.log" && fail "the field proxy forwarded plaintext"
+wait_until 30 settled 2 || fail "the pool did not settle: $(curl -s "http://127.0.0.1:$M/metrics" |
+    grep airlock_pool_instances)"
+metric_is airlock_pool_instances 'pool="fa",state="reserved"' 0 || fail "instances stay reserved"
 wait_until 30 fds_at_most "$pid" "$fds0" || fail "airlock holds $(fd_count "$pid") fds, $fds0 before"
 echo "PASS t_hostile_bytes: $(cat "$T/hostile.out"); bystander $(cat "$T/bystander.log")"
