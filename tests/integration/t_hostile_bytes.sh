@@ -21,7 +21,7 @@ need python3 curl openssl
 need_field
 ECHO=${HTTP_ECHO:-$(dirname "$AIRLOCK")/tests/http_echo}
 [ -x "$ECHO" ] || skip "tests/http_echo not built"
-read -r ORIGIN BACK FRONT M PROXIED CALM ROUTER EGRESS DNS ATLS BROKER HBACK HFRONT GRID <<<"$(free_ports 14)"
+read -r ORIGIN BACK FRONT MPORT PROXIED CALM ROUTER EGRESS DNS ATLS BROKER HBACK HFRONT GRID <<<"$(free_ports 14)"
 P0=$(free_range 20)
 
 # the origin: echoes tcp and udp on one port
@@ -57,7 +57,7 @@ printf 'a secret' | "$AIRLOCK" attest seal --key-file "$T/bk.key" --dir "$T/secr
     fail "cannot seal"
 cat >"$T/airlock.yaml" <<YAML
 threads: 2
-metrics: tcp:127.0.0.1:$M
+metrics: tcp:127.0.0.1:$MPORT
 directory: {backend: memory, reserve_timeout: 2s}
 control: unix:$T/ctl.sock
 relays:
@@ -131,9 +131,8 @@ proxies:
 YAML
 airlock airlock run -c "$T/airlock.yaml"
 pid=$LAST_PID
-for p in "$M" "$PROXIED" "$CALM" "$ATLS" "$ROUTER" "$EGRESS" "$FRONT" "$BROKER" "$HFRONT" "$GRID"; do wait_port "$p"; done
-wait_for curl -sf "http://127.0.0.1:$M/readyz" -o /dev/null
-MPORT=$M
+for p in "$MPORT" "$PROXIED" "$CALM" "$ATLS" "$ROUTER" "$EGRESS" "$FRONT" "$BROKER" "$HFRONT" "$GRID"; do wait_port "$p"; done
+wait_for curl -sf "http://127.0.0.1:$MPORT/readyz" -o /dev/null
 wait_for settled 2
 # one answer through the datagram pair first: its stream is up before the count
 python3 -c '
@@ -169,19 +168,19 @@ print("echoed", n)' "$CALM" "$DNS" "$T/stop"
 bystander=$LAST_PID
 
 python3 "$(dirname "$0")/hostile_bytes.py" send 7 2500 "tcp:$PROXIED" "tcp:$CALM" "tcp:$ROUTER" \
-    "tcp:$EGRESS" "udp:$DNS" "unix:$T/dns.sock" "unix:$T/sink.sock" "tcp:$FRONT" "tcp:$M" \
+    "tcp:$EGRESS" "udp:$DNS" "unix:$T/dns.sock" "unix:$T/sink.sock" "tcp:$FRONT" "tcp:$MPORT" \
     "unix:$T/ctl.sock" "tcp:$ATLS" "tcp:$BROKER" "http:$HFRONT" "http:$HFRONT" "tcp:$GRID" "tcp:$GRID" \
     >"$T/hostile.out" 2>&1 || fail "a listener stopped accepting: $(tail -3 "$T/hostile.out")"
 touch "$T/stop"
 wait_exit "$bystander"
 kill -0 "$pid" || fail "airlock is gone"
-curl -sf "http://127.0.0.1:$M/healthz" -o /dev/null || fail "/healthz does not answer"
+curl -sf "http://127.0.0.1:$MPORT/healthz" -o /dev/null || fail "/healthz does not answer"
 ! grep -E "Sanitizer|runtime error" "$T/airlock.log" || fail "a sanitizer spoke"
 grep -q "^echoed [1-9]" "$T/bystander.log" || fail "the bystander was disturbed: $(tail -3 "$T/bystander.log")"
 curl -sf -X POST -H 'Content-Type: application/json' --data '{"card":{"number":"4111"}}' \
     "http://127.0.0.1:$FRONT/pay" -o /dev/null || fail "the field proxy no longer answers"
 grep -q '"number":"4111"' "$T/backend.log" && fail "the field proxy forwarded plaintext"
-wait_until 30 settled 2 || fail "the pool did not settle: $(curl -s "http://127.0.0.1:$M/metrics" |
+wait_until 30 settled 2 || fail "the pool did not settle: $(curl -s "http://127.0.0.1:$MPORT/metrics" |
     grep airlock_pool_instances)"
 metric_is airlock_pool_instances 'pool="fa",state="reserved"' 0 || fail "instances stay reserved"
 wait_until 30 fds_at_most "$pid" "$fds0" || fail "airlock holds $(fd_count "$pid") fds, $fds0 before"
