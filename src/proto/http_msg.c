@@ -25,7 +25,7 @@ on_header_piece(http_parser *p, const char *at, size_t len, int kind)
 
     /* trailers of a chunked body are dropped: their bytes are squeezed out
      * with the chunk framing, and a proxy must not turn them into headers */
-    if (m->head_done)
+    if (m->head_done || m->too_many)
         return 0;
     if (m->last == kind) {
         struct http_span *s = kind == 1 ? &m->hdr[m->n_hdr - 1].name : &m->hdr[m->n_hdr - 1].value;
@@ -42,8 +42,8 @@ on_header_piece(http_parser *p, const char *at, size_t len, int kind)
         return 0;
     }
     if (m->n_hdr == m->max_headers) {
-        m->fault = HTTP_FAULT_HEADERS;
-        return 1;
+        m->too_many = true; /* refused once the head is whole: on_headers_complete() */
+        return 0;
     }
     m->hdr[m->n_hdr++] = (struct http_hdr){.name = {off, len}, .value = {off + len, 0}};
     return 0;
@@ -86,6 +86,10 @@ on_headers_complete(http_parser *p)
     struct http_msg *m = msg_of(p);
 
     m->head_done = true;
+    if (m->too_many) {
+        m->fault = HTTP_FAULT_HEADERS;
+        return -1;
+    }
     if (p->type == HTTP_RESPONSE &&
         (p->status_code < 200 || p->status_code == 204 || p->status_code == 304))
         m->skip_body = true;
@@ -223,7 +227,12 @@ http_msg_feed(struct http_msg *m, char *buf, size_t len)
     if (HTTP_PARSER_ERRNO(&m->parser) == HPE_PAUSED)
         http_parser_pause(&m->parser, 0);
     m->buf = buf;
-    size_t n = http_parser_execute(&m->parser, &settings, buf + m->fed, len - m->fed);
+    /* a head is parsed up to one byte past max_head, never further: what
+     * the parser finds wrong there is the fault, however the bytes came */
+    size_t avail = len - m->fed;
+    if (!m->head_done && avail > m->max_head + 1 - m->fed)
+        avail = m->max_head + 1 - m->fed;
+    size_t n = http_parser_execute(&m->parser, &settings, buf + m->fed, avail);
     m->fed += n;
     enum http_errno e = HTTP_PARSER_ERRNO(&m->parser);
     if (e != HPE_OK && e != HPE_PAUSED)

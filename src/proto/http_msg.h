@@ -56,6 +56,10 @@ struct http_msg {
     struct http_span body; /* contiguous, de-chunked */
     int last;              /* the last header callback: 0 none, 1 field, 2 value */
     bool head_done, done, chunked;
+    /* a header line beyond max_headers: refused once the head is whole
+     * (HTTP_FAULT_HEADERS), so that a head that is also malformed is
+     * refused as that, however its bytes were cut into feeds */
+    bool too_many;
     bool skip_body; /* a response to HEAD: set before feeding */
     bool keep_alive;
     enum http_msg_fault fault;

@@ -71,6 +71,25 @@ feed_bytewise(const char *in, size_t n, bool response, struct http_msg *m, char 
     return r;
 }
 
+/* Feeds in whole, once; returns DONE or INVALID with m filled (AGAIN when
+ * a request is not whole). */
+static enum http_msg_result
+feed_whole(const char *in, size_t n, bool response, struct http_msg *m)
+{
+    char *buf = malloc(n + 1);
+    enum http_msg_result r;
+
+    assert_non_null(buf);
+    memcpy(buf, in, n);
+    http_msg_init(m, response, HEAD_MAX, 16, BODY_MAX);
+    while ((r = http_msg_feed(m, buf, n)) == HTTP_MSG_HEAD)
+        ;
+    if (r == HTTP_MSG_AGAIN && response)
+        r = http_msg_eof(m, buf, n);
+    free(buf);
+    return r;
+}
+
 static void
 test_ok(void **state)
 {
@@ -172,20 +191,28 @@ struct bad_case {
     enum http_msg_fault fault;
 };
 
+/* Each refused with its fault, the same whole and byte by byte: a fault
+ * never depends on how the bytes were cut into feeds. */
 static void
 test_bad(void **state)
 {
-    static char big_head[HEAD_MAX + 64];
-    static char many[2048];
+    static char big_head[HEAD_MAX + 64], big_bad[HEAD_MAX + 64];
+    static char many[2048], many_bad[2048];
     (void)state;
 
     memset(big_head, 0, sizeof(big_head));
     snprintf(big_head, sizeof(big_head), "GET / HTTP/1.1\r\nX: ");
     memset(big_head + strlen(big_head), 'a', HEAD_MAX);
+    /* past max_head, a byte no head may hold: the head is too large,
+     * whether the parser got to that byte or not */
+    snprintf(big_bad, sizeof(big_bad), "%s\x01\r\n\r\n", big_head);
     strcpy(many, "GET / HTTP/1.1\r\n");
-    for (int i = 0; i < 17; i++)
+    for (int i = 0; i < 16; i++)
         strcat(many, "A: b\r\n");
-    strcat(many, "\r\n");
+    /* one header line too many, whose name is not a token: malformed, as
+     * the whole head is refused, however its bytes came */
+    snprintf(many_bad, sizeof(many_bad), "%sA\x01: b\r\n\r\n", many);
+    strcat(many, "A: b\r\n\r\n");
     const struct bad_case bad[] = {
         {"GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", false, HTTP_FAULT_BAD},
         {"GET / HTTP/1.1\r\nHost x\r\n\r\n", false, HTTP_FAULT_BAD},
@@ -195,6 +222,8 @@ test_bad(void **state)
         {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false, HTTP_FAULT_BAD},
         {big_head, false, HTTP_FAULT_HEAD_LARGE},
         {many, false, HTTP_FAULT_HEADERS},
+        {big_bad, false, HTTP_FAULT_HEAD_LARGE},
+        {many_bad, false, HTTP_FAULT_BAD},
         {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", true, HTTP_FAULT_BODY_LARGE},
     };
     for (size_t c = 0; c < sizeof(bad) / sizeof(bad[0]); c++) {
@@ -205,7 +234,10 @@ test_bad(void **state)
             feed_bytewise(bad[c].in, strlen(bad[c].in), bad[c].response, &m, &buf, &len);
         free(buf);
         if (r != HTTP_MSG_INVALID || m.fault != bad[c].fault)
-            fail_msg("case %zu: result %d fault %d", c, r, m.fault);
+            fail_msg("case %zu byte by byte: result %d fault %d", c, r, m.fault);
+        r = feed_whole(bad[c].in, strlen(bad[c].in), bad[c].response, &m);
+        if (r != HTTP_MSG_INVALID || m.fault != bad[c].fault)
+            fail_msg("case %zu whole: result %d fault %d", c, r, m.fault);
     }
 }
 
