@@ -627,13 +627,14 @@ pool_env_wipe_detach(struct wipe *w)
     w->arg = NULL;
 }
 
-/* POOL-<digits>: an instance directory of pool. */
+/* PREFIX-<digits>: an instance directory of the pool whose instance names
+ * begin with prefix. */
 static bool
-instance_of(const char *name, const char *pool)
+instance_of(const char *name, const char *prefix)
 {
-    size_t len = strlen(pool);
+    size_t len = strlen(prefix);
 
-    if (strncmp(name, pool, len) != 0 || name[len] != '-' || name[len + 1] == '\0')
+    if (strncmp(name, prefix, len) != 0 || name[len] != '-' || name[len + 1] == '\0')
         return false;
     for (const char *c = name + len + 1; *c != '\0'; c++)
         if (*c < '0' || *c > '9')
@@ -642,7 +643,7 @@ instance_of(const char *name, const char *pool)
 }
 
 unsigned
-pool_env_sweep(struct pool_env *e, const char *base, const char *pool)
+pool_env_sweep(struct pool_env *e, const char *base, const char *prefix)
 {
     int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -661,7 +662,7 @@ pool_env_sweep(struct pool_env *e, const char *base, const char *pool)
     /* names first: what is renamed aside below must not be found again */
     while ((de = readdir(d)) != NULL) {
         bool aside = strncmp(de->d_name, ASIDE_PREFIX, strlen(ASIDE_PREFIX)) == 0;
-        if ((!aside && !instance_of(de->d_name, pool)) || strlen(de->d_name) >= WIPE_NAME_MAX ||
+        if ((!aside && !instance_of(de->d_name, prefix)) || strlen(de->d_name) >= WIPE_NAME_MAX ||
             strncmp(de->d_name, own, (size_t)own_len) == 0)
             continue;
         if (n == cap) {

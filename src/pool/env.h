@@ -111,8 +111,9 @@ struct wipe *pool_env_run(struct pool_env *e, env_work_fn work, void *ctx,
 void pool_env_wipe_detach(struct wipe *w);
 
 /* Queues the removal of what an earlier airlock left in base: directories
- * of pool `pool` (POOL-<digits>) and .wipe-* ones (but e's own). Returns
- * how many. */
-unsigned pool_env_sweep(struct pool_env *e, const char *base, const char *pool);
+ * of the pool whose instances are named PREFIX-<digits> (POOL, or
+ * POOL-NODE with a node name) and .wipe-* ones (but e's own). Returns how
+ * many. */
+unsigned pool_env_sweep(struct pool_env *e, const char *base, const char *prefix);
 
 #endif

@@ -38,6 +38,7 @@
 #define GIVE_ENTRIES_MAX 4096 /* a provisioning hook's entries handed over, at most */
 #define WITHDRAW_TURNS_MAX 8  /* loop turns a withdrawal waits for the instance's output */
 #define ARG_EXPANDED_MAX (CONF_ARG_MAX + CONF_FILE_PATH_MAX + DIR_KEY_MAX)
+#define PREFIX_MAX (CONF_NAME_MAX + DIR_NODE_MAX + 2) /* instance_prefix() */
 
 enum inst_state {
     INST_STARTING,       /* spawned; waiting for the ready line */
@@ -1705,6 +1706,19 @@ take_uid(struct pool *p, struct instance *in)
     return 0;
 }
 
+/* The prefix of p's instance names (PREFIX-N) into prefix: the pool's name,
+ * and the directory's node name after it when there is one, which makes the
+ * names unique among the machines that share one redis directory with a
+ * pool of this name. Their directories and cgroups have it too. */
+static const char *
+instance_prefix(const struct pool *p, char prefix[PREFIX_MAX])
+{
+    const char *node = dir_node(p->dir);
+
+    snprintf(prefix, PREFIX_MAX, "%s%s%s", p->conf.name, node[0] != '\0' ? "-" : "", node);
+    return prefix;
+}
+
 /* Starts one instance. Returns 0, -EAGAIN when no port or uid is free (until
  * a wipe ends), or -errno (then it counts as a failed start, for the
  * backoff). */
@@ -1729,14 +1743,8 @@ instance_start(struct pool *p)
     /* first: a start that waits for a uid takes no name */
     if ((rc = take_uid(p, in)) != 0 || (rc = take_port(p, in)) != 0)
         goto fail;
-    char name[CONF_NAME_MAX + 24];
-    /* the node's name makes the name unique among the machines that share
-     * one redis directory with a pool of this name */
-    const char *node = dir_node(p->dir);
-    if (node[0] != '\0')
-        snprintf(name, sizeof(name), "%s-%s-%llu", p->conf.name, node, ++p->seq);
-    else
-        snprintf(name, sizeof(name), "%s-%llu", p->conf.name, ++p->seq);
+    char name[PREFIX_MAX + 24], prefix[PREFIX_MAX];
+    snprintf(name, sizeof(name), "%s-%llu", instance_prefix(p, prefix), ++p->seq);
     if (strlen(name) >= sizeof(in->name)) { /* POOL_NAME_MAX keeps it short */
         rc = -ENAMETOOLONG;
         goto fail;
@@ -2205,12 +2213,10 @@ cg_sweep_done(void *arg, void *ctx, int err)
 static void
 cg_sweep_start(struct pool *p)
 {
-    char prefix[CONF_NAME_MAX + DIR_NODE_MAX + 2];
-    const char *node = dir_node(p->dir);
+    char prefix[PREFIX_MAX];
     struct cg_sweep *s;
 
-    /* instances are named POOL-N, or POOL-NODE-N */
-    snprintf(prefix, sizeof(prefix), "%s%s%s", p->conf.name, node[0] ? "-" : "", node);
+    instance_prefix(p, prefix);
     if ((s = calloc(1, sizeof(*s))) == NULL)
         return; /* at the next start */
     snprintf(s->pool, sizeof(s->pool), "%s", p->conf.name);
@@ -2242,7 +2248,8 @@ base_prepare(struct pool *p, const struct pool_conf *pc)
         log_warnx("pool=%s: %s", pc->name, why);
         return rc;
     }
-    unsigned n = pool_env_sweep(p->env, pc->dir, pc->name);
+    char prefix[PREFIX_MAX];
+    unsigned n = pool_env_sweep(p->env, pc->dir, instance_prefix(p, prefix));
     if (n > 0)
         log_info("pool=%s: wiping %u directories left in %s", pc->name, n, pc->dir);
     return 0;

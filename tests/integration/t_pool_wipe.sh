@@ -14,11 +14,13 @@
 #    it is gone, the uid is handed out again (the lowest free one);
 #  - the log says how many entries went;
 #  - what an earlier airlock left in the base directory (an instance
-#    directory of the pool, one renamed aside for wiping) is wiped at start.
+#    directory of the pool, one renamed aside for wiping) is wiped at start,
+#    with the directory's node name in the instances' names too.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to run instances as other uids"
 need socat
+need redis-server
 FILES=${FILES:-150000}
 pool_setup
 pool_state_store # and $U0
@@ -93,4 +95,17 @@ log "the uid comes back after the wipe: the next fresh instance gets it"
 wait_for eval '[ -n "$(port_of_uid "$U0")" ]'
 stop_clean "$AL" al
 [ -z "$(ls -A "$T/inst")" ] || fail "left in $T/inst: $(ls -A "$T/inst")"
+
+log "with the directory's node name the instances are fa-n1-N: those an earlier airlock left go too"
+redis_unix
+dir_settings "$CONF" redis "node: n1"
+mkdir -p "$T/inst/fa-n1-9/sub" "$T/inst/fa-n2-1"
+touch "$T/inst/fa-n1-9/sub/state.db"
+airlock_up al2 run -c "$CONF"
+AL2=$LAST_PID
+wait_log "$T/al2.log" "pool=fa: wiping 1 directories left in $T/inst"
+wait_for test ! -e "$T/inst/fa-n1-9"
+wait_for eval '[ "$(ls "$T/inst" | grep -c "^fa-n1-[0-9]*$")" = 2 ]'
+[ -d "$T/inst/fa-n2-1" ] || fail "another node's name was taken for this one's"
+stop_clean "$AL2" al2
 log "ok"
