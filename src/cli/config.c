@@ -1936,6 +1936,8 @@ static const struct conf_row top_rows[] = {
     {.name = "control", .node = node_listen, .off = CF(control), .off2 = CF(has_control),
      .expect = EXPECT_LISTEN, .ep_check = ep_control, .flags = CONF_HAS},
     {.name = "pools", .off = CF(pools), .list = &pools_list},
+    {.name = "pool_record", .set = set_path, .off = CF(pool_record), .min = 1,
+     .max = CONF_FILE_PATH_MAX, .expect = EXPECT_FILE},
     {.name = "proxies", .off = CF(proxies), .list = &proxies_list},
     {.name = "resolver_threads", .set = conf_set_uint, .off = CF(resolver_threads), .min = 1,
      .max = 64, .expect = EXPECT_1_TO(64)},
@@ -1948,8 +1950,8 @@ static const struct conf_row top_rows[] = {
 static const struct conf_block top_block = {
     ROWS(top_rows),
     .what = "expected a mapping of settings (threads, log_level, log_format, metrics, "
-            "drain_timeout, relays, routers, logs, log_sinks, directory, control, pools, broker, "
-            "proxies)",
+            "drain_timeout, relays, routers, logs, log_sinks, directory, control, pools, "
+            "pool_record, broker, proxies)",
 };
 
 /* ---- the key reference: docs/config.md is checked against these tables */

@@ -47,7 +47,8 @@ struct config {
     struct endpoint control; /* the airlock ctl socket */
     struct pool_conf *pools; /* owned; n_pools entries */
     size_t n_pools;
-    struct http_proxy_conf *proxies; /* owned; n_proxies entries */
+    char pool_record[CONF_FILE_PATH_MAX]; /* "": the default (cli/runtime.c) */
+    struct http_proxy_conf *proxies;      /* owned; n_proxies entries */
     size_t n_proxies;
     unsigned resolver_threads;
     unsigned resolver_queue;

@@ -282,8 +282,8 @@ socket_file_fault(const char *path, const char *key, const struct endpoint *ep,
 }
 
 /* What run would fail on in the file system: the directories of the
- * listeners' socket files, of the log sinks' files and of the pools'
- * directories. */
+ * listeners' socket files, of the log sinks' files, of the pools'
+ * directories and of the pool record. */
 static void
 files_missing(const struct config *cfg, const char *path, struct config_errors *errs)
 {
@@ -299,6 +299,8 @@ files_missing(const struct config *cfg, const char *path, struct config_errors *
         snprintf(key, sizeof(key), "pools[%zu].dir", i);
         dir_missing(path, key, cfg->pools[i].dir, errs);
     }
+    if (cfg->pool_record[0] != '\0')
+        dir_missing(path, "pool_record", cfg->pool_record, errs);
 }
 
 /* The broker's files (the at-rest key, the policies' certificates) load,

@@ -3,6 +3,8 @@
 #include "cli/runtime.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@
 #include "net/resolve.h"
 #include "net/transport.h"
 #include "pool/pool.h"
+#include "pool/record.h"
 #include "pool/spawn.h"
 #include "relay/conn.h"
 #include "relay/dgram.h"
@@ -80,6 +83,7 @@ struct runtime {
     char (*waiting)[CONF_NAME_MAX]; /* pools of cfg that wait for a leaving one */
     size_t n_waiting;
     struct pool_env *pool_env;   /* what the pools share (uids, their threads); with the first */
+    struct record *record;       /* where they run (pool_record), or NULL */
     struct broker *broker;       /* broker: (its own thread), or NULL */
     struct http_env *http;       /* the loops of the HTTP proxies' sessions */
     struct http_proxy **proxies; /* proxies:, listening on the main loop */
@@ -614,6 +618,54 @@ find_pool(struct pool **pools, size_t n, const char *name)
     return NULL;
 }
 
+/* The record of where the pools run (pool/record.h): pool_record, or by
+ * default RECORD_DIR/pools-HASH.record, HASH from the config file's real
+ * path, so that each config file has its own. Opened at the start, or at
+ * the reload that brings the first pools; at the start also without pools
+ * when the file is there (the pools of the airlock before may have gone
+ * from the config). Returns 0, or -errno when the start must fail (the
+ * record named cannot be had, or another airlock run from this config
+ * holds it); a default record that cannot be had is only logged. */
+#define RECORD_DIR "/var/lib/airlock"
+static int
+record_apply(struct runtime *rt, const struct config *cfg, bool start)
+{
+    char path[CONF_FILE_PATH_MAX], real[PATH_MAX], why[CONF_FILE_PATH_MAX + 128];
+    bool named = cfg->pool_record[0] != '\0';
+    int err;
+
+    if (rt->record != NULL)
+        return 0;
+    if (named) {
+        snprintf(path, sizeof(path), "%s", cfg->pool_record);
+    } else {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        if (rt->path == NULL || realpath(rt->path, real) == NULL ||
+            !EVP_Digest(real, strlen(real), md, &n, EVP_sha256(), NULL))
+            return 0; /* a config from arguments or a pipe: no file to be known by */
+        snprintf(path, sizeof(path), RECORD_DIR "/pools-%02x%02x%02x%02x%02x%02x%02x%02x.record",
+                 md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
+    }
+    if (cfg->n_pools == 0 && (!start || access(path, F_OK) != 0))
+        return 0;
+    if (!named && mkdir(RECORD_DIR, 0700) != 0 && errno != EEXIST) {
+        err = -errno;
+        snprintf(why, sizeof(why), RECORD_DIR ": %s", strerror(-err));
+    } else if ((rt->record = record_open(path, &err, why, sizeof(why))) != NULL) {
+        return 0;
+    }
+    if (start && (named || err == -EWOULDBLOCK)) {
+        log_warnx("pool_record: %s", why);
+        return err;
+    }
+    apply_fault(rt, false,
+                "pool_record: %s: without it, what a killed airlock's pools left is "
+                "removed only where a pool of the config runs again (docs/pool.md)",
+                why);
+    return 0;
+}
+
 /* A pool that a reload removes is stopped like at airlock's stop: its
  * sessions end (SIGTERM), their state is stored back, and it is freed once
  * it has no instance left, or at drain_timeout (what is left is killed),
@@ -781,7 +833,7 @@ pool_leave(struct runtime *rt, struct pool *p, uint32_t ms)
  * leaving pool waits for it (struct leaving). Returns 0, or the first
  * -errno (what could be started runs). */
 static int
-pools_apply(struct runtime *rt, const struct config *cfg)
+pools_apply(struct runtime *rt, const struct config *cfg, bool start)
 {
     struct pool **next = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*next));
     char(*waiting)[CONF_NAME_MAX] = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(*waiting));
@@ -793,14 +845,19 @@ pools_apply(struct runtime *rt, const struct config *cfg)
         free(waiting);
         return -ENOMEM;
     }
-    if (cfg->n_pools > 0 && rt->pool_env == NULL &&
-        (rt->pool_env = pool_env_new(rt->loop, &err)) == NULL) {
+    bool opened = rt->record == NULL;
+    if ((err = record_apply(rt, cfg, start)) == 0 &&
+        (cfg->n_pools > 0 || record_pending(rt->record)) && rt->pool_env == NULL &&
+        (rt->pool_env = pool_env_new(rt->loop, &err)) == NULL)
         apply_fault(rt, false, "pools: cannot start the wipe and state threads: %s",
                     strerror(-err));
+    if (err != 0) {
         free(next);
         free(waiting);
         return err;
     }
+    if (rt->pool_env != NULL)
+        pool_env_set_record(rt->pool_env, rt->record);
     for (size_t j = 0; j < rt->n_pools; j++) {
         bool stays = false;
         for (size_t i = 0; i < cfg->n_pools; i++)
@@ -851,6 +908,8 @@ pools_apply(struct runtime *rt, const struct config *cfg)
      * is rt's */
     if (rt->n_leaving > 0 || rt->n_waiting > 0)
         timer_start(rt->loop, &rt->leave_timer, 0, leave_check, rt);
+    if (opened) /* what the pools of the airlock before left, where none runs now */
+        record_sweep(rt->record, rt->pool_env, rt->loop);
     return rc;
 }
 
@@ -1305,7 +1364,7 @@ reload_apply(struct runtime *rt, char *why, size_t len)
     log_format = cfg.log_format;
     metrics_apply(rt, &cfg);
     logs_apply(rt, &cfg);
-    pools_apply(rt, &cfg);
+    pools_apply(rt, &cfg, false);
     proxies_apply(rt, &cfg);
     cfg.threads = rt->cfg.threads;
     config_free(&rt->cfg);
@@ -1643,6 +1702,8 @@ runtime_free(struct runtime *rt)
         rt->sinks = NULL;
         rt->n_sinks = 0;
         pools_free(rt);
+        record_free(rt->record);
+        rt->record = NULL;
         /* the wipes still queued are finished: no user's state stays behind */
         pool_env_free(rt->pool_env);
         rt->pool_env = NULL;
@@ -1716,7 +1777,7 @@ runtime_run(struct config *cfg, const char *path)
         goto out;
     if (logs_apply(&rt, &rt.cfg) != 0)
         goto out;
-    if (pools_apply(&rt, &rt.cfg) != 0)
+    if (pools_apply(&rt, &rt.cfg, true) != 0)
         goto out;
     if (broker_apply(&rt) != 0)
         goto out;

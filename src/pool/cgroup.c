@@ -821,3 +821,21 @@ cgroup_stale(const struct cgroup_parent *cp, const char *prefix, size_t *n)
     }
     return out;
 }
+
+int
+cgroup_clear_all(const struct cgroup *stale, size_t n, long timeout_ms, unsigned *removed,
+                 char *left)
+{
+    int err = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        int rc = cgroup_clear(&stale[i], timeout_ms);
+        if (rc == 0) {
+            (*removed)++;
+            continue;
+        }
+        err = rc;
+        memcpy(left, stale[i].dir[0], CGROUP_PATH_MAX);
+    }
+    return err;
+}

@@ -32,6 +32,7 @@
 #define CGROUP_DIRS_MAX 4    /* v1: the memory, cpu, pids and freezer hierarchies; v2: one */
 #define CGROUP_PATH_MAX 1024 /* a cgroup's directory, incl. NUL */
 #define CGROUP_PREFIX "airlock-"
+#define CGROUP_SWEEP_MS 2000 /* how long a cgroup an earlier airlock left may take to empty */
 
 /* The limits a directory's children get (struct cgroup_parent). */
 #define CGROUP_LIMIT_MEMORY 1u /* memory_max */
@@ -118,6 +119,13 @@ unsigned long long cgroup_oom_kills(const struct cgroup *cg);
  * removed. Returns the fd, -EOPNOTSUPP on v2 (memory.oom.group 1 kills the
  * whole cgroup) or without a memory limit, or -errno. */
 int cgroup_oom_watch(const struct cgroup *cg);
+
+/* Clears the n cgroups of stale (cgroup_stale()) in order, each within
+ * timeout_ms (cgroup_clear(); blocking: on a thread), counting those removed
+ * in *removed. Returns 0, or the -errno of the last that could not be
+ * removed, with its directory in left (CGROUP_PATH_MAX bytes). */
+int cgroup_clear_all(const struct cgroup *stale, size_t n, long timeout_ms, unsigned *removed,
+                     char *left);
 
 /* The cgroups an earlier airlock left in cp's directories for instances
  * named PREFIX-<digits> (CGROUP_PREFIX PREFIX-N), each as one cgroup of

@@ -93,6 +93,7 @@ struct pool_env {
     uint64_t queued; /* the seq of the last one queued */
     struct wipe *done, *done_tail;
     bool stop;
+    struct record *record; /* pool_env_set_record() */
 };
 
 /* ---- uids */
@@ -643,7 +644,7 @@ instance_of(const char *name, const char *prefix)
 }
 
 unsigned
-pool_env_sweep(struct pool_env *e, const char *base, const char *prefix)
+pool_env_sweep(struct pool_env *e, const char *base, const char *prefix, bool asides)
 {
     int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -662,8 +663,8 @@ pool_env_sweep(struct pool_env *e, const char *base, const char *prefix)
     /* names first: what is renamed aside below must not be found again */
     while ((de = readdir(d)) != NULL) {
         bool aside = strncmp(de->d_name, ASIDE_PREFIX, strlen(ASIDE_PREFIX)) == 0;
-        if ((!aside && !instance_of(de->d_name, prefix)) || strlen(de->d_name) >= WIPE_NAME_MAX ||
-            strncmp(de->d_name, own, (size_t)own_len) == 0)
+        if ((aside ? !asides : !instance_of(de->d_name, prefix)) ||
+            strlen(de->d_name) >= WIPE_NAME_MAX || strncmp(de->d_name, own, (size_t)own_len) == 0)
             continue;
         if (n == cap) {
             size_t grown_cap = cap ? 2 * cap : 16;
@@ -691,6 +692,18 @@ pool_env_sweep(struct pool_env *e, const char *base, const char *prefix)
     closedir(d);
     free(names);
     return queued;
+}
+
+void
+pool_env_set_record(struct pool_env *e, struct record *r)
+{
+    e->record = r;
+}
+
+struct record *
+pool_env_record(const struct pool_env *e)
+{
+    return e->record;
 }
 
 /* ---- the whole */

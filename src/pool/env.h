@@ -112,8 +112,15 @@ void pool_env_wipe_detach(struct wipe *w);
 
 /* Queues the removal of what an earlier airlock left in base: directories
  * of the pool whose instances are named PREFIX-<digits> (POOL, or
- * POOL-NODE with a node name) and .wipe-* ones (but e's own). Returns how
- * many. */
-unsigned pool_env_sweep(struct pool_env *e, const char *base, const char *prefix);
+ * POOL-NODE with a node name), and with asides the .wipe-* ones (but e's
+ * own). Returns how many. */
+unsigned pool_env_sweep(struct pool_env *e, const char *base, const char *prefix, bool asides);
+
+struct record;
+
+/* The record of where the pools run (pool/record.h), which e's pools note
+ * their places and uids in; NULL (the default) for none. */
+void pool_env_set_record(struct pool_env *e, struct record *r);
+struct record *pool_env_record(const struct pool_env *e);
 
 #endif

@@ -27,6 +27,7 @@
 #include "net/sockdiag.h"
 #include "pool/cgroup.h"
 #include "pool/env.h"
+#include "pool/record.h"
 #include "pool/rules.h"
 #include "pool/spawn.h"
 #include "pool/state.h"
@@ -34,7 +35,6 @@
 
 #define REAP_PATIENCE_MS 2000 /* a reaper still running then is killed and started again */
 #define REAP_WAIT_MS 5000     /* pool_free(): how long the reapers may take, in all */
-#define CG_SWEEP_MS 2000      /* how long a cgroup left by an earlier airlock may take to empty */
 #define GIVE_ENTRIES_MAX 4096 /* a provisioning hook's entries handed over, at most */
 #define WITHDRAW_TURNS_MAX 8  /* loop turns a withdrawal waits for the instance's output */
 #define ARG_EXPANDED_MAX (CONF_ARG_MAX + CONF_FILE_PATH_MAX + DIR_KEY_MAX)
@@ -1691,6 +1691,7 @@ take_uid(struct pool *p, struct instance *in)
     if (pool_conf_uids(&p->conf) > 0) {
         if ((rc = take_reaped_uid(p, &in->uid)) != 0)
             return rc;
+        record_note_uid(pool_env_record(p->env), in->uid);
         in->gid = uid_gid(p, in->uid);
         in->run_as = in->own_uid = true;
     } else if (p->run_as) {
@@ -1717,6 +1718,18 @@ instance_prefix(const struct pool *p, char prefix[PREFIX_MAX])
 
     snprintf(prefix, PREFIX_MAX, "%s%s%s", p->conf.name, node[0] != '\0' ? "-" : "", node);
     return prefix;
+}
+
+/* Notes where p's instances run, as p now says, in the record
+ * (pool/record.h), before any of them starts there. */
+static void
+note_places(const struct pool *p)
+{
+    char prefix[PREFIX_MAX];
+
+    record_note_pool(pool_env_record(p->env), instance_prefix(p, prefix), p->conf.dir,
+                     p->cgroups ? &p->cgp : NULL, p->conf.uid_min,
+                     pool_conf_uids(&p->conf) > 0 ? p->conf.uid_max : 0);
 }
 
 /* Starts one instance. Returns 0, -EAGAIN when no port or uid is free (until
@@ -2163,8 +2176,7 @@ struct cg_sweep {
     struct cgroup *stale;
     size_t n;
     unsigned removed;
-    int err;                    /* of the last one that could not be removed */
-    char left[CGROUP_PATH_MAX]; /* its path */
+    char left[CGROUP_PATH_MAX]; /* the last one that could not be removed */
 };
 
 static int
@@ -2172,16 +2184,7 @@ cg_sweep_run(void *ctx)
 {
     struct cg_sweep *s = ctx;
 
-    for (size_t i = 0; i < s->n; i++) {
-        int rc = cgroup_clear(&s->stale[i], CG_SWEEP_MS);
-        if (rc == 0) {
-            s->removed++;
-            continue;
-        }
-        s->err = rc;
-        memcpy(s->left, s->stale[i].dir[0], sizeof(s->left));
-    }
-    return s->err;
+    return cgroup_clear_all(s->stale, s->n, CGROUP_SWEEP_MS, &s->removed, s->left);
 }
 
 static void
@@ -2249,7 +2252,7 @@ base_prepare(struct pool *p, const struct pool_conf *pc)
         return rc;
     }
     char prefix[PREFIX_MAX];
-    unsigned n = pool_env_sweep(p->env, pc->dir, instance_prefix(p, prefix));
+    unsigned n = pool_env_sweep(p->env, pc->dir, instance_prefix(p, prefix), true);
     if (n > 0)
         log_info("pool=%s: wiping %u directories left in %s", pc->name, n, pc->dir);
     return 0;
@@ -2432,6 +2435,7 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
     sweep_store(p, pc);
     if (p->cgroups)
         cg_sweep_start(p);
+    note_places(p);
     list_add_tail(&all_pools, &p->link);
     log_info("pool=%s min_idle=%u max=%u max_idle=%u dir=%s", pc->name, pc->min_idle, pc->max,
              pc->max_idle, pc->dir);
@@ -2548,6 +2552,7 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc, char *kept, size_t 
         memcpy(next.dir, p->conf.dir, sizeof(next.dir));
     }
     p->conf = next;
+    note_places(p);
     log_info("pool=%s reconfigured min_idle=%u max=%u max_idle=%u", pc->name, pc->min_idle, pc->max,
              pc->max_idle);
     scale_soon(p);
@@ -2654,6 +2659,7 @@ reap_all(struct pool *p)
             continue;
         }
         proc_close(&in->reaper);
+        record_keep(pool_env_record(p->env)); /* the next start tries again */
         bool leftovers =
             status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_LEFTOVERS;
         if (in->cg.n > 0 && !leftovers) /* its next start removes it (cg_sweep_start()) */

@@ -530,7 +530,7 @@ test_err_root(void **state)
     (void)state;
 #define ROOT_KEYS                                                                                  \
     "(threads, log_level, log_format, metrics, drain_timeout, relays, routers, logs, log_sinks, "  \
-    "directory, control, pools, broker, proxies)"
+    "directory, control, pools, pool_record, broker, proxies)"
     expect_error("- relays\n",
                  "airlock.yaml:1: expected a mapping of settings " ROOT_KEYS ", not a list");
     expect_error("hello\n", "airlock.yaml:1: expected a mapping of settings " ROOT_KEYS
