@@ -16,7 +16,7 @@
 #include "core/units.h"
 #include "pool/spawn.h"
 
-#define RECORD_MAX (4 << 20) /* bytes of a record read: far beyond any real one */
+#define RECORD_MAX (64 << 20) /* bytes of a record: far beyond any real one */
 #define LINE_MAX_ (CGROUP_PATH_MAX + 128)
 #define REAP_WAIT_MS 2000 /* how long a uid's processes may take to go */
 
@@ -179,9 +179,11 @@ record_open(const char *path, int *err, char *why, size_t len)
         snprintf(why, len, "%s: %s", path, strerror(-rc));
         goto fail;
     }
-    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
+        st.st_size > RECORD_MAX) {
         rc = -EPERM;
-        snprintf(why, len, "%s: expected a regular file of airlock's, mode 0600", path);
+        snprintf(why, len, "%s: expected a regular file of airlock's, mode 0600, of 64 MiB at most",
+                 path);
         goto fail;
     }
     if (flock(r->fd, LOCK_EX | LOCK_NB) != 0) {
@@ -192,14 +194,15 @@ record_open(const char *path, int *err, char *why, size_t len)
         goto fail;
     }
     r->locked = true;
-    if ((r->prev = malloc(RECORD_MAX + 1)) == NULL) {
+    if ((r->prev = malloc((size_t)st.st_size + 1)) == NULL) {
         rc = -ENOMEM;
         snprintf(why, len, "%s: %s", path, strerror(ENOMEM));
         goto fail;
     }
     ssize_t n;
-    while ((n = pread(r->fd, r->prev + r->prev_len, RECORD_MAX - r->prev_len, (off_t)r->prev_len)) >
-           0)
+    while (r->prev_len < (size_t)st.st_size &&
+           (n = pread(r->fd, r->prev + r->prev_len, (size_t)st.st_size - r->prev_len,
+                      (off_t)r->prev_len)) > 0)
         r->prev_len += (size_t)n;
     r->prev[r->prev_len] = '\0';
     /* one line each, the last only when whole (a kill may cut a write) */
@@ -311,8 +314,12 @@ sweep_dirs(struct record *r)
     for (const char *l = prev_next(r, NULL); l != NULL; l = prev_next(r, l)) {
         if (!split(l, "dir", prefix, &base) || noted(r, l))
             continue;
-        if (base[0] != '/') {
-            log_warnx("pool record %s: ignored: \"%s\"", r->path, l);
+        char why[CONF_FILE_PATH_MAX + 128];
+        if (access(base, F_OK) != 0) /* gone, with what it held */
+            continue;
+        /* only a base only airlock may change, as pool_new() wants it */
+        if (privdir_check(base, why, sizeof(why)) != 0) {
+            log_warnx("pool record: not swept: %s", why);
             continue;
         }
         unsigned n = pool_env_sweep(r->env, base, prefix, !base_in_use(r, base));
