@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -618,19 +619,41 @@ find_pool(struct pool **pools, size_t n, const char *name)
     return NULL;
 }
 
+/* Into out, the config file at path as its record knows it: its
+ * directory's real path and the file's own name, so that a link swapped to
+ * another file is still the same config. Returns 0, or -1 for a config that
+ * is not a regular file (a pipe). */
+static int
+config_identity(const char *path, char *out, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[CONF_FILE_PATH_MAX], real[PATH_MAX];
+    struct stat st;
+
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) || realpath(dir, real) == NULL)
+        return -1;
+    snprintf(out, len, "%s/%s", strcmp(real, "/") == 0 ? "" : real,
+             slash == NULL ? path : slash + 1);
+    return 0;
+}
+
 /* The record of where the pools run (pool/record.h): pool_record, or by
- * default RECORD_DIR/pools-HASH.record, HASH from the config file's real
- * path, so that each config file has its own. Opened at the start, or at
- * the reload that brings the first pools; at the start also without pools
- * when the file is there (the pools of the airlock before may have gone
- * from the config). Returns 0, or -errno when the start must fail (the
- * record named cannot be had, or another airlock run from this config
+ * default RECORD_DIR/pools-HASH.record, HASH from the config file's path
+ * (config_identity()), so that each config file has its own. Opened at the
+ * start, or at the reload that brings the first pools; at the start also
+ * without pools when the file is there (the pools of the airlock before may
+ * have gone from the config). Returns 0, or -errno when the start must fail
+ * (the record named cannot be had, or another airlock run from this config
  * holds it); a default record that cannot be had is only logged. */
 #define RECORD_DIR "/var/lib/airlock"
 static int
 record_apply(struct runtime *rt, const struct config *cfg, bool start)
 {
-    char path[CONF_FILE_PATH_MAX], real[PATH_MAX], why[CONF_FILE_PATH_MAX + 128];
+    char path[CONF_FILE_PATH_MAX], why[CONF_FILE_PATH_MAX + 128];
     bool named = cfg->pool_record[0] != '\0';
     int err;
 
@@ -639,10 +662,11 @@ record_apply(struct runtime *rt, const struct config *cfg, bool start)
     if (named) {
         snprintf(path, sizeof(path), "%s", cfg->pool_record);
     } else {
+        char id[PATH_MAX + CONF_FILE_PATH_MAX];
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned n = 0;
-        if (rt->path == NULL || realpath(rt->path, real) == NULL ||
-            !EVP_Digest(real, strlen(real), md, &n, EVP_sha256(), NULL))
+        if (rt->path == NULL || config_identity(rt->path, id, sizeof(id)) != 0 ||
+            !EVP_Digest(id, strlen(id), md, &n, EVP_sha256(), NULL))
             return 0; /* a config from arguments or a pipe: no file to be known by */
         snprintf(path, sizeof(path), RECORD_DIR "/pools-%02x%02x%02x%02x%02x%02x%02x%02x.record",
                  md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
