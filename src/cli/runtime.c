@@ -3,8 +3,8 @@
 #include "cli/runtime.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +25,7 @@
 #include "cli/process.h"
 #include "cli/stats.h"
 #include "core/file.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "dir/dir.h"
 #include "http/proxy.h"
@@ -663,13 +664,10 @@ record_apply(struct runtime *rt, const struct config *cfg, bool start)
         snprintf(path, sizeof(path), "%s", cfg->pool_record);
     } else {
         char id[PATH_MAX + CONF_FILE_PATH_MAX];
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned n = 0;
-        if (rt->path == NULL || config_identity(rt->path, id, sizeof(id)) != 0 ||
-            !EVP_Digest(id, strlen(id), md, &n, EVP_sha256(), NULL))
+        if (rt->path == NULL || config_identity(rt->path, id, sizeof(id)) != 0)
             return 0; /* a config from arguments or a pipe: no file to be known by */
-        snprintf(path, sizeof(path), RECORD_DIR "/pools-%02x%02x%02x%02x%02x%02x%02x%02x.record",
-                 md[0], md[1], md[2], md[3], md[4], md[5], md[6], md[7]);
+        snprintf(path, sizeof(path), RECORD_DIR "/pools-%016" PRIx64 ".record",
+                 fnv64(FNV64_START, id));
     }
     if (cfg->n_pools == 0 && (!start || access(path, F_OK) != 0))
         return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "core/hash.h"
 #include "net/transport.h"
 
 #define CLIENT_BUCKETS 1024
@@ -160,10 +161,8 @@ unproven_unplace(struct unproven_share *s)
 static struct unproven_client **
 client_bucket(struct unproven_group *g, const char *key)
 {
-    uint64_t h = 14695981039346656037u ^ g->clients_seed;
+    uint64_t h = fnv64(FNV64_START ^ g->clients_seed, key);
 
-    for (const unsigned char *p = (const unsigned char *)key; *p != '\0'; p++)
-        h = (h ^ *p) * 1099511628211u;
     return &g->clients[(h ^ h >> 32) % CLIENT_BUCKETS];
 }
 

@@ -13,7 +13,8 @@
 #    under /var/lib/airlock) with a pool of the same name fa in another
 #    directory loses nothing, its instance and its daemon included;
 #  - a second airlock on the same record is refused while the first runs;
-#  - afterwards the record lists the places of this run only.
+#  - afterwards the record lists the places of this run only, and a clean
+#    stop removes it.
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root to make cgroups and run instances as other uids"
@@ -54,12 +55,12 @@ log "another airlock, on its own config file, runs a pool fa of its own"
 pool_conf "$T/z.yaml" "$(free_range 50)"
 MZ=$(free_port)
 sed -i "s|^metrics: .*|metrics: tcp:127.0.0.1:$MZ|; s|^control: .*|control: unix:$T/ctlz.sock|; s|^    dir: .*|    dir: $T/instz|" "$T/z.yaml"
-ZREC=/var/lib/airlock/pools-$(printf %s "$(realpath "$T/z.yaml")" | sha256sum | cut -c1-16).record
-at_exit "rm -f '$ZREC'"
 airlock_up alz run -c "$T/z.yaml"
 ALZ=$LAST_PID
 wait_for eval 'MPORT=$MZ idle_of fa'
-grep -qx "dir fa $T/instz" "$ZREC" || fail "the default record $ZREC does not list fa in $T/instz: $(cat "$ZREC" 2>&1)"
+ZREC=$(grep -lx "dir fa $T/instz" /var/lib/airlock/pools-*.record) ||
+    fail "no default record lists fa in $T/instz: $(ls /var/lib/airlock)"
+at_exit "rm -f '$ZREC'"
 PZ=$(port_of fa "$T/alz.log")
 DZ=$(app "$PZ" daemon)
 running "$DZ" || fail "no daemon of the other airlock's instance"
@@ -128,6 +129,9 @@ running "$DZ" || fail "the other airlock's daemon was killed"
 [ -n "$(app "$PZ" id)" ] || fail "the other airlock's instance is gone"
 [ -n "$(ls -A "$T/instz")" ] || fail "the other airlock's instance directory was wiped"
 kill "$DZ"
+
+log "a clean stop leaves nothing to sweep: the records go"
 stop_clean "$AL" al
 stop_clean "$ALZ" alz
+[ ! -e "$REC" ] && [ ! -e "$ZREC" ] || fail "a record stays after a clean stop: $(ls "$REC" "$ZREC" 2>&1)"
 log "ok"
