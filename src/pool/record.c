@@ -553,9 +553,12 @@ sweep_uids(struct record *r)
     int off;
 
     for (const char *l = prev_next(r, NULL); l != NULL; l = prev_next(r, l)) {
-        if (sscanf(l, "uid %u%n", &u, &off) != 1 || l[off] != '\0' || noted(r, l) ||
-            uid_in_use(r, (uid_t)u))
+        if (sscanf(l, "uid %u%n", &u, &off) != 1 || l[off] != '\0' || noted(r, l))
             continue;
+        if (uid_in_use(r, (uid_t)u)) { /* its pool reaps it before it uses it: kept till then */
+            note(r, l);
+            continue;
+        }
         if (u == 0 || u == (unsigned)geteuid()) {
             log_warnx("pool record %s: ignored: \"%s\"", r->path, l);
             continue;

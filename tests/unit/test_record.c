@@ -3,10 +3,11 @@
  * second holder refused; a line a kill cut short cut off, never appended
  * to; lines that are not the record's, or would have airlock act as root
  * or on a relative path, ignored; after the sweep the file holds this run's
- * lines only; a clean end removes it, unless something was kept; a file not
- * airlock's own (another mode, a symbolic link) or in a directory others
- * may change is refused. (What a sweep removes, on real cgroups, uids and
- * directories: tests/integration/t_pool_record.sh.) */
+ * lines only, and the uids a pool of this run is still to reap; a clean end
+ * removes it, unless something was kept; a file not airlock's own (another
+ * mode, a symbolic link) or in a directory others may change is refused.
+ * (What a sweep removes, on real cgroups, uids and directories:
+ * tests/integration/t_pool_record.sh.) */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -123,13 +124,15 @@ test_sweep_lines(void **state)
         "cgroup p 0 0 relative/parent\n"
         "cgroup bad/prefix 0 0 /sys/fs/cgroup/x\n"
         "garbage\n"
+        "uid 70005\n"
         "uid 7000",
         0600);
     struct record *r = open_ok();
     assert_true(record_pending(r));
     /* the cut line is gone: nothing is ever appended to it */
-    assert_int_equal(strstr(content(), "uid 7000"), NULL);
-    record_note_pool(r, "q", "/b", NULL, 0, 0);
+    const char *c = content();
+    assert_string_equal(c + strlen(c) - strlen("\nuid 70005\n"), "\nuid 70005\n");
+    record_note_pool(r, "q", "/b", NULL, 70000, 70010);
 
     struct loop *loop = loop_new();
     int err = 0;
@@ -137,12 +140,13 @@ test_sweep_lines(void **state)
     assert_non_null(e);
     record_sweep(r, e, loop); /* nothing there to remove: done at once */
     assert_false(record_pending(r));
-    assert_string_equal(content(), "dir q /b\n");
+    /* uid 70005 is q's to reap before its first use: listed until then */
+    assert_string_equal(content(), "dir q /b\nuid 70005\n");
 
     /* something kept: the file stays for the next start */
     record_keep(r);
     record_free(r);
-    assert_string_equal(content(), "dir q /b\n");
+    assert_string_equal(content(), "dir q /b\nuid 70005\n");
     pool_env_free(e);
     loop_free(loop);
 }
