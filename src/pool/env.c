@@ -81,6 +81,7 @@ struct pool_env {
     struct loop *loop;
     struct uid_set held;   /* given to instances (or kept for ever) */
     struct uid_set reaped; /* reaped since e started: nothing of an earlier airlock runs as them */
+    struct uid_set left;   /* an earlier airlock's instances ran as them (pool_env_set_left()) */
     char tag[24];          /* aside names: .wipe-TAG-SEQ, TAG = PID-RANDOM of this env */
     unsigned long long seq;
     int wakefd; /* eventfd: a thread says "wipes done" */
@@ -140,6 +141,14 @@ uid_member(const struct uid_set *set, uid_t uid)
     return i < set->n && set->v[i] == uid;
 }
 
+/* Removes the i-th uid of set. */
+static void
+uid_remove(struct uid_set *set, size_t i)
+{
+    memmove(&set->v[i], &set->v[i + 1], (set->n - i - 1) * sizeof(*set->v));
+    set->n--;
+}
+
 int
 pool_env_take_uid(struct pool_env *e, uid_t first, uid_t last, uid_t *uid)
 {
@@ -165,8 +174,7 @@ pool_env_put_uid(struct pool_env *e, uid_t uid)
 
     if (i == e->held.n || e->held.v[i] != uid)
         return;
-    memmove(&e->held.v[i], &e->held.v[i + 1], (e->held.n - i - 1) * sizeof(*e->held.v));
-    e->held.n--;
+    uid_remove(&e->held, i);
 }
 
 bool
@@ -180,6 +188,31 @@ pool_env_set_reaped(struct pool_env *e, uid_t uid)
 {
     return uid_member(&e->reaped, uid) ? 0
                                        : uid_insert(&e->reaped, uid_index(&e->reaped, uid), uid);
+}
+
+int
+pool_env_set_left(struct pool_env *e, uid_t uid)
+{
+    return uid_member(&e->left, uid) || uid_member(&e->reaped, uid)
+               ? 0
+               : uid_insert(&e->left, uid_index(&e->left, uid), uid);
+}
+
+int
+pool_env_take_left(struct pool_env *e, uid_t first, uid_t last, uid_t *uid)
+{
+    for (size_t i = uid_index(&e->left, first); i < e->left.n && e->left.v[i] <= last;) {
+        uid_t u = e->left.v[i];
+        uid_remove(&e->left, i);
+        /* held: an instance has it, reaped before it started, or a reaper */
+        if (uid_member(&e->held, u) || uid_member(&e->reaped, u))
+            continue;
+        if (uid_insert(&e->held, uid_index(&e->held, u), u) != 0)
+            return -ENOMEM; /* reaped at its take */
+        *uid = u;
+        return 0;
+    }
+    return -EAGAIN;
 }
 
 /* ---- the wipe thread */
@@ -769,5 +802,6 @@ pool_env_free(struct pool_env *e)
     pthread_mutex_destroy(&e->lock);
     free(e->held.v);
     free(e->reaped.v);
+    free(e->left.v);
     free(e);
 }

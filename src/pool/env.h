@@ -59,6 +59,16 @@ bool pool_env_uid_reaped(const struct pool_env *e, uid_t uid);
  * started since but by an instance of e's pools. Returns 0 or -ENOMEM. */
 int pool_env_set_reaped(struct pool_env *e, uid_t uid);
 
+/* Notes that an earlier airlock's instances ran as uid (its record,
+ * pool/record.h): the pool whose uids have it reaps it at once
+ * (pool_env_take_left()), not at its next take. Returns 0 or -ENOMEM. */
+int pool_env_set_left(struct pool_env *e, uid_t uid);
+
+/* Takes (holds) a uid of first..last noted with pool_env_set_left() that
+ * no one holds and no reaper went over since, for the caller's reaper; each
+ * is given once. Returns 0, or -EAGAIN when there is none. */
+int pool_env_take_left(struct pool_env *e, uid_t first, uid_t last, uid_t *uid);
+
 /* Whether a wipe that gives a uid back finds the POSIX message queues the
  * uid left: /dev/mqueue is the mqueue filesystem (without it, nothing
  * lists them). */

@@ -1648,6 +1648,23 @@ uid_reap_timer(struct timer *t)
     uid_reap_run(r);
 }
 
+/* Holds uid (taken) until no process of it is left, then gives it back
+ * marked reaped (uid_reap_end()). Returns 0 or -ENOMEM. */
+static int
+uid_reap_start(struct pool *p, uid_t uid)
+{
+    struct uid_reap *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return -ENOMEM;
+    r->pool = p;
+    r->uid = uid;
+    r->reaper.pidfd = r->reaper.out_fd = -1;
+    list_add_tail(&p->uid_reaps, &r->link);
+    uid_reap_run(r);
+    return 0;
+}
+
 /* Takes a uid of p's uids, reaped since this airlock started, into *uid.
  * The lowest free one is reaped first when it was not (held meanwhile, one
  * at a time unless the others are slow): -EAGAIN until then (its end comes
@@ -1667,17 +1684,28 @@ take_reaped_uid(struct pool *p, uid_t *uid)
             return -EAGAIN;
         }
     }
-    struct uid_reap *r = calloc(1, sizeof(*r));
-    if (r == NULL) {
+    if ((rc = uid_reap_start(p, *uid)) != 0)
         pool_env_put_uid(p->env, *uid);
-        return -ENOMEM;
+    return rc != 0 ? rc : -EAGAIN;
+}
+
+/* Starts a reaper for each uid of p's that an earlier airlock's instances
+ * ran as (its record: pool_env_set_left()), all at once, so that nothing
+ * of a killed session runs on until the uid's next take, which may be long
+ * in coming or never come. */
+static void
+reap_left(struct pool *p)
+{
+    uid_t uid;
+
+    if (pool_conf_uids(&p->conf) == 0)
+        return;
+    while (pool_env_take_left(p->env, p->conf.uid_min, p->conf.uid_max, &uid) == 0) {
+        if (uid_reap_start(p, uid) != 0) { /* out of memory: reaped at its take */
+            pool_env_put_uid(p->env, uid);
+            return;
+        }
     }
-    r->pool = p;
-    r->uid = *uid;
-    r->reaper.pidfd = r->reaper.out_fd = -1;
-    list_add_tail(&p->uid_reaps, &r->link);
-    uid_reap_run(r);
-    return -EAGAIN;
 }
 
 /* Who in runs as: a uid of its own from uids:, the shared user:, or
@@ -1844,6 +1872,7 @@ scale(struct pool *p)
 
     if (p->stopping)
         return;
+    reap_left(p);
     size_t ready = p->n[INST_STARTING] + p->n[INST_IDLE];
     size_t need = p->conf.min_idle > ready ? p->conf.min_idle - ready : 0;
     /* an instance that ended a session was replaced when it was taken: a

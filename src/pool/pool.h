@@ -20,8 +20,10 @@
  * is done) and a fresh process takes the place of an instance that served a
  * session or failed. A uid is reaped the same way before its first instance
  * (an earlier airlock, killed, left running as it what its sessions
- * started), held until no process of it is left. Autoscaling keeps min_idle instances starting
- * or idle, never more than max in total, and trims idle ones above max_idle
+ * started), held until no process of it is left; those the earlier
+ * airlock's record lists (pool/record.h) at once, when the pool starts.
+ * Autoscaling keeps min_idle instances starting or idle, never more than
+ * max in total, and trims idle ones above max_idle
  * after cooldown. Starts that fail back off exponentially. Every state
  * change is reported to the directory.
  *

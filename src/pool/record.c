@@ -555,8 +555,10 @@ sweep_uids(struct record *r)
     for (const char *l = prev_next(r, NULL); l != NULL; l = prev_next(r, l)) {
         if (sscanf(l, "uid %u%n", &u, &off) != 1 || l[off] != '\0' || noted(r, l))
             continue;
-        if (uid_in_use(r, (uid_t)u)) { /* its pool reaps it before it uses it: kept till then */
+        if (uid_in_use(r, (uid_t)u)) { /* its pool reaps it (kept here till then) */
             note(r, l);
+            if (pool_env_set_left(r->env, (uid_t)u) != 0)
+                log_warnx("pool record: out of memory: uid %u is reaped at its next take", u);
             continue;
         }
         if (u == 0 || u == (unsigned)geteuid()) {

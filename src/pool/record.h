@@ -5,7 +5,8 @@
  * those cgroups, the processes and files of its instances' uids, its
  * instance directories. What a pool that is still in the config left where
  * it still runs, it removes itself (pool_new(): its cgroups and directories
- * at its start, each uid before its first use); the record is for the rest.
+ * at its start; the uids listed here at once, pool_env_set_left(), and any
+ * other before its first use); the record is for the rest.
  *
  * The file is a list of lines, each written once, when it is first noted:
  *
@@ -55,9 +56,11 @@ void record_note_uid(struct record *r, uid_t uid);
  * noted since covers (the same directories, cgroup parents or uid range):
  * its instance directories are wiped, the processes of its cgroups killed
  * and those removed, the processes of its uids killed and what they left
- * in /tmp and the like removed. Once done, the file holds this run's lines,
- * and those of the earlier one that could not be removed (tried again at the
- * next start). Call it once, after the pools of the config started. */
+ * in /tmp and the like removed. Its uids that a pool's range covers go to
+ * that pool (pool_env_set_left()). Once done, the file holds this run's
+ * lines, and those of the earlier one that could not be removed or that a
+ * pool is still to reap (tried again at the next start). Call it once,
+ * after the pools of the config started, before the loop turns again. */
 void record_sweep(struct record *r, struct pool_env *e, struct loop *loop);
 
 /* Notes that something of this run may be left where it noted (a process
