@@ -1648,8 +1648,9 @@ uid_reap_timer(struct timer *t)
     uid_reap_run(r);
 }
 
-/* Holds uid (taken) until no process of it is left, then gives it back
- * marked reaped (uid_reap_end()). Returns 0 or -ENOMEM. */
+/* Reaps uid, which the caller took (it stays held), and gives it back
+ * marked reaped once no process of it is left (uid_reap_end()). Returns 0
+ * or -ENOMEM. */
 static int
 uid_reap_start(struct pool *p, uid_t uid)
 {
@@ -1690,9 +1691,9 @@ take_reaped_uid(struct pool *p, uid_t *uid)
 }
 
 /* Starts a reaper for each uid of p's that an earlier airlock's instances
- * ran as (its record: pool_env_set_left()), all at once, so that nothing
- * of a killed session runs on until the uid's next take, which may be long
- * in coming or never come. */
+ * ran as (its record: pool_env_set_left()), all at once: what a killed
+ * session left does not run on until the uid's next take, which may be
+ * long in coming or never come. */
 static void
 reap_left(struct pool *p)
 {
