@@ -252,15 +252,21 @@ set_dns(const struct conf_row *row, void *base, const char *s, char *msg, size_t
     return 0;
 }
 
-/* A file path (row->max bytes with the NUL); absolute when row->min. */
+/* The expect of a row whose path must be an absolute file's (set_path()). */
+static const char expect_abs_file[] = "expected an absolute file path";
+
+/* A file path (row->max bytes with the NUL); absolute when row->min: a
+ * directory's, or a file's when the row expects expect_abs_file. */
 static int
 set_path(const struct conf_row *row, void *base, const char *s, char *msg, size_t len)
 {
+    const char *absolute =
+        row->expect == expect_abs_file ? expect_abs_file : "expected an absolute directory path";
+
     if (row->min && s[0] != '/')
-        return refuse(msg, len, "%s", "expected an absolute directory path");
+        return refuse(msg, len, "%s", absolute);
     if (s[0] == '\0' || strlen(s) >= row->max)
-        return refuse(msg, len, "%s",
-                      row->min ? "expected an absolute directory path" : row->expect);
+        return refuse(msg, len, "%s", row->min ? absolute : row->expect);
     memcpy(AT(base, row->off, char), s, strlen(s) + 1);
     return 0;
 }
@@ -1937,7 +1943,7 @@ static const struct conf_row top_rows[] = {
      .expect = EXPECT_LISTEN, .ep_check = ep_control, .flags = CONF_HAS},
     {.name = "pools", .off = CF(pools), .list = &pools_list},
     {.name = "pool_record", .set = set_path, .off = CF(pool_record), .min = 1,
-     .max = CONF_FILE_PATH_MAX, .expect = EXPECT_FILE},
+     .max = CONF_FILE_PATH_MAX, .expect = expect_abs_file},
     {.name = "proxies", .off = CF(proxies), .list = &proxies_list},
     {.name = "resolver_threads", .set = conf_set_uint, .off = CF(resolver_threads), .min = 1,
      .max = 64, .expect = EXPECT_1_TO(64)},

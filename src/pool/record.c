@@ -170,6 +170,11 @@ record_open(const char *path, int *err, char *why, size_t len)
     r->fd = -1;
     r->reaper.pidfd = r->reaper.out_fd = -1;
     snprintf(r->path, sizeof(r->path), "%s", path);
+    if (path[0] != '/') {
+        rc = -EINVAL;
+        snprintf(why, len, "%s: expected an absolute file path", path);
+        goto fail;
+    }
     snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
     if ((rc = privdir_check(dir, why, len)) != 0)
         goto fail;

@@ -33,7 +33,7 @@
 
 struct record;
 
-/* Opens the record at path, made (mode 0600) when missing, takes it (flock)
+/* Opens the record at path (absolute), made (mode 0600) when missing, takes it (flock)
  * and reads what the airlock that held it before noted. Its directory must
  * be one only airlock may change (privdir_check()). Returns it, or NULL
  * with *err = -errno (-EWOULDBLOCK: another airlock holds it) and why. */

@@ -2512,6 +2512,8 @@ test_err_pools(void **state)
                  "airlock.yaml:2: pools[0].command: missing from pool 'pool1'");
     expect_error("pools:\n  - dir: relative\n",
                  "airlock.yaml:2: pools[0].dir: expected an absolute directory path");
+    expect_error("pool_record: pools.record\n",
+                 "airlock.yaml:1: pool_record: expected an absolute file path");
     /* without a directory, no login line could be checked */
     expect_error(POOL_HEAD POOL_EVENTS,
                  "airlock.yaml:1: pools: expected a directory: block too (a login line is "
