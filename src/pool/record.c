@@ -473,10 +473,14 @@ uid_wiped(void *arg, int err, uint64_t entries, uint64_t ms)
                   "%s; tried again at the next start",
                   (unsigned)uid, strerror(-err));
         record_note_uid(r, uid);
-    } else if (entries > 0) {
-        log_info("pool record: uid %u: removed %" PRIu64 " entries an earlier airlock's "
-                 "sessions left (%" PRIu64 " ms)",
-                 (unsigned)uid, entries, ms);
+    } else {
+        if (entries > 0)
+            log_info("pool record: uid %u: removed %" PRIu64 " entries an earlier airlock's "
+                     "sessions left (%" PRIu64 " ms)",
+                     (unsigned)uid, entries, ms);
+        if (pool_env_set_reaped(r->env, uid) != 0) /* a pool of a reload may take it at once */
+            log_warnx("pool record: uid %u: out of memory: reaped again at its take",
+                      (unsigned)uid);
     }
     r->next_uid++;
     reap_next(r);
