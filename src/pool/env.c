@@ -677,7 +677,7 @@ instance_of(const char *name, const char *prefix)
 }
 
 unsigned
-pool_env_sweep(struct pool_env *e, const char *base, const char *prefix, bool asides)
+pool_env_sweep(struct pool_env *e, const char *base, const char *prefix)
 {
     int fd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -696,8 +696,8 @@ pool_env_sweep(struct pool_env *e, const char *base, const char *prefix, bool as
     /* names first: what is renamed aside below must not be found again */
     while ((de = readdir(d)) != NULL) {
         bool aside = strncmp(de->d_name, ASIDE_PREFIX, strlen(ASIDE_PREFIX)) == 0;
-        if ((aside ? !asides : !instance_of(de->d_name, prefix)) ||
-            strlen(de->d_name) >= WIPE_NAME_MAX || strncmp(de->d_name, own, (size_t)own_len) == 0)
+        if ((!aside && !instance_of(de->d_name, prefix)) || strlen(de->d_name) >= WIPE_NAME_MAX ||
+            strncmp(de->d_name, own, (size_t)own_len) == 0)
             continue;
         if (n == cap) {
             size_t grown_cap = cap ? 2 * cap : 16;
@@ -709,19 +709,10 @@ pool_env_sweep(struct pool_env *e, const char *base, const char *prefix, bool as
         }
         memcpy(names[n++], de->d_name, strlen(de->d_name) + 1);
     }
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(names[i], ASIDE_PREFIX, strlen(ASIDE_PREFIX)) != 0) {
-            queued += pool_env_wipe(e, base, names[i], false, 0, NULL, NULL, &err) != NULL;
-            continue;
-        }
-        struct wipe *w = wipe_new(base, false, 0, NULL, NULL);
-        if (w == NULL)
-            break;
-        memcpy(w->name, names[i], sizeof(w->name));
-        seal(fd, w->name);
-        enqueue(e, w, LANE_WIPE);
-        queued++;
-    }
+    /* an earlier airlock's asides too are renamed this env's own: a second
+     * sweep of base (another pool's, the record's) never queues them again */
+    for (size_t i = 0; i < n; i++)
+        queued += pool_env_wipe(e, base, names[i], false, 0, NULL, NULL, &err) != NULL;
     closedir(d);
     free(names);
     return queued;

@@ -122,9 +122,10 @@ void pool_env_wipe_detach(struct wipe *w);
 
 /* Queues the removal of what an earlier airlock left in base: directories
  * of the pool whose instances are named PREFIX-<digits> (POOL, or
- * POOL-NODE with a node name), and with asides the .wipe-* ones (but e's
- * own). Returns how many. */
-unsigned pool_env_sweep(struct pool_env *e, const char *base, const char *prefix, bool asides);
+ * POOL-NODE with a node name) and .wipe-* ones (but e's own: each is
+ * renamed e's, so a second sweep of base does not take it again). Returns
+ * how many. */
+unsigned pool_env_sweep(struct pool_env *e, const char *base, const char *prefix);
 
 struct record;
 

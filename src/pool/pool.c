@@ -2282,7 +2282,7 @@ base_prepare(struct pool *p, const struct pool_conf *pc)
         return rc;
     }
     char prefix[PREFIX_MAX];
-    unsigned n = pool_env_sweep(p->env, pc->dir, instance_prefix(p, prefix), true);
+    unsigned n = pool_env_sweep(p->env, pc->dir, instance_prefix(p, prefix));
     if (n > 0)
         log_info("pool=%s: wiping %u directories left in %s", pc->name, n, pc->dir);
     return 0;

@@ -296,20 +296,6 @@ split(const char *line, const char *kind, char prefix[64], const char **rest)
     return true;
 }
 
-/* Whether a pool of this run has its directories in base (another prefix:
- * it sweeps the .wipe-* there itself). */
-static bool
-base_in_use(const struct record *r, const char *base)
-{
-    for (size_t i = 0; i < r->n; i++) {
-        char prefix[64];
-        const char *b;
-        if (split(r->lines[i], "dir", prefix, &b) && strcmp(b, base) == 0)
-            return true;
-    }
-    return false;
-}
-
 static void
 sweep_dirs(struct record *r)
 {
@@ -327,7 +313,7 @@ sweep_dirs(struct record *r)
             log_warnx("pool record: not swept: %s", why);
             continue;
         }
-        unsigned n = pool_env_sweep(r->env, base, prefix, !base_in_use(r, base));
+        unsigned n = pool_env_sweep(r->env, base, prefix);
         if (n > 0)
             log_info("pool record: wiping %u directories an earlier airlock left in %s "
                      "(instances %s-N)",
