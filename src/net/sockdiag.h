@@ -6,7 +6,7 @@
  * passed it on (SCM_RIGHTS) or left it (a connection closed with data
  * unsent outlives every process): where each instance of a pool runs as its
  * own uid, the uid of the process holding the socket tells which instance
- * holds a port (pool.c). */
+ * holds a port (pool_port.c). */
 #ifndef AIRLOCK_NET_SOCKDIAG_H
 #define AIRLOCK_NET_SOCKDIAG_H
 

@@ -1,12 +1,10 @@
 /* pool.c - see pool.h. */
-#include "pool/pool.h"
+#include "pool/pool_int.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -24,7 +22,6 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/privdir.h"
-#include "net/sockdiag.h"
 #include "pool/cgroup.h"
 #include "pool/env.h"
 #include "pool/record.h"
@@ -33,48 +30,14 @@
 #include "pool/state.h"
 #include "pool/template.h"
 
-#define REAP_PATIENCE_MS 2000 /* a reaper still running then is killed and started again */
 #define REAP_WAIT_MS 5000     /* pool_free(): how long the reapers may take, in all */
 #define GIVE_ENTRIES_MAX 4096 /* a provisioning hook's entries handed over, at most */
 #define WITHDRAW_TURNS_MAX 8  /* loop turns a withdrawal waits for the instance's output */
 #define ARG_EXPANDED_MAX (CONF_ARG_MAX + CONF_FILE_PATH_MAX + DIR_KEY_MAX)
-#define PREFIX_MAX (CONF_NAME_MAX + DIR_NODE_MAX + 2) /* instance_prefix() */
-
-enum inst_state {
-    INST_STARTING,       /* spawned; waiting for the ready line */
-    INST_IDLE,           /* ready for a user */
-    INST_RESERVED,       /* the directory reserved it for a user: their state is brought in
-                            ahead of the login (provisioned once the hook is done) */
-    INST_VERIFYING,      /* login line seen; the directory checks it (dir_activate): nothing
-                            is brought in for the claimed user meanwhile */
-    INST_PROVISIONING,   /* login confirmed; the provisioning hook runs */
-    INST_ACTIVE,         /* serving its user */
-    INST_STOPPING,       /* being stopped: SIGTERM, SIGKILL after stop_grace; then, with a
-                            uid of its own, every process of the uid is killed */
-    INST_DEPROVISIONING, /* gone; the deprovisioning hook stores the state back */
-    INST_WIPING,         /* gone; its directory is being wiped (it keeps its uid) */
-    INST_STATE_COUNT
-};
 
 static const char *const state_names[INST_STATE_COUNT] = {
     "starting", "idle",     "reserved",       "verifying", "provisioning",
     "active",   "stopping", "deprovisioning", "wiping",
-};
-
-/* Why an instance is stopped. */
-enum stop_why {
-    WHY_LOGOUT,
-    WHY_EXIT,
-    WHY_TRIM,
-    WHY_START_TIMEOUT,
-    WHY_HOOK,
-    WHY_BAD_LOGIN,
-    WHY_FORGED_LOGIN, /* a login the directory did not reserve the instance for */
-    WHY_UNVERIFIED,   /* a login the directory could not check (unreachable) */
-    WHY_RECYCLE,
-    WHY_SHUTDOWN,
-    WHY_TOOK_PORT,    /* it holds a port of a pool, not its own */
-    WHY_MEMORY_LIMIT, /* the kernel killed it at its memory_max */
 };
 
 static const char *const why_names[] = {
@@ -82,64 +45,12 @@ static const char *const why_names[] = {
     "forged_login", "unverified", "recycle", "shutdown",      "took_port",   "memory_limit",
 };
 
-enum hook_kind { HOOK_PROVISION, HOOK_DEPROVISION, HOOK_COUNT };
 static const char *const hook_names[HOOK_COUNT] = {"provision", "deprovision"};
-
-/* HF_STATE: built-in provisioning (state:) failed or refused */
-enum hook_fail { HF_EXIT, HF_TIMEOUT, HF_SPAWN, HF_STATE, HF_COUNT };
 static const char *const hook_fail_names[HF_COUNT] = {"exit", "timeout", "spawn", "state"};
 
 /* Upper bounds (seconds) of the time-to-ready histogram. */
-static const double ready_bounds[] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
-#define READY_BUCKETS (sizeof(ready_bounds) / sizeof(ready_bounds[0]))
+static const double ready_bounds[READY_BUCKETS] = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
-struct instance {
-    struct pool *pool;
-    struct list link; /* in pool->instances */
-    char name[DIR_NAME_MAX];
-    char dir[CONF_FILE_PATH_MAX + DIR_NAME_MAX];
-    char port[8];      /* "" when the pool has no ports */
-    unsigned port_idx; /* in the pool's port_used, or PORT_NONE: no port, or one out of the
-                          range since a reload (kept, never given again) */
-    struct endpoint ep;
-    enum inst_state state;
-    enum stop_why why;
-    char user[DIR_KEY_MAX];
-    bool provisioned; /* the directory holds the user's state: store it back */
-    bool replace;     /* start a fresh instance in its place when gone */
-    bool sent_term;
-    bool run_as;  /* runs as uid/gid (else as airlock) */
-    bool own_uid; /* a uid of the pool's uids: taken from p->env, given back after the wipe */
-    bool reaped;  /* own_uid: no process of the uid is left */
-    bool spoilt;  /* own_uid: the uid keeps keys or SysV IPC objects the reaper could not
-                     remove: not used again */
-    uid_t uid;
-    gid_t gid;
-    char uid_s[12], gid_s[12]; /* {uid} {gid} */
-    unsigned reap_tries;
-    struct cgroup cg; /* its own (cg.n 0: none); removed by its reaper */
-    int oom_fd;       /* v1: signalled at an OOM in its memory cgroup (cgroup_oom_watch()); -1 */
-    struct io oom_io;
-    struct timer oom_timer; /* the kill that follows an OOM, looked for again */
-    uint64_t oom_until;     /* looked for until this loop_now() */
-    unsigned oom_wait_ms;
-    struct proc proc, hook, reaper;
-    enum hook_kind hook_kind;
-    struct wipe *xfer; /* built-in provisioning (state:) on an env thread, in place of hook */
-    struct dir_activate *activating; /* the directory's answer to its login line, to come
-                                        (INST_VERIFYING, or INST_STOPPING after it) */
-    bool logged_out;                 /* INST_VERIFYING: its logout line came before the answer */
-    struct timer timer; /* start timeout, hook timeout, stop escalation, reaper patience */
-    struct wipe *wipe;  /* INST_WIPING */
-    uint64_t started;
-    uint64_t idle_since;
-    struct task reap;
-    struct task withdraw; /* the directory withdrew a reservation (withdrawn()) */
-    unsigned withdraw_turns;
-    char withdrawn_key[DIR_KEY_MAX];
-};
-
-#define PORT_NONE UINT_MAX
 /* After an OOM notification (v1), its kill is looked for this long, at
  * most OOM_WAIT_MAX_MS apart: it is counted a moment after it (the OOM
  * killer picks and kills the victim in the same kernel call, which may
@@ -147,57 +58,9 @@ struct instance {
 #define OOM_LOOK_MS 5000
 #define OOM_WAIT_MAX_MS 100
 
-struct pool_stats {
-    unsigned long long starts, restarts;
-    unsigned long long hook_failures[HOOK_COUNT][HF_COUNT];
-    unsigned long long ready_buckets[READY_BUCKETS];
-    unsigned long long ready_count, ready_sum_ms;
-    unsigned long long forged_logins;
-    unsigned long long took_ports;   /* instances stopped for holding a port not their own */
-    unsigned long long memory_kills; /* instances the kernel killed at memory_max */
-};
-
-struct pool {
-    struct loop *loop;
-    struct dir *dir;
-    struct pool_env *env;
-    struct pool_conf conf;
-    struct rules rules;
-    bool run_as; /* user: */
-    uid_t uid;
-    gid_t gid;
-    bool has_group; /* group: (with uids:) */
-    gid_t group_gid;
-    struct list instances; /* oldest first */
-    size_t n[INST_STATE_COUNT];
-    size_t total;
-    unsigned pending; /* fresh instances owed for ones that went away (to max_idle) */
-    struct backoff backoff;
-    uint64_t not_before;   /* no start before this loop_now() */
-    uint64_t calm_until;   /* starts owed to a take wait until then while one is idle */
-    uint64_t settle_until; /* ... and until then after the last login: its first request */
-    unsigned long long seq;
-    bool *port_used; /* pool_conf_ports() entries */
-    unsigned n_ports;
-    bool stopping;
-    uint64_t killed_ms; /* pool_kill()'s loop_now(), or 0 */
-    struct timer scale_timer;
-    struct task scale_task, free_task;
-    struct pool_stats stats;
-    int store_lock;       /* conf.state.store, held (state_store_lock()); -1: none */
-    struct wipe *holders; /* holders_run() under way, or NULL */
-    bool cgroups;         /* each instance gets a cgroup of its own, in cgp */
-    struct cgroup_parent cgp;
-    struct wipe *cg_sweep; /* the cgroups of an earlier airlock being removed: no start before */
-    struct list uid_reaps; /* struct uid_reap: uids reaped before their first use */
-    struct list link;      /* in all_pools */
-};
-
 /* Every pool (the main loop's): a port one holds may be another's. */
 static struct list all_pools = {&all_pools, &all_pools};
 
-static void scale_soon(struct pool *p);
-static void retire(struct instance *in, enum stop_why why, bool replace);
 static void instance_gone(struct instance *in);
 static void instance_reaped(struct instance *in);
 static void instance_timer(struct timer *t);
@@ -425,7 +288,7 @@ set_state(struct instance *in, enum inst_state st)
     in->state = st;
     if (st == INST_IDLE)
         in->idle_since = loop_now(p->loop);
-    scale_soon(p);
+    pool_scale_soon(p);
 }
 
 /* The directory has (or may have, while a login is checked) a user on in:
@@ -481,9 +344,9 @@ expand_argv(const struct instance *in, const struct argv_conf *const *parts, siz
  * quoted value of the field what (out="LINE"): an instance may write
  * " pool=other login ...", which in words of their own read as fields of
  * the line, json's and logfmt's too. */
-static void
-log_said(const struct pool *p, const char *key, const char *value, const char *what,
-         const char *line, bool cut)
+void
+pool_said(const struct pool *p, const char *key, const char *value, const char *what,
+          const char *line, bool cut)
 {
     char shown[PROC_LINE_MAX + 1];
 
@@ -494,7 +357,7 @@ log_said(const struct pool *p, const char *key, const char *value, const char *w
 static void
 log_line(const struct instance *in, const char *what, const char *line, bool cut)
 {
-    log_said(in->pool, "instance", in->name, what, line, cut);
+    pool_said(in->pool, "instance", in->name, what, line, cut);
 }
 
 static void hook_run(struct instance *in, enum hook_kind kind);
@@ -535,7 +398,7 @@ forged(struct instance *in, const char *user, const char *holder)
               user, holder[0] != '\0' ? holder : "-",
               in->state == INST_STOPPING ? "nothing stored back" : "killed");
     in->provisioned = false;
-    retire(in, WHY_FORGED_LOGIN, true);
+    pool_retire(in, WHY_FORGED_LOGIN, true);
 }
 
 /* The directory's answer to a login line that came before its instance
@@ -601,7 +464,7 @@ activated(void *arg, int err, const char *holder)
         log_warnx("pool=%s instance=%s: login of %s not verified: directory: %s: killed",
                   p->conf.name, in->name, in->user, strerror(-err));
         in->provisioned = false;
-        retire(in, WHY_UNVERIFIED, true);
+        pool_retire(in, WHY_UNVERIFIED, true);
         return;
     }
     bool hook_running = hook_busy(in); /* started at the reservation */
@@ -621,7 +484,7 @@ activated(void *arg, int err, const char *holder)
         set_state(in, INST_ACTIVE);
     }
     if (in->logged_out)
-        retire(in, WHY_LOGOUT, true);
+        pool_retire(in, WHY_LOGOUT, true);
 }
 
 /* A login line: believed only once the directory confirms that it reserved
@@ -659,7 +522,7 @@ on_login(struct instance *in, const char *user)
     if (in->activating == NULL) {
         log_warn("pool=%s instance=%s: cannot ask the directory about the login of %s: killed",
                  p->conf.name, in->name, user);
-        retire(in, WHY_UNVERIFIED, true);
+        pool_retire(in, WHY_UNVERIFIED, true);
         return;
     }
     snprintf(in->user, sizeof(in->user), "%s", user);
@@ -685,11 +548,11 @@ instance_line(struct proc *pr, const char *line, bool cut)
     case RULE_BAD_LOGIN:
         log_warnx("pool=%s instance=%s: login line without a valid user: stopped",
                   in->pool->conf.name, in->name);
-        retire(in, WHY_BAD_LOGIN, true);
+        pool_retire(in, WHY_BAD_LOGIN, true);
         break;
     case RULE_LOGOUT:
         if (in->state == INST_ACTIVE || in->state == INST_PROVISIONING)
-            retire(in, WHY_LOGOUT, true);
+            pool_retire(in, WHY_LOGOUT, true);
         else if (in->state == INST_VERIFYING)
             in->logged_out = true; /* the session ends once its login is confirmed */
         break;
@@ -762,8 +625,9 @@ oom_check(struct instance *in)
     memory_killed(in, oom);
     oom_unwatch(in);
     if (!session)
-        backoff(p); /* as for a crash; before retire(): it lets autoscaling start the next one */
-    retire(in, WHY_MEMORY_LIMIT, session);
+        backoff(p); /* as for a crash; before pool_retire(): it lets autoscaling start the
+                       next one */
+    pool_retire(in, WHY_MEMORY_LIMIT, session);
 }
 
 static void
@@ -826,7 +690,7 @@ instance_forget(struct instance *in)
     p->total--;
     list_del(&in->link);
     loop_defer(p->loop, &in->reap, instance_reap, in);
-    scale_soon(p);
+    pool_scale_soon(p);
 }
 
 static void
@@ -917,13 +781,11 @@ reaper_line(struct proc *pr, const char *line, bool cut)
     log_line(pr->data, "reaper", line, cut);
 }
 
-#define LEFTOVERS "no process left, but keys or SysV IPC objects of the uid are"
-
 /* When a reaper that ended without its work done (a process of the uid may
  * have stopped or killed it before it killed them) is started again, after
  * tries: sooner the first times (the uid is not used before one succeeds). */
-static unsigned
-reap_again_ms(unsigned tries)
+unsigned
+pool_reap_again_ms(unsigned tries)
 {
     unsigned delay = tries < 8 ? 10u << tries : REAP_PATIENCE_MS;
 
@@ -953,7 +815,7 @@ reaper_exit(struct proc *pr, int status)
         instance_reaped(in);
         return;
     }
-    unsigned delay = reap_again_ms(in->reap_tries);
+    unsigned delay = pool_reap_again_ms(in->reap_tries);
     log_warnx("pool=%s instance=%s uid=%u: reaper ended with status 0x%x: again in %u ms",
               p->conf.name, in->name, (unsigned)in->uid, (unsigned)status, delay);
     timer_start(p->loop, &in->timer, delay, instance_timer, in);
@@ -1073,8 +935,8 @@ instance_timer(struct timer *t)
     case INST_STARTING:
         log_warnx("pool=%s instance=%s: not ready within %u ms: killed", p->conf.name, in->name,
                   p->conf.start_timeout_ms);
-        backoff(p); /* before retire(): it lets autoscaling start the next one */
-        retire(in, WHY_START_TIMEOUT, false);
+        backoff(p); /* before pool_retire(): it lets autoscaling start the next one */
+        pool_retire(in, WHY_START_TIMEOUT, false);
         break;
     case INST_DEPROVISIONING:
         if (in->xfer != NULL) {
@@ -1093,7 +955,7 @@ instance_timer(struct timer *t)
     case INST_VERIFYING: /* a hook started at the reservation */
     case INST_PROVISIONING:
         hook_timed_out(in);
-        retire(in, WHY_HOOK, true);
+        pool_retire(in, WHY_HOOK, true);
         break;
     case INST_STOPPING:
         if (in->proc.state != PROC_RUNNING && hook_busy(in)) {
@@ -1132,8 +994,8 @@ instance_timer(struct timer *t)
  * process gets SIGTERM (after stop_grace on a logout, so that it can exit
  * by itself) and SIGKILL stop_grace later, or SIGKILL at once when it must
  * not go on (a failed hook, a bad login, a start timeout). */
-static void
-retire(struct instance *in, enum stop_why why, bool replace)
+void
+pool_retire(struct instance *in, enum stop_why why, bool replace)
 {
     struct pool *p = in->pool;
 
@@ -1193,7 +1055,7 @@ hook_failed(struct instance *in, enum hook_fail why)
         if (in->proc.state != PROC_RUNNING)
             instance_gone(in);
     } else if (in->hook_kind == HOOK_PROVISION) {
-        retire(in, WHY_HOOK, true);
+        pool_retire(in, WHY_HOOK, true);
     } else {
         instance_done(in);
     }
@@ -1310,8 +1172,8 @@ hook_run(struct instance *in, enum hook_kind kind)
 
 /* The live instance of any pool that runs as uid, its own (uids:), or NULL:
  * no other process runs as it. */
-static struct instance *
-instance_of_uid(uid_t uid)
+struct instance *
+pool_instance_of_uid(uid_t uid)
 {
     for (struct list *pl = all_pools.next; pl != &all_pools; pl = pl->next) {
         struct pool *p = list_entry(pl, struct pool, link);
@@ -1322,418 +1184,6 @@ instance_of_uid(uid_t uid)
         }
     }
     return NULL;
-}
-
-/* What holds the ports of p's range (ports_held()), and the sockets of
- * others there, whose holders are looked for off the loop. */
-struct holders {
-    struct pool *pool;
-    bool *held;                          /* by index in the range */
-    uint16_t ephemeral_lo, ephemeral_hi; /* sockdiag_ephemeral() */
-    size_t n, cap;
-    struct holder {
-        uint16_t port;
-        ino_t inode;
-        bool found;
-        uid_t uid;
-    } * socks;
-};
-
-static void
-holders_free(void *ctx)
-{
-    struct holders *h = ctx;
-
-    free(h->socks);
-    free(h);
-}
-
-/* A socket on port: the port is held (the start would fail). Unless an
- * instance of p was given it, the instance whose process has the socket
- * open took it (an instance may bind any free port, those of a pool's
- * range too): holders_done() stops it. The holder is found by the socket,
- * not by its uid: a session can leave a socket behind (a connection closed
- * with data unsent outlives every process of its uid) or pass it to
- * another (SCM_RIGHTS), and the next instance of that uid did nothing. A
- * connected socket on an ephemeral port (net.ipv4.ip_local_port_range: a
- * connect may have given it) is nobody's concern. */
-static void
-port_holder(void *arg, const struct sockdiag_sock *s)
-{
-    struct holders *h = arg;
-    struct pool *p = h->pool;
-    unsigned i = s->port - p->conf.port_min;
-
-    h->held[i] = true;
-    if (p->port_used[i] || (!s->bound && s->port >= h->ephemeral_lo && s->port <= h->ephemeral_hi))
-        return;
-    /* all of them: decoys (sockets no process holds) must not hide one */
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 16;
-        struct holder *grown = realloc(h->socks, cap * sizeof(*grown));
-        if (grown == NULL)
-            return; /* looked for at a later start */
-        h->socks = grown;
-        h->cap = cap;
-    }
-    h->socks[h->n++] = (struct holder){.port = s->port, .inode = s->inode};
-}
-
-/* On an env thread: the holders of h's sockets, one pass over every
- * process's fds, which an instance may make millions (it held the main
- * loop for minutes). */
-static int
-holders_run(void *ctx)
-{
-    struct holders *h = ctx;
-    ino_t *inodes = calloc(h->n, sizeof(*inodes));
-    bool *found = calloc(h->n, sizeof(*found));
-    uid_t *uids = calloc(h->n, sizeof(*uids));
-    int rc = -ENOMEM;
-
-    if (inodes != NULL && found != NULL && uids != NULL) {
-        for (size_t k = 0; k < h->n; k++)
-            inodes[k] = h->socks[k].inode;
-        struct sockdiag_holders sh = {.n = h->n, .inodes = inodes, .found = found, .uids = uids};
-        sockdiag_holders(&sh);
-        for (size_t k = 0; k < h->n; k++) {
-            h->socks[k].found = found[k];
-            h->socks[k].uid = uids[k];
-        }
-        rc = 0;
-    }
-    free(inodes);
-    free(found);
-    free(uids);
-    return rc;
-}
-
-/* Stops each instance that held a port not its own when holders_run()
- * looked (a socket no process has open only made its port skipped). */
-static void
-holders_done(void *arg, void *ctx, int err)
-{
-    struct pool *p = arg;
-    const struct holders *h = ctx;
-    (void)err;
-
-    p->holders = NULL;
-    for (size_t k = 0; k < h->n; k++) {
-        const struct holder *o = &h->socks[k];
-        struct instance *in;
-        if (!o->found || (in = instance_of_uid(o->uid)) == NULL || in->state == INST_STOPPING ||
-            in->state == INST_DEPROVISIONING || strtoul(in->port, NULL, 10) == o->port)
-            continue; /* the instance's own (of another pool, or from before a reload) */
-        log_warnx("pool=%s instance=%s uid=%u holds port %u, not its own (port %s): stopped",
-                  in->pool->conf.name, in->name, (unsigned)in->uid, o->port,
-                  in->port[0] ? in->port : "none");
-        in->pool->stats.took_ports++;
-        retire(in, WHY_TOOK_PORT, true);
-    }
-}
-
-/* Marks in held (n_ports entries) the ports of p's range that a socket
- * holds, one dump of the kernel's sockets for all of them, and looks for
- * the holders of the sockets of others there on an env thread (one search
- * at a time per pool). */
-static void
-ports_held(struct pool *p, bool *held)
-{
-    struct holders *h = calloc(1, sizeof(*h));
-    int rc;
-
-    if (h == NULL)
-        return; /* the start will tell */
-    h->pool = p;
-    h->held = held;
-    sockdiag_ephemeral(&h->ephemeral_lo, &h->ephemeral_hi);
-    rc = sockdiag_ports((uint16_t)p->conf.port_min, (uint16_t)(p->conf.port_min + p->n_ports - 1),
-                        port_holder, h);
-    if (rc != 0) /* the start will tell */
-        log_debug("pool=%s: who holds its ports: %s", p->conf.name, strerror(-rc));
-    if (h->n == 0 || p->holders != NULL) {
-        holders_free(h);
-        return;
-    }
-    h->held = NULL; /* the caller's */
-    p->holders = pool_env_run(p->env, holders_run, h, holders_free, ENV_STORE, holders_done, p);
-}
-
-/* A free port (none needed: ""). Returns 0, or -EAGAIN when every port is
- * held (by instances reloaded from a larger range, or by a socket there:
- * tried again at the next start). */
-static int
-take_port(struct pool *p, struct instance *in)
-{
-    if (p->n_ports == 0)
-        return 0;
-    bool *held = calloc(p->n_ports, sizeof(bool));
-    if (held == NULL)
-        return -ENOMEM;
-    ports_held(p, held);
-    for (unsigned i = 0; i < p->n_ports; i++) {
-        if (p->port_used[i] || held[i])
-            continue;
-        p->port_used[i] = true;
-        in->port_idx = i;
-        snprintf(in->port, sizeof(in->port), "%u", p->conf.port_min + i);
-        free(held);
-        return 0;
-    }
-    free(held);
-    return -EAGAIN;
-}
-
-/* ---- a uid's first use */
-
-/* A uid of uids: not reaped since this airlock started: an earlier
- * airlock, killed (kill -9, a crash, the OOM killer) with sessions running,
- * left running as it what their instances started outside their process
- * groups (setsid(), double forks), which PR_SET_PDEATHSIG does not reach,
- * and a thread waiting uninterruptibly (on a FUSE or NFS file) outlives
- * even SIGKILL. The uid is reaped as at a session's end (proc_reap()),
- * held meanwhile, before it serves anyone; one whose processes do not go
- * is reaped again every REAP_PATIENCE_MS and serves nobody until they
- * have, the pool running on its other uids. */
-struct uid_reap {
-    struct pool *pool;
-    struct list link; /* in pool->uid_reaps */
-    uid_t uid;
-    unsigned tries;
-    bool slow; /* past REAP_PATIENCE_MS: the pool takes its other uids meanwhile */
-    struct proc reaper;
-    struct timer timer; /* REAP_PATIENCE_MS, or the wait before it starts again */
-    struct wipe *wipe;  /* then what its sessions left in /tmp and the like */
-    struct task free;
-};
-
-/* The gid of an instance of uid. */
-static gid_t
-uid_gid(const struct pool *p, uid_t uid)
-{
-    return p->has_group ? p->group_gid : (gid_t)uid;
-}
-
-static void
-uid_reap_free(struct task *t)
-{
-    free(t->data);
-}
-
-/* Ends r: its uid goes back to the pool's takes (marked reaped when
- * reaped), or is kept for ever (keep: something of it remains). */
-static void
-uid_reap_end(struct uid_reap *r, bool reaped, bool keep)
-{
-    struct pool *p = r->pool;
-
-    if (r->wipe != NULL) { /* it gives the uid back when done */
-        pool_env_wipe_detach(r->wipe);
-        keep = true;
-    }
-    timer_stop(p->loop, &r->timer);
-    proc_close(&r->reaper);
-    list_del(&r->link);
-    if (reaped && pool_env_set_reaped(p->env, r->uid) != 0)
-        log_warnx("pool=%s uid=%u: out of memory: reaped again at its next take", p->conf.name,
-                  (unsigned)r->uid);
-    if (!keep)
-        pool_env_put_uid(p->env, r->uid);
-    loop_defer(p->loop, &r->free, uid_reap_free, r);
-}
-
-static void uid_reap_timer(struct timer *t);
-
-static void
-uid_reap_line(struct proc *pr, const char *line, bool cut)
-{
-    const struct uid_reap *r = pr->data;
-    char uid[12];
-
-    snprintf(uid, sizeof(uid), "%u", (unsigned)r->uid);
-    log_said(r->pool, "uid", uid, "reaper", line, cut);
-}
-
-static void
-uid_reap_wiped(void *arg, int err, uint64_t entries, uint64_t ms)
-{
-    struct uid_reap *r = arg;
-    struct pool *p = r->pool;
-
-    r->wipe = NULL;
-    if (err != 0)
-        log_warnx("pool=%s uid=%u: cannot remove what an earlier airlock's sessions left: %s; "
-                  "the uid is not used again",
-                  p->conf.name, (unsigned)r->uid, strerror(-err));
-    else if (entries > 0)
-        log_info("pool=%s uid=%u: removed %llu entries an earlier airlock's sessions left "
-                 "(%llu ms)",
-                 p->conf.name, (unsigned)r->uid, (unsigned long long)entries,
-                 (unsigned long long)ms);
-    uid_reap_end(r, err == 0, true); /* the wipe gave it back, or kept it */
-    scale_soon(p);
-}
-
-static void
-uid_reap_exit(struct proc *pr, int status)
-{
-    struct uid_reap *r = pr->data;
-    struct pool *p = r->pool;
-    int err;
-
-    timer_stop(p->loop, &r->timer);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        if (r->slow)
-            log_info("pool=%s uid=%u: the processes left by an earlier airlock are gone",
-                     p->conf.name, (unsigned)r->uid);
-        else
-            log_debug("pool=%s uid=%u: reaped before its first use", p->conf.name,
-                      (unsigned)r->uid);
-        /* what they left in /tmp and the like goes too, as at a session's
-         * end, before the uid serves anyone */
-        if ((r->wipe = pool_env_wipe_uid(p->env, r->uid, uid_reap_wiped, r, &err)) == NULL) {
-            log_warnx("pool=%s uid=%u: cannot wipe what it left: %s; reaped again at its next "
-                      "take",
-                      p->conf.name, (unsigned)r->uid, strerror(-err));
-            uid_reap_end(r, false, false);
-            scale_soon(p);
-        }
-        return;
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == PROC_REAP_LEFTOVERS) {
-        log_warnx("pool=%s uid=%u: " LEFTOVERS " (left by an earlier airlock); the uid is not "
-                  "used again",
-                  p->conf.name, (unsigned)r->uid);
-        uid_reap_end(r, false, true);
-        scale_soon(p);
-        return;
-    }
-    unsigned delay = reap_again_ms(r->tries);
-    log_warnx("pool=%s uid=%u: reaper ended with status 0x%x: again in %u ms", p->conf.name,
-              (unsigned)r->uid, (unsigned)status, delay);
-    timer_start(p->loop, &r->timer, delay, uid_reap_timer, r);
-}
-
-/* Runs r's reaper, bounded by REAP_PATIENCE_MS (uid_reap_timer()). */
-static void
-uid_reap_run(struct uid_reap *r)
-{
-    struct pool *p = r->pool;
-    const struct reap_opts o = {.by_uid = true, .uid = r->uid, .gid = uid_gid(p, r->uid)};
-    int rc;
-
-    r->tries++;
-    if ((rc = proc_reap(&r->reaper, p->loop, &o, uid_reap_line, uid_reap_exit, r)) != 0)
-        log_warnx("pool=%s uid=%u: cannot start the reaper: %s", p->conf.name, (unsigned)r->uid,
-                  strerror(-rc));
-    timer_start(p->loop, &r->timer, REAP_PATIENCE_MS, uid_reap_timer, r);
-}
-
-static void
-uid_reap_timer(struct timer *t)
-{
-    struct uid_reap *r = t->data;
-    struct pool *p = r->pool;
-
-    if (r->reaper.state == PROC_RUNNING) {
-        /* a process in an uninterruptible sleep, or one that stopped the
-         * reaper: the pool goes on with its other uids */
-        log_warnx("pool=%s uid=%u: processes left by an earlier airlock after %u ms: killing "
-                  "again; the uid serves nobody until they are gone",
-                  p->conf.name, (unsigned)r->uid, r->tries * REAP_PATIENCE_MS);
-        r->slow = true;
-        scale_soon(p);
-    }
-    proc_close(&r->reaper);
-    uid_reap_run(r);
-}
-
-/* Reaps uid, which the caller took (it stays held), and gives it back
- * marked reaped once no process of it is left (uid_reap_end()). Returns 0
- * or -ENOMEM. */
-static int
-uid_reap_start(struct pool *p, uid_t uid)
-{
-    struct uid_reap *r = calloc(1, sizeof(*r));
-
-    if (r == NULL)
-        return -ENOMEM;
-    r->pool = p;
-    r->uid = uid;
-    r->reaper.pidfd = r->reaper.out_fd = -1;
-    list_add_tail(&p->uid_reaps, &r->link);
-    uid_reap_run(r);
-    return 0;
-}
-
-/* Takes a uid of p's uids, reaped since this airlock started, into *uid.
- * The lowest free one is reaped first when it was not (held meanwhile, one
- * at a time unless the others are slow): -EAGAIN until then (its end comes
- * back to scale()), as when every uid is held. Returns 0 or -errno. */
-static int
-take_reaped_uid(struct pool *p, uid_t *uid)
-{
-    struct list *pos, *tmp;
-    int rc;
-
-    if ((rc = pool_env_take_uid(p->env, p->conf.uid_min, p->conf.uid_max, uid)) != 0 ||
-        pool_env_uid_reaped(p->env, *uid))
-        return rc;
-    list_for_each_safe(pos, tmp, &p->uid_reaps) {
-        if (!list_entry(pos, struct uid_reap, link)->slow) {
-            pool_env_put_uid(p->env, *uid);
-            return -EAGAIN;
-        }
-    }
-    if ((rc = uid_reap_start(p, *uid)) != 0)
-        pool_env_put_uid(p->env, *uid);
-    return rc != 0 ? rc : -EAGAIN;
-}
-
-/* Starts a reaper for each uid of p's that an earlier airlock's instances
- * ran as (its record: pool_env_set_left()), all at once: what a killed
- * session left does not run on until the uid's next take, which may be
- * long in coming or never come. */
-static void
-reap_left(struct pool *p)
-{
-    uid_t uid;
-
-    if (pool_conf_uids(&p->conf) == 0)
-        return;
-    while (pool_env_take_left(p->env, p->conf.uid_min, p->conf.uid_max, &uid) == 0) {
-        if (uid_reap_start(p, uid) != 0) { /* out of memory: reaped at its take */
-            pool_env_put_uid(p->env, uid);
-            return;
-        }
-    }
-}
-
-/* Who in runs as: a uid of its own from uids:, the shared user:, or
- * airlock's. Returns 0, or -EAGAIN when every uid is held or being reaped
- * before its first use. */
-static int
-take_uid(struct pool *p, struct instance *in)
-{
-    int rc;
-
-    if (pool_conf_uids(&p->conf) > 0) {
-        if ((rc = take_reaped_uid(p, &in->uid)) != 0)
-            return rc;
-        record_note_uid(pool_env_record(p->env), in->uid);
-        in->gid = uid_gid(p, in->uid);
-        in->run_as = in->own_uid = true;
-    } else if (p->run_as) {
-        in->uid = p->uid;
-        in->gid = p->gid;
-        in->run_as = true;
-    } else {
-        in->uid = geteuid();
-        in->gid = getegid();
-    }
-    snprintf(in->uid_s, sizeof(in->uid_s), "%u", (unsigned)in->uid);
-    snprintf(in->gid_s, sizeof(in->gid_s), "%u", (unsigned)in->gid);
-    return 0;
 }
 
 /* The prefix of p's instance names (PREFIX-N) into prefix: the pool's name,
@@ -1783,7 +1233,7 @@ instance_start(struct pool *p)
     in->reaper.pidfd = in->reaper.out_fd = -1;
     in->oom_fd = -1;
     /* first: a start that waits for a uid takes no name */
-    if ((rc = take_uid(p, in)) != 0 || (rc = take_port(p, in)) != 0)
+    if ((rc = pool_take_uid(p, in)) != 0 || (rc = pool_take_port(p, in)) != 0)
         goto fail;
     char name[PREFIX_MAX + 24], prefix[PREFIX_MAX];
     snprintf(name, sizeof(name), "%s-%llu", instance_prefix(p, prefix), ++p->seq);
@@ -1863,7 +1313,7 @@ fail:
 static void
 scale_timer(struct timer *t)
 {
-    scale_soon(t->data);
+    pool_scale_soon(t->data);
 }
 
 static void
@@ -1873,7 +1323,7 @@ scale(struct pool *p)
 
     if (p->stopping)
         return;
-    reap_left(p);
+    pool_reap_left(p);
     size_t ready = p->n[INST_STARTING] + p->n[INST_IDLE];
     size_t need = p->conf.min_idle > ready ? p->conf.min_idle - ready : 0;
     /* an instance that ended a session was replaced when it was taken: a
@@ -1931,7 +1381,7 @@ scale(struct pool *p)
             continue;
         uint64_t at = in->idle_since + p->conf.cooldown_ms;
         if (over > 0 || at <= now) {
-            retire(in, WHY_TRIM, false);
+            pool_retire(in, WHY_TRIM, false);
             over -= over > 0;
             excess -= excess > 0;
         } else if (due == 0 || at < due) {
@@ -1950,8 +1400,8 @@ scale_task(struct task *t)
 
 /* Autoscaling runs after the current batch of events, once however many
  * states changed in it. */
-static void
-scale_soon(struct pool *p)
+void
+pool_scale_soon(struct pool *p)
 {
     loop_defer(p->loop, &p->scale_task, scale_task, p);
 }
@@ -1981,7 +1431,7 @@ withdraw_check(struct task *t)
      * something in it), even when nothing was brought in yet */
     log_info("pool=%s instance=%s: reservation for %s withdrawn before a login: recycled",
              p->conf.name, in->name, in->withdrawn_key);
-    retire(in, WHY_RECYCLE, true);
+    pool_retire(in, WHY_RECYCLE, true);
 }
 
 /* The directory withdrew the reservation for key (the instance waits in
@@ -2026,146 +1476,11 @@ watched(void *arg, const struct dir_instance *di)
         withdrawn(in, di->key);
     } else if (di->state == DIR_DRAINING && (in->state == INST_IDLE || holds_user(in))) {
         log_info("pool=%s instance=%s: drained by the directory", p->conf.name, in->name);
-        retire(in, WHY_RECYCLE, true);
+        pool_retire(in, WHY_RECYCLE, true);
     }
 }
 
 /* ---- the pool */
-
-/* The gid of group: (a name or a number). Returns 0, -ENOENT (no such
- * group) or -EPERM (root's). */
-static int
-group_gid(const char *group, gid_t *gid)
-{
-    char *end;
-    unsigned long n = strtoul(group, &end, 10);
-
-    if (group[0] >= '0' && group[0] <= '9' && *end == '\0' && n <= UINT32_MAX - 1) {
-        *gid = (gid_t)n;
-    } else {
-        const struct group *gr = getgrnam(group);
-        if (gr == NULL)
-            return -ENOENT;
-        *gid = gr->gr_gid;
-    }
-    return *gid == 0 ? -EPERM : 0;
-}
-
-/* Whether one of pc's uids may do what bit (S_IXOTH: pass, S_IWOTH:
- * write) says to what st describes, by its owner, group or other bits. */
-static bool
-uids_may(const struct pool_conf *pc, bool has_group, gid_t group, const struct stat *st, mode_t bit)
-{
-    bool owner = st->st_uid >= pc->uid_min && st->st_uid <= pc->uid_max;
-    bool in_group =
-        has_group ? st->st_gid == group : st->st_gid >= pc->uid_min && st->st_gid <= pc->uid_max;
-
-    return (st->st_mode & bit) || (owner && (st->st_mode & (bit << 6))) ||
-           (in_group && (st->st_mode & (bit << 3)));
-}
-
-bool
-pool_conf_reaches(const struct pool_conf *pc, const struct endpoint *ep)
-{
-    char path[EP_PATH_MAX];
-    struct stat st;
-    gid_t group = 0;
-    bool has_group = pc->group[0] != '\0' && group_gid(pc->group, &group) == 0;
-
-    if (ep->kind != EP_UNIX || ep->path[0] != '/')
-        return true;
-    snprintf(path, sizeof(path), "%s", ep->path);
-    for (char *slash = strchr(path + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
-        *slash = '\0';
-        bool pass = stat(path, &st) == 0 && uids_may(pc, has_group, group, &st, S_IXOTH);
-        *slash = '/';
-        if (!pass)
-            return false;
-    }
-    if (stat("/", &st) != 0 || !uids_may(pc, has_group, group, &st, S_IXOTH))
-        return false;
-    return stat(path, &st) != 0 || uids_may(pc, has_group, group, &st, S_IWOTH);
-}
-
-/* Who pc's instances run as: the shared user (user:), the group of uids:;
- * p keeps what it had when pc's user or group does not exist. */
-static int
-apply_user(struct pool *p, const struct pool_conf *pc)
-{
-    gid_t gid = 0;
-
-    if (pc->group[0] != '\0' && group_gid(pc->group, &gid) != 0)
-        return -ENOENT;
-    struct passwd *pw = pc->user[0] != '\0' ? getpwnam(pc->user) : NULL;
-    if (pc->user[0] != '\0' && pw == NULL)
-        return -ENOENT;
-    p->has_group = pc->group[0] != '\0';
-    p->group_gid = gid;
-    p->run_as = pw != NULL;
-    if (pw != NULL) {
-        p->uid = pw->pw_uid;
-        p->gid = pw->pw_gid;
-    }
-    return 0;
-}
-
-int
-pool_conf_check_host(const struct pool_conf *pc, char *why, size_t len)
-{
-    const struct passwd *pw;
-    const struct group *gr;
-    gid_t gid;
-    int rc = 0;
-
-    if (pc->user[0] != '\0' && getpwnam(pc->user) == NULL) {
-        snprintf(why, len, "user: no such user '%s' on this machine", pc->user);
-        return -ENOENT;
-    }
-    if (pc->group[0] != '\0' && (rc = group_gid(pc->group, &gid)) != 0) {
-        snprintf(why, len, "group: %s '%s'",
-                 rc == -EPERM ? "expected a group other than root's, not" : "no such group",
-                 pc->group);
-        return rc;
-    }
-    if (pool_conf_uids(pc) == 0)
-        return 0;
-    /* an instance that binds ports of the range not its own is found by
-     * the process that has the socket open: unseen, it would keep the pool
-     * from starting instances and wait there for others' connections. As
-     * root only: as another user, check is a lint and run refuses uids: */
-    if (pool_conf_ports(pc) > 0 && geteuid() == 0 && (rc = sockdiag_holder_check()) != 0) {
-        if (rc == -EPERM)
-            snprintf(why, len,
-                     "uids: with ports:, airlock needs CAP_SYS_PTRACE (to read the instances' "
-                     "/proc/PID/fd), which it does not have: without it an instance that holds "
-                     "a port of the range not its own is never found and stopped "
-                     "(why=took_port); run airlock with it (dist/airlock.service gives it; in "
-                     "a container, --cap-add SYS_PTRACE)");
-        else
-            snprintf(why, len, "uids: cannot read airlock's capabilities: %s", strerror(-rc));
-        return rc;
-    }
-    /* an instance must not share a uid (its files, its processes) or a gid
-     * (the group's rights) with anyone else */
-    setpwent();
-    while (rc == 0 && (pw = getpwent()) != NULL)
-        if (pw->pw_uid >= pc->uid_min && pw->pw_uid <= pc->uid_max) {
-            snprintf(why, len, "uids: %u-%u holds uid %u of user '%s'", pc->uid_min, pc->uid_max,
-                     (unsigned)pw->pw_uid, pw->pw_name);
-            rc = -EEXIST;
-        }
-    endpwent();
-    setgrent();
-    while (rc == 0 && pc->group[0] == '\0' && (gr = getgrent()) != NULL)
-        if (gr->gr_gid >= pc->uid_min && gr->gr_gid <= pc->uid_max) {
-            snprintf(why, len,
-                     "uids: %u-%u holds gid %u of group '%s' (instances run with gid = uid)",
-                     pc->uid_min, pc->uid_max, (unsigned)gr->gr_gid, gr->gr_name);
-            rc = -EEXIST;
-        }
-    endgrent();
-    return rc;
-}
 
 int
 pool_conf_check_cgroup(const struct pool_conf *pc, char *why, size_t len)
@@ -2237,7 +1552,7 @@ cg_sweep_done(void *arg, void *ctx, int err)
     if (err != 0) /* its name is not given again: the start fails (cgroup_make()) */
         log_warnx("pool=%s: cannot remove %s (and %zu more): %s", s->pool, s->left,
                   s->n - s->removed - 1, strerror(-err));
-    scale_soon(p);
+    pool_scale_soon(p);
 }
 
 /* Queues the removal of the cgroups an earlier airlock (killed: its
@@ -2452,7 +1767,7 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
         log_info("pool=%s: /dev/mqueue is not mounted, so a POSIX message queue an instance "
                  "left could not be found and wiped: instances get none (RLIMIT_MSGQUEUE 0)",
                  pc->name);
-    if ((rc = apply_user(p, pc)) != 0 || (rc = base_prepare(p, pc)) != 0)
+    if ((rc = pool_apply_user(p, pc)) != 0 || (rc = base_prepare(p, pc)) != 0)
         goto fail;
     if ((rc = apply_cgroups(p, pc, why, sizeof(why))) != 0) {
         log_warnx("pool=%s: %s", pc->name, why);
@@ -2469,7 +1784,7 @@ pool_new(struct loop *loop, struct dir *d, struct pool_env *env, const struct po
     list_add_tail(&all_pools, &p->link);
     log_info("pool=%s min_idle=%u max=%u max_idle=%u dir=%s", pc->name, pc->min_idle, pc->max,
              pc->max_idle, pc->dir);
-    scale_soon(p);
+    pool_scale_soon(p);
     return p;
 
 fail:
@@ -2543,7 +1858,7 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc, char *kept, size_t 
         memcpy(next.logout, p->conf.logout, sizeof(next.logout));
     }
     char why[1024] = "no such user or group"; /* room for a path or two */
-    if (pool_conf_check_host(pc, why, sizeof(why)) != 0 || apply_user(p, pc) != 0) {
+    if (pool_conf_check_host(pc, why, sizeof(why)) != 0 || pool_apply_user(p, pc) != 0) {
         kept_add(pc->name, kept, len, "%s; new instances keep the running user, group and uids",
                  why);
         memcpy(next.user, p->conf.user, sizeof(next.user));
@@ -2585,7 +1900,7 @@ pool_reconfigure(struct pool *p, const struct pool_conf *pc, char *kept, size_t 
     note_places(p);
     log_info("pool=%s reconfigured min_idle=%u max=%u max_idle=%u", pc->name, pc->min_idle, pc->max,
              pc->max_idle);
-    scale_soon(p);
+    pool_scale_soon(p);
     return len > 0 && kept[0] != '\0' ? -1 : 0;
 }
 
@@ -2599,7 +1914,7 @@ pool_stop(struct pool *p)
     timer_stop(p->loop, &p->scale_timer);
     struct list *pos, *tmp;
     list_for_each_safe(pos, tmp, &p->instances)
-        retire(list_entry(pos, struct instance, link), WHY_SHUTDOWN, false);
+        pool_retire(list_entry(pos, struct instance, link), WHY_SHUTDOWN, false);
 }
 
 size_t
@@ -2721,8 +2036,7 @@ pool_free(struct pool *p)
         in->activating = NULL;
     }
     reap_all(p);
-    while (!list_empty(&p->uid_reaps)) /* not reaped: reaped at the uid's next take */
-        uid_reap_end(list_entry(p->uid_reaps.next, struct uid_reap, link), false, false);
+    pool_uid_reaps_end(p);
     /* the wipes go on without the pool; their uids go back when done */
     while (!list_empty(&p->instances)) {
         struct instance *in = list_entry(p->instances.next, struct instance, link);
@@ -2739,9 +2053,7 @@ pool_free(struct pool *p)
             pool_env_wipe_detach(in->wipe);
         instance_forget(in);
     }
-    if (p->holders != NULL)
-        pool_env_wipe_detach(p->holders);
-    p->holders = NULL;
+    pool_ports_stop(p);
     if (p->cg_sweep != NULL)
         pool_env_wipe_detach(p->cg_sweep);
     p->cg_sweep = NULL;
