@@ -43,14 +43,16 @@ login() {
 # ms_of: the time of day in ms of each log line on stdin
 ms_of() { awk '{ split(substr($1, 12, 12), t, /[:.]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4] }'; }
 starts() { grep -c ' starting pid=' "$LOG"; }
-# replaced_after REGEX N WHAT: start N came at least 1.5 s after the log line REGEX (WHAT)
+# replaced_after REGEX N WHAT: start N came about 1.5 s after the log line
+# REGEX (WHAT), not at once: the delay counts from the loop turn's time,
+# which a busy machine can put well before the line's own timestamp
 replaced_after() {
     local took started
     took=$(grep "$1" "$LOG" | ms_of)
     started=$(grep ' starting pid=' "$LOG" | sed -n "$2p" | ms_of)
     [ -n "$started" ] || fail "no start $2 after $3"
     log "start $2 came $((started - took)) ms after $3"
-    [ $((started - took)) -ge 1490 ] || fail "start $2 came before 1.5 s after $3"
+    [ $((started - took)) -ge 1400 ] || fail "start $2 came before 1.5 s after $3"
 }
 
 log "u1 reserves one of two idle instances: its replacement waits for its login"
