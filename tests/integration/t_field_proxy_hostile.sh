@@ -52,6 +52,9 @@
 #     seal (405), only requests without one; nor does a method-override
 #     header (X-HTTP-Method-Override: PUT on a POST) pass a body the
 #     overriding method's route seals and the route taken does not (405);
+#     neither does a query parameter "_method" (as PHP and decoders read
+#     its name: "%5Fmethod", ".method", "_method[]") nor a member "_method"
+#     of the JSON body (Laravel reads both; 405);
 #     a path-override header (X-Original-URL, X-Rewrite-URL) is 400, never
 #     forwarded, with a body or without;
 #   - a body of many one-byte values that encryption would grow 30 times is
@@ -427,6 +430,29 @@ for h in 'X-HTTP-Method-Override: PUT' 'x-http-method:  put ' 'X-Method-Override
     status_is 405 "POST /half with $h"
 done
 [ "$(backend_lines)" = "$n" ] || fail "an overridden POST /half reached the backend"
+# so does a query parameter _method (method-override's methodOverride('_method'),
+# Symfony and Laravel), however PHP or a decoder spells it, and a member
+# _method of the JSON body (Laravel; method-override's req.body._method)
+for q in '_method=PUT' 'a=1&_method=put' '%5Fmethod=PUT' '.method=PUT' '_method[]=PUT' \
+    '_method=%50UT' '_method=MERGE' 'x=1;_method=PUT'; do
+    curl -sS -i --max-time 5 -H 'Content-Type: application/json' \
+        --data-binary "{\"email\":\"$PLAIN\"}" "$URL/half?$q" >"$T/resp" || fail "curl: $?"
+    status_is 405 "POST /half?$q"
+done
+for b in '"_method":"PUT",' '"\u005fmethod":" put",' '"_method":"POST","_method":"PUT",' '"_method":1,'; do
+    curl -sS -i --max-time 5 -H 'Content-Type: application/json' \
+        --data-binary "{$b\"email\":\"$PLAIN\"}" "$URL/half" >"$T/resp" || fail "curl: $?"
+    status_is 405 "POST /half with $b in the body"
+done
+[ "$(backend_lines)" = "$n" ] || fail "an overridden POST /half reached the backend"
+grep -q "$PLAIN" "$T/backend.log" && fail "an overridden POST /half: plaintext reached the backend"
+for q in '_method=POST' 'x_method=PUT' '_methods=PUT'; do
+    curl -sS -i --max-time 5 -H 'Content-Type: application/json' \
+        --data-binary "{\"ssn\":\"$PLAIN\",\"_method\":\"POST\",\"x\":{\"_method\":\"PUT\"}}" \
+        "$URL/half?$q" >"$T/resp" || fail "curl: $?"
+    status_is 200 "POST /half?$q (no other method)"
+    tail -1 "$T/backend.log" | has "$PLAIN" && fail "POST /half?$q: plaintext reached the backend"
+done
 curl -sS -i --max-time 5 -X PUT -H 'X-HTTP-Method-Override: POST' -H 'Content-Type: application/json' \
     --data-binary "{\"ssn\":\"$PLAIN\",\"email\":\"e\"}" "$URL/acct" >"$T/resp" || fail "curl: $?"
 status_is 200 "PUT /acct as POST (acct-put seals acct-post's fields)"
