@@ -649,13 +649,43 @@ body_override_sealing(struct sess *s, const char *body, size_t len)
     return r;
 }
 
+/* A route that would seal a field of a body that the route taken leaves in
+ * plaintext, or refuse the body, were its path read with a last '/': a
+ * router that takes a last '/' as optional serves "/v2/pay" at its route
+ * "/v2/pay/" (Express's default, path-to-regexp's non-strict mode:
+ * "/v2/pay/" is ^\/v2\/pay\/?$), and one that redirects it (Flask, Go's
+ * ServeMux) is sent the body all the same. path[0..size) is the normalized
+ * path (at most HTTP_REQ_PATH_MAX + 1 bytes and a NUL: size one more, for
+ * the '/'). Returns it, or -1. */
+static int
+slash_sealing(const struct sess *s, char *path, size_t size)
+{
+    const struct http_proxy_conf *pc = &s->p->conf;
+    const struct http_route_conf *taken = s->route >= 0 ? &pc->routes[s->route] : NULL;
+    size_t n = strlen(path);
+    int sealing, r;
+
+    if (path[n - 1] == '/' || n + 2 > size)
+        return -1; /* not with on_request_head()'s buffer */
+    path[n] = '/';
+    path[n + 1] = '\0';
+    r = route_pick(pc, path, method_bit(s->req.parser.method), &sealing);
+    path[n] = '\0';
+    if (r >= 0 && r != s->route && pc->routes[r].n_rules > 0 &&
+        (taken == NULL || !route_covers(taken, &pc->routes[r])))
+        return r;
+    if (sealing >= 0 && (taken == NULL || !route_covers(taken, &pc->routes[sealing])))
+        return sealing;
+    return -1;
+}
+
 /* The head is whole: the route, refusals that need no body, 100-continue. */
 static void
 on_request_head(struct sess *s)
 {
     struct http_msg *m = &s->req;
     const struct http_proxy_conf *pc = &s->p->conf;
-    char path[HTTP_REQ_PATH_MAX + 2];
+    char path[HTTP_REQ_PATH_MAX + 3]; /* room for slash_sealing()'s '/' */
     size_t vlen, other;
     const char *v;
 
@@ -725,6 +755,13 @@ on_request_head(struct sess *s)
         sealing = override_sealing(s, path);
     if (body && sealing >= 0) {
         reply_not_sealed(s, &pc->routes[sealing]);
+        return;
+    }
+    if (body && !out && (sealing = slash_sealing(s, path, sizeof(path))) >= 0) {
+        s->close_after = true;
+        reply_error(s, 400, FAIL_BAD_REQUEST,
+                    "this path with a last '/' is another route's, whose fields it would pass in "
+                    "plaintext: send it with the '/'");
         return;
     }
     if (out && s->route < 0) {

@@ -12,6 +12,8 @@
 #     "/x/..;/pay" (.. to a servlet container, a name to others) is 400;
 #   - a last segment ".", "%2e", "..", or ";" keeps the '/' before it
 #     (RFC 3986 5.2.4, Node's URL): "/v2/pay/." is the route /v2/pay/'s;
+#     a body to "/v2/pay" (Express serves it at a route "/v2/pay/"), which
+#     no route takes, is 400;
 #   - a request target with a '#' ("/x#/../pay": /x to the parser, /pay to
 #     a backend that cleans the whole target), a tab, a control or a byte
 #     over 0x7f, an escape of an escape ("/%2570ay": /pay to a backend that
@@ -207,6 +209,19 @@ for p in '/v2/pay/' '/v2/pay/.' '/v2/pay/%2e' '/v2/pay/x/..' '/v2/pay/x/%2E%2E' 
     '/v2/pay/;a=b' '/V2/PAY/.'; do
     sealed_at "$p"
 done
+# the path without its last '/', which Express (non-strict routing, its
+# default) serves at a route /v2/pay/, and no route of the proxy takes: a
+# body there is 400, never forwarded; without one it goes on
+n=$(backend_lines)
+for p in '/v2/pay' '/V2/Pay?x=1' '/v2//pay' '/v2/pay;a=b' '/v2/x/../pay' '/v2/pa%79'; do
+    curl -sS -i --max-time 5 --path-as-is -H 'Content-Type: application/json' --data-binary "$CARD" \
+        "$URL$p" >"$T/resp" || fail "curl: $?"
+    status_is 400 "$p"
+    reason_is bad_request "$p"
+done
+[ "$(backend_lines)" = "$n" ] || fail "a body to /v2/pay reached the backend: $(tail -1 "$T/backend.log")"
+curl -sS -i --max-time 5 "$URL/v2/pay" >"$T/resp" || fail "curl: $?"
+status_is 200 "GET /v2/pay without a body"
 
 log "request targets: '#', tabs, controls, raw non-ASCII, escapes of escapes are 400; ſ ı K match s i k"
 n=$(backend_lines)
