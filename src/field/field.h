@@ -151,6 +151,16 @@ enum field_result field_decrypt_body(struct field_keyset *ks, const char *in, si
 enum field_result field_rewrap_body(struct field_keyset *ks, const char *in, size_t len,
                                     struct strbuf *out, unsigned *nfields, char *err);
 
+/* The members named name[] (compared decoded: "\u005fmethod" is
+ * "_method") of the JSON object in[0..len), its top level only: *count of
+ * them, and for each in turn its value appended to value, a string's
+ * decoded characters (nothing for another kind) and a NUL. A body that is
+ * not an object has none. What it reads is validated (FIELD_MALFORMED with
+ * err); ks lends its scratch. */
+enum field_result field_json_member(struct field_keyset *ks, const char *in, size_t len,
+                                    const char *name, struct strbuf *value, unsigned *count,
+                                    char *err);
+
 /* ---- Tokens ------------------------------------------------------------ */
 
 /* al1:<key id>:<type>:<rule>:<base64url(nonce | ciphertext | tag)>

@@ -17,7 +17,7 @@
 #include "core/utf8.h"
 #include "field/field_int.h"
 
-enum rw_mode { RW_ENCRYPT, RW_DECRYPT, RW_REWRAP };
+enum rw_mode { RW_ENCRYPT, RW_DECRYPT, RW_REWRAP, RW_SCAN /* field_json_member() */ };
 
 struct rw {
     const char *in;
@@ -669,7 +669,7 @@ string_value(struct rw *rw, size_t rule)
     if (r != FIELD_OK)
         return r;
     d = (const uint8_t *)s;
-    if (rw->mode == RW_ENCRYPT && rule == SIZE_MAX)
+    if ((rw->mode == RW_ENCRYPT && rule == SIZE_MAX) || rw->mode == RW_SCAN)
         return FIELD_OK;
     /* a token written with escapes is still a token (never passed on) */
     if (esc && (r = decode(rw, s, n, &d, &n)) != FIELD_OK)
@@ -806,4 +806,74 @@ field_rewrap_body(struct field_keyset *ks, const char *in, size_t len, struct st
 {
     struct rw rw = {.in = in, .len = len, .out = out, .ks = ks, .mode = RW_REWRAP, .err = err};
     return rewrite(&rw, nfields);
+}
+
+/* The value of a member named name (found), into out as decoded text and
+ * a NUL: a string's characters, nothing for another kind. */
+static enum field_result
+member_value(struct rw *rw, bool found, struct strbuf *out)
+{
+    const char *s;
+    const uint8_t *d;
+    size_t n;
+    bool esc;
+    enum field_result r;
+
+    skip_ws(rw);
+    if (!found || rw->pos >= rw->len || rw->in[rw->pos] != '"')
+        r = value(rw, 1, NULL);
+    else if ((r = scan_string(rw, &s, &n, &esc)) == FIELD_OK) {
+        d = (const uint8_t *)s;
+        if (esc && (r = decode(rw, s, n, &d, &n)) != FIELD_OK)
+            return r;
+        strbuf_append(out, d, n);
+    }
+    if (found)
+        strbuf_append(out, "", 1);
+    return r;
+}
+
+enum field_result
+field_json_member(struct field_keyset *ks, const char *in, size_t len, const char *name,
+                  struct strbuf *value, unsigned *count, char *err)
+{
+    struct rw rw = {.in = in, .len = len, .ks = ks, .mode = RW_SCAN, .err = err};
+    size_t nlen = strlen(name);
+    enum field_result r = FIELD_OK;
+    bool more = true;
+
+    *count = 0;
+    skip_ws(&rw);
+    if (rw.pos >= rw.len || rw.in[rw.pos] != '{' || opens_empty(&rw, '}'))
+        return FIELD_OK;
+    while (r == FIELD_OK && more) {
+        const char *s;
+        const uint8_t *d;
+        size_t n;
+        bool esc;
+        skip_ws(&rw);
+        if (rw.pos >= rw.len || rw.in[rw.pos] != '"') {
+            r = malformed(&rw, "expected a member name");
+            break;
+        }
+        if ((r = scan_string(&rw, &s, &n, &esc)) != FIELD_OK)
+            break;
+        d = (const uint8_t *)s;
+        if (esc && (r = decode(&rw, s, n, &d, &n)) != FIELD_OK)
+            break;
+        bool found = n == nlen && memcmp(d, name, n) == 0;
+        skip_ws(&rw);
+        if (rw.pos >= rw.len || rw.in[rw.pos] != ':') {
+            r = malformed(&rw, "expected ':'");
+            break;
+        }
+        rw.pos++;
+        *count += found;
+        if ((r = member_value(&rw, found, value)) == FIELD_OK)
+            r = next_item(&rw, '}', &more);
+    }
+    strbuf_truncate(&ks->scratch, 0);
+    if (r == FIELD_OK && value->failed)
+        r = field_fail(err, FIELD_INTERNAL, "out of memory");
+    return r;
 }

@@ -376,6 +376,14 @@ int route_load(struct http_proxy *p, size_t i, char *msg);
 
 void route_free(struct http_proxy *p, struct route_rt *r);
 
+/* The members named name of the JSON object in[0..len), the body of s's
+ * route (which has rules), at its top level: their values appended to
+ * values, each a string's decoded characters (nothing for another kind)
+ * and a NUL (field_json_member()). Returns 0, or -EINVAL when the body is
+ * not JSON. */
+int route_members(struct sess *s, const char *in, size_t len, const char *name,
+                  struct strbuf *values);
+
 /* Rewrites the body in[0..len) of s's route into s->body: its fields
  * encrypted (a request) or its tokens opened (a response). Returns 200, or
  * the status of the refusal with *why and err (FIELD_ERR_MAX). */

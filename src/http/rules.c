@@ -143,6 +143,16 @@ route_rewrite(struct sess *s, bool encrypt, const char *in, size_t len, enum htt
     count(encrypt ? &s->p->stats->encrypted[r->slot] : &s->p->stats->decrypted[r->slot], n);
     return 200;
 }
+
+int
+route_members(struct sess *s, const char *in, size_t len, const char *name, struct strbuf *values)
+{
+    struct field_keyset *ks = s->p->routes[s->route].ks[s->w->index];
+    char err[FIELD_ERR_MAX];
+    unsigned n;
+
+    return field_json_member(ks, in, len, name, values, &n, err) == FIELD_OK ? 0 : -EINVAL;
+}
 #else
 int
 route_load(struct http_proxy *p, size_t i, char *msg)
@@ -170,6 +180,14 @@ route_rewrite(struct sess *s, bool encrypt, const char *in, size_t len, enum htt
     *why = FAIL_INTERNAL;
     snprintf(err, FIELD_ERR_MAX, "field encryption is not in this build");
     return 500;
+}
+
+/* Never called: routes with rules do not load (route_load()). */
+int
+route_members(struct sess *s, const char *in, size_t len, const char *name, struct strbuf *values)
+{
+    (void)s, (void)in, (void)len, (void)name, (void)values;
+    return -ENOTSUP;
 }
 #endif
 

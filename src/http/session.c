@@ -497,49 +497,185 @@ route_pick(const struct http_proxy_conf *pc, const char *path, unsigned mbit, in
     return taken;
 }
 
-/* A request whose body a method-override header (X-HTTP-Method-Override,
- * X-HTTP-Method, X-Method-Override) gives another method: a backend with
- * such middleware (Express's method-override, Symfony, Laravel) serves it
- * as that method, whose route may seal fields the route taken does not.
- * Returns a route of the path that would seal a field the route taken
- * leaves in plaintext (its 405), or -1. */
+/* The route of path that would seal a field the route taken leaves in
+ * plaintext were the request served as the method named v[0..len) (an
+ * override's value), or -1. */
+static int
+override_route(const struct sess *s, const char *path, const char *v, size_t len)
+{
+    const struct http_proxy_conf *pc = &s->p->conf;
+    const struct http_route_conf *taken = s->route >= 0 ? &pc->routes[s->route] : NULL;
+    size_t b = 0, e = len;
+    unsigned mbit = 0;
+
+    ows_trim(v, &b, &e);
+    for (size_t j = 0; j < HTTP_RM_COUNT; j++)
+        if (strlen(http_route_method_names[j]) == e - b &&
+            strncasecmp(http_route_method_names[j], v + b, e - b) == 0)
+            mbit = 1u << j;
+    /* a method routes cannot name: no telling what the backend makes of
+     * it, so every route of the path must be sealed by the one taken */
+    for (size_t j = 0; mbit == 0 && j < pc->n_routes; j++)
+        if (pc->routes[j].n_rules > 0 && route_path(&pc->routes[j], path) &&
+            (taken == NULL || !route_covers(taken, &pc->routes[j])))
+            return (int)j;
+    int sealing, r = route_pick(pc, path, mbit, &sealing);
+    if (r >= 0 && r != s->route && pc->routes[r].n_rules > 0 &&
+        (taken == NULL || !route_covers(taken, &pc->routes[r])))
+        return r;
+    if (sealing >= 0 && (taken == NULL || !route_covers(taken, &pc->routes[sealing])))
+        return sealing;
+    return -1;
+}
+
+/* The next character of a query's name or value q[*i..n), percent-decoded
+ * ('+' is a space). */
+static char
+query_next(const char *q, size_t n, size_t *i)
+{
+    char c = q[(*i)++];
+
+    if (c == '+')
+        return ' ';
+    if (c == '%' && *i + 1 < n && isxdigit((unsigned char)q[*i]) &&
+        isxdigit((unsigned char)q[*i + 1])) {
+        char hex[3] = {q[*i], q[*i + 1], 0};
+        *i += 2;
+        return (char)strtol(hex, NULL, 16);
+    }
+    return c;
+}
+
+/* Whether a query parameter's name q[0..n) is "_method" to a backend:
+ * decoded, and as PHP reads names (leading spaces dropped; ' ', '.' and '['
+ * are '_': "%5Fmethod", ".method", "_method[]" are its "_method"), without
+ * case. */
+static bool
+query_method_name(const char *q, size_t n)
+{
+    static const char want[] = "_method";
+    char name[sizeof(want)]; /* its first 8 characters */
+    size_t i = 0, k = 0;
+
+    while (i < n && k < sizeof(name)) {
+        char c = query_next(q, n, &i);
+        if (k == 0 && c == ' ')
+            continue;
+        if (c == ' ' || c == '.' || (c == '[' && k < sizeof(want) - 1))
+            c = '_';
+        name[k++] = (char)tolower((unsigned char)c);
+    }
+    return k >= sizeof(want) - 1 && memcmp(name, want, sizeof(want) - 1) == 0 &&
+           (k == sizeof(want) - 1 ? i == n : name[sizeof(want) - 1] == '[');
+}
+
+/* A request whose body a method override gives another method: a backend
+ * with such middleware (Express's method-override, Symfony, Laravel) serves
+ * it as that method, whose route may seal fields the route taken does not.
+ * The overrides are the headers X-HTTP-Method-Override, X-HTTP-Method and
+ * X-Method-Override, and a query parameter "_method" (method-override's
+ * methodOverride('_method'), Symfony and Laravel with their parameter
+ * override; the body's "_method": body_override_sealing()). Returns a route
+ * of the path that would seal a field the route taken leaves in plaintext
+ * (its 405), or -1. */
 static int
 override_sealing(const struct sess *s, const char *path)
 {
     static const char *const names[] = {"x-http-method-override", "x-http-method",
                                         "x-method-override"};
-    const struct http_proxy_conf *pc = &s->p->conf;
     const struct http_msg *m = &s->req;
-    const struct http_route_conf *taken = s->route >= 0 ? &pc->routes[s->route] : NULL;
+    int r;
 
     for (size_t i = 0; i < m->n_hdr; i++) {
         const struct http_hdr *h = &m->hdr[i];
         const char *name = s->in.data + h->name.off, *v = s->in.data + h->value.off;
-        size_t k = 0, b = 0, e = h->value.len;
+        size_t k = 0;
         while (k < sizeof(names) / sizeof(names[0]) &&
                !(strlen(names[k]) == h->name.len && strncasecmp(names[k], name, h->name.len) == 0))
             k++;
-        if (k == sizeof(names) / sizeof(names[0]))
-            continue;
-        ows_trim(v, &b, &e);
-        unsigned mbit = 0;
-        for (size_t j = 0; j < HTTP_RM_COUNT; j++)
-            if (strlen(http_route_method_names[j]) == e - b &&
-                strncasecmp(http_route_method_names[j], v + b, e - b) == 0)
-                mbit = 1u << j;
-        /* a method routes cannot name: no telling what the backend makes of
-         * it, so every route of the path must be sealed by the one taken */
-        for (size_t j = 0; mbit == 0 && j < pc->n_routes; j++)
-            if (pc->routes[j].n_rules > 0 && route_path(&pc->routes[j], path) &&
-                (taken == NULL || !route_covers(taken, &pc->routes[j])))
-                return (int)j;
-        int sealing, r = route_pick(pc, path, mbit, &sealing);
-        if (r >= 0 && r != s->route && pc->routes[r].n_rules > 0 &&
-            (taken == NULL || !route_covers(taken, &pc->routes[r])))
+        if (k < sizeof(names) / sizeof(names[0]) &&
+            (r = override_route(s, path, v, h->value.len)) >= 0)
             return r;
-        if (sealing >= 0 && (taken == NULL || !route_covers(taken, &pc->routes[sealing])))
-            return sealing;
     }
+    /* the query: each parameter between '&' (or ';', which some backends
+     * also split on) */
+    const char *t = s->in.data + m->url.off + s->target.off;
+    const char *q = memchr(t, '?', s->target.len);
+    const char *end = t + s->target.len;
+    while (q != NULL && q < end) {
+        const char *p = q + 1, *e = p;
+        while (e < end && *e != '&' && *e != ';')
+            e++;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        if (query_method_name(p, (size_t)((eq != NULL ? eq : e) - p))) {
+            /* its value decoded; one longer than a method: none routes know */
+            char value[16];
+            size_t vn = 0, i = 0, n = eq != NULL ? (size_t)(e - eq - 1) : 0;
+            while (i < n && vn < sizeof(value))
+                value[vn++] = query_next(eq + 1, n, &i);
+            if ((r = override_route(s, path, value, i < n ? 0 : vn)) >= 0)
+                return r;
+        }
+        q = e;
+    }
+    return -1;
+}
+
+/* The same for a member "_method" of the JSON body body[0..len) (at its
+ * top level): Laravel reads a JSON body's members as its parameters, and
+ * method-override's getters commonly read req.body._method. Every one
+ * counts (a backend may take the first or the last); one that is not a
+ * string names no method routes know. */
+static int
+body_override_sealing(struct sess *s, const char *body, size_t len)
+{
+    char path[HTTP_REQ_PATH_MAX + 2];
+    struct req_target target;
+    struct strbuf values = {0};
+    int r = -1;
+
+    /* a method no route names is the widest: when it would not be
+     * refused, no override is (most paths: the body is not read again) */
+    if (url_path(s->in.data + s->req.url.off, s->req.url.len, path, sizeof(path), &target) !=
+            HTTP_PATH_OK ||
+        override_route(s, path, "", 0) < 0 ||
+        route_members(s, body, len, "_method", &values) != 0) {
+        strbuf_free(&values);
+        return -1; /* a body that is not JSON is refused by its rules */
+    }
+    for (size_t off = 0; r < 0 && off < values.len; off += strlen(values.data + off) + 1)
+        r = override_route(s, path, values.data + off, strlen(values.data + off));
+    strbuf_free(&values);
+    return r;
+}
+
+/* A route that would seal a field of a body that the route taken leaves in
+ * plaintext, or refuse the body, were its path read with a last '/': a
+ * router that takes a last '/' as optional serves "/v2/pay" at its route
+ * "/v2/pay/" (Express's default, path-to-regexp's non-strict mode:
+ * "/v2/pay/" is ^\/v2\/pay\/?$), and one that redirects it (Flask, Go's
+ * ServeMux) is sent the body all the same. path[0..size) is the normalized
+ * path (at most HTTP_REQ_PATH_MAX + 1 bytes and a NUL: size one more, for
+ * the '/'). Returns it, or -1. */
+static int
+slash_sealing(const struct sess *s, char *path, size_t size)
+{
+    const struct http_proxy_conf *pc = &s->p->conf;
+    const struct http_route_conf *taken = s->route >= 0 ? &pc->routes[s->route] : NULL;
+    size_t n = strlen(path);
+    int sealing, r;
+
+    if (path[n - 1] == '/' || n + 2 > size)
+        return -1; /* not with on_request_head()'s buffer */
+    path[n] = '/';
+    path[n + 1] = '\0';
+    r = route_pick(pc, path, method_bit(s->req.parser.method), &sealing);
+    path[n] = '\0';
+    if (r >= 0 && r != s->route && pc->routes[r].n_rules > 0 &&
+        (taken == NULL || !route_covers(taken, &pc->routes[r])))
+        return r;
+    if (sealing >= 0 && (taken == NULL || !route_covers(taken, &pc->routes[sealing])))
+        return sealing;
     return -1;
 }
 
@@ -549,7 +685,7 @@ on_request_head(struct sess *s)
 {
     struct http_msg *m = &s->req;
     const struct http_proxy_conf *pc = &s->p->conf;
-    char path[HTTP_REQ_PATH_MAX + 2];
+    char path[HTTP_REQ_PATH_MAX + 3]; /* room for slash_sealing()'s '/' */
     size_t vlen, other;
     const char *v;
 
@@ -619,6 +755,13 @@ on_request_head(struct sess *s)
         sealing = override_sealing(s, path);
     if (body && sealing >= 0) {
         reply_not_sealed(s, &pc->routes[sealing]);
+        return;
+    }
+    if (body && !out && (sealing = slash_sealing(s, path, sizeof(path))) >= 0) {
+        s->close_after = true;
+        reply_error(s, 400, FAIL_BAD_REQUEST,
+                    "this path with a last '/' is another route's, whose fields it would pass in "
+                    "plaintext: send it with the '/'");
         return;
     }
     if (out && s->route < 0) {
@@ -718,6 +861,11 @@ on_request(struct sess *s)
         (out ? s->p->conf.routes[s->route].decrypt : s->p->routes[s->route].rules != NULL)) {
         char err[FIELD_ERR_MAX];
         enum http_fail why;
+        int sealing = out ? -1 : body_override_sealing(s, body, blen);
+        if (sealing >= 0) {
+            reply_not_sealed(s, &s->p->conf.routes[sealing]);
+            return;
+        }
         int status = route_rewrite(s, !out, body, blen, &why, err);
         if (status != 200) {
             reply_error(s, status, why, err);

@@ -12,6 +12,8 @@
 #     "/x/..;/pay" (.. to a servlet container, a name to others) is 400;
 #   - a last segment ".", "%2e", "..", or ";" keeps the '/' before it
 #     (RFC 3986 5.2.4, Node's URL): "/v2/pay/." is the route /v2/pay/'s;
+#     a body to "/v2/pay" (Express serves it at a route "/v2/pay/"), which
+#     no route takes, is 400;
 #   - a request target with a '#' ("/x#/../pay": /x to the parser, /pay to
 #     a backend that cleans the whole target), a tab, a control or a byte
 #     over 0x7f, an escape of an escape ("/%2570ay": /pay to a backend that
@@ -52,6 +54,9 @@
 #     seal (405), only requests without one; nor does a method-override
 #     header (X-HTTP-Method-Override: PUT on a POST) pass a body the
 #     overriding method's route seals and the route taken does not (405);
+#     neither does a query parameter "_method" (as PHP and decoders read
+#     its name: "%5Fmethod", ".method", "_method[]") nor a member "_method"
+#     of the JSON body (Laravel reads both; 405);
 #     a path-override header (X-Original-URL, X-Rewrite-URL) is 400, never
 #     forwarded, with a body or without;
 #   - a body of many one-byte values that encryption would grow 30 times is
@@ -204,6 +209,19 @@ for p in '/v2/pay/' '/v2/pay/.' '/v2/pay/%2e' '/v2/pay/x/..' '/v2/pay/x/%2E%2E' 
     '/v2/pay/;a=b' '/V2/PAY/.'; do
     sealed_at "$p"
 done
+# the path without its last '/', which Express (non-strict routing, its
+# default) serves at a route /v2/pay/, and no route of the proxy takes: a
+# body there is 400, never forwarded; without one it goes on
+n=$(backend_lines)
+for p in '/v2/pay' '/V2/Pay?x=1' '/v2//pay' '/v2/pay;a=b' '/v2/x/../pay' '/v2/pa%79'; do
+    curl -sS -i --max-time 5 --path-as-is -H 'Content-Type: application/json' --data-binary "$CARD" \
+        "$URL$p" >"$T/resp" || fail "curl: $?"
+    status_is 400 "$p"
+    reason_is bad_request "$p"
+done
+[ "$(backend_lines)" = "$n" ] || fail "a body to /v2/pay reached the backend: $(tail -1 "$T/backend.log")"
+curl -sS -i --max-time 5 "$URL/v2/pay" >"$T/resp" || fail "curl: $?"
+status_is 200 "GET /v2/pay without a body"
 
 log "request targets: '#', tabs, controls, raw non-ASCII, escapes of escapes are 400; ſ ı K match s i k"
 n=$(backend_lines)
@@ -427,6 +445,29 @@ for h in 'X-HTTP-Method-Override: PUT' 'x-http-method:  put ' 'X-Method-Override
     status_is 405 "POST /half with $h"
 done
 [ "$(backend_lines)" = "$n" ] || fail "an overridden POST /half reached the backend"
+# so does a query parameter _method (method-override's methodOverride('_method'),
+# Symfony and Laravel), however PHP or a decoder spells it, and a member
+# _method of the JSON body (Laravel; method-override's req.body._method)
+for q in '_method=PUT' 'a=1&_method=put' '%5Fmethod=PUT' '.method=PUT' '_method[]=PUT' \
+    '_method=%50UT' '_method=MERGE' 'x=1;_method=PUT'; do
+    curl -sS -i --max-time 5 -H 'Content-Type: application/json' \
+        --data-binary "{\"email\":\"$PLAIN\"}" "$URL/half?$q" >"$T/resp" || fail "curl: $?"
+    status_is 405 "POST /half?$q"
+done
+for b in '"_method":"PUT",' '"\u005fmethod":" put",' '"_method":"POST","_method":"PUT",' '"_method":1,'; do
+    curl -sS -i --max-time 5 -H 'Content-Type: application/json' \
+        --data-binary "{$b\"email\":\"$PLAIN\"}" "$URL/half" >"$T/resp" || fail "curl: $?"
+    status_is 405 "POST /half with $b in the body"
+done
+[ "$(backend_lines)" = "$n" ] || fail "an overridden POST /half reached the backend"
+grep -q "$PLAIN" "$T/backend.log" && fail "an overridden POST /half: plaintext reached the backend"
+for q in '_method=POST' 'x_method=PUT' '_methods=PUT'; do
+    curl -sS -i --max-time 5 -H 'Content-Type: application/json' \
+        --data-binary "{\"ssn\":\"$PLAIN\",\"_method\":\"POST\",\"x\":{\"_method\":\"PUT\"}}" \
+        "$URL/half?$q" >"$T/resp" || fail "curl: $?"
+    status_is 200 "POST /half?$q (no other method)"
+    tail -1 "$T/backend.log" | has "$PLAIN" && fail "POST /half?$q: plaintext reached the backend"
+done
 curl -sS -i --max-time 5 -X PUT -H 'X-HTTP-Method-Override: POST' -H 'Content-Type: application/json' \
     --data-binary "{\"ssn\":\"$PLAIN\",\"email\":\"e\"}" "$URL/acct" >"$T/resp" || fail "curl: $?"
 status_is 200 "PUT /acct as POST (acct-put seals acct-post's fields)"

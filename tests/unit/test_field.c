@@ -861,6 +861,55 @@ test_prototype_names(void **state)
                  "{\"constructor\": {\"x\": {\"prototype\": 1}}}", 0);
 }
 
+/* field_json_member(): the members of the top level named so, compared
+ * decoded, each value and a NUL (a string's characters, nothing for
+ * another kind); nested ones and other bodies have none; bad JSON fails. */
+static void
+test_json_member_of_top_level(void **state)
+{
+    (void)state;
+    struct field_keyset *ks = keyset("k1", K1, NULL, NULL);
+    static const struct {
+        const char *body;
+        unsigned count;
+        const char *values; /* with '|' for each NUL */
+    } cases[] = {
+        {"{\"_method\": \"PUT\", \"a\": 1}", 1, "PUT|"},
+        {" {\"a\": {\"_method\": \"X\"}, \"\\u005fmethod\" : \"p\\u0055t\"} ", 1, "pUt|"},
+        {"{\"_method\": \"POST\", \"_method\": [1], \"_method\": \"PUT\"}", 3, "POST||PUT|"},
+        {"{\"_methodx\": \"PUT\", \"x\": [\"_method\"]}", 0, ""},
+        {"[{\"_method\": \"PUT\"}]", 0, ""},
+        {"{}", 0, ""},
+        {"\"_method\"", 0, ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct strbuf v = {0};
+        char err[FIELD_ERR_MAX];
+        unsigned n = 99;
+        assert_int_equal(
+            field_json_member(ks, cases[i].body, strlen(cases[i].body), "_method", &v, &n, err),
+            FIELD_OK);
+        assert_int_equal(n, cases[i].count);
+        for (size_t k = 0; k < v.len; k++)
+            if (v.data[k] == '\0')
+                v.data[k] = '|';
+        assert_int_equal(v.len, strlen(cases[i].values));
+        assert_memory_equal(v.data != NULL ? v.data : "", cases[i].values, v.len);
+        strbuf_free(&v);
+    }
+    static const char *const bad[] = {"{\"_method\": \"PUT\"", "{\"_method\": \"\\x\"}",
+                                      "{\"a\": tru}", "{\"_method\" \"PUT\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct strbuf v = {0};
+        char err[FIELD_ERR_MAX];
+        unsigned n;
+        assert_int_equal(field_json_member(ks, bad[i], strlen(bad[i]), "_method", &v, &n, err),
+                         FIELD_MALFORMED);
+        strbuf_free(&v);
+    }
+    field_keyset_free(&ks);
+}
+
 /* A value of another kind than a rule's next step expects, which a binder
  * that wraps a value into an array of one or unwraps an array of one
  * (Jackson's ACCEPT_SINGLE_VALUE_AS_ARRAY, UNWRAP_SINGLE_VALUE_ARRAYS)
@@ -1165,6 +1214,7 @@ main(void)
         cmocka_unit_test(test_prototype_names),
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_element_index_names),
+        cmocka_unit_test(test_json_member_of_top_level),
         cmocka_unit_test(test_limits_and_statuses),
         cmocka_unit_test(test_growth_bound),
         cmocka_unit_test(test_keyset_text),
