@@ -497,6 +497,24 @@ route_pick(const struct http_proxy_conf *pc, const char *path, unsigned mbit, in
     return taken;
 }
 
+/* The route that would take the request were it routed as path and the
+ * methods mbit, when it would seal a field the route taken leaves in
+ * plaintext, or refuse the body (route_pick()'s sealing), or -1. */
+static int
+unsealed_by(const struct sess *s, const char *path, unsigned mbit)
+{
+    const struct http_proxy_conf *pc = &s->p->conf;
+    const struct http_route_conf *taken = s->route >= 0 ? &pc->routes[s->route] : NULL;
+    int sealing, r = route_pick(pc, path, mbit, &sealing);
+
+    if (r >= 0 && r != s->route && pc->routes[r].n_rules > 0 &&
+        (taken == NULL || !route_covers(taken, &pc->routes[r])))
+        return r;
+    if (sealing >= 0 && (taken == NULL || !route_covers(taken, &pc->routes[sealing])))
+        return sealing;
+    return -1;
+}
+
 /* The route of path that would seal a field the route taken leaves in
  * plaintext were the request served as the method named v[0..len) (an
  * override's value), or -1. */
@@ -519,13 +537,7 @@ override_route(const struct sess *s, const char *path, const char *v, size_t len
         if (pc->routes[j].n_rules > 0 && route_path(&pc->routes[j], path) &&
             (taken == NULL || !route_covers(taken, &pc->routes[j])))
             return (int)j;
-    int sealing, r = route_pick(pc, path, mbit, &sealing);
-    if (r >= 0 && r != s->route && pc->routes[r].n_rules > 0 &&
-        (taken == NULL || !route_covers(taken, &pc->routes[r])))
-        return r;
-    if (sealing >= 0 && (taken == NULL || !route_covers(taken, &pc->routes[sealing])))
-        return sealing;
-    return -1;
+    return unsealed_by(s, path, mbit);
 }
 
 /* The next character of a query's name or value q[*i..n), percent-decoded
@@ -660,23 +672,15 @@ body_override_sealing(struct sess *s, const char *body, size_t len)
 static int
 slash_sealing(const struct sess *s, char *path, size_t size)
 {
-    const struct http_proxy_conf *pc = &s->p->conf;
-    const struct http_route_conf *taken = s->route >= 0 ? &pc->routes[s->route] : NULL;
     size_t n = strlen(path);
-    int sealing, r;
 
     if (path[n - 1] == '/' || n + 2 > size)
         return -1; /* not with on_request_head()'s buffer */
     path[n] = '/';
     path[n + 1] = '\0';
-    r = route_pick(pc, path, method_bit(s->req.parser.method), &sealing);
+    int r = unsealed_by(s, path, method_bit(s->req.parser.method));
     path[n] = '\0';
-    if (r >= 0 && r != s->route && pc->routes[r].n_rules > 0 &&
-        (taken == NULL || !route_covers(taken, &pc->routes[r])))
-        return r;
-    if (sealing >= 0 && (taken == NULL || !route_covers(taken, &pc->routes[sealing])))
-        return sealing;
-    return -1;
+    return r;
 }
 
 /* The head is whole: the route, refusals that need no body, 100-continue. */
