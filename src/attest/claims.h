@@ -158,6 +158,10 @@ struct attest_policy {
      * quoting enclave (bit 1 << enum attest_tcb_status; 0: UpToDate only) */
     const struct tdx_collateral *tdx_collateral;
     unsigned tcb_status_ok;
+    /* TDX: bit i: RTMR i must equal rtmrs[i] (the MRTD is the TD's firmware:
+     * the kernel, initrd and command line it boots are measured there) */
+    unsigned rtmrs_pinned;
+    uint8_t rtmrs[ATTEST_RTMR_COUNT][ATTEST_MEASUREMENT_LEN];
 };
 
 #endif

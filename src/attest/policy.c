@@ -153,6 +153,8 @@ attest_policy_conf_fill(const struct attest_policy_conf *pc, time_t now, struct 
         pol->measurement.len = sizeof(pc->measurement);
         memcpy(pol->measurement.data, pc->measurement, sizeof(pc->measurement));
     }
+    pol->rtmrs_pinned = pc->rtmrs_pinned;
+    memcpy(pol->rtmrs, pc->rtmrs, sizeof(pol->rtmrs));
     pol->allow_debug = pc->allow_debug;
     pol->min_tcb_present = pc->has_min_tcb;
     memcpy(pol->min_tcb, pc->min_tcb, sizeof(pol->min_tcb));

@@ -40,6 +40,8 @@ struct attest_policy_conf {
     struct attest_pcr pcrs[ATTEST_PCR_MAX]; /* distinct indexes */
     bool has_measurement;
     uint8_t measurement[ATTEST_MEASUREMENT_LEN];
+    unsigned rtmrs_pinned; /* tdx: bit i: rtmrs[i] given */
+    uint8_t rtmrs[ATTEST_RTMR_COUNT][ATTEST_MEASUREMENT_LEN];
     char roots[ATTEST_POLICY_PATH_MAX];    /* "": the type's built-in root */
     char sim_root[ATTEST_POLICY_PATH_MAX]; /* "": sim evidence refused */
     bool any_image;                        /* no image pinned, and that is meant */
@@ -72,6 +74,12 @@ void attest_policy_conf_defaults(struct attest_policy_conf *pc);
  * compared (attest_policy_files_changed() tells a rewritten file). */
 bool attest_policy_conf_equal(const struct attest_policy_conf *a,
                               const struct attest_policy_conf *b);
+
+/* The RTMRs that pin a TD's image, with its MRTD (the firmware that
+ * measures them): 1, the kernel (or the boot loader), and 2, its command
+ * line and initrd (TDVF; what a boot loader measures in PCR 8 and 9 goes
+ * there too). */
+#define ATTEST_TDX_IMAGE_RTMRS (1u << 1 | 1u << 2)
 
 /* The rules that span keys (an image pinned unless any_image, snp needs
  * roots, min_tcb zero where reserved, tcb_status needs collateral).

@@ -27,6 +27,23 @@ attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault 
         (pc->min_tcb[2] | pc->min_tcb[3] | pc->min_tcb[4] | pc->min_tcb[5]))
         return conf_fault(f, "min_tcb",
                           "expected zero in bytes 2 to 5 (reserved in reported_tcb: not checked)");
+    /* a TD's MRTD measures its initial memory, the firmware (TDVF): the
+     * kernel, initrd and command line the firmware boots are measured into
+     * RTMRs, which the host's own image would pass unpinned; and RTMRs are
+     * only what the firmware says, pinned by the MRTD */
+    if (pc->type == ATTEST_KIND_TDX && !pc->any_image && pc->has_measurement &&
+        (pc->rtmrs_pinned & ATTEST_TDX_IMAGE_RTMRS) != ATTEST_TDX_IMAGE_RTMRS)
+        return conf_fault(f, "rtmrs",
+                          "missing: expected RTMR 1 and 2 pinned too (the kernel, its command "
+                          "line and initrd: the MRTD measures only the TD's firmware), or "
+                          "any_image: true to accept every tdx enclave of this firmware");
+    if (pc->type == ATTEST_KIND_TDX && !pc->any_image && !pc->has_measurement)
+        return conf_fault(f, "measurement",
+                          "missing: expected the image to pin (measurement, the TD's firmware, "
+                          "and rtmrs 1 and 2, what it boots), or any_image: true to accept every "
+                          "tdx enclave, whoever launched it");
+    if (pc->any_image && pc->rtmrs_pinned != 0)
+        return conf_fault(f, "any_image", "expected no rtmrs with any_image: true");
     /* without a pin, any enclave of the type passes: for snp and tdx a
      * guest the host itself launched, for nitro any account's enclave */
     if (pc->npcrs == 0 && !pc->has_measurement && !pc->any_image)
@@ -35,7 +52,8 @@ attest_policy_conf_check(const struct attest_policy_conf *pc, struct conf_fault 
                           "accept every %s enclave, whoever launched it",
                           pc->type == ATTEST_KIND_NITRO ? "pcrs" : "measurement",
                           attest_kind_name(pc->type));
-    if (pc->any_image && (pc->npcrs > 0 || pc->has_measurement))
+    /* tdx: the firmware alone may be pinned (any image it boots) */
+    if (pc->any_image && (pc->npcrs > 0 || (pc->has_measurement && pc->type != ATTEST_KIND_TDX)))
         return conf_fault(f, "any_image", "expected no pcrs or measurement with any_image: true");
     return 0;
 }
@@ -93,7 +111,7 @@ attest_policy_type_parse(const char *s, enum attest_kind *kind)
 /* attest_policy_conf_equal() compares each setting: a new one must be
  * added there, and these sizes (LP64 ABIs) with it. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct attest_policy_conf) == 5864, "attest_policy_conf_equal(): compare it");
+_Static_assert(sizeof(struct attest_policy_conf) == 6064, "attest_policy_conf_equal(): compare it");
 _Static_assert(sizeof(struct attest_pcr) == 80, "attest_policy_conf_equal(): compare it");
 #endif
 
@@ -110,6 +128,12 @@ attest_policy_conf_equal(const struct attest_policy_conf *a, const struct attest
         return false;
     if (a->has_measurement && memcmp(a->measurement, b->measurement, sizeof(a->measurement)) != 0)
         return false;
+    if (a->rtmrs_pinned != b->rtmrs_pinned)
+        return false;
+    for (size_t i = 0; i < ATTEST_RTMR_COUNT; i++)
+        if ((a->rtmrs_pinned & 1u << i) != 0 &&
+            memcmp(a->rtmrs[i], b->rtmrs[i], sizeof(a->rtmrs[i])) != 0)
+            return false;
     if (a->has_min_tcb && memcmp(a->min_tcb, b->min_tcb, sizeof(a->min_tcb)) != 0)
         return false;
     for (size_t i = 0; i < a->npcrs && i < ATTEST_PCR_MAX; i++)

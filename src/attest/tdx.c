@@ -369,6 +369,12 @@ attest_tdx_verify(const uint8_t *quote, size_t len, const struct attest_policy *
     if (r != ATTEST_OK)
         goto fail;
     r = attest_report_policy(pol, c, "the TD is a debug TD", "MRTD", err);
+    /* MRTD measures the TD's initial memory, its firmware: the kernel, initrd
+     * and command line it boots are measured into the RTMRs */
+    for (unsigned i = 0; r == ATTEST_OK && i < ATTEST_RTMR_COUNT; i++)
+        if ((pol->rtmrs_pinned & 1u << i) != 0 &&
+            memcmp(pol->rtmrs[i], c->rtmr[i], sizeof(c->rtmr[i])) != 0)
+            r = attest_fail(err, ATTEST_POLICY, "policy: RTMR %u does not match", i);
 fail:
     sk_X509_pop_free(chain, X509_free);
     EVP_PKEY_free(att_key);

@@ -240,6 +240,7 @@ attest_policy_fits(const struct attest_policy *pol, enum attest_kind kind, char 
         {pol->public_key.present, "a public key", KIND(ATTEST_KIND_NITRO)},
         {pol->user_data.present, "user data", all},
         {pol->measurement.present, "a measurement", KIND(ATTEST_KIND_SNP) | KIND(ATTEST_KIND_TDX)},
+        {pol->rtmrs_pinned != 0, "RTMRs", KIND(ATTEST_KIND_TDX)},
         {pol->min_tcb_present, "a minimum TCB", KIND(ATTEST_KIND_SNP)},
         {pol->vmpl_present, "a VMPL", KIND(ATTEST_KIND_SNP)},
     };

@@ -50,7 +50,7 @@ broker_secret_unique(const struct broker_conf *bc, size_t i, struct conf_fault *
  * and these sizes (LP64 ABIs) with it. */
 #if defined(__x86_64__) || defined(__aarch64__)
 _Static_assert(sizeof(struct broker_conf) == 8752, "broker_conf_equal(): compare the new field");
-_Static_assert(sizeof(struct broker_secret_conf) == 5928, "broker_conf_equal(): compare it");
+_Static_assert(sizeof(struct broker_secret_conf) == 6128, "broker_conf_equal(): compare it");
 #endif
 
 bool

@@ -52,7 +52,8 @@ attest_usage(FILE *f)
     fprintf(f,
             "usage: airlock attest verify [--type nitro|snp|tdx] [--at RFC3339] [--root PEM]\n"
             "           [--pcr N=HEX]... [--nonce HEX] [--user-data HEX] [--public-key HEX]\n"
-            "           [--measurement HEX] [--min-tcb HEX] [--vmpl N] [--allow-debug]\n"
+            "           [--measurement HEX] [--rtmr N=HEX]... [--min-tcb HEX] [--vmpl N]\n"
+            "           [--allow-debug]\n"
             "           [--vcek FILE] [--sim-root PEM] [--collateral DIR]\n"
             "           [--tcb-status STATUS[,STATUS]...] FILE|-\n"
             "       airlock attest verify --tls HOST:PORT [--sni NAME] [--nonce HEX|--fresh]\n"
@@ -292,7 +293,8 @@ enum {
     OPT_KEY_FILE,
     OPT_DIR,
     OPT_TIMEOUT,
-    OPT_BROKER_KEY
+    OPT_BROKER_KEY,
+    OPT_RTMR
 };
 
 static const struct option attest_opts[] = {
@@ -324,6 +326,7 @@ static const struct option attest_opts[] = {
     {"dir", required_argument, NULL, OPT_DIR},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"broker-key", required_argument, NULL, OPT_BROKER_KEY},
+    {"rtmr", required_argument, NULL, OPT_RTMR},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -368,6 +371,7 @@ static const unsigned opt_subs[] = {
     [OPT_DIR - OPT_AT] = SUB_SEAL,
     [OPT_TIMEOUT - OPT_AT] = SUB_FETCH,
     [OPT_BROKER_KEY - OPT_AT] = SUB_FETCH,
+    [OPT_RTMR - OPT_AT] = SUB_VERIFY,
 };
 
 struct attest_args {
@@ -394,7 +398,7 @@ parse_args(int argc, char **argv, struct attest_args *a)
     a->pol.now = time(NULL);
     while ((opt = getopt_long(argc, argv, "h", attest_opts, &li)) != -1) {
         const char *bad = NULL;
-        if (opt >= OPT_AT && opt <= OPT_BROKER_KEY && (opt_subs[opt - OPT_AT] & a->sub) == 0) {
+        if (opt >= OPT_AT && opt <= OPT_RTMR && (opt_subs[opt - OPT_AT] & a->sub) == 0) {
             fprintf(stderr, "airlock attest %s: --%s is not an option of %s\n", a->cmd,
                     attest_opts[li].name, a->cmd);
             return 2;
@@ -439,6 +443,20 @@ parse_args(int argc, char **argv, struct attest_args *a)
                 a->pol.measurement.len != ATTEST_MEASUREMENT_LEN)
                 bad = "--measurement wants 48 bytes of hex";
             break;
+        case OPT_RTMR: {
+            /* N=HEX: RTMR N (0-3) must be these 48 bytes */
+            const char *eq = strchr(optarg, '=');
+            unsigned idx = optarg[0] >= '0' && optarg[0] <= '3' ? (unsigned)(optarg[0] - '0') : 4;
+            if (eq != optarg + 1 || idx >= ATTEST_RTMR_COUNT ||
+                !attest_hex(eq + 1, a->pol.rtmrs[idx], sizeof(a->pol.rtmrs[idx]), &n) ||
+                n != sizeof(a->pol.rtmrs[idx]))
+                bad = "--rtmr wants N=HEX (N from 0 to 3, 48 bytes of hex)";
+            else if ((a->pol.rtmrs_pinned & 1u << idx) != 0)
+                bad = "--rtmr wants each RTMR once";
+            else
+                a->pol.rtmrs_pinned |= 1u << idx;
+            break;
+        }
         case OPT_MIN_TCB:
             if (!attest_hex(optarg, a->pol.min_tcb, sizeof(a->pol.min_tcb), &n) ||
                 n != sizeof(a->pol.min_tcb))
@@ -607,6 +625,7 @@ verify_options_fit(const struct attest_args *a)
         {a->pol.nonce.present && a->tls == NULL, "--nonce", nitro, "nitro (or --tls)"},
         {a->pol.public_key.present, "--public-key", nitro, "nitro"},
         {a->pol.measurement.present, "--measurement", snp | tdx, "snp and tdx"},
+        {a->pol.rtmrs_pinned != 0, "--rtmr", tdx, "tdx"},
         {a->pol.min_tcb_present, "--min-tcb", snp, "snp"},
         {a->pol.vmpl_present, "--vmpl", snp, "snp"},
         {a->pol.allow_debug, "--allow-debug", nitro | snp | tdx, "nitro, snp and tdx"},

@@ -88,6 +88,8 @@ _Static_assert(CONF_FILE_MAX >= ROUTES_MAX * 160, "a file must hold ROUTES_MAX r
 #define EXPECT_POLICY_TYPE "expected nitro, snp or tdx"
 #define EXPECT_PCRS "expected a mapping of PCR index (0-31) to hex ({0: HEX, 8: HEX})"
 #define EXPECT_PCR "expected the PCR's value in hex (1-64 bytes)"
+#define EXPECT_RTMRS "expected a mapping of RTMR index (0-3) to hex ({1: HEX, 2: HEX})"
+#define EXPECT_RTMR "expected the RTMR's 48 bytes in hex"
 #define EXPECT_MEASUREMENT "expected 48 bytes of hex"
 #define EXPECT_MIN_TCB "expected 8 bytes of hex, as reported_tcb prints"
 #define EXPECT_POLICY_PATH "expected a file path of 1-1023 bytes"
@@ -608,6 +610,41 @@ node_pcrs(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, 
     return 0;
 }
 
+/* rtmrs: a mapping of RTMR index (0-3, each once) to its 48 bytes in hex. */
+static int
+node_rtmrs(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v, const char *key,
+           void *base)
+{
+    struct attest_policy_conf *pc = base;
+    char ikey[CONF_KEY_MAX + 24];
+
+    (void)row;
+    if (v->type != YAML_MAPPING_NODE || v->data.mapping.pairs.start == v->data.mapping.pairs.top)
+        return conf_fail(c, conf_line(v), key, EXPECT_RTMRS);
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        const yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        const char *idx, *hex;
+        uint64_t n;
+        size_t len;
+
+        if (conf_scalar(c, k, key, EXPECT_RTMRS, &idx) != 0)
+            return -1;
+        if (units_uint(idx, ATTEST_RTMR_COUNT - 1, &n) != 0)
+            return conf_fail(c, conf_line(k), key, EXPECT_RTMRS ": '%.8s' is no RTMR index", idx);
+        snprintf(ikey, sizeof(ikey), "%s.%u", key, (unsigned)n);
+        if ((pc->rtmrs_pinned & 1u << n) != 0)
+            return conf_fail(c, conf_line(k), ikey, "expected each RTMR once");
+        if (conf_scalar(c, val, ikey, EXPECT_RTMR, &hex) != 0)
+            return -1;
+        if (units_hex(hex, pc->rtmrs[n], sizeof(pc->rtmrs[n]), &len) != 0 ||
+            len != sizeof(pc->rtmrs[n]))
+            return conf_fail(c, conf_line(val), ikey, EXPECT_RTMR);
+        pc->rtmrs_pinned |= 1u << n;
+    }
+    return 0;
+}
+
 static int
 node_tcb_status(struct conf_ctx *c, const struct conf_row *row, const yaml_node_t *v,
                 const char *key, void *base)
@@ -644,6 +681,7 @@ static const struct conf_row policy_rows[] = {
     {.name = "measurement", .set = set_hex, .off = AP(measurement), .off2 = AP(has_measurement),
      .max = ATTEST_MEASUREMENT_LEN, .expect = EXPECT_MEASUREMENT, .flags = CONF_HAS,
      .applies = policy_report_only},
+    {.name = "rtmrs", .node = node_rtmrs, .expect = EXPECT_RTMRS, .applies = policy_tdx_only},
     {.name = "roots", .set = set_path, .off = AP(roots), .max = ATTEST_POLICY_PATH_MAX,
      .expect = EXPECT_POLICY_PATH},
     {.name = "sim_root", .set = set_path, .off = AP(sim_root), .max = ATTEST_POLICY_PATH_MAX,
@@ -664,8 +702,8 @@ static const struct conf_row policy_rows[] = {
 
 static const struct conf_block policy_block = {
     ROWS(policy_rows),
-    .what = "expected a mapping of policy settings (type, pcrs, measurement, any_image, roots, "
-            "sim_root, allow_debug, min_tcb, vmpl, collateral, tcb_status)",
+    .what = "expected a mapping of policy settings (type, pcrs, measurement, rtmrs, any_image, "
+            "roots, sim_root, allow_debug, min_tcb, vmpl, collateral, tcb_status)",
     .check = policy_check,
 };
 

@@ -74,11 +74,11 @@ relay_conf_per_client(const struct relay_conf *rc)
  * pointers. A field added to one of these structs must be compared there:
  * these sizes (LP64 ABIs) fail the build until it is, and are then updated. */
 #if defined(__x86_64__) || defined(__aarch64__)
-_Static_assert(sizeof(struct relay_conf) == 58448, "relay_conf_equal(): compare the new field");
+_Static_assert(sizeof(struct relay_conf) == 58648, "relay_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct health_conf) == 16, "relay_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct router_conf) == 912, "router_conf_equal(): compare the new field");
 _Static_assert(sizeof(struct relay_tls_conf) == 4120, "tls_conf_equal(): compare the new field");
-_Static_assert(sizeof(struct relay_verify_conf) == 6128, "verify_conf_equal(): compare it");
+_Static_assert(sizeof(struct relay_verify_conf) == 6328, "verify_conf_equal(): compare it");
 #endif
 
 static bool

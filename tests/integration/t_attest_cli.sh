@@ -112,8 +112,19 @@ log "TDX: the quote verifies to the pinned Intel root; MRTD policy"
 run 0 verify --type tdx --at 2024-01-01T00:00:00Z "$F/tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat"
 jq -e '.mrtd == "6363b8043668a3ad953278e10389574d326c6749fb78aa810ecd9336923db86f22fc00b8dcd404bc10d5e119d7215cbb"
     and (.rtmrs | length) == 4 and .debug == false' "$T/out" >/dev/null || fail "tdx: $(cat "$T/out")"
+R1=$(jq -r '.rtmrs[1]' "$T/out")
+R2=$(jq -r '.rtmrs[2]' "$T/out")
 refused verify --type tdx --at 2024-01-01T00:00:00Z --measurement "$(printf '%096d' 0)" \
     "$F/tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat"
+# the MRTD is the TD's firmware: what it booted is in RTMR 1 and 2, pinned by --rtmr
+run 0 verify --type tdx --at 2024-01-01T00:00:00Z --rtmr 1="$R1" --rtmr 2="$R2" --rtmr 3="$(printf '%096d' 0)" \
+    "$F/tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat"
+refused verify --type tdx --at 2024-01-01T00:00:00Z --rtmr 1="$R1" --rtmr 2="${R2%?}0" \
+    "$F/tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat"
+grep -qx "airlock attest: invalid: policy: RTMR 2 does not match" "$T/err" || fail "rtmr: $(cat "$T/err")"
+for r in "4=$R1" "1=${R1%??}" "1=$R1 --rtmr 1=$R1" "x=$R1" "=$R1"; do
+    run 2 verify --type tdx --at 2024-01-01T00:00:00Z --rtmr $r "$F/tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat"
+done
 
 log "an option the type cannot check: exit 2, one line naming it, never a pass"
 TDX=(--type tdx --at 2024-01-01T00:00:00Z)
@@ -134,6 +145,8 @@ unfit --min-tcb "${TDX[@]}" --min-tcb ffffffffffffffff "$TDXQ"
 unfit --min-tcb "${TDX[@]}" --min-tcb 0000000000000000 "$TDXQ"
 unfit --vmpl "${TDX[@]}" --vmpl 0 "$TDXQ"
 unfit --vmpl --at 2024-01-24T19:00:00Z --vmpl 0 "$ANJUNA"
+unfit --rtmr --at 2024-01-24T19:00:00Z --rtmr 1="$ZERO48" "$ANJUNA"
+unfit --rtmr "${SNP[@]}" --allow-debug --rtmr 1="$ZERO48" "$F/tsm/snp-milan-report-go-sev-guest.bin"
 run 2 verify "${SNP[@]}" --vmpl 4 "$F/tsm/snp-milan-report-go-sev-guest.bin"
 for o in "--pcr 0=00" "--nonce 00" "--public-key 00" "--sim-root $T/none.pem"; do
     unfit "${o%% *}" "${TDX[@]}" $o "$TDXQ"

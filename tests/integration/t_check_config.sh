@@ -147,7 +147,7 @@ printf "$hdr    verify: {policy: {allow_debug: true, any_image: true}}\n" >verif
 run_al 0 check -c verifydebug.yaml
 # a policy that pins no image takes any enclave of its type: only when it says so
 printf "$hdr    verify:\n      policy: {type: tdx, allow_debug: true}\n" >verifyany.yaml
-broken verifyany 6 "relays[0].verify.policy.measurement" "missing: expected the image to pin (measurement), or any_image: true to accept every tdx enclave, whoever launched it"
+broken verifyany 6 "relays[0].verify.policy.measurement" "missing: expected the image to pin (measurement, the TD's firmware, and rtmrs 1 and 2, what it boots), or any_image: true to accept every tdx enclave, whoever launched it"
 printf "$hdr    verify:\n      policy:\n        sim_root: /x.pem\n" >verifyanysim.yaml
 broken verifyanysim 7 "relays[0].verify.policy.pcrs" "missing: expected the image to pin (pcrs), or any_image: true to accept every nitro enclave, whoever launched it"
 # what the file alone cannot tell: the sim root and the policy's files load here

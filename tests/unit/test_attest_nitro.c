@@ -363,6 +363,10 @@ test_unfit_policy(void **state)
     pol.vmpl_present = true;
     assert_int_equal(verify(doc, len, &pol), ATTEST_POLICY);
     assert_non_null(strstr(err, "pins a VMPL, which nitro evidence does not carry"));
+    pol = at(anjuna_from + 60);
+    pol.rtmrs_pinned = 1u << 1;
+    assert_int_equal(verify(doc, len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "pins RTMRs, which nitro evidence does not carry"));
     free(doc);
 }
 

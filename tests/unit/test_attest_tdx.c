@@ -135,6 +135,45 @@ test_policy(void **state)
     assert_string_equal(err, "policy: MRTD does not match");
 }
 
+/* The MRTD measures only the TD's firmware: what it boots is in RTMR 1 and
+ * 2, which a policy pins besides (the real quote's, and one bit off). */
+static void
+test_rtmr_policy(void **state)
+{
+    (void)state;
+    static const char *const rtmr[] = {
+        "2927da70461cd63266f43230cc1849c03ef25ebe490062a801d8fcc80af42976823adf08f833c1e50b51779c"
+        "6593f32a",
+        "2c700b8ba9b85783f8be9fb9443647bdc0bb3c50747f06297cc6538c25a5f589c4b56d035c59107c6bc5800d"
+        "b2cacb61",
+        "8652f0caaba7e215ea442dc36a4499d8fec3362f3a0b2ca151cbe4b3e6466fe59c7368b3c2287fc7c3bf5c92"
+        "4eb4424e",
+    };
+    struct attest_policy pol = policy();
+
+    pol.measurement.present = true;
+    pol.measurement.len = unhex(mrtd, pol.measurement.data, sizeof(pol.measurement.data));
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(unhex(rtmr[i], pol.rtmrs[i], sizeof(pol.rtmrs[i])), 48);
+        pol.rtmrs_pinned |= 1u << i;
+    }
+    pol.rtmrs_pinned |= 1u << 3; /* RTMR 3: all zero here */
+    assert_int_equal(verify(quote, quote_len, &pol), ATTEST_OK);
+    for (unsigned i = 0; i < ATTEST_RTMR_COUNT; i++) {
+        char want[64];
+        pol.rtmrs[i][47] ^= 1; /* another kernel, command line, ... */
+        assert_int_equal(verify(quote, quote_len, &pol), ATTEST_POLICY);
+        snprintf(want, sizeof(want), "policy: RTMR %u does not match", i);
+        assert_string_equal(err, want);
+        pol.rtmrs[i][47] ^= 1;
+    }
+    /* the version 5 quote, of another TD: the MRTD aside, RTMR 0 differs */
+    pol.measurement.present = false;
+    pol.now = utc(2026, 6, 1, 0, 0, 0); /* its PCK certificate's time */
+    assert_int_equal(verify(quote5, quote5_len, &pol), ATTEST_POLICY);
+    assert_non_null(strstr(err, "does not match"));
+}
+
 /* A TDX quote carries no PCRs, Nitro nonce or public key, and no SEV-SNP
  * TCB: a policy that pins one is refused, whatever its value (min_tcb was
  * ignored). */
@@ -415,10 +454,15 @@ main(void)
     quote = fixture("tsm/tdx-quote-v4-spr-e4-go-tdx-guest.dat", &quote_len);
     quote5 = fixture("tsm/tdx-quote-v5-go-tdx-guest.dat", &quote5_len);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fields),      cmocka_unit_test(test_flipped_bits),
-        cmocka_unit_test(test_policy),      cmocka_unit_test(test_time_and_roots),
-        cmocka_unit_test(test_truncated),   cmocka_unit_test(test_unfit_policy),
-        cmocka_unit_test(test_qe_identity), cmocka_unit_test(test_v5),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_flipped_bits),
+        cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_rtmr_policy),
+        cmocka_unit_test(test_time_and_roots),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_unfit_policy),
+        cmocka_unit_test(test_qe_identity),
+        cmocka_unit_test(test_v5),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     free(quote);

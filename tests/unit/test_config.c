@@ -2823,8 +2823,55 @@ test_broker_policy(void **state)
     /* no image pinned: any enclave of the type would get the secret */
     expect_error(SECRET("{type: tdx}"),
                  "airlock.yaml:7: broker.secrets[0].policy.measurement: missing: expected the "
-                 "image to pin (measurement), or any_image: true to accept every tdx enclave, "
-                 "whoever launched it");
+                 "image to pin (measurement, the TD's firmware, and rtmrs 1 and 2, what it "
+                 "boots), or any_image: true to accept every tdx enclave, whoever launched it");
+    /* a TD's MRTD is its firmware (TDVF): any kernel, initrd and command
+     * line it boots passed (RTMR 1 and 2, which could not be pinned) */
+    expect_error(SECRET("{type: tdx, measurement: " PCR48 "}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.rtmrs: missing: expected RTMR 1 and 2 "
+                 "pinned too (the kernel, its command line and initrd: the MRTD measures only the "
+                 "TD's firmware), or any_image: true to accept every tdx enclave of this firmware");
+    expect_error(SECRET("{type: tdx, measurement: " PCR48 ", rtmrs: {1: " PCR48 ", 3: " PCR48 "}}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.rtmrs: missing: expected RTMR 1 and 2 "
+                 "pinned too (the kernel, its command line and initrd: the MRTD measures only the "
+                 "TD's firmware), or any_image: true to accept every tdx enclave of this firmware");
+    /* RTMRs are what the firmware measured: without the MRTD, anything */
+    expect_error(SECRET("{type: tdx, rtmrs: {1: " PCR48 ", 2: " PCR48 "}}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.measurement: missing: expected the "
+                 "image to pin (measurement, the TD's firmware, and rtmrs 1 and 2, what it "
+                 "boots), or any_image: true to accept every tdx enclave, whoever launched it");
+    expect_error(SECRET("{type: tdx, any_image: true, rtmrs: {1: " PCR48 "}}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.any_image: expected no rtmrs with "
+                 "any_image: true");
+    expect_error(SECRET("{rtmrs: {1: " PCR48 "}, any_image: true}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.rtmrs: applies to type tdx only");
+    expect_error(SECRET("{type: tdx, any_image: true, rtmrs: {4: " PCR48 "}}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.rtmrs: expected a mapping of RTMR "
+                 "index (0-3) to hex ({1: HEX, 2: HEX}): '4' is no RTMR index");
+    expect_error(SECRET("{type: tdx, any_image: true, rtmrs: {1: " PCR48 ", 01: " PCR48 "}}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.rtmrs.1: expected each RTMR once");
+    expect_error(SECRET("{type: tdx, any_image: true, rtmrs: {1: AB}}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.rtmrs.1: expected the RTMR's 48 bytes "
+                 "in hex");
+    expect_error(SECRET("{type: tdx, any_image: true, rtmrs: {}}"),
+                 "airlock.yaml:7: broker.secrets[0].policy.rtmrs: expected a mapping of RTMR "
+                 "index (0-3) to hex ({1: HEX, 2: HEX})");
+    must_parse(SECRET("{type: tdx, measurement: " PCR48 ", rtmrs: {2: " PCR48 ", 1: " PCR48 "}}"),
+               &cfg);
+    assert_int_equal(cfg.broker.secrets[0].policy.rtmrs_pinned, 1u << 1 | 1u << 2);
+    assert_int_equal(cfg.broker.secrets[0].policy.rtmrs[2][47], 0x2f);
+    struct config other;
+    must_parse(SECRET("{type: tdx, measurement: " PCR48 ", rtmrs: {1: " PCR48 ", 2: " PCR48 "}}"),
+               &other);
+    assert_true(broker_conf_equal(&cfg.broker, &other.broker));
+    other.broker.secrets[0].policy.rtmrs[1][0] ^= 1; /* a reload that changes it applies it */
+    assert_false(broker_conf_equal(&cfg.broker, &other.broker));
+    config_free(&other);
+    config_free(&cfg);
+    /* the firmware alone, when it says so */
+    must_parse(SECRET("{type: tdx, measurement: " PCR48 ", any_image: true}"), &cfg);
+    assert_true(cfg.broker.secrets[0].policy.has_measurement);
+    config_free(&cfg);
     expect_error(SECRET("{type: snp, roots: /r}"),
                  "airlock.yaml:7: broker.secrets[0].policy.measurement: missing: expected the "
                  "image to pin (measurement), or any_image: true to accept every snp enclave, "
