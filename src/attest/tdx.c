@@ -307,8 +307,8 @@ attest_tdx_verify(const uint8_t *quote, size_t len, const struct attest_policy *
 
     memset(c, 0, sizeof(*c));
     c->kind = ATTEST_KIND_TDX;
-    const uint8_t *body;
-    size_t signed_len;
+    const uint8_t *body = NULL; /* set by parse_body() */
+    size_t signed_len = 0;
     if ((r = parse_body(quote, len, c, &body, &signed_len, err)) != ATTEST_OK)
         return r;
     memcpy(c->tee_tcb_svn, body + BODY_TEE_TCB_SVN, sizeof(c->tee_tcb_svn));
