@@ -154,7 +154,8 @@ enum field_result field_rewrap_body(struct field_keyset *ks, const char *in, siz
 /* The members named name[] (compared decoded: "\u005fmethod" is
  * "_method") of the JSON object in[0..len), its top level only: *count of
  * them, and for each in turn its value appended to value, a string's
- * decoded characters (nothing for another kind) and a NUL. A body that is
+ * decoded characters (nothing for another kind, or for a string with U+0000
+ * in it) and a NUL. A body that is
  * not an object has none. What it reads is validated (FIELD_MALFORMED with
  * err); ks lends its scratch. */
 enum field_result field_json_member(struct field_keyset *ks, const char *in, size_t len,

@@ -809,7 +809,8 @@ field_rewrap_body(struct field_keyset *ks, const char *in, size_t len, struct st
 }
 
 /* The value of a member named name (found), into out as decoded text and
- * a NUL: a string's characters, nothing for another kind. */
+ * a NUL: a string's characters, nothing for another kind or for a string
+ * with U+0000 in it (whose NUL would end the value early in out). */
 static enum field_result
 member_value(struct rw *rw, bool found, struct strbuf *out)
 {
@@ -826,7 +827,8 @@ member_value(struct rw *rw, bool found, struct strbuf *out)
         d = (const uint8_t *)s;
         if (esc && (r = decode(rw, s, n, &d, &n)) != FIELD_OK)
             return r;
-        strbuf_append(out, d, n);
+        if (memchr(d, '\0', n) == NULL)
+            strbuf_append(out, d, n);
     }
     if (found)
         strbuf_append(out, "", 1);

@@ -378,9 +378,9 @@ void route_free(struct http_proxy *p, struct route_rt *r);
 
 /* The members named name of the JSON object in[0..len), the body of s's
  * route (which has rules), at its top level: their values appended to
- * values, each a string's decoded characters (nothing for another kind)
- * and a NUL (field_json_member()). Returns 0, or -EINVAL when the body is
- * not JSON. */
+ * values, each a string's decoded characters (nothing for another kind,
+ * or a string with U+0000) and a NUL (field_json_member()). Returns 0, or
+ * -EINVAL when the body is not JSON. */
 int route_members(struct sess *s, const char *in, size_t len, const char *name,
                   struct strbuf *values);
 

@@ -4,7 +4,9 @@
  * byte, or refused for a name or a shape a backend could read as a rule's,
  * or for U+0000 in a name (which tell nothing of its validity); a body that
  * decrypts was valid JSON, and then its encryption decrypts too, to a body
- * whose encryption under the same rules encrypts as many fields. */
+ * whose encryption under the same rules encrypts as many fields. The
+ * top-level members of a name (field_json_member()) are found in every valid
+ * body, one value (and its NUL) each. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +36,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct field_keyset *ks = fuzz_keyset();
     const char *in = (const char *)data + 1;
     size_t len = size - 1;
-    struct strbuf copy = {0}, enc = {0}, dec = {0}, enc2 = {0}, dec2 = {0};
+    struct strbuf copy = {0}, enc = {0}, dec = {0}, enc2 = {0}, dec2 = {0}, members = {0};
     char err[FIELD_ERR_MAX];
     unsigned n = 0, n2 = 0;
 
@@ -46,6 +48,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* (U+0000 in a member name is valid JSON, refused as malformed by
      * encryption only: a backend could read the name as a C string) */
     bool valid = r == FIELD_OK, invalid = r == FIELD_MALFORMED && !strstr(err, "U+0000");
+
+    r = field_json_member(ks, in, len, "_method", &members, &n2, err);
+    check(r == FIELD_OK || r == FIELD_MALFORMED);
+    check(r == FIELD_OK || !valid);
+    if (r == FIELD_OK) {
+        size_t nuls = 0;
+        for (size_t i = 0; i < members.len; i++)
+            nuls += members.data[i] == '\0';
+        check(nuls == n2);
+    }
 
     r = field_decrypt_body(ks, in, len, &dec2, &n2, err);
     check(r == FIELD_OK || r == FIELD_MALFORMED || r == FIELD_BAD_TOKEN);
@@ -69,5 +81,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     strbuf_free(&dec);
     strbuf_free(&enc2);
     strbuf_free(&dec2);
+    strbuf_free(&members);
     return 0;
 }

@@ -877,6 +877,8 @@ test_json_member_of_top_level(void **state)
         {"{\"_method\": \"PUT\", \"a\": 1}", 1, "PUT|"},
         {" {\"a\": {\"_method\": \"X\"}, \"\\u005fmethod\" : \"p\\u0055t\"} ", 1, "pUt|"},
         {"{\"_method\": \"POST\", \"_method\": [1], \"_method\": \"PUT\"}", 3, "POST||PUT|"},
+        /* a U+0000 in the value would end it early: it names nothing */
+        {"{\"_method\": \"PUT\\u0000x\", \"_method\": \"GET\"}", 2, "|GET|"},
         {"{\"_methodx\": \"PUT\", \"x\": [\"_method\"]}", 0, ""},
         {"[{\"_method\": \"PUT\"}]", 0, ""},
         {"{}", 0, ""},
