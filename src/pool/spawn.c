@@ -556,6 +556,14 @@ child(const struct job *j, int devnull, int out)
         child_say("cannot limit message queues", "", errno);
         _exit(127);
     }
+    /* no core dump: it would hold the session's memory (its user's keys
+     * and state), in a file of the uid's or one a helper such as
+     * systemd-coredump keeps for the uid to read, outside everything the
+     * wipe reaches: the uid's next user would read it */
+    if (o->run_as && setrlimit(RLIMIT_CORE, &none_at_all) != 0) {
+        child_say("cannot limit core dumps", "", errno);
+        _exit(127);
+    }
     /* after the switch: a setuid() over the limit would fail the exec */
     const struct rlimit nproc = {o->max_processes, o->max_processes};
     if (o->max_processes > 0 && setrlimit(RLIMIT_NPROC, &nproc) != 0) {
