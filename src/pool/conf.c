@@ -93,6 +93,25 @@ pool_conf_processes_apply(const struct pool_conf *pc)
                  "(memory_max, cpu_max or cgroup: its pids.max)";
 }
 
+/* Whether path is a name under dir: dir, '/', then components none of
+ * which is "" (a double slash), "." or "..". */
+static bool
+in_dir(const char *path, const char *dir)
+{
+    size_t len = strlen(dir);
+
+    if (strncmp(path, dir, len) != 0 || path[len] != '/')
+        return false;
+    for (const char *c = path + len + 1;;) {
+        size_t n = strcspn(c, "/");
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
+        if (c[n] == '\0')
+            return true;
+        c += n + 1;
+    }
+}
+
 /* The endpoint template, expanded for a sample instance, must be a stream
  * endpoint a client can connect to. */
 static int
@@ -116,6 +135,18 @@ check_endpoint(const struct pool_conf *pc, struct conf_fault *f)
         return conf_fault(f, "endpoint", EP_EXPECT_STREAM);
     if (ep.kind == EP_VSOCK && ep.cid == EP_CID_ANY)
         return conf_fault(f, "endpoint", EP_EXPECT_CID);
+    /* with uids, instances are strangers to each other: a socket's name
+     * outside the instance's own directory (an abstract one, a file where
+     * the instances may write, as the application itself must) may be
+     * taken by another instance first, which then gets the users sent to
+     * this one, or keeps it from starting */
+    if (pool_conf_uids(pc) != 0 && (ep.kind == EP_UNIX || ep.kind == EP_HVSOCK) &&
+        !in_dir(ep.path, dir))
+        return conf_fault(f, "endpoint",
+                          "expected a socket file in the instance's directory ({dir}/NAME) with "
+                          "uids, not %s: another instance could take that name first (as "
+                          "expanded: %s)",
+                          ep.path[0] == '@' ? "an abstract name" : "a file elsewhere", text);
     return 0;
 }
 

@@ -2510,6 +2510,23 @@ test_err_pools(void **state)
                                              "range FIRST-LAST (20000-20999), ports 1-65535");
     expect_error("pools:\n  - endpoint: \"unix:{dir}/s\"\n    dir: /x\n" POOL_EVENTS,
                  "airlock.yaml:2: pools[0].command: missing from pool 'pool1'");
+    /* with uids, a socket's name elsewhere than in the instance's own
+     * directory may be taken by another instance first */
+    expect_error("pools:\n  - command: [a]\n    endpoint: \"unix:@grid-{instance}\"\n"
+                 "    dir: /x\n    uids: 61000-61099\n" POOL_EVENTS,
+                 "airlock.yaml:3: pools[0].endpoint: expected a socket file in the instance's "
+                 "directory ({dir}/NAME) with uids, not an abstract name: another instance could "
+                 "take that name first (as expanded: unix:@grid-pool1-1)");
+    expect_error("pools:\n  - command: [a]\n    endpoint: \"unix:/run/grid/{instance}.sock\"\n"
+                 "    dir: /x\n    uids: 61000-61099\n" POOL_EVENTS,
+                 "airlock.yaml:3: pools[0].endpoint: expected a socket file in the instance's "
+                 "directory ({dir}/NAME) with uids, not a file elsewhere: another instance could "
+                 "take that name first (as expanded: unix:/run/grid/pool1-1.sock)");
+    expect_error("pools:\n  - command: [a]\n    endpoint: \"hvsock:{dir}/../v.sock:52\"\n"
+                 "    dir: /x\n    uids: 61000-61099\n" POOL_EVENTS,
+                 "airlock.yaml:3: pools[0].endpoint: expected a socket file in the instance's "
+                 "directory ({dir}/NAME) with uids, not a file elsewhere: another instance could "
+                 "take that name first (as expanded: hvsock:/x/pool1-1/../v.sock:52)");
     expect_error("pools:\n  - dir: relative\n",
                  "airlock.yaml:2: pools[0].dir: expected an absolute directory path");
     expect_error("pool_record: pools.record\n",
