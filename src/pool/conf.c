@@ -150,6 +150,82 @@ check_endpoint(const struct pool_conf *pc, struct conf_fault *f)
     return 0;
 }
 
+/* The literal text of name before its first {user} (*pre bytes) and after
+ * its last (*post bytes); false when it has none. */
+static bool
+user_ends(const char *name, size_t *pre, size_t *post)
+{
+    const char *first = strstr(name, "{user}"), *last = first;
+
+    if (first == NULL)
+        return false;
+    for (const char *next; (next = strstr(last + 1, "{user}")) != NULL;)
+        last = next;
+    *pre = (size_t)(first - name);
+    *post = strlen(last + strlen("{user}"));
+    return true;
+}
+
+/* Whether state names a and b may expand to one file for two users (one
+ * user's a is another's b): for a name with {user} and one without, when
+ * the one's ends are the other's; for two with it, when one's text before
+ * {user} begins the other's and one's text after it ends the other's (a
+ * user "x.pub" has "{user}.key" of "{user}.pub.key" of user "x"). Erring
+ * on the side of yes: the user's characters and the text between two
+ * {user} are not looked at. */
+static bool
+names_meet(const char *a, const char *b)
+{
+    size_t pa, sa, pb, sb, la = strlen(a), lb = strlen(b);
+    bool ua = user_ends(a, &pa, &sa), ub = user_ends(b, &pb, &sb);
+
+    if (strcmp(a, b) == 0 || (!ua && !ub))
+        return false; /* the same name is one user's; two fixed ones differ */
+    if (!ua || !ub) {
+        const char *fixed = ua ? b : a, *pat = ua ? a : b;
+        size_t lf = ua ? lb : la, lp = ua ? la : lb, pre = ua ? pa : pb, post = ua ? sa : sb;
+        return lf > pre + post && strncmp(fixed, pat, pre) == 0 &&
+               strcmp(fixed + lf - post, pat + lp - post) == 0;
+    }
+    size_t pre = pa < pb ? pa : pb, post = sa < sb ? sa : sb;
+    return strncmp(a, b, pre) == 0 && strcmp(a + la - post, b + lb - post) == 0;
+}
+
+/* The state names of sc must each be one user's: a name stored back holds
+ * {user} (else every user's session writes, and every fetch of it reads,
+ * one file), and no two names may be one file for two users (a user whose
+ * name makes one of them another user's would get that user's file). */
+static int
+check_state_names(const struct state_conf *sc, struct conf_fault *f)
+{
+    const struct {
+        const char *key;
+        const struct argv_conf *names;
+    } lists[] = {{"state.fetch_optional", &sc->fetch_optional},
+                 {"state.fetch", &sc->fetch},
+                 {"state.store_back", &sc->store_back}};
+    const size_t n_lists = sizeof(lists) / sizeof(lists[0]);
+
+    for (size_t i = 0; i < sc->store_back.n; i++)
+        if (strstr(sc->store_back.arg[i], "{user}") == NULL)
+            return conf_fault(f, "state.store_back",
+                              "expected names with {user}, not \"%s\": every user's session would "
+                              "store it, and every fetch of it read another user's",
+                              sc->store_back.arg[i]);
+    for (size_t l = 0; l < n_lists; l++)
+        for (size_t i = 0; i < lists[l].names->n; i++)
+            for (size_t m = 0; m <= l; m++)
+                for (size_t j = 0; j < (m == l ? i : lists[m].names->n); j++)
+                    if (names_meet(lists[l].names->arg[i], lists[m].names->arg[j]))
+                        return conf_fault(
+                            f, lists[l].key,
+                            "\"%s\" and \"%s\" may name one file for two users (a user whose "
+                            "name makes one the other's would get that user's file): expected "
+                            "names no two users share",
+                            lists[l].names->arg[i], lists[m].names->arg[j]);
+    return 0;
+}
+
 int
 pool_conf_check(struct pool_conf *pc, struct conf_fault *f)
 {
@@ -196,6 +272,8 @@ pool_conf_check(struct pool_conf *pc, struct conf_fault *f)
         sc->max_session_size = sc->max_file_size > STATE_SESSION_SIZE_DEFAULT
                                    ? sc->max_file_size
                                    : STATE_SESSION_SIZE_DEFAULT;
+    if (sc->store[0] != '\0' && check_state_names(sc, f) != 0)
+        return -1;
     if (sc->max_session_size < sc->max_file_size)
         return conf_fault(f, "state.max_session_size",
                           "expected at least max_file_size (%zu bytes): the bound of all the files "

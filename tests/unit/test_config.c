@@ -2510,6 +2510,18 @@ test_err_pools(void **state)
                                              "range FIRST-LAST (20000-20999), ports 1-65535");
     expect_error("pools:\n  - endpoint: \"unix:{dir}/s\"\n    dir: /x\n" POOL_EVENTS,
                  "airlock.yaml:2: pools[0].command: missing from pool 'pool1'");
+    /* state names: each one user's */
+    expect_error(POOL_HEAD POOL_EVENTS "    state:\n      store: /s\n"
+                                       "      fetch_optional: [\"{user}\"]\n"
+                                       "      fetch: [\"{user}.db\"]\n",
+                 "airlock.yaml:2: pools[0].state.fetch: \"{user}.db\" and \"{user}\" may name one "
+                 "file for two users (a user whose name makes one the other's would get that "
+                 "user's file): expected names no two users share");
+    expect_error(POOL_HEAD POOL_EVENTS "    state:\n      store: /s\n"
+                                       "      store_back: [\"{user}.db\", \"all.db\"]\n",
+                 "airlock.yaml:2: pools[0].state.store_back: expected names with {user}, not "
+                 "\"all.db\": every user's session would store it, and every fetch of it read "
+                 "another user's");
     /* with uids, a socket's name elsewhere than in the instance's own
      * directory may be taken by another instance first */
     expect_error("pools:\n  - command: [a]\n    endpoint: \"unix:@grid-{instance}\"\n"
