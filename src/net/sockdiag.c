@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/inet_diag.h>
@@ -193,56 +194,156 @@ sockdiag_peer_uid(int fd, uid_t *uid)
     return rc;
 }
 
-/* Marks in mine (h->n entries) the sockets of h, not found yet, that the
- * fd table listed in dir (/proc/PID/fd, /proc/PID/task/TID/fd) holds, in
- * one pass over its fds. Returns how many. */
+/* Marks in mine (h->n entries) the sockets of h, not found yet, whose
+ * inode is ino. Returns how many. */
 static size_t
-open_sockets(const char *dir, const struct sockdiag_holders *h, bool *mine)
+mark(const struct sockdiag_holders *h, bool *mine, unsigned long long ino)
 {
-    char link[64];
+    size_t n = 0;
+
+    for (size_t i = 0; i < h->n; i++)
+        if (!h->found[i] && !mine[i] && h->inodes[i] == (ino_t)ino) {
+            mine[i] = true;
+            n++;
+        }
+    return n;
+}
+
+/* Whether name, a /proc/PID/fd link, a /proc/PID/maps name or a file an
+ * io_uring's fdinfo lists, is a socket's ("socket:[INO]"), and its inode. */
+static bool
+socket_inode(const char *name, unsigned long long *ino)
+{
+    char end;
+
+    return sscanf(name, "socket:[%llu%c", ino, &end) == 2 && end == ']';
+}
+
+/* Marks in mine the sockets of h, not found yet, that the io_uring whose
+ * fdinfo is name in dir (/proc/PID/fdinfo, /proc/PID/task/TID/fdinfo) has
+ * registered (IORING_REGISTER_FILES): the ring holds them once their fds
+ * are closed, and its fdinfo lists them (" N: socket:[INO]" lines after
+ * "UserFiles:") when it gets the ring's lock, so not while the ring is
+ * busy. Whole lines are read: a long file name cannot pass for another.
+ * Returns how many. */
+static size_t
+ring_sockets(int dir, const char *name, const struct sockdiag_holders *h, bool *mine)
+{
+    int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "re") : NULL;
+    char *line = NULL, file[32];
+    size_t cap = 0, n = 0;
+
+    if (f == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return 0; /* gone meanwhile */
+    }
+    while (getline(&line, &cap, f) > 0) {
+        unsigned long long ino;
+        unsigned slot;
+        if (sscanf(line, " %u: %31s", &slot, file) == 2 && socket_inode(file, &ino))
+            n += mark(h, mine, ino);
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+/* Marks in mine (h->n entries) the sockets of h, not found yet, that the
+ * fd table of base (/proc/PID, /proc/PID/task/TID) holds, in one pass over
+ * its fds (base/fd), and those its io_urings hold (ring_sockets(), from
+ * base/fdinfo). Returns how many. */
+static size_t
+open_sockets(const char *base, const struct sockdiag_holders *h, bool *mine)
+{
+    char path[sizeof("/proc/") + 2 * NAME_MAX + sizeof("/task//fdinfo")], link[64];
+    int info = -1;
     DIR *d;
     struct dirent *e;
     size_t n = 0;
 
-    if ((d = opendir(dir)) == NULL)
+    snprintf(path, sizeof(path), "%s/fd", base);
+    if ((d = opendir(path)) == NULL)
         return 0; /* gone meanwhile */
     while ((e = readdir(d)) != NULL) {
         unsigned long long ino;
-        char end;
         ssize_t len = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
         if (len <= 0)
             continue;
         link[len] = '\0';
-        if (sscanf(link, "socket:[%llu%c", &ino, &end) != 2 || end != ']')
+        if (socket_inode(link, &ino)) {
+            n += mark(h, mine, ino);
             continue;
-        for (size_t i = 0; i < h->n; i++)
-            if (!h->found[i] && !mine[i] && h->inodes[i] == (ino_t)ino) {
-                mine[i] = true;
-                n++;
-            }
+        }
+        if (strcmp(link, "anon_inode:[io_uring]") != 0)
+            continue;
+        if (info < 0) {
+            snprintf(path, sizeof(path), "%s/fdinfo", base);
+            info = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        }
+        if (info >= 0)
+            n += ring_sockets(info, e->d_name, h, mine);
     }
+    if (info >= 0)
+        close(info);
     closedir(d);
     return n;
 }
 
-/* Marks in mine the sockets of h that process pid has open, in each fd
- * table of its threads, each read once: /proc/PID/fd lists its main
+/* Marks in mine the sockets of h, not found yet, that the process of base
+ * (/proc/PID, /proc/PID/task/TID) has mapped, adding how many to *n: a
+ * TCP socket may be mmap()ed (read-only, for TCP_ZEROCOPY_RECEIVE), and
+ * its mapping holds it once its fd is closed. base/maps names such a
+ * mapping "socket:[INO]" (a file's name is absolute: none passes for one).
+ * Returns whether it listed any mapping: a zombie leader's lists none, its
+ * threads' (one memory for all) list them. */
+static bool
+mapped_sockets(const char *base, const struct sockdiag_holders *h, bool *mine, size_t *n)
+{
+    char path[sizeof("/proc/") + 2 * NAME_MAX + sizeof("/task//maps")], *line = NULL;
+    size_t cap = 0;
+    bool any = false;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/maps", base);
+    if ((f = fopen(path, "re")) == NULL)
+        return false; /* gone meanwhile */
+    while (getline(&line, &cap, f) > 0) {
+        unsigned long long ino;
+        int at = -1;
+        any = true;
+        /* address, perms, offset, device, inode, then the name */
+        if (sscanf(line, "%*s %*s %*s %*s %*s %n", &at) == 0 && at >= 0 &&
+            socket_inode(line + at, &ino))
+            *n += mark(h, mine, ino);
+    }
+    free(line);
+    fclose(f);
+    return any;
+}
+
+/* Marks in mine the sockets of h that process pid holds: open in each fd
+ * table of its threads, each read once (/proc/PID/fd lists its main
  * thread's, which is empty once that thread exited while others run on (a
  * zombie leader, procstatus.h), and a thread made without CLONE_FILES has
- * a table of its own. A thread whose table is one read already
- * (kcmp(KCMP_FILES), against the first TABLES_MAX read) is skipped.
- * Returns how many. */
+ * a table of its own; a thread whose table is one read already,
+ * kcmp(KCMP_FILES) against the first TABLES_MAX read, is skipped),
+ * registered in an io_uring open there, or mapped (its memory read once, by
+ * a live thread). Returns how many. */
 static size_t
 process_sockets(const char *pid, const struct sockdiag_holders *h, bool *mine)
 {
-    char path[sizeof("/proc/") + 2 * NAME_MAX + sizeof("/task//fd")];
+    char path[sizeof("/proc/") + 2 * NAME_MAX + sizeof("/task/")];
     long read_by[TABLES_MAX], leader = strtol(pid, NULL, 10);
     size_t n, n_read = 0;
+    bool mapped;
     struct dirent *e;
     DIR *d;
 
-    snprintf(path, sizeof(path), "/proc/%s/fd", pid);
+    snprintf(path, sizeof(path), "/proc/%s", pid);
     n = open_sockets(path, h, mine);
+    mapped = mapped_sockets(path, h, mine, &n);
     read_by[n_read++] = leader;
     snprintf(path, sizeof(path), "/proc/%s/task", pid);
     if ((d = opendir(path)) == NULL)
@@ -252,11 +353,13 @@ process_sockets(const char *pid, const struct sockdiag_holders *h, bool *mine)
         bool known = false;
         if (e->d_name[0] < '1' || e->d_name[0] > '9' || tid == leader)
             continue;
+        snprintf(path, sizeof(path), "/proc/%s/task/%s", pid, e->d_name);
+        if (!mapped)
+            mapped = mapped_sockets(path, h, mine, &n);
         for (size_t k = 0; k < n_read && !known; k++)
             known = syscall(SYS_kcmp, (pid_t)read_by[k], (pid_t)tid, KCMP_FILES, 0UL, 0UL) == 0;
         if (known)
             continue;
-        snprintf(path, sizeof(path), "/proc/%s/task/%s/fd", pid, e->d_name);
         n += open_sockets(path, h, mine);
         if (n_read < TABLES_MAX)
             read_by[n_read++] = tid;

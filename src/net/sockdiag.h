@@ -39,7 +39,7 @@ int sockdiag_peer_uid(int fd, uid_t *uid);
 
 /* Sockets to find the holders of: n inodes (what a holder's
  * /proc/PID/fd/N links to: socket:[inode]), and for each whether a process
- * (not the caller) has it open and that process's real uid. */
+ * (not the caller) holds it and that process's real uid. */
 struct sockdiag_holders {
     size_t n;
     const ino_t *inodes;
@@ -50,10 +50,14 @@ struct sockdiag_holders {
 /* Finds the holders of h's sockets (found all false on entry) in one pass
  * over every process's fd tables (/proc/PID/fd, and /proc/PID/task/TID/fd
  * of a thread with a table of its own: a zombie leader's /proc/PID/fd is
- * empty while its threads hold theirs): one that none has open is an orphan
- * the kernel alone keeps. As many fds as the processes hold are read, so
- * it may take seconds (an instance may open millions): never on the main
- * loop. As root, with CAP_SYS_PTRACE (sockdiag_holder_check()). */
+ * empty while its threads hold theirs), the files registered in the
+ * io_urings open there (their fdinfo) and its mappings (/proc/PID/maps: a
+ * TCP socket may be mapped, and its fd closed). One that none holds so is
+ * not found: an orphan the kernel alone keeps, or one held where /proc
+ * shows no holder (in flight, sent with SCM_RIGHTS and never received; in
+ * an io_uring whose fd is closed). As many fds as the processes hold are
+ * read, so it may take seconds (an instance may open millions): never on
+ * the main loop. As root, with CAP_SYS_PTRACE (sockdiag_holder_check()). */
 void sockdiag_holders(struct sockdiag_holders *h);
 
 /* Whether sockdiag_holders() sees the sockets of every process: the kernel

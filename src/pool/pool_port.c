@@ -94,7 +94,9 @@ holders_run(void *ctx)
 }
 
 /* Stops each instance that held a port not its own when holders_run()
- * looked (a socket no process has open only made its port skipped). */
+ * looked. A socket no process was found to hold only made its port
+ * skipped: an orphan, or one held where /proc shows no holder (in flight
+ * in a unix socket's queue, which may be another's it was planted in). */
 static void
 holders_done(void *arg, void *ctx, int err)
 {
