@@ -118,6 +118,7 @@ holders_done(void *arg, void *ctx, int err)
         in->pool->stats.took_ports++;
         pool_retire(in, WHY_TOOK_PORT, true);
     }
+    log_debug("pool=%s: the holders of %zu sockets on its ports looked for", p->conf.name, h->n);
 }
 
 /* Marks in held (n_ports entries) the ports of p's range that a socket

@@ -78,6 +78,9 @@ mark=$(wc -l <"$LOG")
 pool_assign gina # its LOGIN starts a replacement, which asks who holds the range's ports
 app "$P" "login gina" >/dev/null
 wait_for settled 1
+# the search runs off the loop: what it blames comes before its end
+searched() { tail -n +"$mark" "$LOG" | has "pool=fa: the holders of [0-9]* sockets on its ports looked for"; }
+wait_for searched
 ! tail -n +"$mark" "$LOG" | has "holds port $SQ" || fail "an instance was blamed for the orphan"
 ! grep -q "instance=$FRANK .*why=took_port" "$LOG" || fail "frank's instance was stopped"
 [ -n "$(app "$FP" pid)" ] || fail "frank's session did not go on"
