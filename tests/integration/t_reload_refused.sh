@@ -83,9 +83,12 @@ config "$T/bad.json" '["$.b"]'
 reload_refused "reload failed, keeping the running config: $CONF: proxies[0].keyset: $T/bad.json"
 
 log "SIGHUP: the same refusal in the log"
-n=$(grep -c "reload failed, keeping the running config: $CONF: proxies\[0\].keyset: $T/bad.json" "$LOG")
+# refusals: how many times the log has said so (counted again at each poll)
+refusals() { grep -c "reload failed, keeping the running config: $CONF: proxies\[0\].keyset: $T/bad.json" "$LOG"; }
+refused_before=$(refusals) # (not n: poll_until's own n would shadow it)
 kill -HUP "$AIR"
-wait_for test "$(grep -c "reload failed, keeping the running config: $CONF: proxies\[0\].keyset: $T/bad.json" "$LOG")" -gt "$n"
+more_refusals() { [ "$(refusals)" -gt "$refused_before" ]; }
+wait_for more_refusals
 serves_old
 
 log "an outbound proxy's CA file that does not load: refused, the file named"
